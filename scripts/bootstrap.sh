@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Bootstrap: install whatever podvisor needs that is missing, then build it. Idempotent, and
+# quick when nothing is missing (dpkg and file-time checks only).
+#
+#   scripts/bootstrap.sh           what the daemon needs (npm start)
+#   scripts/bootstrap.sh --test    plus what the tests need (npm test)
+#   scripts/bootstrap.sh --bench   plus what the benchmarks need (dockerd as the baseline)
+#
+# Steps: Debian packages (apt-get), npm packages (npm ci), the guest (kernel from Debian's
+# linux-image-cloud-amd64, our agent built from source, the initramfs: guest/build.sh), and the
+# TypeScript build (dist/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-}
+say() { printf 'bootstrap: %s\n' "$*" >&2; }
+
+# --- Debian packages -------------------------------------------------------------------
+# Runtime: QEMU (with virtiofsd in qemu-system-common), busybox for the guest, lz4 to unpack
+# the kernel, cpio for the initramfs, a C toolchain for the agent.
+pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 kmod)
+case "$mode" in
+  --test) pkgs+=(docker-registry apache2-utils python3-docker) ;;
+  --bench) pkgs+=(docker-registry apache2-utils docker.io) ;;
+esac
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    say "missing Debian packages: ${missing[*]} (run as root, or: apt-get install ${missing[*]})"
+    exit 1
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Services in these packages (dockerd, the registry) must not start on their own:
+  # the tests and benchmarks start private instances.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+
+# --- npm packages ------------------------------------------------------------------------
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# --- the guest ---------------------------------------------------------------------------
+bash guest/build.sh
+
+# --- TypeScript --------------------------------------------------------------------------
+npx tsc -p tsconfig.build.json

@@ -1,0 +1,36 @@
+/**
+ * The one place where errors become HTTP responses, in Docker's wire format:
+ * `{"message": "..."}` with the status dockerd uses (see src/errors.ts for the classes).
+ */
+import type { ErrorRequestHandler } from 'express';
+import { PodvisorError } from '../../errors';
+import { logger } from '../../util/log';
+
+const log = logger('api');
+
+/** Express error middleware: PodvisorError -> its status; anything else -> logged 500. */
+export const dockerErrorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  let status = 500;
+  let message: string;
+  if (err instanceof PodvisorError) {
+    status = err.status;
+    message = err.message;
+  } else if (err && typeof err === 'object' && (err as { type?: string }).type === 'entity.parse.failed') {
+    // body-parser's JSON syntax error: dockerd answers 400 with the decoder's message.
+    status = 400;
+    message = `invalid character in JSON body: ${(err as Error).message}`;
+  } else {
+    message = err instanceof Error ? err.message : String(err);
+    log.error(`${req.method} ${req.originalUrl}: unexpected error: ${err instanceof Error ? err.stack : message}`);
+  }
+  if (res.headersSent) {
+    // A streaming response already started: the best we can do is end it.
+    res.end();
+    return;
+  }
+  if (status === 304) {
+    res.status(304).end();
+    return;
+  }
+  res.status(status).json({ message });
+};

@@ -1,0 +1,36 @@
+/**
+ * The Docker Engine API v1.41 application: version prefix handling, one route module per
+ * Docker resource (each `register(router, services)`), and the error middleware last.
+ * This layer only speaks the wire format; it calls services and never touches src/vm.
+ */
+import express from 'express';
+import type { ApiServices } from './services';
+import { versionPrefix } from './version';
+import { dockerErrorHandler } from './errors';
+import * as system from './system';
+
+/** Route modules in registration order. Each adds its routes to the shared router. */
+const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system];
+
+/** Build the express app for the given services. */
+export function createApiApp(services: ApiServices): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use((_req, res, next) => {
+    // dockerd names itself in every answer; some clients log it.
+    res.set('Server', `Docker/${services.system.version} (linux)`);
+    res.set('Api-Version', '1.41');
+    next();
+  });
+  app.use(versionPrefix);
+  const router = express.Router();
+  for (const mod of ROUTE_MODULES) mod.register(router, services);
+  app.use(router);
+  app.use((req, res) => {
+    // dockerd's answer for an unknown route.
+    res.status(404).json({ message: 'page not found' });
+  });
+  app.use(dockerErrorHandler);
+  return app;
+}

@@ -1,0 +1,99 @@
+/**
+ * The contracts between the storage layer and the layers above it.
+ *
+ * The image store (src/storage/images) owns pulled images and their unpacked layers; the pod
+ * layer only reads from it through `ImageLookup`, and prepares container root filesystems
+ * through `RootfsManager`. Both have in-memory/fake implementations for unit tests.
+ */
+
+/** An OCI/Docker image config, as stored in the image's config blob (fields Docker reads). */
+export interface ImageConfig {
+  architecture: string;
+  os: string;
+  created?: string;
+  author?: string;
+  config?: {
+    User?: string;
+    Env?: string[];
+    Entrypoint?: string[] | null;
+    Cmd?: string[] | null;
+    WorkingDir?: string;
+    Labels?: Record<string, string> | null;
+    ExposedPorts?: Record<string, object> | null;
+    Volumes?: Record<string, object> | null;
+    StopSignal?: string;
+    Healthcheck?: unknown;
+    Hostname?: string;
+    Domainname?: string;
+    AttachStdin?: boolean;
+    AttachStdout?: boolean;
+    AttachStderr?: boolean;
+    Tty?: boolean;
+    OpenStdin?: boolean;
+    StdinOnce?: boolean;
+    Image?: string;
+    OnBuild?: string[] | null;
+    Shell?: string[];
+  };
+  rootfs: { type: 'layers'; diff_ids: string[] };
+  history?: Array<{
+    created?: string;
+    created_by?: string;
+    author?: string;
+    comment?: string;
+    empty_layer?: boolean;
+  }>;
+}
+
+/** A locally stored, complete image. */
+export interface ImageRecord {
+  /** `sha256:<hex>` of the config blob: Docker's image ID. */
+  id: string;
+  /** `name:tag` references pointing at it, e.g. `127.0.0.1:5000/busybox:latest`. */
+  repoTags: string[];
+  /** `name@sha256:<manifest digest>` for each repository it was pulled from. */
+  repoDigests: string[];
+  config: ImageConfig;
+  /** Sum of the unpacked layer sizes, bytes (Docker's `Size`). */
+  size: number;
+  /** When it was stored locally (ms since epoch). */
+  storedAt: number;
+}
+
+/** What the pod layer needs from the image store. */
+export interface ImageLookup {
+  /**
+   * Find a local image by reference (`busybox`, `busybox:1`, `127.0.0.1:5000/x@sha256:...`),
+   * by full or short ID. Rejects NotFoundError("No such image: <ref>") when absent.
+   */
+  resolve(ref: string): Promise<ImageRecord>;
+  /**
+   * Host directories of the image's unpacked layers, lowest first, each ready to be an
+   * overlayfs lower directory (whiteouts already in overlay form).
+   */
+  layerDirs(imageId: string): Promise<string[]>;
+  /** Mark an image as used by a container (so `docker rmi` answers 409), or release it. */
+  addUser(imageId: string, containerId: string): Promise<void>;
+  removeUser(imageId: string, containerId: string): Promise<void>;
+}
+
+/**
+ * Container root filesystems: the image's layers (read-only, shared) under the container's
+ * own writable layer, which persists across stop/start until the container is removed.
+ *
+ * Worked example:
+ *   await rootfs.prepare('c1', layerDirs)      // creates <root>/c1/{upper,work}, nothing mounted
+ *   await rootfs.mount('c1', '/run/.../share/containers/c1/rootfs')   // overlay mounted there
+ *   ... container runs, writes land in upper ...
+ *   await rootfs.unmount('c1')                 // on stop; upper is kept
+ *   await rootfs.mount('c1', target)           // on the next start: same files
+ *   await rootfs.remove('c1')                  // on docker rm: unmounted and deleted
+ */
+export interface RootfsManager {
+  prepare(containerId: string, layerDirs: string[]): Promise<void>;
+  mount(containerId: string, target: string): Promise<void>;
+  unmount(containerId: string): Promise<void>;
+  remove(containerId: string): Promise<void>;
+  /** Bytes in the container's writable layer (Docker's SizeRw). */
+  sizeRw(containerId: string): Promise<number>;
+}

@@ -1,0 +1,240 @@
+/**
+ * The contracts of the VM layer: a Hypervisor boots VMs, each VM carries a guest Agent, and
+ * a VmFactory hands VMs to the pod layer (booting directly, or from a warm pool).
+ *
+ * Layers above (src/pod) use only these interfaces, never a concrete class, and branch on
+ * `Hypervisor.capabilities`, never on the implementation. There are two implementations of
+ * each: the real one (QEMU + our C agent, src/vm/qemu and src/vm/agent) and a complete
+ * in-memory one for unit tests of upper layers (src/vm/fake).
+ *
+ * Life of a VM:
+ *   factory.getVm(size) -> Vm (agent answered the version handshake; idle, no container)
+ *   vm.agent.createContainer({id, rootfs}) -> the container's mount namespace exists
+ *   vm.agent.startProcess({containerId, args, ...}) -> AgentProcess (streams + exit status)
+ *   ... exec more processes, signal, resize, read/write small files ...
+ *   vm.agent.destroyContainer(id)  (the VM is idle again: room for `replace` and reuse)
+ *   vm.destroy() -> no qemu, virtiofsd, socket, mount or directory left
+ */
+import type { Readable, Writable } from 'node:stream';
+
+/** Hardware of a VM. */
+export interface VmSize {
+  /** Guest RAM in MiB. */
+  memoryMiB: number;
+  /** Virtual CPUs. */
+  cpus: number;
+}
+
+/** What a hypervisor implementation can do; callers branch on these flags. */
+export interface HypervisorCapabilities {
+  /** Acceleration in use: 'kvm' or 'tcg' (software emulation). */
+  accel: 'kvm' | 'tcg';
+  /** VMs see `Vm.shareDir` (virtio-fs) at the guest path AGENT_SHARE_MOUNT. */
+  sharedDirectory: boolean;
+  /** The whole VM can be frozen and thawed (docker pause). */
+  pause: boolean;
+  /** A VM outlives the daemon, and a new daemon can re-adopt it with `Hypervisor.adopt`. */
+  reconnect: boolean;
+}
+
+/** Why and how a VM process went away. */
+export interface VmExit {
+  /** True when the host asked for it (destroy); false for a crash or a guest poweroff. */
+  expected: boolean;
+  /** A human-readable reason, including the last lines of the console log for crashes. */
+  reason: string;
+}
+
+/**
+ * A running VM whose agent is connected.
+ * Fails (rejects its methods with UnavailableError) once the VM process has exited.
+ */
+export interface Vm {
+  /** Unique id, also the name of its runtime directory. */
+  readonly id: string;
+  readonly size: VmSize;
+  /**
+   * Host directory the guest sees (via virtio-fs) at AGENT_SHARE_MOUNT. Container rootfs
+   * trees are mounted under it by the host (`containers/<id>/rootfs`), and later bind-mount
+   * and volume sources.
+   */
+  readonly shareDir: string;
+  /** The agent client for this VM. */
+  readonly agent: Agent;
+  /** Host pid of the VM process (QEMU), for stats and leak checks. */
+  readonly pid: number;
+  /** Resolves when the VM process has gone, however it went. Never rejects. */
+  readonly exited: Promise<VmExit>;
+  /** Freeze all vCPUs (docker pause). Needs capabilities.pause. */
+  pause(): Promise<void>;
+  /** Thaw after pause. */
+  resume(): Promise<void>;
+  /**
+   * Kill the VM and remove everything it had on the host: QEMU and virtiofsd processes,
+   * sockets, mounts under shareDir, its runtime directory. Idempotent; never rejects for a VM
+   * that is already gone.
+   */
+  destroy(): Promise<void>;
+  /** Resident memory, in bytes, of the VM process and its helpers (PSS where available). */
+  memoryUsage(): Promise<number>;
+}
+
+/** Boots VMs. */
+export interface Hypervisor {
+  readonly capabilities: HypervisorCapabilities;
+  /**
+   * Boot a new VM and wait for its agent's version handshake. Boots that do not answer within
+   * the boot timeout are killed and retried once; a VM that still fails rejects with an
+   * UnavailableError carrying the last console lines. Missing QEMU, kernel or virtiofsd reject
+   * with a message that says what to install.
+   */
+  createVm(size: VmSize): Promise<Vm>;
+  /**
+   * Re-adopt a VM left running by an earlier daemon (its id from the runtime directory).
+   * Resolves undefined when that VM is gone (and cleans up what it left).
+   */
+  adopt(id: string): Promise<Vm | undefined>;
+  /** Ids of VMs in the runtime directory, running or not (for adoption and cleanup). */
+  listRuntimeVms(): Promise<string[]>;
+}
+
+/**
+ * Hands out VMs. Factories wrap one another: a DirectFactory boots on demand, a
+ * CachedFactory keeps N idle VMs of the default size ready and refills in the background, and
+ * a template factory can slot in later behind the same `getVm`.
+ */
+export interface VmFactory {
+  /** A fresh idle VM of this size. From a warm cache this must not wait for a boot. */
+  getVm(size: VmSize): Promise<Vm>;
+  /** Destroy every VM the factory still holds (idle ones). Used at daemon shutdown. */
+  close(): Promise<void>;
+}
+
+/** User identity of a process inside a container. */
+export interface ProcessUser {
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+}
+
+/** Everything the agent needs to start a process in a container. */
+export interface ProcessSpec {
+  /** The container (mount namespace) to run in; created with Agent.createContainer. */
+  containerId: string;
+  /**
+   * Host-chosen id of this process, unique in the VM. The container's first process is its
+   * init: when it exits, every other process of the container is killed.
+   */
+  processId: string;
+  /** argv; args[0] is looked up in PATH from env when it has no slash. */
+  args: string[];
+  /** KEY=VALUE strings. */
+  env: string[];
+  /** Working directory inside the container; created if missing. */
+  cwd: string;
+  user: ProcessUser;
+  /** Allocate a pseudo-terminal (stdout carries both streams, stderr is null). */
+  terminal: boolean;
+  /** Initial terminal size, when terminal is true. */
+  rows?: number;
+  cols?: number;
+  /** Keep stdin open for writing; when false the process gets /dev/null. */
+  stdin: boolean;
+}
+
+/** How a process ended, as Docker reports it. */
+export interface ExitStatus {
+  /** exit(n) gives n; death by signal s gives 128 + s (Docker's convention). */
+  exitCode: number;
+  /** The signal number when killed by one. */
+  signal?: number;
+}
+
+/**
+ * A process running in the guest. Its streams are flow-controlled end to end: when the
+ * consumer of stdout does not read, the guest stops reading the process's pipe, so a fast
+ * writer blocks instead of growing host memory.
+ */
+export interface AgentProcess {
+  readonly processId: string;
+  readonly containerId: string;
+  /** Guest pid (in the VM's root pid namespace). */
+  readonly pid: number;
+  /** stdout (with TTY: the terminal's output). Ends after the process's last output. */
+  readonly stdout: Readable;
+  /** stderr; null with a TTY. */
+  readonly stderr: Readable | null;
+  /** stdin; null when ProcessSpec.stdin was false. end() closes the process's stdin. */
+  readonly stdin: Writable | null;
+  /**
+   * Resolves with the exit status after stdout and stderr have delivered everything the
+   * process wrote. Rejects with UnavailableError when the VM or agent dies first.
+   */
+  readonly exited: Promise<ExitStatus>;
+}
+
+/** What the agent said about itself at the handshake. */
+export interface AgentVersion {
+  /** Protocol version (PROTOCOL_VERSION in guest/include/podvisor_agent.h). */
+  protocol: number;
+  /** Free-form agent build description. */
+  agent: string;
+}
+
+/** A container's description for the agent. */
+export interface ContainerSpec {
+  id: string;
+  /**
+   * Rootfs path relative to the share directory (e.g. `containers/<id>/rootfs`); the agent
+   * makes it `/` of a new mount namespace with /proc, /sys, /dev, /dev/pts, /dev/shm.
+   */
+  rootfs: string;
+  /** Hostname of the container (the VM's UTS namespace is shared by the pod). */
+  hostname?: string;
+}
+
+/** A process the agent still runs, as listed after a reconnect. */
+export interface AgentProcessInfo {
+  processId: string;
+  containerId: string;
+  pid: number;
+  terminal: boolean;
+}
+
+/**
+ * The host's client of the guest agent (hyperstart's role). Every request is answered ACK or
+ * ERROR by the agent; an ERROR rejects with InvalidArgumentError or NotFoundError as the
+ * agent classified it, a dead channel with UnavailableError.
+ */
+export interface Agent {
+  /** Version handshake; done once by the hypervisor before the VM is handed out. */
+  version(): Promise<AgentVersion>;
+  /** Liveness check. */
+  ping(): Promise<void>;
+  /** Create a container's mount namespace on its rootfs. */
+  createContainer(spec: ContainerSpec): Promise<void>;
+  /** Kill every process of the container and remove its namespace. The VM stays up. */
+  destroyContainer(containerId: string): Promise<void>;
+  /** Start a process (the container's init first, then execs). */
+  startProcess(spec: ProcessSpec): Promise<AgentProcess>;
+  /** Send a signal (number) to a process. Rejects NotFoundError when it is gone. */
+  signalProcess(processId: string, signal: number): Promise<void>;
+  /** Resize a process's terminal. */
+  resizeTerminal(processId: string, rows: number, cols: number): Promise<void>;
+  /** Write a small file (<= 1 MiB) inside a container, e.g. /etc/hosts. */
+  writeFile(containerId: string, path: string, data: Buffer, mode: number): Promise<void>;
+  /** Read a small file inside a container; rejects when larger than maxBytes. */
+  readFile(containerId: string, path: string, maxBytes: number): Promise<Buffer>;
+  /**
+   * After a daemon restart: the processes the agent still runs, re-attached. Their streams
+   * continue from what the agent still buffers; their exit status comes as usual.
+   */
+  reattach(): Promise<AgentProcess[]>;
+  /** Power the guest off cleanly (the VM process then exits). */
+  shutdown(): Promise<void>;
+  /** Close the host side of the channels without touching the guest. */
+  close(): void;
+}
+
+/** Where the guest mounts the VM's shared directory. */
+export const AGENT_SHARE_MOUNT = '/run/podvisor/share';

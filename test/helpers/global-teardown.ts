@@ -1,0 +1,16 @@
+/**
+ * Jest global teardown: fails the run when a QEMU or virtiofsd process started during it is
+ * still alive (a test or the daemon leaked a VM).
+ */
+import { listVmProcesses } from './leaks';
+
+export default async function globalTeardown(): Promise<void> {
+  const before = new Set((process.env.PODVISOR_PREEXISTING_VM_PIDS ?? '').split(',').filter(Boolean).map(Number));
+  // Give processes killed by the last test a moment to be reaped.
+  for (let i = 0; i < 20; i++) {
+    if (listVmProcesses().every((p) => before.has(p.pid))) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const leaked = listVmProcesses().filter((p) => !before.has(p.pid));
+  throw new Error(`leaked VM processes after the test run:\n${leaked.map((p) => `${p.pid} ${p.cmdline}`).join('\n')}`);
+}

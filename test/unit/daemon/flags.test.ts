@@ -1,0 +1,44 @@
+import { parseFlags, DEFAULT_HOST } from '../../../src/daemon/flags';
+import { InvalidArgumentError } from '../../../src/errors';
+
+describe('podvisord flags', () => {
+  test('defaults listen on the podvisor socket with a pool of 2', () => {
+    const o = parseFlags([]);
+    expect(o).not.toBe('help');
+    if (o === 'help') return;
+    expect(o.hosts).toEqual([DEFAULT_HOST]);
+    expect(o.dataRoot).toBe('/var/lib/podvisor');
+    expect(o.vmPoolSize).toBe(2);
+    expect(o.accel).toBe('auto');
+  });
+
+  test.each([
+    [['-H', 'unix:///tmp/a.sock', '--host=tcp://127.0.0.1:2375'], 'hosts', ['unix:///tmp/a.sock', 'tcp://127.0.0.1:2375']],
+    [['--data-root', '/x'], 'dataRoot', '/x'],
+    [['--vm-pool-size=0'], 'vmPoolSize', 0],
+    [['--vm-memory', '512', '--vm-cpus', '2'], 'vmMemoryMiB', 512],
+    [['--accel', 'tcg'], 'accel', 'tcg'],
+    [['--log-level', 'debug'], 'logLevel', 'debug'],
+    [['--insecure-registry', 'r:5000'], 'insecureRegistries', ['r:5000']],
+  ])('%j sets %s', (argv, key, value) => {
+    const o = parseFlags(argv as string[]);
+    if (o === 'help') throw new Error('unexpected help');
+    expect((o as unknown as Record<string, unknown>)[key as string]).toEqual(value);
+  });
+
+  test.each([
+    [['--vm-pool-size', '-1']],
+    [['--vm-memory', 'lots']],
+    [['--accel', 'xen']],
+    [['-H', 'http://x']],
+    [['--log-level', 'loud']],
+    [['--bogus']],
+    [['--data-root']],
+  ])('%j is rejected with a clear error', (argv) => {
+    expect(() => parseFlags(argv)).toThrow(InvalidArgumentError);
+  });
+
+  test('--help asks for usage', () => {
+    expect(parseFlags(['--help'])).toBe('help');
+  });
+});
