@@ -23,6 +23,9 @@ case "$mode" in
   --test) pkgs+=(docker-registry apache2-utils python3-docker) ;;
   --bench) pkgs+=(docker-registry apache2-utils docker.io) ;;
 esac
+# The compat tests drive the stock docker CLI; where none is on PATH, Debian's docker.io
+# provides one (its dockerd is never started by us except as the benchmark baseline).
+if [ "$mode" = --test ] && ! command -v docker >/dev/null 2>&1; then pkgs+=(docker.io); fi
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
