@@ -1,0 +1,259 @@
+/*
+ * podvisor_agent.h - THE contract between the host (src/vm/agent, TypeScript) and the guest
+ * agent (guest/agent, C). src/vm/agent/protocol.ts mirrors every PV_* constant below, and
+ * test/unit/vm/protocol-contract.test.ts parses this file and fails when the two disagree.
+ *
+ * Rules for changing it:
+ *   - Numbers are append-only: never renumber or reuse a frame type, opcode, tag or error
+ *     code; add new ones after the last. Bump PV_PROTOCOL_VERSION on any change a peer of the
+ *     previous version would misread (host and guest are built from the same tree and must
+ *     match exactly; the host refuses an agent whose version differs).
+ *   - Keep every constant a plain `#define PV_NAME <decimal or hex literal>`; tag comments
+ *     start with the value type (u32, u64, str, str[], u32[], bytes, tlv[]), which the
+ *     contract test also checks against the TypeScript table.
+ *
+ * ---------------------------------------------------------------------------------------
+ * CHANNELS
+ *   Two byte streams, each a virtio-serial port in the VM (QEMU chardev unix-socket servers
+ *   on the host). There is no vsock on the machines this runs on.
+ *     control  "org.podvisor.ctl"  requests (host->agent), ACK/ERROR replies and events
+ *     stream   "org.podvisor.io"   process stdin/stdout/stderr data, EOF and credit frames
+ *   In the guest the agent finds them by name in /sys/class/virtio-ports/vport* /name and
+ *   opens /dev/vportNpM. In host test mode (`podvisor-agent --ctl PATH --io PATH`) the agent
+ *   listens on two unix sockets at those paths instead, and a new connection replaces the
+ *   previous one (as a restarted daemon reconnecting).
+ *
+ * WHY A BINARY TLV AND NOT JSON
+ *   The agent is PID 1 of the VM and parses everything the host sends; a fixed 12-byte
+ *   header plus length-prefixed TLV fields is a few bounds checks in C (no allocation, no
+ *   escaping, no number parsing), carries binary payloads (file contents) without base64, and
+ *   lets the stream channel move 64 KiB of process output per frame with no per-byte work.
+ *   The host, which trusts nothing from the guest, validates the same lengths.
+ *
+ * FRAME (both channels; all integers little-endian)
+ *
+ *    0               4       6       8               12
+ *   +---------------+-------+-------+---------------+=============================+
+ *   | length  (u32) | type  | aux   | id      (u32) | payload (length bytes)      |
+ *   |               | (u16) | (u16) |               |                             |
+ *   +---------------+-------+-------+---------------+=============================+
+ *
+ *   length  payload bytes after the 12-byte header; at most PV_MAX_CTL_PAYLOAD on the
+ *           control channel and PV_MAX_IO_PAYLOAD on the stream channel. A larger length
+ *           is a protocol error (the reader never buffers more than one maximal frame).
+ *   type    a PV_FRAME_* (either channel) or PV_OP_* (control requests) number below.
+ *   aux     control channel: 0. Stream channel: the stream, PV_STREAM_STDIN/STDOUT/STDERR.
+ *   id      control channel: request id chosen by the host (non-zero); the reply carries
+ *           the same id; events carry 0. Stream channel: the process handle (below).
+ *
+ * SYNC (start of every connection, on each channel separately)
+ *   host  -> agent  PV_FRAME_SYNC        payload: 16 random bytes (the nonce), id 0
+ *   agent -> host   PV_FRAME_SYNC_REPLY  payload: the same 16 bytes, id 0
+ *   Bytes before the SYNC_REPLY carrying its nonce are discarded by the host (they may be
+ *   the tail of a frame written to an earlier connection). On SYNC the agent drops whatever
+ *   it had not yet written on that channel, so every frame after SYNC_REPLY is whole. When
+ *   the agent meets a malformed frame it logs it and scans its input for the next SYNC
+ *   header (10 00 00 00 01 00 00 00 00 00 00 00). A SYNC on the stream channel starts a new
+ *   stream session: every process becomes detached (see REATTACH) and all output credit is
+ *   withdrawn. After syncing, the host sends PV_OP_VERSION before anything else.
+ *
+ * CONTROL PAYLOAD: a sequence of TLV fields, in any order, repeated tags allowed where the
+ * type says so ([]); unknown tags are skipped (forward compatibility); a field whose length
+ * does not fit its type or the remaining payload is a protocol error.
+ *
+ *    0       2       4               8
+ *   +-------+-------+---------------+========================+
+ *   | tag   | 0     | length (u32)  | value (length bytes)   |  ... next field
+ *   | (u16) | (u16) |               |                        |
+ *   +-------+-------+---------------+========================+
+ *
+ *   u32 / u64   exactly 4 / 8 bytes, little-endian.
+ *   str         UTF-8, no NUL byte, at most PV_MAX_STRING bytes (ids: PV_MAX_ID, [A-Za-z0-9_.-]).
+ *   bytes       raw.
+ *   tlv         a nested TLV sequence (used for the records of PV_OP_LIST_PROCESSES).
+ *
+ * REQUESTS (host -> agent on control; reply ACK or ERROR with the request's id)
+ *   PV_OP_VERSION            PROTOCOL                      -> ACK PROTOCOL AGENT
+ *   PV_OP_PING               -                             -> ACK
+ *   PV_OP_CREATE_CONTAINER   CONTAINER_ID ROOTFS [HOSTNAME]-> ACK
+ *        ROOTFS is relative to the share mount (AGENT_SHARE_MOUNT, /run/podvisor/share), no
+ *        "..", e.g. containers/<id>/rootfs. Creates a mount namespace whose / is that tree
+ *        (pivot_root) with /sys (ro), /dev (tmpfs: null zero full random urandom tty, fd
+ *        symlinks), /dev/pts (new devpts instance, /dev/ptmx -> pts/ptmx), /dev/shm. With a
+ *        HOSTNAME also a UTS namespace. /proc is mounted by the container's init (below).
+ *   PV_OP_DESTROY_CONTAINER  CONTAINER_ID                  -> ACK once every process of the
+ *        container is reaped (SIGKILL to its init kills its PID namespace).
+ *   PV_OP_START_PROCESS      CONTAINER_ID PROCESS_ID HANDLE ARG[] ENV[] CWD UID GID GROUP[]
+ *                            TERMINAL [ROWS COLS] STDIN WINDOW -> ACK PID
+ *        When the container has no live init, the process becomes its init: PID 1 of a new
+ *        PID namespace, which then mounts a fresh /proc. Otherwise it joins the init's PID
+ *        namespace (an exec). ARG[0] without '/' is looked up in PATH from ENV (default
+ *        PV_DEFAULT_PATH). CWD is created when missing. WINDOW is the initial output credit
+ *        of stdout (and stderr). Death by signal s is reported as EXIT_CODE 128+s, SIGNAL s.
+ *   PV_OP_SIGNAL             PROCESS_ID SIGNAL             -> ACK (NOT_FOUND once reaped)
+ *   PV_OP_RESIZE             PROCESS_ID ROWS COLS          -> ACK (INVALID without a TTY)
+ *   PV_OP_WRITE_FILE         CONTAINER_ID PATH MODE DATA   -> ACK
+ *   PV_OP_READ_FILE          CONTAINER_ID PATH MAX_BYTES   -> ACK DATA
+ *        PATH is absolute, without ".." components; it is resolved inside the container's
+ *        root (openat2 RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: symlinks cannot leave the
+ *        root). Only regular files; at most PV_MAX_FILE_SIZE (and MAX_BYTES) bytes.
+ *   PV_OP_LIST_PROCESSES     -                             -> ACK PROCESS[]
+ *        Each PROCESS record: HANDLE PROCESS_ID CONTAINER_ID PID TERMINAL STDIN EXITED
+ *        STDIN_RECEIVED STDIN_LIMIT STDOUT_SENT STDERR_SENT (offsets of each stream so far).
+ *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
+ *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
+ *        test mode: kill every container and exit 0.
+ *
+ * REPLIES AND EVENTS (agent -> host on control)
+ *   PV_FRAME_ACK        id = request id, payload = the fields listed above.
+ *   PV_FRAME_ERROR      id = request id, payload = CODE (a PV_ERR_*), ERRNO (Linux errno, or
+ *                       0), MESSAGE. The host maps CODE to its error classes.
+ *   PV_FRAME_EXIT       id = 0, payload = HANDLE PROCESS_ID EXIT_CODE [SIGNAL]. Sent only
+ *                       after that process's STDOUT and STDERR EOF frames were written to the
+ *                       stream channel of the current session; the agent then forgets it.
+ *
+ * STREAM FRAMES (stream channel, id = process handle, aux = stream)
+ *   PV_FRAME_DATA    bytes of the stream; length 1..PV_MAX_IO_PAYLOAD (0 is an error).
+ *   PV_FRAME_EOF     no payload. agent->host: stdout/stderr ended (the process closed it,
+ *                    or it exited and what was readable was delivered). host->agent on
+ *                    STDIN: close the process's stdin.
+ *   PV_FRAME_CREDIT  payload: u64 limit, the absolute stream offset the receiver accepts
+ *                    up to (like TCP's window edge). host->agent for STDOUT/STDERR,
+ *                    agent->host for STDIN. Only ever grows; a smaller value is ignored.
+ *
+ *   Process handle: a u32 (non-zero) the host picks in START_PROCESS, unique in the VM.
+ *   Frames for a handle the agent does not know are ignored by the agent (the host may
+ *   race with an exit); the host treats them as a protocol error.
+ *
+ * FLOW CONTROL (credit, per stream, both directions)
+ *   stdout/stderr: the agent reads a process's pipe only while sent < limit, so a fast
+ *   writer in the guest blocks in write(2) when the host's consumer stops reading. The
+ *   initial limit is START_PROCESS's WINDOW; the host raises it (CREDIT) as its consumer
+ *   reads, keeping at most one window outstanding per stream.
+ *   stdin: the host may send up to the limit; the initial limit is PV_STDIN_WINDOW, and the
+ *   agent raises it (CREDIT on STDIN) as the process reads its stdin pipe.
+ *
+ * SESSIONS AND REATTACH (daemon restart)
+ *   Processes keep running while no host is connected; the agent then stops reading their
+ *   output (no credit), so writers block. After a new stream-channel SYNC every process is
+ *   detached: the agent sends no stream frame for it until the host sends one for it
+ *   (normally a CREDIT for STDOUT after PV_OP_LIST_PROCESSES told it the offsets). Processes
+ *   started in the current session are attached from the start. Stdout/stderr EOF frames
+ *   of an attached process are re-sent in the new session if they were sent before.
+ *   Known limit: an EXIT event written to a connection that closes before the host read it
+ *   is lost (the agent has already forgotten the process).
+ * ---------------------------------------------------------------------------------------
+ */
+#ifndef PODVISOR_AGENT_H
+#define PODVISOR_AGENT_H
+
+/* Bumped on any incompatible change; host and agent must be equal. */
+#define PV_PROTOCOL_VERSION 1
+
+/* ---- framing ------------------------------------------------------------------------ */
+#define PV_HEADER_SIZE 12
+#define PV_TLV_HEADER_SIZE 8
+#define PV_NONCE_SIZE 16
+/* Control payloads carry at most one file (PV_MAX_FILE_SIZE) plus 64 KiB of fields. */
+#define PV_MAX_CTL_PAYLOAD 1114112
+/* Stream payloads: 64 KiB. */
+#define PV_MAX_IO_PAYLOAD 65536
+
+/* ---- limits ------------------------------------------------------------------------- */
+#define PV_MAX_FILE_SIZE 1048576
+#define PV_MAX_STRING 131072
+#define PV_MAX_ID 128
+#define PV_MAX_PATH 4096
+#define PV_MAX_ARGS 1024
+#define PV_MAX_ENV 1024
+#define PV_MAX_GROUPS 64
+#define PV_MAX_PROCESSES 1024
+#define PV_MAX_CONTAINERS 64
+/* Initial stdin credit of every process, and the agent's stdin buffer per process. */
+#define PV_STDIN_WINDOW 262144
+/* Bounds of START_PROCESS's WINDOW (output credit per stream). */
+#define PV_MIN_WINDOW 4096
+#define PV_MAX_WINDOW 16777216
+
+/* ---- frame types and opcodes (append-only) ------------------------------------------ */
+/* Both channels. */
+#define PV_FRAME_SYNC 1
+#define PV_FRAME_SYNC_REPLY 2
+/* Control channel, agent -> host. */
+#define PV_FRAME_ACK 3
+#define PV_FRAME_ERROR 4
+#define PV_FRAME_EXIT 5
+/* Stream channel, both directions. */
+#define PV_FRAME_DATA 6
+#define PV_FRAME_EOF 7
+#define PV_FRAME_CREDIT 8
+/* Control channel, host -> agent requests. */
+#define PV_OP_VERSION 16
+#define PV_OP_PING 17
+#define PV_OP_CREATE_CONTAINER 18
+#define PV_OP_DESTROY_CONTAINER 19
+#define PV_OP_START_PROCESS 20
+#define PV_OP_SIGNAL 21
+#define PV_OP_RESIZE 22
+#define PV_OP_WRITE_FILE 23
+#define PV_OP_READ_FILE 24
+#define PV_OP_LIST_PROCESSES 25
+#define PV_OP_SHUTDOWN 26
+
+/* ---- streams (the aux field of stream frames) --------------------------------------- */
+#define PV_STREAM_STDIN 0
+#define PV_STREAM_STDOUT 1
+#define PV_STREAM_STDERR 2
+
+/* ---- TLV tags (append-only; the comment's first word is the value type) ------------- */
+#define PV_TAG_PROTOCOL 1        /* u32: protocol version */
+#define PV_TAG_AGENT 2           /* str: agent build description */
+#define PV_TAG_CODE 3            /* u32: error class, PV_ERR_* */
+#define PV_TAG_ERRNO 4           /* u32: Linux errno behind an error, or 0 */
+#define PV_TAG_MESSAGE 5         /* str: human-readable error */
+#define PV_TAG_CONTAINER_ID 6    /* str: container id */
+#define PV_TAG_ROOTFS 7          /* str: rootfs, relative to the share mount */
+#define PV_TAG_HOSTNAME 8        /* str: container hostname */
+#define PV_TAG_PROCESS_ID 9      /* str: host-chosen process id */
+#define PV_TAG_HANDLE 10         /* u32: process handle (stream frames' id) */
+#define PV_TAG_ARG 11            /* str[]: argv, in order */
+#define PV_TAG_ENV 12            /* str[]: KEY=VALUE */
+#define PV_TAG_CWD 13            /* str: working directory */
+#define PV_TAG_UID 14            /* u32: user id */
+#define PV_TAG_GID 15            /* u32: group id */
+#define PV_TAG_GROUP 16          /* u32[]: supplementary group ids */
+#define PV_TAG_TERMINAL 17       /* u32: 1 = allocate a TTY */
+#define PV_TAG_ROWS 18           /* u32: terminal rows (1..65535) */
+#define PV_TAG_COLS 19           /* u32: terminal columns (1..65535) */
+#define PV_TAG_STDIN 20          /* u32: 1 = stdin open (else /dev/null) */
+#define PV_TAG_WINDOW 21         /* u32: initial output credit per stream */
+#define PV_TAG_PID 22            /* u32: guest pid (root PID namespace) */
+#define PV_TAG_SIGNAL 23         /* u32: signal number */
+#define PV_TAG_EXIT_CODE 24      /* u32: exit code (128+signal when killed) */
+#define PV_TAG_PATH 25           /* str: absolute path inside a container */
+#define PV_TAG_MODE 26           /* u32: file mode bits */
+#define PV_TAG_DATA 27           /* bytes: file contents */
+#define PV_TAG_MAX_BYTES 28      /* u32: largest file the host accepts */
+#define PV_TAG_PROCESS 29        /* tlv[]: one process record of LIST_PROCESSES */
+#define PV_TAG_STDIN_RECEIVED 30 /* u64: stdin bytes the agent has received */
+#define PV_TAG_STDIN_LIMIT 31    /* u64: current stdin credit limit */
+#define PV_TAG_STDOUT_SENT 32    /* u64: stdout bytes sent so far */
+#define PV_TAG_STDERR_SENT 33    /* u64: stderr bytes sent so far */
+#define PV_TAG_EXITED 34         /* u32: 1 = exited, EXIT event still to come */
+
+/* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
+#define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */
+#define PV_ERR_NOT_FOUND 2   /* no such container, process, file, command: NotFoundError */
+#define PV_ERR_CONFLICT 3    /* id already in use, container busy: ConflictError */
+#define PV_ERR_UNAVAILABLE 4 /* the guest failed (mount, fork...): UnavailableError */
+#define PV_ERR_TOO_LARGE 5   /* file or request over a limit: InvalidArgumentError */
+#define PV_ERR_PERMISSION 6  /* EACCES/EPERM inside the guest: InvalidArgumentError */
+
+/* ---- names (strings; the contract test checks these too) --------------------------- */
+#define PV_PORT_CTL_NAME "org.podvisor.ctl"
+#define PV_PORT_IO_NAME "org.podvisor.io"
+#define PV_SHARE_TAG "podvisor"
+#define PV_SHARE_MOUNT "/run/podvisor/share"
+#define PV_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+#endif /* PODVISOR_AGENT_H */

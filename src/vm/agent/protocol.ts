@@ -1,0 +1,172 @@
+/**
+ * The TypeScript mirror of guest/include/podvisor_agent.h, the host <-> guest agent protocol
+ * contract. The header is the source of truth and explains framing, flow control and
+ * sessions; test/unit/vm/protocol-contract.test.ts parses it and checks that every constant
+ * here agrees, in both directions. Change both files together, append-only.
+ */
+
+/** PV_PROTOCOL_VERSION: host and agent must be equal. */
+export const PROTOCOL_VERSION = 1;
+
+/** Sizes and limits (PV_<NAME>). */
+export const Limits = {
+  HEADER_SIZE: 12,
+  TLV_HEADER_SIZE: 8,
+  NONCE_SIZE: 16,
+  MAX_CTL_PAYLOAD: 1114112,
+  MAX_IO_PAYLOAD: 65536,
+  MAX_FILE_SIZE: 1048576,
+  MAX_STRING: 131072,
+  MAX_ID: 128,
+  MAX_PATH: 4096,
+  MAX_ARGS: 1024,
+  MAX_ENV: 1024,
+  MAX_GROUPS: 64,
+  MAX_PROCESSES: 1024,
+  MAX_CONTAINERS: 64,
+  STDIN_WINDOW: 262144,
+  MIN_WINDOW: 4096,
+  MAX_WINDOW: 16777216,
+} as const;
+
+/** Frame types that are not requests (PV_FRAME_<NAME>). */
+export const FrameType = {
+  SYNC: 1,
+  SYNC_REPLY: 2,
+  ACK: 3,
+  ERROR: 4,
+  EXIT: 5,
+  DATA: 6,
+  EOF: 7,
+  CREDIT: 8,
+} as const;
+
+/** Control-channel request opcodes, host -> agent (PV_OP_<NAME>). */
+export const Op = {
+  VERSION: 16,
+  PING: 17,
+  CREATE_CONTAINER: 18,
+  DESTROY_CONTAINER: 19,
+  START_PROCESS: 20,
+  SIGNAL: 21,
+  RESIZE: 22,
+  WRITE_FILE: 23,
+  READ_FILE: 24,
+  LIST_PROCESSES: 25,
+  SHUTDOWN: 26,
+} as const;
+
+/** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
+export const Stream = {
+  STDIN: 0,
+  STDOUT: 1,
+  STDERR: 2,
+} as const;
+
+/** TLV field tags (PV_TAG_<NAME>). */
+export const Tag = {
+  PROTOCOL: 1,
+  AGENT: 2,
+  CODE: 3,
+  ERRNO: 4,
+  MESSAGE: 5,
+  CONTAINER_ID: 6,
+  ROOTFS: 7,
+  HOSTNAME: 8,
+  PROCESS_ID: 9,
+  HANDLE: 10,
+  ARG: 11,
+  ENV: 12,
+  CWD: 13,
+  UID: 14,
+  GID: 15,
+  GROUP: 16,
+  TERMINAL: 17,
+  ROWS: 18,
+  COLS: 19,
+  STDIN: 20,
+  WINDOW: 21,
+  PID: 22,
+  SIGNAL: 23,
+  EXIT_CODE: 24,
+  PATH: 25,
+  MODE: 26,
+  DATA: 27,
+  MAX_BYTES: 28,
+  PROCESS: 29,
+  STDIN_RECEIVED: 30,
+  STDIN_LIMIT: 31,
+  STDOUT_SENT: 32,
+  STDERR_SENT: 33,
+  EXITED: 34,
+} as const;
+
+/** Value type of a TLV field; `[]` means the tag may repeat. */
+export type TagValueType = 'u32' | 'u64' | 'str' | 'str[]' | 'u32[]' | 'bytes' | 'tlv[]';
+
+/** The value type of every tag (the first word of each tag's comment in the header). */
+export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
+  [Tag.PROTOCOL]: 'u32',
+  [Tag.AGENT]: 'str',
+  [Tag.CODE]: 'u32',
+  [Tag.ERRNO]: 'u32',
+  [Tag.MESSAGE]: 'str',
+  [Tag.CONTAINER_ID]: 'str',
+  [Tag.ROOTFS]: 'str',
+  [Tag.HOSTNAME]: 'str',
+  [Tag.PROCESS_ID]: 'str',
+  [Tag.HANDLE]: 'u32',
+  [Tag.ARG]: 'str[]',
+  [Tag.ENV]: 'str[]',
+  [Tag.CWD]: 'str',
+  [Tag.UID]: 'u32',
+  [Tag.GID]: 'u32',
+  [Tag.GROUP]: 'u32[]',
+  [Tag.TERMINAL]: 'u32',
+  [Tag.ROWS]: 'u32',
+  [Tag.COLS]: 'u32',
+  [Tag.STDIN]: 'u32',
+  [Tag.WINDOW]: 'u32',
+  [Tag.PID]: 'u32',
+  [Tag.SIGNAL]: 'u32',
+  [Tag.EXIT_CODE]: 'u32',
+  [Tag.PATH]: 'str',
+  [Tag.MODE]: 'u32',
+  [Tag.DATA]: 'bytes',
+  [Tag.MAX_BYTES]: 'u32',
+  [Tag.PROCESS]: 'tlv[]',
+  [Tag.STDIN_RECEIVED]: 'u64',
+  [Tag.STDIN_LIMIT]: 'u64',
+  [Tag.STDOUT_SENT]: 'u64',
+  [Tag.STDERR_SENT]: 'u64',
+  [Tag.EXITED]: 'u32',
+};
+
+/** Error classes of ERROR frames (PV_ERR_<NAME>). */
+export const ErrorCode = {
+  INVALID: 1,
+  NOT_FOUND: 2,
+  CONFLICT: 3,
+  UNAVAILABLE: 4,
+  TOO_LARGE: 5,
+  PERMISSION: 6,
+} as const;
+
+/** String constants (PV_<NAME> string defines). */
+export const Names = {
+  PORT_CTL_NAME: 'org.podvisor.ctl',
+  PORT_IO_NAME: 'org.podvisor.io',
+  SHARE_TAG: 'podvisor',
+  SHARE_MOUNT: '/run/podvisor/share',
+  DEFAULT_PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+} as const;
+
+/** True for frame types the agent may send on the control channel. */
+export function isCtlFrameFromAgent(type: number): boolean {
+  return type === FrameType.SYNC_REPLY || type === FrameType.ACK || type === FrameType.ERROR || type === FrameType.EXIT;
+}
+
+/** True for frame types the agent may send on the stream channel. */
+export function isIoFrameFromAgent(type: number): boolean {
+  return type === FrameType.SYNC_REPLY || type === FrameType.DATA || type === FrameType.EOF || type === FrameType.CREDIT;
+}
