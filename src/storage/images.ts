@@ -1,0 +1,400 @@
+/**
+ * The image store: complete images (config blob in the content store, layers in the layer
+ * store) and the references (tags and digests) that name them, with dockerd's rules for
+ * lookup, tagging, untagging and deletion.
+ *
+ * State lives in `<root>/state.json`, replaced atomically on every change (temp, fsync,
+ * rename), so an image is either fully recorded or absent: a pull records it only after its
+ * config and every layer are stored. Image IDs are the config blob's digest, as in Docker.
+ * References are kept fully qualified (`docker.io/library/busybox:latest`) and shown in
+ * docker's familiar form (`busybox:latest`).
+ *
+ * Implements `ImageLookup` for the container layer: resolve, layerDirs (lowest first),
+ * addUser/removeUser (a used image answers 409 to `docker rmi` unless forced).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ImageConfig, ImageLookup, ImageRecord } from './types';
+import type { ContentStore } from './content';
+import type { LayerStore } from './layers/store';
+import { writeFileAtomic } from './atomic';
+import { chainIds, digestHex, shortId } from './digest';
+import {
+  familiarString,
+  formatReference,
+  looksLikeImageId,
+  parseReference,
+  parseTagged,
+  repositoryName,
+  type ImageReference,
+} from './reference';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors';
+
+/** What the store keeps per image besides its config. */
+interface StoredImage {
+  id: string;
+  /** Diff IDs, lowest first (the config's rootfs.diff_ids). */
+  layers: string[];
+  size: number;
+  storedAt: number;
+  /** RFC 3339, set by `docker tag`. */
+  lastTagTime?: string;
+}
+
+interface State {
+  images: Record<string, StoredImage>;
+  /** Fully qualified reference -> image ID. */
+  refs: Record<string, string>;
+  /** Image ID -> container IDs using it. */
+  users: Record<string, string[]>;
+}
+
+/** An image as the store returns it: the record plus what the API shows. */
+export interface StoredImageView extends ImageRecord {
+  /** Diff IDs lowest first. */
+  layers: string[];
+  lastTagTime?: string;
+}
+
+/** One line of a `DELETE /images` answer. */
+export type ImageDeleteItem = { Untagged: string } | { Deleted: string };
+
+/** Decides whether a container is running (set by the container layer; default: not). */
+export type RunningProbe = (containerId: string) => boolean;
+
+/** Images and their references, persisted under one directory. */
+export class ImageStore implements ImageLookup {
+  private state: State = { images: {}, refs: {}, users: {} };
+  private readonly configs = new Map<string, ImageConfig>();
+  private readonly stateFile: string;
+  private writing: Promise<void> = Promise.resolve();
+  private running: RunningProbe = () => false;
+
+  constructor(
+    readonly root: string,
+    private readonly content: ContentStore,
+    private readonly layers: LayerStore,
+  ) {
+    this.stateFile = path.join(root, 'state.json');
+  }
+
+  /** Load the state; images whose config or layers went missing are dropped. */
+  async init(): Promise<void> {
+    await fs.promises.mkdir(this.root, { recursive: true, mode: 0o700 });
+    try {
+      const s = JSON.parse(await fs.promises.readFile(this.stateFile, 'utf8')) as Partial<State>;
+      this.state = { images: s.images ?? {}, refs: s.refs ?? {}, users: s.users ?? {} };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    let dirty = false;
+    for (const img of Object.values(this.state.images)) {
+      const ok = (await this.content.has(img.id)) && img.layers.every((l) => this.layers.has(l));
+      if (ok) {
+        this.configs.set(img.id, JSON.parse((await this.content.read(img.id)).toString('utf8')) as ImageConfig);
+        continue;
+      }
+      delete this.state.images[img.id];
+      dirty = true;
+    }
+    for (const [ref, id] of Object.entries(this.state.refs)) {
+      if (!this.state.images[id]) {
+        delete this.state.refs[ref];
+        dirty = true;
+      }
+    }
+    if (dirty) await this.save();
+  }
+
+  /** Let the container layer say which users are running (running users make a hard conflict). */
+  setRunningProbe(probe: RunningProbe): void {
+    this.running = probe;
+  }
+
+  private save(): Promise<void> {
+    const snapshot = JSON.stringify(this.state);
+    this.writing = this.writing.catch(() => undefined).then(() => writeFileAtomic(this.stateFile, snapshot));
+    return this.writing;
+  }
+
+  private view(img: StoredImage): StoredImageView {
+    const refs = this.refsOf(img.id);
+    return {
+      id: img.id,
+      repoTags: refs.filter((r) => r.digest === undefined).map(familiarString),
+      repoDigests: refs.filter((r) => r.digest !== undefined).map(familiarString),
+      config: this.configs.get(img.id) as ImageConfig,
+      size: img.size,
+      storedAt: img.storedAt,
+      layers: [...img.layers],
+      lastTagTime: img.lastTagTime,
+    };
+  }
+
+  /** References to an image, sorted as dockerd sorts them (by full string). */
+  private refsOf(id: string): ImageReference[] {
+    return Object.keys(this.state.refs)
+      .filter((r) => this.state.refs[r] === id)
+      .sort()
+      .map((r) => parseReference(r));
+  }
+
+  /** Every image. */
+  list(): StoredImageView[] {
+    return Object.values(this.state.images).map((i) => this.view(i));
+  }
+
+  /** An image by exact ID, or undefined. */
+  byId(id: string): StoredImageView | undefined {
+    const img = this.state.images[id];
+    return img ? this.view(img) : undefined;
+  }
+
+  /** The image a fully qualified reference points at, or undefined. */
+  byRef(ref: ImageReference): StoredImageView | undefined {
+    const id = this.state.refs[formatReference(ref)];
+    return id ? this.byId(id) : undefined;
+  }
+
+  /**
+   * Find an image by reference or (short) ID, as dockerd's GetImage does: a 64-hex ID, then
+   * the reference (`:latest` implied), then an ID prefix. NotFoundError "No such image".
+   */
+  async resolve(input: string): Promise<StoredImageView> {
+    return this.find(input);
+  }
+
+  /** Synchronous resolve (see resolve). */
+  find(input: string): StoredImageView {
+    const hex = /^(?:sha256:)?([a-f0-9]{64})$/.exec(input);
+    if (hex) {
+      const img = this.byId(`sha256:${hex[1]}`);
+      if (img) return img;
+      throw new NotFoundError(`No such image: sha256:${hex[1]}`);
+    }
+    let ref: ImageReference | undefined;
+    try {
+      ref = parseTagged(input);
+    } catch (err) {
+      if (!looksLikeImageId(input)) throw err;
+    }
+    if (ref) {
+      const img = this.byRef(ref);
+      if (img) return img;
+    }
+    if (looksLikeImageId(input)) {
+      const prefix = input.startsWith('sha256:') ? input : `sha256:${input}`;
+      const matches = Object.keys(this.state.images).filter((id) => id.startsWith(prefix));
+      if (matches.length === 1) return this.byId(matches[0]) as StoredImageView;
+    }
+    throw new NotFoundError(`No such image: ${ref ? familiarString(ref) : input}`);
+  }
+
+  /** Host directories of an image's layers, lowest first. */
+  async layerDirs(imageId: string): Promise<string[]> {
+    const img = this.state.images[imageId];
+    if (!img) throw new NotFoundError(`No such image: ${imageId}`);
+    return img.layers.map((l) => this.layers.get(l).dir);
+  }
+
+  /** Record that a container uses an image. */
+  async addUser(imageId: string, containerId: string): Promise<void> {
+    if (!this.state.images[imageId]) throw new NotFoundError(`No such image: ${imageId}`);
+    const users = new Set(this.state.users[imageId] ?? []);
+    if (users.has(containerId)) return;
+    users.add(containerId);
+    this.state.users[imageId] = [...users];
+    await this.save();
+  }
+
+  /** Forget that a container uses an image. */
+  async removeUser(imageId: string, containerId: string): Promise<void> {
+    const users = (this.state.users[imageId] ?? []).filter((c) => c !== containerId);
+    if (users.length === (this.state.users[imageId] ?? []).length) return;
+    if (users.length) this.state.users[imageId] = users;
+    else delete this.state.users[imageId];
+    await this.save();
+  }
+
+  /** Container IDs using an image. */
+  usersOf(imageId: string): string[] {
+    return [...(this.state.users[imageId] ?? [])];
+  }
+
+  /** The parsed config of a stored image. */
+  config(imageId: string): ImageConfig {
+    const c = this.configs.get(imageId);
+    if (!c) throw new NotFoundError(`No such image: ${imageId}`);
+    return c;
+  }
+
+  /**
+   * Record a complete image (config already in the content store, layers in the layer
+   * store) and point `refs` at it. Returns true when any of the refs changed.
+   */
+  async commit(input: { id: string; config: ImageConfig; layers: string[]; refs: ImageReference[] }): Promise<boolean> {
+    for (const l of input.layers) this.layers.get(l);
+    if (!this.state.images[input.id]) {
+      const size = input.layers.reduce((n, l) => n + this.layers.get(l).size, 0);
+      this.state.images[input.id] = { id: input.id, layers: [...input.layers], size, storedAt: Date.now() };
+      this.configs.set(input.id, input.config);
+    }
+    let changed = false;
+    for (const r of input.refs) {
+      const key = formatReference(r);
+      if (this.state.refs[key] !== input.id) {
+        this.state.refs[key] = input.id;
+        changed = true;
+      }
+    }
+    await this.save();
+    return changed;
+  }
+
+  /** `docker tag`: point `target` at the image found by `source`. */
+  async tag(source: string, target: ImageReference): Promise<void> {
+    const img = this.find(source);
+    if (target.digest !== undefined) throw new InvalidArgumentError('refusing to create a tag with a digest reference');
+    this.state.refs[formatReference(target)] = img.id;
+    this.state.images[img.id].lastTagTime = new Date().toISOString();
+    await this.save();
+  }
+
+  private conflict(id: string, hard: boolean, message: string): ConflictError {
+    return new ConflictError(`conflict: unable to delete ${shortId(id)} (${hard ? 'cannot be forced' : 'must be forced'}) - ${message}`);
+  }
+
+  /** Conflicts for deleting an image: running users always, other users and refs unless forced. */
+  private checkDeleteConflict(id: string, force: boolean, checkRefs: boolean): void {
+    const users = this.usersOf(id);
+    const running = users.find((c) => this.running(c));
+    if (running) throw this.conflict(id, true, `image is being used by running container ${running.slice(0, 12)}`);
+    if (force) return;
+    if (checkRefs && this.refsOf(id).length > 0) throw this.conflict(id, false, 'image is referenced in multiple repositories');
+    if (users.length) throw this.conflict(id, false, `image is being used by stopped container ${users[0].slice(0, 12)}`);
+  }
+
+  /**
+   * `docker rmi`: untag when `input` names a reference and other references remain,
+   * otherwise delete the image (and layers nothing else uses). Same rules and messages as
+   * dockerd's ImageDelete.
+   */
+  async remove(input: string, opts: { force?: boolean; prune?: boolean } = {}): Promise<ImageDeleteItem[]> {
+    const force = !!opts.force;
+    const img = this.find(input);
+    const id = img.id;
+    const items: ImageDeleteItem[] = [];
+    let repoRefs = this.refsOf(id);
+    const byId = looksLikeImageId(input) && id.startsWith(input.startsWith('sha256:') ? input : `sha256:${input}`) && !this.isRef(input);
+    const singleRepo = (refs: ImageReference[]) => new Set(refs.map(repositoryName)).size <= 1 && refs.filter((r) => r.digest === undefined).length <= 1;
+    if (!byId) {
+      const ref = parseTagged(input);
+      if (!force && singleRepo(repoRefs) && this.usersOf(id).length) {
+        throw new ConflictError(`conflict: unable to remove repository reference "${input}" (must force) - container ${this.usersOf(id)[0].slice(0, 12)} is using its referenced image ${shortId(id)}`);
+      }
+      delete this.state.refs[formatReference(ref)];
+      items.push({ Untagged: familiarString(ref) });
+      repoRefs = this.refsOf(id);
+      if (ref.digest === undefined && !repoRefs.some((r) => r.digest === undefined && repositoryName(r) === repositoryName(ref))) {
+        // The last tag of this repository is gone: its digest references go too.
+        for (const r of repoRefs.filter((x) => x.digest !== undefined && repositoryName(x) === repositoryName(ref))) {
+          delete this.state.refs[formatReference(r)];
+          items.push({ Untagged: familiarString(r) });
+        }
+        repoRefs = this.refsOf(id);
+      }
+      if (repoRefs.length > 0) {
+        await this.save();
+        return items;
+      }
+    } else {
+      if (singleRepo(repoRefs)) {
+        this.checkDeleteConflict(id, force, false);
+        for (const r of repoRefs) {
+          delete this.state.refs[formatReference(r)];
+          items.push({ Untagged: familiarString(r) });
+        }
+      }
+    }
+    try {
+      this.checkDeleteConflict(id, force, true);
+    } catch (err) {
+      await this.save();
+      throw err;
+    }
+    items.push(...(await this.deleteImage(id)));
+    return items;
+  }
+
+  private isRef(input: string): boolean {
+    try {
+      return this.state.refs[formatReference(parseTagged(input))] !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Drop an image and its references, then collect layers nobody references. */
+  private async deleteImage(id: string): Promise<ImageDeleteItem[]> {
+    const img = this.state.images[id];
+    const items: ImageDeleteItem[] = [];
+    for (const [ref, target] of Object.entries(this.state.refs)) {
+      if (target === id) {
+        delete this.state.refs[ref];
+        items.push({ Untagged: familiarString(parseReference(ref)) });
+      }
+    }
+    delete this.state.images[id];
+    delete this.state.users[id];
+    this.configs.delete(id);
+    await this.save();
+    items.push({ Deleted: id });
+    // Report removed layers by chain ID, as dockerd does, for chains no other image has.
+    const otherChains = new Set(Object.values(this.state.images).flatMap((i) => chainIds(i.layers)));
+    const mine = chainIds(img.layers);
+    for (let i = mine.length - 1; i >= 0; i--) {
+      if (!otherChains.has(mine[i])) items.push({ Deleted: mine[i] });
+    }
+    await this.gc();
+    if (!Object.values(this.state.images).some((i) => i.id === id)) await this.content.delete(id);
+    return items;
+  }
+
+  /** Remove layers that no image references. Returns their total size. */
+  async gc(): Promise<number> {
+    const referenced = new Set(Object.values(this.state.images).flatMap((i) => i.layers));
+    const sizes = new Map(this.layers.list().map((l) => [l.diffId, l.size]));
+    const removed = await this.layers.gc(referenced);
+    return removed.reduce((n, d) => n + (sizes.get(d) ?? 0), 0);
+  }
+
+  /**
+   * `docker image prune`: delete images not used by any container and matching `keep`; with
+   * `danglingOnly`, only images without tags. Returns the delete items and bytes reclaimed.
+   */
+  async prune(danglingOnly: boolean, match: (img: StoredImageView) => boolean): Promise<{ items: ImageDeleteItem[]; reclaimed: number }> {
+    const items: ImageDeleteItem[] = [];
+    const before = new Map(this.layers.list().map((l) => [l.diffId, l.size]));
+    for (const img of this.list()) {
+      if (this.usersOf(img.id).length) continue;
+      if (!match(img)) continue;
+      if (danglingOnly && img.repoTags.length > 0) continue;
+      try {
+        if (img.repoTags.length === 0 && img.repoDigests.length === 0) {
+          items.push(...(await this.remove(digestHex(img.id), {})));
+        } else {
+          for (const r of [...img.repoTags, ...img.repoDigests]) {
+            if (!this.state.images[img.id]) break;
+            items.push(...(await this.remove(r, {})));
+          }
+        }
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+      }
+    }
+    const after = new Set(this.layers.list().map((l) => l.diffId));
+    let reclaimed = 0;
+    for (const [d, s] of before) if (!after.has(d)) reclaimed += s;
+    return { items, reclaimed };
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The layer store: each image layer unpacked once, by its diff ID (sha256 of the
+ * uncompressed tar), into `<root>/sha256/<hex>/diff`, in overlayfs lower-directory form. A
+ * layer's directory does not depend on the layers below it (whiteouts are kept as overlay
+ * whiteouts rather than applied), so one directory serves every image that contains that
+ * diff, whatever its parents.
+ *
+ * Lifecycle: `begin()` gives an empty directory under `<root>/tmp`; the caller extracts into
+ * it and `commit(diffId, size)` renames it into place (atomic; a crash leaves only tmp/,
+ * wiped at start), or `abort()` throws it away. `hold()` protects layers that a pull in
+ * progress relies on from `gc()`, which removes layers no image references.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as crypto from 'node:crypto';
+import { digestHex, isDigest } from '../digest';
+import { fsyncDir, writeFileAtomic } from '../atomic';
+import { NotFoundError } from '../../errors';
+
+/** A stored layer. */
+export interface LayerInfo {
+  diffId: string;
+  /** Docker's size of the layer (bytes). */
+  size: number;
+  /** Directory to use as an overlay lower dir. */
+  dir: string;
+}
+
+/** An unpacking in progress. */
+export interface LayerIngest {
+  /** Empty directory to extract into. */
+  readonly dir: string;
+  /** Move the unpacked tree into the store under `diffId`. */
+  commit(diffId: string, size: number): Promise<LayerInfo>;
+  /** Discard the directory. */
+  abort(): Promise<void>;
+}
+
+interface LayerMeta {
+  diffId: string;
+  size: number;
+}
+
+/** Unpacked layers keyed by diff ID. */
+export class LayerStore {
+  private readonly layers = new Map<string, LayerInfo>();
+  private readonly holds = new Map<string, number>();
+  private readonly byIdDir: string;
+  private readonly tmpDir: string;
+
+  constructor(readonly root: string) {
+    this.byIdDir = path.join(root, 'sha256');
+    this.tmpDir = path.join(root, 'tmp');
+  }
+
+  /** Create the layout, drop unfinished unpackings, load the index of stored layers. */
+  async init(): Promise<void> {
+    await fs.promises.mkdir(this.byIdDir, { recursive: true, mode: 0o700 });
+    await fs.promises.rm(this.tmpDir, { recursive: true, force: true });
+    await fs.promises.mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
+    for (const name of await fs.promises.readdir(this.byIdDir)) {
+      const dir = path.join(this.byIdDir, name);
+      try {
+        const meta = JSON.parse(await fs.promises.readFile(path.join(dir, 'meta.json'), 'utf8')) as LayerMeta;
+        if (!isDigest(meta.diffId) || digestHex(meta.diffId) !== name) throw new Error('bad meta');
+        this.layers.set(meta.diffId, { diffId: meta.diffId, size: meta.size, dir: path.join(dir, 'diff') });
+      } catch {
+        // Not a committed layer (cannot happen through commit's rename): move it out of the way.
+        await this.discard(dir);
+      }
+    }
+  }
+
+  /** True when the layer is stored. */
+  has(diffId: string): boolean {
+    return this.layers.has(diffId);
+  }
+
+  /** A stored layer; NotFoundError when absent. */
+  get(diffId: string): LayerInfo {
+    const l = this.layers.get(diffId);
+    if (!l) throw new NotFoundError(`layer ${diffId} not found`);
+    return l;
+  }
+
+  /** Every stored layer. */
+  list(): LayerInfo[] {
+    return [...this.layers.values()];
+  }
+
+  /** Start unpacking a layer. */
+  async begin(): Promise<LayerIngest> {
+    const work = path.join(this.tmpDir, crypto.randomBytes(8).toString('hex'));
+    const dir = path.join(work, 'diff');
+    await fs.promises.mkdir(work, { mode: 0o700 });
+    await fs.promises.mkdir(dir, { mode: 0o755 });
+    let done = false;
+    return {
+      dir,
+      commit: async (diffId: string, size: number): Promise<LayerInfo> => {
+        done = true;
+        const existing = this.layers.get(diffId);
+        if (existing) {
+          // Another pull unpacked the same layer meanwhile: keep theirs.
+          await this.discard(work);
+          return existing;
+        }
+        await writeFileAtomic(path.join(work, 'meta.json'), JSON.stringify({ diffId, size } satisfies LayerMeta));
+        const final = path.join(this.byIdDir, digestHex(diffId));
+        try {
+          await fs.promises.rename(work, final);
+        } catch (err) {
+          await this.discard(work);
+          throw err;
+        }
+        await fsyncDir(this.byIdDir);
+        const info = { diffId, size, dir: path.join(final, 'diff') };
+        this.layers.set(diffId, info);
+        return info;
+      },
+      abort: async (): Promise<void> => {
+        if (done) return;
+        done = true;
+        await this.discard(work);
+      },
+    };
+  }
+
+  /** Protect layers from gc() until the returned function is called. */
+  hold(diffIds: string[]): () => void {
+    for (const d of diffIds) this.holds.set(d, (this.holds.get(d) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const d of diffIds) {
+        const n = (this.holds.get(d) ?? 1) - 1;
+        if (n <= 0) this.holds.delete(d);
+        else this.holds.set(d, n);
+      }
+    };
+  }
+
+  /** Remove every layer not in `referenced` and not held. Returns the removed diff IDs. */
+  async gc(referenced: Set<string>): Promise<string[]> {
+    const removed: string[] = [];
+    for (const diffId of [...this.layers.keys()]) {
+      if (referenced.has(diffId) || this.holds.has(diffId)) continue;
+      this.layers.delete(diffId);
+      await this.discard(path.join(this.byIdDir, digestHex(diffId)));
+      removed.push(diffId);
+    }
+    return removed;
+  }
+
+  /** Rename out of sight first (atomic), then delete at leisure. */
+  private async discard(dir: string): Promise<void> {
+    const gone = path.join(this.tmpDir, `rm-${crypto.randomBytes(8).toString('hex')}`);
+    try {
+      await fs.promises.rename(dir, gone);
+    } catch {
+      await fs.promises.rm(dir, { recursive: true, force: true });
+      return;
+    }
+    await fs.promises.rm(gone, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * Pulling an image: manifest (choosing a platform from a list), config, then the layers,
+ * three at a time like dockerd, each streamed from the registry through a sha256 of the
+ * compressed bytes, gunzip, a sha256 of the tar (the diff ID) and the extractor, straight
+ * into a fresh layer-store directory. Only when both digests match is the layer committed;
+ * only when every layer is committed is the image recorded and tagged. A failure, or a
+ * client that goes away, leaves nothing half done: finished layers stay (a later pull reuses
+ * them), the unfinished ones are discarded.
+ *
+ * Progress is reported as dockerd's JSON messages (status, id, progressDetail), in its order:
+ * Pulling from, Pulling fs layer / Already exists, Waiting, Downloading, Verifying Checksum,
+ * Download complete, Extracting, Pull complete, Digest, Status.
+ */
+import * as zlib from 'node:zlib';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ContentStore } from './content';
+import type { LayerStore } from './layers/store';
+import type { ImageStore } from './images';
+import type { ImageConfig } from './types';
+import { RegistryClient, RegistryError } from './registry/client';
+import type { RegistryHosts } from './registry/hosts';
+import type { AuthConfig } from './registry/auth';
+import {
+  formatPlatform,
+  hostPlatform,
+  layerCompression,
+  parseManifest,
+  selectManifest,
+  type Descriptor,
+  type ImageManifest,
+  type Platform,
+} from './registry/manifest';
+import { HashingStream, isDigest, sha256Digest, shortId } from './digest';
+import { extractLayer } from './extract';
+import { familiarName, familiarString, type ImageReference } from './reference';
+import { ForbiddenError, InvalidArgumentError, NotFoundError, NotImplementedError, PodvisorError, UnauthorizedError, UnavailableError } from '../errors';
+import { logger } from '../util/log';
+
+const log = logger('pull');
+
+/** One progress message, as dockerd streams it (the API layer adds the `progress` bar). */
+export interface PullProgress {
+  status: string;
+  id?: string;
+  /** Present (possibly empty) on per-layer messages. */
+  progressDetail?: { current?: number; total?: number };
+}
+
+/** Options of one pull. */
+export interface PullOptions {
+  platform?: Platform;
+  auth?: AuthConfig;
+  signal?: AbortSignal;
+  onProgress?: (p: PullProgress) => void;
+}
+
+/** How many layers download at once (dockerd's max-concurrent-downloads default). */
+export const MAX_CONCURRENT_DOWNLOADS = 3;
+const PROGRESS_INTERVAL_MS = 100;
+
+/** Counts bytes and reports them, at most every PROGRESS_INTERVAL_MS. */
+class ProgressCounter extends Transform {
+  current = 0;
+  private last = 0;
+  constructor(private readonly report: (current: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.current += chunk.length;
+    const now = Date.now();
+    if (now - this.last >= PROGRESS_INTERVAL_MS) {
+      this.last = now;
+      this.report(this.current);
+    }
+    cb(null, chunk);
+  }
+}
+
+/** Turn a registry failure into dockerd's words and error class. */
+export function pullError(err: unknown, ref: ImageReference): Error {
+  if (err instanceof PodvisorError) return err;
+  if (!(err instanceof RegistryError)) return new UnavailableError(err instanceof Error ? err.message : String(err));
+  const name = familiarName(ref);
+  const code = err.errors[0]?.code;
+  if (err.status === 0) return new UnavailableError(err.message);
+  if (err.status === 401 || err.status === 403 || code === 'DENIED' || code === 'UNAUTHORIZED') {
+    const msg = `pull access denied for ${name}, repository does not exist or may require 'docker login': ${err.errors.length ? err.detail() : 'denied: requested access to the resource is denied'}`;
+    return err.status === 403 ? new ForbiddenError(msg) : new UnauthorizedError(msg);
+  }
+  if (err.status === 404 || code === 'MANIFEST_UNKNOWN' || code === 'NAME_UNKNOWN') {
+    return new NotFoundError(`manifest for ${familiarString(ref)} not found: ${err.errors.length ? err.detail() : 'manifest unknown: manifest unknown'}`);
+  }
+  return new UnavailableError(`error from registry: ${err.errors.length ? err.detail() : err.message}`);
+}
+
+/** Pulls images into the stores. */
+export class Puller {
+  constructor(
+    private readonly content: ContentStore,
+    private readonly layers: LayerStore,
+    private readonly images: ImageStore,
+    private readonly hosts: RegistryHosts,
+  ) {}
+
+  /**
+   * Pull `ref` (tag or digest required). Resolves once the image is stored and tagged.
+   * Errors before any progress was reported are the caller's to answer as HTTP errors.
+   */
+  async pull(ref: ImageReference, opts: PullOptions = {}): Promise<{ id: string; updated: boolean }> {
+    const emit = opts.onProgress ?? (() => undefined);
+    const client = new RegistryClient(ref.domain, ref.path, this.hosts, opts.auth);
+    const tagOrDigest = ref.digest ?? ref.tag ?? 'latest';
+    const want = opts.platform ?? hostPlatform();
+    try {
+      const top = await client.getManifest(tagOrDigest);
+      const manifestDigest = sha256Digest(top.body);
+      if (ref.digest && manifestDigest !== ref.digest) {
+        throw new InvalidArgumentError(`manifest verification failed for digest ${ref.digest}`);
+      }
+      let manifestBody = top.body;
+      let parsed = parseManifest(top.body, top.contentType);
+      if (parsed.kind === 'index') {
+        await this.content.put(top.body, { digest: manifestDigest }, 'manifest list');
+        const chosen: Descriptor = selectManifest(parsed, want);
+        const child = await client.getManifest(chosen.digest);
+        if (sha256Digest(child.body) !== chosen.digest) {
+          throw new InvalidArgumentError(`manifest verification failed for digest ${chosen.digest}`);
+        }
+        manifestBody = child.body;
+        parsed = parseManifest(child.body, child.contentType);
+        if (parsed.kind !== 'manifest') throw new InvalidArgumentError('manifest list points to another manifest list');
+      }
+      const manifest: ImageManifest = parsed;
+      await this.content.put(manifestBody, undefined, 'manifest');
+      emit({ status: `Pulling from ${ref.path}`, id: tagOrDigest });
+
+      const config = await this.fetchConfig(client, manifest.config);
+      const configPlatform = { os: config.os, architecture: config.architecture };
+      if (opts.platform && parsed === manifest && top.body === manifestBody && (configPlatform.os !== want.os || configPlatform.architecture !== want.architecture)) {
+        throw new NotFoundError(`image with reference ${familiarString(ref)} was found but does not match the specified platform: wanted ${formatPlatform({ os: want.os, architecture: want.architecture })}, actual: ${formatPlatform(configPlatform)}`);
+      }
+      const diffIds = config.rootfs.diff_ids;
+      if (diffIds.length !== manifest.layers.length) {
+        throw new InvalidArgumentError(`invalid image: the manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
+      }
+      const id = manifest.config.digest;
+      if (!this.images.byId(id)) {
+        await this.fetchLayers(client, manifest.layers, diffIds, emit, opts.signal);
+      }
+      const refs: ImageReference[] = [{ domain: ref.domain, path: ref.path, digest: manifestDigest }];
+      if (ref.tag !== undefined && ref.digest === undefined) refs.unshift({ domain: ref.domain, path: ref.path, tag: ref.tag });
+      const before = this.images.byRef(refs[0])?.id;
+      await this.images.commit({ id, config, layers: diffIds, refs });
+      const updated = before !== id;
+      emit({ status: `Digest: ${manifestDigest}` });
+      emit({ status: `Status: ${updated ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarString(ref)}` });
+      return { id, updated };
+    } catch (err) {
+      throw pullError(err, ref);
+    }
+  }
+
+  private async fetchConfig(client: RegistryClient, desc: Descriptor): Promise<ImageConfig> {
+    if (!(await this.content.has(desc.digest))) {
+      if (desc.size > 16 * 1024 * 1024) throw new InvalidArgumentError(`image config of ${desc.size} bytes is too large`);
+      const blob = await client.getBlob(desc.digest);
+      await this.content.ingest(blob.stream, { digest: desc.digest, size: desc.size }, `image config ${desc.digest}`);
+    }
+    const raw = (await this.content.read(desc.digest)).toString('utf8');
+    let config: ImageConfig;
+    try {
+      config = JSON.parse(raw) as ImageConfig;
+    } catch {
+      throw new InvalidArgumentError(`invalid image config ${desc.digest}: not JSON`);
+    }
+    if (!config || typeof config !== 'object' || !config.rootfs || !Array.isArray(config.rootfs.diff_ids) || !config.rootfs.diff_ids.every(isDigest)) {
+      throw new InvalidArgumentError(`invalid image config ${desc.digest}: no valid rootfs.diff_ids`);
+    }
+    return config;
+  }
+
+  private async fetchLayers(client: RegistryClient, layers: Descriptor[], diffIds: string[], emit: (p: PullProgress) => void, signal?: AbortSignal): Promise<void> {
+    const release = this.layers.hold(diffIds);
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort);
+    try {
+      const todo: Array<{ desc: Descriptor; diffId: string; short: string }> = [];
+      const seen = new Set<string>();
+      for (let i = 0; i < layers.length; i++) {
+        const short = shortId(layers[i].digest);
+        if (this.layers.has(diffIds[i])) {
+          emit({ status: 'Already exists', progressDetail: {}, id: short });
+          continue;
+        }
+        if (seen.has(diffIds[i])) continue;
+        seen.add(diffIds[i]);
+        layerCompression(layers[i].mediaType);
+        emit({ status: 'Pulling fs layer', progressDetail: {}, id: short });
+        todo.push({ desc: layers[i], diffId: diffIds[i], short });
+      }
+      for (let i = MAX_CONCURRENT_DOWNLOADS; i < todo.length; i++) emit({ status: 'Waiting', progressDetail: {}, id: todo[i].short });
+      let next = 0;
+      let failed: unknown;
+      const worker = async () => {
+        while (next < todo.length && failed === undefined) {
+          const job = todo[next++];
+          try {
+            await this.fetchLayer(client, job.desc, job.diffId, job.short, emit, controller.signal);
+          } catch (err) {
+            if (failed === undefined) failed = err;
+            controller.abort(err);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(MAX_CONCURRENT_DOWNLOADS, todo.length) }, worker));
+      if (failed !== undefined) throw failed;
+      if (signal?.aborted) throw new UnavailableError('pull canceled');
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      release();
+    }
+  }
+
+  /** Download, verify and unpack one layer into the layer store. */
+  private async fetchLayer(client: RegistryClient, desc: Descriptor, diffId: string, short: string, emit: (p: PullProgress) => void, signal: AbortSignal): Promise<void> {
+    const compression = layerCompression(desc.mediaType);
+    if (compression === 'zstd') {
+      throw new NotImplementedError(`layer ${desc.digest} is zstd-compressed, which podvisor does not support yet (see docs/limitations.md)`);
+    }
+    if (signal.aborted) return;
+    const blob = await client.getBlob(desc.digest);
+    const total = desc.size;
+    const ingest = await this.layers.begin();
+    const compressed = new HashingStream();
+    const uncompressed = new HashingStream();
+    const counter = new ProgressCounter((current) => emit({ status: 'Downloading', progressDetail: { current, total }, id: short }));
+    const abort = () => blob.stream.destroy(new UnavailableError('pull canceled'));
+    signal.addEventListener('abort', abort);
+    try {
+      const stages: Array<NodeJS.ReadWriteStream> = [counter, compressed];
+      if (compression === 'gzip') stages.push(zlib.createGunzip({ chunkSize: 256 * 1024 }));
+      stages.push(uncompressed);
+      const tarStream = uncompressed as unknown as Readable;
+      const source = blob.stream;
+      const plumbing = pipeline([source, ...stages] as unknown as [Readable, ...NodeJS.ReadWriteStream[]]);
+      const [, result] = await Promise.all([plumbing, extractLayer(tarStream, ingest.dir)]);
+      if (compressed.bytes !== total || compressed.digest() !== desc.digest) {
+        throw new InvalidArgumentError(`filesystem layer verification failed for digest ${desc.digest}: got ${compressed.digest()} (${compressed.bytes} bytes, expected ${total})`);
+      }
+      emit({ status: 'Verifying Checksum', progressDetail: {}, id: short });
+      emit({ status: 'Download complete', progressDetail: {}, id: short });
+      if (uncompressed.digest() !== diffId) {
+        throw new InvalidArgumentError(`layer ${desc.digest}: diff ID mismatch: the image config says ${diffId}, the layer is ${uncompressed.digest()}`);
+      }
+      emit({ status: 'Extracting', progressDetail: { current: total, total }, id: short });
+      await ingest.commit(diffId, result.size);
+      emit({ status: 'Pull complete', progressDetail: {}, id: short });
+    } catch (err) {
+      blob.stream.destroy();
+      await ingest.abort();
+      log.debug(`layer ${desc.digest} failed: ${(err as Error).message}`);
+      throw err;
+    } finally {
+      signal.removeEventListener('abort', abort);
+    }
+  }
+}

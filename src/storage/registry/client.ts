@@ -1,0 +1,231 @@
+/**
+ * A Registry HTTP API v2 client bound to one repository (`127.0.0.1:5000` + `x/busybox`):
+ * manifests and blobs for pulls, blob uploads and manifest puts for pushes, and the login
+ * check. Authentication follows the registry's challenge: anonymous first, then Basic, or a
+ * Bearer token fetched from the challenge's realm (with the user's credentials when given);
+ * tokens are kept for the session. Failures carry the registry's own error codes so callers
+ * can word them as dockerd does.
+ */
+import type { Readable } from 'node:stream';
+import { httpRequest, readBody, type HttpResponse } from './http';
+import { basicCredentials, basicHeader, parseChallenges, type AuthConfig, type Challenge } from './auth';
+import type { Endpoint, RegistryHosts } from './hosts';
+import { MANIFEST_ACCEPT } from './manifest';
+
+/** One entry of a registry error body (`{"errors":[{code,message,detail}]}`). */
+export interface RegistryErrorEntry {
+  code: string;
+  message: string;
+}
+
+/** A registry answered with an error status (or could not be reached: status 0). */
+export class RegistryError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly errors: RegistryErrorEntry[] = [],
+  ) {
+    super(message);
+    this.name = 'RegistryError';
+  }
+
+  /** `code: message` of the first registry error, dockerd's way (`manifest unknown: manifest unknown`). */
+  detail(): string {
+    const e = this.errors[0];
+    if (!e) return this.message;
+    return `${e.code.toLowerCase().replace(/_/g, ' ')}: ${e.message}`;
+  }
+}
+
+/** A fetched manifest. */
+export interface FetchedManifest {
+  body: Buffer;
+  contentType: string | undefined;
+  /** Docker-Content-Digest when the registry sent one. */
+  digestHeader: string | undefined;
+}
+
+/** A blob body being received. */
+export interface BlobStream {
+  stream: Readable;
+  /** Content-Length, when sent. */
+  size: number | undefined;
+}
+
+async function errorFrom(res: HttpResponse, what: string): Promise<RegistryError> {
+  let errors: RegistryErrorEntry[] = [];
+  try {
+    const body = await readBody(res, 64 * 1024);
+    const v = JSON.parse(body.toString('utf8')) as { errors?: Array<{ code?: unknown; message?: unknown }> };
+    if (Array.isArray(v.errors)) {
+      errors = v.errors.map((e) => ({ code: String(e.code ?? 'UNKNOWN'), message: String(e.message ?? '') }));
+    }
+  } catch {
+    // Not a registry error body; the status says enough.
+  }
+  return new RegistryError(`${what}: ${res.status} ${statusText(res.status)}`, res.status, errors);
+}
+
+/** Standard reason phrase for a status. */
+export function statusText(status: number): string {
+  const texts: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable' };
+  return texts[status] ?? '';
+}
+
+function isConnectionError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  return /^(ECONNREFUSED|ECONNRESET|EPROTO|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ERR_SSL_.*|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_.*)$/.test(code) || /wrong version number|socket hang up/.test(String((err as Error).message));
+}
+
+/** Registry access for one repository, with its credentials. */
+export class RegistryClient {
+  private endpoint?: Endpoint;
+  private authorization?: string;
+
+  constructor(
+    readonly domain: string,
+    readonly repository: string,
+    private readonly hosts: RegistryHosts,
+    private readonly auth?: AuthConfig,
+    /** Actions for the token scope: pull, or pull,push for pushes. */
+    private readonly actions: string = 'pull',
+  ) {}
+
+  /**
+   * Send a request to the repository's registry, choosing the endpoint (mirror, https,
+   * http) and answering the auth challenge. `path` starts with `/v2/`.
+   */
+  async request(method: string, path: string, headers: Record<string, string> = {}, body?: Buffer | (() => Readable)): Promise<HttpResponse> {
+    const endpoints = this.endpoint ? [this.endpoint] : this.hosts.endpoints(this.domain);
+    let lastErr: unknown;
+    for (const ep of endpoints) {
+      try {
+        const res = await this.requestAt(ep, method, path, headers, body);
+        if (ep.mirror && res.status >= 400 && endpoints.length > 1) {
+          res.body.resume();
+          lastErr = new RegistryError(`mirror ${ep.base}: ${res.status}`, res.status);
+          continue;
+        }
+        this.endpoint = ep;
+        this.hosts.remember(this.domain, ep);
+        return res;
+      } catch (err) {
+        lastErr = err;
+        if (!ep.mirror && !isConnectionError(err)) throw err;
+      }
+    }
+    const msg = lastErr instanceof Error ? lastErr.message : String(lastErr);
+    throw new RegistryError(`Get "${endpoints[endpoints.length - 1].base}/v2/": ${msg}`, 0);
+  }
+
+  private async requestAt(ep: Endpoint, method: string, path: string, headers: Record<string, string>, body?: Buffer | (() => Readable)): Promise<HttpResponse> {
+    const url = path.startsWith('http') ? path : ep.base + path;
+    const send = (auth?: string) => {
+      const h = { ...headers };
+      if (auth) h.Authorization = auth;
+      return httpRequest({ method, url, headers: h, body: typeof body === 'function' ? body() : body, insecureTls: ep.insecureTls });
+    };
+    let res = await send(this.authorization);
+    if (res.status !== 401) return res;
+    const challenges = parseChallenges(res.headers['www-authenticate']);
+    res.body.resume();
+    const authz = await this.answerChallenge(challenges, ep);
+    if (!authz) return res;
+    this.authorization = authz;
+    res = await send(authz);
+    return res;
+  }
+
+  /** The Authorization header value for a challenge, or undefined when we have nothing to offer. */
+  private async answerChallenge(challenges: Challenge[], ep: Endpoint): Promise<string | undefined> {
+    const creds = basicCredentials(this.auth);
+    const bearer = challenges.find((c) => c.scheme === 'bearer');
+    if (bearer) {
+      if (this.auth?.registrytoken) return `Bearer ${this.auth.registrytoken}`;
+      return `Bearer ${await this.fetchToken(bearer, ep)}`;
+    }
+    if (challenges.some((c) => c.scheme === 'basic') && creds) return basicHeader(creds.username, creds.password);
+    return undefined;
+  }
+
+  private async fetchToken(ch: Challenge, ep: Endpoint): Promise<string> {
+    const realm = ch.params.realm;
+    if (!realm) throw new RegistryError('registry sent a Bearer challenge without a realm', 401);
+    const u = new URL(realm);
+    if (ch.params.service) u.searchParams.set('service', ch.params.service);
+    const scope = this.repository ? `repository:${this.repository}:${this.actions}` : ch.params.scope;
+    if (scope) u.searchParams.set('scope', scope);
+    const headers: Record<string, string> = {};
+    const creds = basicCredentials(this.auth);
+    if (creds) headers.Authorization = basicHeader(creds.username, creds.password);
+    const res = await httpRequest({ method: 'GET', url: u.toString(), headers, insecureTls: ep.insecureTls });
+    if (res.status !== 200) throw await errorFrom(res, `token request to ${u.host}`);
+    const body = await readBody(res, 1024 * 1024);
+    let v: { token?: unknown; access_token?: unknown };
+    try {
+      v = JSON.parse(body.toString('utf8')) as typeof v;
+    } catch {
+      throw new RegistryError(`token server ${u.host} sent invalid JSON`, 500);
+    }
+    const token = typeof v.token === 'string' ? v.token : typeof v.access_token === 'string' ? v.access_token : undefined;
+    if (!token) throw new RegistryError(`token server ${u.host} sent no token`, 500);
+    return token;
+  }
+
+  /** GET a manifest by tag or digest. RegistryError on any non-200. */
+  async getManifest(reference: string): Promise<FetchedManifest> {
+    const res = await this.request('GET', `/v2/${this.repository}/manifests/${reference}`, { Accept: MANIFEST_ACCEPT });
+    if (res.status !== 200) throw await errorFrom(res, `manifest ${reference}`);
+    const body = await readBody(res, 4 * 1024 * 1024);
+    const dh = res.headers['docker-content-digest'];
+    return { body, contentType: res.headers['content-type'], digestHeader: typeof dh === 'string' ? dh : undefined };
+  }
+
+  /** GET a blob. The caller must consume or destroy the stream. */
+  async getBlob(digest: string): Promise<BlobStream> {
+    const res = await this.request('GET', `/v2/${this.repository}/blobs/${digest}`);
+    if (res.status !== 200) throw await errorFrom(res, `blob ${digest}`);
+    const len = res.headers['content-length'];
+    return { stream: res.body, size: len !== undefined ? Number(len) : undefined };
+  }
+
+  /** True when the registry has the blob in this repository. */
+  async hasBlob(digest: string): Promise<boolean> {
+    const res = await this.request('HEAD', `/v2/${this.repository}/blobs/${digest}`);
+    res.body.resume();
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    throw new RegistryError(`blob ${digest}: ${res.status} ${statusText(res.status)}`, res.status);
+  }
+
+  /** Upload a blob (monolithic: POST then PUT with the digest), unless it is already there. */
+  async pushBlob(digest: string, data: Buffer | { size: number; open: () => Readable }): Promise<void> {
+    if (await this.hasBlob(digest)) return;
+    const start = await this.request('POST', `/v2/${this.repository}/blobs/uploads/`, { 'Content-Length': '0' }, Buffer.alloc(0));
+    start.body.resume();
+    if (start.status !== 202 || typeof start.headers.location !== 'string') {
+      throw new RegistryError(`blob upload start: ${start.status} ${statusText(start.status)}`, start.status);
+    }
+    const loc = new URL(start.headers.location, this.endpoint?.base);
+    loc.searchParams.set('digest', digest);
+    const size = Buffer.isBuffer(data) ? data.length : data.size;
+    const body = Buffer.isBuffer(data) ? data : data.open;
+    const put = await this.request('PUT', loc.toString(), { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) }, body);
+    if (put.status !== 201) throw await errorFrom(put, `blob upload ${digest}`);
+    put.body.resume();
+  }
+
+  /** PUT a manifest under a tag or digest. */
+  async putManifest(reference: string, mediaType: string, body: Buffer): Promise<void> {
+    const res = await this.request('PUT', `/v2/${this.repository}/manifests/${reference}`, { 'Content-Type': mediaType }, body);
+    if (res.status !== 201) throw await errorFrom(res, `manifest put ${reference}`);
+    res.body.resume();
+  }
+
+  /** GET /v2/ with the credentials: true when the registry accepts them (or needs none). */
+  async checkLogin(): Promise<{ ok: boolean; status: number; url: string }> {
+    const res = await this.request('GET', '/v2/');
+    res.body.resume();
+    return { ok: res.status === 200, status: res.status, url: res.url };
+  }
+}
