@@ -1,0 +1,281 @@
+/*
+ * agent.h - shared declarations of the podvisor guest agent (one C module per job:
+ * buf, tlv, channel, container, process, files, ops, pid1, main).
+ *
+ * The agent is single-threaded: one poll(2) loop in main.c drives two channels (control and
+ * stream, see ../include/podvisor_agent.h), every process's pipes, and a signalfd for
+ * SIGCHLD. Nothing blocks for long except the short fork/exec handshakes.
+ */
+#ifndef PV_AGENT_H
+#define PV_AGENT_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../include/podvisor_agent.h"
+
+#define AGENT_VERSION_STRING "podvisor-agent 0.1 (protocol 1)"
+
+/* ---- log.c ---------------------------------------------------------------------------- */
+/* Every line goes to the log fd prefixed "podvisor-agent: " (the console in the VM). */
+void log_init(int fd);
+void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- buf.c: a growable byte queue with a hard capacity ------------------------------- */
+struct buf {
+  uint8_t *data;
+  size_t head; /* first unread byte */
+  size_t tail; /* one past the last byte */
+  size_t cap;  /* allocated */
+  size_t max;  /* never grow beyond */
+};
+void buf_init(struct buf *b, size_t initial, size_t max);
+void buf_free(struct buf *b);
+static inline size_t buf_len(const struct buf *b) { return b->tail - b->head; }
+void buf_clear(struct buf *b);
+/* Make room for n more bytes at the tail; returns a pointer to it, or NULL over max. */
+uint8_t *buf_reserve(struct buf *b, size_t n);
+void buf_consume(struct buf *b, size_t n);
+/* Bytes that can be appended without exceeding max. */
+size_t buf_room(const struct buf *b);
+
+/* ---- tlv.c ---------------------------------------------------------------------------- */
+struct tlv_field {
+  uint16_t tag;
+  uint32_t len;
+  const uint8_t *val;
+};
+/* A validated TLV payload (fields point into the frame). */
+struct tlv_msg {
+  const uint8_t *data;
+  size_t len;
+};
+/* 0 when every field header fits; -1 otherwise. */
+int tlv_parse(struct tlv_msg *m, const uint8_t *data, size_t len);
+/* Iterate: *pos starts at 0; returns 1 with *f set, 0 at end. */
+int tlv_next(const struct tlv_msg *m, size_t *pos, struct tlv_field *f);
+/* First field with this tag, or NULL. */
+int tlv_find(const struct tlv_msg *m, uint16_t tag, struct tlv_field *f);
+int tlv_count(const struct tlv_msg *m, uint16_t tag);
+/* Typed getters: 0 on success, -1 when missing or malformed. */
+int tlv_get_u32(const struct tlv_msg *m, uint16_t tag, uint32_t *out);
+/* Copies a string (no NUL inside, len <= max) into out[max+1]. */
+int tlv_get_str(const struct tlv_msg *m, uint16_t tag, char *out, size_t max);
+/* Same for an already found field. */
+int tlv_field_str(const struct tlv_field *f, char *out, size_t max);
+
+/* Appending fields to a buffer (a frame under construction). */
+int tlv_put(struct buf *b, uint16_t tag, const void *val, uint32_t len);
+int tlv_put_u32(struct buf *b, uint16_t tag, uint32_t v);
+int tlv_put_u64(struct buf *b, uint16_t tag, uint64_t v);
+int tlv_put_str(struct buf *b, uint16_t tag, const char *s);
+/* Start a nested field; returns its offset for tlv_end_nested. */
+size_t tlv_begin_nested(struct buf *b, uint16_t tag);
+void tlv_end_nested(struct buf *b, size_t off);
+
+/* ---- channel.c ------------------------------------------------------------------------ */
+enum chan_state { CHAN_DISCONNECTED, CHAN_CONNECTED, CHAN_SYNCED };
+
+struct frame_hdr {
+  uint32_t len;
+  uint16_t type;
+  uint16_t aux;
+  uint32_t id;
+};
+
+struct channel;
+typedef void (*frame_fn)(struct channel *ch, const struct frame_hdr *h, const uint8_t *payload);
+typedef void (*event_fn)(struct channel *ch);
+
+struct channel {
+  const char *name;      /* "ctl" or "io", for logs */
+  size_t max_payload;    /* PV_MAX_CTL_PAYLOAD or PV_MAX_IO_PAYLOAD */
+  int listen_fd;         /* host test mode: listening unix socket, else -1 */
+  int fd;                /* vport or accepted connection, -1 when none */
+  int is_vport;
+  enum chan_state state;
+  int scanning;          /* after garbage: looking for a SYNC header */
+  uint8_t *in;           /* inbound bytes, at most one maximal frame */
+  size_t in_len;
+  size_t in_cap;
+  struct buf out;        /* outbound bytes not yet written */
+  uint64_t out_queued;   /* bytes queued since the last SYNC (offsets for EXIT ordering) */
+  uint64_t out_written;  /* bytes written since the last SYNC */
+  uint64_t session;      /* incremented at every SYNC */
+  size_t frame_start;    /* offset of the frame under construction in out */
+  frame_fn on_frame;     /* a whole frame arrived while synced */
+  event_fn on_session;   /* a SYNC started a new session */
+  event_fn on_disconnect;
+};
+
+void chan_init(struct channel *ch, const char *name, size_t max_payload, size_t out_max);
+/* Host test mode: listen on a unix socket path (replacing a stale socket file). */
+int chan_listen_unix(struct channel *ch, const char *path);
+/* VM mode: use an opened virtio-serial port. */
+void chan_use_vport(struct channel *ch, int fd);
+/* poll(2) events wanted for fd / listen fd. */
+short chan_poll_events(const struct channel *ch, int read_allowed);
+void chan_handle_listen(struct channel *ch);
+void chan_handle(struct channel *ch, short revents, int read_allowed);
+/* VM mode: re-check a disconnected port (the host may have connected). */
+void chan_check_vport(struct channel *ch);
+/* Write out what is queued (non-blocking). */
+void chan_flush(struct channel *ch);
+/* Block up to timeout_ms until the queue is written (used before reboot). */
+void chan_drain(struct channel *ch, int timeout_ms);
+/* Frame building: begin, append payload with tlv_put* or chan_payload, end. */
+int chan_begin(struct channel *ch, uint16_t type, uint16_t aux, uint32_t id);
+uint8_t *chan_payload(struct channel *ch, size_t n);
+void chan_end(struct channel *ch);
+void chan_abort(struct channel *ch);
+/* Whole-frame helper. */
+int chan_send(struct channel *ch, uint16_t type, uint16_t aux, uint32_t id, const void *p, size_t n);
+static inline int chan_synced(const struct channel *ch) { return ch->state == CHAN_SYNCED; }
+
+/* ---- container.c ---------------------------------------------------------------------- */
+struct container {
+  int used;
+  char id[PV_MAX_ID + 1];
+  int mnt_fd;        /* /proc/<helper>/ns/mnt */
+  int uts_fd;        /* -1 unless a hostname was given */
+  int root_fd;       /* O_PATH fd of the container's / (for files and /dev/pts/ptmx) */
+  int pidns_fd;      /* PID namespace of the live init, -1 when none */
+  pid_t init_pid;    /* 0 when no init runs */
+  int destroying;    /* DESTROY_CONTAINER waits for its processes */
+  uint32_t destroy_req;
+  uint64_t destroy_session;
+};
+
+struct agent_error {
+  uint32_t code;  /* PV_ERR_* */
+  int err;        /* errno or 0 */
+  char msg[512];
+};
+void set_error(struct agent_error *e, uint32_t code, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+uint32_t code_for_errno(int err);
+
+extern struct container g_containers[PV_MAX_CONTAINERS];
+extern const char *g_share_dir;
+
+int valid_id(const char *s);
+struct container *container_find(const char *id);
+int container_create(const char *id, const char *rootfs, const char *hostname, struct agent_error *e);
+/* Kill its init (and so its PID namespace) and release its namespaces. */
+void container_kill(struct container *c);
+void container_release(struct container *c);
+/* Called when a reaped pid was a container's init. */
+void container_init_exited(pid_t pid);
+
+/* ---- process.c ------------------------------------------------------------------------ */
+struct ostream {
+  int present;
+  int fd;          /* pipe read end or pty master; -1 once done */
+  int done;        /* drained to EOF; an EOF frame is due */
+  int eof_sent;    /* EOF frame queued in the current session */
+  uint64_t eof_at; /* io out_queued offset after that EOF frame */
+  uint64_t sent;   /* absolute offset sent */
+  uint64_t limit;  /* credit: may send up to here */
+};
+
+struct process {
+  int used;
+  char id[PV_MAX_ID + 1];
+  char container_id[PV_MAX_ID + 1];
+  uint32_t handle;
+  pid_t pid;
+  int terminal;
+  int is_init;
+  int master_fd;    /* pty master, -1 without a TTY */
+  struct ostream out[3]; /* [PV_STREAM_STDOUT], [PV_STREAM_STDERR] */
+  /* stdin */
+  int has_stdin;
+  int stdin_fd;     /* write end (or dup of the master), -1 when closed */
+  int stdin_eof;    /* host closed stdin: close after the buffer drains */
+  uint8_t *stdin_buf; /* ring of PV_STDIN_WINDOW bytes, allocated on demand */
+  size_t stdin_head;
+  size_t stdin_len;
+  uint64_t stdin_received;
+  uint64_t stdin_consumed;
+  uint64_t stdin_announced; /* limit last sent in a CREDIT */
+  /* life */
+  int exited;
+  int exit_code;
+  int exit_signal;
+  int attached;     /* may send stream frames in the current session */
+};
+
+extern struct process g_procs[PV_MAX_PROCESSES];
+
+struct process_spec {
+  const char *container_id;
+  const char *process_id;
+  uint32_t handle;
+  char **argv;
+  char **envp;
+  const char *cwd;
+  uid_t uid;
+  gid_t gid;
+  gid_t groups[PV_MAX_GROUPS];
+  int ngroups;
+  int terminal;
+  unsigned rows, cols;
+  int stdin_open;
+  uint32_t window;
+};
+
+struct process *process_find(const char *id);
+struct process *process_by_handle(uint32_t handle);
+struct process *process_start(const struct process_spec *s, struct agent_error *e);
+/* SIGCHLD: reap everything; records exit status. */
+void processes_reap(void);
+/* A new stream session: detach everything, withdraw credit, forget sent EOFs. */
+void processes_new_session(void);
+/* Stream-channel frame from the host. */
+void process_io_frame(const struct frame_hdr *h, const uint8_t *payload);
+/* poll set helpers */
+int processes_pollfds(struct pollfd *pfds, int max, int *owners, int *kinds);
+void process_handle_fd(int owner, int kind, short revents);
+/* After each loop iteration: drain exited processes, send EOFs, credits, EXIT events. */
+void processes_housekeeping(void);
+int process_count(void);
+int container_has_processes(const char *container_id);
+void process_release(struct process *p);
+/* Output credit became available on the io channel (used to rotate fairness). */
+extern uint32_t g_rr;
+
+/* ---- files.c -------------------------------------------------------------------------- */
+int valid_container_path(const char *path);
+int file_write(struct container *c, const char *path, const uint8_t *data, size_t len, uint32_t mode,
+               struct agent_error *e);
+/* On success *out is malloc'd (caller frees) and *len set. */
+int file_read(struct container *c, const char *path, uint32_t max_bytes, uint8_t **out, size_t *len,
+              struct agent_error *e);
+int open_in_root(int root_fd, const char *path, int flags, mode_t mode);
+
+/* ---- ops.c ---------------------------------------------------------------------------- */
+void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *payload);
+void ops_session(struct channel *ch);
+/* Deferred DESTROY_CONTAINER replies whose processes are all reaped. */
+void ops_housekeeping(void);
+void reply_ack_empty(uint32_t id);
+void reply_error(uint32_t id, const struct agent_error *e);
+
+/* ---- pid1.c --------------------------------------------------------------------------- */
+/* Mounts, modules, share, lo; returns the console fd for logging (or -1). */
+int pid1_setup(void);
+/* Find and open the two virtio-serial ports (waits up to ~5 s); 0 on success. */
+int pid1_open_ports(int *ctl_fd, int *io_fd);
+void pid1_poweroff(void) __attribute__((noreturn));
+
+/* ---- main.c --------------------------------------------------------------------------- */
+extern struct channel g_ctl;
+extern struct channel g_io;
+extern int g_pid1;          /* running as PID 1 of a VM */
+extern int g_shutdown;      /* SHUTDOWN acknowledged: leave the loop */
+extern int g_devnull;       /* O_RDWR /dev/null for closed stdin */
+extern int g_self_pidns;    /* the agent's own PID namespace */
+
+#endif

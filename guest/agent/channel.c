@@ -1,0 +1,301 @@
+/*
+ * channel.c - one byte-stream channel to the host (a virtio-serial port in the VM, or a
+ * unix socket in host test mode): frame parsing with length checks, SYNC handling and
+ * resynchronisation, and a bounded output queue written without blocking.
+ *
+ * States: DISCONNECTED (no host) -> CONNECTED (host there, waiting for its SYNC; input is
+ * scanned for a SYNC header and everything else dropped) -> SYNCED (frames delivered).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+/* The 12-byte header of a host SYNC frame: length 16, type SYNC, aux 0, id 0. */
+static const uint8_t sync_header[PV_HEADER_SIZE] = {PV_NONCE_SIZE, 0, 0, 0, PV_FRAME_SYNC, 0, 0, 0, 0, 0, 0, 0};
+
+static uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static void wr32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void wr16(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+}
+
+void chan_init(struct channel *ch, const char *name, size_t max_payload, size_t out_max) {
+  memset(ch, 0, sizeof *ch);
+  ch->name = name;
+  ch->max_payload = max_payload;
+  ch->listen_fd = -1;
+  ch->fd = -1;
+  ch->state = CHAN_DISCONNECTED;
+  ch->in_cap = PV_HEADER_SIZE + max_payload;
+  ch->in = malloc(ch->in_cap);
+  if (!ch->in) {
+    logf_("out of memory");
+    abort();
+  }
+  buf_init(&ch->out, 65536, out_max);
+}
+
+int chan_listen_unix(struct channel *ch, const char *path) {
+  struct sockaddr_un sa;
+  if (strlen(path) >= sizeof sa.sun_path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  struct stat st;
+  if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  strcpy(sa.sun_path, path);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 4) < 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  ch->listen_fd = fd;
+  return 0;
+}
+
+void chan_use_vport(struct channel *ch, int fd) {
+  ch->fd = fd;
+  ch->is_vport = 1;
+  ch->state = CHAN_DISCONNECTED;
+  chan_check_vport(ch);
+}
+
+static void disconnect(struct channel *ch, const char *why) {
+  if (ch->state == CHAN_DISCONNECTED) return;
+  logf_("host left the %s channel (%s)", ch->name, why);
+  if (ch->is_vport) {
+    /* Drop what an earlier host wrote but we did not read. */
+    uint8_t junk[4096];
+    for (int i = 0; i < 256; i++)
+      if (read(ch->fd, junk, sizeof junk) <= 0) break;
+  } else if (ch->fd >= 0) {
+    close(ch->fd);
+    ch->fd = -1;
+  }
+  ch->state = CHAN_DISCONNECTED;
+  ch->in_len = 0;
+  ch->scanning = 0;
+  buf_clear(&ch->out);
+  ch->out_queued = ch->out_written = 0;
+  if (ch->on_disconnect) ch->on_disconnect(ch);
+}
+
+void chan_check_vport(struct channel *ch) {
+  if (!ch->is_vport || ch->state != CHAN_DISCONNECTED) return;
+  struct pollfd p = {.fd = ch->fd, .events = POLLIN};
+  if (poll(&p, 1, 0) < 0) return;
+  if (p.revents & POLLHUP) return;
+  ch->state = CHAN_CONNECTED;
+  ch->in_len = 0;
+  logf_("host connected to the %s channel", ch->name);
+}
+
+void chan_handle_listen(struct channel *ch) {
+  int fd = accept4(ch->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (fd < 0) return;
+  if (ch->fd >= 0) disconnect(ch, "replaced by a new connection");
+  ch->fd = fd;
+  ch->state = CHAN_CONNECTED;
+  ch->in_len = 0;
+  ch->scanning = 0;
+  logf_("host connected to the %s channel", ch->name);
+}
+
+short chan_poll_events(const struct channel *ch, int read_allowed) {
+  if (ch->fd < 0 || ch->state == CHAN_DISCONNECTED) return 0;
+  short ev = 0;
+  if (read_allowed) ev |= POLLIN;
+  if (buf_len(&ch->out) > 0) ev |= POLLOUT;
+  return ev;
+}
+
+static void handle_sync(struct channel *ch, const uint8_t *nonce) {
+  buf_clear(&ch->out);
+  ch->out_queued = ch->out_written = 0;
+  ch->session++;
+  ch->state = CHAN_SYNCED;
+  chan_send(ch, PV_FRAME_SYNC_REPLY, 0, 0, nonce, PV_NONCE_SIZE);
+  if (ch->on_session) ch->on_session(ch);
+}
+
+static int type_allowed(const struct channel *ch, uint16_t type) {
+  if (type == PV_FRAME_SYNC) return 1;
+  if (ch->max_payload == PV_MAX_IO_PAYLOAD)
+    return type == PV_FRAME_DATA || type == PV_FRAME_EOF || type == PV_FRAME_CREDIT;
+  return type >= PV_OP_VERSION && type <= PV_OP_SHUTDOWN;
+}
+
+/* Parse whole frames out of ch->in; keeps a partial frame for the next read. */
+static void process_input(struct channel *ch) {
+  size_t off = 0;
+  while (ch->state != CHAN_DISCONNECTED) {
+    uint8_t *p = ch->in + off;
+    size_t avail = ch->in_len - off;
+    if (ch->scanning || ch->state != CHAN_SYNCED) {
+      /* Only a SYNC means anything here: find its header. */
+      size_t k = 0;
+      int found = 0;
+      while (k + PV_HEADER_SIZE <= avail) {
+        uint8_t *hit = memchr(p + k, sync_header[0], avail - k - PV_HEADER_SIZE + 1);
+        if (!hit) break;
+        k = (size_t)(hit - p);
+        if (memcmp(hit, sync_header, PV_HEADER_SIZE) == 0) {
+          found = 1;
+          break;
+        }
+        k++;
+      }
+      if (!found) {
+        /* Keep a possible header prefix. */
+        size_t keep = avail < PV_HEADER_SIZE - 1 ? avail : PV_HEADER_SIZE - 1;
+        off += avail - keep;
+        break;
+      }
+      off += k;
+      ch->scanning = 0;
+      if (avail - k < PV_HEADER_SIZE + PV_NONCE_SIZE) break;
+      handle_sync(ch, ch->in + off + PV_HEADER_SIZE);
+      off += PV_HEADER_SIZE + PV_NONCE_SIZE;
+      continue;
+    }
+    if (avail < PV_HEADER_SIZE) break;
+    struct frame_hdr h = {
+        .len = rd32(p), .type = (uint16_t)(p[4] | (p[5] << 8)), .aux = (uint16_t)(p[6] | (p[7] << 8)), .id = rd32(p + 8)};
+    if (h.len > ch->max_payload || !type_allowed(ch, h.type) ||
+        (h.type == PV_FRAME_SYNC && (h.len != PV_NONCE_SIZE || h.aux || h.id))) {
+      logf_("malformed frame on the %s channel (type %u, length %u): resynchronising", ch->name, h.type, h.len);
+      ch->scanning = 1;
+      off += 1;
+      continue;
+    }
+    if (avail < PV_HEADER_SIZE + h.len) break;
+    if (h.type == PV_FRAME_SYNC)
+      handle_sync(ch, p + PV_HEADER_SIZE);
+    else
+      ch->on_frame(ch, &h, p + PV_HEADER_SIZE);
+    off += PV_HEADER_SIZE + h.len;
+  }
+  if (ch->state == CHAN_DISCONNECTED) {
+    ch->in_len = 0;
+    return;
+  }
+  if (off > 0) {
+    memmove(ch->in, ch->in + off, ch->in_len - off);
+    ch->in_len -= off;
+  }
+}
+
+void chan_flush(struct channel *ch) {
+  while (ch->fd >= 0 && ch->state != CHAN_DISCONNECTED && buf_len(&ch->out) > 0) {
+    ssize_t n = write(ch->fd, ch->out.data + ch->out.head, buf_len(&ch->out));
+    if (n > 0) {
+      buf_consume(&ch->out, (size_t)n);
+      ch->out_written += (uint64_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    disconnect(ch, n < 0 ? strerror(errno) : "write returned 0");
+    return;
+  }
+}
+
+void chan_handle(struct channel *ch, short revents, int read_allowed) {
+  if (ch->fd < 0 || ch->state == CHAN_DISCONNECTED) return;
+  if (revents & POLLOUT) chan_flush(ch);
+  if ((revents & POLLIN) && read_allowed) {
+    for (int i = 0; i < 8 && ch->state != CHAN_DISCONNECTED; i++) {
+      size_t space = ch->in_cap - ch->in_len;
+      ssize_t n = read(ch->fd, ch->in + ch->in_len, space);
+      if (n > 0) {
+        ch->in_len += (size_t)n;
+        process_input(ch);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      disconnect(ch, n == 0 ? "end of file" : strerror(errno));
+      return;
+    }
+  } else if (revents & (POLLHUP | POLLERR | POLLNVAL)) {
+    disconnect(ch, "hang-up");
+    return;
+  }
+  if (ch->state != CHAN_DISCONNECTED && buf_len(&ch->out) > 0) chan_flush(ch);
+}
+
+void chan_drain(struct channel *ch, int timeout_ms) {
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  while (ch->fd >= 0 && ch->state != CHAN_DISCONNECTED && buf_len(&ch->out) > 0) {
+    struct pollfd p = {.fd = ch->fd, .events = POLLOUT};
+    poll(&p, 1, 50);
+    chan_flush(ch);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    if (ms > timeout_ms) break;
+  }
+}
+
+int chan_begin(struct channel *ch, uint16_t type, uint16_t aux, uint32_t id) {
+  if (ch->state != CHAN_SYNCED) return -1;
+  uint8_t *p = buf_reserve(&ch->out, PV_HEADER_SIZE);
+  if (!p) return -1;
+  wr32(p, 0);
+  wr16(p + 4, type);
+  wr16(p + 6, aux);
+  wr32(p + 8, id);
+  /* Relative to head: see tlv_begin_nested. */
+  ch->frame_start = ch->out.tail - ch->out.head;
+  ch->out.tail += PV_HEADER_SIZE;
+  return 0;
+}
+
+uint8_t *chan_payload(struct channel *ch, size_t n) {
+  uint8_t *p = buf_reserve(&ch->out, n);
+  if (!p) return NULL;
+  ch->out.tail += n;
+  return p;
+}
+
+void chan_end(struct channel *ch) {
+  size_t start = ch->out.head + ch->frame_start;
+  size_t total = ch->out.tail - start;
+  wr32(ch->out.data + start, (uint32_t)(total - PV_HEADER_SIZE));
+  ch->out_queued += total;
+}
+
+void chan_abort(struct channel *ch) { ch->out.tail = ch->out.head + ch->frame_start; }
+
+int chan_send(struct channel *ch, uint16_t type, uint16_t aux, uint32_t id, const void *payload, size_t n) {
+  if (chan_begin(ch, type, aux, id) < 0) return -1;
+  if (n) {
+    uint8_t *p = chan_payload(ch, n);
+    if (!p) {
+      chan_abort(ch);
+      return -1;
+    }
+    memcpy(p, payload, n);
+  }
+  chan_end(ch);
+  return 0;
+}

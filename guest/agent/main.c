@@ -1,0 +1,182 @@
+/*
+ * main.c - the podvisor guest agent: argument parsing and the poll(2) loop.
+ *
+ *   /init (PID 1 in the VM)                 set the VM up (pid1.c), serve on the two
+ *                                           virtio-serial ports
+ *   podvisor-agent --ctl PATH --io PATH     host test mode: no VM setup, listen on two unix
+ *                  [--share DIR]            sockets; container rootfs paths are relative to
+ *                                           DIR (default /run/podvisor/share)
+ *
+ * The loop: poll the signalfd (SIGCHLD: reap), both channels, and every process pipe that
+ * may make progress (output with credit and room, stdin with buffered data); then
+ * housekeeping (EOF and EXIT frames, stdin credit, deferred replies) and flushing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+struct channel g_ctl;
+struct channel g_io;
+int g_pid1;
+int g_shutdown;
+int g_devnull = -1;
+int g_self_pidns = -1;
+
+/* Stop reading requests while this much of the answers is still unwritten. */
+#define CTL_BACKLOG (2 * 1024 * 1024)
+
+static void io_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *payload) {
+  (void)ch;
+  process_io_frame(h, payload);
+}
+
+static void io_session(struct channel *ch) {
+  (void)ch;
+  processes_new_session();
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: podvisor-agent            (as /init of a podvisor VM)\n"
+                  "       podvisor-agent --ctl PATH --io PATH [--share DIR]   (host test mode)\n");
+  exit(2);
+}
+
+static void kill_all_containers(void) {
+  for (int i = 0; i < PV_MAX_CONTAINERS; i++)
+    if (g_containers[i].used) container_kill(&g_containers[i]);
+  /* Wait (bounded) for them to go, so a test sees no process left behind. */
+  for (int i = 0; i < 200; i++) {
+    int live = 0;
+    for (int k = 0; k < PV_MAX_CONTAINERS; k++) live |= g_containers[k].used && g_containers[k].init_pid > 0;
+    processes_reap();
+    if (!live) break;
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+  }
+}
+
+int main(int argc, char **argv) {
+  const char *ctl_path = NULL, *io_path = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--ctl") == 0 && i + 1 < argc)
+      ctl_path = argv[++i];
+    else if (strcmp(argv[i], "--io") == 0 && i + 1 < argc)
+      io_path = argv[++i];
+    else if (strcmp(argv[i], "--share") == 0 && i + 1 < argc)
+      g_share_dir = argv[++i];
+    else if (getpid() != 1)
+      usage();
+  }
+  g_pid1 = getpid() == 1;
+  if (!g_pid1 && (!ctl_path || !io_path)) usage();
+  signal(SIGPIPE, SIG_IGN);
+
+  if (g_pid1) pid1_setup();
+  for (int i = 0; i < PV_MAX_CONTAINERS; i++)
+    g_containers[i].mnt_fd = g_containers[i].uts_fd = g_containers[i].root_fd = g_containers[i].pidns_fd = -1;
+  g_devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  g_self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+  if (g_devnull < 0 || g_self_pidns < 0) {
+    logf_("cannot open /dev/null or /proc/self/ns/pid: %s", strerror(errno));
+    if (!g_pid1) return 1;
+  }
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  if (!g_pid1) {
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+  }
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sfd < 0) {
+    logf_("signalfd: %s", strerror(errno));
+    return 1;
+  }
+
+  chan_init(&g_ctl, "control", PV_MAX_CTL_PAYLOAD, 8 * 1024 * 1024);
+  chan_init(&g_io, "stream", PV_MAX_IO_PAYLOAD, 1024 * 1024);
+  g_ctl.on_frame = ops_frame;
+  g_ctl.on_session = ops_session;
+  g_io.on_frame = io_frame;
+  g_io.on_session = io_session;
+  g_io.on_disconnect = io_session;
+
+  if (g_pid1) {
+    int cfd, ifd;
+    while (pid1_open_ports(&cfd, &ifd) < 0) {
+      if (cfd >= 0) close(cfd);
+      if (ifd >= 0) close(ifd);
+    }
+    chan_use_vport(&g_ctl, cfd);
+    chan_use_vport(&g_io, ifd);
+  } else {
+    if (chan_listen_unix(&g_ctl, ctl_path) < 0 || chan_listen_unix(&g_io, io_path) < 0) {
+      logf_("listen on %s / %s: %s", ctl_path, io_path, strerror(errno));
+      return 1;
+    }
+  }
+  logf_("ready");
+
+  enum { FIXED = 5, MAXFDS = FIXED + 3 * PV_MAX_PROCESSES };
+  static struct pollfd pfds[MAXFDS];
+  static int owners[MAXFDS], kinds[MAXFDS];
+  while (!g_shutdown) {
+    int ctl_read = buf_len(&g_ctl.out) < CTL_BACKLOG;
+    int n = 0;
+    pfds[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+    pfds[n++] = (struct pollfd){.fd = g_ctl.listen_fd, .events = POLLIN};
+    pfds[n++] = (struct pollfd){.fd = g_io.listen_fd, .events = POLLIN};
+    short ce = chan_poll_events(&g_ctl, ctl_read), ie = chan_poll_events(&g_io, 1);
+    pfds[n++] = (struct pollfd){.fd = ce ? g_ctl.fd : -1, .events = ce};
+    pfds[n++] = (struct pollfd){.fd = ie ? g_io.fd : -1, .events = ie};
+    n += processes_pollfds(pfds + FIXED, MAXFDS - FIXED, owners + FIXED, kinds + FIXED);
+    int waiting_vport = (g_ctl.is_vport && g_ctl.state == CHAN_DISCONNECTED) ||
+                        (g_io.is_vport && g_io.state == CHAN_DISCONNECTED);
+    int r = poll(pfds, (nfds_t)n, waiting_vport ? 100 : -1);
+    if (r < 0 && errno != EINTR) {
+      logf_("poll: %s", strerror(errno));
+      continue;
+    }
+    if (r > 0) {
+      if (pfds[0].revents & POLLIN) {
+        struct signalfd_siginfo si;
+        while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+          if (si.ssi_signo == SIGCHLD) processes_reap();
+          if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) g_shutdown = 1;
+        }
+      }
+      if (pfds[1].revents & POLLIN) chan_handle_listen(&g_ctl);
+      if (pfds[2].revents & POLLIN) chan_handle_listen(&g_io);
+      if (pfds[3].revents && pfds[3].fd == g_ctl.fd) chan_handle(&g_ctl, pfds[3].revents, ctl_read);
+      if (pfds[4].revents && pfds[4].fd == g_io.fd) chan_handle(&g_io, pfds[4].revents, 1);
+      for (int i = FIXED; i < n; i++)
+        if (pfds[i].revents) process_handle_fd(owners[i], kinds[i], pfds[i].revents);
+    }
+    chan_check_vport(&g_ctl);
+    chan_check_vport(&g_io);
+    processes_housekeeping();
+    ops_housekeeping();
+    chan_flush(&g_io);
+    chan_flush(&g_ctl);
+  }
+
+  chan_drain(&g_ctl, 1000);
+  if (g_pid1) pid1_poweroff();
+  kill_all_containers();
+  if (ctl_path) unlink(ctl_path);
+  if (io_path) unlink(io_path);
+  logf_("exiting");
+  return 0;
+}

@@ -1,0 +1,348 @@
+/*
+ * ops.c - control-channel requests: decode the TLV fields, validate them, run the operation,
+ * and answer ACK or ERROR with the request's id. Every request gets exactly one answer in
+ * the session it arrived in (DESTROY_CONTAINER's answer waits until its processes are reaped).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+
+#include "agent.h"
+
+static struct channel *ctl(void) { return &g_ctl; }
+
+void reply_ack_empty(uint32_t id) { chan_send(ctl(), PV_FRAME_ACK, 0, id, NULL, 0); }
+
+void reply_error(uint32_t id, const struct agent_error *e) {
+  struct channel *ch = ctl();
+  if (chan_begin(ch, PV_FRAME_ERROR, 0, id) < 0) return;
+  if (tlv_put_u32(&ch->out, PV_TAG_CODE, e->code) || tlv_put_u32(&ch->out, PV_TAG_ERRNO, (uint32_t)e->err) ||
+      tlv_put_str(&ch->out, PV_TAG_MESSAGE, e->msg)) {
+    chan_abort(ch);
+    return;
+  }
+  chan_end(ch);
+}
+
+static void fail(uint32_t id, uint32_t code, int err, const char *msg) {
+  struct agent_error e;
+  set_error(&e, code, err, "%s", msg);
+  reply_error(id, &e);
+}
+
+/* A required string field: 0 and `out` filled, or an ERROR is sent and -1 returned. */
+static int need_str(const struct tlv_msg *m, uint32_t id, uint16_t tag, const char *what, char *out, size_t max) {
+  struct tlv_field f;
+  if (!tlv_find(m, tag, &f)) {
+    struct agent_error e;
+    set_error(&e, PV_ERR_INVALID, EINVAL, "missing %s", what);
+    reply_error(id, &e);
+    return -1;
+  }
+  if (tlv_field_str(&f, out, max) < 0) {
+    struct agent_error e;
+    set_error(&e, PV_ERR_INVALID, EINVAL, "%s is longer than %zu bytes or contains NUL", what, max);
+    reply_error(id, &e);
+    return -1;
+  }
+  return 0;
+}
+
+static uint32_t opt_u32(const struct tlv_msg *m, uint16_t tag, uint32_t dflt) {
+  uint32_t v;
+  return tlv_get_u32(m, tag, &v) == 0 ? v : dflt;
+}
+
+/* Copies repeated string fields into a NULL-terminated vector (one allocation). */
+static char **str_vector(const struct tlv_msg *m, uint16_t tag, int *count) {
+  size_t pos = 0, total = 0;
+  int n = 0;
+  struct tlv_field f;
+  while (tlv_next(m, &pos, &f))
+    if (f.tag == tag) {
+      if (f.len > PV_MAX_STRING || memchr(f.val, 0, f.len)) return NULL;
+      total += f.len + 1;
+      n++;
+    }
+  char **v = malloc(sizeof(char *) * (size_t)(n + 1) + total);
+  if (!v) return NULL;
+  char *s = (char *)(v + n + 1);
+  int i = 0;
+  pos = 0;
+  while (tlv_next(m, &pos, &f))
+    if (f.tag == tag) {
+      memcpy(s, f.val, f.len);
+      s[f.len] = 0;
+      v[i++] = s;
+      s += f.len + 1;
+    }
+  v[n] = NULL;
+  *count = n;
+  return v;
+}
+
+static void op_version(uint32_t id) {
+  struct channel *ch = ctl();
+  if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
+  if (tlv_put_u32(&ch->out, PV_TAG_PROTOCOL, PV_PROTOCOL_VERSION) || tlv_put_str(&ch->out, PV_TAG_AGENT, AGENT_VERSION_STRING))
+    chan_abort(ch);
+  else
+    chan_end(ch);
+}
+
+static void op_create_container(const struct tlv_msg *m, uint32_t id) {
+  char cid[PV_MAX_ID + 1], rootfs[PV_MAX_PATH + 1], host[65];
+  if (need_str(m, id, PV_TAG_CONTAINER_ID, "container id", cid, PV_MAX_ID) < 0) return;
+  if (need_str(m, id, PV_TAG_ROOTFS, "rootfs", rootfs, PV_MAX_PATH) < 0) return;
+  int has_host = tlv_count(m, PV_TAG_HOSTNAME) > 0;
+  if (has_host && need_str(m, id, PV_TAG_HOSTNAME, "hostname", host, 64) < 0) return;
+  struct agent_error e;
+  if (container_create(cid, rootfs, has_host ? host : NULL, &e) < 0) {
+    logf_("%s", e.msg);
+    reply_error(id, &e);
+    return;
+  }
+  reply_ack_empty(id);
+}
+
+static void op_destroy_container(const struct tlv_msg *m, uint32_t id) {
+  char cid[PV_MAX_ID + 1];
+  if (need_str(m, id, PV_TAG_CONTAINER_ID, "container id", cid, PV_MAX_ID) < 0) return;
+  struct container *c = container_find(cid);
+  if (!c) {
+    fail(id, PV_ERR_NOT_FOUND, ENOENT, "no such container");
+    return;
+  }
+  if (c->destroying) {
+    fail(id, PV_ERR_CONFLICT, EBUSY, "container is already being destroyed");
+    return;
+  }
+  c->destroying = 1;
+  c->destroy_req = id;
+  c->destroy_session = ctl()->session;
+  container_kill(c);
+  /* Processes that are not the init's descendants cannot exist (execs join its PID
+   * namespace, which the kernel empties when the init dies). The answer comes from
+   * ops_housekeeping once they are all reaped. */
+}
+
+static void op_start_process(const struct tlv_msg *m, uint32_t id) {
+  struct process_spec s;
+  memset(&s, 0, sizeof s);
+  char cid[PV_MAX_ID + 1], pid_s[PV_MAX_ID + 1], cwd[PV_MAX_PATH + 1];
+  if (need_str(m, id, PV_TAG_CONTAINER_ID, "container id", cid, PV_MAX_ID) < 0) return;
+  if (need_str(m, id, PV_TAG_PROCESS_ID, "process id", pid_s, PV_MAX_ID) < 0) return;
+  if (need_str(m, id, PV_TAG_CWD, "cwd", cwd, PV_MAX_PATH) < 0) return;
+  if (!valid_id(pid_s)) return fail(id, PV_ERR_INVALID, EINVAL, "invalid process id");
+  if (cwd[0] != '/') return fail(id, PV_ERR_INVALID, EINVAL, "cwd must be absolute");
+  if (tlv_get_u32(m, PV_TAG_HANDLE, &s.handle) < 0 || s.handle == 0)
+    return fail(id, PV_ERR_INVALID, EINVAL, "missing process handle");
+  int nargs = tlv_count(m, PV_TAG_ARG), nenv = tlv_count(m, PV_TAG_ENV), ngroups = tlv_count(m, PV_TAG_GROUP);
+  if (nargs < 1 || nargs > PV_MAX_ARGS) return fail(id, PV_ERR_INVALID, EINVAL, "need 1 to 1024 arguments");
+  if (nenv > PV_MAX_ENV) return fail(id, PV_ERR_TOO_LARGE, E2BIG, "too many environment variables");
+  if (ngroups > PV_MAX_GROUPS) return fail(id, PV_ERR_TOO_LARGE, E2BIG, "too many supplementary groups");
+  s.container_id = cid;
+  s.process_id = pid_s;
+  s.cwd = cwd;
+  s.uid = opt_u32(m, PV_TAG_UID, 0);
+  s.gid = opt_u32(m, PV_TAG_GID, 0);
+  size_t pos = 0;
+  struct tlv_field f;
+  while (tlv_next(m, &pos, &f))
+    if (f.tag == PV_TAG_GROUP) {
+      if (f.len != 4) return fail(id, PV_ERR_INVALID, EINVAL, "malformed group id");
+      s.groups[s.ngroups++] = (gid_t)(f.val[0] | (f.val[1] << 8) | (f.val[2] << 16) | ((uint32_t)f.val[3] << 24));
+    }
+  s.terminal = opt_u32(m, PV_TAG_TERMINAL, 0) != 0;
+  s.rows = opt_u32(m, PV_TAG_ROWS, 24);
+  s.cols = opt_u32(m, PV_TAG_COLS, 80);
+  if (s.terminal && (s.rows < 1 || s.rows > 65535 || s.cols < 1 || s.cols > 65535))
+    return fail(id, PV_ERR_INVALID, EINVAL, "terminal size out of range");
+  s.stdin_open = opt_u32(m, PV_TAG_STDIN, 0) != 0;
+  s.window = opt_u32(m, PV_TAG_WINDOW, 262144);
+  if (s.window < PV_MIN_WINDOW || s.window > PV_MAX_WINDOW) return fail(id, PV_ERR_INVALID, EINVAL, "window out of range");
+  int n;
+  s.argv = str_vector(m, PV_TAG_ARG, &n);
+  s.envp = str_vector(m, PV_TAG_ENV, &n);
+  if (!s.argv || !s.envp || s.argv[0][0] == 0) {
+    free(s.argv);
+    free(s.envp);
+    return fail(id, PV_ERR_INVALID, EINVAL, "malformed argv or env");
+  }
+  struct agent_error e;
+  struct process *p = process_start(&s, &e);
+  free(s.argv);
+  free(s.envp);
+  if (!p) {
+    logf_("start %s in %s: %s", pid_s, cid, e.msg);
+    reply_error(id, &e);
+    return;
+  }
+  struct channel *ch = ctl();
+  if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
+  if (tlv_put_u32(&ch->out, PV_TAG_PID, (uint32_t)p->pid))
+    chan_abort(ch);
+  else
+    chan_end(ch);
+}
+
+static struct process *live_process(const struct tlv_msg *m, uint32_t id) {
+  char pid_s[PV_MAX_ID + 1];
+  if (need_str(m, id, PV_TAG_PROCESS_ID, "process id", pid_s, PV_MAX_ID) < 0) return NULL;
+  struct process *p = process_find(pid_s);
+  if (!p || p->exited) {
+    fail(id, PV_ERR_NOT_FOUND, ESRCH, "no such process");
+    return NULL;
+  }
+  return p;
+}
+
+static void op_signal(const struct tlv_msg *m, uint32_t id) {
+  uint32_t sig;
+  if (tlv_get_u32(m, PV_TAG_SIGNAL, &sig) < 0 || sig < 1 || sig >= (uint32_t)NSIG)
+    return fail(id, PV_ERR_INVALID, EINVAL, "invalid signal");
+  struct process *p = live_process(m, id);
+  if (!p) return;
+  if (kill(p->pid, (int)sig) < 0) return fail(id, code_for_errno(errno), errno, strerror(errno));
+  reply_ack_empty(id);
+}
+
+static void op_resize(const struct tlv_msg *m, uint32_t id) {
+  uint32_t rows, cols;
+  if (tlv_get_u32(m, PV_TAG_ROWS, &rows) < 0 || tlv_get_u32(m, PV_TAG_COLS, &cols) < 0 || rows < 1 || rows > 65535 ||
+      cols < 1 || cols > 65535)
+    return fail(id, PV_ERR_INVALID, EINVAL, "terminal size out of range");
+  struct process *p = live_process(m, id);
+  if (!p) return;
+  if (!p->terminal || p->master_fd < 0) return fail(id, PV_ERR_INVALID, ENOTTY, "process has no terminal");
+  struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+  if (ioctl(p->master_fd, TIOCSWINSZ, &ws) < 0) return fail(id, code_for_errno(errno), errno, strerror(errno));
+  reply_ack_empty(id);
+}
+
+static struct container *need_container(const struct tlv_msg *m, uint32_t id) {
+  char cid[PV_MAX_ID + 1];
+  if (need_str(m, id, PV_TAG_CONTAINER_ID, "container id", cid, PV_MAX_ID) < 0) return NULL;
+  struct container *c = container_find(cid);
+  if (!c || c->destroying) fail(id, PV_ERR_NOT_FOUND, ENOENT, "no such container");
+  return c && !c->destroying ? c : NULL;
+}
+
+static void op_write_file(const struct tlv_msg *m, uint32_t id) {
+  char path[PV_MAX_PATH + 1];
+  struct container *c = need_container(m, id);
+  if (!c) return;
+  if (need_str(m, id, PV_TAG_PATH, "path", path, PV_MAX_PATH) < 0) return;
+  struct tlv_field data;
+  if (!tlv_find(m, PV_TAG_DATA, &data)) return fail(id, PV_ERR_INVALID, EINVAL, "missing data");
+  struct agent_error e;
+  if (file_write(c, path, data.val, data.len, opt_u32(m, PV_TAG_MODE, 0644), &e) < 0) return reply_error(id, &e);
+  reply_ack_empty(id);
+}
+
+static void op_read_file(const struct tlv_msg *m, uint32_t id) {
+  char path[PV_MAX_PATH + 1];
+  struct container *c = need_container(m, id);
+  if (!c) return;
+  if (need_str(m, id, PV_TAG_PATH, "path", path, PV_MAX_PATH) < 0) return;
+  uint8_t *data;
+  size_t len;
+  struct agent_error e;
+  if (file_read(c, path, opt_u32(m, PV_TAG_MAX_BYTES, PV_MAX_FILE_SIZE), &data, &len, &e) < 0)
+    return reply_error(id, &e);
+  struct channel *ch = ctl();
+  if (chan_begin(ch, PV_FRAME_ACK, 0, id) == 0) {
+    if (tlv_put(&ch->out, PV_TAG_DATA, data, (uint32_t)len))
+      chan_abort(ch);
+    else
+      chan_end(ch);
+  }
+  free(data);
+}
+
+static void op_list_processes(uint32_t id) {
+  struct channel *ch = ctl();
+  if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
+  struct buf *b = &ch->out;
+  for (int i = 0; i < PV_MAX_PROCESSES; i++) {
+    struct process *p = &g_procs[i];
+    if (!p->used) continue;
+    uint64_t stdin_limit = p->stdin_consumed + PV_STDIN_WINDOW;
+    size_t rec = tlv_begin_nested(b, PV_TAG_PROCESS);
+    int bad = rec == (size_t)-1 || tlv_put_u32(b, PV_TAG_HANDLE, p->handle) || tlv_put_str(b, PV_TAG_PROCESS_ID, p->id) ||
+              tlv_put_str(b, PV_TAG_CONTAINER_ID, p->container_id) || tlv_put_u32(b, PV_TAG_PID, (uint32_t)p->pid) ||
+              tlv_put_u32(b, PV_TAG_TERMINAL, (uint32_t)p->terminal) ||
+              tlv_put_u32(b, PV_TAG_STDIN, (uint32_t)(p->has_stdin && p->stdin_fd >= 0 && !p->stdin_eof)) ||
+              tlv_put_u32(b, PV_TAG_EXITED, (uint32_t)p->exited) ||
+              tlv_put_u64(b, PV_TAG_STDIN_RECEIVED, p->stdin_received) || tlv_put_u64(b, PV_TAG_STDIN_LIMIT, stdin_limit) ||
+              tlv_put_u64(b, PV_TAG_STDOUT_SENT, p->out[PV_STREAM_STDOUT].sent) ||
+              tlv_put_u64(b, PV_TAG_STDERR_SENT, p->out[PV_STREAM_STDERR].sent);
+    if (bad) {
+      chan_abort(ch);
+      struct agent_error e;
+      set_error(&e, PV_ERR_TOO_LARGE, E2BIG, "process list does not fit a frame");
+      reply_error(id, &e);
+      return;
+    }
+    tlv_end_nested(b, rec);
+    if (p->stdin_announced < stdin_limit) p->stdin_announced = stdin_limit;
+  }
+  chan_end(ch);
+}
+
+void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *payload) {
+  (void)ch;
+  struct tlv_msg m;
+  if (h->aux != 0 || tlv_parse(&m, payload, h->len) < 0) {
+    logf_("request %u (op %u): malformed fields", h->id, h->type);
+    return fail(h->id, PV_ERR_INVALID, EINVAL, "malformed request fields");
+  }
+  switch (h->type) {
+  case PV_OP_VERSION:
+    return op_version(h->id);
+  case PV_OP_PING:
+    return reply_ack_empty(h->id);
+  case PV_OP_CREATE_CONTAINER:
+    return op_create_container(&m, h->id);
+  case PV_OP_DESTROY_CONTAINER:
+    return op_destroy_container(&m, h->id);
+  case PV_OP_START_PROCESS:
+    return op_start_process(&m, h->id);
+  case PV_OP_SIGNAL:
+    return op_signal(&m, h->id);
+  case PV_OP_RESIZE:
+    return op_resize(&m, h->id);
+  case PV_OP_WRITE_FILE:
+    return op_write_file(&m, h->id);
+  case PV_OP_READ_FILE:
+    return op_read_file(&m, h->id);
+  case PV_OP_LIST_PROCESSES:
+    return op_list_processes(h->id);
+  case PV_OP_SHUTDOWN:
+    logf_("shutdown requested");
+    reply_ack_empty(h->id);
+    g_shutdown = 1;
+    return;
+  default:
+    return fail(h->id, PV_ERR_INVALID, ENOSYS, "unknown opcode");
+  }
+}
+
+void ops_session(struct channel *ch) { (void)ch; }
+
+void ops_housekeeping(void) {
+  for (int i = 0; i < PV_MAX_CONTAINERS; i++) {
+    struct container *c = &g_containers[i];
+    if (!c->used || !c->destroying || container_has_processes(c->id)) continue;
+    /* Exited processes nobody re-attached would never be reported: forget them. */
+    for (int k = 0; k < PV_MAX_PROCESSES; k++) {
+      struct process *p = &g_procs[k];
+      if (p->used && !p->attached && strcmp(p->container_id, c->id) == 0) process_release(p);
+    }
+    if (c->destroy_session == ctl()->session) reply_ack_empty(c->destroy_req);
+    container_release(c);
+  }
+}

@@ -1,0 +1,603 @@
+/*
+ * process.c - processes in containers: start (init or exec), their stdio pumped to and from
+ * the stream channel under credit-based flow control, reaping, and EXIT events.
+ *
+ * Start: the agent forks with its pid_ns_for_children set to a new PID namespace (init:
+ * unshare(CLONE_NEWPID)) or to the container init's (exec: setns), then restores its own. The
+ * child joins the container's mount (and UTS) namespace, mounts /proc when it is the init,
+ * sets up stdio and identity, creates and enters the cwd, and execs with a PATH search. A
+ * CLOEXEC pipe carries an exec failure back, so START_PROCESS answers ERROR for a missing
+ * command instead of a process that exits 127.
+ *
+ * Output: a pipe (or the pty master) is read only while the host's credit allows, straight
+ * into a DATA frame in the stream channel's output queue (no intermediate copy). After the
+ * process exits, what is still readable is delivered, then EOF; the EXIT event goes out on the
+ * control channel once those EOF frames have been written.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+#include <grp.h>
+
+#include "agent.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+struct process g_procs[PV_MAX_PROCESSES];
+uint32_t g_rr;
+
+enum { ST_SETNS = 1, ST_PROC, ST_SESSION, ST_TTY, ST_STDIO, ST_USER, ST_MKDIR, ST_CWD, ST_EXEC };
+
+struct exec_error {
+  int stage;
+  int err;
+};
+
+static uint64_t rd64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+struct process *process_find(const char *id) {
+  for (int i = 0; i < PV_MAX_PROCESSES; i++)
+    if (g_procs[i].used && strcmp(g_procs[i].id, id) == 0) return &g_procs[i];
+  return NULL;
+}
+
+struct process *process_by_handle(uint32_t handle) {
+  for (int i = 0; i < PV_MAX_PROCESSES; i++)
+    if (g_procs[i].used && g_procs[i].handle == handle) return &g_procs[i];
+  return NULL;
+}
+
+int process_count(void) {
+  int n = 0;
+  for (int i = 0; i < PV_MAX_PROCESSES; i++) n += g_procs[i].used;
+  return n;
+}
+
+int container_has_processes(const char *container_id) {
+  for (int i = 0; i < PV_MAX_PROCESSES; i++)
+    if (g_procs[i].used && !g_procs[i].exited && strcmp(g_procs[i].container_id, container_id) == 0) return 1;
+  return 0;
+}
+
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+static void stdin_close(struct process *p) {
+  close_fd(&p->stdin_fd);
+  free(p->stdin_buf);
+  p->stdin_buf = NULL;
+  /* Whatever was buffered counts as consumed: the host must never wait for credit. */
+  p->stdin_consumed = p->stdin_received;
+  p->stdin_head = p->stdin_len = 0;
+}
+
+void process_release(struct process *p) {
+  for (int s = 1; s <= 2; s++) close_fd(&p->out[s].fd);
+  close_fd(&p->master_fd);
+  stdin_close(p);
+  memset(p, 0, sizeof *p);
+  p->master_fd = p->stdin_fd = p->out[0].fd = p->out[1].fd = p->out[2].fd = -1;
+}
+
+/* ---- the child ------------------------------------------------------------------------ */
+
+static void child_fail(int fd, int stage) {
+  struct exec_error x = {stage, errno ? errno : EIO};
+  ssize_t w = write(fd, &x, sizeof x);
+  (void)w;
+  _exit(127);
+}
+
+static int mkdir_p(const char *path) {
+  char tmp[PV_MAX_PATH + 1];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *s = tmp + 1; *s; s++) {
+    if (*s != '/') continue;
+    *s = 0;
+    if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return -1;
+    *s = '/';
+  }
+  if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return -1;
+  return 0;
+}
+
+static const char *env_path(char *const *envp) {
+  for (; *envp; envp++)
+    if (strncmp(*envp, "PATH=", 5) == 0) return *envp + 5;
+  return NULL;
+}
+
+/* execvpe with the PATH of the process's own environment; returns with errno on failure. */
+static void exec_with_path(char *const *argv, char *const *envp) {
+  if (strchr(argv[0], '/')) {
+    execve(argv[0], argv, envp);
+    return;
+  }
+  const char *path = env_path(envp);
+  if (!path) path = PV_DEFAULT_PATH;
+  int eacces = 0;
+  char full[PATH_MAX];
+  const char *seg = path;
+  for (;;) {
+    const char *end = strchr(seg, ':');
+    size_t n = end ? (size_t)(end - seg) : strlen(seg);
+    if (n == 0)
+      snprintf(full, sizeof full, "%s", argv[0]);
+    else
+      snprintf(full, sizeof full, "%.*s/%s", (int)n, seg, argv[0]);
+    execve(full, argv, envp);
+    if (errno == EACCES)
+      eacces = 1;
+    else if (errno != ENOENT && errno != ENOTDIR)
+      return;
+    if (!end) break;
+    seg = end + 1;
+  }
+  errno = eacces ? EACCES : ENOENT;
+}
+
+static void child_main(const struct process_spec *s, const struct container *c, int is_init, int in_fd,
+                       int out_fd, int err_fd, int tty_slave, int fail_fd) {
+  errno = 0;
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+
+  if (setns(c->mnt_fd, CLONE_NEWNS) < 0) child_fail(fail_fd, ST_SETNS);
+  if (c->uts_fd >= 0 && setns(c->uts_fd, CLONE_NEWUTS) < 0) child_fail(fail_fd, ST_SETNS);
+  if (is_init) {
+    umount2("/proc", MNT_DETACH); /* a previous init's /proc, if any */
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) child_fail(fail_fd, ST_PROC);
+  }
+  if (setsid() < 0) child_fail(fail_fd, ST_SESSION);
+  if (tty_slave >= 0) {
+    if (ioctl(tty_slave, TIOCSCTTY, 0) < 0) child_fail(fail_fd, ST_TTY);
+    in_fd = out_fd = err_fd = tty_slave;
+  }
+  if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) child_fail(fail_fd, ST_STDIO);
+  /* Nothing of the agent's may leak into the container (fail_fd is CLOEXEC too). */
+  syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+
+  if (mkdir_p(s->cwd) < 0) child_fail(fail_fd, ST_MKDIR);
+  if (setgroups((size_t)s->ngroups, s->groups) < 0 || setgid(s->gid) < 0 || setuid(s->uid) < 0)
+    child_fail(fail_fd, ST_USER);
+  prctl(PR_SET_PDEATHSIG, SIGKILL); /* cleared by a change of credentials */
+  if (chdir(s->cwd) < 0) child_fail(fail_fd, ST_CWD);
+  exec_with_path(s->argv, s->envp);
+  child_fail(fail_fd, ST_EXEC);
+}
+
+static void describe_failure(const struct process_spec *s, const struct exec_error *x, struct agent_error *e) {
+  const char *arg0 = s->argv[0];
+  switch (x->stage) {
+  case ST_EXEC:
+    if (x->err == ENOENT && !strchr(arg0, '/'))
+      set_error(e, PV_ERR_NOT_FOUND, x->err, "exec: \"%s\": executable file not found in $PATH", arg0);
+    else
+      set_error(e, code_for_errno(x->err), x->err, "exec: \"%s\": %s", arg0, strerror(x->err));
+    return;
+  case ST_CWD:
+  case ST_MKDIR:
+    set_error(e, code_for_errno(x->err), x->err, "working directory %s: %s", s->cwd, strerror(x->err));
+    return;
+  case ST_USER:
+    set_error(e, PV_ERR_INVALID, x->err, "set user %u:%u: %s", (unsigned)s->uid, (unsigned)s->gid,
+              strerror(x->err));
+    return;
+  default: {
+    static const char *names[] = {"", "join namespaces", "mount /proc", "setsid", "controlling tty", "stdio"};
+    const char *what = x->stage > 0 && x->stage < (int)(sizeof names / sizeof names[0]) ? names[x->stage] : "start";
+    set_error(e, PV_ERR_UNAVAILABLE, x->err, "%s: %s", what, strerror(x->err));
+  }
+  }
+}
+
+static int set_nonblock(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* ---- start ---------------------------------------------------------------------------- */
+
+struct process *process_start(const struct process_spec *s, struct agent_error *e) {
+  struct container *c = container_find(s->container_id);
+  if (!c) {
+    set_error(e, PV_ERR_NOT_FOUND, ENOENT, "no such container: %s", s->container_id);
+    return NULL;
+  }
+  if (c->destroying) {
+    set_error(e, PV_ERR_CONFLICT, EBUSY, "container %s is being destroyed", s->container_id);
+    return NULL;
+  }
+  if (process_find(s->process_id)) {
+    set_error(e, PV_ERR_CONFLICT, EEXIST, "process id %s is in use", s->process_id);
+    return NULL;
+  }
+  if (s->handle == 0 || process_by_handle(s->handle)) {
+    set_error(e, PV_ERR_CONFLICT, EEXIST, "process handle %u is zero or in use", s->handle);
+    return NULL;
+  }
+  struct process *p = NULL;
+  for (int i = 0; i < PV_MAX_PROCESSES; i++)
+    if (!g_procs[i].used) {
+      p = &g_procs[i];
+      break;
+    }
+  if (!p) {
+    set_error(e, PV_ERR_TOO_LARGE, 0, "too many processes (at most %d)", PV_MAX_PROCESSES);
+    return NULL;
+  }
+
+  /* Child-side and agent-side descriptors. */
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, fail[2] = {-1, -1};
+  int master = -1, slave = -1, out_read = -1, stdin_write = -1;
+  int child_in = g_devnull;
+  if (pipe2(fail, O_CLOEXEC) < 0) goto sys_fail;
+  if (s->terminal) {
+    master = open_in_root(c->root_fd, "/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC, 0);
+    if (master < 0) goto sys_fail;
+    int unlock = 0;
+    struct winsize ws = {.ws_row = (unsigned short)s->rows, .ws_col = (unsigned short)s->cols};
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCSWINSZ, &ws) < 0) goto sys_fail;
+    slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) goto sys_fail;
+    out_read = fcntl(master, F_DUPFD_CLOEXEC, 3);
+    if (out_read < 0 || set_nonblock(out_read) < 0) goto sys_fail;
+    if (s->stdin_open) {
+      stdin_write = fcntl(master, F_DUPFD_CLOEXEC, 3);
+      if (stdin_write < 0 || set_nonblock(stdin_write) < 0) goto sys_fail;
+    }
+  } else {
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) goto sys_fail;
+    if (set_nonblock(out[0]) < 0 || set_nonblock(err[0]) < 0) goto sys_fail;
+    fcntl(out[0], F_SETPIPE_SZ, 1 << 18); /* bigger reads per wakeup; best effort */
+    out_read = out[0];
+    if (s->stdin_open) {
+      if (pipe2(in, O_CLOEXEC) < 0 || set_nonblock(in[1]) < 0) goto sys_fail;
+      child_in = in[0];
+      stdin_write = in[1];
+    }
+  }
+
+  int is_init = c->init_pid == 0 || c->pidns_fd < 0;
+  if (is_init ? unshare(CLONE_NEWPID) < 0 : setns(c->pidns_fd, CLONE_NEWPID) < 0) goto sys_fail;
+  pid_t pid = fork();
+  int fork_errno = errno;
+  if (pid == 0) {
+    close(fail[0]);
+    child_main(s, c, is_init, child_in, s->terminal ? -1 : out[1], s->terminal ? -1 : err[1], slave, fail[1]);
+  }
+  if (setns(g_self_pidns, CLONE_NEWPID) < 0) logf_("cannot return to the agent's PID namespace: %s", strerror(errno));
+  if (pid < 0) {
+    errno = fork_errno;
+    goto sys_fail;
+  }
+  /* The child's ends. */
+  close_fd(&fail[1]);
+  close_fd(&slave);
+  close_fd(&out[1]);
+  close_fd(&err[1]);
+  close_fd(&in[0]);
+  struct exec_error x;
+  ssize_t n;
+  do n = read(fail[0], &x, sizeof x);
+  while (n < 0 && errno == EINTR);
+  close_fd(&fail[0]);
+  if (n == (ssize_t)sizeof x) {
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    describe_failure(s, &x, e);
+    close_fd(&master);
+    if (out_read != out[0]) close_fd(&out_read);
+    close_fd(&out[0]);
+    close_fd(&err[0]);
+    if (stdin_write != in[1]) close_fd(&stdin_write);
+    close_fd(&in[1]);
+    return NULL;
+  }
+
+  memset(p, 0, sizeof *p);
+  p->used = 1;
+  snprintf(p->id, sizeof p->id, "%s", s->process_id);
+  snprintf(p->container_id, sizeof p->container_id, "%s", s->container_id);
+  p->handle = s->handle;
+  p->pid = pid;
+  p->terminal = s->terminal;
+  p->is_init = is_init;
+  p->master_fd = master;
+  p->out[0].fd = -1;
+  p->out[PV_STREAM_STDOUT] = (struct ostream){.present = 1, .fd = out_read, .limit = s->window};
+  if (s->terminal)
+    p->out[PV_STREAM_STDERR] = (struct ostream){.present = 0, .fd = -1};
+  else
+    p->out[PV_STREAM_STDERR] = (struct ostream){.present = 1, .fd = err[0], .limit = s->window};
+  p->has_stdin = s->stdin_open;
+  p->stdin_fd = stdin_write;
+  p->stdin_announced = PV_STDIN_WINDOW;
+  p->attached = chan_synced(&g_io);
+  if (is_init) {
+    c->init_pid = pid;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)pid);
+    if (c->pidns_fd >= 0) close(c->pidns_fd);
+    c->pidns_fd = open(path, O_RDONLY | O_CLOEXEC);
+  }
+  return p;
+
+sys_fail:
+  set_error(e, code_for_errno(errno), errno, "start process: %s", strerror(errno));
+  {
+    int fds[] = {in[0], in[1], out[0], out[1], err[0], err[1], fail[0], fail[1], master, slave};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+      if (fds[i] >= 0) close(fds[i]);
+    if (s->terminal) {
+      if (out_read >= 0) close(out_read);
+      if (stdin_write >= 0) close(stdin_write);
+    }
+  }
+  return NULL;
+}
+
+/* ---- reaping -------------------------------------------------------------------------- */
+
+void processes_reap(void) {
+  for (;;) {
+    int st;
+    pid_t pid = waitpid(-1, &st, WNOHANG);
+    if (pid <= 0) break;
+    container_init_exited(pid);
+    for (int i = 0; i < PV_MAX_PROCESSES; i++) {
+      struct process *p = &g_procs[i];
+      if (!p->used || p->exited || p->pid != pid) continue;
+      p->exited = 1;
+      if (WIFSIGNALED(st)) {
+        p->exit_signal = WTERMSIG(st);
+        p->exit_code = 128 + p->exit_signal;
+      } else {
+        p->exit_code = WEXITSTATUS(st);
+      }
+      stdin_close(p);
+      break;
+    }
+  }
+}
+
+/* ---- sessions ------------------------------------------------------------------------- */
+
+void processes_new_session(void) {
+  for (int i = 0; i < PV_MAX_PROCESSES; i++) {
+    struct process *p = &g_procs[i];
+    if (!p->used) continue;
+    p->attached = 0;
+    for (int s = 1; s <= 2; s++) {
+      p->out[s].limit = p->out[s].sent;
+      p->out[s].eof_sent = 0;
+      p->out[s].eof_at = 0;
+    }
+  }
+}
+
+/* ---- stdin ---------------------------------------------------------------------------- */
+
+static void pump_stdin(struct process *p) {
+  while (p->stdin_fd >= 0 && p->stdin_len > 0) {
+    size_t chunk = PV_STDIN_WINDOW - p->stdin_head;
+    if (chunk > p->stdin_len) chunk = p->stdin_len;
+    ssize_t n = write(p->stdin_fd, p->stdin_buf + p->stdin_head, chunk);
+    if (n > 0) {
+      p->stdin_head = (p->stdin_head + (size_t)n) % PV_STDIN_WINDOW;
+      p->stdin_len -= (size_t)n;
+      p->stdin_consumed += (uint64_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    stdin_close(p); /* the process closed its stdin (EPIPE) */
+    return;
+  }
+  if (p->stdin_len == 0) {
+    free(p->stdin_buf);
+    p->stdin_buf = NULL;
+    p->stdin_head = 0;
+    if (p->stdin_eof) stdin_close(p);
+  }
+}
+
+static void stdin_data(struct process *p, const uint8_t *data, size_t len) {
+  if (p->stdin_fd < 0 || p->stdin_eof) {
+    /* Closed: drop, but count it so the host's credit accounting stays whole. */
+    p->stdin_received += len;
+    p->stdin_consumed += len;
+    return;
+  }
+  if (p->stdin_len + len > PV_STDIN_WINDOW) {
+    logf_("process %s: host sent stdin beyond its credit; dropping %zu bytes", p->id, len);
+    return;
+  }
+  if (!p->stdin_buf) {
+    p->stdin_buf = malloc(PV_STDIN_WINDOW);
+    if (!p->stdin_buf) {
+      logf_("out of memory for stdin of %s", p->id);
+      return;
+    }
+    p->stdin_head = 0;
+  }
+  size_t tail = (p->stdin_head + p->stdin_len) % PV_STDIN_WINDOW;
+  size_t first = PV_STDIN_WINDOW - tail;
+  if (first > len) first = len;
+  memcpy(p->stdin_buf + tail, data, first);
+  memcpy(p->stdin_buf, data + first, len - first);
+  p->stdin_len += len;
+  p->stdin_received += len;
+  pump_stdin(p);
+}
+
+void process_io_frame(const struct frame_hdr *h, const uint8_t *payload) {
+  struct process *p = process_by_handle(h->id);
+  if (!p) return; /* raced with an exit: ignore */
+  if (!p->attached) {
+    p->attached = 1;
+    p->stdin_announced = 0; /* tell this session the stdin credit */
+  }
+  switch (h->type) {
+  case PV_FRAME_DATA:
+    if (h->aux == PV_STREAM_STDIN && h->len > 0 && p->has_stdin) stdin_data(p, payload, h->len);
+    break;
+  case PV_FRAME_EOF:
+    if (h->aux == PV_STREAM_STDIN) {
+      p->stdin_eof = 1;
+      if (p->stdin_len == 0) stdin_close(p);
+    }
+    break;
+  case PV_FRAME_CREDIT:
+    if (h->len == 8 && (h->aux == PV_STREAM_STDOUT || h->aux == PV_STREAM_STDERR)) {
+      struct ostream *o = &p->out[h->aux];
+      uint64_t limit = rd64(payload);
+      if (o->present && limit > o->limit) o->limit = limit;
+    }
+    break;
+  }
+}
+
+/* ---- output --------------------------------------------------------------------------- */
+
+static void stream_done(struct ostream *o) {
+  close_fd(&o->fd);
+  o->done = 1;
+}
+
+/* One read of up to a frame from the stream into the channel's queue, within credit. */
+static void pump_output(struct process *p, int s) {
+  struct ostream *o = &p->out[s];
+  if (!o->present || o->done || o->fd < 0 || !p->attached || !chan_synced(&g_io)) return;
+  if (o->limit <= o->sent) return;
+  size_t room = buf_room(&g_io.out);
+  if (room < PV_HEADER_SIZE + 1) return;
+  uint64_t credit = o->limit - o->sent;
+  size_t want = room - PV_HEADER_SIZE;
+  if (want > PV_MAX_IO_PAYLOAD) want = PV_MAX_IO_PAYLOAD;
+  if (credit < want) want = (size_t)credit;
+  if (chan_begin(&g_io, PV_FRAME_DATA, (uint16_t)s, p->handle) < 0) return;
+  uint8_t *dst = chan_payload(&g_io, want);
+  if (!dst) {
+    chan_abort(&g_io);
+    return;
+  }
+  ssize_t n;
+  do n = read(o->fd, dst, want);
+  while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    g_io.out.tail -= want - (size_t)n;
+    chan_end(&g_io);
+    o->sent += (uint64_t)n;
+    return;
+  }
+  chan_abort(&g_io);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (p->exited) stream_done(o); /* exited and nothing more readable */
+    return;
+  }
+  stream_done(o); /* EOF, or EIO from a pty whose other side closed */
+}
+
+int processes_pollfds(struct pollfd *pfds, int max, int *owners, int *kinds) {
+  int n = 0;
+  int io_ok = chan_synced(&g_io) && buf_room(&g_io.out) >= PV_HEADER_SIZE + 1;
+  for (int k = 0; k < PV_MAX_PROCESSES && n + 3 <= max; k++) {
+    int i = (int)((g_rr + (uint32_t)k) % PV_MAX_PROCESSES);
+    struct process *p = &g_procs[i];
+    if (!p->used) continue;
+    for (int s = 1; s <= 2; s++) {
+      struct ostream *o = &p->out[s];
+      if (io_ok && p->attached && o->present && !o->done && o->fd >= 0 && o->limit > o->sent) {
+        pfds[n] = (struct pollfd){.fd = o->fd, .events = POLLIN};
+        owners[n] = i;
+        kinds[n++] = s;
+      }
+    }
+    if (p->stdin_fd >= 0 && p->stdin_len > 0) {
+      pfds[n] = (struct pollfd){.fd = p->stdin_fd, .events = POLLOUT};
+      owners[n] = i;
+      kinds[n++] = PV_STREAM_STDIN;
+    }
+  }
+  g_rr++;
+  return n;
+}
+
+void process_handle_fd(int owner, int kind, short revents) {
+  struct process *p = &g_procs[owner];
+  if (!p->used) return;
+  if (kind == PV_STREAM_STDIN) {
+    if (revents & (POLLOUT | POLLERR | POLLHUP)) pump_stdin(p);
+    return;
+  }
+  if (revents & (POLLIN | POLLHUP | POLLERR)) pump_output(p, kind);
+}
+
+static void maybe_send_stdin_credit(struct process *p) {
+  if (!p->has_stdin || !p->attached || p->exited || !chan_synced(&g_io)) return;
+  if (p->stdin_fd < 0 && p->stdin_announced != 0) return;
+  uint64_t limit = p->stdin_consumed + PV_STDIN_WINDOW;
+  if (limit <= p->stdin_announced) return;
+  if (p->stdin_announced != 0 && limit - p->stdin_announced < PV_STDIN_WINDOW / 4 && p->stdin_len > 0) return;
+  uint8_t le[8];
+  for (int i = 0; i < 8; i++) le[i] = (uint8_t)(limit >> (8 * i));
+  if (chan_send(&g_io, PV_FRAME_CREDIT, PV_STREAM_STDIN, p->handle, le, 8) == 0) p->stdin_announced = limit;
+}
+
+void processes_housekeeping(void) {
+  for (int i = 0; i < PV_MAX_PROCESSES; i++) {
+    struct process *p = &g_procs[i];
+    if (!p->used) continue;
+    maybe_send_stdin_credit(p);
+    if (!p->attached || !chan_synced(&g_io)) continue;
+    int all_eof = 1;
+    uint64_t last_eof = 0;
+    for (int s = 1; s <= 2; s++) {
+      struct ostream *o = &p->out[s];
+      if (!o->present) continue;
+      if (p->exited && !o->done) pump_output(p, s);
+      if (o->done && !o->eof_sent && chan_send(&g_io, PV_FRAME_EOF, (uint16_t)s, p->handle, NULL, 0) == 0) {
+        o->eof_sent = 1;
+        o->eof_at = g_io.out_queued;
+      }
+      if (!o->eof_sent) all_eof = 0;
+      if (o->eof_at > last_eof) last_eof = o->eof_at;
+    }
+    if (!p->exited || !all_eof || g_io.out_written < last_eof || !chan_synced(&g_ctl)) continue;
+    if (chan_begin(&g_ctl, PV_FRAME_EXIT, 0, 0) < 0) continue;
+    int bad = tlv_put_u32(&g_ctl.out, PV_TAG_HANDLE, p->handle) || tlv_put_str(&g_ctl.out, PV_TAG_PROCESS_ID, p->id) ||
+              tlv_put_u32(&g_ctl.out, PV_TAG_EXIT_CODE, (uint32_t)p->exit_code) ||
+              (p->exit_signal && tlv_put_u32(&g_ctl.out, PV_TAG_SIGNAL, (uint32_t)p->exit_signal));
+    if (bad) {
+      chan_abort(&g_ctl);
+      continue;
+    }
+    chan_end(&g_ctl);
+    process_release(p);
+  }
+}
