@@ -10,6 +10,7 @@ import { createApiApp } from '../api/v1.41/server';
 import { logger, setLogLevel } from '../util/log';
 import { PodvisorError } from '../errors';
 import { PODVISOR_VERSION } from '../util/package-info';
+import { ImageService } from '../storage/service';
 
 const log = logger('daemon');
 
@@ -23,8 +24,16 @@ async function main(argv: string[]): Promise<void> {
   const opts = parsed;
   setLogLevel(opts.logLevel);
 
+  // --- images (issue 3): content/, layers/, images/ under the data root -------------------
+  const images = await ImageService.open(opts.dataRoot, {
+    insecureRegistries: opts.insecureRegistries,
+    registryMirrors: opts.registryMirrors,
+  });
+  // --- end images ----------------------------------------------------------------------
+
   const app = createApiApp({
     system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: 'none' },
+    images,
   });
   const servers: http.Server[] = [];
   for (const host of opts.hosts) {

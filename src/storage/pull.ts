@@ -83,8 +83,8 @@ export function pullError(err: unknown, ref: ImageReference): Error {
   if (!(err instanceof RegistryError)) return new UnavailableError(err instanceof Error ? err.message : String(err));
   const name = familiarName(ref);
   const code = err.errors[0]?.code;
-  if (err.status === 0) return new UnavailableError(err.message);
-  if (err.status === 401 || err.status === 403 || code === 'DENIED' || code === 'UNAUTHORIZED') {
+  if (err.status === 0 || err.noCredentials) return new UnavailableError(err.message);
+  if (ref.domain === 'docker.io' && (err.status === 401 || err.status === 403 || code === 'DENIED' || code === 'UNAUTHORIZED')) {
     const msg = `pull access denied for ${name}, repository does not exist or may require 'docker login': ${err.errors.length ? err.detail() : 'denied: requested access to the resource is denied'}`;
     return err.status === 403 ? new ForbiddenError(msg) : new UnauthorizedError(msg);
   }
@@ -118,6 +118,7 @@ export class Puller {
       if (ref.digest && manifestDigest !== ref.digest) {
         throw new InvalidArgumentError(`manifest verification failed for digest ${ref.digest}`);
       }
+      emit({ status: `Pulling from ${ref.path}`, id: tagOrDigest });
       let manifestBody = top.body;
       let parsed = parseManifest(top.body, top.contentType);
       if (parsed.kind === 'index') {
@@ -133,12 +134,12 @@ export class Puller {
       }
       const manifest: ImageManifest = parsed;
       await this.content.put(manifestBody, undefined, 'manifest');
-      emit({ status: `Pulling from ${ref.path}`, id: tagOrDigest });
-
       const config = await this.fetchConfig(client, manifest.config);
       const configPlatform = { os: config.os, architecture: config.architecture };
-      if (opts.platform && parsed === manifest && top.body === manifestBody && (configPlatform.os !== want.os || configPlatform.architecture !== want.architecture)) {
-        throw new NotFoundError(`image with reference ${familiarString(ref)} was found but does not match the specified platform: wanted ${formatPlatform({ os: want.os, architecture: want.architecture })}, actual: ${formatPlatform(configPlatform)}`);
+      let warning: string | undefined;
+      if (opts.platform && top.body === manifestBody && (configPlatform.os !== want.os || configPlatform.architecture !== want.architecture)) {
+        // dockerd 20.10 pulls it anyway and says so at the end.
+        warning = `WARNING: image with reference ${familiarName(ref)} was found but does not match the specified platform: wanted ${formatPlatform({ os: want.os, architecture: want.architecture })}, actual: ${formatPlatform(configPlatform)}`;
       }
       const diffIds = config.rootfs.diff_ids;
       if (diffIds.length !== manifest.layers.length) {
@@ -155,6 +156,7 @@ export class Puller {
       const updated = before !== id;
       emit({ status: `Digest: ${manifestDigest}` });
       emit({ status: `Status: ${updated ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarString(ref)}` });
+      if (warning) emit({ status: warning });
       return { id, updated };
     } catch (err) {
       throw pullError(err, ref);

@@ -8,9 +8,11 @@ import type { ApiServices } from './services';
 import { versionPrefix } from './version';
 import { dockerErrorHandler } from './errors';
 import * as system from './system';
+import * as images from './images';
+import * as auth from './auth';
 
 /** Route modules in registration order. Each adds its routes to the shared router. */
-const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system];
+const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system, images, auth];
 
 /** Build the express app for the given services. */
 export function createApiApp(services: ApiServices): express.Express {

@@ -3,9 +3,13 @@
  * Route modules receive this and nothing global. Each field is filled in by the daemon's
  * wiring (src/daemon/main.ts) or by a test with fakes.
  */
+import type { ImageService } from '../../storage/service';
+
 export interface ApiServices {
   /** Facts reported by /version and /info that do not change while the daemon runs. */
   system: SystemFacts;
+  /** Images, layers, pulls and registry logins (absent in tests that do not need it). */
+  images?: ImageService;
 }
 
 /** Static facts of this daemon. */

@@ -24,6 +24,8 @@ export class RegistryError extends Error {
     message: string,
     readonly status: number,
     readonly errors: RegistryErrorEntry[] = [],
+    /** The registry wants credentials and none were given: the message is dockerd's. */
+    readonly noCredentials = false,
   ) {
     super(message);
     this.name = 'RegistryError';
@@ -77,6 +79,14 @@ function isConnectionError(err: unknown): boolean {
   return /^(ECONNREFUSED|ECONNRESET|EPROTO|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ERR_SSL_.*|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_.*)$/.test(code) || /wrong version number|socket hang up/.test(String((err as Error).message));
 }
 
+/** A connection failure in Go's words (`dial tcp 127.0.0.1:5999: connect: connection refused`). */
+function dialMessage(err: unknown, domain: string): string {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ECONNREFUSED') return `dial tcp ${domain}: connect: connection refused`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `dial tcp: lookup ${domain.replace(/:\d+$/, '')}: no such host`;
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** Registry access for one repository, with its credentials. */
 export class RegistryClient {
   private endpoint?: Endpoint;
@@ -114,8 +124,8 @@ export class RegistryClient {
         if (!ep.mirror && !isConnectionError(err)) throw err;
       }
     }
-    const msg = lastErr instanceof Error ? lastErr.message : String(lastErr);
-    throw new RegistryError(`Get "${endpoints[endpoints.length - 1].base}/v2/": ${msg}`, 0);
+    if (lastErr instanceof RegistryError) throw lastErr;
+    throw new RegistryError(`Get "${endpoints[endpoints.length - 1].base}/v2/": ${dialMessage(lastErr, this.domain)}`, 0);
   }
 
   private async requestAt(ep: Endpoint, method: string, path: string, headers: Record<string, string>, body?: Buffer | (() => Readable)): Promise<HttpResponse> {
@@ -130,7 +140,14 @@ export class RegistryClient {
     const challenges = parseChallenges(res.headers['www-authenticate']);
     res.body.resume();
     const authz = await this.answerChallenge(challenges, ep);
-    if (!authz) return res;
+    if (!authz) {
+      if (challenges.some((c) => c.scheme === 'basic') && !basicCredentials(this.auth)) {
+        // dockerd's wording; it asks for manifests with HEAD first.
+        const verb = path.includes('/manifests/') && method === 'GET' ? 'Head' : method[0] + method.slice(1).toLowerCase();
+        throw new RegistryError(`${verb} "${url}": no basic auth credentials`, 401, [], true);
+      }
+      return res;
+    }
     this.authorization = authz;
     res = await send(authz);
     return res;

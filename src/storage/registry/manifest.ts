@@ -156,7 +156,7 @@ const KNOWN_OS = new Set(['linux', 'windows', 'darwin', 'freebsd']);
 export function parsePlatform(s: string): Platform {
   const parts = s.toLowerCase().split('/');
   if (parts.length > 3 || parts.some((p) => p === '')) {
-    throw new InvalidArgumentError(`"${s}": unknown operating system or architecture: invalid argument`);
+    throw new InvalidArgumentError(`"${s}": cannot parse platform specifier: invalid argument`);
   }
   let os = 'linux';
   let architecture = 'amd64';

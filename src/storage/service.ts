@@ -1,0 +1,115 @@
+/**
+ * The image service the API layer is given: the stores opened under the daemon's data root
+ * (`content/`, `layers/`, `images/`), the puller, registry login and manifest inspection.
+ * Build it with `ImageService.open(dataRoot, flags)`.
+ */
+import * as path from 'node:path';
+import { ContentStore } from './content';
+import { LayerStore } from './layers/store';
+import { ImageStore } from './images';
+import { Puller, pullError, type PullOptions } from './pull';
+import { RegistryHosts } from './registry/hosts';
+import { RegistryClient, RegistryError } from './registry/client';
+import { basicCredentials, type AuthConfig } from './registry/auth';
+import { parseManifest, type Descriptor, type Platform } from './registry/manifest';
+import { DEFAULT_DOMAIN, type ImageReference } from './reference';
+import { sha256Digest } from './digest';
+import { UnauthorizedError, UnavailableError } from '../errors';
+
+/** Registry flags of the daemon. */
+export interface RegistryFlags {
+  insecureRegistries?: string[];
+  registryMirrors?: string[];
+}
+
+/** Answer of `GET /distribution/{name}/json`. */
+export interface DistributionInspect {
+  Descriptor: { mediaType: string; digest: string; size: number };
+  Platforms: Platform[];
+}
+
+/** Everything image-related the API serves. */
+export class ImageService {
+  constructor(
+    readonly content: ContentStore,
+    readonly layers: LayerStore,
+    readonly store: ImageStore,
+    readonly puller: Puller,
+    readonly hosts: RegistryHosts,
+  ) {}
+
+  /** Open (creating when needed) the stores under `dataRoot`. */
+  static async open(dataRoot: string, flags: RegistryFlags = {}): Promise<ImageService> {
+    const content = new ContentStore(path.join(dataRoot, 'content'));
+    const layers = new LayerStore(path.join(dataRoot, 'layers'));
+    await content.init();
+    await layers.init();
+    const store = new ImageStore(path.join(dataRoot, 'images'), content, layers);
+    await store.init();
+    const hosts = new RegistryHosts(flags);
+    return new ImageService(content, layers, store, new Puller(content, layers, store, hosts), hosts);
+  }
+
+  /** Pull an image (see Puller.pull). */
+  pull(ref: ImageReference, opts: PullOptions): Promise<{ id: string; updated: boolean }> {
+    return this.puller.pull(ref, opts);
+  }
+
+  /**
+   * `POST /auth`: check credentials against a registry's /v2/. dockerd's answers: "Login
+   * Succeeded", or a 500 "login attempt to <url> failed with status: 401 Unauthorized".
+   */
+  async login(auth: AuthConfig): Promise<{ Status: string; IdentityToken: string }> {
+    const domain = loginDomain(auth.serveraddress);
+    const client = new RegistryClient(domain, '', this.hosts, auth);
+    let res: { ok: boolean; status: number; url: string };
+    try {
+      res = await client.checkLogin();
+    } catch (err) {
+      if (err instanceof RegistryError && err.status === 401) {
+        throw new UnauthorizedError(err.errors.length ? err.detail() : 'unauthorized: incorrect username or password');
+      }
+      throw new UnavailableError(err instanceof Error ? err.message : String(err));
+    }
+    if (!res.ok) {
+      if (res.status === 401 && !basicCredentials(auth)) throw new UnauthorizedError('unauthorized: authentication required');
+      throw new UnavailableError(`login attempt to ${res.url} failed with status: ${res.status} ${res.status === 401 ? 'Unauthorized' : ''}`.trim());
+    }
+    return { IdentityToken: '', Status: 'Login Succeeded' };
+  }
+
+  /** `GET /distribution/{name}/json`: the registry's descriptor and platforms for a reference. */
+  async distribution(ref: ImageReference, auth?: AuthConfig): Promise<DistributionInspect> {
+    const client = new RegistryClient(ref.domain, ref.path, this.hosts, auth);
+    try {
+      const m = await client.getManifest(ref.digest ?? ref.tag ?? 'latest');
+      const parsed = parseManifest(m.body, m.contentType);
+      const descriptor: Descriptor = { mediaType: parsed.mediaType, digest: sha256Digest(m.body), size: m.body.length };
+      let platforms: Platform[];
+      if (parsed.kind === 'index') {
+        platforms = parsed.manifests.filter((d) => d.platform).map((d) => d.platform as Platform);
+      } else {
+        const cfgBlob = await client.getBlob(parsed.config.digest);
+        const chunks: Buffer[] = [];
+        for await (const c of cfgBlob.stream as AsyncIterable<Buffer>) chunks.push(c);
+        const cfg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { architecture?: string; os?: string; variant?: string };
+        platforms = [{ architecture: cfg.architecture ?? '', os: cfg.os ?? '', ...(cfg.variant ? { variant: cfg.variant } : {}) }];
+      }
+      return { Descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size }, Platforms: platforms };
+    } catch (err) {
+      const e = pullError(err, ref);
+      // dockerd answers this endpoint with the registry's own words.
+      if (err instanceof RegistryError && err.errors.length) e.message = err.detail();
+      throw e;
+    }
+  }
+}
+
+/** Registry domain from a login server address (`https://index.docker.io/v1/` -> docker.io). */
+export function loginDomain(server: string | undefined): string {
+  if (!server) return DEFAULT_DOMAIN;
+  let s = server.replace(/^[a-z]+:\/\//i, '');
+  s = s.replace(/\/.*$/, '');
+  if (s === 'index.docker.io' || s === 'registry-1.docker.io' || s === DEFAULT_DOMAIN) return DEFAULT_DOMAIN;
+  return s;
+}
