@@ -1,0 +1,303 @@
+/**
+ * The host side of one guest process: its stdout/stderr Readables fed by DATA frames under
+ * credit flow control, its stdin Writable sending DATA frames within the agent's credit, and
+ * the `exited` promise, which resolves only after the EXIT event and both output EOFs.
+ *
+ * AgentClient owns these objects and feeds them frames; when the channel dies it calls
+ * `fail`, which destroys the streams and rejects `exited` with that error.
+ */
+import { Readable, Writable } from 'node:stream';
+import type { AgentProcess, ExitStatus } from '../types';
+import { UnavailableError } from '../../errors';
+import { InputCredit, OutputCredit } from './flow';
+import { FrameType, Limits, Stream } from './protocol';
+import { protocolError } from './tlv';
+
+/** How a process object sends stream frames (to the client's stream channel). */
+export type SendIo = (type: number, aux: number, payload?: Buffer) => void;
+
+/** Where a process's streams start (non-zero offsets after a reattach). */
+export interface StreamOffsets {
+  stdoutSent: number;
+  stderrSent: number;
+  stdinReceived: number;
+  stdinLimit: number;
+}
+
+/** Construction parameters of a ProcessChannel. */
+export interface ProcessChannelOptions {
+  handle: number;
+  processId: string;
+  containerId: string;
+  terminal: boolean;
+  stdin: boolean;
+  /** Output credit window per stream. */
+  window: number;
+  send: SendIo;
+  /** Present for a reattached process; absent for a new one (START_PROCESS gave WINDOW). */
+  offsets?: StreamOffsets;
+  pid?: number;
+}
+
+/** A Readable whose producer is the agent, paced by credit. */
+class OutputStream extends Readable {
+  private wanting = false;
+  private ended = false;
+
+  constructor(
+    private readonly credit: OutputCredit,
+    private readonly sendCredit: (limit: number) => void,
+  ) {
+    super({ highWaterMark: Limits.MAX_IO_PAYLOAD });
+  }
+
+  override _read(): void {
+    this.wanting = true;
+    this.maybeGrant();
+  }
+
+  /** A DATA frame's bytes. Throws a protocol error beyond credit or after EOF. */
+  deliver(chunk: Buffer): void {
+    if (this.ended) throw protocolError('stream data after EOF');
+    this.credit.onData(chunk.length);
+    if (this.destroyed) {
+      // Nobody reads any more: keep the guest going, drop the bytes.
+      const l = this.credit.grantAll();
+      if (l !== undefined) this.sendCredit(l);
+      return;
+    }
+    if (!this.push(chunk)) this.wanting = false;
+    this.maybeGrant();
+  }
+
+  /** The EOF frame. */
+  finish(): void {
+    if (this.ended) throw protocolError('duplicate EOF');
+    this.ended = true;
+    if (!this.destroyed) this.push(null);
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Re-announce credit so the agent attaches this stream in a new session. */
+  attach(): void {
+    const l = this.credit.grantAll();
+    if (l !== undefined) this.sendCredit(l);
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    if (!this.ended) {
+      const l = this.credit.grantAll();
+      if (l !== undefined) this.sendCredit(l);
+    }
+    cb(err);
+  }
+
+  private maybeGrant(): void {
+    if (!this.wanting || this.ended) return;
+    const l = this.credit.grant();
+    if (l !== undefined) this.sendCredit(l);
+  }
+}
+
+interface PendingWrite {
+  chunk: Buffer;
+  offset: number;
+  cb: (error?: Error | null) => void;
+}
+
+/** The process's stdin: sends within the agent's credit, waits for CREDIT frames otherwise. */
+class InputStream extends Writable {
+  private pending: PendingWrite | undefined;
+  private shut = false;
+
+  constructor(
+    private readonly credit: InputCredit,
+    private readonly send: SendIo,
+  ) {
+    super({ highWaterMark: Limits.MAX_IO_PAYLOAD });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (error?: Error | null) => void): void {
+    if (this.shut) return cb();
+    this.pending = { chunk, offset: 0, cb };
+    this.pump();
+  }
+
+  override _final(cb: (error?: Error | null) => void): void {
+    if (!this.shut) this.send(FrameType.EOF, Stream.STDIN);
+    this.shut = true;
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    const p = this.pending;
+    this.pending = undefined;
+    if (!this.shut && !err) this.send(FrameType.EOF, Stream.STDIN);
+    this.shut = true;
+    p?.cb(err ?? undefined);
+    cb(err);
+  }
+
+  /** A CREDIT frame for stdin. */
+  onCredit(limit: number): void {
+    if (this.credit.onCredit(limit)) this.pump();
+  }
+
+  /** The process exited: nothing more will be read; complete pending writes, drop the rest. */
+  discard(): void {
+    this.shut = true;
+    const p = this.pending;
+    this.pending = undefined;
+    p?.cb();
+  }
+
+  /** The channel died. */
+  fail(err: Error): void {
+    const p = this.pending;
+    this.pending = undefined;
+    this.shut = true;
+    p?.cb(err);
+  }
+
+  private pump(): void {
+    const p = this.pending;
+    if (!p) return;
+    while (p.offset < p.chunk.length) {
+      const n = Math.min(this.credit.available(), Limits.MAX_IO_PAYLOAD, p.chunk.length - p.offset);
+      if (n <= 0) return; // wait for credit
+      this.send(FrameType.DATA, Stream.STDIN, p.chunk.subarray(p.offset, p.offset + n));
+      this.credit.onSent(n);
+      p.offset += n;
+    }
+    this.pending = undefined;
+    p.cb();
+  }
+}
+
+/** A process in the guest, as the client sees it. */
+export class ProcessChannel implements AgentProcess {
+  readonly handle: number;
+  readonly processId: string;
+  readonly containerId: string;
+  readonly terminal: boolean;
+  readonly stdout: Readable;
+  readonly stderr: Readable | null;
+  readonly stdin: Writable | null;
+  readonly exited: Promise<ExitStatus>;
+  private readonly out: OutputStream;
+  private readonly err: OutputStream | null;
+  private readonly input: InputStream | null;
+  private guestPid = 0;
+  private status: ExitStatus | undefined;
+  private settled = false;
+  private resolveExit!: (s: ExitStatus) => void;
+  private rejectExit!: (e: Error) => void;
+
+  constructor(o: ProcessChannelOptions) {
+    this.handle = o.handle;
+    this.processId = o.processId;
+    this.containerId = o.containerId;
+    this.terminal = o.terminal;
+    this.guestPid = o.pid ?? 0;
+    const off = o.offsets;
+    const credit = (sent: number | undefined) =>
+      off ? new OutputCredit(o.window, sent ?? 0, sent ?? 0) : new OutputCredit(o.window, 0, o.window);
+    this.out = new OutputStream(credit(off?.stdoutSent), (l) => o.send(FrameType.CREDIT, Stream.STDOUT, u64(l)));
+    this.err = o.terminal
+      ? null
+      : new OutputStream(credit(off?.stderrSent), (l) => o.send(FrameType.CREDIT, Stream.STDERR, u64(l)));
+    this.input = o.stdin
+      ? new InputStream(
+          off ? new InputCredit(off.stdinReceived, off.stdinLimit) : new InputCredit(0, Limits.STDIN_WINDOW),
+          o.send,
+        )
+      : null;
+    this.stdout = this.out;
+    this.stderr = this.err;
+    this.stdin = this.input;
+    this.exited = new Promise<ExitStatus>((resolve, reject) => {
+      this.resolveExit = resolve;
+      this.rejectExit = reject;
+    });
+    // Callers may never look at `exited`; a rejection must not become an unhandled one.
+    this.exited.catch(() => undefined);
+    for (const s of [this.out, this.err, this.input]) s?.on('error', () => undefined);
+    for (const s of [this.out, this.err]) s?.on('end', () => this.maybeSettle());
+  }
+
+  /** Guest pid (known once START_PROCESS was acknowledged). */
+  get pid(): number {
+    return this.guestPid;
+  }
+
+  /** Set by the client from the START_PROCESS ACK. */
+  setPid(pid: number): void {
+    this.guestPid = pid;
+  }
+
+  /** After a reattach: tell the agent this session wants the output (attaches the process). */
+  attach(): void {
+    this.out.attach();
+    this.err?.attach();
+  }
+
+  /** A DATA frame for stdout or stderr. */
+  onData(stream: number, chunk: Buffer): void {
+    this.outputStream(stream).deliver(chunk);
+  }
+
+  /** An EOF frame for stdout or stderr. */
+  onEof(stream: number): void {
+    this.outputStream(stream).finish();
+    this.maybeSettle();
+  }
+
+  /** A CREDIT frame for stdin. */
+  onStdinCredit(limit: number): void {
+    if (!this.input) throw protocolError(`stdin credit for process ${this.processId} without stdin`);
+    this.input.onCredit(limit);
+  }
+
+  /** The EXIT event. */
+  onExit(status: ExitStatus): void {
+    if (this.status) throw protocolError(`duplicate exit event for ${this.processId}`);
+    this.status = status;
+    this.input?.discard();
+    this.maybeSettle();
+  }
+
+  /** True once the exit status and both EOFs arrived (the client then forgets it). */
+  get done(): boolean {
+    return this.status !== undefined && this.out.isEnded && (this.err?.isEnded ?? true);
+  }
+
+  /** The channel died: reject `exited`, destroy the streams with the error. */
+  fail(err: UnavailableError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.input?.fail(err);
+    for (const s of [this.out, this.err, this.input]) if (s && !s.destroyed) s.destroy(err);
+    this.rejectExit(err);
+  }
+
+  private outputStream(stream: number): OutputStream {
+    if (stream === Stream.STDOUT) return this.out;
+    if (stream === Stream.STDERR && this.err) return this.err;
+    throw protocolError(`output on stream ${stream} of process ${this.processId}`);
+  }
+
+  private maybeSettle(): void {
+    if (this.settled || !this.done || !this.status) return;
+    this.settled = true;
+    this.resolveExit(this.status);
+  }
+}
+
+function u64(n: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64LE(BigInt(n), 0);
+  return b;
+}
