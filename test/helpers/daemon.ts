@@ -1,0 +1,143 @@
+/**
+ * Starts the real compiled daemon (`node dist/src/daemon/main.js`, built by the jest global
+ * setup) as a child process for integration and compat tests:
+ *
+ *   const d = await startDaemon();                  // temp data/exec roots, unix socket
+ *   execFileSync('docker', ['pull', ...], { env: d.env });   // stock CLI, private DOCKER_CONFIG
+ *   new Dockerode({ socketPath: d.socketPath });
+ *   await d.restart();                               // same roots, same socket
+ *   await d.kill9();                                 // crash: SIGKILL, roots kept
+ *   await d.stop();                                  // SIGTERM (then SIGKILL), temp dirs removed
+ *
+ * Options: extra daemon args, `vmPoolSize` (default 0), a fixed data root to share between
+ * daemons. The daemon's log lines are kept and shown when it fails to come up.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as http from 'node:http';
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/** Where the compiled daemon is. */
+export const DAEMON_MAIN = path.resolve(__dirname, '../../dist/src/daemon/main.js');
+
+/** Options for startDaemon. */
+export interface DaemonOptions {
+  /** Extra podvisord flags. */
+  args?: string[];
+  /** --vm-pool-size (default 0: no idle VMs). */
+  vmPoolSize?: number;
+  /** Milliseconds to wait for /_ping (default 30 s). */
+  readyTimeoutMs?: number;
+}
+
+/** A running test daemon. */
+export interface TestDaemon {
+  socketPath: string;
+  /** `unix:///.../docker.sock` */
+  dockerHost: string;
+  /** Environment for the docker CLI: DOCKER_HOST and a private DOCKER_CONFIG. */
+  env: NodeJS.ProcessEnv;
+  dataRoot: string;
+  execRoot: string;
+  /** The daemon's output so far. */
+  logs(): string;
+  /** SIGTERM, SIGKILL after 10 s; removes the temp dirs. */
+  stop(): Promise<void>;
+  /** SIGKILL, keeping the state (for crash tests; call restart() or stop() after). */
+  kill9(): Promise<void>;
+  /** Stop (SIGTERM) if running, then start again on the same roots and socket. */
+  restart(): Promise<void>;
+}
+
+/** GET /_ping on a unix socket: true when it answers OK. */
+export function ping(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ socketPath, path: '/_ping', timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+/** Start a daemon on fresh temp directories. */
+export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon> {
+  if (!fs.existsSync(DAEMON_MAIN)) throw new Error(`${DAEMON_MAIN} is missing: run npx tsc -p tsconfig.build.json`);
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-test-'));
+  const dataRoot = path.join(base, 'data');
+  const execRoot = path.join(base, 'exec');
+  const socketPath = path.join(base, 'docker.sock');
+  const dockerConfig = path.join(base, 'docker-config');
+  fs.mkdirSync(dockerConfig);
+  let child: ChildProcess | undefined;
+  let output = '';
+  let exited: Promise<void> = Promise.resolve();
+
+  const launch = async (): Promise<void> => {
+    const args = [
+      DAEMON_MAIN,
+      '--data-root', dataRoot,
+      '--exec-root', execRoot,
+      '-H', `unix://${socketPath}`,
+      '--vm-pool-size', String(opts.vmPoolSize ?? 0),
+      ...(opts.args ?? []),
+    ];
+    const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = c;
+    const keep = (b: Buffer) => {
+      output = (output + b.toString()).slice(-200000);
+    };
+    c.stdout?.on('data', keep);
+    c.stderr?.on('data', keep);
+    let gone = false;
+    exited = new Promise((resolve) => c.once('exit', () => {
+      gone = true;
+      resolve();
+    }));
+    const deadline = Date.now() + (opts.readyTimeoutMs ?? 30000);
+    while (Date.now() < deadline) {
+      if (gone) throw new Error(`podvisord exited before it was ready:\n${output}`);
+      if (await ping(socketPath)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    c.kill('SIGKILL');
+    throw new Error(`podvisord did not answer /_ping in time:\n${output}`);
+  };
+
+  const terminate = async (signal: NodeJS.Signals): Promise<void> => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    c.kill(signal);
+    const timer = setTimeout(() => c.kill('SIGKILL'), 10000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  try {
+    await launch();
+  } catch (err) {
+    fs.rmSync(base, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    socketPath,
+    dockerHost: `unix://${socketPath}`,
+    env: { ...process.env, DOCKER_HOST: `unix://${socketPath}`, DOCKER_CONFIG: dockerConfig, DOCKER_CLI_HINTS: 'false' },
+    dataRoot,
+    execRoot,
+    logs: () => output,
+    stop: async () => {
+      await terminate('SIGTERM');
+      fs.rmSync(base, { recursive: true, force: true });
+    },
+    kill9: async () => {
+      await terminate('SIGKILL');
+    },
+    restart: async () => {
+      await terminate('SIGTERM');
+      await launch();
+    },
+  };
+}
