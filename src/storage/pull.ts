@@ -12,7 +12,7 @@
  * Download complete, Extracting, Pull complete, Digest, Status.
  */
 import * as zlib from 'node:zlib';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ContentStore } from './content';
 import type { LayerStore } from './layers/store';
@@ -241,16 +241,48 @@ export class Puller {
     const abort = () => blob.stream.destroy(new UnavailableError('pull canceled'));
     signal.addEventListener('abort', abort);
     try {
-      const stages: Array<NodeJS.ReadWriteStream> = [counter, compressed];
-      if (compression === 'gzip') stages.push(zlib.createGunzip({ chunkSize: 256 * 1024 }));
-      stages.push(uncompressed);
-      const tarStream = uncompressed as unknown as Readable;
-      const source = blob.stream;
-      const plumbing = pipeline([source, ...stages] as unknown as [Readable, ...NodeJS.ReadWriteStream[]]);
-      const [, result] = await Promise.all([plumbing, extractLayer(tarStream, ingest.dir)]);
+      // Two halves: the download (counted, hashed) always runs to its end, so a corrupt blob
+      // is reported as a digest mismatch even when gunzip or tar trips over it first.
+      const unpackInput = compression === 'gzip' ? zlib.createGunzip({ chunkSize: 256 * 1024 }) : new PassThrough();
+      let unpackError: unknown;
+      const unpack = pipeline(unpackInput, uncompressed).catch((e: unknown) => {
+        unpackError ??= e;
+      });
+      const extracted = extractLayer(uncompressed as unknown as Readable, ingest.dir).catch((e: unknown) => {
+        unpackError ??= e;
+        unpackInput.destroy();
+        return undefined;
+      });
+      const forward = new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          if (unpackError !== undefined || unpackInput.destroyed) return cb();
+          if (unpackInput.write(chunk)) return cb();
+          const done = () => {
+            unpackInput.off('drain', done);
+            unpackInput.off('close', done);
+            cb();
+          };
+          unpackInput.on('drain', done);
+          unpackInput.on('close', done);
+        },
+        final(cb) {
+          if (unpackError === undefined && !unpackInput.destroyed) unpackInput.end();
+          cb();
+        },
+      });
+      const sizeGuard = new Transform({
+        transform(chunk: Buffer, _e, cb) {
+          if (compressed.bytes + chunk.length > total) cb(new InvalidArgumentError(`filesystem layer verification failed for digest ${desc.digest}: the registry sent more than ${total} bytes`));
+          else cb(null, chunk);
+        },
+      });
+      await pipeline(blob.stream, sizeGuard, counter, compressed, forward);
       if (compressed.bytes !== total || compressed.digest() !== desc.digest) {
         throw new InvalidArgumentError(`filesystem layer verification failed for digest ${desc.digest}: got ${compressed.digest()} (${compressed.bytes} bytes, expected ${total})`);
       }
+      await unpack;
+      const result = await extracted;
+      if (unpackError !== undefined || !result) throw unpackError ?? new InvalidArgumentError(`layer ${desc.digest} could not be unpacked`);
       emit({ status: 'Verifying Checksum', progressDetail: {}, id: short });
       emit({ status: 'Download complete', progressDetail: {}, id: short });
       if (uncompressed.digest() !== diffId) {

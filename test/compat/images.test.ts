@@ -3,6 +3,7 @@
  * real daemon and the fixture registries: the stock docker CLI (/usr/local/bin/docker) and
  * dockerode. Each client gets its own daemon (fresh data root).
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- the scenario reads loosely typed JSON from two different clients */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
