@@ -17,8 +17,9 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------
 # Runtime: QEMU (with virtiofsd in qemu-system-common), busybox for the guest, lz4 to unpack
-# the kernel, cpio for the initramfs, a C toolchain for the agent.
-pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 kmod)
+# the kernel, cpio for the initramfs, a C toolchain for the agent, attr (setfattr: layer xattrs
+# and overlay opaque markers, src/storage/fsops.ts).
+pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 kmod attr)
 case "$mode" in
   --test) pkgs+=(docker-registry apache2-utils python3-docker) ;;
   --bench) pkgs+=(docker-registry apache2-utils docker.io) ;;

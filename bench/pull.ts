@@ -1,0 +1,91 @@
+/**
+ * Image pull benchmark: podvisor beside dockerd 20.10 in the same run.
+ *
+ * Builds a ~100 MB image of 4 layers of incompressible data with the fixture builder (no
+ * container engine), pushes it to a private docker-registry on 127.0.0.1, then times
+ * `docker pull` (the stock CLI) against podvisor and against dockerd (private socket and
+ * data root), RUNS times each, alternating, removing the image between runs so every pull
+ * downloads and unpacks all layers. Prints both medians.
+ *
+ *   npm run bench:pull            (needs bootstrap --bench: docker.io, docker-registry)
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as crypto from 'node:crypto';
+import { execFileSync, spawn } from 'node:child_process';
+import { startDaemon, ping } from '../test/helpers/daemon';
+import { startRegistry } from '../test/fixtures/registry';
+import { assembleImage, layerFromTar, packTar, pushImage } from '../test/fixtures/image-builder';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const REGISTRY = '127.0.0.1:5055';
+const IMAGE = `${REGISTRY}/bench/big:latest`;
+const LAYER_MB = [40, 30, 20, 10];
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function timeIt(fn: () => void): number {
+  const t = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
+
+async function startDockerd(base: string): Promise<{ env: NodeJS.ProcessEnv; stop: () => Promise<void> }> {
+  const sock = path.join(base, 'dockerd.sock');
+  const child = spawn('dockerd', ['--data-root', path.join(base, 'data'), '--exec-root', path.join(base, 'exec'), '-H', `unix://${sock}`, '--pidfile', path.join(base, 'pid'), '--bridge=none', '--iptables=false'], { stdio: 'ignore' });
+  for (let i = 0; i < 300 && !(await ping(sock)); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!(await ping(sock))) throw new Error('dockerd did not start');
+  const cfg = path.join(base, 'cli');
+  fs.mkdirSync(cfg);
+  return {
+    env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: cfg },
+    stop: async () => {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await gone;
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-pull-'));
+  const registry = await startRegistry(REGISTRY, path.join(base, 'registry'));
+  let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
+  const podvisor = await startDaemon();
+  try {
+    process.stdout.write(`building a ${LAYER_MB.reduce((a, b) => a + b)} MB image of ${LAYER_MB.length} layers...\n`);
+    const layers = [];
+    for (const [i, mb] of LAYER_MB.entries()) {
+      const tarBuf = await packTar([{ name: `data${i}`, type: 'directory' }, ...Array.from({ length: mb }, (_, j) => ({ name: `data${i}/chunk${j}`, content: crypto.randomBytes(1024 * 1024) }))]);
+      layers.push(layerFromTar(tarBuf, 1));
+    }
+    await pushImage({ registry: REGISTRY, repository: 'bench/big' }, assembleImage(layers), ['latest']);
+    dockerd = await startDockerd(path.join(base, 'dockerd'));
+    const clients = { podvisor: podvisor.env, dockerd: dockerd.env };
+    const times: Record<string, number[]> = { podvisor: [], dockerd: [] };
+    for (let r = 0; r < RUNS; r++) {
+      for (const [name, env] of Object.entries(clients)) {
+        const t = timeIt(() => execFileSync('docker', ['pull', '-q', IMAGE], { env, stdio: 'ignore' }));
+        times[name].push(t);
+        execFileSync('docker', ['rmi', IMAGE], { env, stdio: 'ignore' });
+        process.stdout.write(`run ${r + 1}/${RUNS} ${name}: ${t.toFixed(3)} s\n`);
+      }
+    }
+    process.stdout.write(`\nmedian docker pull of ${IMAGE} (${LAYER_MB.reduce((a, b) => a + b)} MB, ${LAYER_MB.length} layers), ${RUNS} runs:\n`);
+    process.stdout.write(`  podvisor: ${median(times.podvisor).toFixed(3)} s\n  dockerd:  ${median(times.dockerd).toFixed(3)} s\n`);
+  } finally {
+    await dockerd?.stop();
+    await podvisor.stop();
+    await registry.stop();
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench/pull: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
