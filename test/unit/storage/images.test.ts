@@ -1,0 +1,108 @@
+/**
+ * Image store rules on a real on-disk store: lookup by name, digest and short ID; untag vs
+ * delete; the 409s while a container uses an image (soft unless running); layers shared by
+ * two images survive the deletion of one; state survives a reopen.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ContentStore } from '../../../src/storage/content';
+import { LayerStore } from '../../../src/storage/layers/store';
+import { ImageStore } from '../../../src/storage/images';
+import { parseTagged } from '../../../src/storage/reference';
+import { sha256Digest } from '../../../src/storage/digest';
+import type { ImageConfig } from '../../../src/storage/types';
+
+let root: string;
+let content: ContentStore;
+let layers: LayerStore;
+let store: ImageStore;
+
+async function open(): Promise<void> {
+  content = new ContentStore(path.join(root, 'content'));
+  layers = new LayerStore(path.join(root, 'layers'));
+  await content.init();
+  await layers.init();
+  store = new ImageStore(path.join(root, 'images'), content, layers);
+  await store.init();
+}
+
+async function addLayer(name: string): Promise<string> {
+  const diffId = sha256Digest(name);
+  if (layers.has(diffId)) return diffId;
+  const ing = await layers.begin();
+  fs.writeFileSync(path.join(ing.dir, name), name);
+  await ing.commit(diffId, name.length);
+  return diffId;
+}
+
+async function addImage(layerNames: string[], refs: string[], label: string): Promise<string> {
+  const diffIds = [];
+  for (const l of layerNames) diffIds.push(await addLayer(l));
+  const config: ImageConfig = { architecture: 'amd64', os: 'linux', config: { Labels: { l: label } }, rootfs: { type: 'layers', diff_ids: diffIds } };
+  const buf = Buffer.from(JSON.stringify(config));
+  const id = await content.put(buf);
+  const manifestDigest = sha256Digest(label);
+  await store.commit({ id, config, layers: diffIds, refs: refs.flatMap((r) => [parseTagged(r), { ...parseTagged(r), tag: undefined, digest: manifestDigest }]) });
+  return id;
+}
+
+beforeEach(async () => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-images-'));
+  await open();
+});
+afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+test('lookup by name, implied :latest, full and short ID; unknown names get "No such image"', async () => {
+  const id = await addImage(['base'], ['127.0.0.1:5000/busybox:latest'], 'a');
+  expect(store.find('127.0.0.1:5000/busybox').id).toBe(id);
+  expect(store.find(id).id).toBe(id);
+  expect(store.find(id.slice(7, 19)).id).toBe(id);
+  expect(store.find(`127.0.0.1:5000/busybox@${sha256Digest('a')}`).id).toBe(id);
+  expect(() => store.find('nope')).toThrow('No such image: nope:latest');
+  expect(await store.layerDirs(id)).toEqual([path.join(root, 'layers/sha256', sha256Digest('base').slice(7), 'diff')]);
+});
+
+test('rmi of one of two tags untags; of the last tag deletes image, digests and unshared layers', async () => {
+  const base = await addImage(['base'], ['busybox:latest'], 'a');
+  const top = await addImage(['base', 'top'], ['app:1'], 'b');
+  await store.tag('app:1', parseTagged('app:2'));
+  expect(await store.remove('app:2')).toEqual([{ Untagged: 'app:2' }]);
+  const items = await store.remove('app:1');
+  expect(items).toEqual([
+    { Untagged: 'app:1' },
+    { Untagged: `app@${sha256Digest('b')}` },
+    { Deleted: top },
+    { Deleted: sha256Digest(`${sha256Digest('base')} ${sha256Digest('top')}`) },
+  ]);
+  expect(layers.has(sha256Digest('top'))).toBe(false);
+  expect(layers.has(sha256Digest('base'))).toBe(true);
+  expect(store.find('busybox').id).toBe(base);
+});
+
+test('an image a container uses answers 409 unless forced; a running user cannot be forced', async () => {
+  const id = await addImage(['base'], ['busybox:latest'], 'a');
+  await store.addUser(id, 'c'.repeat(64));
+  await expect(store.remove('busybox')).rejects.toThrow(`conflict: unable to remove repository reference "busybox" (must force) - container cccccccccccc is using its referenced image ${id.slice(7, 19)}`);
+  await expect(store.remove(id)).rejects.toThrow(`conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is being used by stopped container cccccccccccc`);
+  store.setRunningProbe(() => true);
+  await expect(store.remove(id, { force: true })).rejects.toThrow(`conflict: unable to delete ${id.slice(7, 19)} (cannot be forced) - image is being used by running container cccccccccccc`);
+  expect(store.find('busybox').id).toBe(id);
+  store.setRunningProbe(() => false);
+  await store.removeUser(id, 'c'.repeat(64));
+  expect((await store.remove('busybox')).some((i) => 'Deleted' in i && i.Deleted === id)).toBe(true);
+});
+
+test('the state survives a reopen, and prune removes only dangling images', async () => {
+  const a = await addImage(['base'], ['a:latest'], 'a');
+  const b = await addImage(['other'], ['b:latest'], 'b');
+  await store.tag('b:latest', parseTagged('a:latest'));
+  await open();
+  expect(store.find('a').id).toBe(b);
+  expect(store.byId(a)?.repoTags).toEqual([]);
+  const r = await store.prune(true, () => true);
+  expect(r.items).toContainEqual({ Deleted: a });
+  expect(r.reclaimed).toBe('base'.length);
+  expect(store.byId(a)).toBeUndefined();
+  expect(store.byId(b)).toBeDefined();
+});
