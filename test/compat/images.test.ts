@@ -70,7 +70,9 @@ function cliClient(d: TestDaemon): Client {
 function dockerodeClient(d: TestDaemon): Client {
   const api = new Dockerode({ socketPath: d.socketPath });
   const rethrow = (err: any): never => {
-    throw new Error(err?.json?.message ?? err?.message ?? String(err));
+    // docker-modem: `(HTTP code 404) unexpected - <message> ` when it did not parse the body.
+    const msg: string = err?.json?.message ?? String(err?.message ?? err).replace(/^\(HTTP code \d+\) [^-]*- /, '');
+    throw new Error(msg.trim());
   };
   return {
     name: 'dockerode',
@@ -215,7 +217,9 @@ describe.each([
   });
 
   test('pulling an unknown repository or tag fails with dockerd\'s message', async () => {
-    await expect(c.pull(`${REG}/nope:latest`)).rejects.toThrow(`manifest for ${REG}/nope:latest not found: manifest unknown: manifest unknown`);
+    // Anchored: the CLI must show the message itself, not the raw JSON body.
+    const line = (m: string) => new RegExp(`^(Error response from daemon: )?${m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm');
+    await expect(c.pull(`${REG}/nope:latest`)).rejects.toThrow(line(`manifest for ${REG}/nope:latest not found: manifest unknown: manifest unknown`));
     await expect(c.pull(`${REG}/busybox:badtag`)).rejects.toThrow(`manifest for ${REG}/busybox:badtag not found: manifest unknown: manifest unknown`);
     await expect(c.inspect('nope')).rejects.toThrow(/No such image: nope/);
   });

@@ -6,6 +6,7 @@
 import type { Router } from 'express';
 import express from 'express';
 import type { ApiServices } from './services';
+import { sendJson } from './images';
 import type { AuthConfig } from '../../storage/registry/auth';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
 
@@ -21,6 +22,6 @@ export function register(router: Router, services: ApiServices): void {
       if (o[k] !== undefined && typeof o[k] !== 'string') throw new InvalidArgumentError(`invalid auth configuration: ${k} must be a string`);
       if (typeof o[k] === 'string' && o[k] !== '') auth[k] = o[k] as string;
     }
-    res.json(await services.images.login(auth));
+    sendJson(res, await services.images.login(auth));
   });
 }

@@ -32,5 +32,8 @@ export const dockerErrorHandler: ErrorRequestHandler = (err, req, res, _next) =>
     res.status(304).end();
     return;
   }
-  res.status(status).json({ message });
+  // Exactly `application/json` (no charset): the docker CLI only decodes the error body
+  // when the Content-Type is that string, and would otherwise print the raw JSON.
+  res.status(status).setHeader('Content-Type', 'application/json');
+  res.send(Buffer.from(JSON.stringify({ message }) + '\n'));
 };

@@ -17,6 +17,12 @@ import { isValidTag, parseReference, familiarName, type ImageReference } from '.
 import { InvalidArgumentError, NotImplementedError, PodvisorError, UnavailableError } from '../../errors';
 import { parseFilters, type Filters } from './filters';
 
+/** Answer JSON as dockerd does: `application/json` without charset, newline-terminated. */
+export function sendJson(res: Response, body: unknown, status = 200): void {
+  res.status(status).setHeader('Content-Type', 'application/json');
+  res.send(Buffer.from(JSON.stringify(body) + '\n'));
+}
+
 function images(services: ApiServices): ImageService {
   if (!services.images) throw new UnavailableError('the image service is not available');
   return services.images;
@@ -114,7 +120,7 @@ async function createImage(svc: ImageService, req: Request, res: Response): Prom
   res.on('close', onClose);
   const write = (p: PullProgress) => {
     if (!res.headersSent) {
-      res.status(200).type('application/json');
+      res.status(200).setHeader('Content-Type', 'application/json');
       res.flushHeaders();
     }
     res.write(progressLine(p));
@@ -128,7 +134,7 @@ async function createImage(svc: ImageService, req: Request, res: Response): Prom
   } finally {
     res.off('close', onClose);
   }
-  if (!res.headersSent) res.status(200).type('application/json');
+  if (!res.headersSent) res.status(200).setHeader('Content-Type', 'application/json');
   res.end();
 }
 
@@ -359,7 +365,7 @@ export function register(router: Router, services: ApiServices): void {
     await createImage(images(services), req, res);
   });
   router.get('/images/json', (req, res) => {
-    res.json(listImages(images(services), req));
+    sendJson(res, listImages(images(services), req));
   });
   router.post('/images/prune', async (req, res) => {
     const svc = images(services);
@@ -377,20 +383,20 @@ export function register(router: Router, services: ApiServices): void {
       if (until !== undefined && createdSeconds(img) >= until) return false;
       return true;
     });
-    res.json({ ImagesDeleted: items.length ? items : null, SpaceReclaimed: reclaimed });
+    sendJson(res, { ImagesDeleted: items.length ? items : null, SpaceReclaimed: reclaimed });
   });
   router.get('/distribution/*name/json', async (req, res) => {
     const ref = parseReference(nameParam(req));
     if (ref.tag === undefined && ref.digest === undefined) ref.tag = 'latest';
-    res.json(await images(services).distribution(ref, decodeRegistryAuth(req.get('X-Registry-Auth'))));
+    sendJson(res, await images(services).distribution(ref, decodeRegistryAuth(req.get('X-Registry-Auth'))));
   });
   router.get('/images/*name/json', (req, res) => {
     const svc = images(services);
-    res.json(inspectImage(svc, findForInspect(svc, nameParam(req))));
+    sendJson(res, inspectImage(svc, findForInspect(svc, nameParam(req))));
   });
   router.get('/images/*name/history', (req, res) => {
     const svc = images(services);
-    res.json(imageHistory(svc, svc.store.find(nameParam(req))));
+    sendJson(res, imageHistory(svc, svc.store.find(nameParam(req))));
   });
   router.post('/images/*name/tag', async (req, res) => {
     const svc = images(services);
@@ -415,6 +421,6 @@ export function register(router: Router, services: ApiServices): void {
     const svc = images(services);
     const name = nameParam(req);
     const items = await svc.store.remove(name, { force: boolParam(req, 'force'), prune: !boolParam(req, 'noprune') });
-    res.json(items);
+    sendJson(res, items);
   });
 }

@@ -80,10 +80,10 @@ function isConnectionError(err: unknown): boolean {
 }
 
 /** A connection failure in Go's words (`dial tcp 127.0.0.1:5999: connect: connection refused`). */
-function dialMessage(err: unknown, domain: string): string {
+function dialMessage(err: unknown, host: string): string {
   const code = (err as NodeJS.ErrnoException)?.code;
-  if (code === 'ECONNREFUSED') return `dial tcp ${domain}: connect: connection refused`;
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `dial tcp: lookup ${domain.replace(/:\d+$/, '')}: no such host`;
+  if (code === 'ECONNREFUSED') return `dial tcp ${host}: connect: connection refused`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `dial tcp: lookup ${host.replace(/:\d+$/, '')}: no such host`;
   return err instanceof Error ? err.message : String(err);
 }
 
@@ -125,7 +125,8 @@ export class RegistryClient {
       }
     }
     if (lastErr instanceof RegistryError) throw lastErr;
-    throw new RegistryError(`Get "${endpoints[endpoints.length - 1].base}/v2/": ${dialMessage(lastErr, this.domain)}`, 0);
+    const last = endpoints[endpoints.length - 1].base;
+    throw new RegistryError(`Get "${last}/v2/": ${dialMessage(lastErr, new URL(last).host)}`, 0);
   }
 
   private async requestAt(ep: Endpoint, method: string, path: string, headers: Record<string, string>, body?: Buffer | (() => Readable)): Promise<HttpResponse> {
