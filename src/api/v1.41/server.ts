@@ -7,6 +7,7 @@ import express from 'express';
 import type { ApiServices } from './services';
 import { versionPrefix } from './version';
 import { dockerErrorHandler } from './errors';
+import { NotFoundError } from '../../errors';
 import * as system from './system';
 import * as images from './images';
 import * as auth from './auth';
@@ -29,9 +30,9 @@ export function createApiApp(services: ApiServices): express.Express {
   const router = express.Router();
   for (const mod of ROUTE_MODULES) mod.register(router, services);
   app.use(router);
-  app.use((req, res) => {
+  app.use((_req, _res, next) => {
     // dockerd's answer for an unknown route.
-    res.status(404).json({ message: 'page not found' });
+    next(new NotFoundError('page not found'));
   });
   app.use(dockerErrorHandler);
   return app;

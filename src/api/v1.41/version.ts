@@ -4,6 +4,7 @@
  * version is 1.41"; versions below the minimum get 400 too.
  */
 import type { RequestHandler } from 'express';
+import { InvalidArgumentError } from '../../errors';
 
 /** The Docker Engine API version podvisor speaks. */
 export const API_VERSION = '1.41';
@@ -23,11 +24,11 @@ export const versionPrefix: RequestHandler = (req, res, next) => {
   if (!m) return next();
   const v = m[1];
   if (compare(v, API_VERSION) > 0) {
-    res.status(400).json({ message: `client version ${v} is too new. Maximum supported API version is ${API_VERSION}` });
+    next(new InvalidArgumentError(`client version ${v} is too new. Maximum supported API version is ${API_VERSION}`));
     return;
   }
   if (compare(v, MIN_API_VERSION) < 0) {
-    res.status(400).json({ message: `client version ${v} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version` });
+    next(new InvalidArgumentError(`client version ${v} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`));
     return;
   }
   res.locals.apiVersion = v;
