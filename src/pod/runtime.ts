@@ -1,0 +1,176 @@
+/**
+ * Starting a pod on a VM, in explicit phases; a failure in any phase undoes what the earlier
+ * ones did (hyperstart's sandbox / resources / containers / processes order):
+ *
+ *   1. vm        a VM from the factory (warm pool)          undo: vm.destroy()
+ *   2. rootfs    each container's overlay mounted under     undo: rootfs.unmount()
+ *                vm.shareDir/containers/<id>/rootfs
+ *   3. sandbox   agent.createContainer for each container    (undone by destroying the VM)
+ *   4. files     /etc/hostname, /etc/hosts, /etc/resolv.conf written by the agent (copies kept
+ *                in the container's host directory, where inspect's *Path fields point)
+ *   5. process   user resolved from the container's own /etc/passwd and /etc/group, then the
+ *                init process started with Docker's runtime environment
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { AgentProcess, Vm, VmFactory, Agent } from '../vm/types';
+import type { RootfsManager } from '../storage/types';
+import type { PodContainerSpec, PodSpec } from './types';
+import { resolveUser, type ResolvedUser } from './user';
+import { NotFoundError } from '../errors';
+import { logger } from '../util/log';
+
+const log = logger('pod');
+
+/** PATH a container gets when its image sets none (Docker's default). */
+export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Largest /etc/passwd or /etc/group read from a guest. */
+const MAX_ACCOUNT_FILE = 1024 * 1024;
+
+/** What a started pod holds on to. */
+export interface StartedPod {
+  vm: Vm;
+  /** Init process of each container, by container id. */
+  inits: Map<string, AgentProcess>;
+}
+
+/** What startPod needs. */
+export interface StartDeps {
+  factory: VmFactory;
+  rootfs: RootfsManager;
+  /** Host directory of a container (hosts files are copied there). */
+  containerDir(id: string): string;
+  /** Host resolv.conf to give containers (default /etc/resolv.conf). */
+  resolvConf?: string;
+}
+
+/** The agent process id of a container's init. */
+export function initProcessId(containerId: string): string {
+  return `init-${containerId.slice(0, 12)}`;
+}
+
+/** The rootfs path of a container relative to the VM's share directory. */
+export function rootfsInShare(containerId: string): string {
+  return `containers/${containerId}/rootfs`;
+}
+
+/** Docker's /etc/hosts for a container without a network. */
+export function hostsFile(hostname: string): string {
+  return [
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    'ff00::0\tip6-mcastprefix',
+    'ff02::1\tip6-allnodes',
+    'ff02::2\tip6-allrouters',
+    `127.0.1.1\t${hostname}`,
+    '',
+  ].join('\n');
+}
+
+/** The host's resolv.conf without loopback resolvers (unreachable from a VM), as Docker filters it. */
+export function resolvConfFor(hostText: string): string {
+  const lines = hostText.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1\b)/.test(l));
+  const text = lines.join('\n').trim();
+  return text ? `${text}\n` : '';
+}
+
+/** Read a small file from the guest; undefined when it does not exist. */
+async function readGuestFile(agent: Agent, containerId: string, p: string): Promise<string | undefined> {
+  try {
+    return (await agent.readFile(containerId, p, MAX_ACCOUNT_FILE)).toString('utf8');
+  } catch (e) {
+    if (e instanceof NotFoundError) return undefined;
+    throw e;
+  }
+}
+
+/** Resolve a user spec inside a running container. */
+export async function resolveUserInGuest(agent: Agent, containerId: string, user: string): Promise<ResolvedUser> {
+  const passwd = await readGuestFile(agent, containerId, '/etc/passwd');
+  const group = await readGuestFile(agent, containerId, '/etc/group');
+  return resolveUser(user, passwd, group);
+}
+
+/** Docker's runtime environment: PATH default, HOSTNAME, TERM with a TTY, the config's env, HOME. */
+export function runtimeEnv(env: string[], hostname: string, tty: boolean, home: string): string[] {
+  const has = (k: string, list: string[]) => list.some((e) => e === k || e.startsWith(`${k}=`));
+  const base: string[] = [];
+  if (!has('PATH', env)) base.push(DEFAULT_PATH);
+  base.push(`HOSTNAME=${hostname}`);
+  if (tty) base.push('TERM=xterm');
+  const out = base.filter((b) => !has(b.slice(0, b.indexOf('=')), env)).concat(env);
+  if (!has('HOME', out)) out.push(`HOME=${home}`);
+  return out;
+}
+
+/** Run `fn` phases with rollback: each `undo` pushed is run (in reverse) if a later step throws. */
+async function withRollback<T>(fn: (undo: Array<() => Promise<void>>) => Promise<T>): Promise<T> {
+  const undo: Array<() => Promise<void>> = [];
+  try {
+    return await fn(undo);
+  } catch (e) {
+    for (const u of undo.reverse()) {
+      try {
+        await u();
+      } catch (ue) {
+        log.warn(`rollback step failed: ${(ue as Error).message}`);
+      }
+    }
+    throw e;
+  }
+}
+
+/** Start a pod: phases 1-5 above. Rejects (with everything undone) when a phase fails. */
+export async function startPod(deps: StartDeps, spec: PodSpec, size = spec.vm): Promise<StartedPod> {
+  return withRollback(async (undo) => {
+    const vm = await deps.factory.getVm(size);
+    undo.push(() => vm.destroy());
+    for (const c of spec.containers) {
+      await deps.rootfs.mount(c.id, path.join(vm.shareDir, rootfsInShare(c.id)));
+      undo.push(() => deps.rootfs.unmount(c.id));
+    }
+    for (const c of spec.containers) {
+      await vm.agent.createContainer({ id: c.id, rootfs: rootfsInShare(c.id), hostname: spec.hostname });
+    }
+    let resolv = '';
+    try {
+      resolv = resolvConfFor(await fs.promises.readFile(deps.resolvConf ?? '/etc/resolv.conf', 'utf8'));
+    } catch {
+      // No resolv.conf on the host: the container gets an empty one.
+    }
+    for (const c of spec.containers) {
+      const files: Array<[string, string]> = [
+        ['hostname', `${spec.hostname}\n`],
+        ['hosts', hostsFile(spec.hostname)],
+        ['resolv.conf', resolv],
+      ];
+      const dir = deps.containerDir(c.id);
+      await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+      for (const [name, content] of files) {
+        await fs.promises.writeFile(path.join(dir, name), content, { mode: 0o644 });
+        await vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644);
+      }
+    }
+    const inits = new Map<string, AgentProcess>();
+    for (const c of spec.containers) {
+      inits.set(c.id, await startInit(vm, spec, c));
+    }
+    return { vm, inits };
+  });
+}
+
+async function startInit(vm: Vm, spec: PodSpec, c: PodContainerSpec): Promise<AgentProcess> {
+  const user = await resolveUserInGuest(vm.agent, c.id, c.user);
+  return vm.agent.startProcess({
+    containerId: c.id,
+    processId: initProcessId(c.id),
+    args: c.args,
+    env: runtimeEnv(c.env, spec.hostname, c.tty, user.home),
+    cwd: c.workingDir || '/',
+    user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+    terminal: c.tty,
+    stdin: c.openStdin,
+    ...(c.tty ? { rows: 24, cols: 80 } : {}),
+  });
+}

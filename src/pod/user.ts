@@ -1,0 +1,110 @@
+/**
+ * Resolving a container's `User` (`name`, `uid`, `name:group`, `uid:gid`...) against the
+ * container's own /etc/passwd and /etc/group, as runc does at start. The files come from the
+ * guest and are NOT trusted: they are size-limited by the caller and parsed defensively.
+ */
+import { InvalidArgumentError } from '../errors';
+import type { ProcessUser } from '../vm/types';
+
+/** A resolved user plus its home directory (for HOME). */
+export interface ResolvedUser extends ProcessUser {
+  home: string;
+}
+
+interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+const MAX_ID = 2 ** 31 - 1;
+
+function toId(s: string): number | undefined {
+  if (!/^\d{1,10}$/.test(s)) return undefined;
+  const n = Number(s);
+  return n <= MAX_ID ? n : undefined;
+}
+
+/** Parse /etc/passwd content; malformed lines are skipped. */
+export function parsePasswd(text: string): PasswdEntry[] {
+  const out: PasswdEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const f = line.split(':');
+    if (f.length < 7) continue;
+    const uid = toId(f[2]);
+    const gid = toId(f[3]);
+    if (uid === undefined || gid === undefined) continue;
+    out.push({ name: f[0], uid, gid, home: f[5] || '/' });
+  }
+  return out;
+}
+
+/** Parse /etc/group content; malformed lines are skipped. */
+export function parseGroup(text: string): GroupEntry[] {
+  const out: GroupEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const f = line.split(':');
+    if (f.length < 4) continue;
+    const gid = toId(f[2]);
+    if (gid === undefined) continue;
+    out.push({ name: f[0], gid, members: f[3] ? f[3].split(',').filter(Boolean) : [] });
+  }
+  return out;
+}
+
+/**
+ * Resolve `spec` (may be '') with the given file contents (undefined when the file is
+ * missing). Errors carry runc's messages, e.g.
+ * "unable to find user bob: no matching entries in passwd file".
+ */
+export function resolveUser(spec: string, passwd: string | undefined, group: string | undefined): ResolvedUser {
+  const [userPart, groupPart] = spec.includes(':') ? [spec.slice(0, spec.indexOf(':')), spec.slice(spec.indexOf(':') + 1)] : [spec, undefined];
+  const users = parsePasswd(passwd ?? '');
+  const groups = parseGroup(group ?? '');
+  let uid = 0;
+  let gid = 0;
+  let home = '/';
+  let name: string | undefined;
+  if (userPart === '') {
+    const root = users.find((u) => u.uid === 0);
+    if (root) {
+      name = root.name;
+      gid = root.gid;
+      home = root.home;
+    }
+  } else {
+    const numeric = toId(userPart);
+    const entry = numeric !== undefined ? users.find((u) => u.uid === numeric) : users.find((u) => u.name === userPart);
+    if (entry) {
+      uid = entry.uid;
+      gid = entry.gid;
+      home = entry.home;
+      name = entry.name;
+    } else if (numeric !== undefined) {
+      uid = numeric;
+    } else {
+      throw new InvalidArgumentError(`unable to find user ${userPart}: no matching entries in passwd file`);
+    }
+  }
+  if (groupPart !== undefined && groupPart !== '') {
+    const numeric = toId(groupPart);
+    const g = numeric !== undefined ? groups.find((x) => x.gid === numeric) : groups.find((x) => x.name === groupPart);
+    if (g) gid = g.gid;
+    else if (numeric !== undefined) gid = numeric;
+    else throw new InvalidArgumentError(`unable to find group ${groupPart}: no matching entries in group file`);
+  }
+  const additionalGids =
+    name !== undefined && groupPart === undefined
+      ? [...new Set(groups.filter((g) => g.members.includes(name as string) && g.gid !== gid).map((g) => g.gid))]
+      : [];
+  return { uid, gid, additionalGids, home };
+}

@@ -1,0 +1,198 @@
+/**
+ * Container root filesystems on overlayfs (see RootfsManager in ./types for the lifecycle).
+ *
+ * Per container, under `<root>/<id>/` (root = `<data-root>/containers`):
+ *   lower.json   the image's layer directories, lowest first (written by prepare)
+ *   upper/       the container's writable layer (kept across stop/start)
+ *   work/        overlayfs' work directory
+ *   l/0, l/1...  short symlinks to the layer directories (only for long layer lists)
+ *   mountpoint   where the overlay is mounted while the container runs
+ *
+ * overlayfs wants `lowerdir` top layer first. The whole option string must fit in one page
+ * (the kernel copies mount options into a 4096-byte page). When absolute paths would not
+ * fit, the layers are reached through the short `l/<n>` symlinks and mount(8) runs with
+ * `<root>/<id>` as its working directory, with relative paths (Docker's overlay2 does the
+ * same with its `l/` directory). Beyond MAX_LAYERS layers (overlayfs' own limit is
+ * higher, Docker's is 128) prepare refuses.
+ *
+ * Nothing in upper/ is trusted (the guest writes it through virtio-fs): size walks never
+ * follow symlinks and removal never leaves the container's directory.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFile } from 'node:child_process';
+import type { RootfsManager } from './types';
+import { InvalidArgumentError, NotFoundError, UnavailableError } from '../errors';
+import { writeFileAtomic } from './atomic';
+
+/** Most layers a container rootfs may have (Docker's limit). */
+export const MAX_LAYERS = 128;
+/** Size of the kernel's mount option page, minus a safety margin. */
+export const MOUNT_OPTIONS_MAX = 4096 - 64;
+
+function run(cmd: string, args: string[], cwd?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { cwd, timeout: 30000 }, (err, _stdout, stderr) => {
+      if (err) reject(new UnavailableError(`${cmd} ${args.join(' ')}: ${String(stderr).trim() || err.message}`));
+      else resolve();
+    });
+  });
+}
+
+/** Whether `dir` is a mount point now (from /proc/self/mountinfo). */
+export function isMountPoint(dir: string): boolean {
+  const want = path.resolve(dir);
+  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  for (const line of info.split('\n')) {
+    const f = line.split(' ');
+    if (f.length > 4 && unescapeMountPath(f[4]) === want) return true;
+  }
+  return false;
+}
+
+function unescapeMountPath(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** The overlay mount options for a layer list (lowest first), absolute or relative form. */
+export function overlayOptions(layers: string[], dir: string): { options: string; cwd?: string; links: boolean } {
+  const top = layers.slice().reverse();
+  const abs = `lowerdir=${top.join(':')},upperdir=${path.join(dir, 'upper')},workdir=${path.join(dir, 'work')}`;
+  if (abs.length <= MOUNT_OPTIONS_MAX) return { options: abs, links: false };
+  const rel = `lowerdir=${top.map((_l, i) => `l/${layers.length - 1 - i}`).join(':')},upperdir=upper,workdir=work`;
+  return { options: rel, cwd: dir, links: true };
+}
+
+/** Overlayfs implementation of RootfsManager. */
+export class OverlayRootfs implements RootfsManager {
+  constructor(readonly root: string) {}
+
+  private dir(id: string): string {
+    if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith('.')) throw new InvalidArgumentError(`invalid container id ${JSON.stringify(id)}`);
+    return path.join(this.root, id);
+  }
+
+  /** The overlay directories of a prepared container (for inspect's GraphDriver). */
+  async paths(id: string): Promise<{ lowerDirs: string[]; upperDir: string; workDir: string; mergedDir?: string }> {
+    const d = this.dir(id);
+    const lowerDirs = await this.layers(id);
+    const mp = await this.mountpoint(id);
+    return { lowerDirs: lowerDirs.slice().reverse(), upperDir: path.join(d, 'upper'), workDir: path.join(d, 'work'), ...(mp ? { mergedDir: mp } : {}) };
+  }
+
+  private async layers(id: string): Promise<string[]> {
+    try {
+      const v = JSON.parse(await fs.promises.readFile(path.join(this.dir(id), 'lower.json'), 'utf8')) as unknown;
+      if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new Error('bad lower.json');
+      return v as string[];
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`no rootfs prepared for ${id}`);
+      throw e;
+    }
+  }
+
+  private async mountpoint(id: string): Promise<string | undefined> {
+    try {
+      return (await fs.promises.readFile(path.join(this.dir(id), 'mountpoint'), 'utf8')) || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async prepare(id: string, layerDirs: string[]): Promise<void> {
+    if (layerDirs.length === 0) throw new InvalidArgumentError('an image needs at least one layer');
+    if (layerDirs.length > MAX_LAYERS) throw new InvalidArgumentError(`max depth exceeded: ${layerDirs.length} layers (at most ${MAX_LAYERS})`);
+    for (const l of layerDirs) if (!path.isAbsolute(l) || l.includes(':') || l.includes(',')) throw new InvalidArgumentError(`bad layer directory ${l}`);
+    const d = this.dir(id);
+    await fs.promises.mkdir(d, { recursive: true, mode: 0o700 });
+    await fs.promises.mkdir(path.join(d, 'upper'), { mode: 0o755 }).catch(ignoreExists);
+    await fs.promises.mkdir(path.join(d, 'work'), { mode: 0o700 }).catch(ignoreExists);
+    const { links } = overlayOptions(layerDirs, d);
+    if (links) {
+      await fs.promises.mkdir(path.join(d, 'l'), { mode: 0o700 }).catch(ignoreExists);
+      for (let i = 0; i < layerDirs.length; i++) {
+        const link = path.join(d, 'l', String(i));
+        await fs.promises.rm(link, { force: true });
+        await fs.promises.symlink(layerDirs[i], link);
+      }
+    }
+    await writeFileAtomic(path.join(d, 'lower.json'), JSON.stringify(layerDirs));
+  }
+
+  async mount(id: string, target: string): Promise<void> {
+    const d = this.dir(id);
+    const layers = await this.layers(id);
+    const prev = await this.mountpoint(id);
+    if (prev && isMountPoint(prev)) {
+      if (prev === target) return;
+      await this.unmount(id);
+    }
+    await fs.promises.mkdir(target, { recursive: true, mode: 0o755 });
+    const { options, cwd } = overlayOptions(layers, d);
+    await run('mount', ['-t', 'overlay', 'overlay', '-o', options, target], cwd);
+    try {
+      await writeFileAtomic(path.join(d, 'mountpoint'), target);
+    } catch (e) {
+      await run('umount', [target]).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async unmount(id: string): Promise<void> {
+    const d = this.dir(id);
+    const mp = await this.mountpoint(id);
+    if (!mp) return;
+    if (isMountPoint(mp)) {
+      try {
+        await run('umount', [mp]);
+      } catch {
+        // Busy (a virtiofsd still holds it): detach it now, the kernel frees it when unused.
+        await run('umount', ['-l', mp]);
+      }
+    }
+    await fs.promises.rm(path.join(d, 'mountpoint'), { force: true });
+  }
+
+  async remove(id: string): Promise<void> {
+    const d = this.dir(id);
+    await this.unmount(id);
+    for (const name of ['upper', 'work', 'l', 'lower.json']) {
+      await fs.promises.rm(path.join(d, name), { recursive: true, force: true });
+    }
+  }
+
+  async sizeRw(id: string): Promise<number> {
+    return treeSize(path.join(this.dir(id), 'upper'));
+  }
+}
+
+function ignoreExists(e: NodeJS.ErrnoException): void {
+  if (e.code !== 'EEXIST') throw e;
+}
+
+/** Bytes of regular files under `dir`, never following symlinks (0 when missing). */
+export async function treeSize(dir: string): Promise<number> {
+  let total = 0;
+  const stack = [dir];
+  while (stack.length) {
+    const d = stack.pop() as string;
+    let entries: fs.Dirent[];
+    try {
+      entries = await fs.promises.readdir(d, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (e.isFile()) {
+        try {
+          total += (await fs.promises.lstat(p)).size;
+        } catch {
+          // Removed meanwhile.
+        }
+      }
+    }
+  }
+  return total;
+}

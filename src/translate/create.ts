@@ -1,0 +1,389 @@
+/**
+ * `POST /containers/create` body + image config -> PodSpec, and the Docker Config/HostConfig
+ * that inspect shows. Pure: no I/O. Two steps, so that a bad body is refused before the image
+ * is even looked up:
+ *
+ *   const req = parseCreateBody(body, hostCpus);      // 400s with dockerd's messages
+ *   const image = await images.resolve(req.config.Image);
+ *   const { spec, frontend } = translateCreate(req, image, id, { defaults, hostCpus });
+ *
+ * Merging with the image follows dockerd: Env by key (the caller wins), Labels by key, User,
+ * WorkingDir and StopSignal when unset; Cmd from the image only when the caller set neither
+ * Cmd nor Entrypoint; Entrypoint from the image when the caller did not set one.
+ */
+import type { ImageRecord } from '../storage/types';
+import type { VmSize } from '../vm/types';
+import { InvalidArgumentError, NotImplementedError } from '../errors';
+import { checkStruct, strSlice, type Schema } from './decode';
+import type { DockerConfig, DockerFrontend, DockerHostConfig } from './docker-types';
+import { parseSignal, SIGTERM } from './signals';
+import { vmSizeFor } from './resources';
+import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
+
+/** Default seconds between the stop signal and SIGKILL. */
+export const DEFAULT_STOP_TIMEOUT = 10;
+/** dockerd's default /dev/shm size. */
+const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
+/** Smallest memory limit dockerd accepts. */
+const MIN_MEMORY = 6 * 1024 * 1024;
+
+const CONFIG_SCHEMA: Schema = {
+  Hostname: 'string', Domainname: 'string', User: 'string', AttachStdin: 'bool', AttachStdout: 'bool',
+  AttachStderr: 'bool', ExposedPorts: 'object', Tty: 'bool', OpenStdin: 'bool', StdinOnce: 'bool',
+  Env: '[]string', Cmd: 'strslice', Healthcheck: 'object', ArgsEscaped: 'bool', Image: 'string',
+  Volumes: 'object', WorkingDir: 'string', Entrypoint: 'strslice', NetworkDisabled: 'bool',
+  MacAddress: 'string', OnBuild: '[]string', Labels: 'map[string]string', StopSignal: 'string',
+  StopTimeout: 'int', Shell: 'strslice', HostConfig: 'object', NetworkingConfig: 'object',
+};
+
+const HOST_CONFIG_SCHEMA: Schema = {
+  Binds: '[]string', ContainerIDFile: 'string', LogConfig: 'object', NetworkMode: 'string',
+  PortBindings: 'object',
+  RestartPolicy: { struct: 'container.RestartPolicy', fields: { Name: 'string', MaximumRetryCount: 'int' } },
+  AutoRemove: 'bool', VolumeDriver: 'string', VolumesFrom: '[]string', CapAdd: 'strslice',
+  CapDrop: 'strslice', CgroupnsMode: 'string', Dns: '[]string', DnsOptions: '[]string',
+  DnsSearch: '[]string', ExtraHosts: '[]string', GroupAdd: '[]string', IpcMode: 'string',
+  Cgroup: 'string', Links: '[]string', OomScoreAdj: 'int', PidMode: 'string', Privileged: 'bool',
+  PublishAllPorts: 'bool', ReadonlyRootfs: 'bool', SecurityOpt: '[]string', StorageOpt: 'map[string]string',
+  Tmpfs: 'map[string]string', UTSMode: 'string', UsernsMode: 'string', ShmSize: 'int64',
+  Sysctls: 'map[string]string', Runtime: 'string', ConsoleSize: '[2]uint', Isolation: 'string',
+  CpuShares: 'int64', Memory: 'int64', NanoCpus: 'int64', CgroupParent: 'string', BlkioWeight: 'uint16',
+  BlkioWeightDevice: 'array', BlkioDeviceReadBps: 'array', BlkioDeviceWriteBps: 'array',
+  BlkioDeviceReadIOps: 'array', BlkioDeviceWriteIOps: 'array', CpuPeriod: 'int64', CpuQuota: 'int64',
+  CpuRealtimePeriod: 'int64', CpuRealtimeRuntime: 'int64', CpusetCpus: 'string', CpusetMems: 'string',
+  Devices: 'array', DeviceCgroupRules: '[]string', DeviceRequests: 'array', KernelMemory: 'int64',
+  KernelMemoryTCP: 'int64', MemoryReservation: 'int64', MemorySwap: 'int64', MemorySwappiness: '*int64',
+  OomKillDisable: '*bool', PidsLimit: '*int64', Ulimits: 'array', CpuCount: 'int64', CpuPercent: 'int64',
+  IOMaximumIOps: 'uint64', IOMaximumBandwidth: 'uint64', Mounts: 'array', MaskedPaths: '[]string',
+  ReadonlyPaths: '[]string', Init: '*bool',
+};
+
+/** A create request that passed every check that does not need the image. */
+export interface CreateRequest {
+  /** Config as sent (StrSlices normalised to lists), not yet merged with the image. */
+  config: DockerConfig;
+  hostConfig: DockerHostConfig;
+  /** Whether the caller set Entrypoint (even to empty), which stops Cmd inheritance. */
+  entrypointSet: boolean;
+}
+
+type Json = Record<string, unknown>;
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+function bool(v: unknown): boolean {
+  return v === true;
+}
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : 0;
+}
+function list<T>(v: unknown): T[] | null {
+  return Array.isArray(v) ? (v as T[]) : null;
+}
+function map<T>(v: unknown): Record<string, T> | null {
+  return v && typeof v === 'object' && !Array.isArray(v) ? { ...(v as Record<string, T>) } : null;
+}
+
+/** Restart policy checks shared by create and update (dockerd's messages). */
+export function parseRestartPolicy(rp: { Name?: unknown; MaximumRetryCount?: unknown } | null | undefined): RestartPolicy {
+  const name = str(rp?.Name);
+  const max = num(rp?.MaximumRetryCount);
+  switch (name) {
+    case '':
+    case 'no':
+    case 'always':
+    case 'unless-stopped':
+      if (max !== 0) throw new InvalidArgumentError(`maximum retry count cannot be used with restart policy '${name}'`);
+      return { name: (name || 'no') as RestartPolicyName, maximumRetryCount: 0 };
+    case 'on-failure':
+      if (max < 0) throw new InvalidArgumentError('maximum retry count cannot be negative');
+      return { name: 'on-failure', maximumRetryCount: max };
+    default:
+      throw new InvalidArgumentError(`invalid restart policy '${name}'`);
+  }
+}
+
+/** Resource checks shared by create and update (dockerd's messages), `hostCpus` for the CPU range. */
+export function validateResources(hc: Partial<DockerHostConfig>, hostCpus: number): void {
+  const memory = hc.Memory ?? 0;
+  const swap = hc.MemorySwap ?? 0;
+  if (memory !== 0 && memory < MIN_MEMORY) throw new InvalidArgumentError('Minimum memory limit allowed is 6MB');
+  if (swap > 0 && memory === 0) throw new InvalidArgumentError('You should always set the Memory limit when using Memoryswap limit, see usage');
+  if (memory > 0 && swap > 0 && swap < memory) throw new InvalidArgumentError('Minimum memoryswap limit should be larger than memory limit, see usage');
+  const reservation = hc.MemoryReservation ?? 0;
+  if (memory > 0 && reservation > 0 && memory < reservation) {
+    throw new InvalidArgumentError('Minimum memory limit can not be less than memory reservation limit, see usage');
+  }
+  const nano = hc.NanoCpus ?? 0;
+  if (nano !== 0 && (nano < 1e7 || nano > hostCpus * 1e9)) {
+    throw new InvalidArgumentError(`Range of CPUs is from 0.01 to ${hostCpus}.00, as there are only ${hostCpus} CPUs available`);
+  }
+  if (nano > 0 && (hc.CpuQuota ?? 0) > 0) throw new InvalidArgumentError('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
+  if (nano > 0 && (hc.CpuPeriod ?? 0) > 0) throw new InvalidArgumentError('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+  const period = hc.CpuPeriod ?? 0;
+  if (period !== 0 && (period < 1000 || period > 1000000)) {
+    throw new InvalidArgumentError('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
+  }
+  const quota = hc.CpuQuota ?? 0;
+  if (quota > 0 && quota < 1000) throw new InvalidArgumentError('CPU cfs quota can not be less than 1ms (i.e. 1000)');
+  if ((hc.ShmSize ?? 0) < 0) throw new InvalidArgumentError('SHM size can not be less than 0');
+  if ((hc.CpuCount ?? 0) < 0) throw new InvalidArgumentError('invalid CPU count: must not be negative');
+}
+
+/** The full HostConfig dockerd stores: Go zero values, then dockerd's create-time defaults. */
+export function normaliseHostConfig(h: Json | null | undefined): DockerHostConfig {
+  const hc = h ?? {};
+  const rp = (hc.RestartPolicy ?? {}) as Json;
+  const lc = (hc.LogConfig ?? {}) as Json;
+  const consoleSize = list<number>(hc.ConsoleSize);
+  const out: DockerHostConfig = {
+    Binds: list<string>(hc.Binds),
+    ContainerIDFile: str(hc.ContainerIDFile),
+    LogConfig: { Type: str(lc.Type) || 'json-file', Config: map<string>(lc.Config) ?? {} },
+    NetworkMode: str(hc.NetworkMode) || 'default',
+    PortBindings: map<unknown>(hc.PortBindings) ?? {},
+    RestartPolicy: { Name: str(rp.Name), MaximumRetryCount: num(rp.MaximumRetryCount) },
+    AutoRemove: bool(hc.AutoRemove),
+    VolumeDriver: str(hc.VolumeDriver),
+    VolumesFrom: list<string>(hc.VolumesFrom),
+    CapAdd: strSlice(hc.CapAdd),
+    CapDrop: strSlice(hc.CapDrop),
+    CgroupnsMode: str(hc.CgroupnsMode) || 'host',
+    Dns: list<string>(hc.Dns),
+    DnsOptions: list<string>(hc.DnsOptions),
+    DnsSearch: list<string>(hc.DnsSearch),
+    ExtraHosts: list<string>(hc.ExtraHosts),
+    GroupAdd: list<string>(hc.GroupAdd),
+    IpcMode: str(hc.IpcMode) || 'private',
+    Cgroup: str(hc.Cgroup),
+    Links: list<string>(hc.Links),
+    OomScoreAdj: num(hc.OomScoreAdj),
+    PidMode: str(hc.PidMode),
+    Privileged: bool(hc.Privileged),
+    PublishAllPorts: bool(hc.PublishAllPorts),
+    ReadonlyRootfs: bool(hc.ReadonlyRootfs),
+    SecurityOpt: list<string>(hc.SecurityOpt),
+    UTSMode: str(hc.UTSMode),
+    UsernsMode: str(hc.UsernsMode),
+    ShmSize: num(hc.ShmSize) || DEFAULT_SHM_SIZE,
+    Runtime: str(hc.Runtime) || 'podvisor',
+    ConsoleSize: [consoleSize?.[0] ?? 0, consoleSize?.[1] ?? 0],
+    Isolation: str(hc.Isolation),
+    CpuShares: num(hc.CpuShares),
+    Memory: num(hc.Memory),
+    NanoCpus: num(hc.NanoCpus),
+    CgroupParent: str(hc.CgroupParent),
+    BlkioWeight: num(hc.BlkioWeight),
+    BlkioWeightDevice: list(hc.BlkioWeightDevice),
+    BlkioDeviceReadBps: list(hc.BlkioDeviceReadBps),
+    BlkioDeviceWriteBps: list(hc.BlkioDeviceWriteBps),
+    BlkioDeviceReadIOps: list(hc.BlkioDeviceReadIOps),
+    BlkioDeviceWriteIOps: list(hc.BlkioDeviceWriteIOps),
+    CpuPeriod: num(hc.CpuPeriod),
+    CpuQuota: num(hc.CpuQuota),
+    CpuRealtimePeriod: num(hc.CpuRealtimePeriod),
+    CpuRealtimeRuntime: num(hc.CpuRealtimeRuntime),
+    CpusetCpus: str(hc.CpusetCpus),
+    CpusetMems: str(hc.CpusetMems),
+    Devices: list(hc.Devices),
+    DeviceCgroupRules: list<string>(hc.DeviceCgroupRules),
+    DeviceRequests: list(hc.DeviceRequests),
+    KernelMemory: num(hc.KernelMemory),
+    KernelMemoryTCP: num(hc.KernelMemoryTCP),
+    MemoryReservation: num(hc.MemoryReservation),
+    MemorySwap: num(hc.MemorySwap),
+    MemorySwappiness: typeof hc.MemorySwappiness === 'number' ? hc.MemorySwappiness : null,
+    OomKillDisable: typeof hc.OomKillDisable === 'boolean' ? hc.OomKillDisable : false,
+    PidsLimit: typeof hc.PidsLimit === 'number' ? hc.PidsLimit : null,
+    Ulimits: list(hc.Ulimits),
+    CpuCount: num(hc.CpuCount),
+    CpuPercent: num(hc.CpuPercent),
+    IOMaximumIOps: num(hc.IOMaximumIOps),
+    IOMaximumBandwidth: num(hc.IOMaximumBandwidth),
+    MaskedPaths: null,
+    ReadonlyPaths: null,
+  };
+  if (hc.StorageOpt) out.StorageOpt = map<string>(hc.StorageOpt) ?? {};
+  if (hc.Tmpfs) out.Tmpfs = map<string>(hc.Tmpfs) ?? {};
+  if (hc.Sysctls) out.Sysctls = map<string>(hc.Sysctls) ?? {};
+  if (Array.isArray(hc.Mounts)) out.Mounts = hc.Mounts;
+  if (typeof hc.Init === 'boolean') out.Init = hc.Init;
+  return out;
+}
+
+/**
+ * Check a create body (already JSON-parsed) and normalise it. Throws InvalidArgumentError
+ * with dockerd's message for anything dockerd refuses, NotImplementedError for Docker
+ * features podvisor does not have yet.
+ */
+export function parseCreateBody(body: unknown, hostCpus: number): CreateRequest {
+  if (body === null || body === undefined || (typeof body === 'object' && !Array.isArray(body) && Object.keys(body as object).length === 0)) {
+    throw new InvalidArgumentError('Config cannot be empty in order to create a container');
+  }
+  checkStruct(body, CONFIG_SCHEMA, 'ContainerConfigWrapper', 'runconfig.ContainerConfigWrapper');
+  const b = body as Json;
+  checkStruct(b.HostConfig, HOST_CONFIG_SCHEMA, 'HostConfig.HostConfig');
+  if (!str(b.Image)) throw new InvalidArgumentError('Config cannot be empty in order to create a container');
+  const hostConfig = normaliseHostConfig(b.HostConfig as Json | null);
+  const policy = parseRestartPolicy(hostConfig.RestartPolicy);
+  if (hostConfig.AutoRemove && policy.name !== 'no') throw new InvalidArgumentError("can't create 'AutoRemove' container with restart policy");
+  validateResources(hostConfig, hostCpus);
+  const workingDir = str(b.WorkingDir);
+  if (workingDir && !workingDir.startsWith('/')) {
+    throw new InvalidArgumentError(`the working directory '${workingDir}' is invalid, it needs to be an absolute path`);
+  }
+  for (const e of list<string>(b.Env) ?? []) {
+    if (e.startsWith('=')) throw new InvalidArgumentError(`invalid environment variable: ${e}`);
+  }
+  if (str(b.StopSignal)) parseSignal(str(b.StopSignal));
+  if (hostConfig.Binds?.length || hostConfig.Mounts?.length || hostConfig.VolumesFrom?.length) {
+    throw new NotImplementedError('podvisor does not support bind mounts or volumes yet');
+  }
+  if (hostConfig.PortBindings && Object.keys(hostConfig.PortBindings).length) {
+    throw new NotImplementedError('podvisor does not support published ports yet (containers have no network interface)');
+  }
+  const entrypointSet = b.Entrypoint !== undefined && b.Entrypoint !== null;
+  const config: DockerConfig = {
+    Hostname: str(b.Hostname),
+    Domainname: str(b.Domainname),
+    User: str(b.User),
+    AttachStdin: bool(b.AttachStdin),
+    AttachStdout: bool(b.AttachStdout),
+    AttachStderr: bool(b.AttachStderr),
+    ...(map<object>(b.ExposedPorts) ? { ExposedPorts: map<object>(b.ExposedPorts) as Record<string, object> } : {}),
+    Tty: bool(b.Tty),
+    OpenStdin: bool(b.OpenStdin),
+    StdinOnce: bool(b.StdinOnce),
+    Env: list<string>(b.Env),
+    Cmd: strSlice(b.Cmd),
+    ...(b.Healthcheck ? { Healthcheck: b.Healthcheck } : {}),
+    ...(b.ArgsEscaped ? { ArgsEscaped: true } : {}),
+    Image: str(b.Image),
+    Volumes: map<object>(b.Volumes),
+    WorkingDir: workingDir,
+    Entrypoint: strSlice(b.Entrypoint),
+    ...(b.NetworkDisabled ? { NetworkDisabled: true } : {}),
+    ...(str(b.MacAddress) ? { MacAddress: str(b.MacAddress) } : {}),
+    OnBuild: list<string>(b.OnBuild),
+    Labels: map<string>(b.Labels),
+    ...(str(b.StopSignal) ? { StopSignal: str(b.StopSignal) } : {}),
+    ...(typeof b.StopTimeout === 'number' ? { StopTimeout: b.StopTimeout } : {}),
+    ...(b.Shell ? { Shell: strSlice(b.Shell) ?? [] } : {}),
+  };
+  return { config, hostConfig, entrypointSet };
+}
+
+/** Docker's container name rule (with or without the leading '/'). */
+export function validateContainerName(name: string): string {
+  if (!/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) {
+    throw new InvalidArgumentError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  }
+  return name.replace(/^\//, '');
+}
+
+/** Env lists merged by key: later entries replace earlier ones with the same name (dockerd's rule). */
+export function mergeEnv(base: string[], over: string[]): string[] {
+  const out = base.slice();
+  const index = new Map<string, number>();
+  out.forEach((e, i) => index.set(envKey(e), i));
+  for (const e of over) {
+    const k = envKey(e);
+    const at = index.get(k);
+    if (at !== undefined) out[at] = e;
+    else {
+      index.set(k, out.length);
+      out.push(e);
+    }
+  }
+  return out;
+}
+
+function envKey(e: string): string {
+  const i = e.indexOf('=');
+  return i < 0 ? e : e.slice(0, i);
+}
+
+/** Inputs of translateCreate besides the request. */
+export interface TranslateOptions {
+  /** VM size when the container sets no limits (the daemon's --vm-memory/--vm-cpus). */
+  defaults: VmSize;
+  hostCpus: number;
+}
+
+/** Result of translateCreate. */
+export interface Translated {
+  spec: PodSpec;
+  frontend: DockerFrontend;
+  /** dockerd-style warnings returned by create. */
+  warnings: string[];
+}
+
+/** Merge a checked request with its image into the PodSpec and the Docker frontend data. */
+export function translateCreate(req: CreateRequest, image: ImageRecord, id: string, opts: TranslateOptions): Translated {
+  const ic = image.config.config ?? {};
+  const c: DockerConfig = { ...req.config };
+  if (!c.Hostname) c.Hostname = id.slice(0, 12);
+  if (!c.User && ic.User) c.User = ic.User;
+  if (ic.Env?.length || c.Env) c.Env = mergeEnv(ic.Env ?? [], c.Env ?? []);
+  if (ic.Labels || c.Labels) c.Labels = { ...(ic.Labels ?? {}), ...(c.Labels ?? {}) };
+  else c.Labels = {};
+  if (!c.WorkingDir && ic.WorkingDir) c.WorkingDir = ic.WorkingDir;
+  if (!c.StopSignal && ic.StopSignal) c.StopSignal = ic.StopSignal;
+  if (ic.ExposedPorts || c.ExposedPorts) c.ExposedPorts = { ...(ic.ExposedPorts ?? {}), ...(c.ExposedPorts ?? {}) };
+  if (ic.Volumes || c.Volumes) c.Volumes = { ...(ic.Volumes ?? {}), ...(c.Volumes ?? {}) };
+  if (!req.entrypointSet) {
+    if (!c.Cmd || c.Cmd.length === 0) c.Cmd = ic.Cmd ?? null;
+    c.Entrypoint = ic.Entrypoint ?? null;
+  }
+  const entrypoint = (c.Entrypoint ?? []).filter((a, i, all) => !(all.length === 1 && i === 0 && a === ''));
+  const args = [...entrypoint, ...(c.Cmd ?? [])];
+  if (args.length === 0) throw new InvalidArgumentError('No command specified');
+  const hc = req.hostConfig;
+  const policy = parseRestartPolicy(hc.RestartPolicy);
+  const stopSignal = c.StopSignal ? parseSignal(c.StopSignal) : SIGTERM;
+  const spec: PodSpec = {
+    id,
+    hostname: c.Hostname,
+    domainname: c.Domainname,
+    labels: { ...(c.Labels ?? {}) },
+    vm: vmSizeFor(hc, opts.defaults, opts.hostCpus),
+    restartPolicy: policy,
+    autoRemove: hc.AutoRemove,
+    containers: [
+      {
+        id,
+        image: image.id,
+        imageRef: c.Image,
+        args,
+        env: c.Env ?? [],
+        workingDir: c.WorkingDir || '/',
+        user: c.User,
+        tty: c.Tty,
+        openStdin: c.OpenStdin,
+        stdinOnce: c.StdinOnce,
+        stopSignal,
+        // A negative StopTimeout (dockerd accepts it) means: wait for ever.
+        stopTimeout: c.StopTimeout ?? DEFAULT_STOP_TIMEOUT,
+      },
+    ],
+  };
+  const warnings: string[] = [];
+  return { spec, frontend: { config: orderConfig(c), hostConfig: hc, imageRef: c.Image }, warnings };
+}
+
+/** Config with its keys in dockerd's order (optional fields only when set). */
+export function orderConfig(c: DockerConfig): DockerConfig {
+  const out: Record<string, unknown> = {};
+  const keys: Array<keyof DockerConfig> = [
+    'Hostname', 'Domainname', 'User', 'AttachStdin', 'AttachStdout', 'AttachStderr', 'ExposedPorts', 'Tty',
+    'OpenStdin', 'StdinOnce', 'Env', 'Cmd', 'Healthcheck', 'ArgsEscaped', 'Image', 'Volumes', 'WorkingDir',
+    'Entrypoint', 'NetworkDisabled', 'MacAddress', 'OnBuild', 'Labels', 'StopSignal', 'StopTimeout', 'Shell',
+  ];
+  const optional = new Set(['ExposedPorts', 'Healthcheck', 'ArgsEscaped', 'NetworkDisabled', 'MacAddress', 'StopSignal', 'StopTimeout', 'Shell']);
+  for (const k of keys) {
+    if (optional.has(k) && c[k] === undefined) continue;
+    out[k] = c[k] === undefined ? null : c[k];
+  }
+  return out as unknown as DockerConfig;
+}

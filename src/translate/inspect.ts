@@ -1,0 +1,141 @@
+/**
+ * PodRecord -> Docker JSON: the ContainerJSON of `GET /containers/{id}/json` (field order as
+ * dockerd 20.10 writes it) and the summary of `GET /containers/json`.
+ */
+import * as path from 'node:path';
+import type { PodRecord } from '../pod/types';
+import { mainContainer } from '../pod/types';
+import { dockerFrontend } from './docker-types';
+import { dockerState, statusText } from './status';
+import { parseRfc3339 } from '../util/time';
+
+/** Facts about a pod that live outside its record. */
+export interface InspectExtras {
+  /** The daemon's data root (paths of logs, hosts files). */
+  dataRoot: string;
+  /** Exec instances of the container still known. */
+  execIds: string[];
+  /** Overlay directories of the rootfs, when known (GraphDriver.Data). */
+  graph?: { lowerDirs: string[]; upperDir: string; workDir: string; mergedDir?: string };
+  /** With `size=1`: bytes in the writable layer and in the whole rootfs. */
+  size?: { rw: number; rootFs: number };
+}
+
+/** The host directory of a container's files (logs, hosts, state). */
+export function containerDir(dataRoot: string, id: string): string {
+  return path.join(dataRoot, 'containers', id);
+}
+
+/** The json-file log path Docker reports (LogPath). */
+export function logPath(dataRoot: string, id: string): string {
+  return path.join(containerDir(dataRoot, id), `${id}-json.log`);
+}
+
+/** Shell-like quoting of one argument for Docker's `Command` column. */
+function quoteArg(a: string): string {
+  if (a !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(a)) return a;
+  return `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Docker's ps `Command`: argv joined, arguments with spaces or quotes shell-quoted. */
+export function commandText(args: string[]): string {
+  return args.map(quoteArg).join(' ');
+}
+
+/** `NetworkSettings` of inspect: the shape dockerd gives, with no network attached yet. */
+function networkSettings(): Record<string, unknown> {
+  return {
+    Bridge: '',
+    SandboxID: '',
+    HairpinMode: false,
+    LinkLocalIPv6Address: '',
+    LinkLocalIPv6PrefixLen: 0,
+    Ports: {},
+    SandboxKey: '',
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: '',
+    Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: '',
+    IPPrefixLen: 0,
+    IPv6Gateway: '',
+    MacAddress: '',
+    Networks: {},
+  };
+}
+
+/** The full ContainerJSON of `docker inspect`. */
+export function containerJson(r: PodRecord, x: InspectExtras): Record<string, unknown> {
+  const fe = dockerFrontend(r.frontend);
+  const c = mainContainer(r.spec);
+  const dir = containerDir(x.dataRoot, r.id);
+  const out: Record<string, unknown> = {
+    Id: r.id,
+    Created: r.created,
+    Path: c.args[0] ?? '',
+    Args: c.args.slice(1),
+    State: dockerState(r.state),
+    Image: c.image,
+    ResolvConfPath: path.join(dir, 'resolv.conf'),
+    HostnamePath: path.join(dir, 'hostname'),
+    HostsPath: path.join(dir, 'hosts'),
+    LogPath: logPath(x.dataRoot, r.id),
+    Name: `/${r.name}`,
+    RestartCount: r.restartCount,
+    Driver: 'overlay2',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: x.execIds.length ? x.execIds : null,
+    HostConfig: fe.hostConfig,
+    GraphDriver: {
+      Data: x.graph
+        ? {
+            LowerDir: x.graph.lowerDirs.join(':'),
+            MergedDir: x.graph.mergedDir ?? '',
+            UpperDir: x.graph.upperDir,
+            WorkDir: x.graph.workDir,
+          }
+        : null,
+      Name: 'overlay2',
+    },
+  };
+  if (x.size) {
+    out.SizeRw = x.size.rw;
+    out.SizeRootFs = x.size.rootFs;
+  }
+  out.Mounts = [];
+  out.Config = fe.config;
+  out.NetworkSettings = networkSettings();
+  return out;
+}
+
+/** The `docker ps` entry (`GET /containers/json`). */
+export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs: number }; now?: number }): Record<string, unknown> {
+  const fe = dockerFrontend(r.frontend);
+  const c = mainContainer(r.spec);
+  const out: Record<string, unknown> = {
+    Id: r.id,
+    Names: [`/${r.name}`],
+    Image: fe.imageRef,
+    ImageID: c.image,
+    Command: commandText(c.args),
+    Created: Math.floor(parseRfc3339(r.created) / 1000),
+    Ports: [],
+  };
+  if (x.size) {
+    // dockerd omits SizeRw when it is zero (omitempty).
+    if (x.size.rw) out.SizeRw = x.size.rw;
+    out.SizeRootFs = x.size.rootFs;
+  }
+  out.Labels = fe.config.Labels ?? {};
+  out.State = r.state.status;
+  out.Status = statusText(r.state, x.now);
+  out.HostConfig = { NetworkMode: fe.hostConfig.NetworkMode };
+  out.NetworkSettings = { Networks: {} };
+  out.Mounts = [];
+  return out;
+}

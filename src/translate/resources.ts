@@ -1,0 +1,34 @@
+/**
+ * Docker resource limits -> the size of the pod's VM.
+ *
+ * A container's limits become the hardware of its VM (there is no cgroup inside the guest):
+ *  - memory: `HostConfig.Memory` bytes rounded up to whole MiB, plus GUEST_OVERHEAD_MIB for
+ *    the guest kernel and agent, and never below MIN_VM_MEMORY_MIB (a smaller guest does not
+ *    boot). 0 (unlimited) gives the daemon's default (--vm-memory).
+ *  - vCPUs: ceil(NanoCpus / 1e9); else ceil(CpuQuota / CpuPeriod) when both are set; else
+ *    CpuCount; else the default (--vm-cpus). Never more than the host's CPUs.
+ *  - CpuShares is a relative weight between containers of one host: it does not size a VM
+ *    and is kept only for inspect.
+ * A VM of the default size comes from the warm pool; any other size is booted on demand.
+ */
+import type { VmSize } from '../vm/types';
+import type { DockerHostConfig } from './docker-types';
+
+/** MiB added to a memory limit for the guest kernel, initramfs and agent. */
+export const GUEST_OVERHEAD_MIB = 64;
+/** Smallest guest that boots reliably. */
+export const MIN_VM_MEMORY_MIB = 128;
+
+const MIB = 1024 * 1024;
+
+/** The VM size for a container's HostConfig. */
+export function vmSizeFor(hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod' | 'CpuCount'>, defaults: VmSize, hostCpus: number): VmSize {
+  let memoryMiB = defaults.memoryMiB;
+  if (hc.Memory > 0) memoryMiB = Math.max(MIN_VM_MEMORY_MIB, Math.ceil(hc.Memory / MIB) + GUEST_OVERHEAD_MIB);
+  let cpus = defaults.cpus;
+  if (hc.NanoCpus > 0) cpus = Math.ceil(hc.NanoCpus / 1e9);
+  else if (hc.CpuQuota > 0 && hc.CpuPeriod > 0) cpus = Math.ceil(hc.CpuQuota / hc.CpuPeriod);
+  else if (hc.CpuCount > 0) cpus = hc.CpuCount;
+  cpus = Math.max(1, Math.min(cpus, Math.max(1, hostCpus)));
+  return { memoryMiB, cpus };
+}
