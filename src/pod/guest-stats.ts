@@ -48,7 +48,7 @@ export function parseProcStat(text: string): Pick<GuestSample, 'cpuTotalNs' | 'c
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (!/^cpu\d*$/.test(f[0] ?? '')) continue;
-    const [u, n, s, idle, iowait, irq, softirq, steal] = f.slice(1, 9).map(safeNum);
+    const [u, n, s, idle, iowait, irq, softirq, steal] = Array.from({ length: 8 }, (_v, i) => safeNum(f[i + 1]));
     const busy = u + n + s + irq + softirq + steal;
     if (f[0] === 'cpu') {
       total = busy * NS_PER_TICK;

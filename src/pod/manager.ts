@@ -23,7 +23,7 @@ import { AttachSession, ProcessIo, type AttachSessionOptions } from './io';
 import { LogWriter, entryMatches, logSize, parseLogLine, readLogEntries, type LogEntry, type LogReadOptions } from './logs';
 import { NameIndex } from './names';
 import { RestartBackoff, shouldRestart, startsWithDaemon } from './restart';
-import { initProcessId, resolveUserInGuest, runtimeEnv, startPod } from './runtime';
+import { initProcessId, mergeEnv, resolveUserInGuest, runtimeEnv, startPod } from './runtime';
 import { ExecStore, type ExecConfig, type ExecRecord } from './exec';
 import { sampleGuest, type GuestSample } from './guest-stats';
 import { createdState, mainContainer, type PodRecord, type PodSpec, type RestartPolicy } from './types';
@@ -380,7 +380,12 @@ export class PodManager {
     e.restartTimer = setTimeout(() => {
       e.restartTimer = undefined;
       void this.locked(e, async () => {
-        if (e.removed || e.run || r.state.status !== 'restarting' || r.manuallyStopped) return;
+        if (e.removed || e.run || r.state.status !== 'restarting') return;
+        if (r.manuallyStopped) {
+          r.state.status = 'exited';
+          await this.persist(e).catch(() => undefined);
+          return;
+        }
         r.restartCount++;
         try {
           await this.startLocked(e);
@@ -415,19 +420,18 @@ export class PodManager {
 
   private async stopLocked(e: Entry, timeoutSec?: number): Promise<void> {
     const r = e.record;
+    // A stop always wins over a pending or imminent policy restart, even when it answers 304.
+    this.cancelRestart(e);
+    r.manuallyStopped = true;
     if (!e.run) {
-      if (r.state.status === 'restarting') {
-        this.cancelRestart(e);
-        r.manuallyStopped = true;
-        r.state.status = 'exited';
-        await this.persist(e);
-        return;
-      }
+      const wasRestarting = r.state.status === 'restarting';
+      if (wasRestarting) r.state.status = 'exited';
+      await this.persist(e);
+      if (wasRestarting) return;
       throw new NotModifiedError('container already stopped');
     }
     const run = e.run;
     const main = mainContainer(r.spec);
-    r.manuallyStopped = true;
     await this.persist(e);
     const t = timeoutSec ?? main.stopTimeout;
     await this.resumeIfPaused(e);
@@ -440,6 +444,12 @@ export class PodManager {
     const exited = await waitFor(run.ended, t < 0 ? undefined : t * 1000);
     if (!exited) await this.hardKill(e, run);
     await run.ended;
+    if (r.state.status === 'restarting') {
+      // It exited by itself just before the stop and a restart was scheduled: cancel it.
+      this.cancelRestart(e);
+      r.state.status = 'exited';
+      await this.persist(e);
+    }
     this.emit(r, 'stop');
   }
 
@@ -780,7 +790,7 @@ export class PodManager {
     let proc: AgentProcess;
     try {
       const user = await resolveUserInGuest(run.vm.agent, main.id, x.config.user || main.user);
-      const env = runtimeEnv([...main.env.filter((v) => !x.config.env.some((o) => o.split('=')[0] === v.split('=')[0])), ...x.config.env], e.record.spec.hostname, x.config.tty, user.home);
+      const env = runtimeEnv(mergeEnv(main.env, x.config.env), e.record.spec.hostname, x.config.tty, user.home);
       proc = await run.vm.agent.startProcess({
         containerId: main.id,
         processId: `exec-${x.id.slice(0, 16)}`,

@@ -92,15 +92,27 @@ export async function resolveUserInGuest(agent: Agent, containerId: string, user
   return resolveUser(user, passwd, group);
 }
 
-/** Docker's runtime environment: PATH default, HOSTNAME, TERM with a TTY, the config's env, HOME. */
+/**
+ * Docker's runtime environment (dockerd's CreateDaemonEnvironment): PATH (default), HOSTNAME
+ * and TERM (with a TTY) first, then the config's env replacing those by key or appended, and
+ * HOME from the user's passwd entry when still unset.
+ */
 export function runtimeEnv(env: string[], hostname: string, tty: boolean, home: string): string[] {
-  const has = (k: string, list: string[]) => list.some((e) => e === k || e.startsWith(`${k}=`));
-  const base: string[] = [];
-  if (!has('PATH', env)) base.push(DEFAULT_PATH);
-  base.push(`HOSTNAME=${hostname}`);
-  if (tty) base.push('TERM=xterm');
-  const out = base.filter((b) => !has(b.slice(0, b.indexOf('=')), env)).concat(env);
-  if (!has('HOME', out)) out.push(`HOME=${home}`);
+  const base = [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(tty ? ['TERM=xterm'] : [])];
+  const out = mergeEnv(base, env);
+  if (!out.some((e) => e.startsWith('HOME='))) out.push(`HOME=${home}`);
+  return out;
+}
+
+/** Env lists merged by key: entries of `over` replace those of `base` in place, others are appended. */
+export function mergeEnv(base: string[], over: string[]): string[] {
+  const out = base.slice();
+  const key = (e: string) => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
+  for (const e of over) {
+    const at = out.findIndex((x) => key(x) === key(e));
+    if (at >= 0) out[at] = e;
+    else out.push(e);
+  }
   return out;
 }
 

@@ -19,6 +19,7 @@ import type { DockerConfig, DockerFrontend, DockerHostConfig } from './docker-ty
 import { parseSignal, SIGTERM } from './signals';
 import { vmSizeFor } from './resources';
 import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
+import { mergeEnv } from '../pod/runtime';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -280,28 +281,6 @@ export function validateContainerName(name: string): string {
     throw new InvalidArgumentError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
   return name.replace(/^\//, '');
-}
-
-/** Env lists merged by key: later entries replace earlier ones with the same name (dockerd's rule). */
-export function mergeEnv(base: string[], over: string[]): string[] {
-  const out = base.slice();
-  const index = new Map<string, number>();
-  out.forEach((e, i) => index.set(envKey(e), i));
-  for (const e of over) {
-    const k = envKey(e);
-    const at = index.get(k);
-    if (at !== undefined) out[at] = e;
-    else {
-      index.set(k, out.length);
-      out.push(e);
-    }
-  }
-  return out;
-}
-
-function envKey(e: string): string {
-  const i = e.indexOf('=');
-  return i < 0 ? e : e.slice(0, i);
 }
 
 /** Inputs of translateCreate besides the request. */
