@@ -22,7 +22,7 @@ CACHE=$OUT/cache
 META_PKG=linux-image-cloud-amd64
 # Modules the guest needs, in the order they are wanted (dependencies are added in front of
 # each one from modules.dep). Names that are built into the kernel or missing are skipped.
-WANTED_MODULES=(virtio_ring virtio virtio_mmio virtio_console virtio_balloon fuse virtiofs overlay
+WANTED_MODULES=(virtio_ring virtio virtio_mmio virtio_console fuse virtiofs overlay
   failover net_failover virtio_net)
 # Busybox applets linked into /bin for debugging from a console shell.
 APPLETS=(sh ash ls cat echo mount umount mkdir ps dmesg insmod lsmod ip sleep true false kill

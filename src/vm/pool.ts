@@ -1,0 +1,178 @@
+/**
+ * VM factories that wrap one another (Kata's factory/ and runV's VM pool):
+ *
+ *   DirectFactory(hypervisor)            boots a VM for every request
+ *   CachedFactory(n, inner, defaultSize) keeps n idle VMs of the default size booted, refilled
+ *                                        in the background one boot at a time; other sizes go
+ *                                        straight to `inner`
+ *
+ * Getting a default-size VM from a warm CachedFactory never waits for a boot. When the cache is
+ * empty, a request claims the boot already under way (it is the one that finishes first) or,
+ * with none under way, asks `inner` directly.
+ *
+ * Room for what comes next:
+ * - A template factory (boot once, save the booted VM, start clones from the saved state) is
+ *   another VmFactory that slots in as CachedFactory's `inner`. QEMU will not migrate (save) a
+ *   VM with a vhost-user-fs device, so it must add the virtio-fs device after the clone starts.
+ * - Handing a VM back for reuse (the seeds' idle VM, `replace`): once the agent has destroyed
+ *   every container and the host has unmounted everything under shareDir, a `release(vm)`
+ *   method can put the VM back into `idle` (when it has the default size and the cache is not
+ *   full; otherwise destroy it). It goes through the same `addIdle` as a fresh VM, so a VM that
+ *   dies while idle is discarded and replaced the same way.
+ */
+import type { Vm, VmFactory, VmSize, Hypervisor } from './types';
+import { UnavailableError } from '../errors';
+import { logger } from '../util/log';
+
+const log = logger('pool');
+
+/** Boots a new VM for every request. */
+export class DirectFactory implements VmFactory {
+  constructor(private readonly hypervisor: Hypervisor) {}
+
+  /** Boot a VM of `size` (waits for the boot). */
+  getVm(size: VmSize): Promise<Vm> {
+    return this.hypervisor.createVm(size);
+  }
+
+  /** Holds nothing. */
+  async close(): Promise<void> {}
+}
+
+/** Tuning of CachedFactory's background refill. */
+export interface CachedFactoryOptions {
+  /** First delay before retrying after a failed background boot (default 1 s; doubles). */
+  retryDelayMs?: number;
+  /** Longest delay between retries (default 60 s). */
+  maxRetryDelayMs?: number;
+}
+
+interface Waiter {
+  resolve(vm: Vm): void;
+  reject(err: Error): void;
+}
+
+function sameSize(a: VmSize, b: VmSize): boolean {
+  return a.memoryMiB === b.memoryMiB && a.cpus === b.cpus;
+}
+
+/** Keeps `capacity` idle VMs of `defaultSize` ready (see the module comment). */
+export class CachedFactory implements VmFactory {
+  private readonly idle: Vm[] = [];
+  private readonly waiters: Waiter[] = [];
+  private readonly fullListeners: Array<() => void> = [];
+  private booting: Promise<void> | undefined;
+  private started = false;
+  private closed = false;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly retryDelayMs: number;
+  private readonly maxRetryDelayMs: number;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly inner: VmFactory,
+    private readonly defaultSize: VmSize,
+    opts: CachedFactoryOptions = {},
+  ) {
+    this.retryDelayMs = opts.retryDelayMs ?? 1000;
+    this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 60_000;
+  }
+
+  /** Start filling the cache in the background. */
+  start(): void {
+    if (this.closed) return;
+    this.started = true;
+    this.pump();
+  }
+
+  /** Idle VMs ready to hand out now. */
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  /** Resolves once the cache holds `capacity` idle VMs (or is closed). */
+  whenFull(): Promise<void> {
+    if (this.closed || this.idle.length >= this.capacity) return Promise.resolve();
+    return new Promise((r) => this.fullListeners.push(r));
+  }
+
+  /** A VM of `size`: from the cache when it has the default size and one is idle. */
+  async getVm(size: VmSize): Promise<Vm> {
+    if (this.closed) throw new UnavailableError('the VM pool is shut down');
+    if (!sameSize(size, this.defaultSize)) return this.inner.getVm(size);
+    const vm = this.idle.shift();
+    if (vm) {
+      this.pump();
+      return vm;
+    }
+    if (this.booting) {
+      return new Promise<Vm>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    }
+    const direct = this.inner.getVm(size);
+    this.pump();
+    return direct;
+  }
+
+  /** Destroy the idle VMs and any VM still booting for the cache; refuse further requests. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    for (const w of this.waiters.splice(0)) w.reject(new UnavailableError('the VM pool is shut down'));
+    for (const l of this.fullListeners.splice(0)) l();
+    const idle = this.idle.splice(0);
+    await Promise.all([...idle.map((vm) => destroyQuietly(vm)), this.booting]);
+  }
+
+  /** Start one background boot when the cache (or a waiting request) needs a VM. */
+  private pump(): void {
+    if (this.closed || !this.started || this.booting || this.retryTimer) return;
+    if (this.idle.length >= this.capacity && this.waiters.length === 0) return;
+    this.booting = this.inner.getVm(this.defaultSize).then(
+      (vm) => {
+        this.booting = undefined;
+        this.failures = 0;
+        if (this.closed) return destroyQuietly(vm);
+        const waiter = this.waiters.shift();
+        if (waiter) waiter.resolve(vm);
+        else this.addIdle(vm);
+        this.pump();
+      },
+      (err: Error) => {
+        this.booting = undefined;
+        this.failures++;
+        for (const w of this.waiters.splice(0)) w.reject(err);
+        if (this.closed) return;
+        const delay = Math.min(this.retryDelayMs * 2 ** (this.failures - 1), this.maxRetryDelayMs);
+        log.warn(`background VM boot failed (${this.failures} in a row), next try in ${delay} ms: ${err.message}`);
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          this.pump();
+        }, delay);
+        this.retryTimer.unref();
+      },
+    );
+  }
+
+  /** Put a VM into the idle list and watch it: a VM that dies while idle is replaced. */
+  private addIdle(vm: Vm): void {
+    this.idle.push(vm);
+    void vm.exited.then((exit) => {
+      const i = this.idle.indexOf(vm);
+      if (i < 0) return; // handed out already: its new owner watches it
+      this.idle.splice(i, 1);
+      log.warn(`idle VM ${vm.id} died (${exit.reason.split('\n')[0]}); replacing it`);
+      void destroyQuietly(vm);
+      this.pump();
+    });
+    if (this.idle.length >= this.capacity) for (const l of this.fullListeners.splice(0)) l();
+  }
+}
+
+async function destroyQuietly(vm: Vm): Promise<void> {
+  try {
+    await vm.destroy();
+  } catch (err) {
+    log.error(`destroying VM ${vm.id}: ${(err as Error).message}`);
+  }
+}

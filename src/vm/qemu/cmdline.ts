@@ -1,0 +1,112 @@
+/**
+ * The QEMU command line of a podvisor VM and the guest kernel's command line. Pure functions,
+ * so the exact arguments are unit-tested and documented in one place (docs/architecture.md,
+ * "VM runtime").
+ */
+import type { VmSize } from '../types';
+import type { VmPaths } from './runtime-dir';
+
+/** The virtio-fs tag the agent mounts at /run/podvisor/share. */
+export const SHARE_TAG = 'podvisor';
+/** Names of the two virtio-serial ports the agent opens (guest: /sys/class/virtio-ports/<port>/name). */
+export const CTL_PORT_NAME = 'org.podvisor.ctl';
+export const IO_PORT_NAME = 'org.podvisor.io';
+
+/** What the kernel command line depends on. */
+export interface KernelCmdlineOptions {
+  accel: 'kvm' | 'tcg';
+  /** Host TSC rate for TCG guests (see host-tsc.ts); omitted when unknown. */
+  tscKhz?: number;
+  /** Appended verbatim (for experiments and debugging, e.g. "loglevel=7"). */
+  extra?: string[];
+}
+
+/**
+ * The guest kernel's command line. Every parameter here was measured to shorten the TCG boot or
+ * is needed for correctness:
+ * - console=ttyS0: the console log the host keeps and shows when a boot fails;
+ * - quiet: printing every boot message over the emulated UART costs ~0.3 s under TCG;
+ * - panic=-1: a guest panic reboots, and -no-reboot turns that into QEMU exiting;
+ * - cryptomgr.notests: skips the crypto self-tests (~0.2 s under TCG);
+ * - mitigations=off, lsm=capability, audit=0: less work per syscall and at boot; the guest only
+ *   runs one pod, and host isolation is the VM's job (docs/limitations.md);
+ * - tsc_early_khz: see host-tsc.ts (the cause of TCG boots that hung).
+ */
+export function kernelCmdline(o: KernelCmdlineOptions): string {
+  const args = ['console=ttyS0', 'quiet', 'panic=-1', 'cryptomgr.notests', 'mitigations=off', 'lsm=capability', 'audit=0'];
+  if (o.accel === 'tcg' && o.tscKhz) args.push(`tsc_early_khz=${o.tscKhz}`);
+  args.push(...(o.extra ?? []));
+  return args.join(' ');
+}
+
+/** What the QEMU command line depends on. */
+export interface QemuArgsOptions {
+  id: string;
+  size: VmSize;
+  accel: 'kvm' | 'tcg';
+  kernel: string;
+  initrd: string;
+  cmdline: string;
+  paths: VmPaths;
+}
+
+/**
+ * Arguments for qemu-system-x86_64 (machine facts: docs/architecture.md and
+ * ../shared/docs/machine-facts.md):
+ * - microvm: no PCI, no firmware to run; virtio devices on virtio-mmio, found through ACPI;
+ * - guest RAM from a shared memfd, which vhost-user (virtiofsd) requires;
+ * - virtio-mmio in modern mode (virtiofsd refuses legacy devices);
+ * - no default devices, no config files, no display, -no-reboot so a guest reboot or panic ends
+ *   the process;
+ * - the serial console goes to console.log, QMP listens on qmp.sock;
+ * - two virtio-serial ports whose host ends are unix sockets QEMU listens on without waiting
+ *   (server=on,wait=off), so the daemon can connect, go away and reconnect;
+ * - one vhost-user-fs device served by this VM's own virtiofsd.
+ */
+export function qemuArgs(o: QemuArgsOptions): string[] {
+  const mem = `${o.size.memoryMiB}M`;
+  const p = o.paths;
+  // TCG: a 16 MiB translation cache instead of QEMU's 1 GiB default. A boot translates ~38 MiB
+  // of guest code, all of which stays resident with the default; 16 MiB saves ~24 MiB of PSS
+  // per VM and measured no slower boot (code that is needed again is re-translated).
+  const accel = o.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,tb-size=16'];
+  return [
+    '-name', `podvisor-${o.id}`,
+    '-M', 'microvm,memory-backend=mem',
+    ...accel,
+    '-m', mem,
+    '-smp', String(o.size.cpus),
+    '-object', `memory-backend-memfd,id=mem,size=${mem},share=on`,
+    '-global', 'virtio-mmio.force-legacy=false',
+    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    '-kernel', o.kernel,
+    '-initrd', o.initrd,
+    '-append', o.cmdline,
+    '-chardev', `file,id=console,path=${p.consoleLog}`,
+    '-serial', 'chardev:console',
+    '-qmp', `unix:${p.qmpSock},server=on,wait=off`,
+    '-chardev', `socket,id=vfs,path=${p.virtiofsdSock}`,
+    '-device', `vhost-user-fs-device,chardev=vfs,tag=${SHARE_TAG}`,
+    '-device', 'virtio-serial-device',
+    '-chardev', `socket,id=ctl,path=${p.ctlSock},server=on,wait=off`,
+    '-device', `virtserialport,chardev=ctl,name=${CTL_PORT_NAME}`,
+    '-chardev', `socket,id=io,path=${p.ioSock},server=on,wait=off`,
+    '-device', `virtserialport,chardev=io,name=${IO_PORT_NAME}`,
+  ];
+}
+
+/**
+ * Arguments for virtiofsd serving `paths.shareDir`. sandbox=chroot (not the default mount
+ * namespace) so that mounts the host makes under shareDir after the VM booted (container
+ * rootfs overlays, bind mounts) are seen by virtiofsd and so by the guest; announce_submounts
+ * makes each such mount a separate filesystem in the guest (distinct st_dev, no inode clashes).
+ */
+export function virtiofsdArgs(paths: VmPaths): string[] {
+  return [
+    `--socket-path=${paths.virtiofsdSock}`,
+    '-o', `source=${paths.shareDir}`,
+    '-o', 'sandbox=chroot',
+    '-o', 'announce_submounts',
+    '-o', 'cache=auto',
+  ];
+}

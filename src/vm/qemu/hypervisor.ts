@@ -1,0 +1,237 @@
+/**
+ * QemuHypervisor: boots microVMs with QEMU (one virtiofsd per VM serving its share
+ * directory), waits for the agent's handshake, and re-adopts VMs a previous daemon left
+ * running. The command lines are in cmdline.ts, the runtime directory layout in runtime-dir.ts.
+ */
+import * as fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import type { Agent, Hypervisor, HypervisorCapabilities, Vm, VmSize } from '../types';
+import { InvalidArgumentError, UnavailableError } from '../../errors';
+import { logger } from '../../util/log';
+import { checkGuestImages, locateQemuTools, type QemuTools } from './binaries';
+import { kernelCmdline, qemuArgs, virtiofsdArgs } from './cmdline';
+import { hostTscKhz } from './host-tsc';
+import { isValidVmId, readVmRecord, vmPaths, vmsRoot, writeVmRecord, type VmPaths } from './runtime-dir';
+import { isOurProcess, isRunning, killAndWait, spawnDetached } from './processes';
+import { removeTreeOnOneDevice, tailLines, unmountBelow } from './host-files';
+import { adoptedProcessEnd, QEMU_NAME, QemuVm, VIRTIOFSD_NAME, type ProcessEnd } from './qemu-vm';
+import type { AgentConnector } from './agent-connector';
+import { qmpCommand } from './qmp';
+
+const log = logger('vm');
+
+/** Longest path a unix socket can have (sun_path, with its NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/** Configuration of QemuHypervisor. */
+export interface QemuHypervisorOptions {
+  /** Runtime root; VMs live in `<execRoot>/vms/<id>/`. */
+  execRoot: string;
+  /** Guest kernel (guest/out/vmlinux, or a bzImage) and initramfs. */
+  kernel: string;
+  initrd: string;
+  /** Acceleration, decided by resolveAccel (src/vm/accel.ts). */
+  accel: 'kvm' | 'tcg';
+  /** How to reach the agent (AgentClient.connect in the daemon). */
+  connectAgent: AgentConnector;
+  /** Explicit paths of qemu-system-x86_64 and virtiofsd (default: searched). */
+  tools?: Partial<QemuTools>;
+  /** Boot deadline per attempt, to agent handshake (default 10 s under TCG, 5 s with KVM). */
+  bootTimeoutMs?: number;
+  /** Deadline for the agent handshake when adopting a running VM (default 3 s). */
+  adoptTimeoutMs?: number;
+  /** Extra guest kernel parameters. */
+  kernelArgs?: string[];
+  /** Host TSC kHz for TCG guests; default read from the host, null to never pass it. */
+  tscKhz?: number | null;
+}
+
+/** Boots QEMU microVMs; see the module comment. */
+export class QemuHypervisor implements Hypervisor {
+  readonly capabilities: HypervisorCapabilities;
+  private readonly bootTimeoutMs: number;
+  private readonly adoptTimeoutMs: number;
+  private readonly cmdline: string;
+
+  constructor(private readonly opts: QemuHypervisorOptions) {
+    this.capabilities = { accel: opts.accel, sharedDirectory: true, pause: true, reconnect: true };
+    this.bootTimeoutMs = opts.bootTimeoutMs ?? (opts.accel === 'kvm' ? 5000 : 10_000);
+    this.adoptTimeoutMs = opts.adoptTimeoutMs ?? 3000;
+    const tscKhz = opts.tscKhz === null ? undefined : (opts.tscKhz ?? hostTscKhz());
+    this.cmdline = kernelCmdline({ accel: opts.accel, tscKhz, extra: opts.kernelArgs });
+    const longest = vmPaths(opts.execRoot, 'f'.repeat(12)).virtiofsdSock;
+    if (longest.length > MAX_SOCKET_PATH) {
+      throw new InvalidArgumentError(`exec root ${opts.execRoot} is too long for unix socket paths (${longest})`);
+    }
+  }
+
+  /** The guest kernel command line in use. */
+  get kernelCmdline(): string {
+    return this.cmdline;
+  }
+
+  /** Tools and images, checked on every boot so installing them needs no daemon restart. */
+  private preflight(): QemuTools {
+    const tools = locateQemuTools(this.opts.tools);
+    checkGuestImages(this.opts.kernel, this.opts.initrd);
+    return tools;
+  }
+
+  /** Boot a VM; one retry after a failed or hung boot (see types.ts). */
+  async createVm(size: VmSize): Promise<Vm> {
+    const tools = this.preflight();
+    try {
+      return await this.bootOnce(tools, size);
+    } catch (first) {
+      log.warn(`${(first as Error).message.split('\n')[0]}; retrying once`);
+      return await this.bootOnce(tools, size);
+    }
+  }
+
+  private async bootOnce(tools: QemuTools, size: VmSize): Promise<Vm> {
+    const started = Date.now();
+    const id = randomBytes(6).toString('hex');
+    const paths = vmPaths(this.opts.execRoot, id);
+    fs.mkdirSync(vmsRoot(this.opts.execRoot), { recursive: true, mode: 0o700 });
+    fs.mkdirSync(paths.dir, { mode: 0o700 });
+    fs.mkdirSync(paths.shareDir, { mode: 0o755 });
+    let virtiofsd: ChildProcess | undefined;
+    let qemu: ChildProcess | undefined;
+    let agentPromise: Promise<Agent> | undefined;
+    try {
+      virtiofsd = await spawnDetached(tools.virtiofsd, virtiofsdArgs(paths), paths.virtiofsdLog);
+      await waitForSocket(paths.virtiofsdSock, virtiofsd, 3000, 'virtiofsd');
+      qemu = await spawnDetached(
+        tools.qemu,
+        qemuArgs({ id, size, accel: this.opts.accel, kernel: this.opts.kernel, initrd: this.opts.initrd, cmdline: this.cmdline, paths }),
+        paths.qemuLog,
+      );
+      const processEnd = childEnd(qemu);
+      writeVmRecord(paths, {
+        format: 1, id, size, accel: this.opts.accel, qemuPid: qemu.pid!, virtiofsdPid: virtiofsd.pid!,
+        createdAt: new Date().toISOString(), kernel: this.opts.kernel, initrd: this.opts.initrd,
+      });
+      agentPromise = this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.bootTimeoutMs });
+      const agent = await raceBoot(agentPromise, processEnd, this.bootTimeoutMs + 1000);
+      log.debug(`VM ${id} booted in ${Date.now() - started} ms (qemu pid ${qemu.pid})`);
+      return new QemuVm({ id, size, paths, qemuPid: qemu.pid!, virtiofsdPid: virtiofsd.pid!, agent, processEnd });
+    } catch (err) {
+      // Late agent connections are closed; the processes and the directory go.
+      agentPromise?.then((a) => a.close(), () => undefined);
+      for (const child of [qemu, virtiofsd]) if (child?.pid) await killAndWait(child.pid);
+      const detail = bootFailureDetail(paths);
+      await cleanupDir(paths);
+      throw new UnavailableError(`VM ${id} failed to boot: ${(err as Error).message}${detail}`);
+    }
+  }
+
+  /** Re-adopt VM `id` left by an earlier daemon, or clean up what it left. */
+  async adopt(id: string): Promise<Vm | undefined> {
+    if (!isValidVmId(id)) return undefined;
+    const paths = vmPaths(this.opts.execRoot, id);
+    if (!fs.existsSync(paths.dir)) return undefined;
+    const rec = readVmRecord(paths);
+    const qemuPid = rec && isOurProcess(rec.qemuPid, QEMU_NAME, paths.dir) ? rec.qemuPid : undefined;
+    const vfsPid = rec && isOurProcess(rec.virtiofsdPid, VIRTIOFSD_NAME, paths.dir) ? rec.virtiofsdPid : undefined;
+    const discard = async (why: string) => {
+      log.info(`VM ${id} is not adoptable (${why}); cleaning up`);
+      for (const pid of [qemuPid, vfsPid]) if (pid) await killAndWait(pid);
+      await cleanupDir(paths);
+      return undefined;
+    };
+    if (!rec || rec.id !== id) return discard('no valid vm.json');
+    if (!qemuPid || !vfsPid) return discard('its QEMU or virtiofsd is gone');
+    let agent: Agent | undefined;
+    try {
+      const status = (await qmpCommand(paths.qmpSock, 'query-status')) as { status?: string };
+      // A paused guest cannot answer the handshake: thaw it for the handshake only.
+      const paused = status?.status === 'paused';
+      if (paused) await qmpCommand(paths.qmpSock, 'cont');
+      try {
+        agent = await this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.adoptTimeoutMs });
+      } finally {
+        if (paused) await qmpCommand(paths.qmpSock, 'stop');
+      }
+    } catch (err) {
+      agent?.close();
+      return discard((err as Error).message);
+    }
+    log.info(`adopted VM ${id} (qemu pid ${qemuPid})`);
+    return new QemuVm({
+      id, size: rec.size, paths, qemuPid, virtiofsdPid: vfsPid, agent, processEnd: adoptedProcessEnd(qemuPid),
+    });
+  }
+
+  /** Ids of the VM runtime directories under `<execRoot>/vms`. */
+  async listRuntimeVms(): Promise<string[]> {
+    try {
+      return fs.readdirSync(vmsRoot(this.opts.execRoot)).filter(isValidVmId);
+    } catch {
+      return [];
+    }
+  }
+}
+
+/** Resolves with the child's exit (never rejects). */
+function childEnd(child: ChildProcess): Promise<ProcessEnd> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode });
+      return;
+    }
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+/** Wait until `sock` exists; fail early when the process that should create it exits. */
+async function waitForSocket(sock: string, child: ChildProcess, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fs.existsSync(sock)) {
+    if (child.exitCode !== null || child.signalCode !== null || !isRunning(child.pid!)) {
+      throw new UnavailableError(`${what} exited before listening on ${sock}`);
+    }
+    if (Date.now() > deadline) throw new UnavailableError(`${what} did not create ${sock} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** The agent, unless QEMU exits first or the deadline passes. */
+async function raceBoot(agent: Promise<Agent>, end: Promise<ProcessEnd>, deadlineMs: number): Promise<Agent> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no agent handshake within ${deadlineMs} ms`)), deadlineMs);
+  });
+  const died = end.then((e): never => {
+    const how = e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
+    throw new Error(`QEMU ${how} before the agent answered`);
+  });
+  try {
+    return await Promise.race([agent, died, timeout]);
+  } finally {
+    clearTimeout(timer);
+    died.catch(() => undefined);
+  }
+}
+
+/** The logs' last lines, for an error message a user can act on. */
+function bootFailureDetail(paths: VmPaths): string {
+  let out = '';
+  const qemuLines = tailLines(paths.qemuLog, 5);
+  if (qemuLines.length) out += `\nQEMU said:\n${qemuLines.join('\n')}`;
+  const vfsLines = tailLines(paths.virtiofsdLog, 5).filter((l) => !/virtio_loop|Waiting for vhost-user/.test(l));
+  if (vfsLines.length) out += `\nvirtiofsd said:\n${vfsLines.join('\n')}`;
+  const con = tailLines(paths.consoleLog, 20);
+  out += con.length ? `\nlast console lines:\n${con.join('\n')}` : '\n(the guest printed nothing on its console)';
+  return out;
+}
+
+/** Remove a VM's runtime directory (after its processes are gone). */
+async function cleanupDir(paths: VmPaths): Promise<void> {
+  try {
+    await unmountBelow(paths.dir);
+    removeTreeOnOneDevice(paths.dir);
+  } catch (err) {
+    log.error(`cannot remove ${paths.dir}: ${(err as Error).message}`);
+  }
+}

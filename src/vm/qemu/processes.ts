@@ -1,0 +1,116 @@
+/**
+ * Helper processes (QEMU, virtiofsd) that must outlive the daemon: started in their own
+ * session with stdio going to files, watched through /proc when they are not our children.
+ */
+import * as fs from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/**
+ * Start `bin args` detached (own session and process group, so a daemon killed with SIGKILL or
+ * a Ctrl-C on its terminal does not take it down), stdin from /dev/null, stdout and stderr
+ * appended to `logFile`. Resolves once the process exists; rejects when it cannot be started.
+ */
+export function spawnDetached(bin: string, args: string[], logFile: string): Promise<ChildProcess> {
+  const fd = fs.openSync(logFile, 'a', 0o600);
+  try {
+    const child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd] });
+    child.unref();
+    return new Promise((resolve, reject) => {
+      child.once('error', reject);
+      child.once('spawn', () => {
+        child.off('error', reject);
+        // An error after spawn (e.g. a failed kill) must not crash the daemon.
+        child.on('error', () => undefined);
+        resolve(child);
+      });
+    });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The process's state letter from /proc/<pid>/stat, or undefined when it does not exist. */
+function procState(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) S ..." where comm may contain spaces and parentheses.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while `pid` exists and is not a zombie. */
+export function isRunning(pid: number): boolean {
+  const s = procState(pid);
+  return s !== undefined && s !== 'Z' && s !== 'X';
+}
+
+/** The argv of `pid`, or undefined when it is gone. */
+export function processArgv(pid: number): string[] | undefined {
+  try {
+    const raw = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return raw.split('\0').filter((s, i, a) => i < a.length - 1 || s !== '');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when `pid` is running and is the process we started: its argv[0] ends with
+ * `binaryName` and one of its arguments contains `marker` (the VM's runtime directory), so a
+ * recycled pid is never mistaken for our VM.
+ */
+export function isOurProcess(pid: number, binaryName: string, marker: string): boolean {
+  if (!isRunning(pid)) return false;
+  const argv = processArgv(pid);
+  if (!argv || argv.length === 0) return false;
+  return argv[0].endsWith(binaryName) && argv.slice(1).some((a) => a.includes(marker));
+}
+
+/** Send `signal`, ignoring a process that is already gone. */
+export function signalProcess(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+/** Resolves when `pid` is gone (or a zombie), polling /proc every `intervalMs`. */
+export function pollUntilGone(pid: number, intervalMs = 200): { promise: Promise<void>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let cancelled = false;
+  const promise = new Promise<void>((resolve) => {
+    const check = () => {
+      if (cancelled) return;
+      if (!isRunning(pid)) return resolve();
+      timer = setTimeout(check, intervalMs);
+      timer.unref();
+    };
+    check();
+  });
+  return {
+    promise,
+    cancel: () => {
+      cancelled = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+/** Wait until `pid` is gone, at most `timeoutMs`. Resolves true when it is gone. */
+export async function waitGone(pid: number, timeoutMs: number, intervalMs = 20): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isRunning(pid)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  return true;
+}
+
+/** SIGKILL `pid` and wait until it is gone (bounded). */
+export async function killAndWait(pid: number, timeoutMs = 5000): Promise<boolean> {
+  signalProcess(pid, 'SIGKILL');
+  return waitGone(pid, timeoutMs);
+}

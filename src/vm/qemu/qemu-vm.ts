@@ -1,0 +1,135 @@
+/**
+ * One running QEMU VM (the `Vm` of src/vm/types.ts): its agent, pause/resume through QMP,
+ * memory accounting, the watch on its process and its complete removal.
+ */
+import type { Agent, Vm, VmExit, VmSize } from '../types';
+import { UnavailableError } from '../../errors';
+import { logger } from '../../util/log';
+import { qmpCommand } from './qmp';
+import type { VmPaths } from './runtime-dir';
+import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
+import { pssBytes, removeTreeOnOneDevice, tailLines, unmountBelow } from './host-files';
+
+const log = logger('vm');
+
+/** argv[0] suffixes that identify our helper processes in /proc (see processes.isOurProcess). */
+export const QEMU_NAME = 'qemu-system-x86_64';
+export const VIRTIOFSD_NAME = 'virtiofsd';
+
+/** How the VM process ended, as far as the host can tell. */
+export interface ProcessEnd {
+  /** Exit code or signal when QEMU was our child; undefined for an adopted VM. */
+  code?: number | null;
+  signal?: NodeJS.Signals | null;
+}
+
+/** What a QemuVm is built from (by QemuHypervisor.createVm or adopt). */
+export interface QemuVmInit {
+  id: string;
+  size: VmSize;
+  paths: VmPaths;
+  qemuPid: number;
+  virtiofsdPid: number;
+  agent: Agent;
+  /** Resolves when QEMU has exited: the child's exit event, or polling /proc when adopted. */
+  processEnd: Promise<ProcessEnd>;
+}
+
+/** A VM booted (or adopted) by QemuHypervisor. */
+export class QemuVm implements Vm {
+  readonly id: string;
+  readonly size: VmSize;
+  readonly shareDir: string;
+  readonly agent: Agent;
+  readonly pid: number;
+  readonly exited: Promise<VmExit>;
+  private readonly paths: VmPaths;
+  private readonly virtiofsdPid: number;
+  private expected = false;
+  private gone = false;
+  private destroying: Promise<void> | undefined;
+
+  constructor(init: QemuVmInit) {
+    this.id = init.id;
+    this.size = init.size;
+    this.paths = init.paths;
+    this.shareDir = init.paths.shareDir;
+    this.agent = init.agent;
+    this.pid = init.qemuPid;
+    this.virtiofsdPid = init.virtiofsdPid;
+    this.exited = init.processEnd.then((end) => this.onProcessEnd(end));
+  }
+
+  private async onProcessEnd(end: ProcessEnd): Promise<VmExit> {
+    this.gone = true;
+    this.agent.close();
+    // virtiofsd ends when QEMU hangs up; make sure it does.
+    if (isOurProcess(this.virtiofsdPid, VIRTIOFSD_NAME, this.paths.dir) && !(await waitGone(this.virtiofsdPid, 300))) {
+      await killAndWait(this.virtiofsdPid);
+    }
+    if (this.expected) return { expected: true, reason: 'destroyed' };
+    const how = end.signal ? `killed by ${end.signal}` : end.code != null ? `exited with code ${end.code}` : 'exited';
+    const lines = tailLines(this.paths.consoleLog, 20);
+    const reason = `VM ${this.id}: QEMU ${how}${lines.length ? `; last console lines:\n${lines.join('\n')}` : ''}`;
+    log.warn(reason);
+    return { expected: false, reason };
+  }
+
+  private async qmp(command: string): Promise<void> {
+    if (this.gone || this.destroying) throw new UnavailableError(`VM ${this.id} is not running`);
+    await qmpCommand(this.paths.qmpSock, command);
+  }
+
+  /** Freeze every vCPU (QMP `stop`). */
+  async pause(): Promise<void> {
+    await this.qmp('stop');
+  }
+
+  /** Thaw (QMP `cont`). */
+  async resume(): Promise<void> {
+    await this.qmp('cont');
+  }
+
+  /** PSS of QEMU plus virtiofsd, in bytes. */
+  async memoryUsage(): Promise<number> {
+    return pssBytes(this.pid) + pssBytes(this.virtiofsdPid);
+  }
+
+  /**
+   * QMP `quit`, SIGKILL after a short grace; virtiofsd likewise; then unmount what is under
+   * the share directory and remove the runtime directory. Idempotent.
+   */
+  destroy(): Promise<void> {
+    this.destroying ??= this.doDestroy();
+    return this.destroying;
+  }
+
+  private async doDestroy(): Promise<void> {
+    this.expected = true;
+    this.agent.close();
+    const dir = this.paths.dir;
+    if (isOurProcess(this.pid, QEMU_NAME, dir)) {
+      try {
+        await qmpCommand(this.paths.qmpSock, 'quit', undefined, 500);
+      } catch {
+        // QEMU often hangs up before answering quit; the wait below decides
+      }
+      if (!(await waitGone(this.pid, 500))) await killAndWait(this.pid);
+    }
+    if (isOurProcess(this.virtiofsdPid, VIRTIOFSD_NAME, dir) && !(await waitGone(this.virtiofsdPid, 300))) {
+      await killAndWait(this.virtiofsdPid);
+    }
+    if (isRunning(this.pid)) throw new UnavailableError(`VM ${this.id}: QEMU (pid ${this.pid}) does not die`);
+    // The exit watchers do not keep Node's event loop alive; this timer does while we wait.
+    let keepAlive: NodeJS.Timeout | undefined;
+    await Promise.race([this.exited, new Promise((r) => (keepAlive = setTimeout(r, 5000)))]);
+    clearTimeout(keepAlive);
+    await unmountBelow(dir);
+    removeTreeOnOneDevice(dir);
+  }
+}
+
+/** Exit of an adopted QEMU (not our child): polls /proc. */
+export function adoptedProcessEnd(pid: number): Promise<ProcessEnd> {
+  return pollUntilGone(pid).promise.then(() => ({}));
+}

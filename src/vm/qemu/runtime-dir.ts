@@ -1,0 +1,99 @@
+/**
+ * The runtime directory of one VM, `<execRoot>/vms/<id>/`, and its record `vm.json`.
+ *
+ *   ctl.sock        agent control channel (QEMU listens; virtio-serial port org.podvisor.ctl)
+ *   io.sock         agent stream channel (org.podvisor.io)
+ *   qmp.sock        QEMU's QMP monitor (pause, resume, quit)
+ *   virtiofsd.sock  vhost-user socket between QEMU and this VM's virtiofsd
+ *   share/          the directory virtiofsd serves; the guest sees it at /run/podvisor/share
+ *   console.log     the guest's serial console (kernel messages, agent's `podvisor-agent:` lines)
+ *   qemu.log        QEMU's own stdout/stderr
+ *   virtiofsd.log   virtiofsd's stdout/stderr
+ *   vm.json         pids, size and boot configuration, so a restarted daemon can adopt the VM
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { VmSize } from '../types';
+
+/** Paths inside one VM's runtime directory. */
+export interface VmPaths {
+  dir: string;
+  ctlSock: string;
+  ioSock: string;
+  qmpSock: string;
+  virtiofsdSock: string;
+  shareDir: string;
+  consoleLog: string;
+  qemuLog: string;
+  virtiofsdLog: string;
+  record: string;
+}
+
+/** Directory holding every VM's runtime directory. */
+export function vmsRoot(execRoot: string): string {
+  return path.join(execRoot, 'vms');
+}
+
+/** The layout of VM `id`'s runtime directory. */
+export function vmPaths(execRoot: string, id: string): VmPaths {
+  const dir = path.join(vmsRoot(execRoot), id);
+  return {
+    dir,
+    ctlSock: path.join(dir, 'ctl.sock'),
+    ioSock: path.join(dir, 'io.sock'),
+    qmpSock: path.join(dir, 'qmp.sock'),
+    virtiofsdSock: path.join(dir, 'virtiofsd.sock'),
+    shareDir: path.join(dir, 'share'),
+    consoleLog: path.join(dir, 'console.log'),
+    qemuLog: path.join(dir, 'qemu.log'),
+    virtiofsdLog: path.join(dir, 'virtiofsd.log'),
+    record: path.join(dir, 'vm.json'),
+  };
+}
+
+/** Ids are what we generate (hex) so they are safe as path components and short for sockets. */
+export function isValidVmId(id: string): boolean {
+  return /^[0-9a-f]{8,64}$/.test(id);
+}
+
+/** What vm.json holds. */
+export interface VmRecord {
+  /** Format version of this record. */
+  format: 1;
+  id: string;
+  size: VmSize;
+  accel: 'kvm' | 'tcg';
+  qemuPid: number;
+  virtiofsdPid: number;
+  /** ISO time the VM was started. */
+  createdAt: string;
+  kernel: string;
+  initrd: string;
+}
+
+/** Write vm.json atomically (temp file + rename). */
+export function writeVmRecord(paths: VmPaths, record: VmRecord): void {
+  const tmp = `${paths.record}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
+  fs.renameSync(tmp, paths.record);
+}
+
+/** Read and check vm.json; undefined when missing or malformed. */
+export function readVmRecord(paths: VmPaths): VmRecord | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(paths.record, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const r = raw as Partial<VmRecord>;
+  const posInt = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n > 0;
+  if (
+    r?.format !== 1 || typeof r.id !== 'string' || !posInt(r.qemuPid) || !posInt(r.virtiofsdPid) ||
+    (r.accel !== 'kvm' && r.accel !== 'tcg') || !r.size || !posInt(r.size.memoryMiB) || !posInt(r.size.cpus) ||
+    typeof r.kernel !== 'string' || typeof r.initrd !== 'string' || typeof r.createdAt !== 'string'
+  ) {
+    return undefined;
+  }
+  return r as VmRecord;
+}

@@ -1,0 +1,252 @@
+/**
+ * The VM factories on a stub Hypervisor whose boots the test finishes by hand, so "does not
+ * wait for a boot" is checked by leaving a boot unfinished, never by timing.
+ */
+import type { Agent, Hypervisor, Vm, VmExit, VmSize } from '../../../src/vm/types';
+import { CachedFactory, DirectFactory } from '../../../src/vm/pool';
+import { UnavailableError } from '../../../src/errors';
+import { setLogSink } from '../../../src/util/log';
+
+beforeAll(() => setLogSink(() => undefined));
+
+class StubVm implements Vm {
+  readonly shareDir = '/nonexistent';
+  readonly agent = {} as Agent;
+  readonly pid = 0;
+  readonly exited: Promise<VmExit>;
+  destroyed = 0;
+  private die!: (e: VmExit) => void;
+  constructor(readonly id: string, readonly size: VmSize) {
+    this.exited = new Promise((r) => (this.die = r));
+  }
+  crash(): void {
+    this.die({ expected: false, reason: 'crashed' });
+  }
+  async pause(): Promise<void> {}
+  async resume(): Promise<void> {}
+  async destroy(): Promise<void> {
+    this.destroyed++;
+    this.die({ expected: true, reason: 'destroyed' });
+  }
+  async memoryUsage(): Promise<number> {
+    return 0;
+  }
+}
+
+interface PendingBoot {
+  size: VmSize;
+  finish(): StubVm;
+  fail(err: Error): void;
+}
+
+/** Boots only when the test calls finish() on the pending boot. */
+class StubHypervisor implements Hypervisor {
+  readonly capabilities = { accel: 'tcg' as const, sharedDirectory: true, pause: true, reconnect: true };
+  readonly pending: PendingBoot[] = [];
+  readonly booted: StubVm[] = [];
+  maxConcurrent = 0;
+  private n = 0;
+  createVm(size: VmSize): Promise<Vm> {
+    return new Promise((resolve, reject) => {
+      const boot: PendingBoot = {
+        size,
+        finish: () => {
+          this.pending.splice(this.pending.indexOf(boot), 1);
+          const vm = new StubVm(`vm${++this.n}`, size);
+          this.booted.push(vm);
+          resolve(vm);
+          return vm;
+        },
+        fail: (err) => {
+          this.pending.splice(this.pending.indexOf(boot), 1);
+          reject(err);
+        },
+      };
+      this.pending.push(boot);
+      this.maxConcurrent = Math.max(this.maxConcurrent, this.pending.length);
+    });
+  }
+  async adopt(): Promise<Vm | undefined> {
+    return undefined;
+  }
+  async listRuntimeVms(): Promise<string[]> {
+    return [];
+  }
+}
+
+const SMALL: VmSize = { memoryMiB: 256, cpus: 1 };
+const BIG: VmSize = { memoryMiB: 1024, cpus: 2 };
+
+/** Let promise callbacks run. */
+const settle = () => new Promise((r) => setImmediate(r));
+
+/** Finish boots one at a time until the pool reports full. */
+async function fill(h: StubHypervisor, pool: CachedFactory): Promise<void> {
+  const full = pool.whenFull();
+  let done = false;
+  void full.then(() => (done = true));
+  while (!done) {
+    await settle();
+    if (h.pending.length) h.pending[0].finish();
+  }
+}
+
+/** Close the pool, finishing the boot it may have under way (close waits for it). */
+async function closePool(h: StubHypervisor, pool: CachedFactory): Promise<void> {
+  let closed = false;
+  const closing = pool.close().then(() => (closed = true));
+  while (!closed) {
+    await settle();
+    for (const b of [...h.pending]) b.finish();
+  }
+  await closing;
+}
+
+describe('DirectFactory', () => {
+  it('boots a VM of the asked size for every request', async () => {
+    const h = new StubHypervisor();
+    const f = new DirectFactory(h);
+    const p = f.getVm(BIG);
+    await settle();
+    expect(h.pending.map((b) => b.size)).toEqual([BIG]);
+    h.pending[0].finish();
+    expect((await p).size).toEqual(BIG);
+  });
+});
+
+describe('CachedFactory', () => {
+  it('fills to its capacity one boot at a time', async () => {
+    const h = new StubHypervisor();
+    const pool = new CachedFactory(3, new DirectFactory(h), SMALL);
+    pool.start();
+    await fill(h, pool);
+    expect(pool.idleCount).toBe(3);
+    expect(h.maxConcurrent).toBe(1);
+    expect(h.pending).toHaveLength(0);
+    await closePool(h, pool);
+  });
+
+  it('hands out an idle VM while the refill boot is still unfinished', async () => {
+    const h = new StubHypervisor();
+    const pool = new CachedFactory(1, new DirectFactory(h), SMALL);
+    pool.start();
+    await fill(h, pool);
+    const cached = h.booted[0];
+    const vm = await pool.getVm(SMALL);
+    expect(vm).toBe(cached);
+    await settle();
+    // The refill has started but nobody finished it: getVm did not wait for it.
+    expect(h.pending).toHaveLength(1);
+    expect(pool.idleCount).toBe(0);
+    h.pending[0].finish();
+    await pool.whenFull();
+    expect(pool.idleCount).toBe(1);
+    await closePool(h, pool);
+  });
+
+  it('sends other sizes to the inner factory and keeps its cache', async () => {
+    const h = new StubHypervisor();
+    const pool = new CachedFactory(1, new DirectFactory(h), SMALL);
+    pool.start();
+    await fill(h, pool);
+    const p = pool.getVm(BIG);
+    await settle();
+    expect(h.pending.map((b) => b.size)).toEqual([BIG]);
+    h.pending[0].finish();
+    expect((await p).size).toEqual(BIG);
+    expect(pool.idleCount).toBe(1);
+    await closePool(h, pool);
+  });
+
+  it('gives a request on an empty cache the boot already under way', async () => {
+    const h = new StubHypervisor();
+    const pool = new CachedFactory(1, new DirectFactory(h), SMALL);
+    pool.start();
+    await settle();
+    expect(h.pending).toHaveLength(1);
+    const p = pool.getVm(SMALL);
+    await settle();
+    expect(h.pending).toHaveLength(1); // no second boot for the request
+    const first = h.pending[0].finish();
+    expect(await p).toBe(first);
+    await closePool(h, pool);
+  });
+
+  it('boots directly when nothing is cached or booting (capacity 0)', async () => {
+    const h = new StubHypervisor();
+    const pool = new CachedFactory(0, new DirectFactory(h), SMALL);
+    pool.start();
+    const p = pool.getVm(SMALL);
+    await settle();
+    expect(h.pending).toHaveLength(1);
+    h.pending[0].finish();
+    expect((await p).size).toEqual(SMALL);
+    await settle();
+    expect(h.pending).toHaveLength(0);
+    await closePool(h, pool);
+  });
+
+  it('discards an idle VM that died, destroys it and boots a replacement', async () => {
+    const h = new StubHypervisor();
+    const pool = new CachedFactory(2, new DirectFactory(h), SMALL);
+    pool.start();
+    await fill(h, pool);
+    const [a, b] = h.booted;
+    a.crash();
+    await settle();
+    expect(pool.idleCount).toBe(1);
+    expect(a.destroyed).toBe(1);
+    expect(h.pending).toHaveLength(1);
+    const c = h.pending[0].finish();
+    await pool.whenFull();
+    expect(await pool.getVm(SMALL)).toBe(b);
+    expect(await pool.getVm(SMALL)).toBe(c);
+    await closePool(h, pool);
+  });
+
+  it('rejects a waiting request with the boot error and retries in the background', async () => {
+    const h = new StubHypervisor();
+    const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { retryDelayMs: 1 });
+    pool.start();
+    await settle();
+    const p = pool.getVm(SMALL);
+    await settle();
+    h.pending[0].fail(new UnavailableError('VM x failed to boot: console says no'));
+    await expect(p).rejects.toThrow('console says no');
+    while (h.pending.length === 0) await new Promise((r) => setTimeout(r, 2));
+    h.pending[0].finish();
+    await pool.whenFull();
+    expect(pool.idleCount).toBe(1);
+    await closePool(h, pool);
+  });
+
+  it('close destroys idle VMs and a VM whose boot finishes afterwards, then refuses requests', async () => {
+    const h = new StubHypervisor();
+    const pool = new CachedFactory(2, new DirectFactory(h), SMALL);
+    pool.start();
+    await settle();
+    const first = h.pending[0].finish();
+    await settle();
+    expect(h.pending).toHaveLength(1); // second boot under way
+    const closing = pool.close();
+    const late = h.pending[0].finish();
+    await closing;
+    expect(first.destroyed).toBe(1);
+    expect(late.destroyed).toBe(1);
+    await expect(pool.getVm(SMALL)).rejects.toBeInstanceOf(UnavailableError);
+    await settle();
+    expect(h.pending).toHaveLength(0);
+  });
+
+  it('does not destroy VMs it already handed out when closed', async () => {
+    const h = new StubHypervisor();
+    const pool = new CachedFactory(1, new DirectFactory(h), SMALL);
+    pool.start();
+    await fill(h, pool);
+    const vm = (await pool.getVm(SMALL)) as StubVm;
+    await closePool(h, pool);
+    expect(vm.destroyed).toBe(0);
+    // The refill VM that finished during close was destroyed.
+    expect(h.booted.filter((b) => b !== vm).every((b) => b.destroyed === 1)).toBe(true);
+  });
+});
