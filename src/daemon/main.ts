@@ -11,6 +11,12 @@ import { logger, setLogLevel } from '../util/log';
 import { PodvisorError } from '../errors';
 import { PODVISOR_VERSION } from '../util/package-info';
 import { ImageService } from '../storage/service';
+import { resolveAccel } from '../vm/accel';
+import { AgentClient } from '../vm/agent/client';
+import { defaultGuestImages } from '../vm/guest-images';
+import { CachedFactory, DirectFactory } from '../vm/pool';
+import { QemuHypervisor } from '../vm/qemu/hypervisor';
+import { reclaimOrphanVms } from '../vm/reclaim';
 
 const log = logger('daemon');
 
@@ -31,8 +37,32 @@ async function main(argv: string[]): Promise<void> {
   });
   // --- end images ----------------------------------------------------------------------
 
+  // --- VM runtime (issue 2): acceleration, hypervisor, warm pool ----------------------------
+  const guest = defaultGuestImages();
+  const kernel = opts.kernel ?? guest.kernel;
+  const initrd = opts.initrd ?? guest.initrd;
+  const accel = await resolveAccel({ mode: opts.accel, execRoot: opts.execRoot, kernel, initrd });
+  if (opts.accel === 'auto' && accel.accel === 'tcg') {
+    log.warn(`accel: falling back to TCG (software emulation, slower VMs): ${accel.reason}${accel.cached ? ' (remembered in accel.json)' : ''}`);
+  } else {
+    log.info(`accel: ${accel.accel.toUpperCase()}: ${accel.reason}${accel.cached ? ' (remembered in accel.json)' : ''}`);
+  }
+  const hypervisor = new QemuHypervisor({
+    execRoot: opts.execRoot,
+    kernel,
+    initrd,
+    accel: accel.accel,
+    connectAgent: (e) => AgentClient.connect(e),
+  });
+  const vmDefaults = { memoryMiB: opts.vmMemoryMiB, cpus: opts.vmCpus };
+  const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), vmDefaults);
+  // VMs an earlier daemon left that no container claims. The pod layer passes the ids of
+  // the VMs of its running containers here (and adopts those itself).
+  const keepVms = new Set<string>();
+  // --- end VM runtime ------------------------------------------------------------------------
+
   const app = createApiApp({
-    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: 'none' },
+    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel },
     images,
   });
   const servers: http.Server[] = [];
@@ -43,6 +73,14 @@ async function main(argv: string[]): Promise<void> {
     log.info(`API listening on ${host}`);
   }
   log.info(`podvisord ${PODVISOR_VERSION} ready. To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`);
+  // Reclaim leftovers first, then fill the pool, both in the background.
+  void reclaimOrphanVms(hypervisor, keepVms).then(() => {
+    vmFactory.start();
+    if (opts.vmPoolSize > 0) {
+      log.info(`VM pool: booting ${opts.vmPoolSize} idle VM(s) of ${vmDefaults.memoryMiB} MiB, ${vmDefaults.cpus} vCPU in the background`);
+      void vmFactory.whenFull().then(() => log.info(`VM pool: ${vmFactory.idleCount} idle VM(s) ready`));
+    }
+  });
 
   let stopping = false;
   const shutdown = async (sig: string) => {
@@ -50,6 +88,8 @@ async function main(argv: string[]): Promise<void> {
     stopping = true;
     log.info(`${sig} received, shutting down`);
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    // Idle VMs go; VMs of running containers stay for the next daemon to adopt.
+    await vmFactory.close();
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));

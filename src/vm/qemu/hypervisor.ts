@@ -102,6 +102,7 @@ export class QemuHypervisor implements Hypervisor {
     try {
       virtiofsd = await spawnDetached(tools.virtiofsd, virtiofsdArgs(paths), paths.virtiofsdLog);
       await waitForSocket(paths.virtiofsdSock, virtiofsd, 3000, 'virtiofsd');
+      const virtiofsdMs = Date.now() - started;
       qemu = await spawnDetached(
         tools.qemu,
         qemuArgs({ id, size, accel: this.opts.accel, kernel: this.opts.kernel, initrd: this.opts.initrd, cmdline: this.cmdline, paths }),
@@ -114,7 +115,7 @@ export class QemuHypervisor implements Hypervisor {
       });
       agentPromise = this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.bootTimeoutMs });
       const agent = await raceBoot(agentPromise, processEnd, this.bootTimeoutMs + 1000);
-      log.debug(`VM ${id} booted in ${Date.now() - started} ms (qemu pid ${qemu.pid})`);
+      log.debug(`VM ${id} booted in ${Date.now() - started} ms (virtiofsd ready after ${virtiofsdMs} ms; qemu pid ${qemu.pid})`);
       return new QemuVm({ id, size, paths, qemuPid: qemu.pid!, virtiofsdPid: virtiofsd.pid!, agent, processEnd });
     } catch (err) {
       // Late agent connections are closed; the processes and the directory go.
