@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AgentProcess, Hypervisor, Vm, VmFactory } from '../vm/types';
+import type { AgentProcess, Hypervisor, Vm, VmFactory, VmSize } from '../vm/types';
 import type { ImageLookup, RootfsManager } from '../storage/types';
 import type { StateStore } from '../storage/state';
 import { ConflictError, InvalidArgumentError, NotFoundError, NotModifiedError, UnavailableError } from '../errors';
@@ -304,9 +304,10 @@ export class PodManager {
     };
     r.vmId = started.vm.id;
     r.initProcessIds = Object.fromEntries([...started.inits.entries()].map(([cid, p]) => [cid, p.processId]));
+    // `start` is published before the exit monitor exists, so `die` can never precede it.
+    this.emit(r, 'start');
     this.bindRun(e, started.vm, init, Date.now());
     await this.persist(e);
-    this.emit(r, 'start');
   }
 
   /** Wire a (new or re-adopted) run: io to log and sessions, exit monitor. */
@@ -640,6 +641,15 @@ export class PodManager {
         throw new InvalidArgumentError('Restart policy cannot be updated because AutoRemove is enabled for the container');
       }
       e.record.spec.restartPolicy = policy;
+      await this.persist(e);
+    });
+  }
+
+  /** Change the VM size used from the next start (docker update of a stopped container). */
+  async updateVmSize(ref: string, size: VmSize): Promise<void> {
+    const e = this.entry(ref);
+    await this.locked(e, async () => {
+      e.record.spec.vm = { ...size };
       await this.persist(e);
     });
   }

@@ -66,6 +66,11 @@ export class StateStore {
     return next;
   }
 
+  /** Resolves when every write started so far has finished. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.chains.values()].map((c) => c.catch(() => undefined)));
+  }
+
   /** Load one record; undefined when absent or unreadable. */
   async load(id: string): Promise<PodRecord | undefined> {
     let text: string;

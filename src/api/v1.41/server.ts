@@ -11,9 +11,11 @@ import { NotFoundError } from '../../errors';
 import * as system from './system';
 import * as images from './images';
 import * as auth from './auth';
+import * as containers from './containers';
+import * as exec from './exec';
 
 /** Route modules in registration order. Each adds its routes to the shared router. */
-const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system, images, auth];
+const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system, images, auth, containers, exec];
 
 /** Build the express app for the given services. */
 export function createApiApp(services: ApiServices): express.Express {

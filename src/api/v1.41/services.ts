@@ -4,12 +4,32 @@
  * wiring (src/daemon/main.ts) or by a test with fakes.
  */
 import type { ImageService } from '../../storage/service';
+import type { ImageLookup } from '../../storage/types';
+import type { PodManager } from '../../pod/manager';
+import type { EventBus } from '../../pod/events';
+import type { VmSize } from '../../vm/types';
 
 export interface ApiServices {
   /** Facts reported by /version and /info that do not change while the daemon runs. */
   system: SystemFacts;
   /** Images, layers, pulls and registry logins (absent in tests that do not need it). */
   images?: ImageService;
+  /** Containers, exec and the event stream (absent in tests that do not need them). */
+  containers?: ContainerServices;
+}
+
+/** What the container, exec and event routes use. */
+export interface ContainerServices {
+  pods: PodManager;
+  /** Image lookup for create (404 "No such image") and the ancestor filter. */
+  images: ImageLookup;
+  events: EventBus;
+  /** VM size of containers that set no limits (--vm-memory, --vm-cpus). */
+  vmDefaults: VmSize;
+  /** CPUs of the host (the bound of NanoCpus). */
+  hostCpus: number;
+  /** Overlay directories of a container, for inspect's GraphDriver (optional). */
+  rootfsPaths?(id: string): Promise<{ lowerDirs: string[]; upperDir: string; workDir: string; mergedDir?: string }>;
 }
 
 /** Static facts of this daemon. */

@@ -1,10 +1,17 @@
 /**
- * System routes: /_ping (GET and HEAD, with dockerd's headers).
- * /version, /info, /events and /system/df are added by the container work.
+ * System routes: /_ping (GET and HEAD, with dockerd's headers), /version, /info, /events and
+ * /system/df, in dockerd 20.10's shapes.
  */
-import type { Router } from 'express';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import type { Request, Router } from 'express';
 import type { ApiServices } from './services';
-import { API_VERSION } from './version';
+import { API_VERSION, MIN_API_VERSION } from './version';
+import { InvalidArgumentError } from '../../errors';
+import { parseFilterParam, qs, sendJson } from './params';
+import { parseTimeArg } from '../../pod/logs';
+import type { DaemonEvent } from '../../pod/events';
+import { containerSummary } from '../../translate/inspect';
 
 /** Headers dockerd sets on every /_ping answer; the CLI reads API-Version and OSType. */
 function pingHeaders(): Record<string, string> {
@@ -17,12 +24,253 @@ function pingHeaders(): Record<string, string> {
   };
 }
 
+const EVENT_FILTERS = ['config', 'container', 'daemon', 'event', 'image', 'label', 'network', 'node', 'plugin', 'scope', 'secret', 'service', 'type', 'volume'];
+
+/** An event in dockerd's wire form, with the legacy status/id/from fields compose reads. */
+export function eventJson(e: DaemonEvent): Record<string, unknown> {
+  const legacy: Record<string, unknown> = {};
+  if (e.type === 'container' || e.type === 'image') {
+    legacy.status = e.action;
+    legacy.id = e.id;
+    if (e.type === 'container' && e.attributes.image) legacy.from = e.attributes.image;
+  }
+  return {
+    ...legacy,
+    Type: e.type,
+    Action: e.action,
+    Actor: { ID: e.id, Attributes: e.attributes },
+    scope: 'local',
+    time: Number(e.timeNano / 1000000000n),
+    timeNano: Number(e.timeNano),
+  };
+}
+
+/** Whether an event passes `/events` filters (values of one key OR'ed, keys AND'ed). */
+export function eventMatches(e: DaemonEvent, f: Record<string, string[]>): boolean {
+  const any = (k: string, test: (v: string) => boolean) => !f[k]?.length || f[k].some(test);
+  const baseAction = e.action.includes(':') ? e.action.slice(0, e.action.indexOf(':')) : e.action;
+  return (
+    any('type', (v) => v === e.type) &&
+    any('event', (v) => v === e.action || v === baseAction) &&
+    any('container', (v) => e.type === 'container' && (e.id.startsWith(v) || e.attributes.name === v)) &&
+    any('image', (v) => e.attributes.image === v || (e.type === 'image' && e.id === v) || e.attributes.image === `${v}:latest`) &&
+    any('label', (v) => {
+      const i = v.indexOf('=');
+      return i < 0 ? v in e.attributes : e.attributes[v.slice(0, i)] === v.slice(i + 1);
+    }) &&
+    any('scope', (v) => v === 'local') &&
+    any('daemon', () => e.type === 'daemon') &&
+    any('network', (v) => e.type === 'network' && e.id.startsWith(v)) &&
+    any('volume', (v) => e.type === 'volume' && e.id === v)
+  );
+}
+
+function timeArg(req: Request, name: string): bigint | undefined {
+  const v = qs(req, name);
+  if (!v) return undefined;
+  const t = parseTimeArg(v);
+  if (t === undefined) throw new InvalidArgumentError(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
+  return t;
+}
+
+function osRelease(): { name: string; version: string } {
+  try {
+    const text = fs.readFileSync('/etc/os-release', 'utf8');
+    const get = (k: string) => new RegExp(`^${k}="?([^"\\n]*)"?$`, 'm').exec(text)?.[1] ?? '';
+    return { name: get('PRETTY_NAME') || 'Linux', version: get('VERSION_ID') };
+  } catch {
+    return { name: 'Linux', version: '' };
+  }
+}
+
 /** Register the system routes. */
-export function register(router: Router, _services: ApiServices): void {
+export function register(router: Router, services: ApiServices): void {
   router.get('/_ping', (_req, res) => {
     res.set(pingHeaders()).type('text/plain').send('OK');
   });
   router.head('/_ping', (_req, res) => {
     res.set(pingHeaders()).type('text/plain').set('Content-Length', '0').end();
+  });
+
+  router.get('/version', (_req, res) => {
+    const v = services.system.version;
+    const details = {
+      ApiVersion: API_VERSION,
+      Arch: 'amd64',
+      BuildTime: '',
+      Experimental: 'false',
+      GitCommit: '',
+      GoVersion: `node${process.versions.node}`,
+      KernelVersion: os.release(),
+      MinAPIVersion: MIN_API_VERSION,
+      Os: 'linux',
+    };
+    sendJson(res, 200, {
+      Platform: { Name: 'podvisor' },
+      Components: [
+        { Name: 'Engine', Version: v, Details: details },
+        { Name: 'podvisor-vm', Version: v, Details: { Accel: services.system.accel } },
+      ],
+      Version: v,
+      ApiVersion: API_VERSION,
+      MinAPIVersion: MIN_API_VERSION,
+      GitCommit: '',
+      GoVersion: details.GoVersion,
+      Os: 'linux',
+      Arch: 'amd64',
+      KernelVersion: os.release(),
+      BuildTime: '',
+    });
+  });
+
+  router.get('/info', (_req, res) => {
+    const counts = services.containers?.pods.counts() ?? { total: 0, running: 0, paused: 0, stopped: 0 };
+    const rel = osRelease();
+    const images = services.images?.store.list().length ?? 0;
+    sendJson(res, 200, {
+      ID: '',
+      Containers: counts.total,
+      ContainersRunning: counts.running,
+      ContainersPaused: counts.paused,
+      ContainersStopped: counts.stopped,
+      Images: images,
+      Driver: 'overlay2',
+      DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true'], ['Native Overlay Diff', 'true']],
+      Plugins: { Volume: ['local'], Network: ['null'], Authorization: null, Log: ['json-file'] },
+      MemoryLimit: true,
+      SwapLimit: false,
+      KernelMemory: false,
+      KernelMemoryTCP: false,
+      CpuCfsPeriod: false,
+      CpuCfsQuota: false,
+      CPUShares: false,
+      CPUSet: false,
+      PidsLimit: false,
+      IPv4Forwarding: true,
+      BridgeNfIptables: false,
+      BridgeNfIp6tables: false,
+      Debug: false,
+      NFd: 0,
+      OomKillDisable: false,
+      NGoroutines: 0,
+      SystemTime: new Date().toISOString(),
+      LoggingDriver: 'json-file',
+      CgroupDriver: 'none',
+      CgroupVersion: '',
+      NEventsListener: services.containers?.events.listenerCount ?? 0,
+      KernelVersion: os.release(),
+      OperatingSystem: rel.name,
+      OSVersion: rel.version,
+      OSType: 'linux',
+      Architecture: os.arch() === 'x64' ? 'x86_64' : os.arch(),
+      IndexServerAddress: 'https://index.docker.io/v1/',
+      RegistryConfig: {
+        AllowNondistributableArtifactsCIDRs: [],
+        AllowNondistributableArtifactsHostnames: [],
+        InsecureRegistryCIDRs: ['127.0.0.0/8'],
+        IndexConfigs: { 'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true } },
+        Mirrors: [],
+      },
+      NCPU: os.cpus().length,
+      MemTotal: os.totalmem(),
+      GenericResources: null,
+      DockerRootDir: services.system.dataRoot,
+      HttpProxy: '',
+      HttpsProxy: '',
+      NoProxy: '',
+      Name: os.hostname(),
+      Labels: [],
+      ExperimentalBuild: false,
+      ServerVersion: services.system.version,
+      Runtimes: { podvisor: { path: 'podvisord' } },
+      DefaultRuntime: 'podvisor',
+      Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
+      LiveRestoreEnabled: true,
+      Isolation: '',
+      InitBinary: '',
+      ContainerdCommit: { ID: '', Expected: '' },
+      RuncCommit: { ID: '', Expected: '' },
+      InitCommit: { ID: '', Expected: '' },
+      SecurityOptions: [],
+      Warnings: services.system.accel === 'tcg' ? ['WARNING: VMs run under TCG software emulation (KVM is not usable here)'] : null,
+    });
+  });
+
+  router.get('/events', async (req, res) => {
+    const c = services.containers;
+    const filters = parseFilterParam(qs(req, 'filters'), EVENT_FILTERS);
+    const since = timeArg(req, 'since');
+    const until = timeArg(req, 'until');
+    res.status(200).setHeader('Content-Type', 'application/json');
+    res.flushHeaders();
+    if (!c) {
+      res.end();
+      return;
+    }
+    const send = (e: DaemonEvent) => {
+      if (eventMatches(e, filters)) res.write(JSON.stringify(eventJson(e)) + '\n');
+    };
+    const queue: DaemonEvent[] = [];
+    let live = false;
+    const unsubscribe = c.events.subscribe((e) => {
+      if (!live) queue.push(e);
+      else if (until !== undefined && e.timeNano > until) finish();
+      else send(e);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const finish = () => {
+      unsubscribe();
+      if (timer) clearTimeout(timer);
+      if (!res.writableEnded) res.end();
+    };
+    res.on('close', finish);
+    if (since !== undefined) {
+      for (const e of c.events.past(since, until)) if (!queue.includes(e)) send(e);
+    }
+    for (const e of queue) if (until === undefined || e.timeNano <= until) send(e);
+    live = true;
+    if (until !== undefined) {
+      const nowNano = BigInt(Date.now()) * 1000000n;
+      if (until <= nowNano) finish();
+      else timer = setTimeout(finish, Number((until - nowNano) / 1000000n));
+    }
+  });
+
+  router.get('/system/df', async (_req, res) => {
+    const c = services.containers;
+    const records = c?.pods.list() ?? [];
+    const containers = [];
+    for (const r of records) {
+      const rw = c ? await c.pods.sizeRw(r.id) : 0;
+      let base = 0;
+      try {
+        base = c ? (await c.images.resolve(r.spec.containers[0].image)).size : 0;
+      } catch {
+        // Image gone.
+      }
+      containers.push(containerSummary(r, { size: { rw, rootFs: rw + base } }));
+    }
+    const imgs = (services.images?.store.list() ?? []).map((i) => {
+      const users = records.filter((r) => r.spec.containers.some((x) => x.image === i.id)).length;
+      return {
+        Containers: users,
+        Created: i.config.created ? Math.floor(Date.parse(i.config.created) / 1000) : 0,
+        Id: i.id,
+        Labels: i.config.config?.Labels ?? null,
+        ParentId: '',
+        RepoDigests: i.repoDigests.length ? i.repoDigests : null,
+        RepoTags: i.repoTags.length ? i.repoTags : null,
+        SharedSize: -1,
+        Size: i.size,
+        VirtualSize: i.size,
+      };
+    });
+    sendJson(res, 200, {
+      LayersSize: imgs.reduce((n, i) => n + i.Size, 0),
+      Images: imgs,
+      Containers: containers,
+      Volumes: [],
+      BuildCache: [],
+    });
   });
 }

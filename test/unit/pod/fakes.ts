@@ -89,7 +89,7 @@ export interface Harness {
   create(body: Record<string, unknown>, name?: string): Promise<PodRecord>;
   /** A new manager on the same hypervisor and disk (a daemon restart). */
   restartDaemon(): Promise<PodManager>;
-  cleanup(): void;
+  cleanup(): Promise<void>;
 }
 
 let counter = 0;
@@ -123,9 +123,11 @@ export async function harness(hv = new FakeHypervisor()): Promise<Harness> {
       await h.pods.restore();
       return h.pods;
     },
-    cleanup() {
+    async cleanup() {
       h.pods.shutdown();
-      fs.rmSync(root, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 20));
+      await state.flush();
+      fs.rmSync(root, { recursive: true, force: true, maxRetries: 20, retryDelay: 25 });
     },
   };
   return h;

@@ -1,0 +1,462 @@
+/**
+ * Container routes of the Docker Engine API v1.41. Thin handlers: parse the query and body
+ * (dockerd's messages for bad input), apply Docker-only meanings, call the pod manager, and
+ * write Docker's JSON. Streams (attach, logs, stats, wait) are written as dockerd writes them.
+ */
+import * as crypto from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type { Request, Router } from 'express';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { ApiServices, ContainerServices } from './services';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
+import { has, labelsMatch, parseFilterParam, qbool, qint, qs, readJson, sendJson } from './params';
+import { frame, openRawStream, upgradeOf, type RawStream } from './hijack';
+import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
+import { containerJson, containerSummary } from '../../translate/inspect';
+import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
+import { parseSignal } from '../../translate/signals';
+import { statsJson } from '../../translate/stats';
+import { vmSizeFor } from '../../translate/resources';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
+import { parseTimeArg, type LogEntry } from '../../pod/logs';
+import type { OutputSink, StreamName } from '../../pod/io';
+import type { WaitCondition } from '../../pod/manager';
+import type { PodRecord } from '../../pod/types';
+import { logger } from '../../util/log';
+import { parseRfc3339 } from '../../util/time';
+
+const log = logger('api');
+
+/** Filters of GET /containers/json. */
+const LIST_FILTERS = ['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'health', 'isolation', 'network', 'publish', 'expose', 'volume', 'is-task'];
+const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
+
+function svc(services: ApiServices): ContainerServices {
+  if (!services.containers) throw new NotFoundError('page not found');
+  return services.containers;
+}
+
+/** A sink that writes Docker's stream format (framed without TTY, raw with one) to a raw stream. */
+export function streamSink(raw: RawStream, tty: boolean): OutputSink {
+  return {
+    write: (s: StreamName, d: Buffer) => raw.write(tty ? d : frame(s, d)),
+    drain: () => raw.drain(),
+    end: () => raw.end(),
+  };
+}
+
+/** Detach keys from the query (`detachKeys`), dockerd's 400 when malformed. */
+function detachKeysOf(req: Request): Buffer {
+  const v = qs(req, 'detachKeys');
+  return v ? parseDetachKeys(v) : DEFAULT_DETACH_KEYS;
+}
+
+/** Register the container routes. */
+export function register(router: Router, services: ApiServices): void {
+  router.post('/containers/create', async (req, res) => {
+    const c = svc(services);
+    const name = qs(req, 'name');
+    if (name) validateContainerName(name);
+    const body = await readJson(req);
+    const request = parseCreateBody(body ?? null, c.hostCpus);
+    const image = await c.images.resolve(request.config.Image);
+    if (name) {
+      // Fail on a taken name before touching storage (dockerd's message).
+      const n = name.replace(/^\//, '');
+      let holder: PodRecord | undefined;
+      try {
+        holder = c.pods.get(n);
+      } catch {
+        holder = undefined;
+      }
+      if (holder && holder.name === n) {
+        throw new ConflictError(`Conflict. The container name "/${n}" is already in use by container "${holder.id}". You have to remove (or rename) that container to be able to reuse that name.`);
+      }
+    }
+    const id = crypto.randomBytes(32).toString('hex');
+    const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus });
+    await c.pods.create(t.spec, name || undefined, t.frontend);
+    sendJson(res, 201, { Id: id, Warnings: t.warnings });
+  });
+
+  router.get('/containers/json', async (req, res) => {
+    const c = svc(services);
+    const filters = parseFilterParam(qs(req, 'filters'), LIST_FILTERS);
+    for (const s of filters.status ?? []) if (!STATUSES.includes(s)) throw new InvalidArgumentError(`Invalid filter 'status=${s}'`);
+    for (const e of filters.exited ?? []) if (!/^-?\d+$/.test(e)) throw new InvalidArgumentError(`strconv.Atoi: parsing ${JSON.stringify(e)}: invalid syntax`);
+    const limit = qint(req, 'limit') ?? -1;
+    let all = qbool(req, 'all') || limit > 0;
+    if (filters.status?.length || filters.exited?.length) all = true;
+    const size = qbool(req, 'size');
+    let records = c.pods.list();
+    const ref = async (v: string) => {
+      try {
+        return c.pods.get(v);
+      } catch {
+        throw new InvalidArgumentError(`no such container ${v}`);
+      }
+    };
+    if (filters.before?.length) {
+      const b = await ref(filters.before[0]);
+      records = records.filter((r) => r.created < b.created);
+    }
+    if (filters.since?.length) {
+      const s = await ref(filters.since[0]);
+      records = records.filter((r) => r.created > s.created);
+    }
+    let ancestorIds: string[] | undefined;
+    if (filters.ancestor?.length) {
+      ancestorIds = [];
+      for (const a of filters.ancestor) {
+        try {
+          ancestorIds.push((await c.images.resolve(a)).id);
+        } catch {
+          // An unknown image matches nothing (dockerd answers an empty list).
+        }
+      }
+    }
+    const out: Record<string, unknown>[] = [];
+    for (const r of records) {
+      const st = r.state.status;
+      const running = st === 'running' || st === 'paused' || st === 'restarting';
+      if (!all && !running) continue;
+      if (filters.status?.length && !filters.status.includes(st)) continue;
+      if (filters.exited?.length && !(st === 'exited' && filters.exited.map(Number).includes(r.state.exitCode))) continue;
+      if (filters.id?.length && !filters.id.some((p) => r.id.startsWith(p))) continue;
+      if (filters.name?.length && !filters.name.some((n) => nameMatches(r.name, n))) continue;
+      if (filters.label?.length && !labelsMatch(r.spec.labels, filters.label)) continue;
+      if (ancestorIds && !ancestorIds.includes(r.spec.containers[0].image)) continue;
+      out.push(containerSummary(r, size ? { size: await sizes(c, r) } : {}));
+      if (limit > 0 && out.length >= limit) break;
+    }
+    sendJson(res, 200, out);
+  });
+
+  router.get('/containers/:id/json', async (req, res) => {
+    const c = svc(services);
+    const r = c.pods.get(req.params.id);
+    const graph = c.rootfsPaths ? await c.rootfsPaths(r.id).catch(() => undefined) : undefined;
+    sendJson(res, 200, containerJson(r, {
+      dataRoot: services.system.dataRoot,
+      execIds: c.pods.execs.idsOf(r.id),
+      ...(graph ? { graph } : {}),
+      ...(qbool(req, 'size') ? { size: await sizes(c, r) } : {}),
+    }));
+  });
+
+  router.post('/containers/:id/start', async (req, res) => {
+    const c = svc(services);
+    await c.pods.start(req.params.id);
+    res.status(204).end();
+  });
+
+  router.post('/containers/:id/stop', async (req, res) => {
+    const c = svc(services);
+    await c.pods.stop(req.params.id, timeoutOf(req));
+    res.status(204).end();
+  });
+
+  router.post('/containers/:id/restart', async (req, res) => {
+    const c = svc(services);
+    await c.pods.restart(req.params.id, timeoutOf(req));
+    res.status(204).end();
+  });
+
+  router.post('/containers/:id/kill', async (req, res) => {
+    const c = svc(services);
+    const r = c.pods.get(req.params.id);
+    const sig = qs(req, 'signal') ? parseSignal(qs(req, 'signal')) : 9;
+    await c.pods.kill(r.id, sig);
+    res.status(204).end();
+  });
+
+  router.post('/containers/:id/pause', async (req, res) => {
+    await svc(services).pods.pause(req.params.id);
+    res.status(204).end();
+  });
+
+  router.post('/containers/:id/unpause', async (req, res) => {
+    await svc(services).pods.unpause(req.params.id);
+    res.status(204).end();
+  });
+
+  router.post('/containers/:id/rename', async (req, res) => {
+    const c = svc(services);
+    const r = c.pods.get(req.params.id);
+    const name = qs(req, 'name');
+    if (!name) throw new InvalidArgumentError('Neither old nor new names may be empty');
+    try {
+      validateContainerName(name);
+    } catch (err) {
+      throw new InvalidArgumentError(`Error when allocating new name: ${(err as Error).message.replace(`(${name})`, `(/${name.replace(/^\//, '')})`)}`);
+    }
+    await c.pods.rename(r.id, name);
+    res.status(204).end();
+  });
+
+  router.post('/containers/:id/resize', async (req, res) => {
+    const c = svc(services);
+    const h = qint(req, 'h') ?? 0;
+    const w = qint(req, 'w') ?? 0;
+    const r = c.pods.get(req.params.id);
+    if (!c.pods.isRunning(r.id)) throw new ConflictError(`Container ${r.id} is not running`);
+    if (h > 0 && w > 0) await c.pods.resize(r.id, h, w);
+    res.status(200).end();
+  });
+
+  router.post('/containers/:id/update', async (req, res) => {
+    const c = svc(services);
+    const r = c.pods.get(req.params.id);
+    const body = ((await readJson(req)) ?? {}) as Partial<DockerHostConfig>;
+    if (typeof body !== 'object' || Array.isArray(body)) throw new InvalidArgumentError('json: cannot unmarshal into Go value of type container.UpdateConfig');
+    const fe = dockerFrontend(r.frontend);
+    const warnings: string[] = [];
+    const hc: DockerHostConfig = { ...fe.hostConfig };
+    if (body.RestartPolicy) {
+      const policy = parseRestartPolicy(body.RestartPolicy);
+      await c.pods.updateRestartPolicy(r.id, policy);
+      hc.RestartPolicy = { Name: body.RestartPolicy.Name ?? '', MaximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0 };
+    }
+    const resourceKeys = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuShares', 'CpuPeriod', 'CpuQuota', 'CpusetCpus', 'CpusetMems', 'BlkioWeight', 'PidsLimit', 'CpuCount'] as const;
+    const changed = resourceKeys.filter((k) => body[k] !== undefined && body[k] !== null && body[k] !== 0 && body[k] !== '');
+    if (changed.length) {
+      const merged = { ...hc, ...Object.fromEntries(changed.map((k) => [k, body[k]])) } as DockerHostConfig;
+      validateResources(merged, c.hostCpus);
+      if (c.pods.isRunning(r.id) && changed.some((k) => k === 'Memory' || k === 'NanoCpus' || k === 'CpuCount')) {
+        throw new ConflictError(`Cannot update container ${r.id}: podvisor cannot resize the VM of a running container (stop it first)`);
+      }
+      Object.assign(hc, Object.fromEntries(changed.map((k) => [k, body[k]])));
+      await c.pods.updateVmSize(r.id, vmSizeFor(hc, c.vmDefaults, c.hostCpus));
+    }
+    await c.pods.updateFrontend(r.id, { ...fe, hostConfig: hc });
+    sendJson(res, 200, { Warnings: warnings.length ? warnings : null });
+  });
+
+  router.delete('/containers/:id', async (req, res) => {
+    const c = svc(services);
+    if (qbool(req, 'link')) throw new InvalidArgumentError('Conflict, cannot remove the default link name of the container');
+    await c.pods.remove(req.params.id, { force: qbool(req, 'force') });
+    res.status(204).end();
+  });
+
+  router.post('/containers/prune', async (req, res) => {
+    const c = svc(services);
+    const filters = parseFilterParam(qs(req, 'filters'), ['label', 'label!', 'until']);
+    const until = filters.until?.length ? parseTimeArg(filters.until[0]) : undefined;
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    for (const r of c.pods.list()) {
+      if (r.state.status !== 'exited' && r.state.status !== 'created' && r.state.status !== 'dead') continue;
+      if (filters.label?.length && !labelsMatch(r.spec.labels, filters.label)) continue;
+      if (filters['label!']?.length && labelsMatch(r.spec.labels, filters['label!'])) continue;
+      if (until !== undefined && BigInt(parseRfc3339(r.created)) * 1000000n >= until) continue;
+      const size = await c.pods.sizeRw(r.id);
+      try {
+        await c.pods.remove(r.id, { force: false });
+        deleted.push(r.id);
+        reclaimed += size;
+      } catch (err) {
+        log.warn(`prune: ${r.id}: ${(err as Error).message}`);
+      }
+    }
+    sendJson(res, 200, { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
+  });
+
+  router.post('/containers/:id/wait', async (req, res) => {
+    const c = svc(services);
+    const r = c.pods.get(req.params.id);
+    const cond = qs(req, 'condition');
+    const condition: WaitCondition = cond === 'next-exit' || cond === 'removed' ? cond : 'not-running';
+    const waiting = c.pods.wait(r.id, condition);
+    // dockerd writes the headers at once, so a client knows the wait is registered.
+    res.status(200).setHeader('Content-Type', 'application/json');
+    res.flushHeaders();
+    let gone = false;
+    res.on('close', () => {
+      gone = true;
+    });
+    const result = await waiting;
+    if (gone || res.writableEnded) return;
+    res.end(JSON.stringify({ Error: result.error ? { Message: result.error } : null, StatusCode: result.exitCode }) + '\n');
+  });
+
+  router.get('/containers/:id/logs', async (req, res) => {
+    const c = svc(services);
+    const r = c.pods.get(req.params.id);
+    const stdout = qbool(req, 'stdout');
+    const stderr = qbool(req, 'stderr');
+    if (!stdout && !stderr) throw new InvalidArgumentError('Bad parameters: you must choose at least one stream');
+    const tailRaw = qs(req, 'tail');
+    const tail = tailRaw === '' || tailRaw === 'all' || !/^\d+$/.test(tailRaw) ? undefined : Number(tailRaw);
+    const sinceNano = logTime(req, 'since');
+    const untilNano = logTime(req, 'until');
+    const timestamps = qbool(req, 'timestamps');
+    const follow = qbool(req, 'follow');
+    const tty = r.spec.containers[0].tty;
+    // dockerd: a raw stream when the container has a TTY, multiplexed frames otherwise.
+    res.status(200).setHeader('Content-Type', tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    res.flushHeaders();
+    let gone = false;
+    res.on('close', () => {
+      gone = true;
+    });
+    const iter = c.pods.logs(r.id, { stdout, stderr, tail, sinceNano, untilNano, follow });
+    try {
+      for await (const e of iter) {
+        if (gone) break;
+        const payload = timestamps ? Buffer.concat([Buffer.from(`${e.time} `), e.log]) : e.log;
+        if (!res.write(tty ? payload : frame(e.stream, payload))) await new Promise((ok) => { res.once('drain', ok); res.once('close', ok); });
+      }
+    } finally {
+      await iter.return(undefined as unknown as LogEntry);
+      if (!res.writableEnded) res.end();
+    }
+  });
+
+  router.get('/containers/:id/top', async (req, res) => {
+    const c = svc(services);
+    const r = c.pods.get(req.params.id);
+    const t = await c.pods.top(r.id, qs(req, 'ps_args') || '-ef');
+    sendJson(res, 200, { Processes: t.processes, Titles: t.titles });
+  });
+
+  router.get('/containers/:id/stats', async (req, res) => {
+    const c = svc(services);
+    const r = c.pods.get(req.params.id);
+    const stream = qbool(req, 'stream', true);
+    const oneShot = qbool(req, 'one-shot');
+    if (!stream) {
+      let prev;
+      if (!oneShot && c.pods.isRunning(r.id)) {
+        // dockerd waits for a second sample so that precpu_stats is filled (CPU % needs both).
+        prev = await c.pods.sample(r.id);
+        await sleep(1000);
+      }
+      const cur = await c.pods.sample(r.id).catch(() => undefined);
+      sendJson(res, 200, statsJson(r.id, c.pods.get(r.id).name, cur, prev));
+      return;
+    }
+    res.status(200).setHeader('Content-Type', 'application/json');
+    res.flushHeaders();
+    let gone = false;
+    res.on('close', () => {
+      gone = true;
+    });
+    let prev;
+    while (!gone) {
+      let cur;
+      try {
+        cur = c.pods.isRunning(r.id) ? await c.pods.sample(r.id) : undefined;
+      } catch {
+        cur = undefined;
+      }
+      let name: string;
+      try {
+        name = c.pods.get(r.id).name;
+      } catch {
+        break; // removed
+      }
+      res.write(JSON.stringify(statsJson(r.id, name, cur, prev)) + '\n');
+      prev = cur;
+      await sleep(1000);
+    }
+    if (!res.writableEnded) res.end();
+  });
+
+  router.post('/containers/:id/attach', async (req, res) => {
+    const c = svc(services);
+    const r = c.pods.get(req.params.id);
+    const keys = detachKeysOf(req);
+    const logs = qbool(req, 'logs');
+    const stream = qbool(req, 'stream');
+    const raw = openRawStream(req, res);
+    const tty = r.spec.containers[0].tty;
+    const session = c.pods.attach(r.id, {
+      stdin: qbool(req, 'stdin') ? raw.input : null,
+      stdout: qbool(req, 'stdout'),
+      stderr: qbool(req, 'stderr'),
+      sink: streamSink(raw, tty),
+      detachKeys: keys,
+      logs,
+      stream,
+    });
+    void raw.closed.then(() => session.finish('client-gone'));
+    if (!qbool(req, 'stdin')) raw.input?.resume();
+  });
+
+  const wss = new WebSocketServer({ noServer: true });
+  router.get('/containers/:id/attach/ws', async (req, res) => {
+    const c = svc(services);
+    const r = c.pods.get(req.params.id);
+    const up = upgradeOf(req);
+    if (!up) throw new InvalidArgumentError('this endpoint needs a WebSocket upgrade');
+    const keys = detachKeysOf(req);
+    up.taken = true;
+    res.detachSocket(up.socket as unknown as import('node:net').Socket);
+    wss.handleUpgrade(req, up.socket as unknown as import('node:net').Socket, up.head, (ws: WebSocket) => {
+      // dockerd's websocket attach: binary messages, no stdcopy framing, stdin from messages.
+      const input = new PassThrough();
+      ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+        input.write(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+      });
+      ws.on('close', () => input.end());
+      const session = c.pods.attach(r.id, {
+        stdin: qbool(req, 'stdin') ? input : null,
+        stdout: qbool(req, 'stdout', true),
+        stderr: qbool(req, 'stderr', true),
+        detachKeys: keys,
+        logs: qbool(req, 'logs'),
+        stream: qbool(req, 'stream', true),
+        sink: {
+          write: (_s, d) => {
+            if (ws.readyState === ws.OPEN) ws.send(d, { binary: true });
+            return true;
+          },
+          drain: async () => {},
+          end: () => ws.close(),
+        },
+      });
+      ws.on('close', () => session.finish('client-gone'));
+    });
+  });
+}
+
+/** `t` of stop/restart: seconds; undefined when absent. */
+function timeoutOf(req: Request): number | undefined {
+  if (!has(req, 't') || qs(req, 't') === '') return undefined;
+  return qint(req, 't');
+}
+
+/** `since`/`until` of logs: Unix seconds (with fraction) or RFC 3339. */
+function logTime(req: Request, name: string): bigint | undefined {
+  const v = qs(req, name);
+  if (!v) return undefined;
+  const t = parseTimeArg(v);
+  if (t === undefined && v !== '0') throw new InvalidArgumentError(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
+  return t;
+}
+
+/** Name filter: a regular expression matched against the name (with or without '/'). */
+function nameMatches(name: string, pattern: string): boolean {
+  try {
+    const re = new RegExp(pattern);
+    return re.test(`/${name}`) || re.test(name);
+  } catch {
+    return name.includes(pattern);
+  }
+}
+
+async function sizes(c: ContainerServices, r: PodRecord): Promise<{ rw: number; rootFs: number }> {
+  const rw = await c.pods.sizeRw(r.id);
+  let base = 0;
+  try {
+    base = (await c.images.resolve(r.spec.containers[0].image)).size;
+  } catch {
+    // The image may be gone (forced removal).
+  }
+  return { rw, rootFs: rw + base };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

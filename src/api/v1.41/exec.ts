@@ -1,0 +1,124 @@
+/**
+ * Exec routes: `POST /containers/{id}/exec`, `POST /exec/{id}/start` (hijacked like attach,
+ * or detached), `POST /exec/{id}/resize`, `GET /exec/{id}/json`.
+ */
+import type { Router } from 'express';
+import type { ApiServices, ContainerServices } from './services';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
+import { qint, readJson, sendJson } from './params';
+import { openRawStream } from './hijack';
+import { streamSink } from './containers';
+import { checkStruct, strSlice } from '../../translate/decode';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
+import { AttachSession } from '../../pod/io';
+import type { ExecRecord } from '../../pod/exec';
+
+function svc(services: ApiServices): ContainerServices {
+  if (!services.containers) throw new NotFoundError('page not found');
+  return services.containers;
+}
+
+/** dockerd's ExecInspect. */
+export function execJson(x: ExecRecord): Record<string, unknown> {
+  return {
+    ID: x.id,
+    Running: x.running,
+    ExitCode: x.exitCode,
+    ProcessConfig: {
+      tty: x.config.tty,
+      entrypoint: x.config.args[0] ?? '',
+      arguments: x.config.args.slice(1),
+      privileged: x.config.privileged,
+      ...(x.config.user ? { user: x.config.user } : {}),
+    },
+    OpenStdin: x.config.attachStdin,
+    OpenStderr: x.config.attachStderr,
+    OpenStdout: x.config.attachStdout,
+    CanRemove: false,
+    ContainerID: x.containerId,
+    DetachKeys: x.config.detachKeys,
+    Pid: x.pid,
+  };
+}
+
+/** Register the exec routes. */
+export function register(router: Router, services: ApiServices): void {
+  router.post('/containers/:id/exec', async (req, res) => {
+    const c = svc(services);
+    const body = ((await readJson(req)) ?? {}) as Record<string, unknown>;
+    checkStruct(body, {
+      AttachStdin: 'bool', AttachStdout: 'bool', AttachStderr: 'bool', DetachKeys: 'string', Tty: 'bool', Env: '[]string',
+      Cmd: 'strslice', Privileged: 'bool', User: 'string', WorkingDir: 'string', ConsoleSize: '[2]uint',
+    }, 'types.ExecConfig', 'types.ExecConfig');
+    const r = c.pods.get(req.params.id);
+    const args = strSlice(body.Cmd) ?? [];
+    if (args.length === 0) throw new InvalidArgumentError('No exec command specified');
+    const detachKeys = typeof body.DetachKeys === 'string' ? body.DetachKeys : '';
+    if (detachKeys) parseDetachKeys(detachKeys);
+    for (const e of (body.Env as string[] | undefined) ?? []) {
+      if (e.startsWith('=')) throw new InvalidArgumentError(`invalid environment variable: ${e}`);
+    }
+    const wd = typeof body.WorkingDir === 'string' ? body.WorkingDir : '';
+    if (wd && !wd.startsWith('/')) throw new InvalidArgumentError(`the working directory '${wd}' is invalid, it needs to be an absolute path`);
+    const x = c.pods.execCreate(r.id, {
+      args,
+      env: (body.Env as string[] | undefined) ?? [],
+      workingDir: wd,
+      user: typeof body.User === 'string' ? body.User : '',
+      tty: body.Tty === true,
+      attachStdin: body.AttachStdin === true,
+      attachStdout: body.AttachStdout === true,
+      attachStderr: body.AttachStderr === true,
+      detachKeys,
+      privileged: body.Privileged === true,
+    });
+    sendJson(res, 201, { Id: x.id });
+  });
+
+  router.post('/exec/:id/start', async (req, res) => {
+    const c = svc(services);
+    const body = ((await readJson(req)) ?? {}) as Record<string, unknown>;
+    checkStruct(body, { Detach: 'bool', Tty: 'bool', ConsoleSize: '[2]uint' }, 'types.ExecStartCheck', 'types.ExecStartCheck');
+    const x = c.pods.execGet(req.params.id);
+    if (body.Detach === true) {
+      await c.pods.execStart(x.id);
+      // dockerd answers a detached start with an empty 200.
+      res.status(200).setHeader('Content-Length', '0');
+      res.end();
+      return;
+    }
+    if (x.started) throw new ConflictError(`Error: Exec command ${x.id} has already run`);
+    if (!c.pods.isRunning(x.containerId)) throw new ConflictError(`Container ${x.containerId} is not running`);
+    const raw = openRawStream(req, res);
+    const session = new AttachSession({
+      stdin: x.config.attachStdin ? raw.input : null,
+      stdout: x.config.attachStdout,
+      stderr: x.config.attachStderr,
+      sink: streamSink(raw, x.config.tty),
+      detachKeys: x.config.detachKeys ? parseDetachKeys(x.config.detachKeys) : DEFAULT_DETACH_KEYS,
+    });
+    if (!x.config.attachStdin) raw.input?.resume();
+    void raw.closed.then(() => session.finish('client-gone'));
+    try {
+      await c.pods.execStart(x.id, session);
+    } catch (err) {
+      // The stream is already hijacked: tell the client on it, then close.
+      raw.write(Buffer.from(`${(err as Error).message}\r\n`));
+      raw.end();
+    }
+  });
+
+  router.post('/exec/:id/resize', async (req, res) => {
+    const c = svc(services);
+    const h = qint(req, 'h') ?? 0;
+    const w = qint(req, 'w') ?? 0;
+    if (h > 0 && w > 0) await c.pods.execResize(req.params.id, h, w);
+    else c.pods.execGet(req.params.id);
+    res.status(200).end();
+  });
+
+  router.get('/exec/:id/json', async (req, res) => {
+    const c = svc(services);
+    sendJson(res, 200, execJson(c.pods.execGet(req.params.id)));
+  });
+}

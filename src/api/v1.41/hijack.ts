@@ -1,0 +1,146 @@
+/**
+ * Docker's hijacked streams (attach, exec start) over Node's http server.
+ *
+ * Node routes a request carrying `Connection: Upgrade` to the server's 'upgrade' event, not
+ * to the request handler, and detaches its HTTP parser from the socket. `installHijack`
+ * bridges such requests into the express app anyway, with a ServerResponse bound to the
+ * socket, so routing, validation and Docker-format errors (404, 409...) work as for any
+ * request. A handler that wants the raw connection calls `openRawStream(req, res)`:
+ *
+ *  - Upgrade request (the docker CLI, dockerode with hijack): dockerd answers
+ *      HTTP/1.1 101 UPGRADED
+ *      Content-Type: application/vnd.docker.raw-stream
+ *      Connection: Upgrade
+ *      Upgrade: tcp
+ *    and then the socket carries the raw stream both ways; the client half-closes its side to
+ *    signal the end of stdin, and the daemon closes the connection when the output ends.
+ *  - Plain request: a `200 OK` with `Content-Type: application/vnd.docker.raw-stream` and
+ *    the output as the body; the request body, if any, is the input.
+ *
+ * Requests to `/containers/{id}/attach/ws` (a WebSocket upgrade) reach the app the same way;
+ * their handler takes the socket and `head` from `upgradeOf(req)`.
+ */
+import * as http from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
+import type { Express } from 'express';
+
+/** What the bridge leaves on an upgraded request. */
+interface UpgradeInfo {
+  socket: Duplex;
+  head: Buffer;
+  taken: boolean;
+}
+
+const UPGRADES = new WeakMap<http.IncomingMessage, UpgradeInfo>();
+
+/** The raw socket and first bytes of an upgraded request (undefined for plain requests). */
+export function upgradeOf(req: http.IncomingMessage): UpgradeInfo | undefined {
+  return UPGRADES.get(req);
+}
+
+/** Send upgrade requests on `server` through `app` (see the module comment). */
+export function installHijack(server: http.Server, app: Express): void {
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Bytes the client sent right after the request (stdin already) go back into the socket.
+    if (head.length) socket.unshift(head);
+    const info: UpgradeInfo = { socket, head: Buffer.alloc(0), taken: false };
+    UPGRADES.set(req, info);
+    socket.on('error', () => socket.destroy());
+    const res = new http.ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as unknown as import('node:net').Socket);
+    res.on('finish', () => {
+      // An ordinary answer (an error, or a route that does not hijack): the parser is gone,
+      // so the connection cannot carry another request.
+      if (!info.taken) socket.end();
+    });
+    (app as unknown as (q: http.IncomingMessage, s: http.ServerResponse) => void)(req, res);
+  });
+}
+
+/** A raw bidirectional stream to a client. */
+export interface RawStream {
+  /** The client's input (stdin), or null when there is none. */
+  input: Readable | null;
+  /** Write output; false when the client is slow (wait for drain()). */
+  write(data: Buffer): boolean;
+  /** Resolves when the client can take more output (or is gone). */
+  drain(): Promise<void>;
+  /** End the output and the connection. */
+  end(): void;
+  /** Resolves when the client connection closed (either way). */
+  closed: Promise<void>;
+}
+
+/** The response dockerd writes before hijacking an upgrade request. */
+export const UPGRADE_RESPONSE =
+  'HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n';
+
+function drainOf(w: { writableNeedDrain?: boolean; destroyed?: boolean; once(ev: string, f: () => void): unknown }): Promise<void> {
+  if (!w.writableNeedDrain || w.destroyed) return Promise.resolve();
+  return new Promise((r) => {
+    w.once('drain', r);
+    w.once('close', r);
+  });
+}
+
+/** Take over the connection of an attach or exec-start request (see the module comment). */
+export function openRawStream(req: http.IncomingMessage, res: http.ServerResponse): RawStream {
+  const up = UPGRADES.get(req);
+  if (up) {
+    up.taken = true;
+    const s = up.socket;
+    res.detachSocket(s as unknown as import('node:net').Socket);
+    // Docker's hijack answer: 101 UPGRADED with the raw-stream content type.
+    s.write(UPGRADE_RESPONSE);
+    const closed = new Promise<void>((r) => s.once('close', () => r()));
+    return {
+      input: s,
+      write: (d) => (s.destroyed ? true : s.write(d)),
+      drain: () => drainOf(s),
+      end: () => {
+        if (!s.destroyed) s.end();
+      },
+      closed,
+    };
+  }
+  // Plain request: dockerd answers 200 with the raw-stream type and streams the output.
+  res.writeHead(200, { 'Content-Type': 'application/vnd.docker.raw-stream' });
+  res.flushHeaders();
+  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  const closed = new Promise<void>((r) => res.once('close', () => r()));
+  return {
+    input: hasBody ? req : null,
+    write: (d) => (res.destroyed ? true : res.write(d)),
+    drain: () => drainOf(res),
+    end: () => {
+      if (!res.writableEnded) res.end();
+    },
+    closed,
+  };
+}
+
+/**
+ * Docker's stdcopy framing of non-TTY streams: an 8-byte header (stream type 1 = stdout,
+ * 2 = stderr, three zero bytes, payload length as big-endian uint32) before each chunk.
+ */
+export function frame(stream: 'stdout' | 'stderr', data: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = stream === 'stdout' ? 1 : 2;
+  h.writeUInt32BE(data.length, 4);
+  return Buffer.concat([h, data]);
+}
+
+/** Split a framed byte stream back into chunks (tests, and clients of our own). */
+export function unframe(buf: Buffer): Array<{ stream: 'stdin' | 'stdout' | 'stderr'; data: Buffer }> {
+  const out: Array<{ stream: 'stdin' | 'stdout' | 'stderr'; data: Buffer }> = [];
+  let off = 0;
+  while (off + 8 <= buf.length) {
+    const type = buf[off];
+    const len = buf.readUInt32BE(off + 4);
+    if (off + 8 + len > buf.length) break;
+    out.push({ stream: type === 0 ? 'stdin' : type === 1 ? 'stdout' : 'stderr', data: buf.subarray(off + 8, off + 8 + len) });
+    off += 8 + len;
+  }
+  return out;
+}
