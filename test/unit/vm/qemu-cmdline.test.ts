@@ -1,0 +1,144 @@
+/**
+ * The QEMU and kernel command lines, the host TSC reading and vm.json validation: the pure
+ * parts of the QEMU hypervisor.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { kernelCmdline, qemuArgs, virtiofsdArgs } from '../../../src/vm/qemu/cmdline';
+import { hostTscKhz } from '../../../src/vm/qemu/host-tsc';
+import { readVmRecord, vmPaths, writeVmRecord, type VmRecord } from '../../../src/vm/qemu/runtime-dir';
+
+/** Value following `flag` each time it occurs. */
+function values(args: string[], flag: string): string[] {
+  return args.flatMap((a, i) => (a === flag ? [args[i + 1]] : []));
+}
+
+describe('qemuArgs', () => {
+  const paths = vmPaths('/run/podvisor', 'abcdef012345');
+  const base = { id: 'abcdef012345', size: { memoryMiB: 512, cpus: 2 }, kernel: '/k', initrd: '/i', cmdline: 'console=ttyS0', paths };
+
+  it('builds a microvm with shared memfd RAM, modern virtio-mmio and no defaults', () => {
+    const args = qemuArgs({ ...base, accel: 'tcg' });
+    expect(values(args, '-M')).toEqual(['microvm,memory-backend=mem']);
+    expect(values(args, '-object')).toEqual(['memory-backend-memfd,id=mem,size=512M,share=on']);
+    expect(values(args, '-m')).toEqual(['512M']);
+    expect(values(args, '-smp')).toEqual(['2']);
+    expect(values(args, '-global')).toEqual(['virtio-mmio.force-legacy=false']);
+    expect(values(args, '-accel')).toEqual(['tcg,tb-size=16']);
+    expect(args).toEqual(expect.arrayContaining(['-nodefaults', '-no-user-config', '-nographic', '-no-reboot']));
+    expect(values(args, '-kernel')).toEqual(['/k']);
+    expect(values(args, '-initrd')).toEqual(['/i']);
+    expect(values(args, '-append')).toEqual(['console=ttyS0']);
+  });
+
+  it('puts every socket and the console in the runtime directory', () => {
+    const args = qemuArgs({ ...base, accel: 'tcg' });
+    expect(values(args, '-qmp')).toEqual(['unix:/run/podvisor/vms/abcdef012345/qmp.sock,server=on,wait=off']);
+    expect(values(args, '-chardev')).toEqual([
+      'file,id=console,path=/run/podvisor/vms/abcdef012345/console.log',
+      'socket,id=vfs,path=/run/podvisor/vms/abcdef012345/virtiofsd.sock',
+      'socket,id=ctl,path=/run/podvisor/vms/abcdef012345/ctl.sock,server=on,wait=off',
+      'socket,id=io,path=/run/podvisor/vms/abcdef012345/io.sock,server=on,wait=off',
+    ]);
+    expect(values(args, '-device')).toEqual([
+      'vhost-user-fs-device,chardev=vfs,tag=podvisor',
+      'virtio-serial-device',
+      'virtserialport,chardev=ctl,name=org.podvisor.ctl',
+      'virtserialport,chardev=io,name=org.podvisor.io',
+    ]);
+    expect(values(args, '-serial')).toEqual(['chardev:console']);
+  });
+
+  it('uses the host CPU model with KVM', () => {
+    const args = qemuArgs({ ...base, accel: 'kvm' });
+    expect(values(args, '-accel')).toEqual(['kvm']);
+    expect(values(args, '-cpu')).toEqual(['host']);
+  });
+});
+
+describe('kernelCmdline', () => {
+  it('passes the TSC rate to TCG guests only', () => {
+    expect(kernelCmdline({ accel: 'tcg', tscKhz: 2596144 })).toContain('tsc_early_khz=2596144');
+    expect(kernelCmdline({ accel: 'kvm', tscKhz: 2596144 })).not.toContain('tsc_early_khz');
+    expect(kernelCmdline({ accel: 'tcg' })).not.toContain('tsc_early_khz');
+  });
+
+  it('sends the console to ttyS0, ends QEMU on panic and appends extra arguments last', () => {
+    const c = kernelCmdline({ accel: 'tcg', extra: ['loglevel=7'] }).split(' ');
+    expect(c[0]).toBe('console=ttyS0');
+    expect(c).toContain('panic=-1');
+    expect(c[c.length - 1]).toBe('loglevel=7');
+  });
+});
+
+describe('virtiofsdArgs', () => {
+  it('serves the share directory with a chroot sandbox and announces submounts', () => {
+    const p = vmPaths('/x', 'abcdef012345');
+    expect(virtiofsdArgs(p)).toEqual([
+      '--socket-path=/x/vms/abcdef012345/virtiofsd.sock',
+      '-o', 'source=/x/vms/abcdef012345/share',
+      '-o', 'sandbox=chroot',
+      '-o', 'announce_submounts',
+      '-o', 'cache=auto',
+    ]);
+  });
+});
+
+describe('hostTscKhz', () => {
+  const cpu = (flags: string, mhz = '2596.144') => `processor\t: 0\ncpu MHz\t\t: ${mhz}\nflags\t\t: fpu ${flags}\n\nprocessor\t: 1\n`;
+  const noBase = '/nonexistent/base_frequency';
+
+  it('reads a constant TSC rate from cpu MHz', () => {
+    expect(hostTscKhz(cpu('tsc constant_tsc nonstop_tsc'), noBase)).toBe(2596144);
+  });
+
+  it('does not trust cpu MHz without constant_tsc or with APERF/MPERF', () => {
+    expect(hostTscKhz(cpu('tsc'), noBase)).toBeUndefined();
+    expect(hostTscKhz(cpu('tsc constant_tsc aperfmperf'), noBase)).toBeUndefined();
+  });
+
+  it('falls back to the base frequency file', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-tsc-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'base'), '2100000\n');
+      expect(hostTscKhz(cpu('tsc constant_tsc aperfmperf'), path.join(dir, 'base'))).toBe(2100000);
+    } finally {
+      fs.rmSync(dir, { recursive: true });
+    }
+  });
+});
+
+describe('vm.json', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-rec-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const rec: VmRecord = {
+    format: 1, id: 'abcdef012345', size: { memoryMiB: 256, cpus: 1 }, accel: 'tcg', qemuPid: 10, virtiofsdPid: 11,
+    createdAt: '2026-01-01T00:00:00.000Z', kernel: '/k', initrd: '/i',
+  };
+
+  it('round-trips', () => {
+    const p = vmPaths(dir, rec.id);
+    fs.mkdirSync(p.dir, { recursive: true });
+    writeVmRecord(p, rec);
+    expect(readVmRecord(p)).toEqual(rec);
+  });
+
+  it.each([
+    ['not JSON', '{'],
+    ['a wrong format', JSON.stringify({ ...rec, format: 2 })],
+    ['a negative pid', JSON.stringify({ ...rec, qemuPid: -1 })],
+    ['a string pid', JSON.stringify({ ...rec, virtiofsdPid: '11' })],
+    ['an unknown accel', JSON.stringify({ ...rec, accel: 'hvf' })],
+    ['no size', JSON.stringify({ ...rec, size: undefined })],
+  ])('rejects a record with %s', (_what, text) => {
+    const p = vmPaths(dir, rec.id);
+    fs.mkdirSync(p.dir, { recursive: true });
+    fs.writeFileSync(p.record, text);
+    expect(readVmRecord(p)).toBeUndefined();
+  });
+});
