@@ -17,6 +17,13 @@ import { defaultGuestImages } from '../vm/guest-images';
 import { CachedFactory, DirectFactory } from '../vm/pool';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
 import { reclaimOrphanVms } from '../vm/reclaim';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { installHijack } from '../api/v1.41/hijack';
+import { EventBus } from '../pod/events';
+import { PodManager } from '../pod/manager';
+import { OverlayRootfs } from '../storage/rootfs';
+import { StateStore } from '../storage/state';
 
 const log = logger('daemon');
 
@@ -61,13 +68,43 @@ async function main(argv: string[]): Promise<void> {
   const keepVms = new Set<string>();
   // --- end VM runtime ------------------------------------------------------------------------
 
+  // --- containers (issue 4): state, rootfs, pods; restore before serving ----------------------
+  // Per-container state, logs, hosts files and rootfs layers live under <data-root>/containers.
+  const containersRoot = path.join(opts.dataRoot, 'containers');
+  const state = new StateStore(containersRoot);
+  await state.init();
+  const rootfs = new OverlayRootfs(containersRoot);
+  const events = new EventBus();
+  const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot });
+  images.store.setRunningProbe((id) => {
+    try {
+      return pods.isRunning(id);
+    } catch {
+      return false;
+    }
+  });
+  // Running containers are re-adopted (their VMs kept from reclaim), others marked exited.
+  for (const id of await pods.restore()) keepVms.add(id);
+  const containers = {
+    pods,
+    images: images.store,
+    events,
+    vmDefaults,
+    hostCpus: os.cpus().length,
+    rootfsPaths: (id: string) => rootfs.paths(id),
+  };
+  // --- end containers ------------------------------------------------------------------------
+
   const app = createApiApp({
     system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel },
     images,
+    containers,
   });
   const servers: http.Server[] = [];
   for (const host of opts.hosts) {
     const server = http.createServer(app);
+    // attach / exec start / attach/ws arrive as Upgrade requests: route them through the app.
+    installHijack(server, app);
     await listenOn(server, host);
     servers.push(server);
     log.info(`API listening on ${host}`);
@@ -87,6 +124,9 @@ async function main(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info(`${sig} received, shutting down`);
+    // Containers keep running: their agent channels are closed, the next daemon re-adopts them.
+    pods.shutdown();
+    for (const s of servers) s.closeAllConnections();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     // Idle VMs go; VMs of running containers stay for the next daemon to adopt.
     await vmFactory.close();

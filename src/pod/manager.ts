@@ -40,7 +40,7 @@ const OUTPUT_DRAIN_MS = 5000;
 export interface PodManagerDeps {
   factory: VmFactory;
   /** For restore: re-adopting VMs that outlived the previous daemon. */
-  hypervisor?: Pick<Hypervisor, 'adopt' | 'listRuntimeVms'>;
+  hypervisor?: Pick<Hypervisor, 'adopt'>;
   images: ImageLookup;
   rootfs: RootfsManager;
   state: StateStore;
@@ -912,10 +912,11 @@ export class PodManager {
   /**
    * Load every pod from disk after a daemon (re)start. Pods that were running are re-adopted
    * when their VM is still alive and their init still runs (logs continue); otherwise they are
-   * marked exited (255) with an error. Then `always`/`unless-stopped` pods are started, and
-   * VMs left in the runtime directory that no pod claims are destroyed.
+   * marked exited (255) with an error. Then `always`/`unless-stopped` pods are started (in the
+   * background). Returns the ids of the VMs it adopted: every other VM an earlier daemon left
+   * is the caller's to reclaim (src/vm/reclaim.ts).
    */
-  async restore(): Promise<void> {
+  async restore(): Promise<Set<string>> {
     const { records, orphans } = await this.deps.state.loadAll();
     for (const id of orphans) {
       log.warn(`removing half-created container directory ${id}`);
@@ -960,19 +961,10 @@ export class PodManager {
         await this.removeEntry(e).catch((err) => log.error(`finishing removal of ${r.id}: ${(err as Error).message}`));
       }
     }
-    if (this.deps.hypervisor) {
-      for (const id of await this.deps.hypervisor.listRuntimeVms().catch(() => [] as string[])) {
-        if (claimed.has(id)) continue;
-        const vm = await this.deps.hypervisor.adopt(id).catch(() => undefined);
-        if (vm) {
-          log.info(`destroying VM ${id} left by the previous daemon`);
-          await vm.destroy().catch(() => undefined);
-        }
-      }
-    }
     for (const e of toStart) {
       void this.locked(e, () => this.startLocked(e)).catch((err) => log.warn(`starting ${e.record.id} at daemon start: ${(err as Error).message}`));
     }
+    return claimed;
   }
 
   private async readopt(e: Entry): Promise<boolean> {

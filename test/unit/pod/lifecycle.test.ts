@@ -478,10 +478,17 @@ describe('daemon restart', () => {
     expect(h.rootfs.mounted.size).toBe(0);
   });
 
-  test('VMs no pod claims are destroyed at restore', async () => {
-    await h.hv.createVm({ memoryMiB: 256, cpus: 1 });
-    expect(h.hv.running()).toHaveLength(1);
-    await h.restartDaemon();
-    expect(h.hv.running()).toHaveLength(0);
+  test('restore reports the VMs it adopted, and only those', async () => {
+    const r = await h.create({ Image: 'busybox', Cmd: ['sleep', '10'] });
+    await h.pods.start(r.id);
+    const stray = await h.hv.createVm({ memoryMiB: 256, cpus: 1 });
+    h.pods.shutdown();
+    const pods = h.pods = new (await import('../../../src/pod/manager')).PodManager({
+      factory: h.factory, hypervisor: h.hv, images: h.images, rootfs: h.rootfs, state: h.state, events: h.events, containersRoot: path.join(h.root, 'containers'),
+    });
+    const claimed = await pods.restore();
+    expect([...claimed]).toEqual([pods.get(r.id).vmId]);
+    expect(claimed.has(stray.id)).toBe(false);
+    await pods.kill(r.id, 9);
   });
 });
