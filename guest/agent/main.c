@@ -169,6 +169,11 @@ int main(int argc, char **argv) {
     processes_housekeeping();
     ops_housekeeping();
     chan_flush(&g_io);
+    /* Writing the stream channel may have released EXIT events (they wait until their
+     * EOF frames are written): a second pass sends them now rather than after the next
+     * unrelated wakeup. */
+    processes_housekeeping();
+    chan_flush(&g_io);
     chan_flush(&g_ctl);
   }
 

@@ -1,0 +1,347 @@
+/**
+ * The real guest agent in host test mode (`podvisor-agent --ctl --io --share`, no VM) driven
+ * by the real AgentClient: containers are real mount + PID namespaces pivoted into a busybox
+ * rootfs in a temporary share directory. The same scenarios run inside real VMs in
+ * agent-vm.test.ts; here they are fast and show agent bugs without a boot.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../src/errors';
+import { AgentClient } from '../../src/vm/agent/client';
+import { mountsUnder } from '../helpers/leaks';
+import {
+  buildAgent,
+  collect,
+  finish,
+  makeBusyboxRootfs,
+  run,
+  spec,
+  waitForOutput,
+} from '../helpers/agent-fixtures';
+
+jest.setTimeout(60_000);
+
+let tmp: string;
+let agentBin: string;
+let share: string;
+const agents: ChildProcess[] = [];
+const guestPids: number[] = [];
+
+interface Running {
+  proc: ChildProcess;
+  ctl: string;
+  io: string;
+  log: () => string;
+}
+
+/** Start an agent in host test mode on fresh socket paths. */
+function startAgent(name: string): Running {
+  const ctl = path.join(tmp, `${name}.ctl`);
+  const io = path.join(tmp, `${name}.io`);
+  const proc = spawn(agentBin, ['--ctl', ctl, '--io', io, '--share', share], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  proc.stderr!.on('data', (c: Buffer) => (log += c.toString()));
+  agents.push(proc);
+  return { proc, ctl, io, log: () => log };
+}
+
+function connect(a: Running): Promise<AgentClient> {
+  return AgentClient.connect({ ctlPath: a.ctl, ioPath: a.io, timeoutMs: 5000 });
+}
+
+/** A container on its own copy-free rootfs directory under the share. */
+function newRootfs(id: string): string {
+  const rel = `containers/${id}/rootfs`;
+  makeBusyboxRootfs(path.join(share, rel));
+  return rel;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function waitGone(pids: number[], ms = 3000): Promise<number[]> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const left = pids.filter(alive);
+    if (left.length === 0 || Date.now() > end) return left;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-agent-host-'));
+  agentBin = buildAgent(path.join(tmp, 'bin'));
+  share = path.join(tmp, 'share');
+  fs.mkdirSync(share);
+});
+
+afterAll(async () => {
+  for (const a of agents) if (a.exitCode === null && a.signalCode === null) a.kill('SIGTERM');
+  await Promise.all(
+    agents.map((a) => (a.exitCode === null && a.signalCode === null ? new Promise((r) => a.once('exit', r)) : null)),
+  );
+  const left = await waitGone(guestPids);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  expect(left).toEqual([]);
+  expect(fs.existsSync(tmp)).toBe(false);
+});
+
+describe('agent in host test mode', () => {
+  let agent: Running;
+  let client: AgentClient;
+
+  beforeAll(async () => {
+    agent = startAgent('main');
+    client = await connect(agent);
+  });
+
+  afterAll(async () => {
+    await client.shutdown();
+    client.close();
+    await new Promise((r) => (agent.proc.exitCode !== null ? r(null) : agent.proc.once('exit', r)));
+    expect(agent.proc.exitCode).toBe(0);
+  });
+
+  it('answers the version handshake and ping', async () => {
+    const v = await client.version();
+    expect(v.protocol).toBe(1);
+    expect(v.agent).toMatch(/podvisor-agent/);
+    await client.ping();
+  });
+
+  it('runs echo with separate stdout and stderr, and reports exit codes', async () => {
+    await client.createContainer({ id: 'echo', rootfs: newRootfs('echo') });
+    const r = await run(client, 'echo', ['sh', '-c', 'echo hello; echo oops >&2']);
+    expect(r).toEqual({ stdout: 'hello\n', stderr: 'oops\n', status: { exitCode: 0 } });
+    expect((await run(client, 'echo', ['sh', '-c', 'exit 7'])).status).toEqual({ exitCode: 7 });
+    const p = await client.startProcess(spec('echo', ['sh', '-c', 'echo up; exec sleep 100']));
+    guestPids.push(p.pid);
+    await waitForOutput(p.stdout, /up/);
+    await client.signalProcess(p.processId, 9);
+    expect((await finish(p)).status).toEqual({ exitCode: 137, signal: 9 });
+    await expect(client.signalProcess(p.processId, 9)).rejects.toBeInstanceOf(NotFoundError);
+    await client.destroyContainer('echo');
+  });
+
+  it('delivers TERM to a shell that traps it', async () => {
+    await client.createContainer({ id: 'term', rootfs: newRootfs('term') });
+    const p = await client.startProcess(
+      spec('term', ['sh', '-c', 'trap "echo got; exit 3" TERM; echo ready; while :; do sleep 0.05; done']),
+    );
+    guestPids.push(p.pid);
+    const out = collect(p.stdout);
+    await waitForOutput(p.stdout, /ready/);
+    await client.signalProcess(p.processId, 15);
+    expect(await p.exited).toEqual({ exitCode: 3 });
+    expect((await out).toString()).toBe('ready\ngot\n');
+    await client.destroyContainer('term');
+  });
+
+  it('round-trips 20 MB of random bytes through stdin -> cat -> stdout', async () => {
+    await client.createContainer({ id: 'cat', rootfs: newRootfs('cat') });
+    const data = crypto.randomBytes(20 * 1024 * 1024);
+    const p = await client.startProcess(spec('cat', ['cat'], { stdin: true }));
+    guestPids.push(p.pid);
+    const out = collect(p.stdout);
+    p.stdin!.end(data);
+    const got = await out;
+    expect(got.length).toBe(data.length);
+    expect(crypto.createHash('sha256').update(got).digest('hex')).toBe(crypto.createHash('sha256').update(data).digest('hex'));
+    expect(await p.exited).toEqual({ exitCode: 0 });
+    await client.destroyContainer('cat');
+  });
+
+  it('shows the new size in a TTY after resizeTerminal', async () => {
+    await client.createContainer({ id: 'tty', rootfs: newRootfs('tty') });
+    const p = await client.startProcess(
+      spec('tty', ['sh', '-c', 'stty size; echo ready; read x; stty size; tty'], { terminal: true, rows: 24, cols: 80, stdin: true }),
+    );
+    guestPids.push(p.pid);
+    expect(p.stderr).toBeNull();
+    const out = collect(p.stdout);
+    await waitForOutput(p.stdout, /ready/);
+    await client.resizeTerminal(p.processId, 40, 100);
+    p.stdin!.write('go\n');
+    expect(await p.exited).toEqual({ exitCode: 0 });
+    const text = (await out).toString();
+    expect(text).toMatch(/^24 80\r\n/);
+    expect(text).toMatch(/\r\n40 100\r\n\/dev\/pts\/0\r\n$/);
+    await client.destroyContainer('tty');
+  });
+
+  it('runs two processes at once with their own streams; execs join the init PID namespace', async () => {
+    await client.createContainer({ id: 'two', rootfs: newRootfs('two'), hostname: 'two-host' });
+    const init = await client.startProcess(spec('two', ['sh', '-c', 'echo init-up; read x; echo bye'], { stdin: true }));
+    guestPids.push(init.pid);
+    const initOut = collect(init.stdout);
+    await waitForOutput(init.stdout, /init-up/);
+    const [a, b] = await Promise.all([
+      run(client, 'two', ['sh', '-c', 'for i in $(seq 1 3000); do echo a$i; done']),
+      run(client, 'two', ['sh', '-c', 'for i in $(seq 1 3000); do echo b$i >&2; done']),
+    ]);
+    const expected = (prefix: string) => Array.from({ length: 3000 }, (_, i) => `${prefix}${i + 1}\n`).join('');
+    expect(a).toEqual({ stdout: expected('a'), stderr: '', status: { exitCode: 0 } });
+    expect(b).toEqual({ stdout: '', stderr: expected('b'), status: { exitCode: 0 } });
+    const ns = await run(client, 'two', ['sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "; echo; hostname; ls /dev']);
+    expect(ns.stdout.split('\n')[0]).toBe('sh -c echo init-up; read x; echo bye ');
+    expect(ns.stdout.split('\n')[1]).toBe('two-host');
+    expect(ns.stdout).toMatch(/null[\s\S]*pts[\s\S]*urandom/);
+    init.stdin!.end('x\n');
+    expect(await init.exited).toEqual({ exitCode: 0 });
+    expect((await initOut).toString()).toBe('init-up\nbye\n');
+    await client.destroyContainer('two');
+  });
+
+  it('kills the other processes of a container when its init exits', async () => {
+    await client.createContainer({ id: 'initdeath', rootfs: newRootfs('initdeath') });
+    const init = await client.startProcess(spec('initdeath', ['sh', '-c', 'read x'], { stdin: true }));
+    guestPids.push(init.pid);
+    const sleeper = await client.startProcess(spec('initdeath', ['sleep', '1000']));
+    guestPids.push(sleeper.pid);
+    init.stdin!.end('\n');
+    expect((await finish(init)).status).toEqual({ exitCode: 0 });
+    expect((await finish(sleeper)).status).toEqual({ exitCode: 137, signal: 9 });
+    await client.destroyContainer('initdeath');
+  });
+
+  it('creates a missing cwd, runs as another user, and refuses a missing command', async () => {
+    await client.createContainer({ id: 'user', rootfs: newRootfs('user') });
+    const r = await run(client, 'user', ['sh', '-c', 'pwd; id -u; id -g; id -G'], {
+      cwd: '/work/deep/dir',
+      user: { uid: 1000, gid: 1001, additionalGids: [1002, 1003] },
+    });
+    expect(r.stdout).toBe('/work/deep/dir\n1000\n1001\n1001 1002 1003\n');
+    await expect(client.startProcess(spec('user', ['no-such-command']))).rejects.toThrow(NotFoundError);
+    await expect(client.startProcess(spec('user', ['no-such-command']))).rejects.toThrow(/executable file not found in \$PATH/);
+    await expect(client.startProcess(spec('nope', ['true']))).rejects.toBeInstanceOf(NotFoundError);
+    await client.destroyContainer('user');
+    await expect(client.destroyContainer('user')).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('writes and reads small files inside the container and never outside it', async () => {
+    const rel = newRootfs('files');
+    const root = path.join(share, rel);
+    fs.symlinkSync('/', path.join(root, 'escape'));
+    fs.symlinkSync('../../../../../../../../..', path.join(root, 'up'));
+    fs.symlinkSync('../../../../../../../../etc/passwd', path.join(root, 'etc/passwd-link'));
+    fs.writeFileSync(path.join(root, 'big'), Buffer.alloc(2 * 1024 * 1024));
+    await client.createContainer({ id: 'files', rootfs: rel });
+
+    await client.writeFile('files', '/etc/hosts', Buffer.from('127.0.0.1 localhost\n'), 0o644);
+    expect((await client.readFile('files', '/etc/hosts', 4096)).toString()).toBe('127.0.0.1 localhost\n');
+    expect((await run(client, 'files', ['cat', '/etc/hosts'])).stdout).toBe('127.0.0.1 localhost\n');
+    expect(fs.statSync(path.join(root, 'etc/hosts')).mode & 0o7777).toBe(0o644);
+
+    // ".." is refused outright; symlinks resolve inside the container's root.
+    await expect(client.readFile('files', '/../../etc/passwd', 4096)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.readFile('files', '/etc/../../etc/passwd', 4096)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.readFile('files', '../../etc/passwd', 4096)).rejects.toBeInstanceOf(InvalidArgumentError);
+    for (const p of ['/escape/etc/passwd', '/up/etc/passwd', '/etc/passwd-link']) {
+      expect((await client.readFile('files', p, 4096)).toString()).toMatch(/container-root/);
+    }
+    const marker = `pv-escape-${process.pid}-${Date.now()}`;
+    await client.writeFile('files', `/escape/tmp/${marker}`, Buffer.from('inside'), 0o600);
+    await client.writeFile('files', `/up/tmp/${marker}-2`, Buffer.from('inside'), 0o600);
+    expect(fs.existsSync(`/tmp/${marker}`)).toBe(false);
+    expect(fs.existsSync(`/tmp/${marker}-2`)).toBe(false);
+    expect(fs.readFileSync(path.join(root, 'tmp', marker), 'utf8')).toBe('inside');
+
+    // /proc magic links, non-regular files and oversize files are refused.
+    const init = await client.startProcess(spec('files', ['sh', '-c', 'read x'], { stdin: true }));
+    guestPids.push(init.pid);
+    await expect(client.readFile('files', '/proc/1/root/etc/passwd', 4096)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.readFile('files', '/dev/zero', 4096)).rejects.toThrow(/not a regular file/);
+    await expect(client.readFile('files', '/big', 1024 * 1024)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.readFile('files', '/etc/hosts', 5)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.readFile('files', '/missing', 10)).rejects.toBeInstanceOf(NotFoundError);
+    init.stdin!.end('\n');
+    await finish(init);
+    await client.destroyContainer('files');
+  });
+
+  it('destroyContainer kills everything in it and answers once they are reaped', async () => {
+    await client.createContainer({ id: 'destroy', rootfs: newRootfs('destroy') });
+    const init = await client.startProcess(spec('destroy', ['sh', '-c', 'sleep 1000 & sleep 1000']));
+    const exec = await client.startProcess(spec('destroy', ['sleep', '1000']));
+    guestPids.push(init.pid, exec.pid);
+    const done = Promise.all([finish(init), finish(exec)]);
+    await client.destroyContainer('destroy');
+    expect(alive(init.pid)).toBe(false);
+    expect(alive(exec.pid)).toBe(false);
+    const [ri, re] = await done;
+    expect(ri.status).toEqual({ exitCode: 137, signal: 9 });
+    expect(re.status).toEqual({ exitCode: 137, signal: 9 });
+  });
+});
+
+describe('agent in host test mode: reconnects and failures', () => {
+  it('keeps processes running across a host reconnect, and reattach resumes their streams', async () => {
+    const agent = startAgent('reattach');
+    const c1 = await connect(agent);
+    await c1.createContainer({ id: 'ra', rootfs: newRootfs('ra') });
+    const init = await c1.startProcess(spec('ra', ['sh', '-c', 'read x; echo got-$x; exit 4'], { stdin: true }));
+    // More output than one credit window, written while no host is connected.
+    const writer = await c1.startProcess(spec('ra', ['sh', '-c', 'sleep 0.3; seq 1 100000']));
+    guestPids.push(init.pid, writer.pid);
+    c1.close();
+    await expect(init.exited).rejects.toBeInstanceOf(UnavailableError);
+    await new Promise((r) => setTimeout(r, 800));
+
+    const c2 = await connect(agent);
+    const procs = await c2.reattach();
+    expect(procs.map((p) => p.processId).sort()).toEqual([init.processId, writer.processId].sort());
+    const init2 = procs.find((p) => p.processId === init.processId)!;
+    const writer2 = procs.find((p) => p.processId === writer.processId)!;
+    expect(init2.pid).toBe(init.pid);
+    const w = await finish(writer2);
+    expect(w.status).toEqual({ exitCode: 0 });
+    expect(w.stdout).toBe(Array.from({ length: 100000 }, (_, i) => `${i + 1}\n`).join(''));
+    const out = collect(init2.stdout);
+    init2.stdin!.write('hello\n');
+    expect(await init2.exited).toEqual({ exitCode: 4 });
+    expect((await out).toString()).toBe('got-hello\n');
+    await c2.destroyContainer('ra');
+    await c2.shutdown();
+    c2.close();
+  });
+
+  it('rejects exited with UnavailableError, without hanging, when the agent dies mid-stream', async () => {
+    const agent = startAgent('killed');
+    const c = await connect(agent);
+    await c.createContainer({ id: 'k', rootfs: newRootfs('k') });
+    const p = await c.startProcess(spec('k', ['sh', '-c', 'while :; do echo xxxxxxxxxxxxxxxxxxxx; done']));
+    const exec = await c.startProcess(spec('k', ['sleep', '1000']));
+    guestPids.push(p.pid, exec.pid);
+    const streamError = new Promise<Error>((resolve) => p.stdout.on('error', resolve));
+    await waitForOutput(p.stdout, /x{20}\n[\s\S]*x{20}\n/);
+    agent.proc.kill('SIGKILL');
+    await expect(p.exited).rejects.toBeInstanceOf(UnavailableError);
+    await expect(p.exited).rejects.toThrow(/agent channel closed/);
+    await expect(exec.exited).rejects.toBeInstanceOf(UnavailableError);
+    expect((await streamError).message).toMatch(/agent channel closed/);
+    await expect(c.ping()).rejects.toBeInstanceOf(UnavailableError);
+    // The agent's death takes its containers with it.
+    expect(await waitGone([p.pid, exec.pid])).toEqual([]);
+  });
+
+  it('connect rejects with UnavailableError when nothing answers in time', async () => {
+    const started = Date.now();
+    await expect(
+      AgentClient.connect({ ctlPath: path.join(tmp, 'nobody.ctl'), ioPath: path.join(tmp, 'nobody.io'), timeoutMs: 300 }),
+    ).rejects.toBeInstanceOf(UnavailableError);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('leaves no mount behind in the host namespace', () => {
+    expect(mountsUnder(tmp)).toEqual([]);
+  });
+});
