@@ -144,10 +144,26 @@ int main(int argc, char **argv) {
     n += processes_pollfds(pfds + FIXED, MAXFDS - FIXED, owners + FIXED, kinds + FIXED);
     int waiting_vport = (g_ctl.is_vport && g_ctl.state == CHAN_DISCONNECTED) ||
                         (g_io.is_vport && g_io.state == CHAN_DISCONNECTED);
-    int r = poll(pfds, (nfds_t)n, waiting_vport ? 100 : -1);
+    /* virtio-serial readiness comes from device interrupts; a lost or coalesced one would
+     * leave us asleep with data in the ring. A bounded sleep re-checks the ports: often while
+     * processes run, rarely when idle (one wakeup a second costs nothing measurable). */
+    int timeout = waiting_vport ? 100 : !g_ctl.is_vport ? -1 : process_count() > 0 ? 200 : 1000;
+    int r = poll(pfds, (nfds_t)n, timeout);
     if (r < 0 && errno != EINTR) {
       logf_("poll: %s", strerror(errno));
       continue;
+    }
+    if (r == 0 && g_ctl.is_vport) {
+      for (int k = 3; k <= 4; k++) {
+        struct channel *ch = k == 3 ? &g_ctl : &g_io;
+        if (!pfds[k].events) continue;
+        struct pollfd q = {.fd = pfds[k].fd, .events = pfds[k].events};
+        if (poll(&q, 1, 0) > 0 && q.revents) {
+          static int reported;
+          if (reported++ < 5) logf_("the %s port was ready without a wakeup (revents %#x)", ch->name, q.revents);
+          chan_handle(ch, q.revents, k == 3 ? ctl_read : 1);
+        }
+      }
     }
     if (r > 0) {
       if (pfds[0].revents & POLLIN) {

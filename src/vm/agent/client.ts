@@ -153,7 +153,7 @@ export class AgentClient implements Agent {
   /** @inheritdoc */
   async version(): Promise<AgentVersion> {
     const r = await this.request(Op.VERSION, new TlvWriter().u32(Tag.PROTOCOL, PROTOCOL_VERSION));
-    return { protocol: r.needU32(Tag.PROTOCOL), agent: r.str(Tag.AGENT, 256) ?? '' };
+    return this.decode(() => ({ protocol: r.needU32(Tag.PROTOCOL), agent: r.str(Tag.AGENT, 256) ?? '' }));
   }
 
   /** @inheritdoc */
@@ -220,7 +220,7 @@ export class AgentClient implements Agent {
     this.processes.set(handle, proc);
     try {
       const r = await this.request(Op.START_PROCESS, w);
-      proc.setPid(r.needU32(Tag.PID));
+      proc.setPid(this.decode(() => r.needU32(Tag.PID)));
       return proc;
     } catch (e) {
       if (this.processes.get(handle) === proc) this.processes.delete(handle);
@@ -279,6 +279,11 @@ export class AgentClient implements Agent {
   /** @inheritdoc */
   async reattach(): Promise<AgentProcess[]> {
     const r = await this.request(Op.LIST_PROCESSES, new TlvWriter());
+    return this.decode(() => this.attachListed(r));
+  }
+
+  /** Processes of a LIST_PROCESSES answer, known or new; new ones are attached. */
+  private attachListed(r: TlvReader): AgentProcess[] {
     const out: AgentProcess[] = [];
     const fresh: ProcessChannel[] = [];
     for (const rec of r.records(Tag.PROCESS)) {
@@ -381,9 +386,16 @@ export class AgentClient implements Agent {
     const p = this.pending.get(f.id);
     if (!p) throw protocolError(`answer to unknown request ${f.id}`);
     this.pending.delete(f.id);
-    const r = TlvReader.parse(f.payload);
-    if (f.type === FrameType.ACK) p.resolve(r);
-    else p.reject(agentError(r));
+    let answer: TlvReader | Error;
+    try {
+      const r = TlvReader.parse(f.payload);
+      answer = f.type === FrameType.ACK ? r : agentError(r);
+    } catch (e) {
+      p.reject(e as Error); // this request fails with the protocol error; fail() handles the rest
+      throw e;
+    }
+    if (answer instanceof TlvReader) p.resolve(answer);
+    else p.reject(answer);
   }
 
   private onIoFrame(f: Frame): void {
@@ -444,6 +456,16 @@ export class AgentClient implements Agent {
 
   private assertOpen(): void {
     if (this.closedBy) throw this.closedBy;
+  }
+
+  /** Run a decoder over an answer; a malformed answer is a protocol violation. */
+  private decode<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof UnavailableError) throw this.violation(e);
+      throw e;
+    }
   }
 
   /** A protocol violation: log it and close like a dead channel. Returns the error. */

@@ -1,0 +1,329 @@
+/**
+ * AgentClient against a scripted stand-in for the guest on two unix sockets: the handshake,
+ * the mapping of ERROR frames to error classes, process streams and exit, and, above all,
+ * what a broken or hostile guest can send (oversized lengths, unknown frame types, truncated
+ * TLV, bad UTF-8, frames for unknown processes or requests, data beyond credit, a channel
+ * that dies mid-stream): each must end in UnavailableError, never a crash or a hang.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConflictError, InvalidArgumentError, NotFoundError, UnavailableError } from '../../../src/errors';
+import { AgentClient } from '../../../src/vm/agent/client';
+import { encodeFrame, Frame, FrameDecoder } from '../../../src/vm/agent/codec';
+import { ErrorCode, FrameType, Limits, Op, Stream, Tag } from '../../../src/vm/agent/protocol';
+import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
+import { setLogSink } from '../../../src/util/log';
+
+type Handler = (f: Frame, fake: FakeAgent) => void;
+
+/** A stand-in guest: answers SYNC and VERSION, and whatever a test scripts. */
+class FakeAgent {
+  ctl!: net.Socket;
+  io!: net.Socket;
+  onCtl: Handler | undefined;
+  onIo: Handler | undefined;
+  protocol = 1;
+  garbageBeforeSync = Buffer.alloc(0);
+  silent = false;
+  readonly ioFrames: Frame[] = [];
+  private servers: net.Server[] = [];
+
+  constructor(
+    readonly ctlPath: string,
+    readonly ioPath: string,
+  ) {}
+
+  async listen(): Promise<void> {
+    const serve = (p: string, which: 'ctl' | 'io') =>
+      new Promise<void>((resolve) => {
+        const srv = net.createServer((s) => {
+          if (which === 'ctl') this.ctl = s;
+          else this.io = s;
+          const d = new FrameDecoder({ channel: which, maxPayload: Limits.MAX_CTL_PAYLOAD, allowedType: () => true });
+          s.on('data', (c: Buffer) => {
+            for (const f of d.push(c)) this.frame(which, s, f);
+          });
+          s.on('error', () => undefined);
+        });
+        this.servers.push(srv);
+        srv.listen(p, () => resolve());
+      });
+    await Promise.all([serve(this.ctlPath, 'ctl'), serve(this.ioPath, 'io')]);
+  }
+
+  private frame(which: 'ctl' | 'io', s: net.Socket, f: Frame): void {
+    if (this.silent) return;
+    if (f.type === FrameType.SYNC) {
+      s.write(Buffer.concat([this.garbageBeforeSync, encodeFrame(FrameType.SYNC_REPLY, 0, 0, f.payload)]));
+      return;
+    }
+    if (which === 'ctl' && f.type === Op.VERSION) {
+      this.ack(f.id, new TlvWriter().u32(Tag.PROTOCOL, this.protocol).str(Tag.AGENT, 'fake agent'));
+      return;
+    }
+    if (which === 'io') this.ioFrames.push({ ...f, payload: Buffer.from(f.payload) });
+    const h = which === 'ctl' ? this.onCtl : this.onIo;
+    h?.(f, this);
+  }
+
+  ack(id: number, w = new TlvWriter()): void {
+    this.ctl.write(encodeFrame(FrameType.ACK, 0, id, w.toBuffer()));
+  }
+
+  error(id: number, code: number, message: string): void {
+    this.ctl.write(encodeFrame(FrameType.ERROR, 0, id, new TlvWriter().u32(Tag.CODE, code).u32(Tag.ERRNO, 0).str(Tag.MESSAGE, message).toBuffer()));
+  }
+
+  async close(): Promise<void> {
+    this.ctl?.destroy();
+    this.io?.destroy();
+    await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
+  }
+}
+
+let dir: string;
+let fake: FakeAgent;
+let client: AgentClient | undefined;
+const logs: string[] = [];
+
+beforeAll(() => setLogSink((l) => logs.push(l)));
+
+beforeEach(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-agent-client-'));
+  fake = new FakeAgent(path.join(dir, 'ctl'), path.join(dir, 'io'));
+  await fake.listen();
+});
+
+afterEach(async () => {
+  client?.close();
+  client = undefined;
+  await fake.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const connect = (timeoutMs = 2000) => AgentClient.connect({ ctlPath: fake.ctlPath, ioPath: fake.ioPath, timeoutMs });
+
+/** A raw header with any length and type. */
+function header(len: number, type: number, aux = 0, id = 0): Buffer {
+  const h = Buffer.alloc(Limits.HEADER_SIZE);
+  h.writeUInt32LE(len, 0);
+  h.writeUInt16LE(type, 4);
+  h.writeUInt16LE(aux, 6);
+  h.writeUInt32LE(id, 8);
+  return h;
+}
+
+/** Start a process that the fake acknowledges with pid 77; returns it and its handle. */
+async function startFakeProcess(c: AgentClient, over: { terminal?: boolean; stdin?: boolean } = {}) {
+  let handle = 0;
+  fake.onCtl = (f, a) => {
+    if (f.type === Op.START_PROCESS) {
+      handle = TlvReader.parse(f.payload).needU32(Tag.HANDLE);
+      a.ack(f.id, new TlvWriter().u32(Tag.PID, 77));
+    }
+  };
+  const p = await c.startProcess({
+    containerId: 'c1',
+    processId: 'p1',
+    args: ['sh'],
+    env: [],
+    cwd: '/',
+    user: { uid: 0, gid: 0, additionalGids: [] },
+    terminal: over.terminal ?? false,
+    stdin: over.stdin ?? false,
+  });
+  return { p, handle };
+}
+
+describe('AgentClient handshake', () => {
+  it('connects through stale bytes before the SYNC_REPLY and reports the version', async () => {
+    fake.garbageBeforeSync = Buffer.concat([Buffer.from('stale tail of an old frame'), header(5, FrameType.DATA)]);
+    client = await connect();
+    expect(await client.version()).toEqual({ protocol: 1, agent: 'fake agent' });
+  });
+
+  it('refuses an agent that speaks another protocol version', async () => {
+    fake.protocol = 2;
+    await expect(connect()).rejects.toThrow(/protocol 2.*needs 1/);
+  });
+
+  it('rejects with UnavailableError when the agent never answers', async () => {
+    fake.silent = true;
+    const t = Date.now();
+    await expect(connect(300)).rejects.toBeInstanceOf(UnavailableError);
+    expect(Date.now() - t).toBeLessThan(3000);
+  });
+
+  it('rejects with UnavailableError when the sockets do not exist', async () => {
+    await expect(
+      AgentClient.connect({ ctlPath: path.join(dir, 'none'), ioPath: path.join(dir, 'none2'), timeoutMs: 200 }),
+    ).rejects.toBeInstanceOf(UnavailableError);
+  });
+});
+
+describe('AgentClient requests', () => {
+  it('maps ERROR codes to the error classes, with the agent message', async () => {
+    client = await connect();
+    const codes = [ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.INVALID, ErrorCode.PERMISSION, ErrorCode.UNAVAILABLE];
+    let i = 0;
+    fake.onCtl = (f, a) => a.error(f.id, codes[i++], `failure ${i}`);
+    await expect(client.ping()).rejects.toEqual(new NotFoundError('failure 1'));
+    await expect(client.ping()).rejects.toBeInstanceOf(ConflictError);
+    await expect(client.ping()).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.ping()).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.ping()).rejects.toThrow(/agent: failure 5/);
+    expect(client.closed).toBe(false);
+  });
+
+  it('validates input before sending anything', async () => {
+    client = await connect();
+    const base = { containerId: 'c', processId: 'p', args: ['x'], env: [], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [] }, terminal: false, stdin: false };
+    await expect(client.startProcess({ ...base, containerId: '../x' })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.startProcess({ ...base, args: [] })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.startProcess({ ...base, args: ['a\0b'] })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.startProcess({ ...base, cwd: 'relative' })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.signalProcess('p', 0)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.readFile('c', 'etc/hosts', 10)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.writeFile('c', '/x', Buffer.alloc(Limits.MAX_FILE_SIZE + 1), 0o644)).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+  });
+
+  it('refuses a READ_FILE answer larger than asked', async () => {
+    client = await connect();
+    fake.onCtl = (f, a) => a.ack(f.id, new TlvWriter().bytes(Tag.DATA, Buffer.alloc(100)));
+    await expect(client.readFile('c', '/etc/hosts', 10)).rejects.toThrow(/answered 100 bytes/);
+    expect(client.closed).toBe(true);
+  });
+});
+
+describe('AgentClient against malformed frames from the guest', () => {
+  const cases: [string, (f: Frame, a: FakeAgent) => void, RegExp][] = [
+    ['an oversized control frame', (_f, a) => a.ctl.write(header(Limits.MAX_CTL_PAYLOAD + 1, FrameType.ACK)), /exceeds the limit/],
+    ['an unknown frame type', (f, a) => a.ctl.write(encodeFrame(99, 0, f.id)), /unexpected frame type 99/],
+    ['a request opcode from the guest', (f, a) => a.ctl.write(encodeFrame(Op.PING, 0, f.id)), /unexpected frame type/],
+    ['a truncated TLV field', (f, a) => a.ctl.write(encodeFrame(FrameType.ACK, 0, f.id, Buffer.from([1, 0, 0]))), /truncated TLV/],
+    [
+      'a TLV field running past its frame',
+      (f, a) => a.ctl.write(encodeFrame(FrameType.ACK, 0, f.id, header(0, 0).subarray(0, 8).fill(0).fill(0xff, 4))),
+      /runs past the end/,
+    ],
+    [
+      'bad UTF-8 in an error message',
+      (f, a) =>
+        a.ctl.write(
+          encodeFrame(FrameType.ERROR, 0, f.id, new TlvWriter().u32(Tag.CODE, 1).bytes(Tag.MESSAGE, Buffer.from([0xc3, 0x28])).toBuffer()),
+        ),
+      /not valid UTF-8/,
+    ],
+    ['an answer to an unknown request', (f, a) => a.ctl.write(encodeFrame(FrameType.ACK, 0, f.id + 1000)), /unknown request/],
+    ['an exit event for an unknown process', (_f, a) => a.ctl.write(encodeFrame(FrameType.EXIT, 0, 0, new TlvWriter().u32(Tag.HANDLE, 5).u32(Tag.EXIT_CODE, 0).toBuffer())), /unknown process handle 5/],
+    ['stream data for an unknown process', (_f, a) => a.io.write(encodeFrame(FrameType.DATA, Stream.STDOUT, 42, Buffer.from('x'))), /unknown process handle 42/],
+    ['an oversized stream frame', (_f, a) => a.io.write(header(Limits.MAX_IO_PAYLOAD + 1, FrameType.DATA, 1, 1)), /exceeds the limit/],
+    ['a control frame on the stream channel', (_f, a) => a.io.write(encodeFrame(FrameType.ACK, 0, 1)), /unexpected frame type/],
+  ];
+
+  it.each(cases)('rejects %s with UnavailableError and closes', async (_name, misbehave, re) => {
+    client = await connect();
+    fake.onCtl = misbehave;
+    const err = await client.ping().catch((e: Error) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toMatch(re);
+    expect(client.closed).toBe(true);
+    await expect(client.ping()).rejects.toBeInstanceOf(UnavailableError);
+  });
+
+  it('rejects output beyond the granted credit', async () => {
+    client = await connect();
+    const { p, handle } = await startFakeProcess(client);
+    const window = 256 * 1024;
+    for (let off = 0; off < window; off += Limits.MAX_IO_PAYLOAD) {
+      fake.io.write(encodeFrame(FrameType.DATA, Stream.STDOUT, handle, Buffer.alloc(Limits.MAX_IO_PAYLOAD)));
+    }
+    fake.io.write(encodeFrame(FrameType.DATA, Stream.STDOUT, handle, Buffer.alloc(1)));
+    await expect(p.exited).rejects.toThrow(/beyond its credit/);
+    expect(client.closed).toBe(true);
+  });
+});
+
+describe('AgentClient processes', () => {
+  it('delivers output and resolves exited after the exit event and both EOFs', async () => {
+    client = await connect();
+    const { p, handle } = await startFakeProcess(client);
+    expect(p.pid).toBe(77);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    p.stdout.on('data', (c: Buffer) => out.push(c));
+    p.stderr!.on('data', (c: Buffer) => err.push(c));
+    fake.ctl.write(encodeFrame(FrameType.EXIT, 0, 0, new TlvWriter().u32(Tag.HANDLE, handle).str(Tag.PROCESS_ID, 'p1').u32(Tag.EXIT_CODE, 137).u32(Tag.SIGNAL, 9).toBuffer()));
+    fake.io.write(encodeFrame(FrameType.DATA, Stream.STDOUT, handle, Buffer.from('hello')));
+    fake.io.write(encodeFrame(FrameType.DATA, Stream.STDERR, handle, Buffer.from('oops')));
+    fake.io.write(encodeFrame(FrameType.EOF, Stream.STDOUT, handle));
+    fake.io.write(encodeFrame(FrameType.EOF, Stream.STDERR, handle));
+    expect(await p.exited).toEqual({ exitCode: 137, signal: 9 });
+    expect(Buffer.concat(out).toString()).toBe('hello');
+    expect(Buffer.concat(err).toString()).toBe('oops');
+  });
+
+  it('sends stdin as DATA frames, then EOF', async () => {
+    client = await connect();
+    const { p, handle } = await startFakeProcess(client, { stdin: true });
+    p.stdin!.end('input bytes');
+    await new Promise((r) => setTimeout(r, 50));
+    const mine = fake.ioFrames.filter((f) => f.id === handle && f.aux === Stream.STDIN);
+    expect(mine.map((f) => f.type)).toEqual([FrameType.DATA, FrameType.EOF]);
+    expect(mine[0].payload.toString()).toBe('input bytes');
+  });
+
+  it('fails every pending request, exited and stream when a channel closes mid-stream', async () => {
+    client = await connect();
+    const { p, handle } = await startFakeProcess(client, { stdin: true });
+    fake.io.write(encodeFrame(FrameType.DATA, Stream.STDOUT, handle, Buffer.from('partial output')));
+    const streamErr = new Promise<Error>((resolve) => p.stdout.on('error', resolve));
+    p.stdout.resume();
+    fake.onCtl = () => undefined; // never answers
+    const pending = client.ping();
+    await new Promise((r) => setTimeout(r, 20));
+    fake.io.destroy();
+    await expect(pending).rejects.toThrow(/agent channel closed/);
+    await expect(p.exited).rejects.toBeInstanceOf(UnavailableError);
+    expect(await streamErr).toBeInstanceOf(UnavailableError);
+    const writeErr = await new Promise<Error | null | undefined>((resolve) => p.stdin!.write('more', resolve));
+    expect(writeErr?.message).toMatch(/destroyed|closed/);
+  });
+
+  it('reattach lists processes with their offsets and attaches them by granting credit', async () => {
+    client = await connect();
+    fake.onCtl = (f, a) => {
+      if (f.type !== Op.LIST_PROCESSES) return;
+      const rec = new TlvWriter()
+        .u32(Tag.HANDLE, 9)
+        .str(Tag.PROCESS_ID, 'old')
+        .str(Tag.CONTAINER_ID, 'c1')
+        .u32(Tag.PID, 42)
+        .u32(Tag.TERMINAL, 0)
+        .u32(Tag.STDIN, 1)
+        .u32(Tag.EXITED, 0)
+        .u64(Tag.STDIN_RECEIVED, 10)
+        .u64(Tag.STDIN_LIMIT, 20)
+        .u64(Tag.STDOUT_SENT, 1000)
+        .u64(Tag.STDERR_SENT, 7);
+      a.ack(f.id, new TlvWriter().nested(Tag.PROCESS, rec));
+    };
+    const [p] = await client.reattach();
+    expect(p).toMatchObject({ processId: 'old', containerId: 'c1', pid: 42 });
+    await new Promise((r) => setTimeout(r, 50));
+    const credits = fake.ioFrames.filter((f) => f.type === FrameType.CREDIT && f.id === 9);
+    expect(credits.map((f) => [f.aux, Number(f.payload.readBigUInt64LE(0))])).toEqual([
+      [Stream.STDOUT, 1000 + 256 * 1024],
+      [Stream.STDERR, 7 + 256 * 1024],
+    ]);
+    // Stdin continues within the agent's limit: 10 bytes of credit left.
+    p.stdin!.write(Buffer.alloc(15));
+    await new Promise((r) => setTimeout(r, 50));
+    const stdin = fake.ioFrames.filter((f) => f.type === FrameType.DATA && f.id === 9);
+    expect(stdin.reduce((n, f) => n + f.payload.length, 0)).toBe(10);
+  });
+});
