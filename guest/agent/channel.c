@@ -213,8 +213,9 @@ void chan_flush(struct channel *ch) {
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    disconnect(ch, n < 0 ? strerror(errno) : "write returned 0");
+    /* A virtio-serial port answers 0 when its queue is momentarily full: retry later. */
+    if (n == 0 || errno == EAGAIN || errno == EWOULDBLOCK) return;
+    disconnect(ch, strerror(errno));
     return;
   }
 }

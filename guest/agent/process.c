@@ -41,6 +41,8 @@
 struct process g_procs[PV_MAX_PROCESSES];
 uint32_t g_rr;
 
+#define OUT_FRAME_PAYLOAD (PV_MAX_IO_PAYLOAD - PV_HEADER_SIZE)
+
 enum { ST_SETNS = 1, ST_PROC, ST_SESSION, ST_TTY, ST_STDIO, ST_USER, ST_MKDIR, ST_CWD, ST_EXEC };
 
 struct exec_error {
@@ -498,7 +500,9 @@ static void pump_output(struct process *p, int s) {
   if (room < PV_HEADER_SIZE + 1) return;
   uint64_t credit = o->limit - o->sent;
   size_t want = room - PV_HEADER_SIZE;
-  if (want > PV_MAX_IO_PAYLOAD) want = PV_MAX_IO_PAYLOAD;
+  /* A virtio-serial write takes at most 32 KiB: frames of exactly 64 KiB (header
+   * included) keep every write full instead of leaving a 12-byte tail write per frame. */
+  if (want > OUT_FRAME_PAYLOAD) want = OUT_FRAME_PAYLOAD;
   if (credit < want) want = (size_t)credit;
   if (chan_begin(&g_io, PV_FRAME_DATA, (uint16_t)s, p->handle) < 0) return;
   uint8_t *dst = chan_payload(&g_io, want);

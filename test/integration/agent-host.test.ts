@@ -259,6 +259,8 @@ describe('agent in host test mode', () => {
     const init = await client.startProcess(spec('files', ['sh', '-c', 'read x'], { stdin: true }));
     guestPids.push(init.pid);
     await expect(client.readFile('files', '/proc/1/root/etc/passwd', 4096)).rejects.toBeInstanceOf(InvalidArgumentError);
+    // Plain /proc files are readable (the pod layer samples stats this way).
+    expect((await client.readFile('files', '/proc/loadavg', 4096)).toString()).toMatch(/^\d+\.\d+ .* \d+\/\d+ \d+\n$/);
     await expect(client.readFile('files', '/dev/zero', 4096)).rejects.toThrow(/not a regular file/);
     await expect(client.readFile('files', '/big', 1024 * 1024)).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(client.readFile('files', '/etc/hosts', 5)).rejects.toBeInstanceOf(InvalidArgumentError);

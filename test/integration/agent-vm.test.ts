@@ -46,7 +46,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (vm) await vm.destroy();
+  if (vm) {
+    // Diagnostics only: the agent notes virtio-serial readiness it got without a wakeup.
+    const console = fs.readFileSync(vmPaths(execRoot, vm.id).consoleLog, 'utf8');
+    for (const l of console.split('\n').filter((x) => /without a wakeup/.test(x))) process.stderr.write(`agent-vm: ${l}\n`);
+    await vm.destroy();
+  }
   const ours = listVmProcesses().filter((p) => p.cmdline.includes(execRoot));
   const mounts = mountsUnder(execRoot);
   const vmsLeft = fs.existsSync(path.join(execRoot, 'vms')) ? fs.readdirSync(path.join(execRoot, 'vms')) : [];
