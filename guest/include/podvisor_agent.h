@@ -140,8 +140,9 @@
  *   (normally a CREDIT for STDOUT after PV_OP_LIST_PROCESSES told it the offsets). Processes
  *   started in the current session are attached from the start. Stdout/stderr EOF frames
  *   of an attached process are re-sent in the new session if they were sent before.
- *   Known limit: an EXIT event written to a connection that closes before the host read it
- *   is lost (the agent has already forgotten the process).
+ *   Known limits: output written to a connection that closes before the host read it is
+ *   lost (the offsets in LIST_PROCESSES count it as sent), and so is an EXIT event (the
+ *   agent has then already forgotten the process).
  * ---------------------------------------------------------------------------------------
  */
 #ifndef PODVISOR_AGENT_H

@@ -270,6 +270,27 @@ describe('agent in host test mode', () => {
     await client.destroyContainer('files');
   });
 
+  it('holds a fast writer back while nobody reads its output (bounded host memory)', async () => {
+    await client.createContainer({ id: 'flow', rootfs: newRootfs('flow') });
+    const p = await client.startProcess(spec('flow', ['sh', '-c', 'head -c 20000000 /dev/zero; echo finished >&2']));
+    guestPids.push(p.pid);
+    let exited = false;
+    void p.exited.then(() => (exited = true));
+    // Nobody reads stdout: wait until the bytes buffered on the host stop growing.
+    let last = -1;
+    while (p.stdout.readableLength !== last) {
+      last = p.stdout.readableLength;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(p.stdout.readableLength).toBeLessThanOrEqual(256 * 1024 + 64 * 1024);
+    expect(exited).toBe(false);
+    const [out, err, status] = await Promise.all([collect(p.stdout), collect(p.stderr), p.exited]);
+    expect(out.length).toBe(20000000);
+    expect(err.toString()).toBe('finished\n');
+    expect(status).toEqual({ exitCode: 0 });
+    await client.destroyContainer('flow');
+  });
+
   it('destroyContainer kills everything in it and answers once they are reaped', async () => {
     await client.createContainer({ id: 'destroy', rootfs: newRootfs('destroy') });
     const init = await client.startProcess(spec('destroy', ['sh', '-c', 'sleep 1000 & sleep 1000']));
@@ -311,10 +332,34 @@ describe('agent in host test mode: reconnects and failures', () => {
     init2.stdin!.write('hello\n');
     expect(await init2.exited).toEqual({ exitCode: 4 });
     expect((await out).toString()).toBe('got-hello\n');
-    await c2.destroyContainer('ra');
+    // A process that wrote and exited while no host was connected is reported on reattach.
+    const quick = await c2.startProcess(spec('ra', ['sh', '-c', 'sleep 0.2; echo done-while-away; exit 6']));
+    guestPids.push(quick.pid);
+    c2.close();
+    await new Promise((r) => setTimeout(r, 600));
+    const c3 = await connect(agent);
+    const [late] = await c3.reattach();
+    expect(late.processId).toBe(quick.processId);
+    expect(await finish(late)).toEqual({ stdout: 'done-while-away\n', stderr: '', status: { exitCode: 6 } });
+    expect(await c3.reattach()).toEqual([]);
+    await c3.destroyContainer('ra');
+    await c3.shutdown();
+    c3.close();
+  });
+
+  it('is not confused by a second host connecting while the first one is still there', async () => {
+    const agent = startAgent('replace');
+    const c1 = await connect(agent);
+    const c2 = await connect(agent);
+    await c2.ping();
+    await expect(c1.ping()).rejects.toBeInstanceOf(UnavailableError);
+    await c2.createContainer({ id: 'rep', rootfs: newRootfs('rep') });
+    expect((await run(c2, 'rep', ['echo', 'second host'])).stdout).toBe('second host\n');
+    await c2.destroyContainer('rep');
     await c2.shutdown();
     c2.close();
   });
+
 
   it('rejects exited with UnavailableError, without hanging, when the agent dies mid-stream', async () => {
     const agent = startAgent('killed');
