@@ -89,6 +89,11 @@ export interface ProcessIoOptions {
   log?: LogWriter;
   /** Close the process's stdin when an attached client's input ends. */
   stdinOnce: boolean;
+  /**
+   * End attached sessions when the output ends (default true). Exec sets false and ends them
+   * itself once the exit code is recorded: the docker CLI reads it right after the stream ends.
+   */
+  endSessions?: boolean;
 }
 
 /** Fan-out of one process's output and fan-in of its input. */
@@ -106,7 +111,7 @@ export class ProcessIo {
     if (proc.stderr) pumps.push(this.pump('stderr', proc.stderr));
     this.done = Promise.all(pumps).then(() => {
       this.finished = true;
-      for (const s of [...this.sessions]) s.finish('exited');
+      if (opts.endSessions !== false) this.endSessions();
     });
   }
 
@@ -142,7 +147,7 @@ export class ProcessIo {
   /** Attach a client: it gets output from now on, and its input goes to stdin. */
   add(session: AttachSession): void {
     if (session.isEnded) return;
-    if (this.finished) {
+    if (this.finished && this.opts.endSessions !== false) {
       session.finish('exited');
       return;
     }
@@ -193,6 +198,11 @@ export class ProcessIo {
     input.on('error', onGone);
     input.on('close', onClose);
     input.resume();
+  }
+
+  /** End every attached session (the process is over). */
+  endSessions(): void {
+    for (const s of [...this.sessions]) s.finish('exited');
   }
 
   /** Remove a session (it ended or detached). */

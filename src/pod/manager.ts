@@ -293,6 +293,7 @@ export class PodManager {
     }
     const main = mainContainer(r.spec);
     const init = started.inits.get(main.id) as AgentProcess;
+    log.debug(`container ${r.id.slice(0, 12)}: started on VM ${started.vm.id} (guest pid ${init.pid})`);
     r.state = {
       status: 'running',
       pid: init.pid,
@@ -344,11 +345,10 @@ export class PodManager {
       }
     }
     if (this.closing) return;
+    log.debug(`container ${e.record.id.slice(0, 12)}: main process exited (${exitCode}${error ? `: ${error}` : ''})`);
     // Let the output drain (bounded: a dead VM's streams end at once).
     await Promise.race([run.io.done, new Promise((r) => setTimeout(r, OUTPUT_DRAIN_MS).unref())]);
-    for (const c of e.record.spec.containers) {
-      await run.vm.agent.destroyContainer(c.id).catch(() => undefined);
-    }
+    log.debug(`container ${e.record.id.slice(0, 12)}: output drained, tearing down VM ${run.vm.id}`);
     await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
     for (const c of e.record.spec.containers) {
       await this.deps.rootfs.unmount(c.id).catch((err) => log.warn(`unmounting rootfs of ${c.id}: ${(err as Error).message}`));
@@ -359,6 +359,7 @@ export class PodManager {
     r.vmId = undefined;
     r.initProcessIds = undefined;
     await this.persist(e).catch((err) => log.error(`persisting ${r.id}: ${(err as Error).message}`));
+    log.debug(`container ${r.id.slice(0, 12)}: exited ${exitCode}, run torn down`);
     this.emit(r, 'die', { exitCode: String(exitCode) });
     for (const f of [...e.followers]) f();
     this.wake(e, 'exit', { exitCode, ...(error ? { error } : {}) });
@@ -602,6 +603,7 @@ export class PodManager {
     this.names.release(r.name, r.id);
     this.entries.delete(r.id);
     for (const x of this.execs.of(r.id)) this.execs.delete(x.id);
+    log.debug(`container ${r.id.slice(0, 12)}: removed`);
     this.emit(r, 'destroy');
     this.wake(e, 'removed', { exitCode: r.state.exitCode, ...(r.state.error ? { error: r.state.error } : {}) });
     this.wake(e, 'exit', { exitCode: r.state.exitCode });
@@ -822,7 +824,7 @@ export class PodManager {
     x.processId = proc.processId;
     x.pid = proc.pid;
     x.running = true;
-    const io = new ProcessIo(proc, { stdinOnce: true });
+    const io = new ProcessIo(proc, { stdinOnce: true, endSessions: false });
     x.io = io;
     if (session) io.add(session);
     this.emit(e.record, `exec_start: ${x.config.args.join(' ')}`, { execID: x.id });
@@ -840,6 +842,9 @@ export class PodManager {
       x.io = undefined;
       this.execs.retire(x.id);
       this.emit(e.record, 'exec_die', { execID: x.id, exitCode: String(code) });
+      // Only now close the client's stream: the CLI inspects the exit code right after.
+      io.endSessions();
+      session?.finish('exited');
     })();
     return x;
   }

@@ -28,33 +28,84 @@ import type { Express } from 'express';
 interface UpgradeInfo {
   socket: Duplex;
   head: Buffer;
+  /** The request body (Content-Length bytes), read off the socket before routing. */
+  body: Buffer;
   taken: boolean;
 }
 
 const UPGRADES = new WeakMap<http.IncomingMessage, UpgradeInfo>();
+
+/** Largest body accepted on an upgrade request (attach/exec-start bodies are tiny). */
+const MAX_UPGRADE_BODY = 1024 * 1024;
 
 /** The raw socket and first bytes of an upgraded request (undefined for plain requests). */
 export function upgradeOf(req: http.IncomingMessage): UpgradeInfo | undefined {
   return UPGRADES.get(req);
 }
 
+/**
+ * Read exactly `n` bytes from a socket; what arrives beyond them is put back (it is the
+ * client's stdin). Node does not parse the body of an upgrade request: dockerd (Go) reads it
+ * as the request body and only then hijacks, so we must do the same, or the body (e.g.
+ * `{"Detach":false,"Tty":false}`) would reach the process as input.
+ */
+function readExactly(socket: Duplex, n: number): Promise<Buffer> {
+  if (n === 0) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let got = 0;
+    const cleanup = () => {
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('error', onEnd);
+    };
+    const onData = (chunk: Buffer) => {
+      parts.push(chunk);
+      got += chunk.length;
+      if (got < n) return;
+      cleanup();
+      socket.pause();
+      const all = Buffer.concat(parts);
+      if (all.length > n) socket.unshift(all.subarray(n));
+      resolve(all.subarray(0, n));
+    };
+    const onEnd = () => {
+      cleanup();
+      reject(new Error('connection closed before the request body was complete'));
+    };
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('error', onEnd);
+  });
+}
+
 /** Send upgrade requests on `server` through `app` (see the module comment). */
 export function installHijack(server: http.Server, app: Express): void {
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    // Bytes the client sent right after the request (stdin already) go back into the socket.
-    if (head.length) socket.unshift(head);
-    const info: UpgradeInfo = { socket, head: Buffer.alloc(0), taken: false };
-    UPGRADES.set(req, info);
     socket.on('error', () => socket.destroy());
-    const res = new http.ServerResponse(req);
-    res.shouldKeepAlive = false;
-    res.assignSocket(socket as unknown as import('node:net').Socket);
-    res.on('finish', () => {
-      // An ordinary answer (an error, or a route that does not hijack): the parser is gone,
-      // so the connection cannot carry another request.
-      if (!info.taken) socket.end();
-    });
-    (app as unknown as (q: http.IncomingMessage, s: http.ServerResponse) => void)(req, res);
+    // Bytes the client sent right after the headers go back into the socket.
+    if (head.length) socket.unshift(head);
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (!Number.isFinite(length) || length < 0 || length > MAX_UPGRADE_BODY) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"message":"bad request body length"}\n');
+      return;
+    }
+    void readExactly(socket, length).then(
+      (body) => {
+        const info: UpgradeInfo = { socket, head: Buffer.alloc(0), body, taken: false };
+        UPGRADES.set(req, info);
+        const res = new http.ServerResponse(req);
+        res.shouldKeepAlive = false;
+        res.assignSocket(socket as unknown as import('node:net').Socket);
+        res.on('finish', () => {
+          // An ordinary answer (an error, or a route that does not hijack): the parser is gone,
+          // so the connection cannot carry another request.
+          if (!info.taken) socket.end();
+        });
+        (app as unknown as (q: http.IncomingMessage, s: http.ServerResponse) => void)(req, res);
+      },
+      () => socket.destroy(),
+    );
   });
 }
 

@@ -4,6 +4,7 @@
  */
 import type { Request, Response } from 'express';
 import { InvalidArgumentError } from '../../errors';
+import { upgradeOf } from './hijack';
 
 /** Largest JSON body accepted (a create body with a big Env is well under this). */
 const MAX_BODY = 4 * 1024 * 1024;
@@ -43,6 +44,9 @@ export function sendJson(res: Response, status: number, body: unknown): void {
 
 /** Read a request body (bounded). */
 export async function readRaw(req: Request): Promise<Buffer> {
+  // An upgrade request's body was read off the socket by the hijack bridge.
+  const up = upgradeOf(req);
+  if (up) return up.body;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req as AsyncIterable<Buffer>) {

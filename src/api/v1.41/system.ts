@@ -45,6 +45,15 @@ export function eventJson(e: DaemonEvent): Record<string, unknown> {
   };
 }
 
+/**
+ * One line of the /events stream. timeNano (~1.8e18) is beyond a double's exact integers,
+ * so it is spliced into the JSON text as the exact decimal dockerd writes.
+ */
+export function eventLine(e: DaemonEvent): string {
+  const json = JSON.stringify({ ...eventJson(e), timeNano: 0 });
+  return json.replace(/"timeNano":0}$/, `"timeNano":${e.timeNano.toString()}}`) + '\n';
+}
+
 /** Whether an event passes `/events` filters (values of one key OR'ed, keys AND'ed). */
 export function eventMatches(e: DaemonEvent, f: Record<string, string[]>): boolean {
   const any = (k: string, test: (v: string) => boolean) => !f[k]?.length || f[k].some(test);
@@ -208,7 +217,7 @@ export function register(router: Router, services: ApiServices): void {
       return;
     }
     const send = (e: DaemonEvent) => {
-      if (eventMatches(e, filters)) res.write(JSON.stringify(eventJson(e)) + '\n');
+      if (eventMatches(e, filters)) res.write(eventLine(e));
     };
     const queue: DaemonEvent[] = [];
     let live = false;

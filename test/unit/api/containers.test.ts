@@ -184,6 +184,23 @@ describe('attach (hijacked)', () => {
     expect(w.json).toEqual({ Error: null, StatusCode: 0 });
   });
 
+  test('the body of an upgrade request is read as the body, not passed on as stdin', async () => {
+    const id = await create({ Image: 'busybox', Cmd: ['cat'], OpenStdin: true, StdinOnce: true });
+    const body = '{"stream":true,"stdin":true}';
+    const answer = raw(`POST /containers/${id}/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}input\n`, {
+      write: (s) => {
+        setTimeout(async () => {
+          await api('POST', `/containers/${id}/start`);
+          s.end();
+        }, 50);
+      },
+    });
+    const a = await answer;
+    expect(unframe(a.body).map((f) => f.data.toString()).join('')).toBe('input\n');
+    const x = await api('POST', `/containers/${id}/exec`, { Cmd: ['true'] });
+    expect(x.status).toBe(409);
+  });
+
   test('TTY containers stream raw bytes, and detach keys end the attach only', async () => {
     const id = await create({ Image: 'busybox', Cmd: ['cat'], OpenStdin: true, Tty: true });
     await api('POST', `/containers/${id}/start`);
@@ -312,7 +329,7 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
     stream.on('data', (c: Buffer) => chunks.push(c));
     await new Promise((r) => stream.on('end', r));
     expect(unframe(Buffer.concat(chunks)).map((f) => f.data.toString())).toEqual(['in-exec\n']);
-    for (let i = 0; i < 50 && (await ex.inspect()).Running; i++) await new Promise((r) => setTimeout(r, 10));
+    // The exit code is there as soon as the stream has ended (the docker CLI reads it then).
     const info = await ex.inspect();
     expect(info).toMatchObject({ Running: false, ExitCode: 6, ContainerID: id, ProcessConfig: { entrypoint: 'sh', arguments: ['-c', 'echo in-exec; exit 6'] } });
     expect(await api('POST', `/containers/${id}/exec`, {})).toMatchObject({ status: 400, json: { message: 'No exec command specified' } });
