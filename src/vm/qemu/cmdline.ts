@@ -30,11 +30,21 @@ export interface KernelCmdlineOptions {
  * - cryptomgr.notests: skips the crypto self-tests (~0.2 s under TCG);
  * - mitigations=off, lsm=capability, audit=0: less work per syscall and at boot; the guest only
  *   runs one pod, and host isolation is the VM's job (docs/limitations.md);
- * - tsc_early_khz: see host-tsc.ts (the cause of TCG boots that hung).
+ * - noirqdebug: virtio-console raises an interrupt for every buffer the host consumed, and the
+ *   writer has usually reclaimed it already, so a long stream is a burst of "unhandled"
+ *   interrupts; after 100,000 of them the kernel disabled the virtio-serial IRQ ("irq NN:
+ *   nobody cared") and the agent channels stalled for good. The check is off;
+ * - TCG only: tsc_early_khz (see host-tsc.ts; the cause of TCG boots that hung) and
+ *   tsc=reliable: the TSC is the host's (constant) TSC, but the clocksource watchdog compares it
+ *   with jiffies, which lose ticks when the host is busy, and then switches the guest to a
+ *   jiffies clock (coarse time, sleeps that overrun).
  */
 export function kernelCmdline(o: KernelCmdlineOptions): string {
-  const args = ['console=ttyS0', 'quiet', 'panic=-1', 'cryptomgr.notests', 'mitigations=off', 'lsm=capability', 'audit=0'];
-  if (o.accel === 'tcg' && o.tscKhz) args.push(`tsc_early_khz=${o.tscKhz}`);
+  const args = ['console=ttyS0', 'quiet', 'panic=-1', 'cryptomgr.notests', 'mitigations=off', 'lsm=capability', 'audit=0', 'noirqdebug'];
+  if (o.accel === 'tcg') {
+    if (o.tscKhz) args.push(`tsc_early_khz=${o.tscKhz}`);
+    args.push('tsc=reliable');
+  }
   args.push(...(o.extra ?? []));
   return args.join(' ');
 }

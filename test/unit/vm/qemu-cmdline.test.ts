@@ -64,6 +64,12 @@ describe('kernelCmdline', () => {
     expect(kernelCmdline({ accel: 'tcg' })).not.toContain('tsc_early_khz');
   });
 
+  it('trusts the TSC under TCG only, and never disables an IRQ as spurious', () => {
+    expect(kernelCmdline({ accel: 'tcg' }).split(' ')).toEqual(expect.arrayContaining(['tsc=reliable', 'noirqdebug']));
+    expect(kernelCmdline({ accel: 'kvm' }).split(' ')).not.toContain('tsc=reliable');
+    expect(kernelCmdline({ accel: 'kvm' }).split(' ')).toContain('noirqdebug');
+  });
+
   it('sends the console to ttyS0, ends QEMU on panic and appends extra arguments last', () => {
     const c = kernelCmdline({ accel: 'tcg', extra: ['loglevel=7'] }).split(' ');
     expect(c[0]).toBe('console=ttyS0');
