@@ -238,8 +238,9 @@ void process_io_frame(const struct frame_hdr *h, const uint8_t *payload);
 /* poll set helpers */
 int processes_pollfds(struct pollfd *pfds, int max, int *owners, int *kinds);
 void process_handle_fd(int owner, int kind, short revents);
-/* After each loop iteration: drain exited processes, send EOFs, credits, EXIT events. */
-void processes_housekeeping(void);
+/* After each loop iteration: drain exited processes, send EOFs, credits, EXIT events.
+ * Returns non-zero when it queued a frame (another pass may then find more to do). */
+int processes_housekeeping(void);
 int process_count(void);
 int container_has_processes(const char *container_id);
 void process_release(struct process *p);

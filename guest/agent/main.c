@@ -132,6 +132,7 @@ int main(int argc, char **argv) {
   enum { FIXED = 5, MAXFDS = FIXED + 3 * PV_MAX_PROCESSES };
   static struct pollfd pfds[MAXFDS];
   static int owners[MAXFDS], kinds[MAXFDS];
+  int busy = 0;
   while (!g_shutdown) {
     int ctl_read = buf_len(&g_ctl.out) < CTL_BACKLOG;
     int n = 0;
@@ -147,7 +148,7 @@ int main(int argc, char **argv) {
     /* virtio-serial readiness comes from device interrupts; a lost or coalesced one would
      * leave us asleep with data in the ring. A bounded sleep re-checks the ports: often while
      * processes run, rarely when idle (one wakeup a second costs nothing measurable). */
-    int timeout = waiting_vport ? 100 : !g_ctl.is_vport ? -1 : process_count() > 0 ? 200 : 1000;
+    int timeout = busy ? 0 : waiting_vport ? 100 : !g_ctl.is_vport ? -1 : process_count() > 0 ? 200 : 1000;
     int r = poll(pfds, (nfds_t)n, timeout);
     if (r < 0 && errno != EINTR) {
       logf_("poll: %s", strerror(errno));
@@ -182,13 +183,17 @@ int main(int argc, char **argv) {
     }
     chan_check_vport(&g_ctl);
     chan_check_vport(&g_io);
-    processes_housekeeping();
+    /* Housekeeping until it stops finding work: draining an exited process can end its
+     * stream (EOF), and writing that EOF releases its EXIT event. Nothing else would wake
+     * us for those steps. After many productive passes, poll without sleeping instead. */
+    busy = 0;
+    for (int pass = 0; pass < 8; pass++) {
+      int progressed = processes_housekeeping();
+      chan_flush(&g_io);
+      if (!progressed) break;
+      if (pass == 7) busy = 1;
+    }
     ops_housekeeping();
-    chan_flush(&g_io);
-    /* Writing the stream channel may have released EXIT events (they wait until their
-     * EOF frames are written): a second pass sends them now rather than after the next
-     * unrelated wakeup. */
-    processes_housekeeping();
     chan_flush(&g_io);
     chan_flush(&g_ctl);
   }

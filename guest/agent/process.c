@@ -573,7 +573,8 @@ static void maybe_send_stdin_credit(struct process *p) {
   if (chan_send(&g_io, PV_FRAME_CREDIT, PV_STREAM_STDIN, p->handle, le, 8) == 0) p->stdin_announced = limit;
 }
 
-void processes_housekeeping(void) {
+int processes_housekeeping(void) {
+  uint64_t io_before = g_io.out_queued, ctl_before = g_ctl.out_queued;
   for (int i = 0; i < PV_MAX_PROCESSES; i++) {
     struct process *p = &g_procs[i];
     if (!p->used) continue;
@@ -604,4 +605,5 @@ void processes_housekeeping(void) {
     chan_end(&g_ctl);
     process_release(p);
   }
+  return g_io.out_queued != io_before || g_ctl.out_queued != ctl_before;
 }
