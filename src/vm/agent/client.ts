@@ -534,6 +534,8 @@ async function connectUnix(path: string, deadline: number, track: net.Socket[]):
         track.push(s);
         s.once('connect', () => {
           s.removeListener('error', reject);
+          // Until the client's own handlers are attached, an error must not go unhandled.
+          s.on('error', () => undefined);
           resolve(s);
         });
         s.once('error', reject);
