@@ -348,11 +348,14 @@ export class PodManager {
     log.debug(`container ${e.record.id.slice(0, 12)}: main process exited (${exitCode}${error ? `: ${error}` : ''})`);
     // Let the output drain (bounded: a dead VM's streams end at once).
     await Promise.race([run.io.done, new Promise((r) => setTimeout(r, OUTPUT_DRAIN_MS).unref())]);
+    const t0 = Date.now();
     log.debug(`container ${e.record.id.slice(0, 12)}: output drained, tearing down VM ${run.vm.id}`);
     await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
+    const t1 = Date.now();
     for (const c of e.record.spec.containers) {
       await this.deps.rootfs.unmount(c.id).catch((err) => log.warn(`unmounting rootfs of ${c.id}: ${(err as Error).message}`));
     }
+    log.debug(`container ${e.record.id.slice(0, 12)}: VM destroyed in ${t1 - t0} ms, rootfs unmounted in ${Date.now() - t1} ms`);
     e.run = undefined;
     const r = e.record;
     r.state = { ...r.state, status: 'exited', pid: 0, exitCode, error, finishedAt: nowRfc3339() };

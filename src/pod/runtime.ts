@@ -87,8 +87,7 @@ async function readGuestFile(agent: Agent, containerId: string, p: string): Prom
 
 /** Resolve a user spec inside a running container. */
 export async function resolveUserInGuest(agent: Agent, containerId: string, user: string): Promise<ResolvedUser> {
-  const passwd = await readGuestFile(agent, containerId, '/etc/passwd');
-  const group = await readGuestFile(agent, containerId, '/etc/group');
+  const [passwd, group] = await Promise.all([readGuestFile(agent, containerId, '/etc/passwd'), readGuestFile(agent, containerId, '/etc/group')]);
   return resolveUser(user, passwd, group);
 }
 
@@ -136,44 +135,57 @@ async function withRollback<T>(fn: (undo: Array<() => Promise<void>>) => Promise
 /** Start a pod: phases 1-5 above. Rejects (with everything undone) when a phase fails. */
 export async function startPod(deps: StartDeps, spec: PodSpec, size = spec.vm): Promise<StartedPod> {
   return withRollback(async (undo) => {
+    const t0 = Date.now();
+    const lap = (what: string) => log.debug(`pod ${spec.id.slice(0, 12)}: ${what} at +${Date.now() - t0} ms`);
     const vm = await deps.factory.getVm(size);
+    lap(`got VM ${vm.id}`);
     undo.push(() => vm.destroy());
     for (const c of spec.containers) {
       await deps.rootfs.mount(c.id, path.join(vm.shareDir, rootfsInShare(c.id)));
       undo.push(() => deps.rootfs.unmount(c.id));
     }
+    lap('rootfs mounted');
     for (const c of spec.containers) {
       await vm.agent.createContainer({ id: c.id, rootfs: rootfsInShare(c.id), hostname: spec.hostname });
     }
+    lap('containers created');
     let resolv = '';
     try {
       resolv = resolvConfFor(await fs.promises.readFile(deps.resolvConf ?? '/etc/resolv.conf', 'utf8'));
     } catch {
       // No resolv.conf on the host: the container gets an empty one.
     }
-    for (const c of spec.containers) {
-      const files: Array<[string, string]> = [
-        ['hostname', `${spec.hostname}\n`],
-        ['hosts', hostsFile(spec.hostname)],
-        ['resolv.conf', resolv],
-      ];
-      const dir = deps.containerDir(c.id);
-      await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
-      for (const [name, content] of files) {
-        await fs.promises.writeFile(path.join(dir, name), content, { mode: 0o644 });
-        await vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644);
-      }
-    }
+    // Files and the user lookup are independent agent requests: pipelined, not one by one.
+    const users = await Promise.all(
+      spec.containers.map(async (c) => {
+        const files: Array<[string, string]> = [
+          ['hostname', `${spec.hostname}\n`],
+          ['hosts', hostsFile(spec.hostname)],
+          ['resolv.conf', resolv],
+        ];
+        const dir = deps.containerDir(c.id);
+        await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+        const [user] = await Promise.all([
+          resolveUserInGuest(vm.agent, c.id, c.user),
+          ...files.map(async ([name, content]) => {
+            await fs.promises.writeFile(path.join(dir, name), content, { mode: 0o644 });
+            await vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644);
+          }),
+        ]);
+        return user;
+      }),
+    );
+    lap('files written, users resolved');
     const inits = new Map<string, AgentProcess>();
-    for (const c of spec.containers) {
-      inits.set(c.id, await startInit(vm, spec, c));
+    for (const [i, c] of spec.containers.entries()) {
+      inits.set(c.id, await startInit(vm, spec, c, users[i]));
     }
+    lap('init started');
     return { vm, inits };
   });
 }
 
-async function startInit(vm: Vm, spec: PodSpec, c: PodContainerSpec): Promise<AgentProcess> {
-  const user = await resolveUserInGuest(vm.agent, c.id, c.user);
+async function startInit(vm: Vm, spec: PodSpec, c: PodContainerSpec, user: ResolvedUser): Promise<AgentProcess> {
   return vm.agent.startProcess({
     containerId: c.id,
     processId: initProcessId(c.id),

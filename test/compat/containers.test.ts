@@ -6,14 +6,14 @@
  * pause, events and daemon-crash checks.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- the scenario reads loosely typed JSON from two different clients */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import Dockerode from 'dockerode';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { ptySession } from '../helpers/pty';
-import { mountsUnder } from '../helpers/leaks';
+import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 
 jest.setTimeout(180000);
@@ -140,7 +140,6 @@ function cliClient(d: TestDaemon): Client {
     logs: (name, o = {}) => ok(['logs', ...(o.tail !== undefined ? ['--tail', String(o.tail)] : []), ...(o.timestamps ? ['-t'] : []), name]),
     follow: (name, tail, lines) =>
       new Promise((resolve, reject) => {
-        const { spawn } = require('node:child_process') as typeof import('node:child_process');
         const child = spawn('/usr/local/bin/docker', ['logs', '-f', '--tail', String(tail), name], { env: d.env });
         let buf = '';
         const t = setTimeout(() => {
@@ -207,7 +206,6 @@ function cliClient(d: TestDaemon): Client {
     },
     events: (container, during, until) =>
       new Promise((resolve, reject) => {
-        const { spawn } = require('node:child_process') as typeof import('node:child_process');
         const child = spawn('/usr/local/bin/docker', ['events', '--filter', `container=${container}`, '--format', '{{.Action}}'], { env: d.env });
         let buf = '';
         let done = false;
@@ -614,6 +612,24 @@ describe.each([
     await c.start('stubborn');
     await c.rmForce('stubborn');
     expect((await c.ps({ all: true })).map((p) => p.name)).toEqual(['svc']);
+  });
+
+  test('a VM that dies under a running container: exited 255 with State.Error and a die event', async () => {
+    await c.run(['sleep', '1000'], { name: 'doomed', detach: true });
+    const id = (await c.inspect('doomed')).Id as string;
+    // The daemon's own record says which VM runs it; its QEMU is named after the VM.
+    const vmId = JSON.parse(fs.readFileSync(path.join(d.dataRoot, 'containers', id, 'config.v2.json'), 'utf8')).vmId as string;
+    const qemu = listVmProcesses().find((p) => p.cmdline.includes(`podvisor-${vmId}`));
+    expect(qemu).toBeDefined();
+    const seen = await c.events('doomed', async () => {
+      process.kill(qemu!.pid, 'SIGKILL');
+    }, (a) => a.includes('die'));
+    expect(seen).toContain('die');
+    expect(await c.wait('doomed')).toBe(255);
+    const st = (await c.inspect('doomed')).State;
+    expect(st).toMatchObject({ Status: 'exited', Running: false, ExitCode: 255 });
+    expect(st.Error).toMatch(/VM .* exited unexpectedly/);
+    await c.rmForce('doomed');
   });
 
   test('create + start -a prints the output and gives the exit code', async () => {

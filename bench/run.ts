@@ -1,0 +1,116 @@
+/**
+ * Container run and exec latency: podvisor beside dockerd 20.10 (runc) in the same run.
+ *
+ * Both daemons get the fixture busybox from the fixture registry (127.0.0.1:5000). Then, with
+ * the stock docker CLI, alternating between the daemons:
+ *  - `docker run --rm 127.0.0.1:5000/busybox true`, RUNS times. podvisor keeps a warm pool of
+ *    POOL VMs; before each podvisor run the bench waits SETTLE_MS so the pool's background
+ *    refill (one TCG boot, ~2.5 s of CPU) is done and the run starts from a warm pool. This
+ *    pause is not timed.
+ *  - the same RUNS back to back without the pause (podvisor then waits for boots: with TCG a
+ *    boot costs ~2.5 s of CPU on a 2-core machine, so this is boot-bound).
+ *  - `docker exec <c> true` in a running container, RUNS times.
+ * Prints the medians (wall time of the CLI command, as a user sees it).
+ *
+ *   npm run bench:run        (needs bootstrap --bench: docker.io, docker-registry)
+ *   BENCH_RUNS=20 BENCH_POOL=2 BENCH_SETTLE_MS=3500
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync, spawn } from 'node:child_process';
+import { startDaemon, ping } from '../test/helpers/daemon';
+import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 20);
+const POOL = Number(process.env.BENCH_POOL ?? 2);
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 3500);
+const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function timeIt(fn: () => void): number {
+  const t = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function startDockerd(base: string): Promise<{ env: NodeJS.ProcessEnv; stop: () => Promise<void> }> {
+  const sock = path.join(base, 'dockerd.sock');
+  fs.mkdirSync(base, { recursive: true });
+  const child = spawn('dockerd', ['--data-root', path.join(base, 'data'), '--exec-root', path.join(base, 'exec'), '-H', `unix://${sock}`, '--pidfile', path.join(base, 'pid'), '--bridge=none', '--iptables=false'], { stdio: 'ignore' });
+  for (let i = 0; i < 300 && !(await ping(sock)); i++) await sleep(100);
+  if (!(await ping(sock))) throw new Error('dockerd did not start');
+  const cfg = path.join(base, 'cli');
+  fs.mkdirSync(cfg);
+  return {
+    env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: cfg },
+    stop: async () => {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await gone;
+    },
+  };
+}
+
+const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, stdio: 'ignore', timeout: 120000 });
+
+async function main(): Promise<void> {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-run-'));
+  const registries = await ensureFixtureRegistries();
+  const podvisor = await startDaemon({ vmPoolSize: POOL });
+  let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
+  try {
+    dockerd = await startDockerd(path.join(base, 'dockerd'));
+    const clients: Record<string, NodeJS.ProcessEnv> = { podvisor: podvisor.env, dockerd: dockerd.env };
+    for (const env of Object.values(clients)) docker(env, ['pull', '-q', IMAGE]);
+    await sleep(SETTLE_MS * POOL);
+
+    const warm: Record<string, number[]> = { podvisor: [], dockerd: [] };
+    for (let r = 0; r < RUNS; r++) {
+      for (const [name, env] of Object.entries(clients)) {
+        const t = timeIt(() => docker(env, ['run', '--rm', IMAGE, 'true']));
+        warm[name].push(t);
+        process.stdout.write(`run --rm (warm pool) ${r + 1}/${RUNS} ${name}: ${t.toFixed(3)} s\n`);
+      }
+      await sleep(SETTLE_MS);
+    }
+
+    const b2b: Record<string, number[]> = { podvisor: [], dockerd: [] };
+    for (const [name, env] of Object.entries(clients)) {
+      for (let r = 0; r < RUNS; r++) b2b[name].push(timeIt(() => docker(env, ['run', '--rm', IMAGE, 'true'])));
+      process.stdout.write(`run --rm back to back ${name}: ${b2b[name].map((t) => t.toFixed(2)).join(' ')}\n`);
+    }
+
+    const exec: Record<string, number[]> = { podvisor: [], dockerd: [] };
+    for (const env of Object.values(clients)) docker(env, ['run', '-d', '--name', 'bench-exec', IMAGE, 'sleep', '3600']);
+    for (let r = 0; r < RUNS; r++) {
+      for (const [name, env] of Object.entries(clients)) exec[name].push(timeIt(() => docker(env, ['exec', 'bench-exec', 'true'])));
+    }
+    for (const env of Object.values(clients)) docker(env, ['rm', '-f', 'bench-exec']);
+
+    const line = (what: string, m: Record<string, number[]>) =>
+      `  ${what.padEnd(44)} podvisor ${median(m.podvisor).toFixed(3)} s   dockerd ${median(m.dockerd).toFixed(3)} s\n`;
+    process.stdout.write(`\nmedians of ${RUNS} runs (docker CLI wall time), podvisor pool ${POOL}, accel TCG:\n`);
+    process.stdout.write(line('docker run --rm busybox true (warm pool)', warm));
+    process.stdout.write(line('docker run --rm busybox true (back to back)', b2b));
+    process.stdout.write(line('docker exec <c> true', exec));
+  } finally {
+    await dockerd?.stop().catch(() => undefined);
+    await podvisor.stop();
+    for (const r of registries) await r.stop().catch(() => undefined);
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
