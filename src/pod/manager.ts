@@ -342,6 +342,10 @@ export class PodManager {
       } else {
         exitCode = 255;
         error = err instanceof Error ? err.message : String(err);
+        // The agent channel usually breaks a moment before QEMU's exit is seen: prefer the
+        // VM's own reason (it names the crash and the console's last words) when it comes.
+        const gone = await Promise.race([run.vm.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref())]);
+        if (gone && !gone.expected) error = `VM ${run.vm.id} exited unexpectedly: ${gone.reason.split('\n').slice(0, 3).join(' / ')}`;
       }
     }
     if (this.closing) return;

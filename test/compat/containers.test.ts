@@ -214,6 +214,7 @@ function cliClient(d: TestDaemon): Client {
           const actions = buf.split('\n').filter(Boolean);
           if (!until(actions)) return;
           done = true;
+          clearTimeout(timer);
           child.kill();
           resolve(actions);
         };
@@ -221,7 +222,7 @@ function cliClient(d: TestDaemon): Client {
           buf += c.toString();
           finish();
         });
-        setTimeout(() => {
+        const timer = setTimeout(() => {
           if (!done) {
             child.kill();
             reject(new Error(`events seen: ${buf}`));
