@@ -13,7 +13,7 @@ import { checkGuestImages, locateQemuTools, type QemuTools } from './binaries';
 import { kernelCmdline, qemuArgs, virtiofsdArgs } from './cmdline';
 import { hostTscKhz } from './host-tsc';
 import { isValidVmId, readVmRecord, vmPaths, vmsRoot, writeVmRecord, type VmPaths } from './runtime-dir';
-import { isOurProcess, isRunning, killAndWait, spawnDetached } from './processes';
+import { isOurProcess, isRunning, killAndWait, setProcessNice, spawnDetached } from './processes';
 import { removeTreeOnOneDevice, tailLines, unmountBelow } from './host-files';
 import { adoptedProcessEnd, QEMU_NAME, QemuVm, VIRTIOFSD_NAME, type ProcessEnd } from './qemu-vm';
 import type { AgentConnector } from './agent-connector';
@@ -45,6 +45,12 @@ export interface QemuHypervisorOptions {
   kernelArgs?: string[];
   /** Host TSC kHz for TCG guests; default read from the host, null to never pass it. */
   tscKhz?: number | null;
+  /**
+   * Nice value of QEMU while it boots (default 10 when running as root, else 0 = off): a
+   * booting VM (a pool refill, typically) yields the CPU to running VMs, so the container
+   * just handed a warm VM does not share its core with the next boot. Back to 0 once booted.
+   */
+  bootNice?: number;
 }
 
 /** Boots QEMU microVMs; see the module comment. */
@@ -53,8 +59,10 @@ export class QemuHypervisor implements Hypervisor {
   private readonly bootTimeoutMs: number;
   private readonly adoptTimeoutMs: number;
   private readonly cmdline: string;
+  private readonly bootNice: number;
 
   constructor(private readonly opts: QemuHypervisorOptions) {
+    this.bootNice = opts.bootNice ?? (process.getuid?.() === 0 ? 10 : 0);
     this.capabilities = { accel: opts.accel, sharedDirectory: true, pause: true, reconnect: true };
     this.bootTimeoutMs = opts.bootTimeoutMs ?? (opts.accel === 'kvm' ? 5000 : 10_000);
     this.adoptTimeoutMs = opts.adoptTimeoutMs ?? 3000;
@@ -108,6 +116,7 @@ export class QemuHypervisor implements Hypervisor {
         qemuArgs({ id, size, accel: this.opts.accel, kernel: this.opts.kernel, initrd: this.opts.initrd, cmdline: this.cmdline, paths }),
         paths.qemuLog,
       );
+      if (this.bootNice) setProcessNice(qemu.pid!, this.bootNice);
       const processEnd = childEnd(qemu);
       writeVmRecord(paths, {
         format: 1, id, size, accel: this.opts.accel, qemuPid: qemu.pid!, virtiofsdPid: virtiofsd.pid!,
@@ -115,6 +124,7 @@ export class QemuHypervisor implements Hypervisor {
       });
       agentPromise = this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.bootTimeoutMs });
       const agent = await raceBoot(agentPromise, processEnd, this.bootTimeoutMs + 1000);
+      if (this.bootNice && !setProcessNice(qemu.pid!, 0)) log.debug(`VM ${id}: cannot reset QEMU's nice value`);
       log.debug(`VM ${id} booted in ${Date.now() - started} ms (virtiofsd ready after ${virtiofsdMs} ms; qemu pid ${qemu.pid})`);
       return new QemuVm({ id, size, paths, qemuPid: qemu.pid!, virtiofsdPid: virtiofsd.pid!, agent, processEnd });
     } catch (err) {

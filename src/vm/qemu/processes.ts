@@ -3,6 +3,7 @@
  * session with stdio going to files, watched through /proc when they are not our children.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
 
 /**
@@ -113,4 +114,27 @@ export async function waitGone(pid: number, timeoutMs: number, intervalMs = 20):
 export async function killAndWait(pid: number, timeoutMs = 5000): Promise<boolean> {
   signalProcess(pid, 'SIGKILL');
   return waitGone(pid, timeoutMs);
+}
+
+/**
+ * Set the nice value of every thread of `pid` (Linux nice values are per thread; threads
+ * created later inherit their creator's). Best effort: returns false when any thread refused
+ * (lowering a nice value needs CAP_SYS_NICE) or the process is gone.
+ */
+export function setProcessNice(pid: number, nice: number): boolean {
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  let ok = true;
+  for (const tid of tids) {
+    try {
+      os.setPriority(Number(tid), nice);
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
 }
