@@ -81,38 +81,21 @@ export async function unmountBelow(dir: string): Promise<void> {
 }
 
 /**
- * Remove `dir` recursively without ever crossing into another filesystem: a directory on a
- * different device than `dir` (a mount that survived) is an error, not something to empty.
+ * Remove `dir` recursively, never through a mount: refuses when /proc/self/mountinfo lists a
+ * mount point at or below `dir` (a bind mount of a directory of the same filesystem has the
+ * same st_dev, so device checks alone would empty it), then runs GNU rm with
+ * --one-file-system as a second guard; rm also copes with trees deeper than PATH_MAX, which a
+ * guest can build in its share directory. Throws when something is left.
  */
-export function removeTreeOnOneDevice(dir: string): void {
-  let top: fs.Stats;
+export async function removeTreeOnOneDevice(dir: string): Promise<void> {
+  if (!fs.existsSync(dir)) return;
+  const mounted = mountsBelow(dir);
+  if (mounted.length > 0) throw new UnavailableError(`refusing to remove ${dir}: ${mounted.join(', ')} still mounted`);
+  let detail = '';
   try {
-    top = fs.lstatSync(dir);
+    await execFileP('rm', ['-rf', '--one-file-system', '--', dir], { timeout: 120_000 });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
+    detail = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim().split('\n').slice(0, 3).join('; ');
   }
-  const walk = (p: string, st: fs.Stats) => {
-    if (st.isDirectory()) {
-      if (st.dev !== top.dev) throw new UnavailableError(`refusing to delete ${p}: it is another filesystem (still mounted?)`);
-      for (const name of fs.readdirSync(p)) {
-        const child = path.join(p, name);
-        let cst: fs.Stats;
-        try {
-          cst = fs.lstatSync(child);
-        } catch {
-          continue;
-        }
-        walk(child, cst);
-      }
-      fs.rmdirSync(p);
-    } else {
-      try {
-        fs.unlinkSync(p);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-    }
-  };
-  walk(dir, top);
+  if (fs.existsSync(dir)) throw new UnavailableError(`cannot remove ${dir}${detail ? `: ${detail}` : ''}`);
 }

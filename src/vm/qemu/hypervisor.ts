@@ -241,7 +241,7 @@ function bootFailureDetail(paths: VmPaths): string {
 async function cleanupDir(paths: VmPaths): Promise<void> {
   try {
     await unmountBelow(paths.dir);
-    removeTreeOnOneDevice(paths.dir);
+    await removeTreeOnOneDevice(paths.dir);
   } catch (err) {
     log.error(`cannot remove ${paths.dir}: ${(err as Error).message}`);
   }

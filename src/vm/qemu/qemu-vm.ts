@@ -125,7 +125,7 @@ export class QemuVm implements Vm {
     await Promise.race([this.exited, new Promise((r) => (keepAlive = setTimeout(r, 5000)))]);
     clearTimeout(keepAlive);
     await unmountBelow(dir);
-    removeTreeOnOneDevice(dir);
+    await removeTreeOnOneDevice(dir);
   }
 }
 

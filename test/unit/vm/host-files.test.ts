@@ -1,0 +1,69 @@
+/**
+ * Taking down a VM's runtime directory safely: never through a mount that survived, never
+ * following a symlink the guest planted, coping with trees deeper than PATH_MAX; and the
+ * console tail shown in errors keeps only printable text. Uses real mounts (root).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mountsBelow, removeTreeOnOneDevice, tailLines, unmountBelow } from '../../../src/vm/qemu/host-files';
+import { UnavailableError } from '../../../src/errors';
+
+let base: string;
+beforeEach(() => {
+  base = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-hostfiles-'));
+});
+afterEach(() => {
+  for (const m of mountsBelow(base)) execFileSync('umount', ['-l', m]);
+  fs.rmSync(base, { recursive: true, force: true });
+});
+
+it('does not delete through a mount that is still there, and says so', async () => {
+  const victim = path.join(base, 'precious');
+  fs.mkdirSync(victim);
+  fs.writeFileSync(path.join(victim, 'data'), 'keep me');
+  const dir = path.join(base, 'vm');
+  fs.mkdirSync(path.join(dir, 'share/rootfs'), { recursive: true });
+  execFileSync('mount', ['--bind', victim, path.join(dir, 'share/rootfs')]);
+  await expect(removeTreeOnOneDevice(dir)).rejects.toBeInstanceOf(UnavailableError);
+  expect(fs.readFileSync(path.join(victim, 'data'), 'utf8')).toBe('keep me');
+});
+
+it('unmounts nested mounts deepest first, then removes everything', async () => {
+  const src = path.join(base, 'src');
+  fs.mkdirSync(path.join(src, 'inner'), { recursive: true });
+  const dir = path.join(base, 'vm with space');
+  const a = path.join(dir, 'share/a');
+  fs.mkdirSync(a, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', a]);
+  fs.mkdirSync(path.join(a, 'b'));
+  execFileSync('mount', ['--bind', src, path.join(a, 'b')]);
+  expect(mountsBelow(dir)).toEqual([path.join(a, 'b'), a]);
+  await unmountBelow(dir);
+  expect(mountsBelow(dir)).toEqual([]);
+  await removeTreeOnOneDevice(dir);
+  expect(fs.existsSync(dir)).toBe(false);
+  expect(fs.existsSync(path.join(src, 'inner'))).toBe(true);
+});
+
+it('removes a symlink the guest planted, not what it points to, and a tree deeper than PATH_MAX', async () => {
+  const outside = path.join(base, 'outside');
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(outside, 'f'), 'x');
+  const dir = path.join(base, 'vm');
+  fs.mkdirSync(path.join(dir, 'share'), { recursive: true });
+  fs.symlinkSync(outside, path.join(dir, 'share/link'));
+  // 300 levels of 20-character names: 6,300 characters, more than PATH_MAX (4096).
+  execFileSync('sh', ['-c', 'cd "$1" && i=0; while [ $i -lt 300 ]; do mkdir dddddddddddddddddddd && cd dddddddddddddddddddd; i=$((i+1)); done; touch leaf', 'sh', path.join(dir, 'share')]);
+  await removeTreeOnOneDevice(dir);
+  expect(fs.existsSync(dir)).toBe(false);
+  expect(fs.readFileSync(path.join(outside, 'f'), 'utf8')).toBe('x');
+});
+
+it('keeps only printable text of the last console lines', () => {
+  const f = path.join(base, 'console.log');
+  fs.writeFileSync(f, Buffer.concat([Buffer.from('one\r\n\n'), Buffer.from([0x1b, 0x5b, 0x32, 0x4a, 0x07]), Buffer.from('two\nthree\n')]));
+  expect(tailLines(f, 2)).toEqual(['?[2J?two', 'three']);
+  expect(tailLines(path.join(base, 'missing'), 5)).toEqual([]);
+});
