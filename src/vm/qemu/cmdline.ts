@@ -68,7 +68,8 @@ export interface QemuArgsOptions {
  * - virtio-mmio in modern mode (virtiofsd refuses legacy devices);
  * - no default devices, no config files, no display, -no-reboot so a guest reboot or panic ends
  *   the process;
- * - the serial console goes to console.log, QMP listens on qmp.sock;
+ * - the serial console is appended to console.log (the daemon trims it: QemuVm), QMP listens
+ *   on qmp.sock;
  * - two virtio-serial ports whose host ends are unix sockets QEMU listens on without waiting
  *   (server=on,wait=off), so the daemon can connect, go away and reconnect;
  * - one vhost-user-fs device served by this VM's own virtiofsd.
@@ -92,7 +93,7 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     '-kernel', o.kernel,
     '-initrd', o.initrd,
     '-append', o.cmdline,
-    '-chardev', `file,id=console,path=${p.consoleLog}`,
+    '-chardev', `file,id=console,path=${p.consoleLog},append=on`,
     '-serial', 'chardev:console',
     '-qmp', `unix:${p.qmpSock},server=on,wait=off`,
     '-chardev', `socket,id=vfs,path=${p.virtiofsdSock}`,

@@ -30,6 +30,30 @@ export function tailLines(file: string, n: number): string[] {
   }
 }
 
+/**
+ * Keep a log that something else appends to (QEMU's console file, opened with O_APPEND)
+ * bounded: once it is larger than `maxBytes`, cut it down to its last `keepBytes`. Whatever
+ * is appended between the read and the truncation is lost, which is fine for a console log.
+ * Returns true when it cut.
+ */
+export function trimLogFile(file: string, maxBytes: number, keepBytes: number): boolean {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r+');
+    const size = fs.fstatSync(fd).size;
+    if (size <= maxBytes) return false;
+    const tail = Buffer.alloc(keepBytes);
+    const n = fs.readSync(fd, tail, 0, keepBytes, size - keepBytes);
+    fs.ftruncateSync(fd, 0);
+    fs.writeSync(fd, Buffer.concat([Buffer.from('[... console log trimmed by podvisor ...]\n'), tail.subarray(0, n)]), 0);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
 /** Proportional set size of `pid` in bytes (0 when it is gone). */
 export function pssBytes(pid: number): number {
   try {

@@ -8,9 +8,18 @@ import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
 import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
-import { pssBytes, removeTreeOnOneDevice, tailLines, unmountBelow } from './host-files';
+import { pssBytes, removeTreeOnOneDevice, tailLines, trimLogFile, unmountBelow } from './host-files';
 
 const log = logger('vm');
+
+/**
+ * The console log is guest output: a guest that writes to its serial port without end must not
+ * fill the host's exec root (a tmpfs, i.e. RAM). Checked every 5 s; above 1 MiB it is cut to
+ * its last 256 KiB.
+ */
+const CONSOLE_CHECK_MS = 5000;
+const CONSOLE_MAX_BYTES = 1024 * 1024;
+const CONSOLE_KEEP_BYTES = 256 * 1024;
 
 /** argv[0] suffixes that identify our helper processes in /proc (see processes.isOurProcess). */
 export const QEMU_NAME = 'qemu-system-x86_64';
@@ -48,6 +57,7 @@ export class QemuVm implements Vm {
   private expected = false;
   private gone = false;
   private destroying: Promise<void> | undefined;
+  private readonly consoleTimer: NodeJS.Timeout;
 
   constructor(init: QemuVmInit) {
     this.id = init.id;
@@ -57,11 +67,14 @@ export class QemuVm implements Vm {
     this.agent = init.agent;
     this.pid = init.qemuPid;
     this.virtiofsdPid = init.virtiofsdPid;
+    this.consoleTimer = setInterval(() => trimLogFile(this.paths.consoleLog, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES), CONSOLE_CHECK_MS);
+    this.consoleTimer.unref();
     this.exited = init.processEnd.then((end) => this.onProcessEnd(end));
   }
 
   private async onProcessEnd(end: ProcessEnd): Promise<VmExit> {
     this.gone = true;
+    clearInterval(this.consoleTimer);
     this.agent.close();
     // virtiofsd ends when QEMU hangs up; make sure it does.
     if (isOurProcess(this.virtiofsdPid, VIRTIOFSD_NAME, this.paths.dir) && !(await waitGone(this.virtiofsdPid, 300))) {
@@ -106,6 +119,7 @@ export class QemuVm implements Vm {
 
   private async doDestroy(): Promise<void> {
     this.expected = true;
+    clearInterval(this.consoleTimer);
     this.agent.close();
     const dir = this.paths.dir;
     if (isOurProcess(this.pid, QEMU_NAME, dir)) {

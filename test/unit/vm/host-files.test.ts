@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { mountsBelow, removeTreeOnOneDevice, tailLines, unmountBelow } from '../../../src/vm/qemu/host-files';
+import { mountsBelow, removeTreeOnOneDevice, tailLines, trimLogFile, unmountBelow } from '../../../src/vm/qemu/host-files';
 import { UnavailableError } from '../../../src/errors';
 
 let base: string;
@@ -66,4 +66,17 @@ it('keeps only printable text of the last console lines', () => {
   fs.writeFileSync(f, Buffer.concat([Buffer.from('one\r\n\n'), Buffer.from([0x1b, 0x5b, 0x32, 0x4a, 0x07]), Buffer.from('two\nthree\n')]));
   expect(tailLines(f, 2)).toEqual(['?[2J?two', 'three']);
   expect(tailLines(path.join(base, 'missing'), 5)).toEqual([]);
+});
+
+it('cuts a console log that outgrew its bound to its last bytes, and lets the writer go on appending', () => {
+  const f = path.join(base, 'console.log');
+  const appender = fs.openSync(f, 'a');
+  fs.writeSync(appender, 'x'.repeat(5000) + 'the end\n');
+  expect(trimLogFile(f, 10_000, 100)).toBe(false);
+  expect(trimLogFile(f, 4000, 100)).toBe(true);
+  fs.writeSync(appender, 'after\n');
+  fs.closeSync(appender);
+  const text = fs.readFileSync(f, 'utf8');
+  expect(text.length).toBeLessThan(200);
+  expect(text).toMatch(/trimmed[\s\S]*x+the end\nafter\n$/);
 });

@@ -36,7 +36,7 @@ describe('qemuArgs', () => {
     const args = qemuArgs({ ...base, accel: 'tcg' });
     expect(values(args, '-qmp')).toEqual(['unix:/run/podvisor/vms/abcdef012345/qmp.sock,server=on,wait=off']);
     expect(values(args, '-chardev')).toEqual([
-      'file,id=console,path=/run/podvisor/vms/abcdef012345/console.log',
+      'file,id=console,path=/run/podvisor/vms/abcdef012345/console.log,append=on',
       'socket,id=vfs,path=/run/podvisor/vms/abcdef012345/virtiofsd.sock',
       'socket,id=ctl,path=/run/podvisor/vms/abcdef012345/ctl.sock,server=on,wait=off',
       'socket,id=io,path=/run/podvisor/vms/abcdef012345/io.sock,server=on,wait=off',
