@@ -15,7 +15,8 @@ const log = logger('vm');
 /**
  * The console log is guest output: a guest that writes to its serial port without end must not
  * fill the host's exec root (a tmpfs, i.e. RAM). Checked every 5 s; above 1 MiB it is cut to
- * its last 256 KiB.
+ * its last 256 KiB. QEMU's and virtiofsd's own logs (stdio, opened for appending) likewise,
+ * since a guest can make them complain.
  */
 const CONSOLE_CHECK_MS = 5000;
 const CONSOLE_MAX_BYTES = 1024 * 1024;
@@ -67,7 +68,9 @@ export class QemuVm implements Vm {
     this.agent = init.agent;
     this.pid = init.qemuPid;
     this.virtiofsdPid = init.virtiofsdPid;
-    this.consoleTimer = setInterval(() => trimLogFile(this.paths.consoleLog, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES), CONSOLE_CHECK_MS);
+    this.consoleTimer = setInterval(() => {
+      for (const f of [this.paths.consoleLog, this.paths.qemuLog, this.paths.virtiofsdLog]) trimLogFile(f, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES);
+    }, CONSOLE_CHECK_MS);
     this.consoleTimer.unref();
     this.exited = init.processEnd.then((end) => this.onProcessEnd(end));
   }
