@@ -265,7 +265,14 @@ export class PodManager {
       e.record.manuallyStopped = false;
       e.record.restartCount = 0;
       e.backoff.reset();
-      await this.startLocked(e);
+      try {
+        await this.startLocked(e);
+      } catch (err) {
+        // dockerd removes an AutoRemove container whose start failed (`docker run --rm`
+        // waits for that removal).
+        if (e.record.spec.autoRemove) await this.removeEntry(e).catch(() => undefined);
+        throw err;
+      }
     });
   }
 
@@ -795,7 +802,8 @@ export class PodManager {
   /**
    * Start an exec. With a session, its output goes there and its input to the process (the
    * process's stdin closes when the client's input ends). Resolves once the process started;
-   * `record.finished` resolves when it has exited.
+   * `record.finished` resolves when it has exited. When the start fails, the session is not
+   * ended (the caller reports the error on it first).
    */
   async execStart(id: string, session?: AttachSession): Promise<ExecRecord> {
     const x = this.execGet(id);
@@ -824,7 +832,8 @@ export class PodManager {
     } catch (err) {
       x.exitCode = /not found|no such file/i.test((err as Error).message) ? 127 : 126;
       this.execs.retire(x.id);
-      session?.finish('exited');
+      // The session is left open: the caller reports the error on it (dockerd writes it on
+      // the hijacked stream) and then ends it.
       throw err;
     }
     x.proc = proc;

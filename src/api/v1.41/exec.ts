@@ -102,9 +102,10 @@ export function register(router: Router, services: ApiServices): void {
     try {
       await c.pods.execStart(x.id, session);
     } catch (err) {
-      // The stream is already hijacked: tell the client on it, then close.
-      raw.write(Buffer.from(`${(err as Error).message}\r\n`));
-      raw.end();
+      // The stream is already hijacked: dockerd writes the error on the (framed) stdout
+      // stream, then closes; the CLI then reads the exit code (126/127) from exec inspect.
+      streamSink(raw, x.config.tty).write('stdout', Buffer.from(`${(err as Error).message}\r\n`));
+      session.finish('exited');
     }
   });
 

@@ -333,6 +333,14 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
     const info = await ex.inspect();
     expect(info).toMatchObject({ Running: false, ExitCode: 6, ContainerID: id, ProcessConfig: { entrypoint: 'sh', arguments: ['-c', 'echo in-exec; exit 6'] } });
     expect(await api('POST', `/containers/${id}/exec`, {})).toMatchObject({ status: 400, json: { message: 'No exec command specified' } });
+    // A command that cannot start: dockerd's error text on the framed stdout, exit code 127.
+    const bad = await docker.getContainer(id).exec({ Cmd: ['nosuchcmd'], AttachStdout: true, AttachStderr: true });
+    const badStream = await bad.start({ hijack: true, stdin: false });
+    const badChunks: Buffer[] = [];
+    badStream.on('data', (ch: Buffer) => badChunks.push(ch));
+    await new Promise((r) => badStream.on('end', r));
+    expect(unframe(Buffer.concat(badChunks)).map((f) => [f.stream, f.data.toString()])).toEqual([['stdout', 'exec: "nosuchcmd": executable file not found in $PATH\r\n']]);
+    expect((await bad.inspect()).ExitCode).toBe(127);
     const detached = await docker.getContainer(id).exec({ Cmd: ['sh', '-c', 'exit 4'] });
     const d = await api('POST', `/exec/${detached.id}/start`, { Detach: true });
     expect([d.status, d.text]).toEqual([200, '']);

@@ -326,6 +326,14 @@ describe('pause, remove, rename, auto-remove', () => {
     expect(actions(r.id).slice(-2)).toEqual(['die', 'destroy']);
   });
 
+  test('an AutoRemove pod whose start fails is removed (docker run --rm waits for that)', async () => {
+    const r = await h.create({ Image: 'busybox', Cmd: ['nosuchcmd'], HostConfig: { AutoRemove: true } });
+    const w = h.pods.wait(r.id, 'removed');
+    await expect(h.pods.start(r.id)).rejects.toThrow('executable file not found');
+    expect((await w).exitCode).toBe(127);
+    expect(() => h.pods.get(r.id)).toThrow(NotFoundError);
+  });
+
   test('wait not-running on a stopped pod answers at once', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['true'] });
     expect(await h.pods.wait(r.id, 'not-running')).toEqual({ exitCode: 0 });
