@@ -87,8 +87,14 @@ export class AttachSession {
 export interface ProcessIoOptions {
   /** Where output is logged (containers' main processes); none for execs. */
   log?: LogWriter;
-  /** Close the process's stdin when an attached client's input ends. */
+  /**
+   * Close the process's stdin when an attached client's input ends (StdinOnce). As dockerd
+   * does, only without a TTY: with a TTY, or without StdinOnce, the end of a client's input
+   * ends that client's attach instead (the docker CLI half-closes on its detach keys).
+   */
   stdinOnce: boolean;
+  /** The process has a terminal. */
+  tty: boolean;
   /**
    * End attached sessions when the output ends (default true). Exec sets false and ends them
    * itself once the exit code is recorded: the docker CLI reads it right after the stream ends.
@@ -170,17 +176,23 @@ export class ProcessIo {
         session.finish('detached');
       }
     };
+    const closesStdin = this.opts.stdinOnce && !this.opts.tty;
     const onEnd = () => {
       cleanup();
       const rest = scanner.flush();
-      if (stdin && !stdin.writableEnded && !stdin.destroyed) {
-        if (rest.length) stdin.write(rest);
-        if (this.opts.stdinOnce) stdin.end();
+      const open = stdin && !stdin.writableEnded && !stdin.destroyed;
+      if (open && rest.length) stdin.write(rest);
+      // dockerd (container/stream attach): StdinOnce without TTY closes the process's stdin
+      // and the client keeps its output; otherwise the client's attach ends here.
+      if (closesStdin) {
+        if (open) stdin.end();
+      } else {
+        session.finish('detached');
       }
     };
     const onGone = () => {
       // The client went away without a clean end of input.
-      if (this.opts.stdinOnce && stdin && !stdin.writableEnded && !stdin.destroyed) stdin.end();
+      if (closesStdin && stdin && !stdin.writableEnded && !stdin.destroyed) stdin.end();
       cleanup();
       session.finish('client-gone');
     };

@@ -321,7 +321,7 @@ export class PodManager {
   /** Wire a (new or re-adopted) run: io to log and sessions, exit monitor. */
   private bindRun(e: Entry, vm: Vm, init: AgentProcess, startedMs: number): Run {
     const main = mainContainer(e.record.spec);
-    const io = new ProcessIo(init, { log: e.log, stdinOnce: main.stdinOnce });
+    const io = new ProcessIo(init, { log: e.log, stdinOnce: main.stdinOnce, tty: main.tty });
     let resolveEnded!: () => void;
     const run: Run = { vm, init, io, startedMs, ended: new Promise<void>((r) => (resolveEnded = r)) };
     e.run = run;
@@ -367,12 +367,14 @@ export class PodManager {
       await this.deps.rootfs.unmount(c.id).catch((err) => log.warn(`unmounting rootfs of ${c.id}: ${(err as Error).message}`));
     }
     log.debug(`container ${e.record.id.slice(0, 12)}: VM destroyed in ${t1 - t0} ms, rootfs unmounted in ${Date.now() - t1} ms`);
-    e.run = undefined;
     const r = e.record;
     r.state = { ...r.state, status: 'exited', pid: 0, exitCode, error, finishedAt: nowRfc3339() };
     r.vmId = undefined;
     r.initProcessIds = undefined;
     await this.persist(e).catch((err) => log.error(`persisting ${r.id}: ${(err as Error).message}`));
+    // Only now is the pod "not running": a wait that arrives meanwhile is woken below, after
+    // `die`, so no client sees the exit before the event.
+    e.run = undefined;
     log.debug(`container ${r.id.slice(0, 12)}: exited ${exitCode}, run torn down`);
     this.emit(r, 'die', { exitCode: String(exitCode) });
     for (const f of [...e.followers]) f();
@@ -840,7 +842,7 @@ export class PodManager {
     x.processId = proc.processId;
     x.pid = proc.pid;
     x.running = true;
-    const io = new ProcessIo(proc, { stdinOnce: true, endSessions: false });
+    const io = new ProcessIo(proc, { stdinOnce: true, tty: x.config.tty, endSessions: false });
     x.io = io;
     if (session) io.add(session);
     this.emit(e.record, `exec_start: ${x.config.args.join(' ')}`, { execID: x.id });

@@ -197,8 +197,8 @@ describe('attach (hijacked)', () => {
     });
     const a = await answer;
     expect(unframe(a.body).map((f) => f.data.toString()).join('')).toBe('input\n');
-    const x = await api('POST', `/containers/${id}/exec`, { Cmd: ['true'] });
-    expect(x.status).toBe(409);
+    expect((await api('POST', `/containers/${id}/wait`)).json).toEqual({ Error: null, StatusCode: 0 });
+    expect((await api('POST', `/containers/${id}/exec`, { Cmd: ['true'] })).status).toBe(409);
   });
 
   test('TTY containers stream raw bytes, and detach keys end the attach only', async () => {

@@ -368,6 +368,22 @@ describe('attach', () => {
     await h.pods.kill(r.id, 9);
   });
 
+  test('with a TTY, the end of a client\'s input ends its attach, not the process (dockerd; the CLI half-closes on detach)', async () => {
+    const r = await h.create({ Image: 'busybox', Cmd: ['sh'], Tty: true, OpenStdin: true, StdinOnce: true });
+    await h.pods.start(r.id);
+    const first = new PassThrough();
+    const a = attachAll(r.id, first);
+    first.end('echo one\n');
+    expect(await a.session.ended).toBe('detached');
+    const second = new PassThrough();
+    const b = attachAll(r.id, second);
+    second.write('echo two\n');
+    for (let i = 0; i < 100 && !b.out().includes('two\r\n'); i++) await new Promise((res) => setTimeout(res, 10));
+    expect(b.out()).toContain('two\r\n');
+    expect(h.pods.get(r.id).state.status).toBe('running');
+    await h.pods.kill(r.id, 9);
+  });
+
   test('logs replay (logs=1 stream=0) sends the log and ends', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['sh', '-c', 'echo out; echo err >&2'] });
     const w = h.pods.wait(r.id, 'next-exit');
