@@ -13,43 +13,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
-import { startDaemon, ping } from '../test/helpers/daemon';
+import { execFileSync } from 'node:child_process';
+import { startDaemon } from '../test/helpers/daemon';
 import { startRegistry } from '../test/fixtures/registry';
 import { assembleImage, layerFromTar, packTar, pushImage } from '../test/fixtures/image-builder';
+import { median, startDockerd, timeIt } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const REGISTRY = '127.0.0.1:5055';
 const IMAGE = `${REGISTRY}/bench/big:latest`;
 const LAYER_MB = [40, 30, 20, 10];
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-function timeIt(fn: () => void): number {
-  const t = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t) / 1e9;
-}
-
-async function startDockerd(base: string): Promise<{ env: NodeJS.ProcessEnv; stop: () => Promise<void> }> {
-  const sock = path.join(base, 'dockerd.sock');
-  const child = spawn('dockerd', ['--data-root', path.join(base, 'data'), '--exec-root', path.join(base, 'exec'), '-H', `unix://${sock}`, '--pidfile', path.join(base, 'pid'), '--bridge=none', '--iptables=false'], { stdio: 'ignore' });
-  for (let i = 0; i < 300 && !(await ping(sock)); i++) await new Promise((r) => setTimeout(r, 100));
-  if (!(await ping(sock))) throw new Error('dockerd did not start');
-  const cfg = path.join(base, 'cli');
-  fs.mkdirSync(cfg);
-  return {
-    env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: cfg },
-    stop: async () => {
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await gone;
-    },
-  };
-}
 
 async function main(): Promise<void> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-pull-'));

@@ -18,47 +18,15 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync, spawn } from 'node:child_process';
-import { startDaemon, ping } from '../test/helpers/daemon';
+import { execFileSync } from 'node:child_process';
+import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { median, sleep, startDockerd, timeIt } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const POOL = Number(process.env.BENCH_POOL ?? 2);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 3500);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-function timeIt(fn: () => void): number {
-  const t = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t) / 1e9;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function startDockerd(base: string): Promise<{ env: NodeJS.ProcessEnv; stop: () => Promise<void> }> {
-  const sock = path.join(base, 'dockerd.sock');
-  fs.mkdirSync(base, { recursive: true });
-  const child = spawn('dockerd', ['--data-root', path.join(base, 'data'), '--exec-root', path.join(base, 'exec'), '-H', `unix://${sock}`, '--pidfile', path.join(base, 'pid'), '--bridge=none', '--iptables=false'], { stdio: 'ignore' });
-  for (let i = 0; i < 300 && !(await ping(sock)); i++) await sleep(100);
-  if (!(await ping(sock))) throw new Error('dockerd did not start');
-  const cfg = path.join(base, 'cli');
-  fs.mkdirSync(cfg);
-  return {
-    env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: cfg },
-    stop: async () => {
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await gone;
-    },
-  };
-}
 
 const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, stdio: 'ignore', timeout: 120000 });
 

@@ -28,6 +28,7 @@ import { CachedFactory, DirectFactory } from '../src/vm/pool';
 import type { Vm, VmSize } from '../src/vm/types';
 import { setLogLevel, setLogSink } from '../src/util/log';
 import { makeBusyboxRootfs, spec } from '../test/helpers/agent-fixtures';
+import { median } from './common';
 
 const RUNS = Math.max(5, Number(process.env.BENCH_RUNS ?? 5));
 const SIZE: VmSize = { memoryMiB: 256, cpus: 1 };
@@ -35,11 +36,6 @@ const SIZE: VmSize = { memoryMiB: 256, cpus: 1 };
  * its own loop (~5 MB/s) rather than the stream. */
 const STREAM_BLOCKS = 3200;
 const STREAM_BYTES = STREAM_BLOCKS * 65536;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 const fmt = (xs: number[], unit: string, digits = 0): string =>

@@ -1,0 +1,58 @@
+/**
+ * Shared pieces of the benchmarks: statistics, timing, and the baseline every benchmark
+ * measures in the same run (dockerd 20.10 with runc from Debian's docker.io, on a private
+ * socket and data root, with no bridge and no firewall changes).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import { ping } from '../test/helpers/daemon';
+
+/** Median of a non-empty list. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Seconds a synchronous call takes. */
+export function timeIt(fn: () => void): number {
+  const t = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
+
+/** Resolve after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A private dockerd for the baseline: the env for the docker CLI, and how to stop it. */
+export interface BaselineDockerd {
+  env: NodeJS.ProcessEnv;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start dockerd under `base` (created if missing) and wait up to 30 s for its /_ping.
+ * Fails when dockerd does not answer (e.g. docker.io not installed: bootstrap --bench does it).
+ */
+export async function startDockerd(base: string): Promise<BaselineDockerd> {
+  const sock = path.join(base, 'dockerd.sock');
+  fs.mkdirSync(base, { recursive: true });
+  const child = spawn('dockerd', ['--data-root', path.join(base, 'data'), '--exec-root', path.join(base, 'exec'), '-H', `unix://${sock}`, '--pidfile', path.join(base, 'pid'), '--bridge=none', '--iptables=false'], { stdio: 'ignore' });
+  for (let i = 0; i < 300 && !(await ping(sock)); i++) await sleep(100);
+  if (!(await ping(sock))) {
+    child.kill('SIGKILL');
+    throw new Error('dockerd did not start');
+  }
+  const cfg = path.join(base, 'cli');
+  fs.mkdirSync(cfg, { recursive: true });
+  return {
+    env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: cfg },
+    stop: async () => {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await gone;
+    },
+  };
+}
