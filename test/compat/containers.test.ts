@@ -46,12 +46,15 @@ interface PsEntry {
   image: string;
 }
 
-/** A terminal session (docker run -it). */
+/** A terminal session (docker run -it, docker attach). */
 interface Terminal {
   type(keys: string): void;
   expect(re: RegExp, from?: number): Promise<void>;
   mark(): number;
   resize(rows: number, cols: number): Promise<void>;
+  /** The client's session ended (detach, or the container exited). */
+  detached: Promise<void>;
+  /** The container's exit code, once it exits. */
   exited: Promise<number>;
 }
 
@@ -60,7 +63,9 @@ interface Client {
   name: string;
   pull(ref: string): Promise<void>;
   run(cmd: string[], o?: RunOpts): Promise<Result>;
-  terminal(cmd: string[], rows: number, cols: number): Promise<Terminal>;
+  terminal(name: string, cmd: string[], rows: number, cols: number): Promise<Terminal>;
+  /** docker attach to a running TTY container. */
+  attachTerminal(name: string): Promise<Terminal>;
   logs(name: string, o?: { tail?: number; timestamps?: boolean }): Promise<string>;
   /** logs -f --tail N: resolves with the first `lines` lines streamed. */
   follow(name: string, tail: number, lines: number): Promise<string[]>;
@@ -120,10 +125,10 @@ function cliClient(d: TestDaemon): Client {
       const r = await docker([...args, IMAGE, ...cmd], o.input);
       return { out: r.out + r.err, code: r.code };
     },
-    terminal: async (cmd, rows, cols) => {
+    terminal: async (name, cmd, rows, cols) => {
       const ttyFile = path.join(d.dataRoot, '..', `tty-${Date.now()}`);
       const quoted = cmd.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-      const t = ptySession(`tty > ${ttyFile}; stty rows ${rows} cols ${cols}; exec docker run -it --rm ${IMAGE} ${quoted}`, d.env);
+      const t = ptySession(`tty > ${ttyFile}; stty rows ${rows} cols ${cols}; exec docker run -it --rm --name ${name} ${IMAGE} ${quoted}`, d.env);
       return {
         type: (k) => t.type(k),
         expect: (re, from = 0) => t.expect(re, 60000, from),
@@ -134,6 +139,19 @@ function cliClient(d: TestDaemon): Client {
           const pts = fs.readFileSync(ttyFile, 'utf8').trim();
           await run('stty', ['-F', pts, 'rows', String(r), 'cols', String(c)], d.env);
         },
+        detached: t.exited.then(() => undefined),
+        exited: t.exited,
+      };
+    },
+    attachTerminal: async (name) => {
+      const t = ptySession(`exec docker attach ${name}`, d.env);
+      return {
+        type: (k) => t.type(k),
+        expect: (re, from = 0) => t.expect(re, 60000, from),
+        mark: () => t.output().length,
+        resize: async () => undefined,
+        detached: t.exited.then(() => undefined),
+        // docker attach exits with the container's exit code.
         exited: t.exited,
       };
     },
@@ -252,6 +270,41 @@ function demux(api: Dockerode, stream: NodeJS.ReadableStream): { text(): string;
   return { text: () => Buffer.concat(chunks).toString(), ended };
 }
 
+/** A hijacked TTY attach through dockerode (stdin, raw output). */
+async function ttyAttach(ctr: Dockerode.Container): Promise<Omit<Terminal, 'resize' | 'exited'>> {
+  const stream = (await ctr.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as NodeJS.ReadWriteStream;
+  let out = '';
+  const waiters = new Set<() => void>();
+  stream.on('data', (b: Buffer) => {
+    out += b.toString();
+    for (const w of [...waiters]) w();
+  });
+  const detached = new Promise<void>((r) => {
+    stream.on('end', r);
+    stream.on('close', r);
+  });
+  return {
+    type: (k) => {
+      stream.write(k);
+    },
+    mark: () => out.length,
+    expect: (re, from = 0) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (re.test(out.slice(from))) {
+            clearTimeout(t);
+            waiters.delete(check);
+            resolve();
+          }
+        };
+        const t = setTimeout(() => reject(new Error(`terminal output did not match ${re}: ${JSON.stringify(out.slice(from))}`)), 60000);
+        waiters.add(check);
+        check();
+      }),
+    detached,
+  };
+}
+
 function dockerodeClient(d: TestDaemon): Client {
   const api = new Dockerode({ socketPath: d.socketPath });
   const rethrow = (err: any): never => {
@@ -294,41 +347,19 @@ function dockerodeClient(d: TestDaemon): Client {
       await new Promise((resolve, reject) => api.modem.followProgress(s, (err: Error | null) => (err ? reject(err) : resolve(undefined))));
     },
     run: (cmd, o = {}) => runOnce(cmd, o),
-    terminal: async (cmd, rows, cols) => {
-      const ctr = await api.createContainer({ Image: IMAGE, Cmd: cmd, Tty: true, OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, HostConfig: { AutoRemove: true } });
-      const stream = (await ctr.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as NodeJS.ReadWriteStream;
-      let out = '';
-      const waiters = new Set<() => void>();
-      stream.on('data', (b: Buffer) => {
-        out += b.toString();
-        for (const w of [...waiters]) w();
-      });
+    terminal: async (name, cmd, rows, cols) => {
+      const ctr = await api.createContainer({ name, Image: IMAGE, Cmd: cmd, Tty: true, OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, HostConfig: { AutoRemove: true } });
       const waiting = ctr.wait({ condition: 'removed' });
+      const t = await ttyAttach(ctr);
       await ctr.start();
       await ctr.resize({ h: rows, w: cols });
-      return {
-        type: (k) => {
-          stream.write(k);
-        },
-        mark: () => out.length,
-        expect: (re, from = 0) =>
-          new Promise<void>((resolve, reject) => {
-            const check = () => {
-              if (re.test(out.slice(from))) {
-                clearTimeout(t);
-                waiters.delete(check);
-                resolve();
-              }
-            };
-            const t = setTimeout(() => reject(new Error(`terminal output did not match ${re}: ${JSON.stringify(out.slice(from))}`)), 60000);
-            waiters.add(check);
-            check();
-          }),
-        resize: async (r, cl) => {
-          await ctr.resize({ h: r, w: cl });
-        },
-        exited: waiting.then((w: any) => w.StatusCode as number),
-      };
+      return { ...t, resize: async (r, cl) => void (await ctr.resize({ h: r, w: cl })), exited: waiting.then((w: any) => w.StatusCode as number) };
+    },
+    attachTerminal: async (name) => {
+      const ctr = c(name);
+      const waiting = ctr.wait({ condition: 'removed' });
+      const t = await ttyAttach(ctr);
+      return { ...t, resize: async (r, cl) => void (await ctr.resize({ h: r, w: cl })), exited: waiting.then((w: any) => w.StatusCode as number) };
     },
     logs: async (name, o = {}) => {
       const buf = (await c(name).logs({ stdout: true, stderr: true, follow: false, ...(o.tail !== undefined ? { tail: o.tail } : {}), timestamps: !!o.timestamps }).catch(rethrow)) as unknown as Buffer;
@@ -487,8 +518,8 @@ describe.each([
     expect(await c.run(['cat'], { rm: true, input: 'hi from stdin\n' })).toEqual({ out: 'hi from stdin\n', code: 0 });
   });
 
-  test('run -it: typed input, Ctrl-C, stty size after a resize, exit code', async () => {
-    const t = await c.terminal(['sh'], 30, 90);
+  test('run -it: typed input, Ctrl-C, stty size after a resize, detach keys, attach again, exit code', async () => {
+    const t = await c.terminal('tty1', ['sh'], 30, 90);
     await t.expect(/# /);
     let m = t.mark();
     t.type('stty size\r');
@@ -506,8 +537,16 @@ describe.each([
     m = t.mark();
     t.type('echo typed-$((6*7))\r');
     await t.expect(/typed-42\r\n/, m);
-    t.type('exit 3\r');
-    expect(await t.exited).toBe(3);
+    // ctrl-p ctrl-q: the client goes, the container stays.
+    t.type('\x10\x11');
+    await t.detached;
+    expect((await c.ps({ filters: ['name=tty1'] })).map((p) => p.state)).toEqual(['running']);
+    const again = await c.attachTerminal('tty1');
+    m = again.mark();
+    again.type('echo back-$((2+2))\r');
+    await again.expect(/back-4\r\n/, m);
+    again.type('exit 3\r');
+    expect(await again.exited).toBe(3);
   });
 
   test('run -d, then logs, logs --tail, timestamps and logs -f --tail 2', async () => {
