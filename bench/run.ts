@@ -13,7 +13,7 @@
  * Prints the medians (wall time of the CLI command, as a user sees it).
  *
  *   npm run bench:run        (needs bootstrap --bench: docker.io, docker-registry)
- *   BENCH_RUNS=20 BENCH_POOL=2 BENCH_SETTLE_MS=3500
+ *   BENCH_RUNS=20 BENCH_POOL=2 BENCH_SETTLE_MS=5000
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -25,7 +25,7 @@ import { median, sleep, startDockerd, timeIt } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const POOL = Number(process.env.BENCH_POOL ?? 2);
-const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 3500);
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 5000);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 
 const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, stdio: 'ignore', timeout: 120000 });
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
 
     const line = (what: string, m: Record<string, number[]>) =>
       `  ${what.padEnd(44)} podvisor ${median(m.podvisor).toFixed(3)} s   dockerd ${median(m.dockerd).toFixed(3)} s\n`;
-    process.stdout.write(`\nmedians of ${RUNS} runs (docker CLI wall time), podvisor pool ${POOL}, accel TCG:\n`);
+    process.stdout.write(`\nmedians of ${RUNS} runs (docker CLI wall time), podvisor pool ${POOL}, accel TCG, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
     process.stdout.write(line('docker run --rm busybox true (warm pool)', warm));
     process.stdout.write(line('docker run --rm busybox true (back to back)', b2b));
     process.stdout.write(line('docker exec <c> true', exec));
