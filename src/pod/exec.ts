@@ -44,6 +44,10 @@ export interface ExecRecord {
   io?: ProcessIo;
   /** Resolves when the exec has exited and its output was passed on. */
   finished?: Promise<void>;
+  /** Resolves once the process has started (or failed to). */
+  ready: Promise<void>;
+  /** Settles `ready`. */
+  markReady: () => void;
 }
 
 /** Options of starting an exec. */
@@ -60,7 +64,9 @@ export class ExecStore {
   /** A new exec record for a container. */
   create(containerId: string, config: ExecConfig): ExecRecord {
     const id = crypto.randomBytes(32).toString('hex');
-    const r: ExecRecord = { id, containerId, config, running: false, exitCode: null, pid: 0, started: false };
+    let markReady!: () => void;
+    const ready = new Promise<void>((res) => (markReady = res));
+    const r: ExecRecord = { id, containerId, config, running: false, exitCode: null, pid: 0, started: false, ready, markReady };
     this.execs.set(id, r);
     return r;
   }

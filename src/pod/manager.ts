@@ -833,6 +833,7 @@ export class PodManager {
       });
     } catch (err) {
       x.exitCode = /not found|no such file/i.test((err as Error).message) ? 127 : 126;
+      x.markReady();
       this.execs.retire(x.id);
       // The session is left open: the caller reports the error on it (dockerd writes it on
       // the hijacked stream) and then ends it.
@@ -842,6 +843,7 @@ export class PodManager {
     x.processId = proc.processId;
     x.pid = proc.pid;
     x.running = true;
+    x.markReady();
     const io = new ProcessIo(proc, { stdinOnce: true, tty: x.config.tty, endSessions: false });
     x.io = io;
     if (session) io.add(session);
@@ -867,10 +869,17 @@ export class PodManager {
     return x;
   }
 
-  /** Resize a running exec's terminal. */
+  /**
+   * Resize a running exec's terminal. Like dockerd, a resize that arrives before the process
+   * has started (clients resize right after the hijack) waits for the start, up to 10 s.
+   */
   async execResize(id: string, rows: number, cols: number): Promise<void> {
     const x = this.execs.get(id);
-    if (!x || !x.running || !x.proc) throw new NotFoundError('no such exec');
+    if (!x) throw new NotFoundError('no such exec');
+    if (!x.proc && x.exitCode === null) {
+      await Promise.race([x.ready, new Promise((r) => setTimeout(r, 10000).unref())]);
+    }
+    if (!x.running || !x.proc) throw new NotFoundError('no such exec');
     const e = this.entry(x.containerId);
     if (!e.run) throw this.notRunning(e.record);
     if (!x.config.tty) return;

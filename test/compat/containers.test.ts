@@ -66,6 +66,8 @@ interface Client {
   terminal(name: string, cmd: string[], rows: number, cols: number): Promise<Terminal>;
   /** docker attach to a running TTY container. */
   attachTerminal(name: string): Promise<Terminal>;
+  /** docker exec -it. */
+  execTerminal(name: string, cmd: string[], rows: number, cols: number): Promise<Terminal>;
   logs(name: string, o?: { tail?: number; timestamps?: boolean }): Promise<string>;
   /** logs -f --tail N: resolves with the first `lines` lines streamed. */
   follow(name: string, tail: number, lines: number): Promise<string[]>;
@@ -139,6 +141,17 @@ function cliClient(d: TestDaemon): Client {
           const pts = fs.readFileSync(ttyFile, 'utf8').trim();
           await run('stty', ['-F', pts, 'rows', String(r), 'cols', String(c)], d.env);
         },
+        detached: t.exited.then(() => undefined),
+        exited: t.exited,
+      };
+    },
+    execTerminal: async (name, cmd, rows, cols) => {
+      const t = ptySession(`stty rows ${rows} cols ${cols}; exec docker exec -it ${name} ${cmd.join(' ')}`, d.env);
+      return {
+        type: (k) => t.type(k),
+        expect: (re, from = 0) => t.expect(re, 60000, from),
+        mark: () => t.output().length,
+        resize: async () => undefined,
         detached: t.exited.then(() => undefined),
         exited: t.exited,
       };
@@ -355,6 +368,43 @@ function dockerodeClient(d: TestDaemon): Client {
       await ctr.resize({ h: rows, w: cols });
       return { ...t, resize: async (r, cl) => void (await ctr.resize({ h: r, w: cl })), exited: waiting.then((w: any) => w.StatusCode as number) };
     },
+    execTerminal: async (name, cmd, rows, cols) => {
+      const x = await c(name).exec({ Cmd: cmd, Tty: true, AttachStdin: true, AttachStdout: true, AttachStderr: true });
+      const stream = (await x.start({ hijack: true, stdin: true, Tty: true })) as unknown as NodeJS.ReadWriteStream;
+      await x.resize({ h: rows, w: cols });
+      let out = '';
+      const waiters = new Set<() => void>();
+      stream.on('data', (b: Buffer) => {
+        out += b.toString();
+        for (const w of [...waiters]) w();
+      });
+      const detached = new Promise<void>((r) => {
+        stream.on('end', r);
+        stream.on('close', r);
+      });
+      return {
+        type: (k) => {
+          stream.write(k);
+        },
+        mark: () => out.length,
+        expect: (re, from = 0) =>
+          new Promise<void>((resolve, reject) => {
+            const check = () => {
+              if (re.test(out.slice(from))) {
+                clearTimeout(t);
+                waiters.delete(check);
+                resolve();
+              }
+            };
+            const t = setTimeout(() => reject(new Error(`terminal output did not match ${re}: ${JSON.stringify(out.slice(from))}`)), 60000);
+            waiters.add(check);
+            check();
+          }),
+        resize: async (r, cl) => void (await x.resize({ h: r, w: cl })),
+        detached,
+        exited: detached.then(async () => (await x.inspect()).ExitCode ?? -1),
+      };
+    },
     attachTerminal: async (name) => {
       const ctr = c(name);
       const waiting = ctr.wait({ condition: 'removed' });
@@ -564,12 +614,22 @@ describe.each([
     expect(n).toEqual([n[0], n[0] + 1, n[0] + 2, n[0] + 3]);
   });
 
-  test('exec: exit codes, -e, -w, -u, stdin', async () => {
+  test('exec: exit codes, -e, -w, -u, stdin, -it', async () => {
     expect(await c.exec('svc', ['sh', '-c', 'echo in-exec; exit 5'])).toEqual({ out: 'in-exec\n', code: 5 });
     const r = await c.exec('svc', ['sh', '-c', 'echo $FOO; pwd; id -u'], { env: ['FOO=bar'], workdir: '/tmp', user: 'nobody' });
     expect(r).toEqual({ out: 'bar\n/tmp\n65534\n', code: 0 });
     expect(await c.exec('svc', ['cat'], { input: 'piped\n' })).toEqual({ out: 'piped\n', code: 0 });
     expect((await c.exec('svc', ['nosuchcmd'])).code).toBe(127);
+    // exec -it: a terminal of the asked size, typed input, the exit code.
+    const t = await c.execTerminal('svc', ['sh'], 33, 77);
+    let m = t.mark();
+    t.type('stty size\r');
+    await t.expect(/33 77\r\n/, m);
+    m = t.mark();
+    t.type('echo $((20+22)) $TERM\r');
+    await t.expect(/42 xterm\r\n/, m);
+    t.type('exit 2\r');
+    expect(await t.exited).toBe(2);
   });
 
   test('ps with filters and fields; inspect State, Config, HostConfig; top; rename', async () => {

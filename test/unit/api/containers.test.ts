@@ -333,6 +333,18 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
     const info = await ex.inspect();
     expect(info).toMatchObject({ Running: false, ExitCode: 6, ContainerID: id, ProcessConfig: { entrypoint: 'sh', arguments: ['-c', 'echo in-exec; exit 6'] } });
     expect(await api('POST', `/containers/${id}/exec`, {})).toMatchObject({ status: 400, json: { message: 'No exec command specified' } });
+    // A TTY exec resized right after the hijack (before its process runs) gets that size.
+    const tty = await docker.getContainer(id).exec({ Cmd: ['sh'], Tty: true, AttachStdin: true, AttachStdout: true });
+    const ttyStream = await tty.start({ hijack: true, stdin: true, Tty: true });
+    await tty.resize({ h: 33, w: 77 });
+    let ttyOut = '';
+    ttyStream.on('data', (b: Buffer) => (ttyOut += b.toString()));
+    ttyStream.write('stty size\n');
+    for (let i = 0; i < 100 && !ttyOut.includes('33 77'); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(ttyOut).toContain('33 77\r\n');
+    ttyStream.write('exit 2\n');
+    await new Promise((r) => ttyStream.on('end', r));
+    expect((await tty.inspect()).ExitCode).toBe(2);
     // A command that cannot start: dockerd's error text on the framed stdout, exit code 127.
     const bad = await docker.getContainer(id).exec({ Cmd: ['nosuchcmd'], AttachStdout: true, AttachStderr: true });
     const badStream = await bad.start({ hijack: true, stdin: false });
