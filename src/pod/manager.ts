@@ -33,6 +33,8 @@ const log = logger('pod');
 const SIGKILL = 9;
 /** How long kill/stop wait for a SIGKILLed process before destroying its VM. */
 const KILL_GRACE_MS = 5000;
+/** Longest wait for an agent request on the stop/kill path (a hung guest must not hang stop). */
+const AGENT_CALL_MS = 5000;
 /** Longest wait for a dead process's output to drain before the run is torn down anyway. */
 const OUTPUT_DRAIN_MS = 5000;
 
@@ -49,6 +51,10 @@ export interface PodManagerDeps {
   containersRoot: string;
   /** Host resolv.conf handed to containers (default /etc/resolv.conf). */
   resolvConf?: string;
+  /** Limit of an agent request on the stop/kill path, ms (default 5000). */
+  agentTimeoutMs?: number;
+  /** How long a SIGKILLed process may take to die before its VM is destroyed, ms (default 5000). */
+  killGraceMs?: number;
 }
 
 /** Conditions of `wait`. */
@@ -455,7 +461,7 @@ export class PodManager {
     await this.resumeIfPaused(e);
     this.emit(r, 'kill', { signal: String(main.stopSignal) });
     try {
-      await run.vm.agent.signalProcess(run.init.processId, main.stopSignal);
+      await bounded(run.vm.agent.signalProcess(run.init.processId, main.stopSignal), this.deps.agentTimeoutMs ?? AGENT_CALL_MS, 'stop signal');
     } catch (err) {
       log.debug(`stop signal to ${r.id}: ${(err as Error).message}`);
     }
@@ -475,11 +481,11 @@ export class PodManager {
   private async hardKill(e: Entry, run: Run): Promise<void> {
     this.emit(e.record, 'kill', { signal: String(SIGKILL) });
     try {
-      await run.vm.agent.signalProcess(run.init.processId, SIGKILL);
+      await bounded(run.vm.agent.signalProcess(run.init.processId, SIGKILL), this.deps.agentTimeoutMs ?? AGENT_CALL_MS, 'SIGKILL');
     } catch (err) {
       log.debug(`SIGKILL to ${e.record.id}: ${(err as Error).message}`);
     }
-    if (!(await waitFor(run.ended, KILL_GRACE_MS))) {
+    if (!(await waitFor(run.ended, this.deps.killGraceMs ?? KILL_GRACE_MS))) {
       run.forcedExitCode = 137;
       await run.vm.destroy().catch(() => undefined);
     }
@@ -519,7 +525,7 @@ export class PodManager {
     }
     this.emit(r, 'kill', { signal: String(signal) });
     try {
-      await run.vm.agent.signalProcess(run.init.processId, signal);
+      await bounded(run.vm.agent.signalProcess(run.init.processId, signal), this.deps.agentTimeoutMs ?? AGENT_CALL_MS, 'signal');
     } catch (err) {
       if (err instanceof NotFoundError) throw new ConflictError(`Cannot kill container: ${r.id}: Container ${r.id} is not running`);
       throw err;
@@ -1052,6 +1058,23 @@ export class PodManager {
     }
     return { total, running, paused, stopped: total - running - paused };
   }
+}
+
+/** `p`, or an UnavailableError after `ms` (the request itself is left to settle). */
+function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new UnavailableError(`${what}: the agent did not answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
 }
 
 /** Resolves true if `p` settles within `ms` (undefined = no limit), false otherwise. */

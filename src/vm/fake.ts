@@ -597,14 +597,26 @@ class FakeAgentProcess implements AgentProcess {
   }
 }
 
+/** Thrown by FakeAgent.check when agents are set to hang; the methods turn it into a promise that never settles. */
+const HANG = Symbol('hang');
+
 /** The fake agent of one VM handle. */
 export class FakeAgent implements Agent {
   private closed = false;
 
-  constructor(private readonly guest: FakeGuest) {}
+  constructor(private readonly guest: FakeGuest) {
+    // With `hypervisor.hangAgents`, every request stays unanswered (a guest that stopped
+    // responding): wrap each method so the HANG marker becomes a promise that never settles.
+    for (const name of ['ping', 'createContainer', 'destroyContainer', 'startProcess', 'signalProcess', 'resizeTerminal', 'writeFile', 'readFile', 'reattach', 'shutdown'] as const) {
+      const orig = (this[name] as (...a: unknown[]) => Promise<unknown>).bind(this);
+      (this as unknown as Record<string, unknown>)[name] = (...a: unknown[]) =>
+        orig(...a).catch((e: unknown) => (e === HANG ? new Promise(() => undefined) : Promise.reject(e)));
+    }
+  }
 
   private check(what: string): void {
     this.guest.calls.push(what);
+    if (this.guest.hypervisor.hangAgents && !what.startsWith('version')) throw HANG;
     if (this.closed) throw new UnavailableError('agent channel closed');
     if (!this.guest.alive) throw new UnavailableError(`VM ${this.guest.id} is not running`);
   }
@@ -827,6 +839,8 @@ export class FakeHypervisor implements Hypervisor {
     '/etc/group': 'root:x:0:\nwheel:x:10:user\nuser:x:1000:\nnogroup:x:65534:\n',
   };
   readonly failNext: FakeFailures = { boot: false, createContainer: false };
+  /** When true, agents stop answering (requests never settle), as a hung guest. */
+  hangAgents = false;
   /** Every guest ever booted, by id (also the dead ones). */
   readonly guests = new Map<string, FakeGuest>();
   /** Number of boots so far. */

@@ -187,6 +187,23 @@ describe('stop and kill', () => {
     expect(seen.filter((e) => e.action === 'kill').map((e) => e.attributes.signal)).toEqual(['15', '9']);
   });
 
+  test('a guest whose agent stopped answering does not hang stop: the VM is destroyed (137)', async () => {
+    const hv = h.hv;
+    const pods = new (await import('../../../src/pod/manager')).PodManager({
+      factory: h.factory, hypervisor: hv, images: h.images, rootfs: h.rootfs, state: h.state, events: h.events,
+      containersRoot: path.join(h.root, 'containers'), agentTimeoutMs: 100, killGraceMs: 100,
+    });
+    h.pods.shutdown();
+    h.pods = pods;
+    const r = await h.create({ Image: 'busybox', Cmd: ['sleep', '10'] });
+    await pods.start(r.id);
+    hv.hangAgents = true;
+    await pods.stop(r.id, 0.1);
+    expect(pods.get(r.id).state).toMatchObject({ status: 'exited', exitCode: 137 });
+    expect(hv.running()).toHaveLength(0);
+    hv.hangAgents = false;
+  });
+
   test('StopSignal of the container is used', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['sleep', '10'], StopSignal: 'SIGINT' });
     await h.pods.start(r.id);
