@@ -554,6 +554,11 @@ describe.each([
     // Remove what is left so no VM or mount outlives the daemon.
     for (const p of await c.ps({ all: true }).catch(() => [] as PsEntry[])) await c.rmForce(p.name).catch(() => undefined);
     await d.stop();
+    // A daemon leaves running containers' VMs for its successor: if a failed test left one,
+    // it must not outlive the run.
+    const left = listVmProcesses().filter((p) => p.cmdline.includes(d.execRoot));
+    for (const p of left) process.kill(p.pid, 'SIGKILL');
+    expect(left).toEqual([]);
     expect(mountsUnder(d.dataRoot)).toEqual([]);
     expect(mountsUnder(d.execRoot)).toEqual([]);
   });
