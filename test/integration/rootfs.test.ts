@@ -1,0 +1,88 @@
+/**
+ * OverlayRootfs on real overlayfs mounts (root, no VM): layers top-first, the writable layer
+ * kept across unmount/mount, whiteouts from lower layers honoured, long layer lists through
+ * short links, and nothing left mounted or on disk after remove.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { OverlayRootfs, isMountPoint, treeSize } from '../../src/storage/rootfs';
+import { mountsUnder } from '../helpers/leaks';
+
+let tmp: string;
+let layersDir: string;
+let rootfs: OverlayRootfs;
+
+function layer(name: string, files: Record<string, string>): string {
+  const dir = path.join(layersDir, name.padEnd(64, '0'), 'diff');
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [p, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
+    fs.writeFileSync(path.join(dir, p), content);
+  }
+  return dir;
+}
+
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-rootfs-'));
+  layersDir = path.join(tmp, 'layers', 'sha256');
+  rootfs = new OverlayRootfs(path.join(tmp, 'containers'));
+});
+
+afterEach(() => {
+  // Only after a failed test is anything still mounted here.
+  for (const m of mountsUnder(tmp).reverse()) execFileSync('umount', ['-l', m]);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test('layers stack top-first, writes land in the container layer and survive unmount/mount', async () => {
+  const low = layer('a', { 'etc/os': 'low\n', 'bin/tool': 'v1\n' });
+  const high = layer('b', { 'bin/tool': 'v2\n' });
+  await rootfs.prepare('c1', [low, high]);
+  const target = path.join(tmp, 'share', 'containers', 'c1', 'rootfs');
+  await rootfs.mount('c1', target);
+  expect(isMountPoint(target)).toBe(true);
+  expect(fs.readFileSync(path.join(target, 'bin/tool'), 'utf8')).toBe('v2\n');
+  fs.writeFileSync(path.join(target, 'new.txt'), 'mine\n');
+  fs.rmSync(path.join(target, 'etc/os'));
+  expect(await rootfs.sizeRw('c1')).toBe(5);
+  await rootfs.unmount('c1');
+  expect(isMountPoint(target)).toBe(false);
+  // The lower layers are untouched; the next mount shows the container's changes again.
+  expect(fs.readFileSync(path.join(low, 'etc/os'), 'utf8')).toBe('low\n');
+  const again = path.join(tmp, 'share2', 'rootfs');
+  await rootfs.mount('c1', again);
+  expect(fs.readFileSync(path.join(again, 'new.txt'), 'utf8')).toBe('mine\n');
+  expect(fs.existsSync(path.join(again, 'etc/os'))).toBe(false);
+  expect((await rootfs.paths('c1')).mergedDir).toBe(again);
+  await rootfs.remove('c1');
+  expect(mountsUnder(tmp)).toEqual([]);
+  expect(fs.readdirSync(path.join(tmp, 'containers', 'c1'))).toEqual([]);
+});
+
+test('a layer list too long for one mount-option page is mounted through short links', async () => {
+  const layers = Array.from({ length: 60 }, (_v, i) => layer(`l${String(i).padStart(2, '0')}-${'x'.repeat(40)}`, { [`f${i}`]: `${i}\n` }));
+  await rootfs.prepare('c2', layers);
+  expect(fs.readdirSync(path.join(tmp, 'containers', 'c2', 'l'))).toHaveLength(60);
+  const target = path.join(tmp, 'share', 'c2');
+  await rootfs.mount('c2', target);
+  expect(fs.readdirSync(target).sort()).toEqual(layers.map((_l, i) => `f${i}`).sort());
+  await rootfs.remove('c2');
+  expect(mountsUnder(tmp)).toEqual([]);
+});
+
+test('too many layers, relative and odd layer paths are refused', async () => {
+  await expect(rootfs.prepare('c3', Array.from({ length: 129 }, (_v, i) => `/l/${i}`))).rejects.toThrow('max depth exceeded');
+  await expect(rootfs.prepare('c3', ['relative/dir'])).rejects.toThrow('bad layer directory');
+  await expect(rootfs.prepare('c3', ['/a:b'])).rejects.toThrow('bad layer directory');
+  await expect(rootfs.prepare('../evil', ['/a'])).rejects.toThrow('invalid container id');
+});
+
+test('sizes never follow symlinks out of the writable layer', async () => {
+  const dir = path.join(tmp, 'upper');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'a'), 'xyz');
+  fs.symlinkSync('/etc', path.join(dir, 'link'));
+  expect(await treeSize(dir)).toBe(3);
+});
