@@ -627,7 +627,8 @@ export class PodManager {
     for (const x of this.execs.of(r.id)) this.execs.delete(x.id);
     log.debug(`container ${r.id.slice(0, 12)}: removed`);
     this.emit(r, 'destroy');
-    this.wake(e, 'removed', { exitCode: r.state.exitCode, ...(r.state.error ? { error: r.state.error } : {}) });
+    // As dockerd: the removal itself carries no error (a failed start was already answered).
+    this.wake(e, 'removed', { exitCode: r.state.exitCode });
     this.wake(e, 'exit', { exitCode: r.state.exitCode });
   }
 
