@@ -77,6 +77,8 @@ export function eventMatches(e: DaemonEvent, f: Record<string, string[]>): boole
 function timeArg(req: Request, name: string): bigint | undefined {
   const v = qs(req, name);
   if (!v) return undefined;
+  // since=0: everything still in the history; until=0: no end.
+  if (v === '0') return name === 'since' ? 0n : undefined;
   const t = parseTimeArg(v);
   if (t === undefined) throw new InvalidArgumentError(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
   return t;
