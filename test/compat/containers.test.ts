@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import Dockerode from 'dockerode';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
+import { OutputWatcher } from '../helpers/output-watcher';
 import { ptySession } from '../helpers/pty';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
@@ -286,12 +287,13 @@ function demux(api: Dockerode, stream: NodeJS.ReadableStream): { text(): string;
 /** A hijacked TTY attach through dockerode (stdin, raw output). */
 async function ttyAttach(ctr: Dockerode.Container): Promise<Omit<Terminal, 'resize' | 'exited'>> {
   const stream = (await ctr.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as NodeJS.ReadWriteStream;
-  let out = '';
-  const waiters = new Set<() => void>();
-  stream.on('data', (b: Buffer) => {
-    out += b.toString();
-    for (const w of [...waiters]) w();
-  });
+  return terminalOverStream(stream);
+}
+
+/** Keys in, raw terminal output out, over a hijacked TTY stream (attach or exec). */
+function terminalOverStream(stream: NodeJS.ReadWriteStream): Omit<Terminal, 'resize' | 'exited'> {
+  const watcher = new OutputWatcher();
+  stream.on('data', (b: Buffer) => watcher.append(b));
   const detached = new Promise<void>((r) => {
     stream.on('end', r);
     stream.on('close', r);
@@ -300,20 +302,8 @@ async function ttyAttach(ctr: Dockerode.Container): Promise<Omit<Terminal, 'resi
     type: (k) => {
       stream.write(k);
     },
-    mark: () => out.length,
-    expect: (re, from = 0) =>
-      new Promise<void>((resolve, reject) => {
-        const check = () => {
-          if (re.test(out.slice(from))) {
-            clearTimeout(t);
-            waiters.delete(check);
-            resolve();
-          }
-        };
-        const t = setTimeout(() => reject(new Error(`terminal output did not match ${re}: ${JSON.stringify(out.slice(from))}`)), 60000);
-        waiters.add(check);
-        check();
-      }),
+    mark: () => watcher.mark(),
+    expect: (re, from = 0) => watcher.expect(re, 60000, from),
     detached,
   };
 }
@@ -372,37 +362,11 @@ function dockerodeClient(d: TestDaemon): Client {
       const x = await c(name).exec({ Cmd: cmd, Tty: true, AttachStdin: true, AttachStdout: true, AttachStderr: true });
       const stream = (await x.start({ hijack: true, stdin: true, Tty: true })) as unknown as NodeJS.ReadWriteStream;
       await x.resize({ h: rows, w: cols });
-      let out = '';
-      const waiters = new Set<() => void>();
-      stream.on('data', (b: Buffer) => {
-        out += b.toString();
-        for (const w of [...waiters]) w();
-      });
-      const detached = new Promise<void>((r) => {
-        stream.on('end', r);
-        stream.on('close', r);
-      });
+      const t = terminalOverStream(stream);
       return {
-        type: (k) => {
-          stream.write(k);
-        },
-        mark: () => out.length,
-        expect: (re, from = 0) =>
-          new Promise<void>((resolve, reject) => {
-            const check = () => {
-              if (re.test(out.slice(from))) {
-                clearTimeout(t);
-                waiters.delete(check);
-                resolve();
-              }
-            };
-            const t = setTimeout(() => reject(new Error(`terminal output did not match ${re}: ${JSON.stringify(out.slice(from))}`)), 60000);
-            waiters.add(check);
-            check();
-          }),
+        ...t,
         resize: async (r, cl) => void (await x.resize({ h: r, w: cl })),
-        detached,
-        exited: detached.then(async () => (await x.inspect()).ExitCode ?? -1),
+        exited: t.detached.then(async () => (await x.inspect()).ExitCode ?? -1),
       };
     },
     attachTerminal: async (name) => {

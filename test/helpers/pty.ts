@@ -10,6 +10,7 @@
  *   const code = await t.exited;
  */
 import { spawn } from 'node:child_process';
+import { OutputWatcher } from './output-watcher';
 
 /** A running terminal session. */
 export interface PtySession {
@@ -28,36 +29,16 @@ export interface PtySession {
 /** Start `shellCommand` (run by sh) under a pseudo-terminal. */
 export function ptySession(shellCommand: string, env: NodeJS.ProcessEnv): PtySession {
   const child = spawn('script', ['-qec', shellCommand, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  const waiters = new Set<() => void>();
-  const onData = (d: Buffer) => {
-    out += d.toString('utf8');
-    for (const w of [...waiters]) w();
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
+  const watcher = new OutputWatcher();
+  child.stdout.on('data', (d: Buffer) => watcher.append(d));
+  child.stderr.on('data', (d: Buffer) => watcher.append(d));
   const exited = new Promise<number>((resolve) => child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? 9 : 0))));
   return {
-    output: () => out,
+    output: () => watcher.text(),
     type: (keys) => {
       child.stdin.write(keys);
     },
-    expect: (re, timeoutMs = 30000, from = 0) =>
-      new Promise<void>((resolve, reject) => {
-        const check = () => {
-          if (re.test(out.slice(from))) {
-            clearTimeout(t);
-            waiters.delete(check);
-            resolve();
-          }
-        };
-        const t = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`terminal output did not match ${re} within ${timeoutMs} ms; output was:\n${JSON.stringify(out.slice(from))}`));
-        }, timeoutMs);
-        waiters.add(check);
-        check();
-      }),
+    expect: (re, timeoutMs = 30000, from = 0) => watcher.expect(re, timeoutMs, from),
     exited,
     kill: () => child.kill('SIGKILL'),
   };
