@@ -204,7 +204,7 @@ describe('QemuHypervisor on real VMs', () => {
     const hv = hypervisor();
     expect(await hv.listRuntimeVms()).toContain(id);
     const vm = await hv.adopt(id);
-    expect(vm).toBeDefined();
+    if (!vm) throw new Error(`adopt gave nothing; daemon log:\n${logLines.filter((l) => l.includes(id)).join('\n')}`);
     try {
       await vm!.agent.ping();
       const rootfs = mountRootfs(vm!, 'c4');

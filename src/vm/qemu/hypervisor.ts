@@ -39,7 +39,7 @@ export interface QemuHypervisorOptions {
   tools?: Partial<QemuTools>;
   /** Boot deadline per attempt, to agent handshake (default 10 s under TCG, 5 s with KVM). */
   bootTimeoutMs?: number;
-  /** Deadline for the agent handshake when adopting a running VM (default 3 s). */
+  /** Budget for the agent handshake when adopting a running VM, over 3 attempts (default 15 s). */
   adoptTimeoutMs?: number;
   /** Extra guest kernel parameters. */
   kernelArgs?: string[];
@@ -65,7 +65,7 @@ export class QemuHypervisor implements Hypervisor {
     this.bootNice = opts.bootNice ?? (process.getuid?.() === 0 ? 10 : 0);
     this.capabilities = { accel: opts.accel, sharedDirectory: true, pause: true, reconnect: true };
     this.bootTimeoutMs = opts.bootTimeoutMs ?? (opts.accel === 'kvm' ? 5000 : 10_000);
-    this.adoptTimeoutMs = opts.adoptTimeoutMs ?? 3000;
+    this.adoptTimeoutMs = opts.adoptTimeoutMs ?? 15000;
     const tscKhz = opts.tscKhz === null ? undefined : (opts.tscKhz ?? hostTscKhz());
     this.cmdline = kernelCmdline({ accel: opts.accel, tscKhz, extra: opts.kernelArgs });
     const longest = vmPaths(opts.execRoot, 'f'.repeat(12)).virtiofsdSock;
@@ -154,13 +154,14 @@ export class QemuHypervisor implements Hypervisor {
     if (!rec || rec.id !== id) return discard('no valid vm.json');
     if (!qemuPid || !vfsPid) return discard('its QEMU or virtiofsd is gone');
     let agent: Agent | undefined;
+    const adoptStart = Date.now();
     try {
       const status = (await qmpCommand(paths.qmpSock, 'query-status')) as { status?: string };
       // A paused guest cannot answer the handshake: thaw it for the handshake only.
       const paused = status?.status === 'paused';
       if (paused) await qmpCommand(paths.qmpSock, 'cont');
       try {
-        agent = await this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.adoptTimeoutMs });
+        agent = await this.connectForAdoption(paths);
       } finally {
         if (paused) await qmpCommand(paths.qmpSock, 'stop');
       }
@@ -168,10 +169,30 @@ export class QemuHypervisor implements Hypervisor {
       agent?.close();
       return discard((err as Error).message);
     }
-    log.info(`adopted VM ${id} (qemu pid ${qemuPid})`);
+    log.info(`adopted VM ${id} (qemu pid ${qemuPid}) in ${Date.now() - adoptStart} ms`);
     return new QemuVm({
       id, size: rec.size, paths, qemuPid, virtiofsdPid: vfsPid, agent, processEnd: adoptedProcessEnd(qemuPid),
     });
+  }
+
+  /**
+   * The agent handshake of an adoption, on a fresh connection per attempt: now and then the
+   * agent of a VM whose previous host died mid-session does not answer the first SYNC (seen
+   * about one adoption in four under TCG), while a new connection is answered at once (~100 ms).
+   * Giving up kills a live VM, so the budget (adoptTimeoutMs) is split over three attempts.
+   */
+  private async connectForAdoption(paths: ReturnType<typeof vmPaths>): Promise<Agent> {
+    const attempts = 3;
+    let lastErr: unknown;
+    for (let i = 1; i <= attempts; i++) {
+      try {
+        return await this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: Math.ceil(this.adoptTimeoutMs / attempts) });
+      } catch (err) {
+        lastErr = err;
+        log.warn(`adoption handshake attempt ${i}/${attempts} failed: ${(err as Error).message}`);
+      }
+    }
+    throw lastErr;
   }
 
   /** Ids of the VM runtime directories under `<execRoot>/vms`. */
