@@ -170,24 +170,10 @@ function cliClient(d: TestDaemon): Client {
       };
     },
     logs: (name, o = {}) => ok(['logs', ...(o.tail !== undefined ? ['--tail', String(o.tail)] : []), ...(o.timestamps ? ['-t'] : []), name]),
-    follow: (name, tail, lines) =>
-      new Promise((resolve, reject) => {
-        const child = spawn('/usr/local/bin/docker', ['logs', '-f', '--tail', String(tail), name], { env: d.env });
-        let buf = '';
-        const t = setTimeout(() => {
-          child.kill();
-          reject(new Error(`logs -f gave only: ${buf}`));
-        }, 60000);
-        child.stdout.on('data', (c: Buffer) => {
-          buf += c.toString();
-          const got = buf.split('\n').filter(Boolean);
-          if (got.length >= lines) {
-            clearTimeout(t);
-            child.kill();
-            resolve(got.slice(0, lines));
-          }
-        });
-      }),
+    follow: (name, tail, lines) => {
+      const child = spawn('/usr/local/bin/docker', ['logs', '-f', '--tail', String(tail), name], { env: d.env });
+      return firstLines(child.stdout, lines, 'logs -f', () => child.kill());
+    },
     exec: async (name, cmd, o = {}) => {
       const args = ['exec'];
       if (o.input !== undefined) args.push('-i');
@@ -282,6 +268,29 @@ function demux(api: Dockerode, stream: NodeJS.ReadableStream): { text(): string;
     stream.on('close', r);
   });
   return { text: () => Buffer.concat(chunks).toString(), ended };
+}
+
+/**
+ * The first `lines` non-empty lines of a followed log stream; `stop` ends the stream once they
+ * have arrived, or after 60 s, when the promise rejects with what did arrive.
+ */
+function firstLines(out: NodeJS.ReadableStream, lines: number, what: string, stop: () => void): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(() => {
+      stop();
+      reject(new Error(`${what} gave only: ${buf}`));
+    }, 60000);
+    out.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const got = buf.split('\n').filter(Boolean);
+      if (got.length >= lines) {
+        clearTimeout(t);
+        stop();
+        resolve(got.slice(0, lines));
+      }
+    });
+  });
 }
 
 /** A hijacked TTY attach through dockerode (stdin, raw output). */
@@ -392,20 +401,8 @@ function dockerodeClient(d: TestDaemon): Client {
     follow: async (name, tail, lines) => {
       const stream = (await c(name).logs({ stdout: true, stderr: true, follow: true, tail })) as unknown as NodeJS.ReadableStream & { destroy(): void };
       const out = new PassThrough();
-      let buf = '';
       api.modem.demuxStream(stream, out, out);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`follow gave only: ${buf}`)), 60000);
-        out.on('data', (b: Buffer) => {
-          buf += b.toString();
-          const got = buf.split('\n').filter(Boolean);
-          if (got.length >= lines) {
-            clearTimeout(t);
-            stream.destroy();
-            resolve(got.slice(0, lines));
-          }
-        });
-      });
+      return firstLines(out, lines, 'follow', () => stream.destroy());
     },
     exec: async (name, cmd, o = {}) => {
       const x = await c(name)
