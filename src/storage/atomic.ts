@@ -6,9 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
 
-/** fsync a directory so a rename inside it survives a crash. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.promises.open(dir, 'r');
+/** fsync a file (its data is on disk) or a directory (a rename inside it survives a crash). */
+export async function fsyncPath(p: string): Promise<void> {
+  const fh = await fs.promises.open(p, 'r');
   try {
     await fh.sync();
   } finally {
@@ -36,5 +36,5 @@ export async function writeFileAtomic(file: string, data: string | Buffer, mode 
     await fs.promises.rm(tmp, { force: true });
     throw err;
   }
-  await fsyncDir(dir);
+  await fsyncPath(dir);
 }

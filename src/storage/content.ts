@@ -11,7 +11,7 @@ import * as crypto from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { digestHex, HashingStream, isDigest, sha256Digest } from './digest';
-import { fsyncDir } from './atomic';
+import { fsyncPath } from './atomic';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 
 /** What a writer must end up with to commit. */
@@ -108,12 +108,7 @@ export class ContentStore {
       if (got !== expected.digest || (expected.size !== undefined && hasher.bytes !== expected.size)) {
         throw mismatchError(what, expected, got, hasher.bytes);
       }
-      const fh = await fs.promises.open(tmp, 'r');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await fsyncPath(tmp);
       await this.commitTemp(tmp, got);
     } finally {
       await fs.promises.rm(tmp, { force: true });
@@ -137,6 +132,6 @@ export class ContentStore {
 
   private async commitTemp(tmp: string, digest: string): Promise<void> {
     await fs.promises.rename(tmp, this.blobPath(digest));
-    await fsyncDir(this.blobDir);
+    await fsyncPath(this.blobDir);
   }
 }

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
 import { digestHex, isDigest } from '../digest';
-import { fsyncDir, writeFileAtomic } from '../atomic';
+import { fsyncPath, writeFileAtomic } from '../atomic';
 import { NotFoundError } from '../../errors';
 
 /** A stored layer. */
@@ -113,7 +113,7 @@ export class LayerStore {
           await this.discard(work);
           throw err;
         }
-        await fsyncDir(this.byIdDir);
+        await fsyncPath(this.byIdDir);
         const info = { diffId, size, dir: path.join(final, 'diff') };
         this.layers.set(diffId, info);
         return info;
