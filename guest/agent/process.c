@@ -9,8 +9,9 @@
  * CLOEXEC pipe carries an exec failure back, so START_PROCESS answers ERROR for a missing
  * command instead of a process that exits 127.
  *
- * Output: a pipe (or the pty master) is read only while the host's credit allows, straight
- * into a DATA frame in the stream channel's output queue (no intermediate copy). After the
+ * Output: a pipe (or the pty master) is read only while the host's credit allows; a pipe's
+ * bytes are spliced into a DATA frame (chan_send_spliced, no copy), a pty's read straight
+ * into one in the stream channel's output queue. After the
  * process exits, what is still readable is delivered, then EOF; the EXIT event goes out on the
  * control channel once those EOF frames have been written.
  */
