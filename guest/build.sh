@@ -138,7 +138,12 @@ if readelf -l "$busybox" 2>/dev/null | grep -q 'program interpreter'; then
 fi
 
 # The modules keep their signatures: the guest runs with lockdown=confidentiality (see
-# src/vm/qemu/cmdline.ts), which loads signed modules only.
+# src/vm/qemu/cmdline.ts), which loads signed modules only. An unsigned one would leave the
+# guest without its devices, so the build stops instead.
+require_module_signature() {
+  [ "$(tail -c 28 "$1" | head -c 27)" = '~Module signature appended~' ] \
+    || die "$(basename "$1") carries no signature, and the guest kernel (lockdown) loads signed modules only"
+}
 
 # --- 6. the initramfs (modules, busybox, agent) ---------------------------------------------
 # The unpacked kernel directory is replaced as a whole on a new version, so VERSION and the
@@ -189,6 +194,7 @@ if is_stale "$initrd" "$init_bin" "$busybox" "$GUEST_DIR/build.sh" "$moddir/modu
     dst=$stage/lib/modules/$kver/$rel
     mkdir -p "$(dirname "$dst")"
     cp "$moddir/$rel" "$dst"
+    require_module_signature "$dst"
     echo "/lib/modules/$kver/$rel" >> "$stage/etc/podvisor/modules"
   done
   # /dev/console comes from the kernel's built-in initramfs; ours is unpacked over it.
