@@ -105,6 +105,11 @@ struct channel {
   uint64_t out_written;  /* bytes written since the last SYNC */
   uint64_t session;      /* incremented at every SYNC */
   size_t frame_start;    /* offset of the frame under construction in out */
+  /* Spliced frames (chan_send_spliced): a whole frame, header and payload, waits in the
+   * channel's own pipe; body_before bytes of out precede it in the stream. */
+  int splice_r, splice_w; /* the channel's pipe, created on first use; -1 before */
+  size_t body_left;       /* bytes of that frame still in the pipe; 0 = none pending */
+  size_t body_before;     /* bytes of out to write before it */
   frame_fn on_frame;     /* a whole frame arrived while synced */
   event_fn on_session;   /* a SYNC started a new session */
   event_fn on_disconnect;
@@ -132,6 +137,12 @@ void chan_end(struct channel *ch);
 void chan_abort(struct channel *ch);
 /* Whole-frame helper. */
 int chan_send(struct channel *ch, uint16_t type, uint16_t aux, uint32_t id, const void *p, size_t n);
+/* A frame whose n payload bytes are the next n bytes of pipe_fd (at least that many must be
+ * readable): header and payload are moved into the channel's own pipe (the payload's pages
+ * by splice, not copied) and from there to the channel when its turn comes. One at a time;
+ * -1 (nothing taken) when one is still pending or the channel's pipe cannot be made. */
+int chan_send_spliced(struct channel *ch, uint16_t type, uint16_t aux, uint32_t id, int pipe_fd, size_t n);
+static inline int chan_body_pending(const struct channel *ch) { return ch->body_left > 0; }
 static inline int chan_synced(const struct channel *ch) { return ch->state == CHAN_SYNCED; }
 
 /* ---- container.c ---------------------------------------------------------------------- */

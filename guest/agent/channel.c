@@ -3,6 +3,15 @@
  * unix socket in host test mode): frame parsing with length checks, SYNC handling and
  * resynchronisation, and a bounded output queue written without blocking.
  *
+ * A stream frame's payload can also come straight from a process's pipe (chan_send_spliced):
+ * the header is written into the channel's own pipe, the payload spliced behind it (page
+ * references move, bytes are not copied), and once the bytes queued before it are written the
+ * whole frame is spliced to the port, which takes the pipe's pages as they are: no copy in
+ * the guest, where read+write copied each byte twice. The intermediate pipe matters: the
+ * kernel's virtio-console splice (6.1) sizes its scatterlist by the pipe's occupancy, and a
+ * splice that leaves buffers in the pipe hands QEMU zero-sized entries, which QEMU treats as a
+ * broken device. Our pipe holds exactly one frame, so every splice to the port empties it.
+ *
  * States: DISCONNECTED (no host) -> CONNECTED (host there, waiting for its SYNC; input is
  * scanned for a SYNC header and everything else dropped) -> SYNCED (frames delivered).
  */
@@ -11,6 +20,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -47,6 +57,16 @@ void chan_init(struct channel *ch, const char *name, size_t max_payload, size_t 
     abort();
   }
   buf_init(&ch->out, 65536, out_max);
+  ch->splice_r = ch->splice_w = -1;
+}
+
+/* Forget a pending spliced frame (new session or no host: the stream restarts anyway). */
+static void body_reset(struct channel *ch) {
+  uint8_t junk[4096];
+  if (ch->splice_r >= 0)
+    while (read(ch->splice_r, junk, sizeof junk) > 0) {
+    }
+  ch->body_left = ch->body_before = 0;
 }
 
 int chan_listen_unix(struct channel *ch, const char *path) {
@@ -95,6 +115,7 @@ static void disconnect(struct channel *ch, const char *why) {
   ch->in_len = 0;
   ch->scanning = 0;
   buf_clear(&ch->out);
+  body_reset(ch);
   ch->out_queued = ch->out_written = 0;
   if (ch->on_disconnect) ch->on_disconnect(ch);
 }
@@ -124,12 +145,13 @@ short chan_poll_events(const struct channel *ch, int read_allowed) {
   if (ch->fd < 0 || ch->state == CHAN_DISCONNECTED) return 0;
   short ev = 0;
   if (read_allowed) ev |= POLLIN;
-  if (buf_len(&ch->out) > 0) ev |= POLLOUT;
+  if (buf_len(&ch->out) > 0 || ch->body_left > 0) ev |= POLLOUT;
   return ev;
 }
 
 static void handle_sync(struct channel *ch, const uint8_t *nonce) {
   buf_clear(&ch->out);
+  body_reset(ch);
   ch->out_queued = ch->out_written = 0;
   ch->session++;
   ch->state = CHAN_SYNCED;
@@ -204,12 +226,53 @@ static void process_input(struct channel *ch) {
   }
 }
 
+/* Write (part of) the pending spliced frame. 1: progress, 0: try later, -1: disconnected. */
+static int flush_body(struct channel *ch) {
+  ssize_t n = splice(ch->splice_r, NULL, ch->fd, NULL, ch->body_left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  if (n > 0) {
+    ch->body_left -= (size_t)n;
+    ch->out_written += (uint64_t)n;
+    return 1;
+  }
+  if (n < 0 && errno == EINTR) return 1;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0; /* the port is full */
+  if (n == 0) {
+    /* Nothing moved: a full port, or the kernel dropped the bytes (its splice answers 0 when
+     * the virtqueue refused them). Then the frame is completed with zeros to stay framed. */
+    int avail = 0;
+    if (ioctl(ch->splice_r, FIONREAD, &avail) == 0 && (size_t)avail < ch->body_left) {
+      static const uint8_t zeros[4096];
+      size_t missing = ch->body_left - (size_t)avail;
+      logf_("the %s port dropped %zu spliced bytes: padding the frame", ch->name, missing);
+      while (missing > 0) {
+        ssize_t w = write(ch->splice_w, zeros, missing < sizeof zeros ? missing : sizeof zeros);
+        if (w <= 0) break;
+        missing -= (size_t)w;
+      }
+      if (missing == 0) return 1;
+      disconnect(ch, "cannot pad a spliced frame");
+      return -1;
+    }
+    return 0;
+  }
+  disconnect(ch, strerror(errno));
+  return -1;
+}
+
 void chan_flush(struct channel *ch) {
-  while (ch->fd >= 0 && ch->state != CHAN_DISCONNECTED && buf_len(&ch->out) > 0) {
-    ssize_t n = write(ch->fd, ch->out.data + ch->out.head, buf_len(&ch->out));
+  while (ch->fd >= 0 && ch->state != CHAN_DISCONNECTED) {
+    if (ch->body_left > 0 && ch->body_before == 0) {
+      if (flush_body(ch) <= 0) return;
+      continue;
+    }
+    size_t len = buf_len(&ch->out);
+    if (len == 0) return;
+    if (ch->body_left > 0 && len > ch->body_before) len = ch->body_before;
+    ssize_t n = write(ch->fd, ch->out.data + ch->out.head, len);
     if (n > 0) {
       buf_consume(&ch->out, (size_t)n);
       ch->out_written += (uint64_t)n;
+      if (ch->body_left > 0) ch->body_before -= (size_t)n;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -241,13 +304,13 @@ void chan_handle(struct channel *ch, short revents, int read_allowed) {
     disconnect(ch, "hang-up");
     return;
   }
-  if (ch->state != CHAN_DISCONNECTED && buf_len(&ch->out) > 0) chan_flush(ch);
+  if (ch->state != CHAN_DISCONNECTED && (buf_len(&ch->out) > 0 || ch->body_left > 0)) chan_flush(ch);
 }
 
 void chan_drain(struct channel *ch, int timeout_ms) {
   struct timespec start, now;
   clock_gettime(CLOCK_MONOTONIC, &start);
-  while (ch->fd >= 0 && ch->state != CHAN_DISCONNECTED && buf_len(&ch->out) > 0) {
+  while (ch->fd >= 0 && ch->state != CHAN_DISCONNECTED && (buf_len(&ch->out) > 0 || ch->body_left > 0)) {
     struct pollfd p = {.fd = ch->fd, .events = POLLOUT};
     poll(&p, 1, 50);
     chan_flush(ch);
@@ -298,5 +361,62 @@ int chan_send(struct channel *ch, uint16_t type, uint16_t aux, uint32_t id, cons
     memcpy(p, payload, n);
   }
   chan_end(ch);
+  return 0;
+}
+
+int chan_send_spliced(struct channel *ch, uint16_t type, uint16_t aux, uint32_t id, int pipe_fd, size_t n) {
+  if (ch->body_left > 0 || n == 0 || n > ch->max_payload || ch->state != CHAN_SYNCED) return -1;
+  if (ch->splice_r < 0) {
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return -1;
+    /* Room for a header and a maximal payload spread over partly filled pages. */
+    if (fcntl(fds[1], F_SETPIPE_SZ, 4 * (int)(PV_HEADER_SIZE + ch->max_payload)) < 0) {
+      close(fds[0]);
+      close(fds[1]);
+      return -1;
+    }
+    ch->splice_r = fds[0];
+    ch->splice_w = fds[1];
+  }
+  uint8_t h[PV_HEADER_SIZE];
+  wr32(h, (uint32_t)n);
+  wr16(h + 4, type);
+  wr16(h + 6, aux);
+  wr32(h + 8, id);
+  if (write(ch->splice_w, h, sizeof h) != (ssize_t)sizeof h) {
+    body_reset(ch);
+    return -1;
+  }
+  size_t moved = 0;
+  while (moved < n) {
+    ssize_t m = splice(pipe_fd, NULL, ch->splice_w, NULL, n - moved, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (m > 0) {
+      moved += (size_t)m;
+      continue;
+    }
+    if (m < 0 && errno == EINTR) continue;
+    break;
+  }
+  if (moved < n) {
+    /* Should not happen (n bytes were readable): copy what is left, pad what is missing. */
+    uint8_t tmp[4096];
+    while (moved < n) {
+      size_t want = n - moved < sizeof tmp ? n - moved : sizeof tmp;
+      ssize_t r = read(pipe_fd, tmp, want);
+      if (r <= 0) {
+        memset(tmp, 0, want);
+        r = (ssize_t)want;
+      }
+      if (write(ch->splice_w, tmp, (size_t)r) != r) {
+        logf_("cannot fill the %s channel's pipe: disconnecting", ch->name);
+        disconnect(ch, "splice pipe full");
+        return 0;
+      }
+      moved += (size_t)r;
+    }
+  }
+  ch->out_queued += PV_HEADER_SIZE + n;
+  ch->body_left = PV_HEADER_SIZE + n;
+  ch->body_before = buf_len(&ch->out);
   return 0;
 }

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,16 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   if (g_pid1) pid1_setup();
+  if (g_pid1) {
+    /* SCHED_BATCH: the agent's wakeups never preempt a running container process. A writer
+     * then fills its pipe before the agent drains it, in a few frames per wakeup, instead of
+     * the two trading the single vCPU at every write; each guest context switch flushes TCG's
+     * TLB and jump cache, which cost more than the copying. Measured: stream 84 -> 107 MB/s,
+     * vCPU time per 200 MiB 2.12 -> 1.66 s (docs/performance.md). Same weight as nice 0, and
+     * RESET_ON_FORK gives the container processes the normal policy. */
+    struct sched_param sp = {0};
+    if (sched_setscheduler(0, SCHED_BATCH | SCHED_RESET_ON_FORK, &sp) < 0) logf_("SCHED_BATCH: %s", strerror(errno));
+  }
   for (int i = 0; i < PV_MAX_CONTAINERS; i++)
     g_containers[i].mnt_fd = g_containers[i].uts_fd = g_containers[i].root_fd = g_containers[i].pidns_fd = -1;
   g_devnull = open("/dev/null", O_RDWR | O_CLOEXEC);

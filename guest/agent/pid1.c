@@ -66,6 +66,7 @@ static void load_modules(void) {
     }
     if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST) logf_("load module %s: %s", line, strerror(errno));
     close(fd);
+    unlink(line); /* the initramfs is RAM: a loaded module's file is ~1.2 MiB kept for nothing */
   }
   fclose(f);
 }

@@ -9,8 +9,9 @@
  * CLOEXEC pipe carries an exec failure back, so START_PROCESS answers ERROR for a missing
  * command instead of a process that exits 127.
  *
- * Output: a pipe (or the pty master) is read only while the host's credit allows, straight
- * into a DATA frame in the stream channel's output queue (no intermediate copy). After the
+ * Output: a pipe (or the pty master) is read only while the host's credit allows; a pipe's
+ * bytes are spliced into a DATA frame (chan_send_spliced, no copy), a pty's read straight
+ * into one in the stream channel's output queue. After the
  * process exits, what is still readable is delivered, then EOF; the EXIT event goes out on the
  * control channel once those EOF frames have been written.
  */
@@ -499,6 +500,20 @@ static void pump_output(struct process *p, int s) {
   size_t room = buf_room(&g_io.out);
   if (room < PV_HEADER_SIZE + 1) return;
   uint64_t credit = o->limit - o->sent;
+  /* The bytes of a spliced frame still in flight are in a pipe: nothing is read meanwhile. */
+  if (chan_body_pending(&g_io)) return;
+  if (!p->terminal) {
+    /* A pipe: what it holds goes to the channel by splice (channel.c), without a copy. */
+    int avail = 0;
+    if (ioctl(o->fd, FIONREAD, &avail) == 0 && avail > 0) {
+      size_t n = (size_t)avail < PV_MAX_IO_PAYLOAD ? (size_t)avail : PV_MAX_IO_PAYLOAD;
+      if (credit < n) n = (size_t)credit;
+      if (chan_send_spliced(&g_io, PV_FRAME_DATA, (uint16_t)s, p->handle, o->fd, n) == 0) {
+        o->sent += n;
+        return;
+      }
+    }
+  }
   size_t want = room - PV_HEADER_SIZE;
   /* A virtio-serial write takes at most 32 KiB: frames of exactly 64 KiB (header
    * included) keep every write full instead of leaving a 12-byte tail write per frame. */
@@ -529,7 +544,7 @@ static void pump_output(struct process *p, int s) {
 
 int processes_pollfds(struct pollfd *pfds, int max, int *owners, int *kinds) {
   int n = 0;
-  int io_ok = chan_synced(&g_io) && buf_room(&g_io.out) >= PV_HEADER_SIZE + 1;
+  int io_ok = chan_synced(&g_io) && buf_room(&g_io.out) >= PV_HEADER_SIZE + 1 && !chan_body_pending(&g_io);
   for (int k = 0; k < PV_MAX_PROCESSES && n + 3 <= max; k++) {
     int i = (int)((g_rr + (uint32_t)k) % PV_MAX_PROCESSES);
     struct process *p = &g_procs[i];

@@ -16,6 +16,7 @@ import { AgentClient } from '../../src/vm/agent/client';
 import { defaultGuestImages } from '../../src/vm/guest-images';
 import { CachedFactory } from '../../src/vm/pool';
 import { qmpCommand } from '../../src/vm/qemu/qmp';
+import type { QemuVm } from '../../src/vm/qemu/qemu-vm';
 import { vmPaths } from '../../src/vm/qemu/runtime-dir';
 import type { Vm, VmFactory, VmSize } from '../../src/vm/types';
 import { UnavailableError } from '../../src/errors';
@@ -47,6 +48,19 @@ function hypervisor(over: Partial<QemuHypervisorOptions> = {}): QemuHypervisor {
 /** Processes of this test's VMs still alive. */
 function ourVmProcesses(): string[] {
   return listVmProcesses().filter((p) => p.cmdline.includes(execRoot)).map((p) => `${p.pid} ${p.cmdline}`);
+}
+
+/** KiB of `file` resident in the mappings of process `pid` (its smaps). */
+function residentKiB(pid: number, file: string): number {
+  let total = 0;
+  let inFile = false;
+  for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) inFile = head[1] === file;
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss && inFile) total += Number(rss[1]);
+  }
+  return total;
 }
 
 /** Nothing of VM `id` is left on the host. */
@@ -92,6 +106,12 @@ describe('QemuHypervisor on real VMs', () => {
       expect(await vm.agent.version()).toMatchObject({ protocol: expect.any(Number) });
       await vm.agent.ping();
       expect(fs.readFileSync(paths.consoleLog, 'utf8')).toContain('podvisor-agent: ready');
+      // What the boot left behind went back to the host (reclaim.ts): QEMU's copy of the
+      // ~45 MiB kernel image is no longer resident, and the balloon is back at the full size.
+      await (vm as QemuVm).reclaimed();
+      const kernel = fs.realpathSync(defaultGuestImages().kernel);
+      expect(residentKiB(vm.pid, kernel)).toBeLessThan(4096);
+      expect(await qmpCommand(paths.qmpSock, 'query-balloon')).toEqual({ actual: SIZE.memoryMiB * 1048576 });
       expect(await hv.listRuntimeVms()).toContain(vm.id);
 
       // The rootfs is mounted on the host after the guest booted: the guest must see it.

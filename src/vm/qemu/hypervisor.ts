@@ -51,6 +51,12 @@ export interface QemuHypervisorOptions {
    * just handed a warm VM does not share its core with the next boot. Back to 0 once booted.
    */
   bootNice?: number;
+  /**
+   * After each boot, hand the memory the boot no longer needs back to the host (reclaim.ts:
+   * QEMU's kernel and initramfs mappings paged out, a short balloon squeeze); default true.
+   * It runs in the background once the agent answered, so it never delays a boot.
+   */
+  reclaimAfterBoot?: boolean;
 }
 
 /** Boots QEMU microVMs; see the module comment. */
@@ -126,7 +132,9 @@ export class QemuHypervisor implements Hypervisor {
       const agent = await raceBoot(agentPromise, processEnd, this.bootTimeoutMs + 1000);
       if (this.bootNice && !setProcessNice(qemu.pid!, 0)) log.debug(`VM ${id}: cannot reset QEMU's nice value`);
       log.debug(`VM ${id} booted in ${Date.now() - started} ms (virtiofsd ready after ${virtiofsdMs} ms; qemu pid ${qemu.pid})`);
-      return new QemuVm({ id, size, paths, qemuPid: qemu.pid!, virtiofsdPid: virtiofsd.pid!, agent, processEnd });
+      const vm = new QemuVm({ id, size, paths, qemuPid: qemu.pid!, virtiofsdPid: virtiofsd.pid!, agent, processEnd });
+      if (this.opts.reclaimAfterBoot ?? true) vm.reclaimBootMemory([this.opts.kernel, this.opts.initrd]);
+      return vm;
     } catch (err) {
       // Late agent connections are closed; the processes and the directory go.
       agentPromise?.then((a) => a.close(), () => undefined);

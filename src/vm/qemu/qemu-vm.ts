@@ -6,6 +6,8 @@ import type { Agent, Vm, VmExit, VmSize } from '../types';
 import { UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
+import { pageOutMappings, squeezeBalloon } from './reclaim';
+import * as fs from 'node:fs';
 import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
 import { pssBytes, removeTreeOnOneDevice, tailLines, trimLogFile, unmountBelow } from './host-files';
@@ -59,6 +61,8 @@ export class QemuVm implements Vm {
   private gone = false;
   private destroying: Promise<void> | undefined;
   private readonly consoleTimer: NodeJS.Timeout;
+  /** The post-boot reclaim while it runs (reclaimBootMemory). */
+  private reclaiming: Promise<void> | undefined;
 
   constructor(init: QemuVmInit) {
     this.id = init.id;
@@ -104,6 +108,34 @@ export class QemuVm implements Vm {
   /** Thaw (QMP `cont`). */
   async resume(): Promise<void> {
     await this.qmp('cont');
+  }
+
+  /**
+   * Hand back to the host what the boot left behind (reclaim.ts): QEMU's mappings of the boot
+   * `files` (kernel, initramfs) are paged out, then the balloon is squeezed once. Runs in the
+   * background; a failure costs memory only, so it is logged, never thrown.
+   */
+  reclaimBootMemory(files: string[]): void {
+    this.reclaiming ??= (async () => {
+      const paths = files.map((f) => {
+        try {
+          return fs.realpathSync(f);
+        } catch {
+          return f;
+        }
+      });
+      const pagedOut = await pageOutMappings(this.pid, paths);
+      if (this.gone || this.destroying) return;
+      await squeezeBalloon(this.paths.qmpSock, this.size.memoryMiB);
+      log.debug(`VM ${this.id}: boot memory reclaimed (${Math.round(pagedOut / 1048576)} MiB of boot images paged out, balloon squeezed)`);
+    })().catch((err: Error) => {
+      if (!this.gone && !this.destroying) log.warn(`VM ${this.id}: reclaiming boot memory failed: ${err.message}`);
+    });
+  }
+
+  /** Resolves when the post-boot reclaim (if any) has finished; never rejects. */
+  async reclaimed(): Promise<void> {
+    await this.reclaiming;
   }
 
   /** PSS of QEMU plus virtiofsd, in bytes. */

@@ -46,6 +46,7 @@ describe('qemuArgs', () => {
       'virtio-serial-device',
       'virtserialport,chardev=ctl,name=org.podvisor.ctl',
       'virtserialport,chardev=io,name=org.podvisor.io',
+      'virtio-balloon-device,free-page-reporting=on',
     ]);
     expect(values(args, '-serial')).toEqual(['chardev:console']);
   });
@@ -68,6 +69,12 @@ describe('kernelCmdline', () => {
     expect(kernelCmdline({ accel: 'tcg' }).split(' ')).toEqual(expect.arrayContaining(['tsc=reliable', 'noirqdebug']));
     expect(kernelCmdline({ accel: 'kvm' }).split(' ')).not.toContain('tsc=reliable');
     expect(kernelCmdline({ accel: 'kvm' }).split(' ')).toContain('noirqdebug');
+  });
+
+  it('locks the kernel down and turns kernel-memory accounting off (memory per VM)', () => {
+    expect(kernelCmdline({ accel: 'kvm' }).split(' ')).toEqual(
+      expect.arrayContaining(['lsm=capability,lockdown', 'lockdown=confidentiality', 'cgroup.memory=nokmem']),
+    );
   });
 
   it('sends the console to ttyS0, ends QEMU on panic and appends extra arguments last', () => {
