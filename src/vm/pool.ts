@@ -10,6 +10,12 @@
  * empty, a request claims the boot already under way (it is the one that finishes first) or,
  * with none under way, asks `inner` directly.
  *
+ * Warming: with the `warm` option, each VM booted for the cache runs that step (e.g. a
+ * container rehearsal, src/vm/rehearsal.ts) before it goes idle, in the background. It is
+ * never on a request's path: a VM asked for directly (empty cache, nothing booting) or
+ * claimed by a request waiting when its boot ends skips it. A VM whose warming fails or
+ * takes longer than `warmTimeoutMs` is destroyed and counts as a failed background boot.
+ *
  * Room for what comes next:
  * - A template factory (boot once, save the booted VM, start clones from the saved state) is
  *   another VmFactory that slots in as CachedFactory's `inner`. QEMU will not migrate (save) a
@@ -45,6 +51,10 @@ export interface CachedFactoryOptions {
   retryDelayMs?: number;
   /** Longest delay between retries (default 60 s). */
   maxRetryDelayMs?: number;
+  /** Run on each VM booted for the cache before it goes idle (see the module comment). */
+  warm?: (vm: Vm) => Promise<void>;
+  /** Longest a `warm` step may take (default 30 s). */
+  warmTimeoutMs?: number;
 }
 
 interface Waiter {
@@ -68,6 +78,8 @@ export class CachedFactory implements VmFactory {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly retryDelayMs: number;
   private readonly maxRetryDelayMs: number;
+  private readonly warm: ((vm: Vm) => Promise<void>) | undefined;
+  private readonly warmTimeoutMs: number;
 
   constructor(
     private readonly capacity: number,
@@ -77,6 +89,8 @@ export class CachedFactory implements VmFactory {
   ) {
     this.retryDelayMs = opts.retryDelayMs ?? 1000;
     this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 60_000;
+    this.warm = opts.warm;
+    this.warmTimeoutMs = opts.warmTimeoutMs ?? 30_000;
   }
 
   /** Start filling the cache in the background. */
@@ -128,7 +142,7 @@ export class CachedFactory implements VmFactory {
   private pump(): void {
     if (this.closed || !this.started || this.booting || this.retryTimer) return;
     if (this.idle.length >= this.capacity && this.waiters.length === 0) return;
-    this.booting = this.inner.getVm(this.defaultSize).then(
+    this.booting = this.inner.getVm(this.defaultSize).then((vm) => this.warmed(vm)).then(
       (vm) => {
         this.booting = undefined;
         this.failures = 0;
@@ -152,6 +166,26 @@ export class CachedFactory implements VmFactory {
         this.retryTimer.unref();
       },
     );
+  }
+
+  /** `vm` after the warming step, unless a request already waits for it (or none is set). */
+  private async warmed(vm: Vm): Promise<Vm> {
+    if (!this.warm || this.closed || this.waiters.length > 0) return vm;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.warm(vm),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new UnavailableError(`took longer than ${this.warmTimeoutMs} ms`)), this.warmTimeoutMs);
+        }),
+      ]);
+      return vm;
+    } catch (err) {
+      await destroyQuietly(vm);
+      throw new UnavailableError(`warming VM ${vm.id} failed: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Put a VM into the idle list and watch it: a VM that dies while idle is replaced. */

@@ -249,4 +249,104 @@ describe('CachedFactory', () => {
     // The refill VM that finished during close was destroyed.
     expect(h.booted.filter((b) => b !== vm).every((b) => b.destroyed === 1)).toBe(true);
   });
+
+  describe('warm step', () => {
+    /** A warm step the test finishes by hand, recording which VMs it saw. */
+    function manualWarm() {
+      const seen: Vm[] = [];
+      const pending: Array<{ resolve(): void; reject(e: Error): void }> = [];
+      const warm = (vm: Vm) =>
+        new Promise<void>((resolve, reject) => {
+          seen.push(vm);
+          pending.push({ resolve, reject });
+        });
+      return { seen, pending, warm };
+    }
+
+    it('warms each background VM before it goes idle', async () => {
+      const h = new StubHypervisor();
+      const w = manualWarm();
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm });
+      pool.start();
+      await settle();
+      const vm = h.pending[0].finish();
+      await settle();
+      expect(w.seen).toEqual([vm]);
+      expect(pool.idleCount).toBe(0); // not idle until warmed
+      w.pending[0].resolve();
+      await pool.whenFull();
+      expect(await pool.getVm(SMALL)).toBe(vm);
+      await settle();
+      // The refill is warmed too; the request above did not wait for it.
+      h.pending[0].finish();
+      await settle();
+      expect(w.seen).toHaveLength(2);
+      w.pending[1].resolve();
+      await closePool(h, pool);
+    });
+
+    it('does not warm a VM booted for a request or claimed by a waiting request', async () => {
+      const h = new StubHypervisor();
+      const w = manualWarm();
+      const empty = new CachedFactory(0, new DirectFactory(h), SMALL, { warm: w.warm });
+      empty.start();
+      const direct = empty.getVm(SMALL);
+      await settle();
+      const d = h.pending[0].finish();
+      expect(await direct).toBe(d);
+      await closePool(h, empty);
+
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm });
+      pool.start();
+      await settle();
+      const waiting = pool.getVm(SMALL);
+      await settle();
+      const claimed = h.pending[0].finish();
+      expect(await waiting).toBe(claimed);
+      expect(w.seen).toEqual([]);
+      await settle();
+      h.pending[0].finish(); // the refill is warmed
+      await settle();
+      expect(w.seen).toHaveLength(1);
+      w.pending[0].resolve();
+      await closePool(h, pool);
+    });
+
+    it('destroys a VM whose warming failed and boots another', async () => {
+      const h = new StubHypervisor();
+      const w = manualWarm();
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, retryDelayMs: 1 });
+      pool.start();
+      await settle();
+      const bad = h.pending[0].finish();
+      await settle();
+      w.pending[0].reject(new Error('rehearsal exited with 1'));
+      while (h.pending.length === 0) await new Promise((r) => setTimeout(r, 2));
+      expect(bad.destroyed).toBe(1);
+      expect(pool.idleCount).toBe(0);
+      const good = h.pending[0].finish();
+      await settle();
+      w.pending[1].resolve();
+      await pool.whenFull();
+      expect(await pool.getVm(SMALL)).toBe(good);
+      await closePool(h, pool);
+    });
+
+    it('destroys a VM whose warming takes longer than warmTimeoutMs', async () => {
+      const h = new StubHypervisor();
+      const w = manualWarm();
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, warmTimeoutMs: 5, retryDelayMs: 1 });
+      pool.start();
+      await settle();
+      const slow = h.pending[0].finish();
+      while (h.pending.length === 0) await new Promise((r) => setTimeout(r, 2));
+      expect(slow.destroyed).toBe(1);
+      h.pending[0].finish();
+      await settle();
+      w.pending[1].resolve();
+      await pool.whenFull();
+      expect(pool.idleCount).toBe(1);
+      await closePool(h, pool);
+    });
+  });
 });
