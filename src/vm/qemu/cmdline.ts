@@ -77,10 +77,14 @@ export interface QemuArgsOptions {
 export function qemuArgs(o: QemuArgsOptions): string[] {
   const mem = `${o.size.memoryMiB}M`;
   const p = o.paths;
-  // TCG: a 16 MiB translation cache instead of QEMU's 1 GiB default. A boot translates ~38 MiB
-  // of guest code, all of which stays resident with the default; 16 MiB saves ~24 MiB of PSS
-  // per VM and measured no slower boot (code that is needed again is re-translated).
-  const accel = o.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,tb-size=16'];
+  // TCG: a 32 MiB translation cache instead of QEMU's 1 GiB default. A boot translates ~36 MiB
+  // of guest code, all of which stays resident with the default. 16 MiB saved more PSS but is
+  // smaller than what the guest needs again after boot: once full, QEMU flushes the whole cache,
+  // and a container start plus `true` refilled and flushed it again, so a rehearsed pool VM
+  // (src/vm/rehearsal.ts) lost its warmth. With 32 MiB the boot flushes once and the rehearsal
+  // (~11 MiB) plus a user's container (~5 MiB) fit: warm VM -> `true` 158 -> 57 ms median for
+  // +18 MiB of QEMU anon PSS (docs/performance.md).
+  const accel = o.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,tb-size=32'];
   return [
     '-name', `podvisor-${o.id}`,
     '-M', 'microvm,memory-backend=mem',
