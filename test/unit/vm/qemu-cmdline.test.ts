@@ -86,7 +86,7 @@ describe('virtiofsdArgs', () => {
       '-o', 'source=/x/vms/abcdef012345/share',
       '-o', 'sandbox=chroot',
       '-o', 'announce_submounts',
-      '-o', 'cache=auto',
+      '-o', 'cache=always',
     ]);
   });
 });
