@@ -134,6 +134,8 @@ async function main(argv: string[]): Promise<void> {
     pods.shutdown();
     for (const s of servers) s.closeAllConnections();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    // Teardowns of runs that just ended, and storage of pods just removed.
+    await pods.settled();
     // Idle VMs go; VMs of running containers stay for the next daemon to adopt.
     await vmFactory.close();
     process.exit(0);

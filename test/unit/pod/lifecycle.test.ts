@@ -351,6 +351,52 @@ describe('pause, remove, rename, auto-remove', () => {
     expect(() => h.pods.get(r.id)).toThrow(NotFoundError);
   });
 
+  test('the run is torn down in the background: wait and die do not wait for it, the next start does', async () => {
+    let release!: () => void;
+    h.rootfs.unmountGate = new Promise<void>((r) => (release = r));
+    const r = await h.create({ Image: 'busybox', Cmd: ['true'] });
+    const w = h.pods.wait(r.id, 'next-exit');
+    await h.pods.start(r.id);
+    expect((await w).exitCode).toBe(0);
+    expect(h.pods.get(r.id).state.status).toBe('exited');
+    expect(actions(r.id)).toEqual(['create', 'start', 'die']);
+    expect(h.rootfs.mounted.has(r.id)).toBe(true); // teardown still under way
+    let restarted = false;
+    const again = h.pods.start(r.id).then(() => (restarted = true));
+    await new Promise((res) => setTimeout(res, 20));
+    expect(restarted).toBe(false); // waits for the old rootfs to be unmounted
+    release();
+    await again;
+    await h.pods.wait(r.id, 'not-running');
+    await h.pods.settled();
+    expect(h.hv.running()).toHaveLength(0);
+    expect(h.rootfs.mounted.size).toBe(0);
+  });
+
+  test('AutoRemove answers while the teardown is under way, then deletes the storage; a restarted daemon finishes it', async () => {
+    let release!: () => void;
+    h.rootfs.unmountGate = new Promise<void>((r) => (release = r));
+    const r = await h.create({ Image: 'busybox', Cmd: ['true'], HostConfig: { AutoRemove: true } });
+    const w = h.pods.wait(r.id, 'removed');
+    await h.pods.start(r.id);
+    expect((await w).exitCode).toBe(0);
+    expect(() => h.pods.get(r.id)).toThrow(NotFoundError);
+    expect(actions(r.id).slice(-2)).toEqual(['die', 'destroy']);
+    expect(h.images.users.get(r.spec.containers[0].image)?.has(r.id)).toBe(false);
+    // Not deleted yet, but recorded as being removed.
+    const file = path.join(h.root, 'containers', r.id, 'config.v2.json');
+    expect(JSON.parse(fs.readFileSync(file, 'utf8')).state.status).toBe('removing');
+    expect(h.rootfs.prepared.has(r.id)).toBe(true);
+    // A daemon that restarts now finishes the removal.
+    const pods = await h.restartDaemon();
+    expect(() => pods.get(r.id)).toThrow(NotFoundError);
+    release();
+    await pods.settled();
+    expect(fs.existsSync(file)).toBe(false);
+    expect(h.rootfs.prepared.has(r.id)).toBe(false);
+    expect(h.rootfs.mounted.size).toBe(0);
+  });
+
   test('wait not-running on a stopped pod answers at once', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['true'] });
     expect(await h.pods.wait(r.id, 'not-running')).toEqual({ exitCode: 0 });
