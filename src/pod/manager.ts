@@ -9,9 +9,10 @@
  * The run's teardown (VM destroyed, rootfs unmounted) starts at the exit but is not waited
  * for there: it is background work (`Entry.teardown`, tracked in `background`), awaited by
  * what needs it: the next start of the pod, the deletion of its storage on removal, and
- * `settled()` (daemon shutdown, tests). A removal whose teardown is still under way persists
- * `removing`, answers, and deletes the rootfs and state once the teardown is done (a daemon
- * that dies meanwhile finishes the removal at its next start; its VM is reclaimed).
+ * `settled()` (daemon shutdown, tests). A removal whose teardown is still under way answers
+ * at once and deletes the rootfs and state once the teardown is done (a daemon that dies
+ * meanwhile finishes the removal at its next start, from a `removing` record or an exited
+ * AutoRemove one; the VM is reclaimed).
  *
  * Every change of a record is persisted (src/storage/state.ts) before the operation that
  * made it returns, so `restore()` after a crash finds each pod as its last answer said.
@@ -658,8 +659,10 @@ export class PodManager {
     };
     const teardown = e.teardown;
     if (teardown) {
-      // The rootfs is still being unmounted: record the removal, answer, delete afterwards.
-      await this.deps.state.save(r);
+      // The rootfs is still being unmounted: answer now, delete afterwards. A daemon that dies
+      // before that finds the record and removes it at its next start: `removing` is written
+      // for that, except for AutoRemove pods, whose exited record restore() removes anyway.
+      if (!r.spec.autoRemove) await this.deps.state.save(r);
       void this.track(teardown.then(deleteStorage));
     }
     for (const c of r.spec.containers) {
@@ -1041,7 +1044,9 @@ export class PodManager {
         if (restarting || shouldRestart(r.spec.restartPolicy, 255, r.restartCount, r.manuallyStopped)) toStart.push(e);
       } else if (r.state.status === 'exited' && startsWithDaemon(r.spec.restartPolicy, r.manuallyStopped)) {
         toStart.push(e);
-      } else if (r.state.status === 'removing') {
+      } else if (r.state.status === 'removing' || (r.state.status === 'exited' && r.spec.autoRemove)) {
+        // A removal cut short, or an AutoRemove pod that exited (dockerd removes those at its
+        // start too).
         await this.removeEntry(e).catch((err) => log.error(`finishing removal of ${r.id}: ${(err as Error).message}`));
       }
     }

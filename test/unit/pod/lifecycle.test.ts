@@ -383,9 +383,9 @@ describe('pause, remove, rename, auto-remove', () => {
     expect(() => h.pods.get(r.id)).toThrow(NotFoundError);
     expect(actions(r.id).slice(-2)).toEqual(['die', 'destroy']);
     expect(h.images.users.get(r.spec.containers[0].image)?.has(r.id)).toBe(false);
-    // Not deleted yet, but recorded as being removed.
+    // Not deleted yet: the record on disk is the exited AutoRemove pod.
     const file = path.join(h.root, 'containers', r.id, 'config.v2.json');
-    expect(JSON.parse(fs.readFileSync(file, 'utf8')).state.status).toBe('removing');
+    expect(JSON.parse(fs.readFileSync(file, 'utf8')).state.status).toBe('exited');
     expect(h.rootfs.prepared.has(r.id)).toBe(true);
     // A daemon that restarts now finishes the removal.
     const pods = await h.restartDaemon();
@@ -395,6 +395,34 @@ describe('pause, remove, rename, auto-remove', () => {
     expect(fs.existsSync(file)).toBe(false);
     expect(h.rootfs.prepared.has(r.id)).toBe(false);
     expect(h.rootfs.mounted.size).toBe(0);
+  });
+
+  test('docker rm during the teardown answers at once, records `removing`, and a restarted daemon finishes it', async () => {
+    let release!: () => void;
+    h.rootfs.unmountGate = new Promise<void>((r) => (release = r));
+    const r = await h.create({ Image: 'busybox', Cmd: ['true'] });
+    const w = h.pods.wait(r.id, 'next-exit');
+    await h.pods.start(r.id);
+    await w;
+    await h.pods.remove(r.id, { force: false });
+    expect(() => h.pods.get(r.id)).toThrow(NotFoundError);
+    const file = path.join(h.root, 'containers', r.id, 'config.v2.json');
+    expect(JSON.parse(fs.readFileSync(file, 'utf8')).state.status).toBe('removing');
+    const pods = await h.restartDaemon();
+    expect(() => pods.get(r.id)).toThrow(NotFoundError);
+    release();
+    await pods.settled();
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
+  test('an exited AutoRemove pod found at daemon start is removed; a created one is kept', async () => {
+    const created = await h.create({ Image: 'busybox', Cmd: ['true'], HostConfig: { AutoRemove: true } });
+    const exited = await h.create({ Image: 'busybox', Cmd: ['true'], HostConfig: { AutoRemove: true } });
+    // As a daemon killed between the exit and the removal leaves it on disk.
+    await h.state.save({ ...exited, state: { ...exited.state, status: 'exited', finishedAt: '2026-01-01T00:00:00Z' } });
+    const pods = await h.restartDaemon();
+    expect(() => pods.get(exited.id)).toThrow(NotFoundError);
+    expect(pods.get(created.id).state.status).toBe('created');
   });
 
   test('wait not-running on a stopped pod answers at once', async () => {
