@@ -217,6 +217,8 @@ async function startInit(vm: Vm, spec: PodSpec, c: PodContainerSpec, user: Resol
     user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
     terminal: c.tty,
     stdin: c.openStdin,
-    ...(c.tty ? { rows: 24, cols: 80 } : {}),
+    // The client's terminal size from create, so that the first prompt already has it (the
+    // client's resize comes only after start returns, and typed input can overtake it).
+    ...(c.tty ? { rows: c.consoleSize?.[0] || 24, cols: c.consoleSize?.[1] || 80 } : {}),
   });
 }

@@ -487,6 +487,16 @@ describe('attach', () => {
     expect(c.err()).toBe('');
   });
 
+  test('with a TTY, the terminal starts at the client\'s ConsoleSize (before any resize), else 24x80', async () => {
+    for (const [consoleSize, want] of [[[30, 90], '30 90'], [undefined, '24 80']] as const) {
+      const r = await h.create({ Image: 'busybox', Cmd: ['stty', 'size'], Tty: true, ...(consoleSize ? { HostConfig: { ConsoleSize: consoleSize } } : {}) });
+      const a = attachAll(r.id);
+      await h.pods.start(r.id);
+      await a.session.ended;
+      expect(a.out()).toBe(`${want}\r\n`);
+    }
+  });
+
   test('with a TTY, output is raw terminal output on stdout, and resize reaches the terminal', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['sh'], Tty: true, OpenStdin: true, StdinOnce: true });
     const input = new PassThrough();
