@@ -15,6 +15,8 @@
  * never on a request's path: a VM asked for directly (empty cache, nothing booting) or
  * claimed by a request waiting when its boot ends skips it. A VM whose warming fails or
  * takes longer than `warmTimeoutMs` is destroyed and counts as a failed background boot.
+ * After WARM_FAILURE_LIMIT such failures in a row the step is switched off (logged), so a
+ * broken warming step costs speed, never the pool.
  *
  * Room for what comes next:
  * - A template factory (boot once, save the booted VM, start clones from the saved state) is
@@ -62,6 +64,9 @@ interface Waiter {
   reject(err: Error): void;
 }
 
+/** Warming failures in a row after which CachedFactory stops warming. */
+export const WARM_FAILURE_LIMIT = 3;
+
 function sameSize(a: VmSize, b: VmSize): boolean {
   return a.memoryMiB === b.memoryMiB && a.cpus === b.cpus;
 }
@@ -78,7 +83,8 @@ export class CachedFactory implements VmFactory {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly retryDelayMs: number;
   private readonly maxRetryDelayMs: number;
-  private readonly warm: ((vm: Vm) => Promise<void>) | undefined;
+  private warm: ((vm: Vm) => Promise<void>) | undefined;
+  private warmFailures = 0;
   private readonly warmTimeoutMs: number;
 
   constructor(
@@ -179,9 +185,14 @@ export class CachedFactory implements VmFactory {
           timer = setTimeout(() => reject(new UnavailableError(`took longer than ${this.warmTimeoutMs} ms`)), this.warmTimeoutMs);
         }),
       ]);
+      this.warmFailures = 0;
       return vm;
     } catch (err) {
       await destroyQuietly(vm);
+      if (++this.warmFailures >= WARM_FAILURE_LIMIT) {
+        this.warm = undefined;
+        log.error(`warming pool VMs failed ${this.warmFailures} times in a row; VMs go idle unwarmed from now on`);
+      }
       throw new UnavailableError(`warming VM ${vm.id} failed: ${(err as Error).message}`);
     } finally {
       clearTimeout(timer);

@@ -3,7 +3,7 @@
  * wait for a boot" is checked by leaving a boot unfinished, never by timing.
  */
 import type { Agent, Hypervisor, Vm, VmExit, VmSize } from '../../../src/vm/types';
-import { CachedFactory, DirectFactory } from '../../../src/vm/pool';
+import { CachedFactory, DirectFactory, WARM_FAILURE_LIMIT } from '../../../src/vm/pool';
 import { UnavailableError } from '../../../src/errors';
 import { setLogSink } from '../../../src/util/log';
 
@@ -329,6 +329,30 @@ describe('CachedFactory', () => {
       w.pending[1].resolve();
       await pool.whenFull();
       expect(await pool.getVm(SMALL)).toBe(good);
+      await closePool(h, pool);
+    });
+
+    it('stops warming after WARM_FAILURE_LIMIT failures in a row, so the pool still fills', async () => {
+      const h = new StubHypervisor();
+      let calls = 0;
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, {
+        warm: async () => {
+          calls++;
+          throw new Error('always broken');
+        },
+        retryDelayMs: 1,
+      });
+      pool.start();
+      const full = pool.whenFull();
+      let done = false;
+      void full.then(() => (done = true));
+      while (!done) {
+        await new Promise((r) => setTimeout(r, 2));
+        if (h.pending.length) h.pending[0].finish();
+      }
+      expect(calls).toBe(WARM_FAILURE_LIMIT);
+      expect(h.booted.filter((b) => b.destroyed === 1)).toHaveLength(WARM_FAILURE_LIMIT);
+      expect(pool.idleCount).toBe(1);
       await closePool(h, pool);
     });
 
