@@ -134,10 +134,11 @@ async function main(argv: string[]): Promise<void> {
     pods.shutdown();
     for (const s of servers) s.closeAllConnections();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-    // Teardowns of runs that just ended, and storage of pods just removed.
-    await pods.settled();
-    // Idle VMs go; VMs of running containers stay for the next daemon to adopt.
-    await vmFactory.close();
+    // Teardowns of runs that just ended and storage of pods just removed finish; idle VMs go
+    // (VMs of running containers stay for the next daemon to adopt). Both at once.
+    const t0 = Date.now();
+    await Promise.all([pods.settled(), vmFactory.close()]);
+    log.info(`shut down in ${Date.now() - t0} ms`);
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -85,6 +85,8 @@ export class CachedFactory implements VmFactory {
   private readonly maxRetryDelayMs: number;
   private warm: ((vm: Vm) => Promise<void>) | undefined;
   private warmFailures = 0;
+  /** The VM the warming step runs in now, if any. */
+  private warming: Vm | undefined;
   private readonly warmTimeoutMs: number;
 
   constructor(
@@ -141,6 +143,8 @@ export class CachedFactory implements VmFactory {
     for (const w of this.waiters.splice(0)) w.reject(new UnavailableError('the VM pool is shut down'));
     for (const l of this.fullListeners.splice(0)) l();
     const idle = this.idle.splice(0);
+    // A VM being warmed goes at once: its warming then fails, and `booting` ends after the destroy.
+    if (this.warming) void destroyQuietly(this.warming);
     await Promise.all([...idle.map((vm) => destroyQuietly(vm)), this.booting]);
   }
 
@@ -178,6 +182,7 @@ export class CachedFactory implements VmFactory {
   private async warmed(vm: Vm): Promise<Vm> {
     if (!this.warm || this.closed || this.waiters.length > 0) return vm;
     let timer: NodeJS.Timeout | undefined;
+    this.warming = vm;
     try {
       await Promise.race([
         this.warm(vm),
@@ -189,6 +194,7 @@ export class CachedFactory implements VmFactory {
       return vm;
     } catch (err) {
       await destroyQuietly(vm);
+      if (this.closed) throw new UnavailableError('the VM pool is shut down');
       if (++this.warmFailures >= WARM_FAILURE_LIMIT) {
         this.warm = undefined;
         log.error(`warming pool VMs failed ${this.warmFailures} times in a row; VMs go idle unwarmed from now on`);
@@ -196,6 +202,7 @@ export class CachedFactory implements VmFactory {
       throw new UnavailableError(`warming VM ${vm.id} failed: ${(err as Error).message}`);
     } finally {
       clearTimeout(timer);
+      this.warming = undefined;
     }
   }
 

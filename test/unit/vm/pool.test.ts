@@ -356,6 +356,25 @@ describe('CachedFactory', () => {
       await closePool(h, pool);
     });
 
+    it('close destroys a VM under warming at once instead of waiting for the warming', async () => {
+      const h = new StubHypervisor();
+      let warmed = 0;
+      // A warming step that only ends when its VM dies (as a rehearsal whose VM is destroyed).
+      const warm = (vm: Vm) => vm.exited.then(() => {
+        warmed++;
+        throw new Error('VM gone');
+      });
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm });
+      pool.start();
+      await settle();
+      const vm = h.pending[0].finish();
+      await settle();
+      await pool.close();
+      expect(vm.destroyed).toBeGreaterThanOrEqual(1);
+      expect(warmed).toBe(1);
+      expect(pool.idleCount).toBe(0);
+    });
+
     it('destroys a VM whose warming takes longer than warmTimeoutMs', async () => {
       const h = new StubHypervisor();
       const w = manualWarm();
