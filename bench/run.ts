@@ -12,8 +12,13 @@
  *  - `docker exec <c> true` in a running container, RUNS times.
  * Prints the medians (wall time of the CLI command, as a user sees it).
  *
+ * With BENCH_BASELINE_ROOT=<another podvisor checkout with dist/ built> (e.g. the main
+ * branch), that daemon runs too, as "podvisor-base", interleaved with the others in every
+ * round (an A/B of two podvisor builds in the same run); the pause between rounds then covers
+ * both pools' refills.
+ *
  *   npm run bench:run        (needs bootstrap --bench: docker.io, docker-registry)
- *   BENCH_RUNS=20 BENCH_POOL=2 BENCH_SETTLE_MS=5000
+ *   BENCH_RUNS=20 BENCH_POOL=2 BENCH_SETTLE_MS=5000 BENCH_BASELINE_ROOT=/work/main
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -27,6 +32,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const POOL = Number(process.env.BENCH_POOL ?? 2);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 5000);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const BASELINE_ROOT = process.env.BENCH_BASELINE_ROOT;
 
 const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, stdio: 'ignore', timeout: 120000 });
 
@@ -34,30 +40,42 @@ async function main(): Promise<void> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-run-'));
   const registries = await ensureFixtureRegistries();
   const podvisor = await startDaemon({ vmPoolSize: POOL });
+  let baseline: Awaited<ReturnType<typeof startDaemon>> | undefined;
   let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
   try {
+    if (BASELINE_ROOT) {
+      // That checkout's own test helper starts that checkout's dist/ daemon.
+      const helper = (await import(path.join(path.resolve(BASELINE_ROOT), 'test/helpers/daemon'))) as { startDaemon: typeof startDaemon };
+      baseline = await helper.startDaemon({ vmPoolSize: POOL });
+    }
     dockerd = await startDockerd(path.join(base, 'dockerd'));
-    const clients: Record<string, NodeJS.ProcessEnv> = { podvisor: podvisor.env, dockerd: dockerd.env };
+    const clients: Record<string, NodeJS.ProcessEnv> = {
+      podvisor: podvisor.env,
+      ...(baseline ? { 'podvisor-base': baseline.env } : {}),
+      dockerd: dockerd.env,
+    };
+    const pools = baseline ? 2 : 1;
     for (const env of Object.values(clients)) docker(env, ['pull', '-q', IMAGE]);
-    await sleep(SETTLE_MS * POOL);
+    await sleep(SETTLE_MS * POOL * pools);
 
-    const warm: Record<string, number[]> = { podvisor: [], dockerd: [] };
+    const series = (): Record<string, number[]> => Object.fromEntries(Object.keys(clients).map((k) => [k, [] as number[]]));
+    const warm = series();
     for (let r = 0; r < RUNS; r++) {
       for (const [name, env] of Object.entries(clients)) {
         const t = timeIt(() => docker(env, ['run', '--rm', IMAGE, 'true']));
         warm[name].push(t);
         process.stdout.write(`run --rm (warm pool) ${r + 1}/${RUNS} ${name}: ${t.toFixed(3)} s\n`);
       }
-      await sleep(SETTLE_MS);
+      await sleep(SETTLE_MS * pools);
     }
 
-    const b2b: Record<string, number[]> = { podvisor: [], dockerd: [] };
+    const b2b = series();
     for (const [name, env] of Object.entries(clients)) {
       for (let r = 0; r < RUNS; r++) b2b[name].push(timeIt(() => docker(env, ['run', '--rm', IMAGE, 'true'])));
       process.stdout.write(`run --rm back to back ${name}: ${b2b[name].map((t) => t.toFixed(2)).join(' ')}\n`);
     }
 
-    const exec: Record<string, number[]> = { podvisor: [], dockerd: [] };
+    const exec = series();
     for (const env of Object.values(clients)) docker(env, ['run', '-d', '--name', 'bench-exec', IMAGE, 'sleep', '3600']);
     for (let r = 0; r < RUNS; r++) {
       for (const [name, env] of Object.entries(clients)) exec[name].push(timeIt(() => docker(env, ['exec', 'bench-exec', 'true'])));
@@ -65,13 +83,14 @@ async function main(): Promise<void> {
     for (const env of Object.values(clients)) docker(env, ['rm', '-f', 'bench-exec']);
 
     const line = (what: string, m: Record<string, number[]>) =>
-      `  ${what.padEnd(44)} podvisor ${median(m.podvisor).toFixed(3)} s   dockerd ${median(m.dockerd).toFixed(3)} s\n`;
+      `  ${what.padEnd(44)} ${Object.entries(m).map(([k, v]) => `${k} ${median(v).toFixed(3)} s`).join('   ')}\n`;
     process.stdout.write(`\nmedians of ${RUNS} runs (docker CLI wall time), podvisor pool ${POOL}, accel TCG, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
     process.stdout.write(line('docker run --rm busybox true (warm pool)', warm));
     process.stdout.write(line('docker run --rm busybox true (back to back)', b2b));
     process.stdout.write(line('docker exec <c> true', exec));
   } finally {
     await dockerd?.stop().catch(() => undefined);
+    await baseline?.stop().catch(() => undefined);
     await podvisor.stop();
     for (const r of registries) await r.stop().catch(() => undefined);
     fs.rmSync(base, { recursive: true, force: true });

@@ -6,7 +6,10 @@
  *   warm -> true        from CachedFactory.getVm on a full pool until the exit status of `true`
  *                       in a busybox container rootfs (rootfs bind-mounted under the share
  *                       directory, createContainer, startProcess, exit event: `true` writes
- *                       nothing, so its exit status is its last byte)
+ *                       nothing, so its exit status is its last byte). The pool rehearses a
+ *                       container in each VM (src/vm/rehearsal.ts) as the daemon's does; a
+ *                       second pool without the rehearsal is measured interleaved with it
+ *                       (each run waits for both pools to be full) for comparison.
  *   exec -> first byte  startProcess of `echo` in that running container until its first
  *                       stdout byte reached the host
  *   guest -> host       `dd if=/dev/zero bs=64k count=3200` (200 MiB) in a container, bytes
@@ -25,6 +28,7 @@ import { AgentClient } from '../src/vm/agent/client';
 import { defaultGuestImages } from '../src/vm/guest-images';
 import { resolveAccel } from '../src/vm/accel';
 import { CachedFactory, DirectFactory } from '../src/vm/pool';
+import { Rehearsal } from '../src/vm/rehearsal';
 import type { Vm, VmSize } from '../src/vm/types';
 import { setLogLevel, setLogSink } from '../src/util/log';
 import { makeBusyboxRootfs, spec } from '../test/helpers/agent-fixtures';
@@ -63,6 +67,7 @@ interface VmFigures {
   pssMiB: number[];
   pssDetail: Record<string, number>;
   warmTrueMs: number[];
+  warmTruePlainMs: number[];
   execFirstByteMs: number[];
   streamMBps: number[];
   retries: number;
@@ -75,7 +80,7 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
   process.stdout.write(`accel: ${accel.accel} (${accel.reason})\n`);
   const hv = new QemuHypervisor({ execRoot, ...images, accel: accel.accel, connectAgent: (e) => AgentClient.connect(e) });
   process.stdout.write(`guest kernel: ${images.kernel}\nkernel command line: ${hv.kernelCmdline}\n`);
-  const f: VmFigures = { coldMs: [], pssMiB: [], pssDetail: {}, warmTrueMs: [], execFirstByteMs: [], streamMBps: [], retries: 0 };
+  const f: VmFigures = { coldMs: [], pssMiB: [], pssDetail: {}, warmTrueMs: [], warmTruePlainMs: [], execFirstByteMs: [], streamMBps: [], retries: 0 };
 
   // Cold boots, and the PSS of each VM once idle.
   for (let i = 0; i < RUNS; i++) {
@@ -94,23 +99,41 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
     }
   }
 
-  // Warm pool: a VM that is already booted, to the exit status of `true`; then exec latency.
-  const pool = new CachedFactory(1, new DirectFactory(hv), SIZE);
+  // Warm pool: a VM that is already booted (and rehearsed), to the exit status of `true`;
+  // then exec latency. An unrehearsed pool, interleaved, for comparison.
+  const rehearsal = Rehearsal.create();
+  if (!rehearsal) throw new Error('no static busybox for the rehearsal (apt-get install busybox-static)');
+  const pool = new CachedFactory(1, new DirectFactory(hv), SIZE, { warm: (vm) => rehearsal.rehearse(vm) });
+  const plainPool = new CachedFactory(1, new DirectFactory(hv), SIZE);
   pool.start();
+  plainPool.start();
+  const trueIn = async (vm: Vm): Promise<void> => {
+    const rootfs = mountRootfs(vm, template, 'c');
+    await vm.agent.createContainer({ id: 'c', rootfs });
+    const p = await vm.agent.startProcess(spec('c', ['true']));
+    p.stdout.resume();
+    p.stderr?.resume();
+    await p.exited;
+  };
   let streamVm: Vm | undefined;
   try {
     for (let i = 0; i < RUNS; i++) {
-      await pool.whenFull();
+      await Promise.all([pool.whenFull(), plainPool.whenFull()]);
+      const t0 = now();
+      const plain = await plainPool.getVm(SIZE);
+      try {
+        await trueIn(plain);
+        f.warmTruePlainMs.push(now() - t0);
+      } finally {
+        await plain.destroy();
+      }
+
+      await Promise.all([pool.whenFull(), plainPool.whenFull()]);
       const t = now();
       const vm = await pool.getVm(SIZE);
       if (process.env.BENCH_DEBUG) process.stderr.write(`warm run ${i}: VM ${vm.id}\n`);
       try {
-        const rootfs = mountRootfs(vm, template, 'c');
-        await vm.agent.createContainer({ id: 'c', rootfs });
-        const p = await vm.agent.startProcess(spec('c', ['true']));
-        p.stdout.resume();
-        p.stderr?.resume();
-        await p.exited;
+        await trueIn(vm);
         f.warmTrueMs.push(now() - t);
 
         const t2 = now();
@@ -128,7 +151,7 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
       else await vm.destroy();
     }
   } finally {
-    await pool.close();
+    await Promise.all([pool.close(), plainPool.close()]);
   }
 
   // Guest -> host stream throughput, in the last warm VM.
@@ -243,6 +266,7 @@ async function main(): Promise<void> {
     const dd = typeof d === 'string' ? undefined : d;
     row('cold boot to agent ready', fmt(v.coldMs, 'ms'), '-');
     row('warm VM -> `true` exited', fmt(v.warmTrueMs, 'ms'), dd ? `docker run --rm true: ${fmt(dd.runTrueMs, 'ms')}` : '-');
+    row('  same, pool without rehearsal', fmt(v.warmTruePlainMs, 'ms'), '');
     row('exec `echo` -> first byte', fmt(v.execFirstByteMs, 'ms', 1), dd ? `docker exec echo: ${fmt(dd.execEchoMs, 'ms')}` : '-');
     row('guest -> host stream (200 MiB)', fmt(v.streamMBps, 'MB/s'), dd ? `docker exec dd | wc: ${fmt(dd.streamMBps, 'MB/s')}` : '-');
     row('idle VM PSS (qemu + virtiofsd)', fmt(v.pssMiB, 'MiB', 1), dd ? `idle container (shim + process): ${dd.idlePssMiB.toFixed(1)} MiB` : '-');

@@ -2,10 +2,11 @@
  * process.c - processes in containers: start (init or exec), their stdio pumped to and from
  * the stream channel under credit-based flow control, reaping, and EXIT events.
  *
- * Start: the agent forks with its pid_ns_for_children set to a new PID namespace (init:
- * unshare(CLONE_NEWPID)) or to the container init's (exec: setns), then restores its own. The
- * child joins the container's mount (and UTS) namespace, mounts /proc when it is the init,
- * sets up stdio and identity, creates and enters the cwd, and execs with a PATH search. A
+ * Start: the agent clones a child (CLONE_VM | CLONE_VFORK: see spawn_child) with its
+ * pid_ns_for_children set to a new PID namespace (init: unshare(CLONE_NEWPID)) or to the
+ * container init's (exec: setns), then restores its own. The child joins the container's mount
+ * (and UTS) namespace, mounts /proc when it is the init, sets up stdio and identity, creates and
+ * enters the cwd, and execs with a PATH search. A
  * CLOEXEC pipe carries an exec failure back, so START_PROCESS answers ERROR for a missing
  * command instead of a process that exits 127.
  *
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -193,6 +195,43 @@ static void child_main(const struct process_spec *s, const struct container *c, 
   child_fail(fail_fd, ST_EXEC);
 }
 
+/*
+ * The child is started with clone(CLONE_VM | CLONE_VFORK): it runs on its own stack in the
+ * agent's memory, and the agent is suspended until it execs (or exits), instead of fork
+ * copying the agent's page tables and both sides then taking copy-on-write faults. Under TCG
+ * every page fault is expensive. This is safe because the agent is single-threaded and waits:
+ * the child only makes system calls and writes its own stack (and errno, which the agent does
+ * not read across the call). Its signal handlers and file table are its own (no
+ * CLONE_SIGHAND, no CLONE_FILES), so resetting signals and dup2 do not touch the agent.
+ */
+struct child_args {
+  const struct process_spec *s;
+  const struct container *c;
+  int is_init, in_fd, out_fd, err_fd, tty_slave, fail_read, fail_write;
+};
+
+static int child_entry(void *arg) {
+  const struct child_args *a = arg;
+  close(a->fail_read);
+  child_main(a->s, a->c, a->is_init, a->in_fd, a->out_fd, a->err_fd, a->tty_slave, a->fail_write);
+  return 127; /* not reached */
+}
+
+#define CHILD_STACK_SIZE (256 * 1024)
+
+/* clone() the child on a stack kept for the agent's lifetime (one child at a time). */
+static pid_t spawn_child(struct child_args *a) {
+  static char *stack;
+  if (!stack) {
+    stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+      stack = NULL;
+      return -1;
+    }
+  }
+  return clone(child_entry, stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+}
+
 static void describe_failure(const struct process_spec *s, const struct exec_error *x, struct agent_error *e) {
   const char *arg0 = s->argv[0];
   switch (x->stage) {
@@ -287,12 +326,9 @@ struct process *process_start(const struct process_spec *s, struct agent_error *
 
   int is_init = c->init_pid == 0 || c->pidns_fd < 0;
   if (is_init ? unshare(CLONE_NEWPID) < 0 : setns(c->pidns_fd, CLONE_NEWPID) < 0) goto sys_fail;
-  pid_t pid = fork();
+  struct child_args ca = {s, c, is_init, child_in, s->terminal ? -1 : out[1], s->terminal ? -1 : err[1], slave, fail[0], fail[1]};
+  pid_t pid = spawn_child(&ca);
   int fork_errno = errno;
-  if (pid == 0) {
-    close(fail[0]);
-    child_main(s, c, is_init, child_in, s->terminal ? -1 : out[1], s->terminal ? -1 : err[1], slave, fail[1]);
-  }
   if (setns(g_self_pidns, CLONE_NEWPID) < 0) logf_("cannot return to the agent's PID namespace: %s", strerror(errno));
   if (pid < 0) {
     errno = fork_errno;

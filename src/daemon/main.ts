@@ -15,6 +15,8 @@ import { resolveAccel } from '../vm/accel';
 import { AgentClient } from '../vm/agent/client';
 import { defaultGuestImages } from '../vm/guest-images';
 import { CachedFactory, DirectFactory } from '../vm/pool';
+import { Rehearsal } from '../vm/rehearsal';
+import type { Vm } from '../vm/types';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
 import { reclaimOrphanVms } from '../vm/reclaim';
 import * as os from 'node:os';
@@ -62,7 +64,11 @@ async function main(argv: string[]): Promise<void> {
     connectAgent: (e) => AgentClient.connect(e),
   });
   const vmDefaults = { memoryMiB: opts.vmMemoryMiB, cpus: opts.vmCpus };
-  const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), vmDefaults);
+  // Pool VMs rehearse a container in the background before they go idle (src/vm/rehearsal.ts).
+  const rehearsal = Rehearsal.create();
+  const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), vmDefaults, {
+    ...(rehearsal ? { warm: (vm: Vm) => rehearsal.rehearse(vm) } : {}),
+  });
   // VMs an earlier daemon left that no container claims. The pod layer passes the ids of
   // the VMs of its running containers here (and adopts those itself).
   const keepVms = new Set<string>();
@@ -128,8 +134,11 @@ async function main(argv: string[]): Promise<void> {
     pods.shutdown();
     for (const s of servers) s.closeAllConnections();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-    // Idle VMs go; VMs of running containers stay for the next daemon to adopt.
-    await vmFactory.close();
+    // Teardowns of runs that just ended and storage of pods just removed finish; idle VMs go
+    // (VMs of running containers stay for the next daemon to adopt). Both at once.
+    const t0 = Date.now();
+    await Promise.all([pods.settled(), vmFactory.close()]);
+    log.info(`shut down in ${Date.now() - t0} ms`);
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -3,9 +3,16 @@
  *
  * Lifecycle operations on one pod are serialised by a per-pod lock (create/start/stop/
  * restart/remove/rename/pause); kill, wait, attach, exec, logs and stats do not take it. The
- * exit of a pod's main process is handled by a monitor that never takes the lock: it tears
- * the run down (VM destroyed, rootfs unmounted), records the exit, publishes `die`, wakes
- * waiters, and then applies AutoRemove or the restart policy.
+ * exit of a pod's main process is handled by a monitor that never takes the lock: it records
+ * the exit, publishes `die`, wakes waiters, and then applies AutoRemove or the restart policy.
+ *
+ * The run's teardown (VM destroyed, rootfs unmounted) starts at the exit but is not waited
+ * for there: it is background work (`Entry.teardown`, tracked in `background`), awaited by
+ * what needs it: the next start of the pod, the deletion of its storage on removal, and
+ * `settled()` (daemon shutdown, tests). A removal whose teardown is still under way answers
+ * at once and deletes the rootfs and state once the teardown is done (a daemon that dies
+ * meanwhile finishes the removal at its next start, from a `removing` record or an exited
+ * AutoRemove one; the VM is reclaimed).
  *
  * Every change of a record is persisted (src/storage/state.ts) before the operation that
  * made it returns, so `restore()` after a crash finds each pod as its last answer said.
@@ -97,6 +104,8 @@ interface Entry {
   removed: boolean;
   /** Follow-mode log readers to end when the run ends. */
   followers: Set<() => void>;
+  /** The last run's teardown (VM destroyed, rootfs unmounted) while it is under way. */
+  teardown?: Promise<void>;
 }
 
 /** Options of attach. */
@@ -118,6 +127,8 @@ export class PodManager {
   private readonly names = new NameIndex();
   readonly execs = new ExecStore();
   private closing = false;
+  /** Work started but not waited for by the operation that started it (see the module comment). */
+  private readonly background = new Set<Promise<void>>();
 
   constructor(private readonly deps: PodManagerDeps) {}
 
@@ -290,6 +301,8 @@ export class PodManager {
   /** The start itself (lock held). On failure the record keeps its state and gets the error. */
   private async startLocked(e: Entry): Promise<void> {
     const r = e.record;
+    // The previous run's rootfs must be unmounted before this run mounts it again.
+    await e.teardown;
     let started;
     try {
       started = await startPod(
@@ -365,14 +378,12 @@ export class PodManager {
     log.debug(`container ${e.record.id.slice(0, 12)}: main process exited (${exitCode}${error ? `: ${error}` : ''})`);
     // Let the output drain (bounded: a dead VM's streams end at once).
     await Promise.race([run.io.done, new Promise((r) => setTimeout(r, OUTPUT_DRAIN_MS).unref())]);
-    const t0 = Date.now();
-    log.debug(`container ${e.record.id.slice(0, 12)}: output drained, tearing down VM ${run.vm.id}`);
-    await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
-    const t1 = Date.now();
-    for (const c of e.record.spec.containers) {
-      await this.deps.rootfs.unmount(c.id).catch((err) => log.warn(`unmounting rootfs of ${c.id}: ${(err as Error).message}`));
-    }
-    log.debug(`container ${e.record.id.slice(0, 12)}: VM destroyed in ${t1 - t0} ms, rootfs unmounted in ${Date.now() - t1} ms`);
+    log.debug(`container ${e.record.id.slice(0, 12)}: output drained, tearing down VM ${run.vm.id} in the background`);
+    const teardown = this.track(this.tearDown(e, run));
+    e.teardown = teardown;
+    void teardown.then(() => {
+      if (e.teardown === teardown) e.teardown = undefined;
+    });
     const r = e.record;
     r.state = { ...r.state, status: 'exited', pid: 0, exitCode, error, finishedAt: nowRfc3339() };
     r.vmId = undefined;
@@ -394,6 +405,31 @@ export class PodManager {
     if (shouldRestart(r.spec.restartPolicy, exitCode, r.restartCount, r.manuallyStopped)) {
       this.scheduleRestart(e, e.backoff.next(ranMs));
     }
+  }
+
+  /** Destroy a finished run's VM, then unmount its rootfs (never rejects). */
+  private async tearDown(e: Entry, run: Run): Promise<void> {
+    const t0 = Date.now();
+    await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
+    const t1 = Date.now();
+    for (const c of e.record.spec.containers) {
+      await this.deps.rootfs.unmount(c.id).catch((err) => log.warn(`unmounting rootfs of ${c.id}: ${(err as Error).message}`));
+    }
+    log.debug(`container ${e.record.id.slice(0, 12)}: VM destroyed in ${t1 - t0} ms, rootfs unmounted in ${Date.now() - t1} ms`);
+  }
+
+  /** Keep `p` in `background` until it settles; its failure is logged, never thrown. */
+  private track(p: Promise<void>): Promise<void> {
+    const q: Promise<void> = p
+      .catch((err) => log.error(`background work: ${(err as Error).message}`))
+      .finally(() => this.background.delete(q));
+    this.background.add(q);
+    return q;
+  }
+
+  /** Resolves once no background work (teardowns, deferred storage deletion) is left. */
+  async settled(): Promise<void> {
+    while (this.background.size > 0) await Promise.all([...this.background]);
   }
 
   private scheduleRestart(e: Entry, delayMs: number): void {
@@ -617,11 +653,23 @@ export class PodManager {
     } catch {
       // Nothing was open.
     }
+    const deleteStorage = async (): Promise<void> => {
+      for (const c of r.spec.containers) await this.deps.rootfs.remove(c.id);
+      await this.deps.state.remove(r.id);
+    };
+    const teardown = e.teardown;
+    if (teardown) {
+      // The rootfs is still being unmounted: answer now, delete afterwards. A daemon that dies
+      // before that finds the record and removes it at its next start: `removing` is written
+      // for that, except for AutoRemove pods, whose exited record restore() removes anyway.
+      if (!r.spec.autoRemove) await this.deps.state.save(r);
+      void this.track(teardown.then(deleteStorage));
+    }
     for (const c of r.spec.containers) {
-      await this.deps.rootfs.remove(c.id);
+      if (!teardown) await this.deps.rootfs.remove(c.id);
       await this.deps.images.removeUser(c.image, c.id).catch((err) => log.warn(`releasing image of ${c.id}: ${(err as Error).message}`));
     }
-    await this.deps.state.remove(r.id);
+    if (!teardown) await this.deps.state.remove(r.id);
     this.names.release(r.name, r.id);
     this.entries.delete(r.id);
     for (const x of this.execs.of(r.id)) this.execs.delete(x.id);
@@ -996,7 +1044,9 @@ export class PodManager {
         if (restarting || shouldRestart(r.spec.restartPolicy, 255, r.restartCount, r.manuallyStopped)) toStart.push(e);
       } else if (r.state.status === 'exited' && startsWithDaemon(r.spec.restartPolicy, r.manuallyStopped)) {
         toStart.push(e);
-      } else if (r.state.status === 'removing') {
+      } else if (r.state.status === 'removing' || (r.state.status === 'exited' && r.spec.autoRemove)) {
+        // A removal cut short, or an AutoRemove pod that exited (dockerd removes those at its
+        // start too).
         await this.removeEntry(e).catch((err) => log.error(`finishing removal of ${r.id}: ${(err as Error).message}`));
       }
     }

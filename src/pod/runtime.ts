@@ -5,9 +5,12 @@
  *   1. vm        a VM from the factory (warm pool)          undo: vm.destroy()
  *   2. rootfs    each container's overlay mounted under     undo: rootfs.unmount()
  *                vm.shareDir/containers/<id>/rootfs
- *   3. sandbox   agent.createContainer for each container    (undone by destroying the VM)
- *   4. files     /etc/hostname, /etc/hosts, /etc/resolv.conf written by the agent (copies kept
- *                in the container's host directory, where inspect's *Path fields point)
+ *   3. files     /etc/hostname, /etc/hosts, /etc/resolv.conf written and /etc/passwd,
+ *                /etc/group read on the host through the rootfs mount (./etc-files.ts; copies
+ *                of the hosts files kept in the container's host directory, where inspect's
+ *                *Path fields point)
+ *   4. sandbox   agent.createContainer for each container    (undone by destroying the VM);
+ *                then the agent writes or reads what the host left to it (symlinks)
  *   5. process   user resolved from the container's own /etc/passwd and /etc/group, then the
  *                init process started with Docker's runtime environment
  */
@@ -18,6 +21,7 @@ import type { RootfsManager } from '../storage/types';
 import type { PodContainerSpec, PodSpec } from './types';
 import { resolveUser, type ResolvedUser } from './user';
 import { NotFoundError } from '../errors';
+import { FALLBACK, readEtcFile, writeEtcFile } from './etc-files';
 import { logger } from '../util/log';
 
 const log = logger('pod');
@@ -145,19 +149,17 @@ export async function startPod(deps: StartDeps, spec: PodSpec, size = spec.vm): 
       undo.push(() => deps.rootfs.unmount(c.id));
     }
     lap('rootfs mounted');
-    for (const c of spec.containers) {
-      await vm.agent.createContainer({ id: c.id, rootfs: rootfsInShare(c.id), hostname: spec.hostname });
-    }
-    lap('containers created');
     let resolv = '';
     try {
       resolv = resolvConfFor(await fs.promises.readFile(deps.resolvConf ?? '/etc/resolv.conf', 'utf8'));
     } catch {
       // No resolv.conf on the host: the container gets an empty one.
     }
-    // Files and the user lookup are independent agent requests: pipelined, not one by one.
-    const users = await Promise.all(
+    // The hosts files and the user lookup, on the host through the rootfs mount while the
+    // guest has not looked at them yet (./etc-files.ts); what needs the agent is left over.
+    const prepared = await Promise.all(
       spec.containers.map(async (c) => {
+        const root = path.join(vm.shareDir, rootfsInShare(c.id));
         const files: Array<[string, string]> = [
           ['hostname', `${spec.hostname}\n`],
           ['hosts', hostsFile(spec.hostname)],
@@ -165,17 +167,37 @@ export async function startPod(deps: StartDeps, spec: PodSpec, size = spec.vm): 
         ];
         const dir = deps.containerDir(c.id);
         await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
-        const [user] = await Promise.all([
-          resolveUserInGuest(vm.agent, c.id, c.user),
-          ...files.map(async ([name, content]) => {
-            await fs.promises.writeFile(path.join(dir, name), content, { mode: 0o644 });
-            await vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644);
-          }),
+        const [written, passwd, group] = await Promise.all([
+          Promise.all(
+            files.map(async ([name, content]) => {
+              await fs.promises.writeFile(path.join(dir, name), content, { mode: 0o644 });
+              return (await writeEtcFile(root, name, Buffer.from(content), 0o644)) === FALLBACK;
+            }),
+          ),
+          readEtcFile(root, 'passwd', MAX_ACCOUNT_FILE),
+          readEtcFile(root, 'group', MAX_ACCOUNT_FILE),
         ]);
-        return user;
+        return { guestFiles: files.filter((_, i) => written[i]), passwd, group };
       }),
     );
-    lap('files written, users resolved');
+    lap('files written, accounts read on the host');
+    for (const c of spec.containers) {
+      await vm.agent.createContainer({ id: c.id, rootfs: rootfsInShare(c.id), hostname: spec.hostname });
+    }
+    lap('containers created');
+    // Whatever the host could not do, the agent does (pipelined: independent requests).
+    const users = await Promise.all(
+      spec.containers.map(async (c, i) => {
+        const { guestFiles, passwd, group } = prepared[i];
+        const [p, g] = await Promise.all([
+          passwd === FALLBACK ? readGuestFile(vm.agent, c.id, '/etc/passwd') : passwd,
+          group === FALLBACK ? readGuestFile(vm.agent, c.id, '/etc/group') : group,
+          ...guestFiles.map(([name, content]) => vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644)),
+        ]);
+        return resolveUser(c.user, p as string | undefined, g as string | undefined);
+      }),
+    );
+    lap('users resolved');
     const inits = new Map<string, AgentProcess>();
     for (const [i, c] of spec.containers.entries()) {
       inits.set(c.id, await startInit(vm, spec, c, users[i]));
@@ -195,6 +217,8 @@ async function startInit(vm: Vm, spec: PodSpec, c: PodContainerSpec, user: Resol
     user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
     terminal: c.tty,
     stdin: c.openStdin,
-    ...(c.tty ? { rows: 24, cols: 80 } : {}),
+    // The client's terminal size from create, so that the first prompt already has it (the
+    // client's resize comes only after start returns, and typed input can overtake it).
+    ...(c.tty ? { rows: c.consoleSize?.[0] || 24, cols: c.consoleSize?.[1] || 80 } : {}),
   });
 }

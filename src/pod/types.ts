@@ -43,6 +43,11 @@ export interface PodContainerSpec {
    */
   user: string;
   tty: boolean;
+  /**
+   * Initial terminal size [rows, cols] of the init with a TTY (HostConfig.ConsoleSize, which
+   * the docker CLI sends with create); absent or zero: 24x80 until the client's resize.
+   */
+  consoleSize?: [number, number];
   /** Keep stdin open (docker -i). */
   openStdin: boolean;
   /** Close the process's stdin when the first attached client's stdin ends. */

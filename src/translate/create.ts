@@ -339,6 +339,8 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
         workingDir: c.WorkingDir || '/',
         user: c.User,
         tty: c.Tty,
+        // The client's terminal size, as the init's first TTY size (a terminal is 1..65535 each way).
+        ...(c.Tty && hc.ConsoleSize.every((n) => n >= 1 && n <= 65535) ? { consoleSize: [hc.ConsoleSize[0], hc.ConsoleSize[1]] as [number, number] } : {}),
         openStdin: c.OpenStdin,
         stdinOnce: c.StdinOnce,
         stopSignal,

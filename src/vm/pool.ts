@@ -10,6 +10,14 @@
  * empty, a request claims the boot already under way (it is the one that finishes first) or,
  * with none under way, asks `inner` directly.
  *
+ * Warming: with the `warm` option, each VM booted for the cache runs that step (e.g. a
+ * container rehearsal, src/vm/rehearsal.ts) before it goes idle, in the background. It is
+ * never on a request's path: a VM asked for directly (empty cache, nothing booting) or
+ * claimed by a request waiting when its boot ends skips it. A VM whose warming fails or
+ * takes longer than `warmTimeoutMs` is destroyed and counts as a failed background boot.
+ * After WARM_FAILURE_LIMIT such failures in a row the step is switched off (logged), so a
+ * broken warming step costs speed, never the pool.
+ *
  * Room for what comes next:
  * - A template factory (boot once, save the booted VM, start clones from the saved state) is
  *   another VmFactory that slots in as CachedFactory's `inner`. QEMU will not migrate (save) a
@@ -45,12 +53,19 @@ export interface CachedFactoryOptions {
   retryDelayMs?: number;
   /** Longest delay between retries (default 60 s). */
   maxRetryDelayMs?: number;
+  /** Run on each VM booted for the cache before it goes idle (see the module comment). */
+  warm?: (vm: Vm) => Promise<void>;
+  /** Longest a `warm` step may take (default 30 s). */
+  warmTimeoutMs?: number;
 }
 
 interface Waiter {
   resolve(vm: Vm): void;
   reject(err: Error): void;
 }
+
+/** Warming failures in a row after which CachedFactory stops warming. */
+export const WARM_FAILURE_LIMIT = 3;
 
 function sameSize(a: VmSize, b: VmSize): boolean {
   return a.memoryMiB === b.memoryMiB && a.cpus === b.cpus;
@@ -68,6 +83,11 @@ export class CachedFactory implements VmFactory {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly retryDelayMs: number;
   private readonly maxRetryDelayMs: number;
+  private warm: ((vm: Vm) => Promise<void>) | undefined;
+  private warmFailures = 0;
+  /** The VM the warming step runs in now, if any. */
+  private warming: Vm | undefined;
+  private readonly warmTimeoutMs: number;
 
   constructor(
     private readonly capacity: number,
@@ -77,6 +97,8 @@ export class CachedFactory implements VmFactory {
   ) {
     this.retryDelayMs = opts.retryDelayMs ?? 1000;
     this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 60_000;
+    this.warm = opts.warm;
+    this.warmTimeoutMs = opts.warmTimeoutMs ?? 30_000;
   }
 
   /** Start filling the cache in the background. */
@@ -121,6 +143,8 @@ export class CachedFactory implements VmFactory {
     for (const w of this.waiters.splice(0)) w.reject(new UnavailableError('the VM pool is shut down'));
     for (const l of this.fullListeners.splice(0)) l();
     const idle = this.idle.splice(0);
+    // A VM being warmed goes at once: its warming then fails, and `booting` ends after the destroy.
+    if (this.warming) void destroyQuietly(this.warming);
     await Promise.all([...idle.map((vm) => destroyQuietly(vm)), this.booting]);
   }
 
@@ -128,7 +152,7 @@ export class CachedFactory implements VmFactory {
   private pump(): void {
     if (this.closed || !this.started || this.booting || this.retryTimer) return;
     if (this.idle.length >= this.capacity && this.waiters.length === 0) return;
-    this.booting = this.inner.getVm(this.defaultSize).then(
+    this.booting = this.inner.getVm(this.defaultSize).then((vm) => this.warmed(vm)).then(
       (vm) => {
         this.booting = undefined;
         this.failures = 0;
@@ -152,6 +176,34 @@ export class CachedFactory implements VmFactory {
         this.retryTimer.unref();
       },
     );
+  }
+
+  /** `vm` after the warming step, unless a request already waits for it (or none is set). */
+  private async warmed(vm: Vm): Promise<Vm> {
+    if (!this.warm || this.closed || this.waiters.length > 0) return vm;
+    let timer: NodeJS.Timeout | undefined;
+    this.warming = vm;
+    try {
+      await Promise.race([
+        this.warm(vm),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new UnavailableError(`took longer than ${this.warmTimeoutMs} ms`)), this.warmTimeoutMs);
+        }),
+      ]);
+      this.warmFailures = 0;
+      return vm;
+    } catch (err) {
+      await destroyQuietly(vm);
+      if (this.closed) throw new UnavailableError('the VM pool is shut down');
+      if (++this.warmFailures >= WARM_FAILURE_LIMIT) {
+        this.warm = undefined;
+        log.error(`warming pool VMs failed ${this.warmFailures} times in a row; VMs go idle unwarmed from now on`);
+      }
+      throw new UnavailableError(`warming VM ${vm.id} failed: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+      this.warming = undefined;
+    }
   }
 
   /** Put a VM into the idle list and watch it: a VM that dies while idle is replaced. */

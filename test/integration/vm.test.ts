@@ -5,7 +5,8 @@
  * user sees when the guest is missing or does not boot. Every test checks that nothing is
  * left: no qemu or virtiofsd process, no mount, no socket, no directory.
  *
- * Boots are the cost here (~2.5 s of CPU each): the whole file boots 7 VMs.
+ * Boots are the cost here (~2.5 s of CPU each): the whole file boots 7 VMs (the warm pool's
+ * two also rehearse a container, ~0.5 s each).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,6 +16,7 @@ import { QemuHypervisor, type QemuHypervisorOptions } from '../../src/vm/qemu/hy
 import { AgentClient } from '../../src/vm/agent/client';
 import { defaultGuestImages } from '../../src/vm/guest-images';
 import { CachedFactory } from '../../src/vm/pool';
+import { Rehearsal } from '../../src/vm/rehearsal';
 import { qmpCommand } from '../../src/vm/qemu/qmp';
 import type { QemuVm } from '../../src/vm/qemu/qemu-vm';
 import { vmPaths } from '../../src/vm/qemu/runtime-dir';
@@ -171,7 +173,7 @@ describe('QemuHypervisor on real VMs', () => {
     await vm.destroy();
   });
 
-  it('hands out a warm pool VM that was booted before the request, and close() destroys the idle ones', async () => {
+  it('hands out a warm pool VM that was booted and rehearsed before the request, with nothing of the rehearsal visible, and close() destroys the idle ones', async () => {
     let boots = 0;
     const hv = hypervisor();
     const counting: VmFactory = {
@@ -181,22 +183,44 @@ describe('QemuHypervisor on real VMs', () => {
       },
       close: async () => undefined,
     };
-    const pool = new CachedFactory(1, counting, SIZE);
+    const rehearsal = Rehearsal.create()!;
+    const rehearsed: string[] = [];
+    const pool = new CachedFactory(1, counting, SIZE, {
+      warm: async (v) => {
+        await rehearsal.rehearse(v);
+        rehearsed.push(v.id);
+      },
+    });
     pool.start();
     await pool.whenFull();
     expect(boots).toBe(1);
     const idleId = (await hv.listRuntimeVms())[0];
     const vm = await pool.getVm(SIZE);
-    expect(vm.id).toBe(idleId);
-    await vm.agent.ping();
-    const rootfs = mountRootfs(vm, 'c3');
-    await vm.agent.createContainer({ id: 'c3', rootfs });
-    expect((await run(vm.agent, 'c3', ['echo', 'warm'])).stdout).toBe('warm\n');
-    // The refill boot started in the background; close() waits for it and destroys it.
-    expect(boots).toBe(2);
-    await pool.close();
-    expect(await hv.listRuntimeVms()).toEqual([vm.id]);
-    await vm.destroy();
+    try {
+      expect(vm.id).toBe(idleId);
+      expect(rehearsed).toEqual([vm.id]);
+      // The throwaway rootfs is gone from the share directory before the user's one arrives.
+      expect(fs.readdirSync(path.join(vm.shareDir, 'containers'))).toEqual([]);
+      // The agent holds no process of the rehearsal (it lists every process it still has).
+      expect(await vm.agent.reattach()).toEqual([]);
+      const rootfs = mountRootfs(vm, 'c3');
+      await vm.agent.createContainer({ id: 'c3', rootfs, hostname: 'user-host' });
+      expect((await run(vm.agent, 'c3', ['echo', 'warm'])).stdout).toBe('warm\n');
+      // What the user's container sees: its own rootfs, mounts, processes and hostname only.
+      const seen = await run(vm.agent, 'c3', ['sh', '-c', 'ls -a /; ls -a /tmp /dev; cat /proc/mounts; ps -o pid,comm; hostname']);
+      expect(seen.status.exitCode).toBe(0);
+      expect(seen.stdout).not.toMatch(/rehearsal/);
+      expect(seen.stdout).toMatch(/user-host/);
+      const procs = seen.stdout.split('\n').filter((l) => /^\s*\d+\s/.test(l));
+      expect(procs.map((l) => l.trim().split(/\s+/)[1])).toEqual(['sh', 'ps']);
+      // The refill boot started in the background; close() waits for it and destroys it.
+      expect(boots).toBe(2);
+      await pool.close();
+      expect(await hv.listRuntimeVms()).toEqual([vm.id]);
+    } finally {
+      await pool.close();
+      await vm.destroy();
+    }
     expectNothingLeft(vm.id);
     await expect(pool.getVm(SIZE)).rejects.toBeInstanceOf(UnavailableError);
   });

@@ -90,10 +90,14 @@ export interface QemuArgsOptions {
 export function qemuArgs(o: QemuArgsOptions): string[] {
   const mem = `${o.size.memoryMiB}M`;
   const p = o.paths;
-  // TCG: a 16 MiB translation cache instead of QEMU's 1 GiB default. A boot translates ~38 MiB
-  // of guest code, all of which stays resident with the default; 16 MiB saves ~24 MiB of PSS
-  // per VM and measured no slower boot (code that is needed again is re-translated).
-  const accel = o.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,tb-size=16'];
+  // TCG: a 32 MiB translation cache instead of QEMU's 1 GiB default. A boot translates ~36 MiB
+  // of guest code, all of which stays resident with the default. 16 MiB saved more PSS but is
+  // smaller than what the guest needs again after boot: once full, QEMU flushes the whole cache,
+  // and a container start plus `true` refilled and flushed it again, so a rehearsed pool VM
+  // (src/vm/rehearsal.ts) lost its warmth. With 32 MiB the boot flushes once and the rehearsal
+  // (~11 MiB) plus a user's container (~5 MiB) fit: warm VM -> `true` 158 -> 57 ms median for
+  // +18 MiB of QEMU anon PSS (docs/performance.md).
+  const accel = o.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,tb-size=32'];
   return [
     '-name', `podvisor-${o.id}`,
     '-M', 'microvm,memory-backend=mem',
@@ -125,6 +129,14 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
  * namespace) so that mounts the host makes under shareDir after the VM booted (container
  * rootfs overlays, bind mounts) are seen by virtiofsd and so by the guest; announce_submounts
  * makes each such mount a separate filesystem in the guest (distinct st_dev, no inode clashes).
+ *
+ * cache=always: the guest keeps file data, entries and attributes (virtiofsd's long timeouts,
+ * FOPEN_KEEP_CACHE). With cache=auto every open dropped the file's pages, so every exec of a
+ * binary re-read it over virtio-fs: `true` exec'd into a running container 53 -> 16 ms median
+ * under TCG (docs/performance.md). Safe because nothing on the host writes into a running
+ * container's rootfs: the host only adds new mounts under fresh names, and a container that
+ * is started again gets a new VM. Host directories shared later for bind mounts and volumes,
+ * which the host may change under a running container, need their own share with cache=auto.
  */
 export function virtiofsdArgs(paths: VmPaths): string[] {
   return [
@@ -132,6 +144,6 @@ export function virtiofsdArgs(paths: VmPaths): string[] {
     '-o', `source=${paths.shareDir}`,
     '-o', 'sandbox=chroot',
     '-o', 'announce_submounts',
-    '-o', 'cache=auto',
+    '-o', 'cache=always',
   ];
 }

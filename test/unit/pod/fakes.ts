@@ -55,6 +55,8 @@ export class FakeRootfs implements RootfsManager {
   readonly prepared = new Map<string, string[]>();
   readonly mounted = new Map<string, string>();
   failMount = false;
+  /** When set, unmount waits for it (a slow teardown). */
+  unmountGate: Promise<void> | undefined;
   async prepare(id: string, layers: string[]): Promise<void> {
     this.prepared.set(id, layers);
   }
@@ -64,6 +66,7 @@ export class FakeRootfs implements RootfsManager {
     this.mounted.set(id, target);
   }
   async unmount(id: string): Promise<void> {
+    await this.unmountGate;
     this.mounted.delete(id);
   }
   async remove(id: string): Promise<void> {

@@ -351,6 +351,80 @@ describe('pause, remove, rename, auto-remove', () => {
     expect(() => h.pods.get(r.id)).toThrow(NotFoundError);
   });
 
+  test('the run is torn down in the background: wait and die do not wait for it, the next start does', async () => {
+    let release!: () => void;
+    h.rootfs.unmountGate = new Promise<void>((r) => (release = r));
+    const r = await h.create({ Image: 'busybox', Cmd: ['true'] });
+    const w = h.pods.wait(r.id, 'next-exit');
+    await h.pods.start(r.id);
+    expect((await w).exitCode).toBe(0);
+    expect(h.pods.get(r.id).state.status).toBe('exited');
+    expect(actions(r.id)).toEqual(['create', 'start', 'die']);
+    expect(h.rootfs.mounted.has(r.id)).toBe(true); // teardown still under way
+    let restarted = false;
+    const again = h.pods.start(r.id).then(() => (restarted = true));
+    await new Promise((res) => setTimeout(res, 20));
+    expect(restarted).toBe(false); // waits for the old rootfs to be unmounted
+    release();
+    await again;
+    await h.pods.wait(r.id, 'not-running');
+    await h.pods.settled();
+    expect(h.hv.running()).toHaveLength(0);
+    expect(h.rootfs.mounted.size).toBe(0);
+  });
+
+  test('AutoRemove answers while the teardown is under way, then deletes the storage; a restarted daemon finishes it', async () => {
+    let release!: () => void;
+    h.rootfs.unmountGate = new Promise<void>((r) => (release = r));
+    const r = await h.create({ Image: 'busybox', Cmd: ['true'], HostConfig: { AutoRemove: true } });
+    const w = h.pods.wait(r.id, 'removed');
+    await h.pods.start(r.id);
+    expect((await w).exitCode).toBe(0);
+    expect(() => h.pods.get(r.id)).toThrow(NotFoundError);
+    expect(actions(r.id).slice(-2)).toEqual(['die', 'destroy']);
+    expect(h.images.users.get(r.spec.containers[0].image)?.has(r.id)).toBe(false);
+    // Not deleted yet: the record on disk is the exited AutoRemove pod.
+    const file = path.join(h.root, 'containers', r.id, 'config.v2.json');
+    expect(JSON.parse(fs.readFileSync(file, 'utf8')).state.status).toBe('exited');
+    expect(h.rootfs.prepared.has(r.id)).toBe(true);
+    // A daemon that restarts now finishes the removal.
+    const pods = await h.restartDaemon();
+    expect(() => pods.get(r.id)).toThrow(NotFoundError);
+    release();
+    await pods.settled();
+    expect(fs.existsSync(file)).toBe(false);
+    expect(h.rootfs.prepared.has(r.id)).toBe(false);
+    expect(h.rootfs.mounted.size).toBe(0);
+  });
+
+  test('docker rm during the teardown answers at once, records `removing`, and a restarted daemon finishes it', async () => {
+    let release!: () => void;
+    h.rootfs.unmountGate = new Promise<void>((r) => (release = r));
+    const r = await h.create({ Image: 'busybox', Cmd: ['true'] });
+    const w = h.pods.wait(r.id, 'next-exit');
+    await h.pods.start(r.id);
+    await w;
+    await h.pods.remove(r.id, { force: false });
+    expect(() => h.pods.get(r.id)).toThrow(NotFoundError);
+    const file = path.join(h.root, 'containers', r.id, 'config.v2.json');
+    expect(JSON.parse(fs.readFileSync(file, 'utf8')).state.status).toBe('removing');
+    const pods = await h.restartDaemon();
+    expect(() => pods.get(r.id)).toThrow(NotFoundError);
+    release();
+    await pods.settled();
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
+  test('an exited AutoRemove pod found at daemon start is removed; a created one is kept', async () => {
+    const created = await h.create({ Image: 'busybox', Cmd: ['true'], HostConfig: { AutoRemove: true } });
+    const exited = await h.create({ Image: 'busybox', Cmd: ['true'], HostConfig: { AutoRemove: true } });
+    // As a daemon killed between the exit and the removal leaves it on disk.
+    await h.state.save({ ...exited, state: { ...exited.state, status: 'exited', finishedAt: '2026-01-01T00:00:00Z' } });
+    const pods = await h.restartDaemon();
+    expect(() => pods.get(exited.id)).toThrow(NotFoundError);
+    expect(pods.get(created.id).state.status).toBe('created');
+  });
+
   test('wait not-running on a stopped pod answers at once', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['true'] });
     expect(await h.pods.wait(r.id, 'not-running')).toEqual({ exitCode: 0 });
@@ -411,6 +485,16 @@ describe('attach', () => {
     await s.ended;
     expect(c.out()).toBe('out\n');
     expect(c.err()).toBe('');
+  });
+
+  test('with a TTY, the terminal starts at the client\'s ConsoleSize (before any resize), else 24x80', async () => {
+    for (const [consoleSize, want] of [[[30, 90], '30 90'], [undefined, '24 80']] as const) {
+      const r = await h.create({ Image: 'busybox', Cmd: ['stty', 'size'], Tty: true, ...(consoleSize ? { HostConfig: { ConsoleSize: consoleSize } } : {}) });
+      const a = attachAll(r.id);
+      await h.pods.start(r.id);
+      await a.session.ended;
+      expect(a.out()).toBe(`${want}\r\n`);
+    }
   });
 
   test('with a TTY, output is raw terminal output on stdout, and resize reaches the terminal', async () => {

@@ -119,6 +119,13 @@ describe('merge with the image', () => {
     expect(translate({ HostConfig: { AutoRemove: true } }).spec.autoRemove).toBe(true);
   });
 
+  test('HostConfig.ConsoleSize becomes the initial terminal size with a TTY; without one, or absurd, it is ignored', () => {
+    expect(translate({ Tty: true, HostConfig: { ConsoleSize: [30, 90] } }).spec.containers[0].consoleSize).toEqual([30, 90]);
+    expect(translate({ Tty: false, HostConfig: { ConsoleSize: [30, 90] } }).spec.containers[0].consoleSize).toBeUndefined();
+    expect(translate({ Tty: true, HostConfig: { ConsoleSize: [0, 0] } }).spec.containers[0].consoleSize).toBeUndefined();
+    expect(translate({ Tty: true, HostConfig: { ConsoleSize: [70000, 90] } }).spec.containers[0].consoleSize).toBeUndefined();
+  });
+
   test('the Config kept for inspect has dockerd\'s keys in dockerd\'s order', () => {
     const t = translate({ Cmd: ['x'] });
     expect(Object.keys(t.frontend.config)).toEqual([

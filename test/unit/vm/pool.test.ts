@@ -3,7 +3,7 @@
  * wait for a boot" is checked by leaving a boot unfinished, never by timing.
  */
 import type { Agent, Hypervisor, Vm, VmExit, VmSize } from '../../../src/vm/types';
-import { CachedFactory, DirectFactory } from '../../../src/vm/pool';
+import { CachedFactory, DirectFactory, WARM_FAILURE_LIMIT } from '../../../src/vm/pool';
 import { UnavailableError } from '../../../src/errors';
 import { setLogSink } from '../../../src/util/log';
 
@@ -248,5 +248,148 @@ describe('CachedFactory', () => {
     expect(vm.destroyed).toBe(0);
     // The refill VM that finished during close was destroyed.
     expect(h.booted.filter((b) => b !== vm).every((b) => b.destroyed === 1)).toBe(true);
+  });
+
+  describe('warm step', () => {
+    /** A warm step the test finishes by hand, recording which VMs it saw. */
+    function manualWarm() {
+      const seen: Vm[] = [];
+      const pending: Array<{ resolve(): void; reject(e: Error): void }> = [];
+      const warm = (vm: Vm) =>
+        new Promise<void>((resolve, reject) => {
+          seen.push(vm);
+          pending.push({ resolve, reject });
+        });
+      return { seen, pending, warm };
+    }
+
+    it('warms each background VM before it goes idle', async () => {
+      const h = new StubHypervisor();
+      const w = manualWarm();
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm });
+      pool.start();
+      await settle();
+      const vm = h.pending[0].finish();
+      await settle();
+      expect(w.seen).toEqual([vm]);
+      expect(pool.idleCount).toBe(0); // not idle until warmed
+      w.pending[0].resolve();
+      await pool.whenFull();
+      expect(await pool.getVm(SMALL)).toBe(vm);
+      await settle();
+      // The refill is warmed too; the request above did not wait for it.
+      h.pending[0].finish();
+      await settle();
+      expect(w.seen).toHaveLength(2);
+      w.pending[1].resolve();
+      await closePool(h, pool);
+    });
+
+    it('does not warm a VM booted for a request or claimed by a waiting request', async () => {
+      const h = new StubHypervisor();
+      const w = manualWarm();
+      const empty = new CachedFactory(0, new DirectFactory(h), SMALL, { warm: w.warm });
+      empty.start();
+      const direct = empty.getVm(SMALL);
+      await settle();
+      const d = h.pending[0].finish();
+      expect(await direct).toBe(d);
+      await closePool(h, empty);
+
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm });
+      pool.start();
+      await settle();
+      const waiting = pool.getVm(SMALL);
+      await settle();
+      const claimed = h.pending[0].finish();
+      expect(await waiting).toBe(claimed);
+      expect(w.seen).toEqual([]);
+      await settle();
+      h.pending[0].finish(); // the refill is warmed
+      await settle();
+      expect(w.seen).toHaveLength(1);
+      w.pending[0].resolve();
+      await closePool(h, pool);
+    });
+
+    it('destroys a VM whose warming failed and boots another', async () => {
+      const h = new StubHypervisor();
+      const w = manualWarm();
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, retryDelayMs: 1 });
+      pool.start();
+      await settle();
+      const bad = h.pending[0].finish();
+      await settle();
+      w.pending[0].reject(new Error('rehearsal exited with 1'));
+      while (h.pending.length === 0) await new Promise((r) => setTimeout(r, 2));
+      expect(bad.destroyed).toBe(1);
+      expect(pool.idleCount).toBe(0);
+      const good = h.pending[0].finish();
+      await settle();
+      w.pending[1].resolve();
+      await pool.whenFull();
+      expect(await pool.getVm(SMALL)).toBe(good);
+      await closePool(h, pool);
+    });
+
+    it('stops warming after WARM_FAILURE_LIMIT failures in a row, so the pool still fills', async () => {
+      const h = new StubHypervisor();
+      let calls = 0;
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, {
+        warm: async () => {
+          calls++;
+          throw new Error('always broken');
+        },
+        retryDelayMs: 1,
+      });
+      pool.start();
+      const full = pool.whenFull();
+      let done = false;
+      void full.then(() => (done = true));
+      while (!done) {
+        await new Promise((r) => setTimeout(r, 2));
+        if (h.pending.length) h.pending[0].finish();
+      }
+      expect(calls).toBe(WARM_FAILURE_LIMIT);
+      expect(h.booted.filter((b) => b.destroyed === 1)).toHaveLength(WARM_FAILURE_LIMIT);
+      expect(pool.idleCount).toBe(1);
+      await closePool(h, pool);
+    });
+
+    it('close destroys a VM under warming at once instead of waiting for the warming', async () => {
+      const h = new StubHypervisor();
+      let warmed = 0;
+      // A warming step that only ends when its VM dies (as a rehearsal whose VM is destroyed).
+      const warm = (vm: Vm) => vm.exited.then(() => {
+        warmed++;
+        throw new Error('VM gone');
+      });
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm });
+      pool.start();
+      await settle();
+      const vm = h.pending[0].finish();
+      await settle();
+      await pool.close();
+      expect(vm.destroyed).toBeGreaterThanOrEqual(1);
+      expect(warmed).toBe(1);
+      expect(pool.idleCount).toBe(0);
+    });
+
+    it('destroys a VM whose warming takes longer than warmTimeoutMs', async () => {
+      const h = new StubHypervisor();
+      const w = manualWarm();
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, warmTimeoutMs: 5, retryDelayMs: 1 });
+      pool.start();
+      await settle();
+      const slow = h.pending[0].finish();
+      while (h.pending.length === 0) await new Promise((r) => setTimeout(r, 2));
+      expect(slow.destroyed).toBe(1);
+      h.pending[0].finish();
+      await settle();
+      w.pending[1].resolve();
+      await pool.whenFull();
+      expect(pool.idleCount).toBe(1);
+      await closePool(h, pool);
+    });
   });
 });

@@ -25,7 +25,7 @@ describe('qemuArgs', () => {
     expect(values(args, '-m')).toEqual(['512M']);
     expect(values(args, '-smp')).toEqual(['2']);
     expect(values(args, '-global')).toEqual(['virtio-mmio.force-legacy=false']);
-    expect(values(args, '-accel')).toEqual(['tcg,tb-size=16']);
+    expect(values(args, '-accel')).toEqual(['tcg,tb-size=32']);
     expect(args).toEqual(expect.arrayContaining(['-nodefaults', '-no-user-config', '-nographic', '-no-reboot']));
     expect(values(args, '-kernel')).toEqual(['/k']);
     expect(values(args, '-initrd')).toEqual(['/i']);
@@ -93,7 +93,7 @@ describe('virtiofsdArgs', () => {
       '-o', 'source=/x/vms/abcdef012345/share',
       '-o', 'sandbox=chroot',
       '-o', 'announce_submounts',
-      '-o', 'cache=auto',
+      '-o', 'cache=always',
     ]);
   });
 });

@@ -1,0 +1,98 @@
+/**
+ * The container rehearsal on the in-memory VM: what it asks the agent for, and that it leaves
+ * the VM as it found it (no container, no process, nothing under the share directory).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FakeHypervisor, type FakeVm } from '../../../src/vm/fake';
+import { Rehearsal, isStaticElf } from '../../../src/vm/rehearsal';
+import { CachedFactory, DirectFactory } from '../../../src/vm/pool';
+import { setLogSink } from '../../../src/util/log';
+
+const SIZE = { memoryMiB: 256, cpus: 1 };
+let root: string;
+let busybox: string;
+const logs: string[] = [];
+
+beforeAll(() => setLogSink((l) => logs.push(l)));
+beforeEach(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'rehearsal-test-'));
+  // Any static ELF will do for the fake guest; the host's busybox-static is one.
+  busybox = '/bin/busybox';
+});
+afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+async function bootFake(hv: FakeHypervisor): Promise<FakeVm> {
+  const vm = (await hv.createVm(SIZE)) as FakeVm;
+  fs.mkdirSync(vm.shareDir, { recursive: true });
+  return vm;
+}
+
+describe('Rehearsal', () => {
+  it('runs an init, execs with and without a terminal, then leaves no container, process or file', async () => {
+    const hv = new FakeHypervisor({ shareRoot: root });
+    const vm = await bootFake(hv);
+    const before = fs.readdirSync(vm.shareDir);
+    await Rehearsal.create({ busybox })!.rehearse(vm);
+
+    const calls = vm.guest.calls.join('\n');
+    expect(calls).toMatch(/createContainer rehearsal-1/);
+    expect(calls).toMatch(/writeFile rehearsal-1 \/etc\/hosts/);
+    expect(calls).toMatch(/readFile rehearsal-1 \/etc\/passwd/);
+    expect(calls).toMatch(/startProcess rehearsal-1-a true/);
+    expect(calls).toMatch(/startProcess rehearsal-1-c true/);
+    expect(calls).toMatch(/startProcess rehearsal-1-d true/);
+    expect(calls).toMatch(/destroyContainer rehearsal-1/);
+    const terminal = [...vm.guest.processes.values()].filter((p) => p.spec.terminal);
+    expect(terminal.map((p) => p.spec.processId)).toEqual(['rehearsal-1-d']);
+
+    expect(vm.guest.containers.size).toBe(0);
+    expect([...vm.guest.processes.values()].filter((p) => p.running)).toEqual([]);
+    expect(fs.readdirSync(path.join(vm.shareDir, 'containers'))).toEqual([]);
+    expect(before).toEqual([]);
+    // The VM still runs a user's container afterwards.
+    await vm.agent.createContainer({ id: 'user', rootfs: 'containers/user/rootfs' });
+    expect(vm.guest.containers.size).toBe(1);
+  });
+
+  it('rejects and still cleans up when a rehearsal process fails', async () => {
+    const hv = new FakeHypervisor({ shareRoot: root });
+    hv.programs.set('true', async () => 1);
+    const vm = await bootFake(hv);
+    await expect(Rehearsal.create({ busybox })!.rehearse(vm)).rejects.toThrow(/rehearsal init true exited with 1/);
+    expect(vm.guest.containers.size).toBe(0);
+    expect(fs.readdirSync(path.join(vm.shareDir, 'containers'))).toEqual([]);
+  });
+
+  it('is not available without a static busybox, and says so', () => {
+    const script = path.join(root, 'not-elf');
+    fs.writeFileSync(script, '#!/bin/sh\n');
+    expect(isStaticElf(script)).toBe(false);
+    expect(isStaticElf(path.join(root, 'missing'))).toBe(false);
+    expect(isStaticElf('/bin/sh')).toBe(false); // dynamically linked
+    expect(isStaticElf('/bin/busybox')).toBe(true);
+    expect(Rehearsal.create({ busybox: script })).toBeUndefined();
+    expect(logs.join('\n')).toMatch(/no statically linked busybox at .*not-elf.*busybox-static/);
+  });
+
+  it('warms the pool VMs a CachedFactory hands out', async () => {
+    const hv = new FakeHypervisor({ shareRoot: root });
+    const origCreate = hv.createVm.bind(hv);
+    hv.createVm = async (size) => {
+      const vm = await origCreate(size);
+      fs.mkdirSync(vm.shareDir, { recursive: true });
+      return vm;
+    };
+    const rehearsal = Rehearsal.create({ busybox })!;
+    const pool = new CachedFactory(1, new DirectFactory(hv), SIZE, { warm: (vm) => rehearsal.rehearse(vm) });
+    pool.start();
+    await pool.whenFull();
+    const vm = (await pool.getVm(SIZE)) as FakeVm;
+    expect(vm.guest.calls).toContain('destroyContainer rehearsal-1');
+    expect(vm.guest.containers.size).toBe(0);
+    await pool.whenFull();
+    await pool.close();
+    await vm.destroy();
+  });
+});
