@@ -110,9 +110,15 @@ describe('QemuHypervisor on real VMs', () => {
       expect(fs.readFileSync(paths.consoleLog, 'utf8')).toContain('podvisor-agent: ready');
       // What the boot left behind went back to the host (reclaim.ts): QEMU's copy of the
       // ~45 MiB kernel image is no longer resident, and the balloon is back at the full size.
-      await (vm as QemuVm).reclaimed();
+      // MADV_PAGEOUT leaves pages that another process maps too: when another QEMU (another
+      // test file's VM) booted from the same kernel at the same time, the pages are shared
+      // and each VM is charged its share, so only a VM that had the kernel to itself is checked.
       const kernel = fs.realpathSync(defaultGuestImages().kernel);
-      expect(residentKiB(vm.pid, kernel)).toBeLessThan(4096);
+      const othersMappingKernel = () =>
+        listVmProcesses().filter((p) => p.pid !== vm.pid && /qemu-system/.test(p.cmdline) && residentKiB(p.pid, kernel) > 0).length;
+      const sharedDuringBoot = othersMappingKernel();
+      await (vm as QemuVm).reclaimed();
+      if (sharedDuringBoot === 0 && othersMappingKernel() === 0) expect(residentKiB(vm.pid, kernel)).toBeLessThan(4096);
       // The deflate was asked for; a busy guest may take longer than the squeeze waits.
       let balloon: unknown;
       for (let i = 0; i < 100; i++) {
