@@ -57,6 +57,8 @@ export interface CachedFactoryOptions {
   warm?: (vm: Vm) => Promise<void>;
   /** Longest a `warm` step may take (default 30 s). */
   warmTimeoutMs?: number;
+  /** Delay between handing out an idle VM and starting its refill boot (default REFILL_DELAY_MS; 0: at once). */
+  refillDelayMs?: number;
 }
 
 interface Waiter {
@@ -66,6 +68,9 @@ interface Waiter {
 
 /** Warming failures in a row after which CachedFactory stops warming. */
 export const WARM_FAILURE_LIMIT = 3;
+
+/** How long after handing out an idle VM the cache starts its refill boot (see getVm). */
+export const REFILL_DELAY_MS = 100;
 
 function sameSize(a: VmSize, b: VmSize): boolean {
   return a.memoryMiB === b.memoryMiB && a.cpus === b.cpus;
@@ -82,6 +87,7 @@ export class CachedFactory implements VmFactory {
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly retryDelayMs: number;
+  private readonly refillDelayMs: number;
   private readonly maxRetryDelayMs: number;
   private warm: ((vm: Vm) => Promise<void>) | undefined;
   private warmFailures = 0;
@@ -98,6 +104,7 @@ export class CachedFactory implements VmFactory {
     this.retryDelayMs = opts.retryDelayMs ?? 1000;
     this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 60_000;
     this.warm = opts.warm;
+    this.refillDelayMs = opts.refillDelayMs ?? REFILL_DELAY_MS;
     this.warmTimeoutMs = opts.warmTimeoutMs ?? 30_000;
   }
 
@@ -125,7 +132,11 @@ export class CachedFactory implements VmFactory {
     if (!sameSize(size, this.defaultSize)) return this.inner.getVm(size);
     const vm = this.idle.shift();
     if (vm) {
-      this.pump();
+      // The refill boot starts a moment after the caller got its VM (REFILL_DELAY_MS): spawning
+      // virtiofsd and QEMU blocks the event loop for a few ms and the new QEMU's start takes a
+      // core, both of which would otherwise land on the caller's first requests to its VM.
+      if (this.refillDelayMs > 0) setTimeout(() => this.pump(), this.refillDelayMs).unref();
+      else this.pump();
       return vm;
     }
     if (this.booting) {

@@ -128,7 +128,7 @@ describe('CachedFactory', () => {
 
   it('hands out an idle VM while the refill boot is still unfinished', async () => {
     const h = new StubHypervisor();
-    const pool = new CachedFactory(1, new DirectFactory(h), SMALL);
+    const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { refillDelayMs: 0 });
     pool.start();
     await fill(h, pool);
     const cached = h.booted[0];
@@ -144,9 +144,26 @@ describe('CachedFactory', () => {
     await closePool(h, pool);
   });
 
+  it('starts the refill boot only refillDelayMs after handing out an idle VM', async () => {
+    const h = new StubHypervisor();
+    const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { refillDelayMs: 30 });
+    pool.start();
+    await fill(h, pool);
+    expect(await pool.getVm(SMALL)).toBe(h.booted[0]);
+    await settle();
+    // The caller has its VM to itself for a moment: no boot competes with its first requests.
+    expect(h.pending).toHaveLength(0);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(h.pending).toHaveLength(1);
+    h.pending[0].finish();
+    await pool.whenFull();
+    expect(pool.idleCount).toBe(1);
+    await closePool(h, pool);
+  });
+
   it('sends other sizes to the inner factory and keeps its cache', async () => {
     const h = new StubHypervisor();
-    const pool = new CachedFactory(1, new DirectFactory(h), SMALL);
+    const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { refillDelayMs: 0 });
     pool.start();
     await fill(h, pool);
     const p = pool.getVm(BIG);
@@ -160,7 +177,7 @@ describe('CachedFactory', () => {
 
   it('gives a request on an empty cache the boot already under way', async () => {
     const h = new StubHypervisor();
-    const pool = new CachedFactory(1, new DirectFactory(h), SMALL);
+    const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { refillDelayMs: 0 });
     pool.start();
     await settle();
     expect(h.pending).toHaveLength(1);
@@ -240,7 +257,7 @@ describe('CachedFactory', () => {
 
   it('does not destroy VMs it already handed out when closed', async () => {
     const h = new StubHypervisor();
-    const pool = new CachedFactory(1, new DirectFactory(h), SMALL);
+    const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { refillDelayMs: 0 });
     pool.start();
     await fill(h, pool);
     const vm = (await pool.getVm(SMALL)) as StubVm;
@@ -266,7 +283,7 @@ describe('CachedFactory', () => {
     it('warms each background VM before it goes idle', async () => {
       const h = new StubHypervisor();
       const w = manualWarm();
-      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm });
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0 });
       pool.start();
       await settle();
       const vm = h.pending[0].finish();
@@ -296,7 +313,7 @@ describe('CachedFactory', () => {
       expect(await direct).toBe(d);
       await closePool(h, empty);
 
-      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm });
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0 });
       pool.start();
       await settle();
       const waiting = pool.getVm(SMALL);
