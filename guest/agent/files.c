@@ -44,16 +44,26 @@ int valid_container_path(const char *path) {
   return path[n - 1] != '/';
 }
 
-static int check_regular(int fd, const char *path, struct stat *st, struct agent_error *e) {
+/* Open `path` in the container's root and make sure it is a regular file (its stat in *st).
+ * Returns the fd, or -1 with *e set. */
+static int open_regular(const struct container *c, const char *path, int flags, mode_t mode, struct stat *st,
+                        struct agent_error *e) {
+  int fd = open_in_root(c->root_fd, path, flags, mode);
+  if (fd < 0) {
+    set_error(e, code_for_errno(errno), errno, "open %s: %s", path, strerror(errno));
+    return -1;
+  }
   if (fstat(fd, st) < 0) {
     set_error(e, PV_ERR_UNAVAILABLE, errno, "stat %s: %s", path, strerror(errno));
+    close(fd);
     return -1;
   }
   if (!S_ISREG(st->st_mode)) {
     set_error(e, PV_ERR_INVALID, EINVAL, "%s is not a regular file", path);
+    close(fd);
     return -1;
   }
-  return 0;
+  return fd;
 }
 
 int file_write(struct container *c, const char *path, const uint8_t *data, size_t len, uint32_t mode,
@@ -66,16 +76,9 @@ int file_write(struct container *c, const char *path, const uint8_t *data, size_
     set_error(e, PV_ERR_TOO_LARGE, EFBIG, "file larger than %d bytes", PV_MAX_FILE_SIZE);
     return -1;
   }
-  int fd = open_in_root(c->root_fd, path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY, mode & 07777);
-  if (fd < 0) {
-    set_error(e, code_for_errno(errno), errno, "open %s: %s", path, strerror(errno));
-    return -1;
-  }
   struct stat st;
-  if (check_regular(fd, path, &st, e) < 0) {
-    close(fd);
-    return -1;
-  }
+  int fd = open_regular(c, path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY, mode & 07777, &st, e);
+  if (fd < 0) return -1;
   if (ftruncate(fd, 0) < 0 || fchmod(fd, mode & 07777) < 0) goto io_fail;
   size_t off = 0;
   while (off < len) {
@@ -102,16 +105,9 @@ int file_read(struct container *c, const char *path, uint32_t max_bytes, uint8_t
     return -1;
   }
   size_t limit = max_bytes < PV_MAX_FILE_SIZE ? max_bytes : PV_MAX_FILE_SIZE;
-  int fd = open_in_root(c->root_fd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
-  if (fd < 0) {
-    set_error(e, code_for_errno(errno), errno, "open %s: %s", path, strerror(errno));
-    return -1;
-  }
   struct stat st;
-  if (check_regular(fd, path, &st, e) < 0) {
-    close(fd);
-    return -1;
-  }
+  int fd = open_regular(c, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0, &st, e);
+  if (fd < 0) return -1;
   if ((uint64_t)st.st_size > limit) {
     set_error(e, PV_ERR_TOO_LARGE, EFBIG, "%s is %lld bytes, more than %zu", path, (long long)st.st_size, limit);
     close(fd);

@@ -11,10 +11,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import Dockerode from 'dockerode';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { OutputWatcher } from '../helpers/output-watcher';
 import { ptySession } from '../helpers/pty';
-import { listVmProcesses, mountsUnder } from '../helpers/leaks';
+import { listVmProcesses } from '../helpers/leaks';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 
 jest.setTimeout(180000);
@@ -514,14 +514,7 @@ describe.each([
     if (!d) return;
     // Remove what is left so no VM or mount outlives the daemon.
     for (const p of await c.ps({ all: true }).catch(() => [] as PsEntry[])) await c.rmForce(p.name).catch(() => undefined);
-    await d.stop();
-    // A daemon leaves running containers' VMs for its successor: if a failed test left one,
-    // it must not outlive the run.
-    const left = listVmProcesses().filter((p) => p.cmdline.includes(d.execRoot));
-    for (const p of left) process.kill(p.pid, 'SIGKILL');
-    expect(left).toEqual([]);
-    expect(mountsUnder(d.dataRoot)).toEqual([]);
-    expect(mountsUnder(d.execRoot)).toEqual([]);
+    await stopDaemonLeavingNothing(d);
   });
 
   test('run --rm echo hi prints hi, exits 0 and leaves no container', async () => {

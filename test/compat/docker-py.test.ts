@@ -7,8 +7,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- the observations are loosely typed JSON */
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
-import { listVmProcesses, mountsUnder } from '../helpers/leaks';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 
 jest.setTimeout(240000);
@@ -39,12 +38,7 @@ describe('docker-py', () => {
   });
   afterAll(async () => {
     if (!d) return;
-    await d.stop();
-    const left = listVmProcesses().filter((p) => p.cmdline.includes(d.execRoot));
-    for (const p of left) process.kill(p.pid, 'SIGKILL');
-    expect(left).toEqual([]);
-    expect(mountsUnder(d.dataRoot)).toEqual([]);
-    expect(mountsUnder(d.execRoot)).toEqual([]);
+    await stopDaemonLeavingNothing(d);
   });
 
   test('ping, version and pull', () => {

@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as http from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { listVmProcesses, mountsUnder } from './leaks';
 
 /** Where the compiled daemon is. */
 export const DAEMON_MAIN = path.resolve(__dirname, '../../dist/src/daemon/main.js');
@@ -140,4 +141,18 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
       await launch();
     },
   };
+}
+
+/**
+ * Stop a compat test's daemon and assert it left nothing: no QEMU or virtiofsd of its exec
+ * root (a daemon leaves running containers' VMs for its successor, so a failed test could
+ * leave one: it is killed here, then reported) and no mount under its data or exec root.
+ */
+export async function stopDaemonLeavingNothing(d: TestDaemon): Promise<void> {
+  await d.stop();
+  const left = listVmProcesses().filter((p) => p.cmdline.includes(d.execRoot));
+  for (const p of left) process.kill(p.pid, 'SIGKILL');
+  expect(left).toEqual([]);
+  expect(mountsUnder(d.dataRoot)).toEqual([]);
+  expect(mountsUnder(d.execRoot)).toEqual([]);
 }
