@@ -32,13 +32,19 @@ function toId(s: string): number | undefined {
   return n <= MAX_ID ? n : undefined;
 }
 
-/** Parse /etc/passwd content; malformed lines are skipped. */
-export function parsePasswd(text: string): PasswdEntry[] {
-  const out: PasswdEntry[] = [];
+/** The fields of each non-empty, non-comment line of a colon-separated file with at least `minFields` fields. */
+function* colonRecords(text: string, minFields: number): Generator<string[]> {
   for (const line of text.split('\n')) {
     if (!line || line.startsWith('#')) continue;
     const f = line.split(':');
-    if (f.length < 7) continue;
+    if (f.length >= minFields) yield f;
+  }
+}
+
+/** Parse /etc/passwd content; malformed lines are skipped. */
+export function parsePasswd(text: string): PasswdEntry[] {
+  const out: PasswdEntry[] = [];
+  for (const f of colonRecords(text, 7)) {
     const uid = toId(f[2]);
     const gid = toId(f[3]);
     if (uid === undefined || gid === undefined) continue;
@@ -50,10 +56,7 @@ export function parsePasswd(text: string): PasswdEntry[] {
 /** Parse /etc/group content; malformed lines are skipped. */
 export function parseGroup(text: string): GroupEntry[] {
   const out: GroupEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const f = line.split(':');
-    if (f.length < 4) continue;
+  for (const f of colonRecords(text, 4)) {
     const gid = toId(f[2]);
     if (gid === undefined) continue;
     out.push({ name: f[0], gid, members: f[3] ? f[3].split(',').filter(Boolean) : [] });

@@ -13,7 +13,7 @@ import { PassThrough } from 'node:stream';
 import Dockerode from 'dockerode';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { OutputWatcher } from '../helpers/output-watcher';
-import { ptySession } from '../helpers/pty';
+import { ptySession, type PtySession } from '../helpers/pty';
 import { listVmProcesses } from '../helpers/leaks';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 
@@ -102,6 +102,22 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string
   });
 }
 
+/**
+ * A docker CLI session under a pseudo-terminal as a Terminal: the CLI exits when it detaches
+ * or the container exits (with the container's code). `resize` resizes the terminal, if the
+ * scenario needs it.
+ */
+function cliTerminal(t: PtySession, resize: (rows: number, cols: number) => Promise<void> = async () => undefined): Terminal {
+  return {
+    type: (k) => t.type(k),
+    expect: (re, from = 0) => t.expect(re, 60000, from),
+    mark: () => t.output().length,
+    resize,
+    detached: t.exited.then(() => undefined),
+    exited: t.exited,
+  };
+}
+
 function cliClient(d: TestDaemon): Client {
   const docker = async (args: string[], input?: string) => {
     const r = await run('/usr/local/bin/docker', args, d.env, input);
@@ -132,42 +148,21 @@ function cliClient(d: TestDaemon): Client {
       const ttyFile = path.join(d.dataRoot, '..', `tty-${Date.now()}`);
       const quoted = cmd.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
       const t = ptySession(`tty > ${ttyFile}; stty rows ${rows} cols ${cols}; exec docker run -it --rm --name ${name} ${IMAGE} ${quoted}`, d.env);
-      return {
-        type: (k) => t.type(k),
-        expect: (re, from = 0) => t.expect(re, 60000, from),
-        mark: () => t.output().length,
-        resize: async (r, c) => {
-          // A terminal resize as a user's window manager does it: the kernel sends SIGWINCH
-          // to the CLI, which asks the daemon to resize.
-          const pts = fs.readFileSync(ttyFile, 'utf8').trim();
-          await run('stty', ['-F', pts, 'rows', String(r), 'cols', String(c)], d.env);
-        },
-        detached: t.exited.then(() => undefined),
-        exited: t.exited,
-      };
+      // A terminal resize as a user's window manager does it: the kernel sends SIGWINCH to the
+      // CLI, which asks the daemon to resize.
+      return cliTerminal(t, async (r, c) => {
+        const pts = fs.readFileSync(ttyFile, 'utf8').trim();
+        await run('stty', ['-F', pts, 'rows', String(r), 'cols', String(c)], d.env);
+      });
     },
     execTerminal: async (name, cmd, rows, cols) => {
       const t = ptySession(`stty rows ${rows} cols ${cols}; exec docker exec -it ${name} ${cmd.join(' ')}`, d.env);
-      return {
-        type: (k) => t.type(k),
-        expect: (re, from = 0) => t.expect(re, 60000, from),
-        mark: () => t.output().length,
-        resize: async () => undefined,
-        detached: t.exited.then(() => undefined),
-        exited: t.exited,
-      };
+      return cliTerminal(t);
     },
     attachTerminal: async (name) => {
       const t = ptySession(`exec docker attach ${name}`, d.env);
-      return {
-        type: (k) => t.type(k),
-        expect: (re, from = 0) => t.expect(re, 60000, from),
-        mark: () => t.output().length,
-        resize: async () => undefined,
-        detached: t.exited.then(() => undefined),
-        // docker attach exits with the container's exit code.
-        exited: t.exited,
-      };
+      // docker attach exits with the container's exit code.
+      return cliTerminal(t);
     },
     logs: (name, o = {}) => ok(['logs', ...(o.tail !== undefined ? ['--tail', String(o.tail)] : []), ...(o.timestamps ? ['-t'] : []), name]),
     follow: (name, tail, lines) => {
