@@ -146,6 +146,8 @@ static inline int chan_body_pending(const struct channel *ch) { return ch->body_
 static inline int chan_synced(const struct channel *ch) { return ch->state == CHAN_SYNCED; }
 
 /* ---- container.c ---------------------------------------------------------------------- */
+/* The spare's stage in a VM (host test mode: "<ctl socket path>.stage"). */
+#define PV_STAGE_DIR "/run/podvisor/stage"
 struct container {
   int used;
   char id[PV_MAX_ID + 1];
@@ -153,6 +155,7 @@ struct container {
   int uts_fd;        /* -1 unless a hostname was given */
   int root_fd;       /* O_PATH fd of the container's / (for files and /dev/pts/ptmx) */
   int pidns_fd;      /* PID namespace of the live init, -1 when none */
+  int holder_fd;     /* request pipe of the helper holding the namespace; closing it lets it go */
   pid_t init_pid;    /* 0 when no init runs */
   int destroying;    /* DESTROY_CONTAINER waits for its processes */
   uint32_t destroy_req;
@@ -170,6 +173,7 @@ uint32_t code_for_errno(int err);
 
 extern struct container g_containers[PV_MAX_CONTAINERS];
 extern const char *g_share_dir;
+extern const char *g_stage_dir;
 
 int valid_id(const char *s);
 struct container *container_find(const char *id);
@@ -179,6 +183,9 @@ void container_kill(struct container *c);
 void container_release(struct container *c);
 /* Called when a reaped pid was a container's init. */
 void container_init_exited(pid_t pid);
+/* Fork a spare container namespace ahead of the next CREATE_CONTAINER, unless one is ready
+ * (call when idle: at start and after a container was released). */
+void container_prepare_spare(void);
 
 /* ---- process.c ------------------------------------------------------------------------ */
 struct ostream {

@@ -1,15 +1,23 @@
 /*
  * container.c - a container is a mount namespace whose / is the container's rootfs (taken
- * from the share mount), prepared by a short-lived helper child:
+ * from the share mount). The namespace is made by a helper child, the "spare", which the
+ * agent forks ahead of time, while it is idle (at start and after a container is released),
+ * so that most of the work is done before a container is asked for:
  *
- *   agent --fork--> helper: unshare(NEWNS[|NEWUTS]); make / private; bind rootfs onto
- *                   itself; mount /sys (ro), /dev (tmpfs + nodes), /dev/pts (new devpts),
- *                   /dev/shm; pivot_root; report "ok"; wait for the agent to close the pipe.
- *   agent: opens /proc/<helper>/ns/mnt (+uts) and /proc/<helper>/root, lets it exit.
+ *   prepare (ahead)  unshare(NEWNS | NEWUTS); make / private; on a small tmpfs at the stage
+ *                    directory: /sys (sysfs, ro), /dev (tmpfs + nodes), /dev/pts (new devpts
+ *                    instance), /dev/shm; report "prepared"; wait for a request.
+ *   enter (asked)    bind the rootfs onto itself; move the staged /sys and /dev into it
+ *                    (MS_MOVE: no new mounts); hostname; pivot_root; report "ok".
+ *   hold             stay asleep until the agent closes the request pipe (the container is
+ *                    released), then exit.
  *
- * The namespace lives on through those fds. The container's PID namespace is created by its
- * first process (process.c), which also mounts /proc. Destroying SIGKILLs that init (the
- * kernel then kills the whole PID namespace) and closes the fds.
+ * The agent opens /proc/<spare>/ns/mnt (+uts) and /proc/<spare>/root; the container's
+ * processes join through those fds. With no spare ready (a second container right after the
+ * first), CREATE_CONTAINER forks one and waits for it: the same steps, just not ahead. The
+ * container's PID namespace is created by its first process (process.c), which also mounts
+ * /proc. Destroying SIGKILLs that init (the kernel then kills the whole PID namespace), closes
+ * the fds and lets the spare go.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -101,12 +109,29 @@ struct container *container_find(const char *id) {
   return NULL;
 }
 
-/* ---- the helper child ----------------------------------------------------------------- */
+/* ---- the spare: a mount namespace prepared ahead ------------------------------------ */
+
+/* Where a spare stages /sys and /dev before it knows the rootfs (a mount point in its own
+ * private namespace only). */
+const char *g_stage_dir = PV_STAGE_DIR;
 
 struct helper_result {
   int err;
   char msg[200];
 };
+
+struct spare_request {
+  char root[PV_MAX_PATH + 256];
+  char hostname[65];
+  int has_hostname;
+};
+
+/* The spare waiting for a request, if any (pid 0: none). */
+static struct {
+  pid_t pid;
+  int req_fd; /* agent -> spare: the request, then EOF when the container goes */
+  int res_fd; /* spare -> agent: "prepared", then the result of the request */
+} g_spare = {0, -1, -1};
 
 static void helper_fail(int fd, const char *what) {
   struct helper_result r = {.err = errno ? errno : EIO};
@@ -116,13 +141,41 @@ static void helper_fail(int fd, const char *what) {
   _exit(1);
 }
 
+static void helper_ok(int fd) {
+  struct helper_result ok = {0};
+  if (write(fd, &ok, sizeof ok) != sizeof ok) _exit(1);
+}
+
 static int mkdir_if_missing(const char *p, mode_t mode) {
   if (mkdir(p, mode) == 0 || errno == EEXIST) return 0;
   return -1;
 }
 
-/* With cwd at the new root: /sys, /dev and friends. */
-static void helper_setup_fs(int fd) {
+/* Whole-struct read or write on a blocking pipe (EINTR retried); bytes moved. */
+static ssize_t read_full(int fd, void *p, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, (char *)p + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  return (ssize_t)got;
+}
+
+static ssize_t write_full(int fd, const void *p, size_t n) {
+  size_t put = 0;
+  while (put < n) {
+    ssize_t w = write(fd, (const char *)p + put, n - put);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    put += (size_t)w;
+  }
+  return (ssize_t)put;
+}
+
+/* With cwd at the stage: /sys and /dev with its nodes, devpts instance and shm. */
+static void stage_fs(int fd) {
   static const struct {
     const char *name;
     unsigned maj, min;
@@ -133,9 +186,8 @@ static void helper_setup_fs(int fd) {
   } links[] = {{"/proc/self/fd", "dev/fd"},     {"/proc/self/fd/0", "dev/stdin"}, {"/proc/self/fd/1", "dev/stdout"},
                {"/proc/self/fd/2", "dev/stderr"}, {"pts/ptmx", "dev/ptmx"}};
 
-  if (mkdir_if_missing("proc", 0555) < 0) helper_fail(fd, "mkdir /proc");
-  if (mkdir_if_missing("sys", 0555) < 0) helper_fail(fd, "mkdir /sys");
-  if (mkdir_if_missing("dev", 0755) < 0) helper_fail(fd, "mkdir /dev");
+  if (mkdir("sys", 0555) < 0) helper_fail(fd, "mkdir /sys");
+  if (mkdir("dev", 0755) < 0) helper_fail(fd, "mkdir /dev");
   if (mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     helper_fail(fd, "mount /sys");
   if (mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") < 0)
@@ -154,31 +206,152 @@ static void helper_setup_fs(int fd) {
     if (symlink(links[i].target, links[i].path) < 0) helper_fail(fd, "symlink in /dev");
 }
 
-static void helper_main(const char *root, const char *hostname, int res_fd, int wait_fd) {
+/* Move the staged `name` (a mount point under the stage) onto `name` under cwd (the rootfs). */
+static void move_staged(int fd, const char *name, mode_t mode) {
+  char from[PV_MAX_PATH];
+  snprintf(from, sizeof from, "%s/%s", g_stage_dir, name);
+  if (mkdir_if_missing(name, mode) < 0) helper_fail(fd, name[0] == 's' ? "mkdir /sys" : "mkdir /dev");
+  if (mount(from, name, NULL, MS_MOVE, NULL) < 0) helper_fail(fd, name[0] == 's' ? "move /sys" : "move /dev");
+}
+
+static void spare_main(int req_fd, int res_fd) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   errno = 0;
-  if (unshare(CLONE_NEWNS | (hostname ? CLONE_NEWUTS : 0)) < 0) helper_fail(res_fd, "unshare");
+  /* Only the two pipes: nothing of the agent's (ports, other containers' fds) stays open. */
+  if (dup2(req_fd, 3) < 0 || dup2(res_fd, 4) < 0) helper_fail(res_fd, "dup2");
+  req_fd = 3;
+  res_fd = 4;
+  syscall(SYS_close_range, 5U, ~0U, 0U);
+  if (unshare(CLONE_NEWNS | CLONE_NEWUTS) < 0) helper_fail(res_fd, "unshare");
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) helper_fail(res_fd, "make / private");
-  if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0) helper_fail(res_fd, "bind the rootfs");
-  if (chdir(root) < 0) helper_fail(res_fd, "chdir to the rootfs");
-  helper_setup_fs(res_fd);
-  if (hostname && sethostname(hostname, strlen(hostname)) < 0) helper_fail(res_fd, "sethostname");
-  /* pivot_root(".", "."): the old root ends up stacked under the new one; detach it. */
+  if (mount("tmpfs", g_stage_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k") < 0)
+    helper_fail(res_fd, "mount the stage");
+  if (chdir(g_stage_dir) < 0) helper_fail(res_fd, "chdir to the stage");
+  stage_fs(res_fd);
+  helper_ok(res_fd); /* prepared */
+
+  struct spare_request rq;
+  if (read_full(req_fd, &rq, sizeof rq) != (ssize_t)sizeof rq) _exit(0); /* not needed after all */
+  rq.root[sizeof rq.root - 1] = 0;
+  rq.hostname[sizeof rq.hostname - 1] = 0;
+  errno = 0;
+  if (mount(rq.root, rq.root, NULL, MS_BIND | MS_REC, NULL) < 0) helper_fail(res_fd, "bind the rootfs");
+  if (chdir(rq.root) < 0) helper_fail(res_fd, "chdir to the rootfs");
+  if (mkdir_if_missing("proc", 0555) < 0) helper_fail(res_fd, "mkdir /proc");
+  move_staged(res_fd, "sys", 0555);
+  move_staged(res_fd, "dev", 0755);
+  if (rq.has_hostname && sethostname(rq.hostname, strlen(rq.hostname)) < 0) helper_fail(res_fd, "sethostname");
+  /* pivot_root(".", "."): the old root (with the stage) ends up stacked under the new one;
+   * detach it. */
   if (syscall(SYS_pivot_root, ".", ".") < 0) helper_fail(res_fd, "pivot_root");
   if (umount2(".", MNT_DETACH) < 0) helper_fail(res_fd, "detach the old root");
   if (chdir("/") < 0) helper_fail(res_fd, "chdir /");
-  struct helper_result ok = {0};
-  if (write(res_fd, &ok, sizeof ok) != sizeof ok) _exit(1);
+  helper_ok(res_fd);
   char c;
-  while (read(wait_fd, &c, 1) < 0 && errno == EINTR) {
+  while (read(req_fd, &c, 1) < 0 && errno == EINTR) {
   }
   _exit(0);
+}
+
+/* Fork a spare (it prepares in the background); -1 with errno when it cannot be started. */
+static int spare_spawn(void) {
+  int req[2], res[2];
+  if (pipe2(req, O_CLOEXEC) < 0) return -1;
+  if (pipe2(res, O_CLOEXEC) < 0) {
+    int saved = errno;
+    close(req[0]);
+    close(req[1]);
+    errno = saved;
+    return -1;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    int saved = errno;
+    close(req[0]);
+    close(req[1]);
+    close(res[0]);
+    close(res[1]);
+    errno = saved;
+    return -1;
+  }
+  if (pid == 0) spare_main(req[0], res[1]);
+  close(req[0]);
+  close(res[1]);
+  g_spare.pid = pid;
+  g_spare.req_fd = req[1];
+  g_spare.res_fd = res[0];
+  return 0;
+}
+
+void container_prepare_spare(void) {
+  if (g_spare.pid > 0) return;
+  if (spare_spawn() < 0) logf_("cannot fork a spare container namespace: %s", strerror(errno));
+}
+
+/* Closing the request pipe lets a spare (or a container's holder) exit; SIGCHLD reaps it. */
+static void close_holder(int *req_fd) {
+  if (*req_fd >= 0) close(*req_fd);
+  *req_fd = -1;
 }
 
 static int open_ns(pid_t pid, const char *what, int flags) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, what);
   return open(path, flags | O_CLOEXEC);
+}
+
+/*
+ * Take the spare (forking one when none is ready) and have it enter `root`. On success the
+ * spare becomes the container's holder: *pid and *req_fd are kept until the container goes.
+ * A spare that died while it waited is replaced once.
+ */
+static int spare_enter(const char *root, const char *hostname, pid_t *pid, int *req_fd, struct helper_result *r) {
+  for (int attempt = 0;; attempt++) {
+    if (g_spare.pid <= 0 && spare_spawn() < 0) {
+      r->err = errno;
+      snprintf(r->msg, sizeof r->msg, "fork: %s", strerror(errno));
+      return -1;
+    }
+    pid_t p = g_spare.pid;
+    int rq_fd = g_spare.req_fd, rs_fd = g_spare.res_fd;
+    g_spare.pid = 0;
+    g_spare.req_fd = g_spare.res_fd = -1;
+
+    ssize_t n = read_full(rs_fd, r, sizeof *r);
+    if (n == (ssize_t)sizeof *r && r->err == 0) {
+      struct spare_request rq;
+      memset(&rq, 0, sizeof rq);
+      snprintf(rq.root, sizeof rq.root, "%s", root);
+      if (hostname) {
+        snprintf(rq.hostname, sizeof rq.hostname, "%s", hostname);
+        rq.has_hostname = 1;
+      }
+      if (write_full(rq_fd, &rq, sizeof rq) == (ssize_t)sizeof rq) n = read_full(rs_fd, r, sizeof *r);
+      else n = 0;
+      close(rs_fd);
+      if (n == (ssize_t)sizeof *r && r->err == 0) {
+        *pid = p;
+        *req_fd = rq_fd;
+        return 0;
+      }
+      close_holder(&rq_fd);
+      if (n != (ssize_t)sizeof *r) {
+        r->err = EIO;
+        snprintf(r->msg, sizeof r->msg, "container helper died");
+      }
+      return -1;
+    }
+    /* Not prepared: it died while waiting (retry once with a fresh one) or failed. */
+    close(rs_fd);
+    close_holder(&rq_fd);
+    kill(p, SIGKILL);
+    if (n == (ssize_t)sizeof *r) return -1; /* r says why */
+    if (attempt > 0) {
+      r->err = EIO;
+      snprintf(r->msg, sizeof r->msg, "container helper died");
+      return -1;
+    }
+  }
 }
 
 int container_create(const char *id, const char *rootfs, const char *hostname, struct agent_error *e) {
@@ -216,68 +389,34 @@ int container_create(const char *id, const char *rootfs, const char *hostname, s
     return -1;
   }
 
-  int res[2], wait[2];
-  if (pipe2(res, O_CLOEXEC) < 0) goto fail_errno;
-  if (pipe2(wait, O_CLOEXEC) < 0) {
-    close(res[0]);
-    close(res[1]);
-    goto fail_errno;
-  }
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(res[0]);
-    close(res[1]);
-    close(wait[0]);
-    close(wait[1]);
-    goto fail_errno;
-  }
-  if (pid == 0) {
-    close(res[0]);
-    close(wait[1]);
-    helper_main(root, hostname, res[1], wait[0]);
-  }
-  close(res[1]);
-  close(wait[0]);
   struct helper_result r;
-  ssize_t n;
-  do n = read(res[0], &r, sizeof r);
-  while (n < 0 && errno == EINTR);
-  close(res[0]);
-  int ok = n == (ssize_t)sizeof r && r.err == 0;
-  if (ok) {
-    c->mnt_fd = open_ns(pid, "ns/mnt", O_RDONLY);
-    c->uts_fd = hostname ? open_ns(pid, "ns/uts", O_RDONLY) : -1;
-    c->root_fd = open_ns(pid, "root", O_PATH | O_DIRECTORY);
-    if (c->mnt_fd < 0 || c->root_fd < 0 || (hostname && c->uts_fd < 0)) {
-      snprintf(r.msg, sizeof r.msg, "open the container's namespaces: %s", strerror(errno));
-      r.err = errno;
-      if (c->mnt_fd >= 0) close(c->mnt_fd);
-      if (c->uts_fd >= 0) close(c->uts_fd);
-      if (c->root_fd >= 0) close(c->root_fd);
-      ok = 0;
-    }
-  } else if (n != (ssize_t)sizeof r) {
-    r.err = EIO;
-    snprintf(r.msg, sizeof r.msg, "container helper died");
-  }
-  close(wait[1]);
-  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-  }
-  if (!ok) {
+  pid_t pid;
+  int holder_fd;
+  if (spare_enter(root, hostname, &pid, &holder_fd, &r) < 0) {
     set_error(e, PV_ERR_UNAVAILABLE, r.err, "create container %s: %s", id, r.msg);
+    return -1;
+  }
+  c->mnt_fd = open_ns(pid, "ns/mnt", O_RDONLY);
+  c->uts_fd = hostname ? open_ns(pid, "ns/uts", O_RDONLY) : -1;
+  c->root_fd = open_ns(pid, "root", O_PATH | O_DIRECTORY);
+  if (c->mnt_fd < 0 || c->root_fd < 0 || (hostname && c->uts_fd < 0)) {
+    int err = errno;
+    if (c->mnt_fd >= 0) close(c->mnt_fd);
+    if (c->uts_fd >= 0) close(c->uts_fd);
+    if (c->root_fd >= 0) close(c->root_fd);
+    c->mnt_fd = c->uts_fd = c->root_fd = -1;
+    close_holder(&holder_fd);
+    set_error(e, PV_ERR_UNAVAILABLE, err, "create container %s: open the container's namespaces: %s", id, strerror(err));
     return -1;
   }
   c->used = 1;
   snprintf(c->id, sizeof c->id, "%s", id);
+  c->holder_fd = holder_fd;
   c->pidns_fd = -1;
   c->init_pid = 0;
   c->destroying = 0;
   logf_("container %s created on %s", id, rootfs);
   return 0;
-
-fail_errno:
-  set_error(e, PV_ERR_UNAVAILABLE, errno, "create container %s: %s", id, strerror(errno));
-  return -1;
 }
 
 void container_kill(struct container *c) {
@@ -289,9 +428,10 @@ void container_release(struct container *c) {
   if (c->uts_fd >= 0) close(c->uts_fd);
   if (c->root_fd >= 0) close(c->root_fd);
   if (c->pidns_fd >= 0) close(c->pidns_fd);
+  close_holder(&c->holder_fd);
   logf_("container %s released", c->id);
   memset(c, 0, sizeof *c);
-  c->mnt_fd = c->uts_fd = c->root_fd = c->pidns_fd = -1;
+  c->mnt_fd = c->uts_fd = c->root_fd = c->pidns_fd = c->holder_fd = -1;
 }
 
 void container_init_exited(pid_t pid) {

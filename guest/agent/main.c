@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,7 +95,16 @@ int main(int argc, char **argv) {
     if (sched_setscheduler(0, SCHED_BATCH | SCHED_RESET_ON_FORK, &sp) < 0) logf_("SCHED_BATCH: %s", strerror(errno));
   }
   for (int i = 0; i < PV_MAX_CONTAINERS; i++)
-    g_containers[i].mnt_fd = g_containers[i].uts_fd = g_containers[i].root_fd = g_containers[i].pidns_fd = -1;
+    g_containers[i].mnt_fd = g_containers[i].uts_fd = g_containers[i].root_fd = g_containers[i].pidns_fd =
+        g_containers[i].holder_fd = -1;
+  static char stage[PV_MAX_PATH];
+  if (g_pid1) {
+    mkdir("/run/podvisor", 0755);
+  } else {
+    snprintf(stage, sizeof stage, "%s.stage", ctl_path);
+    g_stage_dir = stage;
+  }
+  if (mkdir(g_stage_dir, 0700) < 0 && errno != EEXIST) logf_("mkdir %s: %s", g_stage_dir, strerror(errno));
   g_devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   g_self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
   if (g_devnull < 0 || g_self_pidns < 0) {
@@ -139,6 +149,7 @@ int main(int argc, char **argv) {
     }
   }
   logf_("ready");
+  container_prepare_spare();
 
   enum { FIXED = 5, MAXFDS = FIXED + 3 * PV_MAX_PROCESSES };
   static struct pollfd pfds[MAXFDS];
@@ -213,6 +224,7 @@ int main(int argc, char **argv) {
   if (g_pid1) pid1_poweroff();
   kill_all_containers();
   if (ctl_path) unlink(ctl_path);
+  if (!g_pid1) rmdir(g_stage_dir);
   if (io_path) unlink(io_path);
   logf_("exiting");
   return 0;

@@ -344,5 +344,6 @@ void ops_housekeeping(void) {
     }
     if (c->destroy_session == ctl()->session) reply_ack_empty(c->destroy_req);
     container_release(c);
+    container_prepare_spare();
   }
 }

@@ -68,6 +68,16 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Parent pid of /proc/<pid>, or 0 when it is gone. */
+function readPpid(pid: string): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
 async function waitGone(pids: number[], ms = 3000): Promise<number[]> {
   const end = Date.now() + ms;
   for (;;) {
@@ -289,6 +299,42 @@ describe('agent in host test mode', () => {
     expect(err.toString()).toBe('finished\n');
     expect(status).toEqual({ exitCode: 0 });
     await client.destroyContainer('flow');
+  });
+
+  it('creates containers back to back on their own roots with /dev, /proc and a read-only /sys, and keeps one helper once they are gone', async () => {
+    // The first takes the namespace the agent prepared while idle; the others find none
+    // ready and make theirs on the spot: all must look the same from inside.
+    const ids = ['b1', 'b2', 'b3'];
+    await Promise.all(
+      ids.map((id) => {
+        const rel = newRootfs(id);
+        fs.writeFileSync(path.join(share, rel, 'marker'), `${id}\n`);
+        return client.createContainer({ id, rootfs: rel, hostname: `${id}-host` });
+      }),
+    );
+    const script = [
+      'cat /marker',
+      'hostname',
+      'echo x > /dev/null && echo null-ok',
+      'test -c /dev/pts/ptmx && echo pts-ok',
+      'test -r /proc/self/status && echo proc-ok',
+      'mkdir /sys/nope 2>/dev/null || echo sys-ro',
+      'grep -c stage /proc/self/mountinfo',
+    ].join('; ');
+    for (const id of ids) {
+      const r = await run(client, id, ['sh', '-c', script]);
+      expect(r.stdout).toBe(`${id}\n${id}-host\nnull-ok\npts-ok\nproc-ok\nsys-ro\n0\n`);
+    }
+    await Promise.all(ids.map((id) => client.destroyContainer(id)));
+    // Each container's helper went with it; what is left is the one spare for the next.
+    const children = async () =>
+      fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p) && readPpid(p) === agent.proc.pid).length;
+    const end = Date.now() + 3000;
+    while ((await children()) !== 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    expect(await children()).toBe(1);
+    await client.createContainer({ id: 'b4', rootfs: newRootfs('b4') });
+    expect((await run(client, 'b4', ['hostname'])).status).toEqual({ exitCode: 0 });
+    await client.destroyContainer('b4');
   });
 
   it('destroyContainer kills everything in it and answers once they are reaped', async () => {
