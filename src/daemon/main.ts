@@ -16,6 +16,7 @@ import { AgentClient } from '../vm/agent/client';
 import { defaultGuestImages } from '../vm/guest-images';
 import { CachedFactory, DirectFactory } from '../vm/pool';
 import { Rehearsal } from '../vm/rehearsal';
+import { sharedMounter } from '../storage/mounter';
 import type { Vm } from '../vm/types';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
 import { reclaimOrphanVms } from '../vm/reclaim';
@@ -138,6 +139,7 @@ async function main(argv: string[]): Promise<void> {
     // (VMs of running containers stay for the next daemon to adopt). Both at once.
     const t0 = Date.now();
     await Promise.all([pods.settled(), vmFactory.close()]);
+    sharedMounter().close();
     log.info(`shut down in ${Date.now() - t0} ms`);
     process.exit(0);
   };

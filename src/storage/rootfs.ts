@@ -10,34 +10,28 @@
  *
  * overlayfs wants `lowerdir` top layer first. The whole option string must fit in one page
  * (the kernel copies mount options into a 4096-byte page). When absolute paths would not
- * fit, the layers are reached through the short `l/<n>` symlinks and mount(8) runs with
+ * fit, the layers are reached through the short `l/<n>` symlinks and the mount is made with
  * `<root>/<id>` as its working directory, with relative paths (Docker's overlay2 does the
  * same with its `l/` directory). Beyond MAX_LAYERS layers (overlayfs' own limit is
  * higher, Docker's is 128) prepare refuses.
+ *
+ * Mounts go through a Mounter (./mounter.ts: system calls from a long-lived helper instead
+ * of a mount(8) process per start).
  *
  * Nothing in upper/ is trusted (the guest writes it through virtio-fs): size walks never
  * follow symlinks and removal never leaves the container's directory.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFile } from 'node:child_process';
 import type { RootfsManager } from './types';
-import { InvalidArgumentError, NotFoundError, UnavailableError } from '../errors';
+import { InvalidArgumentError, NotFoundError } from '../errors';
 import { writeFileAtomic } from './atomic';
+import { type Mounter, sharedMounter } from './mounter';
 
 /** Most layers a container rootfs may have (Docker's limit). */
 export const MAX_LAYERS = 128;
 /** Size of the kernel's mount option page, minus a safety margin. */
 export const MOUNT_OPTIONS_MAX = 4096 - 64;
-
-function run(cmd: string, args: string[], cwd?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { cwd, timeout: 30000 }, (err, _stdout, stderr) => {
-      if (err) reject(new UnavailableError(`${cmd} ${args.join(' ')}: ${String(stderr).trim() || err.message}`));
-      else resolve();
-    });
-  });
-}
 
 /** Whether `dir` is a mount point now (from /proc/self/mountinfo). */
 export function isMountPoint(dir: string): boolean {
@@ -65,7 +59,10 @@ export function overlayOptions(layers: string[], dir: string): { options: string
 
 /** Overlayfs implementation of RootfsManager. */
 export class OverlayRootfs implements RootfsManager {
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    private readonly mounter: Mounter = sharedMounter(),
+  ) {}
 
   private dir(id: string): string {
     if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith('.')) throw new InvalidArgumentError(`invalid container id ${JSON.stringify(id)}`);
@@ -129,11 +126,11 @@ export class OverlayRootfs implements RootfsManager {
     }
     await fs.promises.mkdir(target, { recursive: true, mode: 0o755 });
     const { options, cwd } = overlayOptions(layers, d);
-    await run('mount', ['-t', 'overlay', 'overlay', '-o', options, target], cwd);
+    await this.mounter.mount({ source: 'overlay', target, fstype: 'overlay', data: options, ...(cwd ? { cwd } : {}) });
     try {
       await writeFileAtomic(path.join(d, 'mountpoint'), target);
     } catch (e) {
-      await run('umount', [target]).catch(() => undefined);
+      await this.mounter.unmount(target).catch(() => undefined);
       throw e;
     }
   }
@@ -144,10 +141,10 @@ export class OverlayRootfs implements RootfsManager {
     if (!mp) return;
     if (isMountPoint(mp)) {
       try {
-        await run('umount', [mp]);
+        await this.mounter.unmount(mp);
       } catch {
         // Busy (a virtiofsd still holds it): detach it now, the kernel frees it when unused.
-        await run('umount', ['-l', mp]);
+        await this.mounter.unmount(mp, { detach: true });
       }
     }
     await fs.promises.rm(path.join(d, 'mountpoint'), { force: true });
