@@ -80,6 +80,11 @@ int main(int argc, char **argv) {
       usage();
   }
   g_pid1 = getpid() == 1;
+  /* `rdinit=/init -- --poweroff`: the KVM probe's boot (src/vm/accel.ts), which only has to
+   * reach user space and power off. */
+  if (g_pid1)
+    for (int i = 1; i < argc; i++)
+      if (strcmp(argv[i], "--poweroff") == 0) pid1_poweroff();
   if (!g_pid1 && (!ctl_path || !io_path)) usage();
   signal(SIGPIPE, SIG_IGN);
 

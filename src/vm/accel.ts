@@ -5,7 +5,7 @@
  * /dev/kvm existing is not enough: on hosts without nested virtualisation it can answer the API
  * version and then hang the guest forever, or abort QEMU with "-cpu host" (see
  * ../shared/docs/machine-facts.md). So the probe is a real boot: our kernel and initramfs with
- * `rdinit=/bin/poweroff -- -f`, which must power off (QEMU exits 0) within a few seconds. It is
+ * `rdinit=/init -- --poweroff`, which must power off (QEMU exits 0) within a few seconds. It is
  * killed otherwise. The answer is kept in `<execRoot>/accel.json`, keyed by the QEMU version,
  * the guest kernel file and the host kernel, so the probe runs once per combination.
  */
@@ -103,7 +103,7 @@ export function probeArgs(kernel: string, initrd: string, consoleLog: string): s
     '-M', 'microvm', '-accel', 'kvm', '-cpu', 'host', '-m', '128',
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
     '-kernel', kernel, '-initrd', initrd,
-    '-append', 'console=ttyS0 quiet panic=-1 rdinit=/bin/poweroff -- -f',
+    '-append', 'console=ttyS0 quiet panic=-1 rdinit=/init -- --poweroff',
     '-chardev', `file,id=console,path=${consoleLog}`, '-serial', 'chardev:console',
   ];
 }

@@ -59,7 +59,7 @@ it('uses KVM when the probe boot powers off, and remembers it', async () => {
   expect(first).toMatchObject({ accel: 'kvm', cached: false });
   expect(probes()).toHaveLength(1);
   expect(probes()[0]).toContain('-accel kvm');
-  expect(probes()[0]).toContain('rdinit=/bin/poweroff -- -f');
+  expect(probes()[0]).toContain('rdinit=/init -- --poweroff');
   expect(await resolveAccel({ ...opts(), qemu })).toMatchObject({ accel: 'kvm', cached: true });
   expect(probes()).toHaveLength(1);
   expect(JSON.parse(fs.readFileSync(path.join(dir, 'exec/accel.json'), 'utf8'))).toMatchObject({ accel: 'kvm' });
