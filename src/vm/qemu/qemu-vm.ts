@@ -7,6 +7,7 @@ import { UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
 import { pageOutMappings, squeezeBalloon } from './reclaim';
+import { trimGuestZeroPages } from './zero-trim';
 import * as fs from 'node:fs';
 import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
@@ -23,6 +24,15 @@ const log = logger('vm');
 const CONSOLE_CHECK_MS = 5000;
 const CONSOLE_MAX_BYTES = 1024 * 1024;
 const CONSOLE_KEEP_BYTES = 256 * 1024;
+
+/**
+ * The pause between the agent's answer to the trim's ping and QMP `stop`, so that virtiofsd has
+ * answered what the guest sent on its own after the last request (the FUSE release of a file a
+ * finished container had open goes out asynchronously). See zero-trim.ts.
+ */
+export const TRIM_SETTLE_MS = 75;
+/** How long the trim waits for the agent's answer to its ping. */
+const TRIM_PING_TIMEOUT_MS = 5000;
 
 /** argv[0] suffixes that identify our helper processes in /proc (see processes.isOurProcess). */
 export const QEMU_NAME = 'qemu-system-x86_64';
@@ -63,6 +73,8 @@ export class QemuVm implements Vm {
   private readonly consoleTimer: NodeJS.Timeout;
   /** The post-boot reclaim while it runs (reclaimBootMemory). */
   private reclaiming: Promise<void> | undefined;
+  /** The zero-page trim while it runs (trimIdleMemory). */
+  private trimming: Promise<void> | undefined;
 
   constructor(init: QemuVmInit) {
     this.id = init.id;
@@ -138,6 +150,40 @@ export class QemuVm implements Vm {
     await this.reclaiming;
   }
 
+  /**
+   * The zero-page trim of an idle VM (zero-trim.ts, whose comment says why it is safe): waits
+   * for the post-boot reclaim, pings the agent (every earlier request is answered, the agent's
+   * channels are idle), waits TRIM_SETTLE_MS for virtiofsd, then stops the VM, punches the
+   * guest RAM pages that hold only zeros out of its memfd and lets it run again. The caller
+   * must be the VM's only user meanwhile (the pool's warming step is). A failure costs memory
+   * only: logged, never thrown. Concurrent calls share one trim.
+   */
+  trimIdleMemory(): Promise<void> {
+    this.trimming ??= this.trimOnce().finally(() => (this.trimming = undefined));
+    return this.trimming;
+  }
+
+  private async trimOnce(): Promise<void> {
+    const stale = () => this.gone || this.destroying !== undefined;
+    try {
+      await this.reclaimed();
+      if (stale()) return;
+      // A paused guest would never answer the ping; trimGuestZeroPages checks again after it.
+      const status = (await qmpCommand(this.paths.qmpSock, 'query-status')) as { status?: string } | undefined;
+      if (status?.status !== 'running') throw new UnavailableError(`the VM is ${status?.status ?? 'in an unknown state'}, not running: not trimmed`);
+      await withDeadline(this.agent.ping(), TRIM_PING_TIMEOUT_MS, 'the agent did not answer a ping');
+      await new Promise((r) => setTimeout(r, TRIM_SETTLE_MS));
+      if (stale() || !isOurProcess(this.pid, QEMU_NAME, this.paths.dir)) return;
+      const r = await trimGuestZeroPages(this.paths.qmpSock, this.pid, this.size.memoryMiB * 1048576);
+      log.debug(
+        `VM ${this.id}: trimmed ${(r.punchedBytes / 1048576).toFixed(1)} of ${(r.allocatedBytes / 1048576).toFixed(1)} MiB of guest RAM ` +
+          `(zero pages, ${r.ranges} ranges) in ${r.ms} ms`,
+      );
+    } catch (err) {
+      if (!stale()) log.warn(`VM ${this.id}: trimming idle memory failed: ${(err as Error).message}`);
+    }
+  }
+
   /** PSS of QEMU plus virtiofsd, in bytes. */
   async memoryUsage(): Promise<number> {
     return pssBytes(this.pid) + pssBytes(this.virtiofsdPid);
@@ -175,6 +221,16 @@ export class QemuVm implements Vm {
     clearTimeout(keepAlive);
     await unmountBelow(dir);
     await removeTreeOnOneDevice(dir);
+  }
+}
+
+/** `p`, or an UnavailableError saying `what` after `ms`. */
+async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new UnavailableError(`${what} within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
