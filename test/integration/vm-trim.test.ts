@@ -1,6 +1,7 @@
 /**
- * The zero-page trim of an idle VM's guest RAM (src/vm/qemu/zero-trim.ts) on a real VM, as
- * the pool does it after the rehearsal: the host gets memory back, the guest sees the same
+ * The idle trim on a real VM, as the pool does it after the rehearsal: the zero pages of the
+ * guest RAM (src/vm/qemu/zero-trim.ts) and the dead tail of TCG's code buffer
+ * (src/vm/qemu/jit-trim.ts) are given back to the host, the guest sees the same
  * memory (a process's output and a file read over virtio-fs afterwards, compared byte for
  * byte), and the VM is running afterwards, also when the trim fails after QMP `stop`. A VM its
  * user paused is left paused. One boot.
@@ -18,6 +19,7 @@ import { qmpCommand } from '../../src/vm/qemu/qmp';
 import type { QemuVm } from '../../src/vm/qemu/qemu-vm';
 import { vmPaths } from '../../src/vm/qemu/runtime-dir';
 import { findGuestMemfd, trimGuestZeroPages } from '../../src/vm/qemu/zero-trim';
+import { findJitMapping } from '../../src/vm/qemu/jit-trim';
 import type { VmSize } from '../../src/vm/types';
 import { setLogSink } from '../../src/util/log';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
@@ -62,15 +64,20 @@ it('gives an idle rehearsed VM\'s zero pages back to the host; the guest reads t
     const memfd = findGuestMemfd(vm.pid, SIZE.memoryMiB * MiB);
     const allocatedBefore = fs.statSync(memfd).blocks * 512;
     const shmemBefore = pssShmemKiB(vm.pid);
+    const jit = findJitMapping(vm.pid);
+    const jitBefore = fs.statSync(jit).blocks * 512;
 
     await vm.trimIdleMemory();
     expect(await vmStatus(paths.qmpSock)).toBe('running');
     // ~21 MiB are zero pages after a boot and a rehearsal; at least 4 MiB must have gone.
     expect(fs.statSync(memfd).blocks * 512).toBeLessThan(allocatedBefore - 4 * MiB);
     expect(pssShmemKiB(vm.pid)).toBeLessThan(shmemBefore - 4096);
+    // The boot filled the 32 MiB code buffer once; ~17 MiB of it hold live code after the rehearsal.
+    expect(fs.statSync(jit).blocks * 512).toBeLessThan(jitBefore - 4 * MiB);
 
-    // The guest's memory is intact: a process's output and busybox read over virtio-fs
-    // (QEMU's stop and cont also stopped and restarted the virtio-fs rings) hash as on the host.
+    // The guest's memory is intact and TCG translates into the trimmed buffer: a process's
+    // output and busybox read over virtio-fs (QEMU's stop and cont also stopped and restarted
+    // the virtio-fs rings) hash as on the host.
     const rootfs = path.join(execRoot, 'rootfs');
     makeBusyboxRootfs(rootfs);
     for (const d of ['proc', 'sys', 'dev']) fs.mkdirSync(path.join(rootfs, d));

@@ -7,7 +7,8 @@ import { UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
 import { pageOutMappings, squeezeBalloon } from './reclaim';
-import { trimGuestZeroPages } from './zero-trim';
+import { findGuestMemfd, GUEST_MEMFD_LINK, punchZeroPages, whileStopped } from './zero-trim';
+import { trimJitBuffer } from './jit-trim';
 import * as fs from 'node:fs';
 import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
@@ -55,6 +56,8 @@ export interface QemuVmInit {
   agent: Agent;
   /** Resolves when QEMU has exited: the child's exit event, or polling /proc when adopted. */
   processEnd: Promise<ProcessEnd>;
+  /** Size of TCG's code buffer when it is a split-wx memfd the idle trim may cut (jit-trim.ts). */
+  jitBufferBytes?: number;
 }
 
 /** A VM booted (or adopted) by QemuHypervisor. */
@@ -67,6 +70,7 @@ export class QemuVm implements Vm {
   readonly exited: Promise<VmExit>;
   private readonly paths: VmPaths;
   private readonly virtiofsdPid: number;
+  private readonly jitBufferBytes: number | undefined;
   private expected = false;
   private gone = false;
   private destroying: Promise<void> | undefined;
@@ -84,6 +88,7 @@ export class QemuVm implements Vm {
     this.agent = init.agent;
     this.pid = init.qemuPid;
     this.virtiofsdPid = init.virtiofsdPid;
+    this.jitBufferBytes = init.jitBufferBytes;
     this.consoleTimer = setInterval(() => {
       for (const f of [this.paths.consoleLog, this.paths.qemuLog, this.paths.virtiofsdLog]) trimLogFile(f, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES);
     }, CONSOLE_CHECK_MS);
@@ -174,10 +179,16 @@ export class QemuVm implements Vm {
       await withDeadline(this.agent.ping(), TRIM_PING_TIMEOUT_MS, 'the agent did not answer a ping');
       await new Promise((r) => setTimeout(r, TRIM_SETTLE_MS));
       if (stale() || !isOurProcess(this.pid, QEMU_NAME, this.paths.dir)) return;
-      const r = await trimGuestZeroPages(this.paths.qmpSock, this.pid, this.size.memoryMiB * 1048576);
+      const memoryBytes = this.size.memoryMiB * 1048576;
+      const jitBytes = this.jitBufferBytes;
+      const { r, jit } = await whileStopped(this.paths.qmpSock, async () => ({
+        r: await punchZeroPages(findGuestMemfd(this.pid, memoryBytes), GUEST_MEMFD_LINK, memoryBytes),
+        jit: jitBytes ? await trimJitBuffer(this.paths.qmpSock, this.pid, jitBytes) : undefined,
+      }));
+      const mib = (n: number) => (n / 1048576).toFixed(1);
       log.debug(
-        `VM ${this.id}: trimmed ${(r.punchedBytes / 1048576).toFixed(1)} of ${(r.allocatedBytes / 1048576).toFixed(1)} MiB of guest RAM ` +
-          `(zero pages, ${r.ranges} ranges) in ${r.ms} ms`,
+        `VM ${this.id}: trimmed ${mib(r.punchedBytes)} of ${mib(r.allocatedBytes)} MiB of guest RAM (zero pages, ${r.ranges} ranges) in ${r.ms} ms` +
+          (jit ? `; TCG code buffer ${mib(jit.before)} -> ${mib(jit.after)} MiB (code ${mib(jit.codeBytes)} MiB)` : ''),
       );
     } catch (err) {
       if (!stale()) log.warn(`VM ${this.id}: trimming idle memory failed: ${(err as Error).message}`);

@@ -87,15 +87,29 @@ export function findGuestMemfd(pid: number, sizeBytes: number): string {
   return found[0];
 }
 
-const PUNCH_SCRIPT = `
+/**
+ * The start of the perl helpers (arguments: path, expected link, expected size, fallocate's
+ * syscall number, then their own): opens the /proc link read-write as $fh and checks that the
+ * link still reads as expected, that it names the file opened, and the file's size.
+ */
+export const PERL_OPEN_CHECKED = `
   use strict; use Fcntl qw(O_RDWR);
-  my ($path, $want, $size, $nr) = @ARGV;
+  my ($path, $want, $size, $nr, @rest) = @ARGV;
   sysopen(my $fh, $path, O_RDWR) or die "open $path: $!\\n";
   my $link = readlink($path);
   die "$path is not $want\\n" unless defined $link && $link eq $want;
   my @a = stat($fh); my @b = stat($path);
   die "$path changed under us\\n" unless @b && $a[0] == $b[0] && $a[1] == $b[1];
-  die "$path has $a[7] bytes, expected $size\\n" unless $a[7] == $size;
+  die "$path has $a[7] bytes, expected $size\\n" unless $a[7] == $size;`;
+
+/** fallocate's syscall number here, or an UnavailableError. */
+export function fallocateSyscall(): number {
+  const nr = FALLOCATE_SYSCALL[process.arch];
+  if (nr === undefined) throw new UnavailableError(`no fallocate syscall number known for ${process.arch}`);
+  return nr;
+}
+
+const PUNCH_SCRIPT = `${PERL_OPEN_CHECKED}
   my $P = 4096; my $zero = "\\0" x $P;
   my ($pos, $alloc, $punched, $ranges, $rs, $re) = (0, 0, 0, 0, -1, -1);
   my $flush = sub {
@@ -137,12 +151,10 @@ const PUNCH_SCRIPT = `
  * reads the same afterwards. The caller guarantees nothing writes the file meanwhile (see the
  * module comment).
  */
-export function punchZeroPages(fdPath: string, link: string, sizeBytes: number): Promise<ZeroTrimResult> {
-  const nr = FALLOCATE_SYSCALL[process.arch];
-  if (nr === undefined) return Promise.reject(new UnavailableError(`zero-page trim: no fallocate syscall number for ${process.arch}`));
+export async function punchZeroPages(fdPath: string, link: string, sizeBytes: number): Promise<ZeroTrimResult> {
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
-    execFile('perl', ['-e', PUNCH_SCRIPT, fdPath, link, String(sizeBytes), String(nr)], { timeout: PUNCH_TIMEOUT_MS }, (err, stdout, stderr) => {
+    execFile('perl', ['-e', PUNCH_SCRIPT, fdPath, link, String(sizeBytes), String(fallocateSyscall())], { timeout: PUNCH_TIMEOUT_MS }, (err, stdout, stderr) => {
       const m = /^(\d+) (\d+) (\d+)\n$/.exec(stdout);
       if (err || !m) {
         reject(new UnavailableError(`cannot trim zero pages of ${fdPath}: ${stderr.trim() || err?.message || `unexpected output ${JSON.stringify(stdout)}`}`));
@@ -154,21 +166,28 @@ export function punchZeroPages(fdPath: string, link: string, sizeBytes: number):
 }
 
 /**
- * The trim of a running VM (QEMU `pid`, monitor `qmpSock`, `memoryBytes` of guest RAM): QMP
- * `stop`, the memfd found and its zero pages punched, QMP `cont` in a `finally` (retried once, so
- * one lost monitor connection does not leave the VM paused). Each QMP command has its own
- * connection and a 2 s deadline. A VM
- * that is not running (paused by its user) is left alone: rejects without touching it. The
- * caller makes the VM quiescent first (module comment).
+ * Runs `fn` with the VM behind `qmpSock` stopped: QMP `stop`, `fn`, QMP `cont` in a `finally`
+ * (retried once, so one lost monitor connection does not leave the VM paused). Each QMP command
+ * has its own connection and a 2 s deadline. A VM that is not running (paused by its user) is
+ * left alone: rejects without touching it.
  */
-export async function trimGuestZeroPages(qmpSock: string, pid: number, memoryBytes: number): Promise<ZeroTrimResult> {
+export async function whileStopped<T>(qmpSock: string, fn: () => Promise<T>): Promise<T> {
   const status = (await qmpCommand(qmpSock, 'query-status')) as { status?: string } | undefined;
   if (status?.status !== 'running') throw new UnavailableError(`the VM is ${status?.status ?? 'in an unknown state'}, not running: not trimmed`);
   try {
     // Inside the try: a `stop` that timed out may still have stopped the VM.
     await qmpCommand(qmpSock, 'stop');
-    return await punchZeroPages(findGuestMemfd(pid, memoryBytes), GUEST_MEMFD_LINK, memoryBytes);
+    return await fn();
   } finally {
     await qmpCommand(qmpSock, 'cont').catch(() => qmpCommand(qmpSock, 'cont'));
   }
+}
+
+/**
+ * The trim of a running VM (QEMU `pid`, monitor `qmpSock`, `memoryBytes` of guest RAM): the
+ * guest RAM memfd found and its zero pages punched, with the VM stopped (whileStopped). The
+ * caller makes the VM quiescent first (module comment).
+ */
+export function trimGuestZeroPages(qmpSock: string, pid: number, memoryBytes: number): Promise<ZeroTrimResult> {
+  return whileStopped(qmpSock, () => punchZeroPages(findGuestMemfd(pid, memoryBytes), GUEST_MEMFD_LINK, memoryBytes));
 }
