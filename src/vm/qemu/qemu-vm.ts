@@ -159,7 +159,8 @@ export class QemuVm implements Vm {
    * The zero-page trim of an idle VM (zero-trim.ts, whose comment says why it is safe): waits
    * for the post-boot reclaim, pings the agent (every earlier request is answered, the agent's
    * channels are idle), waits TRIM_SETTLE_MS for virtiofsd, then stops the VM, punches the
-   * guest RAM pages that hold only zeros out of its memfd and lets it run again. The caller
+   * guest RAM pages that hold only zeros out of its memfd and, for a split-wx code buffer,
+   * TCG's code above the live code (jit-trim.ts), and lets it run again. The caller
    * must be the VM's only user meanwhile (the pool's warming step is). A failure costs memory
    * only: logged, never thrown. Concurrent calls share one trim.
    */
