@@ -15,8 +15,9 @@
  * guest RAM, and why none of it does during the trim:
  * - the vCPU (the guest kernel and its processes): stopped with QMP `stop` for the whole scan
  *   and punch, and `cont` runs in a `finally`, so the VM never stays paused;
- * - QEMU's virtio-serial, when the host sends on the agent's ports (it fills the guest's
- *   receive buffers even while the VM is stopped): nobody talks to the VM during the trim. The
+ * - QEMU's virtio-serial, when the host sends on the agent's ports (its chardev handler may
+ *   fill the guest's receive buffers while the VM is stopped): nobody talks to the VM during
+ *   the trim. The
  *   caller (QemuVm.trimIdleMemory) first waits for an agent ping, which the agent answers
  *   after every earlier request, so the channel is idle; the pool trims a VM only while it
  *   owns it alone (CachedFactory's warming step, before the VM goes idle);
