@@ -17,10 +17,9 @@
  *   and punch, and `cont` runs in a `finally`, so the VM never stays paused;
  * - QEMU's virtio-serial, when the host sends on the agent's ports (its chardev handler may
  *   fill the guest's receive buffers while the VM is stopped): nobody talks to the VM during
- *   the trim. The
- *   caller (QemuVm.trimIdleMemory) first waits for an agent ping, which the agent answers
- *   after every earlier request, so the channel is idle; the pool trims a VM only while it
- *   owns it alone (CachedFactory's warming step, before the VM goes idle);
+ *   the trim. The caller (QemuVm.trimIdleMemory) first waits for an agent ping, which the
+ *   agent answers after every earlier request, so the channel is idle; the pool trims a VM
+ *   only while it owns it alone (CachedFactory's warming step, before the VM goes idle);
  * - virtiofsd, which writes its replies straight into guest RAM: the caller waits a short
  *   settle after the ping, so that requests the guest sent on its own (the asynchronous FUSE
  *   release of files a container closed) are answered; and QEMU's `stop` also stops the
