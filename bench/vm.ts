@@ -8,14 +8,19 @@
  *                       directory by the daemon's Mounter, createContainer and startProcess
  *                       sent together as the daemon does, exit event: `true` writes
  *                       nothing, so its exit status is its last byte). The pool rehearses a
- *                       container in each VM (src/vm/rehearsal.ts) as the daemon's does; a
+ *                       container in each VM and trims it (poolWarmStep) as the daemon's does; a
  *                       second pool without the rehearsal is measured interleaved with it
  *                       (each run waits for both pools to be full) for comparison.
  *   exec -> first byte  startProcess of `echo` in that running container until its first
  *                       stdout byte reached the host
  *   guest -> host       `dd if=/dev/zero bs=64k count=3200` (200 MiB) in a container, bytes
  *                       counted on the host
- *   idle PSS            QEMU + virtiofsd of one idle VM, 1 s after its boot
+ *   idle PSS            QEMU + virtiofsd of one idle VM as the daemon's pool leaves it: booted,
+ *                       its boot memory reclaimed, rehearsed and trimmed (poolWarmStep), 1 s
+ *                       later; measured alone, then again once a second VM, warmed the same
+ *                       way, is idle beside it (QEMU's binary and library pages are shared, and
+ *                       PSS splits them between the QEMUs: the daemon's pool holds VMs side by
+ *                       side)
  *
  *   npm run bench:vm                  BENCH_RUNS=7 for more runs (default 5)
  */
@@ -29,7 +34,8 @@ import { AgentClient } from '../src/vm/agent/client';
 import { defaultGuestImages } from '../src/vm/guest-images';
 import { resolveAccel } from '../src/vm/accel';
 import { CachedFactory, DirectFactory } from '../src/vm/pool';
-import { Rehearsal } from '../src/vm/rehearsal';
+import { poolWarmStep, Rehearsal } from '../src/vm/rehearsal';
+import type { QemuVm } from '../src/vm/qemu/qemu-vm';
 import { MS_BIND, sharedMounter } from '../src/storage/mounter';
 import type { Vm, VmSize } from '../src/vm/types';
 import { setLogLevel, setLogSink } from '../src/util/log';
@@ -55,6 +61,20 @@ function pssParts(pid: number): Record<string, number> {
   return out;
 }
 
+/** QEMU processes on the machine besides `ours` (they share QEMU's binary pages, so they lower PSS). */
+function otherQemus(ours: number[]): number {
+  let n = 0;
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid) || ours.includes(Number(pid))) continue;
+    try {
+      if (fs.readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('qemu-system')) n++;
+    } catch {
+      // gone
+    }
+  }
+  return n;
+}
+
 /**
  * Bind-mount `template` as the rootfs of container `cid` in `vm` (through the Mounter, as the
  * daemon mounts its overlays); returns the share-relative path.
@@ -70,6 +90,9 @@ async function mountRootfs(vm: Vm, template: string, cid: string): Promise<strin
 interface VmFigures {
   coldMs: number[];
   pssMiB: number[];
+  pssBesideMiB: number[];
+  /** Other QEMUs alive at each "alone" measurement (another user's VMs share QEMU's binary). */
+  pssOthers: number[];
   pssDetail: Record<string, number>;
   warmTrueMs: number[];
   warmTruePlainMs: number[];
@@ -85,19 +108,40 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
   process.stdout.write(`accel: ${accel.accel} (${accel.reason})\n`);
   const hv = new QemuHypervisor({ execRoot, ...images, accel: accel.accel, connectAgent: (e) => AgentClient.connect(e) });
   process.stdout.write(`guest kernel: ${images.kernel}\nkernel command line: ${hv.kernelCmdline}\n`);
-  const f: VmFigures = { coldMs: [], pssMiB: [], pssDetail: {}, warmTrueMs: [], warmTruePlainMs: [], execFirstByteMs: [], streamMBps: [], retries: 0 };
+  const f: VmFigures = { coldMs: [], pssMiB: [], pssBesideMiB: [], pssOthers: [], pssDetail: {}, warmTrueMs: [], warmTruePlainMs: [], execFirstByteMs: [], streamMBps: [], retries: 0 };
 
-  // Cold boots, and the PSS of each VM once idle.
+  // Cold boots (nothing else running), and the PSS of each VM once it is what the daemon's pool
+  // keeps idle: the post-boot reclaim done, a container rehearsed, the zero pages trimmed. Then
+  // a second VM is booted and warmed beside it, and the first one's PSS measured again.
+  const pssRehearsal = Rehearsal.create();
+  if (!pssRehearsal) throw new Error('no static busybox for the rehearsal (apt-get install busybox-static)');
+  const asPoolLeavesIt = async (vm: Vm): Promise<void> => {
+    await (vm as QemuVm).reclaimed();
+    await poolWarmStep(pssRehearsal)(vm);
+    await new Promise((r) => setTimeout(r, 1000));
+  };
   for (let i = 0; i < RUNS; i++) {
     const t = now();
     const vm = await hv.createVm(SIZE);
     f.coldMs.push(now() - t);
     try {
-      await new Promise((r) => setTimeout(r, 1000));
+      await asPoolLeavesIt(vm);
       f.pssMiB.push((await vm.memoryUsage()) / 1048576);
+      f.pssOthers.push(otherQemus([vm.pid]));
       if (i === 0) {
         const q = pssParts(vm.pid);
         f.pssDetail = { qemuPssKiB: q.Pss, qemuAnonKiB: q.Pss_Anon, qemuFileKiB: q.Pss_File, qemuGuestRamKiB: q.Pss_Shmem };
+      }
+      const beside = await hv.createVm(SIZE);
+      try {
+        await asPoolLeavesIt(beside);
+        f.pssBesideMiB.push((await vm.memoryUsage()) / 1048576);
+        if (i === 0) {
+          const q = pssParts(vm.pid);
+          f.pssDetail = { ...f.pssDetail, besideQemuPssKiB: q.Pss, besideQemuFileKiB: q.Pss_File };
+        }
+      } finally {
+        await beside.destroy();
       }
     } finally {
       await vm.destroy();
@@ -108,7 +152,7 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
   // then exec latency. An unrehearsed pool, interleaved, for comparison.
   const rehearsal = Rehearsal.create();
   if (!rehearsal) throw new Error('no static busybox for the rehearsal (apt-get install busybox-static)');
-  const pool = new CachedFactory(1, new DirectFactory(hv), SIZE, { warm: (vm) => rehearsal.rehearse(vm) });
+  const pool = new CachedFactory(1, new DirectFactory(hv), SIZE, { warm: poolWarmStep(rehearsal) });
   const plainPool = new CachedFactory(1, new DirectFactory(hv), SIZE);
   pool.start();
   plainPool.start();
@@ -275,8 +319,11 @@ async function main(): Promise<void> {
     row('  same, pool without rehearsal', fmt(v.warmTruePlainMs, 'ms'), '');
     row('exec `echo` -> first byte', fmt(v.execFirstByteMs, 'ms', 1), dd ? `docker exec echo: ${fmt(dd.execEchoMs, 'ms')}` : '-');
     row('guest -> host stream (200 MiB)', fmt(v.streamMBps, 'MB/s'), dd ? `docker exec dd | wc: ${fmt(dd.streamMBps, 'MB/s')}` : '-');
-    row('idle VM PSS (qemu + virtiofsd)', fmt(v.pssMiB, 'MiB', 1), dd ? `idle container (shim + process): ${dd.idlePssMiB.toFixed(1)} MiB` : '-');
-    process.stdout.write(`\nPSS of the first VM's QEMU in KiB: ${JSON.stringify(v.pssDetail)}\n`);
+    row('idle pool VM PSS, alone', fmt(v.pssMiB, 'MiB', 1), dd ? `idle container (shim + process): ${dd.idlePssMiB.toFixed(1)} MiB` : '-');
+    row('  same VM, a 2nd idle VM beside it', fmt(v.pssBesideMiB, 'MiB', 1), '');
+    process.stdout.write('(idle pool VM: QEMU + virtiofsd, booted, reclaimed, rehearsed, trimmed, 1 s later)\n');
+    process.stdout.write(`other QEMU processes on the machine at each "alone" measurement: [${v.pssOthers.join(' ')}]\n`);
+    process.stdout.write(`\nPSS of the first VM's QEMU in KiB (alone; beside*: with the 2nd VM): ${JSON.stringify(v.pssDetail)}\n`);
     process.stdout.write(`boots that needed the retry: ${v.retries}\n`);
     if (typeof d === 'string') process.stdout.write(`dockerd baseline ${d}\n`);
   } finally {

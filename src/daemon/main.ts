@@ -15,9 +15,8 @@ import { resolveAccel } from '../vm/accel';
 import { AgentClient } from '../vm/agent/client';
 import { defaultGuestImages } from '../vm/guest-images';
 import { CachedFactory, DirectFactory } from '../vm/pool';
-import { Rehearsal } from '../vm/rehearsal';
+import { poolWarmStep, Rehearsal } from '../vm/rehearsal';
 import { sharedMounter } from '../storage/mounter';
-import type { Vm } from '../vm/types';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
 import { reclaimOrphanVms } from '../vm/reclaim';
 import * as os from 'node:os';
@@ -65,10 +64,11 @@ async function main(argv: string[]): Promise<void> {
     connectAgent: (e) => AgentClient.connect(e),
   });
   const vmDefaults = { memoryMiB: opts.vmMemoryMiB, cpus: opts.vmCpus };
-  // Pool VMs rehearse a container in the background before they go idle (src/vm/rehearsal.ts).
+  // Pool VMs rehearse a container in the background before they go idle (src/vm/rehearsal.ts),
+  // then give back their guest RAM pages that hold only zeros (Vm.trimIdleMemory).
   const rehearsal = Rehearsal.create();
   const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), vmDefaults, {
-    ...(rehearsal ? { warm: (vm: Vm) => rehearsal.rehearse(vm) } : {}),
+    warm: poolWarmStep(rehearsal),
   });
   // VMs an earlier daemon left that no container claims. The pod layer passes the ids of
   // the VMs of its running containers here (and adopts those itself).

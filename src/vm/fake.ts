@@ -809,6 +809,13 @@ export class FakeVm implements Vm {
   async memoryUsage(): Promise<number> {
     return this.guest.size.memoryMiB * 1024 * 1024 / 4;
   }
+
+  /** Times trimIdleMemory was called (it changes nothing in the fake). */
+  trims = 0;
+
+  async trimIdleMemory(): Promise<void> {
+    this.trims++;
+  }
 }
 
 /** Construction options of the fake hypervisor. */

@@ -16,7 +16,9 @@
  * claimed by a request waiting when its boot ends skips it. A VM whose warming fails or
  * takes longer than `warmTimeoutMs` is destroyed and counts as a failed background boot.
  * After WARM_FAILURE_LIMIT such failures in a row the step is switched off (logged), so a
- * broken warming step costs speed, never the pool.
+ * broken warming step costs speed, never the pool. While the step runs, the VM belongs to it
+ * alone: it is neither in the idle list nor handed to a waiter until the step has finished
+ * (the zero-page trim at its end, Vm.trimIdleMemory, relies on nobody else talking to the VM).
  *
  * Room for what comes next:
  * - A template factory (boot once, save the booted VM, start clones from the saved state) is

@@ -77,6 +77,15 @@ export interface Vm {
   destroy(): Promise<void>;
   /** Resident memory, in bytes, of the VM process and its helpers (PSS where available). */
   memoryUsage(): Promise<number>;
+  /**
+   * Give the host back the memory an idle VM holds without needing it (QEMU: the guest RAM
+   * pages that hold only zeros, and TCG's translated code that is no longer live; the guest
+   * sees the same memory afterwards). Only for a VM with
+   * no container whose caller is its only user meanwhile (the pool's warming step): the VM is
+   * briefly stopped and is running again when this resolves. Never rejects: a failure costs
+   * memory only and is logged.
+   */
+  trimIdleMemory(): Promise<void>;
 }
 
 /** Boots VMs. */

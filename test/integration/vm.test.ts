@@ -16,7 +16,7 @@ import { QemuHypervisor, type QemuHypervisorOptions } from '../../src/vm/qemu/hy
 import { AgentClient } from '../../src/vm/agent/client';
 import { defaultGuestImages } from '../../src/vm/guest-images';
 import { CachedFactory } from '../../src/vm/pool';
-import { Rehearsal } from '../../src/vm/rehearsal';
+import { poolWarmStep, Rehearsal } from '../../src/vm/rehearsal';
 import { qmpCommand } from '../../src/vm/qemu/qmp';
 import type { QemuVm } from '../../src/vm/qemu/qemu-vm';
 import { vmPaths } from '../../src/vm/qemu/runtime-dir';
@@ -186,7 +186,7 @@ describe('QemuHypervisor on real VMs', () => {
     await vm.destroy();
   });
 
-  it('hands out a warm pool VM that was booted and rehearsed before the request, with nothing of the rehearsal visible, and close() destroys the idle ones', async () => {
+  it('hands out a warm pool VM that was booted, rehearsed and trimmed before the request, with nothing of the rehearsal visible, and close() destroys the idle ones', async () => {
     let boots = 0;
     const hv = hypervisor();
     const counting: VmFactory = {
@@ -198,9 +198,11 @@ describe('QemuHypervisor on real VMs', () => {
     };
     const rehearsal = Rehearsal.create()!;
     const rehearsed: string[] = [];
+    // The daemon's warming step: the rehearsal, then the zero-page trim (test/integration/vm-trim.test.ts).
+    const warm = poolWarmStep(rehearsal);
     const pool = new CachedFactory(1, counting, SIZE, {
       warm: async (v) => {
-        await rehearsal.rehearse(v);
+        await warm(v);
         rehearsed.push(v.id);
       },
     });

@@ -7,6 +7,8 @@ import { UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
 import { pageOutMappings, squeezeBalloon } from './reclaim';
+import { findGuestMemfd, GUEST_MEMFD_LINK, punchZeroPages, whileStopped } from './zero-trim';
+import { trimJitBuffer } from './jit-trim';
 import * as fs from 'node:fs';
 import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
@@ -23,6 +25,15 @@ const log = logger('vm');
 const CONSOLE_CHECK_MS = 5000;
 const CONSOLE_MAX_BYTES = 1024 * 1024;
 const CONSOLE_KEEP_BYTES = 256 * 1024;
+
+/**
+ * The pause between the agent's answer to the trim's ping and QMP `stop`, so that virtiofsd has
+ * answered what the guest sent on its own after the last request (the FUSE release of a file a
+ * finished container had open goes out asynchronously). See zero-trim.ts.
+ */
+export const TRIM_SETTLE_MS = 75;
+/** How long the trim waits for the agent's answer to its ping. */
+const TRIM_PING_TIMEOUT_MS = 5000;
 
 /** argv[0] suffixes that identify our helper processes in /proc (see processes.isOurProcess). */
 export const QEMU_NAME = 'qemu-system-x86_64';
@@ -45,6 +56,8 @@ export interface QemuVmInit {
   agent: Agent;
   /** Resolves when QEMU has exited: the child's exit event, or polling /proc when adopted. */
   processEnd: Promise<ProcessEnd>;
+  /** Size of TCG's code buffer when it is a split-wx memfd the idle trim may cut (jit-trim.ts). */
+  jitBufferBytes?: number;
 }
 
 /** A VM booted (or adopted) by QemuHypervisor. */
@@ -57,12 +70,15 @@ export class QemuVm implements Vm {
   readonly exited: Promise<VmExit>;
   private readonly paths: VmPaths;
   private readonly virtiofsdPid: number;
+  private readonly jitBufferBytes: number | undefined;
   private expected = false;
   private gone = false;
   private destroying: Promise<void> | undefined;
   private readonly consoleTimer: NodeJS.Timeout;
   /** The post-boot reclaim while it runs (reclaimBootMemory). */
   private reclaiming: Promise<void> | undefined;
+  /** The zero-page trim while it runs (trimIdleMemory). */
+  private trimming: Promise<void> | undefined;
 
   constructor(init: QemuVmInit) {
     this.id = init.id;
@@ -72,6 +88,7 @@ export class QemuVm implements Vm {
     this.agent = init.agent;
     this.pid = init.qemuPid;
     this.virtiofsdPid = init.virtiofsdPid;
+    this.jitBufferBytes = init.jitBufferBytes;
     this.consoleTimer = setInterval(() => {
       for (const f of [this.paths.consoleLog, this.paths.qemuLog, this.paths.virtiofsdLog]) trimLogFile(f, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES);
     }, CONSOLE_CHECK_MS);
@@ -138,6 +155,47 @@ export class QemuVm implements Vm {
     await this.reclaiming;
   }
 
+  /**
+   * The zero-page trim of an idle VM (zero-trim.ts, whose comment says why it is safe): waits
+   * for the post-boot reclaim, pings the agent (every earlier request is answered, the agent's
+   * channels are idle), waits TRIM_SETTLE_MS for virtiofsd, then stops the VM, punches the
+   * guest RAM pages that hold only zeros out of its memfd and, for a split-wx code buffer,
+   * TCG's code above the live code (jit-trim.ts), and lets it run again. The caller
+   * must be the VM's only user meanwhile (the pool's warming step is). A failure costs memory
+   * only: logged, never thrown. Concurrent calls share one trim.
+   */
+  trimIdleMemory(): Promise<void> {
+    this.trimming ??= this.trimOnce().finally(() => (this.trimming = undefined));
+    return this.trimming;
+  }
+
+  private async trimOnce(): Promise<void> {
+    const stale = () => this.gone || this.destroying !== undefined;
+    try {
+      await this.reclaimed();
+      if (stale()) return;
+      // A paused guest would never answer the ping; trimGuestZeroPages checks again after it.
+      const status = (await qmpCommand(this.paths.qmpSock, 'query-status')) as { status?: string } | undefined;
+      if (status?.status !== 'running') throw new UnavailableError(`the VM is ${status?.status ?? 'in an unknown state'}, not running: not trimmed`);
+      await withDeadline(this.agent.ping(), TRIM_PING_TIMEOUT_MS, 'the agent did not answer a ping');
+      await new Promise((r) => setTimeout(r, TRIM_SETTLE_MS));
+      if (stale() || !isOurProcess(this.pid, QEMU_NAME, this.paths.dir)) return;
+      const memoryBytes = this.size.memoryMiB * 1048576;
+      const jitBytes = this.jitBufferBytes;
+      const { r, jit } = await whileStopped(this.paths.qmpSock, async () => ({
+        r: await punchZeroPages(findGuestMemfd(this.pid, memoryBytes), GUEST_MEMFD_LINK, memoryBytes),
+        jit: jitBytes ? await trimJitBuffer(this.paths.qmpSock, this.pid, jitBytes) : undefined,
+      }));
+      const mib = (n: number) => (n / 1048576).toFixed(1);
+      log.debug(
+        `VM ${this.id}: trimmed ${mib(r.punchedBytes)} of ${mib(r.allocatedBytes)} MiB of guest RAM (zero pages, ${r.ranges} ranges) in ${r.ms} ms` +
+          (jit ? `; TCG code buffer ${mib(jit.before)} -> ${mib(jit.after)} MiB (code ${mib(jit.codeBytes)} MiB)` : ''),
+      );
+    } catch (err) {
+      if (!stale()) log.warn(`VM ${this.id}: trimming idle memory failed: ${(err as Error).message}`);
+    }
+  }
+
   /** PSS of QEMU plus virtiofsd, in bytes. */
   async memoryUsage(): Promise<number> {
     return pssBytes(this.pid) + pssBytes(this.virtiofsdPid);
@@ -175,6 +233,16 @@ export class QemuVm implements Vm {
     clearTimeout(keepAlive);
     await unmountBelow(dir);
     await removeTreeOnOneDevice(dir);
+  }
+}
+
+/** `p`, or an UnavailableError saying `what` after `ms`. */
+async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new UnavailableError(`${what} within ${ms} ms`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

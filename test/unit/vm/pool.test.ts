@@ -31,6 +31,7 @@ class StubVm implements Vm {
   async memoryUsage(): Promise<number> {
     return 0;
   }
+  async trimIdleMemory(): Promise<void> {}
 }
 
 interface PendingBoot {

@@ -26,6 +26,8 @@ describe('qemuArgs', () => {
     expect(values(args, '-smp')).toEqual(['2']);
     expect(values(args, '-global')).toEqual(['virtio-mmio.force-legacy=false']);
     expect(values(args, '-accel')).toEqual(['tcg,tb-size=32']);
+    // A split-wx code buffer (a memfd the idle trim can cut: jit-trim.ts) when asked for.
+    expect(values(qemuArgs({ ...base, accel: 'tcg', splitWx: true }), '-accel')).toEqual(['tcg,tb-size=32,split-wx=on']);
     expect(args).toEqual(expect.arrayContaining(['-nodefaults', '-no-user-config', '-nographic', '-no-reboot']));
     expect(values(args, '-kernel')).toEqual(['/k']);
     expect(values(args, '-initrd')).toEqual(['/i']);

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FakeHypervisor, type FakeVm } from '../../../src/vm/fake';
-import { Rehearsal, isStaticElf } from '../../../src/vm/rehearsal';
+import { Rehearsal, isStaticElf, poolWarmStep } from '../../../src/vm/rehearsal';
 import { CachedFactory, DirectFactory } from '../../../src/vm/pool';
 import { setLogSink } from '../../../src/util/log';
 
@@ -76,6 +76,24 @@ describe('Rehearsal', () => {
     expect(logs.join('\n')).toMatch(/no statically linked busybox at .*not-elf.*busybox-static/);
   });
 
+  it('as the pool warming step: rehearses, then trims the idle VM; without a rehearsal it only trims; a failed rehearsal fails the step', async () => {
+    const hv = new FakeHypervisor({ shareRoot: root });
+    const vm = await bootFake(hv);
+    await poolWarmStep(Rehearsal.create({ busybox }))(vm);
+    expect(vm.guest.calls).toContain('destroyContainer rehearsal-1');
+    expect(vm.trims).toBe(1);
+
+    const plain = await bootFake(hv);
+    await poolWarmStep(undefined)(plain);
+    expect(plain.guest.calls.filter((c) => /Container/.test(c))).toEqual([]);
+    expect(plain.trims).toBe(1);
+
+    hv.programs.set('true', async () => 1);
+    const failing = await bootFake(hv);
+    await expect(poolWarmStep(Rehearsal.create({ busybox }))(failing)).rejects.toThrow(/exited with 1/);
+    expect(failing.trims).toBe(0);
+  });
+
   it('warms the pool VMs a CachedFactory hands out', async () => {
     const hv = new FakeHypervisor({ shareRoot: root });
     const origCreate = hv.createVm.bind(hv);
@@ -85,11 +103,12 @@ describe('Rehearsal', () => {
       return vm;
     };
     const rehearsal = Rehearsal.create({ busybox })!;
-    const pool = new CachedFactory(1, new DirectFactory(hv), SIZE, { warm: (vm) => rehearsal.rehearse(vm) });
+    const pool = new CachedFactory(1, new DirectFactory(hv), SIZE, { warm: poolWarmStep(rehearsal) });
     pool.start();
     await pool.whenFull();
     const vm = (await pool.getVm(SIZE)) as FakeVm;
     expect(vm.guest.calls).toContain('destroyContainer rehearsal-1');
+    expect(vm.trims).toBe(1);
     expect(vm.guest.containers.size).toBe(0);
     await pool.whenFull();
     await pool.close();
