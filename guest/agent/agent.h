@@ -183,9 +183,10 @@ void container_kill(struct container *c);
 void container_release(struct container *c);
 /* Called when a reaped pid was a container's init. */
 void container_init_exited(pid_t pid);
-/* Fork a spare container namespace ahead of the next CREATE_CONTAINER, unless one is ready
- * (call when idle: at start and after a container was released). */
-void container_prepare_spare(void);
+/* Fork a spare container namespace ahead of the next CREATE_CONTAINER, unless one is there
+ * (call when idle: at start and after a container was released). With `wait`, return once it
+ * is prepared, so that a VM answering its next request has no preparation left running. */
+void container_prepare_spare(int wait);
 
 /* ---- process.c ------------------------------------------------------------------------ */
 struct ostream {

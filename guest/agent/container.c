@@ -131,7 +131,8 @@ static struct {
   pid_t pid;
   int req_fd; /* agent -> spare: the request, then EOF when the container goes */
   int res_fd; /* spare -> agent: "prepared", then the result of the request */
-} g_spare = {0, -1, -1};
+  int prepared; /* its "prepared" was read already (container_prepare_spare with wait) */
+} g_spare = {0, -1, -1, 0};
 
 static void helper_fail(int fd, const char *what) {
   struct helper_result r = {.err = errno ? errno : EIO};
@@ -253,6 +254,12 @@ static void spare_main(int req_fd, int res_fd) {
   _exit(0);
 }
 
+/* Closing the request pipe lets a spare (or a container's holder) exit; SIGCHLD reaps it. */
+static void close_holder(int *req_fd) {
+  if (*req_fd >= 0) close(*req_fd);
+  *req_fd = -1;
+}
+
 /* Fork a spare (it prepares in the background); -1 with errno when it cannot be started. */
 static int spare_spawn(void) {
   int req[2], res[2];
@@ -280,18 +287,28 @@ static int spare_spawn(void) {
   g_spare.pid = pid;
   g_spare.req_fd = req[1];
   g_spare.res_fd = res[0];
+  g_spare.prepared = 0;
   return 0;
 }
 
-void container_prepare_spare(void) {
-  if (g_spare.pid > 0) return;
-  if (spare_spawn() < 0) logf_("cannot fork a spare container namespace: %s", strerror(errno));
-}
-
-/* Closing the request pipe lets a spare (or a container's holder) exit; SIGCHLD reaps it. */
-static void close_holder(int *req_fd) {
-  if (*req_fd >= 0) close(*req_fd);
-  *req_fd = -1;
+void container_prepare_spare(int wait) {
+  if (g_spare.pid <= 0 && spare_spawn() < 0) {
+    logf_("cannot fork a spare container namespace: %s", strerror(errno));
+    return;
+  }
+  if (!wait || g_spare.prepared) return;
+  struct helper_result r = {0};
+  if (read_full(g_spare.res_fd, &r, sizeof r) == (ssize_t)sizeof r && r.err == 0) {
+    g_spare.prepared = 1;
+    return;
+  }
+  /* Its failure comes back to the next CREATE_CONTAINER, which tries a fresh one. */
+  logf_("preparing a spare container namespace failed: %s", r.err ? r.msg : "it died");
+  close(g_spare.res_fd);
+  close_holder(&g_spare.req_fd);
+  kill(g_spare.pid, SIGKILL);
+  g_spare.pid = 0;
+  g_spare.res_fd = -1;
 }
 
 static int open_ns(pid_t pid, const char *what, int flags) {
@@ -313,11 +330,14 @@ static int spare_enter(const char *root, const char *hostname, pid_t *pid, int *
       return -1;
     }
     pid_t p = g_spare.pid;
-    int rq_fd = g_spare.req_fd, rs_fd = g_spare.res_fd;
+    int rq_fd = g_spare.req_fd, rs_fd = g_spare.res_fd, prepared = g_spare.prepared;
     g_spare.pid = 0;
     g_spare.req_fd = g_spare.res_fd = -1;
+    g_spare.prepared = 0;
 
-    ssize_t n = read_full(rs_fd, r, sizeof *r);
+    ssize_t n = sizeof *r;
+    if (prepared) memset(r, 0, sizeof *r);
+    else n = read_full(rs_fd, r, sizeof *r);
     if (n == (ssize_t)sizeof *r && r->err == 0) {
       struct spare_request rq;
       memset(&rq, 0, sizeof rq);

@@ -154,7 +154,7 @@ int main(int argc, char **argv) {
     }
   }
   logf_("ready");
-  container_prepare_spare();
+  container_prepare_spare(0); /* the boot's handshake does not wait for it */
 
   enum { FIXED = 5, MAXFDS = FIXED + 3 * PV_MAX_PROCESSES };
   static struct pollfd pfds[MAXFDS];

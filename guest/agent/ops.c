@@ -344,6 +344,6 @@ void ops_housekeeping(void) {
     }
     if (c->destroy_session == ctl()->session) reply_ack_empty(c->destroy_req);
     container_release(c);
-    container_prepare_spare();
+    container_prepare_spare(1); /* after the answer: an idle VM then has nothing left to do */
   }
 }
