@@ -79,6 +79,10 @@ describe('kernelCmdline', () => {
     );
   });
 
+  it('expedites RCU grace periods (boot time)', () => {
+    for (const accel of ['kvm', 'tcg'] as const) expect(kernelCmdline({ accel }).split(' ')).toContain('rcupdate.rcu_expedited=1');
+  });
+
   it('sends the console to ttyS0, ends QEMU on panic and appends extra arguments last', () => {
     const c = kernelCmdline({ accel: 'tcg', extra: ['loglevel=7'] }).split(' ');
     expect(c[0]).toBe('console=ttyS0');
