@@ -36,7 +36,7 @@ import { resolveAccel } from '../src/vm/accel';
 import { CachedFactory, DirectFactory } from '../src/vm/pool';
 import { poolWarmStep, Rehearsal } from '../src/vm/rehearsal';
 import type { QemuVm } from '../src/vm/qemu/qemu-vm';
-import { MS_BIND, sharedMounter } from '../src/storage/mounter';
+import { MS_BIND, sharedMounter } from '../src/util/mounter';
 import type { Vm, VmSize } from '../src/vm/types';
 import { setLogLevel, setLogSink } from '../src/util/log';
 import { makeBusyboxRootfs, spec } from '../test/helpers/agent-fixtures';

@@ -16,7 +16,7 @@ import { AgentClient } from '../vm/agent/client';
 import { defaultGuestImages } from '../vm/guest-images';
 import { CachedFactory, DirectFactory } from '../vm/pool';
 import { poolWarmStep, Rehearsal } from '../vm/rehearsal';
-import { sharedMounter } from '../storage/mounter';
+import { sharedMounter } from '../util/mounter';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
 import { reclaimOrphanVms } from '../vm/reclaim';
 import * as os from 'node:os';

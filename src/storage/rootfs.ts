@@ -15,7 +15,7 @@
  * same with its `l/` directory). Beyond MAX_LAYERS layers (overlayfs' own limit is
  * higher, Docker's is 128) prepare refuses.
  *
- * Mounts go through a Mounter (./mounter.ts: system calls from a long-lived helper instead
+ * Mounts go through a Mounter (src/util/mounter.ts: system calls from a long-lived helper instead
  * of a mount(8) process per start).
  *
  * Nothing in upper/ is trusted (the guest writes it through virtio-fs): size walks never
@@ -26,27 +26,12 @@ import * as path from 'node:path';
 import type { RootfsManager } from './types';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 import { writeFileAtomic } from './atomic';
-import { type Mounter, sharedMounter } from './mounter';
+import { isMountPoint, type Mounter, sharedMounter } from '../util/mounter';
 
 /** Most layers a container rootfs may have (Docker's limit). */
 export const MAX_LAYERS = 128;
 /** Size of the kernel's mount option page, minus a safety margin. */
 export const MOUNT_OPTIONS_MAX = 4096 - 64;
-
-/** Whether `dir` is a mount point now (from /proc/self/mountinfo). */
-export function isMountPoint(dir: string): boolean {
-  const want = path.resolve(dir);
-  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  for (const line of info.split('\n')) {
-    const f = line.split(' ');
-    if (f.length > 4 && unescapeMountPath(f[4]) === want) return true;
-  }
-  return false;
-}
-
-function unescapeMountPath(p: string): string {
-  return p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
 
 /** The overlay mount options for a layer list (lowest first), absolute or relative form. */
 export function overlayOptions(layers: string[], dir: string): { options: string; cwd?: string; links: boolean } {

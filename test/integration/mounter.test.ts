@@ -7,8 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { Mounter, MS_BIND } from '../../src/storage/mounter';
-import { isMountPoint } from '../../src/storage/rootfs';
+import { isMountPoint, Mounter, mountsBelow, MS_BIND } from '../../src/util/mounter';
 import { mountsUnder } from '../helpers/leaks';
 
 let tmp: string;
@@ -48,8 +47,11 @@ test('paths with spaces, newlines and non-ASCII names arrive intact', async () =
   const dst = dir('tar get\n2');
   await mounter.mount({ source: src, target: dst, flags: MS_BIND });
   expect(fs.readFileSync(path.join(dst, 'f'), 'utf8')).toBe('odd');
+  // The mount table escapes those characters; reading it gives the real path back.
+  expect(mountsBelow(tmp)).toEqual([dst]);
   await mounter.unmount(dst, { detach: true });
   expect(isMountPoint(dst)).toBe(false);
+  expect(mountsBelow(tmp)).toEqual([]);
 });
 
 test('a filesystem with options, relative to a working directory', async () => {

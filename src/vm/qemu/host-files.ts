@@ -4,10 +4,10 @@
  * deleting across a mount point).
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { UnavailableError } from '../../errors';
+import { mountsBelow, sharedMounter } from '../../util/mounter';
 
 const execFileP = promisify(execFile);
 
@@ -64,29 +64,6 @@ export function pssBytes(pid: number): number {
   }
 }
 
-/** Decode the octal escapes mountinfo uses for spaces and the like. */
-function unescapeMountPath(p: string): string {
-  return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-/** Mount points at or below `dir`, deepest first. */
-export function mountsBelow(dir: string): string[] {
-  const root = path.resolve(dir);
-  let info: string;
-  try {
-    info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return [];
-  }
-  return info
-    .split('\n')
-    .map((l) => l.split(' ')[4])
-    .filter((p): p is string => !!p)
-    .map(unescapeMountPath)
-    .filter((p) => p === root || p.startsWith(root + '/'))
-    .sort((a, b) => b.length - a.length);
-}
-
 /** Unmount (lazily, deepest first) everything mounted at or below `dir`. */
 export async function unmountBelow(dir: string): Promise<void> {
   for (let round = 0; round < 4; round++) {
@@ -94,7 +71,7 @@ export async function unmountBelow(dir: string): Promise<void> {
     if (mounts.length === 0) return;
     for (const m of mounts) {
       try {
-        await execFileP('umount', ['-l', m], { timeout: 10_000 });
+        await sharedMounter().unmount(m, { detach: true });
       } catch {
         // gone already or stacked: the next round looks again
       }

@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { mountsBelow, removeTreeOnOneDevice, tailLines, trimLogFile, unmountBelow } from '../../../src/vm/qemu/host-files';
+import { removeTreeOnOneDevice, tailLines, trimLogFile, unmountBelow } from '../../../src/vm/qemu/host-files';
+import { mountsBelow } from '../../../src/util/mounter';
 import { UnavailableError } from '../../../src/errors';
 
 let base: string;

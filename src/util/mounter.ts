@@ -16,7 +16,12 @@
  * as a NULL pointer. The helper only ever gets requests from this module; it is restarted on
  * the next request when it died, and killed when a request takes longer than the timeout.
  * On architectures whose syscall numbers are not known here, mount(8)/umount(8) are spawned.
+ *
+ * The module also reads the mount table (/proc/self/mountinfo) for the daemon: isMountPoint,
+ * mountsBelow.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { spawn, execFile, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { UnavailableError } from '../errors';
 
@@ -193,4 +198,37 @@ let shared: Mounter | undefined;
 export function sharedMounter(): Mounter {
   shared ??= new Mounter();
   return shared;
+}
+
+/** Decode the octal escapes mountinfo uses for spaces and the like. */
+function unescapeMountPath(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** Every mount point of this process's mount namespace ([] when the table cannot be read). */
+export function mountPoints(): string[] {
+  let info: string;
+  try {
+    info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  return info
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => !!p)
+    .map(unescapeMountPath);
+}
+
+/** Whether `dir` is a mount point now. */
+export function isMountPoint(dir: string): boolean {
+  return mountPoints().includes(path.resolve(dir));
+}
+
+/** Mount points at or below `dir`, deepest first. */
+export function mountsBelow(dir: string): string[] {
+  const root = path.resolve(dir);
+  return mountPoints()
+    .filter((p) => p === root || p.startsWith(root + '/'))
+    .sort((a, b) => b.length - a.length);
 }
