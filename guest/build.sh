@@ -3,7 +3,7 @@
 #
 #   guest/out/vmlinux            uncompressed kernel (PVH entry; QEMU boots it directly)
 #   guest/out/vmlinuz            the compressed kernel as Debian ships it (fallback)
-#   guest/out/initramfs.cpio.gz  /init = our agent and the kernel modules the guest needs
+#   guest/out/initramfs.cpio.gz  /init = our agent, busybox, the kernel modules the guest needs
 #   guest/out/VERSION            the kernel version (uname -r in the guest)
 #
 # The kernel is Debian's linux-image-cloud-amd64: its current versioned package is resolved
@@ -14,9 +14,6 @@
 # Environment:
 #   PODVISOR_GUEST_INIT=<file>  put this static binary at /init instead of the agent built from
 #                               guest/agent (for debugging the boot itself)
-#   PODVISOR_GUEST_TOOLS=1      also put busybox and a few applets under /bin (for debugging
-#                               with such an init; nothing in a normal VM runs them, and they
-#                               cost ~0.3 s of boot under TCG and ~2 MiB of guest RAM)
 set -euo pipefail
 cd "$(dirname "$0")"
 GUEST_DIR=$PWD
@@ -27,7 +24,7 @@ META_PKG=linux-image-cloud-amd64
 # each one from modules.dep). Names that are built into the kernel or missing are skipped.
 WANTED_MODULES=(virtio_ring virtio virtio_mmio virtio_console virtio_balloon fuse virtiofs overlay
   failover net_failover virtio_net)
-# Busybox applets linked into /bin with PODVISOR_GUEST_TOOLS=1 (debugging from a shell).
+# Busybox applets linked into /bin for debugging from a console shell.
 APPLETS=(sh ash ls cat echo mount umount mkdir ps dmesg insmod lsmod ip sleep true false kill
   poweroff reboot uname df free top)
 
@@ -148,7 +145,7 @@ require_module_signature() {
     || die "$(basename "$1") carries no signature, and the guest kernel (lockdown) loads signed modules only"
 }
 
-# --- 6. the initramfs (modules, agent; busybox with PODVISOR_GUEST_TOOLS=1) -------------------
+# --- 6. the initramfs (modules, busybox, agent) ---------------------------------------------
 # The unpacked kernel directory is replaced as a whole on a new version, so VERSION and the
 # time of its modules.dep stand for the modules.
 initrd=$OUT/initramfs.cpio.gz
@@ -156,9 +153,8 @@ if [ ! -f "$moddir/modules.dep" ]; then
   # The package ships no modules.dep (depmod runs at install time); make one in the cache.
   "$busybox" depmod -b "$ver_dir" "$kver" || die "depmod failed"
 fi
-tools=${PODVISOR_GUEST_TOOLS:-0}
 if is_stale "$initrd" "$init_bin" "$busybox" "$GUEST_DIR/build.sh" "$moddir/modules.dep" \
-   || [ "$(cat "$OUT/VERSION" 2>/dev/null)" != "$kver" ] || [ "$(cat "$OUT/TOOLS" 2>/dev/null)" != "$tools" ]; then
+   || [ "$(cat "$OUT/VERSION" 2>/dev/null)" != "$kver" ]; then
   # Modules: the wanted ones plus their dependencies, in load order.
   declare -A dep_of=() seen=()
   while IFS= read -r line; do
@@ -191,10 +187,8 @@ if is_stale "$initrd" "$init_bin" "$busybox" "$GUEST_DIR/build.sh" "$moddir/modu
   rm -rf "$stage"
   mkdir -p "$stage"/{bin,dev,proc,sys,tmp,run/podvisor/share,etc/podvisor,lib/modules/"$kver"}
   install -m 0755 "$init_bin" "$stage/init"
-  if [ "$tools" = 1 ]; then
-    install -m 0755 "$busybox" "$stage/bin/busybox"
-    for a in "${APPLETS[@]}"; do ln -s busybox "$stage/bin/$a"; done
-  fi
+  install -m 0755 "$busybox" "$stage/bin/busybox"
+  for a in "${APPLETS[@]}"; do ln -s busybox "$stage/bin/$a"; done
   : > "$stage/etc/podvisor/modules"
   for rel in "${order[@]}"; do
     dst=$stage/lib/modules/$kver/$rel
@@ -208,7 +202,6 @@ if is_stale "$initrd" "$init_bin" "$busybox" "$GUEST_DIR/build.sh" "$moddir/modu
     | gzip -9 -n > "$initrd.tmp"
   mv "$initrd.tmp" "$initrd"
   echo "$kver" > "$OUT/VERSION"
-  echo "$tools" > "$OUT/TOOLS"
   rm -rf "$stage"
 fi
 exit 0
