@@ -6,7 +6,7 @@ import type { Agent, Vm, VmExit, VmSize } from '../types';
 import { UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
-import { pageOutMappings, squeezeBalloon } from './reclaim';
+import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './reclaim';
 import { findGuestMemfd, GUEST_MEMFD_LINK, punchZeroPages, whileStopped } from './zero-trim';
 import { trimJitBuffer } from './jit-trim';
 import * as fs from 'node:fs';
@@ -129,7 +129,8 @@ export class QemuVm implements Vm {
 
   /**
    * Hand back to the host what the boot left behind (reclaim.ts): QEMU's mappings of the boot
-   * `files` (kernel, initramfs) are paged out, then the balloon is squeezed once. Runs in the
+   * `files` (kernel, initramfs) are paged out (and the files read into the page cache again,
+   * unmapped, for the next boot), then the balloon is squeezed once. Runs in the
    * background; a failure costs memory only, so it is logged, never thrown.
    */
   reclaimBootMemory(files: string[]): void {
@@ -142,6 +143,7 @@ export class QemuVm implements Vm {
         }
       });
       const pagedOut = await pageOutMappings(this.pid, paths);
+      await readIntoPageCache(paths);
       if (this.gone || this.destroying) return;
       await squeezeBalloon(this.paths.qmpSock, this.size.memoryMiB);
       log.debug(`VM ${this.id}: boot memory reclaimed (${Math.round(pagedOut / 1048576)} MiB of boot images paged out, balloon squeezed)`);
