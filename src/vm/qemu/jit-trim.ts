@@ -25,7 +25,7 @@
  * The punch starts JIT_MARGIN_BYTES above the reported size (the prologue is far smaller).
  */
 import * as fs from 'node:fs';
-import { execFile } from 'node:child_process';
+import { runPerl } from './perl';
 import { UnavailableError } from '../../errors';
 import { qmpCommand } from './qmp';
 import { fallocateSyscall, PERL_OPEN_CHECKED } from './zero-trim';
@@ -87,14 +87,12 @@ const PUNCH_TAIL_SCRIPT = `${PERL_OPEN_CHECKED}
 
 /** Punches [from, sizeBytes) out of the file at the /proc link `path`; resolves with its allocated bytes before and after. */
 export async function punchTail(path: string, link: string, sizeBytes: number, from: number): Promise<{ before: number; after: number }> {
-  const nr = fallocateSyscall();
-  return new Promise((resolve, reject) => {
-    execFile('perl', ['-e', PUNCH_TAIL_SCRIPT, path, link, String(sizeBytes), String(nr), String(from)], { timeout: 5000 }, (err, stdout, stderr) => {
-      const m = /^(\d+) (\d+)\n$/.exec(stdout);
-      if (err || !m) reject(new UnavailableError(`cannot punch ${path} from ${from}: ${stderr.trim() || err?.message || 'no output'}`));
-      else resolve({ before: Number(m[1]), after: Number(m[2]) });
-    });
+  const m = await runPerl(PUNCH_TAIL_SCRIPT, [path, link, String(sizeBytes), String(fallocateSyscall()), String(from)], {
+    what: `cannot punch ${path} from ${from}`,
+    expect: /^(\d+) (\d+)\n$/,
+    timeoutMs: 5000,
   });
+  return { before: Number(m[1]), after: Number(m[2]) };
 }
 
 /** What trimJitBuffer did. */

@@ -16,7 +16,7 @@
  *   guest its memory back, untouched.
  */
 import * as fs from 'node:fs';
-import { execFile } from 'node:child_process';
+import { runPerl } from './perl';
 import { QmpClient } from './qmp';
 
 /**
@@ -62,12 +62,11 @@ export function pageOutMappings(pid: number, files: string[]): Promise<number> {
       $total += $r;
     }
     print "$total\\n";`;
-  return new Promise((resolve, reject) => {
-    execFile('perl', ['-e', script, String(pid), ...files], { timeout: 5000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`cannot page out ${files.join(', ')} of pid ${pid}: ${stderr.trim() || err.message}`));
-      else resolve(Number(stdout.trim()));
-    });
-  });
+  return runPerl(script, [String(pid), ...files], {
+    what: `cannot page out ${files.join(', ')} of pid ${pid}`,
+    expect: /^(\d+)\n$/,
+    timeoutMs: 5000,
+  }).then((m) => Number(m[1]));
 }
 
 /** How long each balloon step may take before the squeeze gives up (the guest is busy). */

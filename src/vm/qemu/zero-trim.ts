@@ -35,7 +35,7 @@
  * all-zero 4 KiB pages with one fallocate(PUNCH_HOLE | KEEP_SIZE).
  */
 import * as fs from 'node:fs';
-import { execFile } from 'node:child_process';
+import { runPerl } from './perl';
 import { UnavailableError } from '../../errors';
 import { qmpCommand } from './qmp';
 
@@ -153,16 +153,12 @@ const PUNCH_SCRIPT = `${PERL_OPEN_CHECKED}
  */
 export async function punchZeroPages(fdPath: string, link: string, sizeBytes: number): Promise<ZeroTrimResult> {
   const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    execFile('perl', ['-e', PUNCH_SCRIPT, fdPath, link, String(sizeBytes), String(fallocateSyscall())], { timeout: PUNCH_TIMEOUT_MS }, (err, stdout, stderr) => {
-      const m = /^(\d+) (\d+) (\d+)\n$/.exec(stdout);
-      if (err || !m) {
-        reject(new UnavailableError(`cannot trim zero pages of ${fdPath}: ${stderr.trim() || err?.message || `unexpected output ${JSON.stringify(stdout)}`}`));
-        return;
-      }
-      resolve({ allocatedBytes: Number(m[1]), punchedBytes: Number(m[2]), ranges: Number(m[3]), ms: Date.now() - t0 });
-    });
+  const m = await runPerl(PUNCH_SCRIPT, [fdPath, link, String(sizeBytes), String(fallocateSyscall())], {
+    what: `cannot trim zero pages of ${fdPath}`,
+    expect: /^(\d+) (\d+) (\d+)\n$/,
+    timeoutMs: PUNCH_TIMEOUT_MS,
   });
+  return { allocatedBytes: Number(m[1]), punchedBytes: Number(m[2]), ranges: Number(m[3]), ms: Date.now() - t0 };
 }
 
 /**
