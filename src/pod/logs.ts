@@ -9,9 +9,16 @@
  * than MAX_LINE is cut into partial entries, and what remains when a stream ends is written
  * as a last entry without "\n". Writes are synchronous appends, so a reader that stats the
  * file and subscribes in the same tick misses nothing and sees nothing twice.
+ *
+ * A write that fails (a full disk) drops that entry, as dockerd's json-file logger does: the
+ * file is cut back to its last whole line, so a torn line cannot spoil the next entry, the
+ * failure is logged (once until a write succeeds again), and the container is not held up.
  */
 import * as fs from 'node:fs';
 import { parseRfc3339, rfc3339Nanos, nowRfc3339 } from '../util/time';
+import { logger } from '../util/log';
+
+const log = logger('logs');
 
 /** Docker's copier buffer: longer lines are split into several entries. */
 export const MAX_LINE = 16 * 1024;
@@ -32,11 +39,19 @@ export class LogWriter {
   private fd: number | null = null;
   private readonly pending: Record<'stdout' | 'stderr', Buffer> = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
   private readonly listeners = new Set<LogListener>();
+  /** Where the next entry starts (the file's size after the last whole entry). */
+  private size = 0;
+  /** Entries dropped since the last successful write. */
+  private dropped = 0;
 
   constructor(readonly file: string) {}
 
   private open(): number {
-    if (this.fd === null) this.fd = fs.openSync(this.file, 'a', 0o640);
+    if (this.fd === null) {
+      const fd = fs.openSync(this.file, 'a', 0o640);
+      this.size = fs.fstatSync(fd).size;
+      this.fd = fd;
+    }
     return this.fd;
   }
 
@@ -67,10 +82,33 @@ export class LogWriter {
 
   private append(stream: 'stdout' | 'stderr', log: Buffer): void {
     const time = nowRfc3339();
-    const line = JSON.stringify({ log: log.toString('utf8'), stream, time }) + '\n';
-    fs.writeSync(this.open(), line);
+    const line = Buffer.from(JSON.stringify({ log: log.toString('utf8'), stream, time }) + '\n');
+    if (!this.writeWhole(line)) return;
     const e: LogEntry = { stream, time, log: Buffer.from(log) };
     for (const l of [...this.listeners]) l(e);
+  }
+
+  /** Append a whole line, or nothing: false when it could not be written (entry dropped). */
+  private writeWhole(line: Buffer): boolean {
+    let fd: number | undefined;
+    try {
+      fd = this.open();
+      for (let off = 0; off < line.length;) off += fs.writeSync(fd, line, off);
+      this.size += line.length;
+      if (this.dropped) log.info(`${this.file}: writing again after ${this.dropped} dropped entries`);
+      this.dropped = 0;
+      return true;
+    } catch (err) {
+      if (fd !== undefined) {
+        try {
+          fs.ftruncateSync(fd, this.size);
+        } catch {
+          // Nothing more to do: the reader skips a torn line.
+        }
+      }
+      if (this.dropped++ === 0) log.warn(`${this.file}: log entry dropped: ${(err as Error).message}`);
+      return false;
+    }
   }
 
   /** Follow new entries; returns the unsubscribe function. */
