@@ -90,7 +90,9 @@ function createServer(app: Express, host: string, plan: ListenPlan): ApiServer {
   if (!host.startsWith('tcp://') || !plan.tls) return http.createServer(app);
   const t = plan.tls;
   const server = https.createServer(
-    { key: t.key, cert: t.cert, minVersion: 'TLSv1.2', ...(t.verify ? { ca: t.ca, requestCert: true, rejectUnauthorized: true } : {}) },
+    // allowHalfOpen: a hijacked stream's client half-closes (TLS close_notify) to end stdin and
+    // then reads the output; without it Node would close the connection at once (`run -i`).
+    { key: t.key, cert: t.cert, minVersion: 'TLSv1.2', allowHalfOpen: true, ...(t.verify ? { ca: t.ca, requestCert: true, rejectUnauthorized: true } : {}) },
     app,
   );
   server.on('tlsClientError', (err, socket) => {
