@@ -232,14 +232,29 @@ static pid_t spawn_child(struct child_args *a) {
   return clone(child_entry, stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
 }
 
+/*
+ * An errno's text as Go (and so runc and dockerd) writes it: glibc's strerror with a lower-case
+ * first letter ("no such file or directory"). The docker CLI matches these words
+ * case-sensitively to choose exit status 127 or 126 for a failed `docker run`.
+ */
+static const char *go_strerror(int err, char *buf, size_t len) {
+  snprintf(buf, len, "%s", strerror(err));
+  if (buf[0] >= 'A' && buf[0] <= 'Z') buf[0] = (char)(buf[0] - 'A' + 'a');
+  return buf;
+}
+
 static void describe_failure(const struct process_spec *s, const struct exec_error *x, struct agent_error *e) {
   const char *arg0 = s->argv[0];
+  char text[128];
   switch (x->stage) {
   case ST_EXEC:
     if (x->err == ENOENT && !strchr(arg0, '/'))
       set_error(e, PV_ERR_NOT_FOUND, x->err, "exec: \"%s\": executable file not found in $PATH", arg0);
+    else if (x->err == ENOENT)
+      /* runc's wording: exec: "/x": stat /x: no such file or directory */
+      set_error(e, PV_ERR_NOT_FOUND, x->err, "exec: \"%s\": stat %s: %s", arg0, arg0, go_strerror(x->err, text, sizeof text));
     else
-      set_error(e, code_for_errno(x->err), x->err, "exec: \"%s\": %s", arg0, strerror(x->err));
+      set_error(e, code_for_errno(x->err), x->err, "exec: \"%s\": %s", arg0, go_strerror(x->err, text, sizeof text));
     return;
   case ST_CWD:
   case ST_MKDIR:

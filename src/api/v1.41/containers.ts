@@ -46,10 +46,15 @@ export function streamSink(raw: RawStream, tty: boolean): OutputSink {
   };
 }
 
-/** Detach keys from the query (`detachKeys`), dockerd's 400 when malformed. */
-function detachKeysOf(req: Request): Buffer {
+/**
+ * Detach keys from the query (`detachKeys`), dockerd's 400 when malformed. As in dockerd
+ * (container/stream/attach.go: copyEscapable only with a TTY), the sequence is only watched
+ * for when the container has a TTY: without one, every stdin byte passes unchanged.
+ */
+function detachKeysOf(req: Request, tty: boolean): Buffer {
   const v = qs(req, 'detachKeys');
-  return v ? parseDetachKeys(v) : DEFAULT_DETACH_KEYS;
+  const keys = v ? parseDetachKeys(v) : DEFAULT_DETACH_KEYS;
+  return tty ? keys : Buffer.alloc(0);
 }
 
 /** Register the container routes. */
@@ -368,11 +373,11 @@ export function register(router: Router, services: ApiServices): void {
   router.post('/containers/:id/attach', async (req, res) => {
     const c = svc(services);
     const r = c.pods.get(req.params.id);
-    const keys = detachKeysOf(req);
+    const tty = r.spec.containers[0].tty;
+    const keys = detachKeysOf(req, tty);
     const logs = qbool(req, 'logs');
     const stream = qbool(req, 'stream');
     const raw = openRawStream(req, res);
-    const tty = r.spec.containers[0].tty;
     const session = c.pods.attach(r.id, {
       stdin: qbool(req, 'stdin') ? raw.input : null,
       stdout: qbool(req, 'stdout'),
@@ -392,7 +397,7 @@ export function register(router: Router, services: ApiServices): void {
     const r = c.pods.get(req.params.id);
     const up = upgradeOf(req);
     if (!up) throw new InvalidArgumentError('this endpoint needs a WebSocket upgrade');
-    const keys = detachKeysOf(req);
+    const keys = detachKeysOf(req, r.spec.containers[0].tty);
     up.taken = true;
     res.detachSocket(up.socket as unknown as import('node:net').Socket);
     wss.handleUpgrade(req, up.socket as unknown as import('node:net').Socket, up.head, (ws: WebSocket) => {
