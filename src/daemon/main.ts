@@ -105,7 +105,7 @@ async function main(argv: string[]): Promise<void> {
   // --- end containers ------------------------------------------------------------------------
 
   const app = createApiApp({
-    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel },
+    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver },
     images,
     containers,
   });

@@ -111,7 +111,7 @@ describe('listen: unix socket permissions and TLS', () => {
   test('a hijacked (upgraded) stream works over TLS', async () => {
     const port = await tlsPort(true);
     const got = await new Promise<string>((resolve, reject) => {
-      const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', allowHalfOpen: true, ...client(certs.clientDir) }, () => {
+      const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ...client(certs.clientDir) }, () => {
         s.write('POST /echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n');
         s.write('hello over tls');
         s.end();
