@@ -128,7 +128,14 @@ async function listenUnix(server: ApiServer, sock: string, gid: number | undefin
     process.umask(old);
   }
   await bound;
-  if (gid !== undefined) fs.chownSync(sock, process.getuid?.() ?? 0, gid);
+  if (gid !== undefined) {
+    try {
+      fs.chownSync(sock, process.getuid?.() ?? 0, gid);
+    } catch (e) {
+      // A daemon that is not root may not give the socket to a group it is not in.
+      log.warn(`could not change group of ${sock} to ${gid}: ${(e as Error).message}`);
+    }
+  }
   fs.chmodSync(sock, 0o660);
 }
 
