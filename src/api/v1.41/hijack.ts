@@ -23,6 +23,7 @@
 import * as http from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import type { Express } from 'express';
+import { applyServerLimits, BODY_IDLE_MS } from './limits';
 
 /** What the bridge leaves on an upgraded request. */
 interface UpgradeInfo {
@@ -55,6 +56,7 @@ function readExactly(socket: Duplex, n: number): Promise<Buffer> {
     const parts: Buffer[] = [];
     let got = 0;
     const cleanup = () => {
+      clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);
       socket.off('error', onEnd);
@@ -73,14 +75,21 @@ function readExactly(socket: Duplex, n: number): Promise<Buffer> {
       cleanup();
       reject(new Error('connection closed before the request body was complete'));
     };
+    // A client that declares a body and never sends it does not hold the connection forever.
+    const timer = setTimeout(onEnd, BODY_IDLE_MS);
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('error', onEnd);
   });
 }
 
-/** Send upgrade requests on `server` through `app` (see the module comment). */
+/**
+ * Send upgrade requests on `server` through `app` (see the module comment), and apply the
+ * API's request limits to it (limits.ts).
+ */
 export function installHijack(server: http.Server, app: Express): void {
+  // Every API server passes here before it listens: the request limits go on with the bridge.
+  applyServerLimits(server);
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     // Bytes the client sent right after the headers go back into the socket.

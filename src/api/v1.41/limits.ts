@@ -1,0 +1,148 @@
+/**
+ * The API server's limits against hostile or broken clients (docs/limitations.md, "Request
+ * limits"), and the Docker-format answers when one is hit:
+ *
+ *  - header block: at most MAX_HEADER_BYTES (431), sent within HEADERS_TIMEOUT_MS (408,
+ *    the slow-loris guard). There is no whole-request timeout: a hijacked stream or a
+ *    streamed body (attach stdin) may last for hours, and streams served to the client
+ *    (logs -f, events, wait, pull progress) are not request-side at all;
+ *  - JSON bodies: at most MAX_JSON_BODY bytes (413), each chunk within BODY_IDLE_MS and the
+ *    whole body within BODY_TOTAL_MS of the first byte (408);
+ *  - a request whose body the handler did not read to the end is answered with
+ *    `Connection: close`, so a client cannot keep the connection busy with an endless body;
+ *  - malformed HTTP (bad request line, broken chunked encoding) gets 400 with {"message"}.
+ */
+import type * as http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { RequestHandler } from 'express';
+import { PodvisorError } from '../../errors';
+
+/** Largest request header block (Node's maxHeaderSize). X-Registry-Auth tokens fit well. */
+export const MAX_HEADER_BYTES = 64 * 1024;
+/** Time allowed to send the request line and headers. */
+export const HEADERS_TIMEOUT_MS = 20_000;
+/** How often Node checks the header deadline. */
+const CHECK_INTERVAL_MS = 1_000;
+/** Largest JSON body. dockerd has none; a create body with a big Env is far below it. */
+export const MAX_JSON_BODY = 4 * 1024 * 1024;
+/** Longest pause between two chunks of a JSON body. */
+export const BODY_IDLE_MS = 10_000;
+/** Longest time to receive a whole JSON body. */
+export const BODY_TOTAL_MS = 60_000;
+
+/** 413: a request body over its limit. */
+export class PayloadTooLargeError extends PodvisorError {
+  readonly status = 413;
+}
+
+/** 408: a request body that did not arrive in time. */
+export class RequestTimeoutError extends PodvisorError {
+  readonly status = 408;
+}
+
+/** 400 for a body cut short. */
+class InvalidBody extends PodvisorError {
+  readonly status = 400;
+}
+
+function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string, string] {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return [431, 'Request Header Fields Too Large', `request headers larger than ${MAX_HEADER_BYTES} bytes`];
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return [413, 'Payload Too Large', 'chunk extensions too large'];
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [408, 'Request Timeout', `request headers not received within ${HEADERS_TIMEOUT_MS / 1000} s`];
+    default:
+      return [400, 'Bad Request', `malformed HTTP request: ${err.message}`];
+  }
+}
+
+/**
+ * Apply the limits to an API server (http or https), before it listens. Node parses HTTP
+ * before the app sees anything: its errors are answered here in Docker's {"message"} format.
+ */
+export function applyServerLimits(server: http.Server): void {
+  // Read by Node when a connection opens / when the server starts listening.
+  const tunable = server as http.Server & { maxHeaderSize: number; connectionsCheckingInterval: number };
+  tunable.maxHeaderSize = MAX_HEADER_BYTES;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = 0;
+  tunable.connectionsCheckingInterval = CHECK_INTERVAL_MS;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex & { bytesWritten?: number }) => {
+    if (err.code === 'ECONNRESET' || !socket.writable || (socket.bytesWritten ?? 0) > 0) {
+      socket.destroy();
+      return;
+    }
+    const [status, reason, message] = clientErrorAnswer(err);
+    const body = JSON.stringify({ message }) + '\n';
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
+}
+
+/**
+ * Express middleware: when the answer starts before the request body was read to its end,
+ * the connection closes after it (Node would otherwise read and discard an endless body).
+ */
+export const closeUnreadBodies: RequestHandler = (req, res, next) => {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
+    if (!req.complete) this.shouldKeepAlive = false;
+    return (writeHead as (...a: unknown[]) => http.ServerResponse).apply(this, args);
+  } as typeof res.writeHead;
+  next();
+};
+
+/**
+ * Read a request body within the limits: MAX_JSON_BODY bytes, BODY_IDLE_MS between chunks,
+ * BODY_TOTAL_MS in all. A client that closes mid-body gets a 400 (it will not read it).
+ */
+export function readBoundedBody(req: http.IncomingMessage, max = MAX_JSON_BODY): Promise<Buffer> {
+  if (req.complete && req.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let idle: NodeJS.Timeout | undefined;
+    const total = setTimeout(() => fail(new RequestTimeoutError(`request body not received within ${BODY_TOTAL_MS / 1000} s`)), BODY_TOTAL_MS);
+    const arm = () => {
+      if (idle) clearTimeout(idle);
+      idle = setTimeout(() => fail(new RequestTimeoutError(`no request body data for ${BODY_IDLE_MS / 1000} s`)), BODY_IDLE_MS);
+    };
+    const cleanup = () => {
+      clearTimeout(total);
+      if (idle) clearTimeout(idle);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+      req.off('close', onClose);
+    };
+    const fail = (err: Error) => {
+      cleanup();
+      // Stop reading; the answer goes out with Connection: close (closeUnreadBodies).
+      req.pause();
+      reject(err);
+    };
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > max) return fail(new PayloadTooLargeError(`request body larger than ${max} bytes`));
+      chunks.push(c);
+      arm();
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = () => fail(new InvalidBody('connection closed before the request body was complete'));
+    const onAborted = onError;
+    const onClose = () => {
+      if (!req.complete) onError();
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+    req.on('close', onClose);
+    arm();
+  });
+}
