@@ -228,10 +228,10 @@ export function generateCases(seed: number, count: number, routes: ServedRoute[]
         const s = JSON.stringify(base);
         body = Buffer.from(s.slice(0, Math.max(1, rng.int(s.length))));
       } else if (kind === 'wrongtype-json') {
-        for (let k = 1 + rng.int(3); k > 0; k--) setDeep(base, rng, rng.pick(SCALARS));
+        for (let k = 1 + rng.int(3); k > 0; k--) setDeep(base, rng, structuredClone(rng.pick(SCALARS)));
         body = Buffer.from(rng.chance(0.1) ? JSON.stringify(rng.pick(SCALARS)) : JSON.stringify(base));
       } else if (kind === 'absurd-json') {
-        for (let k = 1 + rng.int(3); k > 0; k--) setDeep(base, rng, rng.pick(ABSURD));
+        for (let k = 1 + rng.int(3); k > 0; k--) setDeep(base, rng, structuredClone(rng.pick(ABSURD)));
         body = Buffer.from(JSON.stringify(base));
       } else {
         contentType = rng.pick(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16', '']);

@@ -23,7 +23,7 @@
 import * as http from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import type { Express } from 'express';
-import { applyServerLimits, BODY_IDLE_MS } from './limits';
+import { applyServerLimits, BODY_IDLE_MS, SessionLimiter } from './limits';
 
 /** What the bridge leaves on an upgraded request. */
 interface UpgradeInfo {
@@ -144,8 +144,17 @@ function drainOf(w: { writableNeedDrain?: boolean; destroyed?: boolean; once(ev:
   });
 }
 
-/** Take over the connection of an attach or exec-start request (see the module comment). */
-export function openRawStream(req: http.IncomingMessage, res: http.ServerResponse): RawStream {
+/** Open attach/exec streams of this process (limits.ts: MAX_SESSIONS_*). */
+export const rawSessions = new SessionLimiter();
+
+/**
+ * Take over the connection of an attach or exec-start request (see the module comment).
+ * Counted against the session limits per `target` (default: the route's `id`, the container
+ * of an attach or the exec of an exec start) and in all: past them, a 429 is thrown before
+ * anything is written.
+ */
+export function openRawStream(req: http.IncomingMessage, res: http.ServerResponse, target?: string): RawStream {
+  const release = rawSessions.acquire(target ?? (req as { params?: { id?: string } }).params?.id ?? '');
   const up = UPGRADES.get(req);
   if (up) {
     up.taken = true;
@@ -154,6 +163,7 @@ export function openRawStream(req: http.IncomingMessage, res: http.ServerRespons
     // Docker's hijack answer: 101 UPGRADED with the raw-stream content type.
     s.write(UPGRADE_RESPONSE);
     const closed = new Promise<void>((r) => s.once('close', () => r()));
+    void closed.then(release);
     return {
       input: s,
       write: (d) => (s.destroyed ? true : s.write(d)),
@@ -169,6 +179,7 @@ export function openRawStream(req: http.IncomingMessage, res: http.ServerRespons
   res.flushHeaders();
   const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
   const closed = new Promise<void>((r) => res.once('close', () => r()));
+  void closed.then(release);
   return {
     input: hasBody ? req : null,
     write: (d) => (res.destroyed ? true : res.write(d)),

@@ -146,3 +146,47 @@ export function readBoundedBody(req: http.IncomingMessage, max = MAX_JSON_BODY):
     arm();
   });
 }
+
+/** Open attach/exec streams allowed per container (or per exec) at once. */
+export const MAX_SESSIONS_PER_TARGET = 64;
+/** Open attach/exec streams allowed in all. */
+export const MAX_SESSIONS_TOTAL = 1024;
+
+/** 429: too many open attach/exec sessions. */
+export class TooManySessionsError extends PodvisorError {
+  readonly status = 429;
+}
+
+/** Counts open attach/exec sessions per target and in all; refuses past the limits. */
+export class SessionLimiter {
+  private readonly open = new Map<string, number>();
+  private total = 0;
+
+  constructor(
+    private readonly perTarget = MAX_SESSIONS_PER_TARGET,
+    private readonly maxTotal = MAX_SESSIONS_TOTAL,
+  ) {}
+
+  /** Sessions open now (all targets). */
+  get size(): number {
+    return this.total;
+  }
+
+  /** Take a session for `target`; throws TooManySessionsError past a limit. Returns its release (idempotent). */
+  acquire(target: string): () => void {
+    const n = this.open.get(target) ?? 0;
+    if (n >= this.perTarget) throw new TooManySessionsError(`too many open attach/exec sessions for ${target} (limit ${this.perTarget}); close some and retry`);
+    if (this.total >= this.maxTotal) throw new TooManySessionsError(`too many open attach/exec sessions (limit ${this.maxTotal}); close some and retry`);
+    this.open.set(target, n + 1);
+    this.total++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.total--;
+      const left = (this.open.get(target) ?? 1) - 1;
+      if (left > 0) this.open.set(target, left);
+      else this.open.delete(target);
+    };
+  }
+}
