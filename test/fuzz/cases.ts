@@ -113,8 +113,10 @@ function enc(s: string): string {
 
 /** Fill a route template's parameters. */
 function fillPath(rng: Rng, route: string, known: Known, hostile: boolean): string {
+  // Fuzz cases never boot a VM: routes that would start a real container get made-up names.
+  const boots = /^\/containers\/:id\/(start|restart|unpause|attach|attach\/ws|wait|exec)$/.test(route);
   return route.replace(/:id|\*name/g, (p) => {
-    const real = p === ':id' ? (route.startsWith('/exec') ? [] : known.containers) : known.images;
+    const real = p === ':id' ? (route.startsWith('/exec') || boots ? [] : known.containers) : known.images;
     if (!hostile && real.length && rng.chance(0.6)) return real.map(enc)[rng.int(real.length)];
     if (!hostile) return `fuzznope${rng.int(1e6)}`;
     const n = rng.pick(BAD_NAMES);
@@ -213,9 +215,7 @@ export function generateCases(seed: number, count: number, routes: ServedRoute[]
     const kind = rng.pick(requestKinds);
     const hasBody = r.method === 'POST';
     const base = BASE_BODIES[r.path]?.() ?? {};
-    let path = fillPath(rng, r.path, known, kind === 'bad-name');
-    // Do not let fuzz cases boot VMs: no start/restart/unpause/attach of real containers.
-    if (/\/(start|restart|unpause|attach|wait|exec)$/.test(r.path) && r.path.startsWith('/containers/:id')) path = path.replace(/\/containers\/[^/]+/, `/containers/fuzznope${rng.int(1e6)}`);
+    const path = fillPath(rng, r.path, known, kind === 'bad-name');
     let query = kind === 'bad-query' || kind === 'bad-filter' ? randomQuery(rng, r.path) : (BOUNDED[r.path] ?? '');
     if (kind === 'bad-filter') query = `filters=${enc(rng.pick(BAD_FILTERS))}&${BOUNDED[r.path] ?? ''}`;
     if (r.path === '/images/create' && !/fromImage/.test(query)) query += `&fromImage=${enc(rng.pick(['127.0.0.1:1/fuzz', 'fuzz nope', 'UPPER/x', '', 'a'.repeat(300), '127.0.0.1:1/x@sha256:zz']))}`;
