@@ -59,7 +59,7 @@ export function sendCase(socketPath: string, c: FuzzCase, boundMs = CASE_BOUND_M
     };
     const timer = setTimeout(() => finish({ closed: false, hung: true }), boundMs);
     sock.on('data', (d: Buffer) => {
-      got = Buffer.concat([got, d]).subarray(0, 64 * 1024);
+      got = Buffer.concat([got, d]).subarray(0, 1024 * 1024);
       parse(false);
     });
     sock.on('close', () => parse(true));

@@ -21,6 +21,7 @@
  * their handler takes the socket and `head` from `upgradeOf(req)`.
  */
 import * as http from 'node:http';
+import type * as https from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
 import type { Express } from 'express';
 import { applyServerLimits, BODY_IDLE_MS, SessionLimiter } from './limits';
@@ -87,7 +88,7 @@ function readExactly(socket: Duplex, n: number): Promise<Buffer> {
  * Send upgrade requests on `server` through `app` (see the module comment), and apply the
  * API's request limits to it (limits.ts).
  */
-export function installHijack(server: http.Server, app: Express): void {
+export function installHijack(server: http.Server | https.Server, app: Express): void {
   // Every API server passes here before it listens: the request limits go on with the bridge.
   applyServerLimits(server);
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -13,6 +13,7 @@
  *  - malformed HTTP (bad request line, broken chunked encoding) gets 400 with {"message"}.
  */
 import type * as http from 'node:http';
+import type * as https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { RequestHandler } from 'express';
 import { PodvisorError } from '../../errors';
@@ -62,9 +63,9 @@ function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string, string]
  * Apply the limits to an API server (http or https), before it listens. Node parses HTTP
  * before the app sees anything: its errors are answered here in Docker's {"message"} format.
  */
-export function applyServerLimits(server: http.Server): void {
+export function applyServerLimits(server: http.Server | https.Server): void {
   // Read by Node when a connection opens / when the server starts listening.
-  const tunable = server as http.Server & { maxHeaderSize: number; connectionsCheckingInterval: number };
+  const tunable = server as (http.Server | https.Server) & { maxHeaderSize: number; connectionsCheckingInterval: number };
   tunable.maxHeaderSize = MAX_HEADER_BYTES;
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = 0;
