@@ -8,6 +8,7 @@
  * {"message"} on every error, /_ping answering throughout, the slow-loris connections closed
  * by the daemon after its header timeout, and the daemon alive at the end.
  */
+import * as http from 'node:http';
 import { startDaemon, ping, type TestDaemon } from '../helpers/daemon';
 import { runFuzz, summarize, type FuzzReport } from '../fuzz/run';
 import { prepareTarget } from '../fuzz/target';
@@ -20,11 +21,25 @@ const COUNT = Math.max(500, Number(process.env.FUZZ_COUNT ?? 600));
 describe('hostile requests (fuzz)', () => {
   let d: TestDaemon;
   let report: FuzzReport;
+  /** A `GET /events` stream held through the run: the slow-loris guard must not cut it. */
+  const events = { status: 0, closedAfterMs: -1, heldMs: 0, done: false };
 
   beforeAll(async () => {
     d = await startDaemon();
     const known = await prepareTarget(d.socketPath);
+    const t0 = Date.now();
+    const req = http.get({ socketPath: d.socketPath, path: '/v1.41/events' }, (res) => {
+      events.status = res.statusCode ?? 0;
+      res.resume();
+      res.on('close', () => {
+        if (!events.done) events.closedAfterMs = Date.now() - t0;
+      });
+    });
+    req.on('error', () => undefined);
     report = await runFuzz({ socketPath: d.socketPath, seed: SEED, count: COUNT, timeBudgetMs: 50_000, known, concurrency: 8, slowLoris: 3, slowLorisMaxMs: HEADERS_TIMEOUT_MS + 8000 });
+    events.heldMs = Date.now() - t0;
+    events.done = true;
+    req.destroy();
     console.log(summarize(report));
   }, 120_000);
 
@@ -53,5 +68,11 @@ describe('hostile requests (fuzz)', () => {
       expect(s.ms).toBeLessThan(HEADERS_TIMEOUT_MS + 8000);
     }
     expect(await ping(d.socketPath)).toBe(true);
+  });
+
+  it('keeps a long-lived stream (GET /events) open past the header timeout', () => {
+    expect(events.status).toBe(200);
+    expect(events.heldMs).toBeGreaterThan(HEADERS_TIMEOUT_MS);
+    expect(events.closedAfterMs).toBe(-1);
   });
 });
