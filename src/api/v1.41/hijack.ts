@@ -150,8 +150,8 @@ export const rawSessions = new SessionLimiter();
 
 /**
  * Take over the connection of an attach or exec-start request (see the module comment).
- * Counted against the session limits per `target` (default: the route's `id`, the container
- * of an attach or the exec of an exec start) and in all: past them, a 429 is thrown before
+ * Counted against the session limits per `target` (the container; default: the route's `id`)
+ * and in all: past them, a 429 is thrown before
  * anything is written.
  */
 export function openRawStream(req: http.IncomingMessage, res: http.ServerResponse, target?: string): RawStream {

@@ -175,7 +175,7 @@ export function readBoundedBody(req: http.IncomingMessage, max = MAX_JSON_BODY):
   });
 }
 
-/** Open attach/exec streams allowed per container (or per exec) at once. */
+/** Open attach/exec streams allowed per container at once. */
 export const MAX_SESSIONS_PER_TARGET = 64;
 /** Open attach/exec streams allowed in all. */
 export const MAX_SESSIONS_TOTAL = 1024;
