@@ -17,10 +17,17 @@
  * and a new current file is started; with max-file 1 the current file is replaced by an empty
  * one. Readers read the rotated files oldest first, then the current one. A snapshot holds
  * open descriptors, so a rotation while it is read loses nothing of what it saw.
+ *
+ * A write that fails (a full disk) drops that entry, as dockerd's json-file logger does: the
+ * file is cut back to its last whole line, so a torn line cannot spoil the next entry, the
+ * failure is logged (once until a write succeeds again), and the container is not held up.
  */
 import * as fs from 'node:fs';
 import { parseRfc3339, rfc3339Nanos, nowRfc3339 } from '../util/time';
 import { DEFAULT_LOG_POLICY, type LogPolicy } from './log-config';
+import { logger } from '../util/log';
+
+const log = logger('logs');
 
 /** Docker's copier buffer: longer lines are split into several entries. */
 export const MAX_LINE = 16 * 1024;
@@ -43,6 +50,8 @@ export class LogWriter {
   private size = 0;
   private readonly pending: Record<'stdout' | 'stderr', Buffer> = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
   private readonly listeners = new Set<LogListener>();
+  /** Entries dropped since the last successful write. */
+  private dropped = 0;
 
   constructor(
     readonly file: string,
@@ -106,13 +115,34 @@ export class LogWriter {
     const time = nowRfc3339();
     if (this.policy.driver === 'json-file') {
       const line = Buffer.from(JSON.stringify({ log: log.toString('utf8'), stream, time }) + '\n');
-      this.open();
-      if (this.policy.maxSize > 0 && this.size >= this.policy.maxSize) this.rotate();
-      fs.writeSync(this.open(), line);
-      this.size += line.length;
+      if (!this.writeWhole(line)) return;
     }
     const e: LogEntry = { stream, time, log: Buffer.from(log) };
     for (const l of [...this.listeners]) l(e);
+  }
+
+  /** Append a whole line (rotating first when due), or nothing: false when it could not be written. */
+  private writeWhole(line: Buffer): boolean {
+    try {
+      this.open();
+      if (this.policy.maxSize > 0 && this.size >= this.policy.maxSize) this.rotate();
+      const fd = this.open();
+      for (let off = 0; off < line.length;) off += fs.writeSync(fd, line, off);
+      this.size += line.length;
+      if (this.dropped) log.info(`${this.file}: writing again after ${this.dropped} dropped entries`);
+      this.dropped = 0;
+      return true;
+    } catch (err) {
+      if (this.fd !== null) {
+        try {
+          fs.ftruncateSync(this.fd, this.size);
+        } catch {
+          // Nothing more to do: readers skip a torn line.
+        }
+      }
+      if (this.dropped++ === 0) log.warn(`${this.file}: log entry dropped: ${(err as Error).message}`);
+      return false;
+    }
   }
 
   /** Follow new entries; returns the unsubscribe function. */

@@ -42,8 +42,30 @@ export function overlayOptions(layers: string[], dir: string): { options: string
   return { options: rel, cwd: dir, links: true };
 }
 
+/** A container's overlay directories, as inspect's GraphDriver shows them (top layer first). */
+export interface RootfsPaths {
+  lowerDirs: string[];
+  upperDir: string;
+  workDir: string;
+  mergedDir?: string;
+}
+
 /** Overlayfs implementation of RootfsManager. */
 export class OverlayRootfs implements RootfsManager {
+  /**
+   * paths() answers by id, kept in memory: inspect asks on every call, and under 50 clients
+   * two file reads per inspect made it 6x slower than list (bench/load.ts). Every change of a
+   * container's rootfs (prepare, mount, unmount, remove) bumps its generation and drops the
+   * entry; an answer read from disk is kept only if no change came while it was read.
+   */
+  private readonly known = new Map<string, RootfsPaths>();
+  private readonly generation = new Map<string, number>();
+
+  private changed(id: string): void {
+    this.known.delete(id);
+    this.generation.set(id, (this.generation.get(id) ?? 0) + 1);
+  }
+
   constructor(
     readonly root: string,
     private readonly mounter: Mounter = sharedMounter(),
@@ -55,11 +77,16 @@ export class OverlayRootfs implements RootfsManager {
   }
 
   /** The overlay directories of a prepared container (for inspect's GraphDriver). */
-  async paths(id: string): Promise<{ lowerDirs: string[]; upperDir: string; workDir: string; mergedDir?: string }> {
+  async paths(id: string): Promise<RootfsPaths> {
     const d = this.dir(id);
+    const cached = this.known.get(id);
+    if (cached) return { ...cached, lowerDirs: [...cached.lowerDirs] };
+    const gen = this.generation.get(id) ?? 0;
     const lowerDirs = await this.layers(id);
     const mp = await this.mountpoint(id);
-    return { lowerDirs: lowerDirs.slice().reverse(), upperDir: path.join(d, 'upper'), workDir: path.join(d, 'work'), ...(mp ? { mergedDir: mp } : {}) };
+    const p: RootfsPaths = { lowerDirs: lowerDirs.slice().reverse(), upperDir: path.join(d, 'upper'), workDir: path.join(d, 'work'), ...(mp ? { mergedDir: mp } : {}) };
+    if ((this.generation.get(id) ?? 0) === gen) this.known.set(id, p);
+    return { ...p, lowerDirs: [...p.lowerDirs] };
   }
 
   private async layers(id: string): Promise<string[]> {
@@ -86,6 +113,7 @@ export class OverlayRootfs implements RootfsManager {
     if (layerDirs.length > MAX_LAYERS) throw new InvalidArgumentError(`max depth exceeded: ${layerDirs.length} layers (at most ${MAX_LAYERS})`);
     for (const l of layerDirs) if (!path.isAbsolute(l) || l.includes(':') || l.includes(',')) throw new InvalidArgumentError(`bad layer directory ${l}`);
     const d = this.dir(id);
+    this.changed(id);
     await fs.promises.mkdir(d, { recursive: true, mode: 0o700 });
     await fs.promises.mkdir(path.join(d, 'upper'), { mode: 0o755 }).catch(ignoreExists);
     await fs.promises.mkdir(path.join(d, 'work'), { mode: 0o700 }).catch(ignoreExists);
@@ -103,6 +131,7 @@ export class OverlayRootfs implements RootfsManager {
 
   async mount(id: string, target: string): Promise<void> {
     const d = this.dir(id);
+    this.changed(id);
     const layers = await this.layers(id);
     const prev = await this.mountpoint(id);
     if (prev && isMountPoint(prev)) {
@@ -117,11 +146,14 @@ export class OverlayRootfs implements RootfsManager {
     } catch (e) {
       await this.mounter.unmount(target).catch(() => undefined);
       throw e;
+    } finally {
+      this.changed(id);
     }
   }
 
   async unmount(id: string): Promise<void> {
     const d = this.dir(id);
+    this.changed(id);
     const mp = await this.mountpoint(id);
     if (!mp) return;
     if (isMountPoint(mp)) {
@@ -133,14 +165,17 @@ export class OverlayRootfs implements RootfsManager {
       }
     }
     await fs.promises.rm(path.join(d, 'mountpoint'), { force: true });
+    this.changed(id);
   }
 
   async remove(id: string): Promise<void> {
     const d = this.dir(id);
     await this.unmount(id);
+    this.changed(id);
     for (const name of ['upper', 'work', 'l', 'lower.json']) {
       await fs.promises.rm(path.join(d, name), { recursive: true, force: true });
     }
+    this.changed(id);
   }
 
   async sizeRw(id: string): Promise<number> {

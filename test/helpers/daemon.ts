@@ -30,6 +30,8 @@ export interface DaemonOptions {
   vmPoolSize?: number;
   /** Milliseconds to wait for /_ping (default 30 s). */
   readyTimeoutMs?: number;
+  /** A data root of the caller's (e.g. on a small filesystem); it is left in place by stop(). */
+  dataRoot?: string;
 }
 
 /** A running test daemon. */
@@ -67,7 +69,7 @@ export function ping(socketPath: string): Promise<boolean> {
 export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon> {
   if (!fs.existsSync(DAEMON_MAIN)) throw new Error(`${DAEMON_MAIN} is missing: run npx tsc -p tsconfig.build.json`);
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-test-'));
-  const dataRoot = path.join(base, 'data');
+  const dataRoot = opts.dataRoot ?? path.join(base, 'data');
   const execRoot = path.join(base, 'exec');
   const socketPath = path.join(base, 'docker.sock');
   const dockerConfig = path.join(base, 'docker-config');

@@ -87,3 +87,24 @@ test('sizes never follow symlinks out of the writable layer', async () => {
   fs.symlinkSync('/etc', path.join(dir, 'link'));
   expect(await treeSize(dir)).toBe(3);
 });
+
+test('paths() (inspect) follows mount, unmount, prepare and remove, also while a read is in flight', async () => {
+  const low = layer('p', { 'a': '1\n' });
+  await rootfs.prepare('c3', [low]);
+  const dirs = path.join(tmp, 'containers', 'c3');
+  expect(await rootfs.paths('c3')).toEqual({ lowerDirs: [low], upperDir: path.join(dirs, 'upper'), workDir: path.join(dirs, 'work') });
+  const target = path.join(tmp, 'share', 'c3');
+  // A read that starts before the mount and ends after it is not kept as the answer.
+  const racing = rootfs.paths('c3');
+  await rootfs.mount('c3', target);
+  await racing;
+  expect((await rootfs.paths('c3')).mergedDir).toBe(target);
+  expect((await rootfs.paths('c3')).mergedDir).toBe(target);
+  await rootfs.unmount('c3');
+  expect((await rootfs.paths('c3')).mergedDir).toBeUndefined();
+  const high = layer('q', { 'b': '2\n' });
+  await rootfs.prepare('c3', [low, high]);
+  expect((await rootfs.paths('c3')).lowerDirs).toEqual([high, low]);
+  await rootfs.remove('c3');
+  await expect(rootfs.paths('c3')).rejects.toThrow(/no rootfs prepared/);
+});
