@@ -26,6 +26,7 @@ import { EventBus } from '../pod/events';
 import { PodManager } from '../pod/manager';
 import { OverlayRootfs } from '../storage/rootfs';
 import { StateStore } from '../storage/state';
+import { loadEngineId } from './engine-id';
 
 const log = logger('daemon');
 
@@ -103,7 +104,7 @@ async function main(argv: string[]): Promise<void> {
   // --- end containers ------------------------------------------------------------------------
 
   const app = createApiApp({
-    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel },
+    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, id: loadEngineId(opts.dataRoot) },
     images,
     containers,
   });

@@ -32,6 +32,7 @@ import { NameIndex } from './names';
 import { RestartBackoff, shouldRestart, startsWithDaemon } from './restart';
 import { initProcessId, mergeEnv, resolveUserInGuest, runtimeEnv, startPod } from './runtime';
 import { ExecStore, type ExecConfig, type ExecRecord } from './exec';
+import { startFailure } from './start-error';
 import { sampleGuest, type GuestSample } from './guest-stats';
 import { createdState, mainContainer, type PodRecord, type PodSpec, type RestartPolicy } from './types';
 
@@ -310,12 +311,12 @@ export class PodManager {
         r.spec,
       );
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      r.state.error = msg;
+      const failed = startFailure(err, mainContainer(r.spec).args[0] ?? '', r.state.exitCode || 128);
+      r.state.error = failed.error.message;
       if (r.state.status === 'restarting') r.state.status = 'exited';
-      r.state.exitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : r.state.exitCode || 128;
+      r.state.exitCode = failed.exitCode;
       await this.persist(e);
-      throw err;
+      throw failed.error;
     }
     const main = mainContainer(r.spec);
     const init = started.inits.get(main.id) as AgentProcess;
@@ -887,12 +888,13 @@ export class PodManager {
         ...(x.config.tty ? { rows: 24, cols: 80 } : {}),
       });
     } catch (err) {
-      x.exitCode = /not found|no such file/i.test((err as Error).message) ? 127 : 126;
+      const failed = startFailure(err, x.config.args[0] ?? '', 126);
+      x.exitCode = failed.exitCode;
       x.markReady();
       this.execs.retire(x.id);
       // The session is left open: the caller reports the error on it (dockerd writes it on
       // the hijacked stream) and then ends it.
-      throw err;
+      throw failed.error;
     }
     x.proc = proc;
     x.processId = proc.processId;

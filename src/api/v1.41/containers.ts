@@ -10,7 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiServices, ContainerServices } from './services';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
 import { has, labelsMatch, parseFilterParam, qbool, qint, qs, readJson, sendJson } from './params';
-import { frame, openRawStream, upgradeOf, type RawStream } from './hijack';
+import { drainOf, frame, openRawStream, upgradeOf, type RawStream } from './hijack';
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
 import { containerJson, containerSummary } from '../../translate/inspect';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
@@ -305,7 +305,7 @@ export function register(router: Router, services: ApiServices): void {
       for await (const e of iter) {
         if (gone) break;
         const payload = timestamps ? Buffer.concat([Buffer.from(`${e.time} `), e.log]) : e.log;
-        if (!res.write(tty ? payload : frame(e.stream, payload))) await new Promise((ok) => { res.once('drain', ok); res.once('close', ok); });
+        if (!res.write(tty ? payload : frame(e.stream, payload))) await drainOf(res);
       }
     } finally {
       await iter.return(undefined as unknown as LogEntry);

@@ -90,11 +90,14 @@ export function register(router: Router, services: ApiServices): void {
     if (x.started) throw new ConflictError(`Error: Exec command ${x.id} has already run`);
     if (!c.pods.isRunning(x.containerId)) throw new ConflictError(`Container ${x.containerId} is not running`);
     const raw = openRawStream(req, res);
+    // dockerd frames the stream by the Tty of this start request, not that of exec create
+    // (docker-py creates with a TTY and starts with Tty: false: it expects stdcopy frames).
+    const framedTty = body.Tty === true;
     const session = new AttachSession({
       stdin: x.config.attachStdin ? raw.input : null,
       stdout: x.config.attachStdout,
       stderr: x.config.attachStderr,
-      sink: streamSink(raw, x.config.tty),
+      sink: streamSink(raw, framedTty),
       detachKeys: x.config.detachKeys ? parseDetachKeys(x.config.detachKeys) : DEFAULT_DETACH_KEYS,
     });
     if (!x.config.attachStdin) raw.input?.resume();
@@ -104,7 +107,7 @@ export function register(router: Router, services: ApiServices): void {
     } catch (err) {
       // The stream is already hijacked: dockerd writes the error on the (framed) stdout
       // stream, then closes; the CLI then reads the exit code (126/127) from exec inspect.
-      streamSink(raw, x.config.tty).write('stdout', Buffer.from(`${(err as Error).message}\r\n`));
+      streamSink(raw, framedTty).write('stdout', Buffer.from(`${(err as Error).message}\r\n`));
       session.finish('exited');
     }
   });

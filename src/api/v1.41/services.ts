@@ -40,4 +40,6 @@ export interface SystemFacts {
   dataRoot: string;
   /** Hypervisor acceleration in use ('kvm' | 'tcg'), or 'none' before the VM layer is up. */
   accel: string;
+  /** The daemon's persistent ID (`docker info` ID); empty when not known. */
+  id?: string;
 }
