@@ -19,7 +19,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AgentProcess, Hypervisor, Vm, VmFactory, VmSize } from '../vm/types';
+import type { AgentProcess, Hypervisor, ResourceLimits, Vm, VmFactory, VmSize } from '../vm/types';
 import type { ImageLookup, RootfsManager } from '../storage/types';
 import type { StateStore } from '../storage/state';
 import { ConflictError, InvalidArgumentError, NotFoundError, NotModifiedError, UnavailableError } from '../errors';
@@ -33,6 +33,7 @@ import { RestartBackoff, shouldRestart, startsWithDaemon } from './restart';
 import { initProcessId, mergeEnv, resolveUserInGuest, runtimeEnv, startPod } from './runtime';
 import { ExecStore, type ExecConfig, type ExecRecord } from './exec';
 import { startFailure } from './start-error';
+import { checkFitsVm } from './limits';
 import { sampleGuest, type GuestSample } from './guest-stats';
 import { createdState, mainContainer, type PodRecord, type PodSpec, type RestartPolicy } from './types';
 
@@ -356,13 +357,16 @@ export class PodManager {
   /** Wait for the main process to end, then tear the run down and record the exit. */
   private async monitor(e: Entry, run: Run): Promise<void> {
     let exitCode: number;
+    let oomKilled = false;
     let error = '';
     const vmDeath = run.vm.exited.then((x) => {
       throw new UnavailableError(x.expected ? `VM ${run.vm.id} was stopped` : `VM ${run.vm.id} exited unexpectedly: ${x.reason}`);
     });
     vmDeath.catch(() => undefined);
     try {
-      exitCode = (await Promise.race([run.init.exited, vmDeath])).exitCode;
+      const status = await Promise.race([run.init.exited, vmDeath]);
+      exitCode = status.exitCode;
+      oomKilled = status.oomKilled === true;
     } catch (err) {
       if (run.forcedExitCode !== undefined) {
         exitCode = run.forcedExitCode;
@@ -386,7 +390,7 @@ export class PodManager {
       if (e.teardown === teardown) e.teardown = undefined;
     });
     const r = e.record;
-    r.state = { ...r.state, status: 'exited', pid: 0, exitCode, error, finishedAt: nowRfc3339() };
+    r.state = { ...r.state, status: 'exited', pid: 0, exitCode, error, finishedAt: nowRfc3339(), oomKilled };
     r.vmId = undefined;
     r.initProcessIds = undefined;
     await this.persist(e).catch((err) => log.error(`persisting ${r.id}: ${(err as Error).message}`));
@@ -394,6 +398,8 @@ export class PodManager {
     // `die`, so no client sees the exit before the event.
     e.run = undefined;
     log.debug(`container ${r.id.slice(0, 12)}: exited ${exitCode}, run torn down`);
+    // dockerd sends `oom` (from the cgroup's OOM notification) before `die`.
+    if (oomKilled) this.emit(r, 'oom', {});
     this.emit(r, 'die', { exitCode: String(exitCode) });
     for (const f of [...e.followers]) f();
     this.wake(e, 'exit', { exitCode, ...(error ? { error } : {}) });
@@ -723,6 +729,34 @@ export class PodManager {
   async updateVmSize(ref: string, size: VmSize): Promise<void> {
     const e = this.entry(ref);
     await this.locked(e, async () => {
+      e.record.spec.vm = { ...size };
+      await this.persist(e);
+    });
+  }
+
+  /**
+   * docker update of memory / CPUs. A stopped container gets a VM of `size` at its next start;
+   * a running one gets `limits` applied live in its guest cgroup, as far as its VM allows (a
+   * VM is not resized while it runs: a limit beyond it is refused, 409, saying so).
+   */
+  async updateResources(ref: string, size: VmSize, limits: ResourceLimits | undefined): Promise<void> {
+    const e = this.entry(ref);
+    await this.locked(e, async () => {
+      const run = e.run;
+      const main = mainContainer(e.record.spec);
+      if (run) checkFitsVm(e.record.id, run.vm.size, size, limits);
+      if (run && limits) {
+        const agent = run.vm.agent;
+        if (!agent.updateResources) throw new ConflictError(`Cannot update container ${e.record.id}: its VM cannot change limits live (stop it first)`);
+        // A limit that was set and is now gone is lifted ("max").
+        const apply: ResourceLimits = { ...limits };
+        if (apply.memoryMax === undefined && main.limits?.memoryMax !== undefined) apply.memoryMax = 0;
+        if (apply.cpuQuota === undefined && main.limits?.cpuQuota !== undefined) apply.cpuQuota = 0;
+        await agent.updateResources(main.id, apply);
+      }
+      if (limits) main.limits = { ...limits };
+      else delete main.limits;
+      // The VM keeps its size while it runs; the next start sizes it for the new limits.
       e.record.spec.vm = { ...size };
       await this.persist(e);
     });

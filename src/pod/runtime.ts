@@ -184,7 +184,9 @@ export async function startPod(deps: StartDeps, spec: PodSpec, size = spec.vm): 
     // Every CREATE_CONTAINER goes out at once; a container whose files and accounts the host
     // handled has its init sent right behind it, without waiting for the answer (the agent
     // serves requests in order), which saves a round trip to the guest per start.
-    const created = spec.containers.map((c) => vm.agent.createContainer({ id: c.id, rootfs: rootfsInShare(c.id), hostname: spec.hostname }));
+    const created = spec.containers.map((c) =>
+      vm.agent.createContainer({ id: c.id, rootfs: rootfsInShare(c.id), hostname: spec.hostname, ...(c.limits ? { limits: c.limits } : {}) }),
+    );
     for (const p of created) p.catch(() => undefined); // each is awaited below
     const inits = new Map<string, AgentProcess>();
     for (const [i, c] of spec.containers.entries()) {

@@ -1,7 +1,8 @@
 /**
  * Regressions of issue 10's "Bugs found", each through the stock docker CLI against the real
  * daemon on real VMs (fixture registry): binary stdin without a TTY, the exit codes of a
- * command that cannot be started, and a persisted daemon ID. One daemon, one long-running
+ * command that cannot be started, memory limits held by the guest's cgroup (stats, live
+ * update, OOM), and a persisted daemon ID. One daemon, one long-running
  * container for the exec checks.
  */
 import { spawn } from 'node:child_process';
@@ -86,6 +87,28 @@ describe('issue 10 regressions (docker CLI)', () => {
     // docker exec of a missing command: 127 as well.
     const ex = await docker(d, ['exec', 'reg-svc', '/nonexistent']);
     expect(ex.code).toBe(127);
+  });
+
+  test('docker run -m: stats show the limit, docker update changes it live, the OOM killer holds to it', async () => {
+    expect((await docker(d, ['run', '-d', '--name', 'reg-mem', '-m', '64m', IMAGE, 'sleep', '600'])).code).toBe(0);
+    const stats = await docker(d, ['stats', '--no-stream', '--format', '{{.MemUsage}}', 'reg-mem']);
+    expect(stats.out).toMatch(/ \/ 64MiB\n$/);
+    expect((await docker(d, ['update', '-m', '48m', '--memory-swap', '48m', 'reg-mem'])).code).toBe(0);
+    expect((await docker(d, ['stats', '--no-stream', '--format', '{{.MemUsage}}', 'reg-mem'])).out).toMatch(/ \/ 48MiB\n$/);
+    const tooBig = await docker(d, ['update', '-m', '4g', '--memory-swap', '4g', 'reg-mem']);
+    expect(tooBig.code).not.toBe(0);
+    expect(tooBig.err).toContain('does not fit its running VM');
+    await docker(d, ['rm', '-f', 'reg-mem']);
+    // busybox `tail /dev/zero` keeps one endless line: it grows until the cgroup's OOM kill.
+    const oom = await docker(d, ['run', '--name', 'reg-oom', '-m', '32m', IMAGE, 'tail', '/dev/zero']);
+    expect(oom.code).toBe(137);
+    const state = await docker(d, ['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', 'reg-oom']);
+    expect(state.out).toBe('true 137\n');
+    const until = String(Math.ceil(Date.now() / 1000) + 2);
+    const events = await docker(d, ['events', '--since', '0', '--until', until, '--filter', 'container=reg-oom', '--format', '{{.Action}}']);
+    expect(events.out.split('\n')).toEqual(expect.arrayContaining(['oom', 'die']));
+    expect(events.out.indexOf('oom')).toBeLessThan(events.out.indexOf('die'));
+    await docker(d, ['rm', '-f', 'reg-oom']);
   });
 
   test('docker info has a daemon ID in dockerd shape, the same after a restart', async () => {
