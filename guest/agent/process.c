@@ -236,9 +236,9 @@ static pid_t spawn_child(struct child_args *a) {
 }
 
 /*
- * strerror in Go's wording (lower-case first letter: "no such file or directory", "permission
- * denied"). The docker CLI maps a failed start to exit 127 or 126 by matching these texts
- * case-sensitively, so they must read as dockerd (runc) writes them.
+ * An errno's text as Go (and so runc and dockerd) writes it: glibc's strerror with a lower-case
+ * first letter ("no such file or directory"). The docker CLI matches these words
+ * case-sensitively to choose exit status 127 or 126 for a failed `docker run`.
  */
 static const char *go_strerror(int err, char *buf, size_t len) {
   snprintf(buf, len, "%s", strerror(err));
@@ -248,22 +248,22 @@ static const char *go_strerror(int err, char *buf, size_t len) {
 
 static void describe_failure(const struct process_spec *s, const struct exec_error *x, struct agent_error *e) {
   const char *arg0 = s->argv[0];
-  char why[128];
+  char text[128];
   switch (x->stage) {
   case ST_EXEC:
     /* runc's wording: `exec: "x": executable file not found in $PATH` for a PATH search,
      * `exec: "/x": stat /x: no such file or directory` for a path, else the errno text. */
     if (x->err == ENOENT && !strchr(arg0, '/'))
       set_error(e, PV_ERR_NOT_FOUND, x->err, "exec: \"%s\": executable file not found in $PATH", arg0);
-    else if (x->err == ENOENT || x->err == ENOTDIR)
-      set_error(e, PV_ERR_NOT_FOUND, x->err, "exec: \"%s\": stat %s: %s", arg0, arg0,
-                go_strerror(x->err, why, sizeof why));
+    else if (x->err == ENOENT)
+      /* runc's wording: exec: "/x": stat /x: no such file or directory */
+      set_error(e, PV_ERR_NOT_FOUND, x->err, "exec: \"%s\": stat %s: %s", arg0, arg0, go_strerror(x->err, text, sizeof text));
     else
-      set_error(e, code_for_errno(x->err), x->err, "exec: \"%s\": %s", arg0, go_strerror(x->err, why, sizeof why));
+      set_error(e, code_for_errno(x->err), x->err, "exec: \"%s\": %s", arg0, go_strerror(x->err, text, sizeof text));
     return;
   case ST_CWD:
   case ST_MKDIR:
-    set_error(e, code_for_errno(x->err), x->err, "working directory %s: %s", s->cwd, go_strerror(x->err, why, sizeof why));
+    set_error(e, code_for_errno(x->err), x->err, "working directory %s: %s", s->cwd, go_strerror(x->err, text, sizeof text));
     return;
   case ST_USER:
     set_error(e, PV_ERR_INVALID, x->err, "set user %u:%u: %s", (unsigned)s->uid, (unsigned)s->gid,

@@ -19,6 +19,7 @@ import { statsJson } from '../../translate/stats';
 import { cgroupLimitsFor, vmSizeFor } from '../../translate/resources';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
 import { parseTimeArg, type LogEntry } from '../../pod/logs';
+import { assertLogsReadable } from '../../pod/log-config';
 import type { OutputSink, StreamName } from '../../pod/io';
 import type { WaitCondition } from '../../pod/manager';
 import type { PodRecord } from '../../pod/types';
@@ -45,10 +46,15 @@ export function streamSink(raw: RawStream, tty: boolean): OutputSink {
   };
 }
 
-/** Detach keys from the query (`detachKeys`), dockerd's 400 when malformed. */
-function detachKeysOf(req: Request): Buffer {
+/**
+ * Detach keys from the query (`detachKeys`), dockerd's 400 when malformed. As in dockerd
+ * (container/stream/attach.go: copyEscapable only with a TTY), the sequence is only watched
+ * for when the container has a TTY: without one, every stdin byte passes unchanged.
+ */
+function detachKeysOf(req: Request, tty: boolean): Buffer {
   const v = qs(req, 'detachKeys');
-  return v ? parseDetachKeys(v) : DEFAULT_DETACH_KEYS;
+  const keys = v ? parseDetachKeys(v) : DEFAULT_DETACH_KEYS;
+  return tty ? keys : Buffer.alloc(0);
 }
 
 /** Register the container routes. */
@@ -74,7 +80,7 @@ export function register(router: Router, services: ApiServices): void {
       }
     }
     const id = crypto.randomBytes(32).toString('hex');
-    const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus });
+    const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus, logDefaults: c.logDefaults });
     await c.pods.create(t.spec, name || undefined, t.frontend);
     sendJson(res, 201, { Id: id, Warnings: t.warnings });
   });
@@ -284,6 +290,7 @@ export function register(router: Router, services: ApiServices): void {
     const stdout = qbool(req, 'stdout');
     const stderr = qbool(req, 'stderr');
     if (!stdout && !stderr) throw new InvalidArgumentError('Bad parameters: you must choose at least one stream');
+    assertLogsReadable(r.spec.log);
     const tailRaw = qs(req, 'tail');
     const tail = tailRaw === '' || tailRaw === 'all' || !/^\d+$/.test(tailRaw) ? undefined : Number(tailRaw);
     const sinceNano = logTime(req, 'since');
@@ -364,11 +371,11 @@ export function register(router: Router, services: ApiServices): void {
   router.post('/containers/:id/attach', async (req, res) => {
     const c = svc(services);
     const r = c.pods.get(req.params.id);
-    const keys = detachKeysOf(req);
+    const tty = r.spec.containers[0].tty;
+    const keys = detachKeysOf(req, tty);
     const logs = qbool(req, 'logs');
     const stream = qbool(req, 'stream');
     const raw = openRawStream(req, res);
-    const tty = r.spec.containers[0].tty;
     const session = c.pods.attach(r.id, {
       stdin: qbool(req, 'stdin') ? raw.input : null,
       stdout: qbool(req, 'stdout'),
@@ -388,7 +395,7 @@ export function register(router: Router, services: ApiServices): void {
     const r = c.pods.get(req.params.id);
     const up = upgradeOf(req);
     if (!up) throw new InvalidArgumentError('this endpoint needs a WebSocket upgrade');
-    const keys = detachKeysOf(req);
+    const keys = detachKeysOf(req, r.spec.containers[0].tty);
     up.taken = true;
     res.detachSocket(up.socket as unknown as import('node:net').Socket);
     wss.handleUpgrade(req, up.socket as unknown as import('node:net').Socket, up.head, (ws: WebSocket) => {

@@ -90,15 +90,16 @@ export function register(router: Router, services: ApiServices): void {
     if (x.started) throw new ConflictError(`Error: Exec command ${x.id} has already run`);
     if (!c.pods.isRunning(x.containerId)) throw new ConflictError(`Container ${x.containerId} is not running`);
     const raw = openRawStream(req, res);
-    // dockerd frames the stream by the Tty of this start request, not that of exec create
-    // (docker-py creates with a TTY and starts with Tty: false: it expects stdcopy frames).
+    // dockerd frames the hijacked stream by the *start* request's Tty (a client may create
+    // with a TTY and start with Tty false, as docker-py does: then the stream is stdcopy
+    // framed), and watches for detach keys only when the exec has a TTY.
     const framedTty = body.Tty === true;
     const session = new AttachSession({
       stdin: x.config.attachStdin ? raw.input : null,
       stdout: x.config.attachStdout,
       stderr: x.config.attachStderr,
       sink: streamSink(raw, framedTty),
-      detachKeys: x.config.detachKeys ? parseDetachKeys(x.config.detachKeys) : DEFAULT_DETACH_KEYS,
+      detachKeys: !x.config.tty ? Buffer.alloc(0) : x.config.detachKeys ? parseDetachKeys(x.config.detachKeys) : DEFAULT_DETACH_KEYS,
     });
     if (!x.config.attachStdin) raw.input?.resume();
     void raw.closed.then(() => session.finish('client-gone'));

@@ -1,0 +1,121 @@
+/**
+ * Standard streams as users meet them, through the stock docker CLI and dockerode on real VMs:
+ *  - binary stdin without a TTY passes byte for byte (the detach keys ctrl-p ctrl-q are only
+ *    watched for with a TTY, as in dockerd), through `docker run -i` and `docker exec -i`;
+ *  - a failed exec of the container's command gives the CLI's 127 / 126, as with runc;
+ *  - an exec created with a TTY and started with `Tty: false` (docker-py does this) gets a
+ *    stdcopy-framed stream: the framing follows the start request, as in dockerd.
+ */
+import { spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import Dockerode from 'dockerode';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { FIXTURE_REGISTRY } from '../fixtures/registry';
+
+jest.setTimeout(180000);
+
+const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const IMAGE = `${REG}/busybox`;
+
+/** Run the docker CLI with `input` on its stdin; stdout, stderr and the exit code. */
+function docker(d: TestDaemon, args: string[], input?: Buffer): Promise<{ out: string; err: string; code: number }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('docker', args, { env: d.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 90000);
+    p.on('error', reject);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ out, err, code: code ?? -1 });
+    });
+    p.stdin.on('error', () => undefined);
+    p.stdin.end(input ?? Buffer.alloc(0));
+  });
+}
+
+/** 3 MB of random bytes that certainly hold the default detach sequence, several times. */
+function hostileInput(): Buffer {
+  const b = crypto.randomBytes(3 * 1000 * 1000);
+  for (const at of [0, 1000, b.length - 2]) b.set([0x10, 0x11], at);
+  return b;
+}
+
+describe('standard streams (docker CLI, dockerode)', () => {
+  let d: TestDaemon;
+  let api: Dockerode;
+  beforeAll(async () => {
+    d = await startDaemon({ vmPoolSize: 1 });
+    api = new Dockerode({ socketPath: d.socketPath });
+    const pulled = await docker(d, ['pull', '-q', IMAGE]);
+    expect(pulled.code).toBe(0);
+    const started = await docker(d, ['run', '-d', '--name', 'idle', IMAGE, 'sleep', '1000']);
+    expect(started.code).toBe(0);
+  });
+  afterAll(async () => {
+    if (!d) return;
+    await docker(d, ['rm', '-f', 'idle', 'tty']);
+    await stopDaemonLeavingNothing(d);
+  });
+
+  test('docker run -i and docker exec -i pass 3 MB of binary stdin unchanged', async () => {
+    const input = hostileInput();
+    const want = crypto.createHash('md5').update(input).digest('hex');
+    const run = await docker(d, ['run', '--rm', '-i', IMAGE, 'md5sum'], input);
+    expect(run).toMatchObject({ code: 0 });
+    expect(run.out.split(/\s+/)[0]).toBe(want);
+    const exec = await docker(d, ['exec', '-i', 'idle', 'wc', '-c'], input);
+    expect(exec).toMatchObject({ code: 0 });
+    expect(exec.out.trim()).toBe(String(input.length));
+  });
+
+  test('a command that is missing or not executable exits 127 or 126, for run and exec', async () => {
+    const missing = await docker(d, ['run', '--rm', IMAGE, '/nonexistent']);
+    expect(missing.code).toBe(127);
+    expect(missing.err).toContain('no such file or directory');
+    const notExecutable = await docker(d, ['run', '--rm', IMAGE, '/etc/passwd']);
+    expect(notExecutable.code).toBe(126);
+    expect(notExecutable.err).toContain('permission denied');
+    const notInPath = await docker(d, ['run', '--rm', IMAGE, 'nosuchcmd']);
+    expect(notInPath.code).toBe(127);
+    expect(notInPath.err).toContain('executable file not found');
+    expect((await docker(d, ['exec', 'idle', '/nonexistent'])).code).toBe(127);
+    expect((await docker(d, ['exec', 'idle', '/etc/passwd'])).code).toBe(126);
+  });
+
+  test('an exec created with a TTY and started with Tty false is framed (dockerode)', async () => {
+    const exec = await api.getContainer('idle').exec({ Cmd: ['echo', 'framed-output'], Tty: true, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false, Tty: false });
+    const chunks: Buffer[] = [];
+    for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
+    const raw = Buffer.concat(chunks);
+    // stdcopy frames: stream 1 (stdout), three zero bytes, big-endian length, payload.
+    const frames: { stream: number; data: string }[] = [];
+    for (let at = 0; at < raw.length; ) {
+      expect([...raw.subarray(at + 1, at + 4)]).toEqual([0, 0, 0]);
+      const len = raw.readUInt32BE(at + 4);
+      frames.push({ stream: raw[at], data: raw.subarray(at + 8, at + 8 + len).toString() });
+      at += 8 + len;
+    }
+    expect(frames.every((f) => f.stream === 1)).toBe(true);
+    // The exec has its TTY (created with one): the terminal turns \n into \r\n.
+    expect(frames.map((f) => f.data).join('')).toBe('framed-output\r\n');
+  });
+
+  test('detach keys still work with a TTY (docker attach on a TTY container ends on ctrl-p ctrl-q)', async () => {
+    // A TTY container: its attach must still end on the default detach sequence, and the
+    // container keeps running.
+    const created = await docker(d, ['run', '-d', '-t', '-i', '--name', 'tty', IMAGE, 'cat']);
+    expect(created.code).toBe(0);
+    const container = api.getContainer('tty');
+    const stream = (await container.attach({ stream: true, stdin: true, stdout: true, hijack: true })) as NodeJS.ReadWriteStream;
+    const ended = new Promise<void>((resolve) => stream.on('end', () => resolve()).on('close', () => resolve()));
+    stream.resume();
+    stream.write(Buffer.from([0x10, 0x11]));
+    await ended;
+    expect((await container.inspect()).State.Running).toBe(true);
+    await docker(d, ['rm', '-f', 'tty']);
+  });
+});
