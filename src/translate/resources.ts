@@ -1,7 +1,8 @@
 /**
  * Docker resource limits -> the size of the pod's VM.
  *
- * A container's limits become the hardware of its VM (there is no cgroup inside the guest):
+ * A container's limits become the hardware of its VM, and the container's cgroup in the guest
+ * holds it to the exact numbers (cgroupLimitsFor, below):
  *  - memory: `HostConfig.Memory` bytes rounded up to whole MiB, plus GUEST_OVERHEAD_MIB for
  *    the guest kernel and agent, and never below MIN_VM_MEMORY_MIB (a smaller guest does not
  *    boot). 0 (unlimited) gives the daemon's default (--vm-memory).
