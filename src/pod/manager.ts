@@ -911,7 +911,7 @@ export class PodManager {
     const main = mainContainer(e.record.spec);
     let proc: AgentProcess;
     try {
-      const user = await resolveUserInGuest(run.vm.agent, main.id, x.config.user || main.user);
+      const user = await resolveUserInGuest(run.vm.agent, main.id, x.config.user || main.user, main.groupAdd);
       const env = runtimeEnv(mergeEnv(main.env, x.config.env), e.record.spec.hostname, x.config.tty, user.home);
       proc = await run.vm.agent.startProcess({
         containerId: main.id,

@@ -57,6 +57,8 @@ export interface PodContainerSpec {
   stopSignal: number;
   /** Seconds between the stop signal and SIGKILL (default 10). */
   stopTimeout: number;
+  /** HostConfig.GroupAdd: extra supplementary groups (names or gids) of the init and execs. */
+  groupAdd?: string[];
   /** Limits of the container's cgroup in the guest (memory.max, cpu.max); none when absent. */
   limits?: ResourceLimits;
 }

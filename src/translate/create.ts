@@ -353,6 +353,7 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
         // A negative StopTimeout (dockerd accepts it) means: wait for ever.
         stopTimeout: c.StopTimeout ?? DEFAULT_STOP_TIMEOUT,
         ...(cgroupLimitsFor(hc) ? { limits: cgroupLimitsFor(hc) } : {}),
+        ...(hc.GroupAdd?.length ? { groupAdd: [...hc.GroupAdd] } : {}),
       },
     ],
   };
