@@ -124,7 +124,7 @@ export function withGroupAdd(user: ResolvedUser, groupAdd: readonly string[] | u
   for (const g of groupAdd) {
     let gid: number | undefined = /^\d{1,10}$/.test(g) ? Number(g) : groups.find((e) => e.name === g)?.gid;
     if (gid !== undefined && gid > 0xffffffff) gid = undefined;
-    if (gid === undefined) throw new InvalidArgumentError(`unable to find group ${g}: no matching entries in group file`);
+    if (gid === undefined) throw new InvalidArgumentError(`Unable to find group ${g}: no matching entries in group file`);
     if (!gids.includes(gid)) gids.push(gid);
   }
   return { ...user, additionalGids: gids };

@@ -111,6 +111,19 @@ describe('issue 10 regressions (docker CLI)', () => {
     await docker(d, ['rm', '-f', 'reg-oom']);
   });
 
+  test('--group-add adds groups by name and number to the init and to execs, as dockerd', async () => {
+    const root = await docker(d, ['run', '--rm', '--group-add', 'user', '--group-add', '1234', IMAGE, 'id', '-G']);
+    expect(root).toEqual({ code: 0, out: '0 1000 1234\n', err: '' });
+    const user = await docker(d, ['run', '--rm', '--group-add', 'user', '--group-add', '1234', '-u', '1000', IMAGE, 'id', '-G']);
+    expect(user.out).toBe('1000 1234\n');
+    expect((await docker(d, ['run', '-d', '--name', 'reg-groups', '--group-add', '1234', IMAGE, 'sleep', '600'])).code).toBe(0);
+    expect((await docker(d, ['exec', 'reg-groups', 'id', '-G'])).out).toBe('0 1234\n');
+    await docker(d, ['rm', '-f', 'reg-groups']);
+    const missing = await docker(d, ['run', '--rm', '--group-add', 'nosuch', IMAGE, 'id', '-G']);
+    expect(missing.code).toBe(125);
+    expect(missing.err).toContain('Unable to find group nosuch: no matching entries in group file');
+  });
+
   test('docker info has a daemon ID in dockerd shape, the same after a restart', async () => {
     const before = (await docker(d, ['info', '-f', '{{.ID}}'])).out.trim();
     expect(before).toMatch(/^[A-Z2-7]{4}(:[A-Z2-7]{4}){11}$/);

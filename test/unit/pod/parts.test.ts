@@ -277,6 +277,6 @@ describe('GroupAdd (dockerd getUser)', () => {
   });
   it('refuses a group name the image does not have, with runc\'s message', () => {
     const u = resolveUser('', 'root:x:0:0:root:/root:/bin/sh\n', group);
-    expect(() => withGroupAdd(u, ['nosuch'], group)).toThrow('unable to find group nosuch: no matching entries in group file');
+    expect(() => withGroupAdd(u, ['nosuch'], group)).toThrow('Unable to find group nosuch: no matching entries in group file');
   });
 });
