@@ -213,7 +213,7 @@ interface PreparedFiles {
 async function startContainer(vm: Vm, spec: PodSpec, c: PodContainerSpec, files: PreparedFiles, created: Promise<void>): Promise<AgentProcess> {
   const { guestFiles, passwd, group } = files;
   if (guestFiles.length === 0 && passwd !== FALLBACK && group !== FALLBACK) {
-    const init = startInit(vm, spec, c, resolveUser(c.user, passwd, group));
+    const init = startInit(vm, spec, c, withGroupAdd(resolveUser(c.user, passwd, group), c.groupAdd, group));
     const [cr, ir] = await Promise.allSettled([created, init]);
     if (cr.status === 'rejected') throw cr.reason;
     if (ir.status === 'rejected') throw ir.reason;

@@ -90,7 +90,7 @@ describe('issue 10 regressions (docker CLI)', () => {
   });
 
   test('docker run -m: stats show the limit, docker update changes it live, the OOM killer holds to it', async () => {
-    expect((await docker(d, ['run', '-d', '--name', 'reg-mem', '-m', '64m', IMAGE, 'sleep', '600'])).code).toBe(0);
+    expect(await docker(d, ['run', '-d', '--name', 'reg-mem', '-m', '64m', IMAGE, 'sleep', '600'])).toMatchObject({ code: 0, err: '' });
     const stats = await docker(d, ['stats', '--no-stream', '--format', '{{.MemUsage}}', 'reg-mem']);
     expect(stats.out).toMatch(/ \/ 64MiB\n$/);
     expect((await docker(d, ['update', '-m', '48m', '--memory-swap', '48m', 'reg-mem'])).code).toBe(0);
