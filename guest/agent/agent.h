@@ -61,6 +61,7 @@ int tlv_find(const struct tlv_msg *m, uint16_t tag, struct tlv_field *f);
 int tlv_count(const struct tlv_msg *m, uint16_t tag);
 /* Typed getters: 0 on success, -1 when missing or malformed. */
 int tlv_get_u32(const struct tlv_msg *m, uint16_t tag, uint32_t *out);
+int tlv_get_u64(const struct tlv_msg *m, uint16_t tag, uint64_t *out);
 /* Copies a string (no NUL inside, len <= max) into out[max+1]. */
 int tlv_get_str(const struct tlv_msg *m, uint16_t tag, char *out, size_t max);
 /* Same for an already found field. */
@@ -158,6 +159,8 @@ struct container {
   int holder_fd;     /* request pipe of the helper holding the namespace; closing it lets it go */
   pid_t init_pid;    /* 0 when no init runs */
   int destroying;    /* DESTROY_CONTAINER waits for its processes */
+  int has_cgroup;    /* /sys/fs/cgroup/pv-<id> exists (cgroup.c) */
+  uint64_t oom_base; /* memory.events oom_kill when the current init started */
   uint32_t destroy_req;
   uint64_t destroy_session;
 };
@@ -177,12 +180,34 @@ extern const char *g_stage_dir;
 
 int valid_id(const char *s);
 struct container *container_find(const char *id);
-int container_create(const char *id, const char *rootfs, const char *hostname, struct agent_error *e);
+struct cgroup_limits;
+int container_create(const char *id, const char *rootfs, const char *hostname, const struct cgroup_limits *limits,
+                     struct agent_error *e);
 /* Kill its init (and so its PID namespace) and release its namespaces. */
 void container_kill(struct container *c);
 void container_release(struct container *c);
 /* Called when a reaped pid was a container's init. */
 void container_init_exited(pid_t pid);
+
+/* ---- cgroup.c ------------------------------------------------------------------------- */
+/* Limits of a container's cgroup; has_* = 0 leaves that limit as it is. */
+struct cgroup_limits {
+  int has_memory_max, has_cpu_quota;
+  uint64_t memory_max; /* bytes, 0 = none */
+  uint64_t cpu_quota;  /* microseconds per period, 0 = none */
+  uint64_t cpu_period; /* microseconds, 0 = 100000 */
+};
+/* Mount cgroup2 and enable its memory and cpu controllers (PID 1 only). */
+void cgroup_setup(void);
+/* Make the container's cgroup with these limits; sets c->has_cgroup. */
+int cgroup_create(struct container *c, const struct cgroup_limits *l, struct agent_error *e);
+int cgroup_set_limits(struct container *c, const struct cgroup_limits *l, struct agent_error *e);
+/* An fd on its cgroup.procs (the child writes "0" to join), or -1 without a cgroup. */
+int cgroup_procs_fd(const struct container *c);
+uint64_t cgroup_oom_kills(const struct container *c);
+/* memory.current, memory.max (0 = none), page cache; -1 without a cgroup. */
+int cgroup_memory(const struct container *c, uint64_t *usage, uint64_t *limit, uint64_t *cache);
+void cgroup_remove(struct container *c);
 /* Fork a spare container namespace ahead of the next CREATE_CONTAINER, unless one is there
  * (call when idle: at start and after a container was released). With `wait`, return once it
  * is prepared, so that a VM answering its next request has no preparation left running. */
@@ -223,6 +248,7 @@ struct process {
   int exited;
   int exit_code;
   int exit_signal;
+  int oom_killed;   /* init only: its container's cgroup saw an OOM kill during its life */
   int attached;     /* may send stream frames in the current session */
 };
 

@@ -374,7 +374,8 @@ static int spare_enter(const char *root, const char *hostname, pid_t *pid, int *
   }
 }
 
-int container_create(const char *id, const char *rootfs, const char *hostname, struct agent_error *e) {
+int container_create(const char *id, const char *rootfs, const char *hostname, const struct cgroup_limits *limits,
+                     struct agent_error *e) {
   if (!valid_id(id)) {
     set_error(e, PV_ERR_INVALID, EINVAL, "invalid container id");
     return -1;
@@ -435,6 +436,10 @@ int container_create(const char *id, const char *rootfs, const char *hostname, s
   c->pidns_fd = -1;
   c->init_pid = 0;
   c->destroying = 0;
+  if (cgroup_create(c, limits, e) < 0) {
+    container_release(c);
+    return -1;
+  }
   logf_("container %s created on %s", id, rootfs);
   return 0;
 }
@@ -449,6 +454,7 @@ void container_release(struct container *c) {
   if (c->root_fd >= 0) close(c->root_fd);
   if (c->pidns_fd >= 0) close(c->pidns_fd);
   close_holder(&c->holder_fd);
+  cgroup_remove(c);
   logf_("container %s released", c->id);
   memset(c, 0, sizeof *c);
   c->mnt_fd = c->uts_fd = c->root_fd = c->pidns_fd = c->holder_fd = -1;

@@ -93,14 +93,77 @@ static void op_version(uint32_t id) {
     chan_end(ch);
 }
 
+/* MEMORY_MAX, CPU_QUOTA, CPU_PERIOD (each optional); an ERROR is sent and -1 returned when
+ * one is malformed or out of range. */
+static int read_limits(const struct tlv_msg *m, uint32_t id, struct cgroup_limits *l) {
+  memset(l, 0, sizeof *l);
+  int bad = 0;
+  if (tlv_count(m, PV_TAG_MEMORY_MAX)) {
+    l->has_memory_max = 1;
+    bad |= tlv_get_u64(m, PV_TAG_MEMORY_MAX, &l->memory_max) < 0;
+  }
+  if (tlv_count(m, PV_TAG_CPU_QUOTA)) {
+    l->has_cpu_quota = 1;
+    bad |= tlv_get_u64(m, PV_TAG_CPU_QUOTA, &l->cpu_quota) < 0;
+    if (tlv_count(m, PV_TAG_CPU_PERIOD)) bad |= tlv_get_u64(m, PV_TAG_CPU_PERIOD, &l->cpu_period) < 0;
+  }
+  /* cgroup v2 bounds: a period of 1 ms to 1 s, a quota of at least 1 ms. */
+  if (l->cpu_period && (l->cpu_period < 1000 || l->cpu_period > 1000000)) bad = 1;
+  if (l->cpu_quota && l->cpu_quota < 1000) bad = 1;
+  if (l->memory_max > ((uint64_t)1 << 62)) bad = 1;
+  if (bad) {
+    fail(id, PV_ERR_INVALID, EINVAL, "malformed or out-of-range resource limits");
+    return -1;
+  }
+  return 0;
+}
+
+static void op_update_resources(const struct tlv_msg *m, uint32_t id) {
+  char cid[PV_MAX_ID + 1];
+  if (need_str(m, id, PV_TAG_CONTAINER_ID, "container id", cid, PV_MAX_ID) < 0) return;
+  struct cgroup_limits limits;
+  if (read_limits(m, id, &limits) < 0) return;
+  struct container *c = container_find(cid);
+  if (!c) {
+    fail(id, PV_ERR_NOT_FOUND, ENOENT, "no such container");
+    return;
+  }
+  struct agent_error e;
+  if (cgroup_set_limits(c, &limits, &e) < 0) {
+    reply_error(id, &e);
+    return;
+  }
+  reply_ack_empty(id);
+}
+
+static void op_memory_stats(const struct tlv_msg *m, uint32_t id) {
+  char cid[PV_MAX_ID + 1];
+  if (need_str(m, id, PV_TAG_CONTAINER_ID, "container id", cid, PV_MAX_ID) < 0) return;
+  struct container *c = container_find(cid);
+  uint64_t usage, limit, cache;
+  if (!c || cgroup_memory(c, &usage, &limit, &cache) < 0) {
+    fail(id, PV_ERR_NOT_FOUND, ENOENT, c ? "the container has no cgroup" : "no such container");
+    return;
+  }
+  struct channel *ch = ctl();
+  if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
+  if (tlv_put_u64(&ch->out, PV_TAG_MEMORY_USAGE, usage) || tlv_put_u64(&ch->out, PV_TAG_MEMORY_LIMIT, limit) ||
+      tlv_put_u64(&ch->out, PV_TAG_MEMORY_CACHE, cache))
+    chan_abort(ch);
+  else
+    chan_end(ch);
+}
+
 static void op_create_container(const struct tlv_msg *m, uint32_t id) {
   char cid[PV_MAX_ID + 1], rootfs[PV_MAX_PATH + 1], host[65];
   if (need_str(m, id, PV_TAG_CONTAINER_ID, "container id", cid, PV_MAX_ID) < 0) return;
   if (need_str(m, id, PV_TAG_ROOTFS, "rootfs", rootfs, PV_MAX_PATH) < 0) return;
   int has_host = tlv_count(m, PV_TAG_HOSTNAME) > 0;
   if (has_host && need_str(m, id, PV_TAG_HOSTNAME, "hostname", host, 64) < 0) return;
+  struct cgroup_limits limits;
+  if (read_limits(m, id, &limits) < 0) return;
   struct agent_error e;
-  if (container_create(cid, rootfs, has_host ? host : NULL, &e) < 0) {
+  if (container_create(cid, rootfs, has_host ? host : NULL, &limits, &e) < 0) {
     logf_("%s", e.msg);
     reply_error(id, &e);
     return;
@@ -307,6 +370,10 @@ void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *pay
     return reply_ack_empty(h->id);
   case PV_OP_CREATE_CONTAINER:
     return op_create_container(&m, h->id);
+  case PV_OP_UPDATE_RESOURCES:
+    return op_update_resources(&m, h->id);
+  case PV_OP_MEMORY_STATS:
+    return op_memory_stats(&m, h->id);
   case PV_OP_DESTROY_CONTAINER:
     return op_destroy_container(&m, h->id);
   case PV_OP_START_PROCESS:

@@ -46,7 +46,7 @@ uint32_t g_rr;
 
 #define OUT_FRAME_PAYLOAD (PV_MAX_IO_PAYLOAD - PV_HEADER_SIZE)
 
-enum { ST_SETNS = 1, ST_PROC, ST_SESSION, ST_TTY, ST_STDIO, ST_USER, ST_MKDIR, ST_CWD, ST_EXEC };
+enum { ST_SETNS = 1, ST_PROC, ST_SESSION, ST_TTY, ST_STDIO, ST_USER, ST_MKDIR, ST_CWD, ST_EXEC, ST_CGROUP };
 
 struct exec_error {
   int stage;
@@ -208,11 +208,14 @@ struct child_args {
   const struct process_spec *s;
   const struct container *c;
   int is_init, in_fd, out_fd, err_fd, tty_slave, fail_read, fail_write;
+  int cgroup_fd; /* the container's cgroup.procs, -1 without a cgroup */
 };
 
 static int child_entry(void *arg) {
   const struct child_args *a = arg;
   close(a->fail_read);
+  /* Join the container's cgroup first: its limits apply to everything the process does. */
+  if (a->cgroup_fd >= 0 && write(a->cgroup_fd, "0", 1) < 0) child_fail(a->fail_write, ST_CGROUP);
   child_main(a->s, a->c, a->is_init, a->in_fd, a->out_fd, a->err_fd, a->tty_slave, a->fail_write);
   return 127; /* not reached */
 }
@@ -248,6 +251,8 @@ static void describe_failure(const struct process_spec *s, const struct exec_err
   char text[128];
   switch (x->stage) {
   case ST_EXEC:
+    /* runc's wording: `exec: "x": executable file not found in $PATH` for a PATH search,
+     * `exec: "/x": stat /x: no such file or directory` for a path, else the errno text. */
     if (x->err == ENOENT && !strchr(arg0, '/'))
       set_error(e, PV_ERR_NOT_FOUND, x->err, "exec: \"%s\": executable file not found in $PATH", arg0);
     else if (x->err == ENOENT)
@@ -258,7 +263,7 @@ static void describe_failure(const struct process_spec *s, const struct exec_err
     return;
   case ST_CWD:
   case ST_MKDIR:
-    set_error(e, code_for_errno(x->err), x->err, "working directory %s: %s", s->cwd, strerror(x->err));
+    set_error(e, code_for_errno(x->err), x->err, "working directory %s: %s", s->cwd, go_strerror(x->err, text, sizeof text));
     return;
   case ST_USER:
     set_error(e, PV_ERR_INVALID, x->err, "set user %u:%u: %s", (unsigned)s->uid, (unsigned)s->gid,
@@ -266,6 +271,10 @@ static void describe_failure(const struct process_spec *s, const struct exec_err
     return;
   default: {
     static const char *names[] = {"", "join namespaces", "mount /proc", "setsid", "controlling tty", "stdio"};
+    if (x->stage == ST_CGROUP) {
+      set_error(e, PV_ERR_UNAVAILABLE, x->err, "join the container's cgroup: %s", strerror(x->err));
+      return;
+    }
     const char *what = x->stage > 0 && x->stage < (int)(sizeof names / sizeof names[0]) ? names[x->stage] : "start";
     set_error(e, PV_ERR_UNAVAILABLE, x->err, "%s: %s", what, strerror(x->err));
   }
@@ -341,9 +350,13 @@ struct process *process_start(const struct process_spec *s, struct agent_error *
 
   int is_init = c->init_pid == 0 || c->pidns_fd < 0;
   if (is_init ? unshare(CLONE_NEWPID) < 0 : setns(c->pidns_fd, CLONE_NEWPID) < 0) goto sys_fail;
-  struct child_args ca = {s, c, is_init, child_in, s->terminal ? -1 : out[1], s->terminal ? -1 : err[1], slave, fail[0], fail[1]};
+  int cg_fd = cgroup_procs_fd(c);
+  if (c->has_cgroup && cg_fd < 0) logf_("container %s: open cgroup.procs: %s", c->id, strerror(errno));
+  if (is_init) c->oom_base = cgroup_oom_kills(c);
+  struct child_args ca = {s, c, is_init, child_in, s->terminal ? -1 : out[1], s->terminal ? -1 : err[1], slave, fail[0], fail[1], cg_fd};
   pid_t pid = spawn_child(&ca);
   int fork_errno = errno;
+  close_fd(&cg_fd);
   if (setns(g_self_pidns, CLONE_NEWPID) < 0) logf_("cannot return to the agent's PID namespace: %s", strerror(errno));
   if (pid < 0) {
     errno = fork_errno;
@@ -427,6 +440,10 @@ void processes_reap(void) {
       struct process *p = &g_procs[i];
       if (!p->used || p->exited || p->pid != pid) continue;
       p->exited = 1;
+      if (p->is_init) {
+        struct container *c = container_find(p->container_id);
+        p->oom_killed = c && cgroup_oom_kills(c) > c->oom_base;
+      }
       if (WIFSIGNALED(st)) {
         p->exit_signal = WTERMSIG(st);
         p->exit_code = 128 + p->exit_signal;
@@ -663,7 +680,8 @@ int processes_housekeeping(void) {
     if (chan_begin(&g_ctl, PV_FRAME_EXIT, 0, 0) < 0) continue;
     int bad = tlv_put_u32(&g_ctl.out, PV_TAG_HANDLE, p->handle) || tlv_put_str(&g_ctl.out, PV_TAG_PROCESS_ID, p->id) ||
               tlv_put_u32(&g_ctl.out, PV_TAG_EXIT_CODE, (uint32_t)p->exit_code) ||
-              (p->exit_signal && tlv_put_u32(&g_ctl.out, PV_TAG_SIGNAL, (uint32_t)p->exit_signal));
+              (p->exit_signal && tlv_put_u32(&g_ctl.out, PV_TAG_SIGNAL, (uint32_t)p->exit_signal)) ||
+              (p->oom_killed && tlv_put_u32(&g_ctl.out, PV_TAG_OOM_KILLED, 1));
     if (bad) {
       chan_abort(&g_ctl);
       continue;

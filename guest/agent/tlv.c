@@ -64,6 +64,13 @@ int tlv_get_u32(const struct tlv_msg *m, uint16_t tag, uint32_t *out) {
   return 0;
 }
 
+int tlv_get_u64(const struct tlv_msg *m, uint16_t tag, uint64_t *out) {
+  struct tlv_field f;
+  if (!tlv_find(m, tag, &f) || f.len != 8) return -1;
+  *out = (uint64_t)rd32(f.val) | ((uint64_t)rd32(f.val + 4) << 32);
+  return 0;
+}
+
 int tlv_field_str(const struct tlv_field *f, char *out, size_t max) {
   if (f->len > max || memchr(f->val, 0, f->len)) return -1;
   memcpy(out, f->val, f->len);

@@ -75,7 +75,8 @@
  * REQUESTS (host -> agent on control; reply ACK or ERROR with the request's id)
  *   PV_OP_VERSION            PROTOCOL                      -> ACK PROTOCOL AGENT
  *   PV_OP_PING               -                             -> ACK
- *   PV_OP_CREATE_CONTAINER   CONTAINER_ID ROOTFS [HOSTNAME]-> ACK
+ *   PV_OP_CREATE_CONTAINER   CONTAINER_ID ROOTFS [HOSTNAME] [MEMORY_MAX] [CPU_QUOTA
+ *                            CPU_PERIOD]                    -> ACK
  *        ROOTFS is relative to the share mount (AGENT_SHARE_MOUNT, /run/podvisor/share), no
  *        "..", e.g. containers/<id>/rootfs. Creates a mount namespace whose / is that tree
  *        (pivot_root) with /sys (ro), /dev (tmpfs: null zero full random urandom tty, fd
@@ -100,6 +101,13 @@
  *   PV_OP_LIST_PROCESSES     -                             -> ACK PROCESS[]
  *        Each PROCESS record: HANDLE PROCESS_ID CONTAINER_ID PID TERMINAL STDIN EXITED
  *        STDIN_RECEIVED STDIN_LIMIT STDOUT_SENT STDERR_SENT (offsets of each stream so far).
+ *   PV_OP_UPDATE_RESOURCES   CONTAINER_ID [MEMORY_MAX] [CPU_QUOTA CPU_PERIOD] -> ACK
+ *        Changes the limits of the container's cgroup (cgroup v2 in the guest: memory.max,
+ *        cpu.max) live. Every container has a cgroup, /sys/fs/cgroup/pv-<id>, that its init
+ *        and execs join before they exec; CREATE_CONTAINER sets the initial limits. Without
+ *        cgroup v2 (host test mode) a limit is refused (INVALID).
+ *   PV_OP_MEMORY_STATS       CONTAINER_ID                  -> ACK MEMORY_USAGE MEMORY_LIMIT
+ *        MEMORY_CACHE (NOT_FOUND without a cgroup).
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -108,7 +116,9 @@
  *   PV_FRAME_ACK        id = request id, payload = the fields listed above.
  *   PV_FRAME_ERROR      id = request id, payload = CODE (a PV_ERR_*), ERRNO (Linux errno, or
  *                       0), MESSAGE. The host maps CODE to its error classes.
- *   PV_FRAME_EXIT       id = 0, payload = HANDLE PROCESS_ID EXIT_CODE [SIGNAL]. Sent only
+ *   PV_FRAME_EXIT       id = 0, payload = HANDLE PROCESS_ID EXIT_CODE [SIGNAL] [OOM_KILLED]
+ *                       (OOM_KILLED: a container's init only, when its cgroup saw an OOM
+ *                       kill during its life). Sent only
  *                       after that process's STDOUT and STDERR EOF frames were written to the
  *                       stream channel of the current session; the agent then forgets it.
  *
@@ -200,6 +210,8 @@
 #define PV_OP_READ_FILE 24
 #define PV_OP_LIST_PROCESSES 25
 #define PV_OP_SHUTDOWN 26
+#define PV_OP_UPDATE_RESOURCES 27
+#define PV_OP_MEMORY_STATS 28
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0
@@ -241,6 +253,13 @@
 #define PV_TAG_STDOUT_SENT 32    /* u64: stdout bytes sent so far */
 #define PV_TAG_STDERR_SENT 33    /* u64: stderr bytes sent so far */
 #define PV_TAG_EXITED 34         /* u32: 1 = exited, EXIT event still to come */
+#define PV_TAG_MEMORY_MAX 35     /* u64: memory.max of the container's cgroup in bytes, 0 = none */
+#define PV_TAG_CPU_QUOTA 36      /* u64: cpu.max quota in microseconds per period, 0 = none */
+#define PV_TAG_CPU_PERIOD 37     /* u64: cpu.max period in microseconds (default 100000) */
+#define PV_TAG_OOM_KILLED 38     /* u32: 1 = the container's cgroup saw an OOM kill */
+#define PV_TAG_MEMORY_USAGE 39   /* u64: memory.current of the container's cgroup */
+#define PV_TAG_MEMORY_LIMIT 40   /* u64: memory.max of the container's cgroup, 0 = none */
+#define PV_TAG_MEMORY_CACHE 41   /* u64: page cache charged to it (memory.stat file) */
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */

@@ -25,6 +25,7 @@ import { EventBus } from '../pod/events';
 import { PodManager } from '../pod/manager';
 import { OverlayRootfs } from '../storage/rootfs';
 import { StateStore } from '../storage/state';
+import { loadEngineId } from './engine-id';
 
 const log = logger('daemon');
 
@@ -105,7 +106,7 @@ async function main(argv: string[]): Promise<void> {
   // --- end containers ------------------------------------------------------------------------
 
   const app = createApiApp({
-    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver },
+    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver, id: loadEngineId(opts.dataRoot) },
     images,
     containers,
   });

@@ -1,7 +1,8 @@
 /**
  * Resource usage read from inside the guest: /proc/stat (CPU time), /proc/meminfo (memory)
- * and /proc/loadavg (process count), read through the agent's readFile. The VM is the
- * container's whole machine, so its counters are the container's. The files come from the
+ * and /proc/loadavg (process count), read through the agent's readFile, and the memory of
+ * the container's cgroup (its usage and limit) where the agent has one. The VM is the
+ * container's whole machine, so its CPU counters are the container's. The files come from the
  * guest and are not trusted: sizes are capped, numbers parsed defensively (missing or absurd
  * values read as 0).
  */
@@ -108,5 +109,15 @@ export async function sampleGuest(agent: Agent, containerId: string): Promise<Gu
   const [stat, mem, load] = await Promise.all([read('/proc/stat'), read('/proc/meminfo'), read('/proc/loadavg')]);
   const cpu = parseProcStat(stat);
   const m = parseMeminfo(mem);
-  return { readAt: Date.now(), ...cpu, memUsage: m.usage, memLimit: m.limit, memStats: m.stats, pids: parseLoadavgTasks(load) };
+  const sample = { readAt: Date.now(), ...cpu, memUsage: m.usage, memLimit: m.limit, memStats: m.stats, pids: parseLoadavgTasks(load) };
+  // The container's own cgroup, when the guest has one: its usage, and its limit (docker run
+  // -m) instead of the VM's memory. Guest numbers, so bounded: never above the VM's memory.
+  const cg = agent.cgroupMemory ? await agent.cgroupMemory(containerId).catch(() => undefined) : undefined;
+  if (cg && m.limit > 0) {
+    sample.memUsage = Math.min(cg.usage, m.limit);
+    sample.memLimit = cg.limit > 0 ? Math.min(cg.limit, m.limit) : m.limit;
+    // The VM's page-cache counters are not the container's: give only the cgroup's cache.
+    sample.memStats = { cache: Math.min(cg.cache, sample.memUsage) };
+  }
+  return sample;
 }

@@ -40,7 +40,7 @@ export interface AttachSessionOptions {
   stdout: boolean;
   stderr: boolean;
   sink: OutputSink;
-  /** Detach sequence; empty for none. */
+  /** Detach sequence; empty for none. Only applied when the process has a TTY (as dockerd). */
   detachKeys: Buffer;
 }
 
@@ -162,7 +162,9 @@ export class ProcessIo {
     const input = session.opts.stdin;
     if (!input) return;
     const stdin = this.proc.stdin;
-    const scanner = new DetachScanner(session.opts.detachKeys);
+    // dockerd (container/stream/attach.go) applies detach keys only with a TTY: without
+    // one, stdin is copied as is, so binary input containing ctrl-p ctrl-q passes unchanged.
+    const scanner = new DetachScanner(this.opts.tty ? session.opts.detachKeys : Buffer.alloc(0));
     const onData = (chunk: Buffer) => {
       const r = scanner.feed(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
       if (r.data.length && stdin && !stdin.writableEnded && !stdin.destroyed) {

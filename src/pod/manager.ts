@@ -19,7 +19,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AgentProcess, Hypervisor, Vm, VmFactory, VmSize } from '../vm/types';
+import type { AgentProcess, Hypervisor, ResourceLimits, Vm, VmFactory, VmSize } from '../vm/types';
 import type { ImageLookup, RootfsManager } from '../storage/types';
 import type { StateStore } from '../storage/state';
 import { ConflictError, InvalidArgumentError, NotFoundError, NotModifiedError, UnavailableError } from '../errors';
@@ -33,6 +33,8 @@ import { NameIndex } from './names';
 import { RestartBackoff, shouldRestart, startsWithDaemon } from './restart';
 import { initProcessId, mergeEnv, resolveUserInGuest, runtimeEnv, startPod } from './runtime';
 import { ExecStore, type ExecConfig, type ExecRecord } from './exec';
+import { startFailure } from './start-error';
+import { checkFitsVm } from './limits';
 import { sampleGuest, type GuestSample } from './guest-stats';
 import { createdState, mainContainer, type PodRecord, type PodSpec, type RestartPolicy } from './types';
 
@@ -313,12 +315,12 @@ export class PodManager {
         r.spec,
       );
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      r.state.error = msg;
+      const failed = startFailure(err, mainContainer(r.spec).args[0] ?? '', r.state.exitCode || 128);
+      r.state.error = failed.error.message;
       if (r.state.status === 'restarting') r.state.status = 'exited';
-      r.state.exitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : r.state.exitCode || 128;
+      r.state.exitCode = failed.exitCode;
       await this.persist(e);
-      throw err;
+      throw failed.error;
     }
     const main = mainContainer(r.spec);
     const init = started.inits.get(main.id) as AgentProcess;
@@ -358,13 +360,16 @@ export class PodManager {
   /** Wait for the main process to end, then tear the run down and record the exit. */
   private async monitor(e: Entry, run: Run): Promise<void> {
     let exitCode: number;
+    let oomKilled = false;
     let error = '';
     const vmDeath = run.vm.exited.then((x) => {
       throw new UnavailableError(x.expected ? `VM ${run.vm.id} was stopped` : `VM ${run.vm.id} exited unexpectedly: ${x.reason}`);
     });
     vmDeath.catch(() => undefined);
     try {
-      exitCode = (await Promise.race([run.init.exited, vmDeath])).exitCode;
+      const status = await Promise.race([run.init.exited, vmDeath]);
+      exitCode = status.exitCode;
+      oomKilled = status.oomKilled === true;
     } catch (err) {
       if (run.forcedExitCode !== undefined) {
         exitCode = run.forcedExitCode;
@@ -388,7 +393,7 @@ export class PodManager {
       if (e.teardown === teardown) e.teardown = undefined;
     });
     const r = e.record;
-    r.state = { ...r.state, status: 'exited', pid: 0, exitCode, error, finishedAt: nowRfc3339() };
+    r.state = { ...r.state, status: 'exited', pid: 0, exitCode, error, finishedAt: nowRfc3339(), oomKilled };
     r.vmId = undefined;
     r.initProcessIds = undefined;
     await this.persist(e).catch((err) => log.error(`persisting ${r.id}: ${(err as Error).message}`));
@@ -396,6 +401,8 @@ export class PodManager {
     // `die`, so no client sees the exit before the event.
     e.run = undefined;
     log.debug(`container ${r.id.slice(0, 12)}: exited ${exitCode}, run torn down`);
+    // dockerd sends `oom` (from the cgroup's OOM notification) before `die`.
+    if (oomKilled) this.emit(r, 'oom', {});
     this.emit(r, 'die', { exitCode: String(exitCode) });
     for (const f of [...e.followers]) f();
     this.wake(e, 'exit', { exitCode, ...(error ? { error } : {}) });
@@ -730,6 +737,34 @@ export class PodManager {
     });
   }
 
+  /**
+   * docker update of memory / CPUs. A stopped container gets a VM of `size` at its next start;
+   * a running one gets `limits` applied live in its guest cgroup, as far as its VM allows (a
+   * VM is not resized while it runs: a limit beyond it is refused, 409, saying so).
+   */
+  async updateResources(ref: string, size: VmSize, limits: ResourceLimits | undefined): Promise<void> {
+    const e = this.entry(ref);
+    await this.locked(e, async () => {
+      const run = e.run;
+      const main = mainContainer(e.record.spec);
+      if (run) checkFitsVm(e.record.id, run.vm.size, size, limits);
+      if (run && limits) {
+        const agent = run.vm.agent;
+        if (!agent.updateResources) throw new ConflictError(`Cannot update container ${e.record.id}: its VM cannot change limits live (stop it first)`);
+        // A limit that was set and is now gone is lifted ("max").
+        const apply: ResourceLimits = { ...limits };
+        if (apply.memoryMax === undefined && main.limits?.memoryMax !== undefined) apply.memoryMax = 0;
+        if (apply.cpuQuota === undefined && main.limits?.cpuQuota !== undefined) apply.cpuQuota = 0;
+        await agent.updateResources(main.id, apply);
+      }
+      if (limits) main.limits = { ...limits };
+      else delete main.limits;
+      // The VM keeps its size while it runs; the next start sizes it for the new limits.
+      e.record.spec.vm = { ...size };
+      await this.persist(e);
+    });
+  }
+
   /** Replace the opaque frontend data (e.g. the Docker HostConfig after an update) and persist. */
   async updateFrontend(ref: string, frontend: unknown): Promise<void> {
     const e = this.entry(ref);
@@ -876,7 +911,7 @@ export class PodManager {
     const main = mainContainer(e.record.spec);
     let proc: AgentProcess;
     try {
-      const user = await resolveUserInGuest(run.vm.agent, main.id, x.config.user || main.user);
+      const user = await resolveUserInGuest(run.vm.agent, main.id, x.config.user || main.user, main.groupAdd);
       const env = runtimeEnv(mergeEnv(main.env, x.config.env), e.record.spec.hostname, x.config.tty, user.home);
       proc = await run.vm.agent.startProcess({
         containerId: main.id,
@@ -890,12 +925,13 @@ export class PodManager {
         ...(x.config.tty ? { rows: 24, cols: 80 } : {}),
       });
     } catch (err) {
-      x.exitCode = /not found|no such file/i.test((err as Error).message) ? 127 : 126;
+      const failed = startFailure(err, x.config.args[0] ?? '', 126);
+      x.exitCode = failed.exitCode;
       x.markReady();
       this.execs.retire(x.id);
       // The session is left open: the caller reports the error on it (dockerd writes it on
       // the hijacked stream) and then ends it.
-      throw err;
+      throw failed.error;
     }
     x.proc = proc;
     x.processId = proc.processId;

@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import type { AgentProcess, Vm, VmFactory, Agent } from '../vm/types';
 import type { RootfsManager } from '../storage/types';
 import type { PodContainerSpec, PodSpec } from './types';
-import { resolveUser, type ResolvedUser } from './user';
+import { resolveUser, withGroupAdd, type ResolvedUser } from './user';
 import { NotFoundError } from '../errors';
 import { FALLBACK, readEtcFile, writeEtcFile } from './etc-files';
 import { logger } from '../util/log';
@@ -90,9 +90,9 @@ async function readGuestFile(agent: Agent, containerId: string, p: string): Prom
 }
 
 /** Resolve a user spec inside a running container. */
-export async function resolveUserInGuest(agent: Agent, containerId: string, user: string): Promise<ResolvedUser> {
+export async function resolveUserInGuest(agent: Agent, containerId: string, user: string, groupAdd?: readonly string[]): Promise<ResolvedUser> {
   const [passwd, group] = await Promise.all([readGuestFile(agent, containerId, '/etc/passwd'), readGuestFile(agent, containerId, '/etc/group')]);
-  return resolveUser(user, passwd, group);
+  return withGroupAdd(resolveUser(user, passwd, group), groupAdd, group);
 }
 
 /**
@@ -184,7 +184,9 @@ export async function startPod(deps: StartDeps, spec: PodSpec, size = spec.vm): 
     // Every CREATE_CONTAINER goes out at once; a container whose files and accounts the host
     // handled has its init sent right behind it, without waiting for the answer (the agent
     // serves requests in order), which saves a round trip to the guest per start.
-    const created = spec.containers.map((c) => vm.agent.createContainer({ id: c.id, rootfs: rootfsInShare(c.id), hostname: spec.hostname }));
+    const created = spec.containers.map((c) =>
+      vm.agent.createContainer({ id: c.id, rootfs: rootfsInShare(c.id), hostname: spec.hostname, ...(c.limits ? { limits: c.limits } : {}) }),
+    );
     for (const p of created) p.catch(() => undefined); // each is awaited below
     const inits = new Map<string, AgentProcess>();
     for (const [i, c] of spec.containers.entries()) {
@@ -211,7 +213,7 @@ interface PreparedFiles {
 async function startContainer(vm: Vm, spec: PodSpec, c: PodContainerSpec, files: PreparedFiles, created: Promise<void>): Promise<AgentProcess> {
   const { guestFiles, passwd, group } = files;
   if (guestFiles.length === 0 && passwd !== FALLBACK && group !== FALLBACK) {
-    const init = startInit(vm, spec, c, resolveUser(c.user, passwd, group));
+    const init = startInit(vm, spec, c, withGroupAdd(resolveUser(c.user, passwd, group), c.groupAdd, group));
     const [cr, ir] = await Promise.allSettled([created, init]);
     if (cr.status === 'rejected') throw cr.reason;
     if (ir.status === 'rejected') throw ir.reason;
@@ -224,7 +226,7 @@ async function startContainer(vm: Vm, spec: PodSpec, c: PodContainerSpec, files:
     group === FALLBACK ? readGuestFile(vm.agent, c.id, '/etc/group') : group,
     ...guestFiles.map(([name, content]) => vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644)),
   ]);
-  return startInit(vm, spec, c, resolveUser(c.user, p as string | undefined, g as string | undefined));
+  return startInit(vm, spec, c, withGroupAdd(resolveUser(c.user, p as string | undefined, g as string | undefined), c.groupAdd, g as string | undefined));
 }
 
 async function startInit(vm: Vm, spec: PodSpec, c: PodContainerSpec, user: ResolvedUser): Promise<AgentProcess> {

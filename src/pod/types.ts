@@ -11,7 +11,7 @@
  * A pod may hold several containers in its spec (they share the VM); the Docker API creates
  * pods of exactly one container whose id is the pod's id.
  */
-import type { VmSize } from '../vm/types';
+import type { ResourceLimits, VmSize } from '../vm/types';
 import type { PodLogConfig } from './log-config';
 
 /** Docker's restart policy names. */
@@ -57,6 +57,10 @@ export interface PodContainerSpec {
   stopSignal: number;
   /** Seconds between the stop signal and SIGKILL (default 10). */
   stopTimeout: number;
+  /** HostConfig.GroupAdd: extra supplementary groups (names or gids) of the init and execs. */
+  groupAdd?: string[];
+  /** Limits of the container's cgroup in the guest (memory.max, cpu.max); none when absent. */
+  limits?: ResourceLimits;
 }
 
 /** What to run: the pod's VM and its containers. */

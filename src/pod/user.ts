@@ -111,3 +111,21 @@ export function resolveUser(spec: string, passwd: string | undefined, group: str
       : [];
   return { uid, gid, additionalGids, home };
 }
+
+/**
+ * HostConfig.GroupAdd: extra groups (names or numbers) added to a user's supplementary groups
+ * (dockerd's getUser, for the init and every exec). A name missing from /etc/group fails with
+ * runc's message.
+ */
+export function withGroupAdd(user: ResolvedUser, groupAdd: readonly string[] | undefined, group: string | undefined): ResolvedUser {
+  if (!groupAdd?.length) return user;
+  const groups = parseGroup(group ?? '');
+  const gids = [...user.additionalGids];
+  for (const g of groupAdd) {
+    let gid: number | undefined = /^\d{1,10}$/.test(g) ? Number(g) : groups.find((e) => e.name === g)?.gid;
+    if (gid !== undefined && gid > 0xffffffff) gid = undefined;
+    if (gid === undefined) throw new InvalidArgumentError(`Unable to find group ${g}: no matching entries in group file`);
+    if (!gids.includes(gid)) gids.push(gid);
+  }
+  return { ...user, additionalGids: gids };
+}

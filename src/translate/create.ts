@@ -17,7 +17,7 @@ import { InvalidArgumentError, NotImplementedError } from '../errors';
 import { checkStruct, strSlice, type Schema } from './decode';
 import type { DockerConfig, DockerFrontend, DockerHostConfig } from './docker-types';
 import { parseSignal, SIGTERM } from './signals';
-import { vmSizeFor } from './resources';
+import { cgroupLimitsFor, vmSizeFor } from './resources';
 import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
 import { mergeEnv } from '../pod/runtime';
 import { verifyLogConfig, type LogConfig } from '../pod/log-config';
@@ -352,6 +352,8 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
         stopSignal,
         // A negative StopTimeout (dockerd accepts it) means: wait for ever.
         stopTimeout: c.StopTimeout ?? DEFAULT_STOP_TIMEOUT,
+        ...(cgroupLimitsFor(hc) ? { limits: cgroupLimitsFor(hc) } : {}),
+        ...(hc.GroupAdd?.length ? { groupAdd: [...hc.GroupAdd] } : {}),
       },
     ],
   };

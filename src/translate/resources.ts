@@ -1,7 +1,8 @@
 /**
  * Docker resource limits -> the size of the pod's VM.
  *
- * A container's limits become the hardware of its VM (there is no cgroup inside the guest):
+ * A container's limits become the hardware of its VM, and the container's cgroup in the guest
+ * holds it to the exact numbers (cgroupLimitsFor, below):
  *  - memory: `HostConfig.Memory` bytes rounded up to whole MiB, plus GUEST_OVERHEAD_MIB for
  *    the guest kernel and agent, and never below MIN_VM_MEMORY_MIB (a smaller guest does not
  *    boot). 0 (unlimited) gives the daemon's default (--vm-memory).
@@ -11,7 +12,7 @@
  *    and is kept only for inspect.
  * A VM of the default size comes from the warm pool; any other size is booted on demand.
  */
-import type { VmSize } from '../vm/types';
+import type { ResourceLimits, VmSize } from '../vm/types';
 import type { DockerHostConfig } from './docker-types';
 
 /** MiB added to a memory limit for the guest kernel, initramfs and agent. */
@@ -31,4 +32,25 @@ export function vmSizeFor(hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'Cp
   else if (hc.CpuCount > 0) cpus = hc.CpuCount;
   cpus = Math.max(1, Math.min(cpus, Math.max(1, hostCpus)));
   return { memoryMiB, cpus };
+}
+
+/** cgroup v2's default cpu.max period, microseconds. */
+export const CPU_PERIOD_US = 100000;
+
+/**
+ * The limits of the container's cgroup inside its VM (issue 10): the VM is sized with some
+ * room (GUEST_OVERHEAD_MIB), and the cgroup holds the container to exactly what was asked, so
+ * stats, the OOM killer and `docker update` see the user's numbers. undefined: no limit.
+ */
+export function cgroupLimitsFor(hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod'>): ResourceLimits | undefined {
+  const l: ResourceLimits = {};
+  if (hc.Memory > 0) l.memoryMax = hc.Memory;
+  if (hc.NanoCpus > 0) {
+    l.cpuQuota = Math.max(1000, Math.round((hc.NanoCpus * CPU_PERIOD_US) / 1e9));
+    l.cpuPeriod = CPU_PERIOD_US;
+  } else if (hc.CpuQuota > 0) {
+    l.cpuPeriod = hc.CpuPeriod > 0 ? hc.CpuPeriod : CPU_PERIOD_US;
+    l.cpuQuota = Math.max(1000, hc.CpuQuota);
+  }
+  return Object.keys(l).length ? l : undefined;
 }

@@ -157,6 +157,27 @@ export interface ExitStatus {
   exitCode: number;
   /** The signal number when killed by one. */
   signal?: number;
+  /** A container's init only: its cgroup saw an OOM kill during its life (State.OOMKilled). */
+  oomKilled?: boolean;
+}
+
+/** Limits of a container's cgroup in the guest; an absent field is left as it is. */
+export interface ResourceLimits {
+  /** memory.max in bytes; 0 removes the limit. */
+  memoryMax?: number;
+  /** cpu.max: quota (microseconds per period; 0 removes it) and period (default 100000). */
+  cpuQuota?: number;
+  cpuPeriod?: number;
+}
+
+/** Memory use of a container's cgroup in the guest. */
+export interface CgroupMemory {
+  /** memory.current, bytes. */
+  usage: number;
+  /** memory.max, bytes; 0 when unlimited. */
+  limit: number;
+  /** Page cache charged to it, bytes. */
+  cache: number;
 }
 
 /**
@@ -200,6 +221,8 @@ export interface ContainerSpec {
   rootfs: string;
   /** Hostname of the container (the VM's UTS namespace is shared by the pod). */
   hostname?: string;
+  /** Initial limits of the container's cgroup (docker run -m, --cpus). */
+  limits?: ResourceLimits;
 }
 
 /** A process the agent still runs, as listed after a reconnect. */
@@ -222,6 +245,13 @@ export interface Agent {
   ping(): Promise<void>;
   /** Create a container's mount namespace on its rootfs. */
   createContainer(spec: ContainerSpec): Promise<void>;
+  /**
+   * Change a container's cgroup limits live (docker update). Optional: agents without
+   * cgroups (fakes) leave it out, and the caller then refuses the update.
+   */
+  updateResources?(containerId: string, limits: ResourceLimits): Promise<void>;
+  /** Memory use of a container's cgroup (optional, as updateResources). */
+  cgroupMemory?(containerId: string): Promise<CgroupMemory>;
   /** Kill every process of the container and remove its namespace. The VM stays up. */
   destroyContainer(containerId: string): Promise<void>;
   /** Start a process (the container's init first, then execs). */

@@ -63,6 +63,14 @@ describe('docker-py', () => {
     expect(seen.exec).toEqual({ env_wd_user: [0, 'bar\n/tmp\n1000\n'], exit5: 5, demux: ['out\n', 'err\n'] });
   });
 
+  test('an exec created with a TTY and started with Tty false gets a framed stream (nothing lost)', () => {
+    expect(seen.exec_tty_plain_start).toBe('hello tty\r\n');
+  });
+
+  test('the daemon leaks no listeners on its sockets over the whole run', () => {
+    expect(d.logs()).not.toMatch(/MaxListenersExceededWarning/);
+  });
+
   test('list filters, top, stats, attach stream, pause', () => {
     expect(seen.list_by_label).toEqual(['py-svc']);
     expect(seen.top_titles).toContain('PID');

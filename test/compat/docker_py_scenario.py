@@ -86,6 +86,14 @@ def main():
         }
 
     step("exec", execs)
+
+    def exec_tty_created_plain_started():
+        # docker-py's low-level API starts with tty=False unless told: dockerd then frames
+        # the stream, whatever the exec was created with.
+        x = client.api.exec_create(svc.id, ["echo", "hello tty"], tty=True)
+        return client.api.exec_start(x["Id"], tty=False).decode()
+
+    step("exec_tty_plain_start", exec_tty_created_plain_started)
     step("list_by_label", lambda: [c.name for c in client.containers.list(filters={"label": "suite=docker-py"})])
     step("top_titles", lambda: svc.top()["Titles"])
 

@@ -10,13 +10,13 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiServices, ContainerServices } from './services';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
 import { has, labelsMatch, parseFilterParam, qbool, qint, qs, readJson, sendJson } from './params';
-import { frame, openRawStream, upgradeOf, type RawStream } from './hijack';
+import { drainOf, frame, openRawStream, upgradeOf, type RawStream } from './hijack';
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
 import { containerJson, containerSummary } from '../../translate/inspect';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
 import { parseSignal } from '../../translate/signals';
 import { statsJson } from '../../translate/stats';
-import { vmSizeFor } from '../../translate/resources';
+import { cgroupLimitsFor, vmSizeFor } from '../../translate/resources';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
 import { parseTimeArg, type LogEntry } from '../../pod/logs';
 import { assertLogsReadable } from '../../pod/log-config';
@@ -228,11 +228,9 @@ export function register(router: Router, services: ApiServices): void {
     if (changed.length) {
       const merged = { ...hc, ...Object.fromEntries(changed.map((k) => [k, body[k]])) } as DockerHostConfig;
       validateResources(merged, c.hostCpus);
-      if (c.pods.isRunning(r.id) && changed.some((k) => k === 'Memory' || k === 'NanoCpus' || k === 'CpuCount')) {
-        throw new ConflictError(`Cannot update container ${r.id}: podvisor cannot resize the VM of a running container (stop it first)`);
-      }
+      // Applied live in the guest's cgroup when the container runs (up to its VM's size).
+      await c.pods.updateResources(r.id, vmSizeFor(merged, c.vmDefaults, c.hostCpus), cgroupLimitsFor(merged));
       Object.assign(hc, Object.fromEntries(changed.map((k) => [k, body[k]])));
-      await c.pods.updateVmSize(r.id, vmSizeFor(hc, c.vmDefaults, c.hostCpus));
     }
     await c.pods.updateFrontend(r.id, { ...fe, hostConfig: hc });
     sendJson(res, 200, { Warnings: warnings.length ? warnings : null });
@@ -312,7 +310,7 @@ export function register(router: Router, services: ApiServices): void {
       for await (const e of iter) {
         if (gone) break;
         const payload = timestamps ? Buffer.concat([Buffer.from(`${e.time} `), e.log]) : e.log;
-        if (!res.write(tty ? payload : frame(e.stream, payload))) await new Promise((ok) => { res.once('drain', ok); res.once('close', ok); });
+        if (!res.write(tty ? payload : frame(e.stream, payload))) await drainOf(res);
       }
     } finally {
       await iter.return(undefined as unknown as LogEntry);

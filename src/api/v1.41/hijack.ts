@@ -137,11 +137,29 @@ export interface RawStream {
 export const UPGRADE_RESPONSE =
   'HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n';
 
-function drainOf(w: { writableNeedDrain?: boolean; destroyed?: boolean; once(ev: string, f: () => void): unknown }): Promise<void> {
+/** What drainOf waits on: a socket or a ServerResponse. */
+interface Drainable {
+  writableNeedDrain?: boolean;
+  destroyed?: boolean;
+  once(ev: string, f: () => void): unknown;
+  off(ev: string, f: () => void): unknown;
+}
+
+/**
+ * Resolves when `w` can take more output, or is gone. Whichever of 'drain' and 'close' comes
+ * first removes the other listener: a long stream waits thousands of times on the same
+ * socket, and a 'close' listener left behind per wait leaked (MaxListenersExceededWarning).
+ */
+export function drainOf(w: Drainable): Promise<void> {
   if (!w.writableNeedDrain || w.destroyed) return Promise.resolve();
   return new Promise((r) => {
-    w.once('drain', r);
-    w.once('close', r);
+    const done = () => {
+      w.off('drain', done);
+      w.off('close', done);
+      r();
+    };
+    w.once('drain', done);
+    w.once('close', done);
   });
 }
 

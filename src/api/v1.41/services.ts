@@ -42,6 +42,8 @@ export interface SystemFacts {
   dataRoot: string;
   /** Hypervisor acceleration in use ('kvm' | 'tcg'), or 'none' before the VM layer is up. */
   accel: string;
+  /** The daemon's persistent ID (`docker info` ID); empty when not known. */
+  id?: string;
   /** The daemon's default log driver (--log-driver; json-file when unset). */
   logDriver?: string;
 }

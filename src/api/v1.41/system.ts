@@ -139,7 +139,7 @@ export function register(router: Router, services: ApiServices): void {
     const rel = osRelease();
     const images = services.images?.store.list().length ?? 0;
     sendJson(res, 200, {
-      ID: '',
+      ID: services.system.id ?? '',
       Containers: counts.total,
       ContainersRunning: counts.running,
       ContainersPaused: counts.paused,

@@ -21,9 +21,11 @@ import type {
   Agent,
   AgentProcess,
   AgentVersion,
+  CgroupMemory,
   ContainerSpec,
   ExitStatus,
   ProcessSpec,
+  ResourceLimits,
 } from '../types';
 import {
   ConflictError,
@@ -166,7 +168,21 @@ export class AgentClient implements Agent {
     checkId(spec.id, 'container id');
     const w = new TlvWriter().str(Tag.CONTAINER_ID, spec.id).str(Tag.ROOTFS, spec.rootfs, Limits.MAX_PATH);
     if (spec.hostname !== undefined) w.str(Tag.HOSTNAME, spec.hostname, 64);
+    if (spec.limits) putLimits(w, spec.limits);
     await this.request(Op.CREATE_CONTAINER, w);
+  }
+
+  /** @inheritdoc */
+  async updateResources(containerId: string, limits: ResourceLimits): Promise<void> {
+    checkId(containerId, 'container id');
+    await this.request(Op.UPDATE_RESOURCES, putLimits(new TlvWriter().str(Tag.CONTAINER_ID, containerId), limits));
+  }
+
+  /** @inheritdoc */
+  async cgroupMemory(containerId: string): Promise<CgroupMemory> {
+    checkId(containerId, 'container id');
+    const r = await this.request(Op.MEMORY_STATS, new TlvWriter().str(Tag.CONTAINER_ID, containerId));
+    return { usage: r.needU64(Tag.MEMORY_USAGE), limit: r.needU64(Tag.MEMORY_LIMIT), cache: r.u64(Tag.MEMORY_CACHE) ?? 0 };
   }
 
   /** @inheritdoc */
@@ -378,6 +394,7 @@ export class AgentClient implements Agent {
       const signal = r.u32(Tag.SIGNAL);
       if (code > 255 || (signal !== undefined && (signal < 1 || signal > 64))) throw protocolError('exit status out of range');
       const status: ExitStatus = signal ? { exitCode: code, signal } : { exitCode: code };
+      if (r.u32(Tag.OOM_KILLED) === 1) status.oomKilled = true;
       proc.onExit(status);
       this.forgetIfDone(proc);
       return;
@@ -507,6 +524,18 @@ function agentError(r: TlvReader): PodvisorError {
     default:
       return new UnavailableError(`agent: ${msg}`);
   }
+}
+
+/** MEMORY_MAX / CPU_QUOTA CPU_PERIOD fields of CREATE_CONTAINER and UPDATE_RESOURCES. */
+function putLimits(w: TlvWriter, l: ResourceLimits): TlvWriter {
+  const ok = (n: number | undefined) => n === undefined || (Number.isSafeInteger(n) && n >= 0);
+  if (!ok(l.memoryMax) || !ok(l.cpuQuota) || !ok(l.cpuPeriod)) throw new InvalidArgumentError('invalid resource limits');
+  if (l.memoryMax !== undefined) w.u64(Tag.MEMORY_MAX, l.memoryMax);
+  if (l.cpuQuota !== undefined) {
+    w.u64(Tag.CPU_QUOTA, l.cpuQuota);
+    if (l.cpuPeriod) w.u64(Tag.CPU_PERIOD, l.cpuPeriod);
+  }
+  return w;
 }
 
 function checkId(id: string, what: string): void {

@@ -54,6 +54,8 @@ export const Op = {
   READ_FILE: 24,
   LIST_PROCESSES: 25,
   SHUTDOWN: 26,
+  UPDATE_RESOURCES: 27,
+  MEMORY_STATS: 28,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
@@ -99,6 +101,13 @@ export const Tag = {
   STDOUT_SENT: 32,
   STDERR_SENT: 33,
   EXITED: 34,
+  MEMORY_MAX: 35,
+  CPU_QUOTA: 36,
+  CPU_PERIOD: 37,
+  OOM_KILLED: 38,
+  MEMORY_USAGE: 39,
+  MEMORY_LIMIT: 40,
+  MEMORY_CACHE: 41,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -140,6 +149,13 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.STDOUT_SENT]: 'u64',
   [Tag.STDERR_SENT]: 'u64',
   [Tag.EXITED]: 'u32',
+  [Tag.MEMORY_MAX]: 'u64',
+  [Tag.CPU_QUOTA]: 'u64',
+  [Tag.CPU_PERIOD]: 'u64',
+  [Tag.OOM_KILLED]: 'u32',
+  [Tag.MEMORY_USAGE]: 'u64',
+  [Tag.MEMORY_LIMIT]: 'u64',
+  [Tag.MEMORY_CACHE]: 'u64',
 };
 
 /** Error classes of ERROR frames (PV_ERR_<NAME>). */

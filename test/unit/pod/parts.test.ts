@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LogWriter, readLogEntries, parseTimeArg, MAX_LINE } from '../../../src/pod/logs';
 import { DetachScanner, parseDetachKeys, DEFAULT_DETACH_KEYS } from '../../../src/pod/detach';
-import { resolveUser } from '../../../src/pod/user';
+import { resolveUser, withGroupAdd } from '../../../src/pod/user';
 import { RestartBackoff, shouldRestart, startsWithDaemon } from '../../../src/pod/restart';
 import { EventBus } from '../../../src/pod/events';
 import { parseProcStat, parseMeminfo, parseLoadavgTasks } from '../../../src/pod/guest-stats';
@@ -266,5 +266,17 @@ describe('state store', () => {
     fs.writeFileSync(path.join(tmp, 'containers', 'bad', 'config.v2.json'), '{"id":');
     expect((await s.loadAll()).orphans).toEqual(['bad']);
     expect(() => s.dir('../etc')).toThrow();
+  });
+});
+
+describe('GroupAdd (dockerd getUser)', () => {
+  const group = 'root:x:0:\naudio:x:29:\nstaff:x:50:\n';
+  it('adds groups by name and number, once each, after the user\'s own', () => {
+    const u = resolveUser('', 'root:x:0:0:root:/root:/bin/sh\n', group);
+    expect(withGroupAdd(u, ['audio', '1000', '29'], group).additionalGids).toEqual([...u.additionalGids.filter((g) => g !== 29 && g !== 1000), 29, 1000]);
+  });
+  it('refuses a group name the image does not have, with runc\'s message', () => {
+    const u = resolveUser('', 'root:x:0:0:root:/root:/bin/sh\n', group);
+    expect(() => withGroupAdd(u, ['nosuch'], group)).toThrow('Unable to find group nosuch: no matching entries in group file');
   });
 });

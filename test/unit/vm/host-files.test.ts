@@ -56,7 +56,12 @@ it('removes a symlink the guest planted, not what it points to, and a tree deepe
   fs.mkdirSync(path.join(dir, 'share'), { recursive: true });
   fs.symlinkSync(outside, path.join(dir, 'share/link'));
   // 300 levels of 20-character names: 6,300 characters, more than PATH_MAX (4096).
-  execFileSync('sh', ['-c', 'cd "$1" && i=0; while [ $i -lt 300 ]; do mkdir dddddddddddddddddddd && cd dddddddddddddddddddd; i=$((i+1)); done; touch leaf', 'sh', path.join(dir, 'share')]);
+  // Built with relative mkdir/chdir (perl): a shell's `cd` (dash) goes through the full
+  // logical path and stops working past PATH_MAX, so the tree would end far short of 300.
+  const share = path.join(dir, 'share');
+  execFileSync('perl', ['-e', 'chdir $ARGV[0] or die; for (1..300) { mkdir "d" x 20 or die "mkdir: $!"; chdir "d" x 20 or die "chdir: $!" } open(my $f, ">", "leaf") or die "leaf: $!"', share]);
+  const depth = execFileSync('perl', ['-e', 'chdir $ARGV[0] or die; my $n = 0; $n++ while chdir "d" x 20; print $n, (-e "leaf" ? " leaf" : "")', share]).toString();
+  expect(depth).toBe('300 leaf');
   await removeTreeOnOneDevice(dir);
   expect(fs.existsSync(dir)).toBe(false);
   expect(fs.readFileSync(path.join(outside, 'f'), 'utf8')).toBe('x');

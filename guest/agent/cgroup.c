@@ -1,0 +1,166 @@
+/*
+ * cgroup.c - each container's cgroup (v2) in the guest: its memory limit (memory.max) and
+ * CPU quota (cpu.max), applied at create and changed live, the memory usage stats read, and
+ * the OOM kills it saw (memory.events oom_kill) reported with its init's exit.
+ *
+ * Layout: cgroup2 is mounted on /sys/fs/cgroup by pid1_setup; the root's subtree_control
+ * enables memory and cpu; a container's cgroup is /sys/fs/cgroup/pv-<container id>. Its init
+ * and its execs join it before they exec (the child writes to cgroup.procs through an fd the
+ * agent opened). In host test mode (not PID 1) there is no cgroup: a limit is refused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+static int g_cgroups; /* 1 when cgroup2 with the memory controller is usable */
+
+static void write_str(const char *path, const char *s) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, s, strlen(s)) < 0) logf_("write %s to %s: %s", s, path, strerror(errno));
+  if (fd >= 0) close(fd);
+}
+
+void cgroup_setup(void) {
+  mkdir(CGROUP_ROOT, 0755);
+  if (mount("cgroup2", CGROUP_ROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+    logf_("mount cgroup2: %s: containers run without memory limits", strerror(errno));
+    return;
+  }
+  write_str(CGROUP_ROOT "/cgroup.subtree_control", "+memory");
+  write_str(CGROUP_ROOT "/cgroup.subtree_control", "+cpu");
+  char ctl[128] = {0};
+  int fd = open(CGROUP_ROOT "/cgroup.subtree_control", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (read(fd, ctl, sizeof ctl - 1) < 0) ctl[0] = 0;
+    close(fd);
+  }
+  g_cgroups = strstr(ctl, "memory") != NULL;
+  logf_("cgroup2 controllers: %s", ctl[0] ? ctl : "(none)\n");
+}
+
+static void cg_path(const struct container *c, const char *file, char *out, size_t len) {
+  if (file)
+    snprintf(out, len, CGROUP_ROOT "/pv-%s/%s", c->id, file);
+  else
+    snprintf(out, len, CGROUP_ROOT "/pv-%s", c->id);
+}
+
+static int cg_write(const struct container *c, const char *file, const char *val, struct agent_error *e) {
+  char path[PV_MAX_ID + 64];
+  cg_path(c, file, path, sizeof path);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, val, strlen(val)) < 0) {
+    int err = errno;
+    if (fd >= 0) close(fd);
+    set_error(e, err == EBUSY ? PV_ERR_CONFLICT : PV_ERR_INVALID, err, "set %s of container %s to %s: %s", file, c->id, val,
+              strerror(err));
+    return -1;
+  }
+  close(fd);
+  return 0;
+}
+
+int cgroup_set_limits(struct container *c, const struct cgroup_limits *l, struct agent_error *e) {
+  if (!c->has_cgroup) {
+    if (!l->has_memory_max && !l->has_cpu_quota) return 0;
+    set_error(e, PV_ERR_INVALID, ENOTSUP, "resource limits need cgroup v2 with the memory controller in the guest");
+    return -1;
+  }
+  char v[64];
+  if (l->has_memory_max) {
+    if (l->memory_max)
+      snprintf(v, sizeof v, "%llu", (unsigned long long)l->memory_max);
+    else
+      snprintf(v, sizeof v, "max");
+    if (cg_write(c, "memory.max", v, e) < 0) return -1;
+    /* No swap in the guest; keep a container from using any if one is ever added. */
+    struct agent_error ignored;
+    cg_write(c, "memory.swap.max", "0", &ignored);
+  }
+  if (l->has_cpu_quota) {
+    if (l->cpu_quota)
+      snprintf(v, sizeof v, "%llu %llu", (unsigned long long)l->cpu_quota, (unsigned long long)(l->cpu_period ? l->cpu_period : 100000));
+    else
+      snprintf(v, sizeof v, "max %llu", (unsigned long long)(l->cpu_period ? l->cpu_period : 100000));
+    if (cg_write(c, "cpu.max", v, e) < 0) return -1;
+  }
+  return 0;
+}
+
+int cgroup_create(struct container *c, const struct cgroup_limits *l, struct agent_error *e) {
+  c->has_cgroup = 0;
+  if (!g_cgroups) return cgroup_set_limits(c, l, e);
+  char path[PV_MAX_ID + 64];
+  cg_path(c, NULL, path, sizeof path);
+  if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+    set_error(e, PV_ERR_UNAVAILABLE, errno, "create the cgroup of container %s: %s", c->id, strerror(errno));
+    return -1;
+  }
+  c->has_cgroup = 1;
+  if (cgroup_set_limits(c, l, e) < 0) {
+    cgroup_remove(c);
+    return -1;
+  }
+  return 0;
+}
+
+int cgroup_procs_fd(const struct container *c) {
+  if (!c->has_cgroup) return -1;
+  char path[PV_MAX_ID + 64];
+  cg_path(c, "cgroup.procs", path, sizeof path);
+  return open(path, O_WRONLY | O_CLOEXEC);
+}
+
+/* A "key value" line of a flat-keyed cgroup file; 0 when missing. */
+static uint64_t keyed(const char *text, const char *key) {
+  size_t n = strlen(key);
+  for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+    if (strncmp(p, key, n) == 0 && p[n] == ' ') return strtoull(p + n + 1, NULL, 10);
+  return 0;
+}
+
+static int read_small(const struct container *c, const char *file, char *buf, size_t len) {
+  char path[PV_MAX_ID + 64];
+  cg_path(c, file, path, sizeof path);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t r = read(fd, buf, len - 1);
+  close(fd);
+  if (r < 0) return -1;
+  buf[r] = 0;
+  return 0;
+}
+
+uint64_t cgroup_oom_kills(const struct container *c) {
+  char buf[512];
+  if (!c->has_cgroup || read_small(c, "memory.events", buf, sizeof buf) < 0) return 0;
+  return keyed(buf, "oom_kill");
+}
+
+int cgroup_memory(const struct container *c, uint64_t *usage, uint64_t *limit, uint64_t *cache) {
+  char buf[4096];
+  *usage = *limit = *cache = 0;
+  if (!c->has_cgroup || read_small(c, "memory.current", buf, sizeof buf) < 0) return -1;
+  *usage = strtoull(buf, NULL, 10);
+  if (read_small(c, "memory.max", buf, sizeof buf) == 0 && strncmp(buf, "max", 3) != 0) *limit = strtoull(buf, NULL, 10);
+  if (read_small(c, "memory.stat", buf, sizeof buf) == 0) *cache = keyed(buf, "file");
+  return 0;
+}
+
+void cgroup_remove(struct container *c) {
+  if (!c->has_cgroup) return;
+  char path[PV_MAX_ID + 64];
+  cg_path(c, NULL, path, sizeof path);
+  /* Its processes are reaped by now; a zombie-free empty cgroup can be removed. */
+  if (rmdir(path) < 0) logf_("remove cgroup %s: %s", path, strerror(errno));
+  c->has_cgroup = 0;
+}
