@@ -27,6 +27,9 @@ import { PodManager } from '../pod/manager';
 import { OverlayRootfs } from '../storage/rootfs';
 import { StateStore } from '../storage/state';
 
+/** The overlay directories inspect reports. */
+type RootfsPaths = Awaited<ReturnType<OverlayRootfs['paths']>>;
+
 const log = logger('daemon');
 
 
@@ -90,15 +93,16 @@ async function main(argv: string[]): Promise<void> {
       return false;
     }
   });
-  // Running containers are re-adopted (their VMs kept from reclaim), others marked exited.
-  for (const id of await pods.restore()) keepVms.add(id);
+  // Running containers are re-adopted in the background while the API serves (requests about
+  // one wait for it: adoptionGate); their VMs are kept from reclaim, the others marked exited.
+  const { adopted } = await pods.load();
   const containers = {
     pods,
     images: images.store,
     events,
     vmDefaults,
     hostCpus: os.cpus().length,
-    rootfsPaths: (id: string) => rootfs.paths(id),
+    rootfsPaths: cachedRootfsPaths(rootfs, pods),
   };
   // --- end containers ------------------------------------------------------------------------
 
@@ -107,18 +111,23 @@ async function main(argv: string[]): Promise<void> {
     images,
     containers,
   });
+  const handler = adoptionGate(pods, app);
   const servers: http.Server[] = [];
   for (const host of opts.hosts) {
-    const server = http.createServer(app);
+    const server = http.createServer(handler);
     // attach / exec start / attach/ws arrive as Upgrade requests: route them through the app.
-    installHijack(server, app);
+    installHijack(server, handler as unknown as typeof app);
     await listenOn(server, host);
     servers.push(server);
     log.info(`API listening on ${host}`);
   }
   log.info(`podvisord ${PODVISOR_VERSION} ready. To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`);
-  // Reclaim leftovers first, then fill the pool, both in the background.
-  void reclaimOrphanVms(hypervisor, keepVms).then(() => {
+  // Once every adoption has ended, reclaim the leftovers (VMs and VM processes of our exec root
+  // no running container claims), then fill the pool; all in the background.
+  void adopted.then((ids) => {
+    for (const id of ids) keepVms.add(id);
+    return reclaimOrphanVms(hypervisor, keepVms);
+  }).then(() => {
     vmFactory.start();
     if (opts.vmPoolSize > 0) {
       log.info(`VM pool: booting ${opts.vmPoolSize} idle VM(s) of ${vmDefaults.memoryMiB} MiB, ${vmDefaults.cpus} vCPU in the background`);
@@ -138,13 +147,55 @@ async function main(argv: string[]): Promise<void> {
     // Teardowns of runs that just ended and storage of pods just removed finish; idle VMs go
     // (VMs of running containers stay for the next daemon to adopt). Both at once.
     const t0 = Date.now();
-    await Promise.all([pods.settled(), vmFactory.close()]);
+    // Boots under way (a pool refill, a direct boot) end before we do: a VM that comes up now
+    // is destroyed, so none is left without an owner.
+    await Promise.all([pods.settled(), vmFactory.close(), hypervisor.close()]);
     sharedMounter().close();
     log.info(`shut down in ${Date.now() - t0} ms`);
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/**
+ * The request handler: `app`, except that a request about a container being re-adopted after
+ * a restart waits until that adoption has ended (PodManager.whenAdopted), so clients see it
+ * running with its VM, or exited, never half-restored.
+ */
+function adoptionGate(pods: PodManager, app: http.RequestListener): http.RequestListener {
+  const ref = /^(?:\/v[0-9.]+)?\/containers\/([^/?]+)\//;
+  return (req, res) => {
+    const m = ref.exec(req.url ?? '');
+    const wait = m ? pods.whenAdopted(decodeURIComponent(m[1])) : undefined;
+    if (!wait) return void app(req, res);
+    void wait.then(() => app(req, res));
+  };
+}
+
+/**
+ * Inspect's GraphDriver data without a disk read per call: the layer list of a container
+ * never changes once prepared, and its merged dir (mounted at start, unmounted at exit) is read
+ * again only when the container's state changed (the key: status, start time, VM).
+ */
+function cachedRootfsPaths(rootfs: OverlayRootfs, pods: PodManager): (id: string) => Promise<RootfsPaths> {
+  const cache = new Map<string, { key: string; value: Promise<RootfsPaths> }>();
+  return (id) => {
+    let key = '';
+    try {
+      const r = pods.get(id);
+      key = `${r.state.status}/${r.state.startedAt}/${r.vmId ?? ''}`;
+    } catch {
+      return rootfs.paths(id);
+    }
+    const hit = cache.get(id);
+    if (hit && hit.key === key) return hit.value;
+    const value = rootfs.paths(id);
+    cache.set(id, { key, value });
+    value.catch(() => cache.delete(id));
+    if (cache.size > 10000) cache.delete(cache.keys().next().value as string);
+    return value;
+  };
 }
 
 main(process.argv.slice(2)).catch((err) => {

@@ -1,0 +1,136 @@
+/**
+ * Daemon restart with containers running: the time from starting the daemon's process to its
+ * first answered /_ping, and to the first `docker exec` answered in a container that lived
+ * through the restart. podvisor beside dockerd 20.10 with --live-restore (containers keep
+ * running while dockerd is down: the comparable setup) in the same run.
+ *
+ *  - podvisor: N containers (`sleep`) in VMs, pool of 1; then RUNS times: SIGTERM the daemon
+ *    (containers stay), start it again and poll /_ping every 5 ms. Started two ways:
+ *    `bin/podvisord` (the compiled daemon) and `npm start` (bootstrap's fast path, then the
+ *    same daemon; nothing to rebuild).
+ *  - dockerd: N containers, then RUNS restarts the same way.
+ * Prints each run and the medians.
+ *
+ *   npm run bench:restart          BENCH_RUNS=5 BENCH_CONTAINERS=3
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as http from 'node:http';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { median, sleep } from './common';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const N = Number(process.env.BENCH_CONTAINERS ?? 3);
+const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const ROOT = path.resolve(__dirname, '..');
+
+const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, stdio: 'ignore', timeout: 180000 });
+
+function ping(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ socketPath, path: '/_ping', timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+/** A daemon that can be stopped and started again on the same roots and socket. */
+interface Restartable {
+  env: NodeJS.ProcessEnv;
+  /** Start; resolves with ms from spawn to the first answered /_ping. */
+  start(how?: string): Promise<number>;
+  /** SIGTERM and wait for the exit. */
+  stop(): Promise<void>;
+}
+
+function restartable(sock: string, cfg: string, spawnIt: (how?: string) => ChildProcess): Restartable {
+  let child: ChildProcess | undefined;
+  let exited: Promise<unknown> = Promise.resolve();
+  return {
+    env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: cfg, DOCKER_CLI_HINTS: 'false' },
+    async start(how) {
+      const t0 = performance.now();
+      const c = spawnIt(how);
+      child = c;
+      exited = new Promise((r) => c.once('exit', r));
+      let gone = false;
+      void exited.then(() => (gone = true));
+      while (!(await ping(sock))) {
+        if (gone) throw new Error('the daemon exited before answering /_ping');
+        if (performance.now() - t0 > 120_000) throw new Error('no /_ping within 120 s');
+        await sleep(5);
+      }
+      return performance.now() - t0;
+    },
+    async stop() {
+      child?.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function measure(name: string, d: Restartable, hows: string[], rows: Record<string, number[]>): Promise<void> {
+  docker(d.env, ['pull', '-q', IMAGE]);
+  for (let i = 0; i < N; i++) docker(d.env, ['run', '-d', '--name', `bench-restart-${i}`, IMAGE, 'sleep', '3600']);
+  await sleep(3000);
+  for (let r = 0; r < RUNS; r++) {
+    for (const how of hows) {
+      await d.stop();
+      const ms = await d.start(how);
+      const t0 = performance.now();
+      docker(d.env, ['exec', 'bench-restart-0', 'true']);
+      const execMs = performance.now() - t0 + ms;
+      const label = `${name}${how ? ` (${how})` : ''}`;
+      (rows[`${label}: first /_ping`] ??= []).push(ms);
+      (rows[`${label}: first exec answered`] ??= []).push(execMs);
+      process.stdout.write(`restart ${r + 1}/${RUNS} ${label}: /_ping after ${ms.toFixed(0)} ms, exec answered after ${execMs.toFixed(0)} ms\n`);
+      await sleep(1500);
+    }
+  }
+  for (let i = 0; i < N; i++) docker(d.env, ['rm', '-f', `bench-restart-${i}`]);
+}
+
+async function main(): Promise<void> {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-restart-'));
+  const registries = await ensureFixtureRegistries();
+  const rows: Record<string, number[]> = {};
+  const pv = path.join(base, 'pv');
+  fs.mkdirSync(path.join(pv, 'cli'), { recursive: true });
+  const pvFlags = ['--data-root', path.join(pv, 'data'), '--exec-root', path.join(pv, 'exec'), '-H', `unix://${path.join(pv, 'docker.sock')}`, '--vm-pool-size', '1'];
+  const podvisor = restartable(path.join(pv, 'docker.sock'), path.join(pv, 'cli'), (how) =>
+    how === 'npm start'
+      ? spawn('npm', ['start', '--silent', '--', ...pvFlags], { cwd: ROOT, stdio: 'ignore' })
+      : spawn(path.join(ROOT, 'bin/podvisord'), pvFlags, { stdio: 'ignore' }),
+  );
+  const dd = path.join(base, 'dockerd');
+  fs.mkdirSync(path.join(dd, 'cli'), { recursive: true });
+  const dockerd = restartable(path.join(dd, 'docker.sock'), path.join(dd, 'cli'), () =>
+    spawn('dockerd', ['--data-root', path.join(dd, 'data'), '--exec-root', path.join(dd, 'exec'), '-H', `unix://${path.join(dd, 'docker.sock')}`,
+      '--pidfile', path.join(dd, 'pid'), '--bridge=none', '--iptables=false', '--live-restore'], { stdio: 'ignore' }),
+  );
+  try {
+    await podvisor.start();
+    await measure('podvisor', podvisor, ['bin/podvisord', 'npm start'], rows);
+    await podvisor.stop();
+    await dockerd.start();
+    await measure('dockerd --live-restore', dockerd, [''], rows);
+    await dockerd.stop();
+    process.stdout.write(`\nmedians of ${RUNS} restarts with ${N} containers running (podvisor pool 1; load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}):\n`);
+    for (const [k, v] of Object.entries(rows)) process.stdout.write(`  ${k.padEnd(52)} ${median(v).toFixed(0)} ms   (min ${Math.min(...v).toFixed(0)}, max ${Math.max(...v).toFixed(0)})\n`);
+  } finally {
+    await podvisor.stop().catch(() => undefined);
+    await dockerd.stop().catch(() => undefined);
+    for (const r of registries) await r.stop().catch(() => undefined);
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench/restart: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
