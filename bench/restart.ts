@@ -48,6 +48,16 @@ interface Restartable {
   stop(): Promise<void>;
 }
 
+/** Whether any process of process group `pgid` is still alive. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function restartable(sock: string, cfg: string, spawnIt: (how?: string) => ChildProcess): Restartable {
   let child: ChildProcess | undefined;
   let exited: Promise<unknown> = Promise.resolve();
@@ -68,8 +78,11 @@ function restartable(sock: string, cfg: string, spawnIt: (how?: string) => Child
       return performance.now() - t0;
     },
     async stop() {
-      child?.kill('SIGTERM');
+      // The whole process group: `npm start` runs the daemon as its grandchild.
+      if (child?.pid && child.exitCode === null && child.signalCode === null) process.kill(-child.pid, 'SIGTERM');
       await exited;
+      // ... and the daemon itself must be gone before the next one takes the socket.
+      for (let i = 0; i < 600 && child?.pid && groupAlive(child.pid); i++) await sleep(10);
     },
   };
 }
@@ -104,15 +117,17 @@ async function main(): Promise<void> {
   const pvFlags = ['--data-root', path.join(pv, 'data'), '--exec-root', path.join(pv, 'exec'), '-H', `unix://${path.join(pv, 'docker.sock')}`, '--vm-pool-size', '1'];
   const podvisor = restartable(path.join(pv, 'docker.sock'), path.join(pv, 'cli'), (how) =>
     how === 'npm start'
-      ? spawn('npm', ['start', '--silent', '--', ...pvFlags], { cwd: ROOT, stdio: 'ignore' })
-      : spawn(path.join(ROOT, 'bin/podvisord'), pvFlags, { stdio: 'ignore' }),
+      ? spawn('npm', ['start', '--silent', '--', ...pvFlags], { cwd: ROOT, stdio: 'ignore', detached: true })
+      : spawn(path.join(ROOT, 'bin/podvisord'), pvFlags, { stdio: 'ignore', detached: true }),
   );
   const dd = path.join(base, 'dockerd');
   fs.mkdirSync(path.join(dd, 'cli'), { recursive: true });
   const dockerd = restartable(path.join(dd, 'docker.sock'), path.join(dd, 'cli'), () =>
     spawn('dockerd', ['--data-root', path.join(dd, 'data'), '--exec-root', path.join(dd, 'exec'), '-H', `unix://${path.join(dd, 'docker.sock')}`,
-      '--pidfile', path.join(dd, 'pid'), '--bridge=none', '--iptables=false', '--live-restore'], { stdio: 'ignore' }),
+      '--pidfile', path.join(dd, 'pid'), '--bridge=none', '--iptables=false', '--live-restore'], { stdio: 'ignore', detached: true }),
   );
+  // npm start's bootstrap finds nothing to do (as after any first start).
+  execFileSync('bash', ['scripts/bootstrap.sh'], { cwd: ROOT, stdio: 'ignore' });
   try {
     await podvisor.start();
     await measure('podvisor', podvisor, ['bin/podvisord', 'npm start'], rows);
@@ -126,6 +141,15 @@ async function main(): Promise<void> {
     await podvisor.stop().catch(() => undefined);
     await dockerd.stop().catch(() => undefined);
     for (const r of registries) await r.stop().catch(() => undefined);
+    // dockerd leaves its data root bind-mounted on itself.
+    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(base));
+    for (const m of mounts.reverse()) {
+      try {
+        execFileSync('umount', ['-l', m]);
+      } catch {
+        // gone already
+      }
+    }
     fs.rmSync(base, { recursive: true, force: true });
   }
 }

@@ -34,6 +34,7 @@ const log = logger('daemon');
 
 
 async function main(argv: string[]): Promise<void> {
+  const mainStart = performance.now();
   const parsed = parseFlags(argv);
   if (parsed === 'help') {
     process.stdout.write(USAGE);
@@ -121,7 +122,7 @@ async function main(argv: string[]): Promise<void> {
     servers.push(server);
     log.info(`API listening on ${host}`);
   }
-  log.info(`podvisord ${PODVISOR_VERSION} ready. To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`);
+  log.info(`podvisord ${PODVISOR_VERSION} ready in ${Math.round(performance.now())} ms (${Math.round(performance.now() - mainStart)} ms after loading its code). To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`);
   // Once every adoption has ended, reclaim the leftovers (VMs and VM processes of our exec root
   // no running container claims), then fill the pool; all in the background.
   void adopted.then((ids) => {
