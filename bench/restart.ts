@@ -8,7 +8,9 @@
  *    (containers stay), start it again and poll /_ping every 5 ms. Started two ways:
  *    `bin/podvisord` (the compiled daemon) and `npm start` (bootstrap's fast path, then the
  *    same daemon; nothing to rebuild).
- *  - dockerd: N containers, then RUNS restarts the same way.
+ *  - dockerd (--live-restore): N containers, then RUNS restarts the same way.
+ *  - Before the restarts, on each daemon: 50 concurrent clients, 30 requests each, alternating
+ *    GET /containers/{id}/json, /containers/json and /version: p50 and p99 per endpoint.
  * Prints each run and the medians.
  *
  *   npm run bench:restart          BENCH_RUNS=5 BENCH_CONTAINERS=3
@@ -87,10 +89,44 @@ function restartable(sock: string, cfg: string, spawnIt: (how?: string) => Child
   };
 }
 
-async function measure(name: string, d: Restartable, hows: string[], rows: Record<string, number[]>): Promise<void> {
+/** GET `p` on `sock`; resolves with the ms until the whole answer was read. */
+function timedGet(sock: string, p: string): Promise<number> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = http.get({ socketPath: sock, path: p, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`${p}: ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+  });
+}
+
+function percentile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+/** CLIENTS concurrent clients, each REQS requests alternating inspect / list / version. */
+async function underLoad(name: string, sock: string, lines: string[]): Promise<void> {
+  const CLIENTS = 50;
+  const REQS = 30;
+  const paths = { inspect: '/v1.41/containers/bench-restart-0/json', list: '/v1.41/containers/json', version: '/v1.41/version' };
+  const times: Record<string, number[]> = { inspect: [], list: [], version: [] };
+  const keys = Object.keys(paths) as Array<keyof typeof paths>;
+  await Promise.all(Array.from({ length: CLIENTS }, async (_, c) => {
+    for (let i = 0; i < REQS; i++) {
+      const k = keys[(c + i) % keys.length];
+      times[k].push(await timedGet(sock, paths[k]));
+    }
+  }));
+  for (const k of keys) lines.push(`  ${`${name}: GET ${k} under ${CLIENTS} clients`.padEnd(52)} p50 ${percentile(times[k], 0.5).toFixed(1)} ms   p99 ${percentile(times[k], 0.99).toFixed(1)} ms`);
+}
+
+async function measure(name: string, d: Restartable, hows: string[], rows: Record<string, number[]>, load: string[]): Promise<void> {
   docker(d.env, ['pull', '-q', IMAGE]);
   for (let i = 0; i < N; i++) docker(d.env, ['run', '-d', '--name', `bench-restart-${i}`, IMAGE, 'sleep', '3600']);
   await sleep(3000);
+  await underLoad(name, (d.env.DOCKER_HOST as string).slice('unix://'.length), load);
   for (let r = 0; r < RUNS; r++) {
     for (const how of hows) {
       await d.stop();
@@ -130,13 +166,15 @@ async function main(): Promise<void> {
   execFileSync('bash', ['scripts/bootstrap.sh'], { cwd: ROOT, stdio: 'ignore' });
   try {
     await podvisor.start();
-    await measure('podvisor', podvisor, ['bin/podvisord', 'npm start'], rows);
+    const load: string[] = [];
+    await measure('podvisor', podvisor, ['bin/podvisord', 'npm start'], rows, load);
     await podvisor.stop();
     await dockerd.start();
-    await measure('dockerd --live-restore', dockerd, [''], rows);
+    await measure('dockerd', dockerd, [''], rows, load);
     await dockerd.stop();
     process.stdout.write(`\nmedians of ${RUNS} restarts with ${N} containers running (podvisor pool 1; load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}):\n`);
     for (const [k, v] of Object.entries(rows)) process.stdout.write(`  ${k.padEnd(52)} ${median(v).toFixed(0)} ms   (min ${Math.min(...v).toFixed(0)}, max ${Math.max(...v).toFixed(0)})\n`);
+    process.stdout.write(`\nrequest latency under load (${N} containers running):\n${load.join('\n')}\n`);
   } finally {
     await podvisor.stop().catch(() => undefined);
     await dockerd.stop().catch(() => undefined);
