@@ -3,9 +3,10 @@
  * API on every -H address, and on SIGINT/SIGTERM close listeners and destroy idle VMs.
  * Running containers' VMs are left running: a restarted daemon re-adopts them.
  */
-import * as http from 'node:http';
-import { parseFlags, USAGE } from './flags';
-import { listenOn, dockerHostFor } from './listen';
+import type * as http from 'node:http';
+import { USAGE } from './flags';
+import { loadDaemonOptions } from './config-file';
+import { dockerHostFor, planListeners, serveOn, type ApiServer } from './listen';
 import { createApiApp } from '../api/v1.41/server';
 import { logger, setLogLevel } from '../util/log';
 import { PodvisorError } from '../errors';
@@ -21,7 +22,6 @@ import { QemuHypervisor } from '../vm/qemu/hypervisor';
 import { reclaimOrphanVms } from '../vm/reclaim';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { installHijack } from '../api/v1.41/hijack';
 import { EventBus } from '../pod/events';
 import { PodManager } from '../pod/manager';
 import { OverlayRootfs } from '../storage/rootfs';
@@ -35,13 +35,15 @@ const log = logger('daemon');
 
 async function main(argv: string[]): Promise<void> {
   const mainStart = performance.now();
-  const parsed = parseFlags(argv);
+  const parsed = loadDaemonOptions(argv);
   if (parsed === 'help') {
     process.stdout.write(USAGE);
     return;
   }
   const opts = parsed;
   setLogLevel(opts.logLevel);
+  // TLS files and the socket group are checked before any other work.
+  const listenPlan = planListeners(opts);
 
   // --- images (issue 3): content/, layers/, images/ under the data root -------------------
   const images = await ImageService.open(opts.dataRoot, {
@@ -103,24 +105,23 @@ async function main(argv: string[]): Promise<void> {
     events,
     vmDefaults,
     hostCpus: os.cpus().length,
+    logDefaults: { Type: opts.logDriver, Config: opts.logOpts },
     rootfsPaths: cachedRootfsPaths(rootfs, pods),
   };
   // --- end containers ------------------------------------------------------------------------
 
   const app = createApiApp({
-    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel },
+    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver },
     images,
     containers,
   });
-  const handler = adoptionGate(pods, app);
-  const servers: http.Server[] = [];
+  // Requests about a container being re-adopted wait for it (adoptionGate); the gate is a
+  // plain request listener in front of the app.
+  const handler = adoptionGate(pods, app) as unknown as typeof app;
+  const servers: ApiServer[] = [];
   for (const host of opts.hosts) {
-    const server = http.createServer(handler);
-    // attach / exec start / attach/ws arrive as Upgrade requests: route them through the app.
-    installHijack(server, handler as unknown as typeof app);
-    await listenOn(server, host);
-    servers.push(server);
-    log.info(`API listening on ${host}`);
+    servers.push(await serveOn(handler, host, listenPlan));
+    log.info(`API listening on ${host}${host.startsWith('tcp://') && listenPlan.tls ? (listenPlan.tls.verify ? ' (TLS, client certificates verified)' : ' (TLS)') : ''}`);
   }
   log.info(`podvisord ${PODVISOR_VERSION} ready in ${Math.round(performance.now())} ms (${Math.round(performance.now() - mainStart)} ms after loading its code). To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`);
   // Once every adoption has ended, reclaim the leftovers (VMs and VM processes of our exec root
