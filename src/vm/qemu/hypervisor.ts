@@ -274,7 +274,7 @@ export class QemuHypervisor implements Hypervisor {
   /**
    * Ids of the VMs an earlier daemon left: runtime directories under `<execRoot>/vms`, and VM
    * processes whose argv names one (a daemon killed before it wrote anything leaves only
-   * those). VMs of this daemon are not listed.
+   * those).
    */
   async listRuntimeVms(): Promise<string[]> {
     let dirs: string[] = [];
@@ -284,7 +284,12 @@ export class QemuHypervisor implements Hypervisor {
       // no vms/ yet
     }
     const ids = new Set([...dirs, ...scanVmProcesses(this.opts.execRoot).map((p) => p.vmId)]);
-    return [...ids].filter((id) => !this.own.has(id));
+    return [...ids];
+  }
+
+  /** Whether this daemon booted or adopted VM `id` and it has not exited (never reclaimed). */
+  ownsVm(id: string): boolean {
+    return this.own.has(id);
   }
 }
 
