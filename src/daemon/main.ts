@@ -169,7 +169,12 @@ function adoptionGate(pods: PodManager, app: http.RequestListener): http.Request
   const ref = /^(?:\/v[0-9.]+)?\/containers\/([^/?]+)\//;
   return (req, res) => {
     const m = ref.exec(req.url ?? '');
-    const wait = m ? pods.whenAdopted(decodeURIComponent(m[1])) : undefined;
+    let wait: Promise<void> | undefined;
+    try {
+      wait = m ? pods.whenAdopted(decodeURIComponent(m[1])) : undefined;
+    } catch {
+      // A malformed escape: the app answers it.
+    }
     if (!wait) return void app(req, res);
     void wait.then(() => app(req, res));
   };
