@@ -38,6 +38,12 @@ const TRIM_PING_TIMEOUT_MS = 5000;
 
 export { QEMU_NAME, VIRTIOFSD_NAME } from './vm-processes';
 
+/**
+ * When virtiofsd's exit is seen first, how long to wait for QEMU's before blaming virtiofsd
+ * (QEMU's death makes virtiofsd exit too; an adopted QEMU's exit is polled every 200 ms).
+ */
+const VIRTIOFSD_ATTRIBUTION_MS = 500;
+
 /** How the VM process ended, as far as the host can tell. */
 export interface ProcessEnd {
   /** Exit code or signal when QEMU was our child; undefined for an adopted VM. */
@@ -102,6 +108,10 @@ export class QemuVm implements Vm {
       init.virtiofsdEnd.then((end) => ({ end, what: 'virtiofsd' })),
     ]).then(async ({ end, what }) => {
       if (what === 'virtiofsd' && !this.expected) {
+        // virtiofsd also ends when QEMU dies (it hangs up), and its exit may be seen first: give
+        // QEMU's exit a moment to show, and when it does, QEMU's end is the cause.
+        const qemuEnd = await Promise.race([init.processEnd, new Promise<undefined>((r) => setTimeout(() => r(undefined), VIRTIOFSD_ATTRIBUTION_MS))]);
+        if (qemuEnd) return this.onProcessEnd(qemuEnd, 'QEMU');
         // QEMU outlives its virtiofsd (the guest just waits on the file system): end it too.
         this.gone = true;
         this.agent.close();
