@@ -52,13 +52,14 @@ export function parseReference(input: string): ImageReference {
   if (HEX64_RE.test(input)) {
     throw new InvalidArgumentError(`invalid repository name (${input}), cannot specify 64-byte hexadecimal strings`);
   }
-  // Split the domain off the way dockerd does before validating the rest.
+  // Split the domain off the way dockerd 20.10 does before validating the rest: an upper-case
+  // first component is a path component there (`UPPER/x`: "must be lowercase", 400), not a host.
   let domain = DEFAULT_DOMAIN;
   let remainder = input;
   const slash = input.indexOf('/');
   if (slash !== -1) {
     const first = input.slice(0, slash);
-    if (/[.:]/.test(first) || first === 'localhost' || first.toLowerCase() !== first) {
+    if (/[.:]/.test(first) || first === 'localhost') {
       domain = first;
       remainder = input.slice(slash + 1);
     }

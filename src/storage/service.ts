@@ -14,7 +14,7 @@ import { basicCredentials, type AuthConfig } from './registry/auth';
 import { parseManifest, type Descriptor, type Platform } from './registry/manifest';
 import { DEFAULT_DOMAIN, type ImageReference } from './reference';
 import { sha256Digest } from './digest';
-import { UnauthorizedError, UnavailableError } from '../errors';
+import { InvalidArgumentError, UnauthorizedError, UnavailableError } from '../errors';
 
 /** Registry flags of the daemon. */
 export interface RegistryFlags {
@@ -61,6 +61,10 @@ export class ImageService {
    */
   async login(auth: AuthConfig): Promise<{ Status: string; IdentityToken: string }> {
     const domain = loginDomain(auth.serveraddress);
+    // dockerd parses the address as a URL first: garbage is the client's error (400).
+    if (!URL.canParse(`https://${domain}/`) || /[\s%]/.test(domain)) {
+      throw new InvalidArgumentError(`unable to parse server address: parse ${JSON.stringify(`https://${domain}`)}: invalid host`);
+    }
     const client = new RegistryClient(domain, '', this.hosts, auth);
     let res: { ok: boolean; status: number; url: string };
     try {

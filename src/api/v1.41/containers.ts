@@ -377,7 +377,7 @@ export function register(router: Router, services: ApiServices): void {
     const keys = detachKeysOf(req, tty);
     const logs = qbool(req, 'logs');
     const stream = qbool(req, 'stream');
-    const raw = openRawStream(req, res);
+    const raw = openRawStream(req, res, r.id);
     const session = c.pods.attach(r.id, {
       stdin: qbool(req, 'stdin') ? raw.input : null,
       stdout: qbool(req, 'stdout'),

@@ -8,6 +8,13 @@ import { logger } from '../../util/log';
 
 const log = logger('api');
 
+/** The 4xx status an express/body-parser error carries, if any. */
+function clientStatus(err: unknown): number | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const s = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
+  return typeof s === 'number' && s >= 400 && s < 500 ? s : undefined;
+}
+
 /** Express error middleware: PodvisorError -> its status; anything else -> logged 500. */
 export const dockerErrorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   let status = 500;
@@ -19,6 +26,11 @@ export const dockerErrorHandler: ErrorRequestHandler = (err, req, res, _next) =>
     // body-parser's JSON syntax error: dockerd answers 400 with the decoder's message.
     status = 400;
     message = `invalid character in JSON body: ${(err as Error).message}`;
+  } else if (clientStatus(err) !== undefined) {
+    // Express and body-parser errors caused by the request (a %-escape that does not decode,
+    // a body over a route's limit): their 4xx, not a 500.
+    status = clientStatus(err)!;
+    message = (err as Error).message;
   } else {
     message = err instanceof Error ? err.message : String(err);
     log.error(`${req.method} ${req.originalUrl}: unexpected error: ${err instanceof Error ? err.stack : message}`);

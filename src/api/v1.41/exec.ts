@@ -89,7 +89,7 @@ export function register(router: Router, services: ApiServices): void {
     }
     if (x.started) throw new ConflictError(`Error: Exec command ${x.id} has already run`);
     if (!c.pods.isRunning(x.containerId)) throw new ConflictError(`Container ${x.containerId} is not running`);
-    const raw = openRawStream(req, res);
+    const raw = openRawStream(req, res, x.containerId);
     // dockerd frames the hijacked stream by the *start* request's Tty (a client may create
     // with a TTY and start with Tty false, as docker-py does: then the stream is stdcopy
     // framed), and watches for detach keys only when the exec has a TTY.

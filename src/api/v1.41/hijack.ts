@@ -24,6 +24,7 @@ import * as http from 'node:http';
 import type * as https from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
 import type { Express } from 'express';
+import { applyServerLimits, BODY_IDLE_MS, SessionLimiter } from './limits';
 
 /** What the bridge leaves on an upgraded request. */
 interface UpgradeInfo {
@@ -56,6 +57,7 @@ function readExactly(socket: Duplex, n: number): Promise<Buffer> {
     const parts: Buffer[] = [];
     let got = 0;
     const cleanup = () => {
+      clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);
       socket.off('error', onEnd);
@@ -74,14 +76,21 @@ function readExactly(socket: Duplex, n: number): Promise<Buffer> {
       cleanup();
       reject(new Error('connection closed before the request body was complete'));
     };
+    // A client that declares a body and never sends it does not hold the connection forever.
+    const timer = setTimeout(onEnd, BODY_IDLE_MS);
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('error', onEnd);
   });
 }
 
-/** Send upgrade requests on `server` through `app` (see the module comment). */
+/**
+ * Send upgrade requests on `server` through `app` (see the module comment), and apply the
+ * API's request limits to it (limits.ts).
+ */
 export function installHijack(server: http.Server | https.Server, app: Express): void {
+  // Every API server passes here before it listens: the request limits go on with the bridge.
+  applyServerLimits(server);
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     // Bytes the client sent right after the headers go back into the socket.
@@ -136,8 +145,17 @@ function drainOf(w: { writableNeedDrain?: boolean; destroyed?: boolean; once(ev:
   });
 }
 
-/** Take over the connection of an attach or exec-start request (see the module comment). */
-export function openRawStream(req: http.IncomingMessage, res: http.ServerResponse): RawStream {
+/** Open attach/exec streams of this process (limits.ts: MAX_SESSIONS_*). */
+export const rawSessions = new SessionLimiter();
+
+/**
+ * Take over the connection of an attach or exec-start request (see the module comment).
+ * Counted against the session limits per `target` (the container; default: the route's `id`)
+ * and in all: past them, a 429 is thrown before
+ * anything is written.
+ */
+export function openRawStream(req: http.IncomingMessage, res: http.ServerResponse, target?: string): RawStream {
+  const release = rawSessions.acquire(target ?? (req as { params?: { id?: string } }).params?.id ?? '');
   const up = UPGRADES.get(req);
   if (up) {
     up.taken = true;
@@ -146,6 +164,7 @@ export function openRawStream(req: http.IncomingMessage, res: http.ServerRespons
     // Docker's hijack answer: 101 UPGRADED with the raw-stream content type.
     s.write(UPGRADE_RESPONSE);
     const closed = new Promise<void>((r) => s.once('close', () => r()));
+    void closed.then(release);
     return {
       input: s,
       write: (d) => (s.destroyed ? true : s.write(d)),
@@ -161,6 +180,7 @@ export function openRawStream(req: http.IncomingMessage, res: http.ServerRespons
   res.flushHeaders();
   const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
   const closed = new Promise<void>((r) => res.once('close', () => r()));
+  void closed.then(release);
   return {
     input: hasBody ? req : null,
     write: (d) => (res.destroyed ? true : res.write(d)),

@@ -5,6 +5,7 @@
 import type { Request, Response } from 'express';
 import { InvalidArgumentError } from '../../errors';
 import { upgradeOf } from './hijack';
+import { readBoundedBody } from './limits';
 
 /** Largest JSON body accepted (a create body with a big Env is well under this). */
 const MAX_BODY = 4 * 1024 * 1024;
@@ -47,14 +48,7 @@ export async function readRaw(req: Request): Promise<Buffer> {
   // An upgrade request's body was read off the socket by the hijack bridge.
   const up = upgradeOf(req);
   if (up) return up.body;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req as AsyncIterable<Buffer>) {
-    size += c.length;
-    if (size > MAX_BODY) throw new InvalidArgumentError(`request body larger than ${MAX_BODY} bytes`);
-    chunks.push(c);
-  }
-  return Buffer.concat(chunks);
+  return readBoundedBody(req, MAX_BODY);
 }
 
 /**

@@ -6,6 +6,7 @@
 import express from 'express';
 import type { ApiServices } from './services';
 import { versionPrefix } from './version';
+import { closeUnreadBodies } from './limits';
 import { dockerErrorHandler } from './errors';
 import { NotFoundError } from '../../errors';
 import { logger } from '../../util/log';
@@ -34,6 +35,7 @@ export function createApiApp(services: ApiServices): express.Express {
     res.set('Api-Version', '1.41');
     next();
   });
+  app.use(closeUnreadBodies);
   app.use(versionPrefix);
   const router = express.Router();
   for (const mod of ROUTE_MODULES) mod.register(router, services);

@@ -40,3 +40,9 @@ describe('invalid references get dockerd\'s words', () => {
     expect(() => parseReference(input)).toThrow(message);
   });
 });
+
+describe('upper-case first component (dockerd 20.10)', () => {
+  it('is a path component, refused as not lowercase, not taken for a registry host', () => {
+    expect(() => parseReference('UPPER/x')).toThrow('invalid reference format: repository name must be lowercase');
+  });
+});

@@ -1,0 +1,27 @@
+/**
+ * Where dockerd 20.10 answers with a 5xx too, sampled with `npm run fuzz` in compare mode
+ * (FUZZ_DOCKERD=unix:///tmp/dockerd-dpy/docker.sock) and by hand with curl. A 5xx from
+ * podvisor is a failure unless the input belongs to one of these classes:
+ *
+ *  - a pull, a distribution lookup or a login against a registry that cannot be reached
+ *    (`fromImage=127.0.0.1:1/x`, a name on an unreachable docker.io, no fromImage at all):
+ *    dockerd answers 500 with the Go dial error ("dial tcp ...: connection refused",
+ *    "no such host", `Get "http:": http: no Host in request URL`);
+ *  - `POST /images/{name}/tag` with a missing or invalid `repo`: dockerd answers 500
+ *    "invalid reference format..." (its tag route does not mark the parse error as a bad
+ *    parameter);
+ *  - `POST /images/create?fromSrc=...` (import): dockerd answers 500 when the source cannot
+ *    be fetched; podvisor does not implement import and answers 501.
+ */
+import type { FuzzCase } from './cases';
+
+const REGISTRY_ROUTES = new Set(['/images/create', '/distribution/*name/json', '/auth']);
+const NETWORK_ERROR = /dial tcp|no such host|connection refused|no Host in request URL|i\/o timeout|ECONNREFUSED|ENOTFOUND|EAI_AGAIN/;
+
+/** True when dockerd answers this class of input with a 5xx too. */
+export function dockerdAnswers5xx(c: FuzzCase, status: number, body = ''): boolean {
+  if (REGISTRY_ROUTES.has(c.route) && status === 500 && NETWORK_ERROR.test(body)) return true;
+  if (c.route === '/images/*name/tag' && status === 500 && /invalid reference format/.test(body)) return true;
+  if (c.route === '/images/create' && status === 501 && /fromSrc=/.test(c.target)) return true;
+  return false;
+}
