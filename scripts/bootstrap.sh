@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bootstrap: install whatever podvisor needs that is missing, then build it. Idempotent, and
-# quick when nothing is missing (dpkg and file-time checks only).
+# quick when nothing is missing (file-time checks only: ~30 ms, so `npm start` restarts fast).
 #
 #   scripts/bootstrap.sh           what the daemon needs (npm start)
 #   scripts/bootstrap.sh --test    plus what the tests need (npm test)
@@ -27,8 +27,15 @@ esac
 # The compat tests drive the stock docker CLI; where none is on PATH, Debian's docker.io
 # provides one (its dockerd is never started by us except as the benchmark baseline).
 if [ "$mode" = --test ] && ! command -v docker >/dev/null 2>&1; then pkgs+=(docker.io); fi
+# The dpkg queries (~0.2 s) are skipped while a stamp says this very list was found installed
+# and dpkg's database has not changed since.
+mkdir -p .bootstrap
+pkg_stamp=.bootstrap/packages${mode:+-${mode#--}}
 missing=()
-for p in "${pkgs[@]}"; do
+if [ -f "$pkg_stamp" ] && [ "$pkg_stamp" -nt /var/lib/dpkg/status ] && [ "$(cat "$pkg_stamp")" = "${pkgs[*]}" ]; then
+  pkgs=()
+fi
+for p in ${pkgs[@]+"${pkgs[@]}"}; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$p")
   fi
@@ -47,6 +54,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   rm -f /usr/sbin/policy-rc.d
 fi
+if [ ${#pkgs[@]} -gt 0 ]; then echo "${pkgs[*]}" > "$pkg_stamp"; fi
 
 # --- npm packages ------------------------------------------------------------------------
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -58,4 +66,12 @@ fi
 bash guest/build.sh
 
 # --- TypeScript --------------------------------------------------------------------------
-npx tsc -p tsconfig.build.json
+# tsc (even incremental: 2-10 s) runs only when a source or config file is newer than the
+# last build's stamp (a checkout or an edit makes it so).
+build_stamp=dist/.build-stamp
+if [ ! -f "$build_stamp" ] || [ -n "$(find src tsconfig.json tsconfig.build.json package.json -newer "$build_stamp" -print -quit)" ]; then
+  touch .bootstrap/build-start
+  ./node_modules/.bin/tsc -p tsconfig.build.json
+  # The stamp gets the time the build started: a file edited during the build is seen next time.
+  touch -r .bootstrap/build-start "$build_stamp"
+fi

@@ -3,6 +3,7 @@
  * API on every -H address, and on SIGINT/SIGTERM close listeners and destroy idle VMs.
  * Running containers' VMs are left running: a restarted daemon re-adopts them.
  */
+import type * as http from 'node:http';
 import { USAGE } from './flags';
 import { loadDaemonOptions } from './config-file';
 import { dockerHostFor, planListeners, serveOn, type ApiServer } from './listen';
@@ -27,10 +28,13 @@ import { OverlayRootfs } from '../storage/rootfs';
 import { StateStore } from '../storage/state';
 import { loadEngineId } from './engine-id';
 
+/** The overlay directories inspect reports. */
+
 const log = logger('daemon');
 
 
 async function main(argv: string[]): Promise<void> {
+  const mainStart = performance.now();
   const parsed = loadDaemonOptions(argv);
   if (parsed === 'help') {
     process.stdout.write(USAGE);
@@ -92,8 +96,9 @@ async function main(argv: string[]): Promise<void> {
       return false;
     }
   });
-  // Running containers are re-adopted (their VMs kept from reclaim), others marked exited.
-  for (const id of await pods.restore()) keepVms.add(id);
+  // Running containers are re-adopted in the background while the API serves (requests about
+  // one wait for it: adoptionGate); their VMs are kept from reclaim, the others marked exited.
+  const { adopted } = await pods.load();
   const containers = {
     pods,
     images: images.store,
@@ -110,14 +115,21 @@ async function main(argv: string[]): Promise<void> {
     images,
     containers,
   });
+  // Requests about a container being re-adopted wait for it (adoptionGate); the gate is a
+  // plain request listener in front of the app.
+  const handler = adoptionGate(pods, app) as unknown as typeof app;
   const servers: ApiServer[] = [];
   for (const host of opts.hosts) {
-    servers.push(await serveOn(app, host, listenPlan));
+    servers.push(await serveOn(handler, host, listenPlan));
     log.info(`API listening on ${host}${host.startsWith('tcp://') && listenPlan.tls ? (listenPlan.tls.verify ? ' (TLS, client certificates verified)' : ' (TLS)') : ''}`);
   }
-  log.info(`podvisord ${PODVISOR_VERSION} ready. To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`);
-  // Reclaim leftovers first, then fill the pool, both in the background.
-  void reclaimOrphanVms(hypervisor, keepVms).then(() => {
+  log.info(`podvisord ${PODVISOR_VERSION} ready in ${Math.round(performance.now())} ms (${Math.round(performance.now() - mainStart)} ms after loading its code). To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`);
+  // Once every adoption has ended, reclaim the leftovers (VMs and VM processes of our exec root
+  // no running container claims), then fill the pool; all in the background.
+  void adopted.then((ids) => {
+    for (const id of ids) keepVms.add(id);
+    return reclaimOrphanVms(hypervisor, keepVms);
+  }).then(() => {
     vmFactory.start();
     if (opts.vmPoolSize > 0) {
       log.info(`VM pool: booting ${opts.vmPoolSize} idle VM(s) of ${vmDefaults.memoryMiB} MiB, ${vmDefaults.cpus} vCPU in the background`);
@@ -137,13 +149,35 @@ async function main(argv: string[]): Promise<void> {
     // Teardowns of runs that just ended and storage of pods just removed finish; idle VMs go
     // (VMs of running containers stay for the next daemon to adopt). Both at once.
     const t0 = Date.now();
-    await Promise.all([pods.settled(), vmFactory.close()]);
+    // Boots under way (a pool refill, a direct boot) end before we do: a VM that comes up now
+    // is destroyed, so none is left without an owner.
+    await Promise.all([pods.settled(), vmFactory.close(), hypervisor.close()]);
     sharedMounter().close();
     log.info(`shut down in ${Date.now() - t0} ms`);
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/**
+ * The request handler: `app`, except that a request about a container being re-adopted after
+ * a restart waits until that adoption has ended (PodManager.whenAdopted), so clients see it
+ * running with its VM, or exited, never half-restored.
+ */
+function adoptionGate(pods: PodManager, app: http.RequestListener): http.RequestListener {
+  const ref = /^(?:\/v[0-9.]+)?\/containers\/([^/?]+)\//;
+  return (req, res) => {
+    const m = ref.exec(req.url ?? '');
+    let wait: Promise<void> | undefined;
+    try {
+      wait = m ? pods.whenAdopted(decodeURIComponent(m[1])) : undefined;
+    } catch {
+      // A malformed escape: the app answers it.
+    }
+    if (!wait) return void app(req, res);
+    void wait.then(() => app(req, res));
+  };
 }
 
 main(process.argv.slice(2)).catch((err) => {

@@ -127,6 +127,8 @@ export interface LogsOptions extends LogReadOptions {
 /** Every pod of the daemon. */
 export class PodManager {
   private readonly entries = new Map<string, Entry>();
+  /** Pods being re-adopted after a restart (load), by id. */
+  private readonly adopting = new Map<string, Promise<void>>();
   private readonly names = new NameIndex();
   readonly execs = new ExecStore();
   private closing = false;
@@ -1036,13 +1038,23 @@ export class PodManager {
   // ---------------------------------------------------------------- restore / shutdown
 
   /**
-   * Load every pod from disk after a daemon (re)start. Pods that were running are re-adopted
-   * when their VM is still alive and their init still runs (logs continue); otherwise they are
-   * marked exited (255) with an error. Then `always`/`unless-stopped` pods are started (in the
-   * background). Returns the ids of the VMs it adopted: every other VM an earlier daemon left
-   * is the caller's to reclaim (src/vm/reclaim.ts).
+   * Load every pod from disk after a daemon (re)start and wait for the re-adoptions (see
+   * `load`). Returns the ids of the VMs it adopted: every other VM an earlier daemon left is
+   * the caller's to reclaim (src/vm/reclaim.ts).
    */
   async restore(): Promise<Set<string>> {
+    return (await this.load()).adopted;
+  }
+
+  /**
+   * Load every pod from disk after a daemon (re)start, without waiting for any VM: pods that
+   * were running are re-adopted in the background, all at once (`adopted` resolves with their
+   * VM ids when every adoption has ended). Meanwhile each such pod's lock is held, and
+   * `whenAdopted` tells callers (the API) to wait. A pod whose VM is gone or whose init no
+   * longer runs is marked exited (255) with an error. `always`/`unless-stopped` pods are
+   * started (in the background).
+   */
+  async load(): Promise<{ adopted: Promise<Set<string>> }> {
     const { records, orphans } = await this.deps.state.loadAll();
     for (const id of orphans) {
       log.warn(`removing half-created container directory ${id}`);
@@ -1050,7 +1062,7 @@ export class PodManager {
       await this.deps.state.remove(id).catch(() => undefined);
     }
     const claimed = new Set<string>();
-    const toStart: Entry[] = [];
+    const adoptions: Promise<void>[] = [];
     for (const r of records) {
       const e = this.newEntry(r);
       try {
@@ -1060,39 +1072,63 @@ export class PodManager {
       }
       this.entries.set(r.id, e);
       const wasOnVm = r.state.status === 'running' || r.state.status === 'paused';
-      if (wasOnVm || r.state.status === 'restarting') {
-        const adopted = wasOnVm ? await this.readopt(e) : false;
-        if (adopted) {
-          claimed.add(r.vmId as string);
-          continue;
-        }
-        const restarting = r.state.status === 'restarting';
-        for (const c of r.spec.containers) await this.deps.rootfs.unmount(c.id).catch(() => undefined);
-        r.state = {
-          ...r.state,
-          status: 'exited',
-          pid: 0,
-          exitCode: restarting ? r.state.exitCode : 255,
-          error: restarting ? r.state.error : `the VM of this container was gone when the daemon restarted`,
-          finishedAt: restarting ? r.state.finishedAt : nowRfc3339(),
-        };
-        r.vmId = undefined;
-        r.initProcessIds = undefined;
-        await this.persist(e);
-        if (!restarting) this.emit(r, 'die', { exitCode: '255' });
-        if (restarting || shouldRestart(r.spec.restartPolicy, 255, r.restartCount, r.manuallyStopped)) toStart.push(e);
+      if (wasOnVm) {
+        const vmId = r.vmId;
+        const done = this.locked(e, async () => {
+          if (await this.readopt(e)) claimed.add(vmId as string);
+          else await this.markLost(e);
+        }).catch((err) => log.error(`restoring ${r.id}: ${(err as Error).message}`)).finally(() => this.adopting.delete(r.id));
+        this.adopting.set(r.id, done);
+        adoptions.push(done);
+      } else if (r.state.status === 'restarting') {
+        await this.markLost(e);
       } else if (r.state.status === 'exited' && startsWithDaemon(r.spec.restartPolicy, r.manuallyStopped)) {
-        toStart.push(e);
+        this.startInBackground(e);
       } else if (r.state.status === 'removing' || (r.state.status === 'exited' && r.spec.autoRemove)) {
         // A removal cut short, or an AutoRemove pod that exited (dockerd removes those at its
         // start too).
         await this.removeEntry(e).catch((err) => log.error(`finishing removal of ${r.id}: ${(err as Error).message}`));
       }
     }
-    for (const e of toStart) {
-      void this.locked(e, () => this.startLocked(e)).catch((err) => log.warn(`starting ${e.record.id} at daemon start: ${(err as Error).message}`));
+    return { adopted: Promise.all(adoptions).then(() => claimed) };
+  }
+
+  /**
+   * While pod `ref` is being re-adopted after a restart: a promise that resolves when that has
+   * ended (never rejects). Undefined otherwise, and for unknown refs.
+   */
+  whenAdopted(ref: string): Promise<void> | undefined {
+    if (this.adopting.size === 0) return undefined;
+    try {
+      return this.adopting.get(this.entry(ref).record.id);
+    } catch {
+      return undefined;
     }
-    return claimed;
+  }
+
+  /** Start a restored pod in the background (restart policy at daemon start). */
+  private startInBackground(e: Entry): void {
+    void this.locked(e, () => this.startLocked(e)).catch((err) => log.warn(`starting ${e.record.id} at daemon start: ${(err as Error).message}`));
+  }
+
+  /** A restored pod whose run did not survive the restart: exited, and restarted by policy. */
+  private async markLost(e: Entry): Promise<void> {
+    const r = e.record;
+    const restarting = r.state.status === 'restarting';
+    for (const c of r.spec.containers) await this.deps.rootfs.unmount(c.id).catch(() => undefined);
+    r.state = {
+      ...r.state,
+      status: 'exited',
+      pid: 0,
+      exitCode: restarting ? r.state.exitCode : 255,
+      error: restarting ? r.state.error : `the VM of this container was gone when the daemon restarted`,
+      finishedAt: restarting ? r.state.finishedAt : nowRfc3339(),
+    };
+    r.vmId = undefined;
+    r.initProcessIds = undefined;
+    await this.persist(e);
+    if (!restarting) this.emit(r, 'die', { exitCode: '255' });
+    if (restarting || shouldRestart(r.spec.restartPolicy, 255, r.restartCount, r.manuallyStopped)) this.startInBackground(e);
   }
 
   private async readopt(e: Entry): Promise<boolean> {

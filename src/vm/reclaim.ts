@@ -12,7 +12,7 @@ const log = logger('vm');
 export async function reclaimOrphanVms(hypervisor: Hypervisor, keep: ReadonlySet<string>): Promise<number> {
   let n = 0;
   for (const id of await hypervisor.listRuntimeVms()) {
-    if (keep.has(id)) continue;
+    if (keep.has(id) || hypervisor.ownsVm?.(id)) continue;
     try {
       // adopt() cleans up a VM that is already gone; a live one is destroyed here.
       const vm = await hypervisor.adopt(id);

@@ -103,8 +103,16 @@ export interface Hypervisor {
    * Resolves undefined when that VM is gone (and cleans up what it left).
    */
   adopt(id: string): Promise<Vm | undefined>;
-  /** Ids of VMs in the runtime directory, running or not (for adoption and cleanup). */
+  /**
+   * Ids of VMs in the runtime directory, running or not, and of VM processes found without one
+   * (for adoption and cleanup).
+   */
   listRuntimeVms(): Promise<string[]>;
+  /**
+   * True for a VM this daemon booted (or is booting) or adopted and that has not exited: the
+   * start-up reclaim leaves it alone. Optional: without it, every listed VM not kept is reclaimed.
+   */
+  ownsVm?(id: string): boolean;
 }
 
 /**

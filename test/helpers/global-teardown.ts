@@ -1,9 +1,10 @@
 /**
  * Jest global teardown: stops the fixture registries the setup started, then fails the run
- * when a QEMU or virtiofsd process started during it is still alive (a test or the daemon
- * leaked a VM).
+ * when something a test or a daemon started during it is still there: a QEMU or virtiofsd
+ * process, a perl mount helper, a mount under the tests' temp roots, or a VM runtime
+ * directory (`<exec root>/vms/<id>`) made during the run.
  */
-import { listVmProcesses } from './leaks';
+import { listMountHelpers, listVmProcesses, testRootMounts, testRootVmDirs, type ProcInfo } from './leaks';
 
 async function stopRegistries(): Promise<void> {
   const pids = (process.env.PODVISOR_TEST_REGISTRY_PIDS ?? '').split(',').filter(Boolean).map(Number);
@@ -27,14 +28,34 @@ function alive(pid: number): boolean {
   }
 }
 
+function pidSet(v: string | undefined): Set<number> {
+  return new Set((v ?? '').split(',').filter(Boolean).map(Number));
+}
+
+/** Everything this run left, as lines of a report (empty: nothing). */
+function leftovers(): string[] {
+  const vmBefore = pidSet(process.env.PODVISOR_PREEXISTING_VM_PIDS);
+  const helpersBefore = pidSet(process.env.PODVISOR_PREEXISTING_MOUNT_HELPERS);
+  const mountsBefore = new Set<string>(JSON.parse(process.env.PODVISOR_PREEXISTING_MOUNTS ?? '[]') as string[]);
+  const start = Number(process.env.PODVISOR_TEST_RUN_START_MS ?? 0);
+  const procs = (label: string, list: ProcInfo[], before: Set<number>) =>
+    list.filter((p) => !before.has(p.pid)).map((p) => `${label} ${p.pid} ${p.cmdline.slice(0, 300)}`);
+  return [
+    ...procs('VM process', listVmProcesses(), vmBefore),
+    ...procs('mount helper', listMountHelpers(), helpersBefore),
+    ...testRootMounts().filter((m) => !mountsBefore.has(m)).map((m) => `mount ${m}`),
+    ...testRootVmDirs().filter((d) => d.mtimeMs >= start).map((d) => `VM runtime directory ${d.dir}`),
+  ];
+}
+
 export default async function globalTeardown(): Promise<void> {
   await stopRegistries();
-  const before = new Set((process.env.PODVISOR_PREEXISTING_VM_PIDS ?? '').split(',').filter(Boolean).map(Number));
   // Give processes killed by the last test a moment to be reaped.
   for (let i = 0; i < 20; i++) {
-    if (listVmProcesses().every((p) => before.has(p.pid))) return;
+    if (leftovers().length === 0) return;
     await new Promise((r) => setTimeout(r, 250));
   }
-  const leaked = listVmProcesses().filter((p) => !before.has(p.pid));
-  throw new Error(`leaked VM processes after the test run:\n${leaked.map((p) => `${p.pid} ${p.cmdline}`).join('\n')}`);
+  const left = leftovers();
+  if (left.length === 0) return;
+  throw new Error(`leaked VM processes, mount helpers, mounts or runtime directories after the test run:\n${left.join('\n')}`);
 }

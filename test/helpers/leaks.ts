@@ -1,7 +1,10 @@
 /**
- * Leak checks shared by tests: QEMU and virtiofsd processes, and mounts, left behind.
+ * Leak checks shared by tests: QEMU and virtiofsd processes, perl mount helpers, mounts and
+ * VM runtime directories left behind.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 /** A process of interest: pid and command line. */
 export interface ProcInfo {
@@ -9,20 +12,45 @@ export interface ProcInfo {
   cmdline: string;
 }
 
-/** Every qemu-system or virtiofsd process on the machine. */
-export function listVmProcesses(): ProcInfo[] {
+function listProcesses(match: (argv: string[]) => boolean): ProcInfo[] {
   const out: ProcInfo[] = [];
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    let cmd: string;
+    let argv: string[];
     try {
-      cmd = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      argv = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      // A zombie has an empty cmdline: it holds nothing.
+      if (argv.length < 2) continue;
     } catch {
       continue;
     }
-    if (/qemu-system|virtiofsd/.test(cmd.split(' ')[0])) out.push({ pid: Number(name), cmdline: cmd });
+    if (match(argv)) out.push({ pid: Number(name), cmdline: argv.join(' ').trim() });
   }
   return out;
+}
+
+/** Every qemu-system or virtiofsd process on the machine. */
+export function listVmProcesses(): ProcInfo[] {
+  return listProcesses((argv) => /qemu-system|virtiofsd/.test(argv[0]));
+}
+
+/** The parent pid of `pid` (0 when gone). */
+function parentOf(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Every mount helper (src/util/mounter.ts: `perl -e <script>` calling mount(2)), except this
+ * process's own (in-band tests use the mounter themselves; it ends with its parent).
+ */
+export function listMountHelpers(): ProcInfo[] {
+  return listProcesses((argv) => path.basename(argv[0]) === 'perl' && argv[1] === '-e' && /syscall\(\d+, arg\(\$f\[0\]\)/.test(argv[2] ?? ''))
+    .filter((p) => parentOf(p.pid) !== process.pid);
 }
 
 /** Mount points whose path starts with `prefix`. */
@@ -32,4 +60,45 @@ export function mountsUnder(prefix: string): string[] {
     .split('\n')
     .map((l) => l.split(' ')[4])
     .filter((p): p is string => !!p && p.startsWith(prefix));
+}
+
+/** Where tests make their temp roots (daemon data/exec roots, VM exec roots). */
+const TEST_ROOT = /^(podvisor-|pv-)/;
+
+/** Mounts under the tests' temp roots in os.tmpdir() (podvisor-*, pv-*). */
+export function testRootMounts(): string[] {
+  const tmp = os.tmpdir() + path.sep;
+  return mountsUnder(tmp).filter((m) => TEST_ROOT.test(m.slice(tmp.length)));
+}
+
+/**
+ * VM runtime directories (`<exec root>/vms/<id>`) under the tests' temp roots, with their
+ * modification times: a test root whose VM directory outlived its daemon and its test.
+ */
+export function testRootVmDirs(): Array<{ dir: string; mtimeMs: number }> {
+  const out: Array<{ dir: string; mtimeMs: number }> = [];
+  let roots: string[] = [];
+  try {
+    roots = fs.readdirSync(os.tmpdir()).filter((n) => TEST_ROOT.test(n));
+  } catch {
+    return out;
+  }
+  for (const r of roots) {
+    for (const vms of [path.join(os.tmpdir(), r, 'vms'), path.join(os.tmpdir(), r, 'exec', 'vms')]) {
+      let ids: string[];
+      try {
+        ids = fs.readdirSync(vms);
+      } catch {
+        continue;
+      }
+      for (const id of ids) {
+        try {
+          out.push({ dir: path.join(vms, id), mtimeMs: fs.statSync(path.join(vms, id)).mtimeMs });
+        } catch {
+          // removed meanwhile
+        }
+      }
+    }
+  }
+  return out;
 }

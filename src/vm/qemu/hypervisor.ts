@@ -13,9 +13,11 @@ import { checkGuestImages, locateQemuTools, type QemuTools } from './binaries';
 import { kernelCmdline, qemuArgs, TCG_TB_SIZE_MIB, virtiofsdArgs } from './cmdline';
 import { hostTscKhz } from './host-tsc';
 import { isValidVmId, readVmRecord, vmPaths, vmsRoot, writeVmRecord, type VmPaths } from './runtime-dir';
-import { isOurProcess, isRunning, killAndWait, setProcessNice, spawnDetached } from './processes';
+import { isOurProcess, isRunning, killAndWait, setProcessNice, signalProcess, spawnDetached, waitGone } from './processes';
 import { removeTreeOnOneDevice, tailLines, unmountBelow } from './host-files';
-import { adoptedProcessEnd, QEMU_NAME, QemuVm, VIRTIOFSD_NAME, type ProcessEnd } from './qemu-vm';
+import { adoptedProcessEnd, QemuVm, type ProcessEnd } from './qemu-vm';
+import { QEMU_NAME, scanVmProcesses, VIRTIOFSD_NAME } from './vm-processes';
+import { faultPoint } from './fault';
 import type { AgentConnector } from './agent-connector';
 import { qmpCommand } from './qmp';
 
@@ -72,6 +74,11 @@ export class QemuHypervisor implements Hypervisor {
   private readonly adoptTimeoutMs: number;
   private readonly cmdline: string;
   private readonly bootNice: number;
+  /** Ids of the VMs this daemon booted or adopted, until they exit: never reclaimed. */
+  private readonly own = new Set<string>();
+  /** Boots under way (close() waits for them). */
+  private readonly booting = new Set<Promise<unknown>>();
+  private closing = false;
 
   constructor(private readonly opts: QemuHypervisorOptions) {
     this.bootNice = opts.bootNice ?? (process.getuid?.() === 0 ? 10 : 0);
@@ -100,19 +107,46 @@ export class QemuHypervisor implements Hypervisor {
 
   /** Boot a VM; one retry after a failed or hung boot (see types.ts). */
   async createVm(size: VmSize): Promise<Vm> {
+    if (this.closing) throw new UnavailableError('the daemon is shutting down');
+    const boot = this.createVmRetrying(size);
+    this.booting.add(boot);
+    void boot.then(() => this.booting.delete(boot), () => this.booting.delete(boot));
+    return boot;
+  }
+
+  /**
+   * Daemon shutdown: no new boots; boots under way end (a VM that comes up now is destroyed),
+   * so no VM of this daemon is left half-booted or unowned. VMs already handed out are their
+   * owners' (running containers' VMs stay for the next daemon).
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.allSettled([...this.booting]);
+  }
+
+  private async createVmRetrying(size: VmSize): Promise<Vm> {
     const tools = this.preflight();
     try {
       return await this.bootOnce(tools, size);
     } catch (first) {
       log.warn(`${(first as Error).message.split('\n')[0]}; retrying once`);
+      if (this.closing) throw first;
       return await this.bootOnce(tools, size);
     }
+  }
+
+  /** Track `vm` as ours until it exits. */
+  private owned<T extends Vm>(vm: T): T {
+    this.own.add(vm.id);
+    void vm.exited.then(() => this.own.delete(vm.id));
+    return vm;
   }
 
   private async bootOnce(tools: QemuTools, size: VmSize): Promise<Vm> {
     const started = Date.now();
     const id = randomBytes(6).toString('hex');
     const paths = vmPaths(this.opts.execRoot, id);
+    this.own.add(id);
     fs.mkdirSync(vmsRoot(this.opts.execRoot), { recursive: true, mode: 0o700 });
     fs.mkdirSync(paths.dir, { mode: 0o700 });
     fs.mkdirSync(paths.shareDir, { mode: 0o755 });
@@ -121,53 +155,72 @@ export class QemuHypervisor implements Hypervisor {
     let agentPromise: Promise<Agent> | undefined;
     try {
       virtiofsd = await spawnDetached(tools.virtiofsd, virtiofsdArgs(paths), paths.virtiofsdLog);
+      faultPoint('after-virtiofsd-spawn');
       await waitForSocket(paths.virtiofsdSock, virtiofsd, 3000, 'virtiofsd');
+      faultPoint('after-virtiofsd-socket');
       const virtiofsdMs = Date.now() - started;
       qemu = await spawnDetached(
         tools.qemu,
         qemuArgs({ id, size, accel: this.opts.accel, kernel: this.opts.kernel, initrd: this.opts.initrd, cmdline: this.cmdline, paths, splitWx: this.splitWx(size) }),
         paths.qemuLog,
       );
+      faultPoint('after-qemu-spawn');
       if (this.bootNice) setProcessNice(qemu.pid!, this.bootNice);
       const processEnd = childEnd(qemu);
+      const virtiofsdEnd = childEnd(virtiofsd);
       writeVmRecord(paths, {
         format: 1, id, size, accel: this.opts.accel, qemuPid: qemu.pid!, virtiofsdPid: virtiofsd.pid!,
         createdAt: new Date().toISOString(), kernel: this.opts.kernel, initrd: this.opts.initrd,
       });
+      faultPoint('after-vm-json');
       agentPromise = this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.bootTimeoutMs });
-      const agent = await raceBoot(agentPromise, processEnd, this.bootTimeoutMs + 1000);
+      const agent = await raceBoot(agentPromise, Promise.race([processEnd, virtiofsdEnd]), this.bootTimeoutMs + 1000);
+      faultPoint('after-agent-connect');
+      if (this.closing) {
+        agent.close();
+        throw new UnavailableError('the daemon is shutting down');
+      }
       if (this.bootNice && !setProcessNice(qemu.pid!, 0)) log.debug(`VM ${id}: cannot reset QEMU's nice value`);
       log.debug(`VM ${id} booted in ${Date.now() - started} ms (virtiofsd ready after ${virtiofsdMs} ms; qemu pid ${qemu.pid})`);
       const vm = new QemuVm({
-        id, size, paths, qemuPid: qemu.pid!, virtiofsdPid: virtiofsd.pid!, agent, processEnd,
+        id, size, paths, qemuPid: qemu.pid!, virtiofsdPid: virtiofsd.pid!, agent, processEnd, virtiofsdEnd,
         ...(this.splitWx(size) ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
       });
       if (this.opts.reclaimAfterBoot ?? true) vm.reclaimBootMemory([this.opts.kernel, this.opts.initrd]);
-      return vm;
+      return this.owned(vm);
     } catch (err) {
       // Late agent connections are closed; the processes and the directory go.
       agentPromise?.then((a) => a.close(), () => undefined);
       for (const child of [qemu, virtiofsd]) if (child?.pid) await killAndWait(child.pid);
       const detail = bootFailureDetail(paths);
       await cleanupDir(paths);
+      this.own.delete(id);
       throw new UnavailableError(`VM ${id} failed to boot: ${(err as Error).message}${detail}`);
     }
   }
 
-  /** Re-adopt VM `id` left by an earlier daemon, or clean up what it left. */
+  /**
+   * Re-adopt VM `id` left by an earlier daemon, or clean up what it left: every process whose
+   * argv names its runtime directory (vm-processes.ts; found whether or not vm.json was
+   * written), its mounts and its directory.
+   */
   async adopt(id: string): Promise<Vm | undefined> {
-    if (!isValidVmId(id)) return undefined;
+    if (!isValidVmId(id) || this.own.has(id)) return undefined;
     const paths = vmPaths(this.opts.execRoot, id);
-    if (!fs.existsSync(paths.dir)) return undefined;
+    const procs = scanVmProcesses(this.opts.execRoot).filter((p) => p.vmId === id);
+    if (!fs.existsSync(paths.dir) && procs.length === 0) return undefined;
     const rec = readVmRecord(paths);
     const qemuPid = rec && isOurProcess(rec.qemuPid, QEMU_NAME, paths.dir) ? rec.qemuPid : undefined;
     const vfsPid = rec && isOurProcess(rec.virtiofsdPid, VIRTIOFSD_NAME, paths.dir) ? rec.virtiofsdPid : undefined;
     const discard = async (why: string) => {
-      log.info(`VM ${id} is not adoptable (${why}); cleaning up`);
-      for (const pid of [qemuPid, vfsPid]) if (pid) await killAndWait(pid);
+      const pids = procs.map((p) => p.pid);
+      log.info(`VM ${id} is not adoptable (${why}); cleaning up${pids.length ? ` (killing pids ${pids.join(', ')})` : ''}`);
+      for (const pid of pids) signalProcess(pid, 'SIGKILL');
+      for (const pid of pids) await waitGone(pid, 5000);
       await cleanupDir(paths);
       return undefined;
     };
+    if (procs.some((p) => p.pid !== qemuPid && p.pid !== vfsPid)) return discard('a process of it is not in vm.json');
     if (!rec || rec.id !== id) return discard('no valid vm.json');
     if (!qemuPid || !vfsPid) return discard('its QEMU or virtiofsd is gone');
     let agent: Agent | undefined;
@@ -187,9 +240,10 @@ export class QemuHypervisor implements Hypervisor {
       return discard((err as Error).message);
     }
     log.info(`adopted VM ${id} (qemu pid ${qemuPid}) in ${Date.now() - adoptStart} ms`);
-    return new QemuVm({
-      id, size: rec.size, paths, qemuPid, virtiofsdPid: vfsPid, agent, processEnd: adoptedProcessEnd(qemuPid),
-    });
+    return this.owned(new QemuVm({
+      id, size: rec.size, paths, qemuPid, virtiofsdPid: vfsPid, agent,
+      processEnd: adoptedProcessEnd(qemuPid), virtiofsdEnd: adoptedProcessEnd(vfsPid),
+    }));
   }
 
   /**
@@ -217,13 +271,25 @@ export class QemuHypervisor implements Hypervisor {
     return this.opts.accel === 'tcg' && size.cpus === 1 && (this.opts.tcgSplitWx ?? true);
   }
 
-  /** Ids of the VM runtime directories under `<execRoot>/vms`. */
+  /**
+   * Ids of the VMs an earlier daemon left: runtime directories under `<execRoot>/vms`, and VM
+   * processes whose argv names one (a daemon killed before it wrote anything leaves only
+   * those).
+   */
   async listRuntimeVms(): Promise<string[]> {
+    let dirs: string[] = [];
     try {
-      return fs.readdirSync(vmsRoot(this.opts.execRoot)).filter(isValidVmId);
+      dirs = fs.readdirSync(vmsRoot(this.opts.execRoot)).filter(isValidVmId);
     } catch {
-      return [];
+      // no vms/ yet
     }
+    const ids = new Set([...dirs, ...scanVmProcesses(this.opts.execRoot).map((p) => p.vmId)]);
+    return [...ids];
+  }
+
+  /** Whether this daemon booted or adopted VM `id` and it has not exited (never reclaimed). */
+  ownsVm(id: string): boolean {
+    return this.own.has(id);
   }
 }
 

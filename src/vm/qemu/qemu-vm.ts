@@ -12,6 +12,7 @@ import { trimJitBuffer } from './jit-trim';
 import * as fs from 'node:fs';
 import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
+import { QEMU_NAME, VIRTIOFSD_NAME } from './vm-processes';
 import { pssBytes, removeTreeOnOneDevice, tailLines, trimLogFile, unmountBelow } from './host-files';
 
 const log = logger('vm');
@@ -35,9 +36,13 @@ export const TRIM_SETTLE_MS = 75;
 /** How long the trim waits for the agent's answer to its ping. */
 const TRIM_PING_TIMEOUT_MS = 5000;
 
-/** argv[0] suffixes that identify our helper processes in /proc (see processes.isOurProcess). */
-export const QEMU_NAME = 'qemu-system-x86_64';
-export const VIRTIOFSD_NAME = 'virtiofsd';
+export { QEMU_NAME, VIRTIOFSD_NAME } from './vm-processes';
+
+/**
+ * When virtiofsd's exit is seen first, how long to wait for QEMU's before blaming virtiofsd
+ * (QEMU's death makes virtiofsd exit too; an adopted QEMU's exit is polled every 200 ms).
+ */
+const VIRTIOFSD_ATTRIBUTION_MS = 500;
 
 /** How the VM process ended, as far as the host can tell. */
 export interface ProcessEnd {
@@ -56,6 +61,11 @@ export interface QemuVmInit {
   agent: Agent;
   /** Resolves when QEMU has exited: the child's exit event, or polling /proc when adopted. */
   processEnd: Promise<ProcessEnd>;
+  /**
+   * Resolves when virtiofsd has exited, likewise. A VM whose virtiofsd died cannot reach its
+   * files any more (its processes hang on the next access): it is killed and counts as dead.
+   */
+  virtiofsdEnd: Promise<ProcessEnd>;
   /** Size of TCG's code buffer when it is a split-wx memfd the idle trim may cut (jit-trim.ts). */
   jitBufferBytes?: number;
 }
@@ -93,10 +103,26 @@ export class QemuVm implements Vm {
       for (const f of [this.paths.consoleLog, this.paths.qemuLog, this.paths.virtiofsdLog]) trimLogFile(f, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES);
     }, CONSOLE_CHECK_MS);
     this.consoleTimer.unref();
-    this.exited = init.processEnd.then((end) => this.onProcessEnd(end));
+    this.exited = Promise.race([
+      init.processEnd.then((end) => ({ end, what: 'QEMU' })),
+      init.virtiofsdEnd.then((end) => ({ end, what: 'virtiofsd' })),
+    ]).then(async ({ end, what }) => {
+      if (what === 'virtiofsd' && !this.expected) {
+        // virtiofsd also ends when QEMU dies (it hangs up), and its exit may be seen first: give
+        // QEMU's exit a moment to show, and when it does, QEMU's end is the cause.
+        const qemuEnd = await Promise.race([init.processEnd, new Promise<undefined>((r) => setTimeout(() => r(undefined), VIRTIOFSD_ATTRIBUTION_MS))]);
+        if (qemuEnd) return this.onProcessEnd(qemuEnd, 'QEMU');
+        // QEMU outlives its virtiofsd (the guest just waits on the file system): end it too.
+        this.gone = true;
+        this.agent.close();
+        if (isOurProcess(this.pid, QEMU_NAME, this.paths.dir)) await killAndWait(this.pid);
+        await init.processEnd;
+      }
+      return this.onProcessEnd(end, what);
+    });
   }
 
-  private async onProcessEnd(end: ProcessEnd): Promise<VmExit> {
+  private async onProcessEnd(end: ProcessEnd, what: string): Promise<VmExit> {
     this.gone = true;
     clearInterval(this.consoleTimer);
     this.agent.close();
@@ -107,7 +133,7 @@ export class QemuVm implements Vm {
     if (this.expected) return { expected: true, reason: 'destroyed' };
     const how = end.signal ? `killed by ${end.signal}` : end.code != null ? `exited with code ${end.code}` : 'exited';
     const lines = tailLines(this.paths.consoleLog, 20);
-    const reason = `VM ${this.id}: QEMU ${how}${lines.length ? `; last console lines:\n${lines.join('\n')}` : ''}`;
+    const reason = `VM ${this.id}: ${what} ${how}${lines.length ? `; last console lines:\n${lines.join('\n')}` : ''}`;
     log.warn(reason);
     return { expected: false, reason };
   }
@@ -248,7 +274,7 @@ async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise
   }
 }
 
-/** Exit of an adopted QEMU (not our child): polls /proc. */
+/** Exit of an adopted QEMU or virtiofsd (not our child): polls /proc. */
 export function adoptedProcessEnd(pid: number): Promise<ProcessEnd> {
   return pollUntilGone(pid).promise.then(() => ({}));
 }

@@ -1,0 +1,60 @@
+/**
+ * Finding every process of our VMs from /proc alone, whatever the daemon wrote or failed to
+ * write before it died. Each VM process (QEMU, virtiofsd) is started with its runtime directory
+ * `<execRoot>/vms/<id>/` in its argv (socket and log paths), and /proc/<pid>/cmdline outlives
+ * the daemon: a scan for our binaries whose argv names a directory under OUR exec root finds
+ * them all, and never a process of another daemon with another exec root (the match is on the
+ * path with its trailing slash). See docs/architecture.md, "How a VM is recorded and reconciled".
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { isRunning, processArgv } from './processes';
+import { isValidVmId, vmsRoot } from './runtime-dir';
+
+/** argv[0] suffixes that identify our helper processes in /proc (see processes.isOurProcess). */
+export const QEMU_NAME = 'qemu-system-x86_64';
+export const VIRTIOFSD_NAME = 'virtiofsd';
+
+/** One live process of one of our VMs. */
+export interface VmProcess {
+  pid: number;
+  /** The VM id: the runtime directory named in its argv. */
+  vmId: string;
+  kind: 'qemu' | 'virtiofsd';
+}
+
+/** The VM id named by `argv` when it is QEMU or virtiofsd of a VM under `execRoot`. */
+export function vmOfArgv(argv: string[], execRoot: string): { vmId: string; kind: VmProcess['kind'] } | undefined {
+  if (argv.length === 0) return undefined;
+  const bin = path.basename(argv[0]);
+  const kind = bin.endsWith(QEMU_NAME) ? 'qemu' : bin.endsWith(VIRTIOFSD_NAME) ? 'virtiofsd' : undefined;
+  if (!kind) return undefined;
+  const prefix = vmsRoot(execRoot) + path.sep;
+  for (const a of argv.slice(1)) {
+    const i = a.indexOf(prefix);
+    if (i < 0) continue;
+    const vmId = a.slice(i + prefix.length).split(/[/,]/)[0];
+    if (isValidVmId(vmId)) return { vmId, kind };
+  }
+  return undefined;
+}
+
+/** Every running QEMU and virtiofsd of a VM under `execRoot` (a /proc scan, a few ms). */
+export function scanVmProcesses(execRoot: string): VmProcess[] {
+  const out: VmProcess[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid) continue;
+    const argv = processArgv(pid);
+    const hit = argv && vmOfArgv(argv, execRoot);
+    if (hit && isRunning(pid)) out.push({ pid, ...hit });
+  }
+  return out;
+}
