@@ -10,6 +10,7 @@ import { API_VERSION, MIN_API_VERSION } from './version';
 import { InvalidArgumentError } from '../../errors';
 import { sendJson } from './params';
 import { typed } from './schema/routes';
+import { MAX_TIMER_MS } from '../../pod/op-queue';
 import { parseTimeArg } from '../../pod/logs';
 import type { DaemonEvent } from '../../pod/events';
 import { containerSummary } from '../../translate/inspect';
@@ -241,7 +242,8 @@ export function register(router: Router, services: ApiServices): void {
     if (until !== undefined) {
       const nowNano = BigInt(Date.now()) * 1000000n;
       if (until <= nowNano) finish();
-      else timer = setTimeout(finish, Number((until - nowNano) / 1000000n));
+      // Clamped to what a timer holds (a far `until` would overflow and fire at once).
+      else timer = setTimeout(finish, Math.min(Number((until - nowNano) / 1000000n), MAX_TIMER_MS));
     }
   }));
 
