@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import { parseFlags, USAGE } from './flags';
 import { listenOn, dockerHostFor } from './listen';
 import { createApiApp } from '../api/v1.41/server';
+import { watchEventLoopLag } from '../util/loop-lag';
 import { logger, setLogLevel } from '../util/log';
 import { PodvisorError } from '../errors';
 import { PODVISOR_VERSION } from '../util/package-info';
@@ -107,6 +108,8 @@ async function main(argv: string[]): Promise<void> {
     images,
     containers,
   });
+  // Log any stall of the event loop over 50 ms (no request may hold it longer).
+  watchEventLoopLag();
   const servers: http.Server[] = [];
   for (const host of opts.hosts) {
     const server = http.createServer(app);
