@@ -164,7 +164,7 @@ function urlOf(key: string): [string, string] {
 }
 
 const QUERY_CASES = Object.entries(ROUTES).flatMap(([key, spec]) =>
-  Object.entries(props(spec.query)).filter(([, s]) => ['int', 'filters'].includes((s as { q?: string }).q ?? '')).map(([param, s]) => [key, param, (s as { q: string }).q] as const),
+  Object.entries(props(spec.query)).filter(([, s]) => ['int', 'filters'].includes((s as { q?: string }).q ?? '')).map(([param, s]) => [key, param, (s as unknown as { q: string }).q] as const),
 );
 
 test('the generated cases cover every int and filters parameter', () => {
