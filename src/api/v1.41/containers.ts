@@ -9,7 +9,7 @@ import type { Router } from 'express';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiServices, ContainerServices } from './services';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
-import { labelsMatch, sendJson } from './params';
+import { labelsMatch, sendJson, yieldLoop } from './params';
 import { typed } from './schema/routes';
 import { frame, openRawStream, upgradeOf, type RawStream } from './hijack';
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
@@ -61,6 +61,7 @@ export function register(router: Router, services: ApiServices): void {
     const name = query.name;
     if (name) validateContainerName(name);
     const request = parseCreateBody(body, c.hostCpus);
+    await yieldLoop();
     const image = await c.images.resolve(request.config.Image);
     if (name) {
       // Fail on a taken name before touching storage (dockerd's message).
@@ -77,6 +78,7 @@ export function register(router: Router, services: ApiServices): void {
     }
     const id = crypto.randomBytes(32).toString('hex');
     const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus });
+    await yieldLoop();
     await c.pods.create(t.spec, name || undefined, t.frontend);
     sendJson(res, 201, { Id: id, Warnings: t.warnings });
   }));

@@ -10,6 +10,15 @@ import { upgradeOf } from './hijack';
 /** Largest JSON body accepted (documented in docs/architecture.md, "Request decoding"). */
 const MAX_BODY = 4 * 1024 * 1024;
 
+/**
+ * Let the event loop run other callbacks (pings, other clients) before going on: handlers
+ * call it between the steps of work that grows with the request's size, so that no request
+ * holds the loop for more than about 50 ms (docs/architecture.md, "Request decoding").
+ */
+export function yieldLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Send a JSON answer with dockerd's exact content type. */
 export function sendJson(res: Response, status: number, body: unknown): void {
   res.status(status).setHeader('Content-Type', 'application/json');

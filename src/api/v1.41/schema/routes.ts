@@ -10,7 +10,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { Q, decodeQuery } from './query';
 import { decodeBody } from './go-decode';
 import { AuthBodySchema, CreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema, UpdateBodySchema } from './bodies';
-import { readJson } from '../params';
+import { readJson, yieldLoop } from '../params';
 
 /** Filters of GET /containers/json. */
 export const CONTAINER_LIST_FILTERS = ['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'health', 'isolation', 'network', 'publish', 'expose', 'volume', 'is-task'];
@@ -85,7 +85,13 @@ export const TYPED = Symbol('podvisor.typed');
 export async function decodeInput<K extends RouteKey>(key: K, req: Request): Promise<Input<K>> {
   const spec = ROUTES[key] as { query: TObject; body?: TSchema };
   const query = decodeQuery(spec.query, req.query as Record<string, unknown>);
-  const body = spec.body ? decodeBody(spec.body, await readJson(req)) : undefined;
+  let body: unknown;
+  if (spec.body) {
+    const json = await readJson(req);
+    // Let other requests in between parsing and decoding a big body (event-loop budget).
+    await yieldLoop();
+    body = decodeBody(spec.body, json);
+  }
   const params: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.params as Record<string, string | string[]>)) params[k] = Array.isArray(v) ? v.join('/') : v;
   return { params, query, body } as Input<K>;
