@@ -3,9 +3,9 @@
  * API on every -H address, and on SIGINT/SIGTERM close listeners and destroy idle VMs.
  * Running containers' VMs are left running: a restarted daemon re-adopts them.
  */
-import * as http from 'node:http';
-import { parseFlags, USAGE } from './flags';
-import { listenOn, dockerHostFor } from './listen';
+import { USAGE } from './flags';
+import { loadDaemonOptions } from './config-file';
+import { dockerHostFor, planListeners, serveOn, type ApiServer } from './listen';
 import { createApiApp } from '../api/v1.41/server';
 import { watchEventLoopLag } from '../util/loop-lag';
 import { logger, setLogLevel } from '../util/log';
@@ -22,7 +22,6 @@ import { QemuHypervisor } from '../vm/qemu/hypervisor';
 import { reclaimOrphanVms } from '../vm/reclaim';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { installHijack } from '../api/v1.41/hijack';
 import { EventBus } from '../pod/events';
 import { PodManager } from '../pod/manager';
 import { OverlayRootfs } from '../storage/rootfs';
@@ -32,13 +31,15 @@ const log = logger('daemon');
 
 
 async function main(argv: string[]): Promise<void> {
-  const parsed = parseFlags(argv);
+  const parsed = loadDaemonOptions(argv);
   if (parsed === 'help') {
     process.stdout.write(USAGE);
     return;
   }
   const opts = parsed;
   setLogLevel(opts.logLevel);
+  // TLS files and the socket group are checked before any other work.
+  const listenPlan = planListeners(opts);
 
   // --- images (issue 3): content/, layers/, images/ under the data root -------------------
   const images = await ImageService.open(opts.dataRoot, {
@@ -99,25 +100,22 @@ async function main(argv: string[]): Promise<void> {
     events,
     vmDefaults,
     hostCpus: os.cpus().length,
+    logDefaults: { Type: opts.logDriver, Config: opts.logOpts },
     rootfsPaths: (id: string) => rootfs.paths(id),
   };
   // --- end containers ------------------------------------------------------------------------
 
   const app = createApiApp({
-    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel },
+    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver },
     images,
     containers,
   });
   // Log any stall of the event loop over 50 ms (no request may hold it longer).
   watchEventLoopLag();
-  const servers: http.Server[] = [];
+  const servers: ApiServer[] = [];
   for (const host of opts.hosts) {
-    const server = http.createServer(app);
-    // attach / exec start / attach/ws arrive as Upgrade requests: route them through the app.
-    installHijack(server, app);
-    await listenOn(server, host);
-    servers.push(server);
-    log.info(`API listening on ${host}`);
+    servers.push(await serveOn(app, host, listenPlan));
+    log.info(`API listening on ${host}${host.startsWith('tcp://') && listenPlan.tls ? (listenPlan.tls.verify ? ' (TLS, client certificates verified)' : ' (TLS)') : ''}`);
   }
   log.info(`podvisord ${PODVISOR_VERSION} ready. To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`);
   // Reclaim leftovers first, then fill the pool, both in the background.

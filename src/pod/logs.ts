@@ -7,11 +7,20 @@
  * so `docker logs` works after the container stopped and after a daemon restart. Output is
  * cut into lines as Docker's log copier does: an entry per line (with its "\n"), a line longer
  * than MAX_LINE is cut into partial entries, and what remains when a stream ends is written
- * as a last entry without "\n". Writes are synchronous appends, so a reader that stats the
- * file and subscribes in the same tick misses nothing and sees nothing twice.
+ * as a last entry without "\n". Writes are synchronous appends, so a reader that takes a
+ * snapshot of the files (`snapshotLog`) and subscribes in the same tick misses nothing and
+ * sees nothing twice.
+ *
+ * Rotation follows dockerd's json-file driver (--log-opt max-size / max-file, ./log-config.ts):
+ * before an entry is written, a current file that holds max-size bytes or more is renamed
+ * `<id>-json.log.1` (older ones shift to .2 ... up to max-file - 1, the oldest is dropped),
+ * and a new current file is started; with max-file 1 the current file is replaced by an empty
+ * one. Readers read the rotated files oldest first, then the current one. A snapshot holds
+ * open descriptors, so a rotation while it is read loses nothing of what it saw.
  */
 import * as fs from 'node:fs';
 import { parseRfc3339, rfc3339Nanos, nowRfc3339 } from '../util/time';
+import { DEFAULT_LOG_POLICY, type LogPolicy } from './log-config';
 
 /** Docker's copier buffer: longer lines are split into several entries. */
 export const MAX_LINE = 16 * 1024;
@@ -30,14 +39,42 @@ export type LogListener = (e: LogEntry) => void;
 /** Appends a container's output to its json-file log. */
 export class LogWriter {
   private fd: number | null = null;
+  /** Bytes in the current file (known once it is open). */
+  private size = 0;
   private readonly pending: Record<'stdout' | 'stderr', Buffer> = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
   private readonly listeners = new Set<LogListener>();
 
-  constructor(readonly file: string) {}
+  constructor(
+    readonly file: string,
+    readonly policy: LogPolicy = DEFAULT_LOG_POLICY,
+  ) {}
 
   private open(): number {
-    if (this.fd === null) this.fd = fs.openSync(this.file, 'a', 0o640);
+    if (this.fd === null) {
+      this.fd = fs.openSync(this.file, 'a', 0o640);
+      this.size = fs.fstatSync(this.fd).size;
+    }
     return this.fd;
+  }
+
+  /** Start a new current file, keeping max-file - 1 rotated ones (see the module comment). */
+  private rotate(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+    const name = this.file;
+    const ignoreMissing = (f: () => void) => {
+      try {
+        f();
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    };
+    if (this.policy.maxFile < 2) {
+      ignoreMissing(() => fs.unlinkSync(name));
+    } else {
+      for (let i = this.policy.maxFile - 1; i > 1; i--) ignoreMissing(() => fs.renameSync(`${name}.${i - 1}`, `${name}.${i}`));
+      ignoreMissing(() => fs.renameSync(name, `${name}.1`));
+    }
   }
 
   /** Add raw output of a stream; complete lines are written at once. */
@@ -67,8 +104,13 @@ export class LogWriter {
 
   private append(stream: 'stdout' | 'stderr', log: Buffer): void {
     const time = nowRfc3339();
-    const line = JSON.stringify({ log: log.toString('utf8'), stream, time }) + '\n';
-    fs.writeSync(this.open(), line);
+    if (this.policy.driver === 'json-file') {
+      const line = Buffer.from(JSON.stringify({ log: log.toString('utf8'), stream, time }) + '\n');
+      this.open();
+      if (this.policy.maxSize > 0 && this.size >= this.policy.maxSize) this.rotate();
+      fs.writeSync(this.open(), line);
+      this.size += line.length;
+    }
     const e: LogEntry = { stream, time, log: Buffer.from(log) };
     for (const l of [...this.listeners]) l(e);
   }
@@ -123,35 +165,80 @@ export function entryMatches(e: LogEntry, o: LogReadOptions): boolean {
   return true;
 }
 
-/**
- * The entries of a log file up to `endOffset` bytes (the size observed when the caller
- * subscribed for following), filtered and tailed.
- */
-export async function readLogEntries(file: string, o: LogReadOptions, endOffset?: number): Promise<LogEntry[]> {
-  let data: Buffer;
-  try {
-    data = await fs.promises.readFile(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
+/** The files of a log, oldest first: `<file>.N` ... `<file>.1`, then `<file>`. */
+export function logFiles(file: string): string[] {
+  const rotated: string[] = [];
+  for (let i = 1; fs.existsSync(`${file}.${i}`); i++) rotated.unshift(`${file}.${i}`);
+  return [...rotated, file];
+}
+
+/** Open descriptors of a log's files and their sizes at one instant (see the module comment). */
+export interface LogSnapshot {
+  parts: Array<{ fd: number; size: number }>;
+}
+
+/** Take a snapshot of a log's files now (synchronously). */
+export function snapshotLog(file: string): LogSnapshot {
+  const parts: LogSnapshot['parts'] = [];
+  for (const f of logFiles(file)) {
+    try {
+      const fd = fs.openSync(f, 'r');
+      parts.push({ fd, size: fs.fstatSync(fd).size });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
   }
-  if (endOffset !== undefined) data = data.subarray(0, endOffset);
-  const out: LogEntry[] = [];
-  for (const line of data.toString('utf8').split('\n')) {
+  return { parts };
+}
+
+function readFd(fd: number, size: number): Promise<Buffer> {
+  const buf = Buffer.alloc(size);
+  const step = (off: number): Promise<Buffer> =>
+    off >= size
+      ? Promise.resolve(buf)
+      : new Promise((resolve, reject) =>
+        fs.read(fd, buf, off, size - off, off, (err, n) => (err ? reject(err) : n === 0 ? resolve(buf.subarray(0, off)) : resolve(step(off + n)))),
+      );
+  return step(0);
+}
+
+function entriesOf(text: string, o: LogReadOptions, out: LogEntry[]): void {
+  for (const line of text.split('\n')) {
     const e = parseLogLine(line);
     if (e && entryMatches(e, o)) out.push(e);
+  }
+}
+
+/** The entries of a snapshot, filtered and tailed; its descriptors are closed. */
+export async function readLogSnapshot(snap: LogSnapshot, o: LogReadOptions): Promise<LogEntry[]> {
+  const out: LogEntry[] = [];
+  try {
+    for (const p of snap.parts) entriesOf((await readFd(p.fd, p.size)).toString('utf8'), o, out);
+  } finally {
+    for (const p of snap.parts) fs.closeSync(p.fd);
   }
   if (o.tail !== undefined && o.tail >= 0) return o.tail === 0 ? [] : out.slice(-o.tail);
   return out;
 }
 
-/** Size of a log file now (0 when missing). */
-export function logSize(file: string): number {
-  try {
-    return fs.statSync(file).size;
-  } catch {
-    return 0;
+/** The entries of a log (its rotated files, then the current one), filtered and tailed. */
+export function readLogEntries(file: string, o: LogReadOptions): Promise<LogEntry[]> {
+  return readLogSnapshot(snapshotLog(file), o);
+}
+
+/** Every entry of a log, read synchronously (attach's logs=1 replay). */
+export function readLogSync(file: string): LogEntry[] {
+  const out: LogEntry[] = [];
+  for (const f of logFiles(file)) {
+    let text: string;
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    entriesOf(text, { stdout: true, stderr: true }, out);
   }
+  return out;
 }
 
 /** Seconds (with fraction) or RFC 3339 as the `since`/`until` query gives them -> nanoseconds. */

@@ -27,7 +27,8 @@ import { logger } from '../util/log';
 import { nowRfc3339, parseRfc3339 } from '../util/time';
 import { EventBus } from './events';
 import { AttachSession, ProcessIo, type AttachSessionOptions } from './io';
-import { LogWriter, entryMatches, logSize, parseLogLine, readLogEntries, type LogEntry, type LogReadOptions } from './logs';
+import { LogWriter, entryMatches, readLogSnapshot, readLogSync, snapshotLog, type LogEntry, type LogReadOptions } from './logs';
+import { DEFAULT_LOG_POLICY, parseLogPolicy } from './log-config';
 import { NameIndex } from './names';
 import { RestartBackoff, shouldRestart, startsWithDaemon } from './restart';
 import { OpQueue, PreemptedError, waitFor, type Preemption } from './op-queue';
@@ -209,7 +210,8 @@ export class PodManager {
   private newEntry(record: PodRecord): Entry {
     return {
       record,
-      log: new LogWriter(this.logFile(record.id)),
+      // Bad log options fail the start (startLocked); until then nothing is written.
+      log: new LogWriter(this.logFile(record.id), tryLogPolicy(record)),
       pending: new Set(),
       waiters: new Set(),
       backoff: new RestartBackoff(),
@@ -307,6 +309,7 @@ export class PodManager {
     await e.teardown;
     let started;
     try {
+      parseLogPolicy(r.spec.log); // dockerd: "failed to initialize logging driver: ..."
       started = await startPod(
         { factory: this.deps.factory, rootfs: this.deps.rootfs, containerDir: (id) => this.dir(id), resolvConf: this.deps.resolvConf },
         r.spec,
@@ -824,17 +827,17 @@ export class PodManager {
       ended = true;
       wake?.();
     };
-    let end = 0;
     if (follow) {
       unsubscribe = e.log.subscribe((le) => {
         queue.push(le);
         wake?.();
       });
       e.followers.add(onEnd);
-      end = logSize(file);
     }
+    // Taken in the same tick as the subscription: nothing is missed or seen twice.
+    const snap = snapshotLog(file);
     try {
-      const past = await readLogEntries(file, o, follow ? end : undefined);
+      const past = await readLogSnapshot(snap, o);
       for (const le of past) yield le;
       if (!follow) return;
       for (;;) {
@@ -1155,20 +1158,13 @@ function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 
-/** Entries of a log file read synchronously (for attach's logs=1 replay). */
-function readLogSync(file: string): LogEntry[] {
-  let text: string;
+/** A pod's log policy; the default one when its options are bad (its start fails then). */
+function tryLogPolicy(r: PodRecord): typeof DEFAULT_LOG_POLICY {
   try {
-    text = fs.readFileSync(file, 'utf8');
+    return parseLogPolicy(r.spec.log);
   } catch {
-    return [];
+    return DEFAULT_LOG_POLICY;
   }
-  const out: LogEntry[] = [];
-  for (const line of text.split('\n')) {
-    const le = parseLogLine(line);
-    if (le) out.push(le);
-  }
-  return out;
 }
 
 /**

@@ -12,6 +12,7 @@
  * pods of exactly one container whose id is the pod's id.
  */
 import type { VmSize } from '../vm/types';
+import type { PodLogConfig } from './log-config';
 
 /** Docker's restart policy names. */
 export type RestartPolicyName = 'no' | 'always' | 'unless-stopped' | 'on-failure';
@@ -71,6 +72,8 @@ export interface PodSpec {
   restartPolicy: RestartPolicy;
   /** Remove the pod when it exits (docker run --rm). */
   autoRemove: boolean;
+  /** Log driver and options (absent: json-file without rotation). */
+  log?: PodLogConfig;
   containers: PodContainerSpec[];
 }
 

@@ -20,6 +20,7 @@ import { parseSignal, SIGTERM } from './signals';
 import { vmSizeFor } from './resources';
 import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
 import { mergeEnv } from '../pod/runtime';
+import { verifyLogConfig, type LogConfig } from '../pod/log-config';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -110,7 +111,7 @@ export function normaliseHostConfig(h: Json | null | undefined): DockerHostConfi
   const out: DockerHostConfig = {
     Binds: list<string>(hc.Binds),
     ContainerIDFile: str(hc.ContainerIDFile),
-    LogConfig: { Type: str(lc.Type) || 'json-file', Config: map<string>(lc.Config) ?? {} },
+    LogConfig: { Type: str(lc.Type), Config: map<string>(lc.Config) ?? {} },
     NetworkMode: str(hc.NetworkMode) || 'default',
     PortBindings: map<unknown>(hc.PortBindings) ?? {},
     RestartPolicy: { Name: str(rp.Name), MaximumRetryCount: num(rp.MaximumRetryCount) },
@@ -252,6 +253,8 @@ export interface TranslateOptions {
   /** VM size when the container sets no limits (the daemon's --vm-memory/--vm-cpus). */
   defaults: VmSize;
   hostCpus: number;
+  /** The daemon's default log driver and options (default json-file without options). */
+  logDefaults?: LogConfig;
 }
 
 /** Result of translateCreate. */
@@ -282,7 +285,9 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
   const entrypoint = (c.Entrypoint ?? []).filter((a, i, all) => !(all.length === 1 && i === 0 && a === ''));
   const args = [...entrypoint, ...(c.Cmd ?? [])];
   if (args.length === 0) throw new InvalidArgumentError('No command specified');
-  const hc = req.hostConfig;
+  // dockerd checks the log driver after the image lookup (a 404 comes first).
+  const logConfig = verifyLogConfig(req.hostConfig.LogConfig, opts.logDefaults ?? { Type: 'json-file', Config: {} });
+  const hc = { ...req.hostConfig, LogConfig: logConfig };
   const policy = parseRestartPolicy(hc.RestartPolicy);
   const stopSignal = c.StopSignal ? parseSignal(c.StopSignal) : SIGTERM;
   const spec: PodSpec = {
@@ -293,6 +298,7 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
     vm: vmSizeFor(hc, opts.defaults, opts.hostCpus),
     restartPolicy: policy,
     autoRemove: hc.AutoRemove,
+    log: { driver: logConfig.Type, opts: logConfig.Config },
     containers: [
       {
         id,

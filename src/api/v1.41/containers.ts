@@ -20,6 +20,7 @@ import { statsJson } from '../../translate/stats';
 import { vmSizeFor } from '../../translate/resources';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
 import { parseTimeArg, type LogEntry } from '../../pod/logs';
+import { assertLogsReadable } from '../../pod/log-config';
 import type { OutputSink, StreamName } from '../../pod/io';
 import type { WaitCondition } from '../../pod/manager';
 import type { PodRecord } from '../../pod/types';
@@ -77,7 +78,7 @@ export function register(router: Router, services: ApiServices): void {
       }
     }
     const id = crypto.randomBytes(32).toString('hex');
-    const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus });
+    const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus, logDefaults: c.logDefaults });
     await yieldLoop();
     await c.pods.create(t.spec, name || undefined, t.frontend);
     sendJson(res, 201, { Id: id, Warnings: t.warnings });
@@ -288,6 +289,7 @@ export function register(router: Router, services: ApiServices): void {
     const stdout = query.stdout;
     const stderr = query.stderr;
     if (!stdout && !stderr) throw new InvalidArgumentError('Bad parameters: you must choose at least one stream');
+    assertLogsReadable(r.spec.log);
     const tailRaw = query.tail;
     const tail = tailRaw === '' || tailRaw === 'all' || !/^\d+$/.test(tailRaw) ? undefined : Number(tailRaw);
     const sinceNano = logTime(query.since);

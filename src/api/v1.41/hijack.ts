@@ -21,6 +21,7 @@
  * their handler takes the socket and `head` from `upgradeOf(req)`.
  */
 import * as http from 'node:http';
+import type * as https from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
 import type { Express } from 'express';
 
@@ -80,7 +81,7 @@ function readExactly(socket: Duplex, n: number): Promise<Buffer> {
 }
 
 /** Send upgrade requests on `server` through `app` (see the module comment). */
-export function installHijack(server: http.Server, app: Express): void {
+export function installHijack(server: http.Server | https.Server, app: Express): void {
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     // Bytes the client sent right after the headers go back into the socket.

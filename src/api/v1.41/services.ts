@@ -26,6 +26,8 @@ export interface ContainerServices {
   events: EventBus;
   /** VM size of containers that set no limits (--vm-memory, --vm-cpus). */
   vmDefaults: VmSize;
+  /** The daemon's default log driver and options (--log-driver, --log-opt; default json-file). */
+  logDefaults?: { Type: string; Config: Record<string, string> };
   /** CPUs of the host (the bound of NanoCpus). */
   hostCpus: number;
   /** Overlay directories of a container, for inspect's GraphDriver (optional). */
@@ -40,4 +42,6 @@ export interface SystemFacts {
   dataRoot: string;
   /** Hypervisor acceleration in use ('kvm' | 'tcg'), or 'none' before the VM layer is up. */
   accel: string;
+  /** The daemon's default log driver (--log-driver; json-file when unset). */
+  logDriver?: string;
 }

@@ -97,6 +97,22 @@ async function create(body: Record<string, unknown>, name = ''): Promise<string>
 }
 
 describe('create and errors', () => {
+  test('log drivers as dockerd: unknown 400 (after the image lookup), defaults filled, none unreadable, bad values fail the start', async () => {
+    const lc = (LogConfig: unknown, Image = 'busybox') => api('POST', '/v1.41/containers/create', { Image, Cmd: ['echo', 'hi'], HostConfig: { LogConfig } });
+    expect(await lc({ Type: 'asdf', Config: {} })).toMatchObject({ status: 400, json: { message: 'error looking up logging plugin asdf: plugin "asdf" not found' } });
+    expect((await lc({ Type: 'asdf' }, 'nosuchimage')).status).toBe(404);
+    expect(await lc({ Type: 'json-file', Config: { 'max-sise': '1m' } })).toMatchObject({ status: 400, json: { message: "unknown log opt 'max-sise' for json-file log driver" } });
+    const dflt = (await lc({ Type: '', Config: { 'max-file': '100' } })).json as { Id: string };
+    expect((await api('POST', `/containers/${dflt.Id}/start`)).status).toBe(204);
+    expect(((await api('GET', `/containers/${dflt.Id}/json`)).json as { HostConfig: unknown }).HostConfig).toMatchObject({ LogConfig: { Type: 'json-file', Config: { 'max-file': '100' } } });
+    const none = (await lc({ Type: 'none' })).json as { Id: string };
+    expect((await api('POST', `/containers/${none.Id}/start`)).status).toBe(204);
+    expect(await api('GET', `/containers/${none.Id}/logs?stdout=1`)).toMatchObject({ status: 501, json: { message: 'configured logging driver does not support reading' } });
+    const bad = (await lc({ Type: 'json-file', Config: { 'max-size': 'abc' } })).json as { Id: string };
+    expect(await api('POST', `/containers/${bad.Id}/start`)).toMatchObject({ status: 500, json: { message: "failed to initialize logging driver: invalid size: 'abc'" } });
+    expect(((await api('GET', `/containers/${bad.Id}/json`)).json as { State: unknown }).State).toMatchObject({ Status: 'created', Error: "failed to initialize logging driver: invalid size: 'abc'" });
+  });
+
   test('201 with Id and Warnings; the JSON content type is exactly application/json', async () => {
     const r = await api('POST', '/containers/create', { Image: 'busybox' });
     expect(r.status).toBe(201);

@@ -1,0 +1,184 @@
+/**
+ * The daemon's options, described once: each has its daemon.json key (dockerd's key where
+ * dockerd has the option), its command-line flags, its value type and how it is applied. The
+ * flag parser (./flags.ts) and the configuration file (./config-file.ts) both work from this
+ * table, so a key cannot be known to one and not to the other.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { InvalidArgumentError } from '../errors';
+import { isLogLevel, type LogLevel } from '../util/log';
+
+/** The daemon's configuration after flags and configuration file. */
+export interface DaemonOptions {
+  /** Listen addresses: unix:///path or tcp://host:port. */
+  hosts: string[];
+  /** Persistent state: images, layers, containers, volumes. */
+  dataRoot: string;
+  /** Runtime state that lives until reboot: VM sockets, share dirs, pid files. */
+  execRoot: string;
+  logLevel: LogLevel;
+  /** Idle VMs kept booted (0 disables the pool). */
+  vmPoolSize: number;
+  /** Default guest RAM, MiB. */
+  vmMemoryMiB: number;
+  /** Default vCPUs. */
+  vmCpus: number;
+  accel: 'auto' | 'kvm' | 'tcg';
+  /** Registries reached over plain http (loopback always is). */
+  insecureRegistries: string[];
+  /** Mirrors tried first for docker.io. */
+  registryMirrors: string[];
+  /** Guest kernel and initramfs (default: the ones bootstrap built under guest/out). */
+  kernel?: string;
+  initrd?: string;
+  /** Serve tcp:// hosts with TLS (implied by tlsVerify). */
+  tls: boolean;
+  /** Serve tcp:// hosts with TLS and require client certificates signed by tlsCaCert. */
+  tlsVerify: boolean;
+  /** CA that client certificates must chain to (PEM). */
+  tlsCaCert: string;
+  /** The server's certificate and key (PEM). */
+  tlsCert: string;
+  tlsKey: string;
+  /** Serve tcp:// without TLS anyway (podvisor's own flag: dockerd only warns). */
+  insecureTcp: boolean;
+  /** Group of the unix sockets ('' = the daemon's own group). */
+  group: string;
+  /** Whether the group is the default one (a missing default group is not an error). */
+  groupIsDefault: boolean;
+  /** Default log driver of containers that name none, and its default options. */
+  logDriver: string;
+  logOpts: Record<string, string>;
+}
+
+/** Default listen address of podvisord (dockerd's is /var/run/docker.sock). */
+export const DEFAULT_HOST = 'unix:///run/podvisor/docker.sock';
+
+/** Default configuration file (dockerd's is /etc/docker/daemon.json). */
+export const DEFAULT_CONFIG_FILE = '/etc/podvisor/daemon.json';
+
+/** Default group of the unix socket, as dockerd's. */
+export const DEFAULT_GROUP = 'docker';
+
+/** dockerd's default directory of the TLS files: $DOCKER_CERT_PATH or ~/.docker. */
+function certDir(): string {
+  return process.env.DOCKER_CERT_PATH || path.join(os.homedir(), '.docker');
+}
+
+/** Defaults, as documented in README.md. */
+export function defaultOptions(): DaemonOptions {
+  const dir = certDir();
+  return {
+    hosts: [],
+    dataRoot: '/var/lib/podvisor',
+    execRoot: '/run/podvisor',
+    logLevel: 'info',
+    vmPoolSize: 2,
+    vmMemoryMiB: 256,
+    vmCpus: 1,
+    accel: 'auto',
+    insecureRegistries: [],
+    registryMirrors: [],
+    // dockerd: DOCKER_TLS_VERIFY in the daemon's environment turns --tlsverify on by default.
+    tls: false,
+    tlsVerify: !!process.env.DOCKER_TLS_VERIFY,
+    tlsCaCert: path.join(dir, 'ca.pem'),
+    tlsCert: path.join(dir, 'cert.pem'),
+    tlsKey: path.join(dir, 'key.pem'),
+    insecureTcp: false,
+    group: DEFAULT_GROUP,
+    groupIsDefault: true,
+    logDriver: 'json-file',
+    logOpts: {},
+  };
+}
+
+/** The value types of options (Go's type names, used in dockerd-style error messages). */
+export type OptionKind = 'string' | '[]string' | 'bool' | 'int' | 'map[string]string';
+
+/** One option: its daemon.json key, flags, type and setter. */
+export interface OptionDef {
+  key: string;
+  flags: string[];
+  kind: OptionKind;
+  /** Apply one value: a flag's (lists and maps: one element per flag) or the file's. */
+  apply(o: DaemonOptions, v: string, flag: string): void;
+}
+
+function intValue(flag: string, v: string, min: number, max: number): number {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`invalid argument "${v}" for "${flag}" flag: not an integer`);
+  const n = Number(v);
+  if (n < min || n > max) throw new InvalidArgumentError(`invalid argument "${v}" for "${flag}" flag: must be between ${min} and ${max}`);
+  return n;
+}
+
+/** A bool flag value as Go's strconv.ParseBool reads it. */
+export function parseBool(flag: string, v: string): boolean {
+  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) return false;
+  throw new InvalidArgumentError(`invalid argument "${v}" for "${flag}" flag: strconv.ParseBool: parsing "${v}": invalid syntax`);
+}
+
+/** Check a listen address the way dockerd does (unix:// or tcp://). */
+export function validateHost(h: string): string {
+  if (/^unix:\/\/\/.+/.test(h)) return h;
+  if (/^tcp:\/\/[^/]*:\d+\/?$/.test(h)) return h.replace(/\/$/, '');
+  throw new InvalidArgumentError(`invalid argument "${h}" for "-H, --host" flag: Invalid bind address format: ${h}`);
+}
+
+/** Every option podvisord has. */
+export const OPTIONS: OptionDef[] = [
+  { key: 'hosts', flags: ['-H', '--host'], kind: '[]string', apply: (o, v) => void o.hosts.push(validateHost(v)) },
+  { key: 'data-root', flags: ['--data-root'], kind: 'string', apply: (o, v) => void (o.dataRoot = v) },
+  { key: 'exec-root', flags: ['--exec-root'], kind: 'string', apply: (o, v) => void (o.execRoot = v) },
+  {
+    key: 'log-level', flags: ['-l', '--log-level'], kind: 'string', apply: (o, v) => {
+      if (!isLogLevel(v)) throw new InvalidArgumentError(`invalid argument "${v}" for "-l, --log-level" flag: not a valid log level`);
+      o.logLevel = v;
+    },
+  },
+  { key: 'insecure-registries', flags: ['--insecure-registry'], kind: '[]string', apply: (o, v) => void o.insecureRegistries.push(v) },
+  { key: 'registry-mirrors', flags: ['--registry-mirror'], kind: '[]string', apply: (o, v) => void o.registryMirrors.push(v) },
+  { key: 'tls', flags: ['--tls'], kind: 'bool', apply: (o, v, f) => void (o.tls = parseBool(f, v)) },
+  { key: 'tlsverify', flags: ['--tlsverify'], kind: 'bool', apply: (o, v, f) => void (o.tlsVerify = parseBool(f, v)) },
+  { key: 'tlscacert', flags: ['--tlscacert'], kind: 'string', apply: (o, v) => void (o.tlsCaCert = v) },
+  { key: 'tlscert', flags: ['--tlscert'], kind: 'string', apply: (o, v) => void (o.tlsCert = v) },
+  { key: 'tlskey', flags: ['--tlskey'], kind: 'string', apply: (o, v) => void (o.tlsKey = v) },
+  { key: 'insecure-tcp', flags: ['--insecure-tcp'], kind: 'bool', apply: (o, v, f) => void (o.insecureTcp = parseBool(f, v)) },
+  {
+    key: 'group', flags: ['-G', '--group'], kind: 'string', apply: (o, v) => {
+      o.group = v;
+      o.groupIsDefault = false;
+    },
+  },
+  { key: 'log-driver', flags: ['--log-driver'], kind: 'string', apply: (o, v) => void (o.logDriver = v) },
+  {
+    key: 'log-opts', flags: ['--log-opt'], kind: 'map[string]string', apply: (o, v, f) => {
+      const eq = v.indexOf('=');
+      if (eq <= 0) throw new InvalidArgumentError(`invalid argument "${v}" for "${f}" flag: invalid key value pair format: ${v}`);
+      o.logOpts[v.slice(0, eq)] = v.slice(eq + 1);
+    },
+  },
+  { key: 'vm-pool-size', flags: ['--vm-pool-size'], kind: 'int', apply: (o, v) => void (o.vmPoolSize = intValue('--vm-pool-size', v, 0, 64)) },
+  { key: 'vm-memory', flags: ['--vm-memory'], kind: 'int', apply: (o, v) => void (o.vmMemoryMiB = intValue('--vm-memory', v, 64, 65536)) },
+  { key: 'vm-cpus', flags: ['--vm-cpus'], kind: 'int', apply: (o, v) => void (o.vmCpus = intValue('--vm-cpus', v, 1, 64)) },
+  {
+    key: 'accel', flags: ['--accel'], kind: 'string', apply: (o, v) => {
+      if (v !== 'auto' && v !== 'kvm' && v !== 'tcg') throw new InvalidArgumentError(`invalid argument "${v}" for "--accel" flag: want auto, kvm or tcg`);
+      o.accel = v;
+    },
+  },
+  { key: 'kernel', flags: ['--kernel'], kind: 'string', apply: (o, v) => void (o.kernel = v) },
+  { key: 'initrd', flags: ['--initrd'], kind: 'string', apply: (o, v) => void (o.initrd = v) },
+];
+
+/** The option of a flag name (`-H`, `--host`...). */
+export function optionOfFlag(flag: string): OptionDef | undefined {
+  return OPTIONS.find((d) => d.flags.includes(flag));
+}
+
+/** The option of a daemon.json key. */
+export function optionOfKey(key: string): OptionDef | undefined {
+  return OPTIONS.find((d) => d.key === key);
+}
