@@ -8,6 +8,7 @@ import { USAGE } from './flags';
 import { loadDaemonOptions } from './config-file';
 import { dockerHostFor, planListeners, serveOn, type ApiServer } from './listen';
 import { createApiApp } from '../api/v1.41/server';
+import { watchEventLoopLag } from '../util/loop-lag';
 import { logger, setLogLevel } from '../util/log';
 import { PodvisorError } from '../errors';
 import { PODVISOR_VERSION } from '../util/package-info';
@@ -115,6 +116,8 @@ async function main(argv: string[]): Promise<void> {
     images,
     containers,
   });
+  // Log any stall of the event loop over 50 ms (no request may hold it longer).
+  watchEventLoopLag();
   // Requests about a container being re-adopted wait for it (adoptionGate); the gate is a
   // plain request listener in front of the app.
   const handler = adoptionGate(pods, app) as unknown as typeof app;

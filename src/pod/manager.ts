@@ -31,6 +31,7 @@ import { LogWriter, entryMatches, readLogSnapshot, readLogSync, snapshotLog, typ
 import { DEFAULT_LOG_POLICY, parseLogPolicy } from './log-config';
 import { NameIndex } from './names';
 import { RestartBackoff, shouldRestart, startsWithDaemon } from './restart';
+import { OpQueue, PreemptedError, waitFor, type Preemption } from './op-queue';
 import { initProcessId, mergeEnv, resolveUserInGuest, runtimeEnv, startPod } from './runtime';
 import { ExecStore, type ExecConfig, type ExecRecord } from './exec';
 import { startFailure } from './start-error';
@@ -103,7 +104,8 @@ interface Entry {
   waiters: Set<Waiter>;
   backoff: RestartBackoff;
   restartTimer?: NodeJS.Timeout;
-  lock: Promise<unknown>;
+  /** Its operations, one at a time; kill/rm -f/shutdown preempt (op-queue.ts). */
+  ops: OpQueue;
   removed: boolean;
   /** Follow-mode log readers to end when the run ends. */
   followers: Set<() => void>;
@@ -190,10 +192,9 @@ export class PodManager {
 
   // ---------------------------------------------------------------- helpers
 
-  private locked<T>(e: Entry, fn: () => Promise<T>): Promise<T> {
-    const next = e.lock.catch(() => undefined).then(fn);
-    e.lock = next.catch(() => undefined);
-    return next;
+  /** Run `fn` as the pod's next operation (its signal is aborted when kill/rm -f/shutdown preempt it). */
+  private locked<T>(e: Entry, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return e.ops.run(fn);
   }
 
   private persist(e: Entry): Promise<void> {
@@ -218,7 +219,7 @@ export class PodManager {
       pending: new Set(),
       waiters: new Set(),
       backoff: new RestartBackoff(),
-      lock: Promise.resolve(),
+      ops: new OpQueue(),
       removed: false,
       followers: new Set(),
     };
@@ -280,7 +281,7 @@ export class PodManager {
   /** Start a created or exited pod; NotModifiedError (304) when it already runs. */
   async start(ref: string): Promise<void> {
     const e = this.entry(ref);
-    await this.locked(e, async () => {
+    await this.locked(e, async (signal) => {
       if (e.removed) throw new NotFoundError(`No such container: ${ref}`);
       if (e.record.state.status === 'paused') throw new ConflictError('cannot start a paused container, try unpause instead');
       if (e.run) throw new NotModifiedError('container already started');
@@ -289,7 +290,7 @@ export class PodManager {
       e.record.restartCount = 0;
       e.backoff.reset();
       try {
-        await this.startLocked(e);
+        await this.startLocked(e, signal);
       } catch (err) {
         // dockerd removes an AutoRemove container whose start failed (`docker run --rm`
         // waits for that removal).
@@ -305,7 +306,8 @@ export class PodManager {
   }
 
   /** The start itself (lock held). On failure the record keeps its state and gets the error. */
-  private async startLocked(e: Entry): Promise<void> {
+  /** Boot the pod. Preempted by kill or rm -f while booting, it kills what it booted. */
+  private async startLocked(e: Entry, signal?: AbortSignal): Promise<void> {
     const r = e.record;
     // The previous run's rootfs must be unmounted before this run mounts it again.
     await e.teardown;
@@ -340,8 +342,14 @@ export class PodManager {
     r.initProcessIds = Object.fromEntries([...started.inits.entries()].map(([cid, p]) => [cid, p.processId]));
     // `start` is published before the exit monitor exists, so `die` can never precede it.
     this.emit(r, 'start');
-    this.bindRun(e, started.vm, init, Date.now());
+    const run = this.bindRun(e, started.vm, init, Date.now());
     await this.persist(e);
+    const by = preemptedBy(signal);
+    if (by === 'kill' || by === 'remove') {
+      await this.hardKill(e, run);
+      await run.ended;
+      throw new ConflictError(`Cannot start container ${r.id}: it was ${by === 'kill' ? 'killed' : 'removed'} while starting`);
+    }
   }
 
   /** Wire a (new or re-adopted) run: io to log and sessions, exit monitor. */
@@ -487,10 +495,14 @@ export class PodManager {
    */
   async stop(ref: string, timeoutSec?: number): Promise<void> {
     const e = this.entry(ref);
-    await this.locked(e, () => this.stopLocked(e, timeoutSec));
+    await this.locked(e, (signal) => this.stopLocked(e, timeoutSec, signal));
   }
 
-  private async stopLocked(e: Entry, timeoutSec?: number): Promise<void> {
+  /**
+   * The stop itself. Preempted (signal aborted) by kill or rm -f, it stops waiting and kills
+   * at once; by daemon shutdown, it gives up and leaves the pod running.
+   */
+  private async stopLocked(e: Entry, timeoutSec?: number, signal?: AbortSignal): Promise<void> {
     const r = e.record;
     // A stop always wins over a pending or imminent policy restart, even when it answers 304.
     this.cancelRestart(e);
@@ -513,7 +525,9 @@ export class PodManager {
     } catch (err) {
       log.debug(`stop signal to ${r.id}: ${(err as Error).message}`);
     }
-    const exited = await waitFor(run.ended, t < 0 ? undefined : t * 1000);
+    // Negative: no deadline (dockerd); huge values: clamped by waitFor (no timer overflow).
+    const exited = await waitFor(run.ended, t < 0 ? undefined : t * 1000, signal);
+    if (!exited && preemptedBy(signal) === 'shutdown') throw new UnavailableError('the daemon is shutting down');
     if (!exited) await this.hardKill(e, run);
     await run.ended;
     if (r.state.status === 'restarting') {
@@ -567,8 +581,14 @@ export class PodManager {
     await this.persist(e);
     await this.resumeIfPaused(e);
     if (signal === SIGKILL) {
-      await this.hardKill(e, run);
-      await run.ended;
+      // SIGKILL wins over a pending stop, restart or start (they stop waiting and kill).
+      this.cancelRestart(e);
+      await e.ops.force('kill', async () => {
+        const now = e.run;
+        if (!now) return;
+        await this.hardKill(e, now);
+        await now.ended;
+      });
       return;
     }
     this.emit(r, 'kill', { signal: String(signal) });
@@ -583,17 +603,19 @@ export class PodManager {
   /** Stop (if running) then start; publishes `restart`. */
   async restart(ref: string, timeoutSec?: number): Promise<void> {
     const e = this.entry(ref);
-    await this.locked(e, async () => {
+    await this.locked(e, async (signal) => {
       if (e.run || e.record.state.status === 'restarting') {
-        await this.stopLocked(e, timeoutSec).catch((err) => {
+        await this.stopLocked(e, timeoutSec, signal).catch((err) => {
           if (!(err instanceof NotModifiedError)) throw err;
         });
       }
+      // A kill or rm -f that came in during the stop wins: no start after it.
+      if (signal.aborted || e.removed) throw new ConflictError(`Cannot restart container ${e.record.id}: it was ${preemptedBy(signal) ?? 'remove'}${preemptedBy(signal) === 'kill' ? 'ed' : 'd'} while the restart was pending`);
       this.cancelRestart(e);
       e.record.manuallyStopped = false;
       e.record.restartCount = 0;
       e.backoff.reset();
-      await this.startLocked(e);
+      await this.startLocked(e, signal);
       this.emit(e.record, 'restart');
     });
   }
@@ -632,7 +654,10 @@ export class PodManager {
   /** Remove a pod; a running one only with `force` (killed first). */
   async remove(ref: string, opts: { force: boolean }): Promise<void> {
     const e = this.entry(ref);
-    await this.locked(e, async () => {
+    // rm -f preempts a pending stop, restart or start; a plain rm waits its turn.
+    const queue = <T>(fn: () => Promise<T>) => (opts.force ? e.ops.force('remove', fn) : this.locked(e, fn));
+    if (opts.force) this.cancelRestart(e);
+    await queue(async () => {
       if (e.removed) return;
       const r = e.record;
       if (e.run || r.state.status === 'restarting') {
@@ -1166,6 +1191,7 @@ export class PodManager {
     this.closing = true;
     for (const e of this.entries.values()) {
       this.cancelRestart(e);
+      e.ops.abortCurrent('shutdown');
       e.run?.vm.agent.close();
       for (const s of [...e.pending]) s.finish('cancelled');
     }
@@ -1203,23 +1229,6 @@ function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
-/** Resolves true if `p` settles within `ms` (undefined = no limit), false otherwise. */
-function waitFor(p: Promise<unknown>, ms?: number): Promise<boolean> {
-  if (ms === undefined) return p.then(() => true, () => true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    p.then(
-      () => {
-        clearTimeout(t);
-        resolve(true);
-      },
-      () => {
-        clearTimeout(t);
-        resolve(true);
-      },
-    );
-  });
-}
 
 /** A pod's log policy; the default one when its options are bad (its start fails then). */
 function tryLogPolicy(r: PodRecord): typeof DEFAULT_LOG_POLICY {
@@ -1251,4 +1260,9 @@ export function parsePs(text: string, psCommand: string): { titles: string[]; pr
     processes.push(row);
   }
   return { titles, processes };
+}
+
+/** What preempted the operation owning `signal`, if anything. */
+function preemptedBy(signal?: AbortSignal): Preemption | undefined {
+  return signal?.aborted && signal.reason instanceof PreemptedError ? signal.reason.by : undefined;
 }

@@ -8,7 +8,8 @@
  * Every write is atomic (temp file, fsync, rename, fsync of the directory), and writes of
  * one pod are serialised, so a crash leaves either the old or the new record. A directory
  * without config.v2.json (a create that crashed half-way) is reported by `loadAll` as an
- * orphan so the caller can clean it up.
+ * orphan so the caller can clean it up. A record holding a field of the wrong type (written by
+ * an older version) is repaired at load (src/translate/repair.ts) and logged once.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,6 +17,7 @@ import type { PodRecord } from '../pod/types';
 import { writeFileAtomic } from './atomic';
 import { InvalidArgumentError } from '../errors';
 import { logger } from '../util/log';
+import { repairFrontend } from '../translate/repair';
 
 const log = logger('state');
 
@@ -82,6 +84,14 @@ export class StateStore {
     try {
       const r = JSON.parse(text) as PodRecord;
       if (!r || r.id !== id || !r.spec || !r.state || typeof r.name !== 'string') throw new Error('missing fields');
+      // An older version may have stored a field of the wrong type: reset it, so that Go
+      // clients can decode `docker inspect` again (one warning per record).
+      const fixed = repairFrontend(r.frontend);
+      if (fixed.length) {
+        log.warn(`container ${id}: ${RECORD_FILE} held ${fixed.length} field(s) of a wrong type, reset to their defaults: ${fixed.join(', ')}`);
+        // Written back, so that the next load finds a sound record.
+        await this.save(r).catch((e: Error) => log.error(`container ${id}: writing the repaired record: ${e.message}`));
+      }
       return r;
     } catch (e) {
       log.error(`container ${id}: unreadable ${RECORD_FILE}: ${(e as Error).message}`);

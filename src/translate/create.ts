@@ -14,7 +14,7 @@
 import type { ImageRecord } from '../storage/types';
 import type { VmSize } from '../vm/types';
 import { InvalidArgumentError, NotImplementedError } from '../errors';
-import { checkStruct, strSlice, type Schema } from './decode';
+import type { CreateBody } from '../api/v1.41/schema/bodies';
 import type { DockerConfig, DockerFrontend, DockerHostConfig } from './docker-types';
 import { parseSignal, SIGTERM } from './signals';
 import { cgroupLimitsFor, vmSizeFor } from './resources';
@@ -28,37 +28,6 @@ export const DEFAULT_STOP_TIMEOUT = 10;
 const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
 /** Smallest memory limit dockerd accepts. */
 const MIN_MEMORY = 6 * 1024 * 1024;
-
-const CONFIG_SCHEMA: Schema = {
-  Hostname: 'string', Domainname: 'string', User: 'string', AttachStdin: 'bool', AttachStdout: 'bool',
-  AttachStderr: 'bool', ExposedPorts: 'object', Tty: 'bool', OpenStdin: 'bool', StdinOnce: 'bool',
-  Env: '[]string', Cmd: 'strslice', Healthcheck: 'object', ArgsEscaped: 'bool', Image: 'string',
-  Volumes: 'object', WorkingDir: 'string', Entrypoint: 'strslice', NetworkDisabled: 'bool',
-  MacAddress: 'string', OnBuild: '[]string', Labels: 'map[string]string', StopSignal: 'string',
-  StopTimeout: 'int', Shell: 'strslice', HostConfig: 'object', NetworkingConfig: 'object',
-};
-
-const HOST_CONFIG_SCHEMA: Schema = {
-  Binds: '[]string', ContainerIDFile: 'string', LogConfig: 'object', NetworkMode: 'string',
-  PortBindings: 'object',
-  RestartPolicy: { struct: 'container.RestartPolicy', fields: { Name: 'string', MaximumRetryCount: 'int' } },
-  AutoRemove: 'bool', VolumeDriver: 'string', VolumesFrom: '[]string', CapAdd: 'strslice',
-  CapDrop: 'strslice', CgroupnsMode: 'string', Dns: '[]string', DnsOptions: '[]string',
-  DnsSearch: '[]string', ExtraHosts: '[]string', GroupAdd: '[]string', IpcMode: 'string',
-  Cgroup: 'string', Links: '[]string', OomScoreAdj: 'int', PidMode: 'string', Privileged: 'bool',
-  PublishAllPorts: 'bool', ReadonlyRootfs: 'bool', SecurityOpt: '[]string', StorageOpt: 'map[string]string',
-  Tmpfs: 'map[string]string', UTSMode: 'string', UsernsMode: 'string', ShmSize: 'int64',
-  Sysctls: 'map[string]string', Runtime: 'string', ConsoleSize: '[2]uint', Isolation: 'string',
-  CpuShares: 'int64', Memory: 'int64', NanoCpus: 'int64', CgroupParent: 'string', BlkioWeight: 'uint16',
-  BlkioWeightDevice: 'array', BlkioDeviceReadBps: 'array', BlkioDeviceWriteBps: 'array',
-  BlkioDeviceReadIOps: 'array', BlkioDeviceWriteIOps: 'array', CpuPeriod: 'int64', CpuQuota: 'int64',
-  CpuRealtimePeriod: 'int64', CpuRealtimeRuntime: 'int64', CpusetCpus: 'string', CpusetMems: 'string',
-  Devices: 'array', DeviceCgroupRules: '[]string', DeviceRequests: 'array', KernelMemory: 'int64',
-  KernelMemoryTCP: 'int64', MemoryReservation: 'int64', MemorySwap: 'int64', MemorySwappiness: '*int64',
-  OomKillDisable: '*bool', PidsLimit: '*int64', Ulimits: 'array', CpuCount: 'int64', CpuPercent: 'int64',
-  IOMaximumIOps: 'uint64', IOMaximumBandwidth: 'uint64', Mounts: 'array', MaskedPaths: '[]string',
-  ReadonlyPaths: '[]string', Init: '*bool',
-};
 
 /** A create request that passed every check that does not need the image. */
 export interface CreateRequest {
@@ -149,8 +118,8 @@ export function normaliseHostConfig(h: Json | null | undefined): DockerHostConfi
     AutoRemove: bool(hc.AutoRemove),
     VolumeDriver: str(hc.VolumeDriver),
     VolumesFrom: list<string>(hc.VolumesFrom),
-    CapAdd: strSlice(hc.CapAdd),
-    CapDrop: strSlice(hc.CapDrop),
+    CapAdd: list<string>(hc.CapAdd),
+    CapDrop: list<string>(hc.CapDrop),
     CgroupnsMode: str(hc.CgroupnsMode) || 'host',
     Dns: list<string>(hc.Dns),
     DnsOptions: list<string>(hc.DnsOptions),
@@ -219,13 +188,8 @@ export function normaliseHostConfig(h: Json | null | undefined): DockerHostConfi
  * with dockerd's message for anything dockerd refuses, NotImplementedError for Docker
  * features podvisor does not have yet.
  */
-export function parseCreateBody(body: unknown, hostCpus: number): CreateRequest {
-  if (body === null || body === undefined || (typeof body === 'object' && !Array.isArray(body) && Object.keys(body as object).length === 0)) {
-    throw new InvalidArgumentError('Config cannot be empty in order to create a container');
-  }
-  checkStruct(body, CONFIG_SCHEMA, 'ContainerConfigWrapper', 'runconfig.ContainerConfigWrapper');
+export function parseCreateBody(body: CreateBody, hostCpus: number): CreateRequest {
   const b = body as Json;
-  checkStruct(b.HostConfig, HOST_CONFIG_SCHEMA, 'HostConfig.HostConfig');
   if (!str(b.Image)) throw new InvalidArgumentError('Config cannot be empty in order to create a container');
   const hostConfig = normaliseHostConfig(b.HostConfig as Json | null);
   const policy = parseRestartPolicy(hostConfig.RestartPolicy);
@@ -258,20 +222,20 @@ export function parseCreateBody(body: unknown, hostCpus: number): CreateRequest 
     OpenStdin: bool(b.OpenStdin),
     StdinOnce: bool(b.StdinOnce),
     Env: list<string>(b.Env),
-    Cmd: strSlice(b.Cmd),
+    Cmd: list<string>(b.Cmd),
     ...(b.Healthcheck ? { Healthcheck: b.Healthcheck } : {}),
     ...(b.ArgsEscaped ? { ArgsEscaped: true } : {}),
     Image: str(b.Image),
     Volumes: map<object>(b.Volumes),
     WorkingDir: workingDir,
-    Entrypoint: strSlice(b.Entrypoint),
+    Entrypoint: list<string>(b.Entrypoint),
     ...(b.NetworkDisabled ? { NetworkDisabled: true } : {}),
     ...(str(b.MacAddress) ? { MacAddress: str(b.MacAddress) } : {}),
     OnBuild: list<string>(b.OnBuild),
     Labels: map<string>(b.Labels),
     ...(str(b.StopSignal) ? { StopSignal: str(b.StopSignal) } : {}),
     ...(typeof b.StopTimeout === 'number' ? { StopTimeout: b.StopTimeout } : {}),
-    ...(b.Shell ? { Shell: strSlice(b.Shell) ?? [] } : {}),
+    ...(b.Shell ? { Shell: list<string>(b.Shell) ?? [] } : {}),
   };
   return { config, hostConfig, entrypointSet };
 }

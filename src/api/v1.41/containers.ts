@@ -5,11 +5,12 @@
  */
 import * as crypto from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import type { Request, Router } from 'express';
+import type { Router } from 'express';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiServices, ContainerServices } from './services';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
-import { has, labelsMatch, parseFilterParam, qbool, qint, qs, readJson, sendJson } from './params';
+import { labelsMatch, sendJson, yieldLoop } from './params';
+import { typed } from './schema/routes';
 import { drainOf, frame, openRawStream, upgradeOf, type RawStream } from './hijack';
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
 import { containerJson, containerSummary } from '../../translate/inspect';
@@ -28,8 +29,6 @@ import { parseRfc3339 } from '../../util/time';
 
 const log = logger('api');
 
-/** Filters of GET /containers/json. */
-const LIST_FILTERS = ['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'health', 'isolation', 'network', 'publish', 'expose', 'volume', 'is-task'];
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
 
 function svc(services: ApiServices): ContainerServices {
@@ -51,20 +50,19 @@ export function streamSink(raw: RawStream, tty: boolean): OutputSink {
  * (container/stream/attach.go: copyEscapable only with a TTY), the sequence is only watched
  * for when the container has a TTY: without one, every stdin byte passes unchanged.
  */
-function detachKeysOf(req: Request, tty: boolean): Buffer {
-  const v = qs(req, 'detachKeys');
+function detachKeysOf(v: string, tty: boolean): Buffer {
   const keys = v ? parseDetachKeys(v) : DEFAULT_DETACH_KEYS;
   return tty ? keys : Buffer.alloc(0);
 }
 
 /** Register the container routes. */
 export function register(router: Router, services: ApiServices): void {
-  router.post('/containers/create', async (req, res) => {
+  router.post('/containers/create', typed('POST /containers/create', async ({ query, body }, _req, res) => {
     const c = svc(services);
-    const name = qs(req, 'name');
+    const name = query.name;
     if (name) validateContainerName(name);
-    const body = await readJson(req);
-    const request = parseCreateBody(body ?? null, c.hostCpus);
+    const request = parseCreateBody(body, c.hostCpus);
+    await yieldLoop();
     const image = await c.images.resolve(request.config.Image);
     if (name) {
       // Fail on a taken name before touching storage (dockerd's message).
@@ -81,19 +79,20 @@ export function register(router: Router, services: ApiServices): void {
     }
     const id = crypto.randomBytes(32).toString('hex');
     const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus, logDefaults: c.logDefaults });
+    await yieldLoop();
     await c.pods.create(t.spec, name || undefined, t.frontend);
     sendJson(res, 201, { Id: id, Warnings: t.warnings });
-  });
+  }));
 
-  router.get('/containers/json', async (req, res) => {
+  router.get('/containers/json', typed('GET /containers/json', async ({ query }, _req, res) => {
     const c = svc(services);
-    const filters = parseFilterParam(qs(req, 'filters'), LIST_FILTERS);
+    const filters = query.filters;
     for (const s of filters.status ?? []) if (!STATUSES.includes(s)) throw new InvalidArgumentError(`Invalid filter 'status=${s}'`);
     for (const e of filters.exited ?? []) if (!/^-?\d+$/.test(e)) throw new InvalidArgumentError(`strconv.Atoi: parsing ${JSON.stringify(e)}: invalid syntax`);
-    const limit = qint(req, 'limit') ?? -1;
-    let all = qbool(req, 'all') || limit > 0;
+    const limit = query.limit ?? -1;
+    let all = query.all || limit > 0;
     if (filters.status?.length || filters.exited?.length) all = true;
-    const size = qbool(req, 'size');
+    const size = query.size;
     let records = c.pods.list();
     const ref = async (v: string) => {
       try {
@@ -136,60 +135,60 @@ export function register(router: Router, services: ApiServices): void {
       if (limit > 0 && out.length >= limit) break;
     }
     sendJson(res, 200, out);
-  });
+  }));
 
-  router.get('/containers/:id/json', async (req, res) => {
+  router.get('/containers/:id/json', typed('GET /containers/:id/json', async ({ params, query }, _req, res) => {
     const c = svc(services);
-    const r = c.pods.get(req.params.id);
+    const r = c.pods.get(params.id);
     const graph = c.rootfsPaths ? await c.rootfsPaths(r.id).catch(() => undefined) : undefined;
     sendJson(res, 200, containerJson(r, {
       dataRoot: services.system.dataRoot,
       execIds: c.pods.execs.idsOf(r.id),
       ...(graph ? { graph } : {}),
-      ...(qbool(req, 'size') ? { size: await sizes(c, r) } : {}),
+      ...(query.size ? { size: await sizes(c, r) } : {}),
     }));
-  });
+  }));
 
-  router.post('/containers/:id/start', async (req, res) => {
+  router.post('/containers/:id/start', typed('POST /containers/:id/start', async ({ params }, _req, res) => {
     const c = svc(services);
-    await c.pods.start(req.params.id);
+    await c.pods.start(params.id);
     res.status(204).end();
-  });
+  }));
 
-  router.post('/containers/:id/stop', async (req, res) => {
+  router.post('/containers/:id/stop', typed('POST /containers/:id/stop', async ({ params, query }, _req, res) => {
     const c = svc(services);
-    await c.pods.stop(req.params.id, timeoutOf(req));
+    await c.pods.stop(params.id, query.t);
     res.status(204).end();
-  });
+  }));
 
-  router.post('/containers/:id/restart', async (req, res) => {
+  router.post('/containers/:id/restart', typed('POST /containers/:id/restart', async ({ params, query }, _req, res) => {
     const c = svc(services);
-    await c.pods.restart(req.params.id, timeoutOf(req));
+    await c.pods.restart(params.id, query.t);
     res.status(204).end();
-  });
+  }));
 
-  router.post('/containers/:id/kill', async (req, res) => {
+  router.post('/containers/:id/kill', typed('POST /containers/:id/kill', async ({ params, query }, _req, res) => {
     const c = svc(services);
-    const r = c.pods.get(req.params.id);
-    const sig = qs(req, 'signal') ? parseSignal(qs(req, 'signal')) : 9;
+    const r = c.pods.get(params.id);
+    const sig = query.signal ? parseSignal(query.signal) : 9;
     await c.pods.kill(r.id, sig);
     res.status(204).end();
-  });
+  }));
 
-  router.post('/containers/:id/pause', async (req, res) => {
-    await svc(services).pods.pause(req.params.id);
+  router.post('/containers/:id/pause', typed('POST /containers/:id/pause', async ({ params }, _req, res) => {
+    await svc(services).pods.pause(params.id);
     res.status(204).end();
-  });
+  }));
 
-  router.post('/containers/:id/unpause', async (req, res) => {
-    await svc(services).pods.unpause(req.params.id);
+  router.post('/containers/:id/unpause', typed('POST /containers/:id/unpause', async ({ params }, _req, res) => {
+    await svc(services).pods.unpause(params.id);
     res.status(204).end();
-  });
+  }));
 
-  router.post('/containers/:id/rename', async (req, res) => {
+  router.post('/containers/:id/rename', typed('POST /containers/:id/rename', async ({ params, query }, _req, res) => {
     const c = svc(services);
-    const r = c.pods.get(req.params.id);
-    const name = qs(req, 'name');
+    const r = c.pods.get(params.id);
+    const name = query.name;
     if (!name) throw new InvalidArgumentError('Neither old nor new names may be empty');
     try {
       validateContainerName(name);
@@ -198,23 +197,21 @@ export function register(router: Router, services: ApiServices): void {
     }
     await c.pods.rename(r.id, name);
     res.status(204).end();
-  });
+  }));
 
-  router.post('/containers/:id/resize', async (req, res) => {
+  router.post('/containers/:id/resize', typed('POST /containers/:id/resize', async ({ params, query }, _req, res) => {
     const c = svc(services);
-    const h = qint(req, 'h') ?? 0;
-    const w = qint(req, 'w') ?? 0;
-    const r = c.pods.get(req.params.id);
+    const h = query.h ?? 0;
+    const w = query.w ?? 0;
+    const r = c.pods.get(params.id);
     if (!c.pods.isRunning(r.id)) throw new ConflictError(`Container ${r.id} is not running`);
     if (h > 0 && w > 0) await c.pods.resize(r.id, h, w);
     res.status(200).end();
-  });
+  }));
 
-  router.post('/containers/:id/update', async (req, res) => {
+  router.post('/containers/:id/update', typed('POST /containers/:id/update', async ({ params, body }, _req, res) => {
     const c = svc(services);
-    const r = c.pods.get(req.params.id);
-    const body = ((await readJson(req)) ?? {}) as Partial<DockerHostConfig>;
-    if (typeof body !== 'object' || Array.isArray(body)) throw new InvalidArgumentError('json: cannot unmarshal into Go value of type container.UpdateConfig');
+    const r = c.pods.get(params.id);
     const fe = dockerFrontend(r.frontend);
     const warnings: string[] = [];
     const hc: DockerHostConfig = { ...fe.hostConfig };
@@ -234,18 +231,18 @@ export function register(router: Router, services: ApiServices): void {
     }
     await c.pods.updateFrontend(r.id, { ...fe, hostConfig: hc });
     sendJson(res, 200, { Warnings: warnings.length ? warnings : null });
-  });
+  }));
 
-  router.delete('/containers/:id', async (req, res) => {
+  router.delete('/containers/:id', typed('DELETE /containers/:id', async ({ params, query }, _req, res) => {
     const c = svc(services);
-    if (qbool(req, 'link')) throw new InvalidArgumentError('Conflict, cannot remove the default link name of the container');
-    await c.pods.remove(req.params.id, { force: qbool(req, 'force') });
+    if (query.link) throw new InvalidArgumentError('Conflict, cannot remove the default link name of the container');
+    await c.pods.remove(params.id, { force: query.force });
     res.status(204).end();
-  });
+  }));
 
-  router.post('/containers/prune', async (req, res) => {
+  router.post('/containers/prune', typed('POST /containers/prune', async ({ query }, _req, res) => {
     const c = svc(services);
-    const filters = parseFilterParam(qs(req, 'filters'), ['label', 'label!', 'until']);
+    const filters = query.filters;
     const until = filters.until?.length ? parseTimeArg(filters.until[0]) : undefined;
     const deleted: string[] = [];
     let reclaimed = 0;
@@ -264,12 +261,12 @@ export function register(router: Router, services: ApiServices): void {
       }
     }
     sendJson(res, 200, { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
-  });
+  }));
 
-  router.post('/containers/:id/wait', async (req, res) => {
+  router.post('/containers/:id/wait', typed('POST /containers/:id/wait', async ({ params, query }, _req, res) => {
     const c = svc(services);
-    const r = c.pods.get(req.params.id);
-    const cond = qs(req, 'condition');
+    const r = c.pods.get(params.id);
+    const cond = query.condition;
     const condition: WaitCondition = cond === 'next-exit' || cond === 'removed' ? cond : 'not-running';
     const waiting = c.pods.wait(r.id, condition);
     // dockerd writes the headers at once, so a client knows the wait is registered.
@@ -282,21 +279,21 @@ export function register(router: Router, services: ApiServices): void {
     const result = await waiting;
     if (gone || res.writableEnded) return;
     res.end(JSON.stringify({ Error: result.error ? { Message: result.error } : null, StatusCode: result.exitCode }) + '\n');
-  });
+  }));
 
-  router.get('/containers/:id/logs', async (req, res) => {
+  router.get('/containers/:id/logs', typed('GET /containers/:id/logs', async ({ params, query }, _req, res) => {
     const c = svc(services);
-    const r = c.pods.get(req.params.id);
-    const stdout = qbool(req, 'stdout');
-    const stderr = qbool(req, 'stderr');
+    const r = c.pods.get(params.id);
+    const stdout = query.stdout;
+    const stderr = query.stderr;
     if (!stdout && !stderr) throw new InvalidArgumentError('Bad parameters: you must choose at least one stream');
     assertLogsReadable(r.spec.log);
-    const tailRaw = qs(req, 'tail');
+    const tailRaw = query.tail;
     const tail = tailRaw === '' || tailRaw === 'all' || !/^\d+$/.test(tailRaw) ? undefined : Number(tailRaw);
-    const sinceNano = logTime(req, 'since');
-    const untilNano = logTime(req, 'until');
-    const timestamps = qbool(req, 'timestamps');
-    const follow = qbool(req, 'follow');
+    const sinceNano = logTime(query.since);
+    const untilNano = logTime(query.until);
+    const timestamps = query.timestamps;
+    const follow = query.follow;
     const tty = r.spec.containers[0].tty;
     // dockerd: a raw stream when the container has a TTY, multiplexed frames otherwise.
     res.status(200).setHeader('Content-Type', tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
@@ -316,20 +313,20 @@ export function register(router: Router, services: ApiServices): void {
       await iter.return(undefined as unknown as LogEntry);
       if (!res.writableEnded) res.end();
     }
-  });
+  }));
 
-  router.get('/containers/:id/top', async (req, res) => {
+  router.get('/containers/:id/top', typed('GET /containers/:id/top', async ({ params, query }, _req, res) => {
     const c = svc(services);
-    const r = c.pods.get(req.params.id);
-    const t = await c.pods.top(r.id, qs(req, 'ps_args') || '-ef');
+    const r = c.pods.get(params.id);
+    const t = await c.pods.top(r.id, query.ps_args || '-ef');
     sendJson(res, 200, { Processes: t.processes, Titles: t.titles });
-  });
+  }));
 
-  router.get('/containers/:id/stats', async (req, res) => {
+  router.get('/containers/:id/stats', typed('GET /containers/:id/stats', async ({ params, query }, _req, res) => {
     const c = svc(services);
-    const r = c.pods.get(req.params.id);
-    const stream = qbool(req, 'stream', true);
-    const oneShot = qbool(req, 'one-shot');
+    const r = c.pods.get(params.id);
+    const stream = query.stream;
+    const oneShot = query['one-shot'];
     if (!stream) {
       let prev;
       if (!oneShot && c.pods.isRunning(r.id)) {
@@ -366,36 +363,36 @@ export function register(router: Router, services: ApiServices): void {
       await sleep(1000);
     }
     if (!res.writableEnded) res.end();
-  });
+  }));
 
-  router.post('/containers/:id/attach', async (req, res) => {
+  router.post('/containers/:id/attach', typed('POST /containers/:id/attach', async ({ params, query }, req, res) => {
     const c = svc(services);
-    const r = c.pods.get(req.params.id);
+    const r = c.pods.get(params.id);
     const tty = r.spec.containers[0].tty;
-    const keys = detachKeysOf(req, tty);
-    const logs = qbool(req, 'logs');
-    const stream = qbool(req, 'stream');
+    const keys = detachKeysOf(query.detachKeys, tty);
+    const logs = query.logs;
+    const stream = query.stream;
     const raw = openRawStream(req, res, r.id);
     const session = c.pods.attach(r.id, {
-      stdin: qbool(req, 'stdin') ? raw.input : null,
-      stdout: qbool(req, 'stdout'),
-      stderr: qbool(req, 'stderr'),
+      stdin: query.stdin ? raw.input : null,
+      stdout: query.stdout,
+      stderr: query.stderr,
       sink: streamSink(raw, tty),
       detachKeys: keys,
       logs,
       stream,
     });
     void raw.closed.then(() => session.finish('client-gone'));
-    if (!qbool(req, 'stdin')) raw.input?.resume();
-  });
+    if (!query.stdin) raw.input?.resume();
+  }));
 
   const wss = new WebSocketServer({ noServer: true });
-  router.get('/containers/:id/attach/ws', async (req, res) => {
+  router.get('/containers/:id/attach/ws', typed('GET /containers/:id/attach/ws', async ({ params, query }, req, res) => {
     const c = svc(services);
-    const r = c.pods.get(req.params.id);
+    const r = c.pods.get(params.id);
     const up = upgradeOf(req);
     if (!up) throw new InvalidArgumentError('this endpoint needs a WebSocket upgrade');
-    const keys = detachKeysOf(req, r.spec.containers[0].tty);
+    const keys = detachKeysOf(query.detachKeys, r.spec.containers[0].tty);
     up.taken = true;
     res.detachSocket(up.socket as unknown as import('node:net').Socket);
     wss.handleUpgrade(req, up.socket as unknown as import('node:net').Socket, up.head, (ws: WebSocket) => {
@@ -406,12 +403,12 @@ export function register(router: Router, services: ApiServices): void {
       });
       ws.on('close', () => input.end());
       const session = c.pods.attach(r.id, {
-        stdin: qbool(req, 'stdin') ? input : null,
-        stdout: qbool(req, 'stdout', true),
-        stderr: qbool(req, 'stderr', true),
+        stdin: query.stdin ? input : null,
+        stdout: query.stdout,
+        stderr: query.stderr,
         detachKeys: keys,
-        logs: qbool(req, 'logs'),
-        stream: qbool(req, 'stream', true),
+        logs: query.logs,
+        stream: query.stream,
         sink: {
           write: (_s, d) => {
             if (ws.readyState === ws.OPEN) ws.send(d, { binary: true });
@@ -423,18 +420,11 @@ export function register(router: Router, services: ApiServices): void {
       });
       ws.on('close', () => session.finish('client-gone'));
     });
-  });
-}
-
-/** `t` of stop/restart: seconds; undefined when absent. */
-function timeoutOf(req: Request): number | undefined {
-  if (!has(req, 't') || qs(req, 't') === '') return undefined;
-  return qint(req, 't');
+  }));
 }
 
 /** `since`/`until` of logs: Unix seconds (with fraction) or RFC 3339. */
-function logTime(req: Request, name: string): bigint | undefined {
-  const v = qs(req, name);
+function logTime(v: string): bigint | undefined {
   if (!v) return undefined;
   const t = parseTimeArg(v);
   if (t === undefined && v !== '0') throw new InvalidArgumentError(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);

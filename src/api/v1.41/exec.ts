@@ -5,10 +5,10 @@
 import type { Router } from 'express';
 import type { ApiServices, ContainerServices } from './services';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
-import { qint, readJson, sendJson } from './params';
+import { sendJson } from './params';
+import { typed } from './schema/routes';
 import { openRawStream } from './hijack';
 import { streamSink } from './containers';
-import { checkStruct, strSlice } from '../../translate/decode';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
 import { AttachSession } from '../../pod/io';
 import type { ExecRecord } from '../../pod/exec';
@@ -43,28 +43,23 @@ export function execJson(x: ExecRecord): Record<string, unknown> {
 
 /** Register the exec routes. */
 export function register(router: Router, services: ApiServices): void {
-  router.post('/containers/:id/exec', async (req, res) => {
+  router.post('/containers/:id/exec', typed('POST /containers/:id/exec', async ({ params, body }, _req, res) => {
     const c = svc(services);
-    const body = ((await readJson(req)) ?? {}) as Record<string, unknown>;
-    checkStruct(body, {
-      AttachStdin: 'bool', AttachStdout: 'bool', AttachStderr: 'bool', DetachKeys: 'string', Tty: 'bool', Env: '[]string',
-      Cmd: 'strslice', Privileged: 'bool', User: 'string', WorkingDir: 'string', ConsoleSize: '[2]uint',
-    }, 'types.ExecConfig', 'types.ExecConfig');
-    const r = c.pods.get(req.params.id);
-    const args = strSlice(body.Cmd) ?? [];
+    const r = c.pods.get(params.id);
+    const args = body.Cmd ?? [];
     if (args.length === 0) throw new InvalidArgumentError('No exec command specified');
-    const detachKeys = typeof body.DetachKeys === 'string' ? body.DetachKeys : '';
+    const detachKeys = body.DetachKeys ?? '';
     if (detachKeys) parseDetachKeys(detachKeys);
-    for (const e of (body.Env as string[] | undefined) ?? []) {
+    for (const e of body.Env ?? []) {
       if (e.startsWith('=')) throw new InvalidArgumentError(`invalid environment variable: ${e}`);
     }
-    const wd = typeof body.WorkingDir === 'string' ? body.WorkingDir : '';
+    const wd = body.WorkingDir ?? '';
     if (wd && !wd.startsWith('/')) throw new InvalidArgumentError(`the working directory '${wd}' is invalid, it needs to be an absolute path`);
     const x = c.pods.execCreate(r.id, {
       args,
-      env: (body.Env as string[] | undefined) ?? [],
+      env: body.Env ?? [],
       workingDir: wd,
-      user: typeof body.User === 'string' ? body.User : '',
+      user: body.User ?? '',
       tty: body.Tty === true,
       attachStdin: body.AttachStdin === true,
       attachStdout: body.AttachStdout === true,
@@ -73,13 +68,11 @@ export function register(router: Router, services: ApiServices): void {
       privileged: body.Privileged === true,
     });
     sendJson(res, 201, { Id: x.id });
-  });
+  }));
 
-  router.post('/exec/:id/start', async (req, res) => {
+  router.post('/exec/:id/start', typed('POST /exec/:id/start', async ({ params, body }, req, res) => {
     const c = svc(services);
-    const body = ((await readJson(req)) ?? {}) as Record<string, unknown>;
-    checkStruct(body, { Detach: 'bool', Tty: 'bool', ConsoleSize: '[2]uint' }, 'types.ExecStartCheck', 'types.ExecStartCheck');
-    const x = c.pods.execGet(req.params.id);
+    const x = c.pods.execGet(params.id);
     if (body.Detach === true) {
       await c.pods.execStart(x.id);
       // dockerd answers a detached start with an empty 200.
@@ -111,19 +104,19 @@ export function register(router: Router, services: ApiServices): void {
       streamSink(raw, framedTty).write('stdout', Buffer.from(`${(err as Error).message}\r\n`));
       session.finish('exited');
     }
-  });
+  }));
 
-  router.post('/exec/:id/resize', async (req, res) => {
+  router.post('/exec/:id/resize', typed('POST /exec/:id/resize', async ({ params, query }, _req, res) => {
     const c = svc(services);
-    const h = qint(req, 'h') ?? 0;
-    const w = qint(req, 'w') ?? 0;
-    if (h > 0 && w > 0) await c.pods.execResize(req.params.id, h, w);
-    else c.pods.execGet(req.params.id);
+    const h = query.h ?? 0;
+    const w = query.w ?? 0;
+    if (h > 0 && w > 0) await c.pods.execResize(params.id, h, w);
+    else c.pods.execGet(params.id);
     res.status(200).end();
-  });
+  }));
 
-  router.get('/exec/:id/json', async (req, res) => {
+  router.get('/exec/:id/json', typed('GET /exec/:id/json', async ({ params }, _req, res) => {
     const c = svc(services);
-    sendJson(res, 200, execJson(c.pods.execGet(req.params.id)));
-  });
+    sendJson(res, 200, execJson(c.pods.execGet(params.id)));
+  }));
 }

@@ -15,7 +15,8 @@ import { parsePlatform, type Platform } from '../../storage/registry/manifest';
 import { isDigest } from '../../storage/digest';
 import { isValidTag, parseReference, familiarName, type ImageReference } from '../../storage/reference';
 import { InvalidArgumentError, NotImplementedError, PodvisorError, UnavailableError } from '../../errors';
-import { parseFilters, type Filters } from './filters';
+import type { FilterMap as Filters } from './params';
+import { typed, type Input } from './schema/routes';
 
 /** Answer JSON as dockerd does: `application/json` without charset, newline-terminated. */
 export function sendJson(res: Response, body: unknown, status = 200): void {
@@ -28,21 +29,8 @@ function images(services: ApiServices): ImageService {
   return services.images;
 }
 
-/** Express 5 wildcard params come as arrays of segments. */
-function nameParam(req: Request): string {
-  const v = (req.params as Record<string, string | string[]>).name;
-  return Array.isArray(v) ? v.join('/') : v;
-}
-
-function q(req: Request, key: string): string | undefined {
-  const v = req.query[key];
-  return typeof v === 'string' ? v : undefined;
-}
-
-function boolParam(req: Request, key: string): boolean {
-  const v = q(req, key);
-  return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
-}
+type CreateQuery = Input<'POST /images/create'>['query'];
+type ListQuery = Input<'GET /images/json'>['query'];
 
 // ---- progress stream formatting (dockerd's jsonmessage) ---------------------------------
 
@@ -102,15 +90,15 @@ export function pullReference(fromImage: string, tag: string | undefined): Image
   return ref;
 }
 
-async function createImage(svc: ImageService, req: Request, res: Response): Promise<void> {
-  if (q(req, 'fromSrc') !== undefined) {
+async function createImage(svc: ImageService, query: CreateQuery, req: Request, res: Response): Promise<void> {
+  if (query.fromSrc !== undefined) {
     throw new NotImplementedError('importing a root filesystem (docker import, fromSrc) is not supported by podvisor');
   }
-  const fromImage = q(req, 'fromImage');
+  const fromImage = query.fromImage;
   if (!fromImage) throw new UnavailableError('Get "http:": http: no Host in request URL');
-  const ref = pullReference(fromImage, q(req, 'tag'));
+  const ref = pullReference(fromImage, query.tag);
   let platform: Platform | undefined;
-  const p = q(req, 'platform');
+  const p = query.platform;
   if (p) platform = parsePlatform(p);
   const auth = decodeRegistryAuth(req.get('X-Registry-Auth'));
   const controller = new AbortController();
@@ -204,14 +192,14 @@ function danglingValue(f: Filters): boolean | undefined {
   throw new InvalidArgumentError(`Invalid filter 'dangling=${v[0]}'`);
 }
 
-function listImages(svc: ImageService, req: Request): unknown[] {
-  const f = parseFilters(q(req, 'filters'), ['reference', 'dangling', 'label', 'before', 'since']);
+function listImages(svc: ImageService, query: ListQuery): unknown[] {
+  const f = query.filters;
   const dangling = danglingValue(f);
   let before: number | undefined;
   let since: number | undefined;
   if (f.before?.length) before = createdSeconds(svc.store.find(f.before[0]));
   if (f.since?.length) since = createdSeconds(svc.store.find(f.since[0]));
-  const legacyFilter = q(req, 'filter');
+  const legacyFilter = query.filter;
   const out = svc.store
     .list()
     .filter((img) => {
@@ -361,15 +349,15 @@ function findForInspect(svc: ImageService, name: string): StoredImageView {
 
 /** Register the image routes. */
 export function register(router: Router, services: ApiServices): void {
-  router.post('/images/create', async (req, res) => {
-    await createImage(images(services), req, res);
-  });
-  router.get('/images/json', (req, res) => {
-    sendJson(res, listImages(images(services), req));
-  });
-  router.post('/images/prune', async (req, res) => {
+  router.post('/images/create', typed('POST /images/create', async ({ query }, req, res) => {
+    await createImage(images(services), query, req, res);
+  }));
+  router.get('/images/json', typed('GET /images/json', ({ query }, _req, res) => {
+    sendJson(res, listImages(images(services), query));
+  }));
+  router.post('/images/prune', typed('POST /images/prune', async ({ query }, _req, res) => {
     const svc = images(services);
-    const f = parseFilters(q(req, 'filters'), ['dangling', 'label', 'label!', 'until']);
+    const f = query.filters;
     const dangling = danglingValue(f) ?? true;
     let until: number | undefined;
     if (f.until?.length) {
@@ -384,26 +372,26 @@ export function register(router: Router, services: ApiServices): void {
       return true;
     });
     sendJson(res, { ImagesDeleted: items.length ? items : null, SpaceReclaimed: reclaimed });
-  });
-  router.get('/distribution/*name/json', async (req, res) => {
-    const ref = parseReference(nameParam(req));
+  }));
+  router.get('/distribution/*name/json', typed('GET /distribution/*name/json', async ({ params }, req, res) => {
+    const ref = parseReference(params.name);
     if (ref.tag === undefined && ref.digest === undefined) ref.tag = 'latest';
     sendJson(res, await images(services).distribution(ref, decodeRegistryAuth(req.get('X-Registry-Auth'))));
-  });
-  router.get('/images/*name/json', (req, res) => {
+  }));
+  router.get('/images/*name/json', typed('GET /images/*name/json', ({ params }, _req, res) => {
     const svc = images(services);
-    sendJson(res, inspectImage(svc, findForInspect(svc, nameParam(req))));
-  });
-  router.get('/images/*name/history', (req, res) => {
+    sendJson(res, inspectImage(svc, findForInspect(svc, params.name)));
+  }));
+  router.get('/images/*name/history', typed('GET /images/*name/history', ({ params }, _req, res) => {
     const svc = images(services);
-    sendJson(res, imageHistory(svc, svc.store.find(nameParam(req))));
-  });
-  router.post('/images/*name/tag', async (req, res) => {
+    sendJson(res, imageHistory(svc, svc.store.find(params.name)));
+  }));
+  router.post('/images/*name/tag', typed('POST /images/*name/tag', async ({ params, query }, _req, res) => {
     const svc = images(services);
-    const name = nameParam(req);
+    const name = params.name;
     svc.store.find(name);
-    const repo = q(req, 'repo') ?? '';
-    const tag = q(req, 'tag') ?? '';
+    const repo = query.repo;
+    const tag = query.tag;
     let target: ImageReference;
     try {
       target = parseReference(repo);
@@ -416,11 +404,11 @@ export function register(router: Router, services: ApiServices): void {
     }
     await svc.store.tag(name, target);
     res.status(201).end();
-  });
-  router.delete('/images/*name', async (req, res) => {
+  }));
+  router.delete('/images/*name', typed('DELETE /images/*name', async ({ params, query }, _req, res) => {
     const svc = images(services);
-    const name = nameParam(req);
-    const items = await svc.store.remove(name, { force: boolParam(req, 'force'), prune: !boolParam(req, 'noprune') });
+    const name = params.name;
+    const items = await svc.store.remove(name, { force: query.force, prune: !query.noprune });
     sendJson(res, items);
-  });
+  }));
 }

@@ -1,40 +1,23 @@
 /**
- * Query and body parsing the way dockerd reads them, and JSON answers the way it writes them
- * (Content-Type exactly `application/json`, which the docker CLI checks).
+ * Body reading (bounded) and JSON answers the way dockerd writes them (Content-Type exactly
+ * `application/json`, which the docker CLI checks). Query values are decoded in one place:
+ * schema/query.ts.
  */
 import type { Request, Response } from 'express';
 import { InvalidArgumentError } from '../../errors';
 import { upgradeOf } from './hijack';
 import { readBoundedBody } from './limits';
 
-/** Largest JSON body accepted (a create body with a big Env is well under this). */
+/** Largest JSON body accepted (documented in docs/architecture.md, "Request decoding"). */
 const MAX_BODY = 4 * 1024 * 1024;
 
-/** A query value as a string ('' when absent; the first value when repeated). */
-export function qs(req: Request, name: string): string {
-  const v = req.query[name];
-  if (Array.isArray(v)) return String(v[0] ?? '');
-  return v === undefined ? '' : String(v);
-}
-
-/** Whether a query parameter is present at all. */
-export function has(req: Request, name: string): boolean {
-  return req.query[name] !== undefined;
-}
-
-/** dockerd's BoolValue: anything but '', 0, no, false, none is true. */
-export function qbool(req: Request, name: string, dflt = false): boolean {
-  if (!has(req, name)) return dflt;
-  const s = qs(req, name).trim().toLowerCase();
-  return !(s === '' || s === '0' || s === 'no' || s === 'false' || s === 'none');
-}
-
-/** An integer query parameter; Go's strconv message on garbage. */
-export function qint(req: Request, name: string): number | undefined {
-  if (!has(req, name) || qs(req, name) === '') return undefined;
-  const s = qs(req, name);
-  if (!/^[+-]?\d+$/.test(s)) throw new InvalidArgumentError(`strconv.Atoi: parsing ${JSON.stringify(s)}: invalid syntax`);
-  return Number(s);
+/**
+ * Let the event loop run other callbacks (pings, other clients) before going on: handlers
+ * call it between the steps of work that grows with the request's size, so that no request
+ * holds the loop for more than about 50 ms (docs/architecture.md, "Request decoding").
+ */
+export function yieldLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Send a JSON answer with dockerd's exact content type. */

@@ -4,11 +4,13 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import type { Request, Router } from 'express';
+import type { Router } from 'express';
 import type { ApiServices } from './services';
 import { API_VERSION, MIN_API_VERSION } from './version';
 import { InvalidArgumentError } from '../../errors';
-import { parseFilterParam, qs, sendJson } from './params';
+import { sendJson } from './params';
+import { typed } from './schema/routes';
+import { MAX_TIMER_MS } from '../../pod/op-queue';
 import { parseTimeArg } from '../../pod/logs';
 import type { DaemonEvent } from '../../pod/events';
 import { containerSummary } from '../../translate/inspect';
@@ -23,8 +25,6 @@ function pingHeaders(): Record<string, string> {
     'Pragma': 'no-cache',
   };
 }
-
-const EVENT_FILTERS = ['config', 'container', 'daemon', 'event', 'image', 'label', 'network', 'node', 'plugin', 'scope', 'secret', 'service', 'type', 'volume'];
 
 /** An event in dockerd's wire form, with the legacy status/id/from fields compose reads. */
 export function eventJson(e: DaemonEvent): Record<string, unknown> {
@@ -74,8 +74,7 @@ export function eventMatches(e: DaemonEvent, f: Record<string, string[]>): boole
   );
 }
 
-function timeArg(req: Request, name: string): bigint | undefined {
-  const v = qs(req, name);
+function timeArg(v: string, name: string): bigint | undefined {
   if (!v) return undefined;
   // since=0: everything still in the history; until=0: no end.
   if (v === '0') return name === 'since' ? 0n : undefined;
@@ -96,14 +95,14 @@ function osRelease(): { name: string; version: string } {
 
 /** Register the system routes. */
 export function register(router: Router, services: ApiServices): void {
-  router.get('/_ping', (_req, res) => {
+  router.get('/_ping', typed('GET /_ping', (_input, _req, res) => {
     res.set(pingHeaders()).type('text/plain').send('OK');
-  });
-  router.head('/_ping', (_req, res) => {
+  }));
+  router.head('/_ping', typed('HEAD /_ping', (_input, _req, res) => {
     res.set(pingHeaders()).type('text/plain').set('Content-Length', '0').end();
-  });
+  }));
 
-  router.get('/version', (_req, res) => {
+  router.get('/version', typed('GET /version', (_input, _req, res) => {
     const v = services.system.version;
     const details = {
       ApiVersion: API_VERSION,
@@ -132,9 +131,9 @@ export function register(router: Router, services: ApiServices): void {
       KernelVersion: os.release(),
       BuildTime: '',
     });
-  });
+  }));
 
-  router.get('/info', (_req, res) => {
+  router.get('/info', typed('GET /info', (_input, _req, res) => {
     const counts = services.containers?.pods.counts() ?? { total: 0, running: 0, paused: 0, stopped: 0 };
     const rel = osRelease();
     const images = services.images?.store.list().length ?? 0;
@@ -205,13 +204,13 @@ export function register(router: Router, services: ApiServices): void {
       SecurityOptions: [],
       Warnings: services.system.accel === 'tcg' ? ['WARNING: VMs run under TCG software emulation (KVM is not usable here)'] : null,
     });
-  });
+  }));
 
-  router.get('/events', async (req, res) => {
+  router.get('/events', typed('GET /events', async ({ query }, _req, res) => {
     const c = services.containers;
-    const filters = parseFilterParam(qs(req, 'filters'), EVENT_FILTERS);
-    const since = timeArg(req, 'since');
-    const until = timeArg(req, 'until');
+    const filters = query.filters;
+    const since = timeArg(query.since, 'since');
+    const until = timeArg(query.until, 'until');
     res.status(200).setHeader('Content-Type', 'application/json');
     res.flushHeaders();
     if (!c) {
@@ -243,11 +242,12 @@ export function register(router: Router, services: ApiServices): void {
     if (until !== undefined) {
       const nowNano = BigInt(Date.now()) * 1000000n;
       if (until <= nowNano) finish();
-      else timer = setTimeout(finish, Number((until - nowNano) / 1000000n));
+      // Clamped to what a timer holds (a far `until` would overflow and fire at once).
+      else timer = setTimeout(finish, Math.min(Number((until - nowNano) / 1000000n), MAX_TIMER_MS));
     }
-  });
+  }));
 
-  router.get('/system/df', async (_req, res) => {
+  router.get('/system/df', typed('GET /system/df', async (_input, _req, res) => {
     const c = services.containers;
     const records = c?.pods.list() ?? [];
     const containers = [];
@@ -283,5 +283,5 @@ export function register(router: Router, services: ApiServices): void {
       Volumes: [],
       BuildCache: [],
     });
-  });
+  }));
 }

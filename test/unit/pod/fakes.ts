@@ -12,6 +12,8 @@ import { EventBus } from '../../../src/pod/events';
 import { PodManager } from '../../../src/pod/manager';
 import { StateStore } from '../../../src/storage/state';
 import { parseCreateBody, translateCreate } from '../../../src/translate/create';
+import { decodeBody } from '../../../src/api/v1.41/schema/go-decode';
+import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/schema/bodies';
 import type { PodRecord } from '../../../src/pod/types';
 
 /** The fake busybox image. */
@@ -114,7 +116,7 @@ export async function harness(hv = new FakeHypervisor()): Promise<Harness> {
     hv, factory, images, rootfs, events, state, root,
     pods: mk(),
     async create(body, name) {
-      const req = parseCreateBody(body, 2);
+      const req = parseCreateBody(decodeBody<CreateBody>(CreateBodySchema, body), 2);
       const image = await images.resolve(req.config.Image);
       const id = (++counter).toString(16).padStart(8, '0') + 'a'.repeat(56);
       const t = translateCreate(req, image, id, { defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 });

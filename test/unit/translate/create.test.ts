@@ -1,10 +1,18 @@
-import { parseCreateBody, translateCreate, validateContainerName, parseRestartPolicy } from '../../../src/translate/create';
+import { parseCreateBody as parseDecoded, translateCreate, validateContainerName, parseRestartPolicy } from '../../../src/translate/create';
 import { vmSizeFor } from '../../../src/translate/resources';
 import { parseSignal, signalName } from '../../../src/translate/signals';
 import type { ImageRecord } from '../../../src/storage/types';
 import { InvalidArgumentError, NotImplementedError } from '../../../src/errors';
 
+import { decodeBody } from '../../../src/api/v1.41/schema/go-decode';
+import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/schema/bodies';
+
 const ID = 'f'.repeat(64);
+
+/** What the API does: decode the body against the schema, then check it. */
+function parseCreateBody(body: unknown, hostCpus: number) {
+  return parseDecoded(decodeBody<CreateBody>(CreateBodySchema, body), hostCpus);
+}
 const defaults = { memoryMiB: 256, cpus: 1 };
 
 function image(config: NonNullable<ImageRecord['config']['config']>): ImageRecord {
@@ -48,6 +56,12 @@ describe('dockerd\'s 400 messages', () => {
     [{ Image: 'i', Env: 'x' }, 'json: cannot unmarshal string into Go struct field ContainerConfigWrapper.Env of type []string'],
     [{ Image: 'i', Tty: 'yes' }, 'json: cannot unmarshal string into Go struct field ContainerConfigWrapper.Tty of type bool'],
     [{ Image: 'i', Labels: [1] }, 'json: cannot unmarshal array into Go struct field ContainerConfigWrapper.Labels of type map[string]string'],
+    [{ Image: 'i', Labels: { a: 1 } }, 'json: cannot unmarshal number into Go struct field ContainerConfigWrapper.Labels of type string'],
+    [{ Image: 'i', Env: [null, 3] }, 'json: cannot unmarshal number into Go struct field ContainerConfigWrapper.Env of type string'],
+    [{ Image: 'i', HostConfig: { RestartPolicy: { MaximumRetryCount: 'x' } } }, 'json: cannot unmarshal string into Go struct field RestartPolicy.HostConfig.RestartPolicy.MaximumRetryCount of type int'],
+    [{ Image: 'i', HostConfig: { LogConfig: { Type: 3 } } }, 'json: cannot unmarshal number into Go struct field LogConfig.HostConfig.LogConfig.Type of type string'],
+    [{ Image: 'i', HostConfig: { BlkioWeight: 70000 } }, 'json: cannot unmarshal number 70000 into Go struct field HostConfig.HostConfig.BlkioWeight of type uint16'],
+    [{ Image: 'i', HostConfig: { Memory: 1e30 } }, 'json: cannot unmarshal number 1e+30 into Go struct field HostConfig.HostConfig.Memory of type int64'],
     [{ Image: 'i', Cmd: [1] }, 'json: cannot unmarshal array into Go struct field ContainerConfigWrapper.Cmd of type string'],
     [{ Image: 'i', StopTimeout: 'x' }, 'json: cannot unmarshal string into Go struct field ContainerConfigWrapper.StopTimeout of type int'],
     [{ Image: 'i', HostConfig: { Memory: 'x' } }, 'json: cannot unmarshal string into Go struct field HostConfig.HostConfig.Memory of type int64'],

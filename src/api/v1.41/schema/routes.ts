@@ -1,0 +1,108 @@
+/**
+ * Every route the v1.41 API serves, with the schema of its query and body: the one table the
+ * decoding layer reads. A handler is registered through `typed(key, fn)` and receives the
+ * decoded input (`Static<>` of the route's schemas); it never reads req.query or req.body.
+ * test/unit/api/schema-routes.test.ts walks the express router and checks that every route
+ * is in this table and registered through `typed`.
+ */
+import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
+import type { Request, RequestHandler, Response } from 'express';
+import { Q, decodeQuery } from './query';
+import { decodeBody } from './go-decode';
+import { AuthBodySchema, CreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema, UpdateBodySchema } from './bodies';
+import { readJson, yieldLoop } from '../params';
+
+/** Filters of GET /containers/json. */
+export const CONTAINER_LIST_FILTERS = ['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'health', 'isolation', 'network', 'publish', 'expose', 'volume', 'is-task'];
+/** Filters of GET /events. */
+export const EVENT_FILTERS = ['config', 'container', 'daemon', 'event', 'image', 'label', 'network', 'node', 'plugin', 'scope', 'secret', 'service', 'type', 'volume'];
+
+const none = Type.Object({});
+const attachQuery = (dflt: boolean) => Type.Object({
+  logs: Q.bool(), stream: Q.bool(dflt), stdin: Q.bool(), stdout: Q.bool(dflt), stderr: Q.bool(dflt), detachKeys: Q.string(),
+});
+const stopQuery = Type.Object({ t: Q.int(), signal: Q.string() });
+
+/** Route key -> the schemas of its query and body (absent body: the body is not read). */
+export const ROUTES = {
+  'GET /_ping': { query: none },
+  'HEAD /_ping': { query: none },
+  'GET /version': { query: none },
+  'GET /info': { query: none },
+  'GET /events': { query: Type.Object({ since: Q.string(), until: Q.string(), filters: Q.filters(EVENT_FILTERS) }) },
+  'GET /system/df': { query: none },
+  'POST /auth': { query: none, body: AuthBodySchema },
+  'POST /images/create': { query: Type.Object({ fromImage: Q.string(), fromSrc: Q.optString(), tag: Q.string(), platform: Q.string(), repo: Q.string() }) },
+  'GET /images/json': { query: Type.Object({ all: Q.bool(), digests: Q.bool(), filter: Q.string(), filters: Q.filters(['reference', 'dangling', 'label', 'before', 'since']) }) },
+  'POST /images/prune': { query: Type.Object({ filters: Q.filters(['dangling', 'label', 'label!', 'until']) }) },
+  'GET /distribution/*name/json': { query: none },
+  'GET /images/*name/json': { query: none },
+  'GET /images/*name/history': { query: none },
+  'POST /images/*name/tag': { query: Type.Object({ repo: Q.string(), tag: Q.string() }) },
+  'DELETE /images/*name': { query: Type.Object({ force: Q.bool(), noprune: Q.bool() }) },
+  'POST /containers/create': { query: Type.Object({ name: Q.string() }), body: CreateBodySchema },
+  'GET /containers/json': { query: Type.Object({ all: Q.bool(), limit: Q.int(), size: Q.bool(), filters: Q.filters(CONTAINER_LIST_FILTERS) }) },
+  'GET /containers/:id/json': { query: Type.Object({ size: Q.bool() }) },
+  'POST /containers/:id/start': { query: Type.Object({ detachKeys: Q.string() }) },
+  'POST /containers/:id/stop': { query: stopQuery },
+  'POST /containers/:id/restart': { query: stopQuery },
+  'POST /containers/:id/kill': { query: Type.Object({ signal: Q.string() }) },
+  'POST /containers/:id/pause': { query: none },
+  'POST /containers/:id/unpause': { query: none },
+  'POST /containers/:id/rename': { query: Type.Object({ name: Q.string() }) },
+  'POST /containers/:id/resize': { query: Type.Object({ h: Q.int(), w: Q.int() }) },
+  'POST /containers/:id/update': { query: none, body: UpdateBodySchema },
+  'DELETE /containers/:id': { query: Type.Object({ force: Q.bool(), link: Q.bool(), v: Q.bool() }) },
+  'POST /containers/prune': { query: Type.Object({ filters: Q.filters(['label', 'label!', 'until']) }) },
+  'POST /containers/:id/wait': { query: Type.Object({ condition: Q.string() }) },
+  'GET /containers/:id/logs': { query: Type.Object({ stdout: Q.bool(), stderr: Q.bool(), timestamps: Q.bool(), follow: Q.bool(), tail: Q.string(), since: Q.string(), until: Q.string() }) },
+  'GET /containers/:id/top': { query: Type.Object({ ps_args: Q.string() }) },
+  'GET /containers/:id/stats': { query: Type.Object({ stream: Q.bool(true), 'one-shot': Q.bool() }) },
+  'POST /containers/:id/attach': { query: attachQuery(false) },
+  'GET /containers/:id/attach/ws': { query: attachQuery(true) },
+  'POST /containers/:id/exec': { query: none, body: ExecCreateBodySchema },
+  'POST /exec/:id/start': { query: none, body: ExecStartBodySchema },
+  'POST /exec/:id/resize': { query: Type.Object({ h: Q.int(), w: Q.int() }) },
+  'GET /exec/:id/json': { query: none },
+} satisfies Record<string, { query: TObject; body?: TSchema }>;
+
+/** A route of the table. */
+export type RouteKey = keyof typeof ROUTES;
+type Spec<K extends RouteKey> = (typeof ROUTES)[K];
+
+/** The decoded input of a route: its query, and its body when it has one. */
+export interface Input<K extends RouteKey> {
+  /** Path parameters (`:id`; a `*name` wildcard joined with '/'). */
+  params: Record<string, string>;
+  query: Static<Spec<K>['query']>;
+  body: Spec<K> extends { body: infer B extends TSchema } ? Static<B> : undefined;
+}
+
+/** Marks a handler registered through `typed` (checked by the router-walk test). */
+export const TYPED = Symbol('podvisor.typed');
+
+/** Decode a request's input for route `key` (400 with dockerd's message when it does not fit). */
+export async function decodeInput<K extends RouteKey>(key: K, req: Request): Promise<Input<K>> {
+  const spec = ROUTES[key] as { query: TObject; body?: TSchema };
+  const query = decodeQuery(spec.query, req.query as Record<string, unknown>);
+  let body: unknown;
+  if (spec.body) {
+    const json = await readJson(req);
+    // Let other requests in between parsing and decoding a big body (event-loop budget).
+    await yieldLoop();
+    body = decodeBody(spec.body, json);
+  }
+  const params: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.params as Record<string, string | string[]>)) params[k] = Array.isArray(v) ? v.join('/') : v;
+  return { params, query, body } as Input<K>;
+}
+
+/** An express handler for route `key` whose `fn` gets the decoded input. */
+export function typed<K extends RouteKey>(key: K, fn: (input: Input<K>, req: Request, res: Response) => Promise<void> | void): RequestHandler {
+  const h: RequestHandler = async (req, res) => {
+    const input = await decodeInput(key, req);
+    await fn(input, req, res);
+  };
+  Object.defineProperty(h, TYPED, { value: key });
+  return h;
+}
