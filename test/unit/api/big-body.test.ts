@@ -9,32 +9,21 @@
  * held the loop for minutes. The API runs on the in-memory fakes; the cost measured is ours.
  */
 import * as http from 'node:http';
-import * as path from 'node:path';
-import { createApiApp } from '../../../src/api/v1.41/server';
-import { harness, type Harness } from '../pod/fakes';
+import { startFakeApi, type FakeApi } from './fake-api';
 
 /** The bound for a ping answered while a big create is under way. */
 const PING_BOUND_MS = 100;
 
-let h: Harness;
-let server: http.Server;
+let fake: FakeApi;
 let sock: string;
 
 beforeAll(async () => {
-  h = await harness();
-  const app = createApiApp({
-    system: { version: '0.0.0-test', dataRoot: h.root, accel: 'tcg' },
-    containers: { pods: h.pods, images: h.images, events: h.events, vmDefaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 },
-  });
-  server = http.createServer(app);
-  sock = path.join(h.root, 'api.sock');
-  await new Promise<void>((r) => server.listen(sock, r));
+  fake = await startFakeApi();
+  ({ sock } = fake);
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-  await h.cleanup();
+  await fake.close();
 });
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
