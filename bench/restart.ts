@@ -22,6 +22,7 @@ import * as http from 'node:http';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
 import { median, sleep } from './common';
+import { ping } from '../test/helpers/daemon';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const N = Number(process.env.BENCH_CONTAINERS ?? 3);
@@ -30,16 +31,6 @@ const ROOT = path.resolve(__dirname, '..');
 
 const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, stdio: 'ignore', timeout: 180000 });
 
-function ping(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = http.get({ socketPath, path: '/_ping', timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => req.destroy());
-  });
-}
 
 /** A daemon that can be stopped and started again on the same roots and socket. */
 interface Restartable {

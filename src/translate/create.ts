@@ -200,7 +200,7 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     throw new InvalidArgumentError(`the working directory '${workingDir}' is invalid, it needs to be an absolute path`);
   }
   for (const e of list<string>(b.Env) ?? []) {
-    if (e.startsWith('=')) throw new InvalidArgumentError(`invalid environment variable: ${e}`);
+    if (e === '' || e.startsWith('=')) throw new InvalidArgumentError(`invalid environment variable: ${e}`);
   }
   if (str(b.StopSignal)) parseSignal(str(b.StopSignal));
   if (hostConfig.Binds?.length || hostConfig.Mounts?.length || hostConfig.VolumesFrom?.length) {

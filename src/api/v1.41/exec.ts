@@ -51,7 +51,7 @@ export function register(router: Router, services: ApiServices): void {
     const detachKeys = body.DetachKeys ?? '';
     if (detachKeys) parseDetachKeys(detachKeys);
     for (const e of body.Env ?? []) {
-      if (e.startsWith('=')) throw new InvalidArgumentError(`invalid environment variable: ${e}`);
+      if (e === '' || e.startsWith('=')) throw new InvalidArgumentError(`invalid environment variable: ${e}`);
     }
     const wd = body.WorkingDir ?? '';
     if (wd && !wd.startsWith('/')) throw new InvalidArgumentError(`the working directory '${wd}' is invalid, it needs to be an absolute path`);

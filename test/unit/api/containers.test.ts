@@ -8,32 +8,23 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import WebSocket from 'ws';
-import { createApiApp } from '../../../src/api/v1.41/server';
-import { installHijack, unframe } from '../../../src/api/v1.41/hijack';
-import { harness, type Harness } from '../pod/fakes';
+import { unframe } from '../../../src/api/v1.41/hijack';
+import type { Harness } from '../pod/fakes';
+import { startFakeApi, type FakeApi } from './fake-api';
 
+let fake: FakeApi;
 let h: Harness;
-let server: http.Server;
 let sock: string;
 let docker: Docker;
 
 beforeEach(async () => {
-  h = await harness();
-  const app = createApiApp({
-    system: { version: '0.0.0-test', dataRoot: h.root, accel: 'tcg' },
-    containers: { pods: h.pods, images: h.images, events: h.events, vmDefaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 },
-  });
-  server = http.createServer(app);
-  installHijack(server, app);
-  sock = path.join(h.root, 'api.sock');
-  await new Promise<void>((r) => server.listen(sock, r));
+  fake = await startFakeApi();
+  ({ h, sock } = fake);
   docker = new Docker({ socketPath: sock });
 });
 
 afterEach(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-  await h.cleanup();
+  await fake.close();
 });
 
 interface RawAnswer {

@@ -8,36 +8,25 @@
  * a bool: httputils.BoolValue), so only ints and filters are generated.
  */
 import * as http from 'node:http';
-import * as path from 'node:path';
 import fc from 'fast-check';
 import { Kind, type TSchema } from '@sinclair/typebox';
-import { createApiApp } from '../../../src/api/v1.41/server';
-import { installHijack } from '../../../src/api/v1.41/hijack';
 import { BODY_SCHEMAS } from '../../../src/api/v1.41/schema/bodies';
 import { ROUTES } from '../../../src/api/v1.41/schema/routes';
 import { repairFrontend } from '../../../src/translate/repair';
-import { harness, type Harness } from '../pod/fakes';
+import type { Harness } from '../pod/fakes';
+import { startFakeApi, type FakeApi } from './fake-api';
 
+let fake: FakeApi;
 let h: Harness;
-let server: http.Server;
 let sock: string;
 
 beforeAll(async () => {
-  h = await harness();
-  const app = createApiApp({
-    system: { version: '0.0.0-test', dataRoot: h.root, accel: 'tcg' },
-    containers: { pods: h.pods, images: h.images, events: h.events, vmDefaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 },
-  });
-  server = http.createServer(app);
-  installHijack(server, app);
-  sock = path.join(h.root, 'api.sock');
-  await new Promise<void>((r) => server.listen(sock, r));
+  fake = await startFakeApi();
+  ({ h, sock } = fake);
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-  await h.cleanup();
+  await fake.close();
 });
 
 function api(method: string, p: string, body?: unknown): Promise<{ status: number; message: string }> {

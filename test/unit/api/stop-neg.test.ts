@@ -3,27 +3,18 @@
  * once the process's TERM trap has exited, on the in-memory fakes.
  */
 import * as http from 'node:http';
-import * as path from 'node:path';
-import { createApiApp } from '../../../src/api/v1.41/server';
-import { harness, type Harness } from '../pod/fakes';
+import type { Harness } from '../pod/fakes';
+import { startFakeApi, type FakeApi } from './fake-api';
 
+let fake: FakeApi;
 let h: Harness;
-let server: http.Server;
 let sock: string;
 beforeAll(async () => {
-  h = await harness();
-  const app = createApiApp({
-    system: { version: '0.0.0-test', dataRoot: h.root, accel: 'tcg' },
-    containers: { pods: h.pods, images: h.images, events: h.events, vmDefaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 },
-  });
-  server = http.createServer(app);
-  sock = path.join(h.root, 'api.sock');
-  await new Promise<void>((r) => server.listen(sock, r));
+  fake = await startFakeApi();
+  ({ h, sock } = fake);
 });
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-  await h.cleanup();
+  await fake.close();
 });
 function post(p: string): Promise<number> {
   return new Promise((resolve, reject) => {
