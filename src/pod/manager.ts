@@ -312,19 +312,41 @@ export class PodManager {
     // The previous run's rootfs must be unmounted before this run mounts it again.
     await e.teardown;
     let started;
+    // kill and rm -f give up a start that waits for its VM's boot (a boot cannot be cut short:
+    // the VM that arrives later is destroyed in the background); a daemon shutdown lets it finish.
+    const giveUp = new AbortController();
+    const onPreempt = () => {
+      const by = preemptedBy(signal);
+      if (by === 'kill' || by === 'remove') giveUp.abort(signal?.reason);
+    };
+    signal?.addEventListener('abort', onPreempt, { once: true });
+    if (signal?.aborted) onPreempt();
     try {
       parseLogPolicy(r.spec.log); // dockerd: "failed to initialize logging driver: ..."
       started = await startPod(
-        { factory: this.deps.factory, rootfs: this.deps.rootfs, containerDir: (id) => this.dir(id), resolvConf: this.deps.resolvConf },
+        {
+          factory: this.deps.factory,
+          rootfs: this.deps.rootfs,
+          containerDir: (id) => this.dir(id),
+          resolvConf: this.deps.resolvConf,
+          signal: giveUp.signal,
+          discard: (vm) => void this.track(vm.destroy()),
+        },
         r.spec,
       );
     } catch (err) {
+      const by = preemptedBy(signal);
+      if (giveUp.signal.aborted && (by === 'kill' || by === 'remove')) {
+        throw new ConflictError(`Cannot start container ${r.id}: it was ${by === 'kill' ? 'killed' : 'removed'} while starting`);
+      }
       const failed = startFailure(err, mainContainer(r.spec).args[0] ?? '', r.state.exitCode || 128);
       r.state.error = failed.error.message;
       if (r.state.status === 'restarting') r.state.status = 'exited';
       r.state.exitCode = failed.exitCode;
       await this.persist(e);
       throw failed.error;
+    } finally {
+      signal?.removeEventListener('abort', onPreempt);
     }
     const main = mainContainer(r.spec);
     const init = started.inits.get(main.id) as AgentProcess;

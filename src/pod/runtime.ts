@@ -46,6 +46,44 @@ export interface StartDeps {
   containerDir(id: string): string;
   /** Host resolv.conf to give containers (default /etc/resolv.conf). */
   resolvConf?: string;
+  /**
+   * Aborted when the start is given up (kill or rm -f of the container): the wait for a VM
+   * ends at once, and a VM that arrives later goes to `discard`.
+   */
+  signal?: AbortSignal;
+  /** Takes a VM that arrived after the start was given up (destroy it, tracked). */
+  discard?(vm: Vm): void;
+}
+
+/**
+ * The VM from the factory, or the signal's reason as soon as it is aborted: a boot cannot be
+ * cut short, so a VM that arrives after the abort is handed to `discard`.
+ */
+function vmUnlessAborted(deps: StartDeps, pending: Promise<Vm>): Promise<Vm> {
+  const signal = deps.signal;
+  if (!signal) return pending;
+  if (signal.aborted) {
+    void pending.then((vm) => deps.discard?.(vm), () => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<Vm>((resolve, reject) => {
+    const onAbort = () => {
+      void pending.then((vm) => deps.discard?.(vm), () => undefined);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (vm) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) return; // onAbort already handed it on
+        resolve(vm);
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 /** The agent process id of a container's init. */
@@ -158,7 +196,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec, size = spec.vm): 
   return withRollback(async (undo) => {
     const t0 = Date.now();
     const lap = (what: string) => log.debug(`pod ${spec.id.slice(0, 12)}: ${what} at +${Date.now() - t0} ms`);
-    const vm = await deps.factory.getVm(size);
+    const vm = await vmUnlessAborted(deps, deps.factory.getVm(size));
     lap(`got VM ${vm.id}`);
     undo.push(() => vm.destroy());
     for (const c of spec.containers) {

@@ -60,10 +60,10 @@ describe('force wins (docker CLI, real VMs)', () => {
   const vms = () => listVmProcesses().filter((p) => p.cmdline.includes(d.execRoot));
   /**
    * No QEMU of this daemon is left. The VM of a dead container is destroyed in the background
-   * (tens of ms after the answer), so this waits for it, up to 5 s.
+   * (tens of ms after the answer), so this waits for it, up to `withinMs` (5 s by default).
    */
-  async function expectNoVm(): Promise<void> {
-    const deadline = Date.now() + 5000;
+  async function expectNoVm(withinMs = 5000): Promise<void> {
+    const deadline = Date.now() + withinMs;
     while (vms().length > 0 && Date.now() < deadline) await sleep(50);
     expect(vms()).toEqual([]);
   }
@@ -129,6 +129,23 @@ describe('force wins (docker CLI, real VMs)', () => {
     expect(st.code).not.toBe(0);
     expect(st.err).toMatch(/No such container/);
     await expectNoVm();
+  });
+
+  test('rm -f during a start that waits for its VM to boot', async () => {
+    // No pool: the start boots a VM (~2 s under TCG). rm -f gives the start up at once; the VM
+    // that arrives later is destroyed in the background.
+    expect((await docker(d, ['create', '--name', 'booting', IMAGE, 'sleep', '1000'])).code).toBe(0);
+    const start = docker(d, ['start', 'booting']);
+    await sleep(300);
+    const rm = await docker(d, ['rm', '-f', 'booting']);
+    expect(rm.code).toBe(0);
+    // Well under the ~2 s a TCG boot takes: the removal did not wait for the boot (it answers in
+    // ~50 ms; before, it waited ~1.7-1.9 s for the VM).
+    expect(rm.ms).toBeLessThan(1000);
+    const st = await start;
+    expect(st.code).not.toBe(0);
+    expect((await docker(d, ['ps', '-a', '-q', '--filter', 'name=booting'])).out).toBe('');
+    await expectNoVm(20000);
   });
 
   test('dockerode: kill during a pending stop with t=-1', async () => {
