@@ -87,6 +87,7 @@ describe('issue 10 regressions (docker CLI)', () => {
     // docker exec of a missing command: 127 as well.
     const ex = await docker(d, ['exec', 'reg-svc', '/nonexistent']);
     expect(ex.code).toBe(127);
+    expect((await docker(d, ['exec', 'reg-svc', '/etc/passwd'])).code).toBe(126);
   });
 
   test('docker run -m: stats show the limit, docker update changes it live, the OOM killer holds to it', async () => {
