@@ -20,6 +20,7 @@ import Dockerode from 'dockerode';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { Rng } from '../helpers/rng';
 
 const KILLS = Number(process.env.PODVISOR_SOAK_KILLS ?? 3);
 const SEED = Number(process.env.PODVISOR_SOAK_SEED ?? 10);
@@ -28,17 +29,6 @@ const COUNTER = ['sh', '-c', 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.2
 
 jest.setTimeout(120_000 + KILLS * 60_000);
 
-/** mulberry32: a small seeded generator, so a failing kill schedule can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -116,7 +106,7 @@ function followLogs(d: TestDaemon): { exited: Promise<number | null>; lines: () 
 test(`SIGKILL soak: ${KILLS} kills with running, idle, created, starting containers and a logs -f`, async () => {
   const d = await startDaemon({ vmPoolSize: 1 });
   const docker = new Dockerode({ socketPath: d.socketPath });
-  const rand = rng(SEED);
+  const rand = new Rng(SEED);
   const leftVms: number[] = [];
   const report = { restarts: 0, containersLost: 0, logLinesLost: 0, duplicatedLines: 0, startingOutcomes: [] as string[] };
   try {
@@ -138,7 +128,7 @@ test(`SIGKILL soak: ${KILLS} kills with running, idle, created, starting contain
       const starting = `starting-${k}`;
       await docker.createContainer({ name: starting, Image: IMAGE, Cmd: ['sleep', '1000000'] });
       const started = docker.getContainer(starting).start().then(() => 'answered', (e: Error) => `failed: ${e.message}`);
-      await sleep(Math.floor(rand() * 2500));
+      await sleep(rand.int(2500));
 
       await d.kill9();
       report.restarts++;

@@ -4,7 +4,7 @@
  * Requests are raw bytes, so that what a well-behaved client library would refuse to send
  * (broken chunked encoding, bad request lines, huge headers) is sent too.
  */
-import { Rng } from './rng';
+import { Rng } from '../helpers/rng';
 import type { ServedRoute } from './routes';
 
 /** How a case is delivered and judged. */

@@ -11,6 +11,7 @@
  * logs and version; all clients run at once.
  */
 import * as http from 'node:http';
+import { Rng } from './rng';
 
 /** The endpoints of the mix. */
 export const ENDPOINTS = ['list', 'inspect', 'logs', 'version'] as const;
@@ -40,17 +41,6 @@ export interface LoadResult {
   wallMs: number;
 }
 
-/** mulberry32, so a run's mix can be repeated. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pathOf(e: Endpoint, id: string): string {
   switch (e) {
@@ -96,11 +86,11 @@ function request(agent: http.Agent, socketPath: string, p: string, timeoutMs: nu
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const latencies = Object.fromEntries(ENDPOINTS.map((e) => [e, [] as number[]])) as Record<Endpoint, number[]>;
   const errors: string[] = [];
-  const rand = rng(o.seed ?? 18);
+  const rand = new Rng(o.seed ?? 18);
   const plans = Array.from({ length: o.clients }, () =>
     Array.from({ length: o.requestsPerClient }, () => ({
-      e: ENDPOINTS[Math.floor(rand() * ENDPOINTS.length)],
-      id: o.containerIds[Math.floor(rand() * o.containerIds.length)],
+      e: ENDPOINTS[rand.int(ENDPOINTS.length)],
+      id: o.containerIds[rand.int(o.containerIds.length)],
     })),
   );
   const t0 = performance.now();

@@ -15,7 +15,7 @@ import { FrameType, Limits, Op, Stream, Tag } from '../../../src/vm/agent/protoc
 import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
 import { setLogSink } from '../../../src/util/log';
 import { FakeAgent } from '../../helpers/fake-agent';
-import { Rng } from '../../fuzz/rng';
+import { Rng } from '../../helpers/rng';
 
 let dir: string;
 let fake: FakeAgent;

@@ -1,8 +1,9 @@
 /**
- * A small seeded PRNG (mulberry32) so that a fuzz run is repeatable from its seed.
+ * A small seeded PRNG (mulberry32), so that a fuzz run, a soak kill schedule or a load mix
+ * can be replayed from its seed.
  */
 
-/** Deterministic random source for the fuzzer. */
+/** Deterministic random source for the fuzzer, the soak and the load mix. */
 export class Rng {
   private s: number;
 
