@@ -46,13 +46,11 @@ export function streamSink(raw: RawStream, tty: boolean): OutputSink {
 }
 
 /**
- * Detach keys from the query (`detachKeys`), dockerd's 400 when malformed. As in dockerd
- * (container/stream/attach.go: copyEscapable only with a TTY), the sequence is only watched
- * for when the container has a TTY: without one, every stdin byte passes unchanged.
+ * Detach keys from the query (`detachKeys`), dockerd's 400 when malformed. ProcessIo watches
+ * for them only when the process has a TTY, as dockerd does.
  */
-function detachKeysOf(v: string, tty: boolean): Buffer {
-  const keys = v ? parseDetachKeys(v) : DEFAULT_DETACH_KEYS;
-  return tty ? keys : Buffer.alloc(0);
+function detachKeysOf(v: string): Buffer {
+  return v ? parseDetachKeys(v) : DEFAULT_DETACH_KEYS;
 }
 
 /** Register the container routes. */
@@ -369,7 +367,7 @@ export function register(router: Router, services: ApiServices): void {
     const c = svc(services);
     const r = c.pods.get(params.id);
     const tty = r.spec.containers[0].tty;
-    const keys = detachKeysOf(query.detachKeys, tty);
+    const keys = detachKeysOf(query.detachKeys);
     const logs = query.logs;
     const stream = query.stream;
     const raw = openRawStream(req, res, r.id);
@@ -392,7 +390,7 @@ export function register(router: Router, services: ApiServices): void {
     const r = c.pods.get(params.id);
     const up = upgradeOf(req);
     if (!up) throw new InvalidArgumentError('this endpoint needs a WebSocket upgrade');
-    const keys = detachKeysOf(query.detachKeys, r.spec.containers[0].tty);
+    const keys = detachKeysOf(query.detachKeys);
     up.taken = true;
     res.detachSocket(up.socket as unknown as import('node:net').Socket);
     wss.handleUpgrade(req, up.socket as unknown as import('node:net').Socket, up.head, (ws: WebSocket) => {

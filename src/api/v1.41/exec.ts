@@ -85,14 +85,14 @@ export function register(router: Router, services: ApiServices): void {
     const raw = openRawStream(req, res, x.containerId);
     // dockerd frames the hijacked stream by the *start* request's Tty (a client may create
     // with a TTY and start with Tty false, as docker-py does: then the stream is stdcopy
-    // framed), and watches for detach keys only when the exec has a TTY.
+    // framed); ProcessIo watches for detach keys only when the exec has a TTY.
     const framedTty = body.Tty === true;
     const session = new AttachSession({
       stdin: x.config.attachStdin ? raw.input : null,
       stdout: x.config.attachStdout,
       stderr: x.config.attachStderr,
       sink: streamSink(raw, framedTty),
-      detachKeys: !x.config.tty ? Buffer.alloc(0) : x.config.detachKeys ? parseDetachKeys(x.config.detachKeys) : DEFAULT_DETACH_KEYS,
+      detachKeys: x.config.detachKeys ? parseDetachKeys(x.config.detachKeys) : DEFAULT_DETACH_KEYS,
     });
     if (!x.config.attachStdin) raw.input?.resume();
     void raw.closed.then(() => session.finish('client-gone'));
