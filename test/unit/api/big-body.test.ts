@@ -2,10 +2,11 @@
  * No request stalls the daemon (issue 19): a ~1 MB create body with 100,000 Env entries, and
  * one with 100,000 Cmd arguments, is decoded, merged and stored while another client pings;
  * every ping is answered, and no stretch of the event loop holds it for more than the issue's
- * bound of 100 ms. The hold is measured as CPU time (process.cpuUsage between two turns of a
- * ticker on the loop), not wall time: on a shared 2-core machine whose other test workers boot
- * VMs, this process is descheduled for tens of milliseconds at a time, which is not a stall of
- * ours (the wall-clock ping latencies are printed beside it). Before the fix, mergeEnv alone
+ * bound of 100 ms. A stretch is the time between two turns of a ticker on the loop, counted as
+ * the smaller of its wall time and the CPU time the process used in it: on a shared 2-core
+ * machine whose other test workers boot VMs, this process is descheduled for tens of
+ * milliseconds at a time (wall time, not CPU: not a stall of ours), and the GC's helper threads
+ * add CPU time beside the loop's (CPU, not wall). The wall-clock pings are printed beside it. Before the fix, mergeEnv alone
  * held the loop for minutes. The API runs on the in-memory fakes; the cost measured is ours.
  */
 import * as http from 'node:http';
@@ -41,19 +42,23 @@ function request(method: string, p: string, body?: Buffer, a?: http.Agent): Prom
 }
 
 /**
- * Until `until` settles, a ticker turns on the event loop every millisecond; the most CPU time
- * (ms, user + system) the process spent between two turns is the longest hold of the loop.
+ * Until `until` settles, a ticker turns on the event loop every millisecond; the longest hold
+ * of the loop is the largest min(wall time, process CPU time) between two turns, in ms.
  */
 async function longestHold(until: Promise<unknown>): Promise<number> {
   let over = false;
   void until.finally(() => (over = true));
   let worst = 0;
   let last = process.cpuUsage();
+  let lastWall = performance.now();
   while (!over) {
     await new Promise((r) => setTimeout(r, 1));
     const now = process.cpuUsage();
-    worst = Math.max(worst, (now.user - last.user + now.system - last.system) / 1000);
+    const wall = performance.now();
+    const cpuMs = (now.user - last.user + now.system - last.system) / 1000;
+    worst = Math.max(worst, Math.min(cpuMs, wall - lastWall));
     last = now;
+    lastWall = wall;
   }
   return worst;
 }
@@ -78,7 +83,7 @@ async function pingWhile(until: Promise<unknown>): Promise<{ worst: number; coun
 test.each([
   ['Env', (i: number) => ({ Image: 'busybox', Cmd: ['true'], Env: Array.from({ length: 100000 }, (_, j) => `K${j % 50000}=${i}${j}`) })],
   ['Cmd', () => ({ Image: 'busybox', Cmd: Array.from({ length: 100000 }, (_, j) => `arg${j}`) })],
-])('a 1 MB create body with 100,000 %s entries: created, every ping answered, no loop hold over 100 ms of CPU', async (_what, make) => {
+])('a 1 MB create body with 100,000 %s entries: created, every ping answered, no loop hold over 100 ms', async (_what, make) => {
   await request('GET', '/_ping', undefined, agent); // warm the pinger's connection
   const body = Buffer.from(JSON.stringify(make(1)));
   expect(body.length).toBeGreaterThan(900 * 1000);
@@ -86,7 +91,7 @@ test.each([
   const create = request('POST', '/containers/create', body);
   const [{ worst, count }, hold] = await Promise.all([pingWhile(create), longestHold(create)]);
   const createMs = performance.now() - t0;
-  console.log(`create ${createMs.toFixed(0)} ms; longest loop hold ${hold.toFixed(0)} ms of CPU; slowest ping ${worst.toFixed(0)} ms wall (${count} pings)`);
+  console.log(`create ${createMs.toFixed(0)} ms; longest loop hold ${hold.toFixed(0)} ms; slowest ping ${worst.toFixed(0)} ms wall (${count} pings)`);
   const r = await create;
   expect(r.status).toBe(201);
   expect(count).toBeGreaterThan(0);
