@@ -22,7 +22,7 @@ import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
 import { parseTimeArg, type LogEntry } from '../../pod/logs';
 import { assertLogsReadable } from '../../pod/log-config';
 import type { OutputSink, StreamName } from '../../pod/io';
-import type { WaitCondition } from '../../pod/manager';
+import type { PodUpdate, WaitCondition } from '../../pod/service';
 import type { PodRecord } from '../../pod/types';
 import { logger } from '../../util/log';
 import { parseRfc3339 } from '../../util/time';
@@ -141,7 +141,7 @@ export function register(router: Router, services: ApiServices): void {
     const graph = c.rootfsPaths ? await c.rootfsPaths(r.id).catch(() => undefined) : undefined;
     sendJson(res, 200, containerJson(r, {
       dataRoot: services.system.dataRoot,
-      execIds: c.pods.execs.idsOf(r.id),
+      execIds: c.pods.execIds(r.id),
       ...(graph ? { graph } : {}),
       ...(query.size ? { size: await sizes(c, r) } : {}),
     }));
@@ -213,9 +213,9 @@ export function register(router: Router, services: ApiServices): void {
     const fe = dockerFrontend(r.frontend);
     const warnings: string[] = [];
     const hc: DockerHostConfig = { ...fe.hostConfig };
+    const change: PodUpdate = {};
     if (body.RestartPolicy) {
-      const policy = parseRestartPolicy(body.RestartPolicy);
-      await c.pods.updateRestartPolicy(r.id, policy);
+      change.restartPolicy = parseRestartPolicy(body.RestartPolicy);
       hc.RestartPolicy = { Name: body.RestartPolicy.Name ?? '', MaximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0 };
     }
     const resourceKeys = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuShares', 'CpuPeriod', 'CpuQuota', 'CpusetCpus', 'CpusetMems', 'BlkioWeight', 'PidsLimit', 'CpuCount'] as const;
@@ -224,10 +224,12 @@ export function register(router: Router, services: ApiServices): void {
       const merged = { ...hc, ...Object.fromEntries(changed.map((k) => [k, body[k]])) } as DockerHostConfig;
       validateResources(merged, c.hostCpus);
       // Applied live in the guest's cgroup when the container runs (up to its VM's size).
-      await c.pods.updateResources(r.id, vmSizeFor(merged, c.vmDefaults, c.hostCpus), cgroupLimitsFor(merged));
+      change.resources = { size: vmSizeFor(merged, c.vmDefaults, c.hostCpus), limits: cgroupLimitsFor(merged) };
       Object.assign(hc, Object.fromEntries(changed.map((k) => [k, body[k]])));
     }
-    await c.pods.updateFrontend(r.id, { ...fe, hostConfig: hc });
+    // One step under the pod's lock: checked first, persisted once.
+    change.frontend = { ...fe, hostConfig: hc };
+    await c.pods.update(r.id, change);
     sendJson(res, 200, { Warnings: warnings.length ? warnings : null });
   }));
 

@@ -7,7 +7,7 @@ import { resolveUser, withGroupAdd } from '../../../src/pod/user';
 import { RestartBackoff, shouldRestart, startsWithDaemon } from '../../../src/pod/restart';
 import { EventBus } from '../../../src/pod/events';
 import { parseProcStat, parseMeminfo, parseLoadavgTasks } from '../../../src/pod/guest-stats';
-import { parsePs } from '../../../src/pod/manager';
+import { parsePs } from '../../../src/pod/top';
 import { runtimeEnv, resolvConfFor } from '../../../src/pod/runtime';
 import { humanDuration, statusText } from '../../../src/translate/status';
 import { overlayOptions, MOUNT_OPTIONS_MAX } from '../../../src/storage/rootfs';
@@ -254,7 +254,8 @@ describe('state store', () => {
     const { records, orphans } = await s.loadAll();
     expect(records.map((x) => [x.id, x.name, x.restartCount])).toEqual([['aaa', 'renamed', 2]]);
     expect(orphans).toEqual(['orphan']);
-    expect(JSON.parse(fs.readFileSync(path.join(tmp, 'containers', 'aaa', 'hostconfig.json'), 'utf8'))).toEqual({ Memory: 0 });
+    // One file per record: no copy of the front end's data beside it.
+    expect(fs.readdirSync(path.join(tmp, 'containers', 'aaa'))).toEqual(['config.v2.json']);
     expect(fs.readdirSync(path.join(tmp, 'containers', 'aaa')).filter((f) => f.startsWith('.tmp'))).toEqual([]);
     await s.remove('aaa');
     expect(fs.existsSync(path.join(tmp, 'containers', 'aaa'))).toBe(false);
