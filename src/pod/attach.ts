@@ -30,7 +30,7 @@ export interface LogsOptions extends LogReadOptions {
 export function attach(ctx: PodContext, e: Entry, opts: AttachOptions): AttachSession {
   // Sessions attach to the main container's init: the one process whose streams a pod of the
   // Docker front end has (the log is that process's output too).
-  const main = mainContainer(e.record.spec);
+  const main = mainContainer(e.record).spec;
   const session = new AttachSession({ ...opts, stdin: main.openStdin ? opts.stdin : null });
   if (!main.openStdin && opts.stdin) opts.stdin.resume(); // Docker ignores input then.
   if (opts.logs) {
@@ -104,7 +104,7 @@ export async function* logs(ctx: PodContext, e: Entry, o: LogsOptions): AsyncGen
 /** Resize the main process's terminal (ignored without a TTY, as dockerd does). */
 export async function resize(ctx: PodContext, e: Entry, rows: number, cols: number): Promise<void> {
   if (!e.run) throw notRunning(e.record);
-  if (!mainContainer(e.record.spec).tty) return;
+  if (!mainContainer(e.record).spec.tty) return;
   await e.run.vm.agent.resizeTerminal(e.run.init.processId, rows, cols);
   ctx.emit(e.record, 'resize', { height: String(rows), width: String(cols) });
 }

@@ -83,8 +83,9 @@ export class PodContext {
 
   /** Publish a container event of a pod, with its image, name and labels as attributes. */
   emit(r: PodRecord, action: string, extra: Record<string, string> = {}): void {
-    // The event names the pod's main container's image: one container per pod today.
-    const attrs = { ...r.spec.labels, image: mainContainer(r.spec).imageRef, name: r.name, ...extra };
+    // The event names the pod's main container's image: a container event, and the Docker
+    // front end's pods have that one container only.
+    const attrs = { ...r.sandbox.spec.labels, image: mainContainer(r).spec.imageRef, name: r.name, ...extra };
     this.deps.events.emit('container', action, r.id, attrs);
   }
 

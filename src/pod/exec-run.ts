@@ -23,7 +23,7 @@ function paused(id: string): ConflictError {
 /** Create an exec instance in a running pod's main container. */
 export function execCreate(ctx: PodContext, e: Entry, config: ExecConfig): ExecRecord {
   if (!e.run) throw notRunning(e.record);
-  if (e.record.state.status === 'paused') throw paused(e.record.id);
+  if (mainContainer(e.record).state.status === 'paused') throw paused(e.record.id);
   const x = ctx.execs.create(e.record.id, config);
   ctx.emit(e.record, `exec_create: ${config.args.join(' ')}`, { execID: x.id });
   return x;
@@ -48,15 +48,15 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
   const e = ctx.registry.lookup(x.containerId);
   const run = e.run;
   if (!run) throw notRunning(e.record);
-  if (e.record.state.status === 'paused') throw paused(e.record.id);
+  if (mainContainer(e.record).state.status === 'paused') throw paused(e.record.id);
   x.started = true;
   // Execs run in the pod's main container: the only one of the pods the Docker front end
   // makes (an exec names a container; a pod of several would pick it by id here).
-  const main = mainContainer(e.record.spec);
+  const main = mainContainer(e.record).spec;
   let proc: AgentProcess;
   try {
     const user = await resolveUserInGuest(run.vm.agent, main.id, x.config.user || main.user, main.groupAdd);
-    const env = runtimeEnv(mergeEnv(main.env, x.config.env), e.record.spec.hostname, x.config.tty, user.home);
+    const env = runtimeEnv(mergeEnv(main.env, x.config.env), e.record.sandbox.spec.hostname, x.config.tty, user.home);
     proc = await run.vm.agent.startProcess({
       containerId: main.id,
       processId: `exec-${x.id.slice(0, 16)}`,

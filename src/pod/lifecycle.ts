@@ -16,7 +16,7 @@ import { removeEntry } from './removal';
 import { bootSandbox } from './sandbox';
 import { startFailure } from './start-error';
 import { hardKill, stopLocked } from './stop';
-import { createdState, mainContainer, type PodRecord, type PodSpec } from './types';
+import { RECORD_VERSION, containersOf, createdState, mainContainer, type ContainerRecord, type PodRecord, type PodSpec } from './types';
 import type { AgentProcess } from '../vm/types';
 
 const log = logger('pod');
@@ -35,13 +35,14 @@ export async function create(ctx: PodContext, spec: PodSpec, name: string | unde
   } else {
     finalName = registry.names.generate(id);
   }
+  const { containers, ...sandbox } = spec;
   const record: PodRecord = {
+    version: RECORD_VERSION,
     id,
     name: finalName,
     created: nowRfc3339(),
-    spec,
-    state: createdState(),
-    restartCount: 0,
+    sandbox: { spec: sandbox },
+    containers: Object.fromEntries(containers.map((c): [string, ContainerRecord] => [c.id, { spec: c, state: createdState(), restartCount: 0 }])),
     manuallyStopped: false,
     frontend,
   };
@@ -71,7 +72,7 @@ export async function create(ctx: PodContext, spec: PodSpec, name: string | unde
 export async function start(ctx: PodContext, e: Entry, ref: string): Promise<void> {
   await e.ops.run(async (signal) => {
     if (e.removed) throw new NotFoundError(`No such container: ${ref}`);
-    if (e.record.state.status === 'paused') throw new ConflictError('cannot start a paused container, try unpause instead');
+    if (mainContainer(e.record).state.status === 'paused') throw new ConflictError('cannot start a paused container, try unpause instead');
     if (e.run) throw new NotModifiedError('container already started');
     resetForManualStart(ctx, e);
     try {
@@ -79,7 +80,7 @@ export async function start(ctx: PodContext, e: Entry, ref: string): Promise<voi
     } catch (err) {
       // dockerd removes an AutoRemove container whose start failed (`docker run --rm`
       // waits for that removal).
-      if (e.record.spec.autoRemove) await removeEntry(ctx, e).catch(() => undefined);
+      if (e.record.sandbox.spec.autoRemove) await removeEntry(ctx, e).catch(() => undefined);
       throw err;
     }
   });
@@ -89,7 +90,7 @@ export async function start(ctx: PodContext, e: Entry, ref: string): Promise<voi
 function resetForManualStart(ctx: PodContext, e: Entry): void {
   ctx.cancelRestart(e);
   e.record.manuallyStopped = false;
-  e.record.restartCount = 0;
+  for (const c of containersOf(e.record)) c.restartCount = 0;
   e.backoff.reset();
 }
 
@@ -117,39 +118,34 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
   signal?.addEventListener('abort', onPreempt, { once: true });
   if (signal?.aborted) onPreempt();
   try {
-    parseLogPolicy(r.spec.log); // dockerd: "failed to initialize logging driver: ..."
-    started = await bootSandbox(ctx, r.spec, giveUp.signal);
+    parseLogPolicy(r.sandbox.spec.log); // dockerd: "failed to initialize logging driver: ..."
+    started = await bootSandbox(ctx, r, giveUp.signal);
   } catch (err) {
     const by = preemptedBy(signal);
     if (giveUp.signal.aborted && (by === 'kill' || by === 'remove')) throw startPreempted(r.id, by);
-    // The failure names the main container's command: the one a start reports on.
-    const failed = startFailure(err, mainContainer(r.spec).args[0] ?? '', r.state.exitCode || 128);
-    r.state.error = failed.error.message;
-    if (r.state.status === 'restarting') r.state.status = 'exited';
-    r.state.exitCode = failed.exitCode;
+    // The failure is the main container's (its command is the one named): the Docker front
+    // end's pods have no other; the rest of a pod of several only leave `restarting`.
+    const main = mainContainer(r);
+    const failed = startFailure(err, main.spec.args[0] ?? '', main.state.exitCode || 128);
+    for (const c of containersOf(r)) if (c.state.status === 'restarting') c.state.status = 'exited';
+    main.state.error = failed.error.message;
+    main.state.exitCode = failed.exitCode;
     await ctx.persist(e);
     throw failed.error;
   } finally {
     signal?.removeEventListener('abort', onPreempt);
   }
-  // The pod's state follows its main container's init (the only container of Docker's pods).
-  const main = mainContainer(r.spec);
-  const init = started.inits.get(main.id) as AgentProcess;
-  log.debug(`container ${r.id.slice(0, 12)}: started on VM ${started.vm.id} (guest pid ${init.pid})`);
-  r.state = {
-    status: 'running',
-    pid: init.pid,
-    exitCode: 0,
-    error: '',
-    startedAt: nowRfc3339(),
-    finishedAt: r.state.finishedAt,
-    oomKilled: false,
-  };
-  r.vmId = started.vm.id;
-  r.initProcessIds = Object.fromEntries([...started.inits.entries()].map(([cid, p]) => [cid, p.processId]));
+  const startedAt = nowRfc3339();
+  for (const c of containersOf(r)) {
+    const init = started.inits.get(c.spec.id) as AgentProcess;
+    c.state = { status: 'running', pid: init.pid, exitCode: 0, error: '', startedAt, finishedAt: c.state.finishedAt, oomKilled: false };
+    c.process = init.processId;
+  }
+  r.sandbox.vmId = started.vm.id;
+  log.debug(`container ${r.id.slice(0, 12)}: started on VM ${started.vm.id} (guest pid ${mainContainer(r).state.pid})`);
   // `start` is published before the exit monitor exists, so `die` can never precede it.
   ctx.emit(r, 'start');
-  const run = bindRun(ctx, e, started.vm, init, Date.now());
+  const run = bindRun(ctx, e, started.vm, started.inits, Date.now());
   await ctx.persist(e);
   const by = preemptedBy(signal);
   if (by === 'kill' || by === 'remove') {
@@ -162,7 +158,7 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
 /** Stop (if running) then start; publishes `restart`. */
 export async function restart(ctx: PodContext, e: Entry, timeoutSec?: number): Promise<void> {
   await e.ops.run(async (signal) => {
-    if (e.run || e.record.state.status === 'restarting') {
+    if (e.run || mainContainer(e.record).state.status === 'restarting') {
       await stopLocked(ctx, e, timeoutSec, signal).catch((err) => {
         if (!(err instanceof NotModifiedError)) throw err;
       });
@@ -183,9 +179,10 @@ export async function pause(ctx: PodContext, e: Entry): Promise<void> {
   await e.ops.run(async () => {
     const r = e.record;
     if (!e.run) throw notRunning(r);
-    if (r.state.status === 'paused') throw new ConflictError(`Container ${r.id} is already paused`);
+    if (mainContainer(r).state.status === 'paused') throw new ConflictError(`Container ${r.id} is already paused`);
     await e.run.vm.pause();
-    r.state.status = 'paused';
+    // The whole VM is frozen: every container of the pod that ran is paused.
+    for (const c of containersOf(r)) if (c.state.status === 'running') c.state.status = 'paused';
     await ctx.persist(e);
     ctx.emit(r, 'pause');
   });
@@ -195,9 +192,9 @@ export async function pause(ctx: PodContext, e: Entry): Promise<void> {
 export async function unpause(ctx: PodContext, e: Entry): Promise<void> {
   await e.ops.run(async () => {
     const r = e.record;
-    if (!e.run || r.state.status !== 'paused') throw new ConflictError(`Container ${r.id} is not paused`);
+    if (!e.run || mainContainer(r).state.status !== 'paused') throw new ConflictError(`Container ${r.id} is not paused`);
     await e.run.vm.resume();
-    r.state.status = 'running';
+    for (const c of containersOf(r)) if (c.state.status === 'paused') c.state.status = 'running';
     await ctx.persist(e);
     ctx.emit(r, 'unpause');
   });

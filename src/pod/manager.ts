@@ -192,15 +192,16 @@ export class PodManager implements PodService {
 
   async sample(ref: string): Promise<GuestSample | undefined> {
     const e = this.ctx.registry.lookup(ref);
-    if (!e.run || e.record.state.status === 'paused') return undefined;
+    const main = mainContainer(e.record);
+    if (!e.run || main.state.status === 'paused') return undefined;
     // Usage of the main container's cgroup: the only container of the Docker front end's pods.
-    return sampleGuest(e.run.vm.agent, mainContainer(e.record.spec).id);
+    return sampleGuest(e.run.vm.agent, main.spec.id);
   }
 
   async sizeRw(ref: string): Promise<number> {
     const e = this.ctx.registry.lookup(ref);
     // The writable layer of the main container, for the same reason as `sample`.
-    return this.ctx.deps.rootfs.sizeRw(mainContainer(e.record.spec).id).catch(() => 0);
+    return this.ctx.deps.rootfs.sizeRw(mainContainer(e.record).spec.id).catch(() => 0);
   }
 
   // ---------------------------------------------------------------- daemon start and stop

@@ -15,25 +15,51 @@ import { wake, type Entry, type Run, type WaitCondition, type WaitResult } from 
 import { removeEntry } from './removal';
 import { shouldRestart } from './restart';
 import { tearDownSandbox } from './sandbox';
-import { mainContainer } from './types';
+import { containersOf, mainContainer, setStatus } from './types';
 
 const log = logger('pod');
 
-/** Wire a (new or re-adopted) run: io to log and sessions, exit monitor. */
-export function bindRun(ctx: PodContext, e: Entry, vm: Vm, init: AgentProcess, startedMs: number): Run {
-  // The pod's log and attach sessions carry its main container's streams: one container per
-  // pod today (a pod of several would need a log and sessions per container).
-  const main = mainContainer(e.record.spec);
-  const io = new ProcessIo(init, { log: e.log, stdinOnce: main.stdinOnce, tty: main.tty });
+/**
+ * Wire a (new or re-adopted) run: io to log and sessions, exit monitors. `inits` holds the
+ * init of each container on the VM, the main container's at least.
+ */
+export function bindRun(ctx: PodContext, e: Entry, vm: Vm, inits: Map<string, AgentProcess>, startedMs: number): Run {
+  // The pod's log and attach sessions carry its main container's streams: the Docker front
+  // end's pods have one container (a pod of several would need a log and sessions each).
+  const main = mainContainer(e.record);
+  const init = inits.get(main.spec.id) as AgentProcess;
+  const io = new ProcessIo(init, { log: e.log, stdinOnce: main.spec.stdinOnce, tty: main.spec.tty });
   let resolveEnded!: () => void;
-  const run: Run = { vm, init, io, startedMs, ended: new Promise<void>((r) => (resolveEnded = r)) };
+  const run: Run = { vm, inits, init, io, startedMs, ended: new Promise<void>((r) => (resolveEnded = r)) };
   e.run = run;
   for (const s of [...e.pending]) {
     e.pending.delete(s);
     io.add(s);
   }
+  for (const [id, p] of inits) if (p !== init) void watchSidecar(ctx, e, run, id, p);
   void monitor(ctx, e, run).finally(resolveEnded);
   return run;
+}
+
+/**
+ * A container other than the main one whose init exits while the run goes on: recorded as
+ * exited with its own code (the pod keeps running; the main container's exit ends the run).
+ */
+async function watchSidecar(ctx: PodContext, e: Entry, run: Run, id: string, p: AgentProcess): Promise<void> {
+  let exitCode: number;
+  let oomKilled = false;
+  try {
+    const x = await p.exited;
+    exitCode = x.exitCode;
+    oomKilled = x.oomKilled === true;
+  } catch {
+    return; // the VM went away: the run's end records it
+  }
+  const c = e.record.containers[id];
+  if (ctx.closing || e.run !== run || !c) return;
+  c.state = { ...c.state, status: 'exited', pid: 0, exitCode, finishedAt: nowRfc3339(), oomKilled };
+  c.process = undefined;
+  await ctx.persist(e).catch((err) => log.error(`persisting ${e.record.id}: ${(err as Error).message}`));
 }
 
 /** How the main process of a run ended. */
@@ -70,9 +96,15 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
     if (e.teardown === teardown) e.teardown = undefined;
   });
   const r = e.record;
-  r.state = { ...r.state, status: 'exited', pid: 0, exitCode, error, finishedAt: nowRfc3339(), oomKilled };
-  r.vmId = undefined;
-  r.initProcessIds = undefined;
+  const finishedAt = nowRfc3339();
+  const main = mainContainer(r);
+  for (const c of containersOf(r)) {
+    if (c === main) c.state = { ...c.state, status: 'exited', pid: 0, exitCode, error, finishedAt, oomKilled };
+    // Another container still on the VM went down with it (killed: 137).
+    else if (c.process) c.state = { ...c.state, status: 'exited', pid: 0, exitCode: 137, finishedAt };
+    c.process = undefined;
+  }
+  r.sandbox.vmId = undefined;
   await ctx.persist(e).catch((err) => log.error(`persisting ${r.id}: ${(err as Error).message}`));
   // Only now is the pod "not running": a wait that arrives meanwhile is woken below, after
   // `die`, so no client sees the exit before the event.
@@ -84,12 +116,13 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   for (const f of [...e.followers]) f();
   wake(e, 'exit', { exitCode, ...(error ? { error } : {}) });
   if (ctx.closing || e.removed) return;
-  if (r.spec.autoRemove) {
+  if (r.sandbox.spec.autoRemove) {
     await removeEntry(ctx, e).catch((err) => log.error(`auto-removing ${r.id}: ${(err as Error).message}`));
     return;
   }
   const ranMs = Date.now() - run.startedMs;
-  if (shouldRestart(r.spec.restartPolicy, exitCode, r.restartCount, r.manuallyStopped)) {
+  // The restart policy is the pod's, counted on its main container (whose exit ended the run).
+  if (shouldRestart(r.sandbox.spec.restartPolicy, exitCode, main.restartCount, r.manuallyStopped)) {
     scheduleRestart(ctx, e, e.backoff.next(ranMs));
   }
 }
@@ -97,24 +130,24 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
 /** Mark a pod `restarting` and start it again after `delayMs` (unless stopped meanwhile). */
 function scheduleRestart(ctx: PodContext, e: Entry, delayMs: number): void {
   const r = e.record;
-  r.state.status = 'restarting';
+  setStatus(r, 'restarting');
   void ctx.persist(e).catch(() => undefined);
   ctx.cancelRestart(e);
   e.restartTimer = setTimeout(() => {
     e.restartTimer = undefined;
     void e.ops.run(async () => {
-      if (e.removed || e.run || r.state.status !== 'restarting') return;
+      if (e.removed || e.run || mainContainer(r).state.status !== 'restarting') return;
       if (r.manuallyStopped) {
-        r.state.status = 'exited';
+        setStatus(r, 'exited');
         await ctx.persist(e).catch(() => undefined);
         return;
       }
-      r.restartCount++;
+      for (const c of containersOf(r)) c.restartCount++;
       try {
         await ctx.hooks.startLocked(e);
       } catch (err) {
         log.warn(`restart of ${r.id} failed: ${(err as Error).message}`);
-        r.state.status = 'exited';
+        setStatus(r, 'exited');
         await ctx.persist(e).catch(() => undefined);
       }
     });
@@ -123,10 +156,11 @@ function scheduleRestart(ctx: PodContext, e: Entry, delayMs: number): void {
 
 /** Wait for a pod to stop (or be removed). */
 export function waitExit(e: Entry, condition: WaitCondition): Promise<WaitResult> {
-  const r = e.record;
-  const running = !!e.run || r.state.status === 'restarting';
+  // The pod's exit is its main container's.
+  const { state } = mainContainer(e.record);
+  const running = !!e.run || state.status === 'restarting';
   if (condition === 'not-running' && !running) {
-    return Promise.resolve({ exitCode: r.state.exitCode, ...(r.state.error ? { error: r.state.error } : {}) });
+    return Promise.resolve({ exitCode: state.exitCode, ...(state.error ? { error: state.error } : {}) });
   }
   return new Promise((resolve) => e.waiters.add({ condition, resolve }));
 }

@@ -10,7 +10,7 @@ import { DEFAULT_LOG_POLICY, parseLogPolicy } from './log-config';
 import { NameIndex } from './names';
 import { OpQueue } from './op-queue';
 import { RestartBackoff } from './restart';
-import type { PodRecord } from './types';
+import { mainContainer, type PodRecord } from './types';
 
 /** Conditions of `wait`. */
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
@@ -25,7 +25,9 @@ export interface WaitResult {
 /** A run: the pod on its VM. */
 export interface Run {
   vm: Vm;
-  /** Init process of the pod's main container. */
+  /** Init process of each container on the VM, by container id. */
+  inits: Map<string, AgentProcess>;
+  /** Init process of the pod's main container (its exit ends the run). */
   init: AgentProcess;
   io: ProcessIo;
   startedMs: number;
@@ -132,8 +134,9 @@ export class PodRegistry {
     for (const e of this.entries.values()) {
       if (e.removed) continue;
       total++;
-      if (e.record.state.status === 'paused') paused++;
-      else if (e.run || e.record.state.status === 'restarting') running++;
+      const status = mainContainer(e.record).state.status;
+      if (status === 'paused') paused++;
+      else if (e.run || status === 'restarting') running++;
     }
     return { total, running, paused, stopped: total - running - paused };
   }
@@ -152,7 +155,7 @@ export function wake(e: Entry, what: 'exit' | 'removed', result: WaitResult): vo
 /** A pod's log policy; the default one when its options are bad (its start fails then). */
 function tryLogPolicy(r: PodRecord): typeof DEFAULT_LOG_POLICY {
   try {
-    return parseLogPolicy(r.spec.log);
+    return parseLogPolicy(r.sandbox.spec.log);
   } catch {
     return DEFAULT_LOG_POLICY;
   }

@@ -8,7 +8,8 @@ import { ConflictError } from '../errors';
 import { logger } from '../util/log';
 import type { PodContext } from './context';
 import { wake, type Entry } from './registry';
-import { hardKill, resumeIfPaused } from './stop';
+import { hardKill, isRestarting, resumeIfPaused } from './stop';
+import { mainContainer, setStatus } from './types';
 
 const log = logger('pod');
 
@@ -20,7 +21,7 @@ export async function remove(ctx: PodContext, e: Entry, opts: { force: boolean }
   await queue(async () => {
     if (e.removed) return;
     const r = e.record;
-    if (e.run || r.state.status === 'restarting') {
+    if (e.run || isRestarting(r)) {
       if (!opts.force) {
         throw new ConflictError(`You cannot remove a running container ${r.id}. Stop the container before attempting removal or force remove`);
       }
@@ -43,7 +44,7 @@ export async function removeEntry(ctx: PodContext, e: Entry): Promise<void> {
   const r = e.record;
   const { deps } = ctx;
   ctx.cancelRestart(e);
-  r.state.status = 'removing';
+  setStatus(r, 'removing');
   e.removed = true;
   for (const s of [...e.pending]) s.finish('cancelled');
   e.pending.clear();
@@ -53,7 +54,7 @@ export async function removeEntry(ctx: PodContext, e: Entry): Promise<void> {
     // Nothing was open.
   }
   const deleteStorage = async (): Promise<void> => {
-    for (const c of r.spec.containers) await deps.rootfs.remove(c.id);
+    for (const id of Object.keys(r.containers)) await deps.rootfs.remove(id);
     await deps.state.remove(r.id);
   };
   const teardown = e.teardown;
@@ -61,10 +62,10 @@ export async function removeEntry(ctx: PodContext, e: Entry): Promise<void> {
     // The rootfs is still being unmounted: answer now, delete afterwards. A daemon that dies
     // before that finds the record and removes it at its next start: `removing` is written
     // for that, except for AutoRemove pods, whose exited record restore() removes anyway.
-    if (!r.spec.autoRemove) await deps.state.save(r);
+    if (!r.sandbox.spec.autoRemove) await deps.state.save(r);
     void ctx.track(teardown.then(deleteStorage));
   }
-  for (const c of r.spec.containers) {
+  for (const { spec: c } of Object.values(r.containers)) {
     if (!teardown) await deps.rootfs.remove(c.id);
     await deps.images.removeUser(c.image, c.id).catch((err) => log.warn(`releasing image of ${c.id}: ${(err as Error).message}`));
   }
@@ -75,6 +76,7 @@ export async function removeEntry(ctx: PodContext, e: Entry): Promise<void> {
   log.debug(`container ${r.id.slice(0, 12)}: removed`);
   ctx.emit(r, 'destroy');
   // As dockerd: the removal itself carries no error (a failed start was already answered).
-  wake(e, 'removed', { exitCode: r.state.exitCode });
-  wake(e, 'exit', { exitCode: r.state.exitCode });
+  const { exitCode } = mainContainer(r).state;
+  wake(e, 'removed', { exitCode });
+  wake(e, 'exit', { exitCode });
 }

@@ -5,7 +5,7 @@
  * and started again when its restart policy says so. `shutdown` lets go of the guests without
  * touching them, so the next daemon re-adopts them.
  */
-import type { Vm } from '../vm/types';
+import type { AgentProcess, Vm } from '../vm/types';
 import { logger } from '../util/log';
 import { nowRfc3339, parseRfc3339 } from '../util/time';
 import type { PodContext } from './context';
@@ -16,7 +16,7 @@ import { removeEntry } from './removal';
 import { shouldRestart, startsWithDaemon } from './restart';
 import { initProcessId } from './runtime';
 import { adoptSandbox } from './sandbox';
-import { mainContainer } from './types';
+import { containersOf, mainContainer, podPhase } from './types';
 
 const log = logger('pod');
 
@@ -36,10 +36,14 @@ export async function load(ctx: PodContext): Promise<{ adopted: Promise<Set<stri
   const claimed = new Set<string>();
   const adoptions: Promise<void>[] = [];
   for (const raw of stored) {
-    const r = await decodeRecord(ctx, raw);
+    const decoded = await decodeRecord(ctx, raw);
+    const r = decoded.record;
     if (!r) {
-      await deps.rootfs.remove(raw.id).catch(() => undefined);
-      await deps.state.remove(raw.id).catch(() => undefined);
+      // A record that is no pod's is cleaned up as a half-created one; a newer one is kept.
+      if (!decoded.keep) {
+        await deps.rootfs.remove(raw.id).catch(() => undefined);
+        await deps.state.remove(raw.id).catch(() => undefined);
+      }
       continue;
     }
     const e = registry.newEntry(r);
@@ -49,9 +53,12 @@ export async function load(ctx: PodContext): Promise<{ adopted: Promise<Set<stri
       r.name = registry.names.generate(r.id);
     }
     registry.add(e);
-    const wasOnVm = r.state.status === 'running' || r.state.status === 'paused';
-    if (wasOnVm) {
-      const vmId = r.vmId;
+    // What happens to the pod follows its main container's status (the pod's as a whole for
+    // the Docker front end's pods, which have no other container).
+    const status = mainContainer(r).state.status;
+    const { restartPolicy, autoRemove } = r.sandbox.spec;
+    if (podPhase(r) === 'running') {
+      const vmId = r.sandbox.vmId;
       const done = e.ops
         .run(async () => {
           if (await readopt(ctx, e)) claimed.add(vmId as string);
@@ -61,11 +68,11 @@ export async function load(ctx: PodContext): Promise<{ adopted: Promise<Set<stri
         .finally(() => registry.adopting.delete(r.id));
       registry.adopting.set(r.id, done);
       adoptions.push(done);
-    } else if (r.state.status === 'restarting') {
+    } else if (status === 'restarting') {
       await markLost(ctx, e);
-    } else if (r.state.status === 'exited' && startsWithDaemon(r.spec.restartPolicy, r.manuallyStopped)) {
+    } else if (status === 'exited' && startsWithDaemon(restartPolicy, r.manuallyStopped)) {
       startInBackground(ctx, e);
-    } else if (r.state.status === 'removing' || (r.state.status === 'exited' && r.spec.autoRemove)) {
+    } else if (status === 'removing' || (status === 'exited' && autoRemove)) {
       // A removal cut short, or an AutoRemove pod that exited (dockerd removes those at its
       // start too).
       await removeEntry(ctx, e).catch((err) => log.error(`finishing removal of ${r.id}: ${(err as Error).message}`));
@@ -82,37 +89,52 @@ function startInBackground(ctx: PodContext, e: Entry): void {
 /** A restored pod whose run did not survive the restart: exited, and restarted by policy. */
 async function markLost(ctx: PodContext, e: Entry): Promise<void> {
   const r = e.record;
-  const restarting = r.state.status === 'restarting';
-  for (const c of r.spec.containers) await ctx.deps.rootfs.unmount(c.id).catch(() => undefined);
-  r.state = {
-    ...r.state,
-    status: 'exited',
-    pid: 0,
-    exitCode: restarting ? r.state.exitCode : 255,
-    error: restarting ? r.state.error : `the VM of this container was gone when the daemon restarted`,
-    finishedAt: restarting ? r.state.finishedAt : nowRfc3339(),
-  };
-  r.vmId = undefined;
-  r.initProcessIds = undefined;
+  const main = mainContainer(r);
+  const restarting = main.state.status === 'restarting';
+  const now = nowRfc3339();
+  for (const c of containersOf(r)) {
+    await ctx.deps.rootfs.unmount(c.spec.id).catch(() => undefined);
+    const wasOnVm = c.state.status === 'running' || c.state.status === 'paused';
+    c.state = {
+      ...c.state,
+      status: 'exited',
+      pid: 0,
+      exitCode: wasOnVm ? 255 : c.state.exitCode,
+      error: wasOnVm ? `the VM of this container was gone when the daemon restarted` : c.state.error,
+      finishedAt: wasOnVm ? now : c.state.finishedAt,
+    };
+    c.process = undefined;
+  }
+  r.sandbox.vmId = undefined;
   await ctx.persist(e);
   if (!restarting) ctx.emit(r, 'die', { exitCode: '255' });
-  if (restarting || shouldRestart(r.spec.restartPolicy, 255, r.restartCount, r.manuallyStopped)) startInBackground(ctx, e);
+  if (restarting || shouldRestart(r.sandbox.spec.restartPolicy, 255, main.restartCount, r.manuallyStopped)) startInBackground(ctx, e);
 }
 
 /** Take over the VM of a pod that was running, if it and the pod's init still run. */
 async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
   const r = e.record;
-  if (!r.vmId) return false;
-  const vm: Vm | undefined = await adoptSandbox(ctx, r.id, r.vmId);
+  if (!r.sandbox.vmId) return false;
+  const vm: Vm | undefined = await adoptSandbox(ctx, r.id, r.sandbox.vmId);
   if (!vm) return false;
   try {
     const procs = await vm.agent.reattach();
-    // The run follows the main container's init (the only container of Docker's pods).
-    const main = mainContainer(r.spec);
-    const wanted = r.initProcessIds?.[main.id] ?? initProcessId(main.id);
-    const init = procs.find((p) => p.processId === wanted);
-    if (!init) throw new Error(`process ${wanted} is gone`);
-    bindRun(ctx, e, vm, init, parseRfc3339(r.state.startedAt) || Date.now());
+    // Each container's init that still runs is taken over; the main container's must be
+    // there (its exit ends the run).
+    const main = mainContainer(r);
+    const inits = new Map<string, AgentProcess>();
+    for (const c of containersOf(r)) {
+      const wanted = c.process ?? initProcessId(c.spec.id);
+      const init = procs.find((p) => p.processId === wanted);
+      if (init) inits.set(c.spec.id, init);
+      else if (c === main) throw new Error(`process ${wanted} is gone`);
+      else if (c.process) {
+        // It ended while no daemon watched: its exit code is lost with the agent's record.
+        c.state = { ...c.state, status: 'exited', pid: 0, exitCode: 255, finishedAt: nowRfc3339() };
+        c.process = undefined;
+      }
+    }
+    bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     log.info(`re-adopted container ${r.id} on VM ${vm.id}`);
     return true;
   } catch (err) {

@@ -9,7 +9,7 @@ import { logger } from '../util/log';
 import type { PodContext } from './context';
 import type { Entry, Run } from './registry';
 import { startPod, type StartedPod } from './runtime';
-import type { PodSpec } from './types';
+import { podSpecOf, type PodRecord, type PodSpec } from './types';
 
 const log = logger('pod');
 
@@ -49,7 +49,8 @@ function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal): Promise<V
  * Boot a pod: a VM, each container's rootfs and files, and each container's init
  * (./runtime.ts). `giveUp` aborted (kill, rm -f) ends the wait for the VM at once.
  */
-export function bootSandbox(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal): Promise<StartedPod> {
+export function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal): Promise<StartedPod> {
+  const spec = podSpecOf(r);
   return startPod(
     {
       acquireVm: () => acquire(ctx, spec, giveUp),
@@ -77,8 +78,8 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
   const t0 = Date.now();
   await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
   const t1 = Date.now();
-  for (const c of e.record.spec.containers) {
-    await ctx.deps.rootfs.unmount(c.id).catch((err) => log.warn(`unmounting rootfs of ${c.id}: ${(err as Error).message}`));
+  for (const id of Object.keys(e.record.containers)) {
+    await ctx.deps.rootfs.unmount(id).catch((err) => log.warn(`unmounting rootfs of ${id}: ${(err as Error).message}`));
   }
   log.debug(`container ${e.record.id.slice(0, 12)}: VM destroyed in ${t1 - t0} ms, rootfs unmounted in ${Date.now() - t1} ms`);
 }

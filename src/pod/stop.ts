@@ -9,7 +9,7 @@ import { AGENT_CALL_MS, KILL_GRACE_MS, SIGKILL, bounded, preemptedBy } from './a
 import type { PodContext } from './context';
 import { waitFor } from './op-queue';
 import type { Entry, Run } from './registry';
-import { mainContainer } from './types';
+import { containersOf, mainContainer, setStatus, type PodRecord } from './types';
 
 const log = logger('pod');
 
@@ -23,15 +23,15 @@ export async function stopLocked(ctx: PodContext, e: Entry, timeoutSec?: number,
   ctx.cancelRestart(e);
   r.manuallyStopped = true;
   if (!e.run) {
-    const wasRestarting = r.state.status === 'restarting';
-    if (wasRestarting) r.state.status = 'exited';
+    const wasRestarting = isRestarting(r);
+    if (wasRestarting) setStatus(r, 'exited');
     await ctx.persist(e);
     if (wasRestarting) return;
     throw new NotModifiedError('container already stopped');
   }
   const run = e.run;
   // The stop signal and timeout of the main container: the one whose exit ends the run.
-  const main = mainContainer(r.spec);
+  const main = mainContainer(r).spec;
   await ctx.persist(e);
   const t = timeoutSec ?? main.stopTimeout;
   await resumeIfPaused(ctx, e);
@@ -46,10 +46,10 @@ export async function stopLocked(ctx: PodContext, e: Entry, timeoutSec?: number,
   if (!exited && preemptedBy(signal) === 'shutdown') throw new UnavailableError('the daemon is shutting down');
   if (!exited) await hardKill(ctx, e, run);
   await run.ended;
-  if (r.state.status === 'restarting') {
+  if (isRestarting(r)) {
     // It exited by itself just before the stop and a restart was scheduled: cancel it.
     ctx.cancelRestart(e);
-    r.state.status = 'exited';
+    setStatus(r, 'exited');
     await ctx.persist(e);
   }
   ctx.emit(r, 'stop');
@@ -71,9 +71,9 @@ export async function hardKill(ctx: PodContext, e: Entry, run: Run): Promise<voi
 
 /** Thaw a paused pod's VM before it is signalled (a frozen process cannot handle a signal). */
 export async function resumeIfPaused(ctx: PodContext, e: Entry): Promise<void> {
-  if (e.record.state.status === 'paused' && e.run) {
+  if (mainContainer(e.record).state.status === 'paused' && e.run) {
     await e.run.vm.resume();
-    e.record.state.status = 'running';
+    for (const c of containersOf(e.record)) if (c.state.status === 'paused') c.state.status = 'running';
     await ctx.persist(e);
     ctx.emit(e.record, 'unpause');
   }
@@ -84,10 +84,10 @@ export async function kill(ctx: PodContext, e: Entry, signal: number): Promise<v
   const r = e.record;
   const run = e.run;
   if (!run) {
-    if (r.state.status === 'restarting') {
+    if (isRestarting(r)) {
       ctx.cancelRestart(e);
       r.manuallyStopped = true;
-      r.state.status = 'exited';
+      setStatus(r, 'exited');
       await ctx.persist(e);
       return;
     }
@@ -114,4 +114,9 @@ export async function kill(ctx: PodContext, e: Entry, signal: number): Promise<v
     if (err instanceof NotFoundError) throw new ConflictError(`Cannot kill container: ${r.id}: Container ${r.id} is not running`);
     throw err;
   }
+}
+
+/** Whether a pod waits for a restart by its policy (its main container says so). */
+export function isRestarting(r: PodRecord): boolean {
+  return mainContainer(r).state.status === 'restarting';
 }

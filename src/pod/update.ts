@@ -54,12 +54,13 @@ export async function rename(ctx: PodContext, e: Entry, newName: string): Promis
  */
 export async function update(ctx: PodContext, e: Entry, u: PodUpdate): Promise<void> {
   const r = e.record;
-  if (u.restartPolicy && r.spec.autoRemove && u.restartPolicy.name !== 'no') {
+  const sandbox = r.sandbox.spec;
+  if (u.restartPolicy && sandbox.autoRemove && u.restartPolicy.name !== 'no') {
     throw new InvalidArgumentError('Restart policy cannot be updated because AutoRemove is enabled for the container');
   }
   // Resources apply to the pod's main container: the only one of the pods that the Docker
   // front end creates, and the only one whose limits an update names.
-  const main = mainContainer(r.spec);
+  const main = mainContainer(r).spec;
   const run = e.run;
   if (u.resources) {
     const { size, limits } = u.resources;
@@ -74,12 +75,12 @@ export async function update(ctx: PodContext, e: Entry, u: PodUpdate): Promise<v
       await agent.updateResources(main.id, apply);
     }
   }
-  if (u.restartPolicy) r.spec.restartPolicy = u.restartPolicy;
+  if (u.restartPolicy) sandbox.restartPolicy = u.restartPolicy;
   if (u.resources) {
     if (u.resources.limits) main.limits = { ...u.resources.limits };
     else delete main.limits;
     // The VM keeps its size while it runs; the next start sizes it for the new limits.
-    r.spec.vm = { ...u.resources.size };
+    sandbox.vm = { ...u.resources.size };
   }
   if (u.frontend !== undefined) r.frontend = u.frontend;
   await ctx.persist(e);
