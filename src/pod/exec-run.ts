@@ -5,6 +5,7 @@
  */
 import type { AgentProcess } from '../vm/types';
 import { ConflictError, NotFoundError } from '../errors';
+import { PodPausedError } from './errors';
 import { OUTPUT_DRAIN_MS, atMost } from './async';
 import type { PodContext } from './context';
 import type { ExecConfig, ExecRecord } from './exec';
@@ -17,7 +18,7 @@ import { mainContainer } from './types';
 
 /** The conflict of an exec in a paused pod. */
 function paused(id: string): ConflictError {
-  return new ConflictError(`Container ${id} is paused, unpause the container before exec`);
+  return new PodPausedError(id, 'exec');
 }
 
 /** Create an exec instance in a running pod's main container. */

@@ -4,7 +4,8 @@
  * the pod. Stop and kill are in ./stop.ts, removal in ./removal.ts, the exit in ./monitor.ts.
  */
 import * as fs from 'node:fs';
-import { ConflictError, NotFoundError, NotModifiedError } from '../errors';
+import { ConflictError, NotModifiedError } from '../errors';
+import { NoSuchPodError, PodNotPausedError, PodNotRunningError, PodPausedError } from './errors';
 import { logger } from '../util/log';
 import { nowRfc3339 } from '../util/time';
 import { preemptedBy } from './async';
@@ -71,8 +72,8 @@ export async function create(ctx: PodContext, spec: PodSpec, name: string | unde
 /** Start a created or exited pod; NotModifiedError when it already runs. */
 export async function start(ctx: PodContext, e: Entry, ref: string): Promise<void> {
   await e.ops.run(async (signal) => {
-    if (e.removed) throw new NotFoundError(`No such container: ${ref}`);
-    if (mainContainer(e.record).state.status === 'paused') throw new ConflictError('cannot start a paused container, try unpause instead');
+    if (e.removed) throw new NoSuchPodError(ref);
+    if (mainContainer(e.record).state.status === 'paused') throw new PodPausedError(e.record.id, 'start');
     if (e.run) throw new NotModifiedError('container already started');
     resetForManualStart(ctx, e);
     try {
@@ -179,7 +180,7 @@ export async function pause(ctx: PodContext, e: Entry): Promise<void> {
   await e.ops.run(async () => {
     const r = e.record;
     if (!e.run) throw notRunning(r);
-    if (mainContainer(r).state.status === 'paused') throw new ConflictError(`Container ${r.id} is already paused`);
+    if (mainContainer(r).state.status === 'paused') throw new PodPausedError(r.id, 'pause');
     await e.run.vm.pause();
     // The whole VM is frozen: every container of the pod that ran is paused.
     for (const c of containersOf(r)) if (c.state.status === 'running') c.state.status = 'paused';
@@ -192,7 +193,7 @@ export async function pause(ctx: PodContext, e: Entry): Promise<void> {
 export async function unpause(ctx: PodContext, e: Entry): Promise<void> {
   await e.ops.run(async () => {
     const r = e.record;
-    if (!e.run || mainContainer(r).state.status !== 'paused') throw new ConflictError(`Container ${r.id} is not paused`);
+    if (!e.run || mainContainer(r).state.status !== 'paused') throw new PodNotPausedError(r.id);
     await e.run.vm.resume();
     for (const c of containersOf(r)) if (c.state.status === 'paused') c.state.status = 'running';
     await ctx.persist(e);
@@ -202,5 +203,5 @@ export async function unpause(ctx: PodContext, e: Entry): Promise<void> {
 
 /** The conflict of an operation that needs a running pod. */
 export function notRunning(r: PodRecord): ConflictError {
-  return new ConflictError(`Container ${r.id} is not running`);
+  return new PodNotRunningError(r.id);
 }

@@ -3,7 +3,8 @@
  * operation queue), looked up by id, name or unique id prefix, and the index of names.
  */
 import type { AgentProcess, Vm } from '../vm/types';
-import { InvalidArgumentError, NotFoundError } from '../errors';
+import { InvalidArgumentError } from '../errors';
+import { NoSuchPodError } from './errors';
 import type { AttachSession, ProcessIo } from './io';
 import { LogWriter } from './logs';
 import { DEFAULT_LOG_POLICY, parseLogPolicy } from './log-config';
@@ -115,7 +116,7 @@ export class PodRegistry {
       if (matches.length === 1) return matches[0];
       if (matches.length > 1) throw new InvalidArgumentError(`multiple IDs found with provided prefix: ${ref}`);
     }
-    throw new NotFoundError(`No such container: ${ref}`);
+    throw new NoSuchPodError(ref);
   }
 
   /** Every pod, newest first. */

@@ -3,7 +3,8 @@
  * SIGKILL), kill (any signal; SIGKILL preempts a pending stop, restart or start), and the hard
  * kill that destroys the VM when even SIGKILL does not end the process.
  */
-import { ConflictError, NotFoundError, NotModifiedError, UnavailableError } from '../errors';
+import { NotFoundError, NotModifiedError, UnavailableError } from '../errors';
+import { PodNotRunningError } from './errors';
 import { logger } from '../util/log';
 import { AGENT_CALL_MS, KILL_GRACE_MS, SIGKILL, bounded, preemptedBy } from './async';
 import type { PodContext } from './context';
@@ -91,7 +92,7 @@ export async function kill(ctx: PodContext, e: Entry, signal: number): Promise<v
       await ctx.persist(e);
       return;
     }
-    throw new ConflictError(`Cannot kill container: ${r.id}: Container ${r.id} is not running`);
+    throw new PodNotRunningError(r.id, 'kill');
   }
   r.manuallyStopped = true;
   await ctx.persist(e);
@@ -111,7 +112,7 @@ export async function kill(ctx: PodContext, e: Entry, signal: number): Promise<v
   try {
     await bounded(run.vm.agent.signalProcess(run.init.processId, signal), ctx.deps.agentTimeoutMs ?? AGENT_CALL_MS, 'signal');
   } catch (err) {
-    if (err instanceof NotFoundError) throw new ConflictError(`Cannot kill container: ${r.id}: Container ${r.id} is not running`);
+    if (err instanceof NotFoundError) throw new PodNotRunningError(r.id, 'kill');
     throw err;
   }
 }

@@ -7,6 +7,7 @@ import type { ResourceLimits, VmSize } from '../vm/types';
 import { ConflictError, InvalidArgumentError } from '../errors';
 import type { PodContext } from './context';
 import { checkFitsVm } from './limits';
+import { NameInUseError } from './errors';
 import type { Entry } from './registry';
 import { mainContainer, type RestartPolicy } from './types';
 
@@ -32,7 +33,8 @@ export async function rename(ctx: PodContext, e: Entry, newName: string): Promis
   try {
     names.reserve(n, r.id);
   } catch (err) {
-    throw new ConflictError(`Error when allocating new name: ${(err as Error).message}`);
+    if (err instanceof NameInUseError) throw new NameInUseError(err.podName, err.holderId, true);
+    throw err;
   }
   const old = r.name;
   r.name = n;

@@ -4,6 +4,7 @@
  */
 import type { ErrorRequestHandler } from 'express';
 import { PodvisorError } from '../../errors';
+import { dockerMessage } from '../../translate/errors';
 import { logger } from '../../util/log';
 
 const log = logger('api');
@@ -21,7 +22,7 @@ export const dockerErrorHandler: ErrorRequestHandler = (err, req, res, _next) =>
   let message: string;
   if (err instanceof PodvisorError) {
     status = err.status;
-    message = err.message;
+    message = dockerMessage(err) ?? err.message;
   } else if (err && typeof err === 'object' && (err as { type?: string }).type === 'entity.parse.failed') {
     // body-parser's JSON syntax error: dockerd answers 400 with the decoder's message.
     status = 400;

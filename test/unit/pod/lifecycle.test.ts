@@ -6,6 +6,14 @@ import { NotModifiedError, ConflictError, NotFoundError } from '../../../src/err
 import type { DaemonEvent } from '../../../src/pod/events';
 import { DEFAULT_DETACH_KEYS } from '../../../src/pod/detach';
 import { mainContainer } from '../../../src/pod/types';
+import { NameInUseError } from '../../../src/pod/errors';
+import { dockerMessage } from '../../../src/translate/errors';
+
+/** How the Docker front end words the failure of `p` (which must fail). */
+async function dockerWording(p: Promise<unknown>): Promise<string> {
+  const err = await p.then(() => new Error('it did not fail'), (e: unknown) => e);
+  return dockerMessage(err) ?? (err as Error).message;
+}
 
 let h: Harness;
 let seen: DaemonEvent[];
@@ -40,7 +48,10 @@ describe('create', () => {
 
   test('a taken name is a 409 with Docker\'s message and changes nothing', async () => {
     const a = await h.create({ Image: 'busybox' }, 'same');
-    await expect(h.create({ Image: 'busybox' }, 'same')).rejects.toThrow(
+    const err = await h.create({ Image: 'busybox' }, 'same').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NameInUseError);
+    expect(err).toMatchObject({ podName: 'same', holderId: a.id, renaming: false });
+    expect(dockerMessage(err)).toBe(
       `Conflict. The container name "/same" is already in use by container "${a.id}". You have to remove (or rename) that container to be able to reuse that name.`,
     );
     expect(h.pods.list()).toHaveLength(1);
@@ -52,7 +63,16 @@ describe('create', () => {
   });
 
   test('unknown containers are 404 "No such container"', () => {
-    expect(() => h.pods.get('nope')).toThrow(new NotFoundError('No such container: nope'));
+    const err = (() => {
+      try {
+        return h.pods.get('nope');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect(err).toMatchObject({ ref: 'nope' });
+    expect(dockerMessage(err)).toBe('No such container: nope');
   });
 });
 
@@ -215,7 +235,7 @@ describe('stop and kill', () => {
   test('stop of a stopped pod is 304; kill of one is 409', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['true'] });
     await expect(h.pods.stop(r.id)).rejects.toBeInstanceOf(NotModifiedError);
-    await expect(h.pods.kill(r.id, 9)).rejects.toThrow(`Cannot kill container: ${r.id}: Container ${r.id} is not running`);
+    expect(await dockerWording(h.pods.kill(r.id, 9))).toBe(`Cannot kill container: ${r.id}: Container ${r.id} is not running`);
   });
 
   test('kill with a signal number reaches the process (USR1 kills sleep with 138)', async () => {
@@ -296,13 +316,13 @@ describe('restart policies', () => {
 describe('pause, remove, rename, auto-remove', () => {
   test('pause freezes the VM and unpause thaws it; errors say why', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['sleep', '10'] });
-    await expect(h.pods.pause(r.id)).rejects.toThrow(`Container ${r.id} is not running`);
+    expect(await dockerWording(h.pods.pause(r.id))).toBe(`Container ${r.id} is not running`);
     await h.pods.start(r.id);
-    await expect(h.pods.unpause(r.id)).rejects.toThrow(`Container ${r.id} is not paused`);
+    expect(await dockerWording(h.pods.unpause(r.id))).toBe(`Container ${r.id} is not paused`);
     await h.pods.pause(r.id);
     expect(h.hv.running()[0].paused).toBe(true);
     expect(mainContainer(h.pods.get(r.id)).state.status).toBe('paused');
-    await expect(h.pods.pause(r.id)).rejects.toThrow(`Container ${r.id} is already paused`);
+    expect(await dockerWording(h.pods.pause(r.id))).toBe(`Container ${r.id} is already paused`);
     await h.pods.unpause(r.id);
     expect(h.hv.running()[0].paused).toBe(false);
     await h.pods.kill(r.id, 9);
@@ -328,7 +348,7 @@ describe('pause, remove, rename, auto-remove', () => {
     const a = await h.create({ Image: 'busybox' }, 'one');
     await h.create({ Image: 'busybox' }, 'two');
     await expect(h.pods.rename(a.id, 'one')).rejects.toThrow('Renaming a container with the same name as its current name');
-    await expect(h.pods.rename(a.id, 'two')).rejects.toThrow(/^Error when allocating new name: Conflict\. The container name "\/two"/);
+    expect(await dockerWording(h.pods.rename(a.id, 'two'))).toMatch(/^Error when allocating new name: Conflict\. The container name "\/two"/);
     await h.pods.rename(a.id, 'three');
     expect(h.pods.get('three').id).toBe(a.id);
     expect(() => h.pods.get('one')).toThrow(NotFoundError);
@@ -551,7 +571,7 @@ describe('exec', () => {
 
   test('exec in a stopped container is 409', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['true'] });
-    expect(() => h.pods.execCreate(r.id, { args: ['true'], env: [], workingDir: '', user: '', tty: false, attachStdin: false, attachStdout: false, attachStderr: false, detachKeys: '', privileged: false })).toThrow(`Container ${r.id} is not running`);
+    expect(await dockerWording(Promise.resolve().then(() => h.pods.execCreate(r.id, { args: ['true'], env: [], workingDir: '', user: '', tty: false, attachStdin: false, attachStdout: false, attachStderr: false, detachKeys: '', privileged: false })))).toBe(`Container ${r.id} is not running`);
   });
 
   test('top lists the container processes from ps, without ps itself', async () => {

@@ -9,6 +9,7 @@ import { harness, type Harness } from './fakes';
 import { RECORD_FILE } from '../../../src/storage/state';
 import { mainContainer, podPhase, type PodContainerSpec, type PodSpec } from '../../../src/pod/types';
 import { migrateV1 } from '../../../src/pod/record';
+import { NoSuchPodError } from '../../../src/pod/errors';
 
 let h: Harness;
 beforeEach(async () => {
@@ -102,7 +103,7 @@ test('a record of a newer layout is left alone, not cleaned up as a broken one',
   const text = JSON.stringify({ ...r, version: 3 });
   fs.writeFileSync(file, text);
   const pods = await h.restartDaemon();
-  expect(() => pods.get('future')).toThrow('No such container: future');
+  expect(() => pods.get('future')).toThrow(NoSuchPodError);
   expect(fs.readFileSync(file, 'utf8')).toBe(text);
   expect(h.rootfs.prepared.has(r.id)).toBe(true);
 });
