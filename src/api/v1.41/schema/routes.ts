@@ -10,7 +10,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { Q, decodeQuery } from './query';
 import { decodeBody } from './go-decode';
 import { AuthBodySchema, CreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema, UpdateBodySchema } from './bodies';
-import { readJson, yieldLoop } from '../params';
+import { readJson, yieldLoop } from '../kit/params';
 
 /** Filters of GET /containers/json. */
 export const CONTAINER_LIST_FILTERS = ['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'health', 'isolation', 'network', 'publish', 'expose', 'volume', 'is-task'];
