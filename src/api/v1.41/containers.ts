@@ -67,7 +67,8 @@ export function register(router: Router, services: ApiServices): void {
     const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus, logDefaults: c.logDefaults });
     await yieldLoop();
     await c.pods.create(t.spec, name || undefined, t.frontend);
-    sendJson(res, 201, { Id: id, Warnings: t.warnings });
+    // podvisor has no create warnings to give (dockerd's are about cgroup features of the host).
+    sendJson(res, 201, { Id: id, Warnings: [] });
   }));
 
   router.get('/containers/json', typed('GET /containers/json', async ({ query }, _req, res) => {
@@ -199,7 +200,6 @@ export function register(router: Router, services: ApiServices): void {
     const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
     const fe = dockerFrontend(r.frontend);
-    const warnings: string[] = [];
     const hc: DockerHostConfig = { ...fe.hostConfig };
     if (body.RestartPolicy) {
       const policy = parseRestartPolicy(body.RestartPolicy);
@@ -216,7 +216,7 @@ export function register(router: Router, services: ApiServices): void {
       Object.assign(hc, Object.fromEntries(changed.map((k) => [k, body[k]])));
     }
     await c.pods.updateFrontend(r.id, { ...fe, hostConfig: hc });
-    sendJson(res, 200, { Warnings: warnings.length ? warnings : null });
+    sendJson(res, 200, { Warnings: null });
   }));
 
   router.delete('/containers/:id', typed('DELETE /containers/:id', async ({ params, query }, _req, res) => {

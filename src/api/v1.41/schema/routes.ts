@@ -9,7 +9,7 @@ import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox
 import type { Request, RequestHandler, Response } from 'express';
 import { Q, decodeQuery } from './query';
 import { decodeBody } from './go-decode';
-import { AuthBodySchema, CreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema, UpdateBodySchema } from './bodies';
+import { AuthBodySchema, CreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema, UpdateBodySchema } from '../../../translate/docker-schema';
 import { readJson, yieldLoop } from '../kit/params';
 
 /** Filters of GET /containers/json. */
