@@ -9,7 +9,8 @@ import type { Request, Response, Router } from 'express';
 import type { ApiServices } from './services';
 import type { ImageService } from '../../storage/service';
 import type { StoredImageView } from '../../storage/images';
-import type { PullProgress } from '../../storage/pull';
+import type { PullEvent } from '../../storage/pull';
+import { dockerProgress, type DockerProgress } from '../../translate/pull-progress';
 import { decodeRegistryAuth } from '../../storage/registry/auth';
 import { parsePlatform, type Platform } from '../../storage/registry/manifest';
 import { isDigest } from '../../storage/digest';
@@ -60,7 +61,7 @@ export function goJson(v: unknown): string {
 }
 
 /** One line of the pull stream, keys in dockerd's order. */
-export function progressLine(p: PullProgress): string {
+export function progressLine(p: DockerProgress): string {
   const o: Record<string, unknown> = { status: p.status };
   if (p.progressDetail) {
     o.progressDetail = p.progressDetail;
@@ -102,12 +103,12 @@ async function createImage(images: ImageService, query: CreateQuery, req: Reques
     if (!res.writableFinished) controller.abort(new Error('client went away'));
   };
   res.on('close', onClose);
-  const write = (p: PullProgress) => {
+  const write = (e: PullEvent) => {
     if (!res.headersSent) {
       res.status(200).setHeader('Content-Type', 'application/json');
       res.flushHeaders();
     }
-    res.write(progressLine(p));
+    for (const p of dockerProgress(e)) res.write(progressLine(p));
   };
   try {
     await images.pull(ref, { platform, auth, signal: controller.signal, onProgress: write });
