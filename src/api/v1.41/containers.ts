@@ -12,6 +12,7 @@ import { ConflictError, InvalidArgumentError } from '../../errors';
 import { sendJson, svc, yieldLoop } from './kit/params';
 import { labelsMatch, pruneLabelsMatch } from './kit/filters';
 import { openStream, sleep, streamSink } from './kit/streams';
+import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
 import { drainOf, frame, openRawStream, upgradeOf } from './hijack';
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
@@ -229,13 +230,13 @@ export function register(router: Router, services: ApiServices): void {
   router.post('/containers/prune', typed('POST /containers/prune', async ({ query }, _req, res) => {
     const c = svc(services, 'containers');
     const filters = query.filters;
-    const until = filters.until?.length ? parseTimeArg(filters.until[0]) : undefined;
+    const until = filters.until?.length ? pruneUntilSeconds(filters.until[0]) : undefined;
     const deleted: string[] = [];
     let reclaimed = 0;
     for (const r of c.pods.list()) {
       if (r.state.status !== 'exited' && r.state.status !== 'created' && r.state.status !== 'dead') continue;
       if (!pruneLabelsMatch(r.spec.labels, filters)) continue;
-      if (until !== undefined && BigInt(parseRfc3339(r.created)) * 1000000n >= until) continue;
+      if (until !== undefined && parseRfc3339(r.created) / 1000 >= until) continue;
       const size = await c.pods.sizeRw(r.id);
       try {
         await c.pods.remove(r.id, { force: false });

@@ -18,6 +18,7 @@ import { isValidTag, parseReference, familiarName, type ImageReference } from '.
 import { InvalidArgumentError, NotImplementedError, PodvisorError, UnavailableError } from '../../errors';
 import { sendJson, svc } from './kit/params';
 import { exactBoolFilter, labelsMatch, pruneLabelsMatch } from './kit/filters';
+import { pruneUntilSeconds } from './kit/time';
 import { typed, type Input } from './schema/routes';
 import { createdSeconds, distributionJson, imageDeleteJson, imageHistoryJson, imageInspectJson, imageLabels, imageSummaryJson } from '../../translate/images';
 
@@ -205,12 +206,7 @@ export function register(router: Router, services: ApiServices): void {
     const images = svc(services, 'images');
     const f = query.filters;
     const dangling = exactBoolFilter(f, 'dangling', PRUNE_DANGLING) ?? true;
-    let until: number | undefined;
-    if (f.until?.length) {
-      const u = f.until[0];
-      until = /^\d+(\.\d+)?$/.test(u) ? Number(u) : Date.parse(u) / 1000;
-      if (!Number.isFinite(until)) throw new InvalidArgumentError(`failed to parse value as time or duration: "${u}"`);
-    }
+    const until = f.until?.length ? pruneUntilSeconds(f.until[0]) : undefined;
     const { items, reclaimed } = await images.store.prune(dangling, (img) => {
       if (!pruneLabelsMatch(imageLabels(img), f)) return false;
       if (until !== undefined && createdSeconds(img) >= until) return false;

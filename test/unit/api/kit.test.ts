@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import request from 'supertest';
 import { exactBoolFilter, labelsMatch, pruneLabelsMatch } from '../../../src/api/v1.41/kit/filters';
 import { sendJson, svc } from '../../../src/api/v1.41/kit/params';
+import { pruneUntilSeconds } from '../../../src/api/v1.41/kit/time';
 import { eventMatches } from '../../../src/api/v1.41/system';
 import { httpStatusOf } from '../../../src/api/v1.41/errors';
 import { createApiApp } from '../../../src/api/v1.41/server';
@@ -119,5 +120,39 @@ describe('answers', () => {
     };
     expect(statusOf(() => svc(services, 'containers'))).toEqual([404, 'page not found']);
     expect(statusOf(() => svc(services, 'images'))).toEqual([500, 'the image service is not available']);
+  });
+});
+
+// dockerd: POST /containers/prune and /images/prune with until=garbage -> "failed to parse value as
+// time or duration: \"garbage\"" (both routes; dockerd says 500, podvisor 400: the input is bad);
+// until=2021-13-01 and until=-1 refused; 10m, 1h30m, 1.5h, 2021-01-01, 2021-01-01T10,
+// 2021-01-01T10:00:00Z, 1609459200, 1609459200.5 and 0 accepted. The container route used to
+// ignore an unreadable until and prune every stopped container.
+describe('prune until: one reader for both prune routes', () => {
+  const now = Date.UTC(2024, 0, 1);
+  test('durations back from now, dates and times, Unix seconds', () => {
+    expect(pruneUntilSeconds('10m', now)).toBe(now / 1000 - 600);
+    expect(pruneUntilSeconds('1h30m', now)).toBe(now / 1000 - 5400);
+    expect(pruneUntilSeconds('1.5h', now)).toBe(now / 1000 - 5400);
+    expect(pruneUntilSeconds('2021-01-01T10:00:00Z')).toBe(1609495200);
+    expect(pruneUntilSeconds('2021-01-01T10:00:00+01:00')).toBe(1609491600);
+    expect(pruneUntilSeconds('2021-01-01T10:00:00.5Z')).toBe(1609495200.5);
+    expect(pruneUntilSeconds('2021-01-01')).toBe(new Date(2021, 0, 1).getTime() / 1000);
+    expect(pruneUntilSeconds('2021-01-01T10')).toBe(new Date(2021, 0, 1, 10).getTime() / 1000);
+    expect(pruneUntilSeconds('1609459200')).toBe(1609459200);
+    expect(pruneUntilSeconds('1609459200.5')).toBe(1609459200.5);
+    expect(pruneUntilSeconds('0')).toBe(0);
+  });
+  test('what dockerd refuses is refused (400), never read as "no filter"', () => {
+    expect(() => pruneUntilSeconds('garbage')).toThrow('failed to parse value as time or duration: "garbage"');
+    expect(() => pruneUntilSeconds('2021-13-01')).toThrow('parsing time "2021-13-01"');
+    expect(() => pruneUntilSeconds('-1')).toThrow('parsing time "-1"');
+    let err: unknown;
+    try {
+      pruneUntilSeconds('garbage');
+    } catch (e) {
+      err = e;
+    }
+    expect(httpStatusOf(err as PodvisorError)).toBe(400);
   });
 });
