@@ -12,7 +12,7 @@
 import * as http from 'node:http';
 import { startFakeApi, type FakeApi } from './fake-api';
 
-/** The bound for a ping answered while a big create is under way. */
+/** The longest a ping may wait while a big create is under way (a client would see a stall beyond it). */
 const PING_BOUND_MS = 100;
 
 let fake: FakeApi;
