@@ -12,7 +12,7 @@ import { ConflictError, InvalidArgumentError } from '../../errors';
 import { sendJson, svc, yieldLoop } from './kit/params';
 import { labelsMatch, pruneLabelsMatch } from './kit/filters';
 import { openStream, sleep, streamSink } from './kit/streams';
-import { pruneUntilSeconds } from './kit/time';
+import { pruneUntilSeconds, timeArgNanos } from './kit/time';
 import { typed } from './schema/routes';
 import { drainOf, frame, openRawStream, upgradeOf } from './hijack';
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
@@ -22,7 +22,7 @@ import { parseSignal } from '../../translate/signals';
 import { statsJson } from '../../translate/stats';
 import { cgroupLimitsFor, vmSizeFor } from '../../translate/resources';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
-import { parseTimeArg, type LogEntry } from '../../pod/logs';
+import type { LogEntry } from '../../pod/logs';
 import { assertLogsReadable } from '../../pod/log-config';
 import type { WaitCondition } from '../../pod/manager';
 import type { PodRecord } from '../../pod/types';
@@ -270,8 +270,8 @@ export function register(router: Router, services: ApiServices): void {
     assertLogsReadable(r.spec.log);
     const tailRaw = query.tail;
     const tail = tailRaw === '' || tailRaw === 'all' || !/^\d+$/.test(tailRaw) ? undefined : Number(tailRaw);
-    const sinceNano = logTime(query.since);
-    const untilNano = logTime(query.until);
+    const sinceNano = timeArgNanos(query.since, 'since');
+    const untilNano = timeArgNanos(query.until, 'until');
     const timestamps = query.timestamps;
     const follow = query.follow;
     const tty = r.spec.containers[0].tty;
@@ -391,14 +391,6 @@ export function register(router: Router, services: ApiServices): void {
       ws.on('close', () => session.finish('client-gone'));
     });
   }));
-}
-
-/** `since`/`until` of logs: Unix seconds (with fraction) or RFC 3339. */
-function logTime(v: string): bigint | undefined {
-  if (!v) return undefined;
-  const t = parseTimeArg(v);
-  if (t === undefined && v !== '0') throw new InvalidArgumentError(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
-  return t;
 }
 
 /** Name filter: a regular expression matched against the name (with or without '/'). */

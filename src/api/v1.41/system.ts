@@ -7,13 +7,12 @@ import * as os from 'node:os';
 import type { Router } from 'express';
 import type { ApiServices } from './services';
 import { API_VERSION, MIN_API_VERSION } from './version';
-import { InvalidArgumentError } from '../../errors';
 import { sendJson } from './kit/params';
 import { labelsMatch } from './kit/filters';
 import { openStream } from './kit/streams';
+import { timeArgNanos } from './kit/time';
 import { typed } from './schema/routes';
 import { MAX_TIMER_MS } from '../../pod/op-queue';
-import { parseTimeArg } from '../../pod/logs';
 import type { DaemonEvent } from '../../pod/events';
 import { containerSummary } from '../../translate/inspect';
 import { imageDiskUsageJson } from '../../translate/images';
@@ -76,15 +75,6 @@ export function eventMatches(e: DaemonEvent, f: Record<string, string[]>): boole
     any('network', (v) => e.type === 'network' && e.id.startsWith(v)) &&
     any('volume', (v) => e.type === 'volume' && e.id === v)
   );
-}
-
-function timeArg(v: string, name: string): bigint | undefined {
-  if (!v) return undefined;
-  // since=0: everything still in the history; until=0: no end.
-  if (v === '0') return name === 'since' ? 0n : undefined;
-  const t = parseTimeArg(v);
-  if (t === undefined) throw new InvalidArgumentError(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
-  return t;
 }
 
 function osRelease(): { name: string; version: string } {
@@ -213,8 +203,8 @@ export function register(router: Router, services: ApiServices): void {
   router.get('/events', typed('GET /events', async ({ query }, _req, res) => {
     const c = services.containers;
     const filters = query.filters;
-    const since = timeArg(query.since, 'since');
-    const until = timeArg(query.until, 'until');
+    const since = timeArgNanos(query.since, 'since');
+    const until = timeArgNanos(query.until, 'until');
     openStream(res, 'application/json');
     if (!c) {
       res.end();

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import request from 'supertest';
 import { exactBoolFilter, labelsMatch, pruneLabelsMatch } from '../../../src/api/v1.41/kit/filters';
 import { sendJson, svc } from '../../../src/api/v1.41/kit/params';
-import { pruneUntilSeconds } from '../../../src/api/v1.41/kit/time';
+import { pruneUntilSeconds, timeArgNanos } from '../../../src/api/v1.41/kit/time';
 import { eventMatches } from '../../../src/api/v1.41/system';
 import { httpStatusOf } from '../../../src/api/v1.41/errors';
 import { createApiApp } from '../../../src/api/v1.41/server';
@@ -155,4 +155,14 @@ describe('prune until: one reader for both prune routes', () => {
     }
     expect(httpStatusOf(err as PodvisorError)).toBe(400);
   });
+});
+
+// The logs and events routes each had a copy of this reader; they differed only in how `0` read.
+test('since/until of logs and events: one reader; 0 is the start for since and no end for until', () => {
+  expect(timeArgNanos('', 'since')).toBeUndefined();
+  expect(timeArgNanos('0', 'since')).toBe(0n);
+  expect(timeArgNanos('0', 'until')).toBeUndefined();
+  expect(timeArgNanos('1609459200.5', 'until')).toBe(1609459200500000000n);
+  expect(timeArgNanos('2021-01-01T00:00:00Z', 'since')).toBe(1609459200000000000n);
+  expect(() => timeArgNanos('yesterday', 'since')).toThrow('strconv.ParseInt: parsing "yesterday": invalid syntax');
 });

@@ -1,11 +1,13 @@
 /**
- * The `until` filter of the prune routes, read as dockerd reads it (timetypes.GetTimestamp
+ * Times in queries and filters. `since`/`until` of logs and events: Unix seconds or RFC 3339
+ * (timeArgNanos). The `until` filter of the prune routes, read as dockerd reads it (timetypes.GetTimestamp
  * against the current time): a Go duration back from now (`10m`, `1h30m`, `1.5h`), a date or
  * RFC 3339 time (`2021-01-01`, `2021-01-01T10`, `2021-01-01T10:00:00Z`; local time when it
  * has no zone), or Unix seconds with an optional fraction. Anything else is refused: a
  * filter that cannot be read must not widen a prune to everything.
  */
 import { InvalidArgumentError } from '../../../errors';
+import { parseTimeArg } from '../../../pod/logs';
 
 const UNIT_NS: Record<string, number> = { ns: 1e-9, us: 1e-6, 'µs': 1e-6, 'μs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
 
@@ -50,4 +52,17 @@ export function pruneUntilSeconds(v: string, nowMs = Date.now()): number {
   }
   if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
   throw new InvalidArgumentError(`failed to parse value as time or duration: ${JSON.stringify(v)}`);
+}
+
+/**
+ * `since`/`until` of logs and events, in nanoseconds: Unix seconds (with a fraction) or
+ * RFC 3339; '' is unset. `0` is the start of time for `since` (events replay their whole
+ * history) and no end for `until`. Anything else: dockerd's strconv.ParseInt message (400).
+ */
+export function timeArgNanos(v: string, name: 'since' | 'until'): bigint | undefined {
+  if (!v) return undefined;
+  if (v === '0') return name === 'since' ? 0n : undefined;
+  const t = parseTimeArg(v);
+  if (t === undefined) throw new InvalidArgumentError(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
+  return t;
 }
