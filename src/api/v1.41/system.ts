@@ -14,6 +14,7 @@ import { timeArgNanos } from './kit/time';
 import { typed } from './schema/routes';
 import { MAX_TIMER_MS } from '../../pod/op-queue';
 import type { DaemonEvent } from '../../pod/events';
+import { mainContainer } from '../../pod/types';
 import { containerSummary } from '../../translate/inspect';
 import { imageDiskUsageJson } from '../../translate/images';
 
@@ -248,14 +249,14 @@ export function register(router: Router, services: ApiServices): void {
       const rw = c ? await c.pods.sizeRw(r.id) : 0;
       let base = 0;
       try {
-        base = c ? (await c.images.resolve(r.spec.containers[0].image)).size : 0;
+        base = c ? (await c.images.resolve(mainContainer(r).spec.image)).size : 0;
       } catch {
         // Image gone.
       }
       containers.push(containerSummary(r, { size: { rw, rootFs: rw + base } }));
     }
     const imgs = (services.images?.store.list() ?? []).map((i) =>
-      imageDiskUsageJson(i, records.filter((r) => r.spec.containers.some((x) => x.image === i.id)).length),
+      imageDiskUsageJson(i, records.filter((r) => Object.values(r.containers).some((x) => x.spec.image === i.id)).length),
     );
     sendJson(res, 200, {
       LayersSize: imgs.reduce((n, i) => n + i.Size, 0),
