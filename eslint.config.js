@@ -12,11 +12,10 @@ const tseslint = require('typescript-eslint');
 const into = (dirs) => `^(\\.\\.?/)+(${dirs.join('|')})(/|$)`;
 
 /** One layer's rule: its files may not import from `forbidden` (regexes of import texts). */
-function layer(name, files, forbidden, options = {}) {
+function layer(name, files, forbidden) {
   return {
     name: `layering/${name}`,
     files,
-    ...options,
     rules: {
       'no-restricted-imports': ['error', {
         patterns: forbidden.map((regex) => ({ regex, message: `${name} may not import from here: layers import only the layers below them (docs/architecture.md).` })),
