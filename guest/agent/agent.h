@@ -301,6 +301,39 @@ int file_read(struct container *c, const char *path, uint32_t max_bytes, uint8_t
               struct agent_error *e);
 int open_in_root(int root_fd, const char *path, int flags, mode_t mode);
 
+/* ---- netif.c: the VM's interfaces and routes ------------------------------------------ */
+struct netif_config {
+  char name[PV_MAX_ID + 1];
+  int has_mac, has_address, has_mtu, has_up;
+  uint8_t mac[6];
+  uint8_t address[4];
+  uint32_t prefix, mtu, up;
+};
+struct route_config {
+  uint8_t destination[4];
+  uint32_t prefix;
+  int has_gateway, has_ifname;
+  uint8_t gateway[4];
+  char ifname[PV_MAX_ID + 1];
+};
+int valid_ifname(const char *s);
+int netif_configure(const struct netif_config *c, struct agent_error *e);
+int netif_add_route(const struct route_config *c, struct agent_error *e);
+/* Appends one PV_TAG_INTERFACE record per interface to b. */
+int netif_list(struct buf *b, struct agent_error *e);
+
+/* ---- mounts.c: extra mounts inside a container ------------------------------------------ */
+struct mount_spec {
+  char path[PV_MAX_PATH + 1];
+  char fstype[16];
+  char source[PV_MAX_ID + 1];
+  char subpath[PV_MAX_PATH + 1];
+  char options[257];
+  uint32_t flags;
+};
+int mount_in_container(struct container *c, const struct mount_spec *m, struct agent_error *e);
+int unmount_in_container(struct container *c, const char *path, struct agent_error *e);
+
 /* ---- ops.c ---------------------------------------------------------------------------- */
 void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *payload);
 void ops_session(struct channel *ch);

@@ -196,7 +196,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec, size = spec.vm): 
   return withRollback(async (undo) => {
     const t0 = Date.now();
     const lap = (what: string) => log.debug(`pod ${spec.id.slice(0, 12)}: ${what} at +${Date.now() - t0} ms`);
-    const vm = await vmUnlessAborted(deps, deps.factory.getVm(size));
+    const vm = await vmUnlessAborted(deps, deps.factory.getVm({ size }));
     lap(`got VM ${vm.id}`);
     undo.push(() => vm.destroy());
     for (const c of spec.containers) {

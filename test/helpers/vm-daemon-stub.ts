@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     bootTimeoutMs: Number(timeout),
     connectAgent: (e) => AgentClient.connect(e),
   });
-  const vm = await hv.createVm({ memoryMiB: 256, cpus: 1 });
+  const vm = await hv.createVm({ size: { memoryMiB: 256, cpus: 1 } });
   process.stdout.write(`VM ${vm.id}\n`);
   setInterval(() => undefined, 1 << 30);
 }

@@ -22,10 +22,14 @@ import type {
   AgentProcess,
   AgentVersion,
   CgroupMemory,
+  ContainerMount,
   ContainerSpec,
   ExitStatus,
+  InterfaceConfig,
+  InterfaceInfo,
   ProcessSpec,
   ResourceLimits,
+  RouteSpec,
 } from '../types';
 import {
   ConflictError,
@@ -36,6 +40,7 @@ import {
 } from '../../errors';
 import { logger } from '../../util/log';
 import { encodeFrame, encodeHeader, Frame, FrameDecoder, SyncScanner } from './codec';
+import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from './device-ops';
 import { ProcessChannel } from './process';
 import {
   ErrorCode,
@@ -290,6 +295,35 @@ export class AgentClient implements Agent {
     if (!data) throw this.violation(protocolError('READ_FILE answer without data'));
     if (data.length > limit) throw this.violation(protocolError(`READ_FILE answered ${data.length} bytes, asked at most ${limit}`));
     return Buffer.from(data);
+  }
+
+  /** @inheritdoc */
+  async configureInterface(config: InterfaceConfig): Promise<void> {
+    await this.request(Op.CONFIGURE_INTERFACE, encodeInterface(config));
+  }
+
+  /** @inheritdoc */
+  async addRoute(route: RouteSpec): Promise<void> {
+    await this.request(Op.ADD_ROUTE, encodeRoute(route));
+  }
+
+  /** @inheritdoc */
+  async listInterfaces(): Promise<InterfaceInfo[]> {
+    const r = await this.request(Op.LIST_INTERFACES, new TlvWriter());
+    return this.decode(() => decodeInterfaces(r));
+  }
+
+  /** @inheritdoc */
+  async mount(m: ContainerMount): Promise<void> {
+    checkId(m.containerId, 'container id');
+    await this.request(Op.MOUNT, encodeMount(m));
+  }
+
+  /** @inheritdoc */
+  async unmount(containerId: string, path: string): Promise<void> {
+    checkId(containerId, 'container id');
+    checkPath(path);
+    await this.request(Op.UNMOUNT, new TlvWriter().str(Tag.CONTAINER_ID, containerId).str(Tag.PATH, path, Limits.MAX_PATH));
   }
 
   /** @inheritdoc */
