@@ -6,8 +6,8 @@
  * message builder and a reply parser for the same result.
  *
  * In host test mode the agent would otherwise reconfigure the host's own interfaces, so
- * there it acts only inside a network namespace that is not PID 1's (a test runs it under
- * `unshare -n` with a dummy interface).
+ * there it acts only inside a network namespace its parent does not share (a test runs it
+ * under `unshare -n` with a tap device standing in for the NIC).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -36,11 +36,14 @@ int valid_ifname(const char *s) {
 }
 
 /* 0 when the agent may change interfaces here: always in a VM; in host test mode only in a
- * network namespace of its own. */
+ * network namespace its parent does not share (it was started in one of its own). PID 1's
+ * namespace would be the better reference, but a container host may not let us read it. */
 static int may_configure(struct agent_error *e) {
   if (g_pid1) return 0;
-  struct stat self, init;
-  if (stat("/proc/self/ns/net", &self) == 0 && stat("/proc/1/ns/net", &init) == 0 && self.st_ino != init.st_ino) return 0;
+  struct stat self, parent;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/net", (int)getppid());
+  if (stat("/proc/self/ns/net", &self) == 0 && stat(path, &parent) == 0 && self.st_ino != parent.st_ino) return 0;
   set_error(e, PV_ERR_INVALID, EPERM, "host test mode: network changes only in a network namespace of the agent's own");
   return -1;
 }

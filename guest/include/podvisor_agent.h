@@ -115,7 +115,7 @@
  *        configures the wrong NIC. ADDRESS (IPv4, 4 bytes) with PREFIX (0..32) becomes its
  *        address; MTU 68..65535; LINK_UP 1 brings it up, 0 down. Applied in that order;
  *        absent fields leave that setting as it is. In host test mode the agent refuses
- *        (INVALID) unless it runs in a network namespace other than PID 1's.
+ *        (INVALID) unless it runs in a network namespace its parent process does not share.
  *   PV_OP_ADD_ROUTE          DESTINATION PREFIX [GATEWAY] [IFNAME] -> ACK
  *        An IPv4 route. DESTINATION 0.0.0.0 with PREFIX 0 is the default route;
  *        DESTINATION must have no bits set past PREFIX. Same host-mode rule.

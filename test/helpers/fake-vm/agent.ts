@@ -109,6 +109,7 @@ export class FakeAgent implements Agent {
 
   async destroyContainer(containerId: string): Promise<void> {
     this.check(`destroyContainer ${containerId}`);
+    if (!this.guest.containers.has(containerId)) throw new NotFoundError('no such container');
     for (const p of this.guest.processes.values()) {
       if (p.spec.containerId === containerId) p.signal(SIGKILL);
     }
@@ -122,9 +123,12 @@ export class FakeAgent implements Agent {
     if (this.guest.processes.get(spec.processId)?.running) throw new ConflictError(`process ${spec.processId} exists`);
     if (!spec.cwd.startsWith('/')) throw new InvalidArgumentError('the working directory must be an absolute path');
     const hv = this.guest.hypervisor;
-    const name = path.basename(spec.args[0] ?? '');
-    const prog = hv.programs.get(name);
-    if (!prog) throw new InvalidArgumentError(`exec: "${spec.args[0]}": executable file not found in $PATH`);
+    const arg0 = spec.args[0] ?? '';
+    const prog = hv.programs.get(path.basename(arg0));
+    // runc's words, as the real agent (process.c): a PATH search, a path that is missing, a file that is no program.
+    if (arg0.includes('/') && c.files.has(arg0)) throw new InvalidArgumentError(`exec: "${arg0}": permission denied`);
+    if (!prog && !arg0.includes('/')) throw new NotFoundError(`exec: "${arg0}": executable file not found in $PATH`);
+    if (!prog) throw new NotFoundError(`exec: "${arg0}": stat ${arg0}: no such file or directory`);
     const gp = new FakeGuestProcess(this.guest, spec, this.guest.allocPid());
     this.guest.processes.set(spec.processId, gp);
     const handle = new FakeAgentProcess(gp);
@@ -146,7 +150,11 @@ export class FakeAgent implements Agent {
         if (a === 'default') gp.handlers.delete(s);
         else gp.handlers.set(s, a);
       },
-      readFile: (p: string) => c.files.get(path.posix.resolve(spec.cwd, p)),
+      readFile: (p: string) => {
+        const { tree, key } = resolve(c, path.posix.resolve(spec.cwd, p));
+        return tree.get(key);
+      },
+      exit: (status) => gp.exitNow(status),
       processes: () =>
         [...guest.processes.values()]
           .filter((x) => x.running && x.spec.containerId === spec.containerId)

@@ -170,6 +170,13 @@ export class FakeGuestProcess {
     this.finish(this.killedBy);
   }
 
+  /** End the program from outside its main flow (a shell trap that runs `exit N`). */
+  exitNow(status: ExitStatus): void {
+    if (this.status || this.failure) return;
+    this.killedBy = status;
+    this.finish(status);
+  }
+
   /** Record the exit (once), end the outputs, wake everything that waits. */
   finish(status: ExitStatus): void {
     if (this.status || this.failure) return;

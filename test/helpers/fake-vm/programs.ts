@@ -34,6 +34,8 @@ export interface FakeProcessContext {
   trap(signal: number, action: ((signal: number) => void) | 'ignore' | 'default'): void;
   /** Files of the container (read-only view used by `cat`, `hostname`). */
   readFile(p: string): Buffer | undefined;
+  /** End the process now with this status (a trap's `exit N`). */
+  exit(status: ExitStatus): void;
   /** The processes of this VM, for `ps`. */
   processes(): Array<{ pid: number; args: string[]; user: ProcessUser }>;
   /** Programs a shell in this VM can run. */
@@ -143,8 +145,18 @@ export const FAKE_PROGRAMS: ReadonlyMap<string, FakeProgram> = new Map<string, F
     return 0;
   }],
   ['id', async (ctx) => {
-    await ctx.write(`uid=${ctx.user.uid} gid=${ctx.user.gid}${ctx.user.additionalGids.length ? ` groups=${ctx.user.additionalGids.join(',')}` : ''}\n`);
+    const u = ctx.user;
+    const flag = ctx.args[1];
+    if (flag === '-u') await ctx.write(`${u.uid}\n`);
+    else if (flag === '-g') await ctx.write(`${u.gid}\n`);
+    else if (flag === '-G') await ctx.write(`${[u.gid, ...u.additionalGids].join(' ')}\n`);
+    else await ctx.write(`uid=${u.uid} gid=${u.gid}${u.additionalGids.length ? ` groups=${u.additionalGids.join(',')}` : ''}\n`);
     return 0;
+  }],
+  ['read', async (ctx) => {
+    // The shell's `read VAR`: one line of stdin (the value is not kept: this shell has no variables).
+    for (let c = await ctx.read(); c; c = await ctx.read()) if (c.includes(10)) return 0;
+    return 1;
   }],
   ['hostname', async (ctx) => {
     await ctx.write(ctx.readFile('/etc/hostname') ?? 'localhost\n');
@@ -235,7 +247,9 @@ async function runScript(ctx: FakeProcessContext, script: string): Promise<numbe
         else {
           const inner = action;
           ctx.trap(n, () => {
-            void runScript(ctx, inner).catch(() => undefined);
+            void runScript(ctx, inner).catch((e: unknown) => {
+              if (e instanceof ProgramExit) ctx.exit(e.status);
+            });
           });
         }
       }
