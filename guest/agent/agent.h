@@ -341,6 +341,17 @@ void ops_session(struct channel *ch);
 void ops_housekeeping(void);
 void reply_ack_empty(uint32_t id);
 void reply_error(uint32_t id, const struct agent_error *e);
+/* Request helpers: each sends an ERROR itself when it fails. */
+void fail(uint32_t id, uint32_t code, int err, const char *msg);
+int need_str(const struct tlv_msg *m, uint32_t id, uint16_t tag, const char *what, char *out, size_t max);
+struct container *need_container(const struct tlv_msg *m, uint32_t id);
+
+/* ---- ops_devices.c: requests for interfaces, routes and mounts --------------------------- */
+void op_configure_interface(const struct tlv_msg *m, uint32_t id);
+void op_add_route(const struct tlv_msg *m, uint32_t id);
+void op_list_interfaces(uint32_t id);
+void op_mount(const struct tlv_msg *m, uint32_t id);
+void op_unmount(const struct tlv_msg *m, uint32_t id);
 
 /* ---- pid1.c --------------------------------------------------------------------------- */
 /* Mounts, modules, share, lo; returns the console fd for logging (or -1). */

@@ -237,14 +237,6 @@ export interface ContainerSpec {
   limits?: ResourceLimits;
 }
 
-/** A process the agent still runs, as listed after a reconnect. */
-export interface AgentProcessInfo {
-  processId: string;
-  containerId: string;
-  pid: number;
-  terminal: boolean;
-}
-
 /**
  * Settings of one network interface of the VM (the pod's network namespace: every container of
  * a VM shares it). Absent fields leave that setting as it is.

@@ -34,11 +34,6 @@ export function planDevices(vmId: string, req: VmDeviceRequest | undefined, path
   return { nics: planNics(vmId, r.nics), ...(r.volumes ? { volumes: planVolumeShare(paths) } : {}) };
 }
 
-/** The request a VM with these devices satisfies exactly. */
-export function requestOf(d: VmDevices): Required<VmDeviceRequest> {
-  return { nics: d.nics.length, volumes: d.volumes !== undefined };
-}
-
 /** QEMU arguments of every device (NICs in order, then the volume share). */
 export function devicesQemuArgs(d: VmDevices, paths: VmPaths): string[] {
   return [...d.nics.flatMap((n, i) => nicQemuArgs(n, i)), ...(d.volumes ? volumeShareQemuArgs(paths) : [])];
