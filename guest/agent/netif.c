@@ -77,6 +77,47 @@ static int io_fail(struct agent_error *e, const char *what, const char *name) {
   return -1;
 }
 
+/* ioctl `req` on the interface named in r; -1 with *e set (what, name) when it fails. */
+static int ifctl(int s, unsigned long req, struct ifreq *r, const char *what, struct agent_error *e) {
+  return ioctl(s, req, r) == 0 ? 0 : io_fail(e, what, r->ifr_name);
+}
+
+/* The steps of netif_configure on an open socket, in the protocol's order. */
+static int configure(int s, const struct netif_config *c, struct agent_error *e) {
+  struct ifreq r;
+  ifreq_for(&r, c->name);
+  if (ifctl(s, SIOCGIFFLAGS, &r, "interface", e) < 0) return -1;
+  if (c->has_mac) {
+    ifreq_for(&r, c->name);
+    if (ifctl(s, SIOCGIFHWADDR, &r, "hardware address of", e) < 0) return -1;
+    if (r.ifr_hwaddr.sa_family != ARPHRD_ETHER || memcmp(r.ifr_hwaddr.sa_data, c->mac, 6) != 0) {
+      set_error(e, PV_ERR_INVALID, EINVAL, "interface %s does not have the expected hardware address", c->name);
+      return -1;
+    }
+  }
+  if (c->has_address) {
+    uint32_t m = mask_of(c->prefix);
+    ifreq_for(&r, c->name);
+    put_in(&r.ifr_addr, c->address);
+    if (ifctl(s, SIOCSIFADDR, &r, "set address of", e) < 0) return -1;
+    ifreq_for(&r, c->name);
+    put_in(&r.ifr_netmask, (const uint8_t *)&m);
+    if (ifctl(s, SIOCSIFNETMASK, &r, "set netmask of", e) < 0) return -1;
+  }
+  if (c->has_mtu) {
+    ifreq_for(&r, c->name);
+    r.ifr_mtu = (int)c->mtu;
+    if (ifctl(s, SIOCSIFMTU, &r, "set MTU of", e) < 0) return -1;
+  }
+  if (c->has_up) {
+    ifreq_for(&r, c->name);
+    if (ifctl(s, SIOCGIFFLAGS, &r, "flags of", e) < 0) return -1;
+    r.ifr_flags = (short)(c->up ? (r.ifr_flags | IFF_UP) : (r.ifr_flags & ~IFF_UP));
+    if (ifctl(s, SIOCSIFFLAGS, &r, c->up ? "bring up" : "bring down", e) < 0) return -1;
+  }
+  return 0;
+}
+
 int netif_configure(const struct netif_config *c, struct agent_error *e) {
   if (!valid_ifname(c->name)) {
     set_error(e, PV_ERR_INVALID, EINVAL, "invalid interface name");
@@ -89,64 +130,7 @@ int netif_configure(const struct netif_config *c, struct agent_error *e) {
   if (may_configure(e) < 0) return -1;
   int s = sock(e);
   if (s < 0) return -1;
-  struct ifreq r;
-  int rc = -1;
-  ifreq_for(&r, c->name);
-  if (ioctl(s, SIOCGIFFLAGS, &r) < 0) {
-    io_fail(e, "interface", c->name);
-    goto out;
-  }
-  if (c->has_mac) {
-    ifreq_for(&r, c->name);
-    if (ioctl(s, SIOCGIFHWADDR, &r) < 0) {
-      io_fail(e, "hardware address of", c->name);
-      goto out;
-    }
-    if (r.ifr_hwaddr.sa_family != ARPHRD_ETHER || memcmp(r.ifr_hwaddr.sa_data, c->mac, 6) != 0) {
-      set_error(e, PV_ERR_INVALID, EINVAL, "interface %s does not have the expected hardware address", c->name);
-      goto out;
-    }
-  }
-  if (c->has_address) {
-    ifreq_for(&r, c->name);
-    put_in(&r.ifr_addr, c->address);
-    if (ioctl(s, SIOCSIFADDR, &r) < 0) {
-      io_fail(e, "set address of", c->name);
-      goto out;
-    }
-    ifreq_for(&r, c->name);
-    uint32_t m = mask_of(c->prefix);
-    put_in(&r.ifr_netmask, (const uint8_t *)&m);
-    if (ioctl(s, SIOCSIFNETMASK, &r) < 0) {
-      io_fail(e, "set netmask of", c->name);
-      goto out;
-    }
-  }
-  if (c->has_mtu) {
-    ifreq_for(&r, c->name);
-    r.ifr_mtu = (int)c->mtu;
-    if (ioctl(s, SIOCSIFMTU, &r) < 0) {
-      io_fail(e, "set MTU of", c->name);
-      goto out;
-    }
-  }
-  if (c->has_up) {
-    ifreq_for(&r, c->name);
-    if (ioctl(s, SIOCGIFFLAGS, &r) < 0) {
-      io_fail(e, "flags of", c->name);
-      goto out;
-    }
-    if (c->up)
-      r.ifr_flags |= IFF_UP;
-    else
-      r.ifr_flags &= ~IFF_UP;
-    if (ioctl(s, SIOCSIFFLAGS, &r) < 0) {
-      io_fail(e, c->up ? "bring up" : "bring down", c->name);
-      goto out;
-    }
-  }
-  rc = 0;
-out:
+  int rc = configure(s, c, e);
   close(s);
   return rc;
 }

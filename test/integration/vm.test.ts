@@ -264,7 +264,12 @@ describe('QemuHypervisor on real VMs', () => {
     expect(await hv.listRuntimeVms()).toContain(id);
     const vm = await hv.adopt(id);
     if (!vm) throw new Error(`adopt gave nothing; daemon log:\n${logLines.filter((l) => l.includes(id)).join('\n')}`);
+    const [nic] = vm.devices.nics;
     try {
+      // vm.json kept the devices: the tap QEMU made is still there, the volume share's virtiofsd is owned.
+      expect(vm.devices.volumes?.tag).toBe('podvisor-vol');
+      expect(fs.existsSync(`/sys/class/net/${nic.tap}`)).toBe(true);
+      expect((await vm.agent.listInterfaces()).find((i) => i.name === 'eth0')?.mac).toBe(nic.mac);
       await vm!.agent.ping();
       const rootfs = mountRootfs(vm!, 'c4');
       await vm!.agent.createContainer({ id: 'c4', rootfs });
@@ -274,6 +279,7 @@ describe('QemuHypervisor on real VMs', () => {
     }
     expect((await vm!.exited).expected).toBe(true);
     expectNothingLeft(id);
+    expect(fs.existsSync(`/sys/class/net/${nic.tap}`)).toBe(false);
     expect(await hv.adopt(id)).toBeUndefined();
   });
 

@@ -14,6 +14,7 @@
  * Costs one virtiofsd process (~4 MiB PSS) per VM, so the pool's VMs get it only when the
  * daemon's pool configuration asks for it.
  */
+import { virtiofsdArgsFor } from '../qemu/cmdline';
 import type { VmPaths } from '../qemu/runtime-dir';
 import type { VolumeShareDevice } from './types';
 
@@ -35,11 +36,5 @@ export function volumeShareQemuArgs(paths: VmPaths): string[] {
 
 /** Arguments of the volume share's virtiofsd (sandbox and submounts as the rootfs share's). */
 export function volumeVirtiofsdArgs(paths: VmPaths): string[] {
-  return [
-    `--socket-path=${paths.volumesSock}`,
-    '-o', `source=${paths.volumesDir}`,
-    '-o', 'sandbox=chroot',
-    '-o', 'announce_submounts',
-    '-o', 'cache=auto',
-  ];
+  return virtiofsdArgsFor(paths.volumesSock, paths.volumesDir, 'auto');
 }

@@ -156,11 +156,10 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
  * which the host may change under a running container, need their own share with cache=auto.
  */
 export function virtiofsdArgs(paths: VmPaths): string[] {
-  return [
-    `--socket-path=${paths.virtiofsdSock}`,
-    '-o', `source=${paths.shareDir}`,
-    '-o', 'sandbox=chroot',
-    '-o', 'announce_submounts',
-    '-o', 'cache=always',
-  ];
+  return virtiofsdArgsFor(paths.virtiofsdSock, paths.shareDir, 'always');
+}
+
+/** virtiofsd serving `source` on `socket` with a chroot sandbox, submounts announced, and this cache mode. */
+export function virtiofsdArgsFor(socket: string, source: string, cache: 'always' | 'auto'): string[] {
+  return [`--socket-path=${socket}`, '-o', `source=${source}`, '-o', 'sandbox=chroot', '-o', 'announce_submounts', '-o', `cache=${cache}`];
 }
