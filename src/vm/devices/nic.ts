@@ -20,6 +20,7 @@
  * master <bridge> up`) when the container joins a network.
  */
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import type { NicDevice } from './types';
 
 /** Most NICs one VM may have (the tap name holds one digit of index). */
@@ -49,4 +50,19 @@ export function nicQemuArgs(nic: NicDevice, index: number): string[] {
     '-netdev', `tap,id=net${index},ifname=${nic.tap},script=no,downscript=no`,
     '-device', `virtio-net-device,netdev=net${index},mac=${nic.mac}`,
   ];
+}
+
+/**
+ * Whether QEMU started by this process can create tap devices: root (CAP_NET_ADMIN) and a
+ * usable /dev/net/tun. Without them a VM with a NIC cannot boot, so the daemon's pool then
+ * boots VMs without one rather than fail every boot.
+ */
+export function canCreateTaps(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  try {
+    fs.accessSync('/dev/net/tun', fs.constants.R_OK | fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
