@@ -28,6 +28,7 @@ import { EventBus } from '../pod/events';
 import { PodManager } from '../pod/manager';
 import { OverlayRootfs } from '../storage/rootfs';
 import { StateStore } from '../storage/state';
+import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
 
 /** The overlay directories inspect reports. */
@@ -92,7 +93,7 @@ async function main(argv: string[]): Promise<void> {
   await state.init();
   const rootfs = new OverlayRootfs(containersRoot);
   const events = new EventBus();
-  const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot });
+  const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot, repairFrontend });
   images.store.setRunningProbe((id) => {
     try {
       return pods.isRunning(id);

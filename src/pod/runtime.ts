@@ -2,7 +2,7 @@
  * Starting a pod on a VM, in explicit phases; a failure in any phase undoes what the earlier
  * ones did (hyperstart's sandbox / resources / containers / processes order):
  *
- *   1. vm        a VM from the factory (warm pool)          undo: vm.destroy()
+ *   1. vm        a VM from the sandbox (warm pool)          undo: vm.destroy()
  *   2. rootfs    each container's overlay mounted under     undo: rootfs.unmount()
  *                vm.shareDir/containers/<id>/rootfs
  *   3. files     /etc/hostname, /etc/hosts, /etc/resolv.conf written and /etc/passwd,
@@ -16,7 +16,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AgentProcess, Vm, VmFactory, Agent } from '../vm/types';
+import type { AgentProcess, Vm, Agent } from '../vm/types';
 import type { RootfsManager } from '../storage/types';
 import type { PodContainerSpec, PodSpec } from './types';
 import { resolveUser, withGroupAdd, type ResolvedUser } from './user';
@@ -40,50 +40,16 @@ export interface StartedPod {
 
 /** What startPod needs. */
 export interface StartDeps {
-  factory: VmFactory;
+  /**
+   * The VM for this pod (phase 1). The sandbox module (./sandbox.ts) supplies it: it is the
+   * one place of the pod layer that asks for a VM.
+   */
+  acquireVm(): Promise<Vm>;
   rootfs: RootfsManager;
   /** Host directory of a container (hosts files are copied there). */
   containerDir(id: string): string;
   /** Host resolv.conf to give containers (default /etc/resolv.conf). */
   resolvConf?: string;
-  /**
-   * Aborted when the start is given up (kill or rm -f of the container): the wait for a VM
-   * ends at once, and a VM that arrives later goes to `discard`.
-   */
-  signal?: AbortSignal;
-  /** Takes a VM that arrived after the start was given up (destroy it, tracked). */
-  discard?(vm: Vm): void;
-}
-
-/**
- * The VM from the factory, or the signal's reason as soon as it is aborted: a boot cannot be
- * cut short, so a VM that arrives after the abort is handed to `discard`.
- */
-function vmUnlessAborted(deps: StartDeps, pending: Promise<Vm>): Promise<Vm> {
-  const signal = deps.signal;
-  if (!signal) return pending;
-  if (signal.aborted) {
-    void pending.then((vm) => deps.discard?.(vm), () => undefined);
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<Vm>((resolve, reject) => {
-    const onAbort = () => {
-      void pending.then((vm) => deps.discard?.(vm), () => undefined);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    pending.then(
-      (vm) => {
-        signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) return; // onAbort already handed it on
-        resolve(vm);
-      },
-      (err) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
 
 /** The agent process id of a container's init. */
@@ -192,11 +158,11 @@ async function withRollback<T>(fn: (undo: Array<() => Promise<void>>) => Promise
 }
 
 /** Start a pod: phases 1-5 above. Rejects (with everything undone) when a phase fails. */
-export async function startPod(deps: StartDeps, spec: PodSpec, size = spec.vm): Promise<StartedPod> {
+export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedPod> {
   return withRollback(async (undo) => {
     const t0 = Date.now();
     const lap = (what: string) => log.debug(`pod ${spec.id.slice(0, 12)}: ${what} at +${Date.now() - t0} ms`);
-    const vm = await vmUnlessAborted(deps, deps.factory.getVm({ size }));
+    const vm = await deps.acquireVm();
     lap(`got VM ${vm.id}`);
     undo.push(() => vm.destroy());
     for (const c of spec.containers) {

@@ -22,8 +22,8 @@ import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
 import { parseTimeArg, type LogEntry } from '../../pod/logs';
 import { assertLogsReadable } from '../../pod/log-config';
 import type { OutputSink, StreamName } from '../../pod/io';
-import type { WaitCondition } from '../../pod/manager';
-import type { PodRecord } from '../../pod/types';
+import type { PodUpdate, WaitCondition } from '../../pod/service';
+import { mainContainer, type PodRecord } from '../../pod/types';
 import { logger } from '../../util/log';
 import { parseRfc3339 } from '../../util/time';
 
@@ -120,15 +120,16 @@ export function register(router: Router, services: ApiServices): void {
     }
     const out: Record<string, unknown>[] = [];
     for (const r of records) {
-      const st = r.state.status;
+      const main = mainContainer(r);
+      const st = main.state.status;
       const running = st === 'running' || st === 'paused' || st === 'restarting';
       if (!all && !running) continue;
       if (filters.status?.length && !filters.status.includes(st)) continue;
-      if (filters.exited?.length && !(st === 'exited' && filters.exited.map(Number).includes(r.state.exitCode))) continue;
+      if (filters.exited?.length && !(st === 'exited' && filters.exited.map(Number).includes(main.state.exitCode))) continue;
       if (filters.id?.length && !filters.id.some((p) => r.id.startsWith(p))) continue;
       if (filters.name?.length && !filters.name.some((n) => nameMatches(r.name, n))) continue;
-      if (filters.label?.length && !labelsMatch(r.spec.labels, filters.label)) continue;
-      if (ancestorIds && !ancestorIds.includes(r.spec.containers[0].image)) continue;
+      if (filters.label?.length && !labelsMatch(r.sandbox.spec.labels, filters.label)) continue;
+      if (ancestorIds && !ancestorIds.includes(main.spec.image)) continue;
       out.push(containerSummary(r, size ? { size: await sizes(c, r) } : {}));
       if (limit > 0 && out.length >= limit) break;
     }
@@ -141,7 +142,7 @@ export function register(router: Router, services: ApiServices): void {
     const graph = c.rootfsPaths ? await c.rootfsPaths(r.id).catch(() => undefined) : undefined;
     sendJson(res, 200, containerJson(r, {
       dataRoot: services.system.dataRoot,
-      execIds: c.pods.execs.idsOf(r.id),
+      execIds: c.pods.execIds(r.id),
       ...(graph ? { graph } : {}),
       ...(query.size ? { size: await sizes(c, r) } : {}),
     }));
@@ -213,9 +214,9 @@ export function register(router: Router, services: ApiServices): void {
     const fe = dockerFrontend(r.frontend);
     const warnings: string[] = [];
     const hc: DockerHostConfig = { ...fe.hostConfig };
+    const change: PodUpdate = {};
     if (body.RestartPolicy) {
-      const policy = parseRestartPolicy(body.RestartPolicy);
-      await c.pods.updateRestartPolicy(r.id, policy);
+      change.restartPolicy = parseRestartPolicy(body.RestartPolicy);
       hc.RestartPolicy = { Name: body.RestartPolicy.Name ?? '', MaximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0 };
     }
     const resourceKeys = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuShares', 'CpuPeriod', 'CpuQuota', 'CpusetCpus', 'CpusetMems', 'BlkioWeight', 'PidsLimit', 'CpuCount'] as const;
@@ -224,10 +225,12 @@ export function register(router: Router, services: ApiServices): void {
       const merged = { ...hc, ...Object.fromEntries(changed.map((k) => [k, body[k]])) } as DockerHostConfig;
       validateResources(merged, c.hostCpus);
       // Applied live in the guest's cgroup when the container runs (up to its VM's size).
-      await c.pods.updateResources(r.id, vmSizeFor(merged, c.vmDefaults, c.hostCpus), cgroupLimitsFor(merged));
+      change.resources = { size: vmSizeFor(merged, c.vmDefaults, c.hostCpus), limits: cgroupLimitsFor(merged) };
       Object.assign(hc, Object.fromEntries(changed.map((k) => [k, body[k]])));
     }
-    await c.pods.updateFrontend(r.id, { ...fe, hostConfig: hc });
+    // One step under the pod's lock: checked first, persisted once.
+    change.frontend = { ...fe, hostConfig: hc };
+    await c.pods.update(r.id, change);
     sendJson(res, 200, { Warnings: warnings.length ? warnings : null });
   }));
 
@@ -245,9 +248,10 @@ export function register(router: Router, services: ApiServices): void {
     const deleted: string[] = [];
     let reclaimed = 0;
     for (const r of c.pods.list()) {
-      if (r.state.status !== 'exited' && r.state.status !== 'created' && r.state.status !== 'dead') continue;
-      if (filters.label?.length && !labelsMatch(r.spec.labels, filters.label)) continue;
-      if (filters['label!']?.length && labelsMatch(r.spec.labels, filters['label!'])) continue;
+      const st = mainContainer(r).state.status;
+      if (st !== 'exited' && st !== 'created' && st !== 'dead') continue;
+      if (filters.label?.length && !labelsMatch(r.sandbox.spec.labels, filters.label)) continue;
+      if (filters['label!']?.length && labelsMatch(r.sandbox.spec.labels, filters['label!'])) continue;
       if (until !== undefined && BigInt(parseRfc3339(r.created)) * 1000000n >= until) continue;
       const size = await c.pods.sizeRw(r.id);
       try {
@@ -285,14 +289,14 @@ export function register(router: Router, services: ApiServices): void {
     const stdout = query.stdout;
     const stderr = query.stderr;
     if (!stdout && !stderr) throw new InvalidArgumentError('Bad parameters: you must choose at least one stream');
-    assertLogsReadable(r.spec.log);
+    assertLogsReadable(r.sandbox.spec.log);
     const tailRaw = query.tail;
     const tail = tailRaw === '' || tailRaw === 'all' || !/^\d+$/.test(tailRaw) ? undefined : Number(tailRaw);
     const sinceNano = logTime(query.since);
     const untilNano = logTime(query.until);
     const timestamps = query.timestamps;
     const follow = query.follow;
-    const tty = r.spec.containers[0].tty;
+    const tty = mainContainer(r).spec.tty;
     // dockerd: a raw stream when the container has a TTY, multiplexed frames otherwise.
     res.status(200).setHeader('Content-Type', tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
     res.flushHeaders();
@@ -366,7 +370,7 @@ export function register(router: Router, services: ApiServices): void {
   router.post('/containers/:id/attach', typed('POST /containers/:id/attach', async ({ params, query }, req, res) => {
     const c = svc(services);
     const r = c.pods.get(params.id);
-    const tty = r.spec.containers[0].tty;
+    const tty = mainContainer(r).spec.tty;
     const keys = detachKeysOf(query.detachKeys);
     const logs = query.logs;
     const stream = query.stream;
@@ -443,7 +447,7 @@ async function sizes(c: ContainerServices, r: PodRecord): Promise<{ rw: number; 
   const rw = await c.pods.sizeRw(r.id);
   let base = 0;
   try {
-    base = (await c.images.resolve(r.spec.containers[0].image)).size;
+    base = (await c.images.resolve(mainContainer(r).spec.image)).size;
   } catch {
     // The image may be gone (forced removal).
   }

@@ -11,6 +11,7 @@ import { openRawStream } from './hijack';
 import { streamSink } from './containers';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
 import { AttachSession } from '../../pod/io';
+import { dockerMessage } from '../../translate/errors';
 import type { ExecRecord } from '../../pod/exec';
 
 function svc(services: ApiServices): ContainerServices {
@@ -101,7 +102,7 @@ export function register(router: Router, services: ApiServices): void {
     } catch (err) {
       // The stream is already hijacked: dockerd writes the error on the (framed) stdout
       // stream, then closes; the CLI then reads the exit code (126/127) from exec inspect.
-      streamSink(raw, framedTty).write('stdout', Buffer.from(`${(err as Error).message}\r\n`));
+      streamSink(raw, framedTty).write('stdout', Buffer.from(`${dockerMessage(err) ?? (err as Error).message}\r\n`));
       session.finish('exited');
     }
   }));

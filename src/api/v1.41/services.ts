@@ -5,7 +5,7 @@
  */
 import type { ImageService } from '../../storage/service';
 import type { ImageLookup } from '../../storage/types';
-import type { PodManager } from '../../pod/manager';
+import type { PodService } from '../../pod/service';
 import type { EventBus } from '../../pod/events';
 import type { VmSize } from '../../vm/types';
 
@@ -20,7 +20,7 @@ export interface ApiServices {
 
 /** What the container, exec and event routes use. */
 export interface ContainerServices {
-  pods: PodManager;
+  pods: PodService;
   /** Image lookup for create (404 "No such image") and the ancestor filter. */
   images: ImageLookup;
   events: EventBus;

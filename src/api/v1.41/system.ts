@@ -13,6 +13,7 @@ import { typed } from './schema/routes';
 import { MAX_TIMER_MS } from '../../pod/op-queue';
 import { parseTimeArg } from '../../pod/logs';
 import type { DaemonEvent } from '../../pod/events';
+import { mainContainer } from '../../pod/types';
 import { containerSummary } from '../../translate/inspect';
 
 /** Headers dockerd sets on every /_ping answer; the CLI reads API-Version and OSType. */
@@ -255,14 +256,14 @@ export function register(router: Router, services: ApiServices): void {
       const rw = c ? await c.pods.sizeRw(r.id) : 0;
       let base = 0;
       try {
-        base = c ? (await c.images.resolve(r.spec.containers[0].image)).size : 0;
+        base = c ? (await c.images.resolve(mainContainer(r).spec.image)).size : 0;
       } catch {
         // Image gone.
       }
       containers.push(containerSummary(r, { size: { rw, rootFs: rw + base } }));
     }
     const imgs = (services.images?.store.list() ?? []).map((i) => {
-      const users = records.filter((r) => r.spec.containers.some((x) => x.image === i.id)).length;
+      const users = records.filter((r) => Object.values(r.containers).some((x) => x.spec.image === i.id)).length;
       return {
         Containers: users,
         Created: i.config.created ? Math.floor(Date.parse(i.config.created) / 1000) : 0,

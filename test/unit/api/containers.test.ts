@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { unframe } from '../../../src/api/v1.41/hijack';
 import type { Harness } from '../pod/fakes';
 import { startFakeApi, type FakeApi } from './fake-api';
+import { mainContainer } from '../../../src/pod/types';
 
 let fake: FakeApi;
 let h: Harness;
@@ -219,7 +220,7 @@ describe('attach (hijacked)', () => {
     });
     expect(a.body.toString()).toContain('hi\r\n');
     expect(a.body[0]).not.toBe(1);
-    expect(h.pods.get(id).state.status).toBe('running');
+    expect(mainContainer(h.pods.get(id)).state.status).toBe('running');
     expect((await api('POST', `/containers/${id}/attach?stream=1&stdin=1&detachKeys=ctrl-`)).json).toEqual({ message: 'Invalid detach keys (ctrl-) provided' });
   });
 
