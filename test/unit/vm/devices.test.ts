@@ -5,6 +5,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { UnavailableError } from '../../../src/errors';
+import { decodeInterfaces } from '../../../src/vm/agent/device-ops';
+import { Tag } from '../../../src/vm/agent/protocol';
+import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
 import { devicesFit, normalizeRequest, planDevices } from '../../../src/vm/devices';
 import { MAX_NICS, tapName } from '../../../src/vm/devices/nic';
 import { volumeVirtiofsdArgs } from '../../../src/vm/devices/volume-share';
@@ -87,5 +91,27 @@ describe('vm.json devices', () => {
     writeVmRecord(p, old);
     expect(readVmRecord(p)).toEqual(old); // written before the device model: no devices
     fs.rmSync(dir, { recursive: true });
+  });
+});
+
+describe('LIST_INTERFACES answers from the guest', () => {
+  const record = (f: (w: TlvWriter) => TlvWriter) => TlvReader.parse(new TlvWriter().nested(Tag.INTERFACE, f(new TlvWriter())).toBuffer());
+  const good = (w: TlvWriter) => w.str(Tag.IFNAME, 'eth0').bytes(Tag.MAC, Buffer.from([2, 0, 0, 0, 0, 1])).u32(Tag.MTU, 1500).u32(Tag.LINK_UP, 1);
+
+  it('decodes a well-formed record', () => {
+    expect(decodeInterfaces(record((w) => good(w).bytes(Tag.ADDRESS, Buffer.from([10, 0, 0, 2])).u32(Tag.PREFIX, 24)))).toEqual([
+      { name: 'eth0', mac: '02:00:00:00:00:01', mtu: 1500, up: true, address: '10.0.0.2', prefix: 24 },
+    ]);
+  });
+
+  it.each([
+    ['a name with a slash', (w: TlvWriter) => w.str(Tag.IFNAME, 'eth/0').bytes(Tag.MAC, Buffer.alloc(6)).u32(Tag.MTU, 1).u32(Tag.LINK_UP, 0)],
+    ['a 7-byte MAC', (w: TlvWriter) => w.str(Tag.IFNAME, 'eth0').bytes(Tag.MAC, Buffer.alloc(7)).u32(Tag.MTU, 1).u32(Tag.LINK_UP, 0)],
+    ['LINK_UP 5', (w: TlvWriter) => w.str(Tag.IFNAME, 'eth0').bytes(Tag.MAC, Buffer.alloc(6)).u32(Tag.MTU, 1).u32(Tag.LINK_UP, 5)],
+    ['a 16-byte address', (w: TlvWriter) => good(w).bytes(Tag.ADDRESS, Buffer.alloc(16)).u32(Tag.PREFIX, 24)],
+    ['a prefix of 99', (w: TlvWriter) => good(w).bytes(Tag.ADDRESS, Buffer.alloc(4)).u32(Tag.PREFIX, 99)],
+    ['no MTU', (w: TlvWriter) => w.str(Tag.IFNAME, 'eth0').bytes(Tag.MAC, Buffer.alloc(6)).u32(Tag.LINK_UP, 0)],
+  ])('refuses %s as a protocol error', (_what, f) => {
+    expect(() => decodeInterfaces(record(f))).toThrow(UnavailableError);
   });
 });
