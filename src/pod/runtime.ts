@@ -23,6 +23,9 @@ import { resolveUser, withGroupAdd, type ResolvedUser } from './user';
 import { NotFoundError } from '../errors';
 import { FALLBACK, readEtcFile, writeEtcFile } from './etc-files';
 import { logger } from '../util/log';
+import { mergeEnv } from '../util/env';
+
+export { mergeEnv };
 
 const log = logger('pod');
 
@@ -108,35 +111,6 @@ export function runtimeEnv(env: string[], hostname: string, tty: boolean, home: 
   const base = [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(tty ? ['TERM=xterm'] : [])];
   const out = mergeEnv(base, env);
   if (!out.some((e) => e.startsWith('HOME='))) out.push(`HOME=${home}`);
-  return out;
-}
-
-/**
- * Env lists merged by key: entries of `over` replace those of `base` in place, others are
- * appended (a later duplicate in `over` replaces the earlier one). Linear: a key -> index map,
- * so a create body with 100,000 entries costs milliseconds, not minutes.
- */
-export function mergeEnv(base: string[], over: string[]): string[] {
-  const out = base.slice();
-  const key = (e: string) => {
-    const i = e.indexOf('=');
-    return i >= 0 ? e.slice(0, i) : e;
-  };
-  const at = new Map<string, number>();
-  out.forEach((e, i) => {
-    const k = key(e);
-    if (!at.has(k)) at.set(k, i);
-  });
-  for (const e of over) {
-    const k = key(e);
-    const i = at.get(k);
-    if (i !== undefined) {
-      out[i] = e;
-    } else {
-      at.set(k, out.length);
-      out.push(e);
-    }
-  }
   return out;
 }
 

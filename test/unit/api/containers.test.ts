@@ -426,6 +426,16 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
     expect(h.pods.list()).toHaveLength(0);
   });
 
+  test('prune with an until it cannot read is a 400 and removes nothing (it used to prune everything)', async () => {
+    const id = await create({ Image: 'busybox', Cmd: ['true'] });
+    const r = await api('POST', `/containers/prune?filters=${encodeURIComponent('{"until":["garbage"]}')}`);
+    expect(r.status).toBe(400);
+    expect(r.json).toEqual({ message: 'failed to parse value as time or duration: "garbage"' });
+    expect(h.pods.list().map((p) => p.id)).toContain(id);
+    const later = await api('POST', `/containers/prune?filters=${encodeURIComponent('{"until":["-1h"]}')}`);
+    expect((later.json as { ContainersDeleted: string[] }).ContainersDeleted).toContain(id);
+  });
+
   test('stats one-shot from the guest', async () => {
     const id = await create({ Image: 'busybox', Cmd: ['sleep', '10'] });
     await docker.getContainer(id).start();

@@ -14,7 +14,7 @@ import { StateStore } from '../../../src/storage/state';
 import { parseCreateBody, translateCreate } from '../../../src/translate/create';
 import { repairFrontend } from '../../../src/translate/repair';
 import { decodeBody } from '../../../src/api/v1.41/schema/go-decode';
-import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/schema/bodies';
+import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
 import type { PodRecord } from '../../../src/pod/types';
 
 /** The fake busybox image. */

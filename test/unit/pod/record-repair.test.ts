@@ -1,6 +1,6 @@
 /**
- * A record written by an older podvisor with fields of the wrong type (the unchecked update
- * of issue 19 stored `"CpuShares": "abc"`) loads, is repaired to Go's zero values, and is
+ * A record written by an older podvisor with fields of the wrong type (an older, unchecked
+ * `docker update` stored `"CpuShares": "abc"`) loads, is repaired to Go's zero values, and is
  * logged with one warning; inspect of it then has the types a Go client decodes.
  */
 import * as fs from 'node:fs';
