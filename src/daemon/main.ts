@@ -17,6 +17,7 @@ import { resolveAccel } from '../vm/accel';
 import { AgentClient } from '../vm/agent/client';
 import { defaultGuestImages } from '../vm/guest-images';
 import { CachedFactory, DirectFactory } from '../vm/pool';
+import { canCreateTaps } from '../vm/devices/nic';
 import { poolWarmStep, Rehearsal } from '../vm/rehearsal';
 import { sharedMounter } from '../util/mounter';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
@@ -75,7 +76,9 @@ async function main(argv: string[]): Promise<void> {
   // Pool VMs rehearse a container in the background before they go idle (src/vm/rehearsal.ts),
   // then give back their guest RAM pages that hold only zeros (Vm.trimIdleMemory).
   const rehearsal = Rehearsal.create();
-  const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), vmDefaults, {
+  // Pool VMs boot with one NIC (a host tap, attached to a bridge when a container joins a
+  // network) where taps can be made: it fits requests for none too (src/vm/devices).
+  const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), { size: vmDefaults, devices: { nics: canCreateTaps() ? 1 : 0 } }, {
     warm: poolWarmStep(rehearsal),
   });
   // VMs an earlier daemon left that no container claims. The pod layer passes the ids of

@@ -128,6 +128,12 @@ describe('agent in host test mode', () => {
     await client.ping();
   });
 
+  it('refuses to change interfaces or routes in the network namespace it shares with the host', async () => {
+    await expect(client.configureInterface({ name: 'lo', mtu: 1280 })).rejects.toThrow(/network namespace of the agent's own/);
+    await expect(client.addRoute({ destination: '10.250.0.0', prefix: 16, device: 'lo' })).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(fs.readFileSync('/sys/class/net/lo/mtu', 'utf8').trim()).not.toBe('1280');
+  });
+
   it('runs echo with separate stdout and stderr, and reports exit codes', async () => {
     await client.createContainer({ id: 'echo', rootfs: newRootfs('echo') });
     const r = await run(client, 'echo', ['sh', '-c', 'echo hello; echo oops >&2']);
