@@ -48,11 +48,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   # Services in these packages (dockerd, the registry) must not start on their own:
-  # the tests and benchmarks start private instances.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  # the tests and benchmarks start private instances. A policy-rc.d that says so is in place
+  # while apt-get runs; whatever was there before (the admin's own, or nothing) comes back
+  # when the script exits, also when apt-get fails or the script is interrupted.
+  policy=/usr/sbin/policy-rc.d
+  policy_saved=
+  if [ -e "$policy" ] || [ -L "$policy" ]; then
+    policy_saved=$(mktemp /usr/sbin/.policy-rc.d.podvisor.XXXXXX)
+    mv -f "$policy" "$policy_saved"
+  fi
+  restore_policy() {
+    rm -f "$policy"
+    if [ -n "$policy_saved" ]; then mv -f "$policy_saved" "$policy"; fi
+  }
+  trap restore_policy EXIT
+  trap 'exit 130' INT TERM HUP
+  printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy"
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
+  restore_policy
+  trap - EXIT INT TERM HUP
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then echo "${pkgs[*]}" > "$pkg_stamp"; fi
 
