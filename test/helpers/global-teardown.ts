@@ -2,7 +2,8 @@
  * Jest global teardown: stops the fixture registries the setup started, then fails the run
  * when something a test or a daemon started during it is still there: a QEMU or virtiofsd
  * process, a perl mount helper, a mount under the tests' temp roots, or a VM runtime
- * directory (`<exec root>/vms/<id>`) made during the run.
+ * directory (`<exec root>/vms/<id>`) made during the run. Every project that touches the host
+ * names it; the first call, after all projects' tests, does the work for the whole run.
  */
 import { listMountHelpers, listVmProcesses, testRootMounts, testRootVmDirs, type ProcInfo } from './leaks';
 
@@ -49,6 +50,8 @@ function leftovers(): string[] {
 }
 
 export default async function globalTeardown(): Promise<void> {
+  if (process.env.PODVISOR_TEST_TEARDOWN_DONE) return;
+  process.env.PODVISOR_TEST_TEARDOWN_DONE = '1';
   await stopRegistries();
   // Give processes killed by the last test a moment to be reaped.
   for (let i = 0; i < 20; i++) {

@@ -9,9 +9,9 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../src/errors';
-import { AgentClient } from '../../src/vm/agent/client';
-import { mountsUnder } from '../helpers/leaks';
+import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../../src/errors';
+import { AgentClient } from '../../../src/vm/agent/client';
+import { mountsUnder } from '../../helpers/leaks';
 import {
   buildAgent,
   collect,
@@ -20,7 +20,7 @@ import {
   run,
   spec,
   waitForOutput,
-} from '../helpers/agent-fixtures';
+} from '../../helpers/agent-fixtures';
 
 jest.setTimeout(60_000);
 
