@@ -9,11 +9,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as net from 'node:net';
-import { encodeHeader, FrameDecoder, type Frame } from '../../src/vm/agent/codec';
-import { connectUnix, syncChannel } from '../../src/vm/agent/connect';
-import { ErrorCode, FrameType, isCtlFrameFromAgent, Limits, Op, PROTOCOL_VERSION, Tag } from '../../src/vm/agent/protocol';
-import { TlvReader, TlvWriter } from '../../src/vm/agent/tlv';
-import { buildAgent, makeBusyboxRootfs } from '../helpers/agent-fixtures';
+import { encodeHeader, FrameDecoder, type Frame } from '../../../src/vm/agent/codec';
+import { connectUnix, syncChannel } from '../../../src/vm/agent/connect';
+import { ErrorCode, FrameType, isCtlFrameFromAgent, Limits, Op, PROTOCOL_VERSION, Tag } from '../../../src/vm/agent/protocol';
+import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
+import { buildAgent, makeBusyboxRootfs } from '../../helpers/agent-fixtures';
 
 jest.setTimeout(60_000);
 
