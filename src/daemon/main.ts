@@ -28,6 +28,7 @@ import { PodManager } from '../pod/manager';
 import { OverlayRootfs } from '../storage/rootfs';
 import { StateStore } from '../storage/state';
 import { loadEngineId } from './engine-id';
+import { openNetworks } from '../net/daemon';
 
 /** The overlay directories inspect reports. */
 
@@ -110,11 +111,14 @@ async function main(argv: string[]): Promise<void> {
     rootfsPaths: (id: string) => rootfs.paths(id),
   };
   // --- end containers ------------------------------------------------------------------------
+  // Bridges and rules come up in the background: /networks requests wait for them.
+  const networks = openNetworks(opts.dataRoot, events);
 
   const app = createApiApp({
     system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver, id: loadEngineId(opts.dataRoot) },
     images,
     containers,
+    networks: { manager: networks },
   });
   // Log any stall of the event loop over 50 ms (no request may hold it longer).
   watchEventLoopLag();
@@ -154,7 +158,7 @@ async function main(argv: string[]): Promise<void> {
     const t0 = Date.now();
     // Boots under way (a pool refill, a direct boot) end before we do: a VM that comes up now
     // is destroyed, so none is left without an owner.
-    await Promise.all([pods.settled(), vmFactory.close(), hypervisor.close()]);
+    await Promise.all([pods.settled(), vmFactory.close(), hypervisor.close(), networks.then((n) => n?.shutdown())]);
     sharedMounter().close();
     log.info(`shut down in ${Date.now() - t0} ms`);
     process.exit(0);

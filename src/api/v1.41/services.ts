@@ -8,6 +8,7 @@ import type { ImageLookup } from '../../storage/types';
 import type { PodManager } from '../../pod/manager';
 import type { EventBus } from '../../pod/events';
 import type { VmSize } from '../../vm/types';
+import type { NetworkServices } from './networks';
 
 export interface ApiServices {
   /** Facts reported by /version and /info that do not change while the daemon runs. */
@@ -16,6 +17,8 @@ export interface ApiServices {
   images?: ImageService;
   /** Containers, exec and the event stream (absent in tests that do not need them). */
   containers?: ContainerServices;
+  /** Networks (absent in tests that do not need them). */
+  networks?: NetworkServices;
 }
 
 /** What the container, exec and event routes use. */
