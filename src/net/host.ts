@@ -42,7 +42,11 @@ export interface NetHost {
 /** The real host: iproute2, iptables, sockets. Owner marks derive from `dataRoot`. */
 export class LinuxNetHost implements NetHost {
   private readonly fw;
-  constructor(private readonly dataRoot: string, private readonly dnsPort = 53) {
+  /**
+   * `upstreams`: resolvers for names that are not ours ("ip" or "ip:port"; default: those of
+   * /etc/resolv.conf, read when each DNS server starts).
+   */
+  constructor(private readonly dataRoot: string, private readonly upstreams?: string[]) {
     this.fw = firewallOwner(dataRoot);
   }
 
@@ -79,7 +83,7 @@ export class LinuxNetHost implements NetHost {
   }
 
   startDns(address: string, resolve: NameResolver): Promise<Closable> {
-    return DnsServer.start(address, resolve, hostResolvers(), this.dnsPort);
+    return DnsServer.start(address, resolve, this.upstreams ?? hostResolvers());
   }
 
   publish(reqs: PortRequest[], toIp: string, label: string): Promise<ProxyHandle[]> {

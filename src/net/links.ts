@@ -3,6 +3,7 @@
  * ("podvisor <data root>") naming its owner, so that the links of one daemon can be listed
  * and removed, and a link whose data root is gone can be told a leak.
  */
+import * as crypto from 'node:crypto';
 import { run } from './run';
 
 /** The alias that marks a link as owned by the daemon of `dataRoot`. */
@@ -46,12 +47,20 @@ export async function ownedLinks(dataRoot: string): Promise<LinkInfo[]> {
 export async function ensureBridge(name: string, gatewayCidr: string, mtu: number, dataRoot: string): Promise<void> {
   const links = await listLinks();
   if (!links.some((l) => l.name === name)) {
-    await run('ip', ['link', 'add', 'name', name, 'type', 'bridge']);
+    // A fixed MAC: a bridge without one takes the lowest MAC of its ports, so the gateway's
+    // MAC would change under the containers' ARP caches whenever a port leaves.
+    await run('ip', ['link', 'add', 'name', name, 'address', bridgeMac(name), 'type', 'bridge']);
   }
   await run('ip', ['link', 'set', 'dev', name, 'alias', ownerAlias(dataRoot)]);
   await run('ip', ['link', 'set', 'dev', name, 'mtu', String(mtu)]);
   await run('ip', ['addr', 'replace', gatewayCidr, 'dev', name]);
   await run('ip', ['link', 'set', 'dev', name, 'up']);
+}
+
+/** A stable, locally administered MAC for a bridge, derived from its name. */
+export function bridgeMac(name: string): string {
+  const h = crypto.createHash('sha256').update(name).digest();
+  return ['02', ...[...h.subarray(0, 5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
 
 /** Delete a link (a bridge, a tap); absent is fine. */
