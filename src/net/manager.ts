@@ -198,7 +198,7 @@ export class NetworkManager {
       mtu,
       isDefault,
       ipam,
-      ipamConfig: isDefault ? [{ Subnet: ipam.subnet, Gateway: ipam.gateway }] : (o.ipam ?? []).map((c) => ({ ...c })),
+      ipamConfig: isDefault || !cfg.Subnet ? [{ Subnet: ipam.subnet, Gateway: ipam.gateway }] : (o.ipam ?? []).map((c) => ({ ...c })),
       endpoints: {},
     };
   }
