@@ -20,7 +20,7 @@ import { CachedFactory, DirectFactory } from '../vm/pool';
 import { poolWarmStep, Rehearsal } from '../vm/rehearsal';
 import { sharedMounter } from '../util/mounter';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
-import { reclaimOrphanVms } from '../vm/reclaim';
+import { reclaimOrphanVms } from '../vm/orphan-vms';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EventBus } from '../pod/events';
