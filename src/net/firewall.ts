@@ -94,9 +94,13 @@ async function hasJump(table: string, chain: string, target: string, match: stri
   }
 }
 
-/** Write our chains for `nets` in one transaction, and make sure each jump into them exists once. */
-export async function applyFirewall(o: FirewallOwner, nets: NetworkRecord[]): Promise<void> {
+/**
+ * Write our chains for `nets` in one transaction, and (unless `jumpsKnown`: this process
+ * already made sure since it last removed them) make sure each jump into them exists once.
+ */
+export async function applyFirewall(o: FirewallOwner, nets: NetworkRecord[], jumpsKnown = false): Promise<void> {
   await run('iptables-restore', ['-w', '--noflush'], restoreInput(o, renderRules(o, nets)));
+  if (jumpsKnown) return;
   for (const [table, chain, target, match] of jumps(o)) {
     if (await hasJump(table, chain, target, match, o)) continue;
     await run('iptables', ['-w', '-t', table, '-I', chain, '1', ...match, '-m', 'comment', '--comment', o.comment, '-j', target]);

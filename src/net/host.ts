@@ -42,6 +42,8 @@ export interface NetHost {
 /** The real host: iproute2, iptables, sockets. Owner marks derive from `dataRoot`. */
 export class LinuxNetHost implements NetHost {
   private readonly fw;
+  /** The jumps into our chains were checked by this process (checked once, at open). */
+  private jumpsKnown = false;
   /**
    * `upstreams`: resolvers for names that are not ours ("ip" or "ip:port"; default: those of
    * /etc/resolv.conf, read when each DNS server starts).
@@ -74,12 +76,14 @@ export class LinuxNetHost implements NetHost {
     return links.hostSubnets(except);
   }
 
-  applyFirewall(nets: NetworkRecord[]): Promise<void> {
-    return applyFirewall(this.fw, nets);
+  async applyFirewall(nets: NetworkRecord[]): Promise<void> {
+    await applyFirewall(this.fw, nets, this.jumpsKnown);
+    this.jumpsKnown = true;
   }
 
-  removeFirewall(): Promise<void> {
-    return removeFirewall(this.fw);
+  async removeFirewall(): Promise<void> {
+    this.jumpsKnown = false;
+    await removeFirewall(this.fw);
   }
 
   startDns(address: string, resolve: NameResolver): Promise<Closable> {

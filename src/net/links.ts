@@ -45,16 +45,27 @@ export async function ownedLinks(dataRoot: string): Promise<LinkInfo[]> {
  * and up. Idempotent: a restart finds the bridge and keeps it (running VMs' taps stay on it).
  */
 export async function ensureBridge(name: string, gatewayCidr: string, mtu: number, dataRoot: string): Promise<void> {
-  const links = await listLinks();
-  if (!links.some((l) => l.name === name)) {
+  let exists = true;
+  try {
+    await run('ip', ['link', 'show', 'dev', name]);
+  } catch {
+    exists = false;
+  }
+  // One `ip -batch` for the rest: each exec of ip costs a few ms. The alias goes apart when
+  // the data root has characters batch quoting cannot carry.
+  const alias = ownerAlias(dataRoot);
+  const batchSafe = !/["\\\n]/.test(alias);
+  const cmds = [
     // A fixed MAC: a bridge without one takes the lowest MAC of its ports, so the gateway's
     // MAC would change under the containers' ARP caches whenever a port leaves.
-    await run('ip', ['link', 'add', 'name', name, 'address', bridgeMac(name), 'type', 'bridge']);
-  }
-  await run('ip', ['link', 'set', 'dev', name, 'alias', ownerAlias(dataRoot)]);
-  await run('ip', ['link', 'set', 'dev', name, 'mtu', String(mtu)]);
-  await run('ip', ['addr', 'replace', gatewayCidr, 'dev', name]);
-  await run('ip', ['link', 'set', 'dev', name, 'up']);
+    ...(exists ? [] : [`link add name ${name} address ${bridgeMac(name)} type bridge`]),
+    ...(batchSafe ? [`link set dev ${name} alias "${alias}"`] : []),
+    `link set dev ${name} mtu ${mtu}`,
+    `addr replace ${gatewayCidr} dev ${name}`,
+    `link set dev ${name} up`,
+  ];
+  await run('ip', ['-batch', '-'], cmds.join('\n') + '\n');
+  if (!batchSafe) await run('ip', ['link', 'set', 'dev', name, 'alias', alias]);
 }
 
 /** A stable, locally administered MAC for a bridge, derived from its name. */
