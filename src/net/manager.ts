@@ -197,6 +197,7 @@ export class NetworkManager {
       bridge,
       mtu,
       isDefault,
+      userSubnet: !!cfg.Subnet,
       ipam,
       ipamConfig: isDefault || !cfg.Subnet ? [{ Subnet: ipam.subnet, Gateway: ipam.gateway }] : (o.ipam ?? []).map((c) => ({ ...c })),
       endpoints: {},
@@ -291,9 +292,9 @@ export class NetworkManager {
       if (Object.values(n.endpoints).some((e) => e.containerId === req.containerId)) {
         throw new ForbiddenError(`endpoint with name ${req.name} already exists in network ${n.name}`);
       }
-      if (n.isDefault && (req.ip || (req.aliases ?? []).length > 0)) {
-        throw new InvalidArgumentError('user specified IP address and network-scoped aliases are supported only on user defined networks');
-      }
+      if (n.isDefault && req.ip) throw new InvalidArgumentError('user specified IP address is supported on user defined networks only');
+      if (n.isDefault && (req.aliases ?? []).length > 0) throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
+      if (req.ip && !n.userSubnet) throw new InvalidArgumentError('user specified IP address is supported only when connecting to networks with user configured subnets');
       const id = crypto.randomBytes(32).toString('hex');
       const ip = allocate(n.ipam, id, req.ip);
       const ep: EndpointRecord = { id, containerId: req.containerId, name: req.name, aliases: req.aliases ?? [], ip, mac: req.mac ?? macFor(ip), ports: [] };

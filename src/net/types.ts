@@ -46,6 +46,8 @@ export interface NetworkRecord {
   /** The Linux bridge on the host. */
   bridge: string;
   mtu: number;
+  /** The subnet was given (--subnet): only then may a container ask for a static --ip. */
+  userSubnet: boolean;
   /** True for the default `bridge` network (no name resolution, cannot be removed). */
   isDefault: boolean;
   ipam: IpamState;

@@ -4,7 +4,7 @@ import type { NetworkRecord } from '../../../src/net/types';
 function net(name: string, subnet: string, extra: Partial<NetworkRecord> = {}): NetworkRecord {
   return {
     id: name.padEnd(64, '0'), name, created: '', driver: 'bridge', internal: false, attachable: false, labels: {}, options: {},
-    bridge: `pv-${name}`, mtu: 1500, isDefault: false, ipam: { subnet, gateway: subnet.replace(/0\/\d+$/, '1'), allocated: {} }, ipamConfig: [], endpoints: {}, ...extra,
+    bridge: `pv-${name}`, mtu: 1500, isDefault: false, userSubnet: true, ipam: { subnet, gateway: subnet.replace(/0\/\d+$/, '1'), allocated: {} }, ipamConfig: [], endpoints: {}, ...extra,
   };
 }
 

@@ -135,6 +135,10 @@ describe('NetworkManager over an in-memory host', () => {
     await m.create({ name: 'p3' });
     await m.connect('p3', { containerId: '6'.repeat(64), name: 'c6' });
     expect(await m.prune((n) => n.labels.keep === '1')).toEqual(['p1']);
+    // A static address needs a network made with --subnet, and a user network.
+    await expect(m.connect('p2', { containerId: '7'.repeat(64), name: 'c7', ip: '172.19.0.9' })).rejects.toThrow('user specified IP address is supported only when connecting to networks with user configured subnets');
+    await expect(m.connect('bridge', { containerId: '7'.repeat(64), name: 'c7', ip: '172.18.0.9' })).rejects.toThrow('user specified IP address is supported on user defined networks only');
+    await expect(m.connect('bridge', { containerId: '7'.repeat(64), name: 'c7', aliases: ['x'] })).rejects.toThrow('network-scoped alias is supported only for containers in user defined networks');
     expect(m.list().map((n) => n.name).sort()).toEqual(['bridge', 'p2', 'p3']);
   });
 });
