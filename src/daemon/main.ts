@@ -111,8 +111,10 @@ async function main(argv: string[]): Promise<void> {
     rootfsPaths: (id: string) => rootfs.paths(id),
   };
   // --- end containers ------------------------------------------------------------------------
-  // Bridges and rules come up in the background: /networks requests wait for them.
-  const networks = openNetworks(opts.dataRoot, events);
+  // Bridges and rules come up in the background once the API listens (a daemon refused at
+  // listen time touches no host network): /networks requests wait for them.
+  let networksOpened: (m: Awaited<ReturnType<typeof openNetworks>>) => void = () => undefined;
+  const networks = new Promise<Awaited<ReturnType<typeof openNetworks>>>((resolve) => (networksOpened = resolve));
 
   const app = createApiApp({
     system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver, id: loadEngineId(opts.dataRoot) },
@@ -131,6 +133,7 @@ async function main(argv: string[]): Promise<void> {
     log.info(`API listening on ${host}${host.startsWith('tcp://') && listenPlan.tls ? (listenPlan.tls.verify ? ' (TLS, client certificates verified)' : ' (TLS)') : ''}`);
   }
   log.info(`podvisord ${PODVISOR_VERSION} ready in ${Math.round(performance.now())} ms (${Math.round(performance.now() - mainStart)} ms after loading its code). To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`);
+  void openNetworks(opts.dataRoot, events).then(networksOpened);
   // Once every adoption has ended, reclaim the leftovers (VMs and VM processes of our exec root
   // no running container claims), then fill the pool; all in the background.
   void adopted.then((ids) => {
