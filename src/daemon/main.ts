@@ -17,6 +17,7 @@ import { resolveAccel } from '../vm/accel';
 import { AgentClient } from '../vm/agent/client';
 import { defaultGuestImages } from '../vm/guest-images';
 import { CachedFactory, DirectFactory } from '../vm/pool';
+import { canCreateTaps } from '../vm/devices/nic';
 import { poolWarmStep, Rehearsal } from '../vm/rehearsal';
 import { sharedMounter } from '../util/mounter';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
@@ -27,6 +28,7 @@ import { EventBus } from '../pod/events';
 import { PodManager } from '../pod/manager';
 import { OverlayRootfs } from '../storage/rootfs';
 import { StateStore } from '../storage/state';
+import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
 import { openNetworks } from '../net/daemon';
 
@@ -75,7 +77,9 @@ async function main(argv: string[]): Promise<void> {
   // Pool VMs rehearse a container in the background before they go idle (src/vm/rehearsal.ts),
   // then give back their guest RAM pages that hold only zeros (Vm.trimIdleMemory).
   const rehearsal = Rehearsal.create();
-  const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), vmDefaults, {
+  // Pool VMs boot with one NIC (a host tap, attached to a bridge when a container joins a
+  // network) where taps can be made: it fits requests for none too (src/vm/devices).
+  const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), { size: vmDefaults, devices: { nics: canCreateTaps() ? 1 : 0 } }, {
     warm: poolWarmStep(rehearsal),
   });
   // VMs an earlier daemon left that no container claims. The pod layer passes the ids of
@@ -90,7 +94,7 @@ async function main(argv: string[]): Promise<void> {
   await state.init();
   const rootfs = new OverlayRootfs(containersRoot);
   const events = new EventBus();
-  const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot });
+  const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot, repairFrontend });
   images.store.setRunningProbe((id) => {
     try {
       return pods.isRunning(id);

@@ -3,7 +3,8 @@
  * when something a test or a daemon started during it is still there: a QEMU or virtiofsd
  * process, a perl mount helper, a mount under the tests' temp roots, or a VM runtime
  * directory (`<exec root>/vms/<id>`) made during the run, or a bridge, tap or firewall rule of
- * a daemon whose data root is gone (network leaks).
+ * a daemon whose data root is gone (network leaks). Every project that touches the host
+ * names it; the first call, after all projects' tests, does the work for the whole run.
  */
 import { orphanNetworkObjects, listMountHelpers, listVmProcesses, testRootMounts, testRootVmDirs, type ProcInfo } from './leaks';
 
@@ -51,6 +52,8 @@ function leftovers(): string[] {
 }
 
 export default async function globalTeardown(): Promise<void> {
+  if (process.env.PODVISOR_TEST_TEARDOWN_DONE) return;
+  process.env.PODVISOR_TEST_TEARDOWN_DONE = '1';
   await stopRegistries();
   // Give processes killed by the last test a moment to be reaped.
   for (let i = 0; i < 20; i++) {

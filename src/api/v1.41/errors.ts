@@ -17,6 +17,7 @@ import {
   UnavailableError,
 } from '../../errors';
 import { PayloadTooLargeError, RequestTimeoutError } from './limits';
+import { dockerMessage } from '../../translate/errors';
 import { logger } from '../../util/log';
 
 const log = logger('api');
@@ -55,7 +56,7 @@ export const dockerErrorHandler: ErrorRequestHandler = (err, req, res, _next) =>
   let message: string;
   if (err instanceof PodvisorError) {
     status = httpStatusOf(err);
-    message = err.message;
+    message = dockerMessage(err) ?? err.message;
   } else if (err && typeof err === 'object' && (err as { type?: string }).type === 'entity.parse.failed') {
     // body-parser's JSON syntax error: dockerd answers 400 with the decoder's message.
     status = 400;

@@ -6,10 +6,11 @@
  */
 import type { Router } from 'express';
 import type { ApiServices } from './services';
-import { sendJson, labelsMatch, type FilterMap } from './params';
+import { sendJson } from './kit/params';
+import { labelsMatch, pruneLabelsMatch, type FilterMap } from './kit/filters';
+import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
 import { InvalidArgumentError, NotImplementedError, UnavailableError } from '../../errors';
-import { parseTimeArg } from '../../pod/logs';
 import { parseRfc3339 } from '../../util/time';
 import type { NetworkManager } from '../../net/manager';
 import type { NetworkRecord } from '../../net/types';
@@ -109,11 +110,9 @@ export function register(router: Router, services: ApiServices): void {
 
   router.post('/networks/prune', typed('POST /networks/prune', async ({ query }, _req, res) => {
     const f = query.filters;
-    const until = f.until?.length ? parseTimeArg(f.until[0]) : undefined;
+    const until = f.until?.length ? pruneUntilSeconds(f.until[0]) : undefined;
     const keep = (n: NetworkRecord): boolean =>
-      (until !== undefined && BigInt(parseRfc3339(n.created)) * 1000000n >= until) ||
-      !labelsMatch(n.labels, f.label ?? []) ||
-      ((f['label!'] ?? []).length > 0 && (f['label!'] ?? []).some((l) => labelsMatch(n.labels, [l])));
+      (until !== undefined && parseRfc3339(n.created) / 1000 >= until) || !pruneLabelsMatch(n.labels, f);
     const removed = await (await mgr()).prune(keep);
     sendJson(res, 200, { NetworksDeleted: removed });
   }));

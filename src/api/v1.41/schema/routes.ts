@@ -9,8 +9,8 @@ import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox
 import type { Request, RequestHandler, Response } from 'express';
 import { Q, decodeQuery } from './query';
 import { decodeBody } from './go-decode';
-import { AuthBodySchema, CreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema, UpdateBodySchema } from './bodies';
-import { readJson, yieldLoop } from '../params';
+import { AuthBodySchema, CreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema, UpdateBodySchema } from '../../../translate/docker-schema';
+import { readJson, yieldLoop } from '../kit/params';
 import { NetworkConnectBodySchema, NetworkCreateBodySchema, NetworkDisconnectBodySchema } from './network-bodies';
 
 /** Filters of GET /containers/json. */

@@ -6,10 +6,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { NetworkManager } from '../../src/net/manager';
-import { LinuxNetHost, removeAllOwned } from '../../src/net/host';
-import { createTap, ownedLinks } from '../../src/net/links';
-import { firewallOwner, listPodvisorRules } from '../../src/net/firewall';
+import { NetworkManager } from '../../../src/net/manager';
+import { LinuxNetHost, removeAllOwned } from '../../../src/net/host';
+import { createTap, ownedLinks } from '../../../src/net/links';
+import { firewallOwner, listPodvisorRules } from '../../../src/net/firewall';
 
 let root: string;
 beforeAll(() => {

@@ -11,11 +11,11 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as dnsPacket from 'dns-packet';
-import { NetworkManager } from '../../src/net/manager';
-import { LinuxNetHost, removeAllOwned } from '../../src/net/host';
-import { firewallOwner, listPodvisorRules } from '../../src/net/firewall';
-import { ownedLinks } from '../../src/net/links';
-import { EventBus } from '../../src/pod/events';
+import { NetworkManager } from '../../../src/net/manager';
+import { LinuxNetHost, removeAllOwned } from '../../../src/net/host';
+import { firewallOwner, listPodvisorRules } from '../../../src/net/firewall';
+import { ownedLinks } from '../../../src/net/links';
+import { EventBus } from '../../../src/pod/events';
 
 jest.setTimeout(60000);
 
