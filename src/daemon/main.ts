@@ -30,6 +30,7 @@ import { OverlayRootfs } from '../storage/rootfs';
 import { StateStore } from '../storage/state';
 import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
+import { openNetworks } from '../net/daemon';
 
 /** The overlay directories inspect reports. */
 
@@ -114,11 +115,16 @@ async function main(argv: string[]): Promise<void> {
     rootfsPaths: (id: string) => rootfs.paths(id),
   };
   // --- end containers ------------------------------------------------------------------------
+  // Bridges and rules come up in the background once the API listens (a daemon refused at
+  // listen time touches no host network): /networks requests wait for them.
+  let networksOpened: (m: Awaited<ReturnType<typeof openNetworks>>) => void = () => undefined;
+  const networks = new Promise<Awaited<ReturnType<typeof openNetworks>>>((resolve) => (networksOpened = resolve));
 
   const app = createApiApp({
     system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver, id: loadEngineId(opts.dataRoot) },
     images,
     containers,
+    networks: { manager: networks },
   });
   // Log any stall of the event loop over 50 ms (no request may hold it longer).
   watchEventLoopLag();
@@ -131,6 +137,7 @@ async function main(argv: string[]): Promise<void> {
     log.info(`API listening on ${host}${host.startsWith('tcp://') && listenPlan.tls ? (listenPlan.tls.verify ? ' (TLS, client certificates verified)' : ' (TLS)') : ''}`);
   }
   log.info(`podvisord ${PODVISOR_VERSION} ready in ${Math.round(performance.now())} ms (${Math.round(performance.now() - mainStart)} ms after loading its code). To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`);
+  void openNetworks(opts.dataRoot, events).then(networksOpened);
   // Once every adoption has ended, reclaim the leftovers (VMs and VM processes of our exec root
   // no running container claims), then fill the pool; all in the background.
   void adopted.then((ids) => {
@@ -158,7 +165,7 @@ async function main(argv: string[]): Promise<void> {
     const t0 = Date.now();
     // Boots under way (a pool refill, a direct boot) end before we do: a VM that comes up now
     // is destroyed, so none is left without an owner.
-    await Promise.all([pods.settled(), vmFactory.close(), hypervisor.close()]);
+    await Promise.all([pods.settled(), vmFactory.close(), hypervisor.close(), networks.then((n) => n?.shutdown())]);
     sharedMounter().close();
     log.info(`shut down in ${Date.now() - t0} ms`);
     process.exit(0);
