@@ -15,6 +15,7 @@ import { parseManifest, type Descriptor, type Platform } from './registry/manife
 import { DEFAULT_DOMAIN, type ImageReference } from './reference';
 import { sha256Digest } from './digest';
 import { InvalidArgumentError, UnauthorizedError, UnavailableError } from '../errors';
+import { LoginRefusedError } from './errors';
 
 /** Registry flags of the daemon. */
 export interface RegistryFlags {
@@ -57,8 +58,7 @@ export class ImageService {
 
   /**
    * Check credentials against a registry's /v2/ (`docker login`): resolves when the registry
-   * accepts them; UnauthorizedError, or UnavailableError "login attempt to <url> failed with
-   * status: 401 Unauthorized" (dockerd's wording) when not.
+   * accepts them; UnauthorizedError, or LoginRefusedError (the URL and status) when not.
    */
   async login(auth: AuthConfig): Promise<void> {
     const domain = loginDomain(auth.serveraddress);
@@ -78,7 +78,7 @@ export class ImageService {
     }
     if (!res.ok) {
       if (res.status === 401 && !basicCredentials(auth)) throw new UnauthorizedError('unauthorized: authentication required');
-      throw new UnavailableError(`login attempt to ${res.url} failed with status: ${res.status} ${res.status === 401 ? 'Unauthorized' : ''}`.trim());
+      throw new LoginRefusedError(res.url, res.status);
     }
   }
 

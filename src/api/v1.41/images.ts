@@ -15,7 +15,9 @@ import { decodeRegistryAuth } from '../../storage/registry/auth';
 import { parsePlatform, type Platform } from '../../storage/registry/manifest';
 import { isDigest } from '../../storage/digest';
 import { isValidTag, parseReference, familiarName, type ImageReference } from '../../storage/reference';
-import { InvalidArgumentError, NotImplementedError, PodvisorError, UnavailableError } from '../../errors';
+import { InvalidArgumentError, NotFoundError, NotImplementedError, PodvisorError, UnavailableError } from '../../errors';
+import { NoSuchImageError } from '../../storage/errors';
+import { dockerMessage } from '../../translate/errors';
 import { sendJson, svc } from './kit/params';
 import { exactBoolFilter, labelsMatch, pruneLabelsMatch } from './kit/filters';
 import { pruneUntilSeconds } from './kit/time';
@@ -115,7 +117,7 @@ async function createImage(images: ImageService, query: CreateQuery, req: Reques
     await images.pull(ref, { platform, auth, signal: controller.signal, onProgress: write });
   } catch (err) {
     if (!res.headersSent) throw err;
-    const message = err instanceof Error ? err.message : String(err);
+    const message = dockerMessage(err) ?? (err instanceof Error ? err.message : String(err));
     res.write(goJson({ errorDetail: { message }, error: message }) + '\r\n');
   } finally {
     res.off('close', onClose);
@@ -189,7 +191,11 @@ function findForInspect(images: ImageService, name: string): StoredImageView {
   try {
     return images.store.find(name);
   } catch (err) {
-    if (err instanceof PodvisorError) err.message = `no such image: ${name}: ${err.message}`;
+    if (!(err instanceof PodvisorError)) throw err;
+    const message = `no such image: ${name}: ${dockerMessage(err) ?? err.message}`;
+    // A storage failure is worded by dockerMessage from its fields: answer a plain 404 instead.
+    if (err instanceof NoSuchImageError) throw new NotFoundError(message);
+    err.message = message;
     throw err;
   }
 }
