@@ -19,7 +19,7 @@ import { parseSignal, SIGTERM } from './signals';
 import { cgroupLimitsFor, vmSizeFor, type PodVmSize } from './resources';
 import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
 import { mergeEnv } from '../util/env';
-import { verifyLogConfig, type LogConfig } from '../pod/log-config';
+import { verifyLogConfig, type LogConfig } from './log-config';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
