@@ -13,10 +13,13 @@
  * own record (spec, state, init process, restart count). The Docker API creates pods of
  * exactly one container whose id is the pod's id.
  */
-import type { ResourceLimits, VmSize } from '../vm/types';
+import type { ResourceLimits, VmConfig } from '../vm/types';
 import type { PodLogConfig } from './log-config';
 
 /** Docker's restart policy names. */
+/** The VM size a pod asks for: memory and vCPUs (the VM layer's VmConfig size; devices are the sandbox's). */
+export type PodVmSize = VmConfig['size'];
+
 export type RestartPolicyName = 'no' | 'always' | 'unless-stopped' | 'on-failure';
 
 /** When a pod is started again after its main process exits. */
@@ -74,7 +77,7 @@ export interface SandboxSpec {
   /** User labels (image labels merged under the caller's). */
   labels: Record<string, string>;
   /** VM size asked for this pod. */
-  vm: VmSize;
+  vm: PodVmSize;
   restartPolicy: RestartPolicy;
   /** Remove the pod when it exits (docker run --rm). */
   autoRemove: boolean;
