@@ -49,14 +49,14 @@ async function main(argv: string[]): Promise<void> {
   // TLS files and the socket group are checked before any other work.
   const listenPlan = planListeners(opts);
 
-  // --- images (issue 3): content/, layers/, images/ under the data root -------------------
+  // --- images: content/, layers/, images/ under the data root -------------------------------
   const images = await ImageService.open(opts.dataRoot, {
     insecureRegistries: opts.insecureRegistries,
     registryMirrors: opts.registryMirrors,
   });
   // --- end images ----------------------------------------------------------------------
 
-  // --- VM runtime (issue 2): acceleration, hypervisor, warm pool ----------------------------
+  // --- VM runtime: acceleration, hypervisor, warm pool ---------------------------------------
   const guest = defaultGuestImages();
   const kernel = opts.kernel ?? guest.kernel;
   const initrd = opts.initrd ?? guest.initrd;
@@ -87,7 +87,7 @@ async function main(argv: string[]): Promise<void> {
   const keepVms = new Set<string>();
   // --- end VM runtime ------------------------------------------------------------------------
 
-  // --- containers (issue 4): state, rootfs, pods; restore before serving ----------------------
+  // --- containers: state, rootfs, pods; restored before the API serves (no half-known pod) ---
   // Per-container state, logs, hosts files and rootfs layers live under <data-root>/containers.
   const containersRoot = path.join(opts.dataRoot, 'containers');
   const state = new StateStore(containersRoot);

@@ -1,5 +1,5 @@
 /**
- * Regressions of issue 10's "Bugs found", each through the stock docker CLI against the real
+ * Regressions of bugs once found in podvisor, each through the stock docker CLI against the real
  * daemon on real VMs (fixture registry): binary stdin without a TTY, the exit codes of a
  * command that cannot be started, memory limits held by the guest's cgroup (stats, live
  * update, OOM), and a persisted daemon ID. One daemon, one long-running
@@ -43,7 +43,7 @@ function md5(b: Buffer): string {
   return createHash('md5').update(b).digest('hex');
 }
 
-describe('issue 10 regressions (docker CLI)', () => {
+describe('regressions (docker CLI)', () => {
   let d: TestDaemon;
   beforeAll(async () => {
     d = await startDaemon({ vmPoolSize: 1 });
