@@ -25,7 +25,10 @@
 import * as fs from 'node:fs';
 import { parseRfc3339, rfc3339Nanos, nowRfc3339 } from '../util/time';
 import { DEFAULT_LOG_POLICY, type LogPolicy } from './log-config';
+import type { OutputResume } from '../vm/types';
+import type { LogPoint } from './log-position';
 import { logger } from '../util/log';
+import { PositionFile, positionFile, recoverPosition } from './log-position';
 
 const log = logger('logs');
 
@@ -52,11 +55,63 @@ export class LogWriter {
   private readonly listeners = new Set<LogListener>();
   /** Entries dropped since the last successful write. */
   private dropped = 0;
+  /** Stream offsets of the output passed to entries so far (see ./log-position.ts). */
+  private readonly offsets: Record<'stdout' | 'stderr', number> = { stdout: 0, stderr: 0 };
+  private readonly position: PositionFile;
+  private positionFailed = false;
 
   constructor(
     readonly file: string,
     readonly policy: LogPolicy = DEFAULT_LOG_POLICY,
-  ) {}
+  ) {
+    this.position = new PositionFile(positionFile(file));
+  }
+
+  /**
+   * A (new or re-attached) process starts writing: its streams continue at these offsets (0
+   * for a new process). Recorded at once, so a restart never takes a previous process's
+   * offsets for this one's.
+   */
+  startProcess(start: { stdout: number; stderr: number } = { stdout: 0, stderr: 0 }): void {
+    this.offsets.stdout = start.stdout;
+    this.offsets.stderr = start.stderr;
+    if (this.policy.driver !== 'json-file') return;
+    try {
+      this.open();
+      const p = { size: this.size, ...start };
+      this.position.write(p, p);
+    } catch (err) {
+      this.positionError(err);
+    }
+  }
+
+  /**
+   * After a daemon restart, for a process that kept running: where its streams should be
+   * re-sent from to complete this log without duplicates (a torn last entry is cut off), and
+   * where to report bytes that are lost. Undefined without a usable position record.
+   */
+  resumePoint(): OutputResume | undefined {
+    if (this.policy.driver !== 'json-file') return undefined;
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+    let at: { stdout: number; stderr: number } | undefined;
+    try {
+      at = recoverPosition(this.file);
+    } catch (err) {
+      log.warn(`${this.file}: cannot read its position: ${(err as Error).message}`);
+    }
+    if (!at) return undefined;
+    return {
+      ...at,
+      lost: (stream, bytes) =>
+        log.warn(`${this.file}: ${bytes} bytes of ${stream} were lost while the daemon was down (more than the guest keeps)`),
+    };
+  }
+
+  private positionError(err: unknown): void {
+    if (!this.positionFailed) log.warn(`${this.file}: cannot record its position: ${(err as Error).message}`);
+    this.positionFailed = true;
+  }
 
   private open(): number {
     if (this.fd === null) {
@@ -113,20 +168,28 @@ export class LogWriter {
 
   private append(stream: 'stdout' | 'stderr', log: Buffer): void {
     const time = nowRfc3339();
+    const before = { size: 0, ...this.offsets };
+    this.offsets[stream] += log.length;
     if (this.policy.driver === 'json-file') {
       const line = Buffer.from(JSON.stringify({ log: log.toString('utf8'), stream, time }) + '\n');
-      if (!this.writeWhole(line)) return;
+      if (!this.writeWhole(line, before)) return;
     }
     const e: LogEntry = { stream, time, log: Buffer.from(log) };
     for (const l of [...this.listeners]) l(e);
   }
 
   /** Append a whole line (rotating first when due), or nothing: false when it could not be written. */
-  private writeWhole(line: Buffer): boolean {
+  private writeWhole(line: Buffer, before: LogPoint): boolean {
     try {
       this.open();
       if (this.policy.maxSize > 0 && this.size >= this.policy.maxSize) this.rotate();
       const fd = this.open();
+      try {
+        this.position.write({ ...before, size: this.size }, { size: this.size + line.length, ...this.offsets });
+        this.positionFailed = false;
+      } catch (err) {
+        this.positionError(err);
+      }
       for (let off = 0; off < line.length;) off += fs.writeSync(fd, line, off);
       this.size += line.length;
       if (this.dropped) log.info(`${this.file}: writing again after ${this.dropped} dropped entries`);
@@ -157,6 +220,7 @@ export class LogWriter {
     this.flush('stderr');
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
+    this.position.close();
   }
 }
 

@@ -1190,9 +1190,9 @@ export class PodManager {
     }
     if (!vm) return false;
     try {
-      const procs = await vm.agent.reattach();
       const main = mainContainer(r.spec);
       const wanted = r.initProcessIds?.[main.id] ?? initProcessId(main.id);
+      const procs = await vm.agent.reattach((p) => (p.processId === wanted ? e.log.resumePoint() : undefined));
       const init = procs.find((p) => p.processId === wanted);
       if (!init) throw new Error(`process ${wanted} is gone`);
       this.bindRun(e, vm, init, parseRfc3339(r.state.startedAt) || Date.now());

@@ -27,6 +27,7 @@ export const Limits = {
   STDIN_WINDOW: 262144,
   MIN_WINDOW: 4096,
   MAX_WINDOW: 16777216,
+  OUTPUT_KEEP: 262144,
 } as const;
 
 /** Frame types that are not requests (PV_FRAME_<NAME>). */
@@ -56,6 +57,7 @@ export const Op = {
   SHUTDOWN: 26,
   UPDATE_RESOURCES: 27,
   MEMORY_STATS: 28,
+  RESUME_OUTPUT: 40,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
@@ -108,6 +110,10 @@ export const Tag = {
   MEMORY_USAGE: 39,
   MEMORY_LIMIT: 40,
   MEMORY_CACHE: 41,
+  STDOUT_DURABLE: 60,
+  STDERR_DURABLE: 61,
+  STDOUT_FROM: 62,
+  STDERR_FROM: 63,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -156,6 +162,10 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.MEMORY_USAGE]: 'u64',
   [Tag.MEMORY_LIMIT]: 'u64',
   [Tag.MEMORY_CACHE]: 'u64',
+  [Tag.STDOUT_DURABLE]: 'u64',
+  [Tag.STDERR_DURABLE]: 'u64',
+  [Tag.STDOUT_FROM]: 'u64',
+  [Tag.STDERR_FROM]: 'u64',
 };
 
 /** Error classes of ERROR frames (PV_ERR_<NAME>). */
