@@ -179,6 +179,14 @@ static void child_main(const struct process_spec *s, const struct container *c, 
   if (is_init) {
     umount2("/proc", MNT_DETACH); /* a previous init's /proc, if any */
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) child_fail(fail_fd, ST_PROC);
+    if (c->has_cgroup) {
+      /* As runc on cgroup v2: a cgroup namespace rooted at the container's cgroup (joined
+       * above), and cgroup2 read-only on /sys/fs/cgroup, so /sys/fs/cgroup/memory.max is the
+       * container's limit. Best effort: without it the container runs as before. */
+      umount2("/sys/fs/cgroup", MNT_DETACH); /* a previous init's */
+      if (unshare(CLONE_NEWCGROUP) == 0)
+        (void)mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    }
   }
   if (setsid() < 0) child_fail(fail_fd, ST_SESSION);
   if (tty_slave >= 0) {

@@ -11,7 +11,7 @@ import type { ApiServices, ContainerServices } from './services';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
 import { labelsMatch, sendJson, yieldLoop } from './params';
 import { typed } from './schema/routes';
-import { drainOf, frame, openRawStream, upgradeOf, type RawStream } from './hijack';
+import { drainOf, frame, openRawStream, rawSessions, upgradeOf, type RawStream } from './hijack';
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
 import { containerJson, containerSummary } from '../../translate/inspect';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
@@ -391,9 +391,13 @@ export function register(router: Router, services: ApiServices): void {
     const up = upgradeOf(req);
     if (!up) throw new InvalidArgumentError('this endpoint needs a WebSocket upgrade');
     const keys = detachKeysOf(query.detachKeys);
+    // Counted with /attach and exec start (limits.ts): past the limit, 429 before the upgrade.
+    const release = rawSessions.acquire(r.id);
+    up.socket.once('close', release);
     up.taken = true;
     res.detachSocket(up.socket as unknown as import('node:net').Socket);
     wss.handleUpgrade(req, up.socket as unknown as import('node:net').Socket, up.head, (ws: WebSocket) => {
+      ws.on('close', release);
       // dockerd's websocket attach: binary messages, no stdcopy framing, stdin from messages.
       const input = new PassThrough();
       ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
