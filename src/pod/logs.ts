@@ -15,7 +15,8 @@
  * before an entry is written, a current file that holds max-size bytes or more is renamed
  * `<id>-json.log.1` (older ones shift to .2 ... up to max-file - 1, the oldest is dropped),
  * and a new current file is started; with max-file 1 the current file is replaced by an empty
- * one. Readers read the rotated files oldest first, then the current one. A snapshot holds
+ * one. With `compress`, rotated files are gzip'd (`<id>-json.log.1.gz` ...), as dockerd's.
+ * Readers read the rotated files oldest first, then the current one. A snapshot holds
  * open descriptors, so a rotation while it is read loses nothing of what it saw.
  *
  * A write that fails (a full disk) drops that entry, as dockerd's json-file logger does: the
@@ -23,6 +24,7 @@
  * failure is logged (once until a write succeeds again), and the container is not held up.
  */
 import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
 import { parseRfc3339, rfc3339Nanos, nowRfc3339 } from '../util/time';
 import { DEFAULT_LOG_POLICY, type LogPolicy } from './log-config';
 import type { OutputResume } from '../vm/types';
@@ -136,8 +138,10 @@ export class LogWriter {
     if (this.policy.maxFile < 2) {
       ignoreMissing(() => fs.unlinkSync(name));
     } else {
-      for (let i = this.policy.maxFile - 1; i > 1; i--) ignoreMissing(() => fs.renameSync(`${name}.${i - 1}`, `${name}.${i}`));
+      const ext = this.policy.compress ? '.gz' : '';
+      for (let i = this.policy.maxFile - 1; i > 1; i--) ignoreMissing(() => fs.renameSync(`${name}.${i - 1}${ext}`, `${name}.${i}${ext}`));
       ignoreMissing(() => fs.renameSync(name, `${name}.1`));
+      if (this.policy.compress) compressRotated(`${name}.1`);
     }
   }
 
@@ -259,16 +263,53 @@ export function entryMatches(e: LogEntry, o: LogReadOptions): boolean {
   return true;
 }
 
-/** The files of a log, oldest first: `<file>.N` ... `<file>.1`, then `<file>`. */
+/**
+ * json-file's `compress`: a just-rotated file becomes `<file>.1.gz` (dockerd does this in the
+ * background; here it is done at once, so a rotation never races a compression: at most
+ * max-size bytes, a few tens of milliseconds for the default sizes). Written to a temporary
+ * name and renamed, so readers see the plain file or the whole .gz, never half of one.
+ */
+function compressRotated(plain: string): void {
+  const data = fs.readFileSync(plain);
+  const tmp = `${plain}.gz.tmp`;
+  try {
+    fs.writeFileSync(tmp, zlib.gzipSync(data));
+    fs.renameSync(tmp, `${plain}.gz`);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e; // the rotated file stays plain: still read, and the entry is dropped (full disk)
+  }
+  fs.unlinkSync(plain);
+}
+
+/** The rotated file N of a log: `<file>.N.gz` when compressed, else `<file>.N`; undefined when neither exists. */
+function rotatedFile(file: string, i: number): string | undefined {
+  if (fs.existsSync(`${file}.${i}.gz`)) return `${file}.${i}.gz`;
+  if (fs.existsSync(`${file}.${i}`)) return `${file}.${i}`;
+  return undefined;
+}
+
+/** The files of a log, oldest first: `<file>.N[.gz]` ... `<file>.1[.gz]`, then `<file>`. */
 export function logFiles(file: string): string[] {
   const rotated: string[] = [];
-  for (let i = 1; fs.existsSync(`${file}.${i}`); i++) rotated.unshift(`${file}.${i}`);
+  for (let i = 1, f = rotatedFile(file, 1); f; f = rotatedFile(file, ++i)) rotated.unshift(f);
   return [...rotated, file];
 }
 
 /** Open descriptors of a log's files and their sizes at one instant (see the module comment). */
 export interface LogSnapshot {
-  parts: Array<{ fd: number; size: number }>;
+  /** `gz`: a compressed rotated file. */
+  parts: Array<{ fd: number; size: number; gz?: boolean }>;
+}
+
+/** The text of a log file's bytes (gunzipped when compressed; a broken .gz reads as empty). */
+function textOf(data: Buffer, gz: boolean | undefined): string {
+  if (!gz) return data.toString('utf8');
+  try {
+    return zlib.gunzipSync(data).toString('utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** Take a snapshot of a log's files now (synchronously). */
@@ -277,7 +318,7 @@ export function snapshotLog(file: string): LogSnapshot {
   for (const f of logFiles(file)) {
     try {
       const fd = fs.openSync(f, 'r');
-      parts.push({ fd, size: fs.fstatSync(fd).size });
+      parts.push({ fd, size: fs.fstatSync(fd).size, ...(f.endsWith('.gz') ? { gz: true } : {}) });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
@@ -307,7 +348,7 @@ function entriesOf(text: string, o: LogReadOptions, out: LogEntry[]): void {
 export async function readLogSnapshot(snap: LogSnapshot, o: LogReadOptions): Promise<LogEntry[]> {
   const out: LogEntry[] = [];
   try {
-    for (const p of snap.parts) entriesOf((await readFd(p.fd, p.size)).toString('utf8'), o, out);
+    for (const p of snap.parts) entriesOf(textOf(await readFd(p.fd, p.size), p.gz), o, out);
   } finally {
     for (const p of snap.parts) fs.closeSync(p.fd);
   }
@@ -326,7 +367,7 @@ export function readLogSync(file: string): LogEntry[] {
   for (const f of logFiles(file)) {
     let text: string;
     try {
-      text = fs.readFileSync(f, 'utf8');
+      text = textOf(fs.readFileSync(f), f.endsWith('.gz'));
     } catch {
       continue;
     }

@@ -387,8 +387,10 @@ export class AgentClient implements Agent {
         return f;
       }),
     );
+    const listed = [l.offsets.stdoutSent, l.offsets.stderrSent];
     streams.forEach(([name, , asked], i) => {
       if (from[i] > asked) want.lost(name, from[i] - asked);
+      if (listed[i] > from[i]) log.info(`process ${l.processId}: re-sending ${listed[i] - from[i]} bytes of ${name} the host had not stored`);
     });
     l.offsets.stdoutSent = from[0];
     if (!l.terminal) l.offsets.stderrSent = from[1];
