@@ -1,6 +1,29 @@
-// Lint setup: typescript-eslint's recommended rules on src, test and bench.
+// Lint setup: typescript-eslint's recommended rules on src, test and bench, and the layering
+// of src (docs/architecture.md): each layer may import the layers below it, never one above.
+// A wrong import (type-only ones too) fails `npm run lint`; test/unit/lint/layering.test.ts
+// checks that each rule fires.
 const js = require('@eslint/js');
 const tseslint = require('typescript-eslint');
+
+/**
+ * A relative import into one of `dirs` of src (`../pod/types`, `../../api/v1.41/x`). Matched
+ * on the import's text: no two of our folders share these names, so a name is a layer.
+ */
+const into = (dirs) => `^(\\.\\.?/)+(${dirs.join('|')})(/|$)`;
+
+/** One layer's rule: its files may not import from `forbidden` (regexes of import texts). */
+function layer(name, files, forbidden, options = {}) {
+  return {
+    name: `layering/${name}`,
+    files,
+    ...options,
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: forbidden.map((regex) => ({ regex, message: `${name} may not import from here: layers import only the layers below them (docs/architecture.md).` })),
+      }],
+    },
+  };
+}
 
 module.exports = tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'guest/**', 'coverage/**', '*.js'] },
@@ -12,4 +35,21 @@ module.exports = tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  // The error classes: the bottom of everything, they import nothing of ours.
+  layer('src/errors.ts', ['src/errors.ts'], ['^\\.']),
+  // Small helpers: nothing of ours but the error classes.
+  layer('src/util', ['src/util/**/*.ts'], ['^\\.\\./(?!errors$)']),
+  // Storage and the VM layer: below the pod layer and everything above it, and beside the network layer.
+  // src/storage/state.ts persists PodRecords and repairs their Docker part: it is the pod
+  // layer's store and is left out until it moves there.
+  layer('src/storage', ['src/storage/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon', 'net'])], { ignores: ['src/storage/state.ts'] }),
+  layer('src/vm', ['src/vm/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon', 'net'])]),
+  // The network layer: beside storage and the VMs, below the pods.
+  layer('src/net', ['src/net/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon'])]),
+  // The pod layer: front-end neutral, knows no Docker translation and no API.
+  layer('src/pod', ['src/pod/**/*.ts'], [into(['translate', 'api', 'daemon'])]),
+  // Docker <-> pod translation: below the API.
+  layer('src/translate', ['src/translate/**/*.ts'], [into(['api', 'daemon'])]),
+  // The API fronts: below the daemon that wires them.
+  layer('src/api', ['src/api/**/*.ts'], [into(['daemon'])]),
 );

@@ -20,13 +20,14 @@ import { CachedFactory, DirectFactory } from '../vm/pool';
 import { poolWarmStep, Rehearsal } from '../vm/rehearsal';
 import { sharedMounter } from '../util/mounter';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
-import { reclaimOrphanVms } from '../vm/reclaim';
+import { reclaimOrphanVms } from '../vm/orphan-vms';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { EventBus } from '../pod/events';
 import { PodManager } from '../pod/manager';
 import { OverlayRootfs } from '../storage/rootfs';
 import { StateStore } from '../storage/state';
+import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
 
 /** The overlay directories inspect reports. */
@@ -89,7 +90,7 @@ async function main(argv: string[]): Promise<void> {
   await state.init();
   const rootfs = new OverlayRootfs(containersRoot);
   const events = new EventBus();
-  const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot });
+  const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot, repairFrontend });
   images.store.setRunningProbe((id) => {
     try {
       return pods.isRunning(id);

@@ -3,7 +3,7 @@
  * index that keeps names unique (names are stored without the leading '/').
  */
 import * as crypto from 'node:crypto';
-import { ConflictError } from '../errors';
+import { NameInUseError } from './errors';
 
 /** Adjectives for generated names (our own list). */
 const ADJECTIVES = [
@@ -44,12 +44,12 @@ export class NameIndex {
     return this.byName.get(name.replace(/^\//, ''));
   }
 
-  /** Reserve `name` for `id`; ConflictError with Docker's message when taken by another id. */
+  /** Reserve `name` for `id`; NameInUseError when another id holds it. */
   reserve(name: string, id: string): void {
     const n = name.replace(/^\//, '');
     const holder = this.byName.get(n);
     if (holder !== undefined && holder !== id) {
-      throw new ConflictError(`Conflict. The container name "/${n}" is already in use by container "${holder}". You have to remove (or rename) that container to be able to reuse that name.`);
+      throw new NameInUseError(n, holder);
     }
     this.byName.set(n, id);
   }

@@ -2,7 +2,7 @@
  * Starting a pod on a VM, in explicit phases; a failure in any phase undoes what the earlier
  * ones did (hyperstart's sandbox / resources / containers / processes order):
  *
- *   1. vm        a VM from the factory (warm pool)          undo: vm.destroy()
+ *   1. vm        a VM from the sandbox (warm pool)          undo: vm.destroy()
  *   2. rootfs    each container's overlay mounted under     undo: rootfs.unmount()
  *                vm.shareDir/containers/<id>/rootfs
  *   3. files     /etc/hostname, /etc/hosts, /etc/resolv.conf written and /etc/passwd,
@@ -16,13 +16,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AgentProcess, Vm, VmFactory, Agent } from '../vm/types';
+import type { AgentProcess, Vm, Agent } from '../vm/types';
 import type { RootfsManager } from '../storage/types';
 import type { PodContainerSpec, PodSpec } from './types';
 import { resolveUser, withGroupAdd, type ResolvedUser } from './user';
 import { NotFoundError } from '../errors';
 import { FALLBACK, readEtcFile, writeEtcFile } from './etc-files';
 import { logger } from '../util/log';
+import { mergeEnv } from '../util/env';
+
+export { mergeEnv };
 
 const log = logger('pod');
 
@@ -40,50 +43,16 @@ export interface StartedPod {
 
 /** What startPod needs. */
 export interface StartDeps {
-  factory: VmFactory;
+  /**
+   * The VM for this pod (phase 1). The sandbox module (./sandbox.ts) supplies it: it is the
+   * one place of the pod layer that asks for a VM.
+   */
+  acquireVm(): Promise<Vm>;
   rootfs: RootfsManager;
   /** Host directory of a container (hosts files are copied there). */
   containerDir(id: string): string;
   /** Host resolv.conf to give containers (default /etc/resolv.conf). */
   resolvConf?: string;
-  /**
-   * Aborted when the start is given up (kill or rm -f of the container): the wait for a VM
-   * ends at once, and a VM that arrives later goes to `discard`.
-   */
-  signal?: AbortSignal;
-  /** Takes a VM that arrived after the start was given up (destroy it, tracked). */
-  discard?(vm: Vm): void;
-}
-
-/**
- * The VM from the factory, or the signal's reason as soon as it is aborted: a boot cannot be
- * cut short, so a VM that arrives after the abort is handed to `discard`.
- */
-function vmUnlessAborted(deps: StartDeps, pending: Promise<Vm>): Promise<Vm> {
-  const signal = deps.signal;
-  if (!signal) return pending;
-  if (signal.aborted) {
-    void pending.then((vm) => deps.discard?.(vm), () => undefined);
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<Vm>((resolve, reject) => {
-    const onAbort = () => {
-      void pending.then((vm) => deps.discard?.(vm), () => undefined);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    pending.then(
-      (vm) => {
-        signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) return; // onAbort already handed it on
-        resolve(vm);
-      },
-      (err) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
 
 /** The agent process id of a container's init. */
@@ -145,35 +114,6 @@ export function runtimeEnv(env: string[], hostname: string, tty: boolean, home: 
   return out;
 }
 
-/**
- * Env lists merged by key: entries of `over` replace those of `base` in place, others are
- * appended (a later duplicate in `over` replaces the earlier one). Linear: a key -> index map,
- * so a create body with 100,000 entries costs milliseconds, not minutes.
- */
-export function mergeEnv(base: string[], over: string[]): string[] {
-  const out = base.slice();
-  const key = (e: string) => {
-    const i = e.indexOf('=');
-    return i >= 0 ? e.slice(0, i) : e;
-  };
-  const at = new Map<string, number>();
-  out.forEach((e, i) => {
-    const k = key(e);
-    if (!at.has(k)) at.set(k, i);
-  });
-  for (const e of over) {
-    const k = key(e);
-    const i = at.get(k);
-    if (i !== undefined) {
-      out[i] = e;
-    } else {
-      at.set(k, out.length);
-      out.push(e);
-    }
-  }
-  return out;
-}
-
 /** Run `fn` phases with rollback: each `undo` pushed is run (in reverse) if a later step throws. */
 async function withRollback<T>(fn: (undo: Array<() => Promise<void>>) => Promise<T>): Promise<T> {
   const undo: Array<() => Promise<void>> = [];
@@ -192,11 +132,11 @@ async function withRollback<T>(fn: (undo: Array<() => Promise<void>>) => Promise
 }
 
 /** Start a pod: phases 1-5 above. Rejects (with everything undone) when a phase fails. */
-export async function startPod(deps: StartDeps, spec: PodSpec, size = spec.vm): Promise<StartedPod> {
+export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedPod> {
   return withRollback(async (undo) => {
     const t0 = Date.now();
     const lap = (what: string) => log.debug(`pod ${spec.id.slice(0, 12)}: ${what} at +${Date.now() - t0} ms`);
-    const vm = await vmUnlessAborted(deps, deps.factory.getVm(size));
+    const vm = await deps.acquireVm();
     lap(`got VM ${vm.id}`);
     undo.push(() => vm.destroy());
     for (const c of spec.containers) {

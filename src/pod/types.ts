@@ -8,8 +8,10 @@
  *                         Docker calls this "exited")
  *        --remove--> None (storage deleted)
  *
- * A pod may hold several containers in its spec (they share the VM); the Docker API creates
- * pods of exactly one container whose id is the pod's id.
+ * The pod's state is derived from its containers' (`podPhase`): Running while any of them is
+ * on the VM, else Created. A pod may hold several containers (they share the VM); each has its
+ * own record (spec, state, init process, restart count). The Docker API creates pods of
+ * exactly one container whose id is the pod's id.
  */
 import type { ResourceLimits, VmSize } from '../vm/types';
 import type { PodLogConfig } from './log-config';
@@ -63,8 +65,8 @@ export interface PodContainerSpec {
   limits?: ResourceLimits;
 }
 
-/** What to run: the pod's VM and its containers. */
-export interface PodSpec {
+/** What the pod's sandbox is: its VM, its names, and the policies of the pod as a whole. */
+export interface SandboxSpec {
   /** Pod id; equal to the container's id for Docker's single-container pods. */
   id: string;
   hostname: string;
@@ -78,16 +80,20 @@ export interface PodSpec {
   autoRemove: boolean;
   /** Log driver and options (absent: json-file without rotation). */
   log?: PodLogConfig;
+}
+
+/** What to run: the pod's sandbox and its containers (what a front end asks `create` for). */
+export interface PodSpec extends SandboxSpec {
   containers: PodContainerSpec[];
 }
 
 /** Docker's container status words. */
 export type PodStatusName = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
-/** The observable state of a pod (Docker's State object, in our words). */
+/** The observable state of one container of a pod. */
 export interface PodState {
   status: PodStatusName;
-  /** Guest pid of the main process while running, else 0. */
+  /** Guest pid of the container's init while running, else 0. */
   pid: number;
   exitCode: number;
   /** Why the last start failed or the last run ended abnormally ('' when none). */
@@ -101,22 +107,39 @@ export interface PodState {
 /** Go's zero time, as Docker prints it for "never". */
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
 
+/** A container of a pod: its spec, its state, its init process and its restarts. */
+export interface ContainerRecord {
+  spec: PodContainerSpec;
+  state: PodState;
+  /** While on a VM: the agent's process id of the container's init. */
+  process?: string;
+  /** Restarts done by the restart policy since the last manual start. */
+  restartCount: number;
+}
+
+/** The sandbox of a pod: its spec and, while running, its VM. */
+export interface SandboxRecord {
+  spec: SandboxSpec;
+  /** While running: the VM it runs in. */
+  vmId?: string;
+}
+
+/** Version of the record layout written now (see ./record.ts for the older one). */
+export const RECORD_VERSION = 2;
+
 /** A pod that exists: what is persisted per pod (see src/storage/state.ts). */
 export interface PodRecord {
+  version: typeof RECORD_VERSION;
   id: string;
   /** Unique name without the leading '/'. */
   name: string;
   /** RFC 3339 creation time. */
   created: string;
-  spec: PodSpec;
-  state: PodState;
-  /** Restarts done by the restart policy since the last manual start. */
-  restartCount: number;
+  sandbox: SandboxRecord;
+  /** Its containers by id, in the order of the spec they were created from. */
+  containers: Record<string, ContainerRecord>;
   /** Set by stop/kill; keeps `always`/`unless-stopped` from restarting it. */
   manuallyStopped: boolean;
-  /** While running: the VM it runs in, and the agent process id of each container's init. */
-  vmId?: string;
-  initProcessIds?: Record<string, string>;
   /**
    * Data of the API that created the pod, opaque to the pod layer (the Docker API keeps
    * Config and HostConfig here, as the client sent them, merged with the image's).
@@ -124,14 +147,40 @@ export interface PodRecord {
   frontend: unknown;
 }
 
-/** The main container of a pod (the only one for Docker pods). */
-export function mainContainer(spec: PodSpec): PodContainerSpec {
-  const c = spec.containers[0];
-  if (!c) throw new Error(`pod ${spec.id} has no container`);
+/** A pod's own state: Running while any container is on the VM, else Created (None: no record). */
+export type PodPhase = 'created' | 'running';
+
+/** The phase of a pod, derived from its containers' states. */
+export function podPhase(r: PodRecord): PodPhase {
+  return containersOf(r).some((c) => c.state.status === 'running' || c.state.status === 'paused') ? 'running' : 'created';
+}
+
+/** A pod's containers, in spec order. */
+export function containersOf(r: PodRecord): ContainerRecord[] {
+  return Object.values(r.containers);
+}
+
+/**
+ * The main container of a pod: the one whose id is the pod's (the only one of the pods the
+ * Docker front end makes), else the first. Its init's exit ends the pod's run.
+ */
+export function mainContainer(r: PodRecord): ContainerRecord {
+  const c = r.containers[r.id] ?? containersOf(r)[0];
+  if (!c) throw new Error(`pod ${r.id} has no container`);
   return c;
 }
 
-/** A fresh state for a pod that was never started. */
+/** Set the status word of every container of a pod (a step of the pod as a whole). */
+export function setStatus(r: PodRecord, status: PodStatusName): void {
+  for (const c of containersOf(r)) c.state.status = status;
+}
+
+/** The spec a pod was created from, rebuilt from its sandbox and containers. */
+export function podSpecOf(r: PodRecord): PodSpec {
+  return { ...r.sandbox.spec, containers: containersOf(r).map((c) => c.spec) };
+}
+
+/** A fresh state for a container that was never started. */
 export function createdState(): PodState {
   return { status: 'created', pid: 0, exitCode: 0, error: '', startedAt: ZERO_TIME, finishedAt: ZERO_TIME, oomKilled: false };
 }

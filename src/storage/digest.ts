@@ -4,19 +4,12 @@
  */
 import * as crypto from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { InvalidArgumentError } from '../errors';
 
 const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 
 /** True when `d` is a well-formed sha256 digest. */
 export function isDigest(d: unknown): d is string {
   return typeof d === 'string' && DIGEST_RE.test(d);
-}
-
-/** Throw InvalidArgumentError unless `d` is a well-formed sha256 digest. */
-export function assertDigest(d: unknown, what: string): string {
-  if (!isDigest(d)) throw new InvalidArgumentError(`invalid ${what} digest: ${JSON.stringify(d)}`);
-  return d;
 }
 
 /** `sha256:<hex>` of a buffer or string. */

@@ -56,8 +56,8 @@ export interface StoredImageView extends ImageRecord {
   lastTagTime?: string;
 }
 
-/** One line of a `DELETE /images` answer. */
-export type ImageDeleteItem = { Untagged: string } | { Deleted: string };
+/** One step of an image removal, in order: a reference removed, or an image or layer chain deleted. */
+export type ImageRemoval = { untagged: string } | { deleted: string };
 
 /** Decides whether a container is running (set by the container layer; default: not). */
 export type RunningProbe = (containerId: string) => boolean;
@@ -279,11 +279,11 @@ export class ImageStore implements ImageLookup {
    * otherwise delete the image (and layers nothing else uses). Same rules and messages as
    * dockerd's ImageDelete.
    */
-  async remove(input: string, opts: { force?: boolean; prune?: boolean } = {}): Promise<ImageDeleteItem[]> {
+  async remove(input: string, opts: { force?: boolean; prune?: boolean } = {}): Promise<ImageRemoval[]> {
     const force = !!opts.force;
     const img = this.find(input);
     const id = img.id;
-    const items: ImageDeleteItem[] = [];
+    const items: ImageRemoval[] = [];
     let repoRefs = this.refsOf(id);
     const byId = looksLikeImageId(input) && id.startsWith(input.startsWith('sha256:') ? input : `sha256:${input}`) && !this.isRef(input);
     const singleRepo = (refs: ImageReference[]) => new Set(refs.map(repositoryName)).size <= 1 && refs.filter((r) => r.digest === undefined).length <= 1;
@@ -293,13 +293,13 @@ export class ImageStore implements ImageLookup {
         throw new ConflictError(`conflict: unable to remove repository reference "${input}" (must force) - container ${this.usersOf(id)[0].slice(0, 12)} is using its referenced image ${shortId(id)}`);
       }
       delete this.state.refs[formatReference(ref)];
-      items.push({ Untagged: familiarString(ref) });
+      items.push({ untagged: familiarString(ref) });
       repoRefs = this.refsOf(id);
       if (ref.digest === undefined && !repoRefs.some((r) => r.digest === undefined && repositoryName(r) === repositoryName(ref))) {
         // The last tag of this repository is gone: its digest references go too.
         for (const r of repoRefs.filter((x) => x.digest !== undefined && repositoryName(x) === repositoryName(ref))) {
           delete this.state.refs[formatReference(r)];
-          items.push({ Untagged: familiarString(r) });
+          items.push({ untagged: familiarString(r) });
         }
         repoRefs = this.refsOf(id);
       }
@@ -312,7 +312,7 @@ export class ImageStore implements ImageLookup {
         this.checkDeleteConflict(id, force, false);
         for (const r of repoRefs) {
           delete this.state.refs[formatReference(r)];
-          items.push({ Untagged: familiarString(r) });
+          items.push({ untagged: familiarString(r) });
         }
       }
     }
@@ -335,25 +335,25 @@ export class ImageStore implements ImageLookup {
   }
 
   /** Drop an image and its references, then collect layers nobody references. */
-  private async deleteImage(id: string): Promise<ImageDeleteItem[]> {
+  private async deleteImage(id: string): Promise<ImageRemoval[]> {
     const img = this.state.images[id];
-    const items: ImageDeleteItem[] = [];
+    const items: ImageRemoval[] = [];
     for (const [ref, target] of Object.entries(this.state.refs)) {
       if (target === id) {
         delete this.state.refs[ref];
-        items.push({ Untagged: familiarString(parseReference(ref)) });
+        items.push({ untagged: familiarString(parseReference(ref)) });
       }
     }
     delete this.state.images[id];
     delete this.state.users[id];
     this.configs.delete(id);
     await this.save();
-    items.push({ Deleted: id });
+    items.push({ deleted: id });
     // Report removed layers by chain ID, as dockerd does, for chains no other image has.
     const otherChains = new Set(Object.values(this.state.images).flatMap((i) => chainIds(i.layers)));
     const mine = chainIds(img.layers);
     for (let i = mine.length - 1; i >= 0; i--) {
-      if (!otherChains.has(mine[i])) items.push({ Deleted: mine[i] });
+      if (!otherChains.has(mine[i])) items.push({ deleted: mine[i] });
     }
     await this.gc();
     if (!Object.values(this.state.images).some((i) => i.id === id)) await this.content.delete(id);
@@ -372,8 +372,8 @@ export class ImageStore implements ImageLookup {
    * `docker image prune`: delete images not used by any container and matching `keep`; with
    * `danglingOnly`, only images without tags. Returns the delete items and bytes reclaimed.
    */
-  async prune(danglingOnly: boolean, match: (img: StoredImageView) => boolean): Promise<{ items: ImageDeleteItem[]; reclaimed: number }> {
-    const items: ImageDeleteItem[] = [];
+  async prune(danglingOnly: boolean, match: (img: StoredImageView) => boolean): Promise<{ items: ImageRemoval[]; reclaimed: number }> {
+    const items: ImageRemoval[] = [];
     const before = new Map(this.layers.list().map((l) => [l.diffId, l.size]));
     for (const img of this.list()) {
       if (this.usersOf(img.id).length) continue;

@@ -39,20 +39,43 @@ import { logger } from '../util/log';
 
 const log = logger('pull');
 
-/** One progress message, as dockerd streams it (the API layer adds the `progress` bar). */
-export interface PullProgress {
-  status: string;
-  id?: string;
-  /** Present (possibly empty) on per-layer messages. */
-  progressDetail?: { current?: number; total?: number };
-}
+/** Where one layer of a pull is. */
+export type LayerPhase =
+  /** Already in the layer store: nothing to fetch. */
+  | 'exists'
+  /** To be fetched. */
+  | 'queued'
+  /** Queued behind the downloads running now. */
+  | 'waiting'
+  /** Bytes arriving (`current` of `total`). */
+  | 'downloading'
+  /** Downloaded and its digest checked. */
+  | 'downloaded'
+  /** Being committed to the layer store. */
+  | 'extracting'
+  /** In the layer store. */
+  | 'complete';
+
+/**
+ * What a pull reports as it goes, in the order it happens (a front end words it: the Docker
+ * API as dockerd's progress messages, src/translate/pull-progress.ts).
+ */
+export type PullEvent =
+  /** The manifest was found: `repository` (registry path) at `tagOrDigest`. */
+  | { kind: 'resolved'; repository: string; tagOrDigest: string }
+  /** A layer (short digest `layer`) moved to `phase`; byte counts while downloading or extracting. */
+  | { kind: 'layer'; layer: string; phase: LayerPhase; current?: number; total?: number }
+  /** The image is stored under `reference`; `updated` when the reference now names another image. */
+  | { kind: 'stored'; digest: string; reference: string; updated: boolean }
+  /** A single-platform image whose platform is not the one asked for (pulled anyway, as dockerd). */
+  | { kind: 'platform-mismatch'; reference: string; wanted: string; actual: string };
 
 /** Options of one pull. */
 export interface PullOptions {
   platform?: Platform;
   auth?: AuthConfig;
   signal?: AbortSignal;
-  onProgress?: (p: PullProgress) => void;
+  onProgress?: (e: PullEvent) => void;
 }
 
 /** How many layers download at once (dockerd's max-concurrent-downloads default). */
@@ -118,7 +141,7 @@ export class Puller {
       if (ref.digest && manifestDigest !== ref.digest) {
         throw new InvalidArgumentError(`manifest verification failed for digest ${ref.digest}`);
       }
-      emit({ status: `Pulling from ${ref.path}`, id: tagOrDigest });
+      emit({ kind: 'resolved', repository: ref.path, tagOrDigest });
       let manifestBody = top.body;
       let parsed = parseManifest(top.body, top.contentType);
       if (parsed.kind === 'index') {
@@ -136,10 +159,10 @@ export class Puller {
       await this.content.put(manifestBody, undefined, 'manifest');
       const config = await this.fetchConfig(client, manifest.config);
       const configPlatform = { os: config.os, architecture: config.architecture };
-      let warning: string | undefined;
+      let mismatch: PullEvent | undefined;
       if (opts.platform && top.body === manifestBody && (configPlatform.os !== want.os || configPlatform.architecture !== want.architecture)) {
         // dockerd 20.10 pulls it anyway and says so at the end.
-        warning = `WARNING: image with reference ${familiarName(ref)} was found but does not match the specified platform: wanted ${formatPlatform({ os: want.os, architecture: want.architecture })}, actual: ${formatPlatform(configPlatform)}`;
+        mismatch = { kind: 'platform-mismatch', reference: familiarName(ref), wanted: formatPlatform({ os: want.os, architecture: want.architecture }), actual: formatPlatform(configPlatform) };
       }
       const diffIds = config.rootfs.diff_ids;
       if (diffIds.length !== manifest.layers.length) {
@@ -154,9 +177,8 @@ export class Puller {
       const before = this.images.byRef(refs[0])?.id;
       await this.images.commit({ id, config, layers: diffIds, refs });
       const updated = before !== id;
-      emit({ status: `Digest: ${manifestDigest}` });
-      emit({ status: `Status: ${updated ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarString(ref)}` });
-      if (warning) emit({ status: warning });
+      emit({ kind: 'stored', digest: manifestDigest, reference: familiarString(ref), updated });
+      if (mismatch) emit(mismatch);
       return { id, updated };
     } catch (err) {
       throw pullError(err, ref);
@@ -182,7 +204,7 @@ export class Puller {
     return config;
   }
 
-  private async fetchLayers(client: RegistryClient, layers: Descriptor[], diffIds: string[], emit: (p: PullProgress) => void, signal?: AbortSignal): Promise<void> {
+  private async fetchLayers(client: RegistryClient, layers: Descriptor[], diffIds: string[], emit: (e: PullEvent) => void, signal?: AbortSignal): Promise<void> {
     const release = this.layers.hold(diffIds);
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal?.reason);
@@ -193,16 +215,16 @@ export class Puller {
       for (let i = 0; i < layers.length; i++) {
         const short = shortId(layers[i].digest);
         if (this.layers.has(diffIds[i])) {
-          emit({ status: 'Already exists', progressDetail: {}, id: short });
+          emit({ kind: 'layer', layer: short, phase: 'exists' });
           continue;
         }
         if (seen.has(diffIds[i])) continue;
         seen.add(diffIds[i]);
         layerCompression(layers[i].mediaType);
-        emit({ status: 'Pulling fs layer', progressDetail: {}, id: short });
+        emit({ kind: 'layer', layer: short, phase: 'queued' });
         todo.push({ desc: layers[i], diffId: diffIds[i], short });
       }
-      for (let i = MAX_CONCURRENT_DOWNLOADS; i < todo.length; i++) emit({ status: 'Waiting', progressDetail: {}, id: todo[i].short });
+      for (let i = MAX_CONCURRENT_DOWNLOADS; i < todo.length; i++) emit({ kind: 'layer', layer: todo[i].short, phase: 'waiting' });
       let next = 0;
       let failed: unknown;
       const worker = async () => {
@@ -226,7 +248,7 @@ export class Puller {
   }
 
   /** Download, verify and unpack one layer into the layer store. */
-  private async fetchLayer(client: RegistryClient, desc: Descriptor, diffId: string, short: string, emit: (p: PullProgress) => void, signal: AbortSignal): Promise<void> {
+  private async fetchLayer(client: RegistryClient, desc: Descriptor, diffId: string, short: string, emit: (e: PullEvent) => void, signal: AbortSignal): Promise<void> {
     const compression = layerCompression(desc.mediaType);
     if (compression === 'zstd') {
       throw new NotImplementedError(`layer ${desc.digest} is zstd-compressed, which podvisor does not support yet (see docs/limitations.md)`);
@@ -237,7 +259,7 @@ export class Puller {
     const ingest = await this.layers.begin();
     const compressed = new HashingStream();
     const uncompressed = new HashingStream();
-    const counter = new ProgressCounter((current) => emit({ status: 'Downloading', progressDetail: { current, total }, id: short }));
+    const counter = new ProgressCounter((current) => emit({ kind: 'layer', layer: short, phase: 'downloading', current, total }));
     const abort = () => blob.stream.destroy(new UnavailableError('pull canceled'));
     signal.addEventListener('abort', abort);
     try {
@@ -283,14 +305,13 @@ export class Puller {
       await unpack;
       const result = await extracted;
       if (unpackError !== undefined || !result) throw unpackError ?? new InvalidArgumentError(`layer ${desc.digest} could not be unpacked`);
-      emit({ status: 'Verifying Checksum', progressDetail: {}, id: short });
-      emit({ status: 'Download complete', progressDetail: {}, id: short });
+      emit({ kind: 'layer', layer: short, phase: 'downloaded' });
       if (uncompressed.digest() !== diffId) {
         throw new InvalidArgumentError(`layer ${desc.digest}: diff ID mismatch: the image config says ${diffId}, the layer is ${uncompressed.digest()}`);
       }
-      emit({ status: 'Extracting', progressDetail: { current: total, total }, id: short });
+      emit({ kind: 'layer', layer: short, phase: 'extracting', current: total, total });
       await ingest.commit(diffId, result.size);
-      emit({ status: 'Pull complete', progressDetail: {}, id: short });
+      emit({ kind: 'layer', layer: short, phase: 'complete' });
     } catch (err) {
       blob.stream.destroy();
       await ingest.abort();

@@ -132,11 +132,6 @@ export function familiarString(ref: ImageReference): string {
   return familiarName(ref) + suffix(ref);
 }
 
-/** Path of the repository as the registry API wants it (`library/busybox`). */
-export function remotePath(ref: ImageReference): string {
-  return ref.path;
-}
-
 /** True when `s` looks like a full or truncated image ID (`sha256:`-prefixed or bare hex). */
 export function looksLikeImageId(s: string): boolean {
   return /^(sha256:)?[a-f0-9]{1,64}$/.test(s);

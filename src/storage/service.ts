@@ -22,10 +22,10 @@ export interface RegistryFlags {
   registryMirrors?: string[];
 }
 
-/** Answer of `GET /distribution/{name}/json`. */
-export interface DistributionInspect {
-  Descriptor: { mediaType: string; digest: string; size: number };
-  Platforms: Platform[];
+/** What a registry says about a reference: its manifest's descriptor and the platforms it serves. */
+export interface DistributionRecord {
+  descriptor: { mediaType: string; digest: string; size: number };
+  platforms: Platform[];
 }
 
 /** Everything image-related the API serves. */
@@ -56,10 +56,11 @@ export class ImageService {
   }
 
   /**
-   * `POST /auth`: check credentials against a registry's /v2/. dockerd's answers: "Login
-   * Succeeded", or a 500 "login attempt to <url> failed with status: 401 Unauthorized".
+   * Check credentials against a registry's /v2/ (`docker login`): resolves when the registry
+   * accepts them; UnauthorizedError, or UnavailableError "login attempt to <url> failed with
+   * status: 401 Unauthorized" (dockerd's wording) when not.
    */
-  async login(auth: AuthConfig): Promise<{ Status: string; IdentityToken: string }> {
+  async login(auth: AuthConfig): Promise<void> {
     const domain = loginDomain(auth.serveraddress);
     // dockerd parses the address as a URL first: garbage is the client's error (400).
     if (!URL.canParse(`https://${domain}/`) || /[\s%]/.test(domain)) {
@@ -79,11 +80,10 @@ export class ImageService {
       if (res.status === 401 && !basicCredentials(auth)) throw new UnauthorizedError('unauthorized: authentication required');
       throw new UnavailableError(`login attempt to ${res.url} failed with status: ${res.status} ${res.status === 401 ? 'Unauthorized' : ''}`.trim());
     }
-    return { IdentityToken: '', Status: 'Login Succeeded' };
   }
 
   /** `GET /distribution/{name}/json`: the registry's descriptor and platforms for a reference. */
-  async distribution(ref: ImageReference, auth?: AuthConfig): Promise<DistributionInspect> {
+  async distribution(ref: ImageReference, auth?: AuthConfig): Promise<DistributionRecord> {
     const client = new RegistryClient(ref.domain, ref.path, this.hosts, auth);
     try {
       const m = await client.getManifest(ref.digest ?? ref.tag ?? 'latest');
@@ -99,7 +99,7 @@ export class ImageService {
         const cfg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { architecture?: string; os?: string; variant?: string };
         platforms = [{ architecture: cfg.architecture ?? '', os: cfg.os ?? '', ...(cfg.variant ? { variant: cfg.variant } : {}) }];
       }
-      return { Descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size }, Platforms: platforms };
+      return { descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size }, platforms };
     } catch (err) {
       const e = pullError(err, ref);
       // dockerd answers this endpoint with the registry's own words.

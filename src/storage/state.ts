@@ -1,32 +1,36 @@
 /**
- * Per-pod state on disk, so a daemon killed with SIGKILL comes back with every container.
+ * Per-pod records on disk, so a daemon killed with SIGKILL comes back with every container.
+ * The records are opaque here: a JSON object with a string `id`, whose type belongs to the
+ * layer that writes it (the pod layer's PodRecord); that layer checks, repairs and migrates
+ * what `loadAll` returns.
  *
  * Layout (`root` = `<data-root>/containers`), one directory per pod:
- *   <id>/config.v2.json   the whole PodRecord (spec, state, name, frontend data) - the truth
- *   <id>/hostconfig.json  a copy of the Docker HostConfig, for people reading the directory
- *                         (written first, never read back)
+ *   <id>/config.v2.json   the whole record - the truth
  * Every write is atomic (temp file, fsync, rename, fsync of the directory), and writes of
  * one pod are serialised, so a crash leaves either the old or the new record. A directory
- * without config.v2.json (a create that crashed half-way) is reported by `loadAll` as an
- * orphan so the caller can clean it up. A record holding a field of the wrong type (written by
- * an older version) is repaired at load (src/translate/repair.ts) and logged once.
+ * without a readable config.v2.json (a create that crashed half-way) is reported by `loadAll`
+ * as an orphan so the caller can clean it up.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { PodRecord } from '../pod/types';
 import { writeFileAtomic } from './atomic';
 import { InvalidArgumentError } from '../errors';
 import { logger } from '../util/log';
-import { repairFrontend } from '../translate/repair';
 
 const log = logger('state');
 
 /** File holding a pod's record. */
 export const RECORD_FILE = 'config.v2.json';
 
+/** What a stored record is to the store: a JSON object with the id of its directory. */
+export interface StoredRecord {
+  id: string;
+}
+
 /** Result of loading every record. */
 export interface LoadedState {
-  records: PodRecord[];
+  /** Parsed records, as written (the writer's type is not checked here beyond `id`). */
+  records: Array<StoredRecord & Record<string, unknown>>;
   /** Ids of directories with no (readable) record. */
   orphans: string[];
 }
@@ -49,16 +53,14 @@ export class StateStore {
   }
 
   /** Persist a record (a snapshot is taken now; writes of one id happen in call order). */
-  save(record: PodRecord): Promise<void> {
+  save<T extends StoredRecord>(record: T): Promise<void> {
     const snapshot = JSON.stringify(record, null, 0);
-    const hostConfig = (record.frontend as { hostConfig?: unknown } | null)?.hostConfig;
     const dir = this.dir(record.id);
     const prev = this.chains.get(record.id) ?? Promise.resolve();
     const next = prev
       .catch(() => undefined)
       .then(async () => {
         await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
-        if (hostConfig !== undefined) await writeFileAtomic(path.join(dir, 'hostconfig.json'), JSON.stringify(hostConfig));
         await writeFileAtomic(path.join(dir, RECORD_FILE), snapshot);
       });
     this.chains.set(record.id, next);
@@ -73,8 +75,8 @@ export class StateStore {
     await Promise.all([...this.chains.values()].map((c) => c.catch(() => undefined)));
   }
 
-  /** Load one record; undefined when absent or unreadable. */
-  async load(id: string): Promise<PodRecord | undefined> {
+  /** Load one record; undefined when absent, unreadable, or not an object with this id. */
+  async load(id: string): Promise<(StoredRecord & Record<string, unknown>) | undefined> {
     let text: string;
     try {
       text = await fs.promises.readFile(path.join(this.dir(id), RECORD_FILE), 'utf8');
@@ -82,17 +84,9 @@ export class StateStore {
       return undefined;
     }
     try {
-      const r = JSON.parse(text) as PodRecord;
-      if (!r || r.id !== id || !r.spec || !r.state || typeof r.name !== 'string') throw new Error('missing fields');
-      // An older version may have stored a field of the wrong type: reset it, so that Go
-      // clients can decode `docker inspect` again (one warning per record).
-      const fixed = repairFrontend(r.frontend);
-      if (fixed.length) {
-        log.warn(`container ${id}: ${RECORD_FILE} held ${fixed.length} field(s) of a wrong type, reset to their defaults: ${fixed.join(', ')}`);
-        // Written back, so that the next load finds a sound record.
-        await this.save(r).catch((e: Error) => log.error(`container ${id}: writing the repaired record: ${e.message}`));
-      }
-      return r;
+      const r = JSON.parse(text) as unknown;
+      if (!r || typeof r !== 'object' || Array.isArray(r) || (r as StoredRecord).id !== id) throw new Error('not a record of this id');
+      return r as StoredRecord & Record<string, unknown>;
     } catch (e) {
       log.error(`container ${id}: unreadable ${RECORD_FILE}: ${(e as Error).message}`);
       return undefined;
@@ -101,7 +95,7 @@ export class StateStore {
 
   /** Every record under the root, and directories without one. */
   async loadAll(): Promise<LoadedState> {
-    const records: PodRecord[] = [];
+    const records: LoadedState['records'] = [];
     const orphans: string[] = [];
     let names: string[];
     try {

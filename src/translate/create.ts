@@ -12,14 +12,13 @@
  * Cmd nor Entrypoint; Entrypoint from the image when the caller did not set one.
  */
 import type { ImageRecord } from '../storage/types';
-import type { VmSize } from '../vm/types';
 import { InvalidArgumentError, NotImplementedError } from '../errors';
-import type { CreateBody } from '../api/v1.41/schema/bodies';
+import type { CreateBody } from './docker-schema';
 import type { DockerConfig, DockerFrontend, DockerHostConfig } from './docker-types';
 import { parseSignal, SIGTERM } from './signals';
-import { cgroupLimitsFor, vmSizeFor } from './resources';
+import { cgroupLimitsFor, vmSizeFor, type PodVmSize } from './resources';
 import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
-import { mergeEnv } from '../pod/runtime';
+import { mergeEnv } from '../util/env';
 import { verifyLogConfig, type LogConfig } from '../pod/log-config';
 
 /** Default seconds between the stop signal and SIGKILL. */
@@ -253,7 +252,7 @@ export function validateContainerName(name: string): string {
 /** Inputs of translateCreate besides the request. */
 export interface TranslateOptions {
   /** VM size when the container sets no limits (the daemon's --vm-memory/--vm-cpus). */
-  defaults: VmSize;
+  defaults: PodVmSize;
   hostCpus: number;
   /** The daemon's default log driver and options (default json-file without options). */
   logDefaults?: LogConfig;
@@ -263,8 +262,6 @@ export interface TranslateOptions {
 export interface Translated {
   spec: PodSpec;
   frontend: DockerFrontend;
-  /** dockerd-style warnings returned by create. */
-  warnings: string[];
 }
 
 /** Merge a checked request with its image into the PodSpec and the Docker frontend data. */
@@ -323,8 +320,7 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
       },
     ],
   };
-  const warnings: string[] = [];
-  return { spec, frontend: { config: orderConfig(c), hostConfig: hc, imageRef: c.Image }, warnings };
+  return { spec, frontend: { config: orderConfig(c), hostConfig: hc, imageRef: c.Image } };
 }
 
 /** Config with its keys in dockerd's order (optional fields only when set). */

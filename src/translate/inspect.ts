@@ -69,21 +69,22 @@ function networkSettings(): Record<string, unknown> {
 /** The full ContainerJSON of `docker inspect`. */
 export function containerJson(r: PodRecord, x: InspectExtras): Record<string, unknown> {
   const fe = dockerFrontend(r.frontend);
-  const c = mainContainer(r.spec);
+  const m = mainContainer(r);
+  const c = m.spec;
   const dir = containerDir(x.dataRoot, r.id);
   const out: Record<string, unknown> = {
     Id: r.id,
     Created: r.created,
     Path: c.args[0] ?? '',
     Args: c.args.slice(1),
-    State: dockerState(r.state),
+    State: dockerState(m.state),
     Image: c.image,
     ResolvConfPath: path.join(dir, 'resolv.conf'),
     HostnamePath: path.join(dir, 'hostname'),
     HostsPath: path.join(dir, 'hosts'),
     LogPath: logPath(x.dataRoot, r.id),
     Name: `/${r.name}`,
-    RestartCount: r.restartCount,
+    RestartCount: m.restartCount,
     Driver: 'overlay2',
     Platform: 'linux',
     MountLabel: '',
@@ -116,7 +117,8 @@ export function containerJson(r: PodRecord, x: InspectExtras): Record<string, un
 /** The `docker ps` entry (`GET /containers/json`). */
 export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs: number }; now?: number }): Record<string, unknown> {
   const fe = dockerFrontend(r.frontend);
-  const c = mainContainer(r.spec);
+  const m = mainContainer(r);
+  const c = m.spec;
   const out: Record<string, unknown> = {
     Id: r.id,
     Names: [`/${r.name}`],
@@ -132,8 +134,8 @@ export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs:
     out.SizeRootFs = x.size.rootFs;
   }
   out.Labels = fe.config.Labels ?? {};
-  out.State = r.state.status;
-  out.Status = statusText(r.state, x.now);
+  out.State = m.state.status;
+  out.Status = statusText(m.state, x.now);
   out.HostConfig = { NetworkMode: fe.hostConfig.NetworkMode };
   out.NetworkSettings = { Networks: {} };
   out.Mounts = [];

@@ -6,7 +6,7 @@
  * Go-typed client) can always decode the container. Pure: the caller logs what was repaired.
  */
 import { Kind, type TSchema } from '@sinclair/typebox';
-import { CreateBodySchema, HostConfigSchema } from '../api/v1.41/schema/bodies';
+import { CreateBodySchema, HostConfigSchema } from './docker-schema';
 
 /** Fields dockerd keeps as pointers: their zero value is null. */
 const POINTERS = new Set(['MemorySwappiness', 'PidsLimit', 'OomKillDisable', 'Init']);

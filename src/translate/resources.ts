@@ -12,8 +12,17 @@
  *    and is kept only for inspect.
  * A VM of the default size comes from the warm pool; any other size is booted on demand.
  */
-import type { ResourceLimits, VmSize } from '../vm/types';
+import type { PodContainerSpec, PodSpec } from '../pod/types';
 import type { DockerHostConfig } from './docker-types';
+
+/**
+ * The VM size a pod asks for, as the pod layer takes it (PodSpec.vm: guest MiB and vCPUs).
+ * Front ends name it through this type, never through the VM layer's own types.
+ */
+export type PodVmSize = PodSpec['vm'];
+
+/** Limits of a container's cgroup in its VM, as the pod layer takes them. */
+export type ContainerLimits = NonNullable<PodContainerSpec['limits']>;
 
 /** MiB added to a memory limit for the guest kernel, initramfs and agent. */
 export const GUEST_OVERHEAD_MIB = 64;
@@ -23,7 +32,7 @@ export const MIN_VM_MEMORY_MIB = 128;
 const MIB = 1024 * 1024;
 
 /** The VM size for a container's HostConfig. */
-export function vmSizeFor(hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod' | 'CpuCount'>, defaults: VmSize, hostCpus: number): VmSize {
+export function vmSizeFor(hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod' | 'CpuCount'>, defaults: PodVmSize, hostCpus: number): PodVmSize {
   let memoryMiB = defaults.memoryMiB;
   if (hc.Memory > 0) memoryMiB = Math.max(MIN_VM_MEMORY_MIB, Math.ceil(hc.Memory / MIB) + GUEST_OVERHEAD_MIB);
   let cpus = defaults.cpus;
@@ -38,12 +47,12 @@ export function vmSizeFor(hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'Cp
 export const CPU_PERIOD_US = 100000;
 
 /**
- * The limits of the container's cgroup inside its VM (issue 10): the VM is sized with some
- * room (GUEST_OVERHEAD_MIB), and the cgroup holds the container to exactly what was asked, so
+ * The limits of the container's cgroup inside its VM: the VM is sized with some room
+ * (GUEST_OVERHEAD_MIB) for the guest kernel and agent, and the cgroup holds the container to exactly what was asked, so
  * stats, the OOM killer and `docker update` see the user's numbers. undefined: no limit.
  */
-export function cgroupLimitsFor(hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod'>): ResourceLimits | undefined {
-  const l: ResourceLimits = {};
+export function cgroupLimitsFor(hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod'>): ContainerLimits | undefined {
+  const l: ContainerLimits = {};
   if (hc.Memory > 0) l.memoryMax = hc.Memory;
   if (hc.NanoCpus > 0) {
     l.cpuQuota = Math.max(1000, Math.round((hc.NanoCpus * CPU_PERIOD_US) / 1e9));

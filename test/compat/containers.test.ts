@@ -672,7 +672,7 @@ describe.each([
     await c.run(['sleep', '1000'], { name: 'doomed', detach: true });
     const id = (await c.inspect('doomed')).Id as string;
     // The daemon's own record says which VM runs it; its QEMU is named after the VM.
-    const vmId = JSON.parse(fs.readFileSync(path.join(d.dataRoot, 'containers', id, 'config.v2.json'), 'utf8')).vmId as string;
+    const vmId = JSON.parse(fs.readFileSync(path.join(d.dataRoot, 'containers', id, 'config.v2.json'), 'utf8')).sandbox.vmId as string;
     const qemu = listVmProcesses().find((p) => p.cmdline.includes(`podvisor-${vmId}`));
     expect(qemu).toBeDefined();
     const seen = await c.events('doomed', async () => {

@@ -32,6 +32,8 @@ export interface DaemonOptions {
   readyTimeoutMs?: number;
   /** A data root of the caller's (e.g. on a small filesystem); it is left in place by stop(). */
   dataRoot?: string;
+  /** The compiled daemon to run (default this tree's, DAEMON_MAIN): e.g. an older version's. */
+  main?: string;
 }
 
 /** A running test daemon. */
@@ -49,8 +51,8 @@ export interface TestDaemon {
   stop(): Promise<void>;
   /** SIGKILL, keeping the state (for crash tests; call restart() or stop() after). */
   kill9(): Promise<void>;
-  /** Stop (SIGTERM) if running, then start again on the same roots and socket. */
-  restart(): Promise<void>;
+  /** Stop (SIGTERM) if running, then start again on the same roots and socket (`main`: another build). */
+  restart(main?: string): Promise<void>;
 }
 
 /** GET /_ping on a unix socket: true when it answers OK. */
@@ -67,7 +69,8 @@ export function ping(socketPath: string): Promise<boolean> {
 
 /** Start a daemon on fresh temp directories. */
 export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon> {
-  if (!fs.existsSync(DAEMON_MAIN)) throw new Error(`${DAEMON_MAIN} is missing: run npx tsc -p tsconfig.build.json`);
+  let main = opts.main ?? DAEMON_MAIN;
+  if (!fs.existsSync(main)) throw new Error(`${main} is missing: run npx tsc -p tsconfig.build.json`);
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-test-'));
   const dataRoot = opts.dataRoot ?? path.join(base, 'data');
   const execRoot = path.join(base, 'exec');
@@ -80,7 +83,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
 
   const launch = async (): Promise<void> => {
     const args = [
-      DAEMON_MAIN,
+      main,
       '--data-root', dataRoot,
       '--exec-root', execRoot,
       '-H', `unix://${socketPath}`,
@@ -138,8 +141,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
     kill9: async () => {
       await terminate('SIGKILL');
     },
-    restart: async () => {
+    restart: async (other?: string) => {
       await terminate('SIGTERM');
+      if (other) main = other;
       await launch();
     },
   };

@@ -108,7 +108,7 @@ describe('QemuHypervisor on real VMs', () => {
       expect(await vm.agent.version()).toMatchObject({ protocol: expect.any(Number) });
       await vm.agent.ping();
       expect(fs.readFileSync(paths.consoleLog, 'utf8')).toContain('podvisor-agent: ready');
-      // What the boot left behind went back to the host (reclaim.ts): QEMU's copy of the
+      // What the boot left behind went back to the host (post-boot-reclaim.ts): QEMU's copy of the
       // ~45 MiB kernel image is no longer resident, and the balloon is back at the full size.
       // MADV_PAGEOUT leaves pages that another process maps too: when another QEMU (another
       // test file's VM) booted from the same kernel at the same time, the pages are shared

@@ -8,10 +8,13 @@ import { PassThrough } from 'node:stream';
 import type { Router } from 'express';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiServices, ContainerServices } from './services';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
-import { labelsMatch, sendJson, yieldLoop } from './params';
+import { ConflictError, InvalidArgumentError } from '../../errors';
+import { sendJson, svc, yieldLoop } from './kit/params';
+import { labelsMatch, pruneLabelsMatch } from './kit/filters';
+import { openStream, sleep, streamSink } from './kit/streams';
+import { pruneUntilSeconds, timeArgNanos } from './kit/time';
 import { typed } from './schema/routes';
-import { drainOf, frame, openRawStream, rawSessions, upgradeOf, type RawStream } from './hijack';
+import { drainOf, frame, openRawStream, rawSessions, upgradeOf } from './hijack';
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
 import { containerJson, containerSummary } from '../../translate/inspect';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
@@ -19,11 +22,10 @@ import { parseSignal } from '../../translate/signals';
 import { statsJson } from '../../translate/stats';
 import { cgroupLimitsFor, vmSizeFor } from '../../translate/resources';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
-import { parseTimeArg, type LogEntry } from '../../pod/logs';
+import type { LogEntry } from '../../pod/logs';
 import { assertLogsReadable } from '../../pod/log-config';
-import type { OutputSink, StreamName } from '../../pod/io';
-import type { WaitCondition } from '../../pod/manager';
-import type { PodRecord } from '../../pod/types';
+import type { PodUpdate, WaitCondition } from '../../pod/service';
+import { mainContainer, type PodRecord } from '../../pod/types';
 import { logger } from '../../util/log';
 import { parseRfc3339 } from '../../util/time';
 
@@ -31,19 +33,6 @@ const log = logger('api');
 
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
 
-function svc(services: ApiServices): ContainerServices {
-  if (!services.containers) throw new NotFoundError('page not found');
-  return services.containers;
-}
-
-/** A sink that writes Docker's stream format (framed without TTY, raw with one) to a raw stream. */
-export function streamSink(raw: RawStream, tty: boolean): OutputSink {
-  return {
-    write: (s: StreamName, d: Buffer) => raw.write(tty ? d : frame(s, d)),
-    drain: () => raw.drain(),
-    end: () => raw.end(),
-  };
-}
 
 /**
  * Detach keys from the query (`detachKeys`), dockerd's 400 when malformed. ProcessIo watches
@@ -56,7 +45,7 @@ function detachKeysOf(v: string): Buffer {
 /** Register the container routes. */
 export function register(router: Router, services: ApiServices): void {
   router.post('/containers/create', typed('POST /containers/create', async ({ query, body }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const name = query.name;
     if (name) validateContainerName(name);
     const request = parseCreateBody(body, c.hostCpus);
@@ -79,11 +68,12 @@ export function register(router: Router, services: ApiServices): void {
     const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus, logDefaults: c.logDefaults });
     await yieldLoop();
     await c.pods.create(t.spec, name || undefined, t.frontend);
-    sendJson(res, 201, { Id: id, Warnings: t.warnings });
+    // podvisor has no create warnings to give (dockerd's are about cgroup features of the host).
+    sendJson(res, 201, { Id: id, Warnings: [] });
   }));
 
   router.get('/containers/json', typed('GET /containers/json', async ({ query }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const filters = query.filters;
     for (const s of filters.status ?? []) if (!STATUSES.includes(s)) throw new InvalidArgumentError(`Invalid filter 'status=${s}'`);
     for (const e of filters.exited ?? []) if (!/^-?\d+$/.test(e)) throw new InvalidArgumentError(`strconv.Atoi: parsing ${JSON.stringify(e)}: invalid syntax`);
@@ -120,15 +110,16 @@ export function register(router: Router, services: ApiServices): void {
     }
     const out: Record<string, unknown>[] = [];
     for (const r of records) {
-      const st = r.state.status;
+      const main = mainContainer(r);
+      const st = main.state.status;
       const running = st === 'running' || st === 'paused' || st === 'restarting';
       if (!all && !running) continue;
       if (filters.status?.length && !filters.status.includes(st)) continue;
-      if (filters.exited?.length && !(st === 'exited' && filters.exited.map(Number).includes(r.state.exitCode))) continue;
+      if (filters.exited?.length && !(st === 'exited' && filters.exited.map(Number).includes(main.state.exitCode))) continue;
       if (filters.id?.length && !filters.id.some((p) => r.id.startsWith(p))) continue;
       if (filters.name?.length && !filters.name.some((n) => nameMatches(r.name, n))) continue;
-      if (filters.label?.length && !labelsMatch(r.spec.labels, filters.label)) continue;
-      if (ancestorIds && !ancestorIds.includes(r.spec.containers[0].image)) continue;
+      if (!labelsMatch(r.sandbox.spec.labels, filters.label ?? [])) continue;
+      if (ancestorIds && !ancestorIds.includes(main.spec.image)) continue;
       out.push(containerSummary(r, size ? { size: await sizes(c, r) } : {}));
       if (limit > 0 && out.length >= limit) break;
     }
@@ -136,37 +127,37 @@ export function register(router: Router, services: ApiServices): void {
   }));
 
   router.get('/containers/:id/json', typed('GET /containers/:id/json', async ({ params, query }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
     const graph = c.rootfsPaths ? await c.rootfsPaths(r.id).catch(() => undefined) : undefined;
     sendJson(res, 200, containerJson(r, {
       dataRoot: services.system.dataRoot,
-      execIds: c.pods.execs.idsOf(r.id),
+      execIds: c.pods.execIds(r.id),
       ...(graph ? { graph } : {}),
       ...(query.size ? { size: await sizes(c, r) } : {}),
     }));
   }));
 
   router.post('/containers/:id/start', typed('POST /containers/:id/start', async ({ params }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     await c.pods.start(params.id);
     res.status(204).end();
   }));
 
   router.post('/containers/:id/stop', typed('POST /containers/:id/stop', async ({ params, query }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     await c.pods.stop(params.id, query.t);
     res.status(204).end();
   }));
 
   router.post('/containers/:id/restart', typed('POST /containers/:id/restart', async ({ params, query }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     await c.pods.restart(params.id, query.t);
     res.status(204).end();
   }));
 
   router.post('/containers/:id/kill', typed('POST /containers/:id/kill', async ({ params, query }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
     const sig = query.signal ? parseSignal(query.signal) : 9;
     await c.pods.kill(r.id, sig);
@@ -174,17 +165,17 @@ export function register(router: Router, services: ApiServices): void {
   }));
 
   router.post('/containers/:id/pause', typed('POST /containers/:id/pause', async ({ params }, _req, res) => {
-    await svc(services).pods.pause(params.id);
+    await svc(services, 'containers').pods.pause(params.id);
     res.status(204).end();
   }));
 
   router.post('/containers/:id/unpause', typed('POST /containers/:id/unpause', async ({ params }, _req, res) => {
-    await svc(services).pods.unpause(params.id);
+    await svc(services, 'containers').pods.unpause(params.id);
     res.status(204).end();
   }));
 
   router.post('/containers/:id/rename', typed('POST /containers/:id/rename', async ({ params, query }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
     const name = query.name;
     if (!name) throw new InvalidArgumentError('Neither old nor new names may be empty');
@@ -198,7 +189,7 @@ export function register(router: Router, services: ApiServices): void {
   }));
 
   router.post('/containers/:id/resize', typed('POST /containers/:id/resize', async ({ params, query }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const h = query.h ?? 0;
     const w = query.w ?? 0;
     const r = c.pods.get(params.id);
@@ -208,14 +199,13 @@ export function register(router: Router, services: ApiServices): void {
   }));
 
   router.post('/containers/:id/update', typed('POST /containers/:id/update', async ({ params, body }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
     const fe = dockerFrontend(r.frontend);
-    const warnings: string[] = [];
     const hc: DockerHostConfig = { ...fe.hostConfig };
+    const change: PodUpdate = {};
     if (body.RestartPolicy) {
-      const policy = parseRestartPolicy(body.RestartPolicy);
-      await c.pods.updateRestartPolicy(r.id, policy);
+      change.restartPolicy = parseRestartPolicy(body.RestartPolicy);
       hc.RestartPolicy = { Name: body.RestartPolicy.Name ?? '', MaximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0 };
     }
     const resourceKeys = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuShares', 'CpuPeriod', 'CpuQuota', 'CpusetCpus', 'CpusetMems', 'BlkioWeight', 'PidsLimit', 'CpuCount'] as const;
@@ -224,31 +214,33 @@ export function register(router: Router, services: ApiServices): void {
       const merged = { ...hc, ...Object.fromEntries(changed.map((k) => [k, body[k]])) } as DockerHostConfig;
       validateResources(merged, c.hostCpus);
       // Applied live in the guest's cgroup when the container runs (up to its VM's size).
-      await c.pods.updateResources(r.id, vmSizeFor(merged, c.vmDefaults, c.hostCpus), cgroupLimitsFor(merged));
+      change.resources = { size: vmSizeFor(merged, c.vmDefaults, c.hostCpus), limits: cgroupLimitsFor(merged) };
       Object.assign(hc, Object.fromEntries(changed.map((k) => [k, body[k]])));
     }
-    await c.pods.updateFrontend(r.id, { ...fe, hostConfig: hc });
-    sendJson(res, 200, { Warnings: warnings.length ? warnings : null });
+    // One step under the pod's lock: checked first, persisted once.
+    change.frontend = { ...fe, hostConfig: hc };
+    await c.pods.update(r.id, change);
+    sendJson(res, 200, { Warnings: null });
   }));
 
   router.delete('/containers/:id', typed('DELETE /containers/:id', async ({ params, query }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     if (query.link) throw new InvalidArgumentError('Conflict, cannot remove the default link name of the container');
     await c.pods.remove(params.id, { force: query.force });
     res.status(204).end();
   }));
 
   router.post('/containers/prune', typed('POST /containers/prune', async ({ query }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const filters = query.filters;
-    const until = filters.until?.length ? parseTimeArg(filters.until[0]) : undefined;
+    const until = filters.until?.length ? pruneUntilSeconds(filters.until[0]) : undefined;
     const deleted: string[] = [];
     let reclaimed = 0;
     for (const r of c.pods.list()) {
-      if (r.state.status !== 'exited' && r.state.status !== 'created' && r.state.status !== 'dead') continue;
-      if (filters.label?.length && !labelsMatch(r.spec.labels, filters.label)) continue;
-      if (filters['label!']?.length && labelsMatch(r.spec.labels, filters['label!'])) continue;
-      if (until !== undefined && BigInt(parseRfc3339(r.created)) * 1000000n >= until) continue;
+      const st = mainContainer(r).state.status;
+      if (st !== 'exited' && st !== 'created' && st !== 'dead') continue;
+      if (!pruneLabelsMatch(r.sandbox.spec.labels, filters)) continue;
+      if (until !== undefined && parseRfc3339(r.created) / 1000 >= until) continue;
       const size = await c.pods.sizeRw(r.id);
       try {
         await c.pods.remove(r.id, { force: false });
@@ -262,48 +254,37 @@ export function register(router: Router, services: ApiServices): void {
   }));
 
   router.post('/containers/:id/wait', typed('POST /containers/:id/wait', async ({ params, query }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
     const cond = query.condition;
     const condition: WaitCondition = cond === 'next-exit' || cond === 'removed' ? cond : 'not-running';
     const waiting = c.pods.wait(r.id, condition);
-    // dockerd writes the headers at once, so a client knows the wait is registered.
-    res.status(200).setHeader('Content-Type', 'application/json');
-    res.flushHeaders();
-    let gone = false;
-    res.on('close', () => {
-      gone = true;
-    });
+    const stream = openStream(res, 'application/json');
     const result = await waiting;
-    if (gone || res.writableEnded) return;
+    if (stream.gone || res.writableEnded) return;
     res.end(JSON.stringify({ Error: result.error ? { Message: result.error } : null, StatusCode: result.exitCode }) + '\n');
   }));
 
   router.get('/containers/:id/logs', typed('GET /containers/:id/logs', async ({ params, query }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
     const stdout = query.stdout;
     const stderr = query.stderr;
     if (!stdout && !stderr) throw new InvalidArgumentError('Bad parameters: you must choose at least one stream');
-    assertLogsReadable(r.spec.log);
+    assertLogsReadable(r.sandbox.spec.log);
     const tailRaw = query.tail;
     const tail = tailRaw === '' || tailRaw === 'all' || !/^\d+$/.test(tailRaw) ? undefined : Number(tailRaw);
-    const sinceNano = logTime(query.since);
-    const untilNano = logTime(query.until);
+    const sinceNano = timeArgNanos(query.since, 'since');
+    const untilNano = timeArgNanos(query.until, 'until');
     const timestamps = query.timestamps;
     const follow = query.follow;
-    const tty = r.spec.containers[0].tty;
+    const tty = mainContainer(r).spec.tty;
     // dockerd: a raw stream when the container has a TTY, multiplexed frames otherwise.
-    res.status(200).setHeader('Content-Type', tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
-    res.flushHeaders();
-    let gone = false;
-    res.on('close', () => {
-      gone = true;
-    });
+    const stream = openStream(res, tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
     const iter = c.pods.logs(r.id, { stdout, stderr, tail, sinceNano, untilNano, follow });
     try {
       for await (const e of iter) {
-        if (gone) break;
+        if (stream.gone) break;
         const payload = timestamps ? Buffer.concat([Buffer.from(`${e.time} `), e.log]) : e.log;
         if (!res.write(tty ? payload : frame(e.stream, payload))) await drainOf(res);
       }
@@ -314,14 +295,14 @@ export function register(router: Router, services: ApiServices): void {
   }));
 
   router.get('/containers/:id/top', typed('GET /containers/:id/top', async ({ params, query }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
     const t = await c.pods.top(r.id, query.ps_args || '-ef');
     sendJson(res, 200, { Processes: t.processes, Titles: t.titles });
   }));
 
   router.get('/containers/:id/stats', typed('GET /containers/:id/stats', async ({ params, query }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
     const stream = query.stream;
     const oneShot = query['one-shot'];
@@ -336,14 +317,9 @@ export function register(router: Router, services: ApiServices): void {
       sendJson(res, 200, statsJson(r.id, c.pods.get(r.id).name, cur, prev));
       return;
     }
-    res.status(200).setHeader('Content-Type', 'application/json');
-    res.flushHeaders();
-    let gone = false;
-    res.on('close', () => {
-      gone = true;
-    });
+    const out = openStream(res, 'application/json');
     let prev;
-    while (!gone) {
+    while (!out.gone) {
       let cur;
       try {
         cur = c.pods.isRunning(r.id) ? await c.pods.sample(r.id) : undefined;
@@ -364,9 +340,9 @@ export function register(router: Router, services: ApiServices): void {
   }));
 
   router.post('/containers/:id/attach', typed('POST /containers/:id/attach', async ({ params, query }, req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
-    const tty = r.spec.containers[0].tty;
+    const tty = mainContainer(r).spec.tty;
     const keys = detachKeysOf(query.detachKeys);
     const logs = query.logs;
     const stream = query.stream;
@@ -386,7 +362,7 @@ export function register(router: Router, services: ApiServices): void {
 
   const wss = new WebSocketServer({ noServer: true });
   router.get('/containers/:id/attach/ws', typed('GET /containers/:id/attach/ws', async ({ params, query }, req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
     const up = upgradeOf(req);
     if (!up) throw new InvalidArgumentError('this endpoint needs a WebSocket upgrade');
@@ -425,14 +401,6 @@ export function register(router: Router, services: ApiServices): void {
   }));
 }
 
-/** `since`/`until` of logs: Unix seconds (with fraction) or RFC 3339. */
-function logTime(v: string): bigint | undefined {
-  if (!v) return undefined;
-  const t = parseTimeArg(v);
-  if (t === undefined && v !== '0') throw new InvalidArgumentError(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
-  return t;
-}
-
 /** Name filter: a regular expression matched against the name (with or without '/'). */
 function nameMatches(name: string, pattern: string): boolean {
   try {
@@ -447,13 +415,9 @@ async function sizes(c: ContainerServices, r: PodRecord): Promise<{ rw: number; 
   const rw = await c.pods.sizeRw(r.id);
   let base = 0;
   try {
-    base = (await c.images.resolve(r.spec.containers[0].image)).size;
+    base = (await c.images.resolve(mainContainer(r).spec.image)).size;
   } catch {
     // The image may be gone (forced removal).
   }
   return { rw, rootFs: rw + base };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

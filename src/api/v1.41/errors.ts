@@ -1,12 +1,47 @@
 /**
  * The one place where errors become HTTP responses, in Docker's wire format:
- * `{"message": "..."}` with the status dockerd uses (see src/errors.ts for the classes).
+ * `{"message": "..."}` with the status dockerd uses. The error classes (src/errors.ts) know
+ * nothing of HTTP; this table gives each the status dockerd's errdefs would answer.
  */
 import type { ErrorRequestHandler } from 'express';
-import { PodvisorError } from '../../errors';
+import {
+  ConflictError,
+  ForbiddenError,
+  InvalidArgumentError,
+  NotFoundError,
+  NotImplementedError,
+  NotModifiedError,
+  PodvisorError,
+  ResourceExhaustedError,
+  UnauthorizedError,
+  UnavailableError,
+} from '../../errors';
+import { PayloadTooLargeError, RequestTimeoutError } from './limits';
+import { dockerMessage } from '../../translate/errors';
 import { logger } from '../../util/log';
 
 const log = logger('api');
+
+/** Error class -> HTTP status (dockerd's httpstatus.FromError for the matching errdefs kind). */
+const STATUS_OF: ReadonlyArray<[abstract new (...args: never[]) => PodvisorError, number]> = [
+  [NotFoundError, 404],
+  [ConflictError, 409],
+  [InvalidArgumentError, 400],
+  [NotModifiedError, 304],
+  [UnauthorizedError, 401],
+  [ForbiddenError, 403],
+  [NotImplementedError, 501],
+  [ResourceExhaustedError, 429],
+  [UnavailableError, 500],
+  [PayloadTooLargeError, 413],
+  [RequestTimeoutError, 408],
+];
+
+/** The HTTP status dockerd would answer for a podvisor error (500 for a class it does not know). */
+export function httpStatusOf(err: PodvisorError): number {
+  for (const [cls, status] of STATUS_OF) if (err instanceof cls) return status;
+  return 500;
+}
 
 /** The 4xx status an express/body-parser error carries, if any. */
 function clientStatus(err: unknown): number | undefined {
@@ -20,8 +55,8 @@ export const dockerErrorHandler: ErrorRequestHandler = (err, req, res, _next) =>
   let status = 500;
   let message: string;
   if (err instanceof PodvisorError) {
-    status = err.status;
-    message = err.message;
+    status = httpStatusOf(err);
+    message = dockerMessage(err) ?? err.message;
   } else if (err && typeof err === 'object' && (err as { type?: string }).type === 'entity.parse.failed') {
     // body-parser's JSON syntax error: dockerd answers 400 with the decoder's message.
     status = 400;

@@ -3,20 +3,17 @@
  * or detached), `POST /exec/{id}/resize`, `GET /exec/{id}/json`.
  */
 import type { Router } from 'express';
-import type { ApiServices, ContainerServices } from './services';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
-import { sendJson } from './params';
+import type { ApiServices } from './services';
+import { ConflictError, InvalidArgumentError } from '../../errors';
+import { sendJson, svc } from './kit/params';
+import { streamSink } from './kit/streams';
 import { typed } from './schema/routes';
 import { openRawStream } from './hijack';
-import { streamSink } from './containers';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
 import { AttachSession } from '../../pod/io';
+import { dockerMessage } from '../../translate/errors';
 import type { ExecRecord } from '../../pod/exec';
 
-function svc(services: ApiServices): ContainerServices {
-  if (!services.containers) throw new NotFoundError('page not found');
-  return services.containers;
-}
 
 /** dockerd's ExecInspect. */
 export function execJson(x: ExecRecord): Record<string, unknown> {
@@ -44,7 +41,7 @@ export function execJson(x: ExecRecord): Record<string, unknown> {
 /** Register the exec routes. */
 export function register(router: Router, services: ApiServices): void {
   router.post('/containers/:id/exec', typed('POST /containers/:id/exec', async ({ params, body }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
     const args = body.Cmd ?? [];
     if (args.length === 0) throw new InvalidArgumentError('No exec command specified');
@@ -71,7 +68,7 @@ export function register(router: Router, services: ApiServices): void {
   }));
 
   router.post('/exec/:id/start', typed('POST /exec/:id/start', async ({ params, body }, req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const x = c.pods.execGet(params.id);
     if (body.Detach === true) {
       await c.pods.execStart(x.id);
@@ -101,13 +98,13 @@ export function register(router: Router, services: ApiServices): void {
     } catch (err) {
       // The stream is already hijacked: dockerd writes the error on the (framed) stdout
       // stream, then closes; the CLI then reads the exit code (126/127) from exec inspect.
-      streamSink(raw, framedTty).write('stdout', Buffer.from(`${(err as Error).message}\r\n`));
+      streamSink(raw, framedTty).write('stdout', Buffer.from(`${dockerMessage(err) ?? (err as Error).message}\r\n`));
       session.finish('exited');
     }
   }));
 
   router.post('/exec/:id/resize', typed('POST /exec/:id/resize', async ({ params, query }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     const h = query.h ?? 0;
     const w = query.w ?? 0;
     if (h > 0 && w > 0) await c.pods.execResize(params.id, h, w);
@@ -116,7 +113,7 @@ export function register(router: Router, services: ApiServices): void {
   }));
 
   router.get('/exec/:id/json', typed('GET /exec/:id/json', async ({ params }, _req, res) => {
-    const c = svc(services);
+    const c = svc(services, 'containers');
     sendJson(res, 200, execJson(c.pods.execGet(params.id)));
   }));
 }

@@ -16,7 +16,7 @@ import type * as http from 'node:http';
 import type * as https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { RequestHandler } from 'express';
-import { PodvisorError } from '../../errors';
+import { InvalidArgumentError, PodvisorError, ResourceExhaustedError } from '../../errors';
 
 /** Largest request header block (Node's maxHeaderSize). X-Registry-Auth tokens fit well. */
 export const MAX_HEADER_BYTES = 64 * 1024;
@@ -31,20 +31,11 @@ export const BODY_IDLE_MS = 10_000;
 /** Longest time to receive a whole JSON body. */
 export const BODY_TOTAL_MS = 60_000;
 
-/** 413: a request body over its limit. */
-export class PayloadTooLargeError extends PodvisorError {
-  readonly status = 413;
-}
+/** A request body over its limit (HTTP 413: a failure of the transport, not of a service). */
+export class PayloadTooLargeError extends PodvisorError {}
 
-/** 408: a request body that did not arrive in time. */
-export class RequestTimeoutError extends PodvisorError {
-  readonly status = 408;
-}
-
-/** 400 for a body cut short. */
-class InvalidBody extends PodvisorError {
-  readonly status = 400;
-}
+/** A request body that did not arrive in time (HTTP 408). */
+export class RequestTimeoutError extends PodvisorError {}
 
 function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string, string] {
   switch (err.code) {
@@ -161,7 +152,7 @@ export function readBoundedBody(req: http.IncomingMessage, max = MAX_JSON_BODY):
       cleanup();
       resolve(Buffer.concat(chunks));
     };
-    const onError = () => fail(new InvalidBody('connection closed before the request body was complete'));
+    const onError = () => fail(new InvalidArgumentError('connection closed before the request body was complete'));
     const onAborted = onError;
     const onClose = () => {
       if (!req.complete) onError();
@@ -180,11 +171,6 @@ export const MAX_SESSIONS_PER_TARGET = 64;
 /** Open attach/exec streams allowed in all. */
 export const MAX_SESSIONS_TOTAL = 1024;
 
-/** 429: too many open attach/exec sessions. */
-export class TooManySessionsError extends PodvisorError {
-  readonly status = 429;
-}
-
 /** Counts open attach/exec sessions per target and in all; refuses past the limits. */
 export class SessionLimiter {
   private readonly open = new Map<string, number>();
@@ -200,11 +186,11 @@ export class SessionLimiter {
     return this.total;
   }
 
-  /** Take a session for `target`; throws TooManySessionsError past a limit. Returns its release (idempotent). */
+  /** Take a session for `target`; throws ResourceExhaustedError past a limit. Returns its release (idempotent). */
   acquire(target: string): () => void {
     const n = this.open.get(target) ?? 0;
-    if (n >= this.perTarget) throw new TooManySessionsError(`too many open attach/exec sessions for ${target} (limit ${this.perTarget}); close some and retry`);
-    if (this.total >= this.maxTotal) throw new TooManySessionsError(`too many open attach/exec sessions (limit ${this.maxTotal}); close some and retry`);
+    if (n >= this.perTarget) throw new ResourceExhaustedError(`too many open attach/exec sessions for ${target} (limit ${this.perTarget}); close some and retry`);
+    if (this.total >= this.maxTotal) throw new ResourceExhaustedError(`too many open attach/exec sessions (limit ${this.maxTotal}); close some and retry`);
     this.open.set(target, n + 1);
     this.total++;
     let released = false;

@@ -5,9 +5,9 @@
  */
 import type { ImageService } from '../../storage/service';
 import type { ImageLookup } from '../../storage/types';
-import type { PodManager } from '../../pod/manager';
+import type { PodService } from '../../pod/service';
 import type { EventBus } from '../../pod/events';
-import type { VmSize } from '../../vm/types';
+import type { PodVmSize } from '../../translate/resources';
 
 export interface ApiServices {
   /** Facts reported by /version and /info that do not change while the daemon runs. */
@@ -20,12 +20,12 @@ export interface ApiServices {
 
 /** What the container, exec and event routes use. */
 export interface ContainerServices {
-  pods: PodManager;
+  pods: PodService;
   /** Image lookup for create (404 "No such image") and the ancestor filter. */
   images: ImageLookup;
   events: EventBus;
   /** VM size of containers that set no limits (--vm-memory, --vm-cpus). */
-  vmDefaults: VmSize;
+  vmDefaults: PodVmSize;
   /** The daemon's default log driver and options (--log-driver, --log-opt; default json-file). */
   logDefaults?: { Type: string; Config: Record<string, string> };
   /** CPUs of the host (the bound of NanoCpus). */

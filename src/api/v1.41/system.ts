@@ -7,13 +7,16 @@ import * as os from 'node:os';
 import type { Router } from 'express';
 import type { ApiServices } from './services';
 import { API_VERSION, MIN_API_VERSION } from './version';
-import { InvalidArgumentError } from '../../errors';
-import { sendJson } from './params';
+import { sendJson } from './kit/params';
+import { labelsMatch } from './kit/filters';
+import { openStream } from './kit/streams';
+import { timeArgNanos } from './kit/time';
 import { typed } from './schema/routes';
 import { MAX_TIMER_MS } from '../../pod/op-queue';
-import { parseTimeArg } from '../../pod/logs';
 import type { DaemonEvent } from '../../pod/events';
+import { mainContainer } from '../../pod/types';
 import { containerSummary } from '../../translate/inspect';
+import { imageDiskUsageJson } from '../../translate/images';
 
 /** Headers dockerd sets on every /_ping answer; the CLI reads API-Version and OSType. */
 function pingHeaders(): Record<string, string> {
@@ -54,7 +57,11 @@ export function eventLine(e: DaemonEvent): string {
   return json.replace(/"timeNano":0}$/, `"timeNano":${e.timeNano.toString()}}`) + '\n';
 }
 
-/** Whether an event passes `/events` filters (values of one key OR'ed, keys AND'ed). */
+/**
+ * Whether an event passes `/events` filters: keys AND'ed; the values of one key OR'ed,
+ * except `label`, whose values must all match the event's attributes (as dockerd's
+ * MatchKVList).
+ */
 export function eventMatches(e: DaemonEvent, f: Record<string, string[]>): boolean {
   const any = (k: string, test: (v: string) => boolean) => !f[k]?.length || f[k].some(test);
   const baseAction = e.action.includes(':') ? e.action.slice(0, e.action.indexOf(':')) : e.action;
@@ -63,24 +70,12 @@ export function eventMatches(e: DaemonEvent, f: Record<string, string[]>): boole
     any('event', (v) => v === e.action || v === baseAction) &&
     any('container', (v) => e.type === 'container' && (e.id.startsWith(v) || e.attributes.name === v)) &&
     any('image', (v) => e.attributes.image === v || (e.type === 'image' && e.id === v) || e.attributes.image === `${v}:latest`) &&
-    any('label', (v) => {
-      const i = v.indexOf('=');
-      return i < 0 ? v in e.attributes : e.attributes[v.slice(0, i)] === v.slice(i + 1);
-    }) &&
+    labelsMatch(e.attributes, f.label ?? []) &&
     any('scope', (v) => v === 'local') &&
     any('daemon', () => e.type === 'daemon') &&
     any('network', (v) => e.type === 'network' && e.id.startsWith(v)) &&
     any('volume', (v) => e.type === 'volume' && e.id === v)
   );
-}
-
-function timeArg(v: string, name: string): bigint | undefined {
-  if (!v) return undefined;
-  // since=0: everything still in the history; until=0: no end.
-  if (v === '0') return name === 'since' ? 0n : undefined;
-  const t = parseTimeArg(v);
-  if (t === undefined) throw new InvalidArgumentError(`strconv.ParseInt: parsing ${JSON.stringify(v)}: invalid syntax`);
-  return t;
 }
 
 function osRelease(): { name: string; version: string } {
@@ -210,10 +205,9 @@ export function register(router: Router, services: ApiServices): void {
   router.get('/events', typed('GET /events', async ({ query }, _req, res) => {
     const c = services.containers;
     const filters = query.filters;
-    const since = timeArg(query.since, 'since');
-    const until = timeArg(query.until, 'until');
-    res.status(200).setHeader('Content-Type', 'application/json');
-    res.flushHeaders();
+    const since = timeArgNanos(query.since, 'since');
+    const until = timeArgNanos(query.until, 'until');
+    openStream(res, 'application/json');
     if (!c) {
       res.end();
       return;
@@ -256,27 +250,15 @@ export function register(router: Router, services: ApiServices): void {
       const rw = c ? await c.pods.sizeRw(r.id) : 0;
       let base = 0;
       try {
-        base = c ? (await c.images.resolve(r.spec.containers[0].image)).size : 0;
+        base = c ? (await c.images.resolve(mainContainer(r).spec.image)).size : 0;
       } catch {
         // Image gone.
       }
       containers.push(containerSummary(r, { size: { rw, rootFs: rw + base } }));
     }
-    const imgs = (services.images?.store.list() ?? []).map((i) => {
-      const users = records.filter((r) => r.spec.containers.some((x) => x.image === i.id)).length;
-      return {
-        Containers: users,
-        Created: i.config.created ? Math.floor(Date.parse(i.config.created) / 1000) : 0,
-        Id: i.id,
-        Labels: i.config.config?.Labels ?? null,
-        ParentId: '',
-        RepoDigests: i.repoDigests.length ? i.repoDigests : null,
-        RepoTags: i.repoTags.length ? i.repoTags : null,
-        SharedSize: -1,
-        Size: i.size,
-        VirtualSize: i.size,
-      };
-    });
+    const imgs = (services.images?.store.list() ?? []).map((i) =>
+      imageDiskUsageJson(i, records.filter((r) => Object.values(r.containers).some((x) => x.spec.image === i.id)).length),
+    );
     sendJson(res, 200, {
       LayersSize: imgs.reduce((n, i) => n + i.Size, 0),
       Images: imgs,

@@ -92,7 +92,7 @@ export const TCG_TB_SIZE_MIB = 32;
  *   (server=on,wait=off), so the daemon can connect, go away and reconnect;
  * - one vhost-user-fs device served by this VM's own virtiofsd;
  * - a virtio-balloon device: after the boot the host inflates it a little and deflates it
- *   again (reclaim.ts), which hands back the guest pages the boot touched and freed, and with
+ *   again (post-boot-reclaim.ts), which hands back the guest pages the boot touched and freed, and with
  *   free-page-reporting the guest reports freed 2 MiB blocks to QEMU, which discards them
  *   (memory a finished container used goes back to the host).
  */

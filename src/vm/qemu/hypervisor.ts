@@ -54,7 +54,7 @@ export interface QemuHypervisorOptions {
    */
   bootNice?: number;
   /**
-   * After each boot, hand the memory the boot no longer needs back to the host (reclaim.ts:
+   * After each boot, hand the memory the boot no longer needs back to the host (post-boot-reclaim.ts:
    * QEMU's kernel and initramfs mappings paged out, a short balloon squeeze); default true.
    * It runs in the background once the agent answered, so it never delays a boot.
    */

@@ -1,7 +1,7 @@
 /**
  * The host-side system calls Node has no binding for (process_madvise, lseek SEEK_DATA,
  * fallocate) are made by short perl scripts: perl-base is Essential in Debian, so always
- * there. One runner for all of them (reclaim.ts, zero-trim.ts, jit-trim.ts).
+ * there. One runner for all of them (post-boot-reclaim.ts, zero-trim.ts, jit-trim.ts).
  */
 import { execFile } from 'node:child_process';
 import { UnavailableError } from '../../errors';

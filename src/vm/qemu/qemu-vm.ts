@@ -6,7 +6,7 @@ import type { Agent, Vm, VmExit, VmSize } from '../types';
 import { UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
-import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './reclaim';
+import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './post-boot-reclaim';
 import { findGuestMemfd, GUEST_MEMFD_LINK, punchZeroPages, whileStopped } from './zero-trim';
 import { trimJitBuffer } from './jit-trim';
 import * as fs from 'node:fs';
@@ -154,7 +154,7 @@ export class QemuVm implements Vm {
   }
 
   /**
-   * Hand back to the host what the boot left behind (reclaim.ts): QEMU's mappings of the boot
+   * Hand back to the host what the boot left behind (post-boot-reclaim.ts): QEMU's mappings of the boot
    * `files` (kernel, initramfs) are paged out (and the files read into the page cache again,
    * unmapped, for the next boot), then the balloon is squeezed once. Runs in the
    * background; a failure costs memory only, so it is logged, never thrown.

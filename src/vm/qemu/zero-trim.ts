@@ -30,7 +30,7 @@
  *   not poll the balloon's statistics here). A page the balloon discards is a hole anyway.
  *
  * Node has no lseek(SEEK_DATA) or fallocate, so a perl script (perl-base is part of every
- * Debian system, as for reclaim.ts) scans and punches in one process: it walks the allocated
+ * Debian system, as for post-boot-reclaim.ts) scans and punches in one process: it walks the allocated
  * extents with SEEK_DATA/SEEK_HOLE, reads them in 1 MiB blocks, and punches each run of
  * all-zero 4 KiB pages with one fallocate(PUNCH_HOLE | KEEP_SIZE).
  */

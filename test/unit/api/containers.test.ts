@@ -12,6 +12,7 @@ import { rawSessions, unframe } from '../../../src/api/v1.41/hijack';
 import { MAX_SESSIONS_PER_TARGET } from '../../../src/api/v1.41/limits';
 import type { Harness } from '../pod/fakes';
 import { startFakeApi, type FakeApi } from './fake-api';
+import { mainContainer } from '../../../src/pod/types';
 
 let fake: FakeApi;
 let h: Harness;
@@ -220,7 +221,7 @@ describe('attach (hijacked)', () => {
     });
     expect(a.body.toString()).toContain('hi\r\n');
     expect(a.body[0]).not.toBe(1);
-    expect(h.pods.get(id).state.status).toBe('running');
+    expect(mainContainer(h.pods.get(id)).state.status).toBe('running');
     expect((await api('POST', `/containers/${id}/attach?stream=1&stdin=1&detachKeys=ctrl-`)).json).toEqual({ message: 'Invalid detach keys (ctrl-) provided' });
   });
 
@@ -456,6 +457,16 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
     const pruned = (await api('POST', '/containers/prune')).json as { ContainersDeleted: string[] };
     expect(pruned.ContainersDeleted).toEqual([id]);
     expect(h.pods.list()).toHaveLength(0);
+  });
+
+  test('prune with an until it cannot read is a 400 and removes nothing (it used to prune everything)', async () => {
+    const id = await create({ Image: 'busybox', Cmd: ['true'] });
+    const r = await api('POST', `/containers/prune?filters=${encodeURIComponent('{"until":["garbage"]}')}`);
+    expect(r.status).toBe(400);
+    expect(r.json).toEqual({ message: 'failed to parse value as time or duration: "garbage"' });
+    expect(h.pods.list().map((p) => p.id)).toContain(id);
+    const later = await api('POST', `/containers/prune?filters=${encodeURIComponent('{"until":["-1h"]}')}`);
+    expect((later.json as { ContainersDeleted: string[] }).ContainersDeleted).toContain(id);
   });
 
   test('stats one-shot from the guest', async () => {

@@ -8,15 +8,16 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import express from 'express';
-import { applyServerLimits, closeUnreadBodies, MAX_HEADER_BYTES, MAX_JSON_BODY, readBoundedBody, SessionLimiter, TooManySessionsError } from '../../../src/api/v1.41/limits';
-import { dockerErrorHandler } from '../../../src/api/v1.41/errors';
+import { applyServerLimits, closeUnreadBodies, MAX_HEADER_BYTES, MAX_JSON_BODY, readBoundedBody, SessionLimiter } from '../../../src/api/v1.41/limits';
+import { dockerErrorHandler, httpStatusOf } from '../../../src/api/v1.41/errors';
+import { ResourceExhaustedError } from '../../../src/errors';
 
 describe('SessionLimiter', () => {
   it('refuses past the per-target and total limits with a clear 429, and frees on release', () => {
     const l = new SessionLimiter(2, 3);
     const a1 = l.acquire('a');
     l.acquire('a');
-    expect(() => l.acquire('a')).toThrow(TooManySessionsError);
+    expect(() => l.acquire('a')).toThrow(ResourceExhaustedError);
     expect(() => l.acquire('a')).toThrow('too many open attach/exec sessions for a (limit 2)');
     l.acquire('b');
     expect(() => l.acquire('c')).toThrow('too many open attach/exec sessions (limit 3)');
@@ -24,7 +25,7 @@ describe('SessionLimiter', () => {
     a1();
     expect(l.size).toBe(2);
     expect(() => l.acquire('c')).not.toThrow();
-    expect(new TooManySessionsError('x').status).toBe(429);
+    expect(httpStatusOf(new ResourceExhaustedError('x'))).toBe(429);
   });
 });
 

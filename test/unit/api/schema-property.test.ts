@@ -10,7 +10,7 @@
 import * as http from 'node:http';
 import fc from 'fast-check';
 import { Kind, type TSchema } from '@sinclair/typebox';
-import { BODY_SCHEMAS } from '../../../src/api/v1.41/schema/bodies';
+import { BODY_SCHEMAS } from '../../../src/translate/docker-schema';
 import { ROUTES } from '../../../src/api/v1.41/schema/routes';
 import { repairFrontend } from '../../../src/translate/repair';
 import type { Harness } from '../pod/fakes';

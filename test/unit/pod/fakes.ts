@@ -12,8 +12,9 @@ import { EventBus } from '../../../src/pod/events';
 import { PodManager } from '../../../src/pod/manager';
 import { StateStore } from '../../../src/storage/state';
 import { parseCreateBody, translateCreate } from '../../../src/translate/create';
+import { repairFrontend } from '../../../src/translate/repair';
 import { decodeBody } from '../../../src/api/v1.41/schema/go-decode';
-import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/schema/bodies';
+import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
 import type { PodRecord } from '../../../src/pod/types';
 
 /** The fake busybox image. */
@@ -111,7 +112,7 @@ export async function harness(hv = new FakeHypervisor()): Promise<Harness> {
   const factory = new FakeFactory(hv);
   const resolvConf = path.join(root, 'resolv.conf');
   fs.writeFileSync(resolvConf, 'nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example.org\n');
-  const mk = () => new PodManager({ factory, hypervisor: hv, images, rootfs, state, events, containersRoot, resolvConf });
+  const mk = () => new PodManager({ factory, hypervisor: hv, images, rootfs, state, events, containersRoot, resolvConf, repairFrontend });
   const h: Harness = {
     hv, factory, images, rootfs, events, state, root,
     pods: mk(),

@@ -7,6 +7,7 @@
 import { harness, type Harness } from './fakes';
 import { ConflictError, NotFoundError } from '../../../src/errors';
 import { OpQueue, PreemptedError } from '../../../src/pod/op-queue';
+import { mainContainer } from '../../../src/pod/types';
 
 let h: Harness;
 beforeEach(async () => {
@@ -28,7 +29,7 @@ async function running(cmd: string[]) {
 test('stop t=-1 returns once a TERM trap exits', async () => {
   const id = await running(['trap-term']);
   await h.pods.stop(id, -1);
-  expect(h.pods.get(id).state).toMatchObject({ status: 'exited', exitCode: 0 });
+  expect(mainContainer(h.pods.get(id)).state).toMatchObject({ status: 'exited', exitCode: 0 });
 });
 
 test('stop with a huge timeout does not fire at once (no timer overflow)', async () => {
@@ -39,7 +40,7 @@ test('stop with a huge timeout does not fire at once (no timer overflow)', async
   expect(done).toBe(false);
   await h.pods.kill(id, 9);
   await stop;
-  expect(h.pods.get(id).state.exitCode).toBe(137);
+  expect(mainContainer(h.pods.get(id)).state.exitCode).toBe(137);
 });
 
 test('rm -f during a pending stop t=-1 wins: both return, no VM left', async () => {
@@ -58,7 +59,7 @@ test('kill during a pending restart: the restart fails and does not start it aga
   await sleep(50);
   await h.pods.kill(id, 9);
   await expect(restart).rejects.toThrow(ConflictError);
-  expect(h.pods.get(id).state.status).toBe('exited');
+  expect(mainContainer(h.pods.get(id)).state.status).toBe('exited');
   expect(h.hv.running()).toHaveLength(0);
 });
 

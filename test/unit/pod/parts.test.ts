@@ -7,12 +7,12 @@ import { resolveUser, withGroupAdd } from '../../../src/pod/user';
 import { RestartBackoff, shouldRestart, startsWithDaemon } from '../../../src/pod/restart';
 import { EventBus } from '../../../src/pod/events';
 import { parseProcStat, parseMeminfo, parseLoadavgTasks } from '../../../src/pod/guest-stats';
-import { parsePs } from '../../../src/pod/manager';
+import { parsePs } from '../../../src/pod/top';
 import { runtimeEnv, resolvConfFor } from '../../../src/pod/runtime';
 import { humanDuration, statusText } from '../../../src/translate/status';
 import { overlayOptions, MOUNT_OPTIONS_MAX } from '../../../src/storage/rootfs';
 import { StateStore } from '../../../src/storage/state';
-import { createdState, type PodRecord } from '../../../src/pod/types';
+import { createdState } from '../../../src/pod/types';
 
 let tmp: string;
 beforeEach(() => {
@@ -238,11 +238,8 @@ describe('overlay options', () => {
 });
 
 describe('state store', () => {
-  const rec = (id: string): PodRecord => ({
-    id, name: `n-${id}`, created: '2026-01-01T00:00:00Z', restartCount: 0, manuallyStopped: false,
-    spec: { id, hostname: 'h', domainname: '', labels: {}, vm: { memoryMiB: 256, cpus: 1 }, restartPolicy: { name: 'no', maximumRetryCount: 0 }, autoRemove: false, containers: [] },
-    state: createdState(), frontend: { hostConfig: { Memory: 0 } },
-  });
+  // Records are opaque to the store: any JSON object with its directory's id.
+  const rec = (id: string) => ({ id, name: `n-${id}`, restartCount: 0, frontend: { hostConfig: { Memory: 0 } } });
   test('records round-trip; orphans (no record) are reported; writes are atomic', async () => {
     const s = new StateStore(path.join(tmp, 'containers'));
     await s.init();
@@ -254,7 +251,8 @@ describe('state store', () => {
     const { records, orphans } = await s.loadAll();
     expect(records.map((x) => [x.id, x.name, x.restartCount])).toEqual([['aaa', 'renamed', 2]]);
     expect(orphans).toEqual(['orphan']);
-    expect(JSON.parse(fs.readFileSync(path.join(tmp, 'containers', 'aaa', 'hostconfig.json'), 'utf8'))).toEqual({ Memory: 0 });
+    // One file per record: no copy of the front end's data beside it.
+    expect(fs.readdirSync(path.join(tmp, 'containers', 'aaa'))).toEqual(['config.v2.json']);
     expect(fs.readdirSync(path.join(tmp, 'containers', 'aaa')).filter((f) => f.startsWith('.tmp'))).toEqual([]);
     await s.remove('aaa');
     expect(fs.existsSync(path.join(tmp, 'containers', 'aaa'))).toBe(false);

@@ -67,13 +67,13 @@ test('rmi of one of two tags untags; of the last tag deletes image, digests and 
   const base = await addImage(['base'], ['busybox:latest'], 'a');
   const top = await addImage(['base', 'top'], ['app:1'], 'b');
   await store.tag('app:1', parseTagged('app:2'));
-  expect(await store.remove('app:2')).toEqual([{ Untagged: 'app:2' }]);
+  expect(await store.remove('app:2')).toEqual([{ untagged: 'app:2' }]);
   const items = await store.remove('app:1');
   expect(items).toEqual([
-    { Untagged: 'app:1' },
-    { Untagged: `app@${sha256Digest('b')}` },
-    { Deleted: top },
-    { Deleted: sha256Digest(`${sha256Digest('base')} ${sha256Digest('top')}`) },
+    { untagged: 'app:1' },
+    { untagged: `app@${sha256Digest('b')}` },
+    { deleted: top },
+    { deleted: sha256Digest(`${sha256Digest('base')} ${sha256Digest('top')}`) },
   ]);
   expect(layers.has(sha256Digest('top'))).toBe(false);
   expect(layers.has(sha256Digest('base'))).toBe(true);
@@ -90,7 +90,7 @@ test('an image a container uses answers 409 unless forced; a running user cannot
   expect(store.find('busybox').id).toBe(id);
   store.setRunningProbe(() => false);
   await store.removeUser(id, 'c'.repeat(64));
-  expect((await store.remove('busybox')).some((i) => 'Deleted' in i && i.Deleted === id)).toBe(true);
+  expect((await store.remove('busybox')).some((i) => 'deleted' in i && i.deleted === id)).toBe(true);
 });
 
 test('the state survives a reopen, and prune removes only dangling images', async () => {
@@ -101,7 +101,7 @@ test('the state survives a reopen, and prune removes only dangling images', asyn
   expect(store.find('a').id).toBe(b);
   expect(store.byId(a)?.repoTags).toEqual([]);
   const r = await store.prune(true, () => true);
-  expect(r.items).toContainEqual({ Deleted: a });
+  expect(r.items).toContainEqual({ deleted: a });
   expect(r.reclaimed).toBe('base'.length);
   expect(store.byId(a)).toBeUndefined();
   expect(store.byId(b)).toBeDefined();

@@ -10,7 +10,8 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ImageService } from '../../../src/storage/service';
 import { assembleImage, buildLayer, type BuiltImage } from '../../fixtures/image-builder';
-import type { PullProgress } from '../../../src/storage/pull';
+import type { PullEvent } from '../../../src/storage/pull';
+import { dockerProgress } from '../../../src/translate/pull-progress';
 
 type Mode = 'ok' | 'corrupt' | 'die';
 
@@ -79,10 +80,10 @@ test('a registry dying mid-layer leaves no image; the next pull completes and sa
   await expect(svc.pull({ domain: addr, path: 'x', tag: 'latest' }, {})).rejects.toThrow();
   nothingStored(svc);
   mode = 'ok';
-  const seen: PullProgress[] = [];
+  const seen: PullEvent[] = [];
   const r = await svc.pull({ domain: addr, path: 'x', tag: 'latest' }, { onProgress: (p) => seen.push(p) });
   expect(r.id).toBe(image.configDigest);
-  expect(seen.map((p) => p.status)).toContain(`Status: Downloaded newer image for ${addr}/x:latest`);
+  expect(seen.flatMap(dockerProgress).map((p) => p.status)).toContain(`Status: Downloaded newer image for ${addr}/x:latest`);
   const dirs = await svc.store.layerDirs(image.configDigest);
   expect(fs.readFileSync(path.join(dirs[1], 'big')).length).toBe(2 * 1024 * 1024);
   // A restarted daemon sees the same image.

@@ -5,7 +5,7 @@ import type { ImageRecord } from '../../../src/storage/types';
 import { InvalidArgumentError, NotImplementedError } from '../../../src/errors';
 
 import { decodeBody } from '../../../src/api/v1.41/schema/go-decode';
-import { CreateBodySchema, type CreateBody } from '../../../src/api/v1.41/schema/bodies';
+import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
 
 const ID = 'f'.repeat(64);
 

@@ -10,7 +10,7 @@
  */
 import { Type, type TSchema } from '@sinclair/typebox';
 import { InvalidArgumentError } from '../../../errors';
-import { parseFilterParam } from '../params';
+import { parseFilterParam } from '../kit/filters';
 
 type QKind = 'bool' | 'int' | 'string' | 'optstring' | 'filters';
 type QOpts = { q?: QKind; allowed?: readonly string[] };

@@ -9,8 +9,8 @@ import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox
 import type { Request, RequestHandler, Response } from 'express';
 import { Q, decodeQuery } from './query';
 import { decodeBody } from './go-decode';
-import { AuthBodySchema, CreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema, UpdateBodySchema } from './bodies';
-import { readJson, yieldLoop } from '../params';
+import { AuthBodySchema, CreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema, UpdateBodySchema } from '../../../translate/docker-schema';
+import { readJson, yieldLoop } from '../kit/params';
 
 /** Filters of GET /containers/json. */
 export const CONTAINER_LIST_FILTERS = ['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'health', 'isolation', 'network', 'publish', 'expose', 'volume', 'is-task'];

@@ -1,8 +1,9 @@
 /**
- * The request bodies of the v1.41 routes podvisor serves, written once as TypeBox schemas
- * (JSON Schema with static types): container create, container update, exec create, exec
- * start and auth. The TypeScript types are derived with `Static<>`; go-decode.ts decodes a
- * body against them with Go's rules. `goStruct`/`goType` are the names dockerd's decoder
+ * Docker's request bodies podvisor serves, written once as TypeBox schemas (JSON Schema with
+ * static types): container create, container update, exec create, exec start and auth. The
+ * TypeScript types are derived with `Static<>`. The API decodes bodies against them with
+ * Go's rules (src/api/v1.41/schema/go-decode.ts); translation reads the decoded types, and
+ * the repair of stored records (repair.ts) checks old records against the same schemas. `goStruct`/`goType` are the names dockerd's decoder
  * uses in its messages.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
@@ -83,16 +84,6 @@ export const AuthBodySchema = Type.Object({
 
 /** The decoded create body. */
 export type CreateBody = Static<typeof CreateBodySchema>;
-/** The decoded HostConfig of a create body. */
-export type HostConfigBody = Static<typeof HostConfigSchema>;
-/** The decoded update body. */
-export type UpdateBody = Static<typeof UpdateBodySchema>;
-/** The decoded exec create body. */
-export type ExecCreateBody = Static<typeof ExecCreateBodySchema>;
-/** The decoded exec start body. */
-export type ExecStartBody = Static<typeof ExecStartBodySchema>;
-/** The decoded auth body. */
-export type AuthBody = Static<typeof AuthBodySchema>;
 
 /** Every body schema by name (the property tests walk these). */
 export const BODY_SCHEMAS: Record<string, TSchema> = {

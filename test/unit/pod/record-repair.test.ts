@@ -1,12 +1,12 @@
 /**
- * A record written by an older podvisor with fields of the wrong type (the unchecked update
- * of issue 19 stored `"CpuShares": "abc"`) loads, is repaired to Go's zero values, and is
+ * A record written by an older podvisor with fields of the wrong type (an older, unchecked
+ * `docker update` stored `"CpuShares": "abc"`) loads, is repaired to Go's zero values, and is
  * logged with one warning; inspect of it then has the types a Go client decodes.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { harness, type Harness } from '../pod/fakes';
-import { RECORD_FILE, StateStore } from '../../../src/storage/state';
+import { harness, type Harness } from './fakes';
+import { RECORD_FILE } from '../../../src/storage/state';
 import { setLogSink } from '../../../src/util/log';
 import { containerJson } from '../../../src/translate/inspect';
 
@@ -38,14 +38,13 @@ test('a hand-written bad record loads, is repaired, and logs one warning', async
   rec.frontend.config.Labels = { a: 5 };
   fs.writeFileSync(file, JSON.stringify(rec));
 
-  const loaded = await new StateStore(h.state.root).loadAll();
-  const back = loaded.records.find((x) => x.id === r.id);
-  expect(back).toBeDefined();
+  // A daemon restart loads it (the front end's repair is the pod manager's to call).
+  const back = (await h.restartDaemon()).get(r.id);
   const warnings = lines.filter((l) => /warn/i.test(l));
   expect(warnings).toHaveLength(1);
   expect(warnings[0]).toContain(r.id);
   expect(warnings[0]).toContain('HostConfig.CpuShares');
-  const j = containerJson(back!, { dataRoot: h.root, execIds: [] }) as { HostConfig: Record<string, unknown>; Config: Record<string, unknown> };
+  const j = containerJson(back, { dataRoot: h.root, execIds: [] }) as { HostConfig: Record<string, unknown>; Config: Record<string, unknown> };
   expect(j.HostConfig.CpuShares).toBe(0);
   expect(j.HostConfig.PidsLimit).toBeNull();
   expect(j.HostConfig.Memory).toBe(0);
@@ -55,7 +54,8 @@ test('a hand-written bad record loads, is repaired, and logs one warning', async
   expect(j.Config.Labels).toBeNull();
   // The repaired record was written back: the next load finds it sound, without a word.
   lines.length = 0;
-  const again = await new StateStore(h.state.root).loadAll();
+  const again = (await h.restartDaemon()).get(r.id);
   expect(lines.filter((l) => /warn/i.test(l))).toHaveLength(0);
-  expect(again.records.find((x) => x.id === r.id)?.frontend).toEqual(back!.frontend);
+  expect(again.frontend).toEqual(back.frontend);
+  expect(JSON.parse(fs.readFileSync(file, 'utf8')).frontend).toEqual(back.frontend);
 });

@@ -1,0 +1,111 @@
+/**
+ * What the pod layer's modules share: the dependencies the manager was built from, the
+ * registry of pods, the exec store, the background work, and the small helpers every
+ * operation uses (persist a record, publish an event). One PodContext per manager; the
+ * modules (lifecycle, stop, removal, monitor, exec, attach, restore) are functions of it.
+ *
+ * The start of a pod is called from a module that the lifecycle module itself depends on (the
+ * exit monitor restarts a pod by policy): it is reached through `hooks`, set once by the
+ * manager, so that the modules do not import each other in a circle.
+ */
+import * as path from 'node:path';
+import type { Hypervisor, VmFactory } from '../vm/types';
+import type { ImageLookup, RootfsManager } from '../storage/types';
+import type { StateStore } from '../storage/state';
+import { logger } from '../util/log';
+import type { EventBus } from './events';
+import { ExecStore } from './exec';
+import { PodRegistry, type Entry } from './registry';
+import { mainContainer, type PodRecord } from './types';
+
+const log = logger('pod');
+
+/** What the manager is built from. */
+export interface PodManagerDeps {
+  factory: VmFactory;
+  /** For restore: re-adopting VMs that outlived the previous daemon. */
+  hypervisor?: Pick<Hypervisor, 'adopt'>;
+  images: ImageLookup;
+  rootfs: RootfsManager;
+  state: StateStore;
+  events: EventBus;
+  /** `<data-root>/containers`: per-pod directories (state, logs, hosts files, rootfs). */
+  containersRoot: string;
+  /** Host resolv.conf handed to containers (default /etc/resolv.conf). */
+  resolvConf?: string;
+  /** Limit of an agent request on the stop/kill path, ms (default 5000). */
+  agentTimeoutMs?: number;
+  /** How long a SIGKILLed process may take to die before its VM is destroyed, ms (default 5000). */
+  killGraceMs?: number;
+  /**
+   * Checks the front end's data of a loaded record and resets fields of a wrong type in
+   * place (a record written by an older version); returns the names of the fields it reset.
+   * The front end that owns the data supplies it (the pod layer cannot read it).
+   */
+  repairFrontend?(frontend: unknown): string[];
+}
+
+/** Operations reached through the context to keep the modules free of import cycles. */
+export interface PodHooks {
+  /** Boot a pod whose lock is held (lifecycle.ts `startLocked`). */
+  startLocked(e: Entry, signal?: AbortSignal): Promise<void>;
+}
+
+/** The state shared by the pod layer's modules (see the module comment). */
+export class PodContext {
+  readonly registry: PodRegistry;
+  readonly execs = new ExecStore();
+  /** Set by shutdown: exits seen afterwards are left for the next daemon. */
+  closing = false;
+  /** Work started but not waited for by the operation that started it (manager.ts). */
+  private readonly background = new Set<Promise<void>>();
+  hooks!: PodHooks;
+
+  constructor(readonly deps: PodManagerDeps) {
+    this.registry = new PodRegistry((id) => this.logFile(id));
+  }
+
+  /** Directory of a pod's files on the host. */
+  dir(id: string): string {
+    return path.join(this.deps.containersRoot, id);
+  }
+
+  /** Path of a pod's json-file log. */
+  logFile(id: string): string {
+    return path.join(this.dir(id), `${id}-json.log`);
+  }
+
+  /** Persist a pod's record (nothing once it is removed). */
+  persist(e: Entry): Promise<void> {
+    if (e.removed) return Promise.resolve();
+    return this.deps.state.save(e.record);
+  }
+
+  /** Publish a container event of a pod, with its image, name and labels as attributes. */
+  emit(r: PodRecord, action: string, extra: Record<string, string> = {}): void {
+    // The event names the pod's main container's image: a container event, and the Docker
+    // front end's pods have that one container only.
+    const attrs = { ...r.sandbox.spec.labels, image: mainContainer(r).spec.imageRef, name: r.name, ...extra };
+    this.deps.events.emit('container', action, r.id, attrs);
+  }
+
+  /** Keep `p` in the background set until it settles; its failure is logged, never thrown. */
+  track(p: Promise<void>): Promise<void> {
+    const q: Promise<void> = p
+      .catch((err) => log.error(`background work: ${(err as Error).message}`))
+      .finally(() => this.background.delete(q));
+    this.background.add(q);
+    return q;
+  }
+
+  /** Resolves once no background work (teardowns, deferred storage deletion) is left. */
+  async settled(): Promise<void> {
+    while (this.background.size > 0) await Promise.all([...this.background]);
+  }
+
+  /** Cancel a pod's pending policy restart. */
+  cancelRestart(e: Entry): void {
+    if (e.restartTimer) clearTimeout(e.restartTimer);
+    e.restartTimer = undefined;
+  }
+}

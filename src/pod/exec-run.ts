@@ -1,0 +1,124 @@
+/**
+ * Running extra processes in a running pod (exec): create an instance, start it with or
+ * without a client session, resize its terminal. The instances themselves are kept by the
+ * exec store (./exec.ts).
+ */
+import type { AgentProcess } from '../vm/types';
+import { ConflictError, NotFoundError } from '../errors';
+import { PodPausedError } from './errors';
+import { OUTPUT_DRAIN_MS, atMost } from './async';
+import type { PodContext } from './context';
+import type { ExecConfig, ExecRecord } from './exec';
+import { AttachSession, ProcessIo } from './io';
+import { notRunning } from './lifecycle';
+import type { Entry } from './registry';
+import { mergeEnv, resolveUserInGuest, runtimeEnv } from './runtime';
+import { startFailure } from './start-error';
+import { mainContainer } from './types';
+
+/** The conflict of an exec in a paused pod. */
+function paused(id: string): ConflictError {
+  return new PodPausedError(id, 'exec');
+}
+
+/** Create an exec instance in a running pod's main container. */
+export function execCreate(ctx: PodContext, e: Entry, config: ExecConfig): ExecRecord {
+  if (!e.run) throw notRunning(e.record);
+  if (mainContainer(e.record).state.status === 'paused') throw paused(e.record.id);
+  const x = ctx.execs.create(e.record.id, config);
+  ctx.emit(e.record, `exec_create: ${config.args.join(' ')}`, { execID: x.id });
+  return x;
+}
+
+/** An exec by id; NotFoundError when there is none. */
+export function execGet(ctx: PodContext, id: string): ExecRecord {
+  const x = ctx.execs.get(id);
+  if (!x) throw new NotFoundError(`No such exec instance: ${id}`);
+  return x;
+}
+
+/**
+ * Start an exec. With a session, its output goes there and its input to the process (the
+ * process's stdin closes when the client's input ends). Resolves once the process started;
+ * `record.finished` resolves when it has exited. When the start fails, the session is not
+ * ended (the caller reports the error on it first).
+ */
+export async function execStart(ctx: PodContext, id: string, session?: AttachSession): Promise<ExecRecord> {
+  const x = execGet(ctx, id);
+  if (x.started) throw new ConflictError(`Error: Exec command ${x.id} has already run`);
+  const e = ctx.registry.lookup(x.containerId);
+  const run = e.run;
+  if (!run) throw notRunning(e.record);
+  if (mainContainer(e.record).state.status === 'paused') throw paused(e.record.id);
+  x.started = true;
+  // Execs run in the pod's main container: the only one of the pods the Docker front end
+  // makes (an exec names a container; a pod of several would pick it by id here).
+  const main = mainContainer(e.record).spec;
+  let proc: AgentProcess;
+  try {
+    const user = await resolveUserInGuest(run.vm.agent, main.id, x.config.user || main.user, main.groupAdd);
+    const env = runtimeEnv(mergeEnv(main.env, x.config.env), e.record.sandbox.spec.hostname, x.config.tty, user.home);
+    proc = await run.vm.agent.startProcess({
+      containerId: main.id,
+      processId: `exec-${x.id.slice(0, 16)}`,
+      args: x.config.args,
+      env,
+      cwd: x.config.workingDir || main.workingDir || '/',
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      terminal: x.config.tty,
+      stdin: x.config.attachStdin && !!session,
+      ...(x.config.tty ? { rows: 24, cols: 80 } : {}),
+    });
+  } catch (err) {
+    const failed = startFailure(err, x.config.args[0] ?? '', 126);
+    x.exitCode = failed.exitCode;
+    x.markReady();
+    ctx.execs.retire(x.id);
+    // The session is left open: the caller reports the error on it (dockerd writes it on
+    // the hijacked stream) and then ends it.
+    throw failed.error;
+  }
+  x.proc = proc;
+  x.processId = proc.processId;
+  x.pid = proc.pid;
+  x.running = true;
+  x.markReady();
+  const io = new ProcessIo(proc, { stdinOnce: true, tty: x.config.tty, endSessions: false });
+  x.io = io;
+  if (session) io.add(session);
+  ctx.emit(e.record, `exec_start: ${x.config.args.join(' ')}`, { execID: x.id });
+  x.finished = (async () => {
+    let code: number;
+    try {
+      code = (await proc.exited).exitCode;
+    } catch {
+      code = 255;
+    }
+    await atMost(io.done, OUTPUT_DRAIN_MS);
+    x.exitCode = code;
+    x.running = false;
+    x.proc = undefined;
+    x.io = undefined;
+    ctx.execs.retire(x.id);
+    ctx.emit(e.record, 'exec_die', { execID: x.id, exitCode: String(code) });
+    // Only now close the client's stream: the CLI inspects the exit code right after.
+    io.endSessions();
+    session?.finish('exited');
+  })();
+  return x;
+}
+
+/**
+ * Resize a running exec's terminal. Like dockerd, a resize that arrives before the process
+ * has started (clients resize right after the hijack) waits for the start, up to 10 s.
+ */
+export async function execResize(ctx: PodContext, id: string, rows: number, cols: number): Promise<void> {
+  const x = ctx.execs.get(id);
+  if (!x) throw new NotFoundError('no such exec');
+  if (!x.proc && x.exitCode === null) await atMost(x.ready, 10000);
+  if (!x.running || !x.proc) throw new NotFoundError('no such exec');
+  const e = ctx.registry.lookup(x.containerId);
+  if (!e.run) throw notRunning(e.record);
+  if (!x.config.tty) return;
+  await e.run.vm.agent.resizeTerminal(x.proc.processId, rows, cols);
+}

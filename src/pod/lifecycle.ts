@@ -1,0 +1,207 @@
+/**
+ * A pod's lifecycle steps (./types.ts shows the states): create, start, restart, pause and
+ * unpause. Each runs under the pod's lock (its operation queue) except create, which makes
+ * the pod. Stop and kill are in ./stop.ts, removal in ./removal.ts, the exit in ./monitor.ts.
+ */
+import * as fs from 'node:fs';
+import { ConflictError, NotModifiedError } from '../errors';
+import { NoSuchPodError, PodNotPausedError, PodNotRunningError, PodPausedError } from './errors';
+import { logger } from '../util/log';
+import { nowRfc3339 } from '../util/time';
+import { preemptedBy } from './async';
+import type { PodContext } from './context';
+import { parseLogPolicy } from './log-config';
+import { bindRun } from './monitor';
+import type { Entry } from './registry';
+import { removeEntry } from './removal';
+import { bootSandbox } from './sandbox';
+import { startFailure } from './start-error';
+import { hardKill, stopLocked } from './stop';
+import { RECORD_VERSION, containersOf, createdState, mainContainer, type ContainerRecord, type PodRecord, type PodSpec } from './types';
+import type { AgentProcess } from '../vm/types';
+
+const log = logger('pod');
+
+/**
+ * Create a pod (state Created): name reserved, images marked used, rootfs prepared, record
+ * persisted, `create` published. Undone entirely when a step fails.
+ */
+export async function create(ctx: PodContext, spec: PodSpec, name: string | undefined, frontend: unknown): Promise<PodRecord> {
+  const { deps, registry } = ctx;
+  const id = spec.id;
+  let finalName: string;
+  if (name) {
+    registry.names.reserve(name, id);
+    finalName = name.replace(/^\//, '');
+  } else {
+    finalName = registry.names.generate(id);
+  }
+  const { containers, ...sandbox } = spec;
+  const record: PodRecord = {
+    version: RECORD_VERSION,
+    id,
+    name: finalName,
+    created: nowRfc3339(),
+    sandbox: { spec: sandbox },
+    containers: Object.fromEntries(containers.map((c): [string, ContainerRecord] => [c.id, { spec: c, state: createdState(), restartCount: 0 }])),
+    manuallyStopped: false,
+    frontend,
+  };
+  const used: string[] = [];
+  try {
+    for (const c of spec.containers) {
+      await deps.images.addUser(c.image, c.id);
+      used.push(c.image);
+      await deps.rootfs.prepare(c.id, await deps.images.layerDirs(c.image));
+    }
+    await fs.promises.mkdir(ctx.dir(id), { recursive: true, mode: 0o700 });
+    await deps.state.save(record);
+  } catch (err) {
+    for (const c of spec.containers) await deps.rootfs.remove(c.id).catch(() => undefined);
+    for (const img of used) await deps.images.removeUser(img, id).catch(() => undefined);
+    await deps.state.remove(id).catch(() => undefined);
+    registry.names.release(finalName, id);
+    throw err;
+  }
+  const e = registry.newEntry(record);
+  registry.add(e);
+  ctx.emit(record, 'create');
+  return record;
+}
+
+/** Start a created or exited pod; NotModifiedError when it already runs. */
+export async function start(ctx: PodContext, e: Entry, ref: string): Promise<void> {
+  await e.ops.run(async (signal) => {
+    if (e.removed) throw new NoSuchPodError(ref);
+    if (mainContainer(e.record).state.status === 'paused') throw new PodPausedError(e.record.id, 'start');
+    if (e.run) throw new NotModifiedError('container already started');
+    resetForManualStart(ctx, e);
+    try {
+      await startLocked(ctx, e, signal);
+    } catch (err) {
+      // dockerd removes an AutoRemove container whose start failed (`docker run --rm`
+      // waits for that removal).
+      if (e.record.sandbox.spec.autoRemove) await removeEntry(ctx, e).catch(() => undefined);
+      throw err;
+    }
+  });
+}
+
+/** A start by hand: no pending policy restart, no restart count, no backoff. */
+function resetForManualStart(ctx: PodContext, e: Entry): void {
+  ctx.cancelRestart(e);
+  e.record.manuallyStopped = false;
+  for (const c of containersOf(e.record)) c.restartCount = 0;
+  e.backoff.reset();
+}
+
+/** The conflict a start preempted by kill or rm -f answers. */
+function startPreempted(id: string, by: 'kill' | 'remove'): ConflictError {
+  return new ConflictError(`Cannot start container ${id}: it was ${by === 'kill' ? 'killed' : 'removed'} while starting`);
+}
+
+/**
+ * Boot the pod (lock held). On failure the record keeps its state and gets the error.
+ * Preempted by kill or rm -f while booting, it kills what it booted.
+ */
+export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSignal): Promise<void> {
+  const r = e.record;
+  // The previous run's rootfs must be unmounted before this run mounts it again.
+  await e.teardown;
+  let started;
+  // kill and rm -f give up a start that waits for its VM's boot (a boot cannot be cut short:
+  // the VM that arrives later is destroyed in the background); a daemon shutdown lets it finish.
+  const giveUp = new AbortController();
+  const onPreempt = () => {
+    const by = preemptedBy(signal);
+    if (by === 'kill' || by === 'remove') giveUp.abort(signal?.reason);
+  };
+  signal?.addEventListener('abort', onPreempt, { once: true });
+  if (signal?.aborted) onPreempt();
+  try {
+    parseLogPolicy(r.sandbox.spec.log); // dockerd: "failed to initialize logging driver: ..."
+    started = await bootSandbox(ctx, r, giveUp.signal);
+  } catch (err) {
+    const by = preemptedBy(signal);
+    if (giveUp.signal.aborted && (by === 'kill' || by === 'remove')) throw startPreempted(r.id, by);
+    // The failure is the main container's (its command is the one named): the Docker front
+    // end's pods have no other; the rest of a pod of several only leave `restarting`.
+    const main = mainContainer(r);
+    const failed = startFailure(err, main.spec.args[0] ?? '', main.state.exitCode || 128);
+    for (const c of containersOf(r)) if (c.state.status === 'restarting') c.state.status = 'exited';
+    main.state.error = failed.error.message;
+    main.state.exitCode = failed.exitCode;
+    await ctx.persist(e);
+    throw failed.error;
+  } finally {
+    signal?.removeEventListener('abort', onPreempt);
+  }
+  const startedAt = nowRfc3339();
+  for (const c of containersOf(r)) {
+    const init = started.inits.get(c.spec.id) as AgentProcess;
+    c.state = { status: 'running', pid: init.pid, exitCode: 0, error: '', startedAt, finishedAt: c.state.finishedAt, oomKilled: false };
+    c.process = init.processId;
+  }
+  r.sandbox.vmId = started.vm.id;
+  log.debug(`container ${r.id.slice(0, 12)}: started on VM ${started.vm.id} (guest pid ${mainContainer(r).state.pid})`);
+  // `start` is published before the exit monitor exists, so `die` can never precede it.
+  ctx.emit(r, 'start');
+  const run = bindRun(ctx, e, started.vm, started.inits, Date.now());
+  await ctx.persist(e);
+  const by = preemptedBy(signal);
+  if (by === 'kill' || by === 'remove') {
+    await hardKill(ctx, e, run);
+    await run.ended;
+    throw startPreempted(r.id, by);
+  }
+}
+
+/** Stop (if running) then start; publishes `restart`. */
+export async function restart(ctx: PodContext, e: Entry, timeoutSec?: number): Promise<void> {
+  await e.ops.run(async (signal) => {
+    if (e.run || mainContainer(e.record).state.status === 'restarting') {
+      await stopLocked(ctx, e, timeoutSec, signal).catch((err) => {
+        if (!(err instanceof NotModifiedError)) throw err;
+      });
+    }
+    // A kill or rm -f that came in during the stop wins: no start after it.
+    if (signal.aborted || e.removed) {
+      const by = preemptedBy(signal);
+      throw new ConflictError(`Cannot restart container ${e.record.id}: it was ${by ?? 'remove'}${by === 'kill' ? 'ed' : 'd'} while the restart was pending`);
+    }
+    resetForManualStart(ctx, e);
+    await startLocked(ctx, e, signal);
+    ctx.emit(e.record, 'restart');
+  });
+}
+
+/** Freeze the pod's whole VM. */
+export async function pause(ctx: PodContext, e: Entry): Promise<void> {
+  await e.ops.run(async () => {
+    const r = e.record;
+    if (!e.run) throw notRunning(r);
+    if (mainContainer(r).state.status === 'paused') throw new PodPausedError(r.id, 'pause');
+    await e.run.vm.pause();
+    // The whole VM is frozen: every container of the pod that ran is paused.
+    for (const c of containersOf(r)) if (c.state.status === 'running') c.state.status = 'paused';
+    await ctx.persist(e);
+    ctx.emit(r, 'pause');
+  });
+}
+
+/** Thaw a paused pod. */
+export async function unpause(ctx: PodContext, e: Entry): Promise<void> {
+  await e.ops.run(async () => {
+    const r = e.record;
+    if (!e.run || mainContainer(r).state.status !== 'paused') throw new PodNotPausedError(r.id);
+    await e.run.vm.resume();
+    for (const c of containersOf(r)) if (c.state.status === 'paused') c.state.status = 'running';
+    await ctx.persist(e);
+    ctx.emit(r, 'unpause');
+  });
+}
+
+/** The conflict of an operation that needs a running pod. */
+export function notRunning(r: PodRecord): ConflictError {
+  return new PodNotRunningError(r.id);
+}

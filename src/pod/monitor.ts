@@ -1,0 +1,166 @@
+/**
+ * The exit monitor and the restart policy. A run's monitor waits for the pod's main process
+ * to end (or its VM to die), never taking the pod's lock: it records the exit, starts the
+ * teardown in the background, publishes `die`, wakes waiters, and then applies AutoRemove or
+ * the restart policy (with Docker's backoff, ./restart.ts).
+ */
+import type { AgentProcess, Vm } from '../vm/types';
+import { UnavailableError } from '../errors';
+import { logger } from '../util/log';
+import { nowRfc3339 } from '../util/time';
+import { OUTPUT_DRAIN_MS, atMost } from './async';
+import type { PodContext } from './context';
+import { ProcessIo } from './io';
+import { wake, type Entry, type Run, type WaitCondition, type WaitResult } from './registry';
+import { removeEntry } from './removal';
+import { shouldRestart } from './restart';
+import { tearDownSandbox } from './sandbox';
+import { containersOf, mainContainer, setStatus } from './types';
+
+const log = logger('pod');
+
+/**
+ * Wire a (new or re-adopted) run: io to log and sessions, exit monitors. `inits` holds the
+ * init of each container on the VM, the main container's at least.
+ */
+export function bindRun(ctx: PodContext, e: Entry, vm: Vm, inits: Map<string, AgentProcess>, startedMs: number): Run {
+  // The pod's log and attach sessions carry its main container's streams: the Docker front
+  // end's pods have one container (a pod of several would need a log and sessions each).
+  const main = mainContainer(e.record);
+  const init = inits.get(main.spec.id) as AgentProcess;
+  const io = new ProcessIo(init, { log: e.log, stdinOnce: main.spec.stdinOnce, tty: main.spec.tty });
+  let resolveEnded!: () => void;
+  const run: Run = { vm, inits, init, io, startedMs, ended: new Promise<void>((r) => (resolveEnded = r)) };
+  e.run = run;
+  for (const s of [...e.pending]) {
+    e.pending.delete(s);
+    io.add(s);
+  }
+  for (const [id, p] of inits) if (p !== init) void watchSidecar(ctx, e, run, id, p);
+  void monitor(ctx, e, run).finally(resolveEnded);
+  return run;
+}
+
+/**
+ * A container other than the main one whose init exits while the run goes on: recorded as
+ * exited with its own code (the pod keeps running; the main container's exit ends the run).
+ */
+async function watchSidecar(ctx: PodContext, e: Entry, run: Run, id: string, p: AgentProcess): Promise<void> {
+  let exitCode: number;
+  let oomKilled = false;
+  try {
+    const x = await p.exited;
+    exitCode = x.exitCode;
+    oomKilled = x.oomKilled === true;
+  } catch {
+    return; // the VM went away: the run's end records it
+  }
+  const c = e.record.containers[id];
+  if (ctx.closing || e.run !== run || !c) return;
+  c.state = { ...c.state, status: 'exited', pid: 0, exitCode, finishedAt: nowRfc3339(), oomKilled };
+  c.process = undefined;
+  await ctx.persist(e).catch((err) => log.error(`persisting ${e.record.id}: ${(err as Error).message}`));
+}
+
+/** How the main process of a run ended. */
+async function exitOf(run: Run): Promise<{ exitCode: number; oomKilled: boolean; error: string }> {
+  const vmDeath = run.vm.exited.then((x) => {
+    throw new UnavailableError(x.expected ? `VM ${run.vm.id} was stopped` : `VM ${run.vm.id} exited unexpectedly: ${x.reason}`);
+  });
+  vmDeath.catch(() => undefined);
+  try {
+    const status = await Promise.race([run.init.exited, vmDeath]);
+    return { exitCode: status.exitCode, oomKilled: status.oomKilled === true, error: '' };
+  } catch (err) {
+    if (run.forcedExitCode !== undefined) return { exitCode: run.forcedExitCode, oomKilled: false, error: '' };
+    let error = err instanceof Error ? err.message : String(err);
+    // The agent channel usually breaks a moment before QEMU's exit is seen: prefer the
+    // VM's own reason (it names the crash and the console's last words) when it comes.
+    const gone = await Promise.race([run.vm.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref())]);
+    if (gone && !gone.expected) error = `VM ${run.vm.id} exited unexpectedly: ${gone.reason.split('\n').slice(0, 3).join(' / ')}`;
+    return { exitCode: 255, oomKilled: false, error };
+  }
+}
+
+/** Wait for the main process to end, then tear the run down and record the exit. */
+async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
+  const { exitCode, oomKilled, error } = await exitOf(run);
+  if (ctx.closing) return;
+  log.debug(`container ${e.record.id.slice(0, 12)}: main process exited (${exitCode}${error ? `: ${error}` : ''})`);
+  // Let the output drain (bounded: a dead VM's streams end at once).
+  await atMost(run.io.done, OUTPUT_DRAIN_MS);
+  log.debug(`container ${e.record.id.slice(0, 12)}: output drained, tearing down VM ${run.vm.id} in the background`);
+  const teardown = ctx.track(tearDownSandbox(ctx, e, run));
+  e.teardown = teardown;
+  void teardown.then(() => {
+    if (e.teardown === teardown) e.teardown = undefined;
+  });
+  const r = e.record;
+  const finishedAt = nowRfc3339();
+  const main = mainContainer(r);
+  for (const c of containersOf(r)) {
+    if (c === main) c.state = { ...c.state, status: 'exited', pid: 0, exitCode, error, finishedAt, oomKilled };
+    // Another container still on the VM went down with it (killed: 137).
+    else if (c.process) c.state = { ...c.state, status: 'exited', pid: 0, exitCode: 137, finishedAt };
+    c.process = undefined;
+  }
+  r.sandbox.vmId = undefined;
+  await ctx.persist(e).catch((err) => log.error(`persisting ${r.id}: ${(err as Error).message}`));
+  // Only now is the pod "not running": a wait that arrives meanwhile is woken below, after
+  // `die`, so no client sees the exit before the event.
+  e.run = undefined;
+  log.debug(`container ${r.id.slice(0, 12)}: exited ${exitCode}, run torn down`);
+  // dockerd sends `oom` (from the cgroup's OOM notification) before `die`.
+  if (oomKilled) ctx.emit(r, 'oom', {});
+  ctx.emit(r, 'die', { exitCode: String(exitCode) });
+  for (const f of [...e.followers]) f();
+  wake(e, 'exit', { exitCode, ...(error ? { error } : {}) });
+  if (ctx.closing || e.removed) return;
+  if (r.sandbox.spec.autoRemove) {
+    await removeEntry(ctx, e).catch((err) => log.error(`auto-removing ${r.id}: ${(err as Error).message}`));
+    return;
+  }
+  const ranMs = Date.now() - run.startedMs;
+  // The restart policy is the pod's, counted on its main container (whose exit ended the run).
+  if (shouldRestart(r.sandbox.spec.restartPolicy, exitCode, main.restartCount, r.manuallyStopped)) {
+    scheduleRestart(ctx, e, e.backoff.next(ranMs));
+  }
+}
+
+/** Mark a pod `restarting` and start it again after `delayMs` (unless stopped meanwhile). */
+function scheduleRestart(ctx: PodContext, e: Entry, delayMs: number): void {
+  const r = e.record;
+  setStatus(r, 'restarting');
+  void ctx.persist(e).catch(() => undefined);
+  ctx.cancelRestart(e);
+  e.restartTimer = setTimeout(() => {
+    e.restartTimer = undefined;
+    void e.ops.run(async () => {
+      if (e.removed || e.run || mainContainer(r).state.status !== 'restarting') return;
+      if (r.manuallyStopped) {
+        setStatus(r, 'exited');
+        await ctx.persist(e).catch(() => undefined);
+        return;
+      }
+      for (const c of containersOf(r)) c.restartCount++;
+      try {
+        await ctx.hooks.startLocked(e);
+      } catch (err) {
+        log.warn(`restart of ${r.id} failed: ${(err as Error).message}`);
+        setStatus(r, 'exited');
+        await ctx.persist(e).catch(() => undefined);
+      }
+    });
+  }, delayMs);
+}
+
+/** Wait for a pod to stop (or be removed). */
+export function waitExit(e: Entry, condition: WaitCondition): Promise<WaitResult> {
+  // The pod's exit is its main container's.
+  const { state } = mainContainer(e.record);
+  const running = !!e.run || state.status === 'restarting';
+  if (condition === 'not-running' && !running) {
+    return Promise.resolve({ exitCode: state.exitCode, ...(state.error ? { error: state.error } : {}) });
+  }
+  return new Promise((resolve) => e.waiters.add({ condition, resolve }));
+}

@@ -1,0 +1,163 @@
+/**
+ * The registry of pods: each pod's in-memory entry (record, current run, log writer, waiters,
+ * operation queue), looked up by id, name or unique id prefix, and the index of names.
+ */
+import type { AgentProcess, Vm } from '../vm/types';
+import { InvalidArgumentError } from '../errors';
+import { NoSuchPodError } from './errors';
+import type { AttachSession, ProcessIo } from './io';
+import { LogWriter } from './logs';
+import { DEFAULT_LOG_POLICY, parseLogPolicy } from './log-config';
+import { NameIndex } from './names';
+import { OpQueue } from './op-queue';
+import { RestartBackoff } from './restart';
+import { mainContainer, type PodRecord } from './types';
+
+/** Conditions of `wait`. */
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+/** Result of `wait`. */
+export interface WaitResult {
+  exitCode: number;
+  /** Set when the run ended abnormally (VM died...). */
+  error?: string;
+}
+
+/** A run: the pod on its VM. */
+export interface Run {
+  vm: Vm;
+  /** Init process of each container on the VM, by container id. */
+  inits: Map<string, AgentProcess>;
+  /** Init process of the pod's main container (its exit ends the run). */
+  init: AgentProcess;
+  io: ProcessIo;
+  startedMs: number;
+  /** Exit code to report if the process never reports one (VM destroyed by the host). */
+  forcedExitCode?: number;
+  /** Resolves when the exit was handled (state recorded, run torn down). */
+  ended: Promise<void>;
+}
+
+/** A client waiting for a pod to stop or be removed. */
+export interface Waiter {
+  condition: WaitCondition;
+  resolve(r: WaitResult): void;
+}
+
+/** In-memory state of one pod. */
+export interface Entry {
+  record: PodRecord;
+  run?: Run;
+  log: LogWriter;
+  /** Attach sessions waiting for the next run. */
+  pending: Set<AttachSession>;
+  waiters: Set<Waiter>;
+  backoff: RestartBackoff;
+  restartTimer?: NodeJS.Timeout;
+  /** Its operations, one at a time; kill/rm -f/shutdown preempt (op-queue.ts). */
+  ops: OpQueue;
+  removed: boolean;
+  /** Follow-mode log readers to end when the run ends. */
+  followers: Set<() => void>;
+  /** The last run's teardown (VM destroyed, rootfs unmounted) while it is under way. */
+  teardown?: Promise<void>;
+}
+
+/** Every pod of the daemon, by id, with the index of their names. */
+export class PodRegistry {
+  private readonly entries = new Map<string, Entry>();
+  readonly names = new NameIndex();
+  /** Pods being re-adopted after a restart (restore.ts), by id. */
+  readonly adopting = new Map<string, Promise<void>>();
+
+  constructor(private readonly logFile: (id: string) => string) {}
+
+  /** A fresh entry for a record (not yet registered). */
+  newEntry(record: PodRecord): Entry {
+    return {
+      record,
+      // Bad log options fail the start (lifecycle.ts); until then nothing is written.
+      log: new LogWriter(this.logFile(record.id), tryLogPolicy(record)),
+      pending: new Set(),
+      waiters: new Set(),
+      backoff: new RestartBackoff(),
+      ops: new OpQueue(),
+      removed: false,
+      followers: new Set(),
+    };
+  }
+
+  /** Register an entry under its pod's id. */
+  add(e: Entry): void {
+    this.entries.set(e.record.id, e);
+  }
+
+  /** Forget a pod. */
+  delete(id: string): void {
+    this.entries.delete(id);
+  }
+
+  /** Every entry, removed ones included. */
+  all(): IterableIterator<Entry> {
+    return this.entries.values();
+  }
+
+  /** A pod's entry by id, name or unique id prefix; NotFoundError when none. */
+  lookup(ref: string): Entry {
+    const byId = this.entries.get(ref);
+    if (byId && !byId.removed) return byId;
+    const named = this.names.get(ref);
+    if (named) {
+      const e = this.entries.get(named);
+      if (e && !e.removed) return e;
+    }
+    if (ref.length > 0 && /^[0-9a-f]+$/.test(ref)) {
+      const matches = [...this.entries.values()].filter((e) => !e.removed && e.record.id.startsWith(ref));
+      if (matches.length === 1) return matches[0];
+      if (matches.length > 1) throw new InvalidArgumentError(`multiple IDs found with provided prefix: ${ref}`);
+    }
+    throw new NoSuchPodError(ref);
+  }
+
+  /** Every pod, newest first. */
+  list(): PodRecord[] {
+    return [...this.entries.values()]
+      .filter((e) => !e.removed)
+      .map((e) => e.record)
+      .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
+  }
+
+  /** How many pods exist, run, are paused or stopped. */
+  counts(): { total: number; running: number; paused: number; stopped: number } {
+    let running = 0;
+    let paused = 0;
+    let total = 0;
+    for (const e of this.entries.values()) {
+      if (e.removed) continue;
+      total++;
+      const status = mainContainer(e.record).state.status;
+      if (status === 'paused') paused++;
+      else if (e.run || status === 'restarting') running++;
+    }
+    return { total, running, paused, stopped: total - running - paused };
+  }
+}
+
+/** Wake the waiters of a pod for its exit (every condition but `removed`) or its removal. */
+export function wake(e: Entry, what: 'exit' | 'removed', result: WaitResult): void {
+  for (const w of [...e.waiters]) {
+    if (what === 'removed' ? w.condition === 'removed' : w.condition !== 'removed') {
+      e.waiters.delete(w);
+      w.resolve(result);
+    }
+  }
+}
+
+/** A pod's log policy; the default one when its options are bad (its start fails then). */
+function tryLogPolicy(r: PodRecord): typeof DEFAULT_LOG_POLICY {
+  try {
+    return parseLogPolicy(r.sandbox.spec.log);
+  } catch {
+    return DEFAULT_LOG_POLICY;
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Restore at daemon start, and shutdown. `load` reads every record and re-adopts in the
+ * background, all at once, the VMs of pods that were running (their locks held meanwhile);
+ * a pod whose VM is gone or whose init no longer runs is marked exited (255) with an error,
+ * and started again when its restart policy says so. `shutdown` lets go of the guests without
+ * touching them, so the next daemon re-adopts them.
+ */
+import type { AgentProcess, Vm } from '../vm/types';
+import { logger } from '../util/log';
+import { nowRfc3339, parseRfc3339 } from '../util/time';
+import type { PodContext } from './context';
+import { bindRun } from './monitor';
+import { decodeRecord } from './record';
+import type { Entry } from './registry';
+import { removeEntry } from './removal';
+import { shouldRestart, startsWithDaemon } from './restart';
+import { initProcessId } from './runtime';
+import { adoptSandbox } from './sandbox';
+import { containersOf, mainContainer, podPhase } from './types';
+
+const log = logger('pod');
+
+/**
+ * Load every pod from disk after a daemon (re)start, without waiting for any VM (see the
+ * module comment). `adopted` resolves with the ids of the VMs adopted when every adoption
+ * has ended: every other VM an earlier daemon left is the caller's to reclaim.
+ */
+export async function load(ctx: PodContext): Promise<{ adopted: Promise<Set<string>> }> {
+  const { deps, registry } = ctx;
+  const { records: stored, orphans } = await deps.state.loadAll();
+  for (const id of orphans) {
+    log.warn(`removing half-created container directory ${id}`);
+    await deps.rootfs.remove(id).catch(() => undefined);
+    await deps.state.remove(id).catch(() => undefined);
+  }
+  const claimed = new Set<string>();
+  const adoptions: Promise<void>[] = [];
+  for (const raw of stored) {
+    const decoded = await decodeRecord(ctx, raw);
+    const r = decoded.record;
+    if (!r) {
+      // A record that is no pod's is cleaned up as a half-created one; a newer one is kept.
+      if (!decoded.keep) {
+        await deps.rootfs.remove(raw.id).catch(() => undefined);
+        await deps.state.remove(raw.id).catch(() => undefined);
+      }
+      continue;
+    }
+    const e = registry.newEntry(r);
+    try {
+      registry.names.reserve(r.name, r.id);
+    } catch {
+      r.name = registry.names.generate(r.id);
+    }
+    registry.add(e);
+    // What happens to the pod follows its main container's status (the pod's as a whole for
+    // the Docker front end's pods, which have no other container).
+    const status = mainContainer(r).state.status;
+    const { restartPolicy, autoRemove } = r.sandbox.spec;
+    if (podPhase(r) === 'running') {
+      const vmId = r.sandbox.vmId;
+      const done = e.ops
+        .run(async () => {
+          if (await readopt(ctx, e)) claimed.add(vmId as string);
+          else await markLost(ctx, e);
+        })
+        .catch((err) => log.error(`restoring ${r.id}: ${(err as Error).message}`))
+        .finally(() => registry.adopting.delete(r.id));
+      registry.adopting.set(r.id, done);
+      adoptions.push(done);
+    } else if (status === 'restarting') {
+      await markLost(ctx, e);
+    } else if (status === 'exited' && startsWithDaemon(restartPolicy, r.manuallyStopped)) {
+      startInBackground(ctx, e);
+    } else if (status === 'removing' || (status === 'exited' && autoRemove)) {
+      // A removal cut short, or an AutoRemove pod that exited (dockerd removes those at its
+      // start too).
+      await removeEntry(ctx, e).catch((err) => log.error(`finishing removal of ${r.id}: ${(err as Error).message}`));
+    }
+  }
+  return { adopted: Promise.all(adoptions).then(() => claimed) };
+}
+
+/** Start a restored pod in the background (restart policy at daemon start). */
+function startInBackground(ctx: PodContext, e: Entry): void {
+  void e.ops.run(() => ctx.hooks.startLocked(e)).catch((err) => log.warn(`starting ${e.record.id} at daemon start: ${(err as Error).message}`));
+}
+
+/** A restored pod whose run did not survive the restart: exited, and restarted by policy. */
+async function markLost(ctx: PodContext, e: Entry): Promise<void> {
+  const r = e.record;
+  const main = mainContainer(r);
+  const restarting = main.state.status === 'restarting';
+  const now = nowRfc3339();
+  for (const c of containersOf(r)) {
+    await ctx.deps.rootfs.unmount(c.spec.id).catch(() => undefined);
+    const wasOnVm = c.state.status === 'running' || c.state.status === 'paused';
+    c.state = {
+      ...c.state,
+      status: 'exited',
+      pid: 0,
+      exitCode: wasOnVm ? 255 : c.state.exitCode,
+      error: wasOnVm ? `the VM of this container was gone when the daemon restarted` : c.state.error,
+      finishedAt: wasOnVm ? now : c.state.finishedAt,
+    };
+    c.process = undefined;
+  }
+  r.sandbox.vmId = undefined;
+  await ctx.persist(e);
+  if (!restarting) ctx.emit(r, 'die', { exitCode: '255' });
+  if (restarting || shouldRestart(r.sandbox.spec.restartPolicy, 255, main.restartCount, r.manuallyStopped)) startInBackground(ctx, e);
+}
+
+/** Take over the VM of a pod that was running, if it and the pod's init still run. */
+async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
+  const r = e.record;
+  if (!r.sandbox.vmId) return false;
+  const vm: Vm | undefined = await adoptSandbox(ctx, r.id, r.sandbox.vmId);
+  if (!vm) return false;
+  try {
+    // Each container's init that still runs is taken over; the main container's must be
+    // there (its exit ends the run). Its output continues from what its log holds.
+    const main = mainContainer(r);
+    const logged = main.process ?? initProcessId(main.spec.id);
+    const procs = await vm.agent.reattach((p) => (p.processId === logged ? e.log.resumePoint() : undefined));
+    const inits = new Map<string, AgentProcess>();
+    for (const c of containersOf(r)) {
+      const wanted = c.process ?? initProcessId(c.spec.id);
+      const init = procs.find((p) => p.processId === wanted);
+      if (init) inits.set(c.spec.id, init);
+      else if (c === main) throw new Error(`process ${wanted} is gone`);
+      else if (c.process) {
+        // It ended while no daemon watched: its exit code is lost with the agent's record.
+        c.state = { ...c.state, status: 'exited', pid: 0, exitCode: 255, finishedAt: nowRfc3339() };
+        c.process = undefined;
+      }
+    }
+    bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
+    log.info(`re-adopted container ${r.id} on VM ${vm.id}`);
+    return true;
+  } catch (err) {
+    log.warn(`re-adopting ${r.id}: ${(err as Error).message}`);
+    await vm.destroy().catch(() => undefined);
+    return false;
+  }
+}
+
+/**
+ * Daemon shutdown: close agent channels without touching the guests, so running pods keep
+ * running and the next daemon re-adopts them. Pending restarts are cancelled.
+ */
+export function shutdown(ctx: PodContext): void {
+  ctx.closing = true;
+  for (const e of ctx.registry.all()) {
+    ctx.cancelRestart(e);
+    e.ops.abortCurrent('shutdown');
+    e.run?.vm.agent.close();
+    for (const s of [...e.pending]) s.finish('cancelled');
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The sandbox of a pod: its VM (with the devices and shares the VM brings), booted for a
+ * start, re-adopted after a daemon restart, and torn down after a run. This module is the one
+ * place of the pod layer that asks the VM layer for a VM (`acquire`), so that what a pod asks
+ * of its VM is decided here alone.
+ */
+import type { Vm } from '../vm/types';
+import { logger } from '../util/log';
+import type { PodContext } from './context';
+import type { Entry, Run } from './registry';
+import { startPod, type StartedPod } from './runtime';
+import { podSpecOf, type PodRecord, type PodSpec } from './types';
+
+const log = logger('pod');
+
+/**
+ * A VM fitting `spec` from the factory (warm pool), or the signal's reason as soon as
+ * `giveUp` is aborted: a boot cannot be cut short, so a VM that arrives after the abort is
+ * destroyed in the background.
+ */
+function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal): Promise<Vm> {
+  const pending = ctx.deps.factory.getVm(spec.vm);
+  const discard = () => void pending.then((vm) => ctx.track(vm.destroy()), () => undefined);
+  if (giveUp.aborted) {
+    discard();
+    return Promise.reject(giveUp.reason);
+  }
+  return new Promise<Vm>((resolve, reject) => {
+    const onAbort = () => {
+      discard();
+      reject(giveUp.reason);
+    };
+    giveUp.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (vm) => {
+        giveUp.removeEventListener('abort', onAbort);
+        if (giveUp.aborted) return; // onAbort already handed it on
+        resolve(vm);
+      },
+      (err) => {
+        giveUp.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * Boot a pod: a VM, each container's rootfs and files, and each container's init
+ * (./runtime.ts). `giveUp` aborted (kill, rm -f) ends the wait for the VM at once.
+ */
+export function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal): Promise<StartedPod> {
+  const spec = podSpecOf(r);
+  return startPod(
+    {
+      acquireVm: () => acquire(ctx, spec, giveUp),
+      rootfs: ctx.deps.rootfs,
+      containerDir: (id) => ctx.dir(id),
+      resolvConf: ctx.deps.resolvConf,
+    },
+    spec,
+  );
+}
+
+/** The VM `vmId` that outlived the previous daemon, if it still runs and can be adopted. */
+export async function adoptSandbox(ctx: PodContext, podId: string, vmId: string): Promise<Vm | undefined> {
+  if (!ctx.deps.hypervisor) return undefined;
+  try {
+    return await ctx.deps.hypervisor.adopt(vmId);
+  } catch (err) {
+    log.warn(`adopting VM ${vmId} of ${podId}: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+/** Destroy a finished run's VM, then unmount its containers' rootfs (never rejects). */
+export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Promise<void> {
+  const t0 = Date.now();
+  await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
+  const t1 = Date.now();
+  for (const id of Object.keys(e.record.containers)) {
+    await ctx.deps.rootfs.unmount(id).catch((err) => log.warn(`unmounting rootfs of ${id}: ${(err as Error).message}`));
+  }
+  log.debug(`container ${e.record.id.slice(0, 12)}: VM destroyed in ${t1 - t0} ms, rootfs unmounted in ${Date.now() - t1} ms`);
+}

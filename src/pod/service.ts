@@ -1,0 +1,135 @@
+/**
+ * The pod layer's one service interface: what every front end calls (the Docker Engine API
+ * in src/api/v1.41 today; a native pod API and a container-runtime front later). It speaks of
+ * pods, their containers and processes only; how a front end names things, which transport
+ * it uses and how it words errors are its own business.
+ *
+ * A pod is named by a reference: its id, its unique name, or a unique prefix of its id.
+ * Failures are the error classes of src/errors.ts: NotFoundError (no such pod or exec),
+ * ConflictError (the pod's state forbids the operation), NotModifiedError (already in the
+ * asked state), InvalidArgumentError (a bad argument), UnavailableError (the guest or the
+ * daemon cannot do it now).
+ */
+import type { GuestSample } from './guest-stats';
+import type { AttachSession } from './io';
+import type { AttachOptions, LogsOptions } from './attach';
+import type { ExecConfig, ExecRecord } from './exec';
+import type { LogEntry } from './logs';
+import type { WaitCondition, WaitResult } from './registry';
+import type { ProcessTable } from './top';
+import type { PodRecord, PodSpec } from './types';
+import type { PodUpdate } from './update';
+
+export type { AttachOptions, LogsOptions, PodUpdate, ProcessTable, WaitCondition, WaitResult };
+
+/** Counts of pods by state. */
+export interface PodCounts {
+  total: number;
+  running: number;
+  paused: number;
+  stopped: number;
+}
+
+/** Everything a front end can do with pods (see the module comment). */
+export interface PodService {
+  // ------------------------------------------------------------------ lookup
+
+  /** A pod's record by reference; NotFoundError when there is none. */
+  get(ref: string): PodRecord;
+  /** Every pod, newest first. */
+  list(): PodRecord[];
+  /** Whether a pod is on a VM now (running or paused); NotFoundError for an unknown ref. */
+  isRunning(ref: string): boolean;
+  /** How many pods exist, and how many of them run, are paused, or are stopped. */
+  counts(): PodCounts;
+  /**
+   * While a pod is being re-adopted after a daemon restart: a promise that resolves when that
+   * has ended (never rejects). Undefined otherwise, and for unknown refs. A front end makes
+   * requests about that pod wait for it.
+   */
+  whenAdopted(ref: string): Promise<void> | undefined;
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /**
+   * Create a pod (state Created) from `spec`, named `name` (a name is generated when absent):
+   * images marked used, rootfs prepared, record persisted. `frontend` is the creating front
+   * end's own data, kept with the record and never read by the pod layer. ConflictError when
+   * the name is taken. Undone entirely when a step fails.
+   */
+  create(spec: PodSpec, name: string | undefined, frontend: unknown): Promise<PodRecord>;
+  /** Start a created or exited pod on a VM; NotModifiedError when it runs already. */
+  start(ref: string): Promise<void>;
+  /**
+   * Stop a running pod: its stop signal, then up to `timeoutSec` seconds (the spec's default
+   * when undefined; negative: no limit) for it to exit, then SIGKILL. NotModifiedError when
+   * it does not run.
+   */
+  stop(ref: string, timeoutSec?: number): Promise<void>;
+  /** Stop (if running) and start again. */
+  restart(ref: string, timeoutSec?: number): Promise<void>;
+  /**
+   * Send signal number `signal` to the pod's main process; SIGKILL (9) also waits until it
+   * has died (and preempts a stop, restart or start under way). ConflictError when it does
+   * not run.
+   */
+  kill(ref: string, signal: number): Promise<void>;
+  /** Freeze a running pod's VM; ConflictError when it does not run or is paused already. */
+  pause(ref: string): Promise<void>;
+  /** Thaw a paused pod; ConflictError when it is not paused. */
+  unpause(ref: string): Promise<void>;
+  /**
+   * Remove a pod and its storage. A running pod only with `force` (killed first); otherwise
+   * ConflictError.
+   */
+  remove(ref: string, opts: { force: boolean }): Promise<void>;
+  /** Give a pod a new name; ConflictError when the name is taken, InvalidArgumentError when it is its name. */
+  rename(ref: string, newName: string): Promise<void>;
+  /**
+   * Change a pod's restart policy, resources and front-end data in one step: everything is
+   * checked before anything changes, and the record is persisted once.
+   */
+  update(ref: string, change: PodUpdate): Promise<void>;
+  /**
+   * Resolves when the pod is not running (`not-running`, at once if it does not run), after
+   * its next exit (`next-exit`), or once it is removed (`removed`).
+   */
+  wait(ref: string, condition: WaitCondition): Promise<WaitResult>;
+
+  // ------------------------------------------------------------------ streams
+
+  /**
+   * Attach a client session to the pod's main process: optionally the log so far first,
+   * then (with `stream`) the live output until the process exits or the client detaches.
+   */
+  attach(ref: string, opts: AttachOptions): AttachSession;
+  /** The pod's log entries, optionally following the live output until the run ends. */
+  logs(ref: string, opts: LogsOptions): AsyncGenerator<LogEntry>;
+  /** Resize the main process's terminal (ignored without one); ConflictError when it does not run. */
+  resize(ref: string, rows: number, cols: number): Promise<void>;
+
+  // ------------------------------------------------------------------ processes
+
+  /** Create an extra process (not started yet) in a running pod. */
+  execCreate(ref: string, config: ExecConfig): ExecRecord;
+  /** An extra process by id; NotFoundError when there is none. */
+  execGet(id: string): ExecRecord;
+  /** Ids of a pod's extra processes still known. */
+  execIds(podId: string): string[];
+  /**
+   * Start an extra process; with a session, its streams are connected to it. Resolves once it
+   * runs; the record's `finished` resolves after it has exited.
+   */
+  execStart(id: string, session?: AttachSession): Promise<ExecRecord>;
+  /** Resize an extra process's terminal (waiting briefly for it to start). */
+  execResize(id: string, rows: number, cols: number): Promise<void>;
+  /** The process table of a running pod's main container (`ps` with `psArgs`). */
+  top(ref: string, psArgs: string): Promise<ProcessTable>;
+
+  // ------------------------------------------------------------------ usage
+
+  /** One sample of a running pod's resource usage from its guest; undefined when not running or paused. */
+  sample(ref: string): Promise<GuestSample | undefined>;
+  /** Bytes in the writable layer of the pod's main container. */
+  sizeRw(ref: string): Promise<number>;
+}

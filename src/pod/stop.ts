@@ -1,0 +1,123 @@
+/**
+ * Stopping and signalling a pod's main process: stop (the stop signal, a grace period, then
+ * SIGKILL), kill (any signal; SIGKILL preempts a pending stop, restart or start), and the hard
+ * kill that destroys the VM when even SIGKILL does not end the process.
+ */
+import { NotFoundError, NotModifiedError, UnavailableError } from '../errors';
+import { PodNotRunningError } from './errors';
+import { logger } from '../util/log';
+import { AGENT_CALL_MS, KILL_GRACE_MS, SIGKILL, bounded, preemptedBy } from './async';
+import type { PodContext } from './context';
+import { waitFor } from './op-queue';
+import type { Entry, Run } from './registry';
+import { containersOf, mainContainer, setStatus, type PodRecord } from './types';
+
+const log = logger('pod');
+
+/**
+ * The stop itself (lock held). Preempted (signal aborted) by kill or rm -f, it stops waiting
+ * and kills at once; by daemon shutdown, it gives up and leaves the pod running.
+ */
+export async function stopLocked(ctx: PodContext, e: Entry, timeoutSec?: number, signal?: AbortSignal): Promise<void> {
+  const r = e.record;
+  // A stop always wins over a pending or imminent policy restart, even when it answers 304.
+  ctx.cancelRestart(e);
+  r.manuallyStopped = true;
+  if (!e.run) {
+    const wasRestarting = isRestarting(r);
+    if (wasRestarting) setStatus(r, 'exited');
+    await ctx.persist(e);
+    if (wasRestarting) return;
+    throw new NotModifiedError('container already stopped');
+  }
+  const run = e.run;
+  // The stop signal and timeout of the main container: the one whose exit ends the run.
+  const main = mainContainer(r).spec;
+  await ctx.persist(e);
+  const t = timeoutSec ?? main.stopTimeout;
+  await resumeIfPaused(ctx, e);
+  ctx.emit(r, 'kill', { signal: String(main.stopSignal) });
+  try {
+    await bounded(run.vm.agent.signalProcess(run.init.processId, main.stopSignal), ctx.deps.agentTimeoutMs ?? AGENT_CALL_MS, 'stop signal');
+  } catch (err) {
+    log.debug(`stop signal to ${r.id}: ${(err as Error).message}`);
+  }
+  // Negative: no deadline (dockerd); huge values: clamped by waitFor (no timer overflow).
+  const exited = await waitFor(run.ended, t < 0 ? undefined : t * 1000, signal);
+  if (!exited && preemptedBy(signal) === 'shutdown') throw new UnavailableError('the daemon is shutting down');
+  if (!exited) await hardKill(ctx, e, run);
+  await run.ended;
+  if (isRestarting(r)) {
+    // It exited by itself just before the stop and a restart was scheduled: cancel it.
+    ctx.cancelRestart(e);
+    setStatus(r, 'exited');
+    await ctx.persist(e);
+  }
+  ctx.emit(r, 'stop');
+}
+
+/** SIGKILL, and if the process still does not go, destroy its VM (exit code 137). */
+export async function hardKill(ctx: PodContext, e: Entry, run: Run): Promise<void> {
+  ctx.emit(e.record, 'kill', { signal: String(SIGKILL) });
+  try {
+    await bounded(run.vm.agent.signalProcess(run.init.processId, SIGKILL), ctx.deps.agentTimeoutMs ?? AGENT_CALL_MS, 'SIGKILL');
+  } catch (err) {
+    log.debug(`SIGKILL to ${e.record.id}: ${(err as Error).message}`);
+  }
+  if (!(await waitFor(run.ended, ctx.deps.killGraceMs ?? KILL_GRACE_MS))) {
+    run.forcedExitCode = 137;
+    await run.vm.destroy().catch(() => undefined);
+  }
+}
+
+/** Thaw a paused pod's VM before it is signalled (a frozen process cannot handle a signal). */
+export async function resumeIfPaused(ctx: PodContext, e: Entry): Promise<void> {
+  if (mainContainer(e.record).state.status === 'paused' && e.run) {
+    await e.run.vm.resume();
+    for (const c of containersOf(e.record)) if (c.state.status === 'paused') c.state.status = 'running';
+    await ctx.persist(e);
+    ctx.emit(e.record, 'unpause');
+  }
+}
+
+/** Send a signal to the main process; SIGKILL also waits until it is dead. */
+export async function kill(ctx: PodContext, e: Entry, signal: number): Promise<void> {
+  const r = e.record;
+  const run = e.run;
+  if (!run) {
+    if (isRestarting(r)) {
+      ctx.cancelRestart(e);
+      r.manuallyStopped = true;
+      setStatus(r, 'exited');
+      await ctx.persist(e);
+      return;
+    }
+    throw new PodNotRunningError(r.id, 'kill');
+  }
+  r.manuallyStopped = true;
+  await ctx.persist(e);
+  await resumeIfPaused(ctx, e);
+  if (signal === SIGKILL) {
+    // SIGKILL wins over a pending stop, restart or start (they stop waiting and kill).
+    ctx.cancelRestart(e);
+    await e.ops.force('kill', async () => {
+      const now = e.run;
+      if (!now) return;
+      await hardKill(ctx, e, now);
+      await now.ended;
+    });
+    return;
+  }
+  ctx.emit(r, 'kill', { signal: String(signal) });
+  try {
+    await bounded(run.vm.agent.signalProcess(run.init.processId, signal), ctx.deps.agentTimeoutMs ?? AGENT_CALL_MS, 'signal');
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new PodNotRunningError(r.id, 'kill');
+    throw err;
+  }
+}
+
+/** Whether a pod waits for a restart by its policy (its main container says so). */
+export function isRestarting(r: PodRecord): boolean {
+  return mainContainer(r).state.status === 'restarting';
+}

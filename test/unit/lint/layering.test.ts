@@ -1,0 +1,57 @@
+/**
+ * The layering of src is enforced by lint (eslint.config.js, one no-restricted-imports rule
+ * per layer): for each layer, an import of a layer above it fails with the rule, and an
+ * import of a layer below it passes. ESLint's Node API lints each snippet as if it were a
+ * file of that layer, with the project's own config.
+ */
+import * as path from 'node:path';
+import { ESLint } from 'eslint';
+
+const root = path.resolve(__dirname, '../../..');
+// The project's config, loaded here and handed over: ESLint would load the file with a dynamic
+// import(), which jest's module sandbox does not run.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const config = require(path.join(root, 'eslint.config.js'));
+const eslint = new ESLint({ cwd: root, overrideConfigFile: true, overrideConfig: config });
+
+/** The no-restricted-imports findings of one import line in a file at `filePath`. */
+async function restricted(filePath: string, importLine: string): Promise<string[]> {
+  const [result] = await eslint.lintText(`${importLine}\nexport const used = [x];\n`, { filePath });
+  return result.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+}
+
+// [file of the layer, an import it may not make, an import it may make]
+const CASES: Array<[string, string, string]> = [
+  ['src/errors.ts', "import { x } from './util/log';", "import * as x from 'node:util';"],
+  ['src/util/zz.ts', "import { x } from '../storage/digest';", "import { x } from '../errors';"],
+  ['src/util/zz.ts', "import { x } from '../pod/types';", "import { x } from './log';"],
+  ['src/storage/zz.ts', "import { x } from '../pod/types';", "import { x } from '../util/log';"],
+  ['src/storage/registry/zz.ts', "import type { x } from '../../translate/images';", "import { x } from '../digest';"],
+  ['src/storage/zz.ts', "import { x } from '../net/ipam';", "import { x } from '../errors';"],
+  ['src/vm/zz.ts', "import { x } from '../pod/types';", "import { x } from '../util/mounter';"],
+  ['src/vm/qemu/zz.ts', "import { x } from '../../net/bridge';", "import { x } from '../types';"],
+  ['src/vm/zz.ts', "import { x } from '../api/v1.41/services';", "import { x } from '../storage/types';"],
+  ['src/net/zz.ts', "import { x } from '../pod/types';", "import { x } from '../vm/types';"],
+  ['src/pod/zz.ts', "import { x } from '../translate/create';", "import { x } from '../vm/types';"],
+  ['src/pod/zz.ts', "import type { x } from '../api/v1.41/services';", "import { x } from '../net/ipam';"],
+  ['src/pod/zz.ts', "import { x } from '../daemon/main';", "import { x } from '../storage/types';"],
+  ['src/translate/zz.ts', "import { x } from '../api/v1.41/kit/params';", "import { x } from '../pod/types';"],
+  ['src/translate/zz.ts', "import { x } from '../daemon/options';", "import { x } from '../storage/images';"],
+  ['src/api/v1.41/zz.ts', "import { x } from '../../daemon/main';", "import { x } from '../../translate/images';"],
+  ['src/api/v1.41/kit/zz.ts', "import { x } from '../../../daemon/listen';", "import { x } from '../../../pod/io';"],
+];
+
+describe.each(CASES)('%s', (file, forbidden, allowed) => {
+  test(`refuses ${forbidden}`, async () => {
+    const found = await restricted(file, forbidden);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toContain('may not import from here');
+  });
+  test(`allows ${allowed}`, async () => {
+    expect(await restricted(file, allowed)).toEqual([]);
+  });
+});
+
+test('the daemon, which wires every layer, may import any of them', async () => {
+  expect(await restricted('src/daemon/zz.ts', "import { x } from '../api/v1.41/server';")).toEqual([]);
+});

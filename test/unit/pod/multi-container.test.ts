@@ -1,0 +1,109 @@
+/**
+ * Pods of several containers (on the fake hypervisor): each container has its own state, init
+ * process and restart count; the pod's phase is derived from them. And the record of the
+ * previous layout (one state per pod) is migrated at load.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { harness, type Harness } from './fakes';
+import { RECORD_FILE } from '../../../src/storage/state';
+import { mainContainer, podPhase, type PodContainerSpec, type PodSpec } from '../../../src/pod/types';
+import { migrateV1 } from '../../../src/pod/record';
+import { NoSuchPodError } from '../../../src/pod/errors';
+
+let h: Harness;
+beforeEach(async () => {
+  h = await harness();
+});
+afterEach(async () => {
+  await h.cleanup();
+});
+
+/** A two-container pod spec: the main container (the pod's id) and a sidecar. */
+async function twoContainers(mainCmd: string[], sideCmd: string[]): Promise<PodSpec> {
+  const one = await h.create({ Image: 'busybox', Cmd: mainCmd });
+  await h.pods.remove(one.id, { force: true });
+  const spec = structuredClone({ ...one.sandbox.spec, containers: [mainContainer(one).spec] }) as PodSpec;
+  spec.id = 'f'.repeat(64);
+  const side: PodContainerSpec = { ...spec.containers[0], id: 'e'.repeat(64), args: sideCmd };
+  spec.containers = [{ ...spec.containers[0], id: spec.id }, side];
+  return spec;
+}
+
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !what(); i++) await wait(10);
+  expect(what()).toBe(true);
+}
+
+test('each container has its own state and init; the pod is Running while its main container runs', async () => {
+  const spec = await twoContainers(['sleep', '10'], ['sh', '-c', 'exit 5']);
+  const r = await h.pods.create(spec, 'duo', null);
+  expect(Object.keys(r.containers)).toEqual([spec.id, 'e'.repeat(64)]);
+  expect(podPhase(r)).toBe('created');
+  await h.pods.start('duo');
+  const side = () => h.pods.get('duo').containers['e'.repeat(64)];
+  // The sidecar exits by itself with its own code; the pod goes on running.
+  await until(() => side().state.status === 'exited');
+  expect(side().state.exitCode).toBe(5);
+  expect(mainContainer(h.pods.get('duo')).state.status).toBe('running');
+  expect(podPhase(h.pods.get('duo'))).toBe('running');
+  // Its own exit was persisted too.
+  await h.state.flush();
+  const onDisk = JSON.parse(fs.readFileSync(path.join(h.state.root, spec.id, RECORD_FILE), 'utf8'));
+  expect(onDisk.containers['e'.repeat(64)].state).toMatchObject({ status: 'exited', exitCode: 5 });
+  expect(onDisk.containers[spec.id].process).toMatch(/^init-/);
+  // The main container's exit ends the run: the pod is Created again.
+  await h.pods.kill('duo', 9);
+  const after = h.pods.get('duo');
+  expect(mainContainer(after).state).toMatchObject({ status: 'exited', exitCode: 137 });
+  expect(after.containers['e'.repeat(64)].state.exitCode).toBe(5);
+  expect(podPhase(after)).toBe('created');
+  expect(after.sandbox.vmId).toBeUndefined();
+});
+
+test('a container still running when the main one exits is recorded as killed with the VM', async () => {
+  const spec = await twoContainers(['sh', '-c', 'exit 2'], ['sleep', '10']);
+  await h.pods.create(spec, 'pair', null);
+  const w = h.pods.wait('pair', 'next-exit');
+  await h.pods.start('pair');
+  expect((await w).exitCode).toBe(2);
+  const r = h.pods.get('pair');
+  expect(r.containers['e'.repeat(64)].state).toMatchObject({ status: 'exited', exitCode: 137 });
+  expect(Object.values(r.containers).every((c) => c.process === undefined)).toBe(true);
+});
+
+test('a layout-1 record (one state per pod) is migrated at load and rewritten atomically', async () => {
+  const r = await h.create({ Image: 'busybox', Cmd: ['true'], Labels: { a: 'b' }, HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 } } }, 'old');
+  await h.state.flush();
+  const dir = path.join(h.state.root, r.id);
+  // What the previous version wrote for this pod.
+  const v1 = {
+    id: r.id, name: 'old', created: r.created, spec: { ...r.sandbox.spec, containers: [mainContainer(r).spec] },
+    state: { ...mainContainer(r).state, status: 'exited', exitCode: 4, finishedAt: '2026-01-01T00:00:00.000000000Z' },
+    restartCount: 1, manuallyStopped: true, frontend: r.frontend,
+  };
+  fs.writeFileSync(path.join(dir, RECORD_FILE), JSON.stringify(v1));
+  fs.writeFileSync(path.join(dir, 'hostconfig.json'), '{}');
+  const back = (await h.restartDaemon()).get('old');
+  expect(back).toEqual(migrateV1(v1 as Parameters<typeof migrateV1>[0]));
+  expect(mainContainer(back)).toMatchObject({ state: { status: 'exited', exitCode: 4 }, restartCount: 1 });
+  expect(back.sandbox.spec).toMatchObject({ labels: { a: 'b' }, restartPolicy: { name: 'on-failure', maximumRetryCount: 2 } });
+  expect(back.manuallyStopped).toBe(true);
+  // Written back in the new layout; the copy of the HostConfig is gone; no temp file is left.
+  expect(JSON.parse(fs.readFileSync(path.join(dir, RECORD_FILE), 'utf8'))).toEqual(back);
+  expect(fs.readdirSync(dir).filter((f) => f === 'hostconfig.json' || f.startsWith('.tmp'))).toEqual([]);
+});
+
+test('a record of a newer layout is left alone, not cleaned up as a broken one', async () => {
+  const r = await h.create({ Image: 'busybox', Cmd: ['true'] }, 'future');
+  await h.state.flush();
+  const file = path.join(h.state.root, r.id, RECORD_FILE);
+  const text = JSON.stringify({ ...r, version: 3 });
+  fs.writeFileSync(file, text);
+  const pods = await h.restartDaemon();
+  expect(() => pods.get('future')).toThrow(NoSuchPodError);
+  expect(fs.readFileSync(file, 'utf8')).toBe(text);
+  expect(h.rootfs.prepared.has(r.id)).toBe(true);
+});
