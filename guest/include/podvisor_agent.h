@@ -193,8 +193,10 @@
 /* Bounds of START_PROCESS's WINDOW (output credit per stream). */
 #define PV_MIN_WINDOW 4096
 #define PV_MAX_WINDOW 16777216
-/* Output the agent keeps per stream of a container's init, to re-send after a daemon restart. */
-#define PV_OUTPUT_KEEP 262144
+/* Output the agent keeps per stream of a container's init, to re-send after a daemon restart:
+ * twice the default WINDOW, since what a host received but had not stored when it died is at
+ * most its window plus its own buffers (a frame, a partial line). */
+#define PV_OUTPUT_KEEP 524288
 
 /* ---- frame types and opcodes (append-only) ------------------------------------------ */
 /* Both channels. */

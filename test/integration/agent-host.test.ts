@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../src/errors';
 import { AgentClient } from '../../src/vm/agent/client';
+import { Limits } from '../../src/vm/agent/protocol';
 import { mountsUnder } from '../helpers/leaks';
 import {
   buildAgent,
@@ -433,10 +434,10 @@ describe('agent in host test mode: reconnects and failures', () => {
     const c4 = await connect(agent);
     const rest = upTo(5001, 405000);
     const [fourth] = await c4.reattach(() => ({ stdout: first.length, stderr: 6, lost: (s, n) => lost.push(`${s}:${n}`) }));
-    expect(lost).toEqual([`stdout:${rest.length - 262144}`]);
-    expect(fourth.outputStart).toEqual({ stdout: first.length + rest.length - 262144, stderr: 6 });
+    expect(lost).toEqual([`stdout:${rest.length - Limits.OUTPUT_KEEP}`]);
+    expect(fourth.outputStart).toEqual({ stdout: first.length + rest.length - Limits.OUTPUT_KEEP, stderr: 6 });
     await c4.writeFile('rs', '/done', Buffer.from(''), 0o644);
-    expect(await finish(fourth)).toEqual({ stdout: rest.slice(-262144), stderr: '', status: { exitCode: 3 } });
+    expect(await finish(fourth)).toEqual({ stdout: rest.slice(-Limits.OUTPUT_KEEP), stderr: '', status: { exitCode: 3 } });
     await c4.destroyContainer('rs');
     await c4.shutdown();
     c4.close();

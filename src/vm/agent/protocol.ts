@@ -27,7 +27,7 @@ export const Limits = {
   STDIN_WINDOW: 262144,
   MIN_WINDOW: 4096,
   MAX_WINDOW: 16777216,
-  OUTPUT_KEEP: 262144,
+  OUTPUT_KEEP: 524288,
 } as const;
 
 /** Frame types that are not requests (PV_FRAME_<NAME>). */
