@@ -37,13 +37,14 @@ import { CachedFactory, DirectFactory } from '../src/vm/pool';
 import { poolWarmStep, Rehearsal } from '../src/vm/rehearsal';
 import type { QemuVm } from '../src/vm/qemu/qemu-vm';
 import { MS_BIND, sharedMounter } from '../src/util/mounter';
-import type { Vm, VmSize } from '../src/vm/types';
+import type { Vm, VmConfig, VmSize } from '../src/vm/types';
 import { setLogLevel, setLogSink } from '../src/util/log';
 import { makeBusyboxRootfs, spec } from '../test/helpers/agent-fixtures';
 import { median } from './common';
 
 const RUNS = Math.max(5, Number(process.env.BENCH_RUNS ?? 5));
 const SIZE: VmSize = { memoryMiB: 256, cpus: 1 };
+const CONFIG: VmConfig = { size: SIZE, devices: { nics: Number(process.env.BENCH_NICS ?? 1) } };
 /** 200 MiB in 64 KiB blocks: busybox `head -c` copies in small blocks and, under TCG, measures
  * its own loop (~5 MB/s) rather than the stream. */
 const STREAM_BLOCKS = 3200;
@@ -122,7 +123,7 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
   };
   for (let i = 0; i < RUNS; i++) {
     const t = now();
-    const vm = await hv.createVm(SIZE);
+    const vm = await hv.createVm(CONFIG);
     f.coldMs.push(now() - t);
     try {
       await asPoolLeavesIt(vm);
@@ -132,7 +133,7 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
         const q = pssParts(vm.pid);
         f.pssDetail = { qemuPssKiB: q.Pss, qemuAnonKiB: q.Pss_Anon, qemuFileKiB: q.Pss_File, qemuGuestRamKiB: q.Pss_Shmem };
       }
-      const beside = await hv.createVm(SIZE);
+      const beside = await hv.createVm(CONFIG);
       try {
         await asPoolLeavesIt(beside);
         f.pssBesideMiB.push((await vm.memoryUsage()) / 1048576);
@@ -152,11 +153,11 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
   // then exec latency. An unrehearsed pool, interleaved, for comparison.
   const rehearsal = Rehearsal.create();
   if (!rehearsal) throw new Error('no static busybox for the rehearsal (apt-get install busybox-static)');
-  const pool = new CachedFactory(1, new DirectFactory(hv), SIZE, { warm: poolWarmStep(rehearsal) });
+  const pool = new CachedFactory(1, new DirectFactory(hv), CONFIG, { warm: poolWarmStep(rehearsal) });
   // The unrehearsed pool's VMs count as ready once their post-boot reclaim is over (as the
   // rehearsed pool's warm step waits for it): otherwise a VM it just booted would still be
   // squeezing its balloon, on one of the two host cores, while the other pool's VM is timed.
-  const plainPool = new CachedFactory(1, new DirectFactory(hv), SIZE, { warm: (vm) => (vm as QemuVm).reclaimed() });
+  const plainPool = new CachedFactory(1, new DirectFactory(hv), CONFIG, { warm: (vm) => (vm as QemuVm).reclaimed() });
   pool.start();
   plainPool.start();
   // As the daemon starts a pod (src/pod/runtime.ts): the init goes right behind
@@ -173,7 +174,7 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
     for (let i = 0; i < RUNS; i++) {
       await Promise.all([pool.whenFull(), plainPool.whenFull()]);
       const t0 = now();
-      const plain = await plainPool.getVm(SIZE);
+      const plain = await plainPool.getVm(CONFIG);
       try {
         await trueIn(plain);
         f.warmTruePlainMs.push(now() - t0);
@@ -183,7 +184,7 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
 
       await Promise.all([pool.whenFull(), plainPool.whenFull()]);
       const t = now();
-      const vm = await pool.getVm(SIZE);
+      const vm = await pool.getVm(CONFIG);
       if (process.env.BENCH_DEBUG) process.stderr.write(`warm run ${i}: VM ${vm.id}\n`);
       try {
         await trueIn(vm);

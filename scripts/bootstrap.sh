@@ -8,7 +8,7 @@
 #
 # Steps: Debian packages (apt-get), npm packages (npm ci), the guest (kernel from Debian's
 # linux-image-cloud-amd64, our agent built from source, the initramfs: guest/build.sh), and the
-# TypeScript build (dist/).
+# TypeScript build (dist/: scripts/build.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,11 +48,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   # Services in these packages (dockerd, the registry) must not start on their own:
-  # the tests and benchmarks start private instances.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  # the tests and benchmarks start private instances. A policy-rc.d that says so is in place
+  # while apt-get runs; whatever was there before (the admin's own, or nothing) comes back
+  # when the script exits, also when apt-get fails or the script is interrupted.
+  policy=/usr/sbin/policy-rc.d
+  policy_saved=
+  if [ -e "$policy" ] || [ -L "$policy" ]; then
+    policy_saved=$(mktemp /usr/sbin/.policy-rc.d.podvisor.XXXXXX)
+    mv -f "$policy" "$policy_saved"
+  fi
+  restore_policy() {
+    rm -f "$policy"
+    if [ -n "$policy_saved" ]; then mv -f "$policy_saved" "$policy"; fi
+  }
+  trap restore_policy EXIT
+  trap 'exit 130' INT TERM HUP
+  printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy"
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
+  restore_policy
+  trap - EXIT INT TERM HUP
 fi
 if [ ${#pkgs[@]} -gt 0 ]; then echo "${pkgs[*]}" > "$pkg_stamp"; fi
 
@@ -66,12 +81,7 @@ fi
 bash guest/build.sh
 
 # --- TypeScript --------------------------------------------------------------------------
-# tsc (even incremental: 2-10 s) runs only when a source or config file is newer than the
-# last build's stamp (a checkout or an edit makes it so).
-build_stamp=dist/.build-stamp
-if [ ! -f "$build_stamp" ] || [ -n "$(find src tsconfig.json tsconfig.build.json package.json -newer "$build_stamp" -print -quit)" ]; then
-  touch .bootstrap/build-start
-  ./node_modules/.bin/tsc -p tsconfig.build.json
-  # The stamp gets the time the build started: a file edited during the build is seen next time.
-  touch -r .bootstrap/build-start "$build_stamp"
-fi
+# Built only when a source or config file changed (scripts/build.sh). With --test, one tsc
+# over src, test and bench both type-checks everything and emits dist/: `npm test` compiles
+# the TypeScript once.
+if [ "$mode" = --test ]; then bash scripts/build.sh --check; else bash scripts/build.sh; fi

@@ -306,6 +306,39 @@ int file_read(struct container *c, const char *path, uint32_t max_bytes, uint8_t
               struct agent_error *e);
 int open_in_root(int root_fd, const char *path, int flags, mode_t mode);
 
+/* ---- netif.c: the VM's interfaces and routes ------------------------------------------ */
+struct netif_config {
+  char name[PV_MAX_ID + 1];
+  int has_mac, has_address, has_mtu, has_up;
+  uint8_t mac[6];
+  uint8_t address[4];
+  uint32_t prefix, mtu, up;
+};
+struct route_config {
+  uint8_t destination[4];
+  uint32_t prefix;
+  int has_gateway, has_ifname;
+  uint8_t gateway[4];
+  char ifname[PV_MAX_ID + 1];
+};
+int valid_ifname(const char *s);
+int netif_configure(const struct netif_config *c, struct agent_error *e);
+int netif_add_route(const struct route_config *c, struct agent_error *e);
+/* Appends one PV_TAG_INTERFACE record per interface to b. */
+int netif_list(struct buf *b, struct agent_error *e);
+
+/* ---- mounts.c: extra mounts inside a container ------------------------------------------ */
+struct mount_spec {
+  char path[PV_MAX_PATH + 1];
+  char fstype[16];
+  char source[PV_MAX_ID + 1];
+  char subpath[PV_MAX_PATH + 1];
+  char options[257];
+  uint32_t flags;
+};
+int mount_in_container(struct container *c, const struct mount_spec *m, struct agent_error *e);
+int unmount_in_container(struct container *c, const char *path, struct agent_error *e);
+
 /* ---- ops.c ---------------------------------------------------------------------------- */
 void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *payload);
 void ops_session(struct channel *ch);
@@ -313,6 +346,17 @@ void ops_session(struct channel *ch);
 void ops_housekeeping(void);
 void reply_ack_empty(uint32_t id);
 void reply_error(uint32_t id, const struct agent_error *e);
+/* Request helpers: each sends an ERROR itself when it fails. */
+void fail(uint32_t id, uint32_t code, int err, const char *msg);
+int need_str(const struct tlv_msg *m, uint32_t id, uint16_t tag, const char *what, char *out, size_t max);
+struct container *need_container(const struct tlv_msg *m, uint32_t id);
+
+/* ---- ops_devices.c: requests for interfaces, routes and mounts --------------------------- */
+void op_configure_interface(const struct tlv_msg *m, uint32_t id);
+void op_add_route(const struct tlv_msg *m, uint32_t id);
+void op_list_interfaces(uint32_t id);
+void op_mount(const struct tlv_msg *m, uint32_t id);
+void op_unmount(const struct tlv_msg *m, uint32_t id);
 
 /* ---- pid1.c --------------------------------------------------------------------------- */
 /* Mounts, modules, share, lo; returns the console fd for logging (or -1). */

@@ -163,7 +163,12 @@ static int type_allowed(const struct channel *ch, uint16_t type) {
   if (type == PV_FRAME_SYNC) return 1;
   if (ch->max_payload == PV_MAX_IO_PAYLOAD)
     return type == PV_FRAME_DATA || type == PV_FRAME_EOF || type == PV_FRAME_CREDIT;
-  return (type >= PV_OP_VERSION && type <= PV_OP_MEMORY_STATS) || type == PV_OP_RESUME_OUTPUT;
+  /* Every request opcode ops.c serves: a frame of another type is garbage, and the agent
+   * resynchronises instead of answering it (the host would wait for that answer). */
+  if (type >= PV_OP_VERSION && type <= PV_OP_MEMORY_STATS) return 1;
+  if (type >= PV_OP_CONFIGURE_INTERFACE && type <= PV_OP_UNMOUNT) return 1;
+  if (type == PV_OP_RESUME_OUTPUT) return 1;
+  return 0;
 }
 
 /* Parse whole frames out of ch->in; keeps a partial frame for the next read. */

@@ -27,14 +27,14 @@ void reply_error(uint32_t id, const struct agent_error *e) {
   chan_end(ch);
 }
 
-static void fail(uint32_t id, uint32_t code, int err, const char *msg) {
+void fail(uint32_t id, uint32_t code, int err, const char *msg) {
   struct agent_error e;
   set_error(&e, code, err, "%s", msg);
   reply_error(id, &e);
 }
 
 /* A required string field: 0 and `out` filled, or an ERROR is sent and -1 returned. */
-static int need_str(const struct tlv_msg *m, uint32_t id, uint16_t tag, const char *what, char *out, size_t max) {
+int need_str(const struct tlv_msg *m, uint32_t id, uint16_t tag, const char *what, char *out, size_t max) {
   struct tlv_field f;
   if (!tlv_find(m, tag, &f)) {
     struct agent_error e;
@@ -286,7 +286,7 @@ static void op_resize(const struct tlv_msg *m, uint32_t id) {
   reply_ack_empty(id);
 }
 
-static struct container *need_container(const struct tlv_msg *m, uint32_t id) {
+struct container *need_container(const struct tlv_msg *m, uint32_t id) {
   char cid[PV_MAX_ID + 1];
   if (need_str(m, id, PV_TAG_CONTAINER_ID, "container id", cid, PV_MAX_ID) < 0) return NULL;
   struct container *c = container_find(cid);
@@ -384,6 +384,7 @@ static void op_list_processes(uint32_t id) {
   chan_end(ch);
 }
 
+
 void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *payload) {
   (void)ch;
   struct tlv_msg m;
@@ -416,6 +417,16 @@ void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *pay
     return op_read_file(&m, h->id);
   case PV_OP_LIST_PROCESSES:
     return op_list_processes(h->id);
+  case PV_OP_CONFIGURE_INTERFACE:
+    return op_configure_interface(&m, h->id);
+  case PV_OP_ADD_ROUTE:
+    return op_add_route(&m, h->id);
+  case PV_OP_LIST_INTERFACES:
+    return op_list_interfaces(h->id);
+  case PV_OP_MOUNT:
+    return op_mount(&m, h->id);
+  case PV_OP_UNMOUNT:
+    return op_unmount(&m, h->id);
   case PV_OP_RESUME_OUTPUT:
     return op_resume_output(&m, h->id);
   case PV_OP_SHUTDOWN:

@@ -108,6 +108,28 @@
  *        cgroup v2 (host test mode) a limit is refused (INVALID).
  *   PV_OP_MEMORY_STATS       CONTAINER_ID                  -> ACK MEMORY_USAGE MEMORY_LIMIT
  *        MEMORY_CACHE (NOT_FOUND without a cgroup).
+ *   PV_OP_CONFIGURE_INTERFACE IFNAME [MAC] [ADDRESS PREFIX] [MTU] [LINK_UP] -> ACK
+ *        Configures one network interface of the VM (every container of a VM shares its
+ *        network namespace). IFNAME: 1..15 bytes of [A-Za-z0-9_.-]. MAC (6 bytes): refused
+ *        (INVALID) unless the interface has that hardware address, so the host never
+ *        configures the wrong NIC. ADDRESS (IPv4, 4 bytes) with PREFIX (0..32) becomes its
+ *        address; MTU 68..65535; LINK_UP 1 brings it up, 0 down. Applied in that order;
+ *        absent fields leave that setting as it is. In host test mode the agent refuses
+ *        (INVALID) unless it runs in a network namespace its parent process does not share.
+ *   PV_OP_ADD_ROUTE          DESTINATION PREFIX [GATEWAY] [IFNAME] -> ACK
+ *        An IPv4 route. DESTINATION 0.0.0.0 with PREFIX 0 is the default route;
+ *        DESTINATION must have no bits set past PREFIX. Same host-mode rule.
+ *   PV_OP_LIST_INTERFACES    -                             -> ACK INTERFACE[]
+ *        Each INTERFACE record: IFNAME MAC MTU LINK_UP [ADDRESS PREFIX] (IPv4).
+ *   PV_OP_MOUNT              CONTAINER_ID PATH FSTYPE [SOURCE] [SUBPATH] [MOUNT_FLAGS]
+ *                            [FS_OPTIONS]                  -> ACK
+ *        Mounts a file system at PATH inside the container (PATH as for WRITE_FILE;
+ *        directories are created when missing). FSTYPE "tmpfs" (FS_OPTIONS: comma-separated
+ *        size=N[kmg%], nr_inodes=N[kmg], mode=OCTAL, uid=N, gid=N; nothing else) or
+ *        "virtiofs": SOURCE is a virtio-fs tag other than PV_SHARE_TAG (1..36 bytes of
+ *        [A-Za-z0-9_.-]) and SUBPATH (relative, no "..") the directory of it to mount; no
+ *        FS_OPTIONS. MOUNT_FLAGS: PV_MOUNT_* bits.
+ *   PV_OP_UNMOUNT            CONTAINER_ID PATH             -> ACK (NOT_FOUND: not a mount point)
  *   PV_OP_RESUME_OUTPUT      PROCESS_ID [STDOUT_DURABLE] [STDERR_DURABLE] -> ACK STDOUT_FROM
  *        STDERR_FROM. After a reattach, before the process is attached in this session: the
  *        host says how much of each stream it has stored (its log), and the agent re-sends
@@ -224,6 +246,11 @@
 #define PV_OP_SHUTDOWN 26
 #define PV_OP_UPDATE_RESOURCES 27
 #define PV_OP_MEMORY_STATS 28
+#define PV_OP_CONFIGURE_INTERFACE 29
+#define PV_OP_ADD_ROUTE 30
+#define PV_OP_LIST_INTERFACES 31
+#define PV_OP_MOUNT 32
+#define PV_OP_UNMOUNT 33
 #define PV_OP_RESUME_OUTPUT 40
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
@@ -273,6 +300,26 @@
 #define PV_TAG_MEMORY_USAGE 39   /* u64: memory.current of the container's cgroup */
 #define PV_TAG_MEMORY_LIMIT 40   /* u64: memory.max of the container's cgroup, 0 = none */
 #define PV_TAG_MEMORY_CACHE 41   /* u64: page cache charged to it (memory.stat file) */
+#define PV_TAG_IFNAME 42         /* str: network interface name in the guest */
+#define PV_TAG_MAC 43            /* bytes: hardware address, 6 bytes */
+#define PV_TAG_ADDRESS 44        /* bytes: IPv4 address, 4 bytes, network order */
+#define PV_TAG_PREFIX 45         /* u32: prefix length of ADDRESS or DESTINATION (0..32) */
+#define PV_TAG_MTU 46            /* u32: MTU in bytes */
+#define PV_TAG_LINK_UP 47        /* u32: 1 = interface up, 0 = down */
+#define PV_TAG_GATEWAY 48        /* bytes: IPv4 gateway, 4 bytes, network order */
+#define PV_TAG_DESTINATION 49    /* bytes: IPv4 route destination, 4 bytes, network order */
+#define PV_TAG_INTERFACE 50      /* tlv[]: one interface record of LIST_INTERFACES */
+#define PV_TAG_FSTYPE 51         /* str: file system type of MOUNT */
+#define PV_TAG_SOURCE 52         /* str: virtio-fs tag of MOUNT */
+#define PV_TAG_SUBPATH 53        /* str: directory inside SOURCE, relative */
+#define PV_TAG_MOUNT_FLAGS 54    /* u32: PV_MOUNT_* bits */
+#define PV_TAG_FS_OPTIONS 55     /* str: file system options of MOUNT */
+
+/* ---- MOUNT_FLAGS bits ---------------------------------------------------------------- */
+#define PV_MOUNT_RDONLY 1
+#define PV_MOUNT_NOSUID 2
+#define PV_MOUNT_NODEV 4
+#define PV_MOUNT_NOEXEC 8
 #define PV_TAG_STDOUT_DURABLE 60 /* u64: stdout bytes the host has stored (RESUME_OUTPUT) */
 #define PV_TAG_STDERR_DURABLE 61 /* u64: stderr bytes the host has stored (RESUME_OUTPUT) */
 #define PV_TAG_STDOUT_FROM 62    /* u64: stdout offset the agent re-sends from */

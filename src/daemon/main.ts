@@ -17,6 +17,7 @@ import { resolveAccel } from '../vm/accel';
 import { AgentClient } from '../vm/agent/client';
 import { defaultGuestImages } from '../vm/guest-images';
 import { CachedFactory, DirectFactory } from '../vm/pool';
+import { canCreateTaps } from '../vm/devices/nic';
 import { poolWarmStep, Rehearsal } from '../vm/rehearsal';
 import { sharedMounter } from '../util/mounter';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
@@ -29,6 +30,7 @@ import { OverlayRootfs } from '../storage/rootfs';
 import { StateStore } from '../storage/state';
 import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
+import { openNetworks } from '../net/daemon';
 
 /** The overlay directories inspect reports. */
 
@@ -75,7 +77,9 @@ async function main(argv: string[]): Promise<void> {
   // Pool VMs rehearse a container in the background before they go idle (src/vm/rehearsal.ts),
   // then give back their guest RAM pages that hold only zeros (Vm.trimIdleMemory).
   const rehearsal = Rehearsal.create();
-  const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), vmDefaults, {
+  // Pool VMs boot with one NIC (a host tap, attached to a bridge when a container joins a
+  // network) where taps can be made: it fits requests for none too (src/vm/devices).
+  const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), { size: vmDefaults, devices: { nics: canCreateTaps() ? 1 : 0 } }, {
     warm: poolWarmStep(rehearsal),
   });
   // VMs an earlier daemon left that no container claims. The pod layer passes the ids of
@@ -111,11 +115,16 @@ async function main(argv: string[]): Promise<void> {
     rootfsPaths: (id: string) => rootfs.paths(id),
   };
   // --- end containers ------------------------------------------------------------------------
+  // Bridges and rules come up in the background once the API listens (a daemon refused at
+  // listen time touches no host network): /networks requests wait for them.
+  let networksOpened: (m: Awaited<ReturnType<typeof openNetworks>>) => void = () => undefined;
+  const networks = new Promise<Awaited<ReturnType<typeof openNetworks>>>((resolve) => (networksOpened = resolve));
 
   const app = createApiApp({
     system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver, id: loadEngineId(opts.dataRoot) },
     images,
     containers,
+    networks: { manager: networks },
   });
   // Log any stall of the event loop over 50 ms (no request may hold it longer).
   watchEventLoopLag();
@@ -128,6 +137,7 @@ async function main(argv: string[]): Promise<void> {
     log.info(`API listening on ${host}${host.startsWith('tcp://') && listenPlan.tls ? (listenPlan.tls.verify ? ' (TLS, client certificates verified)' : ' (TLS)') : ''}`);
   }
   log.info(`podvisord ${PODVISOR_VERSION} ready in ${Math.round(performance.now())} ms (${Math.round(performance.now() - mainStart)} ms after loading its code). To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`);
+  void openNetworks(opts.dataRoot, events).then(networksOpened);
   // Once every adoption has ended, reclaim the leftovers (VMs and VM processes of our exec root
   // no running container claims), then fill the pool; all in the background.
   void adopted.then((ids) => {
@@ -155,7 +165,7 @@ async function main(argv: string[]): Promise<void> {
     const t0 = Date.now();
     // Boots under way (a pool refill, a direct boot) end before we do: a VM that comes up now
     // is destroyed, so none is left without an owner.
-    await Promise.all([pods.settled(), vmFactory.close(), hypervisor.close()]);
+    await Promise.all([pods.settled(), vmFactory.close(), hypervisor.close(), networks.then((n) => n?.shutdown())]);
     sharedMounter().close();
     log.info(`shut down in ${Date.now() - t0} ms`);
     process.exit(0);

@@ -209,7 +209,7 @@ export class PodManager implements PodService {
   /**
    * Load every pod from disk after a daemon (re)start and wait for the re-adoptions. Returns
    * the ids of the VMs it adopted: every other VM an earlier daemon left is the caller's to
-   * reclaim (src/vm/reclaim.ts).
+   * reclaim (src/vm/orphan-vms.ts).
    */
   async restore(): Promise<Set<string>> {
     return (await this.load()).adopted;

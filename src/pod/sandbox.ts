@@ -19,7 +19,7 @@ const log = logger('pod');
  * destroyed in the background.
  */
 function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal): Promise<Vm> {
-  const pending = ctx.deps.factory.getVm(spec.vm);
+  const pending = ctx.deps.factory.getVm({ size: spec.vm });
   const discard = () => void pending.then((vm) => ctx.track(vm.destroy()), () => undefined);
   if (giveUp.aborted) {
     discard();

@@ -1,12 +1,16 @@
 /**
  * VM factories that wrap one another (Kata's factory/ and runV's VM pool):
  *
- *   DirectFactory(hypervisor)            boots a VM for every request
- *   CachedFactory(n, inner, defaultSize) keeps n idle VMs of the default size booted, refilled
- *                                        in the background one boot at a time; other sizes go
- *                                        straight to `inner`
+ *   DirectFactory(hypervisor)              boots a VM for every request
+ *   CachedFactory(n, inner, defaultConfig) keeps n idle VMs of the default configuration (size
+ *                                          and devices) booted, refilled in the background one
+ *                                          boot at a time; requests it does not fit go straight
+ *                                          to `inner`
  *
- * Getting a default-size VM from a warm CachedFactory never waits for a boot. When the cache is
+ * A request fits the default configuration when it asks for the same size and for no device
+ * the default lacks (devicesFit, src/vm/devices: a pool VM with a NIC serves a request for
+ * none; that NIC then stays down, so the container has loopback only, as `--network none`).
+ * Getting a fitting VM from a warm CachedFactory never waits for a boot. When the cache is
  * empty, a request claims the boot already under way (it is the one that finishes first) or,
  * with none under way, asks `inner` directly.
  *
@@ -30,7 +34,8 @@
  *   full; otherwise destroy it). It goes through the same `addIdle` as a fresh VM, so a VM that
  *   dies while idle is discarded and replaced the same way.
  */
-import type { Vm, VmFactory, VmSize, Hypervisor } from './types';
+import type { Vm, VmConfig, VmFactory, VmSize, Hypervisor } from './types';
+import { devicesFit } from './devices';
 import { UnavailableError } from '../errors';
 import { logger } from '../util/log';
 
@@ -40,9 +45,9 @@ const log = logger('pool');
 export class DirectFactory implements VmFactory {
   constructor(private readonly hypervisor: Hypervisor) {}
 
-  /** Boot a VM of `size` (waits for the boot). */
-  getVm(size: VmSize): Promise<Vm> {
-    return this.hypervisor.createVm(size);
+  /** Boot a VM of this configuration (waits for the boot). */
+  getVm(config: VmConfig): Promise<Vm> {
+    return this.hypervisor.createVm(config);
   }
 
   /** Holds nothing. */
@@ -78,7 +83,12 @@ function sameSize(a: VmSize, b: VmSize): boolean {
   return a.memoryMiB === b.memoryMiB && a.cpus === b.cpus;
 }
 
-/** Keeps `capacity` idle VMs of `defaultSize` ready (see the module comment). */
+/** Whether a VM booted as `have` serves a request for `want` (see the module comment). */
+export function configFits(have: VmConfig, want: VmConfig): boolean {
+  return sameSize(have.size, want.size) && devicesFit(have.devices, want.devices);
+}
+
+/** Keeps `capacity` idle VMs of `defaultConfig` ready (see the module comment). */
 export class CachedFactory implements VmFactory {
   private readonly idle: Vm[] = [];
   private readonly waiters: Waiter[] = [];
@@ -100,7 +110,7 @@ export class CachedFactory implements VmFactory {
   constructor(
     private readonly capacity: number,
     private readonly inner: VmFactory,
-    private readonly defaultSize: VmSize,
+    private readonly defaultConfig: VmConfig,
     opts: CachedFactoryOptions = {},
   ) {
     this.retryDelayMs = opts.retryDelayMs ?? 1000;
@@ -128,10 +138,10 @@ export class CachedFactory implements VmFactory {
     return new Promise((r) => this.fullListeners.push(r));
   }
 
-  /** A VM of `size`: from the cache when it has the default size and one is idle. */
-  async getVm(size: VmSize): Promise<Vm> {
+  /** A VM for `config`: from the cache when the default configuration fits it and one is idle. */
+  async getVm(config: VmConfig): Promise<Vm> {
     if (this.closed) throw new UnavailableError('the VM pool is shut down');
-    if (!sameSize(size, this.defaultSize)) return this.inner.getVm(size);
+    if (!configFits(this.defaultConfig, config)) return this.inner.getVm(config);
     const vm = this.idle.shift();
     if (vm) {
       // The refill boot starts a moment after the caller got its VM (REFILL_DELAY_MS): spawning
@@ -144,7 +154,7 @@ export class CachedFactory implements VmFactory {
     if (this.booting) {
       return new Promise<Vm>((resolve, reject) => this.waiters.push({ resolve, reject }));
     }
-    const direct = this.inner.getVm(size);
+    const direct = this.inner.getVm(this.defaultConfig);
     this.pump();
     return direct;
   }
@@ -165,7 +175,7 @@ export class CachedFactory implements VmFactory {
   private pump(): void {
     if (this.closed || !this.started || this.booting || this.retryTimer) return;
     if (this.idle.length >= this.capacity && this.waiters.length === 0) return;
-    this.booting = this.inner.getVm(this.defaultSize).then((vm) => this.warmed(vm)).then(
+    this.booting = this.inner.getVm(this.defaultConfig).then((vm) => this.warmed(vm)).then(
       (vm) => {
         this.booting = undefined;
         this.failures = 0;

@@ -2,13 +2,12 @@
  * The contracts of the VM layer: a Hypervisor boots VMs, each VM carries a guest Agent, and
  * a VmFactory hands VMs to the pod layer (booting directly, or from a warm pool).
  *
- * Layers above (src/pod) use only these interfaces, never a concrete class, and branch on
- * `Hypervisor.capabilities`, never on the implementation. There are two implementations of
- * each: the real one (QEMU + our C agent, src/vm/qemu and src/vm/agent) and a complete
- * in-memory one for unit tests of upper layers (src/vm/fake).
+ * Layers above (src/pod) use only these interfaces, never a concrete class. There are two
+ * implementations of each: the real one (QEMU + our C agent, src/vm/qemu and src/vm/agent)
+ * and a complete in-memory one for unit tests of upper layers (test/helpers/fake-vm).
  *
  * Life of a VM:
- *   factory.getVm(size) -> Vm (agent answered the version handshake; idle, no container)
+ *   factory.getVm({size, devices}) -> Vm (agent answered the version handshake; idle, no container)
  *   vm.agent.createContainer({id, rootfs}) -> the container's mount namespace exists
  *   vm.agent.startProcess({containerId, args, ...}) -> AgentProcess (streams + exit status)
  *   ... exec more processes, signal, resize, read/write small files ...
@@ -16,6 +15,9 @@
  *   vm.destroy() -> no qemu, virtiofsd, socket, mount or directory left
  */
 import type { Readable, Writable } from 'node:stream';
+import type { VmDeviceRequest, VmDevices } from './devices/types';
+
+export type { NicDevice, VmDeviceRequest, VmDevices, VolumeShareDevice } from './devices/types';
 
 /** Hardware of a VM. */
 export interface VmSize {
@@ -25,16 +27,14 @@ export interface VmSize {
   cpus: number;
 }
 
-/** What a hypervisor implementation can do; callers branch on these flags. */
-export interface HypervisorCapabilities {
-  /** Acceleration in use: 'kvm' or 'tcg' (software emulation). */
-  accel: 'kvm' | 'tcg';
-  /** VMs see `Vm.shareDir` (virtio-fs) at the guest path AGENT_SHARE_MOUNT. */
-  sharedDirectory: boolean;
-  /** The whole VM can be frozen and thawed (docker pause). */
-  pause: boolean;
-  /** A VM outlives the daemon, and a new daemon can re-adopt it with `Hypervisor.adopt`. */
-  reconnect: boolean;
+/**
+ * What a VM is booted with: its hardware size and its devices (src/vm/devices; microvm has no
+ * hot-plug, so a container's VM must have every device it may need from boot).
+ */
+export interface VmConfig {
+  size: VmSize;
+  /** Absent: no NIC, no volume share. */
+  devices?: VmDeviceRequest;
 }
 
 /** Why and how a VM process went away. */
@@ -53,6 +53,8 @@ export interface Vm {
   /** Unique id, also the name of its runtime directory. */
   readonly id: string;
   readonly size: VmSize;
+  /** The devices it was booted with (tap names, MACs, the volume share's directory). */
+  readonly devices: VmDevices;
   /**
    * Host directory the guest sees (via virtio-fs) at AGENT_SHARE_MOUNT. Container rootfs
    * trees are mounted under it by the host (`containers/<id>/rootfs`), and later bind-mount
@@ -65,7 +67,7 @@ export interface Vm {
   readonly pid: number;
   /** Resolves when the VM process has gone, however it went. Never rejects. */
   readonly exited: Promise<VmExit>;
-  /** Freeze all vCPUs (docker pause). Needs capabilities.pause. */
+  /** Freeze all vCPUs (docker pause). */
   pause(): Promise<void>;
   /** Thaw after pause. */
   resume(): Promise<void>;
@@ -90,14 +92,13 @@ export interface Vm {
 
 /** Boots VMs. */
 export interface Hypervisor {
-  readonly capabilities: HypervisorCapabilities;
   /**
    * Boot a new VM and wait for its agent's version handshake. Boots that do not answer within
    * the boot timeout are killed and retried once; a VM that still fails rejects with an
    * UnavailableError carrying the last console lines. Missing QEMU, kernel or virtiofsd reject
    * with a message that says what to install.
    */
-  createVm(size: VmSize): Promise<Vm>;
+  createVm(config: VmConfig): Promise<Vm>;
   /**
    * Re-adopt a VM left running by an earlier daemon (its id from the runtime directory).
    * Resolves undefined when that VM is gone (and cleans up what it left).
@@ -121,8 +122,11 @@ export interface Hypervisor {
  * a template factory can slot in later behind the same `getVm`.
  */
 export interface VmFactory {
-  /** A fresh idle VM of this size. From a warm cache this must not wait for a boot. */
-  getVm(size: VmSize): Promise<Vm>;
+  /**
+   * A fresh idle VM of this size whose devices fit the request (it may have more: see
+   * devicesFit in src/vm/devices). From a warm cache this must not wait for a boot.
+   */
+  getVm(config: VmConfig): Promise<Vm>;
   /** Destroy every VM the factory still holds (idle ones). Used at daemon shutdown. */
   close(): Promise<void>;
 }
@@ -216,6 +220,14 @@ export interface AgentProcess {
   readonly outputStart?: { stdout: number; stderr: number };
 }
 
+/** A process the agent lists at a reattach (what a resume callback is asked about). */
+export interface AgentProcessInfo {
+  processId: string;
+  containerId: string;
+  pid: number;
+  terminal: boolean;
+}
+
 /** Where a re-attached process's output should continue: the bytes the host has stored. */
 export interface OutputResume {
   stdout: number;
@@ -249,12 +261,63 @@ export interface ContainerSpec {
   limits?: ResourceLimits;
 }
 
-/** A process the agent still runs, as listed after a reconnect. */
-export interface AgentProcessInfo {
-  processId: string;
+/**
+ * Settings of one network interface of the VM (the pod's network namespace: every container of
+ * a VM shares it). Absent fields leave that setting as it is.
+ */
+export interface InterfaceConfig {
+  /** Guest interface name (eth0 for the VM's first NIC; NicDevice.guestName). */
+  name: string;
+  /** Expected hardware address (aa:bb:cc:dd:ee:ff): the agent refuses an interface with another. */
+  mac?: string;
+  /** IPv4 address with its prefix length (both or neither). */
+  address?: string;
+  prefix?: number;
+  /** 68..65535. */
+  mtu?: number;
+  /** Bring the link up (true) or down (false). */
+  up?: boolean;
+}
+
+/** An IPv4 route in the VM; destination 0.0.0.0 with prefix 0 is the default route. */
+export interface RouteSpec {
+  destination: string;
+  prefix: number;
+  /** Next hop; a route without one is on-link through `device`. */
+  gateway?: string;
+  /** Guest interface name. */
+  device?: string;
+}
+
+/** One network interface of the VM as the agent reports it. */
+export interface InterfaceInfo {
+  name: string;
+  /** Lower-case aa:bb:cc:dd:ee:ff (all zeros for lo). */
+  mac: string;
+  mtu: number;
+  up: boolean;
+  /** IPv4 address and prefix length, when it has one. */
+  address?: string;
+  prefix?: number;
+}
+
+/** A file system mounted inside a container after it was created. */
+export interface ContainerMount {
   containerId: string;
-  pid: number;
-  terminal: boolean;
+  /** Absolute path inside the container; created when missing. */
+  path: string;
+  /**
+   * tmpfs (options: size=, nr_inodes=, mode=, uid=, gid=), or virtiofs: a directory of the
+   * VM's volume share (`source` is its tag, VolumeShareDevice.tag; `subpath` the directory).
+   */
+  fstype: 'tmpfs' | 'virtiofs';
+  source?: string;
+  subpath?: string;
+  options?: string;
+  readOnly?: boolean;
+  nosuid?: boolean;
+  nodev?: boolean;
+  noexec?: boolean;
 }
 
 /**
@@ -299,6 +362,16 @@ export interface Agent {
   shutdown(): Promise<void>;
   /** Close the host side of the channels without touching the guest. */
   close(): void;
+  /** Configure one of the VM's network interfaces (InterfaceConfig). */
+  configureInterface(config: InterfaceConfig): Promise<void>;
+  /** Add an IPv4 route in the VM. */
+  addRoute(route: RouteSpec): Promise<void>;
+  /** The VM's network interfaces (lo included). */
+  listInterfaces(): Promise<InterfaceInfo[]>;
+  /** Mount a file system inside a container (ContainerMount). */
+  mount(m: ContainerMount): Promise<void>;
+  /** Unmount what is mounted at `path` inside a container (NotFoundError: nothing there). */
+  unmount(containerId: string, path: string): Promise<void>;
 }
 
 /** Where the guest mounts the VM's shared directory. */

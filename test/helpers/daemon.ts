@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { listVmProcesses, mountsUnder } from './leaks';
+import { removeAllOwned } from '../../src/net/host';
 
 /** Where the compiled daemon is. */
 export const DAEMON_MAIN = path.resolve(__dirname, '../../dist/src/daemon/main.js');
@@ -136,6 +137,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
     logs: () => output,
     stop: async () => {
       await terminate('SIGTERM');
+      // A daemon killed earlier (kill9) left its bridges and rules: they go with its roots.
+      await removeAllOwned(dataRoot);
       fs.rmSync(base, { recursive: true, force: true });
     },
     kill9: async () => {

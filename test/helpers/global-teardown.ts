@@ -2,9 +2,11 @@
  * Jest global teardown: stops the fixture registries the setup started, then fails the run
  * when something a test or a daemon started during it is still there: a QEMU or virtiofsd
  * process, a perl mount helper, a mount under the tests' temp roots, or a VM runtime
- * directory (`<exec root>/vms/<id>`) made during the run.
+ * directory (`<exec root>/vms/<id>`) made during the run, or a bridge, tap or firewall rule of
+ * a daemon whose data root is gone (network leaks). Every project that touches the host
+ * names it; the first call, after all projects' tests, does the work for the whole run.
  */
-import { listMountHelpers, listVmProcesses, testRootMounts, testRootVmDirs, type ProcInfo } from './leaks';
+import { orphanNetworkObjects, listMountHelpers, listVmProcesses, testRootMounts, testRootVmDirs, type ProcInfo } from './leaks';
 
 async function stopRegistries(): Promise<void> {
   const pids = (process.env.PODVISOR_TEST_REGISTRY_PIDS ?? '').split(',').filter(Boolean).map(Number);
@@ -45,10 +47,13 @@ function leftovers(): string[] {
     ...procs('mount helper', listMountHelpers(), helpersBefore),
     ...testRootMounts().filter((m) => !mountsBefore.has(m)).map((m) => `mount ${m}`),
     ...testRootVmDirs().filter((d) => d.mtimeMs >= start).map((d) => `VM runtime directory ${d.dir}`),
+    ...orphanNetworkObjects(),
   ];
 }
 
 export default async function globalTeardown(): Promise<void> {
+  if (process.env.PODVISOR_TEST_TEARDOWN_DONE) return;
+  process.env.PODVISOR_TEST_TEARDOWN_DONE = '1';
   await stopRegistries();
   // Give processes killed by the last test a moment to be reaped.
   for (let i = 0; i < 20; i++) {
@@ -57,5 +62,5 @@ export default async function globalTeardown(): Promise<void> {
   }
   const left = leftovers();
   if (left.length === 0) return;
-  throw new Error(`leaked VM processes, mount helpers, mounts or runtime directories after the test run:\n${left.join('\n')}`);
+  throw new Error(`leaked VM processes, mount helpers, mounts, runtime directories or network objects after the test run:\n${left.join('\n')}`);
 }

@@ -1,7 +1,9 @@
 /**
  * Leak checks shared by tests: QEMU and virtiofsd processes, perl mount helpers, mounts and
- * VM runtime directories left behind.
+ * VM runtime directories left behind; bridges, taps, firewall rules and test network
+ * namespaces of daemons that are gone.
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -99,6 +101,51 @@ export function testRootVmDirs(): Array<{ dir: string; mtimeMs: number }> {
         }
       }
     }
+  }
+  return out;
+}
+
+/** `podvisor <data root>`: the owner mark on our links (alias) and firewall jumps (comment). */
+const OWNER_MARK = /podvisor (\/[\w./-]+)/;
+
+function commandOut(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Host network objects of podvisor daemons that are gone: bridges and taps whose owner's data
+ * root no longer exists, firewall jumps marked with such a root, our chains (PV-<id>-...) that
+ * no jump leads to, and network namespaces the network tests make (pvt-*).
+ */
+export function orphanNetworkObjects(): string[] {
+  const out: string[] = [];
+  const links = JSON.parse(commandOut('ip', ['-j', 'link', 'show']) || '[]') as Array<{ ifname: string; ifalias?: string }>;
+  for (const l of links) {
+    const m = l.ifalias ? OWNER_MARK.exec(l.ifalias) : null;
+    if (m && !fs.existsSync(m[1])) out.push(`link ${l.ifname} of ${m[1]}`);
+  }
+  for (const table of ['filter', 'nat']) {
+    const lines = commandOut('iptables-save', ['-t', table]).split('\n');
+    const jumped = new Set<string>();
+    for (const line of lines) {
+      const m = OWNER_MARK.exec(line);
+      const target = /-j (PV-[0-9A-F]{8}-\w+)/.exec(line)?.[1];
+      if (line.startsWith('-A ') && m && target && !line.startsWith(`-A ${target.slice(0, 11)}`)) {
+        jumped.add(target);
+        if (!fs.existsSync(m[1])) out.push(`${table} rule ${line}`);
+      }
+    }
+    for (const line of lines) {
+      const chain = /^:(PV-[0-9A-F]{8}-\w+)/.exec(line)?.[1];
+      if (chain && !jumped.has(chain)) out.push(`${table} chain ${chain} (no jump into it)`);
+    }
+  }
+  for (const ns of commandOut('ip', ['netns', 'list']).split('\n')) {
+    if (/^pvt-/.test(ns)) out.push(`network namespace ${ns.split(' ')[0]}`);
   }
   return out;
 }

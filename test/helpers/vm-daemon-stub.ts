@@ -17,7 +17,8 @@ async function main(): Promise<void> {
     bootTimeoutMs: Number(timeout),
     connectAgent: (e) => AgentClient.connect(e),
   });
-  const vm = await hv.createVm({ memoryMiB: 256, cpus: 1 });
+  // With every device, so that adopting it covers the tap and the volume share's virtiofsd.
+  const vm = await hv.createVm({ size: { memoryMiB: 256, cpus: 1 }, devices: { nics: 1, volumes: true } });
   process.stdout.write(`VM ${vm.id}\n`);
   setInterval(() => undefined, 1 << 30);
 }

@@ -41,7 +41,7 @@ beforeAll(async () => {
     bootTimeoutMs: 30_000,
     connectAgent: (e) => AgentClient.connect(e),
   });
-  vm = await hv.createVm({ memoryMiB: 256, cpus: 1 });
+  vm = await hv.createVm({ size: { memoryMiB: 256, cpus: 1 } });
   agent = vm.agent;
 });
 

@@ -1,6 +1,7 @@
 /**
- * An upgrade over an existing data root: the previous version of the daemon (built here from
- * git, commit OLD_COMMIT, the last one writing record layout 1) makes containers in every
+ * An upgrade over an existing data root: the previous version of the daemon and its guest
+ * (built here from git, commit OLD_COMMIT, the last one writing record layout 1; about 40 s on
+ * a loaded 2-core machine) makes containers in every
  * state, is stopped as an upgrade stops it (SIGTERM: running containers keep running), and
  * this tree's daemon starts on the same data and exec roots. With the stock docker CLI, each
  * container is then as the old daemon last showed it (the same `docker inspect`, the running
@@ -39,13 +40,19 @@ async function inspect(d: TestDaemon, name: string): Promise<Record<string, unkn
   return (JSON.parse(await ok(d, ['inspect', name])) as Array<Record<string, unknown>>)[0];
 }
 
-/** Build the old daemon from git into a temp directory (sharing node_modules and guest/out). */
+/**
+ * Build the old daemon and its guest (kernel, initramfs, agent) from git into a temp
+ * directory, so that the VMs it boots run the old agent, as after a real upgrade. Shares
+ * node_modules, and the kernel package this tree's bootstrap unpacked (guest/out/cache).
+ */
 function buildOld(): { dir: string; main: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-old-'));
-  const tar = execFileSync('git', ['-C', REPO, 'archive', OLD_COMMIT, 'src', 'tsconfig.json', 'tsconfig.build.json', 'package.json'], { maxBuffer: 256 * 1024 * 1024 });
+  const tar = execFileSync('git', ['-C', REPO, 'archive', OLD_COMMIT, 'src', 'guest', 'tsconfig.json', 'tsconfig.build.json', 'package.json'], { maxBuffer: 256 * 1024 * 1024 });
   execFileSync('tar', ['-x', '-C', dir], { input: tar });
   fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
-  fs.symlinkSync(path.join(REPO, 'guest'), path.join(dir, 'guest'));
+  fs.mkdirSync(path.join(dir, 'guest/out'));
+  execFileSync('cp', ['-a', path.join(REPO, 'guest/out/cache'), path.join(dir, 'guest/out/cache')]);
+  execFileSync('bash', [path.join(dir, 'guest/build.sh')], { stdio: 'pipe' });
   execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'pipe' });
   return { dir, main: path.join(dir, 'dist/src/daemon/main.js') };
 }

@@ -20,7 +20,7 @@ import type { QemuVm } from '../../src/vm/qemu/qemu-vm';
 import { vmPaths } from '../../src/vm/qemu/runtime-dir';
 import { findGuestMemfd, trimGuestZeroPages } from '../../src/vm/qemu/zero-trim';
 import { findJitMapping } from '../../src/vm/qemu/jit-trim';
-import type { VmSize } from '../../src/vm/types';
+import type { VmConfig, VmSize } from '../../src/vm/types';
 import { setLogSink } from '../../src/util/log';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 import { makeBusyboxRootfs, run } from '../helpers/agent-fixtures';
@@ -28,6 +28,7 @@ import { makeBusyboxRootfs, run } from '../helpers/agent-fixtures';
 jest.setTimeout(120_000);
 
 const SIZE: VmSize = { memoryMiB: 256, cpus: 1 };
+const CONFIG: VmConfig = { size: SIZE };
 const MiB = 1048576;
 let execRoot: string;
 const logLines: string[] = [];
@@ -56,7 +57,7 @@ it('gives an idle rehearsed VM\'s zero pages back to the host; the guest reads t
   const hv = new QemuHypervisor({
     execRoot, ...defaultGuestImages(), accel: 'tcg', bootTimeoutMs: 30_000, connectAgent: (e) => AgentClient.connect(e),
   });
-  const vm = (await hv.createVm(SIZE)) as QemuVm;
+  const vm = (await hv.createVm(CONFIG)) as QemuVm;
   const paths = vmPaths(execRoot, vm.id);
   try {
     await vm.reclaimed();

@@ -20,7 +20,7 @@ import { poolWarmStep, Rehearsal } from '../../src/vm/rehearsal';
 import { qmpCommand } from '../../src/vm/qemu/qmp';
 import type { QemuVm } from '../../src/vm/qemu/qemu-vm';
 import { vmPaths } from '../../src/vm/qemu/runtime-dir';
-import type { Vm, VmFactory, VmSize } from '../../src/vm/types';
+import type { Vm, VmConfig, VmFactory, VmSize } from '../../src/vm/types';
 import { UnavailableError } from '../../src/errors';
 import { setLogSink } from '../../src/util/log';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
@@ -29,6 +29,7 @@ import { makeBusyboxRootfs, run, spec } from '../helpers/agent-fixtures';
 jest.setTimeout(120_000);
 
 const SIZE: VmSize = { memoryMiB: 256, cpus: 1 };
+const CONFIG: VmConfig = { size: SIZE };
 /** Generous: two jest workers may boot VMs at once on 2 cores. */
 const BOOT_TIMEOUT_MS = 30_000;
 
@@ -101,8 +102,7 @@ afterAll(() => {
 describe('QemuHypervisor on real VMs', () => {
   it('boots to agent-ready, runs processes in a rootfs mounted after boot, pauses, and leaves nothing when destroyed', async () => {
     const hv = hypervisor();
-    expect(hv.capabilities).toEqual({ accel: 'tcg', sharedDirectory: true, pause: true, reconnect: true });
-    const vm = await hv.createVm(SIZE);
+    const vm = await hv.createVm(CONFIG);
     const paths = vmPaths(execRoot, vm.id);
     try {
       expect(await vm.agent.version()).toMatchObject({ protocol: expect.any(Number) });
@@ -162,7 +162,7 @@ describe('QemuHypervisor on real VMs', () => {
 
   it('notices a guest killed under a running process: exited resolves, agent calls fail, and adopt cleans up', async () => {
     const hv = hypervisor();
-    const vm = await hv.createVm(SIZE);
+    const vm = await hv.createVm(CONFIG);
     const rootfs = mountRootfs(vm, 'c2');
     await vm.agent.createContainer({ id: 'c2', rootfs });
     const sleeper = await vm.agent.startProcess(spec('c2', ['sleep', '1000']));
@@ -200,7 +200,7 @@ describe('QemuHypervisor on real VMs', () => {
     const rehearsed: string[] = [];
     // The daemon's warming step: the rehearsal, then the zero-page trim (test/integration/vm-trim.test.ts).
     const warm = poolWarmStep(rehearsal);
-    const pool = new CachedFactory(1, counting, SIZE, {
+    const pool = new CachedFactory(1, counting, CONFIG, {
       warm: async (v) => {
         await warm(v);
         rehearsed.push(v.id);
@@ -210,7 +210,7 @@ describe('QemuHypervisor on real VMs', () => {
     await pool.whenFull();
     expect(boots).toBe(1);
     const idleId = (await hv.listRuntimeVms())[0];
-    const vm = await pool.getVm(SIZE);
+    const vm = await pool.getVm(CONFIG);
     try {
       expect(vm.id).toBe(idleId);
       expect(rehearsed).toEqual([vm.id]);
@@ -237,7 +237,7 @@ describe('QemuHypervisor on real VMs', () => {
       await vm.destroy();
     }
     expectNothingLeft(vm.id);
-    await expect(pool.getVm(SIZE)).rejects.toBeInstanceOf(UnavailableError);
+    await expect(pool.getVm(CONFIG)).rejects.toBeInstanceOf(UnavailableError);
   });
 
   it('is adopted by a new daemon after the old one was killed with SIGKILL, and still answers', async () => {
@@ -264,7 +264,12 @@ describe('QemuHypervisor on real VMs', () => {
     expect(await hv.listRuntimeVms()).toContain(id);
     const vm = await hv.adopt(id);
     if (!vm) throw new Error(`adopt gave nothing; daemon log:\n${logLines.filter((l) => l.includes(id)).join('\n')}`);
+    const [nic] = vm.devices.nics;
     try {
+      // vm.json kept the devices: the tap QEMU made is still there, the volume share's virtiofsd is owned.
+      expect(vm.devices.volumes?.tag).toBe('podvisor-vol');
+      expect(fs.existsSync(`/sys/class/net/${nic.tap}`)).toBe(true);
+      expect((await vm.agent.listInterfaces()).find((i) => i.name === 'eth0')?.mac).toBe(nic.mac);
       await vm!.agent.ping();
       const rootfs = mountRootfs(vm!, 'c4');
       await vm!.agent.createContainer({ id: 'c4', rootfs });
@@ -274,13 +279,14 @@ describe('QemuHypervisor on real VMs', () => {
     }
     expect((await vm!.exited).expected).toBe(true);
     expectNothingLeft(id);
+    expect(fs.existsSync(`/sys/class/net/${nic.tap}`)).toBe(false);
     expect(await hv.adopt(id)).toBeUndefined();
   });
 
   it('reports a guest that does not boot with its last console lines, after one retry', async () => {
     const before = logLines.length;
     const hv = hypervisor({ kernelArgs: ['rdinit=/no/such/init'] });
-    const err = await hv.createVm(SIZE).catch((e: Error) => e);
+    const err = await hv.createVm(CONFIG).catch((e: Error) => e);
     expect(err).toBeInstanceOf(UnavailableError);
     expect((err as Error).message).toMatch(/failed to boot/);
     expect((err as Error).message).toMatch(/last console lines:[\s\S]*Kernel panic/);
@@ -289,16 +295,16 @@ describe('QemuHypervisor on real VMs', () => {
   });
 
   it('says what to install when QEMU, virtiofsd, the kernel or the initramfs is missing', async () => {
-    await expect(hypervisor({ kernel: '/nonexistent/vmlinux' }).createVm(SIZE)).rejects.toThrow(
+    await expect(hypervisor({ kernel: '/nonexistent/vmlinux' }).createVm(CONFIG)).rejects.toThrow(
       /guest kernel \/nonexistent\/vmlinux is missing: run scripts\/bootstrap\.sh/,
     );
-    await expect(hypervisor({ initrd: '/nonexistent/initrd' }).createVm(SIZE)).rejects.toThrow(
+    await expect(hypervisor({ initrd: '/nonexistent/initrd' }).createVm(CONFIG)).rejects.toThrow(
       /guest initramfs \/nonexistent\/initrd is missing: run scripts\/bootstrap\.sh/,
     );
-    await expect(hypervisor({ tools: { qemu: '/nonexistent/qemu-system-x86_64' } }).createVm(SIZE)).rejects.toThrow(
+    await expect(hypervisor({ tools: { qemu: '/nonexistent/qemu-system-x86_64' } }).createVm(CONFIG)).rejects.toThrow(
       /apt-get install qemu-system-x86/,
     );
-    await expect(hypervisor({ tools: { virtiofsd: '/nonexistent/virtiofsd' } }).createVm(SIZE)).rejects.toThrow(
+    await expect(hypervisor({ tools: { virtiofsd: '/nonexistent/virtiofsd' } }).createVm(CONFIG)).rejects.toThrow(
       /apt-get install qemu-system-common/,
     );
     expect(await hypervisor().listRuntimeVms()).toEqual([]);

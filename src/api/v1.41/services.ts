@@ -8,6 +8,7 @@ import type { ImageLookup } from '../../storage/types';
 import type { PodService } from '../../pod/service';
 import type { EventBus } from '../../pod/events';
 import type { PodVmSize } from '../../translate/resources';
+import type { NetworkServices } from './networks';
 
 export interface ApiServices {
   /** Facts reported by /version and /info that do not change while the daemon runs. */
@@ -16,6 +17,8 @@ export interface ApiServices {
   images?: ImageService;
   /** Containers, exec and the event stream (absent in tests that do not need them). */
   containers?: ContainerServices;
+  /** Networks (absent in tests that do not need them). */
+  networks?: NetworkServices;
 }
 
 /** What the container, exec and event routes use. */

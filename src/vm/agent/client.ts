@@ -15,7 +15,6 @@
  * streams are destroyed with that error: a guest that dies mid-stream gives errors, never
  * hangs.
  */
-import * as crypto from 'node:crypto';
 import * as net from 'node:net';
 import type {
   Agent,
@@ -23,24 +22,29 @@ import type {
   AgentProcessInfo,
   AgentVersion,
   CgroupMemory,
+  ContainerMount,
   ContainerSpec,
   ExitStatus,
+  InterfaceConfig,
+  InterfaceInfo,
   OutputResume,
   ProcessSpec,
   ResourceLimits,
+  RouteSpec,
 } from '../types';
 import {
   ConflictError,
   InvalidArgumentError,
-  NotFoundError,
   PodvisorError,
   UnavailableError,
 } from '../../errors';
 import { logger } from '../../util/log';
-import { encodeFrame, encodeHeader, Frame, FrameDecoder, SyncScanner } from './codec';
+import { encodeHeader, Frame, FrameDecoder } from './codec';
+import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from './device-ops';
 import { ProcessChannel, type StreamOffsets } from './process';
+import { connectUnix, syncChannel } from './connect';
+import { agentError, checkId, checkPath, checkTermSize, putLimits } from './requests';
 import {
-  ErrorCode,
   FrameType,
   isCtlFrameFromAgent,
   isIoFrameFromAgent,
@@ -78,7 +82,6 @@ export interface AgentConnectOptions {
 }
 
 const DEFAULT_WINDOW = 256 * 1024;
-const ID_RE = /^[A-Za-z0-9_.-]{1,128}$/;
 
 interface Pending {
   op: number;
@@ -303,6 +306,35 @@ export class AgentClient implements Agent {
     if (!data) throw this.violation(protocolError('READ_FILE answer without data'));
     if (data.length > limit) throw this.violation(protocolError(`READ_FILE answered ${data.length} bytes, asked at most ${limit}`));
     return Buffer.from(data);
+  }
+
+  /** @inheritdoc */
+  async configureInterface(config: InterfaceConfig): Promise<void> {
+    await this.request(Op.CONFIGURE_INTERFACE, encodeInterface(config));
+  }
+
+  /** @inheritdoc */
+  async addRoute(route: RouteSpec): Promise<void> {
+    await this.request(Op.ADD_ROUTE, encodeRoute(route));
+  }
+
+  /** @inheritdoc */
+  async listInterfaces(): Promise<InterfaceInfo[]> {
+    const r = await this.request(Op.LIST_INTERFACES, new TlvWriter());
+    return this.decode(() => decodeInterfaces(r));
+  }
+
+  /** @inheritdoc */
+  async mount(m: ContainerMount): Promise<void> {
+    checkId(m.containerId, 'container id');
+    await this.request(Op.MOUNT, encodeMount(m));
+  }
+
+  /** @inheritdoc */
+  async unmount(containerId: string, path: string): Promise<void> {
+    checkId(containerId, 'container id');
+    checkPath(path);
+    await this.request(Op.UNMOUNT, new TlvWriter().str(Tag.CONTAINER_ID, containerId).str(Tag.PATH, path, Limits.MAX_PATH));
   }
 
   /** @inheritdoc */
@@ -564,109 +596,4 @@ export class AgentClient implements Agent {
     this.processes.clear();
     for (const p of procs) p.fail(err);
   }
-}
-
-/** The error class an ERROR frame maps to, with the agent's (sanitised) message. */
-function agentError(r: TlvReader): PodvisorError {
-  const code = r.u32(Tag.CODE);
-  const raw = r.str(Tag.MESSAGE, 4096) ?? 'agent error';
-  // eslint-disable-next-line no-control-regex
-  const msg = raw.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 1000);
-  switch (code) {
-    case ErrorCode.NOT_FOUND:
-      return new NotFoundError(msg);
-    case ErrorCode.CONFLICT:
-      return new ConflictError(msg);
-    case ErrorCode.INVALID:
-    case ErrorCode.TOO_LARGE:
-    case ErrorCode.PERMISSION:
-      return new InvalidArgumentError(msg);
-    default:
-      return new UnavailableError(`agent: ${msg}`);
-  }
-}
-
-/** MEMORY_MAX / CPU_QUOTA CPU_PERIOD fields of CREATE_CONTAINER and UPDATE_RESOURCES. */
-function putLimits(w: TlvWriter, l: ResourceLimits): TlvWriter {
-  const ok = (n: number | undefined) => n === undefined || (Number.isSafeInteger(n) && n >= 0);
-  if (!ok(l.memoryMax) || !ok(l.cpuQuota) || !ok(l.cpuPeriod)) throw new InvalidArgumentError('invalid resource limits');
-  if (l.memoryMax !== undefined) w.u64(Tag.MEMORY_MAX, l.memoryMax);
-  if (l.cpuQuota !== undefined) {
-    w.u64(Tag.CPU_QUOTA, l.cpuQuota);
-    if (l.cpuPeriod) w.u64(Tag.CPU_PERIOD, l.cpuPeriod);
-  }
-  return w;
-}
-
-function checkId(id: string, what: string): void {
-  if (!ID_RE.test(id) || id.startsWith('.')) throw new InvalidArgumentError(`invalid ${what}: ${JSON.stringify(id)}`);
-}
-
-/** Shape only; the agent refuses ".." and resolves the path inside the container's root. */
-function checkPath(p: string): void {
-  if (!p.startsWith('/') || Buffer.byteLength(p) > Limits.MAX_PATH) {
-    throw new InvalidArgumentError(`path must be absolute: ${JSON.stringify(p)}`);
-  }
-}
-
-function checkTermSize(n: number): number {
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError(`invalid terminal size ${n}`);
-  return n;
-}
-
-/** Connect to a unix socket, retrying while it is absent or refusing, until the deadline. */
-async function connectUnix(path: string, deadline: number, track: net.Socket[]): Promise<net.Socket> {
-  for (;;) {
-    try {
-      return await new Promise<net.Socket>((resolve, reject) => {
-        const s = net.createConnection({ path });
-        track.push(s);
-        s.once('connect', () => {
-          s.removeListener('error', reject);
-          // Until the client's own handlers are attached, an error must not go unhandled.
-          s.on('error', () => undefined);
-          resolve(s);
-        });
-        s.once('error', reject);
-      });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if ((code !== 'ENOENT' && code !== 'ECONNREFUSED') || Date.now() > deadline) {
-        throw new UnavailableError(`cannot connect to agent socket ${path}: ${(e as Error).message}`);
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-}
-
-/** Send SYNC and wait for the SYNC_REPLY with our nonce; returns the bytes after it. */
-function syncChannel(s: net.Socket, name: string): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const nonce = crypto.randomBytes(Limits.NONCE_SIZE);
-    const scanner = new SyncScanner(nonce);
-    const cleanup = () => {
-      s.removeListener('data', onData);
-      s.removeListener('close', onClose);
-      s.removeListener('error', onError);
-    };
-    const onData = (chunk: Buffer) => {
-      const rest = scanner.push(chunk);
-      if (rest === undefined) return;
-      cleanup();
-      s.pause();
-      resolve(rest);
-    };
-    const onClose = () => {
-      cleanup();
-      reject(new UnavailableError(`agent channel closed during sync (${name})`));
-    };
-    const onError = (e: Error) => {
-      cleanup();
-      reject(new UnavailableError(`agent channel closed during sync (${name}: ${e.message})`));
-    };
-    s.on('data', onData);
-    s.on('close', onClose);
-    s.on('error', onError);
-    s.write(encodeFrame(FrameType.SYNC, 0, 0, nonce));
-  });
 }

@@ -57,6 +57,11 @@ export const Op = {
   SHUTDOWN: 26,
   UPDATE_RESOURCES: 27,
   MEMORY_STATS: 28,
+  CONFIGURE_INTERFACE: 29,
+  ADD_ROUTE: 30,
+  LIST_INTERFACES: 31,
+  MOUNT: 32,
+  UNMOUNT: 33,
   RESUME_OUTPUT: 40,
 } as const;
 
@@ -110,6 +115,20 @@ export const Tag = {
   MEMORY_USAGE: 39,
   MEMORY_LIMIT: 40,
   MEMORY_CACHE: 41,
+  IFNAME: 42,
+  MAC: 43,
+  ADDRESS: 44,
+  PREFIX: 45,
+  MTU: 46,
+  LINK_UP: 47,
+  GATEWAY: 48,
+  DESTINATION: 49,
+  INTERFACE: 50,
+  FSTYPE: 51,
+  SOURCE: 52,
+  SUBPATH: 53,
+  MOUNT_FLAGS: 54,
+  FS_OPTIONS: 55,
   STDOUT_DURABLE: 60,
   STDERR_DURABLE: 61,
   STDOUT_FROM: 62,
@@ -162,11 +181,33 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.MEMORY_USAGE]: 'u64',
   [Tag.MEMORY_LIMIT]: 'u64',
   [Tag.MEMORY_CACHE]: 'u64',
+  [Tag.IFNAME]: 'str',
+  [Tag.MAC]: 'bytes',
+  [Tag.ADDRESS]: 'bytes',
+  [Tag.PREFIX]: 'u32',
+  [Tag.MTU]: 'u32',
+  [Tag.LINK_UP]: 'u32',
+  [Tag.GATEWAY]: 'bytes',
+  [Tag.DESTINATION]: 'bytes',
+  [Tag.INTERFACE]: 'tlv[]',
+  [Tag.FSTYPE]: 'str',
+  [Tag.SOURCE]: 'str',
+  [Tag.SUBPATH]: 'str',
+  [Tag.MOUNT_FLAGS]: 'u32',
+  [Tag.FS_OPTIONS]: 'str',
   [Tag.STDOUT_DURABLE]: 'u64',
   [Tag.STDERR_DURABLE]: 'u64',
   [Tag.STDOUT_FROM]: 'u64',
   [Tag.STDERR_FROM]: 'u64',
 };
+
+/** Bits of the MOUNT_FLAGS field (PV_MOUNT_<NAME>). */
+export const MountFlag = {
+  RDONLY: 1,
+  NOSUID: 2,
+  NODEV: 4,
+  NOEXEC: 8,
+} as const;
 
 /** Error classes of ERROR frames (PV_ERR_<NAME>). */
 export const ErrorCode = {

@@ -3,7 +3,8 @@
  * so the exact arguments are unit-tested and documented in one place (docs/architecture.md,
  * "VM runtime").
  */
-import type { VmSize } from '../types';
+import type { VmDevices, VmSize } from '../types';
+import { devicesQemuArgs } from '../devices';
 import type { VmPaths } from './runtime-dir';
 
 /** The virtio-fs tag the agent mounts at /run/podvisor/share. */
@@ -71,6 +72,8 @@ export interface QemuArgsOptions {
   initrd: string;
   cmdline: string;
   paths: VmPaths;
+  /** Devices beyond the fixed ones (src/vm/devices): NICs, the volume share. */
+  devices?: VmDevices;
   /** TCG: allocate the code buffer as a memfd mapped twice (`split-wx=on`), which lets the host trim it (jit-trim.ts). */
   splitWx?: boolean;
 }
@@ -94,7 +97,8 @@ export const TCG_TB_SIZE_MIB = 32;
  * - a virtio-balloon device: after the boot the host inflates it a little and deflates it
  *   again (post-boot-reclaim.ts), which hands back the guest pages the boot touched and freed, and with
  *   free-page-reporting the guest reports freed 2 MiB blocks to QEMU, which discards them
- *   (memory a finished container used goes back to the host).
+ *   (memory a finished container used goes back to the host);
+ * - then the devices of the VM's configuration, each rendered by its module (src/vm/devices).
  */
 export function qemuArgs(o: QemuArgsOptions): string[] {
   const mem = `${o.size.memoryMiB}M`;
@@ -133,6 +137,7 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     '-chardev', `socket,id=io,path=${p.ioSock},server=on,wait=off`,
     '-device', `virtserialport,chardev=io,name=${IO_PORT_NAME}`,
     '-device', 'virtio-balloon-device,free-page-reporting=on',
+    ...(o.devices ? devicesQemuArgs(o.devices, p) : []),
   ];
 }
 
@@ -151,11 +156,10 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
  * which the host may change under a running container, need their own share with cache=auto.
  */
 export function virtiofsdArgs(paths: VmPaths): string[] {
-  return [
-    `--socket-path=${paths.virtiofsdSock}`,
-    '-o', `source=${paths.shareDir}`,
-    '-o', 'sandbox=chroot',
-    '-o', 'announce_submounts',
-    '-o', 'cache=always',
-  ];
+  return virtiofsdArgsFor(paths.virtiofsdSock, paths.shareDir, 'always');
+}
+
+/** virtiofsd serving `source` on `socket` with a chroot sandbox, submounts announced, and this cache mode. */
+export function virtiofsdArgsFor(socket: string, source: string, cache: 'always' | 'auto'): string[] {
+  return [`--socket-path=${socket}`, '-o', `source=${source}`, '-o', 'sandbox=chroot', '-o', 'announce_submounts', '-o', `cache=${cache}`];
 }

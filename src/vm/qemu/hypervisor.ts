@@ -6,7 +6,9 @@
 import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import type { Agent, Hypervisor, HypervisorCapabilities, Vm, VmSize } from '../types';
+import type { Agent, Hypervisor, Vm, VmConfig, VmSize } from '../types';
+import { planDevices } from '../devices';
+import { volumeVirtiofsdArgs } from '../devices/volume-share';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { checkGuestImages, locateQemuTools, type QemuTools } from './binaries';
@@ -69,7 +71,6 @@ export interface QemuHypervisorOptions {
 
 /** Boots QEMU microVMs; see the module comment. */
 export class QemuHypervisor implements Hypervisor {
-  readonly capabilities: HypervisorCapabilities;
   private readonly bootTimeoutMs: number;
   private readonly adoptTimeoutMs: number;
   private readonly cmdline: string;
@@ -82,7 +83,6 @@ export class QemuHypervisor implements Hypervisor {
 
   constructor(private readonly opts: QemuHypervisorOptions) {
     this.bootNice = opts.bootNice ?? (process.getuid?.() === 0 ? 10 : 0);
-    this.capabilities = { accel: opts.accel, sharedDirectory: true, pause: true, reconnect: true };
     this.bootTimeoutMs = opts.bootTimeoutMs ?? (opts.accel === 'kvm' ? 5000 : 10_000);
     this.adoptTimeoutMs = opts.adoptTimeoutMs ?? 15000;
     const tscKhz = opts.tscKhz === null ? undefined : (opts.tscKhz ?? hostTscKhz());
@@ -106,9 +106,9 @@ export class QemuHypervisor implements Hypervisor {
   }
 
   /** Boot a VM; one retry after a failed or hung boot (see types.ts). */
-  async createVm(size: VmSize): Promise<Vm> {
+  async createVm(config: VmConfig): Promise<Vm> {
     if (this.closing) throw new UnavailableError('the daemon is shutting down');
-    const boot = this.createVmRetrying(size);
+    const boot = this.createVmRetrying(config);
     this.booting.add(boot);
     void boot.then(() => this.booting.delete(boot), () => this.booting.delete(boot));
     return boot;
@@ -124,14 +124,14 @@ export class QemuHypervisor implements Hypervisor {
     await Promise.allSettled([...this.booting]);
   }
 
-  private async createVmRetrying(size: VmSize): Promise<Vm> {
+  private async createVmRetrying(config: VmConfig): Promise<Vm> {
     const tools = this.preflight();
     try {
-      return await this.bootOnce(tools, size);
+      return await this.bootOnce(tools, config);
     } catch (first) {
       log.warn(`${(first as Error).message.split('\n')[0]}; retrying once`);
       if (this.closing) throw first;
-      return await this.bootOnce(tools, size);
+      return await this.bootOnce(tools, config);
     }
   }
 
@@ -142,15 +142,18 @@ export class QemuHypervisor implements Hypervisor {
     return vm;
   }
 
-  private async bootOnce(tools: QemuTools, size: VmSize): Promise<Vm> {
+  private async bootOnce(tools: QemuTools, config: VmConfig): Promise<Vm> {
     const started = Date.now();
+    const size = config.size;
     const id = randomBytes(6).toString('hex');
     const paths = vmPaths(this.opts.execRoot, id);
+    const devices = planDevices(id, config.devices, paths);
     this.own.add(id);
     fs.mkdirSync(vmsRoot(this.opts.execRoot), { recursive: true, mode: 0o700 });
     fs.mkdirSync(paths.dir, { mode: 0o700 });
     fs.mkdirSync(paths.shareDir, { mode: 0o755 });
     let virtiofsd: ChildProcess | undefined;
+    let volumesVirtiofsd: ChildProcess | undefined;
     let qemu: ChildProcess | undefined;
     let agentPromise: Promise<Agent> | undefined;
     try {
@@ -158,18 +161,24 @@ export class QemuHypervisor implements Hypervisor {
       faultPoint('after-virtiofsd-spawn');
       await waitForSocket(paths.virtiofsdSock, virtiofsd, 3000, 'virtiofsd');
       faultPoint('after-virtiofsd-socket');
+      if (devices.volumes) {
+        fs.mkdirSync(paths.volumesDir, { mode: 0o755 });
+        volumesVirtiofsd = await spawnDetached(tools.virtiofsd, volumeVirtiofsdArgs(paths), paths.volumesLog);
+        await waitForSocket(paths.volumesSock, volumesVirtiofsd, 3000, 'the volume share\'s virtiofsd');
+      }
       const virtiofsdMs = Date.now() - started;
       qemu = await spawnDetached(
         tools.qemu,
-        qemuArgs({ id, size, accel: this.opts.accel, kernel: this.opts.kernel, initrd: this.opts.initrd, cmdline: this.cmdline, paths, splitWx: this.splitWx(size) }),
+        qemuArgs({ id, size, accel: this.opts.accel, kernel: this.opts.kernel, initrd: this.opts.initrd, cmdline: this.cmdline, paths, devices, splitWx: this.splitWx(size) }),
         paths.qemuLog,
       );
       faultPoint('after-qemu-spawn');
       if (this.bootNice) setProcessNice(qemu.pid!, this.bootNice);
       const processEnd = childEnd(qemu);
-      const virtiofsdEnd = childEnd(virtiofsd);
+      const virtiofsdEnd = Promise.race([childEnd(virtiofsd), ...(volumesVirtiofsd ? [childEnd(volumesVirtiofsd)] : [])]);
       writeVmRecord(paths, {
         format: 1, id, size, accel: this.opts.accel, qemuPid: qemu.pid!, virtiofsdPid: virtiofsd.pid!,
+        ...(volumesVirtiofsd ? { volumesVirtiofsdPid: volumesVirtiofsd.pid! } : {}), devices,
         createdAt: new Date().toISOString(), kernel: this.opts.kernel, initrd: this.opts.initrd,
       });
       faultPoint('after-vm-json');
@@ -183,7 +192,8 @@ export class QemuHypervisor implements Hypervisor {
       if (this.bootNice && !setProcessNice(qemu.pid!, 0)) log.debug(`VM ${id}: cannot reset QEMU's nice value`);
       log.debug(`VM ${id} booted in ${Date.now() - started} ms (virtiofsd ready after ${virtiofsdMs} ms; qemu pid ${qemu.pid})`);
       const vm = new QemuVm({
-        id, size, paths, qemuPid: qemu.pid!, virtiofsdPid: virtiofsd.pid!, agent, processEnd, virtiofsdEnd,
+        id, size, devices, paths, qemuPid: qemu.pid!, virtiofsdPids: [virtiofsd.pid!, ...(volumesVirtiofsd ? [volumesVirtiofsd.pid!] : [])],
+        agent, processEnd, virtiofsdEnd,
         ...(this.splitWx(size) ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
       });
       if (this.opts.reclaimAfterBoot ?? true) vm.reclaimBootMemory([this.opts.kernel, this.opts.initrd]);
@@ -191,7 +201,7 @@ export class QemuHypervisor implements Hypervisor {
     } catch (err) {
       // Late agent connections are closed; the processes and the directory go.
       agentPromise?.then((a) => a.close(), () => undefined);
-      for (const child of [qemu, virtiofsd]) if (child?.pid) await killAndWait(child.pid);
+      for (const child of [qemu, virtiofsd, volumesVirtiofsd]) if (child?.pid) await killAndWait(child.pid);
       const detail = bootFailureDetail(paths);
       await cleanupDir(paths);
       this.own.delete(id);
@@ -212,6 +222,7 @@ export class QemuHypervisor implements Hypervisor {
     const rec = readVmRecord(paths);
     const qemuPid = rec && isOurProcess(rec.qemuPid, QEMU_NAME, paths.dir) ? rec.qemuPid : undefined;
     const vfsPid = rec && isOurProcess(rec.virtiofsdPid, VIRTIOFSD_NAME, paths.dir) ? rec.virtiofsdPid : undefined;
+    const volPid = rec?.volumesVirtiofsdPid && isOurProcess(rec.volumesVirtiofsdPid, VIRTIOFSD_NAME, paths.dir) ? rec.volumesVirtiofsdPid : undefined;
     const discard = async (why: string) => {
       const pids = procs.map((p) => p.pid);
       log.info(`VM ${id} is not adoptable (${why}); cleaning up${pids.length ? ` (killing pids ${pids.join(', ')})` : ''}`);
@@ -220,9 +231,9 @@ export class QemuHypervisor implements Hypervisor {
       await cleanupDir(paths);
       return undefined;
     };
-    if (procs.some((p) => p.pid !== qemuPid && p.pid !== vfsPid)) return discard('a process of it is not in vm.json');
+    if (procs.some((p) => p.pid !== qemuPid && p.pid !== vfsPid && p.pid !== volPid)) return discard('a process of it is not in vm.json');
     if (!rec || rec.id !== id) return discard('no valid vm.json');
-    if (!qemuPid || !vfsPid) return discard('its QEMU or virtiofsd is gone');
+    if (!qemuPid || !vfsPid || (rec.volumesVirtiofsdPid && !volPid)) return discard('its QEMU or a virtiofsd is gone');
     let agent: Agent | undefined;
     const adoptStart = Date.now();
     try {
@@ -241,8 +252,9 @@ export class QemuHypervisor implements Hypervisor {
     }
     log.info(`adopted VM ${id} (qemu pid ${qemuPid}) in ${Date.now() - adoptStart} ms`);
     return this.owned(new QemuVm({
-      id, size: rec.size, paths, qemuPid, virtiofsdPid: vfsPid, agent,
-      processEnd: adoptedProcessEnd(qemuPid), virtiofsdEnd: adoptedProcessEnd(vfsPid),
+      id, size: rec.size, devices: rec.devices ?? { nics: [] }, paths, qemuPid, virtiofsdPids: volPid ? [vfsPid, volPid] : [vfsPid], agent,
+      processEnd: adoptedProcessEnd(qemuPid),
+      virtiofsdEnd: Promise.race([adoptedProcessEnd(vfsPid), ...(volPid ? [adoptedProcessEnd(volPid)] : [])]),
     }));
   }
 

@@ -2,7 +2,7 @@
  * One running QEMU VM (the `Vm` of src/vm/types.ts): its agent, pause/resume through QMP,
  * memory accounting, the watch on its process and its complete removal.
  */
-import type { Agent, Vm, VmExit, VmSize } from '../types';
+import type { Agent, Vm, VmDevices, VmExit, VmSize } from '../types';
 import { UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
@@ -55,14 +55,16 @@ export interface ProcessEnd {
 export interface QemuVmInit {
   id: string;
   size: VmSize;
+  devices: VmDevices;
   paths: VmPaths;
   qemuPid: number;
-  virtiofsdPid: number;
+  /** The rootfs share's virtiofsd, then the volume share's when the VM has one. */
+  virtiofsdPids: number[];
   agent: Agent;
   /** Resolves when QEMU has exited: the child's exit event, or polling /proc when adopted. */
   processEnd: Promise<ProcessEnd>;
   /**
-   * Resolves when virtiofsd has exited, likewise. A VM whose virtiofsd died cannot reach its
+   * Resolves when a virtiofsd has exited, likewise. A VM whose virtiofsd died cannot reach its
    * files any more (its processes hang on the next access): it is killed and counts as dead.
    */
   virtiofsdEnd: Promise<ProcessEnd>;
@@ -74,12 +76,13 @@ export interface QemuVmInit {
 export class QemuVm implements Vm {
   readonly id: string;
   readonly size: VmSize;
+  readonly devices: VmDevices;
   readonly shareDir: string;
   readonly agent: Agent;
   readonly pid: number;
   readonly exited: Promise<VmExit>;
   private readonly paths: VmPaths;
-  private readonly virtiofsdPid: number;
+  private readonly virtiofsdPids: number[];
   private readonly jitBufferBytes: number | undefined;
   private expected = false;
   private gone = false;
@@ -93,14 +96,15 @@ export class QemuVm implements Vm {
   constructor(init: QemuVmInit) {
     this.id = init.id;
     this.size = init.size;
+    this.devices = init.devices;
     this.paths = init.paths;
     this.shareDir = init.paths.shareDir;
     this.agent = init.agent;
     this.pid = init.qemuPid;
-    this.virtiofsdPid = init.virtiofsdPid;
+    this.virtiofsdPids = init.virtiofsdPids;
     this.jitBufferBytes = init.jitBufferBytes;
     this.consoleTimer = setInterval(() => {
-      for (const f of [this.paths.consoleLog, this.paths.qemuLog, this.paths.virtiofsdLog]) trimLogFile(f, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES);
+      for (const f of [this.paths.consoleLog, this.paths.qemuLog, this.paths.virtiofsdLog, this.paths.volumesLog]) trimLogFile(f, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES);
     }, CONSOLE_CHECK_MS);
     this.consoleTimer.unref();
     this.exited = Promise.race([
@@ -127,9 +131,7 @@ export class QemuVm implements Vm {
     clearInterval(this.consoleTimer);
     this.agent.close();
     // virtiofsd ends when QEMU hangs up; make sure it does.
-    if (isOurProcess(this.virtiofsdPid, VIRTIOFSD_NAME, this.paths.dir) && !(await waitGone(this.virtiofsdPid, 300))) {
-      await killAndWait(this.virtiofsdPid);
-    }
+    await this.endVirtiofsds();
     if (this.expected) return { expected: true, reason: 'destroyed' };
     const how = end.signal ? `killed by ${end.signal}` : end.code != null ? `exited with code ${end.code}` : 'exited';
     const lines = tailLines(this.paths.consoleLog, 20);
@@ -226,7 +228,14 @@ export class QemuVm implements Vm {
 
   /** PSS of QEMU plus virtiofsd, in bytes. */
   async memoryUsage(): Promise<number> {
-    return pssBytes(this.pid) + pssBytes(this.virtiofsdPid);
+    return pssBytes(this.pid) + this.virtiofsdPids.reduce((sum, pid) => sum + pssBytes(pid), 0);
+  }
+
+  /** Each virtiofsd of this VM gone: a short wait (it ends when QEMU hangs up), then SIGKILL. */
+  private async endVirtiofsds(): Promise<void> {
+    for (const pid of this.virtiofsdPids) {
+      if (isOurProcess(pid, VIRTIOFSD_NAME, this.paths.dir) && !(await waitGone(pid, 300))) await killAndWait(pid);
+    }
   }
 
   /**
@@ -251,9 +260,7 @@ export class QemuVm implements Vm {
       }
       if (!(await waitGone(this.pid, 500))) await killAndWait(this.pid);
     }
-    if (isOurProcess(this.virtiofsdPid, VIRTIOFSD_NAME, dir) && !(await waitGone(this.virtiofsdPid, 300))) {
-      await killAndWait(this.virtiofsdPid);
-    }
+    await this.endVirtiofsds();
     if (isRunning(this.pid)) throw new UnavailableError(`VM ${this.id}: QEMU (pid ${this.pid}) does not die`);
     // The exit watchers do not keep Node's event loop alive; this timer does while we wait.
     let keepAlive: NodeJS.Timeout | undefined;

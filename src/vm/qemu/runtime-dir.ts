@@ -6,14 +6,16 @@
  *   qmp.sock        QEMU's QMP monitor (pause, resume, quit)
  *   virtiofsd.sock  vhost-user socket between QEMU and this VM's virtiofsd
  *   share/          the directory virtiofsd serves; the guest sees it at /run/podvisor/share
+ *   volumes.sock, volumes/, volumes-virtiofsd.log   the volume share, when the VM has one
+ *                   (src/vm/devices/volume-share.ts)
  *   console.log     the guest's serial console (kernel messages, agent's `podvisor-agent:` lines)
  *   qemu.log        QEMU's own stdout/stderr
  *   virtiofsd.log   virtiofsd's stdout/stderr
- *   vm.json         pids, size and boot configuration, so a restarted daemon can adopt the VM
+ *   vm.json         pids, size, devices and boot configuration, so a restarted daemon can adopt the VM
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { VmSize } from '../types';
+import type { VmDevices, VmSize } from '../types';
 
 /** Paths inside one VM's runtime directory. */
 export interface VmPaths {
@@ -26,6 +28,9 @@ export interface VmPaths {
   consoleLog: string;
   qemuLog: string;
   virtiofsdLog: string;
+  volumesSock: string;
+  volumesDir: string;
+  volumesLog: string;
   record: string;
 }
 
@@ -47,6 +52,9 @@ export function vmPaths(execRoot: string, id: string): VmPaths {
     consoleLog: path.join(dir, 'console.log'),
     qemuLog: path.join(dir, 'qemu.log'),
     virtiofsdLog: path.join(dir, 'virtiofsd.log'),
+    volumesSock: path.join(dir, 'volumes.sock'),
+    volumesDir: path.join(dir, 'volumes'),
+    volumesLog: path.join(dir, 'volumes-virtiofsd.log'),
     record: path.join(dir, 'vm.json'),
   };
 }
@@ -65,6 +73,10 @@ export interface VmRecord {
   accel: 'kvm' | 'tcg';
   qemuPid: number;
   virtiofsdPid: number;
+  /** The volume share's virtiofsd, when the VM has one. */
+  volumesVirtiofsdPid?: number;
+  /** Devices the VM was booted with; absent in records of daemons before the device model (none). */
+  devices?: VmDevices;
   /** ISO time the VM was started. */
   createdAt: string;
   kernel: string;
@@ -91,9 +103,23 @@ export function readVmRecord(paths: VmPaths): VmRecord | undefined {
   if (
     r?.format !== 1 || typeof r.id !== 'string' || !posInt(r.qemuPid) || !posInt(r.virtiofsdPid) ||
     (r.accel !== 'kvm' && r.accel !== 'tcg') || !r.size || !posInt(r.size.memoryMiB) || !posInt(r.size.cpus) ||
-    typeof r.kernel !== 'string' || typeof r.initrd !== 'string' || typeof r.createdAt !== 'string'
+    typeof r.kernel !== 'string' || typeof r.initrd !== 'string' || typeof r.createdAt !== 'string' ||
+    (r.volumesVirtiofsdPid !== undefined && !posInt(r.volumesVirtiofsdPid)) || (r.devices !== undefined && !validDevices(r.devices))
   ) {
     return undefined;
   }
   return r as VmRecord;
+}
+
+const TAP_RE = /^pv[0-9a-f]{12}[0-9]$/;
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** The devices part of vm.json, shape-checked (a tampered record is not adoptable). */
+function validDevices(d: unknown): d is VmDevices {
+  const v = d as Partial<VmDevices>;
+  if (!v || !Array.isArray(v.nics) || v.nics.length > 10) return false;
+  const nicsOk = v.nics.every((n, i) => n && TAP_RE.test(n.tap) && MAC_RE.test(n.mac) && n.guestName === `eth${i}`);
+  const vol = v.volumes;
+  const volOk = vol === undefined || (typeof vol.hostDir === 'string' && typeof vol.tag === 'string' && vol.cache === 'auto');
+  return nicsOk && volOk;
 }

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ImageLookup, ImageRecord, RootfsManager } from '../../../src/storage/types';
 import { NotFoundError } from '../../../src/errors';
-import { FakeFactory, FakeHypervisor } from '../../../src/vm/fake';
+import { FakeFactory, FakeHypervisor } from '../../helpers/fake-vm';
 import { EventBus } from '../../../src/pod/events';
 import { PodManager } from '../../../src/pod/manager';
 import { StateStore } from '../../../src/storage/state';

@@ -642,7 +642,7 @@ describe('daemon restart', () => {
   test('restore reports the VMs it adopted, and only those', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['sleep', '10'] });
     await h.pods.start(r.id);
-    const stray = await h.hv.createVm({ memoryMiB: 256, cpus: 1 });
+    const stray = await h.hv.createVm({ size: { memoryMiB: 256, cpus: 1 } });
     h.pods.shutdown();
     const pods = h.pods = new (await import('../../../src/pod/manager')).PodManager({
       factory: h.factory, hypervisor: h.hv, images: h.images, rootfs: h.rootfs, state: h.state, events: h.events, containersRoot: path.join(h.root, 'containers'),

@@ -3,7 +3,7 @@
  * either channel, a flood of exit events, output that never ends. Each must end in a clean
  * failure (UnavailableError, the channel closed: the VM is treated as failed) or be absorbed
  * within the credit window, never an exception escaping to the process, never unbounded
- * buffering. Crafted layer tars are covered by test/unit/storage/extract.test.ts.
+ * buffering. Crafted layer tars are covered by test/privileged/storage/extract.test.ts.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -2,7 +2,7 @@
  * The VM factories on a stub Hypervisor whose boots the test finishes by hand, so "does not
  * wait for a boot" is checked by leaving a boot unfinished, never by timing.
  */
-import type { Agent, Hypervisor, Vm, VmExit, VmSize } from '../../../src/vm/types';
+import type { Agent, Hypervisor, Vm, VmConfig, VmDevices, VmExit, VmSize } from '../../../src/vm/types';
 import { CachedFactory, DirectFactory, WARM_FAILURE_LIMIT } from '../../../src/vm/pool';
 import { UnavailableError } from '../../../src/errors';
 import { setLogSink } from '../../../src/util/log';
@@ -16,7 +16,11 @@ class StubVm implements Vm {
   readonly exited: Promise<VmExit>;
   destroyed = 0;
   private die!: (e: VmExit) => void;
-  constructor(readonly id: string, readonly size: VmSize) {
+  readonly size: VmSize;
+  readonly devices: VmDevices;
+  constructor(readonly id: string, readonly config: VmConfig) {
+    this.size = config.size;
+    this.devices = { nics: Array.from({ length: config.devices?.nics ?? 0 }, (_, i) => ({ tap: `pv${id}${i}`, mac: '02:00:00:00:00:01', guestName: `eth${i}` })) };
     this.exited = new Promise((r) => (this.die = r));
   }
   crash(): void {
@@ -35,25 +39,24 @@ class StubVm implements Vm {
 }
 
 interface PendingBoot {
-  size: VmSize;
+  config: VmConfig;
   finish(): StubVm;
   fail(err: Error): void;
 }
 
 /** Boots only when the test calls finish() on the pending boot. */
 class StubHypervisor implements Hypervisor {
-  readonly capabilities = { accel: 'tcg' as const, sharedDirectory: true, pause: true, reconnect: true };
   readonly pending: PendingBoot[] = [];
   readonly booted: StubVm[] = [];
   maxConcurrent = 0;
   private n = 0;
-  createVm(size: VmSize): Promise<Vm> {
+  createVm(config: VmConfig): Promise<Vm> {
     return new Promise((resolve, reject) => {
       const boot: PendingBoot = {
-        size,
+        config,
         finish: () => {
           this.pending.splice(this.pending.indexOf(boot), 1);
-          const vm = new StubVm(`vm${++this.n}`, size);
+          const vm = new StubVm(`vm${++this.n}`, config);
           this.booted.push(vm);
           resolve(vm);
           return vm;
@@ -75,8 +78,8 @@ class StubHypervisor implements Hypervisor {
   }
 }
 
-const SMALL: VmSize = { memoryMiB: 256, cpus: 1 };
-const BIG: VmSize = { memoryMiB: 1024, cpus: 2 };
+const SMALL: VmConfig = { size: { memoryMiB: 256, cpus: 1 } };
+const BIG: VmConfig = { size: { memoryMiB: 1024, cpus: 2 } };
 
 /** Let promise callbacks run. */
 const settle = () => new Promise((r) => setImmediate(r));
@@ -109,9 +112,9 @@ describe('DirectFactory', () => {
     const f = new DirectFactory(h);
     const p = f.getVm(BIG);
     await settle();
-    expect(h.pending.map((b) => b.size)).toEqual([BIG]);
+    expect(h.pending.map((b) => b.config)).toEqual([BIG]);
     h.pending[0].finish();
-    expect((await p).size).toEqual(BIG);
+    expect((await p).size).toEqual(BIG.size);
   });
 });
 
@@ -169,9 +172,9 @@ describe('CachedFactory', () => {
     await fill(h, pool);
     const p = pool.getVm(BIG);
     await settle();
-    expect(h.pending.map((b) => b.size)).toEqual([BIG]);
+    expect(h.pending.map((b) => b.config)).toEqual([BIG]);
     h.pending[0].finish();
-    expect((await p).size).toEqual(BIG);
+    expect((await p).size).toEqual(BIG.size);
     expect(pool.idleCount).toBe(1);
     await closePool(h, pool);
   });
@@ -198,7 +201,7 @@ describe('CachedFactory', () => {
     await settle();
     expect(h.pending).toHaveLength(1);
     h.pending[0].finish();
-    expect((await p).size).toEqual(SMALL);
+    expect((await p).size).toEqual(SMALL.size);
     await settle();
     expect(h.pending).toHaveLength(0);
     await closePool(h, pool);
@@ -409,5 +412,38 @@ describe('CachedFactory', () => {
       expect(pool.idleCount).toBe(1);
       await closePool(h, pool);
     });
+  });
+});
+
+describe('CachedFactory and devices', () => {
+  const WITH_NIC: VmConfig = { size: SMALL.size, devices: { nics: 1 } };
+
+  it('serves requests for no NIC and for one NIC from a pool of one-NIC VMs, without a boot', async () => {
+    const h = new StubHypervisor();
+    const pool = new CachedFactory(2, new DirectFactory(h), WITH_NIC, { refillDelayMs: 0 });
+    pool.start();
+    await fill(h, pool);
+    const none = await pool.getVm({ size: SMALL.size });
+    const one = await pool.getVm({ size: SMALL.size, devices: { nics: 1 } });
+    expect(none.devices.nics).toHaveLength(1);
+    expect(one.devices.nics).toHaveLength(1);
+    expect(h.pending.every((b) => b.config === WITH_NIC)).toBe(true);
+    await closePool(h, pool);
+  });
+
+  it('boots directly for a request the pool configuration does not fit (more NICs, a volume share)', async () => {
+    const h = new StubHypervisor();
+    const pool = new CachedFactory(1, new DirectFactory(h), WITH_NIC);
+    pool.start();
+    await fill(h, pool);
+    for (const want of [{ size: SMALL.size, devices: { nics: 2 } }, { size: SMALL.size, devices: { volumes: true } }]) {
+      const p = pool.getVm(want);
+      await settle();
+      expect(h.pending.map((b) => b.config)).toEqual([want]);
+      h.pending[0].finish();
+      expect((await p).devices.nics).toHaveLength(want.devices.nics ?? 0);
+    }
+    expect(pool.idleCount).toBe(1);
+    await closePool(h, pool);
   });
 });

@@ -8,6 +8,7 @@ import {
   ErrorCode,
   FrameType,
   Limits,
+  MountFlag,
   Names,
   Op,
   PROTOCOL_VERSION,
@@ -56,6 +57,7 @@ function tsConstants(): Map<string, number | string> {
     ['PV_STREAM_', Stream],
     ['PV_TAG_', Tag],
     ['PV_ERR_', ErrorCode],
+    ['PV_MOUNT_', MountFlag],
     ['PV_', Limits],
     ['PV_', Names],
   ];

@@ -5,12 +5,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FakeHypervisor, type FakeVm } from '../../../src/vm/fake';
+import { FakeHypervisor, type FakeVm } from '../../helpers/fake-vm';
 import { Rehearsal, isStaticElf, poolWarmStep } from '../../../src/vm/rehearsal';
 import { CachedFactory, DirectFactory } from '../../../src/vm/pool';
 import { setLogSink } from '../../../src/util/log';
 
-const SIZE = { memoryMiB: 256, cpus: 1 };
+const SIZE = { size: { memoryMiB: 256, cpus: 1 } };
 let root: string;
 let busybox: string;
 const logs: string[] = [];

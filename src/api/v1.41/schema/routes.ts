@@ -11,6 +11,7 @@ import { Q, decodeQuery } from './query';
 import { decodeBody } from './go-decode';
 import { AuthBodySchema, CreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema, UpdateBodySchema } from '../../../translate/docker-schema';
 import { readJson, yieldLoop } from '../kit/params';
+import { NetworkConnectBodySchema, NetworkCreateBodySchema, NetworkDisconnectBodySchema } from './network-bodies';
 
 /** Filters of GET /containers/json. */
 export const CONTAINER_LIST_FILTERS = ['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'health', 'isolation', 'network', 'publish', 'expose', 'volume', 'is-task'];
@@ -64,6 +65,13 @@ export const ROUTES = {
   'POST /exec/:id/start': { query: none, body: ExecStartBodySchema },
   'POST /exec/:id/resize': { query: Type.Object({ h: Q.int(), w: Q.int() }) },
   'GET /exec/:id/json': { query: none },
+  'GET /networks': { query: Type.Object({ filters: Q.filters(['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type']) }) },
+  'GET /networks/:id': { query: Type.Object({ verbose: Q.bool(), scope: Q.string() }) },
+  'POST /networks/create': { query: none, body: NetworkCreateBodySchema },
+  'DELETE /networks/:id': { query: none },
+  'POST /networks/prune': { query: Type.Object({ filters: Q.filters(['label', 'label!', 'until']) }) },
+  'POST /networks/:id/connect': { query: none, body: NetworkConnectBodySchema },
+  'POST /networks/:id/disconnect': { query: none, body: NetworkDisconnectBodySchema },
 } satisfies Record<string, { query: TObject; body?: TSchema }>;
 
 /** A route of the table. */

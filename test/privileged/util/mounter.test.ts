@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { isMountPoint, Mounter, mountsBelow, MS_BIND } from '../../src/util/mounter';
-import { mountsUnder } from '../helpers/leaks';
+import { isMountPoint, Mounter, mountsBelow, MS_BIND } from '../../../src/util/mounter';
+import { mountsUnder } from '../../helpers/leaks';
 
 let tmp: string;
 let mounter: Mounter;

@@ -9,10 +9,10 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../src/errors';
-import { AgentClient } from '../../src/vm/agent/client';
-import { Limits } from '../../src/vm/agent/protocol';
-import { mountsUnder } from '../helpers/leaks';
+import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../../src/errors';
+import { AgentClient } from '../../../src/vm/agent/client';
+import { Limits } from '../../../src/vm/agent/protocol';
+import { mountsUnder } from '../../helpers/leaks';
 import {
   buildAgent,
   collect,
@@ -21,7 +21,7 @@ import {
   run,
   spec,
   waitForOutput,
-} from '../helpers/agent-fixtures';
+} from '../../helpers/agent-fixtures';
 
 jest.setTimeout(60_000);
 
@@ -127,6 +127,12 @@ describe('agent in host test mode', () => {
     expect(v.protocol).toBe(1);
     expect(v.agent).toMatch(/podvisor-agent/);
     await client.ping();
+  });
+
+  it('refuses to change interfaces or routes in the network namespace it shares with the host', async () => {
+    await expect(client.configureInterface({ name: 'lo', mtu: 1280 })).rejects.toThrow(/network namespace of the agent's own/);
+    await expect(client.addRoute({ destination: '10.250.0.0', prefix: 16, device: 'lo' })).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(fs.readFileSync('/sys/class/net/lo/mtu', 'utf8').trim()).not.toBe('1280');
   });
 
   it('runs echo with separate stdout and stderr, and reports exit codes', async () => {

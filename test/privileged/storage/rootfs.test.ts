@@ -7,9 +7,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { OverlayRootfs, treeSize } from '../../src/storage/rootfs';
-import { isMountPoint } from '../../src/util/mounter';
-import { mountsUnder } from '../helpers/leaks';
+import { OverlayRootfs, treeSize } from '../../../src/storage/rootfs';
+import { isMountPoint } from '../../../src/util/mounter';
+import { mountsUnder } from '../../helpers/leaks';
 
 let tmp: string;
 let layersDir: string;

@@ -1,0 +1,271 @@
+/*
+ * mounts.c - extra mounts inside a container (MOUNT, UNMOUNT): a tmpfs, or a directory of a
+ * virtio-fs share other than the rootfs share (the VM's volume share).
+ *
+ * The mount is built detached in the agent (fsopen/fsmount for a tmpfs; open_tree of a
+ * directory of the tag, mounted once per tag under the agent's own volumes directory), its
+ * flags set with mount_setattr, and then a short-lived child that joined the container's
+ * mount namespace (its root is then the container's /) creates the mount point and attaches
+ * the mount there with move_mount. The mount point is resolved with openat2(RESOLVE_IN_ROOT |
+ * RESOLVE_NO_MAGICLINKS) as WRITE_FILE's paths are, so a symlink in the image cannot aim the
+ * mount outside the container.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+#define MAX_TAG 36 /* virtio-fs tags are at most 36 bytes */
+#define MAX_TAGS 8
+
+static char mounted_tags[MAX_TAGS][MAX_TAG + 1];
+
+static int valid_tag(const char *s) {
+  size_t n = strlen(s);
+  if (n < 1 || n > MAX_TAG || strcmp(s, PV_SHARE_TAG) == 0 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) return 0;
+  for (const char *p = s; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
+          *p == '-'))
+      return 0;
+  return 1;
+}
+
+/* Relative, no "..", no empty component; "" means the tag's root. */
+static int valid_subpath(const char *s) {
+  if (!s[0]) return 1;
+  if (s[0] == '/' || strlen(s) > PV_MAX_PATH) return 0;
+  char tmp[PV_MAX_PATH + 2];
+  snprintf(tmp, sizeof tmp, "/%s", s);
+  return valid_container_path(tmp) && !strstr(s, "//");
+}
+
+/* key=value[,key=value...] with the keys and value shapes a tmpfs needs, nothing else. */
+static int valid_tmpfs_options(const char *opts) {
+  if (strlen(opts) > 256) return 0;
+  char tmp[260];
+  snprintf(tmp, sizeof tmp, "%s", opts);
+  char *save = NULL;
+  for (char *kv = strtok_r(tmp, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+    char *v = strchr(kv, '=');
+    if (!v || !v[1]) return 0;
+    *v++ = 0;
+    size_t digits = strspn(v, "0123456789");
+    if (digits == 0 || digits > 20) return 0;
+    const char *rest = v + digits;
+    if (strcmp(kv, "size") == 0) {
+      if (rest[0] && (rest[1] || !strchr("kmgKMG%", rest[0]))) return 0;
+    } else if (strcmp(kv, "nr_inodes") == 0) {
+      if (rest[0] && (rest[1] || !strchr("kmgKMG", rest[0]))) return 0;
+    } else if (strcmp(kv, "mode") == 0) {
+      if (rest[0] || strspn(v, "01234567") != digits || digits > 4) return 0;
+    } else if (strcmp(kv, "uid") == 0 || strcmp(kv, "gid") == 0) {
+      if (rest[0] || digits > 10) return 0;
+    } else {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static const char *volumes_dir(void) {
+  static char dir[PV_MAX_PATH];
+  if (!dir[0]) snprintf(dir, sizeof dir, "%s", g_pid1 ? "/run/podvisor/volumes" : "");
+  if (!dir[0]) snprintf(dir, sizeof dir, "%s.volumes", g_stage_dir);
+  return dir;
+}
+
+/* An O_PATH fd of the tag's root, mounting the tag first when this is its first use. */
+static int tag_root(const char *tag, struct agent_error *e) {
+  char path[PV_MAX_PATH + MAX_TAG + 2];
+  snprintf(path, sizeof path, "%s/%s", volumes_dir(), tag);
+  int slot = -1;
+  for (int i = 0; i < MAX_TAGS; i++)
+    if (strcmp(mounted_tags[i], tag) == 0) return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    else if (slot < 0 && !mounted_tags[i][0]) slot = i;
+  if (slot < 0) {
+    set_error(e, PV_ERR_TOO_LARGE, ENOSPC, "more than %d virtio-fs tags", MAX_TAGS);
+    return -1;
+  }
+  mkdir(volumes_dir(), 0700);
+  mkdir(path, 0700);
+  if (mount(tag, path, "virtiofs", MS_NODEV | MS_NOSUID, NULL) < 0) {
+    int err = errno;
+    rmdir(path);
+    set_error(e, err == ENOENT || err == ENODEV || err == EINVAL ? PV_ERR_NOT_FOUND : code_for_errno(err), err,
+              "virtio-fs tag %s: %s", tag, strerror(err));
+    return -1;
+  }
+  snprintf(mounted_tags[slot], sizeof mounted_tags[slot], "%s", tag);
+  return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+static uint64_t attrs_of(uint32_t flags) {
+  return ((flags & PV_MOUNT_RDONLY) ? MOUNT_ATTR_RDONLY : 0) | ((flags & PV_MOUNT_NOSUID) ? MOUNT_ATTR_NOSUID : 0) |
+         ((flags & PV_MOUNT_NODEV) ? MOUNT_ATTR_NODEV : 0) | ((flags & PV_MOUNT_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0);
+}
+
+/* The detached mount, or -1 with *e set. */
+static int detached_mount(const struct mount_spec *m, struct agent_error *e) {
+  if (strcmp(m->fstype, "tmpfs") == 0) {
+    int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+    if (fs < 0) {
+      set_error(e, PV_ERR_UNAVAILABLE, errno, "fsopen tmpfs: %s", strerror(errno));
+      return -1;
+    }
+    char tmp[260];
+    snprintf(tmp, sizeof tmp, "%s", m->options);
+    char *save = NULL;
+    int bad = 0;
+    for (char *kv = strtok_r(tmp, ",", &save); kv && !bad; kv = strtok_r(NULL, ",", &save)) {
+      char *v = strchr(kv, '=');
+      *v++ = 0;
+      bad = syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, kv, v, 0) < 0;
+    }
+    if (bad || syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+      set_error(e, PV_ERR_INVALID, errno, "tmpfs options %s: %s", m->options, strerror(errno));
+      close(fs);
+      return -1;
+    }
+    int mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, (unsigned)attrs_of(m->flags));
+    int err = errno;
+    close(fs);
+    if (mnt < 0) set_error(e, PV_ERR_UNAVAILABLE, err, "fsmount: %s", strerror(err));
+    return mnt;
+  }
+  int root = tag_root(m->source, e);
+  if (root < 0) {
+    if (!e->msg[0]) set_error(e, PV_ERR_UNAVAILABLE, errno, "open volume root: %s", strerror(errno));
+    return -1;
+  }
+  int dir = root;
+  if (m->subpath[0]) {
+    struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    dir = (int)syscall(SYS_openat2, root, m->subpath, &how, sizeof how);
+    if (dir < 0) {
+      set_error(e, code_for_errno(errno), errno, "%s in tag %s: %s", m->subpath, m->source, strerror(errno));
+      close(root);
+      return -1;
+    }
+    close(root);
+  }
+  int mnt = (int)syscall(SYS_open_tree, dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+  int err = errno;
+  close(dir);
+  if (mnt < 0) {
+    set_error(e, PV_ERR_UNAVAILABLE, err, "open_tree: %s", strerror(err));
+    return -1;
+  }
+  struct mount_attr attr = {.attr_set = attrs_of(m->flags)};
+  if (attr.attr_set && syscall(SYS_mount_setattr, mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
+    set_error(e, PV_ERR_UNAVAILABLE, errno, "mount_setattr: %s", strerror(errno));
+    close(mnt);
+    return -1;
+  }
+  return mnt;
+}
+
+static int mkdir_p_in(int root, const char *path) {
+  char tmp[PV_MAX_PATH + 1];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1;; p++) {
+    char c = *p;
+    if (c != '/' && c != 0) continue;
+    *p = 0;
+    int fd = open_in_root(root, tmp, O_PATH | O_DIRECTORY, 0);
+    if (fd < 0 && errno == ENOENT) {
+      char *slash = strrchr(tmp, '/');
+      *slash = 0;
+      int parent = open_in_root(root, tmp[0] ? tmp : "/", O_PATH | O_DIRECTORY, 0);
+      *slash = '/';
+      if (parent < 0) return -1;
+      int rc = mkdirat(parent, slash + 1, 0755);
+      close(parent);
+      if (rc < 0 && errno != EEXIST) return -1;
+    } else if (fd < 0) {
+      return -1;
+    } else {
+      close(fd);
+    }
+    if (c == 0) return 0;
+    *p = c;
+  }
+}
+
+/* Runs in a child: join the container's mount namespace and do one step; exit status is an errno. */
+static int in_container(const struct container *c, const char *path, int mnt_fd) {
+  pid_t pid = fork();
+  if (pid < 0) return errno;
+  if (pid == 0) {
+    if (setns(c->mnt_fd, CLONE_NEWNS) < 0) _exit(errno);
+    int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) _exit(errno);
+    if (mnt_fd < 0) /* the root is the container's: "..", and absolute symlinks, stay inside it */
+      _exit(umount2(path, UMOUNT_NOFOLLOW | MNT_DETACH) < 0 ? (errno == EINVAL ? ENOENT : errno) : 0);
+    if (mkdir_p_in(root, path) < 0) _exit(errno);
+    int t = open_in_root(root, path, O_PATH | O_DIRECTORY, 0);
+    if (t < 0) _exit(errno);
+    _exit(syscall(SYS_move_mount, mnt_fd, "", t, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0 ? errno : 0);
+  }
+  int st;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) return errno;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : EIO;
+}
+
+int mount_in_container(struct container *c, const struct mount_spec *m, struct agent_error *e) {
+  e->msg[0] = 0;
+  if (!valid_container_path(m->path)) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "mount path must be absolute without ..");
+    return -1;
+  }
+  if (m->flags & ~(uint32_t)(PV_MOUNT_RDONLY | PV_MOUNT_NOSUID | PV_MOUNT_NODEV | PV_MOUNT_NOEXEC)) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "unknown mount flags");
+    return -1;
+  }
+  if (strcmp(m->fstype, "tmpfs") == 0) {
+    if (m->source[0] || m->subpath[0] || !valid_tmpfs_options(m->options)) {
+      set_error(e, PV_ERR_INVALID, EINVAL, "tmpfs takes no source and only size, nr_inodes, mode, uid, gid options");
+      return -1;
+    }
+  } else if (strcmp(m->fstype, "virtiofs") == 0) {
+    if (!valid_tag(m->source) || !valid_subpath(m->subpath) || m->options[0]) {
+      set_error(e, PV_ERR_INVALID, EINVAL, "virtiofs needs a volume tag, a relative subpath and no options");
+      return -1;
+    }
+  } else {
+    set_error(e, PV_ERR_INVALID, EINVAL, "unsupported file system type");
+    return -1;
+  }
+  int mnt = detached_mount(m, e);
+  if (mnt < 0) return -1;
+  int err = in_container(c, m->path, mnt);
+  close(mnt);
+  if (err) {
+    set_error(e, code_for_errno(err), err, "mount on %s: %s", m->path, strerror(err));
+    return -1;
+  }
+  return 0;
+}
+
+int unmount_in_container(struct container *c, const char *path, struct agent_error *e) {
+  if (!valid_container_path(path)) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "mount path must be absolute without ..");
+    return -1;
+  }
+  int err = in_container(c, path, -1);
+  if (err) {
+    set_error(e, code_for_errno(err), err, "unmount %s: %s", path, strerror(err));
+    return -1;
+  }
+  return 0;
+}

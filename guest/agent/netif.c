@@ -1,0 +1,229 @@
+/*
+ * netif.c - the VM's network interfaces and IPv4 routes (CONFIGURE_INTERFACE, ADD_ROUTE,
+ * LIST_INTERFACES). Every container of a VM shares the VM's network namespace, so this is
+ * the pod's network. Plain SIOC* ioctls on a datagram socket: a handful of calls for what
+ * the host asks (address, netmask, MTU, flags, one route), where rtnetlink would need a
+ * message builder and a reply parser for the same result.
+ *
+ * In host test mode the agent would otherwise reconfigure the host's own interfaces, so
+ * there it acts only inside a network namespace its parent does not share (a test runs it
+ * under `unshare -n` with a tap device standing in for the NIC).
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+int valid_ifname(const char *s) {
+  size_t n = strlen(s);
+  if (n < 1 || n >= IFNAMSIZ || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) return 0;
+  for (const char *p = s; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
+          *p == '-'))
+      return 0;
+  return 1;
+}
+
+/* 0 when the agent may change interfaces here: always in a VM; in host test mode only in a
+ * network namespace its parent does not share (it was started in one of its own). PID 1's
+ * namespace would be the better reference, but a container host may not let us read it. */
+static int may_configure(struct agent_error *e) {
+  if (g_pid1) return 0;
+  struct stat self, parent;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/net", (int)getppid());
+  if (stat("/proc/self/ns/net", &self) == 0 && stat(path, &parent) == 0 && self.st_ino != parent.st_ino) return 0;
+  set_error(e, PV_ERR_INVALID, EPERM, "host test mode: network changes only in a network namespace of the agent's own");
+  return -1;
+}
+
+static int sock(struct agent_error *e) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) set_error(e, PV_ERR_UNAVAILABLE, errno, "socket: %s", strerror(errno));
+  return s;
+}
+
+static void put_in(struct sockaddr *sa, const uint8_t addr[4]) {
+  struct sockaddr_in *in = (struct sockaddr_in *)sa;
+  memset(in, 0, sizeof *in);
+  in->sin_family = AF_INET;
+  memcpy(&in->sin_addr, addr, 4);
+}
+
+static uint32_t mask_of(unsigned prefix) { return prefix == 0 ? 0 : htonl(~(uint32_t)0 << (32 - prefix)); }
+
+static int ifreq_for(struct ifreq *r, const char *name) {
+  memset(r, 0, sizeof *r);
+  size_t n = strnlen(name, IFNAMSIZ - 1); /* names were checked by valid_ifname */
+  memcpy(r->ifr_name, name, n);
+  return 0;
+}
+
+static int io_fail(struct agent_error *e, const char *what, const char *name) {
+  int err = errno;
+  set_error(e, err == ENODEV || err == ENXIO ? PV_ERR_NOT_FOUND : code_for_errno(err), err, "%s %s: %s", what, name,
+            strerror(err));
+  return -1;
+}
+
+/* ioctl `req` on the interface named in r; -1 with *e set (what, name) when it fails. */
+static int ifctl(int s, unsigned long req, struct ifreq *r, const char *what, struct agent_error *e) {
+  return ioctl(s, req, r) == 0 ? 0 : io_fail(e, what, r->ifr_name);
+}
+
+/* The steps of netif_configure on an open socket, in the protocol's order. */
+static int configure(int s, const struct netif_config *c, struct agent_error *e) {
+  struct ifreq r;
+  ifreq_for(&r, c->name);
+  if (ifctl(s, SIOCGIFFLAGS, &r, "interface", e) < 0) return -1;
+  if (c->has_mac) {
+    ifreq_for(&r, c->name);
+    if (ifctl(s, SIOCGIFHWADDR, &r, "hardware address of", e) < 0) return -1;
+    if (r.ifr_hwaddr.sa_family != ARPHRD_ETHER || memcmp(r.ifr_hwaddr.sa_data, c->mac, 6) != 0) {
+      set_error(e, PV_ERR_INVALID, EINVAL, "interface %s does not have the expected hardware address", c->name);
+      return -1;
+    }
+  }
+  if (c->has_address) {
+    uint32_t m = mask_of(c->prefix);
+    ifreq_for(&r, c->name);
+    put_in(&r.ifr_addr, c->address);
+    if (ifctl(s, SIOCSIFADDR, &r, "set address of", e) < 0) return -1;
+    ifreq_for(&r, c->name);
+    put_in(&r.ifr_netmask, (const uint8_t *)&m);
+    if (ifctl(s, SIOCSIFNETMASK, &r, "set netmask of", e) < 0) return -1;
+  }
+  if (c->has_mtu) {
+    ifreq_for(&r, c->name);
+    r.ifr_mtu = (int)c->mtu;
+    if (ifctl(s, SIOCSIFMTU, &r, "set MTU of", e) < 0) return -1;
+  }
+  if (c->has_up) {
+    ifreq_for(&r, c->name);
+    if (ifctl(s, SIOCGIFFLAGS, &r, "flags of", e) < 0) return -1;
+    r.ifr_flags = (short)(c->up ? (r.ifr_flags | IFF_UP) : (r.ifr_flags & ~IFF_UP));
+    if (ifctl(s, SIOCSIFFLAGS, &r, c->up ? "bring up" : "bring down", e) < 0) return -1;
+  }
+  return 0;
+}
+
+int netif_configure(const struct netif_config *c, struct agent_error *e) {
+  if (!valid_ifname(c->name)) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "invalid interface name");
+    return -1;
+  }
+  if ((c->has_address && c->prefix > 32) || (c->has_mtu && (c->mtu < 68 || c->mtu > 65535))) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "prefix or MTU out of range");
+    return -1;
+  }
+  if (may_configure(e) < 0) return -1;
+  int s = sock(e);
+  if (s < 0) return -1;
+  int rc = configure(s, c, e);
+  close(s);
+  return rc;
+}
+
+int netif_add_route(const struct route_config *c, struct agent_error *e) {
+  if (c->prefix > 32 || (c->has_ifname && !valid_ifname(c->ifname))) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "invalid prefix or interface name");
+    return -1;
+  }
+  uint32_t dst, m = mask_of(c->prefix);
+  memcpy(&dst, c->destination, 4);
+  if ((dst & ~m) != 0) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "destination has bits set past its prefix");
+    return -1;
+  }
+  if (!c->has_gateway && !c->has_ifname) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "a route needs a gateway or an interface");
+    return -1;
+  }
+  if (may_configure(e) < 0) return -1;
+  int s = sock(e);
+  if (s < 0) return -1;
+  struct rtentry rt;
+  memset(&rt, 0, sizeof rt);
+  put_in(&rt.rt_dst, c->destination);
+  put_in(&rt.rt_genmask, (const uint8_t *)&m);
+  rt.rt_flags = RTF_UP | (c->prefix == 32 ? RTF_HOST : 0);
+  if (c->has_gateway) {
+    put_in(&rt.rt_gateway, c->gateway);
+    rt.rt_flags |= RTF_GATEWAY;
+  }
+  char dev[IFNAMSIZ];
+  if (c->has_ifname) {
+    size_t n = strnlen(c->ifname, IFNAMSIZ - 1);
+    memcpy(dev, c->ifname, n);
+    dev[n] = 0;
+    rt.rt_dev = dev;
+  }
+  int rc = 0;
+  if (ioctl(s, SIOCADDRT, &rt) < 0) {
+    int err = errno;
+    set_error(e, err == EEXIST ? PV_ERR_CONFLICT : err == ENODEV ? PV_ERR_NOT_FOUND : code_for_errno(err), err,
+              "add route: %s", strerror(err));
+    rc = -1;
+  }
+  close(s);
+  return rc;
+}
+
+int netif_list(struct buf *b, struct agent_error *e) {
+  DIR *d = opendir("/sys/class/net");
+  if (!d) {
+    set_error(e, PV_ERR_UNAVAILABLE, errno, "/sys/class/net: %s", strerror(errno));
+    return -1;
+  }
+  int s = sock(e);
+  if (s < 0) {
+    closedir(d);
+    return -1;
+  }
+  struct dirent *ent;
+  int rc = 0, n = 0;
+  while (rc == 0 && (ent = readdir(d))) {
+    if (!valid_ifname(ent->d_name) || ++n > 64) continue;
+    struct ifreq r;
+    uint8_t mac[6] = {0};
+    ifreq_for(&r, ent->d_name);
+    if (ioctl(s, SIOCGIFHWADDR, &r) == 0) memcpy(mac, r.ifr_hwaddr.sa_data, 6);
+    ifreq_for(&r, ent->d_name);
+    uint32_t mtu = ioctl(s, SIOCGIFMTU, &r) == 0 ? (uint32_t)r.ifr_mtu : 0;
+    ifreq_for(&r, ent->d_name);
+    uint32_t up = ioctl(s, SIOCGIFFLAGS, &r) == 0 && (r.ifr_flags & IFF_UP) ? 1 : 0;
+    size_t rec = tlv_begin_nested(b, PV_TAG_INTERFACE);
+    int bad = rec == (size_t)-1 || tlv_put_str(b, PV_TAG_IFNAME, ent->d_name) || tlv_put(b, PV_TAG_MAC, mac, 6) ||
+              tlv_put_u32(b, PV_TAG_MTU, mtu) || tlv_put_u32(b, PV_TAG_LINK_UP, up);
+    ifreq_for(&r, ent->d_name);
+    if (!bad && ioctl(s, SIOCGIFADDR, &r) == 0) {
+      uint8_t addr[4];
+      memcpy(addr, &((struct sockaddr_in *)&r.ifr_addr)->sin_addr, 4);
+      ifreq_for(&r, ent->d_name);
+      uint32_t prefix = 0;
+      if (ioctl(s, SIOCGIFNETMASK, &r) == 0)
+        prefix = (uint32_t)__builtin_popcount(((struct sockaddr_in *)&r.ifr_netmask)->sin_addr.s_addr);
+      bad = tlv_put(b, PV_TAG_ADDRESS, addr, 4) || tlv_put_u32(b, PV_TAG_PREFIX, prefix);
+    }
+    if (bad) {
+      set_error(e, PV_ERR_TOO_LARGE, E2BIG, "interface list does not fit a frame");
+      rc = -1;
+    } else {
+      tlv_end_nested(b, rec);
+    }
+  }
+  close(s);
+  closedir(d);
+  return rc;
+}

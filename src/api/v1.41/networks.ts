@@ -1,0 +1,133 @@
+/**
+ * The /networks routes in dockerd's JSON shape: create, list (filters), inspect, remove,
+ * prune, connect and disconnect. The work is done by src/net's NetworkManager; this module
+ * only decodes, checks and shapes. Until the pod layer wires containers' VMs into networks,
+ * connect and disconnect of a container answer 501.
+ */
+import type { Router } from 'express';
+import type { ApiServices } from './services';
+import { sendJson } from './kit/params';
+import { labelsMatch, pruneLabelsMatch, type FilterMap } from './kit/filters';
+import { pruneUntilSeconds } from './kit/time';
+import { typed } from './schema/routes';
+import { InvalidArgumentError, NotImplementedError, UnavailableError } from '../../errors';
+import { parseRfc3339 } from '../../util/time';
+import type { NetworkManager } from '../../net/manager';
+import type { NetworkRecord } from '../../net/types';
+
+/** What the network routes use (absent: the routes answer 500 "networks are not available"). */
+export interface NetworkServices {
+  /** The manager once the host is set up; undefined when the host could not be. */
+  manager: Promise<NetworkManager | undefined>;
+  /** Container names by id, for a network's Containers (optional). */
+  containerName?(id: string): string | undefined;
+}
+
+/** dockerd's inspect JSON of one network. */
+export function networkJson(n: NetworkRecord, containers = true): Record<string, unknown> {
+  const eps: Record<string, unknown> = {};
+  for (const ep of Object.values(n.endpoints)) {
+    eps[ep.containerId] = { Name: ep.name, EndpointID: ep.id, MacAddress: ep.mac, IPv4Address: `${ep.ip}/${n.ipam.subnet.split('/')[1]}`, IPv6Address: '' };
+  }
+  return {
+    Name: n.name,
+    Id: n.id,
+    Created: n.created,
+    Scope: 'local',
+    Driver: n.driver,
+    EnableIPv6: false,
+    IPAM: { Driver: 'default', Options: n.isDefault ? null : {}, Config: n.ipamConfig },
+    Internal: n.internal,
+    Attachable: n.attachable,
+    Ingress: false,
+    ConfigFrom: { Network: '' },
+    ConfigOnly: false,
+    Containers: containers ? eps : {},
+    Options: n.options,
+    Labels: n.labels,
+  };
+}
+
+function anyOf(values: string[] | undefined, test: (v: string) => boolean): boolean {
+  return !values || values.length === 0 || values.some(test);
+}
+
+/** The list filters of GET /networks, as dockerd applies them. */
+export function matchesListFilters(n: NetworkRecord, f: FilterMap): boolean {
+  for (const t of f.type ?? []) if (t !== 'custom' && t !== 'builtin') throw new InvalidArgumentError(`invalid filter: 'type'='${t}'`);
+  for (const d of f.dangling ?? []) if (!['true', 'false', '1', '0'].includes(d)) throw new InvalidArgumentError(`invalid filter: 'dangling'='${d}'`);
+  return anyOf(f.driver, (v) => v === n.driver) &&
+    anyOf(f.id, (v) => n.id.includes(v)) &&
+    anyOf(f.name, (v) => n.name.includes(v)) &&
+    anyOf(f.scope, (v) => v === 'local') &&
+    anyOf(f.type, (v) => (v === 'builtin') === n.isDefault) &&
+    anyOf(f.dangling, (v) => (v === 'true' || v === '1') === (!n.isDefault && Object.keys(n.endpoints).length === 0)) &&
+    labelsMatch(n.labels, f.label ?? []);
+}
+
+/** Register the /networks routes. */
+export function register(router: Router, services: ApiServices): void {
+  const mgr = async (): Promise<NetworkManager> => {
+    const m = await services.networks?.manager;
+    if (!m) throw new UnavailableError('networks are not available in this daemon (see its log)');
+    return m;
+  };
+
+  router.get('/networks', typed('GET /networks', async ({ query }, _req, res) => {
+    const f = query.filters;
+    const list = (await mgr()).list().filter((n) => matchesListFilters(n, f));
+    // dockerd's list leaves Containers empty; inspect fills it.
+    sendJson(res, 200, list.map((n) => networkJson(n, false)));
+  }));
+
+  router.get('/networks/:id', typed('GET /networks/:id', async ({ params, query }, _req, res) => {
+    if (query.scope && query.scope !== 'local') throw new InvalidArgumentError(`network ${params.id} not found`);
+    sendJson(res, 200, networkJson((await mgr()).get(params.id)));
+  }));
+
+  router.post('/networks/create', typed('POST /networks/create', async ({ body }, _req, res) => {
+    const b = body ?? {};
+    if (b.Ingress) throw new NotImplementedError('ingress networks (swarm) are not supported');
+    if (b.ConfigOnly || b.ConfigFrom?.Network) throw new NotImplementedError('config-only networks are not supported');
+    if (b.IPAM?.Driver && b.IPAM.Driver !== 'default') throw new NotImplementedError(`IPAM driver "${b.IPAM.Driver}" is not supported: podvisor has the default one only`);
+    const rec = await (await mgr()).create({
+      name: b.Name ?? '',
+      driver: b.Driver,
+      internal: b.Internal,
+      attachable: b.Attachable,
+      labels: b.Labels,
+      options: b.Options,
+      enableIPv6: b.EnableIPv6,
+      ipam: (b.IPAM?.Config ?? []).map((c) => ({ ...(c.Subnet ? { Subnet: c.Subnet } : {}), ...(c.IPRange ? { IPRange: c.IPRange } : {}), ...(c.Gateway ? { Gateway: c.Gateway } : {}) })),
+    });
+    sendJson(res, 201, { Id: rec.id, Warning: '' });
+  }));
+
+  router.delete('/networks/:id', typed('DELETE /networks/:id', async ({ params }, _req, res) => {
+    await (await mgr()).remove(params.id);
+    res.status(204).end();
+  }));
+
+  router.post('/networks/prune', typed('POST /networks/prune', async ({ query }, _req, res) => {
+    const f = query.filters;
+    const until = f.until?.length ? pruneUntilSeconds(f.until[0]) : undefined;
+    const keep = (n: NetworkRecord): boolean =>
+      (until !== undefined && parseRfc3339(n.created) / 1000 >= until) || !pruneLabelsMatch(n.labels, f);
+    const removed = await (await mgr()).prune(keep);
+    sendJson(res, 200, { NetworksDeleted: removed });
+  }));
+
+  const notWired = (what: string) => new NotImplementedError(`network ${what} of containers is not yet wired: containers' VMs do not have network interfaces yet`);
+
+  router.post('/networks/:id/connect', typed('POST /networks/:id/connect', async ({ params, body }) => {
+    (await mgr()).get(params.id);
+    if (!body?.Container) throw new InvalidArgumentError('no container was specified');
+    throw notWired('connect');
+  }));
+
+  router.post('/networks/:id/disconnect', typed('POST /networks/:id/disconnect', async ({ params, body }) => {
+    (await mgr()).get(params.id);
+    if (!body?.Container) throw new InvalidArgumentError('no container was specified');
+    throw notWired('disconnect');
+  }));
+}

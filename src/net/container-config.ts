@@ -1,0 +1,119 @@
+/**
+ * A container's networking as Docker describes it, in and out: the plan the pod layer follows
+ * at create/start (which networks, aliases, static address, published ports, from HostConfig
+ * and NetworkingConfig, with dockerd's checks and messages), and the JSON inspect and ps show
+ * (NetworkSettings, Ports) from the endpoints the network manager made.
+ */
+import { InvalidArgumentError, NotImplementedError } from '../errors';
+import { fromApi, type PortRequest } from './ports';
+import { DEFAULT_NETWORK, type EndpointConfig } from './manager';
+import type { PortBinding } from './types';
+
+/** One network a container joins, as asked. */
+export interface NetworkAttachment {
+  /** Network name or id as given ("bridge" for the default). */
+  ref: string;
+  aliases: string[];
+  ip?: string;
+  mac?: string;
+}
+
+/** What the pod layer does for a container's network. */
+export interface ContainerNetworkPlan {
+  /** 'none': loopback only; 'networks': the listed ones, the first carrying published ports. */
+  mode: 'none' | 'networks';
+  networks: NetworkAttachment[];
+  ports: PortRequest[];
+}
+
+/** The parts of a create body that concern networking. */
+export interface NetworkingInput {
+  NetworkMode?: string;
+  PortBindings?: Record<string, unknown>;
+  PublishAllPorts?: boolean;
+  ExposedPorts?: Record<string, unknown>;
+  MacAddress?: string;
+  EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string } | null>;
+}
+
+/**
+ * The plan for a create body. `isUserNetwork(ref)` tells whether a name is a user network (and
+ * throws NotFound for an unknown one), `hasUserSubnet(ref)` whether it was made with --subnet.
+ */
+export function planNetworks(input: NetworkingInput, lookup: { isUserNetwork(ref: string): boolean; hasUserSubnet(ref: string): boolean }): ContainerNetworkPlan {
+  const mode = !input.NetworkMode || input.NetworkMode === 'default' ? DEFAULT_NETWORK : input.NetworkMode;
+  const ports = fromApi(input.PortBindings as Parameters<typeof fromApi>[0], !!input.PublishAllPorts, input.ExposedPorts);
+  if (mode === 'host') {
+    throw new NotImplementedError('--network host is not supported: every container runs in its own VM, with its own kernel and network stack; publish ports with -p instead');
+  }
+  if (mode.startsWith('container:')) {
+    if (ports.length > 0) throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
+    throw new NotImplementedError('--network container:<name> is not supported: containers do not share a VM');
+  }
+  if (mode === 'none') return { mode: 'none', networks: [], ports: [] };
+  const eps = input.EndpointsConfig ?? {};
+  const names = Object.keys(eps);
+  if (names.length > 1) throw new InvalidArgumentError(`Container cannot be connected to network endpoints: ${names.join(', ')}`);
+  const ep = eps[mode] ?? (names.length === 1 ? eps[names[0]] : undefined) ?? {};
+  const aliases = ep.Aliases ?? [];
+  const ip = ep.IPAMConfig?.IPv4Address || undefined;
+  const user = mode !== DEFAULT_NETWORK && lookup.isUserNetwork(mode);
+  if (!user && ip) throw new InvalidArgumentError('user specified IP address is supported on user defined networks only');
+  if (!user && aliases.length > 0) throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
+  if (ip && !lookup.hasUserSubnet(mode)) throw new InvalidArgumentError('user specified IP address is supported only when connecting to networks with user configured subnets');
+  const mac = ep.MacAddress || input.MacAddress || undefined;
+  return { mode: 'networks', networks: [{ ref: mode, aliases, ...(ip ? { ip } : {}), ...(mac ? { mac } : {}) }], ports };
+}
+
+/** The lookup planNetworks needs, over a network manager (dockerd's 404 for an unknown network). */
+export function lookupOver(get: (ref: string) => { isDefault: boolean; userSubnet: boolean }): { isUserNetwork(ref: string): boolean; hasUserSubnet(ref: string): boolean } {
+  return { isUserNetwork: (ref) => !get(ref).isDefault, hasUserSubnet: (ref) => get(ref).userSubnet };
+}
+
+/** `NetworkSettings.Ports`: bindings by "port/proto", exposed-only ports as null. */
+export function portsJson(bindings: PortBinding[], exposed: Record<string, unknown> | undefined): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
+  const out: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
+  for (const k of Object.keys(exposed ?? {})) out[k.includes('/') ? k : `${k}/tcp`] = null;
+  for (const b of bindings) {
+    const k = `${b.containerPort}/${b.proto}`;
+    (out[k] ??= []);
+    out[k]!.push({ HostIp: b.hostIp, HostPort: String(b.hostPort) });
+  }
+  return out;
+}
+
+/** The `Ports` list of GET /containers/json (what `docker ps` formats). */
+export function psPorts(bindings: PortBinding[], exposed: Record<string, unknown> | undefined): Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> {
+  const out: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> = bindings.map((b) => ({ IP: b.hostIp, PrivatePort: b.containerPort, PublicPort: b.hostPort, Type: b.proto }));
+  for (const k of Object.keys(exposed ?? {})) {
+    const [p, proto = 'tcp'] = k.split('/');
+    if (!bindings.some((b) => String(b.containerPort) === p && b.proto === proto)) out.push({ PrivatePort: Number(p), Type: proto });
+  }
+  return out;
+}
+
+/** One entry of `NetworkSettings.Networks` (API v1.41 fields); on user networks dockerd adds the short id to the aliases. */
+export function endpointJson(ep: EndpointConfig, withAliases: boolean): Record<string, unknown> {
+  return {
+    IPAMConfig: null, Links: null, Aliases: withAliases ? [...ep.aliases, ep.containerId.slice(0, 12)] : null,
+    NetworkID: ep.networkId, EndpointID: ep.id, Gateway: ep.gateway, IPAddress: ep.ip, IPPrefixLen: ep.prefixLen,
+    IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: ep.mac, DriverOpts: null,
+  };
+}
+
+/**
+ * Inspect's `NetworkSettings` in dockerd's shape: the top-level address fields are those of the
+ * default bridge network (empty when the container is not on it), `Networks` keyed by name.
+ */
+export function networkSettingsJson(eps: Array<EndpointConfig & { networkName: string; isDefault: boolean }>, bindings: PortBinding[], exposed: Record<string, unknown> | undefined): Record<string, unknown> {
+  const def = eps.find((e) => e.isDefault);
+  const networks: Record<string, unknown> = {};
+  for (const e of eps) networks[e.networkName] = endpointJson(e, !e.isDefault);
+  return {
+    Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
+    Ports: portsJson(bindings, exposed), SandboxKey: '', SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
+    EndpointID: def?.id ?? '', Gateway: def?.gateway ?? '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
+    IPAddress: def?.ip ?? '', IPPrefixLen: def?.prefixLen ?? 0, IPv6Gateway: '', MacAddress: def?.mac ?? '',
+    Networks: networks,
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * What the network manager needs from the host, as one interface: the Linux implementation
+ * (bridges through iproute2, rules through iptables, sockets for DNS and published ports)
+ * and, in unit tests, an in-memory one.
+ */
+import * as links from './links';
+import { applyFirewall, firewallOwner, removeFirewall } from './firewall';
+import { DnsServer, hostResolvers, type NameResolver } from './dns';
+import { publishAll, type ProxyHandle } from './proxy';
+import type { PortRequest } from './ports';
+import type { NetworkRecord } from './types';
+
+/** A listener that can be closed (a DNS server, a published port). */
+export interface Closable {
+  close(): Promise<void>;
+}
+
+/** The host operations of the network layer. */
+export interface NetHost {
+  /** Create (or keep) the bridge with its gateway address and MTU, up. */
+  ensureBridge(name: string, gatewayCidr: string, mtu: number): Promise<void>;
+  /** Delete a link of ours (absent is fine). */
+  deleteLink(name: string): Promise<void>;
+  /** Names of the links this daemon owns (bridges, taps). */
+  ownedLinks(): Promise<string[]>;
+  /** Put a tap (or veth) on a bridge, with the MTU, up. */
+  attach(link: string, bridge: string, mtu: number): Promise<void>;
+  /** Take a link off its bridge. */
+  detach(link: string): Promise<void>;
+  /** Subnets the host already uses (routes), other than on the given links. */
+  usedSubnets(except: Set<string>): Promise<string[]>;
+  /** Make the firewall match these networks (our chains only). */
+  applyFirewall(nets: NetworkRecord[]): Promise<void>;
+  /** Remove every rule and chain of ours. */
+  removeFirewall(): Promise<void>;
+  /** Serve DNS on `address`. */
+  startDns(address: string, resolve: NameResolver): Promise<Closable>;
+  /** Bind and relay published ports (all or none). */
+  publish(reqs: PortRequest[], toIp: string, label: string): Promise<ProxyHandle[]>;
+}
+
+/** The real host: iproute2, iptables, sockets. Owner marks derive from `dataRoot`. */
+export class LinuxNetHost implements NetHost {
+  private readonly fw;
+  /** The jumps into our chains were checked by this process (checked once, at open). */
+  private jumpsKnown = false;
+  /**
+   * `upstreams`: resolvers for names that are not ours ("ip" or "ip:port"; default: those of
+   * /etc/resolv.conf, read when each DNS server starts).
+   */
+  constructor(private readonly dataRoot: string, private readonly upstreams?: string[]) {
+    this.fw = firewallOwner(dataRoot);
+  }
+
+  ensureBridge(name: string, gatewayCidr: string, mtu: number): Promise<void> {
+    return links.ensureBridge(name, gatewayCidr, mtu, this.dataRoot);
+  }
+
+  deleteLink(name: string): Promise<void> {
+    return links.deleteLink(name);
+  }
+
+  async ownedLinks(): Promise<string[]> {
+    return (await links.ownedLinks(this.dataRoot)).map((l) => l.name);
+  }
+
+  attach(link: string, bridge: string, mtu: number): Promise<void> {
+    return links.attachToBridge(link, bridge, mtu);
+  }
+
+  detach(link: string): Promise<void> {
+    return links.detachFromBridge(link);
+  }
+
+  usedSubnets(except: Set<string>): Promise<string[]> {
+    return links.hostSubnets(except);
+  }
+
+  async applyFirewall(nets: NetworkRecord[]): Promise<void> {
+    await applyFirewall(this.fw, nets, this.jumpsKnown);
+    this.jumpsKnown = true;
+  }
+
+  async removeFirewall(): Promise<void> {
+    this.jumpsKnown = false;
+    await removeFirewall(this.fw);
+  }
+
+  startDns(address: string, resolve: NameResolver): Promise<Closable> {
+    return DnsServer.start(address, resolve, this.upstreams ?? hostResolvers());
+  }
+
+  publish(reqs: PortRequest[], toIp: string, label: string): Promise<ProxyHandle[]> {
+    return publishAll(reqs, toIp, label);
+  }
+}
+
+/**
+ * Remove everything the daemon of `dataRoot` made on the host (its bridges, taps, rules),
+ * whether it is running or not: for test teardown after a SIGKILL, and for uninstalling.
+ */
+export async function removeAllOwned(dataRoot: string): Promise<void> {
+  for (const l of await links.ownedLinks(dataRoot)) await links.deleteLink(l.name);
+  await removeFirewall(firewallOwner(dataRoot));
+}

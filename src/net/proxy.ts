@@ -1,0 +1,133 @@
+/**
+ * The userland half of a published port: a listener on the host address and port that
+ * relays to the container's address. It serves what DNAT cannot (connections made on the host
+ * itself, loopback included), and holding the socket is what reserves the host port: a port
+ * already in use fails here, before any rule is written.
+ */
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import { UnavailableError } from '../errors';
+import type { PortBinding } from './types';
+import type { PortRequest } from './ports';
+
+/** How long a UDP flow with no packet keeps its relay socket (dockerd's docker-proxy: 90 s). */
+const UDP_IDLE_MS = 90000;
+
+/** One bound host port relaying to a container. */
+export interface ProxyHandle {
+  binding: PortBinding;
+  close(): Promise<void>;
+}
+
+function tcpProxy(hostIp: string, hostPort: number, toIp: string, toPort: number): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer({ allowHalfOpen: true }, (client) => {
+      const upstream = net.connect({ host: toIp, port: toPort, allowHalfOpen: true });
+      const kill = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', kill);
+      upstream.on('error', kill);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+      // A half close travels on (end -> shutdown of the other side's write half).
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    server.once('error', reject);
+    server.listen({ host: hostIp, port: hostPort, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+function udpProxy(hostIp: string, hostPort: number, toIp: string, toPort: number): Promise<{ close(): void }> {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket({ type: 'udp4' });
+    const flows = new Map<string, { s: dgram.Socket; timer: NodeJS.Timeout }>();
+    sock.on('message', (msg, rinfo) => {
+      const key = `${rinfo.address}:${rinfo.port}`;
+      let f = flows.get(key);
+      if (!f) {
+        const s = dgram.createSocket('udp4');
+        s.on('message', (reply) => {
+          sock.send(reply, rinfo.port, rinfo.address);
+          f!.timer.refresh();
+        });
+        s.on('error', () => undefined);
+        f = { s, timer: setTimeout(() => {
+          s.close();
+          flows.delete(key);
+        }, UDP_IDLE_MS) };
+        f.timer.unref();
+        flows.set(key, f);
+      }
+      f.timer.refresh();
+      f.s.send(msg, toPort, toIp);
+    });
+    sock.once('error', reject);
+    sock.bind({ address: hostIp, port: hostPort, exclusive: true }, () => {
+      sock.off('error', reject);
+      sock.on('error', () => undefined);
+      resolve({
+        close: () => {
+          for (const f of flows.values()) {
+            clearTimeout(f.timer);
+            f.s.close();
+          }
+          flows.clear();
+          sock.close();
+        },
+      });
+    });
+  });
+}
+
+/** Bind one host port (a given one) and relay it to `toIp:containerPort`. */
+export async function startProxy(b: PortBinding, toIp: string): Promise<ProxyHandle> {
+  if (b.proto === 'tcp') {
+    const s = await tcpProxy(b.hostIp, b.hostPort, toIp, b.containerPort);
+    return { binding: b, close: () => new Promise((r) => s.close(() => r())) };
+  }
+  const u = await udpProxy(b.hostIp, b.hostPort, toIp, b.containerPort);
+  return { binding: b, close: async () => u.close() };
+}
+
+/** First port tried for "any free port" (dockerd's ephemeral range starts here). */
+export const EPHEMERAL_FIRST = 49153;
+export const EPHEMERAL_LAST = 60999;
+
+/**
+ * Publish every request for one endpoint, or none: the first failure closes what was bound
+ * and throws dockerd's message. `label` is "NAME (ENDPOINT ID)" as dockerd names the endpoint.
+ */
+export async function publishAll(reqs: PortRequest[], toIp: string, label: string): Promise<ProxyHandle[]> {
+  const done: ProxyHandle[] = [];
+  try {
+    for (const r of reqs) {
+      const [lo, hi] = r.hostPortMin === 0 ? [EPHEMERAL_FIRST, EPHEMERAL_LAST] : [r.hostPortMin, r.hostPortMax];
+      let last: unknown;
+      let handle: ProxyHandle | undefined;
+      for (let port = lo; port <= hi && !handle; port++) {
+        try {
+          handle = await startProxy({ proto: r.proto, containerPort: r.containerPort, hostIp: r.hostIp, hostPort: port }, toIp);
+        } catch (err) {
+          last = err;
+        }
+      }
+      if (!handle) {
+        const code = (last as NodeJS.ErrnoException | undefined)?.code;
+        const what = code === 'EADDRINUSE' ? 'bind: address already in use' : code === 'EADDRNOTAVAIL' ? 'bind: cannot assign requested address' : String((last as Error)?.message);
+        const range = lo === hi ? `${lo}` : `${lo}-${hi}`;
+        throw new UnavailableError(`driver failed programming external connectivity on endpoint ${label}: Error starting userland proxy: listen ${r.proto}4 ${r.hostIp}:${range}: ${what}`);
+      }
+      done.push(handle);
+    }
+    return done;
+  } catch (err) {
+    await Promise.all(done.map((h) => h.close()));
+    throw err;
+  }
+}

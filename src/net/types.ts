@@ -1,0 +1,57 @@
+/**
+ * The persisted shape of a network and of a container's endpoint on it. One JSON file per
+ * network under <data-root>/networks; the API layer turns these into dockerd's JSON.
+ */
+import type { IpamState } from './ipam';
+
+/** A host port published to a container port (one line of `docker port`). */
+export interface PortBinding {
+  proto: 'tcp' | 'udp';
+  containerPort: number;
+  /** Host address bound: "0.0.0.0" (all) or a specific one such as "127.0.0.1". */
+  hostIp: string;
+  hostPort: number;
+}
+
+/** A container's attachment to a network. */
+export interface EndpointRecord {
+  /** 64 hex digits, as dockerd's EndpointID. */
+  id: string;
+  containerId: string;
+  /** The container's name without the leading slash. */
+  name: string;
+  /** --network-alias values (compose's service names). */
+  aliases: string[];
+  /** IPv4 address without prefix. */
+  ip: string;
+  mac: string;
+  /** The host tap carrying this endpoint's traffic, once attached. */
+  tap?: string;
+  /** Published ports (only the endpoint on the container's first network carries them). */
+  ports: PortBinding[];
+}
+
+/** A network, as persisted. */
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  /** RFC 3339 creation time. */
+  created: string;
+  driver: 'bridge';
+  internal: boolean;
+  attachable: boolean;
+  labels: Record<string, string>;
+  /** Driver options as given (com.docker.network.bridge.name, ...driver.mtu). */
+  options: Record<string, string>;
+  /** The Linux bridge on the host. */
+  bridge: string;
+  mtu: number;
+  /** The subnet was given (--subnet): only then may a container ask for a static --ip. */
+  userSubnet: boolean;
+  /** True for the default `bridge` network (no name resolution, cannot be removed). */
+  isDefault: boolean;
+  ipam: IpamState;
+  /** IPAM as the user asked it (dockerd reports Config as given). */
+  ipamConfig: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }>;
+  endpoints: Record<string, EndpointRecord>;
+}

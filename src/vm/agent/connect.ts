@@ -1,0 +1,67 @@
+/**
+ * Opening the agent's two channels: connecting to a channel's unix socket (QEMU's chardev
+ * server, which exists only once QEMU has started) and the SYNC handshake that starts a
+ * session on it (guest/include/podvisor_agent.h, "SYNC").
+ */
+import * as crypto from 'node:crypto';
+import * as net from 'node:net';
+import { UnavailableError } from '../../errors';
+import { encodeFrame, SyncScanner } from './codec';
+import { FrameType, Limits } from './protocol';
+
+/** Connect to a unix socket, retrying while it is absent or refusing, until the deadline. */
+export async function connectUnix(path: string, deadline: number, track: net.Socket[]): Promise<net.Socket> {
+  for (;;) {
+    try {
+      return await new Promise<net.Socket>((resolve, reject) => {
+        const s = net.createConnection({ path });
+        track.push(s);
+        s.once('connect', () => {
+          s.removeListener('error', reject);
+          // Until the client's own handlers are attached, an error must not go unhandled.
+          s.on('error', () => undefined);
+          resolve(s);
+        });
+        s.once('error', reject);
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOENT' && code !== 'ECONNREFUSED') || Date.now() > deadline) {
+        throw new UnavailableError(`cannot connect to agent socket ${path}: ${(e as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
+
+/** Send SYNC and wait for the SYNC_REPLY with our nonce; returns the bytes after it. */
+export function syncChannel(s: net.Socket, name: string): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const nonce = crypto.randomBytes(Limits.NONCE_SIZE);
+    const scanner = new SyncScanner(nonce);
+    const cleanup = () => {
+      s.removeListener('data', onData);
+      s.removeListener('close', onClose);
+      s.removeListener('error', onError);
+    };
+    const onData = (chunk: Buffer) => {
+      const rest = scanner.push(chunk);
+      if (rest === undefined) return;
+      cleanup();
+      s.pause();
+      resolve(rest);
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new UnavailableError(`agent channel closed during sync (${name})`));
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(new UnavailableError(`agent channel closed during sync (${name}: ${e.message})`));
+    };
+    s.on('data', onData);
+    s.on('close', onClose);
+    s.on('error', onError);
+    s.write(encodeFrame(FrameType.SYNC, 0, 0, nonce));
+  });
+}

@@ -1,0 +1,58 @@
+/**
+ * Small pieces of the host's requests to the agent: checks of ids, paths and sizes before a
+ * request goes, the limit fields, and the error class an ERROR answer maps to.
+ */
+import type { ResourceLimits } from '../types';
+import { ConflictError, InvalidArgumentError, NotFoundError, PodvisorError, UnavailableError } from '../../errors';
+import { ErrorCode, Limits, Tag } from './protocol';
+import type { TlvReader, TlvWriter } from './tlv';
+
+const ID_RE = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/** The error class an ERROR frame maps to, with the agent's (sanitised) message. */
+export function agentError(r: TlvReader): PodvisorError {
+  const code = r.u32(Tag.CODE);
+  const raw = r.str(Tag.MESSAGE, 4096) ?? 'agent error';
+  // eslint-disable-next-line no-control-regex
+  const msg = raw.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 1000);
+  switch (code) {
+    case ErrorCode.NOT_FOUND:
+      return new NotFoundError(msg);
+    case ErrorCode.CONFLICT:
+      return new ConflictError(msg);
+    case ErrorCode.INVALID:
+    case ErrorCode.TOO_LARGE:
+    case ErrorCode.PERMISSION:
+      return new InvalidArgumentError(msg);
+    default:
+      return new UnavailableError(`agent: ${msg}`);
+  }
+}
+
+/** MEMORY_MAX / CPU_QUOTA CPU_PERIOD fields of CREATE_CONTAINER and UPDATE_RESOURCES. */
+export function putLimits(w: TlvWriter, l: ResourceLimits): TlvWriter {
+  const ok = (n: number | undefined) => n === undefined || (Number.isSafeInteger(n) && n >= 0);
+  if (!ok(l.memoryMax) || !ok(l.cpuQuota) || !ok(l.cpuPeriod)) throw new InvalidArgumentError('invalid resource limits');
+  if (l.memoryMax !== undefined) w.u64(Tag.MEMORY_MAX, l.memoryMax);
+  if (l.cpuQuota !== undefined) {
+    w.u64(Tag.CPU_QUOTA, l.cpuQuota);
+    if (l.cpuPeriod) w.u64(Tag.CPU_PERIOD, l.cpuPeriod);
+  }
+  return w;
+}
+
+export function checkId(id: string, what: string): void {
+  if (!ID_RE.test(id) || id.startsWith('.')) throw new InvalidArgumentError(`invalid ${what}: ${JSON.stringify(id)}`);
+}
+
+/** Shape only; the agent refuses ".." and resolves the path inside the container's root. */
+export function checkPath(p: string): void {
+  if (!p.startsWith('/') || Buffer.byteLength(p) > Limits.MAX_PATH) {
+    throw new InvalidArgumentError(`path must be absolute: ${JSON.stringify(p)}`);
+  }
+}
+
+export function checkTermSize(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError(`invalid terminal size ${n}`);
+  return n;
+}

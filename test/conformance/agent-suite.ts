@@ -1,0 +1,238 @@
+/**
+ * The agent conformance suite: the same cases, run against every implementation of the Agent
+ * contract (src/vm/types.ts) by one small test file each:
+ *
+ *   fake.test.ts   the in-memory fake agent (test/helpers/fake-vm) that unit tests of the
+ *                  upper layers run on
+ *   host.test.ts   the real C agent in host test mode (no VM), in a network namespace of its
+ *                  own with a tap device as its NIC
+ *   vm.test.ts     the real C agent as PID 1 of a QEMU microVM booted with one NIC and the
+ *                  volume share
+ *
+ * so the fake cannot drift from the real thing unnoticed. A case an agent kind cannot run says
+ * why (`AgentHarness.cannot`), and the reason is printed; it is never silently skipped.
+ */
+import { InvalidArgumentError, NotFoundError, ConflictError } from '../../src/errors';
+import type { Agent } from '../../src/vm/types';
+import { finish, run, spec, waitForOutput } from '../helpers/agent-fixtures';
+
+/** What the suite needs from one agent kind. */
+export interface AgentHarness {
+  /** The agent under test. */
+  agent: Agent;
+  /** A fresh container rootfs (relative to the share) for container `id`. */
+  rootfs(id: string): string;
+  /** A new connection to the same agent, as a restarted daemon makes (the old one closed). */
+  reconnect(): Promise<Agent>;
+  /** The NIC the agent's VM has: guest name and MAC. */
+  nic: { name: string; mac: string };
+  /** The virtio-fs tag of the volume share, and (when the kind has one) its host directory. */
+  volumes?: { tag: string; hostDir?: string };
+  /** Features this kind lacks, with the reason printed instead of running those cases. */
+  cannot: Partial<Record<'volumeShare', string>>;
+  /** Stop everything the harness started. */
+  close(): Promise<void>;
+}
+
+/** Defines the suite's cases against the harness `setup` makes (once for the file). */
+export function agentConformance(kind: string, setup: () => Promise<AgentHarness>): void {
+  let h: AgentHarness;
+  let agent: Agent;
+  let n = 0;
+  /** A new container with its own rootfs; returns its id. */
+  const container = async (): Promise<string> => {
+    const id = `conf-${++n}`;
+    await agent.createContainer({ id, rootfs: h.rootfs(id) });
+    return id;
+  };
+  /** `it` for a case the kind may lack: prints the reason and asserts that one was given. */
+  const itUnless = (feature: keyof AgentHarness['cannot'], name: string, fn: () => Promise<void>) =>
+    it(name, async () => {
+      const why = h.cannot[feature];
+      if (why) {
+        process.stdout.write(`conformance (${kind}): not run: ${name}: ${why}\n`);
+        expect(why.length).toBeGreaterThan(10);
+        return;
+      }
+      await fn();
+    });
+
+  beforeAll(async () => {
+    h = await setup();
+    agent = h.agent;
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  describe(`agent conformance: ${kind}`, () => {
+    it('answers the handshake and ping', async () => {
+      expect((await agent.version()).protocol).toBe(1);
+      await agent.ping();
+    });
+
+    it('creates and destroys containers; a duplicate is a conflict, an unknown one not found', async () => {
+      const id = await container();
+      await expect(agent.createContainer({ id, rootfs: h.rootfs(`${id}-b`) })).rejects.toBeInstanceOf(ConflictError);
+      const p = await agent.startProcess(spec(id, ['sleep', '100']));
+      await agent.destroyContainer(id);
+      expect((await p.exited).exitCode).toBe(137);
+      await expect(agent.destroyContainer(id)).rejects.toBeInstanceOf(NotFoundError);
+      await expect(agent.startProcess(spec(id, ['true']))).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it('starts a process with args, env, a created cwd and a user', async () => {
+      const id = await container();
+      const env = ['PATH=/bin', 'HOME=/root', 'FOO=bar baz'];
+      const r = await run(agent, id, ['env'], { env });
+      expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual([...env].sort());
+      expect((await run(agent, id, ['echo', 'a b', 'c'])).stdout).toBe('a b c\n');
+      expect((await run(agent, id, ['pwd'], { cwd: '/work/deep/dir' })).stdout).toBe('/work/deep/dir\n');
+      const user = { uid: 1000, gid: 1001, additionalGids: [1002, 1003] };
+      expect((await run(agent, id, ['id', '-u'], { user })).stdout).toBe('1000\n');
+      expect((await run(agent, id, ['id', '-g'], { user })).stdout).toBe('1001\n');
+      await agent.destroyContainer(id);
+    });
+
+    it('carries stdin to stdout, stderr apart, and EOF both ways', async () => {
+      const id = await container();
+      const p = await agent.startProcess(spec(id, ['cat'], { stdin: true }));
+      const done = finish(p);
+      p.stdin!.write('hello ');
+      p.stdin!.end('world\n');
+      expect(await done).toEqual({ stdout: 'hello world\n', stderr: '', status: { exitCode: 0 } });
+      expect(await run(agent, id, ['sh', '-c', 'echo out; echo err >&2'])).toEqual({ stdout: 'out\n', stderr: 'err\n', status: { exitCode: 0 } });
+      await agent.destroyContainer(id);
+    });
+
+    it('reports exit codes, and refuses a missing command (127) and a non-executable file (126) in runc\'s words', async () => {
+      const id = await container();
+      expect((await run(agent, id, ['sh', '-c', 'exit 7'])).status).toEqual({ exitCode: 7 });
+      expect((await run(agent, id, ['false'])).status).toEqual({ exitCode: 1 });
+      const missing = agent.startProcess(spec(id, ['no-such-command']));
+      await expect(missing).rejects.toBeInstanceOf(NotFoundError);
+      await expect(agent.startProcess(spec(id, ['no-such-command']))).rejects.toThrow('exec: "no-such-command": executable file not found in $PATH');
+      await expect(agent.startProcess(spec(id, ['/no/such']))).rejects.toThrow('exec: "/no/such": stat /no/such: no such file or directory');
+      await agent.writeFile(id, '/tmp/plain', Buffer.from('not a program\n'), 0o644);
+      const plain = agent.startProcess(spec(id, ['/tmp/plain']));
+      await expect(plain).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(agent.startProcess(spec(id, ['/tmp/plain']))).rejects.toThrow('exec: "/tmp/plain": permission denied');
+      await agent.destroyContainer(id);
+    });
+
+    it('delivers signals: the default action kills with 128+n, a trap runs, an ignored TERM needs KILL', async () => {
+      const id = await container();
+      const init = await agent.startProcess(spec(id, ['sleep', '1000']));
+      const slept = await agent.startProcess(spec(id, ['sleep', '100']));
+      await agent.signalProcess(slept.processId, 15);
+      expect((await finish(slept)).status).toEqual({ exitCode: 143, signal: 15 });
+      await expect(agent.signalProcess(slept.processId, 15)).rejects.toBeInstanceOf(NotFoundError);
+      // Stdin stays open: the shell waits in `read` (a builtin, so the trap runs at once).
+      const trapped = await agent.startProcess(spec(id, ['sh', '-c', "trap 'echo got; exit 3' TERM; echo ready; read x"], { stdin: true }));
+      await waitForOutput(trapped.stdout, /ready/);
+      await agent.signalProcess(trapped.processId, 15);
+      const t = await finish(trapped);
+      expect(t.status).toEqual({ exitCode: 3 });
+      expect(t.stdout).toBe('got\n'); // "ready" was read by waitForOutput
+      const ignoring = await agent.startProcess(spec(id, ['sh', '-c', "trap '' TERM; echo ready; sleep 1000"]));
+      await waitForOutput(ignoring.stdout, /ready/);
+      await agent.signalProcess(ignoring.processId, 15);
+      await agent.signalProcess(ignoring.processId, 9);
+      expect((await finish(ignoring)).status).toEqual({ exitCode: 137, signal: 9 });
+      await expect(agent.signalProcess(init.processId, 0)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await agent.destroyContainer(id);
+    });
+
+    it('resizes a terminal, and refuses to resize a process without one', async () => {
+      const id = await container();
+      const p = await agent.startProcess(spec(id, ['sh'], { terminal: true, stdin: true, rows: 24, cols: 80 }));
+      await agent.resizeTerminal(p.processId, 33, 111);
+      const out = finish(p);
+      p.stdin!.write('stty size\n');
+      p.stdin!.end('exit 0\n');
+      const r = await out;
+      expect(r.stdout).toContain('33 111\r\n');
+      expect(r.stderr).toBe('');
+      const plain = await agent.startProcess(spec(id, ['sleep', '100']));
+      await expect(agent.resizeTerminal(plain.processId, 10, 10)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await agent.destroyContainer(id);
+    });
+
+    it('writes and reads small files inside the container; missing is not found, ".." is refused', async () => {
+      const id = await container();
+      await agent.writeFile(id, '/etc/conf.txt', Buffer.from('a=1\n'), 0o644);
+      expect((await agent.readFile(id, '/etc/conf.txt', 4096)).toString()).toBe('a=1\n');
+      expect((await run(agent, id, ['cat', '/etc/conf.txt'])).stdout).toBe('a=1\n');
+      await expect(agent.readFile(id, '/etc/conf.txt', 2)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(agent.readFile(id, '/etc/none', 4096)).rejects.toBeInstanceOf(NotFoundError);
+      await expect(agent.readFile(id, '/etc/../etc/conf.txt', 4096)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(agent.readFile('no-such', '/etc/conf.txt', 4096)).rejects.toBeInstanceOf(NotFoundError);
+      await agent.destroyContainer(id);
+    });
+
+    it('lists running processes to a new connection, which takes their streams over', async () => {
+      const id = await container();
+      const p = await agent.startProcess(spec(id, ['sh', '-c', 'read x; echo got; exit 5'], { stdin: true }));
+      p.exited.catch(() => undefined); // the old connection's handle fails when it closes
+      agent = await h.reconnect();
+      const listed = await agent.reattach();
+      const again = listed.find((x) => x.processId === p.processId)!;
+      expect(again).toMatchObject({ processId: p.processId, containerId: id, pid: p.pid });
+      const done = finish(again);
+      again.stdin!.write('hi\n');
+      expect(await done).toEqual({ stdout: 'got\n', stderr: '', status: { exitCode: 5 } });
+      await agent.destroyContainer(id);
+    });
+
+    it('lists the interfaces: lo up with 127.0.0.1/8, the NIC down and unaddressed until configured', async () => {
+      const ifs = await agent.listInterfaces();
+      expect(ifs.find((i) => i.name === 'lo')).toMatchObject({ up: true, address: '127.0.0.1', prefix: 8 });
+      const nic = ifs.find((i) => i.name === h.nic.name);
+      expect(nic).toMatchObject({ mac: h.nic.mac, up: false });
+      expect(nic?.address).toBeUndefined();
+    });
+
+    it('configures the NIC (address, MTU, up) after checking its MAC, and adds routes', async () => {
+      const { name, mac } = h.nic;
+      await expect(agent.configureInterface({ name, mac: '02:00:00:00:00:99', up: true })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(agent.configureInterface({ name: 'eth9', up: true })).rejects.toBeInstanceOf(NotFoundError);
+      await agent.configureInterface({ name, mac, address: '10.88.0.2', prefix: 24, mtu: 1400, up: true });
+      expect((await agent.listInterfaces()).find((i) => i.name === name)).toEqual({ name, mac, mtu: 1400, up: true, address: '10.88.0.2', prefix: 24 });
+      await agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: '10.88.0.1' });
+      await expect(agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: '10.88.0.1' })).rejects.toBeInstanceOf(ConflictError);
+      await agent.addRoute({ destination: '10.99.0.0', prefix: 16, device: name });
+      await expect(agent.addRoute({ destination: '10.98.0.0', prefix: 16, device: 'eth9' })).rejects.toBeInstanceOf(NotFoundError);
+      await expect(agent.addRoute({ destination: '10.98.0.1', prefix: 16, device: name })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await agent.configureInterface({ name, up: false });
+      expect((await agent.listInterfaces()).find((i) => i.name === name)?.up).toBe(false);
+    });
+
+    it('mounts a tmpfs in a container (with options, read-only) and unmounts it', async () => {
+      const id = await container();
+      await agent.mount({ containerId: id, path: '/mnt/scratch', fstype: 'tmpfs', options: 'size=1m,mode=1777' });
+      await agent.writeFile(id, '/mnt/scratch/a', Buffer.from('in tmpfs\n'), 0o644);
+      expect((await agent.readFile(id, '/mnt/scratch/a', 4096)).toString()).toBe('in tmpfs\n');
+      expect((await run(agent, id, ['cat', '/mnt/scratch/a'])).stdout).toBe('in tmpfs\n');
+      await agent.unmount(id, '/mnt/scratch');
+      await expect(agent.readFile(id, '/mnt/scratch/a', 4096)).rejects.toBeInstanceOf(NotFoundError);
+      await expect(agent.unmount(id, '/mnt/scratch')).rejects.toBeInstanceOf(NotFoundError);
+      await agent.mount({ containerId: id, path: '/ro', fstype: 'tmpfs', readOnly: true });
+      await expect(agent.writeFile(id, '/ro/x', Buffer.from('x'), 0o644)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(agent.mount({ containerId: id, path: '/x', fstype: 'tmpfs', options: 'exec' })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(agent.mount({ containerId: 'no-such', path: '/x', fstype: 'tmpfs' })).rejects.toBeInstanceOf(NotFoundError);
+      await expect(agent.mount({ containerId: id, path: '/x', fstype: 'virtiofs', source: 'no-such-tag' })).rejects.toBeInstanceOf(NotFoundError);
+      await agent.destroyContainer(id);
+    });
+
+    itUnless('volumeShare', 'mounts a directory of the volume share; two mounts of it see the same files', async () => {
+      const tag = h.volumes!.tag;
+      const id = await container();
+      await agent.mount({ containerId: id, path: '/data', fstype: 'virtiofs', source: tag, subpath: 'vol1' });
+      await agent.mount({ containerId: id, path: '/data-ro', fstype: 'virtiofs', source: tag, subpath: 'vol1', readOnly: true });
+      await agent.writeFile(id, '/data/note', Buffer.from('shared\n'), 0o644);
+      expect((await agent.readFile(id, '/data-ro/note', 4096)).toString()).toBe('shared\n');
+      await expect(agent.writeFile(id, '/data-ro/other', Buffer.from('x'), 0o644)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await agent.destroyContainer(id);
+    });
+  });
+}

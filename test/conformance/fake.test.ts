@@ -1,0 +1,25 @@
+/**
+ * The agent conformance suite (agent-suite.ts) against the in-memory fake agent that the unit
+ * tests of src/pod and src/api run on: a fake VM with one NIC and the volume share.
+ */
+import { FakeHypervisor, type FakeVm } from '../helpers/fake-vm';
+import { agentConformance } from './agent-suite';
+
+agentConformance('fake agent', async () => {
+  const hv = new FakeHypervisor();
+  let vm = (await hv.createVm({ size: { memoryMiB: 256, cpus: 1 }, devices: { nics: 1, volumes: true } })) as FakeVm;
+  const nic = vm.devices.nics[0];
+  return {
+    agent: vm.agent,
+    rootfs: (id) => `containers/${id}/rootfs`,
+    reconnect: async () => {
+      vm.agent.close();
+      vm = (await hv.adopt(vm.id)) as FakeVm;
+      return vm.agent;
+    },
+    nic: { name: nic.guestName, mac: nic.mac },
+    volumes: { tag: vm.devices.volumes!.tag },
+    cannot: {},
+    close: () => vm.destroy(),
+  };
+});

@@ -1,0 +1,60 @@
+/**
+ * The agent conformance suite (agent-suite.ts) against the real C agent as PID 1 of a QEMU
+ * microVM (TCG here) booted with one NIC (its tap is down and on no bridge: nothing leaves
+ * the VM) and the volume share. Run it under the VM lock. Nothing may be left behind: no QEMU,
+ * virtiofsd, tap, mount or runtime directory.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AgentClient } from '../../src/vm/agent/client';
+import { defaultGuestImages } from '../../src/vm/guest-images';
+import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
+import { vmPaths } from '../../src/vm/qemu/runtime-dir';
+import type { Agent } from '../../src/vm/types';
+import { makeBusyboxRootfs } from '../helpers/agent-fixtures';
+import { listVmProcesses, mountsUnder } from '../helpers/leaks';
+import { agentConformance } from './agent-suite';
+
+jest.setTimeout(120_000);
+
+agentConformance('agent in a VM', async () => {
+  const execRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-conf-vm-'));
+  const hv = new QemuHypervisor({ execRoot, ...defaultGuestImages(), accel: 'tcg', bootTimeoutMs: 30_000, connectAgent: (e) => AgentClient.connect(e) });
+  const vm = await hv.createVm({ size: { memoryMiB: 256, cpus: 1 }, devices: { nics: 1, volumes: true } });
+  const paths = vmPaths(execRoot, vm.id);
+  const [nic] = vm.devices.nics;
+  const volumes = vm.devices.volumes!;
+  fs.mkdirSync(path.join(volumes.hostDir, 'vol1'));
+  let agent: Agent = vm.agent;
+  return {
+    get agent() {
+      return agent;
+    },
+    rootfs: (id) => {
+      const rel = `containers/${id}/rootfs`;
+      makeBusyboxRootfs(path.join(vm.shareDir, rel));
+      return rel;
+    },
+    reconnect: async () => {
+      agent.close();
+      agent = await AgentClient.connect({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: 20_000 });
+      return agent;
+    },
+    nic: { name: nic.guestName, mac: nic.mac },
+    volumes: { tag: volumes.tag, hostDir: volumes.hostDir },
+    cannot: {},
+    close: async () => {
+      // What the guest wrote through the volume share is on the host.
+      expect(fs.readFileSync(path.join(volumes.hostDir, 'vol1', 'note'), 'utf8')).toBe('shared\n');
+      expect(fs.existsSync(`/sys/class/net/${nic.tap}`)).toBe(true);
+      agent.close();
+      await vm.destroy();
+      await hv.close();
+      expect(listVmProcesses().filter((p) => p.cmdline.includes(execRoot))).toEqual([]);
+      expect(mountsUnder(execRoot)).toEqual([]);
+      expect(fs.existsSync(`/sys/class/net/${nic.tap}`)).toBe(false);
+      fs.rmSync(execRoot, { recursive: true, force: true });
+    },
+  };
+});
