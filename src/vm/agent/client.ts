@@ -41,7 +41,8 @@ import {
 import { logger } from '../../util/log';
 import { encodeHeader, Frame, FrameDecoder } from './codec';
 import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from './device-ops';
-import { ProcessChannel, type StreamOffsets } from './process';
+import { ProcessChannel } from './process';
+import { decodeListed, resumeOutput } from './resume';
 import { connectUnix, syncChannel } from './connect';
 import { agentError, checkId, checkPath, checkTermSize, putLimits } from './requests';
 import {
@@ -57,17 +58,6 @@ import {
 import { protocolError, TlvReader, TlvWriter } from './tlv';
 
 const log = logger('agent');
-
-/** A process record of LIST_PROCESSES. */
-interface ListedProcess {
-  handle: number;
-  processId: string;
-  containerId: string;
-  pid: number;
-  terminal: boolean;
-  stdin: boolean;
-  offsets: StreamOffsets;
-}
 
 /** Options of AgentClient.connect. */
 export interface AgentConnectOptions {
@@ -340,7 +330,7 @@ export class AgentClient implements Agent {
   /** @inheritdoc */
   async reattach(resume?: (p: AgentProcessInfo) => OutputResume | undefined): Promise<AgentProcess[]> {
     const r = await this.request(Op.LIST_PROCESSES, new TlvWriter());
-    const listed = this.decode(() => this.decodeListed(r));
+    const listed = this.decode(() => decodeListed(r));
     const out: AgentProcess[] = [];
     const fresh: ProcessChannel[] = [];
     for (const l of listed) {
@@ -350,7 +340,13 @@ export class AgentClient implements Agent {
         continue;
       }
       const want = resume?.({ processId: l.processId, containerId: l.containerId, pid: l.pid, terminal: l.terminal });
-      if (want) await this.resumeOutput(l, want);
+      if (want) {
+        await resumeOutput(l, want, {
+          request: (w) => this.request(Op.RESUME_OUTPUT, w),
+          decode: (fn) => this.decode(fn),
+          closed: () => this.closedBy !== undefined,
+        });
+      }
       const proc = new ProcessChannel({
         ...l,
         window: this.window,
@@ -364,68 +360,6 @@ export class AgentClient implements Agent {
     // Only now may the agent send their output: these CREDIT frames attach them.
     for (const p of fresh) p.attach();
     return out;
-  }
-
-  /** The records of a LIST_PROCESSES answer. */
-  private decodeListed(r: TlvReader): ListedProcess[] {
-    const out: ListedProcess[] = [];
-    for (const rec of r.records(Tag.PROCESS)) {
-      const handle = rec.needU32(Tag.HANDLE);
-      if (handle === 0) throw protocolError('process handle 0');
-      out.push({
-        handle,
-        processId: rec.needStr(Tag.PROCESS_ID, Limits.MAX_ID),
-        containerId: rec.needStr(Tag.CONTAINER_ID, Limits.MAX_ID),
-        pid: rec.needU32(Tag.PID),
-        terminal: rec.needU32(Tag.TERMINAL) === 1,
-        stdin: rec.needU32(Tag.STDIN) === 1,
-        offsets: {
-          stdoutSent: rec.needU64(Tag.STDOUT_SENT),
-          stderrSent: rec.needU64(Tag.STDERR_SENT),
-          stdinReceived: rec.needU64(Tag.STDIN_RECEIVED),
-          stdinLimit: rec.needU64(Tag.STDIN_LIMIT),
-        },
-      });
-    }
-    return out;
-  }
-
-  /**
-   * RESUME_OUTPUT for a listed process that is not attached yet: its streams then start at
-   * the offsets the agent answers. An answer before the offset asked is a protocol violation
-   * (the host would store bytes twice); one after it means the agent no longer kept those
-   * bytes (reported through `want.lost`). A refusal (the host's offsets are beyond what the
-   * process wrote: not its log) leaves the offsets as listed, and nothing is re-sent.
-   */
-  private async resumeOutput(l: ListedProcess, want: OutputResume): Promise<void> {
-    const ask = (n: number) => Number.isSafeInteger(n) && n >= 0;
-    if (!ask(want.stdout) || !ask(want.stderr)) throw new InvalidArgumentError('invalid output offsets');
-    const w = new TlvWriter().str(Tag.PROCESS_ID, l.processId).u64(Tag.STDOUT_DURABLE, want.stdout);
-    if (!l.terminal) w.u64(Tag.STDERR_DURABLE, want.stderr);
-    let a: TlvReader;
-    try {
-      a = await this.request(Op.RESUME_OUTPUT, w);
-    } catch (e) {
-      if (this.closedBy || !(e instanceof PodvisorError)) throw e;
-      log.warn(`process ${l.processId}: output not re-sent (${e.message})`);
-      return;
-    }
-    const streams: Array<['stdout' | 'stderr', number, number]> = [['stdout', Tag.STDOUT_FROM, want.stdout]];
-    if (!l.terminal) streams.push(['stderr', Tag.STDERR_FROM, want.stderr]);
-    const from = this.decode(() =>
-      streams.map(([name, tag, asked]) => {
-        const f = a.needU64(tag);
-        if (f < asked) throw protocolError(`RESUME_OUTPUT re-sends ${name} from ${f}, before the ${asked} bytes asked`);
-        return f;
-      }),
-    );
-    const listed = [l.offsets.stdoutSent, l.offsets.stderrSent];
-    streams.forEach(([name, , asked], i) => {
-      if (from[i] > asked) want.lost(name, from[i] - asked);
-      if (listed[i] > from[i]) log.info(`process ${l.processId}: re-sending ${listed[i] - from[i]} bytes of ${name} the host had not stored`);
-    });
-    l.offsets.stdoutSent = from[0];
-    if (!l.terminal) l.offsets.stderrSent = from[1];
   }
 
   /** @inheritdoc */
