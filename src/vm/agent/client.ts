@@ -22,12 +22,14 @@ import * as net from 'node:net';
 import type {
   Agent,
   AgentProcess,
+  AgentProcessInfo,
   AgentVersion,
   CgroupMemory,
   ContainerMount,
   ContainerSpec,
   InterfaceConfig,
   InterfaceInfo,
+  OutputResume,
   ProcessSpec,
   ResourceLimits,
   RouteSpec,
@@ -42,6 +44,8 @@ import { FrameDecoder } from './codec';
 import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from './device-ops';
 import { connectUnix, syncChannel } from './connect';
 import { AgentMux } from './mux';
+import type { ProcessChannel } from './process';
+import { decodeListed, resumeOutput } from './resume';
 import { checkId, checkPath, checkTermSize, putLimits } from './requests';
 import { isCtlFrameFromAgent, isIoFrameFromAgent, Limits, Op, PROTOCOL_VERSION, Tag } from './protocol';
 import { protocolError, TlvWriter } from './tlv';
@@ -282,9 +286,32 @@ export class AgentClient implements Agent {
   }
 
   /** @inheritdoc */
-  async reattach(): Promise<AgentProcess[]> {
+  async reattach(resume?: (p: AgentProcessInfo) => OutputResume | undefined): Promise<AgentProcess[]> {
     const r = await this.mux.request(Op.LIST_PROCESSES, new TlvWriter());
-    return this.mux.decode(() => this.mux.adoptListed(r));
+    const listed = this.mux.decode(() => decodeListed(r));
+    const out: AgentProcess[] = [];
+    const fresh: ProcessChannel[] = [];
+    for (const l of listed) {
+      const known = this.mux.process(l.handle);
+      if (known) {
+        out.push(known);
+        continue;
+      }
+      const want = resume?.({ processId: l.processId, containerId: l.containerId, pid: l.pid, terminal: l.terminal });
+      if (want) {
+        await resumeOutput(l, want, {
+          request: (w) => this.mux.request(Op.RESUME_OUTPUT, w),
+          decode: (fn) => this.mux.decode(fn),
+          closed: () => this.mux.closed,
+        });
+      }
+      const proc = this.mux.adopt(l);
+      fresh.push(proc);
+      out.push(proc);
+    }
+    // Only now may the agent send their output: these CREDIT frames attach them.
+    for (const p of fresh) p.attach();
+    return out;
   }
 
   /** @inheritdoc */

@@ -9,7 +9,8 @@
  * process's `exited` with the same UnavailableError and destroys both sockets.
  */
 import type * as net from 'node:net';
-import type { AgentProcess, ExitStatus } from '../types';
+import type { ExitStatus } from '../types';
+import type { ListedProcess } from './resume';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { encodeHeader, Frame, FrameDecoder } from './codec';
@@ -110,42 +111,20 @@ export class AgentMux {
     if (this.processes.get(proc.handle) === proc) this.processes.delete(proc.handle);
   }
 
-  /** Processes of a LIST_PROCESSES answer, known or new; new ones are attached. */
-  adoptListed(r: TlvReader): AgentProcess[] {
-    const out: AgentProcess[] = [];
-    const fresh: ProcessChannel[] = [];
-    for (const rec of r.records(Tag.PROCESS)) {
-      const handle = rec.needU32(Tag.HANDLE);
-      const known = this.processes.get(handle);
-      if (known) {
-        out.push(known);
-        continue;
-      }
-      if (handle === 0) throw this.violation(protocolError('process handle 0'));
-      const proc = new ProcessChannel({
-        handle,
-        processId: rec.needStr(Tag.PROCESS_ID, Limits.MAX_ID),
-        containerId: rec.needStr(Tag.CONTAINER_ID, Limits.MAX_ID),
-        pid: rec.needU32(Tag.PID),
-        terminal: rec.needU32(Tag.TERMINAL) === 1,
-        stdin: rec.needU32(Tag.STDIN) === 1,
-        window: this.window,
-        offsets: {
-          stdoutSent: rec.needU64(Tag.STDOUT_SENT),
-          stderrSent: rec.needU64(Tag.STDERR_SENT),
-          stdinReceived: rec.needU64(Tag.STDIN_RECEIVED),
-          stdinLimit: rec.needU64(Tag.STDIN_LIMIT),
-        },
-        send: this.sender(handle),
-      });
-      this.processes.set(handle, proc);
-      this.nextHandle = Math.max(this.nextHandle, handle + 1);
-      fresh.push(proc);
-      out.push(proc);
-    }
-    // Only now may the agent send their output: these CREDIT frames attach them.
-    for (const p of fresh) p.attach();
-    return out;
+  /** The live process under a handle, if any. */
+  process(handle: number): ProcessChannel | undefined {
+    return this.processes.get(handle);
+  }
+
+  /**
+   * Register a process a LIST_PROCESSES answer named (one started by an earlier client). It is
+   * not attached yet: its output flows once the caller calls attach().
+   */
+  adopt(l: ListedProcess): ProcessChannel {
+    const proc = new ProcessChannel({ ...l, window: this.window, send: this.sender(l.handle) });
+    this.processes.set(l.handle, proc);
+    this.nextHandle = Math.max(this.nextHandle, l.handle + 1);
+    return proc;
   }
 
   /** Run a decoder over an answer; a malformed answer is a protocol violation. */
