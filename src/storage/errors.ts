@@ -3,7 +3,7 @@
  * message. A front end words them its own way (the Docker API renders dockerd's exact text
  * in src/translate/errors.ts); storage never speaks in one front end's words.
  */
-import { ConflictError, NotFoundError, UnavailableError } from '../errors';
+import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, UnavailableError } from '../errors';
 
 /** No stored image matches a reference or ID. `ref` is the name as the caller wrote it (familiar form). */
 export class NoSuchImageError extends NotFoundError {
@@ -50,5 +50,46 @@ export class LoginRefusedError extends UnavailableError {
     readonly status: number,
   ) {
     super(`registry login check at ${url} answered ${status}`);
+  }
+}
+
+/**
+ * A registry refused a pull of `repository` (familiar name) for want of credentials or
+ * rights (401, or its DENIED / UNAUTHORIZED codes). `registryDetail`: the registry's own error
+ * text, when it sent one.
+ */
+export class PullUnauthorizedError extends UnauthorizedError {
+  constructor(
+    readonly repository: string,
+    readonly registryDetail: string | undefined,
+  ) {
+    super(`registry refused the pull of ${repository}${registryDetail ? `: ${registryDetail}` : ''}`);
+  }
+}
+
+/** As PullUnauthorizedError, for a registry that answered 403. */
+export class PullForbiddenError extends ForbiddenError {
+  constructor(
+    readonly repository: string,
+    readonly registryDetail: string | undefined,
+  ) {
+    super(`registry forbade the pull of ${repository}${registryDetail ? `: ${registryDetail}` : ''}`);
+  }
+}
+
+/** The registry has no manifest for `ref` (familiar form). `registryDetail` as above. */
+export class ManifestNotFoundError extends NotFoundError {
+  constructor(
+    readonly ref: string,
+    readonly registryDetail: string | undefined,
+  ) {
+    super(`no manifest for ${ref}${registryDetail ? `: ${registryDetail}` : ''}`);
+  }
+}
+
+/** A registry answered with an error that is none of the above; `detail` is what it said. */
+export class RegistryFailureError extends UnavailableError {
+  constructor(readonly detail: string) {
+    super(`registry failure: ${detail}`);
   }
 }

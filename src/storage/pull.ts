@@ -34,7 +34,8 @@ import {
 import { HashingStream, isDigest, sha256Digest, shortId } from './digest';
 import { extractLayer } from './extract';
 import { familiarName, familiarString, type ImageReference } from './reference';
-import { ForbiddenError, InvalidArgumentError, NotFoundError, NotImplementedError, PodvisorError, UnauthorizedError, UnavailableError } from '../errors';
+import { InvalidArgumentError, NotImplementedError, PodvisorError, UnavailableError } from '../errors';
+import { ManifestNotFoundError, PullForbiddenError, PullUnauthorizedError, RegistryFailureError } from './errors';
 import { logger } from '../util/log';
 
 const log = logger('pull');
@@ -100,21 +101,19 @@ class ProgressCounter extends Transform {
   }
 }
 
-/** Turn a registry failure into dockerd's words and error class. */
+/** Turn a registry failure into storage's error classes (the Docker front end words them as dockerd). */
 export function pullError(err: unknown, ref: ImageReference): Error {
   if (err instanceof PodvisorError) return err;
   if (!(err instanceof RegistryError)) return new UnavailableError(err instanceof Error ? err.message : String(err));
-  const name = familiarName(ref);
   const code = err.errors[0]?.code;
+  const detail = err.errors.length ? err.detail() : undefined;
   if (err.status === 0 || err.noCredentials) return new UnavailableError(err.message);
   if (ref.domain === 'docker.io' && (err.status === 401 || err.status === 403 || code === 'DENIED' || code === 'UNAUTHORIZED')) {
-    const msg = `pull access denied for ${name}, repository does not exist or may require 'docker login': ${err.errors.length ? err.detail() : 'denied: requested access to the resource is denied'}`;
-    return err.status === 403 ? new ForbiddenError(msg) : new UnauthorizedError(msg);
+    const name = familiarName(ref);
+    return err.status === 403 ? new PullForbiddenError(name, detail) : new PullUnauthorizedError(name, detail);
   }
-  if (err.status === 404 || code === 'MANIFEST_UNKNOWN' || code === 'NAME_UNKNOWN') {
-    return new NotFoundError(`manifest for ${familiarString(ref)} not found: ${err.errors.length ? err.detail() : 'manifest unknown: manifest unknown'}`);
-  }
-  return new UnavailableError(`error from registry: ${err.errors.length ? err.detail() : err.message}`);
+  if (err.status === 404 || code === 'MANIFEST_UNKNOWN' || code === 'NAME_UNKNOWN') return new ManifestNotFoundError(familiarString(ref), detail);
+  return new RegistryFailureError(detail ?? err.message);
 }
 
 /** Pulls images into the stores. */

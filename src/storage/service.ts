@@ -14,7 +14,7 @@ import { basicCredentials, type AuthConfig } from './registry/auth';
 import { parseManifest, type Descriptor, type Platform } from './registry/manifest';
 import { DEFAULT_DOMAIN, type ImageReference } from './reference';
 import { sha256Digest } from './digest';
-import { InvalidArgumentError, UnauthorizedError, UnavailableError } from '../errors';
+import { ForbiddenError, InvalidArgumentError, NotFoundError, UnauthorizedError, UnavailableError } from '../errors';
 import { LoginRefusedError } from './errors';
 
 /** Registry flags of the daemon. */
@@ -102,11 +102,19 @@ export class ImageService {
       return { descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size }, platforms };
     } catch (err) {
       const e = pullError(err, ref);
-      // dockerd answers this endpoint with the registry's own words.
-      if (err instanceof RegistryError && err.errors.length) e.message = err.detail();
+      // dockerd answers this endpoint with the registry's own words: the same kind of
+      // failure, but none of the pull's wording.
+      if (err instanceof RegistryError && err.errors.length) throw sameKind(e, err.detail());
       throw e;
     }
   }
+}
+
+/** A failure of `e`'s kind (so the same status) whose whole message is `message`. */
+function sameKind(e: Error, message: string): Error {
+  for (const Kind of [ForbiddenError, UnauthorizedError, NotFoundError, UnavailableError]) if (e instanceof Kind) return new Kind(message);
+  e.message = message;
+  return e;
 }
 
 /** Registry domain from a login server address (`https://index.docker.io/v1/` -> docker.io). */

@@ -5,7 +5,16 @@
  */
 import { NameInUseError, NoSuchPodError, PodNotPausedError, PodNotRunningError, PodPausedError } from '../pod/errors';
 import { shortId } from '../storage/digest';
-import { ImageDeleteConflictError, LoginRefusedError, NoSuchImageError, ReferenceInUseError } from '../storage/errors';
+import {
+  ImageDeleteConflictError,
+  LoginRefusedError,
+  ManifestNotFoundError,
+  NoSuchImageError,
+  PullForbiddenError,
+  PullUnauthorizedError,
+  ReferenceInUseError,
+  RegistryFailureError,
+} from '../storage/errors';
 
 /** dockerd's message for a storage failure, or undefined when `err` is not one. */
 function storageMessage(err: unknown): string | undefined {
@@ -21,6 +30,12 @@ function storageMessage(err: unknown): string | undefined {
   if (err instanceof ReferenceInUseError) {
     return `conflict: unable to remove repository reference "${err.ref}" (must force) - container ${err.containerId.slice(0, 12)} is using its referenced image ${shortId(err.imageId)}`;
   }
+  if (err instanceof PullUnauthorizedError || err instanceof PullForbiddenError) {
+    const detail = err.registryDetail ?? 'denied: requested access to the resource is denied';
+    return `pull access denied for ${err.repository}, repository does not exist or may require 'docker login': ${detail}`;
+  }
+  if (err instanceof ManifestNotFoundError) return `manifest for ${err.ref} not found: ${err.registryDetail ?? 'manifest unknown: manifest unknown'}`;
+  if (err instanceof RegistryFailureError) return `error from registry: ${err.detail}`;
   if (err instanceof LoginRefusedError) {
     return `login attempt to ${err.url} failed with status: ${err.status} ${err.status === 401 ? 'Unauthorized' : ''}`.trim();
   }
