@@ -14,6 +14,7 @@
  * exactly one container whose id is the pod's id.
  */
 import type { ResourceLimits, VmSize } from '../vm/types';
+import type { HealthSpec, HealthState } from './health';
 import type { PodLogConfig } from './log-config';
 
 /** Docker's restart policy names. */
@@ -63,6 +64,8 @@ export interface PodContainerSpec {
   groupAdd?: string[];
   /** Limits of the container's cgroup in the guest (memory.max, cpu.max); none when absent. */
   limits?: ResourceLimits;
+  /** The health check run while the container runs (./health.ts); none when absent. */
+  health?: HealthSpec;
 }
 
 /** What the pod's sandbox is: its VM, its names, and the policies of the pod as a whole. */
@@ -115,6 +118,8 @@ export interface ContainerRecord {
   process?: string;
   /** Restarts done by the restart policy since the last manual start. */
   restartCount: number;
+  /** Its health, once its health check ran or was started (./health.ts). */
+  health?: HealthState;
 }
 
 /** The sandbox of a pod: its spec and, while running, its VM. */
