@@ -4,6 +4,9 @@
  */
 import { goDuration, healthSpecOf, mergeHealthConfig, parseHealthConfig } from '../../../src/translate/health';
 import { InvalidArgumentError } from '../../../src/errors';
+import { parseCreateBody, translateCreate } from '../../../src/translate/create';
+import type { CreateBody } from '../../../src/translate/docker-schema';
+import type { ImageRecord } from '../../../src/storage/types';
 
 const MS = 1000000;
 
@@ -42,4 +45,18 @@ test('Go duration wording', () => {
   expect(goDuration(30000)).toBe('30s');
   expect(goDuration(90000)).toBe('1m30s');
   expect(goDuration(3600000)).toBe('1h0m0s');
+});
+
+test('an image\'s HEALTHCHECK becomes the container\'s, under the fields the client set', () => {
+  const image: ImageRecord = {
+    id: 'sha256:' + 'd'.repeat(64), repoTags: ['web:latest'], repoDigests: [], size: 1, storedAt: 0,
+    config: { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] },
+      config: { Cmd: ['httpd'], Healthcheck: { Test: ['CMD-SHELL', 'wget -q -O- localhost'], Interval: 5000 * MS, Retries: 5 } } },
+  };
+  const req = parseCreateBody({ Image: 'web', Healthcheck: { Interval: 2000 * MS } } as CreateBody, 2);
+  const t = translateCreate(req, image, 'e'.repeat(64), { defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 });
+  expect(t.frontend.config.Healthcheck).toEqual({ Test: ['CMD-SHELL', 'wget -q -O- localhost'], Interval: 2000 * MS, Retries: 5 });
+  expect(t.spec.containers[0].health).toEqual({ args: ['/bin/sh', '-c', 'wget -q -O- localhost'], intervalMs: 2000, timeoutMs: 30000, startPeriodMs: 0, retries: 5 });
+  const none = translateCreate(parseCreateBody({ Image: 'web', Healthcheck: { Test: ['NONE'] } } as CreateBody, 2), image, 'f'.repeat(64), { defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 });
+  expect(none.spec.containers[0].health).toBeUndefined();
 });
