@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { InvalidArgumentError, NotFoundError } from '../../errors';
+import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../errors';
 import type { OverlayRootfs } from '../rootfs';
 import { isMountPoint } from '../../util/mounter';
 import { listChanges, type Change } from './changes';
@@ -146,7 +146,8 @@ export class ContainerArchive {
       let dest: string;
       try {
         if (!r.stat) throw notFound(p, ref);
-        if (!r.stat.isDirectory()) throw new InvalidArgumentError('extraction point is not a directory');
+        // dockerd answers this one with a 500.
+        if (!r.stat.isDirectory()) throw new UnavailableError('extraction point is not a directory');
         dest = r.path;
       } finally {
         await r.release();
@@ -173,7 +174,7 @@ export class ContainerArchive {
 }
 
 function checkAbs(p: string): void {
-  if (p === '') throw new InvalidArgumentError('bad parameter: path cannot be empty');
+  if (p === '') throw new InvalidArgumentError('bad parameter: pathcannot be empty'); // sic, as dockerd
   if (p.includes('\0')) throw new InvalidArgumentError('invalid path');
 }
 
