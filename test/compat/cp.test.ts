@@ -5,10 +5,12 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { packTar } from '../fixtures/image-builder';
 
 jest.setTimeout(240000);
 
@@ -43,7 +45,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   // Containers a failed test left behind go first: their VMs would outlive the daemon.
-  if (d) await docker(d, ['rm', '-f', 'cpc', 'evil']);
+  if (d) await docker(d, ['rm', '-f', 'cpc', 'evil', 'wire']);
   if (d) await stopDaemonLeavingNothing(d);
   fs.rmSync(tmp, { recursive: true, force: true });
 });
@@ -128,4 +130,39 @@ test("a container's symlinks leading out never make cp touch the host", async ()
   expect(fs.readdirSync(victim)).toEqual(['secret']);
   expect(fs.readFileSync(path.join(victim, 'secret'), 'utf8')).toBe('host secret\n');
   expect((await docker(d, ['rm', '-f', 'evil'])).code).toBe(0);
+});
+
+function api(method: string, p: string, body?: Buffer): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: d.socketPath, method, path: `/v1.41${p}` }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test("the archive API's wire shapes are dockerd's, and a hostile tar is refused", async () => {
+  expect((await docker(d, ['create', '--name', 'wire', IMAGE, 'true'])).code).toBe(0);
+  try {
+    // Values as dockerd 20.10 answers them for the same busybox image.
+    const head = await api('HEAD', '/containers/wire/archive?path=/bin/sh');
+    expect(head.status).toBe(200);
+    const stat = JSON.parse(Buffer.from(String(head.headers['x-docker-container-path-stat']), 'base64').toString());
+    expect(stat).toEqual({ name: 'sh', size: 12, mode: 134218239, mtime: expect.stringMatching(/^\d{4}-.*Z$/), linkTarget: '/bin/busybox' });
+    expect(await api('GET', '/containers/wire/changes')).toMatchObject({ status: 200, body: expect.stringMatching(/^(null|\[.*\])\n?$/) });
+    expect(await api('HEAD', '/containers/wire/archive?path=/nope')).toMatchObject({ status: 404 });
+    expect(await api('PUT', '/containers/wire/archive?path=/bin/sh', Buffer.alloc(1024))).toMatchObject({ status: 500, body: expect.stringContaining('extraction point is not a directory') });
+    expect(await api('GET', '/containers/wire/archive')).toMatchObject({ status: 400, body: expect.stringContaining('bad parameter: pathcannot be empty') });
+    // A `..` entry climbing out of the root: refused, nothing written on the host.
+    const victim = path.join(tmp, 'wire-victim');
+    const evil = await packTar([{ name: `../../../../../../../..${victim}`, content: 'pwned' }]);
+    const put = await api('PUT', '/containers/wire/archive?path=/tmp', evil);
+    expect(put.status).toBe(400);
+    expect(fs.existsSync(victim)).toBe(false);
+  } finally {
+    await docker(d, ['rm', '-f', 'wire']);
+  }
 });
