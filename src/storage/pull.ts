@@ -334,7 +334,7 @@ export class Puller {
       emit({ kind: 'layer', layer: short, phase: 'extracting', current: total, total });
       const keptError = await kept;
       if (keptError !== undefined) throw keptError;
-      await ingest.commit(diffId, result.size, { digest: desc.digest, size: total, compression, mediaType: desc.mediaType });
+      await ingest.commit(diffId, result.size, { digest: desc.digest, size: total, compression, mediaType: desc.mediaType, tarSize: uncompressed.bytes });
       emit({ kind: 'layer', layer: short, phase: 'complete' });
     } catch (err) {
       blob.stream.destroy();

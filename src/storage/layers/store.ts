@@ -25,6 +25,8 @@ export interface LayerBlob {
   compression: 'gzip' | 'none';
   /** Media type the blob was pulled as (pushes send the same). */
   mediaType: string;
+  /** Bytes of the uncompressed tar, when known. */
+  tarSize?: number;
 }
 
 /** A stored layer. */
