@@ -139,6 +139,11 @@ export class ArchiveLoader {
       if (plan.refs.length) for (const r of plan.refs) emit({ kind: 'loaded', reference: familiarString(r) });
       else emit({ kind: 'loaded-id', id });
       return id;
+    } catch (err) {
+      // Layers imported for an image that did not make it are nobody's: collect them now.
+      release();
+      await this.images.gc().catch(() => 0);
+      throw err;
     } finally {
       release();
     }
