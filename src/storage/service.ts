@@ -17,6 +17,7 @@ import { DEFAULT_DOMAIN, type ImageReference } from './reference';
 import { sha256Digest } from './digest';
 import { InvalidArgumentError, UnauthorizedError, UnavailableError } from '../errors';
 import { ArchiveLoader } from './archive-image/load';
+import { Pusher } from './push';
 
 /** Registry flags of the daemon. */
 export interface RegistryFlags {
@@ -40,6 +41,7 @@ export class ImageService {
     readonly hosts: RegistryHosts,
     /** `docker load` (spools under `<dataRoot>/load-tmp`). */
     readonly loader: ArchiveLoader,
+    readonly pusher: Pusher,
   ) {}
 
   /** Open (creating when needed) the stores under `dataRoot`. */
@@ -54,7 +56,7 @@ export class ImageService {
     const spool = path.join(dataRoot, 'load-tmp');
     await fs.promises.rm(spool, { recursive: true, force: true });
     const loader = new ArchiveLoader(content, layers, store, spool);
-    return new ImageService(content, layers, store, new Puller(content, layers, store, hosts), hosts, loader);
+    return new ImageService(content, layers, store, new Puller(content, layers, store, hosts), hosts, loader, new Pusher(content, layers, store, hosts));
   }
 
   /** Pull an image (see Puller.pull). */

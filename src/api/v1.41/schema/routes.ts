@@ -41,6 +41,7 @@ export const ROUTES = {
   'GET /images/get': { query: Type.Object({ names: Q.strings() }) },
   'GET /images/*name/get': { query: none },
   'POST /images/load': { query: Type.Object({ quiet: Q.bool() }) },
+  'POST /images/*name/push': { query: Type.Object({ tag: Q.string() }) },
   'GET /images/*name/history': { query: none },
   'POST /images/*name/tag': { query: Type.Object({ repo: Q.string(), tag: Q.string() }) },
   'DELETE /images/*name': { query: Type.Object({ force: Q.bool(), noprune: Q.bool() }) },
