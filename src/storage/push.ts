@@ -83,7 +83,7 @@ export class Pusher {
     }
     for (const t of targets) {
       for (const d of t.image.layers) {
-        if (!this.layers.get(d).blob) throw new NotImplementedError(`layer ${d} was stored before podvisor kept layer blobs; pull the image again to push it`);
+        if (!this.layers.get(d).blob) throw new NotImplementedError(`layer ${d} was stored before podvisor kept layer blobs; remove the image (docker rmi) and pull it again to push it`);
       }
     }
     const client = new RegistryClient(ref.domain, ref.path, this.hosts, opts.auth, 'pull,push');
