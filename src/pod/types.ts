@@ -15,6 +15,7 @@
  */
 import type { ResourceLimits, VmSize } from '../vm/types';
 import type { PodLogConfig } from './log-config';
+import type { PodMount } from './mounts';
 
 /** Docker's restart policy names. */
 export type RestartPolicyName = 'no' | 'always' | 'unless-stopped' | 'on-failure';
@@ -63,6 +64,8 @@ export interface PodContainerSpec {
   groupAdd?: string[];
   /** Limits of the container's cgroup in the guest (memory.max, cpu.max); none when absent. */
   limits?: ResourceLimits;
+  /** tmpfs and bind mounts, mounted in this order before the init starts (./mounts.ts). */
+  mounts?: PodMount[];
 }
 
 /** What the pod's sandbox is: its VM, its names, and the policies of the pod as a whole. */
