@@ -54,6 +54,23 @@ export function needsVolumeShare(spec: PodSpec): boolean {
   return spec.containers.some((c) => (c.mounts ?? []).some((m) => m.type === 'bind'));
 }
 
+/**
+ * Create-time check of a pod's bind sources, as dockerd makes it: a `--mount type=bind` source
+ * must exist (InvalidArgumentError with dockerd's message); `-v` sources are made at start.
+ */
+export async function checkBindSources(spec: PodSpec): Promise<void> {
+  for (const c of spec.containers) {
+    for (const m of c.mounts ?? []) {
+      if (m.type !== 'bind' || m.createSource) continue;
+      try {
+        await fs.promises.stat(m.source);
+      } catch {
+        throw new InvalidArgumentError(`invalid mount config for type "bind": bind source path does not exist: ${m.source}`);
+      }
+    }
+  }
+}
+
 /** Directory of the volume share where the n-th mount of a container appears (relative). */
 export function mountSubpath(containerId: string, n: number): string {
   return `${containerId.slice(0, 12)}/${n}`;

@@ -106,10 +106,11 @@ test('bind mounts: writes seen on both sides, :ro enforced in the guest, sources
 
   // --mount with a missing source is an error, as in dockerd.
   const missing = path.join(host, 'nope');
-  const r = docker(['run', '--rm', '--mount', `type=bind,source=${missing},target=/x`, IMAGE, 'true']);
+  const r = docker(['create', '--mount', `type=bind,source=${missing},target=/x`, IMAGE, 'true']);
   expect(r.code).not.toBe(0);
   expect(r.err).toContain(`invalid mount config for type "bind": bind source path does not exist: ${missing}`);
   expect(fs.existsSync(missing)).toBe(false);
+  expect(ok(['ps', '-aq'])).toBe('');
 });
 
 test('bad mount specs answer dockerd\'s messages and create nothing', () => {
