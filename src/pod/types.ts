@@ -16,6 +16,7 @@
 import type { ResourceLimits, VmSize } from '../vm/types';
 import type { HealthSpec, HealthState } from './health';
 import type { PodLogConfig } from './log-config';
+import type { PodMount } from './mounts';
 
 /** Docker's restart policy names. */
 export type RestartPolicyName = 'no' | 'always' | 'unless-stopped' | 'on-failure';
@@ -64,6 +65,8 @@ export interface PodContainerSpec {
   groupAdd?: string[];
   /** Limits of the container's cgroup in the guest (memory.max, cpu.max); none when absent. */
   limits?: ResourceLimits;
+  /** tmpfs and bind mounts, mounted in this order before the init starts (./mounts.ts). */
+  mounts?: PodMount[];
   /** The health check run while the container runs (./health.ts); none when absent. */
   health?: HealthSpec;
 }

@@ -21,6 +21,7 @@ import { cgroupLimitsFor, vmSizeFor, type PodVmSize } from './resources';
 import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
 import { mergeEnv } from '../util/env';
 import { verifyLogConfig, type LogConfig } from '../pod/log-config';
+import { parseMounts } from './mounts';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -205,9 +206,7 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     if (e === '' || e.startsWith('=')) throw new InvalidArgumentError(`invalid environment variable: ${e}`);
   }
   if (str(b.StopSignal)) parseSignal(str(b.StopSignal));
-  if (hostConfig.Binds?.length || hostConfig.Mounts?.length || hostConfig.VolumesFrom?.length) {
-    throw new NotImplementedError('podvisor does not support bind mounts or volumes yet');
-  }
+  parseMounts(hostConfig);
   if (hostConfig.PortBindings && Object.keys(hostConfig.PortBindings).length) {
     throw new NotImplementedError('podvisor does not support published ports yet (containers have no network interface)');
   }
@@ -293,6 +292,7 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
   const hc = { ...req.hostConfig, LogConfig: logConfig };
   const policy = parseRestartPolicy(hc.RestartPolicy);
   const stopSignal = c.StopSignal ? parseSignal(c.StopSignal) : SIGTERM;
+  const mounts = parseMounts(hc);
   const spec: PodSpec = {
     id,
     hostname: c.Hostname,
@@ -321,6 +321,7 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
         stopTimeout: c.StopTimeout ?? DEFAULT_STOP_TIMEOUT,
         ...(cgroupLimitsFor(hc) ? { limits: cgroupLimitsFor(hc) } : {}),
         ...(hc.GroupAdd?.length ? { groupAdd: [...hc.GroupAdd] } : {}),
+        ...(mounts.length ? { mounts } : {}),
         ...(healthSpecOf(health, c.Shell ?? ic.Shell) ? { health: healthSpecOf(health, c.Shell ?? ic.Shell) } : {}),
       },
     ],

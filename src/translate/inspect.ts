@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { PodRecord } from '../pod/types';
 import { mainContainer } from '../pod/types';
 import { dockerFrontend } from './docker-types';
+import { mountPoints } from './mounts';
 import { dockerState, statusText } from './status';
 import { dockerHealth, healthSuffix } from './health';
 import { parseRfc3339 } from '../util/time';
@@ -109,7 +110,7 @@ export function containerJson(r: PodRecord, x: InspectExtras): Record<string, un
     out.SizeRw = x.size.rw;
     out.SizeRootFs = x.size.rootFs;
   }
-  out.Mounts = [];
+  out.Mounts = mountPoints(fe.hostConfig);
   out.Config = fe.config;
   out.NetworkSettings = networkSettings();
   return out;
@@ -139,6 +140,6 @@ export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs:
   out.Status = statusText(m.state, x.now) + (m.state.status === 'running' ? healthSuffix(m) : '');
   out.HostConfig = { NetworkMode: fe.hostConfig.NetworkMode };
   out.NetworkSettings = { Networks: {} };
-  out.Mounts = [];
+  out.Mounts = mountPoints(fe.hostConfig);
   return out;
 }

@@ -27,6 +27,7 @@ import type { LogEntry } from '../../pod/logs';
 import { assertLogsReadable } from '../../pod/log-config';
 import type { PodUpdate, WaitCondition } from '../../pod/service';
 import { mainContainer, type PodRecord } from '../../pod/types';
+import { checkBindSources } from '../../pod/mounts';
 import { logger } from '../../util/log';
 import { parseRfc3339 } from '../../util/time';
 
@@ -67,6 +68,7 @@ export function register(router: Router, services: ApiServices): void {
     }
     const id = crypto.randomBytes(32).toString('hex');
     const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus, logDefaults: c.logDefaults });
+    await checkBindSources(t.spec);
     await yieldLoop();
     await c.pods.create(t.spec, name || undefined, t.frontend);
     // podvisor has no create warnings to give (dockerd's are about cgroup features of the host).
