@@ -26,6 +26,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EventBus } from '../pod/events';
 import { PodManager } from '../pod/manager';
+import { ContainerArchive } from '../storage/archive/service';
 import { OverlayRootfs } from '../storage/rootfs';
 import { StateStore } from '../storage/state';
 import { repairFrontend } from '../translate/repair';
@@ -113,6 +114,7 @@ async function main(argv: string[]): Promise<void> {
     hostCpus: os.cpus().length,
     logDefaults: { Type: opts.logDriver, Config: opts.logOpts },
     rootfsPaths: (id: string) => rootfs.paths(id),
+    archive: new ContainerArchive(rootfs),
   };
   // --- end containers ------------------------------------------------------------------------
   // Bridges and rules come up in the background once the API listens (a daemon refused at

@@ -10,6 +10,7 @@ import type { PodContext } from './context';
 import type { Entry, Run } from './registry';
 import { startPod, type StartedPod } from './runtime';
 import { podSpecOf, type PodRecord, type PodSpec } from './types';
+import { needsVolumeShare } from './mounts';
 
 const log = logger('pod');
 
@@ -19,7 +20,7 @@ const log = logger('pod');
  * destroyed in the background.
  */
 function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal): Promise<Vm> {
-  const pending = ctx.deps.factory.getVm({ size: spec.vm });
+  const pending = ctx.deps.factory.getVm({ size: spec.vm, ...(needsVolumeShare(spec) ? { devices: { volumes: true } } : {}) });
   const discard = () => void pending.then((vm) => ctx.track(vm.destroy()), () => undefined);
   if (giveUp.aborted) {
     discard();

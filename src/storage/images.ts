@@ -363,7 +363,9 @@ export class ImageStore implements ImageLookup {
     const referenced = new Set(Object.values(this.state.images).flatMap((i) => i.layers));
     const sizes = new Map(this.layers.list().map((l) => [l.diffId, l.size]));
     const removed = await this.layers.gc(referenced);
-    return removed.reduce((n, d) => n + (sizes.get(d) ?? 0), 0);
+    const kept = new Set(this.layers.list().map((l) => l.blob?.digest));
+    for (const l of removed) if (l.blob && !kept.has(l.blob.digest)) await this.content.delete(l.blob.digest);
+    return removed.reduce((n, l) => n + (sizes.get(l.diffId) ?? 0), 0);
   }
 
   /**

@@ -274,19 +274,38 @@ export class Puller {
         unpackInput.destroy();
         return undefined;
       });
+      // The compressed bytes are also kept, so save and push give the layer back unchanged.
+      const keep = new PassThrough({ highWaterMark: 1024 * 1024 });
+      const kept = this.content.ingest(keep, { digest: desc.digest, size: total }, `layer ${desc.digest}`).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const toUnpack = (chunk: Buffer, cb: () => void) => {
+        if (unpackError !== undefined || unpackInput.destroyed) return cb();
+        if (unpackInput.write(chunk)) return cb();
+        const done = () => {
+          unpackInput.off('drain', done);
+          unpackInput.off('close', done);
+          cb();
+        };
+        unpackInput.on('drain', done);
+        unpackInput.on('close', done);
+      };
       const forward = new Writable({
         write(chunk: Buffer, _enc, cb) {
-          if (unpackError !== undefined || unpackInput.destroyed) return cb();
-          if (unpackInput.write(chunk)) return cb();
-          const done = () => {
-            unpackInput.off('drain', done);
-            unpackInput.off('close', done);
-            cb();
-          };
-          unpackInput.on('drain', done);
-          unpackInput.on('close', done);
+          if (keep.write(chunk)) toUnpack(chunk, cb);
+          else {
+            const go = () => {
+              keep.off('drain', go);
+              keep.off('close', go);
+              toUnpack(chunk, cb);
+            };
+            keep.on('drain', go);
+            keep.on('close', go);
+          }
         },
         final(cb) {
+          keep.end();
           if (unpackError === undefined && !unpackInput.destroyed) unpackInput.end();
           cb();
         },
@@ -297,7 +316,10 @@ export class Puller {
           else cb(null, chunk);
         },
       });
-      await pipeline(blob.stream, sizeGuard, counter, compressed, forward);
+      await pipeline(blob.stream, sizeGuard, counter, compressed, forward).catch((e: unknown) => {
+        keep.destroy(e as Error);
+        throw e;
+      });
       if (compressed.bytes !== total || compressed.digest() !== desc.digest) {
         throw new InvalidArgumentError(`filesystem layer verification failed for digest ${desc.digest}: got ${compressed.digest()} (${compressed.bytes} bytes, expected ${total})`);
       }
@@ -309,7 +331,9 @@ export class Puller {
         throw new InvalidArgumentError(`layer ${desc.digest}: diff ID mismatch: the image config says ${diffId}, the layer is ${uncompressed.digest()}`);
       }
       emit({ kind: 'layer', layer: short, phase: 'extracting', current: total, total });
-      await ingest.commit(diffId, result.size);
+      const keptError = await kept;
+      if (keptError !== undefined) throw keptError;
+      await ingest.commit(diffId, result.size, { digest: desc.digest, size: total, compression, mediaType: desc.mediaType, tarSize: uncompressed.bytes });
       emit({ kind: 'layer', layer: short, phase: 'complete' });
     } catch (err) {
       blob.stream.destroy();

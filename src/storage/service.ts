@@ -3,6 +3,7 @@
  * (`content/`, `layers/`, `images/`), the puller, registry login and manifest inspection.
  * Build it with `ImageService.open(dataRoot, flags)`.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ContentStore } from './content';
 import { LayerStore } from './layers/store';
@@ -16,6 +17,8 @@ import { DEFAULT_DOMAIN, type ImageReference } from './reference';
 import { sha256Digest } from './digest';
 import { ForbiddenError, InvalidArgumentError, NotFoundError, UnauthorizedError, UnavailableError } from '../errors';
 import { LoginRefusedError } from './errors';
+import { ArchiveLoader } from './archive-image/load';
+import { Pusher } from './push';
 
 /** Registry flags of the daemon. */
 export interface RegistryFlags {
@@ -37,6 +40,9 @@ export class ImageService {
     readonly store: ImageStore,
     readonly puller: Puller,
     readonly hosts: RegistryHosts,
+    /** `docker load` (spools under `<dataRoot>/load-tmp`). */
+    readonly loader: ArchiveLoader,
+    readonly pusher: Pusher,
   ) {}
 
   /** Open (creating when needed) the stores under `dataRoot`. */
@@ -48,7 +54,10 @@ export class ImageService {
     const store = new ImageStore(path.join(dataRoot, 'images'), content, layers);
     await store.init();
     const hosts = new RegistryHosts(flags);
-    return new ImageService(content, layers, store, new Puller(content, layers, store, hosts), hosts);
+    const spool = path.join(dataRoot, 'load-tmp');
+    await fs.promises.rm(spool, { recursive: true, force: true });
+    const loader = new ArchiveLoader(content, layers, store, spool);
+    return new ImageService(content, layers, store, new Puller(content, layers, store, hosts), hosts, loader, new Pusher(content, layers, store, hosts));
   }
 
   /** Pull an image (see Puller.pull). */

@@ -16,10 +16,12 @@ import { InvalidArgumentError, NotImplementedError } from '../errors';
 import type { CreateBody } from './docker-schema';
 import type { DockerConfig, DockerFrontend, DockerHostConfig } from './docker-types';
 import { parseSignal, SIGTERM } from './signals';
+import { healthSpecOf, mergeHealthConfig, parseHealthConfig, type DockerHealthConfig } from './health';
 import { cgroupLimitsFor, vmSizeFor, type PodVmSize } from './resources';
 import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
 import { mergeEnv } from '../util/env';
 import { verifyLogConfig, type LogConfig } from './log-config';
+import { parseMounts } from './mounts';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -204,13 +206,12 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     if (e === '' || e.startsWith('=')) throw new InvalidArgumentError(`invalid environment variable: ${e}`);
   }
   if (str(b.StopSignal)) parseSignal(str(b.StopSignal));
-  if (hostConfig.Binds?.length || hostConfig.Mounts?.length || hostConfig.VolumesFrom?.length) {
-    throw new NotImplementedError('podvisor does not support bind mounts or volumes yet');
-  }
+  parseMounts(hostConfig);
   if (hostConfig.PortBindings && Object.keys(hostConfig.PortBindings).length) {
     throw new NotImplementedError('podvisor does not support published ports yet (containers have no network interface)');
   }
   const entrypointSet = b.Entrypoint !== undefined && b.Entrypoint !== null;
+  const health = parseHealthConfig(b.Healthcheck);
   const config: DockerConfig = {
     Hostname: str(b.Hostname),
     Domainname: str(b.Domainname),
@@ -224,7 +225,7 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     StdinOnce: bool(b.StdinOnce),
     Env: list<string>(b.Env),
     Cmd: list<string>(b.Cmd),
-    ...(b.Healthcheck ? { Healthcheck: b.Healthcheck } : {}),
+    ...(health ? { Healthcheck: health } : {}),
     ...(b.ArgsEscaped ? { ArgsEscaped: true } : {}),
     Image: str(b.Image),
     Volumes: map<object>(b.Volumes),
@@ -276,6 +277,8 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
   if (!c.WorkingDir && ic.WorkingDir) c.WorkingDir = ic.WorkingDir;
   if (!c.StopSignal && ic.StopSignal) c.StopSignal = ic.StopSignal;
   if (ic.ExposedPorts || c.ExposedPorts) c.ExposedPorts = { ...(ic.ExposedPorts ?? {}), ...(c.ExposedPorts ?? {}) };
+  const health = mergeHealthConfig(c.Healthcheck as DockerHealthConfig | undefined, ic.Healthcheck);
+  if (health) c.Healthcheck = health;
   if (ic.Volumes || c.Volumes) c.Volumes = { ...(ic.Volumes ?? {}), ...(c.Volumes ?? {}) };
   if (!req.entrypointSet) {
     if (!c.Cmd || c.Cmd.length === 0) c.Cmd = ic.Cmd ?? null;
@@ -289,6 +292,7 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
   const hc = { ...req.hostConfig, LogConfig: logConfig };
   const policy = parseRestartPolicy(hc.RestartPolicy);
   const stopSignal = c.StopSignal ? parseSignal(c.StopSignal) : SIGTERM;
+  const mounts = parseMounts(hc);
   const spec: PodSpec = {
     id,
     hostname: c.Hostname,
@@ -317,6 +321,8 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
         stopTimeout: c.StopTimeout ?? DEFAULT_STOP_TIMEOUT,
         ...(cgroupLimitsFor(hc) ? { limits: cgroupLimitsFor(hc) } : {}),
         ...(hc.GroupAdd?.length ? { groupAdd: [...hc.GroupAdd] } : {}),
+        ...(mounts.length ? { mounts } : {}),
+        ...(healthSpecOf(health, c.Shell ?? ic.Shell) ? { health: healthSpecOf(health, c.Shell ?? ic.Shell) } : {}),
       },
     ],
   };
