@@ -8,26 +8,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { dockerCli, type CliResult } from '../helpers/docker-cli';
 
 jest.setTimeout(180000);
 
 const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const IMAGE = `${REG}/busybox`;
 
-function docker(d: TestDaemon, args: string[]): Promise<{ out: string; err: string; code: number }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('docker', args, { env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60000);
-    p.on('error', reject);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ out, err, code: code ?? -1 });
-    });
-  });
+function docker(d: TestDaemon, args: string[]): Promise<CliResult> {
+  return dockerCli(d, args, undefined, 60000);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

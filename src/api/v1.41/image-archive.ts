@@ -11,7 +11,7 @@ import type { ApiServices } from './services';
 import type { ImageService } from '../../storage/service';
 import { prepareSave, writeSaveArchive } from '../../storage/archive-image/save';
 import { dockerLoadMessages } from '../../translate/image-archive';
-import { goJson, progressLine } from './images';
+import { goJson, progressLine, writeProgressError } from './kit/progress';
 import { svc } from './kit/params';
 import { typed } from './schema/routes';
 import { logger } from '../../util/log';
@@ -44,9 +44,7 @@ async function loadArchive(images: ImageService, quiet: boolean, req: Request, r
       }
     });
   } catch (err) {
-    if (!res.headersSent) throw err;
-    const message = err instanceof Error ? err.message : String(err);
-    res.write(goJson({ errorDetail: { message }, error: message }) + '\r\n');
+    writeProgressError(res, err);
   }
   start();
   res.end();

@@ -10,7 +10,7 @@ import { decodeRegistryAuth } from '../../storage/registry/auth';
 import { isValidTag, parseReference } from '../../storage/reference';
 import { dockerPushMessages } from '../../translate/push-progress';
 import { InvalidArgumentError } from '../../errors';
-import { goJson, progressLine } from './images';
+import { goJson, progressLine, writeProgressError } from './kit/progress';
 import { svc } from './kit/params';
 import { typed } from './schema/routes';
 
@@ -39,9 +39,7 @@ export function register(router: Router, services: ApiServices): void {
         },
       });
     } catch (err) {
-      if (!res.headersSent) throw err;
-      const message = err instanceof Error ? err.message : String(err);
-      res.write(goJson({ errorDetail: { message }, error: message }) + '\r\n');
+      writeProgressError(res, err);
     }
     start();
     res.end();
