@@ -2,7 +2,9 @@
  * `docker save` and `docker load` with the stock docker CLI against the real daemon and the
  * fixture registry (no VMs are booted): the archive holds the image config byte for byte and
  * layer tars whose sha256 are the config's diff IDs; loading it back (plain or gzipped) gives
- * the same image ID and tags; a bad archive or an unknown name is the CLI's error.
+ * the same image ID and tags; a bad archive or an unknown name is the CLI's error. Archives
+ * cross between podvisor and a private dockerd 20.10 (Debian's docker.io, its own socket and
+ * data root, no bridge) both ways, keeping the image ID, and dockerd runs what podvisor saved.
  */
 import { execFile } from 'node:child_process';
 import * as crypto from 'node:crypto';
@@ -10,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { startDockerd, type BaselineDockerd } from '../../bench/common';
 
 jest.setTimeout(120000);
 
@@ -18,6 +21,7 @@ const IMAGE = `${REG}/busybox:latest`;
 
 let d: TestDaemon;
 let dir: string;
+let dockerd: BaselineDockerd | undefined;
 
 function sh(script: string, env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -36,6 +40,7 @@ beforeAll(async () => {
   await docker(`pull -q ${IMAGE}`);
 });
 afterAll(async () => {
+  await dockerd?.stop();
   await d?.stop();
 });
 
@@ -86,4 +91,32 @@ test('unknown names and bad archives are the CLI\'s errors and change nothing', 
   await expect(docker(`load -i ${bad}`)).rejects.toThrow(/invalid archive/);
   await expect(sh(`tar cf - -C /etc hostname | /usr/local/bin/docker load`, d.env)).rejects.toThrow(/no manifest.json/);
   expect(await docker('images -q --no-trunc')).toBe(before);
+});
+
+test('archives cross between podvisor and dockerd both ways with the same image ID, and dockerd runs what podvisor saved', async () => {
+  dockerd = await startDockerd(path.join(dir, 'dockerd'));
+  const theirs = (args: string) => sh(`/usr/local/bin/docker ${args}`, dockerd!.env);
+  const id = (await docker(`image inspect -f '{{.Id}}' ${IMAGE}`)).trim();
+
+  // podvisor -> dockerd
+  const ours = path.join(dir, 'ours.tar');
+  await docker(`tag ${IMAGE} crossing/ours:1`);
+  await docker(`save -o ${ours} crossing/ours:1`);
+  expect((await theirs(`load -i ${ours}`)).trim()).toBe('Loaded image: crossing/ours:1');
+  expect((await theirs(`image inspect -f '{{.Id}}' crossing/ours:1`)).trim()).toBe(id);
+  expect((await theirs('run --rm --network none crossing/ours:1 echo ran-in-dockerd')).trim()).toBe('ran-in-dockerd');
+
+  // dockerd -> podvisor, under a new tag so that nothing of ours is reused
+  const fromDockerd = path.join(dir, 'theirs.tar');
+  await theirs(`tag crossing/ours:1 crossing/theirs:2`);
+  await theirs(`save -o ${fromDockerd} crossing/theirs:2`);
+  await docker(`rmi crossing/ours:1 ${IMAGE}`);
+  expect((await docker(`load -i ${fromDockerd}`)).trim()).toBe('Loaded image: crossing/theirs:2');
+  expect((await docker(`image inspect -f '{{.Id}}' crossing/theirs:2`)).trim()).toBe(id);
+  // And what podvisor saves of it again, dockerd takes back as the same image.
+  const back = path.join(dir, 'back.tar');
+  await docker(`save -o ${back} crossing/theirs:2`);
+  await theirs('rmi crossing/ours:1 crossing/theirs:2');
+  expect((await theirs(`load -q -i ${back}`)).trim()).toBe('Loaded image: crossing/theirs:2');
+  expect((await theirs(`image inspect -f '{{.Id}}' crossing/theirs:2`)).trim()).toBe(id);
 });
