@@ -33,7 +33,7 @@ export const ROUTES = {
   'GET /events': { query: Type.Object({ since: Q.string(), until: Q.string(), filters: Q.filters(EVENT_FILTERS) }) },
   'GET /system/df': { query: none },
   'POST /auth': { query: none, body: AuthBodySchema },
-  'POST /images/create': { query: Type.Object({ fromImage: Q.string(), fromSrc: Q.optString(), tag: Q.string(), platform: Q.string(), repo: Q.string() }) },
+  'POST /images/create': { query: Type.Object({ fromImage: Q.string(), fromSrc: Q.optString(), tag: Q.string(), platform: Q.string(), repo: Q.string(), message: Q.string(), changes: Q.strings() }) },
   'GET /images/json': { query: Type.Object({ all: Q.bool(), digests: Q.bool(), filter: Q.string(), filters: Q.filters(['reference', 'dangling', 'label', 'before', 'since']) }) },
   'POST /images/prune': { query: Type.Object({ filters: Q.filters(['dangling', 'label', 'label!', 'until']) }) },
   'GET /distribution/*name/json': { query: none },
