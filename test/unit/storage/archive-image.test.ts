@@ -6,6 +6,7 @@
  * (HTTP 400) and leave the stores as they were and the host untouched. A reader that goes away
  * mid-save (a client closing its connection) ends the save with an error and nothing else.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -213,4 +214,17 @@ test('a reader going away mid-save rejects the save, throws nothing out of the e
   expect(uncaught).toEqual([]);
   const saved = await members(await saveToBuffer(svc, ['example.com/x:1']));
   expect(saved.has('manifest.json')).toBe(true);
+});
+
+test('saving the same image twice gives the same bytes, member for member; the config is the image ID', async () => {
+  const svc = await open();
+  await loadInto(svc, await packTar(archiveEntries(image)));
+  const first = await saveToBuffer(svc, ['example.com/x:1']);
+  await new Promise((r) => setTimeout(r, 1100));
+  const second = await saveToBuffer(svc, ['example.com/x:1']);
+  expect(second.equals(first)).toBe(true);
+  const m = await members(first);
+  const manifest = JSON.parse(m.get('manifest.json')!.toString()) as Array<{ Config: string; Layers: string[] }>;
+  expect(`sha256:${crypto.createHash('sha256').update(m.get(manifest[0].Config)!).digest('hex')}`).toBe(image.configDigest);
+  expect(manifest[0].Layers.map((l) => `sha256:${crypto.createHash('sha256').update(m.get(l)!).digest('hex')}`)).toEqual(image.layers.map((l) => l.diffId));
 });
