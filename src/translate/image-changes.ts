@@ -1,8 +1,8 @@
 /**
  * `docker import --change`: Dockerfile instructions applied to an image's container config,
  * as dockerd 20.10's BuildFromConfig applies them. Only the instructions dockerd allows in a
- * change are taken (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, VOLUME, WORKDIR;
- * HEALTHCHECK is dockerd's too but not handled here); any other is refused with dockerd's
+ * change are taken (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, USER, VOLUME,
+ * WORKDIR); any other is refused with dockerd's
  * `<name> is not a valid change command`. ENV, EXPOSE, LABEL, USER, VOLUME and WORKDIR see
  * `$VAR`, `${VAR}`, `${VAR:-word}` and `${VAR:+word}` from the config's Env, as in a build.
  */
@@ -20,6 +20,50 @@ export interface ImportConfig {
   ExposedPorts?: Record<string, object>;
   Volumes: Record<string, object> | null;
   OnBuild: string[] | null;
+  Healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
+}
+
+const DURATION_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** Go's time.ParseDuration, in nanoseconds; undefined when `s` is not a duration. */
+function goDuration(s: string): number | undefined {
+  if (s === '0') return 0;
+  const parts = [...s.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)];
+  if (!parts.length || parts.map((p) => p[0]).join('') !== s) return undefined;
+  return Math.round(parts.reduce((n, p) => n + Number(p[1]) * DURATION_UNITS[p[2]], 0));
+}
+
+/** HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D] [--retries=N] CMD ... | NONE */
+function healthcheck(rest: string): NonNullable<ImportConfig['Healthcheck']> {
+  let r = rest;
+  const hc: NonNullable<ImportConfig['Healthcheck']> = { Test: [] };
+  for (;;) {
+    const m = /^--([a-z-]+)=(\S*)\s*/.exec(r);
+    if (!m) break;
+    r = r.slice(m[0].length);
+    const [, flag, value] = m;
+    if (flag === 'retries') {
+      if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError(`--retries must be at least 1 (not ${value})`);
+      hc.Retries = Number(value);
+      continue;
+    }
+    const key = ({ interval: 'Interval', timeout: 'Timeout', 'start-period': 'StartPeriod' } as const)[flag as 'interval'];
+    if (!key) throw new InvalidArgumentError(`Unknown flag: ${flag}`);
+    const d = goDuration(value);
+    if (d === undefined) throw new InvalidArgumentError(/^\d+(\.\d*)?$/.test(value) ? `time: missing unit in duration ${JSON.stringify(value)}` : `time: invalid duration ${JSON.stringify(value)}`);
+    if (d !== 0 && d < 1e6) throw new InvalidArgumentError(`Interval "${flag}" cannot be less than 1ms`);
+    hc[key] = d;
+  }
+  const kind = (/^\S+/.exec(r)?.[0] ?? '').toUpperCase();
+  const args = r.slice(kind.length).trim();
+  if (kind === 'NONE') {
+    if (args) throw new InvalidArgumentError('HEALTHCHECK NONE takes no arguments');
+    return { Test: ['NONE'] };
+  }
+  if (kind !== 'CMD') throw new InvalidArgumentError(`Unknown type "${kind}" in HEALTHCHECK (try CMD)`);
+  const exec = jsonForm(args);
+  hc.Test = exec ? ['CMD', ...exec] : ['CMD-SHELL', args];
+  return hc;
 }
 
 const ALLOWED = new Set(['cmd', 'entrypoint', 'healthcheck', 'env', 'expose', 'label', 'onbuild', 'user', 'volume', 'workdir']);
@@ -170,6 +214,9 @@ export function applyImportChanges(config: ImportConfig, changes: readonly strin
         c.OnBuild = [...(c.OnBuild ?? []), rest];
         break;
       }
+      case 'healthcheck':
+        c.Healthcheck = healthcheck(rest);
+        break;
       default:
         throw new NotImplementedError(`${keyword.toUpperCase()} in a change is not supported by podvisor`);
     }

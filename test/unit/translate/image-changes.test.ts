@@ -42,6 +42,17 @@ test('CMD and ENTRYPOINT: exec and shell forms; ENTRYPOINT clears a CMD that the
   expect(applyImportChanges(EMPTY, ['CMD echo $HOME']).Cmd).toEqual(['/bin/sh', '-c', 'echo $HOME']);
 });
 
+test('HEALTHCHECK: shell and exec forms, NONE, and its flags as Go durations', () => {
+  expect(applyImportChanges(EMPTY, ['HEALTHCHECK --interval=5s --timeout=1m30s --start-period=100ms --retries=2 CMD echo hi']).Healthcheck).toEqual({
+    Test: ['CMD-SHELL', 'echo hi'], Interval: 5e9, Timeout: 90e9, StartPeriod: 1e8, Retries: 2,
+  });
+  expect(applyImportChanges(EMPTY, ['HEALTHCHECK CMD ["/bin/true", "x"]']).Healthcheck).toEqual({ Test: ['CMD', '/bin/true', 'x'] });
+  expect(applyImportChanges(EMPTY, ['HEALTHCHECK NONE']).Healthcheck).toEqual({ Test: ['NONE'] });
+  expect(() => applyImportChanges(EMPTY, ['HEALTHCHECK --interval=5 CMD x'])).toThrow('time: missing unit in duration "5"');
+  expect(() => applyImportChanges(EMPTY, ['HEALTHCHECK --retries=0 CMD x'])).toThrow('--retries must be at least 1 (not 0)');
+  expect(() => applyImportChanges(EMPTY, ['HEALTHCHECK FOO x'])).toThrow('Unknown type "FOO" in HEALTHCHECK (try CMD)');
+});
+
 test('refused changes carry dockerd\'s words', () => {
   const refused = (change: string) => {
     try {
