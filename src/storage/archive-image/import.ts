@@ -153,9 +153,11 @@ export async function importRootfs(content: ContentStore, layers: LayerStore, im
       },
     }), () => undefined);
   }
-  const diffId = await storeLayerTar(content, layers, await decompressed(counted));
-  const release = layers.hold([diffId]);
+  // The new layer is held from before its commit until the image refers to it: a gc (an rmi
+  // meanwhile) would otherwise take it as nobody's.
+  let release = () => undefined as void;
   try {
+    const diffId = await storeLayerTar(content, layers, await decompressed(counted), { onDiffId: (d) => (release = layers.hold([d])) });
     const created = new Date().toISOString();
     const config = {
       architecture: 'amd64',

@@ -21,6 +21,8 @@ export interface LayerInOptions {
   expect?: { diffId: string; index: number };
   /** Called with the bytes of tar read so far, at most every 100 ms. */
   onBytes?: (read: number) => void;
+  /** Called with the diff ID once known, before the layer is committed (to hold it against gc). */
+  onDiffId?: (diffId: string) => void;
 }
 
 /** Store the (uncompressed) layer tar `tar`; resolves with its diff ID once committed. */
@@ -62,6 +64,7 @@ export async function storeLayerTar(content: ContentStore, layers: LayerStore, t
       await content.delete(blob.digest);
       throw new InvalidArgumentError(`invalid diffID for layer ${opts.expect.index}: expected "${opts.expect.diffId}", got "${diffId}"`);
     }
+    opts.onDiffId?.(diffId);
     await ingest.commit(diffId, result.size, { digest: blob.digest, size: blob.size, compression: 'gzip', mediaType: MediaType.DockerLayerGzip, tarSize: hasher.bytes });
     return diffId;
   } catch (err) {
