@@ -98,6 +98,9 @@ async function applyIgnore(root: RootDir, patterns: string, keep: Set<string>): 
 export async function openContext(body: Readable, parent: string, dockerfile: string): Promise<BuildContext> {
   await fs.promises.mkdir(parent, { recursive: true, mode: 0o700 });
   const dir = await fs.promises.mkdtemp(path.join(parent, 'ctx-'));
+  // `COPY . /dst` gives /dst the context root's mode: 0755 as a client's directory would have,
+  // not mkdtemp's 0700 (the parent directory is the daemon's own, 0700).
+  await fs.promises.chmod(dir, 0o755);
   const dispose = () => fs.promises.rm(dir, { recursive: true, force: true });
   try {
     const root = await RootDir.open(dir);

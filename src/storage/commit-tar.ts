@@ -13,7 +13,9 @@
  * writes into the root before each start. A directory that exists in the image below and has
  * nothing kept under it is an overlay copy-up only (it was opened for one of those files, or
  * for a mount point) and is left out too, so that a step that changed nothing gives an empty
- * layer.
+ * layer. So are, in an image that lacks them, an empty /dev, /proc or /sys (the guest's mount
+ * points) and an /etc holding only those files (the pod layer makes it for FROM scratch
+ * images): dockerd keeps them in its init layer, never in a commit.
  */
 import * as fs from 'node:fs';
 import { execFile } from 'node:child_process';
@@ -26,6 +28,8 @@ type TarHeader = Parameters<tar.Pack['entry']>[0];
 
 /** Files the pod layer writes into every root and dockerd keeps out of a commit. */
 const RUNTIME_FILES = new Set(['etc/hostname', 'etc/hosts', 'etc/resolv.conf']);
+/** Mount points the guest makes when an image lacks them (dockerd's init layer has them). */
+const RUNTIME_DIRS = new Set(['dev', 'proc', 'sys']);
 
 const CHUNK = 256 * 1024;
 
@@ -100,7 +104,12 @@ export async function packUpper(upper: string, lowerDirs: string[], opts: { opaq
         const inLower = !belowNew && (await existsInLayers(lowerDirs, c));
         const isOpaque = inLower && (await opaque(at(sub)));
         const children = await walk(sub, c, !inLower || isOpaque);
-        if (inLower && !isOpaque && children.length === 0) continue;
+        if (children.length === 0 && !isOpaque) {
+          // Copied up only for what is left out, or a runtime mount point: not a change.
+          if (inLower) continue;
+          if (comps.length === 0 && RUNTIME_DIRS.has(n)) continue;
+          if (comps.length === 0 && n === 'etc' && (await fs.promises.readdir(at(sub))).every((x) => RUNTIME_FILES.has(`etc/${x}`)) && (await fs.promises.readdir(at(sub))).length > 0) continue;
+        }
         out.push({ name, header: { ...header, name: `${name}/`, type: 'directory' } });
         if (isOpaque) out.push({ name, header: { ...header, name: `${name}/.wh..wh..opq`, type: 'file', size: 0, mode: 0o600 } });
         out.push(...children);

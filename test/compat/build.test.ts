@@ -193,3 +193,13 @@ print(c.containers.run('frompy:1', remove=True).decode(), end='')
   const again = await docker(['build', dir]);
   expect(again.out).not.toContain('Using cache');
 });
+
+test('with DOCKER_BUILDKIT unset and no buildx plugin, the CLI falls back to the classic builder', async () => {
+  const dir = context('unset', { Dockerfile: `FROM ${IMAGE}\nLABEL built=classic\n` });
+  const plain = { ...env };
+  delete plain.DOCKER_BUILDKIT;
+  const r = await dockerCli({ env: plain }, ['build', '-t', 'unset', dir]);
+  expect(r.code).toBe(0);
+  expect(r.err).toContain('legacy builder is deprecated');
+  expect(r.out).toContain('Successfully tagged unset:latest');
+});
