@@ -47,6 +47,7 @@ export class BuildError extends Error {
 
 const PROXY_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The state of the stage being built. */
 interface StageState {
@@ -134,7 +135,9 @@ export class Builder {
 
   private header(ins: Instruction): void {
     this.step++;
-    this.say(`Step ${this.step}/${this.total} : ${ins.original}\n`);
+    // dockerd sends the line and its newline as two messages.
+    this.say(`Step ${this.step}/${this.total} : ${ins.original}`);
+    this.say('\n');
   }
 
   private async buildStage(stage: Stage, escape: string, meta: Map<string, string | undefined>): Promise<string> {
@@ -148,7 +151,9 @@ export class Builder {
       st.config = JSON.parse(JSON.stringify(img.config.config ?? {})) as RunConfig;
       this.say(` ---> ${shortId(img.id)}\n`);
     } else {
-      // FROM scratch: nothing to show until the first step makes an image.
+      // dockerd's answer for scratch: no image yet, and the default PATH.
+      st.config = { Env: [DEFAULT_PATH] };
+      this.say(' ---> \n');
     }
     const triggers = st.config.OnBuild ?? [];
     if (triggers.length) {

@@ -51,8 +51,11 @@ export function register(router: Router, services: ApiServices): void {
     const labels = jsonParam<string>(query.labels, 'labels');
     const tmp = path.join(services.system.dataRoot, 'build-tmp');
     const context = await openContext(req, tmp, query.dockerfile);
-    const stream = openStream(res, 'application/json');
+    // The stream opens with the first message: a failure before it (a Dockerfile that does
+    // not parse, a missing base image) is an HTTP error, as dockerd answers it.
+    let stream: { gone: boolean } | undefined;
     const emit = (m: BuildMessage) => {
+      stream ??= openStream(res, 'application/json');
       if (!stream.gone) res.write(goJson(m) + '\r\n');
     };
     try {
@@ -71,13 +74,16 @@ export function register(router: Router, services: ApiServices): void {
       }, emit);
       await builder.build(df);
     } catch (err) {
+      if (!stream) {
+        await context.dispose();
+        throw err;
+      }
       const message = err instanceof BuildError ? err.message : (dockerMessage(err) ?? (err instanceof Error ? err.message : String(err)));
       const detail: Record<string, unknown> = err instanceof BuildError && err.code !== undefined ? { code: err.code, message } : { message };
       emit({ errorDetail: detail, error: message } as unknown as BuildMessage);
-    } finally {
-      await context.dispose();
-      res.end();
     }
+    await context.dispose();
+    res.end();
   }));
 
   router.post('/build/prune', typed('POST /build/prune', async (_input, _req, res) => {

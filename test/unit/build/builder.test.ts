@@ -81,6 +81,7 @@ test('one image per step, the classic output, then a cached rebuild that runs no
   const b = new FakeBackend();
   const first = await build(b, DF, { buildArgs: { WHO: 'you', UNUSED: 'x' } });
   expect(first.out).toContain('Step 1/7 : FROM base AS first\n ---> bbbbbbbbbbbb\n');
+  expect(first.msgs.slice(0, 2)).toEqual([{ stream: 'Step 1/7 : FROM base AS first' }, { stream: '\n' }]);
   expect(first.out).toContain('Step 5/7 : RUN echo hi $WHO\n ---> Running in cccccccccccc\noutput of the step\nRemoving intermediate container cccccccccccc\n');
   expect(first.out).toContain('[Warning] One or more build-args [UNUSED] were not consumed\n');
   expect(first.out).toMatch(/Successfully built [0-9a-f]{12}\nSuccessfully tagged app:1\n$/);
