@@ -108,7 +108,10 @@ export async function packUpper(upper: string, lowerDirs: string[], opts: { opaq
           // Copied up only for what is left out, or a runtime mount point: not a change.
           if (inLower) continue;
           if (comps.length === 0 && RUNTIME_DIRS.has(n)) continue;
-          if (comps.length === 0 && n === 'etc' && (await fs.promises.readdir(at(sub))).every((x) => RUNTIME_FILES.has(`etc/${x}`)) && (await fs.promises.readdir(at(sub))).length > 0) continue;
+          if (comps.length === 0 && n === 'etc') {
+            const names = await fs.promises.readdir(at(sub));
+            if (names.length > 0 && names.every((x) => RUNTIME_FILES.has(`etc/${x}`))) continue;
+          }
         }
         out.push({ name, header: { ...header, name: `${name}/`, type: 'directory' } });
         if (isOpaque) out.push({ name, header: { ...header, name: `${name}/.wh..wh..opq`, type: 'file', size: 0, mode: 0o600 } });
