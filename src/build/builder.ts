@@ -230,7 +230,7 @@ export class Builder {
   }
 
   private async configStep(st: StageState, config: RunConfig, text: string): Promise<void> {
-    const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), config, createdBy: `/bin/sh -c #(nop)  ${text}` };
+    const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), config, createdBy: `/bin/sh -c #(nop) ${text.startsWith('WORKDIR ') ? '' : ' '}${text}` };
     const hit = this.cached(step.parentId, step.createdBy);
     if (hit) return this.finish(st, step, hit);
     await this.finish(st, step, await this.backend.configImage(step));

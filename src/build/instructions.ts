@@ -127,11 +127,12 @@ export function applyConfigInstruction(ins: Instruction, c: RunConfig, ctx: Eval
         return `USER ${u}`;
       }
       case 'EXPOSE': {
-        const ports = expandPorts(expandWords(ins.args, ctx.lookup, ctx.escape));
+        const words = expandWords(ins.args, ctx.lookup, ctx.escape);
+        const ports = expandPorts(words);
         if (ports.length === 0) throw fail('EXPOSE requires at least one argument');
         c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
         for (const p of ports) c.ExposedPorts[p] = {};
-        return `EXPOSE map[${Object.keys(c.ExposedPorts).sort().map((p) => `${p}:{}`).join(' ')}]`;
+        return `EXPOSE ${words.join(' ')}`;
       }
       case 'VOLUME': {
         const vols = ins.json ?? expandWords(ins.args, ctx.lookup, ctx.escape);
@@ -141,7 +142,7 @@ export function applyConfigInstruction(ins: Instruction, c: RunConfig, ctx: Eval
           if (!v.trim()) throw fail('VOLUME specified can not be an empty string');
           c.Volumes[v] = {};
         }
-        return `VOLUME ${goList(vols)}`;
+        return `VOLUME [${vols.join(' ')}]`;
       }
       case 'ENTRYPOINT': {
         c.Entrypoint = ins.json ?? (ins.args ? [...ctx.shell, ins.args] : null);
