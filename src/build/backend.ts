@@ -21,6 +21,7 @@ import { decodeBody } from '../api/v1.41/schema/go-decode';
 import { CreateBodySchema } from '../translate/docker-schema';
 import { InvalidArgumentError } from '../errors';
 import { familiarString, parseTagged } from '../storage/reference';
+import type { AuthConfig } from '../storage/registry/auth';
 
 /** A step's new image: its parent, config and history text. */
 export interface StepImage {
@@ -63,6 +64,8 @@ export class PodBuildBackend implements BuildBackend {
     /** Scratch space of the daemon for roots of FROM scratch images. */
     private readonly tmpRoot: string,
     private readonly version: string,
+    /** Credentials by registry domain (X-Registry-Config), for FROM and COPY --from pulls. */
+    private readonly auths: ReadonlyMap<string, AuthConfig> = new Map(),
   ) {
     this.stores = { content: images.content, layers: images.layers, images: images.store };
   }
@@ -78,7 +81,9 @@ export class PodBuildBackend implements BuildBackend {
 
   async pullImage(ref: string, out: (line: string) => void): Promise<{ id: string; config: ImageConfig }> {
     const r = parseTagged(ref);
+    const auth = this.auths.get(r.domain);
     const res = await this.images.pull(r, {
+      ...(auth ? { auth } : {}),
       onProgress: (e) => {
         if (e.kind === 'resolved') out(`${e.tagOrDigest}: Pulling from ${e.repository}`);
         else if (e.kind === 'stored') out(`Status: ${e.updated ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarString(r)}`);

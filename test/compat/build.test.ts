@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerCli } from '../helpers/docker-cli';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { FIXTURE_AUTH_PASSWORD, FIXTURE_AUTH_REGISTRY, FIXTURE_AUTH_USER, FIXTURE_REGISTRY } from '../fixtures/registry';
 
 jest.setTimeout(300000);
 
@@ -202,4 +202,15 @@ test('with DOCKER_BUILDKIT unset and no buildx plugin, the CLI falls back to the
   expect(r.code).toBe(0);
   expect(r.err).toContain('legacy builder is deprecated');
   expect(r.out).toContain('Successfully tagged unset:latest');
+});
+
+test('FROM an image of a private registry pulls with the credentials of X-Registry-Config', async () => {
+  const dir = context('private', { Dockerfile: `FROM ${FIXTURE_AUTH_REGISTRY}/busybox\nLABEL from=private\n` });
+  const anonymous = await docker(['build', '-t', 'private', dir]);
+  expect(anonymous.code).not.toBe(0);
+  const login = await dockerCli({ env }, ['login', '-u', FIXTURE_AUTH_USER, '--password-stdin', FIXTURE_AUTH_REGISTRY], Buffer.from(FIXTURE_AUTH_PASSWORD));
+  expect(login.code).toBe(0);
+  const r = await docker(['build', '-t', 'private', dir]);
+  expect(r.code).toBe(0);
+  expect(JSON.parse((await docker(['image', 'inspect', 'private'])).out)[0].Config.Labels).toEqual({ from: 'private' });
 });

@@ -20,6 +20,25 @@ import { BuildCache } from '../../build/cache';
 import { Builder, BuildError, type BuildMessage } from '../../build/builder';
 import { PodBuildBackend } from '../../build/backend';
 import { parseTagged } from '../../storage/reference';
+import { decodeRegistryAuth, type AuthConfig } from '../../storage/registry/auth';
+import { loginDomain } from '../../storage/service';
+
+/** `X-Registry-Config`: base64url JSON of registry -> AuthConfig (the CLI's config file entries). */
+function registryConfig(header: string | undefined): Map<string, AuthConfig> {
+  const out = new Map<string, AuthConfig>();
+  if (!header) return out;
+  try {
+    const v = JSON.parse(Buffer.from(header.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8')) as unknown;
+    if (!v || typeof v !== 'object' || Array.isArray(v)) return out;
+    for (const [server, entry] of Object.entries(v as Record<string, unknown>)) {
+      const auth = decodeRegistryAuth(Buffer.from(JSON.stringify(entry)).toString('base64'));
+      if (auth) out.set(loginDomain(server), auth);
+    }
+  } catch {
+    // Like an undecodable X-Registry-Auth: no credentials.
+  }
+  return out;
+}
 
 /** A JSON object query parameter (buildargs, labels); {} when empty. */
 function jsonParam<T>(raw: string, name: string): Record<string, T> {
@@ -60,7 +79,7 @@ export function register(router: Router, services: ApiServices): void {
     };
     try {
       const df = parseDockerfile(context.dockerfile);
-      const backend = new PodBuildBackend(images, c, tmp, services.system.version);
+      const backend = new PodBuildBackend(images, c, tmp, services.system.version, registryConfig(req.get('X-Registry-Config')));
       const builder = new Builder(backend, cacheOf(), context.dir, {
         tags: query.t,
         quiet: query.q,
