@@ -176,7 +176,9 @@ export class Builder {
     const local = this.opts.pull ? undefined : this.backend.findImage(ref);
     if (local) return local;
     try {
-      return await this.backend.pullImage(ref, (line) => this.emit({ status: line }));
+      return await this.backend.pullImage(ref, (line) => {
+        if (!this.opts.quiet) this.emit({ status: line });
+      });
     } catch (e) {
       const found = this.backend.findImage(ref);
       if (found && this.opts.pull) return found;
