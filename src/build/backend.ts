@@ -28,6 +28,8 @@ export interface StepImage {
   parentId?: string;
   config: RunConfig;
   createdBy: string;
+  /** MAINTAINER's value, recorded as the image's author. */
+  author?: string;
 }
 
 /** The daemon side of a build (an in-memory fake implements it in unit tests). */
@@ -94,7 +96,7 @@ export class PodBuildBackend implements BuildBackend {
 
   async configImage(step: StepImage): Promise<string> {
     const parent = step.parentId ? this.images.store.config(step.parentId) : undefined;
-    const built = childImageConfig({ ...(parent ? { parent } : {}), config: step.config, createdBy: step.createdBy, dockerVersion: this.version });
+    const built = childImageConfig({ ...(parent ? { parent } : {}), config: step.config, createdBy: step.createdBy, ...(step.author ? { author: step.author } : {}), dockerVersion: this.version });
     return recordImage(this.stores.content, this.stores.images, built);
   }
 
@@ -130,7 +132,7 @@ export class PodBuildBackend implements BuildBackend {
 
   async commit(containerId: string, step: StepImage): Promise<string> {
     const paths = await this.rootfsPaths(containerId);
-    return commitWritableLayer(this.stores, { upperDir: paths.upperDir, lowerDirs: paths.lowerDirs, ...(step.parentId ? { parentId: step.parentId } : {}), config: step.config, createdBy: step.createdBy, dockerVersion: this.version });
+    return commitWritableLayer(this.stores, { upperDir: paths.upperDir, lowerDirs: paths.lowerDirs, ...(step.parentId ? { parentId: step.parentId } : {}), config: step.config, createdBy: step.createdBy, ...(step.author ? { author: step.author } : {}), dockerVersion: this.version });
   }
 
   private rootfsPaths(id: string): Promise<{ upperDir: string; lowerDirs: string[] }> {
@@ -149,7 +151,7 @@ export class PodBuildBackend implements BuildBackend {
         } finally {
           await root.close();
         }
-        return await commitWritableLayer(this.stores, { upperDir: dir, lowerDirs: [], ...(step.parentId ? { parentId: step.parentId } : {}), config: step.config, createdBy: step.createdBy, dockerVersion: this.version });
+        return await commitWritableLayer(this.stores, { upperDir: dir, lowerDirs: [], ...(step.parentId ? { parentId: step.parentId } : {}), config: step.config, createdBy: step.createdBy, ...(step.author ? { author: step.author } : {}), dockerVersion: this.version });
       } finally {
         await fs.promises.rm(dir, { recursive: true, force: true });
       }

@@ -56,6 +56,8 @@ interface StageState {
   /** Build args declared in this stage and their values. */
   args: Map<string, string | undefined>;
   cmdSet: { value: boolean };
+  /** MAINTAINER's value, the author of this stage's images from then on. */
+  author?: string;
 }
 
 /** Builds one Dockerfile (see the module comment). */
@@ -205,7 +207,7 @@ export class Builder {
       const config = JSON.parse(JSON.stringify(st.config)) as RunConfig;
       let text: string;
       try {
-        text = applyConfigInstruction(ins, config, ctx);
+        text = applyConfigInstruction(ins, config, ctx, (a) => (st.author = a));
       } catch (e) {
         throw new BuildError((e as Error).message);
       }
@@ -232,7 +234,7 @@ export class Builder {
   }
 
   private async configStep(st: StageState, config: RunConfig, text: string): Promise<void> {
-    const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), config, createdBy: `/bin/sh -c #(nop) ${text.startsWith('WORKDIR ') ? '' : ' '}${text}` };
+    const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), ...(st.author ? { author: st.author } : {}), config, createdBy: `/bin/sh -c #(nop) ${text.startsWith('WORKDIR ') ? '' : ' '}${text}` };
     const hit = this.cached(step.parentId, step.createdBy);
     if (hit) return this.finish(st, step, hit);
     await this.finish(st, step, await this.backend.configImage(step));
@@ -243,7 +245,7 @@ export class Builder {
     const argEnv = [...st.args].filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).sort();
     const proxyEnv = Object.entries(this.opts.buildArgs).filter(([k, v]) => PROXY_ARGS.has(k) && v !== null && !st.args.has(k)).map(([k, v]) => `${k}=${v}`);
     const prefix = argEnv.length ? `|${argEnv.length} ${argEnv.join(' ')} ` : '';
-    const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), config: st.config, createdBy: `${prefix}${cmd.join(' ')}` };
+    const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), ...(st.author ? { author: st.author } : {}), config: st.config, createdBy: `${prefix}${cmd.join(' ')}` };
     const hit = this.cached(step.parentId, step.createdBy);
     if (hit) return this.finish(st, step, hit);
     const env = [...(st.config.Env ?? [])];
@@ -302,7 +304,7 @@ export class Builder {
         throw new BuildError((e as Error).message);
       }
       const kind = plan.sources.length > 1 ? 'multi' : plan.sources[0].stat.isDirectory() ? 'dir' : 'file';
-      const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), config: st.config, createdBy: `/bin/sh -c #(nop) ${keyword} ${chown !== undefined ? `--chown=${chown} ` : ''}${kind}:${sum} in ${dest} ` };
+      const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), ...(st.author ? { author: st.author } : {}), config: st.config, createdBy: `/bin/sh -c #(nop) ${keyword} ${chown !== undefined ? `--chown=${chown} ` : ''}${kind}:${sum} in ${dest} ` };
       const hit = this.cached(step.parentId, step.createdBy);
       if (hit) return this.finish(st, step, hit);
       let id: string;
