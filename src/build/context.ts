@@ -105,7 +105,11 @@ export async function openContext(body: Readable, parent: string, dockerfile: st
   try {
     const root = await RootDir.open(dir);
     try {
-      await extractInto(root, '/', await maybeGunzip(body));
+      await extractInto(root, '/', await maybeGunzip(body)).catch((e: unknown) => {
+        // A body that is not a tar (or a truncated one) is the client's error.
+        if (e instanceof InvalidArgumentError) throw e;
+        throw new InvalidArgumentError(`failed to read the build context: ${(e as Error).message}`);
+      });
       const name = path.posix.normalize(`/${dockerfile || 'Dockerfile'}`).slice(1);
       const ignore = await readInside(root, '.dockerignore');
       if (ignore) await applyIgnore(root, ignore, new Set([name, '.dockerignore']));
