@@ -163,12 +163,12 @@ export class Builder {
       st.config.OnBuild = null;
       for (const t of triggers) {
         const ins = parseInstructions(t).instructions[0];
-        if (ins) await this.dispatch(ins, st, escape, meta, true);
+        if (ins) await this.dispatch(ins, st, escape, meta);
       }
     }
     for (const ins of stage.instructions) {
       this.header(ins);
-      await this.dispatch(ins, st, escape, meta, false);
+      await this.dispatch(ins, st, escape, meta);
     }
     if (!st.imageId) throw new BuildError('No image was generated. Is your Dockerfile empty?');
     return st.imageId;
@@ -194,8 +194,7 @@ export class Builder {
     return (n) => env(n) ?? (st.args.has(n) ? st.args.get(n) : undefined);
   }
 
-  private async dispatch(ins: Instruction, st: StageState, escape: string, meta: Map<string, string | undefined>, trigger: boolean): Promise<void> {
-    void trigger;
+  private async dispatch(ins: Instruction, st: StageState, escape: string, meta: Map<string, string | undefined>): Promise<void> {
     const ctx = { escape, lookup: this.lookup(st), shell: st.config.Shell ?? DEFAULT_SHELL, cmdSet: st.cmdSet };
     if (ins.keyword === 'ARG') {
       const pairs = this.argPairs(ins, escape, ctx.lookup);
