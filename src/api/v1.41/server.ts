@@ -18,11 +18,12 @@ import * as containers from './containers';
 import * as exec from './exec';
 import * as networks from './networks';
 import * as archive from './archive';
+import * as volumes from './volumes';
 
 const log = logger('api');
 
 /** Route modules in registration order. Each adds its routes to the shared router. */
-const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system, imagePush, images, auth, containers, exec, networks, archive];
+const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system, imagePush, images, auth, containers, exec, networks, archive, volumes];
 
 /** Build the express app for the given services. */
 export function createApiApp(services: ApiServices): express.Express {
