@@ -111,8 +111,9 @@ export function mountSubpath(containerId: string, n: number): string {
 /**
  * Host half for one container: each bind source (created first when `createSource`) is
  * bind-mounted at `<share>/<subpath>`. Returns an undo that unmounts them (the VM's teardown
- * does the same when it is not called). A source that is not a directory is refused: the
- * guest mounts directories of the share only.
+ * does the same when it is not called). A directory source is bound on a directory of the
+ * share, a regular file on an empty file there (the guest then mounts it on a file); any
+ * other kind of source (a device, a socket) is refused.
  */
 export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() => Promise<void>> {
   const done: string[] = [];
@@ -124,16 +125,26 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
     for (const [n, m] of (c.mounts ?? []).entries()) {
       if (m.type === 'tmpfs') continue;
       if (!share) throw new Error(`VM ${vm.id} has no volume share`);
-      if (m.type === 'bind' && m.createSource) await fs.promises.mkdir(m.source, { recursive: true, mode: 0o755 });
+      // -v makes a missing source as a directory (an existing file stays a file).
+      if (m.type === 'bind' && m.createSource && !(await fs.promises.lstat(m.source).catch(() => undefined))) {
+        await fs.promises.mkdir(m.source, { recursive: true, mode: 0o755 });
+      }
       let st: fs.Stats;
       try {
         st = await fs.promises.stat(m.source);
       } catch {
         throw new InvalidArgumentError(`invalid mount config for type "${m.type}": bind source path does not exist: ${m.source}`);
       }
-      if (!st.isDirectory()) throw new InvalidArgumentError(`podvisor bind-mounts directories only, not ${m.source}`);
       const target = path.join(share, mountSubpath(c.id, n));
-      await fs.promises.mkdir(target, { recursive: true, mode: 0o700 });
+      if (st.isDirectory()) {
+        await fs.promises.mkdir(target, { recursive: true, mode: 0o700 });
+      } else if (st.isFile()) {
+        // A single file: bound onto an empty file of the share; the guest mounts it on a file.
+        await fs.promises.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+        await (await fs.promises.open(target, 'a', 0o600)).close();
+      } else {
+        throw new InvalidArgumentError(`podvisor bind-mounts directories and regular files only, not ${m.source}`);
+      }
       await sharedMounter().mount({ source: m.source, target, flags: MS_BIND | MS_REC });
       done.push(target);
     }
@@ -146,7 +157,7 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
 
 /**
  * Guest half for one container, after its CREATE_CONTAINER and before its init: the agent
- * mounts each tmpfs and each bind (a directory of the volume share) at its path, in order.
+ * mounts each tmpfs and each bind or volume (a directory or file of the volume share) at its path, in order.
  */
 export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
   for (const [n, m] of (c.mounts ?? []).entries()) {
