@@ -118,6 +118,9 @@ test('named volumes: filled from the image, data kept across containers, 409 whi
     { Type: 'volume', Name: 'mv', Source: `${d.dataRoot}/volumes/mv/_data`, Destination: '/m', Driver: 'local', Mode: 'z', RW: true, Propagation: '' },
   ]);
   expect(JSON.parse(ok(['volume', 'inspect', 'mv']))[0].Labels).toEqual({ k: 'v' });
+  expect(ok(['ps', '-aq', '--no-trunc', '--filter', 'volume=mv'])).toBe(j.Id);
+  expect(ok(['ps', '-aq', '--no-trunc', '--filter', 'volume=/data'])).toBe(j.Id);
+  expect(ok(['ps', '-aq', '--filter', 'volume=other'])).toBe('');
   // In use by a created container: 409 with dockerd's message, and the data stays.
   const r = docker(['volume', 'rm', 'etcvol']);
   expect(r.code).not.toBe(0);

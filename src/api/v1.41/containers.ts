@@ -128,6 +128,8 @@ export function register(router: Router, services: ApiServices): void {
       if (!labelsMatch(r.sandbox.spec.labels, filters.label ?? [])) continue;
       if (ancestorIds && !ancestorIds.includes(main.spec.image)) continue;
       if (filters.health?.length && !filters.health.includes(healthWord(main))) continue;
+      // dockerd's volume filter: a mount's volume name, host source or destination.
+      if (filters.volume?.length && !filters.volume.some((v) => (main.spec.mounts ?? []).some((m) => m.target === v || (m.type !== 'tmpfs' && m.source === v) || (m.type === 'volume' && m.name === v)))) continue;
       out.push(containerSummary(r, size ? { size: await sizes(c, r) } : {}));
       if (limit > 0 && out.length >= limit) break;
     }
