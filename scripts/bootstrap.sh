@@ -18,10 +18,11 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 # --- Debian packages -------------------------------------------------------------------
 # Runtime: QEMU (with virtiofsd in qemu-system-common), busybox for the guest, lz4 to unpack
 # the kernel, cpio for the initramfs, a C toolchain for the agent, attr (setfattr: layer xattrs
-# and overlay opaque markers, src/storage/fsops.ts).
+# and overlay opaque markers, src/storage/fsops.ts). Tests also use python3-docker (docker-py)
+# and docker-compose (Debian's 1.29, the compose project test).
 pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 kmod attr)
 case "$mode" in
-  --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io) ;;
+  --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose) ;;
   --bench) pkgs+=(docker-registry apache2-utils docker.io) ;;
 esac
 # docker.io: the benchmark baseline, and for the tests a private dockerd that archives

@@ -32,6 +32,8 @@ import { StateStore } from '../storage/state';
 import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
 import { openNetworks } from '../net/daemon';
+import { VolumeStore } from '../storage/volumes';
+import { removeWithContainers } from '../api/v1.41/volumes';
 
 /** The overlay directories inspect reports. */
 
@@ -116,6 +118,9 @@ async function main(argv: string[]): Promise<void> {
     rootfsPaths: (id: string) => rootfs.paths(id),
     archive: new ContainerArchive(rootfs),
   };
+  // Named and anonymous volumes under <data-root>/volumes; anonymous ones of --rm containers go with them.
+  const volumes = { store: await VolumeStore.open(opts.dataRoot), pods, events };
+  removeWithContainers(volumes);
   // --- end containers ------------------------------------------------------------------------
   // Bridges and rules come up in the background once the API listens (a daemon refused at
   // listen time touches no host network): /networks requests wait for them.
@@ -127,6 +132,7 @@ async function main(argv: string[]): Promise<void> {
     images,
     containers,
     networks: { manager: networks },
+    volumes,
   });
   // Log any stall of the event loop over 50 ms (no request may hold it longer).
   watchEventLoopLag();

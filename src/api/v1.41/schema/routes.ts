@@ -12,6 +12,7 @@ import { decodeBody } from './go-decode';
 import { AuthBodySchema, CreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema, UpdateBodySchema } from '../../../translate/docker-schema';
 import { readJson, yieldLoop } from '../kit/params';
 import { NetworkConnectBodySchema, NetworkCreateBodySchema, NetworkDisconnectBodySchema } from './network-bodies';
+import { VolumeCreateBodySchema } from './volume-bodies';
 
 /** Filters of GET /containers/json. */
 export const CONTAINER_LIST_FILTERS = ['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'health', 'isolation', 'network', 'publish', 'expose', 'volume', 'is-task'];
@@ -84,6 +85,11 @@ export const ROUTES = {
   'POST /networks/prune': { query: Type.Object({ filters: Q.filters(['label', 'label!', 'until']) }) },
   'POST /networks/:id/connect': { query: none, body: NetworkConnectBodySchema },
   'POST /networks/:id/disconnect': { query: none, body: NetworkDisconnectBodySchema },
+  'GET /volumes': { query: Type.Object({ filters: Q.filters(['dangling', 'driver', 'label', 'name']) }) },
+  'POST /volumes/create': { query: none, body: VolumeCreateBodySchema },
+  'GET /volumes/:name': { query: none },
+  'DELETE /volumes/:name': { query: Type.Object({ force: Q.bool() }) },
+  'POST /volumes/prune': { query: Type.Object({ filters: Q.filters(['label', 'label!']) }) },
 } satisfies Record<string, { query: TObject; body?: TSchema }>;
 
 /** A route of the table. */
