@@ -117,6 +117,7 @@ describe('podvisor CLI on real VMs', () => {
     expect(vms.find((v) => v.id === vmId)?.state).toBe('Associated');
     expect(await ok(d, ['exec', 'first', 'hostname'])).toBe('first-host\n');
     expect(await ok(d, ['exec', 'first', 'ps'])).toContain('sleep 4242');
+    expect(await ok(d, ['exec', 'first', 'cat', '/proc/mounts'])).toContain('/mnt/m');
     expect((await podvisor(d, ['rm-vm', vmId])).code).toBe(5);
 
     expect(await ok(d, ['stop', '--keep-vm', '-t', '1', 'first'])).toBe(`first stopped; VM ${vmId} is Idle\n`);
