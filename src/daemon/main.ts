@@ -138,8 +138,9 @@ async function main(argv: string[]): Promise<void> {
   watchEventLoopLag();
   // Requests about a container being re-adopted wait for it (adoptionGate); the gate is a
   // plain request listener in front of the apps.
-  const gated = adoptionGate(pods, app);
-  const handler = ((req: http.IncomingMessage, res: http.ServerResponse) => (isNativeRequest(req.url ?? '') ? nativeApp(req, res) : gated(req, res))) as unknown as typeof app;
+  const gated = adoptionGate(pods, app, /^(?:\/v[0-9.]+)?\/containers\/([^/?]+)\//);
+  const nativeGated = adoptionGate(pods, nativeApp, /^\/v1\/pods\/([^/?]+)/);
+  const handler = ((req: http.IncomingMessage, res: http.ServerResponse) => (isNativeRequest(req.url ?? '') ? nativeGated(req, res) : gated(req, res))) as unknown as typeof app;
   const servers: ApiServer[] = [];
   for (const host of opts.hosts) {
     servers.push(await serveOn(handler, host, listenPlan));
@@ -184,12 +185,11 @@ async function main(argv: string[]): Promise<void> {
 }
 
 /**
- * The request handler: `app`, except that a request about a container being re-adopted after
- * a restart waits until that adoption has ended (PodManager.whenAdopted), so clients see it
+ * The request handler: `app`, except that a request about a container (`ref` finds its name
+ * or id in the URL) being re-adopted after a restart waits until that adoption has ended (PodManager.whenAdopted), so clients see it
  * running with its VM, or exited, never half-restored.
  */
-function adoptionGate(pods: PodManager, app: http.RequestListener): http.RequestListener {
-  const ref = /^(?:\/v[0-9.]+)?\/containers\/([^/?]+)\//;
+function adoptionGate(pods: PodManager, app: http.RequestListener, ref: RegExp): http.RequestListener {
   return (req, res) => {
     const m = ref.exec(req.url ?? '');
     let wait: Promise<void> | undefined;

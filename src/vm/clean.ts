@@ -17,7 +17,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UnavailableError } from '../errors';
+import { NotFoundError, UnavailableError } from '../errors';
 import { mountsBelow, sharedMounter } from '../util/mounter';
 import { removeTreeOnOneDevice } from './qemu/host-files';
 import type { Vm } from './types';
@@ -48,7 +48,7 @@ export async function cleanGuest(vm: Vm, containerIds: string[]): Promise<void> 
       await within(vm.agent.destroyContainer(id), DESTROY_MS, `destroying container ${id.slice(0, 12)} in VM ${vm.id}`);
     } catch (err) {
       // Already gone (its init exited and the pod layer destroyed it, or it never started).
-      if (/no such container/i.test((err as Error).message)) continue;
+      if (err instanceof NotFoundError || /no such container/i.test((err as Error).message)) continue;
       throw err;
     }
   }
