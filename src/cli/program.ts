@@ -9,7 +9,7 @@ import { Client, CliError, EXIT, endpointOf } from './client';
 import { json, table } from './output';
 import { pull } from './pull';
 import { specFrom, type SpecOptions } from './spec-input';
-import { attachPod, execIn, waitPod } from './streams';
+import { attachPod, execIn, openAttach, waitPod } from './streams';
 import type { Pod, VmInfo } from './types';
 import { containersTable, podsTable, vmsTable } from './views';
 
@@ -162,10 +162,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
         io.out(`${pod.id}\n`);
         return 0;
       }
-      const attached = attachPod(c, pod.id, { tty: !!o.tty, stdin: !!o.interactive });
-      await new Promise((r) => setTimeout(r, 50));
+      const session = await openAttach(c, pod.id, { tty: !!o.tty, stdin: !!o.interactive });
       await c.json('POST', `/v1/pods/${pod.id}/start`, {});
-      await attached;
+      await session.ended;
       const code = await waitPod(c, pod.id);
       if (o.rm) await c.json('DELETE', `/v1/pods/${pod.id}?force=1`);
       return code;

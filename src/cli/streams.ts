@@ -70,11 +70,20 @@ export function pipeSession(sock: Duplex, o: SessionOptions, onResize?: (rows: n
   });
 }
 
-/** Attach to a pod's main container until its process ends; resolves with its exit code. */
-export async function attachPod(c: Client, podId: string, o: SessionOptions): Promise<void> {
+/**
+ * Attach to a pod's main container: resolves once the daemon has taken the session (a
+ * session taken before the pod starts is bound at its start, so nothing of its output is
+ * missed) with a promise of the session's end (when its process ends or the daemon closes it).
+ */
+export async function openAttach(c: Client, podId: string, o: SessionOptions): Promise<{ ended: Promise<void> }> {
   const q = `stream=1&stdout=1&stderr=1${o.stdin ? '&stdin=1' : ''}`;
   const sock = await c.hijack(`/v1.41/containers/${podId}/attach?${q}`);
-  await pipeSession(sock, o, (rows, cols) => void c.json('POST', `/v1.41/containers/${podId}/resize?h=${rows}&w=${cols}`).catch(() => undefined));
+  return { ended: pipeSession(sock, o, (rows, cols) => void c.json('POST', `/v1.41/containers/${podId}/resize?h=${rows}&w=${cols}`).catch(() => undefined)) };
+}
+
+/** Attach to a pod's main container until the session ends. */
+export async function attachPod(c: Client, podId: string, o: SessionOptions): Promise<void> {
+  await (await openAttach(c, podId, o)).ended;
 }
 
 /** Wait for a pod's main container to exit; its exit code. */
