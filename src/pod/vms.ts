@@ -73,16 +73,18 @@ export class PodVms implements PodVmService {
     const e = this.ctx.registry.lookup(podRef);
     if (e.run) throw new NotModifiedError('pod already running');
     const vm = this.held.claim(vmId, e.record.id);
+    let pinned = false;
     try {
       if (needsVolumeShare(podSpecOf(e.record)) && !vm.devices.volumes) {
         throw new ConflictError(`VM ${vm.id} has no volume share and pod ${e.record.name} mounts host directories or volumes: start it without --vm`);
       }
       this.ctx.reuse.pin(e.record.id, vm);
+      pinned = true;
       await lifecycle.start(this.ctx, e, podRef);
     } catch (err) {
-      // Not taken by a boot: the VM is still clean and Idle. Taken, its start failed and the
-      // rollback destroyed it (the registry drops it when it exits).
-      if (this.ctx.reuse.takePinned(e.record.id) === vm || !e.run) this.held.unclaim(vm);
+      // Not taken by a boot: the VM is still clean and Idle again. Taken, the start failed
+      // after it and its rollback destroyed the VM (the registry drops it when it exits).
+      if (!pinned || this.ctx.reuse.takePinned(e.record.id) === vm) this.held.unclaim(vm);
       throw err;
     }
   }

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerCli } from '../helpers/docker-cli';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { ptySession } from '../helpers/pty';
 
 jest.setTimeout(240000);
 
@@ -87,6 +88,10 @@ describe('podvisor CLI on real VMs', () => {
     expect(run.out).toBe('from-run\n');
     expect(run.code).toBe(3);
 
+    const info = JSON.parse(await ok(d, ['info', '--json'])) as Record<string, unknown>;
+    expect(info).toMatchObject({ host: d.dockerHost, pods: 0, vms: 0, isolation: 'QEMU microVM per pod' });
+    expect(await ok(d, ['info'])).toMatch(/^pods\s+0$/m);
+
     await ok(d, ['create', '--name', 'web', IMAGE, 'sh', '-c', 'echo started; sleep 1000']);
     expect(await ok(d, ['list'])).toMatch(/web\s+Created/);
     await ok(d, ['start', 'web']);
@@ -147,6 +152,21 @@ describe('podvisor CLI on real VMs', () => {
     expect(pods.find((p) => p.name === 'old')).toMatchObject({ vm: null, state: 'Created' });
     expect((await podvisor(d, ['replace', '-o', 'old', '-n', 'new'])).code).toBe(5);
     await ok(d, ['rm', '-f', 'old', 'new']);
+  });
+
+  test('run-pod -t attaches to the pod\'s TTY at a terminal; exec -it too; the exit code comes back', async () => {
+    const env = { ...process.env, PODVISOR_HOST: d.dockerHost };
+    const t = ptySession(`stty rows 30 cols 90; exec ${process.execPath} ${BIN} run-pod -t --name tty ${IMAGE} sh`, env);
+    t.type('\r');
+    await t.expect(/# $/, 60000);
+    t.type('stty size; exit 3\r');
+    await t.expect(/30 90/);
+    expect(await t.exited).toBe(3);
+    await ok(d, ['start', 'tty']);
+    const x = ptySession(`exec ${process.execPath} ${BIN} exec -it tty sh -c 'tty; exit 4'`, env);
+    await x.expect(/\/dev\/pts\/\d+/, 60000);
+    expect(await x.exited).toBe(4);
+    await ok(d, ['rm', '-f', 'tty']);
   });
 
   test('bridges: native pods in docker ps with their pod label; Docker containers in podvisor list', async () => {
