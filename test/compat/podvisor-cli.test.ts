@@ -158,7 +158,7 @@ describe('podvisor CLI on real VMs', () => {
     const env = { ...process.env, PODVISOR_HOST: d.dockerHost };
     const t = ptySession(`stty rows 30 cols 90; exec ${process.execPath} ${BIN} run-pod -t --name tty ${IMAGE} sh`, env);
     t.type('\r');
-    await t.expect(/# $/, 60000);
+    await t.expect(/# /, 60000);
     t.type('stty size; exit 3\r');
     await t.expect(/30 90/);
     expect(await t.exited).toBe(3);
