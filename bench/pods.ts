@@ -6,6 +6,8 @@
  * socket (no CLI process start in it), each round:
  *  - podvisor run-pod: POST /v1/pods {spec, start: true} of a busybox `sleep 3600` pod, from
  *    a warm pool (the pool's refill after it is waited for, untimed: BENCH_SETTLE_MS);
+ *  - the same on a second podvisord without a pool (the pod's VM boots on the request: the
+ *    case hyperd's 376 ms is, with KVM + qboot);
  *  - podvisor replace: the running pod replaced by a created one of the same spec on its VM,
  *    POST /v1/pods/OLD/replace {with: NEW, timeout: 0} (busybox sleep as PID 1 ignores
  *    SIGTERM, so the old pod is SIGKILLed at once: a replace, not a grace period, is timed);
@@ -42,15 +44,18 @@ async function main(): Promise<void> {
   const registries = await ensureFixtureRegistries();
   // Debug logs: the VM cleaning's own time is read from them.
   const podvisor = await startDaemon({ vmPoolSize: 1, args: ['--log-level', 'debug'] });
+  const cold = await startDaemon({ vmPoolSize: 0 });
   let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
   try {
     dockerd = await startDockerd(path.join(base, 'dockerd'));
-    for (const env of [podvisor.env, dockerd.env]) execFileSync('docker', ['pull', '-q', IMAGE], { env, stdio: 'ignore', timeout: 120000 });
+    for (const env of [podvisor.env, cold.env, dockerd.env]) execFileSync('docker', ['pull', '-q', IMAGE], { env, stdio: 'ignore', timeout: 120000 });
     const pv = new Client({ socketPath: podvisor.socketPath }, podvisor.dockerHost);
+    const pc = new Client({ socketPath: cold.socketPath }, cold.dockerHost);
     const dd = new Client({ socketPath: (dockerd.env.DOCKER_HOST as string).slice('unix://'.length) }, dockerd.env.DOCKER_HOST as string);
     await sleep(SETTLE_MS);
 
     const runPod: number[] = [];
+    const runPodCold: number[] = [];
     const replace: number[] = [];
     const docker: number[] = [];
     for (let r = 0; r < RUNS; r++) {
@@ -60,6 +65,9 @@ async function main(): Promise<void> {
       // replace it by a created pod of the same spec, on its VM.
       const next = await pv.json<{ id: string }>('POST', '/v1/pods', { spec: SPEC });
       replace.push(await timed(() => pv.json('POST', `/v1/pods/${oldId}/replace`, { with: next.id, timeout: 0 })));
+      // run-pod without a pool: the VM boots on the request.
+      let coldId = '';
+      runPodCold.push(await timed(async () => (coldId = (await pc.json<{ id: string }>('POST', '/v1/pods', { spec: SPEC, start: true })).id)));
       // dockerd: create + start of the same container.
       let cid = '';
       docker.push(
@@ -68,9 +76,10 @@ async function main(): Promise<void> {
           await dd.json('POST', `/v1.41/containers/${cid}/start`);
         }),
       );
-      process.stdout.write(`round ${r + 1}/${RUNS}: run-pod ${runPod[r].toFixed(3)} s, replace ${replace[r].toFixed(3)} s, dockerd create+start ${docker[r].toFixed(3)} s\n`);
+      process.stdout.write(`round ${r + 1}/${RUNS}: run-pod ${runPod[r].toFixed(3)} s, run-pod no pool ${runPodCold[r].toFixed(3)} s, replace ${replace[r].toFixed(3)} s, dockerd create+start ${docker[r].toFixed(3)} s\n`);
       await pv.json('DELETE', `/v1/pods/${oldId}?force=1`);
       await pv.json('DELETE', `/v1/pods/${next.id}?force=1`);
+      await pc.json('DELETE', `/v1/pods/${coldId}?force=1`);
       await dd.json('DELETE', `/v1.41/containers/${cid}?force=1`);
       // The VM replace reused is destroyed with its pod; the pool refills meanwhile (untimed).
       await sleep(SETTLE_MS);
@@ -78,6 +87,7 @@ async function main(): Promise<void> {
     const line = (what: string, xs: number[]) => `  ${what.padEnd(52)} ${(median(xs) * 1000).toFixed(0)} ms\n`;
     process.stdout.write(`\nmedians of ${RUNS} rounds (request wall time), accel ${process.env.PODVISOR_ACCEL ?? 'auto'}, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
     process.stdout.write(line('podvisor run-pod (POST /v1/pods, start, warm pool)', runPod));
+    process.stdout.write(line('podvisor run-pod, no pool (the VM boots)', runPodCold));
     process.stdout.write(line('podvisor replace (same VM, old pod SIGKILLed)', replace));
     process.stdout.write(line('dockerd + runc create + start', docker));
     const cleans = [...podvisor.logs().matchAll(/cleaned for reuse in (\d+) ms/g)].map((m) => Number(m[1]) / 1000);
@@ -85,6 +95,7 @@ async function main(): Promise<void> {
   } finally {
     await dockerd?.stop().catch(() => undefined);
     await podvisor.stop();
+    await cold.stop();
     for (const r of registries) await r.stop().catch(() => undefined);
     fs.rmSync(base, { recursive: true, force: true });
   }
