@@ -4,6 +4,7 @@
  * of `run`. Without a TTY Docker multiplexes stdout and stderr in frames (8-byte header:
  * stream, 0, 0, 0, big-endian length); with one the stream is raw.
  */
+import { spawnSync } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import type { Client } from './client';
 
@@ -26,6 +27,16 @@ export class Demux {
   }
 }
 
+/**
+ * The local terminal in raw mode, or back. Node's raw mode keeps output post-processing
+ * (ONLCR), which would turn the remote terminal's "\r\n" into "\r\r\n": stty turns it off
+ * as well, as the docker CLI does (a failing stty costs only that).
+ */
+function setRaw(on: boolean): void {
+  process.stdin.setRawMode(on);
+  spawnSync('stty', [on ? '-opost' : 'opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
+}
+
 /** Options of a session: a TTY (raw), stdin attached. */
 export interface SessionOptions {
   tty: boolean;
@@ -41,7 +52,7 @@ export function pipeSession(sock: Duplex, o: SessionOptions, onResize?: (rows: n
     const demux = o.tty ? undefined : new Demux(process.stdout, process.stderr);
     sock.on('data', (c: Buffer) => (demux ? demux.push(c) : process.stdout.write(c)));
     const raw = o.tty && o.stdin && process.stdin.isTTY;
-    if (raw) process.stdin.setRawMode(true);
+    if (raw) setRaw(true);
     const resize = () => onResize?.(process.stdout.rows ?? 24, process.stdout.columns ?? 80);
     if (o.tty && process.stdout.isTTY) {
       resize();
@@ -57,7 +68,7 @@ export function pipeSession(sock: Duplex, o: SessionOptions, onResize?: (rows: n
       process.stdin.once('end', onEnd);
     }
     const done = () => {
-      if (raw) process.stdin.setRawMode(false);
+      if (raw) setRaw(false);
       process.stdin.off('data', onIn);
       process.stdin.off('end', onEnd);
       process.stdin.pause();

@@ -162,6 +162,8 @@ describe('podvisor CLI on real VMs', () => {
     t.type('stty size; exit 3\r');
     await t.expect(/30 90/);
     expect(await t.exited).toBe(3);
+    // The local terminal had no output post-processing of its own (lines end \r\n, as typed).
+    expect(t.output()).not.toContain('\r\r\n');
     await ok(d, ['start', 'tty']);
     const x = ptySession(`exec ${process.execPath} ${BIN} exec -it tty sh -c 'tty; exit 4'`, env);
     await x.expect(/\/dev\/pts\/\d+/, 60000);
