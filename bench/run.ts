@@ -10,7 +10,7 @@
  *  - `docker run -d busybox sleep 60`, 10 in a row (median of each command);
  *  - 10 x `docker run -d busybox sleep 60` started at once: wall time until all ten CLIs
  *    returned (each returns once its container runs);
- *  - `docker exec <c> true` in a running container, RUNS times (median);
+ *  - `docker exec <c> true` in a running container, EXEC_RUNS times (median);
  *  - attach: `docker run --rm busybox dd if=/dev/zero bs=64k count=3200` (200 MiB to stdout),
  *    bytes counted as they reach the CLI's stdout, 3 runs (median MB/s).
  * Between workloads (untimed) the containers are removed and podvisor's pool is given
@@ -38,10 +38,13 @@ const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 5000);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 const BASELINE_ROOT = process.env.BENCH_BASELINE_ROOT;
 const ARGS = (process.env.BENCH_ARGS ?? '').split(' ').filter(Boolean);
+const EXEC_RUNS = Number(process.env.BENCH_EXEC_RUNS ?? 10);
 const PARALLEL = 10;
 const STREAM_BYTES = 3200 * 65536;
 
-const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, stdio: 'ignore', timeout: 120000 });
+const docker = (env: NodeJS.ProcessEnv, args: string[], timeout = 120_000) => execFileSync('docker', args, { env, stdio: 'ignore', timeout });
+/** Remove containers (untimed; on a loaded 2-core machine ten VM teardowns can take minutes). */
+const removeAll = (env: NodeJS.ProcessEnv, names: string[]) => docker(env, ['rm', '-f', ...names], 600_000);
 
 /** Run the docker CLI asynchronously; resolves with the bytes it wrote to stdout. */
 function dockerAsync(env: NodeJS.ProcessEnv, args: string[]): Promise<number> {
@@ -117,7 +120,7 @@ async function main(): Promise<void> {
       await settle(name);
       for (let r = 0; r < PARALLEL; r++) inRow.samples[name].push(timeIt(() => docker(env, ['run', '-d', '--name', `bench-row-${r}`, IMAGE, 'sleep', '60'])));
       say(`run -d in a row ${name}: ${list(inRow.samples[name])}`);
-      docker(env, ['rm', '-f', ...Array.from({ length: PARALLEL }, (_, r) => `bench-row-${r}`)]);
+      removeAll(env, Array.from({ length: PARALLEL }, (_, r) => `bench-row-${r}`));
     }
 
     const par = row(`${PARALLEL} x \`docker run -d\` in parallel, until all run`);
@@ -127,15 +130,15 @@ async function main(): Promise<void> {
       await Promise.all(Array.from({ length: PARALLEL }, (_, r) => dockerAsync(env, ['run', '-d', '--name', `bench-par-${r}`, IMAGE, 'sleep', '60'])));
       par.samples[name].push(now() - t);
       say(`run -d in parallel ${name}: ${par.samples[name][0].toFixed(2)} s`);
-      docker(env, ['rm', '-f', ...Array.from({ length: PARALLEL }, (_, r) => `bench-par-${r}`)]);
+      removeAll(env, Array.from({ length: PARALLEL }, (_, r) => `bench-par-${r}`));
     }
 
     const exec = row('`docker exec c true`');
     for (const env of Object.values(clients)) docker(env, ['run', '-d', '--name', 'bench-exec', IMAGE, 'sleep', '3600']);
-    for (let r = 0; r < RUNS; r++) {
+    for (let r = 0; r < EXEC_RUNS; r++) {
       for (const [name, env] of Object.entries(clients)) exec.samples[name].push(timeIt(() => docker(env, ['exec', 'bench-exec', 'true'])));
     }
-    for (const env of Object.values(clients)) docker(env, ['rm', '-f', 'bench-exec']);
+    for (const env of Object.values(clients)) removeAll(env, ['bench-exec']);
 
     const attach = row('200 MiB of stdout through `docker run` (attach)', 'MB/s');
     for (let r = 0; r < 3; r++) {
@@ -159,7 +162,19 @@ async function main(): Promise<void> {
       const verdict = r.unit === 's' ? `${ratio.toFixed(2)}x the time` : `${ratio.toFixed(2)}x the throughput`;
       say(`| ${r.what} | ${names.map((n) => fmt(m[n], r.unit)).join(' | ')} | ${verdict} |`);
     }
+  } catch (err) {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
   } finally {
+    // Whatever a failed workload left running (a stopped daemon leaves running containers' VMs up).
+    const leftovers = ['bench-exec', ...Array.from({ length: PARALLEL }, (_, r) => [`bench-row-${r}`, `bench-par-${r}`]).flat()];
+    for (const env of [podvisor.env, ...(baseline ? [baseline.env] : [])]) {
+      try {
+        removeAll(env, leftovers);
+      } catch {
+        // most of them do not exist
+      }
+    }
     await dockerd?.stop().catch(() => undefined);
     await baseline?.stop().catch(() => undefined);
     await podvisor.stop();
