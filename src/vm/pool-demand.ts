@@ -113,10 +113,7 @@ export function poolMemoryBudget(vmMemoryMiB: number, base: number, memAvailable
   return Math.max(base, Math.floor((memAvailableBytes / 4) / (vmMemoryMiB * 1048576)));
 }
 
-/** Most VMs a growing pool holds, whatever the memory allows (each idle VM is ~50 MiB of host memory and a QEMU process). */
-export const POOL_GROWTH_MAX = 8;
-
-/** The daemon's pool growth: up to the memory budget (at most POOL_GROWTH_MAX), a refill boot per core. */
-export function poolGrowth(vmMemoryMiB: number, base: number): { maxCapacity: number; maxParallel: number } {
-  return { maxCapacity: Math.max(base, Math.min(POOL_GROWTH_MAX, poolMemoryBudget(vmMemoryMiB, base))), maxParallel: os.cpus().length };
+/** The daemon's pool growth (--vm-pool-max): up to `max` VMs within the memory budget, a refill boot per core. */
+export function poolGrowth(vmMemoryMiB: number, base: number, max: number): { maxCapacity: number; maxParallel: number } {
+  return { maxCapacity: Math.max(base, Math.min(max, poolMemoryBudget(vmMemoryMiB, base))), maxParallel: os.cpus().length };
 }
