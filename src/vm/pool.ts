@@ -185,7 +185,10 @@ export class CachedFactory implements VmFactory {
       else this.pump();
       return vm;
     }
-    if (this.booting.size > this.waiters.length) {
+    // With boots under way, wait for one rather than boot beside them: under TCG a boot keeps a
+    // core busy, and ten requests that each booted at once on 2 cores overran the boot deadline
+    // (bench/run.ts, 10 in parallel). pump() adds boots for the waiters while cores are idle.
+    if (this.booting.size > 0) {
       return new Promise<Vm>((resolve, reject) => this.waiters.push({ resolve, reject }));
     }
     const direct = this.inner.getVm(this.defaultConfig);
