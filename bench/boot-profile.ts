@@ -15,7 +15,7 @@
  *                   reclaim, container rehearsal and zero-page trim (poolWarmStep), 1 s later
  *
  *   ts-node bench/boot-profile.ts [name=kernel:initrd ...]   (default: guest/out's images)
- *   BENCH_KARGS="..." appends guest kernel parameters; BENCH_RUNS=9 for more boots of each (default 7); BENCH_TOP=15 lists the slowest initcalls
+ *   BENCH_KARGS="..." appends guest kernel parameters, BENCH_MACHINE="acpi=off" microvm properties; BENCH_RUNS=9 for more boots of each (default 7); BENCH_TOP=15 lists the slowest initcalls
  *   of each kernel (one extra boot with initcall_debug).
  */
 import * as fs from 'node:fs';
@@ -81,8 +81,9 @@ async function main(): Promise<void> {
   const rehearsal = Rehearsal.create();
   if (!rehearsal) throw new Error('no static busybox for the rehearsal (apt-get install busybox-static)');
   const extra = (process.env.BENCH_KARGS ?? '').split(' ').filter(Boolean);
+  const machineOpts = (process.env.BENCH_MACHINE ?? '').split(',').filter(Boolean);
   const hv = (images: GuestImages, kernelArgs: string[] = []) =>
-    new QemuHypervisor({ execRoot, ...images, accel: accel.accel, kernelArgs: [...extra, ...kernelArgs], connectAgent: (e) => AgentClient.connect(e) });
+    new QemuHypervisor({ execRoot, ...images, accel: accel.accel, kernelArgs: [...extra, ...kernelArgs], machineOpts, connectAgent: (e) => AgentClient.connect(e) });
   const fig: Record<string, Figures> = Object.fromEntries(kernels.map(([n]) => [n, { boot: [], cpu: [], init: [], initramfs: [], pss: [], qemu: [] }]));
   process.stdout.write(`accel ${accel.accel}; ${kernels.map(([n, i]) => `${n}: ${i.kernel} (${(fs.statSync(i.kernel).size / 1048576).toFixed(1)} MiB), ${i.initrd}`).join('; ')}\n`);
   try {
