@@ -14,7 +14,7 @@
  *   PSS             QEMU + virtiofsd of the VM as the daemon's pool leaves it idle: post-boot
  *                   reclaim, container rehearsal and zero-page trim (poolWarmStep), 1 s later
  *
- *   ts-node bench/boot-profile.ts [name=kernel:initrd ...]   (default: guest/out's images)
+ *   ts-node bench/boot-profile.ts [name=kernel:initrd[:microvm-props] ...]   (default: guest/out's images)
  *   BENCH_KARGS="..." appends guest kernel parameters, BENCH_MACHINE="acpi=off" microvm properties; BENCH_RUNS=9 for more boots of each (default 7); BENCH_TOP=15 lists the slowest initcalls
  *   of each kernel (one extra boot with initcall_debug).
  */
@@ -68,9 +68,12 @@ interface Figures { boot: number[]; cpu: number[]; init: number[]; initramfs: nu
 
 async function main(): Promise<void> {
   setLogLevel('error');
+  // name=kernel:initrd[:microvm properties, e.g. acpi=off]
+  const machineOf: Record<string, string[]> = {};
   const kernels: Array<[string, GuestImages]> = process.argv.slice(2).map((a) => {
-    const [name, rest] = a.split('=');
-    const [kernel, initrd] = rest.split(':');
+    const name = a.slice(0, a.indexOf('='));
+    const [kernel, initrd, machine] = a.slice(a.indexOf('=') + 1).split(':');
+    machineOf[name] = (machine ?? '').split(',').filter(Boolean);
     return [name, { kernel, initrd }];
   });
   if (kernels.length === 0) kernels.push(['default', defaultGuestImages()]);
@@ -82,8 +85,10 @@ async function main(): Promise<void> {
   if (!rehearsal) throw new Error('no static busybox for the rehearsal (apt-get install busybox-static)');
   const extra = (process.env.BENCH_KARGS ?? '').split(' ').filter(Boolean);
   const machineOpts = (process.env.BENCH_MACHINE ?? '').split(',').filter(Boolean);
-  const hv = (images: GuestImages, kernelArgs: string[] = []) =>
-    new QemuHypervisor({ execRoot, ...images, accel: accel.accel, kernelArgs: [...extra, ...kernelArgs], machineOpts, connectAgent: (e) => AgentClient.connect(e) });
+  const hv = (images: GuestImages, kernelArgs: string[] = []) => {
+    const name = kernels.find(([, i]) => i === images)?.[0] ?? '';
+    return new QemuHypervisor({ execRoot, ...images, accel: accel.accel, kernelArgs: [...extra, ...kernelArgs], machineOpts: [...machineOpts, ...(machineOf[name] ?? [])], connectAgent: (e) => AgentClient.connect(e) });
+  };
   const fig: Record<string, Figures> = Object.fromEntries(kernels.map(([n]) => [n, { boot: [], cpu: [], init: [], initramfs: [], pss: [], qemu: [] }]));
   process.stdout.write(`accel ${accel.accel}; ${kernels.map(([n, i]) => `${n}: ${i.kernel} (${(fs.statSync(i.kernel).size / 1048576).toFixed(1)} MiB), ${i.initrd}`).join('; ')}\n`);
   try {
