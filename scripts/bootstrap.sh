@@ -23,7 +23,8 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 kmod attr)
 # PODVISOR_GUEST_KERNEL=own: also build podvisor's own guest kernel from Debian's kernel sources
 # (scripts/guest-kernel.sh), which needs linux-source-6.1, flex, bison, bc and libelf-dev
-# (objtool). Opt-in for now: it does not boot the VMs yet (docs/performance.md).
+# (objtool). Opt-in for now: its VMs need QEMU's microvm with acpi=off, and the test suites
+# have not run on it yet (docs/performance.md).
 own_kernel=${PODVISOR_GUEST_KERNEL:-}
 if [ "$own_kernel" = own ]; then pkgs+=(linux-source-6.1 flex bison bc libelf-dev); fi
 case "$mode" in

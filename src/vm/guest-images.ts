@@ -28,8 +28,9 @@ export function defaultGuestImages(root: string = PACKAGE_ROOT): GuestImages {
 
 /**
  * podvisor's own kernel and its module-less initramfs (guest/out/podvisor/, present when
- * scripts/guest-kernel.sh built one), or undefined. Not the default: it does not boot the VMs
- * yet (docs/performance.md); pass it with --kernel and --initrd to try it.
+ * scripts/guest-kernel.sh built one), or undefined. Not the default yet: it boots only with
+ * QEMU's microvm acpi=off (QemuHypervisor's machineOpts), and the test suites have not run on
+ * it (docs/performance.md).
  */
 export function ownGuestImages(root: string = PACKAGE_ROOT): GuestImages | undefined {
   const dir = path.join(root, 'guest', 'out', 'podvisor');
