@@ -11,6 +11,7 @@ import type { Entry, Run } from './registry';
 import { startPod, type StartedPod } from './runtime';
 import { podSpecOf, type PodRecord, type PodSpec } from './types';
 import { needsVolumeShare } from './mounts';
+import { keepSandbox } from './vm-reuse';
 
 const log = logger('pod');
 
@@ -54,7 +55,11 @@ export function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal):
   const spec = podSpecOf(r);
   return startPod(
     {
-      acquireVm: () => acquire(ctx, spec, giveUp),
+      // A pod pinned to a VM the user holds (start --vm, replace) boots on that one.
+      acquireVm: () => {
+        const pinned = ctx.reuse.takePinned(r.id);
+        return pinned ? Promise.resolve(pinned) : acquire(ctx, spec, giveUp);
+      },
       rootfs: ctx.deps.rootfs,
       containerDir: (id) => ctx.dir(id),
       resolvConf: ctx.deps.resolvConf,
@@ -74,8 +79,11 @@ export async function adoptSandbox(ctx: PodContext, podId: string, vmId: string)
   }
 }
 
-/** Destroy a finished run's VM, then unmount its containers' rootfs (never rejects). */
+/** Destroy a finished run's VM (or keep it, cleaned), then unmount its containers' rootfs (never rejects). */
 export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Promise<void> {
+  // stop --keep-vm and replace keep the VM, cleaned, instead (./vm-reuse.ts).
+  const keep = ctx.reuse.takeKeep(e.record.id);
+  if (keep) return keepSandbox(ctx, e, run, keep);
   const t0 = Date.now();
   await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
   const t1 = Date.now();
