@@ -1,47 +1,78 @@
 /**
- * Container run and exec latency: podvisor beside dockerd 20.10 (runc) in the same run.
+ * Container workloads with the stock docker CLI: podvisor beside dockerd 20.10 (runc) in the
+ * same run, printed as one table (podvisor, dockerd, ratio).
  *
- * Both daemons get the fixture busybox from the fixture registry (127.0.0.1:5000). Then, with
- * the stock docker CLI, alternating between the daemons:
- *  - `docker run --rm 127.0.0.1:5000/busybox true`, RUNS times. podvisor keeps a warm pool of
- *    POOL VMs; before each podvisor run the bench waits SETTLE_MS so the pool's background
- *    refill (one TCG boot, ~2.5 s of CPU) is done and the run starts from a warm pool. This
- *    pause is not timed.
- *  - the same RUNS back to back without the pause (podvisor then waits for boots: with TCG a
- *    boot costs ~2.5 s of CPU on a 2-core machine, so this is boot-bound).
- *  - `docker exec <c> true` in a running container, RUNS times.
- * Prints the medians (wall time of the CLI command, as a user sees it).
+ * Both daemons get the fixture busybox from the fixture registry (127.0.0.1:5000). Then, each
+ * workload on one daemon after the other (podvisor first), with no pause inside a workload:
+ *  - warm pool: `docker run --rm busybox true`, WARM_RUNS times, waiting SETTLE_MS (untimed)
+ *    before each podvisor run so its pool's refill is done: one run from a full pool;
+ *  - back to back: RUNS x `docker run --rm busybox true` with no pause (median);
+ *  - `docker run -d busybox sleep 60`, 10 in a row (median of each command);
+ *  - 10 x `docker run -d busybox sleep 60` started at once: wall time until all ten CLIs
+ *    returned (each returns once its container runs);
+ *  - `docker exec <c> true` in a running container, EXEC_RUNS times (median);
+ *  - attach: `docker run --rm busybox dd if=/dev/zero bs=64k count=3200` (200 MiB to stdout),
+ *    bytes counted as they reach the CLI's stdout, 3 runs (median MB/s).
+ * Between workloads (untimed) the containers are removed and podvisor's pool is given
+ * SETTLE_MS per pool VM to refill, so every workload starts from a full pool.
  *
  * With BENCH_BASELINE_ROOT=<another podvisor checkout with dist/ built> (e.g. the main
- * branch), that daemon runs too, as "podvisor-base", interleaved with the others in every
- * round (an A/B of two podvisor builds in the same run); the pause between rounds then covers
- * both pools' refills.
+ * branch), that daemon runs too, as "podvisor-base" (an A/B of two podvisor builds in the
+ * same run). BENCH_ARGS adds daemon flags to podvisor (e.g. "--kernel /path/vmlinux").
  *
  *   npm run bench:run        (needs bootstrap --bench: docker.io, docker-registry)
- *   BENCH_RUNS=20 BENCH_POOL=2 BENCH_SETTLE_MS=5000 BENCH_BASELINE_ROOT=/work/main
+ *   BENCH_RUNS=20 BENCH_WARM_RUNS=5 BENCH_POOL=2 BENCH_SETTLE_MS=5000 BENCH_BASELINE_ROOT=/work/main
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
 import { median, sleep, startDockerd, timeIt } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
+const WARM_RUNS = Number(process.env.BENCH_WARM_RUNS ?? 5);
 const POOL = Number(process.env.BENCH_POOL ?? 2);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 5000);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 const BASELINE_ROOT = process.env.BENCH_BASELINE_ROOT;
+const ARGS = (process.env.BENCH_ARGS ?? '').split(' ').filter(Boolean);
+const EXEC_RUNS = Number(process.env.BENCH_EXEC_RUNS ?? 10);
+const PARALLEL = 10;
+const STREAM_BYTES = 3200 * 65536;
 
-const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, stdio: 'ignore', timeout: 120000 });
+const docker = (env: NodeJS.ProcessEnv, args: string[], timeout = 120_000) => execFileSync('docker', args, { env, stdio: 'ignore', timeout });
+/** Remove containers (untimed; on a loaded 2-core machine ten VM teardowns can take minutes). */
+const removeAll = (env: NodeJS.ProcessEnv, names: string[]) => docker(env, ['rm', '-f', ...names], 600_000);
+
+/** Run the docker CLI asynchronously; resolves with the bytes it wrote to stdout. */
+function dockerAsync(env: NodeJS.ProcessEnv, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const c = spawn('docker', args, { env, stdio: ['ignore', 'pipe', 'ignore'] });
+    let bytes = 0;
+    c.stdout.on('data', (b: Buffer) => (bytes += b.length));
+    c.on('error', reject);
+    c.on('close', (code) => (code === 0 ? resolve(bytes) : reject(new Error(`docker ${args.join(' ')}: exit ${code}`))));
+  });
+}
+
+const now = (): number => Number(process.hrtime.bigint()) / 1e9;
+
+interface Row {
+  what: string;
+  unit: 's' | 'MB/s';
+  /** Per daemon: the samples; the row shows their median. */
+  samples: Record<string, number[]>;
+}
 
 async function main(): Promise<void> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-run-'));
   const registries = await ensureFixtureRegistries();
-  const podvisor = await startDaemon({ vmPoolSize: POOL });
+  const podvisor = await startDaemon({ vmPoolSize: POOL, args: ARGS });
   let baseline: Awaited<ReturnType<typeof startDaemon>> | undefined;
   let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
+  const load0 = os.loadavg();
   try {
     if (BASELINE_ROOT) {
       // That checkout's own test helper starts that checkout's dist/ daemon.
@@ -54,41 +85,96 @@ async function main(): Promise<void> {
       ...(baseline ? { 'podvisor-base': baseline.env } : {}),
       dockerd: dockerd.env,
     };
-    const pools = baseline ? 2 : 1;
+    const names = Object.keys(clients);
+    const isPodvisor = (name: string) => name.startsWith('podvisor');
+    const settle = (name: string) => (isPodvisor(name) ? sleep(SETTLE_MS * POOL) : Promise.resolve());
     for (const env of Object.values(clients)) docker(env, ['pull', '-q', IMAGE]);
-    await sleep(SETTLE_MS * POOL * pools);
+    await sleep(SETTLE_MS * POOL * (baseline ? 2 : 1));
+    const rows: Row[] = [];
+    const row = (what: string, unit: Row['unit'] = 's'): Row => {
+      const r: Row = { what, unit, samples: Object.fromEntries(names.map((n) => [n, []])) };
+      rows.push(r);
+      return r;
+    };
+    const say = (text: string) => process.stdout.write(`${text}\n`);
+    const list = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
 
-    const series = (): Record<string, number[]> => Object.fromEntries(Object.keys(clients).map((k) => [k, [] as number[]]));
-    const warm = series();
-    for (let r = 0; r < RUNS; r++) {
+    const warm = row('`docker run --rm true`, from a full pool');
+    for (let r = 0; r < WARM_RUNS; r++) {
       for (const [name, env] of Object.entries(clients)) {
-        const t = timeIt(() => docker(env, ['run', '--rm', IMAGE, 'true']));
-        warm[name].push(t);
-        process.stdout.write(`run --rm (warm pool) ${r + 1}/${RUNS} ${name}: ${t.toFixed(3)} s\n`);
+        await settle(name);
+        warm.samples[name].push(timeIt(() => docker(env, ['run', '--rm', IMAGE, 'true'])));
       }
-      await sleep(SETTLE_MS * pools);
     }
+    say(`warm: ${names.map((n) => `${n} ${list(warm.samples[n])}`).join('; ')}`);
 
-    const b2b = series();
+    const b2b = row(`${RUNS} x \`docker run --rm true\`, back to back`);
     for (const [name, env] of Object.entries(clients)) {
-      for (let r = 0; r < RUNS; r++) b2b[name].push(timeIt(() => docker(env, ['run', '--rm', IMAGE, 'true'])));
-      process.stdout.write(`run --rm back to back ${name}: ${b2b[name].map((t) => t.toFixed(2)).join(' ')}\n`);
+      await settle(name);
+      for (let r = 0; r < RUNS; r++) b2b.samples[name].push(timeIt(() => docker(env, ['run', '--rm', IMAGE, 'true'])));
+      say(`back to back ${name}: ${list(b2b.samples[name])}`);
     }
 
-    const exec = series();
+    const inRow = row(`${PARALLEL} x \`docker run -d sleep 60\` in a row`);
+    for (const [name, env] of Object.entries(clients)) {
+      await settle(name);
+      for (let r = 0; r < PARALLEL; r++) inRow.samples[name].push(timeIt(() => docker(env, ['run', '-d', '--name', `bench-row-${r}`, IMAGE, 'sleep', '60'])));
+      say(`run -d in a row ${name}: ${list(inRow.samples[name])}`);
+      removeAll(env, Array.from({ length: PARALLEL }, (_, r) => `bench-row-${r}`));
+    }
+
+    const par = row(`${PARALLEL} x \`docker run -d\` in parallel, until all run`);
+    for (const [name, env] of Object.entries(clients)) {
+      await settle(name);
+      const t = now();
+      await Promise.all(Array.from({ length: PARALLEL }, (_, r) => dockerAsync(env, ['run', '-d', '--name', `bench-par-${r}`, IMAGE, 'sleep', '60'])));
+      par.samples[name].push(now() - t);
+      say(`run -d in parallel ${name}: ${par.samples[name][0].toFixed(2)} s`);
+      removeAll(env, Array.from({ length: PARALLEL }, (_, r) => `bench-par-${r}`));
+    }
+
+    const exec = row('`docker exec c true`');
     for (const env of Object.values(clients)) docker(env, ['run', '-d', '--name', 'bench-exec', IMAGE, 'sleep', '3600']);
-    for (let r = 0; r < RUNS; r++) {
-      for (const [name, env] of Object.entries(clients)) exec[name].push(timeIt(() => docker(env, ['exec', 'bench-exec', 'true'])));
+    for (let r = 0; r < EXEC_RUNS; r++) {
+      for (const [name, env] of Object.entries(clients)) exec.samples[name].push(timeIt(() => docker(env, ['exec', 'bench-exec', 'true'])));
     }
-    for (const env of Object.values(clients)) docker(env, ['rm', '-f', 'bench-exec']);
+    for (const env of Object.values(clients)) removeAll(env, ['bench-exec']);
 
-    const line = (what: string, m: Record<string, number[]>) =>
-      `  ${what.padEnd(44)} ${Object.entries(m).map(([k, v]) => `${k} ${median(v).toFixed(3)} s`).join('   ')}\n`;
-    process.stdout.write(`\nmedians of ${RUNS} runs (docker CLI wall time), podvisor pool ${POOL}, accel TCG, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
-    process.stdout.write(line('docker run --rm busybox true (warm pool)', warm));
-    process.stdout.write(line('docker run --rm busybox true (back to back)', b2b));
-    process.stdout.write(line('docker exec <c> true', exec));
+    const attach = row('200 MiB of stdout through `docker run` (attach)', 'MB/s');
+    for (let r = 0; r < 3; r++) {
+      for (const [name, env] of Object.entries(clients)) {
+        await settle(name);
+        const t = now();
+        const bytes = await dockerAsync(env, ['run', '--rm', IMAGE, 'dd', 'if=/dev/zero', 'bs=65536', `count=${STREAM_BYTES / 65536}`]);
+        if (bytes !== STREAM_BYTES) throw new Error(`${name}: attach delivered ${bytes} of ${STREAM_BYTES} bytes`);
+        attach.samples[name].push(bytes / 1e6 / (now() - t));
+      }
+    }
+
+    const fmt = (x: number, unit: Row['unit']) => (unit === 's' ? `${x >= 10 ? x.toFixed(2) : x.toFixed(3)} s` : `${x.toFixed(1)} MB/s`);
+    say(`\nmedians (stock docker CLI, wall time), podvisor pool ${POOL} (${ARGS.join(' ') || 'default flags'}), ` +
+      `load average ${load0.map((l) => l.toFixed(1)).join(' ')} at the start, ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} at the end:\n`);
+    say(`| workload | ${names.join(' | ')} | podvisor / dockerd |`);
+    say(`|---|${names.map(() => '---').join('|')}|---|`);
+    for (const r of rows) {
+      const m = Object.fromEntries(names.map((n) => [n, median(r.samples[n])]));
+      const ratio = r.unit === 's' ? m.podvisor / m.dockerd : m.podvisor / m.dockerd;
+      const verdict = r.unit === 's' ? `${ratio.toFixed(2)}x the time` : `${ratio.toFixed(2)}x the throughput`;
+      say(`| ${r.what} | ${names.map((n) => fmt(m[n], r.unit)).join(' | ')} | ${verdict} |`);
+    }
+  } catch (err) {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
   } finally {
+    // Whatever a failed workload left running (a stopped daemon leaves running containers' VMs up).
+    const leftovers = ['bench-exec', ...Array.from({ length: PARALLEL }, (_, r) => [`bench-row-${r}`, `bench-par-${r}`]).flat()];
+    for (const env of [podvisor.env, ...(baseline ? [baseline.env] : [])]) {
+      try {
+        removeAll(env, leftovers);
+      } catch {
+        // most of them do not exist
+      }
+    }
     await dockerd?.stop().catch(() => undefined);
     await baseline?.stop().catch(() => undefined);
     await podvisor.stop();

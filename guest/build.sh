@@ -5,6 +5,8 @@
 #   guest/out/vmlinuz            the compressed kernel as Debian ships it (fallback)
 #   guest/out/initramfs.cpio.gz  /init = our agent, busybox, the kernel modules the guest needs
 #   guest/out/VERSION            the kernel version (uname -r in the guest)
+#   guest/out/podvisor/          podvisor's own kernel (vmlinux) and its initramfs (no modules),
+#                                when scripts/guest-kernel.sh has built and cached one
 #
 # The kernel is Debian's linux-image-cloud-amd64: its current versioned package is resolved
 # from apt's lists on every run (never hard-coded), downloaded once into guest/out/cache and
@@ -146,6 +148,32 @@ require_module_signature() {
 }
 
 # --- 6. the initramfs (modules, busybox, agent) ---------------------------------------------
+# make_initramfs OUT KVER [MODULE_RELPATH...]: /init = the agent, busybox, and these modules of
+# $moddir listed in load order in /etc/podvisor/modules (none for a kernel without modules).
+make_initramfs() {
+  local out=$1 kv=$2 rel dst a stage
+  shift 2
+  stage=$out.d
+  rm -rf "$stage"
+  mkdir -p "$stage"/{bin,dev,proc,sys,tmp,run/podvisor/share,etc/podvisor,lib/modules/"$kv"}
+  install -m 0755 "$init_bin" "$stage/init"
+  install -m 0755 "$busybox" "$stage/bin/busybox"
+  for a in "${APPLETS[@]}"; do ln -s busybox "$stage/bin/$a"; done
+  : > "$stage/etc/podvisor/modules"
+  for rel in "$@"; do
+    dst=$stage/lib/modules/$kv/$rel
+    mkdir -p "$(dirname "$dst")"
+    cp "$moddir/$rel" "$dst"
+    require_module_signature "$dst"
+    echo "/lib/modules/$kv/$rel" >> "$stage/etc/podvisor/modules"
+  done
+  # /dev/console comes from the kernel's built-in initramfs; ours is unpacked over it.
+  (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) \
+    | gzip -9 -n > "$out.tmp"
+  mv "$out.tmp" "$out"
+  rm -rf "$stage"
+}
+
 # The unpacked kernel directory is replaced as a whole on a new version, so VERSION and the
 # time of its modules.dep stand for the modules.
 initrd=$OUT/initramfs.cpio.gz
@@ -183,25 +211,26 @@ if is_stale "$initrd" "$init_bin" "$busybox" "$GUEST_DIR/build.sh" "$moddir/modu
     add_module "$rel"
   done
   say "assembling initramfs for $kver (${#order[@]} modules)"
-  stage=$OUT/initramfs.d
-  rm -rf "$stage"
-  mkdir -p "$stage"/{bin,dev,proc,sys,tmp,run/podvisor/share,etc/podvisor,lib/modules/"$kver"}
-  install -m 0755 "$init_bin" "$stage/init"
-  install -m 0755 "$busybox" "$stage/bin/busybox"
-  for a in "${APPLETS[@]}"; do ln -s busybox "$stage/bin/$a"; done
-  : > "$stage/etc/podvisor/modules"
-  for rel in "${order[@]}"; do
-    dst=$stage/lib/modules/$kver/$rel
-    mkdir -p "$(dirname "$dst")"
-    cp "$moddir/$rel" "$dst"
-    require_module_signature "$dst"
-    echo "/lib/modules/$kver/$rel" >> "$stage/etc/podvisor/modules"
-  done
-  # /dev/console comes from the kernel's built-in initramfs; ours is unpacked over it.
-  (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) \
-    | gzip -9 -n > "$initrd.tmp"
-  mv "$initrd.tmp" "$initrd"
+  make_initramfs "$initrd" "$kver" "${order[@]}"
   echo "$kver" > "$OUT/VERSION"
-  rm -rf "$stage"
+fi
+
+# --- 7. podvisor's own kernel, when scripts/guest-kernel.sh has built it ---------------------
+# guest/out/podvisor/vmlinux (a copy of the cached build) and its initramfs, which holds no
+# modules (everything is built in). Without a cached build the directory is removed, so the
+# VMs boot Debian's kernel above.
+own=$OUT/podvisor
+own_kernel=$(bash "$GUEST_DIR/../scripts/guest-kernel.sh" --path 2>/dev/null || true)
+if [ -n "$own_kernel" ] && [ -f "$own_kernel" ]; then
+  mkdir -p "$own"
+  if is_stale "$own/vmlinux" "$own_kernel" || ! cmp -s "$own_kernel" "$own/vmlinux"; then
+    cp "$own_kernel" "$own/vmlinux.tmp" && mv "$own/vmlinux.tmp" "$own/vmlinux"
+  fi
+  if is_stale "$own/initramfs.cpio.gz" "$init_bin" "$busybox" "$GUEST_DIR/build.sh"; then
+    say "assembling initramfs for podvisor's kernel (no modules)"
+    make_initramfs "$own/initramfs.cpio.gz" podvisor
+  fi
+else
+  rm -rf "$own"
 fi
 exit 0

@@ -7,7 +7,8 @@
 #   scripts/bootstrap.sh --bench   plus what the benchmarks need (dockerd as the baseline)
 #
 # Steps: Debian packages (apt-get), npm packages (npm ci), the guest (kernel from Debian's
-# linux-image-cloud-amd64, our agent built from source, the initramfs: guest/build.sh), and the
+# linux-image-cloud-amd64, our agent built from source, the initramfs: guest/build.sh; with
+# PODVISOR_GUEST_KERNEL=own also podvisor's own kernel: scripts/guest-kernel.sh), and the
 # TypeScript build (dist/: scripts/build.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,12 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 # and overlay opaque markers, src/storage/fsops.ts). Tests also use python3-docker (docker-py)
 # and docker-compose (Debian's 1.29, the compose project test).
 pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 kmod attr)
+# PODVISOR_GUEST_KERNEL=own: also build podvisor's own guest kernel from Debian's kernel sources
+# (scripts/guest-kernel.sh), which needs linux-source-6.1, flex, bison, bc and libelf-dev
+# (objtool). Opt-in for now: its VMs need QEMU's microvm with acpi=off, and the test suites
+# have not run on it yet (docs/performance.md).
+own_kernel=${PODVISOR_GUEST_KERNEL:-}
+if [ "$own_kernel" = own ]; then pkgs+=(linux-source-6.1 flex bison bc libelf-dev); fi
 case "$mode" in
   --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose) ;;
   --bench) pkgs+=(docker-registry apache2-utils docker.io) ;;
@@ -78,6 +85,10 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 # --- the guest ---------------------------------------------------------------------------
+# podvisor's own kernel (opt-in, above): built once per source version and config, cached
+# outside the repository (a fresh clone finds it again); a present build costs one stat, and a
+# failed one leaves Debian's cloud kernel in use. guest/build.sh then assembles both guests.
+if [ "$own_kernel" = own ]; then bash scripts/guest-kernel.sh >/dev/null; fi
 bash guest/build.sh
 
 # --- TypeScript --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import { resolveAccel } from '../vm/accel';
 import { AgentClient } from '../vm/agent/client';
 import { defaultGuestImages } from '../vm/guest-images';
 import { CachedFactory, DirectFactory } from '../vm/pool';
+import { poolGrowth } from '../vm/pool-demand';
 import { canCreateTaps } from '../vm/devices/nic';
 import { poolWarmStep, Rehearsal } from '../vm/rehearsal';
 import { sharedMounter } from '../util/mounter';
@@ -84,8 +85,12 @@ async function main(argv: string[]): Promise<void> {
   const rehearsal = Rehearsal.create();
   // Pool VMs boot with one NIC (a host tap, attached to a bridge when a container joins a
   // network) where taps can be made: it fits requests for none too (src/vm/devices).
+  // With --vm-pool-max the pool grows with demand up to that many VMs (and the memory budget)
+  // and refills on every idle core (src/vm/pool-demand.ts); --vm-pool-size is its size with no
+  // demand (0: no pool at all).
   const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), { size: vmDefaults, devices: { nics: canCreateTaps() ? 1 : 0 } }, {
     warm: poolWarmStep(rehearsal),
+    ...(opts.vmPoolSize > 0 && opts.vmPoolMax > opts.vmPoolSize ? poolGrowth(vmDefaults.memoryMiB, opts.vmPoolSize, opts.vmPoolMax) : {}),
   });
   // VMs an earlier daemon left that no container claims. The pod layer passes the ids of
   // the VMs of its running containers here (and adopts those itself).

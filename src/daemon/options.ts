@@ -20,6 +20,8 @@ export interface DaemonOptions {
   logLevel: LogLevel;
   /** Idle VMs kept booted (0 disables the pool). */
   vmPoolSize: number;
+  /** Most VMs the pool grows to while requests arrive (0: no growth, the pool stays at vmPoolSize). */
+  vmPoolMax: number;
   /** Default guest RAM, MiB. */
   vmMemoryMiB: number;
   /** Default vCPUs. */
@@ -75,6 +77,7 @@ export function defaultOptions(): DaemonOptions {
     execRoot: '/run/podvisor',
     logLevel: 'info',
     vmPoolSize: 2,
+    vmPoolMax: 0,
     vmMemoryMiB: 256,
     vmCpus: 1,
     accel: 'auto',
@@ -161,6 +164,7 @@ export const OPTIONS: OptionDef[] = [
     },
   },
   { key: 'vm-pool-size', flags: ['--vm-pool-size'], kind: 'int', apply: (o, v) => void (o.vmPoolSize = intValue('--vm-pool-size', v, 0, 64)) },
+  { key: 'vm-pool-max', flags: ['--vm-pool-max'], kind: 'int', apply: (o, v) => void (o.vmPoolMax = intValue('--vm-pool-max', v, 0, 64)) },
   { key: 'vm-memory', flags: ['--vm-memory'], kind: 'int', apply: (o, v) => void (o.vmMemoryMiB = intValue('--vm-memory', v, 64, 65536)) },
   { key: 'vm-cpus', flags: ['--vm-cpus'], kind: 'int', apply: (o, v) => void (o.vmCpus = intValue('--vm-cpus', v, 1, 64)) },
   {

@@ -25,3 +25,15 @@ export function defaultGuestImages(root: string = PACKAGE_ROOT): GuestImages {
     initrd: path.join(out, 'initramfs.cpio.gz'),
   };
 }
+
+/**
+ * podvisor's own kernel and its module-less initramfs (guest/out/podvisor/, present when
+ * scripts/guest-kernel.sh built one), or undefined. Not the default yet: it boots only with
+ * QEMU's microvm acpi=off (QemuHypervisor's machineOpts), and the test suites have not run on
+ * it (docs/performance.md).
+ */
+export function ownGuestImages(root: string = PACKAGE_ROOT): GuestImages | undefined {
+  const dir = path.join(root, 'guest', 'out', 'podvisor');
+  const own = { kernel: path.join(dir, 'vmlinux'), initrd: path.join(dir, 'initramfs.cpio.gz') };
+  return fs.existsSync(own.kernel) && fs.existsSync(own.initrd) ? own : undefined;
+}

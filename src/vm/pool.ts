@@ -3,9 +3,15 @@
  *
  *   DirectFactory(hypervisor)              boots a VM for every request
  *   CachedFactory(n, inner, defaultConfig) keeps n idle VMs of the default configuration (size
- *                                          and devices) booted, refilled in the background one
- *                                          boot at a time; requests it does not fit go straight
- *                                          to `inner`
+ *                                          and devices) booted, refilled in the background;
+ *                                          requests it does not fit go straight to `inner`
+ *
+ * Growth: by default the cache holds n VMs and boots one at a time. With `maxCapacity` above n
+ * it follows demand (pool-demand.ts): while requests arrive, it keeps about as many VMs ready
+ * or booting as are handed out during one boot, up to `maxCapacity`, and goes back to n once
+ * requests stop (idle VMs above the target are destroyed after `shrinkAfterMs`). With
+ * `maxParallel` above 1 it runs a further refill boot beside the others only while the host
+ * has an idle core for it.
  *
  * A request fits the default configuration when it asks for the same size and for no device
  * the default lacks (devicesFit, src/vm/devices: a pool VM with a NIC serves a request for
@@ -36,6 +42,7 @@
  */
 import type { Vm, VmConfig, VmFactory, VmSize, Hypervisor } from './types';
 import { devicesFit } from './devices';
+import { PoolDemand } from './pool-demand';
 import { UnavailableError } from '../errors';
 import { logger } from '../util/log';
 
@@ -66,6 +73,16 @@ export interface CachedFactoryOptions {
   warmTimeoutMs?: number;
   /** Delay between handing out an idle VM and starting its refill boot (default REFILL_DELAY_MS; 0: at once). */
   refillDelayMs?: number;
+  /** Most VMs kept ready or booting when demand is high (default: the capacity, no growth). */
+  maxCapacity?: number;
+  /** Most background boots at once (default 1); more only while a core is idle. */
+  maxParallel?: number;
+  /** How long idle VMs above the demand target are kept before they are destroyed (default 30 s). */
+  shrinkAfterMs?: number;
+  /** Idle host cores now (default: measured from /proc/stat; tests). */
+  idleCores?: () => number;
+  /** The demand policy itself (tests: one with their own clock); overrides the three above. */
+  demand?: PoolDemand;
 }
 
 interface Waiter {
@@ -93,7 +110,11 @@ export class CachedFactory implements VmFactory {
   private readonly idle: Vm[] = [];
   private readonly waiters: Waiter[] = [];
   private readonly fullListeners: Array<() => void> = [];
-  private booting: Promise<void> | undefined;
+  /** Background boots under way. */
+  private readonly booting = new Set<Promise<void>>();
+  private readonly demand: PoolDemand;
+  private readonly shrinkAfterMs: number;
+  private shrinkTimer: NodeJS.Timeout | undefined;
   private started = false;
   private closed = false;
   private failures = 0;
@@ -103,8 +124,8 @@ export class CachedFactory implements VmFactory {
   private readonly maxRetryDelayMs: number;
   private warm: ((vm: Vm) => Promise<void>) | undefined;
   private warmFailures = 0;
-  /** The VM the warming step runs in now, if any. */
-  private warming: Vm | undefined;
+  /** The VMs the warming step runs in now. */
+  private readonly warming = new Set<Vm>();
   private readonly warmTimeoutMs: number;
 
   constructor(
@@ -118,6 +139,18 @@ export class CachedFactory implements VmFactory {
     this.warm = opts.warm;
     this.refillDelayMs = opts.refillDelayMs ?? REFILL_DELAY_MS;
     this.warmTimeoutMs = opts.warmTimeoutMs ?? 30_000;
+    this.shrinkAfterMs = opts.shrinkAfterMs ?? 30_000;
+    this.demand = opts.demand ?? new PoolDemand({
+      base: capacity,
+      max: Math.max(capacity, opts.maxCapacity ?? capacity),
+      maxParallel: Math.max(1, opts.maxParallel ?? 1),
+      ...(opts.idleCores ? { idleCores: opts.idleCores } : {}),
+    });
+  }
+
+  /** VMs the cache aims to hold now (its capacity, more while demand is high). */
+  get target(): number {
+    return this.demand.target();
   }
 
   /** Start filling the cache in the background. */
@@ -142,6 +175,7 @@ export class CachedFactory implements VmFactory {
   async getVm(config: VmConfig): Promise<Vm> {
     if (this.closed) throw new UnavailableError('the VM pool is shut down');
     if (!configFits(this.defaultConfig, config)) return this.inner.getVm(config);
+    this.demand.arrived();
     const vm = this.idle.shift();
     if (vm) {
       // The refill boot starts a moment after the caller got its VM (REFILL_DELAY_MS): spawning
@@ -151,7 +185,10 @@ export class CachedFactory implements VmFactory {
       else this.pump();
       return vm;
     }
-    if (this.booting) {
+    // With boots under way, wait for one rather than boot beside them: under TCG a boot keeps a
+    // core busy, and ten requests that each booted at once on 2 cores overran the boot deadline
+    // (bench/run.ts, 10 in parallel). pump() adds boots for the waiters while cores are idle.
+    if (this.booting.size > 0) {
       return new Promise<Vm>((resolve, reject) => this.waiters.push({ resolve, reject }));
     }
     const direct = this.inner.getVm(this.defaultConfig);
@@ -163,22 +200,47 @@ export class CachedFactory implements VmFactory {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.shrinkTimer);
     for (const w of this.waiters.splice(0)) w.reject(new UnavailableError('the VM pool is shut down'));
     for (const l of this.fullListeners.splice(0)) l();
     const idle = this.idle.splice(0);
     // A VM being warmed goes at once: its warming then fails, and `booting` ends after the destroy.
-    if (this.warming) void destroyQuietly(this.warming);
-    await Promise.all([...idle.map((vm) => destroyQuietly(vm)), this.booting]);
+    for (const vm of this.warming) void destroyQuietly(vm);
+    await Promise.all([...idle.map((vm) => destroyQuietly(vm)), ...this.booting]);
   }
 
-  /** Start one background boot when the cache (or a waiting request) needs a VM. */
+  /**
+   * Start background boots while the cache (or the requests waiting) needs VMs: up to the
+   * demand target, one at a time unless PoolDemand allows another beside those under way.
+   */
   private pump(): void {
-    if (this.closed || !this.started || this.booting || this.retryTimer) return;
-    if (this.idle.length >= this.capacity && this.waiters.length === 0) return;
-    this.booting = this.inner.getVm(this.defaultConfig).then((vm) => this.warmed(vm)).then(
+    if (this.closed || !this.started || this.retryTimer) return;
+    const target = this.demand.target();
+    while (this.idle.length + this.booting.size < target + this.waiters.length && this.demand.mayBoot(this.booting.size)) this.bootOne();
+    if (this.idle.length > target) this.scheduleShrink();
+  }
+
+  /** Destroy idle VMs above the demand target once they stayed surplus for `shrinkAfterMs`. */
+  private scheduleShrink(): void {
+    if (this.shrinkTimer) return;
+    this.shrinkTimer = setTimeout(() => {
+      this.shrinkTimer = undefined;
+      const surplus = this.idle.length - this.demand.target();
+      if (this.closed || surplus <= 0) return;
+      for (const vm of this.idle.splice(0, surplus)) void destroyQuietly(vm);
+      log.info(`VM pool: ${surplus} idle VM(s) above the demand target destroyed (${this.idle.length} kept)`);
+    }, this.shrinkAfterMs);
+    this.shrinkTimer.unref();
+  }
+
+  /** One background boot (and its warming) for the cache or the first waiting request. */
+  private bootOne(): void {
+    const started = this.demand.now();
+    const boot: Promise<void> = this.inner.getVm(this.defaultConfig).then((vm) => this.warmed(vm)).then(
       (vm) => {
-        this.booting = undefined;
+        this.booting.delete(boot);
         this.failures = 0;
+        this.demand.booted(this.demand.now() - started);
         if (this.closed) return destroyQuietly(vm);
         const waiter = this.waiters.shift();
         if (waiter) waiter.resolve(vm);
@@ -186,9 +248,10 @@ export class CachedFactory implements VmFactory {
         this.pump();
       },
       (err: Error) => {
-        this.booting = undefined;
+        this.booting.delete(boot);
         this.failures++;
-        for (const w of this.waiters.splice(0)) w.reject(err);
+        // The requests no other boot under way can serve get the error.
+        for (const w of this.waiters.splice(this.booting.size)) w.reject(err);
         if (this.closed) return;
         const delay = Math.min(this.retryDelayMs * 2 ** (this.failures - 1), this.maxRetryDelayMs);
         log.warn(`background VM boot failed (${this.failures} in a row), next try in ${delay} ms: ${err.message}`);
@@ -199,13 +262,14 @@ export class CachedFactory implements VmFactory {
         this.retryTimer.unref();
       },
     );
+    this.booting.add(boot);
   }
 
   /** `vm` after the warming step, unless a request already waits for it (or none is set). */
   private async warmed(vm: Vm): Promise<Vm> {
     if (!this.warm || this.closed || this.waiters.length > 0) return vm;
     let timer: NodeJS.Timeout | undefined;
-    this.warming = vm;
+    this.warming.add(vm);
     try {
       await Promise.race([
         this.warm(vm),
@@ -225,7 +289,7 @@ export class CachedFactory implements VmFactory {
       throw new UnavailableError(`warming VM ${vm.id} failed: ${(err as Error).message}`);
     } finally {
       clearTimeout(timer);
-      this.warming = undefined;
+      this.warming.delete(vm);
     }
   }
 
@@ -241,6 +305,7 @@ export class CachedFactory implements VmFactory {
       this.pump();
     });
     if (this.idle.length >= this.capacity) for (const l of this.fullListeners.splice(0)) l();
+    if (this.idle.length > this.demand.target()) this.scheduleShrink();
   }
 }
 

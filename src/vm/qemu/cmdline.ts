@@ -76,6 +76,8 @@ export interface QemuArgsOptions {
   devices?: VmDevices;
   /** TCG: allocate the code buffer as a memfd mapped twice (`split-wx=on`), which lets the host trim it (jit-trim.ts). */
   splitWx?: boolean;
+  /** Extra microvm machine properties (e.g. `acpi=off` for a guest kernel without working ACPI). */
+  machineOpts?: string[];
 }
 
 /** TCG's translated-code buffer, MiB (`tb-size`). */
@@ -116,7 +118,7 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   const accel = o.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', `tcg,tb-size=${TCG_TB_SIZE_MIB}${o.splitWx ? ',split-wx=on' : ''}`];
   return [
     '-name', `podvisor-${o.id}`,
-    '-M', 'microvm,memory-backend=mem',
+    '-M', ['microvm', 'memory-backend=mem', ...(o.machineOpts ?? [])].join(','),
     ...accel,
     '-m', mem,
     '-smp', String(o.size.cpus),

@@ -47,6 +47,8 @@ export interface QemuHypervisorOptions {
   adoptTimeoutMs?: number;
   /** Extra guest kernel parameters. */
   kernelArgs?: string[];
+  /** Extra microvm machine properties (experiments with other guest kernels, e.g. `acpi=off`). */
+  machineOpts?: string[];
   /** Host TSC kHz for TCG guests; default read from the host, null to never pass it. */
   tscKhz?: number | null;
   /**
@@ -169,7 +171,7 @@ export class QemuHypervisor implements Hypervisor {
       const virtiofsdMs = Date.now() - started;
       qemu = await spawnDetached(
         tools.qemu,
-        qemuArgs({ id, size, accel: this.opts.accel, kernel: this.opts.kernel, initrd: this.opts.initrd, cmdline: this.cmdline, paths, devices, splitWx: this.splitWx(size) }),
+        qemuArgs({ id, size, accel: this.opts.accel, kernel: this.opts.kernel, initrd: this.opts.initrd, cmdline: this.cmdline, paths, devices, splitWx: this.splitWx(size), machineOpts: this.opts.machineOpts }),
         paths.qemuLog,
       );
       faultPoint('after-qemu-spawn');
