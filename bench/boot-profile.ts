@@ -31,7 +31,7 @@ import type { QemuVm } from '../src/vm/qemu/qemu-vm';
 import type { VmConfig } from '../src/vm/types';
 import { setLogLevel } from '../src/util/log';
 import { poolWarmStep, Rehearsal } from '../src/vm/rehearsal';
-import { median } from './common';
+import { median, runMain } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const TOP = Number(process.env.BENCH_TOP ?? 0);
@@ -141,7 +141,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain(main);

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
-import { median, startDockerd, timeIt } from './common';
+import { median, startDockerd, timeIt, stopBench, runMain } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
@@ -49,14 +49,8 @@ async function main(): Promise<void> {
     process.stdout.write(line('build, 6 steps, --no-cache', first));
     process.stdout.write(line('build, 6 steps, all cached', cached));
   } finally {
-    await dockerd?.stop().catch(() => undefined);
-    await podvisor.stop();
-    for (const r of registries) await r.stop().catch(() => undefined);
-    fs.rmSync(base, { recursive: true, force: true });
+    await stopBench({ dockerd, podvisor, registries, base });
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain(main);

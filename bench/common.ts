@@ -56,3 +56,27 @@ export async function startDockerd(base: string): Promise<BaselineDockerd> {
     },
   };
 }
+
+/** Run a bench's `main`: a failure prints its stack on stderr and exits with status 1. */
+export function runMain(main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
+}
+
+/** Something a bench started and stops at its end. */
+interface Stoppable {
+  stop(): Promise<unknown>;
+}
+
+/**
+ * A bench's cleanup, in order: the baseline dockerd (if started; its failure ignored), the
+ * podvisor daemon, the fixture registries, then the bench's temp directory.
+ */
+export async function stopBench(parts: { dockerd?: Stoppable; podvisor: Stoppable; registries: Stoppable[]; base: string }): Promise<void> {
+  await parts.dockerd?.stop().catch(() => undefined);
+  await parts.podvisor.stop();
+  for (const r of parts.registries) await r.stop().catch(() => undefined);
+  fs.rmSync(parts.base, { recursive: true, force: true });
+}

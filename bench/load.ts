@@ -19,7 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ENDPOINTS, quantile, runLoad, type Endpoint } from '../test/helpers/load';
 import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
-import { startDockerd } from './common';
+import { startDockerd, stopBench, runMain } from './common';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 50);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 40);
@@ -80,14 +80,8 @@ async function main(): Promise<void> {
     process.stdout.write(`  ${'errors'.padEnd(36)} ${targets.map((t) => String(t.errors.length).padEnd(30)).join(' ')}\n`);
     for (const t of targets) for (const e of t.errors.slice(0, 10)) process.stdout.write(`  ${t.name} error: ${e}\n`);
   } finally {
-    await dockerd?.stop().catch(() => undefined);
-    await podvisor.stop();
-    for (const r of registries) await r.stop().catch(() => undefined);
-    fs.rmSync(base, { recursive: true, force: true });
+    await stopBench({ dockerd, podvisor, registries, base });
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain(main);

@@ -25,7 +25,7 @@ import { execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
 import { Client } from '../src/cli/client';
-import { median, sleep, startDockerd } from './common';
+import { median, sleep, startDockerd, runMain } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 12000);
@@ -101,7 +101,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain(main);

@@ -29,7 +29,7 @@ import * as path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
-import { median, sleep, startDockerd, timeIt } from './common';
+import { median, sleep, startDockerd, timeIt, runMain } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const WARM_RUNS = Number(process.env.BENCH_WARM_RUNS ?? 5);
@@ -183,7 +183,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain(main);

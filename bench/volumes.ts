@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
-import { median, startDockerd, timeIt } from './common';
+import { median, startDockerd, timeIt, stopBench, runMain } from './common';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB ?? 256);
@@ -82,14 +82,8 @@ async function main(): Promise<void> {
     process.stdout.write(`\n${SIZE_MIB} MiB, medians of ${ROUNDS} rounds (docker exec dd, CLI wall time), load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
     for (const [k, v] of Object.entries(rows)) process.stdout.write(`  ${k.padEnd(24)} ${(SIZE_MIB / median(v)).toFixed(0).padStart(6)} MiB/s  (${median(v).toFixed(2)} s)\n`);
   } finally {
-    await dockerd?.stop().catch(() => undefined);
-    await podvisor.stop();
-    for (const r of registries) await r.stop().catch(() => undefined);
-    fs.rmSync(base, { recursive: true, force: true });
+    await stopBench({ dockerd, podvisor, registries, base });
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain(main);
