@@ -1,5 +1,6 @@
 /**
- * A container's mounts (tmpfs and bind mounts) on its VM, in two halves:
+ * A container's mounts (tmpfs, bind mounts, the pod's empty directories) on its VM, in two
+ * halves (an empty directory has the guest half only):
  *
  *   host    each bind source is bind-mounted (mount(2), src/util/mounter.ts) into the VM's
  *           volume share directory, at `<share>/<container id>/<n>`; these mounts live under
@@ -46,8 +47,22 @@ export interface PodBindMount {
   createSource: boolean;
 }
 
+/**
+ * A pod's empty directory (Kubernetes emptyDir) mounted into a container: made empty in the
+ * VM's memory at the pod's start, shared by every container of the pod that mounts the same
+ * name, gone when the pod's VM goes (stop or removal).
+ */
+export interface PodEmptyDirMount {
+  type: 'emptyDir';
+  /** The pod volume's name (letters, digits, _ . -, at most 36). */
+  name: string;
+  /** Absolute path inside the container. */
+  target: string;
+  readOnly: boolean;
+}
+
 /** One mount of a container. */
-export type PodMount = PodTmpfsMount | PodBindMount;
+export type PodMount = PodTmpfsMount | PodBindMount | PodEmptyDirMount;
 
 /** Whether a pod needs its VM booted with the volume share (it has a bind mount). */
 export function needsVolumeShare(spec: PodSpec): boolean {
@@ -129,6 +144,8 @@ export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
         nosuid: m.nosuid,
         nodev: m.nodev,
       });
+    } else if (m.type === 'emptyDir') {
+      await vm.agent.mount({ containerId: c.id, path: m.target, fstype: 'emptydir', source: m.name, readOnly: m.readOnly });
     } else {
       const share = vm.devices.volumes;
       if (!share) throw new Error(`VM ${vm.id} has no volume share`);

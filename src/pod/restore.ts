@@ -122,7 +122,7 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
     // there (its exit ends the run). Its output continues from what its log holds.
     const main = mainContainer(r);
     const logged = main.process ?? initProcessId(main.spec.id);
-    const procs = await vm.agent.reattach((p) => (p.processId === logged ? e.log.resumePoint() : undefined));
+    const procs = await vm.agent.reattach((p) => (p.processId === logged ? e.log.resumePoint() : ctx.containerLog(e, p.containerId).resumePoint()));
     const inits = new Map<string, AgentProcess>();
     for (const c of containersOf(r)) {
       const wanted = c.process ?? initProcessId(c.spec.id);

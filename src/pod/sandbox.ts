@@ -47,10 +47,11 @@ function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal): Promise<V
 }
 
 /**
- * Boot a pod: a VM, each container's rootfs and files, and each container's init
- * (./runtime.ts). `giveUp` aborted (kill, rm -f) ends the wait for the VM at once.
+ * Boot a pod: a VM, each container's rootfs and files, its init containers run to their end,
+ * and each app container's init (./runtime.ts). `giveUp` aborted (kill, rm -f) ends the wait
+ * for the VM at once. With the pod's entry, init containers' output goes to their logs.
  */
-export function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal): Promise<StartedPod> {
+export function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal, e?: Entry): Promise<StartedPod> {
   const spec = podSpecOf(r);
   return startPod(
     {
@@ -58,6 +59,7 @@ export function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal):
       rootfs: ctx.deps.rootfs,
       containerDir: (id) => ctx.dir(id),
       resolvConf: ctx.deps.resolvConf,
+      ...(e ? { logFor: (id: string) => ctx.containerLog(e, id) } : {}),
     },
     spec,
   );

@@ -141,6 +141,7 @@ export class AgentClient implements Agent {
     const w = new TlvWriter().str(Tag.CONTAINER_ID, spec.id).str(Tag.ROOTFS, spec.rootfs, Limits.MAX_PATH);
     if (spec.hostname !== undefined) w.str(Tag.HOSTNAME, spec.hostname, 64);
     if (spec.limits) putLimits(w, spec.limits);
+    if (spec.sharePodNamespaces) w.u32(Tag.SHARE_NS, 1);
     await this.mux.request(Op.CREATE_CONTAINER, w);
   }
 

@@ -133,6 +133,7 @@ export const Tag = {
   STDERR_DURABLE: 61,
   STDOUT_FROM: 62,
   STDERR_FROM: 63,
+  SHARE_NS: 64,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -199,6 +200,7 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.STDERR_DURABLE]: 'u64',
   [Tag.STDOUT_FROM]: 'u64',
   [Tag.STDERR_FROM]: 'u64',
+  [Tag.SHARE_NS]: 'u32',
 };
 
 /** Bits of the MOUNT_FLAGS field (PV_MOUNT_<NAME>). */
