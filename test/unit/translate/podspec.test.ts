@@ -210,3 +210,55 @@ test('Kubernetes quantities', () => {
   expect(parseCpuQuantity(2)).toBe(2000);
   expect(parseCpuQuantity('-1')).toBeUndefined();
 });
+
+describe('buildPodSpec', () => {
+  const { buildPodSpec } = jest.requireActual<typeof import('../../../src/translate/podspec-build')>('../../../src/translate/podspec-build');
+  const image = (id: string, config: Record<string, unknown>) => ({ id, repoTags: [], repoDigests: [], size: 0, storedAt: 0, config: { config } }) as never;
+  const images: Record<string, unknown> = {
+    busybox: image('sha256:b', { Cmd: ['sh'], Env: ['PATH=/bin', 'A=image'], WorkingDir: '/home' }),
+    app: image('sha256:a', { Entrypoint: ['/entry'], Cmd: ['--serve'], User: 'app', StopSignal: 'SIGQUIT' }),
+  };
+  const opts = { id: 'f'.repeat(64), resolveImage: async (r: string) => images[r] as never, defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 4 };
+
+  test('Kubernetes command rules, env over the image, grace as stop timeout, mounts, the VM sized for the sum', async () => {
+    const m = parsePodFile(`
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  terminationGracePeriodSeconds: 7
+  restartPolicy: Never
+  initContainers: [{name: i, image: busybox, command: ["true"], resources: {limits: {memory: 600Mi}}}]
+  containers:
+  - {name: main, image: app, args: [--other], env: [{name: A, value: file}], volumeMounts: [{name: d, mountPath: /d}],
+     resources: {limits: {memory: 200Mi, cpu: 1500m}}, ports: [{containerPort: 80}]}
+  - {name: side, image: app, command: [/side], volumeMounts: [{name: h, mountPath: /h, readOnly: true}], resources: {limits: {memory: 100Mi, cpu: 1}}}
+  - {name: plain, image: busybox, resources: {limits: {memory: 50Mi}}}
+  volumes: [{name: d, emptyDir: {}}, {name: h, hostPath: {path: /srv}}]
+`);
+    const { spec, name, ports } = await buildPodSpec(m, opts);
+    expect(name).toBe('p');
+    expect(ports).toEqual([{ containerPort: 80, protocol: 'tcp', container: 'main' }]);
+    expect(spec).toMatchObject({ id: opts.id, hostname: 'p', restartPolicy: { name: 'no' }, vm: { memoryMiB: 600 + 64, cpus: 3 } });
+    const [init, main, side, plain] = spec.containers;
+    expect(init).toMatchObject({ name: 'i', init: true, args: ['true'], image: 'sha256:b', stopTimeout: 7 });
+    expect(main).toMatchObject({ id: opts.id, name: 'main', args: ['/entry', '--other'], user: 'app', stopSignal: 3, env: ['A=file'], limits: { memoryMax: 200 * 2 ** 20, cpuQuota: 150000, cpuPeriod: 100000 } });
+    expect(main.mounts).toEqual([{ type: 'emptyDir', name: 'd', target: '/d', readOnly: false }]);
+    expect(side).toMatchObject({ args: ['/side'] });
+    expect(side.id).toMatch(/^[0-9a-f]{64}$/);
+    expect(side.id).not.toBe(opts.id);
+    expect(side.mounts).toEqual([{ type: 'bind', source: '/srv', target: '/h', readOnly: true, createSource: false }]);
+    expect(plain).toMatchObject({ args: ['sh'], workingDir: '/home', env: ['PATH=/bin', 'A=image'], stopSignal: 15, user: '' });
+  });
+
+  test('no limits: the default VM; hyper resource wins; no command at all is refused', async () => {
+    const m = parsePodFile('id: h\nresource: {vcpu: 2, memory: 512}\ncontainers: [{image: busybox}]\n');
+    const built = (await buildPodSpec(m, opts)).spec;
+    expect(built).toMatchObject({ vm: { memoryMiB: 512, cpus: 2 }, hostname: 'h', restartPolicy: { name: 'no' } });
+    expect(built.containers[0]).toMatchObject({ name: 'container0', stopTimeout: 30, args: ['sh'] });
+    const plain = parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: busybox}]}');
+    expect((await buildPodSpec(plain, opts)).spec).toMatchObject({ vm: { memoryMiB: 256, cpus: 1 }, hostname: 'ffffffffffff', restartPolicy: { name: 'always' } });
+    images.empty = image('sha256:e', {});
+    await expect(buildPodSpec(parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: empty}]}'), opts)).rejects.toThrow('no command');
+  });
+});
