@@ -359,11 +359,20 @@ struct process *process_start(const struct process_spec *s, struct agent_error *
     }
   }
 
-  int is_init = c->init_pid == 0 || (!c->share_ns && c->pidns_fd < 0);
+  int joined = c->share_ns || c->pid_peer[0];
+  int is_init = c->init_pid == 0 || (!joined && c->pidns_fd < 0);
   if (c->share_ns) {
     int ns = podns_pidns(e);
     if (ns < 0) goto fail_quiet;
     if (setns(ns, CLONE_NEWPID) < 0) goto sys_fail;
+  } else if (c->pid_peer[0]) {
+    /* docker --pid container:X: the PID namespace of X's live init. */
+    struct container *peer = container_find(c->pid_peer);
+    if (!peer || peer->pidns_fd < 0 || peer->init_pid == 0) {
+      set_error(e, PV_ERR_CONFLICT, ESRCH, "container %s, whose PID namespace this one joins, has no running init", c->pid_peer);
+      goto fail_quiet;
+    }
+    if (setns(peer->pidns_fd, CLONE_NEWPID) < 0) goto sys_fail;
   } else if (is_init ? unshare(CLONE_NEWPID) < 0 : setns(c->pidns_fd, CLONE_NEWPID) < 0) {
     goto sys_fail;
   }
@@ -422,7 +431,7 @@ struct process *process_start(const struct process_spec *s, struct agent_error *
   p->stdin_fd = stdin_write;
   p->stdin_announced = PV_STDIN_WINDOW;
   p->attached = chan_synced(&g_io);
-  if (is_init && c->share_ns) {
+  if (is_init && joined) {
     c->init_pid = pid;
   } else if (is_init) {
     c->init_pid = pid;

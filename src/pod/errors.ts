@@ -55,3 +55,17 @@ export class ContainerNotRunningError extends ConflictError {
     super(`container ${containerId} of pod ${podId} is not running`);
   }
 }
+
+/** A pod that runs in another pod's VM cannot start while that pod does not run. */
+export class JoinTargetNotRunningError extends ConflictError {
+  constructor(readonly podId: string, readonly targetId: string) {
+    super(`pod ${podId} cannot join pod ${targetId}: it is not running`);
+  }
+}
+
+/** A pod that runs in another pod's VM cannot pause it (the whole VM would freeze). */
+export class JoinedPodPauseError extends ConflictError {
+  constructor(readonly podId: string) {
+    super(`pod ${podId} runs in another pod's VM: pausing it would freeze that pod too`);
+  }
+}

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { ConflictError, NotModifiedError } from '../errors';
-import { NoSuchPodError, PodNotPausedError, PodNotRunningError, PodPausedError } from './errors';
+import { JoinedPodPauseError, NoSuchPodError, PodNotPausedError, PodNotRunningError, PodPausedError } from './errors';
 import { logger } from '../util/log';
 import { nowRfc3339 } from '../util/time';
 import { preemptedBy } from './async';
@@ -204,6 +204,7 @@ export async function pause(ctx: PodContext, e: Entry): Promise<void> {
     const r = e.record;
     if (!e.run) throw notRunning(r);
     if (mainContainer(r).state.status === 'paused') throw new PodPausedError(r.id, 'pause');
+    if (e.run.borrowed) throw new JoinedPodPauseError(r.id);
     await e.run.vm.pause();
     // The whole VM is frozen: every container of the pod that ran is paused.
     for (const c of containersOf(r)) if (c.state.status === 'running') c.state.status = 'paused';

@@ -31,7 +31,7 @@ export function bindRun(ctx: PodContext, e: Entry, vm: Vm, inits: Map<string, Ag
   const init = inits.get(main.spec.id) as AgentProcess;
   const io = new ProcessIo(init, { log: e.log, stdinOnce: main.spec.stdinOnce, tty: main.spec.tty });
   let resolveEnded!: () => void;
-  const run: Run = { vm, inits, init, io, startedMs, ended: new Promise<void>((r) => (resolveEnded = r)) };
+  const run: Run = { vm, inits, init, io, startedMs, ended: new Promise<void>((r) => (resolveEnded = r)), ...(e.record.sandbox.spec.joinPod ? { borrowed: true } : {}) };
   e.run = run;
   for (const s of [...e.pending]) {
     e.pending.delete(s);
@@ -85,6 +85,11 @@ async function exitOf(run: Run): Promise<{ exitCode: number; oomKilled: boolean;
     return { exitCode: status.exitCode, oomKilled: status.oomKilled === true, error: '' };
   } catch (err) {
     if (run.forcedExitCode !== undefined) return { exitCode: run.forcedExitCode, oomKilled: false, error: '' };
+    if (run.borrowed) {
+      // The VM was the other pod's, and that pod stopped: this one was killed with it.
+      const gone = await Promise.race([run.vm.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref())]);
+      if (gone?.expected) return { exitCode: 137, oomKilled: false, error: '' };
+    }
     let error = err instanceof Error ? err.message : String(err);
     // The agent channel usually breaks a moment before QEMU's exit is seen: prefer the
     // VM's own reason (it names the crash and the console's last words) when it comes.

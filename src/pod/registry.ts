@@ -32,6 +32,8 @@ export interface Run {
   init: AgentProcess;
   io: ProcessIo;
   startedMs: number;
+  /** The VM is another pod's (joinPod): the run's end destroys its containers, not the VM. */
+  borrowed?: boolean;
   /** Exit code to report if the process never reports one (VM destroyed by the host). */
   forcedExitCode?: number;
   /** Resolves when the exit was handled (state recorded, run torn down). */

@@ -60,6 +60,10 @@ export interface StartDeps {
   resolvConf?: string;
   /** The log of an init container's output (none: not logged). */
   logFor?(containerId: string): LogWriter | undefined;
+  /** The VM is another pod's: a failed start destroys the containers it made, not the VM. */
+  borrowedVm?: boolean;
+  /** Its containers join the PID namespace of this container's init (docker --pid container:X). */
+  pidPeer?: string;
 }
 
 /** The agent process id of a container's init. */
@@ -145,7 +149,14 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     const lap = (what: string) => log.debug(`pod ${spec.id.slice(0, 12)}: ${what} at +${Date.now() - t0} ms`);
     const vm = await deps.acquireVm();
     lap(`got VM ${vm.id}`);
-    undo.push(() => vm.destroy());
+    if (deps.borrowedVm) {
+      // Another pod's VM: only what this start made in it is undone.
+      undo.push(async () => {
+        for (const c of spec.containers) await vm.agent.destroyContainer(c.id).catch(() => undefined);
+      });
+    } else {
+      undo.push(() => vm.destroy());
+    }
     for (const c of spec.containers) {
       await deps.rootfs.mount(c.id, path.join(vm.shareDir, rootfsInShare(c.id)));
       undo.push(() => deps.rootfs.unmount(c.id));
@@ -192,6 +203,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
         hostname: spec.hostname,
         ...(c.limits ? { limits: c.limits } : {}),
         ...(share ? { sharePodNamespaces: true } : {}),
+        ...(deps.pidPeer ? { pidPeer: deps.pidPeer } : {}),
       });
     const index = new Map(spec.containers.map((c, i) => [c.id, i]));
     // Init containers first, one after the other, each to its end (./init-containers.ts).

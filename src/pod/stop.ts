@@ -61,7 +61,12 @@ export async function hardKill(ctx: PodContext, e: Entry, run: Run): Promise<voi
   await signalEach(ctx, e, run, () => SIGKILL, 'SIGKILL');
   if (!(await waitFor(run.ended, ctx.deps.killGraceMs ?? KILL_GRACE_MS))) {
     run.forcedExitCode = 137;
-    await run.vm.destroy().catch(() => undefined);
+    if (run.borrowed) {
+      // Another pod's VM stays: the agent kills this pod's containers' cgroups instead.
+      for (const id of run.inits.keys()) await run.vm.agent.destroyContainer(id).catch(() => undefined);
+    } else {
+      await run.vm.destroy().catch(() => undefined);
+    }
   }
 }
 

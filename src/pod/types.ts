@@ -99,6 +99,13 @@ export interface SandboxSpec {
   autoRemove: boolean;
   /** Log driver and options (absent: json-file without rotation). */
   log?: PodLogConfig;
+  /**
+   * Run in the VM of another running pod instead of a VM of its own (docker --network,
+   * --pid, --ipc container:X): network, IPC and the VM are that pod's; with `pid`, the PID
+   * namespace of its main container's init too. `pod` is the reference as given (resolved at
+   * each start).
+   */
+  joinPod?: { pod: string; pid: boolean };
 }
 
 /** What to run: the pod's sandbox and its containers (what a front end asks `create` for). */

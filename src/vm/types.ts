@@ -264,6 +264,11 @@ export interface ContainerSpec {
    * each other's processes; PID 1 is the agent's reaper); otherwise its own, its init PID 1.
    */
   sharePodNamespaces?: boolean;
+  /**
+   * Join the PID namespace of this other container's running init (docker --pid
+   * container:X); its init is then not PID 1. Not with sharePodNamespaces.
+   */
+  pidPeer?: string;
 }
 
 /**

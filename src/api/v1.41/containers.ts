@@ -16,6 +16,7 @@ import { pruneUntilSeconds, timeArgNanos } from './kit/time';
 import { typed } from './schema/routes';
 import { drainOf, frame, openRawStream, rawSessions, upgradeOf } from './hijack';
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
+import { joinRequestOf } from '../../translate/join';
 import { containerJson, containerSummary } from '../../translate/inspect';
 import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/health';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
@@ -52,7 +53,9 @@ export function register(router: Router, services: ApiServices): void {
     if (name) validateContainerName(name);
     const request = parseCreateBody(body, c.hostCpus);
     await yieldLoop();
+    const join = joinRequestOf(request.config, request.hostConfig);
     const image = await c.images.resolve(request.config.Image);
+    if (join?.checkAtCreate) c.pods.get(join.target); // dockerd: "No such container: X" (404)
     if (name) {
       // Fail on a taken name before touching storage (dockerd's message).
       const n = name.replace(/^\//, '');
@@ -68,6 +71,7 @@ export function register(router: Router, services: ApiServices): void {
     }
     const id = crypto.randomBytes(32).toString('hex');
     const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus, logDefaults: c.logDefaults });
+    if (join) t.spec.joinPod = { pod: join.target, pid: join.pid };
     await checkBindSources(t.spec);
     await yieldLoop();
     await c.pods.create(t.spec, name || undefined, t.frontend);

@@ -134,6 +134,7 @@ export const Tag = {
   STDOUT_FROM: 62,
   STDERR_FROM: 63,
   SHARE_NS: 64,
+  PID_PEER: 65,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -201,6 +202,7 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.STDOUT_FROM]: 'u64',
   [Tag.STDERR_FROM]: 'u64',
   [Tag.SHARE_NS]: 'u32',
+  [Tag.PID_PEER]: 'str',
 };
 
 /** Bits of the MOUNT_FLAGS field (PV_MOUNT_<NAME>). */
