@@ -124,6 +124,7 @@ async function readoptJoined(ctx: PodContext, e: Entry): Promise<boolean> {
       if (init) inits.set(c.spec.id, init);
     }
     if (!inits.has(main.spec.id)) return false;
+    for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, path.join(vm.shareDir, rootfsInShare(c.spec.id)));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     log.info(`re-adopted container ${r.id} in the VM of ${host.record.id}`);
     return true;
