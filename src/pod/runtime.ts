@@ -9,8 +9,11 @@
  *                /etc/group read on the host through the rootfs mount (./etc-files.ts; copies
  *                of the hosts files kept in the container's host directory, where inspect's
  *                *Path fields point)
- *   4. sandbox   agent.createContainer for each container    (undone by destroying the VM);
- *                then the agent writes or reads what the host left to it (symlinks)
+ *   4. sandbox   init containers first, each created, run to its end and destroyed, in
+ *                order (./init-containers.ts); then agent.createContainer for every app
+ *                container at once (undone by destroying the VM; in a borrowed VM, by
+ *                destroying the containers); the agent writes or reads what the host left
+ *                to it (symlinks). A pod of several shares PID and UTS namespaces.
  *   5. process   user resolved from the container's own /etc/passwd and /etc/group, then the
  *                init process started with Docker's runtime environment
  */
