@@ -13,6 +13,7 @@ import { mainContainer, podSpecOf, type PodRecord, type PodSpec } from './types'
 import { InvalidArgumentError } from '../errors';
 import { JoinTargetNotRunningError } from './errors';
 import { needsVolumeShare } from './mounts';
+import { keepSandbox } from './vm-reuse';
 
 const log = logger('pod');
 
@@ -59,7 +60,13 @@ export function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal, 
   const spec = host ? { ...podSpecOf(r), hostname: host.hostname } : podSpecOf(r);
   return startPod(
     {
-      acquireVm: host ? async () => host.vm : () => acquire(ctx, spec, giveUp),
+      // A pod pinned to a VM the user holds (start --vm, replace) boots on that one; a
+      // joined pod in the VM of the pod it joined.
+      acquireVm: () => {
+        if (host) return Promise.resolve(host.vm);
+        const pinned = ctx.reuse.takePinned(r.id);
+        return pinned ? Promise.resolve(pinned) : acquire(ctx, spec, giveUp);
+      },
       ...(host ? { borrowedVm: true, ...(host.pidPeer ? { pidPeer: host.pidPeer } : {}) } : {}),
       rootfs: ctx.deps.rootfs,
       containerDir: (id) => ctx.dir(id),
@@ -94,8 +101,11 @@ export async function adoptSandbox(ctx: PodContext, podId: string, vmId: string)
   }
 }
 
-/** Destroy a finished run's VM, then unmount its containers' rootfs (never rejects). */
+/** Destroy a finished run's VM (or keep it, cleaned), then unmount its containers' rootfs (never rejects). */
 export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Promise<void> {
+  // stop --keep-vm and replace keep the VM, cleaned, instead (./vm-reuse.ts).
+  const keep = ctx.reuse.takeKeep(e.record.id);
+  if (keep) return keepSandbox(ctx, e, run, keep);
   const t0 = Date.now();
   if (run.borrowed) {
     // Another pod's VM: only this pod's containers go (their processes are gone already).
