@@ -61,7 +61,11 @@ export function parseDuration(s: string, flag: string): number {
     total += Number(m[1]) * units[m[2]];
     pos = re.lastIndex;
   }
-  if (pos !== s.length || s === '') throw new InvalidArgumentError(`time: invalid duration "${s}" (--${flag})`);
+  if (pos !== s.length || s === '') {
+    // Go's time.ParseDuration words (dockerd passes them through), naming the flag after them.
+    const why = /^\d+(\.\d*)?$/.test(s) ? 'missing unit in duration' : 'invalid duration';
+    throw new InvalidArgumentError(`time: ${why} "${s}" (--${flag})`);
+  }
   return Math.round(total);
 }
 
@@ -208,7 +212,8 @@ function applyHealthcheck(ins: Instruction, c: RunConfig, ctx: EvalContext): str
   }
   if (ins.flags.retries !== undefined) {
     const r = Number(ins.flags.retries);
-    if (!Number.isInteger(r) || r < 0) throw new InvalidArgumentError(`--retries cannot be negative (${ins.flags.retries})`);
+    // dockerd 20.10's words, for a build and for a --change alike (measured).
+    if (!Number.isInteger(r) || r < 1) throw new InvalidArgumentError(`--retries must be at least 1 (not ${ins.flags.retries})`);
     hc.Retries = r;
   }
   for (const f of Object.keys(ins.flags)) if (!['interval', 'timeout', 'start-period', 'retries'].includes(f)) throw new InvalidArgumentError(`Unknown flag: ${f}`);

@@ -12,7 +12,8 @@ import type { Readable } from 'node:stream';
 import type { ImageService } from '../../storage/service';
 import type { ImageReference } from '../../storage/reference';
 import { fetchSource, importRootfs } from '../../storage/archive-image/import';
-import { applyImportChanges, type ImportConfig } from '../../translate/image-changes';
+import { applyChanges } from '../../build/changes';
+import type { RunConfig } from '../../build/instructions';
 import { isValidTag, parseReference } from '../../storage/reference';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
 import { goJson, progressLine, writeProgressError } from './kit/progress';
@@ -44,7 +45,7 @@ export async function importImage(images: ImageService, query: { fromSrc?: strin
   let config: Record<string, unknown>;
   try {
     ref = importReference(query.repo, query.tag);
-    config = applyImportChanges({ ...EMPTY_CONFIG } as unknown as ImportConfig, query.changes) as unknown as Record<string, unknown>;
+    config = applyChanges({ ...EMPTY_CONFIG } as unknown as RunConfig, query.changes) as unknown as Record<string, unknown>;
   } catch (err) {
     // The client is still sending the tar: read it to its end first, or it gets a broken
     // pipe instead of the answer.

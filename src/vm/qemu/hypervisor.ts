@@ -41,7 +41,7 @@ export interface QemuHypervisorOptions {
   connectAgent: AgentConnector;
   /** Explicit paths of qemu-system-x86_64 and virtiofsd (default: searched). */
   tools?: Partial<QemuTools>;
-  /** Boot deadline per attempt, to agent handshake (default 10 s under TCG, 5 s with KVM). */
+  /** Boot deadline per attempt, to agent handshake (default 30 s under TCG: a boot takes ~2 s of one core, and on a loaded 2-core host measured boots passed 10 s; 5 s with KVM). */
   bootTimeoutMs?: number;
   /** Budget for the agent handshake when adopting a running VM, over 3 attempts (default 15 s). */
   adoptTimeoutMs?: number;
@@ -83,7 +83,7 @@ export class QemuHypervisor implements Hypervisor {
 
   constructor(private readonly opts: QemuHypervisorOptions) {
     this.bootNice = opts.bootNice ?? (process.getuid?.() === 0 ? 10 : 0);
-    this.bootTimeoutMs = opts.bootTimeoutMs ?? (opts.accel === 'kvm' ? 5000 : 10_000);
+    this.bootTimeoutMs = opts.bootTimeoutMs ?? (opts.accel === 'kvm' ? 5000 : 30_000);
     this.adoptTimeoutMs = opts.adoptTimeoutMs ?? 15000;
     const tscKhz = opts.tscKhz === null ? undefined : (opts.tscKhz ?? hostTscKhz());
     this.cmdline = kernelCmdline({ accel: opts.accel, tscKhz, extra: opts.kernelArgs });
