@@ -149,6 +149,8 @@ static inline int chan_synced(const struct channel *ch) { return ch->state == CH
 /* ---- container.c ---------------------------------------------------------------------- */
 /* The spare's stage in a VM (host test mode: "<ctl socket path>.stage"). */
 #define PV_STAGE_DIR "/run/podvisor/stage"
+/* The pods' empty directories (mounts.c). */
+#define PV_EMPTYDIR_DIR "/run/podvisor/emptydir"
 struct container {
   int used;
   char id[PV_MAX_ID + 1];
@@ -163,6 +165,8 @@ struct container {
   uint64_t oom_base; /* memory.events oom_kill when the current init started */
   uint32_t destroy_req;
   uint64_t destroy_session;
+  int share_ns;      /* 1: in the pod's shared PID and UTS namespaces (podns.c) */
+  char pid_peer[PV_MAX_ID + 1]; /* "": own PID namespace; else the container whose init's it joins */
 };
 
 struct agent_error {
@@ -182,7 +186,17 @@ int valid_id(const char *s);
 struct container *container_find(const char *id);
 struct cgroup_limits;
 int container_create(const char *id, const char *rootfs, const char *hostname, const struct cgroup_limits *limits,
-                     struct agent_error *e);
+                     int share_ns, const char *pid_peer, struct agent_error *e);
+
+/* ---- podns.c -------------------------------------------------------------------------- */
+/* The pod's shared PID namespace (made with its reaper on first use); -1 with *e set. */
+int podns_pidns(struct agent_error *e);
+/* Put a shared container into the pod's UTS namespace (the first one's). */
+void podns_join_uts(struct container *c);
+/* A reaped pid: forget the pod's PID 1 if it was that. */
+void podns_reaped(pid_t pid);
+/* After a container's release: drop the shared namespaces when no shared container is left. */
+void podns_release_if_unused(void);
 /* Kill its init (and so its PID namespace) and release its namespaces. */
 void container_kill(struct container *c);
 void container_release(struct container *c);
@@ -208,6 +222,8 @@ uint64_t cgroup_oom_kills(const struct container *c);
 /* memory.current, memory.max (0 = none), page cache; -1 without a cgroup. */
 int cgroup_memory(const struct container *c, uint64_t *usage, uint64_t *limit, uint64_t *cache);
 void cgroup_remove(struct container *c);
+/* Kill every process of the container's cgroup (cgroup.kill); 0 without a cgroup. */
+int cgroup_kill(const struct container *c);
 /* Fork a spare container namespace ahead of the next CREATE_CONTAINER, unless one is there
  * (call when idle: at start and after a container was released). With `wait`, return once it
  * is prepared, so that a VM answering its next request has no preparation left running. */

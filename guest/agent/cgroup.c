@@ -156,6 +156,17 @@ int cgroup_memory(const struct container *c, uint64_t *usage, uint64_t *limit, u
   return 0;
 }
 
+int cgroup_kill(const struct container *c) {
+  if (!c->has_cgroup) return 0;
+  char path[PV_MAX_ID + 64];
+  cg_path(c, "cgroup.kill", path, sizeof path);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int rc = write(fd, "1", 1) == 1 ? 0 : -1;
+  close(fd);
+  return rc;
+}
+
 void cgroup_remove(struct container *c) {
   if (!c->has_cgroup) return;
   char path[PV_MAX_ID + 64];

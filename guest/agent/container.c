@@ -375,7 +375,7 @@ static int spare_enter(const char *root, const char *hostname, pid_t *pid, int *
 }
 
 int container_create(const char *id, const char *rootfs, const char *hostname, const struct cgroup_limits *limits,
-                     struct agent_error *e) {
+                     int share_ns, const char *pid_peer, struct agent_error *e) {
   if (!valid_id(id)) {
     set_error(e, PV_ERR_INVALID, EINVAL, "invalid container id");
     return -1;
@@ -386,6 +386,10 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
   }
   if (!valid_relative(rootfs) || strlen(rootfs) > PV_MAX_PATH) {
     set_error(e, PV_ERR_INVALID, EINVAL, "rootfs must be a relative path inside the share without ..");
+    return -1;
+  }
+  if (pid_peer && pid_peer[0] && (share_ns || !container_find(pid_peer) || strcmp(pid_peer, id) == 0)) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "pid peer %s: no such other container, or the pod's namespace asked too", pid_peer);
     return -1;
   }
   if (hostname && (strlen(hostname) == 0 || strlen(hostname) > 64)) {
@@ -436,6 +440,9 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
   c->pidns_fd = -1;
   c->init_pid = 0;
   c->destroying = 0;
+  c->share_ns = share_ns ? 1 : 0;
+  snprintf(c->pid_peer, sizeof c->pid_peer, "%s", pid_peer ? pid_peer : "");
+  if (c->share_ns) podns_join_uts(c);
   if (cgroup_create(c, limits, e) < 0) {
     container_release(c);
     return -1;
@@ -446,6 +453,8 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
 
 void container_kill(struct container *c) {
   if (c->init_pid > 0) kill(c->init_pid, SIGKILL);
+  /* In the pod's PID namespace the init's death does not take the rest with it. */
+  if ((c->share_ns || c->pid_peer[0]) && cgroup_kill(c) < 0) logf_("container %s: cgroup.kill: %s", c->id, strerror(errno));
 }
 
 void container_release(struct container *c) {
@@ -456,8 +465,10 @@ void container_release(struct container *c) {
   close_holder(&c->holder_fd);
   cgroup_remove(c);
   logf_("container %s released", c->id);
+  int shared = c->share_ns;
   memset(c, 0, sizeof *c);
   c->mnt_fd = c->uts_fd = c->root_fd = c->pidns_fd = c->holder_fd = -1;
+  if (shared) podns_release_if_unused();
 }
 
 void container_init_exited(pid_t pid) {
@@ -465,6 +476,8 @@ void container_init_exited(pid_t pid) {
     struct container *c = &g_containers[i];
     if (c->used && c->init_pid == pid) {
       c->init_pid = 0;
+      /* A container's processes end with its init, in the pod's PID namespace too. */
+      if ((c->share_ns || c->pid_peer[0]) && cgroup_kill(c) < 0) logf_("container %s: cgroup.kill: %s", c->id, strerror(errno));
       if (c->pidns_fd >= 0) close(c->pidns_fd);
       c->pidns_fd = -1;
     }

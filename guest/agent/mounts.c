@@ -1,6 +1,8 @@
 /*
- * mounts.c - extra mounts inside a container (MOUNT, UNMOUNT): a tmpfs, or a directory or a
- * single file of a virtio-fs share other than the rootfs share (the VM's volume share).
+ * mounts.c - extra mounts inside a container (MOUNT, UNMOUNT): a tmpfs, a directory or a
+ * single file of a virtio-fs share other than the rootfs share (the VM's volume share), or a
+ * pod's empty directory (`emptydir`: a directory of the VM's memory shared by the pod's
+ * containers).
  *
  * The mount is built detached in the agent (fsopen/fsmount for a tmpfs; open_tree of a
  * directory of the tag, mounted once per tag under the agent's own volumes directory), its
@@ -109,6 +111,24 @@ static int tag_root(const char *tag, struct agent_error *e) {
   return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
+/*
+ * An O_PATH fd of the pod's empty directory `name` (made on first use): a directory of the
+ * agent's own file system (the VM's memory), so it lives as long as the VM that runs the pod,
+ * and every container that mounts the same name shares it. World-writable, as Kubernetes
+ * makes an emptyDir, so containers of different users can share it.
+ */
+static int emptydir_root(const char *name, struct agent_error *e) {
+  char path[PV_MAX_PATH + MAX_TAG + 2];
+  mkdir(PV_EMPTYDIR_DIR, 0700);
+  snprintf(path, sizeof path, "%s/%s", PV_EMPTYDIR_DIR, name);
+  if (mkdir(path, 0777) == 0) chmod(path, 0777);
+  else if (errno != EEXIST) {
+    set_error(e, code_for_errno(errno), errno, "emptydir %s: %s", name, strerror(errno));
+    return -1;
+  }
+  return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
 static uint64_t attrs_of(uint32_t flags) {
   return ((flags & PV_MOUNT_RDONLY) ? MOUNT_ATTR_RDONLY : 0) | ((flags & PV_MOUNT_NOSUID) ? MOUNT_ATTR_NOSUID : 0) |
          ((flags & PV_MOUNT_NODEV) ? MOUNT_ATTR_NODEV : 0) | ((flags & PV_MOUNT_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0);
@@ -142,7 +162,7 @@ static int detached_mount(const struct mount_spec *m, struct agent_error *e) {
     if (mnt < 0) set_error(e, PV_ERR_UNAVAILABLE, err, "fsmount: %s", strerror(err));
     return mnt;
   }
-  int root = tag_root(m->source, e);
+  int root = strcmp(m->fstype, "emptydir") == 0 ? emptydir_root(m->source, e) : tag_root(m->source, e);
   if (root < 0) {
     if (!e->msg[0]) set_error(e, PV_ERR_UNAVAILABLE, errno, "open volume root: %s", strerror(errno));
     return -1;
@@ -262,6 +282,11 @@ int mount_in_container(struct container *c, const struct mount_spec *m, struct a
   } else if (strcmp(m->fstype, "virtiofs") == 0) {
     if (!valid_tag(m->source) || !valid_subpath(m->subpath) || m->options[0]) {
       set_error(e, PV_ERR_INVALID, EINVAL, "virtiofs needs a volume tag, a relative subpath and no options");
+      return -1;
+    }
+  } else if (strcmp(m->fstype, "emptydir") == 0) {
+    if (!valid_tag(m->source) || m->subpath[0] || m->options[0]) {
+      set_error(e, PV_ERR_INVALID, EINVAL, "emptydir needs a name and no subpath or options");
       return -1;
     }
   } else {

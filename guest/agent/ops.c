@@ -162,8 +162,15 @@ static void op_create_container(const struct tlv_msg *m, uint32_t id) {
   if (has_host && need_str(m, id, PV_TAG_HOSTNAME, "hostname", host, 64) < 0) return;
   struct cgroup_limits limits;
   if (read_limits(m, id, &limits) < 0) return;
+  uint32_t share = 0;
+  if (tlv_count(m, PV_TAG_SHARE_NS) && tlv_get_u32(m, PV_TAG_SHARE_NS, &share) < 0) {
+    fail(id, PV_ERR_INVALID, EINVAL, "bad share flag");
+    return;
+  }
+  char peer[PV_MAX_ID + 1] = "";
+  if (tlv_count(m, PV_TAG_PID_PEER) && need_str(m, id, PV_TAG_PID_PEER, "pid peer", peer, PV_MAX_ID) < 0) return;
   struct agent_error e;
-  if (container_create(cid, rootfs, has_host ? host : NULL, &limits, &e) < 0) {
+  if (container_create(cid, rootfs, has_host ? host : NULL, &limits, share == 1, peer, &e) < 0) {
     logf_("%s", e.msg);
     reply_error(id, &e);
     return;

@@ -359,8 +359,23 @@ struct process *process_start(const struct process_spec *s, struct agent_error *
     }
   }
 
-  int is_init = c->init_pid == 0 || c->pidns_fd < 0;
-  if (is_init ? unshare(CLONE_NEWPID) < 0 : setns(c->pidns_fd, CLONE_NEWPID) < 0) goto sys_fail;
+  int joined = c->share_ns || c->pid_peer[0];
+  int is_init = c->init_pid == 0 || (!joined && c->pidns_fd < 0);
+  if (c->share_ns) {
+    int ns = podns_pidns(e);
+    if (ns < 0) goto fail_quiet;
+    if (setns(ns, CLONE_NEWPID) < 0) goto sys_fail;
+  } else if (c->pid_peer[0]) {
+    /* docker --pid container:X: the PID namespace of X's live init. */
+    struct container *peer = container_find(c->pid_peer);
+    if (!peer || peer->pidns_fd < 0 || peer->init_pid == 0) {
+      set_error(e, PV_ERR_CONFLICT, ESRCH, "container %s, whose PID namespace this one joins, has no running init", c->pid_peer);
+      goto fail_quiet;
+    }
+    if (setns(peer->pidns_fd, CLONE_NEWPID) < 0) goto sys_fail;
+  } else if (is_init ? unshare(CLONE_NEWPID) < 0 : setns(c->pidns_fd, CLONE_NEWPID) < 0) {
+    goto sys_fail;
+  }
   int cg_fd = cgroup_procs_fd(c);
   if (c->has_cgroup && cg_fd < 0) logf_("container %s: open cgroup.procs: %s", c->id, strerror(errno));
   if (is_init) c->oom_base = cgroup_oom_kills(c);
@@ -416,7 +431,9 @@ struct process *process_start(const struct process_spec *s, struct agent_error *
   p->stdin_fd = stdin_write;
   p->stdin_announced = PV_STDIN_WINDOW;
   p->attached = chan_synced(&g_io);
-  if (is_init) {
+  if (is_init && joined) {
+    c->init_pid = pid;
+  } else if (is_init) {
     c->init_pid = pid;
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/ns/pid", (int)pid);
@@ -427,6 +444,7 @@ struct process *process_start(const struct process_spec *s, struct agent_error *
 
 sys_fail:
   set_error(e, code_for_errno(errno), errno, "start process: %s", strerror(errno));
+fail_quiet:
   {
     int fds[] = {in[0], in[1], out[0], out[1], err[0], err[1], fail[0], fail[1], master, slave};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
@@ -447,6 +465,7 @@ void processes_reap(void) {
     pid_t pid = waitpid(-1, &st, WNOHANG);
     if (pid <= 0) break;
     container_init_exited(pid);
+    podns_reaped(pid);
     for (int i = 0; i < PV_MAX_PROCESSES; i++) {
       struct process *p = &g_procs[i];
       if (!p->used || p->exited || p->pid != pid) continue;

@@ -324,6 +324,8 @@
 #define PV_TAG_STDERR_DURABLE 61 /* u64: stderr bytes the host has stored (RESUME_OUTPUT) */
 #define PV_TAG_STDOUT_FROM 62    /* u64: stdout offset the agent re-sends from */
 #define PV_TAG_STDERR_FROM 63    /* u64: stderr offset the agent re-sends from */
+#define PV_TAG_SHARE_NS 64       /* u32: 1 = the container joins the pod's PID and UTS namespaces */
+#define PV_TAG_PID_PEER 65       /* str: container whose init's PID namespace this container's processes join */
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */

@@ -48,7 +48,8 @@ export function planNetworks(input: NetworkingInput, lookup: { isUserNetwork(ref
   }
   if (mode.startsWith('container:')) {
     if (ports.length > 0) throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
-    throw new NotImplementedError('--network container:<name> is not supported: containers do not share a VM');
+    // It runs in the other container's VM (src/translate/join.ts): no network of its own.
+    return { mode: 'none', networks: [], ports: [] };
   }
   if (mode === 'none') return { mode: 'none', networks: [], ports: [] };
   const eps = input.EndpointsConfig ?? {};

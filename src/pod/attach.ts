@@ -7,7 +7,8 @@ import { AttachSession, type AttachSessionOptions } from './io';
 import { notRunning } from './lifecycle';
 import { entryMatches, readLogSnapshot, readLogSync, snapshotLog, type LogEntry, type LogReadOptions } from './logs';
 import type { Entry } from './registry';
-import { mainContainer } from './types';
+import { NoSuchContainerInPodError } from './errors';
+import { findContainer, mainContainer } from './types';
 
 /** Options of attach. */
 export interface AttachOptions extends AttachSessionOptions {
@@ -20,6 +21,8 @@ export interface AttachOptions extends AttachSessionOptions {
 /** Options of logs. */
 export interface LogsOptions extends LogReadOptions {
   follow: boolean;
+  /** A container of the pod by id, name or unique id prefix (default: its main container). */
+  container?: string;
 }
 
 /**
@@ -62,8 +65,12 @@ export function attach(ctx: PodContext, e: Entry, opts: AttachOptions): AttachSe
 
 /** Log entries (optionally following the live output until the run ends). */
 export async function* logs(ctx: PodContext, e: Entry, o: LogsOptions): AsyncGenerator<LogEntry> {
-  const file = ctx.logFile(e.record.id);
-  const follow = o.follow && !!e.run;
+  const c = o.container === undefined ? mainContainer(e.record) : findContainer(e.record, o.container);
+  if (!c) throw new NoSuchContainerInPodError(e.record.id, o.container as string);
+  const file = ctx.containerLogFile(e.record, c.spec.id);
+  const writer = ctx.containerLog(e, c.spec.id);
+  // An init container's log is complete once the pod runs: nothing to follow.
+  const follow = o.follow && !!e.run && !c.spec.init;
   const queue: LogEntry[] = [];
   let wake: (() => void) | null = null;
   let ended = false;
@@ -73,7 +80,7 @@ export async function* logs(ctx: PodContext, e: Entry, o: LogsOptions): AsyncGen
     wake?.();
   };
   if (follow) {
-    unsubscribe = e.log.subscribe((le) => {
+    unsubscribe = writer.subscribe((le) => {
       queue.push(le);
       wake?.();
     });

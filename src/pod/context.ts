@@ -15,7 +15,8 @@ import type { StateStore } from '../storage/state';
 import { logger } from '../util/log';
 import type { EventBus } from './events';
 import { ExecStore } from './exec';
-import { PodRegistry, type Entry } from './registry';
+import { LogWriter } from './logs';
+import { PodRegistry, tryLogPolicy, type Entry } from './registry';
 import { mainContainer, type PodRecord } from './types';
 import { VmReuse } from './vm-reuse';
 
@@ -76,6 +77,26 @@ export class PodContext {
   /** Path of a pod's json-file log. */
   logFile(id: string): string {
     return path.join(this.dir(id), `${id}-json.log`);
+  }
+
+  /**
+   * Path of the log of a pod's container: the pod's log for its main container, else a
+   * json-file of its own beside it.
+   */
+  containerLogFile(r: PodRecord, containerId: string): string {
+    if (containerId === mainContainer(r).spec.id) return this.logFile(r.id);
+    return path.join(this.dir(r.id), `${containerId}-json.log`);
+  }
+
+  /** The log writer of a pod's container (made on first use; the main container's is `e.log`). */
+  containerLog(e: Entry, containerId: string): LogWriter {
+    if (containerId === mainContainer(e.record).spec.id) return e.log;
+    let w = e.containerLogs.get(containerId);
+    if (!w) {
+      w = new LogWriter(this.containerLogFile(e.record, containerId), tryLogPolicy(e.record));
+      e.containerLogs.set(containerId, w);
+    }
+    return w;
   }
 
   /** Persist a pod's record (nothing once it is removed). */

@@ -41,3 +41,31 @@ export class NameInUseError extends ConflictError {
     super(`name ${JSON.stringify(podName)} is in use by pod ${holderId}`);
   }
 }
+
+/** The pod has no container of this id or name. */
+export class NoSuchContainerInPodError extends NotFoundError {
+  constructor(readonly podId: string, readonly ref: string) {
+    super(`pod ${podId} has no container ${JSON.stringify(ref)}`);
+  }
+}
+
+/** The operation needs that container of the pod to be running. */
+export class ContainerNotRunningError extends ConflictError {
+  constructor(readonly podId: string, readonly containerId: string) {
+    super(`container ${containerId} of pod ${podId} is not running`);
+  }
+}
+
+/** A pod that runs in another pod's VM cannot start while that pod does not run. */
+export class JoinTargetNotRunningError extends ConflictError {
+  constructor(readonly podId: string, readonly targetId: string) {
+    super(`pod ${podId} cannot join pod ${targetId}: it is not running`);
+  }
+}
+
+/** A pod that runs in another pod's VM cannot pause it (the whole VM would freeze). */
+export class JoinedPodPauseError extends ConflictError {
+  constructor(readonly podId: string) {
+    super(`pod ${podId} runs in another pod's VM: pausing it would freeze that pod too`);
+  }
+}

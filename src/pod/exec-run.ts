@@ -14,7 +14,8 @@ import { notRunning } from './lifecycle';
 import type { Entry } from './registry';
 import { mergeEnv, resolveUserInGuest, runtimeEnv } from './runtime';
 import { execStartFailure } from './start-error';
-import { mainContainer } from './types';
+import { findContainer, mainContainer, type ContainerRecord } from './types';
+import { ContainerNotRunningError, NoSuchContainerInPodError } from './errors';
 
 /** The conflict of an exec in a paused pod. */
 function paused(id: string): ConflictError {
@@ -25,9 +26,19 @@ function paused(id: string): ConflictError {
 export function execCreate(ctx: PodContext, e: Entry, config: ExecConfig): ExecRecord {
   if (!e.run) throw notRunning(e.record);
   if (mainContainer(e.record).state.status === 'paused') throw paused(e.record.id);
+  targetOf(e, config);
   const x = ctx.execs.create(e.record.id, config);
   ctx.emit(e.record, `exec_create: ${config.args.join(' ')}`, { execID: x.id });
   return x;
+}
+
+/** The container an exec runs in: the one its config names (running), else the main one. */
+function targetOf(e: Entry, config: ExecConfig): ContainerRecord {
+  if (config.container === undefined) return mainContainer(e.record);
+  const c = findContainer(e.record, config.container);
+  if (!c) throw new NoSuchContainerInPodError(e.record.id, config.container);
+  if (c.state.status !== 'running' || !e.run?.inits.has(c.spec.id)) throw new ContainerNotRunningError(e.record.id, c.spec.id);
+  return c;
 }
 
 /** An exec by id; NotFoundError when there is none. */
@@ -50,10 +61,9 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
   const run = e.run;
   if (!run) throw notRunning(e.record);
   if (mainContainer(e.record).state.status === 'paused') throw paused(e.record.id);
+  // Execs run in the pod's main container unless the config names another one of the pod.
+  const main = targetOf(e, x.config).spec;
   x.started = true;
-  // Execs run in the pod's main container: the only one of the pods the Docker front end
-  // makes (an exec names a container; a pod of several would pick it by id here).
-  const main = mainContainer(e.record).spec;
   let proc: AgentProcess;
   try {
     const user = await resolveUserInGuest(run.vm.agent, main.id, x.config.user || main.user, main.groupAdd);

@@ -26,6 +26,8 @@ export interface ExecConfig {
   attachStderr: boolean;
   detachKeys: string;
   privileged: boolean;
+  /** The container of the pod it runs in, by id, name or unique id prefix (default: the main one). */
+  container?: string;
 }
 
 /** One exec instance. */

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { ConflictError, NotModifiedError } from '../errors';
-import { NoSuchPodError, PodNotPausedError, PodNotRunningError, PodPausedError } from './errors';
+import { JoinedPodPauseError, NoSuchPodError, PodNotPausedError, PodNotRunningError, PodPausedError } from './errors';
 import { logger } from '../util/log';
 import { nowRfc3339 } from '../util/time';
 import { preemptedBy } from './async';
@@ -17,6 +17,7 @@ import { removeEntry } from './removal';
 import { bootSandbox } from './sandbox';
 import { startFailure } from './start-error';
 import { hardKill, stopLocked } from './stop';
+import { InitContainerFailedError, type InitRun } from './init-containers';
 import { RECORD_VERSION, containersOf, createdState, mainContainer, type ContainerRecord, type PodRecord, type PodSpec } from './types';
 import type { AgentProcess } from '../vm/types';
 
@@ -120,10 +121,20 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
   if (signal?.aborted) onPreempt();
   try {
     parseLogPolicy(r.sandbox.spec.log); // dockerd: "failed to initialize logging driver: ..."
-    started = await bootSandbox(ctx, r, giveUp.signal);
+    started = await bootSandbox(ctx, r, giveUp.signal, e);
   } catch (err) {
     const by = preemptedBy(signal);
     if (giveUp.signal.aborted && (by === 'kill' || by === 'remove')) throw startPreempted(r.id, by);
+    if (err instanceof InitContainerFailedError) {
+      // The pod's start failed with the init container's exit code; each init container that
+      // ran keeps how it ended.
+      recordInitRuns(r, err.runs);
+      const main = mainContainer(r);
+      main.state.error = err.message;
+      main.state.exitCode = err.exitCode;
+      await ctx.persist(e);
+      throw err;
+    }
     // The failure is the main container's (its command is the one named): the Docker front
     // end's pods have no other; the rest of a pod of several only leave `restarting`.
     const main = mainContainer(r);
@@ -137,7 +148,9 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
     signal?.removeEventListener('abort', onPreempt);
   }
   const startedAt = nowRfc3339();
+  recordInitRuns(r, started.initRuns);
   for (const c of containersOf(r)) {
+    if (c.spec.init) continue;
     const init = started.inits.get(c.spec.id) as AgentProcess;
     c.state = { status: 'running', pid: init.pid, exitCode: 0, error: '', startedAt, finishedAt: c.state.finishedAt, oomKilled: false };
     c.process = init.processId;
@@ -153,6 +166,16 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
     await hardKill(ctx, e, run);
     await run.ended;
     throw startPreempted(r.id, by);
+  }
+}
+
+/** Record how the init containers of a start ran (exited, with their codes). */
+function recordInitRuns(r: PodRecord, runs: Map<string, InitRun>): void {
+  for (const [id, run] of runs) {
+    const c = r.containers[id];
+    if (!c) continue;
+    c.state = { status: 'exited', pid: 0, exitCode: run.exitCode, error: run.error, startedAt: run.startedAt, finishedAt: run.finishedAt, oomKilled: false };
+    c.process = undefined;
   }
 }
 
@@ -181,6 +204,7 @@ export async function pause(ctx: PodContext, e: Entry): Promise<void> {
     const r = e.record;
     if (!e.run) throw notRunning(r);
     if (mainContainer(r).state.status === 'paused') throw new PodPausedError(r.id, 'pause');
+    if (e.run.borrowed) throw new JoinedPodPauseError(r.id);
     await e.run.vm.pause();
     // The whole VM is frozen: every container of the pod that ran is paused.
     for (const c of containersOf(r)) if (c.state.status === 'running') c.state.status = 'paused';

@@ -25,29 +25,35 @@ const log = logger('pod');
  * init of each container on the VM, the main container's at least.
  */
 export function bindRun(ctx: PodContext, e: Entry, vm: Vm, inits: Map<string, AgentProcess>, startedMs: number): Run {
-  // The pod's log and attach sessions carry its main container's streams: the Docker front
-  // end's pods have one container (a pod of several would need a log and sessions each).
+  // The pod's log and attach sessions carry its main container's streams; the other
+  // containers' output goes to their own logs.
   const main = mainContainer(e.record);
   const init = inits.get(main.spec.id) as AgentProcess;
   const io = new ProcessIo(init, { log: e.log, stdinOnce: main.spec.stdinOnce, tty: main.spec.tty });
   let resolveEnded!: () => void;
-  const run: Run = { vm, inits, init, io, startedMs, ended: new Promise<void>((r) => (resolveEnded = r)) };
+  const run: Run = { vm, inits, init, io, startedMs, ended: new Promise<void>((r) => (resolveEnded = r)), ...(e.record.sandbox.spec.joinPod ? { borrowed: true } : {}) };
   e.run = run;
   for (const s of [...e.pending]) {
     e.pending.delete(s);
     io.add(s);
   }
-  for (const [id, p] of inits) if (p !== init) void watchSidecar(ctx, e, run, id, p);
+  for (const [id, p] of inits) {
+    // In a pod of several, each container's exit is recorded when it happens.
+    if (inits.size > 1) void watchContainer(ctx, e, run, id, p);
+    if (p === init) continue;
+    // Each other container's output goes to its own log (nobody attaches to it).
+    new ProcessIo(p, { log: ctx.containerLog(e, id), stdinOnce: false, tty: e.record.containers[id]?.spec.tty ?? false });
+  }
   void monitor(ctx, e, run).finally(resolveEnded);
   startHealth(ctx, e, run);
   return run;
 }
 
 /**
- * A container other than the main one whose init exits while the run goes on: recorded as
- * exited with its own code (the pod keeps running; the main container's exit ends the run).
+ * A container of a pod of several whose init exits while the run goes on: recorded as exited
+ * with its own code (the pod runs on while any app container runs).
  */
-async function watchSidecar(ctx: PodContext, e: Entry, run: Run, id: string, p: AgentProcess): Promise<void> {
+async function watchContainer(ctx: PodContext, e: Entry, run: Run, id: string, p: AgentProcess): Promise<void> {
   let exitCode: number;
   let oomKilled = false;
   try {
@@ -71,10 +77,19 @@ async function exitOf(run: Run): Promise<{ exitCode: number; oomKilled: boolean;
   });
   vmDeath.catch(() => undefined);
   try {
-    const status = await Promise.race([run.init.exited, vmDeath]);
+    // The run lasts while any of its app containers runs (a pod of one: its init); the
+    // pod's exit code is its main container's.
+    const all = [...run.inits.values()].map((p) => p.exited);
+    await Promise.race([Promise.all(all), vmDeath]);
+    const status = await run.init.exited;
     return { exitCode: status.exitCode, oomKilled: status.oomKilled === true, error: '' };
   } catch (err) {
     if (run.forcedExitCode !== undefined) return { exitCode: run.forcedExitCode, oomKilled: false, error: '' };
+    if (run.borrowed) {
+      // The VM was the other pod's, and that pod stopped: this one was killed with it.
+      const gone = await Promise.race([run.vm.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref())]);
+      if (gone?.expected) return { exitCode: 137, oomKilled: false, error: '' };
+    }
     let error = err instanceof Error ? err.message : String(err);
     // The agent channel usually breaks a moment before QEMU's exit is seen: prefer the
     // VM's own reason (it names the crash and the console's last words) when it comes.
@@ -84,7 +99,7 @@ async function exitOf(run: Run): Promise<{ exitCode: number; oomKilled: boolean;
   }
 }
 
-/** Wait for the main process to end, then tear the run down and record the exit. */
+/** Wait for the app containers' inits to end, then tear the run down and record the exit. */
 async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   const { exitCode, oomKilled, error } = await exitOf(run);
   if (ctx.closing) return;

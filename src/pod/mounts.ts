@@ -1,5 +1,6 @@
 /**
- * A container's mounts (tmpfs, bind mounts and volumes) on its VM, in two halves:
+ * A container's mounts (tmpfs, bind mounts, volumes, the pod's empty directories) on its VM,
+ * in two halves (tmpfs and empty directories have the guest half only):
  *
  *   host    each bind source or volume's data directory is bind-mounted (mount(2), src/util/mounter.ts) into the VM's
  *           volume share directory, at `<share>/<container id>/<n>`; these mounts live under
@@ -47,6 +48,20 @@ export interface PodBindMount {
 }
 
 /**
+ * A pod's empty directory (Kubernetes emptyDir) mounted into a container: made empty in the
+ * VM's memory at the pod's start, shared by every container of the pod that mounts the same
+ * name, gone when the pod's VM goes (stop or removal).
+ */
+export interface PodEmptyDirMount {
+  type: 'emptyDir';
+  /** The pod volume's name (letters, digits, _ . -, at most 36). */
+  name: string;
+  /** Absolute path inside the container. */
+  target: string;
+  readOnly: boolean;
+}
+
+/**
  * A volume (a directory the daemon's volume store keeps) mounted into a container. For the
  * VM it is a bind of `source`; the name is kept so that who uses a volume can be answered
  * from the pods' records.
@@ -70,11 +85,11 @@ export interface PodVolumeMount {
 }
 
 /** One mount of a container. */
-export type PodMount = PodTmpfsMount | PodBindMount | PodVolumeMount;
+export type PodMount = PodTmpfsMount | PodBindMount | PodVolumeMount | PodEmptyDirMount;
 
 /** Whether a pod needs its VM booted with the volume share (it has a bind or volume mount). */
 export function needsVolumeShare(spec: PodSpec): boolean {
-  return spec.containers.some((c) => (c.mounts ?? []).some((m) => m.type !== 'tmpfs'));
+  return spec.containers.some((c) => (c.mounts ?? []).some((m) => m.type === 'bind' || m.type === 'volume'));
 }
 
 /** IDs of the containers (of `pods`) that mount volume `name`. */
@@ -123,7 +138,7 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
   const share = vm.devices.volumes?.hostDir;
   try {
     for (const [n, m] of (c.mounts ?? []).entries()) {
-      if (m.type === 'tmpfs') continue;
+      if (m.type === 'tmpfs' || m.type === 'emptyDir') continue;
       if (!share) throw new Error(`VM ${vm.id} has no volume share`);
       // -v makes a missing source as a directory (an existing file stays a file).
       if (m.type === 'bind' && m.createSource && !(await fs.promises.lstat(m.source).catch(() => undefined))) {
@@ -172,6 +187,8 @@ export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
         nosuid: m.nosuid,
         nodev: m.nodev,
       });
+    } else if (m.type === 'emptyDir') {
+      await vm.agent.mount({ containerId: c.id, path: m.target, fstype: 'emptydir', source: m.name, readOnly: m.readOnly });
     } else {
       const share = vm.devices.volumes;
       if (!share) throw new Error(`VM ${vm.id} has no volume share`);

@@ -32,6 +32,8 @@ export interface Run {
   init: AgentProcess;
   io: ProcessIo;
   startedMs: number;
+  /** The VM is another pod's (joinPod): the run's end destroys its containers, not the VM. */
+  borrowed?: boolean;
   /** Exit code to report if the process never reports one (VM destroyed by the host). */
   forcedExitCode?: number;
   /** Resolves when the exit was handled (state recorded, run torn down). */
@@ -49,6 +51,8 @@ export interface Entry {
   record: PodRecord;
   run?: Run;
   log: LogWriter;
+  /** Logs of its containers other than the main one (./context.ts containerLog), by id. */
+  containerLogs: Map<string, LogWriter>;
   /** Attach sessions waiting for the next run. */
   pending: Set<AttachSession>;
   waiters: Set<Waiter>;
@@ -78,6 +82,7 @@ export class PodRegistry {
       record,
       // Bad log options fail the start (lifecycle.ts); until then nothing is written.
       log: new LogWriter(this.logFile(record.id), tryLogPolicy(record)),
+      containerLogs: new Map(),
       pending: new Set(),
       waiters: new Set(),
       backoff: new RestartBackoff(),
@@ -154,7 +159,7 @@ export function wake(e: Entry, what: 'exit' | 'removed', result: WaitResult): vo
 }
 
 /** A pod's log policy; the default one when its options are bad (its start fails then). */
-function tryLogPolicy(r: PodRecord): typeof DEFAULT_LOG_POLICY {
+export function tryLogPolicy(r: PodRecord): typeof DEFAULT_LOG_POLICY {
   try {
     return parseLogPolicy(r.sandbox.spec.log);
   } catch {

@@ -48,10 +48,12 @@ export async function removeEntry(ctx: PodContext, e: Entry): Promise<void> {
   e.removed = true;
   for (const s of [...e.pending]) s.finish('cancelled');
   e.pending.clear();
-  try {
-    e.log.close();
-  } catch {
-    // Nothing was open.
+  for (const w of [e.log, ...e.containerLogs.values()]) {
+    try {
+      w.close();
+    } catch {
+      // Nothing was open.
+    }
   }
   const deleteStorage = async (): Promise<void> => {
     for (const id of Object.keys(r.containers)) await deps.rootfs.remove(id);

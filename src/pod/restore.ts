@@ -35,6 +35,7 @@ export async function load(ctx: PodContext): Promise<{ adopted: Promise<Set<stri
     await deps.state.remove(id).catch(() => undefined);
   }
   const claimed = new Set<string>();
+  const joined: Entry[] = [];
   const adoptions: Promise<void>[] = [];
   for (const raw of stored) {
     const decoded = await decodeRecord(ctx, raw);
@@ -58,7 +59,10 @@ export async function load(ctx: PodContext): Promise<{ adopted: Promise<Set<stri
     // the Docker front end's pods, which have no other container).
     const status = mainContainer(r).state.status;
     const { restartPolicy, autoRemove } = r.sandbox.spec;
-    if (podPhase(r) === 'running') {
+    if (podPhase(r) === 'running' && r.sandbox.spec.joinPod) {
+      // It runs in another pod's VM: taken over once that pod is (below, after the loop).
+      joined.push(e);
+    } else if (podPhase(r) === 'running') {
       const vmId = r.sandbox.vmId;
       const done = e.ops
         .run(async () => {
@@ -79,7 +83,55 @@ export async function load(ctx: PodContext): Promise<{ adopted: Promise<Set<stri
       await removeEntry(ctx, e).catch((err) => log.error(`finishing removal of ${r.id}: ${(err as Error).message}`));
     }
   }
+  for (const e of joined) {
+    const r = e.record;
+    const done = e.ops
+      .run(async () => {
+        if (!(await readoptJoined(ctx, e))) await markLost(ctx, e);
+      })
+      .catch((err) => log.error(`restoring ${r.id}: ${(err as Error).message}`))
+      .finally(() => registry.adopting.delete(r.id));
+    registry.adopting.set(r.id, done);
+    adoptions.push(done);
+  }
   return { adopted: Promise.all(adoptions).then(() => claimed) };
+}
+
+/**
+ * Take over a pod that runs in another pod's VM (joinPod): once that pod was re-adopted, its
+ * VM's agent lists this pod's inits too.
+ */
+async function readoptJoined(ctx: PodContext, e: Entry): Promise<boolean> {
+  const r = e.record;
+  const join = r.sandbox.spec.joinPod as NonNullable<typeof r.sandbox.spec.joinPod>;
+  let host: Entry;
+  try {
+    host = ctx.registry.lookup(join.pod);
+  } catch {
+    return false;
+  }
+  await ctx.registry.adopting.get(host.record.id);
+  const vm = host.run?.vm;
+  if (!vm || vm.id !== r.sandbox.vmId) return false;
+  try {
+    const main = mainContainer(r);
+    // Usually listed by the host pod's reattach already (then its output continues from where
+    // the agent is, without the resume point).
+    const procs = await vm.agent.reattach((p) => (p.processId === (main.process ?? initProcessId(main.spec.id)) ? e.log.resumePoint() : undefined));
+    const inits = new Map<string, AgentProcess>();
+    for (const c of containersOf(r)) {
+      const init = procs.find((p) => p.processId === (c.process ?? initProcessId(c.spec.id)));
+      if (init) inits.set(c.spec.id, init);
+    }
+    if (!inits.has(main.spec.id)) return false;
+    for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, path.join(vm.shareDir, rootfsInShare(c.spec.id)));
+    bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
+    log.info(`re-adopted container ${r.id} in the VM of ${host.record.id}`);
+    return true;
+  } catch (err) {
+    log.warn(`re-adopting ${r.id}: ${(err as Error).message}`);
+    return false;
+  }
 }
 
 /** Start a restored pod in the background (restart policy at daemon start). */
@@ -123,7 +175,14 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
     // there (its exit ends the run). Its output continues from what its log holds.
     const main = mainContainer(r);
     const logged = main.process ?? initProcessId(main.spec.id);
-    const procs = await vm.agent.reattach((p) => (p.processId === logged ? e.log.resumePoint() : undefined));
+    // Each of its containers' inits continues its output from what that container's log holds.
+    const initOf = (p: { processId: string; containerId: string }) => {
+      const c = r.containers[p.containerId];
+      return c !== undefined && p.processId === (c.process ?? initProcessId(c.spec.id));
+    };
+    const procs = await vm.agent.reattach((p) =>
+      p.processId === logged ? e.log.resumePoint() : initOf(p) ? ctx.containerLog(e, p.containerId).resumePoint() : undefined,
+    );
     const inits = new Map<string, AgentProcess>();
     for (const c of containersOf(r)) {
       const wanted = c.process ?? initProcessId(c.spec.id);

@@ -9,8 +9,11 @@
  *                /etc/group read on the host through the rootfs mount (./etc-files.ts; copies
  *                of the hosts files kept in the container's host directory, where inspect's
  *                *Path fields point)
- *   4. sandbox   agent.createContainer for each container    (undone by destroying the VM);
- *                then the agent writes or reads what the host left to it (symlinks)
+ *   4. sandbox   init containers first, each created, run to its end and destroyed, in
+ *                order (./init-containers.ts); then agent.createContainer for every app
+ *                container at once (undone by destroying the VM; in a borrowed VM, by
+ *                destroying the containers); the agent writes or reads what the host left
+ *                to it (symlinks). A pod of several shares PID and UTS namespaces.
  *   5. process   user resolved from the container's own /etc/passwd and /etc/group, then the
  *                init process started with Docker's runtime environment
  */
@@ -18,7 +21,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AgentProcess, Vm, Agent } from '../vm/types';
 import type { RootfsManager } from '../storage/types';
-import type { PodContainerSpec, PodSpec } from './types';
+import { sharesNamespaces, type PodContainerSpec, type PodSpec } from './types';
+import { runInitContainers, type InitRun } from './init-containers';
+import type { LogWriter } from './logs';
 import { resolveUser, withGroupAdd, type ResolvedUser } from './user';
 import { NotFoundError } from '../errors';
 import { FALLBACK, readEtcFile, writeEtcFile } from './etc-files';
@@ -38,8 +43,10 @@ const MAX_ACCOUNT_FILE = 1024 * 1024;
 /** What a started pod holds on to. */
 export interface StartedPod {
   vm: Vm;
-  /** Init process of each container, by container id. */
+  /** Init process of each app container, by container id. */
   inits: Map<string, AgentProcess>;
+  /** How each init container ran (every one exited 0), by container id. */
+  initRuns: Map<string, InitRun>;
 }
 
 /** What startPod needs. */
@@ -54,6 +61,12 @@ export interface StartDeps {
   containerDir(id: string): string;
   /** Host resolv.conf to give containers (default /etc/resolv.conf). */
   resolvConf?: string;
+  /** The log of an init container's output (none: not logged). */
+  logFor?(containerId: string): LogWriter | undefined;
+  /** The VM is another pod's: a failed start destroys the containers it made, not the VM. */
+  borrowedVm?: boolean;
+  /** Its containers join the PID namespace of this container's init (docker --pid container:X). */
+  pidPeer?: string;
 }
 
 /** The agent process id of a container's init. */
@@ -139,11 +152,18 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     const lap = (what: string) => log.debug(`pod ${spec.id.slice(0, 12)}: ${what} at +${Date.now() - t0} ms`);
     const vm = await deps.acquireVm();
     lap(`got VM ${vm.id}`);
-    undo.push(() => vm.destroy());
+    if (deps.borrowedVm) {
+      // Another pod's VM: only what this start made in it is undone.
+      undo.push(async () => {
+        for (const c of spec.containers) await vm.agent.destroyContainer(c.id).catch(() => undefined);
+      });
+    } else {
+      undo.push(() => vm.destroy());
+    }
     for (const c of spec.containers) {
       await deps.rootfs.mount(c.id, path.join(vm.shareDir, rootfsInShare(c.id)));
       undo.push(() => deps.rootfs.unmount(c.id));
-      if (c.mounts?.some((m) => m.type !== 'tmpfs')) undo.push(await mountHostSources(vm, c));
+      if (c.mounts?.some((m) => m.type === 'bind' || m.type === 'volume')) undo.push(await mountHostSources(vm, c));
     }
     lap('rootfs and bind sources mounted');
     let resolv = '';
@@ -178,19 +198,45 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
       }),
     );
     lap('files written, accounts read on the host');
-    // Every CREATE_CONTAINER goes out at once; a container whose files and accounts the host
-    // handled has its init sent right behind it, without waiting for the answer (the agent
-    // serves requests in order), which saves a round trip to the guest per start.
-    const created = spec.containers.map((c) =>
-      vm.agent.createContainer({ id: c.id, rootfs: rootfsInShare(c.id), hostname: spec.hostname, ...(c.limits ? { limits: c.limits } : {}) }),
+    const share = sharesNamespaces(spec);
+    const create = (c: PodContainerSpec) =>
+      vm.agent.createContainer({
+        id: c.id,
+        rootfs: rootfsInShare(c.id),
+        hostname: spec.hostname,
+        ...(c.limits ? { limits: c.limits } : {}),
+        ...(share ? { sharePodNamespaces: true } : {}),
+        ...(deps.pidPeer ? { pidPeer: deps.pidPeer } : {}),
+      });
+    const index = new Map(spec.containers.map((c, i) => [c.id, i]));
+    // Init containers first, one after the other, each to its end (./init-containers.ts).
+    const initRuns = await runInitContainers(
+      {
+        start: (c) => {
+          const created = create(c);
+          created.catch(() => undefined); // awaited in startContainer
+          return startContainer(vm, spec, c, prepared[index.get(c.id) as number], created);
+        },
+        destroy: (c) => vm.agent.destroyContainer(c.id),
+        logFor: deps.logFor,
+      },
+      spec.containers,
     );
+    if (initRuns.size > 0) lap('init containers done');
+    // Every app container's CREATE_CONTAINER goes out at once (they start in parallel); a
+    // container whose files and accounts the host handled has its init sent right behind it,
+    // without waiting for the answer (the agent serves requests in order), which saves a round
+    // trip to the guest per start.
+    const apps = spec.containers.filter((c) => !c.init);
+    const created = apps.map(create);
     for (const p of created) p.catch(() => undefined); // each is awaited below
+    const started = await Promise.allSettled(apps.map((c, i) => startContainer(vm, spec, c, prepared[index.get(c.id) as number], created[i])));
+    const failed = started.find((x) => x.status === 'rejected');
+    if (failed) throw failed.reason;
     const inits = new Map<string, AgentProcess>();
-    for (const [i, c] of spec.containers.entries()) {
-      inits.set(c.id, await startContainer(vm, spec, c, prepared[i], created[i]));
-    }
+    apps.forEach((c, i) => inits.set(c.id, (started[i] as PromiseFulfilledResult<AgentProcess>).value));
     lap('containers created, inits started');
-    return { vm, inits };
+    return { vm, inits, initRuns };
   });
 }
 

@@ -9,7 +9,9 @@ import { logger } from '../util/log';
 import type { PodContext } from './context';
 import type { Entry, Run } from './registry';
 import { startPod, type StartedPod } from './runtime';
-import { podSpecOf, type PodRecord, type PodSpec } from './types';
+import { mainContainer, podSpecOf, type PodRecord, type PodSpec } from './types';
+import { InvalidArgumentError } from '../errors';
+import { JoinTargetNotRunningError } from './errors';
 import { needsVolumeShare } from './mounts';
 import { keepSandbox } from './vm-reuse';
 
@@ -48,24 +50,44 @@ function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal): Promise<V
 }
 
 /**
- * Boot a pod: a VM, each container's rootfs and files, and each container's init
- * (./runtime.ts). `giveUp` aborted (kill, rm -f) ends the wait for the VM at once.
+ * Boot a pod: a VM, each container's rootfs and files, its init containers run to their end,
+ * and each app container's init (./runtime.ts). `giveUp` aborted (kill, rm -f) ends the wait
+ * for the VM at once. With the pod's entry, init containers' output goes to their logs.
  */
-export function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal): Promise<StartedPod> {
-  const spec = podSpecOf(r);
+export function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal, e?: Entry): Promise<StartedPod> {
+  const host = r.sandbox.spec.joinPod ? joinTarget(ctx, r) : undefined;
+  // A container in another pod's VM has that pod's hostname (its UTS namespace is its own).
+  const spec = host ? { ...podSpecOf(r), hostname: host.hostname } : podSpecOf(r);
   return startPod(
     {
-      // A pod pinned to a VM the user holds (start --vm, replace) boots on that one.
+      // A pod pinned to a VM the user holds (start --vm, replace) boots on that one; a
+      // joined pod in the VM of the pod it joined.
       acquireVm: () => {
+        if (host) return Promise.resolve(host.vm);
         const pinned = ctx.reuse.takePinned(r.id);
         return pinned ? Promise.resolve(pinned) : acquire(ctx, spec, giveUp);
       },
+      ...(host ? { borrowedVm: true, ...(host.pidPeer ? { pidPeer: host.pidPeer } : {}) } : {}),
       rootfs: ctx.deps.rootfs,
       containerDir: (id) => ctx.dir(id),
       resolvConf: ctx.deps.resolvConf,
+      ...(e ? { logFor: (id: string) => ctx.containerLog(e, id) } : {}),
     },
     spec,
   );
+}
+
+/**
+ * The running pod whose VM a joining pod starts in (docker --network/--pid/--ipc container:X):
+ * its VM, and its main container's id when the PID namespace is joined too.
+ */
+function joinTarget(ctx: PodContext, r: PodRecord): { vm: Vm; hostname: string; pidPeer?: string } {
+  const join = r.sandbox.spec.joinPod as NonNullable<PodSpec['joinPod']>;
+  const host = ctx.registry.lookup(join.pod);
+  if (host.record.id === r.id) throw new InvalidArgumentError('a container cannot join its own namespaces');
+  const run = host.run;
+  if (!run || mainContainer(host.record).state.status !== 'running') throw new JoinTargetNotRunningError(r.id, host.record.id);
+  return { vm: run.vm, hostname: host.record.sandbox.spec.hostname, ...(join.pid ? { pidPeer: mainContainer(host.record).spec.id } : {}) };
 }
 
 /** The VM `vmId` that outlived the previous daemon, if it still runs and can be adopted. */
@@ -85,7 +107,14 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
   const keep = ctx.reuse.takeKeep(e.record.id);
   if (keep) return keepSandbox(ctx, e, run, keep);
   const t0 = Date.now();
-  await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
+  if (run.borrowed) {
+    // Another pod's VM: only this pod's containers go (their processes are gone already).
+    for (const id of Object.keys(e.record.containers)) {
+      await run.vm.agent.destroyContainer(id).catch((err) => log.debug(`destroying container ${id} in VM ${run.vm.id}: ${(err as Error).message}`));
+    }
+  } else {
+    await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
+  }
   const t1 = Date.now();
   for (const id of Object.keys(e.record.containers)) {
     await ctx.deps.rootfs.unmount(id).catch((err) => log.warn(`unmounting rootfs of ${id}: ${(err as Error).message}`));

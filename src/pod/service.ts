@@ -103,14 +103,22 @@ export interface PodService {
    * then (with `stream`) the live output until the process exits or the client detaches.
    */
   attach(ref: string, opts: AttachOptions): AttachSession;
-  /** The pod's log entries, optionally following the live output until the run ends. */
+  /**
+   * The log entries of the pod's main container, or of the container `opts.container` names
+   * (id, name or unique id prefix; NoSuchContainerInPodError when none), optionally following
+   * the live output until the run ends.
+   */
   logs(ref: string, opts: LogsOptions): AsyncGenerator<LogEntry>;
   /** Resize the main process's terminal (ignored without one); ConflictError when it does not run. */
   resize(ref: string, rows: number, cols: number): Promise<void>;
 
   // ------------------------------------------------------------------ processes
 
-  /** Create an extra process (not started yet) in a running pod. */
+  /**
+   * Create an extra process (not started yet) in a running pod: in its main container, or in
+   * the running container `config.container` names (NoSuchContainerInPodError,
+   * ContainerNotRunningError).
+   */
   execCreate(ref: string, config: ExecConfig): ExecRecord;
   /** An extra process by id; NotFoundError when there is none. */
   execGet(id: string): ExecRecord;

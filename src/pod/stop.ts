@@ -1,7 +1,8 @@
 /**
- * Stopping and signalling a pod's main process: stop (the stop signal, a grace period, then
- * SIGKILL), kill (any signal; SIGKILL preempts a pending stop, restart or start), and the hard
- * kill that destroys the VM when even SIGKILL does not end the process.
+ * Stopping and signalling a pod: stop (each app container's stop signal, one grace period for
+ * the pod, then SIGKILL to each), kill (any signal to the main process; SIGKILL to every
+ * container, and it preempts a pending stop, restart or start), and the hard kill that
+ * destroys the VM when even SIGKILL does not end the processes.
  */
 import { NotFoundError, NotModifiedError, UnavailableError } from '../errors';
 import { PodNotRunningError } from './errors';
@@ -37,11 +38,9 @@ export async function stopLocked(ctx: PodContext, e: Entry, timeoutSec?: number,
   const t = timeoutSec ?? main.stopTimeout;
   await resumeIfPaused(ctx, e);
   ctx.emit(r, 'kill', { signal: String(main.stopSignal) });
-  try {
-    await bounded(run.vm.agent.signalProcess(run.init.processId, main.stopSignal), ctx.deps.agentTimeoutMs ?? AGENT_CALL_MS, 'stop signal');
-  } catch (err) {
-    log.debug(`stop signal to ${r.id}: ${(err as Error).message}`);
-  }
+  // Every app container's init gets its own stop signal at once (Kubernetes: TERM to each
+  // container's main process); the grace period is the pod's (the main container's).
+  await signalEach(ctx, e, run, (id) => r.containers[id]?.spec.stopSignal ?? main.stopSignal, 'stop signal');
   // Negative: no deadline (dockerd); huge values: clamped by waitFor (no timer overflow).
   const exited = await waitFor(run.ended, t < 0 ? undefined : t * 1000, signal);
   if (!exited && preemptedBy(signal) === 'shutdown') throw new UnavailableError('the daemon is shutting down');
@@ -59,15 +58,29 @@ export async function stopLocked(ctx: PodContext, e: Entry, timeoutSec?: number,
 /** SIGKILL, and if the process still does not go, destroy its VM (exit code 137). */
 export async function hardKill(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   ctx.emit(e.record, 'kill', { signal: String(SIGKILL) });
-  try {
-    await bounded(run.vm.agent.signalProcess(run.init.processId, SIGKILL), ctx.deps.agentTimeoutMs ?? AGENT_CALL_MS, 'SIGKILL');
-  } catch (err) {
-    log.debug(`SIGKILL to ${e.record.id}: ${(err as Error).message}`);
-  }
+  await signalEach(ctx, e, run, () => SIGKILL, 'SIGKILL');
   if (!(await waitFor(run.ended, ctx.deps.killGraceMs ?? KILL_GRACE_MS))) {
     run.forcedExitCode = 137;
-    await run.vm.destroy().catch(() => undefined);
+    if (run.borrowed) {
+      // Another pod's VM stays: the agent kills this pod's containers' cgroups instead.
+      for (const id of run.inits.keys()) await run.vm.agent.destroyContainer(id).catch(() => undefined);
+    } else {
+      await run.vm.destroy().catch(() => undefined);
+    }
   }
+}
+
+/** Send each app container's init of a run its signal, all at once; failures are logged only. */
+async function signalEach(ctx: PodContext, e: Entry, run: Run, signalOf: (containerId: string) => number, what: string): Promise<void> {
+  await Promise.all(
+    [...run.inits].map(async ([id, p]) => {
+      try {
+        await bounded(run.vm.agent.signalProcess(p.processId, signalOf(id)), ctx.deps.agentTimeoutMs ?? AGENT_CALL_MS, what);
+      } catch (err) {
+        log.debug(`${what} to ${e.record.id} (${id.slice(0, 12)}): ${(err as Error).message}`);
+      }
+    }),
+  );
 }
 
 /** Thaw a paused pod's VM before it is signalled (a frozen process cannot handle a signal). */

@@ -35,6 +35,16 @@ export interface RestartPolicy {
 export interface PodContainerSpec {
   /** Container id (64 hex for Docker containers), also the agent's container id. */
   id: string;
+  /**
+   * Its name inside the pod (a pod file's container name), by which a front end addresses it;
+   * absent for the Docker front end's containers (their pod's name is theirs).
+   */
+  name?: string;
+  /**
+   * An init container: run to completion, in spec order with the other init containers,
+   * before the app containers start; a non-zero exit fails the pod's start.
+   */
+  init?: boolean;
   /** Image id (`sha256:...`) whose layers make the rootfs. */
   image: string;
   /** The image as the user named it (`busybox`), for listings and events. */
@@ -89,6 +99,13 @@ export interface SandboxSpec {
   autoRemove: boolean;
   /** Log driver and options (absent: json-file without rotation). */
   log?: PodLogConfig;
+  /**
+   * Run in the VM of another running pod instead of a VM of its own (docker --network,
+   * --pid, --ipc container:X): network, IPC and the VM are that pod's; with `pid`, the PID
+   * namespace of its main container's init too. `pod` is the reference as given (resolved at
+   * each start).
+   */
+  joinPod?: { pod: string; pid: boolean };
 }
 
 /** What to run: the pod's sandbox and its containers (what a front end asks `create` for). */
@@ -171,12 +188,38 @@ export function containersOf(r: PodRecord): ContainerRecord[] {
   return Object.values(r.containers);
 }
 
+/** A pod's app containers (not init containers), in spec order. */
+export function appContainersOf(r: PodRecord): ContainerRecord[] {
+  return containersOf(r).filter((c) => !c.spec.init);
+}
+
+/**
+ * Whether a pod's containers share PID and UTS namespaces (a pod of several containers, init
+ * containers counted): the Docker front end's single-container pods keep their own, with
+ * their init as PID 1, as runc gives them.
+ */
+export function sharesNamespaces(spec: Pick<PodSpec, 'containers'>): boolean {
+  return spec.containers.length > 1;
+}
+
+/** A container of a pod by id, name, or unique id prefix; undefined when none matches. */
+export function findContainer(r: PodRecord, ref: string): ContainerRecord | undefined {
+  const byId = r.containers[ref];
+  if (byId) return byId;
+  const all = containersOf(r);
+  const named = all.find((c) => c.spec.name === ref);
+  if (named) return named;
+  const prefixed = ref.length > 0 ? all.filter((c) => c.spec.id.startsWith(ref)) : [];
+  return prefixed.length === 1 ? prefixed[0] : undefined;
+}
+
 /**
  * The main container of a pod: the one whose id is the pod's (the only one of the pods the
- * Docker front end makes), else the first. Its init's exit ends the pod's run.
+ * Docker front end makes), else the first app container. Its exit code is the pod's; its
+ * output is the pod's log and attach stream.
  */
 export function mainContainer(r: PodRecord): ContainerRecord {
-  const c = r.containers[r.id] ?? containersOf(r)[0];
+  const c = r.containers[r.id] ?? containersOf(r).find((x) => !x.spec.init) ?? containersOf(r)[0];
   if (!c) throw new Error(`pod ${r.id} has no container`);
   return c;
 }

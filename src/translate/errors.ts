@@ -3,7 +3,7 @@
  * src/storage/errors.ts): those layers say what happened in their own words and fields; the
  * Docker front end answers as dockerd would.
  */
-import { NameInUseError, NoSuchPodError, PodNotPausedError, PodNotRunningError, PodPausedError } from '../pod/errors';
+import { JoinedPodPauseError, JoinTargetNotRunningError, NameInUseError, NoSuchPodError, PodNotPausedError, PodNotRunningError, PodPausedError } from '../pod/errors';
 import { shortId } from '../storage/digest';
 import {
   ImageDeleteConflictError,
@@ -77,6 +77,8 @@ export function dockerMessage(err: unknown): string | undefined {
     }
   }
   if (err instanceof PodNotPausedError) return `Container ${err.podId} is not paused`;
+  if (err instanceof JoinTargetNotRunningError) return `cannot join network of a non running container: ${err.targetId}`;
+  if (err instanceof JoinedPodPauseError) return `Cannot pause container ${err.podId}: it runs in the VM of the container it joined (--network/--pid/--ipc container:), which would freeze too`;
   if (err instanceof NameInUseError) {
     const conflict = `Conflict. The container name "/${err.podName}" is already in use by container "${err.holderId}". You have to remove (or rename) that container to be able to reuse that name.`;
     return err.renaming ? `Error when allocating new name: ${conflict}` : conflict;

@@ -151,7 +151,7 @@ export function mountPoints(hc: Pick<DockerHostConfig, 'Binds' | 'Mounts'>, moun
       if (fromMounts.has(m.target)) out.push({ Type: 'tmpfs', Source: '', Destination: m.target, Mode: '', RW: !m.readOnly, Propagation: '' });
     } else if (m.type === 'bind') {
       out.push({ Type: 'bind', Source: m.source, Destination: m.target, Mode: v ?? '', RW: !m.readOnly, Propagation: 'rprivate' });
-    } else {
+    } else if (m.type === 'volume') {
       const mode = v || (named ? 'z' : '');
       out.push({ Type: 'volume', Name: m.name, Source: m.source, Destination: m.target, Driver: 'local', Mode: mode, RW: !m.readOnly, Propagation: '' });
     }

@@ -51,7 +51,7 @@ export async function resolveVolumes(t: Translated, volumesFrom: readonly string
   for (const spec of volumesFrom) {
     const { ref, mode } = parseVolumesFrom(spec);
     for (const m of deps.mountsOf(ref)) {
-      if (m.type === 'tmpfs' || taken.has(m.target)) continue;
+      if (m.type === 'tmpfs' || m.type === 'emptyDir' || taken.has(m.target)) continue;
       const readOnly = mode === '' ? m.readOnly : mode === 'ro';
       mounts.push(m.type === 'volume' ? { ...m, readOnly, anonymous: false, noCopy: true } : { ...m, readOnly, createSource: false });
       taken.add(m.target);

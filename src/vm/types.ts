@@ -259,6 +259,16 @@ export interface ContainerSpec {
   hostname?: string;
   /** Initial limits of the container's cgroup (docker run -m, --cpus). */
   limits?: ResourceLimits;
+  /**
+   * Join the pod's shared PID and UTS namespaces (the containers of a multi-container pod see
+   * each other's processes; PID 1 is the agent's reaper); otherwise its own, its init PID 1.
+   */
+  sharePodNamespaces?: boolean;
+  /**
+   * Join the PID namespace of this other container's running init (docker --pid
+   * container:X); its init is then not PID 1. Not with sharePodNamespaces.
+   */
+  pidPeer?: string;
 }
 
 /**
@@ -308,9 +318,11 @@ export interface ContainerMount {
   path: string;
   /**
    * tmpfs (options: size=, nr_inodes=, mode=, uid=, gid=), or virtiofs: a directory of the
-   * VM's volume share (`source` is its tag, VolumeShareDevice.tag; `subpath` the directory).
+   * VM's volume share (`source` is its tag, VolumeShareDevice.tag; `subpath` the directory),
+   * or emptydir: the pod's empty directory named `source`, in the VM's memory, shared by every
+   * container that mounts that name.
    */
-  fstype: 'tmpfs' | 'virtiofs';
+  fstype: 'tmpfs' | 'virtiofs' | 'emptydir';
   source?: string;
   subpath?: string;
   options?: string;

@@ -16,6 +16,7 @@ import { pruneUntilSeconds, timeArgNanos } from './kit/time';
 import { typed } from './schema/routes';
 import { drainOf, frame, openRawStream, rawSessions, upgradeOf } from './hijack';
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
+import { joinRequestOf } from '../../translate/join';
 import { containerJson, containerSummary } from '../../translate/inspect';
 import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/health';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
@@ -53,7 +54,9 @@ export function register(router: Router, services: ApiServices): void {
     if (name) validateContainerName(name);
     const request = parseCreateBody(body, c.hostCpus);
     await yieldLoop();
+    const join = joinRequestOf(request.config, request.hostConfig);
     const image = await c.images.resolve(request.config.Image);
+    if (join?.checkAtCreate) c.pods.get(join.target); // dockerd: "No such container: X" (404)
     if (name) {
       // Fail on a taken name before touching storage (dockerd's message).
       const n = name.replace(/^\//, '');
@@ -69,6 +72,7 @@ export function register(router: Router, services: ApiServices): void {
     }
     const id = crypto.randomBytes(32).toString('hex');
     const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus, logDefaults: c.logDefaults });
+    if (join) t.spec.joinPod = { pod: join.target, pid: join.pid };
     await createWithVolumes(services, t, async () => {
       await checkBindSources(t.spec);
       await yieldLoop();
@@ -129,7 +133,7 @@ export function register(router: Router, services: ApiServices): void {
       if (ancestorIds && !ancestorIds.includes(main.spec.image)) continue;
       if (filters.health?.length && !filters.health.includes(healthWord(main))) continue;
       // dockerd's volume filter: a mount's volume name, host source or destination.
-      if (filters.volume?.length && !filters.volume.some((v) => (main.spec.mounts ?? []).some((m) => m.target === v || (m.type !== 'tmpfs' && m.source === v) || (m.type === 'volume' && m.name === v)))) continue;
+      if (filters.volume?.length && !filters.volume.some((v) => (main.spec.mounts ?? []).some((m) => m.target === v || ((m.type === 'bind' || m.type === 'volume') && m.source === v) || (m.type === 'volume' && m.name === v)))) continue;
       out.push(containerSummary(r, size ? { size: await sizes(c, r) } : {}));
       if (limit > 0 && out.length >= limit) break;
     }

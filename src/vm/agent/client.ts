@@ -141,6 +141,11 @@ export class AgentClient implements Agent {
     const w = new TlvWriter().str(Tag.CONTAINER_ID, spec.id).str(Tag.ROOTFS, spec.rootfs, Limits.MAX_PATH);
     if (spec.hostname !== undefined) w.str(Tag.HOSTNAME, spec.hostname, 64);
     if (spec.limits) putLimits(w, spec.limits);
+    if (spec.sharePodNamespaces) w.u32(Tag.SHARE_NS, 1);
+    if (spec.pidPeer !== undefined) {
+      checkId(spec.pidPeer, 'pid peer');
+      w.str(Tag.PID_PEER, spec.pidPeer);
+    }
     await this.mux.request(Op.CREATE_CONTAINER, w);
   }
 

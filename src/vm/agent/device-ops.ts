@@ -85,6 +85,10 @@ export function encodeMount(m: ContainerMount): TlvWriter {
       }
       w.str(Tag.SUBPATH, m.subpath, Limits.MAX_PATH);
     }
+  } else if (m.fstype === 'emptydir') {
+    if (!m.source || !TAG_RE.test(m.source) || m.source === '.' || m.source === '..') throw new InvalidArgumentError(`invalid emptydir name ${JSON.stringify(m.source)}`);
+    if (m.options || m.subpath) throw new InvalidArgumentError('emptydir mounts take no options or subpath');
+    w.str(Tag.SOURCE, m.source);
   } else {
     throw new InvalidArgumentError(`unsupported file system type ${JSON.stringify(m.fstype)}`);
   }

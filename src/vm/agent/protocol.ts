@@ -133,6 +133,8 @@ export const Tag = {
   STDERR_DURABLE: 61,
   STDOUT_FROM: 62,
   STDERR_FROM: 63,
+  SHARE_NS: 64,
+  PID_PEER: 65,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -199,6 +201,8 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.STDERR_DURABLE]: 'u64',
   [Tag.STDOUT_FROM]: 'u64',
   [Tag.STDERR_FROM]: 'u64',
+  [Tag.SHARE_NS]: 'u32',
+  [Tag.PID_PEER]: 'str',
 };
 
 /** Bits of the MOUNT_FLAGS field (PV_MOUNT_<NAME>). */

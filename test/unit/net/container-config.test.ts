@@ -34,7 +34,7 @@ describe('a container\'s network plan from its create body', () => {
   test('dockerd\'s refusals, and ours for host and container modes', () => {
     expect(() => planNetworks({ NetworkMode: 'host' }, lookup)).toThrow('--network host is not supported');
     expect(() => planNetworks({ NetworkMode: 'container:x', PortBindings: { '5/tcp': [{}] } }, lookup)).toThrow('conflicting options: port publishing and the container type network mode');
-    expect(() => planNetworks({ NetworkMode: 'container:x' }, lookup)).toThrow('--network container:<name> is not supported');
+    expect(planNetworks({ NetworkMode: 'container:x' }, lookup)).toEqual({ mode: 'none', networks: [], ports: [] });
     expect(() => planNetworks({ EndpointsConfig: { bridge: { IPAMConfig: { IPv4Address: '172.18.0.9' } } } }, lookup)).toThrow('user specified IP address is supported on user defined networks only');
     expect(() => planNetworks({ EndpointsConfig: { bridge: { Aliases: ['x'] } } }, lookup)).toThrow('network-scoped alias is supported only for containers in user defined networks');
     expect(() => planNetworks({ NetworkMode: 'auto', EndpointsConfig: { auto: { IPAMConfig: { IPv4Address: '10.0.0.9' } } } }, lookup)).toThrow('user specified IP address is supported only when connecting to networks with user configured subnets');

@@ -63,15 +63,28 @@ test('each container has its own state and init; the pod is Running while its ma
   expect(after.sandbox.vmId).toBeUndefined();
 });
 
-test('a container still running when the main one exits is recorded as killed with the VM', async () => {
-  const spec = await twoContainers(['sh', '-c', 'exit 2'], ['sleep', '10']);
+test('the pod runs while any app container runs; its exit code is the main container\'s', async () => {
+  const spec = await twoContainers(['sh', '-c', 'exit 2'], ['sleep', '1']);
   await h.pods.create(spec, 'pair', null);
   const w = h.pods.wait('pair', 'next-exit');
   await h.pods.start('pair');
+  await until(() => h.pods.get('pair').containers[spec.id].state.status === 'exited');
+  expect(h.pods.isRunning('pair')).toBe(true);
+  expect(h.pods.get('pair').containers[spec.id].state.exitCode).toBe(2);
   expect((await w).exitCode).toBe(2);
   const r = h.pods.get('pair');
-  expect(r.containers['e'.repeat(64)].state).toMatchObject({ status: 'exited', exitCode: 137 });
+  expect(r.containers['e'.repeat(64)].state).toMatchObject({ status: 'exited', exitCode: 0 });
   expect(Object.values(r.containers).every((c) => c.process === undefined)).toBe(true);
+});
+
+test('a stop signals every app container and kills what is left at the deadline', async () => {
+  const spec = await twoContainers(['sleep', '100'], ['sleep', '100']);
+  await h.pods.create(spec, 'pair2', null);
+  await h.pods.start('pair2');
+  await h.pods.stop('pair2', 0);
+  const r = h.pods.get('pair2');
+  expect(h.pods.isRunning('pair2')).toBe(false);
+  for (const c of Object.values(r.containers)) expect(c.state.status).toBe('exited');
 });
 
 test('a layout-1 record (one state per pod) is migrated at load and rewritten atomically', async () => {
@@ -106,4 +119,31 @@ test('a record of a newer layout is left alone, not cleaned up as a broken one',
   expect(() => pods.get('future')).toThrow(NoSuchPodError);
   expect(fs.readFileSync(file, 'utf8')).toBe(text);
   expect(h.rootfs.prepared.has(r.id)).toBe(true);
+});
+
+test('init containers run in order before the app containers; a failing one fails the start with its code', async () => {
+  const spec = await twoContainers(['sleep', '100'], ['sleep', '100']);
+  const base = spec.containers[0];
+  spec.containers = [
+    { ...base, id: 'a'.repeat(64), name: 'first', init: true, args: ['sh', '-c', 'exit 0'] },
+    { ...base, id: 'b'.repeat(64), name: 'second', init: true, args: ['sh', '-c', 'exit 3'] },
+    { ...base, id: 'c'.repeat(64), name: 'never', init: true, args: ['sh', '-c', 'exit 0'] },
+    ...spec.containers,
+  ];
+  await h.pods.create(spec, 'inits', null);
+  await expect(h.pods.start('inits')).rejects.toThrow('init container second failed with exit code 3');
+  const r = h.pods.get('inits');
+  expect(h.pods.isRunning('inits')).toBe(false);
+  expect(r.containers['a'.repeat(64)].state).toMatchObject({ status: 'exited', exitCode: 0 });
+  expect(r.containers['b'.repeat(64)].state).toMatchObject({ status: 'exited', exitCode: 3 });
+  expect(r.containers['c'.repeat(64)].state.status).toBe('created');
+  expect(mainContainer(r).spec.id).toBe(spec.id);
+  expect(mainContainer(r).state).toMatchObject({ exitCode: 3, error: expect.stringContaining('second') });
+  // Fixed, the pod starts: inits exited 0, app containers running.
+  const fixed = h.pods.get('inits');
+  fixed.containers['b'.repeat(64)].spec.args = ['true'];
+  await h.pods.start('inits');
+  expect(h.pods.isRunning('inits')).toBe(true);
+  expect(h.pods.get('inits').containers['c'.repeat(64)].state).toMatchObject({ status: 'exited', exitCode: 0 });
+  await h.pods.remove('inits', { force: true });
 });
