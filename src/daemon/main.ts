@@ -31,6 +31,7 @@ import { StateStore } from '../storage/state';
 import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
 import { openNetworks } from '../net/daemon';
+import { dropStaleEndpoints, endpointIds } from '../pod/network';
 
 /** The overlay directories inspect reports. */
 
@@ -94,7 +95,11 @@ async function main(argv: string[]): Promise<void> {
   await state.init();
   const rootfs = new OverlayRootfs(containersRoot);
   const events = new EventBus();
-  const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot, repairFrontend });
+  // Bridges and rules come up in the background once the API listens (a daemon refused at
+  // listen time touches no host network): /networks requests and pod starts wait for them.
+  let networksOpened: (m: Awaited<ReturnType<typeof openNetworks>>) => void = () => undefined;
+  const networks = new Promise<Awaited<ReturnType<typeof openNetworks>>>((resolve) => (networksOpened = resolve));
+  const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot, repairFrontend, networks });
   images.store.setRunningProbe((id) => {
     try {
       return pods.isRunning(id);
@@ -115,10 +120,6 @@ async function main(argv: string[]): Promise<void> {
     rootfsPaths: (id: string) => rootfs.paths(id),
   };
   // --- end containers ------------------------------------------------------------------------
-  // Bridges and rules come up in the background once the API listens (a daemon refused at
-  // listen time touches no host network): /networks requests wait for them.
-  let networksOpened: (m: Awaited<ReturnType<typeof openNetworks>>) => void = () => undefined;
-  const networks = new Promise<Awaited<ReturnType<typeof openNetworks>>>((resolve) => (networksOpened = resolve));
 
   const app = createApiApp({
     system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver, id: loadEngineId(opts.dataRoot) },
@@ -138,6 +139,13 @@ async function main(argv: string[]): Promise<void> {
   }
   log.info(`podvisord ${PODVISOR_VERSION} ready in ${Math.round(performance.now())} ms (${Math.round(performance.now() - mainStart)} ms after loading its code). To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`);
   void openNetworks(opts.dataRoot, events).then(networksOpened);
+  // Endpoints of containers that stopped or went while no daemon watched are freed once every
+  // adoption has ended (those of re-adopted containers keep their ports and names).
+  void networks.then((n) => n && endpointIds(n)).then(async (before) => {
+    const n = await networks;
+    await adopted;
+    if (n && before) await dropStaleEndpoints(n, before, (id) => { try { return pods.isRunning(id); } catch { return false; } });
+  });
   // Once every adoption has ended, reclaim the leftovers (VMs and VM processes of our exec root
   // no running container claims), then fill the pool; all in the background.
   void adopted.then((ids) => {

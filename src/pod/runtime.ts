@@ -53,6 +53,11 @@ export interface StartDeps {
   containerDir(id: string): string;
   /** Host resolv.conf to give containers (default /etc/resolv.conf). */
   resolvConf?: string;
+  /**
+   * Put the VM on the pod's network (./network.ts), given the host's filtered resolv.conf;
+   * returns the hosts files that go with the address, and the undo of the join.
+   */
+  joinNetwork?(vm: Vm, hostResolv: string): Promise<{ hosts: string; resolv: string; undo(): Promise<void> } | undefined>;
 }
 
 /** The agent process id of a container's init. */
@@ -150,6 +155,12 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     } catch {
       // No resolv.conf on the host: the container gets an empty one.
     }
+    const net = await deps.joinNetwork?.(vm, resolv);
+    if (net) {
+      undo.push(net.undo);
+      resolv = net.resolv;
+      lap('on its network');
+    }
     // The hosts files and the user lookup, on the host through the rootfs mount while the
     // guest has not looked at them yet (./etc-files.ts); what needs the agent is left over.
     const prepared = await Promise.all(
@@ -157,7 +168,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
         const root = path.join(vm.shareDir, rootfsInShare(c.id));
         const files: Array<[string, string]> = [
           ['hostname', `${spec.hostname}\n`],
-          ['hosts', hostsFile(spec.hostname)],
+          ['hosts', net?.hosts ?? hostsFile(spec.hostname)],
           ['resolv.conf', resolv],
         ];
         const dir = deps.containerDir(c.id);

@@ -9,6 +9,7 @@ import { logger } from '../util/log';
 import type { PodContext } from './context';
 import type { Entry, Run } from './registry';
 import { startPod, type StartedPod } from './runtime';
+import { joinNetwork, leaveNetworks, nicsFor } from './network';
 import { podSpecOf, type PodRecord, type PodSpec } from './types';
 
 const log = logger('pod');
@@ -18,8 +19,8 @@ const log = logger('pod');
  * `giveUp` is aborted: a boot cannot be cut short, so a VM that arrives after the abort is
  * destroyed in the background.
  */
-function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal): Promise<Vm> {
-  const pending = ctx.deps.factory.getVm({ size: spec.vm });
+function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal, nics: number): Promise<Vm> {
+  const pending = ctx.deps.factory.getVm({ size: spec.vm, ...(nics > 0 ? { devices: { nics } } : {}) });
   const discard = () => void pending.then((vm) => ctx.track(vm.destroy()), () => undefined);
   if (giveUp.aborted) {
     discard();
@@ -49,14 +50,27 @@ function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal): Promise<V
  * Boot a pod: a VM, each container's rootfs and files, and each container's init
  * (./runtime.ts). `giveUp` aborted (kill, rm -f) ends the wait for the VM at once.
  */
-export function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal): Promise<StartedPod> {
+export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal): Promise<StartedPod> {
   const spec = podSpecOf(r);
+  const plan = spec.network;
+  const nets = nicsFor(plan) > 0 ? await ctx.deps.networks : undefined;
+  if (nicsFor(plan) > 0 && !nets && (plan!.ports.length > 0 || plan!.networks.some((n) => n.ref !== 'bridge'))) {
+    throw new Error('this host has no container networks (bridges or iptables unavailable): the container cannot join a network');
+  }
   return startPod(
     {
-      acquireVm: () => acquire(ctx, spec, giveUp),
+      acquireVm: () => acquire(ctx, spec, giveUp, nets ? nicsFor(plan) : 0),
       rootfs: ctx.deps.rootfs,
       containerDir: (id) => ctx.dir(id),
       resolvConf: ctx.deps.resolvConf,
+      ...(nets && plan
+        ? {
+            joinNetwork: async (vm: Vm, hostResolv: string) => {
+              const joined = await joinNetwork(nets, plan, vm, { id: r.id, name: r.name, hostname: spec.hostname, domainname: spec.domainname }, hostResolv);
+              return joined && { ...joined.files, undo: () => leaveNetworks(nets, r.id) };
+            },
+          }
+        : {}),
     },
     spec,
   );
@@ -76,6 +90,8 @@ export async function adoptSandbox(ctx: PodContext, podId: string, vmId: string)
 /** Destroy a finished run's VM, then unmount its containers' rootfs (never rejects). */
 export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   const t0 = Date.now();
+  // Ports, names and the address go first, so that nothing is answered by a dying VM.
+  await leaveNetworks(await ctx.deps.networks, e.record.id);
   await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
   const t1 = Date.now();
   for (const id of Object.keys(e.record.containers)) {

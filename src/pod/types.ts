@@ -15,6 +15,7 @@
  */
 import type { ResourceLimits, VmSize } from '../vm/types';
 import type { PodLogConfig } from './log-config';
+import type { ContainerNetworkPlan } from '../net/container-config';
 
 /** Docker's restart policy names. */
 export type RestartPolicyName = 'no' | 'always' | 'unless-stopped' | 'on-failure';
@@ -80,6 +81,8 @@ export interface SandboxSpec {
   autoRemove: boolean;
   /** Log driver and options (absent: json-file without rotation). */
   log?: PodLogConfig;
+  /** The pod's network (src/net): absent, or mode 'none', means loopback only. */
+  network?: ContainerNetworkPlan;
 }
 
 /** What to run: the pod's sandbox and its containers (what a front end asks `create` for). */

@@ -20,6 +20,7 @@ import { cgroupLimitsFor, vmSizeFor, type PodVmSize } from './resources';
 import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
 import { mergeEnv } from '../util/env';
 import { verifyLogConfig, type LogConfig } from '../pod/log-config';
+import { planNetworks, type ContainerNetworkPlan, type NetworkingInput } from '../net/container-config';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -35,6 +36,8 @@ export interface CreateRequest {
   hostConfig: DockerHostConfig;
   /** Whether the caller set Entrypoint (even to empty), which stops Cmd inheritance. */
   entrypointSet: boolean;
+  /** NetworkingConfig.EndpointsConfig as sent (aliases, --ip, per network). */
+  endpointsConfig?: NetworkingInput['EndpointsConfig'];
 }
 
 type Json = Record<string, unknown>;
@@ -205,8 +208,8 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
   if (hostConfig.Binds?.length || hostConfig.Mounts?.length || hostConfig.VolumesFrom?.length) {
     throw new NotImplementedError('podvisor does not support bind mounts or volumes yet');
   }
-  if (hostConfig.PortBindings && Object.keys(hostConfig.PortBindings).length) {
-    throw new NotImplementedError('podvisor does not support published ports yet (containers have no network interface)');
+  if (str(b.MacAddress)) {
+    throw new NotImplementedError('--mac-address is not supported: a container takes the MAC address its VM\'s network interface was booted with');
   }
   const entrypointSet = b.Entrypoint !== undefined && b.Entrypoint !== null;
   const config: DockerConfig = {
@@ -236,7 +239,8 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     ...(typeof b.StopTimeout === 'number' ? { StopTimeout: b.StopTimeout } : {}),
     ...(b.Shell ? { Shell: list<string>(b.Shell) ?? [] } : {}),
   };
-  return { config, hostConfig, entrypointSet };
+  const nc = map<object>(b.NetworkingConfig) as { EndpointsConfig?: NetworkingInput['EndpointsConfig'] } | undefined;
+  return { config, hostConfig, entrypointSet, ...(nc?.EndpointsConfig ? { endpointsConfig: nc.EndpointsConfig } : {}) };
 }
 
 /** Docker's container name rule (with or without the leading '/'). */
@@ -254,6 +258,11 @@ export interface TranslateOptions {
   hostCpus: number;
   /** The daemon's default log driver and options (default json-file without options). */
   logDefaults?: LogConfig;
+  /**
+   * The host's networks, to plan the container's (absent: the host has none, and a container
+   * gets loopback only; asking for ports or a user network is then refused).
+   */
+  networks?: { isUserNetwork(ref: string): boolean; hasUserSubnet(ref: string): boolean };
 }
 
 /** Result of translateCreate. */
@@ -287,6 +296,7 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
   const hc = { ...req.hostConfig, LogConfig: logConfig };
   const policy = parseRestartPolicy(hc.RestartPolicy);
   const stopSignal = c.StopSignal ? parseSignal(c.StopSignal) : SIGTERM;
+  const network = networkPlan(req, hc, c, opts.networks);
   const spec: PodSpec = {
     id,
     hostname: c.Hostname,
@@ -296,6 +306,7 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
     restartPolicy: policy,
     autoRemove: hc.AutoRemove,
     log: { driver: logConfig.Type, opts: logConfig.Config },
+    ...(network ? { network } : {}),
     containers: [
       {
         id,
@@ -319,6 +330,18 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
     ],
   };
   return { spec, frontend: { config: orderConfig(c), hostConfig: hc, imageRef: c.Image } };
+}
+
+/** The container's network plan (src/net/container-config.ts), or none for loopback only. */
+function networkPlan(req: CreateRequest, hc: DockerHostConfig, c: DockerConfig, nets: TranslateOptions['networks']): ContainerNetworkPlan | undefined {
+  if (c.NetworkDisabled) return { mode: 'none', networks: [], ports: [] };
+  const input: NetworkingInput = { NetworkMode: hc.NetworkMode, PortBindings: hc.PortBindings as Record<string, unknown>, PublishAllPorts: hc.PublishAllPorts, ExposedPorts: c.ExposedPorts, ...(req.endpointsConfig ? { EndpointsConfig: req.endpointsConfig } : {}) };
+  if (nets) return planNetworks(input, nets);
+  // No networks on this host: the default network means loopback only, as before; anything
+  // more cannot be given.
+  const plan = planNetworks(input, { isUserNetwork: () => { throw new NotImplementedError('this host has no container networks (bridges or iptables unavailable)'); }, hasUserSubnet: () => false });
+  if (plan.ports.length > 0) throw new NotImplementedError('this host has no container networks (bridges or iptables unavailable): ports cannot be published');
+  return { mode: 'none', networks: [], ports: [] };
 }
 
 /** Config with its keys in dockerd's order (optional fields only when set). */

@@ -16,7 +16,8 @@ import { pruneUntilSeconds, timeArgNanos } from './kit/time';
 import { typed } from './schema/routes';
 import { drainOf, frame, openRawStream, upgradeOf } from './hijack';
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
-import { containerJson, containerSummary } from '../../translate/inspect';
+import { containerJson, containerSummary, type NetworkView } from '../../translate/inspect';
+import { lookupOver } from '../../net/container-config';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
 import { parseSignal } from '../../translate/signals';
 import { statsJson } from '../../translate/stats';
@@ -42,6 +43,18 @@ function detachKeysOf(v: string): Buffer {
   return v ? parseDetachKeys(v) : DEFAULT_DETACH_KEYS;
 }
 
+/** A container's endpoints and published ports from the network manager (none: no network). */
+async function networkView(services: ApiServices, id: string): Promise<NetworkView | undefined> {
+  const nets = await services.networks?.manager;
+  const eps = nets?.endpointsOf(id) ?? [];
+  if (!nets || eps.length === 0) return undefined;
+  const endpoints = eps.map((e) => {
+    const n = nets.get(e.networkId);
+    return { ...e, networkName: n.name, isDefault: n.isDefault };
+  });
+  return { endpoints, ports: eps.flatMap((e) => e.ports) };
+}
+
 /** Register the container routes. */
 export function register(router: Router, services: ApiServices): void {
   router.post('/containers/create', typed('POST /containers/create', async ({ query, body }, _req, res) => {
@@ -65,7 +78,8 @@ export function register(router: Router, services: ApiServices): void {
       }
     }
     const id = crypto.randomBytes(32).toString('hex');
-    const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus, logDefaults: c.logDefaults });
+    const nets = await services.networks?.manager;
+    const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus, logDefaults: c.logDefaults, ...(nets ? { networks: lookupOver((ref) => nets.get(ref)) } : {}) });
     await yieldLoop();
     await c.pods.create(t.spec, name || undefined, t.frontend);
     // podvisor has no create warnings to give (dockerd's are about cgroup features of the host).
@@ -120,7 +134,8 @@ export function register(router: Router, services: ApiServices): void {
       if (filters.name?.length && !filters.name.some((n) => nameMatches(r.name, n))) continue;
       if (!labelsMatch(r.sandbox.spec.labels, filters.label ?? [])) continue;
       if (ancestorIds && !ancestorIds.includes(main.spec.image)) continue;
-      out.push(containerSummary(r, size ? { size: await sizes(c, r) } : {}));
+      const network = await networkView(services, r.id);
+      out.push(containerSummary(r, { ...(size ? { size: await sizes(c, r) } : {}), ...(network ? { network } : {}) }));
       if (limit > 0 && out.length >= limit) break;
     }
     sendJson(res, 200, out);
@@ -130,7 +145,9 @@ export function register(router: Router, services: ApiServices): void {
     const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
     const graph = c.rootfsPaths ? await c.rootfsPaths(r.id).catch(() => undefined) : undefined;
+    const network = await networkView(services, r.id);
     sendJson(res, 200, containerJson(r, {
+      ...(network ? { network } : {}),
       dataRoot: services.system.dataRoot,
       execIds: c.pods.execIds(r.id),
       ...(graph ? { graph } : {}),

@@ -1,0 +1,195 @@
+/**
+ * Containers on networks, through the stock docker CLI against the real daemon (real QEMU VMs,
+ * the fixture busybox): an address on the default bridge, published ports (`-p IP:P:C`,
+ * `-p P:C`, `-P`) that busybox httpd in the guest answers through, `docker port`, ps PORTS and
+ * inspect in dockerd's shape; two containers of a user network finding each other by name and
+ * alias while a third on another network cannot; `--network none`; the published ports
+ * answering again after a daemon SIGKILL; nothing left on the network after rm.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { startDaemon, type TestDaemon } from '../helpers/daemon';
+import { FIXTURE_REGISTRY } from '../fixtures/registry';
+
+jest.setTimeout(240000);
+
+const IMAGE = `${process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY}/busybox`;
+/** busybox httpd serving a page naming the container on port 80 (and 81), in the foreground. */
+const WEB = ['sh', '-c', 'mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && httpd -p 81 -h /www && exec httpd -f -p 80 -h /www'];
+
+let d: TestDaemon;
+
+function docker(args: string[], timeout = 60000): { out: string; err: string; code: number } {
+  const r = spawnSync('docker', args, { env: d.env, encoding: 'utf8', timeout });
+  return { out: r.stdout.trim(), err: r.stderr.trim(), code: r.status ?? -1 };
+}
+
+function ok(args: string[]): string {
+  const r = docker(args);
+  if (r.code !== 0) throw new Error(`docker ${args.join(' ')}: ${r.err}`);
+  return r.out;
+}
+
+/** A TCP port free on the host now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** GET http://host:port/ once: the body, or the error's code. */
+function get(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const req = http.get({ host, port, path: '/', timeout: 3000, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code ?? e.message}`));
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+  });
+}
+
+/** GET until it answers with a page (the server in the guest may still be starting). */
+async function getPage(host: string, port: number, ms = 20000): Promise<string> {
+  const end = Date.now() + ms;
+  let last = '';
+  while (Date.now() < end) {
+    last = await get(host, port);
+    if (last.startsWith('hello')) return last;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return last;
+}
+
+/** A non-loopback IPv4 address of the host. */
+function hostAddress(): string {
+  const a = JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'get', '1.1.1.1'], { encoding: 'utf8' })) as Array<{ prefsrc: string }>;
+  return a[0].prefsrc;
+}
+
+beforeAll(async () => {
+  d = await startDaemon({ vmPoolSize: 1 });
+});
+
+afterAll(async () => {
+  for (const c of ['web', 'a1']) docker(['rm', '-f', c]);
+  for (const n of ['pvw-a', 'pvw-b']) docker(['network', 'rm', n]);
+  await d.stop();
+});
+
+describe('default bridge and published ports', () => {
+  let p1 = 0;
+  let p2 = 0;
+
+  test('docker run -p 127.0.0.1:P:80 -p P2:80 --expose 81 -P: httpd in the guest answers on the host', async () => {
+    p1 = await freePort();
+    p2 = await freePort();
+    const id = ok(['run', '-d', '--name', 'web', '--hostname', 'webhost', '-p', `127.0.0.1:${p1}:80`, '-p', `${p2}:80`, '--expose', '81', '-P', IMAGE, ...WEB]);
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    expect(await getPage('127.0.0.1', p1)).toBe('hello from webhost\n');
+    // 0.0.0.0 binds answer on loopback and on the host's own address.
+    expect(await getPage('127.0.0.1', p2)).toBe('hello from webhost\n');
+    expect(await getPage(hostAddress(), p2)).toBe('hello from webhost\n');
+    // The loopback bind is not on the host's other addresses.
+    expect(await get(hostAddress(), p1)).toMatch(/^error ECONNREFUSED/);
+    // -P: the exposed 81 on a host port from 49153 up.
+    const port = ok(['port', 'web']).split('\n').sort();
+    const p81 = port.find((l) => l.startsWith('81/tcp'))!;
+    const hp81 = Number(/:(\d+)$/.exec(p81)![1]);
+    expect(hp81).toBeGreaterThanOrEqual(49153);
+    expect(port).toEqual([`80/tcp -> 0.0.0.0:${p2}`, `80/tcp -> 127.0.0.1:${p1}`, `81/tcp -> 0.0.0.0:${hp81}`].sort());
+    expect(await getPage('127.0.0.1', hp81)).toBe('hello from webhost\n');
+    expect(ok(['port', 'web', '80/tcp']).split('\n').sort()).toEqual([`0.0.0.0:${p2}`, `127.0.0.1:${p1}`]);
+  });
+
+  test('ps PORTS, inspect NetworkSettings and the guest agree on address and MAC', () => {
+    const ports = ok(['ps', '--filter', 'name=web', '--format', '{{.Ports}}']);
+    const hp81 = /0\.0\.0\.0:(\d+)->81\/tcp/.exec(ports)?.[1];
+    expect(ports.split(', ').sort()).toEqual([`0.0.0.0:${p2}->80/tcp`, `127.0.0.1:${p1}->80/tcp`, `0.0.0.0:${hp81}->81/tcp`].sort());
+    const ns = JSON.parse(ok(['inspect', 'web']))[0].NetworkSettings;
+    const bridge = JSON.parse(ok(['network', 'inspect', 'bridge']))[0];
+    const [cfg] = bridge.IPAM.Config;
+    expect(ns.Networks.bridge).toEqual(expect.objectContaining({
+      NetworkID: bridge.Id, Gateway: cfg.Gateway, IPAddress: ns.IPAddress, IPPrefixLen: Number(cfg.Subnet.split('/')[1]), MacAddress: ns.MacAddress, Aliases: null,
+    }));
+    expect(ns.Gateway).toBe(cfg.Gateway);
+    expect(ns.EndpointID).toMatch(/^[0-9a-f]{64}$/);
+    expect(ns.Ports['80/tcp'].sort((a: { HostIp: string }, b: { HostIp: string }) => a.HostIp.localeCompare(b.HostIp))).toEqual([
+      { HostIp: '0.0.0.0', HostPort: String(p2) }, { HostIp: '127.0.0.1', HostPort: String(p1) },
+    ]);
+    // The guest's eth0 has that address and MAC; the hosts file names the container by it.
+    const addr = ok(['exec', 'web', 'ip', '-o', '-4', 'addr', 'show', 'eth0']);
+    expect(addr).toContain(`inet ${ns.IPAddress}/${ns.IPPrefixLen}`);
+    expect(ok(['exec', 'web', 'cat', '/sys/class/net/eth0/address'])).toBe(ns.MacAddress);
+    expect(ok(['exec', 'web', 'cat', '/etc/hosts'])).toContain(`${ns.IPAddress}\twebhost`);
+    expect(ok(['exec', 'web', 'ip', 'route'])).toContain(`default via ${cfg.Gateway}`);
+    // The network lists it.
+    expect(Object.values(bridge.Containers).map((c) => (c as { Name: string }).Name)).toEqual(['web']);
+  });
+
+  test('a host port in use gives dockerd\'s error, and the container does not start', async () => {
+    const r = docker(['run', '-d', '--name', 'clash', '-p', `127.0.0.1:${p1}:80`, IMAGE, 'sleep', '30']);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain(`Error starting userland proxy: listen tcp4 127.0.0.1:${p1}: bind: address already in use`);
+    expect(JSON.parse(ok(['inspect', 'clash']))[0].State.Running).toBe(false);
+    ok(['rm', '-f', 'clash']);
+    expect(Object.keys(JSON.parse(ok(['network', 'inspect', 'bridge']))[0].Containers)).toHaveLength(1);
+    expect(await getPage('127.0.0.1', p1)).toBe('hello from webhost\n');
+  });
+
+  test('after a daemon SIGKILL and restart the published ports answer again', async () => {
+    await d.kill9();
+    await d.restart();
+    expect(await getPage('127.0.0.1', p1, 30000)).toBe('hello from webhost\n');
+    expect(await getPage('127.0.0.1', p2)).toBe('hello from webhost\n');
+    expect(ok(['port', 'web', '80/tcp']).split('\n').sort()).toEqual([`0.0.0.0:${p2}`, `127.0.0.1:${p1}`]);
+  });
+
+  test('rm -f frees the ports and the address', async () => {
+    ok(['rm', '-f', 'web']);
+    // The removal answers before its VM's teardown ends: the ports go within moments.
+    const end = Date.now() + 10000;
+    while (Date.now() < end && Object.keys(JSON.parse(ok(['network', 'inspect', 'bridge']))[0].Containers).length > 0) await new Promise((r) => setTimeout(r, 200));
+    expect(JSON.parse(ok(['network', 'inspect', 'bridge']))[0].Containers).toEqual({});
+    expect(await get('127.0.0.1', p1)).toMatch(/^error ECONNREFUSED/);
+    expect(await get('127.0.0.1', p2)).toMatch(/^error ECONNREFUSED/);
+  });
+});
+
+describe('user networks', () => {
+  test('two containers reach each other by name and alias; one on another network cannot', () => {
+    ok(['network', 'create', 'pvw-a']);
+    ok(['network', 'create', 'pvw-b']);
+    ok(['run', '-d', '--name', 'a1', '--hostname', 'a1host', '--network', 'pvw-a', '--network-alias', 'svc', IMAGE, ...WEB]);
+    const a1ip = JSON.parse(ok(['inspect', 'a1']))[0].NetworkSettings.Networks['pvw-a'].IPAddress as string;
+    expect(a1ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    // By name and by alias, from a second container on pvw-a: our DNS server answers (busybox
+    // nslookup asks it; the static busybox's wget crashes, so nc speaks HTTP), and the
+    // address answers (retries while httpd starts).
+    const script = [
+      'lookup() { nslookup "$1" | awk \'/^Address/ { a = $NF } END { print a }\'; }',
+      'n=$(lookup a1); s=$(lookup svc); echo "$n $s"',
+      'get() { printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 "$1" 80 | tail -n 1; }',
+      'for i in 1 2 3 4 5 6 7 8 9 10; do b=$(get "$s"); [ -n "$b" ] && break; sleep 1; done; echo "$b"',
+    ].join('\n');
+    const out = ok(['run', '--rm', '--network', 'pvw-a', IMAGE, 'sh', '-c', script]).split('\n');
+    expect(out).toEqual([`${a1ip} ${a1ip}`, 'hello from a1host']);
+    // From pvw-b: neither the name nor the address.
+    const r = docker(['run', '--rm', '--network', 'pvw-b', IMAGE, 'sh', '-c', `nslookup a1; printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 ${a1ip} 80 || echo unreachable`]);
+    expect(r.out).not.toContain(a1ip.replace(/^/, 'Address: '));
+    expect(r.out.split('\n').pop()).toBe('unreachable');
+  });
+
+  test('--network none has loopback only', () => {
+    const out = ok(['run', '--rm', '--network', 'none', IMAGE, 'sh', '-c', 'ip -o -4 addr | awk \'{print $2, $4}\'']);
+    expect(out).toBe('lo 127.0.0.1/8');
+  });
+});
