@@ -220,8 +220,10 @@ struct ostream {
   int done;        /* drained to EOF; an EOF frame is due */
   int eof_sent;    /* EOF frame queued in the current session */
   uint64_t eof_at; /* io out_queued offset after that EOF frame */
-  uint64_t sent;   /* absolute offset sent */
+  uint64_t sent;   /* absolute offset sent (in this session; RESUME_OUTPUT moves it back) */
+  uint64_t got;    /* bytes read from fd so far; sent < got while kept bytes are re-sent */
   uint64_t limit;  /* credit: may send up to here */
+  uint8_t *keep;   /* init only: ring of the last PV_OUTPUT_KEEP bytes read, byte k at k % KEEP */
 };
 
 struct process {
@@ -289,6 +291,9 @@ int processes_housekeeping(void);
 int process_count(void);
 int container_has_processes(const char *container_id);
 void process_release(struct process *p);
+/* RESUME_OUTPUT for one stream: re-send from `durable` (what the host stored) as far as kept.
+ * Returns the offset re-sending starts at, or -1 (errno EINVAL) when durable is beyond got. */
+int64_t process_resume_stream(struct process *p, int s, uint64_t durable);
 /* Output credit became available on the io channel (used to rotate fairness). */
 extern uint32_t g_rr;
 

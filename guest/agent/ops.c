@@ -326,6 +326,34 @@ static void op_read_file(const struct tlv_msg *m, uint32_t id) {
   free(data);
 }
 
+/* Re-send output the host had not stored when its previous daemon died (see the header). */
+static void op_resume_output(const struct tlv_msg *m, uint32_t id) {
+  char pid_s[PV_MAX_ID + 1];
+  if (need_str(m, id, PV_TAG_PROCESS_ID, "process id", pid_s, PV_MAX_ID) < 0) return;
+  struct process *p = process_find(pid_s);
+  if (!p) return fail(id, PV_ERR_NOT_FOUND, ESRCH, "no such process");
+  if (p->attached) return fail(id, PV_ERR_CONFLICT, EBUSY, "the process's output is already attached");
+  static const uint16_t durable_tags[3] = {0, PV_TAG_STDOUT_DURABLE, PV_TAG_STDERR_DURABLE};
+  uint64_t durable[3] = {0, 0, 0};
+  int given[3] = {0, 0, 0};
+  for (int s = 1; s <= 2; s++) {
+    if (!tlv_count(m, durable_tags[s])) continue;
+    if (tlv_get_u64(m, durable_tags[s], &durable[s]) < 0) return fail(id, PV_ERR_INVALID, EINVAL, "malformed offset");
+    if (!p->out[s].present || durable[s] > p->out[s].got)
+      return fail(id, PV_ERR_INVALID, EINVAL, "offset beyond the process's output");
+    given[s] = 1;
+  }
+  uint64_t from[3] = {0, p->out[1].sent, p->out[2].sent};
+  for (int s = 1; s <= 2; s++)
+    if (given[s]) from[s] = (uint64_t)process_resume_stream(p, s, durable[s]);
+  struct channel *ch = ctl();
+  if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
+  if (tlv_put_u64(&ch->out, PV_TAG_STDOUT_FROM, from[1]) || tlv_put_u64(&ch->out, PV_TAG_STDERR_FROM, from[2]))
+    chan_abort(ch);
+  else
+    chan_end(ch);
+}
+
 static void op_list_processes(uint32_t id) {
   struct channel *ch = ctl();
   if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
@@ -399,6 +427,8 @@ void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *pay
     return op_mount(&m, h->id);
   case PV_OP_UNMOUNT:
     return op_unmount(&m, h->id);
+  case PV_OP_RESUME_OUTPUT:
+    return op_resume_output(&m, h->id);
   case PV_OP_SHUTDOWN:
     logf_("shutdown requested");
     reply_ack_empty(h->id);

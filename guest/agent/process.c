@@ -98,7 +98,10 @@ static void stdin_close(struct process *p) {
 }
 
 void process_release(struct process *p) {
-  for (int s = 1; s <= 2; s++) close_fd(&p->out[s].fd);
+  for (int s = 1; s <= 2; s++) {
+    close_fd(&p->out[s].fd);
+    free(p->out[s].keep);
+  }
   close_fd(&p->master_fd);
   stdin_close(p);
   memset(p, 0, sizeof *p);
@@ -176,6 +179,14 @@ static void child_main(const struct process_spec *s, const struct container *c, 
   if (is_init) {
     umount2("/proc", MNT_DETACH); /* a previous init's /proc, if any */
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) child_fail(fail_fd, ST_PROC);
+    if (c->has_cgroup) {
+      /* As runc on cgroup v2: a cgroup namespace rooted at the container's cgroup (joined
+       * above), and cgroup2 read-only on /sys/fs/cgroup, so /sys/fs/cgroup/memory.max is the
+       * container's limit. Best effort: without it the container runs as before. */
+      umount2("/sys/fs/cgroup", MNT_DETACH); /* a previous init's */
+      if (unshare(CLONE_NEWCGROUP) == 0)
+        (void)mount("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    }
   }
   if (setsid() < 0) child_fail(fail_fd, ST_SESSION);
   if (tty_slave >= 0) {
@@ -560,33 +571,124 @@ static void stream_done(struct ostream *o) {
   o->done = 1;
 }
 
+/* Remember bytes just read (a container's init only): the ring keeps the last PV_OUTPUT_KEEP. */
+static void keep_bytes(struct process *p, struct ostream *o, const uint8_t *data, size_t n) {
+  if (!p->is_init) return;
+  if (!o->keep) {
+    o->keep = malloc(PV_OUTPUT_KEEP);
+    if (!o->keep) {
+      static int reported;
+      if (!reported++) logf_("out of memory for kept output: re-sending after a restart is off");
+      return;
+    }
+  }
+  if (n > PV_OUTPUT_KEEP) {
+    data += n - PV_OUTPUT_KEEP;
+    n = PV_OUTPUT_KEEP;
+  }
+  size_t at = (size_t)((o->got - n) % PV_OUTPUT_KEEP); /* got already counts these n */
+  size_t first = PV_OUTPUT_KEEP - at < n ? PV_OUTPUT_KEEP - at : n;
+  memcpy(o->keep + at, data, first);
+  memcpy(o->keep, data + first, n - first);
+}
+
+/* Oldest offset still kept. */
+static uint64_t kept_from(const struct ostream *o) {
+  if (!o->keep) return o->got;
+  return o->got > PV_OUTPUT_KEEP ? o->got - PV_OUTPUT_KEEP : 0;
+}
+
+int64_t process_resume_stream(struct process *p, int s, uint64_t durable) {
+  struct ostream *o = &p->out[s];
+  if (!o->present || durable > o->got) {
+    errno = EINVAL;
+    return -1;
+  }
+  uint64_t from = durable > kept_from(o) ? durable : kept_from(o);
+  o->sent = from;
+  o->limit = from;
+  return (int64_t)from;
+}
+
+/* Re-send kept bytes [sent, got) (after RESUME_OUTPUT), one frame at a time. */
+static void resend_kept(struct ostream *o, struct process *p, int s, size_t want) {
+  uint64_t left = o->got - o->sent;
+  if (want > left) want = (size_t)left;
+  if (chan_begin(&g_io, PV_FRAME_DATA, (uint16_t)s, p->handle) < 0) return;
+  uint8_t *dst = chan_payload(&g_io, want);
+  if (!dst) {
+    chan_abort(&g_io);
+    return;
+  }
+  size_t at = (size_t)(o->sent % PV_OUTPUT_KEEP);
+  size_t first = PV_OUTPUT_KEEP - at < want ? PV_OUTPUT_KEEP - at : want;
+  memcpy(dst, o->keep + at, first);
+  memcpy(dst + first, o->keep, want - first);
+  chan_end(&g_io);
+  o->sent += want;
+}
+
+/* How long a pty read waits for the rest of a burst, in microseconds (see read_tty). */
+#define TTY_GATHER_US 2000
+
+/*
+ * Read a pty master into dst. A terminal program's write reaches the master in pieces (the
+ * line discipline passes "hello" and the "\r\n" that ONLCR makes of "\n" separately), and
+ * reading the first piece at once would send two frames where a terminal shows one burst.
+ * So when what was read does not end a line, wait up to TTY_GATHER_US for more, as a
+ * terminal emulator's read loop effectively does. Keystroke echoes of interactive use end
+ * without a newline too, but 2 ms is far below what a person notices.
+ */
+static ssize_t read_tty(int fd, uint8_t *dst, size_t want) {
+  ssize_t n;
+  do n = read(fd, dst, want);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) return n;
+  size_t got = (size_t)n;
+  for (int i = 0; i < 4 && got < want && dst[got - 1] != '\n'; i++) {
+    struct pollfd q = {.fd = fd, .events = POLLIN};
+    if (poll(&q, 1, TTY_GATHER_US / 1000) <= 0 || !(q.revents & POLLIN)) break;
+    ssize_t m = read(fd, dst + got, want - got);
+    if (m <= 0) break;
+    got += (size_t)m;
+  }
+  return (ssize_t)got;
+}
+
 /* One read of up to a frame from the stream into the channel's queue, within credit. */
 static void pump_output(struct process *p, int s) {
   struct ostream *o = &p->out[s];
-  if (!o->present || o->done || o->fd < 0 || !p->attached || !chan_synced(&g_io)) return;
+  if (!o->present || !p->attached || !chan_synced(&g_io)) return;
   if (o->limit <= o->sent) return;
   size_t room = buf_room(&g_io.out);
   if (room < PV_HEADER_SIZE + 1) return;
   uint64_t credit = o->limit - o->sent;
   /* The bytes of a spliced frame still in flight are in a pipe: nothing is read meanwhile. */
   if (chan_body_pending(&g_io)) return;
-  if (!p->terminal) {
-    /* A pipe: what it holds goes to the channel by splice (channel.c), without a copy. */
+  size_t want = room - PV_HEADER_SIZE;
+  /* A virtio-serial write takes at most 32 KiB: frames of exactly 64 KiB (header
+   * included) keep every write full instead of leaving a 12-byte tail write per frame. */
+  if (want > OUT_FRAME_PAYLOAD) want = OUT_FRAME_PAYLOAD;
+  if (credit < want) want = (size_t)credit;
+  if (o->sent < o->got) {
+    resend_kept(o, p, s, want);
+    return;
+  }
+  if (o->done || o->fd < 0) return;
+  if (!p->terminal && !p->is_init) {
+    /* An exec's pipe: what it holds goes to the channel by splice (channel.c), without a
+     * copy. A container's init is read instead, to keep a copy for re-sending. */
     int avail = 0;
     if (ioctl(o->fd, FIONREAD, &avail) == 0 && avail > 0) {
       size_t n = (size_t)avail < PV_MAX_IO_PAYLOAD ? (size_t)avail : PV_MAX_IO_PAYLOAD;
       if (credit < n) n = (size_t)credit;
       if (chan_send_spliced(&g_io, PV_FRAME_DATA, (uint16_t)s, p->handle, o->fd, n) == 0) {
         o->sent += n;
+        o->got += n;
         return;
       }
     }
   }
-  size_t want = room - PV_HEADER_SIZE;
-  /* A virtio-serial write takes at most 32 KiB: frames of exactly 64 KiB (header
-   * included) keep every write full instead of leaving a 12-byte tail write per frame. */
-  if (want > OUT_FRAME_PAYLOAD) want = OUT_FRAME_PAYLOAD;
-  if (credit < want) want = (size_t)credit;
   if (chan_begin(&g_io, PV_FRAME_DATA, (uint16_t)s, p->handle) < 0) return;
   uint8_t *dst = chan_payload(&g_io, want);
   if (!dst) {
@@ -594,12 +696,18 @@ static void pump_output(struct process *p, int s) {
     return;
   }
   ssize_t n;
-  do n = read(o->fd, dst, want);
-  while (n < 0 && errno == EINTR);
+  if (p->terminal) {
+    n = read_tty(o->fd, dst, want);
+  } else {
+    do n = read(o->fd, dst, want);
+    while (n < 0 && errno == EINTR);
+  }
   if (n > 0) {
     g_io.out.tail -= want - (size_t)n;
     chan_end(&g_io);
     o->sent += (uint64_t)n;
+    o->got += (uint64_t)n;
+    keep_bytes(p, o, dst, (size_t)n);
     return;
   }
   chan_abort(&g_io);
@@ -668,8 +776,8 @@ int processes_housekeeping(void) {
     for (int s = 1; s <= 2; s++) {
       struct ostream *o = &p->out[s];
       if (!o->present) continue;
-      if (p->exited && !o->done) pump_output(p, s);
-      if (o->done && !o->eof_sent && chan_send(&g_io, PV_FRAME_EOF, (uint16_t)s, p->handle, NULL, 0) == 0) {
+      if ((p->exited && !o->done) || o->sent < o->got) pump_output(p, s);
+      if (o->done && !o->eof_sent && o->sent >= o->got && chan_send(&g_io, PV_FRAME_EOF, (uint16_t)s, p->handle, NULL, 0) == 0) {
         o->eof_sent = 1;
         o->eof_at = g_io.out_queued;
       }

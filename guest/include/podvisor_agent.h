@@ -130,6 +130,13 @@
  *        [A-Za-z0-9_.-]) and SUBPATH (relative, no "..") the directory of it to mount; no
  *        FS_OPTIONS. MOUNT_FLAGS: PV_MOUNT_* bits.
  *   PV_OP_UNMOUNT            CONTAINER_ID PATH             -> ACK (NOT_FOUND: not a mount point)
+ *   PV_OP_RESUME_OUTPUT      PROCESS_ID [STDOUT_DURABLE] [STDERR_DURABLE] -> ACK STDOUT_FROM
+ *        STDERR_FROM. After a reattach, before the process is attached in this session: the
+ *        host says how much of each stream it has stored (its log), and the agent re-sends
+ *        from there what it still keeps (the last PV_OUTPUT_KEEP bytes of each stream of a
+ *        container's init; nothing for execs). *_FROM is where the re-sent stream starts:
+ *        larger than *_DURABLE when that much was no longer kept (lost). INVALID when an
+ *        offset is beyond what the process wrote; CONFLICT once the process is attached.
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -172,9 +179,10 @@
  *   (normally a CREDIT for STDOUT after PV_OP_LIST_PROCESSES told it the offsets). Processes
  *   started in the current session are attached from the start. Stdout/stderr EOF frames
  *   of an attached process are re-sent in the new session if they were sent before.
- *   Known limits: output written to a connection that closes before the host read it is
- *   lost (the offsets in LIST_PROCESSES count it as sent), and so is an EXIT event (the
- *   agent has then already forgotten the process).
+ *   Output written to a connection that closes before the host stored it is re-sent on
+ *   request (PV_OP_RESUME_OUTPUT, within PV_OUTPUT_KEEP bytes per stream of an init).
+ *   Known limit: an EXIT event written to a connection that closes is lost (the agent has
+ *   then already forgotten the process).
  * ---------------------------------------------------------------------------------------
  */
 #ifndef PODVISOR_AGENT_H
@@ -207,6 +215,10 @@
 /* Bounds of START_PROCESS's WINDOW (output credit per stream). */
 #define PV_MIN_WINDOW 4096
 #define PV_MAX_WINDOW 16777216
+/* Output the agent keeps per stream of a container's init, to re-send after a daemon restart:
+ * twice the default WINDOW, since what a host received but had not stored when it died is at
+ * most its window plus its own buffers (a frame, a partial line). */
+#define PV_OUTPUT_KEEP 524288
 
 /* ---- frame types and opcodes (append-only) ------------------------------------------ */
 /* Both channels. */
@@ -239,6 +251,7 @@
 #define PV_OP_LIST_INTERFACES 31
 #define PV_OP_MOUNT 32
 #define PV_OP_UNMOUNT 33
+#define PV_OP_RESUME_OUTPUT 40
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0
@@ -307,6 +320,10 @@
 #define PV_MOUNT_NOSUID 2
 #define PV_MOUNT_NODEV 4
 #define PV_MOUNT_NOEXEC 8
+#define PV_TAG_STDOUT_DURABLE 60 /* u64: stdout bytes the host has stored (RESUME_OUTPUT) */
+#define PV_TAG_STDERR_DURABLE 61 /* u64: stderr bytes the host has stored (RESUME_OUTPUT) */
+#define PV_TAG_STDOUT_FROM 62    /* u64: stdout offset the agent re-sends from */
+#define PV_TAG_STDERR_FROM 63    /* u64: stderr offset the agent re-sends from */
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */

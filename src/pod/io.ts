@@ -113,6 +113,8 @@ export class ProcessIo {
     private readonly proc: AgentProcess,
     private readonly opts: ProcessIoOptions,
   ) {
+    // The log counts stream offsets from where this process's output starts (./log-position.ts).
+    opts.log?.startProcess(proc.outputStart);
     const pumps = [this.pump('stdout', proc.stdout)];
     if (proc.stderr) pumps.push(this.pump('stderr', proc.stderr));
     this.done = Promise.all(pumps).then(() => {

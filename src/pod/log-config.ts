@@ -32,6 +32,8 @@ export interface LogPolicy {
   maxSize: number;
   /** Files kept, the current one included (1 = the current file is cut back to empty). */
   maxFile: number;
+  /** Rotated files are gzip'd (`<log>.N.gz`), as json-file's `compress`. */
+  compress?: boolean;
 }
 
 /** The log driver when a pod names none (and records from before log settings existed). */
@@ -128,10 +130,11 @@ export function parseLogPolicy(c: PodLogConfig | undefined): LogPolicy {
       maxFile = goAtoi(c.opts['max-file']);
       if (maxFile < 1) throw new Error('max-file cannot be less than 1');
     }
-    if (c.opts.compress !== undefined && goParseBool(c.opts.compress) && (maxFile === 1 || maxSize === -1)) {
+    const compress = c.opts.compress !== undefined && goParseBool(c.opts.compress);
+    if (compress && (maxFile === 1 || maxSize === -1)) {
       throw new Error('compress cannot be true when max-file is less than 2 or max-size is not set');
     }
-    return { driver: 'json-file', maxSize, maxFile };
+    return { driver: 'json-file', maxSize, maxFile, ...(compress ? { compress } : {}) };
   } catch (e) {
     throw new UnavailableError(`failed to initialize logging driver: ${(e as Error).message}`);
   }

@@ -15,7 +15,8 @@
  * before an entry is written, a current file that holds max-size bytes or more is renamed
  * `<id>-json.log.1` (older ones shift to .2 ... up to max-file - 1, the oldest is dropped),
  * and a new current file is started; with max-file 1 the current file is replaced by an empty
- * one. Readers read the rotated files oldest first, then the current one. A snapshot holds
+ * one. With `compress`, rotated files are gzip'd (`<id>-json.log.1.gz` ...), as dockerd's.
+ * Readers read the rotated files oldest first, then the current one. A snapshot holds
  * open descriptors, so a rotation while it is read loses nothing of what it saw.
  *
  * A write that fails (a full disk) drops that entry, as dockerd's json-file logger does: the
@@ -23,9 +24,13 @@
  * failure is logged (once until a write succeeds again), and the container is not held up.
  */
 import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
 import { parseRfc3339, rfc3339Nanos, nowRfc3339 } from '../util/time';
 import { DEFAULT_LOG_POLICY, type LogPolicy } from './log-config';
+import type { OutputResume } from '../vm/types';
+import type { LogPoint } from './log-position';
 import { logger } from '../util/log';
+import { PositionFile, positionFile, recoverPosition } from './log-position';
 
 const log = logger('logs');
 
@@ -52,11 +57,63 @@ export class LogWriter {
   private readonly listeners = new Set<LogListener>();
   /** Entries dropped since the last successful write. */
   private dropped = 0;
+  /** Stream offsets of the output passed to entries so far (see ./log-position.ts). */
+  private readonly offsets: Record<'stdout' | 'stderr', number> = { stdout: 0, stderr: 0 };
+  private readonly position: PositionFile;
+  private positionFailed = false;
 
   constructor(
     readonly file: string,
     readonly policy: LogPolicy = DEFAULT_LOG_POLICY,
-  ) {}
+  ) {
+    this.position = new PositionFile(positionFile(file));
+  }
+
+  /**
+   * A (new or re-attached) process starts writing: its streams continue at these offsets (0
+   * for a new process). Recorded at once, so a restart never takes a previous process's
+   * offsets for this one's.
+   */
+  startProcess(start: { stdout: number; stderr: number } = { stdout: 0, stderr: 0 }): void {
+    this.offsets.stdout = start.stdout;
+    this.offsets.stderr = start.stderr;
+    if (this.policy.driver !== 'json-file') return;
+    try {
+      this.open();
+      const p = { size: this.size, ...start };
+      this.position.write(p, p);
+    } catch (err) {
+      this.positionError(err);
+    }
+  }
+
+  /**
+   * After a daemon restart, for a process that kept running: where its streams should be
+   * re-sent from to complete this log without duplicates (a torn last entry is cut off), and
+   * where to report bytes that are lost. Undefined without a usable position record.
+   */
+  resumePoint(): OutputResume | undefined {
+    if (this.policy.driver !== 'json-file') return undefined;
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+    let at: { stdout: number; stderr: number } | undefined;
+    try {
+      at = recoverPosition(this.file);
+    } catch (err) {
+      log.warn(`${this.file}: cannot read its position: ${(err as Error).message}`);
+    }
+    if (!at) return undefined;
+    return {
+      ...at,
+      lost: (stream, bytes) =>
+        log.warn(`${this.file}: ${bytes} bytes of ${stream} were lost while the daemon was down (more than the guest keeps)`),
+    };
+  }
+
+  private positionError(err: unknown): void {
+    if (!this.positionFailed) log.warn(`${this.file}: cannot record its position: ${(err as Error).message}`);
+    this.positionFailed = true;
+  }
 
   private open(): number {
     if (this.fd === null) {
@@ -81,8 +138,10 @@ export class LogWriter {
     if (this.policy.maxFile < 2) {
       ignoreMissing(() => fs.unlinkSync(name));
     } else {
-      for (let i = this.policy.maxFile - 1; i > 1; i--) ignoreMissing(() => fs.renameSync(`${name}.${i - 1}`, `${name}.${i}`));
+      const ext = this.policy.compress ? '.gz' : '';
+      for (let i = this.policy.maxFile - 1; i > 1; i--) ignoreMissing(() => fs.renameSync(`${name}.${i - 1}${ext}`, `${name}.${i}${ext}`));
       ignoreMissing(() => fs.renameSync(name, `${name}.1`));
+      if (this.policy.compress) compressRotated(`${name}.1`);
     }
   }
 
@@ -113,20 +172,28 @@ export class LogWriter {
 
   private append(stream: 'stdout' | 'stderr', log: Buffer): void {
     const time = nowRfc3339();
+    const before = { size: 0, ...this.offsets };
+    this.offsets[stream] += log.length;
     if (this.policy.driver === 'json-file') {
       const line = Buffer.from(JSON.stringify({ log: log.toString('utf8'), stream, time }) + '\n');
-      if (!this.writeWhole(line)) return;
+      if (!this.writeWhole(line, before)) return;
     }
     const e: LogEntry = { stream, time, log: Buffer.from(log) };
     for (const l of [...this.listeners]) l(e);
   }
 
   /** Append a whole line (rotating first when due), or nothing: false when it could not be written. */
-  private writeWhole(line: Buffer): boolean {
+  private writeWhole(line: Buffer, before: LogPoint): boolean {
     try {
       this.open();
       if (this.policy.maxSize > 0 && this.size >= this.policy.maxSize) this.rotate();
       const fd = this.open();
+      try {
+        this.position.write({ ...before, size: this.size }, { size: this.size + line.length, ...this.offsets });
+        this.positionFailed = false;
+      } catch (err) {
+        this.positionError(err);
+      }
       for (let off = 0; off < line.length;) off += fs.writeSync(fd, line, off);
       this.size += line.length;
       if (this.dropped) log.info(`${this.file}: writing again after ${this.dropped} dropped entries`);
@@ -157,6 +224,7 @@ export class LogWriter {
     this.flush('stderr');
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
+    this.position.close();
   }
 }
 
@@ -195,16 +263,53 @@ export function entryMatches(e: LogEntry, o: LogReadOptions): boolean {
   return true;
 }
 
-/** The files of a log, oldest first: `<file>.N` ... `<file>.1`, then `<file>`. */
+/**
+ * json-file's `compress`: a just-rotated file becomes `<file>.1.gz` (dockerd does this in the
+ * background; here it is done at once, so a rotation never races a compression: at most
+ * max-size bytes, a few tens of milliseconds for the default sizes). Written to a temporary
+ * name and renamed, so readers see the plain file or the whole .gz, never half of one.
+ */
+function compressRotated(plain: string): void {
+  const data = fs.readFileSync(plain);
+  const tmp = `${plain}.gz.tmp`;
+  try {
+    fs.writeFileSync(tmp, zlib.gzipSync(data));
+    fs.renameSync(tmp, `${plain}.gz`);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e; // the rotated file stays plain: still read, and the entry is dropped (full disk)
+  }
+  fs.unlinkSync(plain);
+}
+
+/** The rotated file N of a log: `<file>.N.gz` when compressed, else `<file>.N`; undefined when neither exists. */
+function rotatedFile(file: string, i: number): string | undefined {
+  if (fs.existsSync(`${file}.${i}.gz`)) return `${file}.${i}.gz`;
+  if (fs.existsSync(`${file}.${i}`)) return `${file}.${i}`;
+  return undefined;
+}
+
+/** The files of a log, oldest first: `<file>.N[.gz]` ... `<file>.1[.gz]`, then `<file>`. */
 export function logFiles(file: string): string[] {
   const rotated: string[] = [];
-  for (let i = 1; fs.existsSync(`${file}.${i}`); i++) rotated.unshift(`${file}.${i}`);
+  for (let i = 1, f = rotatedFile(file, 1); f; f = rotatedFile(file, ++i)) rotated.unshift(f);
   return [...rotated, file];
 }
 
 /** Open descriptors of a log's files and their sizes at one instant (see the module comment). */
 export interface LogSnapshot {
-  parts: Array<{ fd: number; size: number }>;
+  /** `gz`: a compressed rotated file. */
+  parts: Array<{ fd: number; size: number; gz?: boolean }>;
+}
+
+/** The text of a log file's bytes (gunzipped when compressed; a broken .gz reads as empty). */
+function textOf(data: Buffer, gz: boolean | undefined): string {
+  if (!gz) return data.toString('utf8');
+  try {
+    return zlib.gunzipSync(data).toString('utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** Take a snapshot of a log's files now (synchronously). */
@@ -213,7 +318,7 @@ export function snapshotLog(file: string): LogSnapshot {
   for (const f of logFiles(file)) {
     try {
       const fd = fs.openSync(f, 'r');
-      parts.push({ fd, size: fs.fstatSync(fd).size });
+      parts.push({ fd, size: fs.fstatSync(fd).size, ...(f.endsWith('.gz') ? { gz: true } : {}) });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
@@ -243,7 +348,7 @@ function entriesOf(text: string, o: LogReadOptions, out: LogEntry[]): void {
 export async function readLogSnapshot(snap: LogSnapshot, o: LogReadOptions): Promise<LogEntry[]> {
   const out: LogEntry[] = [];
   try {
-    for (const p of snap.parts) entriesOf((await readFd(p.fd, p.size)).toString('utf8'), o, out);
+    for (const p of snap.parts) entriesOf(textOf(await readFd(p.fd, p.size), p.gz), o, out);
   } finally {
     for (const p of snap.parts) fs.closeSync(p.fd);
   }
@@ -262,7 +367,7 @@ export function readLogSync(file: string): LogEntry[] {
   for (const f of logFiles(file)) {
     let text: string;
     try {
-      text = fs.readFileSync(f, 'utf8');
+      text = textOf(fs.readFileSync(f), f.endsWith('.gz'));
     } catch {
       continue;
     }

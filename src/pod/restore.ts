@@ -118,10 +118,11 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
   const vm: Vm | undefined = await adoptSandbox(ctx, r.id, r.sandbox.vmId);
   if (!vm) return false;
   try {
-    const procs = await vm.agent.reattach();
     // Each container's init that still runs is taken over; the main container's must be
-    // there (its exit ends the run).
+    // there (its exit ends the run). Its output continues from what its log holds.
     const main = mainContainer(r);
+    const logged = main.process ?? initProcessId(main.spec.id);
+    const procs = await vm.agent.reattach((p) => (p.processId === logged ? e.log.resumePoint() : undefined));
     const inits = new Map<string, AgentProcess>();
     for (const c of containersOf(r)) {
       const wanted = c.process ?? initProcessId(c.spec.id);

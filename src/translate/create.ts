@@ -140,7 +140,8 @@ export function normaliseHostConfig(h: Json | null | undefined): DockerHostConfi
     UTSMode: str(hc.UTSMode),
     UsernsMode: str(hc.UsernsMode),
     ShmSize: num(hc.ShmSize) || DEFAULT_SHM_SIZE,
-    Runtime: str(hc.Runtime) || 'podvisor',
+    // dockerd's default runtime name: clients compare with it (podvisor's microVMs stand in for runc).
+    Runtime: str(hc.Runtime) || 'runc',
     ConsoleSize: [consoleSize?.[0] ?? 0, consoleSize?.[1] ?? 0],
     Isolation: str(hc.Isolation),
     CpuShares: num(hc.CpuShares),
@@ -197,6 +198,7 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
   const policy = parseRestartPolicy(hostConfig.RestartPolicy);
   if (hostConfig.AutoRemove && policy.name !== 'no') throw new InvalidArgumentError("can't create 'AutoRemove' container with restart policy");
   validateResources(hostConfig, hostCpus);
+  if (hostConfig.Runtime !== 'runc') throw new InvalidArgumentError(`Unknown runtime specified ${hostConfig.Runtime}`);
   const workingDir = str(b.WorkingDir);
   if (workingDir && !workingDir.startsWith('/')) {
     throw new InvalidArgumentError(`the working directory '${workingDir}' is invalid, it needs to be an absolute path`);

@@ -213,6 +213,30 @@ export interface AgentProcess {
    * process wrote. Rejects with UnavailableError when the VM or agent dies first.
    */
   readonly exited: Promise<ExitStatus>;
+  /**
+   * Stream offsets its stdout and stderr start at: 0 for a new process, where the agent
+   * continues (or re-sends from) for a re-attached one. Absent means 0.
+   */
+  readonly outputStart?: { stdout: number; stderr: number };
+}
+
+/** A process the agent lists at a reattach (what a resume callback is asked about). */
+export interface AgentProcessInfo {
+  processId: string;
+  containerId: string;
+  pid: number;
+  terminal: boolean;
+}
+
+/** Where a re-attached process's output should continue: the bytes the host has stored. */
+export interface OutputResume {
+  stdout: number;
+  stderr: number;
+  /**
+   * Called (before the process is returned) when the agent no longer kept everything after
+   * these offsets: `bytes` of that stream are lost, and the stream continues after them.
+   */
+  lost(stream: 'stdout' | 'stderr', bytes: number): void;
 }
 
 /** What the agent said about itself at the handshake. */
@@ -329,9 +353,11 @@ export interface Agent {
   readFile(containerId: string, path: string, maxBytes: number): Promise<Buffer>;
   /**
    * After a daemon restart: the processes the agent still runs, re-attached. Their streams
-   * continue from what the agent still buffers; their exit status comes as usual.
+   * continue from what the agent still buffers; their exit status comes as usual. With
+   * `resume`, a process for which it returns offsets has its output re-sent from there (what
+   * the host had stored), as far as the agent still keeps it.
    */
-  reattach(): Promise<AgentProcess[]>;
+  reattach(resume?: (p: AgentProcessInfo) => OutputResume | undefined): Promise<AgentProcess[]>;
   /** Power the guest off cleanly (the VM process then exits). */
   shutdown(): Promise<void>;
   /** Close the host side of the channels without touching the guest. */

@@ -14,7 +14,7 @@ import { labelsMatch, pruneLabelsMatch } from './kit/filters';
 import { openStream, sleep, streamSink } from './kit/streams';
 import { pruneUntilSeconds, timeArgNanos } from './kit/time';
 import { typed } from './schema/routes';
-import { drainOf, frame, openRawStream, upgradeOf } from './hijack';
+import { drainOf, frame, openRawStream, rawSessions, upgradeOf } from './hijack';
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
 import { containerJson, containerSummary, type NetworkView } from '../../translate/inspect';
 import { lookupOver } from '../../net/container-config';
@@ -384,9 +384,13 @@ export function register(router: Router, services: ApiServices): void {
     const up = upgradeOf(req);
     if (!up) throw new InvalidArgumentError('this endpoint needs a WebSocket upgrade');
     const keys = detachKeysOf(query.detachKeys);
+    // Counted with /attach and exec start (limits.ts): past the limit, 429 before the upgrade.
+    const release = rawSessions.acquire(r.id);
+    up.socket.once('close', release);
     up.taken = true;
     res.detachSocket(up.socket as unknown as import('node:net').Socket);
     wss.handleUpgrade(req, up.socket as unknown as import('node:net').Socket, up.head, (ws: WebSocket) => {
+      ws.on('close', release);
       // dockerd's websocket attach: binary messages, no stdcopy framing, stdin from messages.
       const input = new PassThrough();
       ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {

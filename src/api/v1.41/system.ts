@@ -187,8 +187,9 @@ export function register(router: Router, services: ApiServices): void {
       Labels: [],
       ExperimentalBuild: false,
       ServerVersion: services.system.version,
-      Runtimes: { podvisor: { path: 'podvisord' } },
-      DefaultRuntime: 'podvisor',
+      // The one runtime, under dockerd's default name (see docs/limitations.md).
+      Runtimes: { runc: { path: 'podvisord' } },
+      DefaultRuntime: 'runc',
       Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
       LiveRestoreEnabled: true,
       Isolation: '',

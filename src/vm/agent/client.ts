@@ -19,6 +19,7 @@ import * as net from 'node:net';
 import type {
   Agent,
   AgentProcess,
+  AgentProcessInfo,
   AgentVersion,
   CgroupMemory,
   ContainerMount,
@@ -26,6 +27,7 @@ import type {
   ExitStatus,
   InterfaceConfig,
   InterfaceInfo,
+  OutputResume,
   ProcessSpec,
   ResourceLimits,
   RouteSpec,
@@ -40,6 +42,7 @@ import { logger } from '../../util/log';
 import { encodeHeader, Frame, FrameDecoder } from './codec';
 import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from './device-ops';
 import { ProcessChannel } from './process';
+import { decodeListed, resumeOutput } from './resume';
 import { connectUnix, syncChannel } from './connect';
 import { agentError, checkId, checkPath, checkTermSize, putLimits } from './requests';
 import {
@@ -325,41 +328,32 @@ export class AgentClient implements Agent {
   }
 
   /** @inheritdoc */
-  async reattach(): Promise<AgentProcess[]> {
+  async reattach(resume?: (p: AgentProcessInfo) => OutputResume | undefined): Promise<AgentProcess[]> {
     const r = await this.request(Op.LIST_PROCESSES, new TlvWriter());
-    return this.decode(() => this.attachListed(r));
-  }
-
-  /** Processes of a LIST_PROCESSES answer, known or new; new ones are attached. */
-  private attachListed(r: TlvReader): AgentProcess[] {
+    const listed = this.decode(() => decodeListed(r));
     const out: AgentProcess[] = [];
     const fresh: ProcessChannel[] = [];
-    for (const rec of r.records(Tag.PROCESS)) {
-      const handle = rec.needU32(Tag.HANDLE);
-      const known = this.processes.get(handle);
+    for (const l of listed) {
+      const known = this.processes.get(l.handle);
       if (known) {
         out.push(known);
         continue;
       }
-      if (handle === 0) throw this.violation(protocolError('process handle 0'));
+      const want = resume?.({ processId: l.processId, containerId: l.containerId, pid: l.pid, terminal: l.terminal });
+      if (want) {
+        await resumeOutput(l, want, {
+          request: (w) => this.request(Op.RESUME_OUTPUT, w),
+          decode: (fn) => this.decode(fn),
+          closed: () => this.closedBy !== undefined,
+        });
+      }
       const proc = new ProcessChannel({
-        handle,
-        processId: rec.needStr(Tag.PROCESS_ID, Limits.MAX_ID),
-        containerId: rec.needStr(Tag.CONTAINER_ID, Limits.MAX_ID),
-        pid: rec.needU32(Tag.PID),
-        terminal: rec.needU32(Tag.TERMINAL) === 1,
-        stdin: rec.needU32(Tag.STDIN) === 1,
+        ...l,
         window: this.window,
-        offsets: {
-          stdoutSent: rec.needU64(Tag.STDOUT_SENT),
-          stderrSent: rec.needU64(Tag.STDERR_SENT),
-          stdinReceived: rec.needU64(Tag.STDIN_RECEIVED),
-          stdinLimit: rec.needU64(Tag.STDIN_LIMIT),
-        },
-        send: (type, aux, payload) => this.sendIo(type, aux, handle, payload),
+        send: (type, aux, payload) => this.sendIo(type, aux, l.handle, payload),
       });
-      this.processes.set(handle, proc);
-      this.nextHandle = Math.max(this.nextHandle, handle + 1);
+      this.processes.set(l.handle, proc);
+      this.nextHandle = Math.max(this.nextHandle, l.handle + 1);
       fresh.push(proc);
       out.push(proc);
     }

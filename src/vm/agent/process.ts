@@ -187,6 +187,7 @@ export class ProcessChannel implements AgentProcess {
   readonly stderr: Readable | null;
   readonly stdin: Writable | null;
   readonly exited: Promise<ExitStatus>;
+  readonly outputStart: { stdout: number; stderr: number };
   private readonly out: OutputStream;
   private readonly err: OutputStream | null;
   private readonly input: InputStream | null;
@@ -203,6 +204,7 @@ export class ProcessChannel implements AgentProcess {
     this.terminal = o.terminal;
     this.guestPid = o.pid ?? 0;
     const off = o.offsets;
+    this.outputStart = { stdout: off?.stdoutSent ?? 0, stderr: off?.stderrSent ?? 0 };
     const credit = (sent: number | undefined) =>
       off ? new OutputCredit(o.window, sent ?? 0, sent ?? 0) : new OutputCredit(o.window, 0, o.window);
     this.out = new OutputStream(credit(off?.stdoutSent), (l) => o.send(FrameType.CREDIT, Stream.STDOUT, u64(l)));

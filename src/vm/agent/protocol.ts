@@ -27,6 +27,7 @@ export const Limits = {
   STDIN_WINDOW: 262144,
   MIN_WINDOW: 4096,
   MAX_WINDOW: 16777216,
+  OUTPUT_KEEP: 524288,
 } as const;
 
 /** Frame types that are not requests (PV_FRAME_<NAME>). */
@@ -61,6 +62,7 @@ export const Op = {
   LIST_INTERFACES: 31,
   MOUNT: 32,
   UNMOUNT: 33,
+  RESUME_OUTPUT: 40,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
@@ -127,6 +129,10 @@ export const Tag = {
   SUBPATH: 53,
   MOUNT_FLAGS: 54,
   FS_OPTIONS: 55,
+  STDOUT_DURABLE: 60,
+  STDERR_DURABLE: 61,
+  STDOUT_FROM: 62,
+  STDERR_FROM: 63,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -189,6 +195,10 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.SUBPATH]: 'str',
   [Tag.MOUNT_FLAGS]: 'u32',
   [Tag.FS_OPTIONS]: 'str',
+  [Tag.STDOUT_DURABLE]: 'u64',
+  [Tag.STDERR_DURABLE]: 'u64',
+  [Tag.STDOUT_FROM]: 'u64',
+  [Tag.STDERR_FROM]: 'u64',
 };
 
 /** Bits of the MOUNT_FLAGS field (PV_MOUNT_<NAME>). */

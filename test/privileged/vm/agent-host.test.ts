@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../../src/errors';
 import { AgentClient } from '../../../src/vm/agent/client';
+import { Limits } from '../../../src/vm/agent/protocol';
 import { mountsUnder } from '../../helpers/leaks';
 import {
   buildAgent,
@@ -397,6 +398,55 @@ describe('agent in host test mode: reconnects and failures', () => {
     await c3.destroyContainer('ra');
     await c3.shutdown();
     c3.close();
+  });
+
+  it('re-sends a container init\'s output from the offset the host stored (RESUME_OUTPUT), reporting what it no longer keeps', async () => {
+    const agent = startAgent('resume');
+    const c1 = await connect(agent);
+    await c1.createContainer({ id: 'rs', rootfs: newRootfs('rs') });
+    // The init: 5000 lines and 3 on stderr; 400000 more once /go exists; it exits after /done.
+    const script = 'seq 1 5000; seq 1 3 >&2; while [ ! -e /go ]; do sleep 0.05; done; seq 5001 405000; while [ ! -e /done ]; do sleep 0.05; done; exit 3';
+    const init = await c1.startProcess(spec('rs', ['sh', '-c', script]));
+    guestPids.push(init.pid);
+    const upTo = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => `${a + i}\n`).join('');
+    const first = upTo(1, 5000);
+    await waitForOutput(init.stdout, /\n5000\n$/);
+    await waitForOutput(init.stderr!, /3\n$/);
+    c1.close();
+    await expect(init.exited).rejects.toBeInstanceOf(UnavailableError);
+
+    // The host stored only 1000 bytes of stdout and 2 of stderr: the rest comes again, once.
+    const c2 = await connect(agent);
+    const lost: string[] = [];
+    const stored = { stdout: 1000, stderr: 2, lost: (s: string, n: number) => lost.push(`${s}:${n}`) };
+    const [again] = await c2.reattach((p) => (p.processId === init.processId ? stored : undefined));
+    expect(again.outputStart).toEqual({ stdout: 1000, stderr: 2 });
+    const out2 = await waitForOutput(again.stdout, /\n5000\n$/);
+    expect(first.slice(0, 1000) + out2).toBe(first);
+    expect(await waitForOutput(again.stderr!, /3\n$/)).toBe('2\n3\n');
+    expect(lost).toEqual([]);
+    c2.close();
+
+    // An offset beyond what the process wrote is refused: the stream continues as listed.
+    const c3 = await connect(agent);
+    const [third] = await c3.reattach(() => ({ stdout: 10_000_000, stderr: 0, lost: () => undefined }));
+    expect(third.outputStart).toEqual({ stdout: first.length, stderr: 6 });
+    // 400000 more lines (2.6 MB) reach this host, which goes away without storing any.
+    await c3.writeFile('rs', '/go', Buffer.from(''), 0o644);
+    await waitForOutput(third.stdout, /\n405000\n$/);
+    c3.close();
+
+    // The agent kept only the last PV_OUTPUT_KEEP bytes: those come again, the rest is lost.
+    const c4 = await connect(agent);
+    const rest = upTo(5001, 405000);
+    const [fourth] = await c4.reattach(() => ({ stdout: first.length, stderr: 6, lost: (s, n) => lost.push(`${s}:${n}`) }));
+    expect(lost).toEqual([`stdout:${rest.length - Limits.OUTPUT_KEEP}`]);
+    expect(fourth.outputStart).toEqual({ stdout: first.length + rest.length - Limits.OUTPUT_KEEP, stderr: 6 });
+    await c4.writeFile('rs', '/done', Buffer.from(''), 0o644);
+    expect(await finish(fourth)).toEqual({ stdout: rest.slice(-Limits.OUTPUT_KEEP), stderr: '', status: { exitCode: 3 } });
+    await c4.destroyContainer('rs');
+    await c4.shutdown();
+    c4.close();
   });
 
   it('is not confused by a second host connecting while the first one is still there', async () => {

@@ -8,7 +8,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import WebSocket from 'ws';
-import { unframe } from '../../../src/api/v1.41/hijack';
+import { rawSessions, unframe } from '../../../src/api/v1.41/hijack';
+import { MAX_SESSIONS_PER_TARGET } from '../../../src/api/v1.41/limits';
 import type { Harness } from '../pod/fakes';
 import { startFakeApi, type FakeApi } from './fake-api';
 import { mainContainer } from '../../../src/pod/types';
@@ -236,6 +237,38 @@ describe('attach (hijacked)', () => {
     await api('POST', `/containers/${id}/start`);
     await new Promise((r) => ws.once('close', r));
     expect(Buffer.concat(got).toString()).toBe('ws\n');
+  });
+});
+
+describe('websocket attach and the session limits', () => {
+  test('counts as an attach session while open, and is refused with 429 past the limit', async () => {
+    const id = await create({ Image: 'busybox', Cmd: ['sleep', '1000'] });
+    await api('POST', `/containers/${id}/start`);
+    const before = rawSessions.size;
+    const ws = new WebSocket(`ws+unix://${sock}:/containers/${id}/attach/ws?stream=1&stdout=1`);
+    await new Promise((r) => ws.once('open', r));
+    expect(rawSessions.size).toBe(before + 1);
+    ws.close();
+    await new Promise((r) => ws.once('close', r));
+    for (let i = 0; i < 50 && rawSessions.size !== before; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(rawSessions.size).toBe(before);
+    // The container's share of sessions taken (as by 64 open `docker attach`): refused.
+    const held = Array.from({ length: MAX_SESSIONS_PER_TARGET }, () => rawSessions.acquire(id));
+    try {
+      const refused = new WebSocket(`ws+unix://${sock}:/containers/${id}/attach/ws?stream=1&stdout=1`);
+      const answer = await new Promise<{ status: number; body: string }>((resolve) =>
+        refused.once('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        }),
+      );
+      expect(answer.status).toBe(429);
+      expect(JSON.parse(answer.body).message).toMatch(/too many open attach\/exec sessions for/);
+    } finally {
+      for (const r of held) r();
+    }
+    await api('POST', `/containers/${id}/kill`);
   });
 });
 

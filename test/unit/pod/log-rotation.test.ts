@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { LogWriter, logFiles, readLogEntries, readLogSnapshot, readLogSync, snapshotLog } from '../../../src/pod/logs';
 import { fromHumanSize, parseLogPolicy, verifyLogConfig } from '../../../src/pod/log-config';
 import { InvalidArgumentError, NotImplementedError, UnavailableError } from '../../../src/errors';
@@ -31,6 +32,22 @@ describe('json-file rotation (max-size, max-file)', () => {
     const first = Number(got[0].split(' ')[1]);
     expect(got).toEqual(Array.from({ length: 2000 - first }, (_, i) => `line ${first + i}`));
     expect(await texts({ tail: 3 })).toEqual(['line 1997', 'line 1998', 'line 1999']);
+    expect(readLogSync(file).map((e) => e.log.toString().trim())).toEqual(got);
+  });
+
+  test('compress=true gzips rotated files as dockerd (<log>.N.gz), and they still read back in order', async () => {
+    const w = new LogWriter(file, parseLogPolicy({ driver: 'json-file', opts: { 'max-size': '1k', 'max-file': '3', compress: 'true' } }));
+    lines(2000, w);
+    w.close();
+    const files = logFiles(file);
+    expect(files.map((f) => path.basename(f))).toEqual(['c-json.log.2.gz', 'c-json.log.1.gz', 'c-json.log']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['c-json.log', 'c-json.log.1.gz', 'c-json.log.2.gz', 'c-json.log.pos']);
+    const inner = zlib.gunzipSync(fs.readFileSync(`${file}.1.gz`)).toString().trim().split('\n');
+    expect(JSON.parse(inner[0])).toMatchObject({ stream: 'stdout' });
+    const got = await texts();
+    const first = Number(got[0].split(' ')[1]);
+    expect(got).toEqual(Array.from({ length: 2000 - first }, (_, i) => `line ${first + i}`));
+    expect(got.length).toBeGreaterThan(inner.length);
     expect(readLogSync(file).map((e) => e.log.toString().trim())).toEqual(got);
   });
 

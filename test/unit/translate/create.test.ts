@@ -67,8 +67,14 @@ describe('dockerd\'s 400 messages', () => {
     [{ Image: 'i', HostConfig: { Memory: 'x' } }, 'json: cannot unmarshal string into Go struct field HostConfig.HostConfig.Memory of type int64'],
     [{ Image: 'i', HostConfig: { Memory: 1.5 } }, 'json: cannot unmarshal number 1.5 into Go struct field HostConfig.HostConfig.Memory of type int64'],
     [{ Image: 'i', HostConfig: { RestartPolicy: 'always' } }, 'json: cannot unmarshal string into Go struct field HostConfig.HostConfig.RestartPolicy of type container.RestartPolicy'],
+    [{ Image: 'i', HostConfig: { Runtime: 'kata' } }, 'Unknown runtime specified kata'],
   ])('%j -> %s', (body, message) => {
     expect(() => parseCreateBody(body, 2)).toThrow(new InvalidArgumentError(message));
+  });
+
+  test('the runtime is dockerd\'s default name, runc, given or not (what clients compare with)', () => {
+    expect(parseCreateBody({ Image: 'i' }, 2).hostConfig.Runtime).toBe('runc');
+    expect(parseCreateBody({ Image: 'i', HostConfig: { Runtime: 'runc' } }, 2).hostConfig.Runtime).toBe('runc');
   });
 
   test('features podvisor lacks are 501s that say so', () => {

@@ -227,6 +227,54 @@ describe('AgentClient processes', () => {
     expect(writeErr?.message).toMatch(/destroyed|closed/);
   });
 
+  it('reattach with a resume point asks RESUME_OUTPUT first and takes no answer before what was stored', async () => {
+    const listed = () =>
+      new TlvWriter()
+        .u32(Tag.HANDLE, 9)
+        .str(Tag.PROCESS_ID, 'old')
+        .str(Tag.CONTAINER_ID, 'c1')
+        .u32(Tag.PID, 42)
+        .u32(Tag.TERMINAL, 0)
+        .u32(Tag.STDIN, 0)
+        .u32(Tag.EXITED, 0)
+        .u64(Tag.STDIN_RECEIVED, 0)
+        .u64(Tag.STDIN_LIMIT, 0)
+        .u64(Tag.STDOUT_SENT, 1000)
+        .u64(Tag.STDERR_SENT, 7);
+    let stdoutFrom = 600;
+    const asked: Array<[number, number]> = [];
+    const serve = () => {
+      fake.onCtl = (f, a) => {
+        if (f.type === Op.LIST_PROCESSES) a.ack(f.id, new TlvWriter().nested(Tag.PROCESS, listed()));
+        if (f.type !== Op.RESUME_OUTPUT) return;
+        const r = TlvReader.parse(f.payload);
+        asked.push([r.needU64(Tag.STDOUT_DURABLE), r.needU64(Tag.STDERR_DURABLE)]);
+        a.ack(f.id, new TlvWriter().u64(Tag.STDOUT_FROM, stdoutFrom).u64(Tag.STDERR_FROM, 5));
+      };
+    };
+    client = await connect();
+    serve();
+    const lost: string[] = [];
+    const resume = { stdout: 500, stderr: 5, lost: (s: string, n: number) => lost.push(`${s}:${n}`) };
+    const [p] = await client.reattach((info) => (info.processId === 'old' ? resume : undefined));
+    expect(asked).toEqual([[500, 5]]);
+    expect(lost).toEqual(['stdout:100']);
+    expect(p.outputStart).toEqual({ stdout: 600, stderr: 5 });
+    await new Promise((r) => setTimeout(r, 50));
+    const credits = fake.ioFrames.filter((f) => f.type === FrameType.CREDIT && f.id === 9);
+    expect(credits.map((f) => [f.aux, Number(f.payload.readBigUInt64LE(0))])).toEqual([
+      [Stream.STDOUT, 600 + 256 * 1024],
+      [Stream.STDERR, 5 + 256 * 1024],
+    ]);
+    // A guest answering before the stored offset would make the host store bytes twice.
+    client.close();
+    client = await connect();
+    serve();
+    stdoutFrom = 499;
+    await expect(client.reattach(() => resume)).rejects.toThrow(/before the 500 bytes asked/);
+    expect(client.closed).toBe(true);
+  });
+
   it('reattach lists processes with their offsets and attaches them by granting credit', async () => {
     client = await connect();
     fake.onCtl = (f, a) => {
