@@ -10,7 +10,6 @@
  */
 import type { ContainerNetworkPlan } from '../net/container-config';
 import type { EndpointConfig, EndpointRequest, NetworkManager } from '../net/manager';
-import type { PortRequest } from '../net/ports';
 import type { PortBinding } from '../net/types';
 import { NotImplementedError } from '../errors';
 import { logger } from '../util/log';
@@ -89,7 +88,7 @@ export async function joinNetwork(
     const n = nets.get(att.ref);
     // An internal network has no way out: no default route.
     if (!n.internal) await vm.agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: ep.gateway, device: nic.guestName });
-    const ports = plan.ports.length > 0 ? await nets.publish(att.ref, pod.id, plan.ports as PortRequest[]) : [];
+    const ports = plan.ports.length > 0 ? await nets.publish(att.ref, pod.id, plan.ports) : [];
     return {
       endpoint: ep,
       ports,

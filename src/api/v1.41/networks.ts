@@ -1,8 +1,8 @@
 /**
  * The /networks routes in dockerd's JSON shape: create, list (filters), inspect, remove,
  * prune, connect and disconnect. The work is done by src/net's NetworkManager; this module
- * only decodes, checks and shapes. Until the pod layer wires containers' VMs into networks,
- * connect and disconnect of a container answer 501.
+ * only decodes, checks and shapes. A container joins its network when it starts (src/pod/network.ts);
+ * connect and disconnect of a container answer 501 (its VM has no spare NIC).
  */
 import type { Router } from 'express';
 import type { ApiServices } from './services';
@@ -117,7 +117,7 @@ export function register(router: Router, services: ApiServices): void {
     sendJson(res, 200, { NetworksDeleted: removed });
   }));
 
-  const notWired = (what: string) => new NotImplementedError(`network ${what} of containers is not yet wired: containers' VMs do not have network interfaces yet`);
+  const notWired = (what: string) => new NotImplementedError(`network ${what} of containers is not yet wired: a container joins its one network when it starts (its VM has no spare network interface to hot-plug)`);
 
   router.post('/networks/:id/connect', typed('POST /networks/:id/connect', async ({ params, body }) => {
     (await mgr()).get(params.id);
