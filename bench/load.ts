@@ -1,5 +1,5 @@
 /**
- * API latency under load (issues 10 and 18): 50 concurrent clients, each with its own
+ * API latency under load: 50 concurrent clients, each with its own
  * keep-alive connection, make a bounded, seeded mix of `GET /containers/json` (list),
  * `GET /containers/{id}/json` (inspect), `GET /containers/{id}/logs?tail=100` (logs) and
  * `GET /version` while CONTAINERS containers run and print a line every 0.2 s. The same

@@ -26,6 +26,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EventBus } from '../pod/events';
 import { PodManager } from '../pod/manager';
+import { ContainerArchive } from '../storage/archive/service';
 import { OverlayRootfs } from '../storage/rootfs';
 import { StateStore } from '../storage/state';
 import { repairFrontend } from '../translate/repair';
@@ -50,14 +51,14 @@ async function main(argv: string[]): Promise<void> {
   // TLS files and the socket group are checked before any other work.
   const listenPlan = planListeners(opts);
 
-  // --- images (issue 3): content/, layers/, images/ under the data root -------------------
+  // --- images: content/, layers/, images/ under the data root -------------------------------
   const images = await ImageService.open(opts.dataRoot, {
     insecureRegistries: opts.insecureRegistries,
     registryMirrors: opts.registryMirrors,
   });
   // --- end images ----------------------------------------------------------------------
 
-  // --- VM runtime (issue 2): acceleration, hypervisor, warm pool ----------------------------
+  // --- VM runtime: acceleration, hypervisor, warm pool ---------------------------------------
   const guest = defaultGuestImages();
   const kernel = opts.kernel ?? guest.kernel;
   const initrd = opts.initrd ?? guest.initrd;
@@ -88,7 +89,7 @@ async function main(argv: string[]): Promise<void> {
   const keepVms = new Set<string>();
   // --- end VM runtime ------------------------------------------------------------------------
 
-  // --- containers (issue 4): state, rootfs, pods; restore before serving ----------------------
+  // --- containers: state, rootfs, pods; restored before the API serves (no half-known pod) ---
   // Per-container state, logs, hosts files and rootfs layers live under <data-root>/containers.
   const containersRoot = path.join(opts.dataRoot, 'containers');
   const state = new StateStore(containersRoot);
@@ -118,6 +119,7 @@ async function main(argv: string[]): Promise<void> {
     hostCpus: os.cpus().length,
     logDefaults: { Type: opts.logDriver, Config: opts.logOpts },
     rootfsPaths: (id: string) => rootfs.paths(id),
+    archive: new ContainerArchive(rootfs),
   };
   // --- end containers ------------------------------------------------------------------------
 

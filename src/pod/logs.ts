@@ -25,7 +25,7 @@
  */
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
-import { parseRfc3339, rfc3339Nanos, nowRfc3339 } from '../util/time';
+import { rfc3339Nanos, nowRfc3339 } from '../util/time';
 import { DEFAULT_LOG_POLICY, type LogPolicy } from './log-config';
 import type { OutputResume } from '../vm/types';
 import type { LogPoint } from './log-position';
@@ -374,16 +374,4 @@ export function readLogSync(file: string): LogEntry[] {
     entriesOf(text, { stdout: true, stderr: true }, out);
   }
   return out;
-}
-
-/** Seconds (with fraction) or RFC 3339 as the `since`/`until` query gives them -> nanoseconds. */
-export function parseTimeArg(v: string): bigint | undefined {
-  if (v === '' || v === '0') return undefined;
-  if (/^\d+(\.\d+)?$/.test(v)) {
-    const [s, frac = ''] = v.split('.');
-    return BigInt(s) * 1000000000n + BigInt(frac.padEnd(9, '0').slice(0, 9));
-  }
-  const ms = parseRfc3339(v);
-  if (Number.isNaN(ms)) return undefined;
-  return rfc3339Nanos(v);
 }

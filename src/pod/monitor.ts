@@ -10,6 +10,7 @@ import { logger } from '../util/log';
 import { nowRfc3339 } from '../util/time';
 import { OUTPUT_DRAIN_MS, atMost } from './async';
 import type { PodContext } from './context';
+import { startHealth, stopHealth } from './health';
 import { ProcessIo } from './io';
 import { wake, type Entry, type Run, type WaitCondition, type WaitResult } from './registry';
 import { removeEntry } from './removal';
@@ -38,6 +39,7 @@ export function bindRun(ctx: PodContext, e: Entry, vm: Vm, inits: Map<string, Ag
   }
   for (const [id, p] of inits) if (p !== init) void watchSidecar(ctx, e, run, id, p);
   void monitor(ctx, e, run).finally(resolveEnded);
+  startHealth(ctx, e, run);
   return run;
 }
 
@@ -98,6 +100,7 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   const r = e.record;
   const finishedAt = nowRfc3339();
   const main = mainContainer(r);
+  stopHealth(e);
   for (const c of containersOf(r)) {
     if (c === main) c.state = { ...c.state, status: 'exited', pid: 0, exitCode, error, finishedAt, oomKilled };
     // Another container still on the VM went down with it (killed: 137).

@@ -24,6 +24,7 @@ import { NotFoundError } from '../errors';
 import { FALLBACK, readEtcFile, writeEtcFile } from './etc-files';
 import { logger } from '../util/log';
 import { mergeEnv } from '../util/env';
+import { mountHostSources, mountInGuest } from './mounts';
 
 export { mergeEnv };
 
@@ -147,8 +148,9 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     for (const c of spec.containers) {
       await deps.rootfs.mount(c.id, path.join(vm.shareDir, rootfsInShare(c.id)));
       undo.push(() => deps.rootfs.unmount(c.id));
+      if (c.mounts?.some((m) => m.type === 'bind')) undo.push(await mountHostSources(vm, c));
     }
-    lap('rootfs mounted');
+    lap('rootfs and bind sources mounted');
     let resolv = '';
     try {
       resolv = resolvConfFor(await fs.promises.readFile(deps.resolvConf ?? '/etc/resolv.conf', 'utf8'));
@@ -218,6 +220,11 @@ interface PreparedFiles {
  */
 async function startContainer(vm: Vm, spec: PodSpec, c: PodContainerSpec, files: PreparedFiles, created: Promise<void>): Promise<AgentProcess> {
   const { guestFiles, passwd, group } = files;
+  if (c.mounts?.length) {
+    // The mounts must be in place before the init runs: no pipelining past them.
+    await created;
+    await mountInGuest(vm, c);
+  }
   if (guestFiles.length === 0 && passwd !== FALLBACK && group !== FALLBACK) {
     const init = startInit(vm, spec, c, withGroupAdd(resolveUser(c.user, passwd, group), c.groupAdd, group));
     const [cr, ir] = await Promise.allSettled([created, init]);

@@ -11,6 +11,7 @@ import type { Entry, Run } from './registry';
 import { startPod, type StartedPod } from './runtime';
 import { joinNetwork, leaveNetworks, nicsFor } from './network';
 import { podSpecOf, type PodRecord, type PodSpec } from './types';
+import { needsVolumeShare } from './mounts';
 
 const log = logger('pod');
 
@@ -20,7 +21,8 @@ const log = logger('pod');
  * destroyed in the background.
  */
 function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal, nics: number): Promise<Vm> {
-  const pending = ctx.deps.factory.getVm({ size: spec.vm, ...(nics > 0 ? { devices: { nics } } : {}) });
+  const devices = { ...(nics > 0 ? { nics } : {}), ...(needsVolumeShare(spec) ? { volumes: true } : {}) };
+  const pending = ctx.deps.factory.getVm({ size: spec.vm, ...(Object.keys(devices).length ? { devices } : {}) });
   const discard = () => void pending.then((vm) => ctx.track(vm.destroy()), () => undefined);
   if (giveUp.aborted) {
     discard();

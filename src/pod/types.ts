@@ -13,11 +13,16 @@
  * own record (spec, state, init process, restart count). The Docker API creates pods of
  * exactly one container whose id is the pod's id.
  */
-import type { ResourceLimits, VmSize } from '../vm/types';
+import type { ResourceLimits, VmConfig } from '../vm/types';
+import type { HealthSpec, HealthState } from './health';
 import type { PodLogConfig } from './log-config';
 import type { ContainerNetworkPlan } from '../net/container-config';
+import type { PodMount } from './mounts';
 
 /** Docker's restart policy names. */
+/** The VM size a pod asks for: memory and vCPUs (the VM layer's VmConfig size; devices are the sandbox's). */
+export type PodVmSize = VmConfig['size'];
+
 export type RestartPolicyName = 'no' | 'always' | 'unless-stopped' | 'on-failure';
 
 /** When a pod is started again after its main process exits. */
@@ -64,6 +69,10 @@ export interface PodContainerSpec {
   groupAdd?: string[];
   /** Limits of the container's cgroup in the guest (memory.max, cpu.max); none when absent. */
   limits?: ResourceLimits;
+  /** tmpfs and bind mounts, mounted in this order before the init starts (./mounts.ts). */
+  mounts?: PodMount[];
+  /** The health check run while the container runs (./health.ts); none when absent. */
+  health?: HealthSpec;
 }
 
 /** What the pod's sandbox is: its VM, its names, and the policies of the pod as a whole. */
@@ -75,7 +84,7 @@ export interface SandboxSpec {
   /** User labels (image labels merged under the caller's). */
   labels: Record<string, string>;
   /** VM size asked for this pod. */
-  vm: VmSize;
+  vm: PodVmSize;
   restartPolicy: RestartPolicy;
   /** Remove the pod when it exits (docker run --rm). */
   autoRemove: boolean;
@@ -118,6 +127,8 @@ export interface ContainerRecord {
   process?: string;
   /** Restarts done by the restart policy since the last manual start. */
   restartCount: number;
+  /** Its health, once its health check ran or was started (./health.ts). */
+  health?: HealthState;
 }
 
 /** The sandbox of a pod: its spec and, while running, its VM. */

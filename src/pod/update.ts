@@ -3,7 +3,8 @@
  * resources and front-end data (one update, checked first and persisted once under the pod's
  * lock, so that a crash or a concurrent operation never sees half of it).
  */
-import type { ResourceLimits, VmSize } from '../vm/types';
+import type { ResourceLimits } from '../vm/types';
+import type { PodVmSize } from './types';
 import { ConflictError, InvalidArgumentError } from '../errors';
 import type { PodContext } from './context';
 import { checkFitsVm } from './limits';
@@ -19,7 +20,7 @@ export interface PodUpdate {
    * New resources: the VM size used from the next start, and the limits of the container's
    * cgroup (applied live when the pod runs, as far as its VM allows; undefined: none).
    */
-  resources?: { size: VmSize; limits: ResourceLimits | undefined };
+  resources?: { size: PodVmSize; limits: ResourceLimits | undefined };
   /** New front-end data (opaque to the pod layer), stored with the rest. */
   frontend?: unknown;
 }

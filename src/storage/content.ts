@@ -2,8 +2,9 @@
  * The content store: blobs (manifests, indexes, image configs) kept by digest under
  * `<root>/blobs/sha256/<hex>`. Writers stream into `<root>/ingest/` and commit only after the
  * size and digest match what was expected; commit is fsync + atomic rename, so a blob that is
- * visible is always complete and correct. Compressed layer blobs are not kept: layers are
- * unpacked straight into the layer store while they download (see docs/architecture.md).
+ * visible is always complete and correct. Each layer's compressed blob is kept here too (the
+ * bytes the registry sent, or our gzip of a loaded tar), so that `docker save` and `docker
+ * push` give the layer back byte for byte; the layer store records which blob is whose.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -112,6 +113,34 @@ export class ContentStore {
       await this.commitTemp(tmp, got);
     } finally {
       await fs.promises.rm(tmp, { force: true });
+    }
+  }
+
+  /**
+   * Stream `source` into the store when its digest is not known in advance (a layer we
+   * compress ourselves). Resolves to the digest and size of what was stored.
+   */
+  async ingestNew(source: Readable): Promise<{ digest: string; size: number }> {
+    const tmp = this.tempPath();
+    const hasher = new HashingStream();
+    try {
+      await pipeline(source, hasher, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+      const digest = hasher.digest();
+      await fsyncPath(tmp);
+      if (!(await this.has(digest))) await this.commitTemp(tmp, digest);
+      return { digest, size: hasher.bytes };
+    } finally {
+      await fs.promises.rm(tmp, { force: true });
+    }
+  }
+
+  /** Size of a stored blob in bytes; NotFoundError when absent. */
+  async size(digest: string): Promise<number> {
+    try {
+      return (await fs.promises.stat(this.blobPath(digest))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`content ${digest} not found`);
+      throw err;
     }
   }
 

@@ -18,7 +18,7 @@ import type { ImageConfig, ImageLookup, ImageRecord } from './types';
 import type { ContentStore } from './content';
 import type { LayerStore } from './layers/store';
 import { writeFileAtomic } from './atomic';
-import { chainIds, digestHex, shortId } from './digest';
+import { chainIds, digestHex } from './digest';
 import {
   familiarString,
   formatReference,
@@ -28,7 +28,8 @@ import {
   repositoryName,
   type ImageReference,
 } from './reference';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors';
+import { ConflictError, InvalidArgumentError } from '../errors';
+import { ImageDeleteConflictError, NoSuchImageError, ReferenceInUseError } from './errors';
 
 /** What the store keeps per image besides its config. */
 interface StoredImage {
@@ -158,7 +159,7 @@ export class ImageStore implements ImageLookup {
 
   /**
    * Find an image by reference or (short) ID, as dockerd's GetImage does: a 64-hex ID, then
-   * the reference (`:latest` implied), then an ID prefix. NotFoundError "No such image".
+   * the reference (`:latest` implied), then an ID prefix. NoSuchImageError when none matches.
    */
   async resolve(input: string): Promise<StoredImageView> {
     return this.find(input);
@@ -170,7 +171,7 @@ export class ImageStore implements ImageLookup {
     if (hex) {
       const img = this.byId(`sha256:${hex[1]}`);
       if (img) return img;
-      throw new NotFoundError(`No such image: sha256:${hex[1]}`);
+      throw new NoSuchImageError(`sha256:${hex[1]}`);
     }
     let ref: ImageReference | undefined;
     try {
@@ -187,19 +188,19 @@ export class ImageStore implements ImageLookup {
       const matches = Object.keys(this.state.images).filter((id) => id.startsWith(prefix));
       if (matches.length === 1) return this.byId(matches[0]) as StoredImageView;
     }
-    throw new NotFoundError(`No such image: ${ref ? familiarString(ref) : input}`);
+    throw new NoSuchImageError(ref ? familiarString(ref) : input);
   }
 
   /** Host directories of an image's layers, lowest first. */
   async layerDirs(imageId: string): Promise<string[]> {
     const img = this.state.images[imageId];
-    if (!img) throw new NotFoundError(`No such image: ${imageId}`);
+    if (!img) throw new NoSuchImageError(imageId);
     return img.layers.map((l) => this.layers.get(l).dir);
   }
 
   /** Record that a container uses an image. */
   async addUser(imageId: string, containerId: string): Promise<void> {
-    if (!this.state.images[imageId]) throw new NotFoundError(`No such image: ${imageId}`);
+    if (!this.state.images[imageId]) throw new NoSuchImageError(imageId);
     const users = new Set(this.state.users[imageId] ?? []);
     if (users.has(containerId)) return;
     users.add(containerId);
@@ -224,7 +225,7 @@ export class ImageStore implements ImageLookup {
   /** The parsed config of a stored image. */
   config(imageId: string): ImageConfig {
     const c = this.configs.get(imageId);
-    if (!c) throw new NotFoundError(`No such image: ${imageId}`);
+    if (!c) throw new NoSuchImageError(imageId);
     return c;
   }
 
@@ -260,24 +261,21 @@ export class ImageStore implements ImageLookup {
     await this.save();
   }
 
-  private conflict(id: string, hard: boolean, message: string): ConflictError {
-    return new ConflictError(`conflict: unable to delete ${shortId(id)} (${hard ? 'cannot be forced' : 'must be forced'}) - ${message}`);
-  }
 
   /** Conflicts for deleting an image: running users always, other users and refs unless forced. */
   private checkDeleteConflict(id: string, force: boolean, checkRefs: boolean): void {
     const users = this.usersOf(id);
     const running = users.find((c) => this.running(c));
-    if (running) throw this.conflict(id, true, `image is being used by running container ${running.slice(0, 12)}`);
+    if (running) throw new ImageDeleteConflictError(id, false, { kind: 'running-container', containerId: running });
     if (force) return;
-    if (checkRefs && this.refsOf(id).length > 0) throw this.conflict(id, false, 'image is referenced in multiple repositories');
-    if (users.length) throw this.conflict(id, false, `image is being used by stopped container ${users[0].slice(0, 12)}`);
+    if (checkRefs && this.refsOf(id).length > 0) throw new ImageDeleteConflictError(id, true, { kind: 'other-references' });
+    if (users.length) throw new ImageDeleteConflictError(id, true, { kind: 'stopped-container', containerId: users[0] });
   }
 
   /**
    * `docker rmi`: untag when `input` names a reference and other references remain,
    * otherwise delete the image (and layers nothing else uses). Same rules and messages as
-   * dockerd's ImageDelete.
+   * dockerd's ImageDelete (the Docker front end words the conflicts as it does).
    */
   async remove(input: string, opts: { force?: boolean; prune?: boolean } = {}): Promise<ImageRemoval[]> {
     const force = !!opts.force;
@@ -290,7 +288,7 @@ export class ImageStore implements ImageLookup {
     if (!byId) {
       const ref = parseTagged(input);
       if (!force && singleRepo(repoRefs) && this.usersOf(id).length) {
-        throw new ConflictError(`conflict: unable to remove repository reference "${input}" (must force) - container ${this.usersOf(id)[0].slice(0, 12)} is using its referenced image ${shortId(id)}`);
+        throw new ReferenceInUseError(input, id, this.usersOf(id)[0]);
       }
       delete this.state.refs[formatReference(ref)];
       items.push({ untagged: familiarString(ref) });
@@ -365,7 +363,9 @@ export class ImageStore implements ImageLookup {
     const referenced = new Set(Object.values(this.state.images).flatMap((i) => i.layers));
     const sizes = new Map(this.layers.list().map((l) => [l.diffId, l.size]));
     const removed = await this.layers.gc(referenced);
-    return removed.reduce((n, d) => n + (sizes.get(d) ?? 0), 0);
+    const kept = new Set(this.layers.list().map((l) => l.blob?.digest));
+    for (const l of removed) if (l.blob && !kept.has(l.blob.digest)) await this.content.delete(l.blob.digest);
+    return removed.reduce((n, l) => n + (sizes.get(l.diffId) ?? 0), 0);
   }
 
   /**

@@ -34,7 +34,8 @@ import {
 import { HashingStream, isDigest, sha256Digest, shortId } from './digest';
 import { extractLayer } from './extract';
 import { familiarName, familiarString, type ImageReference } from './reference';
-import { ForbiddenError, InvalidArgumentError, NotFoundError, NotImplementedError, PodvisorError, UnauthorizedError, UnavailableError } from '../errors';
+import { InvalidArgumentError, NotImplementedError, PodvisorError, UnavailableError } from '../errors';
+import { ManifestNotFoundError, PullForbiddenError, PullUnauthorizedError, RegistryFailureError } from './errors';
 import { logger } from '../util/log';
 
 const log = logger('pull');
@@ -100,21 +101,19 @@ class ProgressCounter extends Transform {
   }
 }
 
-/** Turn a registry failure into dockerd's words and error class. */
+/** Turn a registry failure into storage's error classes (the Docker front end words them as dockerd). */
 export function pullError(err: unknown, ref: ImageReference): Error {
   if (err instanceof PodvisorError) return err;
   if (!(err instanceof RegistryError)) return new UnavailableError(err instanceof Error ? err.message : String(err));
-  const name = familiarName(ref);
   const code = err.errors[0]?.code;
+  const detail = err.errors.length ? err.detail() : undefined;
   if (err.status === 0 || err.noCredentials) return new UnavailableError(err.message);
   if (ref.domain === 'docker.io' && (err.status === 401 || err.status === 403 || code === 'DENIED' || code === 'UNAUTHORIZED')) {
-    const msg = `pull access denied for ${name}, repository does not exist or may require 'docker login': ${err.errors.length ? err.detail() : 'denied: requested access to the resource is denied'}`;
-    return err.status === 403 ? new ForbiddenError(msg) : new UnauthorizedError(msg);
+    const name = familiarName(ref);
+    return err.status === 403 ? new PullForbiddenError(name, detail) : new PullUnauthorizedError(name, detail);
   }
-  if (err.status === 404 || code === 'MANIFEST_UNKNOWN' || code === 'NAME_UNKNOWN') {
-    return new NotFoundError(`manifest for ${familiarString(ref)} not found: ${err.errors.length ? err.detail() : 'manifest unknown: manifest unknown'}`);
-  }
-  return new UnavailableError(`error from registry: ${err.errors.length ? err.detail() : err.message}`);
+  if (err.status === 404 || code === 'MANIFEST_UNKNOWN' || code === 'NAME_UNKNOWN') return new ManifestNotFoundError(familiarString(ref), detail);
+  return new RegistryFailureError(detail ?? err.message);
 }
 
 /** Pulls images into the stores. */
@@ -275,19 +274,38 @@ export class Puller {
         unpackInput.destroy();
         return undefined;
       });
+      // The compressed bytes are also kept, so save and push give the layer back unchanged.
+      const keep = new PassThrough({ highWaterMark: 1024 * 1024 });
+      const kept = this.content.ingest(keep, { digest: desc.digest, size: total }, `layer ${desc.digest}`).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const toUnpack = (chunk: Buffer, cb: () => void) => {
+        if (unpackError !== undefined || unpackInput.destroyed) return cb();
+        if (unpackInput.write(chunk)) return cb();
+        const done = () => {
+          unpackInput.off('drain', done);
+          unpackInput.off('close', done);
+          cb();
+        };
+        unpackInput.on('drain', done);
+        unpackInput.on('close', done);
+      };
       const forward = new Writable({
         write(chunk: Buffer, _enc, cb) {
-          if (unpackError !== undefined || unpackInput.destroyed) return cb();
-          if (unpackInput.write(chunk)) return cb();
-          const done = () => {
-            unpackInput.off('drain', done);
-            unpackInput.off('close', done);
-            cb();
-          };
-          unpackInput.on('drain', done);
-          unpackInput.on('close', done);
+          if (keep.write(chunk)) toUnpack(chunk, cb);
+          else {
+            const go = () => {
+              keep.off('drain', go);
+              keep.off('close', go);
+              toUnpack(chunk, cb);
+            };
+            keep.on('drain', go);
+            keep.on('close', go);
+          }
         },
         final(cb) {
+          keep.end();
           if (unpackError === undefined && !unpackInput.destroyed) unpackInput.end();
           cb();
         },
@@ -298,7 +316,10 @@ export class Puller {
           else cb(null, chunk);
         },
       });
-      await pipeline(blob.stream, sizeGuard, counter, compressed, forward);
+      await pipeline(blob.stream, sizeGuard, counter, compressed, forward).catch((e: unknown) => {
+        keep.destroy(e as Error);
+        throw e;
+      });
       if (compressed.bytes !== total || compressed.digest() !== desc.digest) {
         throw new InvalidArgumentError(`filesystem layer verification failed for digest ${desc.digest}: got ${compressed.digest()} (${compressed.bytes} bytes, expected ${total})`);
       }
@@ -310,7 +331,9 @@ export class Puller {
         throw new InvalidArgumentError(`layer ${desc.digest}: diff ID mismatch: the image config says ${diffId}, the layer is ${uncompressed.digest()}`);
       }
       emit({ kind: 'layer', layer: short, phase: 'extracting', current: total, total });
-      await ingest.commit(diffId, result.size);
+      const keptError = await kept;
+      if (keptError !== undefined) throw keptError;
+      await ingest.commit(diffId, result.size, { digest: desc.digest, size: total, compression, mediaType: desc.mediaType, tarSize: uncompressed.bytes });
       emit({ kind: 'layer', layer: short, phase: 'complete' });
     } catch (err) {
       blob.stream.destroy();

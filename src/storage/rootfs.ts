@@ -151,6 +151,25 @@ export class OverlayRootfs implements RootfsManager {
     }
   }
 
+  /**
+   * Mount the container's overlay at `target` for a short job on the host (docker cp, export
+   * of a container that does not run), without recording it as the container's mountpoint.
+   */
+  async mountDetached(id: string, target: string): Promise<void> {
+    const d = this.dir(id);
+    const layers = await this.layers(id);
+    await fs.promises.mkdir(target, { recursive: true, mode: 0o700 });
+    if (isMountPoint(target)) await this.mounter.unmount(target, { detach: true });
+    const { options, cwd } = overlayOptions(layers, d);
+    await this.mounter.mount({ source: 'overlay', target, fstype: 'overlay', data: options, ...(cwd ? { cwd } : {}) });
+  }
+
+  /** Undo mountDetached (lazily when still busy). */
+  async unmountDetached(target: string): Promise<void> {
+    if (!isMountPoint(target)) return;
+    await this.mounter.unmount(target).catch(() => this.mounter.unmount(target, { detach: true }));
+  }
+
   async unmount(id: string): Promise<void> {
     const d = this.dir(id);
     this.changed(id);

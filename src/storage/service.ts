@@ -3,6 +3,7 @@
  * (`content/`, `layers/`, `images/`), the puller, registry login and manifest inspection.
  * Build it with `ImageService.open(dataRoot, flags)`.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ContentStore } from './content';
 import { LayerStore } from './layers/store';
@@ -14,7 +15,10 @@ import { basicCredentials, type AuthConfig } from './registry/auth';
 import { parseManifest, type Descriptor, type Platform } from './registry/manifest';
 import { DEFAULT_DOMAIN, type ImageReference } from './reference';
 import { sha256Digest } from './digest';
-import { InvalidArgumentError, UnauthorizedError, UnavailableError } from '../errors';
+import { ForbiddenError, InvalidArgumentError, NotFoundError, UnauthorizedError, UnavailableError } from '../errors';
+import { LoginRefusedError } from './errors';
+import { ArchiveLoader } from './archive-image/load';
+import { Pusher } from './push';
 
 /** Registry flags of the daemon. */
 export interface RegistryFlags {
@@ -36,6 +40,9 @@ export class ImageService {
     readonly store: ImageStore,
     readonly puller: Puller,
     readonly hosts: RegistryHosts,
+    /** `docker load` (spools under `<dataRoot>/load-tmp`). */
+    readonly loader: ArchiveLoader,
+    readonly pusher: Pusher,
   ) {}
 
   /** Open (creating when needed) the stores under `dataRoot`. */
@@ -47,7 +54,10 @@ export class ImageService {
     const store = new ImageStore(path.join(dataRoot, 'images'), content, layers);
     await store.init();
     const hosts = new RegistryHosts(flags);
-    return new ImageService(content, layers, store, new Puller(content, layers, store, hosts), hosts);
+    const spool = path.join(dataRoot, 'load-tmp');
+    await fs.promises.rm(spool, { recursive: true, force: true });
+    const loader = new ArchiveLoader(content, layers, store, spool);
+    return new ImageService(content, layers, store, new Puller(content, layers, store, hosts), hosts, loader, new Pusher(content, layers, store, hosts));
   }
 
   /** Pull an image (see Puller.pull). */
@@ -57,8 +67,7 @@ export class ImageService {
 
   /**
    * Check credentials against a registry's /v2/ (`docker login`): resolves when the registry
-   * accepts them; UnauthorizedError, or UnavailableError "login attempt to <url> failed with
-   * status: 401 Unauthorized" (dockerd's wording) when not.
+   * accepts them; UnauthorizedError, or LoginRefusedError (the URL and status) when not.
    */
   async login(auth: AuthConfig): Promise<void> {
     const domain = loginDomain(auth.serveraddress);
@@ -78,7 +87,7 @@ export class ImageService {
     }
     if (!res.ok) {
       if (res.status === 401 && !basicCredentials(auth)) throw new UnauthorizedError('unauthorized: authentication required');
-      throw new UnavailableError(`login attempt to ${res.url} failed with status: ${res.status} ${res.status === 401 ? 'Unauthorized' : ''}`.trim());
+      throw new LoginRefusedError(res.url, res.status);
     }
   }
 
@@ -102,11 +111,19 @@ export class ImageService {
       return { descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size }, platforms };
     } catch (err) {
       const e = pullError(err, ref);
-      // dockerd answers this endpoint with the registry's own words.
-      if (err instanceof RegistryError && err.errors.length) e.message = err.detail();
+      // dockerd answers this endpoint with the registry's own words: the same kind of
+      // failure, but none of the pull's wording.
+      if (err instanceof RegistryError && err.errors.length) throw sameKind(e, err.detail());
       throw e;
     }
   }
+}
+
+/** A failure of `e`'s kind (so the same status) whose whole message is `message`. */
+function sameKind(e: Error, message: string): Error {
+  for (const Kind of [ForbiddenError, UnauthorizedError, NotFoundError, UnavailableError]) if (e instanceof Kind) return new Kind(message);
+  e.message = message;
+  return e;
 }
 
 /** Registry domain from a login server address (`https://index.docker.io/v1/` -> docker.io). */

@@ -64,7 +64,7 @@ export interface ImageRecord {
 export interface ImageLookup {
   /**
    * Find a local image by reference (`busybox`, `busybox:1`, `127.0.0.1:5000/x@sha256:...`),
-   * by full or short ID. Rejects NotFoundError("No such image: <ref>") when absent.
+   * by full or short ID. Rejects NoSuchImageError when absent.
    */
   resolve(ref: string): Promise<ImageRecord>;
   /**

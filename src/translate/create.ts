@@ -16,10 +16,12 @@ import { InvalidArgumentError, NotImplementedError } from '../errors';
 import type { CreateBody } from './docker-schema';
 import type { DockerConfig, DockerFrontend, DockerHostConfig } from './docker-types';
 import { parseSignal, SIGTERM } from './signals';
+import { healthSpecOf, mergeHealthConfig, parseHealthConfig, type DockerHealthConfig } from './health';
 import { cgroupLimitsFor, vmSizeFor, type PodVmSize } from './resources';
 import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
 import { mergeEnv } from '../util/env';
-import { verifyLogConfig, type LogConfig } from '../pod/log-config';
+import { verifyLogConfig, type LogConfig } from './log-config';
+import { parseMounts } from './mounts';
 import { planNetworks, type ContainerNetworkPlan, type NetworkingInput } from '../net/container-config';
 
 /** Default seconds between the stop signal and SIGKILL. */
@@ -207,13 +209,12 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     if (e === '' || e.startsWith('=')) throw new InvalidArgumentError(`invalid environment variable: ${e}`);
   }
   if (str(b.StopSignal)) parseSignal(str(b.StopSignal));
-  if (hostConfig.Binds?.length || hostConfig.Mounts?.length || hostConfig.VolumesFrom?.length) {
-    throw new NotImplementedError('podvisor does not support bind mounts or volumes yet');
-  }
+  parseMounts(hostConfig);
   if (str(b.MacAddress)) {
     throw new NotImplementedError('--mac-address is not supported: a container takes the MAC address its VM\'s network interface was booted with');
   }
   const entrypointSet = b.Entrypoint !== undefined && b.Entrypoint !== null;
+  const health = parseHealthConfig(b.Healthcheck);
   const config: DockerConfig = {
     Hostname: str(b.Hostname),
     Domainname: str(b.Domainname),
@@ -227,7 +228,7 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     StdinOnce: bool(b.StdinOnce),
     Env: list<string>(b.Env),
     Cmd: list<string>(b.Cmd),
-    ...(b.Healthcheck ? { Healthcheck: b.Healthcheck } : {}),
+    ...(health ? { Healthcheck: health } : {}),
     ...(b.ArgsEscaped ? { ArgsEscaped: true } : {}),
     Image: str(b.Image),
     Volumes: map<object>(b.Volumes),
@@ -285,6 +286,8 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
   if (!c.WorkingDir && ic.WorkingDir) c.WorkingDir = ic.WorkingDir;
   if (!c.StopSignal && ic.StopSignal) c.StopSignal = ic.StopSignal;
   if (ic.ExposedPorts || c.ExposedPorts) c.ExposedPorts = { ...(ic.ExposedPorts ?? {}), ...(c.ExposedPorts ?? {}) };
+  const health = mergeHealthConfig(c.Healthcheck as DockerHealthConfig | undefined, ic.Healthcheck);
+  if (health) c.Healthcheck = health;
   if (ic.Volumes || c.Volumes) c.Volumes = { ...(ic.Volumes ?? {}), ...(c.Volumes ?? {}) };
   if (!req.entrypointSet) {
     if (!c.Cmd || c.Cmd.length === 0) c.Cmd = ic.Cmd ?? null;
@@ -299,6 +302,7 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
   const policy = parseRestartPolicy(hc.RestartPolicy);
   const stopSignal = c.StopSignal ? parseSignal(c.StopSignal) : SIGTERM;
   const network = networkPlan(req, hc, c, opts.networks);
+  const mounts = parseMounts(hc);
   const spec: PodSpec = {
     id,
     hostname: c.Hostname,
@@ -328,6 +332,8 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
         stopTimeout: c.StopTimeout ?? DEFAULT_STOP_TIMEOUT,
         ...(cgroupLimitsFor(hc) ? { limits: cgroupLimitsFor(hc) } : {}),
         ...(hc.GroupAdd?.length ? { groupAdd: [...hc.GroupAdd] } : {}),
+        ...(mounts.length ? { mounts } : {}),
+        ...(healthSpecOf(health, c.Shell ?? ic.Shell) ? { health: healthSpecOf(health, c.Shell ?? ic.Shell) } : {}),
       },
     ],
   };

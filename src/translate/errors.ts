@@ -1,11 +1,51 @@
 /**
- * dockerd's wording of the pod layer's failures (src/pod/errors.ts): the pod layer says what
- * happened in its own words and fields; the Docker front end answers as dockerd would.
+ * dockerd's wording of the pod layer's and storage's failures (src/pod/errors.ts,
+ * src/storage/errors.ts): those layers say what happened in their own words and fields; the
+ * Docker front end answers as dockerd would.
  */
 import { NameInUseError, NoSuchPodError, PodNotPausedError, PodNotRunningError, PodPausedError } from '../pod/errors';
+import { shortId } from '../storage/digest';
+import {
+  ImageDeleteConflictError,
+  LoginRefusedError,
+  ManifestNotFoundError,
+  NoSuchImageError,
+  PullForbiddenError,
+  PullUnauthorizedError,
+  ReferenceInUseError,
+  RegistryFailureError,
+} from '../storage/errors';
 
-/** dockerd's message for `err`, or undefined when `err` is not a pod-layer failure. */
+/** dockerd's message for a storage failure, or undefined when `err` is not one. */
+function storageMessage(err: unknown): string | undefined {
+  if (err instanceof NoSuchImageError) return `No such image: ${err.ref}`;
+  if (err instanceof ImageDeleteConflictError) {
+    const b = err.blocker;
+    const why =
+      b.kind === 'other-references'
+        ? 'image is referenced in multiple repositories'
+        : `image is being used by ${b.kind === 'running-container' ? 'running' : 'stopped'} container ${b.containerId.slice(0, 12)}`;
+    return `conflict: unable to delete ${shortId(err.imageId)} (${err.forcible ? 'must be forced' : 'cannot be forced'}) - ${why}`;
+  }
+  if (err instanceof ReferenceInUseError) {
+    return `conflict: unable to remove repository reference "${err.ref}" (must force) - container ${err.containerId.slice(0, 12)} is using its referenced image ${shortId(err.imageId)}`;
+  }
+  if (err instanceof PullUnauthorizedError || err instanceof PullForbiddenError) {
+    const detail = err.registryDetail ?? 'denied: requested access to the resource is denied';
+    return `pull access denied for ${err.repository}, repository does not exist or may require 'docker login': ${detail}`;
+  }
+  if (err instanceof ManifestNotFoundError) return `manifest for ${err.ref} not found: ${err.registryDetail ?? 'manifest unknown: manifest unknown'}`;
+  if (err instanceof RegistryFailureError) return `error from registry: ${err.detail}`;
+  if (err instanceof LoginRefusedError) {
+    return `login attempt to ${err.url} failed with status: ${err.status} ${err.status === 401 ? 'Unauthorized' : ''}`.trim();
+  }
+  return undefined;
+}
+
+/** dockerd's message for `err`, or undefined when `err` is not a pod-layer or storage failure. */
 export function dockerMessage(err: unknown): string | undefined {
+  const stored = storageMessage(err);
+  if (stored !== undefined) return stored;
   if (err instanceof NoSuchPodError) return `No such container: ${err.ref}`;
   if (err instanceof PodNotRunningError) {
     const base = `Container ${err.podId} is not running`;

@@ -6,7 +6,9 @@ import * as path from 'node:path';
 import type { PodRecord } from '../pod/types';
 import { mainContainer } from '../pod/types';
 import { dockerFrontend } from './docker-types';
+import { mountPoints } from './mounts';
 import { dockerState, statusText } from './status';
+import { dockerHealth, healthSuffix } from './health';
 import { parseRfc3339 } from '../util/time';
 import { endpointJson, networkSettingsJson, psPorts } from '../net/container-config';
 import type { EndpointConfig } from '../net/manager';
@@ -88,7 +90,7 @@ export function containerJson(r: PodRecord, x: InspectExtras): Record<string, un
     Created: r.created,
     Path: c.args[0] ?? '',
     Args: c.args.slice(1),
-    State: dockerState(m.state),
+    State: { ...dockerState(m.state), ...(m.health && m.spec.health ? { Health: dockerHealth(m.health) } : {}) },
     Image: c.image,
     ResolvConfPath: path.join(dir, 'resolv.conf'),
     HostnamePath: path.join(dir, 'hostname'),
@@ -119,7 +121,7 @@ export function containerJson(r: PodRecord, x: InspectExtras): Record<string, un
     out.SizeRw = x.size.rw;
     out.SizeRootFs = x.size.rootFs;
   }
-  out.Mounts = [];
+  out.Mounts = mountPoints(fe.hostConfig);
   out.Config = fe.config;
   out.NetworkSettings = x.network ? networkSettingsJson(x.network.endpoints, x.network.ports, fe.config.ExposedPorts) : networkSettings();
   return out;
@@ -146,9 +148,9 @@ export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs:
   }
   out.Labels = fe.config.Labels ?? {};
   out.State = m.state.status;
-  out.Status = statusText(m.state, x.now);
+  out.Status = statusText(m.state, x.now) + (m.state.status === 'running' ? healthSuffix(m) : '');
   out.HostConfig = { NetworkMode: fe.hostConfig.NetworkMode };
   out.NetworkSettings = { Networks: Object.fromEntries((x.network?.endpoints ?? []).map((e) => [e.networkName, endpointJson(e, !e.isDefault)])) };
-  out.Mounts = [];
+  out.Mounts = mountPoints(fe.hostConfig);
   return out;
 }

@@ -12,14 +12,14 @@
  *    and is kept only for inspect.
  * A VM of the default size comes from the warm pool; any other size is booted on demand.
  */
-import type { PodContainerSpec, PodSpec } from '../pod/types';
+import type { PodContainerSpec, PodVmSize } from '../pod/types';
 import type { DockerHostConfig } from './docker-types';
 
 /**
  * The VM size a pod asks for, as the pod layer takes it (PodSpec.vm: guest MiB and vCPUs).
  * Front ends name it through this type, never through the VM layer's own types.
  */
-export type PodVmSize = PodSpec['vm'];
+export type { PodVmSize } from '../pod/types';
 
 /** Limits of a container's cgroup in its VM, as the pod layer takes them. */
 export type ContainerLimits = NonNullable<PodContainerSpec['limits']>;

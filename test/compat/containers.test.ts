@@ -1,5 +1,6 @@
 /**
- * The container scenario of issue 4, written once and run through two real clients against
+ * The container scenario (create, run, logs, exec, ps, inspect, top, rename, pause, events),
+ * written once and run through two real clients against
  * the real daemon (real QEMU VMs, the fixture registry): the stock docker CLI 28 and
  * dockerode. Each client gets its own daemon with a warm pool of 2 VMs. VM boots are kept
  * few: one long-running container ("svc") serves the logs, exec, ps, inspect, top, rename,

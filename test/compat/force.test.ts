@@ -1,5 +1,5 @@
 /**
- * Force wins, through the stock docker CLI on real VMs (issue 19):
+ * Force wins (kill and rm -f never wait behind a stop), through the stock docker CLI on real VMs:
  *  - `docker stop -t -1` (dockerd: send the stop signal, then wait with no deadline) returns
  *    once a container whose TERM trap exits has exited;
  *  - `docker rm -f` and `docker kill` during a pending stop or restart (a container that

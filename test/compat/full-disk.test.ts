@@ -1,5 +1,5 @@
 /**
- * A full disk (issue 10): the daemon's data root is a small tmpfs (made and removed here)
+ * A full disk (the daemon must keep serving and lose nothing it already had): the daemon's data root is a small tmpfs (made and removed here)
  * that a filler file fills to the last byte. Then, through the stock docker CLI:
  *  - a pull fails with a clear error, and leaves no image;
  *  - a running container's output cannot be logged: the daemon keeps serving and the

@@ -1,5 +1,5 @@
 /**
- * The image scenario of issue 3, written once and run through two real clients against the
+ * The image scenario (pull, inspect, tag, rmi, prune, multi-arch, login), written once and run through two real clients against the
  * real daemon and the fixture registries: the stock docker CLI (/usr/local/bin/docker) and
  * dockerode. Each client gets its own daemon (fresh data root).
  */

@@ -1,5 +1,5 @@
 /**
- * The load check of issue 10, shortened (the full run with dockerd beside it and latency
+ * The load check (every answer right while 50 clients call at once), shortened (the full run with dockerd beside it and latency
  * figures is `npm run bench:load`): 50 concurrent clients make a seeded mix of list,
  * inspect, logs and version calls while two containers run and log. Every request must get
  * its right answer: 0 errors. No latency is asserted here.

@@ -1,49 +1,30 @@
 /**
- * Regressions of issue 10's "Bugs found", each through the stock docker CLI against the real
+ * Regressions of bugs once found in podvisor, each through the stock docker CLI against the real
  * daemon on real VMs (fixture registry): binary stdin without a TTY, the exit codes of a
  * command that cannot be started, memory limits held by the guest's cgroup (stats, live
  * update, OOM), and a persisted daemon ID. One daemon, one long-running
  * container for the exec checks.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { dockerCli, type CliResult } from '../helpers/docker-cli';
 
 jest.setTimeout(180000);
 
 const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const IMAGE = `${REG}/busybox`;
 
-interface Out {
-  code: number;
-  out: string;
-  err: string;
-}
-
 /** Run the docker CLI; `input` is written to its stdin (then closed). */
-function docker(d: TestDaemon, args: string[], input?: Buffer): Promise<Out> {
-  return new Promise((resolve) => {
-    const child = spawn('docker', args, { env: d.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, out, err });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input ?? Buffer.alloc(0));
-  });
+function docker(d: TestDaemon, args: string[], input?: Buffer): Promise<CliResult> {
+  return dockerCli(d, args, input ?? Buffer.alloc(0));
 }
 
 function md5(b: Buffer): string {
   return createHash('md5').update(b).digest('hex');
 }
 
-describe('issue 10 regressions (docker CLI)', () => {
+describe('regressions (docker CLI)', () => {
   let d: TestDaemon;
   beforeAll(async () => {
     d = await startDaemon({ vmPoolSize: 1 });

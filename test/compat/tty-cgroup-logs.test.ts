@@ -9,32 +9,20 @@
  *    passes `runtime` at the top level of the create body, which dockerd ignores, and expects
  *    the default).
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { dockerCli, type CliResult } from '../helpers/docker-cli';
 
 jest.setTimeout(180000);
 
 const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const IMAGE = `${REG}/busybox`;
 
-interface Out {
-  code: number;
-  out: string;
-  err: string;
-}
-
-function docker(d: TestDaemon, args: string[]): Promise<Out> {
-  return new Promise((resolve) => {
-    const child = spawn('docker', args, { env: d.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, out, err }));
-  });
+function docker(d: TestDaemon, args: string[]): Promise<CliResult> {
+  return dockerCli(d, args);
 }
 
 /** Run a docker-py snippet (Debian's python3-docker); `client` is an APIClient on the daemon. */

@@ -1,5 +1,6 @@
 /**
- * The daemon's VM bookkeeping across restarts and faults (issues 18 and 10), with the real
+ * The daemon's VM bookkeeping across restarts and faults (a VM helper that dies, a daemon that
+ * restarts or is killed), with the real
  * compiled daemon, dockerode and real VMs (pool of one):
  *  - a container whose virtiofsd is killed exits 255 with State.Error naming virtiofsd and a
  *    die event; wait returns; exec answers an error instead of hanging;

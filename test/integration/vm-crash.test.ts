@@ -1,5 +1,5 @@
 /**
- * Crash-safe VM bookkeeping (issue 18): the real compiled daemon, with a warm pool of one VM,
+ * Crash-safe VM bookkeeping (a daemon killed mid-boot must leak no VM): the real compiled daemon, with a warm pool of one VM,
  * SIGKILLs itself at each step of the pool's first boot (PODVISOR_FAULT, src/vm/qemu/fault.ts:
  * the step is chosen by a switch, never by timing). The next daemon on the same roots must
  * leave no process, mount or directory of the half-booted VM, and fill its pool again; a

@@ -18,6 +18,7 @@ import { drainOf, frame, openRawStream, rawSessions, upgradeOf } from './hijack'
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
 import { containerJson, containerSummary, type NetworkView } from '../../translate/inspect';
 import { lookupOver } from '../../net/container-config';
+import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/health';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
 import { parseSignal } from '../../translate/signals';
 import { statsJson } from '../../translate/stats';
@@ -27,6 +28,7 @@ import type { LogEntry } from '../../pod/logs';
 import { assertLogsReadable } from '../../pod/log-config';
 import type { PodUpdate, WaitCondition } from '../../pod/service';
 import { mainContainer, type PodRecord } from '../../pod/types';
+import { checkBindSources } from '../../pod/mounts';
 import { logger } from '../../util/log';
 import { parseRfc3339 } from '../../util/time';
 
@@ -80,6 +82,7 @@ export function register(router: Router, services: ApiServices): void {
     const id = crypto.randomBytes(32).toString('hex');
     const nets = await services.networks?.manager;
     const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus, logDefaults: c.logDefaults, ...(nets ? { networks: lookupOver((ref) => nets.get(ref)) } : {}) });
+    await checkBindSources(t.spec);
     await yieldLoop();
     await c.pods.create(t.spec, name || undefined, t.frontend);
     // podvisor has no create warnings to give (dockerd's are about cgroup features of the host).
@@ -91,6 +94,7 @@ export function register(router: Router, services: ApiServices): void {
     const filters = query.filters;
     for (const s of filters.status ?? []) if (!STATUSES.includes(s)) throw new InvalidArgumentError(`Invalid filter 'status=${s}'`);
     for (const e of filters.exited ?? []) if (!/^-?\d+$/.test(e)) throw new InvalidArgumentError(`strconv.Atoi: parsing ${JSON.stringify(e)}: invalid syntax`);
+    for (const h of filters.health ?? []) if (!HEALTH_FILTER_WORDS.includes(h)) throw new InvalidArgumentError(`Unrecognised filter value for health: ${h}`);
     const limit = query.limit ?? -1;
     let all = query.all || limit > 0;
     if (filters.status?.length || filters.exited?.length) all = true;
@@ -134,6 +138,7 @@ export function register(router: Router, services: ApiServices): void {
       if (filters.name?.length && !filters.name.some((n) => nameMatches(r.name, n))) continue;
       if (!labelsMatch(r.sandbox.spec.labels, filters.label ?? [])) continue;
       if (ancestorIds && !ancestorIds.includes(main.spec.image)) continue;
+      if (filters.health?.length && !filters.health.includes(healthWord(main))) continue;
       const network = await networkView(services, r.id);
       out.push(containerSummary(r, { ...(size ? { size: await sizes(c, r) } : {}), ...(network ? { network } : {}) }));
       if (limit > 0 && out.length >= limit) break;

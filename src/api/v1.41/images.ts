@@ -10,13 +10,16 @@ import type { ApiServices } from './services';
 import type { ImageService } from '../../storage/service';
 import type { StoredImageView } from '../../storage/images';
 import type { PullEvent } from '../../storage/pull';
-import { dockerProgress, type DockerProgress } from '../../translate/pull-progress';
+import { dockerProgress } from '../../translate/pull-progress';
 import { decodeRegistryAuth } from '../../storage/registry/auth';
 import { parsePlatform, type Platform } from '../../storage/registry/manifest';
 import { isDigest } from '../../storage/digest';
 import { isValidTag, parseReference, familiarName, type ImageReference } from '../../storage/reference';
-import { InvalidArgumentError, NotImplementedError, PodvisorError, UnavailableError } from '../../errors';
+import { InvalidArgumentError, NotFoundError, NotImplementedError, PodvisorError, UnavailableError } from '../../errors';
+import { NoSuchImageError } from '../../storage/errors';
+import { dockerMessage } from '../../translate/errors';
 import { sendJson, svc } from './kit/params';
+import { progressLine, writeProgressError } from './kit/progress';
 import { exactBoolFilter, labelsMatch, pruneLabelsMatch } from './kit/filters';
 import { pruneUntilSeconds } from './kit/time';
 import { typed, type Input } from './schema/routes';
@@ -29,50 +32,6 @@ const PRUNE_DANGLING = [['false', false], ['0', false], ['true', true], ['1', tr
 
 type CreateQuery = Input<'POST /images/create'>['query'];
 type ListQuery = Input<'GET /images/json'>['query'];
-
-// ---- progress stream formatting (dockerd's jsonmessage) ---------------------------------
-
-/** go-units HumanSize: decimal units, 4 significant digits. */
-export function humanSize(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
-  let size = n;
-  let i = 0;
-  while (size >= 1000 && i < units.length - 1) {
-    size /= 1000;
-    i++;
-  }
-  let s = size.toPrecision(4);
-  if (s.includes('.') && !s.includes('e')) s = s.replace(/0+$/, '').replace(/\.$/, '');
-  return s + units[i];
-}
-
-/** dockerd's progress bar: `[=====>      ]  1.2MB/3.4MB` (its daemon-side width is 200). */
-export function progressBar(current: number, total: number): string {
-  if (current <= 0 && total <= 0) return '';
-  if (total <= 0) return humanSize(current).padStart(8);
-  const pct = Math.min(50, Math.floor(Math.floor((current / total) * 100) / 2));
-  const bar = `[${'='.repeat(pct)}>${' '.repeat(Math.max(0, 50 - pct))}] `;
-  const numbers = current > total ? humanSize(current).padStart(8) : `${humanSize(current).padStart(8)}/${humanSize(total)}`;
-  return bar + numbers;
-}
-
-/** JSON as Go's encoder writes it (HTML-safe escapes). */
-export function goJson(v: unknown): string {
-  return JSON.stringify(v).replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
-}
-
-/** One line of the pull stream, keys in dockerd's order. */
-export function progressLine(p: DockerProgress): string {
-  const o: Record<string, unknown> = { status: p.status };
-  if (p.progressDetail) {
-    o.progressDetail = p.progressDetail;
-    if (p.progressDetail.current !== undefined && p.progressDetail.total !== undefined) {
-      o.progress = progressBar(p.progressDetail.current, p.progressDetail.total);
-    }
-  }
-  if (p.id !== undefined) o.id = p.id;
-  return goJson(o) + '\r\n';
-}
 
 // ---- pull --------------------------------------------------------------------------------
 
@@ -114,9 +73,7 @@ async function createImage(images: ImageService, query: CreateQuery, req: Reques
   try {
     await images.pull(ref, { platform, auth, signal: controller.signal, onProgress: write });
   } catch (err) {
-    if (!res.headersSent) throw err;
-    const message = err instanceof Error ? err.message : String(err);
-    res.write(goJson({ errorDetail: { message }, error: message }) + '\r\n');
+    writeProgressError(res, err);
   } finally {
     res.off('close', onClose);
   }
@@ -189,7 +146,11 @@ function findForInspect(images: ImageService, name: string): StoredImageView {
   try {
     return images.store.find(name);
   } catch (err) {
-    if (err instanceof PodvisorError) err.message = `no such image: ${name}: ${err.message}`;
+    if (!(err instanceof PodvisorError)) throw err;
+    const message = `no such image: ${name}: ${dockerMessage(err) ?? err.message}`;
+    // A storage failure is worded by dockerMessage from its fields: answer a plain 404 instead.
+    if (err instanceof NoSuchImageError) throw new NotFoundError(message);
+    err.message = message;
     throw err;
   }
 }

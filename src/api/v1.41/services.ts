@@ -9,6 +9,7 @@ import type { PodService } from '../../pod/service';
 import type { EventBus } from '../../pod/events';
 import type { PodVmSize } from '../../translate/resources';
 import type { NetworkServices } from './networks';
+import type { ContainerArchive } from '../../storage/archive/service';
 
 export interface ApiServices {
   /** Facts reported by /version and /info that do not change while the daemon runs. */
@@ -35,6 +36,8 @@ export interface ContainerServices {
   hostCpus: number;
   /** Overlay directories of a container, for inspect's GraphDriver (optional). */
   rootfsPaths?(id: string): Promise<{ lowerDirs: string[]; upperDir: string; workDir: string; mergedDir?: string }>;
+  /** docker cp, diff and export on the containers' root filesystems (optional). */
+  archive?: ContainerArchive;
 }
 
 /** Static facts of this daemon. */

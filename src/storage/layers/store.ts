@@ -17,6 +17,18 @@ import { digestHex, isDigest } from '../digest';
 import { fsyncPath, writeFileAtomic } from '../atomic';
 import { NotFoundError } from '../../errors';
 
+/** The layer's blob in the content store: its tar, compressed or not, byte for byte. */
+export interface LayerBlob {
+  digest: string;
+  size: number;
+  /** 'gzip' or 'none': what gives back the tar whose sha256 is the diff ID. */
+  compression: 'gzip' | 'none';
+  /** Media type the blob was pulled as (pushes send the same). */
+  mediaType: string;
+  /** Bytes of the uncompressed tar, when known. */
+  tarSize?: number;
+}
+
 /** A stored layer. */
 export interface LayerInfo {
   diffId: string;
@@ -24,6 +36,8 @@ export interface LayerInfo {
   size: number;
   /** Directory to use as an overlay lower dir. */
   dir: string;
+  /** Its blob, absent for layers stored before blobs were kept. */
+  blob?: LayerBlob;
 }
 
 /** An unpacking in progress. */
@@ -31,7 +45,7 @@ export interface LayerIngest {
   /** Empty directory to extract into. */
   readonly dir: string;
   /** Move the unpacked tree into the store under `diffId`. */
-  commit(diffId: string, size: number): Promise<LayerInfo>;
+  commit(diffId: string, size: number, blob?: LayerBlob): Promise<LayerInfo>;
   /** Discard the directory. */
   abort(): Promise<void>;
 }
@@ -39,6 +53,7 @@ export interface LayerIngest {
 interface LayerMeta {
   diffId: string;
   size: number;
+  blob?: LayerBlob;
 }
 
 /** Unpacked layers keyed by diff ID. */
@@ -63,7 +78,7 @@ export class LayerStore {
       try {
         const meta = JSON.parse(await fs.promises.readFile(path.join(dir, 'meta.json'), 'utf8')) as LayerMeta;
         if (!isDigest(meta.diffId) || digestHex(meta.diffId) !== name) throw new Error('bad meta');
-        this.layers.set(meta.diffId, { diffId: meta.diffId, size: meta.size, dir: path.join(dir, 'diff') });
+        this.layers.set(meta.diffId, { diffId: meta.diffId, size: meta.size, dir: path.join(dir, 'diff'), ...(meta.blob ? { blob: meta.blob } : {}) });
       } catch {
         // Not a committed layer (cannot happen through commit's rename): move it out of the way.
         await this.discard(dir);
@@ -97,15 +112,16 @@ export class LayerStore {
     let done = false;
     return {
       dir,
-      commit: async (diffId: string, size: number): Promise<LayerInfo> => {
+      commit: async (diffId: string, size: number, blob?: LayerBlob): Promise<LayerInfo> => {
         done = true;
         const existing = this.layers.get(diffId);
         if (existing) {
           // Another pull unpacked the same layer meanwhile: keep theirs.
           await this.discard(work);
+          if (!existing.blob && blob) await this.setBlob(diffId, blob);
           return existing;
         }
-        await writeFileAtomic(path.join(work, 'meta.json'), JSON.stringify({ diffId, size } satisfies LayerMeta));
+        await writeFileAtomic(path.join(work, 'meta.json'), JSON.stringify({ diffId, size, ...(blob ? { blob } : {}) } satisfies LayerMeta));
         const final = path.join(this.byIdDir, digestHex(diffId));
         try {
           await fs.promises.rename(work, final);
@@ -114,7 +130,7 @@ export class LayerStore {
           throw err;
         }
         await fsyncPath(this.byIdDir);
-        const info = { diffId, size, dir: path.join(final, 'diff') };
+        const info: LayerInfo = { diffId, size, dir: path.join(final, 'diff'), ...(blob ? { blob } : {}) };
         this.layers.set(diffId, info);
         return info;
       },
@@ -124,6 +140,13 @@ export class LayerStore {
         await this.discard(work);
       },
     };
+  }
+
+  /** Record the blob of a stored layer that had none. */
+  async setBlob(diffId: string, blob: LayerBlob): Promise<void> {
+    const info = this.get(diffId);
+    await writeFileAtomic(path.join(path.dirname(info.dir), 'meta.json'), JSON.stringify({ diffId, size: info.size, blob } satisfies LayerMeta));
+    info.blob = blob;
   }
 
   /** Protect layers from gc() until the returned function is called. */
@@ -141,14 +164,14 @@ export class LayerStore {
     };
   }
 
-  /** Remove every layer not in `referenced` and not held. Returns the removed diff IDs. */
-  async gc(referenced: Set<string>): Promise<string[]> {
-    const removed: string[] = [];
-    for (const diffId of [...this.layers.keys()]) {
+  /** Remove every layer not in `referenced` and not held. Returns the removed layers. */
+  async gc(referenced: Set<string>): Promise<LayerInfo[]> {
+    const removed: LayerInfo[] = [];
+    for (const [diffId, info] of [...this.layers]) {
       if (referenced.has(diffId) || this.holds.has(diffId)) continue;
       this.layers.delete(diffId);
       await this.discard(path.join(this.byIdDir, digestHex(diffId)));
-      removed.push(diffId);
+      removed.push(info);
     }
     return removed;
   }

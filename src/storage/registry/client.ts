@@ -216,14 +216,28 @@ export class RegistryClient {
     throw new RegistryError(`blob ${digest}: ${res.status} ${statusText(res.status)}`, res.status);
   }
 
-  /** Upload a blob (monolithic: POST then PUT with the digest), unless it is already there. */
-  async pushBlob(digest: string, data: Buffer | { size: number; open: () => Readable }): Promise<void> {
-    if (await this.hasBlob(digest)) return;
-    const start = await this.request('POST', `/v2/${this.repository}/blobs/uploads/`, { 'Content-Length': '0' }, Buffer.alloc(0));
-    start.body.resume();
-    if (start.status !== 202 || typeof start.headers.location !== 'string') {
-      throw new RegistryError(`blob upload start: ${start.status} ${statusText(start.status)}`, start.status);
+  /**
+   * Ask the registry to mount a blob from another repository of the same registry. True when
+   * it did (201); false when it started an ordinary upload instead (202) or refused.
+   */
+  async mountBlob(digest: string, from: string): Promise<boolean> {
+    const q = new URLSearchParams({ mount: digest, from });
+    const res = await this.request('POST', `/v2/${this.repository}/blobs/uploads/?${q.toString()}`, { 'Content-Length': '0' }, Buffer.alloc(0));
+    res.body.resume();
+    if (res.status === 202 && typeof res.headers.location === 'string') {
+      // An upload session was opened instead: cancel it (registries expire it anyway).
+      const del = await this.request('DELETE', new URL(res.headers.location, this.endpoint?.base).toString()).catch(() => undefined);
+      del?.body.resume();
     }
+    return res.status === 201;
+  }
+
+  /** Upload a blob (monolithic: POST then PUT with the digest), unless it is already there. */
+  async pushBlob(digest: string, data: Buffer | { size: number; open: () => Readable }, skipCheck = false): Promise<void> {
+    if (!skipCheck && (await this.hasBlob(digest))) return;
+    const start = await this.request('POST', `/v2/${this.repository}/blobs/uploads/`, { 'Content-Length': '0' }, Buffer.alloc(0));
+    if (start.status !== 202 || typeof start.headers.location !== 'string') throw await errorFrom(start, 'blob upload start');
+    start.body.resume();
     const loc = new URL(start.headers.location, this.endpoint?.base);
     loc.searchParams.set('digest', digest);
     const size = Buffer.isBuffer(data) ? data.length : data.size;

@@ -14,47 +14,34 @@ import { ProgramExit, SIGKILL, str, type FakeProcessContext } from './programs';
 import { FakeGuestProcess, type FakeContainer, type FakeGuest, type FakeMount } from './guest';
 
 /** Host handle on one fake process (what the agent client returns). */
-class FakeAgentProcess implements AgentProcess {
-  readonly processId: string;
-  readonly containerId: string;
-  readonly pid: number;
-  readonly stdout: Readable;
-  readonly stderr: Readable | null;
-  readonly stdin: Writable | null;
-  readonly exited: Promise<ExitStatus>;
-
-  constructor(gp: FakeGuestProcess) {
-    this.processId = gp.spec.processId;
-    this.containerId = gp.spec.containerId;
-    this.pid = gp.pid;
-    gp.attachOutputs();
-    this.stdout = gp.stdout as Readable;
-    this.stderr = gp.stderr;
-    this.stdin = gp.spec.stdin
-      ? new Writable({
-          highWaterMark: 16 * 1024,
-          write: (chunk: Buffer, _enc, cb) => {
-            if (gp.running) gp.input(Buffer.from(chunk));
-            cb();
-          },
-          final: (cb) => {
-            gp.closeStdin();
-            cb();
-          },
-        })
-      : null;
-    // Avoid unhandled 'error' events on streams nobody listens to.
-    this.stdout.on('error', () => undefined);
-    this.stderr?.on('error', () => undefined);
-    this.stdin?.on('error', () => undefined);
-    this.exited = new Promise<ExitStatus>((resolve, reject) => {
-      gp.onDone(() => {
-        if (gp.status) resolve(gp.status);
-        else reject(gp.failure);
-      });
+function fakeAgentProcess(gp: FakeGuestProcess): AgentProcess {
+  gp.attachOutputs();
+  const stdout = gp.stdout as Readable;
+  const stdin = gp.spec.stdin
+    ? new Writable({
+        highWaterMark: 16 * 1024,
+        write: (chunk: Buffer, _enc, cb) => {
+          if (gp.running) gp.input(Buffer.from(chunk));
+          cb();
+        },
+        final: (cb) => {
+          gp.closeStdin();
+          cb();
+        },
+      })
+    : null;
+  // Avoid unhandled 'error' events on streams nobody listens to.
+  stdout.on('error', () => undefined);
+  gp.stderr?.on('error', () => undefined);
+  stdin?.on('error', () => undefined);
+  const exited = new Promise<ExitStatus>((resolve, reject) => {
+    gp.onDone(() => {
+      if (gp.status) resolve(gp.status);
+      else reject(gp.failure);
     });
-    this.exited.catch(() => undefined);
-  }
+  });
+  exited.catch(() => undefined);
+  return { processId: gp.spec.processId, containerId: gp.spec.containerId, pid: gp.pid, stdout, stderr: gp.stderr, stdin, exited };
 }
 
 /** Thrown by FakeAgent.check when agents are set to hang; the methods turn it into a promise that never settles. */
@@ -131,7 +118,7 @@ export class FakeAgent implements Agent {
     if (!prog) throw new NotFoundError(`exec: "${arg0}": stat ${arg0}: no such file or directory`);
     const gp = new FakeGuestProcess(this.guest, spec, this.guest.allocPid());
     this.guest.processes.set(spec.processId, gp);
-    const handle = new FakeAgentProcess(gp);
+    const handle = fakeAgentProcess(gp);
     const guest = this.guest;
     const ctx: FakeProcessContext = {
       programs: hv.programs,
@@ -227,7 +214,7 @@ export class FakeAgent implements Agent {
     this.check('reattach');
     const out: AgentProcess[] = [];
     for (const p of this.guest.processes.values()) {
-      if (p.running) out.push(new FakeAgentProcess(p));
+      if (p.running) out.push(fakeAgentProcess(p));
     }
     return out;
   }

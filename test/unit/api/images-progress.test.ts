@@ -2,7 +2,8 @@
  * The pull progress stream is formatted byte for byte as dockerd 20.10 writes it (lines
  * captured from a real dockerd pulling the fixture images).
  */
-import { humanSize, progressBar, progressLine, pullReference } from '../../../src/api/v1.41/images';
+import { pullReference } from '../../../src/api/v1.41/images';
+import { humanSize, progressBar, progressLine } from '../../../src/api/v1.41/kit/progress';
 import { goTime } from '../../../src/translate/images';
 
 test.each([

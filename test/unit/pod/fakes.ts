@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ImageLookup, ImageRecord, RootfsManager } from '../../../src/storage/types';
 import { NotFoundError } from '../../../src/errors';
+import { NoSuchImageError } from '../../../src/storage/errors';
 import { FakeFactory, FakeHypervisor } from '../../helpers/fake-vm';
 import { EventBus } from '../../../src/pod/events';
 import { PodManager } from '../../../src/pod/manager';
@@ -38,7 +39,7 @@ export class FakeImages implements ImageLookup {
   constructor(readonly images: ImageRecord[] = [BUSYBOX]) {}
   async resolve(ref: string): Promise<ImageRecord> {
     const r = this.images.find((i) => i.repoTags.includes(ref) || i.repoTags.includes(`${ref}:latest`) || i.id === ref || i.id.slice(7).startsWith(ref));
-    if (!r) throw new NotFoundError(`No such image: ${ref}`);
+    if (!r) throw new NoSuchImageError(ref);
     return r;
   }
   async layerDirs(imageId: string): Promise<string[]> {

@@ -1,5 +1,5 @@
 /**
- * Force wins (issue 19), on the in-memory VM fakes: the per-container operation queue lets
+ * Force wins (kill and rm -f never wait behind a stop), on the in-memory VM fakes: the per-container operation queue lets
  * kill and rm -f preempt a pending stop, restart or start; stop with a negative timeout waits
  * with no deadline; huge timeouts do not overflow a timer. (test/compat/force.test.ts does
  * the same through the docker CLI on real VMs.)

@@ -3,7 +3,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { LogWriter, logFiles, readLogEntries, readLogSnapshot, readLogSync, snapshotLog } from '../../../src/pod/logs';
-import { fromHumanSize, parseLogPolicy, verifyLogConfig } from '../../../src/pod/log-config';
+import { fromHumanSize, parseLogPolicy } from '../../../src/pod/log-config';
+import { verifyLogConfig } from '../../../src/translate/log-config';
 import { InvalidArgumentError, NotImplementedError, UnavailableError } from '../../../src/errors';
 
 describe('json-file rotation (max-size, max-file)', () => {

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LogWriter, readLogEntries, parseTimeArg, MAX_LINE } from '../../../src/pod/logs';
+import { LogWriter, readLogEntries, MAX_LINE } from '../../../src/pod/logs';
+import { parseTimeArg } from '../../../src/api/v1.41/kit/time';
 import { DetachScanner, parseDetachKeys, DEFAULT_DETACH_KEYS } from '../../../src/pod/detach';
 import { resolveUser, withGroupAdd } from '../../../src/pod/user';
 import { RestartBackoff, shouldRestart, startsWithDaemon } from '../../../src/pod/restart';

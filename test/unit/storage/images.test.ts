@@ -1,7 +1,9 @@
 /**
  * Image store rules on a real on-disk store: lookup by name, digest and short ID; untag vs
  * delete; the 409s while a container uses an image (soft unless running); layers shared by
- * two images survive the deletion of one; state survives a reopen.
+ * two images survive the deletion of one; state survives a reopen. Storage's failures carry
+ * their facts in fields; the texts asserted here are what the Docker front end renders from
+ * them (src/translate/errors.ts), byte for byte dockerd's.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -12,6 +14,18 @@ import { ImageStore } from '../../../src/storage/images';
 import { parseTagged } from '../../../src/storage/reference';
 import { sha256Digest } from '../../../src/storage/digest';
 import type { ImageConfig } from '../../../src/storage/types';
+import { ImageDeleteConflictError, NoSuchImageError, ReferenceInUseError } from '../../../src/storage/errors';
+import { dockerMessage } from '../../../src/translate/errors';
+
+/** The error `fn` throws or rejects with, and dockerd's wording of it. */
+async function failure(fn: () => unknown): Promise<{ err: unknown; docker: string | undefined }> {
+  try {
+    await fn();
+  } catch (err) {
+    return { err, docker: dockerMessage(err) };
+  }
+  throw new Error('expected a failure');
+}
 
 let root: string;
 let content: ContentStore;
@@ -59,7 +73,9 @@ test('lookup by name, implied :latest, full and short ID; unknown names get "No 
   expect(store.find(id).id).toBe(id);
   expect(store.find(id.slice(7, 19)).id).toBe(id);
   expect(store.find(`127.0.0.1:5000/busybox@${sha256Digest('a')}`).id).toBe(id);
-  expect(() => store.find('nope')).toThrow('No such image: nope:latest');
+  const missing = await failure(() => store.find('nope'));
+  expect(missing.err).toBeInstanceOf(NoSuchImageError);
+  expect(missing.docker).toBe('No such image: nope:latest');
   expect(await store.layerDirs(id)).toEqual([path.join(root, 'layers/sha256', sha256Digest('base').slice(7), 'diff')]);
 });
 
@@ -83,10 +99,16 @@ test('rmi of one of two tags untags; of the last tag deletes image, digests and 
 test('an image a container uses answers 409 unless forced; a running user cannot be forced', async () => {
   const id = await addImage(['base'], ['busybox:latest'], 'a');
   await store.addUser(id, 'c'.repeat(64));
-  await expect(store.remove('busybox')).rejects.toThrow(`conflict: unable to remove repository reference "busybox" (must force) - container cccccccccccc is using its referenced image ${id.slice(7, 19)}`);
-  await expect(store.remove(id)).rejects.toThrow(`conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is being used by stopped container cccccccccccc`);
+  const ref = await failure(() => store.remove('busybox'));
+  expect(ref.err).toBeInstanceOf(ReferenceInUseError);
+  expect(ref.docker).toBe(`conflict: unable to remove repository reference "busybox" (must force) - container cccccccccccc is using its referenced image ${id.slice(7, 19)}`);
+  const stopped = await failure(() => store.remove(id));
+  expect(stopped.err).toMatchObject({ forcible: true, blocker: { kind: 'stopped-container', containerId: 'c'.repeat(64) } });
+  expect(stopped.docker).toBe(`conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is being used by stopped container cccccccccccc`);
   store.setRunningProbe(() => true);
-  await expect(store.remove(id, { force: true })).rejects.toThrow(`conflict: unable to delete ${id.slice(7, 19)} (cannot be forced) - image is being used by running container cccccccccccc`);
+  const running = await failure(() => store.remove(id, { force: true }));
+  expect(running.err).toBeInstanceOf(ImageDeleteConflictError);
+  expect(running.docker).toBe(`conflict: unable to delete ${id.slice(7, 19)} (cannot be forced) - image is being used by running container cccccccccccc`);
   expect(store.find('busybox').id).toBe(id);
   store.setRunningProbe(() => false);
   await store.removeUser(id, 'c'.repeat(64));

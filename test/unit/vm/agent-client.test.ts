@@ -70,6 +70,22 @@ async function startFakeProcess(c: AgentClient, over: { terminal?: boolean; stdi
   return { p, handle };
 }
 
+/** The LIST_PROCESSES record of process "old" (handle 9, pid 42, no TTY) in container c1, 1000 bytes of stdout and 7 of stderr sent. */
+function listedProcess(o: { stdin: boolean; stdinReceived: number; stdinLimit: number }): TlvWriter {
+  return new TlvWriter()
+    .u32(Tag.HANDLE, 9)
+    .str(Tag.PROCESS_ID, 'old')
+    .str(Tag.CONTAINER_ID, 'c1')
+    .u32(Tag.PID, 42)
+    .u32(Tag.TERMINAL, 0)
+    .u32(Tag.STDIN, o.stdin ? 1 : 0)
+    .u32(Tag.EXITED, 0)
+    .u64(Tag.STDIN_RECEIVED, o.stdinReceived)
+    .u64(Tag.STDIN_LIMIT, o.stdinLimit)
+    .u64(Tag.STDOUT_SENT, 1000)
+    .u64(Tag.STDERR_SENT, 7);
+}
+
 describe('AgentClient handshake', () => {
   it('connects through stale bytes before the SYNC_REPLY and reports the version', async () => {
     fake.garbageBeforeSync = Buffer.concat([Buffer.from('stale tail of an old frame'), header(5, FrameType.DATA)]);
@@ -228,19 +244,7 @@ describe('AgentClient processes', () => {
   });
 
   it('reattach with a resume point asks RESUME_OUTPUT first and takes no answer before what was stored', async () => {
-    const listed = () =>
-      new TlvWriter()
-        .u32(Tag.HANDLE, 9)
-        .str(Tag.PROCESS_ID, 'old')
-        .str(Tag.CONTAINER_ID, 'c1')
-        .u32(Tag.PID, 42)
-        .u32(Tag.TERMINAL, 0)
-        .u32(Tag.STDIN, 0)
-        .u32(Tag.EXITED, 0)
-        .u64(Tag.STDIN_RECEIVED, 0)
-        .u64(Tag.STDIN_LIMIT, 0)
-        .u64(Tag.STDOUT_SENT, 1000)
-        .u64(Tag.STDERR_SENT, 7);
+    const listed = () => listedProcess({ stdin: false, stdinReceived: 0, stdinLimit: 0 });
     let stdoutFrom = 600;
     const asked: Array<[number, number]> = [];
     const serve = () => {
@@ -279,18 +283,7 @@ describe('AgentClient processes', () => {
     client = await connect();
     fake.onCtl = (f, a) => {
       if (f.type !== Op.LIST_PROCESSES) return;
-      const rec = new TlvWriter()
-        .u32(Tag.HANDLE, 9)
-        .str(Tag.PROCESS_ID, 'old')
-        .str(Tag.CONTAINER_ID, 'c1')
-        .u32(Tag.PID, 42)
-        .u32(Tag.TERMINAL, 0)
-        .u32(Tag.STDIN, 1)
-        .u32(Tag.EXITED, 0)
-        .u64(Tag.STDIN_RECEIVED, 10)
-        .u64(Tag.STDIN_LIMIT, 20)
-        .u64(Tag.STDOUT_SENT, 1000)
-        .u64(Tag.STDERR_SENT, 7);
+      const rec = listedProcess({ stdin: true, stdinReceived: 10, stdinLimit: 20 });
       a.ack(f.id, new TlvWriter().nested(Tag.PROCESS, rec));
     };
     const [p] = await client.reattach();

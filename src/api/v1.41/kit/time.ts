@@ -7,7 +7,7 @@
  * filter that cannot be read must not widen a prune to everything.
  */
 import { InvalidArgumentError } from '../../../errors';
-import { parseTimeArg } from '../../../pod/logs';
+import { parseRfc3339, rfc3339Nanos } from '../../../util/time';
 
 const UNIT_NS: Record<string, number> = { ns: 1e-9, us: 1e-6, 'µs': 1e-6, 'μs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
 
@@ -52,6 +52,18 @@ export function pruneUntilSeconds(v: string, nowMs = Date.now()): number {
   }
   if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
   throw new InvalidArgumentError(`failed to parse value as time or duration: ${JSON.stringify(v)}`);
+}
+
+/** Seconds (with fraction) or RFC 3339 as the `since`/`until` query gives them -> nanoseconds. */
+export function parseTimeArg(v: string): bigint | undefined {
+  if (v === '' || v === '0') return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) {
+    const [s, frac = ''] = v.split('.');
+    return BigInt(s) * 1000000000n + BigInt(frac.padEnd(9, '0').slice(0, 9));
+  }
+  const ms = parseRfc3339(v);
+  if (Number.isNaN(ms)) return undefined;
+  return rfc3339Nanos(v);
 }
 
 /**

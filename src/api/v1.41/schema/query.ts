@@ -12,7 +12,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import { InvalidArgumentError } from '../../../errors';
 import { parseFilterParam } from '../kit/filters';
 
-type QKind = 'bool' | 'int' | 'string' | 'optstring' | 'filters';
+type QKind = 'bool' | 'int' | 'string' | 'optstring' | 'strings' | 'filters';
 type QOpts = { q?: QKind; allowed?: readonly string[] };
 
 /** Query parameter kinds. */
@@ -25,6 +25,8 @@ export const Q = {
   string: () => Type.String({ q: 'string', default: '' }),
   /** A string whose presence matters; undefined when absent. */
   optString: () => Type.Optional(Type.String({ q: 'optstring' })),
+  /** Every value of a repeated parameter (`names=a&names=b`), in order; [] when absent. */
+  strings: () => Type.Array(Type.String(), { q: 'strings', default: [] }),
   /** filters.FromJSON with the route's filter names. */
   filters: (allowed: readonly string[]) => Type.Record(Type.String(), Type.Array(Type.String()), { q: 'filters', allowed, default: {} }),
 };
@@ -63,6 +65,8 @@ function decodeParam(raw: unknown, s: TSchema): unknown {
       return v ?? '';
     case 'optstring':
       return v;
+    case 'strings':
+      return raw === undefined ? [] : (Array.isArray(raw) ? raw : [raw]).map((x) => (typeof x === 'string' ? x : String(x)));
     case 'filters':
       return parseFilterParam(v ?? '', o.allowed ?? []);
     default:

@@ -1,0 +1,74 @@
+/**
+ * Files in and out of containers: HEAD, GET and PUT /containers/{id}/archive (docker cp),
+ * GET /containers/{id}/changes (docker diff) and GET /containers/{id}/export, in dockerd's
+ * wire shapes. The work is done on the host by src/storage/archive (paths resolved inside the
+ * container's root); this module decodes, looks the container up and streams.
+ */
+import type { Response, Router } from 'express';
+import type { Readable } from 'node:stream';
+import type { ApiServices } from './services';
+import { sendJson, svc } from './kit/params';
+import { typed } from './schema/routes';
+import { UnavailableError } from '../../errors';
+import { encodePathStat } from '../../storage/archive/stat';
+import type { ContainerArchive } from '../../storage/archive/service';
+import { mainContainer } from '../../pod/types';
+
+const STAT_HEADER = 'X-Docker-Container-Path-Stat';
+
+function archiveOf(services: ApiServices): ContainerArchive {
+  const a = svc(services, 'containers').archive;
+  if (!a) throw new UnavailableError('the archive service is not available');
+  return a;
+}
+
+/** Send a tar stream; a failure after the first byte can only end the response. */
+function sendTar(res: Response, tar: Readable): void {
+  res.status(200).setHeader('Content-Type', 'application/x-tar');
+  tar.on('error', () => res.destroy());
+  res.on('close', () => tar.destroy());
+  tar.pipe(res);
+}
+
+/** Register the archive, changes and export routes. */
+export function register(router: Router, services: ApiServices): void {
+  const container = (ref: string) => {
+    const rec = svc(services, 'containers').pods.get(ref);
+    return { id: rec.id, user: mainContainer(rec).spec.user };
+  };
+
+  router.head('/containers/:id/archive', typed('HEAD /containers/:id/archive', async ({ params, query }, _req, res) => {
+    const c = container(params.id);
+    const stat = await archiveOf(services).stat(c.id, params.id, query.path);
+    res.status(200).setHeader(STAT_HEADER, encodePathStat(stat));
+    res.end();
+  }));
+
+  router.get('/containers/:id/archive', typed('GET /containers/:id/archive', async ({ params, query }, _req, res) => {
+    const c = container(params.id);
+    const { stat, tar } = await archiveOf(services).get(c.id, params.id, query.path);
+    res.setHeader(STAT_HEADER, encodePathStat(stat));
+    sendTar(res, tar);
+  }));
+
+  router.put('/containers/:id/archive', typed('PUT /containers/:id/archive', async ({ params, query }, req, res) => {
+    const c = container(params.id);
+    await archiveOf(services).put(c.id, params.id, query.path, req, {
+      noOverwriteDirNonDir: query.noOverwriteDirNonDir,
+      ...(query.copyUIDGID ? { copyUIDGID: { user: c.user } } : {}),
+    });
+    res.status(200).end();
+  }));
+
+  router.get('/containers/:id/changes', typed('GET /containers/:id/changes', async ({ params }, _req, res) => {
+    const c = container(params.id);
+    const changes = await archiveOf(services).changes(c.id);
+    // dockerd answers null, not [], when nothing changed.
+    sendJson(res, 200, changes.length ? changes : null);
+  }));
+
+  router.get('/containers/:id/export', typed('GET /containers/:id/export', async ({ params }, _req, res) => {
+    const c = container(params.id);
+    sendTar(res, await archiveOf(services).export(c.id));
+  }));
+}

@@ -1,0 +1,186 @@
+/**
+ * `docker save`: images written as a docker-archive, the tar dockerd 20.10 writes and reads:
+ *
+ *   <config hex>.json                 the image config, byte for byte (its sha256 is the image ID)
+ *   <layer id>/VERSION, json, layer.tar   one directory per layer; layer.tar is the uncompressed
+ *                                     layer whose sha256 is the config's diff_id
+ *   manifest.json                     [{Config, RepoTags, Layers}] per image
+ *   repositories                      {repo: {tag: top layer id}} when any image has tags
+ *
+ * Layer tars come from the layer blobs kept in the content store (gunzipped when needed) and
+ * are checked against their diff IDs while they stream: a blob that no longer matches fails
+ * the archive rather than producing one dockerd would refuse. Layer directory names are
+ * derived from chain IDs, so two images sharing layers share their directories.
+ */
+import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import * as tar from 'tar-stream';
+import type { ContentStore } from '../content';
+import type { LayerBlob, LayerStore } from '../layers/store';
+import type { ImageStore, StoredImageView } from '../images';
+import { HashingStream, chainIds, digestHex, sha256Digest } from '../digest';
+import { familiarName, parseReference, parseTagged, type ImageReference } from '../reference';
+import { NotFoundError, NotImplementedError } from '../../errors';
+import { NoSuchImageError } from '../errors';
+
+/** One image to put in an archive and the tags it is saved under. */
+interface SaveItem {
+  image: StoredImageView;
+  /** Familiar `name:tag` strings, or none when the image was named by ID. */
+  tags: string[];
+}
+
+/** The per-layer directory name: a hash of the layer's chain ID (stable, shared between images). */
+export function layerDirName(chainId: string): string {
+  return digestHex(sha256Digest(`docker-archive layer ${chainId}`));
+}
+
+/**
+ * Resolve `docker save` names as dockerd does: an ID saves the image without tags, `name:tag`
+ * saves that tag, a bare repository name saves every tag of it. NotFoundError when any is absent.
+ */
+export function resolveSaveNames(store: ImageStore, names: string[]): SaveItem[] {
+  const items = new Map<string, SaveItem>();
+  const add = (image: StoredImageView, tag?: string) => {
+    const item = items.get(image.id) ?? { image, tags: [] };
+    if (tag && !item.tags.includes(tag)) item.tags.push(tag);
+    items.set(image.id, item);
+  };
+  for (const name of names) {
+    let ref: ImageReference | undefined;
+    try {
+      ref = parseReference(name);
+    } catch {
+      ref = undefined;
+    }
+    if (ref && ref.tag === undefined && ref.digest === undefined) {
+      const repo = familiarName(ref);
+      const all = store.list().flatMap((img) => img.repoTags.filter((t) => familiarName(parseTagged(t)) === repo).map((t) => ({ img, t })));
+      if (all.length) {
+        for (const { img, t } of all) add(img, t);
+        continue;
+      }
+    }
+    let image: StoredImageView;
+    try {
+      image = store.find(name);
+    } catch (err) {
+      // dockerd names the image as it was asked for (no `:latest` added).
+      if (err instanceof NotFoundError) throw new NoSuchImageError(name);
+      throw err;
+    }
+    if (ref && ref.digest === undefined && image.repoTags.length && !/^(sha256:)?[a-f0-9]+$/.test(name)) {
+      const tagged = parseTagged(name);
+      add(image, `${familiarName(tagged)}:${tagged.tag ?? 'latest'}`);
+    } else add(image);
+  }
+  return [...items.values()];
+}
+
+/** The tar of a layer, from its blob. */
+function openLayerTar(content: ContentStore, blob: LayerBlob): Readable {
+  const raw = fs.createReadStream(content.blobPath(blob.digest), { highWaterMark: 256 * 1024 });
+  if (blob.compression === 'none') return raw;
+  const gunzip = zlib.createGunzip({ chunkSize: 256 * 1024 });
+  raw.on('error', (e) => gunzip.destroy(e));
+  return raw.pipe(gunzip);
+}
+
+/** Uncompressed size of a layer's tar (recorded at pull or load; counted once otherwise). */
+async function tarSize(content: ContentStore, blob: LayerBlob): Promise<number> {
+  if (blob.tarSize !== undefined) return blob.tarSize;
+  let n = 0;
+  for await (const c of openLayerTar(content, blob) as AsyncIterable<Buffer>) n += c.length;
+  return n;
+}
+
+/** Write one entry whose bytes come from a stream, checking its sha256 against `diffId`. */
+async function addStreamEntry(pack: tar.Pack, header: Parameters<tar.Pack['entry']>[0], source: Readable, diffId: string): Promise<void> {
+  const hasher = new HashingStream();
+  let entryDone!: Promise<void>;
+  const entry = (() => {
+    let sink!: ReturnType<tar.Pack['entry']>;
+    entryDone = new Promise<void>((resolve, reject) => {
+      sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    });
+    return sink;
+  })();
+  source.pipe(hasher);
+  source.on('error', (e) => hasher.destroy(e));
+  for await (const chunk of hasher as AsyncIterable<Buffer>) {
+    if (!entry.write(chunk)) await new Promise<void>((resolve) => entry.once('drain', () => resolve()));
+  }
+  entry.end(undefined);
+  await entryDone;
+  if (hasher.digest() !== diffId) throw new Error(`layer ${diffId}: the stored blob no longer matches its diff ID (got ${hasher.digest()})`);
+}
+
+/** Everything save needs, checked before the first byte is written. */
+export async function prepareSave(store: ImageStore, layers: LayerStore, names: string[]): Promise<SaveItem[]> {
+  const items = resolveSaveNames(store, names);
+  for (const { image } of items) {
+    for (const d of image.layers) {
+      if (!layers.has(d)) throw new NotFoundError(`layer ${d} of image ${image.id} not found`);
+      if (!layers.get(d).blob) {
+        throw new NotImplementedError(`layer ${d} was stored before podvisor kept layer blobs; remove the image (docker rmi) and pull it again to save it`);
+      }
+    }
+  }
+  return items;
+}
+
+/**
+ * Stream the archive of `items` (from prepareSave) into `out`. Rejects, after destroying
+ * the stream, when a layer cannot be read back exactly.
+ */
+export async function writeSaveArchive(content: ContentStore, layers: LayerStore, items: SaveItem[], out: NodeJS.WritableStream): Promise<void> {
+  const pack = tar.pack();
+  const piped = pipeline(pack as unknown as Readable, out);
+  try {
+    const written = new Set<string>();
+    const manifest: Array<{ Config: string; RepoTags: string[] | null; Layers: string[] }> = [];
+    const repositories: Record<string, Record<string, string>> = {};
+    for (const { image, tags } of items) {
+      const mtime = image.config.created ? new Date(image.config.created) : new Date(0);
+      const configName = `${digestHex(image.id)}.json`;
+      if (!written.has(configName)) {
+        written.add(configName);
+        pack.entry({ name: configName, mode: 0o644, mtime }, await content.read(image.id));
+      }
+      const chains = chainIds(image.layers);
+      const paths: string[] = [];
+      let parent: string | undefined;
+      for (let i = 0; i < image.layers.length; i++) {
+        const dir = layerDirName(chains[i]);
+        paths.push(`${dir}/layer.tar`);
+        if (!written.has(dir)) {
+          written.add(dir);
+          const blob = layers.get(image.layers[i]).blob as LayerBlob;
+          const v1 = { id: dir, ...(parent ? { parent } : {}), created: mtime.toISOString(), container_config: { Cmd: null }, os: image.config.os };
+          pack.entry({ name: `${dir}/`, type: 'directory', mode: 0o755, mtime });
+          pack.entry({ name: `${dir}/VERSION`, mode: 0o644, mtime }, '1.0');
+          pack.entry({ name: `${dir}/json`, mode: 0o644, mtime }, JSON.stringify(v1));
+          const size = await tarSize(content, blob);
+          await addStreamEntry(pack, { name: `${dir}/layer.tar`, mode: 0o644, mtime, size }, openLayerTar(content, blob), image.layers[i]);
+        }
+        parent = dir;
+      }
+      manifest.push({ Config: configName, RepoTags: tags.length ? tags : null, Layers: paths });
+      for (const t of tags) {
+        const ref = parseTagged(t);
+        const repo = familiarName(ref);
+        repositories[repo] = { ...(repositories[repo] ?? {}), [ref.tag ?? 'latest']: parent ?? '' };
+      }
+    }
+    pack.entry({ name: 'manifest.json', mode: 0o644, mtime: new Date(0) }, JSON.stringify(manifest));
+    if (Object.keys(repositories).length) pack.entry({ name: 'repositories', mode: 0o644, mtime: new Date(0) }, JSON.stringify(repositories));
+    pack.finalize();
+  } catch (err) {
+    pack.destroy(err as Error);
+    await piped.catch(() => undefined);
+    throw err;
+  }
+  await piped;
+}

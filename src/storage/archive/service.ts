@@ -1,0 +1,223 @@
+/**
+ * Files in and out of containers, served on the host from the container's root filesystem
+ * (the overlay of src/storage/rootfs.ts): stat, tar out and tar in of a path (docker cp),
+ * the writable layer's changes (docker diff) and a tar of the whole root (docker export).
+ *
+ * A running container's overlay is already mounted on the host (it is shared into the VM);
+ * for a created or stopped one the overlay is mounted here for the time of the request, at
+ * `<containers>/<id>/archive-mnt`, shared by concurrent requests and unmounted after the
+ * last. Every path is resolved inside that root by ./resolve.ts.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../errors';
+import type { OverlayRootfs } from '../rootfs';
+import { isMountPoint } from '../../util/mounter';
+import { listChanges, type Change } from './changes';
+import { RootDir, at } from './resolve';
+import { pathStat, type ContainerPathStat } from './stat';
+import { packTree } from './tar-out';
+import { extractInto, type ExtractIntoOptions } from './tar-in';
+
+export type { Change, ContainerPathStat };
+
+/** What PUT /archive takes besides the tar stream. */
+export interface PutOptions {
+  noOverwriteDirNonDir?: boolean;
+  /** Own every entry by the container's user (copyUIDGID); `user` is the spec's User. */
+  copyUIDGID?: { user: string };
+}
+
+interface OpenRoot {
+  root: RootDir;
+  close(): Promise<void>;
+}
+
+/** Where a path is in the container, for dockerd's messages. */
+function notFound(p: string, ref: string): NotFoundError {
+  return new NotFoundError(`Could not find the file ${p} in container ${ref}`);
+}
+
+/** The trailing form dockerd keeps: a path ending in `/` or `/.` follows its last symlink. */
+function followsLast(p: string): boolean {
+  return p.endsWith('/') || p.endsWith('/.');
+}
+
+/** The archive operations of the containers of one daemon (see the module comment). */
+export class ContainerArchive {
+  private readonly mounts = new Map<string, { refs: number; ready: Promise<string> }>();
+
+  constructor(private readonly rootfs: OverlayRootfs) {}
+
+  /** The container's root, mounted for as long as the caller holds it. */
+  async open(id: string): Promise<OpenRoot> {
+    const paths = await this.rootfs.paths(id);
+    if (paths.mergedDir && isMountPoint(paths.mergedDir)) {
+      const root = await RootDir.open(paths.mergedDir);
+      return { root, close: () => root.close() };
+    }
+    let m = this.mounts.get(id);
+    if (!m) {
+      const target = path.join(this.rootfs.root, id, 'archive-mnt');
+      m = { refs: 0, ready: this.rootfs.mountDetached(id, target).then(() => target) };
+      this.mounts.set(id, m);
+    }
+    m.refs++;
+    const entry = m;
+    const release = async () => {
+      if (--entry.refs > 0) return;
+      this.mounts.delete(id);
+      const target = await entry.ready.catch(() => undefined);
+      if (target) await this.rootfs.unmountDetached(target);
+    };
+    try {
+      const root = await RootDir.open(await entry.ready);
+      return {
+        root,
+        close: async () => {
+          await root.close();
+          await release();
+        },
+      };
+    } catch (e) {
+      await release();
+      throw e;
+    }
+  }
+
+  private async withRoot<T>(id: string, fn: (root: RootDir) => Promise<T>): Promise<T> {
+    const o = await this.open(id);
+    try {
+      return await fn(o.root);
+    } finally {
+      await o.close();
+    }
+  }
+
+  private async statIn(root: RootDir, p: string, ref: string): Promise<ContainerPathStat> {
+    const r = await root.resolve(p, { followLast: followsLast(p) }).catch((e: unknown) => {
+      throw e instanceof NotFoundError ? notFound(p, ref) : e;
+    });
+    try {
+      if (!r.stat) throw notFound(p, ref);
+      let linkTarget = '';
+      if (r.stat.isSymbolicLink()) {
+        const t = await root.resolve(r.path, { followLast: true }).catch(() => undefined);
+        linkTarget = t?.path ?? '';
+        await t?.release();
+      }
+      return pathStat(r.name === undefined ? '/' : path.posix.basename(p.replace(/\/+\.?$/, '')) || '/', r.stat, linkTarget);
+    } finally {
+      await r.release();
+    }
+  }
+
+  /** HEAD /archive: the stat of container path `p` of container `id` (`ref` names it in errors). */
+  async stat(id: string, ref: string, p: string): Promise<ContainerPathStat> {
+    checkAbs(p);
+    return this.withRoot(id, (root) => this.statIn(root, p, ref));
+  }
+
+  /** GET /archive: the stat of `p` and a tar stream of it (the root stays mounted until it ends). */
+  async get(id: string, ref: string, p: string): Promise<{ stat: ContainerPathStat; tar: Readable }> {
+    checkAbs(p);
+    const o = await this.open(id);
+    try {
+      const stat = await this.statIn(o.root, p, ref);
+      const r = await o.root.resolve(p, { followLast: followsLast(p) });
+      const base = p.endsWith('/.') ? '.' : stat.name;
+      const tar = packTree(r.dir, r.name, base === '/' ? '.' : base);
+      tar.once('close', () => void r.release().finally(() => o.close()));
+      return { stat, tar };
+    } catch (e) {
+      await o.close();
+      throw e;
+    }
+  }
+
+  /** PUT /archive: extract tar stream `input` into directory `p` of the container. */
+  async put(id: string, ref: string, p: string, input: Readable, opts: PutOptions = {}): Promise<void> {
+    checkAbs(p);
+    await this.withRoot(id, async (root) => {
+      const r = await root.resolve(p, { followLast: true }).catch((e: unknown) => {
+        throw e instanceof NotFoundError ? notFound(p, ref) : e;
+      });
+      let dest: string;
+      try {
+        if (!r.stat) throw notFound(p, ref);
+        // dockerd answers this one with a 500.
+        if (!r.stat.isDirectory()) throw new UnavailableError('extraction point is not a directory');
+        dest = r.path;
+      } finally {
+        await r.release();
+      }
+      const x: ExtractIntoOptions = { noOverwriteDirNonDir: opts.noOverwriteDirNonDir };
+      if (opts.copyUIDGID) x.chown = await resolveOwner(root, opts.copyUIDGID.user);
+      await extractInto(root, dest, input, x);
+    });
+  }
+
+  /** GET /changes: the writable layer's changes. */
+  async changes(id: string): Promise<Change[]> {
+    const paths = await this.rootfs.paths(id);
+    return listChanges(paths.upperDir, paths.lowerDirs);
+  }
+
+  /** GET /export: a tar of the whole root (the root stays mounted until the stream ends). */
+  async export(id: string): Promise<Readable> {
+    const o = await this.open(id);
+    const tar = packTree(o.root.handle, undefined, '');
+    tar.once('close', () => void o.close());
+    return tar;
+  }
+}
+
+function checkAbs(p: string): void {
+  if (p === '') throw new InvalidArgumentError('bad parameter: pathcannot be empty'); // sic, as dockerd
+  if (p.includes('\0')) throw new InvalidArgumentError('invalid path');
+}
+
+/** uid and gid of a container user spec ('', `uid`, `uid:gid`, `name`, `name:group`), read from its /etc files. */
+export async function resolveOwner(root: RootDir, user: string): Promise<{ uid: number; gid: number }> {
+  if (user === '') return { uid: 0, gid: 0 };
+  const [u, g] = user.split(':', 2);
+  const lookup = async (file: string, name: string): Promise<string[] | undefined> => {
+    const text = await readSmallFile(root, file);
+    return text?.split('\n').map((l) => l.split(':')).find((f) => f[0] === name);
+  };
+  let uid: number;
+  let gid = 0;
+  if (/^\d+$/.test(u)) uid = Number(u);
+  else {
+    const f = await lookup('/etc/passwd', u);
+    if (!f) throw new InvalidArgumentError(`unable to find user ${u}: no matching entries in passwd file`);
+    uid = Number(f[2]);
+    gid = Number(f[3]);
+  }
+  if (g !== undefined) {
+    if (/^\d+$/.test(g)) gid = Number(g);
+    else {
+      const f = await lookup('/etc/group', g);
+      if (!f) throw new InvalidArgumentError(`unable to find group ${g}: no matching entries in group file`);
+      gid = Number(f[2]);
+    }
+  }
+  return { uid, gid };
+}
+
+async function readSmallFile(root: RootDir, p: string): Promise<string | undefined> {
+  const r = await root.resolve(p, { followLast: true }).catch(() => undefined);
+  if (!r) return undefined;
+  try {
+    if (!r.stat?.isFile() || r.stat.size > 4 << 20 || r.name === undefined) return undefined;
+    const fh = await fs.promises.open(at(r.dir, r.name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      return (await fh.readFile()).toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  } finally {
+    await r.release();
+  }
+}

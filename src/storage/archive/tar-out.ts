@@ -1,0 +1,107 @@
+/**
+ * A tar stream of a tree inside a container's root (GET /containers/{id}/archive and
+ * /export), read without following any symlink: every directory is opened with O_NOFOLLOW
+ * relative to its already-open parent, every file with O_NOFOLLOW, so a guest that swaps
+ * entries for symlinks while the tree is read cannot make the host read outside it.
+ *
+ * Entries are named as dockerd names them: the tree's top under `base` (directories with a
+ * trailing slash), or, with base '', only its contents (export). Hard links inside the tree
+ * become link entries; sockets are skipped; extended attributes are not copied. A file that
+ * shrinks while it is read is padded with zeros to the size its header announced.
+ */
+import * as fs from 'node:fs';
+import { Readable } from 'node:stream';
+import * as tar from 'tar-stream';
+import { at, RootDir } from './resolve';
+
+type TarHeader = Parameters<tar.Pack['entry']>[0];
+
+const CHUNK = 256 * 1024;
+
+/** Major and minor numbers of a Linux dev_t. */
+function devParts(rdev: number): { major: number; minor: number } {
+  const r = BigInt(rdev);
+  const major = Number(((r >> 8n) & 0xfffn) | ((r >> 32n) & ~0xfffn));
+  const minor = Number((r & 0xffn) | ((r >> 12n) & ~0xffn));
+  return { major, minor };
+}
+
+/**
+ * Pack entry `name` of directory `dir` (or `dir` itself when name is undefined) as `base`.
+ * Returns the tar stream; errors while reading destroy it.
+ */
+export function packTree(dir: fs.promises.FileHandle, name: string | undefined, base: string): Readable {
+  const pack = tar.pack();
+  const links = new Map<string, string>();
+  const entry = (header: TarHeader, body?: Buffer): Promise<void> =>
+    new Promise((resolve, reject) => {
+      pack.entry(header, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
+    });
+
+  const fileEntry = async (parent: fs.promises.FileHandle, n: string, st: fs.Stats, hdr: TarHeader): Promise<void> => {
+    const fh = await fs.promises.open(at(parent, n), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    try {
+      let finished: (err?: Error | null) => void = () => undefined;
+      const done = new Promise<void>((resolve, reject) => (finished = (err) => (err ? reject(err) : resolve())));
+      const out = pack.entry({ ...hdr, type: 'file', size: st.size }, (err) => finished(err));
+      let left = st.size;
+      while (left > 0) {
+        const buf = Buffer.alloc(Math.min(CHUNK, left));
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        // Shrunk meanwhile: the header's size is kept, the rest is zeros.
+        const chunk = bytesRead === 0 ? buf : buf.subarray(0, bytesRead);
+        left -= chunk.length;
+        if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+      }
+      (out as unknown as { end(): void }).end();
+      await done;
+    } finally {
+      await fh.close();
+    }
+  };
+
+  const walk = async (parent: fs.promises.FileHandle, n: string | undefined, st: fs.Stats, tarName: string): Promise<void> => {
+    const hdr: TarHeader = { name: tarName, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+    if (st.isDirectory()) {
+      const self = n === undefined ? parent : await RootDir.openDir(parent, n);
+      try {
+        if (tarName !== '') await entry({ ...hdr, name: `${tarName}/`, type: 'directory' });
+        const names = (await fs.promises.readdir(at(self))).sort();
+        for (const child of names) {
+          let cst: fs.Stats;
+          try {
+            cst = await fs.promises.lstat(at(self, child));
+          } catch {
+            continue; // removed meanwhile
+          }
+          await walk(self, child, cst, tarName === '' ? child : `${tarName}/${child}`);
+        }
+      } finally {
+        if (self !== parent) await self.close();
+      }
+      return;
+    }
+    if (n === undefined) return;
+    if (st.nlink > 1 && !st.isDirectory()) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = links.get(key);
+      if (first !== undefined) return entry({ ...hdr, type: 'link', linkname: first });
+      links.set(key, tarName);
+    }
+    if (st.isFile()) return fileEntry(parent, n, st, hdr);
+    if (st.isSymbolicLink()) return entry({ ...hdr, type: 'symlink', linkname: await fs.promises.readlink(at(parent, n)) });
+    if (st.isCharacterDevice() || st.isBlockDevice()) {
+      const { major, minor } = devParts(st.rdev);
+      return entry({ ...hdr, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor });
+    }
+    if (st.isFIFO()) return entry({ ...hdr, type: 'fifo' });
+    // Sockets cannot be archived (dockerd skips them too).
+  };
+
+  void (async () => {
+    const st = name === undefined ? await dir.stat() : await fs.promises.lstat(at(dir, name));
+    await walk(dir, name, st, base);
+    pack.finalize();
+  })().catch((e: Error) => pack.destroy(e));
+  return Readable.from(pack);
+}

@@ -1,0 +1,125 @@
+/**
+ * HostConfig.Binds, HostConfig.Mounts and HostConfig.Tmpfs -> the pod's mounts (PodMount), with
+ * dockerd's checks and messages (volume/mounts/parser_linux.go, validate.go), and the `Mounts`
+ * list inspect shows. Pure: no I/O (whether a bind source exists is checked at start, where
+ * the host half of the mount is made).
+ */
+import * as path from 'node:path';
+import { InvalidArgumentError, NotImplementedError } from '../errors';
+import type { PodMount } from '../pod/mounts';
+import type { DockerHostConfig } from './docker-types';
+
+/** Bind modes dockerd accepts (SELinux labels and propagation are taken and have no effect in the VM). */
+const BIND_MODES = new Set(['ro', 'rw', 'z', 'Z', 'shared', 'rshared', 'slave', 'rslave', 'private', 'rprivate', 'nocopy']);
+/** --tmpfs flags that map onto mount flags; other options go to the tmpfs itself. */
+const TMPFS_FLAGS = new Set(['ro', 'rw', 'exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev']);
+
+type Json = Record<string, unknown>;
+
+function absTarget(target: string, prefix: string): string {
+  if (!path.posix.isAbsolute(target)) throw new InvalidArgumentError(`${prefix}invalid mount path: '${target}' mount path must be absolute`);
+  return path.posix.normalize(target).replace(/(.)\/$/, '$1');
+}
+
+/** One `-v src:dst[:mode]` entry of HostConfig.Binds. */
+function parseBind(spec: string): PodMount {
+  const parts = spec.split(':');
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === '')) throw new InvalidArgumentError(`invalid volume specification: '${spec}'`);
+  const [source, target, mode = ''] = parts;
+  const modes = mode ? mode.split(',') : [];
+  for (const m of modes) if (!BIND_MODES.has(m)) throw new InvalidArgumentError(`invalid mode: ${mode}`);
+  if (modes.includes('ro') && modes.includes('rw')) throw new InvalidArgumentError(`invalid mode: ${mode}`);
+  const t = absTarget(target, `invalid volume specification: '${spec}': invalid mount config for type "bind": `);
+  if (!path.posix.isAbsolute(source)) throw new NotImplementedError(`podvisor does not support named volumes yet (${source})`);
+  return { type: 'bind', source: path.posix.normalize(source), target: t, readOnly: modes.includes('ro'), createSource: true };
+}
+
+/** The agent's tmpfs options from `size=64m,mode=1777,...` (flags split out). */
+function tmpfsOptions(opts: string[], where: string): { options: string; flags: Set<string> } {
+  const keep: string[] = [];
+  const flags = new Set<string>();
+  for (const o of opts) {
+    if (TMPFS_FLAGS.has(o)) flags.add(o);
+    else if (/^(size=\d+[kmgKMG%]?|nr_inodes=\d+[kmgKMG]?|mode=[0-7]{1,4}|uid=\d+|gid=\d+)$/.test(o)) keep.push(o);
+    else throw new InvalidArgumentError(`${where}unsupported tmpfs option: ${o}`);
+  }
+  return { options: keep.join(','), flags };
+}
+
+function tmpfsMount(target: string, options: string, flags: Set<string>): PodMount {
+  return {
+    type: 'tmpfs',
+    target,
+    ...(options ? { options } : {}),
+    readOnly: flags.has('ro'),
+    noexec: !flags.has('exec'),
+    nosuid: !flags.has('suid'),
+    nodev: !flags.has('dev'),
+  };
+}
+
+/** One entry of HostConfig.Mounts. */
+function parseMountEntry(raw: unknown): PodMount {
+  const m = (raw && typeof raw === 'object' ? raw : {}) as Json;
+  const type = typeof m.Type === 'string' ? m.Type : '';
+  const where = `invalid mount config for type "${type}": `;
+  const source = typeof m.Source === 'string' ? m.Source : '';
+  const target = typeof m.Target === 'string' ? m.Target : '';
+  if (type !== 'bind' && type !== 'tmpfs' && type !== 'volume') throw new InvalidArgumentError(`${where}mount type unknown`);
+  if (!target) throw new InvalidArgumentError(`${where}field Target must not be empty`);
+  const t = absTarget(target, where);
+  if (type === 'volume') throw new NotImplementedError('podvisor does not support volumes yet');
+  if (type === 'tmpfs') {
+    if (source) throw new InvalidArgumentError(`${where}field Source must not be specified`);
+    const to = (m.TmpfsOptions ?? {}) as Json;
+    const opts: string[] = [];
+    if (typeof to.SizeBytes === 'number' && to.SizeBytes > 0) opts.push(`size=${Math.ceil(to.SizeBytes / 1024)}k`);
+    if (typeof to.Mode === 'number' && to.Mode > 0) opts.push(`mode=${(to.Mode & 0o7777).toString(8)}`);
+    return tmpfsMount(t, opts.join(','), new Set(m.ReadOnly === true ? ['ro'] : []));
+  }
+  if (!source) throw new InvalidArgumentError(`${where}field Source must not be empty`);
+  if (!path.posix.isAbsolute(source)) throw new InvalidArgumentError(`${where}invalid mount path: '${source}' mount path must be absolute`);
+  return { type: 'bind', source: path.posix.normalize(source), target: t, readOnly: m.ReadOnly === true, createSource: false };
+}
+
+/**
+ * Every mount of a create request, checked: Binds, then Mounts, then Tmpfs (a mount point
+ * used twice is refused, as dockerd does).
+ */
+export function parseMounts(hc: Pick<DockerHostConfig, 'Binds' | 'Mounts' | 'Tmpfs' | 'VolumesFrom'>): PodMount[] {
+  if (hc.VolumesFrom?.length) throw new NotImplementedError('podvisor does not support --volumes-from yet');
+  const out: PodMount[] = [];
+  for (const b of hc.Binds ?? []) out.push(parseBind(String(b)));
+  for (const m of hc.Mounts ?? []) out.push(parseMountEntry(m));
+  for (const [target, opts] of Object.entries(hc.Tmpfs ?? {})) {
+    const t = absTarget(target, '');
+    const { options, flags } = tmpfsOptions(opts ? String(opts).split(',') : [], '');
+    out.push(tmpfsMount(t, options, flags));
+  }
+  const seen = new Set<string>();
+  for (const m of out) {
+    if (seen.has(m.target)) throw new InvalidArgumentError(`Duplicate mount point: ${m.target}`);
+    seen.add(m.target);
+  }
+  // Parents before children (dockerd's sortMounts): a mount at /a/b must go on top of one at /a.
+  const depth = (t: string) => (t === '/' ? 0 : t.split('/').length);
+  return out.sort((a, b) => depth(a.target) - depth(b.target));
+}
+
+/**
+ * inspect's `Mounts`, as dockerd lists them: binds and Mounts entries (not --tmpfs), sorted
+ * by destination.
+ */
+export function mountPoints(hc: Pick<DockerHostConfig, 'Binds' | 'Mounts'>): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const b of hc.Binds ?? []) {
+    const [source = '', target = '', mode = ''] = String(b).split(':');
+    out.push({ Type: 'bind', Source: source, Destination: target, Mode: mode, RW: !mode.split(',').includes('ro'), Propagation: 'rprivate' });
+  }
+  for (const raw of hc.Mounts ?? []) {
+    const m = raw as Json;
+    if (m.Type === 'bind') out.push({ Type: 'bind', Source: m.Source, Destination: m.Target, Mode: '', RW: m.ReadOnly !== true, Propagation: 'rprivate' });
+    else if (m.Type === 'tmpfs') out.push({ Type: 'tmpfs', Source: '', Destination: m.Target, Mode: '', RW: m.ReadOnly !== true, Propagation: '' });
+  }
+  return out.sort((a, b) => String(a.Destination).localeCompare(String(b.Destination)));
+}

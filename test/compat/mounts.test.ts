@@ -1,0 +1,131 @@
+/**
+ * tmpfs and bind mounts through the stock docker CLI against the real daemon (real QEMU VMs):
+ * `--tmpfs` and `--mount type=tmpfs` with size and mode, `-v /host:/ctr[:ro]` and
+ * `--mount type=bind`, writes seen on both sides, read-only enforced in the guest, a missing
+ * source created for -v and refused for --mount, inspect's Mounts / Binds / Mounts / Tmpfs as
+ * dockerd shows them, and nothing left mounted on the host afterwards.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { mountsUnder } from '../helpers/leaks';
+import { FIXTURE_REGISTRY } from '../fixtures/registry';
+
+jest.setTimeout(180000);
+
+const IMAGE = `${process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY}/busybox`;
+
+let d: TestDaemon;
+let host: string;
+
+function docker(args: string[]): { out: string; err: string; code: number } {
+  const r = spawnSync('docker', args, { env: d.env, encoding: 'utf8', timeout: 90000 });
+  return { out: r.stdout.trim(), err: r.stderr.trim(), code: r.status ?? -1 };
+}
+
+function ok(args: string[]): string {
+  const r = docker(args);
+  if (r.code !== 0) throw new Error(`docker ${args.join(' ')}: ${r.err}`);
+  return r.out;
+}
+
+beforeAll(async () => {
+  d = await startDaemon();
+  host = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-binds-'));
+  ok(['pull', '-q', IMAGE]);
+});
+
+afterAll(async () => {
+  await stopDaemonLeavingNothing(d);
+  expect(mountsUnder(host)).toEqual([]);
+  fs.rmSync(host, { recursive: true, force: true });
+});
+
+test('--tmpfs and --mount type=tmpfs: size, mode and Docker\'s flags in the guest; inspect shows them', () => {
+  const out = ok([
+    'run', '--rm', '--name', 'tm', '--tmpfs', '/x', '--tmpfs', '/y:size=1m,mode=700',
+    '--mount', 'type=tmpfs,destination=/z,tmpfs-size=2000000,tmpfs-mode=0750',
+    IMAGE, 'sh', '-c', 'grep -E " /(x|y|z) " /proc/mounts; echo hi > /y/f && cat /y/f',
+  ]);
+  const lines = out.split('\n');
+  const line = (p: string) => lines.find((l) => l.split(' ')[1] === p) ?? '';
+  expect(line('/x')).toMatch(/^\S+ \/x tmpfs rw,nosuid,nodev,noexec,relatime[, ]/);
+  expect(line('/y')).toMatch(/^\S+ \/y tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k,(nr_inodes=\d+,)?mode=700[, ]/);
+  expect(line('/z')).toMatch(/^\S+ \/z tmpfs rw,nosuid,nodev,noexec,relatime,size=1956k,(nr_inodes=\d+,)?mode=750[, ]/);
+  expect(lines[lines.length - 1]).toBe('hi');
+
+  ok(['create', '--name', 'tmi', '--tmpfs', '/x', '--mount', 'type=tmpfs,destination=/z,tmpfs-size=2000000', IMAGE]);
+  const [j] = JSON.parse(ok(['inspect', 'tmi']));
+  expect(j.HostConfig.Tmpfs).toEqual({ '/x': '' });
+  expect(j.HostConfig.Mounts).toEqual([{ Type: 'tmpfs', Target: '/z', TmpfsOptions: { SizeBytes: 2000000 } }]);
+  expect(j.Mounts).toEqual([{ Type: 'tmpfs', Source: '', Destination: '/z', Mode: '', RW: true, Propagation: '' }]);
+  ok(['rm', 'tmi']);
+});
+
+test('bind mounts: writes seen on both sides, :ro enforced in the guest, sources created for -v only', async () => {
+  const rw = path.join(host, 'rw');
+  const ro = path.join(host, 'ro');
+  const created = path.join(host, 'made', 'by', 'v');
+  fs.mkdirSync(rw);
+  fs.mkdirSync(ro);
+  fs.writeFileSync(path.join(rw, 'from-host'), 'host says hi\n');
+  fs.writeFileSync(path.join(ro, 'keep'), 'untouched\n');
+  ok(['run', '-d', '--name', 'b1', '-v', `${rw}:/data`, '--mount', `type=bind,source=${ro},target=/ro,readonly`, '-v', `${created}:/made`, IMAGE, 'sleep', '600']);
+  // Host -> guest, guest -> host.
+  expect(ok(['exec', 'b1', 'cat', '/data/from-host'])).toBe('host says hi');
+  ok(['exec', 'b1', 'sh', '-c', 'echo guest says hi > /data/from-guest']);
+  expect(fs.readFileSync(path.join(rw, 'from-guest'), 'utf8')).toBe('guest says hi\n');
+  // A change made on the host while the container runs is seen by the next read.
+  fs.writeFileSync(path.join(rw, 'from-host'), 'changed\n');
+  expect(ok(['exec', 'b1', 'cat', '/data/from-host'])).toBe('changed');
+  // Read-only: refused in the guest, the host file untouched.
+  const w = docker(['exec', 'b1', 'sh', '-c', 'echo x > /ro/keep']);
+  expect(w.code).not.toBe(0);
+  expect(w.err).toContain('Read-only file system');
+  expect(fs.readFileSync(path.join(ro, 'keep'), 'utf8')).toBe('untouched\n');
+  // -v created the missing source.
+  expect(fs.statSync(created).isDirectory()).toBe(true);
+  ok(['exec', 'b1', 'touch', '/made/f']);
+  expect(fs.existsSync(path.join(created, 'f'))).toBe(true);
+
+  const [j] = JSON.parse(ok(['inspect', 'b1']));
+  expect(j.HostConfig.Binds).toEqual([`${rw}:/data`, `${created}:/made`]);
+  expect(j.HostConfig.Mounts).toEqual([{ Type: 'bind', Source: ro, Target: '/ro', ReadOnly: true }]);
+  expect(j.Mounts).toEqual([
+    { Type: 'bind', Source: rw, Destination: '/data', Mode: '', RW: true, Propagation: 'rprivate' },
+    { Type: 'bind', Source: created, Destination: '/made', Mode: '', RW: true, Propagation: 'rprivate' },
+    { Type: 'bind', Source: ro, Destination: '/ro', Mode: '', RW: false, Propagation: 'rprivate' },
+  ]);
+  ok(['rm', '-f', 'b1']);
+  // Nothing of the binds stays mounted on the host once the VM is torn down (in the background after rm -f).
+  for (let i = 0; i < 100 && mountsUnder(d.execRoot).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(mountsUnder(d.execRoot)).toEqual([]);
+  expect(fs.readFileSync(path.join(rw, 'from-guest'), 'utf8')).toBe('guest says hi\n');
+
+  // --mount with a missing source is an error, as in dockerd.
+  const missing = path.join(host, 'nope');
+  const r = docker(['create', '--mount', `type=bind,source=${missing},target=/x`, IMAGE, 'true']);
+  expect(r.code).not.toBe(0);
+  expect(r.err).toContain(`invalid mount config for type "bind": bind source path does not exist: ${missing}`);
+  expect(fs.existsSync(missing)).toBe(false);
+  expect(ok(['ps', '-aq'])).toBe('');
+});
+
+test('bad mount specs answer dockerd\'s messages and create nothing', () => {
+  const cases: Array<[string[], string]> = [
+    [['-v', '/tmp/q:rel'], "invalid volume specification: '/tmp/q:rel': invalid mount config for type \"bind\": invalid mount path: 'rel' mount path must be absolute"],
+    [['-v', '/tmp/q:/x:bogus'], 'invalid mode: bogus'],
+    [['-v', '/tmp/q:/x', '-v', '/tmp/r:/x'], 'Duplicate mount point: /x'],
+    [['--mount', 'type=bind,target=/x'], 'invalid mount config for type "bind": field Source must not be empty'],
+    [['--mount', 'type=tmpfs,source=/a,target=/x'], 'invalid mount config for type "tmpfs": field Source must not be specified'],
+    [['--tmpfs', 'rel'], "invalid mount path: 'rel' mount path must be absolute"],
+  ];
+  for (const [args, msg] of cases) {
+    const r = docker(['create', ...args, IMAGE]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain(msg);
+  }
+  expect(ok(['ps', '-aq'])).toBe('');
+});

@@ -1,0 +1,226 @@
+/**
+ * docker cp's host side against a plain directory standing for a container's root: paths
+ * resolve as if chrooted there, and hostile archives (each of Docker's cp CVE classes) never
+ * touch anything outside it. Also the tar out, the stat header and the writable-layer diff.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import * as tar from 'tar-stream';
+import { RootDir } from '../../../src/storage/archive/resolve';
+import { extractInto } from '../../../src/storage/archive/tar-in';
+import { packTree } from '../../../src/storage/archive/tar-out';
+import { goFileMode, pathStat } from '../../../src/storage/archive/stat';
+import { listChanges } from '../../../src/storage/archive/changes';
+import { mknod } from '../../../src/storage/fsops';
+import { packTar, type LayerEntry } from '../../fixtures/image-builder';
+
+let tmp: string;
+let rootPath: string;
+let outside: string;
+let root: RootDir;
+
+beforeEach(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-archive-'));
+  rootPath = path.join(tmp, 'root');
+  outside = path.join(tmp, 'outside');
+  fs.mkdirSync(path.join(rootPath, 'etc'), { recursive: true });
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(outside, 'victim'), 'original');
+  fs.writeFileSync(path.join(rootPath, 'etc', 'hostname'), 'box\n');
+  // Symlinks a hostile container leaves for the host to follow.
+  fs.symlinkSync(outside, path.join(rootPath, 'escape-abs'));
+  fs.symlinkSync('../../outside', path.join(rootPath, 'escape-rel'));
+  fs.symlinkSync('/etc', path.join(rootPath, 'etclink'));
+  root = await RootDir.open(rootPath);
+});
+afterEach(async () => {
+  await root.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function outsideUntouched(): void {
+  expect(fs.readdirSync(outside)).toEqual(['victim']);
+  expect(fs.readFileSync(path.join(outside, 'victim'), 'utf8')).toBe('original');
+}
+
+async function put(entries: LayerEntry[], dest = '/'): Promise<void> {
+  await extractInto(root, dest, Readable.from([await packTar(entries)]));
+}
+
+async function listTar(s: Readable): Promise<Array<{ name: string; type: string; body: string; linkname?: string }>> {
+  const x = tar.extract();
+  s.pipe(x as unknown as NodeJS.WritableStream);
+  const out: Array<{ name: string; type: string; body: string; linkname?: string }> = [];
+  for await (const e of x) {
+    const chunks: Buffer[] = [];
+    for await (const c of e) chunks.push(c as Buffer);
+    out.push({ name: e.header.name, type: e.header.type, body: Buffer.concat(chunks).toString(), ...(e.header.linkname ? { linkname: e.header.linkname } : {}) });
+  }
+  return out;
+}
+
+describe('resolve in root', () => {
+  test('symlinks are followed as if chrooted, `..` stops at the root', async () => {
+    for (const p of ['/escape-abs/victim', '/escape-rel/victim', '/../../outside/victim', '../outside/victim']) {
+      await expect(root.resolve(p, { followLast: true })).rejects.toThrow(/Could not find/);
+    }
+    const r = await root.resolve('/etclink/hostname', { followLast: true });
+    expect(r.path).toBe('/etc/hostname');
+    expect(r.stat?.isFile()).toBe(true);
+    await r.release();
+    const up = await root.resolve('/etc/../../../etc/hostname');
+    expect(up.path).toBe('/etc/hostname');
+    await up.release();
+  });
+
+  test('the last symlink is kept unless asked to follow it', async () => {
+    const r = await root.resolve('/etclink');
+    expect(r.stat?.isSymbolicLink()).toBe(true);
+    await r.release();
+    const f = await root.resolve('/etclink', { followLast: true });
+    expect(f.path).toBe('/etc');
+    await f.release();
+  });
+
+  test('a symlink loop is refused', async () => {
+    fs.symlinkSync('/loop', path.join(rootPath, 'loop'));
+    await expect(root.resolve('/loop/x')).rejects.toThrow(/symbolic links/);
+  });
+});
+
+describe('tar in: the cp CVE classes never touch the host', () => {
+  test('entries through a symlink leading out land inside the root', async () => {
+    await put([{ name: 'escape-abs/victim', content: 'pwned' }, { name: 'escape-rel/new', content: 'pwned' }]);
+    outsideUntouched();
+    // Followed as in a chroot: /escape-abs -> <root>/<outside path>, created there.
+    expect(fs.readFileSync(path.join(rootPath, outside, 'victim'), 'utf8')).toBe('pwned');
+  });
+
+  test('`..` entries that climb out fail the archive', async () => {
+    await expect(put([{ name: '../../outside/victim', content: 'pwned' }])).rejects.toThrow(/outside of the destination/);
+    await expect(put([{ name: 'etc/../../victim', content: 'pwned' }], '/etc')).rejects.toThrow(/outside of the destination/);
+    outsideUntouched();
+  });
+
+  test('absolute entries land below the destination', async () => {
+    await put([{ name: `${outside}/victim`, content: 'pwned' }, { name: '/abs', content: 'a' }], '/etc');
+    outsideUntouched();
+    expect(fs.readFileSync(path.join(rootPath, 'etc', 'abs'), 'utf8')).toBe('a');
+  });
+
+  test('a hardlink to a host file is never made', async () => {
+    await expect(put([{ name: 'hl', type: 'link', linkname: `../../outside/victim` }])).rejects.toThrow(/hardlink/);
+    // An absolute link name is taken inside the root, where there is no such file.
+    await expect(put([{ name: 'hl', type: 'link', linkname: `${outside}/victim` }])).rejects.toThrow(/Could not find|hardlink/);
+    // Through a symlink leading out: resolved in the root.
+    await expect(put([{ name: 'hl', type: 'link', linkname: 'escape-abs/victim' }])).rejects.toThrow(/Could not find|hardlink/);
+    outsideUntouched();
+    expect(fs.existsSync(path.join(rootPath, 'hl'))).toBe(false);
+  });
+
+  test('a symlink entry then a file through it stays inside', async () => {
+    await put([{ name: 'sneaky', type: 'symlink', linkname: outside }, { name: 'sneaky/victim', content: 'pwned' }]);
+    outsideUntouched();
+    expect(fs.readlinkSync(path.join(rootPath, 'sneaky'))).toBe(outside);
+  });
+
+  test('a file over a symlink replaces the symlink, not its target', async () => {
+    fs.symlinkSync(path.join(outside, 'victim'), path.join(rootPath, 'etc', 'x'));
+    await put([{ name: 'x', content: 'inside' }], '/etc');
+    outsideUntouched();
+    expect(fs.lstatSync(path.join(rootPath, 'etc', 'x')).isFile()).toBe(true);
+  });
+
+  test('replacing a directory does not follow symlinks inside it', async () => {
+    fs.mkdirSync(path.join(rootPath, 'd'));
+    fs.symlinkSync(outside, path.join(rootPath, 'd', 'out'));
+    await put([{ name: 'd', content: 'now a file' }]);
+    outsideUntouched();
+    expect(fs.readFileSync(path.join(rootPath, 'd'), 'utf8')).toBe('now a file');
+  });
+
+  test('a parent swapped for a symlink during the copy is resolved in the root', async () => {
+    // Simulates the race: between entries the container replaces a directory by a symlink out.
+    fs.mkdirSync(path.join(rootPath, 'race'));
+    const entries: LayerEntry[] = [{ name: 'race/a', content: 'a' }];
+    for (let i = 0; i < 50; i++) entries.push({ name: `race/f${i}`, content: 'x' });
+    const swapper = setInterval(() => {
+      try {
+        fs.rmSync(path.join(rootPath, 'race'), { recursive: true, force: true });
+        fs.symlinkSync(outside, path.join(rootPath, 'race'));
+      } catch {
+        // The extraction may be recreating it.
+      }
+    }, 1);
+    try {
+      await put(entries).catch(() => undefined);
+    } finally {
+      clearInterval(swapper);
+    }
+    outsideUntouched();
+  });
+
+  test('noOverwriteDirNonDir refuses to replace a directory by a file and the reverse', async () => {
+    const tarOf = async (e: LayerEntry[]) => Readable.from([await packTar(e)]);
+    await expect(extractInto(root, '/', await tarOf([{ name: 'etc', content: 'x' }]), { noOverwriteDirNonDir: true })).rejects.toThrow(/cannot overwrite directory/);
+    await expect(extractInto(root, '/etc', await tarOf([{ name: 'hostname', type: 'directory' }]), { noOverwriteDirNonDir: true })).rejects.toThrow(/cannot overwrite non-directory/);
+    expect(fs.readFileSync(path.join(rootPath, 'etc', 'hostname'), 'utf8')).toBe('box\n');
+  });
+
+  test('owners, modes and the chown override are applied', async () => {
+    await put([{ name: 'own', content: 'o', uid: 123, gid: 456, mode: 0o4750 }]);
+    let st = fs.statSync(path.join(rootPath, 'own'));
+    expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([123, 456, 0o4750]);
+    await extractInto(root, '/', Readable.from([await packTar([{ name: 'own2', content: 'o', uid: 123 }])]), { chown: { uid: 7, gid: 8 } });
+    st = fs.statSync(path.join(rootPath, 'own2'));
+    expect([st.uid, st.gid]).toEqual([7, 8]);
+  });
+});
+
+describe('tar out', () => {
+  test('a directory under its base name, symlinks kept, hardlinks as links', async () => {
+    fs.linkSync(path.join(rootPath, 'etc', 'hostname'), path.join(rootPath, 'etc', 'hn2'));
+    fs.symlinkSync(path.join(outside, 'victim'), path.join(rootPath, 'etc', 'out'));
+    const r = await root.resolve('/etc');
+    const entries = await listTar(packTree(r.dir, r.name, 'etc'));
+    await r.release();
+    expect(entries).toEqual([
+      { name: 'etc/', type: 'directory', body: '' },
+      { name: 'etc/hn2', type: 'file', body: 'box\n' },
+      { name: 'etc/hostname', type: 'link', body: '', linkname: 'etc/hn2' },
+      { name: 'etc/out', type: 'symlink', body: '', linkname: path.join(outside, 'victim') },
+    ]);
+  });
+
+  test('stat in dockerd form', async () => {
+    const st = fs.lstatSync(path.join(rootPath, 'etc'), { bigint: false });
+    expect(goFileMode(st)).toBe(2 ** 31 + 0o755);
+    const s = pathStat('etc', st, '');
+    expect(s.mtime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+  });
+});
+
+describe('changes', () => {
+  test('added, modified, deleted (whiteouts)', async () => {
+    const lower = path.join(tmp, 'lower');
+    const upper = path.join(tmp, 'upper');
+    fs.mkdirSync(path.join(lower, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(lower, 'etc', 'passwd'), 'x');
+    fs.writeFileSync(path.join(lower, 'gone'), 'x');
+    fs.mkdirSync(path.join(upper, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(upper, 'etc', 'passwd'), 'y');
+    fs.mkdirSync(path.join(upper, 'new', 'sub'), { recursive: true });
+    await mknod(path.join(upper, 'gone'), 'c', 0, 0, 0);
+    fs.symlinkSync(outside, path.join(upper, 'lnk'));
+    expect(await listChanges(upper, [lower])).toEqual([
+      { Path: '/etc', Kind: 0 },
+      { Path: '/etc/passwd', Kind: 0 },
+      { Path: '/gone', Kind: 2 },
+      { Path: '/lnk', Kind: 1 },
+      { Path: '/new', Kind: 1 },
+      { Path: '/new/sub', Kind: 1 },
+    ]);
+  });
+});
