@@ -92,6 +92,9 @@ test('a data root written by the previous version comes up intact under this one
 
   // The upgrade: SIGTERM to the old daemon (running containers keep running), the new one starts.
   await dd.restart(DAEMON_MAIN);
+  // Re-adoption runs in the background after a restart; until it ends, inspect has no
+  // MergedDir for the running container. `docker top` waits for it.
+  await ok(dd, ['top', 'runner']);
 
   // Each container is as the old daemon last showed it; the running one was re-adopted
   // (same StartedAt and Pid), not restarted.

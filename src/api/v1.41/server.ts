@@ -11,7 +11,6 @@ import { dockerErrorHandler } from './errors';
 import { NotFoundError } from '../../errors';
 import { logger } from '../../util/log';
 import * as system from './system';
-import * as imageArchive from './image-archive';
 import * as imagePush from './image-push';
 import * as images from './images';
 import * as auth from './auth';
@@ -23,7 +22,7 @@ import * as archive from './archive';
 const log = logger('api');
 
 /** Route modules in registration order. Each adds its routes to the shared router. */
-const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system, imageArchive, imagePush, images, auth, containers, exec, networks, archive];
+const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system, imagePush, images, auth, containers, exec, networks, archive];
 
 /** Build the express app for the given services. */
 export function createApiApp(services: ApiServices): express.Express {
