@@ -149,11 +149,15 @@ async function main(argv: string[]): Promise<void> {
     if (n && before) await dropStaleEndpoints(n, before, (id) => { try { return pods.isRunning(id); } catch { return false; } });
   });
   // Once every adoption has ended, reclaim the leftovers (VMs and VM processes of our exec root
-  // no running container claims), then fill the pool; all in the background.
-  void adopted.then((ids) => {
+  // no running container claims), then fill the pool; all in the background. A shutdown waits
+  // for the reclaim, so a daemon stopped right after its start leaves no orphan behind.
+  let stopping = false;
+  const reclaimed = adopted.then((ids) => {
     for (const id of ids) keepVms.add(id);
     return reclaimOrphanVms(hypervisor, keepVms);
-  }).then(() => {
+  });
+  void reclaimed.then(() => {
+    if (stopping) return;
     vmFactory.start();
     if (opts.vmPoolSize > 0) {
       log.info(`VM pool: booting ${opts.vmPoolSize} idle VM(s) of ${vmDefaults.memoryMiB} MiB, ${vmDefaults.cpus} vCPU in the background`);
@@ -161,7 +165,6 @@ async function main(argv: string[]): Promise<void> {
     }
   });
 
-  let stopping = false;
   const shutdown = async (sig: string) => {
     if (stopping) return;
     stopping = true;
@@ -175,7 +178,7 @@ async function main(argv: string[]): Promise<void> {
     const t0 = Date.now();
     // Boots under way (a pool refill, a direct boot) end before we do: a VM that comes up now
     // is destroyed, so none is left without an owner.
-    await Promise.all([pods.settled(), vmFactory.close(), hypervisor.close(), networks.then((n) => n?.shutdown())]);
+    await Promise.all([pods.settled(), vmFactory.close(), reclaimed.catch(() => undefined).then(() => hypervisor.close()), networks.then((n) => n?.shutdown())]);
     sharedMounter().close();
     log.info(`shut down in ${Date.now() - t0} ms`);
     process.exit(0);

@@ -3,7 +3,8 @@
  * the fixture busybox): an address on the default bridge, published ports (`-p IP:P:C`,
  * `-p P:C`, `-P`) that busybox httpd in the guest answers through, `docker port`, ps PORTS and
  * inspect in dockerd's shape; two containers of a user network finding each other by name and
- * alias while a third on another network cannot; `--network none`; nothing left on the network after rm.
+ * alias while a third on another network cannot; `--network none`; the published ports and
+ * `docker port` answering again after a daemon SIGKILL; nothing left on the network after rm.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as http from 'node:http';
@@ -142,6 +143,17 @@ describe('default bridge and published ports', () => {
     ok(['rm', '-f', 'clash']);
     expect(Object.keys(JSON.parse(ok(['network', 'inspect', 'bridge']))[0].Containers)).toHaveLength(1);
     expect(await getPage('127.0.0.1', p1)).toBe('hello from webhost\n');
+  });
+
+  test('after a daemon SIGKILL and restart the published ports answer again', async () => {
+    await d.kill9();
+    await d.restart();
+    expect(await getPage('127.0.0.1', p1, 30000)).toBe('hello from webhost\n');
+    expect(await getPage('127.0.0.1', p2)).toBe('hello from webhost\n');
+    const t0 = Date.now();
+    const r = docker(['port', 'web', '80/tcp'], 60000);
+    if (r.code !== 0) process.stderr.write(`docker port after restart (${Date.now() - t0} ms): ${r.err}\n${d.logs().slice(-6000)}\n`);
+    expect(r.out.split('\n').sort()).toEqual([`0.0.0.0:${p2}`, `127.0.0.1:${p1}`]);
   });
 
   test('rm -f frees the ports and the address', async () => {
