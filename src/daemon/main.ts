@@ -32,7 +32,7 @@ import { StateStore } from '../storage/state';
 import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
 import { openNetworks } from '../net/daemon';
-import { dropStaleEndpoints, endpointIds } from '../pod/network';
+import { dropStaleEndpoints, endpointIds, POD_VM_NICS } from '../pod/network';
 
 /** The overlay directories inspect reports. */
 
@@ -79,9 +79,10 @@ async function main(argv: string[]): Promise<void> {
   // Pool VMs rehearse a container in the background before they go idle (src/vm/rehearsal.ts),
   // then give back their guest RAM pages that hold only zeros (Vm.trimIdleMemory).
   const rehearsal = Rehearsal.create();
-  // Pool VMs boot with one NIC (a host tap, attached to a bridge when a container joins a
-  // network) where taps can be made: it fits requests for none too (src/vm/devices).
-  const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), { size: vmDefaults, devices: { nics: canCreateTaps() ? 1 : 0 } }, {
+  // Pool VMs boot with the NICs of a networked pod (host taps, attached to a bridge when a
+  // container joins a network, spares for network connect) where taps can be made: they fit
+  // requests for fewer too (src/vm/devices).
+  const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), { size: vmDefaults, devices: { nics: canCreateTaps() ? POD_VM_NICS : 0 } }, {
     warm: poolWarmStep(rehearsal),
   });
   // VMs an earlier daemon left that no container claims. The pod layer passes the ids of

@@ -1,6 +1,6 @@
 /**
- * A pod's place on the host's networks (src/net): at start, its endpoint on the network of its
- * plan, the VM's first NIC on that network's bridge, the guest's interface and default route,
+ * A pod's place on the host's networks (src/net): at start, its endpoints on the networks of
+ * its plan, the VM's NICs on those networks' bridges, the guest's interfaces and default route,
  * the /etc/hosts and /etc/resolv.conf that go with the address, and its published ports; at the
  * end of a run (stop, exit, remove, a failed start), all of it taken off again.
  *
@@ -11,18 +11,26 @@
 import type { ContainerNetworkPlan } from '../net/container-config';
 import type { EndpointConfig, EndpointRequest, NetworkManager } from '../net/manager';
 import type { PortBinding } from '../net/types';
-import { NotImplementedError } from '../errors';
 import { logger } from '../util/log';
 import type { Vm } from '../vm/types';
+import type { NicDevice } from '../vm/devices/types';
 
 const log = logger('pod');
 
 /** What the pod layer uses of the network manager (src/net/manager.ts). */
 export type PodNetworks = Pick<NetworkManager, 'connect' | 'attachTap' | 'publish' | 'disconnect' | 'endpointsOf' | 'get'>;
 
+/**
+ * NICs every networked pod's VM boots with (and pool VMs, where taps can be made): the first
+ * for the network of its plan, the others spare for `docker network connect` while it runs
+ * (microvm has no hot-plug).
+ */
+export const POD_VM_NICS = 3;
+
 /** How many NICs a pod's VM needs for its plan (0: loopback only). */
 export function nicsFor(plan: ContainerNetworkPlan | undefined): number {
-  return plan?.mode === 'networks' ? plan.networks.length : 0;
+  if (plan?.mode !== 'networks') return 0;
+  return Math.max(plan.networks.length, POD_VM_NICS);
 }
 
 /** The hosts files a networked container gets instead of the loopback-only ones. */
@@ -56,17 +64,24 @@ export function resolvForNetwork(hostResolv: string, dnsServer: string | undefin
   return [`nameserver ${dnsServer}`, ...kept, ''].join('\n');
 }
 
-/** What joining left: the endpoint and the ports bound. */
+/** What joining left: the endpoints (the plan's order) and the ports bound. */
 export interface Joined {
-  endpoint: EndpointConfig;
+  endpoints: EndpointConfig[];
   ports: PortBinding[];
   files: NetworkFiles;
 }
 
+/** Give the guest interface of `nic` the endpoint's address, and the default route through it when `route`. */
+export async function configureNic(vm: Vm, nic: NicDevice, ep: EndpointConfig, route: boolean): Promise<void> {
+  await vm.agent.configureInterface({ name: nic.guestName, mac: nic.mac, address: ep.ip, prefix: ep.prefixLen, mtu: ep.mtu, up: true });
+  if (route) await vm.agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: ep.gateway, device: nic.guestName });
+}
+
 /**
- * Put a pod on its plan's network with the VM's NIC: endpoint, tap on the bridge, guest
- * interface and default route, published ports. On failure whatever was done is undone and
- * the error (dockerd's, for a port in use) is thrown.
+ * Put a pod on its plan's networks, the i-th on the VM's i-th NIC: endpoint, tap on the
+ * bridge, guest interface; the default route through the first network with a way out (an
+ * internal one has none); published ports on the first network. On failure whatever was done
+ * is undone and the error (dockerd's, for a port in use) is thrown.
  */
 export async function joinNetwork(
   nets: PodNetworks,
@@ -76,26 +91,32 @@ export async function joinNetwork(
   hostResolv: string,
 ): Promise<Joined | undefined> {
   if (plan.mode !== 'networks' || plan.networks.length === 0) return undefined;
-  if (plan.networks.length > 1) throw new NotImplementedError('a container joins one network at create; connect it to others afterwards');
-  const att = plan.networks[0];
-  const nic = vm.devices.nics[0];
-  if (!nic) throw new Error(`VM ${vm.id} has no network interface for network ${att.ref}`);
-  const req: EndpointRequest = { containerId: pod.id, name: pod.name, aliases: att.aliases, mac: nic.mac, ...(att.ip ? { ip: att.ip } : {}) };
-  const ep = await nets.connect(att.ref, req);
+  if (vm.devices.nics.length < plan.networks.length) throw new Error(`VM ${vm.id} has ${vm.devices.nics.length} network interface(s) for ${plan.networks.length} network(s)`);
+  const endpoints: EndpointConfig[] = [];
   try {
-    await nets.attachTap(att.ref, pod.id, nic.tap);
-    await vm.agent.configureInterface({ name: nic.guestName, mac: nic.mac, address: ep.ip, prefix: ep.prefixLen, mtu: ep.mtu, up: true });
-    const n = nets.get(att.ref);
-    // An internal network has no way out: no default route.
-    if (!n.internal) await vm.agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: ep.gateway, device: nic.guestName });
-    const ports = plan.ports.length > 0 ? await nets.publish(att.ref, pod.id, plan.ports) : [];
+    let routed = false;
+    for (const [i, att] of plan.networks.entries()) {
+      const nic = vm.devices.nics[i];
+      const req: EndpointRequest = { containerId: pod.id, name: pod.name, aliases: att.aliases, mac: nic.mac, ...(att.ip ? { ip: att.ip } : {}) };
+      const ep = await nets.connect(att.ref, req);
+      endpoints.push(ep);
+      await nets.attachTap(ep.networkId, pod.id, nic.tap);
+      const internal = nets.get(ep.networkId).internal;
+      await configureNic(vm, nic, ep, !internal && !routed);
+      routed ||= !internal;
+    }
+    const first = endpoints[0];
+    const ports = plan.ports.length > 0 ? await nets.publish(first.networkId, pod.id, plan.ports) : [];
+    const user = endpoints.find((ep) => !nets.get(ep.networkId).isDefault);
     return {
-      endpoint: ep,
+      endpoints,
       ports,
-      files: { hosts: hostsWithAddress(pod.hostname, pod.domainname, ep.ip), resolv: resolvForNetwork(hostResolv, n.isDefault ? undefined : ep.gateway) },
+      files: { hosts: hostsWithAddress(pod.hostname, pod.domainname, first.ip), resolv: resolvForNetwork(hostResolv, user?.gateway) },
     };
   } catch (err) {
-    await nets.disconnect(att.ref, pod.id).catch((e) => log.warn(`undoing network ${att.ref} of ${pod.id.slice(0, 12)}: ${(e as Error).message}`));
+    for (const ep of endpoints) {
+      await nets.disconnect(ep.networkId, pod.id).catch((e) => log.warn(`undoing network ${ep.networkId.slice(0, 12)} of ${pod.id.slice(0, 12)}: ${(e as Error).message}`));
+    }
     throw err;
   }
 }

@@ -80,7 +80,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of ['web', 'a1']) docker(['rm', '-f', c]);
+  for (const c of ['web', 'a1', 'c1']) docker(['rm', '-f', c]);
   for (const n of ['pvw-a', 'pvw-b']) docker(['network', 'rm', n]);
   await d.stop();
 });
@@ -189,6 +189,44 @@ describe('user networks', () => {
     const r = docker(['run', '--rm', '--network', 'pvw-b', IMAGE, 'sh', '-c', `nslookup a1; printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 ${a1ip} 80 || echo unreachable`]);
     expect(r.out).not.toContain(a1ip.replace(/^/, 'Address: '));
     expect(r.out.split('\n').pop()).toBe('unreachable');
+  });
+
+  test('connect and disconnect a running container: its spare NIC joins the other network, names follow, events are sent', () => {
+    const since = String(Math.floor(Date.now() / 1000) - 1);
+    ok(['network', 'connect', '--alias', 'back-svc', 'pvw-b', 'a1']);
+    const nets = JSON.parse(ok(['inspect', 'a1']))[0].NetworkSettings.Networks;
+    expect(Object.keys(nets).sort()).toEqual(['pvw-a', 'pvw-b']);
+    const bip = nets['pvw-b'].IPAddress as string;
+    expect(nets['pvw-b'].Aliases).toEqual(expect.arrayContaining(['back-svc']));
+    expect(Object.values(JSON.parse(ok(['network', 'inspect', 'pvw-b']))[0].Containers).map((c) => (c as { Name: string }).Name)).toEqual(['a1']);
+    expect(ok(['exec', 'a1', 'ip', '-o', '-4', 'addr', 'show', 'eth1'])).toContain(`inet ${bip}/`);
+    // A second connect to the same network is dockerd's error.
+    expect(docker(['network', 'connect', 'pvw-b', 'a1']).err).toContain('endpoint with name a1 already exists in network pvw-b');
+    // From pvw-b, a1 now answers by its name and the alias given at connect.
+    const script = 'for n in a1 back-svc; do nslookup $n | awk \'/^Address/ { a = $NF } END { print a }\'; done; printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 back-svc 80 | tail -n 1';
+    expect(ok(['run', '--rm', '--network', 'pvw-b', IMAGE, 'sh', '-c', script]).split('\n')).toEqual([bip, bip, 'hello from a1host']);
+    ok(['network', 'disconnect', 'pvw-b', 'a1']);
+    expect(Object.keys(JSON.parse(ok(['inspect', 'a1']))[0].NetworkSettings.Networks)).toEqual(['pvw-a']);
+    expect(JSON.parse(ok(['network', 'inspect', 'pvw-b']))[0].Containers).toEqual({});
+    expect(ok(['exec', 'a1', 'cat', '/sys/class/net/eth1/operstate'])).toBe('down');
+    expect(docker(['network', 'disconnect', 'pvw-b', 'a1']).err).toMatch(/container [0-9a-f]{64} is not connected to the network pvw-b/);
+    const a1id = JSON.parse(ok(['inspect', 'a1']))[0].Id as string;
+    const events = ok(['events', '--since', since, '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=network', '--filter', 'network=pvw-b', '--format', '{{.Action}} {{.Actor.Attributes.container}}']).split('\n');
+    expect(events.filter((l) => l.endsWith(` ${a1id}`))).toEqual([`connect ${a1id}`, `disconnect ${a1id}`]);
+  });
+
+  test('a created container connected to a second network starts on both; --network none refuses connect', () => {
+    ok(['create', '--name', 'c1', '--network', 'pvw-a', IMAGE, 'sleep', '300']);
+    ok(['network', 'connect', 'pvw-b', 'c1']);
+    ok(['start', 'c1']);
+    const nets = JSON.parse(ok(['inspect', 'c1']))[0].NetworkSettings.Networks;
+    expect(Object.keys(nets).sort()).toEqual(['pvw-a', 'pvw-b']);
+    const addrs = ok(['exec', 'c1', 'sh', '-c', 'ip -o -4 addr | awk \'$2 != "lo" {print $2, $4}\'']).split('\n');
+    expect(addrs).toEqual([`eth0 ${nets['pvw-a'].IPAddress}/${nets['pvw-a'].IPPrefixLen}`, `eth1 ${nets['pvw-b'].IPAddress}/${nets['pvw-b'].IPPrefixLen}`]);
+    ok(['rm', '-f', 'c1']);
+    ok(['create', '--name', 'c1', '--network', 'none', IMAGE, 'true']);
+    expect(docker(['network', 'connect', 'pvw-a', 'c1']).err).toContain('container cannot be connected to multiple networks with one of the networks in private (none) mode');
+    ok(['rm', '-f', 'c1']);
   });
 
   test('--network none has loopback only', () => {
