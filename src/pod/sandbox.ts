@@ -8,7 +8,8 @@ import type { Vm } from '../vm/types';
 import { logger } from '../util/log';
 import type { PodContext } from './context';
 import type { Entry, Run } from './registry';
-import { startPod, type StartedPod } from './runtime';
+import { hostsFile, startPod, type StartedPod } from './runtime';
+import { extraHostLines, resolvWith, withExtraHosts } from '../net/etc-config';
 import { joinNetwork, leaveNetworks, nicsFor } from './network';
 import { podSpecOf, type PodRecord, type PodSpec } from './types';
 import { needsVolumeShare } from './mounts';
@@ -65,11 +66,19 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
       rootfs: ctx.deps.rootfs,
       containerDir: (id) => ctx.dir(id),
       resolvConf: ctx.deps.resolvConf,
-      ...(nets && plan
+      ...(plan
         ? {
             joinNetwork: async (vm: Vm, hostResolv: string) => {
-              const joined = await joinNetwork(nets, plan, vm, { id: r.id, name: r.name, hostname: spec.hostname, domainname: spec.domainname }, hostResolv);
-              return joined && { ...joined.files, undo: () => leaveNetworks(nets, r.id) };
+              const joined = nets ? await joinNetwork(nets, plan, vm, { id: r.id, name: r.name, hostname: spec.hostname, domainname: spec.domainname }, hostResolv) : undefined;
+              if (!joined && !plan.etc) return undefined;
+              const gateway = joined?.endpoints[0]?.gateway;
+              const extra = extraHostLines(plan.etc?.extraHosts ?? [], gateway);
+              const onUserNetwork = !!nets && !!joined && joined.endpoints.some((ep) => !nets.get(ep.networkId).isDefault);
+              return {
+                hosts: withExtraHosts(joined?.files.hosts ?? hostsFile(spec.hostname), extra),
+                resolv: resolvWith(joined?.files.resolv ?? hostResolv, plan.etc, onUserNetwork),
+                undo: () => (joined ? leaveNetworks(nets, r.id) : Promise.resolve()),
+              };
             },
           }
         : {}),

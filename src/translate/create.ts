@@ -11,6 +11,7 @@
  * WorkingDir and StopSignal when unset; Cmd from the image only when the caller set neither
  * Cmd nor Entrypoint; Entrypoint from the image when the caller did not set one.
  */
+import { parseEtcOptions } from '../net/etc-config';
 import type { ImageRecord } from '../storage/types';
 import { InvalidArgumentError, NotImplementedError } from '../errors';
 import type { CreateBody } from './docker-schema';
@@ -342,14 +343,16 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
 
 /** The container's network plan (src/net/container-config.ts), or none for loopback only. */
 function networkPlan(req: CreateRequest, hc: DockerHostConfig, c: DockerConfig, nets: TranslateOptions['networks']): ContainerNetworkPlan | undefined {
-  if (c.NetworkDisabled) return { mode: 'none', networks: [], ports: [] };
+  const etc = parseEtcOptions(hc);
+  const withEtc = (p: ContainerNetworkPlan): ContainerNetworkPlan => (etc ? { ...p, etc } : p);
+  if (c.NetworkDisabled) return withEtc({ mode: 'none', networks: [], ports: [] });
   const input: NetworkingInput = { NetworkMode: hc.NetworkMode, PortBindings: hc.PortBindings as Record<string, unknown>, PublishAllPorts: hc.PublishAllPorts, ExposedPorts: c.ExposedPorts, ...(req.endpointsConfig ? { EndpointsConfig: req.endpointsConfig } : {}) };
-  if (nets) return planNetworks(input, nets);
+  if (nets) return withEtc(planNetworks(input, nets));
   // No networks on this host: the default network means loopback only, as before; anything
   // more cannot be given.
   const plan = planNetworks(input, { isUserNetwork: () => { throw new NotImplementedError('this host has no container networks (bridges or iptables unavailable)'); }, hasUserSubnet: () => false });
   if (plan.ports.length > 0) throw new NotImplementedError('this host has no container networks (bridges or iptables unavailable): ports cannot be published');
-  return { mode: 'none', networks: [], ports: [] };
+  return withEtc({ mode: 'none', networks: [], ports: [] });
 }
 
 /** Config with its keys in dockerd's order (optional fields only when set). */

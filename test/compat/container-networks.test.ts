@@ -80,7 +80,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of ['web', 'a1', 'c1']) docker(['rm', '-f', c]);
+  for (const c of ['web', 'a1', 'c1', 'c2']) docker(['rm', '-f', c]);
   for (const n of ['pvw-a', 'pvw-b']) docker(['network', 'rm', n]);
   await d.stop();
 });
@@ -133,6 +133,29 @@ describe('default bridge and published ports', () => {
     expect(ok(['exec', 'web', 'ip', 'route'])).toContain(`default via ${cfg.Gateway}`);
     // The network lists it.
     expect(Object.values(bridge.Containers).map((c) => (c as { Name: string }).Name)).toEqual(['web']);
+  });
+
+  test('stats: per-interface counters of eth0, from the host side of its tap, grow with traffic', async () => {
+    const stats = async () => {
+      const body = await new Promise<string>((resolve, reject) => {
+        http.get({ socketPath: d.socketPath, path: '/v1.41/containers/web/stats?stream=false&one-shot=true' }, (res) => {
+          let b = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (b += c));
+          res.on('end', () => resolve(b));
+        }).on('error', reject);
+      });
+      return JSON.parse(body).networks as Record<string, { rx_bytes: number; tx_bytes: number; rx_packets: number; tx_packets: number }>;
+    };
+    const before = await stats();
+    expect(Object.keys(before)).toEqual(['eth0']);
+    for (let i = 0; i < 20; i++) expect(await get('127.0.0.1', p1)).toBe('hello from webhost\n');
+    const after = await stats();
+    // Each answer carries the page and its headers out of the guest (tx), each request comes in (rx).
+    expect(after.eth0.tx_bytes - before.eth0.tx_bytes).toBeGreaterThan(20 * 'hello from webhost\n'.length);
+    expect(after.eth0.rx_bytes - before.eth0.rx_bytes).toBeGreaterThan(20 * 'GET / HTTP/1.1\r\n'.length);
+    expect(after.eth0.rx_packets).toBeGreaterThan(before.eth0.rx_packets);
+    expect(ok(['stats', '--no-stream', '--format', '{{.NetIO}}', 'web'])).toMatch(/^[1-9][\d.]*k?B \/ [1-9][\d.]*k?B$/);
   });
 
   test('a host port in use gives dockerd\'s error, and the container does not start', async () => {
@@ -229,8 +252,45 @@ describe('user networks', () => {
     ok(['rm', '-f', 'c1']);
   });
 
-  test('--network none has loopback only', () => {
+  test('docker-py: a compose-style service alias in NetworkingConfig resolves for a peer', () => {
+    // What compose does for a service: create with the service name as an alias on the network.
+    const py = [
+      'import sys, docker',
+      'api = docker.APIClient(base_url=sys.argv[1], version="1.41")',
+      'nc = api.create_networking_config({"pvw-a": api.create_endpoint_config(aliases=["db"])})',
+      'c = api.create_container(sys.argv[2], ["sleep", "300"], name="c2", host_config=api.create_host_config(network_mode="pvw-a"), networking_config=nc)',
+      'api.start(c["Id"])',
+      'n = api.inspect_container(c["Id"])["NetworkSettings"]["Networks"]["pvw-a"]',
+      'print(n["IPAddress"], " ".join(sorted(n["Aliases"])))',
+    ].join('\n');
+    const r = spawnSync('python3', ['-c', py, d.dockerHost, IMAGE], { encoding: 'utf8', timeout: 120000 });
+    if (r.status !== 0) throw new Error(`docker-py: ${r.stderr}`);
+    const [ip, ...aliases] = r.stdout.trim().split(' ');
+    const id = ok(['inspect', '--format', '{{.Id}}', 'c2']);
+    expect(aliases).toEqual(['db', id.slice(0, 12)].sort());
+    // From a1 (same network): the service name answers with c2's address.
+    expect(ok(['exec', 'a1', 'sh', '-c', 'nslookup db | awk \'/^Address/ { a = $NF } END { print a }\''])).toBe(ip);
+    ok(['rm', '-f', 'c2']);
+  });
+
+  test('--network none has loopback only; --network host is a clear error', () => {
     const out = ok(['run', '--rm', '--network', 'none', IMAGE, 'sh', '-c', 'ip -o -4 addr | awk \'{print $2, $4}\'']);
     expect(out).toBe('lo 127.0.0.1/8');
+    const r = docker(['run', '--rm', '--network', 'host', IMAGE, 'true']);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain('--network host is not supported');
+  });
+
+  test('--dns, --dns-search, --dns-option, --add-host (host-gateway too), --hostname, --domainname land in /etc', () => {
+    const out = ok(['run', '--rm', '--add-host', 'foo:1.2.3.4', '--add-host', 'gw:host-gateway', '--hostname', 'h1', '--domainname', 'example.org',
+      '--dns', '9.9.9.9', '--dns-search', 's.example', '--dns-option', 'ndots:3', IMAGE, 'sh', '-c', 'cat /etc/hosts; echo ---; cat /etc/resolv.conf; echo ---; cat /etc/hostname; ip route | awk \'/default/ {print $3}\'']);
+    const [hosts, resolv, tail] = out.split('---\n');
+    const [hostname, gw] = tail.trim().split('\n');
+    const lines = hosts.trim().split('\n');
+    expect(lines.slice(-3, -1)).toEqual(['1.2.3.4\tfoo', `${gw}\tgw`]);
+    expect(lines[lines.length - 1]).toMatch(/^\d+\.\d+\.\d+\.\d+\th1\.example\.org h1$/);
+    expect(resolv.trim()).toBe('search s.example\nnameserver 9.9.9.9\noptions ndots:3');
+    expect(hostname).toBe('h1');
+    expect(docker(['create', '--add-host', 'foo:1.2.3', IMAGE]).err).toContain('invalid IP address in add-host');
   });
 });

@@ -22,6 +22,7 @@ import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/health';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
 import { parseSignal } from '../../translate/signals';
 import { statsJson } from '../../translate/stats';
+import { networksStats } from '../../net/tap-stats';
 import { cgroupLimitsFor, vmSizeFor } from '../../translate/resources';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
 import type { LogEntry } from '../../pod/logs';
@@ -55,6 +56,12 @@ async function networkView(services: ApiServices, id: string): Promise<NetworkVi
     return { ...e, networkName: n.name, isDefault: n.isDefault };
   });
   return { endpoints, ports: eps.flatMap((e) => e.ports) };
+}
+
+/** A container's per-interface network counters, read on the host from its taps. */
+async function netStats(services: ApiServices, id: string): Promise<Record<string, unknown> | undefined> {
+  const nets = await services.networks?.manager;
+  return nets ? networksStats(nets.endpointsOf(id).map((e) => e.tap)) : undefined;
 }
 
 /** Register the container routes. */
@@ -336,7 +343,7 @@ export function register(router: Router, services: ApiServices): void {
         await sleep(1000);
       }
       const cur = await c.pods.sample(r.id).catch(() => undefined);
-      sendJson(res, 200, statsJson(r.id, c.pods.get(r.id).name, cur, prev));
+      sendJson(res, 200, statsJson(r.id, c.pods.get(r.id).name, cur, prev, await netStats(services, r.id)));
       return;
     }
     const out = openStream(res, 'application/json');
@@ -354,7 +361,7 @@ export function register(router: Router, services: ApiServices): void {
       } catch {
         break; // removed
       }
-      res.write(JSON.stringify(statsJson(r.id, name, cur, prev)) + '\n');
+      res.write(JSON.stringify(statsJson(r.id, name, cur, prev, cur && (await netStats(services, r.id)))) + '\n');
       prev = cur;
       await sleep(1000);
     }
