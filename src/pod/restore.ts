@@ -5,6 +5,7 @@
  * and started again when its restart policy says so. `shutdown` lets go of the guests without
  * touching them, so the next daemon re-adopts them.
  */
+import * as path from 'node:path';
 import type { AgentProcess, Vm } from '../vm/types';
 import { logger } from '../util/log';
 import { nowRfc3339, parseRfc3339 } from '../util/time';
@@ -14,7 +15,7 @@ import { decodeRecord } from './record';
 import type { Entry } from './registry';
 import { removeEntry } from './removal';
 import { shouldRestart, startsWithDaemon } from './restart';
-import { initProcessId } from './runtime';
+import { initProcessId, rootfsInShare } from './runtime';
 import { adoptSandbox } from './sandbox';
 import { containersOf, mainContainer, podPhase } from './types';
 
@@ -135,6 +136,8 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
         c.process = undefined;
       }
     }
+    // The rootfs mounts stay where the earlier daemon made them; its record of them may not.
+    for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, path.join(vm.shareDir, rootfsInShare(c.spec.id)));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     log.info(`re-adopted container ${r.id} on VM ${vm.id}`);
     return true;

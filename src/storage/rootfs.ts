@@ -151,6 +151,17 @@ export class OverlayRootfs implements RootfsManager {
     }
   }
 
+  async adopt(id: string, target: string): Promise<void> {
+    const d = this.dir(id);
+    if (!isMountPoint(target) || (await this.mountpoint(id)) === target) return;
+    this.changed(id);
+    try {
+      await writeFileAtomic(path.join(d, 'mountpoint'), target);
+    } finally {
+      this.changed(id);
+    }
+  }
+
   /**
    * Mount the container's overlay at `target` for a short job on the host (docker cp, export
    * of a container that does not run), without recording it as the container's mountpoint.

@@ -93,6 +93,13 @@ export interface RootfsManager {
   prepare(containerId: string, layerDirs: string[]): Promise<void>;
   mount(containerId: string, target: string): Promise<void>;
   unmount(containerId: string): Promise<void>;
+  /**
+   * After a daemon restart, record that a re-adopted container's overlay is mounted at
+   * `target` (the earlier daemon mounted it there, and may have died or been stopped before
+   * its own record of the mount was complete). Nothing is recorded when `target` is not a
+   * mount point. Later `unmount` and inspect's MergedDir then find it.
+   */
+  adopt(containerId: string, target: string): Promise<void>;
   remove(containerId: string): Promise<void>;
   /** Bytes in the container's writable layer (Docker's SizeRw). */
   sizeRw(containerId: string): Promise<number>;

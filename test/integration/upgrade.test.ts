@@ -78,6 +78,11 @@ test('a data root written by the previous version comes up intact under this one
   const done = await docker(dd, ['run', '--name', 'done', '--label', 'tier=batch', IMAGE, 'sh', '-c', 'echo bye; exit 3']);
   expect(done).toMatchObject({ out: 'bye\n', code: 3 });
   for (let i = 0; i < 100 && !(await ok(dd, ['logs', 'runner'])).includes('hello'); i++) await new Promise((r) => setTimeout(r, 100));
+  // The exited container's teardown (VM destroyed, rootfs unmounted) ends in the background
+  // after its exit; until then its inspect still shows a MergedDir. The upgrade starts from a
+  // quiet daemon, so wait for it.
+  const merged = async (n: string) => ((await inspect(dd, n)).GraphDriver as { Data: { MergedDir: string } }).Data.MergedDir;
+  for (let i = 0; i < 100 && (await merged('done')) !== ''; i++) await new Promise((r) => setTimeout(r, 100));
   const before: Record<string, Record<string, unknown>> = {};
   for (const n of ['made', 'runner', 'done']) before[n] = await inspect(dd, n);
   const imagesBefore = await ok(dd, ['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']);

@@ -108,3 +108,22 @@ test('paths() (inspect) follows mount, unmount, prepare and remove, also while a
   await rootfs.remove('c3');
   await expect(rootfs.paths('c3')).rejects.toThrow(/no rootfs prepared/);
 });
+
+test('adopt() records a mount an earlier daemon made but lost track of, so inspect and unmount find it', async () => {
+  const low = layer('a', { 'etc/os': 'low\n' });
+  await rootfs.prepare('c1', [low]);
+  const target = path.join(tmp, 'share', 'containers', 'c1', 'rootfs');
+  await rootfs.mount('c1', target);
+  // An earlier daemon went away with its record of the mount deleted (a teardown cut short).
+  fs.rmSync(path.join(tmp, 'containers', 'c1', 'mountpoint'));
+  const restarted = new OverlayRootfs(path.join(tmp, 'containers'));
+  expect((await restarted.paths('c1')).mergedDir).toBeUndefined();
+  await restarted.adopt('c1', target);
+  expect((await restarted.paths('c1')).mergedDir).toBe(target);
+  await restarted.unmount('c1');
+  expect(isMountPoint(target)).toBe(false);
+  // A target that is not mounted is not recorded.
+  await restarted.adopt('c1', target);
+  expect((await restarted.paths('c1')).mergedDir).toBeUndefined();
+  await restarted.remove('c1');
+});

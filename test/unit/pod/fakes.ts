@@ -73,6 +73,9 @@ export class FakeRootfs implements RootfsManager {
     await this.unmountGate;
     this.mounted.delete(id);
   }
+  async adopt(id: string, target: string): Promise<void> {
+    if (this.prepared.has(id)) this.mounted.set(id, target);
+  }
   async remove(id: string): Promise<void> {
     this.mounted.delete(id);
     this.prepared.delete(id);
