@@ -130,7 +130,8 @@ export function register(router: Router, services: ApiServices): void {
     const p = pods();
     const id = p.get(body.Container).id;
     const ip = ec.IPAMConfig?.IPv4Address || undefined;
-    await p.connectNetwork(id, { ref: n.id, aliases: ec.Aliases ?? [], ...(ip ? { ip } : {}), ...(ec.MacAddress ? { mac: ec.MacAddress } : {}) });
+    if (ec.MacAddress) throw new NotImplementedError('a MAC address is not supported: a container takes the MAC addresses its VM\'s network interfaces were booted with');
+    await p.connectNetwork(id, { ref: n.id, aliases: ec.Aliases ?? [], ...(ip ? { ip } : {}) });
     res.status(200).end();
   }));
 
