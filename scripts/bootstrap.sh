@@ -18,15 +18,15 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 # --- Debian packages -------------------------------------------------------------------
 # Runtime: QEMU (with virtiofsd in qemu-system-common), busybox for the guest, lz4 to unpack
 # the kernel, cpio for the initramfs, a C toolchain for the agent, attr (setfattr: layer xattrs
-# and overlay opaque markers, src/storage/fsops.ts).
+# and overlay opaque markers, src/storage/fsops.ts). Tests also use python3-docker (docker-py)
+# and docker-compose (Debian's 1.29, the compose project test).
 pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 kmod attr)
 case "$mode" in
-  --test) pkgs+=(docker-registry apache2-utils python3-docker) ;;
+  --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose) ;;
   --bench) pkgs+=(docker-registry apache2-utils docker.io) ;;
 esac
-# The compat tests drive the stock docker CLI; where none is on PATH, Debian's docker.io
-# provides one (its dockerd is never started by us except as the benchmark baseline).
-if [ "$mode" = --test ] && ! command -v docker >/dev/null 2>&1; then pkgs+=(docker.io); fi
+# docker.io: the benchmark baseline, and for the tests a private dockerd that archives
+# (docker save/load) must cross with both ways; never started as a system service.
 # The dpkg queries (~0.2 s) are skipped while a stamp says this very list was found installed
 # and dpkg's database has not changed since.
 mkdir -p .bootstrap

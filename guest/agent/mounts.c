@@ -1,6 +1,6 @@
 /*
- * mounts.c - extra mounts inside a container (MOUNT, UNMOUNT): a tmpfs, or a directory of a
- * virtio-fs share other than the rootfs share (the VM's volume share).
+ * mounts.c - extra mounts inside a container (MOUNT, UNMOUNT): a tmpfs, or a directory or a
+ * single file of a virtio-fs share other than the rootfs share (the VM's volume share).
  *
  * The mount is built detached in the agent (fsopen/fsmount for a tmpfs; open_tree of a
  * directory of the tag, mounted once per tag under the agent's own volumes directory), its
@@ -149,7 +149,8 @@ static int detached_mount(const struct mount_spec *m, struct agent_error *e) {
   }
   int dir = root;
   if (m->subpath[0]) {
-    struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    /* A directory, or a single file (a file bind mount); never a symlink. */
+    struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
     dir = (int)syscall(SYS_openat2, root, m->subpath, &how, sizeof how);
     if (dir < 0) {
       set_error(e, code_for_errno(errno), errno, "%s in tag %s: %s", m->subpath, m->source, strerror(errno));
@@ -201,8 +202,29 @@ static int mkdir_p_in(int root, const char *path) {
   }
 }
 
-/* Runs in a child: join the container's mount namespace and do one step; exit status is an errno. */
-static int in_container(const struct container *c, const char *path, int mnt_fd) {
+/* The mount point of a single file: its parents made as directories, the file made (empty,
+ * 0644) when missing; an O_PATH fd of it. */
+static int file_mount_point(int root, const char *path) {
+  char parent[PV_MAX_PATH + 1];
+  snprintf(parent, sizeof parent, "%s", path);
+  char *slash = strrchr(parent, '/');
+  if (slash && slash != parent) {
+    *slash = 0;
+    if (mkdir_p_in(root, parent) < 0) return -1;
+  }
+  int t = open_in_root(root, path, O_PATH, 0);
+  if (t < 0 && errno == ENOENT) {
+    int f = open_in_root(root, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644);
+    if (f < 0 && errno != EEXIST) return -1;
+    if (f >= 0) close(f);
+    t = open_in_root(root, path, O_PATH, 0);
+  }
+  return t;
+}
+
+/* Runs in a child: join the container's mount namespace and do one step; exit status is an errno.
+ * `is_dir`: the mount is a directory (else a single file, mounted on a file). */
+static int in_container(const struct container *c, const char *path, int mnt_fd, int is_dir) {
   pid_t pid = fork();
   if (pid < 0) return errno;
   if (pid == 0) {
@@ -211,8 +233,8 @@ static int in_container(const struct container *c, const char *path, int mnt_fd)
     if (root < 0) _exit(errno);
     if (mnt_fd < 0) /* the root is the container's: "..", and absolute symlinks, stay inside it */
       _exit(umount2(path, UMOUNT_NOFOLLOW | MNT_DETACH) < 0 ? (errno == EINVAL ? ENOENT : errno) : 0);
-    if (mkdir_p_in(root, path) < 0) _exit(errno);
-    int t = open_in_root(root, path, O_PATH | O_DIRECTORY, 0);
+    if (is_dir && mkdir_p_in(root, path) < 0) _exit(errno);
+    int t = is_dir ? open_in_root(root, path, O_PATH | O_DIRECTORY, 0) : file_mount_point(root, path);
     if (t < 0) _exit(errno);
     _exit(syscall(SYS_move_mount, mnt_fd, "", t, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0 ? errno : 0);
   }
@@ -248,7 +270,8 @@ int mount_in_container(struct container *c, const struct mount_spec *m, struct a
   }
   int mnt = detached_mount(m, e);
   if (mnt < 0) return -1;
-  int err = in_container(c, m->path, mnt);
+  struct stat st;
+  int err = fstat(mnt, &st) < 0 ? errno : in_container(c, m->path, mnt, S_ISDIR(st.st_mode));
   close(mnt);
   if (err) {
     set_error(e, code_for_errno(err), err, "mount on %s: %s", m->path, strerror(err));
@@ -262,7 +285,7 @@ int unmount_in_container(struct container *c, const char *path, struct agent_err
     set_error(e, PV_ERR_INVALID, EINVAL, "mount path must be absolute without ..");
     return -1;
   }
-  int err = in_container(c, path, -1);
+  int err = in_container(c, path, -1, 1);
   if (err) {
     set_error(e, code_for_errno(err), err, "unmount %s: %s", path, strerror(err));
     return -1;

@@ -100,10 +100,13 @@ static int configure(int s, const struct netif_config *c, struct agent_error *e)
     ifreq_for(&r, c->name);
     put_in(&r.ifr_addr, c->address);
     if (ifctl(s, SIOCSIFADDR, &r, "set address of", e) < 0) return -1;
+    /* 0.0.0.0 removes the interface's address (a VM cleaned for reuse): no netmask then. */
+    if (memcmp(c->address, "\0\0\0\0", 4) == 0) goto mtu;
     ifreq_for(&r, c->name);
     put_in(&r.ifr_netmask, (const uint8_t *)&m);
     if (ifctl(s, SIOCSIFNETMASK, &r, "set netmask of", e) < 0) return -1;
   }
+mtu:
   if (c->has_mtu) {
     ifreq_for(&r, c->name);
     r.ifr_mtu = (int)c->mtu;

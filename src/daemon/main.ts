@@ -8,6 +8,8 @@ import { USAGE } from './flags';
 import { loadDaemonOptions } from './config-file';
 import { dockerHostFor, planListeners, serveOn, type ApiServer } from './listen';
 import { createApiApp } from '../api/v1.41/server';
+import { createNativeApp, isNativeRequest } from '../api/native/server';
+import { HeldVms } from '../vm/idle-vms';
 import { watchEventLoopLag } from '../util/loop-lag';
 import { logger, setLogLevel } from '../util/log';
 import { PodvisorError } from '../errors';
@@ -33,6 +35,8 @@ import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
 import { openNetworks } from '../net/daemon';
 import { dropStaleEndpoints, endpointIds, POD_VM_NICS } from '../pod/network';
+import { VolumeStore } from '../storage/volumes';
+import { removeWithContainers } from '../api/v1.41/volumes';
 
 /** The overlay directories inspect reports. */
 
@@ -101,7 +105,9 @@ async function main(argv: string[]): Promise<void> {
   // listen time touches no host network): /networks requests and pod starts wait for them.
   let networksOpened: (m: Awaited<ReturnType<typeof openNetworks>>) => void = () => undefined;
   const networks = new Promise<Awaited<ReturnType<typeof openNetworks>>>((resolve) => (networksOpened = resolve));
-  const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot, repairFrontend, networks });
+  // VMs the user holds (run-vm, stop --keep-vm): booted from the pool, of the pool's config.
+  const heldVms = new HeldVms(vmFactory, { size: vmDefaults, devices: { nics: canCreateTaps() ? POD_VM_NICS : 0 } });
+  const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot, repairFrontend, networks }, heldVms);
   images.store.setRunningProbe((id) => {
     try {
       return pods.isRunning(id);
@@ -122,6 +128,9 @@ async function main(argv: string[]): Promise<void> {
     rootfsPaths: (id: string) => rootfs.paths(id),
     archive: new ContainerArchive(rootfs),
   };
+  // Named and anonymous volumes under <data-root>/volumes; anonymous ones of --rm containers go with them.
+  const volumes = { store: await VolumeStore.open(opts.dataRoot), pods, events };
+  removeWithContainers(volumes);
   // --- end containers ------------------------------------------------------------------------
 
   const app = createApiApp({
@@ -129,12 +138,17 @@ async function main(argv: string[]): Promise<void> {
     images,
     containers,
     networks: { manager: networks },
+    volumes,
   });
+  // The native pod API (/v1/pods, /v1/vms) on the same sockets.
+  const nativeApp = createNativeApp({ pods, vms: pods.vms, images: images.store, vmDefaults, hostCpus: os.cpus().length, logDefaults: containers.logDefaults });
   // Log any stall of the event loop over 50 ms (no request may hold it longer).
   watchEventLoopLag();
   // Requests about a container being re-adopted wait for it (adoptionGate); the gate is a
-  // plain request listener in front of the app.
-  const handler = adoptionGate(pods, app) as unknown as typeof app;
+  // plain request listener in front of the apps.
+  const gated = adoptionGate(pods, app, /^(?:\/v[0-9.]+)?\/containers\/([^/?]+)\//);
+  const nativeGated = adoptionGate(pods, nativeApp, /^\/v1\/pods\/([^/?]+)/);
+  const handler = ((req: http.IncomingMessage, res: http.ServerResponse) => (isNativeRequest(req.url ?? '') ? nativeGated(req, res) : gated(req, res))) as unknown as typeof app;
   const servers: ApiServer[] = [];
   for (const host of opts.hosts) {
     servers.push(await serveOn(handler, host, listenPlan));
@@ -179,7 +193,7 @@ async function main(argv: string[]): Promise<void> {
     const t0 = Date.now();
     // Boots under way (a pool refill, a direct boot) end before we do: a VM that comes up now
     // is destroyed, so none is left without an owner.
-    await Promise.all([pods.settled(), vmFactory.close(), reclaimed.catch(() => undefined).then(() => hypervisor.close()), networks.then((n) => n?.shutdown())]);
+    await Promise.all([pods.settled(), heldVms.close(), vmFactory.close(), reclaimed.catch(() => undefined).then(() => hypervisor.close()), networks.then((n) => n?.shutdown())]);
     sharedMounter().close();
     log.info(`shut down in ${Date.now() - t0} ms`);
     process.exit(0);
@@ -189,12 +203,11 @@ async function main(argv: string[]): Promise<void> {
 }
 
 /**
- * The request handler: `app`, except that a request about a container being re-adopted after
- * a restart waits until that adoption has ended (PodManager.whenAdopted), so clients see it
+ * The request handler: `app`, except that a request about a container (`ref` finds its name
+ * or id in the URL) being re-adopted after a restart waits until that adoption has ended (PodManager.whenAdopted), so clients see it
  * running with its VM, or exited, never half-restored.
  */
-function adoptionGate(pods: PodManager, app: http.RequestListener): http.RequestListener {
-  const ref = /^(?:\/v[0-9.]+)?\/containers\/([^/?]+)\//;
+function adoptionGate(pods: PodManager, app: http.RequestListener, ref: RegExp): http.RequestListener {
   return (req, res) => {
     const m = ref.exec(req.url ?? '');
     let wait: Promise<void> | undefined;

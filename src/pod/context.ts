@@ -18,6 +18,7 @@ import type { PodNetworks } from './network';
 import { ExecStore } from './exec';
 import { PodRegistry, type Entry } from './registry';
 import { mainContainer, type PodRecord } from './types';
+import { VmReuse } from './vm-reuse';
 
 const log = logger('pod');
 
@@ -58,6 +59,8 @@ export interface PodHooks {
 export class PodContext {
   readonly registry: PodRegistry;
   readonly execs = new ExecStore();
+  /** Pods pinned to a held VM for their next boot, and runs whose VM is to be kept. */
+  readonly reuse = new VmReuse();
   /** Set by shutdown: exits seen afterwards are left for the next daemon. */
   closing = false;
   /** Work started but not waited for by the operation that started it (manager.ts). */

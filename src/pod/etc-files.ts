@@ -33,12 +33,20 @@ async function lstatOrNone(p: string): Promise<fs.Stats | undefined> {
   }
 }
 
-/** `<root>/etc` when it is a real directory, FALLBACK otherwise (or for a missing root). */
-async function etcDir(root: string): Promise<string | typeof FALLBACK> {
+/**
+ * `<root>/etc` when it is a real directory, FALLBACK otherwise (or for a missing root). With
+ * `create`, a missing /etc is made (mode 0755): images built FROM scratch have none, and
+ * dockerd gives every container one.
+ */
+async function etcDir(root: string, create = false): Promise<string | typeof FALLBACK> {
   const r = await lstatOrNone(root);
   if (!r?.isDirectory()) return FALLBACK;
   const etc = path.join(root, 'etc');
-  const st = await lstatOrNone(etc);
+  let st = await lstatOrNone(etc);
+  if (!st && create) {
+    await fs.promises.mkdir(etc, { mode: 0o755 }).catch(() => undefined);
+    st = await lstatOrNone(etc);
+  }
   return st?.isDirectory() ? etc : FALLBACK;
 }
 
@@ -53,7 +61,7 @@ function checkName(name: string): void {
 export async function writeEtcFile(root: string, name: string, data: Buffer, mode: number): Promise<true | typeof FALLBACK> {
   checkName(name);
   try {
-    const etc = await etcDir(root);
+    const etc = await etcDir(root, true);
     if (etc === FALLBACK) return FALLBACK;
     const file = path.join(etc, name);
     const st = await lstatOrNone(file);

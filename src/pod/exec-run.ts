@@ -13,7 +13,7 @@ import { AttachSession, ProcessIo } from './io';
 import { notRunning } from './lifecycle';
 import type { Entry } from './registry';
 import { mergeEnv, resolveUserInGuest, runtimeEnv } from './runtime';
-import { startFailure } from './start-error';
+import { execStartFailure } from './start-error';
 import { mainContainer } from './types';
 
 /** The conflict of an exec in a paused pod. */
@@ -70,7 +70,7 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
       ...(x.config.tty ? { rows: 24, cols: 80 } : {}),
     });
   } catch (err) {
-    const failed = startFailure(err, x.config.args[0] ?? '', 126);
+    const failed = execStartFailure(err, x.config.args[0] ?? '');
     x.exitCode = failed.exitCode;
     x.markReady();
     ctx.execs.retire(x.id);

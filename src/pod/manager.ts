@@ -49,6 +49,8 @@ import { mainContainer, type PodRecord, type PodSpec } from './types';
 import { rename, update, type PodUpdate } from './update';
 import { connectPod, disconnectPod } from './network-connect';
 import type { NetworkAttachment } from '../net/container-config';
+import { PodVms, type PodVmService } from './vms';
+import { HeldVms } from '../vm/idle-vms';
 
 export type { PodManagerDeps } from './context';
 export type { AttachOptions, LogsOptions } from './attach';
@@ -57,11 +59,14 @@ export type { WaitCondition, WaitResult } from './registry';
 /** Every pod of the daemon (see the module comment). */
 export class PodManager implements PodService {
   private readonly ctx: PodContext;
+  /** VMs as the seeds name them (Idle, Associated), and the operations that reuse them (./vms.ts). */
+  readonly vms: PodVmService;
 
-  constructor(deps: PodManagerDeps) {
+  constructor(deps: PodManagerDeps, held?: HeldVms) {
     const ctx = new PodContext(deps);
     ctx.hooks = { startLocked: (e, signal) => lifecycle.startLocked(ctx, e, signal) };
     this.ctx = ctx;
+    this.vms = new PodVms(ctx, held ?? new HeldVms(deps.factory, { size: { memoryMiB: 256, cpus: 1 } }));
   }
 
   // ---------------------------------------------------------------- lookup

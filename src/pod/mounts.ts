@@ -1,7 +1,7 @@
 /**
- * A container's mounts (tmpfs and bind mounts) on its VM, in two halves:
+ * A container's mounts (tmpfs, bind mounts and volumes) on its VM, in two halves:
  *
- *   host    each bind source is bind-mounted (mount(2), src/util/mounter.ts) into the VM's
+ *   host    each bind source or volume's data directory is bind-mounted (mount(2), src/util/mounter.ts) into the VM's
  *           volume share directory, at `<share>/<container id>/<n>`; these mounts live under
  *           the VM's runtime directory, so destroying the VM (which unmounts everything below
  *           its directory before removing it) takes them away too, after a daemon restart as
@@ -10,7 +10,7 @@
  *           with its options, or the directory `<container id>/<n>` of the volume share;
  *           read-only is a flag of the guest's mount, so the container cannot lift it.
  *
- * Only bind mounts need the VM's volume share (VmDeviceRequest.volumes); a pod with tmpfs
+ * Only bind mounts and volumes need the VM's volume share (VmDeviceRequest.volumes); a pod with tmpfs
  * mounts alone runs on any VM.
  */
 import * as fs from 'node:fs';
@@ -46,12 +46,44 @@ export interface PodBindMount {
   createSource: boolean;
 }
 
-/** One mount of a container. */
-export type PodMount = PodTmpfsMount | PodBindMount;
+/**
+ * A volume (a directory the daemon's volume store keeps) mounted into a container. For the
+ * VM it is a bind of `source`; the name is kept so that who uses a volume can be answered
+ * from the pods' records.
+ */
+export interface PodVolumeMount {
+  type: 'volume';
+  /** The volume's name (empty until the create resolves an anonymous one). */
+  name: string;
+  /** Absolute host path of the volume's data (empty until resolved at create). */
+  source: string;
+  /** Absolute path inside the container. */
+  target: string;
+  readOnly: boolean;
+  /** Made for this container without a name (an image's VOLUME, `-v /path`). */
+  anonymous: boolean;
+  /** Do not fill a new volume from the image's content at `target` (`nocopy`). */
+  noCopy?: boolean;
+  /** Labels and driver of a volume that `--mount` creates (taken at create). */
+  labels?: Record<string, string>;
+  driver?: string;
+}
 
-/** Whether a pod needs its VM booted with the volume share (it has a bind mount). */
+/** One mount of a container. */
+export type PodMount = PodTmpfsMount | PodBindMount | PodVolumeMount;
+
+/** Whether a pod needs its VM booted with the volume share (it has a bind or volume mount). */
 export function needsVolumeShare(spec: PodSpec): boolean {
-  return spec.containers.some((c) => (c.mounts ?? []).some((m) => m.type === 'bind'));
+  return spec.containers.some((c) => (c.mounts ?? []).some((m) => m.type !== 'tmpfs'));
+}
+
+/** IDs of the containers (of `pods`) that mount volume `name`. */
+export function volumeUsers(pods: Iterable<{ id: string; spec: PodSpec }>, name: string): string[] {
+  const out: string[] = [];
+  for (const p of pods) {
+    for (const c of p.spec.containers) if ((c.mounts ?? []).some((m) => m.type === 'volume' && m.name === name)) out.push(c.id);
+  }
+  return out;
 }
 
 /**
@@ -79,8 +111,9 @@ export function mountSubpath(containerId: string, n: number): string {
 /**
  * Host half for one container: each bind source (created first when `createSource`) is
  * bind-mounted at `<share>/<subpath>`. Returns an undo that unmounts them (the VM's teardown
- * does the same when it is not called). A source that is not a directory is refused: the
- * guest mounts directories of the share only.
+ * does the same when it is not called). A directory source is bound on a directory of the
+ * share, a regular file on an empty file there (the guest then mounts it on a file); any
+ * other kind of source (a device, a socket) is refused.
  */
 export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() => Promise<void>> {
   const done: string[] = [];
@@ -90,18 +123,28 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
   const share = vm.devices.volumes?.hostDir;
   try {
     for (const [n, m] of (c.mounts ?? []).entries()) {
-      if (m.type !== 'bind') continue;
+      if (m.type === 'tmpfs') continue;
       if (!share) throw new Error(`VM ${vm.id} has no volume share`);
-      if (m.createSource) await fs.promises.mkdir(m.source, { recursive: true, mode: 0o755 });
+      // -v makes a missing source as a directory (an existing file stays a file).
+      if (m.type === 'bind' && m.createSource && !(await fs.promises.lstat(m.source).catch(() => undefined))) {
+        await fs.promises.mkdir(m.source, { recursive: true, mode: 0o755 });
+      }
       let st: fs.Stats;
       try {
         st = await fs.promises.stat(m.source);
       } catch {
-        throw new InvalidArgumentError(`invalid mount config for type "bind": bind source path does not exist: ${m.source}`);
+        throw new InvalidArgumentError(`invalid mount config for type "${m.type}": bind source path does not exist: ${m.source}`);
       }
-      if (!st.isDirectory()) throw new InvalidArgumentError(`podvisor bind-mounts directories only, not ${m.source}`);
       const target = path.join(share, mountSubpath(c.id, n));
-      await fs.promises.mkdir(target, { recursive: true, mode: 0o700 });
+      if (st.isDirectory()) {
+        await fs.promises.mkdir(target, { recursive: true, mode: 0o700 });
+      } else if (st.isFile()) {
+        // A single file: bound onto an empty file of the share; the guest mounts it on a file.
+        await fs.promises.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+        await (await fs.promises.open(target, 'a', 0o600)).close();
+      } else {
+        throw new InvalidArgumentError(`podvisor bind-mounts directories and regular files only, not ${m.source}`);
+      }
       await sharedMounter().mount({ source: m.source, target, flags: MS_BIND | MS_REC });
       done.push(target);
     }
@@ -114,7 +157,7 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
 
 /**
  * Guest half for one container, after its CREATE_CONTAINER and before its init: the agent
- * mounts each tmpfs and each bind (a directory of the volume share) at its path, in order.
+ * mounts each tmpfs and each bind or volume (a directory or file of the volume share) at its path, in order.
  */
 export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
   for (const [n, m] of (c.mounts ?? []).entries()) {

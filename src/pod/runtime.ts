@@ -148,7 +148,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     for (const c of spec.containers) {
       await deps.rootfs.mount(c.id, path.join(vm.shareDir, rootfsInShare(c.id)));
       undo.push(() => deps.rootfs.unmount(c.id));
-      if (c.mounts?.some((m) => m.type === 'bind')) undo.push(await mountHostSources(vm, c));
+      if (c.mounts?.some((m) => m.type !== 'tmpfs')) undo.push(await mountHostSources(vm, c));
     }
     lap('rootfs and bind sources mounted');
     let resolv = '';

@@ -13,6 +13,7 @@ import { extraHostLines, resolvWith, withExtraHosts } from '../net/etc-config';
 import { joinNetwork, leaveNetworks, nicsFor } from './network';
 import { podSpecOf, type PodRecord, type PodSpec } from './types';
 import { needsVolumeShare } from './mounts';
+import { keepSandbox } from './vm-reuse';
 
 const log = logger('pod');
 
@@ -62,7 +63,11 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
   }
   return startPod(
     {
-      acquireVm: () => acquire(ctx, spec, giveUp, nets ? nicsFor(plan) : 0),
+      // A pod pinned to a VM the user holds (start --vm, replace) boots on that one.
+      acquireVm: () => {
+        const pinned = ctx.reuse.takePinned(r.id);
+        return pinned ? Promise.resolve(pinned) : acquire(ctx, spec, giveUp, nets ? nicsFor(plan) : 0);
+      },
       rootfs: ctx.deps.rootfs,
       containerDir: (id) => ctx.dir(id),
       resolvConf: ctx.deps.resolvConf,
@@ -98,8 +103,11 @@ export async function adoptSandbox(ctx: PodContext, podId: string, vmId: string)
   }
 }
 
-/** Destroy a finished run's VM, then unmount its containers' rootfs (never rejects). */
+/** Destroy a finished run's VM (or keep it, cleaned), then unmount its containers' rootfs (never rejects). */
 export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Promise<void> {
+  // stop --keep-vm and replace keep the VM, cleaned, instead (./vm-reuse.ts).
+  const keep = ctx.reuse.takeKeep(e.record.id);
+  if (keep) return keepSandbox(ctx, e, run, keep);
   const t0 = Date.now();
   // Ports, names and the address go first, so that nothing is answered by a dying VM.
   await leaveNetworks(await ctx.deps.networks, e.record.id);

@@ -16,7 +16,18 @@ export interface StartFailure {
   error: Error;
 }
 
-/** Classify the error of starting `cmd` (a container's init or an exec). */
+/**
+ * Classify the error of starting an exec's command: dockerd records 126 for every exec that
+ * could not start (missing command included, unlike a container's 127), and words it as
+ * `OCI runtime exec failed: exec failed: unable to start container process: ...`.
+ */
+export function execStartFailure(err: unknown, cmd: string): StartFailure {
+  const f = startFailure(err, cmd, 126);
+  if (!(f.error instanceof InvalidArgumentError) || f.error === err) return { exitCode: 126, error: f.error };
+  return { exitCode: 126, error: new InvalidArgumentError(`OCI runtime exec failed: exec failed: ${f.error.message}`, { cause: err }) };
+}
+
+/** Classify the error of starting `cmd` (a container's init, or an exec through execStartFailure). */
 export function startFailure(err: unknown, cmd: string, fallbackExitCode: number): StartFailure {
   const error = err instanceof Error ? err : new Error(String(err));
   const msg = error.message;

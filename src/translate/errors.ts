@@ -15,9 +15,27 @@ import {
   ReferenceInUseError,
   RegistryFailureError,
 } from '../storage/errors';
+import { InvalidVolumeError, NoSuchVolumeDriverError, NoSuchVolumeError, VolumeInUseError } from '../storage/volumes-errors';
+
+/** dockerd's message for a volume store failure (volume/service's errors), or undefined. */
+function volumeMessage(err: unknown): string | undefined {
+  if (err instanceof NoSuchVolumeError) return `${err.op} ${err.volume}: no such volume`;
+  if (err instanceof NoSuchVolumeDriverError) return `create ${err.volume}: error looking up volume plugin ${err.driver}: plugin "${err.driver}" not found`;
+  if (err instanceof VolumeInUseError) return `remove ${err.volume}: volume is in use - [${err.users.join(', ')}]`;
+  if (err instanceof InvalidVolumeError) {
+    switch (err.reason) {
+      case 'name-short': return `create ${err.volume}: volume name is too short, names should be at least two alphanumeric characters`;
+      case 'name-chars': return `create ${err.volume}: "${err.volume}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`;
+      case 'option': return `create ${err.volume}: invalid option: "${err.option}"`;
+    }
+  }
+  return undefined;
+}
 
 /** dockerd's message for a storage failure, or undefined when `err` is not one. */
 function storageMessage(err: unknown): string | undefined {
+  const volume = volumeMessage(err);
+  if (volume !== undefined) return volume;
   if (err instanceof NoSuchImageError) return `No such image: ${err.ref}`;
   if (err instanceof ImageDeleteConflictError) {
     const b = err.blocker;

@@ -121,7 +121,7 @@ export function containerJson(r: PodRecord, x: InspectExtras): Record<string, un
     out.SizeRw = x.size.rw;
     out.SizeRootFs = x.size.rootFs;
   }
-  out.Mounts = mountPoints(fe.hostConfig);
+  out.Mounts = mountPoints(fe.hostConfig, c.mounts ?? []);
   out.Config = fe.config;
   out.NetworkSettings = x.network ? networkSettingsJson(x.network.endpoints, x.network.ports, fe.config.ExposedPorts) : networkSettings();
   return out;
@@ -151,6 +151,6 @@ export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs:
   out.Status = statusText(m.state, x.now) + (m.state.status === 'running' ? healthSuffix(m) : '');
   out.HostConfig = { NetworkMode: fe.hostConfig.NetworkMode };
   out.NetworkSettings = { Networks: Object.fromEntries((x.network?.endpoints ?? []).map((e) => [e.networkName, endpointJson(e, !e.isDefault)])) };
-  out.Mounts = mountPoints(fe.hostConfig);
+  out.Mounts = mountPoints(fe.hostConfig, c.mounts ?? []);
   return out;
 }

@@ -21,16 +21,24 @@ function absTarget(target: string, prefix: string): string {
   return path.posix.normalize(target).replace(/(.)\/$/, '$1');
 }
 
-/** One `-v src:dst[:mode]` entry of HostConfig.Binds. */
+/** A volume mount still to be resolved at create (name empty: anonymous). */
+function volumeMount(name: string, target: string, readOnly: boolean, noCopy: boolean, extra: { labels?: Record<string, string>; driver?: string } = {}): PodMount {
+  return { type: 'volume', name, source: '', target, readOnly, anonymous: name === '', ...(noCopy ? { noCopy } : {}), ...extra };
+}
+
+/** One `-v [src:]dst[:mode]` entry of HostConfig.Binds (src absolute: a bind; a name: a volume). */
 function parseBind(spec: string): PodMount {
   const parts = spec.split(':');
-  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === '')) throw new InvalidArgumentError(`invalid volume specification: '${spec}'`);
+  if (parts.length > 3 || parts.some((p) => p === '')) throw new InvalidArgumentError(`invalid volume specification: '${spec}'`);
+  if (parts.length === 1) return volumeMount('', absTarget(parts[0], `invalid volume specification: '${spec}': invalid mount config for type "volume": `), false, false);
   const [source, target, mode = ''] = parts;
   const modes = mode ? mode.split(',') : [];
   for (const m of modes) if (!BIND_MODES.has(m)) throw new InvalidArgumentError(`invalid mode: ${mode}`);
   if (modes.includes('ro') && modes.includes('rw')) throw new InvalidArgumentError(`invalid mode: ${mode}`);
-  const t = absTarget(target, `invalid volume specification: '${spec}': invalid mount config for type "bind": `);
-  if (!path.posix.isAbsolute(source)) throw new NotImplementedError(`podvisor does not support named volumes yet (${source})`);
+  const isBind = path.posix.isAbsolute(source);
+  const t = absTarget(target, `invalid volume specification: '${spec}': invalid mount config for type "${isBind ? 'bind' : 'volume'}": `);
+  if (!isBind) return volumeMount(source, t, modes.includes('ro'), modes.includes('nocopy'));
+  if (modes.includes('nocopy')) throw new InvalidArgumentError(`invalid mode: ${mode}`);
   return { type: 'bind', source: path.posix.normalize(source), target: t, readOnly: modes.includes('ro'), createSource: true };
 }
 
@@ -68,7 +76,17 @@ function parseMountEntry(raw: unknown): PodMount {
   if (type !== 'bind' && type !== 'tmpfs' && type !== 'volume') throw new InvalidArgumentError(`${where}mount type unknown`);
   if (!target) throw new InvalidArgumentError(`${where}field Target must not be empty`);
   const t = absTarget(target, where);
-  if (type === 'volume') throw new NotImplementedError('podvisor does not support volumes yet');
+  if (type === 'volume') {
+    if (source && (source.includes('/') || source.includes(':'))) throw new InvalidArgumentError(`${where}invalid volume name: '${source}'`);
+    const vo = (m.VolumeOptions && typeof m.VolumeOptions === 'object' ? m.VolumeOptions : {}) as Json;
+    const dc = (vo.DriverConfig && typeof vo.DriverConfig === 'object' ? vo.DriverConfig : {}) as Json;
+    const labels = vo.Labels && typeof vo.Labels === 'object' ? (vo.Labels as Record<string, string>) : undefined;
+    const driver = typeof dc.Name === 'string' && dc.Name ? dc.Name : undefined;
+    if (dc.Options && typeof dc.Options === 'object' && Object.keys(dc.Options).length) {
+      throw new NotImplementedError('podvisor does not support volume driver options (the local driver\'s type, device, o)');
+    }
+    return volumeMount(source, t, m.ReadOnly === true, vo.NoCopy === true, { ...(labels ? { labels } : {}), ...(driver ? { driver } : {}) });
+  }
   if (type === 'tmpfs') {
     if (source) throw new InvalidArgumentError(`${where}field Source must not be specified`);
     const to = (m.TmpfsOptions ?? {}) as Json;
@@ -86,8 +104,7 @@ function parseMountEntry(raw: unknown): PodMount {
  * Every mount of a create request, checked: Binds, then Mounts, then Tmpfs (a mount point
  * used twice is refused, as dockerd does).
  */
-export function parseMounts(hc: Pick<DockerHostConfig, 'Binds' | 'Mounts' | 'Tmpfs' | 'VolumesFrom'>): PodMount[] {
-  if (hc.VolumesFrom?.length) throw new NotImplementedError('podvisor does not support --volumes-from yet');
+export function parseMounts(hc: Pick<DockerHostConfig, 'Binds' | 'Mounts' | 'Tmpfs'>): PodMount[] {
   const out: PodMount[] = [];
   for (const b of hc.Binds ?? []) out.push(parseBind(String(b)));
   for (const m of hc.Mounts ?? []) out.push(parseMountEntry(m));
@@ -106,20 +123,38 @@ export function parseMounts(hc: Pick<DockerHostConfig, 'Binds' | 'Mounts' | 'Tmp
   return out.sort((a, b) => depth(a.target) - depth(b.target));
 }
 
-/**
- * inspect's `Mounts`, as dockerd lists them: binds and Mounts entries (not --tmpfs), sorted
- * by destination.
- */
-export function mountPoints(hc: Pick<DockerHostConfig, 'Binds' | 'Mounts'>): Array<Record<string, unknown>> {
-  const out: Array<Record<string, unknown>> = [];
+/** The mode string of each `-v` entry, by its normalised destination. */
+function bindModes(hc: Pick<DockerHostConfig, 'Binds'>): Map<string, string> {
+  const out = new Map<string, string>();
   for (const b of hc.Binds ?? []) {
-    const [source = '', target = '', mode = ''] = String(b).split(':');
-    out.push({ Type: 'bind', Source: source, Destination: target, Mode: mode, RW: !mode.split(',').includes('ro'), Propagation: 'rprivate' });
+    const parts = String(b).split(':');
+    if (parts.length < 2) continue;
+    out.set(path.posix.normalize(parts[1]).replace(/(.)\/$/, '$1'), parts[2] ?? '');
   }
-  for (const raw of hc.Mounts ?? []) {
-    const m = raw as Json;
-    if (m.Type === 'bind') out.push({ Type: 'bind', Source: m.Source, Destination: m.Target, Mode: '', RW: m.ReadOnly !== true, Propagation: 'rprivate' });
-    else if (m.Type === 'tmpfs') out.push({ Type: 'tmpfs', Source: '', Destination: m.Target, Mode: '', RW: m.ReadOnly !== true, Propagation: '' });
+  return out;
+}
+
+/**
+ * inspect's `Mounts`, as dockerd lists them, from the container's resolved mounts: binds,
+ * volumes (with their names, also anonymous ones) and `--mount type=tmpfs` entries (not
+ * --tmpfs), sorted by destination. Mode is the `-v` mode as written, `z` for a volume
+ * named without one (dockerd's default label mode), empty otherwise.
+ */
+export function mountPoints(hc: Pick<DockerHostConfig, 'Binds' | 'Mounts'>, mounts: readonly PodMount[]): Array<Record<string, unknown>> {
+  const modes = bindModes(hc);
+  const fromMounts = new Set((hc.Mounts ?? []).map((raw) => String((raw as Json).Target ?? '')).map((t) => path.posix.normalize(t).replace(/(.)\/$/, '$1')));
+  const out: Array<Record<string, unknown>> = [];
+  for (const m of mounts) {
+    const v = modes.get(m.target);
+    const named = v !== undefined || fromMounts.has(m.target);
+    if (m.type === 'tmpfs') {
+      if (fromMounts.has(m.target)) out.push({ Type: 'tmpfs', Source: '', Destination: m.target, Mode: '', RW: !m.readOnly, Propagation: '' });
+    } else if (m.type === 'bind') {
+      out.push({ Type: 'bind', Source: m.source, Destination: m.target, Mode: v ?? '', RW: !m.readOnly, Propagation: 'rprivate' });
+    } else {
+      const mode = v || (named ? 'z' : '');
+      out.push({ Type: 'volume', Name: m.name, Source: m.source, Destination: m.target, Driver: 'local', Mode: mode, RW: !m.readOnly, Propagation: '' });
+    }
   }
   return out.sort((a, b) => String(a.Destination).localeCompare(String(b.Destination)));
 }

@@ -6,8 +6,12 @@
  */
 import { execFile } from 'node:child_process';
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { assembleImage, buildLayer, packTar } from '../fixtures/image-builder';
+import { digestHex } from '../../src/storage/digest';
 
 jest.setTimeout(120000);
 
@@ -56,7 +60,34 @@ test('a pulled image pushed to another repository is mounted, keeps its digest, 
   await docker(['pull', '-q', SOURCE]);
 });
 
-// A loaded image's upload of a new layer waits for docker load to be served again (docs/limitations.md).
-test('an image that does not exist locally is refused', async () => {
+test('a loaded image uploads its new layer and pulls back with the same ID; unknown images are refused', async () => {
+  const layer = await buildLayer([{ name: 'data', content: crypto.randomBytes(200000) }]);
+  const img = assembleImage([layer]);
+  const tag = `${REG}/imagelife-${RUN}/loaded:1`;
+  const archive = await packTar([
+    { name: `${digestHex(img.configDigest)}.json`, content: img.config },
+    { name: 'l0/layer.tar', content: layer.tar },
+    { name: 'manifest.json', content: JSON.stringify([{ Config: `${digestHex(img.configDigest)}.json`, RepoTags: [tag], Layers: ['l0/layer.tar'] }]) },
+  ]);
+  const file = path.join(path.dirname(d.socketPath), 'loaded.tar');
+  fs.writeFileSync(file, archive);
+  await docker(['load', '-q', '-i', file]);
+  const out = await docker(['push', tag]);
+  expect(out).toContain(`${digestHex(layer.diffId).slice(0, 12)}: Pushed`);
+  expect(out).toMatch(/1: digest: sha256:[a-f0-9]{64} size: \d+/);
+  await docker(['rmi', tag]);
+  await docker(['pull', '-q', tag]);
+  expect((await docker(['image', 'inspect', '-f', '{{.Id}}', tag])).trim()).toBe(img.configDigest);
+
+  // Pushed, then saved and loaded again: the same ID, and a second push gives the same
+  // manifest digest (the pulled layer blob is kept and saved back byte for byte).
+  const digest = (await docker(['image', 'inspect', '-f', '{{index .RepoDigests 0}}', tag])).trim();
+  const saved = path.join(path.dirname(d.socketPath), 'pushed.tar');
+  await docker(['save', '-o', saved, tag]);
+  await docker(['rmi', tag]);
+  await docker(['load', '-q', '-i', saved]);
+  expect((await docker(['image', 'inspect', '-f', '{{.Id}}', tag])).trim()).toBe(img.configDigest);
+  expect(await docker(['push', tag])).toContain(`1: digest: ${digest.split('@')[1]}`);
+
   await expect(docker(['push', `${REG}/imagelife-${RUN}/none:1`])).rejects.toThrow(/An image does not exist locally with the tag: .*imagelife-.*\/none/);
 });

@@ -1,7 +1,7 @@
 /**
  * tmpfs and bind mounts through the stock docker CLI against the real daemon (real QEMU VMs):
  * `--tmpfs` and `--mount type=tmpfs` with size and mode, `-v /host:/ctr[:ro]` and
- * `--mount type=bind`, writes seen on both sides, read-only enforced in the guest, a missing
+ * `--mount type=bind` of directories and single files, writes seen on both sides, read-only enforced in the guest, a missing
  * source created for -v and refused for --mount, inspect's Mounts / Binds / Mounts / Tmpfs as
  * dockerd shows them, and nothing left mounted on the host afterwards.
  */
@@ -128,4 +128,27 @@ test('bad mount specs answer dockerd\'s messages and create nothing', () => {
     expect(r.err).toContain(msg);
   }
   expect(ok(['ps', '-aq'])).toBe('');
+});
+
+test('single-file binds: content both ways, ownership and mode kept, :ro enforced in the guest', async () => {
+  const file = path.join(host, 'app.conf');
+  fs.writeFileSync(file, 'setting=1\n', { mode: 0o640 });
+  fs.chownSync(file, 1000, 1000);
+  const ro = path.join(host, 'ro.conf');
+  fs.writeFileSync(ro, 'fixed\n');
+  ok(['run', '-d', '--name', 'f1', '-v', `${file}:/etc/app/app.conf`, '-v', `${ro}:/etc/ro.conf:ro`, IMAGE, 'sleep', '600']);
+  expect(ok(['exec', 'f1', 'cat', '/etc/app/app.conf'])).toBe('setting=1');
+  expect(ok(['exec', 'f1', 'stat', '-c', '%u:%g %a', '/etc/app/app.conf'])).toBe('1000:1000 640');
+  // Guest -> host, then host -> guest, on the same file.
+  ok(['exec', 'f1', 'sh', '-c', 'echo setting=2 > /etc/app/app.conf']);
+  expect(fs.readFileSync(file, 'utf8')).toBe('setting=2\n');
+  fs.writeFileSync(file, 'setting=3\n');
+  expect(ok(['exec', 'f1', 'cat', '/etc/app/app.conf'])).toBe('setting=3');
+  const w = docker(['exec', 'f1', 'sh', '-c', 'echo x > /etc/ro.conf']);
+  expect(w.err).toContain('Read-only file system');
+  expect(fs.readFileSync(ro, 'utf8')).toBe('fixed\n');
+  ok(['rm', '-f', 'f1']);
+  for (let i = 0; i < 100 && mountsUnder(d.execRoot).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(mountsUnder(d.execRoot)).toEqual([]);
+  expect(fs.readFileSync(file, 'utf8')).toBe('setting=3\n');
 });

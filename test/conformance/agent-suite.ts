@@ -205,6 +205,9 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       await expect(agent.addRoute({ destination: '10.98.0.1', prefix: 16, device: name })).rejects.toBeInstanceOf(InvalidArgumentError);
       await agent.configureInterface({ name, up: false });
       expect((await agent.listInterfaces()).find((i) => i.name === name)?.up).toBe(false);
+      // Address 0.0.0.0 removes the address (a VM cleaned for another pod).
+      await agent.configureInterface({ name, address: '0.0.0.0', prefix: 0 });
+      expect((await agent.listInterfaces()).find((i) => i.name === name)).toEqual({ name, mac, mtu: 1400, up: false });
     });
 
     it('mounts a tmpfs in a container (with options, read-only) and unmounts it', async () => {

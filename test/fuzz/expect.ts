@@ -10,8 +10,8 @@
  *  - `POST /images/{name}/tag` with a missing or invalid `repo`: dockerd answers 500
  *    "invalid reference format..." (its tag route does not mark the parse error as a bad
  *    parameter);
- *  - `POST /images/create?fromSrc=...` (import): dockerd answers 500 when the source cannot
- *    be fetched; podvisor does not implement import and answers 501.
+ *  - `POST /images/create?fromSrc=<url>` (import) whose source cannot be fetched: dockerd
+ *    answers 500 with the dial error, as podvisor does (the same pattern as a pull).
  */
 import type { FuzzCase } from './cases';
 
@@ -22,6 +22,5 @@ const NETWORK_ERROR = /dial tcp|no such host|connection refused|no Host in reque
 export function dockerdAnswers5xx(c: FuzzCase, status: number, body = ''): boolean {
   if (REGISTRY_ROUTES.has(c.route) && status === 500 && NETWORK_ERROR.test(body)) return true;
   if (c.route === '/images/*name/tag' && status === 500 && /invalid reference format/.test(body)) return true;
-  if (c.route === '/images/create' && status === 501 && /fromSrc=/.test(c.target)) return true;
   return false;
 }

@@ -30,6 +30,7 @@ import { assertLogsReadable } from '../../pod/log-config';
 import type { PodUpdate, WaitCondition } from '../../pod/service';
 import { mainContainer, type PodRecord } from '../../pod/types';
 import { checkBindSources } from '../../pod/mounts';
+import { anonymousVolumesOf, createWithVolumes, removeVolumesAfter } from './volumes';
 import { logger } from '../../util/log';
 import { parseRfc3339 } from '../../util/time';
 
@@ -89,9 +90,11 @@ export function register(router: Router, services: ApiServices): void {
     const id = crypto.randomBytes(32).toString('hex');
     const nets = await services.networks?.manager;
     const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus, logDefaults: c.logDefaults, ...(nets ? { networks: lookupOver((ref) => nets.get(ref)) } : {}) });
-    await checkBindSources(t.spec);
-    await yieldLoop();
-    await c.pods.create(t.spec, name || undefined, t.frontend);
+    await createWithVolumes(services, t, async () => {
+      await checkBindSources(t.spec);
+      await yieldLoop();
+      await c.pods.create(t.spec, name || undefined, t.frontend);
+    }, c.archive);
     // podvisor has no create warnings to give (dockerd's are about cgroup features of the host).
     sendJson(res, 201, { Id: id, Warnings: [] });
   }));
@@ -146,6 +149,8 @@ export function register(router: Router, services: ApiServices): void {
       if (!labelsMatch(r.sandbox.spec.labels, filters.label ?? [])) continue;
       if (ancestorIds && !ancestorIds.includes(main.spec.image)) continue;
       if (filters.health?.length && !filters.health.includes(healthWord(main))) continue;
+      // dockerd's volume filter: a mount's volume name, host source or destination.
+      if (filters.volume?.length && !filters.volume.some((v) => (main.spec.mounts ?? []).some((m) => m.target === v || (m.type !== 'tmpfs' && m.source === v) || (m.type === 'volume' && m.name === v)))) continue;
       const network = await networkView(services, r.id);
       out.push(containerSummary(r, { ...(size ? { size: await sizes(c, r) } : {}), ...(network ? { network } : {}) }));
       if (limit > 0 && out.length >= limit) break;
@@ -255,7 +260,9 @@ export function register(router: Router, services: ApiServices): void {
   router.delete('/containers/:id', typed('DELETE /containers/:id', async ({ params, query }, _req, res) => {
     const c = svc(services, 'containers');
     if (query.link) throw new InvalidArgumentError('Conflict, cannot remove the default link name of the container');
+    const anonymous = query.v ? anonymousVolumesOf(services, params.id) : [];
     await c.pods.remove(params.id, { force: query.force });
+    await removeVolumesAfter(services, anonymous);
     res.status(204).end();
   }));
 

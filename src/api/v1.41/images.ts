@@ -1,6 +1,6 @@
 /**
  * Image routes, in dockerd 20.10's wire format: POST /images/create (pull, streaming progress
- * JSON), GET /images/json, GET /images/{name}/json, GET /images/{name}/history,
+ * JSON; with fromSrc, import: image-import.ts), GET /images/json, GET /images/{name}/json, GET /images/{name}/history,
  * POST /images/{name}/tag, DELETE /images/{name}, POST /images/prune,
  * GET /distribution/{name}/json. Names may contain slashes (`127.0.0.1:5000/x/y`), so the
  * routes use wildcards, as the docker CLI sends them unescaped.
@@ -15,10 +15,11 @@ import { decodeRegistryAuth } from '../../storage/registry/auth';
 import { parsePlatform, type Platform } from '../../storage/registry/manifest';
 import { isDigest } from '../../storage/digest';
 import { isValidTag, parseReference, familiarName, type ImageReference } from '../../storage/reference';
-import { InvalidArgumentError, NotFoundError, NotImplementedError, PodvisorError, UnavailableError } from '../../errors';
+import { InvalidArgumentError, NotFoundError, PodvisorError, UnavailableError } from '../../errors';
 import { NoSuchImageError } from '../../storage/errors';
 import { dockerMessage } from '../../translate/errors';
 import { sendJson, svc } from './kit/params';
+import { importImage } from './image-import';
 import { progressLine, writeProgressError } from './kit/progress';
 import { exactBoolFilter, labelsMatch, pruneLabelsMatch } from './kit/filters';
 import { pruneUntilSeconds } from './kit/time';
@@ -48,10 +49,8 @@ export function pullReference(fromImage: string, tag: string | undefined): Image
 }
 
 async function createImage(images: ImageService, query: CreateQuery, req: Request, res: Response): Promise<void> {
-  if (query.fromSrc !== undefined) {
-    throw new NotImplementedError('importing a root filesystem (docker import, fromSrc) is not supported by podvisor');
-  }
   const fromImage = query.fromImage;
+  if (!fromImage && query.fromSrc !== undefined) return importImage(images, query, req, res);
   if (!fromImage) throw new UnavailableError('Get "http:": http: no Host in request URL');
   const ref = pullReference(fromImage, query.tag);
   let platform: Platform | undefined;

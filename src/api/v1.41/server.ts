@@ -11,6 +11,7 @@ import { dockerErrorHandler } from './errors';
 import { NotFoundError } from '../../errors';
 import { logger } from '../../util/log';
 import * as system from './system';
+import * as imageArchive from './image-archive';
 import * as imagePush from './image-push';
 import * as images from './images';
 import * as auth from './auth';
@@ -18,11 +19,14 @@ import * as containers from './containers';
 import * as exec from './exec';
 import * as networks from './networks';
 import * as archive from './archive';
+import * as commit from './commit';
+import * as build from './build';
+import * as volumes from './volumes';
 
 const log = logger('api');
 
 /** Route modules in registration order. Each adds its routes to the shared router. */
-const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system, imagePush, images, auth, containers, exec, networks, archive];
+const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system, imageArchive, imagePush, images, auth, containers, exec, networks, archive, volumes, commit, build];
 
 /** Build the express app for the given services. */
 export function createApiApp(services: ApiServices): express.Express {

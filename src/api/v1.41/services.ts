@@ -9,6 +9,7 @@ import type { PodService } from '../../pod/service';
 import type { EventBus } from '../../pod/events';
 import type { PodVmSize } from '../../translate/resources';
 import type { NetworkServices } from './networks';
+import type { VolumeServices } from './volumes';
 import type { ContainerArchive } from '../../storage/archive/service';
 
 export interface ApiServices {
@@ -20,6 +21,8 @@ export interface ApiServices {
   containers?: ContainerServices;
   /** Networks (absent in tests that do not need them). */
   networks?: NetworkServices;
+  /** Volumes (absent in tests that do not need them). */
+  volumes?: VolumeServices;
 }
 
 /** What the container, exec and event routes use. */

@@ -11,17 +11,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
 import * as zlib from 'node:zlib';
-import { PassThrough, Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { pipeline as pipelineCb, type Readable } from 'node:stream';
 import type { ContentStore } from '../content';
 import type { LayerStore } from '../layers/store';
 import type { ImageStore } from '../images';
 import type { ImageConfig } from '../types';
 import { spoolArchive, type ArchiveLimits, type SpooledArchive } from './read';
-import { extractLayer } from '../extract';
-import { HashingStream, chainIds, isDigest, shortId, sha256Digest } from '../digest';
+import { storeLayerTar } from './layer-in';
+import { chainIds, isDigest, shortId, sha256Digest } from '../digest';
 import { familiarString, parseTagged, type ImageReference } from '../reference';
-import { MediaType } from '../registry/manifest';
 import { InvalidArgumentError } from '../../errors';
 
 /** What a load reports as it goes (worded for the Docker API by src/translate/image-archive.ts). */
@@ -83,9 +81,7 @@ async function openTar(file: string): Promise<Readable> {
   await fh.close();
   const raw = fs.createReadStream(file, { highWaterMark: 256 * 1024 });
   if (head[0] !== 0x1f || head[1] !== 0x8b) return raw;
-  const gunzip = zlib.createGunzip({ chunkSize: 256 * 1024 });
-  raw.on('error', (err) => gunzip.destroy(err));
-  return raw.pipe(gunzip);
+  return pipelineCb(raw, zlib.createGunzip({ chunkSize: 256 * 1024 }), () => undefined);
 }
 
 /** Loads docker-archives into the stores. */
@@ -152,40 +148,10 @@ export class ArchiveLoader {
   /** Verify, unpack and keep (gzipped) one layer. */
   private async importLayer(file: string, diffId: string, index: number, short: string, emit: (e: LoadEvent) => void): Promise<void> {
     const total = (await fs.promises.stat(file)).size;
-    const ingest = await this.layers.begin();
-    try {
-      const tarStream = await openTar(file);
-      const hasher = new HashingStream();
-      let last = 0;
-      let read = 0;
-      const counter = new Transform({
-        transform(chunk: Buffer, _e, cb) {
-          read += chunk.length;
-          const now = Date.now();
-          if (now - last >= 100) {
-            last = now;
-            emit({ kind: 'layer', layer: short, current: Math.min(read, total), total });
-          }
-          cb(null, chunk);
-        },
-      });
-      const toExtract = new PassThrough({ highWaterMark: 1024 * 1024 });
-      const toGzip = new PassThrough({ highWaterMark: 1024 * 1024 });
-      const extracted = extractLayer(toExtract, ingest.dir);
-      extracted.catch(() => tarStream.destroy());
-      const kept = this.content.ingestNew(toGzip.pipe(zlib.createGzip()));
-      hasher.pipe(toExtract);
-      hasher.pipe(toGzip);
-      const [, result, blob] = await Promise.all([pipeline(tarStream, counter, hasher), extracted, kept]);
-      if (hasher.digest() !== diffId) {
-        await this.content.delete(blob.digest);
-        throw new InvalidArgumentError(`invalid diffID for layer ${index}: expected "${diffId}", got "${hasher.digest()}"`);
-      }
-      emit({ kind: 'layer', layer: short, current: total, total });
-      await ingest.commit(diffId, result.size, { digest: blob.digest, size: blob.size, compression: 'gzip', mediaType: MediaType.DockerLayerGzip, tarSize: hasher.bytes });
-    } catch (err) {
-      await ingest.abort();
-      throw err;
-    }
+    await storeLayerTar(this.content, this.layers, await openTar(file), {
+      expect: { diffId, index },
+      onBytes: (read) => emit({ kind: 'layer', layer: short, current: Math.min(read, total), total }),
+    });
+    emit({ kind: 'layer', layer: short, current: total, total });
   }
 }

@@ -15,11 +15,12 @@
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { pipeline as pipelineCb, type Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import type { ContentStore } from '../content';
 import type { LayerBlob, LayerStore } from '../layers/store';
 import type { ImageStore, StoredImageView } from '../images';
+import { packEntry, writeEntry, type TarHeader } from '../tar-pack';
 import { HashingStream, chainIds, digestHex, sha256Digest } from '../digest';
 import { familiarName, parseReference, parseTagged, type ImageReference } from '../reference';
 import { NotFoundError, NotImplementedError } from '../../errors';
@@ -79,13 +80,11 @@ export function resolveSaveNames(store: ImageStore, names: string[]): SaveItem[]
   return [...items.values()];
 }
 
-/** The tar of a layer, from its blob. */
+/** The tar of a layer, from its blob. Destroying the returned stream closes the file too. */
 function openLayerTar(content: ContentStore, blob: LayerBlob): Readable {
   const raw = fs.createReadStream(content.blobPath(blob.digest), { highWaterMark: 256 * 1024 });
   if (blob.compression === 'none') return raw;
-  const gunzip = zlib.createGunzip({ chunkSize: 256 * 1024 });
-  raw.on('error', (e) => gunzip.destroy(e));
-  return raw.pipe(gunzip);
+  return pipelineCb(raw, zlib.createGunzip({ chunkSize: 256 * 1024 }), () => undefined);
 }
 
 /** Uncompressed size of a layer's tar (recorded at pull or load; counted once otherwise). */
@@ -97,23 +96,13 @@ async function tarSize(content: ContentStore, blob: LayerBlob): Promise<number> 
 }
 
 /** Write one entry whose bytes come from a stream, checking its sha256 against `diffId`. */
-async function addStreamEntry(pack: tar.Pack, header: Parameters<tar.Pack['entry']>[0], source: Readable, diffId: string): Promise<void> {
+async function addStreamEntry(pack: tar.Pack, header: TarHeader, source: Readable, diffId: string): Promise<void> {
   const hasher = new HashingStream();
-  let entryDone!: Promise<void>;
-  const entry = (() => {
-    let sink!: ReturnType<tar.Pack['entry']>;
-    entryDone = new Promise<void>((resolve, reject) => {
-      sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
-    });
-    return sink;
-  })();
-  source.pipe(hasher);
-  source.on('error', (e) => hasher.destroy(e));
-  for await (const chunk of hasher as AsyncIterable<Buffer>) {
-    if (!entry.write(chunk)) await new Promise<void>((resolve) => entry.once('drain', () => resolve()));
-  }
+  const { entry, done } = packEntry(pack, header);
+  // Leaving the loop early destroys `hasher`, which (through the pipeline) closes the layer file.
+  for await (const chunk of pipelineCb(source, hasher, () => undefined) as AsyncIterable<Buffer>) await writeEntry(entry, chunk);
   entry.end(undefined);
-  await entryDone;
+  await done;
   if (hasher.digest() !== diffId) throw new Error(`layer ${diffId}: the stored blob no longer matches its diff ID (got ${hasher.digest()})`);
 }
 
@@ -133,11 +122,23 @@ export async function prepareSave(store: ImageStore, layers: LayerStore, names: 
 
 /**
  * Stream the archive of `items` (from prepareSave) into `out`. Rejects, after destroying
- * the stream, when a layer cannot be read back exactly.
+ * the stream, when a layer cannot be read back exactly or `out` closes early (the client went
+ * away); the layers stay held against gc (an rmi meanwhile) until then, and every file opened
+ * for the archive is closed by the time it settles.
  */
 export async function writeSaveArchive(content: ContentStore, layers: LayerStore, items: SaveItem[], out: NodeJS.WritableStream): Promise<void> {
+  const release = layers.hold([...new Set(items.flatMap((i) => i.image.layers))]);
+  const configs = new Map<string, Buffer>();
+  try {
+    for (const { image } of items) if (!configs.has(image.id)) configs.set(image.id, await content.read(image.id));
+  } catch (err) {
+    release();
+    throw err;
+  }
   const pack = tar.pack();
   const piped = pipeline(pack as unknown as Readable, out);
+  // Awaited below; a client going away rejects it while entries are still being added.
+  piped.catch(() => undefined);
   try {
     const written = new Set<string>();
     const manifest: Array<{ Config: string; RepoTags: string[] | null; Layers: string[] }> = [];
@@ -147,7 +148,7 @@ export async function writeSaveArchive(content: ContentStore, layers: LayerStore
       const configName = `${digestHex(image.id)}.json`;
       if (!written.has(configName)) {
         written.add(configName);
-        pack.entry({ name: configName, mode: 0o644, mtime }, await content.read(image.id));
+        packEntry(pack, { name: configName, mode: 0o644, mtime }, configs.get(image.id));
       }
       const chains = chainIds(image.layers);
       const paths: string[] = [];
@@ -159,9 +160,9 @@ export async function writeSaveArchive(content: ContentStore, layers: LayerStore
           written.add(dir);
           const blob = layers.get(image.layers[i]).blob as LayerBlob;
           const v1 = { id: dir, ...(parent ? { parent } : {}), created: mtime.toISOString(), container_config: { Cmd: null }, os: image.config.os };
-          pack.entry({ name: `${dir}/`, type: 'directory', mode: 0o755, mtime });
-          pack.entry({ name: `${dir}/VERSION`, mode: 0o644, mtime }, '1.0');
-          pack.entry({ name: `${dir}/json`, mode: 0o644, mtime }, JSON.stringify(v1));
+          packEntry(pack, { name: `${dir}/`, type: 'directory', mode: 0o755, mtime });
+          packEntry(pack, { name: `${dir}/VERSION`, mode: 0o644, mtime }, '1.0');
+          packEntry(pack, { name: `${dir}/json`, mode: 0o644, mtime }, JSON.stringify(v1));
           const size = await tarSize(content, blob);
           await addStreamEntry(pack, { name: `${dir}/layer.tar`, mode: 0o644, mtime, size }, openLayerTar(content, blob), image.layers[i]);
         }
@@ -174,13 +175,15 @@ export async function writeSaveArchive(content: ContentStore, layers: LayerStore
         repositories[repo] = { ...(repositories[repo] ?? {}), [ref.tag ?? 'latest']: parent ?? '' };
       }
     }
-    pack.entry({ name: 'manifest.json', mode: 0o644, mtime: new Date(0) }, JSON.stringify(manifest));
-    if (Object.keys(repositories).length) pack.entry({ name: 'repositories', mode: 0o644, mtime: new Date(0) }, JSON.stringify(repositories));
+    packEntry(pack, { name: 'manifest.json', mode: 0o644, mtime: new Date(0) }, JSON.stringify(manifest));
+    if (Object.keys(repositories).length) packEntry(pack, { name: 'repositories', mode: 0o644, mtime: new Date(0) }, JSON.stringify(repositories));
     pack.finalize();
+    await piped;
   } catch (err) {
     pack.destroy(err as Error);
     await piped.catch(() => undefined);
     throw err;
+  } finally {
+    release();
   }
-  await piped;
 }

@@ -13,8 +13,8 @@ import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { at, RootDir } from './resolve';
+import { packEntry, writeEntry, type TarHeader } from '../tar-pack';
 
-type TarHeader = Parameters<tar.Pack['entry']>[0];
 
 const CHUNK = 256 * 1024;
 
@@ -33,17 +33,12 @@ function devParts(rdev: number): { major: number; minor: number } {
 export function packTree(dir: fs.promises.FileHandle, name: string | undefined, base: string): Readable {
   const pack = tar.pack();
   const links = new Map<string, string>();
-  const entry = (header: TarHeader, body?: Buffer): Promise<void> =>
-    new Promise((resolve, reject) => {
-      pack.entry(header, body ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve()));
-    });
+  const entry = (header: TarHeader, body?: Buffer): Promise<void> => packEntry(pack, header, body ?? Buffer.alloc(0)).done;
 
   const fileEntry = async (parent: fs.promises.FileHandle, n: string, st: fs.Stats, hdr: TarHeader): Promise<void> => {
     const fh = await fs.promises.open(at(parent, n), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     try {
-      let finished: (err?: Error | null) => void = () => undefined;
-      const done = new Promise<void>((resolve, reject) => (finished = (err) => (err ? reject(err) : resolve())));
-      const out = pack.entry({ ...hdr, type: 'file', size: st.size }, (err) => finished(err));
+      const { entry: out, done } = packEntry(pack, { ...hdr, type: 'file', size: st.size });
       let left = st.size;
       while (left > 0) {
         const buf = Buffer.alloc(Math.min(CHUNK, left));
@@ -51,7 +46,7 @@ export function packTree(dir: fs.promises.FileHandle, name: string | undefined, 
         // Shrunk meanwhile: the header's size is kept, the rest is zeros.
         const chunk = bytesRead === 0 ? buf : buf.subarray(0, bytesRead);
         left -= chunk.length;
-        if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+        await writeEntry(out, chunk);
       }
       (out as unknown as { end(): void }).end();
       await done;

@@ -232,7 +232,11 @@ export class FakeAgent implements Agent {
     if (config.mac !== undefined && config.mac.toLowerCase() !== i.mac) {
       throw new InvalidArgumentError(`interface ${config.name} does not have the expected hardware address`);
     }
-    if (config.address !== undefined) Object.assign(i, { address: config.address, prefix: config.prefix });
+    // 0.0.0.0 removes the address, as SIOCSIFADDR does.
+    if (config.address === '0.0.0.0') {
+      delete i.address;
+      delete i.prefix;
+    } else if (config.address !== undefined) Object.assign(i, { address: config.address, prefix: config.prefix });
     if (config.mtu !== undefined) i.mtu = config.mtu;
     if (config.up !== undefined) i.up = config.up;
   }

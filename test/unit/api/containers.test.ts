@@ -392,8 +392,8 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
     const badChunks: Buffer[] = [];
     badStream.on('data', (ch: Buffer) => badChunks.push(ch));
     await new Promise((r) => badStream.on('end', r));
-    expect(unframe(Buffer.concat(badChunks)).map((f) => [f.stream, f.data.toString()])).toEqual([['stdout', 'unable to start container process: exec: "nosuchcmd": executable file not found in $PATH: unknown\r\n']]);
-    expect((await bad.inspect()).ExitCode).toBe(127);
+    expect(unframe(Buffer.concat(badChunks)).map((f) => [f.stream, f.data.toString()])).toEqual([['stdout', 'OCI runtime exec failed: exec failed: unable to start container process: exec: "nosuchcmd": executable file not found in $PATH: unknown\r\n']]);
+    expect((await bad.inspect()).ExitCode).toBe(126);
     const detached = await docker.getContainer(id).exec({ Cmd: ['sh', '-c', 'exit 4'] });
     const d = await api('POST', `/exec/${detached.id}/start`, { Detach: true });
     expect([d.status, d.text]).toEqual([200, '']);

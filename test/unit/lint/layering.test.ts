@@ -40,6 +40,12 @@ const CASES: Array<[string, string, string]> = [
   ['src/translate/zz.ts', "import { x } from '../daemon/options';", "import { x } from '../storage/images';"],
   ['src/api/v1.41/zz.ts', "import { x } from '../../daemon/main';", "import { x } from '../../translate/images';"],
   ['src/api/v1.41/kit/zz.ts', "import { x } from '../../../daemon/listen';", "import { x } from '../../../pod/io';"],
+  ['src/api/v1.41/zz.ts', "import { x } from '../native/server';", "import { x } from '../../pod/types';"],
+  ['src/api/native/zz.ts', "import { x } from '../v1.41/kit/params';", "import { x } from '../../pod/service';"],
+  ['src/api/native/zz.ts', "import type { x } from '../../vm/types';", "import { x } from '../../translate/create';"],
+  ['src/api/native/zz.ts', "import { x } from '../../daemon/main';", "import { x } from './views';"],
+  ['src/cli/zz.ts', "import type { x } from '../api/native/views';", "import { x } from '../util/package-info';"],
+  ['src/cli/zz.ts', "import { x } from '../pod/types';", "import { x } from './client';"],
 ];
 
 describe.each(CASES)('%s', (file, forbidden, allowed) => {

@@ -1,5 +1,5 @@
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../../src/errors';
-import { startFailure } from '../../../src/pod/start-error';
+import { execStartFailure, startFailure } from '../../../src/pod/start-error';
 
 describe('startFailure (dockerd translateContainerdStartErr)', () => {
   it('gives 127 and a 400 in runc wording for a missing command', () => {
@@ -19,5 +19,15 @@ describe('startFailure (dockerd translateContainerdStartErr)', () => {
   it('keeps other errors and the fallback exit code', () => {
     const e = new UnavailableError('VM did not boot');
     expect(startFailure(e, 'sh', 128)).toEqual({ exitCode: 128, error: e });
+  });
+
+  it('gives 126 for every exec that cannot start, in dockerd\'s exec wording', () => {
+    const missing = execStartFailure(new NotFoundError('exec: "nope": executable file not found in $PATH'), 'nope');
+    expect(missing.exitCode).toBe(126);
+    expect(missing.error).toBeInstanceOf(InvalidArgumentError);
+    expect(missing.error.message).toBe('OCI runtime exec failed: exec failed: unable to start container process: exec: "nope": executable file not found in $PATH: unknown');
+    expect(execStartFailure(new InvalidArgumentError('exec: "/etc/passwd": permission denied'), '/etc/passwd').exitCode).toBe(126);
+    const other = new UnavailableError('agent gone');
+    expect(execStartFailure(other, 'sh')).toEqual({ exitCode: 126, error: other });
   });
 });

@@ -3,12 +3,14 @@
  * the image ID and gives the layer tars back byte for byte; hostile archives (members or
  * layer paths climbing out, symlinks to host files, oversized manifests, missing layers,
  * layers that do not match their diff ID, garbage) are refused with an InvalidArgumentError
- * (HTTP 400) and leave the stores as they were and the host untouched.
+ * (HTTP 400) and leave the stores as they were and the host untouched. A reader that goes away
+ * mid-save (a client closing its connection) ends the save with an error and nothing else.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { ImageService } from '../../../src/storage/service';
 import { ArchiveLoader, type LoadEvent } from '../../../src/storage/archive-image/load';
@@ -167,4 +169,62 @@ test('a layer with an entry climbing out of its root is refused by the extractor
 test('garbage is refused', async () => {
   const svc = await open();
   await expectRefused(svc, Buffer.from('this is not a tar archive at all'.repeat(40)), /invalid archive/);
+});
+
+/** Files of this test's temp directory that the process still has open. */
+function openFilesUnderRoot(): string[] {
+  const out: string[] = [];
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(root)) out.push(target);
+    } catch {
+      // closed while listing
+    }
+  }
+  return out;
+}
+
+test('a reader going away mid-save rejects the save, throws nothing out of the event loop, closes the layer files, and a later save works', async () => {
+  const svc = await open();
+  await loadInto(svc, await packTar(archiveEntries(image)));
+  const uncaught: unknown[] = [];
+  const onUncaught = (e: unknown) => uncaught.push(e);
+  process.on('uncaughtException', onUncaught);
+  try {
+    // The reader closes after 1 chunk (config only), 5 and 20 (inside the 300 kB layer).
+    for (const closeAfter of [1, 5, 20]) {
+      let chunks = 0;
+      const out = new Writable({
+        highWaterMark: 1024,
+        write(_chunk, _enc, cb) {
+          if (++chunks >= closeAfter) this.destroy();
+          else cb();
+        },
+      });
+      const err = await writeSaveArchive(svc.content, svc.layers, await prepareSave(svc.store, svc.layers, ['example.com/x:1']), out).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      for (let i = 0; i < 50 && openFilesUnderRoot().length; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(openFilesUnderRoot()).toEqual([]);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    process.off('uncaughtException', onUncaught);
+  }
+  expect(uncaught).toEqual([]);
+  const saved = await members(await saveToBuffer(svc, ['example.com/x:1']));
+  expect(saved.has('manifest.json')).toBe(true);
+});
+
+test('saving the same image twice gives the same bytes, member for member; the config is the image ID', async () => {
+  const svc = await open();
+  await loadInto(svc, await packTar(archiveEntries(image)));
+  const first = await saveToBuffer(svc, ['example.com/x:1']);
+  await new Promise((r) => setTimeout(r, 1100));
+  const second = await saveToBuffer(svc, ['example.com/x:1']);
+  expect(second.equals(first)).toBe(true);
+  const m = await members(first);
+  const manifest = JSON.parse(m.get('manifest.json')!.toString()) as Array<{ Config: string; Layers: string[] }>;
+  expect(`sha256:${crypto.createHash('sha256').update(m.get(manifest[0].Config)!).digest('hex')}`).toBe(image.configDigest);
+  expect(manifest[0].Layers.map((l) => `sha256:${crypto.createHash('sha256').update(m.get(l)!).digest('hex')}`)).toEqual(image.layers.map((l) => l.diffId));
 });

@@ -12,13 +12,26 @@ test('binds: source, target, ro, SELinux and propagation modes accepted; -v crea
   ]);
 });
 
-test('binds: dockerd\'s messages for bad specs; named volumes not yet', () => {
+test('binds: dockerd\'s messages for bad specs', () => {
   expect(() => parseMounts(hc({ Binds: ['/a:rel'] }))).toThrow("invalid volume specification: '/a:rel': invalid mount config for type \"bind\": invalid mount path: 'rel' mount path must be absolute");
   expect(() => parseMounts(hc({ Binds: ['/a:/b:bogus'] }))).toThrow('invalid mode: bogus');
   expect(() => parseMounts(hc({ Binds: ['/a:/b:ro,rw'] }))).toThrow(InvalidArgumentError);
   expect(() => parseMounts(hc({ Binds: ['/a:/b:c:d'] }))).toThrow("invalid volume specification: '/a:/b:c:d'");
-  expect(() => parseMounts(hc({ Binds: ['name:/b'] }))).toThrow(NotImplementedError);
-  expect(() => parseMounts(hc({ VolumesFrom: ['x'] }))).toThrow(NotImplementedError);
+  expect(() => parseMounts(hc({ Binds: ['/a:/b:nocopy'] }))).toThrow('invalid mode: nocopy');
+});
+
+test('volumes: -v name:/p[:mode], -v /p (anonymous), --mount type=volume with options; names resolved later', () => {
+  expect(parseMounts(hc({ Binds: ['data:/d', 'cache:/c:ro,nocopy', '/anon'] }))).toEqual([
+    { type: 'volume', name: 'data', source: '', target: '/d', readOnly: false, anonymous: false },
+    { type: 'volume', name: 'cache', source: '', target: '/c', readOnly: true, anonymous: false, noCopy: true },
+    { type: 'volume', name: '', source: '', target: '/anon', readOnly: false, anonymous: true },
+  ]);
+  expect(parseMounts(hc({ Mounts: [{ Type: 'volume', Source: 'v', Target: '/m', VolumeOptions: { NoCopy: true, Labels: { a: 'b' } } }, { Type: 'volume', Target: '/n', ReadOnly: true }] }))).toEqual([
+    { type: 'volume', name: 'v', source: '', target: '/m', readOnly: false, anonymous: false, noCopy: true, labels: { a: 'b' } },
+    { type: 'volume', name: '', source: '', target: '/n', readOnly: true, anonymous: true },
+  ]);
+  expect(() => parseMounts(hc({ Binds: ['data:rel'] }))).toThrow("invalid volume specification: 'data:rel': invalid mount config for type \"volume\": invalid mount path: 'rel' mount path must be absolute");
+  expect(() => parseMounts(hc({ Mounts: [{ Type: 'volume', Target: '/m', VolumeOptions: { DriverConfig: { Name: 'local', Options: { type: 'tmpfs' } } } }] }))).toThrow(NotImplementedError);
 });
 
 test('tmpfs from Tmpfs and Mounts: options, Docker\'s default flags, sizes in KiB, octal modes', () => {
@@ -41,9 +54,16 @@ test('Mounts entries: missing fields, unknown types, duplicates, parents mounted
   expect(m.map((x) => [x.target, x.type === 'bind' && x.createSource])).toEqual([['/x', false], ['/x/y/z', true]]);
 });
 
-test('inspect Mounts: binds and Mounts entries (not --tmpfs) in dockerd\'s shape, by destination', () => {
-  expect(mountPoints({ Binds: ['/h:/b:ro'], Mounts: [{ Type: 'tmpfs', Target: '/a' }] })).toEqual([
+test('inspect Mounts: binds, volumes and Mounts entries (not --tmpfs) in dockerd\'s shape, by destination', () => {
+  const h = { Binds: ['/h:/b:ro', 'data:/d'], Mounts: [{ Type: 'tmpfs', Target: '/a' }, { Type: 'volume', Target: '/m' }] };
+  const mounts = parseMounts(h).map((m) => (m.type === 'volume' ? { ...m, name: m.name || 'abc', source: `/vol/${m.name || 'abc'}/_data` } : m));
+  mounts.push({ type: 'volume', name: 'img', source: '/vol/img/_data', target: '/i', readOnly: false, anonymous: true });
+  mounts.push({ type: 'tmpfs', target: '/t', readOnly: false, noexec: true, nosuid: true, nodev: true });
+  expect(mountPoints(h, mounts)).toEqual([
     { Type: 'tmpfs', Source: '', Destination: '/a', Mode: '', RW: true, Propagation: '' },
     { Type: 'bind', Source: '/h', Destination: '/b', Mode: 'ro', RW: false, Propagation: 'rprivate' },
+    { Type: 'volume', Name: 'data', Source: '/vol/data/_data', Destination: '/d', Driver: 'local', Mode: 'z', RW: true, Propagation: '' },
+    { Type: 'volume', Name: 'img', Source: '/vol/img/_data', Destination: '/i', Driver: 'local', Mode: '', RW: true, Propagation: '' },
+    { Type: 'volume', Name: 'abc', Source: '/vol/abc/_data', Destination: '/m', Driver: 'local', Mode: 'z', RW: true, Propagation: '' },
   ]);
 });

@@ -12,6 +12,7 @@ import { decodeBody } from './go-decode';
 import { AuthBodySchema, CreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema, UpdateBodySchema } from '../../../translate/docker-schema';
 import { readJson, yieldLoop } from '../kit/params';
 import { NetworkConnectBodySchema, NetworkCreateBodySchema, NetworkDisconnectBodySchema } from './network-bodies';
+import { VolumeCreateBodySchema } from './volume-bodies';
 
 /** Filters of GET /containers/json. */
 export const CONTAINER_LIST_FILTERS = ['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'health', 'isolation', 'network', 'publish', 'expose', 'volume', 'is-task'];
@@ -33,14 +34,20 @@ export const ROUTES = {
   'GET /events': { query: Type.Object({ since: Q.string(), until: Q.string(), filters: Q.filters(EVENT_FILTERS) }) },
   'GET /system/df': { query: none },
   'POST /auth': { query: none, body: AuthBodySchema },
-  'POST /images/create': { query: Type.Object({ fromImage: Q.string(), fromSrc: Q.optString(), tag: Q.string(), platform: Q.string(), repo: Q.string() }) },
+  'POST /images/create': { query: Type.Object({ fromImage: Q.string(), fromSrc: Q.optString(), tag: Q.string(), platform: Q.string(), repo: Q.string(), message: Q.string(), changes: Q.strings() }) },
   'GET /images/json': { query: Type.Object({ all: Q.bool(), digests: Q.bool(), filter: Q.string(), filters: Q.filters(['reference', 'dangling', 'label', 'before', 'since']) }) },
   'POST /images/prune': { query: Type.Object({ filters: Q.filters(['dangling', 'label', 'label!', 'until']) }) },
   'GET /distribution/*name/json': { query: none },
   'GET /images/*name/json': { query: none },
+  'GET /images/get': { query: Type.Object({ names: Q.strings() }) },
+  'GET /images/*name/get': { query: none },
+  'POST /images/load': { query: Type.Object({ quiet: Q.bool() }) },
   'POST /images/*name/push': { query: Type.Object({ tag: Q.string() }) },
   'GET /images/*name/history': { query: none },
   'POST /images/*name/tag': { query: Type.Object({ repo: Q.string(), tag: Q.string() }) },
+  'POST /build': { query: Type.Object({ dockerfile: Q.string(), t: Q.strings(), q: Q.bool(), nocache: Q.bool(), rm: Q.bool(true), forcerm: Q.bool(), pull: Q.bool(), buildargs: Q.string(), labels: Q.string(), target: Q.string(), version: Q.string(), remote: Q.string() }) },
+  'POST /build/prune': { query: none },
+  'POST /commit': { query: Type.Object({ container: Q.string(), repo: Q.string(), tag: Q.string(), comment: Q.string(), author: Q.string(), pause: Q.bool(true), changes: Q.strings() }) },
   'DELETE /images/*name': { query: Type.Object({ force: Q.bool(), noprune: Q.bool() }) },
   'POST /containers/create': { query: Type.Object({ name: Q.string() }), body: CreateBodySchema },
   'GET /containers/json': { query: Type.Object({ all: Q.bool(), limit: Q.int(), size: Q.bool(), filters: Q.filters(CONTAINER_LIST_FILTERS) }) },
@@ -78,6 +85,11 @@ export const ROUTES = {
   'POST /networks/prune': { query: Type.Object({ filters: Q.filters(['label', 'label!', 'until']) }) },
   'POST /networks/:id/connect': { query: none, body: NetworkConnectBodySchema },
   'POST /networks/:id/disconnect': { query: none, body: NetworkDisconnectBodySchema },
+  'GET /volumes': { query: Type.Object({ filters: Q.filters(['dangling', 'driver', 'label', 'name']) }) },
+  'POST /volumes/create': { query: none, body: VolumeCreateBodySchema },
+  'GET /volumes/:name': { query: none },
+  'DELETE /volumes/:name': { query: Type.Object({ force: Q.bool() }) },
+  'POST /volumes/prune': { query: Type.Object({ filters: Q.filters(['label', 'label!']) }) },
 } satisfies Record<string, { query: TObject; body?: TSchema }>;
 
 /** A route of the table. */

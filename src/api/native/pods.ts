@@ -1,0 +1,107 @@
+/**
+ * The native API's pod routes (docs/native-api.md): list, create (and start), inspect, start
+ * (on a held VM), stop (keeping the VM), replace, remove, logs. Every route calls the pod
+ * service; nothing here touches a VM.
+ */
+import type { Router } from 'express';
+import { InvalidArgumentError, NotModifiedError } from '../../errors';
+import { podFromSpec } from './spec';
+import type { NativeServices } from './services';
+import { bodyOf, flag, onlyFields, optBool, optInt, optString } from './params';
+import { podView, vmView } from './views';
+
+/** Longest stop timeout a request may ask for (a day), in seconds. */
+const MAX_TIMEOUT = 86_400;
+
+/** Make a pod from a spec body; returns its id. */
+async function createFrom(s: NativeServices, spec: unknown): Promise<string> {
+  const made = await podFromSpec(spec, s);
+  const r = await s.pods.create(made.spec, made.name, made.frontend);
+  return r.id;
+}
+
+/** Start a pod, on a held VM when `vm` is given. */
+async function startOn(s: NativeServices, ref: string, vm: string | undefined): Promise<void> {
+  if (vm) await s.vms.startOnVm(ref, vm);
+  else await s.pods.start(ref);
+}
+
+/** Register the pod routes on `router` (mounted at /v1). */
+export function register(router: Router, s: NativeServices): void {
+  router.get('/pods', (_req, res) => {
+    res.json(s.pods.list().map(podView));
+  });
+
+  router.post('/pods', async (req, res) => {
+    const b = bodyOf(req.body);
+    onlyFields(b, ['spec', 'start', 'vm']);
+    const start = optBool(b, 'start');
+    const vm = optString(b, 'vm');
+    const id = await createFrom(s, b.spec);
+    if (start || vm) await startOn(s, id, vm);
+    res.status(201).json(podView(s.pods.get(id)));
+  });
+
+  router.get('/pods/:ref', (req, res) => {
+    res.json(podView(s.pods.get(req.params.ref)));
+  });
+
+  router.post('/pods/:ref/start', async (req, res) => {
+    const b = bodyOf(req.body);
+    onlyFields(b, ['vm']);
+    const pod = s.pods.get(req.params.ref);
+    if (s.pods.isRunning(pod.id)) throw new NotModifiedError(`pod ${pod.name} is already running`);
+    await startOn(s, pod.id, optString(b, 'vm'));
+    res.json(podView(s.pods.get(pod.id)));
+  });
+
+  router.post('/pods/:ref/stop', async (req, res) => {
+    const b = bodyOf(req.body);
+    onlyFields(b, ['keepVm', 'timeout']);
+    const pod = s.pods.get(req.params.ref);
+    const timeout = optInt(b, 'timeout', -1, MAX_TIMEOUT);
+    if (!s.pods.isRunning(pod.id)) throw new NotModifiedError(`pod ${pod.name} is not running`);
+    if (optBool(b, 'keepVm')) {
+      const vm = await s.vms.stopKeepingVm(pod.id, timeout);
+      res.json({ pod: podView(s.pods.get(pod.id)), vm: vmView(vm) });
+      return;
+    }
+    await s.pods.stop(pod.id, timeout);
+    res.json({ pod: podView(s.pods.get(pod.id)) });
+  });
+
+  router.post('/pods/:ref/replace', async (req, res) => {
+    const b = bodyOf(req.body);
+    onlyFields(b, ['with', 'spec', 'timeout']);
+    const old = s.pods.get(req.params.ref);
+    const withRef = optString(b, 'with');
+    const timeout = optInt(b, 'timeout', -1, MAX_TIMEOUT);
+    if (!!withRef === (b.spec !== undefined)) throw new InvalidArgumentError('give either "with" (a created pod) or "spec" (a pod to create)');
+    const newId = withRef ? s.pods.get(withRef).id : await createFrom(s, b.spec);
+    const vm = await s.vms.replace(old.id, newId, timeout);
+    res.json({ pod: podView(s.pods.get(newId)), replaced: podView(s.pods.get(old.id)), vm: vmView(vm) });
+  });
+
+  router.delete('/pods/:ref', async (req, res) => {
+    const force = flag(req.query.force, 'force');
+    const pod = s.pods.get(req.params.ref);
+    await s.pods.remove(pod.id, { force });
+    res.status(204).end();
+  });
+
+  router.get('/pods/:ref/logs', async (req, res) => {
+    const follow = flag(req.query.follow, 'follow');
+    const pod = s.pods.get(req.params.ref);
+    const entries = s.pods.logs(pod.id, { follow, stdout: true, stderr: true });
+    res.status(200).type('text/plain');
+    res.flushHeaders();
+    const closed = new Promise<void>((r) => res.once('close', () => r()));
+    let stop = false;
+    void closed.then(() => (stop = true));
+    for await (const e of entries) {
+      if (stop) break;
+      if (!res.write(e.log)) await Promise.race([new Promise((r) => res.once('drain', r)), closed]);
+    }
+    res.end();
+  });
+}

@@ -1,0 +1,91 @@
+/**
+ * A native pod spec -> the pod layer's PodSpec. This is the one function to swap when the
+ * pod spec file parser (Kubernetes v1 Pod, hyper podfile) lands: until then the native API
+ * takes a single-container spec of its own:
+ *
+ *   { "name": "web", "image": "busybox", "command": ["httpd", "-f"], "env": ["A=b"],
+ *     "workdir": "/", "tty": false, "labels": {"k": "v"} }
+ *
+ * The pod is made through the Docker create translation, with the Docker front end's data
+ * kept beside it, so the pod's container is also a Docker container (`docker ps`, `logs`,
+ * `exec`, `inspect`, `stop` work on it), labelled with its pod's name and API.
+ */
+import * as crypto from 'node:crypto';
+import { InvalidArgumentError } from '../../errors';
+import type { PodSpec } from '../../pod/types';
+import { parseCreateBody, translateCreate, validateContainerName } from '../../translate/create';
+import type { CreateBody } from '../../translate/docker-schema';
+import type { NativeServices } from './services';
+
+/** The label naming the pod a container belongs to. */
+export const POD_LABEL = 'io.podvisor.pod';
+/** The label naming the API that made the pod ("native" here). */
+export const API_LABEL = 'io.podvisor.api';
+
+/** The fields of the native single-container spec, and their types. */
+const FIELDS: Record<string, 'string' | 'strings' | 'boolean' | 'labels'> = {
+  name: 'string',
+  image: 'string',
+  command: 'strings',
+  env: 'strings',
+  workdir: 'string',
+  tty: 'boolean',
+  labels: 'labels',
+};
+
+/** A checked native spec. */
+export interface NativeSpec {
+  name?: string;
+  image: string;
+  command?: string[];
+  env?: string[];
+  workdir?: string;
+  tty?: boolean;
+  labels?: Record<string, string>;
+}
+
+/** Check a spec's shape: every field known and of its type (an unknown field is named). */
+export function checkSpec(v: unknown): NativeSpec {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new InvalidArgumentError('spec must be a JSON object, e.g. {"image": "busybox", "command": ["sleep", "60"]}');
+  const o = v as Record<string, unknown>;
+  for (const [k, val] of Object.entries(o)) {
+    const t = FIELDS[k];
+    if (!t) throw new InvalidArgumentError(`spec: unknown field "${k}" (known: ${Object.keys(FIELDS).join(', ')})`);
+    const ok =
+      t === 'string' ? typeof val === 'string'
+      : t === 'boolean' ? typeof val === 'boolean'
+      : t === 'strings' ? Array.isArray(val) && val.every((x) => typeof x === 'string')
+      : !!val && typeof val === 'object' && !Array.isArray(val) && Object.values(val).every((x) => typeof x === 'string');
+    if (!ok) throw new InvalidArgumentError(`spec: field "${k}" must be ${t === 'strings' ? 'an array of strings' : t === 'labels' ? 'an object of strings' : `a ${t}`}`);
+  }
+  if (typeof o.image !== 'string' || !o.image) throw new InvalidArgumentError('spec: "image" is required (e.g. "busybox")');
+  if (o.name !== undefined) validateContainerName(o.name as string);
+  return o as unknown as NativeSpec;
+}
+
+/** A made pod: its spec, its name and the Docker front end's data. */
+export interface MadePod {
+  spec: PodSpec;
+  name?: string;
+  frontend: unknown;
+}
+
+/** Check `body` as a native spec and make the pod layer's spec from it (see the module comment). */
+export async function podFromSpec(body: unknown, s: NativeServices): Promise<MadePod> {
+  const n = checkSpec(body);
+  const id = crypto.randomBytes(32).toString('hex');
+  const name = n.name?.replace(/^\//, '');
+  const create = {
+    Image: n.image,
+    ...(n.command ? { Cmd: n.command } : {}),
+    ...(n.env ? { Env: n.env } : {}),
+    ...(n.workdir ? { WorkingDir: n.workdir } : {}),
+    Tty: n.tty === true,
+    OpenStdin: n.tty === true,
+    Labels: { ...(n.labels ?? {}), [POD_LABEL]: name ?? id.slice(0, 12), [API_LABEL]: 'native' },
+  };
+  const request = parseCreateBody(create as unknown as CreateBody, s.hostCpus);
+  const image = await s.images.resolve(n.image);
+  const t = translateCreate(request, image, id, { defaults: s.vmDefaults, hostCpus: s.hostCpus, logDefaults: s.logDefaults });
+  return { spec: t.spec, name, frontend: t.frontend };
+}

@@ -1,0 +1,56 @@
+/**
+ * The native API's JSON: pods with the seeds' states (Created, Running) and their
+ * containers, VMs with theirs (Idle, Associated). Field names are the native API's own
+ * (docs/native-api.md), not Docker's.
+ */
+import { containersOf, podPhase, type PodRecord } from '../../pod/types';
+import type { PodVmView } from '../../pod/vms';
+
+/** One container of a pod. */
+export interface NativeContainerView {
+  id: string;
+  image: string;
+  command: string[];
+  /** created, running, paused, restarting, exited, dead */
+  status: string;
+  exitCode: number;
+  tty: boolean;
+}
+
+/** A pod. */
+export interface NativePodView {
+  id: string;
+  name: string;
+  /** The seeds' pod state: Created (storage, no VM) or Running (on a VM). */
+  state: 'Created' | 'Running';
+  /** The VM it runs on (Running), else null. */
+  vm: string | null;
+  created: string;
+  labels: Record<string, string>;
+  containers: NativeContainerView[];
+}
+
+/** A pod record as the native API shows it. */
+export function podView(r: PodRecord): NativePodView {
+  return {
+    id: r.id,
+    name: r.name,
+    state: podPhase(r) === 'running' ? 'Running' : 'Created',
+    vm: r.sandbox.vmId ?? null,
+    created: r.created,
+    labels: { ...r.sandbox.spec.labels },
+    containers: containersOf(r).map((c) => ({
+      id: c.spec.id,
+      image: c.spec.imageRef,
+      command: [...c.spec.args],
+      status: c.state.status,
+      exitCode: c.state.exitCode,
+      tty: c.spec.tty,
+    })),
+  };
+}
+
+/** A VM as the native API shows it. */
+export function vmView(v: PodVmView): PodVmView {
+  return { id: v.id, state: v.state, ...(v.podId ? { podId: v.podId } : {}), memoryMiB: v.memoryMiB, cpus: v.cpus, held: v.held };
+}

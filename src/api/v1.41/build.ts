@@ -1,0 +1,126 @@
+/**
+ * `POST /build` with the classic builder (what the docker CLI uses with DOCKER_BUILDKIT=0,
+ * docker-py's images.build and compose 1.29's `build:`): the body is the context tar, the
+ * answer the builder's JSON stream (src/build/builder.ts), one message a line, ending in
+ * `errorDetail` when the build fails. `POST /build/prune` empties the build cache.
+ * BuildKit's `/session` is not served (docs/limitations.md).
+ */
+import * as path from 'node:path';
+import type { Router } from 'express';
+import type { ApiServices } from './services';
+import { sendJson, svc } from './kit/params';
+import { goJson } from './kit/progress';
+import { openStream } from './kit/streams';
+import { typed } from './schema/routes';
+import { InvalidArgumentError } from '../../errors';
+import { dockerMessage } from '../../translate/errors';
+import { openContext } from '../../build/context';
+import { parseDockerfile } from '../../build/parse';
+import { BuildCache } from '../../build/cache';
+import { Builder, BuildError, type BuildMessage } from '../../build/builder';
+import { PodBuildBackend } from '../../build/backend';
+import { parseTagged } from '../../storage/reference';
+import { decodeRegistryAuth, type AuthConfig } from '../../storage/registry/auth';
+import { loginDomain } from '../../storage/service';
+
+/** `X-Registry-Config`: base64url JSON of registry -> AuthConfig (the CLI's config file entries). */
+function registryConfig(header: string | undefined): Map<string, AuthConfig> {
+  const out = new Map<string, AuthConfig>();
+  if (!header) return out;
+  try {
+    const v = JSON.parse(Buffer.from(header.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8')) as unknown;
+    if (!v || typeof v !== 'object' || Array.isArray(v)) return out;
+    for (const [server, entry] of Object.entries(v as Record<string, unknown>)) {
+      const auth = decodeRegistryAuth(Buffer.from(JSON.stringify(entry)).toString('base64'));
+      if (auth) out.set(loginDomain(server), auth);
+    }
+  } catch {
+    // Like an undecodable X-Registry-Auth: no credentials.
+  }
+  return out;
+}
+
+/** A JSON object query parameter (buildargs, labels); {} when empty. */
+function jsonParam<T>(raw: string, name: string): Record<string, T> {
+  if (!raw) return {};
+  try {
+    const v = JSON.parse(raw) as unknown;
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, T>;
+  } catch {
+    // fall through
+  }
+  throw new InvalidArgumentError(`invalid ${name} parameter: ${raw}`);
+}
+
+/** Register the build routes. */
+export function register(router: Router, services: ApiServices): void {
+  let cache: BuildCache | undefined;
+  const cacheOf = () => (cache ??= new BuildCache(path.join(services.system.dataRoot, 'build-cache.json')));
+
+  router.post('/build', typed('POST /build', async ({ query }, req, res) => {
+    const c = svc(services, 'containers');
+    const images = svc(services, 'images');
+    if (query.version === '2') throw new InvalidArgumentError('BuildKit is not supported by podvisor: build with DOCKER_BUILDKIT=0 (the classic builder)');
+    if (query.remote) throw new InvalidArgumentError('remote build contexts are not supported by podvisor; send the context as the request body');
+    for (const t of query.t) {
+      const r = parseTagged(t);
+      if (r.digest !== undefined) throw new InvalidArgumentError(`invalid reference format: ${t}`);
+    }
+    const buildArgs = jsonParam<string | null>(query.buildargs, 'buildargs');
+    const labels = jsonParam<string>(query.labels, 'labels');
+    const tmp = path.join(services.system.dataRoot, 'build-tmp');
+    const context = await openContext(req, tmp, query.dockerfile);
+    // The stream opens with the first message: a failure before it (a Dockerfile that does
+    // not parse, a missing base image) is an HTTP error, as dockerd answers it.
+    let stream: { gone: boolean } | undefined;
+    const emit = (m: BuildMessage) => {
+      stream ??= openStream(res, 'application/json');
+      if (!stream.gone) res.write(goJson(m) + '\r\n');
+    };
+    try {
+      const df = parseDockerfile(context.dockerfile);
+      const backend = new PodBuildBackend(images, c, tmp, services.system.version, registryConfig(req.get('X-Registry-Config')));
+      const builder = new Builder(backend, cacheOf(), context.dir, {
+        tags: query.t,
+        quiet: query.q,
+        noCache: query.nocache,
+        rm: query.rm,
+        forceRm: query.forcerm,
+        pull: query.pull,
+        buildArgs,
+        labels,
+        ...(query.target ? { target: query.target } : {}),
+      }, emit);
+      await builder.build(df);
+    } catch (err) {
+      if (!stream) {
+        await context.dispose();
+        throw err;
+      }
+      const message = err instanceof BuildError ? err.message : (dockerMessage(err) ?? (err instanceof Error ? err.message : String(err)));
+      const detail: Record<string, unknown> = err instanceof BuildError && err.code !== undefined ? { code: err.code, message } : { message };
+      emit({ errorDetail: detail, error: message } as unknown as BuildMessage);
+    }
+    await context.dispose();
+    res.end();
+  }));
+
+  router.post('/build/prune', typed('POST /build/prune', async (_input, _req, res) => {
+    const images = svc(services, 'images');
+    const ids = await cacheOf().clear();
+    let reclaimed = 0;
+    const deleted: string[] = [];
+    for (const id of ids) {
+      const img = images.store.byId(id);
+      if (!img || img.repoTags.length || img.repoDigests.length || images.store.usersOf(id).length) continue;
+      try {
+        await images.store.remove(id.slice('sha256:'.length));
+        deleted.push(id);
+        reclaimed += img.size;
+      } catch {
+        // An image another one is built on, or in use: kept.
+      }
+    }
+    sendJson(res, 200, { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
+  }));
+}

@@ -1,0 +1,195 @@
+/**
+ * What the builder needs from the daemon, and its implementation on the pod service and the
+ * image stores. RUN runs in a temporary container (a pod on a VM) of the image built so
+ * far; COPY and ADD write into a temporary container's root on the host (the pod is created,
+ * never started: its overlay is mounted on the host for the copy); either way the writable
+ * layer is then committed (src/storage/commit.ts) and the container removed. COPY into an
+ * image without layers (FROM scratch) writes into an empty host directory instead.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ImageService } from '../storage/service';
+import type { ContainerServices } from '../api/v1.41/services';
+import type { ImageConfig } from '../storage/types';
+import type { RunConfig } from './instructions';
+import { RootDir } from '../storage/archive/resolve';
+import { commitWritableLayer, type CommitStores } from '../storage/commit';
+import { childImageConfig, recordImage } from '../storage/commit-image';
+import { parseCreateBody, translateCreate } from '../translate/create';
+import { decodeBody } from '../api/v1.41/schema/go-decode';
+import { CreateBodySchema } from '../translate/docker-schema';
+import { InvalidArgumentError } from '../errors';
+import { familiarString, parseTagged } from '../storage/reference';
+import type { AuthConfig } from '../storage/registry/auth';
+
+/** A step's new image: its parent, config and history text. */
+export interface StepImage {
+  parentId?: string;
+  config: RunConfig;
+  createdBy: string;
+  /** MAINTAINER's value, recorded as the image's author. */
+  author?: string;
+}
+
+/** The daemon side of a build (an in-memory fake implements it in unit tests). */
+export interface BuildBackend {
+  /** A local image by reference or ID, or undefined. */
+  findImage(ref: string): { id: string; config: ImageConfig } | undefined;
+  /** Pull an image; progress lines go to `out`. */
+  pullImage(ref: string, out: (line: string) => void): Promise<{ id: string; config: ImageConfig }>;
+  /** An image that adds no layer (a config-only step). */
+  configImage(step: StepImage): Promise<string>;
+  /**
+   * Run `cmd` in a new container of `step.parentId`; `onStart` gets the container ID, `out`
+   * the output as it comes. Resolves with the exit code; the container is kept for commit.
+   */
+  run(step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (chunk: Buffer) => void): Promise<{ containerId: string; exitCode: number }>;
+  /** Commit a step's container as its image. */
+  commit(containerId: string, step: StepImage): Promise<string>;
+  /** Write into the root of a new container of `step.parentId` (an empty root for scratch) and commit it. */
+  write(step: StepImage, fn: (root: RootDir) => Promise<void>): Promise<string>;
+  /** Run `fn` on the root of an image (COPY --from). */
+  readImage<T>(imageId: string, fn: (root: RootDir) => Promise<T>): Promise<T>;
+  removeContainer(id: string): Promise<void>;
+  /** Point `refs` (`name:tag`) at an image. */
+  tag(imageId: string, refs: string[]): Promise<void>;
+}
+
+/** The real backend (see the module comment). */
+export class PodBuildBackend implements BuildBackend {
+  private readonly stores: CommitStores;
+
+  constructor(
+    private readonly images: ImageService,
+    private readonly containers: ContainerServices,
+    /** Scratch space of the daemon for roots of FROM scratch images. */
+    private readonly tmpRoot: string,
+    private readonly version: string,
+    /** Credentials by registry domain (X-Registry-Config), for FROM and COPY --from pulls. */
+    private readonly auths: ReadonlyMap<string, AuthConfig> = new Map(),
+  ) {
+    this.stores = { content: images.content, layers: images.layers, images: images.store };
+  }
+
+  findImage(ref: string): { id: string; config: ImageConfig } | undefined {
+    try {
+      const img = this.images.store.find(ref);
+      return { id: img.id, config: img.config };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async pullImage(ref: string, out: (line: string) => void): Promise<{ id: string; config: ImageConfig }> {
+    const r = parseTagged(ref);
+    const auth = this.auths.get(r.domain);
+    const res = await this.images.pull(r, {
+      ...(auth ? { auth } : {}),
+      onProgress: (e) => {
+        if (e.kind === 'resolved') out(`${e.tagOrDigest}: Pulling from ${e.repository}`);
+        else if (e.kind === 'stored') out(`Status: ${e.updated ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarString(r)}`);
+      },
+    });
+    return { id: res.id, config: this.images.store.config(res.id) };
+  }
+
+  async configImage(step: StepImage): Promise<string> {
+    const parent = step.parentId ? this.images.store.config(step.parentId) : undefined;
+    const built = childImageConfig({ ...(parent ? { parent } : {}), config: step.config, createdBy: step.createdBy, ...(step.author ? { author: step.author } : {}), dockerVersion: this.version });
+    return recordImage(this.stores.content, this.stores.images, built);
+  }
+
+  private async createContainer(imageId: string, config: RunConfig, cmd: string[], env: string[]): Promise<string> {
+    const body = decodeBody<Record<string, unknown>>(CreateBodySchema, {
+      Image: imageId,
+      Cmd: cmd,
+      Entrypoint: [],
+      Env: env,
+      User: config.User ?? '',
+      WorkingDir: config.WorkingDir ?? '',
+      Labels: {},
+    });
+    const request = parseCreateBody(body as never, this.containers.hostCpus);
+    request.entrypointSet = true;
+    const image = await this.containers.images.resolve(imageId);
+    const id = crypto.randomBytes(32).toString('hex');
+    const t = translateCreate(request, image, id, { defaults: this.containers.vmDefaults, hostCpus: this.containers.hostCpus, logDefaults: { Type: 'json-file', Config: {} } });
+    await this.containers.pods.create(t.spec, undefined, t.frontend);
+    return id;
+  }
+
+  async run(step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (chunk: Buffer) => void): Promise<{ containerId: string; exitCode: number }> {
+    if (!step.parentId) throw new InvalidArgumentError('RUN needs an image with a shell: FROM scratch has none');
+    const id = await this.createContainer(step.parentId, step.config, cmd, env);
+    onStart(id);
+    const pods = this.containers.pods;
+    await pods.start(id);
+    for await (const e of pods.logs(id, { stdout: true, stderr: true, follow: true })) out(e.log);
+    const res = await pods.wait(id, 'not-running');
+    return { containerId: id, exitCode: res.exitCode };
+  }
+
+  async commit(containerId: string, step: StepImage): Promise<string> {
+    const paths = await this.rootfsPaths(containerId);
+    return commitWritableLayer(this.stores, { upperDir: paths.upperDir, lowerDirs: paths.lowerDirs, ...(step.parentId ? { parentId: step.parentId } : {}), config: step.config, createdBy: step.createdBy, ...(step.author ? { author: step.author } : {}), dockerVersion: this.version });
+  }
+
+  private rootfsPaths(id: string): Promise<{ upperDir: string; lowerDirs: string[] }> {
+    if (!this.containers.rootfsPaths) throw new Error('container storage is not available');
+    return this.containers.rootfsPaths(id);
+  }
+
+  async write(step: StepImage, fn: (root: RootDir) => Promise<void>): Promise<string> {
+    if (!step.parentId || this.images.store.config(step.parentId).rootfs.diff_ids.length === 0) {
+      await fs.promises.mkdir(this.tmpRoot, { recursive: true, mode: 0o700 });
+      const dir = await fs.promises.mkdtemp(path.join(this.tmpRoot, 'scratch-'));
+      try {
+        const root = await RootDir.open(dir);
+        try {
+          await fn(root);
+        } finally {
+          await root.close();
+        }
+        return await commitWritableLayer(this.stores, { upperDir: dir, lowerDirs: [], ...(step.parentId ? { parentId: step.parentId } : {}), config: step.config, createdBy: step.createdBy, ...(step.author ? { author: step.author } : {}), dockerVersion: this.version });
+      } finally {
+        await fs.promises.rm(dir, { recursive: true, force: true });
+      }
+    }
+    const id = await this.createContainer(step.parentId, step.config, ['/'], []);
+    try {
+      await this.withRoot(id, fn);
+      return await this.commit(id, step);
+    } finally {
+      await this.removeContainer(id);
+    }
+  }
+
+  private async withRoot<T>(id: string, fn: (root: RootDir) => Promise<T>): Promise<T> {
+    const archive = this.containers.archive;
+    if (!archive) throw new Error('container storage is not available');
+    const o = await archive.open(id);
+    try {
+      return await fn(o.root);
+    } finally {
+      await o.close();
+    }
+  }
+
+  async readImage<T>(imageId: string, fn: (root: RootDir) => Promise<T>): Promise<T> {
+    const id = await this.createContainer(imageId, {}, ['/'], []);
+    try {
+      return await this.withRoot(id, fn);
+    } finally {
+      await this.removeContainer(id);
+    }
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await this.containers.pods.remove(id, { force: true });
+  }
+
+  async tag(imageId: string, refs: string[]): Promise<void> {
+    for (const r of refs) await this.images.store.tag(imageId, parseTagged(r));
+  }
+}

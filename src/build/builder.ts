@@ -1,0 +1,319 @@
+/**
+ * The classic builder: a parsed Dockerfile built stage by stage up to the target, one image
+ * per step (dockerd's classic builder makes the same chain), with its output stream:
+ * `Step N/M : ...`, ` ---> Running in ...`, the RUN output, ` ---> <id>`, `Successfully
+ * built`, `Successfully tagged`. Each step first asks the cache (./cache.ts) for an image
+ * with the same parent and history text; a hit runs nothing.
+ */
+import * as path from 'node:path';
+import type { ImageConfig } from '../storage/types';
+import type { BuildBackend, StepImage } from './backend';
+import type { BuildCache } from './cache';
+import type { Instruction, ParsedDockerfile, Stage } from './parse';
+import { cacheKey } from './cache';
+import { applyConfigInstruction, CONFIG_INSTRUCTIONS, envLookup, type RunConfig } from './instructions';
+import { parseInstructions } from './parse';
+import { expandWord, expandWords, parseKeyValues } from './words';
+import { findSources, checksumSources } from './sources';
+import { writeCopy, type CopyPlan } from './copy';
+import { RootDir } from '../storage/archive/resolve';
+import { shortId } from '../storage/digest';
+import { InvalidArgumentError } from '../errors';
+
+/** Build options (the query of POST /build). */
+export interface BuildOptions {
+  tags: string[];
+  quiet: boolean;
+  noCache: boolean;
+  /** Remove the step containers after a successful step (default true). */
+  rm: boolean;
+  /** Remove them after a failed one too. */
+  forceRm: boolean;
+  pull: boolean;
+  buildArgs: Record<string, string | null>;
+  labels: Record<string, string>;
+  target?: string;
+}
+
+/** One message of the build's output stream. */
+export type BuildMessage = { stream: string } | { aux: { ID: string } } | { status: string };
+
+/** A build that failed: dockerd's message, and the exit code of a failing RUN. */
+export class BuildError extends Error {
+  constructor(message: string, readonly code?: number) {
+    super(message);
+  }
+}
+
+const PROXY_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
+const DEFAULT_SHELL = ['/bin/sh', '-c'];
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The state of the stage being built. */
+interface StageState {
+  imageId?: string;
+  config: RunConfig;
+  /** Build args declared in this stage and their values. */
+  args: Map<string, string | undefined>;
+  cmdSet: { value: boolean };
+  /** MAINTAINER's value, the author of this stage's images from then on. */
+  author?: string;
+}
+
+/** Builds one Dockerfile (see the module comment). */
+export class Builder {
+  private step = 0;
+  private total = 0;
+  private readonly usedArgs = new Set<string>();
+  private readonly stageImages = new Map<string, string>();
+
+  constructor(
+    private readonly backend: BuildBackend,
+    private readonly cache: BuildCache,
+    private readonly contextDir: string,
+    private readonly opts: BuildOptions,
+    private readonly emit: (m: BuildMessage) => void,
+  ) {}
+
+  private say(text: string): void {
+    if (!this.opts.quiet) this.emit({ stream: text });
+  }
+
+  /** Build `df`; resolves with the final image ID. */
+  async build(df: ParsedDockerfile): Promise<string> {
+    let stages = df.stages;
+    if (this.opts.target) {
+      const i = stages.findIndex((s) => s.name === this.opts.target?.toLowerCase());
+      if (i < 0) throw new BuildError(`failed to reach build target ${this.opts.target} in Dockerfile`);
+      stages = stages.slice(0, i + 1);
+    }
+    const labels = Object.entries(this.opts.labels);
+    if (labels.length) {
+      const args = labels.map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ');
+      const last = stages[stages.length - 1];
+      stages = [...stages.slice(0, -1), { ...last, instructions: [...last.instructions, { keyword: 'LABEL', args, flags: {}, original: `LABEL ${args}`, line: 0 }] }];
+    }
+    this.total = stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
+    const meta = new Map<string, string | undefined>();
+    for (const a of df.metaArgs) {
+      for (const [k, v] of this.argPairs(a, df.escape, (n) => meta.get(n))) meta.set(k, this.argValue(k, v));
+    }
+    let last: string | undefined;
+    for (const stage of stages) {
+      last = await this.buildStage(stage, df.escape, meta);
+      if (stage.name) this.stageImages.set(stage.name, last);
+      this.stageImages.set(String(stage.index), last);
+    }
+    const id = last as string;
+    const unused = Object.keys(this.opts.buildArgs).filter((a) => !this.usedArgs.has(a) && !PROXY_ARGS.has(a) && !meta.has(a));
+    if (unused.length) this.say(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed\n`);
+    this.emit({ aux: { ID: id } });
+    if (this.opts.quiet) this.emit({ stream: `${id}\n` });
+    else this.say(`Successfully built ${shortId(id)}\n`);
+    await this.backend.tag(id, this.opts.tags);
+    for (const t of this.opts.tags) this.say(`Successfully tagged ${/:[^/]*$/.test(t) ? t : `${t}:latest`}\n`);
+    return id;
+  }
+
+  private argPairs(ins: Instruction, escape: string, lookup: (n: string) => string | undefined): Array<[string, string | undefined]> {
+    const out: Array<[string, string | undefined]> = [];
+    for (const w of ins.args.split(/\s+/).filter(Boolean)) {
+      if (!w.includes('=')) out.push([w, undefined]);
+      else out.push(...parseKeyValues(w, lookup, escape, 'ARG', false));
+    }
+    if (out.length === 0) throw new BuildError('ARG requires exactly one argument');
+    return out;
+  }
+
+  /** A build arg's value: --build-arg wins over the default. */
+  private argValue(name: string, dflt: string | undefined): string | undefined {
+    if (Object.prototype.hasOwnProperty.call(this.opts.buildArgs, name)) {
+      this.usedArgs.add(name);
+      const v = this.opts.buildArgs[name];
+      return v === null ? dflt : v;
+    }
+    return dflt;
+  }
+
+  private header(ins: Instruction): void {
+    this.step++;
+    // dockerd sends the line and its newline as two messages.
+    this.say(`Step ${this.step}/${this.total} : ${ins.original}`);
+    this.say('\n');
+  }
+
+  private async buildStage(stage: Stage, escape: string, meta: Map<string, string | undefined>): Promise<string> {
+    this.header(stage.fromInstruction);
+    const base = expandWord(stage.from, (n) => meta.get(n), escape);
+    const st: StageState = { config: {}, args: new Map(), cmdSet: { value: false } };
+    if (base.toLowerCase() !== 'scratch') {
+      const fromStage = this.stageImages.get(base.toLowerCase());
+      const img = fromStage ? { id: fromStage, config: (this.backend.findImage(fromStage) as { config: ImageConfig }).config } : await this.baseImage(base);
+      st.imageId = img.id;
+      st.config = JSON.parse(JSON.stringify(img.config.config ?? {})) as RunConfig;
+      this.say(` ---> ${shortId(img.id)}\n`);
+    } else {
+      // dockerd's answer for scratch: no image yet, and the default PATH.
+      st.config = { Env: [DEFAULT_PATH] };
+      this.say(' ---> \n');
+    }
+    const triggers = st.config.OnBuild ?? [];
+    if (triggers.length) {
+      this.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`);
+      st.config.OnBuild = null;
+      for (const t of triggers) {
+        const ins = parseInstructions(t).instructions[0];
+        if (ins) await this.dispatch(ins, st, escape, meta);
+      }
+    }
+    for (const ins of stage.instructions) {
+      this.header(ins);
+      await this.dispatch(ins, st, escape, meta);
+    }
+    if (!st.imageId) throw new BuildError('No image was generated. Is your Dockerfile empty?');
+    return st.imageId;
+  }
+
+  private async baseImage(ref: string): Promise<{ id: string; config: ImageConfig }> {
+    const local = this.opts.pull ? undefined : this.backend.findImage(ref);
+    if (local) return local;
+    try {
+      return await this.backend.pullImage(ref, (line) => {
+        if (!this.opts.quiet) this.emit({ status: line });
+      });
+    } catch (e) {
+      const found = this.backend.findImage(ref);
+      if (found && this.opts.pull) return found;
+      throw e;
+    }
+  }
+
+  /** Variables for expansion: the config's Env over the stage's build args. */
+  private lookup(st: StageState): (n: string) => string | undefined {
+    const env = envLookup(st.config.Env);
+    return (n) => env(n) ?? (st.args.has(n) ? st.args.get(n) : undefined);
+  }
+
+  private async dispatch(ins: Instruction, st: StageState, escape: string, meta: Map<string, string | undefined>): Promise<void> {
+    const ctx = { escape, lookup: this.lookup(st), shell: st.config.Shell ?? DEFAULT_SHELL, cmdSet: st.cmdSet };
+    if (ins.keyword === 'ARG') {
+      const pairs = this.argPairs(ins, escape, ctx.lookup);
+      for (const [k, v] of pairs) st.args.set(k, this.argValue(k, v ?? meta.get(k)));
+      const text = `ARG ${pairs.map(([k, v]) => (v === undefined ? k : `${k}=${v}`)).join(' ')}`;
+      return this.configStep(st, { ...st.config }, text);
+    }
+    if (CONFIG_INSTRUCTIONS.has(ins.keyword)) {
+      const config = JSON.parse(JSON.stringify(st.config)) as RunConfig;
+      let text: string;
+      try {
+        text = applyConfigInstruction(ins, config, ctx, (a) => (st.author = a));
+      } catch (e) {
+        throw new BuildError((e as Error).message);
+      }
+      return this.configStep(st, config, text);
+    }
+    if (ins.keyword === 'RUN') return this.runStep(ins, st, ctx.shell);
+    if (ins.keyword === 'COPY' || ins.keyword === 'ADD') return this.copyStep(ins, st, escape);
+    throw new BuildError(`Unknown instruction: ${ins.keyword}`);
+  }
+
+  /** The cached image for a step, printed as dockerd prints a hit. */
+  private cached(parent: string | undefined, createdBy: string): string | undefined {
+    if (this.opts.noCache) return undefined;
+    const hit = this.cache.get(cacheKey(parent, createdBy), (id) => this.backend.findImage(id) !== undefined);
+    if (hit) this.say(' ---> Using cache\n');
+    return hit;
+  }
+
+  private async finish(st: StageState, step: StepImage, id: string): Promise<void> {
+    await this.cache.set(cacheKey(step.parentId, step.createdBy), id);
+    st.imageId = id;
+    st.config = step.config;
+    this.say(` ---> ${shortId(id)}\n`);
+  }
+
+  private async configStep(st: StageState, config: RunConfig, text: string): Promise<void> {
+    const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), ...(st.author ? { author: st.author } : {}), config, createdBy: `/bin/sh -c #(nop) ${text.startsWith('WORKDIR ') ? '' : ' '}${text}` };
+    const hit = this.cached(step.parentId, step.createdBy);
+    if (hit) return this.finish(st, step, hit);
+    await this.finish(st, step, await this.backend.configImage(step));
+  }
+
+  private async runStep(ins: Instruction, st: StageState, shell: string[]): Promise<void> {
+    const cmd = ins.json ?? [...shell, ins.args];
+    const argEnv = [...st.args].filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).sort();
+    const proxyEnv = Object.entries(this.opts.buildArgs).filter(([k, v]) => PROXY_ARGS.has(k) && v !== null && !st.args.has(k)).map(([k, v]) => `${k}=${v}`);
+    const prefix = argEnv.length ? `|${argEnv.length} ${argEnv.join(' ')} ` : '';
+    const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), ...(st.author ? { author: st.author } : {}), config: st.config, createdBy: `${prefix}${cmd.join(' ')}` };
+    const hit = this.cached(step.parentId, step.createdBy);
+    if (hit) return this.finish(st, step, hit);
+    const env = [...(st.config.Env ?? [])];
+    for (const e of [...argEnv, ...proxyEnv]) if (!env.some((x) => x.split('=')[0] === e.split('=')[0])) env.push(e);
+    let containerId: string | undefined;
+    let ok = false;
+    try {
+      const res = await this.backend.run(step, cmd, env, (id) => {
+        containerId = id;
+        this.say(` ---> Running in ${id.slice(0, 12)}\n`);
+      }, (chunk) => this.say(chunk.toString('utf8')));
+      if (res.exitCode !== 0) throw new BuildError(`The command '${cmd.join(' ')}' returned a non-zero code: ${res.exitCode}`, res.exitCode);
+      const id = await this.backend.commit(res.containerId, step);
+      ok = true;
+      if (this.opts.rm || this.opts.forceRm) {
+        await this.backend.removeContainer(res.containerId);
+        this.say(`Removing intermediate container ${res.containerId.slice(0, 12)}\n`);
+      }
+      await this.finish(st, step, id);
+    } finally {
+      if (!ok && containerId && this.opts.forceRm) await this.backend.removeContainer(containerId).catch(() => undefined);
+    }
+  }
+
+  private async copyStep(ins: Instruction, st: StageState, escape: string): Promise<void> {
+    const keyword = ins.keyword as 'COPY' | 'ADD';
+    for (const f of Object.keys(ins.flags)) if (f !== 'chown' && (f !== 'from' || keyword === 'ADD')) throw new BuildError(`Unknown flag: ${f}`);
+    const words = ins.json ?? expandWords(ins.args, this.lookup(st), escape);
+    if (words.length < 2) throw new BuildError(`${keyword} requires at least two arguments, but only one was provided. Destination could not be determined.`);
+    const srcWords = words.slice(0, -1);
+    if (srcWords.some((w) => /^https?:\/\//.test(w))) throw new BuildError(`${keyword} of a URL is not supported by podvisor's builder; download it in a RUN step`);
+    const rawDest = words[words.length - 1];
+    const dest = path.posix.isAbsolute(rawDest) ? rawDest : path.posix.join(st.config.WorkingDir || '/', rawDest) + (rawDest.endsWith('/') || rawDest === '.' ? '/' : '');
+    const chown = ins.flags.chown !== undefined ? expandWord(ins.flags.chown, this.lookup(st), escape) : undefined;
+    const from = ins.flags.from;
+    const withSource = async <T>(fn: (root: RootDir) => Promise<T>): Promise<T> => {
+      if (from === undefined) {
+        const root = await RootDir.open(this.contextDir);
+        try {
+          return await fn(root);
+        } finally {
+          await root.close();
+        }
+      }
+      const stageImage = this.stageImages.get(from.toLowerCase()) ?? (await this.baseImage(from)).id;
+      return this.backend.readImage(stageImage, fn);
+    };
+    await withSource(async (source) => {
+      let plan: CopyPlan;
+      let sum: string;
+      try {
+        const sources = await findSources(source, srcWords, keyword);
+        plan = { keyword, sources, dest, ...(chown !== undefined ? { chown } : {}) };
+        sum = await checksumSources(source, sources);
+      } catch (e) {
+        throw new BuildError((e as Error).message);
+      }
+      const kind = plan.sources.length > 1 ? 'multi' : plan.sources[0].stat.isDirectory() ? 'dir' : 'file';
+      const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), ...(st.author ? { author: st.author } : {}), config: st.config, createdBy: `/bin/sh -c #(nop) ${keyword} ${chown !== undefined ? `--chown=${chown} ` : ''}${kind}:${sum} in ${dest} ` };
+      const hit = this.cached(step.parentId, step.createdBy);
+      if (hit) return this.finish(st, step, hit);
+      let id: string;
+      try {
+        id = await this.backend.write(step, (target) => writeCopy(source, target, plan));
+      } catch (e) {
+        if (e instanceof InvalidArgumentError) throw new BuildError(e.message);
+        throw e;
+      }
+      await this.finish(st, step, id);
+    });
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The build context: the request body (a tar, gzip'd or not) unpacked into a private
+ * directory with docker cp's rules (src/storage/archive/tar-in.ts: nothing leaves the
+ * directory, symlinks are kept as symlinks and never followed on the way in). Paths the
+ * context's `.dockerignore` excludes are removed right away (dockerd's classic builder
+ * honours it even when a client sent them), then the Dockerfile is read from inside the
+ * context, resolved as the container root is (a symlinked Dockerfile cannot lead out).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { Readable } from 'node:stream';
+import dockerignore from '@balena/dockerignore';
+import { RootDir, at } from '../storage/archive/resolve';
+import { extractInto, removeEntry } from '../storage/archive/tar-in';
+import { InvalidArgumentError, NotFoundError } from '../errors';
+
+/** An unpacked context. */
+export interface BuildContext {
+  /** Host directory holding it. */
+  dir: string;
+  /** The Dockerfile's text. */
+  dockerfile: string;
+  /** Remove the directory. */
+  dispose(): Promise<void>;
+}
+
+/** `source`, gunzipped when it starts with the gzip magic. */
+async function maybeGunzip(source: Readable): Promise<Readable> {
+  const it = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const first = await it.next();
+  const head: Buffer = first.done ? Buffer.alloc(0) : Buffer.from(first.value);
+  const all = Readable.from((async function* () {
+    if (head.length) yield head;
+    if (first.done) return;
+    for (;;) {
+      const n = await it.next();
+      if (n.done) return;
+      yield n.value;
+    }
+  })());
+  if (head.length < 2 || head[0] !== 0x1f || head[1] !== 0x8b) return all;
+  const gunzip = zlib.createGunzip();
+  all.on('error', (e) => gunzip.destroy(e));
+  return all.pipe(gunzip);
+}
+
+/** Read a small file inside the context root; undefined when absent. */
+async function readInside(root: RootDir, p: string): Promise<string | undefined> {
+  const r = await root.resolve(p, { followLast: true }).catch(() => undefined);
+  if (!r) return undefined;
+  try {
+    if (!r.stat || r.name === undefined) return undefined;
+    if (!r.stat.isFile()) throw new InvalidArgumentError(`${p} is not a regular file`);
+    if (r.stat.size > 16 << 20) throw new InvalidArgumentError(`${p} is too large`);
+    const fh = await fs.promises.open(at(r.dir, r.name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      return (await fh.readFile()).toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  } finally {
+    await r.release();
+  }
+}
+
+/** Remove what `.dockerignore` excludes (but never the Dockerfile or .dockerignore itself). */
+async function applyIgnore(root: RootDir, patterns: string, keep: Set<string>): Promise<void> {
+  const lines = patterns.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (lines.length === 0) return;
+  const ig = dockerignore({ ignorecase: false }).add(lines);
+  const walk = async (dir: fs.promises.FileHandle, rel: string): Promise<boolean> => {
+    // Returns whether the directory is empty afterwards.
+    let left = 0;
+    for (const n of await fs.promises.readdir(at(dir))) {
+      const p = rel ? `${rel}/${n}` : n;
+      const st = await fs.promises.lstat(at(dir, n));
+      if (st.isDirectory()) {
+        const sub = await RootDir.openDir(dir, n);
+        let empty: boolean;
+        try {
+          empty = await walk(sub, p);
+        } finally {
+          await sub.close();
+        }
+        if (empty && ig.ignores(p)) await fs.promises.rmdir(at(dir, n));
+        else left++;
+      } else if (ig.ignores(p) && !keep.has(p)) {
+        await removeEntry(dir, n);
+      } else left++;
+    }
+    return left === 0;
+  };
+  await walk(root.handle, '');
+}
+
+/** Unpack a context tar under `parent` and read its Dockerfile (`dockerfile`, default `Dockerfile`). */
+export async function openContext(body: Readable, parent: string, dockerfile: string): Promise<BuildContext> {
+  await fs.promises.mkdir(parent, { recursive: true, mode: 0o700 });
+  const dir = await fs.promises.mkdtemp(path.join(parent, 'ctx-'));
+  // `COPY . /dst` gives /dst the context root's mode: 0755 as a client's directory would have,
+  // not mkdtemp's 0700 (the parent directory is the daemon's own, 0700).
+  await fs.promises.chmod(dir, 0o755);
+  const dispose = () => fs.promises.rm(dir, { recursive: true, force: true });
+  try {
+    const root = await RootDir.open(dir);
+    try {
+      await extractInto(root, '/', await maybeGunzip(body)).catch((e: unknown) => {
+        // A body that is not a tar (or a truncated one) is the client's error.
+        if (e instanceof InvalidArgumentError) throw e;
+        throw new InvalidArgumentError(`failed to read the build context: ${(e as Error).message}`);
+      });
+      const name = path.posix.normalize(`/${dockerfile || 'Dockerfile'}`).slice(1);
+      const ignore = await readInside(root, '.dockerignore');
+      if (ignore) await applyIgnore(root, ignore, new Set([name, '.dockerignore']));
+      let text = await readInside(root, name);
+      // dockerd also looks for the lower-case name when the default one is absent.
+      if (text === undefined && !dockerfile) text = await readInside(root, 'dockerfile');
+      if (text === undefined) throw new NotFoundError(`Cannot locate specified Dockerfile: ${dockerfile || 'Dockerfile'}`);
+      return { dir, dockerfile: text, dispose };
+    } finally {
+      await root.close();
+    }
+  } catch (e) {
+    await dispose();
+    throw e;
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The shapes of the native API's answers as the CLI reads them (docs/native-api.md). The CLI
+ * is a separate program that speaks to the daemon over HTTP, so it keeps its own copy.
+ */
+
+/** One container of a pod. */
+export interface PodContainer {
+  id: string;
+  image: string;
+  command: string[];
+  status: string;
+  exitCode: number;
+  tty: boolean;
+}
+
+/** A pod. */
+export interface Pod {
+  id: string;
+  name: string;
+  state: 'Created' | 'Running';
+  vm: string | null;
+  created: string;
+  labels: Record<string, string>;
+  containers: PodContainer[];
+}
+
+/** A VM. */
+export interface VmInfo {
+  id: string;
+  state: 'Idle' | 'Associated';
+  podId?: string;
+  memoryMiB: number;
+  cpus: number;
+  held: boolean;
+}

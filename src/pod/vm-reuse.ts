@@ -1,0 +1,93 @@
+/**
+ * A pod's VM used again: started on a VM the user holds (`start --vm`), kept when the pod
+ * stops (`stop --keep-vm`), and both at once (`replace`). The sandbox (./sandbox.ts) asks
+ * this module, at each boot, whether the pod is pinned to a VM, and at each teardown, whether
+ * the VM is to be kept; everything else of the lifecycle is unchanged.
+ *
+ * A kept VM is cleaned before anyone gets it (src/vm/clean.ts): the guest half (containers
+ * destroyed, interfaces reset) before the pod's rootfs is unmounted on the host, the share
+ * directories emptied after. A VM that cannot be cleaned is destroyed, and the keep fails.
+ */
+import { logger } from '../util/log';
+import { cleanGuest, cleanShares } from '../vm/clean';
+import type { Vm } from '../vm/types';
+import type { PodContext } from './context';
+import type { Entry, Run } from './registry';
+
+const log = logger('pod');
+
+interface Keep {
+  resolve(vm: Vm): void;
+  reject(err: Error): void;
+}
+
+/** Which pods are pinned to a VM for their next boot, and whose VM is to be kept. */
+export class VmReuse {
+  private readonly pinned = new Map<string, Vm>();
+  private readonly keeping = new Map<string, Keep>();
+
+  /** Make the next boot of pod `podId` use `vm` instead of the factory's. */
+  pin(podId: string, vm: Vm): void {
+    this.pinned.set(podId, vm);
+  }
+
+  /** The VM pod `podId` is pinned to, taken (a boot uses it once); undefined when none. */
+  takePinned(podId: string): Vm | undefined {
+    const vm = this.pinned.get(podId);
+    this.pinned.delete(podId);
+    return vm;
+  }
+
+  /** Ask for the VM of pod `podId`'s current run to be kept: resolves with it once cleaned. */
+  keepNext(podId: string): Promise<Vm> {
+    return new Promise<Vm>((resolve, reject) => this.keeping.set(podId, { resolve, reject }));
+  }
+
+  /** Withdraw a keep request (the stop failed before the run ended). */
+  cancelKeep(podId: string, why: Error): void {
+    this.keeping.get(podId)?.reject(why);
+    this.keeping.delete(podId);
+  }
+
+  /** The keep request of pod `podId`, taken; undefined when its VM is to be destroyed. */
+  takeKeep(podId: string): Keep | undefined {
+    const k = this.keeping.get(podId);
+    this.keeping.delete(podId);
+    return k;
+  }
+}
+
+/**
+ * The teardown of a run whose VM is kept: the VM cleaned and handed to `keep`, the pod's
+ * rootfs unmounted. When the VM cannot be cleaned it is destroyed and `keep` rejected.
+ * Never rejects.
+ */
+export async function keepSandbox(ctx: PodContext, e: Entry, run: Run, keep: Keep): Promise<void> {
+  const ids = Object.keys(e.record.containers);
+  const t0 = Date.now();
+  let failure: Error | undefined;
+  try {
+    await cleanGuest(run.vm, ids);
+  } catch (err) {
+    failure = err as Error;
+    await run.vm.destroy().catch(() => undefined);
+  }
+  for (const id of ids) {
+    await ctx.deps.rootfs.unmount(id).catch((err) => log.warn(`unmounting rootfs of ${id}: ${(err as Error).message}`));
+  }
+  if (!failure) {
+    try {
+      await cleanShares(run.vm);
+    } catch (err) {
+      failure = err as Error;
+      await run.vm.destroy().catch(() => undefined);
+    }
+  }
+  if (failure) {
+    log.warn(`VM ${run.vm.id} of pod ${e.record.id.slice(0, 12)} could not be cleaned for reuse (destroyed): ${failure.message}`);
+    keep.reject(new Error(`the VM ${run.vm.id} could not be cleaned for reuse and was destroyed: ${failure.message}`));
+    return;
+  }
+  log.debug(`pod ${e.record.id.slice(0, 12)}: VM ${run.vm.id} cleaned for reuse in ${Date.now() - t0} ms`);
+  keep.resolve(run.vm);
+}

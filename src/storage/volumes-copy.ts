@@ -1,0 +1,55 @@
+/**
+ * Copy-up: a new (empty) volume mounted over a directory of the image gets that directory's
+ * content, ownership and mode, as dockerd fills a volume at create. The container's root is
+ * opened through ContainerArchive (the overlay mounted for the time of the copy), the
+ * directory is resolved inside it without leaving it (symlinks in the path stay inside the
+ * container's root), and `cp -a` copies from the open directory, never following a symlink
+ * below it.
+ */
+import * as fs from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { at } from './archive/resolve';
+import type { ContainerArchive } from './archive/service';
+
+const run = promisify(execFile);
+
+/**
+ * Fill each empty directory of `targets` (host data directories, keyed by container path)
+ * from container `id`'s root. Paths missing in the image, or not directories there, are
+ * skipped, as dockerd skips them; a volume that already holds data is left as it is.
+ */
+export async function copyUpVolumes(archive: ContainerArchive, id: string, targets: ReadonlyArray<{ path: string; dataDir: string }>): Promise<void> {
+  const todo: Array<{ path: string; dataDir: string }> = [];
+  for (const t of targets) if (await isEmptyDir(t.dataDir)) todo.push(t);
+  if (!todo.length) return;
+  const o = await archive.open(id);
+  try {
+    for (const t of todo) {
+      const r = await o.root.resolve(t.path, { followLast: true }).catch(() => undefined);
+      if (!r) continue;
+      try {
+        if (!r.stat?.isDirectory() || r.name === undefined) continue;
+        const dir = await fs.promises.open(at(r.dir, r.name), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+        try {
+          await run('cp', ['-a', '--', `${at(dir)}/.`, `${t.dataDir}/`], { maxBuffer: 1 << 20 });
+        } finally {
+          await dir.close();
+        }
+      } finally {
+        await r.release();
+      }
+    }
+  } finally {
+    await o.close();
+  }
+}
+
+async function isEmptyDir(dir: string): Promise<boolean> {
+  const d = await fs.promises.opendir(dir);
+  try {
+    return (await d.read()) === null;
+  } finally {
+    await d.close().catch(() => undefined);
+  }
+}

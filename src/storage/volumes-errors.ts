@@ -1,0 +1,49 @@
+/**
+ * The volume store's failures, with the facts as fields (the operation that failed, the
+ * volume, what was wrong); src/translate/errors.ts words them as dockerd does.
+ */
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors';
+
+/** The volume operation a failure belongs to (dockerd prefixes its messages with it). */
+export type VolumeOp = 'create' | 'get' | 'remove';
+
+/** No volume of that name. */
+export class NoSuchVolumeError extends NotFoundError {
+  constructor(
+    readonly op: VolumeOp,
+    readonly volume: string,
+  ) {
+    super(`${op} ${volume}: volume not found`);
+  }
+}
+
+/** A driver other than the local one. */
+export class NoSuchVolumeDriverError extends NotFoundError {
+  constructor(
+    readonly volume: string,
+    readonly driver: string,
+  ) {
+    super(`create ${volume}: no volume driver ${driver}`);
+  }
+}
+
+/** A volume name or option the local driver refuses. */
+export class InvalidVolumeError extends InvalidArgumentError {
+  constructor(
+    readonly volume: string,
+    readonly reason: 'name-chars' | 'name-short' | 'option',
+    readonly option = '',
+  ) {
+    super(`create ${volume}: invalid volume (${reason}${option ? ` ${option}` : ''})`);
+  }
+}
+
+/** A volume that containers still use. */
+export class VolumeInUseError extends ConflictError {
+  constructor(
+    readonly volume: string,
+    readonly users: string[],
+  ) {
+    super(`remove ${volume}: volume is in use by ${users.join(', ')}`);
+  }
+}

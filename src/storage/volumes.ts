@@ -1,0 +1,185 @@
+/**
+ * Named and anonymous volumes of the `local` driver: a directory per volume under
+ * `<data-root>/volumes/<name>/_data` (the volume's data, shared into a container's VM like a
+ * bind source) and one record file, `<data-root>/volumes/volumes.json`, replaced atomically
+ * (./atomic.ts) on every change, so a volume exists across a daemon SIGKILL exactly when its
+ * record was written. A directory without a record (a create cut short) is removed at open.
+ *
+ * The store knows nothing of containers: who uses a volume is the caller's question (the
+ * pod layer's records name their volumes), so removal takes a `users` list to refuse.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { NotImplementedError } from '../errors';
+import { writeFileAtomic } from './atomic';
+import { InvalidVolumeError, NoSuchVolumeDriverError, NoSuchVolumeError, VolumeInUseError, type VolumeOp } from './volumes-errors';
+
+/** One volume's record. */
+export interface VolumeRecord {
+  name: string;
+  /** Always 'local'. */
+  driver: string;
+  labels: Record<string, string> | null;
+  /** Driver options as given (the local driver's type/device/o); null when none. */
+  options: Record<string, string> | null;
+  /** RFC 3339, seconds. */
+  createdAt: string;
+  /** Made for a container without a name (an image's VOLUME, `-v /path`). */
+  anonymous: boolean;
+  /** Container whose removal takes this anonymous volume along (`--rm` containers). */
+  removeWith?: string;
+}
+
+/** What create takes. */
+export interface VolumeCreateOptions {
+  /** Omitted or empty: a random 64-hex name (an anonymous volume). */
+  name?: string;
+  driver?: string;
+  labels?: Record<string, string> | null;
+  options?: Record<string, string> | null;
+  anonymous?: boolean;
+  removeWith?: string;
+}
+
+/** The local driver's options dockerd accepts (volume/local/local_unix.go). */
+const LOCAL_OPTIONS = new Set(['type', 'device', 'o', 'size']);
+/** dockerd's rule for local volume names. */
+const NAME_RULE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+/** The store of one daemon's volumes (see the module comment). */
+export class VolumeStore {
+  private readonly records = new Map<string, VolumeRecord>();
+  /** One write of the record file at a time, in call order. */
+  private writing: Promise<void> = Promise.resolve();
+
+  private constructor(readonly root: string) {}
+
+  /** Open (or make) the store under `<dataRoot>/volumes`, dropping directories without a record. */
+  static async open(dataRoot: string): Promise<VolumeStore> {
+    const s = new VolumeStore(path.join(dataRoot, 'volumes'));
+    await fs.promises.mkdir(s.root, { recursive: true, mode: 0o701 });
+    let raw: string | undefined;
+    try {
+      raw = await fs.promises.readFile(s.file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    const list = raw ? (JSON.parse(raw) as { volumes?: VolumeRecord[] }).volumes ?? [] : [];
+    for (const r of list) if (NAME_RULE.test(r.name)) s.records.set(r.name, r);
+    for (const entry of await fs.promises.readdir(s.root, { withFileTypes: true })) {
+      if (entry.isDirectory() && !s.records.has(entry.name)) await fs.promises.rm(path.join(s.root, entry.name), { recursive: true, force: true });
+      else if (entry.name.startsWith('.tmp-')) await fs.promises.rm(path.join(s.root, entry.name), { force: true });
+    }
+    return s;
+  }
+
+  private get file(): string {
+    return path.join(this.root, 'volumes.json');
+  }
+
+  /** Where the volume's data lives on the host (its Mountpoint). */
+  dataDir(name: string): string {
+    return path.join(this.root, name, '_data');
+  }
+
+  /** Every volume, oldest first. */
+  list(): VolumeRecord[] {
+    return [...this.records.values()];
+  }
+
+  /** The volume `name` (NoSuchVolumeError when there is none). */
+  get(name: string, op: VolumeOp = 'get'): VolumeRecord {
+    const r = this.records.get(name);
+    if (!r) throw new NoSuchVolumeError(op, name);
+    return r;
+  }
+
+  /** Whether a volume `name` exists. */
+  has(name: string): boolean {
+    return this.records.has(name);
+  }
+
+  /**
+   * Create a volume, or return the existing one of that name unchanged (as dockerd does).
+   * Returns the record and whether it was made now.
+   */
+  async create(o: VolumeCreateOptions): Promise<{ volume: VolumeRecord; created: boolean }> {
+    const name = o.name || crypto.randomBytes(32).toString('hex');
+    const driver = o.driver || 'local';
+    if (driver !== 'local') throw new NoSuchVolumeDriverError(name, driver);
+    if (name.length < 2) throw new InvalidVolumeError(name, 'name-short');
+    if (!NAME_RULE.test(name)) throw new InvalidVolumeError(name, 'name-chars');
+    const existing = this.records.get(name);
+    if (existing) return { volume: existing, created: false };
+    const options = o.options && Object.keys(o.options).length ? { ...o.options } : null;
+    for (const k of Object.keys(options ?? {})) if (!LOCAL_OPTIONS.has(k)) throw new InvalidVolumeError(name, 'option', k);
+    // The local driver's options mount a device or a tmpfs as the volume on the host, which a
+    // VM's volume share does not carry over (the guest would see the directory beneath).
+    if (options) throw new NotImplementedError('podvisor\'s local volumes take no driver options (type, device, o, size)');
+    const labels = o.labels ? { ...o.labels } : null;
+    const volume: VolumeRecord = {
+      name,
+      driver,
+      labels,
+      options,
+      createdAt: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+      anonymous: o.anonymous === true,
+      ...(o.removeWith ? { removeWith: o.removeWith } : {}),
+    };
+    await fs.promises.mkdir(this.dataDir(name), { recursive: true, mode: 0o755 });
+    this.records.set(name, volume);
+    try {
+      await this.persist();
+    } catch (e) {
+      this.records.delete(name);
+      await fs.promises.rm(path.join(this.root, name), { recursive: true, force: true });
+      throw e;
+    }
+    return { volume, created: true };
+  }
+
+  /**
+   * Remove volume `name`: refused (VolumeInUseError) while `users` (container IDs using it)
+   * is not empty. The record goes first, then the data.
+   */
+  async remove(name: string, users: string[] = []): Promise<VolumeRecord> {
+    const r = this.get(name, 'remove');
+    if (users.length) throw new VolumeInUseError(name, users);
+    this.records.delete(name);
+    try {
+      await this.persist();
+    } catch (e) {
+      this.records.set(name, r);
+      throw e;
+    }
+    await fs.promises.rm(path.join(this.root, name), { recursive: true, force: true });
+    return r;
+  }
+
+
+  /** Bytes under the volume's data (docker system df); -1 when it cannot be read. */
+  async size(name: string): Promise<number> {
+    let total = 0;
+    const walk = async (dir: string): Promise<void> => {
+      for (const e of await fs.promises.readdir(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) await walk(p);
+        else total += (await fs.promises.lstat(p)).size;
+      }
+    };
+    try {
+      await walk(this.dataDir(name));
+      return total;
+    } catch {
+      return -1;
+    }
+  }
+
+  private persist(): Promise<void> {
+    const data = JSON.stringify({ volumes: this.list() });
+    const next = this.writing.then(() => writeFileAtomic(this.file, data));
+    this.writing = next.catch(() => undefined);
+    return next;
+  }
+}

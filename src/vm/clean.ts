@@ -1,0 +1,95 @@
+/**
+ * Cleaning a VM whose pod has gone, so that another pod can run on it (the seeds' idle VM,
+ * `stop --keep-vm`, `replace`) and see nothing of the one before:
+ *
+ *   guest   every container destroyed (DESTROY_CONTAINER kills every process of the
+ *           container's PID namespace and answers once they are reaped; its mount and UTS
+ *           namespaces, so its mounts and hostname, go with the last of them, and its cgroup
+ *           with it); then every interface but loopback loses its address and goes down
+ *           (its routes go with it), so the next pod starts without the old pod's network.
+ *   host    (after the caller unmounted the containers' rootfs) every mount still below the
+ *           VM's share directories (bind sources, volumes) detached, then every file left in
+ *           them removed, so the guest's view of the shares is empty again.
+ *
+ * The guest's own root file system is the initramfs the agent runs from: no container can
+ * reach it (each has its own mount namespace over its rootfs), so there is nothing of a pod
+ * in it to reset. Anything that fails makes the VM unfit for reuse: the caller destroys it.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { NotFoundError, UnavailableError } from '../errors';
+import { mountsBelow, sharedMounter } from '../util/mounter';
+import { removeTreeOnOneDevice } from './qemu/host-files';
+import type { Vm } from './types';
+
+/** The longest a guest may take to destroy one container (kill, reap, namespaces gone). */
+const DESTROY_MS = 10_000;
+
+/** Bound a guest call: past `ms` the VM counts as unfit. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_r, reject) => {
+    timer = setTimeout(() => reject(new UnavailableError(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The guest half: destroy the containers `containerIds` (those the agent no longer knows are
+ * skipped) and reset the network interfaces. Rejects when the VM cannot be cleaned.
+ */
+export async function cleanGuest(vm: Vm, containerIds: string[]): Promise<void> {
+  for (const id of containerIds) {
+    try {
+      await within(vm.agent.destroyContainer(id), DESTROY_MS, `destroying container ${id.slice(0, 12)} in VM ${vm.id}`);
+    } catch (err) {
+      // Already gone (its init exited and the pod layer destroyed it, or it never started).
+      if (err instanceof NotFoundError || /no such container/i.test((err as Error).message)) continue;
+      throw err;
+    }
+  }
+  for (const nic of await within(vm.agent.listInterfaces(), DESTROY_MS, `listing interfaces of VM ${vm.id}`)) {
+    if (nic.name === 'lo') continue;
+    if (nic.address) await vm.agent.configureInterface({ name: nic.name, address: '0.0.0.0', prefix: 0 });
+    if (nic.up) await vm.agent.configureInterface({ name: nic.name, up: false });
+  }
+  // The agent must still answer after all that.
+  await within(vm.agent.ping(), DESTROY_MS, `pinging VM ${vm.id}`);
+}
+
+/**
+ * Empty `dir` (it stays): mounts below it detached, then every entry removed, except that
+ * its top-level directories (`containers/`) stay, emptied: the guest keeps their entries
+ * cached (cache=always), and a directory removed and made again under the same name would be
+ * a stale inode to it, where a new name below a kept directory is looked up afresh.
+ */
+async function emptyDir(dir: string, keepSubdirs = true): Promise<void> {
+  const root = path.resolve(dir);
+  for (const mp of mountsBelow(root)) if (mp !== root) await sharedMounter().unmount(mp, { detach: true });
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(root);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const p = path.join(root, n);
+    const st = await fs.promises.lstat(p);
+    if (st.isDirectory() && keepSubdirs) await emptyDir(p, false);
+    else if (st.isDirectory()) await removeTreeOnOneDevice(p);
+    else await fs.promises.unlink(p);
+  }
+}
+
+/**
+ * The host half, once the containers' rootfs are unmounted: the VM's share directories
+ * emptied (see the module comment). Rejects when something cannot be removed.
+ */
+export async function cleanShares(vm: Vm): Promise<void> {
+  await emptyDir(vm.shareDir);
+  if (vm.devices.volumes?.hostDir) await emptyDir(vm.devices.volumes.hostDir);
+}

@@ -1,0 +1,194 @@
+/**
+ * The `podvisor` CLI as a user runs it (bin/podvisor, real VMs, the stock docker CLI beside):
+ * pods and idle VMs through the seeds' verbs; a VM kept by `stop --keep-vm` shows the next pod
+ * nothing of the old one (files, processes, mounts, hostname); `replace` on a running VM;
+ * native pods visible to docker and Docker containers visible to podvisor.
+ */
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { dockerCli } from '../helpers/docker-cli';
+import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { ptySession } from '../helpers/pty';
+
+jest.setTimeout(240000);
+
+const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const IMAGE = `${REG}/busybox`;
+const BIN = path.resolve(__dirname, '../../bin/podvisor');
+
+interface Result {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** Run bin/podvisor against the test daemon (PODVISOR_HOST). */
+function podvisor(d: TestDaemon, args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, PODVISOR_HOST: d.dockerHost }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 120000);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, out, err });
+    });
+  });
+}
+
+/** Run it and expect success; its stdout. */
+async function ok(d: TestDaemon, args: string[]): Promise<string> {
+  const r = await podvisor(d, args);
+  if (r.code !== 0) throw new Error(`podvisor ${args.join(' ')} exited ${r.code}: ${r.err}`);
+  return r.out;
+}
+
+interface VmRow {
+  id: string;
+  state: string;
+  podId?: string;
+}
+
+describe('podvisor CLI on real VMs', () => {
+  let d: TestDaemon;
+  beforeAll(async () => {
+    d = await startDaemon({ vmPoolSize: 1 });
+    await ok(d, ['pull', IMAGE]);
+  });
+  afterAll(async () => {
+    if (!d) return;
+    for (const p of JSON.parse((await podvisor(d, ['list', '--json'])).out || '[]') as Array<{ id: string }>) await podvisor(d, ['rm', '-f', p.id]);
+    for (const v of JSON.parse((await podvisor(d, ['list', 'vms', '--json'])).out || '[]') as VmRow[]) if (v.state === 'Idle') await podvisor(d, ['rm-vm', v.id]);
+    await stopDaemonLeavingNothing(d);
+  });
+
+  test('help, usage errors and an unreachable daemon have their own exit codes', async () => {
+    const help = await podvisor(d, ['stop', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('--keep-vm');
+    expect((await podvisor(d, ['no-such-verb'])).code).toBe(2);
+    const missing = await podvisor(d, ['start', 'no-such-pod']);
+    expect(missing.code).toBe(4);
+    expect(missing.err).toBe(`podvisor: no pod matches "no-such-pod" (podvisor list shows the pods)\n`);
+    const away = await new Promise<Result>((resolve) => {
+      const p = spawn(process.execPath, [BIN, '-H', 'unix:///nonexistent/podvisor.sock', 'list'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+      p.on('close', (code) => resolve({ code: code ?? -1, out: '', err }));
+    });
+    expect(away.code).toBe(3);
+    expect(away.err).toContain('cannot reach podvisord');
+  });
+
+  test('run prints the output and exits with the code; create, start, exec, logs, list, stop, rm', async () => {
+    const run = await podvisor(d, ['run', '--rm', IMAGE, 'sh', '-c', 'echo from-run; exit 3']);
+    expect(run.out).toBe('from-run\n');
+    expect(run.code).toBe(3);
+
+    const info = JSON.parse(await ok(d, ['info', '--json'])) as Record<string, unknown>;
+    expect(info).toMatchObject({ host: d.dockerHost, pods: 0, vms: 0, isolation: 'QEMU microVM per pod' });
+    expect(await ok(d, ['info'])).toMatch(/^pods\s+0$/m);
+
+    await ok(d, ['create', '--name', 'web', IMAGE, 'sh', '-c', 'echo started; sleep 1000']);
+    expect(await ok(d, ['list'])).toMatch(/web\s+Created/);
+    await ok(d, ['start', 'web']);
+    const pods = await ok(d, ['list']);
+    expect(pods).toMatch(/POD ID\s+NAME\s+STATE\s+VM/);
+    expect(pods).toMatch(/web\s+Running\s+[0-9a-f]{12}/);
+    expect(await ok(d, ['exec', 'web', 'cat', '/proc/1/cmdline'])).toContain('sleep');
+    const execCode = await podvisor(d, ['exec', 'web', 'sh', '-c', 'exit 7']);
+    expect(execCode.code).toBe(7);
+    expect(await ok(d, ['logs', 'web'])).toBe('started\n');
+    expect(await ok(d, ['list', 'containers'])).toMatch(/web\s+.*busybox\s+"sh -c echo started; sleep 1000"\s+running/);
+    expect(await ok(d, ['stop', '-t', '1', 'web'])).toBe('web stopped\n');
+    expect(await ok(d, ['list'])).toMatch(/web\s+Created/);
+    expect((await podvisor(d, ['stop', 'web'])).code).toBe(5);
+    await ok(d, ['rm', 'web']);
+    expect(await ok(d, ['list'])).not.toContain('web');
+  });
+
+  test('run-vm, run-pod --vm, stop --keep-vm: the next pod on that VM sees nothing of the old one', async () => {
+    const vmId = (await ok(d, ['run-vm'])).trim();
+    expect(vmId).toMatch(/^[0-9a-f]{12}$/);
+    expect(await ok(d, ['list', 'vms'])).toMatch(new RegExp(`${vmId}\\s+Idle`));
+
+    // The first pod leaves traces of every kind: a file in the VM's /tmp and its root, a
+    // background process, a tmpfs mount and its hostname.
+    await ok(d, ['run-pod', '--vm', vmId, '--name', 'first', IMAGE, 'sh', '-c', 'hostname first-host; echo secret > /tmp/trace; echo x > /trace; mkdir -p /mnt/m; mount -t tmpfs t /mnt/m; sleep 4242 & sleep 1000']);
+    const vms = JSON.parse(await ok(d, ['list', 'vms', '--json'])) as VmRow[];
+    expect(vms.find((v) => v.id === vmId)?.state).toBe('Associated');
+    expect(await ok(d, ['exec', 'first', 'hostname'])).toBe('first-host\n');
+    expect(await ok(d, ['exec', 'first', 'ps'])).toContain('sleep 4242');
+    expect(await ok(d, ['exec', 'first', 'cat', '/proc/mounts'])).toContain('/mnt/m');
+    expect((await podvisor(d, ['rm-vm', vmId])).code).toBe(5);
+
+    expect(await ok(d, ['stop', '--keep-vm', '-t', '1', 'first'])).toBe(`first stopped; VM ${vmId} is Idle\n`);
+    expect(await ok(d, ['list', 'vms'])).toMatch(new RegExp(`${vmId}\\s+Idle`));
+
+    await ok(d, ['create', '--name', 'second', IMAGE, 'sleep', '1000']);
+    await ok(d, ['start', '--vm', vmId, 'second']);
+    const second = JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string }>;
+    expect(second.find((p) => p.name === 'second')?.vm).toBe(vmId);
+    const look = await ok(d, ['exec', 'second', 'sh', '-c', 'hostname; ls /tmp; ls /trace 2>&1; ps -o args; cat /proc/mounts']);
+    expect(look).not.toContain('first-host');
+    expect(look).not.toContain('trace\n');
+    expect(look).toContain('No such file');
+    expect(look).not.toContain('sleep 4242');
+    expect(look).not.toContain('/mnt/m');
+    await ok(d, ['rm', '-f', 'first', 'second']);
+  });
+
+  test('replace: a running pod stopped and another started on its VM', async () => {
+    await ok(d, ['run-pod', '--name', 'old', IMAGE, 'sleep', '1000']);
+    const oldVm = (JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string }>).find((p) => p.name === 'old')?.vm;
+    expect(oldVm).toMatch(/^[0-9a-f]{12}$/);
+    await ok(d, ['create', '--name', 'new', IMAGE, 'sh', '-c', 'echo new-pod; sleep 1000']);
+    expect(await ok(d, ['replace', '-o', 'old', '-n', 'new', '-t', '1'])).toBe(`new running on VM ${oldVm} (replaced old)\n`);
+    const pods = JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string | null; state: string }>;
+    expect(pods.find((p) => p.name === 'new')).toMatchObject({ vm: oldVm, state: 'Running' });
+    expect(pods.find((p) => p.name === 'old')).toMatchObject({ vm: null, state: 'Created' });
+    expect((await podvisor(d, ['replace', '-o', 'old', '-n', 'new'])).code).toBe(5);
+    await ok(d, ['rm', '-f', 'old', 'new']);
+  });
+
+  test('run-pod -t attaches to the pod\'s TTY at a terminal; exec -it too; the exit code comes back', async () => {
+    const env = { ...process.env, PODVISOR_HOST: d.dockerHost };
+    const t = ptySession(`stty rows 30 cols 90; exec ${process.execPath} ${BIN} run-pod -t --name tty ${IMAGE} sh`, env);
+    t.type('\r');
+    await t.expect(/# /, 60000);
+    t.type('stty size; exit 3\r');
+    await t.expect(/30 90/);
+    expect(await t.exited).toBe(3);
+    // The local terminal had no output post-processing of its own (lines end \r\n, as typed).
+    expect(t.output()).not.toContain('\r\r\n');
+    await ok(d, ['start', 'tty']);
+    const x = ptySession(`exec ${process.execPath} ${BIN} exec -it tty sh -c 'tty; exit 4'`, env);
+    await x.expect(/\/dev\/pts\/\d+/, 60000);
+    expect(await x.exited).toBe(4);
+    await ok(d, ['rm', '-f', 'tty']);
+  });
+
+  test('bridges: native pods in docker ps with their pod label; Docker containers in podvisor list', async () => {
+    await ok(d, ['run-pod', '--name', 'bridged', IMAGE, 'sh', '-c', 'echo bridged-out; sleep 1000']);
+    const ps = await dockerCli(d, ['ps', '--filter', 'label=io.podvisor.pod=bridged', '--format', '{{.Names}} {{.Label "io.podvisor.api"}}']);
+    expect(ps.out).toBe('bridged native\n');
+    // The pod's first line may still be on its way: wait for it (a few seconds at most).
+    let logs = '';
+    for (let i = 0; i < 50 && !logs; i++) {
+      logs = (await dockerCli(d, ['logs', 'bridged'])).out;
+      if (!logs) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(logs).toBe('bridged-out\n');
+    expect((await dockerCli(d, ['exec', 'bridged', 'echo', 'via-docker'])).out).toBe('via-docker\n');
+    expect((await dockerCli(d, ['inspect', '-f', '{{.State.Running}}', 'bridged'])).out).toBe('true\n');
+    expect((await dockerCli(d, ['stop', '-t', '1', 'bridged'])).code).toBe(0);
+    expect(await ok(d, ['list'])).toMatch(/bridged\s+Created/);
+
+    expect((await dockerCli(d, ['run', '-d', '--name', 'fromdocker', IMAGE, 'sleep', '1000'])).code).toBe(0);
+    expect(await ok(d, ['list'])).toMatch(/fromdocker\s+Running/);
+    await ok(d, ['rm', '-f', 'bridged', 'fromdocker']);
+  });
+});

@@ -1,0 +1,121 @@
+/**
+ * The classic builder's step walk over an in-memory backend: the output stream, one image per
+ * step, the cache (a second build runs nothing; nocache runs again; a changed file misses),
+ * --target, build args in RUN's env and history, and a failing RUN's error with its code.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as crypto from 'node:crypto';
+import type { BuildBackend, StepImage } from '../../../src/build/backend';
+import type { ImageConfig } from '../../../src/storage/types';
+import { Builder, BuildError, type BuildMessage, type BuildOptions } from '../../../src/build/builder';
+import { BuildCache } from '../../../src/build/cache';
+import { parseDockerfile } from '../../../src/build/parse';
+
+/** Images in a map; RUN "runs" by recording its command and env. */
+class FakeBackend implements BuildBackend {
+  images = new Map<string, ImageConfig>();
+  runs: Array<{ cmd: string[]; env: string[] }> = [];
+  writes = 0;
+  exitCode = 0;
+  constructor() {
+    this.images.set('sha256:' + 'b'.repeat(64), { architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: ['sha256:' + '1'.repeat(64)] } });
+  }
+  findImage(ref: string) {
+    const id = ref === 'base' ? 'sha256:' + 'b'.repeat(64) : ref;
+    const config = this.images.get(id);
+    return config ? { id, config } : undefined;
+  }
+  async pullImage(ref: string): Promise<{ id: string; config: ImageConfig }> {
+    throw new Error(`no such image ${ref}`);
+  }
+  private add(step: StepImage): string {
+    const id = 'sha256:' + crypto.createHash('sha256').update(`${step.parentId}${step.createdBy}${this.images.size}`).digest('hex');
+    this.images.set(id, { architecture: 'amd64', os: 'linux', config: step.config, rootfs: { type: 'layers', diff_ids: [] } });
+    return id;
+  }
+  async configImage(step: StepImage) {
+    return this.add(step);
+  }
+  async run(_step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (c: Buffer) => void) {
+    this.runs.push({ cmd, env });
+    onStart('c'.repeat(64));
+    out(Buffer.from('output of the step\n'));
+    return { containerId: 'c'.repeat(64), exitCode: this.exitCode };
+  }
+  async commit(_id: string, step: StepImage) {
+    return this.add(step);
+  }
+  async write(step: StepImage) {
+    this.writes++;
+    return this.add(step);
+  }
+  async readImage<T>(): Promise<T> {
+    throw new Error('not in this test');
+  }
+  async removeContainer() {}
+  async tag() {}
+}
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-builder-'));
+  fs.writeFileSync(path.join(dir, 'f.txt'), 'one');
+});
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const OPTS: BuildOptions = { tags: ['app:1'], quiet: false, noCache: false, rm: true, forceRm: false, pull: false, buildArgs: {}, labels: {} };
+
+async function build(backend: FakeBackend, text: string, opts: Partial<BuildOptions> = {}) {
+  const msgs: BuildMessage[] = [];
+  const cache = new BuildCache(path.join(dir, 'cache.json'));
+  const id = await new Builder(backend, cache, dir, { ...OPTS, ...opts }, (m) => msgs.push(m)).build(parseDockerfile(text));
+  const out = msgs.map((m) => ('stream' in m ? m.stream : '')).join('');
+  return { id, out, msgs };
+}
+
+const DF = 'FROM base AS first\nARG WHO=world\nENV A=1\nCOPY f.txt /f.txt\nRUN echo hi $WHO\nFROM first\nCMD ["x"]\n';
+
+test('one image per step, the classic output, then a cached rebuild that runs nothing', async () => {
+  const b = new FakeBackend();
+  const first = await build(b, DF, { buildArgs: { WHO: 'you', UNUSED: 'x' } });
+  expect(first.out).toContain('Step 1/7 : FROM base AS first\n ---> bbbbbbbbbbbb\n');
+  expect(first.msgs.slice(0, 2)).toEqual([{ stream: 'Step 1/7 : FROM base AS first' }, { stream: '\n' }]);
+  expect(first.out).toContain('Step 5/7 : RUN echo hi $WHO\n ---> Running in cccccccccccc\noutput of the step\nRemoving intermediate container cccccccccccc\n');
+  expect(first.out).toContain('[Warning] One or more build-args [UNUSED] were not consumed\n');
+  expect(first.out).toMatch(/Successfully built [0-9a-f]{12}\nSuccessfully tagged app:1\n$/);
+  expect(first.msgs).toContainEqual({ aux: { ID: first.id } });
+  expect(b.runs).toEqual([{ cmd: ['/bin/sh', '-c', 'echo hi $WHO'], env: ['PATH=/bin', 'A=1', 'WHO=you'] }]);
+  expect(b.images.get(first.id)?.config?.Cmd).toEqual(['x']);
+
+  const again = await build(b, DF, { buildArgs: { WHO: 'you' } });
+  expect(again.id).toBe(first.id);
+  expect(b.runs).toHaveLength(1);
+  expect(b.writes).toBe(1);
+  expect(again.out.match(/Using cache/g)).toHaveLength(5);
+
+  // Another build arg value is another RUN (the args are part of its key).
+  await build(b, DF, { buildArgs: { WHO: 'them' } });
+  expect(b.runs).toHaveLength(2);
+  // A changed file misses from the COPY on.
+  fs.writeFileSync(path.join(dir, 'f.txt'), 'two');
+  await build(b, DF, { buildArgs: { WHO: 'them' } });
+  expect(b.writes).toBe(2);
+  expect(b.runs).toHaveLength(3);
+  // nocache runs every step again.
+  await build(b, DF, { buildArgs: { WHO: 'them' }, noCache: true });
+  expect(b.runs).toHaveLength(4);
+});
+
+test('--target stops at the stage; a failing RUN gives its exit code', async () => {
+  const b = new FakeBackend();
+  const t = await build(b, DF, { target: 'first' });
+  expect(t.out).toContain('Step 5/5 : RUN');
+  expect(b.images.get(t.id)?.config?.Cmd).toEqual(['sh']);
+  await expect(build(b, DF, { target: 'nope' })).rejects.toThrow('failed to reach build target nope in Dockerfile');
+  b.exitCode = 7;
+  const err = await build(b, DF, { noCache: true }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(BuildError);
+  expect(err).toMatchObject({ message: "The command '/bin/sh -c echo hi $WHO' returned a non-zero code: 7", code: 7 });
+});

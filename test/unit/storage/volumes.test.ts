@@ -1,0 +1,51 @@
+/** The volume store (src/storage/volumes.ts): records kept across a reopen, names and options checked, in-use refusal. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { VolumeStore } from '../../../src/storage/volumes';
+import { InvalidVolumeError, NoSuchVolumeDriverError, NoSuchVolumeError, VolumeInUseError } from '../../../src/storage/volumes-errors';
+import { NotImplementedError } from '../../../src/errors';
+
+let root: string;
+beforeEach(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-volstore-'));
+});
+afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+test('create, reopen, remove: records and data directories go together', async () => {
+  const s = await VolumeStore.open(root);
+  const a = await s.create({ name: 'data', labels: { team: 'a' } });
+  expect(a.created).toBe(true);
+  expect(a.volume).toMatchObject({ name: 'data', driver: 'local', labels: { team: 'a' }, options: null, anonymous: false });
+  expect((await s.create({ name: 'data', labels: { other: '1' } })).created).toBe(false);
+  const anon = await s.create({ anonymous: true, removeWith: 'c1' });
+  expect(anon.volume.name).toMatch(/^[0-9a-f]{64}$/);
+  fs.writeFileSync(path.join(s.dataDir('data'), 'f'), 'kept');
+  // A directory without a record (a create cut short) is dropped at open.
+  fs.mkdirSync(path.join(root, 'volumes', 'orphan', '_data'), { recursive: true });
+
+  const again = await VolumeStore.open(root);
+  expect(again.list().map((v) => v.name)).toEqual(['data', anon.volume.name]);
+  expect(again.get('data').labels).toEqual({ team: 'a' });
+  expect(again.get(anon.volume.name).removeWith).toBe('c1');
+  expect(fs.readFileSync(path.join(again.dataDir('data'), 'f'), 'utf8')).toBe('kept');
+  expect(fs.existsSync(path.join(root, 'volumes', 'orphan'))).toBe(false);
+
+  await expect(again.remove('data', ['c2'])).rejects.toBeInstanceOf(VolumeInUseError);
+  expect(again.has('data')).toBe(true);
+  await again.remove('data');
+  expect(fs.existsSync(path.join(root, 'volumes', 'data'))).toBe(false);
+  expect((await VolumeStore.open(root)).list().map((v) => v.name)).toEqual([anon.volume.name]);
+});
+
+test('bad names, drivers and options are refused and create nothing', async () => {
+  const s = await VolumeStore.open(root);
+  await expect(s.create({ name: 'bad name' })).rejects.toMatchObject({ reason: 'name-chars' });
+  await expect(s.create({ name: 'x' })).rejects.toMatchObject({ reason: 'name-short' });
+  await expect(s.create({ name: 'vx', driver: 'nope' })).rejects.toBeInstanceOf(NoSuchVolumeDriverError);
+  await expect(s.create({ name: 'vx', options: { foo: 'bar' } })).rejects.toBeInstanceOf(InvalidVolumeError);
+  await expect(s.create({ name: 'vx', options: { type: 'tmpfs' } })).rejects.toBeInstanceOf(NotImplementedError);
+  expect(() => s.get('vx')).toThrow(NoSuchVolumeError);
+  expect(s.list()).toEqual([]);
+  expect(fs.readdirSync(path.join(root, 'volumes'))).toEqual([]);
+});
