@@ -8,6 +8,7 @@ import { InvalidArgumentError, NotImplementedError } from '../errors';
 import { fromApi, type PortRequest } from './ports';
 import { DEFAULT_NETWORK, type EndpointConfig } from './manager';
 import type { PortBinding } from './types';
+import type { EtcOptions } from './etc-config';
 
 /** One network a container joins, as asked. */
 export interface NetworkAttachment {
@@ -24,6 +25,8 @@ export interface ContainerNetworkPlan {
   mode: 'none' | 'networks';
   networks: NetworkAttachment[];
   ports: PortRequest[];
+  /** --dns, --dns-search, --dns-option, --add-host (absent: none given). */
+  etc?: EtcOptions;
 }
 
 /** The parts of a create body that concern networking. */
