@@ -106,6 +106,24 @@ export function endpointJson(ep: EndpointConfig, withAliases: boolean): Record<s
 }
 
 /**
+ * Inspect's `Networks` of a container that is on no network now (created or stopped): the
+ * networks it will join, as dockerd lists them from its config (aliases as asked, every
+ * address and id empty). Compose reads this to decide whether to connect a created container.
+ */
+export function plannedNetworksJson(plan: ContainerNetworkPlan | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (!plan || plan.mode !== 'networks') return out;
+  for (const n of plan.networks) {
+    out[n.ref] = {
+      IPAMConfig: n.ip ? { IPv4Address: n.ip } : null, Links: null, Aliases: n.aliases.length ? [...n.aliases] : null,
+      NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0,
+      IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: '', DriverOpts: null,
+    };
+  }
+  return out;
+}
+
+/**
  * Inspect's `NetworkSettings` in dockerd's shape: the top-level address fields are those of the
  * default bridge network (empty when the container is not on it), `Networks` keyed by name.
  */

@@ -10,7 +10,7 @@ import { mountPoints } from './mounts';
 import { dockerState, statusText } from './status';
 import { dockerHealth, healthSuffix } from './health';
 import { parseRfc3339 } from '../util/time';
-import { endpointJson, networkSettingsJson, psPorts } from '../net/container-config';
+import { endpointJson, networkSettingsJson, plannedNetworksJson, psPorts } from '../net/container-config';
 import type { EndpointConfig } from '../net/manager';
 import type { PortBinding } from '../net/types';
 
@@ -55,8 +55,8 @@ export function commandText(args: string[]): string {
   return args.map(quoteArg).join(' ');
 }
 
-/** `NetworkSettings` of inspect: the shape dockerd gives, with no network attached yet. */
-function networkSettings(): Record<string, unknown> {
+/** `NetworkSettings` of inspect: the shape dockerd gives, with no network attached now. */
+function networkSettings(networks: Record<string, unknown>): Record<string, unknown> {
   return {
     Bridge: '',
     SandboxID: '',
@@ -75,7 +75,7 @@ function networkSettings(): Record<string, unknown> {
     IPPrefixLen: 0,
     IPv6Gateway: '',
     MacAddress: '',
-    Networks: {},
+    Networks: networks,
   };
 }
 
@@ -123,7 +123,7 @@ export function containerJson(r: PodRecord, x: InspectExtras): Record<string, un
   }
   out.Mounts = mountPoints(fe.hostConfig, c.mounts ?? []);
   out.Config = fe.config;
-  out.NetworkSettings = x.network ? networkSettingsJson(x.network.endpoints, x.network.ports, fe.config.ExposedPorts) : networkSettings();
+  out.NetworkSettings = x.network ? networkSettingsJson(x.network.endpoints, x.network.ports, fe.config.ExposedPorts) : networkSettings(plannedNetworksJson(r.sandbox.spec.network));
   return out;
 }
 
