@@ -35,6 +35,7 @@ import { StateStore } from '../storage/state';
 import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
 import { openNetworks } from '../net/daemon';
+import { dropStaleEndpoints, endpointIds, POD_VM_NICS } from '../pod/network';
 import { VolumeStore } from '../storage/volumes';
 import { removeWithContainers } from '../api/v1.41/volumes';
 
@@ -83,12 +84,13 @@ async function main(argv: string[]): Promise<void> {
   // Pool VMs rehearse a container in the background before they go idle (src/vm/rehearsal.ts),
   // then give back their guest RAM pages that hold only zeros (Vm.trimIdleMemory).
   const rehearsal = Rehearsal.create();
-  // Pool VMs boot with one NIC (a host tap, attached to a bridge when a container joins a
-  // network) where taps can be made: it fits requests for none too (src/vm/devices).
+  // Pool VMs boot with the NICs of a networked pod (host taps, attached to a bridge when a
+  // container joins a network, spares for network connect) where taps can be made: they fit
+  // requests for fewer too (src/vm/devices).
   // With --vm-pool-max the pool grows with demand up to that many VMs (and the memory budget)
   // and refills on every idle core (src/vm/pool-demand.ts); --vm-pool-size is its size with no
   // demand (0: no pool at all).
-  const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), { size: vmDefaults, devices: { nics: canCreateTaps() ? 1 : 0 } }, {
+  const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), { size: vmDefaults, devices: { nics: canCreateTaps() ? POD_VM_NICS : 0 } }, {
     warm: poolWarmStep(rehearsal),
     ...(opts.vmPoolSize > 0 && opts.vmPoolMax > opts.vmPoolSize ? poolGrowth(vmDefaults.memoryMiB, opts.vmPoolSize, opts.vmPoolMax) : {}),
   });
@@ -104,9 +106,13 @@ async function main(argv: string[]): Promise<void> {
   await state.init();
   const rootfs = new OverlayRootfs(containersRoot);
   const events = new EventBus();
+  // Bridges and rules come up in the background once the API listens (a daemon refused at
+  // listen time touches no host network): /networks requests and pod starts wait for them.
+  let networksOpened: (m: Awaited<ReturnType<typeof openNetworks>>) => void = () => undefined;
+  const networks = new Promise<Awaited<ReturnType<typeof openNetworks>>>((resolve) => (networksOpened = resolve));
   // VMs the user holds (run-vm, stop --keep-vm): booted from the pool, of the pool's config.
-  const heldVms = new HeldVms(vmFactory, { size: vmDefaults, devices: { nics: canCreateTaps() ? 1 : 0 } });
-  const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot, repairFrontend }, heldVms);
+  const heldVms = new HeldVms(vmFactory, { size: vmDefaults, devices: { nics: canCreateTaps() ? POD_VM_NICS : 0 } });
+  const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot, repairFrontend, networks }, heldVms);
   images.store.setRunningProbe((id) => {
     try {
       return pods.isRunning(id);
@@ -131,10 +137,6 @@ async function main(argv: string[]): Promise<void> {
   const volumes = { store: await VolumeStore.open(opts.dataRoot), pods, events };
   removeWithContainers(volumes);
   // --- end containers ------------------------------------------------------------------------
-  // Bridges and rules come up in the background once the API listens (a daemon refused at
-  // listen time touches no host network): /networks requests wait for them.
-  let networksOpened: (m: Awaited<ReturnType<typeof openNetworks>>) => void = () => undefined;
-  const networks = new Promise<Awaited<ReturnType<typeof openNetworks>>>((resolve) => (networksOpened = resolve));
 
   const app = createApiApp({
     system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver, id: loadEngineId(opts.dataRoot) },
@@ -159,12 +161,23 @@ async function main(argv: string[]): Promise<void> {
   }
   log.info(`podvisord ${PODVISOR_VERSION} ready in ${Math.round(performance.now())} ms (${Math.round(performance.now() - mainStart)} ms after loading its code). To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`);
   void openNetworks(opts.dataRoot, events).then(networksOpened);
+  // Endpoints of containers that stopped or went while no daemon watched are freed once every
+  // adoption has ended (those of re-adopted containers keep their ports and names).
+  void networks.then((n) => n && endpointIds(n)).then(async (before) => {
+    const n = await networks;
+    await adopted;
+    if (n && before) await dropStaleEndpoints(n, before, (id) => { try { return pods.isRunning(id); } catch { return false; } });
+  });
   // Once every adoption has ended, reclaim the leftovers (VMs and VM processes of our exec root
-  // no running container claims), then fill the pool; all in the background.
-  void adopted.then((ids) => {
+  // no running container claims), then fill the pool; all in the background. A shutdown waits
+  // for the reclaim, so a daemon stopped right after its start leaves no orphan behind.
+  let stopping = false;
+  const reclaimed = adopted.then((ids) => {
     for (const id of ids) keepVms.add(id);
     return reclaimOrphanVms(hypervisor, keepVms);
-  }).then(() => {
+  });
+  void reclaimed.then(() => {
+    if (stopping) return;
     vmFactory.start();
     if (opts.vmPoolSize > 0) {
       log.info(`VM pool: booting ${opts.vmPoolSize} idle VM(s) of ${vmDefaults.memoryMiB} MiB, ${vmDefaults.cpus} vCPU in the background`);
@@ -172,7 +185,6 @@ async function main(argv: string[]): Promise<void> {
     }
   });
 
-  let stopping = false;
   const shutdown = async (sig: string) => {
     if (stopping) return;
     stopping = true;
@@ -186,7 +198,7 @@ async function main(argv: string[]): Promise<void> {
     const t0 = Date.now();
     // Boots under way (a pool refill, a direct boot) end before we do: a VM that comes up now
     // is destroyed, so none is left without an owner.
-    await Promise.all([pods.settled(), heldVms.close(), vmFactory.close(), hypervisor.close(), networks.then((n) => n?.shutdown())]);
+    await Promise.all([pods.settled(), heldVms.close(), vmFactory.close(), reclaimed.catch(() => undefined).then(() => hypervisor.close()), networks.then((n) => n?.shutdown())]);
     sharedMounter().close();
     log.info(`shut down in ${Date.now() - t0} ms`);
     process.exit(0);

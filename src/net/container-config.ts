@@ -8,6 +8,7 @@ import { InvalidArgumentError, NotImplementedError } from '../errors';
 import { fromApi, type PortRequest } from './ports';
 import { DEFAULT_NETWORK, type EndpointConfig } from './manager';
 import type { PortBinding } from './types';
+import type { EtcOptions } from './etc-config';
 
 /** One network a container joins, as asked. */
 export interface NetworkAttachment {
@@ -24,6 +25,8 @@ export interface ContainerNetworkPlan {
   mode: 'none' | 'networks';
   networks: NetworkAttachment[];
   ports: PortRequest[];
+  /** --dns, --dns-search, --dns-option, --add-host (absent: none given). */
+  etc?: EtcOptions;
 }
 
 /** The parts of a create body that concern networking. */
@@ -100,6 +103,24 @@ export function endpointJson(ep: EndpointConfig, withAliases: boolean): Record<s
     NetworkID: ep.networkId, EndpointID: ep.id, Gateway: ep.gateway, IPAddress: ep.ip, IPPrefixLen: ep.prefixLen,
     IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: ep.mac, DriverOpts: null,
   };
+}
+
+/**
+ * Inspect's `Networks` of a container that is on no network now (created or stopped): the
+ * networks it will join, as dockerd lists them from its config (aliases as asked, every
+ * address and id empty). Compose reads this to decide whether to connect a created container.
+ */
+export function plannedNetworksJson(plan: ContainerNetworkPlan | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (!plan || plan.mode !== 'networks') return out;
+  for (const n of plan.networks) {
+    out[n.ref] = {
+      IPAMConfig: n.ip ? { IPv4Address: n.ip } : null, Links: null, Aliases: n.aliases.length ? [...n.aliases] : null,
+      NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0,
+      IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: '', DriverOpts: null,
+    };
+  }
+  return out;
 }
 
 /**

@@ -19,14 +19,22 @@ export interface ProxyHandle {
   close(): Promise<void>;
 }
 
-function tcpProxy(hostIp: string, hostPort: number, toIp: string, toPort: number): Promise<net.Server> {
+/**
+ * A TCP relay. Its close ends the relayed connections too (as dockerd's proxy process exits):
+ * a client that never closes its side must not hold the unpublish, and with it every network
+ * operation queued behind it.
+ */
+function tcpProxy(hostIp: string, hostPort: number, toIp: string, toPort: number): Promise<{ close(): Promise<void> }> {
   return new Promise((resolve, reject) => {
+    const open = new Set<() => void>();
     const server = net.createServer({ allowHalfOpen: true }, (client) => {
       const upstream = net.connect({ host: toIp, port: toPort, allowHalfOpen: true });
       const kill = () => {
         client.destroy();
         upstream.destroy();
       };
+      open.add(kill);
+      client.on('close', () => open.delete(kill));
       client.on('error', kill);
       upstream.on('error', kill);
       client.on('close', () => upstream.destroy());
@@ -38,7 +46,12 @@ function tcpProxy(hostIp: string, hostPort: number, toIp: string, toPort: number
     server.once('error', reject);
     server.listen({ host: hostIp, port: hostPort, exclusive: true }, () => {
       server.off('error', reject);
-      resolve(server);
+      resolve({
+        close: () => new Promise<void>((r) => {
+          server.close(() => r());
+          for (const kill of [...open]) kill();
+        }),
+      });
     });
   });
 }
@@ -89,7 +102,7 @@ function udpProxy(hostIp: string, hostPort: number, toIp: string, toPort: number
 export async function startProxy(b: PortBinding, toIp: string): Promise<ProxyHandle> {
   if (b.proto === 'tcp') {
     const s = await tcpProxy(b.hostIp, b.hostPort, toIp, b.containerPort);
-    return { binding: b, close: () => new Promise((r) => s.close(() => r())) };
+    return { binding: b, close: () => s.close() };
   }
   const u = await udpProxy(b.hostIp, b.hostPort, toIp, b.containerPort);
   return { binding: b, close: async () => u.close() };

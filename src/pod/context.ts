@@ -14,6 +14,7 @@ import type { ImageLookup, RootfsManager } from '../storage/types';
 import type { StateStore } from '../storage/state';
 import { logger } from '../util/log';
 import type { EventBus } from './events';
+import type { PodNetworks } from './network';
 import { ExecStore } from './exec';
 import { LogWriter } from './logs';
 import { PodRegistry, tryLogPolicy, type Entry } from './registry';
@@ -35,6 +36,8 @@ export interface PodManagerDeps {
   containersRoot: string;
   /** Host resolv.conf handed to containers (default /etc/resolv.conf). */
   resolvConf?: string;
+  /** The host's networks once open (undefined: the host has none; pods get loopback only). */
+  networks?: Promise<PodNetworks | undefined>;
   /** Limit of an agent request on the stop/kill path, ms (default 5000). */
   agentTimeoutMs?: number;
   /** How long a SIGKILLed process may take to die before its VM is destroyed, ms (default 5000). */

@@ -9,6 +9,7 @@
  *   update.ts     rename, update (policy, resources, front-end data in one step)
  *   monitor.ts    the exit monitor, the restart policy, wait
  *   sandbox.ts    the VM of a pod: boot (the one place that asks for a VM), adopt, teardown
+ *   network-connect.ts  network connect and disconnect (a running pod's spare NICs)
  *   exec-run.ts   extra processes; top.ts: the process table
  *   attach.ts     attach, logs, resize
  *   restore.ts    load at daemon start (re-adopt, mark lost, finish removals), shutdown
@@ -46,6 +47,8 @@ import { kill, stopLocked } from './stop';
 import { top, type ProcessTable } from './top';
 import { mainContainer, type PodRecord, type PodSpec } from './types';
 import { rename, update, type PodUpdate } from './update';
+import { connectPod, disconnectPod } from './network-connect';
+import type { NetworkAttachment } from '../net/container-config';
 import { PodVms, type PodVmService } from './vms';
 import { HeldVms } from '../vm/idle-vms';
 
@@ -151,6 +154,18 @@ export class PodManager implements PodService {
 
   wait(ref: string, condition: WaitCondition): Promise<WaitResult> {
     return waitExit(this.ctx.registry.lookup(ref), condition);
+  }
+
+  // ---------------------------------------------------------------- networks
+
+  async connectNetwork(ref: string, att: NetworkAttachment): Promise<void> {
+    const e = this.ctx.registry.lookup(ref);
+    await e.ops.run(() => connectPod(this.ctx, e, att));
+  }
+
+  async disconnectNetwork(ref: string, network: string): Promise<void> {
+    const e = this.ctx.registry.lookup(ref);
+    await e.ops.run(() => disconnectPod(this.ctx, e, network));
   }
 
   // ---------------------------------------------------------------- streams

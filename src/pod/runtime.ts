@@ -67,6 +67,11 @@ export interface StartDeps {
   borrowedVm?: boolean;
   /** Its containers join the PID namespace of this container's init (docker --pid container:X). */
   pidPeer?: string;
+  /**
+   * Put the VM on the pod's network (./network.ts), given the host's filtered resolv.conf;
+   * returns the hosts files that go with the address, and the undo of the join.
+   */
+  joinNetwork?(vm: Vm, hostResolv: string): Promise<{ hosts: string; resolv: string; undo(): Promise<void> } | undefined>;
 }
 
 /** The agent process id of a container's init. */
@@ -172,6 +177,12 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     } catch {
       // No resolv.conf on the host: the container gets an empty one.
     }
+    const net = await deps.joinNetwork?.(vm, resolv);
+    if (net) {
+      undo.push(net.undo);
+      resolv = net.resolv;
+      lap('on its network');
+    }
     // The hosts files and the user lookup, on the host through the rootfs mount while the
     // guest has not looked at them yet (./etc-files.ts); what needs the agent is left over.
     const prepared = await Promise.all(
@@ -179,7 +190,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
         const root = path.join(vm.shareDir, rootfsInShare(c.id));
         const files: Array<[string, string]> = [
           ['hostname', `${spec.hostname}\n`],
-          ['hosts', hostsFile(spec.hostname)],
+          ['hosts', net?.hosts ?? hostsFile(spec.hostname)],
           ['resolv.conf', resolv],
         ];
         const dir = deps.containerDir(c.id);

@@ -8,7 +8,9 @@ import type { Vm } from '../vm/types';
 import { logger } from '../util/log';
 import type { PodContext } from './context';
 import type { Entry, Run } from './registry';
-import { startPod, type StartedPod } from './runtime';
+import { hostsFile, startPod, type StartedPod } from './runtime';
+import { extraHostLines, resolvWith, withExtraHosts } from '../net/etc-config';
+import { joinNetwork, leaveNetworks, nicsFor } from './network';
 import { mainContainer, podSpecOf, type PodRecord, type PodSpec } from './types';
 import { InvalidArgumentError } from '../errors';
 import { JoinTargetNotRunningError } from './errors';
@@ -22,8 +24,9 @@ const log = logger('pod');
  * `giveUp` is aborted: a boot cannot be cut short, so a VM that arrives after the abort is
  * destroyed in the background.
  */
-function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal): Promise<Vm> {
-  const pending = ctx.deps.factory.getVm({ size: spec.vm, ...(needsVolumeShare(spec) ? { devices: { volumes: true } } : {}) });
+function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal, nics: number): Promise<Vm> {
+  const devices = { ...(nics > 0 ? { nics } : {}), ...(needsVolumeShare(spec) ? { volumes: true } : {}) };
+  const pending = ctx.deps.factory.getVm({ size: spec.vm, ...(Object.keys(devices).length ? { devices } : {}) });
   const discard = () => void pending.then((vm) => ctx.track(vm.destroy()), () => undefined);
   if (giveUp.aborted) {
     discard();
@@ -54,10 +57,16 @@ function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal): Promise<V
  * and each app container's init (./runtime.ts). `giveUp` aborted (kill, rm -f) ends the wait
  * for the VM at once. With the pod's entry, init containers' output goes to their logs.
  */
-export function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal, e?: Entry): Promise<StartedPod> {
+export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal, e?: Entry): Promise<StartedPod> {
   const host = r.sandbox.spec.joinPod ? joinTarget(ctx, r) : undefined;
   // A container in another pod's VM has that pod's hostname (its UTS namespace is its own).
   const spec = host ? { ...podSpecOf(r), hostname: host.hostname } : podSpecOf(r);
+  // A joined pod is on the network of the pod whose VM it shares: no network of its own.
+  const plan = host ? undefined : spec.network;
+  const nets = nicsFor(plan) > 0 ? await ctx.deps.networks : undefined;
+  if (nicsFor(plan) > 0 && !nets && (plan!.ports.length > 0 || plan!.networks.some((n) => n.ref !== 'bridge'))) {
+    throw new Error('this host has no container networks (bridges or iptables unavailable): the container cannot join a network');
+  }
   return startPod(
     {
       // A pod pinned to a VM the user holds (start --vm, replace) boots on that one; a
@@ -65,13 +74,29 @@ export function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal, 
       acquireVm: () => {
         if (host) return Promise.resolve(host.vm);
         const pinned = ctx.reuse.takePinned(r.id);
-        return pinned ? Promise.resolve(pinned) : acquire(ctx, spec, giveUp);
+        return pinned ? Promise.resolve(pinned) : acquire(ctx, spec, giveUp, nets ? nicsFor(plan) : 0);
       },
       ...(host ? { borrowedVm: true, ...(host.pidPeer ? { pidPeer: host.pidPeer } : {}) } : {}),
       rootfs: ctx.deps.rootfs,
       containerDir: (id) => ctx.dir(id),
       resolvConf: ctx.deps.resolvConf,
       ...(e ? { logFor: (id: string) => ctx.containerLog(e, id) } : {}),
+      ...(plan
+        ? {
+            joinNetwork: async (vm: Vm, hostResolv: string) => {
+              const joined = nets ? await joinNetwork(nets, plan, vm, { id: r.id, name: r.name, hostname: spec.hostname, domainname: spec.domainname }, hostResolv) : undefined;
+              if (!joined && !plan.etc) return undefined;
+              const gateway = joined?.endpoints[0]?.gateway;
+              const extra = extraHostLines(plan.etc?.extraHosts ?? [], gateway);
+              const onUserNetwork = !!nets && !!joined && joined.endpoints.some((ep) => !nets.get(ep.networkId).isDefault);
+              return {
+                hosts: withExtraHosts(joined?.files.hosts ?? hostsFile(spec.hostname), extra),
+                resolv: resolvWith(joined?.files.resolv ?? hostResolv, plan.etc, onUserNetwork),
+                undo: () => (joined ? leaveNetworks(nets, r.id) : Promise.resolve()),
+              };
+            },
+          }
+        : {}),
     },
     spec,
   );
@@ -113,6 +138,8 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
       await run.vm.agent.destroyContainer(id).catch((err) => log.debug(`destroying container ${id} in VM ${run.vm.id}: ${(err as Error).message}`));
     }
   } else {
+    // Ports, names and the address go first, so that nothing is answered by a dying VM.
+    await leaveNetworks(await ctx.deps.networks, e.record.id);
     await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
   }
   const t1 = Date.now();

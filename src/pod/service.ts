@@ -11,6 +11,7 @@
  * daemon cannot do it now).
  */
 import type { GuestSample } from './guest-stats';
+import type { NetworkAttachment } from '../net/container-config';
 import type { AttachSession } from './io';
 import type { AttachOptions, LogsOptions } from './attach';
 import type { ExecConfig, ExecRecord } from './exec';
@@ -133,6 +134,13 @@ export interface PodService {
   execResize(id: string, rows: number, cols: number): Promise<void>;
   /** The process table of a running pod's main container (`ps` with `psArgs`). */
   top(ref: string, psArgs: string): Promise<ProcessTable>;
+
+  // ------------------------------------------------------------------ networks
+
+  /** Connect a pod to a network (now if it runs, else at its next start); optional for fakes. */
+  connectNetwork?(ref: string, att: NetworkAttachment): Promise<void>;
+  /** Disconnect a pod from a network; optional for fakes. */
+  disconnectNetwork?(ref: string, network: string): Promise<void>;
 
   // ------------------------------------------------------------------ usage
 

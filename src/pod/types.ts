@@ -16,6 +16,7 @@
 import type { ResourceLimits, VmConfig } from '../vm/types';
 import type { HealthSpec, HealthState } from './health';
 import type { PodLogConfig } from './log-config';
+import type { ContainerNetworkPlan } from '../net/container-config';
 import type { PodMount } from './mounts';
 
 /** Docker's restart policy names. */
@@ -106,6 +107,8 @@ export interface SandboxSpec {
    * each start).
    */
   joinPod?: { pod: string; pid: boolean };
+  /** The pod's network (src/net): absent, or mode 'none', means loopback only. */
+  network?: ContainerNetworkPlan;
 }
 
 /** What to run: the pod's sandbox and its containers (what a front end asks `create` for). */

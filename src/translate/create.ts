@@ -11,6 +11,7 @@
  * WorkingDir and StopSignal when unset; Cmd from the image only when the caller set neither
  * Cmd nor Entrypoint; Entrypoint from the image when the caller did not set one.
  */
+import { parseEtcOptions } from '../net/etc-config';
 import type { ImageRecord } from '../storage/types';
 import { InvalidArgumentError, NotImplementedError } from '../errors';
 import type { CreateBody } from './docker-schema';
@@ -22,6 +23,7 @@ import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
 import { mergeEnv } from '../util/env';
 import { verifyLogConfig, type LogConfig } from './log-config';
 import { parseMounts } from './mounts';
+import { planNetworks, type ContainerNetworkPlan, type NetworkingInput } from '../net/container-config';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -37,6 +39,8 @@ export interface CreateRequest {
   hostConfig: DockerHostConfig;
   /** Whether the caller set Entrypoint (even to empty), which stops Cmd inheritance. */
   entrypointSet: boolean;
+  /** NetworkingConfig.EndpointsConfig as sent (aliases, --ip, per network). */
+  endpointsConfig?: NetworkingInput['EndpointsConfig'];
 }
 
 type Json = Record<string, unknown>;
@@ -207,8 +211,8 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
   }
   if (str(b.StopSignal)) parseSignal(str(b.StopSignal));
   parseMounts(hostConfig);
-  if (hostConfig.PortBindings && Object.keys(hostConfig.PortBindings).length) {
-    throw new NotImplementedError('podvisor does not support published ports yet (containers have no network interface)');
+  if (str(b.MacAddress)) {
+    throw new NotImplementedError('--mac-address is not supported: a container takes the MAC address its VM\'s network interface was booted with');
   }
   const entrypointSet = b.Entrypoint !== undefined && b.Entrypoint !== null;
   const health = parseHealthConfig(b.Healthcheck);
@@ -239,7 +243,8 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     ...(typeof b.StopTimeout === 'number' ? { StopTimeout: b.StopTimeout } : {}),
     ...(b.Shell ? { Shell: list<string>(b.Shell) ?? [] } : {}),
   };
-  return { config, hostConfig, entrypointSet };
+  const nc = map<object>(b.NetworkingConfig) as { EndpointsConfig?: NetworkingInput['EndpointsConfig'] } | undefined;
+  return { config, hostConfig, entrypointSet, ...(nc?.EndpointsConfig ? { endpointsConfig: nc.EndpointsConfig } : {}) };
 }
 
 /** Docker's container name rule (with or without the leading '/'). */
@@ -257,6 +262,11 @@ export interface TranslateOptions {
   hostCpus: number;
   /** The daemon's default log driver and options (default json-file without options). */
   logDefaults?: LogConfig;
+  /**
+   * The host's networks, to plan the container's (absent: the host has none, and a container
+   * gets loopback only; asking for ports or a user network is then refused).
+   */
+  networks?: { isUserNetwork(ref: string): boolean; hasUserSubnet(ref: string): boolean };
 }
 
 /** Result of translateCreate. */
@@ -292,6 +302,7 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
   const hc = { ...req.hostConfig, LogConfig: logConfig };
   const policy = parseRestartPolicy(hc.RestartPolicy);
   const stopSignal = c.StopSignal ? parseSignal(c.StopSignal) : SIGTERM;
+  const network = networkPlan(req, hc, c, opts.networks);
   const mounts = parseMounts(hc);
   const spec: PodSpec = {
     id,
@@ -302,6 +313,7 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
     restartPolicy: policy,
     autoRemove: hc.AutoRemove,
     log: { driver: logConfig.Type, opts: logConfig.Config },
+    ...(network ? { network } : {}),
     containers: [
       {
         id,
@@ -327,6 +339,20 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
     ],
   };
   return { spec, frontend: { config: orderConfig(c), hostConfig: hc, imageRef: c.Image } };
+}
+
+/** The container's network plan (src/net/container-config.ts), or none for loopback only. */
+function networkPlan(req: CreateRequest, hc: DockerHostConfig, c: DockerConfig, nets: TranslateOptions['networks']): ContainerNetworkPlan | undefined {
+  const etc = parseEtcOptions(hc);
+  const withEtc = (p: ContainerNetworkPlan): ContainerNetworkPlan => (etc ? { ...p, etc } : p);
+  if (c.NetworkDisabled) return withEtc({ mode: 'none', networks: [], ports: [] });
+  const input: NetworkingInput = { NetworkMode: hc.NetworkMode, PortBindings: hc.PortBindings as Record<string, unknown>, PublishAllPorts: hc.PublishAllPorts, ExposedPorts: c.ExposedPorts, ...(req.endpointsConfig ? { EndpointsConfig: req.endpointsConfig } : {}) };
+  if (nets) return withEtc(planNetworks(input, nets));
+  // No networks on this host: the default network means loopback only, as before; anything
+  // more cannot be given.
+  const plan = planNetworks(input, { isUserNetwork: () => { throw new NotImplementedError('this host has no container networks (bridges or iptables unavailable)'); }, hasUserSubnet: () => false });
+  if (plan.ports.length > 0) throw new NotImplementedError('this host has no container networks (bridges or iptables unavailable): ports cannot be published');
+  return withEtc({ mode: 'none', networks: [], ports: [] });
 }
 
 /** Config with its keys in dockerd's order (optional fields only when set). */

@@ -10,6 +10,9 @@ import { mountPoints } from './mounts';
 import { dockerState, statusText } from './status';
 import { dockerHealth, healthSuffix } from './health';
 import { parseRfc3339 } from '../util/time';
+import { endpointJson, networkSettingsJson, plannedNetworksJson, psPorts } from '../net/container-config';
+import type { EndpointConfig } from '../net/manager';
+import type { PortBinding } from '../net/types';
 
 /** Facts about a pod that live outside its record. */
 export interface InspectExtras {
@@ -21,6 +24,14 @@ export interface InspectExtras {
   graph?: { lowerDirs: string[]; upperDir: string; workDir: string; mergedDir?: string };
   /** With `size=1`: bytes in the writable layer and in the whole rootfs. */
   size?: { rw: number; rootFs: number };
+  /** The container's endpoints and published ports, while it is on a network. */
+  network?: NetworkView;
+}
+
+/** A container's endpoints (with their network's name) and the ports published to it. */
+export interface NetworkView {
+  endpoints: Array<EndpointConfig & { networkName: string; isDefault: boolean }>;
+  ports: PortBinding[];
 }
 
 /** The host directory of a container's files (logs, hosts, state). */
@@ -44,8 +55,8 @@ export function commandText(args: string[]): string {
   return args.map(quoteArg).join(' ');
 }
 
-/** `NetworkSettings` of inspect: the shape dockerd gives, with no network attached yet. */
-function networkSettings(): Record<string, unknown> {
+/** `NetworkSettings` of inspect: the shape dockerd gives, with no network attached now. */
+function networkSettings(networks: Record<string, unknown>): Record<string, unknown> {
   return {
     Bridge: '',
     SandboxID: '',
@@ -64,7 +75,7 @@ function networkSettings(): Record<string, unknown> {
     IPPrefixLen: 0,
     IPv6Gateway: '',
     MacAddress: '',
-    Networks: {},
+    Networks: networks,
   };
 }
 
@@ -112,12 +123,12 @@ export function containerJson(r: PodRecord, x: InspectExtras): Record<string, un
   }
   out.Mounts = mountPoints(fe.hostConfig, c.mounts ?? []);
   out.Config = fe.config;
-  out.NetworkSettings = networkSettings();
+  out.NetworkSettings = x.network ? networkSettingsJson(x.network.endpoints, x.network.ports, fe.config.ExposedPorts) : networkSettings(plannedNetworksJson(r.sandbox.spec.network));
   return out;
 }
 
 /** The `docker ps` entry (`GET /containers/json`). */
-export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs: number }; now?: number }): Record<string, unknown> {
+export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs: number }; now?: number; network?: NetworkView }): Record<string, unknown> {
   const fe = dockerFrontend(r.frontend);
   const m = mainContainer(r);
   const c = m.spec;
@@ -128,7 +139,7 @@ export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs:
     ImageID: c.image,
     Command: commandText(c.args),
     Created: Math.floor(parseRfc3339(r.created) / 1000),
-    Ports: [],
+    Ports: x.network ? psPorts(x.network.ports, fe.config.ExposedPorts) : [],
   };
   if (x.size) {
     // dockerd omits SizeRw when it is zero (omitempty).
@@ -139,7 +150,7 @@ export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs:
   out.State = m.state.status;
   out.Status = statusText(m.state, x.now) + (m.state.status === 'running' ? healthSuffix(m) : '');
   out.HostConfig = { NetworkMode: fe.hostConfig.NetworkMode };
-  out.NetworkSettings = { Networks: {} };
+  out.NetworkSettings = { Networks: Object.fromEntries((x.network?.endpoints ?? []).map((e) => [e.networkName, endpointJson(e, !e.isDefault)])) };
   out.Mounts = mountPoints(fe.hostConfig, c.mounts ?? []);
   return out;
 }

@@ -24,8 +24,11 @@ function cpuStats(s: GuestSample | undefined): Record<string, unknown> {
   };
 }
 
-/** One stats object. `cur` undefined = the container is not running (dockerd's zero answer). */
-export function statsJson(id: string, name: string, cur: GuestSample | undefined, prev: GuestSample | undefined): Record<string, unknown> {
+/**
+ * One stats object. `cur` undefined = the container is not running (dockerd's zero answer).
+ * `networks`: per-interface counters (src/net/tap-stats.ts), only while it runs on a network.
+ */
+export function statsJson(id: string, name: string, cur: GuestSample | undefined, prev: GuestSample | undefined, networks?: Record<string, unknown>): Record<string, unknown> {
   const blkio = {
     io_service_bytes_recursive: cur ? [] : null,
     io_serviced_recursive: cur ? [] : null,
@@ -56,5 +59,6 @@ export function statsJson(id: string, name: string, cur: GuestSample | undefined
       : {},
     name: `/${name}`,
     id,
+    ...(cur && networks ? { networks } : {}),
   };
 }

@@ -2,8 +2,8 @@
  * `docker network create/ls/inspect/rm/prune` through the stock docker CLI against the real
  * daemon (no VMs are booted: networks need none), checked against what dockerd 20.10 answers
  * and against the host: the bridge, its address and MTU, our firewall chains. Also: the
- * default `bridge` network, events, errors for other drivers, connect's "not yet wired"
- * answer, restart and SIGKILL recovery, and nothing left on the host after stop().
+ * default `bridge` network, events, errors for other drivers, connect's answer for an unknown
+ * container, restart and SIGKILL recovery, and nothing left on the host after stop().
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
@@ -99,7 +99,7 @@ test('errors: duplicate name, overlapping pool, other drivers, bad subnet; nothi
   expect(docker(['network', 'create', '--subnet', 'bad', 'pvx']).err).toContain('invalid CIDR address: bad');
   expect(ok(['network', 'ls', '-q'])).toBe(before);
   const c = docker(['network', 'connect', 'pvnet1', 'somecontainer']);
-  expect(c.err).toContain('not yet wired');
+  expect(c.err).toContain('No such container: somecontainer');
   expect(docker(['network', 'inspect', 'nope']).err).toContain('network nope not found');
 });
 

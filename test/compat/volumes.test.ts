@@ -152,7 +152,9 @@ test('anonymous volumes: the image\'s VOLUME, -v /path, --volumes-from; gone wit
   // The image's /data (owned by 1000) was copied up with its owner; the container (user 1000) wrote into it.
   const dataDir = mounts[0].Source as string;
   expect(fs.statSync(dataDir).uid).toBe(1000);
-  for (let i = 0; i < 50 && !fs.existsSync(`${dataDir}/f`); i++) spawnSync('sleep', ['0.1']);
+  // The container writes it once its shell runs: seconds under TCG on a loaded host.
+  const written = () => fs.existsSync(`${dataDir}/f`) && fs.readFileSync(`${dataDir}/f`, 'utf8') === 'hi\n';
+  for (let i = 0; i < 300 && !written(); i++) spawnSync('sleep', ['0.1']);
   expect(fs.readFileSync(`${dataDir}/f`, 'utf8')).toBe('hi\n');
 
   // --volumes-from: the same volumes, read-only here; rm -v of that container keeps them.

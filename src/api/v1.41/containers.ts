@@ -17,11 +17,13 @@ import { typed } from './schema/routes';
 import { drainOf, frame, openRawStream, rawSessions, upgradeOf } from './hijack';
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
 import { joinRequestOf } from '../../translate/join';
-import { containerJson, containerSummary } from '../../translate/inspect';
+import { containerJson, containerSummary, type NetworkView } from '../../translate/inspect';
+import { lookupOver } from '../../net/container-config';
 import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/health';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
 import { parseSignal } from '../../translate/signals';
 import { statsJson } from '../../translate/stats';
+import { networksStats } from '../../net/tap-stats';
 import { cgroupLimitsFor, vmSizeFor } from '../../translate/resources';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
 import type { LogEntry } from '../../pod/logs';
@@ -44,6 +46,24 @@ const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exi
  */
 function detachKeysOf(v: string): Buffer {
   return v ? parseDetachKeys(v) : DEFAULT_DETACH_KEYS;
+}
+
+/** A container's endpoints and published ports from the network manager (none: no network). */
+async function networkView(services: ApiServices, id: string): Promise<NetworkView | undefined> {
+  const nets = await services.networks?.manager;
+  const eps = nets?.endpointsOf(id) ?? [];
+  if (!nets || eps.length === 0) return undefined;
+  const endpoints = eps.map((e) => {
+    const n = nets.get(e.networkId);
+    return { ...e, networkName: n.name, isDefault: n.isDefault };
+  });
+  return { endpoints, ports: eps.flatMap((e) => e.ports) };
+}
+
+/** A container's per-interface network counters, read on the host from its taps. */
+async function netStats(services: ApiServices, id: string): Promise<Record<string, unknown> | undefined> {
+  const nets = await services.networks?.manager;
+  return nets ? networksStats(nets.endpointsOf(id).map((e) => e.tap)) : undefined;
 }
 
 /** Register the container routes. */
@@ -71,7 +91,8 @@ export function register(router: Router, services: ApiServices): void {
       }
     }
     const id = crypto.randomBytes(32).toString('hex');
-    const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus, logDefaults: c.logDefaults });
+    const nets = await services.networks?.manager;
+    const t = translateCreate(request, image, id, { defaults: c.vmDefaults, hostCpus: c.hostCpus, logDefaults: c.logDefaults, ...(nets ? { networks: lookupOver((ref) => nets.get(ref)) } : {}) });
     if (join) t.spec.joinPod = { pod: join.target, pid: join.pid };
     await createWithVolumes(services, t, async () => {
       await checkBindSources(t.spec);
@@ -134,7 +155,8 @@ export function register(router: Router, services: ApiServices): void {
       if (filters.health?.length && !filters.health.includes(healthWord(main))) continue;
       // dockerd's volume filter: a mount's volume name, host source or destination.
       if (filters.volume?.length && !filters.volume.some((v) => (main.spec.mounts ?? []).some((m) => m.target === v || ((m.type === 'bind' || m.type === 'volume') && m.source === v) || (m.type === 'volume' && m.name === v)))) continue;
-      out.push(containerSummary(r, size ? { size: await sizes(c, r) } : {}));
+      const network = await networkView(services, r.id);
+      out.push(containerSummary(r, { ...(size ? { size: await sizes(c, r) } : {}), ...(network ? { network } : {}) }));
       if (limit > 0 && out.length >= limit) break;
     }
     sendJson(res, 200, out);
@@ -144,7 +166,9 @@ export function register(router: Router, services: ApiServices): void {
     const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
     const graph = c.rootfsPaths ? await c.rootfsPaths(r.id).catch(() => undefined) : undefined;
+    const network = await networkView(services, r.id);
     sendJson(res, 200, containerJson(r, {
+      ...(network ? { network } : {}),
       dataRoot: services.system.dataRoot,
       execIds: c.pods.execIds(r.id),
       ...(graph ? { graph } : {}),
@@ -330,7 +354,7 @@ export function register(router: Router, services: ApiServices): void {
         await sleep(1000);
       }
       const cur = await c.pods.sample(r.id).catch(() => undefined);
-      sendJson(res, 200, statsJson(r.id, c.pods.get(r.id).name, cur, prev));
+      sendJson(res, 200, statsJson(r.id, c.pods.get(r.id).name, cur, prev, await netStats(services, r.id)));
       return;
     }
     const out = openStream(res, 'application/json');
@@ -348,7 +372,7 @@ export function register(router: Router, services: ApiServices): void {
       } catch {
         break; // removed
       }
-      res.write(JSON.stringify(statsJson(r.id, name, cur, prev)) + '\n');
+      res.write(JSON.stringify(statsJson(r.id, name, cur, prev, cur && (await netStats(services, r.id)))) + '\n');
       prev = cur;
       await sleep(1000);
     }

@@ -1,8 +1,8 @@
 /**
  * The /networks routes in dockerd's JSON shape: create, list (filters), inspect, remove,
  * prune, connect and disconnect. The work is done by src/net's NetworkManager; this module
- * only decodes, checks and shapes. Until the pod layer wires containers' VMs into networks,
- * connect and disconnect of a container answer 501.
+ * only decodes, checks and shapes. A container joins its networks when it starts
+ * (src/pod/network.ts); connect and disconnect go to the pod layer (src/pod/network-connect.ts).
  */
 import type { Router } from 'express';
 import type { ApiServices } from './services';
@@ -117,17 +117,29 @@ export function register(router: Router, services: ApiServices): void {
     sendJson(res, 200, { NetworksDeleted: removed });
   }));
 
-  const notWired = (what: string) => new NotImplementedError(`network ${what} of containers is not yet wired: containers' VMs do not have network interfaces yet`);
+  const pods = () => {
+    const p = services.containers?.pods;
+    if (!p?.connectNetwork || !p.disconnectNetwork) throw new UnavailableError('containers are not available in this daemon');
+    return p as Required<Pick<typeof p, 'connectNetwork' | 'disconnectNetwork' | 'get'>>;
+  };
 
-  router.post('/networks/:id/connect', typed('POST /networks/:id/connect', async ({ params, body }) => {
-    (await mgr()).get(params.id);
+  router.post('/networks/:id/connect', typed('POST /networks/:id/connect', async ({ params, body }, _req, res) => {
+    const n = (await mgr()).get(params.id);
     if (!body?.Container) throw new InvalidArgumentError('no container was specified');
-    throw notWired('connect');
+    const ec = body.EndpointConfig ?? {};
+    const p = pods();
+    const id = p.get(body.Container).id;
+    const ip = ec.IPAMConfig?.IPv4Address || undefined;
+    if (ec.MacAddress) throw new NotImplementedError('a MAC address is not supported: a container takes the MAC addresses its VM\'s network interfaces were booted with');
+    await p.connectNetwork(id, { ref: n.id, aliases: ec.Aliases ?? [], ...(ip ? { ip } : {}) });
+    res.status(200).end();
   }));
 
-  router.post('/networks/:id/disconnect', typed('POST /networks/:id/disconnect', async ({ params, body }) => {
-    (await mgr()).get(params.id);
+  router.post('/networks/:id/disconnect', typed('POST /networks/:id/disconnect', async ({ params, body }, _req, res) => {
+    const n = (await mgr()).get(params.id);
     if (!body?.Container) throw new InvalidArgumentError('no container was specified');
-    throw notWired('disconnect');
+    const p = pods();
+    await p.disconnectNetwork(p.get(body.Container).id, n.id);
+    res.status(200).end();
   }));
 }

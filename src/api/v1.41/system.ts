@@ -73,7 +73,7 @@ export function eventMatches(e: DaemonEvent, f: Record<string, string[]>): boole
     labelsMatch(e.attributes, f.label ?? []) &&
     any('scope', (v) => v === 'local') &&
     any('daemon', () => e.type === 'daemon') &&
-    any('network', (v) => e.type === 'network' && e.id.startsWith(v)) &&
+    any('network', (v) => e.type === 'network' && (e.id.startsWith(v) || e.attributes.name === v)) &&
     any('volume', (v) => e.type === 'volume' && e.id === v)
   );
 }

@@ -1,4 +1,4 @@
-import { networkSettingsJson, planNetworks, psPorts } from '../../../src/net/container-config';
+import { networkSettingsJson, planNetworks, plannedNetworksJson, psPorts } from '../../../src/net/container-config';
 import { NotFoundError } from '../../../src/errors';
 
 const lookup = {
@@ -73,5 +73,20 @@ describe('inspect and ps shapes', () => {
       { IP: '0.0.0.0', PrivatePort: 81, PublicPort: 18081, Type: 'udp' },
       { PrivatePort: 90, Type: 'tcp' },
     ]);
+  });
+});
+
+describe('plannedNetworksJson (inspect of a container on no network now)', () => {
+  it('lists the planned networks as dockerd does for a created container: aliases as asked, ids and addresses empty', () => {
+    const plan = { mode: 'networks' as const, networks: [{ ref: 'appnet', aliases: ['web'] }, { ref: 'other', aliases: [], ip: '10.9.0.5' }], ports: [] };
+    const j = plannedNetworksJson(plan) as Record<string, Record<string, unknown>>;
+    expect(Object.keys(j)).toEqual(['appnet', 'other']);
+    expect(j.appnet).toMatchObject({ Aliases: ['web'], NetworkID: '', EndpointID: '', IPAddress: '', Gateway: '', MacAddress: '', IPAMConfig: null });
+    expect(j.other).toMatchObject({ Aliases: null, IPAMConfig: { IPv4Address: '10.9.0.5' } });
+  });
+
+  it('is empty for --network none and for no plan', () => {
+    expect(plannedNetworksJson({ mode: 'none', networks: [], ports: [] })).toEqual({});
+    expect(plannedNetworksJson(undefined)).toEqual({});
   });
 });

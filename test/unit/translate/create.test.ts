@@ -78,7 +78,24 @@ describe('dockerd\'s 400 messages', () => {
   });
 
   test('features podvisor lacks are 501s that say so', () => {
-    expect(() => parseCreateBody({ Image: 'i', HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '8080' }] } } }, 2)).toThrow(NotImplementedError);
+    expect(() => parseCreateBody({ Image: 'i', MacAddress: '02:42:ac:11:00:09' }, 2)).toThrow(NotImplementedError);
+    // Published ports need the host's networks: without them (no bridges, no iptables) a 501.
+    expect(() => translate({ Cmd: ['sh'], HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '8080' }] } } })).toThrow(NotImplementedError);
+  });
+
+  test('the network plan: the default bridge with its published ports, none, a user network', () => {
+    const nets = { isUserNetwork: (ref: string) => ref !== 'bridge', hasUserSubnet: () => false };
+    const body = { Cmd: ['sh'], ExposedPorts: { '81/tcp': {} }, HostConfig: { PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }] }, PublishAllPorts: true } };
+    const t = translateCreate(parseCreateBody({ Image: 'img', ...body }, 2), busybox, ID, { defaults, hostCpus: 2, networks: nets });
+    expect(t.spec.network?.mode).toBe('networks');
+    expect(t.spec.network?.networks).toEqual([{ ref: 'bridge', aliases: [] }]);
+    expect(t.spec.network?.ports.map((p) => `${p.hostIp}:${p.hostPortMin}->${p.containerPort}`).sort()).toEqual(['0.0.0.0:0->81', '127.0.0.1:8080->80']);
+    const none = translateCreate(parseCreateBody({ Image: 'img', Cmd: ['sh'], HostConfig: { NetworkMode: 'none' } }, 2), busybox, ID, { defaults, hostCpus: 2, networks: nets });
+    expect(none.spec.network).toEqual({ mode: 'none', networks: [], ports: [] });
+    const user = translateCreate(parseCreateBody({ Image: 'img', Cmd: ['sh'], HostConfig: { NetworkMode: 'front' }, NetworkingConfig: { EndpointsConfig: { front: { Aliases: ['svc'] } } } }, 2), busybox, ID, { defaults, hostCpus: 2, networks: nets });
+    expect(user.spec.network?.networks).toEqual([{ ref: 'front', aliases: ['svc'] }]);
+    // No networks on the host: a plain container gets loopback only, as before.
+    expect(translate({ Cmd: ['sh'] }).spec.network).toEqual({ mode: 'none', networks: [], ports: [] });
   });
 
   test('accepted oddities: Cmd as a string, unknown fields, CpuShares negative', () => {

@@ -1,0 +1,152 @@
+/**
+ * A pod's place on the host's networks (src/net): at start, its endpoints on the networks of
+ * its plan, the VM's NICs on those networks' bridges, the guest's interfaces and default route,
+ * the /etc/hosts and /etc/resolv.conf that go with the address, and its published ports; at the
+ * end of a run (stop, exit, remove, a failed start), all of it taken off again.
+ *
+ * The order matters: the endpoint is recorded first (the agent checks the MAC it is given, so
+ * the endpoint takes the NIC's MAC), the tap goes on the bridge, and only then is the guest
+ * configured, so the VM never speaks on a network before its address is ours.
+ */
+import type { ContainerNetworkPlan } from '../net/container-config';
+import type { EndpointConfig, EndpointRequest, NetworkManager } from '../net/manager';
+import type { PortBinding } from '../net/types';
+import { logger } from '../util/log';
+import type { Vm } from '../vm/types';
+import type { NicDevice } from '../vm/devices/types';
+
+const log = logger('pod');
+
+/** What the pod layer uses of the network manager (src/net/manager.ts). */
+export type PodNetworks = Pick<NetworkManager, 'connect' | 'attachTap' | 'publish' | 'disconnect' | 'endpointsOf' | 'get'>;
+
+/**
+ * NICs every networked pod's VM boots with (and pool VMs, where taps can be made): the first
+ * for the network of its plan, the others spare for `docker network connect` while it runs
+ * (microvm has no hot-plug).
+ */
+export const POD_VM_NICS = 3;
+
+/** How many NICs a pod's VM needs for its plan (0: loopback only). */
+export function nicsFor(plan: ContainerNetworkPlan | undefined): number {
+  if (plan?.mode !== 'networks') return 0;
+  return Math.max(plan.networks.length, POD_VM_NICS);
+}
+
+/** The hosts files a networked container gets instead of the loopback-only ones. */
+export interface NetworkFiles {
+  hosts: string;
+  resolv: string;
+}
+
+/** Docker's /etc/hosts of a container with an address: the fixed lines, then its own name. */
+export function hostsWithAddress(hostname: string, domainname: string, ip: string): string {
+  const names = domainname ? `${hostname}.${domainname} ${hostname}` : hostname;
+  return [
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    'ff00::0\tip6-mcastprefix',
+    'ff02::1\tip6-allnodes',
+    'ff02::2\tip6-allrouters',
+    `${ip}\t${names}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * resolv.conf on a user network: our DNS server on the gateway, the host's search and options
+ * lines kept. On the default bridge the host's resolvers (already filtered) are used as is.
+ */
+export function resolvForNetwork(hostResolv: string, dnsServer: string | undefined): string {
+  if (!dnsServer) return hostResolv;
+  const kept = hostResolv.split('\n').filter((l) => l.trim() && !/^\s*nameserver\s/.test(l));
+  return [`nameserver ${dnsServer}`, ...kept, ''].join('\n');
+}
+
+/** What joining left: the endpoints (the plan's order) and the ports bound. */
+export interface Joined {
+  endpoints: EndpointConfig[];
+  ports: PortBinding[];
+  files: NetworkFiles;
+}
+
+/** Give the guest interface of `nic` the endpoint's address, and the default route through it when `route`. */
+export async function configureNic(vm: Vm, nic: NicDevice, ep: EndpointConfig, route: boolean): Promise<void> {
+  await vm.agent.configureInterface({ name: nic.guestName, mac: nic.mac, address: ep.ip, prefix: ep.prefixLen, mtu: ep.mtu, up: true });
+  if (route) await vm.agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: ep.gateway, device: nic.guestName });
+}
+
+/**
+ * Put a pod on its plan's networks, the i-th on the VM's i-th NIC: endpoint, tap on the
+ * bridge, guest interface; the default route through the first network with a way out (an
+ * internal one has none); published ports on the first network. On failure whatever was done
+ * is undone and the error (dockerd's, for a port in use) is thrown.
+ */
+export async function joinNetwork(
+  nets: PodNetworks,
+  plan: ContainerNetworkPlan,
+  vm: Vm,
+  pod: { id: string; name: string; hostname: string; domainname: string },
+  hostResolv: string,
+): Promise<Joined | undefined> {
+  if (plan.mode !== 'networks' || plan.networks.length === 0) return undefined;
+  if (vm.devices.nics.length < plan.networks.length) throw new Error(`VM ${vm.id} has ${vm.devices.nics.length} network interface(s) for ${plan.networks.length} network(s)`);
+  const endpoints: EndpointConfig[] = [];
+  try {
+    let routed = false;
+    for (const [i, att] of plan.networks.entries()) {
+      const nic = vm.devices.nics[i];
+      const req: EndpointRequest = { containerId: pod.id, name: pod.name, aliases: att.aliases, mac: nic.mac, ...(att.ip ? { ip: att.ip } : {}) };
+      const ep = await nets.connect(att.ref, req);
+      endpoints.push(ep);
+      await nets.attachTap(ep.networkId, pod.id, nic.tap);
+      const internal = nets.get(ep.networkId).internal;
+      await configureNic(vm, nic, ep, !internal && !routed);
+      routed ||= !internal;
+    }
+    const first = endpoints[0];
+    const ports = plan.ports.length > 0 ? await nets.publish(first.networkId, pod.id, plan.ports) : [];
+    const user = endpoints.find((ep) => !nets.get(ep.networkId).isDefault);
+    return {
+      endpoints,
+      ports,
+      files: { hosts: hostsWithAddress(pod.hostname, pod.domainname, first.ip), resolv: resolvForNetwork(hostResolv, user?.gateway) },
+    };
+  } catch (err) {
+    for (const ep of endpoints) {
+      await nets.disconnect(ep.networkId, pod.id).catch((e) => log.warn(`undoing network ${ep.networkId.slice(0, 12)} of ${pod.id.slice(0, 12)}: ${(e as Error).message}`));
+    }
+    throw err;
+  }
+}
+
+/** Take a pod off every network it is on (never rejects): ports, rules, names and tap go. */
+export async function leaveNetworks(nets: PodNetworks | undefined, podId: string): Promise<void> {
+  if (!nets) return;
+  for (const ep of nets.endpointsOf(podId)) {
+    await nets.disconnect(ep.networkId, podId).catch((err) => log.warn(`disconnecting ${podId.slice(0, 12)} from ${ep.networkId.slice(0, 12)}: ${(err as Error).message}`));
+  }
+}
+
+/** The endpoint ids on the networks now (taken when they open, before any new start joins). */
+export function endpointIds(nets: NetworkManager): Set<string> {
+  const ids = new Set<string>();
+  for (const n of nets.list()) for (const ep of Object.keys(n.endpoints)) ids.add(ep);
+  return ids;
+}
+
+/**
+ * After a restart: endpoints from before it (`before`, see endpointIds) of pods that no longer
+ * run (they exited, or were removed, while no daemon watched) are taken off, so that their
+ * addresses, names and published ports are free. An endpoint a new start made is not touched.
+ */
+export async function dropStaleEndpoints(nets: NetworkManager, before: Set<string>, isRunning: (podId: string) => boolean): Promise<void> {
+  for (const n of nets.list()) {
+    for (const ep of Object.values(n.endpoints)) {
+      if (!before.has(ep.id) || isRunning(ep.containerId)) continue;
+      log.info(`freeing the endpoint of ${ep.name} on ${n.name}: the container no longer runs`);
+      await nets.disconnect(n.id, ep.containerId).catch((err) => log.warn(`disconnecting ${ep.name} from ${n.name}: ${(err as Error).message}`));
+    }
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * src/pod/network.ts over a recording stand-in for the network manager and the VM's agent: the
+ * order of the join (endpoint with the NIC's MAC, tap, guest interface, route, ports), the
+ * files that go with the address, and the undo when a step fails.
+ */
+import { hostsWithAddress, joinNetwork, leaveNetworks, resolvForNetwork, type PodNetworks } from '../../../src/pod/network';
+import type { ContainerNetworkPlan } from '../../../src/net/container-config';
+import type { Vm } from '../../../src/vm/types';
+
+const NIC = { tap: 'pvabc0', mac: '02:11:22:33:44:55', guestName: 'eth0' };
+const NIC2 = { tap: 'pvabc1', mac: '02:11:22:33:44:56', guestName: 'eth1' };
+
+function fakes(opts: { internal?: boolean; isDefault?: boolean; failPublish?: boolean } = {}) {
+  const calls: string[] = [];
+  let connected = false;
+  const nets = {
+    async connect(ref: string, req: { mac?: string; aliases?: string[] }) {
+      calls.push(`connect ${ref} mac=${req.mac} aliases=${(req.aliases ?? []).join(',')}`);
+      connected = true;
+      const k = ref === 'back' ? 2 : 1;
+      return { id: 'e'.repeat(64), containerId: 'c1', name: 'web', aliases: [], ip: `10.9.${k}.2`, mac: req.mac!, ports: [], networkId: `n${k}`, gateway: `10.9.${k}.1`, prefixLen: 24, mtu: 1400, bridge: `pv-n${k}` };
+    },
+    async attachTap(ref: string, id: string, tap: string) {
+      calls.push(`attachTap ${ref} ${id} ${tap}`);
+    },
+    get: () => ({ internal: !!opts.internal, isDefault: !!opts.isDefault }),
+    async publish(ref: string, id: string, reqs: unknown[]) {
+      calls.push(`publish ${ref} ${id} ${reqs.length}`);
+      if (opts.failPublish) throw new Error('bind: address already in use');
+      return [{ proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPort: 8080 }];
+    },
+    async disconnect(ref: string, id: string) {
+      calls.push(`disconnect ${ref} ${id}`);
+      connected = false;
+    },
+    endpointsOf: () => (connected ? [{ networkId: 'n1' }] : []),
+  } as unknown as PodNetworks;
+  const vm = {
+    id: 'abc',
+    devices: { nics: [NIC, NIC2] },
+    agent: {
+      async configureInterface(c: Record<string, unknown>) {
+        calls.push(`configureInterface ${JSON.stringify(c)}`);
+      },
+      async addRoute(r: Record<string, unknown>) {
+        calls.push(`addRoute ${JSON.stringify(r)}`);
+      },
+    },
+  } as unknown as Vm;
+  return { calls, nets, vm };
+}
+
+const plan: ContainerNetworkPlan = { mode: 'networks', networks: [{ ref: 'front', aliases: ['svc'] }], ports: [{ proto: 'tcp', containerPort: 80, hostIp: '', hostPortMin: 8080, hostPortMax: 8080 }] };
+const pod = { id: 'c1', name: 'web', hostname: 'webhost', domainname: '' };
+
+test('join: endpoint with the NIC MAC, tap on the bridge, then the guest, then the ports', async () => {
+  const { calls, nets, vm } = fakes();
+  const j = await joinNetwork(nets, plan, vm, pod, 'search lan\nnameserver 192.0.2.53\n');
+  expect(calls).toEqual([
+    'connect front mac=02:11:22:33:44:55 aliases=svc',
+    'attachTap n1 c1 pvabc0',
+    'configureInterface {"name":"eth0","mac":"02:11:22:33:44:55","address":"10.9.1.2","prefix":24,"mtu":1400,"up":true}',
+    'addRoute {"destination":"0.0.0.0","prefix":0,"gateway":"10.9.1.1","device":"eth0"}',
+    'publish n1 c1 1',
+  ]);
+  expect(j!.ports).toEqual([{ proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPort: 8080 }]);
+  expect(j!.files.resolv).toBe('nameserver 10.9.1.1\nsearch lan\n');
+  expect(j!.files.hosts.split('\n').slice(-2)).toEqual(['10.9.1.2\twebhost', '']);
+});
+
+test('an internal network gets no default route; the default bridge keeps the host resolvers', async () => {
+  const a = fakes({ internal: true });
+  await joinNetwork(a.nets, { ...plan, ports: [] }, a.vm, pod, '');
+  expect(a.calls.some((c) => c.startsWith('addRoute'))).toBe(false);
+  const b = fakes({ isDefault: true });
+  const j = await joinNetwork(b.nets, { ...plan, ports: [] }, b.vm, pod, 'nameserver 192.0.2.53\n');
+  expect(j!.files.resolv).toBe('nameserver 192.0.2.53\n');
+});
+
+test('a failed step disconnects what was connected, and the error is the step\'s', async () => {
+  const { calls, nets, vm } = fakes({ failPublish: true });
+  await expect(joinNetwork(nets, plan, vm, pod, '')).rejects.toThrow('address already in use');
+  expect(calls[calls.length - 1]).toBe('disconnect n1 c1');
+  await leaveNetworks(nets, 'c1');
+  expect(calls.filter((c) => c.startsWith('disconnect'))).toHaveLength(1);
+});
+
+test('two networks: the second on the second NIC, the default route and the ports on the first only', async () => {
+  const { calls, nets, vm } = fakes();
+  const j = await joinNetwork(nets, { ...plan, networks: [...plan.networks, { ref: 'back', aliases: [] }] }, vm, pod, '');
+  expect(calls).toEqual([
+    'connect front mac=02:11:22:33:44:55 aliases=svc',
+    'attachTap n1 c1 pvabc0',
+    'configureInterface {"name":"eth0","mac":"02:11:22:33:44:55","address":"10.9.1.2","prefix":24,"mtu":1400,"up":true}',
+    'addRoute {"destination":"0.0.0.0","prefix":0,"gateway":"10.9.1.1","device":"eth0"}',
+    'connect back mac=02:11:22:33:44:56 aliases=',
+    'attachTap n2 c1 pvabc1',
+    'configureInterface {"name":"eth1","mac":"02:11:22:33:44:56","address":"10.9.2.2","prefix":24,"mtu":1400,"up":true}',
+    'publish n1 c1 1',
+  ]);
+  expect(j!.endpoints.map((e) => e.networkId)).toEqual(['n1', 'n2']);
+});
+
+test('none and a VM without a NIC', async () => {
+  const { nets, vm } = fakes();
+  expect(await joinNetwork(nets, { mode: 'none', networks: [], ports: [] }, vm, pod, '')).toBeUndefined();
+  const bare = { ...vm, devices: { nics: [] } } as unknown as Vm;
+  await expect(joinNetwork(nets, plan, bare, pod, '')).rejects.toThrow('has 0 network interface(s) for 1 network(s)');
+});
+
+test('hosts and resolv.conf text', () => {
+  expect(hostsWithAddress('h', 'example.org', '10.0.0.5')).toContain('10.0.0.5\th.example.org h\n');
+  expect(resolvForNetwork('nameserver 1.1.1.1\noptions ndots:2\n', '10.0.0.1')).toBe('nameserver 10.0.0.1\noptions ndots:2\n');
+});
