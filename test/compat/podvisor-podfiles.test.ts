@@ -157,7 +157,7 @@ describe('pod files through the podvisor CLI', () => {
   test('a bad pod file is refused by field, and creates nothing', async () => {
     const before = (await ok(d, ['list', '--json']));
     const file = path.join(dir, 'bad.yaml');
-    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n    - name: a\n      image: ${IMAGE}\n      livenessProbe: {}\n`);
+    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n    - name: a\n      image: ${IMAGE}\n      livenessProbe: {exec: {command: ["true"]}}\n`);
     const r = await podvisor(d, ['create-pod', '-f', file]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/livenessProbe/);

@@ -5,6 +5,8 @@
  */
 import type { Router } from 'express';
 import { InvalidArgumentError, NotModifiedError } from '../../errors';
+import { NoSuchContainerInPodError } from '../../pod/errors';
+import { containersOf } from '../../pod/types';
 import { podFromSpec } from './spec';
 import type { NativeServices } from './services';
 import { bodyOf, flag, onlyFields, optBool, optInt, optString } from './params';
@@ -124,6 +126,10 @@ export function register(router: Router, s: NativeServices): void {
     const container = req.query.container;
     if (container !== undefined && (typeof container !== 'string' || !container)) throw new InvalidArgumentError('query parameter container must be a container name or id');
     const pod = s.pods.get(req.params.ref);
+    // Checked before the answer starts: the log generator would only fail once the 200 is sent.
+    if (container && !containersOf(pod).some((c) => c.spec.id === container || c.spec.name === container || c.spec.id.startsWith(container))) {
+      throw new NoSuchContainerInPodError(pod.id, container);
+    }
     const entries = s.pods.logs(pod.id, { follow, stdout: true, stderr: true, ...(container ? { container } : {}) });
     res.status(200).type('text/plain');
     res.flushHeaders();
