@@ -123,6 +123,11 @@ async function main(argv: string[]): Promise<void> {
   // Running containers are re-adopted in the background while the API serves (requests about
   // one wait for it: adoptionGate); their VMs are kept from reclaim, the others marked exited.
   const { adopted } = await pods.load();
+  // docker cp / export of a stopped container mounts its overlay for the request: what an
+  // earlier daemon left mounted goes now, what this one has open goes at shutdown.
+  const archive = new ContainerArchive(rootfs);
+  const staleArchiveMounts = await archive.reclaimStale();
+  if (staleArchiveMounts) log.info(`detached ${staleArchiveMounts} archive mount(s) left by an earlier daemon`);
   const containers = {
     pods,
     images: images.store,
@@ -131,7 +136,7 @@ async function main(argv: string[]): Promise<void> {
     hostCpus: os.cpus().length,
     logDefaults: { Type: opts.logDriver, Config: opts.logOpts },
     rootfsPaths: (id: string) => rootfs.paths(id),
-    archive: new ContainerArchive(rootfs),
+    archive,
   };
   // Named and anonymous volumes under <data-root>/volumes; anonymous ones of --rm containers go with them.
   const volumes = { store: await VolumeStore.open(opts.dataRoot), pods, events };
@@ -199,6 +204,7 @@ async function main(argv: string[]): Promise<void> {
     // Boots under way (a pool refill, a direct boot) end before we do: a VM that comes up now
     // is destroyed, so none is left without an owner.
     await Promise.all([pods.settled(), heldVms.close(), vmFactory.close(), reclaimed.catch(() => undefined).then(() => hypervisor.close()), networks.then((n) => n?.shutdown())]);
+    await archive.close();
     sharedMounter().close();
     log.info(`shut down in ${Date.now() - t0} ms`);
     process.exit(0);

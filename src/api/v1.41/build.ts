@@ -6,6 +6,7 @@
  * BuildKit's `/session` is not served (docs/limitations.md).
  */
 import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
 import type { Router } from 'express';
 import type { ApiServices } from './services';
 import { sendJson, svc } from './kit/params';
@@ -69,7 +70,13 @@ export function register(router: Router, services: ApiServices): void {
     const buildArgs = jsonParam<string | null>(query.buildargs, 'buildargs');
     const labels = jsonParam<string>(query.labels, 'labels');
     const tmp = path.join(services.system.dataRoot, 'build-tmp');
-    const context = await openContext(req, tmp, query.dockerfile);
+    // The context is read through a pipe (flowing mode), so the transport's guard against a
+    // body that stops arriving (limits.ts closeUnreadBodies) sees it; an async iterator over
+    // the request would not, and a stalled chunked body held the request forever.
+    const body = new PassThrough();
+    req.once('error', (e) => body.destroy(e)).once('aborted', () => body.destroy(new InvalidArgumentError('the client closed the request before the build context was read')));
+    req.pipe(body);
+    const context = await openContext(body, tmp, query.dockerfile);
     // The stream opens with the first message: a failure before it (a Dockerfile that does
     // not parse, a missing base image) is an HTTP error, as dockerd answers it.
     let stream: { gone: boolean } | undefined;

@@ -50,6 +50,37 @@ export class ContainerArchive {
 
   constructor(private readonly rootfs: OverlayRootfs) {}
 
+  /**
+   * At daemon start: detach the `archive-mnt` mounts an earlier daemon left (it died or was
+   * stopped during a request). Returns how many there were.
+   */
+  async reclaimStale(): Promise<number> {
+    let n = 0;
+    let ids: string[] = [];
+    try {
+      ids = await fs.promises.readdir(this.rootfs.root);
+    } catch {
+      return 0;
+    }
+    for (const id of ids) {
+      const target = path.join(this.rootfs.root, id, 'archive-mnt');
+      if (!isMountPoint(target)) continue;
+      await this.rootfs.unmountDetached(target).catch(() => undefined);
+      n++;
+    }
+    return n;
+  }
+
+  /** At daemon shutdown: detach the mounts of requests still under way (their clients are gone). */
+  async close(): Promise<void> {
+    const open = [...this.mounts.values()];
+    this.mounts.clear();
+    for (const m of open) {
+      const target = await m.ready.catch(() => undefined);
+      if (target) await this.rootfs.unmountDetached(target).catch(() => undefined);
+    }
+  }
+
   /** The container's root, mounted for as long as the caller holds it. */
   async open(id: string): Promise<OpenRoot> {
     const paths = await this.rootfs.paths(id);

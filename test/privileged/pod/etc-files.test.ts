@@ -33,7 +33,7 @@ describe('writeEtcFile', () => {
     expect(fs.statSync(path.join(root, 'etc/hosts')).mode & 0o777).toBe(0o644);
   });
 
-  it('leaves a symlinked file or /etc, a FIFO, a missing /etc or root to the agent, writing nothing', async () => {
+  it('leaves a symlinked file or /etc, a FIFO or a missing root to the agent, writing nothing; makes a missing /etc', async () => {
     fs.symlinkSync(path.join(outside, 'secret'), path.join(root, 'etc/resolv.conf'));
     expect(await writeEtcFile(root, 'resolv.conf', Buffer.from('x'), 0o644)).toBe(FALLBACK);
     fs.symlinkSync('../../outside/secret', path.join(root, 'etc/hosts'));
@@ -48,9 +48,13 @@ describe('writeEtcFile', () => {
     expect(await writeEtcFile(other, 'hostname', Buffer.from('x'), 0o644)).toBe(FALLBACK);
     expect(fs.existsSync(path.join(outside, 'hostname'))).toBe(false);
 
+    // A root without /etc (an image built FROM scratch) gets one, 0755, as dockerd gives every
+    // container an /etc.
     const noEtc = path.join(tmp, 'rootfs3');
     fs.mkdirSync(noEtc);
-    expect(await writeEtcFile(noEtc, 'hostname', Buffer.from('x'), 0o644)).toBe(FALLBACK);
+    expect(await writeEtcFile(noEtc, 'hostname', Buffer.from('x'), 0o644)).toBe(true);
+    expect(fs.statSync(path.join(noEtc, 'etc')).mode & 0o777).toBe(0o755);
+    expect(fs.readFileSync(path.join(noEtc, 'etc/hostname'), 'utf8')).toBe('x');
     expect(await writeEtcFile(path.join(tmp, 'missing'), 'hostname', Buffer.from('x'), 0o644)).toBe(FALLBACK);
   });
 
