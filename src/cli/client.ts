@@ -57,15 +57,18 @@ export class Client {
     return new CliError(`cannot reach podvisord at ${this.hostText}: ${err.message}. Is it running (npm start)? Set the address with -H or PODVISOR_HOST.`, EXIT.unreachable);
   }
 
-  /** Send a request; resolves with the raw response (the caller reads it). */
-  raw(method: string, path: string, body?: unknown): Promise<http.IncomingMessage> {
+  /**
+   * Send a request; resolves with the raw response (the caller reads it). The body is sent as
+   * JSON, or as it is when `contentType` names another type (a YAML pod file).
+   */
+  raw(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<http.IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const data = body === undefined ? undefined : Buffer.from(contentType === 'application/json' ? JSON.stringify(body) : String(body));
       const req = http.request({
         ...this.endpoint,
         method,
         path,
-        headers: { ...(data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {}), Host: 'podvisor' },
+        headers: { ...(data ? { 'Content-Type': contentType, 'Content-Length': data.length } : {}), Host: 'podvisor' },
       });
       req.once('response', resolve);
       req.once('error', (err) => reject(this.unreachable(err)));
@@ -74,8 +77,8 @@ export class Client {
   }
 
   /** A JSON request; a 4xx/5xx answer becomes a CliError with the daemon's message. */
-  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.raw(method, path, body);
+  async json<T>(method: string, path: string, body?: unknown, contentType?: string): Promise<T> {
+    const res = await this.raw(method, path, body, contentType);
     const chunks: Buffer[] = [];
     for await (const c of res) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');

@@ -5,10 +5,10 @@
  */
 import { Command } from 'commander';
 import { PODVISOR_VERSION } from '../util/package-info';
-import { Client, CliError, EXIT, endpointOf } from './client';
+import { Client, CliError, EXIT, endpointOf, errorOf } from './client';
 import { json, table } from './output';
 import { pull } from './pull';
-import { specFrom, type SpecOptions } from './spec-input';
+import { sendSpec, specFrom, type SpecOptions } from './spec-input';
 import { attachPod, execIn, openAttach, waitPod } from './streams';
 import type { Pod, VmInfo } from './types';
 import { containersTable, podsTable, vmsTable } from './views';
@@ -49,7 +49,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       .passThroughOptions()
       .argument('[image]', 'image of a single-container pod (instead of -f)')
       .argument('[command...]', 'its command')
-      .option('-f, --file <file>', 'pod spec file (JSON; docs/native-api.md)')
+      .option('-f, --file <file>', 'pod file: Kubernetes Pod, hyper podfile or native spec, JSON or YAML (docs/native-api.md)')
       .option('--name <name>', 'pod name')
       .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
       .option('-w, --workdir <dir>', 'working directory')
@@ -62,7 +62,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('-t, --tty', 'allocate a TTY and attach to it')
     .action(act(async (image: string | undefined, cmd: string[], o: SpecOptions & { vm?: string; json?: boolean; tty?: boolean }) => {
       const c = client();
-      const pod = await c.json<Pod>('POST', '/v1/pods', { spec: specFrom(image, cmd, o), start: true, ...(o.vm ? { vm: o.vm } : {}) });
+      const pod = await sendSpec<Pod>(c, '/v1/pods', specFrom(image, cmd, o), { start: true, ...(o.vm ? { vm: o.vm } : {}) });
       if (!o.tty) return podLine(pod, !!o.json);
       await attachPod(c, pod.id, { tty: true, stdin: true });
       return waitPod(c, pod.id);
@@ -70,7 +70,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
 
   withSpec(program.command('create-pod').alias('create').description('create a pod (state Created: storage, no VM)')).action(
     act(async (image: string | undefined, cmd: string[], o: SpecOptions & { json?: boolean }) => {
-      podLine(await client().json<Pod>('POST', '/v1/pods', { spec: specFrom(image, cmd, o) }), !!o.json);
+      podLine(await sendSpec<Pod>(client(), '/v1/pods', specFrom(image, cmd, o), {}), !!o.json);
     }),
   );
 
@@ -91,12 +91,16 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
 
   program.command('replace-pod').alias('replace').description('stop a running pod and start another on its VM (faster than a fresh start)')
     .requiredOption('-o, --old <pod>', 'the running pod to replace')
-    .option('-n, --new <pod>', 'a created pod to start instead').option('-f, --file <file>', 'a pod spec file to create and start instead')
+    .option('-n, --new <pod>', 'a created pod to start instead').option('-f, --file <file>', 'a pod file (JSON or YAML) to create and start instead')
     .option('-t, --time <seconds>', 'seconds before SIGKILL of the old pod', intArg('--time')).option('--json', 'print JSON')
     .action(act(async (o: { old: string; new?: string; file?: string; time?: number; json?: boolean }) => {
       if (!!o.new === !!o.file) throw new CliError('give either -n NEW (a created pod) or -f FILE (a pod spec)', EXIT.usage);
-      const body = { ...(o.new ? { with: o.new } : { spec: specFrom(undefined, [], { file: o.file }) }), ...(o.time !== undefined ? { timeout: o.time } : {}) };
-      const r = await client().json<{ pod: Pod; replaced: Pod; vm: VmInfo }>('POST', `/v1/pods/${encodeURIComponent(o.old)}/replace`, body);
+      type Replaced = { pod: Pod; replaced: Pod; vm: VmInfo };
+      const path = `/v1/pods/${encodeURIComponent(o.old)}/replace`;
+      const timeout: Record<string, number> = o.time !== undefined ? { timeout: o.time } : {};
+      const r = o.new
+        ? await client().json<Replaced>('POST', path, { with: o.new, ...timeout })
+        : await sendSpec<Replaced>(client(), path, specFrom(undefined, [], { file: o.file }), timeout);
       io.out(o.json ? json(r) : `${r.pod.name} running on VM ${r.vm.id} (replaced ${r.replaced.name})\n`);
     }));
 
@@ -178,19 +182,34 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       await attachPod(c, pod.id, { tty, stdin: tty });
     }));
 
-  program.command('exec').description("run a command in a running pod's main container").passThroughOptions().argument('<pod>', 'pod name or id').argument('<command...>')
+  program.command('exec').description("run a command in a running pod's main container, or in another (-c)").passThroughOptions().argument('<pod>', 'pod name or id').argument('<command...>')
+    .option('-c, --container <name>', 'the container of the pod (its name in the pod file, or id)')
     .option('-d, --detach', 'do not attach').option('-t, --tty', 'allocate a TTY').option('-i, --interactive', 'attach stdin')
-    .action(act(async (ref: string, cmd: string[], o: { detach?: boolean; tty?: boolean; interactive?: boolean }) => {
+    .action(act(async (ref: string, cmd: string[], o: { container?: string; detach?: boolean; tty?: boolean; interactive?: boolean }) => {
       const c = client();
       const pod = await c.json<Pod>('GET', `/v1/pods/${encodeURIComponent(ref)}`);
-      return execIn(c, pod.id, cmd, { detach: !!o.detach, tty: !!o.tty, interactive: !!o.interactive });
+      return execIn(c, pod.id, cmd, { detach: !!o.detach, tty: !!o.tty, interactive: !!o.interactive, ...(o.container ? { container: o.container } : {}) });
     }));
 
-  program.command('logs').description("a pod's output").argument('<pod>', 'pod name or id').option('-f, --follow', 'follow the live output')
-    .action(act(async (ref: string, o: { follow?: boolean }) => {
+  program.command('logs').description("a pod's output (its main container's, or another's: -c)").argument('<pod>', 'pod name or id').option('-f, --follow', 'follow the live output')
+    .option('-c, --container <name>', 'the container of the pod (its name in the pod file, or id)')
+    .action(act(async (ref: string, o: { follow?: boolean; container?: string }) => {
       const c = client();
       const pod = await c.json<Pod>('GET', `/v1/pods/${encodeURIComponent(ref)}`);
-      const res = await c.raw('GET', `/v1/pods/${pod.id}/logs${o.follow ? '?follow=1' : ''}`);
+      const q = new URLSearchParams({ ...(o.follow ? { follow: '1' } : {}), ...(o.container ? { container: o.container } : {}) }).toString();
+      const res = await c.raw('GET', `/v1/pods/${pod.id}/logs${q ? `?${q}` : ''}`);
+      if ((res.statusCode ?? 0) >= 400) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of res) chunks.push(chunk as Buffer);
+        const text = Buffer.concat(chunks).toString('utf8');
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // plain text
+        }
+        throw errorOf(res.statusCode ?? 500, body);
+      }
       for await (const chunk of res) io.out((chunk as Buffer).toString('utf8'));
     }));
 

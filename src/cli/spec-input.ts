@@ -1,9 +1,23 @@
 /**
- * The pod spec a command sends: from a file (-f FILE, JSON) or from the command line
- * (IMAGE [CMD...] with --name, -e, -w, -t, -l).
+ * The pod spec a command sends: from a file (-f FILE: a Kubernetes Pod, a hyper podfile or
+ * the native single-container spec, JSON or YAML) or from the command line (IMAGE [CMD...]
+ * with --name, -e, -w, -t, -l).
  */
 import * as fs from 'node:fs';
-import { CliError, EXIT } from './client';
+import { Client, CliError, EXIT } from './client';
+
+/** A spec to send: a JSON object, or a YAML file's text (sent as application/yaml). */
+export type SpecBody = Record<string, unknown> | string;
+
+/**
+ * Send a spec to `path` (POST /v1/pods or /v1/pods/{ref}/replace) with the other fields:
+ * beside it in the JSON body, or as query parameters when the spec is YAML text.
+ */
+export function sendSpec<T>(c: Client, path: string, spec: SpecBody, fields: Record<string, string | number | boolean>): Promise<T> {
+  if (typeof spec !== 'string') return c.json<T>('POST', path, { spec, ...fields });
+  const q = new URLSearchParams(Object.entries(fields).map(([k, v]): [string, string] => [k, String(v)])).toString();
+  return c.json<T>('POST', q ? `${path}?${q}` : path, spec, 'application/yaml');
+}
 
 /** The command-line options that make a spec. */
 export interface SpecOptions {
@@ -15,8 +29,13 @@ export interface SpecOptions {
   label?: string[];
 }
 
+/** Whether a parsed JSON spec is a pod file (Kubernetes `apiVersion`/`kind`, hyper `containers`). */
+function isPodFile(v: object): boolean {
+  return 'apiVersion' in v || 'kind' in v || 'containers' in v;
+}
+
 /** The spec of a pod from -f FILE or IMAGE [CMD...]. */
-export function specFrom(image: string | undefined, cmd: string[], o: SpecOptions): Record<string, unknown> {
+export function specFrom(image: string | undefined, cmd: string[], o: SpecOptions): SpecBody {
   if (o.file) {
     if (image) throw new CliError('give either -f FILE or IMAGE [CMD...], not both', EXIT.usage);
     let text: string;
@@ -28,10 +47,13 @@ export function specFrom(image: string | undefined, cmd: string[], o: SpecOption
     let spec: unknown;
     try {
       spec = JSON.parse(text);
-    } catch (err) {
-      throw new CliError(`${o.file} is not valid JSON: ${(err as Error).message}`, EXIT.usage);
+    } catch {
+      // Not JSON: YAML, which the daemon reads (and names the fields it refuses).
+      if (o.name) throw new CliError('--name does not apply to a pod file: set the name in the file (metadata.name, or the podfile\'s id)', EXIT.usage);
+      return text;
     }
     if (!spec || typeof spec !== 'object' || Array.isArray(spec)) throw new CliError(`${o.file}: a pod spec is a JSON object`, EXIT.usage);
+    if (isPodFile(spec) && o.name) throw new CliError('--name does not apply to a pod file: set the name in the file (metadata.name, or the podfile\'s id)', EXIT.usage);
     return { ...(spec as Record<string, unknown>), ...(o.name ? { name: o.name } : {}) };
   }
   if (!image) throw new CliError('give a pod spec file (-f FILE) or an IMAGE', EXIT.usage);

@@ -108,17 +108,22 @@ export interface ExecOptions {
   detach: boolean;
   tty: boolean;
   interactive: boolean;
+  /** The pod's container (name in the pod file, or id); default the main one. */
+  container?: string;
 }
 
-/** Run a command in a running pod's main container; its exit code (0 when detached). */
+/** Run a command in a running pod's main container (or `o.container`); its exit code (0 when detached). */
 export async function execIn(c: Client, podId: string, cmd: string[], o: ExecOptions): Promise<number> {
-  const { Id } = await c.json<{ Id: string }>('POST', `/v1.41/containers/${podId}/exec`, {
-    AttachStdin: o.interactive && !o.detach,
-    AttachStdout: !o.detach,
-    AttachStderr: !o.detach,
-    Tty: o.tty,
-    Cmd: cmd,
-  });
+  // A container other than the main one is named through the native API (Docker's exec has no such field).
+  const Id = o.container
+    ? (await c.json<{ id: string }>('POST', `/v1/pods/${podId}/exec`, { command: cmd, container: o.container, tty: o.tty, stdin: o.interactive, detach: o.detach })).id
+    : (await c.json<{ Id: string }>('POST', `/v1.41/containers/${podId}/exec`, {
+        AttachStdin: o.interactive && !o.detach,
+        AttachStdout: !o.detach,
+        AttachStderr: !o.detach,
+        Tty: o.tty,
+        Cmd: cmd,
+      })).Id;
   if (o.detach) {
     await c.json('POST', `/v1.41/exec/${Id}/start`, { Detach: true, Tty: o.tty });
     return 0;

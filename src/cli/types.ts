@@ -6,6 +6,9 @@
 /** One container of a pod. */
 export interface PodContainer {
   id: string;
+  /** Its name in the pod file (absent for a single-container pod). */
+  name?: string;
+  init?: boolean;
   image: string;
   command: string[];
   status: string;

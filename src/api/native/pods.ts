@@ -5,6 +5,8 @@
  */
 import type { Router } from 'express';
 import { InvalidArgumentError, NotModifiedError } from '../../errors';
+import { NoSuchContainerInPodError } from '../../pod/errors';
+import { containersOf } from '../../pod/types';
 import { podFromSpec } from './spec';
 import type { NativeServices } from './services';
 import { bodyOf, flag, onlyFields, optBool, optInt, optString } from './params';
@@ -20,6 +22,20 @@ async function createFrom(s: NativeServices, spec: unknown): Promise<string> {
   return r.id;
 }
 
+/**
+ * The body as fields: a JSON object, or a YAML pod file (text) as `spec` with the other
+ * fields from the query (`start`, `vm`, `timeout`).
+ */
+function fieldsOf(body: unknown, query: Record<string, unknown>): Record<string, unknown> {
+  if (typeof body !== 'string') return bodyOf(body);
+  const b: Record<string, unknown> = { spec: body };
+  for (const [k, v] of Object.entries(query)) {
+    if (typeof v !== 'string') throw new InvalidArgumentError(`query parameter ${k} must be given once`);
+    b[k] = k === 'start' ? flag(v, k) : k === 'timeout' ? (/^-?\d+$/.test(v) ? Number(v) : v) : v;
+  }
+  return b;
+}
+
 /** Start a pod, on a held VM when `vm` is given. */
 async function startOn(s: NativeServices, ref: string, vm: string | undefined): Promise<void> {
   if (vm) await s.vms.startOnVm(ref, vm);
@@ -33,7 +49,7 @@ export function register(router: Router, s: NativeServices): void {
   });
 
   router.post('/pods', async (req, res) => {
-    const b = bodyOf(req.body);
+    const b = fieldsOf(req.body, req.query);
     onlyFields(b, ['spec', 'start', 'vm']);
     const start = optBool(b, 'start');
     const vm = optString(b, 'vm');
@@ -71,7 +87,7 @@ export function register(router: Router, s: NativeServices): void {
   });
 
   router.post('/pods/:ref/replace', async (req, res) => {
-    const b = bodyOf(req.body);
+    const b = fieldsOf(req.body, req.query);
     onlyFields(b, ['with', 'spec', 'timeout']);
     const old = s.pods.get(req.params.ref);
     const withRef = optString(b, 'with');
@@ -80,6 +96,22 @@ export function register(router: Router, s: NativeServices): void {
     const newId = withRef ? s.pods.get(withRef).id : await createFrom(s, b.spec);
     const vm = await s.vms.replace(old.id, newId, timeout);
     res.json({ pod: podView(s.pods.get(newId)), replaced: podView(s.pods.get(old.id)), vm: vmView(vm) });
+  });
+
+  // An extra process in a container of a running pod (by the container's name or id; default
+  // the main one); it is started through the Docker API's /exec/{id}/start.
+  router.post('/pods/:ref/exec', (req, res) => {
+    const b = bodyOf(req.body);
+    onlyFields(b, ['command', 'container', 'tty', 'stdin', 'detach']);
+    const cmd = b.command;
+    if (!Array.isArray(cmd) || cmd.length === 0 || !cmd.every((x) => typeof x === 'string')) throw new InvalidArgumentError('field "command" must be a non-empty array of strings');
+    const container = optString(b, 'container');
+    const detach = optBool(b, 'detach');
+    const x = s.pods.execCreate(s.pods.get(req.params.ref).id, {
+      args: cmd as string[], env: [], workingDir: '', user: '', tty: optBool(b, 'tty'), attachStdin: optBool(b, 'stdin') && !detach,
+      attachStdout: !detach, attachStderr: !detach, detachKeys: '', privileged: false, ...(container ? { container } : {}),
+    });
+    res.status(201).json({ id: x.id, container: x.containerId });
   });
 
   router.delete('/pods/:ref', async (req, res) => {
@@ -91,8 +123,14 @@ export function register(router: Router, s: NativeServices): void {
 
   router.get('/pods/:ref/logs', async (req, res) => {
     const follow = flag(req.query.follow, 'follow');
+    const container = req.query.container;
+    if (container !== undefined && (typeof container !== 'string' || !container)) throw new InvalidArgumentError('query parameter container must be a container name or id');
     const pod = s.pods.get(req.params.ref);
-    const entries = s.pods.logs(pod.id, { follow, stdout: true, stderr: true });
+    // Checked before the answer starts: the log generator would only fail once the 200 is sent.
+    if (container && !containersOf(pod).some((c) => c.spec.id === container || c.spec.name === container || c.spec.id.startsWith(container))) {
+      throw new NoSuchContainerInPodError(pod.id, container);
+    }
+    const entries = s.pods.logs(pod.id, { follow, stdout: true, stderr: true, ...(container ? { container } : {}) });
     res.status(200).type('text/plain');
     res.flushHeaders();
     const closed = new Promise<void>((r) => res.once('close', () => r()));

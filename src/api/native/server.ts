@@ -14,6 +14,13 @@ import * as vms from './vms';
 /** The native API's version prefix. */
 export const NATIVE_PREFIX = '/v1';
 
+/** The content types of a YAML pod file body. */
+export const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
+
+function isYaml(contentType: string | undefined): boolean {
+  return YAML_TYPES.includes((contentType ?? '').split(';')[0].trim().toLowerCase());
+}
+
 /** Whether a request URL belongs to the native API. */
 export function isNativeRequest(url: string): boolean {
   return /^\/v1\/(pods|vms)(\/|\?|$)/.test(url);
@@ -24,7 +31,9 @@ export function createNativeApp(services: NativeServices): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use(express.json({ limit: '1mb', type: () => true }));
+  // A pod file may come as YAML (its text is the body; the options are query parameters).
+  app.use(express.text({ limit: '1mb', type: YAML_TYPES }));
+  app.use(express.json({ limit: '1mb', type: (req) => !isYaml(req.headers['content-type']) }));
   const router = express.Router();
   pods.register(router, services);
   vms.register(router, services);

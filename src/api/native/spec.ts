@@ -1,7 +1,7 @@
 /**
- * A native pod spec -> the pod layer's PodSpec. This is the one function to swap when the
- * pod spec file parser (Kubernetes v1 Pod, hyper podfile) lands: until then the native API
- * takes a single-container spec of its own:
+ * A native pod spec -> the pod layer's PodSpec. A spec is a pod file (a Kubernetes v1 Pod or
+ * a hyper podfile, as a JSON object or as YAML/JSON text: ./podfile.ts) or the native API's
+ * own single-container spec:
  *
  *   { "name": "web", "image": "busybox", "command": ["httpd", "-f"], "env": ["A=b"],
  *     "workdir": "/", "tty": false, "labels": {"k": "v"} }
@@ -12,15 +12,13 @@
  */
 import * as crypto from 'node:crypto';
 import { InvalidArgumentError } from '../../errors';
-import type { PodSpec } from '../../pod/types';
 import { parseCreateBody, translateCreate, validateContainerName } from '../../translate/create';
 import type { CreateBody } from '../../translate/docker-schema';
 import type { NativeServices } from './services';
 
-/** The label naming the pod a container belongs to. */
-export const POD_LABEL = 'io.podvisor.pod';
-/** The label naming the API that made the pod ("native" here). */
-export const API_LABEL = 'io.podvisor.api';
+import { API_LABEL, isPodFileObject, manifestOf, podFromManifest, POD_LABEL, type MadePod } from './podfile';
+
+export { API_LABEL, POD_LABEL, type MadePod };
 
 /** The fields of the native single-container spec, and their types. */
 const FIELDS: Record<string, 'string' | 'strings' | 'boolean' | 'labels'> = {
@@ -63,15 +61,12 @@ export function checkSpec(v: unknown): NativeSpec {
   return o as unknown as NativeSpec;
 }
 
-/** A made pod: its spec, its name and the Docker front end's data. */
-export interface MadePod {
-  spec: PodSpec;
-  name?: string;
-  frontend: unknown;
-}
-
-/** Check `body` as a native spec and make the pod layer's spec from it (see the module comment). */
+/**
+ * Make the pod layer's spec from `body` (see the module comment): pod file text (a YAML
+ * request body), a pod file object, or the single-container spec.
+ */
 export async function podFromSpec(body: unknown, s: NativeServices): Promise<MadePod> {
+  if (typeof body === 'string' || isPodFileObject(body)) return podFromManifest(manifestOf(body as string | object), s);
   const n = checkSpec(body);
   const id = crypto.randomBytes(32).toString('hex');
   const name = n.name?.replace(/^\//, '');

@@ -9,6 +9,10 @@ import type { PodVmView } from '../../pod/vms';
 /** One container of a pod. */
 export interface NativeContainerView {
   id: string;
+  /** Its name in the pod file (absent for a single-container pod). */
+  name?: string;
+  /** An init container (runs to completion before the app containers). */
+  init?: boolean;
   image: string;
   command: string[];
   /** created, running, paused, restarting, exited, dead */
@@ -41,6 +45,8 @@ export function podView(r: PodRecord): NativePodView {
     labels: { ...r.sandbox.spec.labels },
     containers: containersOf(r).map((c) => ({
       id: c.spec.id,
+      ...(c.spec.name ? { name: c.spec.name } : {}),
+      ...(c.spec.init ? { init: true } : {}),
       image: c.spec.imageRef,
       command: [...c.spec.args],
       status: c.state.status,

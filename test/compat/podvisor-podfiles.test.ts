@@ -1,0 +1,166 @@
+/**
+ * Pod files through the `podvisor` CLI on real VMs: a Kubernetes Pod in YAML (an init
+ * container, two app containers sharing an emptyDir) and a hyper podfile in JSON run with
+ * `run-pod -f`; `logs -c` and `exec -c` reach each container; the stock docker CLI lists and
+ * inspects the pod; `replace -f` swaps a YAML pod in; a bad file is refused by field.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { dockerCli } from '../helpers/docker-cli';
+import { FIXTURE_REGISTRY } from '../fixtures/registry';
+
+jest.setTimeout(240000);
+
+const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const IMAGE = `${REG}/busybox`;
+const BIN = path.resolve(__dirname, '../../bin/podvisor');
+
+interface Result {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** Run bin/podvisor against the test daemon (PODVISOR_HOST). */
+function podvisor(d: TestDaemon, args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, PODVISOR_HOST: d.dockerHost }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 120000);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, out, err });
+    });
+  });
+}
+
+/** Run it and expect success; its stdout. */
+async function ok(d: TestDaemon, args: string[]): Promise<string> {
+  const r = await podvisor(d, args);
+  if (r.code !== 0) throw new Error(`podvisor ${args.join(' ')} exited ${r.code}: ${r.err}`);
+  return r.out;
+}
+
+/** Poll `f` until it returns true (or fail after `ms`). */
+async function until(f: () => Promise<boolean>, ms = 30000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+const KUBE_POD = `apiVersion: v1
+kind: Pod
+metadata:
+  name: kpod
+  labels:
+    app: demo
+spec:
+  terminationGracePeriodSeconds: 2
+  volumes:
+    - name: shared
+      emptyDir: {}
+  initContainers:
+    - name: seed
+      image: ${IMAGE}
+      command: ["sh", "-c", "echo seeded > /data/seed"]
+      volumeMounts:
+        - name: shared
+          mountPath: /data
+  containers:
+    - name: writer
+      image: ${IMAGE}
+      command: ["sh", "-c", "cat /data/seed; echo from-writer > /data/msg; echo writer-up; sleep 1000"]
+      volumeMounts:
+        - name: shared
+          mountPath: /data
+    - name: reader
+      image: ${IMAGE}
+      command: ["sh", "-c", "while [ ! -f /data/msg ]; do sleep 0.2; done; echo reader-got $(cat /data/msg); sleep 1000"]
+      volumeMounts:
+        - name: shared
+          mountPath: /data
+`;
+
+const HYPER_POD = {
+  id: 'hpod',
+  containers: [{ name: 'main', image: IMAGE, command: ['sh', '-c', 'echo hyper-up; sleep 1000'] }],
+  resource: { vcpu: 1, memory: 256 },
+};
+
+describe('pod files through the podvisor CLI', () => {
+  let d: TestDaemon;
+  let dir: string;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podfiles-'));
+    d = await startDaemon({ vmPoolSize: 1 });
+    await ok(d, ['pull', IMAGE]);
+  });
+  afterAll(async () => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (!d) return;
+    for (const p of JSON.parse((await podvisor(d, ['list', '--json'])).out || '[]') as Array<{ id: string }>) await podvisor(d, ['rm', '-f', p.id]);
+    await stopDaemonLeavingNothing(d);
+  });
+
+  test('a Kubernetes Pod YAML with an init container and two app containers sharing an emptyDir runs', async () => {
+    const file = path.join(dir, 'pod.yaml');
+    fs.writeFileSync(file, KUBE_POD);
+    expect(await ok(d, ['run-pod', '-f', file])).toMatch(/^kpod [0-9a-f]{64}\n$/);
+    await until(async () => (await ok(d, ['logs', '-c', 'reader', 'kpod'])).includes('reader-got'));
+    expect(await ok(d, ['logs', '-c', 'reader', 'kpod'])).toBe('reader-got from-writer\n');
+    expect(await ok(d, ['logs', '-c', 'writer', 'kpod'])).toBe('seeded\nwriter-up\n');
+    // Without -c: the main container (the first app container).
+    expect(await ok(d, ['logs', 'kpod'])).toBe('seeded\nwriter-up\n');
+    expect(await ok(d, ['exec', '-c', 'reader', 'kpod', 'cat', '/data/seed'])).toBe('seeded\n');
+    const miss = await podvisor(d, ['logs', '-c', 'nope', 'kpod']);
+    expect(miss.code).toBe(4);
+    expect(miss.err).toMatch(/nope/);
+
+    const pod = JSON.parse(await ok(d, ['list', '--json'])).find((p: { name: string }) => p.name === 'kpod');
+    expect(pod.containers.map((c: { name: string; init?: boolean }) => `${c.name}${c.init ? ':init' : ''}`)).toEqual(['seed:init', 'writer', 'reader']);
+    expect(pod.labels).toMatchObject({ app: 'demo', 'io.podvisor.pod': 'kpod', 'io.podvisor.api': 'native' });
+
+    // The stock docker CLI sees the pod as its main container.
+    const ps = await dockerCli(d, ['ps', '--filter', 'label=io.podvisor.pod=kpod', '--format', '{{.Names}} {{.Image}} {{.Status}}']);
+    expect(ps.code).toBe(0);
+    expect(ps.out).toMatch(new RegExp(`^kpod ${IMAGE.replace(/[.]/g, '\\.')} Up `));
+    const inspect = await dockerCli(d, ['inspect', '--format', '{{.Name}} {{.State.Running}} {{index .Config.Labels "io.podvisor.api"}} {{json .Config.Cmd}}', 'kpod']);
+    expect(inspect.code).toBe(0);
+    expect(inspect.out).toContain('/kpod true native');
+    expect((await dockerCli(d, ['exec', 'kpod', 'cat', '/data/msg'])).out).toBe('from-writer\n');
+    expect((await dockerCli(d, ['stop', '-t', '1', 'kpod'])).code).toBe(0);
+    expect((await ok(d, ['list', '--json']))).toContain('"state": "Created"');
+  });
+
+  test('a hyper podfile (JSON) runs, and replace -f swaps in a YAML pod on its VM', async () => {
+    const file = path.join(dir, 'pod.json');
+    fs.writeFileSync(file, JSON.stringify(HYPER_POD));
+    expect(await ok(d, ['run-pod', '-f', file])).toMatch(/^hpod [0-9a-f]{64}\n$/);
+    await until(async () => (await ok(d, ['logs', '-c', 'main', 'hpod'])) === 'hyper-up\n');
+    const ps = await dockerCli(d, ['ps', '--filter', 'label=io.podvisor.pod=hpod', '--format', '{{.Names}}']);
+    expect(ps.out).toBe('hpod\n');
+
+    const next = path.join(dir, 'next.yml');
+    fs.writeFileSync(next, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: npod\nspec:\n  containers:\n    - name: only\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo next-up; sleep 1000"]\n`);
+    expect(await ok(d, ['replace', '-o', 'hpod', '-t', '0', '-f', next])).toMatch(/^npod running on VM [0-9a-f]+ \(replaced hpod\)\n$/);
+    await until(async () => (await ok(d, ['logs', 'npod'])) === 'next-up\n');
+  });
+
+  test('a bad pod file is refused by field, and creates nothing', async () => {
+    const before = (await ok(d, ['list', '--json']));
+    const file = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n    - name: a\n      image: ${IMAGE}\n      livenessProbe: {exec: {command: ["true"]}}\n`);
+    const r = await podvisor(d, ['create-pod', '-f', file]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/livenessProbe/);
+    expect(await ok(d, ['list', '--json'])).toBe(before);
+  });
+});
