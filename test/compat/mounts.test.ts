@@ -91,9 +91,12 @@ test('bind mounts: writes seen on both sides, :ro enforced in the guest, sources
   expect(fs.existsSync(path.join(created, 'f'))).toBe(true);
 
   const [j] = JSON.parse(ok(['inspect', 'b1']));
-  expect(j.HostConfig.Binds).toEqual([`${rw}:/data`, `${created}:/made`]);
+  // The docker CLI sends its -v binds in Go map order (random), and dockerd lists Mounts from
+  // a map too: compare them sorted.
+  expect([...j.HostConfig.Binds].sort()).toEqual([`${rw}:/data`, `${created}:/made`].sort());
   expect(j.HostConfig.Mounts).toEqual([{ Type: 'bind', Source: ro, Target: '/ro', ReadOnly: true }]);
-  expect(j.Mounts).toEqual([
+  const byDestination = (a: { Destination: string }, b: { Destination: string }) => a.Destination.localeCompare(b.Destination);
+  expect([...j.Mounts].sort(byDestination)).toEqual([
     { Type: 'bind', Source: rw, Destination: '/data', Mode: '', RW: true, Propagation: 'rprivate' },
     { Type: 'bind', Source: created, Destination: '/made', Mode: '', RW: true, Propagation: 'rprivate' },
     { Type: 'bind', Source: ro, Destination: '/ro', Mode: '', RW: false, Propagation: 'rprivate' },

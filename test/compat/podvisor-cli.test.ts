@@ -5,46 +5,18 @@
  * native pods visible to docker and Docker containers visible to podvisor.
  */
 import { spawn } from 'node:child_process';
-import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerCli } from '../helpers/docker-cli';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { podvisor, podvisorOk, PODVISOR_BIN, type CliResult } from '../helpers/podvisor-cli';
 import { ptySession } from '../helpers/pty';
 
 jest.setTimeout(240000);
 
 const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const IMAGE = `${REG}/busybox`;
-const BIN = path.resolve(__dirname, '../../bin/podvisor');
-
-interface Result {
-  code: number;
-  out: string;
-  err: string;
-}
-
-/** Run bin/podvisor against the test daemon (PODVISOR_HOST). */
-function podvisor(d: TestDaemon, args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, PODVISOR_HOST: d.dockerHost }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 120000);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, out, err });
-    });
-  });
-}
-
-/** Run it and expect success; its stdout. */
-async function ok(d: TestDaemon, args: string[]): Promise<string> {
-  const r = await podvisor(d, args);
-  if (r.code !== 0) throw new Error(`podvisor ${args.join(' ')} exited ${r.code}: ${r.err}`);
-  return r.out;
-}
+const BIN = PODVISOR_BIN;
+const ok = podvisorOk;
 
 interface VmRow {
   id: string;
@@ -73,7 +45,7 @@ describe('podvisor CLI on real VMs', () => {
     const missing = await podvisor(d, ['start', 'no-such-pod']);
     expect(missing.code).toBe(4);
     expect(missing.err).toBe(`podvisor: no pod matches "no-such-pod" (podvisor list shows the pods)\n`);
-    const away = await new Promise<Result>((resolve) => {
+    const away = await new Promise<CliResult>((resolve) => {
       const p = spawn(process.execPath, [BIN, '-H', 'unix:///nonexistent/podvisor.sock', 'list'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let err = '';
       p.stderr.on('data', (c: Buffer) => (err += c.toString()));

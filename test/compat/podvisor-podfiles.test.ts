@@ -4,48 +4,19 @@
  * `run-pod -f`; `logs -c` and `exec -c` reach each container; the stock docker CLI lists and
  * inspects the pod; `replace -f` swaps a YAML pod in; a bad file is refused by field.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerCli } from '../helpers/docker-cli';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { podvisor, podvisorOk } from '../helpers/podvisor-cli';
 
 jest.setTimeout(240000);
 
 const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const IMAGE = `${REG}/busybox`;
-const BIN = path.resolve(__dirname, '../../bin/podvisor');
-
-interface Result {
-  code: number;
-  out: string;
-  err: string;
-}
-
-/** Run bin/podvisor against the test daemon (PODVISOR_HOST). */
-function podvisor(d: TestDaemon, args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, PODVISOR_HOST: d.dockerHost }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 120000);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, out, err });
-    });
-  });
-}
-
-/** Run it and expect success; its stdout. */
-async function ok(d: TestDaemon, args: string[]): Promise<string> {
-  const r = await podvisor(d, args);
-  if (r.code !== 0) throw new Error(`podvisor ${args.join(' ')} exited ${r.code}: ${r.err}`);
-  return r.out;
-}
+const ok = podvisorOk;
 
 /** Poll `f` until it returns true (or fail after `ms`). */
 async function until(f: () => Promise<boolean>, ms = 30000): Promise<void> {
