@@ -20,7 +20,8 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 # Runtime: QEMU (with virtiofsd in qemu-system-common), busybox for the guest, lz4 to unpack
 # the kernel, cpio for the initramfs, a C toolchain for the agent, attr (setfattr: layer xattrs
 # and overlay opaque markers, src/storage/fsops.ts). Tests also use python3-docker (docker-py)
-# and docker-compose (Debian's 1.29, the compose project test).
+# and docker-compose (Debian's 1.29, the compose project test), and bzip2, xz and zstd to make
+# the compressed archives that import and load are tested with.
 pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 kmod attr)
 # PODVISOR_GUEST_KERNEL=own: also build podvisor's own guest kernel from Debian's kernel sources
 # (scripts/guest-kernel.sh), which needs linux-source-6.1, flex, bison, bc and libelf-dev
@@ -29,7 +30,7 @@ pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev m
 own_kernel=${PODVISOR_GUEST_KERNEL:-}
 if [ "$own_kernel" = own ]; then pkgs+=(linux-source-6.1 flex bison bc libelf-dev); fi
 case "$mode" in
-  --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose) ;;
+  --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose bzip2 xz-utils zstd) ;;
   --bench) pkgs+=(docker-registry apache2-utils docker.io) ;;
 esac
 # docker.io: the benchmark baseline, and for the tests a private dockerd that archives
