@@ -31,7 +31,7 @@ own_kernel=${PODVISOR_GUEST_KERNEL:-}
 if [ "$own_kernel" = own ]; then pkgs+=(linux-source-6.1 flex bison bc libelf-dev); fi
 case "$mode" in
   --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose debootstrap bzip2 xz-utils zstd) ;;
-  --bench) pkgs+=(docker-registry apache2-utils docker.io debootstrap) ;;
+  --bench) pkgs+=(docker-registry apache2-utils docker.io debootstrap docker-compose) ;;
 esac
 # debootstrap: the Debian fixture images (debian:bookworm, debian-nginx), built from Debian's
 # mirror once per recipe (test/fixtures/debian-rootfs.sh).

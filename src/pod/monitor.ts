@@ -131,6 +131,7 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   // dockerd sends `oom` (from the cgroup's OOM notification) before `die`.
   if (oomKilled) ctx.emit(r, 'oom', {});
   ctx.emit(r, 'die', { exitCode: String(exitCode) });
+  ctx.emitVolumes(r, 'unmount');
   for (const f of [...e.followers]) f();
   wake(e, 'exit', { exitCode, ...(error ? { error } : {}) });
   if (ctx.closing || e.removed) return;
