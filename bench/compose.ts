@@ -7,7 +7,11 @@
  * so no timing includes a pull. For each daemon:
  *  - the first `up -d`, which builds web (FROM, COPY, RUN) then starts the project;
  *  - RUNS times: `down -v` then `up -d` with the image built (`up -d` returns once web is
- *    healthy and the worker started); the last `down -v` is timed too.
+ *    healthy and the worker started); the last `down -v` is timed too. `down` runs with
+ *    `--timeout 0` (stop signal, then SIGKILL at once): the baseline dockerd runs without
+ *    its firewall rules (--iptables=false), so the host's FORWARD policy drops its containers'
+ *    traffic to each other, the worker's wget to web hangs, and a graceful stop would time
+ *    the worker's 10-s stop timeout instead of the daemon.
  * Each `up -d` is checked: the published port serves the built page. Prints the medians.
  *
  *   npm run bench:compose    (needs bootstrap --bench: docker.io, docker-compose)
@@ -69,12 +73,12 @@ async function main(): Promise<void> {
         await check(name, port);
         process.stdout.write(`${name}: first up -d (builds web) ${r.build.toFixed(2)} s\n`);
         for (let i = 0; i < RUNS; i++) {
-          r.down.push(compose(env, dir, ['down', '-v']));
+          r.down.push(compose(env, dir, ['down', '-v', '--timeout', '0']));
           r.up.push(compose(env, dir, ['up', '-d']));
           await check(name, port);
-          process.stdout.write(`${name}: down -v ${r.down[i].toFixed(2)} s, up -d ${r.up[i].toFixed(2)} s\n`);
+          process.stdout.write(`${name}: down -v -t 0 ${r.down[i].toFixed(2)} s, up -d ${r.up[i].toFixed(2)} s\n`);
         }
-        r.down.push(compose(env, dir, ['down', '-v']));
+        r.down.push(compose(env, dir, ['down', '-v', '--timeout', '0']));
       } finally {
         try {
           compose(env, dir, ['down', '-v', '--rmi', 'local', '--timeout', '1']);
@@ -88,7 +92,7 @@ async function main(): Promise<void> {
       process.stdout.write(`  ${what.padEnd(40)} ${Object.entries(results).map(([n, v]) => `${n} ${pick(v).toFixed(2)} s`).join('   ')}\n`);
     line('first up -d (build FROM debian-nginx)', (v) => v.build);
     line('up -d (web healthy, worker started)', (v) => median(v.up));
-    line('down -v', (v) => median(v.down));
+    line('down -v --timeout 0', (v) => median(v.down));
   } finally {
     await stopBench({ dockerd, podvisor, registries, base });
   }

@@ -107,7 +107,7 @@ test('docker import from stdin (gzipped) and from a URL; shell and exec forms', 
 test('docker import of bzip2-, xz- and zstd-compressed tars, from stdin and from a URL, gives the layer of the plain tar', async () => {
   const plainId = await docker(['import', rootfsTar, 'imported/plain']);
   const layers = await docker(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', plainId]);
-  const packed = new Map(['bzip2', 'xz', 'zstd'].map((tool) => [tool, execFileSync(tool, ['-c', rootfsTar])]));
+  const packed = new Map(['bzip2', 'xz', 'zstd'].map((tool) => [tool, execFileSync(tool, ['-c', rootfsTar], { maxBuffer: 64 << 20 })]));
   const server = http.createServer((req, res) => {
     const body = packed.get((req.url ?? '').slice(1));
     res.statusCode = body ? 200 : 404;

@@ -47,7 +47,10 @@ afterAll(async () => {
 test('system df: shared layers, container sizes, volume usage, and no build cache', async () => {
   ok(['volume', 'create', 'dfvol']);
   ok(['volume', 'create', 'unused']);
-  ok(['run', '--name', 'dfc', '-v', 'dfvol:/d', IMAGE, 'sh', '-c', 'head -c 100000 /dev/zero > /d/f && ln /d/f /d/g && head -c 5000 /dev/zero > /f']);
+  // 100,000 bytes in the volume under two names (one file, two hard links), 5,000 in the
+  // container's own layer.
+  const links = ok(['run', '--name', 'dfc', '-v', 'dfvol:/d', IMAGE, 'sh', '-c', 'head -c 5000 /dev/zero > /f; head -c 100000 /dev/zero > /d/f; ln /d/f /d/g; stat -c %h /d/g']);
+  expect(links).toBe('2');
   const committed = ok(['commit', 'dfc', 'dfimg:1']);
   const baseId = ok(['image', 'inspect', '-f', '{{.Id}}', IMAGE]);
   const baseSize = Number(ok(['image', 'inspect', '-f', '{{.Size}}', IMAGE]));
