@@ -19,7 +19,8 @@ import { openContext } from '../../build/context';
 import { parseDockerfile } from '../../build/parse';
 import { BuildCache } from '../../build/cache';
 import { Builder, BuildError, type BuildMessage } from '../../build/builder';
-import { PodBuildBackend } from '../../build/backend';
+import { PodBuildBackend, type StepHostConfig } from '../../build/backend';
+import { parsePlatform } from '../../storage/registry/manifest';
 import { parseTagged } from '../../storage/reference';
 import { decodeRegistryAuth, type AuthConfig } from '../../storage/registry/auth';
 import { loginDomain } from '../../storage/service';
@@ -67,6 +68,15 @@ export function register(router: Router, services: ApiServices): void {
       const r = parseTagged(t);
       if (r.digest !== undefined) throw new InvalidArgumentError(`invalid reference format: ${t}`);
     }
+    const platform = query.platform ? parsePlatform(query.platform) : undefined;
+    if (platform && platform.os !== 'linux') throw new InvalidArgumentError(`"${platform.os}": operating system is not supported`);
+    const hostConfig: StepHostConfig = {
+      ...(query.networkmode ? { NetworkMode: query.networkmode } : {}),
+      ...(query.extrahosts.length ? { ExtraHosts: query.extrahosts.flatMap((h) => h.split(',')).filter(Boolean) } : {}),
+      ...(query.cpusetcpus ? { CpusetCpus: query.cpusetcpus } : {}),
+      ...(query.memory ? { Memory: query.memory } : {}),
+      ...(query.shmsize ? { ShmSize: query.shmsize } : {}),
+    };
     const buildArgs = jsonParam<string | null>(query.buildargs, 'buildargs');
     const labels = jsonParam<string>(query.labels, 'labels');
     const tmp = path.join(services.system.dataRoot, 'build-tmp');
@@ -86,7 +96,7 @@ export function register(router: Router, services: ApiServices): void {
     };
     try {
       const df = parseDockerfile(context.dockerfile);
-      const backend = new PodBuildBackend(images, c, tmp, services.system.version, registryConfig(req.get('X-Registry-Config')));
+      const backend = new PodBuildBackend(images, c, tmp, services.system.version, registryConfig(req.get('X-Registry-Config')), hostConfig, platform);
       const builder = new Builder(backend, cacheOf(), context.dir, {
         tags: query.t,
         quiet: query.q,
