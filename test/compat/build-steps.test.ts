@@ -175,16 +175,18 @@ test('ADD of a URL: fetched on the host, mode 0600, mtime from Last-Modified, ca
   }
 });
 
-test('networkmode, extrahosts, shmsize, cpusetcpus and the proxy args reach RUN; --platform', async () => {
-  const probe = 'ls /sys/class/net | tr "\\n" " "; echo; grep -w buildhost /etc/hosts; df -k /dev/shm | tail -1 | awk "{print \\$2}"; nproc';
+test('networkmode, extrahosts, shmsize, cpusetcpus, memory and the proxy args reach RUN; --platform', async () => {
+  const probe = 'ls /sys/class/net | tr "\\n" " "; echo; grep -w buildhost /etc/hosts; df -k /dev/shm | tail -1 | awk "{print \\$2}"; nproc; awk "/MemTotal/{print \\$2}" /proc/meminfo';
   const dir = context('params', { Dockerfile: `FROM ${IMAGE}\nRUN ${probe}; echo "proxy=$HTTP_PROXY"\n` });
-  const flags = ['--network', 'none', '--add-host', 'buildhost:10.9.8.7', '--shm-size', '32m', '--cpuset-cpus', '0'];
+  const flags = ['--network', 'none', '--add-host', 'buildhost:10.9.8.7', '--shm-size', '32m', '--cpuset-cpus', '0', '--memory', '300m'];
   const b = await docker(['build', ...flags, '--build-arg', 'HTTP_PROXY=http://proxy.example:3128', '-t', 'params', dir]);
   expect(b.code).toBe(0);
   // What the same probe prints in a container run with the same settings.
   const run = await docker(['run', '--rm', ...flags, IMAGE, 'sh', '-c', probe]);
   expect(run.code).toBe(0);
-  expect(run.out).toBe('lo \n10.9.8.7\tbuildhost\n32768\n1\n');
+  expect(run.out).toMatch(/^lo \n10\.9\.8\.7\tbuildhost\n32768\n1\n(\d+)\n$/);
+  const memTotal = Number(/(\d+)\n$/.exec(run.out)?.[1]);
+  expect(memTotal).toBeLessThan(300 * 1024);
   expect(b.out).toContain(`${run.out}proxy=http://proxy.example:3128\n`);
   // The proxy args are no "unconsumed build-args" and stay out of the history.
   expect(b.out).not.toContain('were not consumed');
@@ -195,4 +197,17 @@ test('networkmode, extrahosts, shmsize, cpusetcpus and the proxy args reach RUN;
   const bad = await docker(['build', '--platform', 'windows/amd64', path.join(tmp, 'plat')]);
   expect(bad.code).not.toBe(0);
   expect(bad.err).toContain('"windows": operating system is not supported');
+});
+
+test('-f names a Dockerfile outside the context; several -t; --label on the built image', async () => {
+  const dir = context('outside/ctx', { 'data.txt': 'data\n' });
+  const df = path.join(tmp, 'outside', 'build.Dockerfile');
+  fs.writeFileSync(df, `FROM ${IMAGE}\nCOPY data.txt /data.txt\nCMD ["cat", "/data.txt"]\n`);
+  const b = await docker(['build', '-f', df, '-t', 'two:a', '-t', 'two:b', '--label', 'made.by=test', dir]);
+  expect(b.code).toBe(0);
+  expect(b.out).toMatch(/Successfully tagged two:a\nSuccessfully tagged two:b\n$/);
+  const img = JSON.parse((await docker(['image', 'inspect', 'two:b'])).out)[0];
+  expect(img.RepoTags.sort()).toEqual(['two:a', 'two:b']);
+  expect(img.Config.Labels).toEqual({ 'made.by': 'test' });
+  expect((await docker(['run', '--rm', 'two:a'])).out).toBe('data\n');
 });
