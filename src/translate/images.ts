@@ -50,7 +50,7 @@ export function imageDiskUsageJson(img: StoredImageView, containers: number): Re
     Created: img.config.created ? Math.floor(Date.parse(img.config.created) / 1000) : 0,
     Id: img.id,
     Labels: imageLabels(img) ? sortKeys(imageLabels(img)!) : img.config.config?.Labels ?? null,
-    ParentId: '',
+    ParentId: img.parent ?? '',
     RepoDigests: img.repoDigests.length ? img.repoDigests : null,
     RepoTags: img.repoTags.length ? img.repoTags : null,
     SharedSize: -1,

@@ -127,16 +127,29 @@ export function register(router: Router, services: ApiServices): void {
     const ids = await cacheOf().clear();
     let reclaimed = 0;
     const deleted: string[] = [];
-    for (const id of ids) {
-      const img = images.store.byId(id);
-      if (!img || img.repoTags.length || img.repoDigests.length || images.store.usersOf(id).length) continue;
-      try {
-        await images.store.remove(id.slice('sha256:'.length));
-        deleted.push(id);
-        reclaimed += img.size;
-      } catch {
-        // An image another one is built on, or in use: kept.
+    // Step images form chains (each the parent of the next): a pass deletes those without
+    // children, which frees their parents for the next pass.
+    let left = ids;
+    for (let progress = true; progress && left.length; ) {
+      progress = false;
+      const next: string[] = [];
+      for (const id of left) {
+        const img = images.store.byId(id);
+        if (!img || img.repoTags.length || img.repoDigests.length || images.store.usersOf(id).length) continue;
+        if (images.store.children(id).length) {
+          next.push(id);
+          continue;
+        }
+        try {
+          await images.store.remove(id.slice('sha256:'.length));
+          deleted.push(id);
+          reclaimed += img.size;
+          progress = true;
+        } catch {
+          // In use meanwhile: kept.
+        }
       }
+      left = next;
     }
     sendJson(res, 200, { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
   }));
