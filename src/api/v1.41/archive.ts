@@ -13,6 +13,7 @@ import { UnavailableError } from '../../errors';
 import { encodePathStat } from '../../storage/archive/stat';
 import type { ContainerArchive } from '../../storage/archive/service';
 import { mainContainer } from '../../pod/types';
+import { ETC_FILES_AT_START } from '../../pod/etc-files';
 
 const STAT_HEADER = 'X-Docker-Container-Path-Stat';
 
@@ -62,7 +63,8 @@ export function register(router: Router, services: ApiServices): void {
 
   router.get('/containers/:id/changes', typed('GET /containers/:id/changes', async ({ params }, _req, res) => {
     const c = container(params.id);
-    const changes = await archiveOf(services).changes(c.id);
+    // The hosts files podvisor writes at each start are not the user's changes (dockerd mounts them).
+    const changes = await archiveOf(services).changes(c.id, ETC_FILES_AT_START);
     // dockerd answers null, not [], when nothing changed.
     sendJson(res, 200, changes.length ? changes : null);
   }));

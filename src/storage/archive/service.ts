@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../errors';
 import type { OverlayRootfs } from '../rootfs';
 import { isMountPoint } from '../../util/mounter';
-import { listChanges, type Change } from './changes';
+import { listChanges, withoutDaemonFiles, type Change } from './changes';
 import { RootDir, at } from './resolve';
 import { pathStat, type ContainerPathStat } from './stat';
 import { packTree } from './tar-out';
@@ -189,10 +189,13 @@ export class ContainerArchive {
     });
   }
 
-  /** GET /changes: the writable layer's changes. */
-  async changes(id: string): Promise<Change[]> {
+  /**
+   * GET /changes: the writable layer's changes, less the files of `hidden` (absolute paths the
+   * daemon writes there itself; see withoutDaemonFiles).
+   */
+  async changes(id: string, hidden: readonly string[] = []): Promise<Change[]> {
     const paths = await this.rootfs.paths(id);
-    return listChanges(paths.upperDir, paths.lowerDirs);
+    return withoutDaemonFiles(await listChanges(paths.upperDir, paths.lowerDirs), hidden);
   }
 
   /** GET /export: a tar of the whole root (the root stays mounted until the stream ends). */
