@@ -63,13 +63,10 @@ export function childImageConfig(input: CommitImageInput): { bytes: Buffer; conf
   return { bytes, config: raw as unknown as ImageConfig };
 }
 
-/**
- * Store the config and record the image (tagged `refs`; `parent`: the local image it was made
- * from, shown as inspect's Parent). Resolves with the image ID.
- */
-export async function recordImage(content: ContentStore, images: ImageStore, built: { bytes: Buffer; config: ImageConfig }, refs: ImageReference[] = [], parent?: string): Promise<string> {
+/** Store the config and record the image (tagged `refs`). Resolves with the image ID. */
+export async function recordImage(content: ContentStore, images: ImageStore, built: { bytes: Buffer; config: ImageConfig }, refs: ImageReference[] = []): Promise<string> {
   const id = sha256Digest(built.bytes);
   await content.put(built.bytes, { digest: id }, 'image config');
-  await images.commit({ id, config: built.config, layers: built.config.rootfs.diff_ids, refs, ...(parent ? { parent } : {}) });
+  await images.commit({ id, config: built.config, layers: built.config.rootfs.diff_ids, refs });
   return id;
 }

@@ -68,7 +68,7 @@ export async function commitWritableLayer(stores: CommitStores, input: CommitInp
       ...(input.container ? { container: input.container } : {}),
       ...(input.dockerVersion ? { dockerVersion: input.dockerVersion } : {}),
     });
-    return await recordImage(stores.content, stores.images, built, input.refs ?? [], parent ? input.parentId : undefined);
+    return await recordImage(stores.content, stores.images, built, input.refs ?? []);
   } finally {
     release();
   }

@@ -40,8 +40,6 @@ interface StoredImage {
   storedAt: number;
   /** RFC 3339, set by `docker tag`. */
   lastTagTime?: string;
-  /** The local image it was made from (docker commit), as dockerd keeps it. */
-  parent?: string;
 }
 
 interface State {
@@ -57,8 +55,6 @@ export interface StoredImageView extends ImageRecord {
   /** Diff IDs lowest first. */
   layers: string[];
   lastTagTime?: string;
-  /** The local image it was committed from, while that image is still stored. */
-  parent?: string;
 }
 
 /** One step of an image removal, in order: a reference removed, or an image or layer chain deleted. */
@@ -133,7 +129,6 @@ export class ImageStore implements ImageLookup {
       storedAt: img.storedAt,
       layers: [...img.layers],
       lastTagTime: img.lastTagTime,
-      ...(img.parent && this.state.images[img.parent] ? { parent: img.parent } : {}),
     };
   }
 
@@ -238,11 +233,11 @@ export class ImageStore implements ImageLookup {
    * Record a complete image (config already in the content store, layers in the layer
    * store) and point `refs` at it. Returns true when any of the refs changed.
    */
-  async commit(input: { id: string; config: ImageConfig; layers: string[]; refs: ImageReference[]; parent?: string }): Promise<boolean> {
+  async commit(input: { id: string; config: ImageConfig; layers: string[]; refs: ImageReference[] }): Promise<boolean> {
     for (const l of input.layers) this.layers.get(l);
     if (!this.state.images[input.id]) {
       const size = input.layers.reduce((n, l) => n + this.layers.get(l).size, 0);
-      this.state.images[input.id] = { id: input.id, layers: [...input.layers], size, storedAt: Date.now(), ...(input.parent ? { parent: input.parent } : {}) };
+      this.state.images[input.id] = { id: input.id, layers: [...input.layers], size, storedAt: Date.now() };
       this.configs.set(input.id, input.config);
     }
     let changed = false;
