@@ -40,6 +40,8 @@ interface StoredImage {
   storedAt: number;
   /** RFC 3339, set by `docker tag`. */
   lastTagTime?: string;
+  /** The image it was built on (build steps only). */
+  parent?: string;
 }
 
 interface State {
@@ -55,6 +57,8 @@ export interface StoredImageView extends ImageRecord {
   /** Diff IDs lowest first. */
   layers: string[];
   lastTagTime?: string;
+  /** The image it was built on, when it was built here. */
+  parent?: string;
 }
 
 /** One step of an image removal, in order: a reference removed, or an image or layer chain deleted. */
@@ -129,6 +133,7 @@ export class ImageStore implements ImageLookup {
       storedAt: img.storedAt,
       layers: [...img.layers],
       lastTagTime: img.lastTagTime,
+      ...(img.parent && this.state.images[img.parent] ? { parent: img.parent } : {}),
     };
   }
 
@@ -233,11 +238,12 @@ export class ImageStore implements ImageLookup {
    * Record a complete image (config already in the content store, layers in the layer
    * store) and point `refs` at it. Returns true when any of the refs changed.
    */
-  async commit(input: { id: string; config: ImageConfig; layers: string[]; refs: ImageReference[] }): Promise<boolean> {
+  async commit(input: { id: string; config: ImageConfig; layers: string[]; refs: ImageReference[]; parent?: string }): Promise<boolean> {
     for (const l of input.layers) this.layers.get(l);
     if (!this.state.images[input.id]) {
       const size = input.layers.reduce((n, l) => n + this.layers.get(l).size, 0);
-      this.state.images[input.id] = { id: input.id, layers: [...input.layers], size, storedAt: Date.now() };
+      const parent = input.parent && this.state.images[input.parent] ? { parent: input.parent } : {};
+      this.state.images[input.id] = { id: input.id, layers: [...input.layers], size, storedAt: Date.now(), ...parent };
       this.configs.set(input.id, input.config);
     }
     let changed = false;
