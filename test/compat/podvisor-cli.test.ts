@@ -126,6 +126,28 @@ describe('podvisor CLI on real VMs', () => {
     await ok(d, ['rm', '-f', 'old', 'new']);
   });
 
+  test('a daemon killed with SIGKILL and restarted: a running pod runs on, and an idle VM is held again (re-adopted, not leaked)', async () => {
+    await ok(d, ['run-pod', '--name', 'survivor', IMAGE, 'sh', '-c', 'echo before; sleep 1000']);
+    const vmId = (await ok(d, ['run-vm'])).trim();
+    await d.kill9();
+    await d.restart();
+    const pods = JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; state: string }>;
+    expect(pods.find((p) => p.name === 'survivor')?.state).toBe('Running');
+    expect(await ok(d, ['exec', 'survivor', 'echo', 'still-here'])).toBe('still-here\n');
+    expect(await ok(d, ['logs', 'survivor'])).toBe('before\n');
+    // The idle VM is re-adopted once the pods' adoption has ended (in the background).
+    let vms: VmRow[] = [];
+    for (let i = 0; i < 100 && !vms.some((v) => v.id === vmId); i++) {
+      vms = JSON.parse(await ok(d, ['list', 'vms', '--json'])) as VmRow[];
+      if (!vms.some((v) => v.id === vmId)) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(vms.find((v) => v.id === vmId)?.state).toBe('Idle');
+    // It takes a pod, as before the crash.
+    await ok(d, ['run-pod', '--vm', vmId, '--name', 'after', IMAGE, 'sleep', '1000']);
+    expect(await ok(d, ['exec', 'after', 'echo', 'on-the-held-vm'])).toBe('on-the-held-vm\n');
+    await ok(d, ['rm', '-f', 'survivor', 'after']);
+  });
+
   test('run-pod -t attaches to the pod\'s TTY at a terminal; exec -it too; the exit code comes back', async () => {
     const env = { ...process.env, PODVISOR_HOST: d.dockerHost };
     const t = ptySession(`stty rows 30 cols 90; exec ${process.execPath} ${BIN} run-pod -t --name tty ${IMAGE} sh`, env);
