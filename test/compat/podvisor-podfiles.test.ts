@@ -173,6 +173,28 @@ describe('pod files through the podvisor CLI', () => {
     await ok(d, ['rm', '-f', 'dirty', 'clean', 'third']);
   });
 
+  test('OnFailure restarts a failing container in place, alone: its emptyDir stays, the main container runs on', async () => {
+    const file = path.join(dir, 'restart.yaml');
+    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: flaky\nspec:\n  restartPolicy: OnFailure\n  volumes:\n    - name: cache\n      emptyDir: {}\n  containers:\n    - name: main\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo main-up; sleep 1000"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: failing\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo try; echo x >> /cache/runs; exit 3"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: done\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo ok"]\n`);
+    await ok(d, ['run-pod', '-f', file]);
+    type Row = { name: string; vm: string; containers: Array<{ name: string; status: string; exitCode: number; restartCount: number }> };
+    const pod = async () => (JSON.parse(await ok(d, ['list', '--json'])) as Row[]).find((p) => p.name === 'flaky') as Row;
+    const vm = (await pod()).vm;
+    await until(async () => ((await pod()).containers.find((c) => c.name === 'failing')?.restartCount ?? 0) >= 3);
+    const now = await pod();
+    expect(now.vm).toBe(vm);
+    expect(now.containers.find((c) => c.name === 'main')).toMatchObject({ status: 'running', restartCount: 0 });
+    expect(now.containers.find((c) => c.name === 'done')).toMatchObject({ status: 'exited', exitCode: 0, restartCount: 0 });
+    // The main container was never started again; the failing one ran each time in the same
+    // container (its emptyDir kept every run's line), its log holding every run's output.
+    expect(await ok(d, ['logs', '-c', 'main', 'flaky'])).toBe('main-up\n');
+    expect(Number((await ok(d, ['exec', 'flaky', 'sh', '-c', 'wc -l < /cache/runs'])).trim())).toBeGreaterThanOrEqual(4);
+    expect((await ok(d, ['logs', '-c', 'failing', 'flaky'])).split('\n').filter((l) => l === 'try').length).toBeGreaterThanOrEqual(4);
+    const inspect = await dockerCli(d, ['inspect', '--format', '{{.RestartCount}}', 'flaky.failing']);
+    expect(Number(inspect.out.trim())).toBeGreaterThanOrEqual(3);
+    await ok(d, ['rm', '-f', 'flaky']);
+  });
+
   test('a bad pod file is refused by field, and creates nothing', async () => {
     const before = (await ok(d, ['list', '--json']));
     const file = path.join(dir, 'bad.yaml');
