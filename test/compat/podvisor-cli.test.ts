@@ -18,6 +18,15 @@ const IMAGE = `${REG}/busybox`;
 const BIN = PODVISOR_BIN;
 const ok = podvisorOk;
 
+/** Poll `f` until it returns true (or fail after `ms`). */
+async function until(f: () => Promise<boolean>, ms = 60000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
 interface VmRow {
   id: string;
   state: string;
@@ -146,6 +155,53 @@ describe('podvisor CLI on real VMs', () => {
     await ok(d, ['run-pod', '--vm', vmId, '--name', 'after', IMAGE, 'sleep', '1000']);
     expect(await ok(d, ['exec', 'after', 'echo', 'on-the-held-vm'])).toBe('on-the-held-vm\n');
     await ok(d, ['rm', '-f', 'survivor', 'after']);
+  });
+
+  test('stop gives a TERM-trapping pod its grace, and kills a TERM-ignoring one at the deadline', async () => {
+    await ok(d, ['pod', '--name', 'polite', IMAGE, 'sh', '-c', "trap 'echo got-term; sleep 1; echo bye; exit 0' TERM; echo ready; while true; do sleep 0.1; done"]);
+    await ok(d, ['pod', '--name', 'deaf', IMAGE, 'sh', '-c', "trap '' TERM; echo ready; while true; do sleep 0.1; done"]);
+    for (const p of ['polite', 'deaf']) await until(async () => (await ok(d, ['logs', p])) === 'ready\n');
+    expect(await ok(d, ['stop-pod', '-t', '30', 'polite'])).toBe('polite stopped\n');
+    expect(await ok(d, ['logs', 'polite'])).toBe('ready\ngot-term\nbye\n');
+    expect(await ok(d, ['stop-pod', '-t', '1', 'deaf'])).toBe('deaf stopped\n');
+    const pods = JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; containers: Array<{ exitCode: number }> }>;
+    expect(pods.find((p) => p.name === 'polite')?.containers[0].exitCode).toBe(0);
+    expect(pods.find((p) => p.name === 'deaf')?.containers[0].exitCode).toBe(137);
+    // rm --force with grace 0: a running pod goes at once.
+    await ok(d, ['start-pod', 'deaf']);
+    expect(await ok(d, ['rm', '--force', 'deaf'])).toBe('deaf\n');
+    await ok(d, ['rm', 'polite']);
+    expect(await ok(d, ['list'])).not.toMatch(/polite|deaf/);
+  });
+
+  test('logs -f follows to the end; attach shows the live output; exec -d and exec -i; vm and rm-vm', async () => {
+    await ok(d, ['run-pod', '--name', 'ticker', IMAGE, 'sh', '-c', 'for i in 1 2 3; do echo tick $i; sleep 1; done']);
+    const followed = await podvisor(d, ['logs', '-f', 'ticker']);
+    expect(followed).toMatchObject({ code: 0, out: 'tick 1\ntick 2\ntick 3\n' });
+
+    await ok(d, ['run-pod', '--name', 'late', IMAGE, 'sh', '-c', 'sleep 3; echo late-line']);
+    const attached = await podvisor(d, ['attach', 'late']);
+    expect(attached.out).toBe('late-line\n');
+    expect(attached.code).toBe(0);
+
+    await ok(d, ['run-pod', '--name', 'box', IMAGE, 'sleep', '1000']);
+    expect(await ok(d, ['exec', '-d', 'box', 'sh', '-c', 'sleep 1; echo detached > /tmp/d'])).toBe('');
+    await until(async () => (await podvisor(d, ['exec', 'box', 'cat', '/tmp/d'])).out === 'detached\n');
+    const withStdin = await new Promise<CliResult>((resolve) => {
+      const p = spawn(process.execPath, [BIN, 'exec', '-i', 'box', 'sh', '-c', 'read a; echo got-$a'], { env: { ...process.env, PODVISOR_HOST: d.dockerHost }, stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      p.stdin.end('typed\n');
+      p.on('close', (code) => resolve({ code: code ?? -1, out, err: '' }));
+    });
+    expect(withStdin).toMatchObject({ code: 0, out: 'got-typed\n' });
+
+    const vmId = (await ok(d, ['vm'])).trim();
+    expect(await ok(d, ['list', 'vms'])).toContain(vmId);
+    expect(await ok(d, ['rm-vm', vmId])).toBe(`${vmId}\n`);
+    expect(await ok(d, ['list', 'vms'])).not.toContain(vmId);
+    expect((await podvisor(d, ['rm-vm', vmId])).code).toBe(4);
+    await ok(d, ['rm', '-f', 'ticker', 'late', 'box']);
   });
 
   test('run-pod -t attaches to the pod\'s TTY at a terminal; exec -it too; the exit code comes back', async () => {

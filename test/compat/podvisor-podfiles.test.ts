@@ -48,7 +48,7 @@ spec:
   containers:
     - name: writer
       image: ${IMAGE}
-      command: ["sh", "-c", "cat /data/seed; echo from-writer > /data/msg; echo writer-up; sleep 1000"]
+      command: ["sh", "-c", "cat /data/seed; echo from-writer > /data/msg; httpd -p 8080 -h /data; echo writer-up; sleep 1000"]
       volumeMounts:
         - name: shared
           mountPath: /data
@@ -91,6 +91,8 @@ describe('pod files through the podvisor CLI', () => {
     // Without -c: the main container (the first app container).
     expect(await ok(d, ['logs', 'kpod'])).toBe('seeded\nwriter-up\n');
     expect(await ok(d, ['exec', '-c', 'reader', 'kpod', 'cat', '/data/seed'])).toBe('seeded\n');
+    // The writer serves the shared directory over the pod's localhost; the reader fetches it.
+    expect(await ok(d, ['exec', '-c', 'reader', 'kpod', 'wget', '-qO-', 'http://127.0.0.1:8080/msg'])).toBe('from-writer\n');
     const miss = await podvisor(d, ['logs', '-c', 'nope', 'kpod']);
     expect(miss.code).toBe(4);
     expect(miss.err).toMatch(/nope/);
@@ -193,6 +195,19 @@ describe('pod files through the podvisor CLI', () => {
     const inspect = await dockerCli(d, ['inspect', '--format', '{{.RestartCount}}', 'flaky.failing']);
     expect(Number(inspect.out.trim())).toBeGreaterThanOrEqual(3);
     await ok(d, ['rm', '-f', 'flaky']);
+  });
+
+  test('a failing init container fails the start with its exit code and output; the ones before it ran in order', async () => {
+    const file = path.join(dir, 'initfail.yaml');
+    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: badinit\nspec:\n  volumes:\n    - name: w\n      emptyDir: {}\n  initContainers:\n    - name: first\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo first-ran > /w/order"]\n      volumeMounts:\n        - name: w\n          mountPath: /w\n    - name: second\n      image: ${IMAGE}\n      command: ["sh", "-c", "cat /w/order; echo failing-init; exit 4"]\n      volumeMounts:\n        - name: w\n          mountPath: /w\n  containers:\n    - name: app\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo app-ran; sleep 1000"]\n`);
+    const r = await podvisor(d, ['run-pod', '-f', file]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/init container second failed with exit code 4: first-ran \/ failing-init/);
+    const pod = (JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; state: string; containers: Array<{ name: string; status: string; exitCode: number }> }>).find((p) => p.name === 'badinit');
+    expect(pod?.state).toBe('Created');
+    expect(pod?.containers.find((c) => c.name === 'second')).toMatchObject({ exitCode: 4 });
+    expect(await ok(d, ['logs', '-c', 'app', 'badinit'])).toBe('');
+    await ok(d, ['rm', 'badinit']);
   });
 
   test('a bad pod file is refused by field, and creates nothing', async () => {
