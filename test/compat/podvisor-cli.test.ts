@@ -2,6 +2,7 @@
  * The `podvisor` CLI as a user runs it (bin/podvisor, real VMs, the stock docker CLI beside):
  * pods and idle VMs through the seeds' verbs; a VM kept by `stop --keep-vm` shows the next pod
  * nothing of the old one (files, processes, mounts, hostname); `replace` on a running VM;
+ * the grace period; logs -f, attach, exec -d/-i; pods and idle VMs across a daemon SIGKILL;
  * native pods visible to docker and Docker containers visible to podvisor.
  */
 import { spawn } from 'node:child_process';

@@ -1,8 +1,10 @@
 /**
  * Pod files through the `podvisor` CLI on real VMs: a Kubernetes Pod in YAML (an init
  * container, two app containers sharing an emptyDir) and a hyper podfile in JSON run with
- * `run-pod -f`; `logs -c` and `exec -c` reach each container; the stock docker CLI lists and
- * inspects the pod; `replace -f` swaps a YAML pod in; a bad file is refused by field.
+ * `run-pod -f`; `logs -c` and `exec -c` reach each container, and the stock docker CLI sees
+ * each as a container of its own (ps, logs, exec, inspect, stop); `replace -f` swaps a YAML
+ * pod in; a kept VM's emptyDirs are empty for the next pod; OnFailure restarts one container
+ * in place; a failing init container fails the start; a bad file is refused by field.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
