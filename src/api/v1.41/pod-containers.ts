@@ -122,6 +122,7 @@ export function dockerContainerView(pods: PodService): PodService {
     update: (ref, change) => pods.update(podId(ref), change),
     wait: (ref, cond) => pods.wait(podId(ref), cond),
     attach: (ref, opts) => pods.attach(onlyMain(ref, 'attach'), opts),
+    checkAttach: (ref) => void onlyMain(ref, 'attach'),
     logs: (ref, opts) => {
       const r = resolve(ref);
       return pods.logs(r.pod.id, r.other && opts.container === undefined ? { ...opts, container: r.other.spec.id } : opts);
