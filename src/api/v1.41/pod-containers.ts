@@ -11,10 +11,10 @@
  *                              labels (io.podvisor.pod names the pod).
  *
  * What is the pod's and not one container's acts on the whole pod, whichever of its
- * containers names it: start, stop, restart, kill, pause, remove, update, wait, network
+ * containers names it: start, stop, restart, kill, pause, remove, wait, network
  * connect (a pod's containers share one VM and stop together, as a Kubernetes pod does).
- * logs and exec go to the named container; attach, top and resize of a container other than
- * the main one are refused (logs -f and exec reach it).
+ * logs and exec go to the named container; attach, top, resize, rename and update of a
+ * container other than the main one are refused (logs -f and exec reach it).
  *
  * The Docker front end's pods have one container each: for them this view changes nothing.
  */
@@ -119,7 +119,13 @@ export function dockerContainerView(pods: PodService): PodService {
     unpause: (ref) => pods.unpause(podId(ref)),
     remove: (ref, opts) => pods.remove(podId(ref), opts),
     rename: (ref, name) => pods.rename(onlyMain(ref, 'rename'), name),
-    update: (ref, change) => pods.update(podId(ref), change),
+    update: (ref, change) => {
+      // The view's Docker data is made up for the listing: only the new HostConfig is kept.
+      const id = onlyMain(ref, 'update');
+      const pod = pods.get(id);
+      const frontend = change.frontend === undefined || !several(pod) ? change.frontend : { ...dockerFrontend(pod.frontend), hostConfig: dockerFrontend(change.frontend).hostConfig };
+      return pods.update(id, { ...change, ...(frontend === undefined ? {} : { frontend }) });
+    },
     wait: (ref, cond) => pods.wait(podId(ref), cond),
     attach: (ref, opts) => pods.attach(onlyMain(ref, 'attach'), opts),
     checkAttach: (ref) => void onlyMain(ref, 'attach'),
