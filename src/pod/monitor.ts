@@ -111,6 +111,8 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
     if (c === main) c.state = { ...c.state, status: 'exited', pid: 0, exitCode, error, finishedAt, oomKilled };
     // Another container still on the VM went down with it (killed: 137).
     else if (c.process) c.state = { ...c.state, status: 'exited', pid: 0, exitCode: 137, finishedAt };
+    // One waiting for its restart in place stays exited (that restart was cancelled).
+    else if (c.state.status === 'restarting') c.state = { ...c.state, status: 'exited' };
     c.process = undefined;
   }
   r.sandbox.vmId = undefined;

@@ -98,6 +98,22 @@ test('under on-failure a failing sidecar restarts in place, alone, with its back
   expect(podPhase(h.pods.get('trio'))).toBe('created');
 });
 
+test('a stop while a sidecar waits for its restart in place cancels that restart; nothing is left restarting', async () => {
+  const spec = await twoContainers(['sleep', '10'], ['sh', '-c', 'exit 1']);
+  spec.restartPolicy = { name: 'always', maximumRetryCount: 0 };
+  await h.pods.create(spec, 'busy', null);
+  await h.pods.start('busy');
+  const side = () => h.pods.get('busy').containers['e'.repeat(64)];
+  await until(() => side().restartCount >= 2 && side().state.status === 'restarting');
+  await h.pods.stop('busy', 0);
+  const count = side().restartCount;
+  await wait(500);
+  const r = h.pods.get('busy');
+  expect(Object.values(r.containers).map((c) => c.state.status)).toEqual(['exited', 'exited']);
+  expect(side().restartCount).toBe(count);
+  expect(podPhase(r)).toBe('created');
+});
+
 test('under always, the main container\'s exit ends the run at once and the pod restarts whole', async () => {
   const spec = await twoContainers(['sh', '-c', 'exit 3'], ['sleep', '10']);
   spec.restartPolicy = { name: 'always', maximumRetryCount: 0 };
