@@ -144,7 +144,18 @@ export function dockerContainerView(pods: PodService): PodService {
     execResize: (id, rows, cols) => pods.execResize(id, rows, cols),
     top: (ref, psArgs) => pods.top(onlyMain(ref, 'top'), psArgs),
     sample: (ref) => pods.sample(podId(ref)),
-    sizeRw: (ref) => pods.sizeRw(podId(ref)),
+    sizeRw: async (ref) => {
+      let id: string;
+      try {
+        id = podId(ref);
+      } catch (err) {
+        // A container of a pod removed a moment ago through another of its containers (prune
+        // walks a list taken before): it has nothing left.
+        if (err instanceof NotFoundError) return 0;
+        throw err;
+      }
+      return pods.sizeRw(id);
+    },
   };
   if (pods.connectNetwork) view.connectNetwork = (ref, att) => (pods.connectNetwork as NonNullable<PodService['connectNetwork']>).call(pods, podId(ref), att);
   if (pods.disconnectNetwork) view.disconnectNetwork = (ref, net) => (pods.disconnectNetwork as NonNullable<PodService['disconnectNetwork']>).call(pods, podId(ref), net);
