@@ -124,7 +124,7 @@ async function main(): Promise<void> {
       for (const id of ddIds) await dd.json('DELETE', `/v1.41/containers/${id}?force=1`);
       await sleep(SETTLE_MS);
     }
-    const line = (what: string, xs: number[]) => `  ${what.padEnd(52)} ${(median(xs) * 1000).toFixed(0)} ms\n`;
+    const line = (what: string, xs: number[]) => `  ${what.padEnd(56)} ${(median(xs) * 1000).toFixed(0)} ms\n`;
     process.stdout.write(`\nmedians of ${RUNS} rounds (request wall time), accel ${process.env.PODVISOR_ACCEL ?? 'auto'}, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
     process.stdout.write(line('podvisor run-pod (POST /v1/pods, start, warm pool)', runPod));
     process.stdout.write(line('podvisor run-pod, no pool (the VM boots)', runPodCold));
