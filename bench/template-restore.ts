@@ -169,7 +169,7 @@ function qemuArgs(qemuDir: string, kernel: string, initrd: string, machine: stri
     '-chardev', `socket,id=ser,path=${qemuDir}/serial.sock,server=on,wait=off`, '-serial', 'chardev:ser',
     '-qmp', `unix:${qemuDir}/qmp.sock,server=on,wait=off`,
     // The daemon's devices other than virtio-fs: the agent's two virtio-serial ports, the balloon.
-    '-device', 'virtio-serial-device,max_ports=2',
+    '-device', 'virtio-serial-device',
     '-chardev', `socket,id=ctl,path=${qemuDir}/ctl.sock,server=on,wait=off`, '-device', 'virtserialport,chardev=ctl,name=ctl',
     '-chardev', `socket,id=io,path=${qemuDir}/io.sock,server=on,wait=off`, '-device', 'virtserialport,chardev=io,name=io',
     '-device', 'virtio-balloon-device',
