@@ -88,7 +88,7 @@ fi
 # repository (a fresh clone finds it again); a present build costs one stat, and a failed one
 # leaves Debian's cloud kernel in use (the daemon logs which kernel its VMs boot).
 # guest/build.sh then assembles both guests.
-# A fresh build takes ~8 min of both cores on an idle 2-core machine, 30 min under load
+# A fresh build takes ~8 min of both cores on an idle 2-core machine, 45 min under load
 # (docs/performance.md): the tests and benchmarks wait for it (they run the default guest),
 # while `npm start` starts it in the background, at nice 19, and starts the daemon at once on
 # Debian's kernel; the daemon switches to the own kernel for the VMs it boots once it is there.
