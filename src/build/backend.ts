@@ -149,10 +149,11 @@ export class PodBuildBackend implements BuildBackend {
   }
 
   async createStep(step: StepImage, cmd: string[]): Promise<string> {
-    // dockerd creates this container even with no image (a config step right after FROM
-    // scratch); podvisor's containers need an image, so that step names a container that
-    // never existed (it is removed at once anyway unless the build passed rm=false).
-    if (!step.parentId) {
+    // dockerd creates this container even with no image or layers (config steps of a FROM
+    // scratch stage before its first COPY/ADD); podvisor's containers need a root
+    // filesystem, so such a step names a container that never existed (it is removed at
+    // once anyway unless the build passed rm=false).
+    if (!step.parentId || (await this.containers.images.resolve(step.parentId)).config.rootfs.diff_ids.length === 0) {
       const id = crypto.randomBytes(32).toString('hex');
       this.phantoms.add(id);
       return id;

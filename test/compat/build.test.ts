@@ -161,6 +161,15 @@ test('a failing RUN fails the build with its output and exit code', async () => 
   expect(r.err).toContain("The command '/bin/sh -c echo about to fail; exit 3' returned a non-zero code: 3");
 });
 
+test('config steps of a FROM scratch stage with no layer yet: ARG then USER from the build arg', async () => {
+  const dir = context('scratch-args', { Dockerfile: 'FROM scratch\nARG test\nUSER $test\n' });
+  const r = await docker(['build', '--build-arg', 'test=OK', '-t', 'scratch-args', dir]);
+  expect(r.err).not.toContain('at least one layer');
+  expect(r.code).toBe(0);
+  const u = await docker(['inspect', '-f', '{{.Config.User}}', 'scratch-args']);
+  expect(u.out.trim()).toBe('OK');
+});
+
 test('a context symlink never leads out; a missing source is an error', async () => {
   const dir = context('evil', { Dockerfile: `FROM ${IMAGE}\nCOPY leak /leak\n` });
   fs.symlinkSync('/etc/hostname', path.join(dir, 'leak'));
