@@ -10,6 +10,7 @@ import { mountPoints } from './mounts';
 import { dockerState, statusText } from './status';
 import { dockerHealth, healthSuffix } from './health';
 import { parseRfc3339 } from '../util/time';
+import { inspectLinks, parseLinks } from '../net/legacy-links';
 import { endpointJson, networkSettingsJson, plannedNetworksJson, psPorts } from '../net/container-config';
 import type { EndpointConfig } from '../net/manager';
 import type { PortBinding } from '../net/types';
@@ -104,7 +105,8 @@ export function containerJson(r: PodRecord, x: InspectExtras): Record<string, un
     ProcessLabel: '',
     AppArmorProfile: '',
     ExecIDs: x.execIds.length ? x.execIds : null,
-    HostConfig: fe.hostConfig,
+    // Links as dockerd keeps them: `/target:/me/alias`.
+    HostConfig: fe.hostConfig.Links?.length ? { ...fe.hostConfig, Links: inspectLinks(parseLinks(fe.hostConfig.Links), r.name) } : fe.hostConfig,
     GraphDriver: {
       Data: x.graph
         ? {

@@ -3,6 +3,7 @@
  * (dockerd's messages for bad input), apply Docker-only meanings, call the pod manager, and
  * write Docker's JSON. Streams (attach, logs, stats, wait) are written as dockerd writes them.
  */
+import { parseLinks } from '../../net/legacy-links';
 import * as crypto from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { Router } from 'express';
@@ -77,6 +78,13 @@ export function register(router: Router, services: ApiServices): void {
     const join = joinRequestOf(request.config, request.hostConfig);
     const image = await c.images.resolve(request.config.Image);
     if (join?.checkAtCreate) c.pods.get(join.target); // dockerd: "No such container: X" (404)
+    for (const l of parseLinks(request.hostConfig.Links)) {
+      try {
+        c.pods.get(l.name);
+      } catch {
+        throw new InvalidArgumentError(`could not get container for ${l.name}: No such container: ${l.name}`);
+      }
+    }
     if (name) {
       // Fail on a taken name before touching storage (dockerd's message).
       const n = name.replace(/^\//, '');
