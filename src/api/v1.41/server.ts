@@ -16,6 +16,7 @@ import * as imagePush from './image-push';
 import * as images from './images';
 import * as auth from './auth';
 import * as containers from './containers';
+import * as containerStreams from './container-streams';
 import * as exec from './exec';
 import * as networks from './networks';
 import * as archive from './archive';
@@ -26,7 +27,7 @@ import * as volumes from './volumes';
 const log = logger('api');
 
 /** Route modules in registration order. Each adds its routes to the shared router. */
-const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system, imageArchive, imagePush, images, auth, containers, exec, networks, archive, volumes, commit, build];
+const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system, imageArchive, imagePush, images, auth, containers, containerStreams, exec, networks, archive, volumes, commit, build];
 
 /** Build the express app for the given services. */
 export function createApiApp(services: ApiServices): express.Express {
