@@ -10,14 +10,16 @@
  *  - requests per second of busybox httpd serving a 13-byte page through a published port,
  *    REQUESTS requests (default 300), CONCURRENCY (default 8) at once, a new connection each
  *    (busybox httpd speaks HTTP/1.0);
- *  - container to container on one user network: C2C_MB megabytes (default 256) from a client
- *    container's `dd | nc` into a sink container found by name, timed in the client until dd
- *    is done (nc has then taken all but the pipe's and socket's buffers). For podvisor the
- *    counters of the network's taps (host side) are printed beside it: packets, drops.
+ *  - container to container on one user network: C2C_MB megabytes (default 64) from a client
+ *    container into a sink container found by name, timed in the client until dd is done, sent
+ *    three ways (C2cMode below): `dd | nc` (busybox nc's small-buffer copy loop), `nc -e dd`
+ *    (dd writes into the socket) and `dd | nc` to a sink on the client's own loopback (no
+ *    network: the copy loop alone). For podvisor the counters of the network's taps (host side)
+ *    are printed beside it: packets, drops.
  * Prints the medians side by side.
  *
  *   npm run bench:net        (needs bootstrap --bench: docker.io, docker-registry, socat)
- *   BENCH_RUNS=3 BENCH_NET_MB=1024 BENCH_NET_REQUESTS=300 BENCH_NET_C2C_MB=256
+ *   BENCH_RUNS=3 BENCH_NET_MB=1024 BENCH_NET_REQUESTS=300 BENCH_NET_C2C_MB=64
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -33,7 +35,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MB = Number(process.env.BENCH_NET_MB ?? 1024);
 const REQUESTS = Number(process.env.BENCH_NET_REQUESTS ?? 300);
 const CONCURRENCY = Number(process.env.BENCH_NET_CONCURRENCY ?? 8);
-const C2C_MB = Number(process.env.BENCH_NET_C2C_MB ?? 256);
+const C2C_MB = Number(process.env.BENCH_NET_C2C_MB ?? 64);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 /** A sink on port 80: each connection is read to EOF, then answered "done". */
 const SINK = ['sh', '-c', 'printf "#!/bin/sh\\ncat >/dev/null\\necho done\\n" > /sink && chmod +x /sink && exec nc -ll -p 80 -e /sink'];
@@ -64,7 +66,7 @@ function client(prefix: string[], args: Array<string | number>): string {
 function tapCounters(bridge: string): Record<string, number> {
   const out: Record<string, number> = { rxPackets: 0, txPackets: 0, rxDropped: 0, txDropped: 0 };
   try {
-    const links = JSON.parse(execFileSync('ip', ['-j', '-s', 'link', 'show', 'master', bridge], { encoding: 'utf8' })) as Array<{ stats64: { rx: { packets: number; dropped: number }; tx: { packets: number; dropped: number } } }>;
+    const links = JSON.parse(execFileSync('ip', ['-j', '-s', 'link', 'show', 'master', bridge], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Array<{ stats64: { rx: { packets: number; dropped: number }; tx: { packets: number; dropped: number } } }>;
     for (const l of links) {
       out.rxPackets += l.stats64.rx.packets;
       out.txPackets += l.stats64.tx.packets;
@@ -78,18 +80,34 @@ function tapCounters(bridge: string): Record<string, number> {
 }
 
 /**
+ * How the client container sends in `c2cRate`:
+ *  - 'pipe':     `dd | nc IP 80`, the usual way; busybox nc copies the pipe to the socket in
+ *                its own small-buffer loop;
+ *  - 'direct':   `nc IP 80 -e /src`, where /src is that dd writing 1 MiB blocks straight into
+ *                the connected socket (no copy loop);
+ *  - 'loopback': the 'pipe' way to a sink on 127.0.0.1 in the client container itself: no
+ *                network at all, what nc's loop alone allows.
+ */
+type C2cMode = 'pipe' | 'direct' | 'loopback';
+
+/**
  * The rate of `mb` MiB from container `client` into the sink `target` (found by name): MB/s
  * (10^6 bytes), timed in the client with /proc/uptime from the start of dd until dd has handed
- * its last block to nc (busybox dd prints no timing of its own).
+ * its last block on (busybox dd prints no timing of its own).
  */
-function c2cRate(env: NodeJS.ProcessEnv, client: string, target: string, mb: number): number {
+function c2cRate(env: NodeJS.ProcessEnv, client: string, target: string, mb: number, mode: C2cMode): number {
   // busybox nc does not half-close at the end of its input, so the sink never sees EOF: once
   // dd is done, the client's nc is killed (which closes the connection).
+  const send = mode === 'direct'
+    ? `printf '#!/bin/sh\\nexec dd if=/dev/zero bs=1048576 count=${mb} 2>/tmp/dd.txt\\n' > /tmp/src && chmod +x /tmp/src && nc "$ip" 80 -e /tmp/src & p=$!`
+    : `dd if=/dev/zero bs=1048576 count=${mb} 2>/tmp/dd.txt | nc "$ip" ${mode === 'loopback' ? 81 : 80} >/dev/null & p=$!`;
   const script = [
     'rm -f /tmp/dd.txt',
-    `ip=$(nslookup ${target} | awk '/^Address/ { a = $NF } END { print a }')`,
+    mode === 'loopback'
+      ? 'ip=127.0.0.1; printf "#!/bin/sh\\ncat >/dev/null\\n" > /tmp/sink && chmod +x /tmp/sink; (nc -ll -p 81 -e /tmp/sink &) ; sleep 1'
+      : `ip=$(nslookup ${target} | awk '/^Address/ { a = $NF } END { print a }')`,
     't0=$(cut -d" " -f1 /proc/uptime)',
-    `dd if=/dev/zero bs=1048576 count=${mb} 2>/tmp/dd.txt | nc "$ip" 80 >/dev/null & p=$!`,
+    send,
     'while kill -0 $p 2>/dev/null && ! grep -q "records out" /tmp/dd.txt 2>/dev/null; do sleep 0.05; done',
     't1=$(cut -d" " -f1 /proc/uptime)',
     'kill $p 2>/dev/null; echo "sink $ip time $t0 $t1"; cat /tmp/dd.txt',
@@ -105,12 +123,13 @@ async function main(): Promise<void> {
   const registries = await ensureFixtureRegistries();
   const podvisor = await startDaemon({ vmPoolSize: 2 });
   let dockerd: NetnsDockerd | undefined;
-  const results: Record<string, { push: number[]; rps: number[]; c2c: number[] }> = {};
+  type Figures = Record<'push' | 'rps' | C2cMode, number[]>;
+  const results: Record<string, Figures> = {};
   try {
     dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), FIXTURE_REGISTRY);
     const daemons: Array<[string, NodeJS.ProcessEnv, string[]]> = [['podvisor', podvisor.env, []], ['dockerd', dockerd.env, dockerd.inNetns]];
     for (const [name, env, prefix] of daemons) {
-      const r = (results[name] = { push: [] as number[], rps: [] as number[], c2c: [] as number[] });
+      const r: Figures = (results[name] = { push: [], rps: [], pipe: [], direct: [], loopback: [] });
       docker(env, ['pull', '-q', IMAGE]);
       const sinkPort = await freePort();
       const webPort = await freePort();
@@ -129,12 +148,15 @@ async function main(): Promise<void> {
           const rps = Number(client(prefix, ['rps', webPort, REQUESTS, CONCURRENCY]));
           r.rps.push(rps);
           process.stdout.write(`${name}: ${REQUESTS} requests, ${CONCURRENCY} at once: ${rps.toFixed(0)} req/s\n`);
-          const before = tapCounters(`pv-${netId.slice(0, 12)}`);
-          const c2c = c2cRate(env, 'bn-c2c-client', 'bn-c2c-sink', C2C_MB);
-          const after = tapCounters(`pv-${netId.slice(0, 12)}`);
-          r.c2c.push(c2c);
-          const taps = name === 'podvisor' ? `  (taps: ${Object.keys(after).map((k) => `${k} +${after[k] - before[k]}`).join(', ')})` : '';
-          process.stdout.write(`${name}: ${C2C_MB} MiB container to container: ${c2c.toFixed(1)} MB/s${taps}\n`);
+          for (const mode of ['pipe', 'direct', 'loopback'] as const) {
+            const bridge = name === 'podvisor' ? `pv-${netId.slice(0, 12)}` : '';
+            const before = bridge ? tapCounters(bridge) : {};
+            const c2c = c2cRate(env, 'bn-c2c-client', 'bn-c2c-sink', C2C_MB, mode);
+            const after = bridge ? tapCounters(bridge) : {};
+            r[mode].push(c2c);
+            const taps = bridge && mode !== 'loopback' ? `  (taps: ${Object.keys(after).map((k) => `${k} +${after[k] - before[k]}`).join(', ')})` : '';
+            process.stdout.write(`${name}: ${C2C_MB} MiB container to container (${mode}): ${c2c.toFixed(1)} MB/s${taps}\n`);
+          }
         }
       } finally {
         docker(env, ['rm', '-f', 'bn-sink', 'bn-web', 'bn-c2c-sink', 'bn-c2c-client']);
@@ -142,11 +164,13 @@ async function main(): Promise<void> {
       }
     }
     process.stdout.write(`\nmedians of ${RUNS} runs, accel TCG, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
-    const line = (what: string, k: 'push' | 'rps' | 'c2c', unit: string) =>
+    const line = (what: string, k: keyof Figures, unit: string) =>
       process.stdout.write(`  ${what.padEnd(52)} ${Object.entries(results).map(([n, v]) => `${n} ${median(v[k]).toFixed(1)} ${unit}`).join('   ')}\n`);
     line(`${MB} MiB host -> container, published port (127.0.0.1)`, 'push', 'MiB/s');
     line(`HTTP GET through a published port (${CONCURRENCY} at once)`, 'rps', 'req/s');
-    line(`${C2C_MB} MiB container -> container, one network`, 'c2c', 'MB/s');
+    line(`${C2C_MB} MiB container -> container, dd | nc`, 'pipe', 'MB/s');
+    line(`${C2C_MB} MiB container -> container, nc -e dd`, 'direct', 'MB/s');
+    line(`${C2C_MB} MiB dd | nc to 127.0.0.1 in the container`, 'loopback', 'MB/s');
   } finally {
     await dockerd?.stop().catch(() => undefined);
     await podvisor.stop();

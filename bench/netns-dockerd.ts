@@ -8,7 +8,8 @@
  * In the namespace, 127.0.0.1:5000 relays to the host's fixture registry (socat: TCP -> a unix
  * socket -> the host's 127.0.0.1:5000), so `docker pull 127.0.0.1:5000/...` works the same for
  * both daemons. What measures the baseline's published ports must run in the namespace too:
- * `inNetns` gives the command prefix.
+ * `inNetns` gives the command prefix. `nsenter --net`, not `ip netns exec`: the latter remounts
+ * /sys privately, which hides the host's /sys/fs/cgroup from dockerd.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,7 +21,7 @@ import { sleep } from './common';
 export interface NetnsDockerd {
   /** Environment for the docker CLI. */
   env: NodeJS.ProcessEnv;
-  /** `ip netns exec NS` as an argv prefix. */
+  /** `nsenter --net=/run/netns/NS --` as an argv prefix. */
   inNetns: string[];
   stop(): Promise<void>;
 }
@@ -54,8 +55,8 @@ export async function startNetnsDockerd(base: string, registry: string): Promise
   try {
     execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     children.push(spawn('socat', [`UNIX-LISTEN:${relaySock},fork,mode=600`, `TCP:${registry}`], { stdio: 'ignore' }));
-    children.push(spawn('ip', ['netns', 'exec', ns, 'socat', `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${relaySock}`], { stdio: 'ignore' }));
-    const dockerd = spawn('ip', ['netns', 'exec', ns, 'dockerd', '--data-root', path.join(base, 'data'), '--exec-root', path.join(base, 'exec'),
+    children.push(spawn('nsenter', [`--net=/run/netns/${ns}`, '--', 'socat', `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${relaySock}`], { stdio: 'ignore' }));
+    const dockerd = spawn('nsenter', [`--net=/run/netns/${ns}`, '--', 'dockerd', '--data-root', path.join(base, 'data'), '--exec-root', path.join(base, 'exec'),
       '-H', `unix://${sock}`, '--pidfile', path.join(base, 'pid'), '--iptables=true'], { stdio: ['ignore', 'ignore', fs.openSync(path.join(base, 'dockerd.log'), 'w')] });
     children.push(dockerd);
     for (let i = 0; i < 300 && !(await ping(sock)); i++) await sleep(100);
@@ -66,5 +67,5 @@ export async function startNetnsDockerd(base: string, registry: string): Promise
   }
   const cfg = path.join(base, 'cli');
   fs.mkdirSync(cfg, { recursive: true });
-  return { env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: cfg }, inNetns: ['ip', 'netns', 'exec', ns], stop };
+  return { env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: cfg }, inNetns: ['nsenter', `--net=/run/netns/${ns}`, '--'], stop };
 }
