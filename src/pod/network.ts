@@ -120,7 +120,9 @@ export async function joinNetwork(
       routed ||= !internal;
     }
     const first = endpoints[0];
-    const ports = plan.ports.length > 0 ? await nets.publish(first.networkId, pod.id, plan.ports) : [];
+    // dockerd starts a container of an --internal network with -p and publishes nothing (no
+    // way in); so does podvisor.
+    const ports = plan.ports.length > 0 && !nets.get(first.networkId).internal ? await nets.publish(first.networkId, pod.id, plan.ports) : [];
     const user = endpoints.find((ep) => !nets.get(ep.networkId).isDefault);
     return {
       endpoints,

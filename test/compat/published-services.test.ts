@@ -167,5 +167,9 @@ test('--internal: no way to a host beyond this one; an ordinary network reaches 
   const probe = `nc -w 3 ${OUT_ADDR} 8080 || echo unreachable`;
   expect(ok(['run', '--rm', '--name', 'e1', '--network', 'pvs-ext', BUSYBOX, 'sh', '-c', probe])).toBe('hello from outside');
   expect(ok(['run', '--rm', '--name', 'i1', '--network', 'pvs-int', BUSYBOX, 'sh', '-c', probe])).toBe('unreachable');
+  // -p on an internal network: dockerd starts the container and publishes nothing.
+  ok(['run', '-d', '--name', 'i1', '--network', 'pvs-int', '-p', '80', BUSYBOX, 'sleep', '60']);
+  expect(ok(['port', 'i1'])).toBe('');
+  ok(['rm', '-f', 'i1']);
   ok(['network', 'rm', 'pvs-int', 'pvs-ext']);
 });
