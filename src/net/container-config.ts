@@ -78,7 +78,7 @@ export function planNetworks(input: NetworkingInput, lookup: { isUserNetwork(ref
   // The docker CLI sends --link of a user network in the endpoint's config, other clients may
   // send HostConfig.Links: on a user network both are names for this container alone.
   const hostLinks = parseLinks(input.Links);
-  const links = user ? [...parseLinks(ep.Links), ...hostLinks] : [];
+  const links = user ? [...parseLinks(ep.Links), ...hostLinks].filter((l, i, all) => all.findIndex((o) => o.alias === l.alias) === i) : [];
   const exposed = Object.keys(input.ExposedPorts ?? {}).map((k) => (k.includes('/') ? k : `${k}/tcp`));
   return {
     mode: 'networks',
