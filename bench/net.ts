@@ -86,7 +86,8 @@ function tapCounters(bridge: string): Record<string, number> {
  *  - 'direct':   `nc IP 80 -e /src`, where /src is that dd writing 1 MiB blocks straight into
  *                the connected socket (no copy loop);
  *  - 'loopback': the 'pipe' way to a sink on 127.0.0.1 in the client container itself: no
- *                network at all, what nc's loop alone allows.
+ *                network at all, what nc's loop alone allows (the sink of the first run stays
+ *                and serves the later ones).
  */
 type C2cMode = 'pipe' | 'direct' | 'loopback';
 
@@ -104,7 +105,7 @@ function c2cRate(env: NodeJS.ProcessEnv, client: string, target: string, mb: num
   const script = [
     'rm -f /tmp/dd.txt',
     mode === 'loopback'
-      ? 'ip=127.0.0.1; printf "#!/bin/sh\\ncat >/dev/null\\n" > /tmp/sink && chmod +x /tmp/sink; (nc -ll -p 81 -e /tmp/sink &) ; sleep 1'
+      ? 'ip=127.0.0.1; printf "#!/bin/sh\\ncat >/dev/null\\n" > /tmp/sink && chmod +x /tmp/sink; (nc -ll -p 81 -e /tmp/sink 2>/dev/null &) ; sleep 1'
       : `ip=$(nslookup ${target} | awk '/^Address/ { a = $NF } END { print a }')`,
     't0=$(cut -d" " -f1 /proc/uptime)',
     send,
