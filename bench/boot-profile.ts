@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   const machineOpts = (process.env.BENCH_MACHINE ?? '').split(',').filter(Boolean);
   const hv = (images: GuestImages, kernelArgs: string[] = []) => {
     const name = kernels.find(([, i]) => i === images)?.[0] ?? '';
-    return new QemuHypervisor({ execRoot, ...images, accel: accel.accel, kernelArgs: [...extra, ...kernelArgs], machineOpts: [...machineOpts, ...(machineOf[name] ?? [])], connectAgent: (e) => AgentClient.connect(e) });
+    return new QemuHypervisor({ execRoot, ...images, accel: accel.accel, kernelArgs: [...extra, ...kernelArgs], machineOpts: [...(images.machineOpts ?? []), ...machineOpts, ...(machineOf[name] ?? [])], connectAgent: (e) => AgentClient.connect(e) });
   };
   const fig: Record<string, Figures> = Object.fromEntries(kernels.map(([n]) => [n, { boot: [], cpu: [], init: [], initramfs: [], pss: [], qemu: [] }]));
   process.stdout.write(`accel ${accel.accel}; ${kernels.map(([n, i]) => `${n}: ${i.kernel} (${(fs.statSync(i.kernel).size / 1048576).toFixed(1)} MiB), ${i.initrd}`).join('; ')}\n`);

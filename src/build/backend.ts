@@ -22,6 +22,7 @@ import { CreateBodySchema } from '../translate/docker-schema';
 import { InvalidArgumentError } from '../errors';
 import { familiarString, parseTagged } from '../storage/reference';
 import type { AuthConfig } from '../storage/registry/auth';
+import type { Platform } from '../storage/registry/manifest';
 
 /** A step's new image: its parent, config and history text. */
 export interface StepImage {
@@ -32,19 +33,37 @@ export interface StepImage {
   author?: string;
 }
 
+/**
+ * What POST /build sets for the containers of RUN steps (networkmode, extrahosts,
+ * cpusetcpus, memory, shmsize), in HostConfig's words.
+ */
+export interface StepHostConfig {
+  NetworkMode?: string;
+  ExtraHosts?: string[];
+  CpusetCpus?: string;
+  Memory?: number;
+  ShmSize?: number;
+}
+
 /** The daemon side of a build (an in-memory fake implements it in unit tests). */
 export interface BuildBackend {
-  /** A local image by reference or ID, or undefined. */
-  findImage(ref: string): { id: string; config: ImageConfig } | undefined;
+  /** A local image by reference or ID, or undefined; `forBase`: only one of the build's platform. */
+  findImage(ref: string, forBase?: boolean): { id: string; config: ImageConfig } | undefined;
   /** Pull an image; progress lines go to `out`. */
   pullImage(ref: string, out: (line: string) => void): Promise<{ id: string; config: ImageConfig }>;
   /** An image that adds no layer (a config-only step). */
   configImage(step: StepImage): Promise<string>;
   /**
    * Run `cmd` in a new container of `step.parentId`; `onStart` gets the container ID, `out`
-   * the output as it comes. Resolves with the exit code; the container is kept for commit.
+   * the output as it comes, with the stream it came on. Resolves with the exit code; the
+   * container is kept for commit.
    */
-  run(step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (chunk: Buffer) => void): Promise<{ containerId: string; exitCode: number }>;
+  run(step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (chunk: Buffer, stream: 'stdout' | 'stderr') => void): Promise<{ containerId: string; exitCode: number }>;
+  /**
+   * A container of `step.parentId` with command `cmd`, created and never started (the
+   * container dockerd makes for a config-only step). Resolves with its ID.
+   */
+  createStep(step: StepImage, cmd: string[]): Promise<string>;
   /** Commit a step's container as its image. */
   commit(containerId: string, step: StepImage): Promise<string>;
   /** Write into the root of a new container of `step.parentId` (an empty root for scratch) and commit it. */
@@ -59,6 +78,8 @@ export interface BuildBackend {
 /** The real backend (see the module comment). */
 export class PodBuildBackend implements BuildBackend {
   private readonly stores: CommitStores;
+  /** IDs createStep made up for steps with no image (no container to remove). */
+  private readonly phantoms = new Set<string>();
 
   constructor(
     private readonly images: ImageService,
@@ -68,13 +89,19 @@ export class PodBuildBackend implements BuildBackend {
     private readonly version: string,
     /** Credentials by registry domain (X-Registry-Config), for FROM and COPY --from pulls. */
     private readonly auths: ReadonlyMap<string, AuthConfig> = new Map(),
+    /** HostConfig of the step containers. */
+    private readonly hostConfig: StepHostConfig = {},
+    /** The platform of FROM images (`platform`): a local image of another one is pulled again. */
+    private readonly platform?: Platform,
   ) {
     this.stores = { content: images.content, layers: images.layers, images: images.store };
   }
 
-  findImage(ref: string): { id: string; config: ImageConfig } | undefined {
+  findImage(ref: string, forBase = false): { id: string; config: ImageConfig } | undefined {
     try {
       const img = this.images.store.find(ref);
+      const p = this.platform;
+      if (forBase && p && (img.config.os !== p.os || img.config.architecture !== p.architecture)) return undefined;
       return { id: img.id, config: img.config };
     } catch {
       return undefined;
@@ -86,6 +113,7 @@ export class PodBuildBackend implements BuildBackend {
     const auth = this.auths.get(r.domain);
     const res = await this.images.pull(r, {
       ...(auth ? { auth } : {}),
+      ...(this.platform ? { platform: this.platform } : {}),
       onProgress: (e) => {
         if (e.kind === 'resolved') out(`${e.tagOrDigest}: Pulling from ${e.repository}`);
         else if (e.kind === 'stored') out(`Status: ${e.updated ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarString(r)}`);
@@ -97,11 +125,12 @@ export class PodBuildBackend implements BuildBackend {
   async configImage(step: StepImage): Promise<string> {
     const parent = step.parentId ? this.images.store.config(step.parentId) : undefined;
     const built = childImageConfig({ ...(parent ? { parent } : {}), config: step.config, createdBy: step.createdBy, ...(step.author ? { author: step.author } : {}), dockerVersion: this.version });
-    return recordImage(this.stores.content, this.stores.images, built);
+    return recordImage(this.stores.content, this.stores.images, built, [], step.parentId);
   }
 
-  private async createContainer(imageId: string, config: RunConfig, cmd: string[], env: string[]): Promise<string> {
+  private async createContainer(imageId: string, config: RunConfig, cmd: string[], env: string[], hostConfig: StepHostConfig = {}): Promise<string> {
     const body = decodeBody<Record<string, unknown>>(CreateBodySchema, {
+      HostConfig: hostConfig,
       Image: imageId,
       Cmd: cmd,
       Entrypoint: [],
@@ -119,20 +148,32 @@ export class PodBuildBackend implements BuildBackend {
     return id;
   }
 
-  async run(step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (chunk: Buffer) => void): Promise<{ containerId: string; exitCode: number }> {
+  async createStep(step: StepImage, cmd: string[]): Promise<string> {
+    // dockerd creates this container even with no image (a config step right after FROM
+    // scratch); podvisor's containers need an image, so that step names a container that
+    // never existed (it is removed at once anyway unless the build passed rm=false).
+    if (!step.parentId) {
+      const id = crypto.randomBytes(32).toString('hex');
+      this.phantoms.add(id);
+      return id;
+    }
+    return this.createContainer(step.parentId, step.config, cmd, step.config.Env ?? []);
+  }
+
+  async run(step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (chunk: Buffer, stream: 'stdout' | 'stderr') => void): Promise<{ containerId: string; exitCode: number }> {
     if (!step.parentId) throw new InvalidArgumentError('RUN needs an image with a shell: FROM scratch has none');
-    const id = await this.createContainer(step.parentId, step.config, cmd, env);
+    const id = await this.createContainer(step.parentId, step.config, cmd, env, this.hostConfig);
     onStart(id);
     const pods = this.containers.pods;
     await pods.start(id);
-    for await (const e of pods.logs(id, { stdout: true, stderr: true, follow: true })) out(e.log);
+    for await (const e of pods.logs(id, { stdout: true, stderr: true, follow: true })) out(e.log, e.stream);
     const res = await pods.wait(id, 'not-running');
     return { containerId: id, exitCode: res.exitCode };
   }
 
   async commit(containerId: string, step: StepImage): Promise<string> {
     const paths = await this.rootfsPaths(containerId);
-    return commitWritableLayer(this.stores, { upperDir: paths.upperDir, lowerDirs: paths.lowerDirs, ...(step.parentId ? { parentId: step.parentId } : {}), config: step.config, createdBy: step.createdBy, ...(step.author ? { author: step.author } : {}), dockerVersion: this.version });
+    return commitWritableLayer(this.stores, { upperDir: paths.upperDir, lowerDirs: paths.lowerDirs, ...(step.parentId ? { parentId: step.parentId } : {}), config: step.config, createdBy: step.createdBy, ...(step.author ? { author: step.author } : {}), dockerVersion: this.version, recordParent: true });
   }
 
   private rootfsPaths(id: string): Promise<{ upperDir: string; lowerDirs: string[] }> {
@@ -151,7 +192,7 @@ export class PodBuildBackend implements BuildBackend {
         } finally {
           await root.close();
         }
-        return await commitWritableLayer(this.stores, { upperDir: dir, lowerDirs: [], ...(step.parentId ? { parentId: step.parentId } : {}), config: step.config, createdBy: step.createdBy, ...(step.author ? { author: step.author } : {}), dockerVersion: this.version });
+        return await commitWritableLayer(this.stores, { upperDir: dir, lowerDirs: [], ...(step.parentId ? { parentId: step.parentId } : {}), config: step.config, createdBy: step.createdBy, ...(step.author ? { author: step.author } : {}), dockerVersion: this.version, recordParent: true });
       } finally {
         await fs.promises.rm(dir, { recursive: true, force: true });
       }
@@ -186,6 +227,7 @@ export class PodBuildBackend implements BuildBackend {
   }
 
   async removeContainer(id: string): Promise<void> {
+    if (this.phantoms.delete(id)) return;
     await this.containers.pods.remove(id, { force: true });
   }
 

@@ -5,6 +5,7 @@
  * built`, `Successfully tagged`. Each step first asks the cache (./cache.ts) for an image
  * with the same parent and history text; a hit runs nothing.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ImageConfig } from '../storage/types';
 import type { BuildBackend, StepImage } from './backend';
@@ -17,7 +18,8 @@ import { expandWord, expandWords, parseKeyValues } from './words';
 import { findSources, checksumSources } from './sources';
 import { writeCopy, type CopyPlan } from './copy';
 import { RootDir } from '../storage/archive/resolve';
-import { shortId } from '../storage/digest';
+import { sha256Digest, shortId } from '../storage/digest';
+import { download, isUrl } from './remote';
 import { InvalidArgumentError } from '../errors';
 
 /** Build options (the query of POST /build). */
@@ -75,12 +77,32 @@ export class Builder {
     private readonly emit: (m: BuildMessage) => void,
   ) {}
 
-  private say(text: string): void {
-    if (!this.opts.quiet) this.emit({ stream: text });
+  /** What a quiet build held back: dockerd sends it only when the build fails. */
+  private readonly held: BuildMessage[] = [];
+
+  private out(m: BuildMessage): void {
+    if (this.opts.quiet) this.held.push(m);
+    else this.emit(m);
   }
 
-  /** Build `df`; resolves with the final image ID. */
+  private say(text: string): void {
+    this.out({ stream: text });
+  }
+
+  /**
+   * Build `df`; resolves with the final image ID. A quiet build sends only the ID, and on
+   * failure everything it held back, then rejects (as dockerd's quiet mode does).
+   */
   async build(df: ParsedDockerfile): Promise<string> {
+    try {
+      return await this.buildAll(df);
+    } catch (e) {
+      for (const m of this.held.splice(0)) this.emit(m);
+      throw e;
+    }
+  }
+
+  private async buildAll(df: ParsedDockerfile): Promise<string> {
     let stages = df.stages;
     if (this.opts.target) {
       const i = stages.findIndex((s) => s.name === this.opts.target?.toLowerCase());
@@ -107,9 +129,9 @@ export class Builder {
     const id = last as string;
     const unused = Object.keys(this.opts.buildArgs).filter((a) => !this.usedArgs.has(a) && !PROXY_ARGS.has(a) && !meta.has(a));
     if (unused.length) this.say(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed\n`);
-    this.emit({ aux: { ID: id } });
     if (this.opts.quiet) this.emit({ stream: `${id}\n` });
-    else this.say(`Successfully built ${shortId(id)}\n`);
+    this.out({ aux: { ID: id } });
+    this.say(`Successfully built ${shortId(id)}\n`);
     await this.backend.tag(id, this.opts.tags);
     for (const t of this.opts.tags) this.say(`Successfully tagged ${/:[^/]*$/.test(t) ? t : `${t}:latest`}\n`);
     return id;
@@ -175,12 +197,10 @@ export class Builder {
   }
 
   private async baseImage(ref: string): Promise<{ id: string; config: ImageConfig }> {
-    const local = this.opts.pull ? undefined : this.backend.findImage(ref);
+    const local = this.opts.pull ? undefined : this.backend.findImage(ref, true);
     if (local) return local;
     try {
-      return await this.backend.pullImage(ref, (line) => {
-        if (!this.opts.quiet) this.emit({ status: line });
-      });
+      return await this.backend.pullImage(ref, (line) => this.out({ status: line }));
     } catch (e) {
       const found = this.backend.findImage(ref);
       if (found && this.opts.pull) return found;
@@ -232,11 +252,28 @@ export class Builder {
     this.say(` ---> ${shortId(id)}\n`);
   }
 
+  /**
+   * A step that changes only the config. dockerd still creates a container for it (never
+   * started), with the shell and `#(nop) <instruction>` as its command, and removes it as it
+   * removes a RUN step's; so does podvisor, so the stream and `docker ps -a` after a
+   * `--rm=false` build read the same.
+   */
   private async configStep(st: StageState, config: RunConfig, text: string): Promise<void> {
     const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), ...(st.author ? { author: st.author } : {}), config, createdBy: `/bin/sh -c #(nop) ${text.startsWith('WORKDIR ') ? '' : ' '}${text}` };
     const hit = this.cached(step.parentId, step.createdBy);
     if (hit) return this.finish(st, step, hit);
-    await this.finish(st, step, await this.backend.configImage(step));
+    const containerId = await this.backend.createStep(step, [...(st.config.Shell ?? DEFAULT_SHELL), '#(nop) ', text]);
+    this.say(` ---> Running in ${containerId.slice(0, 12)}\n`);
+    const id = await this.backend.configImage(step);
+    await this.removeStep(containerId);
+    await this.finish(st, step, id);
+  }
+
+  /** Remove a step's container after it succeeded, as `rm` (default) or `forcerm` ask. */
+  private async removeStep(containerId: string): Promise<void> {
+    if (!this.opts.rm && !this.opts.forceRm) return;
+    await this.backend.removeContainer(containerId);
+    this.say(`Removing intermediate container ${containerId.slice(0, 12)}\n`);
   }
 
   private async runStep(ins: Instruction, st: StageState, shell: string[]): Promise<void> {
@@ -255,18 +292,33 @@ export class Builder {
       const res = await this.backend.run(step, cmd, env, (id) => {
         containerId = id;
         this.say(` ---> Running in ${id.slice(0, 12)}\n`);
-      }, (chunk) => this.say(chunk.toString('utf8')));
+      }, (chunk, stream) => this.say(stream === 'stderr' ? `\x1b[91m${chunk.toString('utf8')}\x1b[0m` : chunk.toString('utf8')));
       if (res.exitCode !== 0) throw new BuildError(`The command '${cmd.join(' ')}' returned a non-zero code: ${res.exitCode}`, res.exitCode);
       const id = await this.backend.commit(res.containerId, step);
       ok = true;
-      if (this.opts.rm || this.opts.forceRm) {
-        await this.backend.removeContainer(res.containerId);
-        this.say(`Removing intermediate container ${res.containerId.slice(0, 12)}\n`);
-      }
+      await this.removeStep(res.containerId);
       await this.finish(st, step, id);
     } finally {
-      if (!ok && containerId && this.opts.forceRm) await this.backend.removeContainer(containerId).catch(() => undefined);
+      // dockerd keeps a failed step's container, unless forcerm, which removes it and says so.
+      if (!ok && containerId && this.opts.forceRm) {
+        await this.backend.removeContainer(containerId).catch(() => undefined);
+        this.say(`Removing intermediate container ${containerId.slice(0, 12)}\n`);
+      }
     }
+  }
+
+  /** Fetch every URL of an ADD into `dir`; its root and the files' names there. */
+  private async fetchAll(urls: string[], dir: string, dest: string): Promise<{ root: RootDir; names: string[] }> {
+    const names: string[] = [];
+    const fallback = dest.endsWith('/') ? '' : path.posix.basename(dest);
+    for (const u of urls) {
+      try {
+        names.push(await download(u, dir, fallback));
+      } catch (e) {
+        throw new BuildError((e as Error).message);
+      }
+    }
+    return { root: await RootDir.open(dir), names };
   }
 
   private async copyStep(ins: Instruction, st: StageState, escape: string): Promise<void> {
@@ -275,7 +327,9 @@ export class Builder {
     const words = ins.json ?? expandWords(ins.args, this.lookup(st), escape);
     if (words.length < 2) throw new BuildError(`${keyword} requires at least two arguments, but only one was provided. Destination could not be determined.`);
     const srcWords = words.slice(0, -1);
-    if (srcWords.some((w) => /^https?:\/\//.test(w))) throw new BuildError(`${keyword} of a URL is not supported by podvisor's builder; download it in a RUN step`);
+    const urls = srcWords.filter(isUrl);
+    if (urls.length && keyword === 'COPY') throw new BuildError(`source can't be a URL for COPY`);
+    const localWords = srcWords.filter((w) => !isUrl(w));
     const rawDest = words[words.length - 1];
     const dest = path.posix.isAbsolute(rawDest) ? rawDest : path.posix.join(st.config.WorkingDir || '/', rawDest) + (rawDest.endsWith('/') || rawDest === '.' ? '/' : '');
     const chown = ins.flags.chown !== undefined ? expandWord(ins.flags.chown, this.lookup(st), escape) : undefined;
@@ -292,28 +346,50 @@ export class Builder {
       const stageImage = this.stageImages.get(from.toLowerCase()) ?? (await this.baseImage(from)).id;
       return this.backend.readImage(stageImage, fn);
     };
-    await withSource(async (source) => {
-      let plan: CopyPlan;
-      let sum: string;
-      try {
-        const sources = await findSources(source, srcWords, keyword);
-        plan = { keyword, sources, dest, ...(chown !== undefined ? { chown } : {}) };
-        sum = await checksumSources(source, sources);
-      } catch (e) {
-        throw new BuildError((e as Error).message);
-      }
-      const kind = plan.sources.length > 1 ? 'multi' : plan.sources[0].stat.isDirectory() ? 'dir' : 'file';
-      const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), ...(st.author ? { author: st.author } : {}), config: st.config, createdBy: `/bin/sh -c #(nop) ${keyword} ${chown !== undefined ? `--chown=${chown} ` : ''}${kind}:${sum} in ${dest} ` };
-      const hit = this.cached(step.parentId, step.createdBy);
-      if (hit) return this.finish(st, step, hit);
-      let id: string;
-      try {
-        id = await this.backend.write(step, (target) => writeCopy(source, target, plan));
-      } catch (e) {
-        if (e instanceof InvalidArgumentError) throw new BuildError(e.message);
-        throw e;
-      }
-      await this.finish(st, step, id);
-    });
+    // URLs are fetched on every build, as dockerd does: the cache keys on what they hold.
+    const remoteDir = urls.length ? await fs.promises.mkdtemp(path.join(path.dirname(this.contextDir), 'remote-')) : undefined;
+    let remote: { root: RootDir; names: string[] } | undefined;
+    try {
+      if (remoteDir) remote = await this.fetchAll(urls, remoteDir, dest);
+      await withSource(async (source) => {
+        const plans: Array<{ root: RootDir; plan: CopyPlan }> = [];
+        const sums: string[] = [];
+        try {
+          const several = srcWords.length > 1;
+          if (localWords.length) {
+            const sources = await findSources(source, localWords, keyword);
+            plans.push({ root: source, plan: { keyword, sources, dest, several, ...(chown !== undefined ? { chown } : {}) } });
+            sums.push(await checksumSources(source, sources));
+          }
+          if (remote) {
+            const fetched = remote.root;
+            const sources = await findSources(fetched, remote.names, keyword);
+            plans.push({ root: fetched, plan: { keyword, sources, dest, several, remote: true, ...(chown !== undefined ? { chown } : {}) } });
+            sums.push(await checksumSources(fetched, sources));
+          }
+        } catch (e) {
+          throw new BuildError((e as Error).message);
+        }
+        const sum = sums.length === 1 ? sums[0] : sha256Digest(sums.join('\n')).slice('sha256:'.length);
+        const first = plans[0].plan.sources;
+        const kind = srcWords.length > 1 || first.length > 1 ? 'multi' : first[0].stat.isDirectory() ? 'dir' : 'file';
+        const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), ...(st.author ? { author: st.author } : {}), config: st.config, createdBy: `/bin/sh -c #(nop) ${keyword} ${chown !== undefined ? `--chown=${chown} ` : ''}${kind}:${sum} in ${dest} ` };
+        const hit = this.cached(step.parentId, step.createdBy);
+        if (hit) return this.finish(st, step, hit);
+        let id: string;
+        try {
+          id = await this.backend.write(step, async (target) => {
+            for (const p of plans) await writeCopy(p.root, target, p.plan);
+          });
+        } catch (e) {
+          if (e instanceof InvalidArgumentError) throw new BuildError(e.message);
+          throw e;
+        }
+        await this.finish(st, step, id);
+      });
+    } finally {
+      await remote?.root.close();
+      if (remoteDir) await fs.promises.rm(remoteDir, { recursive: true, force: true });
+    }
   }
 }

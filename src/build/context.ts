@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import dockerignore from '@balena/dockerignore';
 import { RootDir, at } from '../storage/archive/resolve';
 import { extractInto, removeEntry } from '../storage/archive/tar-in';
@@ -43,6 +43,28 @@ async function maybeGunzip(source: Readable): Promise<Readable> {
   const gunzip = zlib.createGunzip();
   all.on('error', (e) => gunzip.destroy(e));
   return all.pipe(gunzip);
+}
+
+/**
+ * `source` with the tar's end written out: padding to a whole block and the two zero blocks.
+ * The docker CLI sends a context whose Dockerfile came from outside it (`-f`) with the
+ * Dockerfile and `.dockerignore` appended, and the stream then stops right after the last
+ * file's bytes; Go's tar reader (dockerd) takes that as the end, tar-stream as a truncation.
+ * Zero blocks after a complete archive are read as its end, so a whole tar is unchanged.
+ */
+function endTar(source: Readable): Readable {
+  let length = 0;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      length += chunk.length;
+      done(null, chunk);
+    },
+    flush(done) {
+      done(null, Buffer.alloc(((512 - (length % 512)) % 512) + 1024));
+    },
+  });
+  source.on('error', (e) => t.destroy(e));
+  return source.pipe(t);
 }
 
 /** Read a small file inside the context root; undefined when absent. */
@@ -105,7 +127,7 @@ export async function openContext(body: Readable, parent: string, dockerfile: st
   try {
     const root = await RootDir.open(dir);
     try {
-      await extractInto(root, '/', await maybeGunzip(body)).catch((e: unknown) => {
+      await extractInto(root, '/', endTar(await maybeGunzip(body))).catch((e: unknown) => {
         // A body that is not a tar (or a truncated one) is the client's error.
         if (e instanceof InvalidArgumentError) throw e;
         throw new InvalidArgumentError(`failed to read the build context: ${(e as Error).message}`);

@@ -3,7 +3,8 @@
  * `--from`), written into the root of the image so far with docker cp's tar-in
  * (src/storage/archive/tar-in.ts: paths resolved inside that root, symlinks of the image
  * followed only within it, parents created), owned by `--chown` or root. ADD unpacks local
- * tar archives (plain, gzip, bzip2, xz) into the destination; ADD of a URL is not supported.
+ * tar archives (plain, gzip, bzip2, xz) into the destination, but never a file it fetched
+ * from a URL (./remote.ts puts those in a directory of their own, written as a second plan).
  */
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
@@ -22,11 +23,15 @@ export interface CopyPlan {
   /** Absolute destination in the image (a trailing `/` kept: it makes it a directory). */
   dest: string;
   chown?: string;
+  /** The instruction names more sources than this plan holds (local and URL sources). */
+  several?: boolean;
+  /** Sources fetched from URLs: copied as they are, never unpacked. */
+  remote?: boolean;
 }
 
 /** Whether the destination is a directory: a trailing slash, several sources, or an existing directory. */
 async function destIsDir(target: RootDir, plan: CopyPlan): Promise<boolean> {
-  if (plan.dest.endsWith('/') || plan.sources.length > 1) return true;
+  if (plan.dest.endsWith('/') || plan.sources.length > 1 || plan.several) return true;
   const r = await target.resolve(plan.dest, { followLast: true }).catch(() => undefined);
   try {
     return !!r?.stat?.isDirectory();
@@ -51,13 +56,13 @@ function decompress(raw: Readable, kind: 'tar' | 'gzip' | 'bzip2' | 'xz'): Reada
 
 /** Write the plan's sources from `source` into `target`. */
 export async function writeCopy(source: RootDir, target: RootDir, plan: CopyPlan): Promise<void> {
-  if (plan.sources.length > 1 && !plan.dest.endsWith('/')) {
+  if ((plan.sources.length > 1 || plan.several) && !plan.dest.endsWith('/')) {
     throw new InvalidArgumentError(`When using ${plan.keyword} with more than one source file, the destination must be a directory and end with a /`);
   }
   const owner = await resolveOwner(target, plan.chown ?? '');
   const isDir = await destIsDir(target, plan);
   for (const src of plan.sources) {
-    if (plan.keyword === 'ADD' && src.stat.isFile()) {
+    if (plan.keyword === 'ADD' && !plan.remote && src.stat.isFile()) {
       const kind = await archiveKind(source, src.rel);
       if (kind) {
         const destPath = path.posix.resolve('/', plan.dest);

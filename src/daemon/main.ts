@@ -17,7 +17,7 @@ import { PODVISOR_VERSION } from '../util/package-info';
 import { ImageService } from '../storage/service';
 import { resolveAccel } from '../vm/accel';
 import { AgentClient } from '../vm/agent/client';
-import { defaultGuestImages } from '../vm/guest-images';
+import { chooseGuestImages } from '../vm/guest-images';
 import { CachedFactory, DirectFactory } from '../vm/pool';
 import { poolGrowth } from '../vm/pool-demand';
 import { canCreateTaps } from '../vm/devices/nic';
@@ -64,10 +64,14 @@ async function main(argv: string[]): Promise<void> {
   // --- end images ----------------------------------------------------------------------
 
   // --- VM runtime: acceleration, hypervisor, warm pool ---------------------------------------
-  const guest = defaultGuestImages();
+  // podvisor's own kernel when the bootstrap has built it, else Debian's (guest-images.ts); a
+  // --kernel given by the user boots with microvm's defaults.
+  const guest = chooseGuestImages();
   const kernel = opts.kernel ?? guest.kernel;
   const initrd = opts.initrd ?? guest.initrd;
-  const accel = await resolveAccel({ mode: opts.accel, execRoot: opts.execRoot, kernel, initrd });
+  const machineOpts = opts.kernel ? undefined : guest.machineOpts;
+  if (!opts.kernel) log.info(`guest kernel: ${guest.why}`);
+  const accel = await resolveAccel({ mode: opts.accel, execRoot: opts.execRoot, kernel, initrd, machineOpts });
   if (opts.accel === 'auto' && accel.accel === 'tcg') {
     log.warn(`accel: falling back to TCG (software emulation, slower VMs): ${accel.reason}${accel.cached ? ' (remembered in accel.json)' : ''}`);
   } else {
@@ -77,6 +81,10 @@ async function main(argv: string[]): Promise<void> {
     execRoot: opts.execRoot,
     kernel,
     initrd,
+    machineOpts,
+    // Without --kernel the choice is made again before each boot: a kernel the bootstrap is
+    // building in the background is taken once it is there.
+    ...(opts.kernel || opts.initrd ? {} : { guest: () => chooseGuestImages() }),
     accel: accel.accel,
     connectAgent: (e) => AgentClient.connect(e),
   });

@@ -63,10 +63,13 @@ export function childImageConfig(input: CommitImageInput): { bytes: Buffer; conf
   return { bytes, config: raw as unknown as ImageConfig };
 }
 
-/** Store the config and record the image (tagged `refs`). Resolves with the image ID. */
-export async function recordImage(content: ContentStore, images: ImageStore, built: { bytes: Buffer; config: ImageConfig }, refs: ImageReference[] = []): Promise<string> {
+/**
+ * Store the config and record the image (tagged `refs`; `parent`: the image a build step
+ * made it on, recorded as its parent). Resolves with the image ID.
+ */
+export async function recordImage(content: ContentStore, images: ImageStore, built: { bytes: Buffer; config: ImageConfig }, refs: ImageReference[] = [], parent?: string): Promise<string> {
   const id = sha256Digest(built.bytes);
   await content.put(built.bytes, { digest: id }, 'image config');
-  await images.commit({ id, config: built.config, layers: built.config.rootfs.diff_ids, refs });
+  await images.commit({ id, config: built.config, layers: built.config.rootfs.diff_ids, refs, ...(parent ? { parent } : {}) });
   return id;
 }

@@ -35,6 +35,8 @@ export interface CommitInput {
   container?: { id: string; config: Record<string, unknown> };
   dockerVersion?: string;
   refs?: ImageReference[];
+  /** Record parentId as the new image's parent (a build step's image). */
+  recordParent?: boolean;
 }
 
 /**
@@ -68,7 +70,7 @@ export async function commitWritableLayer(stores: CommitStores, input: CommitInp
       ...(input.container ? { container: input.container } : {}),
       ...(input.dockerVersion ? { dockerVersion: input.dockerVersion } : {}),
     });
-    return await recordImage(stores.content, stores.images, built, input.refs ?? []);
+    return await recordImage(stores.content, stores.images, built, input.refs ?? [], input.recordParent ? input.parentId : undefined);
   } finally {
     release();
   }

@@ -16,7 +16,8 @@ export class NoSuchImageError extends NotFoundError {
 export type ImageDeleteBlocker =
   | { kind: 'running-container'; containerId: string }
   | { kind: 'stopped-container'; containerId: string }
-  | { kind: 'other-references' };
+  | { kind: 'other-references' }
+  | { kind: 'child-images' };
 
 /**
  * An image cannot be deleted. `forcible` is false when even force would not do (a running

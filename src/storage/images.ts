@@ -11,6 +11,10 @@
  *
  * Implements `ImageLookup` for the container layer: resolve, layerDirs (lowest first),
  * addUser/removeUser (a used image answers 409 to `docker rmi` unless forced).
+ *
+ * An image built locally (each step of a build) records its parent, as dockerd's image store
+ * does: an image with children cannot be deleted, and deleting one deletes the untagged
+ * parents nothing else needs (dockerd's prune of parents, unless `noprune`).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -40,6 +44,8 @@ interface StoredImage {
   storedAt: number;
   /** RFC 3339, set by `docker tag`. */
   lastTagTime?: string;
+  /** The image it was built on (build steps only). */
+  parent?: string;
 }
 
 interface State {
@@ -55,6 +61,8 @@ export interface StoredImageView extends ImageRecord {
   /** Diff IDs lowest first. */
   layers: string[];
   lastTagTime?: string;
+  /** The image it was built on, when it was built here. */
+  parent?: string;
 }
 
 /** One step of an image removal, in order: a reference removed, or an image or layer chain deleted. */
@@ -129,6 +137,7 @@ export class ImageStore implements ImageLookup {
       storedAt: img.storedAt,
       layers: [...img.layers],
       lastTagTime: img.lastTagTime,
+      ...(img.parent && this.state.images[img.parent] ? { parent: img.parent } : {}),
     };
   }
 
@@ -143,6 +152,22 @@ export class ImageStore implements ImageLookup {
   /** Every image. */
   list(): StoredImageView[] {
     return Object.values(this.state.images).map((i) => this.view(i));
+  }
+
+  /** IDs of the images built on `id`. */
+  children(id: string): string[] {
+    return Object.values(this.state.images).filter((i) => i.parent === id).map((i) => i.id);
+  }
+
+  /** The image and its parents, nearest first, as far as they are stored. */
+  ancestry(id: string): StoredImageView[] {
+    const out: StoredImageView[] = [];
+    const seen = new Set<string>();
+    for (let img: StoredImage | undefined = this.state.images[id]; img && !seen.has(img.id); img = img.parent ? this.state.images[img.parent] : undefined) {
+      seen.add(img.id);
+      out.push(this.view(img));
+    }
+    return out;
   }
 
   /** An image by exact ID, or undefined. */
@@ -233,11 +258,12 @@ export class ImageStore implements ImageLookup {
    * Record a complete image (config already in the content store, layers in the layer
    * store) and point `refs` at it. Returns true when any of the refs changed.
    */
-  async commit(input: { id: string; config: ImageConfig; layers: string[]; refs: ImageReference[] }): Promise<boolean> {
+  async commit(input: { id: string; config: ImageConfig; layers: string[]; refs: ImageReference[]; parent?: string }): Promise<boolean> {
     for (const l of input.layers) this.layers.get(l);
     if (!this.state.images[input.id]) {
       const size = input.layers.reduce((n, l) => n + this.layers.get(l).size, 0);
-      this.state.images[input.id] = { id: input.id, layers: [...input.layers], size, storedAt: Date.now() };
+      const parent = input.parent && this.state.images[input.parent] ? { parent: input.parent } : {};
+      this.state.images[input.id] = { id: input.id, layers: [...input.layers], size, storedAt: Date.now(), ...parent };
       this.configs.set(input.id, input.config);
     }
     let changed = false;
@@ -264,6 +290,7 @@ export class ImageStore implements ImageLookup {
 
   /** Conflicts for deleting an image: running users always, other users and refs unless forced. */
   private checkDeleteConflict(id: string, force: boolean, checkRefs: boolean): void {
+    if (this.children(id).length) throw new ImageDeleteConflictError(id, false, { kind: 'child-images' });
     const users = this.usersOf(id);
     const running = users.find((c) => this.running(c));
     if (running) throw new ImageDeleteConflictError(id, false, { kind: 'running-container', containerId: running });
@@ -321,6 +348,19 @@ export class ImageStore implements ImageLookup {
       throw err;
     }
     items.push(...(await this.deleteImage(id)));
+    if (opts.prune) items.push(...(await this.pruneParents(img.parent)));
+    return items;
+  }
+
+  /** Delete `id` and its parents in turn while each is untagged, unused and childless. */
+  private async pruneParents(id: string | undefined): Promise<ImageRemoval[]> {
+    const items: ImageRemoval[] = [];
+    for (let p = id; p && this.state.images[p]; ) {
+      if (this.children(p).length || this.refsOf(p).length || this.usersOf(p).length) break;
+      const next: string | undefined = this.state.images[p].parent;
+      items.push(...(await this.deleteImage(p)));
+      p = next;
+    }
     return items;
   }
 
@@ -376,16 +416,20 @@ export class ImageStore implements ImageLookup {
     const items: ImageRemoval[] = [];
     const before = new Map(this.layers.list().map((l) => [l.diffId, l.size]));
     for (const img of this.list()) {
+      // An image deleted with its child (a parent nothing else needed) is gone already.
+      if (!this.state.images[img.id]) continue;
+      // dockerd prunes the dangling heads; their untagged parents go with them.
+      if (danglingOnly && this.children(img.id).length) continue;
       if (this.usersOf(img.id).length) continue;
       if (!match(img)) continue;
       if (danglingOnly && img.repoTags.length > 0) continue;
       try {
         if (img.repoTags.length === 0 && img.repoDigests.length === 0) {
-          items.push(...(await this.remove(digestHex(img.id), {})));
+          items.push(...(await this.remove(digestHex(img.id), { prune: true })));
         } else {
           for (const r of [...img.repoTags, ...img.repoDigests]) {
             if (!this.state.images[img.id]) break;
-            items.push(...(await this.remove(r, {})));
+            items.push(...(await this.remove(r, { prune: true })));
           }
         }
       } catch (err) {

@@ -42,7 +42,9 @@ function storageMessage(err: unknown): string | undefined {
     const why =
       b.kind === 'other-references'
         ? 'image is referenced in multiple repositories'
-        : `image is being used by ${b.kind === 'running-container' ? 'running' : 'stopped'} container ${b.containerId.slice(0, 12)}`;
+        : b.kind === 'child-images'
+          ? 'image has dependent child images'
+          : `image is being used by ${b.kind === 'running-container' ? 'running' : 'stopped'} container ${b.containerId.slice(0, 12)}`;
     return `conflict: unable to delete ${shortId(err.imageId)} (${err.forcible ? 'must be forced' : 'cannot be forced'}) - ${why}`;
   }
   if (err instanceof ReferenceInUseError) {

@@ -34,7 +34,7 @@ export function imageSummaryJson(img: StoredImageView): Record<string, unknown> 
     Created: createdSeconds(img),
     Id: img.id,
     Labels: labels ? sortKeys(labels) : null,
-    ParentId: '',
+    ParentId: img.parent ?? '',
     RepoDigests: none ? ['<none>@<none>'] : img.repoDigests,
     RepoTags: none || img.repoTags.length === 0 ? ['<none>:<none>'] : img.repoTags,
     SharedSize: -1,
@@ -50,7 +50,7 @@ export function imageDiskUsageJson(img: StoredImageView, containers: number): Re
     Created: img.config.created ? Math.floor(Date.parse(img.config.created) / 1000) : 0,
     Id: img.id,
     Labels: imageLabels(img) ? sortKeys(imageLabels(img)!) : img.config.config?.Labels ?? null,
-    ParentId: '',
+    ParentId: img.parent ?? '',
     RepoDigests: img.repoDigests.length ? img.repoDigests : null,
     RepoTags: img.repoTags.length ? img.repoTags : null,
     SharedSize: -1,
@@ -122,7 +122,7 @@ export function imageInspectJson(img: StoredImageView, layerDirs: readonly strin
     Id: img.id,
     RepoTags: img.repoTags,
     RepoDigests: img.repoDigests,
-    Parent: '',
+    Parent: img.parent ?? '',
     Comment: typeof raw.comment === 'string' ? raw.comment : '',
     Created: goTime(img.config.created),
     Container: typeof raw.container === 'string' ? raw.container : '',
@@ -145,9 +145,11 @@ export function imageInspectJson(img: StoredImageView, layerDirs: readonly strin
 
 /**
  * `GET /images/{name}/history`, newest first. `layerSize`: the unpacked size of a layer by
- * diff ID (undefined when the layer store does not have it).
+ * diff ID (undefined when the layer store does not have it). `ancestry`: the image and its
+ * stored parents, nearest first; as in dockerd, the n-th entry from the top shows the n-th
+ * image of that chain (a built image's steps each added one entry), the rest `<missing>`.
  */
-export function imageHistoryJson(img: StoredImageView, layerSize: (diffId: string) => number | undefined): unknown[] {
+export function imageHistoryJson(img: StoredImageView, layerSize: (diffId: string) => number | undefined, ancestry: readonly StoredImageView[] = [img]): unknown[] {
   const history = img.config.history?.length ? img.config.history : img.layers.map(() => ({}) as NonNullable<typeof img.config.history>[number]);
   let layer = 0;
   const rows = history.map((h) => {
@@ -160,9 +162,9 @@ export function imageHistoryJson(img: StoredImageView, layerSize: (diffId: strin
     return { Comment: h.comment ?? '', Created: Number.isFinite(t) ? Math.floor(t / 1000) : 0, CreatedBy: h.created_by ?? '', Id: '<missing>', Size: size, Tags: null as string[] | null };
   });
   rows.reverse();
-  if (rows.length) {
-    rows[0].Id = img.id;
-    rows[0].Tags = img.repoTags.length ? img.repoTags : null;
+  for (let i = 0; i < rows.length && i < ancestry.length; i++) {
+    rows[i].Id = ancestry[i].id;
+    rows[i].Tags = ancestry[i].repoTags.length ? ancestry[i].repoTags : null;
   }
   return rows;
 }

@@ -31,6 +31,8 @@ export interface ResolveAccelOptions {
   execRoot: string;
   kernel: string;
   initrd: string;
+  /** Extra `-M microvm,...` properties the kernel needs (GuestImages.machineOpts). */
+  machineOpts?: string[];
   /** qemu-system-x86_64 (default: found on PATH). */
   qemu?: string;
   /** Probe deadline (default 4 s; a KVM boot to poweroff takes well under a second). */
@@ -68,7 +70,7 @@ export async function resolveAccel(o: ResolveAccelOptions): Promise<AccelDecisio
   const recordFile = path.join(o.execRoot, 'accel.json');
   const cached = readRecord(recordFile);
   if (cached && cached.key === key) return { accel: cached.accel, reason: cached.reason, cached: true };
-  const probe = await probeKvm(qemu, o.kernel, o.initrd, o.probeTimeoutMs ?? 4000, o.execRoot);
+  const probe = await probeKvm(qemu, o, o.probeTimeoutMs ?? 4000);
   const decision: AccelRecord = {
     key,
     accel: probe.ok ? 'kvm' : 'tcg',
@@ -98,9 +100,9 @@ function readRecord(file: string): AccelRecord | undefined {
 }
 
 /** The QEMU arguments of the KVM probe boot (exported for the unit test). */
-export function probeArgs(kernel: string, initrd: string, consoleLog: string): string[] {
+export function probeArgs(kernel: string, initrd: string, consoleLog: string, machineOpts: string[] = []): string[] {
   return [
-    '-M', 'microvm', '-accel', 'kvm', '-cpu', 'host', '-m', '128',
+    '-M', ['microvm', ...machineOpts].join(','), '-accel', 'kvm', '-cpu', 'host', '-m', '128',
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
     '-kernel', kernel, '-initrd', initrd,
     '-append', 'console=ttyS0 quiet panic=-1 rdinit=/init -- --poweroff',
@@ -109,13 +111,14 @@ export function probeArgs(kernel: string, initrd: string, consoleLog: string): s
 }
 
 /** One bounded KVM boot to poweroff. */
-async function probeKvm(qemu: string, kernel: string, initrd: string, timeoutMs: number, execRoot: string): Promise<{ ok: boolean; ms: number; why: string }> {
+async function probeKvm(qemu: string, o: ResolveAccelOptions, timeoutMs: number): Promise<{ ok: boolean; ms: number; why: string }> {
+  const { kernel, initrd, execRoot } = o;
   fs.mkdirSync(execRoot, { recursive: true });
   const dir = fs.mkdtempSync(path.join(execRoot, 'kvm-probe-'));
   const consoleLog = path.join(dir, 'console.log');
   const started = Date.now();
   try {
-    const child = spawn(qemu, probeArgs(kernel, initrd, consoleLog), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(qemu, probeArgs(kernel, initrd, consoleLog, o.machineOpts), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
     const result = await new Promise<{ code: number | null; signal?: string | null; timedOut: boolean }>((resolve) => {

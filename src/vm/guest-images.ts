@@ -1,23 +1,39 @@
 /**
- * Where the guest kernel and initramfs built by guest/build.sh are (the daemon's defaults for
- * --kernel and --initrd).
+ * Which guest kernel and initramfs VMs boot (the daemon's defaults for --kernel and --initrd),
+ * all built by the bootstrap (guest/build.sh, scripts/guest-kernel.sh):
+ * - podvisor's own kernel (guest/out/podvisor/) when it has been built: everything a VM needs
+ *   is built in, so it boots in less than half the CPU time of Debian's kernel
+ *   (docs/performance.md). Its VMs need QEMU's microvm with `acpi=off`: its minimal ACPI
+ *   cannot read microvm's tables, and with ACPI off QEMU names the virtio-mmio devices on the
+ *   kernel command line instead;
+ * - else Debian's cloud kernel (guest/out/vmlinux), the fallback when the own kernel is not
+ *   built (yet), its build failed, or PODVISOR_GUEST_KERNEL=debian asks for it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PACKAGE_ROOT } from '../util/package-info';
 
-/** Paths of the guest images. */
+/** Paths of the guest images, and the microvm properties the kernel needs. */
 export interface GuestImages {
   kernel: string;
   initrd: string;
+  /** Extra `-M microvm,...` properties this kernel needs (e.g. `acpi=off`); none when absent. */
+  machineOpts?: string[];
+}
+
+/** The images chosen, with a sentence for the daemon's log saying which and why. */
+export interface GuestImagesChoice extends GuestImages {
+  /** 'own': podvisor's kernel; 'debian': Debian's cloud kernel. */
+  flavour: 'own' | 'debian';
+  why: string;
 }
 
 /**
- * guest/out/vmlinux (the uncompressed PVH kernel, faster to boot) when bootstrap could extract
- * it, else guest/out/vmlinuz; guest/out/initramfs.cpio.gz. The files may be missing: the
- * hypervisor says what to run when they are.
+ * Debian's cloud kernel: guest/out/vmlinux (the uncompressed PVH kernel, faster to boot) when
+ * bootstrap could extract it, else guest/out/vmlinuz; guest/out/initramfs.cpio.gz (with the
+ * kernel's modules). The files may be missing: the hypervisor says what to run when they are.
  */
-export function defaultGuestImages(root: string = PACKAGE_ROOT): GuestImages {
+export function debianGuestImages(root: string = PACKAGE_ROOT): GuestImages {
   const out = path.join(root, 'guest', 'out');
   const vmlinux = path.join(out, 'vmlinux');
   return {
@@ -27,13 +43,34 @@ export function defaultGuestImages(root: string = PACKAGE_ROOT): GuestImages {
 }
 
 /**
- * podvisor's own kernel and its module-less initramfs (guest/out/podvisor/, present when
- * scripts/guest-kernel.sh built one), or undefined. Not the default yet: it boots only with
- * QEMU's microvm acpi=off (QemuHypervisor's machineOpts), and the test suites have not run on
- * it (docs/performance.md).
+ * podvisor's own kernel and its module-less initramfs (guest/out/podvisor/, present once
+ * scripts/guest-kernel.sh built one and guest/build.sh assembled its initramfs), or undefined.
  */
 export function ownGuestImages(root: string = PACKAGE_ROOT): GuestImages | undefined {
   const dir = path.join(root, 'guest', 'out', 'podvisor');
-  const own = { kernel: path.join(dir, 'vmlinux'), initrd: path.join(dir, 'initramfs.cpio.gz') };
+  const own = { kernel: path.join(dir, 'vmlinux'), initrd: path.join(dir, 'initramfs.cpio.gz'), machineOpts: ['acpi=off'] };
   return fs.existsSync(own.kernel) && fs.existsSync(own.initrd) ? own : undefined;
+}
+
+/**
+ * The default guest: podvisor's own kernel when built, else Debian's (see the module
+ * comment). `env.PODVISOR_GUEST_KERNEL=debian` forces Debian's kernel.
+ */
+export function chooseGuestImages(root: string = PACKAGE_ROOT, env: NodeJS.ProcessEnv = process.env): GuestImagesChoice {
+  if (env.PODVISOR_GUEST_KERNEL === 'debian') {
+    return { ...debianGuestImages(root), flavour: 'debian', why: "Debian's cloud kernel (PODVISOR_GUEST_KERNEL=debian)" };
+  }
+  const own = ownGuestImages(root);
+  if (own) return { ...own, flavour: 'own', why: `podvisor's own kernel (${own.kernel})` };
+  return {
+    ...debianGuestImages(root),
+    flavour: 'debian',
+    why: "Debian's cloud kernel: podvisor's own kernel is not built (yet, or its build failed: scripts/guest-kernel.sh says why)",
+  };
+}
+
+/** Kernel, initramfs and machine properties of the default guest (chooseGuestImages). */
+export function defaultGuestImages(root: string = PACKAGE_ROOT): GuestImages {
+  const { kernel, initrd, machineOpts } = chooseGuestImages(root);
+  return machineOpts ? { kernel, initrd, machineOpts } : { kernel, initrd };
 }

@@ -167,6 +167,19 @@ test('a context symlink never leads out; a missing source is an error', async ()
   const r = await docker(['build', dir]);
   expect(r.code).not.toBe(0);
   expect(r.err).toContain('file not found in build context');
+  // A symlinked directory: a path through it is resolved inside the context (not found), and
+  // COPY of the whole context copies the link as a link.
+  const through = context('evil-dir', { Dockerfile: `FROM ${IMAGE}\nCOPY etcdir/hostname /x\n` });
+  fs.symlinkSync('/etc', path.join(through, 'etcdir'));
+  const t = await docker(['build', through]);
+  expect(t.code).not.toBe(0);
+  expect(t.err).toContain('file not found in build context');
+  const whole = context('evil-whole', { Dockerfile: `FROM ${IMAGE}\nCOPY . /ctx/\nRUN readlink /ctx/etcdir; test -L /ctx/etcdir\n` });
+  fs.symlinkSync('/etc', path.join(whole, 'etcdir'));
+  const w = await docker(['build', whole]);
+  expect(w.code).toBe(0);
+  expect(w.out).toContain(' ---> Running in ');
+  expect(w.out).toMatch(/\n\/etc\n/);
 });
 
 test('docker-py images.build, then prune the build cache', async () => {

@@ -41,7 +41,7 @@ export async function openRealPods(root: string): Promise<RealPods> {
   const images = await ImageService.open(dataRoot, { insecureRegistries: ['127.0.0.1:5000'] });
   await images.pull(parseReference(BUSYBOX), {});
   const guest = defaultGuestImages();
-  const accel = await resolveAccel({ mode: 'auto', execRoot, kernel: guest.kernel, initrd: guest.initrd });
+  const accel = await resolveAccel({ mode: 'auto', execRoot, ...guest });
   const hypervisor = new QemuHypervisor({ execRoot, ...guest, accel: accel.accel, connectAgent: (e) => AgentClient.connect(e) });
   const containersRoot = path.join(dataRoot, 'containers');
   const state = new StateStore(containersRoot);

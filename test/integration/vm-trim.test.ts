@@ -19,7 +19,7 @@ import { qmpCommand } from '../../src/vm/qemu/qmp';
 import type { QemuVm } from '../../src/vm/qemu/qemu-vm';
 import { vmPaths } from '../../src/vm/qemu/runtime-dir';
 import { findGuestMemfd, trimGuestZeroPages } from '../../src/vm/qemu/zero-trim';
-import { findJitMapping } from '../../src/vm/qemu/jit-trim';
+import { findJitMapping, JIT_MARGIN_BYTES, parseInfoJit } from '../../src/vm/qemu/jit-trim';
 import type { VmConfig, VmSize } from '../../src/vm/types';
 import { setLogSink } from '../../src/util/log';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
@@ -66,15 +66,20 @@ it('gives an idle rehearsed VM\'s zero pages back to the host; the guest reads t
     const allocatedBefore = fs.statSync(memfd).blocks * 512;
     const shmemBefore = pssShmemKiB(vm.pid);
     const jit = findJitMapping(vm.pid);
-    const jitBefore = fs.statSync(jit).blocks * 512;
+    const infoJit = await qmpCommand(paths.qmpSock, 'human-monitor-command', { 'command-line': 'info jit' });
+    const liveCode = parseInfoJit(String(infoJit))!.codeBytes;
 
     await vm.trimIdleMemory();
     expect(await vmStatus(paths.qmpSock)).toBe('running');
     // ~21 MiB are zero pages after a boot and a rehearsal; at least 4 MiB must have gone.
     expect(fs.statSync(memfd).blocks * 512).toBeLessThan(allocatedBefore - 4 * MiB);
     expect(pssShmemKiB(vm.pid)).toBeLessThan(shmemBefore - 4096);
-    // The boot filled the 32 MiB code buffer once; ~17 MiB of it hold live code after the rehearsal.
-    expect(fs.statSync(jit).blocks * 512).toBeLessThan(jitBefore - 4 * MiB);
+    // The code buffer keeps its live code and the trim's margin, nothing above (1 MiB of slack:
+    // the idle guest may still translate a little between `info jit` and the trim). With
+    // Debian's kernel the boot fills the 32 MiB buffer once and flushes it, and ~17 MiB hold
+    // live code after the rehearsal, so ~14 MiB go; podvisor's own kernel translates less
+    // (~25 MiB), never fills it, and there may be little or nothing above the live code.
+    expect(fs.statSync(jit).blocks * 512).toBeLessThanOrEqual(liveCode + JIT_MARGIN_BYTES + MiB);
 
     // The guest's memory is intact and TCG translates into the trimmed buffer: a process's
     // output and busybox read over virtio-fs (QEMU's stop and cont also stopped and restarted

@@ -19,7 +19,8 @@ import { openContext } from '../../build/context';
 import { parseDockerfile } from '../../build/parse';
 import { BuildCache } from '../../build/cache';
 import { Builder, BuildError, type BuildMessage } from '../../build/builder';
-import { PodBuildBackend } from '../../build/backend';
+import { PodBuildBackend, type StepHostConfig } from '../../build/backend';
+import { parsePlatform } from '../../storage/registry/manifest';
 import { parseTagged } from '../../storage/reference';
 import { decodeRegistryAuth, type AuthConfig } from '../../storage/registry/auth';
 import { loginDomain } from '../../storage/service';
@@ -67,6 +68,15 @@ export function register(router: Router, services: ApiServices): void {
       const r = parseTagged(t);
       if (r.digest !== undefined) throw new InvalidArgumentError(`invalid reference format: ${t}`);
     }
+    const platform = query.platform ? parsePlatform(query.platform) : undefined;
+    if (platform && platform.os !== 'linux') throw new InvalidArgumentError(`"${platform.os}": operating system is not supported`);
+    const hostConfig: StepHostConfig = {
+      ...(query.networkmode ? { NetworkMode: query.networkmode } : {}),
+      ...(query.extrahosts.length ? { ExtraHosts: query.extrahosts.flatMap((h) => h.split(',')).filter(Boolean) } : {}),
+      ...(query.cpusetcpus ? { CpusetCpus: query.cpusetcpus } : {}),
+      ...(query.memory ? { Memory: query.memory } : {}),
+      ...(query.shmsize ? { ShmSize: query.shmsize } : {}),
+    };
     const buildArgs = jsonParam<string | null>(query.buildargs, 'buildargs');
     const labels = jsonParam<string>(query.labels, 'labels');
     const tmp = path.join(services.system.dataRoot, 'build-tmp');
@@ -86,7 +96,7 @@ export function register(router: Router, services: ApiServices): void {
     };
     try {
       const df = parseDockerfile(context.dockerfile);
-      const backend = new PodBuildBackend(images, c, tmp, services.system.version, registryConfig(req.get('X-Registry-Config')));
+      const backend = new PodBuildBackend(images, c, tmp, services.system.version, registryConfig(req.get('X-Registry-Config')), hostConfig, platform);
       const builder = new Builder(backend, cacheOf(), context.dir, {
         tags: query.t,
         quiet: query.q,
@@ -117,16 +127,29 @@ export function register(router: Router, services: ApiServices): void {
     const ids = await cacheOf().clear();
     let reclaimed = 0;
     const deleted: string[] = [];
-    for (const id of ids) {
-      const img = images.store.byId(id);
-      if (!img || img.repoTags.length || img.repoDigests.length || images.store.usersOf(id).length) continue;
-      try {
-        await images.store.remove(id.slice('sha256:'.length));
-        deleted.push(id);
-        reclaimed += img.size;
-      } catch {
-        // An image another one is built on, or in use: kept.
+    // Step images form chains (each the parent of the next): a pass deletes those without
+    // children, which frees their parents for the next pass.
+    let left = ids;
+    for (let progress = true; progress && left.length; ) {
+      progress = false;
+      const next: string[] = [];
+      for (const id of left) {
+        const img = images.store.byId(id);
+        if (!img || img.repoTags.length || img.repoDigests.length || images.store.usersOf(id).length) continue;
+        if (images.store.children(id).length) {
+          next.push(id);
+          continue;
+        }
+        try {
+          await images.store.remove(id.slice('sha256:'.length));
+          deleted.push(id);
+          reclaimed += img.size;
+          progress = true;
+        } catch {
+          // In use meanwhile: kept.
+        }
       }
+      left = next;
     }
     sendJson(res, 200, { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
   }));

@@ -127,6 +127,10 @@ function listImages(images: ImageService, query: ListQuery): unknown[] {
   const out = images.store
     .list()
     .filter((img) => {
+      // An untagged image with children (a build step's) shows only with `all`; dangling
+      // ones are the heads (dockerd).
+      const untagged = img.repoTags.length === 0 && img.repoDigests.length === 0;
+      if (untagged && (!query.all || dangling === true) && images.store.children(img.id).length) return false;
       if (dangling === true && img.repoTags.length > 0) return false;
       if (dangling === false && img.repoTags.length === 0) return false;
       if (f.reference?.length && !matchesReference(img, f.reference)) return false;
@@ -187,7 +191,8 @@ export function register(router: Router, services: ApiServices): void {
   router.get('/images/*name/history', typed('GET /images/*name/history', ({ params }, _req, res) => {
     const images = svc(services, 'images');
     const layerSize = (d: string) => (images.layers.has(d) ? images.layers.get(d).size : undefined);
-    sendJson(res, 200, imageHistoryJson(images.store.find(params.name), layerSize));
+    const img = images.store.find(params.name);
+    sendJson(res, 200, imageHistoryJson(img, layerSize, images.store.ancestry(img.id)));
   }));
   router.post('/images/*name/tag', typed('POST /images/*name/tag', async ({ params, query }, _req, res) => {
     const images = svc(services, 'images');

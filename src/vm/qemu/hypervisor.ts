@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import type { Agent, Hypervisor, Vm, VmConfig, VmSize } from '../types';
+import type { GuestImages } from '../guest-images';
 import { planDevices } from '../devices';
 import { volumeVirtiofsdArgs } from '../devices/volume-share';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
@@ -47,8 +48,14 @@ export interface QemuHypervisorOptions {
   adoptTimeoutMs?: number;
   /** Extra guest kernel parameters. */
   kernelArgs?: string[];
-  /** Extra microvm machine properties (experiments with other guest kernels, e.g. `acpi=off`). */
+  /** Extra microvm machine properties the kernel needs (e.g. `acpi=off`: GuestImages.machineOpts). */
   machineOpts?: string[];
+  /**
+   * The guest to boot, asked before every boot instead of kernel, initrd and machineOpts: the
+   * daemon passes its choice of kernel (guest-images.ts), so a kernel the bootstrap builds in
+   * the background is booted as soon as it is there, without a restart.
+   */
+  guest?: () => GuestImages;
   /** Host TSC kHz for TCG guests; default read from the host, null to never pass it. */
   tscKhz?: number | null;
   /**
@@ -82,6 +89,7 @@ export class QemuHypervisor implements Hypervisor {
   /** Boots under way (close() waits for them). */
   private readonly booting = new Set<Promise<unknown>>();
   private closing = false;
+  private lastKernel: string | undefined;
 
   constructor(private readonly opts: QemuHypervisorOptions) {
     this.bootNice = opts.bootNice ?? (process.getuid?.() === 0 ? 10 : 0);
@@ -101,10 +109,22 @@ export class QemuHypervisor implements Hypervisor {
   }
 
   /** Tools and images, checked on every boot so installing them needs no daemon restart. */
-  private preflight(): QemuTools {
+  private preflight(): { tools: QemuTools; guest: GuestImages } {
     const tools = locateQemuTools(this.opts.tools);
-    checkGuestImages(this.opts.kernel, this.opts.initrd);
-    return tools;
+    const guest = this.guestImages();
+    checkGuestImages(guest.kernel, guest.initrd);
+    return { tools, guest };
+  }
+
+  /** The guest the next boot runs (QemuHypervisorOptions.guest, else the fixed images). */
+  private guestImages(): GuestImages {
+    const { kernel, initrd, machineOpts } = this.opts;
+    const guest = this.opts.guest?.() ?? { kernel, initrd, machineOpts };
+    if (guest.kernel !== this.lastKernel) {
+      if (this.lastKernel !== undefined) log.info(`VMs now boot ${guest.kernel}`);
+      this.lastKernel = guest.kernel;
+    }
+    return guest;
   }
 
   /** Boot a VM; one retry after a failed or hung boot (see types.ts). */
@@ -127,13 +147,13 @@ export class QemuHypervisor implements Hypervisor {
   }
 
   private async createVmRetrying(config: VmConfig): Promise<Vm> {
-    const tools = this.preflight();
+    const { tools, guest } = this.preflight();
     try {
-      return await this.bootOnce(tools, config);
+      return await this.bootOnce(tools, guest, config);
     } catch (first) {
       log.warn(`${(first as Error).message.split('\n')[0]}; retrying once`);
       if (this.closing) throw first;
-      return await this.bootOnce(tools, config);
+      return await this.bootOnce(tools, guest, config);
     }
   }
 
@@ -144,7 +164,7 @@ export class QemuHypervisor implements Hypervisor {
     return vm;
   }
 
-  private async bootOnce(tools: QemuTools, config: VmConfig): Promise<Vm> {
+  private async bootOnce(tools: QemuTools, guest: GuestImages, config: VmConfig): Promise<Vm> {
     const started = Date.now();
     const size = config.size;
     const id = randomBytes(6).toString('hex');
@@ -171,7 +191,7 @@ export class QemuHypervisor implements Hypervisor {
       const virtiofsdMs = Date.now() - started;
       qemu = await spawnDetached(
         tools.qemu,
-        qemuArgs({ id, size, accel: this.opts.accel, kernel: this.opts.kernel, initrd: this.opts.initrd, cmdline: this.cmdline, paths, devices, splitWx: this.splitWx(size), machineOpts: this.opts.machineOpts }),
+        qemuArgs({ id, size, accel: this.opts.accel, kernel: guest.kernel, initrd: guest.initrd, cmdline: this.cmdline, paths, devices, splitWx: this.splitWx(size), machineOpts: guest.machineOpts }),
         paths.qemuLog,
       );
       faultPoint('after-qemu-spawn');
@@ -181,7 +201,7 @@ export class QemuHypervisor implements Hypervisor {
       writeVmRecord(paths, {
         format: 1, id, size, accel: this.opts.accel, qemuPid: qemu.pid!, virtiofsdPid: virtiofsd.pid!,
         ...(volumesVirtiofsd ? { volumesVirtiofsdPid: volumesVirtiofsd.pid! } : {}), devices,
-        createdAt: new Date().toISOString(), kernel: this.opts.kernel, initrd: this.opts.initrd,
+        createdAt: new Date().toISOString(), kernel: guest.kernel, initrd: guest.initrd,
       });
       faultPoint('after-vm-json');
       agentPromise = this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.bootTimeoutMs });
@@ -198,7 +218,7 @@ export class QemuHypervisor implements Hypervisor {
         agent, processEnd, virtiofsdEnd,
         ...(this.splitWx(size) ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
       });
-      if (this.opts.reclaimAfterBoot ?? true) vm.reclaimBootMemory([this.opts.kernel, this.opts.initrd]);
+      if (this.opts.reclaimAfterBoot ?? true) vm.reclaimBootMemory([guest.kernel, guest.initrd]);
       return this.owned(vm);
     } catch (err) {
       // Late agent connections are closed; the processes and the directory go.

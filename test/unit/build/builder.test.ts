@@ -19,6 +19,9 @@ class FakeBackend implements BuildBackend {
   runs: Array<{ cmd: string[]; env: string[] }> = [];
   writes = 0;
   exitCode = 0;
+  /** Containers created and not yet removed. */
+  containers = new Set<string>();
+  private made = 0;
   constructor() {
     this.images.set('sha256:' + 'b'.repeat(64), { architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: ['sha256:' + '1'.repeat(64)] } });
   }
@@ -38,10 +41,17 @@ class FakeBackend implements BuildBackend {
   async configImage(step: StepImage) {
     return this.add(step);
   }
-  async run(_step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (c: Buffer) => void) {
+  async createStep() {
+    const id = String(++this.made).padStart(64, 'e');
+    this.containers.add(id);
+    return id;
+  }
+  async run(_step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (c: Buffer, s: 'stdout' | 'stderr') => void) {
     this.runs.push({ cmd, env });
+    this.containers.add('c'.repeat(64));
     onStart('c'.repeat(64));
-    out(Buffer.from('output of the step\n'));
+    out(Buffer.from('output of the step\n'), 'stdout');
+    out(Buffer.from('complaint\n'), 'stderr');
     return { containerId: 'c'.repeat(64), exitCode: this.exitCode };
   }
   async commit(_id: string, step: StepImage) {
@@ -54,7 +64,9 @@ class FakeBackend implements BuildBackend {
   async readImage<T>(): Promise<T> {
     throw new Error('not in this test');
   }
-  async removeContainer() {}
+  async removeContainer(id: string) {
+    this.containers.delete(id);
+  }
   async tag() {}
 }
 
@@ -82,7 +94,7 @@ test('one image per step, the classic output, then a cached rebuild that runs no
   const first = await build(b, DF, { buildArgs: { WHO: 'you', UNUSED: 'x' } });
   expect(first.out).toContain('Step 1/7 : FROM base AS first\n ---> bbbbbbbbbbbb\n');
   expect(first.msgs.slice(0, 2)).toEqual([{ stream: 'Step 1/7 : FROM base AS first' }, { stream: '\n' }]);
-  expect(first.out).toContain('Step 5/7 : RUN echo hi $WHO\n ---> Running in cccccccccccc\noutput of the step\nRemoving intermediate container cccccccccccc\n');
+  expect(first.out).toContain('Step 5/7 : RUN echo hi $WHO\n ---> Running in cccccccccccc\noutput of the step\n\x1b[91mcomplaint\n\x1b[0mRemoving intermediate container cccccccccccc\n');
   expect(first.out).toContain('[Warning] One or more build-args [UNUSED] were not consumed\n');
   expect(first.out).toMatch(/Successfully built [0-9a-f]{12}\nSuccessfully tagged app:1\n$/);
   expect(first.msgs).toContainEqual({ aux: { ID: first.id } });
@@ -118,4 +130,42 @@ test('--target stops at the stage; a failing RUN gives its exit code', async () 
   const err = await build(b, DF, { noCache: true }).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(BuildError);
   expect(err).toMatchObject({ message: "The command '/bin/sh -c echo hi $WHO' returned a non-zero code: 7", code: 7 });
+});
+
+test('config steps run in a created container too; quiet, rm=false and forcerm change the stream as in dockerd', async () => {
+  const b = new FakeBackend();
+  const text = 'FROM base\nENV A=1\nRUN exit 0\nLABEL x=y\n';
+  const first = await build(b, text);
+  const id = (n: number) => String(n).padStart(64, 'e').slice(0, 12);
+  // Image IDs vary; container IDs are the fake's.
+  const lines = first.msgs.map((m) => ('stream' in m ? m.stream.replace(/^ ---> [0-9a-f]{12}\n$/, ' ---> IMAGE\n').replace(/built [0-9a-f]{12}/, 'built IMAGE') : m));
+  expect(lines).toEqual([
+    'Step 1/4 : FROM base', '\n', ' ---> IMAGE\n',
+    'Step 2/4 : ENV A=1', '\n', ` ---> Running in ${id(1)}\n`, `Removing intermediate container ${id(1)}\n`, ' ---> IMAGE\n',
+    'Step 3/4 : RUN exit 0', '\n', ' ---> Running in cccccccccccc\n', 'output of the step\n', '\x1b[91mcomplaint\n\x1b[0m', 'Removing intermediate container cccccccccccc\n', ' ---> IMAGE\n',
+    'Step 4/4 : LABEL x=y', '\n', ` ---> Running in ${id(2)}\n`, `Removing intermediate container ${id(2)}\n`, ' ---> IMAGE\n',
+    { aux: { ID: first.id } }, 'Successfully built IMAGE\n', 'Successfully tagged app:1\n',
+  ]);
+  expect(b.containers.size).toBe(0);
+
+  // Quiet: the ID only (no aux); rm=false keeps every step's container.
+  const quiet = await build(b, text, { quiet: true, noCache: true, rm: false });
+  expect(quiet.msgs).toEqual([{ stream: `${quiet.id}\n` }]);
+  expect(b.containers.size).toBe(3);
+
+  // A failing quiet build sends what it held back, then fails; without forcerm the failed
+  // step's container stays, with forcerm it goes and the stream says so.
+  b.containers.clear();
+  b.exitCode = 2;
+  const msgs: BuildMessage[] = [];
+  const run = (opts: Partial<BuildOptions>) => new Builder(b, new BuildCache(path.join(dir, 'c2.json')), dir, { ...OPTS, noCache: true, ...opts }, (m) => msgs.push(m)).build(parseDockerfile(text));
+  await expect(run({ quiet: true })).rejects.toThrow('returned a non-zero code: 2');
+  const held = msgs.map((m) => ('stream' in m ? m.stream : '')).join('');
+  expect(held.startsWith('Step 1/4 : FROM base\n')).toBe(true);
+  expect(held.endsWith('Step 3/4 : RUN exit 0\n ---> Running in cccccccccccc\noutput of the step\n\x1b[91mcomplaint\n\x1b[0m')).toBe(true);
+  expect([...b.containers]).toEqual(['c'.repeat(64)]);
+  msgs.length = 0;
+  await expect(run({ forceRm: true })).rejects.toThrow('returned a non-zero code: 2');
+  expect(msgs.map((m) => ('stream' in m ? m.stream : '')).join('').endsWith('complaint\n\x1b[0mRemoving intermediate container cccccccccccc\n')).toBe(true);
+  expect(b.containers.size).toBe(0);
 });

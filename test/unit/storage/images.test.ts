@@ -128,3 +128,44 @@ test('the state survives a reopen, and prune removes only dangling images', asyn
   expect(store.byId(a)).toBeUndefined();
   expect(store.byId(b)).toBeDefined();
 });
+
+test('a build chain: children block rmi, rmi of the top deletes its untagged parents, prune goes from the heads', async () => {
+  const base = await addImage(['base'], ['127.0.0.1:5000/busybox:latest'], 'base');
+  // Two untagged steps on the base, then the tagged top; the base was pulled (no parent kept).
+  const step = async (parent: string, label: string, layerNames: string[], refs: string[] = []) => {
+    const diffIds = [];
+    for (const l of layerNames) diffIds.push(await addLayer(l));
+    const config: ImageConfig = { architecture: 'amd64', os: 'linux', config: { Labels: { l: label } }, rootfs: { type: 'layers', diff_ids: diffIds } };
+    const id = await content.put(Buffer.from(JSON.stringify(config)));
+    await store.commit({ id, config, layers: diffIds, refs: refs.map(parseTagged), parent });
+    return id;
+  };
+  const s1 = await step(base, 's1', ['base']);
+  const s2 = await step(s1, 's2', ['base', 'run']);
+  const top = await step(s2, 'top', ['base', 'run'], ['app:1']);
+  expect(store.children(s1)).toEqual([s2]);
+  expect(store.ancestry(top).map((i) => i.id)).toEqual([top, s2, s1, base]);
+  expect(store.byId(top)?.parent).toBe(s2);
+
+  const blocked = await failure(() => store.remove(s2));
+  expect(blocked.err).toBeInstanceOf(ImageDeleteConflictError);
+  expect(blocked.docker).toBe(`conflict: unable to delete ${s2.slice(7, 19)} (cannot be forced) - image has dependent child images`);
+  await expect(store.remove(s1, { force: true })).rejects.toBeInstanceOf(ImageDeleteConflictError);
+
+  // A second tagged image on s1 keeps s1 when the first chain goes.
+  const other = await step(s1, 'other', ['base', 'other'], ['other:1']);
+  const items = await store.remove('app:1', { prune: true });
+  expect(items).toEqual([{ untagged: 'app:1' }, { deleted: top }, { deleted: s2 }, { deleted: expect.stringMatching(/^sha256:/) }]);
+  expect(store.byId(s1)).toBeDefined();
+  expect(store.byId(base)).toBeDefined();
+
+  // Prune (dangling): an untagged head goes with its untagged parents; the tagged image and
+  // the parent it needs stay.
+  const loose = await step(s1, 'loose', ['base', 'loose']);
+  const s3 = await step(loose, 's3', ['base', 'loose']);
+  const pruned = await store.prune(true, () => true);
+  expect(pruned.items.filter((i) => 'deleted' in i && (i.deleted === s3 || i.deleted === loose))).toEqual([{ deleted: s3 }, { deleted: loose }]);
+  expect(store.byId(s3)).toBeUndefined();
+  expect(store.byId(other)).toBeDefined();
+  expect(store.byId(s1)).toBeDefined();
+});
