@@ -11,7 +11,12 @@
  *  - podvisor replace: the running pod replaced by a created one of the same spec on its VM,
  *    POST /v1/pods/OLD/replace {with: NEW, timeout: 0} (busybox sleep as PID 1 ignores
  *    SIGTERM, so the old pod is SIGKILLed at once: a replace, not a grace period, is timed);
- *  - dockerd: POST /containers/create + POST /containers/{id}/start of the same container.
+ *  - dockerd: POST /containers/create + POST /containers/{id}/start of the same container;
+ *  - a 3-container pod (a Kubernetes Pod of three busybox `sleep 3600` containers) started by
+ *    POST /v1/pods {spec, start: true} from a warm pool, against the same three containers
+ *    as single ones, one after the other as a script's three `docker run -d` would (create +
+ *    start each), on podvisor's Docker API (one VM each: the first from the pool, the next
+ *    ones boot) and on dockerd + runc.
  * The pods and containers made are removed after each round, untimed.
  *
  *   npm run bench:pods       (needs bootstrap --bench: docker.io, docker-registry)
@@ -31,6 +36,24 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 12000);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 const SPEC = { image: IMAGE, command: ['sleep', '3600'] };
+/** The 3-container pod: the same container three times, as a Kubernetes Pod. */
+const TRIO = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'trio' },
+  spec: { containers: ['a', 'b', 'c'].map((name) => ({ name, image: IMAGE, command: ['sleep', '3600'] })) },
+};
+
+/** POST /containers/create + start of `sleep 3600`, three times in a row (`docker run -d` x3); the ids. */
+async function threeContainers(c: Client): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const id = (await c.json<{ Id: string }>('POST', '/v1.41/containers/create', { Image: IMAGE, Cmd: ['sleep', '3600'] })).Id;
+    await c.json('POST', `/v1.41/containers/${id}/start`);
+    ids.push(id);
+  }
+  return ids;
+}
 
 /** Seconds an async call takes. */
 async function timed(fn: () => Promise<unknown>): Promise<number> {
@@ -58,6 +81,9 @@ async function main(): Promise<void> {
     const runPodCold: number[] = [];
     const replace: number[] = [];
     const docker: number[] = [];
+    const trioPod: number[] = [];
+    const trioPv: number[] = [];
+    const trioDocker: number[] = [];
     for (let r = 0; r < RUNS; r++) {
       // run-pod from a warm pool.
       let oldId = '';
@@ -83,13 +109,30 @@ async function main(): Promise<void> {
       await dd.json('DELETE', `/v1.41/containers/${cid}?force=1`);
       // The VM replace reused is destroyed with its pod; the pool refills meanwhile (untimed).
       await sleep(SETTLE_MS);
+
+      // A 3-container pod from a warm pool, against three single containers.
+      let trioId = '';
+      trioPod.push(await timed(async () => (trioId = (await pv.json<{ id: string }>('POST', '/v1/pods', { spec: TRIO, start: true })).id)));
+      await pv.json('DELETE', `/v1/pods/${trioId}?force=1`);
+      await sleep(SETTLE_MS);
+      let pvIds: string[] = [];
+      trioPv.push(await timed(async () => (pvIds = await threeContainers(pv))));
+      let ddIds: string[] = [];
+      trioDocker.push(await timed(async () => (ddIds = await threeContainers(dd))));
+      process.stdout.write(`round ${r + 1}/${RUNS}: 3-container pod ${trioPod[r].toFixed(3)} s, podvisor docker run -d x3 ${trioPv[r].toFixed(3)} s, dockerd docker run -d x3 ${trioDocker[r].toFixed(3)} s\n`);
+      for (const id of pvIds) await pv.json('DELETE', `/v1.41/containers/${id}?force=1`);
+      for (const id of ddIds) await dd.json('DELETE', `/v1.41/containers/${id}?force=1`);
+      await sleep(SETTLE_MS);
     }
-    const line = (what: string, xs: number[]) => `  ${what.padEnd(52)} ${(median(xs) * 1000).toFixed(0)} ms\n`;
+    const line = (what: string, xs: number[]) => `  ${what.padEnd(56)} ${(median(xs) * 1000).toFixed(0)} ms\n`;
     process.stdout.write(`\nmedians of ${RUNS} rounds (request wall time), accel ${process.env.PODVISOR_ACCEL ?? 'auto'}, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
     process.stdout.write(line('podvisor run-pod (POST /v1/pods, start, warm pool)', runPod));
     process.stdout.write(line('podvisor run-pod, no pool (the VM boots)', runPodCold));
     process.stdout.write(line('podvisor replace (same VM, old pod SIGKILLed)', replace));
     process.stdout.write(line('dockerd + runc create + start', docker));
+    process.stdout.write(line('podvisor 3-container pod (POST /v1/pods, warm pool)', trioPod));
+    process.stdout.write(line('podvisor 3 containers, create + start x3 (docker API)', trioPv));
+    process.stdout.write(line('dockerd + runc 3 containers, create + start x3', trioDocker));
     const cleans = [...podvisor.logs().matchAll(/cleaned for reuse in (\d+) ms/g)].map((m) => Number(m[1]) / 1000);
     if (cleans.length) process.stdout.write(line('  of which the cleaning of the VM (daemon log)', cleans));
   } finally {

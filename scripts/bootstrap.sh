@@ -21,15 +21,16 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 # Runtime: QEMU (with virtiofsd in qemu-system-common), busybox for the guest, lz4 to unpack
 # the kernel, cpio for the initramfs, a C toolchain for the agent, attr (setfattr: layer xattrs
 # and overlay opaque markers, src/storage/fsops.ts). Tests also use python3-docker (docker-py)
-# and docker-compose (Debian's 1.29, the compose project test).
+# and docker-compose (Debian's 1.29, the compose project test), and bzip2, xz and zstd to make
+# the compressed archives that import and load are tested with.
 pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 kmod attr)
 # podvisor's own guest kernel is built from Debian's kernel sources (scripts/guest-kernel.sh),
 # which needs linux-source-6.1, flex, bison, bc and libelf-dev (objtool).
 own_kernel=${PODVISOR_GUEST_KERNEL:-own}
 if [ "$own_kernel" != debian ]; then pkgs+=(linux-source-6.1 flex bison bc libelf-dev); fi
 case "$mode" in
-  --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose debootstrap) ;;
-  --bench) pkgs+=(docker-registry apache2-utils docker.io debootstrap socat) ;;
+  --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose debootstrap bzip2 xz-utils zstd) ;;
+  --bench) pkgs+=(docker-registry apache2-utils docker.io debootstrap docker-compose socat) ;;
 esac
 # debootstrap: the Debian fixture images (debian:bookworm, debian-nginx), built from Debian's
 # mirror once per recipe (test/fixtures/debian-rootfs.sh). socat: the network benchmark relays

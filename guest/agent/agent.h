@@ -313,6 +313,9 @@ int64_t process_resume_stream(struct process *p, int s, uint64_t durable);
 /* Output credit became available on the io channel (used to rotate fairness). */
 extern uint32_t g_rr;
 
+/* mounts.c: every emptydir removed (the VM made fit for another pod). 0, or -1 with *e set. */
+int emptydirs_clear(struct agent_error *e);
+
 /* ---- files.c -------------------------------------------------------------------------- */
 int valid_container_path(const char *path);
 int file_write(struct container *c, const char *path, const uint8_t *data, size_t len, uint32_t mode,
@@ -373,6 +376,7 @@ void op_add_route(const struct tlv_msg *m, uint32_t id);
 void op_list_interfaces(uint32_t id);
 void op_mount(const struct tlv_msg *m, uint32_t id);
 void op_unmount(const struct tlv_msg *m, uint32_t id);
+void op_clean_pod(uint32_t id);
 
 /* ---- pid1.c --------------------------------------------------------------------------- */
 /* Mounts, modules, share, lo; returns the console fd for logging (or -1). */

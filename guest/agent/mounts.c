@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <linux/openat2.h>
 #include <sched.h>
 #include <stdio.h>
@@ -313,6 +314,27 @@ int unmount_in_container(struct container *c, const char *path, struct agent_err
   int err = in_container(c, path, -1, 1);
   if (err) {
     set_error(e, code_for_errno(err), err, "unmount %s: %s", path, strerror(err));
+    return -1;
+  }
+  return 0;
+}
+
+/* nftw callback: remove one entry below the emptydir root (depth first, the root kept). */
+static int clear_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  if (ftw->level == 0) return 0;
+  int r = flag == FTW_DP ? rmdir(path) : unlink(path);
+  return r < 0 && errno != ENOENT ? errno : 0;
+}
+
+int emptydirs_clear(struct agent_error *e) {
+  /* FTW_PHYS: symlinks are removed, not followed; FTW_MOUNT: nothing of another file system
+   * is walked (none is mounted there: containers mount emptydirs in their own namespaces). */
+  int r = nftw(PV_EMPTYDIR_DIR, clear_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+  if (r < 0 && errno == ENOENT) return 0;
+  if (r != 0) {
+    int err = r > 0 ? r : errno;
+    set_error(e, code_for_errno(err), err, "clearing %s: %s", PV_EMPTYDIR_DIR, strerror(err));
     return -1;
   }
   return 0;

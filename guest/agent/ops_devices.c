@@ -1,6 +1,6 @@
 /*
  * ops_devices.c - the control-channel requests for the VM's devices: CONFIGURE_INTERFACE,
- * ADD_ROUTE, LIST_INTERFACES (netif.c) and MOUNT, UNMOUNT (mounts.c). Each field is decoded
+ * ADD_ROUTE, LIST_INTERFACES (netif.c) and MOUNT, UNMOUNT, CLEAN_POD (mounts.c). Each field is decoded
  * and checked here (fixed sizes, no repeats, ranges); the modules check the rest.
  */
 #include <errno.h>
@@ -100,5 +100,17 @@ void op_unmount(const struct tlv_msg *m, uint32_t id) {
   if (!c || need_str(m, id, PV_TAG_PATH, "path", path, PV_MAX_PATH) < 0) return;
   struct agent_error e;
   if (unmount_in_container(c, path, &e) < 0) return reply_error(id, &e);
+  reply_ack_empty(id);
+}
+
+void op_clean_pod(uint32_t id) {
+  struct agent_error e;
+  for (int i = 0; i < PV_MAX_CONTAINERS; i++)
+    if (g_containers[i].used) {
+      set_error(&e, PV_ERR_CONFLICT, EBUSY, "container %s still exists", g_containers[i].id);
+      return reply_error(id, &e);
+    }
+  if (emptydirs_clear(&e) < 0) return reply_error(id, &e);
+  logf_("pod state cleaned: no emptydir left");
   reply_ack_empty(id);
 }

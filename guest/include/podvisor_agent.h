@@ -140,6 +140,10 @@
  *        container's init; nothing for execs). *_FROM is where the re-sent stream starts:
  *        larger than *_DURABLE when that much was no longer kept (lost). INVALID when an
  *        offset is beyond what the process wrote; CONFLICT once the process is attached.
+ *   PV_OP_CLEAN_POD          -                             -> ACK
+ *        Makes the VM fit for another pod: every emptydir (and what is in it) removed.
+ *        CONFLICT while any container exists (destroy them first); the pod's shared PID and
+ *        UTS namespaces are already gone with the last container.
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -255,6 +259,7 @@
 #define PV_OP_MOUNT 32
 #define PV_OP_UNMOUNT 33
 #define PV_OP_RESUME_OUTPUT 40
+#define PV_OP_CLEAN_POD 41
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0

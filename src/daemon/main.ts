@@ -8,6 +8,7 @@ import { USAGE } from './flags';
 import { loadDaemonOptions } from './config-file';
 import { dockerHostFor, planListeners, serveOn, type ApiServer } from './listen';
 import { createApiApp } from '../api/v1.41/server';
+import { dockerContainerView } from '../api/v1.41/pod-containers';
 import { createNativeApp, isNativeRequest } from '../api/native/server';
 import { HeldVms } from '../vm/idle-vms';
 import { watchEventLoopLag } from '../util/loop-lag';
@@ -119,7 +120,7 @@ async function main(argv: string[]): Promise<void> {
   let networksOpened: (m: Awaited<ReturnType<typeof openNetworks>>) => void = () => undefined;
   const networks = new Promise<Awaited<ReturnType<typeof openNetworks>>>((resolve) => (networksOpened = resolve));
   // VMs the user holds (run-vm, stop --keep-vm): booted from the pool, of the pool's config.
-  const heldVms = new HeldVms(vmFactory, { size: vmDefaults, devices: { nics: canCreateTaps() ? POD_VM_NICS : 0 } });
+  const heldVms = new HeldVms(vmFactory, { size: vmDefaults, devices: { nics: canCreateTaps() ? POD_VM_NICS : 0 } }, path.join(opts.dataRoot, 'held-vms.json'));
   const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot, repairFrontend, networks }, heldVms);
   images.store.setRunningProbe((id) => {
     try {
@@ -137,7 +138,8 @@ async function main(argv: string[]): Promise<void> {
   const staleArchiveMounts = await archive.reclaimStale();
   if (staleArchiveMounts) log.info(`detached ${staleArchiveMounts} archive mount(s) left by an earlier daemon`);
   const containers = {
-    pods,
+    // Docker sees each container of a pod of several as a container of its own.
+    pods: dockerContainerView(pods),
     images: images.store,
     events,
     vmDefaults,
@@ -185,8 +187,10 @@ async function main(argv: string[]): Promise<void> {
   // no running container claims), then fill the pool; all in the background. A shutdown waits
   // for the reclaim, so a daemon stopped right after its start leaves no orphan behind.
   let stopping = false;
-  const reclaimed = adopted.then((ids) => {
+  const reclaimed = adopted.then(async (ids) => {
     for (const id of ids) keepVms.add(id);
+    // Idle VMs an earlier daemon held (it died without stopping them) are the user's still.
+    for (const id of await heldVms.restore(hypervisor)) keepVms.add(id);
     return reclaimOrphanVms(hypervisor, keepVms);
   });
   void reclaimed.then(() => {

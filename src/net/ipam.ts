@@ -3,7 +3,7 @@
  * which addresses are taken and by whom. The state is plain JSON kept in the network's record,
  * so allocations survive a restart; a released address is handed out again (lowest first).
  */
-import { ConflictError, InvalidArgumentError } from '../errors';
+import { ConflictError, ForbiddenError, InvalidArgumentError } from '../errors';
 import { contains, formatCidr, formatIp, parseCidr, parseIp, sizeOf, within, type Cidr } from './ipv4';
 
 /** The persisted IPAM state of one network. */
@@ -84,6 +84,22 @@ export function allocate(state: IpamState, owner: string, requested?: string): s
     }
   }
   throw new ConflictError(`no available IPv4 addresses on this network's address pools: ${state.subnet}`);
+}
+
+/**
+ * Hold the auxiliary addresses of `docker network create --aux-address` (name -> address) so
+ * that no container gets them, with dockerd's 403s for an address that does not parse or lies
+ * outside the subnet. `network` is the network's name, for the message. Mutates `state`.
+ */
+export function reserveAuxiliary(state: IpamState, aux: Record<string, string>, network: string): void {
+  const subnet = parseCidr(state.subnet);
+  for (const [name, addr] of Object.entries(aux)) {
+    const ip = parseIp(addr);
+    if (ip === undefined) throw new ForbiddenError(`non parsable secondary ip address (${name}:${addr}) passed for network ${network}`);
+    if (!contains(subnet, ip)) throw new ForbiddenError(`auxiliary address: (${name}:${addr}) must belong to the master pool: ${state.subnet}`);
+    const key = formatIp(ip);
+    if (key !== state.gateway) state.allocated[key] = `aux:${name}`;
+  }
 }
 
 /** Give back every address `owner` holds. Mutates `state`. */

@@ -7,7 +7,7 @@
 import * as crypto from 'node:crypto';
 import { ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors';
 import { logger } from '../util/log';
-import { allocate, macFor, newIpam, prefixOf, releaseOwner } from './ipam';
+import { allocate, macFor, newIpam, prefixOf, releaseOwner, reserveAuxiliary } from './ipam';
 import { formatCidr, overlaps, parseCidr, type Cidr } from './ipv4';
 import { resolveScoped } from './resolve';
 import { NetworkStore } from './store';
@@ -31,8 +31,12 @@ export interface CreateNetworkOptions {
   attachable?: boolean;
   labels?: Record<string, string>;
   options?: Record<string, string>;
-  ipam?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }>;
+  ipam?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }>;
+  /** IPAM driver options (kept for inspect). */
+  ipamOptions?: Record<string, string> | null;
   enableIPv6?: boolean;
+  /** Create even when a network of that name exists (the API's CheckDuplicate false), as dockerd. */
+  allowDuplicate?: boolean;
 }
 
 /** What the pod layer gives when it puts a container on a network. */
@@ -61,7 +65,8 @@ export interface EndpointConfig extends EndpointRecord {
 /** Name of the default network, as in Docker. */
 export const DEFAULT_NETWORK = 'bridge';
 const DEFAULT_MTU = 1500;
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/** The networks every dockerd has; a user network may not take their names. */
+const PREDEFINED = [DEFAULT_NETWORK, 'host', 'none'];
 
 /** Subnets tried for networks created without --subnet; dockerd's own 172.17/16 comes last. */
 export function candidatePool(): Cidr[] {
@@ -177,6 +182,7 @@ export class NetworkManager {
     }
     const id = crypto.randomBytes(32).toString('hex');
     const ipam = newIpam({ subnet: formatCidr(parseCidrLoose(subnet)), gateway: cfg.Gateway, ipRange: cfg.IPRange });
+    if (cfg.AuxiliaryAddresses) reserveAuxiliary(ipam, cfg.AuxiliaryAddresses, o.name);
     const bridge = `pv-${id.slice(0, 12)}`;
     return {
       id,
@@ -202,6 +208,7 @@ export class NetworkManager {
       userSubnet: !!cfg.Subnet,
       ipam,
       ipamConfig: isDefault || !cfg.Subnet ? [{ Subnet: ipam.subnet, Gateway: ipam.gateway }] : (o.ipam ?? []).map((c) => ({ ...c })),
+      ipamOptions: o.ipamOptions ?? null,
       endpoints: {},
     };
   }
@@ -217,8 +224,10 @@ export class NetworkManager {
   /** `docker network create`: the record, then the bridge, rules and DNS; an event. */
   create(o: CreateNetworkOptions): Promise<NetworkRecord> {
     return this.serial(async () => {
-      if (!NAME_RE.test(o.name)) throw new InvalidArgumentError(`invalid name: ${o.name}`);
-      if ([...this.nets.values()].some((n) => n.name === o.name)) throw new ConflictError(`network with name ${o.name} already exists`);
+      // dockerd takes any non-empty name ("test 01" included): names are labels, never paths.
+      if (o.name === '') throw new InvalidArgumentError('invalid name: ');
+      if (PREDEFINED.includes(o.name)) throw new ForbiddenError(`operation is not permitted on predefined ${o.name} network `);
+      if (!o.allowDuplicate && [...this.nets.values()].some((n) => n.name === o.name)) throw new ConflictError(`network with name ${o.name} already exists`);
       const rec = await this.newRecord(o);
       await this.store.save(rec);
       this.nets.set(rec.id, rec);

@@ -54,6 +54,8 @@ export interface NetworkRecord {
   isDefault: boolean;
   ipam: IpamState;
   /** IPAM as the user asked it (dockerd reports Config as given). */
-  ipamConfig: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }>;
+  ipamConfig: Array<{ Subnet?: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }>;
+  /** IPAM driver options as given (inspect echoes them; null when none were sent). */
+  ipamOptions?: Record<string, string> | null;
   endpoints: Record<string, EndpointRecord>;
 }

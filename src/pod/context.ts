@@ -18,7 +18,7 @@ import type { PodNetworks } from './network';
 import { ExecStore } from './exec';
 import { LogWriter } from './logs';
 import { PodRegistry, tryLogPolicy, type Entry } from './registry';
-import { mainContainer, type PodRecord } from './types';
+import { containersOf, mainContainer, type PodRecord } from './types';
 import { VmReuse } from './vm-reuse';
 
 const log = logger('pod');
@@ -114,6 +114,24 @@ export class PodContext {
     // front end's pods have that one container only.
     const attrs = { ...r.sandbox.spec.labels, image: mainContainer(r).spec.imageRef, name: r.name, ...extra };
     this.deps.events.emit('container', action, r.id, attrs);
+  }
+
+  /**
+   * Publish dockerd's `volume mount` (just before `start`) or `volume unmount` (just after
+   * `die`) event for every volume that the pod's app containers mount; binds and tmpfs have
+   * none, as in dockerd.
+   */
+  emitVolumes(r: PodRecord, action: 'mount' | 'unmount'): void {
+    for (const c of containersOf(r)) {
+      if (c.spec.init) continue;
+      for (const m of c.spec.mounts ?? []) {
+        if (m.type !== 'volume' || !m.name) continue;
+        const attrs: Record<string, string> = action === 'mount'
+          ? { container: c.spec.id, destination: m.target, driver: m.driver ?? 'local', propagation: '', 'read/write': String(!m.readOnly) }
+          : { container: c.spec.id, driver: m.driver ?? 'local' };
+        this.deps.events.emit('volume', action, m.name, attrs);
+      }
+    }
   }
 
   /** Keep `p` in the background set until it settles; its failure is logged, never thrown. */

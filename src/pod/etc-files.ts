@@ -18,6 +18,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+/**
+ * The files written into a container's /etc at each start (dockerd bind-mounts them from
+ * outside the root filesystem instead, so `docker diff` never shows them).
+ */
+export const ETC_FILES_AT_START: readonly string[] = ['/etc/hostname', '/etc/hosts', '/etc/resolv.conf'];
+
 /** "Ask the agent instead." */
 export const FALLBACK = Symbol('fallback');
 

@@ -160,6 +160,7 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
   else delete r.sandbox.linkEnv;
   log.debug(`container ${r.id.slice(0, 12)}: started on VM ${started.vm.id} (guest pid ${mainContainer(r).state.pid})`);
   // `start` is published before the exit monitor exists, so `die` can never precede it.
+  ctx.emitVolumes(r, 'mount');
   ctx.emit(r, 'start');
   const run = bindRun(ctx, e, started.vm, started.inits, Date.now());
   await ctx.persist(e);

@@ -16,6 +16,7 @@ import { wake, type Entry, type Run, type WaitCondition, type WaitResult } from 
 import { removeEntry } from './removal';
 import { shouldRestart } from './restart';
 import { tearDownSandbox } from './sandbox';
+import { endInPlace, watchContainer } from './container-restart';
 import { containersOf, mainContainer, setStatus } from './types';
 
 const log = logger('pod');
@@ -38,7 +39,8 @@ export function bindRun(ctx: PodContext, e: Entry, vm: Vm, inits: Map<string, Ag
     io.add(s);
   }
   for (const [id, p] of inits) {
-    // In a pod of several, each container's exit is recorded when it happens.
+    // In a pod of several, each container's exit is recorded when it happens (and the
+    // others than the main one restart in place under the pod's policy).
     if (inits.size > 1) void watchContainer(ctx, e, run, id, p);
     if (p === init) continue;
     // Each other container's output goes to its own log (nobody attaches to it).
@@ -49,39 +51,28 @@ export function bindRun(ctx: PodContext, e: Entry, vm: Vm, inits: Map<string, Ag
   return run;
 }
 
-/**
- * A container of a pod of several whose init exits while the run goes on: recorded as exited
- * with its own code (the pod runs on while any app container runs).
- */
-async function watchContainer(ctx: PodContext, e: Entry, run: Run, id: string, p: AgentProcess): Promise<void> {
-  let exitCode: number;
-  let oomKilled = false;
-  try {
-    const x = await p.exited;
-    exitCode = x.exitCode;
-    oomKilled = x.oomKilled === true;
-  } catch {
-    return; // the VM went away: the run's end records it
-  }
-  const c = e.record.containers[id];
-  if (ctx.closing || e.run !== run || !c) return;
-  c.state = { ...c.state, status: 'exited', pid: 0, exitCode, finishedAt: nowRfc3339(), oomKilled };
-  c.process = undefined;
-  await ctx.persist(e).catch((err) => log.error(`persisting ${e.record.id}: ${(err as Error).message}`));
-}
-
 /** How the main process of a run ended. */
-async function exitOf(run: Run): Promise<{ exitCode: number; oomKilled: boolean; error: string }> {
+async function exitOf(e: Entry, run: Run): Promise<{ exitCode: number; oomKilled: boolean; error: string }> {
   const vmDeath = run.vm.exited.then((x) => {
     throw new UnavailableError(x.expected ? `VM ${run.vm.id} was stopped` : `VM ${run.vm.id} exited unexpectedly: ${x.reason}`);
   });
   vmDeath.catch(() => undefined);
   try {
-    // The run lasts while any of its app containers runs (a pod of one: its init); the
-    // pod's exit code is its main container's.
-    const all = [...run.inits.values()].map((p) => p.exited);
-    await Promise.race([Promise.all(all), vmDeath]);
-    const status = await run.init.exited;
+    // The pod's exit code is its main container's. Once the main container exits, the
+    // others no longer restart in place; when the pod's policy restarts the pod, the run ends
+    // there (the others go with the VM, as their restart would have them); otherwise it lasts
+    // while any app container still runs (a pod of one: its init).
+    const status = await Promise.race([run.init.exited, vmDeath]);
+    endInPlace(run);
+    const r = e.record;
+    if (!shouldRestart(r.sandbox.spec.restartPolicy, status.exitCode, mainContainer(r).restartCount, r.manuallyStopped)) {
+      for (let seen: AgentProcess[] = []; ; ) {
+        const now = [...run.inits.values()];
+        if (now.length === seen.length && now.every((p, i) => p === seen[i])) break;
+        seen = now;
+        await Promise.race([Promise.all(now.map((p) => p.exited)), vmDeath]);
+      }
+    }
     return { exitCode: status.exitCode, oomKilled: status.oomKilled === true, error: '' };
   } catch (err) {
     if (run.forcedExitCode !== undefined) return { exitCode: run.forcedExitCode, oomKilled: false, error: '' };
@@ -101,7 +92,7 @@ async function exitOf(run: Run): Promise<{ exitCode: number; oomKilled: boolean;
 
 /** Wait for the app containers' inits to end, then tear the run down and record the exit. */
 async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
-  const { exitCode, oomKilled, error } = await exitOf(run);
+  const { exitCode, oomKilled, error } = await exitOf(e, run);
   if (ctx.closing) return;
   log.debug(`container ${e.record.id.slice(0, 12)}: main process exited (${exitCode}${error ? `: ${error}` : ''})`);
   // Let the output drain (bounded: a dead VM's streams end at once).
@@ -120,6 +111,8 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
     if (c === main) c.state = { ...c.state, status: 'exited', pid: 0, exitCode, error, finishedAt, oomKilled };
     // Another container still on the VM went down with it (killed: 137).
     else if (c.process) c.state = { ...c.state, status: 'exited', pid: 0, exitCode: 137, finishedAt };
+    // One waiting for its restart in place stays exited (that restart was cancelled).
+    else if (c.state.status === 'restarting') c.state = { ...c.state, status: 'exited' };
     c.process = undefined;
   }
   r.sandbox.vmId = undefined;
@@ -131,6 +124,7 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   // dockerd sends `oom` (from the cgroup's OOM notification) before `die`.
   if (oomKilled) ctx.emit(r, 'oom', {});
   ctx.emit(r, 'die', { exitCode: String(exitCode) });
+  ctx.emitVolumes(r, 'unmount');
   for (const f of [...e.followers]) f();
   wake(e, 'exit', { exitCode, ...(error ? { error } : {}) });
   if (ctx.closing || e.removed) return;

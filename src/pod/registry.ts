@@ -38,6 +38,20 @@ export interface Run {
   forcedExitCode?: number;
   /** Resolves when the exit was handled (state recorded, run torn down). */
   ended: Promise<void>;
+  /**
+   * Restarts in place of containers other than the main one (./container-restart.ts): their
+   * backoff, their pending timers, and when each container's current init started.
+   */
+  inPlace?: InPlaceRestarts;
+}
+
+/** The per-container restart state of one run (./container-restart.ts). */
+export interface InPlaceRestarts {
+  backoff: Map<string, RestartBackoff>;
+  timers: Map<string, NodeJS.Timeout>;
+  startedMs: Map<string, number>;
+  /** Set once the main container exited: no restart in place after that. */
+  ended: boolean;
 }
 
 /** A client waiting for a pod to stop or be removed. */

@@ -160,7 +160,10 @@ async function markLost(ctx: PodContext, e: Entry): Promise<void> {
   }
   r.sandbox.vmId = undefined;
   await ctx.persist(e);
-  if (!restarting) ctx.emit(r, 'die', { exitCode: '255' });
+  if (!restarting) {
+    ctx.emit(r, 'die', { exitCode: '255' });
+    ctx.emitVolumes(r, 'unmount');
+  }
   if (restarting || shouldRestart(r.sandbox.spec.restartPolicy, 255, main.restartCount, r.manuallyStopped)) startInBackground(ctx, e);
 }
 

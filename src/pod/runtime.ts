@@ -292,6 +292,14 @@ async function startContainer(vm: Vm, spec: PodSpec, c: PodContainerSpec, files:
   return startInit(vm, spec, c, withGroupAdd(resolveUser(c.user, p as string | undefined, g as string | undefined), c.groupAdd, g as string | undefined), linkEnv);
 }
 
+/**
+ * Start container `c`'s init again in its container, which is still on the VM (its mounts and
+ * rootfs in place) but whose init has exited: a restart in place of one container of a pod.
+ */
+export async function restartInit(vm: Vm, spec: PodSpec, c: PodContainerSpec, linkEnv: string[] = []): Promise<AgentProcess> {
+  return startInit(vm, spec, c, await resolveUserInGuest(vm.agent, c.id, c.user, c.groupAdd), linkEnv);
+}
+
 async function startInit(vm: Vm, spec: PodSpec, c: PodContainerSpec, user: ResolvedUser, linkEnv: string[]): Promise<AgentProcess> {
   return vm.agent.startProcess({
     containerId: c.id,

@@ -110,7 +110,12 @@ export interface PodService {
    * the live output until the run ends.
    */
   logs(ref: string, opts: LogsOptions): AsyncGenerator<LogEntry>;
-  /** Resize the main process's terminal (ignored without one); ConflictError when it does not run. */
+  /**
+   * Throws what `attach` would refuse before anything is streamed (optional: a front end's
+   * view of pods may refuse some references; the pod layer itself refuses none).
+   */
+  checkAttach?(ref: string): void;
+    /** Resize the main process's terminal (ignored without one); ConflictError when it does not run. */
   resize(ref: string, rows: number, cols: number): Promise<void>;
 
   // ------------------------------------------------------------------ processes

@@ -158,14 +158,26 @@ export class VolumeStore {
   }
 
 
-  /** Bytes under the volume's data (docker system df); -1 when it cannot be read. */
+  /**
+   * Bytes under the volume's data (docker system df): the sizes of everything but directories,
+   * a file with several hard links counted once, as dockerd counts; -1 when it cannot be read.
+   */
   async size(name: string): Promise<number> {
     let total = 0;
+    const seen = new Set<bigint>();
     const walk = async (dir: string): Promise<void> => {
       for (const e of await fs.promises.readdir(dir, { withFileTypes: true })) {
         const p = path.join(dir, e.name);
-        if (e.isDirectory()) await walk(p);
-        else total += (await fs.promises.lstat(p)).size;
+        if (e.isDirectory()) {
+          await walk(p);
+          continue;
+        }
+        const st = await fs.promises.lstat(p, { bigint: true });
+        if (st.nlink > 1n) {
+          if (seen.has(st.ino)) continue;
+          seen.add(st.ino);
+        }
+        total += Number(st.size);
       }
     };
     try {

@@ -17,6 +17,7 @@ import { InvalidArgumentError, NotImplementedError } from '../errors';
 import type { CreateBody } from './docker-schema';
 import type { DockerConfig, DockerFrontend, DockerHostConfig } from './docker-types';
 import { parseSignal, SIGTERM } from './signals';
+import { driverOptsOf } from './endpoint-settings';
 import { healthSpecOf, mergeHealthConfig, parseHealthConfig, type DockerHealthConfig } from './health';
 import { cgroupLimitsFor, vmSizeFor, type PodVmSize } from './resources';
 import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
@@ -241,6 +242,11 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     ...(b.Shell ? { Shell: list<string>(b.Shell) ?? [] } : {}),
   };
   const nc = map<object>(b.NetworkingConfig) as { EndpointsConfig?: NetworkingInput['EndpointsConfig'] } | undefined;
+  for (const ep of Object.values(nc?.EndpointsConfig ?? {})) {
+    if ((ep as { IPAMConfig?: { LinkLocalIPs?: unknown[] } | null } | null)?.IPAMConfig?.LinkLocalIPs?.length) {
+      throw new NotImplementedError('link-local IPs (--link-local-ip) are not supported: a container\'s VM interface gets its network\'s address only');
+    }
+  }
   return { config, hostConfig, entrypointSet, ...(nc?.EndpointsConfig ? { endpointsConfig: nc.EndpointsConfig } : {}) };
 }
 
@@ -335,7 +341,8 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
       },
     ],
   };
-  return { spec, frontend: { config: orderConfig(c), hostConfig: hc, imageRef: c.Image } };
+  const endpointDriverOpts = driverOptsOf(req.endpointsConfig as Record<string, unknown> | undefined);
+  return { spec, frontend: { config: orderConfig(c), hostConfig: hc, imageRef: c.Image, ...(endpointDriverOpts ? { endpointDriverOpts } : {}) } };
 }
 
 /** The container's network plan (src/net/container-config.ts), or none for loopback only. */

@@ -2,6 +2,7 @@
  * Docker Engine API v1.41 container structures, as dockerd 20.10 writes them in
  * `GET /containers/{id}/json` (field order kept, so our JSON reads like dockerd's).
  */
+import type { EndpointDriverOpts } from './endpoint-settings';
 
 /** `Config` of a container (and of `POST /containers/create`, minus HostConfig). */
 export interface DockerConfig {
@@ -119,6 +120,8 @@ export interface DockerFrontend {
   hostConfig: DockerHostConfig;
   /** The image as the client named it (`busybox`), shown by ps. */
   imageRef: string;
+  /** The create's endpoint DriverOpts, by network (inspect shows them; ./endpoint-settings.ts). */
+  endpointDriverOpts?: EndpointDriverOpts;
 }
 
 /** Read the Docker data of a pod record (created by the Docker API). */

@@ -14,6 +14,7 @@ import { inspectLinks, parseLinks } from '../net/legacy-links';
 import { endpointJson, networkSettingsJson, plannedNetworksJson, psPorts } from '../net/container-config';
 import type { EndpointConfig } from '../net/manager';
 import type { PortBinding } from '../net/types';
+import { withAskedEndpointSettings } from './endpoint-settings';
 
 /** Facts about a pod that live outside its record. */
 export interface InspectExtras {
@@ -125,6 +126,7 @@ export function containerJson(r: PodRecord, x: InspectExtras): Record<string, un
   out.Mounts = mountPoints(fe.hostConfig, c.mounts ?? []);
   out.Config = fe.config;
   out.NetworkSettings = x.network ? networkSettingsJson(x.network.endpoints, x.network.ports, fe.config.ExposedPorts) : networkSettings(plannedNetworksJson(r.sandbox.spec.network));
+  withAskedEndpointSettings((out.NetworkSettings as { Networks: Record<string, Record<string, unknown>> }).Networks, r.sandbox.spec.network, fe.endpointDriverOpts);
   return out;
 }
 

@@ -20,8 +20,14 @@ export interface VolumeResolveDeps {
 
 /** What resolveVolumes did. */
 export interface ResolvedVolumes {
-  /** Volumes made now (a failed create removes them again; each gets a `create` event). */
+  /** Volumes made now (a failed create removes them again). */
   created: string[];
+  /**
+   * Every volume the create asked the store for, made now or found (not those of
+   * --volumes-from): each gets a `create` event, as dockerd's volume service sends one for
+   * every create, even of an existing volume.
+   */
+  asked: string[];
   /** Volume mounts to fill from the image (their volume is filled only while empty). */
   copyUp: PodVolumeMount[];
 }
@@ -65,6 +71,7 @@ export async function resolveVolumes(t: Translated, volumesFrom: readonly string
     taken.add(target);
   }
   const created: string[] = [];
+  const asked: string[] = [];
   const copyUp: PodVolumeMount[] = [];
   try {
     for (const m of mounts) {
@@ -77,6 +84,7 @@ export async function resolveVolumes(t: Translated, volumesFrom: readonly string
         ...(m.anonymous && t.spec.autoRemove ? { removeWith: c.id } : {}),
       });
       if (r.created) created.push(r.volume.name);
+      asked.push(r.volume.name);
       m.name = r.volume.name;
       m.source = deps.store.dataDir(r.volume.name);
       delete m.labels;
@@ -88,5 +96,5 @@ export async function resolveVolumes(t: Translated, volumesFrom: readonly string
     throw e;
   }
   c.mounts = mounts.sort((a, b) => depth(a.target) - depth(b.target));
-  return { created, copyUp };
+  return { created, asked, copyUp };
 }

@@ -6,14 +6,16 @@
  *           container's PID namespace and answers once they are reaped; its mount and UTS
  *           namespaces, so its mounts and hostname, go with the last of them, and its cgroup
  *           with it); then every interface but loopback loses its address and goes down
- *           (its routes go with it), so the next pod starts without the old pod's network.
+ *           (its routes go with it), so the next pod starts without the old pod's network;
+ *           then the pod's emptyDirs, which live in the agent's own memory file system, are
+ *           removed with their contents (CLEAN_POD).
  *   host    (after the caller unmounted the containers' rootfs) every mount still below the
  *           VM's share directories (bind sources, volumes) detached, then every file left in
  *           them removed, so the guest's view of the shares is empty again.
  *
  * The guest's own root file system is the initramfs the agent runs from: no container can
- * reach it (each has its own mount namespace over its rootfs), so there is nothing of a pod
- * in it to reset. Anything that fails makes the VM unfit for reuse: the caller destroys it.
+ * reach it (each has its own mount namespace over its rootfs) but through an emptyDir, so
+ * there is nothing else of a pod in it to reset. Anything that fails makes the VM unfit for reuse: the caller destroys it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -60,6 +62,7 @@ export async function cleanGuest(vm: Vm, containerIds: string[]): Promise<void> 
     if (nic.address) await vm.agent.configureInterface({ name: nic.name, address: '0.0.0.0', prefix: 0 });
     if (nic.up) await vm.agent.configureInterface({ name: nic.name, up: false });
   }
+  if (vm.agent.cleanPod) await within(vm.agent.cleanPod(), DESTROY_MS, `removing the emptyDirs of VM ${vm.id}`);
   // The agent must still answer after all that.
   await within(vm.agent.ping(), DESTROY_MS, `pinging VM ${vm.id}`);
 }

@@ -386,6 +386,12 @@ export interface Agent {
   mount(m: ContainerMount): Promise<void>;
   /** Unmount what is mounted at `path` inside a container (NotFoundError: nothing there). */
   unmount(containerId: string, path: string): Promise<void>;
+  /**
+   * Make the VM fit for another pod once every container is destroyed: every emptyDir and its
+   * contents removed (ConflictError while a container exists). Optional: agents that keep no
+   * pod state of their own (fakes) leave it out.
+   */
+  cleanPod?(): Promise<void>;
 }
 
 /** Where the guest mounts the VM's shared directory. */

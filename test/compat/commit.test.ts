@@ -49,6 +49,8 @@ test('commit keeps additions, deletions and an opaque directory; --change, autho
   const base = JSON.parse((await dockerCli(d, ['image', 'inspect', IMAGE])).out)[0];
   expect(inspect.RootFS.Layers.slice(0, -1)).toEqual(base.RootFS.Layers);
   expect(inspect.RootFS.Layers.length).toBe(base.RootFS.Layers.length + 1);
+  // dockerd records the container's image as the committed image's Parent.
+  expect(inspect.Parent).toBe(base.Id);
 
   const hist = await dockerCli(d, ['history', '--no-trunc', '--format', '{{.Comment}}|{{.CreatedBy}}', 'committed:v1']);
   expect(hist.out.split('\n')[0]).toBe('my message|sh -c echo committed > /new.txt && rm /bin/vi && rm -rf /home && mkdir -p /home/fresh');

@@ -1,11 +1,13 @@
 /**
  * A docker-compose project (Debian's docker-compose 1.29) against the real daemon (real QEMU
- * VMs): a web service (busybox httpd) with a published port, a named volume, a bind-mounted
- * config file and a health check; a worker that reaches web by its service name on a custom
- * network and starts only once web is healthy (depends_on: condition: service_healthy). Then
- * up -d, ps, logs, logs -f, exec, restart, stop, start, a second up -d that recreates only the
- * changed service, down (the volume stays) and down -v (every container, network and volume
- * of the project gone).
+ * VMs), the one of test/fixtures/compose-project.ts: a web service built from a Dockerfile
+ * FROM the Debian nginx fixture image (COPY and RUN), serving its page on a published port,
+ * with a named volume, a bind-mounted nginx config file and a health check; a busybox worker
+ * that reaches web by its service name on a custom network and starts only once web is
+ * healthy (depends_on: condition: service_healthy). Then up -d (which builds web), ps, logs,
+ * logs -f, exec, restart, stop, start, a second up -d that recreates only the changed
+ * service, down (the volume stays) and down -v (every container, network and volume of the
+ * project gone; the built image stays, as compose leaves it).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,45 +16,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { BUILT_PAGE, CONFIG_ANSWER, composeFile, writeComposeProject } from '../fixtures/compose-project';
 
 jest.setTimeout(600000);
 
-const IMAGE = `${process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY}/busybox`;
+const REGISTRY = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const PROJECT = 'pvcompose';
 const PORT = 18380;
+const project = (workerGreeting: string) => ({ registry: REGISTRY, port: PORT, workerGreeting });
 
 let d: TestDaemon;
 let dir: string;
-
-function composeFile(workerGreeting: string): string {
-  return `version: "2.4"
-services:
-  web:
-    image: ${IMAGE}
-    command: ["sh", "-c", "mkdir -p /www && cp /config/app.conf /www/index.html && echo started >> /data/starts && exec httpd -f -v -p 8080 -h /www"]
-    ports: ["127.0.0.1:${PORT}:8080"]
-    volumes:
-      - webdata:/data
-      - ./app.conf:/config/app.conf:ro
-    networks: [appnet]
-    healthcheck:
-      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
-      interval: 1s
-      timeout: 5s
-      retries: 60
-  worker:
-    image: ${IMAGE}
-    command: ["sh", "-c", "while true; do echo ${workerGreeting} $$(wget -q -O - http://web:8080/); sleep 1; done"]
-    depends_on:
-      web:
-        condition: service_healthy
-    networks: [appnet]
-volumes:
-  webdata: {}
-networks:
-  appnet: {}
-`;
-}
 
 function compose(args: string[]): { out: string; err: string; code: number } {
   const r = spawnSync('docker-compose', ['-p', PROJECT, ...args], { cwd: dir, env: d.env, encoding: 'utf8', timeout: 300000 });
@@ -90,9 +64,7 @@ async function until(what: string, fn: () => boolean, ms = 60000): Promise<void>
 beforeAll(async () => {
   d = await startDaemon();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-compose-'));
-  fs.writeFileSync(path.join(dir, 'app.conf'), 'hello from the config file\n');
-  fs.writeFileSync(path.join(dir, 'docker-compose.yml'), composeFile('worker-v1'));
-  spawnSync('docker', ['pull', '-q', IMAGE], { env: d.env });
+  writeComposeProject(dir, project('worker-v1'));
 });
 
 afterAll(async () => {
@@ -103,6 +75,11 @@ afterAll(async () => {
 
 test('up -d, ps, logs, logs -f, exec, restart, stop, start, a second up -d, down, down -v', async () => {
   const up = ok(['up', '-d']);
+  // web is built from its Dockerfile (its base pulled from the registry), then run.
+  expect(up).toContain('Building web');
+  expect(up).toContain('Step 3/3 : RUN echo "written by RUN" > /srv/www/run.txt');
+  expect(up).toContain(`Successfully tagged ${PROJECT}_web:latest`);
+  expect(docker(['image', 'inspect', '-f', '{{index .Config.Labels "org.podvisor.fixture"}}', `${PROJECT}_web`])).toBe('debian-nginx');
   expect(up).toContain(`Creating network "${PROJECT}_appnet"`);
   expect(up).toContain(`Creating volume "${PROJECT}_webdata"`);
   // The worker was started only after web was healthy.
@@ -112,17 +89,21 @@ test('up -d, ps, logs, logs -f, exec, restart, stop, start, a second up -d, down
   expect(ps).toMatch(new RegExp(`${PROJECT}_web_1 .* Up \\(healthy\\) .*127\\.0\\.0\\.1:${PORT}->8080/tcp`));
   expect(ps).toMatch(new RegExp(`${PROJECT}_worker_1 .* Up`));
 
-  // The published port serves the bind-mounted config file.
-  expect(await get(`http://127.0.0.1:${PORT}/`)).toBe('hello from the config file\n');
+  // The published port serves the page built into the image, the one RUN wrote, and what the
+  // bind-mounted config file says.
+  expect(await get(`http://127.0.0.1:${PORT}/`)).toBe(BUILT_PAGE);
+  expect(await get(`http://127.0.0.1:${PORT}/run.txt`)).toBe('written by RUN\n');
+  expect(await get(`http://127.0.0.1:${PORT}/config`)).toBe(`${CONFIG_ANSWER}\n`);
   // The worker reaches web by its service name.
-  await until('the worker\'s first answer', () => compose(['logs', '--no-color', 'worker']).out.includes('worker-v1 hello from the config file'));
-  expect(compose(['logs', '--no-color', 'web']).out).toContain('web_1');
+  await until('the worker\'s first answer', () => compose(['logs', '--no-color', 'worker']).out.includes(`worker-v1 ${CONFIG_ANSWER}`));
+  // nginx's access log goes to the container's stdout, so web's logs show the requests.
+  await until('web\'s access log', () => /web_1 +\| .*"GET \/config HTTP\/1\.1" 200/.test(compose(['logs', '--no-color', 'web']).out));
 
   // logs -f keeps following: a line the worker writes after it started shows up.
   const follow = spawn('docker-compose', ['-p', PROJECT, 'logs', '-f', '--no-color', '--tail', '0', 'worker'], { cwd: dir, env: d.env });
   let followed = '';
   follow.stdout.on('data', (b: Buffer) => (followed += b.toString()));
-  await until('a followed log line', () => followed.includes('worker-v1 hello'), 30000);
+  await until('a followed log line', () => followed.includes(`worker-v1 ${CONFIG_ANSWER}`), 30000);
   follow.kill('SIGINT');
 
   expect(ok(['exec', '-T', 'web', 'cat', '/data/starts']).trim()).toBe('started');
@@ -139,12 +120,12 @@ test('up -d, ps, logs, logs -f, exec, restart, stop, start, a second up -d, down
 
   // A second up -d after a change to the worker only: web is kept, the worker recreated.
   const webId = docker(['inspect', '-f', '{{.Id}}', `${PROJECT}_web_1`]);
-  fs.writeFileSync(path.join(dir, 'docker-compose.yml'), composeFile('worker-v2'));
+  fs.writeFileSync(path.join(dir, 'docker-compose.yml'), composeFile(project('worker-v2')));
   const again = ok(['up', '-d']);
   expect(again).toContain(`${PROJECT}_web_1 is up-to-date`);
   expect(again).toContain(`Recreating ${PROJECT}_worker_1`);
   expect(docker(['inspect', '-f', '{{.Id}}', `${PROJECT}_web_1`])).toBe(webId);
-  await until('the new worker\'s answer', () => compose(['logs', '--no-color', 'worker']).out.includes('worker-v2 hello'));
+  await until('the new worker\'s answer', () => compose(['logs', '--no-color', 'worker']).out.includes(`worker-v2 ${CONFIG_ANSWER}`));
 
   // down: containers and network gone, the named volume kept; down -v: the volume too.
   ok(['down', '--timeout', '1']);

@@ -1,7 +1,8 @@
 /**
  * `docker save` and `docker load` with the stock docker CLI against the real daemon and the
  * fixture registry (no VMs are booted): the archive holds the image config byte for byte and
- * layer tars whose sha256 are the config's diff IDs; loading it back (plain or gzipped) gives
+ * layer tars whose sha256 are the config's diff IDs; loading it back (plain, or compressed with
+ * gzip, bzip2, xz or zstd, whole or layer by layer) gives
  * the same image ID and tags; a bad archive or an unknown name is the CLI's error. Archives
  * cross between podvisor and a private dockerd 20.10 (Debian's docker.io, its own socket and
  * data root, no bridge) both ways, keeping the image ID, and dockerd runs what podvisor saved.
@@ -69,6 +70,30 @@ test('docker save writes a docker-archive whose layer tars match the diff IDs; d
   const out = await sh(`/usr/local/bin/docker save ${IMAGE} archived/copy:2 | gzip | /usr/local/bin/docker load`, d.env);
   expect(out.trim().split('\n').sort()).toEqual([`Loaded image: ${IMAGE}`, 'Loaded image: archived/copy:2']);
   expect((await docker(`image inspect -f '{{.Id}}' archived/copy:2`)).trim()).toBe(id);
+});
+
+test('docker load takes archives compressed with bzip2, xz or zstd, and layer tars compressed inside them, as the same image', async () => {
+  const id = (await docker(`image inspect -f '{{.Id}}' ${IMAGE}`)).trim();
+  const file = path.join(dir, 'to-compress.tar');
+  await docker(`save -o ${file} ${IMAGE}`);
+  for (const tool of ['bzip2', 'xz', 'zstd']) {
+    await docker(`rmi ${IMAGE}`);
+    expect((await sh(`${tool} -c ${file} | /usr/local/bin/docker load`, d.env)).trim()).toBe(`Loaded image: ${IMAGE}`);
+    expect((await docker(`image inspect -f '{{.Id}}' ${IMAGE}`)).trim()).toBe(id);
+  }
+  // Each layer.tar itself compressed (the names kept): dockerd reads those too.
+  for (const tool of ['bzip2', 'xz']) {
+    const unpacked = path.join(dir, `inner-${tool}`);
+    fs.mkdirSync(unpacked);
+    await sh(`tar -C ${unpacked} -xf ${file} && for l in ${unpacked}/*/layer.tar; do ${tool} -c "$l" > "$l.c" && mv "$l.c" "$l"; done`, d.env);
+    await docker(`rmi ${IMAGE}`);
+    expect((await sh(`tar -C ${unpacked} -cf - . | /usr/local/bin/docker load`, d.env)).trim()).toBe(`Loaded image: ${IMAGE}`);
+    expect((await docker(`image inspect -f '{{.Id}}' ${IMAGE}`)).trim()).toBe(id);
+  }
+  // A corrupt xz archive is refused and loads nothing.
+  const before = await docker('images -q --no-trunc');
+  await expect(sh(`xz -c ${file} | head -c 4000 | /usr/local/bin/docker load`, d.env)).rejects.toThrow(/invalid archive|unexpected end|truncated|xz/i);
+  expect(await docker('images -q --no-trunc')).toBe(before);
 });
 
 test('saving by ID writes no tags; loading it gives an untagged image with the same ID', async () => {

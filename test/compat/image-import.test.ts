@@ -1,6 +1,7 @@
 /**
  * `docker import` with the stock docker CLI: a root filesystem tar (a busybox binary and a
- * file) from a file, from stdin (gzipped) and from a URL the daemon fetches, with every kind
+ * file) from a file, from stdin (gzipped, or compressed with bzip2, xz or zstd) and from a URL
+ * the daemon fetches, with every kind
  * of `--change` dockerd takes in an import and a message. The imported image runs in a VM
  * with the config the changes made; a change dockerd refuses is refused with its words and
  * makes no image.
@@ -101,6 +102,37 @@ test('docker import from stdin (gzipped) and from a URL; shell and exec forms', 
   } finally {
     server.close();
   }
+});
+
+test('docker import of bzip2-, xz- and zstd-compressed tars, from stdin and from a URL, gives the layer of the plain tar', async () => {
+  const plainId = await docker(['import', rootfsTar, 'imported/plain']);
+  const layers = await docker(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', plainId]);
+  const packed = new Map(['bzip2', 'xz', 'zstd'].map((tool) => [tool, execFileSync(tool, ['-c', rootfsTar], { maxBuffer: 64 << 20 })]));
+  const server = http.createServer((req, res) => {
+    const body = packed.get((req.url ?? '').slice(1));
+    res.statusCode = body ? 200 : 404;
+    res.end(body ?? 'no');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  try {
+    const port = (server.address() as { port: number }).port;
+    for (const [tool, bytes] of packed) {
+      const fromStdin = await docker(['import', '--change', 'CMD ["/bin/busybox", "cat", "/etc/greeting"]', '-', `imported/${tool}:stdin`], bytes);
+      expect(await docker(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', fromStdin])).toBe(layers);
+      await docker(['import', `http://127.0.0.1:${port}/${tool}`, `imported/${tool}:url`]);
+      expect(await docker(['image', 'inspect', '-f', '{{json .RootFS.Layers}} {{.Comment}}', `imported/${tool}:url`])).toBe(`${layers} Imported from http://127.0.0.1:${port}/${tool}`);
+    }
+  } finally {
+    server.close();
+  }
+  expect(await docker(['run', '--rm', 'imported/xz:stdin'])).toBe('imported');
+
+  // A corrupt compressed tar is refused and makes no image.
+  const before = await docker(['images', '-q', '--no-trunc']);
+  const cut = packed.get('xz')!.subarray(0, 300);
+  const r = await dockerCli(d, ['import', '-', 'imported/cut'], cut);
+  expect(r.code).not.toBe(0);
+  expect(await docker(['images', '-q', '--no-trunc'])).toBe(before);
 });
 
 test('a change dockerd refuses is refused with its words and makes no image', async () => {

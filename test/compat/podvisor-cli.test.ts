@@ -2,6 +2,7 @@
  * The `podvisor` CLI as a user runs it (bin/podvisor, real VMs, the stock docker CLI beside):
  * pods and idle VMs through the seeds' verbs; a VM kept by `stop --keep-vm` shows the next pod
  * nothing of the old one (files, processes, mounts, hostname); `replace` on a running VM;
+ * the grace period; logs -f, attach, exec -d/-i; pods and idle VMs across a daemon SIGKILL;
  * native pods visible to docker and Docker containers visible to podvisor.
  */
 import { spawn } from 'node:child_process';
@@ -17,6 +18,15 @@ const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const IMAGE = `${REG}/busybox`;
 const BIN = PODVISOR_BIN;
 const ok = podvisorOk;
+
+/** Poll `f` until it returns true (or fail after `ms`). */
+async function until(f: () => Promise<boolean>, ms = 60000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await f())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
 
 interface VmRow {
   id: string;
@@ -124,6 +134,75 @@ describe('podvisor CLI on real VMs', () => {
     expect(pods.find((p) => p.name === 'old')).toMatchObject({ vm: null, state: 'Created' });
     expect((await podvisor(d, ['replace', '-o', 'old', '-n', 'new'])).code).toBe(5);
     await ok(d, ['rm', '-f', 'old', 'new']);
+  });
+
+  test('a daemon killed with SIGKILL and restarted: a running pod runs on, and an idle VM is held again (re-adopted, not leaked)', async () => {
+    await ok(d, ['run-pod', '--name', 'survivor', IMAGE, 'sh', '-c', 'echo before; sleep 1000']);
+    const vmId = (await ok(d, ['run-vm'])).trim();
+    await d.kill9();
+    await d.restart();
+    const pods = JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; state: string }>;
+    expect(pods.find((p) => p.name === 'survivor')?.state).toBe('Running');
+    expect(await ok(d, ['exec', 'survivor', 'echo', 'still-here'])).toBe('still-here\n');
+    expect(await ok(d, ['logs', 'survivor'])).toBe('before\n');
+    // The idle VM is re-adopted once the pods' adoption has ended (in the background).
+    let vms: VmRow[] = [];
+    for (let i = 0; i < 100 && !vms.some((v) => v.id === vmId); i++) {
+      vms = JSON.parse(await ok(d, ['list', 'vms', '--json'])) as VmRow[];
+      if (!vms.some((v) => v.id === vmId)) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(vms.find((v) => v.id === vmId)?.state).toBe('Idle');
+    // It takes a pod, as before the crash.
+    await ok(d, ['run-pod', '--vm', vmId, '--name', 'after', IMAGE, 'sleep', '1000']);
+    expect(await ok(d, ['exec', 'after', 'echo', 'on-the-held-vm'])).toBe('on-the-held-vm\n');
+    await ok(d, ['rm', '-f', 'survivor', 'after']);
+  });
+
+  test('stop gives a TERM-trapping pod its grace, and kills a TERM-ignoring one at the deadline', async () => {
+    await ok(d, ['pod', '--name', 'polite', IMAGE, 'sh', '-c', "trap 'echo got-term; sleep 1; echo bye; exit 0' TERM; echo ready; while true; do sleep 0.1; done"]);
+    await ok(d, ['pod', '--name', 'deaf', IMAGE, 'sh', '-c', "trap '' TERM; echo ready; while true; do sleep 0.1; done"]);
+    for (const p of ['polite', 'deaf']) await until(async () => (await ok(d, ['logs', p])) === 'ready\n');
+    expect(await ok(d, ['stop-pod', '-t', '30', 'polite'])).toBe('polite stopped\n');
+    expect(await ok(d, ['logs', 'polite'])).toBe('ready\ngot-term\nbye\n');
+    expect(await ok(d, ['stop-pod', '-t', '1', 'deaf'])).toBe('deaf stopped\n');
+    const pods = JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; containers: Array<{ exitCode: number }> }>;
+    expect(pods.find((p) => p.name === 'polite')?.containers[0].exitCode).toBe(0);
+    expect(pods.find((p) => p.name === 'deaf')?.containers[0].exitCode).toBe(137);
+    // rm --force with grace 0: a running pod goes at once.
+    await ok(d, ['start-pod', 'deaf']);
+    expect(await ok(d, ['rm', '--force', 'deaf'])).toBe('deaf\n');
+    await ok(d, ['rm', 'polite']);
+    expect(await ok(d, ['list'])).not.toMatch(/polite|deaf/);
+  });
+
+  test('logs -f follows to the end; attach shows the live output; exec -d and exec -i; vm and rm-vm', async () => {
+    await ok(d, ['run-pod', '--name', 'ticker', IMAGE, 'sh', '-c', 'for i in 1 2 3; do echo tick $i; sleep 1; done']);
+    const followed = await podvisor(d, ['logs', '-f', 'ticker']);
+    expect(followed).toMatchObject({ code: 0, out: 'tick 1\ntick 2\ntick 3\n' });
+
+    await ok(d, ['run-pod', '--name', 'late', IMAGE, 'sh', '-c', 'sleep 3; echo late-line']);
+    const attached = await podvisor(d, ['attach', 'late']);
+    expect(attached.out).toBe('late-line\n');
+    expect(attached.code).toBe(0);
+
+    await ok(d, ['run-pod', '--name', 'box', IMAGE, 'sleep', '1000']);
+    expect(await ok(d, ['exec', '-d', 'box', 'sh', '-c', 'sleep 1; echo detached > /tmp/d'])).toBe('');
+    await until(async () => (await podvisor(d, ['exec', 'box', 'cat', '/tmp/d'])).out === 'detached\n');
+    const withStdin = await new Promise<CliResult>((resolve) => {
+      const p = spawn(process.execPath, [BIN, 'exec', '-i', 'box', 'sh', '-c', 'read a; echo got-$a'], { env: { ...process.env, PODVISOR_HOST: d.dockerHost }, stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      p.stdin.end('typed\n');
+      p.on('close', (code) => resolve({ code: code ?? -1, out, err: '' }));
+    });
+    expect(withStdin).toMatchObject({ code: 0, out: 'got-typed\n' });
+
+    const vmId = (await ok(d, ['vm'])).trim();
+    expect(await ok(d, ['list', 'vms'])).toContain(vmId);
+    expect(await ok(d, ['rm-vm', vmId])).toBe(`${vmId}\n`);
+    expect(await ok(d, ['list', 'vms'])).not.toContain(vmId);
+    expect((await podvisor(d, ['rm-vm', vmId])).code).toBe(4);
+    await ok(d, ['rm', '-f', 'ticker', 'late', 'box']);
   });
 
   test('run-pod -t attaches to the pod\'s TTY at a terminal; exec -it too; the exit code comes back', async () => {

@@ -1,8 +1,10 @@
 /**
  * Pod files through the `podvisor` CLI on real VMs: a Kubernetes Pod in YAML (an init
  * container, two app containers sharing an emptyDir) and a hyper podfile in JSON run with
- * `run-pod -f`; `logs -c` and `exec -c` reach each container; the stock docker CLI lists and
- * inspects the pod; `replace -f` swaps a YAML pod in; a bad file is refused by field.
+ * `run-pod -f`; `logs -c` and `exec -c` reach each container, and the stock docker CLI sees
+ * each as a container of its own (ps, logs, exec, inspect, stop); `replace -f` swaps a YAML
+ * pod in; a kept VM's emptyDirs are empty for the next pod; OnFailure restarts one container
+ * in place; a failing init container fails the start; a bad file is refused by field.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -48,7 +50,7 @@ spec:
   containers:
     - name: writer
       image: ${IMAGE}
-      command: ["sh", "-c", "cat /data/seed; echo from-writer > /data/msg; echo writer-up; sleep 1000"]
+      command: ["sh", "-c", "cat /data/seed; echo from-writer > /data/msg; httpd -p 8080 -h /data; echo writer-up; sleep 1000"]
       volumeMounts:
         - name: shared
           mountPath: /data
@@ -91,6 +93,8 @@ describe('pod files through the podvisor CLI', () => {
     // Without -c: the main container (the first app container).
     expect(await ok(d, ['logs', 'kpod'])).toBe('seeded\nwriter-up\n');
     expect(await ok(d, ['exec', '-c', 'reader', 'kpod', 'cat', '/data/seed'])).toBe('seeded\n');
+    // The writer serves the shared directory over the pod's localhost; the reader fetches it.
+    expect(await ok(d, ['exec', '-c', 'reader', 'kpod', 'wget', '-qO-', 'http://127.0.0.1:8080/msg'])).toBe('from-writer\n');
     const miss = await podvisor(d, ['logs', '-c', 'nope', 'kpod']);
     expect(miss.code).toBe(4);
     expect(miss.err).toMatch(/nope/);
@@ -99,16 +103,31 @@ describe('pod files through the podvisor CLI', () => {
     expect(pod.containers.map((c: { name: string; init?: boolean }) => `${c.name}${c.init ? ':init' : ''}`)).toEqual(['seed:init', 'writer', 'reader']);
     expect(pod.labels).toMatchObject({ app: 'demo', 'io.podvisor.pod': 'kpod', 'io.podvisor.api': 'native' });
 
-    // The stock docker CLI sees the pod as its main container.
-    const ps = await dockerCli(d, ['ps', '--filter', 'label=io.podvisor.pod=kpod', '--format', '{{.Names}} {{.Image}} {{.Status}}']);
+    // The stock docker CLI sees each container of the pod as a container: the main one under
+    // the pod's name, the others as POD.CONTAINER, each labelled with its pod and its name.
+    const ps = await dockerCli(d, ['ps', '--filter', 'label=io.podvisor.pod=kpod', '--format', '{{.Names}} {{.Label "io.podvisor.container"}} {{.Image}} {{.Status}}']);
     expect(ps.code).toBe(0);
-    expect(ps.out).toMatch(new RegExp(`^kpod ${IMAGE.replace(/[.]/g, '\\.')} Up `));
+    expect(ps.out.trim().split('\n').sort()).toEqual([
+      expect.stringMatching(new RegExp(`^kpod writer ${IMAGE.replace(/[.]/g, '\\.')} Up `)),
+      expect.stringMatching(new RegExp(`^kpod\\.reader reader ${IMAGE.replace(/[.]/g, '\\.')} Up `)),
+    ]);
+    const all = await dockerCli(d, ['ps', '-a', '--filter', 'label=io.podvisor.pod=kpod', '--format', '{{.Names}} {{.Status}}']);
+    expect(all.out).toMatch(/^kpod\.seed Exited \(0\) /m);
+    const readerId = (await dockerCli(d, ['ps', '-q', '--no-trunc', '--filter', 'name=kpod.reader'])).out.trim();
+    expect(readerId).toMatch(/^[0-9a-f]{64}$/);
+    expect((await dockerCli(d, ['logs', 'kpod.reader'])).out).toBe('reader-got from-writer\n');
+    expect((await dockerCli(d, ['logs', readerId.slice(0, 12)])).out).toBe('reader-got from-writer\n');
+    expect((await dockerCli(d, ['exec', 'kpod.reader', 'sh', '-c', 'cat /data/msg; ps -o args | grep -c "^sleep 1000"'])).out).toBe('from-writer\n2\n');
+    const readerInspect = await dockerCli(d, ['inspect', '--format', '{{.Id}} {{.Name}} {{.State.Running}} {{json .Config.Cmd}} {{index .Config.Labels "io.podvisor.pod"}}', 'kpod.reader']);
+    expect(readerInspect.out).toMatch(new RegExp(`^${readerId} /kpod\\.reader true \\["-c","while .*"\\] kpod\n$`));
     const inspect = await dockerCli(d, ['inspect', '--format', '{{.Name}} {{.State.Running}} {{index .Config.Labels "io.podvisor.api"}} {{json .Config.Cmd}}', 'kpod']);
     expect(inspect.code).toBe(0);
     expect(inspect.out).toContain('/kpod true native');
     expect((await dockerCli(d, ['exec', 'kpod', 'cat', '/data/msg'])).out).toBe('from-writer\n');
-    expect((await dockerCli(d, ['stop', '-t', '1', 'kpod'])).code).toBe(0);
+    // Stopping any container of the pod stops the pod (its containers share one VM).
+    expect((await dockerCli(d, ['stop', '-t', '1', 'kpod.reader'])).code).toBe(0);
     expect((await ok(d, ['list', '--json']))).toContain('"state": "Created"');
+    expect((await dockerCli(d, ['ps', '-q', '--filter', 'label=io.podvisor.pod=kpod'])).out).toBe('');
   });
 
   test('a hyper podfile (JSON) runs, and replace -f swaps in a YAML pod on its VM', async () => {
@@ -123,6 +142,74 @@ describe('pod files through the podvisor CLI', () => {
     fs.writeFileSync(next, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: npod\nspec:\n  containers:\n    - name: only\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo next-up; sleep 1000"]\n`);
     expect(await ok(d, ['replace', '-o', 'hpod', '-t', '0', '-f', next])).toMatch(/^npod running on VM [0-9a-f]+ \(replaced hpod\)\n$/);
     await until(async () => (await ok(d, ['logs', 'npod'])) === 'next-up\n');
+  });
+
+  test('a kept VM starts clean: the next pod naming the same emptyDir finds it empty, and nothing else of the old pod', async () => {
+    const podFile = (name: string, command: string) =>
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n  volumes:\n    - name: cache\n      emptyDir: {}\n  containers:\n    - name: main\n      image: ${IMAGE}\n      command: ["sh", "-c", ${JSON.stringify(command)}]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: side\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n`;
+    const first = path.join(dir, 'first.yaml');
+    fs.writeFileSync(first, podFile('dirty', 'hostname dirty-host; echo secret > /cache/left; mkdir -p /cache/sub/deeper; echo x > /cache/sub/deeper/f; echo t > /tmp/left; sleep 4343 & echo ready; sleep 1000'));
+    await ok(d, ['run-pod', '-f', first]);
+    await until(async () => (await ok(d, ['logs', 'dirty'])) === 'ready\n');
+    expect(await ok(d, ['exec', '-c', 'side', 'dirty', 'cat', '/cache/left'])).toBe('secret\n');
+    const vm = (JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string }>).find((p) => p.name === 'dirty')?.vm as string;
+    expect(vm).toMatch(/^[0-9a-f]{12}$/);
+    expect(await ok(d, ['stop', '--keep-vm', '-t', '0', 'dirty'])).toBe(`dirty stopped; VM ${vm} is Idle\n`);
+
+    const second = path.join(dir, 'second.yaml');
+    fs.writeFileSync(second, podFile('clean', 'echo up; sleep 1000'));
+    await ok(d, ['run-pod', '--vm', vm, '-f', second]);
+    const pods = JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string }>;
+    expect(pods.find((p) => p.name === 'clean')?.vm).toBe(vm);
+    expect(await ok(d, ['exec', 'clean', 'ls', '-A', '/cache'])).toBe('');
+    expect(await ok(d, ['exec', '-c', 'side', 'clean', 'ls', '-A', '/cache'])).toBe('');
+    const look = await ok(d, ['exec', 'clean', 'sh', '-c', 'hostname; ls -A /tmp; ps -o args; cat /proc/mounts']);
+    expect(look).not.toContain('dirty-host');
+    expect(look).not.toContain('left');
+    expect(look).not.toContain('sleep 4343');
+    // What a new pod writes there is its own, and the same clean-up holds for replace.
+    await ok(d, ['exec', 'clean', 'sh', '-c', 'echo again > /cache/again']);
+    const third = path.join(dir, 'third.yaml');
+    fs.writeFileSync(third, podFile('third', 'ls -A /cache; echo listed; sleep 1000'));
+    expect(await ok(d, ['replace', '-o', 'clean', '-t', '0', '-f', third])).toBe(`third running on VM ${vm} (replaced clean)\n`);
+    await until(async () => (await ok(d, ['logs', 'third'])).includes('listed'));
+    expect(await ok(d, ['logs', 'third'])).toBe('listed\n');
+    await ok(d, ['rm', '-f', 'dirty', 'clean', 'third']);
+  });
+
+  test('OnFailure restarts a failing container in place, alone: its emptyDir stays, the main container runs on', async () => {
+    const file = path.join(dir, 'restart.yaml');
+    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: flaky\nspec:\n  restartPolicy: OnFailure\n  volumes:\n    - name: cache\n      emptyDir: {}\n  containers:\n    - name: main\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo main-up; sleep 1000"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: failing\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo try; echo x >> /cache/runs; exit 3"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: done\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo ok"]\n`);
+    await ok(d, ['run-pod', '-f', file]);
+    type Row = { name: string; vm: string; containers: Array<{ name: string; status: string; exitCode: number; restartCount: number }> };
+    const pod = async () => (JSON.parse(await ok(d, ['list', '--json'])) as Row[]).find((p) => p.name === 'flaky') as Row;
+    const vm = (await pod()).vm;
+    await until(async () => ((await pod()).containers.find((c) => c.name === 'failing')?.restartCount ?? 0) >= 3);
+    const now = await pod();
+    expect(now.vm).toBe(vm);
+    expect(now.containers.find((c) => c.name === 'main')).toMatchObject({ status: 'running', restartCount: 0 });
+    expect(now.containers.find((c) => c.name === 'done')).toMatchObject({ status: 'exited', exitCode: 0, restartCount: 0 });
+    // The main container was never started again; the failing one ran each time in the same
+    // container (its emptyDir kept every run's line), its log holding every run's output.
+    expect(await ok(d, ['logs', '-c', 'main', 'flaky'])).toBe('main-up\n');
+    expect(Number((await ok(d, ['exec', 'flaky', 'sh', '-c', 'wc -l < /cache/runs'])).trim())).toBeGreaterThanOrEqual(4);
+    expect((await ok(d, ['logs', '-c', 'failing', 'flaky'])).split('\n').filter((l) => l === 'try').length).toBeGreaterThanOrEqual(4);
+    const inspect = await dockerCli(d, ['inspect', '--format', '{{.RestartCount}}', 'flaky.failing']);
+    expect(Number(inspect.out.trim())).toBeGreaterThanOrEqual(3);
+    await ok(d, ['rm', '-f', 'flaky']);
+  });
+
+  test('a failing init container fails the start with its exit code and output; the ones before it ran in order', async () => {
+    const file = path.join(dir, 'initfail.yaml');
+    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: badinit\nspec:\n  volumes:\n    - name: w\n      emptyDir: {}\n  initContainers:\n    - name: first\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo first-ran > /w/order"]\n      volumeMounts:\n        - name: w\n          mountPath: /w\n    - name: second\n      image: ${IMAGE}\n      command: ["sh", "-c", "cat /w/order; echo failing-init; exit 4"]\n      volumeMounts:\n        - name: w\n          mountPath: /w\n  containers:\n    - name: app\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo app-ran; sleep 1000"]\n`);
+    const r = await podvisor(d, ['run-pod', '-f', file]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/init container second failed with exit code 4: first-ran \/ failing-init/);
+    const pod = (JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; state: string; containers: Array<{ name: string; status: string; exitCode: number }> }>).find((p) => p.name === 'badinit');
+    expect(pod?.state).toBe('Created');
+    expect(pod?.containers.find((c) => c.name === 'second')).toMatchObject({ exitCode: 4 });
+    expect(await ok(d, ['logs', '-c', 'app', 'badinit'])).toBe('');
+    await ok(d, ['rm', 'badinit']);
   });
 
   test('a bad pod file is refused by field, and creates nothing', async () => {

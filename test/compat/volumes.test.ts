@@ -3,7 +3,8 @@
  * VMs): `docker volume create/ls/inspect/rm/prune` with labels and filters, `-v name:/p` and
  * `--mount type=volume`, a new volume filled from the image (copy-up), data kept across
  * containers, the image's VOLUME as an anonymous volume, `--volumes-from`, `rm -v` and `--rm`
- * taking anonymous volumes along, 409 for a volume in use, inspect's Mounts, volume events,
+ * taking anonymous volumes along, 409 for a volume in use, inspect's Mounts, volume events
+ * (create, mount, unmount, destroy, as dockerd sends them),
  * and volumes kept across a daemon SIGKILL.
  */
 import { spawnSync } from 'node:child_process';
@@ -176,6 +177,49 @@ test('anonymous volumes: the image\'s VOLUME, -v /path, --volumes-from; gone wit
   for (let i = 0; i < 50 && volumes().length > 1; i++) spawnSync('sleep', ['0.1']);
   expect(volumes()).toEqual(['keepme']);
   ok(['volume', 'rm', 'keepme']);
+});
+
+test('volume events as dockerd sends them: create (also of an existing volume), mount before start, unmount after die, destroy', () => {
+  const since = Math.floor(Date.now() / 1000);
+  ok(['volume', 'create', 'evvol']);
+  const id = ok(['run', '-d', '--name', 'ev1', '-v', 'evvol:/data:ro', '-v', '/anon', '-v', '/tmp:/hosttmp', '--tmpfs', '/t', IMAGE, 'sleep', '600']);
+  const anon = (JSON.parse(ok(['inspect', 'ev1']))[0].Mounts as Array<{ Name?: string; Destination: string }>).find((m) => m.Destination === '/anon')!.Name!;
+  ok(['stop', '-t', '1', 'ev1']);
+  ok(['start', 'ev1']);
+  ok(['stop', '-t', '1', 'ev1']);
+  ok(['rm', '-v', 'ev1']);
+  ok(['volume', 'rm', 'evvol']);
+  const until = String(Math.floor(Date.now() / 1000) + 1);
+  type Ev = { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> } };
+  const events = (...filters: string[]) =>
+    ok(['events', '--since', String(since), '--until', until, ...filters.flatMap((f) => ['--filter', f]), '--format', '{{json .}}']).split('\n').map((l) => JSON.parse(l) as Ev);
+  // The window may hold the end of the test before (same second): only this test's volumes.
+  const volumeEvents = events('type=volume').filter((e) => e.Actor.ID === 'evvol' || e.Actor.ID === anon);
+  const mountOf = (name: string, destination: string, rw: boolean) => ({ Action: 'mount', Actor: { ID: name, Attributes: { container: id, destination, driver: 'local', propagation: '', 'read/write': String(rw) } } });
+  const unmountOf = (name: string) => ({ Action: 'unmount', Actor: { ID: name, Attributes: { container: id, driver: 'local' } } });
+  const run = [mountOf('evvol', '/data', false), mountOf(anon, '/anon', true)];
+  const stop = [unmountOf('evvol'), unmountOf(anon)];
+  const byName = (a: { Actor: { ID: string } }, b: { Actor: { ID: string } }) => a.Actor.ID.localeCompare(b.Actor.ID);
+  const got = volumeEvents.map((e) => ({ Action: e.Action, Actor: { ID: e.Actor.ID, Attributes: e.Actor.Attributes } }));
+  const create = (name: string) => ({ Action: 'create', Actor: { ID: name, Attributes: { driver: 'local' } } });
+  const destroy = (name: string) => ({ Action: 'destroy', Actor: { ID: name, Attributes: { driver: 'local' } } });
+  // Within one start or stop, the volumes' order is not dockerd's concern either (it walks a map).
+  expect([got.slice(0, 3), [...got.slice(3, 5)].sort(byName), [...got.slice(5, 7)].sort(byName), [...got.slice(7, 9)].sort(byName), [...got.slice(9, 11)].sort(byName), got.slice(11)]).toEqual([
+    [create('evvol'), create('evvol'), create(anon)],
+    [...run].sort(byName),
+    [...stop].sort(byName),
+    [...run].sort(byName),
+    [...stop].sort(byName),
+    [destroy(anon), destroy('evvol')],
+  ]);
+  // The mount comes before the container's start, the unmount after its die.
+  const all = events('type=volume', 'type=container')
+    .filter((e) => (e.Type === 'container' && e.Actor.ID === id) || (e.Type === 'volume' && e.Actor.Attributes.container === id))
+    .map((e) => `${e.Type} ${e.Action}`);
+  const firstStart = all.indexOf('container start');
+  expect(all.slice(firstStart - 2, firstStart + 1)).toEqual(['volume mount', 'volume mount', 'container start']);
+  const firstDie = all.findIndex((l) => l.startsWith('container die'));
+  expect(all.slice(firstDie + 1, firstDie + 3)).toEqual(['volume unmount', 'volume unmount']);
 });
 
 test('volumes and their data survive a daemon SIGKILL', async () => {

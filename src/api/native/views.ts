@@ -18,6 +18,8 @@ export interface NativeContainerView {
   /** created, running, paused, restarting, exited, dead */
   status: string;
   exitCode: number;
+  /** Restarts by the pod's restart policy (in place, or of the whole pod) since its last start by hand. */
+  restartCount: number;
   tty: boolean;
 }
 
@@ -51,6 +53,7 @@ export function podView(r: PodRecord): NativePodView {
       command: [...c.spec.args],
       status: c.state.status,
       exitCode: c.state.exitCode,
+      restartCount: c.restartCount,
       tty: c.spec.tty,
     })),
   };

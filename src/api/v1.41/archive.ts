@@ -11,8 +11,9 @@ import { sendJson, svc } from './kit/params';
 import { typed } from './schema/routes';
 import { UnavailableError } from '../../errors';
 import { encodePathStat } from '../../storage/archive/stat';
-import type { ContainerArchive } from '../../storage/archive/service';
+import type { ContainerArchive, HostMount } from '../../storage/archive/service';
 import { mainContainer } from '../../pod/types';
+import { ETC_FILES_AT_START } from '../../pod/etc-files';
 
 const STAT_HEADER = 'X-Docker-Container-Path-Stat';
 
@@ -34,19 +35,23 @@ function sendTar(res: Response, tar: Readable): void {
 export function register(router: Router, services: ApiServices): void {
   const container = (ref: string) => {
     const rec = svc(services, 'containers').pods.get(ref);
-    return { id: rec.id, user: mainContainer(rec).spec.user };
+    const spec = mainContainer(rec).spec;
+    // Paths under a bind mount or a volume are served from the mounted directory, as dockerd.
+    const mounts: HostMount[] = [];
+    for (const m of spec.mounts ?? []) if ((m.type === 'bind' || m.type === 'volume') && m.source) mounts.push({ target: m.target, source: m.source, readOnly: m.readOnly });
+    return { id: rec.id, user: spec.user, mounts };
   };
 
   router.head('/containers/:id/archive', typed('HEAD /containers/:id/archive', async ({ params, query }, _req, res) => {
     const c = container(params.id);
-    const stat = await archiveOf(services).stat(c.id, params.id, query.path);
+    const stat = await archiveOf(services).stat(c.id, params.id, query.path, c.mounts);
     res.status(200).setHeader(STAT_HEADER, encodePathStat(stat));
     res.end();
   }));
 
   router.get('/containers/:id/archive', typed('GET /containers/:id/archive', async ({ params, query }, _req, res) => {
     const c = container(params.id);
-    const { stat, tar } = await archiveOf(services).get(c.id, params.id, query.path);
+    const { stat, tar } = await archiveOf(services).get(c.id, params.id, query.path, c.mounts);
     res.setHeader(STAT_HEADER, encodePathStat(stat));
     sendTar(res, tar);
   }));
@@ -56,13 +61,14 @@ export function register(router: Router, services: ApiServices): void {
     await archiveOf(services).put(c.id, params.id, query.path, req, {
       noOverwriteDirNonDir: query.noOverwriteDirNonDir,
       ...(query.copyUIDGID ? { copyUIDGID: { user: c.user } } : {}),
-    });
+    }, c.mounts);
     res.status(200).end();
   }));
 
   router.get('/containers/:id/changes', typed('GET /containers/:id/changes', async ({ params }, _req, res) => {
     const c = container(params.id);
-    const changes = await archiveOf(services).changes(c.id);
+    // The hosts files podvisor writes at each start are not the user's changes (dockerd mounts them).
+    const changes = await archiveOf(services).changes(c.id, ETC_FILES_AT_START);
     // dockerd answers null, not [], when nothing changed.
     sendJson(res, 200, changes.length ? changes : null);
   }));

@@ -34,6 +34,8 @@ export function register(router: Router, services: ApiServices): void {
         upperDir: paths.upperDir,
         lowerDirs: paths.lowerDirs,
         parentId: mainContainer(rec).spec.image,
+        // dockerd records the container's image as the committed image's Parent.
+        recordParent: true,
         config,
         createdBy: [...(fe.config.Entrypoint ?? []), ...(fe.config.Cmd ?? [])].join(' '),
         author: query.author,

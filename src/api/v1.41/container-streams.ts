@@ -112,6 +112,7 @@ export function register(router: Router, services: ApiServices): void {
   router.post('/containers/:id/attach', typed('POST /containers/:id/attach', async ({ params, query }, req, res) => {
     const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
+    c.pods.checkAttach?.(params.id); // before the stream opens: a refusal is a plain answer
     const tty = mainContainer(r).spec.tty;
     const keys = detachKeysOf(query.detachKeys);
     const logs = query.logs;
@@ -134,6 +135,7 @@ export function register(router: Router, services: ApiServices): void {
   router.get('/containers/:id/attach/ws', typed('GET /containers/:id/attach/ws', async ({ params, query }, req, res) => {
     const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
+    c.pods.checkAttach?.(params.id);
     const up = upgradeOf(req);
     if (!up) throw new InvalidArgumentError('this endpoint needs a WebSocket upgrade');
     const keys = detachKeysOf(query.detachKeys);

@@ -2,9 +2,9 @@
  * `docker save` and `docker load` in dockerd 20.10's wire format: GET /images/get?names=...
  * and GET /images/{name}/get answer an application/x-tar docker-archive; POST /images/load
  * reads one from the request body and streams JSON messages (progress unless quiet, then
- * `Loaded image: ...`). Errors found before the first byte is written (an unknown name, a
- * malformed archive) are plain API errors; later ones end the tar early or come as an
- * errorDetail message, as dockerd does.
+ * `Loaded image: ...`). A save's errors found before the first byte is written (an unknown
+ * name) are plain API errors, later ones end the tar early; a load always answers 200 and
+ * reports a failure (a malformed archive too) as an errorDetail message, as dockerd does.
  */
 import type { Request, Response, Router } from 'express';
 import type { ApiServices } from './services';
@@ -44,6 +44,9 @@ async function loadArchive(images: ImageService, quiet: boolean, req: Request, r
       }
     });
   } catch (err) {
+    // dockerd answers load with a 200 whatever happens and reports a failure, a malformed
+    // archive included, as the stream's errorDetail line (docker-py raises ImageLoadError on it).
+    start();
     writeProgressError(res, err);
   }
   start();

@@ -37,7 +37,7 @@ export function networkJson(n: NetworkRecord, containers = true): Record<string,
     Scope: 'local',
     Driver: n.driver,
     EnableIPv6: false,
-    IPAM: { Driver: 'default', Options: n.isDefault ? null : {}, Config: n.ipamConfig },
+    IPAM: { Driver: 'default', Options: n.isDefault ? null : (n.ipamOptions ?? null), Config: n.ipamConfig },
     Internal: n.internal,
     Attachable: n.attachable,
     Ingress: false,
@@ -91,7 +91,8 @@ export function register(router: Router, services: ApiServices): void {
     if (b.Ingress) throw new NotImplementedError('ingress networks (swarm) are not supported');
     if (b.ConfigOnly || b.ConfigFrom?.Network) throw new NotImplementedError('config-only networks are not supported');
     if (b.IPAM?.Driver && b.IPAM.Driver !== 'default') throw new NotImplementedError(`IPAM driver "${b.IPAM.Driver}" is not supported: podvisor has the default one only`);
-    const rec = await (await mgr()).create({
+    const mgrNow = await mgr();
+    const rec = await mgrNow.create({
       name: b.Name ?? '',
       driver: b.Driver,
       internal: b.Internal,
@@ -99,9 +100,16 @@ export function register(router: Router, services: ApiServices): void {
       labels: b.Labels,
       options: b.Options,
       enableIPv6: b.EnableIPv6,
-      ipam: (b.IPAM?.Config ?? []).map((c) => ({ ...(c.Subnet ? { Subnet: c.Subnet } : {}), ...(c.IPRange ? { IPRange: c.IPRange } : {}), ...(c.Gateway ? { Gateway: c.Gateway } : {}) })),
+      ipam: (b.IPAM?.Config ?? []).map((c) => ({
+        ...(c.Subnet ? { Subnet: c.Subnet } : {}), ...(c.IPRange ? { IPRange: c.IPRange } : {}), ...(c.Gateway ? { Gateway: c.Gateway } : {}),
+        ...(c.AuxiliaryAddresses && Object.keys(c.AuxiliaryAddresses).length ? { AuxiliaryAddresses: c.AuxiliaryAddresses } : {}),
+      })),
+      ipamOptions: b.IPAM?.Options ?? null,
+      // dockerd checks names only when asked (the docker CLI and compose ask; the API default is no).
+      allowDuplicate: !b.CheckDuplicate,
     });
-    sendJson(res, 201, { Id: rec.id, Warning: '' });
+    const same = mgrNow.list().find((n) => n.name === rec.name && n.id !== rec.id);
+    sendJson(res, 201, { Id: rec.id, Warning: same ? `Network with name ${rec.name} (id : ${same.id}) already exists` : '' });
   }));
 
   router.delete('/networks/:id', typed('DELETE /networks/:id', async ({ params }, _req, res) => {

@@ -23,11 +23,12 @@ import * as archive from './archive';
 import * as commit from './commit';
 import * as build from './build';
 import * as volumes from './volumes';
+import * as swarm from './swarm';
 
 const log = logger('api');
 
 /** Route modules in registration order. Each adds its routes to the shared router. */
-const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system, imageArchive, imagePush, images, auth, containers, containerStreams, exec, networks, archive, volumes, commit, build];
+const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system, imageArchive, imagePush, images, auth, containers, containerStreams, exec, networks, archive, volumes, commit, build, swarm];
 
 /** Build the express app for the given services. */
 export function createApiApp(services: ApiServices): express.Express {

@@ -14,9 +14,7 @@ import { timeArgNanos } from './kit/time';
 import { typed } from './schema/routes';
 import { MAX_TIMER_MS } from '../../pod/op-queue';
 import type { DaemonEvent } from '../../pod/events';
-import { mainContainer } from '../../pod/types';
-import { containerSummary } from '../../translate/inspect';
-import { imageDiskUsageJson } from '../../translate/images';
+import { diskUsage } from './system-df';
 
 /** Headers dockerd sets on every /_ping answer; the CLI reads API-Version and OSType. */
 function pingHeaders(): Record<string, string> {
@@ -243,28 +241,6 @@ export function register(router: Router, services: ApiServices): void {
   }));
 
   router.get('/system/df', typed('GET /system/df', async (_input, _req, res) => {
-    const c = services.containers;
-    const records = c?.pods.list() ?? [];
-    const containers = [];
-    for (const r of records) {
-      const rw = c ? await c.pods.sizeRw(r.id) : 0;
-      let base = 0;
-      try {
-        base = c ? (await c.images.resolve(mainContainer(r).spec.image)).size : 0;
-      } catch {
-        // Image gone.
-      }
-      containers.push(containerSummary(r, { size: { rw, rootFs: rw + base } }));
-    }
-    const imgs = (services.images?.store.list() ?? []).map((i) =>
-      imageDiskUsageJson(i, records.filter((r) => Object.values(r.containers).some((x) => x.spec.image === i.id)).length),
-    );
-    sendJson(res, 200, {
-      LayersSize: imgs.reduce((n, i) => n + i.Size, 0),
-      Images: imgs,
-      Containers: containers,
-      Volumes: [],
-      BuildCache: [],
-    });
+    sendJson(res, 200, await diskUsage(services));
   }));
 }

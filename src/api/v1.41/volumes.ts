@@ -91,13 +91,16 @@ export async function createWithVolumes(services: ApiServices, t: Translated, cr
       return mainContainer(pods.get(ref)).spec.mounts ?? [];
     },
   });
+  // dockerd sends the volumes' `create` before the container's.
+  for (const name of resolved.asked) vs.events?.emit('volume', 'create', name, { driver: 'local' });
   try {
     await create();
   } catch (e) {
-    for (const name of resolved.created) await vs.store.remove(name).catch(() => undefined);
+    for (const name of resolved.created) {
+      if (await vs.store.remove(name).then(() => true, () => false)) vs.events?.emit('volume', 'destroy', name, { driver: 'local' });
+    }
     throw e;
   }
-  for (const name of resolved.created) vs.events?.emit('volume', 'create', name, { driver: 'local' });
   if (!archive || !resolved.copyUp.length) return;
   const id = t.spec.id;
   await copyUpVolumes(archive, id, resolved.copyUp.map((m) => ({ path: m.target, dataDir: m.source }))).catch((e: Error) => {
@@ -152,7 +155,8 @@ export function register(router: Router, services: ApiServices): void {
     const v = vs();
     const b = body ?? {};
     const r = await v.store.create({ name: b.Name, driver: b.Driver, labels: b.Labels ?? null, options: b.DriverOpts ?? null });
-    if (r.created) v.events?.emit('volume', 'create', r.volume.name, { driver: r.volume.driver });
+    // dockerd's volume service sends `create` for an existing name too.
+    v.events?.emit('volume', 'create', r.volume.name, { driver: r.volume.driver });
     sendJson(res, 201, volumeJson(r.volume, v.store));
   }));
 

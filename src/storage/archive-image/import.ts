@@ -1,16 +1,15 @@
 /**
- * `docker import`: a root filesystem tar (plain or gzipped) made into a one-layer image, as
+ * `docker import`: a root filesystem tar (plain, or gzip, bzip2, xz or zstd compressed:
+ * src/storage/decompress.ts) made into a one-layer image, as
  * dockerd 20.10's ImportImage makes it: the layer is the tar (stored as load stores layers:
  * layer-in.ts), the config carries the given container config, the comment (`Imported from
  * <src>` unless a message is given) in both the image and its one history entry, and the
  * creation time; the image is tagged when a reference is given. The source is the request
- * body or a URL fetched over HTTP(S). bzip2, xz and zstd tars, which dockerd also unpacks,
- * are refused with a 501 (no well-kept decoder without native code).
+ * body or a URL fetched over HTTP(S).
  */
 import type { Readable } from 'node:stream';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import * as zlib from 'node:zlib';
 import { Transform, pipeline as pipelineCb } from 'node:stream';
 import type { ContentStore } from '../content';
 import type { LayerStore } from '../layers/store';
@@ -19,7 +18,8 @@ import type { ImageConfig } from '../types';
 import type { ImageReference } from '../reference';
 import { sha256Digest } from '../digest';
 import { storeLayerTar } from './layer-in';
-import { InvalidArgumentError, NotImplementedError, UnavailableError } from '../../errors';
+import { decompressStream } from '../decompress';
+import { InvalidArgumentError, UnavailableError } from '../../errors';
 
 /** What an import makes. */
 export interface ImportRequest {
@@ -31,48 +31,6 @@ export interface ImportRequest {
   ref?: ImageReference;
   /** Bytes of the source read so far (for progress), at most every 100 ms and at its end. */
   onBytes?: (read: number) => void;
-}
-
-/** The first chunk of `source` (undefined at once-empty end), put back for the next reader. */
-async function peek(source: Readable): Promise<Buffer | undefined> {
-  const first = await new Promise<Buffer | undefined>((resolve, reject) => {
-    const done = () => {
-      source.off('readable', onReadable);
-      source.off('end', onEnd);
-      source.off('error', onError);
-    };
-    const onReadable = () => {
-      const c = source.read() as Buffer | null;
-      if (c === null) return;
-      done();
-      resolve(c);
-    };
-    const onEnd = () => {
-      done();
-      resolve(undefined);
-    };
-    const onError = (e: Error) => {
-      done();
-      reject(e);
-    };
-    source.on('readable', onReadable);
-    source.on('end', onEnd);
-    source.on('error', onError);
-  });
-  if (first) source.unshift(first);
-  return first;
-}
-
-/** The tar inside `source`: as is, or gunzipped; other compressions are refused. */
-async function decompressed(source: Readable): Promise<Readable> {
-  const head = (await peek(source)) ?? Buffer.alloc(0);
-  if (head[0] === 0x1f && head[1] === 0x8b) return pipelineCb(source, zlib.createGunzip({ chunkSize: 256 * 1024 }), () => undefined);
-  const other = head.subarray(0, 3).toString('latin1') === 'BZh' ? 'bzip2' : head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) ? 'xz' : head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd])) ? 'zstd' : undefined;
-  if (other) {
-    source.destroy();
-    throw new NotImplementedError(`importing a ${other}-compressed archive is not supported by podvisor (plain or gzipped tars are)`);
-  }
-  return source;
 }
 
 /** How long a URL source may take to answer with its headers. */
@@ -157,7 +115,7 @@ export async function importRootfs(content: ContentStore, layers: LayerStore, im
   // meanwhile) would otherwise take it as nobody's.
   let release = () => undefined as void;
   try {
-    const diffId = await storeLayerTar(content, layers, await decompressed(counted), { onDiffId: (d) => (release = layers.hold([d])) });
+    const diffId = await storeLayerTar(content, layers, await decompressStream(counted), { onDiffId: (d) => (release = layers.hold([d])) });
     const created = new Date().toISOString();
     const config = {
       architecture: 'amd64',

@@ -2,7 +2,7 @@
  * `docker load`: images from a docker-archive (ours or dockerd's) into the stores. The archive
  * is spooled first (read.ts: nothing in it names a host path), then every manifest entry is
  * checked before anything is stored: its config must parse and list one diff ID per layer, and
- * each layer must be present. Layers are then imported one by one: the tar (gzipped or not)
+ * each layer must be present. Layers are then imported one by one: the tar (plain or compressed)
  * streams through a sha256 that must equal the config's diff ID, through the hardened
  * extractor (src/storage/extract.ts) into a fresh layer-store directory, and through gzip into
  * the content store (the blob a later save or push uses). Tags are set last.
@@ -10,8 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
-import * as zlib from 'node:zlib';
-import { pipeline as pipelineCb, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { ContentStore } from '../content';
 import type { LayerStore } from '../layers/store';
 import type { ImageStore } from '../images';
@@ -20,6 +19,7 @@ import { spoolArchive, type ArchiveLimits, type SpooledArchive } from './read';
 import { storeLayerTar } from './layer-in';
 import { chainIds, isDigest, shortId, sha256Digest } from '../digest';
 import { familiarString, parseTagged, type ImageReference } from '../reference';
+import { MAGIC_BYTES, decodeStream, detectCompression } from '../decompress';
 import { InvalidArgumentError } from '../../errors';
 
 /** What a load reports as it goes (worded for the Docker API by src/translate/image-archive.ts). */
@@ -73,15 +73,14 @@ function planEntry(archive: SpooledArchive, entry: unknown, index: number): Load
   return { configBytes, config, layerFiles, refs };
 }
 
-/** The layer's bytes as a tar: gunzipped when the member is gzip (dockerd accepts both). */
+/** The layer's bytes as a tar: decompressed when the member is compressed (dockerd accepts gzip, bzip2 and xz). */
 async function openTar(file: string): Promise<Readable> {
   const fh = await fs.promises.open(file, 'r');
-  const head = Buffer.alloc(2);
-  await fh.read(head, 0, 2, 0);
+  const head = Buffer.alloc(MAGIC_BYTES);
+  const { bytesRead } = await fh.read(head, 0, MAGIC_BYTES, 0);
   await fh.close();
   const raw = fs.createReadStream(file, { highWaterMark: 256 * 1024 });
-  if (head[0] !== 0x1f || head[1] !== 0x8b) return raw;
-  return pipelineCb(raw, zlib.createGunzip({ chunkSize: 256 * 1024 }), () => undefined);
+  return decodeStream(raw, detectCompression(head.subarray(0, bytesRead)));
 }
 
 /** Loads docker-archives into the stores. */

@@ -8,10 +8,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
+import { decompressStream } from '../decompress';
 import { InvalidArgumentError } from '../../errors';
 
 /** Limits of one archive. */
@@ -48,32 +48,8 @@ export function cleanMemberName(name: string): string {
   return parts.join('/');
 }
 
-/** Gunzip the archive when it starts with gzip's magic bytes (dockerd accepts both). */
-function maybeGunzip(source: Readable): Readable {
-  const out = new PassThrough();
-  let decided = false;
-  const onData = (chunk: Buffer) => {
-    if (decided) return;
-    decided = true;
-    source.off('data', onData);
-    source.pause();
-    source.unshift(chunk);
-    if (chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) {
-      pipeline(source, zlib.createGunzip(), out).catch((e: unknown) => out.destroy(e as Error));
-    } else {
-      pipeline(source, out).catch((e: unknown) => out.destroy(e as Error));
-    }
-  };
-  source.on('data', onData);
-  source.once('end', () => {
-    if (!decided) out.end();
-  });
-  source.once('error', (e) => out.destroy(e));
-  return out;
-}
-
 /**
- * Spool `source` (a tar, optionally gzipped) into `spoolDir` (must exist and be empty) and
+ * Spool `source` (a tar, plain or compressed as dockerd accepts it: src/storage/decompress.ts) into `spoolDir` (must exist and be empty) and
  * return its members. InvalidArgumentError for anything malformed or over the limits.
  */
 export async function spoolArchive(source: Readable, spoolDir: string, limits: ArchiveLimits = {}): Promise<SpooledArchive> {
@@ -105,7 +81,7 @@ export async function spoolArchive(source: Readable, spoolDir: string, limits: A
     }
   })();
   try {
-    await Promise.all([pipeline(maybeGunzip(source), extract), done]);
+    await Promise.all([pipeline(await decompressStream(source), extract), done]);
   } catch (err) {
     if (err instanceof InvalidArgumentError) throw err;
     throw new InvalidArgumentError(`invalid archive: ${(err as Error).message}`);

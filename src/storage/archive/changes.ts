@@ -48,6 +48,18 @@ export async function existsInLayers(layers: string[], comps: string[]): Promise
 }
 
 /**
+ * `changes` without the files the daemon itself writes into every container's writable layer
+ * (`hidden`, absolute paths), which dockerd keeps out of the layer (bind mounts over its init
+ * layer). A directory that was listed only because of them (no other change below it) goes too.
+ */
+export function withoutDaemonFiles(changes: Change[], hidden: readonly string[]): Change[] {
+  const isHidden = new Set(hidden);
+  const kept = changes.filter((c) => !isHidden.has(c.Path));
+  const parents = new Set(hidden.map((h) => path.posix.dirname(h)));
+  return kept.filter((c) => !parents.has(c.Path) || c.Kind === 2 || kept.some((o) => o.Path.startsWith(`${c.Path}/`)));
+}
+
+/**
  * The changes of upper directory `upper` against image `layers` (top layer first), sorted by
  * path as dockerd sorts them. `isOpaque(hostPath)` says whether a directory of upper is an
  * opaque directory (trusted.overlay.opaque=y); it defaults to no.

@@ -14,13 +14,14 @@ import type { Readable } from 'node:stream';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../errors';
 import type { OverlayRootfs } from '../rootfs';
 import { isMountPoint } from '../../util/mounter';
-import { listChanges, type Change } from './changes';
+import { listChanges, withoutDaemonFiles, type Change } from './changes';
 import { RootDir, at } from './resolve';
 import { pathStat, type ContainerPathStat } from './stat';
 import { packTree } from './tar-out';
 import { extractInto, type ExtractIntoOptions } from './tar-in';
+import { mountFor, type HostMount } from './mounts';
 
-export type { Change, ContainerPathStat };
+export type { Change, ContainerPathStat, HostMount };
 
 /** What PUT /archive takes besides the tar stream. */
 export interface PutOptions {
@@ -32,6 +33,14 @@ export interface PutOptions {
 interface OpenRoot {
   root: RootDir;
   close(): Promise<void>;
+}
+
+/** A root opened for one container path: the container's root or a mount's directory. */
+interface OpenFor extends OpenRoot {
+  /** The path to resolve in `root`. */
+  rel: string;
+  /** The path is in a mount (not in the root filesystem). */
+  mounted?: HostMount;
 }
 
 /** Where a path is in the container, for dockerd's messages. */
@@ -117,17 +126,33 @@ export class ContainerArchive {
     }
   }
 
-  private async withRoot<T>(id: string, fn: (root: RootDir) => Promise<T>): Promise<T> {
-    const o = await this.open(id);
+  /**
+   * The root that holds container path `p`: the directory of the mount it is under (see
+   * ./mounts.ts; a mount whose source is not a directory is left to the root filesystem) or
+   * the container's root.
+   */
+  private async openFor(id: string, p: string, mounts: readonly HostMount[]): Promise<OpenFor> {
+    const hit = mountFor(p, mounts);
+    if (hit && (await fs.promises.stat(hit.mount.source).catch(() => undefined))?.isDirectory()) {
+      const root = await RootDir.open(hit.mount.source);
+      return { root, rel: hit.rel, mounted: hit.mount, close: () => root.close() };
+    }
+    return { ...(await this.open(id)), rel: p };
+  }
+
+  private async withRoot<T>(id: string, p: string, mounts: readonly HostMount[], fn: (o: OpenFor) => Promise<T>): Promise<T> {
+    const o = await this.openFor(id, p, mounts);
     try {
-      return await fn(o.root);
+      return await fn(o);
     } finally {
       await o.close();
     }
   }
 
-  private async statIn(root: RootDir, p: string, ref: string): Promise<ContainerPathStat> {
-    const r = await root.resolve(p, { followLast: followsLast(p) }).catch((e: unknown) => {
+  /** Stat `o.rel` in `o.root`; `p` (the container path) names it and the errors. */
+  private async statIn(o: OpenFor, p: string, ref: string): Promise<ContainerPathStat> {
+    const root = o.root;
+    const r = await root.resolve(o.rel, { followLast: followsLast(o.rel) }).catch((e: unknown) => {
       throw e instanceof NotFoundError ? notFound(p, ref) : e;
     });
     try {
@@ -138,25 +163,29 @@ export class ContainerArchive {
         linkTarget = t?.path ?? '';
         await t?.release();
       }
-      return pathStat(r.name === undefined ? '/' : path.posix.basename(p.replace(/\/+\.?$/, '')) || '/', r.stat, linkTarget);
+      const named = r.name !== undefined || o.mounted !== undefined;
+      return pathStat(named ? path.posix.basename(p.replace(/\/+\.?$/, '')) || '/' : '/', r.stat, linkTarget);
     } finally {
       await r.release();
     }
   }
 
-  /** HEAD /archive: the stat of container path `p` of container `id` (`ref` names it in errors). */
-  async stat(id: string, ref: string, p: string): Promise<ContainerPathStat> {
+  /**
+   * HEAD /archive: the stat of container path `p` of container `id` (`ref` names it in
+   * errors). `mounts`: the container's host directory mounts, which hold the paths under them.
+   */
+  async stat(id: string, ref: string, p: string, mounts: readonly HostMount[] = []): Promise<ContainerPathStat> {
     checkAbs(p);
-    return this.withRoot(id, (root) => this.statIn(root, p, ref));
+    return this.withRoot(id, p, mounts, (o) => this.statIn(o, p, ref));
   }
 
   /** GET /archive: the stat of `p` and a tar stream of it (the root stays mounted until it ends). */
-  async get(id: string, ref: string, p: string): Promise<{ stat: ContainerPathStat; tar: Readable }> {
+  async get(id: string, ref: string, p: string, mounts: readonly HostMount[] = []): Promise<{ stat: ContainerPathStat; tar: Readable }> {
     checkAbs(p);
-    const o = await this.open(id);
+    const o = await this.openFor(id, p, mounts);
     try {
-      const stat = await this.statIn(o.root, p, ref);
-      const r = await o.root.resolve(p, { followLast: followsLast(p) });
+      const stat = await this.statIn(o, p, ref);
+      const r = await o.root.resolve(o.rel, { followLast: followsLast(o.rel) });
       const base = p.endsWith('/.') ? '.' : stat.name;
       const tar = packTree(r.dir, r.name, base === '/' ? '.' : base);
       tar.once('close', () => void r.release().finally(() => o.close()));
@@ -168,10 +197,13 @@ export class ContainerArchive {
   }
 
   /** PUT /archive: extract tar stream `input` into directory `p` of the container. */
-  async put(id: string, ref: string, p: string, input: Readable, opts: PutOptions = {}): Promise<void> {
+  async put(id: string, ref: string, p: string, input: Readable, opts: PutOptions = {}, mounts: readonly HostMount[] = []): Promise<void> {
     checkAbs(p);
-    await this.withRoot(id, async (root) => {
-      const r = await root.resolve(p, { followLast: true }).catch((e: unknown) => {
+    await this.withRoot(id, p, mounts, async (o) => {
+      // dockerd answers this one with a 500 too.
+      if (o.mounted?.readOnly) throw new UnavailableError('mounted volume is marked read-only');
+      const root = o.root;
+      const r = await root.resolve(o.rel, { followLast: true }).catch((e: unknown) => {
         throw e instanceof NotFoundError ? notFound(p, ref) : e;
       });
       let dest: string;
@@ -184,15 +216,20 @@ export class ContainerArchive {
         await r.release();
       }
       const x: ExtractIntoOptions = { noOverwriteDirNonDir: opts.noOverwriteDirNonDir };
-      if (opts.copyUIDGID) x.chown = await resolveOwner(root, opts.copyUIDGID.user);
+      // The user is looked up in the container's own /etc, also for a path in a mount.
+      const user = opts.copyUIDGID?.user;
+      if (user !== undefined) x.chown = o.mounted ? await this.withRoot(id, '/', [], (c) => resolveOwner(c.root, user)) : await resolveOwner(root, user);
       await extractInto(root, dest, input, x);
     });
   }
 
-  /** GET /changes: the writable layer's changes. */
-  async changes(id: string): Promise<Change[]> {
+  /**
+   * GET /changes: the writable layer's changes, less the files of `hidden` (absolute paths the
+   * daemon writes there itself; see withoutDaemonFiles).
+   */
+  async changes(id: string, hidden: readonly string[] = []): Promise<Change[]> {
     const paths = await this.rootfs.paths(id);
-    return listChanges(paths.upperDir, paths.lowerDirs);
+    return withoutDaemonFiles(await listChanges(paths.upperDir, paths.lowerDirs), hidden);
   }
 
   /** GET /export: a tar of the whole root (the root stays mounted until the stream ends). */

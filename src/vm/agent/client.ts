@@ -291,6 +291,11 @@ export class AgentClient implements Agent {
   }
 
   /** @inheritdoc */
+  async cleanPod(): Promise<void> {
+    await this.mux.request(Op.CLEAN_POD, new TlvWriter());
+  }
+
+  /** @inheritdoc */
   async reattach(resume?: (p: AgentProcessInfo) => OutputResume | undefined): Promise<AgentProcess[]> {
     const r = await this.mux.request(Op.LIST_PROCESSES, new TlvWriter());
     const listed = this.mux.decode(() => decodeListed(r));

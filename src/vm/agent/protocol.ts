@@ -63,6 +63,7 @@ export const Op = {
   MOUNT: 32,
   UNMOUNT: 33,
   RESUME_OUTPUT: 40,
+  CLEAN_POD: 41,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */

@@ -15,6 +15,7 @@ import { ImageService } from '../../../src/storage/service';
 import { commitWritableLayer } from '../../../src/storage/commit';
 import { packUpper } from '../../../src/storage/commit-tar';
 import { sha256Digest } from '../../../src/storage/digest';
+import { imageInspectJson, imageSummaryJson } from '../../../src/translate/images';
 
 let root: string;
 let svc: ImageService;
@@ -104,8 +105,11 @@ test('commit stores the layer, its blob and an image whose ID is its config dige
   const empty = path.join(root, 'empty');
   fs.mkdirSync(path.join(empty, 'etc'), { recursive: true });
   fs.writeFileSync(path.join(empty, 'etc/resolv.conf'), 'nameserver 10.0.0.1\n');
-  const id2 = await commitWritableLayer({ content: svc.content, layers: svc.layers, images: svc.store }, { upperDir: empty, lowerDirs: [layer.dir, lower], parentId: id, config: {}, createdBy: 'nothing' });
+  const id2 = await commitWritableLayer({ content: svc.content, layers: svc.layers, images: svc.store }, { upperDir: empty, lowerDirs: [layer.dir, lower], parentId: id, recordParent: true, config: {}, createdBy: 'nothing' });
   const c2 = svc.store.config(id2);
   expect(c2.rootfs.diff_ids).toEqual(config.rootfs.diff_ids);
   expect(c2.history?.[1]).toMatchObject({ created_by: 'nothing', empty_layer: true });
+  // dockerd's Parent (inspect) and ParentId (docker images): the image committed from; none for the first.
+  expect([imageInspectJson(svc.store.byId(id2)!, []).Parent, imageSummaryJson(svc.store.byId(id2)!).ParentId]).toEqual([id, id]);
+  expect(imageInspectJson(svc.store.byId(id)!, []).Parent).toBe('');
 });

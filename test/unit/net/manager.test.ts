@@ -61,7 +61,7 @@ describe('NetworkManager over an in-memory host', () => {
     await expect(m.create({ name: 'x', enableIPv6: true })).rejects.toThrow('IPv4 only');
     await expect(m.create({ name: 'x', ipam: [{ Subnet: 'bad' }] })).rejects.toThrow('invalid CIDR address: bad');
     await expect(m.create({ name: 'x', options: { 'com.docker.network.driver.mtu': '10' } })).rejects.toThrow('invalid MTU');
-    await expect(m.create({ name: '-x' })).rejects.toThrow('invalid name');
+    await expect(m.create({ name: '' })).rejects.toThrow('invalid name: ');
     expect(m.list().map((n) => n.name)).toEqual(['bridge']);
     expect(host.bridges.size).toBe(1);
     expect(fs.readdirSync(path.join(root, 'networks')).length).toBe(1);

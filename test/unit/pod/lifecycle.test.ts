@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { harness, collector, type Harness } from './fakes';
@@ -182,6 +183,31 @@ describe('run', () => {
     }
     expect(h.rootfs.prepared.has(r.id)).toBe(true);
     expect(h.hv.boots).toBe(2);
+  });
+});
+
+describe('volume events', () => {
+  test('each volume (not a bind nor a tmpfs) is mounted just before start and unmounted just after die, with dockerd\'s attributes', async () => {
+    const r = await h.create({ Image: 'busybox', Cmd: ['echo', 'hi'], HostConfig: { Binds: ['data:/data:ro', '/tmp:/hosttmp'], Tmpfs: { '/t': '' }, Mounts: [{ Type: 'volume', Source: 'more', Target: '/more' }] } });
+    // The API layer's volume store gives each volume its data directory; here, any directory.
+    for (const m of mainContainer(h.pods.get(r.id)).spec.mounts ?? []) if (m.type === 'volume') m.source = os.tmpdir();
+    const waited = h.pods.wait(r.id, 'next-exit');
+    await h.pods.start(r.id);
+    await waited;
+    const mine = seen.filter((e) => e.id === r.id || e.attributes.container === r.id);
+    expect(mine.map((e) => `${e.type} ${e.action} ${e.type === 'volume' ? e.id : ''}`.trim())).toEqual([
+      'container create',
+      'volume mount data',
+      'volume mount more',
+      'container start',
+      'container die',
+      'volume unmount data',
+      'volume unmount more',
+    ]);
+    const attrs = (action: string, id: string) => mine.find((e) => e.action === action && e.id === id)?.attributes;
+    expect(attrs('mount', 'data')).toEqual({ container: r.id, destination: '/data', driver: 'local', propagation: '', 'read/write': 'false' });
+    expect(attrs('mount', 'more')).toEqual({ container: r.id, destination: '/more', driver: 'local', propagation: '', 'read/write': 'true' });
+    expect(attrs('unmount', 'data')).toEqual({ container: r.id, driver: 'local' });
   });
 });
 

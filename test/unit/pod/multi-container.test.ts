@@ -77,6 +77,53 @@ test('the pod runs while any app container runs; its exit code is the main conta
   expect(Object.values(r.containers).every((c) => c.process === undefined)).toBe(true);
 });
 
+test('under on-failure a failing sidecar restarts in place, alone, with its backoff; one that exits 0 stays exited', async () => {
+  const spec = await twoContainers(['sleep', '10'], ['sh', '-c', 'exit 5']);
+  spec.containers.push({ ...spec.containers[1], id: 'd'.repeat(64), args: ['sh', '-c', 'exit 0'] });
+  spec.restartPolicy = { name: 'on-failure', maximumRetryCount: 3 };
+  await h.pods.create(spec, 'trio', null);
+  await h.pods.start('trio');
+  const main = () => h.pods.get('trio').containers[spec.id];
+  const pid = main().state.pid;
+  const vm = h.pods.get('trio').sandbox.vmId;
+  const side = () => h.pods.get('trio').containers['e'.repeat(64)];
+  // Three restarts (100 + 200 + 400 ms of backoff), then on-failure:3 gives up.
+  await until(() => side().restartCount === 3 && side().state.status === 'exited');
+  expect(side().state.exitCode).toBe(5);
+  expect(h.pods.get('trio').containers['d'.repeat(64)]).toMatchObject({ restartCount: 0, state: { status: 'exited', exitCode: 0 } });
+  // The main container and the VM were not touched.
+  expect(main()).toMatchObject({ restartCount: 0, state: { status: 'running', pid } });
+  expect(h.pods.get('trio').sandbox.vmId).toBe(vm);
+  await h.pods.stop('trio', 0);
+  expect(podPhase(h.pods.get('trio'))).toBe('created');
+});
+
+test('a stop while a sidecar waits for its restart in place cancels that restart; nothing is left restarting', async () => {
+  const spec = await twoContainers(['sleep', '10'], ['sh', '-c', 'exit 1']);
+  spec.restartPolicy = { name: 'always', maximumRetryCount: 0 };
+  await h.pods.create(spec, 'busy', null);
+  await h.pods.start('busy');
+  const side = () => h.pods.get('busy').containers['e'.repeat(64)];
+  await until(() => side().restartCount >= 2 && side().state.status === 'restarting');
+  await h.pods.stop('busy', 0);
+  const count = side().restartCount;
+  await wait(500);
+  const r = h.pods.get('busy');
+  expect(Object.values(r.containers).map((c) => c.state.status)).toEqual(['exited', 'exited']);
+  expect(side().restartCount).toBe(count);
+  expect(podPhase(r)).toBe('created');
+});
+
+test('under always, the main container\'s exit ends the run at once and the pod restarts whole', async () => {
+  const spec = await twoContainers(['sh', '-c', 'exit 3'], ['sleep', '10']);
+  spec.restartPolicy = { name: 'always', maximumRetryCount: 0 };
+  await h.pods.create(spec, 'whole', null);
+  await h.pods.start('whole');
+  await until(() => h.pods.get('whole').containers[spec.id].restartCount >= 1);
+  expect(h.pods.get('whole').containers['e'.repeat(64)].restartCount).toBeGreaterThanOrEqual(1);
+  await h.pods.stop('whole', 0);
+});
+
 test('a stop signals every app container and kills what is left at the deadline', async () => {
   const spec = await twoContainers(['sleep', '100'], ['sleep', '100']);
   await h.pods.create(spec, 'pair2', null);

@@ -90,6 +90,14 @@ export const ROUTES = {
   'GET /volumes/:name': { query: none },
   'DELETE /volumes/:name': { query: Type.Object({ force: Q.bool() }) },
   'POST /volumes/prune': { query: Type.Object({ filters: Q.filters(['label', 'label!']) }) },
+  'POST /swarm/leave': { query: Type.Object({ force: Q.bool() }) },
+  'GET /swarm': { query: none },
+  'GET /swarm/unlockkey': { query: none },
+  'GET /nodes': { query: Type.Object({ filters: Q.string() }) },
+  'GET /services': { query: Type.Object({ filters: Q.string(), status: Q.bool() }) },
+  'GET /tasks': { query: Type.Object({ filters: Q.string() }) },
+  'GET /secrets': { query: Type.Object({ filters: Q.string() }) },
+  'GET /configs': { query: Type.Object({ filters: Q.string() }) },
 } satisfies Record<string, { query: TObject; body?: TSchema }>;
 
 /** A route of the table. */

@@ -1,0 +1,163 @@
+/**
+ * The Docker front end's view of pods of several containers: each container of such a pod
+ * (a native pod made from a pod file) is a Docker container of its own in `docker ps`, and
+ * `docker inspect`, `logs`, `exec`, `stop` reach it by its id or its name.
+ *
+ *   the pod's main container   keeps the pod's id and name (what the pod layer calls the pod);
+ *   every other container      is listed under its own id (64 hex), named `POD.CONTAINER`
+ *                              (`kpod.reader`), with its own image, command, state and
+ *                              restart count;
+ *   each of them               is labelled io.podvisor.container=CONTAINER beside the pod's
+ *                              labels (io.podvisor.pod names the pod).
+ *
+ * What is the pod's and not one container's acts on the whole pod, whichever of its
+ * containers names it: start, stop, restart, kill, pause, remove, wait, network
+ * connect (a pod's containers share one VM and stop together, as a Kubernetes pod does).
+ * logs and exec go to the named container; attach, top, resize, rename and update of a
+ * container other than the main one are refused (logs -f and exec reach it).
+ *
+ * The Docker front end's pods have one container each: for them this view changes nothing.
+ */
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
+import type { PodCounts, PodService } from '../../pod/service';
+import { containersOf, mainContainer, type ContainerRecord, type PodRecord } from '../../pod/types';
+import { dockerFrontend, type DockerFrontend } from '../../translate/docker-types';
+
+/** The label naming a container of a pod (its name in the pod file). */
+export const CONTAINER_LABEL = 'io.podvisor.container';
+
+/** A reference resolved: the pod, and the container of it named (undefined: the pod's main container). */
+interface Resolved {
+  pod: PodRecord;
+  other?: ContainerRecord;
+}
+
+/** The Docker name of a container of a pod that is not its main one. */
+function otherName(pod: PodRecord, c: ContainerRecord): string {
+  return `${pod.name}.${c.spec.name ?? c.spec.id.slice(0, 12)}`;
+}
+
+/** The pod's record as Docker sees its container `c` (see the module comment). */
+function viewOf(pod: PodRecord, c: ContainerRecord): PodRecord {
+  const fe = dockerFrontend(pod.frontend);
+  const main = c === mainContainer(pod);
+  const labels = { ...(fe.config.Labels ?? {}), ...(c.spec.name ? { [CONTAINER_LABEL]: c.spec.name } : {}) };
+  if (main) return { ...pod, frontend: { ...fe, config: { ...fe.config, Labels: labels } } satisfies DockerFrontend };
+  const s = c.spec;
+  const config = { ...fe.config, Image: s.imageRef, Entrypoint: s.args.slice(0, 1), Cmd: s.args.slice(1), Env: s.env, WorkingDir: s.workingDir, User: s.user, Tty: s.tty, OpenStdin: s.openStdin, Labels: labels };
+  const frontend: DockerFrontend = { ...fe, config, imageRef: s.imageRef };
+  return { ...pod, id: s.id, name: otherName(pod, c), containers: { [s.id]: c }, frontend };
+}
+
+/** Whether a pod is seen as several Docker containers. */
+function several(pod: PodRecord): boolean {
+  return containersOf(pod).length > 1;
+}
+
+/**
+ * Wrap the pod layer's service for the Docker front end: references to any container of a
+ * pod are understood, and lists show each container (see the module comment).
+ */
+export function dockerContainerView(pods: PodService): PodService {
+  const resolve = (ref: string): Resolved => {
+    let notFound: unknown;
+    try {
+      return { pod: pods.get(ref) };
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      notFound = err;
+    }
+    const clean = ref.replace(/^\//, '');
+    const hits: Resolved[] = [];
+    for (const pod of pods.list()) {
+      if (!several(pod)) continue;
+      const main = mainContainer(pod);
+      for (const c of containersOf(pod)) {
+        if (c === main) continue;
+        if (c.spec.id === clean || otherName(pod, c) === clean) return { pod, other: c };
+        if (clean.length > 0 && /^[0-9a-f]+$/.test(clean) && c.spec.id.startsWith(clean)) hits.push({ pod, other: c });
+      }
+    }
+    if (hits.length === 1) return hits[0];
+    if (hits.length > 1) throw new InvalidArgumentError(`multiple IDs found with provided prefix: ${ref}`);
+    throw notFound;
+  };
+  const podId = (ref: string): string => resolve(ref).pod.id;
+  const onlyMain = (ref: string, what: string): string => {
+    const r = resolve(ref);
+    if (r.other) throw new ConflictError(`${what} reaches the main container of pod ${r.pod.name} only; use logs -f or exec for ${otherName(r.pod, r.other)}`);
+    return r.pod.id;
+  };
+  const list = (): PodRecord[] => pods.list().flatMap((p) => (several(p) ? containersOf(p).map((c) => viewOf(p, c)) : [p]));
+
+  const view: PodService = {
+    get: (ref) => {
+      const r = resolve(ref);
+      return r.other ? viewOf(r.pod, r.other) : several(r.pod) ? viewOf(r.pod, mainContainer(r.pod)) : r.pod;
+    },
+    list,
+    isRunning: (ref) => pods.isRunning(podId(ref)),
+    counts: (): PodCounts => {
+      const all = list().map((r) => mainContainer(r).state.status);
+      const running = all.filter((s) => s === 'running' || s === 'restarting').length;
+      const paused = all.filter((s) => s === 'paused').length;
+      return { total: all.length, running, paused, stopped: all.length - running - paused };
+    },
+    whenAdopted: (ref) => {
+      try {
+        return pods.whenAdopted(podId(ref));
+      } catch {
+        return undefined;
+      }
+    },
+    create: (spec, name, frontend) => pods.create(spec, name, frontend),
+    start: (ref) => pods.start(podId(ref)),
+    stop: (ref, t) => pods.stop(podId(ref), t),
+    restart: (ref, t) => pods.restart(podId(ref), t),
+    kill: (ref, sig) => pods.kill(podId(ref), sig),
+    pause: (ref) => pods.pause(podId(ref)),
+    unpause: (ref) => pods.unpause(podId(ref)),
+    remove: (ref, opts) => pods.remove(podId(ref), opts),
+    rename: (ref, name) => pods.rename(onlyMain(ref, 'rename'), name),
+    update: (ref, change) => {
+      // The view's Docker data is made up for the listing: only the new HostConfig is kept.
+      const id = onlyMain(ref, 'update');
+      const pod = pods.get(id);
+      const frontend = change.frontend === undefined || !several(pod) ? change.frontend : { ...dockerFrontend(pod.frontend), hostConfig: dockerFrontend(change.frontend).hostConfig };
+      return pods.update(id, { ...change, ...(frontend === undefined ? {} : { frontend }) });
+    },
+    wait: (ref, cond) => pods.wait(podId(ref), cond),
+    attach: (ref, opts) => pods.attach(onlyMain(ref, 'attach'), opts),
+    checkAttach: (ref) => void onlyMain(ref, 'attach'),
+    logs: (ref, opts) => {
+      const r = resolve(ref);
+      return pods.logs(r.pod.id, r.other && opts.container === undefined ? { ...opts, container: r.other.spec.id } : opts);
+    },
+    resize: (ref, rows, cols) => pods.resize(onlyMain(ref, 'resize'), rows, cols),
+    execCreate: (ref, config) => {
+      const r = resolve(ref);
+      return pods.execCreate(r.pod.id, r.other && config.container === undefined ? { ...config, container: r.other.spec.id } : config);
+    },
+    execGet: (id) => pods.execGet(id),
+    execIds: (ref) => pods.execIds(podId(ref)),
+    execStart: (id, session) => pods.execStart(id, session),
+    execResize: (id, rows, cols) => pods.execResize(id, rows, cols),
+    top: (ref, psArgs) => pods.top(onlyMain(ref, 'top'), psArgs),
+    sample: (ref) => pods.sample(podId(ref)),
+    sizeRw: async (ref) => {
+      let id: string;
+      try {
+        id = podId(ref);
+      } catch (err) {
+        // A container of a pod removed a moment ago through another of its containers (prune
+        // walks a list taken before): it has nothing left.
+        if (err instanceof NotFoundError) return 0;
+        throw err;
+      }
+      return pods.sizeRw(id);
+    },
+  };
+  if (pods.connectNetwork) view.connectNetwork = (ref, att) => (pods.connectNetwork as NonNullable<PodService['connectNetwork']>).call(pods, podId(ref), att);
+  if (pods.disconnectNetwork) view.disconnectNetwork = (ref, net) => (pods.disconnectNetwork as NonNullable<PodService['disconnectNetwork']>).call(pods, podId(ref), net);
+  return view;
+}

@@ -1,0 +1,35 @@
+/**
+ * Which of a container's host mounts a path of `docker cp` falls in. dockerd serves a path
+ * under a bind mount or a volume from the mounted directory, not from the root filesystem
+ * beneath it; so does podvisor, for the mounts whose source is a host directory.
+ */
+import * as path from 'node:path';
+
+/** A host directory mounted into a container (a bind mount or a volume's data). */
+export interface HostMount {
+  /** Absolute path inside the container. */
+  target: string;
+  /** Absolute host path of the mounted directory. */
+  source: string;
+  readOnly: boolean;
+}
+
+/**
+ * The mount holding container path `p` (the deepest when mounts nest) and `p` relative to the
+ * mount's root, keeping a trailing `/` or `/.` (which docker cp gives a meaning); undefined
+ * when `p` is in the root filesystem. `..` is taken lexically, as the path has no symlinks
+ * resolved yet (a symlink of the root filesystem leading into a mount is not followed into it).
+ */
+export function mountFor(p: string, mounts: readonly HostMount[]): { mount: HostMount; rel: string } | undefined {
+  const clean = path.posix.normalize(`/${p}`).replace(/\/+$/, '') || '/';
+  let best: { mount: HostMount; target: string } | undefined;
+  for (const m of mounts) {
+    const target = path.posix.normalize(m.target).replace(/\/+$/, '') || '/';
+    if (target === '/') continue;
+    if ((clean === target || clean.startsWith(`${target}/`)) && (!best || target.length > best.target.length)) best = { mount: m, target };
+  }
+  if (!best) return undefined;
+  const suffix = /\/\.$/.test(p) ? '/.' : p.endsWith('/') ? '/' : '';
+  const rel = clean.slice(best.target.length) || '/';
+  return { mount: best.mount, rel: rel === '/' ? (suffix === '/.' ? '/.' : '/') : rel + suffix };
+}
