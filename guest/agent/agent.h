@@ -328,8 +328,8 @@ int open_in_root(int root_fd, const char *path, int flags, mode_t mode);
 /* ---- netif.c: the VM's interfaces and routes ------------------------------------------ */
 struct netif_config {
   char name[PV_MAX_ID + 1];
-  int has_mac, has_address, has_mtu, has_up;
-  uint8_t mac[6];
+  int has_mac, has_set_mac, has_address, has_mtu, has_up;
+  uint8_t mac[6], set_mac[6];
   uint8_t address[4];
   uint32_t prefix, mtu, up;
 };

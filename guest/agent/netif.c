@@ -82,6 +82,29 @@ static int ifctl(int s, unsigned long req, struct ifreq *r, const char *what, st
   return ioctl(s, req, r) == 0 ? 0 : io_fail(e, what, r->ifr_name);
 }
 
+/* Give interface `name` the hardware address `mac`, with the interface down meanwhile (a
+ * driver may refuse the change while it is up); it is brought up again if it was up. */
+static int set_hwaddr(int s, const char *name, const uint8_t mac[6], struct agent_error *e) {
+  struct ifreq r;
+  ifreq_for(&r, name);
+  if (ifctl(s, SIOCGIFFLAGS, &r, "flags of", e) < 0) return -1;
+  short flags = r.ifr_flags;
+  if (flags & IFF_UP) {
+    r.ifr_flags = (short)(flags & ~IFF_UP);
+    if (ifctl(s, SIOCSIFFLAGS, &r, "bring down", e) < 0) return -1;
+  }
+  ifreq_for(&r, name);
+  r.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+  memcpy(r.ifr_hwaddr.sa_data, mac, 6);
+  int rc = ifctl(s, SIOCSIFHWADDR, &r, "set hardware address of", e);
+  if (flags & IFF_UP) {
+    ifreq_for(&r, name);
+    r.ifr_flags = flags;
+    if (ioctl(s, SIOCSIFFLAGS, &r) != 0 && rc == 0) rc = io_fail(e, "bring up", name);
+  }
+  return rc;
+}
+
 /* The steps of netif_configure on an open socket, in the protocol's order. */
 static int configure(int s, const struct netif_config *c, struct agent_error *e) {
   struct ifreq r;
@@ -95,6 +118,7 @@ static int configure(int s, const struct netif_config *c, struct agent_error *e)
       return -1;
     }
   }
+  if (c->has_set_mac && set_hwaddr(s, c->name, c->set_mac, e) < 0) return -1;
   if (c->has_address) {
     uint32_t m = mask_of(c->prefix);
     ifreq_for(&r, c->name);
@@ -124,6 +148,11 @@ mtu:
 int netif_configure(const struct netif_config *c, struct agent_error *e) {
   if (!valid_ifname(c->name)) {
     set_error(e, PV_ERR_INVALID, EINVAL, "invalid interface name");
+    return -1;
+  }
+  static const uint8_t zero_mac[6];
+  if (c->has_set_mac && ((c->set_mac[0] & 1) || memcmp(c->set_mac, zero_mac, 6) == 0)) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "a hardware address must be unicast and not all zero");
     return -1;
   }
   if ((c->has_address && c->prefix > 32) || (c->has_mtu && (c->mtu < 68 || c->mtu > 65535))) {

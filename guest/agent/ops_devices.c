@@ -29,11 +29,12 @@ void op_configure_interface(const struct tlv_msg *m, uint32_t id) {
   memset(&c, 0, sizeof c);
   if (need_str(m, id, PV_TAG_IFNAME, "interface name", c.name, PV_MAX_ID) < 0) return;
   int mac = opt_bytes(m, PV_TAG_MAC, c.mac, 6), addr = opt_bytes(m, PV_TAG_ADDRESS, c.address, 4);
+  int set_mac = opt_bytes(m, PV_TAG_SET_MAC, c.set_mac, 6);
   int prefix = opt_u32_field(m, PV_TAG_PREFIX, &c.prefix), mtu = opt_u32_field(m, PV_TAG_MTU, &c.mtu);
   int up = opt_u32_field(m, PV_TAG_LINK_UP, &c.up);
-  if (mac < 0 || addr < 0 || prefix < 0 || mtu < 0 || up < 0 || addr != prefix || (up && c.up > 1))
+  if (mac < 0 || set_mac < 0 || addr < 0 || prefix < 0 || mtu < 0 || up < 0 || addr != prefix || (up && c.up > 1))
     return fail(id, PV_ERR_INVALID, EINVAL, "malformed interface fields (ADDRESS needs PREFIX)");
-  c.has_mac = mac, c.has_address = addr, c.has_mtu = mtu, c.has_up = up;
+  c.has_mac = mac, c.has_set_mac = set_mac, c.has_address = addr, c.has_mtu = mtu, c.has_up = up;
   struct agent_error e;
   if (netif_configure(&c, &e) < 0) return reply_error(id, &e);
   reply_ack_empty(id);

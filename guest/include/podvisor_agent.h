@@ -108,11 +108,14 @@
  *        cgroup v2 (host test mode) a limit is refused (INVALID).
  *   PV_OP_MEMORY_STATS       CONTAINER_ID                  -> ACK MEMORY_USAGE MEMORY_LIMIT
  *        MEMORY_CACHE (NOT_FOUND without a cgroup).
- *   PV_OP_CONFIGURE_INTERFACE IFNAME [MAC] [ADDRESS PREFIX] [MTU] [LINK_UP] -> ACK
+ *   PV_OP_CONFIGURE_INTERFACE IFNAME [MAC] [SET_MAC] [ADDRESS PREFIX] [MTU] [LINK_UP] -> ACK
  *        Configures one network interface of the VM (every container of a VM shares its
  *        network namespace). IFNAME: 1..15 bytes of [A-Za-z0-9_.-]. MAC (6 bytes): refused
  *        (INVALID) unless the interface has that hardware address, so the host never
- *        configures the wrong NIC. ADDRESS (IPv4, 4 bytes) with PREFIX (0..32) becomes its
+ *        configures the wrong NIC. SET_MAC (6 bytes, unicast and not all zero, else INVALID)
+ *        becomes its hardware address (docker --mac-address), set while the interface is down
+ *        (an interface that is up is brought down for it and up again); the kernel's error
+ *        (e.g. ADDRNOTAVAIL) is returned as is. ADDRESS (IPv4, 4 bytes) with PREFIX (0..32) becomes its
  *        address; MTU 68..65535; LINK_UP 1 brings it up, 0 down. Applied in that order;
  *        absent fields leave that setting as it is. In host test mode the agent refuses
  *        (INVALID) unless it runs in a network namespace its parent process does not share.
@@ -331,6 +334,7 @@
 #define PV_TAG_STDERR_FROM 63    /* u64: stderr offset the agent re-sends from */
 #define PV_TAG_SHARE_NS 64       /* u32: 1 = the container joins the pod's PID and UTS namespaces */
 #define PV_TAG_PID_PEER 65       /* str: container whose init's PID namespace this container's processes join */
+#define PV_TAG_SET_MAC 66        /* bytes: hardware address CONFIGURE_INTERFACE gives the interface, 6 bytes */
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */

@@ -9,6 +9,7 @@ import { fromApi, type PortRequest } from './ports';
 import { DEFAULT_NETWORK, type EndpointConfig } from './manager';
 import type { PortBinding } from './types';
 import type { EtcOptions } from './etc-config';
+import { endpointLinks, parseLinks, type LegacyLink } from './legacy-links';
 
 /** One network a container joins, as asked. */
 export interface NetworkAttachment {
@@ -17,6 +18,8 @@ export interface NetworkAttachment {
   aliases: string[];
   ip?: string;
   mac?: string;
+  /** --link on a user network: names that resolve for this container alone (./legacy-links.ts). */
+  links?: LegacyLink[];
 }
 
 /** What the pod layer does for a container's network. */
@@ -27,6 +30,10 @@ export interface ContainerNetworkPlan {
   ports: PortRequest[];
   /** --dns, --dns-search, --dns-option, --add-host (absent: none given). */
   etc?: EtcOptions;
+  /** --link on the default bridge: hosts lines and variables at each start (./legacy-links.ts). */
+  links?: LegacyLink[];
+  /** The exposed ports ("80/tcp"), which a container linking to this one is told of. */
+  exposed?: string[];
 }
 
 /** The parts of a create body that concern networking. */
@@ -36,7 +43,9 @@ export interface NetworkingInput {
   PublishAllPorts?: boolean;
   ExposedPorts?: Record<string, unknown>;
   MacAddress?: string;
-  EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string } | null>;
+  /** HostConfig.Links. */
+  Links?: string[] | null;
+  EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string; Links?: string[] | null } | null>;
 }
 
 /**
@@ -66,7 +75,18 @@ export function planNetworks(input: NetworkingInput, lookup: { isUserNetwork(ref
   if (!user && aliases.length > 0) throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
   if (ip && !lookup.hasUserSubnet(mode)) throw new InvalidArgumentError('user specified IP address is supported only when connecting to networks with user configured subnets');
   const mac = ep.MacAddress || input.MacAddress || undefined;
-  return { mode: 'networks', networks: [{ ref: mode, aliases, ...(ip ? { ip } : {}), ...(mac ? { mac } : {}) }], ports };
+  // The docker CLI sends --link of a user network in the endpoint's config, other clients may
+  // send HostConfig.Links: on a user network both are names for this container alone.
+  const hostLinks = parseLinks(input.Links);
+  const links = user ? [...parseLinks(ep.Links), ...hostLinks].filter((l, i, all) => all.findIndex((o) => o.alias === l.alias) === i) : [];
+  const exposed = Object.keys(input.ExposedPorts ?? {}).map((k) => (k.includes('/') ? k : `${k}/tcp`));
+  return {
+    mode: 'networks',
+    networks: [{ ref: mode, aliases, ...(ip ? { ip } : {}), ...(mac ? { mac } : {}), ...(links.length ? { links } : {}) }],
+    ports,
+    ...(!user && hostLinks.length ? { links: hostLinks } : {}),
+    ...(exposed.length ? { exposed } : {}),
+  };
 }
 
 /** The lookup planNetworks needs, over a network manager (dockerd's 404 for an unknown network). */
@@ -99,7 +119,7 @@ export function psPorts(bindings: PortBinding[], exposed: Record<string, unknown
 /** One entry of `NetworkSettings.Networks` (API v1.41 fields); on user networks dockerd adds the short id to the aliases. */
 export function endpointJson(ep: EndpointConfig, withAliases: boolean): Record<string, unknown> {
   return {
-    IPAMConfig: null, Links: null, Aliases: withAliases ? [...ep.aliases, ep.containerId.slice(0, 12)] : null,
+    IPAMConfig: null, Links: ep.links?.length ? endpointLinks(ep.links) : null, Aliases: withAliases ? [...ep.aliases, ep.containerId.slice(0, 12)] : null,
     NetworkID: ep.networkId, EndpointID: ep.id, Gateway: ep.gateway, IPAddress: ep.ip, IPPrefixLen: ep.prefixLen,
     IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: ep.mac, DriverOpts: null,
   };
@@ -115,7 +135,7 @@ export function plannedNetworksJson(plan: ContainerNetworkPlan | undefined): Rec
   if (!plan || plan.mode !== 'networks') return out;
   for (const n of plan.networks) {
     out[n.ref] = {
-      IPAMConfig: n.ip ? { IPv4Address: n.ip } : null, Links: null, Aliases: n.aliases.length ? [...n.aliases] : null,
+      IPAMConfig: n.ip ? { IPv4Address: n.ip } : null, Links: n.links?.length ? endpointLinks(n.links) : null, Aliases: n.aliases.length ? [...n.aliases] : null,
       NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0,
       IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: '', DriverOpts: null,
     };

@@ -29,6 +29,8 @@ export interface EndpointRecord {
   tap?: string;
   /** Published ports (only the endpoint on the container's first network carries them). */
   ports: PortBinding[];
+  /** --link on this user network: aliases that resolve for this container alone. */
+  links?: Array<{ name: string; alias: string }>;
 }
 
 /** A network, as persisted. */

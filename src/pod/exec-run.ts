@@ -67,7 +67,7 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
   let proc: AgentProcess;
   try {
     const user = await resolveUserInGuest(run.vm.agent, main.id, x.config.user || main.user, main.groupAdd);
-    const env = runtimeEnv(mergeEnv(main.env, x.config.env), e.record.sandbox.spec.hostname, x.config.tty, user.home);
+    const env = runtimeEnv(mergeEnv(main.env, x.config.env), e.record.sandbox.spec.hostname, x.config.tty, user.home, e.record.sandbox.linkEnv);
     proc = await run.vm.agent.startProcess({
       containerId: main.id,
       processId: `exec-${x.id.slice(0, 16)}`,

@@ -156,6 +156,8 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
     c.process = init.processId;
   }
   r.sandbox.vmId = started.vm.id;
+  if (started.linkEnv) r.sandbox.linkEnv = started.linkEnv;
+  else delete r.sandbox.linkEnv;
   log.debug(`container ${r.id.slice(0, 12)}: started on VM ${started.vm.id} (guest pid ${mainContainer(r).state.pid})`);
   // `start` is published before the exit monitor exists, so `die` can never precede it.
   ctx.emitVolumes(r, 'mount');

@@ -4,9 +4,10 @@
  * the /etc/hosts and /etc/resolv.conf that go with the address, and its published ports; at the
  * end of a run (stop, exit, remove, a failed start), all of it taken off again.
  *
- * The order matters: the endpoint is recorded first (the agent checks the MAC it is given, so
- * the endpoint takes the NIC's MAC), the tap goes on the bridge, and only then is the guest
- * configured, so the VM never speaks on a network before its address is ours.
+ * The order matters: the endpoint is recorded first (with the NIC's MAC, or the one
+ * --mac-address gave, which the agent then sets on the NIC after checking its boot MAC), the
+ * tap goes on the bridge, and only then is the guest configured, so the VM never speaks on a
+ * network before its address is ours.
  */
 import type { ContainerNetworkPlan } from '../net/container-config';
 import type { EndpointConfig, EndpointRequest, NetworkManager } from '../net/manager';
@@ -64,6 +65,15 @@ export function resolvForNetwork(hostResolv: string, dnsServer: string | undefin
   return [`nameserver ${dnsServer}`, ...kept, ''].join('\n');
 }
 
+/**
+ * A --mac-address, lower-cased; dockerd's start error (a 500) for one that is no MAC. A
+ * multicast one is refused by the agent, as the kernel refuses it under dockerd.
+ */
+export function checkedMac(mac: string): string {
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) throw new Error(`address ${mac}: invalid MAC address`);
+  return mac.toLowerCase();
+}
+
 /** What joining left: the endpoints (the plan's order) and the ports bound. */
 export interface Joined {
   endpoints: EndpointConfig[];
@@ -71,9 +81,13 @@ export interface Joined {
   files: NetworkFiles;
 }
 
-/** Give the guest interface of `nic` the endpoint's address, and the default route through it when `route`. */
+/**
+ * Give the guest interface of `nic` the endpoint's address (and its MAC, when --mac-address
+ * gave the endpoint another than the NIC's), and the default route through it when `route`.
+ */
 export async function configureNic(vm: Vm, nic: NicDevice, ep: EndpointConfig, route: boolean): Promise<void> {
-  await vm.agent.configureInterface({ name: nic.guestName, mac: nic.mac, address: ep.ip, prefix: ep.prefixLen, mtu: ep.mtu, up: true });
+  const setMac = ep.mac !== nic.mac ? { setMac: ep.mac } : {};
+  await vm.agent.configureInterface({ name: nic.guestName, mac: nic.mac, ...setMac, address: ep.ip, prefix: ep.prefixLen, mtu: ep.mtu, up: true });
   if (route) await vm.agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: ep.gateway, device: nic.guestName });
 }
 
@@ -97,7 +111,7 @@ export async function joinNetwork(
     let routed = false;
     for (const [i, att] of plan.networks.entries()) {
       const nic = vm.devices.nics[i];
-      const req: EndpointRequest = { containerId: pod.id, name: pod.name, aliases: att.aliases, mac: nic.mac, ...(att.ip ? { ip: att.ip } : {}) };
+      const req: EndpointRequest = { containerId: pod.id, name: pod.name, aliases: att.aliases, mac: att.mac ? checkedMac(att.mac) : nic.mac, ...(att.ip ? { ip: att.ip } : {}), ...(att.links?.length ? { links: att.links } : {}) };
       const ep = await nets.connect(att.ref, req);
       endpoints.push(ep);
       await nets.attachTap(ep.networkId, pod.id, nic.tap);
@@ -106,7 +120,9 @@ export async function joinNetwork(
       routed ||= !internal;
     }
     const first = endpoints[0];
-    const ports = plan.ports.length > 0 ? await nets.publish(first.networkId, pod.id, plan.ports) : [];
+    // dockerd starts a container of an --internal network with -p and publishes nothing (no
+    // way in); so does podvisor.
+    const ports = plan.ports.length > 0 && !nets.get(first.networkId).internal ? await nets.publish(first.networkId, pod.id, plan.ports) : [];
     const user = endpoints.find((ep) => !nets.get(ep.networkId).isDefault);
     return {
       endpoints,

@@ -7,7 +7,7 @@
  *   1 (no `version`)  one state for the whole pod: { id, name, created, spec: PodSpec, state,
  *                     restartCount, manuallyStopped, vmId?, initProcessIds?, frontend }, and a
  *                     copy of the Docker HostConfig beside it in hostconfig.json
- *   2                 { version: 2, id, name, created, sandbox: { spec, vmId? }, containers:
+ *   2                 { version: 2, id, name, created, sandbox: { spec, vmId?, linkEnv? }, containers:
  *                     { [id]: { spec, state, process?, restartCount } }, manuallyStopped, frontend }
  * A migrated record replaces the old one atomically (the store writes a temporary file,
  * fsyncs it and renames it over the old one), so the old record is there until the new one

@@ -47,6 +47,8 @@ export interface StartedPod {
   inits: Map<string, AgentProcess>;
   /** How each init container ran (every one exited 0), by container id. */
   initRuns: Map<string, InitRun>;
+  /** Variables of legacy links (./links.ts), before each container's own; execs get them too. */
+  linkEnv?: string[];
 }
 
 /** What startPod needs. */
@@ -71,7 +73,7 @@ export interface StartDeps {
    * Put the VM on the pod's network (./network.ts), given the host's filtered resolv.conf;
    * returns the hosts files that go with the address, and the undo of the join.
    */
-  joinNetwork?(vm: Vm, hostResolv: string): Promise<{ hosts: string; resolv: string; undo(): Promise<void> } | undefined>;
+  joinNetwork?(vm: Vm, hostResolv: string): Promise<{ hosts: string; resolv: string; env?: string[]; undo(): Promise<void> } | undefined>;
 }
 
 /** The agent process id of a container's init. */
@@ -126,8 +128,8 @@ export async function resolveUserInGuest(agent: Agent, containerId: string, user
  * and TERM (with a TTY) first, then the config's env replacing those by key or appended, and
  * HOME from the user's passwd entry when still unset.
  */
-export function runtimeEnv(env: string[], hostname: string, tty: boolean, home: string): string[] {
-  const base = [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(tty ? ['TERM=xterm'] : [])];
+export function runtimeEnv(env: string[], hostname: string, tty: boolean, home: string, linkEnv: readonly string[] = []): string[] {
+  const base = [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(tty ? ['TERM=xterm'] : []), ...linkEnv];
   const out = mergeEnv(base, env);
   if (!out.some((e) => e.startsWith('HOME='))) out.push(`HOME=${home}`);
   return out;
@@ -205,7 +207,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
           readEtcFile(root, 'passwd', MAX_ACCOUNT_FILE),
           readEtcFile(root, 'group', MAX_ACCOUNT_FILE),
         ]);
-        return { guestFiles: files.filter((_, i) => written[i]), passwd, group };
+        return { guestFiles: files.filter((_, i) => written[i]), passwd, group, linkEnv: net?.env ?? [] };
       }),
     );
     lap('files written, accounts read on the host');
@@ -247,7 +249,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     const inits = new Map<string, AgentProcess>();
     apps.forEach((c, i) => inits.set(c.id, (started[i] as PromiseFulfilledResult<AgentProcess>).value));
     lap('containers created, inits started');
-    return { vm, inits, initRuns };
+    return { vm, inits, initRuns, ...(net?.env?.length ? { linkEnv: net.env } : {}) };
   });
 }
 
@@ -257,6 +259,8 @@ interface PreparedFiles {
   guestFiles: Array<[string, string]>;
   passwd: Awaited<ReturnType<typeof readEtcFile>>;
   group: Awaited<ReturnType<typeof readEtcFile>>;
+  /** Variables of legacy links, before the container's own. */
+  linkEnv: string[];
 }
 
 /**
@@ -265,14 +269,14 @@ interface PreparedFiles {
  * the start too, and the create's error is the one reported.
  */
 async function startContainer(vm: Vm, spec: PodSpec, c: PodContainerSpec, files: PreparedFiles, created: Promise<void>): Promise<AgentProcess> {
-  const { guestFiles, passwd, group } = files;
+  const { guestFiles, passwd, group, linkEnv } = files;
   if (c.mounts?.length) {
     // The mounts must be in place before the init runs: no pipelining past them.
     await created;
     await mountInGuest(vm, c);
   }
   if (guestFiles.length === 0 && passwd !== FALLBACK && group !== FALLBACK) {
-    const init = startInit(vm, spec, c, withGroupAdd(resolveUser(c.user, passwd, group), c.groupAdd, group));
+    const init = startInit(vm, spec, c, withGroupAdd(resolveUser(c.user, passwd, group), c.groupAdd, group), linkEnv);
     const [cr, ir] = await Promise.allSettled([created, init]);
     if (cr.status === 'rejected') throw cr.reason;
     if (ir.status === 'rejected') throw ir.reason;
@@ -285,23 +289,23 @@ async function startContainer(vm: Vm, spec: PodSpec, c: PodContainerSpec, files:
     group === FALLBACK ? readGuestFile(vm.agent, c.id, '/etc/group') : group,
     ...guestFiles.map(([name, content]) => vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644)),
   ]);
-  return startInit(vm, spec, c, withGroupAdd(resolveUser(c.user, p as string | undefined, g as string | undefined), c.groupAdd, g as string | undefined));
+  return startInit(vm, spec, c, withGroupAdd(resolveUser(c.user, p as string | undefined, g as string | undefined), c.groupAdd, g as string | undefined), linkEnv);
 }
 
 /**
  * Start container `c`'s init again in its container, which is still on the VM (its mounts and
  * rootfs in place) but whose init has exited: a restart in place of one container of a pod.
  */
-export async function restartInit(vm: Vm, spec: PodSpec, c: PodContainerSpec): Promise<AgentProcess> {
-  return startInit(vm, spec, c, await resolveUserInGuest(vm.agent, c.id, c.user, c.groupAdd));
+export async function restartInit(vm: Vm, spec: PodSpec, c: PodContainerSpec, linkEnv: string[] = []): Promise<AgentProcess> {
+  return startInit(vm, spec, c, await resolveUserInGuest(vm.agent, c.id, c.user, c.groupAdd), linkEnv);
 }
 
-async function startInit(vm: Vm, spec: PodSpec, c: PodContainerSpec, user: ResolvedUser): Promise<AgentProcess> {
+async function startInit(vm: Vm, spec: PodSpec, c: PodContainerSpec, user: ResolvedUser, linkEnv: string[]): Promise<AgentProcess> {
   return vm.agent.startProcess({
     containerId: c.id,
     processId: initProcessId(c.id),
     args: c.args,
-    env: runtimeEnv(c.env, spec.hostname, c.tty, user.home),
+    env: runtimeEnv(c.env, spec.hostname, c.tty, user.home, linkEnv),
     cwd: c.workingDir || '/',
     user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
     terminal: c.tty,

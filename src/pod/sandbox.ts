@@ -11,6 +11,7 @@ import type { Entry, Run } from './registry';
 import { hostsFile, startPod, type StartedPod } from './runtime';
 import { extraHostLines, resolvWith, withExtraHosts } from '../net/etc-config';
 import { joinNetwork, leaveNetworks, nicsFor } from './network';
+import { resolveLinks } from './links';
 import { mainContainer, podSpecOf, type PodRecord, type PodSpec } from './types';
 import { InvalidArgumentError } from '../errors';
 import { JoinTargetNotRunningError } from './errors';
@@ -84,14 +85,18 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
       ...(plan
         ? {
             joinNetwork: async (vm: Vm, hostResolv: string) => {
+              // Links first: a linked container that does not run fails the start before any join.
+              const linked = plan.links?.length ? resolveLinks(ctx, r, plan.links, nets) : undefined;
               const joined = nets ? await joinNetwork(nets, plan, vm, { id: r.id, name: r.name, hostname: spec.hostname, domainname: spec.domainname }, hostResolv) : undefined;
-              if (!joined && !plan.etc) return undefined;
+              if (!joined && !plan.etc && !linked) return undefined;
               const gateway = joined?.endpoints[0]?.gateway;
               const extra = extraHostLines(plan.etc?.extraHosts ?? [], gateway);
               const onUserNetwork = !!nets && !!joined && joined.endpoints.some((ep) => !nets.get(ep.networkId).isDefault);
               return {
-                hosts: withExtraHosts(joined?.files.hosts ?? hostsFile(spec.hostname), extra),
+                // dockerd's order: --add-host's lines, then the links', then the container's own.
+                hosts: withExtraHosts(joined?.files.hosts ?? hostsFile(spec.hostname), [...extra, ...(linked?.hosts ?? [])]),
                 resolv: resolvWith(joined?.files.resolv ?? hostResolv, plan.etc, onUserNetwork),
+                ...(linked?.env.length ? { env: linked.env } : {}),
                 undo: () => (joined ? leaveNetworks(nets, r.id) : Promise.resolve()),
               };
             },

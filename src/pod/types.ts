@@ -153,6 +153,8 @@ export interface SandboxRecord {
   spec: SandboxSpec;
   /** While running: the VM it runs in. */
   vmId?: string;
+  /** The variables its legacy links gave it at its last start (execs get them too). */
+  linkEnv?: string[];
 }
 
 /** Version of the record layout written now (see ./record.ts for the older one). */

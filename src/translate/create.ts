@@ -212,9 +212,6 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
   }
   if (str(b.StopSignal)) parseSignal(str(b.StopSignal));
   parseMounts(hostConfig);
-  if (str(b.MacAddress)) {
-    throw new NotImplementedError('--mac-address is not supported: a container takes the MAC address its VM\'s network interface was booted with');
-  }
   const entrypointSet = b.Entrypoint !== undefined && b.Entrypoint !== null;
   const health = parseHealthConfig(b.Healthcheck);
   const config: DockerConfig = {
@@ -353,7 +350,7 @@ function networkPlan(req: CreateRequest, hc: DockerHostConfig, c: DockerConfig, 
   const etc = parseEtcOptions(hc);
   const withEtc = (p: ContainerNetworkPlan): ContainerNetworkPlan => (etc ? { ...p, etc } : p);
   if (c.NetworkDisabled) return withEtc({ mode: 'none', networks: [], ports: [] });
-  const input: NetworkingInput = { NetworkMode: hc.NetworkMode, PortBindings: hc.PortBindings as Record<string, unknown>, PublishAllPorts: hc.PublishAllPorts, ExposedPorts: c.ExposedPorts, ...(req.endpointsConfig ? { EndpointsConfig: req.endpointsConfig } : {}) };
+  const input: NetworkingInput = { NetworkMode: hc.NetworkMode, PortBindings: hc.PortBindings as Record<string, unknown>, PublishAllPorts: hc.PublishAllPorts, ExposedPorts: c.ExposedPorts, Links: hc.Links, ...(c.MacAddress ? { MacAddress: c.MacAddress } : {}), ...(req.endpointsConfig ? { EndpointsConfig: req.endpointsConfig } : {}) };
   if (nets) return withEtc(planNetworks(input, nets));
   // No networks on this host: the default network means loopback only, as before; anything
   // more cannot be given.

@@ -5,11 +5,12 @@
 import * as path from 'node:path';
 import type { PodRecord } from '../pod/types';
 import { mainContainer } from '../pod/types';
-import { dockerFrontend } from './docker-types';
+import { dockerFrontend, type DockerHostConfig } from './docker-types';
 import { mountPoints } from './mounts';
 import { dockerState, statusText } from './status';
 import { dockerHealth, healthSuffix } from './health';
 import { parseRfc3339 } from '../util/time';
+import { inspectLinks, parseLinks } from '../net/legacy-links';
 import { endpointJson, networkSettingsJson, plannedNetworksJson, psPorts } from '../net/container-config';
 import type { EndpointConfig } from '../net/manager';
 import type { PortBinding } from '../net/types';
@@ -105,7 +106,7 @@ export function containerJson(r: PodRecord, x: InspectExtras): Record<string, un
     ProcessLabel: '',
     AppArmorProfile: '',
     ExecIDs: x.execIds.length ? x.execIds : null,
-    HostConfig: fe.hostConfig,
+    HostConfig: hostConfigJson(fe.hostConfig, r.name),
     GraphDriver: {
       Data: x.graph
         ? {
@@ -155,4 +156,15 @@ export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs:
   out.NetworkSettings = { Networks: Object.fromEntries((x.network?.endpoints ?? []).map((e) => [e.networkName, endpointJson(e, !e.isDefault)])) };
   out.Mounts = mountPoints(fe.hostConfig, c.mounts ?? []);
   return out;
+}
+
+/**
+ * HostConfig with its links as dockerd keeps them: `/target:/me/alias` on the default bridge;
+ * none on a user network, where dockerd moves them to the endpoint (`Networks.<net>.Links`).
+ */
+function hostConfigJson(hc: DockerHostConfig, name: string): DockerHostConfig {
+  if (!hc.Links?.length) return hc;
+  const mode = hc.NetworkMode;
+  const userNetwork = !!mode && !['default', 'bridge', 'none', 'host'].includes(mode) && !mode.startsWith('container:');
+  return { ...hc, Links: userNetwork ? null : inspectLinks(parseLinks(hc.Links), name) };
 }

@@ -280,6 +280,8 @@ export interface InterfaceConfig {
   name: string;
   /** Expected hardware address (aa:bb:cc:dd:ee:ff): the agent refuses an interface with another. */
   mac?: string;
+  /** Hardware address to give the interface (unicast), after the check of `mac` (--mac-address). */
+  setMac?: string;
   /** IPv4 address with its prefix length (both or neither). */
   address?: string;
   prefix?: number;

@@ -210,6 +210,19 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       expect((await agent.listInterfaces()).find((i) => i.name === name)).toEqual({ name, mac, mtu: 1400, up: false });
     });
 
+    it('gives the NIC another MAC (after checking the old one), up or down, and back', async () => {
+      const { name, mac } = h.nic;
+      const other = '02:42:ac:11:00:99';
+      await agent.configureInterface({ name, mac, setMac: other, address: '10.88.0.3', prefix: 24, up: true });
+      expect((await agent.listInterfaces()).find((i) => i.name === name)).toMatchObject({ mac: other, up: true, address: '10.88.0.3' });
+      // The old MAC no longer names it; the new one does. An up interface stays up across a change.
+      await expect(agent.configureInterface({ name, mac, setMac: other })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await agent.configureInterface({ name, mac: other, setMac: mac });
+      expect((await agent.listInterfaces()).find((i) => i.name === name)).toMatchObject({ mac, up: true });
+      await expect(agent.configureInterface({ name, setMac: '01:00:5e:00:00:01' })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await agent.configureInterface({ name, address: '0.0.0.0', prefix: 0, up: false });
+    });
+
     it('mounts a tmpfs in a container (with options, read-only) and unmounts it', async () => {
       const id = await container();
       await agent.mount({ containerId: id, path: '/mnt/scratch', fstype: 'tmpfs', options: 'size=1m,mode=1777' });

@@ -4,6 +4,7 @@
  * write Docker's JSON. The wait stream is here; logs, top, stats and attach are in
  * container-streams.ts.
  */
+import { parseLinks } from '../../net/legacy-links';
 import * as crypto from 'node:crypto';
 import type { Router } from 'express';
 import type { ApiServices, ContainerServices } from './services';
@@ -56,6 +57,13 @@ export function register(router: Router, services: ApiServices): void {
     const join = joinRequestOf(request.config, request.hostConfig);
     const image = await c.images.resolve(request.config.Image);
     if (join?.checkAtCreate) c.pods.get(join.target); // dockerd: "No such container: X" (404)
+    for (const l of parseLinks(request.hostConfig.Links)) {
+      try {
+        c.pods.get(l.name);
+      } catch {
+        throw new InvalidArgumentError(`could not get container for ${l.name}: No such container: ${l.name}`);
+      }
+    }
     if (name) {
       // Fail on a taken name before touching storage (dockerd's message).
       const n = name.replace(/^\//, '');

@@ -4,6 +4,7 @@
  * only decodes, checks and shapes. A container joins its networks when it starts
  * (src/pod/network.ts); connect and disconnect go to the pod layer (src/pod/network-connect.ts).
  */
+import { parseLinks } from '../../net/legacy-links';
 import type { Router } from 'express';
 import type { ApiServices } from './services';
 import { sendJson } from './kit/params';
@@ -138,8 +139,10 @@ export function register(router: Router, services: ApiServices): void {
     const p = pods();
     const id = p.get(body.Container).id;
     const ip = ec.IPAMConfig?.IPv4Address || undefined;
-    if (ec.MacAddress) throw new NotImplementedError('a MAC address is not supported: a container takes the MAC addresses its VM\'s network interfaces were booted with');
-    await p.connectNetwork(id, { ref: n.id, aliases: ec.Aliases ?? [], ...(ip ? { ip } : {}) });
+    // dockerd 20.10 takes EndpointConfig.MacAddress at connect and ignores it (the endpoint's MAC
+    // is its own choice); so does podvisor: the spare NIC keeps its boot MAC.
+    const links = parseLinks(ec.Links);
+    await p.connectNetwork(id, { ref: n.id, aliases: ec.Aliases ?? [], ...(ip ? { ip } : {}), ...(links.length ? { links } : {}) });
     res.status(200).end();
   }));
 

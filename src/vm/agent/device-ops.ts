@@ -38,6 +38,12 @@ export function encodeInterface(c: InterfaceConfig): TlvWriter {
     if (!MAC_RE.test(c.mac)) throw new InvalidArgumentError(`invalid MAC address ${JSON.stringify(c.mac)}`);
     w.bytes(Tag.MAC, Buffer.from(c.mac.replace(/:/g, ''), 'hex'));
   }
+  if (c.setMac !== undefined) {
+    if (!MAC_RE.test(c.setMac)) throw new InvalidArgumentError(`invalid MAC address ${JSON.stringify(c.setMac)}`);
+    const b = Buffer.from(c.setMac.replace(/:/g, ''), 'hex');
+    if ((b[0] & 1) === 1 || b.every((x) => x === 0)) throw new InvalidArgumentError(`a hardware address must be unicast and not all zero: ${c.setMac}`);
+    w.bytes(Tag.SET_MAC, b);
+  }
   if ((c.address === undefined) !== (c.prefix === undefined)) throw new InvalidArgumentError('an address needs its prefix length');
   if (c.address !== undefined) w.bytes(Tag.ADDRESS, ipv4(c.address, 'address')).u32(Tag.PREFIX, prefixLen(c.prefix!));
   if (c.mtu !== undefined) {

@@ -136,6 +136,7 @@ export const Tag = {
   STDERR_FROM: 63,
   SHARE_NS: 64,
   PID_PEER: 65,
+  SET_MAC: 66,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -186,6 +187,7 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.MEMORY_CACHE]: 'u64',
   [Tag.IFNAME]: 'str',
   [Tag.MAC]: 'bytes',
+  [Tag.SET_MAC]: 'bytes',
   [Tag.ADDRESS]: 'bytes',
   [Tag.PREFIX]: 'u32',
   [Tag.MTU]: 'u32',

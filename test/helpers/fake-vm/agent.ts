@@ -232,6 +232,7 @@ export class FakeAgent implements Agent {
     if (config.mac !== undefined && config.mac.toLowerCase() !== i.mac) {
       throw new InvalidArgumentError(`interface ${config.name} does not have the expected hardware address`);
     }
+    if (config.setMac !== undefined) i.mac = config.setMac.toLowerCase();
     // 0.0.0.0 removes the address, as SIOCSIFADDR does.
     if (config.address === '0.0.0.0') {
       delete i.address;

@@ -18,7 +18,19 @@ describe('a container\'s network plan from its create body', () => {
         { proto: 'tcp', containerPort: 80, hostIp: '127.0.0.1', hostPortMin: 8080, hostPortMax: 8080 },
         { proto: 'udp', containerPort: 53, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
       ],
+      exposed: ['80/tcp', '53/udp'],
     });
+  });
+
+  test('--link: on the default bridge the plan\'s links; on a user network the endpoint\'s, from either field', () => {
+    expect(planNetworks({ Links: ['db:alias', 'cache'], ExposedPorts: { 80: {} } }, lookup)).toEqual({
+      mode: 'networks', networks: [{ ref: 'bridge', aliases: [] }], ports: [], exposed: ['80/tcp'],
+      links: [{ name: 'db', alias: 'alias' }, { name: 'cache', alias: 'cache' }],
+    });
+    expect(planNetworks({ NetworkMode: 'sub', Links: ['/x:/me/y'], EndpointsConfig: { sub: { Links: ['db:alias'] } } }, lookup)).toEqual({
+      mode: 'networks', networks: [{ ref: 'sub', aliases: [], links: [{ name: 'db', alias: 'alias' }, { name: 'x', alias: 'y' }] }], ports: [],
+    });
+    expect(() => planNetworks({ Links: ['a:b:c'] }, lookup)).toThrow('invalid link format: a:b:c');
   });
 
   test('a user network with aliases, a static address and a MAC', () => {

@@ -68,6 +68,19 @@ test('join: endpoint with the NIC MAC, tap on the bridge, then the guest, then t
   expect(j!.files.hosts.split('\n').slice(-2)).toEqual(['10.9.1.2\twebhost', '']);
 });
 
+test('--mac-address: the endpoint takes it (lower-cased), the agent checks the boot MAC and sets it; a bad one is dockerd\'s error', async () => {
+  const { calls, nets, vm } = fakes();
+  await joinNetwork(nets, { ...plan, networks: [{ ref: 'front', aliases: [], mac: '02:42:AC:11:00:99' }], ports: [] }, vm, pod, '');
+  expect(calls.slice(0, 3)).toEqual([
+    'connect front mac=02:42:ac:11:00:99 aliases=',
+    'attachTap n1 c1 pvabc0',
+    'configureInterface {"name":"eth0","mac":"02:11:22:33:44:55","setMac":"02:42:ac:11:00:99","address":"10.9.1.2","prefix":24,"mtu":1400,"up":true}',
+  ]);
+  const b = fakes();
+  await expect(joinNetwork(b.nets, { ...plan, networks: [{ ref: 'front', aliases: [], mac: 'zz:11' }], ports: [] }, b.vm, pod, '')).rejects.toThrow('address zz:11: invalid MAC address');
+  expect(b.calls).toEqual([]);
+});
+
 test('an internal network gets no default route; the default bridge keeps the host resolvers', async () => {
   const a = fakes({ internal: true });
   await joinNetwork(a.nets, { ...plan, ports: [] }, a.vm, pod, '');

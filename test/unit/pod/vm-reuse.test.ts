@@ -37,14 +37,16 @@ test('run-vm, start on it, stop keeping it: the VM is cleaned and Idle, never de
 
   // The old pod configured the VM's NIC (as a network would).
   const fake = h.factory.handedOut[0] as FakeVm;
-  await fake.agent.configureInterface({ name: 'eth0', address: '10.1.2.3', prefix: 24, up: true });
+  const bootMac = fake.guest.interfaces.find((i) => i.name === 'eth0')!.mac;
+  await fake.agent.configureInterface({ name: 'eth0', mac: bootMac, setMac: '02:42:ac:11:00:99', address: '10.1.2.3', prefix: 24, up: true });
   const kept = await pods.vms.stopKeepingVm('a', 1);
   expect(kept).toMatchObject({ id: vm.id, state: 'Idle' });
   expect(fake.guest.alive).toBe(true);
   expect(fake.guest.containers.size).toBe(0);
   expect([...fake.guest.processes.values()].some((p) => p.running)).toBe(false);
   const eth0 = fake.guest.interfaces.find((i) => i.name === 'eth0');
-  expect(eth0).toMatchObject({ up: false });
+  // Down, unaddressed, and back on its boot MAC (a --mac-address had changed it).
+  expect(eth0).toMatchObject({ up: false, mac: bootMac });
   expect(eth0?.address).toBeUndefined();
   expect(pods.get('a').sandbox.vmId).toBeUndefined();
   expect(pods.get('a').containers[a.id].state.status).toBe('exited');

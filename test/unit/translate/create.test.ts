@@ -78,7 +78,8 @@ describe('dockerd\'s 400 messages', () => {
   });
 
   test('features podvisor lacks are 501s that say so', () => {
-    expect(() => parseCreateBody({ Image: 'i', MacAddress: '02:42:ac:11:00:09' }, 2)).toThrow(NotImplementedError);
+    // --mac-address is taken (the guest sets it on its NIC at start), and kept as given.
+    expect(parseCreateBody({ Image: 'i', MacAddress: '02:42:AC:11:00:09' }, 2).config.MacAddress).toBe('02:42:AC:11:00:09');
     expect(() => parseCreateBody({ Image: 'i', NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: ['169.254.8.8'] } } } } }, 2)).toThrow(/link-local IPs \(--link-local-ip\) are not supported/);
     expect(parseCreateBody({ Image: 'i', NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: [] } } } } }, 2).endpointsConfig).toBeDefined();
     // Published ports need the host's networks: without them (no bridges, no iptables) a 501.
