@@ -88,9 +88,8 @@ async function readInside(root: RootDir, p: string): Promise<string | undefined>
 
 /** Remove what `.dockerignore` excludes (but never the Dockerfile or .dockerignore itself). */
 async function applyIgnore(root: RootDir, patterns: string, keep: Set<string>): Promise<void> {
-  const lines = patterns.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  if (lines.length === 0) return;
-  const ig = dockerignore({ ignorecase: false }).add(lines);
+  const ig = ignorePatterns(patterns);
+  if (!ig) return;
   const walk = async (dir: fs.promises.FileHandle, rel: string): Promise<boolean> => {
     // Returns whether the directory is empty afterwards.
     let left = 0;
@@ -116,6 +115,28 @@ async function applyIgnore(root: RootDir, patterns: string, keep: Set<string>): 
   await walk(root.handle, '');
 }
 
+/** The `.dockerignore` patterns of `text` (comments and blank lines dropped). */
+function ignorePatterns(text: string) {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return lines.length ? dockerignore({ ignorecase: false }).add(lines) : undefined;
+}
+
+/** Remove those of `files` (context-relative paths) that the patterns exclude. */
+async function removeIgnoredBuildFiles(root: RootDir, patterns: string, files: string[]): Promise<void> {
+  const ig = ignorePatterns(patterns);
+  for (const f of files) {
+    if (!ig?.ignores(f)) continue;
+    const dir = path.posix.dirname(f);
+    const handle = dir === '.' ? root.handle : await RootDir.openDir(root.handle, dir).catch(() => undefined);
+    if (!handle) continue;
+    try {
+      await removeEntry(handle, path.posix.basename(f)).catch(() => undefined);
+    } finally {
+      if (handle !== root.handle) await handle.close();
+    }
+  }
+}
+
 /** Unpack a context tar under `parent` and read its Dockerfile (`dockerfile`, default `Dockerfile`). */
 export async function openContext(body: Readable, parent: string, dockerfile: string): Promise<BuildContext> {
   await fs.promises.mkdir(parent, { recursive: true, mode: 0o700 });
@@ -139,6 +160,10 @@ export async function openContext(body: Readable, parent: string, dockerfile: st
       // dockerd also looks for the lower-case name when the default one is absent.
       if (text === undefined && !dockerfile) text = await readInside(root, 'dockerfile');
       if (text === undefined) throw new NotFoundError(`Cannot locate specified Dockerfile: ${dockerfile || 'Dockerfile'}`);
+      // Once read, the Dockerfile and .dockerignore leave the context when .dockerignore
+      // names them (dockerd's removeDockerfile): `COPY . /dst` then copies neither, even
+      // from a client (docker-py) that always sends both.
+      if (ignore) await removeIgnoredBuildFiles(root, ignore, [name, '.dockerignore']);
       return { dir, dockerfile: text, dispose };
     } finally {
       await root.close();

@@ -23,7 +23,7 @@ async function tarOf(files: Array<[string, string]>): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-test('a context tar that ends right after its last file is read whole; .dockerignore applies, the Dockerfile stays', async () => {
+test('a context tar that ends right after its last file is read whole; the Dockerfile .dockerignore names is read, then leaves the context', async () => {
   const ignore = '\n.dockerfile.0123456789abcdef0123';
   const whole = await tarOf([['data.txt', 'data\n'], ['.dockerfile.0123456789abcdef0123', 'FROM x\nCOPY data.txt /\n'], ['.dockerignore', ignore]]);
   // Cut at the end of the last file's bytes: three headers, two padded files, then 33 bytes.
@@ -33,6 +33,7 @@ test('a context tar that ends right after its last file is read whole; .dockerig
     expect(ctx.dockerfile).toBe('FROM x\nCOPY data.txt /\n');
     expect(fs.readFileSync(path.join(ctx.dir, 'data.txt'), 'utf8')).toBe('data\n');
     expect(fs.readFileSync(path.join(ctx.dir, '.dockerignore'), 'utf8')).toBe(ignore);
+    expect(fs.existsSync(path.join(ctx.dir, '.dockerfile.0123456789abcdef0123'))).toBe(false);
   } finally {
     await ctx.dispose();
   }
@@ -40,4 +41,17 @@ test('a context tar that ends right after its last file is read whole; .dockerig
   const again = await openContext(Readable.from([whole]), dir, '.dockerfile.0123456789abcdef0123');
   expect(again.dockerfile).toBe('FROM x\nCOPY data.txt /\n');
   await again.dispose();
+});
+
+test('docker-py sends the Dockerfile and .dockerignore even when .dockerignore names them: both leave the context once read', async () => {
+  const ignore = 'ignored\nDockerfile\n.dockerignore\n!ignored/keep\n';
+  const body = await tarOf([['Dockerfile', 'FROM x\nADD . /test\n'], ['.dockerignore', ignore], ['not-ignored', 'a'], ['#file.txt', 'b'], ['ignored/keep', 'c']]);
+  const ctx = await openContext(Readable.from([body]), dir, '');
+  try {
+    expect(ctx.dockerfile).toBe('FROM x\nADD . /test\n');
+    const left = fs.readdirSync(ctx.dir, { recursive: true }).map(String).sort();
+    expect(left).toEqual(['#file.txt', 'ignored', 'ignored/keep', 'not-ignored']);
+  } finally {
+    await ctx.dispose();
+  }
 });
