@@ -16,7 +16,7 @@ import type { RunConfig } from './instructions';
 import { RootDir } from '../storage/archive/resolve';
 import { commitWritableLayer, type CommitStores } from '../storage/commit';
 import { childImageConfig, recordImage } from '../storage/commit-image';
-import { parseCreateBody, translateCreate } from '../translate/create';
+import { parseCreateBody, translateCreate, type TranslateOptions } from '../translate/create';
 import { decodeBody } from '../api/v1.41/schema/go-decode';
 import { CreateBodySchema } from '../translate/docker-schema';
 import { InvalidArgumentError } from '../errors';
@@ -93,6 +93,8 @@ export class PodBuildBackend implements BuildBackend {
     private readonly hostConfig: StepHostConfig = {},
     /** The platform of FROM images (`platform`): a local image of another one is pulled again. */
     private readonly platform?: Platform,
+    /** The host's networks, so RUN steps join the default one or `networkmode`'s (absent: loopback only). */
+    private readonly networks?: TranslateOptions['networks'],
   ) {
     this.stores = { content: images.content, layers: images.layers, images: images.store };
   }
@@ -143,7 +145,7 @@ export class PodBuildBackend implements BuildBackend {
     request.entrypointSet = true;
     const image = await this.containers.images.resolve(imageId);
     const id = crypto.randomBytes(32).toString('hex');
-    const t = translateCreate(request, image, id, { defaults: this.containers.vmDefaults, hostCpus: this.containers.hostCpus, logDefaults: { Type: 'json-file', Config: {} } });
+    const t = translateCreate(request, image, id, { defaults: this.containers.vmDefaults, hostCpus: this.containers.hostCpus, logDefaults: { Type: 'json-file', Config: {} }, ...(this.networks ? { networks: this.networks } : {}) });
     await this.containers.pods.create(t.spec, undefined, t.frontend);
     return id;
   }

@@ -175,6 +175,24 @@ test('ADD of a URL: fetched on the host, mode 0600, mtime from Last-Modified, ca
   }
 });
 
+test('RUN is on the default network, or on the user network --network names, where it finds a container by alias', async () => {
+  expect((await docker(['network', 'create', 'buildnet'])).code).toBe(0);
+  try {
+    const target = await docker(['run', '-d', '--name', 'pingtarget', '--network', 'buildnet', '--network-alias', 'pingtarget.docker', IMAGE, 'sleep', '300']);
+    expect(target.code).toBe(0);
+    const dir = context('usernet', { Dockerfile: `FROM ${IMAGE}\nRUN ls /sys/class/net | tr "\\n" " "; echo; ping -c1 -W5 pingtarget.docker >/dev/null && echo reached\n` });
+    const b = await docker(['build', '--network', 'buildnet', '-t', 'usernet', dir]);
+    expect(b.code).toBe(0);
+    expect(b.out).toMatch(/eth0 .*lo \nreached\n/);
+    // The default: one interface on the default bridge too (no name resolution there).
+    const def = await docker(['build', '--no-cache', '-q', context('defnet', { Dockerfile: `FROM ${IMAGE}\nRUN ls /sys/class/net | grep -qx eth0\n` })]);
+    expect(def.code).toBe(0);
+  } finally {
+    await docker(['rm', '-f', 'pingtarget']);
+    await docker(['network', 'rm', 'buildnet']);
+  }
+});
+
 test('networkmode, extrahosts, cpusetcpus, memory and the proxy args reach RUN; --platform', async () => {
   const probe = 'ls /sys/class/net | tr "\\n" " "; echo; grep -w buildhost /etc/hosts; nproc; awk "/MemTotal/{print \\$2}" /proc/meminfo';
   const dir = context('params', { Dockerfile: `FROM ${IMAGE}\nRUN ${probe}; echo "proxy=$HTTP_PROXY"\n` });

@@ -19,6 +19,7 @@ import { openContext } from '../../build/context';
 import { parseDockerfile } from '../../build/parse';
 import { BuildCache } from '../../build/cache';
 import { Builder, BuildError, type BuildMessage } from '../../build/builder';
+import { lookupOver } from '../../net/container-config';
 import { PodBuildBackend, type StepHostConfig } from '../../build/backend';
 import { parsePlatform } from '../../storage/registry/manifest';
 import { parseTagged } from '../../storage/reference';
@@ -96,7 +97,8 @@ export function register(router: Router, services: ApiServices): void {
     };
     try {
       const df = parseDockerfile(context.dockerfile);
-      const backend = new PodBuildBackend(images, c, tmp, services.system.version, registryConfig(req.get('X-Registry-Config')), hostConfig, platform);
+      const nets = await services.networks?.manager;
+      const backend = new PodBuildBackend(images, c, tmp, services.system.version, registryConfig(req.get('X-Registry-Config')), hostConfig, platform, nets ? lookupOver((ref) => nets.get(ref)) : undefined);
       const builder = new Builder(backend, cacheOf(), context.dir, {
         tags: query.t,
         quiet: query.q,
