@@ -42,6 +42,7 @@ async function maybeGunzip(source: Readable): Promise<Readable> {
   if (head.length < 2 || head[0] !== 0x1f || head[1] !== 0x8b) return all;
   const gunzip = zlib.createGunzip();
   all.on('error', (e) => gunzip.destroy(e));
+  gunzip.on('error', () => undefined); // as in endTar: the reader has its own listener
   return all.pipe(gunzip);
 }
 
@@ -64,6 +65,9 @@ function endTar(source: Readable): Readable {
     },
   });
   source.on('error', (e) => t.destroy(e));
+  // The reader (extractInto) listens while it reads; an error after it stopped (the client
+  // hung up once the tar's end was read) must not be an unhandled 'error' that ends the daemon.
+  t.on('error', () => undefined);
   return source.pipe(t);
 }
 

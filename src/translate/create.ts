@@ -23,13 +23,13 @@ import { cgroupLimitsFor, vmSizeFor, type PodVmSize } from './resources';
 import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
 import { mergeEnv } from '../util/env';
 import { verifyLogConfig, type LogConfig } from './log-config';
-import { parseMounts } from './mounts';
+import { GUEST_SHM_BYTES, parseMounts, withShmSize } from './mounts';
 import { planNetworks, type ContainerNetworkPlan, type NetworkingInput } from '../net/container-config';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
 /** dockerd's default /dev/shm size. */
-const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
+const DEFAULT_SHM_SIZE = GUEST_SHM_BYTES;
 /** Smallest memory limit dockerd accepts. */
 const MIN_MEMORY = 6 * 1024 * 1024;
 
@@ -306,7 +306,7 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
   const policy = parseRestartPolicy(hc.RestartPolicy);
   const stopSignal = c.StopSignal ? parseSignal(c.StopSignal) : SIGTERM;
   const network = networkPlan(req, hc, c, opts.networks);
-  const mounts = parseMounts(hc);
+  const mounts = withShmSize(parseMounts(hc), hc.ShmSize);
   const spec: PodSpec = {
     id,
     hostname: c.Hostname,

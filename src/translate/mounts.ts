@@ -123,6 +123,20 @@ export function parseMounts(hc: Pick<DockerHostConfig, 'Binds' | 'Mounts' | 'Tmp
   return out.sort((a, b) => depth(a.target) - depth(b.target));
 }
 
+/** The size of /dev/shm the guest mounts by itself (and dockerd's default ShmSize). */
+export const GUEST_SHM_BYTES = 64 * 1024 * 1024;
+
+/**
+ * `mounts` with a /dev/shm of `shmSize` bytes (HostConfig.ShmSize) on top of the guest's own
+ * 64 MiB one, as dockerd mounts it (mode 1777, nosuid, nodev, noexec); a mount the user put
+ * at /dev/shm wins, and the default size needs none.
+ */
+export function withShmSize(mounts: PodMount[], shmSize: number): PodMount[] {
+  if (shmSize === GUEST_SHM_BYTES || shmSize <= 0 || mounts.some((m) => m.target === '/dev/shm')) return mounts;
+  const depth = (t: string) => (t === '/' ? 0 : t.split('/').length);
+  return [...mounts, tmpfsMount('/dev/shm', `mode=1777,size=${shmSize}`, new Set())].sort((a, b) => depth(a.target) - depth(b.target));
+}
+
 /** The mode string of each `-v` entry, by its normalised destination. */
 function bindModes(hc: Pick<DockerHostConfig, 'Binds'>): Map<string, string> {
   const out = new Map<string, string>();

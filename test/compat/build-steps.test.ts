@@ -193,17 +193,18 @@ test('RUN is on the default network, or on the user network --network names, whe
   }
 });
 
-test('networkmode, extrahosts, cpusetcpus, memory and the proxy args reach RUN; --platform', async () => {
-  const probe = 'ls /sys/class/net | tr "\\n" " "; echo; grep -w buildhost /etc/hosts; nproc; awk "/MemTotal/{print \\$2}" /proc/meminfo';
+test('networkmode, extrahosts, cpusetcpus, memory, shmsize and the proxy args reach RUN; --platform', async () => {
+  const probe = 'ls /sys/class/net | tr "\\n" " "; echo; grep -w buildhost /etc/hosts; nproc; awk "/MemTotal/{print \\$2}" /proc/meminfo; df -k /dev/shm | awk "NR==2{print \\$2}"';
   const dir = context('params', { Dockerfile: `FROM ${IMAGE}\nRUN ${probe}; echo "proxy=$HTTP_PROXY"\n` });
-  const flags = ['--network', 'none', '--add-host', 'buildhost:10.9.8.7', '--cpuset-cpus', '0', '--memory', '512m'];
+  const flags = ['--network', 'none', '--add-host', 'buildhost:10.9.8.7', '--cpuset-cpus', '0', '--memory', '512m', '--shm-size', '128m'];
   const b = await docker(['build', ...flags, '--build-arg', 'HTTP_PROXY=http://proxy.example:3128', '-t', 'params', dir]);
   expect(b.code).toBe(0);
   // What the same probe prints in a container run with the same settings.
   const run = await docker(['run', '--rm', ...flags, IMAGE, 'sh', '-c', probe]);
   expect(run.code).toBe(0);
-  expect(run.out).toMatch(/^lo \n10\.9\.8\.7\tbuildhost\n1\n(\d+)\n$/);
-  const memTotal = Number(/(\d+)\n$/.exec(run.out)?.[1]);
+  // The last line: /dev/shm of 128 MiB (KiB blocks), not the guest's default 64 MiB.
+  expect(run.out).toMatch(/^lo \n10\.9\.8\.7\tbuildhost\n1\n(\d+)\n131072\n$/);
+  const memTotal = Number(/(\d+)\n131072\n$/.exec(run.out)?.[1]);
   // A 512 MiB VM, not the daemon's default 256 MiB one.
   expect(memTotal).toBeGreaterThan(400 * 1024);
   expect(b.out).toContain(`${run.out}proxy=http://proxy.example:3128\n`);

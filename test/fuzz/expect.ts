@@ -11,16 +11,23 @@
  *    "invalid reference format..." (its tag route does not mark the parse error as a bad
  *    parameter);
  *  - `POST /images/create?fromSrc=<url>` (import) whose source cannot be fetched: dockerd
- *    answers 500 with the dial error, as podvisor does (the same pattern as a pull).
+ *    answers 500 with the dial error, as podvisor does (the same pattern as a pull);
+ *  - the swarm routes on a node in no swarm (`/swarm`, `/swarm/leave`, `/swarm/unlockkey`,
+ *    `/nodes`, `/services`, `/tasks`, `/secrets`, `/configs`): dockerd answers 503 "This node
+ *    is not part of a swarm" / "... not a swarm manager ..." whatever the query or body
+ *    (measured; only a `filters` that is not JSON comes first there, as a 400 or 500).
  */
 import type { FuzzCase } from './cases';
 
 const REGISTRY_ROUTES = new Set(['/images/create', '/distribution/*name/json', '/auth']);
+const SWARM_ROUTES = new Set(['/swarm', '/swarm/leave', '/swarm/unlockkey', '/nodes', '/services', '/tasks', '/secrets', '/configs']);
+const NOT_IN_SWARM = /not part of a swarm|not a swarm manager/;
 const NETWORK_ERROR = /dial tcp|no such host|connection refused|no Host in request URL|i\/o timeout|ECONNREFUSED|ENOTFOUND|EAI_AGAIN/;
 
 /** True when dockerd answers this class of input with a 5xx too. */
 export function dockerdAnswers5xx(c: FuzzCase, status: number, body = ''): boolean {
   if (REGISTRY_ROUTES.has(c.route) && status === 500 && NETWORK_ERROR.test(body)) return true;
+  if (SWARM_ROUTES.has(c.route) && status === 503 && NOT_IN_SWARM.test(body)) return true;
   if (c.route === '/images/*name/tag' && status === 500 && /invalid reference format/.test(body)) return true;
   return false;
 }

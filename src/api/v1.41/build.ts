@@ -86,6 +86,9 @@ export function register(router: Router, services: ApiServices): void {
     // the request would not, and a stalled chunked body held the request forever.
     const body = new PassThrough();
     req.once('error', (e) => body.destroy(e)).once('aborted', () => body.destroy(new InvalidArgumentError('the client closed the request before the build context was read')));
+    // Whoever reads the body listens while reading; after that (or before), a client that
+    // hangs up must not leave an unhandled 'error' that ends the daemon.
+    body.on('error', () => undefined);
     req.pipe(body);
     const context = await openContext(body, tmp, query.dockerfile);
     // The stream opens with the first message: a failure before it (a Dockerfile that does

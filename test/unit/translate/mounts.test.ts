@@ -1,5 +1,5 @@
 /** HostConfig.Binds / Mounts / Tmpfs parsing (src/translate/mounts.ts) against dockerd's rules and messages. */
-import { parseMounts, mountPoints } from '../../../src/translate/mounts';
+import { parseMounts, mountPoints, withShmSize } from '../../../src/translate/mounts';
 import { InvalidArgumentError, NotImplementedError } from '../../../src/errors';
 
 const hc = (o: Record<string, unknown>) => ({ Binds: null, Mounts: undefined, Tmpfs: undefined, VolumesFrom: null, ...o }) as Parameters<typeof parseMounts>[0];
@@ -66,4 +66,13 @@ test('inspect Mounts: binds, volumes and Mounts entries (not --tmpfs) in dockerd
     { Type: 'volume', Name: 'img', Source: '/vol/img/_data', Destination: '/i', Driver: 'local', Mode: '', RW: true, Propagation: '' },
     { Type: 'volume', Name: 'abc', Source: '/vol/abc/_data', Destination: '/m', Driver: 'local', Mode: 'z', RW: true, Propagation: '' },
   ]);
+});
+
+test('ShmSize other than the guest default mounts a /dev/shm of that size (mode 1777, nosuid, nodev, noexec); a user mount there wins', () => {
+  expect(withShmSize([], 64 * 1024 * 1024)).toEqual([]);
+  const big = withShmSize(parseMounts({ Binds: [], Mounts: [], Tmpfs: { '/dev/shm/sub': '' } }), 256 * 1024 * 1024);
+  expect(big.map((m) => m.target)).toEqual(['/dev/shm', '/dev/shm/sub']);
+  expect(big[0]).toEqual({ type: 'tmpfs', target: '/dev/shm', options: `mode=1777,size=${256 * 1024 * 1024}`, readOnly: false, noexec: true, nosuid: true, nodev: true });
+  const own = parseMounts({ Binds: [], Mounts: [], Tmpfs: { '/dev/shm': 'size=1m' } });
+  expect(withShmSize(own, 256 * 1024 * 1024)).toEqual(own);
 });
