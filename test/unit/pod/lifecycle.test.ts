@@ -188,9 +188,13 @@ describe('run', () => {
 
 describe('volume events', () => {
   test('each volume (not a bind nor a tmpfs) is mounted just before start and unmounted just after die, with dockerd\'s attributes', async () => {
-    const r = await h.create({ Image: 'busybox', Cmd: ['echo', 'hi'], HostConfig: { Binds: ['data:/data:ro', '/tmp:/hosttmp'], Tmpfs: { '/t': '' }, Mounts: [{ Type: 'volume', Source: 'more', Target: '/more' }] } });
+    // Sources of this test's own: the pod layer really bind-mounts them (recursively) into the
+    // fake VM's share, and a bind of /tmp itself would copy, and pin, every mount other suites
+    // running alongside have under /tmp.
+    const src = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-volume-events-'));
+    const r = await h.create({ Image: 'busybox', Cmd: ['echo', 'hi'], HostConfig: { Binds: ['data:/data:ro', `${src}:/hosttmp`], Tmpfs: { '/t': '' }, Mounts: [{ Type: 'volume', Source: 'more', Target: '/more' }] } });
     // The API layer's volume store gives each volume its data directory; here, any directory.
-    for (const m of mainContainer(h.pods.get(r.id)).spec.mounts ?? []) if (m.type === 'volume') m.source = os.tmpdir();
+    for (const m of mainContainer(h.pods.get(r.id)).spec.mounts ?? []) if (m.type === 'volume') m.source = src;
     const waited = h.pods.wait(r.id, 'next-exit');
     await h.pods.start(r.id);
     await waited;
@@ -208,6 +212,8 @@ describe('volume events', () => {
     expect(attrs('mount', 'data')).toEqual({ container: r.id, destination: '/data', driver: 'local', propagation: '', 'read/write': 'false' });
     expect(attrs('mount', 'more')).toEqual({ container: r.id, destination: '/more', driver: 'local', propagation: '', 'read/write': 'true' });
     expect(attrs('unmount', 'data')).toEqual({ container: r.id, driver: 'local' });
+    await h.pods.remove(r.id, { force: true });
+    fs.rmSync(src, { recursive: true, force: true });
   });
 });
 
