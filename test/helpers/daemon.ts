@@ -176,15 +176,6 @@ export async function stopDaemonLeavingNothing(d: TestDaemon): Promise<void> {
       }
     }
     await d.stop().catch(() => undefined);
-  } else if (stopError && (stopError as NodeJS.ErrnoException).code === 'EBUSY') {
-    // Nothing of the daemon is left running or mounted, yet a container's rootfs was still a
-    // mount point a moment ago: an unmount the daemon started as it shut down (a container's
-    // teardown that a force removal had just begun) finished after the daemon exited. Once it
-    // has, the roots go; if they still cannot within 5 s, that is reported.
-    for (let i = 0; i < 10 && stopError; i++) {
-      await new Promise((r) => setTimeout(r, 500));
-      stopError = await d.stop().then(() => undefined, (e: unknown) => e);
-    }
   }
   expect(left).toEqual([]);
   expect(mounts).toEqual([]);
