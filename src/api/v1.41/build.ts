@@ -70,7 +70,13 @@ export function register(router: Router, services: ApiServices): void {
       if (r.digest !== undefined) throw new InvalidArgumentError(`invalid reference format: ${t}`);
     }
     const platform = query.platform ? parsePlatform(query.platform) : undefined;
-    if (platform && platform.os !== 'linux') throw new InvalidArgumentError(`"${platform.os}": operating system is not supported`);
+    if (platform && platform.os !== 'linux') {
+      // Read the context away first: an answer sent while the client still uploads makes it
+      // see a broken pipe instead of this message (dockerd's server discards the body too).
+      req.resume();
+      await new Promise<void>((resolve) => req.once('end', resolve).once('close', resolve));
+      throw new InvalidArgumentError(`"${platform.os}": operating system is not supported`);
+    }
     const hostConfig: StepHostConfig = {
       ...(query.networkmode ? { NetworkMode: query.networkmode } : {}),
       ...(query.extrahosts.length ? { ExtraHosts: query.extrahosts.flatMap((h) => h.split(',')).filter(Boolean) } : {}),
