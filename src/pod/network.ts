@@ -15,6 +15,7 @@ import type { PortBinding } from '../net/types';
 import { logger } from '../util/log';
 import type { Vm } from '../vm/types';
 import type { NicDevice } from '../vm/devices/types';
+import { FIXED_HOSTS_LINES } from './runtime';
 
 const log = logger('pod');
 
@@ -44,12 +45,7 @@ export interface NetworkFiles {
 export function hostsWithAddress(hostname: string, domainname: string, ip: string): string {
   const names = domainname ? `${hostname}.${domainname} ${hostname}` : hostname;
   return [
-    '127.0.0.1\tlocalhost',
-    '::1\tlocalhost ip6-localhost ip6-loopback',
-    'fe00::0\tip6-localnet',
-    'ff00::0\tip6-mcastprefix',
-    'ff02::1\tip6-allnodes',
-    'ff02::2\tip6-allrouters',
+    ...FIXED_HOSTS_LINES,
     `${ip}\t${names}`,
     '',
   ].join('\n');
