@@ -2,11 +2,14 @@
  * The fake hypervisor, its VM handles and an on-demand factory (the Hypervisor, Vm and
  * VmFactory contracts of src/vm/types.ts), for unit tests of the layers above.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Hypervisor, Vm, VmConfig, VmDevices, VmExit, VmFactory, VmSize } from '../../../src/vm/types';
 import { normalizeRequest } from '../../../src/vm/devices';
 import { randomMac } from '../../../src/vm/devices/nic';
 import { UnavailableError } from '../../../src/errors';
+import { mountsBelow, sharedMounter } from '../../../src/util/mounter';
 import { FAKE_PROGRAMS, type FakeProgram } from './programs';
 import { FakeGuest } from './guest';
 import { FakeAgent } from './agent';
@@ -51,6 +54,7 @@ export class FakeVm implements Vm {
   async destroy(): Promise<void> {
     this.guest.die({ expected: true, reason: 'destroyed by the host' });
     this.guest.hypervisor.forget(this.id);
+    await this.guest.hypervisor.releaseHostDirs(this.id);
   }
 
   async memoryUsage(): Promise<number> {
@@ -67,7 +71,12 @@ export class FakeVm implements Vm {
 
 /** Construction options of the fake hypervisor. */
 export interface FakeHypervisorOptions {
-  /** Base of the fake share directories (nothing is created there). */
+  /**
+   * Base of the fake share directories. The pod layer really bind-mounts bind sources into a
+   * VM's volume share there; destroy unmounts and removes them, as the QEMU runtime's teardown
+   * does. Default: a directory of this hypervisor's own under the system's temp directory
+   * (created only when something is mounted), so parallel suites never share one.
+   */
   shareRoot?: string;
   /** Milliseconds a boot takes (default 0). */
   bootDelayMs?: number;
@@ -80,6 +89,8 @@ export interface FakeFailures {
   /** The next createContainer rejects. */
   createContainer: boolean;
 }
+
+let hypervisorCount = 0;
 
 /** The fake hypervisor: boots fake guests, adopts surviving ones, crashes them on request. */
 export class FakeHypervisor implements Hypervisor {
@@ -102,7 +113,7 @@ export class FakeHypervisor implements Hypervisor {
   private readonly bootDelayMs: number;
 
   constructor(opts: FakeHypervisorOptions = {}) {
-    this.shareRoot = opts.shareRoot ?? '/nonexistent/fake-vms';
+    this.shareRoot = opts.shareRoot ?? path.join(os.tmpdir(), `pv-fake-vms-${process.pid}-${++hypervisorCount}`);
     this.bootDelayMs = opts.bootDelayMs ?? 0;
   }
 
@@ -129,6 +140,16 @@ export class FakeHypervisor implements Hypervisor {
     const g = this.guests.get(id);
     if (!g || !g.alive) return undefined;
     return new FakeVm(g, path.join(this.shareRoot, id, 'share'));
+  }
+
+  /** Unmount whatever the host mounted in VM `id`'s directories, then remove them. */
+  async releaseHostDirs(id: string): Promise<void> {
+    const dir = path.join(this.shareRoot, id);
+    for (const m of mountsBelow(dir)) await sharedMounter().unmount(m, { detach: true }).catch(() => undefined);
+    // Never recurse into a source still bound there.
+    if (mountsBelow(dir).length > 0) throw new Error(`fake VM ${id}: mounts left under ${dir}`);
+    await fs.promises.rm(dir, { recursive: true, force: true });
+    await fs.promises.rmdir(this.shareRoot).catch(() => undefined);
   }
 
   async listRuntimeVms(): Promise<string[]> {
