@@ -35,6 +35,12 @@ export interface BuildOptions {
   buildArgs: Record<string, string | null>;
   labels: Record<string, string>;
   target?: string;
+  /**
+   * `--cache-from`: when given, a step may reuse only these images (the named images and
+   * their parents, as dockerd's classic builder's isParent walk finds them); a name that is
+   * no local image adds nothing, so only unknown names mean no cache at all.
+   */
+  cacheSources?: ReadonlySet<string>;
 }
 
 /** One message of the build's output stream. */
@@ -240,7 +246,8 @@ export class Builder {
   /** The cached image for a step, printed as dockerd prints a hit. */
   private cached(parent: string | undefined, createdBy: string): string | undefined {
     if (this.opts.noCache) return undefined;
-    const hit = this.cache.get(cacheKey(parent, createdBy), (id) => this.backend.findImage(id) !== undefined);
+    const sources = this.opts.cacheSources;
+    const hit = this.cache.get(cacheKey(parent, createdBy), (id) => (!sources || sources.has(id)) && this.backend.findImage(id) !== undefined);
     if (hit) this.say(' ---> Using cache\n');
     return hit;
   }

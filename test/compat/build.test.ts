@@ -170,6 +170,25 @@ test('config steps of a FROM scratch stage with no layer yet: ARG then USER from
   expect(u.out.trim()).toBe('OK');
 });
 
+test('--cache-from reuses the steps of the named image only: none when the name is unknown, as dockerd', async () => {
+  const dir = context('cache-from', { Dockerfile: `FROM ${IMAGE}\nENV FOO=bar\nRUN touch baz\nCOPY f /f\n`, f: 'one\n' });
+  expect((await docker(['build', '-q', '-t', 'cf:1', dir])).code).toBe(0);
+  const hits = async (args: string[]) => {
+    const r = await docker(['build', ...args, '-t', 'cf:2', dir]);
+    expect(r.code).toBe(0);
+    return { cached: r.out.match(/ ---> Using cache/g)?.length ?? 0, ran: r.out.includes(' ---> Running in ') && r.out.includes('RUN touch baz\n ---> Running in') };
+  };
+  expect(await hits(['--cache-from', 'cf:1'])).toEqual({ cached: 3, ran: false });
+  expect(await hits(['--cache-from', 'nosuchtag'])).toEqual({ cached: 0, ran: true });
+  expect(await hits(['--cache-from', 'nosuchtag', '--cache-from', 'cf:1'])).toEqual({ cached: 3, ran: false });
+  // The base image has no step of this build among its parents.
+  expect(await hits(['--cache-from', IMAGE])).toEqual({ cached: 0, ran: true });
+  // An intermediate image of cf:1: the steps up to it are reused, the COPY after it is not.
+  const parent = (await docker(['inspect', '-f', '{{.Parent}}', 'cf:1'])).out.trim();
+  expect(parent).toMatch(/^sha256:/);
+  expect(await hits(['--cache-from', parent])).toEqual({ cached: 2, ran: false });
+});
+
 test('a context symlink never leads out; a missing source is an error', async () => {
   const dir = context('evil', { Dockerfile: `FROM ${IMAGE}\nCOPY leak /leak\n` });
   fs.symlinkSync('/etc/hostname', path.join(dir, 'leak'));

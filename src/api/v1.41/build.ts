@@ -55,6 +55,36 @@ function jsonParam<T>(raw: string, name: string): Record<string, T> {
   throw new InvalidArgumentError(`invalid ${name} parameter: ${raw}`);
 }
 
+/** The `cachefrom` parameter: a JSON array of image names (empty when absent). */
+function cacheFromParam(raw: string): string[] {
+  if (!raw) return [];
+  try {
+    const v = JSON.parse(raw) as unknown;
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
+  } catch {
+    // fall through
+  }
+  throw new InvalidArgumentError(`invalid cachefrom parameter: ${raw}`);
+}
+
+/**
+ * The images a `--cache-from` build may reuse: each named local image and its parents. Names
+ * that are no local image are skipped (dockerd only logs them), so the set may be empty.
+ */
+function cacheSources(images: NonNullable<ApiServices['images']>, names: string[]): ReadonlySet<string> {
+  const ids = new Set<string>();
+  for (const name of names) {
+    let id: string;
+    try {
+      id = images.store.find(name).id;
+    } catch {
+      continue;
+    }
+    for (const img of images.store.ancestry(id)) ids.add(img.id);
+  }
+  return ids;
+}
+
 /** Register the build routes. */
 export function register(router: Router, services: ApiServices): void {
   let cache: BuildCache | undefined;
@@ -86,6 +116,7 @@ export function register(router: Router, services: ApiServices): void {
     };
     const buildArgs = jsonParam<string | null>(query.buildargs, 'buildargs');
     const labels = jsonParam<string>(query.labels, 'labels');
+    const cacheFrom = cacheFromParam(query.cachefrom);
     const tmp = path.join(services.system.dataRoot, 'build-tmp');
     // The context is read through a pipe (flowing mode), so the transport's guard against a
     // body that stops arriving (limits.ts closeUnreadBodies) sees it; an async iterator over
@@ -112,6 +143,7 @@ export function register(router: Router, services: ApiServices): void {
         tags: query.t,
         quiet: query.q,
         noCache: query.nocache,
+        ...(cacheFrom.length ? { cacheSources: cacheSources(images, cacheFrom) } : {}),
         rm: query.rm,
         forceRm: query.forcerm,
         pull: query.pull,

@@ -120,6 +120,25 @@ test('one image per step, the classic output, then a cached rebuild that runs no
   expect(b.runs).toHaveLength(4);
 });
 
+test('--cache-from: only the named images and their parents are reused; unknown names mean no cache', async () => {
+  const b = new FakeBackend();
+  const first = await build(b, DF);
+  const hits = async (sources: string[]) => (await build(b, DF, { cacheSources: new Set(sources) })).out.match(/Using cache/g)?.length ?? 0;
+  // Every step image of the first build (what the API finds as the image and its parents).
+  const chain = [...b.images.keys()].filter((id) => id !== 'sha256:' + 'b'.repeat(64));
+  expect(chain).toContain(first.id);
+  expect(await hits(chain)).toBe(5);
+  // Nothing that exists (docker-py's cache_from=['nosuchtag']): every step runs again.
+  const runs = b.runs.length;
+  expect(await hits([])).toBe(0);
+  expect(b.runs.length).toBe(runs + 1);
+  // That build made new images for the same steps; the first build's are still found.
+  expect(await hits(chain)).toBe(5);
+  expect(b.runs.length).toBe(runs + 1);
+  // The base image alone offers no step to reuse.
+  expect(await hits(['sha256:' + 'b'.repeat(64)])).toBe(0);
+});
+
 test('--target stops at the stage; a failing RUN gives its exit code', async () => {
   const b = new FakeBackend();
   const t = await build(b, DF, { target: 'first' });
