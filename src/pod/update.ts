@@ -5,6 +5,7 @@
  */
 import type { ResourceLimits } from '../vm/types';
 import type { PodVmSize } from './types';
+import type { LegacyLink } from '../net/legacy-links';
 import { ConflictError, InvalidArgumentError } from '../errors';
 import type { PodContext } from './context';
 import { checkFitsVm } from './limits';
@@ -23,6 +24,8 @@ export interface PodUpdate {
   resources?: { size: PodVmSize; limits: ResourceLimits | undefined };
   /** New front-end data (opaque to the pod layer), stored with the rest. */
   frontend?: unknown;
+  /** New links on the default bridge (`docker rm --link`): they apply from the next start. */
+  links?: LegacyLink[];
 }
 
 /** Give a pod a new name (lock held by the caller's queue). */
@@ -86,5 +89,9 @@ export async function update(ctx: PodContext, e: Entry, u: PodUpdate): Promise<v
     sandbox.vm = { ...u.resources.size };
   }
   if (u.frontend !== undefined) r.frontend = u.frontend;
+  if (u.links && sandbox.network) {
+    if (u.links.length) sandbox.network.links = u.links;
+    else delete sandbox.network.links;
+  }
   await ctx.persist(e);
 }

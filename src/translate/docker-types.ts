@@ -122,6 +122,11 @@ export interface DockerFrontend {
   imageRef: string;
   /** The create's endpoint DriverOpts, by network (inspect shows them; ./endpoint-settings.ts). */
   endpointDriverOpts?: EndpointDriverOpts;
+  /**
+   * EndpointConfig.MacAddress of `network connect` while the container did not run, by network
+   * name: dockerd 20.10 keeps and shows it until the container starts, and then does not use it.
+   */
+  endpointMacs?: Record<string, string>;
 }
 
 /** Read the Docker data of a pod record (created by the Docker API). */

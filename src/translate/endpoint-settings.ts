@@ -32,13 +32,16 @@ function names(name: string, entry: Record<string, unknown>, ref: string): boole
 /**
  * Fill `networks` (NetworkSettings.Networks of inspect, changed in place) with the asked
  * settings: IPAMConfig {IPv4Address} for a network joined with a static address, DriverOpts
- * for one created with driver options.
+ * for one created with driver options, and the MacAddress a connect asked for on an entry that
+ * has no address yet (the container has not joined that network).
  */
-export function withAskedEndpointSettings(networks: Record<string, Record<string, unknown>>, plan: ContainerNetworkPlan | undefined, driverOpts: EndpointDriverOpts | undefined): void {
+export function withAskedEndpointSettings(networks: Record<string, Record<string, unknown>>, plan: ContainerNetworkPlan | undefined, driverOpts: EndpointDriverOpts | undefined, macs?: Record<string, string>): void {
   for (const [name, entry] of Object.entries(networks)) {
     const asked = plan?.networks.find((a) => names(name, entry, a.ref));
     if (asked?.ip && !entry.IPAMConfig) entry.IPAMConfig = { IPv4Address: asked.ip };
     const opts = Object.entries(driverOpts ?? {}).find(([ref]) => names(name, entry, ref));
     if (opts) entry.DriverOpts = { ...opts[1] };
+    const mac = macs?.[name];
+    if (mac && entry.MacAddress === '') entry.MacAddress = mac;
   }
 }

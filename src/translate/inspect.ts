@@ -10,7 +10,7 @@ import { mountPoints } from './mounts';
 import { dockerState, statusText } from './status';
 import { dockerHealth, healthSuffix } from './health';
 import { parseRfc3339 } from '../util/time';
-import { inspectLinks, parseLinks } from '../net/legacy-links';
+import { inspectLinks, parseLinks, type LegacyLink } from '../net/legacy-links';
 import { endpointJson, networkSettingsJson, plannedNetworksJson, psPorts } from '../net/container-config';
 import type { EndpointConfig } from '../net/manager';
 import type { PortBinding } from '../net/types';
@@ -126,7 +126,7 @@ export function containerJson(r: PodRecord, x: InspectExtras): Record<string, un
   out.Mounts = mountPoints(fe.hostConfig, c.mounts ?? []);
   out.Config = fe.config;
   out.NetworkSettings = x.network ? networkSettingsJson(x.network.endpoints, x.network.ports, fe.config.ExposedPorts) : networkSettings(plannedNetworksJson(r.sandbox.spec.network));
-  withAskedEndpointSettings((out.NetworkSettings as { Networks: Record<string, Record<string, unknown>> }).Networks, r.sandbox.spec.network, fe.endpointDriverOpts);
+  withAskedEndpointSettings((out.NetworkSettings as { Networks: Record<string, Record<string, unknown>> }).Networks, r.sandbox.spec.network, fe.endpointDriverOpts, fe.endpointMacs);
   return out;
 }
 
@@ -164,7 +164,13 @@ export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs:
  */
 function hostConfigJson(hc: DockerHostConfig, name: string): DockerHostConfig {
   if (!hc.Links?.length) return hc;
+  const links = hostConfigLinks(hc);
+  return { ...hc, Links: links.length ? inspectLinks(links, name) : null };
+}
+
+/** The links dockerd keeps as HostConfig.Links (the default bridge's); none on a user network. */
+export function hostConfigLinks(hc: DockerHostConfig): LegacyLink[] {
   const mode = hc.NetworkMode;
   const userNetwork = !!mode && !['default', 'bridge', 'none', 'host'].includes(mode) && !mode.startsWith('container:');
-  return { ...hc, Links: userNetwork ? null : inspectLinks(parseLinks(hc.Links), name) };
+  return userNetwork ? [] : parseLinks(hc.Links);
 }

@@ -6,6 +6,7 @@
  * network only a name that resolves for the linking container; inspect shows
  * HostConfig.Links as `/target:/me/alias` and the endpoint's Links as `target:alias`.
  * `--mac-address` is the guest NIC's address, shown by inspect, and traffic flows with it.
+ * `docker rm --link` removes a link; a connect's MacAddress is shown until the start.
  */
 import { spawnSync } from 'node:child_process';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
@@ -33,8 +34,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of ['lt', 'll', 'l2', 'lx', 'lu', 'lu2', 'm1', 'm2']) docker(['rm', '-f', c]);
-  docker(['network', 'rm', 'pvl-u']);
+  for (const c of ['lt', 'll', 'l2', 'lx', 'lu', 'lu2', 'm1', 'm2', 'm3', 'm4']) docker(['rm', '-f', c]);
+  for (const n of ['pvl-u', 'pvl-m']) docker(['network', 'rm', n]);
   await d.stop();
 });
 
@@ -67,6 +68,20 @@ describe('--link on the default bridge', () => {
     // The init has them as well as an exec.
     expect(ok(['exec', 'll', 'sh', '-c', 'tr "\\0" "\\n" < /proc/1/environ | grep ^DB_NAME='])).toBe('DB_NAME=/ll/db');
     expect(JSON.parse(ok(['inspect', 'll']))[0].HostConfig.Links.sort()).toEqual(['/lt:/ll/db', '/lt:/ll/lt']);
+  });
+
+  test('docker rm --link PARENT/ALIAS: the link is gone from inspect and from the next start; the containers stay', () => {
+    ok(['rm', '--link', 'll/db']);
+    expect(JSON.parse(ok(['inspect', 'll']))[0].HostConfig.Links).toEqual(['/lt:/ll/lt']);
+    expect(ok(['ps', '-a', '--format', '{{.Names}}']).split('\n').sort()).toEqual(['ll', 'lt']);
+    ok(['restart', '-t', '0', 'll']);
+    // Only its own DB_ENV_FOO is left of the db link's variables.
+    expect(ok(['exec', 'll', 'sh', '-c', 'env | grep ^DB_'])).toBe('DB_ENV_FOO=mine');
+    expect(ok(['exec', 'll', 'sh', '-c', 'env | grep ^LT_NAME='])).toBe('LT_NAME=/ll/lt');
+    expect(ok(['exec', 'll', 'cat', '/etc/hosts'])).not.toMatch(/\sdb\s/);
+    // dockerd's answers: a link that is not there, and a container's own name.
+    expect(docker(['rm', '--link', 'll/db']).err).toContain('No such container: ll/db');
+    expect(docker(['rm', '--link', 'lt']).err).toContain('Conflict, cannot remove the default link name of the container');
   });
 
   test('dockerd\'s errors: an unknown target at create (400), a target that does not run at start', () => {
@@ -138,4 +153,32 @@ test('--mac-address: the guest NIC has it, inspect shows it, traffic flows; a ba
   expect(JSON.parse(st.out)).toEqual({ message: 'address zz:11: invalid MAC address' });
   expect(JSON.parse(ok(['inspect', 'm2']))[0].State.Running).toBe(false);
   ok(['rm', '-f', 'm2']);
+});
+
+// dockerd 20.10 keeps a connect's EndpointConfig.MacAddress, shows it until the container
+// starts and then does not use it (measured: the endpoint got its own MAC; "zz" was taken too).
+test('network connect of a created container with a MAC: inspect shows it until the start, which does not use it', () => {
+  ok(['network', 'create', 'pvl-m']);
+  ok(['create', '--name', 'm3', IMAGE, 'sleep', '600']);
+  const mac = '02:42:ac:11:00:02';
+  expect(api('POST', '/networks/pvl-m/connect', { Container: 'm3', EndpointConfig: { MacAddress: mac } }).status).toBe(200);
+  const nets = () => JSON.parse(ok(['inspect', 'm3']))[0].NetworkSettings.Networks;
+  expect(nets()['pvl-m'].MacAddress).toBe(mac);
+  expect(nets().bridge.MacAddress).toBe('');
+  ok(['start', 'm3']);
+  const running = nets()['pvl-m'];
+  expect(running.IPAddress).not.toBe('');
+  expect(running.MacAddress).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+  expect(running.MacAddress).not.toBe(mac);
+  expect(ok(['exec', 'm3', 'sh', '-c', 'cat /sys/class/net/*/address'])).toContain(running.MacAddress);
+  ok(['rm', '-f', 'm3']);
+  // Not checked at connect (dockerd neither), and gone with a disconnect.
+  ok(['create', '--name', 'm4', IMAGE, 'true']);
+  expect(api('POST', '/networks/pvl-m/connect', { Container: 'm4', EndpointConfig: { MacAddress: 'zz' } }).status).toBe(200);
+  expect(JSON.parse(ok(['inspect', 'm4']))[0].NetworkSettings.Networks['pvl-m'].MacAddress).toBe('zz');
+  ok(['network', 'disconnect', 'pvl-m', 'm4']);
+  ok(['network', 'connect', 'pvl-m', 'm4']);
+  expect(JSON.parse(ok(['inspect', 'm4']))[0].NetworkSettings.Networks['pvl-m'].MacAddress).toBe('');
+  ok(['rm', '-f', 'm4']);
+  ok(['network', 'rm', 'pvl-m']);
 });

@@ -8,7 +8,7 @@ import { parseLinks } from '../../net/legacy-links';
 import * as crypto from 'node:crypto';
 import type { Router } from 'express';
 import type { ApiServices, ContainerServices } from './services';
-import { ConflictError, InvalidArgumentError } from '../../errors';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
 import { sendJson, svc, yieldLoop } from './kit/params';
 import { labelsMatch, pruneLabelsMatch } from './kit/filters';
 import { openStream } from './kit/streams';
@@ -16,7 +16,7 @@ import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
 import { parseCreateBody, parseRestartPolicy, translateCreate, validateContainerName, validateResources } from '../../translate/create';
 import { joinRequestOf } from '../../translate/join';
-import { containerJson, containerSummary, type NetworkView } from '../../translate/inspect';
+import { containerJson, containerSummary, hostConfigLinks, type NetworkView } from '../../translate/inspect';
 import { lookupOver } from '../../net/container-config';
 import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/health';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
@@ -248,12 +248,42 @@ export function register(router: Router, services: ApiServices): void {
     sendJson(res, 200, { Warnings: null });
   }));
 
-  router.delete('/containers/:id', typed('DELETE /containers/:id', async ({ params, query }, _req, res) => {
+  const removeContainer = async (ref: string, query: { force: boolean; v: boolean }) => {
     const c = svc(services, 'containers');
-    if (query.link) throw new InvalidArgumentError('Conflict, cannot remove the default link name of the container');
-    const anonymous = query.v ? anonymousVolumesOf(services, params.id) : [];
-    await c.pods.remove(params.id, { force: query.force });
+    const anonymous = query.v ? anonymousVolumesOf(services, ref) : [];
+    await c.pods.remove(ref, { force: query.force });
     await removeVolumesAfter(services, anonymous);
+  };
+
+  router.delete('/containers/:id', typed('DELETE /containers/:id', async ({ params, query }, _req, res) => {
+    if (query.link) throw new InvalidArgumentError('Conflict, cannot remove the default link name of the container');
+    await removeContainer(params.id, query);
+    res.status(204).end();
+  }));
+
+  // A link's name, PARENT/ALIAS, names the linked container too (dockerd's name registry):
+  // with link=1 (`docker rm --link`) the link goes, from PARENT's next start on; without, the
+  // linked container is removed. Links on user networks have no such name (404, as dockerd).
+  router.delete('/containers/:id/:alias', typed('DELETE /containers/:id/:alias', async ({ params, query }, _req, res) => {
+    const c = svc(services, 'containers');
+    const notFound = new NotFoundError(`No such container: ${params.id}/${params.alias}`);
+    let r: PodRecord;
+    try {
+      r = c.pods.get(params.id);
+    } catch {
+      throw notFound;
+    }
+    const fe = dockerFrontend(r.frontend);
+    const link = fe?.hostConfig ? hostConfigLinks(fe.hostConfig).find((l) => l.alias === params.alias) : undefined;
+    if (!link) throw notFound;
+    if (!query.link) {
+      await removeContainer(link.name, query);
+      res.status(204).end();
+      return;
+    }
+    const kept = (fe.hostConfig.Links ?? []).filter((l) => parseLinks([l])[0]?.alias !== params.alias);
+    const planned = (r.sandbox.spec.network?.links ?? []).filter((l) => l.alias !== params.alias);
+    await c.pods.update(r.id, { links: planned, frontend: { ...fe, hostConfig: { ...fe.hostConfig, Links: kept.length ? kept : null } } });
     res.status(204).end();
   }));
 

@@ -5,6 +5,7 @@
  * (src/pod/network.ts); connect and disconnect go to the pod layer (src/pod/network-connect.ts).
  */
 import { parseLinks } from '../../net/legacy-links';
+import { dockerFrontend } from '../../translate/docker-types';
 import type { Router } from 'express';
 import type { ApiServices } from './services';
 import { sendJson } from './kit/params';
@@ -129,7 +130,17 @@ export function register(router: Router, services: ApiServices): void {
   const pods = () => {
     const p = services.containers?.pods;
     if (!p?.connectNetwork || !p.disconnectNetwork) throw new UnavailableError('containers are not available in this daemon');
-    return p as Required<Pick<typeof p, 'connectNetwork' | 'disconnectNetwork' | 'get'>>;
+    return p as Required<Pick<typeof p, 'connectNetwork' | 'disconnectNetwork' | 'get' | 'isRunning' | 'update'>>;
+  };
+
+  /** Keep (or forget) the MAC a connect asked for on network `name`, for inspect to show. */
+  const askedMac = async (p: ReturnType<typeof pods>, id: string, name: string, mac: string | undefined) => {
+    const fe = dockerFrontend(p.get(id).frontend);
+    if (!fe?.hostConfig) return; // a pod made by the native API keeps no Docker data
+    const { [name]: old, ...others } = fe.endpointMacs ?? {};
+    if (old === mac) return;
+    const endpointMacs = mac ? { ...others, [name]: mac } : others;
+    await p.update(id, { frontend: { ...fe, endpointMacs } });
   };
 
   router.post('/networks/:id/connect', typed('POST /networks/:id/connect', async ({ params, body }, _req, res) => {
@@ -140,9 +151,12 @@ export function register(router: Router, services: ApiServices): void {
     const id = p.get(body.Container).id;
     const ip = ec.IPAMConfig?.IPv4Address || undefined;
     // dockerd 20.10 takes EndpointConfig.MacAddress at connect and ignores it (the endpoint's MAC
-    // is its own choice); so does podvisor: the spare NIC keeps its boot MAC.
+    // is its own choice); so does podvisor: the spare NIC keeps its boot MAC. Of a container
+    // that does not run, inspect shows the asked MAC until it starts, as dockerd's.
     const links = parseLinks(ec.Links);
+    const running = p.isRunning(id);
     await p.connectNetwork(id, { ref: n.id, aliases: ec.Aliases ?? [], ...(ip ? { ip } : {}), ...(links.length ? { links } : {}) });
+    if (!running) await askedMac(p, id, n.name, ec.MacAddress || undefined);
     res.status(200).end();
   }));
 
@@ -150,7 +164,9 @@ export function register(router: Router, services: ApiServices): void {
     const n = (await mgr()).get(params.id);
     if (!body?.Container) throw new InvalidArgumentError('no container was specified');
     const p = pods();
-    await p.disconnectNetwork(p.get(body.Container).id, n.id);
+    const id = p.get(body.Container).id;
+    await p.disconnectNetwork(id, n.id);
+    await askedMac(p, id, n.name, undefined);
     res.status(200).end();
   }));
 }

@@ -54,3 +54,12 @@ test('nothing asked: IPAMConfig and DriverOpts stay null', async () => {
   const running = containerJson(r, { dataRoot: h.root, execIds: [], network: { endpoints: [endpoint('front', { ip: '132.124.0.2' })], ports: [] } });
   expect(networksOf(running).front).toMatchObject({ IPAMConfig: null, DriverOpts: null });
 });
+
+test("a connect's MacAddress shows on the network's entry until the container has an endpoint there", async () => {
+  const r = await create({ HostConfig: { NetworkMode: 'front' } }, 'asked');
+  await h.pods.update(r.id, { frontend: { ...(r.frontend as object), endpointMacs: { front: '02:42:ac:11:00:02' } } });
+  const before = containerJson(h.pods.get(r.id), { dataRoot: h.root, execIds: [] });
+  expect(networksOf(before).front).toMatchObject({ MacAddress: '02:42:ac:11:00:02', IPAddress: '' });
+  const running = containerJson(h.pods.get(r.id), { dataRoot: h.root, execIds: [], network: { endpoints: [endpoint('front')], ports: [] } });
+  expect(networksOf(running).front).toMatchObject({ MacAddress: '02:42:84:7c:00:17' });
+});

@@ -62,6 +62,7 @@ export const ROUTES = {
   'POST /containers/:id/resize': { query: Type.Object({ h: Q.int(), w: Q.int() }) },
   'POST /containers/:id/update': { query: none, body: UpdateBodySchema },
   'DELETE /containers/:id': { query: Type.Object({ force: Q.bool(), link: Q.bool(), v: Q.bool() }) },
+  'DELETE /containers/:id/:alias': { query: Type.Object({ force: Q.bool(), link: Q.bool(), v: Q.bool() }) },
   'POST /containers/prune': { query: Type.Object({ filters: Q.filters(['label', 'label!', 'until']) }) },
   'POST /containers/:id/wait': { query: Type.Object({ condition: Q.string() }) },
   'GET /containers/:id/logs': { query: Type.Object({ stdout: Q.bool(), stderr: Q.bool(), timestamps: Q.bool(), follow: Q.bool(), tail: Q.string(), since: Q.string(), until: Q.string() }) },
