@@ -56,9 +56,10 @@ export interface BuildBackend {
   /**
    * Run `cmd` in a new container of `step.parentId`; `onStart` gets the container ID, `out`
    * the output as it comes, with the stream it came on. Resolves with the exit code; the
-   * container is kept for commit.
+   * container is kept for commit. When `signal` aborts, the container is killed (or never
+   * started) and the run resolves.
    */
-  run(step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (chunk: Buffer, stream: 'stdout' | 'stderr') => void): Promise<{ containerId: string; exitCode: number }>;
+  run(step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (chunk: Buffer, stream: 'stdout' | 'stderr') => void, signal?: AbortSignal): Promise<{ containerId: string; exitCode: number }>;
   /**
    * A container of `step.parentId` with command `cmd`, created and never started (the
    * container dockerd makes for a config-only step). Resolves with its ID.
@@ -163,15 +164,23 @@ export class PodBuildBackend implements BuildBackend {
     return this.createContainer(step.parentId, step.config, cmd, step.config.Env ?? []);
   }
 
-  async run(step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (chunk: Buffer, stream: 'stdout' | 'stderr') => void): Promise<{ containerId: string; exitCode: number }> {
+  async run(step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (chunk: Buffer, stream: 'stdout' | 'stderr') => void, signal?: AbortSignal): Promise<{ containerId: string; exitCode: number }> {
     if (!step.parentId) throw new InvalidArgumentError('RUN needs an image with a shell: FROM scratch has none');
     const id = await this.createContainer(step.parentId, step.config, cmd, env, this.hostConfig);
     onStart(id);
     const pods = this.containers.pods;
+    if (signal?.aborted) return { containerId: id, exitCode: 137 };
     await pods.start(id);
-    for await (const e of pods.logs(id, { stdout: true, stderr: true, follow: true })) out(e.log, e.stream);
-    const res = await pods.wait(id, 'not-running');
-    return { containerId: id, exitCode: res.exitCode };
+    const kill = () => void pods.kill(id, 9).catch(() => undefined);
+    signal?.addEventListener('abort', kill, { once: true });
+    try {
+      if (signal?.aborted) kill();
+      for await (const e of pods.logs(id, { stdout: true, stderr: true, follow: true })) out(e.log, e.stream);
+      const res = await pods.wait(id, 'not-running');
+      return { containerId: id, exitCode: res.exitCode };
+    } finally {
+      signal?.removeEventListener('abort', kill);
+    }
   }
 
   async commit(containerId: string, step: StepImage): Promise<string> {

@@ -41,6 +41,11 @@ export interface BuildOptions {
    * no local image adds nothing, so only unknown names mean no cache at all.
    */
   cacheSources?: ReadonlySet<string>;
+  /**
+   * Aborted when the client went away: as dockerd's classic builder, the build stops before
+   * its next step ("Build cancelled") and a RUN step's container is killed and removed.
+   */
+  signal?: AbortSignal;
 }
 
 /** One message of the build's output stream. */
@@ -153,6 +158,13 @@ export class Builder {
     return out;
   }
 
+  /** Stop here when the client went away (dockerd says so on the stream it no longer reads). */
+  private checkCancelled(): void {
+    if (!this.opts.signal?.aborted) return;
+    this.say('Build cancelled\n');
+    throw new BuildError('Build cancelled');
+  }
+
   /** A build arg's value: --build-arg wins over the default. */
   private argValue(name: string, dflt: string | undefined): string | undefined {
     if (Object.prototype.hasOwnProperty.call(this.opts.buildArgs, name)) {
@@ -164,6 +176,7 @@ export class Builder {
   }
 
   private header(ins: Instruction): void {
+    this.checkCancelled();
     this.step++;
     // dockerd sends the line and its newline as two messages.
     this.say(`Step ${this.step}/${this.total} : ${ins.original}`);
@@ -299,7 +312,13 @@ export class Builder {
       const res = await this.backend.run(step, cmd, env, (id) => {
         containerId = id;
         this.say(` ---> Running in ${id.slice(0, 12)}\n`);
-      }, (chunk, stream) => this.say(stream === 'stderr' ? `\x1b[91m${chunk.toString('utf8')}\x1b[0m` : chunk.toString('utf8')));
+      }, (chunk, stream) => this.say(stream === 'stderr' ? `\x1b[91m${chunk.toString('utf8')}\x1b[0m` : chunk.toString('utf8')), this.opts.signal);
+      if (this.opts.signal?.aborted) {
+        // The backend killed it; dockerd removes a cancelled step's container whatever rm says.
+        await this.backend.removeContainer(res.containerId).catch(() => undefined);
+        containerId = undefined;
+        this.checkCancelled();
+      }
       if (res.exitCode !== 0) throw new BuildError(`The command '${cmd.join(' ')}' returned a non-zero code: ${res.exitCode}`, res.exitCode);
       const id = await this.backend.commit(res.containerId, step);
       ok = true;

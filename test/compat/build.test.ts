@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerCli } from '../helpers/docker-cli';
 import { FIXTURE_AUTH_PASSWORD, FIXTURE_AUTH_REGISTRY, FIXTURE_AUTH_USER, FIXTURE_REGISTRY } from '../fixtures/registry';
@@ -187,6 +187,34 @@ test('--cache-from reuses the steps of the named image only: none when the name 
   const parent = (await docker(['inspect', '-f', '{{.Parent}}', 'cf:1'])).out.trim();
   expect(parent).toMatch(/^sha256:/);
   expect(await hits(['--cache-from', parent])).toEqual({ cached: 2, ran: false });
+});
+
+test('a client that hangs up during a RUN cancels the build: the step container goes, later steps never run', async () => {
+  const dir = context('cancel', { Dockerfile: `FROM ${IMAGE}\nRUN echo started; sleep 60\nRUN echo never\n` });
+  const cli = spawn('docker', ['build', '--no-cache', '-t', 'cancelled:1', dir], { env });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no RUN started: ${out}`)), 120000);
+    cli.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\nstarted\n')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  const step = /---> Running in ([0-9a-f]{12})/.exec(out)?.[1];
+  expect(step).toBeDefined();
+  cli.kill('SIGKILL');
+  // dockerd kills and removes the step's container at once; the 60 s RUN does not finish.
+  let left = '';
+  for (let i = 0; i < 60; i++) {
+    left = (await docker(['ps', '-aq', '--no-trunc'])).out;
+    if (!left.includes(step!)) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  expect(left).not.toContain(step!);
+  expect((await docker(['image', 'inspect', 'cancelled:1'])).code).not.toBe(0);
 });
 
 test('a context symlink never leads out; a missing source is an error', async () => {

@@ -131,6 +131,11 @@ export function register(router: Router, services: ApiServices): void {
     // The stream opens with the first message: a failure before it (a Dockerfile that does
     // not parse, a missing base image) is an HTTP error, as dockerd answers it.
     let stream: { gone: boolean } | undefined;
+    // A client that hangs up before the end cancels the build, as dockerd's request context.
+    const cancel = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) cancel.abort();
+    });
     const emit = (m: BuildMessage) => {
       stream ??= openStream(res, 'application/json');
       if (!stream.gone) res.write(goJson(m) + '\r\n');
@@ -144,6 +149,7 @@ export function register(router: Router, services: ApiServices): void {
         quiet: query.q,
         noCache: query.nocache,
         ...(cacheFrom.length ? { cacheSources: cacheSources(images, cacheFrom) } : {}),
+        signal: cancel.signal,
         rm: query.rm,
         forceRm: query.forcerm,
         pull: query.pull,

@@ -46,7 +46,7 @@ class FakeBackend implements BuildBackend {
     this.containers.add(id);
     return id;
   }
-  async run(_step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (c: Buffer, s: 'stdout' | 'stderr') => void) {
+  async run(_step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (c: Buffer, s: 'stdout' | 'stderr') => void, _signal?: AbortSignal) {
     this.runs.push({ cmd, env });
     this.containers.add('c'.repeat(64));
     onStart('c'.repeat(64));
@@ -137,6 +137,28 @@ test('--cache-from: only the named images and their parents are reused; unknown 
   expect(b.runs.length).toBe(runs + 1);
   // The base image alone offers no step to reuse.
   expect(await hits(['sha256:' + 'b'.repeat(64)])).toBe(0);
+});
+
+test('a client that hangs up cancels the build: no step after, the running step\'s container killed and removed', async () => {
+  const b = new FakeBackend();
+  const hangup = new AbortController();
+  const seen: Array<AbortSignal | undefined> = [];
+  const run = b.run.bind(b);
+  b.run = async (step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (c: Buffer, s: 'stdout' | 'stderr') => void, signal?: AbortSignal) => {
+    seen.push(signal);
+    hangup.abort(); // the client goes away while the step runs
+    return run(step, cmd, env, onStart, out);
+  };
+  const df = 'FROM base\nRUN echo one\nRUN echo two\nENV X=1\n';
+  const err = await build(b, df, { signal: hangup.signal, forceRm: false }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(BuildError);
+  expect((err as Error).message).toBe('Build cancelled');
+  expect(seen).toEqual([hangup.signal]);
+  expect(b.runs).toHaveLength(1);
+  expect(b.containers.size).toBe(0);
+  // Aborted before it starts: nothing runs at all.
+  const none = await build(new FakeBackend(), df, { signal: hangup.signal }).catch((e: unknown) => e);
+  expect((none as Error).message).toBe('Build cancelled');
 });
 
 test('--target stops at the stage; a failing RUN gives its exit code', async () => {
