@@ -92,6 +92,8 @@ export class PodVms implements PodVmService {
   async stopKeepingVm(podRef: string, timeoutSec?: number): Promise<PodVmView> {
     const vm = await this.stopKeeping(podRef, timeoutSec);
     this.held.addIdle(vm);
+    // Answered once the file lists it, so a daemon killed right after re-adopts it.
+    await this.held.saved();
     return this.viewOf(vm);
   }
 

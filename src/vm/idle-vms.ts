@@ -91,14 +91,21 @@ export class HeldVms {
     return back;
   }
 
-  /** Boot a VM (from the warm pool when one fits) and list it as Idle. */
+  /**
+   * Boot a VM (from the warm pool when one fits) and list it as Idle. Resolves once the file
+   * lists it: a daemon killed right after the answer re-adopts it instead of reclaiming it.
+   */
   async boot(size?: Partial<VmConfig['size']>): Promise<HeldVmView> {
     const vm = await this.factory.getVm({ ...this.defaults, size: { ...this.defaults.size, ...size } });
     this.addIdle(vm);
+    await this.saved();
     return this.view(this.vms.get(vm.id) as Held);
   }
 
-  /** List a cleaned VM (booted elsewhere, or whose pod has gone) as Idle; `since`: when it first was. */
+  /**
+   * List a cleaned VM (booted elsewhere, or whose pod has gone) as Idle; `since`: when it first
+   * was. The file is written in the background: a caller that answers a user awaits `saved()`.
+   */
   addIdle(vm: Vm, since?: string): void {
     const held = this.vms.get(vm.id);
     if (held) {
@@ -171,7 +178,7 @@ export class HeldVms {
     if (held.state !== 'Idle') throw new ConflictError(`VM ${held.vm.id} is associated with pod ${held.podId}: stop or remove the pod first`);
     this.vms.delete(held.vm.id);
     this.save();
-    await held.vm.destroy();
+    await Promise.all([held.vm.destroy(), this.saved()]);
   }
 
   /** Destroy every Idle VM (daemon shutdown). Associated ones are their pods' to keep. */
