@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import type { Agent, Hypervisor, Vm, VmConfig, VmSize } from '../types';
 import type { GuestImages } from '../guest-images';
-import { planDevices } from '../devices';
+import { normalizeRequest, planDevices } from '../devices';
 import { volumeVirtiofsdArgs } from '../devices/volume-share';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
@@ -23,6 +23,7 @@ import { QEMU_NAME, scanVmProcesses, VIRTIOFSD_NAME } from './vm-processes';
 import { faultPoint } from './fault';
 import type { AgentConnector } from './agent-connector';
 import { qmpCommand } from './qmp';
+import { restoreClone, VmTemplates } from './templates';
 
 const log = logger('vm');
 
@@ -76,6 +77,12 @@ export interface QemuHypervisorOptions {
    * per idle pool VM, boot and warm start unchanged (docs/performance.md).
    */
   tcgSplitWx?: boolean;
+  /**
+   * Start VMs from templates (templates.ts) when the guest kernel can (GuestImages.templates,
+   * or this flag with a fixed kernel) and the daemon runs as root (QEMU serves 9p shares as
+   * root); default true. A clone that cannot be made falls back to a boot.
+   */
+  templates?: boolean;
 }
 
 /** Boots QEMU microVMs; see the module comment. */
@@ -90,6 +97,7 @@ export class QemuHypervisor implements Hypervisor {
   private readonly booting = new Set<Promise<unknown>>();
   private closing = false;
   private lastKernel: string | undefined;
+  private readonly templates: VmTemplates | undefined;
 
   constructor(private readonly opts: QemuHypervisorOptions) {
     this.bootNice = opts.bootNice ?? (process.getuid?.() === 0 ? 10 : 0);
@@ -97,6 +105,11 @@ export class QemuHypervisor implements Hypervisor {
     this.adoptTimeoutMs = opts.adoptTimeoutMs ?? 15000;
     const tscKhz = opts.tscKhz === null ? undefined : (opts.tscKhz ?? hostTscKhz());
     this.cmdline = kernelCmdline({ accel: opts.accel, tscKhz, extra: opts.kernelArgs });
+    if ((opts.templates ?? true) && process.getuid?.() === 0) {
+      this.templates = new VmTemplates({
+        execRoot: opts.execRoot, qemu: () => locateQemuTools(this.opts.tools).qemu, connectAgent: opts.connectAgent, bootTimeoutMs: this.bootTimeoutMs,
+      });
+    }
     const longest = vmPaths(opts.execRoot, 'f'.repeat(12)).virtiofsdSock;
     if (longest.length > MAX_SOCKET_PATH) {
       throw new InvalidArgumentError(`exec root ${opts.execRoot} is too long for unix socket paths (${longest})`);
@@ -118,8 +131,8 @@ export class QemuHypervisor implements Hypervisor {
 
   /** The guest the next boot runs (QemuHypervisorOptions.guest, else the fixed images). */
   private guestImages(): GuestImages {
-    const { kernel, initrd, machineOpts } = this.opts;
-    const guest = this.opts.guest?.() ?? { kernel, initrd, machineOpts };
+    const { kernel, initrd, machineOpts, templates } = this.opts;
+    const guest = this.opts.guest?.() ?? { kernel, initrd, machineOpts, templates: templates === true };
     if (guest.kernel !== this.lastKernel) {
       if (this.lastKernel !== undefined) log.info(`VMs now boot ${guest.kernel}`);
       this.lastKernel = guest.kernel;
@@ -144,10 +157,19 @@ export class QemuHypervisor implements Hypervisor {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.allSettled([...this.booting]);
+    await this.templates?.close();
   }
 
   private async createVmRetrying(config: VmConfig): Promise<Vm> {
     const { tools, guest } = this.preflight();
+    if (this.templates && guest.templates) {
+      try {
+        return await this.cloneOnce(tools, guest, config, this.templates);
+      } catch (err) {
+        if (this.closing) throw err;
+        log.warn(`${(err as Error).message}; booting instead`);
+      }
+    }
     try {
       return await this.bootOnce(tools, guest, config);
     } catch (first) {
@@ -232,6 +254,72 @@ export class QemuHypervisor implements Hypervisor {
   }
 
   /**
+   * A VM cloned from the template of its shape (templates.ts): QEMU started with the
+   * template's RAM mapped copy-on-write and `-incoming defer`, the template's state loaded, then
+   * the agent's handshake, ACTIVATE (wall clock, random pool, rootfs share) and each NIC given
+   * this VM's own hardware address (the restored device has the template's).
+   */
+  private async cloneOnce(tools: QemuTools, guest: GuestImages, config: VmConfig, templates: VmTemplates): Promise<Vm> {
+    const size = config.size;
+    const splitWx = this.splitWx(size);
+    const tpl = await templates.get({ size, devices: normalizeRequest(config.devices), guest, cmdline: this.cmdline, accel: this.opts.accel, splitWx });
+    const started = Date.now();
+    const id = randomBytes(6).toString('hex');
+    const paths = vmPaths(this.opts.execRoot, id);
+    const devices = planDevices(id, config.devices, paths);
+    this.own.add(id);
+    fs.mkdirSync(vmsRoot(this.opts.execRoot), { recursive: true, mode: 0o700 });
+    fs.mkdirSync(paths.dir, { mode: 0o700 });
+    fs.mkdirSync(paths.shareDir, { mode: 0o755 });
+    if (devices.volumes) fs.mkdirSync(paths.volumesDir, { mode: 0o755 });
+    let qemu: ChildProcess | undefined;
+    let agentPromise: Promise<Agent> | undefined;
+    let restored = false;
+    try {
+      qemu = await spawnDetached(
+        tools.qemu,
+        qemuArgs({
+          id, size, accel: this.opts.accel, kernel: guest.kernel, initrd: guest.initrd, cmdline: this.cmdline, paths, devices, splitWx,
+          machineOpts: guest.machineOpts, transport: '9p', ram: { file: tpl.ramFile, share: false }, incoming: true,
+        }),
+        paths.qemuLog,
+      );
+      const processEnd = childEnd(qemu);
+      writeVmRecord(paths, {
+        format: 1, id, size, accel: this.opts.accel, qemuPid: qemu.pid!, devices, createdAt: new Date().toISOString(),
+        kernel: guest.kernel, initrd: guest.initrd, transport: '9p',
+      });
+      await waitForSocket(paths.qmpSock, qemu, 3000, 'QEMU');
+      await raceBoot(restoreClone(paths.qmpSock, tpl.stateFile), processEnd, this.bootTimeoutMs, 'the template\'s state was loaded');
+      restored = true;
+      const restoredMs = Date.now() - started;
+      agentPromise = this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.bootTimeoutMs });
+      const agent = await raceBoot(agentPromise, processEnd, this.bootTimeoutMs + 1000);
+      if (!agent.activate) throw new Error('the agent cannot be activated');
+      await agent.activate({ timeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64), mountShare: true });
+      for (const nic of devices.nics) await agent.configureInterface({ name: nic.guestName, setMac: nic.mac });
+      if (this.closing) {
+        agent.close();
+        throw new UnavailableError('the daemon is shutting down');
+      }
+      log.debug(`VM ${id} cloned from template ${tpl.key} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms; qemu pid ${qemu.pid})`);
+      return this.owned(new QemuVm({
+        id, size, devices, paths, qemuPid: qemu.pid!, virtiofsdPids: [], agent, processEnd, virtiofsdEnd: new Promise<ProcessEnd>(() => undefined),
+        clone: true, ...(splitWx ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
+      }));
+    } catch (err) {
+      agentPromise?.then((a) => a.close(), () => undefined);
+      if (qemu?.pid) await killAndWait(qemu.pid);
+      const detail = bootFailureDetail(paths);
+      await cleanupDir(paths);
+      this.own.delete(id);
+      // A state that does not load is a bad template: the next clone builds a new one.
+      if (!restored) templates.discard(tpl.key);
+      throw new UnavailableError(`VM ${id} could not be cloned from template ${tpl.key}: ${(err as Error).message}${detail}`);
+    }
+  }
+
+  /**
    * Re-adopt VM `id` left by an earlier daemon, or clean up what it left: every process whose
    * argv names its runtime directory (vm-processes.ts; found whether or not vm.json was
    * written), its mounts and its directory.
@@ -243,7 +331,7 @@ export class QemuHypervisor implements Hypervisor {
     if (!fs.existsSync(paths.dir) && procs.length === 0) return undefined;
     const rec = readVmRecord(paths);
     const qemuPid = rec && isOurProcess(rec.qemuPid, QEMU_NAME, paths.dir) ? rec.qemuPid : undefined;
-    const vfsPid = rec && isOurProcess(rec.virtiofsdPid, VIRTIOFSD_NAME, paths.dir) ? rec.virtiofsdPid : undefined;
+    const vfsPid = rec?.virtiofsdPid && isOurProcess(rec.virtiofsdPid, VIRTIOFSD_NAME, paths.dir) ? rec.virtiofsdPid : undefined;
     const volPid = rec?.volumesVirtiofsdPid && isOurProcess(rec.volumesVirtiofsdPid, VIRTIOFSD_NAME, paths.dir) ? rec.volumesVirtiofsdPid : undefined;
     const discard = async (why: string) => {
       const pids = procs.map((p) => p.pid);
@@ -255,7 +343,8 @@ export class QemuHypervisor implements Hypervisor {
     };
     if (procs.some((p) => p.pid !== qemuPid && p.pid !== vfsPid && p.pid !== volPid)) return discard('a process of it is not in vm.json');
     if (!rec || rec.id !== id) return discard('no valid vm.json');
-    if (!qemuPid || !vfsPid || (rec.volumesVirtiofsdPid && !volPid)) return discard('its QEMU or a virtiofsd is gone');
+    // A clone (9p) has no virtiofsd: QEMU serves its files.
+    if (!qemuPid || (rec.transport !== '9p' && !vfsPid) || (rec.volumesVirtiofsdPid && !volPid)) return discard('its QEMU or a virtiofsd is gone');
     let agent: Agent | undefined;
     const adoptStart = Date.now();
     try {
@@ -273,10 +362,12 @@ export class QemuHypervisor implements Hypervisor {
       return discard((err as Error).message);
     }
     log.info(`adopted VM ${id} (qemu pid ${qemuPid}) in ${Date.now() - adoptStart} ms`);
+    const vfsPids = [vfsPid, volPid].filter((p): p is number => p !== undefined);
     return this.owned(new QemuVm({
-      id, size: rec.size, devices: rec.devices ?? { nics: [] }, paths, qemuPid, virtiofsdPids: volPid ? [vfsPid, volPid] : [vfsPid], agent,
+      id, size: rec.size, devices: rec.devices ?? { nics: [] }, paths, qemuPid, virtiofsdPids: vfsPids, agent,
       processEnd: adoptedProcessEnd(qemuPid),
-      virtiofsdEnd: Promise.race([adoptedProcessEnd(vfsPid), ...(volPid ? [adoptedProcessEnd(volPid)] : [])]),
+      virtiofsdEnd: vfsPids.length ? Promise.race(vfsPids.map(adoptedProcessEnd)) : new Promise<ProcessEnd>(() => undefined),
+      ...(rec.transport === '9p' ? { clone: true } : {}),
     }));
   }
 
@@ -350,18 +441,18 @@ async function waitForSocket(sock: string, child: ChildProcess, timeoutMs: numbe
   }
 }
 
-/** The agent, unless QEMU exits first or the deadline passes. */
-async function raceBoot(agent: Promise<Agent>, end: Promise<ProcessEnd>, deadlineMs: number): Promise<Agent> {
+/** `step` (by default the agent's handshake), unless QEMU exits first or the deadline passes. */
+async function raceBoot<T>(step: Promise<T>, end: Promise<ProcessEnd>, deadlineMs: number, what = 'the agent answered'): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no agent handshake within ${deadlineMs} ms`)), deadlineMs);
+    timer = setTimeout(() => reject(new Error(`not done within ${deadlineMs} ms: ${what}`)), deadlineMs);
   });
   const died = end.then((e): never => {
     const how = e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
-    throw new Error(`QEMU ${how} before the agent answered`);
+    throw new Error(`QEMU ${how} before ${what}`);
   });
   try {
-    return await Promise.race([agent, died, timeout]);
+    return await Promise.race([step, died, timeout]);
   } finally {
     clearTimeout(timer);
     died.catch(() => undefined);
