@@ -295,14 +295,16 @@ export class QemuHypervisor implements Hypervisor {
       const restoredMs = Date.now() - started;
       agentPromise = this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.bootTimeoutMs });
       const agent = await raceBoot(agentPromise, processEnd, this.bootTimeoutMs + 1000);
+      const connectedMs = Date.now() - started;
       if (!agent.activate) throw new Error('the agent cannot be activated');
       await agent.activate({ timeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64), mountShare: true });
+      const activatedMs = Date.now() - started;
       for (const nic of devices.nics) await agent.configureInterface({ name: nic.guestName, setMac: nic.mac });
       if (this.closing) {
         agent.close();
         throw new UnavailableError('the daemon is shutting down');
       }
-      log.debug(`VM ${id} cloned from template ${tpl.key} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms; qemu pid ${qemu.pid})`);
+      log.debug(`VM ${id} cloned from template ${tpl.key} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; qemu pid ${qemu.pid})`);
       return this.owned(new QemuVm({
         id, size, devices, paths, qemuPid: qemu.pid!, virtiofsdPids: [], agent, processEnd, virtiofsdEnd: new Promise<ProcessEnd>(() => undefined),
         clone: true, ...(splitWx ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),

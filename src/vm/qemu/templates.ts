@@ -224,7 +224,7 @@ async function saveState(paths: VmPaths, stateFile: string): Promise<void> {
  * RAM already maps the template's file, so only the device state is read.
  */
 export async function restoreClone(qmpSock: string, stateFile: string): Promise<void> {
-  const qmp = await QmpClient.connect(qmpSock);
+  const qmp = await connectWhenListening(qmpSock);
   try {
     await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
     await qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(stateFile)}` });
@@ -233,6 +233,22 @@ export async function restoreClone(qmpSock: string, stateFile: string): Promise<
     if (st?.status !== 'running') await qmp.execute('cont');
   } finally {
     qmp.close();
+  }
+}
+
+/**
+ * QMP on a QEMU just started: its socket file exists from bind(2) a moment before QEMU listens,
+ * so a refused connection is retried for a second.
+ */
+async function connectWhenListening(sock: string): Promise<QmpClient> {
+  const deadline = Date.now() + 1000;
+  for (;;) {
+    try {
+      return await QmpClient.connect(sock);
+    } catch (err) {
+      if (!/ECONNREFUSED/.test((err as Error).message) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 }
 
