@@ -16,7 +16,7 @@ import { checkGuestImages, locateQemuTools, type QemuTools } from './binaries';
 import { kernelCmdline, qemuArgs, TCG_TB_SIZE_MIB, virtiofsdArgs } from './cmdline';
 import { hostTscKhz } from './host-tsc';
 import { isValidVmId, readVmRecord, vmPaths, vmsRoot, writeVmRecord, type VmPaths } from './runtime-dir';
-import { isOurProcess, isRunning, killAndWait, setProcessNice, signalProcess, spawnDetached, waitGone } from './processes';
+import { isOurProcess, isRunning, killAndWait, processCpuMs, setProcessNice, signalProcess, spawnDetached, waitGone } from './processes';
 import { removeTreeOnOneDevice, tailLines, unmountBelow } from './host-files';
 import { adoptedProcessEnd, QemuVm, type ProcessEnd } from './qemu-vm';
 import { QEMU_NAME, scanVmProcesses, VIRTIOFSD_NAME } from './vm-processes';
@@ -234,7 +234,7 @@ export class QemuHypervisor implements Hypervisor {
         throw new UnavailableError('the daemon is shutting down');
       }
       if (this.bootNice && !setProcessNice(qemu.pid!, 0)) log.debug(`VM ${id}: cannot reset QEMU's nice value`);
-      log.debug(`VM ${id} booted in ${Date.now() - started} ms (virtiofsd ready after ${virtiofsdMs} ms; qemu pid ${qemu.pid})`);
+      log.debug(`VM ${id} booted in ${Date.now() - started} ms (virtiofsd ready after ${virtiofsdMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`);
       const vm = new QemuVm({
         id, size, devices, paths, qemuPid: qemu.pid!, virtiofsdPids: [virtiofsd.pid!, ...(volumesVirtiofsd ? [volumesVirtiofsd.pid!] : [])],
         agent, processEnd, virtiofsdEnd,
@@ -304,7 +304,7 @@ export class QemuHypervisor implements Hypervisor {
         agent.close();
         throw new UnavailableError('the daemon is shutting down');
       }
-      log.debug(`VM ${id} cloned from template ${tpl.key} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; qemu pid ${qemu.pid})`);
+      log.debug(`VM ${id} cloned from template ${tpl.key} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`);
       return this.owned(new QemuVm({
         id, size, devices, paths, qemuPid: qemu.pid!, virtiofsdPids: [], agent, processEnd, virtiofsdEnd: new Promise<ProcessEnd>(() => undefined),
         clone: true, ...(splitWx ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
