@@ -4,10 +4,11 @@
  * running. The command lines are in cmdline.ts, the runtime directory layout in runtime-dir.ts.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import type { Agent, Hypervisor, Vm, VmConfig, VmSize } from '../types';
-import type { GuestImages } from '../guest-images';
+import { kernelHas9p, type GuestImages } from '../guest-images';
 import { normalizeRequest, planDevices } from '../devices';
 import { volumeVirtiofsdArgs } from '../devices/volume-share';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
@@ -15,12 +16,12 @@ import { logger } from '../../util/log';
 import { checkGuestImages, locateQemuTools, type QemuTools } from './binaries';
 import { kernelCmdline, qemuArgs, TCG_TB_SIZE_MIB, virtiofsdArgs } from './cmdline';
 import { hostTscKhz } from './host-tsc';
-import { isValidVmId, readVmRecord, vmPaths, vmsRoot, writeVmRecord, type VmPaths } from './runtime-dir';
-import { isOurProcess, isRunning, killAndWait, processCpuMs, setProcessNice, signalProcess, spawnDetached, waitGone } from './processes';
-import { removeTreeOnOneDevice, tailLines, unmountBelow } from './host-files';
+import { isValidVmId, readVmRecord, vmPaths, vmsRoot, writeVmRecord } from './runtime-dir';
+import { isOurProcess, killAndWait, processCpuMs, setProcessNice, signalProcess, spawnDetached, waitGone } from './processes';
 import { adoptedProcessEnd, QemuVm, type ProcessEnd } from './qemu-vm';
 import { QEMU_NAME, scanVmProcesses, VIRTIOFSD_NAME } from './vm-processes';
 import { faultPoint } from './fault';
+import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
 import type { AgentConnector } from './agent-connector';
 import { qmpCommand } from './qmp';
 import { restoreClone, VmTemplates } from './templates';
@@ -78,9 +79,10 @@ export interface QemuHypervisorOptions {
    */
   tcgSplitWx?: boolean;
   /**
-   * Start VMs from templates (templates.ts) when the guest kernel can (GuestImages.templates,
-   * or this flag with a fixed kernel) and the daemon runs as root (QEMU serves 9p shares as
-   * root); default true. A clone that cannot be made falls back to a boot.
+   * Start VMs from templates (templates.ts) when the guest kernel can (GuestImages.templates;
+   * for fixed images, its config file beside the kernel builds in 9p) and the daemon runs as
+   * root (QEMU serves 9p shares as root); default true. A clone that cannot be made falls back
+   * to a boot.
    */
   templates?: boolean;
 }
@@ -98,6 +100,8 @@ export class QemuHypervisor implements Hypervisor {
   private closing = false;
   private lastKernel: string | undefined;
   private readonly templates: VmTemplates | undefined;
+  /** Whether new VMs are cloned from templates (the option, and root). */
+  private readonly cloning: boolean;
 
   constructor(private readonly opts: QemuHypervisorOptions) {
     this.bootNice = opts.bootNice ?? (process.getuid?.() === 0 ? 10 : 0);
@@ -105,11 +109,14 @@ export class QemuHypervisor implements Hypervisor {
     this.adoptTimeoutMs = opts.adoptTimeoutMs ?? 15000;
     const tscKhz = opts.tscKhz === null ? undefined : (opts.tscKhz ?? hostTscKhz());
     this.cmdline = kernelCmdline({ accel: opts.accel, tscKhz, extra: opts.kernelArgs });
-    if ((opts.templates ?? true) && process.getuid?.() === 0) {
+    if (process.getuid?.() === 0) {
       this.templates = new VmTemplates({
         execRoot: opts.execRoot, qemu: () => locateQemuTools(this.opts.tools).qemu, connectAgent: opts.connectAgent, bootTimeoutMs: this.bootTimeoutMs,
       });
+      // What a killed daemon left of its templates goes now, whether or not this one clones.
+      this.templates.sweepOnce().catch((err: Error) => log.warn(`removing the templates an earlier daemon left: ${err.message}`));
     }
+    this.cloning = (opts.templates ?? true) && this.templates !== undefined;
     const longest = vmPaths(opts.execRoot, 'f'.repeat(12)).virtiofsdSock;
     if (longest.length > MAX_SOCKET_PATH) {
       throw new InvalidArgumentError(`exec root ${opts.execRoot} is too long for unix socket paths (${longest})`);
@@ -131,8 +138,9 @@ export class QemuHypervisor implements Hypervisor {
 
   /** The guest the next boot runs (QemuHypervisorOptions.guest, else the fixed images). */
   private guestImages(): GuestImages {
-    const { kernel, initrd, machineOpts, templates } = this.opts;
-    const guest = this.opts.guest?.() ?? { kernel, initrd, machineOpts, templates: templates === true };
+    const { kernel, initrd, machineOpts } = this.opts;
+    // Fixed images can be cloned when the kernel's config beside it builds in 9p (as guest/build.sh leaves it).
+    const guest = this.opts.guest?.() ?? { kernel, initrd, machineOpts, templates: kernelHas9p(path.join(path.dirname(kernel), 'config')) };
     if (guest.kernel !== this.lastKernel) {
       if (this.lastKernel !== undefined) log.info(`VMs now boot ${guest.kernel}`);
       this.lastKernel = guest.kernel;
@@ -162,7 +170,7 @@ export class QemuHypervisor implements Hypervisor {
 
   private async createVmRetrying(config: VmConfig): Promise<Vm> {
     const { tools, guest } = this.preflight();
-    if (this.templates && guest.templates) {
+    if (this.cloning && this.templates && guest.templates) {
       try {
         return await this.cloneOnce(tools, guest, config, this.templates);
       } catch (err) {
@@ -284,17 +292,20 @@ export class QemuHypervisor implements Hypervisor {
         }),
         paths.qemuLog,
       );
+      faultPoint('clone-after-qemu-spawn');
       const processEnd = childEnd(qemu);
       writeVmRecord(paths, {
         format: 1, id, size, accel: this.opts.accel, qemuPid: qemu.pid!, devices, createdAt: new Date().toISOString(),
         kernel: guest.kernel, initrd: guest.initrd, transport: '9p',
       });
+      faultPoint('clone-after-vm-json');
       await waitForSocket(paths.qmpSock, qemu, 3000, 'QEMU');
       await raceBoot(restoreClone(paths.qmpSock, tpl.stateFile), processEnd, this.bootTimeoutMs, 'the template\'s state was loaded');
       restored = true;
       const restoredMs = Date.now() - started;
       agentPromise = this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.bootTimeoutMs });
       const agent = await raceBoot(agentPromise, processEnd, this.bootTimeoutMs + 1000);
+      faultPoint('clone-after-agent-connect');
       const connectedMs = Date.now() - started;
       if (!agent.activate) throw new Error('the agent cannot be activated');
       await agent.activate({ timeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64), mountShare: true });
@@ -417,68 +428,5 @@ export class QemuHypervisor implements Hypervisor {
   /** Whether this daemon booted or adopted VM `id` and it has not exited (never reclaimed). */
   ownsVm(id: string): boolean {
     return this.own.has(id);
-  }
-}
-
-/** Resolves with the child's exit (never rejects). */
-function childEnd(child: ChildProcess): Promise<ProcessEnd> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve({ code: child.exitCode, signal: child.signalCode });
-      return;
-    }
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-}
-
-/** Wait until `sock` exists; fail early when the process that should create it exits. */
-async function waitForSocket(sock: string, child: ChildProcess, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fs.existsSync(sock)) {
-    if (child.exitCode !== null || child.signalCode !== null || !isRunning(child.pid!)) {
-      throw new UnavailableError(`${what} exited before listening on ${sock}`);
-    }
-    if (Date.now() > deadline) throw new UnavailableError(`${what} did not create ${sock} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** `step` (by default the agent's handshake), unless QEMU exits first or the deadline passes. */
-async function raceBoot<T>(step: Promise<T>, end: Promise<ProcessEnd>, deadlineMs: number, what = 'the agent answered'): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not done within ${deadlineMs} ms: ${what}`)), deadlineMs);
-  });
-  const died = end.then((e): never => {
-    const how = e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
-    throw new Error(`QEMU ${how} before ${what}`);
-  });
-  try {
-    return await Promise.race([step, died, timeout]);
-  } finally {
-    clearTimeout(timer);
-    died.catch(() => undefined);
-  }
-}
-
-/** The logs' last lines, for an error message a user can act on. */
-function bootFailureDetail(paths: VmPaths): string {
-  let out = '';
-  const qemuLines = tailLines(paths.qemuLog, 5);
-  if (qemuLines.length) out += `\nQEMU said:\n${qemuLines.join('\n')}`;
-  const vfsLines = tailLines(paths.virtiofsdLog, 5).filter((l) => !/virtio_loop|Waiting for vhost-user/.test(l));
-  if (vfsLines.length) out += `\nvirtiofsd said:\n${vfsLines.join('\n')}`;
-  const con = tailLines(paths.consoleLog, 20);
-  out += con.length ? `\nlast console lines:\n${con.join('\n')}` : '\n(the guest printed nothing on its console)';
-  return out;
-}
-
-/** Remove a VM's runtime directory (after its processes are gone). */
-async function cleanupDir(paths: VmPaths): Promise<void> {
-  try {
-    await unmountBelow(paths.dir);
-    await removeTreeOnOneDevice(paths.dir);
-  } catch (err) {
-    log.error(`cannot remove ${paths.dir}: ${(err as Error).message}`);
   }
 }

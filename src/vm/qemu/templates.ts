@@ -38,6 +38,7 @@ import { QEMU_NAME } from './vm-processes';
 import { QmpClient } from './qmp';
 import { removeTreeOnOneDevice, unmountBelow } from './host-files';
 import type { AgentConnector } from './agent-connector';
+import { faultPoint } from './fault';
 
 const log = logger('vm');
 
@@ -147,8 +148,11 @@ export class VmTemplates {
     await fs.promises.rm(this.root, { recursive: true, force: true });
   }
 
-  /** Once per daemon: kill the template QEMUs a killed daemon left and remove its templates. */
-  private sweepOnce(): Promise<void> {
+  /**
+   * Once per daemon, before its first template (and at its start: QemuHypervisor): kill the
+   * template QEMUs a killed daemon left and remove its templates.
+   */
+  sweepOnce(): Promise<void> {
     this.swept ??= (async () => {
       for (const pid of templateProcesses(this.root)) {
         log.info(`killing template QEMU ${pid} left by an earlier daemon`);
@@ -180,10 +184,12 @@ export class VmTemplates {
         id, size: shape.size, accel: shape.accel, kernel: shape.guest.kernel, initrd: shape.guest.initrd, cmdline: shape.cmdline, paths, devices,
         splitWx: shape.splitWx, machineOpts: shape.guest.machineOpts, transport: '9p', ram: { file: ramFile, share: true },
       }), paths.qemuLog);
+      faultPoint('template-after-qemu-spawn');
       const exited = new Promise<never>((_, reject) => qemu!.once('exit', (code, signal) => reject(new Error(`QEMU exited (${signal ?? code}) before the template was saved`))));
       exited.catch(() => undefined);
       agent = await Promise.race([this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.opts.bootTimeoutMs }), exited]);
       await Promise.race([agent.ping(), exited]);
+      faultPoint('template-after-agent-connect');
       agent.close();
       agent = undefined;
       // Saved only once the agent has seen the host leave both channels: a clone then starts
