@@ -216,7 +216,7 @@ if is_stale "$initrd" "$init_bin" "$busybox" "$GUEST_DIR/build.sh" "$moddir/modu
 fi
 
 # --- 7. podvisor's own kernel, when scripts/guest-kernel.sh has built it ---------------------
-# guest/out/podvisor/vmlinux (a copy of the cached build) and its initramfs, which holds no
+# guest/out/podvisor/vmlinux (a copy of the cached build, with its config) and its initramfs, which holds no
 # modules (everything is built in). Without a cached build the directory is removed, so the
 # VMs boot Debian's kernel above.
 own=$OUT/podvisor
@@ -225,6 +225,11 @@ if [ -n "$own_kernel" ] && [ -f "$own_kernel" ]; then
   mkdir -p "$own"
   if is_stale "$own/vmlinux" "$own_kernel" || ! cmp -s "$own_kernel" "$own/vmlinux"; then
     cp "$own_kernel" "$own/vmlinux.tmp" && mv "$own/vmlinux.tmp" "$own/vmlinux"
+  fi
+  # Its .config: the daemon reads from it whether VMs can be cloned from templates (9p built in).
+  own_config=$(dirname "$own_kernel")/config
+  if [ -f "$own_config" ] && ! cmp -s "$own_config" "$own/config"; then
+    cp "$own_config" "$own/config.tmp" && mv "$own/config.tmp" "$own/config"
   fi
   if is_stale "$own/initramfs.cpio.gz" "$init_bin" "$busybox" "$GUEST_DIR/build.sh"; then
     say "assembling initramfs for podvisor's kernel (no modules)"

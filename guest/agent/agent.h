@@ -228,6 +228,9 @@ int cgroup_kill(const struct container *c);
  * (call when idle: at start and after a container was released). With `wait`, return once it
  * is prepared, so that a VM answering its next request has no preparation left running. */
 void container_prepare_spare(int wait);
+/* Let the spare go and fork a new one: after a mount the spare's copy of the agent's mounts
+ * lacks (ACTIVATE's rootfs share). */
+void container_renew_spare(void);
 
 /* ---- process.c ------------------------------------------------------------------------ */
 struct ostream {
@@ -377,6 +380,15 @@ void op_list_interfaces(uint32_t id);
 void op_mount(const struct tlv_msg *m, uint32_t id);
 void op_unmount(const struct tlv_msg *m, uint32_t id);
 void op_clean_pod(uint32_t id);
+void op_activate(const struct tlv_msg *m, uint32_t id);
+
+/* shares.c: a host share by its tag, over virtio-fs or virtio-9p (see the module comment). */
+/* Whether the VM has a virtio-9p device with this mount tag. */
+int share_is_9p(const char *tag);
+/* mount(2) the tag on `path`, as 9p when share_is_9p, else as virtiofs. */
+int share_mount(const char *tag, const char *path, unsigned long flags);
+/* pid1.c: mount the rootfs share on PV_SHARE_MOUNT with its readahead; 0, or -1 with errno. */
+int pid1_mount_share_now(void);
 
 /* ---- pid1.c --------------------------------------------------------------------------- */
 /* Mounts, modules, share, lo; returns the console fd for logging (or -1). */

@@ -291,6 +291,18 @@ static int spare_spawn(void) {
   return 0;
 }
 
+void container_renew_spare(void) {
+  if (g_spare.pid > 0) {
+    if (g_spare.res_fd >= 0) close(g_spare.res_fd);
+    close_holder(&g_spare.req_fd);
+    kill(g_spare.pid, SIGKILL);
+    g_spare.pid = 0;
+    g_spare.res_fd = -1;
+    g_spare.prepared = 0;
+  }
+  container_prepare_spare(0);
+}
+
 void container_prepare_spare(int wait) {
   if (g_spare.pid <= 0 && spare_spawn() < 0) {
     logf_("cannot fork a spare container namespace: %s", strerror(errno));

@@ -101,7 +101,7 @@ static int tag_root(const char *tag, struct agent_error *e) {
   }
   mkdir(volumes_dir(), 0700);
   mkdir(path, 0700);
-  if (mount(tag, path, "virtiofs", MS_NODEV | MS_NOSUID, NULL) < 0) {
+  if (share_mount(tag, path, MS_NODEV | MS_NOSUID) < 0) {
     int err = errno;
     rmdir(path);
     set_error(e, err == ENOENT || err == ENODEV || err == EINVAL ? PV_ERR_NOT_FOUND : code_for_errno(err), err,

@@ -438,6 +438,8 @@ void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *pay
     return op_resume_output(&m, h->id);
   case PV_OP_CLEAN_POD:
     return op_clean_pod(h->id);
+  case PV_OP_ACTIVATE:
+    return op_activate(&m, h->id);
   case PV_OP_SHUTDOWN:
     logf_("shutdown requested");
     reply_ack_empty(h->id);

@@ -6,7 +6,8 @@
  *      bind / on /.podvisor-root, chdir there, MS_MOVE it onto /, chroot(".");
  *   2. mount /dev (devtmpfs), /proc, /sys, /dev/pts (ptmxmode=0666), /dev/shm, /run;
  *   3. load the kernel modules listed in /etc/podvisor/modules (finit_module, EEXIST is fine);
- *   4. mount the virtio-fs tag "podvisor" on /run/podvisor/share when the VM has one;
+ *   4. mount the virtio-fs tag "podvisor" on /run/podvisor/share when the VM has one (a 9p
+ *      share waits for the host's ACTIVATE: activate.c);
  *   5. bring lo up;
  * then main.c opens the two virtio-serial ports (pid1_open_ports) and serves.
  * Log lines go to /dev/console (the VM's serial console) for the host's boot diagnostics.
@@ -121,20 +122,29 @@ static void set_readahead(const char *dir, unsigned long kb) {
   if (fd >= 0) close(fd);
 }
 
+int pid1_mount_share_now(void) {
+  mkdir("/run/podvisor", 0755);
+  mkdir(PV_SHARE_MOUNT, 0755);
+  if (share_mount(PV_SHARE_TAG, PV_SHARE_MOUNT, MS_NODEV) < 0) return -1;
+  logf_("share %s mounted on %s (%s)", PV_SHARE_TAG, PV_SHARE_MOUNT, share_is_9p(PV_SHARE_TAG) ? "9p" : "virtio-fs");
+  /* 9p sizes its readahead from msize itself, and its bdi is not named by a device number. */
+  if (!share_is_9p(PV_SHARE_TAG)) set_readahead(PV_SHARE_MOUNT, share_readahead_kb());
+  return 0;
+}
+
 static void mount_share(void) {
+  if (share_is_9p(PV_SHARE_TAG)) {
+    /* A template's share: QEMU cannot save a VM whose 9p share is mounted; ACTIVATE mounts it. */
+    logf_("share %s is 9p: mounted when the host activates the VM", PV_SHARE_TAG);
+    return;
+  }
   if (!has_filesystem("virtiofs")) {
     logf_("no virtiofs in this kernel: running without the share");
     return;
   }
-  mkdir("/run/podvisor", 0755);
-  mkdir(PV_SHARE_MOUNT, 0755);
   int err = 0;
   for (int i = 0; i < 20; i++) {
-    if (mount(PV_SHARE_TAG, PV_SHARE_MOUNT, "virtiofs", MS_NODEV, NULL) == 0) {
-      logf_("share %s mounted on %s", PV_SHARE_TAG, PV_SHARE_MOUNT);
-      set_readahead(PV_SHARE_MOUNT, share_readahead_kb());
-      return;
-    }
+    if (pid1_mount_share_now() == 0) return;
     err = errno;
     sleep_ms(50);
   }

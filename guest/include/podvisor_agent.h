@@ -144,6 +144,12 @@
  *        Makes the VM fit for another pod: every emptydir (and what is in it) removed.
  *        CONFLICT while any container exists (destroy them first); the pod's shared PID and
  *        UTS namespaces are already gone with the last container.
+ *   PV_OP_ACTIVATE           [TIME_NS] [ENTROPY] [MOUNT_SHARE] -> ACK
+ *        A VM restored from a template: TIME_NS becomes the guest's wall clock; ENTROPY
+ *        (16..512 bytes) is added to the kernel's random pool with full credit and the CRNG
+ *        is reseeded; MOUNT_SHARE 1 mounts the rootfs share (PV_SHARE_TAG; a 9p share is never
+ *        mounted at boot, since QEMU cannot save a VM whose 9p share is mounted) unless it is
+ *        mounted already. Applied in that order. INVALID in host test mode.
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -260,6 +266,7 @@
 #define PV_OP_UNMOUNT 33
 #define PV_OP_RESUME_OUTPUT 40
 #define PV_OP_CLEAN_POD 41
+#define PV_OP_ACTIVATE 42
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0
@@ -335,6 +342,9 @@
 #define PV_TAG_SHARE_NS 64       /* u32: 1 = the container joins the pod's PID and UTS namespaces */
 #define PV_TAG_PID_PEER 65       /* str: container whose init's PID namespace this container's processes join */
 #define PV_TAG_SET_MAC 66        /* bytes: hardware address CONFIGURE_INTERFACE gives the interface, 6 bytes */
+#define PV_TAG_TIME_NS 67        /* u64: wall-clock time, nanoseconds since the epoch (ACTIVATE) */
+#define PV_TAG_ENTROPY 68        /* bytes: random bytes from the host, 16..512 (ACTIVATE) */
+#define PV_TAG_MOUNT_SHARE 69    /* u32: 1 = mount the rootfs share (ACTIVATE) */
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */

@@ -35,6 +35,8 @@ Options:
       --vm-pool-size int       Idle VMs kept booted (default 2)
       --vm-pool-max int        Grow the pool up to this many VMs while requests arrive, booting
                                on every idle core (default 0: no growth; bounded by memory)
+      --vm-templates           Start VMs as clones of a saved template VM when the guest
+                               kernel can (default true; false: boot every VM)
       --vm-memory int          Default guest memory in MiB (default 256)
       --vm-cpus int            Default guest vCPUs (default 1)
       --accel string           auto, kvm or tcg (default "auto")

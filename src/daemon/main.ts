@@ -88,6 +88,7 @@ async function main(argv: string[]): Promise<void> {
     ...(opts.kernel || opts.initrd ? {} : { guest: () => chooseGuestImages() }),
     accel: accel.accel,
     connectAgent: (e) => AgentClient.connect(e),
+    templates: opts.vmTemplates,
   });
   const vmDefaults = { memoryMiB: opts.vmMemoryMiB, cpus: opts.vmCpus };
   // Pool VMs rehearse a container in the background before they go idle (src/vm/rehearsal.ts),

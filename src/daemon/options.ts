@@ -22,6 +22,8 @@ export interface DaemonOptions {
   vmPoolSize: number;
   /** Most VMs the pool grows to while requests arrive (0: no growth, the pool stays at vmPoolSize). */
   vmPoolMax: number;
+  /** Start VMs as clones of a saved template when the guest kernel allows (--vm-templates, default true). */
+  vmTemplates: boolean;
   /** Default guest RAM, MiB. */
   vmMemoryMiB: number;
   /** Default vCPUs. */
@@ -78,6 +80,7 @@ export function defaultOptions(): DaemonOptions {
     logLevel: 'info',
     vmPoolSize: 2,
     vmPoolMax: 0,
+    vmTemplates: true,
     vmMemoryMiB: 256,
     vmCpus: 1,
     accel: 'auto',
@@ -165,6 +168,7 @@ export const OPTIONS: OptionDef[] = [
   },
   { key: 'vm-pool-size', flags: ['--vm-pool-size'], kind: 'int', apply: (o, v) => void (o.vmPoolSize = intValue('--vm-pool-size', v, 0, 64)) },
   { key: 'vm-pool-max', flags: ['--vm-pool-max'], kind: 'int', apply: (o, v) => void (o.vmPoolMax = intValue('--vm-pool-max', v, 0, 64)) },
+  { key: 'vm-templates', flags: ['--vm-templates'], kind: 'bool', apply: (o, v, f) => void (o.vmTemplates = parseBool(f, v)) },
   { key: 'vm-memory', flags: ['--vm-memory'], kind: 'int', apply: (o, v) => void (o.vmMemoryMiB = intValue('--vm-memory', v, 64, 65536)) },
   { key: 'vm-cpus', flags: ['--vm-cpus'], kind: 'int', apply: (o, v) => void (o.vmCpus = intValue('--vm-cpus', v, 1, 64)) },
   {

@@ -29,7 +29,13 @@ const log = logger('pod');
 export async function load(ctx: PodContext): Promise<{ adopted: Promise<Set<string>> }> {
   const { deps, registry } = ctx;
   const { records: stored, orphans } = await deps.state.loadAll();
+  const decodedAll = [];
+  for (const raw of stored) decodedAll.push({ raw, decoded: await decodeRecord(ctx, raw) });
+  // The other containers of a pod of several have a directory (their rootfs) but no record of
+  // their own: the pod's record holds them. Only a directory no record claims is half-created.
+  const owned = new Set(decodedAll.flatMap(({ decoded }) => (decoded.record ? containersOf(decoded.record).map((c) => c.spec.id) : [])));
   for (const id of orphans) {
+    if (owned.has(id)) continue;
     log.warn(`removing half-created container directory ${id}`);
     await deps.rootfs.remove(id).catch(() => undefined);
     await deps.state.remove(id).catch(() => undefined);
@@ -37,8 +43,7 @@ export async function load(ctx: PodContext): Promise<{ adopted: Promise<Set<stri
   const claimed = new Set<string>();
   const joined: Entry[] = [];
   const adoptions: Promise<void>[] = [];
-  for (const raw of stored) {
-    const decoded = await decodeRecord(ctx, raw);
+  for (const { raw, decoded } of decodedAll) {
     const r = decoded.record;
     if (!r) {
       // A record that is no pod's is cleaned up as a half-created one; a newer one is kept.

@@ -19,6 +19,11 @@ export interface GuestImages {
   initrd: string;
   /** Extra `-M microvm,...` properties this kernel needs (e.g. `acpi=off`); none when absent. */
   machineOpts?: string[];
+  /**
+   * The kernel has virtio-9p built in, so its VMs can be saved and cloned from templates
+   * (src/vm/qemu/templates.ts); absent: every VM is booted.
+   */
+  templates?: boolean;
 }
 
 /** The images chosen, with a sentence for the daemon's log saying which and why. */
@@ -49,7 +54,19 @@ export function debianGuestImages(root: string = PACKAGE_ROOT): GuestImages {
 export function ownGuestImages(root: string = PACKAGE_ROOT): GuestImages | undefined {
   const dir = path.join(root, 'guest', 'out', 'podvisor');
   const own = { kernel: path.join(dir, 'vmlinux'), initrd: path.join(dir, 'initramfs.cpio.gz'), machineOpts: ['acpi=off'] };
-  return fs.existsSync(own.kernel) && fs.existsSync(own.initrd) ? own : undefined;
+  if (!fs.existsSync(own.kernel) || !fs.existsSync(own.initrd)) return undefined;
+  return kernelHas9p(path.join(dir, 'config')) ? { ...own, templates: true } : own;
+}
+
+/** Whether the kernel config at `configFile` builds in virtio-9p (what a template's VMs need). */
+export function kernelHas9p(configFile: string): boolean {
+  let config: string;
+  try {
+    config = fs.readFileSync(configFile, 'utf8');
+  } catch {
+    return false;
+  }
+  return ['CONFIG_9P_FS=y', 'CONFIG_NET_9P_VIRTIO=y'].every((line) => config.split('\n').includes(line));
 }
 
 /**
@@ -71,6 +88,6 @@ export function chooseGuestImages(root: string = PACKAGE_ROOT, env: NodeJS.Proce
 
 /** Kernel, initramfs and machine properties of the default guest (chooseGuestImages). */
 export function defaultGuestImages(root: string = PACKAGE_ROOT): GuestImages {
-  const { kernel, initrd, machineOpts } = chooseGuestImages(root);
-  return machineOpts ? { kernel, initrd, machineOpts } : { kernel, initrd };
+  const { kernel, initrd, machineOpts, templates } = chooseGuestImages(root);
+  return { kernel, initrd, ...(machineOpts ? { machineOpts } : {}), ...(templates ? { templates } : {}) };
 }

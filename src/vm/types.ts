@@ -392,6 +392,21 @@ export interface Agent {
    * pod state of their own (fakes) leave it out.
    */
   cleanPod?(): Promise<void>;
+  /**
+   * A VM restored from a template: set its wall clock, reseed its kernel's random pool, and
+   * mount its rootfs share (ActivateRequest). Optional: fakes have no clock or pool of their own.
+   */
+  activate?(a: ActivateRequest): Promise<void>;
+}
+
+/** What a VM restored from a template is given before it serves a pod (Agent.activate). */
+export interface ActivateRequest {
+  /** The host's CLOCK_REALTIME, nanoseconds since the epoch. */
+  timeNs: bigint;
+  /** 16..512 random bytes for the guest kernel's pool (every clone resumes with the template's). */
+  entropy: Buffer;
+  /** Mount the rootfs share (a template's 9p share is never mounted before the save). */
+  mountShare: boolean;
 }
 
 /** Where the guest mounts the VM's shared directory. */

@@ -3,7 +3,8 @@
  * restarts or is killed), with the real
  * compiled daemon, dockerode and real VMs (pool of one):
  *  - a container whose virtiofsd is killed exits 255 with State.Error naming virtiofsd and a
- *    die event; wait returns; exec answers an error instead of hanging;
+ *    die event; wait returns; exec answers an error instead of hanging (a daemon of its own
+ *    that boots its VMs: a clone of a template has no virtiofsd);
  *  - containers survive a restart and answer at once (requests wait for their adoption);
  *  - after rm -f of every container and a SIGTERM, no VM process, mount or runtime directory
  *    of the daemon is left.
@@ -39,8 +40,8 @@ function vmProcessesOf(execRoot: string): Array<{ pid: number; cmdline: string }
   return listVmProcesses().filter((p) => p.cmdline.includes(`${execRoot}/`));
 }
 
-async function runSleeper(name: string): Promise<Dockerode.Container> {
-  const c = await api.createContainer({ Image: IMAGE, name, Cmd: ['sleep', '1000'] });
+async function runSleeper(name: string, on: Dockerode = api): Promise<Dockerode.Container> {
+  const c = await on.createContainer({ Image: IMAGE, name, Cmd: ['sleep', '1000'] });
   await c.start();
   return c;
 }
@@ -63,7 +64,21 @@ async function execOut(c: Dockerode.Container, cmd: string[]): Promise<string> {
 }
 
 test('a killed virtiofsd ends its container: exit 255, State.Error, die event, wait returns, exec errors', async () => {
-  const c = await runSleeper('vfs-victim');
+  const d = await startDaemon({ vmPoolSize: 1, args: ['--vm-templates=false'] });
+  try {
+    const api = new Dockerode({ socketPath: d.socketPath });
+    const s = (await api.pull(IMAGE)) as NodeJS.ReadableStream;
+    await new Promise((resolve, reject) => api.modem.followProgress(s, (err) => (err ? reject(err) : resolve(undefined))));
+    await killedVirtiofsd(d, api);
+  } finally {
+    const execRoot = d.execRoot;
+    await d.stop();
+    for (const p of vmProcessesOf(execRoot)) process.kill(p.pid, 'SIGKILL');
+  }
+});
+
+async function killedVirtiofsd(d: TestDaemon, api: Dockerode): Promise<void> {
+  const c = await runSleeper('vfs-victim', api);
   expect(await execOut(c, ['echo', 'alive'])).toBe('alive\n');
   const info = await c.inspect();
   const events = (await api.getEvents({ filters: { container: [info.Id], event: ['die'] } })) as unknown as NodeJS.ReadableStream & { destroy(): void };
@@ -89,7 +104,7 @@ test('a killed virtiofsd ends its container: exit 255, State.Error, die event, w
   // Nothing of that VM is left.
   expect(listVmProcesses().filter((p) => p.cmdline.includes(`${dir}/`))).toEqual([]);
   await c.remove({ force: true });
-});
+}
 
 test('containers survive a restart and answer at once; rm -f of all and SIGTERM leave nothing', async () => {
   const a = await runSleeper('survivor-a');

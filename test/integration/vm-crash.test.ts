@@ -3,7 +3,8 @@
  * SIGKILLs itself at each step of the pool's first boot (PODVISOR_FAULT, src/vm/qemu/fault.ts:
  * the step is chosen by a switch, never by timing). The next daemon on the same roots must
  * leave no process, mount or directory of the half-booted VM, and fill its pool again; a
- * SIGTERM then leaves nothing at all. One partial and one full boot per step.
+ * SIGTERM then leaves nothing at all. One partial and one full boot per step: the steps of a
+ * boot (with --vm-templates=false), then those of a template's build and of a clone's start.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -15,6 +16,7 @@ import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 jest.setTimeout(300_000);
 
 const STEPS = ['after-virtiofsd-spawn', 'after-virtiofsd-socket', 'after-qemu-spawn', 'after-vm-json', 'after-agent-connect'];
+const CLONE_STEPS = ['template-after-qemu-spawn', 'template-after-agent-connect', 'clone-after-qemu-spawn', 'clone-after-vm-json', 'clone-after-agent-connect'];
 
 let base: string;
 let dataRoot: string;
@@ -32,12 +34,13 @@ afterAll(() => {
 });
 
 /** A daemon on the shared roots, pool size 1; `fault` arms PODVISOR_FAULT. */
-function launch(fault?: string): { child: ChildProcess; logs: () => string; exited: Promise<NodeJS.Signals | number | null> } {
+function launch(fault: string | undefined, templates: boolean): { child: ChildProcess; logs: () => string; exited: Promise<NodeJS.Signals | number | null> } {
   const env = { ...process.env };
   delete env.PODVISOR_FAULT;
   if (fault) env.PODVISOR_FAULT = fault;
   const child = spawn(process.execPath, [
     DAEMON_MAIN, '--data-root', dataRoot, '--exec-root', execRoot, '-H', `unix://${path.join(base, 'docker.sock')}`, '--vm-pool-size', '1',
+    `--vm-templates=${templates}`,
   ], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
@@ -55,6 +58,11 @@ function runtimeDirs(): string[] {
   return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
 }
 
+function templateDirs(): string[] {
+  const dir = path.join(execRoot, 'templates');
+  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+}
+
 async function waitFor(what: string, cond: () => boolean, logs: () => string, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
@@ -64,40 +72,53 @@ async function waitFor(what: string, cond: () => boolean, logs: () => string, ti
 }
 
 test.each(STEPS)('killed %s: the next daemon leaves nothing of the half-booted VM and refills its pool', async (step) => {
-  // 1. The daemon dies at `step` of its pool's first boot.
-  const dying = launch(step);
+  await killedAt(step, false);
+});
+
+test.each(CLONE_STEPS)('templates, killed %s: the next daemon leaves nothing of the half-made template or clone and refills its pool', async (step) => {
+  await killedAt(step, true);
+});
+
+async function killedAt(step: string, templates: boolean): Promise<void> {
+  // 1. The daemon dies at `step` of its pool's first VM.
+  const dying = launch(step, templates);
   let timer: NodeJS.Timeout | undefined;
   const died = await Promise.race([dying.exited, new Promise((r) => (timer = setTimeout(() => r('still running'), 90_000)))]);
   clearTimeout(timer);
   if (died !== 'SIGKILL') dying.child.kill('SIGKILL');
   expect(died).toBe('SIGKILL');
   const halfBooted = runtimeDirs();
-  expect(halfBooted).toHaveLength(1);
-  const [deadId] = halfBooted;
+  // A template's build is not a VM of vms/: what it left is under templates/.
+  const inTemplate = step.startsWith('template-');
+  expect(halfBooted).toHaveLength(inTemplate ? 0 : 1);
+  const deadDir = inTemplate ? path.join('templates', templateDirs()[0]) : path.join('vms', halfBooted[0]);
   const leftRunning = vmProcessesOf();
   // What the kill left running, per step: the bug this test guards against was that nothing
   // could find these again.
   expect(leftRunning.length).toBeGreaterThanOrEqual(1);
-  expect(leftRunning.every((p) => p.cmdline.includes(deadId))).toBe(true);
+  expect(leftRunning.every((p) => p.cmdline.includes(deadDir))).toBe(true);
 
-  // 2. The next daemon finds them, kills them, removes the directory, and boots its own VM.
-  const next = launch();
+  // 2. The next daemon finds them, kills them, removes the directory, and makes its own VM.
+  const next = launch(undefined, templates);
   try {
     await waitFor('the pool to be full', () => /VM pool: 1 idle VM\(s\) ready/.test(next.logs()), next.logs);
-    expect(next.logs()).toMatch(new RegExp(`VM ${deadId} is not adoptable|reclaimed 1 VM`));
+    if (inTemplate) expect(next.logs()).toMatch(/killing template QEMU \d+ left by an earlier daemon/);
+    else expect(next.logs()).toMatch(new RegExp(`VM ${path.basename(deadDir)} is not adoptable|reclaimed 1 VM`));
     const dirs = runtimeDirs();
     expect(dirs).toHaveLength(1);
-    expect(dirs).not.toContain(deadId);
+    expect(dirs).not.toContain(path.basename(deadDir));
     const procs = vmProcessesOf();
-    expect(procs).toHaveLength(2); // the new pool VM's QEMU and virtiofsd
+    // The new pool VM's QEMU and virtiofsd; a clone has no virtiofsd (QEMU serves its 9p shares).
+    expect(procs).toHaveLength(templates ? 1 : 2);
     expect(procs.every((p) => p.cmdline.includes(dirs[0]))).toBe(true);
-    expect(mountsUnder(path.join(execRoot, 'vms', deadId))).toEqual([]);
+    expect(mountsUnder(path.join(execRoot, deadDir))).toEqual([]);
   } finally {
-    // 3. SIGTERM: the idle VM goes; nothing of ours is left.
+    // 3. SIGTERM: the idle VM and the templates go; nothing of ours is left.
     next.child.kill('SIGTERM');
     await next.exited;
   }
   expect(vmProcessesOf()).toEqual([]);
   expect(runtimeDirs()).toEqual([]);
+  expect(templateDirs()).toEqual([]);
   expect(mountsUnder(execRoot)).toEqual([]);
-});
+}

@@ -44,6 +44,9 @@ function hypervisor(over: Partial<QemuHypervisorOptions> = {}): QemuHypervisor {
     accel: 'tcg',
     bootTimeoutMs: BOOT_TIMEOUT_MS,
     connectAgent: (e) => AgentClient.connect(e),
+    // The cold boot over virtio-fs (the path of every VM when the kernel cannot be cloned, and
+    // the fallback of a clone that fails); clones have their own test (vm-templates.test.ts).
+    templates: false,
     ...over,
   });
 }

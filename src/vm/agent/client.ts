@@ -20,6 +20,7 @@
  */
 import * as net from 'node:net';
 import type {
+  ActivateRequest,
   Agent,
   AgentProcess,
   AgentProcessInfo,
@@ -293,6 +294,16 @@ export class AgentClient implements Agent {
   /** @inheritdoc */
   async cleanPod(): Promise<void> {
     await this.mux.request(Op.CLEAN_POD, new TlvWriter());
+  }
+
+  /** @inheritdoc */
+  async activate(a: ActivateRequest): Promise<void> {
+    if (a.entropy.length < 16 || a.entropy.length > 512) throw new InvalidArgumentError('ACTIVATE takes 16 to 512 bytes of entropy');
+    const time = Buffer.alloc(8);
+    time.writeBigUInt64LE(a.timeNs, 0);
+    const w = new TlvWriter().bytes(Tag.TIME_NS, time).bytes(Tag.ENTROPY, a.entropy);
+    if (a.mountShare) w.u32(Tag.MOUNT_SHARE, 1);
+    await this.mux.request(Op.ACTIVATE, w);
   }
 
   /** @inheritdoc */

@@ -64,6 +64,7 @@ export const Op = {
   UNMOUNT: 33,
   RESUME_OUTPUT: 40,
   CLEAN_POD: 41,
+  ACTIVATE: 42,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
@@ -137,6 +138,9 @@ export const Tag = {
   SHARE_NS: 64,
   PID_PEER: 65,
   SET_MAC: 66,
+  TIME_NS: 67,
+  ENTROPY: 68,
+  MOUNT_SHARE: 69,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -188,6 +192,9 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.IFNAME]: 'str',
   [Tag.MAC]: 'bytes',
   [Tag.SET_MAC]: 'bytes',
+  [Tag.TIME_NS]: 'u64',
+  [Tag.ENTROPY]: 'bytes',
+  [Tag.MOUNT_SHARE]: 'u32',
   [Tag.ADDRESS]: 'bytes',
   [Tag.PREFIX]: 'u32',
   [Tag.MTU]: 'u32',

@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError } from '../../errors';
 import type { VmPaths } from '../qemu/runtime-dir';
+import type { FileTransport } from '../qemu/cmdline';
 import { MAX_NICS, nicQemuArgs, planNics } from './nic';
 import type { VmDeviceRequest, VmDevices } from './types';
 import { planVolumeShare, volumeShareQemuArgs } from './volume-share';
@@ -34,7 +35,7 @@ export function planDevices(vmId: string, req: VmDeviceRequest | undefined, path
   return { nics: planNics(vmId, r.nics), ...(r.volumes ? { volumes: planVolumeShare(paths) } : {}) };
 }
 
-/** QEMU arguments of every device (NICs in order, then the volume share). */
-export function devicesQemuArgs(d: VmDevices, paths: VmPaths): string[] {
-  return [...d.nics.flatMap((n, i) => nicQemuArgs(n, i)), ...(d.volumes ? volumeShareQemuArgs(paths) : [])];
+/** QEMU arguments of every device (NICs in order, then the volume share over `transport`). */
+export function devicesQemuArgs(d: VmDevices, paths: VmPaths, transport: FileTransport = 'virtiofs'): string[] {
+  return [...d.nics.flatMap((n, i) => nicQemuArgs(n, i)), ...(d.volumes ? volumeShareQemuArgs(paths, transport) : [])];
 }

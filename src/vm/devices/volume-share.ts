@@ -14,7 +14,7 @@
  * Costs one virtiofsd process (~4 MiB PSS) per VM, so the pool's VMs get it only when the
  * daemon's pool configuration asks for it.
  */
-import { virtiofsdArgsFor } from '../qemu/cmdline';
+import { ninePShareArgs, virtiofsdArgsFor, type FileTransport } from '../qemu/cmdline';
 import type { VmPaths } from '../qemu/runtime-dir';
 import type { VolumeShareDevice } from './types';
 
@@ -26,8 +26,13 @@ export function planVolumeShare(paths: VmPaths): VolumeShareDevice {
   return { hostDir: paths.volumesDir, tag: VOLUME_TAG, cache: 'auto' };
 }
 
-/** QEMU arguments of the volume share. */
-export function volumeShareQemuArgs(paths: VmPaths): string[] {
+/**
+ * QEMU arguments of the volume share: a vhost-user-fs device, or in a VM that can be saved
+ * (a template and its clones) a virtio-9p device under the same tag (the agent mounts a 9p tag
+ * with cache=mmap, its counterpart of cache=auto).
+ */
+export function volumeShareQemuArgs(paths: VmPaths, transport: FileTransport = 'virtiofs'): string[] {
+  if (transport === '9p') return ninePShareArgs('fsvol', paths.volumesDir, VOLUME_TAG);
   return [
     '-chardev', `socket,id=vfsvol,path=${paths.volumesSock}`,
     '-device', `vhost-user-fs-device,chardev=vfsvol,tag=${VOLUME_TAG}`,

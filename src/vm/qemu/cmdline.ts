@@ -78,6 +78,31 @@ export interface QemuArgsOptions {
   splitWx?: boolean;
   /** Extra microvm machine properties (e.g. `acpi=off` for a guest kernel without working ACPI). */
   machineOpts?: string[];
+  /**
+   * How the VM's files reach the guest, and where its RAM lives (default `virtiofs`):
+   * - `virtiofs`: vhost-user-fs devices served by virtiofsd, RAM a shared memfd (vhost-user
+   *   maps it);
+   * - `9p`: virtio-9p devices served by QEMU itself, the only transport with which QEMU can
+   *   save a VM (templates.ts), and a balloon without free page reporting (below). RAM is
+   *   `ram` (memory-backend-file): a template's own file, or a clone's private copy-on-write
+   *   mapping of it.
+   */
+  transport?: FileTransport;
+  /** With transport 9p: the RAM file, and whether it is shared (a template) or mapped copy-on-write (a clone). */
+  ram?: { file: string; share: boolean };
+  /** Wait for an incoming migration (a clone: QMP migrate-incoming loads the template's state). */
+  incoming?: boolean;
+}
+
+/** How a VM's files reach the guest: virtio-fs (virtiofsd) or virtio-9p (QEMU). */
+export type FileTransport = 'virtiofs' | '9p';
+
+/** QEMU's arguments for a virtio-9p share of `dir` under `tag` (fsdev `id`). */
+export function ninePShareArgs(id: string, dir: string, tag: string): string[] {
+  // passthrough: files keep the owners and modes the guest gives them (QEMU runs as root);
+  // multidevs=remap: the share spans several host file systems (each container's overlay
+  // rootfs, bind sources), and remapping keeps their inode numbers from clashing in the guest.
+  return ['-fsdev', `local,id=${id},path=${dir},security_model=passthrough,multidevs=remap`, '-device', `virtio-9p-device,fsdev=${id},mount_tag=${tag}`];
 }
 
 /** TCG's translated-code buffer, MiB (`tb-size`). */
@@ -116,13 +141,21 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   // of anonymous memory, so the idle trim can punch the part above the live code out of it
   // (jit-trim.ts): -14.7 MiB per idle pool VM, boot and warm start unchanged.
   const accel = o.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', `tcg,tb-size=${TCG_TB_SIZE_MIB}${o.splitWx ? ',split-wx=on' : ''}`];
+  const ninep = o.transport === '9p';
+  if (ninep && !o.ram) throw new Error('a 9p VM needs its RAM file');
+  const memory = ninep ? `memory-backend-file,id=mem,size=${mem},mem-path=${o.ram!.file},share=${o.ram!.share ? 'on' : 'off'}` : `memory-backend-memfd,id=mem,size=${mem},share=on`;
+  // A clone maps the template's RAM file privately, and QEMU 7.2 discards a reported free page
+  // of a file-backed RAM block by punching a hole in the file: the template's file, which every
+  // clone maps. So a 9p VM's balloon never reports free pages (and the host never inflates it).
+  const balloon = ninep ? 'virtio-balloon-device' : 'virtio-balloon-device,free-page-reporting=on';
+  const rootShare = ninep ? ninePShareArgs('fsroot', p.shareDir, SHARE_TAG) : ['-chardev', `socket,id=vfs,path=${p.virtiofsdSock}`, '-device', `vhost-user-fs-device,chardev=vfs,tag=${SHARE_TAG}`];
   return [
     '-name', `podvisor-${o.id}`,
     '-M', ['microvm', 'memory-backend=mem', ...(o.machineOpts ?? [])].join(','),
     ...accel,
     '-m', mem,
     '-smp', String(o.size.cpus),
-    '-object', `memory-backend-memfd,id=mem,size=${mem},share=on`,
+    '-object', memory,
     '-global', 'virtio-mmio.force-legacy=false',
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
     '-kernel', o.kernel,
@@ -131,15 +164,15 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     '-chardev', `file,id=console,path=${p.consoleLog},append=on`,
     '-serial', 'chardev:console',
     '-qmp', `unix:${p.qmpSock},server=on,wait=off`,
-    '-chardev', `socket,id=vfs,path=${p.virtiofsdSock}`,
-    '-device', `vhost-user-fs-device,chardev=vfs,tag=${SHARE_TAG}`,
+    ...rootShare,
     '-device', 'virtio-serial-device',
     '-chardev', `socket,id=ctl,path=${p.ctlSock},server=on,wait=off`,
     '-device', `virtserialport,chardev=ctl,name=${CTL_PORT_NAME}`,
     '-chardev', `socket,id=io,path=${p.ioSock},server=on,wait=off`,
     '-device', `virtserialport,chardev=io,name=${IO_PORT_NAME}`,
-    '-device', 'virtio-balloon-device,free-page-reporting=on',
-    ...(o.devices ? devicesQemuArgs(o.devices, p) : []),
+    '-device', balloon,
+    ...(o.devices ? devicesQemuArgs(o.devices, p, o.transport ?? 'virtiofs') : []),
+    ...(o.incoming ? ['-incoming', 'defer'] : []),
   ];
 }
 

@@ -2,7 +2,9 @@
  * Fault injection for crash tests: with PODVISOR_FAULT=<point> in its environment, the daemon
  * SIGKILLs itself when a VM boot reaches that point (hypervisor.ts names them:
  * after-virtiofsd-spawn, after-virtiofsd-socket, after-qemu-spawn, after-vm-json,
- * after-agent-connect). test/integration/vm-crash.test.ts kills the daemon at every step this
+ * after-agent-connect; for a clone clone-after-qemu-spawn, clone-after-vm-json,
+ * clone-after-agent-connect; templates.ts template-after-qemu-spawn,
+ * template-after-agent-connect). test/integration/vm-crash.test.ts kills the daemon at every step this
  * way, not by timing. Unset (always, outside tests), it costs one comparison.
  */
 const armed = process.env.PODVISOR_FAULT;

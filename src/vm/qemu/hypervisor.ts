@@ -4,25 +4,27 @@
  * running. The command lines are in cmdline.ts, the runtime directory layout in runtime-dir.ts.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import type { Agent, Hypervisor, Vm, VmConfig, VmSize } from '../types';
-import type { GuestImages } from '../guest-images';
-import { planDevices } from '../devices';
+import { kernelHas9p, type GuestImages } from '../guest-images';
+import { normalizeRequest, planDevices } from '../devices';
 import { volumeVirtiofsdArgs } from '../devices/volume-share';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { checkGuestImages, locateQemuTools, type QemuTools } from './binaries';
 import { kernelCmdline, qemuArgs, TCG_TB_SIZE_MIB, virtiofsdArgs } from './cmdline';
 import { hostTscKhz } from './host-tsc';
-import { isValidVmId, readVmRecord, vmPaths, vmsRoot, writeVmRecord, type VmPaths } from './runtime-dir';
-import { isOurProcess, isRunning, killAndWait, setProcessNice, signalProcess, spawnDetached, waitGone } from './processes';
-import { removeTreeOnOneDevice, tailLines, unmountBelow } from './host-files';
+import { isValidVmId, readVmRecord, vmPaths, vmsRoot, writeVmRecord } from './runtime-dir';
+import { isOurProcess, killAndWait, processCpuMs, setProcessNice, signalProcess, spawnDetached, waitGone } from './processes';
 import { adoptedProcessEnd, QemuVm, type ProcessEnd } from './qemu-vm';
 import { QEMU_NAME, scanVmProcesses, VIRTIOFSD_NAME } from './vm-processes';
 import { faultPoint } from './fault';
+import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
 import type { AgentConnector } from './agent-connector';
 import { qmpCommand } from './qmp';
+import { restoreClone, VmTemplates } from './templates';
 
 const log = logger('vm');
 
@@ -76,6 +78,13 @@ export interface QemuHypervisorOptions {
    * per idle pool VM, boot and warm start unchanged (docs/performance.md).
    */
   tcgSplitWx?: boolean;
+  /**
+   * Start VMs from templates (templates.ts) when the guest kernel can (GuestImages.templates;
+   * for fixed images, its config file beside the kernel builds in 9p) and the daemon runs as
+   * root (QEMU serves 9p shares as root); default true. A clone that cannot be made falls back
+   * to a boot.
+   */
+  templates?: boolean;
 }
 
 /** Boots QEMU microVMs; see the module comment. */
@@ -90,6 +99,9 @@ export class QemuHypervisor implements Hypervisor {
   private readonly booting = new Set<Promise<unknown>>();
   private closing = false;
   private lastKernel: string | undefined;
+  private readonly templates: VmTemplates | undefined;
+  /** Whether new VMs are cloned from templates (the option, and root). */
+  private readonly cloning: boolean;
 
   constructor(private readonly opts: QemuHypervisorOptions) {
     this.bootNice = opts.bootNice ?? (process.getuid?.() === 0 ? 10 : 0);
@@ -97,6 +109,14 @@ export class QemuHypervisor implements Hypervisor {
     this.adoptTimeoutMs = opts.adoptTimeoutMs ?? 15000;
     const tscKhz = opts.tscKhz === null ? undefined : (opts.tscKhz ?? hostTscKhz());
     this.cmdline = kernelCmdline({ accel: opts.accel, tscKhz, extra: opts.kernelArgs });
+    if (process.getuid?.() === 0) {
+      this.templates = new VmTemplates({
+        execRoot: opts.execRoot, qemu: () => locateQemuTools(this.opts.tools).qemu, connectAgent: opts.connectAgent, bootTimeoutMs: this.bootTimeoutMs,
+      });
+      // What a killed daemon left of its templates goes now, whether or not this one clones.
+      this.templates.sweepOnce().catch((err: Error) => log.warn(`removing the templates an earlier daemon left: ${err.message}`));
+    }
+    this.cloning = (opts.templates ?? true) && this.templates !== undefined;
     const longest = vmPaths(opts.execRoot, 'f'.repeat(12)).virtiofsdSock;
     if (longest.length > MAX_SOCKET_PATH) {
       throw new InvalidArgumentError(`exec root ${opts.execRoot} is too long for unix socket paths (${longest})`);
@@ -119,7 +139,8 @@ export class QemuHypervisor implements Hypervisor {
   /** The guest the next boot runs (QemuHypervisorOptions.guest, else the fixed images). */
   private guestImages(): GuestImages {
     const { kernel, initrd, machineOpts } = this.opts;
-    const guest = this.opts.guest?.() ?? { kernel, initrd, machineOpts };
+    // Fixed images can be cloned when the kernel's config beside it builds in 9p (as guest/build.sh leaves it).
+    const guest = this.opts.guest?.() ?? { kernel, initrd, machineOpts, templates: kernelHas9p(path.join(path.dirname(kernel), 'config')) };
     if (guest.kernel !== this.lastKernel) {
       if (this.lastKernel !== undefined) log.info(`VMs now boot ${guest.kernel}`);
       this.lastKernel = guest.kernel;
@@ -144,10 +165,19 @@ export class QemuHypervisor implements Hypervisor {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.allSettled([...this.booting]);
+    await this.templates?.close();
   }
 
   private async createVmRetrying(config: VmConfig): Promise<Vm> {
     const { tools, guest } = this.preflight();
+    if (this.cloning && this.templates && guest.templates) {
+      try {
+        return await this.cloneOnce(tools, guest, config, this.templates);
+      } catch (err) {
+        if (this.closing) throw err;
+        log.warn(`${(err as Error).message}; booting instead`);
+      }
+    }
     try {
       return await this.bootOnce(tools, guest, config);
     } catch (first) {
@@ -212,7 +242,7 @@ export class QemuHypervisor implements Hypervisor {
         throw new UnavailableError('the daemon is shutting down');
       }
       if (this.bootNice && !setProcessNice(qemu.pid!, 0)) log.debug(`VM ${id}: cannot reset QEMU's nice value`);
-      log.debug(`VM ${id} booted in ${Date.now() - started} ms (virtiofsd ready after ${virtiofsdMs} ms; qemu pid ${qemu.pid})`);
+      log.debug(`VM ${id} booted in ${Date.now() - started} ms (virtiofsd ready after ${virtiofsdMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`);
       const vm = new QemuVm({
         id, size, devices, paths, qemuPid: qemu.pid!, virtiofsdPids: [virtiofsd.pid!, ...(volumesVirtiofsd ? [volumesVirtiofsd.pid!] : [])],
         agent, processEnd, virtiofsdEnd,
@@ -232,6 +262,77 @@ export class QemuHypervisor implements Hypervisor {
   }
 
   /**
+   * A VM cloned from the template of its shape (templates.ts): QEMU started with the
+   * template's RAM mapped copy-on-write and `-incoming defer`, the template's state loaded, then
+   * the agent's handshake, ACTIVATE (wall clock, random pool, rootfs share) and each NIC given
+   * this VM's own hardware address (the restored device has the template's).
+   */
+  private async cloneOnce(tools: QemuTools, guest: GuestImages, config: VmConfig, templates: VmTemplates): Promise<Vm> {
+    const size = config.size;
+    const splitWx = this.splitWx(size);
+    const tpl = await templates.get({ size, devices: normalizeRequest(config.devices), guest, cmdline: this.cmdline, accel: this.opts.accel, splitWx });
+    const started = Date.now();
+    const id = randomBytes(6).toString('hex');
+    const paths = vmPaths(this.opts.execRoot, id);
+    const devices = planDevices(id, config.devices, paths);
+    this.own.add(id);
+    fs.mkdirSync(vmsRoot(this.opts.execRoot), { recursive: true, mode: 0o700 });
+    fs.mkdirSync(paths.dir, { mode: 0o700 });
+    fs.mkdirSync(paths.shareDir, { mode: 0o755 });
+    if (devices.volumes) fs.mkdirSync(paths.volumesDir, { mode: 0o755 });
+    let qemu: ChildProcess | undefined;
+    let agentPromise: Promise<Agent> | undefined;
+    let restored = false;
+    try {
+      qemu = await spawnDetached(
+        tools.qemu,
+        qemuArgs({
+          id, size, accel: this.opts.accel, kernel: guest.kernel, initrd: guest.initrd, cmdline: this.cmdline, paths, devices, splitWx,
+          machineOpts: guest.machineOpts, transport: '9p', ram: { file: tpl.ramFile, share: false }, incoming: true,
+        }),
+        paths.qemuLog,
+      );
+      faultPoint('clone-after-qemu-spawn');
+      const processEnd = childEnd(qemu);
+      writeVmRecord(paths, {
+        format: 1, id, size, accel: this.opts.accel, qemuPid: qemu.pid!, devices, createdAt: new Date().toISOString(),
+        kernel: guest.kernel, initrd: guest.initrd, transport: '9p',
+      });
+      faultPoint('clone-after-vm-json');
+      await waitForSocket(paths.qmpSock, qemu, 3000, 'QEMU');
+      await raceBoot(restoreClone(paths.qmpSock, tpl.stateFile), processEnd, this.bootTimeoutMs, 'the template\'s state was loaded');
+      restored = true;
+      const restoredMs = Date.now() - started;
+      agentPromise = this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.bootTimeoutMs });
+      const agent = await raceBoot(agentPromise, processEnd, this.bootTimeoutMs + 1000);
+      faultPoint('clone-after-agent-connect');
+      const connectedMs = Date.now() - started;
+      if (!agent.activate) throw new Error('the agent cannot be activated');
+      await agent.activate({ timeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64), mountShare: true });
+      const activatedMs = Date.now() - started;
+      for (const nic of devices.nics) await agent.configureInterface({ name: nic.guestName, setMac: nic.mac });
+      if (this.closing) {
+        agent.close();
+        throw new UnavailableError('the daemon is shutting down');
+      }
+      log.debug(`VM ${id} cloned from template ${tpl.key} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`);
+      return this.owned(new QemuVm({
+        id, size, devices, paths, qemuPid: qemu.pid!, virtiofsdPids: [], agent, processEnd, virtiofsdEnd: new Promise<ProcessEnd>(() => undefined),
+        clone: true, ...(splitWx ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
+      }));
+    } catch (err) {
+      agentPromise?.then((a) => a.close(), () => undefined);
+      if (qemu?.pid) await killAndWait(qemu.pid);
+      const detail = bootFailureDetail(paths);
+      await cleanupDir(paths);
+      this.own.delete(id);
+      // A state that does not load is a bad template: the next clone builds a new one.
+      if (!restored) templates.discard(tpl.key);
+      throw new UnavailableError(`VM ${id} could not be cloned from template ${tpl.key}: ${(err as Error).message}${detail}`);
+    }
+  }
+
+  /**
    * Re-adopt VM `id` left by an earlier daemon, or clean up what it left: every process whose
    * argv names its runtime directory (vm-processes.ts; found whether or not vm.json was
    * written), its mounts and its directory.
@@ -243,7 +344,7 @@ export class QemuHypervisor implements Hypervisor {
     if (!fs.existsSync(paths.dir) && procs.length === 0) return undefined;
     const rec = readVmRecord(paths);
     const qemuPid = rec && isOurProcess(rec.qemuPid, QEMU_NAME, paths.dir) ? rec.qemuPid : undefined;
-    const vfsPid = rec && isOurProcess(rec.virtiofsdPid, VIRTIOFSD_NAME, paths.dir) ? rec.virtiofsdPid : undefined;
+    const vfsPid = rec?.virtiofsdPid && isOurProcess(rec.virtiofsdPid, VIRTIOFSD_NAME, paths.dir) ? rec.virtiofsdPid : undefined;
     const volPid = rec?.volumesVirtiofsdPid && isOurProcess(rec.volumesVirtiofsdPid, VIRTIOFSD_NAME, paths.dir) ? rec.volumesVirtiofsdPid : undefined;
     const discard = async (why: string) => {
       const pids = procs.map((p) => p.pid);
@@ -255,7 +356,8 @@ export class QemuHypervisor implements Hypervisor {
     };
     if (procs.some((p) => p.pid !== qemuPid && p.pid !== vfsPid && p.pid !== volPid)) return discard('a process of it is not in vm.json');
     if (!rec || rec.id !== id) return discard('no valid vm.json');
-    if (!qemuPid || !vfsPid || (rec.volumesVirtiofsdPid && !volPid)) return discard('its QEMU or a virtiofsd is gone');
+    // A clone (9p) has no virtiofsd: QEMU serves its files.
+    if (!qemuPid || (rec.transport !== '9p' && !vfsPid) || (rec.volumesVirtiofsdPid && !volPid)) return discard('its QEMU or a virtiofsd is gone');
     let agent: Agent | undefined;
     const adoptStart = Date.now();
     try {
@@ -273,10 +375,12 @@ export class QemuHypervisor implements Hypervisor {
       return discard((err as Error).message);
     }
     log.info(`adopted VM ${id} (qemu pid ${qemuPid}) in ${Date.now() - adoptStart} ms`);
+    const vfsPids = [vfsPid, volPid].filter((p): p is number => p !== undefined);
     return this.owned(new QemuVm({
-      id, size: rec.size, devices: rec.devices ?? { nics: [] }, paths, qemuPid, virtiofsdPids: volPid ? [vfsPid, volPid] : [vfsPid], agent,
+      id, size: rec.size, devices: rec.devices ?? { nics: [] }, paths, qemuPid, virtiofsdPids: vfsPids, agent,
       processEnd: adoptedProcessEnd(qemuPid),
-      virtiofsdEnd: Promise.race([adoptedProcessEnd(vfsPid), ...(volPid ? [adoptedProcessEnd(volPid)] : [])]),
+      virtiofsdEnd: vfsPids.length ? Promise.race(vfsPids.map(adoptedProcessEnd)) : new Promise<ProcessEnd>(() => undefined),
+      ...(rec.transport === '9p' ? { clone: true } : {}),
     }));
   }
 
@@ -324,68 +428,5 @@ export class QemuHypervisor implements Hypervisor {
   /** Whether this daemon booted or adopted VM `id` and it has not exited (never reclaimed). */
   ownsVm(id: string): boolean {
     return this.own.has(id);
-  }
-}
-
-/** Resolves with the child's exit (never rejects). */
-function childEnd(child: ChildProcess): Promise<ProcessEnd> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve({ code: child.exitCode, signal: child.signalCode });
-      return;
-    }
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-}
-
-/** Wait until `sock` exists; fail early when the process that should create it exits. */
-async function waitForSocket(sock: string, child: ChildProcess, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fs.existsSync(sock)) {
-    if (child.exitCode !== null || child.signalCode !== null || !isRunning(child.pid!)) {
-      throw new UnavailableError(`${what} exited before listening on ${sock}`);
-    }
-    if (Date.now() > deadline) throw new UnavailableError(`${what} did not create ${sock} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** The agent, unless QEMU exits first or the deadline passes. */
-async function raceBoot(agent: Promise<Agent>, end: Promise<ProcessEnd>, deadlineMs: number): Promise<Agent> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no agent handshake within ${deadlineMs} ms`)), deadlineMs);
-  });
-  const died = end.then((e): never => {
-    const how = e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
-    throw new Error(`QEMU ${how} before the agent answered`);
-  });
-  try {
-    return await Promise.race([agent, died, timeout]);
-  } finally {
-    clearTimeout(timer);
-    died.catch(() => undefined);
-  }
-}
-
-/** The logs' last lines, for an error message a user can act on. */
-function bootFailureDetail(paths: VmPaths): string {
-  let out = '';
-  const qemuLines = tailLines(paths.qemuLog, 5);
-  if (qemuLines.length) out += `\nQEMU said:\n${qemuLines.join('\n')}`;
-  const vfsLines = tailLines(paths.virtiofsdLog, 5).filter((l) => !/virtio_loop|Waiting for vhost-user/.test(l));
-  if (vfsLines.length) out += `\nvirtiofsd said:\n${vfsLines.join('\n')}`;
-  const con = tailLines(paths.consoleLog, 20);
-  out += con.length ? `\nlast console lines:\n${con.join('\n')}` : '\n(the guest printed nothing on its console)';
-  return out;
-}
-
-/** Remove a VM's runtime directory (after its processes are gone). */
-async function cleanupDir(paths: VmPaths): Promise<void> {
-  try {
-    await unmountBelow(paths.dir);
-    await removeTreeOnOneDevice(paths.dir);
-  } catch (err) {
-    log.error(`cannot remove ${paths.dir}: ${(err as Error).message}`);
   }
 }

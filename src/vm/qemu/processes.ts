@@ -47,6 +47,24 @@ export function isRunning(pid: number): boolean {
   return s !== undefined && s !== 'Z' && s !== 'X';
 }
 
+/**
+ * CPU time `pid` has used so far (user + system), in milliseconds, from /proc/<pid>/stat
+ * (clock ticks, usually 10 ms); undefined when it is gone.
+ */
+export function processCpuMs(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces), from the last ')': state is field 3.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Clock ticks per second of /proc's times (USER_HZ: 100 on every Linux this runs on). */
+const CLOCK_TICKS = 100;
+
 /** The argv of `pid`, or undefined when it is gone. */
 export function processArgv(pid: number): string[] | undefined {
   try {

@@ -70,6 +70,12 @@ export interface QemuVmInit {
   virtiofsdEnd: Promise<ProcessEnd>;
   /** Size of TCG's code buffer when it is a split-wx memfd the idle trim may cut (jit-trim.ts). */
   jitBufferBytes?: number;
+  /**
+   * A clone of a template (templates.ts): its RAM is the template's file mapped copy-on-write,
+   * so the idle trim never punches guest RAM (it would punch the template's file, which every
+   * clone maps); only the code buffer is trimmed.
+   */
+  clone?: boolean;
 }
 
 /** A VM booted (or adopted) by QemuHypervisor. */
@@ -84,6 +90,7 @@ export class QemuVm implements Vm {
   private readonly paths: VmPaths;
   private readonly virtiofsdPids: number[];
   private readonly jitBufferBytes: number | undefined;
+  private readonly clone: boolean;
   private expected = false;
   private gone = false;
   private destroying: Promise<void> | undefined;
@@ -103,6 +110,7 @@ export class QemuVm implements Vm {
     this.pid = init.qemuPid;
     this.virtiofsdPids = init.virtiofsdPids;
     this.jitBufferBytes = init.jitBufferBytes;
+    this.clone = init.clone ?? false;
     this.consoleTimer = setInterval(() => {
       for (const f of [this.paths.consoleLog, this.paths.qemuLog, this.paths.virtiofsdLog, this.paths.volumesLog]) trimLogFile(f, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES);
     }, CONSOLE_CHECK_MS);
@@ -213,12 +221,12 @@ export class QemuVm implements Vm {
       const memoryBytes = this.size.memoryMiB * 1048576;
       const jitBytes = this.jitBufferBytes;
       const { r, jit } = await whileStopped(this.paths.qmpSock, async () => ({
-        r: await punchZeroPages(findGuestMemfd(this.pid, memoryBytes), GUEST_MEMFD_LINK, memoryBytes),
+        r: this.clone ? undefined : await punchZeroPages(findGuestMemfd(this.pid, memoryBytes), GUEST_MEMFD_LINK, memoryBytes),
         jit: jitBytes ? await trimJitBuffer(this.paths.qmpSock, this.pid, jitBytes) : undefined,
       }));
       const mib = (n: number) => (n / 1048576).toFixed(1);
       log.debug(
-        `VM ${this.id}: trimmed ${mib(r.punchedBytes)} of ${mib(r.allocatedBytes)} MiB of guest RAM (zero pages, ${r.ranges} ranges) in ${r.ms} ms` +
+        `VM ${this.id}: ` + (r ? `trimmed ${mib(r.punchedBytes)} of ${mib(r.allocatedBytes)} MiB of guest RAM (zero pages, ${r.ranges} ranges) in ${r.ms} ms` : 'guest RAM not trimmed (a clone)') +
           (jit ? `; TCG code buffer ${mib(jit.before)} -> ${mib(jit.after)} MiB (code ${mib(jit.codeBytes)} MiB)` : ''),
       );
     } catch (err) {

@@ -41,7 +41,11 @@ export function vmsRoot(execRoot: string): string {
 
 /** The layout of VM `id`'s runtime directory. */
 export function vmPaths(execRoot: string, id: string): VmPaths {
-  const dir = path.join(vmsRoot(execRoot), id);
+  return vmPathsAt(path.join(vmsRoot(execRoot), id));
+}
+
+/** The same layout in directory `dir` (a template's, under templates.ts's root). */
+export function vmPathsAt(dir: string): VmPaths {
   return {
     dir,
     ctlSock: path.join(dir, 'ctl.sock'),
@@ -72,7 +76,8 @@ export interface VmRecord {
   size: VmSize;
   accel: 'kvm' | 'tcg';
   qemuPid: number;
-  virtiofsdPid: number;
+  /** The rootfs share's virtiofsd; absent for a VM cloned from a template (9p: QEMU serves its files). */
+  virtiofsdPid?: number;
   /** The volume share's virtiofsd, when the VM has one. */
   volumesVirtiofsdPid?: number;
   /** Devices the VM was booted with; absent in records of daemons before the device model (none). */
@@ -81,6 +86,8 @@ export interface VmRecord {
   createdAt: string;
   kernel: string;
   initrd: string;
+  /** How its files reach the guest; absent means virtio-fs (records before templates). */
+  transport?: '9p';
 }
 
 /** Write vm.json atomically (temp file + rename). */
@@ -101,7 +108,8 @@ export function readVmRecord(paths: VmPaths): VmRecord | undefined {
   const r = raw as Partial<VmRecord>;
   const posInt = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n > 0;
   if (
-    r?.format !== 1 || typeof r.id !== 'string' || !posInt(r.qemuPid) || !posInt(r.virtiofsdPid) ||
+    r?.format !== 1 || typeof r.id !== 'string' || !posInt(r.qemuPid) ||
+    (r.transport === '9p' ? r.virtiofsdPid !== undefined || r.volumesVirtiofsdPid !== undefined : r.transport !== undefined || !posInt(r.virtiofsdPid)) ||
     (r.accel !== 'kvm' && r.accel !== 'tcg') || !r.size || !posInt(r.size.memoryMiB) || !posInt(r.size.cpus) ||
     typeof r.kernel !== 'string' || typeof r.initrd !== 'string' || typeof r.createdAt !== 'string' ||
     (r.volumesVirtiofsdPid !== undefined && !posInt(r.volumesVirtiofsdPid)) || (r.devices !== undefined && !validDevices(r.devices))

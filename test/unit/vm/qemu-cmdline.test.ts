@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { kernelCmdline, qemuArgs, virtiofsdArgs } from '../../../src/vm/qemu/cmdline';
 import { hostTscKhz } from '../../../src/vm/qemu/host-tsc';
 import { readVmRecord, vmPaths, writeVmRecord, type VmRecord } from '../../../src/vm/qemu/runtime-dir';
+import { planDevices } from '../../../src/vm/devices';
 
 /** Value following `flag` each time it occurs. */
 function values(args: string[], flag: string): string[] {
@@ -51,6 +52,30 @@ describe('qemuArgs', () => {
       'virtio-balloon-device,free-page-reporting=on',
     ]);
     expect(values(args, '-serial')).toEqual(['chardev:console']);
+  });
+
+  it('a template or a clone: 9p shares served by QEMU, RAM in the template\'s file, a balloon that never reports free pages', () => {
+    const devices = planDevices('abcdef012345', { nics: 1, volumes: true }, paths);
+    const tpl = qemuArgs({ ...base, accel: 'tcg', devices, transport: '9p', ram: { file: '/run/podvisor/templates/k/ram', share: true } });
+    expect(values(tpl, '-object')).toEqual(['memory-backend-file,id=mem,size=512M,mem-path=/run/podvisor/templates/k/ram,share=on']);
+    expect(values(tpl, '-fsdev')).toEqual([
+      'local,id=fsroot,path=/run/podvisor/vms/abcdef012345/share,security_model=passthrough,multidevs=remap',
+      'local,id=fsvol,path=/run/podvisor/vms/abcdef012345/volumes,security_model=passthrough,multidevs=remap',
+    ]);
+    const dev = values(tpl, '-device');
+    expect(dev).toContain('virtio-9p-device,fsdev=fsroot,mount_tag=podvisor');
+    expect(dev).toContain('virtio-9p-device,fsdev=fsvol,mount_tag=podvisor-vol');
+    expect(dev).toContain('virtio-balloon-device');
+    expect(dev.filter((d) => /vhost-user|free-page-reporting/.test(d))).toEqual([]);
+    expect(values(tpl, '-chardev').filter((c) => /virtiofsd|volumes\.sock/.test(c))).toEqual([]);
+    expect(tpl).not.toContain('-incoming');
+    // A clone: the same devices in the same order (they must match the saved state), the RAM
+    // file mapped privately, and QEMU waiting for the state.
+    const clone = qemuArgs({ ...base, accel: 'tcg', devices, transport: '9p', ram: { file: '/run/podvisor/templates/k/ram', share: false }, incoming: true });
+    expect(values(clone, '-object')).toEqual(['memory-backend-file,id=mem,size=512M,mem-path=/run/podvisor/templates/k/ram,share=off']);
+    expect(values(clone, '-device')).toEqual(dev);
+    expect(values(clone, '-incoming')).toEqual(['defer']);
+    expect(() => qemuArgs({ ...base, accel: 'tcg', transport: '9p' })).toThrow(/RAM file/);
   });
 
   it('uses the host CPU model with KVM', () => {
@@ -147,8 +172,20 @@ describe('vm.json', () => {
     expect(readVmRecord(p)).toEqual(rec);
   });
 
+  it('round-trips a clone\'s record: 9p, no virtiofsd', () => {
+    const p = vmPaths(dir, rec.id);
+    fs.mkdirSync(p.dir, { recursive: true });
+    const { virtiofsdPid: _none, ...rest } = rec;
+    const clone: VmRecord = { ...rest, transport: '9p' };
+    writeVmRecord(p, clone);
+    expect(readVmRecord(p)).toEqual(clone);
+  });
+
   it.each([
     ['not JSON', '{'],
+    ['no virtiofsd pid (a virtio-fs VM)', JSON.stringify({ ...rec, virtiofsdPid: undefined })],
+    ['a virtiofsd pid in a 9p record', JSON.stringify({ ...rec, transport: '9p' })],
+    ['an unknown transport', JSON.stringify({ ...rec, transport: 'nfs' })],
     ['a wrong format', JSON.stringify({ ...rec, format: 2 })],
     ['a negative pid', JSON.stringify({ ...rec, qemuPid: -1 })],
     ['a string pid', JSON.stringify({ ...rec, virtiofsdPid: '11' })],

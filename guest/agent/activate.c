@@ -1,0 +1,85 @@
+/*
+ * activate.c - ACTIVATE: what a VM restored from a template needs before it serves a pod.
+ *
+ * Every clone of a template resumes with the template's memory: its wall clock stopped at the
+ * moment the template was saved, the same kernel random state as every other clone, and its
+ * rootfs share not mounted (QEMU refuses to save a VM whose 9p share is mounted). The host
+ * sends, in one request:
+ *   TIME_NS      the host's CLOCK_REALTIME, set as the guest's (clock_settime);
+ *   ENTROPY      16..512 random bytes from the host, mixed into the kernel's pool with full
+ *                credit (RNDADDENTROPY), then the CRNG is reseeded (RNDRESEEDCRNG), so no two
+ *                clones draw the same random numbers from then on;
+ *   MOUNT_SHARE  1: mount the rootfs share on PV_SHARE_MOUNT (nothing when it is mounted).
+ * Each field is optional; they are applied in that order. Only as PID 1 of a VM (host test
+ * mode refuses: it would set the host's clock).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/random.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+#define MIN_ENTROPY 16
+#define MAX_ENTROPY 512
+
+static int share_mounted(void) {
+  struct stat share, parent;
+  return stat(PV_SHARE_MOUNT, &share) == 0 && stat("/run/podvisor", &parent) == 0 && share.st_dev != parent.st_dev;
+}
+
+static int add_entropy(const uint8_t *bytes, uint32_t len, struct agent_error *e) {
+  struct rand_pool_info *info = malloc(sizeof *info + len);
+  if (!info) {
+    set_error(e, PV_ERR_UNAVAILABLE, ENOMEM, "out of memory");
+    return -1;
+  }
+  info->entropy_count = (int)(len * 8);
+  info->buf_size = (int)len;
+  memcpy(info->buf, bytes, len);
+  int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+  int rc = fd < 0 ? -1 : ioctl(fd, RNDADDENTROPY, info);
+  if (rc == 0) rc = ioctl(fd, RNDRESEEDCRNG);
+  int err = errno;
+  explicit_bzero(info->buf, len);
+  free(info);
+  if (fd >= 0) close(fd);
+  if (rc < 0) set_error(e, PV_ERR_UNAVAILABLE, err, "seeding the kernel's random pool: %s", strerror(err));
+  return rc;
+}
+
+void op_activate(const struct tlv_msg *m, uint32_t id) {
+  if (!g_pid1) return fail(id, PV_ERR_INVALID, EPERM, "ACTIVATE is for the agent as PID 1 of a VM");
+  uint64_t time_ns = 0;
+  uint32_t mount_share = 0;
+  struct tlv_field entropy;
+  int has_time = tlv_count(m, PV_TAG_TIME_NS), has_entropy = tlv_find(m, PV_TAG_ENTROPY, &entropy);
+  int has_mount = tlv_count(m, PV_TAG_MOUNT_SHARE);
+  if (has_time > 1 || (has_time && tlv_get_u64(m, PV_TAG_TIME_NS, &time_ns) < 0) || tlv_count(m, PV_TAG_ENTROPY) > 1 ||
+      (has_entropy && (entropy.len < MIN_ENTROPY || entropy.len > MAX_ENTROPY)) || has_mount > 1 ||
+      (has_mount && (tlv_get_u32(m, PV_TAG_MOUNT_SHARE, &mount_share) < 0 || mount_share > 1)))
+    return fail(id, PV_ERR_INVALID, EINVAL, "malformed ACTIVATE fields");
+  struct agent_error e;
+  if (has_time) {
+    struct timespec ts = {.tv_sec = (time_t)(time_ns / 1000000000ULL), .tv_nsec = (long)(time_ns % 1000000000ULL)};
+    if (clock_settime(CLOCK_REALTIME, &ts) < 0) {
+      set_error(&e, PV_ERR_UNAVAILABLE, errno, "setting the clock: %s", strerror(errno));
+      return reply_error(id, &e);
+    }
+  }
+  if (has_entropy && add_entropy(entropy.val, entropy.len, &e) < 0) return reply_error(id, &e);
+  if (mount_share && !share_mounted()) {
+    if (pid1_mount_share_now() < 0) {
+      set_error(&e, PV_ERR_UNAVAILABLE, errno, "mounting the share %s: %s", PV_SHARE_TAG, strerror(errno));
+      return reply_error(id, &e);
+    }
+    /* The spare's mount namespace was copied before the share was there. */
+    container_renew_spare();
+  }
+  reply_ack_empty(id);
+}

@@ -1,0 +1,59 @@
+/*
+ * shares.c - mounting a share of the host by its tag, over whichever transport the VM has for
+ * it: virtio-fs (a cold-booted VM: vhost-user-fs devices served by virtiofsd) or virtio-9p (a
+ * VM cloned from a template: QEMU can save and restore a 9p device that is not mounted, while
+ * it refuses to save any VM with a vhost-user-fs device).
+ *
+ * A 9p device announces its tag in /sys/bus/virtio/drivers/9pnet_virtio/<dev>/mount_tag; a tag
+ * found there is mounted as 9p, any other as virtio-fs. The 9p options, for the rootfs share
+ * and the volume share alike:
+ *   trans=virtio, version=9p2000.L  the Linux dialect (owners, modes, xattrs, locks);
+ *   access=client                  permission checks in the guest, from the file's owner and
+ *                                  mode, for whatever uid a container runs as (QEMU serves
+ *                                  with security_model=passthrough, as the host's root);
+ *   msize=512 KiB                  large reads and writes in one round trip (QEMU's limit is
+ *                                  higher; the kernel's default, 128 KiB, cost 4x the trips);
+ *   cache=mmap                     only pages a process maps (binaries, libraries, mmap'd
+ *                                  files) are cached; reads, writes and lookups go to the
+ *                                  host. cache=loose would cache more, but it writes back
+ *                                  lazily (the host, which reads a container's files for
+ *                                  docker cp, diff and commit, would see stale data) and
+ *                                  keeps negative dentries for good (a directory the host
+ *                                  creates after a failed lookup never appears).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+#define NINEP_SYSFS "/sys/bus/virtio/drivers/9pnet_virtio"
+
+int share_is_9p(const char *tag) {
+  DIR *d = opendir(NINEP_SYSFS);
+  if (!d) return 0;
+  struct dirent *e;
+  int found = 0;
+  while (!found && (e = readdir(d))) {
+    if (strncmp(e->d_name, "virtio", 6) != 0) continue;
+    char path[400], got[64] = {0};
+    snprintf(path, sizeof path, NINEP_SYSFS "/%s/mount_tag", e->d_name);
+    FILE *f = fopen(path, "re");
+    if (!f) continue;
+    size_t n = fread(got, 1, sizeof got - 1, f);
+    fclose(f);
+    got[n] = 0;
+    got[strcspn(got, "\n")] = 0; /* the kernel's attribute has no newline; be lenient */
+    found = strcmp(got, tag) == 0;
+  }
+  closedir(d);
+  return found;
+}
+
+int share_mount(const char *tag, const char *path, unsigned long flags) {
+  if (!share_is_9p(tag)) return mount(tag, path, "virtiofs", flags, NULL);
+  return mount(tag, path, "9p", flags, "trans=virtio,version=9p2000.L,access=client,msize=524288,cache=mmap");
+}

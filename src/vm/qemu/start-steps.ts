@@ -1,0 +1,78 @@
+/**
+ * The steps a VM start is made of, shared by a boot and a clone (hypervisor.ts): watching a
+ * child's exit, waiting for a socket, racing a step against QEMU's death and a deadline, the
+ * error detail of a failed start, and the removal of its runtime directory.
+ */
+import * as fs from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { UnavailableError } from '../../errors';
+import { logger } from '../../util/log';
+import type { VmPaths } from './runtime-dir';
+import { isRunning } from './processes';
+import { removeTreeOnOneDevice, tailLines, unmountBelow } from './host-files';
+import type { ProcessEnd } from './qemu-vm';
+
+const log = logger('vm');
+
+/** Resolves with the child's exit (never rejects). */
+export function childEnd(child: ChildProcess): Promise<ProcessEnd> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode });
+      return;
+    }
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+/** Wait until `sock` exists; fail early when the process that should create it exits. */
+export async function waitForSocket(sock: string, child: ChildProcess, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fs.existsSync(sock)) {
+    if (child.exitCode !== null || child.signalCode !== null || !isRunning(child.pid!)) {
+      throw new UnavailableError(`${what} exited before listening on ${sock}`);
+    }
+    if (Date.now() > deadline) throw new UnavailableError(`${what} did not create ${sock} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** `step` (by default the agent's handshake), unless QEMU exits first or the deadline passes. */
+export async function raceBoot<T>(step: Promise<T>, end: Promise<ProcessEnd>, deadlineMs: number, what = 'the agent answered'): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not done within ${deadlineMs} ms: ${what}`)), deadlineMs);
+  });
+  const died = end.then((e): never => {
+    const how = e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`;
+    throw new Error(`QEMU ${how} before ${what}`);
+  });
+  try {
+    return await Promise.race([step, died, timeout]);
+  } finally {
+    clearTimeout(timer);
+    died.catch(() => undefined);
+  }
+}
+
+/** The logs' last lines, for an error message a user can act on. */
+export function bootFailureDetail(paths: VmPaths): string {
+  let out = '';
+  const qemuLines = tailLines(paths.qemuLog, 5);
+  if (qemuLines.length) out += `\nQEMU said:\n${qemuLines.join('\n')}`;
+  const vfsLines = tailLines(paths.virtiofsdLog, 5).filter((l) => !/virtio_loop|Waiting for vhost-user/.test(l));
+  if (vfsLines.length) out += `\nvirtiofsd said:\n${vfsLines.join('\n')}`;
+  const con = tailLines(paths.consoleLog, 20);
+  out += con.length ? `\nlast console lines:\n${con.join('\n')}` : '\n(the guest printed nothing on its console)';
+  return out;
+}
+
+/** Remove a VM's runtime directory (after its processes are gone). */
+export async function cleanupDir(paths: VmPaths): Promise<void> {
+  try {
+    await unmountBelow(paths.dir);
+    await removeTreeOnOneDevice(paths.dir);
+  } catch (err) {
+    log.error(`cannot remove ${paths.dir}: ${(err as Error).message}`);
+  }
+}
