@@ -18,7 +18,8 @@
  *
  * With BENCH_BASELINE_ROOT=<another podvisor checkout with dist/ built> (e.g. the main
  * branch), that daemon runs too, as "podvisor-base" (an A/B of two podvisor builds in the
- * same run). BENCH_ARGS adds daemon flags to podvisor (e.g. "--kernel /path/vmlinux").
+ * same run). BENCH_ARGS adds daemon flags to podvisor (e.g. "--kernel /path/vmlinux"),
+ * BENCH_BASELINE_ARGS to the baseline (e.g. this checkout with "--vm-templates=false").
  *
  *   npm run bench:run        (needs bootstrap --bench: docker.io, docker-registry)
  *   BENCH_RUNS=20 BENCH_WARM_RUNS=5 BENCH_POOL=2 BENCH_SETTLE_MS=5000 BENCH_BASELINE_ROOT=/work/main
@@ -38,6 +39,8 @@ const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 5000);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 const BASELINE_ROOT = process.env.BENCH_BASELINE_ROOT;
 const ARGS = (process.env.BENCH_ARGS ?? '').split(' ').filter(Boolean);
+/** Daemon flags of the baseline podvisor (e.g. "--vm-templates=false" with this checkout as the baseline). */
+const BASELINE_ARGS = (process.env.BENCH_BASELINE_ARGS ?? '').split(' ').filter(Boolean);
 const EXEC_RUNS = Number(process.env.BENCH_EXEC_RUNS ?? 10);
 const PARALLEL = 10;
 const STREAM_BYTES = 3200 * 65536;
@@ -77,7 +80,7 @@ async function main(): Promise<void> {
     if (BASELINE_ROOT) {
       // That checkout's own test helper starts that checkout's dist/ daemon.
       const helper = (await import(path.join(path.resolve(BASELINE_ROOT), 'test/helpers/daemon'))) as { startDaemon: typeof startDaemon };
-      baseline = await helper.startDaemon({ vmPoolSize: POOL });
+      baseline = await helper.startDaemon({ vmPoolSize: POOL, args: BASELINE_ARGS });
     }
     dockerd = await startDockerd(path.join(base, 'dockerd'));
     const clients: Record<string, NodeJS.ProcessEnv> = {
