@@ -60,6 +60,12 @@ function dockerAsync(env: NodeJS.ProcessEnv, args: string[]): Promise<number> {
   });
 }
 
+/** CPU time the whole host has used so far (user, nice, system, irq, softirq, steal), ms, from /proc/stat (USER_HZ 100). */
+function hostBusyMs(): number {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) * 10;
+}
+
 const now = (): number => Number(process.hrtime.bigint()) / 1e9;
 
 interface Row {
@@ -112,10 +118,16 @@ async function main(): Promise<void> {
     say(`warm: ${names.map((n) => `${n} ${list(warm.samples[n])}`).join('; ')}`);
 
     const b2b = row(`${RUNS} x \`docker run --rm true\`, back to back`);
+    // The whole host's CPU time over each series: what one start costs the cores, which bounds
+    // how many starts a second the host can sustain.
+    const cpuPerRun: Record<string, { ms: number; cores: number }> = {};
     for (const [name, env] of Object.entries(clients)) {
       await settle(name);
+      const cpu0 = hostBusyMs();
+      const t0 = now();
       for (let r = 0; r < RUNS; r++) b2b.samples[name].push(timeIt(() => docker(env, ['run', '--rm', IMAGE, 'true'])));
-      say(`back to back ${name}: ${list(b2b.samples[name])}`);
+      cpuPerRun[name] = { ms: (hostBusyMs() - cpu0) / RUNS, cores: (hostBusyMs() - cpu0) / 1000 / (now() - t0) };
+      say(`back to back ${name}: ${list(b2b.samples[name])}; host CPU ${cpuPerRun[name].ms.toFixed(0)} ms per run, ${cpuPerRun[name].cores.toFixed(2)} of ${os.cpus().length} cores busy`);
     }
 
     const inRow = row(`${PARALLEL} x \`docker run -d sleep 60\` in a row`);
@@ -165,6 +177,7 @@ async function main(): Promise<void> {
       const verdict = r.unit === 's' ? `${ratio.toFixed(2)}x the time` : `${ratio.toFixed(2)}x the throughput`;
       say(`| ${r.what} | ${names.map((n) => fmt(m[n], r.unit)).join(' | ')} | ${verdict} |`);
     }
+    say(`| host CPU per back-to-back run (cores busy) | ${names.map((n) => `${cpuPerRun[n].ms.toFixed(0)} ms (${cpuPerRun[n].cores.toFixed(2)})`).join(' | ')} | ${(cpuPerRun.podvisor.ms / cpuPerRun.dockerd.ms).toFixed(2)}x the CPU |`);
   } catch (err) {
     process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
