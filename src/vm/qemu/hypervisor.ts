@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import type { Agent, Hypervisor, Vm, VmConfig, VmSize } from '../types';
+import type { Agent, Hypervisor, Vm, VmConfig, VmDevices, VmSize } from '../types';
 import { kernelHas9p, type GuestImages } from '../guest-images';
 import { normalizeRequest, planDevices } from '../devices';
 import { volumeVirtiofsdArgs } from '../devices/volume-share';
@@ -16,7 +16,7 @@ import { logger } from '../../util/log';
 import { checkGuestImages, locateQemuTools, type QemuTools } from './binaries';
 import { kernelCmdline, qemuArgs, TCG_TB_SIZE_MIB, virtiofsdArgs } from './cmdline';
 import { hostTscKhz } from './host-tsc';
-import { isValidVmId, readVmRecord, vmPaths, vmsRoot, writeVmRecord } from './runtime-dir';
+import { isValidVmId, readVmRecord, vmPaths, vmsRoot, writeVmRecord, type VmPaths } from './runtime-dir';
 import { isOurProcess, killAndWait, processCpuMs, setProcessNice, signalProcess, spawnDetached, waitGone } from './processes';
 import { adoptedProcessEnd, QemuVm, type ProcessEnd } from './qemu-vm';
 import { QEMU_NAME, scanVmProcesses, VIRTIOFSD_NAME } from './vm-processes';
@@ -194,9 +194,8 @@ export class QemuHypervisor implements Hypervisor {
     return vm;
   }
 
-  private async bootOnce(tools: QemuTools, guest: GuestImages, config: VmConfig): Promise<Vm> {
-    const started = Date.now();
-    const size = config.size;
+  /** A new VM's id, its runtime directory with its share (and volume share) directories, and its devices; the id is ours from now on. */
+  private newRuntimeDir(config: VmConfig): { id: string; paths: VmPaths; devices: VmDevices } {
     const id = randomBytes(6).toString('hex');
     const paths = vmPaths(this.opts.execRoot, id);
     const devices = planDevices(id, config.devices, paths);
@@ -204,6 +203,14 @@ export class QemuHypervisor implements Hypervisor {
     fs.mkdirSync(vmsRoot(this.opts.execRoot), { recursive: true, mode: 0o700 });
     fs.mkdirSync(paths.dir, { mode: 0o700 });
     fs.mkdirSync(paths.shareDir, { mode: 0o755 });
+    if (devices.volumes) fs.mkdirSync(paths.volumesDir, { mode: 0o755 });
+    return { id, paths, devices };
+  }
+
+  private async bootOnce(tools: QemuTools, guest: GuestImages, config: VmConfig): Promise<Vm> {
+    const started = Date.now();
+    const size = config.size;
+    const { id, paths, devices } = this.newRuntimeDir(config);
     let virtiofsd: ChildProcess | undefined;
     let volumesVirtiofsd: ChildProcess | undefined;
     let qemu: ChildProcess | undefined;
@@ -214,7 +221,6 @@ export class QemuHypervisor implements Hypervisor {
       await waitForSocket(paths.virtiofsdSock, virtiofsd, 3000, 'virtiofsd');
       faultPoint('after-virtiofsd-socket');
       if (devices.volumes) {
-        fs.mkdirSync(paths.volumesDir, { mode: 0o755 });
         volumesVirtiofsd = await spawnDetached(tools.virtiofsd, volumeVirtiofsdArgs(paths), paths.volumesLog);
         await waitForSocket(paths.volumesSock, volumesVirtiofsd, 3000, 'the volume share\'s virtiofsd');
       }
@@ -272,14 +278,7 @@ export class QemuHypervisor implements Hypervisor {
     const splitWx = this.splitWx(size);
     const tpl = await templates.get({ size, devices: normalizeRequest(config.devices), guest, cmdline: this.cmdline, accel: this.opts.accel, splitWx });
     const started = Date.now();
-    const id = randomBytes(6).toString('hex');
-    const paths = vmPaths(this.opts.execRoot, id);
-    const devices = planDevices(id, config.devices, paths);
-    this.own.add(id);
-    fs.mkdirSync(vmsRoot(this.opts.execRoot), { recursive: true, mode: 0o700 });
-    fs.mkdirSync(paths.dir, { mode: 0o700 });
-    fs.mkdirSync(paths.shareDir, { mode: 0o755 });
-    if (devices.volumes) fs.mkdirSync(paths.volumesDir, { mode: 0o755 });
+    const { id, paths, devices } = this.newRuntimeDir(config);
     let qemu: ChildProcess | undefined;
     let agentPromise: Promise<Agent> | undefined;
     let restored = false;
