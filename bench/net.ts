@@ -22,7 +22,6 @@
  *   BENCH_RUNS=3 BENCH_NET_MB=1024 BENCH_NET_REQUESTS=300 BENCH_NET_C2C_MB=64
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -30,6 +29,7 @@ import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
 import { median } from './common';
 import { startNetnsDockerd, type NetnsDockerd } from './netns-dockerd';
+import { freePort } from '../test/helpers/docker-cli';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const MB = Number(process.env.BENCH_NET_MB ?? 1024);
@@ -42,17 +42,6 @@ const SINK = ['sh', '-c', 'printf "#!/bin/sh\\ncat >/dev/null\\necho done\\n" > 
 const WEB = ['sh', '-c', 'mkdir -p /www && echo "hello, world" > /www/index.html && exec httpd -f -p 80 -h /www'];
 
 const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, encoding: 'utf8', timeout: 600000 }).trim();
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const p = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(p));
-    });
-    srv.on('error', reject);
-  });
-}
 
 const CLIENT = [process.execPath, '-r', 'ts-node/register/transpile-only', path.join(__dirname, 'net-client.ts')];
 

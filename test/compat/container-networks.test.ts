@@ -8,9 +8,9 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { dockerSync, dockerOk, type CliResult, freePort } from '../helpers/docker-cli';
 
 jest.setTimeout(240000);
 
@@ -20,28 +20,8 @@ const WEB = ['sh', '-c', 'mkdir -p /www && echo "hello from $(hostname)" > /www/
 
 let d: TestDaemon;
 
-function docker(args: string[], timeout = 120000): { out: string; err: string; code: number } {
-  const r = spawnSync('docker', args, { env: d.env, encoding: 'utf8', timeout });
-  return { out: r.stdout.trim(), err: r.stderr.trim(), code: r.status ?? -1 };
-}
-
-function ok(args: string[]): string {
-  const r = docker(args);
-  if (r.code !== 0) throw new Error(`docker ${args.join(' ')}: ${r.err}`);
-  return r.out;
-}
-
-/** A TCP port free on the host now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
+const docker = (args: string[], timeout = 120000): CliResult => dockerSync(d, args, timeout);
+const ok = (args: string[]): string => dockerOk(d, args);
 
 /** GET http://host:port/ once: the body, or the error's code. */
 function get(host: string, port: number): Promise<string> {

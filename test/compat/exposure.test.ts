@@ -6,7 +6,6 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DAEMON_MAIN, startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
@@ -14,6 +13,7 @@ import { ptySession } from '../helpers/pty';
 import { makeTlsFiles, type TlsFiles } from '../helpers/tls-certs';
 import { lookupGid } from '../../src/daemon/listen';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { freePort } from '../helpers/docker-cli';
 
 jest.setTimeout(180000);
 
@@ -33,17 +33,6 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string
       resolve({ out: String(stdout), err: String(stderr), code });
     });
     child.stdin?.end(input);
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
   });
 }
 

@@ -11,6 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { dockerSync, dockerOk, type CliResult } from '../helpers/docker-cli';
 
 jest.setTimeout(240000);
 
@@ -18,16 +19,8 @@ const IMAGE = `${process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY}/busybox
 
 let d: TestDaemon;
 
-function docker(args: string[], timeout = 120000): { out: string; err: string; code: number } {
-  const r = spawnSync('docker', args, { env: d.env, encoding: 'utf8', timeout });
-  return { out: r.stdout.trim(), err: r.stderr.trim(), code: r.status ?? -1 };
-}
-
-function ok(args: string[]): string {
-  const r = docker(args);
-  if (r.code !== 0) throw new Error(`docker ${args.join(' ')}: ${r.err}`);
-  return r.out;
-}
+const docker = (args: string[], timeout = 120000): CliResult => dockerSync(d, args, timeout);
+const ok = (args: string[]): string => dockerOk(d, args);
 
 beforeAll(async () => {
   d = await startDaemon({ vmPoolSize: 1 });

@@ -5,13 +5,13 @@
  * source created for -v and refused for --mount, inspect's Mounts / Binds / Mounts / Tmpfs as
  * dockerd shows them, and nothing left mounted on the host afterwards.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { mountsUnder } from '../helpers/leaks';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { dockerSync, dockerOk, type CliResult } from '../helpers/docker-cli';
 
 jest.setTimeout(180000);
 
@@ -20,16 +20,8 @@ const IMAGE = `${process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY}/busybox
 let d: TestDaemon;
 let host: string;
 
-function docker(args: string[]): { out: string; err: string; code: number } {
-  const r = spawnSync('docker', args, { env: d.env, encoding: 'utf8', timeout: 90000 });
-  return { out: r.stdout.trim(), err: r.stderr.trim(), code: r.status ?? -1 };
-}
-
-function ok(args: string[]): string {
-  const r = docker(args);
-  if (r.code !== 0) throw new Error(`docker ${args.join(' ')}: ${r.err}`);
-  return r.out;
-}
+const docker = (args: string[]): CliResult => dockerSync(d, args, 90000);
+const ok = (args: string[]): string => dockerOk(d, args, 90000);
 
 beforeAll(async () => {
   d = await startDaemon();

@@ -10,9 +10,9 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
-import * as net from 'node:net';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { dockerSync, dockerOk, type CliResult, freePort } from '../helpers/docker-cli';
 
 jest.setTimeout(240000);
 
@@ -34,27 +34,8 @@ const OUT_ADDR = '10.251.78.2';
 let d: TestDaemon;
 let outServer: ChildProcess | undefined;
 
-function docker(args: string[], timeout = 120000): { out: string; err: string; code: number } {
-  const r = spawnSync('docker', args, { env: d.env, encoding: 'utf8', timeout });
-  return { out: r.stdout.trim(), err: r.stderr.trim(), code: r.status ?? -1 };
-}
-
-function ok(args: string[]): string {
-  const r = docker(args);
-  if (r.code !== 0) throw new Error(`docker ${args.join(' ')}: ${r.err}`);
-  return r.out;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
+const docker = (args: string[], timeout = 120000): CliResult => dockerSync(d, args, timeout);
+const ok = (args: string[]): string => dockerOk(d, args);
 
 /** A non-loopback IPv4 address of the host. */
 function hostAddress(): string {

@@ -2,7 +2,8 @@
  * The stock docker CLI run against a test daemon, for the compat tests: exit code and the
  * whole stdout and stderr, never a rejection (a test asserts on the code and the texts).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import * as net from 'node:net';
 
 /** What one docker CLI command printed, and its exit code (-1 when killed). */
 export interface CliResult {
@@ -32,5 +33,33 @@ export function dockerCli(d: { env: NodeJS.ProcessEnv }, args: string[], input?:
       child.stdin.on('error', () => undefined);
       child.stdin.end(input);
     }
+  });
+}
+
+/**
+ * Run `docker <args>` with the daemon's environment and wait for it (stdin /dev/null):
+ * stdout and stderr trimmed, the exit code (-1 when killed after `timeoutMs`).
+ */
+export function dockerSync(d: { env: NodeJS.ProcessEnv }, args: string[], timeoutMs = 120000): CliResult {
+  const r = spawnSync('docker', args, { env: d.env, encoding: 'utf8', timeout: timeoutMs });
+  return { out: r.stdout.trim(), err: r.stderr.trim(), code: r.status ?? -1 };
+}
+
+/** dockerSync that must succeed: its stdout, or an error carrying the command and its stderr. */
+export function dockerOk(d: { env: NodeJS.ProcessEnv }, args: string[], timeoutMs = 120000): string {
+  const r = dockerSync(d, args, timeoutMs);
+  if (r.code !== 0) throw new Error(`docker ${args.join(' ')}: ${r.err}`);
+  return r.out;
+}
+
+/** A TCP port free on the host's loopback now (to publish a container's port on). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
   });
 }
