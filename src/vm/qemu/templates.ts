@@ -33,8 +33,8 @@ import { UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { qemuArgs } from './cmdline';
 import { vmPathsAt, type VmPaths } from './runtime-dir';
-import { isRunning, killAndWait, processArgv, spawnDetached } from './processes';
-import { QEMU_NAME } from './vm-processes';
+import { isRunning, killAndWait, spawnDetached } from './processes';
+import { liveProcesses, QEMU_NAME } from './vm-processes';
 import { QmpClient } from './qmp';
 import { removeTreeOnOneDevice, unmountBelow } from './host-files';
 import type { AgentConnector } from './agent-connector';
@@ -270,23 +270,12 @@ async function waitForMigration(qmp: QmpClient, what: string): Promise<void> {
   }
 }
 
-/** QEMU processes of templates under `root` (argv names it; a clone's argv also names its VM directory, which a template's does not). */
+/** QEMU processes of templates under `root`: their QMP socket is there (a clone's RAM file is there too, but its socket is in its VM directory). */
 function templateProcesses(root: string): number[] {
   const prefix = root + path.sep;
-  const out: number[] = [];
-  let names: string[] = [];
-  try {
-    names = fs.readdirSync('/proc');
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    const argv = processArgv(Number(name));
-    if (!argv?.length || !path.basename(argv[0]).endsWith(QEMU_NAME)) continue;
-    if (argv.some((a) => a.includes(prefix) && a.includes('/qmp.sock')) && isRunning(Number(name))) out.push(Number(name));
-  }
-  return out;
+  return liveProcesses()
+    .filter(({ pid, argv }) => path.basename(argv[0] ?? '').endsWith(QEMU_NAME) && argv.some((a) => a.includes(prefix) && a.includes('/qmp.sock')) && isRunning(pid))
+    .map(({ pid }) => pid);
 }
 
 /** Wait until every pattern matches a line of the console log. */

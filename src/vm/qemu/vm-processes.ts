@@ -42,19 +42,28 @@ export function vmOfArgv(argv: string[], execRoot: string): { vmId: string; kind
 /** Every running QEMU and virtiofsd of a VM under `execRoot` (a /proc scan, a few ms). */
 export function scanVmProcesses(execRoot: string): VmProcess[] {
   const out: VmProcess[] = [];
+  for (const { pid, argv } of liveProcesses()) {
+    const hit = vmOfArgv(argv, execRoot);
+    if (hit && isRunning(pid)) out.push({ pid, ...hit });
+  }
+  return out;
+}
+
+/** Every other process of this host with its argv, from /proc (those that vanish meanwhile are left out). */
+export function liveProcesses(): Array<{ pid: number; argv: string[] }> {
   let names: string[];
   try {
     names = fs.readdirSync('/proc');
   } catch {
-    return out;
+    return [];
   }
+  const out: Array<{ pid: number; argv: string[] }> = [];
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
     if (pid === process.pid) continue;
     const argv = processArgv(pid);
-    const hit = argv && vmOfArgv(argv, execRoot);
-    if (hit && isRunning(pid)) out.push({ pid, ...hit });
+    if (argv) out.push({ pid, argv });
   }
   return out;
 }
