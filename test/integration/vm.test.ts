@@ -231,7 +231,9 @@ describe('QemuHypervisor on real VMs', () => {
       expect(seen.stdout).toMatch(/user-host/);
       const procs = seen.stdout.split('\n').filter((l) => /^\s*\d+\s/.test(l));
       expect(procs.map((l) => l.trim().split(/\s+/)[1])).toEqual(['sh', 'ps']);
-      // The refill boot started in the background; close() waits for it and destroys it.
+      // The refill boot starts in the background REFILL_DELAY_MS after the hand-out (on a fast
+      // host the checks above can take less than that); close() waits for it and destroys it.
+      for (const end = Date.now() + 10_000; boots < 2 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
       expect(boots).toBe(2);
       await pool.close();
       expect(await hv.listRuntimeVms()).toEqual([vm.id]);
