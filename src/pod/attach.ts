@@ -53,7 +53,7 @@ export function attach(ctx: PodContext, e: Entry, opts: AttachOptions): AttachSe
     return session;
   }
   ctx.emit(e.record, 'attach');
-  if (e.run && !e.run.io.isDone) {
+  if (e.run?.io && !e.run.io.isDone) {
     e.run.io.add(session);
   } else {
     session.opts.stdin?.pause();
@@ -110,8 +110,10 @@ export async function* logs(ctx: PodContext, e: Entry, o: LogsOptions): AsyncGen
 
 /** Resize the main process's terminal (ignored without a TTY, as dockerd does). */
 export async function resize(ctx: PodContext, e: Entry, rows: number, cols: number): Promise<void> {
-  if (!e.run) throw notRunning(e.record);
-  if (!mainContainer(e.record).spec.tty) return;
+  const main = mainContainer(e.record);
+  // In a pod of several, the main container may be between its exit and its restart in place.
+  if (!e.run?.init || main.process === undefined) throw notRunning(e.record);
+  if (!main.spec.tty) return;
   await e.run.vm.agent.resizeTerminal(e.run.init.processId, rows, cols);
   ctx.emit(e.record, 'resize', { height: String(rows), width: String(cols) });
 }

@@ -18,7 +18,7 @@ import type { PodNetworks } from './network';
 import { ExecStore } from './exec';
 import { LogWriter } from './logs';
 import { PodRegistry, tryLogPolicy, type Entry } from './registry';
-import { containersOf, mainContainer, type PodRecord } from './types';
+import { CONTAINER_LABEL, containerName, containerRef, containersOf, mainContainer, type ContainerRecord, type PodRecord } from './types';
 import { VmReuse } from './vm-reuse';
 
 const log = logger('pod');
@@ -108,12 +108,33 @@ export class PodContext {
     return this.deps.state.save(e.record);
   }
 
-  /** Publish a container event of a pod, with its image, name and labels as attributes. */
+  /** Publish a container event of a pod's main container (the pod's id and name). */
   emit(r: PodRecord, action: string, extra: Record<string, string> = {}): void {
-    // The event names the pod's main container's image: a container event, and the Docker
-    // front end's pods have that one container only.
-    const attrs = { ...r.sandbox.spec.labels, image: mainContainer(r).spec.imageRef, name: r.name, ...extra };
-    this.deps.events.emit('container', action, r.id, attrs);
+    this.emitFor(r, mainContainer(r), action, extra);
+  }
+
+  /**
+   * Publish a container event of container `c` of a pod, under the id and name the front ends
+   * show it by (./types.ts containerRef, containerName), with its image and the pod's labels
+   * (and, in a pod of several, io.podvisor.container) as attributes, as dockerd's.
+   */
+  emitFor(r: PodRecord, c: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    const named: Record<string, string> = c.spec.name !== undefined && containersOf(r).length > 1 ? { [CONTAINER_LABEL]: c.spec.name } : {};
+    const attrs = { ...r.sandbox.spec.labels, ...named, image: c.spec.imageRef, name: containerName(r, c), ...extra };
+    this.deps.events.emit('container', action, containerRef(r, c), attrs);
+  }
+
+  /**
+   * Publish the event of a step of the pod as a whole: a pod of one container's (every
+   * Docker container's) as always; in a pod of several, each container's that `which`
+   * keeps (the containers that took part in the step), with `extraOf` its attributes.
+   */
+  emitEach(r: PodRecord, action: string, which: (c: ContainerRecord) => boolean, extraOf: (c: ContainerRecord) => Record<string, string> = () => ({})): void {
+    if (containersOf(r).length === 1) {
+      this.emit(r, action, extraOf(mainContainer(r)));
+      return;
+    }
+    for (const c of containersOf(r)) if (which(c)) this.emitFor(r, c, action, extraOf(c));
   }
 
   /**

@@ -14,7 +14,7 @@ import { notRunning } from './lifecycle';
 import type { Entry } from './registry';
 import { mergeEnv, resolveUserInGuest, runtimeEnv } from './runtime';
 import { execStartFailure } from './start-error';
-import { findContainer, mainContainer, type ContainerRecord } from './types';
+import { findContainer, isPaused, mainContainer, restartsInPlace, type ContainerRecord } from './types';
 import { ContainerNotRunningError, NoSuchContainerInPodError } from './errors';
 
 /** The conflict of an exec in a paused pod. */
@@ -25,18 +25,19 @@ function paused(id: string): ConflictError {
 /** Create an exec instance in a running pod's main container. */
 export function execCreate(ctx: PodContext, e: Entry, config: ExecConfig): ExecRecord {
   if (!e.run) throw notRunning(e.record);
-  if (mainContainer(e.record).state.status === 'paused') throw paused(e.record.id);
-  targetOf(e, config);
+  if (isPaused(e.record)) throw paused(e.record.id);
+  const target = targetOf(e, config);
   const x = ctx.execs.create(e.record.id, config);
-  ctx.emit(e.record, `exec_create: ${config.args.join(' ')}`, { execID: x.id });
+  ctx.emitFor(e.record, target, `exec_create: ${config.args.join(' ')}`, { execID: x.id });
   return x;
 }
 
 /** The container an exec runs in: the one its config names (running), else the main one. */
 function targetOf(e: Entry, config: ExecConfig): ContainerRecord {
-  if (config.container === undefined) return mainContainer(e.record);
-  const c = findContainer(e.record, config.container);
-  if (!c) throw new NoSuchContainerInPodError(e.record.id, config.container);
+  const c = config.container === undefined ? mainContainer(e.record) : findContainer(e.record, config.container);
+  if (!c) throw new NoSuchContainerInPodError(e.record.id, config.container as string);
+  // A pod of one: its main container runs while the pod does (as ever).
+  if (config.container === undefined && !restartsInPlace(e.record)) return c;
   if (c.state.status !== 'running' || !e.run?.inits.has(c.spec.id)) throw new ContainerNotRunningError(e.record.id, c.spec.id);
   return c;
 }
@@ -60,9 +61,10 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
   const e = ctx.registry.lookup(x.containerId);
   const run = e.run;
   if (!run) throw notRunning(e.record);
-  if (mainContainer(e.record).state.status === 'paused') throw paused(e.record.id);
+  if (isPaused(e.record)) throw paused(e.record.id);
   // Execs run in the pod's main container unless the config names another one of the pod.
-  const main = targetOf(e, x.config).spec;
+  const target = targetOf(e, x.config);
+  const main = target.spec;
   x.started = true;
   let proc: AgentProcess;
   try {
@@ -96,7 +98,8 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
   const io = new ProcessIo(proc, { stdinOnce: true, tty: x.config.tty, endSessions: false });
   x.io = io;
   if (session) io.add(session);
-  ctx.emit(e.record, `exec_start: ${x.config.args.join(' ')}`, { execID: x.id });
+  // The exec's events name the container it runs in.
+  ctx.emitFor(e.record, target, `exec_start: ${x.config.args.join(' ')}`, { execID: x.id });
   x.finished = (async () => {
     let code: number;
     try {
@@ -110,7 +113,7 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
     x.proc = undefined;
     x.io = undefined;
     ctx.execs.retire(x.id);
-    ctx.emit(e.record, 'exec_die', { execID: x.id, exitCode: String(code) });
+    ctx.emitFor(e.record, target, 'exec_die', { execID: x.id, exitCode: String(code) });
     // Only now close the client's stream: the CLI inspects the exit code right after.
     io.endSessions();
     session?.finish('exited');

@@ -18,7 +18,7 @@ import { bootSandbox } from './sandbox';
 import { startFailure } from './start-error';
 import { hardKill, stopLocked } from './stop';
 import { InitContainerFailedError, type InitRun } from './init-containers';
-import { RECORD_VERSION, containersOf, createdState, mainContainer, type ContainerRecord, type PodRecord, type PodSpec } from './types';
+import { RECORD_VERSION, containersOf, createdState, isPaused, mainContainer, type ContainerRecord, type PodRecord, type PodSpec } from './types';
 import type { AgentProcess } from '../vm/types';
 
 const log = logger('pod');
@@ -66,7 +66,7 @@ export async function create(ctx: PodContext, spec: PodSpec, name: string | unde
   }
   const e = registry.newEntry(record);
   registry.add(e);
-  ctx.emit(record, 'create');
+  ctx.emitEach(record, 'create', () => true);
   return record;
 }
 
@@ -74,7 +74,7 @@ export async function create(ctx: PodContext, spec: PodSpec, name: string | unde
 export async function start(ctx: PodContext, e: Entry, ref: string): Promise<void> {
   await e.ops.run(async (signal) => {
     if (e.removed) throw new NoSuchPodError(ref);
-    if (mainContainer(e.record).state.status === 'paused') throw new PodPausedError(e.record.id, 'start');
+    if (isPaused(e.record)) throw new PodPausedError(e.record.id, 'start');
     if (e.run) throw new NotModifiedError('container already started');
     resetForManualStart(ctx, e);
     try {
@@ -128,7 +128,7 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
     if (err instanceof InitContainerFailedError) {
       // The pod's start failed with the init container's exit code; each init container that
       // ran keeps how it ended.
-      recordInitRuns(r, err.runs);
+      recordInitRuns(ctx, r, err.runs);
       const main = mainContainer(r);
       main.state.error = err.message;
       main.state.exitCode = err.exitCode;
@@ -148,7 +148,7 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
     signal?.removeEventListener('abort', onPreempt);
   }
   const startedAt = nowRfc3339();
-  recordInitRuns(r, started.initRuns);
+  recordInitRuns(ctx, r, started.initRuns);
   for (const c of containersOf(r)) {
     if (c.spec.init) continue;
     const init = started.inits.get(c.spec.id) as AgentProcess;
@@ -161,7 +161,7 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
   log.debug(`container ${r.id.slice(0, 12)}: started on VM ${started.vm.id} (guest pid ${mainContainer(r).state.pid})`);
   // `start` is published before the exit monitor exists, so `die` can never precede it.
   ctx.emitVolumes(r, 'mount');
-  ctx.emit(r, 'start');
+  ctx.emitEach(r, 'start', (c) => c.process !== undefined);
   const run = bindRun(ctx, e, started.vm, started.inits, Date.now());
   await ctx.persist(e);
   const by = preemptedBy(signal);
@@ -172,13 +172,15 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
   }
 }
 
-/** Record how the init containers of a start ran (exited, with their codes). */
-function recordInitRuns(r: PodRecord, runs: Map<string, InitRun>): void {
+/** Record how the init containers of a start ran (exited, with their codes), and publish it. */
+function recordInitRuns(ctx: PodContext, r: PodRecord, runs: Map<string, InitRun>): void {
   for (const [id, run] of runs) {
     const c = r.containers[id];
     if (!c) continue;
     c.state = { status: 'exited', pid: 0, exitCode: run.exitCode, error: run.error, startedAt: run.startedAt, finishedAt: run.finishedAt, oomKilled: false };
     c.process = undefined;
+    ctx.emitFor(r, c, 'start');
+    ctx.emitFor(r, c, 'die', { exitCode: String(run.exitCode) });
   }
 }
 
@@ -197,7 +199,7 @@ export async function restart(ctx: PodContext, e: Entry, timeoutSec?: number): P
     }
     resetForManualStart(ctx, e);
     await startLocked(ctx, e, signal);
-    ctx.emit(e.record, 'restart');
+    ctx.emitEach(e.record, 'restart', (c) => c.process !== undefined);
   });
 }
 
@@ -206,13 +208,14 @@ export async function pause(ctx: PodContext, e: Entry): Promise<void> {
   await e.ops.run(async () => {
     const r = e.record;
     if (!e.run) throw notRunning(r);
-    if (mainContainer(r).state.status === 'paused') throw new PodPausedError(r.id, 'pause');
+    if (isPaused(r)) throw new PodPausedError(r.id, 'pause');
     if (e.run.borrowed) throw new JoinedPodPauseError(r.id);
     await e.run.vm.pause();
     // The whole VM is frozen: every container of the pod that ran is paused.
-    for (const c of containersOf(r)) if (c.state.status === 'running') c.state.status = 'paused';
+    const frozen = containersOf(r).filter((c) => c.state.status === 'running');
+    for (const c of frozen) c.state.status = 'paused';
     await ctx.persist(e);
-    ctx.emit(r, 'pause');
+    ctx.emitEach(r, 'pause', (c) => frozen.includes(c));
   });
 }
 
@@ -220,11 +223,12 @@ export async function pause(ctx: PodContext, e: Entry): Promise<void> {
 export async function unpause(ctx: PodContext, e: Entry): Promise<void> {
   await e.ops.run(async () => {
     const r = e.record;
-    if (!e.run || mainContainer(r).state.status !== 'paused') throw new PodNotPausedError(r.id);
+    if (!e.run || !isPaused(r)) throw new PodNotPausedError(r.id);
     await e.run.vm.resume();
-    for (const c of containersOf(r)) if (c.state.status === 'paused') c.state.status = 'running';
+    const thawed = containersOf(r).filter((c) => c.state.status === 'paused');
+    for (const c of thawed) c.state.status = 'running';
     await ctx.persist(e);
-    ctx.emit(r, 'unpause');
+    ctx.emitEach(r, 'unpause', (c) => thawed.includes(c));
   });
 }
 

@@ -1,8 +1,11 @@
 /**
- * The exit monitor and the restart policy. A run's monitor waits for the pod's main process
- * to end (or its VM to die), never taking the pod's lock: it records the exit, starts the
+ * The exit monitor and the restart policy. A run's monitor waits for the run's end, never
+ * taking the pod's lock: in a pod of one app container, its main process's exit (or the VM's
+ * death); in a pod of several, the moment no container runs or waits for its restart in
+ * place any more (./container-restart.ts), or the VM's death. It records the exit, starts the
  * teardown in the background, publishes `die`, wakes waiters, and then applies AutoRemove or
- * the restart policy (with Docker's backoff, ./restart.ts).
+ * the pod's restart policy to the pod as a whole (with Docker's backoff, ./restart.ts): a new
+ * VM.
  */
 import type { AgentProcess, Vm } from '../vm/types';
 import { UnavailableError } from '../errors';
@@ -16,36 +19,42 @@ import { wake, type Entry, type Run, type WaitCondition, type WaitResult } from 
 import { removeEntry } from './removal';
 import { shouldRestart } from './restart';
 import { tearDownSandbox } from './sandbox';
-import { endInPlace, watchContainer } from './container-restart';
-import { containersOf, mainContainer, setStatus } from './types';
+import { endInPlace, inPlaceOf, nextChange, resumeInPlace, settled, watchContainer } from './container-restart';
+import { containersOf, mainContainer, restartsInPlace, setStatus } from './types';
 
 const log = logger('pod');
 
 /**
  * Wire a (new or re-adopted) run: io to log and sessions, exit monitors. `inits` holds the
- * init of each container on the VM, the main container's at least.
+ * init of each container on the VM: the main container's at least in a pod of one app
+ * container; in a pod of several (./container-restart.ts), those still running.
  */
 export function bindRun(ctx: PodContext, e: Entry, vm: Vm, inits: Map<string, AgentProcess>, startedMs: number): Run {
   // The pod's log and attach sessions carry its main container's streams; the other
   // containers' output goes to their own logs.
   const main = mainContainer(e.record);
-  const init = inits.get(main.spec.id) as AgentProcess;
-  const io = new ProcessIo(init, { log: e.log, stdinOnce: main.spec.stdinOnce, tty: main.spec.tty });
+  const init = inits.get(main.spec.id);
+  const io = init ? new ProcessIo(init, { log: e.log, stdinOnce: main.spec.stdinOnce, tty: main.spec.tty }) : undefined;
   let resolveEnded!: () => void;
   const run: Run = { vm, inits, init, io, startedMs, ended: new Promise<void>((r) => (resolveEnded = r)), ...(e.record.sandbox.spec.joinPod ? { borrowed: true } : {}) };
   e.run = run;
-  for (const s of [...e.pending]) {
-    e.pending.delete(s);
-    io.add(s);
+  if (io) {
+    for (const s of [...e.pending]) {
+      e.pending.delete(s);
+      io.add(s);
+    }
   }
+  const inPlace = restartsInPlace(e.record);
+  if (inPlace) inPlaceOf(run);
   for (const [id, p] of inits) {
-    // In a pod of several, each container's exit is recorded when it happens (and the
-    // others than the main one restart in place under the pod's policy).
-    if (inits.size > 1) void watchContainer(ctx, e, run, id, p);
+    // In a pod of several, each container's exit is recorded when it happens, and it
+    // restarts in place under the pod's policy.
+    if (inPlace) void watchContainer(ctx, e, run, id, p);
     if (p === init) continue;
     // Each other container's output goes to its own log (nobody attaches to it).
     new ProcessIo(p, { log: ctx.containerLog(e, id), stdinOnce: false, tty: e.record.containers[id]?.spec.tty ?? false });
   }
+  if (inPlace) resumeInPlace(ctx, e, run);
   void monitor(ctx, e, run).finally(resolveEnded);
   startHealth(ctx, e, run);
   return run;
@@ -58,13 +67,18 @@ async function exitOf(e: Entry, run: Run): Promise<{ exitCode: number; oomKilled
   });
   vmDeath.catch(() => undefined);
   try {
-    // The pod's exit code is its main container's. Once the main container exits, the
-    // others no longer restart in place; when the pod's policy restarts the pod, the run ends
-    // there (the others go with the VM, as their restart would have them); otherwise it lasts
-    // while any app container still runs (a pod of one: its init).
-    const status = await Promise.race([run.init.exited, vmDeath]);
-    endInPlace(run);
     const r = e.record;
+    if (run.inPlace) {
+      // A pod of several: the run lasts while any app container runs or waits for its
+      // restart in place; the pod's exit code is its main container's last.
+      while (!settled(run)) await Promise.race([nextChange(run), vmDeath]);
+      endInPlace(run);
+      const { state } = mainContainer(r);
+      return { exitCode: state.exitCode, oomKilled: state.oomKilled, error: state.error };
+    }
+    // A pod of one app container: its exit is the pod's. When the pod's policy restarts the
+    // pod, the run ends there; otherwise it lasts while any container still runs.
+    const status = await Promise.race([(run.init as AgentProcess).exited, vmDeath]);
     if (!shouldRestart(r.sandbox.spec.restartPolicy, status.exitCode, mainContainer(r).restartCount, r.manuallyStopped)) {
       for (let seen: AgentProcess[] = []; ; ) {
         const now = [...run.inits.values()];
@@ -75,6 +89,7 @@ async function exitOf(e: Entry, run: Run): Promise<{ exitCode: number; oomKilled
     }
     return { exitCode: status.exitCode, oomKilled: status.oomKilled === true, error: '' };
   } catch (err) {
+    if (run.inPlace) endInPlace(run);
     if (run.forcedExitCode !== undefined) return { exitCode: run.forcedExitCode, oomKilled: false, error: '' };
     if (run.borrowed) {
       // The VM was the other pod's, and that pod stopped: this one was killed with it.
@@ -96,7 +111,7 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   if (ctx.closing) return;
   log.debug(`container ${e.record.id.slice(0, 12)}: main process exited (${exitCode}${error ? `: ${error}` : ''})`);
   // Let the output drain (bounded: a dead VM's streams end at once).
-  await atMost(run.io.done, OUTPUT_DRAIN_MS);
+  if (run.io) await atMost(run.io.done, OUTPUT_DRAIN_MS);
   log.debug(`container ${e.record.id.slice(0, 12)}: output drained, tearing down VM ${run.vm.id} in the background`);
   const teardown = ctx.track(tearDownSandbox(ctx, e, run));
   e.teardown = teardown;
@@ -107,8 +122,11 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   const finishedAt = nowRfc3339();
   const main = mainContainer(r);
   stopHealth(e);
+  // The containers whose end the run's end records (a pod of several published the others'
+  // exits as they came).
+  const ended = containersOf(r).filter((c) => c.process !== undefined);
   for (const c of containersOf(r)) {
-    if (c === main) c.state = { ...c.state, status: 'exited', pid: 0, exitCode, error, finishedAt, oomKilled };
+    if (c === main && (!run.inPlace || c.process)) c.state = { ...c.state, status: 'exited', pid: 0, exitCode, error, finishedAt, oomKilled };
     // Another container still on the VM went down with it (killed: 137).
     else if (c.process) c.state = { ...c.state, status: 'exited', pid: 0, exitCode: 137, finishedAt };
     // One waiting for its restart in place stays exited (that restart was cancelled).
@@ -122,8 +140,12 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   e.run = undefined;
   log.debug(`container ${r.id.slice(0, 12)}: exited ${exitCode}, run torn down`);
   // dockerd sends `oom` (from the cgroup's OOM notification) before `die`.
-  if (oomKilled) ctx.emit(r, 'oom', {});
-  ctx.emit(r, 'die', { exitCode: String(exitCode) });
+  if (!run.inPlace) {
+    if (oomKilled) ctx.emit(r, 'oom', {});
+    ctx.emit(r, 'die', { exitCode: String(exitCode) });
+  } else {
+    for (const c of ended) ctx.emitFor(r, c, 'die', { exitCode: String(c.state.exitCode) });
+  }
   ctx.emitVolumes(r, 'unmount');
   for (const f of [...e.followers]) f();
   wake(e, 'exit', { exitCode, ...(error ? { error } : {}) });
@@ -166,11 +188,16 @@ function scheduleRestart(ctx: PodContext, e: Entry, delayMs: number): void {
   }, delayMs);
 }
 
-/** Wait for a pod to stop (or be removed). */
+/**
+ * Wait for a pod to stop (or be removed): its main container's exit, which in a pod of
+ * several may come while the others run on (it is woken at each exit of that container, as
+ * dockerd wakes waiters at each exit of a container that restarts).
+ */
 export function waitExit(e: Entry, condition: WaitCondition): Promise<WaitResult> {
-  // The pod's exit is its main container's.
-  const { state } = mainContainer(e.record);
-  const running = !!e.run || state.status === 'restarting';
+  const { state, process } = mainContainer(e.record);
+  const running = restartsInPlace(e.record)
+    ? process !== undefined || state.status === 'running' || state.status === 'paused' || state.status === 'restarting'
+    : !!e.run || state.status === 'restarting';
   if (condition === 'not-running' && !running) {
     return Promise.resolve({ exitCode: state.exitCode, ...(state.error ? { error: state.error } : {}) });
   }

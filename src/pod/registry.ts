@@ -28,9 +28,14 @@ export interface Run {
   vm: Vm;
   /** Init process of each container on the VM, by container id. */
   inits: Map<string, AgentProcess>;
-  /** Init process of the pod's main container (its exit ends the run). */
-  init: AgentProcess;
-  io: ProcessIo;
+  /**
+   * Init process of the pod's main container (its exit ends the run of a pod of one app
+   * container); in a pod of several, its current one (a restart in place replaces it), and
+   * none when a restored run found it gone.
+   */
+  init?: AgentProcess;
+  /** The main container's output to the pod's log and attach sessions (as `init`). */
+  io?: ProcessIo;
   startedMs: number;
   /** The VM is another pod's (joinPod): the run's end destroys its containers, not the VM. */
   borrowed?: boolean;
@@ -39,8 +44,8 @@ export interface Run {
   /** Resolves when the exit was handled (state recorded, run torn down). */
   ended: Promise<void>;
   /**
-   * Restarts in place of containers other than the main one (./container-restart.ts): their
-   * backoff, their pending timers, and when each container's current init started.
+   * In a pod of several app containers: each container's restart in place
+   * (./container-restart.ts); absent in a pod of one.
    */
   inPlace?: InPlaceRestarts;
 }
@@ -49,8 +54,15 @@ export interface Run {
 export interface InPlaceRestarts {
   backoff: Map<string, RestartBackoff>;
   timers: Map<string, NodeJS.Timeout>;
+  /** When each container's current init started (its run's length resets its backoff). */
   startedMs: Map<string, number>;
-  /** Set once the main container exited: no restart in place after that. */
+  /** Containers whose current init runs. */
+  live: Set<string>;
+  /** Containers whose restart in place is scheduled or under way. */
+  pending: Set<string>;
+  /** Called, then forgotten, at each change of `live` or `pending`. */
+  onChange: Set<() => void>;
+  /** Set once the run ends: no restart in place after that. */
   ended: boolean;
 }
 

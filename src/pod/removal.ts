@@ -76,7 +76,7 @@ export async function removeEntry(ctx: PodContext, e: Entry): Promise<void> {
   ctx.registry.delete(r.id);
   for (const x of ctx.execs.of(r.id)) ctx.execs.delete(x.id);
   log.debug(`container ${r.id.slice(0, 12)}: removed`);
-  ctx.emit(r, 'destroy');
+  ctx.emitEach(r, 'destroy', () => true);
   // As dockerd: the removal itself carries no error (a failed start was already answered).
   const { exitCode } = mainContainer(r).state;
   wake(e, 'removed', { exitCode });

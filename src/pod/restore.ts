@@ -10,6 +10,7 @@ import type { AgentProcess, Vm } from '../vm/types';
 import { logger } from '../util/log';
 import { nowRfc3339, parseRfc3339 } from '../util/time';
 import type { PodContext } from './context';
+import { endInPlace } from './container-restart';
 import { bindRun } from './monitor';
 import { decodeRecord } from './record';
 import type { Entry } from './registry';
@@ -17,7 +18,7 @@ import { removeEntry } from './removal';
 import { shouldRestart, startsWithDaemon } from './restart';
 import { initProcessId, rootfsInShare } from './runtime';
 import { adoptSandbox } from './sandbox';
-import { containersOf, mainContainer, podPhase } from './types';
+import { containersOf, mainContainer, podPhase, restartsInPlace, type ContainerRecord } from './types';
 
 const log = logger('pod');
 
@@ -150,23 +151,24 @@ async function markLost(ctx: PodContext, e: Entry): Promise<void> {
   const main = mainContainer(r);
   const restarting = main.state.status === 'restarting';
   const now = nowRfc3339();
+  const wasOnVm = new Set(containersOf(r).filter((c) => c.state.status === 'running' || c.state.status === 'paused'));
   for (const c of containersOf(r)) {
     await ctx.deps.rootfs.unmount(c.spec.id).catch(() => undefined);
-    const wasOnVm = c.state.status === 'running' || c.state.status === 'paused';
+    const onVm = wasOnVm.has(c);
     c.state = {
       ...c.state,
       status: 'exited',
       pid: 0,
-      exitCode: wasOnVm ? 255 : c.state.exitCode,
-      error: wasOnVm ? `the VM of this container was gone when the daemon restarted` : c.state.error,
-      finishedAt: wasOnVm ? now : c.state.finishedAt,
+      exitCode: onVm ? 255 : c.state.exitCode,
+      error: onVm ? `the VM of this container was gone when the daemon restarted` : c.state.error,
+      finishedAt: onVm ? now : c.state.finishedAt,
     };
     c.process = undefined;
   }
   r.sandbox.vmId = undefined;
   await ctx.persist(e);
   if (!restarting) {
-    ctx.emit(r, 'die', { exitCode: '255' });
+    ctx.emitEach(r, 'die', (c) => wasOnVm.has(c), () => ({ exitCode: '255' }));
     ctx.emitVolumes(r, 'unmount');
   }
   if (restarting || shouldRestart(r.sandbox.spec.restartPolicy, 255, main.restartCount, r.manuallyStopped)) startInBackground(ctx, e);
@@ -179,8 +181,9 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
   const vm: Vm | undefined = await adoptSandbox(ctx, r.id, r.sandbox.vmId);
   if (!vm) return false;
   try {
-    // Each container's init that still runs is taken over; the main container's must be
-    // there (its exit ends the run). Its output continues from what its log holds.
+    // Each container's init that still runs is taken over; in a pod of one app container the
+    // main container's must be there (its exit ends the run). Its output continues from what
+    // its log holds.
     const main = mainContainer(r);
     const logged = main.process ?? initProcessId(main.spec.id);
     // Each of its containers' inits continues its output from what that container's log holds.
@@ -192,20 +195,35 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
       p.processId === logged ? e.log.resumePoint() : initOf(p) ? ctx.containerLog(e, p.containerId).resumePoint() : undefined,
     );
     const inits = new Map<string, AgentProcess>();
+    // In a pod of several, the main container is one of them: the run goes on without it.
+    const inPlace = restartsInPlace(r);
+    const lost: ContainerRecord[] = [];
     for (const c of containersOf(r)) {
       const wanted = c.process ?? initProcessId(c.spec.id);
       const init = procs.find((p) => p.processId === wanted);
+      if (init && inPlace && c.process === undefined) {
+        if (c.state.status !== 'restarting') continue;
+        // Its restart in place was under way when the earlier daemon went away: it runs.
+        c.restartCount++;
+        c.process = wanted;
+        c.state = { ...c.state, status: 'running', pid: init.pid, exitCode: 0, error: '', startedAt: nowRfc3339() };
+      }
       if (init) inits.set(c.spec.id, init);
-      else if (c === main) throw new Error(`process ${wanted} is gone`);
+      else if (c === main && !inPlace) throw new Error(`process ${wanted} is gone`);
       else if (c.process) {
         // It ended while no daemon watched: its exit code is lost with the agent's record.
-        c.state = { ...c.state, status: 'exited', pid: 0, exitCode: 255, finishedAt: nowRfc3339() };
+        // Its restart in place, when the pod's policy wants one, is resumed with the run's.
+        const again = inPlace && !c.spec.init && shouldRestart(r.sandbox.spec.restartPolicy, 255, c.restartCount, r.manuallyStopped);
+        c.state = { ...c.state, status: again ? 'restarting' : 'exited', pid: 0, exitCode: 255, finishedAt: nowRfc3339() };
         c.process = undefined;
+        lost.push(c);
       }
     }
     // The rootfs mounts stay where the earlier daemon made them; its record of them may not.
     for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, path.join(vm.shareDir, rootfsInShare(c.spec.id)));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
+    await ctx.persist(e);
+    for (const c of lost) ctx.emitFor(r, c, 'die', { exitCode: '255' });
     log.info(`re-adopted container ${r.id} on VM ${vm.id}`);
     return true;
   } catch (err) {
@@ -223,6 +241,7 @@ export function shutdown(ctx: PodContext): void {
   ctx.closing = true;
   for (const e of ctx.registry.all()) {
     ctx.cancelRestart(e);
+    if (e.run?.inPlace) endInPlace(e.run);
     e.ops.abortCurrent('shutdown');
     e.run?.vm.agent.close();
     for (const s of [...e.pending]) s.finish('cancelled');

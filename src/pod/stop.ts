@@ -2,7 +2,8 @@
  * Stopping and signalling a pod: stop (each app container's stop signal, one grace period for
  * the pod, then SIGKILL to each), kill (any signal to the main process; SIGKILL to every
  * container, and it preempts a pending stop, restart or start), and the hard kill that
- * destroys the VM when even SIGKILL does not end the processes.
+ * destroys the VM when even SIGKILL does not end the processes. Each cancels the restarts in
+ * place that wait for their time (a pod of several: ./container-restart.ts).
  */
 import { NotFoundError, NotModifiedError, UnavailableError } from '../errors';
 import { PodNotRunningError } from './errors';
@@ -11,7 +12,8 @@ import { AGENT_CALL_MS, KILL_GRACE_MS, SIGKILL, bounded, preemptedBy } from './a
 import type { PodContext } from './context';
 import { waitFor } from './op-queue';
 import type { Entry, Run } from './registry';
-import { containersOf, mainContainer, setStatus, type PodRecord } from './types';
+import { cancelInPlace } from './container-restart';
+import { containersOf, isPaused, mainContainer, setStatus, type ContainerRecord, type PodRecord } from './types';
 
 const log = logger('pod');
 
@@ -32,12 +34,15 @@ export async function stopLocked(ctx: PodContext, e: Entry, timeoutSec?: number,
     throw new NotModifiedError('container already stopped');
   }
   const run = e.run;
-  // The stop signal and timeout of the main container: the one whose exit ends the run.
+  // The stop timeout of the main container: the pod's grace period.
   const main = mainContainer(r).spec;
   await ctx.persist(e);
+  await cancelInPlace(ctx, e, run);
   const t = timeoutSec ?? main.stopTimeout;
   await resumeIfPaused(ctx, e);
-  ctx.emit(r, 'kill', { signal: String(main.stopSignal) });
+  // The containers that the stop stops (in a pod of several, those running now).
+  const stopped = containersOf(r).filter(onVm);
+  ctx.emitEach(r, 'kill', (c) => stopped.includes(c), (c) => ({ signal: String(c.spec.stopSignal) }));
   // Every app container's init gets its own stop signal at once (Kubernetes: TERM to each
   // container's main process); the grace period is the pod's (the main container's).
   await signalEach(ctx, e, run, (id) => r.containers[id]?.spec.stopSignal ?? main.stopSignal, 'stop signal');
@@ -52,12 +57,18 @@ export async function stopLocked(ctx: PodContext, e: Entry, timeoutSec?: number,
     setStatus(r, 'exited');
     await ctx.persist(e);
   }
-  ctx.emit(r, 'stop');
+  ctx.emitEach(r, 'stop', (c) => stopped.includes(c));
+}
+
+/** Whether a container of a pod has an init on the VM (running or paused). */
+function onVm(c: ContainerRecord): boolean {
+  return c.process !== undefined;
 }
 
 /** SIGKILL, and if the process still does not go, destroy its VM (exit code 137). */
 export async function hardKill(ctx: PodContext, e: Entry, run: Run): Promise<void> {
-  ctx.emit(e.record, 'kill', { signal: String(SIGKILL) });
+  await cancelInPlace(ctx, e, run);
+  ctx.emitEach(e.record, 'kill', onVm, () => ({ signal: String(SIGKILL) }));
   await signalEach(ctx, e, run, () => SIGKILL, 'SIGKILL');
   if (!(await waitFor(run.ended, ctx.deps.killGraceMs ?? KILL_GRACE_MS))) {
     run.forcedExitCode = 137;
@@ -85,11 +96,12 @@ async function signalEach(ctx: PodContext, e: Entry, run: Run, signalOf: (contai
 
 /** Thaw a paused pod's VM before it is signalled (a frozen process cannot handle a signal). */
 export async function resumeIfPaused(ctx: PodContext, e: Entry): Promise<void> {
-  if (mainContainer(e.record).state.status === 'paused' && e.run) {
+  if (isPaused(e.record) && e.run) {
     await e.run.vm.resume();
-    for (const c of containersOf(e.record)) if (c.state.status === 'paused') c.state.status = 'running';
+    const thawed = containersOf(e.record).filter((c) => c.state.status === 'paused');
+    for (const c of thawed) c.state.status = 'running';
     await ctx.persist(e);
-    ctx.emit(e.record, 'unpause');
+    ctx.emitEach(e.record, 'unpause', (c) => thawed.includes(c));
   }
 }
 
@@ -121,6 +133,15 @@ export async function kill(ctx: PodContext, e: Entry, signal: number): Promise<v
     });
     return;
   }
+  const main = mainContainer(r);
+  if (run.inPlace && main.state.status === 'restarting') {
+    // As dockerd for a container that waits for its restart: no process to signal; the
+    // kill only keeps it from restarting.
+    await cancelInPlace(ctx, e, run);
+    ctx.emit(r, 'kill', { signal: String(signal) });
+    return;
+  }
+  if (!run.init || (run.inPlace && main.process === undefined)) throw new PodNotRunningError(r.id, 'kill');
   ctx.emit(r, 'kill', { signal: String(signal) });
   try {
     await bounded(run.vm.agent.signalProcess(run.init.processId, signal), ctx.deps.agentTimeoutMs ?? AGENT_CALL_MS, 'signal');

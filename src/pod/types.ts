@@ -183,9 +183,27 @@ export interface PodRecord {
 /** A pod's own state: Running while any container is on the VM, else Created (None: no record). */
 export type PodPhase = 'created' | 'running';
 
-/** The phase of a pod, derived from its containers' states. */
+/**
+ * The phase of a pod, derived from its containers' states: Running while any of them is on
+ * the VM, or waits there for its restart in place (the VM is still the pod's then).
+ */
 export function podPhase(r: PodRecord): PodPhase {
-  return containersOf(r).some((c) => c.state.status === 'running' || c.state.status === 'paused') ? 'running' : 'created';
+  const on = containersOf(r).some((c) => c.state.status === 'running' || c.state.status === 'paused');
+  return on || (r.sandbox.vmId !== undefined && containersOf(r).some((c) => c.state.status === 'restarting')) ? 'running' : 'created';
+}
+
+/** Whether a pod is paused (its VM frozen: every container of it that ran is `paused`). */
+export function isPaused(r: PodRecord): boolean {
+  return containersOf(r).some((c) => c.state.status === 'paused');
+}
+
+/**
+ * Whether each app container of a pod restarts in place, alone, under the pod's policy (the
+ * kubelet's way): a pod of several app containers. A pod of one (every Docker container) is
+ * restarted whole, on a new VM, as dockerd restarts a container.
+ */
+export function restartsInPlace(r: PodRecord): boolean {
+  return appContainersOf(r).length > 1;
 }
 
 /** A pod's containers, in spec order. */
@@ -227,6 +245,22 @@ export function mainContainer(r: PodRecord): ContainerRecord {
   const c = r.containers[r.id] ?? containersOf(r).find((x) => !x.spec.init) ?? containersOf(r)[0];
   if (!c) throw new Error(`pod ${r.id} has no container`);
   return c;
+}
+
+/** The label naming a container of a pod of several (its name in the pod file). */
+export const CONTAINER_LABEL = 'io.podvisor.container';
+
+/**
+ * The name of a container of a pod as the front ends show it: the pod's own for its main
+ * container, `POD.CONTAINER` (its name in the pod file, else its short id) for the others.
+ */
+export function containerName(r: PodRecord, c: ContainerRecord): string {
+  return c === mainContainer(r) ? r.name : `${r.name}.${c.spec.name ?? c.spec.id.slice(0, 12)}`;
+}
+
+/** The id of a container of a pod as the front ends show it: the pod's for its main one. */
+export function containerRef(r: PodRecord, c: ContainerRecord): string {
+  return c === mainContainer(r) ? r.id : c.spec.id;
 }
 
 /** Set the status word of every container of a pod (a step of the pod as a whole). */

@@ -11,7 +11,7 @@ import type { PodContext } from './context';
 import { checkFitsVm } from './limits';
 import { NameInUseError } from './errors';
 import type { Entry } from './registry';
-import { mainContainer, type RestartPolicy } from './types';
+import { containerName, mainContainer, type RestartPolicy } from './types';
 
 /** What one update changes; absent fields are left as they are. */
 export interface PodUpdate {
@@ -50,7 +50,8 @@ export async function rename(ctx: PodContext, e: Entry, newName: string): Promis
     throw err;
   }
   names.release(old, r.id);
-  ctx.emit(r, 'rename', { oldName: `/${old}` });
+  const before = { ...r, name: old };
+  ctx.emitEach(r, 'rename', () => true, (c) => ({ oldName: `/${containerName(before, c)}` }));
 }
 
 /**

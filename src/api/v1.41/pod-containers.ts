@@ -20,11 +20,10 @@
  */
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
 import type { PodCounts, PodService } from '../../pod/service';
-import { containersOf, mainContainer, type ContainerRecord, type PodRecord } from '../../pod/types';
+import { CONTAINER_LABEL, containerName, containersOf, mainContainer, type ContainerRecord, type PodRecord } from '../../pod/types';
 import { dockerFrontend, type DockerFrontend } from '../../translate/docker-types';
 
-/** The label naming a container of a pod (its name in the pod file). */
-export const CONTAINER_LABEL = 'io.podvisor.container';
+export { CONTAINER_LABEL };
 
 /** A reference resolved: the pod, and the container of it named (undefined: the pod's main container). */
 interface Resolved {
@@ -34,7 +33,7 @@ interface Resolved {
 
 /** The Docker name of a container of a pod that is not its main one. */
 function otherName(pod: PodRecord, c: ContainerRecord): string {
-  return `${pod.name}.${c.spec.name ?? c.spec.id.slice(0, 12)}`;
+  return containerName(pod, c);
 }
 
 /** The pod's record as Docker sees its container `c` (see the module comment). */
