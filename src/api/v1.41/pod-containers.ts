@@ -11,8 +11,10 @@
  *                              labels (io.podvisor.pod names the pod).
  *
  * What is the pod's and not one container's acts on the whole pod, whichever of its
- * containers names it: start, stop, restart, kill, pause, remove, wait, network
- * connect (a pod's containers share one VM and stop together, as a Kubernetes pod does).
+ * containers names it: start, stop, restart, kill, pause, remove, network connect (a pod's
+ * containers share one VM and stop together, as a Kubernetes pod does); wait answers the
+ * main container's exits. Events name each container as listed here (the pod layer's
+ * containerName, containerRef).
  * logs and exec go to the named container; attach, top, resize, rename and update of a
  * container other than the main one are refused (logs -f and exec reach it).
  *

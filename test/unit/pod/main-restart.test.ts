@@ -158,3 +158,20 @@ test('each container of a pod of several has its own events, under its own id an
   expect(actions(SIDE).slice(-1)).toEqual(['destroy']);
   expect(actions(MAIN).slice(-3)).toEqual(['kill', 'die', 'destroy']);
 });
+
+test('under Never a daemon restart after the main container exited keeps the pod running with its sidecar', async () => {
+  await pod('nev', ['sh', '-c', 'exit 2'], ['sleep', '100'], { name: 'no', maximumRetryCount: 0 });
+  await h.pods.start('nev');
+  await until(() => h.pods.get('nev').containers[MAIN].state.status === 'exited');
+  const sidePid = h.pods.get('nev').containers[SIDE].state.pid;
+  await h.state.flush();
+  const pods = await h.restartDaemon();
+  await pods.whenAdopted('nev');
+  expect(pods.isRunning('nev')).toBe(true);
+  const r = pods.get('nev');
+  expect(r.containers[MAIN]).toMatchObject({ restartCount: 0, state: { status: 'exited', exitCode: 2 } });
+  expect(r.containers[SIDE].state).toMatchObject({ status: 'running', pid: sidePid });
+  expect((await pods.wait('nev', 'not-running')).exitCode).toBe(2);
+  await pods.stop('nev', 0);
+  expect(pods.isRunning('nev')).toBe(false);
+});
