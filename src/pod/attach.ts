@@ -112,7 +112,7 @@ export async function* logs(ctx: PodContext, e: Entry, o: LogsOptions): AsyncGen
 export async function resize(ctx: PodContext, e: Entry, rows: number, cols: number): Promise<void> {
   const main = mainContainer(e.record);
   // In a pod of several, the main container may be between its exit and its restart in place.
-  if (!e.run?.init || main.process === undefined) throw notRunning(e.record);
+  if (!e.run?.init || (e.run.inPlace && main.process === undefined)) throw notRunning(e.record);
   if (!main.spec.tty) return;
   await e.run.vm.agent.resizeTerminal(e.run.init.processId, rows, cols);
   ctx.emit(e.record, 'resize', { height: String(rows), width: String(cols) });

@@ -4,7 +4,8 @@
  * (first) container that exits is restarted in place, alone: the other container keeps
  * running (same PID, same start time, the file it wrote in the shared emptyDir still there),
  * the main container runs again in the same VM and its restart count grows; and `docker events
- * --filter container=POD.CONTAINER` shows a non-main container's own die and start.
+ * --filter container=POD.CONTAINER` shows a non-main container's own die and start. A daemon
+ * killed with SIGKILL re-adopts such a pod and its restarts in place go on.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -88,6 +89,25 @@ describe('a pod\'s main container restarts in place', () => {
     await ok(d, ['stop', 'alw']);
     expect((await pod('alw')).state).toBe('Created');
     await ok(d, ['rm', '-f', 'alw']);
+  });
+
+  test('a daemon killed with SIGKILL and restarted re-adopts the pod: the main container goes on restarting in place, the sidecar untouched', async () => {
+    const file = path.join(dir, 'kill9.yaml');
+    fs.writeFileSync(file, podFile('k9', 'Always', 'echo run >> /cache/app-runs; sleep 1; exit 3', 'echo side-data > /cache/side; sleep 1000'));
+    await ok(d, ['run-pod', '-f', file]);
+    const count = () => Number(dockerOk(d, ['inspect', '--format', '{{.RestartCount}}', 'k9']).trim());
+    await until(() => count() >= 1);
+    const side = () => dockerOk(d, ['inspect', '--format', '{{.State.Pid}} {{.State.StartedAt}} {{.RestartCount}}', 'k9.side']).trim();
+    const sideBefore = side();
+    const vm = (await pod('k9')).vm;
+    await d.kill9();
+    await d.restart();
+    const before = count();
+    await until(() => count() >= before + 2, () => String(count()));
+    expect((await pod('k9')).vm).toBe(vm);
+    expect(side()).toBe(sideBefore);
+    expect(dockerOk(d, ['exec', 'k9.side', 'cat', '/cache/side'])).toBe('side-data');
+    await ok(d, ['rm', '-f', 'k9']);
   });
 
   test('docker events --filter container=POD.CONTAINER shows that container\'s own die and start', async () => {
