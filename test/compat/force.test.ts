@@ -68,7 +68,9 @@ describe('force wins (docker CLI, real VMs)', () => {
     expect(vms()).toEqual([]);
   }
   beforeAll(async () => {
-    d = await startDaemon({ vmPoolSize: 0 });
+    // No pool and no templates: every start boots its VM (700 ms to 2 s under TCG), the window
+    // the rm -f during a boot needs; a clone from a template is ready in about 200 ms.
+    d = await startDaemon({ vmPoolSize: 0, args: ['--vm-templates=false'] });
     expect((await docker(d, ['pull', '-q', IMAGE])).code).toBe(0);
   });
   afterAll(async () => {
@@ -132,11 +134,13 @@ describe('force wins (docker CLI, real VMs)', () => {
   });
 
   test('rm -f during a start that waits for its VM to boot', async () => {
-    // No pool: the start boots a VM (~2 s under TCG). rm -f gives the start up at once; the VM
-    // that arrives later is destroyed in the background.
+    // No pool, no templates: the start boots a VM. rm -f, sent as soon as the VM's QEMU is
+    // there, gives the start up at once; the VM that arrives later is destroyed in the background.
     expect((await docker(d, ['create', '--name', 'booting', IMAGE, 'sleep', '1000'])).code).toBe(0);
     const start = docker(d, ['start', 'booting']);
-    await sleep(300);
+    const qemuUp = () => vms().some((p) => p.cmdline.includes('qemu-system'));
+    for (const end = Date.now() + 30000; !qemuUp() && Date.now() < end; ) await sleep(10);
+    expect(qemuUp()).toBe(true);
     const rm = await docker(d, ['rm', '-f', 'booting']);
     expect(rm.code).toBe(0);
     // Well under the ~2 s a TCG boot takes: the removal did not wait for the boot (it answers in
