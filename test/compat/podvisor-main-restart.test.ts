@@ -91,6 +91,24 @@ describe('a pod\'s main container restarts in place', () => {
     await ok(d, ['rm', '-f', 'alw']);
   });
 
+  test('while the main container waits for its restart, docker shows it restarting; a stop cancels the restart and keeps its exit code', async () => {
+    const file = path.join(dir, 'loop.yaml');
+    fs.writeFileSync(file, podFile('loop', 'Always', 'exit 3', 'sleep 1000'));
+    await ok(d, ['run-pod', '-f', file]);
+    const state = () => dockerOk(d, ['inspect', '--format', '{{.State.Status}} {{.State.Running}} {{.State.Restarting}} {{.State.ExitCode}}', 'loop']).trim();
+    // It exits at once each time: its back-off grows, and it is caught waiting.
+    await until(() => state() === 'restarting true true 3', state);
+    expect(dockerOk(d, ['ps', '--filter', 'name=^loop$', '--format', '{{.Status}}'])).toMatch(/^Restarting \(3\)/);
+    expect(dockerOk(d, ['inspect', '--format', '{{.State.Status}}', 'loop.side'])).toBe('running');
+    expect((await pod('loop')).state).toBe('Running');
+    // A stop through any of its containers stops the pod; the pending restart does not happen.
+    dockerOk(d, ['stop', 'loop.side']);
+    expect(state()).toBe('exited false false 3');
+    expect(dockerOk(d, ['wait', 'loop'])).toBe('3');
+    expect((await pod('loop')).state).toBe('Created');
+    await ok(d, ['rm', '-f', 'loop']);
+  });
+
   test('a daemon killed with SIGKILL and restarted re-adopts the pod: the main container goes on restarting in place, the sidecar untouched', async () => {
     const file = path.join(dir, 'kill9.yaml');
     fs.writeFileSync(file, podFile('k9', 'Always', 'echo run >> /cache/app-runs; sleep 1; exit 3', 'echo side-data > /cache/side; sleep 1000'));
