@@ -8,9 +8,9 @@
  * count grows; its output goes on in its own log; `die` then `start` are published for it.
  *
  * The main container (the first app container) is one of them: its exit is recorded and
- * published (`die`, and the pod's waiters woken with its code, as dockerd wakes them at each
- * exit of a container that restarts), and its new init takes over the pod's log and attach
- * sessions. The run lasts while any container runs or waits for its restart (./monitor.ts);
+ * published (`die`), and its new init takes over the pod's log and attach sessions. The
+ * waiters for a container are woken at each of its exits with its code, as dockerd wakes them
+ * at each exit of a container that restarts (the pod's waiters wait for its main container). The run lasts while any container runs or waits for its restart (./monitor.ts);
  * a stop or kill cancels the pending restarts (`cancelInPlace`).
  */
 import type { AgentProcess } from '../vm/types';
@@ -19,7 +19,7 @@ import { nowRfc3339 } from '../util/time';
 import { OUTPUT_DRAIN_MS, atMost } from './async';
 import type { PodContext } from './context';
 import { ProcessIo } from './io';
-import { wake, type Entry, type InPlaceRestarts, type Run } from './registry';
+import { wakeContainer, type Entry, type InPlaceRestarts, type Run } from './registry';
 import { RestartBackoff, shouldRestart } from './restart';
 import { initProcessId, restartInit } from './runtime';
 import { isPaused, mainContainer, podSpecOf } from './types';
@@ -121,7 +121,7 @@ export async function watchContainer(ctx: PodContext, e: Entry, run: Run, id: st
   // dockerd sends `oom` (from the cgroup's OOM notification) before `die`.
   if (oomKilled) ctx.emitFor(r, c, 'oom');
   ctx.emitFor(r, c, 'die', { exitCode: String(exitCode) });
-  if (c === mainContainer(r)) wake(e, 'exit', { exitCode });
+  wakeContainer(e, id, { exitCode });
   changed(s);
   if (again) schedule(ctx, e, run, id, false);
 }

@@ -152,8 +152,8 @@ export class PodManager implements PodService {
     await e.ops.run(() => update(this.ctx, e, change));
   }
 
-  wait(ref: string, condition: WaitCondition): Promise<WaitResult> {
-    return waitExit(this.ctx.registry.lookup(ref), condition);
+  wait(ref: string, condition: WaitCondition, container?: string): Promise<WaitResult> {
+    return waitExit(this.ctx.registry.lookup(ref), condition, container);
   }
 
   // ---------------------------------------------------------------- networks

@@ -20,7 +20,8 @@ import { removeEntry } from './removal';
 import { shouldRestart } from './restart';
 import { tearDownSandbox } from './sandbox';
 import { endInPlace, inPlaceOf, nextChange, resumeInPlace, settled, watchContainer } from './container-restart';
-import { containersOf, mainContainer, restartsInPlace, setStatus } from './types';
+import { NoSuchContainerInPodError } from './errors';
+import { containersOf, findContainer, mainContainer, restartsInPlace, setStatus } from './types';
 
 const log = logger('pod');
 
@@ -148,7 +149,10 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   }
   ctx.emitVolumes(r, 'unmount');
   for (const f of [...e.followers]) f();
-  wake(e, 'exit', { exitCode, ...(error ? { error } : {}) });
+  wake(e, 'exit', { exitCode, ...(error ? { error } : {}) }, (id) => {
+    const s = r.containers[id]?.state;
+    return { exitCode: s?.exitCode ?? exitCode, ...(s?.error ? { error: s.error } : {}) };
+  });
   if (ctx.closing || e.removed) return;
   if (r.sandbox.spec.autoRemove) {
     await removeEntry(ctx, e).catch((err) => log.error(`auto-removing ${r.id}: ${(err as Error).message}`));
@@ -189,17 +193,22 @@ function scheduleRestart(ctx: PodContext, e: Entry, delayMs: number): void {
 }
 
 /**
- * Wait for a pod to stop (or be removed): its main container's exit, which in a pod of
- * several may come while the others run on (it is woken at each exit of that container, as
- * dockerd wakes waiters at each exit of a container that restarts).
+ * Wait for a pod to stop (or be removed): its main container's exit, or that of `container`
+ * of it, which in a pod of several may come while the others run on (it is woken at each exit
+ * of that container, as dockerd wakes waiters at each exit of a container that restarts).
  */
-export function waitExit(e: Entry, condition: WaitCondition): Promise<WaitResult> {
-  const { state, process } = mainContainer(e.record);
-  const running = restartsInPlace(e.record)
+export function waitExit(e: Entry, condition: WaitCondition, container?: string): Promise<WaitResult> {
+  const r = e.record;
+  const named = container === undefined ? undefined : findContainer(r, container);
+  if (container !== undefined && !named) throw new NoSuchContainerInPodError(r.id, container);
+  // The main container's waiters are the pod's (whatever the pod's size).
+  const c = named && named !== mainContainer(r) ? named : undefined;
+  const { state, process } = c ?? mainContainer(r);
+  const running = restartsInPlace(r) || c
     ? process !== undefined || state.status === 'running' || state.status === 'paused' || state.status === 'restarting'
     : !!e.run || state.status === 'restarting';
   if (condition === 'not-running' && !running) {
     return Promise.resolve({ exitCode: state.exitCode, ...(state.error ? { error: state.error } : {}) });
   }
-  return new Promise((resolve) => e.waiters.add({ condition, resolve }));
+  return new Promise((resolve) => e.waiters.add({ condition, ...(c ? { container: c.spec.id } : {}), resolve }));
 }

@@ -69,6 +69,8 @@ export interface InPlaceRestarts {
 /** A client waiting for a pod to stop or be removed. */
 export interface Waiter {
   condition: WaitCondition;
+  /** In a pod of several, the container whose exit it waits for (absent: the main one). */
+  container?: string;
   resolve(r: WaitResult): void;
 }
 
@@ -174,10 +176,25 @@ export class PodRegistry {
   }
 }
 
-/** Wake the waiters of a pod for its exit (every condition but `removed`) or its removal. */
-export function wake(e: Entry, what: 'exit' | 'removed', result: WaitResult): void {
+/**
+ * Wake the waiters of a pod for its exit (every condition but `removed`) or its removal, each
+ * with `result`, or its own container's (`resultOf`: a pod of several, whose waiters may wait
+ * for a container other than the main one).
+ */
+export function wake(e: Entry, what: 'exit' | 'removed', result: WaitResult, resultOf?: (container: string) => WaitResult): void {
   for (const w of [...e.waiters]) {
     if (what === 'removed' ? w.condition === 'removed' : w.condition !== 'removed') {
+      e.waiters.delete(w);
+      w.resolve(w.container !== undefined && resultOf ? resultOf(w.container) : result);
+    }
+  }
+}
+
+/** Wake the waiters for container `id`'s exit (in a pod of several: it exited, and may restart). */
+export function wakeContainer(e: Entry, id: string, result: WaitResult): void {
+  const main = mainContainer(e.record).spec.id;
+  for (const w of [...e.waiters]) {
+    if (w.condition !== 'removed' && (w.container ?? main) === id) {
       e.waiters.delete(w);
       w.resolve(result);
     }

@@ -79,6 +79,7 @@ export async function removeEntry(ctx: PodContext, e: Entry): Promise<void> {
   ctx.emitEach(r, 'destroy', () => true);
   // As dockerd: the removal itself carries no error (a failed start was already answered).
   const { exitCode } = mainContainer(r).state;
-  wake(e, 'removed', { exitCode });
-  wake(e, 'exit', { exitCode });
+  const own = (id: string) => ({ exitCode: r.containers[id]?.state.exitCode ?? exitCode });
+  wake(e, 'removed', { exitCode }, own);
+  wake(e, 'exit', { exitCode }, own);
 }

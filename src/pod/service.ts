@@ -93,9 +93,10 @@ export interface PodService {
   update(ref: string, change: PodUpdate): Promise<void>;
   /**
    * Resolves when the pod is not running (`not-running`, at once if it does not run), after
-   * its next exit (`next-exit`), or once it is removed (`removed`).
+   * its next exit (`next-exit`), or once it is removed (`removed`): its main container's, or
+   * in a pod of several the one named by `container` (id, name or prefix in the pod).
    */
-  wait(ref: string, condition: WaitCondition): Promise<WaitResult>;
+  wait(ref: string, condition: WaitCondition, container?: string): Promise<WaitResult>;
 
   // ------------------------------------------------------------------ streams
 

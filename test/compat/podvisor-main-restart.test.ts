@@ -144,6 +144,9 @@ describe('a pod\'s main container restarts in place', () => {
     expect(seen).toContain('start evp.side ');
     // Only that container's: nothing of the main container (evp) came through the filter.
     expect(seen.every((l) => l.split(' ')[1] === 'evp.side')).toBe(true);
+    // docker wait of that container answers its own exit (5), while the pod runs on.
+    expect(dockerOk(d, ['wait', 'evp.side'])).toBe('5');
+    expect(dockerOk(d, ['inspect', '--format', '{{.State.Status}}', 'evp'])).toBe('running');
     await ok(d, ['rm', '-f', 'evp']);
     await until(() => lines.includes('destroy evp.side'));
     w.kill('SIGKILL');

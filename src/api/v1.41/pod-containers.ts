@@ -12,8 +12,8 @@
  *
  * What is the pod's and not one container's acts on the whole pod, whichever of its
  * containers names it: start, stop, restart, kill, pause, remove, network connect (a pod's
- * containers share one VM and stop together, as a Kubernetes pod does); wait answers the
- * main container's exits. Events name each container as listed here (the pod layer's
+ * containers share one VM and stop together, as a Kubernetes pod does). wait answers the
+ * exits of the container named (each one, as dockerd's for a container that restarts). Events name each container as listed here (the pod layer's
  * containerName, containerRef).
  * logs and exec go to the named container; attach, top, resize, rename and update of a
  * container other than the main one are refused (logs -f and exec reach it).
@@ -127,7 +127,10 @@ export function dockerContainerView(pods: PodService): PodService {
       const frontend = change.frontend === undefined || !several(pod) ? change.frontend : { ...dockerFrontend(pod.frontend), hostConfig: dockerFrontend(change.frontend).hostConfig };
       return pods.update(id, { ...change, ...(frontend === undefined ? {} : { frontend }) });
     },
-    wait: (ref, cond) => pods.wait(podId(ref), cond),
+    wait: (ref, cond) => {
+      const r = resolve(ref);
+      return r.other ? pods.wait(r.pod.id, cond, r.other.spec.id) : pods.wait(r.pod.id, cond);
+    },
     attach: (ref, opts) => pods.attach(onlyMain(ref, 'attach'), opts),
     checkAttach: (ref) => void onlyMain(ref, 'attach'),
     logs: (ref, opts) => {

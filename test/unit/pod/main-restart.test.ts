@@ -175,3 +175,19 @@ test('under Never a daemon restart after the main container exited keeps the pod
   await pods.stop('nev', 0);
   expect(pods.isRunning('nev')).toBe(false);
 });
+
+test('a wait for a container of a pod of several answers that container\'s exits, each one, with its own code', async () => {
+  await pod('waits', ['sleep', '100'], ['sh', '-c', 'sleep 0.1; exit 6'], { name: 'on-failure', maximumRetryCount: 1 });
+  await h.pods.start('waits');
+  const first = h.pods.wait('waits', 'next-exit', 'side');
+  const main = h.pods.wait('waits', 'next-exit');
+  expect(await first).toEqual({ exitCode: 6 });
+  // It restarts in place (on-failure:1): a new wait answers its next exit.
+  expect(await h.pods.wait('waits', 'next-exit', SIDE)).toEqual({ exitCode: 6 });
+  await until(() => h.pods.get('waits').containers[SIDE].state.status === 'exited');
+  expect(await h.pods.wait('waits', 'not-running', 'side')).toEqual({ exitCode: 6 });
+  expect(() => h.pods.wait('waits', 'not-running', 'nope')).toThrow(/nope/);
+  // The main container's waiter was not woken by the sidecar: it answers the main's exit.
+  await h.pods.kill('waits', 9);
+  expect(await main).toEqual({ exitCode: 137 });
+});
