@@ -74,7 +74,17 @@ export function statusText(status: number): string {
   return texts[status] ?? '';
 }
 
+/**
+ * Whether a host name lookup failed: every getaddrinfo error, ENOTFOUND and EAI_AGAIN as well
+ * as EINVAL for a name the resolver refuses (a label over 63 bytes, a name over 253).
+ */
+function isLookupError(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException | undefined;
+  return e?.syscall === 'getaddrinfo' || e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN';
+}
+
 function isConnectionError(err: unknown): boolean {
+  if (isLookupError(err)) return true;
   const code = (err as NodeJS.ErrnoException).code ?? '';
   return /^(ECONNREFUSED|ECONNRESET|EPROTO|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ERR_SSL_.*|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_.*)$/.test(code) || /wrong version number|socket hang up/.test(String((err as Error).message));
 }
@@ -83,7 +93,7 @@ function isConnectionError(err: unknown): boolean {
 function dialMessage(err: unknown, host: string): string {
   const code = (err as NodeJS.ErrnoException)?.code;
   if (code === 'ECONNREFUSED') return `dial tcp ${host}: connect: connection refused`;
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `dial tcp: lookup ${host.replace(/:\d+$/, '')}: no such host`;
+  if (isLookupError(err)) return `dial tcp: lookup ${host.replace(/:\d+$/, '')}: no such host`;
   return err instanceof Error ? err.message : String(err);
 }
 
