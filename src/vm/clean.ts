@@ -23,6 +23,9 @@ import { NotFoundError, UnavailableError } from '../errors';
 import { mountsBelow, sharedMounter } from '../util/mounter';
 import { removeTreeOnOneDevice } from './qemu/host-files';
 import type { Vm } from './types';
+import { logger } from '../util/log';
+
+const log = logger('vm');
 
 /** The longest a guest may take to destroy one container (kill, reap, namespaces gone). */
 const DESTROY_MS = 10_000;
@@ -86,8 +89,32 @@ async function emptyDir(dir: string, keepSubdirs = true): Promise<void> {
     const p = path.join(root, n);
     const st = await fs.promises.lstat(p);
     if (st.isDirectory() && keepSubdirs) await emptyDir(p, false);
-    else if (st.isDirectory()) await removeTreeOnOneDevice(p);
+    else if (st.isDirectory()) await removeDetached(p);
     else await fs.promises.unlink(p);
+  }
+}
+
+/** Attempts of removeDetached, and the pause before each further one. */
+const REMOVE_ATTEMPTS = 4;
+const REMOVE_RETRY_MS = 250;
+
+/**
+ * Remove a directory of a share, detaching what is mounted below it first. A removal that
+ * failed is tried again after a pause, from the detach on: on a busy host (the whole suite
+ * with both cores loaded) the rmdir of a container's rootfs once answered EBUSY right after
+ * its mount was detached, and the VM was destroyed as unfit where a moment later it was not.
+ */
+async function removeDetached(dir: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      for (const mp of mountsBelow(dir)) await sharedMounter().unmount(mp, { detach: true });
+      await removeTreeOnOneDevice(dir);
+      return;
+    } catch (err) {
+      if (attempt >= REMOVE_ATTEMPTS) throw err;
+      log.warn(`emptying a share: ${(err as Error).message}; trying again`);
+      await new Promise((r) => setTimeout(r, REMOVE_RETRY_MS * attempt));
+    }
   }
 }
 
