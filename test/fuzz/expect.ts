@@ -7,6 +7,10 @@
  *    (`fromImage=127.0.0.1:1/x`, a name on an unreachable docker.io, no fromImage at all):
  *    dockerd answers 500 with the Go dial error ("dial tcp ...: connection refused",
  *    "no such host", `Get "http:": http: no Host in request URL`);
+ *  - the same routes when the registry itself fails the request (a 5xx of its own, such as
+ *    the fixture registry's `{"errors":[{"code":"UNKNOWN","message":"unknown error"}]}` while
+ *    another test file pushes to it): dockerd answers 500 with the registry's error, as
+ *    podvisor does (`unknown: unknown error`);
  *  - `POST /images/{name}/tag` with a missing or invalid `repo`: dockerd answers 500
  *    "invalid reference format..." (its tag route does not mark the parse error as a bad
  *    parameter);
@@ -23,10 +27,11 @@ const REGISTRY_ROUTES = new Set(['/images/create', '/distribution/*name/json', '
 const SWARM_ROUTES = new Set(['/swarm', '/swarm/leave', '/swarm/unlockkey', '/nodes', '/services', '/tasks', '/secrets', '/configs']);
 const NOT_IN_SWARM = /not part of a swarm|not a swarm manager/;
 const NETWORK_ERROR = /dial tcp|no such host|connection refused|no Host in request URL|i\/o timeout|ECONNREFUSED|ENOTFOUND|EAI_AGAIN/;
+const REGISTRY_FAILED = /^\{"message":"unknown: unknown error/;
 
 /** True when dockerd answers this class of input with a 5xx too. */
 export function dockerdAnswers5xx(c: FuzzCase, status: number, body = ''): boolean {
-  if (REGISTRY_ROUTES.has(c.route) && status === 500 && NETWORK_ERROR.test(body)) return true;
+  if (REGISTRY_ROUTES.has(c.route) && status === 500 && (NETWORK_ERROR.test(body) || REGISTRY_FAILED.test(body))) return true;
   if (SWARM_ROUTES.has(c.route) && status === 503 && NOT_IN_SWARM.test(body)) return true;
   if (c.route === '/images/*name/tag' && status === 500 && /invalid reference format/.test(body)) return true;
   return false;
