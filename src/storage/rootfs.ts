@@ -169,7 +169,10 @@ export class OverlayRootfs implements RootfsManager {
   async mountDetached(id: string, target: string): Promise<void> {
     const d = this.dir(id);
     const layers = await this.layers(id);
-    await fs.promises.mkdir(target, { recursive: true, mode: 0o700 });
+    // Not recursive: a container removed meanwhile must not get its directory back.
+    await fs.promises.mkdir(target, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
     if (isMountPoint(target)) await this.mounter.unmount(target, { detach: true });
     const { options, cwd } = overlayOptions(layers, d);
     await this.mounter.mount({ source: 'overlay', target, fstype: 'overlay', data: options, ...(cwd ? { cwd } : {}) });

@@ -122,6 +122,9 @@ export class ContainerArchive {
       };
     } catch (e) {
       await release();
+      // Removed while this request mounted its root (a `docker rm` beside a `docker export`):
+      // the container is gone, as a request after the removal would find.
+      if (!fs.existsSync(path.join(this.rootfs.root, id))) throw new NotFoundError(`No such container: ${id}`);
       throw e;
     }
   }
