@@ -205,10 +205,17 @@ export class OverlayRootfs implements RootfsManager {
     const d = this.dir(id);
     await this.unmount(id);
     this.changed(id);
-    for (const name of ['upper', 'work', 'l', 'lower.json']) {
+    // lower.json first: from then on the rootfs counts as gone (see isRemoved), before a
+    // mount of it beside this removal can fail on a missing upper or work directory.
+    for (const name of ['lower.json', 'upper', 'work', 'l']) {
       await fs.promises.rm(path.join(d, name), { recursive: true, force: true });
     }
     this.changed(id);
+  }
+
+  /** Whether the container's rootfs was removed (or never prepared): its lower.json is gone. */
+  isRemoved(id: string): boolean {
+    return !fs.existsSync(path.join(this.dir(id), 'lower.json'));
   }
 
   async sizeRw(id: string): Promise<number> {

@@ -92,7 +92,9 @@ export class ContainerArchive {
 
   /** The container's root, mounted for as long as the caller holds it. */
   async open(id: string): Promise<OpenRoot> {
-    const paths = await this.rootfs.paths(id);
+    const paths = await this.rootfs.paths(id).catch((e: unknown) => {
+      throw e instanceof NotFoundError ? new NotFoundError(`No such container: ${id}`) : e;
+    });
     if (paths.mergedDir && isMountPoint(paths.mergedDir)) {
       const root = await RootDir.open(paths.mergedDir);
       return { root, close: () => root.close() };
@@ -124,7 +126,7 @@ export class ContainerArchive {
       await release();
       // Removed while this request mounted its root (a `docker rm` beside a `docker export`):
       // the container is gone, as a request after the removal would find.
-      if (!fs.existsSync(path.join(this.rootfs.root, id))) throw new NotFoundError(`No such container: ${id}`);
+      if (this.rootfs.isRemoved(id)) throw new NotFoundError(`No such container: ${id}`);
       throw e;
     }
   }

@@ -50,3 +50,13 @@ test('an export after the container directory went answers No such container, an
   expect(fs.readdirSync(containers)).toEqual([]);
   expect(mountsUnder(tmp)).toEqual([]);
 });
+
+test('an export after the rootfs was removed (its lower.json goes first) answers No such container', async () => {
+  const archive = new ContainerArchive(rootfs);
+  await rootfs.remove('c1');
+  expect(rootfs.isRemoved('c1')).toBe(true);
+  const err = await archive.export('c1').then(() => new Error('it exported'), (e: unknown) => e);
+  expect(err).toBeInstanceOf(NotFoundError);
+  expect((err as Error).message).toBe('No such container: c1');
+  expect(mountsUnder(tmp)).toEqual([]);
+});
