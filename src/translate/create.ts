@@ -24,7 +24,7 @@ import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
 import { mergeEnv } from '../util/env';
 import { verifyLogConfig, type LogConfig } from './log-config';
 import { GUEST_SHM_BYTES, parseMounts, withShmSize } from './mounts';
-import { planNetworks, type ContainerNetworkPlan, type NetworkingInput } from '../net/container-config';
+import { planNetworks, type ContainerNetworkPlan, type NetworkingInput, type NetworkLookup } from '../net/container-config';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -269,7 +269,7 @@ export interface TranslateOptions {
    * The host's networks, to plan the container's (absent: the host has none, and a container
    * gets loopback only; asking for ports or a user network is then refused).
    */
-  networks?: { isUserNetwork(ref: string): boolean; hasUserSubnet(ref: string): boolean };
+  networks?: NetworkLookup;
 }
 
 /** Result of translateCreate. */

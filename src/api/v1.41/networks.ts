@@ -150,12 +150,13 @@ export function register(router: Router, services: ApiServices): void {
     const p = pods();
     const id = p.get(body.Container).id;
     const ip = ec.IPAMConfig?.IPv4Address || undefined;
+    const ip6 = ec.IPAMConfig?.IPv6Address || undefined;
     // dockerd 20.10 takes EndpointConfig.MacAddress at connect and ignores it (the endpoint's MAC
     // is its own choice); so does podvisor: the spare NIC keeps its boot MAC. Of a container
     // that does not run, inspect shows the asked MAC until it starts, as dockerd's.
     const links = parseLinks(ec.Links);
     const running = p.isRunning(id);
-    await p.connectNetwork(id, { ref: n.id, aliases: ec.Aliases ?? [], ...(ip ? { ip } : {}), ...(links.length ? { links } : {}) });
+    await p.connectNetwork(id, { ref: n.id, aliases: ec.Aliases ?? [], ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}), ...(links.length ? { links } : {}) });
     if (!running) await askedMac(p, id, n.name, ec.MacAddress || undefined);
     res.status(200).end();
   }));

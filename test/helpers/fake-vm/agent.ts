@@ -240,6 +240,11 @@ export class FakeAgent implements Agent {
     } else if (config.address !== undefined) Object.assign(i, { address: config.address, prefix: config.prefix });
     if (config.mtu !== undefined) i.mtu = config.mtu;
     if (config.up !== undefined) i.up = config.up;
+    // The kernel drops the routes through an interface that goes down.
+    if (config.up === false) {
+      const kept = this.guest.routes.filter((r) => r.device !== config.name);
+      this.guest.routes.splice(0, this.guest.routes.length, ...kept);
+    }
   }
 
   async addRoute(route: RouteSpec): Promise<void> {

@@ -17,6 +17,7 @@ import { repairFrontend } from '../../../src/translate/repair';
 import { decodeBody } from '../../../src/api/v1.41/schema/go-decode';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
 import type { PodRecord } from '../../../src/pod/types';
+import type { PodManagerDeps } from '../../../src/pod/context';
 
 /** The fake busybox image. */
 export const BUSYBOX: ImageRecord = {
@@ -105,7 +106,7 @@ export interface Harness {
 let counter = 0;
 
 /** Build a harness. */
-export async function harness(hv = new FakeHypervisor()): Promise<Harness> {
+export async function harness(hv = new FakeHypervisor(), extra: Partial<PodManagerDeps> = {}): Promise<Harness> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-unit-'));
   const containersRoot = path.join(root, 'containers');
   const images = new FakeImages();
@@ -116,7 +117,7 @@ export async function harness(hv = new FakeHypervisor()): Promise<Harness> {
   const factory = new FakeFactory(hv);
   const resolvConf = path.join(root, 'resolv.conf');
   fs.writeFileSync(resolvConf, 'nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example.org\n');
-  const mk = () => new PodManager({ factory, hypervisor: hv, images, rootfs, state, events, containersRoot, resolvConf, repairFrontend });
+  const mk = () => new PodManager({ factory, hypervisor: hv, images, rootfs, state, events, containersRoot, resolvConf, repairFrontend, ...extra });
   const h: Harness = {
     hv, factory, images, rootfs, events, state, root,
     pods: mk(),
