@@ -155,7 +155,7 @@ async function main(argv: string[]): Promise<void> {
   // --- end containers ------------------------------------------------------------------------
 
   const app = createApiApp({
-    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver, id: loadEngineId(opts.dataRoot) },
+    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver, experimental: opts.experimental, id: loadEngineId(opts.dataRoot) },
     images,
     containers,
     networks: { manager: networks },
