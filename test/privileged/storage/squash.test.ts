@@ -118,7 +118,9 @@ test('squashed onto the base: one layer of what the steps change together, the h
     [undefined, undefined, `merge ${top} to ${base}`],
   ]);
   expect(c.config?.Cmd).toEqual(['echo', 'top']);
-  expect(imageInspectJson(svc.store.byId(id)!, []).Parent).toBe('');
+  // Inspect shows no parent, and the last history entry's comment (the image has none), as dockerd.
+  expect(imageInspectJson(svc.store.byId(id)!, [])).toMatchObject({ Parent: '', Comment: `merge ${top} to ${base}` });
+  expect(imageInspectJson(svc.store.byId(top)!, []).Comment).toBe('');
   expect(tree(await lowers(id))).toEqual(tree(await lowers(top)));
   expect(tree(await lowers(id))).toEqual({ a: 'a1', 'd/': '', 'd/x': 'x', 'd/y': 'y', 'keep/': '', 'keep/z': 'z', later: 'l' });
   // The scratch directory of the merge is gone.
