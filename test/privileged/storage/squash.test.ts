@@ -12,11 +12,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
-import * as tar from 'tar-stream';
+import { Readable } from 'node:stream';
 import { ImageService } from '../../../src/storage/service';
 import { commitWritableLayer, type CommitStores } from '../../../src/storage/commit';
 import { squashImage } from '../../../src/storage/squash';
 import { imageInspectJson } from '../../../src/translate/images';
+import { tarEntryNames } from '../../helpers/tar-names';
 
 let root: string;
 let svc: ImageService;
@@ -53,17 +54,7 @@ async function lowers(id: string): Promise<string[]> {
 
 async function layerEntries(diffId: string): Promise<string[]> {
   const blob = await svc.content.read(svc.layers.get(diffId).blob!.digest);
-  const names: string[] = [];
-  const x = tar.extract();
-  x.on('entry', (h, s, next) => {
-    names.push(h.name);
-    s.resume();
-    s.on('end', next);
-  });
-  const done = new Promise<void>((r) => x.on('finish', () => r()));
-  x.end(zlib.gunzipSync(blob));
-  await done;
-  return names;
+  return tarEntryNames(Readable.from([zlib.gunzipSync(blob)]));
 }
 
 /** What a container of the image sees: an overlay of its layers, read on the host. */
