@@ -11,6 +11,7 @@ import type { PortBinding } from './types';
 import type { EtcOptions } from './etc-config';
 import { endpointLinks, parseLinks, type LegacyLink } from './legacy-links';
 import { checkIpv6Address, hasIpv6Pool, type IpamPoolConfig } from './ip-family';
+import { checkLinkLocalIps } from './link-local';
 
 /** One network a container joins, as asked. */
 export interface NetworkAttachment {
@@ -23,6 +24,8 @@ export interface NetworkAttachment {
    * on a network without IPv6; no interface gets it (./ip-family.ts).
    */
   ip6?: string;
+  /** --link-local-ip: more IPv4 addresses of the interface (./link-local.ts). */
+  linkLocalIps?: string[];
   mac?: string;
   /** --link on a user network: names that resolve for this container alone (./legacy-links.ts). */
   links?: LegacyLink[];
@@ -51,7 +54,7 @@ export interface NetworkingInput {
   MacAddress?: string;
   /** HostConfig.Links. */
   Links?: string[] | null;
-  EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null; MacAddress?: string; Links?: string[] | null } | null>;
+  EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null; MacAddress?: string; Links?: string[] | null } | null>;
 }
 
 /** What planning needs to know of the networks a container names. */
@@ -94,6 +97,7 @@ export function planNetworks(input: NetworkingInput, lookup: NetworkLookup): Con
   const aliases = ep.Aliases ?? [];
   const ip = ep.IPAMConfig?.IPv4Address || undefined;
   const ip6 = ep.IPAMConfig?.IPv6Address || undefined;
+  const linkLocalIps = checkLinkLocalIps(ep.IPAMConfig?.LinkLocalIPs ?? []);
   const user = mode !== DEFAULT_NETWORK && lookup.isUserNetwork(mode);
   checkStaticAddresses(mode, user, ip, ip6, lookup);
   if (!user && aliases.length > 0) throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
@@ -105,7 +109,7 @@ export function planNetworks(input: NetworkingInput, lookup: NetworkLookup): Con
   const exposed = Object.keys(input.ExposedPorts ?? {}).map((k) => (k.includes('/') ? k : `${k}/tcp`));
   return {
     mode: 'networks',
-    networks: [{ ref: mode, aliases, ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}), ...(mac ? { mac } : {}), ...(links.length ? { links } : {}) }],
+    networks: [{ ref: mode, aliases, ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}), ...(linkLocalIps.length ? { linkLocalIps } : {}), ...(mac ? { mac } : {}), ...(links.length ? { links } : {}) }],
     ports,
     ...(!user && hostLinks.length ? { links: hostLinks } : {}),
     ...(exposed.length ? { exposed } : {}),
@@ -120,10 +124,10 @@ export function lookupOver(get: (ref: string) => { isDefault: boolean; userSubne
   };
 }
 
-/** Inspect's IPAMConfig of an attachment: the static addresses asked for (null: none). */
-export function askedIpamConfig(a: Pick<NetworkAttachment, 'ip' | 'ip6'>): { IPv4Address?: string; IPv6Address?: string } | null {
-  if (!a.ip && !a.ip6) return null;
-  return { ...(a.ip ? { IPv4Address: a.ip } : {}), ...(a.ip6 ? { IPv6Address: a.ip6 } : {}) };
+/** Inspect's IPAMConfig of an attachment: the addresses asked for (null: none). */
+export function askedIpamConfig(a: Pick<NetworkAttachment, 'ip' | 'ip6' | 'linkLocalIps'>): { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null {
+  if (!a.ip && !a.ip6 && !a.linkLocalIps?.length) return null;
+  return { ...(a.ip ? { IPv4Address: a.ip } : {}), ...(a.ip6 ? { IPv6Address: a.ip6 } : {}), ...(a.linkLocalIps?.length ? { LinkLocalIPs: [...a.linkLocalIps] } : {}) };
 }
 
 /** `NetworkSettings.Ports`: bindings by "port/proto", exposed-only ports as null. */

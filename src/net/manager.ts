@@ -51,6 +51,8 @@ export interface EndpointRequest {
   ip?: string;
   /** A given --mac-address. */
   mac?: string;
+  /** --link-local-ip: more IPv4 addresses of the interface (./link-local.ts checked them). */
+  linkLocalIps?: string[];
   /** --link on a user network (names for this container alone). */
   links?: Array<{ name: string; alias: string }>;
 }
@@ -312,7 +314,7 @@ export class NetworkManager {
       if (req.ip && !n.userSubnet) throw new InvalidArgumentError('user specified IP address is supported only when connecting to networks with user configured subnets');
       const id = crypto.randomBytes(32).toString('hex');
       const ip = allocate(n.ipam, id, req.ip);
-      const ep: EndpointRecord = { id, containerId: req.containerId, name: req.name, aliases: req.aliases ?? [], ip, mac: req.mac ?? macFor(ip), ports: [], ...(req.links?.length ? { links: req.links } : {}) };
+      const ep: EndpointRecord = { id, containerId: req.containerId, name: req.name, aliases: req.aliases ?? [], ip, mac: req.mac ?? macFor(ip), ports: [], ...(req.links?.length ? { links: req.links } : {}), ...(req.linkLocalIps?.length ? { linkLocalIps: req.linkLocalIps } : {}) };
       n.endpoints[id] = ep;
       try {
         await this.store.save(n);

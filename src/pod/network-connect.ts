@@ -53,7 +53,7 @@ export async function connectPod(ctx: PodContext, e: Entry, att: NetworkAttachme
     const used = new Set(nets.endpointsOf(r.id).map((ep) => ep.tap));
     const nic = vm.devices.nics.find((c) => !used.has(c.tap));
     if (!nic) throw new ConflictError(`container ${r.name} has no spare network interface: its VM has ${vm.devices.nics.length}, all in use (disconnect it from a network first)`);
-    const ep = await nets.connect(n.id, { containerId: r.id, name: r.name, aliases: att.aliases, mac: nic.mac, ...(att.ip ? { ip: att.ip } : {}), ...(att.links?.length ? { links: att.links } : {}) });
+    const ep = await nets.connect(n.id, { containerId: r.id, name: r.name, aliases: att.aliases, mac: nic.mac, ...(att.ip ? { ip: att.ip } : {}), ...(att.links?.length ? { links: att.links } : {}), ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}) });
     try {
       await nets.attachTap(n.id, r.id, nic.tap);
       // The default route stays where it is; a pod without one (on no other network with a

@@ -242,11 +242,6 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     ...(b.Shell ? { Shell: list<string>(b.Shell) ?? [] } : {}),
   };
   const nc = map<object>(b.NetworkingConfig) as { EndpointsConfig?: NetworkingInput['EndpointsConfig'] } | undefined;
-  for (const ep of Object.values(nc?.EndpointsConfig ?? {})) {
-    if ((ep as { IPAMConfig?: { LinkLocalIPs?: unknown[] } | null } | null)?.IPAMConfig?.LinkLocalIPs?.length) {
-      throw new NotImplementedError('link-local IPs (--link-local-ip) are not supported: a container\'s VM interface gets its network\'s address only');
-    }
-  }
   return { config, hostConfig, entrypointSet, ...(nc?.EndpointsConfig ? { endpointsConfig: nc.EndpointsConfig } : {}) };
 }
 

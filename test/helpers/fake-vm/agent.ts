@@ -233,11 +233,13 @@ export class FakeAgent implements Agent {
       throw new InvalidArgumentError(`interface ${config.name} does not have the expected hardware address`);
     }
     if (config.setMac !== undefined) i.mac = config.setMac.toLowerCase();
-    // 0.0.0.0 removes the address, as SIOCSIFADDR does.
+    // An address replaces every one the interface had (its secondary ones too); 0.0.0.0 removes them all.
+    if (config.address !== undefined) delete i.secondary;
     if (config.address === '0.0.0.0') {
       delete i.address;
       delete i.prefix;
     } else if (config.address !== undefined) Object.assign(i, { address: config.address, prefix: config.prefix });
+    if (config.secondary?.length) i.secondary = config.secondary.map((s) => ({ ...s }));
     if (config.mtu !== undefined) i.mtu = config.mtu;
     if (config.up !== undefined) i.up = config.up;
     // The kernel drops the routes through an interface that goes down.
@@ -257,7 +259,7 @@ export class FakeAgent implements Agent {
 
   async listInterfaces(): Promise<InterfaceInfo[]> {
     this.check('listInterfaces');
-    return this.guest.interfaces.map((i) => ({ ...i }));
+    return this.guest.interfaces.map((i) => ({ ...i, ...(i.secondary ? { secondary: i.secondary.map((s) => ({ ...s })) } : {}) }));
   }
 
   async mount(m: ContainerMount): Promise<void> {
