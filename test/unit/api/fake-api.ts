@@ -55,3 +55,20 @@ export async function startFakeApi(opts: { networks?: boolean } = {}): Promise<F
     },
   };
 }
+
+/** The HTTP status and Docker message of a dockerode call that fails; [0, ''] when it succeeds. */
+export async function failureOf(p: Promise<unknown>): Promise<[number, string]> {
+  try {
+    await p;
+    return [0, ''];
+  } catch (err) {
+    const e = err as { statusCode: number; json?: { message: string } };
+    return [e.statusCode, e.json?.message ?? ''];
+  }
+}
+
+/** Remove every container (forced, so no fake guest timer is left), then close the API. */
+export async function closeAfterRemovingAll(api: FakeApi, docker: { listContainers(o: object): Promise<Array<{ Id: string }>>; getContainer(id: string): { remove(o: object): Promise<unknown> } }): Promise<void> {
+  for (const c of await docker.listContainers({ all: true })) await docker.getContainer(c.Id).remove({ force: true });
+  await api.close();
+}
