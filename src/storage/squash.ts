@@ -62,7 +62,9 @@ async function applyLayer(layer: string, merged: string, rel: string[], hidden: 
     }
     if (st.isDirectory()) {
       // A directory where an earlier layer left a file or a whiteout hides all below it too.
-      const opaque = (await isOpaqueDir(src)) || (have !== undefined && !have.isDirectory());
+      // Whether it is opaque matters only where something below has the path (one spawn each).
+      const mayHide = have !== undefined || (await hidden(comps));
+      const opaque = (mayHide && (await isOpaqueDir(src))) || (have !== undefined && !have.isDirectory());
       if (have && (opaque || !have.isDirectory())) await fs.promises.rm(dst, { recursive: true, force: true });
       if (!have || opaque || !have.isDirectory()) await fs.promises.mkdir(dst);
       await fs.promises.lchown(dst, st.uid, st.gid);
