@@ -11,9 +11,9 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import * as tar from 'tar-stream';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerCli } from '../helpers/docker-cli';
+import { tarMembers } from '../helpers/tar-members';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 import { busyboxEntries } from '../fixtures/images';
 import { assembleImage, buildLayer, packTar, pushImage, zstdLayerFromTar, type BuiltImage, type BuiltLayer } from '../fixtures/image-builder';
@@ -53,22 +53,6 @@ afterAll(async () => {
   if (d) await stopDaemonLeavingNothing(d);
 });
 
-/** The members of the tar file at `file`, by name. */
-async function tarMembers(file: string): Promise<Map<string, Buffer>> {
-  const out = new Map<string, Buffer>();
-  const ex = tar.extract();
-  const done = (async () => {
-    for await (const entry of ex) {
-      const chunks: Buffer[] = [];
-      for await (const c of entry) chunks.push(c as Buffer);
-      out.set(entry.header.name, Buffer.concat(chunks));
-    }
-  })();
-  ex.end(fs.readFileSync(file));
-  await done;
-  return out;
-}
-
 test('docker pull of an image with a zstd layer completes; docker run reads a file of that layer', async () => {
   const out = await docker(['pull', IMAGE]);
   expect(out).toContain(`${shortId(zstdLayer.digest)}: Pull complete`);
@@ -81,7 +65,7 @@ test('docker pull of an image with a zstd layer completes; docker run reads a fi
 test('docker save gives the zstd layer as its tar; docker push lists the same blob, which pulls back as the same image', async () => {
   const file = path.join(path.dirname(d.socketPath), 'zstd-save.tar');
   await docker(['save', '-o', file, IMAGE]);
-  const members = await tarMembers(file);
+  const members = await tarMembers(fs.readFileSync(file));
   const manifest = JSON.parse(members.get('manifest.json')!.toString()) as Array<{ Config: string; Layers: string[] }>;
   expect(manifest[0].Config).toBe(`${digestHex(image.configDigest)}.json`);
   expect(manifest[0].Layers.map((l) => sha256Digest(members.get(l)!))).toEqual(image.layers.map((l) => l.diffId));

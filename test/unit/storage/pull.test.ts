@@ -13,13 +13,13 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ImageService } from '../../../src/storage/service';
 import { PassThrough } from 'node:stream';
-import * as tar from 'tar-stream';
 import { assembleImage, buildLayer, packTar, zstdLayerFromTar, zstdStored, type BuiltImage } from '../../fixtures/image-builder';
 import { prepareSave, writeSaveArchive } from '../../../src/storage/archive-image/save';
 import { schema2Manifest } from '../../../src/storage/push';
 import { MediaType } from '../../../src/storage/registry/manifest';
 import type { PullEvent } from '../../../src/storage/pull';
 import { dockerProgress } from '../../../src/translate/pull-progress';
+import { tarMembers } from '../../helpers/tar-members';
 
 type Mode = 'ok' | 'corrupt' | 'die';
 
@@ -96,19 +96,9 @@ function nothingStored(svc: ImageService, img = image): void {
 /** The members of a docker save archive of `name`, by name. */
 async function saved(svc: ImageService, name: string): Promise<Map<string, Buffer>> {
   const out = new PassThrough();
-  const ex = tar.extract();
-  out.pipe(ex);
-  const members = new Map<string, Buffer>();
-  const read = (async () => {
-    for await (const entry of ex) {
-      const chunks: Buffer[] = [];
-      for await (const c of entry) chunks.push(c as Buffer);
-      members.set(entry.header.name, Buffer.concat(chunks));
-    }
-  })();
+  const members = tarMembers(out);
   await writeSaveArchive(svc.content, svc.layers, await prepareSave(svc.store, svc.layers, [name]), out);
   out.end();
-  await read;
   return members;
 }
 
