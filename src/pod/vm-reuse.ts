@@ -5,8 +5,8 @@
  * the VM is to be kept; everything else of the lifecycle is unchanged.
  *
  * A kept VM is cleaned before anyone gets it (src/vm/clean.ts): the pod leaves its networks
- * first (ports, address, names; its taps come off the bridges), then the guest half
- * (containers destroyed, interfaces reset) before the pod's rootfs is unmounted on the host,
+ * (ports, address, names; its taps come off the bridges) while the guest half is done
+ * (containers destroyed, interfaces reset), before the pod's rootfs is unmounted on the host,
  * the share directories emptied after. A VM that cannot be cleaned is destroyed, and the
  * keep fails. A start on a held VM that fails gives the VM back the same way
  * (`HeldVmRollback`), so a refused start (a host port in use) does not cost the user the VM.
@@ -69,8 +69,10 @@ export class VmReuse {
 export async function keepSandbox(ctx: PodContext, e: Entry, run: Run, keep: Keep): Promise<void> {
   const ids = Object.keys(e.record.containers);
   const t0 = Date.now();
-  // Ports, names and the address go first, as for a VM destroyed (./sandbox.ts).
-  await leaveNetworks(await ctx.deps.networks, e.record.id);
+  // The pod leaves its networks on the host (ports, names, address, the taps off the bridges:
+  // never rejects) while the guest is cleaned: its processes are gone already, so nothing of
+  // it answers meanwhile, and the two are independent.
+  const left = ctx.deps.networks ? ctx.deps.networks.then((nets) => leaveNetworks(nets, e.record.id)) : Promise.resolve();
   let failure: Error | undefined;
   try {
     await cleanGuest(run.vm, ids);
@@ -78,6 +80,7 @@ export async function keepSandbox(ctx: PodContext, e: Entry, run: Run, keep: Kee
     failure = err as Error;
     await run.vm.destroy().catch(() => undefined);
   }
+  await left;
   for (const id of ids) {
     await ctx.deps.rootfs.unmount(id).catch((err) => log.warn(`unmounting rootfs of ${id}: ${(err as Error).message}`));
   }
