@@ -240,6 +240,8 @@ export class FakeAgent implements Agent {
     } else if (config.address !== undefined) Object.assign(i, { address: config.address, prefix: config.prefix });
     if (config.mtu !== undefined) i.mtu = config.mtu;
     if (config.up !== undefined) i.up = config.up;
+    // As the kernel does: an interface down or without its address loses its routes.
+    if (config.address === '0.0.0.0' || config.up === false) this.guest.routes = this.guest.routes.filter((r) => r.device !== config.name);
   }
 
   async addRoute(route: RouteSpec): Promise<void> {
