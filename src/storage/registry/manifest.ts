@@ -15,6 +15,8 @@ export const MediaType = {
   DockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
   DockerConfig: 'application/vnd.docker.container.image.v1+json',
   DockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  /** Not in Docker's spec: what containers/image (podman, skopeo) writes for zstd in schema 2. */
+  DockerLayerZstd: 'application/vnd.docker.image.rootfs.diff.tar.zstd',
   DockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
   OciManifest: 'application/vnd.oci.image.manifest.v1+json',
   OciIndex: 'application/vnd.oci.image.index.v1+json',
@@ -82,6 +84,7 @@ export function layerCompression(mediaType: string): LayerCompression {
     case MediaType.OciLayerNondistributable:
       return 'none';
     case MediaType.OciLayerZstd:
+    case MediaType.DockerLayerZstd:
       return 'zstd';
     default:
       throw new InvalidArgumentError(`unsupported layer media type ${JSON.stringify(mediaType)}`);

@@ -242,11 +242,8 @@ export class FakeAgent implements Agent {
     if (config.secondary?.length) i.secondary = config.secondary.map((s) => ({ ...s }));
     if (config.mtu !== undefined) i.mtu = config.mtu;
     if (config.up !== undefined) i.up = config.up;
-    // The kernel drops the routes through an interface that goes down.
-    if (config.up === false) {
-      const kept = this.guest.routes.filter((r) => r.device !== config.name);
-      this.guest.routes.splice(0, this.guest.routes.length, ...kept);
-    }
+    // As the kernel does: an interface down or without its address loses its routes.
+    if (config.address === '0.0.0.0' || config.up === false) this.guest.routes = this.guest.routes.filter((r) => r.device !== config.name);
   }
 
   async addRoute(route: RouteSpec): Promise<void> {

@@ -12,7 +12,7 @@ import { FakeFactory, FakeHypervisor } from '../../helpers/fake-vm';
 import { EventBus } from '../../../src/pod/events';
 import { PodManager } from '../../../src/pod/manager';
 import { StateStore } from '../../../src/storage/state';
-import { parseCreateBody, translateCreate } from '../../../src/translate/create';
+import { parseCreateBody, translateCreate, type TranslateOptions } from '../../../src/translate/create';
 import { repairFrontend } from '../../../src/translate/repair';
 import { decodeBody } from '../../../src/api/v1.41/schema/go-decode';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
@@ -96,8 +96,8 @@ export interface Harness {
   state: StateStore;
   root: string;
   pods: PodManager;
-  /** Create a container from a Docker create body. */
-  create(body: Record<string, unknown>, name?: string): Promise<PodRecord>;
+  /** Create a container from a Docker create body (`networks`: plan its network as a host with these). */
+  create(body: Record<string, unknown>, name?: string, networks?: TranslateOptions['networks']): Promise<PodRecord>;
   /** A new manager on the same hypervisor and disk (a daemon restart). */
   restartDaemon(): Promise<PodManager>;
   cleanup(): Promise<void>;
@@ -121,11 +121,11 @@ export async function harness(hv = new FakeHypervisor(), extra: Partial<PodManag
   const h: Harness = {
     hv, factory, images, rootfs, events, state, root,
     pods: mk(),
-    async create(body, name) {
+    async create(body, name, networks) {
       const req = parseCreateBody(decodeBody<CreateBody>(CreateBodySchema, body), 2);
       const image = await images.resolve(req.config.Image);
       const id = (++counter).toString(16).padStart(8, '0') + 'a'.repeat(56);
-      const t = translateCreate(req, image, id, { defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 });
+      const t = translateCreate(req, image, id, { defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2, ...(networks ? { networks } : {}) });
       return h.pods.create(t.spec, name, t.frontend);
     },
     async restartDaemon() {
