@@ -15,7 +15,7 @@ import { commitWritableLayer } from '../../../src/storage/commit';
 import { packUpper } from '../../../src/storage/commit-tar';
 import { sha256Digest } from '../../../src/storage/digest';
 import { imageInspectJson, imageSummaryJson } from '../../../src/translate/images';
-import { tarEntryNames } from '../../helpers/tar-names';
+import { tarEntryNames } from '../../helpers/tar-members';
 
 let root: string;
 let svc: ImageService;

@@ -17,7 +17,7 @@ import { ImageService } from '../../../src/storage/service';
 import { commitWritableLayer, type CommitStores } from '../../../src/storage/commit';
 import { squashImage } from '../../../src/storage/squash';
 import { imageInspectJson } from '../../../src/translate/images';
-import { tarEntryNames } from '../../helpers/tar-names';
+import { tarEntryNames } from '../../helpers/tar-members';
 
 let root: string;
 let svc: ImageService;
