@@ -256,6 +256,7 @@ export class QemuVm implements Vm {
   }
 
   private async doDestroy(): Promise<void> {
+    log.debug(`VM ${this.id}: destroying`);
     this.expected = true;
     clearInterval(this.consoleTimer);
     this.agent.close();
