@@ -8,7 +8,7 @@ import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
 import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './post-boot-reclaim';
 import { findGuestMemfd, GUEST_MEMFD_LINK, punchZeroPages, whileStopped } from './zero-trim';
-import { trimJitBuffer } from './jit-trim';
+import { jitTrimWorthwhile, trimJitBuffer } from './jit-trim';
 import * as fs from 'node:fs';
 import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
@@ -198,9 +198,12 @@ export class QemuVm implements Vm {
    * for the post-boot reclaim, pings the agent (every earlier request is answered, the agent's
    * channels are idle), waits TRIM_SETTLE_MS for virtiofsd, then stops the VM, punches the
    * guest RAM pages that hold only zeros out of its memfd and, for a split-wx code buffer,
-   * TCG's code above the live code (jit-trim.ts), and lets it run again. The caller
-   * must be the VM's only user meanwhile (the pool's warming step is). A failure costs memory
-   * only: logged, never thrown. Concurrent calls share one trim.
+   * TCG's code above the live code (jit-trim.ts), and lets it run again. A clone's guest RAM is
+   * never punched (templates.ts), so for a clone only the code buffer is trimmed, without the
+   * ping and the wait (they guard guest RAM only), and only when something lies above its live
+   * code (jitTrimWorthwhile): otherwise the VM is not even stopped. The caller must be the VM's
+   * only user meanwhile (the pool's warming step is). A failure costs memory only: logged,
+   * never thrown. Concurrent calls share one trim.
    */
   trimIdleMemory(): Promise<void> {
     this.trimming ??= this.trimOnce().finally(() => (this.trimming = undefined));
@@ -215,11 +218,18 @@ export class QemuVm implements Vm {
       // A paused guest would never answer the ping; trimGuestZeroPages checks again after it.
       const status = (await qmpCommand(this.paths.qmpSock, 'query-status')) as { status?: string } | undefined;
       if (status?.status !== 'running') throw new UnavailableError(`the VM is ${status?.status ?? 'in an unknown state'}, not running: not trimmed`);
-      await withDeadline(this.agent.ping(), TRIM_PING_TIMEOUT_MS, 'the agent did not answer a ping');
-      await new Promise((r) => setTimeout(r, TRIM_SETTLE_MS));
+      const jitBytes = this.jitBufferBytes;
+      if (this.clone) {
+        if (!jitBytes || !(await jitTrimWorthwhile(this.paths.qmpSock, this.pid, jitBytes))) {
+          log.debug(`VM ${this.id}: nothing to trim (a clone's guest RAM stays the template's; no TCG code above the live code)`);
+          return;
+        }
+      } else {
+        await withDeadline(this.agent.ping(), TRIM_PING_TIMEOUT_MS, 'the agent did not answer a ping');
+        await new Promise((r) => setTimeout(r, TRIM_SETTLE_MS));
+      }
       if (stale() || !isOurProcess(this.pid, QEMU_NAME, this.paths.dir)) return;
       const memoryBytes = this.size.memoryMiB * 1048576;
-      const jitBytes = this.jitBufferBytes;
       const { r, jit } = await whileStopped(this.paths.qmpSock, async () => ({
         r: this.clone ? undefined : await punchZeroPages(findGuestMemfd(this.pid, memoryBytes), GUEST_MEMFD_LINK, memoryBytes),
         jit: jitBytes ? await trimJitBuffer(this.paths.qmpSock, this.pid, jitBytes) : undefined,
