@@ -193,6 +193,27 @@ describe('CachedFactory', () => {
     await closePool(h, pool);
   });
 
+  it('boots up to waiterBoots VMs at once while more requests wait than boots are under way, one at a time otherwise', async () => {
+    const h = new StubHypervisor();
+    const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { refillDelayMs: 0, waiterBoots: () => 2, idleCores: () => 0 });
+    pool.start();
+    await settle();
+    expect(h.pending).toHaveLength(1); // filling the cache: one boot at a time
+    const reqs = [pool.getVm(SMALL), pool.getVm(SMALL), pool.getVm(SMALL)];
+    await settle();
+    expect(h.pending).toHaveLength(2); // three waiting: a second boot beside the first, no third
+    const got: Vm[] = [];
+    for (const r of reqs) void r.then((vm) => got.push(vm));
+    while (got.length < 3) {
+      h.pending[0].finish();
+      await settle();
+    }
+    expect(h.maxConcurrent).toBe(2);
+    await settle();
+    expect(h.pending).toHaveLength(1); // the refill, alone again
+    await closePool(h, pool);
+  });
+
   it('boots directly when nothing is cached or booting (capacity 0)', async () => {
     const h = new StubHypervisor();
     const pool = new CachedFactory(0, new DirectFactory(h), SMALL);
