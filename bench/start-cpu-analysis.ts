@@ -51,7 +51,7 @@ const PHASES: Record<Marker['what'] | 'start', string> = {
   ready: 'ready to warmed (rehearsal, idle trim)',
   warmed: 'idle in the pool',
   'handed out': 'the user\'s container (hand-out to destroy)',
-  destroying: 'teardown (QMP quit to exit)',
+  destroying: 'teardown (destroy to exit)',
 };
 
 const SAMPLE = /^\s*(.*?)\s+(-?\d+)\/(-?\d+)\s+(\d+\.\d+):\s+([0-9a-f]+)\s+(.*)\s+\(([^()]*)\)\s*$/;
