@@ -305,7 +305,8 @@ describe('CachedFactory', () => {
       return { seen, pending, warm };
     }
 
-    it('warms an idle VM while the pool is quiet, taking it off the idle list meanwhile', async () => {
+    /** A pool of one warming at once, its first VM booted and now under warming. */
+    async function warmingFirstVm() {
       const h = new StubHypervisor();
       const w = manualWarm();
       const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0, warmWhenQuietMs: 0 });
@@ -314,6 +315,11 @@ describe('CachedFactory', () => {
       const vm = h.pending[0].finish();
       await settle();
       expect(w.seen).toEqual([vm]);
+      return { h, w, pool, vm };
+    }
+
+    it('warms an idle VM while the pool is quiet, taking it off the idle list meanwhile', async () => {
+      const { h, w, pool, vm } = await warmingFirstVm();
       expect(pool.idleCount).toBe(0); // the warming step has it alone
       let full = false;
       void pool.whenFull().then(() => (full = true));
@@ -331,12 +337,16 @@ describe('CachedFactory', () => {
       await closePool(h, pool);
     });
 
-    it('warms nothing while requests came within warmWhenQuietMs, and hands those VMs out unwarmed', async () => {
+    /**
+     * A pool of two warming after `warmWhenQuietMs` without requests: one request came and got
+     * the first boot, then the two refills finished.
+     */
+    async function afterOneRequest(warmWhenQuietMs: number) {
       const h = new StubHypervisor();
       const w = manualWarm();
-      const pool = new CachedFactory(2, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0, warmWhenQuietMs: 60_000 });
+      const pool = new CachedFactory(2, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0, warmWhenQuietMs });
       pool.start();
-      const first = pool.getVm(SMALL); // a request: the pool is not quiet for the next minute
+      const first = pool.getVm(SMALL);
       await settle();
       const a = h.pending[0].finish();
       expect(await first).toBe(a);
@@ -344,6 +354,11 @@ describe('CachedFactory', () => {
         await settle();
         h.pending[0].finish();
       }
+      return { h, w, pool };
+    }
+
+    it('warms nothing while requests came within warmWhenQuietMs, and hands those VMs out unwarmed', async () => {
+      const { h, w, pool } = await afterOneRequest(60_000); // not quiet for the next minute
       await settle();
       expect(pool.idleCount).toBe(2);
       expect(w.seen).toEqual([]);
@@ -354,17 +369,7 @@ describe('CachedFactory', () => {
     });
 
     it('warms the idle VMs once no request came for warmWhenQuietMs, one at a time, and hands out a warmed VM first', async () => {
-      const h = new StubHypervisor();
-      const w = manualWarm();
-      const pool = new CachedFactory(2, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0, warmWhenQuietMs: 30 });
-      pool.start();
-      void pool.getVm(SMALL);
-      await settle();
-      h.pending[0].finish(); // claimed by the request
-      for (let i = 0; i < 2; i++) {
-        await settle();
-        h.pending[0].finish();
-      }
+      const { h, w, pool } = await afterOneRequest(30);
       const [, x, y] = h.booted;
       while (w.seen.length === 0) await new Promise((r) => setTimeout(r, 5));
       await settle();
@@ -381,14 +386,7 @@ describe('CachedFactory', () => {
     });
 
     it('gives a request that finds no idle VM the one under warming when its step ends', async () => {
-      const h = new StubHypervisor();
-      const w = manualWarm();
-      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0, warmWhenQuietMs: 0 });
-      pool.start();
-      await settle();
-      const vm = h.pending[0].finish();
-      await settle();
-      expect(w.seen).toEqual([vm]);
+      const { h, w, pool, vm } = await warmingFirstVm();
       const p = pool.getVm(SMALL);
       await settle();
       w.pending[0].resolve();
