@@ -11,6 +11,12 @@
  * The time is the docker CLI's wall time of the exec (it includes the exec itself, ~0.1 s on
  * either daemon); the figure is SIZE_MIB over the median time, in MiB/s.
  *
+ * podvisor runs twice, as two daemons in the same run: with its defaults ("podvisor": where
+ * the guest kernel can be cloned, a VM cloned from a template, its mounts over virtio-9p) and
+ * with `--vm-templates=false` ("podvisor-virtiofs": a booted VM, its mounts over virtio-fs
+ * with cache=auto), so the two transports are compared beside dockerd. BENCH_TRANSPORTS=default
+ * runs the first only.
+ *
  *   npm run bench:volumes        (needs bootstrap --bench: docker.io, docker-registry)
  *   BENCH_ROUNDS=5 BENCH_SIZE_MIB=256
  */
@@ -25,6 +31,8 @@ import { median, startDockerd, timeIt, stopBench, runMain } from './common';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB ?? 256);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+/** `default` runs podvisor with its defaults only; anything else adds the virtio-fs daemon. */
+const BOTH_TRANSPORTS = (process.env.BENCH_TRANSPORTS ?? 'both') !== 'default';
 
 const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, encoding: 'utf8', timeout: 600000 }).trim();
 
@@ -45,10 +53,16 @@ async function main(): Promise<void> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-volumes-'));
   const registries = await ensureFixtureRegistries();
   const podvisor = await startDaemon({ vmPoolSize: 0 });
+  let virtiofs: Awaited<ReturnType<typeof startDaemon>> | undefined;
   let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
   try {
+    if (BOTH_TRANSPORTS) virtiofs = await startDaemon({ vmPoolSize: 0, args: ['--vm-templates=false'] });
     dockerd = await startDockerd(path.join(base, 'dockerd'));
-    const clients: Record<string, NodeJS.ProcessEnv> = { podvisor: podvisor.env, dockerd: dockerd.env };
+    const clients: Record<string, NodeJS.ProcessEnv> = {
+      podvisor: podvisor.env,
+      ...(virtiofs ? { 'podvisor-virtiofs': virtiofs.env } : {}),
+      dockerd: dockerd.env,
+    };
     const hostDirs: Record<string, Record<string, string>> = {};
     for (const [name, env] of Object.entries(clients)) {
       docker(env, ['pull', '-q', IMAGE]);
@@ -80,8 +94,9 @@ async function main(): Promise<void> {
       docker(env, ['volume', 'rm', 'benchvol']);
     }
     process.stdout.write(`\n${SIZE_MIB} MiB, medians of ${ROUNDS} rounds (docker exec dd, CLI wall time), load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
-    for (const [k, v] of Object.entries(rows)) process.stdout.write(`  ${k.padEnd(24)} ${(SIZE_MIB / median(v)).toFixed(0).padStart(6)} MiB/s  (${median(v).toFixed(2)} s)\n`);
+    for (const [k, v] of Object.entries(rows)) process.stdout.write(`  ${k.padEnd(32)} ${(SIZE_MIB / median(v)).toFixed(0).padStart(6)} MiB/s  (${median(v).toFixed(2)} s)\n`);
   } finally {
+    await virtiofs?.stop().catch(() => undefined);
     await stopBench({ dockerd, podvisor, registries, base });
   }
 }

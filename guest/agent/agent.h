@@ -335,6 +335,10 @@ struct netif_config {
   uint8_t mac[6], set_mac[6];
   uint8_t address[4];
   uint32_t prefix, mtu, up;
+  /* SECONDARY records: more IPv4 addresses, set as aliases IFNAME:1.. */
+  uint32_t n_secondary;
+  uint8_t secondary[PV_MAX_SECONDARY][4];
+  uint32_t secondary_prefix[PV_MAX_SECONDARY];
 };
 struct route_config {
   uint8_t destination[4];

@@ -1,6 +1,7 @@
 /*
  * netif.c - the VM's network interfaces and IPv4 routes (CONFIGURE_INTERFACE, ADD_ROUTE,
- * LIST_INTERFACES). Every container of a VM shares the VM's network namespace, so this is
+ * LIST_INTERFACES). Secondary addresses are alias labels (eth0:1...), which SIOCGIFCONF lists
+ * and SIOCSIFADDR 0.0.0.0 on the label removes. Every container of a VM shares the VM's network namespace, so this is
  * the pod's network. Plain SIOC* ioctls on a datagram socket: a handful of calls for what
  * the host asks (address, netmask, MTU, flags, one route), where rtnetlink would need a
  * message builder and a reply parser for the same result.
@@ -105,6 +106,52 @@ static int set_hwaddr(int s, const char *name, const uint8_t mac[6], struct agen
   return rc;
 }
 
+/* Room for every IPv4 address of the VM in one SIOCGIFCONF (interfaces x aliases). */
+#define MAX_ADDRS 128
+
+/* The VM's IPv4 addresses, one ifreq each (name: the interface or its alias label NAME:N). */
+static int addresses(int s, struct ifreq *reqs, int *n) {
+  struct ifconf ifc;
+  ifc.ifc_len = (int)(MAX_ADDRS * sizeof *reqs);
+  ifc.ifc_req = reqs;
+  if (ioctl(s, SIOCGIFCONF, &ifc) < 0) return -1;
+  *n = ifc.ifc_len / (int)sizeof *reqs;
+  return 0;
+}
+
+/* Whether label is an alias of interface name ("eth0:1" of "eth0"). */
+static int alias_of(const char *label, const char *name) {
+  size_t n = strlen(name);
+  return strncmp(label, name, n) == 0 && label[n] == ':';
+}
+
+/* Remove the interface's alias addresses: SIOCSIFADDR 0.0.0.0 on a label deletes its address. */
+static int drop_aliases(int s, const char *name, struct agent_error *e) {
+  static struct ifreq reqs[MAX_ADDRS];
+  int n;
+  if (addresses(s, reqs, &n) < 0) return io_fail(e, "list the addresses of", name);
+  for (int i = 0; i < n; i++) {
+    if (!alias_of(reqs[i].ifr_name, name)) continue;
+    struct ifreq r;
+    ifreq_for(&r, reqs[i].ifr_name);
+    put_in(&r.ifr_addr, (const uint8_t *)"\0\0\0\0");
+    if (ifctl(s, SIOCSIFADDR, &r, "remove the address of", e) < 0) return -1;
+  }
+  return 0;
+}
+
+/* Set one address and its netmask on an interface or an alias label. */
+static int set_address(int s, const char *label, const uint8_t addr[4], uint32_t prefix, struct agent_error *e) {
+  struct ifreq r;
+  uint32_t m = mask_of(prefix);
+  ifreq_for(&r, label);
+  put_in(&r.ifr_addr, addr);
+  if (ifctl(s, SIOCSIFADDR, &r, "set address of", e) < 0) return -1;
+  ifreq_for(&r, label);
+  put_in(&r.ifr_netmask, (const uint8_t *)&m);
+  return ifctl(s, SIOCSIFNETMASK, &r, "set netmask of", e);
+}
+
 /* The steps of netif_configure on an open socket, in the protocol's order. */
 static int configure(int s, const struct netif_config *c, struct agent_error *e) {
   struct ifreq r;
@@ -120,15 +167,24 @@ static int configure(int s, const struct netif_config *c, struct agent_error *e)
   }
   if (c->has_set_mac && set_hwaddr(s, c->name, c->set_mac, e) < 0) return -1;
   if (c->has_address) {
-    uint32_t m = mask_of(c->prefix);
-    ifreq_for(&r, c->name);
-    put_in(&r.ifr_addr, c->address);
-    if (ifctl(s, SIOCSIFADDR, &r, "set address of", e) < 0) return -1;
-    /* 0.0.0.0 removes the interface's address (a VM cleaned for reuse): no netmask then. */
-    if (memcmp(c->address, "\0\0\0\0", 4) == 0) goto mtu;
-    ifreq_for(&r, c->name);
-    put_in(&r.ifr_netmask, (const uint8_t *)&m);
-    if (ifctl(s, SIOCSIFNETMASK, &r, "set netmask of", e) < 0) return -1;
+    /* A new address replaces all the interface had, its aliases included. */
+    if (drop_aliases(s, c->name, e) < 0) return -1;
+    if (memcmp(c->address, "\0\0\0\0", 4) == 0) {
+      /* 0.0.0.0 removes the interface's address (a VM cleaned for reuse): no netmask then. */
+      ifreq_for(&r, c->name);
+      put_in(&r.ifr_addr, c->address);
+      if (ifctl(s, SIOCSIFADDR, &r, "set address of", e) < 0) return -1;
+      goto mtu;
+    }
+    if (set_address(s, c->name, c->address, c->prefix, e) < 0) return -1;
+    for (uint32_t i = 0; i < c->n_secondary; i++) {
+      char label[IFNAMSIZ];
+      if (snprintf(label, sizeof label, "%s:%u", c->name, i + 1) >= (int)sizeof label) {
+        set_error(e, PV_ERR_INVALID, EINVAL, "interface name %s too long for an alias", c->name);
+        return -1;
+      }
+      if (set_address(s, label, c->secondary[i], c->secondary_prefix[i], e) < 0) return -1;
+    }
   }
 mtu:
   if (c->has_mtu) {
@@ -223,6 +279,9 @@ int netif_list(struct buf *b, struct agent_error *e) {
     closedir(d);
     return -1;
   }
+  static struct ifreq reqs[MAX_ADDRS];
+  int naddrs = 0;
+  if (addresses(s, reqs, &naddrs) < 0) naddrs = 0;
   struct dirent *ent;
   int rc = 0, n = 0;
   while (rc == 0 && (ent = readdir(d))) {
@@ -247,6 +306,18 @@ int netif_list(struct buf *b, struct agent_error *e) {
       if (ioctl(s, SIOCGIFNETMASK, &r) == 0)
         prefix = (uint32_t)__builtin_popcount(((struct sockaddr_in *)&r.ifr_netmask)->sin_addr.s_addr);
       bad = tlv_put(b, PV_TAG_ADDRESS, addr, 4) || tlv_put_u32(b, PV_TAG_PREFIX, prefix);
+    }
+    for (int i = 0; !bad && i < naddrs; i++) {
+      if (!alias_of(reqs[i].ifr_name, ent->d_name)) continue;
+      uint8_t addr[4];
+      memcpy(addr, &((struct sockaddr_in *)&reqs[i].ifr_addr)->sin_addr, 4);
+      ifreq_for(&r, reqs[i].ifr_name);
+      uint32_t prefix = 0;
+      if (ioctl(s, SIOCGIFNETMASK, &r) == 0)
+        prefix = (uint32_t)__builtin_popcount(((struct sockaddr_in *)&r.ifr_netmask)->sin_addr.s_addr);
+      size_t sec = tlv_begin_nested(b, PV_TAG_SECONDARY);
+      bad = sec == (size_t)-1 || tlv_put(b, PV_TAG_ADDRESS, addr, 4) || tlv_put_u32(b, PV_TAG_PREFIX, prefix);
+      if (!bad) tlv_end_nested(b, sec);
     }
     if (bad) {
       set_error(e, PV_ERR_TOO_LARGE, E2BIG, "interface list does not fit a frame");

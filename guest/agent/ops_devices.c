@@ -24,10 +24,29 @@ static int opt_u32_field(const struct tlv_msg *m, uint16_t tag, uint32_t *out) {
   return tlv_count(m, tag) == 1 && tlv_get_u32(m, tag, out) == 0 ? 1 : -1;
 }
 
+/* The SECONDARY records of CONFIGURE_INTERFACE into c; -1 when one is malformed or too many. */
+static int secondary_fields(const struct tlv_msg *m, struct netif_config *c) {
+  size_t pos = 0;
+  struct tlv_field f;
+  while (tlv_next(m, &pos, &f)) {
+    if (f.tag != PV_TAG_SECONDARY) continue;
+    struct tlv_msg rec;
+    uint32_t n = c->n_secondary;
+    if (n == PV_MAX_SECONDARY || tlv_parse(&rec, f.val, f.len) < 0) return -1;
+    if (opt_bytes(&rec, PV_TAG_ADDRESS, c->secondary[n], 4) != 1 || opt_u32_field(&rec, PV_TAG_PREFIX, &c->secondary_prefix[n]) != 1 ||
+        c->secondary_prefix[n] > 32)
+      return -1;
+    c->n_secondary = n + 1;
+  }
+  return 0;
+}
+
 void op_configure_interface(const struct tlv_msg *m, uint32_t id) {
   struct netif_config c;
   memset(&c, 0, sizeof c);
   if (need_str(m, id, PV_TAG_IFNAME, "interface name", c.name, PV_MAX_ID) < 0) return;
+  if (secondary_fields(m, &c) < 0)
+    return fail(id, PV_ERR_INVALID, EINVAL, "malformed or too many (over PV_MAX_SECONDARY) secondary addresses");
   int mac = opt_bytes(m, PV_TAG_MAC, c.mac, 6), addr = opt_bytes(m, PV_TAG_ADDRESS, c.address, 4);
   int set_mac = opt_bytes(m, PV_TAG_SET_MAC, c.set_mac, 6);
   int prefix = opt_u32_field(m, PV_TAG_PREFIX, &c.prefix), mtu = opt_u32_field(m, PV_TAG_MTU, &c.mtu);
@@ -35,6 +54,8 @@ void op_configure_interface(const struct tlv_msg *m, uint32_t id) {
   if (mac < 0 || set_mac < 0 || addr < 0 || prefix < 0 || mtu < 0 || up < 0 || addr != prefix || (up && c.up > 1))
     return fail(id, PV_ERR_INVALID, EINVAL, "malformed interface fields (ADDRESS needs PREFIX)");
   c.has_mac = mac, c.has_set_mac = set_mac, c.has_address = addr, c.has_mtu = mtu, c.has_up = up;
+  if (c.n_secondary && (!addr || memcmp(c.address, "\0\0\0\0", 4) == 0))
+    return fail(id, PV_ERR_INVALID, EINVAL, "secondary addresses need a primary ADDRESS");
   struct agent_error e;
   if (netif_configure(&c, &e) < 0) return reply_error(id, &e);
   reply_ack_empty(id);

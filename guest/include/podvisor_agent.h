@@ -108,7 +108,8 @@
  *        cgroup v2 (host test mode) a limit is refused (INVALID).
  *   PV_OP_MEMORY_STATS       CONTAINER_ID                  -> ACK MEMORY_USAGE MEMORY_LIMIT
  *        MEMORY_CACHE (NOT_FOUND without a cgroup).
- *   PV_OP_CONFIGURE_INTERFACE IFNAME [MAC] [SET_MAC] [ADDRESS PREFIX] [MTU] [LINK_UP] -> ACK
+ *   PV_OP_CONFIGURE_INTERFACE IFNAME [MAC] [SET_MAC] [ADDRESS PREFIX [SECONDARY...]] [MTU]
+ *                            [LINK_UP]                     -> ACK
  *        Configures one network interface of the VM (every container of a VM shares its
  *        network namespace). IFNAME: 1..15 bytes of [A-Za-z0-9_.-]. MAC (6 bytes): refused
  *        (INVALID) unless the interface has that hardware address, so the host never
@@ -116,14 +117,17 @@
  *        becomes its hardware address (docker --mac-address), set while the interface is down
  *        (an interface that is up is brought down for it and up again); the kernel's error
  *        (e.g. ADDRNOTAVAIL) is returned as is. ADDRESS (IPv4, 4 bytes) with PREFIX (0..32) becomes its
- *        address; MTU 68..65535; LINK_UP 1 brings it up, 0 down. Applied in that order;
+ *        address, replacing every IPv4 address it had (0.0.0.0: it has none afterwards); each
+ *        SECONDARY record (ADDRESS PREFIX, at most PV_MAX_SECONDARY, only with a non-zero
+ *        ADDRESS) is one more, labelled IFNAME:1, IFNAME:2... (docker's --link-local-ip);
+ *        MTU 68..65535; LINK_UP 1 brings it up, 0 down. Applied in that order;
  *        absent fields leave that setting as it is. In host test mode the agent refuses
  *        (INVALID) unless it runs in a network namespace its parent process does not share.
  *   PV_OP_ADD_ROUTE          DESTINATION PREFIX [GATEWAY] [IFNAME] -> ACK
  *        An IPv4 route. DESTINATION 0.0.0.0 with PREFIX 0 is the default route;
  *        DESTINATION must have no bits set past PREFIX. Same host-mode rule.
  *   PV_OP_LIST_INTERFACES    -                             -> ACK INTERFACE[]
- *        Each INTERFACE record: IFNAME MAC MTU LINK_UP [ADDRESS PREFIX] (IPv4).
+ *        Each INTERFACE record: IFNAME MAC MTU LINK_UP [ADDRESS PREFIX] (IPv4) [SECONDARY...].
  *   PV_OP_MOUNT              CONTAINER_ID PATH FSTYPE [SOURCE] [SUBPATH] [MOUNT_FLAGS]
  *                            [FS_OPTIONS]                  -> ACK
  *        Mounts a file system at PATH inside the container (PATH as for WRITE_FILE;
@@ -216,6 +220,8 @@
 /* ---- limits ------------------------------------------------------------------------- */
 #define PV_MAX_FILE_SIZE 1048576
 #define PV_MAX_STRING 131072
+/* Secondary addresses of one interface (CONFIGURE_INTERFACE). */
+#define PV_MAX_SECONDARY 8
 #define PV_MAX_ID 128
 #define PV_MAX_PATH 4096
 #define PV_MAX_ARGS 1024
@@ -345,6 +351,7 @@
 #define PV_TAG_TIME_NS 67        /* u64: wall-clock time, nanoseconds since the epoch (ACTIVATE) */
 #define PV_TAG_ENTROPY 68        /* bytes: random bytes from the host, 16..512 (ACTIVATE) */
 #define PV_TAG_MOUNT_SHARE 69    /* u32: 1 = mount the rootfs share (ACTIVATE) */
+#define PV_TAG_SECONDARY 70      /* tlv[]: one more IPv4 address of an interface: ADDRESS PREFIX */
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */

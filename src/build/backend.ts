@@ -16,6 +16,7 @@ import type { RunConfig } from './instructions';
 import { RootDir } from '../storage/archive/resolve';
 import { commitWritableLayer, type CommitStores } from '../storage/commit';
 import { childImageConfig, recordImage } from '../storage/commit-image';
+import { squashImage } from '../storage/squash';
 import { parseCreateBody, translateCreate, type TranslateOptions } from '../translate/create';
 import { decodeBody } from '../api/v1.41/schema/go-decode';
 import { CreateBodySchema } from '../translate/docker-schema';
@@ -74,6 +75,11 @@ export interface BuildBackend {
   removeContainer(id: string): Promise<void>;
   /** Point `refs` (`name:tag`) at an image. */
   tag(imageId: string, refs: string[]): Promise<void>;
+  /**
+   * The built image squashed onto its last stage's base (`squash`, src/storage/squash.ts;
+   * undefined: FROM scratch, all of it in one layer). Resolves with the new image's ID.
+   */
+  squash(imageId: string, baseId: string | undefined): Promise<string>;
 }
 
 /** The real backend (see the module comment). */
@@ -245,5 +251,9 @@ export class PodBuildBackend implements BuildBackend {
 
   async tag(imageId: string, refs: string[]): Promise<void> {
     for (const r of refs) await this.images.store.tag(imageId, parseTagged(r));
+  }
+
+  squash(imageId: string, baseId: string | undefined): Promise<string> {
+    return squashImage(this.stores, this.tmpRoot, imageId, baseId);
   }
 }

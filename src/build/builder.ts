@@ -36,6 +36,11 @@ export interface BuildOptions {
   labels: Record<string, string>;
   target?: string;
   /**
+   * `--squash` (a daemon in experimental mode only): the built image's layers above its last
+   * stage's base become one, and that image is the one tagged (dockerd's order of messages).
+   */
+  squash?: boolean;
+  /**
    * `--cache-from`: when given, a step may reuse only these images (the named images and
    * their parents, as dockerd's classic builder's isParent walk finds them); a name that is
    * no local image adds nothing, so only unknown names mean no cache at all.
@@ -49,7 +54,7 @@ export interface BuildOptions {
 }
 
 /** One message of the build's output stream. */
-export type BuildMessage = { stream: string } | { aux: { ID: string } } | { status: string };
+export type BuildMessage = { stream: string } | { aux: { ID: string } } | { id: 'moby.image.id'; aux: { ID: string } } | { status: string };
 
 /** A build that failed: dockerd's message, and the exit code of a failing RUN. */
 export class BuildError extends Error {
@@ -79,6 +84,8 @@ export class Builder {
   private total = 0;
   private readonly usedArgs = new Set<string>();
   private readonly stageImages = new Map<string, string>();
+  /** The base image of the last stage built (what a squash keeps); undefined for scratch. */
+  private lastBase?: string;
 
   constructor(
     private readonly backend: BuildBackend,
@@ -137,11 +144,20 @@ export class Builder {
       if (stage.name) this.stageImages.set(stage.name, last);
       this.stageImages.set(String(stage.index), last);
     }
-    const id = last as string;
+    const built = last as string;
     const unused = Object.keys(this.opts.buildArgs).filter((a) => !this.usedArgs.has(a) && !PROXY_ARGS.has(a) && !meta.has(a));
     if (unused.length) this.say(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed\n`);
+    this.out({ aux: { ID: built } });
+    let id = built;
+    if (this.opts.squash) {
+      try {
+        id = await this.backend.squash(built, this.lastBase);
+      } catch (e) {
+        throw new BuildError(`error squashing image: ${(e as Error).message}`);
+      }
+      this.out({ id: 'moby.image.id', aux: { ID: id } });
+    }
     if (this.opts.quiet) this.emit({ stream: `${id}\n` });
-    this.out({ aux: { ID: id } });
     this.say(`Successfully built ${shortId(id)}\n`);
     await this.backend.tag(id, this.opts.tags);
     for (const t of this.opts.tags) this.say(`Successfully tagged ${/:[^/]*$/.test(t) ? t : `${t}:latest`}\n`);
@@ -187,10 +203,12 @@ export class Builder {
     this.header(stage.fromInstruction);
     const base = expandWord(stage.from, (n) => meta.get(n), escape);
     const st: StageState = { config: {}, args: new Map(), cmdSet: { value: false } };
+    this.lastBase = undefined;
     if (base.toLowerCase() !== 'scratch') {
       const fromStage = this.stageImages.get(base.toLowerCase());
       const img = fromStage ? { id: fromStage, config: (this.backend.findImage(fromStage) as { config: ImageConfig }).config } : await this.baseImage(base);
       st.imageId = img.id;
+      this.lastBase = img.id;
       st.config = JSON.parse(JSON.stringify(img.config.config ?? {})) as RunConfig;
       this.say(` ---> ${shortId(img.id)}\n`);
     } else {

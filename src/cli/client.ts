@@ -9,9 +9,12 @@ import type { Duplex } from 'node:stream';
 /** podvisord's default socket (the daemon's -H default). */
 export const DEFAULT_HOST = 'unix:///run/podvisor/docker.sock';
 
-/** A failure the CLI reports and exits on: its message says what to do; `code` is the exit code. */
+/**
+ * A failure the CLI reports and exits on: its message says what to do; `code` is the exit
+ * code; `missingImage`: the daemon answered that this image is not local (it can be pulled).
+ */
 export class CliError extends Error {
-  constructor(message: string, readonly code: number) {
+  constructor(message: string, readonly code: number, readonly missingImage?: string) {
     super(message);
   }
 }
@@ -133,5 +136,6 @@ export function errorOf(status: number, body: unknown): CliError {
   const hint = /^no pod matches/.test(msg) ? ' (podvisor list shows the pods)' : /^no such VM/.test(msg) ? ' (podvisor list vms shows the VMs)' : '';
   if (hint) return new CliError(msg + hint, EXIT.notFound);
   const code = status === 404 ? EXIT.notFound : status === 409 ? EXIT.conflict : status === 400 ? EXIT.usage : EXIT.failed;
-  return new CliError(msg, code);
+  const image = status === 404 && body && typeof body === 'object' ? (body as { image?: unknown }).image : undefined;
+  return new CliError(msg, code, typeof image === 'string' && image ? image : undefined);
 }

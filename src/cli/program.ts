@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { PODVISOR_VERSION } from '../util/package-info';
 import { Client, CliError, EXIT, endpointOf, errorOf } from './client';
 import { json, table } from './output';
-import { pull } from './pull';
+import { pull, pullingMissing } from './pull';
 import { sendSpec, specFrom, type SpecOptions } from './spec-input';
 import { attachPod, execIn, openAttach, waitPod } from './streams';
 import type { Pod, VmInfo } from './types';
@@ -54,6 +54,8 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
       .option('-w, --workdir <dir>', 'working directory')
       .option('-l, --label <KEY=VALUE>', 'label (repeatable)', collect)
+      .option('--network <name>', 'network to join (default: the default bridge; "none": loopback only)')
+      .option('-p, --publish <[ip:][hostPort:]port[/proto]>', 'publish a port, as docker run -p (repeatable)', collect)
       .option('--json', 'print JSON');
   const podLine = (p: Pod, asJson: boolean) => io.out(asJson ? json(p) : `${p.name} ${p.id}\n`);
 
@@ -62,7 +64,8 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('-t, --tty', 'allocate a TTY and attach to it')
     .action(act(async (image: string | undefined, cmd: string[], o: SpecOptions & { vm?: string; json?: boolean; tty?: boolean }) => {
       const c = client();
-      const pod = await sendSpec<Pod>(c, '/v1/pods', specFrom(image, cmd, o), { start: true, ...(o.vm ? { vm: o.vm } : {}) });
+      const spec = specFrom(image, cmd, o);
+      const pod = await pullingMissing(c, () => sendSpec<Pod>(c, '/v1/pods', spec, { start: true, ...(o.vm ? { vm: o.vm } : {}) }));
       if (!o.tty) return podLine(pod, !!o.json);
       await attachPod(c, pod.id, { tty: true, stdin: true });
       return waitPod(c, pod.id);
@@ -70,7 +73,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
 
   withSpec(program.command('create-pod').alias('create').description('create a pod (state Created: storage, no VM)')).action(
     act(async (image: string | undefined, cmd: string[], o: SpecOptions & { json?: boolean }) => {
-      podLine(await sendSpec<Pod>(client(), '/v1/pods', specFrom(image, cmd, o), {}), !!o.json);
+      const c = client();
+      const spec = specFrom(image, cmd, o);
+      podLine(await pullingMissing(c, () => sendSpec<Pod>(c, '/v1/pods', spec, {})), !!o.json);
     }),
   );
 
@@ -100,7 +105,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       const timeout: Record<string, number> = o.time !== undefined ? { timeout: o.time } : {};
       const r = o.new
         ? await client().json<Replaced>('POST', path, { with: o.new, ...timeout })
-        : await sendSpec<Replaced>(client(), path, specFrom(undefined, [], { file: o.file }), timeout);
+        : await pullingMissing(client(), () => sendSpec<Replaced>(client(), path, specFrom(undefined, [], { file: o.file }), timeout));
       io.out(o.json ? json(r) : `${r.pod.name} running on VM ${r.vm.id} (replaced ${r.replaced.name})\n`);
     }));
 
@@ -158,9 +163,12 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
   program.command('run').description('run one container in a new VM (attached; exits with its code)')
     .passThroughOptions().argument('<image>').argument('[command...]').option('--name <name>', 'pod name').option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
     .option('-t, --tty', 'allocate a TTY').option('-i, --interactive', 'keep stdin attached').option('-d, --detach', 'do not attach; print the pod id').option('--rm', 'remove the pod when it exits')
+    .option('--network <name>', 'network to join (default: the default bridge; "none": loopback only)')
+    .option('-p, --publish <[ip:][hostPort:]port[/proto]>', 'publish a port, as docker run -p (repeatable)', collect)
     .action(act(async (image: string, cmd: string[], o: SpecOptions & { interactive?: boolean; detach?: boolean; rm?: boolean }) => {
       const c = client();
-      const pod = await c.json<Pod>('POST', '/v1/pods', { spec: specFrom(image, cmd, o) });
+      const spec = specFrom(image, cmd, o);
+      const pod = await pullingMissing(c, () => c.json<Pod>('POST', '/v1/pods', { spec }));
       if (o.detach) {
         await c.json('POST', `/v1/pods/${pod.id}/start`, {});
         io.out(`${pod.id}\n`);

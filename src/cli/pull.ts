@@ -1,6 +1,8 @@
 /**
  * `podvisor pull`: Docker's pull on the same socket, its progress stream shown as one bar
- * per layer (cli-progress) on a terminal, or as plain status lines otherwise.
+ * per layer (cli-progress) on a terminal, or as plain status lines otherwise. Commands that
+ * make a pod pull the images it needs that are not local (`pullingMissing`), as `docker run`
+ * does.
  */
 import cliProgress from 'cli-progress';
 import { CliError, EXIT, type Client } from './client';
@@ -78,4 +80,26 @@ export function splitRef(ref: string): [string, string] {
   const colon = ref.lastIndexOf(':');
   if (colon > slash) return [ref.slice(0, colon), ref.slice(colon + 1)];
   return [ref, 'latest'];
+}
+
+/**
+ * Send a request that makes a pod (`send`); when the daemon answers that an image is not
+ * local (a 404 naming it), pull it with its progress on `progress` (stderr: stdout stays the
+ * command's own) and send the request again, as the docker CLI does on "No such image". A pod
+ * file's images are pulled one by one, each once: an image still missing after its pull is
+ * the daemon's answer.
+ */
+export async function pullingMissing<T>(c: Client, send: () => Promise<T>, progress: NodeJS.WriteStream = process.stderr): Promise<T> {
+  const pulled = new Set<string>();
+  for (;;) {
+    try {
+      return await send();
+    } catch (err) {
+      const image = err instanceof CliError ? err.missingImage : undefined;
+      if (!image || pulled.has(image)) throw err;
+      pulled.add(image);
+      progress.write(`Unable to find image '${image}' locally\n`);
+      await pull(c, image, progress);
+    }
+  }
 }

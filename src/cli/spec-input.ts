@@ -1,7 +1,7 @@
 /**
  * The pod spec a command sends: from a file (-f FILE: a Kubernetes Pod, a hyper podfile or
  * the native single-container spec, JSON or YAML) or from the command line (IMAGE [CMD...]
- * with --name, -e, -w, -t, -l).
+ * with --name, -e, -w, -t, -l, --network, -p).
  */
 import * as fs from 'node:fs';
 import { Client, CliError, EXIT } from './client';
@@ -27,6 +27,17 @@ export interface SpecOptions {
   workdir?: string;
   tty?: boolean;
   label?: string[];
+  network?: string;
+  publish?: string[];
+}
+
+/** The options that a pod file sets itself (its name, its ports) and its network. */
+function refuseForPodFile(o: SpecOptions): void {
+  const why = o.name ? '--name does not apply to a pod file: set the name in the file (metadata.name, or the podfile\'s id)'
+    : o.publish?.length ? '-p does not apply to a pod file: publish its ports in the file (ports[].hostPort, or the podfile\'s portmappings)'
+      : o.network ? '--network does not apply to a pod file: a pod file\'s pod joins the default bridge'
+        : undefined;
+  if (why) throw new CliError(why, EXIT.usage);
 }
 
 /** Whether a parsed JSON spec is a pod file (Kubernetes `apiVersion`/`kind`, hyper `containers`). */
@@ -49,12 +60,18 @@ export function specFrom(image: string | undefined, cmd: string[], o: SpecOption
       spec = JSON.parse(text);
     } catch {
       // Not JSON: YAML, which the daemon reads (and names the fields it refuses).
-      if (o.name) throw new CliError('--name does not apply to a pod file: set the name in the file (metadata.name, or the podfile\'s id)', EXIT.usage);
+      refuseForPodFile(o);
       return text;
     }
     if (!spec || typeof spec !== 'object' || Array.isArray(spec)) throw new CliError(`${o.file}: a pod spec is a JSON object`, EXIT.usage);
-    if (isPodFile(spec) && o.name) throw new CliError('--name does not apply to a pod file: set the name in the file (metadata.name, or the podfile\'s id)', EXIT.usage);
-    return { ...(spec as Record<string, unknown>), ...(o.name ? { name: o.name } : {}) };
+    if (isPodFile(spec)) refuseForPodFile(o);
+    const native = spec as Record<string, unknown>;
+    return {
+      ...native,
+      ...(o.name ? { name: o.name } : {}),
+      ...(o.network ? { network: o.network } : {}),
+      ...(o.publish?.length ? { ports: [...(Array.isArray(native.ports) ? native.ports : []), ...o.publish] } : {}),
+    };
   }
   if (!image) throw new CliError('give a pod spec file (-f FILE) or an IMAGE', EXIT.usage);
   const labels: Record<string, string> = {};
@@ -70,5 +87,7 @@ export function specFrom(image: string | undefined, cmd: string[], o: SpecOption
     ...(o.workdir ? { workdir: o.workdir } : {}),
     ...(o.tty ? { tty: true } : {}),
     ...(Object.keys(labels).length ? { labels } : {}),
+    ...(o.network ? { network: o.network } : {}),
+    ...(o.publish?.length ? { ports: o.publish } : {}),
   };
 }

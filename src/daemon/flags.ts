@@ -1,7 +1,7 @@
 /**
  * Command-line flags of podvisord. Names follow dockerd where dockerd has the flag
  * (-H/--host, --data-root, --exec-root, --log-level, --insecure-registry, --registry-mirror,
- * --tls*, -G/--group, --log-driver, --log-opt, --config-file); the VM flags and
+ * --tls*, -G/--group, --log-driver, --log-opt, --experimental, --config-file); the VM flags and
  * --insecure-tcp are our own. The options themselves are described in ./options.ts; parsing
  * is pure so it can be table-tested.
  */
@@ -32,6 +32,7 @@ Options:
       --log-opt map            Default log driver options (max-size, max-file...)
       --insecure-registry list Registries reached over plain http
       --registry-mirror list   Preferred Docker registry mirrors
+      --experimental           Enable experimental features (build --squash)
       --vm-pool-size int       Idle VMs kept booted (default 2)
       --vm-pool-max int        Grow the pool up to this many VMs while requests arrive, booting
                                on every idle core (default 0: no growth; bounded by memory)

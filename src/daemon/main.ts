@@ -36,6 +36,7 @@ import { StateStore } from '../storage/state';
 import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
 import { openNetworks } from '../net/daemon';
+import { lookupOver } from '../net/container-config';
 import { dropStaleEndpoints, endpointIds, POD_VM_NICS } from '../pod/network';
 import { VolumeStore } from '../storage/volumes';
 import { removeWithContainers } from '../api/v1.41/volumes';
@@ -157,14 +158,18 @@ async function main(argv: string[]): Promise<void> {
   // --- end containers ------------------------------------------------------------------------
 
   const app = createApiApp({
-    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver, id: loadEngineId(opts.dataRoot) },
+    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver, experimental: opts.experimental, id: loadEngineId(opts.dataRoot) },
     images,
     containers,
     networks: { manager: networks },
     volumes,
   });
   // The native pod API (/v1/pods, /v1/vms) on the same sockets.
-  const nativeApp = createNativeApp({ pods, vms: pods.vms, images: images.store, vmDefaults, hostCpus: os.cpus().length, logDefaults: containers.logDefaults });
+  // Its pods join the default bridge (or the network their spec names), as `docker run`'s do.
+  const nativeApp = createNativeApp({
+    pods, vms: pods.vms, images: images.store, vmDefaults, hostCpus: os.cpus().length, logDefaults: containers.logDefaults,
+    networks: networks.then((n) => (n ? lookupOver((ref) => n.get(ref)) : undefined)),
+  });
   // Log any stall of the event loop over 50 ms (no request may hold it longer).
   watchEventLoopLag();
   // Requests about a container being re-adopted wait for it (adoptionGate); the gate is a

@@ -54,6 +54,11 @@ export interface DaemonOptions {
   /** Default log driver of containers that name none, and its default options. */
   logDriver: string;
   logOpts: Record<string, string>;
+  /**
+   * dockerd's experimental mode (--experimental): the API says so (Docker-Experimental,
+   * /version, /info) and `docker build --squash` is served; without it a squash is refused.
+   */
+  experimental: boolean;
 }
 
 /** Default listen address of podvisord (dockerd's is /var/run/docker.sock). */
@@ -97,6 +102,7 @@ export function defaultOptions(): DaemonOptions {
     groupIsDefault: true,
     logDriver: 'json-file',
     logOpts: {},
+    experimental: false,
   };
 }
 
@@ -177,6 +183,7 @@ export const OPTIONS: OptionDef[] = [
       o.accel = v;
     },
   },
+  { key: 'experimental', flags: ['--experimental'], kind: 'bool', apply: (o, v, f) => void (o.experimental = parseBool(f, v)) },
   { key: 'kernel', flags: ['--kernel'], kind: 'string', apply: (o, v) => void (o.kernel = v) },
   { key: 'initrd', flags: ['--initrd'], kind: 'string', apply: (o, v) => void (o.initrd = v) },
 ];

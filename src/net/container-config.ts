@@ -10,6 +10,8 @@ import { DEFAULT_NETWORK, type EndpointConfig } from './manager';
 import type { PortBinding } from './types';
 import type { EtcOptions } from './etc-config';
 import { endpointLinks, parseLinks, type LegacyLink } from './legacy-links';
+import { checkIpv6Address, hasIpv6Pool, type IpamPoolConfig } from './ip-family';
+import { checkLinkLocalIps } from './link-local';
 
 /** One network a container joins, as asked. */
 export interface NetworkAttachment {
@@ -17,6 +19,13 @@ export interface NetworkAttachment {
   ref: string;
   aliases: string[];
   ip?: string;
+  /**
+   * A static IPv6 address (--ip6): kept and shown in inspect's IPAMConfig, as dockerd keeps it
+   * on a network without IPv6; no interface gets it (./ip-family.ts).
+   */
+  ip6?: string;
+  /** --link-local-ip: more IPv4 addresses of the interface (./link-local.ts). */
+  linkLocalIps?: string[];
   mac?: string;
   /** --link on a user network: names that resolve for this container alone (./legacy-links.ts). */
   links?: LegacyLink[];
@@ -45,14 +54,31 @@ export interface NetworkingInput {
   MacAddress?: string;
   /** HostConfig.Links. */
   Links?: string[] | null;
-  EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string; Links?: string[] | null } | null>;
+  EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null; MacAddress?: string; Links?: string[] | null } | null>;
+}
+
+/** What planning needs to know of the networks a container names. */
+export interface NetworkLookup {
+  /** Whether a name is a user network (throws NotFound for an unknown one). */
+  isUserNetwork(ref: string): boolean;
+  /** Whether it was made with a subnet of that family (--subnet; 4 when not said). */
+  hasUserSubnet(ref: string, family?: 4 | 6): boolean;
 }
 
 /**
- * The plan for a create body. `isUserNetwork(ref)` tells whether a name is a user network (and
- * throws NotFound for an unknown one), `hasUserSubnet(ref)` whether it was made with --subnet.
+ * dockerd's checks of a static address asked for on network `ref` (`user`: a user network):
+ * none on the default bridge, and only where the network was made with a subnet of its family.
  */
-export function planNetworks(input: NetworkingInput, lookup: { isUserNetwork(ref: string): boolean; hasUserSubnet(ref: string): boolean }): ContainerNetworkPlan {
+export function checkStaticAddresses(ref: string, user: boolean, ip: string | undefined, ip6: string | undefined, lookup: Pick<NetworkLookup, 'hasUserSubnet'>): void {
+  if (ip6 !== undefined) checkIpv6Address(ip6);
+  if (!user && (ip || ip6)) throw new InvalidArgumentError('user specified IP address is supported on user defined networks only');
+  if ((ip && !lookup.hasUserSubnet(ref, 4)) || (ip6 && !lookup.hasUserSubnet(ref, 6))) {
+    throw new InvalidArgumentError('user specified IP address is supported only when connecting to networks with user configured subnets');
+  }
+}
+
+/** The plan for a create body. */
+export function planNetworks(input: NetworkingInput, lookup: NetworkLookup): ContainerNetworkPlan {
   const mode = !input.NetworkMode || input.NetworkMode === 'default' ? DEFAULT_NETWORK : input.NetworkMode;
   const ports = fromApi(input.PortBindings as Parameters<typeof fromApi>[0], !!input.PublishAllPorts, input.ExposedPorts);
   if (mode === 'host') {
@@ -70,10 +96,11 @@ export function planNetworks(input: NetworkingInput, lookup: { isUserNetwork(ref
   const ep = eps[mode] ?? (names.length === 1 ? eps[names[0]] : undefined) ?? {};
   const aliases = ep.Aliases ?? [];
   const ip = ep.IPAMConfig?.IPv4Address || undefined;
+  const ip6 = ep.IPAMConfig?.IPv6Address || undefined;
+  const linkLocalIps = checkLinkLocalIps(ep.IPAMConfig?.LinkLocalIPs ?? []);
   const user = mode !== DEFAULT_NETWORK && lookup.isUserNetwork(mode);
-  if (!user && ip) throw new InvalidArgumentError('user specified IP address is supported on user defined networks only');
+  checkStaticAddresses(mode, user, ip, ip6, lookup);
   if (!user && aliases.length > 0) throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
-  if (ip && !lookup.hasUserSubnet(mode)) throw new InvalidArgumentError('user specified IP address is supported only when connecting to networks with user configured subnets');
   const mac = ep.MacAddress || input.MacAddress || undefined;
   // The docker CLI sends --link of a user network in the endpoint's config, other clients may
   // send HostConfig.Links: on a user network both are names for this container alone.
@@ -82,7 +109,7 @@ export function planNetworks(input: NetworkingInput, lookup: { isUserNetwork(ref
   const exposed = Object.keys(input.ExposedPorts ?? {}).map((k) => (k.includes('/') ? k : `${k}/tcp`));
   return {
     mode: 'networks',
-    networks: [{ ref: mode, aliases, ...(ip ? { ip } : {}), ...(mac ? { mac } : {}), ...(links.length ? { links } : {}) }],
+    networks: [{ ref: mode, aliases, ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}), ...(linkLocalIps.length ? { linkLocalIps } : {}), ...(mac ? { mac } : {}), ...(links.length ? { links } : {}) }],
     ports,
     ...(!user && hostLinks.length ? { links: hostLinks } : {}),
     ...(exposed.length ? { exposed } : {}),
@@ -90,8 +117,17 @@ export function planNetworks(input: NetworkingInput, lookup: { isUserNetwork(ref
 }
 
 /** The lookup planNetworks needs, over a network manager (dockerd's 404 for an unknown network). */
-export function lookupOver(get: (ref: string) => { isDefault: boolean; userSubnet: boolean }): { isUserNetwork(ref: string): boolean; hasUserSubnet(ref: string): boolean } {
-  return { isUserNetwork: (ref) => !get(ref).isDefault, hasUserSubnet: (ref) => get(ref).userSubnet };
+export function lookupOver(get: (ref: string) => { isDefault: boolean; userSubnet: boolean; ipamConfig: IpamPoolConfig[] }): NetworkLookup {
+  return {
+    isUserNetwork: (ref) => !get(ref).isDefault,
+    hasUserSubnet: (ref, family = 4) => (family === 6 ? hasIpv6Pool(get(ref).ipamConfig) : get(ref).userSubnet),
+  };
+}
+
+/** Inspect's IPAMConfig of an attachment: the addresses asked for (null: none). */
+export function askedIpamConfig(a: Pick<NetworkAttachment, 'ip' | 'ip6' | 'linkLocalIps'>): { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null {
+  if (!a.ip && !a.ip6 && !a.linkLocalIps?.length) return null;
+  return { ...(a.ip ? { IPv4Address: a.ip } : {}), ...(a.ip6 ? { IPv6Address: a.ip6 } : {}), ...(a.linkLocalIps?.length ? { LinkLocalIPs: [...a.linkLocalIps] } : {}) };
 }
 
 /** `NetworkSettings.Ports`: bindings by "port/proto", exposed-only ports as null. */
@@ -135,7 +171,7 @@ export function plannedNetworksJson(plan: ContainerNetworkPlan | undefined): Rec
   if (!plan || plan.mode !== 'networks') return out;
   for (const n of plan.networks) {
     out[n.ref] = {
-      IPAMConfig: n.ip ? { IPv4Address: n.ip } : null, Links: n.links?.length ? endpointLinks(n.links) : null, Aliases: n.aliases.length ? [...n.aliases] : null,
+      IPAMConfig: askedIpamConfig(n), Links: n.links?.length ? endpointLinks(n.links) : null, Aliases: n.aliases.length ? [...n.aliases] : null,
       NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0,
       IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: '', DriverOpts: null,
     };

@@ -10,6 +10,7 @@ import { logger } from '../util/log';
 import { allocate, macFor, newIpam, prefixOf, releaseOwner, reserveAuxiliary } from './ipam';
 import { formatCidr, overlaps, parseCidr, type Cidr } from './ipv4';
 import { resolveScoped } from './resolve';
+import { splitPools, type IpamPoolConfig } from './ip-family';
 import { NetworkStore } from './store';
 import type { Closable, NetHost } from './host';
 import type { PortRequest } from './ports';
@@ -31,7 +32,8 @@ export interface CreateNetworkOptions {
   attachable?: boolean;
   labels?: Record<string, string>;
   options?: Record<string, string>;
-  ipam?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }>;
+  /** The pools as given; IPv6 ones are kept for inspect (./ip-family.ts). */
+  ipam?: IpamPoolConfig[];
   /** IPAM driver options (kept for inspect). */
   ipamOptions?: Record<string, string> | null;
   enableIPv6?: boolean;
@@ -49,6 +51,8 @@ export interface EndpointRequest {
   ip?: string;
   /** A given --mac-address. */
   mac?: string;
+  /** --link-local-ip: more IPv4 addresses of the interface (./link-local.ts checked them). */
+  linkLocalIps?: string[];
   /** --link on a user network (names for this container alone). */
   links?: Array<{ name: string; alias: string }>;
 }
@@ -159,7 +163,9 @@ export class NetworkManager {
       throw new NotFoundError(`plugin "${driver}" not found`);
     }
     if (o.enableIPv6) throw new NotImplementedError('podvisor networks are IPv4 only: --ipv6 is not supported');
-    if ((o.ipam ?? []).length > 1) throw new NotImplementedError('podvisor networks have one IPv4 subnet: more than one --subnet is not supported');
+    // IPv6 pools are kept for inspect only, as dockerd keeps them on a network without IPv6.
+    const { v4, v6 } = splitPools(o.ipam ?? []);
+    if (v4.length > 1) throw new NotImplementedError('podvisor networks have one IPv4 subnet: more than one --subnet is not supported');
     const options = o.options ?? {};
     if (options['com.docker.network.bridge.name'] !== undefined && !isDefault) {
       throw new NotImplementedError('com.docker.network.bridge.name is not supported: podvisor names its bridges pv-<network id>');
@@ -169,7 +175,7 @@ export class NetworkManager {
       mtu = Number(options['com.docker.network.driver.mtu']);
       if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new InvalidArgumentError(`invalid MTU: ${options['com.docker.network.driver.mtu']}`);
     }
-    const cfg = (o.ipam ?? [])[0] ?? {};
+    const cfg = v4[0] ?? {};
     let subnet = cfg.Subnet;
     if (subnet) {
       const c = parseCidrLoose(subnet);
@@ -207,7 +213,7 @@ export class NetworkManager {
       isDefault,
       userSubnet: !!cfg.Subnet,
       ipam,
-      ipamConfig: isDefault || !cfg.Subnet ? [{ Subnet: ipam.subnet, Gateway: ipam.gateway }] : (o.ipam ?? []).map((c) => ({ ...c })),
+      ipamConfig: [...(isDefault || !cfg.Subnet ? [{ Subnet: ipam.subnet, Gateway: ipam.gateway }] : v4.map((c) => ({ ...c }))), ...v6.map((c) => ({ ...c }))],
       ipamOptions: o.ipamOptions ?? null,
       endpoints: {},
     };
@@ -308,7 +314,7 @@ export class NetworkManager {
       if (req.ip && !n.userSubnet) throw new InvalidArgumentError('user specified IP address is supported only when connecting to networks with user configured subnets');
       const id = crypto.randomBytes(32).toString('hex');
       const ip = allocate(n.ipam, id, req.ip);
-      const ep: EndpointRecord = { id, containerId: req.containerId, name: req.name, aliases: req.aliases ?? [], ip, mac: req.mac ?? macFor(ip), ports: [], ...(req.links?.length ? { links: req.links } : {}) };
+      const ep: EndpointRecord = { id, containerId: req.containerId, name: req.name, aliases: req.aliases ?? [], ip, mac: req.mac ?? macFor(ip), ports: [], ...(req.links?.length ? { links: req.links } : {}), ...(req.linkLocalIps?.length ? { linkLocalIps: req.linkLocalIps } : {}) };
       n.endpoints[id] = ep;
       try {
         await this.store.save(n);

@@ -31,6 +31,8 @@ export interface EndpointRecord {
   ports: PortBinding[];
   /** --link on this user network: aliases that resolve for this container alone. */
   links?: Array<{ name: string; alias: string }>;
+  /** --link-local-ip: more IPv4 addresses the guest interface gets (each a /16, as dockerd's). */
+  linkLocalIps?: string[];
 }
 
 /** A network, as persisted. */

@@ -7,7 +7,7 @@
  * names, address, tap off the bridge) and brings the guest interface down, so the NIC is spare
  * again.
  */
-import type { NetworkAttachment } from '../net/container-config';
+import { checkStaticAddresses, lookupOver, type NetworkAttachment } from '../net/container-config';
 import { ForbiddenError, InvalidArgumentError, ConflictError, UnavailableError } from '../errors';
 import { logger } from '../util/log';
 import type { PodContext } from './context';
@@ -33,8 +33,8 @@ function sameNetwork(nets: PodNetworks, ref: string, id: string): boolean {
 
 /**
  * Connect pod `e` to network `att.ref` (run under the pod's lock). dockerd's errors: a pod on
- * `--network none`, a second endpoint on one network, a static address or alias where the
- * network takes none; and ours when a running pod's VM has no spare NIC left.
+ * `--network none`, a second endpoint on one network, a static address (IPv4 or IPv6) or
+ * alias where the network takes none; and ours when a running pod's VM has no spare NIC left.
  */
 export async function connectPod(ctx: PodContext, e: Entry, att: NetworkAttachment): Promise<void> {
   const nets = await networksOf(ctx);
@@ -42,9 +42,8 @@ export async function connectPod(ctx: PodContext, e: Entry, att: NetworkAttachme
   const spec = r.sandbox.spec;
   const n = nets.get(att.ref);
   if (spec.network?.mode === 'none') throw new InvalidArgumentError('container cannot be connected to multiple networks with one of the networks in private (none) mode');
-  if (n.isDefault && att.ip) throw new InvalidArgumentError('user specified IP address is supported on user defined networks only');
+  checkStaticAddresses(att.ref, !n.isDefault, att.ip, att.ip6, lookupOver(() => n));
   if (n.isDefault && att.aliases.length > 0) throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
-  if (att.ip && !n.userSubnet) throw new InvalidArgumentError('user specified IP address is supported only when connecting to networks with user configured subnets');
   const plan = spec.network ?? { mode: 'networks' as const, networks: [], ports: [] };
   const planned = plan.networks.some((a) => sameNetwork(nets, a.ref, n.id));
   const planAfter = { ...plan, mode: 'networks' as const, networks: planned ? plan.networks : [...plan.networks, { ...att, ref: n.name }] };
@@ -54,7 +53,7 @@ export async function connectPod(ctx: PodContext, e: Entry, att: NetworkAttachme
     const used = new Set(nets.endpointsOf(r.id).map((ep) => ep.tap));
     const nic = vm.devices.nics.find((c) => !used.has(c.tap));
     if (!nic) throw new ConflictError(`container ${r.name} has no spare network interface: its VM has ${vm.devices.nics.length}, all in use (disconnect it from a network first)`);
-    const ep = await nets.connect(n.id, { containerId: r.id, name: r.name, aliases: att.aliases, mac: nic.mac, ...(att.ip ? { ip: att.ip } : {}), ...(att.links?.length ? { links: att.links } : {}) });
+    const ep = await nets.connect(n.id, { containerId: r.id, name: r.name, aliases: att.aliases, mac: nic.mac, ...(att.ip ? { ip: att.ip } : {}), ...(att.links?.length ? { links: att.links } : {}), ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}) });
     try {
       await nets.attachTap(n.id, r.id, nic.tap);
       // The default route stays where it is; a pod without one (on no other network with a

@@ -12,6 +12,7 @@
 import type { ContainerNetworkPlan } from '../net/container-config';
 import type { EndpointConfig, EndpointRequest, NetworkManager } from '../net/manager';
 import type { PortBinding } from '../net/types';
+import { LINK_LOCAL_PREFIX } from '../net/link-local';
 import { logger } from '../util/log';
 import type { Vm } from '../vm/types';
 import type { NicDevice } from '../vm/devices/types';
@@ -87,7 +88,8 @@ export interface Joined {
  */
 export async function configureNic(vm: Vm, nic: NicDevice, ep: EndpointConfig, route: boolean): Promise<void> {
   const setMac = ep.mac !== nic.mac ? { setMac: ep.mac } : {};
-  const configured = vm.agent.configureInterface({ name: nic.guestName, mac: nic.mac, ...setMac, address: ep.ip, prefix: ep.prefixLen, mtu: ep.mtu, up: true });
+  const secondary = (ep.linkLocalIps ?? []).map((address) => ({ address, prefix: LINK_LOCAL_PREFIX }));
+  const configured = vm.agent.configureInterface({ name: nic.guestName, mac: nic.mac, ...setMac, address: ep.ip, prefix: ep.prefixLen, ...(secondary.length ? { secondary } : {}), mtu: ep.mtu, up: true });
   const routed = route ? vm.agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: ep.gateway, device: nic.guestName }) : Promise.resolve();
   const [c, r] = await Promise.allSettled([configured, routed]);
   if (c.status === 'rejected') throw c.reason;
@@ -114,7 +116,7 @@ export async function joinNetwork(
     let routed = false;
     for (const [i, att] of plan.networks.entries()) {
       const nic = vm.devices.nics[i];
-      const req: EndpointRequest = { containerId: pod.id, name: pod.name, aliases: att.aliases, mac: att.mac ? checkedMac(att.mac) : nic.mac, ...(att.ip ? { ip: att.ip } : {}), ...(att.links?.length ? { links: att.links } : {}) };
+      const req: EndpointRequest = { containerId: pod.id, name: pod.name, aliases: att.aliases, mac: att.mac ? checkedMac(att.mac) : nic.mac, ...(att.ip ? { ip: att.ip } : {}), ...(att.links?.length ? { links: att.links } : {}), ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}) };
       const ep = await nets.connect(att.ref, req);
       endpoints.push(ep);
       await nets.attachTap(ep.networkId, pod.id, nic.tap);

@@ -67,6 +67,11 @@ export interface StartDeps {
   logFor?(containerId: string): LogWriter | undefined;
   /** The VM is another pod's: a failed start destroys the containers it made, not the VM. */
   borrowedVm?: boolean;
+  /**
+   * The VM is one the user holds: a failed start cleans it (./vm-reuse.ts HeldVmRollback:
+   * `guest` before the rootfs unmounts, `shares` after) instead of destroying it.
+   */
+  heldVm?: { guest(): Promise<void>; shares(): Promise<void> };
   /** Its containers join the PID namespace of this container's init (docker --pid container:X). */
   pidPeer?: string;
   /**
@@ -169,6 +174,9 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
       undo.push(async () => {
         for (const c of spec.containers) await vm.agent.destroyContainer(c.id).catch(() => undefined);
       });
+    } else if (deps.heldVm) {
+      const held = deps.heldVm;
+      undo.push(() => held.shares());
     } else {
       undo.push(() => vm.destroy());
     }
@@ -177,6 +185,8 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
       undo.push(() => deps.rootfs.unmount(c.id));
       if (c.mounts?.some((m) => m.type === 'bind' || m.type === 'volume')) undo.push(await mountHostSources(vm, c));
     }
+    // A held VM's guest is cleaned before its rootfs are unmounted (after the network is left).
+    if (deps.heldVm) undo.push(deps.heldVm.guest.bind(deps.heldVm));
     lap('rootfs and bind sources mounted');
     let resolv = '';
     try {

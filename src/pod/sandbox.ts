@@ -16,7 +16,7 @@ import { mainContainer, podSpecOf, type PodRecord, type PodSpec } from './types'
 import { InvalidArgumentError } from '../errors';
 import { JoinTargetNotRunningError } from './errors';
 import { needsVolumeShare } from './mounts';
-import { keepSandbox } from './vm-reuse';
+import { HeldVmRollback, keepSandbox } from './vm-reuse';
 
 const log = logger('pod');
 
@@ -68,16 +68,17 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
   if (nicsFor(plan) > 0 && !nets && (plan!.ports.length > 0 || plan!.networks.some((n) => n.ref !== 'bridge'))) {
     throw new Error('this host has no container networks (bridges or iptables unavailable): the container cannot join a network');
   }
+  // A pod pinned to a VM the user holds (start --vm, replace) boots on that one, and a failed
+  // start gives it back cleaned; a joined pod starts in the VM of the pod it joined.
+  const pinned = host ? undefined : ctx.reuse.takePinned(r.id);
   return startPod(
     {
-      // A pod pinned to a VM the user holds (start --vm, replace) boots on that one; a
-      // joined pod in the VM of the pod it joined.
       acquireVm: () => {
         if (host) return Promise.resolve(host.vm);
-        const pinned = ctx.reuse.takePinned(r.id);
         return pinned ? Promise.resolve(pinned) : acquire(ctx, spec, giveUp, nets ? nicsFor(plan) : 0);
       },
       ...(host ? { borrowedVm: true, ...(host.pidPeer ? { pidPeer: host.pidPeer } : {}) } : {}),
+      ...(pinned ? { heldVm: new HeldVmRollback(pinned, spec.containers.map((c) => c.id)) } : {}),
       rootfs: ctx.deps.rootfs,
       containerDir: (id) => ctx.dir(id),
       resolvConf: ctx.deps.resolvConf,

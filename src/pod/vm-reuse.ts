@@ -4,14 +4,18 @@
  * this module, at each boot, whether the pod is pinned to a VM, and at each teardown, whether
  * the VM is to be kept; everything else of the lifecycle is unchanged.
  *
- * A kept VM is cleaned before anyone gets it (src/vm/clean.ts): the guest half (containers
- * destroyed, interfaces reset) before the pod's rootfs is unmounted on the host, the share
- * directories emptied after. A VM that cannot be cleaned is destroyed, and the keep fails.
+ * A kept VM is cleaned before anyone gets it (src/vm/clean.ts): the pod leaves its networks
+ * (ports, address, names; its taps come off the bridges) while the guest half is done
+ * (containers destroyed, interfaces reset), before the pod's rootfs is unmounted on the host,
+ * the share directories emptied after. A VM that cannot be cleaned is destroyed, and the
+ * keep fails. A start on a held VM that fails gives the VM back the same way
+ * (`HeldVmRollback`), so a refused start (a host port in use) does not cost the user the VM.
  */
 import { logger } from '../util/log';
 import { cleanGuest, cleanShares } from '../vm/clean';
 import type { Vm } from '../vm/types';
 import type { PodContext } from './context';
+import { leaveNetworks } from './network';
 import type { Entry, Run } from './registry';
 
 const log = logger('pod');
@@ -65,6 +69,10 @@ export class VmReuse {
 export async function keepSandbox(ctx: PodContext, e: Entry, run: Run, keep: Keep): Promise<void> {
   const ids = Object.keys(e.record.containers);
   const t0 = Date.now();
+  // The pod leaves its networks on the host (ports, names, address, the taps off the bridges:
+  // never rejects) while the guest is cleaned: its processes are gone already, so nothing of
+  // it answers meanwhile, and the two are independent.
+  const left = ctx.deps.networks ? ctx.deps.networks.then((nets) => leaveNetworks(nets, e.record.id)) : Promise.resolve();
   let failure: Error | undefined;
   try {
     await cleanGuest(run.vm, ids);
@@ -72,6 +80,7 @@ export async function keepSandbox(ctx: PodContext, e: Entry, run: Run, keep: Kee
     failure = err as Error;
     await run.vm.destroy().catch(() => undefined);
   }
+  await left;
   for (const id of ids) {
     await ctx.deps.rootfs.unmount(id).catch((err) => log.warn(`unmounting rootfs of ${id}: ${(err as Error).message}`));
   }
@@ -90,4 +99,34 @@ export async function keepSandbox(ctx: PodContext, e: Entry, run: Run, keep: Kee
   }
   log.debug(`pod ${e.record.id.slice(0, 12)}: VM ${run.vm.id} cleaned for reuse in ${Date.now() - t0} ms`);
   keep.resolve(run.vm);
+}
+
+/**
+ * The undo of a start on a held VM that failed (./runtime.ts runs it in its rollback): the VM
+ * cleaned as for a keep instead of destroyed. `guest` runs before the containers' rootfs are
+ * unmounted (their network already left), `shares` after; a VM that cannot be cleaned is
+ * destroyed (the held VMs drop it when it exits), otherwise the caller lists it Idle again.
+ */
+export class HeldVmRollback {
+  private unfit = false;
+
+  constructor(private readonly vm: Vm, private readonly containerIds: string[]) {}
+
+  /** The guest half: the containers the start made destroyed, interfaces reset. Never rejects. */
+  async guest(): Promise<void> {
+    if (this.unfit) return;
+    await cleanGuest(this.vm, this.containerIds).catch((err) => this.giveUp(err as Error));
+  }
+
+  /** The host half, after the rootfs unmounts: the share directories emptied. Never rejects. */
+  async shares(): Promise<void> {
+    if (this.unfit) return;
+    await cleanShares(this.vm).catch((err) => this.giveUp(err as Error));
+  }
+
+  private async giveUp(err: Error): Promise<void> {
+    this.unfit = true;
+    log.warn(`VM ${this.vm.id} could not be cleaned after a failed start (destroyed): ${err.message}`);
+    await this.vm.destroy().catch(() => undefined);
+  }
 }

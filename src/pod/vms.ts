@@ -82,9 +82,11 @@ export class PodVms implements PodVmService {
       pinned = true;
       await lifecycle.start(this.ctx, e, podRef);
     } catch (err) {
-      // Not taken by a boot: the VM is still clean and Idle again. Taken, the start failed
-      // after it and its rollback destroyed the VM (the registry drops it when it exits).
-      if (!pinned || this.ctx.reuse.takePinned(e.record.id) === vm) this.held.unclaim(vm);
+      // Not taken by a boot: the VM is still clean. Taken, the start's rollback cleaned it
+      // (./vm-reuse.ts HeldVmRollback), or destroyed it when it could not (the registry drops
+      // it when it exits). Either way it is Idle again while it runs.
+      if (pinned) this.ctx.reuse.takePinned(e.record.id);
+      this.held.unclaim(vm);
       throw err;
     }
   }

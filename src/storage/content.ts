@@ -30,6 +30,14 @@ export function mismatchError(what: string, expected: ExpectedContent, gotDigest
   return new InvalidArgumentError(`${what}: digest mismatch: expected ${expected.digest}, got ${gotDigest}`);
 }
 
+/** A blob written and verified but not yet visible in the store. */
+export interface StagedBlob {
+  /** Make it visible under its digest. */
+  commit(): Promise<void>;
+  /** Drop it (nothing becomes visible). */
+  discard(): Promise<void>;
+}
+
 /** Blobs by digest on disk. */
 export class ContentStore {
   private readonly blobDir: string;
@@ -101,7 +109,19 @@ export class ContentStore {
    * `expected`. On mismatch or error nothing is stored and the error is thrown.
    */
   async ingest(source: Readable, expected: ExpectedContent, what = 'blob'): Promise<void> {
+    await (await this.stage(source, expected, what)).commit();
+  }
+
+  /**
+   * As `ingest`, but the verified blob becomes visible only at `commit()`: a pull keeps a
+   * layer's blob only once the layer unpacked and matched its diff ID, and `discard()`s it
+   * otherwise. An uncommitted blob lives in ingest/, which a restarted daemon empties.
+   */
+  async stage(source: Readable, expected: ExpectedContent, what = 'blob'): Promise<StagedBlob> {
     const tmp = this.tempPath();
+    const discard = async () => {
+      await fs.promises.rm(tmp, { force: true });
+    };
     const hasher = new HashingStream();
     try {
       await pipeline(source, hasher, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
@@ -110,10 +130,20 @@ export class ContentStore {
         throw mismatchError(what, expected, got, hasher.bytes);
       }
       await fsyncPath(tmp);
-      await this.commitTemp(tmp, got);
-    } finally {
-      await fs.promises.rm(tmp, { force: true });
+    } catch (err) {
+      await discard();
+      throw err;
     }
+    return {
+      commit: async () => {
+        try {
+          await this.commitTemp(tmp, expected.digest);
+        } finally {
+          await discard();
+        }
+      },
+      discard,
+    };
   }
 
   /**

@@ -114,15 +114,30 @@ function bzip2Decoded(source: Readable): Readable {
   return out;
 }
 
+/**
+ * A Transform that decodes `kind` as bytes are written to it: gzip through zlib, zstd through
+ * fzstd, 'none' as it comes. A corrupt or truncated stream fails it (zstd's errors are
+ * InvalidArgumentErrors).
+ */
+export function decoder(kind: 'none' | 'gzip' | 'zstd'): Transform {
+  switch (kind) {
+    case 'none':
+      return new PassThrough();
+    case 'gzip':
+      return zlib.createGunzip({ chunkSize: 256 * 1024 });
+    case 'zstd':
+      return zstdDecoder();
+  }
+}
+
 /** `source` decoded from `kind`. Errors of the decoder end the returned stream. */
 export function decodeStream(source: Readable, kind: Compression): Readable {
   switch (kind) {
     case 'none':
       return source;
     case 'gzip':
-      return pipelineCb(source, zlib.createGunzip({ chunkSize: 256 * 1024 }), () => undefined);
     case 'zstd':
-      return pipelineCb(source, zstdDecoder(), () => undefined);
+      return pipelineCb(source, decoder(kind), () => undefined);
     case 'xz':
       return xzDecoded(source);
     case 'bzip2':

@@ -1,20 +1,20 @@
 /**
  * Pulling an image: manifest (choosing a platform from a list), config, then the layers,
  * three at a time like dockerd, each streamed from the registry through a sha256 of the
- * compressed bytes, gunzip, a sha256 of the tar (the diff ID) and the extractor, straight
- * into a fresh layer-store directory. Only when both digests match is the layer committed;
- * only when every layer is committed is the image recorded and tagged. A failure, or a
- * client that goes away, leaves nothing half done: finished layers stay (a later pull reuses
- * them), the unfinished ones are discarded.
+ * compressed bytes, the decoder its media type names (gzip, zstd or none: decompress.ts), a
+ * sha256 of the tar (the diff ID) and the extractor, straight into a fresh layer-store
+ * directory; the compressed bytes are kept as they came. Only when both digests match is the
+ * layer committed, and its blob with it; only when every layer is committed is the image
+ * recorded and tagged. A failure, or a client that goes away, leaves nothing half done:
+ * finished layers stay (a later pull reuses them), the unfinished ones are discarded.
  *
  * Progress is reported as dockerd's JSON messages (status, id, progressDetail), in its order:
  * Pulling from, Pulling fs layer / Already exists, Waiting, Downloading, Verifying Checksum,
  * Download complete, Extracting, Pull complete, Digest, Status.
  */
-import * as zlib from 'node:zlib';
 import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ContentStore } from './content';
+import type { ContentStore, StagedBlob } from './content';
 import type { LayerStore } from './layers/store';
 import type { ImageStore } from './images';
 import type { ImageConfig } from './types';
@@ -33,8 +33,9 @@ import {
 } from './registry/manifest';
 import { HashingStream, isDigest, sha256Digest, shortId } from './digest';
 import { extractLayer } from './extract';
+import { decoder } from './decompress';
 import { familiarName, familiarString, type ImageReference } from './reference';
-import { InvalidArgumentError, NotImplementedError, PodvisorError, UnavailableError } from '../errors';
+import { InvalidArgumentError, PodvisorError, UnavailableError } from '../errors';
 import { ManifestNotFoundError, PullForbiddenError, PullUnauthorizedError, RegistryFailureError } from './errors';
 import { logger } from '../util/log';
 
@@ -249,9 +250,6 @@ export class Puller {
   /** Download, verify and unpack one layer into the layer store. */
   private async fetchLayer(client: RegistryClient, desc: Descriptor, diffId: string, short: string, emit: (e: PullEvent) => void, signal: AbortSignal): Promise<void> {
     const compression = layerCompression(desc.mediaType);
-    if (compression === 'zstd') {
-      throw new NotImplementedError(`layer ${desc.digest} is zstd-compressed, which podvisor does not support yet (see docs/limitations.md)`);
-    }
     if (signal.aborted) return;
     const blob = await client.getBlob(desc.digest);
     const total = desc.size;
@@ -261,10 +259,11 @@ export class Puller {
     const counter = new ProgressCounter((current) => emit({ kind: 'layer', layer: short, phase: 'downloading', current, total }));
     const abort = () => blob.stream.destroy(new UnavailableError('pull canceled'));
     signal.addEventListener('abort', abort);
+    let kept: Promise<{ staged?: StagedBlob; error?: unknown }> | undefined;
     try {
       // Two halves: the download (counted, hashed) always runs to its end, so a corrupt blob
-      // is reported as a digest mismatch even when gunzip or tar trips over it first.
-      const unpackInput = compression === 'gzip' ? zlib.createGunzip({ chunkSize: 256 * 1024 }) : new PassThrough();
+      // is reported as a digest mismatch even when the decoder or tar trips over it first.
+      const unpackInput = decoder(compression);
       let unpackError: unknown;
       const unpack = pipeline(unpackInput, uncompressed).catch((e: unknown) => {
         unpackError ??= e;
@@ -274,11 +273,12 @@ export class Puller {
         unpackInput.destroy();
         return undefined;
       });
-      // The compressed bytes are also kept, so save and push give the layer back unchanged.
+      // The compressed bytes are also kept, so save and push give the layer back unchanged;
+      // they become visible in the content store only with the layer.
       const keep = new PassThrough({ highWaterMark: 1024 * 1024 });
-      const kept = this.content.ingest(keep, { digest: desc.digest, size: total }, `layer ${desc.digest}`).then(
-        () => undefined,
-        (e: unknown) => e,
+      kept = this.content.stage(keep, { digest: desc.digest, size: total }, `layer ${desc.digest}`).then(
+        (staged) => ({ staged }),
+        (error: unknown) => ({ error }),
       );
       const toUnpack = (chunk: Buffer, cb: () => void) => {
         if (unpackError !== undefined || unpackInput.destroyed) return cb();
@@ -331,13 +331,15 @@ export class Puller {
         throw new InvalidArgumentError(`layer ${desc.digest}: diff ID mismatch: the image config says ${diffId}, the layer is ${uncompressed.digest()}`);
       }
       emit({ kind: 'layer', layer: short, phase: 'extracting', current: total, total });
-      const keptError = await kept;
-      if (keptError !== undefined) throw keptError;
+      const { staged, error } = await kept;
+      if (!staged) throw error;
+      await staged.commit();
       await ingest.commit(diffId, result.size, { digest: desc.digest, size: total, compression, mediaType: desc.mediaType, tarSize: uncompressed.bytes });
       emit({ kind: 'layer', layer: short, phase: 'complete' });
     } catch (err) {
       blob.stream.destroy();
       await ingest.abort();
+      await (await kept)?.staged?.discard();
       log.debug(`layer ${desc.digest} failed: ${(err as Error).message}`);
       throw err;
     } finally {

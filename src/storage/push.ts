@@ -38,9 +38,13 @@ export interface PushOptions {
 
 const PROGRESS_INTERVAL_MS = 100;
 
-/** The schema 2 manifest of an image, byte for byte as dockerd writes it (3-space indent). */
+/**
+ * The schema 2 manifest of an image, byte for byte as dockerd writes it (3-space indent). A
+ * zstd blob, which schema 2 has no type for, is listed with OCI's zstd layer type.
+ */
 export function schema2Manifest(configDigest: string, configSize: number, blobs: LayerBlob[]): Buffer {
-  const layerType = (b: LayerBlob) => (b.compression === 'gzip' ? MediaType.DockerLayerGzip : 'application/vnd.docker.image.rootfs.diff.tar');
+  const types: Record<LayerBlob['compression'], string> = { gzip: MediaType.DockerLayerGzip, zstd: MediaType.OciLayerZstd, none: 'application/vnd.docker.image.rootfs.diff.tar' };
+  const layerType = (b: LayerBlob) => types[b.compression];
   const m = {
     schemaVersion: 2,
     mediaType: MediaType.DockerManifest,

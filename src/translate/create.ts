@@ -24,7 +24,7 @@ import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
 import { mergeEnv } from '../util/env';
 import { verifyLogConfig, type LogConfig } from './log-config';
 import { GUEST_SHM_BYTES, parseMounts, withShmSize } from './mounts';
-import { planNetworks, type ContainerNetworkPlan, type NetworkingInput } from '../net/container-config';
+import { planNetworks, type ContainerNetworkPlan, type NetworkingInput, type NetworkLookup } from '../net/container-config';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -242,11 +242,6 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     ...(b.Shell ? { Shell: list<string>(b.Shell) ?? [] } : {}),
   };
   const nc = map<object>(b.NetworkingConfig) as { EndpointsConfig?: NetworkingInput['EndpointsConfig'] } | undefined;
-  for (const ep of Object.values(nc?.EndpointsConfig ?? {})) {
-    if ((ep as { IPAMConfig?: { LinkLocalIPs?: unknown[] } | null } | null)?.IPAMConfig?.LinkLocalIPs?.length) {
-      throw new NotImplementedError('link-local IPs (--link-local-ip) are not supported: a container\'s VM interface gets its network\'s address only');
-    }
-  }
   return { config, hostConfig, entrypointSet, ...(nc?.EndpointsConfig ? { endpointsConfig: nc.EndpointsConfig } : {}) };
 }
 
@@ -269,7 +264,7 @@ export interface TranslateOptions {
    * The host's networks, to plan the container's (absent: the host has none, and a container
    * gets loopback only; asking for ports or a user network is then refused).
    */
-  networks?: { isUserNetwork(ref: string): boolean; hasUserSubnet(ref: string): boolean };
+  networks?: NetworkLookup;
 }
 
 /** Result of translateCreate. */

@@ -1,12 +1,12 @@
 /**
  * What inspect echoes of a container's endpoint settings as they were asked: dockerd keeps the
- * request's EndpointSettings and shows its IPAMConfig (the static IPv4 address, `--ip`) and
+ * request's EndpointSettings and shows its IPAMConfig (the static addresses, `--ip`, `--ip6`) and
  * DriverOpts beside what the network gave. The static address comes from the container's
  * network plan, which a connect updates too; the driver options from the create's
  * NetworkingConfig (the bridge driver has no endpoint option of its own, as dockerd's, so they
  * are only shown).
  */
-import type { ContainerNetworkPlan } from '../net/container-config';
+import { askedIpamConfig, type ContainerNetworkPlan } from '../net/container-config';
 
 /** Driver options of the create's EndpointsConfig, by the key it used (a network name or ID). */
 export type EndpointDriverOpts = Record<string, Record<string, string>>;
@@ -31,14 +31,14 @@ function names(name: string, entry: Record<string, unknown>, ref: string): boole
 
 /**
  * Fill `networks` (NetworkSettings.Networks of inspect, changed in place) with the asked
- * settings: IPAMConfig {IPv4Address} for a network joined with a static address, DriverOpts
+ * settings: IPAMConfig {IPv4Address, IPv6Address} for a network joined with static addresses, DriverOpts
  * for one created with driver options, and the MacAddress a connect asked for on an entry that
  * has no address yet (the container has not joined that network).
  */
 export function withAskedEndpointSettings(networks: Record<string, Record<string, unknown>>, plan: ContainerNetworkPlan | undefined, driverOpts: EndpointDriverOpts | undefined, macs?: Record<string, string>): void {
   for (const [name, entry] of Object.entries(networks)) {
     const asked = plan?.networks.find((a) => names(name, entry, a.ref));
-    if (asked?.ip && !entry.IPAMConfig) entry.IPAMConfig = { IPv4Address: asked.ip };
+    if (asked && !entry.IPAMConfig) entry.IPAMConfig = askedIpamConfig(asked);
     const opts = Object.entries(driverOpts ?? {}).find(([ref]) => names(name, entry, ref));
     if (opts) entry.DriverOpts = { ...opts[1] };
     const mac = macs?.[name];

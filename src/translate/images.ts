@@ -123,7 +123,8 @@ export function imageInspectJson(img: StoredImageView, layerDirs: readonly strin
     RepoTags: img.repoTags,
     RepoDigests: img.repoDigests,
     Parent: img.parent ?? '',
-    Comment: typeof raw.comment === 'string' ? raw.comment : '',
+    // dockerd shows the last history entry's comment when the image has none of its own.
+    Comment: (typeof raw.comment === 'string' && raw.comment) || (img.config.history ?? []).at(-1)?.comment || '',
     Created: goTime(img.config.created),
     Container: typeof raw.container === 'string' ? raw.container : '',
     ContainerConfig: containerConfig(raw.container_config as Record<string, unknown> | undefined),

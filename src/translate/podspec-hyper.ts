@@ -8,6 +8,7 @@
  * run by podvisor: set, they are problems named by path, as unknown fields are.
  */
 import { Fields, type Problems } from './podspec-read';
+import { checkHostPorts } from './podspec-ports';
 import type { ManifestContainer, ManifestPort, ManifestRestartPolicy, ManifestVolume, PodManifest } from './podspec-types';
 
 const RESTART: Record<string, ManifestRestartPolicy> = { always: 'Always', onfailure: 'OnFailure', never: 'Never' };
@@ -134,7 +135,12 @@ export function readHyperPodfile(doc: Fields, problems: Problems): PodManifest {
   }
   // Pod-level port mappings: the pod's containers share one network namespace, so they go to
   // the first container (which container listens makes no difference).
-  const mapped = doc.objects('portmappings').flatMap((p) => port(p));
+  const mappings = doc.objects('portmappings').map((p) => ({ path: p.path, ports: port(p) }));
+  checkHostPorts([
+    ...out.containers.flatMap((c, i) => c.ports.map((p, j) => ({ path: `containers[${i}].ports[${j}]`, port: p }))),
+    ...mappings.flatMap((m) => m.ports.map((p) => ({ path: m.path, port: p }))),
+  ], problems);
+  const mapped = mappings.flatMap((m) => m.ports);
   if (mapped.length > 0) {
     if (out.containers[0]) out.containers[0].ports.push(...mapped);
     else problems.add('portmappings', 'needs a container');

@@ -7,6 +7,7 @@
  * by its path (./podspec-read.ts).
  */
 import { Fields, Problems, parseCpuQuantity, parseMemoryQuantity } from './podspec-read';
+import { checkHostPorts, isHostIp } from './podspec-ports';
 import type { ManifestContainer, ManifestPort, ManifestRestartPolicy, ManifestVolume, PodManifest } from './podspec-types';
 
 const RESTART: Record<string, ManifestRestartPolicy> = { Always: 'Always', OnFailure: 'OnFailure', Never: 'Never' };
@@ -31,8 +32,8 @@ function ports(c: Fields): ManifestPort[] {
     const containerPort = p.int('containerPort', 65535);
     const hostPort = p.int('hostPort', 65535);
     const proto = (p.string('protocol') ?? 'TCP').toLowerCase();
+    const hostIP = p.string('hostIP');
     p.string('name');
-    p.unsupported('hostIP');
     p.done();
     if (proto !== 'tcp' && proto !== 'udp') {
       c.problems.add(`${p.path}.protocol`, 'must be TCP or UDP');
@@ -42,7 +43,9 @@ function ports(c: Fields): ManifestPort[] {
       if (containerPort === undefined) c.problems.add(`${p.path}.containerPort`, 'is required');
       return [];
     }
-    return [{ containerPort, ...(hostPort ? { hostPort } : {}), protocol: proto }];
+    if (hostIP && !isHostIp(hostIP)) c.problems.add(`${p.path}.hostIP`, 'must be an IPv4 address');
+    if (hostIP && !hostPort) c.problems.add(`${p.path}.hostIP`, 'needs a hostPort');
+    return [{ containerPort, ...(hostPort ? { hostPort } : {}), ...(hostIP && hostPort ? { hostIP } : {}), protocol: proto }];
   });
 }
 
@@ -207,6 +210,10 @@ export function readKubePod(doc: Fields, problems: Problems): PodManifest {
     if (hostname) out.hostname = hostname;
     for (const k of UNSUPPORTED_SPEC) spec.unsupported(k);
     spec.done();
+    checkHostPorts(out.containers.flatMap((c, i) => c.ports.map((port, j) => ({ path: `spec.containers[${i}].ports[${j}]`, port }))), problems);
+    out.initContainers.forEach((c, i) => c.ports.forEach((p, j) => {
+      if (p.hostPort) problems.add(`spec.initContainers[${i}].ports[${j}].hostPort`, 'an init container\'s ports are not published (publish them from an app container)');
+    }));
   }
   doc.done();
   return out;

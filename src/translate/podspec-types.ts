@@ -5,10 +5,12 @@
  */
 import { InvalidArgumentError } from '../errors';
 
-/** A port a container listens on (and, with hostPort, publishes). */
+/** A port a container listens on (and, with hostPort, publishes on the host). */
 export interface ManifestPort {
   containerPort: number;
   hostPort?: number;
+  /** The host address the port is published on (Kubernetes hostIP; absent: every address). */
+  hostIP?: string;
   protocol: 'tcp' | 'udp';
 }
 

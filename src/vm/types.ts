@@ -282,9 +282,11 @@ export interface InterfaceConfig {
   mac?: string;
   /** Hardware address to give the interface (unicast), after the check of `mac` (--mac-address). */
   setMac?: string;
-  /** IPv4 address with its prefix length (both or neither). */
+  /** IPv4 address with its prefix length (both or neither); it replaces every IPv4 address the interface had. */
   address?: string;
   prefix?: number;
+  /** More IPv4 addresses (docker's --link-local-ip), only with a non-zero `address`; at most 8. */
+  secondary?: Array<{ address: string; prefix: number }>;
   /** 68..65535. */
   mtu?: number;
   /** Bring the link up (true) or down (false). */
@@ -311,6 +313,8 @@ export interface InterfaceInfo {
   /** IPv4 address and prefix length, when it has one. */
   address?: string;
   prefix?: number;
+  /** Its secondary IPv4 addresses, when it has any. */
+  secondary?: Array<{ address: string; prefix: number }>;
 }
 
 /** A file system mounted inside a container after it was created. */

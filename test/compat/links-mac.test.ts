@@ -7,6 +7,7 @@
  * HostConfig.Links as `/target:/me/alias` and the endpoint's Links as `target:alias`.
  * `--mac-address` is the guest NIC's address, shown by inspect, and traffic flows with it.
  * `docker rm --link` removes a link; a connect's MacAddress is shown until the start.
+ * `--link-local-ip` is one more address of the guest interface, a /16 as dockerd gives it.
  */
 import { spawnSync } from 'node:child_process';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
@@ -27,8 +28,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of ['lt', 'll', 'l2', 'lx', 'lu', 'lu2', 'm1', 'm2', 'm3', 'm4']) docker(['rm', '-f', c]);
-  for (const n of ['pvl-u', 'pvl-m']) docker(['network', 'rm', n]);
+  for (const c of ['lt', 'll', 'l2', 'lx', 'lu', 'lu2', 'm1', 'm2', 'm3', 'm4', 'k1']) docker(['rm', '-f', c]);
+  for (const n of ['pvl-u', 'pvl-m', 'pvl-k']) docker(['network', 'rm', n]);
   await d.stop();
 });
 
@@ -174,4 +175,27 @@ test('network connect of a created container with a MAC: inspect shows it until 
   expect(JSON.parse(ok(['inspect', 'm4']))[0].NetworkSettings.Networks['pvl-m'].MacAddress).toBe('');
   ok(['rm', '-f', 'm4']);
   ok(['network', 'rm', 'pvl-m']);
+});
+
+// dockerd 20.10 (measured with the same commands): `inet 169.254.8.8/16 brd 169.254.255.255
+// scope global eth0` beside the network's address; the label of podvisor's is eth0:1 (an alias).
+test('--link-local-ip: the guest interface has it beside its own address, inspect shows it, a peer reaches it; a connect gives one', () => {
+  ok(['run', '-d', '--name', 'k1', '--link-local-ip', '169.254.8.8', IMAGE, 'sleep', '600']);
+  const ins = JSON.parse(ok(['inspect', 'k1']))[0];
+  expect(ins.NetworkSettings.Networks.bridge.IPAMConfig).toEqual({ LinkLocalIPs: ['169.254.8.8'] });
+  const eth0 = ok(['exec', 'k1', 'ip', '-4', 'addr', 'show', 'eth0']);
+  expect(eth0).toContain(`inet ${ins.NetworkSettings.IPAddress}/`);
+  expect(eth0).toMatch(/inet 169\.254\.8\.8\/16 brd 169\.254\.255\.255 scope global eth0/);
+  // Another container with one of its own reaches it on the bridge.
+  const ping = docker(['run', '--rm', '--link-local-ip', '169.254.9.9', IMAGE, 'ping', '-c', '1', '-W', '5', '169.254.8.8']);
+  expect([ping.code, ping.out]).toEqual([0, expect.stringContaining('1 packets received')]);
+  ok(['network', 'create', 'pvl-k']);
+  ok(['network', 'connect', '--link-local-ip', '169.254.7.7', 'pvl-k', 'k1']);
+  expect(JSON.parse(ok(['inspect', 'k1']))[0].NetworkSettings.Networks['pvl-k'].IPAMConfig).toEqual({ LinkLocalIPs: ['169.254.7.7'] });
+  expect(ok(['exec', 'k1', 'ip', '-4', 'addr', 'show', 'eth1'])).toMatch(/inet 169\.254\.7\.7\/16 /);
+  // dockerd's words for an address that is not link-local; nothing is created.
+  const bad = docker(['create', '--name', 'k2', '--link-local-ip', '10.1.2.3', IMAGE, 'true']);
+  expect(bad.err).toContain('invalid link local IP address: 10.1.2.3');
+  ok(['rm', '-f', 'k1']);
+  expect(docker(['inspect', 'k2']).code).not.toBe(0);
 });

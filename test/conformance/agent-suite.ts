@@ -210,6 +210,23 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       expect((await agent.listInterfaces()).find((i) => i.name === name)).toEqual({ name, mac, mtu: 1400, up: false });
     });
 
+    it('gives the NIC secondary addresses (--link-local-ip); a new address replaces them all, 0.0.0.0 removes them', async () => {
+      const { name, mac } = h.nic;
+      const ll = [{ address: '169.254.8.8', prefix: 16 }, { address: '169.254.9.9', prefix: 16 }];
+      await agent.configureInterface({ name, mac, address: '10.88.0.4', prefix: 24, secondary: ll, up: true });
+      expect((await agent.listInterfaces()).find((i) => i.name === name)).toEqual({ name, mac, mtu: 1400, up: true, address: '10.88.0.4', prefix: 24, secondary: ll });
+      // The interface going down keeps its addresses; a new address (a later connect) replaces them.
+      await agent.configureInterface({ name, up: false });
+      await agent.configureInterface({ name, address: '10.88.0.5', prefix: 24, secondary: [{ address: '169.254.7.7', prefix: 16 }] });
+      expect((await agent.listInterfaces()).find((i) => i.name === name)).toMatchObject({ address: '10.88.0.5', secondary: [{ address: '169.254.7.7', prefix: 16 }] });
+      await agent.configureInterface({ name, address: '10.88.0.6', prefix: 24 });
+      expect((await agent.listInterfaces()).find((i) => i.name === name)?.secondary).toBeUndefined();
+      await agent.configureInterface({ name, address: '10.88.0.6', prefix: 24, secondary: ll });
+      await agent.configureInterface({ name, address: '0.0.0.0', prefix: 0 });
+      expect((await agent.listInterfaces()).find((i) => i.name === name)).toEqual({ name, mac, mtu: 1400, up: false });
+      await expect(agent.configureInterface({ name, secondary: ll })).rejects.toBeInstanceOf(InvalidArgumentError);
+    });
+
     it('gives the NIC another MAC (after checking the old one), up or down, and back', async () => {
       const { name, mac } = h.nic;
       const other = '02:42:ac:11:00:99';

@@ -2,13 +2,16 @@
  * The native API's one error middleware: the pod layer's error classes -> an HTTP status and
  * `{"message": ...}` (the same body shape as the Docker API, so one client reads both). A pod
  * already in the asked state is a 409 with a message here (the Docker API's bodiless 304
- * tells a person nothing).
+ * tells a person nothing). A spec naming an image that is not local is a 404 that also names
+ * the image (`{"message": ..., "image": "busybox:latest"}`), which a client pulls before
+ * sending the spec again (the `podvisor` CLI does).
  */
 import type { ErrorRequestHandler } from 'express';
 import {
   ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError, NotImplementedError, NotModifiedError,
   PodvisorError, ResourceExhaustedError, UnauthorizedError,
 } from '../../errors';
+import { NoSuchImageError } from '../../storage/errors';
 import { logger } from '../../util/log';
 
 const log = logger('api');
@@ -48,5 +51,5 @@ export const nativeErrorHandler: ErrorRequestHandler = (err, req, res, _next) =>
     res.end();
     return;
   }
-  res.status(status).json({ message });
+  res.status(status).json({ message, ...(err instanceof NoSuchImageError ? { image: err.ref } : {}) });
 };

@@ -5,16 +5,18 @@
  *
  * The pod is also a Docker container (its id is its first app container's), so the Docker
  * front end's data is made for that main container as a `docker create` of it would have
- * made it: `docker ps`, `inspect`, `logs`, `exec`, `stop` read it. Its labels name the pod
- * and the API, like every native pod's.
+ * made it: `docker ps`, `inspect`, `logs`, `exec`, `stop`, `port` read it. Its labels name
+ * the pod and the API, like every native pod's. Its network is a `docker run`'s: the default
+ * bridge, with the file's host ports published on it.
  */
 import * as crypto from 'node:crypto';
 import { InvalidArgumentError } from '../../errors';
 import type { PodSpec } from '../../pod/types';
-import { parseCreateBody, translateCreate, validateContainerName } from '../../translate/create';
+import { parseCreateBody, translateCreate, validateContainerName, type TranslateOptions } from '../../translate/create';
 import type { CreateBody } from '../../translate/docker-schema';
 import { buildPodSpec } from '../../translate/podspec-build';
 import { parsePodFile, readPodObject, type PodManifest } from '../../translate/podspec';
+import { dockerPortsOf } from '../../translate/podspec-ports';
 import type { NativeServices } from './services';
 
 /** The label naming the pod a container belongs to. */
@@ -35,6 +37,12 @@ export interface MadePod {
   frontend: unknown;
 }
 
+/** translateCreate's options for a native pod: the daemon's defaults and the host's networks. */
+export async function createOptions(s: NativeServices): Promise<TranslateOptions> {
+  const networks = await s.networks;
+  return { defaults: s.vmDefaults, hostCpus: s.hostCpus, logDefaults: s.logDefaults, ...(networks ? { networks } : {}) };
+}
+
 /** Read a pod file given as text (YAML or JSON) or as a parsed JSON object. */
 export function manifestOf(file: string | object): PodManifest {
   return typeof file === 'string' ? parsePodFile(file) : readPodObject(file);
@@ -42,8 +50,6 @@ export function manifestOf(file: string | object): PodManifest {
 
 /** Build a pod from a read pod file, with the Docker data of its main container (see the module comment). */
 export async function podFromManifest(m: PodManifest, s: NativeServices): Promise<MadePod> {
-  const refused = m.containers.flatMap((c) => c.ports.filter((p) => p.hostPort).map((p) => `container ${JSON.stringify(c.name)}: hostPort ${p.hostPort}`));
-  if (refused.length) throw new InvalidArgumentError(`publishing ports from a pod file is not supported (${refused.join(', ')}); leave hostPort out`);
   if (m.name !== undefined) validateContainerName(m.name);
   const id = crypto.randomBytes(32).toString('hex');
   const built = await buildPodSpec(m, { id, resolveImage: (ref) => s.images.resolve(ref), defaults: s.vmDefaults, hostCpus: s.hostCpus });
@@ -52,7 +58,10 @@ export async function podFromManifest(m: PodManifest, s: NativeServices): Promis
   spec.labels = labels;
   const main = spec.containers.find((c) => c.id === id);
   if (!main) throw new InvalidArgumentError('the pod file has no app container');
-  // The Docker view of the main container, as `docker create` would record it.
+  // The Docker view of the main container, as `docker create` would record it. The pod's
+  // network is planned there as a `docker run`'s: the default bridge, the file's host ports
+  // published as `-p` would publish them (./podspec-ports.ts); the containers share the VM's.
+  const ports = dockerPortsOf(built.ports);
   const create = {
     Image: main.imageRef,
     Entrypoint: main.args.slice(0, 1),
@@ -65,10 +74,13 @@ export async function podFromManifest(m: PodManifest, s: NativeServices): Promis
     OpenStdin: main.openStdin,
     StopTimeout: main.stopTimeout,
     Labels: labels,
+    ...(ports.ExposedPorts ? { ExposedPorts: ports.ExposedPorts } : {}),
+    ...(ports.PortBindings ? { HostConfig: { PortBindings: ports.PortBindings } } : {}),
   };
   const request = parseCreateBody(create as unknown as CreateBody, s.hostCpus);
   const image = await s.images.resolve(main.imageRef);
-  const t = translateCreate(request, image, id, { defaults: s.vmDefaults, hostCpus: s.hostCpus, logDefaults: s.logDefaults });
+  const t = translateCreate(request, image, id, await createOptions(s));
   if (t.spec.log) spec.log = t.spec.log;
+  if (t.spec.network) spec.network = t.spec.network;
   return { spec, ...(built.name ? { name: built.name } : {}), frontend: t.frontend };
 }

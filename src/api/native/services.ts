@@ -5,6 +5,7 @@
 import type { PodService } from '../../pod/service';
 import type { PodVmService } from '../../pod/vms';
 import type { ImageLookup } from '../../storage/types';
+import type { TranslateOptions } from '../../translate/create';
 import type { PodVmSize } from '../../translate/resources';
 
 /** The native API's services. */
@@ -19,4 +20,10 @@ export interface NativeServices {
   hostCpus: number;
   /** The daemon's default log driver and options. */
   logDefaults?: { Type: string; Config: Record<string, string> };
+  /**
+   * The host's networks, to plan a pod's as `docker run` does (the default bridge unless the
+   * spec names another). Resolves once the networks are open; undefined (or absent): the host
+   * has none, and pods get loopback only.
+   */
+  networks?: Promise<TranslateOptions['networks']>;
 }

@@ -4,11 +4,14 @@
  * own single-container spec:
  *
  *   { "name": "web", "image": "busybox", "command": ["httpd", "-f"], "env": ["A=b"],
- *     "workdir": "/", "tty": false, "labels": {"k": "v"} }
+ *     "workdir": "/", "tty": false, "labels": {"k": "v"}, "network": "bridge",
+ *     "ports": ["8080:80"] }
  *
  * The pod is made through the Docker create translation, with the Docker front end's data
  * kept beside it, so the pod's container is also a Docker container (`docker ps`, `logs`,
- * `exec`, `inspect`, `stop` work on it), labelled with its pod's name and API.
+ * `exec`, `inspect`, `stop`, `port` work on it), labelled with its pod's name and API. Its
+ * network is a `docker run`'s: the default bridge, or the one `network` names (a user
+ * network, or "none" for loopback only), with `ports` published as `-p` publishes them.
  */
 import * as crypto from 'node:crypto';
 import { InvalidArgumentError } from '../../errors';
@@ -16,7 +19,8 @@ import { parseCreateBody, translateCreate, validateContainerName } from '../../t
 import type { CreateBody } from '../../translate/docker-schema';
 import type { NativeServices } from './services';
 
-import { API_LABEL, isPodFileObject, manifestOf, podFromManifest, POD_LABEL, type MadePod } from './podfile';
+import { dockerPortsOfSpecs } from '../../translate/podspec-ports';
+import { API_LABEL, createOptions, isPodFileObject, manifestOf, podFromManifest, POD_LABEL, type MadePod } from './podfile';
 
 export { API_LABEL, POD_LABEL, type MadePod };
 
@@ -29,6 +33,8 @@ const FIELDS: Record<string, 'string' | 'strings' | 'boolean' | 'labels'> = {
   workdir: 'string',
   tty: 'boolean',
   labels: 'labels',
+  network: 'string',
+  ports: 'strings',
 };
 
 /** A checked native spec. */
@@ -40,6 +46,10 @@ export interface NativeSpec {
   workdir?: string;
   tty?: boolean;
   labels?: Record<string, string>;
+  /** The network to join (a name or id; default: the default bridge; "none": loopback only). */
+  network?: string;
+  /** Ports to publish, as `docker run -p` takes them. */
+  ports?: string[];
 }
 
 /** Check a spec's shape: every field known and of its type (an unknown field is named). */
@@ -58,6 +68,9 @@ export function checkSpec(v: unknown): NativeSpec {
   }
   if (typeof o.image !== 'string' || !o.image) throw new InvalidArgumentError('spec: "image" is required (e.g. "busybox")');
   if (o.name !== undefined) validateContainerName(o.name as string);
+  if (typeof o.network === 'string' && (o.network === '' || o.network.startsWith('container:'))) {
+    throw new InvalidArgumentError(`spec: field "network" must name a network ("bridge", a user network, or "none")${o.network ? ': a pod cannot join another pod\'s network (put the containers in one pod file)' : ''}`);
+  }
   return o as unknown as NativeSpec;
 }
 
@@ -70,6 +83,7 @@ export async function podFromSpec(body: unknown, s: NativeServices): Promise<Mad
   const n = checkSpec(body);
   const id = crypto.randomBytes(32).toString('hex');
   const name = n.name?.replace(/^\//, '');
+  const ports = dockerPortsOfSpecs(n.ports ?? []);
   const create = {
     Image: n.image,
     ...(n.command ? { Cmd: n.command } : {}),
@@ -78,9 +92,11 @@ export async function podFromSpec(body: unknown, s: NativeServices): Promise<Mad
     Tty: n.tty === true,
     OpenStdin: n.tty === true,
     Labels: { ...(n.labels ?? {}), [POD_LABEL]: name ?? id.slice(0, 12), [API_LABEL]: 'native' },
+    ...(ports.ExposedPorts ? { ExposedPorts: ports.ExposedPorts } : {}),
+    HostConfig: { ...(n.network ? { NetworkMode: n.network } : {}), ...(ports.PortBindings ? { PortBindings: ports.PortBindings } : {}) },
   };
   const request = parseCreateBody(create as unknown as CreateBody, s.hostCpus);
   const image = await s.images.resolve(n.image);
-  const t = translateCreate(request, image, id, { defaults: s.vmDefaults, hostCpus: s.hostCpus, logDefaults: s.logDefaults });
+  const t = translateCreate(request, image, id, await createOptions(s));
   return { spec: t.spec, name, frontend: t.frontend };
 }

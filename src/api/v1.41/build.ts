@@ -99,13 +99,17 @@ export function register(router: Router, services: ApiServices): void {
       const r = parseTagged(t);
       if (r.digest !== undefined) throw new InvalidArgumentError(`invalid reference format: ${t}`);
     }
-    const platform = query.platform ? parsePlatform(query.platform) : undefined;
-    if (platform && platform.os !== 'linux') {
+    let platform: ReturnType<typeof parsePlatform> | undefined;
+    try {
+      if (query.squash && !services.system.experimental) throw new InvalidArgumentError('squash is only supported with experimental mode');
+      platform = query.platform ? parsePlatform(query.platform) : undefined;
+      if (platform && platform.os !== 'linux') throw new InvalidArgumentError(`"${platform.os}": operating system is not supported`);
+    } catch (err) {
       // Read the context away first: an answer sent while the client still uploads makes it
       // see a broken pipe instead of this message (dockerd's server discards the body too).
       req.resume();
       await new Promise<void>((resolve) => req.once('end', resolve).once('close', resolve));
-      throw new InvalidArgumentError(`"${platform.os}": operating system is not supported`);
+      throw err;
     }
     const hostConfig: StepHostConfig = {
       ...(query.networkmode ? { NetworkMode: query.networkmode } : {}),
@@ -156,6 +160,7 @@ export function register(router: Router, services: ApiServices): void {
         buildArgs,
         labels,
         ...(query.target ? { target: query.target } : {}),
+        ...(query.squash ? { squash: true } : {}),
       }, emit);
       await builder.build(df);
     } catch (err) {

@@ -79,38 +79,54 @@ const STREAMED_BODY = /\/(attach|start)$/;
  * Express middleware, first in the chain:
  *  - when the answer starts before the request body was read to its end, the connection
  *    closes after it (Node would otherwise read and discard an endless body);
- *  - a body that is being read but stops arriving for BODY_IDLE_MS (a client that declared
+ *  - a body that is being read but stops arriving for `idleMs` (a client that declared
  *    more than it sends, a huge chunk size) is answered 408 and the connection closed,
- *    whoever reads it (our reader, or express.json on a route). A body nobody reads yet is
- *    not the client's fault and is left alone, and so are stdin bodies (attach, exec start).
+ *    whoever reads it (our reader, express.json on a route, a pipe, or a reader waiting on
+ *    'readable' such as the compression sniffing of docker load and import). A body nobody
+ *    reads yet is not the client's fault and is left alone, and so are stdin bodies (attach,
+ *    exec start).
  */
-export const closeUnreadBodies: RequestHandler = (req, res, next) => {
-  const writeHead = res.writeHead;
-  res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
-    if (!req.complete) this.shouldKeepAlive = false;
-    return (writeHead as (...a: unknown[]) => http.ServerResponse).apply(this, args);
-  } as typeof res.writeHead;
-  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  if (hasBody && !STREAMED_BODY.test(req.path)) {
-    let last = req.socket.bytesRead;
-    const timer = setInterval(() => {
-      if (req.complete || req.destroyed) return clearInterval(timer);
-      const now = req.socket.bytesRead;
-      if (now === last && req.readableFlowing) {
-        clearInterval(timer);
-        if (!res.headersSent) {
-          res.shouldKeepAlive = false;
-          res.status(408).setHeader('Content-Type', 'application/json');
-          res.end(JSON.stringify({ message: `no request body data for ${BODY_IDLE_MS / 1000} s` }) + '\n', () => req.socket.destroy());
-        } else req.socket.destroy();
-      }
-      last = now;
-    }, BODY_IDLE_MS);
-    timer.unref();
-    res.once('close', () => clearInterval(timer));
-  }
-  next();
-};
+export function closeUnreadBodiesAfter(idleMs: number): RequestHandler {
+  return (req, res, next) => {
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
+      if (!req.complete) this.shouldKeepAlive = false;
+      return (writeHead as (...a: unknown[]) => http.ServerResponse).apply(this, args);
+    } as typeof res.writeHead;
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (hasBody && !STREAMED_BODY.test(req.path)) {
+      let last = req.socket.bytesRead;
+      const timer = setInterval(() => {
+        if (req.complete || req.destroyed) return clearInterval(timer);
+        const now = req.socket.bytesRead;
+        if (now === last && isBeingRead(req)) {
+          clearInterval(timer);
+          if (!res.headersSent) {
+            res.shouldKeepAlive = false;
+            res.status(408).setHeader('Content-Type', 'application/json');
+            res.end(JSON.stringify({ message: `no request body data for ${idleMs / 1000} s` }) + '\n', () => req.socket.destroy());
+          } else req.socket.destroy();
+        }
+        last = now;
+      }, idleMs);
+      timer.unref();
+      res.once('close', () => clearInterval(timer));
+    }
+    next();
+  };
+}
+
+/** closeUnreadBodiesAfter with the daemon's BODY_IDLE_MS. */
+export const closeUnreadBodies: RequestHandler = closeUnreadBodiesAfter(BODY_IDLE_MS);
+
+/**
+ * Whether something consumes the request body now: it flows (a pipe, 'data' listeners) or a
+ * reader waits on 'readable' (paused mode, read() until null). Either way, bytes that stop
+ * arriving leave that reader waiting on the client.
+ */
+function isBeingRead(req: http.IncomingMessage): boolean {
+  return req.readableFlowing === true || req.listenerCount('readable') > 0;
+}
 
 /**
  * Read a request body within the limits: MAX_JSON_BODY bytes, BODY_IDLE_MS between chunks,

@@ -5,6 +5,7 @@
  * (src/pod/network.ts); connect and disconnect go to the pod layer (src/pod/network-connect.ts).
  */
 import { parseLinks } from '../../net/legacy-links';
+import { checkLinkLocalIps } from '../../net/link-local';
 import { dockerFrontend } from '../../translate/docker-types';
 import type { Router } from 'express';
 import type { ApiServices } from './services';
@@ -150,12 +151,14 @@ export function register(router: Router, services: ApiServices): void {
     const p = pods();
     const id = p.get(body.Container).id;
     const ip = ec.IPAMConfig?.IPv4Address || undefined;
+    const ip6 = ec.IPAMConfig?.IPv6Address || undefined;
+    const linkLocalIps = checkLinkLocalIps(ec.IPAMConfig?.LinkLocalIPs ?? []);
     // dockerd 20.10 takes EndpointConfig.MacAddress at connect and ignores it (the endpoint's MAC
     // is its own choice); so does podvisor: the spare NIC keeps its boot MAC. Of a container
     // that does not run, inspect shows the asked MAC until it starts, as dockerd's.
     const links = parseLinks(ec.Links);
     const running = p.isRunning(id);
-    await p.connectNetwork(id, { ref: n.id, aliases: ec.Aliases ?? [], ...(ip ? { ip } : {}), ...(links.length ? { links } : {}) });
+    await p.connectNetwork(id, { ref: n.id, aliases: ec.Aliases ?? [], ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}), ...(linkLocalIps.length ? { linkLocalIps } : {}), ...(links.length ? { links } : {}) });
     if (!running) await askedMac(p, id, n.name, ec.MacAddress || undefined);
     res.status(200).end();
   }));

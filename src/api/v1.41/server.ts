@@ -42,6 +42,9 @@ export function createApiApp(services: ApiServices): express.Express {
     // dockerd names itself in every answer; some clients log it.
     res.set('Server', `Docker/${services.system.version} (linux)`);
     res.set('Api-Version', '1.41');
+    // As dockerd's middleware, on every answer (the CLI reads them from /_ping).
+    res.set('OSType', 'linux');
+    res.set('Docker-Experimental', services.system.experimental ? 'true' : 'false');
     next();
   });
   app.use(closeUnreadBodies);

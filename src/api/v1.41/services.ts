@@ -55,4 +55,6 @@ export interface SystemFacts {
   id?: string;
   /** The daemon's default log driver (--log-driver; json-file when unset). */
   logDriver?: string;
+  /** dockerd's experimental mode (--experimental): shown by the API, and build's squash served. */
+  experimental?: boolean;
 }

@@ -16,12 +16,13 @@ import { MAX_TIMER_MS } from '../../pod/op-queue';
 import type { DaemonEvent } from '../../pod/events';
 import { diskUsage } from './system-df';
 
-/** Headers dockerd sets on every /_ping answer; the CLI reads API-Version and OSType. */
+/**
+ * Headers dockerd sets on /_ping answers beside those of every answer (OSType and
+ * Docker-Experimental, set by the server); the CLI reads API-Version and OSType.
+ */
 function pingHeaders(): Record<string, string> {
   return {
     'API-Version': API_VERSION,
-    'OSType': 'linux',
-    'Docker-Experimental': 'false',
     'Cache-Control': 'no-cache, no-store, must-revalidate',
     'Pragma': 'no-cache',
   };
@@ -101,7 +102,7 @@ export function register(router: Router, services: ApiServices): void {
       ApiVersion: API_VERSION,
       Arch: 'amd64',
       BuildTime: '',
-      Experimental: 'false',
+      Experimental: services.system.experimental ? 'true' : 'false',
       GitCommit: '',
       GoVersion: `node${process.versions.node}`,
       KernelVersion: os.release(),
@@ -123,6 +124,8 @@ export function register(router: Router, services: ApiServices): void {
       Arch: 'amd64',
       KernelVersion: os.release(),
       BuildTime: '',
+      // dockerd leaves it out unless it runs in experimental mode.
+      ...(services.system.experimental ? { Experimental: true } : {}),
     });
   }));
 
@@ -183,7 +186,7 @@ export function register(router: Router, services: ApiServices): void {
       NoProxy: '',
       Name: os.hostname(),
       Labels: [],
-      ExperimentalBuild: false,
+      ExperimentalBuild: !!services.system.experimental,
       ServerVersion: services.system.version,
       // The one runtime, under dockerd's default name (see docs/limitations.md).
       Runtimes: { runc: { path: 'podvisord' } },

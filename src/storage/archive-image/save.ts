@@ -7,13 +7,12 @@
  *   manifest.json                     [{Config, RepoTags, Layers}] per image
  *   repositories                      {repo: {tag: top layer id}} when any image has tags
  *
- * Layer tars come from the layer blobs kept in the content store (gunzipped when needed) and
+ * Layer tars come from the layer blobs kept in the content store (decoded when compressed) and
  * are checked against their diff IDs while they stream: a blob that no longer matches fails
  * the archive rather than producing one dockerd would refuse. Layer directory names are
  * derived from chain IDs, so two images sharing layers share their directories.
  */
 import * as fs from 'node:fs';
-import * as zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { pipeline as pipelineCb, type Readable } from 'node:stream';
 import * as tar from 'tar-stream';
@@ -21,6 +20,7 @@ import type { ContentStore } from '../content';
 import type { LayerBlob, LayerStore } from '../layers/store';
 import type { ImageStore, StoredImageView } from '../images';
 import { packEntry, writeEntry, type TarHeader } from '../tar-pack';
+import { decodeStream } from '../decompress';
 import { HashingStream, chainIds, digestHex, sha256Digest } from '../digest';
 import { familiarName, parseReference, parseTagged, type ImageReference } from '../reference';
 import { NotFoundError, NotImplementedError } from '../../errors';
@@ -83,8 +83,7 @@ export function resolveSaveNames(store: ImageStore, names: string[]): SaveItem[]
 /** The tar of a layer, from its blob. Destroying the returned stream closes the file too. */
 function openLayerTar(content: ContentStore, blob: LayerBlob): Readable {
   const raw = fs.createReadStream(content.blobPath(blob.digest), { highWaterMark: 256 * 1024 });
-  if (blob.compression === 'none') return raw;
-  return pipelineCb(raw, zlib.createGunzip({ chunkSize: 256 * 1024 }), () => undefined);
+  return decodeStream(raw, blob.compression);
 }
 
 /** Uncompressed size of a layer's tar (recorded at pull or load; counted once otherwise). */

@@ -21,8 +21,8 @@ import { NotFoundError } from '../../errors';
 export interface LayerBlob {
   digest: string;
   size: number;
-  /** 'gzip' or 'none': what gives back the tar whose sha256 is the diff ID. */
-  compression: 'gzip' | 'none';
+  /** 'gzip', 'zstd' or 'none': what gives back the tar whose sha256 is the diff ID. */
+  compression: 'gzip' | 'zstd' | 'none';
   /** Media type the blob was pulled as (pushes send the same). */
   mediaType: string;
   /** Bytes of the uncompressed tar, when known. */

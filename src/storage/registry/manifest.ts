@@ -15,6 +15,8 @@ export const MediaType = {
   DockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
   DockerConfig: 'application/vnd.docker.container.image.v1+json',
   DockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  /** Not in Docker's spec: what containers/image (podman, skopeo) writes for zstd in schema 2. */
+  DockerLayerZstd: 'application/vnd.docker.image.rootfs.diff.tar.zstd',
   DockerForeignLayerGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
   OciManifest: 'application/vnd.oci.image.manifest.v1+json',
   OciIndex: 'application/vnd.oci.image.index.v1+json',
@@ -82,6 +84,7 @@ export function layerCompression(mediaType: string): LayerCompression {
     case MediaType.OciLayerNondistributable:
       return 'none';
     case MediaType.OciLayerZstd:
+    case MediaType.DockerLayerZstd:
       return 'zstd';
     default:
       throw new InvalidArgumentError(`unsupported layer media type ${JSON.stringify(mediaType)}`);
@@ -150,20 +153,31 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Im
 }
 
 const ARCH_ALIASES: Record<string, string> = { x86_64: 'amd64', 'x86-64': 'amd64', aarch64: 'arm64', armhf: 'arm', armel: 'arm', i386: '386' };
-const KNOWN_OS = new Set(['linux', 'windows', 'darwin', 'freebsd']);
+/** The operating systems and architectures containerd's platform parser knows (Go's GOOS and GOARCH values). */
+const KNOWN_OS = new Set(['aix', 'android', 'darwin', 'dragonfly', 'freebsd', 'hurd', 'illumos', 'ios', 'js', 'linux', 'nacl', 'netbsd', 'openbsd', 'plan9', 'solaris', 'windows', 'zos']);
+const KNOWN_ARCH = new Set(['386', 'amd64', 'amd64p32', 'arm', 'armbe', 'arm64', 'arm64be', 'ppc64', 'ppc64le', 'mips', 'mipsle', 'mips64', 'mips64le', 'mips64p32', 'mips64p32le', 'ppc', 'riscv', 'riscv64', 's390', 's390x', 'sparc', 'sparc64', 'wasm']);
+const COMPONENT = /^[A-Za-z0-9_-]+$/;
 
-/** Parse a `platform` parameter (`linux/arm64/v8`, `arm64`, `linux`) into a normalised platform. */
+/**
+ * Parse a `platform` parameter (`linux/arm64/v8`, `arm64`, `linux`) into a normalised platform,
+ * with containerd's rules and words (dockerd's): a lone word must be a known OS or architecture.
+ */
 export function parsePlatform(s: string): Platform {
-  const parts = s.toLowerCase().split('/');
-  if (parts.length > 3 || parts.some((p) => p === '')) {
-    throw new InvalidArgumentError(`"${s}": cannot parse platform specifier: invalid argument`);
+  if (s.includes('*')) throw new InvalidArgumentError(`"${s}": wildcards not yet supported: invalid argument`);
+  const raw = s.split('/');
+  const bad = raw.find((p) => !COMPONENT.test(p));
+  if (bad !== undefined) {
+    throw new InvalidArgumentError(`"${bad}" is an invalid component of "${s}": platform specifier component must match "${COMPONENT.source}": invalid argument`);
   }
+  const parts = raw.map((p) => p.toLowerCase());
+  if (parts.length > 3) throw new InvalidArgumentError(`"${s}": cannot parse platform specifier: invalid argument`);
   let os = 'linux';
   let architecture = 'amd64';
   let variant: string | undefined;
   if (parts.length === 1) {
     if (KNOWN_OS.has(parts[0])) os = parts[0];
-    else architecture = parts[0];
+    else if (KNOWN_ARCH.has(ARCH_ALIASES[parts[0]] ?? parts[0])) architecture = parts[0];
+    else throw new InvalidArgumentError(`"${s}": unknown operating system or architecture: invalid argument`);
   } else {
     [os, architecture, variant] = parts;
   }

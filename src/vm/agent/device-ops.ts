@@ -46,6 +46,11 @@ export function encodeInterface(c: InterfaceConfig): TlvWriter {
   }
   if ((c.address === undefined) !== (c.prefix === undefined)) throw new InvalidArgumentError('an address needs its prefix length');
   if (c.address !== undefined) w.bytes(Tag.ADDRESS, ipv4(c.address, 'address')).u32(Tag.PREFIX, prefixLen(c.prefix!));
+  if (c.secondary?.length) {
+    if (c.address === undefined || c.address === '0.0.0.0') throw new InvalidArgumentError('secondary addresses need a primary address');
+    if (c.secondary.length > Limits.MAX_SECONDARY) throw new InvalidArgumentError(`at most ${Limits.MAX_SECONDARY} secondary addresses`);
+    for (const s of c.secondary) w.nested(Tag.SECONDARY, new TlvWriter().bytes(Tag.ADDRESS, ipv4(s.address, 'address')).u32(Tag.PREFIX, prefixLen(s.prefix)));
+  }
   if (c.mtu !== undefined) {
     if (!Number.isInteger(c.mtu) || c.mtu < 68 || c.mtu > 65535) throw new InvalidArgumentError(`invalid MTU ${c.mtu}`);
     w.u32(Tag.MTU, c.mtu);
@@ -123,6 +128,13 @@ export function decodeInterfaces(r: TlvReader): InterfaceInfo[] {
       info.address = [...addr].join('.');
       info.prefix = prefix;
     }
+    const secondary = rec.records(Tag.SECONDARY).map((s) => {
+      const a = s.bytes(Tag.ADDRESS);
+      const p = s.needU32(Tag.PREFIX);
+      if (!a || a.length !== 4 || p > 32) throw protocolError('malformed secondary address');
+      return { address: [...a].join('.'), prefix: p };
+    });
+    if (secondary.length > 0) info.secondary = secondary;
     return info;
   });
 }

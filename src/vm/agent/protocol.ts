@@ -28,6 +28,7 @@ export const Limits = {
   MIN_WINDOW: 4096,
   MAX_WINDOW: 16777216,
   OUTPUT_KEEP: 524288,
+  MAX_SECONDARY: 8,
 } as const;
 
 /** Frame types that are not requests (PV_FRAME_<NAME>). */
@@ -141,6 +142,7 @@ export const Tag = {
   TIME_NS: 67,
   ENTROPY: 68,
   MOUNT_SHARE: 69,
+  SECONDARY: 70,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -195,6 +197,7 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.TIME_NS]: 'u64',
   [Tag.ENTROPY]: 'bytes',
   [Tag.MOUNT_SHARE]: 'u32',
+  [Tag.SECONDARY]: 'tlv[]',
   [Tag.ADDRESS]: 'bytes',
   [Tag.PREFIX]: 'u32',
   [Tag.MTU]: 'u32',

@@ -233,13 +233,17 @@ export class FakeAgent implements Agent {
       throw new InvalidArgumentError(`interface ${config.name} does not have the expected hardware address`);
     }
     if (config.setMac !== undefined) i.mac = config.setMac.toLowerCase();
-    // 0.0.0.0 removes the address, as SIOCSIFADDR does.
+    // An address replaces every one the interface had (its secondary ones too); 0.0.0.0 removes them all.
+    if (config.address !== undefined) delete i.secondary;
     if (config.address === '0.0.0.0') {
       delete i.address;
       delete i.prefix;
     } else if (config.address !== undefined) Object.assign(i, { address: config.address, prefix: config.prefix });
+    if (config.secondary?.length) i.secondary = config.secondary.map((s) => ({ ...s }));
     if (config.mtu !== undefined) i.mtu = config.mtu;
     if (config.up !== undefined) i.up = config.up;
+    // As the kernel does: an interface down or without its address loses its routes.
+    if (config.address === '0.0.0.0' || config.up === false) this.guest.routes = this.guest.routes.filter((r) => r.device !== config.name);
   }
 
   async addRoute(route: RouteSpec): Promise<void> {
@@ -252,7 +256,7 @@ export class FakeAgent implements Agent {
 
   async listInterfaces(): Promise<InterfaceInfo[]> {
     this.check('listInterfaces');
-    return this.guest.interfaces.map((i) => ({ ...i }));
+    return this.guest.interfaces.map((i) => ({ ...i, ...(i.secondary ? { secondary: i.secondary.map((s) => ({ ...s })) } : {}) }));
   }
 
   async mount(m: ContainerMount): Promise<void> {

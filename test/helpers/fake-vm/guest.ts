@@ -250,7 +250,7 @@ export class FakeGuest {
   readonly calls: string[] = [];
   /** The guest's network interfaces: lo (up, 127.0.0.1/8), then one down ethN per NIC. */
   readonly interfaces: InterfaceInfo[];
-  readonly routes: FakeRoute[] = [];
+  routes: FakeRoute[] = [];
   /** File trees of the volume share by `<tag>/<subpath>` (every mount of one directory sees the same files). */
   readonly volumeTrees = new Map<string, Map<string, Buffer>>();
 

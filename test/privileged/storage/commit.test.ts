@@ -10,12 +10,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
-import * as tar from 'tar-stream';
 import { ImageService } from '../../../src/storage/service';
 import { commitWritableLayer } from '../../../src/storage/commit';
 import { packUpper } from '../../../src/storage/commit-tar';
 import { sha256Digest } from '../../../src/storage/digest';
 import { imageInspectJson, imageSummaryJson } from '../../../src/translate/images';
+import { tarEntryNames } from '../../helpers/tar-members';
 
 let root: string;
 let svc: ImageService;
@@ -44,24 +44,11 @@ function makeDirs(): { lower: string; upper: string } {
   return { lower, upper };
 }
 
-async function tarNames(stream: NodeJS.ReadableStream): Promise<string[]> {
-  const names: string[] = [];
-  const x = tar.extract();
-  x.on('entry', (h, s, next) => {
-    names.push(h.name);
-    s.resume();
-    s.on('end', next);
-  });
-  const done = new Promise<void>((r) => x.on('finish', () => r()));
-  stream.pipe(x);
-  await done;
-  return names;
-}
 
 test('the upper directory packs as an OCI layer', async () => {
   const { lower, upper } = makeDirs();
   const t = await packUpper(upper, [lower]);
-  expect(await tarNames(t.stream)).toEqual(['.wh.gone', 'home/', 'home/.wh..wh..opq', 'home/fresh', 'new.txt']);
+  expect(await tarEntryNames(t.stream)).toEqual(['.wh.gone', 'home/', 'home/.wh..wh..opq', 'home/fresh', 'new.txt']);
 });
 
 test('a scratch root with only the runtime /etc files and mount points packs as nothing', async () => {
@@ -73,7 +60,7 @@ test('a scratch root with only the runtime /etc files and mount points packs as 
   expect(empty.entries).toBe(0);
   empty.stream.destroy();
   fs.writeFileSync(path.join(upper, 'etc/app.conf'), 'mine\n');
-  expect(await tarNames((await packUpper(upper, [])).stream)).toEqual(['etc/', 'etc/app.conf']);
+  expect(await tarEntryNames((await packUpper(upper, [])).stream)).toEqual(['etc/', 'etc/app.conf']);
 });
 
 test('commit stores the layer, its blob and an image whose ID is its config digest', async () => {

@@ -8,9 +8,10 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import express from 'express';
-import { applyServerLimits, closeUnreadBodies, MAX_HEADER_BYTES, MAX_JSON_BODY, readBoundedBody, SessionLimiter } from '../../../src/api/v1.41/limits';
+import { applyServerLimits, closeUnreadBodies, closeUnreadBodiesAfter, MAX_HEADER_BYTES, MAX_JSON_BODY, readBoundedBody, SessionLimiter } from '../../../src/api/v1.41/limits';
 import { dockerErrorHandler, httpStatusOf } from '../../../src/api/v1.41/errors';
 import { ResourceExhaustedError } from '../../../src/errors';
+import { peekHead } from '../../../src/storage/decompress';
 
 describe('SessionLimiter', () => {
   it('refuses past the per-target and total limits with a clear 429, and frees on release', () => {
@@ -37,10 +38,18 @@ describe('a server with the limits applied', () => {
 
   beforeAll(async () => {
     const app = express();
+    // /sniff gets the body-stall guard at 200 ms (the daemon's is BODY_IDLE_MS), so a test can wait it out.
+    app.use('/sniff', closeUnreadBodiesAfter(200));
     app.use(closeUnreadBodies);
     app.post('/echo', async (req, res) => {
       const b = await readBoundedBody(req);
       res.json({ n: b.length });
+    });
+    // A reader in paused mode, waiting on 'readable' for the first bytes (as docker load and
+    // import sniff the compression) before it reads on.
+    app.post('/sniff', async (req, res) => {
+      const head = await peekHead(req);
+      res.json({ head: head.length });
     });
     app.use(dockerErrorHandler);
     server = http.createServer(app);
@@ -93,5 +102,11 @@ describe('a server with the limits applied', () => {
     expect(got).toMatch(/^HTTP\/1\.1 413 /);
     expect(got).toMatch(/\r\nConnection: close\r\n/i);
     expect(got).toContain(`request body larger than ${MAX_JSON_BODY} bytes`);
+  });
+
+  it('answers 408 and closes a body that stops arriving while its reader waits on readable (a huge chunk size, then nothing)', async () => {
+    const got = await raw('POST /sniff HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n{}');
+    expect(got).toMatch(/^HTTP\/1\.1 408 /);
+    expect(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)).message).toBe('no request body data for 0.2 s');
   });
 });

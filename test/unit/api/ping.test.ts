@@ -13,6 +13,18 @@ describe('system routes', () => {
     expect(res.headers['docker-experimental']).toBe('false');
   });
 
+  test('experimental mode is shown as dockerd shows it: a header on every answer, /version and /info', async () => {
+    const plain = await request(app).get('/v1.41/version');
+    expect([plain.headers['docker-experimental'], plain.body.Experimental, plain.body.Components[0].Details.Experimental]).toEqual(['false', undefined, 'false']);
+    expect((await request(app).get('/v1.41/info')).body.ExperimentalBuild).toBe(false);
+    const exp = createApiApp({ system: { version: '0.0.0-test', dataRoot: '/tmp/x', accel: 'tcg', experimental: true } });
+    const v = await request(exp).get('/v1.41/version');
+    expect([v.headers['docker-experimental'], v.headers['ostype'], v.body.Experimental, v.body.Components[0].Details.Experimental]).toEqual(['true', 'linux', true, 'true']);
+    expect((await request(exp).get('/v1.41/info')).body.ExperimentalBuild).toBe(true);
+    expect((await request(exp).get('/_ping')).headers['docker-experimental']).toBe('true');
+    expect((await request(exp).get('/v1.41/nope')).headers['docker-experimental']).toBe('true');
+  });
+
   test('HEAD /_ping and versioned paths work', async () => {
     expect((await request(app).head('/_ping')).status).toBe(200);
     expect((await request(app).get('/v1.41/_ping')).text).toBe('OK');

@@ -67,7 +67,15 @@ class FakeBackend implements BuildBackend {
   async removeContainer(id: string) {
     this.containers.delete(id);
   }
-  async tag() {}
+  tagged: Array<{ id: string; refs: string[] }> = [];
+  async tag(id: string, refs: string[]) {
+    this.tagged.push({ id, refs });
+  }
+  squashed: Array<{ id: string; base: string | undefined }> = [];
+  async squash(id: string, base: string | undefined) {
+    this.squashed.push({ id, base });
+    return 'sha256:' + '5'.repeat(64);
+  }
 }
 
 let dir: string;
@@ -209,4 +217,29 @@ test('config steps run in a created container too; quiet, rm=false and forcerm c
   await expect(run({ forceRm: true })).rejects.toThrow('returned a non-zero code: 2');
   expect(msgs.map((m) => ('stream' in m ? m.stream : '')).join('').endsWith('complaint\n\x1b[0mRemoving intermediate container cccccccccccc\n')).toBe(true);
   expect(b.containers.size).toBe(0);
+});
+
+test('--squash: the built image is squashed onto the last stage\'s base, announced as dockerd does, and that one is tagged', async () => {
+  const b = new FakeBackend();
+  const r = await build(b, DF, { squash: true });
+  const squashed = 'sha256:' + '5'.repeat(64);
+  expect(r.id).toBe(squashed);
+  // The last stage is FROM first: its base is the first stage's image.
+  const firstStage = b.squashed[0].base;
+  expect(b.squashed).toEqual([{ id: expect.not.stringMatching(squashed), base: firstStage }]);
+  expect(firstStage).not.toBe('sha256:' + 'b'.repeat(64));
+  const tail = r.msgs.slice(-4);
+  expect(tail).toEqual([
+    { aux: { ID: b.squashed[0].id } },
+    { id: 'moby.image.id', aux: { ID: squashed } },
+    { stream: 'Successfully built 555555555555\n' },
+    { stream: 'Successfully tagged app:1\n' },
+  ]);
+  expect(b.tagged).toEqual([{ id: squashed, refs: ['app:1'] }]);
+  // A single stage FROM base squashes onto base; quiet prints the squashed ID only.
+  const one = await build(new FakeBackend(), 'FROM base\nRUN true\n', { squash: true, quiet: true });
+  expect(one.msgs).toEqual([{ stream: `${squashed}\n` }]);
+  const b2 = new FakeBackend();
+  await build(b2, 'FROM base\nRUN true\n', { squash: true });
+  expect(b2.squashed[0].base).toBe('sha256:' + 'b'.repeat(64));
 });

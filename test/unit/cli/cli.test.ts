@@ -38,11 +38,13 @@ beforeAll(async () => {
     let text = '';
     req.on('data', (c: Buffer) => (text += c.toString()));
     req.on('end', () => {
-      const s = { method: req.method ?? '', url: req.url ?? '', body: text ? JSON.parse(text) : undefined };
+      // A YAML pod file is recorded as its text.
+      const s = { method: req.method ?? '', url: req.url ?? '', body: text ? (req.headers['content-type'] === 'application/json' ? JSON.parse(text) : text) : undefined };
       seen.push(s);
       const [status, body] = answer(s);
       res.writeHead(status, { 'Content-Type': 'application/json' });
-      res.end(body === undefined ? '' : JSON.stringify(body));
+      // A string is sent as it is (a progress stream of JSON lines).
+      res.end(body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body));
     });
   });
   await new Promise<void>((r) => server.listen(path.join(dir, 'd.sock'), r));
@@ -149,4 +151,74 @@ test('tables: pods, containers and VMs in aligned columns', () => {
   expect(vmsTable(vms, [POD])).toBe(
     ['VM ID          STATE        POD   MEMORY    CPUS', '0123456789ab   Associated   web   256 MiB   1', 'ba9876543210   Idle               512 MiB   2', ''].join('\n'),
   );
+});
+
+describe('a missing image is pulled, then the pod made again (as docker run does)', () => {
+  const progress = (ref: string) => [{ status: `Pulling from ${ref}` }, { status: 'Pull complete', id: 'abc' }, { status: `Status: Downloaded newer image for ${ref}` }].map((l) => JSON.stringify(l)).join('\n') + '\n';
+  let stderr: string;
+  let spy: jest.SpyInstance;
+  beforeEach(() => {
+    stderr = '';
+    spy = jest.spyOn(process.stderr, 'write').mockImplementation(((s: string) => {
+      stderr += s;
+      return true;
+    }) as typeof process.stderr.write);
+  });
+  afterEach(() => spy.mockRestore());
+
+  test('run-pod: 404 naming the image, pull with progress on stderr, the same request again', async () => {
+    let tries = 0;
+    answer = (s) => {
+      if (s.url.startsWith('/v1.41/images/create')) return [200, progress('busybox:latest')];
+      return ++tries === 1 ? [404, { message: 'image busybox:latest not found', image: 'busybox:latest' }] : [201, POD];
+    };
+    const r = await cli('run-pod', '--name', 'web', 'busybox', 'sleep', '9');
+    expect(r).toEqual({ code: 0, out: `web ${POD.id}\n`, err: '' });
+    expect(seen.map((x) => `${x.method} ${x.url}`)).toEqual(['POST /v1/pods', 'POST /v1.41/images/create?fromImage=busybox&tag=latest', 'POST /v1/pods']);
+    expect(seen[2].body).toEqual(seen[0].body);
+    expect(stderr).toBe("Unable to find image 'busybox:latest' locally\nPulling from busybox:latest\nabc: Pull complete\nStatus: Downloaded newer image for busybox:latest\n");
+  });
+
+  test('a pod file: each missing image pulled once; one still missing after its pull is the answer', async () => {
+    const file = path.join(dir, 'pod.yaml');
+    fs.writeFileSync(file, 'apiVersion: v1\nkind: Pod\nmetadata: {name: two}\nspec:\n  containers: [{name: a, image: a}, {name: b, image: b}]\n');
+    const missing = ['a:latest', 'b:latest'];
+    answer = (s) => {
+      if (s.url.startsWith('/v1.41/images/create')) return [200, progress('x')];
+      const m = missing.shift();
+      return m ? [404, { message: `image ${m} not found`, image: m }] : [201, POD];
+    };
+    expect((await cli('create', '-f', file)).code).toBe(0);
+    expect(seen.map((x) => x.url)).toEqual(['/v1/pods', '/v1.41/images/create?fromImage=a&tag=latest', '/v1/pods', '/v1.41/images/create?fromImage=b&tag=latest', '/v1/pods']);
+    seen = [];
+    answer = (s) => (s.url.startsWith('/v1.41/images/create') ? [200, progress('a')] : [404, { message: 'image a:latest not found', image: 'a:latest' }]);
+    expect(await cli('run', 'a')).toEqual({ code: 4, out: '', err: 'podvisor: image a:latest not found\n' });
+    expect(seen.map((x) => x.url)).toEqual(['/v1/pods', '/v1.41/images/create?fromImage=a&tag=latest', '/v1/pods']);
+  });
+
+  test('a failed pull is the answer; a 404 that names no image (no such pod) pulls nothing', async () => {
+    answer = (s) => (s.url.startsWith('/v1.41/images/create') ? [404, { message: 'pull access denied for nope' }] : [404, { message: 'image nope:latest not found', image: 'nope:latest' }]);
+    expect(await cli('run-pod', 'nope')).toEqual({ code: 4, out: '', err: 'podvisor: pull access denied for nope\n' });
+    seen = [];
+    answer = () => [404, { message: 'no pod matches "old"' }];
+    expect((await cli('replace', '-o', 'old', '-f', path.join(dir, 'pod.yaml'))).code).toBe(4);
+    expect(seen).toHaveLength(1);
+  });
+});
+
+test('--network and -p go in the single-container spec; a pod file refuses them (usage)', async () => {
+  answer = () => [201, POD];
+  await cli('run-pod', '--network', 'front', '-p', '8080:80', '-p', '127.0.0.1:53:53/udp', 'busybox', 'httpd', '-f');
+  expect(seen[0].body).toEqual({ spec: { image: 'busybox', command: ['httpd', '-f'], network: 'front', ports: ['8080:80', '127.0.0.1:53:53/udp'] }, start: true });
+  await cli('run', '-d', '--network', 'none', 'busybox');
+  expect(seen[1].body).toEqual({ spec: { image: 'busybox', network: 'none' } });
+  const file = path.join(dir, 'kpod.yaml');
+  fs.writeFileSync(file, 'apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: busybox}]}\n');
+  const p = await cli('create', '-p', '80', '-f', file);
+  expect(p.code).toBe(2);
+  expect(p.err).toContain('-p does not apply to a pod file: publish its ports in the file');
+  const n = await cli('create', '--network', 'front', '-f', file);
+  expect(n.code).toBe(2);
+  expect(n.err).toContain('--network does not apply to a pod file');
+  expect(seen).toHaveLength(3);
 });

@@ -12,11 +12,12 @@ import { FakeFactory, FakeHypervisor } from '../../helpers/fake-vm';
 import { EventBus } from '../../../src/pod/events';
 import { PodManager } from '../../../src/pod/manager';
 import { StateStore } from '../../../src/storage/state';
-import { parseCreateBody, translateCreate } from '../../../src/translate/create';
+import { parseCreateBody, translateCreate, type TranslateOptions } from '../../../src/translate/create';
 import { repairFrontend } from '../../../src/translate/repair';
 import { decodeBody } from '../../../src/api/v1.41/schema/go-decode';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
 import type { PodRecord } from '../../../src/pod/types';
+import type { PodManagerDeps } from '../../../src/pod/context';
 
 /** The fake busybox image. */
 export const BUSYBOX: ImageRecord = {
@@ -95,8 +96,8 @@ export interface Harness {
   state: StateStore;
   root: string;
   pods: PodManager;
-  /** Create a container from a Docker create body. */
-  create(body: Record<string, unknown>, name?: string): Promise<PodRecord>;
+  /** Create a container from a Docker create body (`networks`: plan its network as a host with these). */
+  create(body: Record<string, unknown>, name?: string, networks?: TranslateOptions['networks']): Promise<PodRecord>;
   /** A new manager on the same hypervisor and disk (a daemon restart). */
   restartDaemon(): Promise<PodManager>;
   cleanup(): Promise<void>;
@@ -105,7 +106,7 @@ export interface Harness {
 let counter = 0;
 
 /** Build a harness. */
-export async function harness(hv = new FakeHypervisor()): Promise<Harness> {
+export async function harness(hv = new FakeHypervisor(), extra: Partial<PodManagerDeps> = {}): Promise<Harness> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-unit-'));
   const containersRoot = path.join(root, 'containers');
   const images = new FakeImages();
@@ -116,15 +117,15 @@ export async function harness(hv = new FakeHypervisor()): Promise<Harness> {
   const factory = new FakeFactory(hv);
   const resolvConf = path.join(root, 'resolv.conf');
   fs.writeFileSync(resolvConf, 'nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example.org\n');
-  const mk = () => new PodManager({ factory, hypervisor: hv, images, rootfs, state, events, containersRoot, resolvConf, repairFrontend });
+  const mk = () => new PodManager({ factory, hypervisor: hv, images, rootfs, state, events, containersRoot, resolvConf, repairFrontend, ...extra });
   const h: Harness = {
     hv, factory, images, rootfs, events, state, root,
     pods: mk(),
-    async create(body, name) {
+    async create(body, name, networks) {
       const req = parseCreateBody(decodeBody<CreateBody>(CreateBodySchema, body), 2);
       const image = await images.resolve(req.config.Image);
       const id = (++counter).toString(16).padStart(8, '0') + 'a'.repeat(56);
-      const t = translateCreate(req, image, id, { defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 });
+      const t = translateCreate(req, image, id, { defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2, ...(networks ? { networks } : {}) });
       return h.pods.create(t.spec, name, t.frontend);
     },
     async restartDaemon() {

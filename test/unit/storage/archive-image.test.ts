@@ -11,7 +11,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
-import * as tar from 'tar-stream';
 import { ImageService } from '../../../src/storage/service';
 import { ArchiveLoader, type LoadEvent } from '../../../src/storage/archive-image/load';
 import { prepareSave, writeSaveArchive } from '../../../src/storage/archive-image/save';
@@ -19,6 +18,7 @@ import { InvalidArgumentError } from '../../../src/errors';
 import { httpStatusOf } from '../../../src/api/v1.41/errors';
 import { assembleImage, buildLayer, packTar, type BuiltImage, type LayerEntry } from '../../fixtures/image-builder';
 import { digestHex } from '../../../src/storage/digest';
+import { tarMembers as members } from '../../helpers/tar-members';
 
 let image: BuiltImage;
 let root: string;
@@ -71,21 +71,6 @@ async function saveToBuffer(svc: ImageService, names: string[]): Promise<Buffer>
   out.on('data', (c: Buffer) => chunks.push(c));
   await writeSaveArchive(svc.content, svc.layers, await prepareSave(svc.store, svc.layers, names), out);
   return Buffer.concat(chunks);
-}
-
-async function members(archive: Buffer): Promise<Map<string, Buffer>> {
-  const out = new Map<string, Buffer>();
-  const ex = tar.extract();
-  const done = (async () => {
-    for await (const entry of ex) {
-      const chunks: Buffer[] = [];
-      for await (const c of entry) chunks.push(c as Buffer);
-      out.set(entry.header.name, Buffer.concat(chunks));
-    }
-  })();
-  ex.end(archive);
-  await done;
-  return out;
 }
 
 test('load then save gives the same image ID and the layer tars byte for byte; a second store loads it back', async () => {

@@ -35,6 +35,14 @@ describe('selectManifest', () => {
   test('an unparsable platform is refused', () => {
     expect(() => parsePlatform('bogus/x/y/z')).toThrow('"bogus/x/y/z": cannot parse platform specifier: invalid argument');
   });
+
+  test('a lone word is an OS or an architecture containerd knows', () => {
+    expect(parsePlatform('x86_64')).toEqual({ os: 'linux', architecture: 'amd64' });
+    expect(parsePlatform('Linux')).toEqual({ os: 'linux', architecture: 'amd64' });
+    expect(parsePlatform('s390x')).toEqual({ os: 'linux', architecture: 's390x' });
+    expect(parsePlatform('linux/foo')).toEqual({ os: 'linux', architecture: 'foo' });
+    expect(() => parsePlatform('foobar')).toThrow('"foobar": unknown operating system or architecture: invalid argument');
+  });
 });
 
 describe('parseManifest', () => {

@@ -80,7 +80,9 @@ describe('dockerd\'s 400 messages', () => {
   test('features podvisor lacks are 501s that say so', () => {
     // --mac-address is taken (the guest sets it on its NIC at start), and kept as given.
     expect(parseCreateBody({ Image: 'i', MacAddress: '02:42:AC:11:00:09' }, 2).config.MacAddress).toBe('02:42:AC:11:00:09');
-    expect(() => parseCreateBody({ Image: 'i', NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: ['169.254.8.8'] } } } } }, 2)).toThrow(/link-local IPs \(--link-local-ip\) are not supported/);
+    // IPv6 link-local IPs: podvisor's networks are IPv4 only.
+    const ll6 = parseCreateBody({ Image: 'img', HostConfig: { NetworkMode: 'bridge' }, NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: ['fe80::5'] } } } } }, 2);
+    expect(() => translateCreate(ll6, busybox, ID, { defaults, hostCpus: 2, networks: { isUserNetwork: () => false, hasUserSubnet: () => false } })).toThrow(NotImplementedError);
     expect(parseCreateBody({ Image: 'i', NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: [] } } } } }, 2).endpointsConfig).toBeDefined();
     // Published ports need the host's networks: without them (no bridges, no iptables) a 501.
     expect(() => translate({ Cmd: ['sh'], HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '8080' }] } } })).toThrow(NotImplementedError);

@@ -1,4 +1,5 @@
 /** Pod files (src/translate/podspec.ts): the Kubernetes v1 Pod subset and hyper podfiles, JSON and YAML. */
+import { dockerPortsOf, dockerPortsOfSpecs } from '../../../src/translate/podspec-ports';
 import { parsePodFile, PodFileError } from '../../../src/translate/podspec';
 import { parseCpuQuantity, parseMemoryQuantity } from '../../../src/translate/podspec-read';
 import { InvalidArgumentError } from '../../../src/errors';
@@ -260,5 +261,62 @@ spec:
     expect((await buildPodSpec(plain, opts)).spec).toMatchObject({ vm: { memoryMiB: 256, cpus: 1 }, hostname: 'ffffffffffff', restartPolicy: { name: 'always' } });
     images.empty = image('sha256:e', {});
     await expect(buildPodSpec(parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: empty}]}'), opts)).rejects.toThrow('no command');
+  });
+});
+
+describe('ports of a pod file', () => {
+  const kube = (ports: string, init = '') =>
+    `apiVersion: v1\nkind: Pod\nspec:\n${init}  containers:\n  - name: a\n    image: busybox\n    ports: [{containerPort: 80, hostPort: 8080}]\n  - name: b\n    image: busybox\n    ports: ${ports}\n`;
+
+  test('Kubernetes hostIP is read with its hostPort; a bad one or one without hostPort is named', () => {
+    expect(parsePodFile(kube('[{containerPort: 53, hostPort: 5353, hostIP: 127.0.0.1, protocol: UDP}]')).containers[1].ports).toEqual([{ containerPort: 53, hostPort: 5353, hostIP: '127.0.0.1', protocol: 'udp' }]);
+    expect(() => parsePodFile(kube('[{containerPort: 53, hostPort: 5353, hostIP: "::1"}]'))).toThrow('spec.containers[1].ports[0].hostIP: must be an IPv4 address');
+    expect(() => parsePodFile(kube('[{containerPort: 53, hostIP: 127.0.0.1}]'))).toThrow('spec.containers[1].ports[0].hostIP: needs a hostPort');
+  });
+
+  test('a host port asked twice (same protocol, same or a wildcard address) is named by the second path', () => {
+    expect(() => parsePodFile(kube('[{containerPort: 81, hostPort: 8080}]'))).toThrow('spec.containers[1].ports[0].hostPort: 8080/tcp is already published by spec.containers[0].ports[0]');
+    expect(() => parsePodFile(kube('[{containerPort: 81, hostPort: 8080, hostIP: 127.0.0.1}]'))).toThrow('already published by spec.containers[0].ports[0]');
+    // Another protocol, or two distinct addresses, do not clash; the same container port twice is fine.
+    expect(parsePodFile(kube('[{containerPort: 80, hostPort: 8080, protocol: UDP}, {containerPort: 80, hostPort: 8081}]')).containers[1].ports).toHaveLength(2);
+    const two = '[{containerPort: 1, hostPort: 9, hostIP: 127.0.0.1}, {containerPort: 2, hostPort: 9, hostIP: 127.0.0.2}]';
+    expect(parsePodFile(kube(two)).containers[1].ports.map((p) => p.hostIP)).toEqual(['127.0.0.1', '127.0.0.2']);
+    expect(() => parsePodFile(kube('[]', '  initContainers:\n  - {name: i, image: busybox, ports: [{containerPort: 1, hostPort: 2}]}\n'))).toThrow(
+      "spec.initContainers[0].ports[0].hostPort: an init container's ports are not published",
+    );
+  });
+
+  test('hyper: portmappings (numbers as strings too) go to the first container; a clash with a container\'s port is named', () => {
+    const m = parsePodFile(JSON.stringify({ id: 'p', containers: [{ image: 'busybox' }], portmappings: [{ containerPort: '80', hostPort: '8080', protocol: 'tcp' }, { containerPort: 53, hostPort: 53, protocol: 'udp' }] }));
+    expect(m.containers[0].ports).toEqual([{ containerPort: 80, hostPort: 8080, protocol: 'tcp' }, { containerPort: 53, hostPort: 53, protocol: 'udp' }]);
+    expect(() => parsePodFile(JSON.stringify({ id: 'p', containers: [{ image: 'busybox', ports: [{ containerPort: 1, hostPort: 8080 }] }], portmappings: [{ containerPort: 80, hostPort: 8080 }] }))).toThrow(
+      'portmappings[0].hostPort: 8080/tcp is already published by containers[0].ports[0]',
+    );
+  });
+
+  test('as the Docker create body states them: hostPorts bound, every port exposed', () => {
+    expect(dockerPortsOf([])).toEqual({});
+    expect(dockerPortsOf([
+      { containerPort: 80, hostPort: 8080, protocol: 'tcp' },
+      { containerPort: 80, hostPort: 8081, hostIP: '127.0.0.1', protocol: 'tcp' },
+      { containerPort: 53, protocol: 'udp' },
+    ])).toEqual({
+      ExposedPorts: { '80/tcp': {}, '53/udp': {} },
+      PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }, { HostIp: '127.0.0.1', HostPort: '8081' }] },
+    });
+  });
+
+  test('-p strings as the docker CLI sends them (ranges, any free port, an address); a bad one in dockerd\'s words', () => {
+    expect(dockerPortsOfSpecs(['8080:80', '127.0.0.1:9000-9001:90-91/udp', '7000'])).toEqual({
+      ExposedPorts: { '80/tcp': {}, '90/udp': {}, '91/udp': {}, '7000/tcp': {} },
+      PortBindings: {
+        '80/tcp': [{ HostIp: '', HostPort: '8080' }],
+        '90/udp': [{ HostIp: '127.0.0.1', HostPort: '9000' }],
+        '91/udp': [{ HostIp: '127.0.0.1', HostPort: '9001' }],
+        '7000/tcp': [{ HostIp: '', HostPort: '' }],
+      },
+    });
+    expect(dockerPortsOfSpecs(['8000-8010:80']).PortBindings).toEqual({ '80/tcp': [{ HostIp: '', HostPort: '8000-8010' }] });
+    expect(() => dockerPortsOfSpecs(['80/sctp'])).toThrow('invalid proto: sctp');
   });
 });

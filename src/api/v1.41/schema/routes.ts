@@ -45,7 +45,7 @@ export const ROUTES = {
   'POST /images/*name/push': { query: Type.Object({ tag: Q.string() }) },
   'GET /images/*name/history': { query: none },
   'POST /images/*name/tag': { query: Type.Object({ repo: Q.string(), tag: Q.string() }) },
-  'POST /build': { query: Type.Object({ dockerfile: Q.string(), t: Q.strings(), q: Q.bool(), nocache: Q.bool(), cachefrom: Q.string(), rm: Q.bool(true), forcerm: Q.bool(), pull: Q.bool(), buildargs: Q.string(), labels: Q.string(), target: Q.string(), version: Q.string(), remote: Q.string(), networkmode: Q.string(), extrahosts: Q.strings(), cpusetcpus: Q.string(), memory: Q.int(), shmsize: Q.int(), platform: Q.string() }) },
+  'POST /build': { query: Type.Object({ dockerfile: Q.string(), t: Q.strings(), q: Q.bool(), nocache: Q.bool(), cachefrom: Q.string(), rm: Q.bool(true), forcerm: Q.bool(), pull: Q.bool(), buildargs: Q.string(), labels: Q.string(), target: Q.string(), version: Q.string(), remote: Q.string(), networkmode: Q.string(), extrahosts: Q.strings(), cpusetcpus: Q.string(), memory: Q.int(), shmsize: Q.int(), platform: Q.string(), squash: Q.bool() }) },
   'POST /build/prune': { query: none },
   'POST /commit': { query: Type.Object({ container: Q.string(), repo: Q.string(), tag: Q.string(), comment: Q.string(), author: Q.string(), pause: Q.bool(true), changes: Q.strings() }) },
   'DELETE /images/*name': { query: Type.Object({ force: Q.bool(), noprune: Q.bool() }) },

@@ -91,8 +91,8 @@ test('a bad pod file is a 400 naming each field, and nothing is created', async 
   const res = await request(app).post('/v1/pods').set('Content-Type', 'text/yaml').send(bad);
   expect(res.status).toBe(400);
   expect(res.body.message).toMatch(/livenessProbe/);
-  const port = await request(app).post('/v1/pods').send({ spec: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'a', image: 'busybox', ports: [{ containerPort: 80, hostPort: 8080 }] }] } } });
+  const port = await request(app).post('/v1/pods').send({ spec: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'pp' }, spec: { containers: [{ name: 'a', image: 'busybox', ports: [{ containerPort: 80, hostPort: 8080 }] }, { name: 'b', image: 'busybox', ports: [{ containerPort: 81, hostPort: 8080 }] }] } } });
   expect(port.status).toBe(400);
-  expect(port.body.message).toMatch(/hostPort 8080/);
+  expect(port.body.message).toBe('pod file: spec.containers[1].ports[0].hostPort: 8080/tcp is already published by spec.containers[0].ports[0]');
   expect(made).toHaveLength(0);
 });

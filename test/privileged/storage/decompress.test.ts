@@ -3,6 +3,8 @@
  * each kind decodes to the very bytes that were compressed (made with the system's gzip,
  * bzip2, xz and zstd tools), whatever size the chunks come in, and a corrupt stream fails
  * instead of passing garbage on.
+ * It runs the host's gzip, bzip2, xz and zstd to make its inputs, so it lives with the
+ * privileged tests (host binaries), not the unit tests (no host processes).
  */
 import * as crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
