@@ -30,11 +30,12 @@ own_kernel=${PODVISOR_GUEST_KERNEL:-own}
 if [ "$own_kernel" != debian ]; then pkgs+=(linux-source-6.1 flex bison bc libelf-dev); fi
 case "$mode" in
   --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose debootstrap bzip2 xz-utils zstd) ;;
-  --bench) pkgs+=(docker-registry apache2-utils docker.io debootstrap docker-compose socat) ;;
+  --bench) pkgs+=(docker-registry apache2-utils docker.io debootstrap docker-compose socat linux-perf) ;;
 esac
 # debootstrap: the Debian fixture images (debian:bookworm, debian-nginx), built from Debian's
 # mirror once per recipe (test/fixtures/debian-rootfs.sh). socat: the network benchmark relays
 # the fixture registry into its baseline dockerd's network namespace (bench/netns-dockerd.ts).
+# linux-perf: bench/start-cpu.ts samples the whole host's CPU by process with perf record.
 # docker.io: the benchmark baseline, and for the tests a private dockerd that archives
 # (docker save/load) must cross with both ways; never started as a system service.
 # The dpkg queries (~0.2 s) are skipped while a stamp says this very list was found installed

@@ -78,7 +78,7 @@ void op_activate(const struct tlv_msg *m, uint32_t id) {
       set_error(&e, PV_ERR_UNAVAILABLE, errno, "mounting the share %s: %s", PV_SHARE_TAG, strerror(errno));
       return reply_error(id, &e);
     }
-    /* The spare's mount namespace was copied before the share was there. */
+    /* A template makes no spare (main.c); one made before the share was there lacks it. */
     container_renew_spare();
   }
   reply_ack_empty(id);

@@ -393,6 +393,8 @@ int share_is_9p(const char *tag);
 int share_mount(const char *tag, const char *path, unsigned long flags);
 /* pid1.c: mount the rootfs share on PV_SHARE_MOUNT with its readahead; 0, or -1 with errno. */
 int pid1_mount_share_now(void);
+/* pid1.c: 1 while the rootfs share is 9p and not mounted yet (it waits for ACTIVATE). */
+int pid1_share_deferred(void);
 
 /* ---- pid1.c --------------------------------------------------------------------------- */
 /* Mounts, modules, share, lo; returns the console fd for logging (or -1). */

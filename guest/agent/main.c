@@ -154,7 +154,10 @@ int main(int argc, char **argv) {
     }
   }
   logf_("ready");
-  container_prepare_spare(0); /* the boot's handshake does not wait for it */
+  /* The boot's handshake does not wait for it. A template makes none: the spare's namespace
+   * would lack the share that ACTIVATE mounts, so every clone would kill it and make another
+   * (its exit, namespace teardown included, run in each clone under TCG); ACTIVATE makes it. */
+  if (!(g_pid1 && pid1_share_deferred())) container_prepare_spare(0);
 
   enum { FIXED = 5, MAXFDS = FIXED + 3 * PV_MAX_PROCESSES };
   static struct pollfd pfds[MAXFDS];

@@ -122,10 +122,16 @@ static void set_readahead(const char *dir, unsigned long kb) {
   if (fd >= 0) close(fd);
 }
 
+/* The rootfs share is 9p and waits for ACTIVATE (a template, and the clones it is saved for). */
+static int share_deferred;
+
+int pid1_share_deferred(void) { return share_deferred; }
+
 int pid1_mount_share_now(void) {
   mkdir("/run/podvisor", 0755);
   mkdir(PV_SHARE_MOUNT, 0755);
   if (share_mount(PV_SHARE_TAG, PV_SHARE_MOUNT, MS_NODEV) < 0) return -1;
+  share_deferred = 0;
   logf_("share %s mounted on %s (%s)", PV_SHARE_TAG, PV_SHARE_MOUNT, share_is_9p(PV_SHARE_TAG) ? "9p" : "virtio-fs");
   /* 9p sizes its readahead from msize itself, and its bdi is not named by a device number. */
   if (!share_is_9p(PV_SHARE_TAG)) set_readahead(PV_SHARE_MOUNT, share_readahead_kb());
@@ -136,6 +142,7 @@ static void mount_share(void) {
   if (share_is_9p(PV_SHARE_TAG)) {
     /* A template's share: QEMU cannot save a VM whose 9p share is mounted; ACTIVATE mounts it. */
     logf_("share %s is 9p: mounted when the host activates the VM", PV_SHARE_TAG);
+    share_deferred = 1;
     return;
   }
   if (!has_filesystem("virtiofs")) {

@@ -32,7 +32,13 @@
 
 #define NINEP_SYSFS "/sys/bus/virtio/drivers/9pnet_virtio"
 
+/* Tags found to be 9p: microvm has no hot-plug, so a device found once stays (a clone asks
+ * three times while it is activated, and every sysfs walk is guest code run under TCG). */
+static char known_9p[2][64];
+
 int share_is_9p(const char *tag) {
+  for (size_t i = 0; i < sizeof known_9p / sizeof known_9p[0]; i++)
+    if (known_9p[i][0] && strcmp(known_9p[i], tag) == 0) return 1;
   DIR *d = opendir(NINEP_SYSFS);
   if (!d) return 0;
   struct dirent *e;
@@ -50,6 +56,13 @@ int share_is_9p(const char *tag) {
     found = strcmp(got, tag) == 0;
   }
   closedir(d);
+  if (found && strlen(tag) < sizeof known_9p[0]) {
+    for (size_t i = 0; i < sizeof known_9p / sizeof known_9p[0]; i++) {
+      if (known_9p[i][0]) continue;
+      memcpy(known_9p[i], tag, strlen(tag) + 1);
+      break;
+    }
+  }
   return found;
 }
 

@@ -101,8 +101,10 @@ async function main(argv: string[]): Promise<void> {
   // With --vm-pool-max the pool grows with demand up to that many VMs (and the memory budget)
   // and refills on every idle core (src/vm/pool-demand.ts); --vm-pool-size is its size with no
   // demand (0: no pool at all).
+  // Requests waiting for VMs get a clone per core at once (a clone is cheap), a boot at a time.
   const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), { size: vmDefaults, devices: { nics: canCreateTaps() ? POD_VM_NICS : 0 } }, {
     warm: poolWarmStep(rehearsal),
+    waiterBoots: () => (hypervisor.willClone() ? os.cpus().length : 1),
     ...(opts.vmPoolSize > 0 && opts.vmPoolMax > opts.vmPoolSize ? poolGrowth(vmDefaults.memoryMiB, opts.vmPoolSize, opts.vmPoolMax) : {}),
   });
   // VMs an earlier daemon left that no container claims. The pod layer passes the ids of

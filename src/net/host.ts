@@ -4,7 +4,7 @@
  * and, in unit tests, an in-memory one.
  */
 import * as links from './links';
-import { applyFirewall, firewallOwner, removeFirewall } from './firewall';
+import { applyFirewall, firewallOwner, removeFirewall, renderRules, restoreInput } from './firewall';
 import { DnsServer, hostResolvers, type NameResolver } from './dns';
 import { publishAll, type ProxyHandle } from './proxy';
 import type { PortRequest } from './ports';
@@ -44,6 +44,8 @@ export class LinuxNetHost implements NetHost {
   private readonly fw;
   /** The jumps into our chains were checked by this process (checked once, at open). */
   private jumpsKnown = false;
+  /** The iptables-restore input this process last applied (undefined: none, or removed since). */
+  private applied: string | undefined;
   /**
    * `upstreams`: resolvers for names that are not ours ("ip" or "ip:port"; default: those of
    * /etc/resolv.conf, read when each DNS server starts).
@@ -76,13 +78,23 @@ export class LinuxNetHost implements NetHost {
     return links.hostSubnets(except);
   }
 
+  /**
+   * Our chains hold only what this process wrote, so rules equal to the last ones applied are
+   * not written again: a container without published ports leaving a network changes no rule,
+   * and skipping it saves an iptables-restore (an exec, ~3 ms of CPU) per container removal.
+   */
   async applyFirewall(nets: NetworkRecord[]): Promise<void> {
+    const input = restoreInput(this.fw, renderRules(this.fw, nets));
+    if (this.jumpsKnown && input === this.applied) return;
+    this.applied = undefined;
     await applyFirewall(this.fw, nets, this.jumpsKnown);
     this.jumpsKnown = true;
+    this.applied = input;
   }
 
   async removeFirewall(): Promise<void> {
     this.jumpsKnown = false;
+    this.applied = undefined;
     await removeFirewall(this.fw);
   }
 

@@ -5,6 +5,7 @@
  */
 import * as crypto from 'node:crypto';
 import { run } from './run';
+import { sharedLinkHelper } from './link-helper';
 
 /** The alias that marks a link as owned by the daemon of `dataRoot`. */
 export function ownerAlias(dataRoot: string): string {
@@ -89,15 +90,27 @@ export async function createTap(name: string, dataRoot: string): Promise<void> {
   await run('ip', ['link', 'set', 'dev', name, 'alias', ownerAlias(dataRoot)]);
 }
 
-/** Put an existing tap (or veth) on `bridge` with the bridge's MTU, and bring it up. */
+/**
+ * Put an existing tap (or veth) on `bridge` with the bridge's MTU, and bring it up: one
+ * netlink request through the link helper (./link-helper.ts), as this is on the path of every
+ * container start; when the helper fails, `ip` does it (and words the error).
+ */
 export async function attachToBridge(link: string, bridge: string, mtu: number): Promise<void> {
-  await run('ip', ['link', 'set', 'dev', link, 'mtu', String(mtu)]);
-  await run('ip', ['link', 'set', 'dev', link, 'master', bridge]);
-  await run('ip', ['link', 'set', 'dev', link, 'up']);
+  try {
+    await sharedLinkHelper().set(link, { mtu, master: bridge, up: true });
+  } catch {
+    await run('ip', ['link', 'set', 'dev', link, 'mtu', String(mtu), 'master', bridge, 'up']);
+  }
 }
 
-/** Take a link off its bridge (it stays; its owner removes it). */
+/** Take a link off its bridge (it stays; its owner removes it); a link that is gone is fine. */
 export async function detachFromBridge(link: string): Promise<void> {
+  try {
+    await sharedLinkHelper().set(link, { master: null });
+    return;
+  } catch {
+    // ip says it again, in its words (a missing link included)
+  }
   try {
     await run('ip', ['link', 'set', 'dev', link, 'nomaster']);
   } catch (err) {

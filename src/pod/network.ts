@@ -81,12 +81,19 @@ export interface Joined {
 /**
  * Give the guest interface of `nic` the endpoint's address (and its MAC, when --mac-address
  * gave the endpoint another than the NIC's), and the default route through it when `route`.
+ * Both requests go out at once: the agent serves them in order and brings the interface up
+ * last, so a route through a gateway is only added once the configuration succeeded (it
+ * fails with it otherwise), and a start waits for one round trip to the guest, not two. The
+ * configuration's error is the one reported.
  */
 export async function configureNic(vm: Vm, nic: NicDevice, ep: EndpointConfig, route: boolean): Promise<void> {
   const setMac = ep.mac !== nic.mac ? { setMac: ep.mac } : {};
   const secondary = (ep.linkLocalIps ?? []).map((address) => ({ address, prefix: LINK_LOCAL_PREFIX }));
-  await vm.agent.configureInterface({ name: nic.guestName, mac: nic.mac, ...setMac, address: ep.ip, prefix: ep.prefixLen, ...(secondary.length ? { secondary } : {}), mtu: ep.mtu, up: true });
-  if (route) await vm.agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: ep.gateway, device: nic.guestName });
+  const configured = vm.agent.configureInterface({ name: nic.guestName, mac: nic.mac, ...setMac, address: ep.ip, prefix: ep.prefixLen, ...(secondary.length ? { secondary } : {}), mtu: ep.mtu, up: true });
+  const routed = route ? vm.agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: ep.gateway, device: nic.guestName }) : Promise.resolve();
+  const [c, r] = await Promise.allSettled([configured, routed]);
+  if (c.status === 'rejected') throw c.reason;
+  if (r.status === 'rejected') throw r.reason;
 }
 
 /**

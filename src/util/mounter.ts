@@ -3,8 +3,8 @@
  *
  * Node has no mount call, and spawning mount(8) costs 2.5-7 ms per mount (fork and exec from a
  * large process, then libmount reading the mount table), on the path of every container start.
- * A Mounter keeps one small perl process (perl-base is Essential in Debian, so always there)
- * that makes the system calls for it: ~0.3 ms a request.
+ * A Mounter keeps one small perl process (./line-helper.ts) that makes the system calls for
+ * it: ~0.3 ms a request.
  *
  * Wire format, one request per line on the helper's stdin, every string field hex-encoded (so
  * no path can break the framing):
@@ -22,8 +22,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn, execFile, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { UnavailableError } from '../errors';
+import { PerlLineHelper } from './line-helper';
 
 /** mount(2) flags used by podvisor. */
 export const MS_BIND = 0x1000;
@@ -74,32 +75,23 @@ function helperScript(nr: { mount: number; umount2: number }): string {
   ].join('\n');
 }
 
-interface Pending {
-  describe: string;
-  resolve: () => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
 /** Mounts and unmounts through one long-lived helper process (see the module comment). */
 export class Mounter {
-  private helper: ChildProcessWithoutNullStreams | undefined;
-  private readonly pending: Pending[] = [];
-  private partial = '';
   private readonly nr = SYSCALLS[process.arch];
+  private readonly helper = this.nr ? new PerlLineHelper(helperScript(this.nr), 'mount helper', REQUEST_TIMEOUT_MS) : undefined;
 
   /** mount(2); rejects with UnavailableError carrying the system's error message. */
   mount(r: MountRequest): Promise<void> {
     const describe = `mount ${r.fstype ?? (r.flags && r.flags & MS_BIND ? 'bind' : '')} ${r.source} on ${r.target}`;
-    if (!this.nr) return this.spawnMount(r, describe);
-    return this.request(['m', hex(r.cwd), hex(r.source), hex(r.target), hex(r.fstype), String(r.flags ?? 0), hex(r.data)].join(' '), describe);
+    if (!this.helper) return this.spawnMount(r, describe);
+    return this.helper.request(['m', hex(r.cwd), hex(r.source), hex(r.target), hex(r.fstype), String(r.flags ?? 0), hex(r.data)].join(' '), describe);
   }
 
   /** umount2(2) of `target`; with `detach`, MNT_DETACH (a busy mount goes once unused). */
   unmount(target: string, opts: { detach?: boolean } = {}): Promise<void> {
     const describe = `umount ${opts.detach ? '-l ' : ''}${target}`;
-    if (!this.nr) return spawnP('umount', [...(opts.detach ? ['-l'] : []), target], describe);
-    return this.request(['u', '', hex(target), String(opts.detach ? MNT_DETACH : 0)].join(' '), describe);
+    if (!this.helper) return spawnP('umount', [...(opts.detach ? ['-l'] : []), target], describe);
+    return this.helper.request(['u', '', hex(target), String(opts.detach ? MNT_DETACH : 0)].join(' '), describe);
   }
 
   /** The helper's pid while one runs (diagnostics and tests). */
@@ -109,77 +101,13 @@ export class Mounter {
 
   /** Stop the helper (pending requests fail); a later request starts a new one. */
   close(): void {
-    this.helper?.stdin.end();
-    this.helper = undefined;
-  }
-
-  private request(line: string, describe: string): Promise<void> {
-    const helper = this.start();
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // A hung mount: the helper cannot be trusted any more. Everything queued behind
-        // this request fails with it (exit handler).
-        helper.kill('SIGKILL');
-      }, REQUEST_TIMEOUT_MS);
-      timer.unref();
-      if (this.pending.length === 0) holdOpen(helper, true);
-      this.pending.push({ describe, resolve, reject, timer });
-      helper.stdin.write(`${line}\n`);
-    });
-  }
-
-  private start(): ChildProcessWithoutNullStreams {
-    if (this.helper) return this.helper;
-    const helper = spawn('perl', ['-e', helperScript(this.nr!)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.helper = helper;
-    helper.stdout.setEncoding('utf8');
-    helper.stdout.on('data', (chunk: string) => this.onOutput(chunk));
-    let stderr = '';
-    helper.stderr.setEncoding('utf8');
-    helper.stderr.on('data', (t: string) => (stderr = (stderr + t).slice(-500)));
-    helper.stdin.on('error', () => undefined); // an exit is reported by 'exit'
-    helper.on('error', (err) => this.onExit(helper, err.message));
-    helper.on('exit', (code, signal) => this.onExit(helper, `mount helper exited (${signal ?? code})${stderr ? `: ${stderr.trim()}` : ''}`));
-    holdOpen(helper, false);
-    return helper;
-  }
-
-  private onOutput(chunk: string): void {
-    this.partial += chunk;
-    let nl: number;
-    while ((nl = this.partial.indexOf('\n')) >= 0) {
-      const line = this.partial.slice(0, nl);
-      this.partial = this.partial.slice(nl + 1);
-      const p = this.pending.shift();
-      if (!p) continue;
-      clearTimeout(p.timer);
-      if (this.pending.length === 0 && this.helper) holdOpen(this.helper, false);
-      if (line === '0') p.resolve();
-      else p.reject(new UnavailableError(`${p.describe}: ${line.replace(/^\d+ /, '')}`));
-    }
-  }
-
-  private onExit(helper: ChildProcessWithoutNullStreams, why: string): void {
-    if (this.helper === helper) this.helper = undefined;
-    this.partial = '';
-    for (const p of this.pending.splice(0)) {
-      clearTimeout(p.timer);
-      p.reject(new UnavailableError(`${p.describe}: ${why}`));
-    }
+    this.helper?.close();
   }
 
   private spawnMount(r: MountRequest, describe: string): Promise<void> {
     const args = r.flags && r.flags & MS_BIND ? [r.flags & MS_REC ? '--rbind' : '--bind', r.source, r.target] : ['-t', r.fstype ?? 'none', r.source, r.target];
     if (r.data) args.push('-o', r.data);
     return spawnP('mount', args, describe, r.cwd);
-  }
-}
-
-/** While requests are pending the helper keeps the process alive; idle, it must not. */
-function holdOpen(helper: ChildProcessWithoutNullStreams, hold: boolean): void {
-  for (const h of [helper, helper.stdin, helper.stdout, helper.stderr] as Array<{ ref?: () => void; unref?: () => void }>) {
-    if (hold) h.ref?.();
-    else h.unref?.();
   }
 }
 

@@ -20,15 +20,20 @@
  * empty, a request claims the boot already under way (it is the one that finishes first) or,
  * with none under way, asks `inner` directly.
  *
- * Warming: with the `warm` option, each VM booted for the cache runs that step (e.g. a
- * container rehearsal, src/vm/rehearsal.ts) before it goes idle, in the background. It is
- * never on a request's path: a VM asked for directly (empty cache, nothing booting) or
- * claimed by a request waiting when its boot ends skips it. A VM whose warming fails or
- * takes longer than `warmTimeoutMs` is destroyed and counts as a failed background boot.
- * After WARM_FAILURE_LIMIT such failures in a row the step is switched off (logged), so a
- * broken warming step costs speed, never the pool. While the step runs, the VM belongs to it
- * alone: it is neither in the idle list nor handed to a waiter until the step has finished
- * (the zero-page trim at its end, Vm.trimIdleMemory, relies on nobody else talking to the VM).
+ * Warming: with the `warm` option, idle VMs run that step (e.g. a container rehearsal,
+ * src/vm/rehearsal.ts) in the background, one at a time, but only while the pool is quiet: no
+ * request for `warmWhenQuietMs` and no boot under way. A booted VM goes idle at once, and a
+ * request takes a warmed idle VM first, else an unwarmed one. So during a burst of requests no
+ * CPU goes to warming (each warming costs more CPU than it saves the container that gets the
+ * VM: docs/performance.md, "Where the CPU of a start goes") and no request waits for one, while
+ * after a pause the next request gets a warmed VM. A VM asked for directly (empty cache,
+ * nothing booting) or claimed by a request waiting for its boot is never warmed. A VM whose
+ * warming fails or takes longer than `warmTimeoutMs` is destroyed and replaced. After
+ * WARM_FAILURE_LIMIT such failures in a row the step is switched off (logged), so a broken
+ * warming step costs speed, never the pool. While the step runs, the VM belongs to it alone:
+ * it is not in the idle list, and a request that finds no idle VM waits for the warming (or a
+ * boot) to end (the trim at the step's end, Vm.trimIdleMemory, relies on nobody else talking
+ * to the VM).
  *
  * Room for what comes next:
  * - A template factory (boot once, save the booted VM, start clones from the saved state) is
@@ -67,16 +72,26 @@ export interface CachedFactoryOptions {
   retryDelayMs?: number;
   /** Longest delay between retries (default 60 s). */
   maxRetryDelayMs?: number;
-  /** Run on each VM booted for the cache before it goes idle (see the module comment). */
+  /** Run on each idle VM once the pool is quiet (see the module comment). */
   warm?: (vm: Vm) => Promise<void>;
   /** Longest a `warm` step may take (default 30 s). */
   warmTimeoutMs?: number;
+  /** How long after the last request idle VMs start to be warmed (default WARM_WHEN_QUIET_MS). */
+  warmWhenQuietMs?: number;
   /** Delay between handing out an idle VM and starting its refill boot (default REFILL_DELAY_MS; 0: at once). */
   refillDelayMs?: number;
   /** Most VMs kept ready or booting when demand is high (default: the capacity, no growth). */
   maxCapacity?: number;
   /** Most background boots at once (default 1); more only while a core is idle. */
   maxParallel?: number;
+  /**
+   * Most background boots at once while more requests wait than boots are under way, idle
+   * cores or not (default 1; asked at each refill). Worth more than one only where a boot is
+   * cheap: a clone of a template (~0.1 s of CPU; two at once on 2 cores brought ten
+   * simultaneous `docker run -d` 1.55 -> 1.47 s, four 1.48 s against two's 1.41 s), never a
+   * TCG boot (ten of those at once on 2 cores overran the boot deadline).
+   */
+  waiterBoots?: () => number;
   /** How long idle VMs above the demand target are kept before they are destroyed (default 30 s). */
   shrinkAfterMs?: number;
   /** Idle host cores now (default: measured from /proc/stat; tests). */
@@ -95,6 +110,13 @@ export const WARM_FAILURE_LIMIT = 3;
 
 /** How long after handing out an idle VM the cache starts its refill boot (see getVm). */
 export const REFILL_DELAY_MS = 100;
+
+/**
+ * How long without a request before idle VMs are warmed: longer than the gaps inside a series
+ * of starts (back to back, a script's loop: 0.1-0.3 s here), so a series never waits for a
+ * warming, and short enough that a pause of a second or two leaves the pool warmed.
+ */
+export const WARM_WHEN_QUIET_MS = 1000;
 
 function sameSize(a: VmSize, b: VmSize): boolean {
   return a.memoryMiB === b.memoryMiB && a.cpus === b.cpus;
@@ -124,9 +146,17 @@ export class CachedFactory implements VmFactory {
   private readonly maxRetryDelayMs: number;
   private warm: ((vm: Vm) => Promise<void>) | undefined;
   private warmFailures = 0;
-  /** The VMs the warming step runs in now. */
+  /** The VMs the warming step runs in now (at most one), and the warmings under way. */
   private readonly warming = new Set<Vm>();
+  private readonly warmings = new Set<Promise<void>>();
+  /** VMs whose warming step has run. */
+  private readonly warmedVms = new WeakSet<Vm>();
   private readonly warmTimeoutMs: number;
+  private readonly warmWhenQuietMs: number;
+  private readonly waiterBoots: () => number;
+  private warmTimer: NodeJS.Timeout | undefined;
+  /** When the last request for a pool VM came (ms, Date.now()). */
+  private lastRequestAt = 0;
 
   constructor(
     private readonly capacity: number,
@@ -139,6 +169,8 @@ export class CachedFactory implements VmFactory {
     this.warm = opts.warm;
     this.refillDelayMs = opts.refillDelayMs ?? REFILL_DELAY_MS;
     this.warmTimeoutMs = opts.warmTimeoutMs ?? 30_000;
+    this.warmWhenQuietMs = opts.warmWhenQuietMs ?? WARM_WHEN_QUIET_MS;
+    this.waiterBoots = opts.waiterBoots ?? (() => 1);
     this.shrinkAfterMs = opts.shrinkAfterMs ?? 30_000;
     this.demand = opts.demand ?? new PoolDemand({
       base: capacity,
@@ -165,10 +197,18 @@ export class CachedFactory implements VmFactory {
     return this.idle.length;
   }
 
-  /** Resolves once the cache holds `capacity` idle VMs (or is closed). */
+  /** Resolves once the cache holds `capacity` idle VMs, each warmed when warming is on (or is closed). */
   whenFull(): Promise<void> {
-    if (this.closed || this.idle.length >= this.capacity) return Promise.resolve();
+    if (this.closed || this.isFull()) return Promise.resolve();
     return new Promise((r) => this.fullListeners.push(r));
+  }
+
+  private isFull(): boolean {
+    return this.idle.length >= this.capacity && (!this.warm || this.idle.every((vm) => this.warmedVms.has(vm)));
+  }
+
+  private notifyIfFull(): void {
+    if (this.isFull()) for (const l of this.fullListeners.splice(0)) l();
   }
 
   /** A VM for `config`: from the cache when the default configuration fits it and one is idle. */
@@ -176,6 +216,8 @@ export class CachedFactory implements VmFactory {
     if (this.closed) throw new UnavailableError('the VM pool is shut down');
     if (!configFits(this.defaultConfig, config)) return this.inner.getVm(config);
     this.demand.arrived();
+    this.lastRequestAt = Date.now();
+    // Warmed VMs are at the front of the idle list (warmOne puts them there).
     const vm = this.idle.shift();
     if (vm) {
       // The refill boot starts a moment after the caller got its VM (REFILL_DELAY_MS): spawning
@@ -185,11 +227,14 @@ export class CachedFactory implements VmFactory {
       else this.pump();
       return vm;
     }
-    // With boots under way, wait for one rather than boot beside them: under TCG a boot keeps a
-    // core busy, and ten requests that each booted at once on 2 cores overran the boot deadline
-    // (bench/run.ts, 10 in parallel). pump() adds boots for the waiters while cores are idle.
-    if (this.booting.size > 0) {
-      return new Promise<Vm>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    // With boots (or a warming) under way, wait for one rather than boot beside them: under TCG
+    // a boot keeps a core busy, and ten requests that each booted at once on 2 cores overran the
+    // boot deadline (bench/run.ts, 10 in parallel). pump() adds boots for the waiters while
+    // cores are idle.
+    if (this.booting.size > 0 || this.warming.size > 0) {
+      const waiting = new Promise<Vm>((resolve, reject) => this.waiters.push({ resolve, reject }));
+      this.pump();
+      return waiting;
     }
     const direct = this.inner.getVm(this.defaultConfig);
     this.pump();
@@ -201,12 +246,13 @@ export class CachedFactory implements VmFactory {
     this.closed = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.shrinkTimer);
+    clearTimeout(this.warmTimer);
     for (const w of this.waiters.splice(0)) w.reject(new UnavailableError('the VM pool is shut down'));
     for (const l of this.fullListeners.splice(0)) l();
     const idle = this.idle.splice(0);
-    // A VM being warmed goes at once: its warming then fails, and `booting` ends after the destroy.
+    // A VM being warmed goes at once: its warming then fails, and ends after the destroy.
     for (const vm of this.warming) void destroyQuietly(vm);
-    await Promise.all([...idle.map((vm) => destroyQuietly(vm)), ...this.booting]);
+    await Promise.all([...idle.map((vm) => destroyQuietly(vm)), ...this.booting, ...this.warmings]);
   }
 
   /**
@@ -216,7 +262,10 @@ export class CachedFactory implements VmFactory {
   private pump(): void {
     if (this.closed || !this.started || this.retryTimer) return;
     const target = this.demand.target();
-    while (this.idle.length + this.booting.size < target + this.waiters.length && this.demand.mayBoot(this.booting.size)) this.bootOne();
+    const mayBoot = () =>
+      (this.waiters.length > this.booting.size && this.booting.size < this.waiterBoots()) || this.demand.mayBoot(this.booting.size);
+    // A VM under warming comes back (to a waiter or the idle list) when its step ends.
+    while (this.idle.length + this.warming.size + this.booting.size < target + this.waiters.length && mayBoot()) this.bootOne();
     if (this.idle.length > target) this.scheduleShrink();
   }
 
@@ -233,10 +282,10 @@ export class CachedFactory implements VmFactory {
     this.shrinkTimer.unref();
   }
 
-  /** One background boot (and its warming) for the cache or the first waiting request. */
+  /** One background boot for the cache or the first waiting request. */
   private bootOne(): void {
     const started = this.demand.now();
-    const boot: Promise<void> = this.inner.getVm(this.defaultConfig).then((vm) => this.warmed(vm)).then(
+    const boot: Promise<void> = this.inner.getVm(this.defaultConfig).then(
       (vm) => {
         this.booting.delete(boot);
         this.failures = 0;
@@ -246,6 +295,7 @@ export class CachedFactory implements VmFactory {
         if (waiter) waiter.resolve(vm);
         else this.addIdle(vm);
         this.pump();
+        this.scheduleWarm();
       },
       (err: Error) => {
         this.booting.delete(boot);
@@ -265,32 +315,70 @@ export class CachedFactory implements VmFactory {
     this.booting.add(boot);
   }
 
-  /** `vm` after the warming step, unless a request already waits for it (or none is set). */
-  private async warmed(vm: Vm): Promise<Vm> {
-    if (!this.warm || this.closed || this.waiters.length > 0) return vm;
+  /**
+   * Warm the next unwarmed idle VM once the pool is quiet: no warming and no boot under way,
+   * and no request for warmWhenQuietMs (until then a timer asks again).
+   */
+  private scheduleWarm(): void {
+    if (!this.warm || this.closed || this.warmTimer || this.warming.size > 0 || this.booting.size > 0) return;
+    const vm = [...this.idle].reverse().find((v) => !this.warmedVms.has(v));
+    if (!vm) return;
+    const wait = this.lastRequestAt + this.warmWhenQuietMs - Date.now();
+    if (wait > 0) {
+      this.warmTimer = setTimeout(() => {
+        this.warmTimer = undefined;
+        this.scheduleWarm();
+      }, wait);
+      this.warmTimer.unref();
+      return;
+    }
+    this.idle.splice(this.idle.indexOf(vm), 1);
+    const w = this.warmOne(vm).finally(() => this.warmings.delete(w));
+    this.warmings.add(w);
+  }
+
+  /** Run the warming step on `vm` (taken off the idle list); then hand it to a waiter or put it first in the idle list. */
+  private async warmOne(vm: Vm): Promise<void> {
+    const warm = this.warm!;
     let timer: NodeJS.Timeout | undefined;
+    const started = Date.now();
     this.warming.add(vm);
     try {
       await Promise.race([
-        this.warm(vm),
+        warm(vm),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new UnavailableError(`took longer than ${this.warmTimeoutMs} ms`)), this.warmTimeoutMs);
         }),
       ]);
       this.warmFailures = 0;
-      return vm;
+      this.warmedVms.add(vm);
+      log.debug(`VM ${vm.id} warmed in ${Date.now() - started} ms`);
     } catch (err) {
+      this.warming.delete(vm);
       await destroyQuietly(vm);
-      if (this.closed) throw new UnavailableError('the VM pool is shut down');
+      if (this.closed) return;
+      log.warn(`warming VM ${vm.id} failed: ${(err as Error).message}`);
       if (++this.warmFailures >= WARM_FAILURE_LIMIT) {
         this.warm = undefined;
         log.error(`warming pool VMs failed ${this.warmFailures} times in a row; VMs go idle unwarmed from now on`);
       }
-      throw new UnavailableError(`warming VM ${vm.id} failed: ${(err as Error).message}`);
+      this.notifyIfFull();
+      this.pump();
+      return;
     } finally {
       clearTimeout(timer);
       this.warming.delete(vm);
     }
+    if (this.closed) return destroyQuietly(vm);
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      waiter.resolve(vm);
+    } else {
+      // Watched already (addIdle): a VM that died meanwhile is found by its exit watcher.
+      this.idle.unshift(vm);
+      this.notifyIfFull();
+    }
+    this.scheduleWarm();
   }
 
   /** Put a VM into the idle list and watch it: a VM that dies while idle is replaced. */
@@ -304,7 +392,7 @@ export class CachedFactory implements VmFactory {
       void destroyQuietly(vm);
       this.pump();
     });
-    if (this.idle.length >= this.capacity) for (const l of this.fullListeners.splice(0)) l();
+    this.notifyIfFull();
     if (this.idle.length > this.demand.target()) this.scheduleShrink();
   }
 }

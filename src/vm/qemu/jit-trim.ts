@@ -104,6 +104,21 @@ export interface JitTrimResult {
 }
 
 /**
+ * Whether the running VM's code buffer has pages allocated above its live code, i.e. whether a
+ * trim would free anything: `info jit` and the memfd's allocated size, read without stopping
+ * the VM. A hint only (the trim re-reads `info jit` with the VM stopped). A clone whose buffer
+ * was never flushed holds nothing above its code, so its trim can skip the stop altogether.
+ */
+export async function jitTrimWorthwhile(qmpSock: string, pid: number, bufferBytes: number): Promise<boolean> {
+  const text = await qmpCommand(qmpSock, 'human-monitor-command', { 'command-line': 'info jit' });
+  const usage = typeof text === 'string' ? parseInfoJit(text) : undefined;
+  const from = usage ? deadTailFrom(usage, bufferBytes) : undefined;
+  if (from === undefined) return false;
+  // Below `from` there are at most `from` bytes, so more allocated means some above it.
+  return fs.statSync(findJitMapping(pid)).blocks * 512 > from;
+}
+
+/**
  * Punches the dead tail of the stopped VM's code buffer (`bufferBytes`, the tb-size). Resolves
  * undefined, touching nothing, when `info jit` does not show the expected single-region layout.
  * Only for a VM with one vCPU, started with split-wx, and stopped (the caller checks all three).

@@ -9,12 +9,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 /**
  * Start `bin args` detached (own session and process group, so a daemon killed with SIGKILL or
  * a Ctrl-C on its terminal does not take it down), stdin from /dev/null, stdout and stderr
- * appended to `logFile`. Resolves once the process exists; rejects when it cannot be started.
+ * appended to `logFile`, and `extraFds` (the caller's, still the caller's to close) as its
+ * fds 3, 4 and so on. Resolves once the process exists; rejects when it cannot be started.
  */
-export function spawnDetached(bin: string, args: string[], logFile: string): Promise<ChildProcess> {
+export function spawnDetached(bin: string, args: string[], logFile: string, extraFds: number[] = []): Promise<ChildProcess> {
   const fd = fs.openSync(logFile, 'a', 0o600);
   try {
-    const child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd] });
+    const child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd, ...extraFds] });
     child.unref();
     return new Promise((resolve, reject) => {
       child.once('error', reject);

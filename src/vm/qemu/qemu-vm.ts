@@ -8,7 +8,7 @@ import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
 import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './post-boot-reclaim';
 import { findGuestMemfd, GUEST_MEMFD_LINK, punchZeroPages, whileStopped } from './zero-trim';
-import { trimJitBuffer } from './jit-trim';
+import { jitTrimWorthwhile, trimJitBuffer } from './jit-trim';
 import * as fs from 'node:fs';
 import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
@@ -198,9 +198,12 @@ export class QemuVm implements Vm {
    * for the post-boot reclaim, pings the agent (every earlier request is answered, the agent's
    * channels are idle), waits TRIM_SETTLE_MS for virtiofsd, then stops the VM, punches the
    * guest RAM pages that hold only zeros out of its memfd and, for a split-wx code buffer,
-   * TCG's code above the live code (jit-trim.ts), and lets it run again. The caller
-   * must be the VM's only user meanwhile (the pool's warming step is). A failure costs memory
-   * only: logged, never thrown. Concurrent calls share one trim.
+   * TCG's code above the live code (jit-trim.ts), and lets it run again. A clone's guest RAM is
+   * never punched (templates.ts), so for a clone only the code buffer is trimmed, without the
+   * ping and the wait (they guard guest RAM only), and only when something lies above its live
+   * code (jitTrimWorthwhile): otherwise the VM is not even stopped. The caller must be the VM's
+   * only user meanwhile (the pool's warming step is). A failure costs memory only: logged,
+   * never thrown. Concurrent calls share one trim.
    */
   trimIdleMemory(): Promise<void> {
     this.trimming ??= this.trimOnce().finally(() => (this.trimming = undefined));
@@ -215,11 +218,18 @@ export class QemuVm implements Vm {
       // A paused guest would never answer the ping; trimGuestZeroPages checks again after it.
       const status = (await qmpCommand(this.paths.qmpSock, 'query-status')) as { status?: string } | undefined;
       if (status?.status !== 'running') throw new UnavailableError(`the VM is ${status?.status ?? 'in an unknown state'}, not running: not trimmed`);
-      await withDeadline(this.agent.ping(), TRIM_PING_TIMEOUT_MS, 'the agent did not answer a ping');
-      await new Promise((r) => setTimeout(r, TRIM_SETTLE_MS));
+      const jitBytes = this.jitBufferBytes;
+      if (this.clone) {
+        if (!jitBytes || !(await jitTrimWorthwhile(this.paths.qmpSock, this.pid, jitBytes))) {
+          log.debug(`VM ${this.id}: nothing to trim (a clone's guest RAM stays the template's; no TCG code above the live code)`);
+          return;
+        }
+      } else {
+        await withDeadline(this.agent.ping(), TRIM_PING_TIMEOUT_MS, 'the agent did not answer a ping');
+        await new Promise((r) => setTimeout(r, TRIM_SETTLE_MS));
+      }
       if (stale() || !isOurProcess(this.pid, QEMU_NAME, this.paths.dir)) return;
       const memoryBytes = this.size.memoryMiB * 1048576;
-      const jitBytes = this.jitBufferBytes;
       const { r, jit } = await whileStopped(this.paths.qmpSock, async () => ({
         r: this.clone ? undefined : await punchZeroPages(findGuestMemfd(this.pid, memoryBytes), GUEST_MEMFD_LINK, memoryBytes),
         jit: jitBytes ? await trimJitBuffer(this.paths.qmpSock, this.pid, jitBytes) : undefined,
@@ -247,8 +257,9 @@ export class QemuVm implements Vm {
   }
 
   /**
-   * QMP `quit`, SIGKILL after a short grace; virtiofsd likewise; then unmount what is under
-   * the share directory and remove the runtime directory. Idempotent.
+   * QMP `quit`, SIGKILL after a short grace (a clone: SIGKILL at once); virtiofsd likewise;
+   * then unmount what is under the share directory and remove the runtime directory.
+   * Idempotent.
    */
   destroy(): Promise<void> {
     this.destroying ??= this.doDestroy();
@@ -256,17 +267,26 @@ export class QemuVm implements Vm {
   }
 
   private async doDestroy(): Promise<void> {
+    log.debug(`VM ${this.id}: destroying`);
     this.expected = true;
     clearInterval(this.consoleTimer);
     this.agent.close();
     const dir = this.paths.dir;
     if (isOurProcess(this.pid, QEMU_NAME, dir)) {
-      try {
-        await qmpCommand(this.paths.qmpSock, 'quit', undefined, 500);
-      } catch {
-        // QEMU often hangs up before answering quit; the wait below decides
+      if (this.clone) {
+        // A clone has no virtiofsd to hang up on and nothing of its own to save (its RAM is a
+        // private mapping of the template's file, its files went to the host as written): it is
+        // killed at once, without a QMP session for `quit` (a connection, the greeting, two
+        // commands) on every container removal.
+        await killAndWait(this.pid);
+      } else {
+        try {
+          await qmpCommand(this.paths.qmpSock, 'quit', undefined, 500);
+        } catch {
+          // QEMU often hangs up before answering quit; the wait below decides
+        }
+        if (!(await waitGone(this.pid, 500))) await killAndWait(this.pid);
       }
-      if (!(await waitGone(this.pid, 500))) await killAndWait(this.pid);
     }
     await this.endVirtiofsds();
     if (isRunning(this.pid)) throw new UnavailableError(`VM ${this.id}: QEMU (pid ${this.pid}) does not die`);

@@ -227,13 +227,15 @@ async function saveState(paths: VmPaths, stateFile: string): Promise<void> {
 
 /**
  * Load a template's state into a clone started with `-incoming defer` and run it. The clone's
- * RAM already maps the template's file, so only the device state is read.
+ * RAM already maps the template's file, so only the device state is read, from the clone's
+ * fd `stateFd` (the state file, opened by the host and passed at spawn: no `exec:cat`, whose
+ * shell and cat cost two more processes per clone).
  */
-export async function restoreClone(qmpSock: string, stateFile: string): Promise<void> {
+export async function restoreClone(qmpSock: string, stateFd: number): Promise<void> {
   const qmp = await connectWhenListening(qmpSock);
   try {
     await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
-    await qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(stateFile)}` });
+    await qmp.execute('migrate-incoming', { uri: `fd:${stateFd}` });
     await waitForMigration(qmp, 'restoring the template');
     const st = (await qmp.execute('query-status')) as { status?: string };
     if (st?.status !== 'running') await qmp.execute('cont');

@@ -193,6 +193,27 @@ describe('CachedFactory', () => {
     await closePool(h, pool);
   });
 
+  it('boots up to waiterBoots VMs at once while more requests wait than boots are under way, one at a time otherwise', async () => {
+    const h = new StubHypervisor();
+    const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { refillDelayMs: 0, waiterBoots: () => 2, idleCores: () => 0 });
+    pool.start();
+    await settle();
+    expect(h.pending).toHaveLength(1); // filling the cache: one boot at a time
+    const reqs = [pool.getVm(SMALL), pool.getVm(SMALL), pool.getVm(SMALL)];
+    await settle();
+    expect(h.pending).toHaveLength(2); // three waiting: a second boot beside the first, no third
+    const got: Vm[] = [];
+    for (const r of reqs) void r.then((vm) => got.push(vm));
+    while (got.length < 3) {
+      h.pending[0].finish();
+      await settle();
+    }
+    expect(h.maxConcurrent).toBe(2);
+    await settle();
+    expect(h.pending).toHaveLength(1); // the refill, alone again
+    await closePool(h, pool);
+  });
+
   it('boots directly when nothing is cached or booting (capacity 0)', async () => {
     const h = new StubHypervisor();
     const pool = new CachedFactory(0, new DirectFactory(h), SMALL);
@@ -284,16 +305,26 @@ describe('CachedFactory', () => {
       return { seen, pending, warm };
     }
 
-    it('warms each background VM before it goes idle', async () => {
+    /** A pool of one warming at once, its first VM booted and now under warming. */
+    async function warmingFirstVm() {
       const h = new StubHypervisor();
       const w = manualWarm();
-      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0 });
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0, warmWhenQuietMs: 0 });
       pool.start();
       await settle();
       const vm = h.pending[0].finish();
       await settle();
       expect(w.seen).toEqual([vm]);
-      expect(pool.idleCount).toBe(0); // not idle until warmed
+      return { h, w, pool, vm };
+    }
+
+    it('warms an idle VM while the pool is quiet, taking it off the idle list meanwhile', async () => {
+      const { h, w, pool, vm } = await warmingFirstVm();
+      expect(pool.idleCount).toBe(0); // the warming step has it alone
+      let full = false;
+      void pool.whenFull().then(() => (full = true));
+      await settle();
+      expect(full).toBe(false); // full means warmed
       w.pending[0].resolve();
       await pool.whenFull();
       expect(await pool.getVm(SMALL)).toBe(vm);
@@ -306,10 +337,67 @@ describe('CachedFactory', () => {
       await closePool(h, pool);
     });
 
+    /**
+     * A pool of two warming after `warmWhenQuietMs` without requests: one request came and got
+     * the first boot, then the two refills finished.
+     */
+    async function afterOneRequest(warmWhenQuietMs: number) {
+      const h = new StubHypervisor();
+      const w = manualWarm();
+      const pool = new CachedFactory(2, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0, warmWhenQuietMs });
+      pool.start();
+      const first = pool.getVm(SMALL);
+      await settle();
+      const a = h.pending[0].finish();
+      expect(await first).toBe(a);
+      for (let i = 0; i < 2; i++) {
+        await settle();
+        h.pending[0].finish();
+      }
+      return { h, w, pool };
+    }
+
+    it('warms nothing while requests came within warmWhenQuietMs, and hands those VMs out unwarmed', async () => {
+      const { h, w, pool } = await afterOneRequest(60_000); // not quiet for the next minute
+      await settle();
+      expect(pool.idleCount).toBe(2);
+      expect(w.seen).toEqual([]);
+      const b = await pool.getVm(SMALL);
+      expect(h.booted).toContain(b);
+      expect(w.seen).toEqual([]);
+      await closePool(h, pool);
+    });
+
+    it('warms the idle VMs once no request came for warmWhenQuietMs, one at a time, and hands out a warmed VM first', async () => {
+      const { h, w, pool } = await afterOneRequest(30);
+      const [, x, y] = h.booted;
+      while (w.seen.length === 0) await new Promise((r) => setTimeout(r, 5));
+      await settle();
+      expect(w.seen).toHaveLength(1); // one at a time
+      expect(pool.idleCount).toBe(1);
+      w.pending[0].resolve();
+      while (w.seen.length < 2) await new Promise((r) => setTimeout(r, 5));
+      const warmedFirst = w.seen[0];
+      expect([x, y]).toContain(warmedFirst);
+      // The other one is under warming now: the warmed one is the one idle, and handed out.
+      expect(await pool.getVm(SMALL)).toBe(warmedFirst);
+      w.pending[1].resolve();
+      await closePool(h, pool);
+    });
+
+    it('gives a request that finds no idle VM the one under warming when its step ends', async () => {
+      const { h, w, pool, vm } = await warmingFirstVm();
+      const p = pool.getVm(SMALL);
+      await settle();
+      w.pending[0].resolve();
+      expect(await p).toBe(vm);
+      await closePool(h, pool);
+    });
+
     it('does not warm a VM booted for a request or claimed by a waiting request', async () => {
       const h = new StubHypervisor();
       const w = manualWarm();
-      const empty = new CachedFactory(0, new DirectFactory(h), SMALL, { warm: w.warm });
+      const empty = new CachedFactory(0, new DirectFactory(h), SMALL, { warm: w.warm, warmWhenQuietMs: 0 });
       empty.start();
       const direct = empty.getVm(SMALL);
       await settle();
@@ -317,7 +405,7 @@ describe('CachedFactory', () => {
       expect(await direct).toBe(d);
       await closePool(h, empty);
 
-      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0 });
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0, warmWhenQuietMs: 0 });
       pool.start();
       await settle();
       const waiting = pool.getVm(SMALL);
@@ -329,6 +417,7 @@ describe('CachedFactory', () => {
       h.pending[0].finish(); // the refill is warmed
       await settle();
       expect(w.seen).toHaveLength(1);
+      expect(w.seen[0]).not.toBe(claimed);
       w.pending[0].resolve();
       await closePool(h, pool);
     });
