@@ -53,7 +53,7 @@ export async function connectPod(ctx: PodContext, e: Entry, att: NetworkAttachme
     const used = new Set(nets.endpointsOf(r.id).map((ep) => ep.tap));
     const nic = vm.devices.nics.find((c) => !used.has(c.tap));
     if (!nic) throw new ConflictError(`container ${r.name} has no spare network interface: its VM has ${vm.devices.nics.length}, all in use (disconnect it from a network first)`);
-    const ep = await nets.connect(n.id, { containerId: r.id, name: r.name, aliases: att.aliases, mac: nic.mac, ...(att.ip ? { ip: att.ip } : {}), ...(att.links?.length ? { links: att.links } : {}), ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}) });
+    const ep = await nets.connect(n.id, { containerId: r.id, name: r.name, aliases: att.aliases, ...(att.ip ? { ip: att.ip } : {}), ...(att.links?.length ? { links: att.links } : {}), ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}) });
     try {
       await nets.attachTap(n.id, r.id, nic.tap);
       // The default route stays where it is; a pod without one (on no other network with a
@@ -88,8 +88,10 @@ export async function disconnectPod(ctx: PodContext, e: Entry, ref: string): Pro
     await nets.disconnect(n.id, r.id);
     const nic = e.run?.vm.devices.nics.find((c) => c.tap === ep.tap);
     if (e.run && nic) {
-      // The endpoint's MAC is the one the NIC has now (--mac-address may have changed it).
-      await e.run.vm.agent.configureInterface({ name: nic.guestName, mac: ep.mac, up: false }).catch((err) => log.warn(`bringing ${nic.guestName} of ${r.id.slice(0, 12)} down: ${(err as Error).message}`));
+      // The endpoint's MAC is the one the NIC has now; the NIC gets its boot MAC back, which
+      // the next network's configuration checks before giving it that network's.
+      const boot = ep.mac.toLowerCase() !== nic.mac.toLowerCase() ? { setMac: nic.mac } : {};
+      await e.run.vm.agent.configureInterface({ name: nic.guestName, mac: ep.mac, ...boot, up: false }).catch((err) => log.warn(`bringing ${nic.guestName} of ${r.id.slice(0, 12)} down: ${(err as Error).message}`));
     }
   }
   if (plan) {

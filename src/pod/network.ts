@@ -4,10 +4,13 @@
  * the /etc/hosts and /etc/resolv.conf that go with the address, and its published ports; at the
  * end of a run (stop, exit, remove, a failed start), all of it taken off again.
  *
- * The order matters: the endpoint is recorded first (with the NIC's MAC, or the one
- * --mac-address gave, which the agent then sets on the NIC after checking its boot MAC), the
- * tap goes on the bridge, and only then is the guest configured, so the VM never speaks on a
- * network before its address is ours.
+ * The order matters: the endpoint is recorded first (with dockerd's MAC for its address,
+ * 02:42 and the IPv4 bytes, or the one --mac-address gave, which the agent then sets on the NIC
+ * after checking its boot MAC), the tap goes on the bridge, and only then is the guest
+ * configured, so the VM never speaks on a network before its address is ours. An address
+ * keeps its MAC from one container to the next, as with dockerd: the host's and the other
+ * containers' ARP entries for a reused address stay right (with each VM's own NIC MAC, they
+ * pointed at the previous VM for up to half a minute, and connections to the new one hung).
  */
 import type { ContainerNetworkPlan } from '../net/container-config';
 import type { EndpointConfig, EndpointRequest, NetworkManager } from '../net/manager';
@@ -116,7 +119,7 @@ export async function joinNetwork(
     let routed = false;
     for (const [i, att] of plan.networks.entries()) {
       const nic = vm.devices.nics[i];
-      const req: EndpointRequest = { containerId: pod.id, name: pod.name, aliases: att.aliases, mac: att.mac ? checkedMac(att.mac) : nic.mac, ...(att.ip ? { ip: att.ip } : {}), ...(att.links?.length ? { links: att.links } : {}), ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}) };
+      const req: EndpointRequest = { containerId: pod.id, name: pod.name, aliases: att.aliases, ...(att.mac ? { mac: checkedMac(att.mac) } : {}), ...(att.ip ? { ip: att.ip } : {}), ...(att.links?.length ? { links: att.links } : {}), ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}) };
       const ep = await nets.connect(att.ref, req);
       endpoints.push(ep);
       await nets.attachTap(ep.networkId, pod.id, nic.tap);

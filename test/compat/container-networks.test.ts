@@ -168,6 +168,34 @@ describe('default bridge and published ports', () => {
     expect(await get('127.0.0.1', p1)).toMatch(/^error ECONNREFUSED/);
     expect(await get('127.0.0.1', p2)).toMatch(/^error ECONNREFUSED/);
   });
+
+  test('an address handed to the next container keeps its MAC (dockerd\'s, 02:42 and the address), so it answers at once', async () => {
+    const macOf = (ip: string) => `02:42:${ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')}`;
+    const run = async (name: string) => {
+      const port = await freePort();
+      ok(['run', '-d', '--name', name, '--hostname', name, '-p', `${port}:80`, IMAGE, ...WEB]);
+      const ns = JSON.parse(ok(['inspect', name]))[0].NetworkSettings;
+      return { port, ip: ns.IPAddress as string, mac: ns.MacAddress as string };
+    };
+    const first = await run('reuse1');
+    expect(first.mac).toBe(macOf(first.ip));
+    expect(ok(['exec', 'reuse1', 'cat', '/sys/class/net/eth0/address'])).toBe(first.mac);
+    // The host now holds an ARP entry for the address (the proxy connected to it).
+    expect(await getPage('127.0.0.1', first.port)).toBe('hello from reuse1\n');
+    ok(['rm', '-f', 'reuse1']);
+    const end = Date.now() + 10000;
+    while (Date.now() < end && Object.keys(JSON.parse(ok(['network', 'inspect', 'bridge']))[0].Containers).length > 0) await new Promise((r) => setTimeout(r, 200));
+    const second = await run('reuse2');
+    try {
+      expect(second.ip).toBe(first.ip);
+      expect(second.mac).toBe(first.mac);
+      // With another MAC the host's entry, still REACHABLE, would send to the removed VM's
+      // and connections would hang for 20-50 s, until the kernel probed again.
+      expect(await getPage('127.0.0.1', second.port, 8000)).toBe('hello from reuse2\n');
+    } finally {
+      docker(['rm', '-f', 'reuse2']);
+    }
+  });
 });
 
 describe('user networks', () => {

@@ -1,11 +1,13 @@
 /**
  * src/pod/network.ts over a recording stand-in for the network manager and the VM's agent: the
- * order of the join (endpoint with the NIC's MAC, tap, guest interface, route, ports), the
+ * order of the join (endpoint with dockerd's MAC for its address, tap, guest interface given
+ * that MAC, route, ports), the
  * files that go with the address, and the undo when a step fails.
  */
 import { hostsWithAddress, joinNetwork, leaveNetworks, resolvForNetwork, type PodNetworks } from '../../../src/pod/network';
 import type { ContainerNetworkPlan } from '../../../src/net/container-config';
 import type { Vm } from '../../../src/vm/types';
+import { macFor } from '../../../src/net/ipam';
 
 const NIC = { tap: 'pvabc0', mac: '02:11:22:33:44:55', guestName: 'eth0' };
 const NIC2 = { tap: 'pvabc1', mac: '02:11:22:33:44:56', guestName: 'eth1' };
@@ -18,7 +20,7 @@ function fakes(opts: { internal?: boolean; isDefault?: boolean; failPublish?: bo
       calls.push(`connect ${ref} mac=${req.mac} aliases=${(req.aliases ?? []).join(',')}`);
       connected = true;
       const k = ref === 'back' ? 2 : 1;
-      return { id: 'e'.repeat(64), containerId: 'c1', name: 'web', aliases: [], ip: `10.9.${k}.2`, mac: req.mac!, ports: [], networkId: `n${k}`, gateway: `10.9.${k}.1`, prefixLen: 24, mtu: 1400, bridge: `pv-n${k}` };
+      return { id: 'e'.repeat(64), containerId: 'c1', name: 'web', aliases: [], ip: `10.9.${k}.2`, mac: req.mac ?? macFor(`10.9.${k}.2`), ports: [], networkId: `n${k}`, gateway: `10.9.${k}.1`, prefixLen: 24, mtu: 1400, bridge: `pv-n${k}` };
     },
     async attachTap(ref: string, id: string, tap: string) {
       calls.push(`attachTap ${ref} ${id} ${tap}`);
@@ -53,13 +55,13 @@ function fakes(opts: { internal?: boolean; isDefault?: boolean; failPublish?: bo
 const plan: ContainerNetworkPlan = { mode: 'networks', networks: [{ ref: 'front', aliases: ['svc'] }], ports: [{ proto: 'tcp', containerPort: 80, hostIp: '', hostPortMin: 8080, hostPortMax: 8080 }] };
 const pod = { id: 'c1', name: 'web', hostname: 'webhost', domainname: '' };
 
-test('join: endpoint with the NIC MAC, tap on the bridge, then the guest, then the ports', async () => {
+test('join: endpoint with the address\'s MAC (as dockerd\'s), tap on the bridge, then the guest, then the ports', async () => {
   const { calls, nets, vm } = fakes();
   const j = await joinNetwork(nets, plan, vm, pod, 'search lan\nnameserver 192.0.2.53\n');
   expect(calls).toEqual([
-    'connect front mac=02:11:22:33:44:55 aliases=svc',
+    'connect front mac=undefined aliases=svc',
     'attachTap n1 c1 pvabc0',
-    'configureInterface {"name":"eth0","mac":"02:11:22:33:44:55","address":"10.9.1.2","prefix":24,"mtu":1400,"up":true}',
+    'configureInterface {"name":"eth0","mac":"02:11:22:33:44:55","setMac":"02:42:0a:09:01:02","address":"10.9.1.2","prefix":24,"mtu":1400,"up":true}',
     'addRoute {"destination":"0.0.0.0","prefix":0,"gateway":"10.9.1.1","device":"eth0"}',
     'publish n1 c1 1',
   ]);
@@ -102,13 +104,13 @@ test('two networks: the second on the second NIC, the default route and the port
   const { calls, nets, vm } = fakes();
   const j = await joinNetwork(nets, { ...plan, networks: [...plan.networks, { ref: 'back', aliases: [] }] }, vm, pod, '');
   expect(calls).toEqual([
-    'connect front mac=02:11:22:33:44:55 aliases=svc',
+    'connect front mac=undefined aliases=svc',
     'attachTap n1 c1 pvabc0',
-    'configureInterface {"name":"eth0","mac":"02:11:22:33:44:55","address":"10.9.1.2","prefix":24,"mtu":1400,"up":true}',
+    'configureInterface {"name":"eth0","mac":"02:11:22:33:44:55","setMac":"02:42:0a:09:01:02","address":"10.9.1.2","prefix":24,"mtu":1400,"up":true}',
     'addRoute {"destination":"0.0.0.0","prefix":0,"gateway":"10.9.1.1","device":"eth0"}',
-    'connect back mac=02:11:22:33:44:56 aliases=',
+    'connect back mac=undefined aliases=',
     'attachTap n2 c1 pvabc1',
-    'configureInterface {"name":"eth1","mac":"02:11:22:33:44:56","address":"10.9.2.2","prefix":24,"mtu":1400,"up":true}',
+    'configureInterface {"name":"eth1","mac":"02:11:22:33:44:56","setMac":"02:42:0a:09:02:02","address":"10.9.2.2","prefix":24,"mtu":1400,"up":true}',
     'publish n1 c1 1',
   ]);
   expect(j!.endpoints.map((e) => e.networkId)).toEqual(['n1', 'n2']);
