@@ -9,6 +9,10 @@ import { DnsServer, hostResolvers, type NameResolver } from './dns';
 import { publishAll, type ProxyHandle } from './proxy';
 import type { PortRequest } from './ports';
 import type { NetworkRecord } from './types';
+import { withHostLock } from '../util/host-lock';
+
+/** The host-wide lock of subnet choices (every podvisord on the host takes it). */
+const SUBNET_LOCK = '/run/lock/podvisor-subnets.lock';
 
 /** A listener that can be closed (a DNS server, a published port). */
 export interface Closable {
@@ -29,6 +33,11 @@ export interface NetHost {
   detach(link: string): Promise<void>;
   /** Subnets the host already uses (routes), other than on the given links. */
   usedSubnets(except: Set<string>): Promise<string[]>;
+  /**
+   * Run `fn` while no other daemon on the host chooses a subnet: `fn` finds a free one and
+   * gives its bridge the address before the next daemon looks.
+   */
+  whileChoosingSubnets<T>(fn: () => Promise<T>): Promise<T>;
   /** Make the firewall match these networks (our chains only). */
   applyFirewall(nets: NetworkRecord[]): Promise<void>;
   /** Remove every rule and chain of ours. */
@@ -76,6 +85,10 @@ export class LinuxNetHost implements NetHost {
 
   usedSubnets(except: Set<string>): Promise<string[]> {
     return links.hostSubnets(except);
+  }
+
+  whileChoosingSubnets<T>(fn: () => Promise<T>): Promise<T> {
+    return withHostLock(SUBNET_LOCK, fn);
   }
 
   /**

@@ -100,9 +100,13 @@ export class NetworkManager {
     const m = new NetworkManager(new NetworkStore(dataRoot), host, events);
     for (const rec of await m.store.loadAll()) m.nets.set(rec.id, rec);
     if (![...m.nets.values()].some((n) => n.isDefault)) {
-      const rec = await m.newRecord({ name: DEFAULT_NETWORK }, true);
-      await m.store.save(rec);
-      m.nets.set(rec.id, rec);
+      // Chosen and claimed (the bridge has its address) before another daemon chooses.
+      await host.whileChoosingSubnets(async () => {
+        const rec = await m.newRecord({ name: DEFAULT_NETWORK }, true);
+        await m.store.save(rec);
+        m.nets.set(rec.id, rec);
+        await m.plumb(rec);
+      });
     }
     await m.reconcile();
     return m;
@@ -234,11 +238,21 @@ export class NetworkManager {
       if (o.name === '') throw new InvalidArgumentError('invalid name: ');
       if (PREDEFINED.includes(o.name)) throw new ForbiddenError(`operation is not permitted on predefined ${o.name} network `);
       if (!o.allowDuplicate && [...this.nets.values()].some((n) => n.name === o.name)) throw new ConflictError(`network with name ${o.name} already exists`);
-      const rec = await this.newRecord(o);
-      await this.store.save(rec);
-      this.nets.set(rec.id, rec);
+      // The subnet is chosen and claimed (the bridge has its address) before another daemon
+      // on the host chooses one.
+      const rec = await this.host.whileChoosingSubnets(async () => {
+        const r = await this.newRecord(o);
+        await this.store.save(r);
+        this.nets.set(r.id, r);
+        try {
+          await this.plumb(r);
+        } catch (err) {
+          await this.dropNetwork(r);
+          throw err;
+        }
+        return r;
+      });
       try {
-        await this.plumb(rec);
         await this.host.applyFirewall([...this.nets.values()]);
       } catch (err) {
         await this.dropNetwork(rec);

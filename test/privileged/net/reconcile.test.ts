@@ -37,3 +37,22 @@ test('a second open, as after SIGKILL, removes a stale tap and keeps one set of 
   expect(await ownedLinks(root)).toEqual([]);
   expect((await listPodvisorRules()).filter((l) => l.includes(firewallOwner(root).forward.slice(0, 11)))).toEqual([]);
 });
+
+test('daemons opened at the same moment each get a subnet of their own, and so do their networks created at once', async () => {
+  const roots = [0, 1, 2].map(() => fs.mkdtempSync(path.join(os.tmpdir(), 'pv-netrace-')));
+  const managers: NetworkManager[] = [];
+  try {
+    managers.push(...(await Promise.all(roots.map((r) => NetworkManager.open(r, new LinuxNetHost(r))))));
+    const defaults = managers.map((m) => m.get('bridge').ipam.subnet);
+    expect(new Set(defaults).size).toBe(3);
+    const created = await Promise.all(managers.map((m, i) => m.create({ name: `race${i}` })));
+    const all = [...defaults, ...created.map((n) => n.ipam.subnet)];
+    expect(new Set(all).size).toBe(6);
+  } finally {
+    for (const m of managers) await m.shutdown();
+    for (const r of roots) {
+      await removeAllOwned(r);
+      fs.rmSync(r, { recursive: true, force: true });
+    }
+  }
+});

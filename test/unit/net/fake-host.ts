@@ -44,6 +44,10 @@ export class FakeNetHost implements NetHost {
   async usedSubnets(): Promise<string[]> {
     return this.routes;
   }
+  /** One process: nothing to exclude. */
+  whileChoosingSubnets<T>(fn: () => Promise<T>): Promise<T> {
+    return fn();
+  }
   async applyFirewall(nets: NetworkRecord[]): Promise<void> {
     this.firewall = JSON.parse(JSON.stringify(nets)) as NetworkRecord[];
   }
