@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as http from 'node:http';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 import { dockerSync, dockerOk, type CliResult, freePort } from '../helpers/docker-cli';
 
@@ -60,9 +60,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of ['web', 'a1', 'c1', 'c2']) docker(['rm', '-f', c]);
+  for (const c of ['web', 'a1', 'c1', 'c2', 'reuse1', 'reuse2']) docker(['rm', '-f', c]);
   for (const n of ['pvw-a', 'pvw-b']) docker(['network', 'rm', n]);
-  await d.stop();
+  await stopDaemonLeavingNothing(d);
 });
 
 describe('default bridge and published ports', () => {
@@ -177,23 +177,23 @@ describe('default bridge and published ports', () => {
       const ns = JSON.parse(ok(['inspect', name]))[0].NetworkSettings;
       return { port, ip: ns.IPAddress as string, mac: ns.MacAddress as string };
     };
-    const first = await run('reuse1');
-    expect(first.mac).toBe(macOf(first.ip));
-    expect(ok(['exec', 'reuse1', 'cat', '/sys/class/net/eth0/address'])).toBe(first.mac);
-    // The host now holds an ARP entry for the address (the proxy connected to it).
-    expect(await getPage('127.0.0.1', first.port)).toBe('hello from reuse1\n');
-    ok(['rm', '-f', 'reuse1']);
-    const end = Date.now() + 10000;
-    while (Date.now() < end && Object.keys(JSON.parse(ok(['network', 'inspect', 'bridge']))[0].Containers).length > 0) await new Promise((r) => setTimeout(r, 200));
-    const second = await run('reuse2');
     try {
+      const first = await run('reuse1');
+      expect(first.mac).toBe(macOf(first.ip));
+      expect(ok(['exec', 'reuse1', 'cat', '/sys/class/net/eth0/address'])).toBe(first.mac);
+      // The host now holds an ARP entry for the address (the proxy connected to it).
+      expect(await getPage('127.0.0.1', first.port)).toBe('hello from reuse1\n');
+      ok(['rm', '-f', 'reuse1']);
+      const end = Date.now() + 10000;
+      while (Date.now() < end && Object.keys(JSON.parse(ok(['network', 'inspect', 'bridge']))[0].Containers).length > 0) await new Promise((r) => setTimeout(r, 200));
+      const second = await run('reuse2');
       expect(second.ip).toBe(first.ip);
       expect(second.mac).toBe(first.mac);
       // With another MAC the host's entry, still REACHABLE, would send to the removed VM's
       // and connections would hang for 20-50 s, until the kernel probed again.
       expect(await getPage('127.0.0.1', second.port, 8000)).toBe('hello from reuse2\n');
     } finally {
-      docker(['rm', '-f', 'reuse2']);
+      for (const c of ['reuse1', 'reuse2']) docker(['rm', '-f', c]);
     }
   });
 });

@@ -10,7 +10,7 @@
  * `--link-local-ip` is one more address of the guest interface, a /16 as dockerd gives it.
  */
 import { spawnSync } from 'node:child_process';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 import { dockerSync, dockerOk, type CliResult } from '../helpers/docker-cli';
 
@@ -30,7 +30,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of ['lt', 'll', 'l2', 'lx', 'lu', 'lu2', 'm1', 'm2', 'm3', 'm4', 'k1']) docker(['rm', '-f', c]);
   for (const n of ['pvl-u', 'pvl-m', 'pvl-k']) docker(['network', 'rm', n]);
-  await d.stop();
+  await stopDaemonLeavingNothing(d);
 });
 
 describe('--link on the default bridge', () => {

@@ -6,7 +6,7 @@
  * flight at the kill; this writer always has.
  */
 import { spawnSync } from 'node:child_process';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 
 jest.setTimeout(300000);
@@ -48,6 +48,6 @@ test('a fast writer\'s log has every line once across two daemon SIGKILLs', asyn
     expect(d.logs()).not.toMatch(/were lost while the daemon was down/);
     docker(d, ['rm', '-f', 'fast']);
   } finally {
-    await d.stop();
+    await stopDaemonLeavingNothing(d);
   }
 });

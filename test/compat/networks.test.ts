@@ -6,7 +6,7 @@
  * container, restart and SIGKILL recovery, and nothing left on the host after stop().
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { ownedLinks } from '../../src/net/links';
 import { firewallOwner, listPodvisorRules } from '../../src/net/firewall';
 
@@ -47,7 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const root = d.dataRoot;
-  await d.stop();
+  await stopDaemonLeavingNothing(d);
   expect(await ownedLinks(root)).toEqual([]);
   expect((await listPodvisorRules()).filter((l) => l.includes(root) || l.includes(firewallOwner(root).forward.slice(0, 11)))).toEqual([]);
 });

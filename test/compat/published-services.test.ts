@@ -10,7 +10,7 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 import { dockerSync, dockerOk, type CliResult, freePort } from '../helpers/docker-cli';
 
@@ -83,7 +83,7 @@ afterAll(async () => {
   outServer?.kill('SIGKILL');
   spawnSync('ip', ['netns', 'del', OUT_NS]);
   spawnSync('ip', ['link', 'del', OUT_VETH]);
-  await d.stop();
+  await stopDaemonLeavingNothing(d);
 });
 
 describe('the Debian nginx fixture behind published ports', () => {
