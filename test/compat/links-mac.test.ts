@@ -72,7 +72,7 @@ describe('--link on the default bridge', () => {
     // Only its own DB_ENV_FOO is left of the db link's variables.
     expect(ok(['exec', 'll', 'sh', '-c', 'env | grep ^DB_'])).toBe('DB_ENV_FOO=mine');
     expect(ok(['exec', 'll', 'sh', '-c', 'env | grep ^LT_NAME='])).toBe('LT_NAME=/ll/lt');
-    expect(ok(['exec', 'll', 'cat', '/etc/hosts'])).not.toMatch(/\sdb\s/);
+    expect(ok(['exec', 'll', 'cat', '/etc/hosts'])).not.toMatch(/\sdb(\s|$)/m);
     // dockerd's answers: a link that is not there, and a container's own name.
     expect(docker(['rm', '--link', 'll/db']).err).toContain('No such container: ll/db');
     expect(docker(['rm', '--link', 'lt']).err).toContain('Conflict, cannot remove the default link name of the container');
@@ -100,7 +100,8 @@ test('--link on a user network: a name for the linking container alone, no varia
   const lookup = 'nslookup db 2>/dev/null | awk \'/^Address/ { a = $NF } END { print a }\'';
   expect(ok(['exec', 'lu2', 'sh', '-c', lookup])).toBe(luIp);
   expect(ok(['exec', 'lu2', 'sh', '-c', 'env | grep -c ^DB_ || true'])).toBe('0');
-  expect(ok(['exec', 'lu2', 'cat', '/etc/hosts'])).not.toContain('db');
+  // No hosts line names db (the container's own line names its id, which may hold "db").
+  expect(ok(['exec', 'lu2', 'cat', '/etc/hosts'])).not.toMatch(/\sdb(\s|$)/m);
   // Another container of the network does not have the name.
   expect(ok(['run', '--rm', '--network', 'pvl-u', IMAGE, 'sh', '-c', lookup])).not.toBe(luIp);
   const ins = JSON.parse(ok(['inspect', 'lu2']))[0];

@@ -180,7 +180,7 @@ describe('podvisor CLI on real VMs', () => {
     await ok(d, ['start-pod', 'deaf']);
     expect(await ok(d, ['rm', '--force', 'deaf'])).toBe('deaf\n');
     await ok(d, ['rm', 'polite']);
-    expect(await ok(d, ['list'])).not.toMatch(/polite|deaf/);
+    expect(await ok(d, ['list'])).not.toMatch(/\b(polite|deaf)\b/);
   });
 
   test('logs -f follows to the end; attach shows the live output; exec -d and exec -i; vm and rm-vm', async () => {
