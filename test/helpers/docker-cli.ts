@@ -52,14 +52,31 @@ export function dockerOk(d: { env: NodeJS.ProcessEnv }, args: string[], timeoutM
   return r.out;
 }
 
-/** A TCP port free on the host's loopback now (to publish a container's port on). */
-export function freePort(): Promise<number> {
+/** Ports this process handed out already: the kernel may offer a closed one again at once. */
+const givenPorts = new Set<number>();
+
+/** One port the kernel offers as free on every address now. */
+function offeredPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
+    s.listen(0, '0.0.0.0', () => {
       const port = (s.address() as net.AddressInfo).port;
       s.close(() => resolve(port));
     });
     s.on('error', reject);
   });
+}
+
+/**
+ * A TCP port free on the host now (to publish a container's port on), never one this process
+ * got before: two calls in a row could otherwise get the same port, and a test publishing both
+ * found its own first binding in the way.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await offeredPort();
+    if (givenPorts.has(port)) continue;
+    givenPorts.add(port);
+    return port;
+  }
 }
