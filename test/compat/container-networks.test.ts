@@ -247,6 +247,13 @@ describe('user networks', () => {
     const a1id = JSON.parse(ok(['inspect', 'a1']))[0].Id as string;
     const events = ok(['events', '--since', since, '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=network', '--filter', 'network=pvw-b', '--format', '{{.Action}} {{.Actor.Attributes.container}}']).split('\n');
     expect(events.filter((l) => l.endsWith(` ${a1id}`))).toEqual([`connect ${a1id}`, `disconnect ${a1id}`]);
+    // Connected again, the same spare NIC (given its boot MAC back at the disconnect) serves
+    // once more, with the MAC of its new address.
+    ok(['network', 'connect', 'pvw-b', 'a1']);
+    const again = JSON.parse(ok(['inspect', 'a1']))[0].NetworkSettings.Networks['pvw-b'];
+    expect(ok(['exec', 'a1', 'cat', '/sys/class/net/eth1/address'])).toBe(again.MacAddress);
+    expect(ok(['exec', 'a1', 'ip', '-o', '-4', 'addr', 'show', 'eth1'])).toContain(`inet ${again.IPAddress}/`);
+    ok(['network', 'disconnect', 'pvw-b', 'a1']);
   });
 
   test('a created container connected to a second network starts on both; --network none refuses connect', () => {
