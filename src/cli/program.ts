@@ -44,8 +44,13 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
   };
   /** Wrap an action: its exit code (or 0) goes to `done`. */
   const act = <A extends unknown[]>(f: (...a: A) => Promise<number | void>) => async (...a: A) => done((await f(...a)) ?? 0);
-  const withSpec = (c: Command) =>
+  // The network options of every command that makes a pod from a command line.
+  const withNetwork = (c: Command) =>
     c
+      .option('--network <name>', 'network to join (default: the default bridge; "none": loopback only)')
+      .option('-p, --publish <[ip:][hostPort:]port[/proto]>', 'publish a port, as docker run -p (repeatable)', collect);
+  const withSpec = (c: Command) =>
+    withNetwork(c
       .passThroughOptions()
       .argument('[image]', 'image of a single-container pod (instead of -f)')
       .argument('[command...]', 'its command')
@@ -53,9 +58,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       .option('--name <name>', 'pod name')
       .option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
       .option('-w, --workdir <dir>', 'working directory')
-      .option('-l, --label <KEY=VALUE>', 'label (repeatable)', collect)
-      .option('--network <name>', 'network to join (default: the default bridge; "none": loopback only)')
-      .option('-p, --publish <[ip:][hostPort:]port[/proto]>', 'publish a port, as docker run -p (repeatable)', collect)
+      .option('-l, --label <KEY=VALUE>', 'label (repeatable)', collect))
       .option('--json', 'print JSON');
   const podLine = (p: Pod, asJson: boolean) => io.out(asJson ? json(p) : `${p.name} ${p.id}\n`);
 
@@ -160,11 +163,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       io.out(o.json ? json(facts) : table(['', ''], Object.entries(facts).map(([k, v]) => [k, String(v)])).split('\n').slice(1).join('\n'));
     }));
 
-  program.command('run').description('run one container in a new VM (attached; exits with its code)')
+  withNetwork(program.command('run').description('run one container in a new VM (attached; exits with its code)')
     .passThroughOptions().argument('<image>').argument('[command...]').option('--name <name>', 'pod name').option('-e, --env <KEY=VALUE>', 'environment variable (repeatable)', collect)
-    .option('-t, --tty', 'allocate a TTY').option('-i, --interactive', 'keep stdin attached').option('-d, --detach', 'do not attach; print the pod id').option('--rm', 'remove the pod when it exits')
-    .option('--network <name>', 'network to join (default: the default bridge; "none": loopback only)')
-    .option('-p, --publish <[ip:][hostPort:]port[/proto]>', 'publish a port, as docker run -p (repeatable)', collect)
+    .option('-t, --tty', 'allocate a TTY').option('-i, --interactive', 'keep stdin attached').option('-d, --detach', 'do not attach; print the pod id').option('--rm', 'remove the pod when it exits'))
     .action(act(async (image: string, cmd: string[], o: SpecOptions & { interactive?: boolean; detach?: boolean; rm?: boolean }) => {
       const c = client();
       const spec = specFrom(image, cmd, o);

@@ -45,19 +45,30 @@ export function checkHostPorts(ports: Array<{ path: string; port: ManifestPort }
   }
 }
 
+/** Collects exposed ports and bindings, then gives the create body's fields (absent when empty). */
+class PortFields {
+  private readonly exposed: Record<string, Record<string, never>> = {};
+  private readonly bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+
+  /** Expose `key` (`port/proto`), and bind it when `binding` is given. */
+  add(key: string, binding?: { HostIp: string; HostPort: string }): void {
+    this.exposed[key] = {};
+    if (binding) (this.bindings[key] ??= []).push(binding);
+  }
+
+  fields(): DockerPorts {
+    return {
+      ...(Object.keys(this.exposed).length ? { ExposedPorts: this.exposed } : {}),
+      ...(Object.keys(this.bindings).length ? { PortBindings: this.bindings } : {}),
+    };
+  }
+}
+
 /** The create body's port fields for a pod file's ports (see the module comment). */
 export function dockerPortsOf(ports: ManifestPort[]): DockerPorts {
-  const exposed: Record<string, Record<string, never>> = {};
-  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-  for (const p of ports) {
-    const key = `${p.containerPort}/${p.protocol}`;
-    exposed[key] = {};
-    if (p.hostPort) (bindings[key] ??= []).push({ HostIp: p.hostIP ?? '', HostPort: String(p.hostPort) });
-  }
-  return {
-    ...(Object.keys(exposed).length ? { ExposedPorts: exposed } : {}),
-    ...(Object.keys(bindings).length ? { PortBindings: bindings } : {}),
-  };
+  const f = new PortFields();
+  for (const p of ports) f.add(`${p.containerPort}/${p.protocol}`, p.hostPort ? { HostIp: p.hostIP ?? '', HostPort: String(p.hostPort) } : undefined);
+  return f.fields();
 }
 
 /**
@@ -66,20 +77,14 @@ export function dockerPortsOf(ports: ManifestPort[]): DockerPorts {
  * host port (none: any free one). A bad string is refused with dockerd's words.
  */
 export function dockerPortsOfSpecs(specs: string[]): DockerPorts {
-  const exposed: Record<string, Record<string, never>> = {};
-  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  const f = new PortFields();
   for (const spec of specs) {
     // The docker CLI leaves HostIp empty when the string names no address.
     const named = spec.split('/')[0].split(':').length === 3;
     for (const r of parsePortSpec(spec)) {
-      const key = `${r.containerPort}/${r.proto}`;
-      exposed[key] = {};
       const hostPort = r.hostPortMin === 0 ? '' : r.hostPortMin === r.hostPortMax ? String(r.hostPortMin) : `${r.hostPortMin}-${r.hostPortMax}`;
-      (bindings[key] ??= []).push({ HostIp: named ? r.hostIp : '', HostPort: hostPort });
+      f.add(`${r.containerPort}/${r.proto}`, { HostIp: named ? r.hostIp : '', HostPort: hostPort });
     }
   }
-  return {
-    ...(Object.keys(exposed).length ? { ExposedPorts: exposed } : {}),
-    ...(Object.keys(bindings).length ? { PortBindings: bindings } : {}),
-  };
+  return f.fields();
 }
