@@ -176,6 +176,12 @@ export class OverlayRootfs implements RootfsManager {
     if (isMountPoint(target)) await this.mounter.unmount(target, { detach: true });
     const { options, cwd } = overlayOptions(layers, d);
     await this.mounter.mount({ source: 'overlay', target, fstype: 'overlay', data: options, ...(cwd ? { cwd } : {}) });
+    // Removed while this mount was made: remove() may have looked for mounts before it
+    // existed, and the container's directory must be free to go.
+    if (this.isRemoved(id)) {
+      await this.mounter.unmount(target, { detach: true }).catch(() => undefined);
+      throw new NotFoundError(`No such container: ${id}`);
+    }
   }
 
   /** Undo mountDetached (lazily when still busy). */
@@ -209,6 +215,13 @@ export class OverlayRootfs implements RootfsManager {
     // mount of it beside this removal can fail on a missing upper or work directory.
     for (const name of ['lower.json', 'upper', 'work', 'l']) {
       await fs.promises.rm(path.join(d, name), { recursive: true, force: true });
+    }
+    // A mount of this rootfs that a request beside the removal holds (mountDetached: docker cp
+    // or export of a stopped container) is detached, lazily, so that the container's directory
+    // can go (it failed with EBUSY); the request keeps what it has open until it ends.
+    for (const name of await fs.promises.readdir(d).catch(() => [] as string[])) {
+      const p = path.join(d, name);
+      if (isMountPoint(p)) await this.mounter.unmount(p, { detach: true }).catch(() => undefined);
     }
     this.changed(id);
   }

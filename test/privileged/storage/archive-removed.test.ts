@@ -60,3 +60,17 @@ test('an export after the rootfs was removed (its lower.json goes first) answers
   expect((err as Error).message).toBe('No such container: c1');
   expect(mountsUnder(tmp)).toEqual([]);
 });
+
+test('a removal while an export holds its mount: the container directory can be deleted, and the mount is gone', async () => {
+  const archive = new ContainerArchive(rootfs);
+  const stream = await archive.export('c1');
+  expect(mountsUnder(tmp).length).toBe(1);
+  await rootfs.remove('c1');
+  // What the state store then does with the container's directory (it failed with EBUSY).
+  fs.rmSync(path.join(containers, 'c1'), { recursive: true, force: true });
+  expect(fs.readdirSync(containers)).toEqual([]);
+  expect(mountsUnder(tmp)).toEqual([]);
+  // The export still ends, one way or the other, and brings nothing back.
+  await drain(stream).catch(() => 0);
+  expect(fs.readdirSync(containers)).toEqual([]);
+});
