@@ -179,5 +179,15 @@ export async function stopDaemonLeavingNothing(d: TestDaemon): Promise<void> {
   }
   expect(left).toEqual([]);
   expect(mounts).toEqual([]);
+  // Nothing is left mounted now, yet removing the roots met a busy mount point: a detach that
+  // was still settling as the daemon exited (seen once under a full run's load). The roots
+  // are removed again; only if that fails too is it reported.
+  if (stopError && (stopError as NodeJS.ErrnoException).code === 'EBUSY') {
+    await new Promise((r) => setTimeout(r, 200));
+    stopError = undefined;
+    await d.stop().catch((e: unknown) => {
+      stopError = e;
+    });
+  }
   if (stopError) throw stopError;
 }
