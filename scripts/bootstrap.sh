@@ -8,7 +8,8 @@
 #
 # Steps: Debian packages (apt-get), npm packages (npm ci), the guest (podvisor's own kernel:
 # scripts/guest-kernel.sh; Debian's linux-image-cloud-amd64 as the fallback, our agent built
-# from source, the initramfs: guest/build.sh), and the TypeScript build (dist/: scripts/build.sh).
+# from source, the initramfs: guest/build.sh), the QEMU that serves cloned VMs' 9p shares
+# (scripts/qemu-9p.sh), and the TypeScript build (dist/: scripts/build.sh).
 #
 # PODVISOR_GUEST_KERNEL=debian: skip podvisor's own kernel (VMs boot Debian's cloud kernel).
 set -euo pipefail
@@ -109,6 +110,9 @@ if [ "$own_kernel" != debian ]; then
   fi
 fi
 bash guest/build.sh
+# The QEMU for cloned VMs' 9p shares (guest/out/qemu: QEMU 10 from bookworm-backports, unpacked,
+# not installed; scripts/qemu-9p.sh says why). Without it cloned VMs use the host's QEMU.
+bash scripts/qemu-9p.sh >/dev/null
 
 # --- TypeScript --------------------------------------------------------------------------
 # Built only when a source or config file changed (scripts/build.sh). With --test, one tsc

@@ -25,6 +25,7 @@ import { canCreateTaps } from '../vm/devices/nic';
 import { poolWarmStep, Rehearsal } from '../vm/rehearsal';
 import { sharedMounter } from '../util/mounter';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
+import { unpackedQemu } from '../vm/qemu/binaries';
 import { reclaimOrphanVms } from '../vm/orphan-vms';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -91,6 +92,12 @@ async function main(argv: string[]): Promise<void> {
     connectAgent: (e) => AgentClient.connect(e),
     templates: opts.vmTemplates,
   });
+  const cloneQemu = unpackedQemu();
+  log.info(
+    cloneQemu
+      ? `cloned VMs: ${cloneQemu.bin} (its 9p server makes FIFOs and unix sockets)`
+      : "cloned VMs: the host's QEMU (guest/out/qemu is missing: run scripts/bootstrap.sh); mkfifo, mknod and bind() of unix sockets fail in their shares with ENXIO",
+  );
   const vmDefaults = { memoryMiB: opts.vmMemoryMiB, cpus: opts.vmCpus };
   // Pool VMs rehearse a container in the background before they go idle (src/vm/rehearsal.ts),
   // then give back their guest RAM pages that hold only zeros (Vm.trimIdleMemory).

@@ -6,15 +6,47 @@ import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { UnavailableError } from '../../errors';
+import { PACKAGE_ROOT } from '../../util/package-info';
 
 const execFileP = promisify(execFile);
 
+/** A QEMU to run: its binary, the arguments it always needs first, and its environment. */
+export interface QemuProgram {
+  /** qemu-system-x86_64 */
+  bin: string;
+  /** Arguments before the VM's own (e.g. `-L <its data directory>`). */
+  args: string[];
+  /** Variables added to the daemon's environment (e.g. QEMU_MODULE_DIR); none when absent. */
+  env?: Record<string, string>;
+}
+
 /** The host programs a QEMU VM needs. */
 export interface QemuTools {
-  /** qemu-system-x86_64 */
+  /** qemu-system-x86_64: booted VMs (virtio-fs) and the KVM probe. */
   qemu: string;
   /** virtiofsd (the C one that ships with Debian 12's qemu-system-common) */
   virtiofsd: string;
+  /**
+   * The QEMU of templates and their clones, whose files reach the guest over 9p:
+   * guest/out/qemu when the bootstrap unpacked it (scripts/qemu-9p.sh: a QEMU whose 9p server
+   * creates FIFOs and unix sockets, which Debian 12's 7.2 refuses with ENXIO), else `qemu`.
+   */
+  cloneQemu: QemuProgram;
+}
+
+/**
+ * The QEMU unpacked at `<root>/guest/out/qemu` by scripts/qemu-9p.sh, with its own firmware
+ * directory (`-L`) and module directory, or undefined when it is not there.
+ */
+export function unpackedQemu(root: string = PACKAGE_ROOT): QemuProgram | undefined {
+  const dir = path.join(root, 'guest', 'out', 'qemu');
+  const bin = path.join(dir, 'usr', 'bin', 'qemu-system-x86_64');
+  if (!isExecutable(bin)) return undefined;
+  return {
+    bin,
+    args: ['-L', path.join(dir, 'usr', 'share', 'qemu')],
+    env: { QEMU_MODULE_DIR: path.join(dir, 'usr', 'lib', 'x86_64-linux-gnu', 'qemu') },
+  };
 }
 
 /** Places virtiofsd is installed by distributions (it is not on PATH). */
@@ -42,7 +74,7 @@ export function findOnPath(name: string, envPath: string = process.env.PATH ?? '
  * Find qemu-system-x86_64 and virtiofsd (explicit paths win). Throws UnavailableError naming
  * the Debian package to install when one is missing.
  */
-export function locateQemuTools(explicit: Partial<QemuTools> = {}): QemuTools {
+export function locateQemuTools(explicit: Partial<QemuTools> = {}, root: string = PACKAGE_ROOT): QemuTools {
   const qemu = explicit.qemu ?? findOnPath('qemu-system-x86_64');
   if (!qemu || !isExecutable(qemu)) {
     throw new UnavailableError(
@@ -55,7 +87,9 @@ export function locateQemuTools(explicit: Partial<QemuTools> = {}): QemuTools {
       `virtiofsd not found${explicit.virtiofsd ? ` at ${explicit.virtiofsd}` : ` (looked in ${VIRTIOFSD_PLACES.join(', ')} and PATH)`}: install it with "apt-get install qemu-system-common" (or run scripts/bootstrap.sh)`,
     );
   }
-  return { qemu, virtiofsd };
+  // An explicit QEMU (a test's stand-in) serves clones too.
+  const cloneQemu = explicit.cloneQemu ?? (explicit.qemu ? undefined : unpackedQemu(root)) ?? { bin: qemu, args: [] };
+  return { qemu, virtiofsd, cloneQemu };
 }
 
 /** Throws UnavailableError when the guest kernel or initramfs file is missing. */

@@ -113,7 +113,7 @@ export class QemuHypervisor implements Hypervisor {
     this.cmdline = kernelCmdline({ accel: opts.accel, tscKhz, extra: opts.kernelArgs });
     if (process.getuid?.() === 0) {
       this.templates = new VmTemplates({
-        execRoot: opts.execRoot, qemu: () => locateQemuTools(this.opts.tools).qemu, connectAgent: opts.connectAgent, bootTimeoutMs: this.bootTimeoutMs,
+        execRoot: opts.execRoot, qemu: () => locateQemuTools(this.opts.tools).cloneQemu, connectAgent: opts.connectAgent, bootTimeoutMs: this.bootTimeoutMs,
       });
       // What a killed daemon left of its templates goes now, whether or not this one clones.
       this.templates.sweepOnce().catch((err: Error) => log.warn(`removing the templates an earlier daemon left: ${err.message}`));
@@ -297,13 +297,14 @@ export class QemuHypervisor implements Hypervisor {
     try {
       stateFd = fs.openSync(tpl.stateFile, 'r'); // close-on-exec, as every fd Node opens
       qemu = await spawnDetached(
-        tools.qemu,
-        qemuArgs({
+        tools.cloneQemu.bin,
+        [...tools.cloneQemu.args, ...qemuArgs({
           id, size, accel: this.opts.accel, kernel: guest.kernel, initrd: guest.initrd, cmdline: this.cmdline, paths, devices, splitWx,
           machineOpts: guest.machineOpts, transport: '9p', ram: { file: tpl.ramFile, share: false }, incoming: true,
-        }),
+        })],
         paths.qemuLog,
         [stateFd],
+        tools.cloneQemu.env,
       );
       fs.closeSync(stateFd);
       stateFd = undefined;

@@ -32,6 +32,7 @@ import { planDevices } from '../devices';
 import { UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { qemuArgs } from './cmdline';
+import type { QemuProgram } from './binaries';
 import { vmPathsAt, type VmPaths } from './runtime-dir';
 import { isRunning, killAndWait, spawnDetached } from './processes';
 import { liveProcesses, QEMU_NAME } from './vm-processes';
@@ -66,8 +67,8 @@ export interface SavedTemplate {
 export interface VmTemplatesOptions {
   /** `<execRoot>`; templates live in `<execRoot>/templates`. */
   execRoot: string;
-  /** qemu-system-x86_64. */
-  qemu: () => string;
+  /** The QEMU of templates and clones (binaries.ts: QemuTools.cloneQemu). */
+  qemu: () => QemuProgram;
   connectAgent: AgentConnector;
   /** Deadline of a template's boot, to its agent's handshake. */
   bootTimeoutMs: number;
@@ -180,10 +181,11 @@ export class VmTemplates {
     let qemu: ChildProcess | undefined;
     let agent: Agent | undefined;
     try {
-      qemu = await spawnDetached(this.opts.qemu(), qemuArgs({
+      const program = this.opts.qemu();
+      qemu = await spawnDetached(program.bin, [...program.args, ...qemuArgs({
         id, size: shape.size, accel: shape.accel, kernel: shape.guest.kernel, initrd: shape.guest.initrd, cmdline: shape.cmdline, paths, devices,
         splitWx: shape.splitWx, machineOpts: shape.guest.machineOpts, transport: '9p', ram: { file: ramFile, share: true },
-      }), paths.qemuLog);
+      })], paths.qemuLog, [], program.env);
       faultPoint('template-after-qemu-spawn');
       const exited = new Promise<never>((_, reject) => qemu!.once('exit', (code, signal) => reject(new Error(`QEMU exited (${signal ?? code}) before the template was saved`))));
       exited.catch(() => undefined);
