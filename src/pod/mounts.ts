@@ -16,8 +16,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from '../errors';
-import { MS_BIND, MS_REC, sharedMounter } from '../util/mounter';
+import { isMountPoint, MS_BIND, MS_REC, sharedMounter } from '../util/mounter';
 import type { Vm } from '../vm/types';
 import type { PodContainerSpec, PodSpec } from './types';
 
@@ -118,15 +119,22 @@ export async function checkBindSources(spec: PodSpec): Promise<void> {
   }
 }
 
-/** Directory of the volume share where the n-th mount of a container appears (relative). */
-export function mountSubpath(containerId: string, n: number): string {
-  return `${containerId.slice(0, 12)}/${n}`;
+/**
+ * Directory of the volume share where a bind source or volume appears (relative): one per
+ * source, not per container, so that the containers of one VM (a pod) that mount the same
+ * volume reach it through one guest directory. The guest's 9p client keeps no inode across
+ * two paths to the same host file, so a unix socket bound through one container's path
+ * would refuse a connect through another's (ECONNREFUSED).
+ */
+export function mountSubpath(source: string): string {
+  return `src/${createHash('sha256').update(path.resolve(source)).digest('hex').slice(0, 32)}`;
 }
 
 /**
  * Host half for one container: each bind source (created first when `createSource`) is
- * bind-mounted at `<share>/<subpath>`. Returns an undo that unmounts them (the VM's teardown
- * does the same when it is not called). A directory source is bound on a directory of the
+ * bind-mounted at `<share>/<subpath>`, unless another container of the VM has it there
+ * already. Returns an undo that unmounts those this call made (the VM's teardown and a kept
+ * VM's cleaning unmount every one). A directory source is bound on a directory of the
  * share, a regular file on an empty file there (the guest then mounts it on a file); any
  * other kind of source (a device, a socket) is refused.
  */
@@ -137,7 +145,7 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
   };
   const share = vm.devices.volumes?.hostDir;
   try {
-    for (const [n, m] of (c.mounts ?? []).entries()) {
+    for (const m of c.mounts ?? []) {
       if (m.type === 'tmpfs' || m.type === 'emptyDir') continue;
       if (!share) throw new Error(`VM ${vm.id} has no volume share`);
       // -v makes a missing source as a directory (an existing file stays a file).
@@ -150,7 +158,9 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
       } catch {
         throw new InvalidArgumentError(`invalid mount config for type "${m.type}": bind source path does not exist: ${m.source}`);
       }
-      const target = path.join(share, mountSubpath(c.id, n));
+      const target = path.join(share, mountSubpath(m.source));
+      // Already there for another container of this VM: shared as it is.
+      if (isMountPoint(target)) continue;
       if (st.isDirectory()) {
         await fs.promises.mkdir(target, { recursive: true, mode: 0o700 });
       } else if (st.isFile()) {
@@ -175,7 +185,7 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
  * mounts each tmpfs and each bind or volume (a directory or file of the volume share) at its path, in order.
  */
 export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
-  for (const [n, m] of (c.mounts ?? []).entries()) {
+  for (const m of c.mounts ?? []) {
     if (m.type === 'tmpfs') {
       await vm.agent.mount({
         containerId: c.id,
@@ -192,7 +202,7 @@ export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
     } else {
       const share = vm.devices.volumes;
       if (!share) throw new Error(`VM ${vm.id} has no volume share`);
-      await vm.agent.mount({ containerId: c.id, path: m.target, fstype: 'virtiofs', source: share.tag, subpath: mountSubpath(c.id, n), readOnly: m.readOnly });
+      await vm.agent.mount({ containerId: c.id, path: m.target, fstype: 'virtiofs', source: share.tag, subpath: mountSubpath(m.source), readOnly: m.readOnly });
     }
   }
 }

@@ -26,7 +26,15 @@ import * as path from 'node:path';
 import type { RootfsManager } from './types';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 import { writeFileAtomic } from './atomic';
-import { isMountPoint, type Mounter, sharedMounter } from '../util/mounter';
+import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
+
+/**
+ * A container's rootfs is mounted on the host nodev and nosuid: a device node a container made
+ * (mknod is allowed, as under runc) or a layer brought cannot be opened through the host's
+ * mount, and nothing on the host runs a set-user-ID program from it. The guest sees the same
+ * files over 9p or virtio-fs and applies its own mount's flags.
+ */
+const HOST_MOUNT_FLAGS = MS_NODEV | MS_NOSUID;
 
 /** Most layers a container rootfs may have (Docker's limit). */
 export const MAX_LAYERS = 128;
@@ -140,7 +148,7 @@ export class OverlayRootfs implements RootfsManager {
     }
     await fs.promises.mkdir(target, { recursive: true, mode: 0o755 });
     const { options, cwd } = overlayOptions(layers, d);
-    await this.mounter.mount({ source: 'overlay', target, fstype: 'overlay', data: options, ...(cwd ? { cwd } : {}) });
+    await this.mounter.mount({ source: 'overlay', target, fstype: 'overlay', flags: HOST_MOUNT_FLAGS, data: options, ...(cwd ? { cwd } : {}) });
     try {
       await writeFileAtomic(path.join(d, 'mountpoint'), target);
     } catch (e) {
@@ -175,7 +183,7 @@ export class OverlayRootfs implements RootfsManager {
     });
     if (isMountPoint(target)) await this.mounter.unmount(target, { detach: true });
     const { options, cwd } = overlayOptions(layers, d);
-    await this.mounter.mount({ source: 'overlay', target, fstype: 'overlay', data: options, ...(cwd ? { cwd } : {}) });
+    await this.mounter.mount({ source: 'overlay', target, fstype: 'overlay', flags: HOST_MOUNT_FLAGS, data: options, ...(cwd ? { cwd } : {}) });
     // Removed while this mount was made: remove() may have looked for mounts before it
     // existed, and the container's directory must be free to go.
     if (this.isRemoved(id)) {

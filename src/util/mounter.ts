@@ -27,6 +27,10 @@ import { UnavailableError } from '../errors';
 import { PerlLineHelper } from './line-helper';
 
 /** mount(2) flags used by podvisor. */
+/** mount(2): set-user-ID and set-group-ID bits are not honoured for programs run from it. */
+export const MS_NOSUID = 0x2;
+/** mount(2): device nodes on it cannot be opened. */
+export const MS_NODEV = 0x4;
 export const MS_BIND = 0x1000;
 export const MS_REC = 0x4000;
 /** umount2(2): detach now, free when no longer busy. */
