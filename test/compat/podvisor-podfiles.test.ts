@@ -4,7 +4,8 @@
  * `run-pod -f`; `logs -c` and `exec -c` reach each container, and the stock docker CLI sees
  * each as a container of its own (ps, logs, exec, inspect, stop); `replace -f` swaps a YAML
  * pod in; a kept VM's emptyDirs are empty for the next pod; OnFailure restarts one container
- * in place; a failing init container fails the start; a bad file is refused by field.
+ * in place; a failing init container fails the start; a bad file is refused by field (a bad
+ * probe value with Kubernetes' own validation error). Probes: ./podvisor-probes.test.ts.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -215,10 +216,11 @@ describe('pod files through the podvisor CLI', () => {
   test('a bad pod file is refused by field, and creates nothing', async () => {
     const before = (await ok(d, ['list', '--json']));
     const file = path.join(dir, 'bad.yaml');
-    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n    - name: a\n      image: ${IMAGE}\n      livenessProbe: {exec: {command: ["true"]}}\n`);
+    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n    - name: a\n      image: ${IMAGE}\n      livenessProbe: {exec: {command: ["true"]}, successThreshold: 2}\n      lifecycle: {preStop: {exec: {command: ["true"]}}}\n`);
     const r = await podvisor(d, ['create-pod', '-f', file]);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/livenessProbe/);
+    expect(r.err).toContain('spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1');
+    expect(r.err).toContain('spec.containers[0].lifecycle: not supported by podvisor');
     expect(await ok(d, ['list', '--json'])).toBe(before);
   });
 });
