@@ -5,7 +5,8 @@
  * httpGet probe (by named port) against busybox's httpd, run from the host to the pod's
  * address, flips the container's `ready` and the pod's Ready condition both ways; a readiness
  * tcpSocket probe turns ready once the port listens; a startup probe holds a liveness probe
- * off until it succeeds, and one that never succeeds has its container restarted.
+ * off until it succeeds, and one that never succeeds has its container restarted; in a pod
+ * of one container a tcpSocket liveness probe restarts it in place, on the same VM.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -175,5 +176,33 @@ spec:
     expect((await container('booting', 'never')).started).toBe(false);
     expect((await container('booting', 'slow')).restartCount).toBe(0);
     await ok(d, ['rm', '-f', 'booting']);
+  });
+
+  test('in a pod of one container a tcpSocket liveness probe on a port nothing listens on restarts it in place, on the same VM', async () => {
+    const file = path.join(dir, 'solo.yaml');
+    fs.writeFileSync(file, `apiVersion: v1
+kind: Pod
+metadata:
+  name: solo
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: only
+      image: ${IMAGE}
+      command: ["sh", "-c", "echo run; exec sleep 1000"]
+      livenessProbe:
+        tcpSocket:
+          port: 9999
+        initialDelaySeconds: 1
+        periodSeconds: 1
+        failureThreshold: 1
+`);
+    await ok(d, ['run-pod', '-f', file]);
+    const vm = (await pod('solo')).vm;
+    await until(async () => (await container('solo', 'only')).restartCount >= 2, show('solo'));
+    expect((await pod('solo')).vm).toBe(vm);
+    // One container, run again and again: its log holds each run's line.
+    expect((await ok(d, ['logs', 'solo'])).split('\n').filter((l) => l === 'run').length).toBeGreaterThanOrEqual(3);
+    await ok(d, ['rm', '-f', 'solo']);
   });
 });
