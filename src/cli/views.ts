@@ -20,8 +20,8 @@ function restartsOf(p: Pod): number {
 /** The pods table. */
 export function podsTable(pods: Pod[], now = Date.now()): string {
   return table(
-    ['POD ID', 'NAME', 'STATE', 'READY', 'RESTARTS', 'VM', 'CONTAINERS', 'CREATED'],
-    pods.map((p) => [shortId(p.id), p.name, p.state, readyOf(p), String(restartsOf(p)), p.vm ?? '', String(p.containers.length), ago(p.created, now)]),
+    ['POD ID', 'NAME', 'STATE', 'VM', 'READY', 'RESTARTS', 'CONTAINERS', 'CREATED'],
+    pods.map((p) => [shortId(p.id), p.name, p.state, p.vm ?? '', readyOf(p), String(restartsOf(p)), String(p.containers.length), ago(p.created, now)]),
   );
 }
 

@@ -101,7 +101,7 @@ spec:
     expect(p.containers.map((c) => [c.name, c.ready])).toEqual([['live', true], ['web', false], ['tcp', false]]);
     expect(p.ready).toBe(false);
     expect(p.conditions).toEqual([{ type: 'ContainersReady', status: 'False' }, { type: 'Ready', status: 'False' }]);
-    expect(await ok(d, ['list'])).toMatch(/^[0-9a-f]{12}\s+probed\s+Running\s+1\/3\s+0\s/m);
+    expect(await ok(d, ['list'])).toMatch(/^[0-9a-f]{12}\s+probed\s+Running\s+[0-9a-f]{12}\s+1\/3\s+0\s/m);
 
     await ok(d, ['exec', '-c', 'web', 'probed', 'touch', '/www/ready']);
     await until(async () => (await container('probed', 'web')).ready, show('probed'));
@@ -109,7 +109,7 @@ spec:
     await until(async () => (await pod('probed')).ready, show('probed'));
     p = await pod('probed');
     expect(p.conditions).toEqual([{ type: 'ContainersReady', status: 'True' }, { type: 'Ready', status: 'True' }]);
-    expect(await ok(d, ['list'])).toMatch(/^[0-9a-f]{12}\s+probed\s+Running\s+3\/3\s+0\s/m);
+    expect(await ok(d, ['list'])).toMatch(/^[0-9a-f]{12}\s+probed\s+Running\s+[0-9a-f]{12}\s+3\/3\s+0\s/m);
     // And back: a failing readiness probe makes it unready, and kills nothing.
     await ok(d, ['exec', '-c', 'web', 'probed', 'rm', '/www/ready']);
     await until(async () => !(await container('probed', 'web')).ready, show('probed'));

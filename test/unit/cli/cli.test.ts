@@ -138,9 +138,9 @@ test('tables: pods, containers and VMs in aligned columns', () => {
   const idle: Pod = { ...POD, id: 'b'.repeat(64), name: 'idle-one', state: 'Created', vm: null, ready: false, containers: [{ ...POD.containers[0], status: 'exited', ready: false, restartCount: 2 }] };
   expect(podsTable([POD, idle], now)).toBe(
     [
-      'POD ID         NAME       STATE     READY   RESTARTS   VM             CONTAINERS   CREATED',
-      'aaaaaaaaaaaa   web        Running   1/1     0          0123456789ab   1            5 seconds ago',
-      'bbbbbbbbbbbb   idle-one   Created   0/1     2                         1            5 seconds ago',
+      'POD ID         NAME       STATE     VM             READY   RESTARTS   CONTAINERS   CREATED',
+      'aaaaaaaaaaaa   web        Running   0123456789ab   1/1     0          1            5 seconds ago',
+      'bbbbbbbbbbbb   idle-one   Created                  0/1     2          1            5 seconds ago',
       '',
     ].join('\n'),
   );
