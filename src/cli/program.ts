@@ -157,7 +157,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       const [d, pods, vms] = await Promise.all([c.json<Record<string, unknown>>('GET', '/v1.41/info'), c.json<Pod[]>('GET', '/v1/pods'), c.json<VmInfo[]>('GET', '/v1/vms')]);
       const facts = {
         server: d.ServerVersion, host: c.hostText, dataRoot: d.DockerRootDir, kernel: d.KernelVersion, cpus: d.NCPU, memory: d.MemTotal,
-        pods: pods.length, running: pods.filter((p) => p.state === 'Running').length, vms: vms.length, idleVms: vms.filter((v) => v.state === 'Idle').length,
+        pods: pods.length, running: pods.filter((p) => p.state === 'Running').length, ready: pods.filter((p) => p.ready).length, vms: vms.length, idleVms: vms.filter((v) => v.state === 'Idle').length,
         images: d.Images, isolation: 'QEMU microVM per pod',
       };
       io.out(o.json ? json(facts) : table(['', ''], Object.entries(facts).map(([k, v]) => [k, String(v)])).split('\n').slice(1).join('\n'));

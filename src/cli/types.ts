@@ -13,6 +13,12 @@ export interface PodContainer {
   command: string[];
   status: string;
   exitCode: number;
+  /** Restarts by the pod's restart policy (a liveness or startup probe's kill included). */
+  restartCount: number;
+  /** It runs and its probes say it is ready (Kubernetes' container `ready`). */
+  ready: boolean;
+  /** It runs and its startup probe succeeded (or it has none). */
+  started: boolean;
   tty: boolean;
 }
 
@@ -24,6 +30,10 @@ export interface Pod {
   vm: string | null;
   created: string;
   labels: Record<string, string>;
+  /** Every app container is ready (the pod's Ready condition). */
+  ready: boolean;
+  /** Kubernetes' ContainersReady and Ready conditions. */
+  conditions: Array<{ type: string; status: 'True' | 'False' }>;
   containers: PodContainer[];
 }
 

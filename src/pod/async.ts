@@ -40,3 +40,18 @@ export function atMost(p: Promise<unknown>, ms: number): Promise<void> {
 export function preemptedBy(signal?: AbortSignal): Preemption | undefined {
   return signal?.aborted && signal.reason instanceof PreemptedError ? signal.reason.by : undefined;
 }
+
+/** Resolves after `ms`, or at once when `signal` aborts (the timer does not keep the daemon up). */
+export function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    t.unref();
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -21,6 +21,7 @@ import type { PodContext } from './context';
 import { ProcessIo } from './io';
 import { wakeContainer, type Entry, type InPlaceRestarts, type Run } from './registry';
 import { RestartBackoff, shouldRestart } from './restart';
+import { startProbes, stopProbes } from './probes';
 import { initProcessId, restartInit } from './runtime';
 import { isPaused, mainContainer, podSpecOf } from './types';
 
@@ -32,7 +33,7 @@ const PAUSED_RETRY_MS = 500;
 /** The run's restart-in-place state, made on first use. */
 export function inPlaceOf(run: Run): InPlaceRestarts {
   if (!run.inPlace) {
-    run.inPlace = { backoff: new Map(), timers: new Map(), startedMs: new Map(), live: new Set(), pending: new Set(), onChange: new Set(), ended: false };
+    run.inPlace = { backoff: new Map(), timers: new Map(), startedMs: new Map(), live: new Set(), pending: new Set(), onChange: new Set(), ended: false, probeKilled: new Set() };
   }
   return run.inPlace;
 }
@@ -112,7 +113,10 @@ export async function watchContainer(ctx: PodContext, e: Entry, run: Run, id: st
   if (ctx.closing || e.run !== run || !c) return;
   if (io) await atMost(io.done, OUTPUT_DRAIN_MS);
   if (ctx.closing || e.run !== run) return;
-  const again = !s.ended && !e.removed && shouldRestart(r.sandbox.spec.restartPolicy, exitCode, c.restartCount, r.manuallyStopped);
+  stopProbes(e, id);
+  // A container its probe killed restarts under Always and OnFailure alike (the kubelet's rule).
+  const policy = r.sandbox.spec.restartPolicy;
+  const again = !s.ended && !e.removed && (s.probeKilled.delete(id) ? policy.name !== 'no' && !r.manuallyStopped : shouldRestart(policy, exitCode, c.restartCount, r.manuallyStopped));
   c.state = { ...c.state, status: again ? 'restarting' : 'exited', pid: 0, exitCode, finishedAt: nowRfc3339(), oomKilled };
   c.process = undefined;
   s.live.delete(id);
@@ -207,6 +211,7 @@ async function restartNow(ctx: PodContext, e: Entry, run: Run, id: string): Prom
   }
   s.pending.delete(id);
   void watchContainer(ctx, e, run, id, p);
+  startProbes(ctx, e, run, id);
   ctx.emitFor(r, c, 'start');
   changed(s);
   await persist(ctx, e);

@@ -14,6 +14,7 @@ import { nowRfc3339 } from '../util/time';
 import { OUTPUT_DRAIN_MS, atMost } from './async';
 import type { PodContext } from './context';
 import { startHealth, stopHealth } from './health';
+import { startProbes, stopAllProbes } from './probes';
 import { ProcessIo } from './io';
 import { wake, type Entry, type Run, type WaitCondition, type WaitResult } from './registry';
 import { removeEntry } from './removal';
@@ -58,6 +59,7 @@ export function bindRun(ctx: PodContext, e: Entry, vm: Vm, inits: Map<string, Ag
   if (inPlace) resumeInPlace(ctx, e, run);
   void monitor(ctx, e, run).finally(resolveEnded);
   startHealth(ctx, e, run);
+  for (const id of inits.keys()) startProbes(ctx, e, run, id);
   return run;
 }
 
@@ -123,6 +125,7 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   const finishedAt = nowRfc3339();
   const main = mainContainer(r);
   stopHealth(e);
+  stopAllProbes(e);
   // The containers whose end the run's end records (a pod of several published the others'
   // exits as they came).
   const ended = containersOf(r).filter((c) => c.process !== undefined);

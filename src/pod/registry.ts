@@ -64,6 +64,11 @@ export interface InPlaceRestarts {
   onChange: Set<() => void>;
   /** Set once the run ends: no restart in place after that. */
   ended: boolean;
+  /**
+   * Containers killed by a failing liveness or startup probe (./probes.ts), until their exit
+   * is seen: they restart under any policy but Never, whatever their exit code.
+   */
+  probeKilled: Set<string>;
 }
 
 /** A client waiting for a pod to stop or be removed. */

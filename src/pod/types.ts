@@ -15,6 +15,7 @@
  */
 import type { ResourceLimits, VmConfig } from '../vm/types';
 import type { HealthSpec, HealthState } from './health';
+import type { ContainerProbes, ProbeStatus } from './probe-state';
 import type { PodLogConfig } from './log-config';
 import type { ContainerNetworkPlan } from '../net/container-config';
 import type { PodMount } from './mounts';
@@ -83,6 +84,11 @@ export interface PodContainerSpec {
   mounts?: PodMount[];
   /** The health check run while the container runs (./health.ts); none when absent. */
   health?: HealthSpec;
+  /**
+   * Its startup, liveness and readiness probes (./probes.ts: the kubelet's rules), run while
+   * it runs; only in a pod whose containers restart in place (SandboxSpec.restartInPlace).
+   */
+  probes?: ContainerProbes;
 }
 
 /** What the pod's sandbox is: its VM, its names, and the policies of the pod as a whole. */
@@ -109,6 +115,12 @@ export interface SandboxSpec {
   joinPod?: { pod: string; pid: boolean };
   /** The pod's network (src/net): absent, or mode 'none', means loopback only. */
   network?: ContainerNetworkPlan;
+  /**
+   * Each app container restarts in place, alone, under the pod's policy (the kubelet's way;
+   * ./container-restart.ts), even in a pod of one: set for pods from pod files. Without it a
+   * pod of one app container restarts whole, on a new VM, as dockerd restarts a container.
+   */
+  restartInPlace?: boolean;
 }
 
 /** What to run: the pod's sandbox and its containers (what a front end asks `create` for). */
@@ -146,6 +158,8 @@ export interface ContainerRecord {
   restartCount: number;
   /** Its health, once its health check ran or was started (./health.ts). */
   health?: HealthState;
+  /** What its probes say of its current run (./probes.ts); absent when it has none. */
+  probeStatus?: ProbeStatus;
 }
 
 /** The sandbox of a pod: its spec and, while running, its VM. */
@@ -199,11 +213,27 @@ export function isPaused(r: PodRecord): boolean {
 
 /**
  * Whether each app container of a pod restarts in place, alone, under the pod's policy (the
- * kubelet's way): a pod of several app containers. A pod of one (every Docker container) is
- * restarted whole, on a new VM, as dockerd restarts a container.
+ * kubelet's way): a pod of several app containers, or one from a pod file
+ * (SandboxSpec.restartInPlace). Another pod of one (every Docker container) is restarted
+ * whole, on a new VM, as dockerd restarts a container.
  */
 export function restartsInPlace(r: PodRecord): boolean {
-  return appContainersOf(r).length > 1;
+  return appContainersOf(r).length > 1 || r.sandbox.spec.restartInPlace === true;
+}
+
+/** Whether a container of a pod is started (Kubernetes' `started`): it runs, and its startup probe succeeded (or it has none). */
+export function containerStarted(c: ContainerRecord): boolean {
+  if (c.state.status !== 'running' || c.spec.init) return false;
+  return c.probeStatus ? c.probeStatus.started : !c.spec.probes?.startup;
+}
+
+/**
+ * Whether a container of a pod is ready (Kubernetes' container `ready`): it runs, and its
+ * probes say so (started, and its readiness probe's last settled result a success).
+ */
+export function containerReady(c: ContainerRecord): boolean {
+  if (c.state.status !== 'running' || c.spec.init) return false;
+  return c.probeStatus ? c.probeStatus.ready : !c.spec.probes?.readiness && !c.spec.probes?.startup;
 }
 
 /** A pod's containers, in spec order. */

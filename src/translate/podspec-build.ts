@@ -3,8 +3,10 @@
  * Kubernetes' rules for the command (`command` replaces the image's Entrypoint and drops its
  * Cmd; `args` replaces the Cmd), the image's env, working directory, user and stop signal under
  * the file's, the termination grace period as every container's stop timeout (30 s by
- * default), limits as each container's cgroup, and the VM sized for the sum of the app
- * containers' limits (an init container runs alone, so it counts only when it is larger).
+ * default), limits as each container's cgroup, probes in milliseconds, and the VM sized for
+ * the sum of the app containers' limits, or requests where no limit is given (an init
+ * container runs alone, so it counts only when it is larger). Every container restarts in
+ * place, alone (the kubelet's way), even in a pod of one.
  * Ports are returned beside the spec: publishing them is the network front end's work.
  */
 import { randomBytes } from 'node:crypto';
@@ -15,7 +17,8 @@ import type { ImageRecord } from '../storage/types';
 import { mergeEnv } from '../util/env';
 import { CPU_PERIOD_US, GUEST_OVERHEAD_MIB, MIN_VM_MEMORY_MIB } from './resources';
 import { parseSignal, SIGTERM } from './signals';
-import type { ManifestContainer, ManifestPort, ManifestRestartPolicy, PodManifest } from './podspec-types';
+import type { ContainerProbes, ProbeAction, ProbeSpec } from '../pod/probe-state';
+import type { ManifestContainer, ManifestPort, ManifestProbe, ManifestProbes, ManifestRestartPolicy, PodManifest } from './podspec-types';
 
 /** Kubernetes' default terminationGracePeriodSeconds. */
 export const DEFAULT_GRACE_SECONDS = 30;
@@ -82,6 +85,7 @@ function containerSpec(m: PodManifest, c: ManifestContainer, id: string, image: 
     limits.cpuPeriod = CPU_PERIOD_US;
   }
   const mounts = mountsOf(m, c);
+  const probes = c.probes ? probesOf(c.probes) : undefined;
   return {
     id,
     name: c.name,
@@ -99,27 +103,56 @@ function containerSpec(m: PodManifest, c: ManifestContainer, id: string, image: 
     stopTimeout: m.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS,
     ...(Object.keys(limits).length ? { limits } : {}),
     ...(mounts.length ? { mounts } : {}),
+    ...(probes ? { probes } : {}),
   };
+}
+
+/** A file's probe as the pod layer runs it (milliseconds, lower-case schemes). */
+function probeOf(p: ManifestProbe): ProbeSpec {
+  const a = p.action;
+  const action: ProbeAction =
+    a.type === 'exec' ? { type: 'exec', args: a.command }
+    : a.type === 'httpGet' ? { type: 'http', ...(a.host ? { host: a.host } : {}), port: a.port, path: a.path, scheme: a.scheme === 'HTTPS' ? 'https' : 'http', headers: a.headers }
+    : { type: 'tcp', ...(a.host ? { host: a.host } : {}), port: a.port };
+  return {
+    action,
+    initialDelayMs: p.initialDelaySeconds * 1000,
+    periodMs: p.periodSeconds * 1000,
+    timeoutMs: p.timeoutSeconds * 1000,
+    failureThreshold: p.failureThreshold,
+    successThreshold: p.successThreshold,
+    ...(p.terminationGracePeriodSeconds !== undefined ? { killGraceSeconds: p.terminationGracePeriodSeconds } : {}),
+  };
+}
+
+function probesOf(ps: ManifestProbes): ContainerProbes {
+  const out: ContainerProbes = {};
+  if (ps.startup) out.startup = probeOf(ps.startup);
+  if (ps.liveness) out.liveness = probeOf(ps.liveness);
+  if (ps.readiness) out.readiness = probeOf(ps.readiness);
+  return out;
 }
 
 /**
  * The VM for the pod: the file's own size (hyper `resource`) if it gives one; else, when any
- * container has limits, the sum of the app containers' (or the largest init container's, if
- * larger), memory with the guest's overhead; else the daemon's default.
+ * container has limits or requests, the sum of the app containers' (or the largest init
+ * container's, if larger), each container counted by its limit where it has one and else by
+ * its request, memory with the guest's overhead and never below MIN_VM_MEMORY_MIB (smaller
+ * requests are raised to it); else the daemon's default. A container with neither a memory
+ * limit nor a memory request may use the default's worth: the VM keeps at least that.
  */
-export function podVmSize(m: PodManifest, specs: PodContainerSpec[], defaults: PodVmSize, hostCpus: number): PodVmSize {
-  const sum = (cs: PodContainerSpec[], f: (c: PodContainerSpec) => number) => cs.reduce((n, c) => n + f(c), 0);
-  const mem = (c: PodContainerSpec) => c.limits?.memoryMax ?? 0;
-  const cpu = (c: PodContainerSpec) => (c.limits?.cpuQuota ? c.limits.cpuQuota / (c.limits.cpuPeriod || CPU_PERIOD_US) : 0);
-  const apps = specs.filter((c) => !c.init);
-  const inits = specs.filter((c) => c.init);
+export function podVmSize(m: PodManifest, defaults: PodVmSize, hostCpus: number): PodVmSize {
+  const sum = (cs: ManifestContainer[], f: (c: ManifestContainer) => number) => cs.reduce((n, c) => n + f(c), 0);
+  const mem = (c: ManifestContainer) => c.memoryLimit ?? c.memoryRequest ?? 0;
+  const cpu = (c: ManifestContainer) => (c.cpuLimitMillis ?? c.cpuRequestMillis ?? 0) / 1000;
+  const apps = m.containers;
+  const inits = m.initContainers;
   const memBytes = Math.max(sum(apps, mem), ...inits.map(mem), 0);
   const cpus = Math.max(sum(apps, cpu), ...inits.map(cpu), 0);
-  // A container without a memory limit may use the default's worth: the VM keeps at least it.
-  const unlimited = apps.some((c) => !mem(c));
+  const unsized = apps.some((c) => !mem(c));
   let memoryMiB = memBytes > 0 ? Math.max(MIN_VM_MEMORY_MIB, Math.ceil(memBytes / MIB) + GUEST_OVERHEAD_MIB) : defaults.memoryMiB;
-  if (unlimited) memoryMiB = Math.max(memoryMiB, defaults.memoryMiB);
-  let vcpus = cpus > 0 ? Math.ceil(cpus) : defaults.cpus;
+  if (unsized) memoryMiB = Math.max(memoryMiB, defaults.memoryMiB);
+  let vcpus = cpus > 0 ? Math.ceil(cpus - 1e-9) : defaults.cpus;
   if (m.vm?.memoryMiB) memoryMiB = Math.max(MIN_VM_MEMORY_MIB, m.vm.memoryMiB);
   if (m.vm?.vcpus) vcpus = m.vm.vcpus;
   return { memoryMiB, cpus: Math.max(1, Math.min(vcpus, Math.max(1, hostCpus))) };
@@ -146,8 +179,10 @@ export async function buildPodSpec(m: PodManifest, opts: BuildOptions): Promise<
     hostname,
     domainname: '',
     labels: { ...m.labels },
-    vm: podVmSize(m, containers, opts.defaults, opts.hostCpus),
+    vm: podVmSize(m, opts.defaults, opts.hostCpus),
     restartPolicy: RESTART[m.restartPolicy],
+    // The kubelet's restarts: each container alone, in place, even in a pod of one.
+    restartInPlace: true,
     autoRemove: false,
     containers,
   };

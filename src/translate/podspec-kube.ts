@@ -2,19 +2,21 @@
  * The Kubernetes `v1 Pod` subset podvisor runs: metadata (name, labels), spec (containers,
  * initContainers, volumes of type emptyDir and hostPath, restartPolicy,
  * terminationGracePeriodSeconds, hostname) and per container name, image, command, args, env
- * (plain values), workingDir, ports, volumeMounts, resources.limits (cpu, memory),
+ * (plain values), workingDir, ports, volumeMounts, resources.limits and requests (cpu,
+ * memory), liveness, readiness and startup probes (./podspec-probes.ts),
  * securityContext.privileged, tty, stdin. Anything else set in the file is a problem named
  * by its path (./podspec-read.ts).
  */
 import { Fields, Problems, parseCpuQuantity, parseMemoryQuantity } from './podspec-read';
 import { checkHostPorts, isHostIp } from './podspec-ports';
+import { readProbes } from './podspec-probes';
 import type { ManifestContainer, ManifestPort, ManifestRestartPolicy, ManifestVolume, PodManifest } from './podspec-types';
 
 const RESTART: Record<string, ManifestRestartPolicy> = { Always: 'Always', OnFailure: 'OnFailure', Never: 'Never' };
 
 /** Fields of a Kubernetes container spec known but not run by podvisor. */
 const UNSUPPORTED_CONTAINER = [
-  'envFrom', 'livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle', 'volumeDevices', 'stdinOnce',
+  'envFrom', 'lifecycle', 'volumeDevices', 'stdinOnce',
   'terminationMessagePath', 'terminationMessagePolicy', 'resizePolicy', 'restartPolicy',
 ];
 /** Fields of a Kubernetes pod spec known but not run by podvisor. */
@@ -33,7 +35,7 @@ function ports(c: Fields): ManifestPort[] {
     const hostPort = p.int('hostPort', 65535);
     const proto = (p.string('protocol') ?? 'TCP').toLowerCase();
     const hostIP = p.string('hostIP');
-    p.string('name');
+    const name = p.string('name');
     p.done();
     if (proto !== 'tcp' && proto !== 'udp') {
       c.problems.add(`${p.path}.protocol`, 'must be TCP or UDP');
@@ -45,7 +47,7 @@ function ports(c: Fields): ManifestPort[] {
     }
     if (hostIP && !isHostIp(hostIP)) c.problems.add(`${p.path}.hostIP`, 'must be an IPv4 address');
     if (hostIP && !hostPort) c.problems.add(`${p.path}.hostIP`, 'needs a hostPort');
-    return [{ containerPort, ...(hostPort ? { hostPort } : {}), ...(hostIP && hostPort ? { hostIP } : {}), protocol: proto }];
+    return [{ containerPort, ...(hostPort ? { hostPort } : {}), ...(hostIP && hostPort ? { hostIP } : {}), protocol: proto, ...(name ? { name } : {}) }];
   });
 }
 
@@ -63,7 +65,25 @@ function env(c: Fields): string[] {
   });
 }
 
-function container(c: Fields): ManifestContainer {
+/** The cpu and memory of `limits` or `requests` (bytes, millicores), with the quantities as written. */
+function quantities(f: Fields | undefined): { memory?: number; cpu?: number; raw: Record<string, string> } {
+  const out: { memory?: number; cpu?: number; raw: Record<string, string> } = { raw: {} };
+  if (!f) return out;
+  for (const [key, parse] of [['memory', parseMemoryQuantity], ['cpu', parseCpuQuantity]] as const) {
+    const v = f.raw(key);
+    if (v === undefined) continue;
+    const n = typeof v === 'string' || typeof v === 'number' ? parse(v) : undefined;
+    if (n === undefined) f.problems.add(`${f.path}.${key}`, `bad quantity ${JSON.stringify(v)}`);
+    else {
+      out[key] = n;
+      out.raw[key] = String(v);
+    }
+  }
+  f.done();
+  return out;
+}
+
+function container(c: Fields, init = false): ManifestContainer {
   const name = c.string('name') ?? '';
   const image = c.string('image') ?? '';
   if (!name) c.problems.add(`${c.path}.name`, 'is required');
@@ -97,24 +117,20 @@ function container(c: Fields): ManifestContainer {
   if (workingDir) out.workingDir = workingDir;
   const res = c.object('resources');
   if (res) {
-    const limits = res.object('limits');
-    if (limits) {
-      const mem = limits.raw('memory');
-      const cpu = limits.raw('cpu');
-      if (mem !== undefined) {
-        const n = typeof mem === 'string' || typeof mem === 'number' ? parseMemoryQuantity(mem) : undefined;
-        if (n === undefined) c.problems.add(`${limits.path}.memory`, `bad quantity ${JSON.stringify(mem)}`);
-        else out.memoryLimit = n;
+    const limits = quantities(res.object('limits'));
+    const requests = quantities(res.object('requests'));
+    if (limits.memory !== undefined) out.memoryLimit = limits.memory;
+    if (limits.cpu !== undefined) out.cpuLimitMillis = limits.cpu;
+    if (requests.memory !== undefined) out.memoryRequest = requests.memory;
+    if (requests.cpu !== undefined) out.cpuRequestMillis = requests.cpu;
+    // The API server's check (ValidateResourceRequirements): a request above its limit.
+    for (const k of ['memory', 'cpu'] as const) {
+      const lim = limits[k];
+      const req = requests[k];
+      if (lim !== undefined && req !== undefined && req > lim) {
+        c.problems.add(`${res.path}.requests`, `Invalid value: ${JSON.stringify(requests.raw[k])}: must be less than or equal to ${k} limit of ${limits.raw[k]}`);
       }
-      if (cpu !== undefined) {
-        const n = typeof cpu === 'string' || typeof cpu === 'number' ? parseCpuQuantity(cpu) : undefined;
-        if (n === undefined) c.problems.add(`${limits.path}.cpu`, `bad quantity ${JSON.stringify(cpu)}`);
-        else out.cpuLimitMillis = n;
-      }
-      limits.done();
     }
-    // Requests only steer a scheduler; a single VM has none to steer, so they change nothing.
-    res.unsupported('requests', 'requests are not enforced by podvisor; use limits');
     res.unsupported('claims');
     res.done();
   }
@@ -130,6 +146,8 @@ function container(c: Fields): ManifestContainer {
     }
     sc.done();
   }
+  const probes = readProbes(c, out.ports, init);
+  if (probes) out.probes = probes;
   const pull = c.string('imagePullPolicy');
   if (pull && pull !== 'IfNotPresent') c.problems.add(`${c.path}.imagePullPolicy`, 'only IfNotPresent is supported');
   for (const k of UNSUPPORTED_CONTAINER) c.unsupported(k);
@@ -196,8 +214,8 @@ export function readKubePod(doc: Fields, problems: Problems): PodManifest {
     volumes: [],
   };
   if (spec) {
-    out.containers = spec.objects('containers').map(container);
-    out.initContainers = spec.objects('initContainers').map(container);
+    out.containers = spec.objects('containers').map((c) => container(c));
+    out.initContainers = spec.objects('initContainers').map((c) => container(c, true));
     out.volumes = spec.objects('volumes').flatMap(volume);
     const rp = spec.string('restartPolicy');
     if (rp !== undefined) {

@@ -12,6 +12,38 @@ export interface ManifestPort {
   /** The host address the port is published on (Kubernetes hostIP; absent: every address). */
   hostIP?: string;
   protocol: 'tcp' | 'udp';
+  /** Its name in the file (Kubernetes `ports[].name`), by which a probe may name it. */
+  name?: string;
+}
+
+/** What a probe does (exactly one handler, Kubernetes' ProbeHandler). */
+export type ManifestProbeAction =
+  /** Run `command` in the container: exit code 0 is a success. */
+  | { type: 'exec'; command: string[] }
+  /** GET `path` from `host` (absent: the pod's address) and `port`: a status 200-399 is a success. */
+  | { type: 'httpGet'; host?: string; port: number; path: string; scheme: 'HTTP' | 'HTTPS'; headers: Array<{ name: string; value: string }> }
+  /** Open a TCP connection to `host` (absent: the pod's address) and `port`: connecting is a success. */
+  | { type: 'tcpSocket'; host?: string; port: number };
+
+/** A Kubernetes probe, read and defaulted (every duration in seconds, as in the file). */
+export interface ManifestProbe {
+  action: ManifestProbeAction;
+  initialDelaySeconds: number;
+  periodSeconds: number;
+  timeoutSeconds: number;
+  /** Failures in a row that count (default 3). */
+  failureThreshold: number;
+  /** Successes in a row that count (default 1; always 1 for liveness and startup). */
+  successThreshold: number;
+  /** The kill's grace when this probe fails (liveness, startup); absent: the pod's. */
+  terminationGracePeriodSeconds?: number;
+}
+
+/** A container's probes (Kubernetes `livenessProbe`, `readinessProbe`, `startupProbe`). */
+export interface ManifestProbes {
+  liveness?: ManifestProbe;
+  readiness?: ManifestProbe;
+  startup?: ManifestProbe;
 }
 
 /** A volume of the pod mounted into a container. */
@@ -45,6 +77,12 @@ export interface ManifestContainer {
   memoryLimit?: number;
   /** CPU limit in millicores (1000 = one CPU). */
   cpuLimitMillis?: number;
+  /** Memory request in bytes (sizes the VM where no limit is given). */
+  memoryRequest?: number;
+  /** CPU request in millicores (sizes the VM where no limit is given). */
+  cpuRequestMillis?: number;
+  /** Its probes (absent: none). */
+  probes?: ManifestProbes;
   privileged: boolean;
   labels: Record<string, string>;
   /** Signal name or number sent first by a stop (absent: SIGTERM). */

@@ -4,7 +4,9 @@
  * `run-pod -f`; `logs -c` and `exec -c` reach each container, and the stock docker CLI sees
  * each as a container of its own (ps, logs, exec, inspect, stop); `replace -f` swaps a YAML
  * pod in; a kept VM's emptyDirs are empty for the next pod; OnFailure restarts one container
- * in place; a failing init container fails the start; a bad file is refused by field.
+ * in place; a failing init container fails the start; a bad file is refused by field (a bad
+ * probe value with Kubernetes' own validation error); resources.requests size the VM.
+ * Probes: ./podvisor-probes.test.ts.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -212,13 +214,29 @@ describe('pod files through the podvisor CLI', () => {
     await ok(d, ['rm', 'badinit']);
   });
 
+  test('resources.requests size the pod\'s VM where no limit is given; a limit wins where there is one', async () => {
+    const file = path.join(dir, 'requests.yaml');
+    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: sized\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n    - name: a\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      resources: {requests: {memory: 300Mi, cpu: 1500m}}\n    - name: b\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      resources: {requests: {memory: 50Mi}, limits: {memory: 100Mi}}\n`);
+    await ok(d, ['run-pod', '-f', file]);
+    const pod = (JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string }>).find((p) => p.name === 'sized');
+    const vm = (JSON.parse(await ok(d, ['list', 'vms', '--json'])) as Array<{ id: string; memoryMiB: number; cpus: number }>).find((v) => v.id === pod?.vm);
+    // 300 MiB requested by a, b's 100 MiB limit (not its request), the guest's 64; 1.5 CPUs: 2.
+    expect(vm).toMatchObject({ memoryMiB: 300 + 100 + 64, cpus: Math.min(2, os.cpus().length) });
+    // The guest has that memory (the kernel keeps some of it for itself).
+    const total = Number(/MemTotal:\s+(\d+) kB/.exec(await ok(d, ['exec', 'sized', 'cat', '/proc/meminfo']))?.[1]) / 1024;
+    expect(total).toBeGreaterThan(400);
+    expect(total).toBeLessThanOrEqual(464);
+    await ok(d, ['rm', '-f', 'sized']);
+  });
+
   test('a bad pod file is refused by field, and creates nothing', async () => {
     const before = (await ok(d, ['list', '--json']));
     const file = path.join(dir, 'bad.yaml');
-    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n    - name: a\n      image: ${IMAGE}\n      livenessProbe: {exec: {command: ["true"]}}\n`);
+    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n    - name: a\n      image: ${IMAGE}\n      livenessProbe: {exec: {command: ["true"]}, successThreshold: 2}\n      lifecycle: {preStop: {exec: {command: ["true"]}}}\n`);
     const r = await podvisor(d, ['create-pod', '-f', file]);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/livenessProbe/);
+    expect(r.err).toContain('spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1');
+    expect(r.err).toContain('spec.containers[0].lifecycle: not supported by podvisor');
     expect(await ok(d, ['list', '--json'])).toBe(before);
   });
 });

@@ -3,7 +3,7 @@
  * containers, VMs with theirs (Idle, Associated). Field names are the native API's own
  * (docs/native-api.md), not Docker's.
  */
-import { containersOf, podPhase, type PodRecord } from '../../pod/types';
+import { appContainersOf, containerReady, containerStarted, containersOf, podPhase, type PodRecord } from '../../pod/types';
 import type { PodVmView } from '../../pod/vms';
 
 /** One container of a pod. */
@@ -20,7 +20,20 @@ export interface NativeContainerView {
   exitCode: number;
   /** Restarts by the pod's restart policy (in place, or of the whole pod) since its last start by hand. */
   restartCount: number;
+  /**
+   * Kubernetes' container `ready`: it runs and its probes say so (started, and its readiness
+   * probe's last settled result a success; without probes: while it runs). Init containers: false.
+   */
+  ready: boolean;
+  /** Kubernetes' `started`: it runs and its startup probe succeeded (or it has none). */
+  started: boolean;
   tty: boolean;
+}
+
+/** A pod condition, as Kubernetes' PodCondition (`status` is "True" or "False"). */
+export interface NativePodCondition {
+  type: 'ContainersReady' | 'Ready';
+  status: 'True' | 'False';
 }
 
 /** A pod. */
@@ -33,11 +46,18 @@ export interface NativePodView {
   vm: string | null;
   created: string;
   labels: Record<string, string>;
+  /** Every app container is ready (Kubernetes' Ready condition); false while the pod is Created. */
+  ready: boolean;
+  /** Kubernetes' ContainersReady and Ready conditions (the pod has no readiness gates, so they agree). */
+  conditions: NativePodCondition[];
   containers: NativeContainerView[];
 }
 
 /** A pod record as the native API shows it. */
 export function podView(r: PodRecord): NativePodView {
+  const apps = appContainersOf(r);
+  const ready = podPhase(r) === 'running' && apps.length > 0 && apps.every(containerReady);
+  const status = ready ? 'True' : 'False';
   return {
     id: r.id,
     name: r.name,
@@ -45,6 +65,8 @@ export function podView(r: PodRecord): NativePodView {
     vm: r.sandbox.vmId ?? null,
     created: r.created,
     labels: { ...r.sandbox.spec.labels },
+    ready,
+    conditions: [{ type: 'ContainersReady', status }, { type: 'Ready', status }],
     containers: containersOf(r).map((c) => ({
       id: c.spec.id,
       ...(c.spec.name ? { name: c.spec.name } : {}),
@@ -54,6 +76,8 @@ export function podView(r: PodRecord): NativePodView {
       status: c.state.status,
       exitCode: c.state.exitCode,
       restartCount: c.restartCount,
+      ready: containerReady(c),
+      started: containerStarted(c),
       tty: c.spec.tty,
     })),
   };

@@ -24,7 +24,9 @@ const POD: Pod = {
   vm: '0123456789ab',
   created: new Date(Date.now() - 5000).toISOString(),
   labels: {},
-  containers: [{ id: 'a'.repeat(64), image: 'busybox', command: ['sleep', '1000'], status: 'running', exitCode: 0, tty: false }],
+  ready: true,
+  conditions: [{ type: 'ContainersReady', status: 'True' }, { type: 'Ready', status: 'True' }],
+  containers: [{ id: 'a'.repeat(64), image: 'busybox', command: ['sleep', '1000'], status: 'running', exitCode: 0, restartCount: 0, ready: true, started: true, tty: false }],
 };
 
 let dir: string;
@@ -133,16 +135,17 @@ test('list --json prints the API answer; -H forms', async () => {
 
 test('tables: pods, containers and VMs in aligned columns', () => {
   const now = Date.parse(POD.created) + 5000;
-  expect(podsTable([POD, { ...POD, id: 'b'.repeat(64), name: 'idle-one', state: 'Created', vm: null }], now)).toBe(
+  const idle: Pod = { ...POD, id: 'b'.repeat(64), name: 'idle-one', state: 'Created', vm: null, ready: false, containers: [{ ...POD.containers[0], status: 'exited', ready: false, restartCount: 2 }] };
+  expect(podsTable([POD, idle], now)).toBe(
     [
-      'POD ID         NAME       STATE     VM             CONTAINERS   CREATED',
-      'aaaaaaaaaaaa   web        Running   0123456789ab   1            5 seconds ago',
-      'bbbbbbbbbbbb   idle-one   Created                  1            5 seconds ago',
+      'POD ID         NAME       STATE     VM             READY   RESTARTS   CONTAINERS   CREATED',
+      'aaaaaaaaaaaa   web        Running   0123456789ab   1/1     0          1            5 seconds ago',
+      'bbbbbbbbbbbb   idle-one   Created                  0/1     2          1            5 seconds ago',
       '',
     ].join('\n'),
   );
-  expect(containersTable([{ ...POD, containers: [{ ...POD.containers[0], status: 'exited', exitCode: 3 }] }])).toBe(
-    ['CONTAINER ID   POD   IMAGE     COMMAND        STATUS', 'aaaaaaaaaaaa   web   busybox   "sleep 1000"   exited (3)', ''].join('\n'),
+  expect(containersTable([{ ...POD, containers: [{ ...POD.containers[0], status: 'exited', exitCode: 3, ready: false, restartCount: 4 }] }])).toBe(
+    ['CONTAINER ID   POD   IMAGE     COMMAND        STATUS       READY   RESTARTS', 'aaaaaaaaaaaa   web   busybox   "sleep 1000"   exited (3)   false   4', ''].join('\n'),
   );
   const vms: VmInfo[] = [
     { id: '0123456789ab', state: 'Associated', podId: POD.id, memoryMiB: 256, cpus: 1, held: false },

@@ -57,7 +57,7 @@ test('a Kubernetes Pod in YAML: every supported field read', () => {
     containers: [
       {
         name: 'main', image: 'busybox', command: ['httpd'], args: ['-f', '-p', '8080', '-h', '/www'], env: ['A=1', 'B='], workingDir: '/www',
-        tty: false, stdin: false, ports: [{ containerPort: 8080, hostPort: 18080, protocol: 'tcp' }],
+        tty: false, stdin: false, ports: [{ containerPort: 8080, hostPort: 18080, protocol: 'tcp', name: 'http' }],
         volumeMounts: [{ name: 'work', mountPath: '/www', readOnly: true }], memoryLimit: 64 * 2 ** 20, cpuLimitMillis: 500,
         privileged: true, user: '1000:100', labels: {},
       },
@@ -92,10 +92,10 @@ spec:
   containers:
   - name: a
     image: busybox
-    livenessProbe: {exec: {command: [true]}}
+    lifecycle: {postStart: {exec: {command: [x]}}}
     colour: blue
     env: [{name: K, valueFrom: {fieldRef: {fieldPath: x}}}]
-    resources: {requests: {cpu: 1}, limits: {gpu: 1}}
+    resources: {requests: {cpu: lots}, limits: {gpu: 1}}
   volumes:
   - name: cfg
     configMap: {name: c}
@@ -114,10 +114,10 @@ spec:
       'metadata.annotations',
       'spec.nodeSelector',
       'spec.bogus',
-      'spec.containers[0].livenessProbe',
+      'spec.containers[0].lifecycle',
       'spec.containers[0].colour',
       'spec.containers[0].env[0].valueFrom',
-      'spec.containers[0].resources.requests',
+      'spec.containers[0].resources.requests.cpu',
       'spec.containers[0].resources.limits.gpu',
       'spec.volumes[0].configMap',
     ]),

@@ -81,7 +81,7 @@ test('GET /v1/pods: the seeds states, the VM, the containers', async () => {
   const r = await request(createNativeApp(s)).get('/v1/pods');
   expect(r.status).toBe(200);
   expect(r.body.map((p: { name: string; state: string; vm: string | null }) => [p.name, p.state, p.vm])).toEqual([['web', 'Running', '0123456789ab'], ['idle', 'Created', null]]);
-  expect(r.body[0].containers[0]).toEqual({ id: A, image: 'busybox', command: ['sleep', '9'], status: 'running', exitCode: 0, restartCount: 0, tty: false });
+  expect(r.body[0].containers[0]).toEqual({ id: A, image: 'busybox', command: ['sleep', '9'], status: 'running', exitCode: 0, restartCount: 0, ready: true, started: true, tty: false });
 });
 
 test('an unknown pod is a 404 with a JSON message', async () => {

@@ -87,10 +87,10 @@ test('a hyper podfile as a JSON spec; the single-container spec still works', as
 test('a bad pod file is a 400 naming each field, and nothing is created', async () => {
   const { s, made } = services();
   const app = createNativeApp(s);
-  const bad = YAML.replace('name: writer, ', 'name: writer, livenessProbe: {exec: {command: ["true"]}}, ');
+  const bad = YAML.replace('name: writer, ', 'name: writer, lifecycle: {preStop: {exec: {command: ["true"]}}}, ');
   const res = await request(app).post('/v1/pods').set('Content-Type', 'text/yaml').send(bad);
   expect(res.status).toBe(400);
-  expect(res.body.message).toMatch(/livenessProbe/);
+  expect(res.body.message).toMatch(/lifecycle/);
   const port = await request(app).post('/v1/pods').send({ spec: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'pp' }, spec: { containers: [{ name: 'a', image: 'busybox', ports: [{ containerPort: 80, hostPort: 8080 }] }, { name: 'b', image: 'busybox', ports: [{ containerPort: 81, hostPort: 8080 }] }] } } });
   expect(port.status).toBe(400);
   expect(port.body.message).toBe('pod file: spec.containers[1].ports[0].hostPort: 8080/tcp is already published by spec.containers[0].ports[0]');
