@@ -69,6 +69,8 @@ export function renderRules(o: FirewallOwner, nets: NetworkRecord[]): { filter: 
       for (const p of ep.ports) {
         // Loopback binds are served by the userland proxy alone (DNAT to 127/8 needs route_localnet).
         if (p.hostIp.startsWith('127.')) continue;
+        // IPv6 binds are served by the userland proxy alone (these rules are iptables', IPv4).
+        if (p.hostIp.includes(':')) continue;
         const dst = p.hostIp === '0.0.0.0' ? '' : ` -d ${p.hostIp}/32`;
         nat.push(`-A ${o.prerouting}${dst} -p ${p.proto} -m ${p.proto} --dport ${p.hostPort} -j DNAT --to-destination ${ep.ip}:${p.containerPort}`);
       }

@@ -66,6 +66,13 @@ export interface EndpointConfig extends EndpointRecord {
   bridge: string;
 }
 
+/**
+ * The network drivers podvisor serves, sorted as `docker info` lists them (Plugins.Network):
+ * bridge (the default network and user networks) and null (`--network none`, loopback only).
+ * host, macvlan, ipvlan and overlay are refused (see newRecord and planNetworks).
+ */
+export const NETWORK_DRIVERS: readonly string[] = ['bridge', 'null'];
+
 /** Name of the default network, as in Docker. */
 export const DEFAULT_NETWORK = 'bridge';
 const DEFAULT_MTU = 1500;

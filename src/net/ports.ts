@@ -4,6 +4,7 @@
  * dockerd's checks and messages.
  */
 import { InvalidArgumentError } from '../errors';
+import { isIPv6 } from 'node:net';
 import { parseIp } from './ipv4';
 
 /** One port to publish: a host port of 0 means "any free one", a range "the first free in it". */
@@ -21,6 +22,33 @@ function portNumber(s: string, what: string): number {
   return n;
 }
 
+/** Go's strconv.ParseUint(s, 10, 16): digits only (leading zeros allowed), at most 65535. */
+function uint16Of(s: string): number | undefined {
+  if (!/^\d+$/.test(s)) return undefined;
+  const n = Number(s);
+  return n <= 65535 ? n : undefined;
+}
+
+/**
+ * A host port as dockerd reads it (nat.NewPort over nat.SplitProtoPort): "" or "0" (or
+ * "0-0") is any free port, "8080" that port, "8080-8090" the first free one of the range; a
+ * "/proto" after it is ignored, leading zeros are allowed. Anything else, and a range that
+ * ends below its start, is dockerd's 400 `invalid port specification: "x"`. A range from 0 to
+ * a port, which dockerd accepts at create and then fails to start ("invalid port range"), is
+ * refused at once with that message.
+ */
+export function hostPortRange(s: string): [number, number] {
+  const port = s.split('/')[0];
+  if (port === '') return [0, 0];
+  const bad = () => new InvalidArgumentError(`invalid port specification: ${JSON.stringify(s)}`);
+  const parts = port.split('-');
+  const lo = uint16Of(parts[0]);
+  const hi = parts.length === 1 ? lo : uint16Of(parts[1]);
+  if (lo === undefined || hi === undefined || hi < lo || parts.length > 2) throw bad();
+  if (lo === 0 && hi !== 0) throw new InvalidArgumentError(`invalid port range: ${port}`);
+  return [lo, hi];
+}
+
 function portRange(s: string, what: string): [number, number] {
   const m = /^(\d+)-(\d+)$/.exec(s);
   if (!m) {
@@ -33,9 +61,14 @@ function portRange(s: string, what: string): [number, number] {
   return [a, b];
 }
 
+/**
+ * A host address to bind: "" is every IPv4 address ("0.0.0.0"); an IPv4 or IPv6 literal is
+ * bound as given ("::" every IPv6 address). dockerd 20.10 binds every address for a HostIp it
+ * cannot parse; podvisor refuses it (docs/limitations.md), as the docker CLI does for -p.
+ */
 function hostIpOf(s: string): string {
   if (s === '') return '0.0.0.0';
-  if (parseIp(s) === undefined) throw new InvalidArgumentError(`invalid IP address: ${s}`);
+  if (parseIp(s) === undefined && !isIPv6(s)) throw new InvalidArgumentError(`invalid IP address: ${s}`);
   return s;
 }
 
@@ -59,7 +92,14 @@ export function parsePortSpec(spec: string): PortRequest[] {
   const hostPart = parts.length >= 2 ? parts[parts.length - 2] : '';
   const hostIp = hostIpOf(parts.length === 3 ? parts[0] : '');
   const [cMin, cMax] = portRange(containerPart, 'containerPort');
-  const [hMin, hMax] = hostPart === '' ? [0, 0] : portRange(hostPart, 'hostPort');
+  let hMin = 0;
+  let hMax = 0;
+  try {
+    [hMin, hMax] = hostPortRange(hostPart);
+  } catch {
+    // The docker CLI's word for a -p host port it cannot read.
+    throw new InvalidArgumentError(`invalid hostPort: ${hostPart}`);
+  }
   const n = cMax - cMin + 1;
   if (n > 1 && hostPart !== '' && hMax - hMin + 1 !== n) {
     throw new InvalidArgumentError(`invalid ranges specified for container and host Ports: ${containerPart} and ${hostPart}`);
@@ -86,7 +126,7 @@ export function fromApi(
     const p = protoOf(proto);
     seen.add(`${containerPort}/${p}`);
     for (const b of list ?? [{}]) {
-      const [hMin, hMax] = b.HostPort ? portRange(b.HostPort, 'hostPort') : [0, 0];
+      const [hMin, hMax] = hostPortRange(b.HostPort ?? '');
       out.push({ proto: p, containerPort, hostIp: hostIpOf(b.HostIp ?? ''), hostPortMin: hMin, hostPortMax: hMax });
     }
   }

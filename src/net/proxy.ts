@@ -44,7 +44,8 @@ function tcpProxy(hostIp: string, hostPort: number, toIp: string, toPort: number
       upstream.pipe(client);
     });
     server.once('error', reject);
-    server.listen({ host: hostIp, port: hostPort, exclusive: true }, () => {
+    // An IPv6 address binds IPv6 alone (as dockerd's tcp6 listener): "::" beside "0.0.0.0" on one port.
+    server.listen({ host: hostIp, port: hostPort, exclusive: true, ipv6Only: net.isIPv6(hostIp) }, () => {
       server.off('error', reject);
       resolve({
         close: () => new Promise<void>((r) => {
@@ -58,7 +59,7 @@ function tcpProxy(hostIp: string, hostPort: number, toIp: string, toPort: number
 
 function udpProxy(hostIp: string, hostPort: number, toIp: string, toPort: number): Promise<{ close(): void }> {
   return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket({ type: 'udp4' });
+    const sock = dgram.createSocket(net.isIPv6(hostIp) ? { type: 'udp6', ipv6Only: true } : { type: 'udp4' });
     const flows = new Map<string, { s: dgram.Socket; timer: NodeJS.Timeout }>();
     sock.on('message', (msg, rinfo) => {
       const key = `${rinfo.address}:${rinfo.port}`;
@@ -134,7 +135,7 @@ export async function publishAll(reqs: PortRequest[], toIp: string, label: strin
         const code = (last as NodeJS.ErrnoException | undefined)?.code;
         const what = code === 'EADDRINUSE' ? 'bind: address already in use' : code === 'EADDRNOTAVAIL' ? 'bind: cannot assign requested address' : String((last as Error)?.message);
         const range = lo === hi ? `${lo}` : `${lo}-${hi}`;
-        throw new UnavailableError(`driver failed programming external connectivity on endpoint ${label}: Error starting userland proxy: listen ${r.proto}4 ${r.hostIp}:${range}: ${what}`);
+        throw new UnavailableError(`driver failed programming external connectivity on endpoint ${label}: Error starting userland proxy: listen ${r.proto}${net.isIPv6(r.hostIp) ? '6' : '4'} ${net.isIPv6(r.hostIp) ? `[${r.hostIp}]` : r.hostIp}:${range}: ${what}`);
       }
       done.push(handle);
     }

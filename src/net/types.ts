@@ -8,7 +8,7 @@ import type { IpamState } from './ipam';
 export interface PortBinding {
   proto: 'tcp' | 'udp';
   containerPort: number;
-  /** Host address bound: "0.0.0.0" (all) or a specific one such as "127.0.0.1". */
+  /** Host address bound: "0.0.0.0" (all IPv4), "::" (all IPv6) or a specific one such as "127.0.0.1". */
   hostIp: string;
   hostPort: number;
 }

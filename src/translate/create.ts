@@ -62,6 +62,18 @@ function map<T>(v: unknown): Record<string, T> | null {
   return v && typeof v === 'object' && !Array.isArray(v) ? { ...(v as Record<string, T>) } : null;
 }
 
+/**
+ * PortBindings as dockerd stores them (nat.PortMap of PortBinding structs): each binding with
+ * both fields, "" for one left out (`{}` is `{"HostIp": "", "HostPort": ""}`); a null list stays.
+ */
+function portBindingsOf(v: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, l] of Object.entries(map<unknown>(v) ?? {})) {
+    out[k] = Array.isArray(l) ? l.map((b: Json | null) => ({ HostIp: str(b?.HostIp), HostPort: str(b?.HostPort) })) : l;
+  }
+  return out;
+}
+
 /** Restart policy checks shared by create and update (dockerd's messages). */
 export function parseRestartPolicy(rp: { Name?: unknown; MaximumRetryCount?: unknown } | null | undefined): RestartPolicy {
   const name = str(rp?.Name);
@@ -119,7 +131,7 @@ export function normaliseHostConfig(h: Json | null | undefined): DockerHostConfi
     ContainerIDFile: str(hc.ContainerIDFile),
     LogConfig: { Type: str(lc.Type), Config: map<string>(lc.Config) ?? {} },
     NetworkMode: str(hc.NetworkMode) || 'default',
-    PortBindings: map<unknown>(hc.PortBindings) ?? {},
+    PortBindings: portBindingsOf(hc.PortBindings),
     RestartPolicy: { Name: str(rp.Name), MaximumRetryCount: num(rp.MaximumRetryCount) },
     AutoRemove: bool(hc.AutoRemove),
     VolumeDriver: str(hc.VolumeDriver),

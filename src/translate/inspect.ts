@@ -153,7 +153,8 @@ export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs:
   out.State = m.state.status;
   out.Status = statusText(m.state, x.now) + (m.state.status === 'running' ? healthSuffix(m) : '');
   out.HostConfig = { NetworkMode: fe.hostConfig.NetworkMode };
-  out.NetworkSettings = { Networks: Object.fromEntries((x.network?.endpoints ?? []).map((e) => [e.networkName, endpointJson(e, !e.isDefault)])) };
+  // Not on its networks now (created, exited): the networks it will join, as dockerd lists them.
+  out.NetworkSettings = { Networks: x.network ? Object.fromEntries(x.network.endpoints.map((e) => [e.networkName, endpointJson(e, !e.isDefault)])) : plannedNetworksJson(r.sandbox.spec.network) };
   out.Mounts = mountPoints(fe.hostConfig, c.mounts ?? []);
   return out;
 }

@@ -17,6 +17,14 @@ export interface LogConfig {
 /** Drivers podvisor implements. */
 const SUPPORTED = new Set(['json-file', 'none']);
 
+/**
+ * The log drivers as `docker info` lists them (Plugins.Log): the supported ones, sorted, less
+ * `none`, which dockerd does not register as a driver and so never lists.
+ */
+export function listedLogDrivers(): string[] {
+  return [...SUPPORTED].filter((d) => d !== 'none').sort();
+}
+
 /** Drivers built into dockerd 20.10 that podvisor does not implement. */
 const DOCKERD_ONLY = new Set(['local', 'syslog', 'journald', 'gelf', 'fluentd', 'awslogs', 'splunk', 'etwlogs', 'gcplogs', 'logentries']);
 

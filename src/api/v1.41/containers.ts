@@ -11,6 +11,7 @@ import type { ApiServices, ContainerServices } from './services';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
 import { sendJson, svc, yieldLoop } from './kit/params';
 import { labelsMatch, pruneLabelsMatch } from './kit/filters';
+import { containerFilter, type SummaryForFilters } from './container-filters';
 import { openStream } from './kit/streams';
 import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
@@ -101,6 +102,7 @@ export function register(router: Router, services: ApiServices): void {
     if (filters.status?.length || filters.exited?.length) all = true;
     const size = query.size;
     let records = c.pods.list();
+    const matcher = containerFilter(filters, records.map((r) => r.id));
     const ref = async (v: string) => {
       try {
         return c.pods.get(v);
@@ -135,15 +137,15 @@ export function register(router: Router, services: ApiServices): void {
       if (!all && !running) continue;
       if (filters.status?.length && !filters.status.includes(st)) continue;
       if (filters.exited?.length && !(st === 'exited' && filters.exited.map(Number).includes(main.state.exitCode))) continue;
-      if (filters.id?.length && !filters.id.some((p) => r.id.startsWith(p))) continue;
-      if (filters.name?.length && !filters.name.some((n) => nameMatches(r.name, n))) continue;
       if (!labelsMatch(r.sandbox.spec.labels, filters.label ?? [])) continue;
       if (ancestorIds && !ancestorIds.includes(main.spec.image)) continue;
       if (filters.health?.length && !filters.health.includes(healthWord(main))) continue;
       // dockerd's volume filter: a mount's volume name, host source or destination.
       if (filters.volume?.length && !filters.volume.some((v) => (main.spec.mounts ?? []).some((m) => m.target === v || ((m.type === 'bind' || m.type === 'volume') && m.source === v) || (m.type === 'volume' && m.name === v)))) continue;
       const network = await networkView(services, r.id);
-      out.push(containerSummary(r, { ...(size ? { size: await sizes(c, r) } : {}), ...(network ? { network } : {}) }));
+      const summary = containerSummary(r, { ...(network ? { network } : {}) });
+      if (!matcher.matches({ Id: r.id, name: r.name, Ports: summary.Ports as SummaryForFilters['Ports'], Networks: (summary.NetworkSettings as { Networks: SummaryForFilters['Networks'] }).Networks })) continue;
+      out.push(size ? containerSummary(r, { size: await sizes(c, r), ...(network ? { network } : {}) }) : summary);
       if (limit > 0 && out.length >= limit) break;
     }
     sendJson(res, 200, out);
@@ -321,16 +323,6 @@ export function register(router: Router, services: ApiServices): void {
     if (stream.gone || res.writableEnded) return;
     res.end(JSON.stringify({ Error: result.error ? { Message: result.error } : null, StatusCode: result.exitCode }) + '\n');
   }));
-}
-
-/** Name filter: a regular expression matched against the name (with or without '/'). */
-function nameMatches(name: string, pattern: string): boolean {
-  try {
-    const re = new RegExp(pattern);
-    return re.test(`/${name}`) || re.test(name);
-  } catch {
-    return name.includes(pattern);
-  }
 }
 
 async function sizes(c: ContainerServices, r: PodRecord): Promise<{ rw: number; rootFs: number }> {

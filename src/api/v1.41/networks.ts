@@ -10,7 +10,7 @@ import { dockerFrontend } from '../../translate/docker-types';
 import type { Router } from 'express';
 import type { ApiServices } from './services';
 import { sendJson } from './kit/params';
-import { labelsMatch, pruneLabelsMatch, type FilterMap } from './kit/filters';
+import { filterMatch, labelsMatch, pruneLabelsMatch, type FilterMap } from './kit/filters';
 import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
 import { InvalidArgumentError, NotImplementedError, UnavailableError } from '../../errors';
@@ -55,13 +55,16 @@ function anyOf(values: string[] | undefined, test: (v: string) => boolean): bool
   return !values || values.length === 0 || values.some(test);
 }
 
-/** The list filters of GET /networks, as dockerd applies them. */
+/**
+ * The list filters of GET /networks, as dockerd applies them: `name` and `id` as regular
+ * expressions (filterMatch), `driver` and `scope` exact, `label` as labelsMatch.
+ */
 export function matchesListFilters(n: NetworkRecord, f: FilterMap): boolean {
   for (const t of f.type ?? []) if (t !== 'custom' && t !== 'builtin') throw new InvalidArgumentError(`invalid filter: 'type'='${t}'`);
   for (const d of f.dangling ?? []) if (!['true', 'false', '1', '0'].includes(d)) throw new InvalidArgumentError(`invalid filter: 'dangling'='${d}'`);
   return anyOf(f.driver, (v) => v === n.driver) &&
-    anyOf(f.id, (v) => n.id.includes(v)) &&
-    anyOf(f.name, (v) => n.name.includes(v)) &&
+    filterMatch(f.id, n.id) &&
+    filterMatch(f.name, n.name) &&
     anyOf(f.scope, (v) => v === 'local') &&
     anyOf(f.type, (v) => (v === 'builtin') === n.isDefault) &&
     anyOf(f.dangling, (v) => (v === 'true' || v === '1') === (!n.isDefault && Object.keys(n.endpoints).length === 0)) &&

@@ -15,6 +15,8 @@ import { typed } from './schema/routes';
 import { MAX_TIMER_MS } from '../../pod/op-queue';
 import type { DaemonEvent } from '../../pod/events';
 import { diskUsage } from './system-df';
+import { NETWORK_DRIVERS } from '../../net/manager';
+import { listedLogDrivers } from '../../translate/log-config';
 
 /**
  * Headers dockerd sets on /_ping answers beside those of every answer (OSType and
@@ -142,7 +144,8 @@ export function register(router: Router, services: ApiServices): void {
       Images: images,
       Driver: 'overlay2',
       DriverStatus: [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true'], ['Native Overlay Diff', 'true']],
-      Plugins: { Volume: ['local'], Network: ['null'], Authorization: null, Log: ['json-file', 'none'] },
+      // The drivers served: without network services only --network none works, without volume services no volume.
+      Plugins: { Volume: services.volumes ? ['local'] : [], Network: services.networks ? [...NETWORK_DRIVERS] : ['null'], Authorization: null, Log: listedLogDrivers() },
       MemoryLimit: true,
       SwapLimit: false,
       KernelMemory: false,

@@ -7,7 +7,7 @@
 import type { Router } from 'express';
 import type { ApiServices } from './services';
 import { sendJson } from './kit/params';
-import { exactBoolFilter, labelsMatch, pruneLabelsMatch, type FilterMap } from './kit/filters';
+import { exactBoolFilter, filterMatch, labelsMatch, pruneLabelsMatch, type FilterMap } from './kit/filters';
 import { typed } from './schema/routes';
 import { NotFoundError, NotImplementedError, UnavailableError } from '../../errors';
 import { mainContainer, podSpecOf } from '../../pod/types';
@@ -53,12 +53,12 @@ function anyOf(values: string[] | undefined, test: (v: string) => boolean): bool
   return !values || values.length === 0 || values.some(test);
 }
 
-/** The filters of GET /volumes, as dockerd applies them. */
+/** The filters of GET /volumes, as dockerd applies them: `name` a regular expression (filterMatch), `driver` exact. */
 export function matchesVolumeFilters(v: VolumeRecord, f: FilterMap, inUse: (name: string) => boolean): boolean {
   const dangling = exactBoolFilter(f, 'dangling', [['true', true], ['1', true], ['false', false], ['0', false]]);
   return (dangling === undefined || dangling === !inUse(v.name)) &&
     anyOf(f.driver, (d) => d === v.driver) &&
-    anyOf(f.name, (n) => v.name.includes(n)) &&
+    filterMatch(f.name, v.name) &&
     labelsMatch(v.labels, f.label ?? []);
 }
 

@@ -116,7 +116,9 @@ export class RegistryClient {
    * http) and answering the auth challenge. `path` starts with `/v2/`.
    */
   async request(method: string, path: string, headers: Record<string, string> = {}, body?: Buffer | (() => Readable)): Promise<HttpResponse> {
-    const endpoints = this.endpoint ? [this.endpoint] : this.hosts.endpoints(this.domain);
+    // dockerd reads through --registry-mirror for pulls only: a push, and a login (a client of
+    // no repository), go to the registry itself (its LookupPushEndpoints), never to a mirror.
+    const endpoints = this.endpoint ? [this.endpoint] : this.hosts.endpoints(this.domain, { mirrors: this.actions === 'pull' && this.repository !== '' });
     let lastErr: unknown;
     for (const ep of endpoints) {
       try {

@@ -1,6 +1,7 @@
 /**
  * Where a registry domain is reached: the endpoints tried in order, as dockerd orders them.
- * docker.io goes to its --registry-mirror list first, then registry-1.docker.io. A registry
+ * docker.io goes to its --registry-mirror list first, then registry-1.docker.io (pulls only:
+ * pushes and logins go to registry-1.docker.io alone). A registry
  * marked insecure (--insecure-registry, or any loopback address, as dockerd does by default)
  * is tried over https without certificate checks first, then over plain http; every other
  * registry is https only.
@@ -41,11 +42,14 @@ export class RegistryHosts {
     return false;
   }
 
-  /** Endpoints for `domain`, in the order to try them. */
-  endpoints(domain: string): Endpoint[] {
+  /**
+   * Endpoints for `domain`, in the order to try them; docker.io's mirrors first unless
+   * `mirrors` is false (pushes and logins, which dockerd never sends to a mirror).
+   */
+  endpoints(domain: string, opts: { mirrors: boolean } = { mirrors: true }): Endpoint[] {
     const out: Endpoint[] = [];
     if (domain === DEFAULT_DOMAIN) {
-      for (const m of this.mirrors) out.push({ base: m, insecureTls: false, mirror: true });
+      if (opts.mirrors) for (const m of this.mirrors) out.push({ base: m, insecureTls: false, mirror: true });
       out.push({ base: 'https://registry-1.docker.io', insecureTls: false, mirror: false });
       return out;
     }

@@ -1,4 +1,4 @@
-import { fromApi, parsePortSpec } from '../../../src/net/ports';
+import { fromApi, hostPortRange, parsePortSpec } from '../../../src/net/ports';
 
 describe('published port specs', () => {
   test('-p forms: container port only, host:container, ip:host:container, ip::container, proto', () => {
@@ -30,5 +30,43 @@ describe('published port specs', () => {
       { proto: 'udp', containerPort: 53, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
       { proto: 'tcp', containerPort: 443, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
     ]);
+  });
+
+  // Each answer below was seen from dockerd 20.10.24 (create, then start, then inspect).
+  test('HostPort as dockerd reads it: "", "0" and "0-0" are any free port; a port; a range; a /proto ignored', () => {
+    expect(hostPortRange('')).toEqual([0, 0]);
+    expect(hostPortRange('0')).toEqual([0, 0]);
+    expect(hostPortRange('0-0')).toEqual([0, 0]);
+    expect(hostPortRange('8080')).toEqual([8080, 8080]);
+    expect(hostPortRange('08080')).toEqual([8080, 8080]);
+    expect(hostPortRange('8080/tcp')).toEqual([8080, 8080]);
+    expect(hostPortRange('8080-8090')).toEqual([8080, 8090]);
+    expect(hostPortRange('65535')).toEqual([65535, 65535]);
+  });
+
+  test('HostPort forms dockerd refuses get its 400 message', () => {
+    for (const bad of ['65536', '-1', 'abc', ' 8080', '8080-', '8090-8080', '1-2-3', '8080+']) {
+      expect(() => hostPortRange(bad)).toThrow(`invalid port specification: ${JSON.stringify(bad)}`);
+    }
+    expect(() => hostPortRange('0-8080')).toThrow('invalid port range: 0-8080');
+  });
+
+  test('the API form: HostPort "0" (testcontainers) and a missing HostPort publish on any port; HostIp IPv4 or IPv6', () => {
+    const reqs = fromApi({ '80/tcp': [{ HostPort: '0' }, {}, { HostIp: '::', HostPort: '0' }, { HostIp: '::1', HostPort: '8080-8081' }, { HostIp: '0.0.0.0', HostPort: '9000' }] }, false, undefined);
+    expect(reqs).toEqual([
+      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
+      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
+      { proto: 'tcp', containerPort: 80, hostIp: '::', hostPortMin: 0, hostPortMax: 0 },
+      { proto: 'tcp', containerPort: 80, hostIp: '::1', hostPortMin: 8080, hostPortMax: 8081 },
+      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 9000, hostPortMax: 9000 },
+    ]);
+    expect(() => fromApi({ '80/tcp': [{ HostPort: 'x' }] }, false, undefined)).toThrow('invalid port specification: "x"');
+    expect(() => fromApi({ '80/tcp': [{ HostIp: 'localhost' }] }, false, undefined)).toThrow('invalid IP address: localhost');
+  });
+
+  test('-p takes the same host ports: 0:80 is any free port', () => {
+    expect(parsePortSpec('0:80')).toEqual([{ proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 }]);
+    expect(() => parsePortSpec('abc:80')).toThrow('invalid hostPort: abc');
+    expect(() => parsePortSpec('99999:80')).toThrow('invalid hostPort: 99999');
   });
 });

@@ -175,6 +175,14 @@ describe('merge with the image', () => {
     ]);
     expect(t.frontend.hostConfig).toMatchObject({ NetworkMode: 'default', ShmSize: 67108864, LogConfig: { Type: 'json-file', Config: {} }, RestartPolicy: { Name: '', MaximumRetryCount: 0 } });
   });
+
+  test('PortBindings are kept as dockerd stores them: both fields of each binding, "" for one left out', () => {
+    const hc = parseCreateBody({ Image: 'i', HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '0' }, {}, { HostIp: '127.0.0.1', HostPort: '8080' }], '53/udp': null } } }, 2).hostConfig;
+    expect(hc.PortBindings).toEqual({
+      '80/tcp': [{ HostIp: '', HostPort: '0' }, { HostIp: '', HostPort: '' }, { HostIp: '127.0.0.1', HostPort: '8080' }],
+      '53/udp': null,
+    });
+  });
 });
 
 describe('VM size rule', () => {

@@ -79,3 +79,39 @@ export function exactBoolFilter(f: FilterMap, name: string, words: ReadonlyArray
   for (const [word, value] of words) if (values.includes(word)) return value;
   throw invalidFilter(name, values);
 }
+
+/**
+ * A filter value read as Go's regexp would read it, in JavaScript's syntax; undefined where Go
+ * would refuse it (RE2 has no lookaround and no backreferences). Go's leading `(?flags)` become
+ * JavaScript flags, `(?P<name>` a named group, `\A` and `\z` the ends of the text.
+ */
+export function goRegExp(pattern: string): RegExp | undefined {
+  let src = pattern;
+  let flags = '';
+  const lead = /^\(\?([imsU]+)\)/.exec(src);
+  if (lead) {
+    if (lead[1].includes('U')) return undefined;
+    flags = [...new Set(lead[1])].join('');
+    src = src.slice(lead[0].length);
+  }
+  if (/\(\?<?[=!]|\\[1-9]|\\k</.test(src)) return undefined;
+  src = src.replace(/\(\?P</g, '(?<').replace(/\\A/g, '^').replace(/\\z/g, '$');
+  try {
+    return new RegExp(src, flags);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * filters.Args.Match, dockerd's rule for `name` (containers, networks, volumes), a network's
+ * `id` and a container's `isolation`: no values match anything; otherwise `source` matches when
+ * it equals a value, or a value read as a regular expression (unanchored: `web` finds
+ * `myweb_1`, `^web$` only `web`) matches it. A value that is not a valid expression matches
+ * only exactly.
+ */
+export function filterMatch(values: readonly string[] | undefined, source: string): boolean {
+  if (!values || values.length === 0) return true;
+  if (values.includes(source)) return true;
+  return values.some((v) => goRegExp(v)?.test(source) ?? false);
+}
