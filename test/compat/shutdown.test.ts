@@ -108,3 +108,21 @@ test('SIGTERM after a BuildKit session and during a pull stalled on the mirror: 
   await stopDaemonLeavingNothing(d).catch((err: unknown) => (failure ??= err));
   if (failure) throw failure;
 });
+
+test('SIGTERM while the VM pool boots its first VM: the boot is cut short, the daemon exits on its own and leaves nothing', async () => {
+  const d = await startDaemon({ vmPoolSize: 2 });
+  let failure: unknown;
+  try {
+    // The pool starts once the (empty) re-adoption has ended; its first boot builds a
+    // template (or boots) for a few seconds under TCG.
+    await until('the pool starting to boot', () => /VM pool: booting 2 idle VM/.test(d.logs()), 30_000, d);
+    process.kill(d.pid()!, 'SIGTERM');
+    await until('the daemon exiting after SIGTERM', () => d.pid() === undefined, EXIT_WAIT_MS, d);
+    expect(d.logs()).toMatch(/SIGTERM received, shutting down[\s\S]*shut down in \d+ ms/);
+    expect(d.logs()).not.toMatch(/still pending|VM pool: 2 idle VM\(s\) ready/);
+  } catch (err) {
+    failure = err;
+  }
+  await stopDaemonLeavingNothing(d).catch((err: unknown) => (failure ??= err));
+  if (failure) throw failure;
+});
