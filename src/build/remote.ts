@@ -7,10 +7,44 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import type * as http from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { InvalidArgumentError } from '../errors';
+import { outbound } from '../util/outbound';
+
+/** Redirects followed (Go's http.Client stops after 10). */
+const MAX_REDIRECTS = 10;
+
+/**
+ * GET `url` through the daemon's outbound HTTP (connect, TLS and idle timeouts; aborted at
+ * shutdown: src/util/outbound.ts), following redirects.
+ */
+async function follow(url: URL, signal: AbortSignal): Promise<http.IncomingMessage> {
+  let u = url;
+  for (let hops = 0; ; hops++) {
+    const res = await outbound.send({ url: u, signal });
+    const status = res.statusCode ?? 0;
+    const loc = res.headers.location;
+    if (status < 300 || status >= 400 || !loc) return res;
+    res.resume();
+    if (hops >= MAX_REDIRECTS) throw new Error(`stopped after ${MAX_REDIRECTS} redirects`);
+    u = new URL(loc, u);
+  }
+}
+
+/** Up to `limit` bytes of a (small) body, as text. */
+async function readSome(res: http.IncomingMessage, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of res as AsyncIterable<Buffer>) {
+    chunks.push(c);
+    n += c.length;
+    if (n >= limit) break;
+  }
+  res.destroy();
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 /** The largest file ADD fetches (bytes). */
 export const MAX_BYTES = 2 * 1024 ** 3;
@@ -53,20 +87,20 @@ export async function download(word: string, dir: string, fallback: string): Pro
     throw new InvalidArgumentError(`invalid URL: ${word}`);
   }
   const signal = AbortSignal.timeout(TIMEOUT_MS);
-  let res: Response;
+  let res: http.IncomingMessage;
   try {
-    res = await fetch(url, { signal, redirect: 'follow' });
+    res = await follow(url, signal);
   } catch (e) {
-    const cause = (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
-    throw new InvalidArgumentError(`Get "${word}": ${cause}`);
+    throw new InvalidArgumentError(`Get "${word}": ${(e as Error).message}`);
   }
-  if (res.status >= 400) {
-    const body = (await res.text().catch(() => '')).slice(0, 512);
-    throw new InvalidArgumentError(`failed to GET ${word} with status ${res.status} ${res.statusText}: ${body}`);
+  const status = res.statusCode ?? 0;
+  if (status >= 400) {
+    const body = (await readSome(res, 512).catch(() => '')).slice(0, 512);
+    throw new InvalidArgumentError(`failed to GET ${word} with status ${status} ${res.statusMessage ?? ''}: ${body}`);
   }
-  const length = Number(res.headers.get('content-length') ?? '0');
+  const length = Number(res.headers['content-length'] ?? '0');
   if (length > MAX_BYTES) throw new InvalidArgumentError(`${word} is larger than the ${MAX_BYTES} bytes ADD fetches`);
-  const name = downloadName(url, res.headers.get('content-disposition'), fallback);
+  const name = downloadName(url, res.headers['content-disposition'] ?? null, fallback);
   const file = path.join(dir, name);
   let seen = 0;
   const limit = new Transform({
@@ -76,15 +110,14 @@ export async function download(word: string, dir: string, fallback: string): Pro
       else done(null, chunk);
     },
   });
-  const body = res.body ? Readable.fromWeb(res.body as import('node:stream/web').ReadableStream) : Readable.from([]);
   try {
-    await pipeline(body, limit, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+    await pipeline(res, limit, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
   } catch (e) {
     if (e instanceof InvalidArgumentError) throw e;
     throw new InvalidArgumentError(`failed to read ${word}: ${(e as Error).message}`);
   }
   await fs.promises.chmod(file, 0o600);
-  const modified = res.headers.get('last-modified');
+  const modified = res.headers['last-modified'];
   const t = modified ? Date.parse(modified) : NaN;
   if (Number.isFinite(t)) await fs.promises.utimes(file, t / 1000, t / 1000);
   return name;

@@ -14,6 +14,11 @@
  *
  * Both kinds serve the same express app, and both carry Docker's hijacked streams (attach,
  * exec start): `installHijack` works on the 'upgrade' event that http and https servers share.
+ *
+ * Every connection a server accepts is tracked until it closes, hijacked ones included (Node
+ * forgets a connection once it is upgraded: closeAllConnections does not reach it, and
+ * server.close() waits for it forever). `stopServing` closes the listeners and destroys them
+ * all, so a daemon shutdown never waits for a client.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -24,6 +29,7 @@ import { logger } from '../util/log';
 import { InvalidArgumentError, UnavailableError } from '../errors';
 import { installHijack } from '../api/v1.41/hijack';
 import type { DaemonOptions } from './options';
+import type { Socket } from 'node:net';
 
 const log = logger('daemon');
 
@@ -139,9 +145,36 @@ async function listenUnix(server: ApiServer, sock: string, gid: number | undefin
   fs.chmodSync(sock, 0o660);
 }
 
+/** The open connections of each server (see the module comment). */
+const CONNECTIONS = new WeakMap<ApiServer, Set<Socket>>();
+
+function trackConnections(server: ApiServer): void {
+  const open = new Set<Socket>();
+  CONNECTIONS.set(server, open);
+  // For https this is the TCP socket under the TLS one: destroying it ends both.
+  server.on('connection', (s: Socket) => {
+    open.add(s);
+    s.once('close', () => open.delete(s));
+  });
+}
+
+/**
+ * Stop serving: close the listeners (a unix socket's file goes at once) and destroy every
+ * open connection, hijacked streams included. Resolves once every server has closed.
+ */
+export async function stopServing(servers: readonly ApiServer[]): Promise<void> {
+  const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
+  for (const s of servers) {
+    s.closeAllConnections();
+    for (const c of CONNECTIONS.get(s) ?? []) c.destroy();
+  }
+  await Promise.all(closed);
+}
+
 /** Create the server for `host`, wire the hijacked streams and start listening. */
 export async function serveOn(app: Express, host: string, plan: ListenPlan): Promise<ApiServer> {
   const server = createServer(app, host, plan);
+  trackConnections(server);
   // attach / exec start / attach/ws arrive as Upgrade requests: route them through the app.
   installHijack(server, app);
   if (host.startsWith('unix://')) {

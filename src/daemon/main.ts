@@ -1,12 +1,15 @@
 /**
  * podvisord's entry point: parse flags, bring up the layers bottom to top, serve the Docker
- * API on every -H address, and on SIGINT/SIGTERM close listeners and destroy idle VMs.
- * Running containers' VMs are left running: a restarted daemon re-adopts them.
+ * API on every -H address, and on SIGINT/SIGTERM shut down within a bound (shutdown.ts): cut
+ * what is in flight, close listeners, destroy idle VMs. Running containers' VMs are left
+ * running: a restarted daemon re-adopts them.
  */
 import type * as http from 'node:http';
 import { USAGE } from './flags';
 import { loadDaemonOptions } from './config-file';
-import { dockerHostFor, planListeners, serveOn, type ApiServer } from './listen';
+import { dockerHostFor, planListeners, serveOn, stopServing, type ApiServer } from './listen';
+import { runShutdown } from './shutdown';
+import { outbound } from '../util/outbound';
 import { createApiApp } from '../api/v1.41/server';
 import { dockerContainerView } from '../api/v1.41/pod-containers';
 import { createNativeApp, isNativeRequest } from '../api/native/server';
@@ -217,24 +220,43 @@ async function main(argv: string[]): Promise<void> {
     }
   });
 
+  // Shutdown (shutdown.ts): everything in flight is cut first, so what is left ends quickly
+  // and within SHUTDOWN_BOUND_MS in any case.
   const shutdown = async (sig: string) => {
     if (stopping) return;
     stopping = true;
     log.info(`${sig} received, shutting down`);
-    // Containers keep running: their agent channels are closed, the next daemon re-adopts them.
-    pods.shutdown();
-    for (const s of servers) s.closeAllConnections();
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-    // Teardowns of runs that just ended and storage of pods just removed finish; idle VMs go
-    // (VMs of running containers stay for the next daemon to adopt). Both at once.
-    const t0 = Date.now();
-    // Boots under way (a pool refill, a direct boot) end before we do: a VM that comes up now
-    // is destroyed, so none is left without an owner.
-    await Promise.all([pods.settled(), heldVms.close(), vmFactory.close(), reclaimed.catch(() => undefined).then(() => hypervisor.close()), networks.then((n) => n?.shutdown())]);
-    await archive.close();
-    sharedMounter().close();
-    log.info(`shut down in ${Date.now() - t0} ms`);
-    process.exit(0);
+    let poolClosed: Promise<void> = Promise.resolve();
+    let serving: Promise<void> = Promise.resolve();
+    const { ms, late } = await runShutdown({
+      cut: [
+        // The pool refills no more from this moment (its idle VMs go below).
+        { name: 'VM pool', run: () => void (poolClosed = vmFactory.close()) },
+        // Pulls, pushes, logins, imports and ADD downloads fail now rather than wait on a peer.
+        { name: 'outgoing requests', run: () => outbound.abortAll() },
+        // Containers keep running: their agent channels are closed, the next daemon re-adopts them.
+        { name: 'pods', run: () => pods.shutdown() },
+        // Every client connection goes, hijacked streams included (listen.ts).
+        { name: 'API listeners', run: () => void (serving = stopServing(servers)) },
+      ],
+      // Teardowns of runs that just ended and storage of pods just removed finish; idle VMs go
+      // (VMs of running containers stay for the next daemon to adopt); boots under way are cut
+      // short, so none is left without an owner.
+      settle: [
+        { name: 'API connections', run: () => serving },
+        { name: 'pod teardowns', run: () => pods.settled() },
+        { name: 'held VMs', run: () => heldVms.close() },
+        { name: 'VM pool (idle VMs, boots)', run: () => poolClosed },
+        { name: 'hypervisor (reclaim, boots, templates)', run: () => reclaimed.catch(() => undefined).then(() => hypervisor.close()) },
+        { name: 'networks', run: () => networks.then((n) => n?.shutdown()) },
+      ],
+      last: [
+        { name: 'archive mounts', run: () => archive.close() },
+        { name: 'mount helper', run: () => sharedMounter().close() },
+      ],
+    });
+    log.info(`shut down in ${ms} ms`);
+    process.exit(late.length ? 1 : 0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -48,6 +48,8 @@ export interface TestDaemon {
   execRoot: string;
   /** The daemon's output so far. */
   logs(): string;
+  /** The daemon's process id (undefined once it has exited). */
+  pid(): number | undefined;
   /** SIGTERM, SIGKILL after 10 s; removes the temp dirs. */
   stop(): Promise<void>;
   /** SIGKILL, keeping the state (for crash tests; call restart() or stop() after). */
@@ -135,6 +137,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
     dataRoot,
     execRoot,
     logs: () => output,
+    pid: () => (child && child.exitCode === null && child.signalCode === null ? child.pid : undefined),
     stop: async () => {
       await terminate('SIGTERM');
       // A daemon killed earlier (kill9) left its bridges and rules: they go with its roots.

@@ -108,15 +108,28 @@ export function installHijack(server: http.Server | https.Server, app: Express):
         res.shouldKeepAlive = false;
         res.assignSocket(socket as unknown as import('node:net').Socket);
         res.on('finish', () => {
-          // An ordinary answer (an error, or a route that does not hijack): the parser is gone,
-          // so the connection cannot carry another request.
-          if (!info.taken) socket.end();
+          // An ordinary answer (an error, or a route that does not hijack: BuildKit's /session
+          // gets its 404 here): the parser is gone, so the connection cannot carry another
+          // request. Whatever the client still sends is read and dropped: a socket nobody reads
+          // never sees the client's end, and stayed open (and held the daemon's shutdown)
+          // after the client had gone.
+          if (!info.taken) endAndDrain(socket);
         });
         (app as unknown as (q: http.IncomingMessage, s: http.ServerResponse) => void)(req, res);
       },
       () => socket.destroy(),
     );
   });
+}
+
+/**
+ * End our side of an upgraded connection and read (and drop) what the client still sends, so
+ * its end is seen and the socket closes (a hijacked socket is paused by Node, and stdin may
+ * not be read at all: without this it would stay open, half closed, after the client left).
+ */
+function endAndDrain(socket: Duplex): void {
+  socket.end();
+  socket.resume();
 }
 
 /** A raw bidirectional stream to a client. */
@@ -188,7 +201,7 @@ export function openRawStream(req: http.IncomingMessage, res: http.ServerRespons
       write: (d) => (s.destroyed ? true : s.write(d)),
       drain: () => drainOf(s),
       end: () => {
-        if (!s.destroyed) s.end();
+        if (!s.destroyed) endAndDrain(s);
       },
       closed,
     };

@@ -8,8 +8,7 @@
  * body or a URL fetched over HTTP(S).
  */
 import type { Readable } from 'node:stream';
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as http from 'node:http';
 import { Transform, pipeline as pipelineCb } from 'node:stream';
 import type { ContentStore } from '../content';
 import type { LayerStore } from '../layers/store';
@@ -20,6 +19,7 @@ import { sha256Digest } from '../digest';
 import { storeLayerTar } from './layer-in';
 import { decompressStream } from '../decompress';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
+import { outbound, OutboundTimeoutError } from '../../util/outbound';
 
 /** What an import makes. */
 export interface ImportRequest {
@@ -33,19 +33,9 @@ export interface ImportRequest {
   onBytes?: (read: number) => void;
 }
 
-/** How long a URL source may take to answer with its headers. */
-const FETCH_HEADERS_TIMEOUT_MS = 30000;
-
-/** One GET of `u`: the response once its headers are in (node's http, which blocks no port). */
+/** One GET of `u`: the response once its headers are in, under the daemon's outbound timeouts. */
 function get(u: URL, signal?: AbortSignal): Promise<http.IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const req = (u.protocol === 'https:' ? https : http).get(u, { signal, timeout: FETCH_HEADERS_TIMEOUT_MS }, (res) => {
-      req.setTimeout(0);
-      resolve(res);
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('i/o timeout'), { code: 'i/o timeout' })));
-    req.on('error', reject);
-  });
+  return outbound.send({ url: u, signal });
 }
 
 /**
@@ -68,6 +58,7 @@ export async function fetchSource(url: string, signal?: AbortSignal): Promise<{ 
     try {
       res = await get(u, signal);
     } catch (err) {
+      if (err instanceof OutboundTimeoutError || err instanceof UnavailableError) throw new UnavailableError(`Get ${JSON.stringify(u.href)}: ${err.message}`);
       const port = u.port || (u.protocol === 'https:' ? '443' : '80');
       throw new UnavailableError(`Get ${JSON.stringify(u.href)}: dial tcp ${u.hostname}:${port}: ${(err as { code?: string }).code ?? (err as Error).message}`);
     }

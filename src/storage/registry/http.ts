@@ -1,16 +1,13 @@
 /**
- * The HTTP layer of the registry client: one request over node:http or node:https with
- * keep-alive agents, redirects followed (the Authorization header is dropped when a redirect
+ * The HTTP layer of the registry client: one request through the daemon's outbound HTTP
+ * (src/util/outbound.ts: keep-alive pools, connect/TLS/idle timeouts, aborted at shutdown),
+ * redirects followed (the Authorization header is dropped when a redirect
  * leaves the registry's host, as blob storage backends expect), and the response body left as
  * a stream for the caller.
  */
-import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as http from 'node:http';
 import type { Readable } from 'node:stream';
-
-const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16 });
-const insecureHttpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false });
+import { outbound } from '../../util/outbound';
 
 /** One HTTP request. */
 export interface HttpRequest {
@@ -20,8 +17,6 @@ export interface HttpRequest {
   body?: Buffer | Readable;
   /** Skip TLS certificate verification (insecure registries). */
   insecureTls?: boolean;
-  /** Give up when no response headers came within this many ms (default 60 s). */
-  timeoutMs?: number;
 }
 
 /** A response whose body has not been read yet. */
@@ -35,27 +30,11 @@ export interface HttpResponse {
 
 const MAX_REDIRECTS = 10;
 
-function once(req: HttpRequest): Promise<HttpResponse> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(req.url);
-    const isHttps = u.protocol === 'https:';
-    const mod = isHttps ? https : http;
-    const agent = isHttps ? (req.insecureTls ? insecureHttpsAgent : httpsAgent) : httpAgent;
-    const headers: Record<string, string> = { 'User-Agent': 'podvisor (docker-compatible)', ...req.headers };
-    if (Buffer.isBuffer(req.body)) headers['Content-Length'] = String(req.body.length);
-    const r = mod.request(u, { method: req.method, headers, agent }, (res) => {
-      r.setTimeout(0);
-      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url: req.url });
-    });
-    r.setTimeout(req.timeoutMs ?? 60000, () => r.destroy(new Error(`timeout waiting for ${u.host}`)));
-    r.on('error', reject);
-    if (req.body === undefined) r.end();
-    else if (Buffer.isBuffer(req.body)) r.end(req.body);
-    else {
-      req.body.on('error', (e) => r.destroy(e));
-      req.body.pipe(r);
-    }
-  });
+/** One request, with the daemon's connect, TLS and idle timeouts (src/util/outbound.ts). */
+async function once(req: HttpRequest): Promise<HttpResponse> {
+  const headers: Record<string, string> = { 'User-Agent': 'podvisor (docker-compatible)', ...req.headers };
+  const res = await outbound.send({ method: req.method, url: req.url, headers, body: req.body, insecureTls: req.insecureTls });
+  return { status: res.statusCode ?? 0, headers: res.headers, body: res, url: req.url };
 }
 
 /** Send a request, following redirects for GET and HEAD. */

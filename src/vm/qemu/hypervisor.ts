@@ -99,6 +99,8 @@ export class QemuHypervisor implements Hypervisor {
   private readonly own = new Set<string>();
   /** Boots under way (close() waits for them). */
   private readonly booting = new Set<Promise<unknown>>();
+  /** The QEMUs of boots and clones under way, until their VM is handed out: close() kills them. */
+  private readonly starting = new Set<ChildProcess>();
   private closing = false;
   private lastKernel: string | undefined;
   private readonly templates: VmTemplates | undefined;
@@ -169,12 +171,14 @@ export class QemuHypervisor implements Hypervisor {
   }
 
   /**
-   * Daemon shutdown: no new boots; boots under way end (a VM that comes up now is destroyed),
-   * so no VM of this daemon is left half-booted or unowned. VMs already handed out are their
+   * Daemon shutdown: no new boots; boots under way are cut short (their QEMU is killed, so
+   * each fails at once and removes what it made), so no VM of this daemon is left
+   * half-booted or unowned and no shutdown waits for a boot. VMs already handed out are their
    * owners' (running containers' VMs stay for the next daemon).
    */
   async close(): Promise<void> {
     this.closing = true;
+    for (const q of this.starting) q.kill('SIGKILL');
     await Promise.allSettled([...this.booting]);
     await this.templates?.close();
   }
@@ -196,6 +200,12 @@ export class QemuHypervisor implements Hypervisor {
       if (this.closing) throw first;
       return await this.bootOnce(tools, guest, config);
     }
+  }
+
+  /** A boot's QEMU, killed by close() until the boot ends (at once when the daemon is closing already). */
+  private startingQemu(qemu: ChildProcess): void {
+    this.starting.add(qemu);
+    if (this.closing) qemu.kill('SIGKILL');
   }
 
   /** Track `vm` as ours until it exits. */
@@ -242,6 +252,7 @@ export class QemuHypervisor implements Hypervisor {
         paths.qemuLog,
       );
       faultPoint('after-qemu-spawn');
+      this.startingQemu(qemu);
       if (this.bootNice) setProcessNice(qemu.pid!, this.bootNice);
       const processEnd = childEnd(qemu);
       const virtiofsdEnd = Promise.race([childEnd(virtiofsd), ...(volumesVirtiofsd ? [childEnd(volumesVirtiofsd)] : [])]);
@@ -265,9 +276,11 @@ export class QemuHypervisor implements Hypervisor {
         agent, processEnd, virtiofsdEnd,
         ...(this.splitWx(size) ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
       });
+      this.starting.delete(qemu);
       if (this.opts.reclaimAfterBoot ?? true) vm.reclaimBootMemory([guest.kernel, guest.initrd]);
       return this.owned(vm);
     } catch (err) {
+      if (qemu) this.starting.delete(qemu);
       // Late agent connections are closed; the processes and the directory go.
       agentPromise?.then((a) => a.close(), () => undefined);
       for (const child of [qemu, virtiofsd, volumesVirtiofsd]) if (child?.pid) await killAndWait(child.pid);
@@ -309,6 +322,7 @@ export class QemuHypervisor implements Hypervisor {
       fs.closeSync(stateFd);
       stateFd = undefined;
       faultPoint('clone-after-qemu-spawn');
+      this.startingQemu(qemu);
       const processEnd = childEnd(qemu);
       writeVmRecord(paths, {
         format: 1, id, size, accel: this.opts.accel, qemuPid: qemu.pid!, devices, createdAt: new Date().toISOString(),
@@ -333,11 +347,13 @@ export class QemuHypervisor implements Hypervisor {
         throw new UnavailableError('the daemon is shutting down');
       }
       log.debug(`VM ${id} cloned from template ${tpl.key} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`);
+      this.starting.delete(qemu);
       return this.owned(new QemuVm({
         id, size, devices, paths, qemuPid: qemu.pid!, virtiofsdPids: [], agent, processEnd, virtiofsdEnd: new Promise<ProcessEnd>(() => undefined),
         clone: true, ...(splitWx ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
       }));
     } catch (err) {
+      if (qemu) this.starting.delete(qemu);
       if (stateFd !== undefined) fs.closeSync(stateFd);
       agentPromise?.then((a) => a.close(), () => undefined);
       if (qemu?.pid) await killAndWait(qemu.pid);

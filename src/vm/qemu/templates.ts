@@ -105,6 +105,8 @@ export class VmTemplates {
   private readonly failedAt = new Map<string, number>();
   private swept: Promise<void> | undefined;
   private closed = false;
+  /** The QEMUs of the builds under way: close() kills them. */
+  private readonly buildingQemus = new Set<ChildProcess>();
 
   constructor(private readonly opts: VmTemplatesOptions) {
     this.root = templatesRoot(opts.execRoot);
@@ -140,9 +142,10 @@ export class VmTemplates {
     void p?.then((t) => fs.promises.rm(t.dir, { recursive: true, force: true }), () => undefined);
   }
 
-  /** Shutdown: wait for builds under way, then remove every template. */
+  /** Shutdown: cut the builds under way short (their QEMU is killed), then remove every template. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const q of this.buildingQemus) q.kill('SIGKILL');
     await Promise.allSettled([...this.ready.values()]);
     this.ready.clear();
     await this.sweepOnce();
@@ -187,6 +190,8 @@ export class VmTemplates {
         splitWx: shape.splitWx, machineOpts: shape.guest.machineOpts, transport: '9p', ram: { file: ramFile, share: true },
       })], paths.qemuLog, [], program.env);
       faultPoint('template-after-qemu-spawn');
+      this.buildingQemus.add(qemu);
+      if (this.closed) qemu.kill('SIGKILL');
       const exited = new Promise<never>((_, reject) => qemu!.once('exit', (code, signal) => reject(new Error(`QEMU exited (${signal ?? code}) before the template was saved`))));
       exited.catch(() => undefined);
       agent = await Promise.race([this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.opts.bootTimeoutMs }), exited]);
@@ -202,10 +207,12 @@ export class VmTemplates {
       // Only the RAM and the state are kept; the clone brings its own sockets, logs and shares.
       for (const f of fs.readdirSync(dir)) if (f !== 'ram' && f !== 'state') fs.rmSync(path.join(dir, f), { recursive: true, force: true });
       const t: SavedTemplate = { key, dir, ramFile, stateFile, buildMs: Date.now() - started };
+      this.buildingQemus.delete(qemu);
       log.info(`VM template ${key} saved in ${t.buildMs} ms (${shape.size.memoryMiB} MiB, ${shape.devices.nics} NICs${shape.devices.volumes ? ', volume share' : ''})`);
       return t;
     } catch (err) {
       agent?.close();
+      if (qemu) this.buildingQemus.delete(qemu);
       if (qemu?.pid) await killAndWait(qemu.pid);
       const tail = consoleTail(paths);
       await removeTreeOnOneDevice(dir).catch(() => fs.rmSync(dir, { recursive: true, force: true }));
