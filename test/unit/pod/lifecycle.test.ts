@@ -628,6 +628,19 @@ describe('exec', () => {
     await h.pods.kill(r.id, 9);
   });
 
+  test('top of a paused container is a 409 (its VM is frozen) and of a stopped one not running', async () => {
+    const r = await h.create({ Image: 'busybox', Cmd: ['sleep', '10'] });
+    expect(await dockerWording(h.pods.top(r.id, ''))).toBe(`Container ${r.id} is not running`);
+    await h.pods.start(r.id);
+    await h.pods.pause(r.id);
+    const paused = h.pods.top(r.id, '');
+    await expect(paused).rejects.toBeInstanceOf(ConflictError);
+    expect(await dockerWording(paused)).toBe(`Container ${r.id} is paused (its VM is frozen), unpause the container before top`);
+    await h.pods.unpause(r.id);
+    expect((await h.pods.top(r.id, '')).processes).toHaveLength(1);
+    await h.pods.kill(r.id, 9);
+  });
+
   test('top in a VM whose agent predates the process table runs ps in the container, without ps itself', async () => {
     h.hv.olderAgents = true;
     try {
