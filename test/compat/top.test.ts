@@ -121,6 +121,18 @@ describe('docker top without ps in the image', () => {
     expect(viaPy.Processes.find((p) => p[1] === pid)?.[7]).toBe('sleep 1002');
   });
 
+  test('a container with a terminal: TTY pts/0 and STAT with + (its foreground process group), as ps shows them', async () => {
+    expect((await dockerCli(d, ['run', '-dt', '--name', 'withtty', IMAGE, 'sleep', '1004'])).code).toBe(0);
+    try {
+      const t = await top(d, 'withtty', ['-o', 'pid,tname,stat,args']);
+      expect(t.titles).toEqual(['PID', 'TTY', 'STAT', 'COMMAND']);
+      expect(t.rows.map((r) => [r[1], r[3]])).toEqual([['pts/0', 'sleep 1004']]);
+      expect(t.rows[0][2]).toMatch(/^[RS]s\+$/); // R while it still starts under TCG
+    } finally {
+      await dockerCli(d, ['rm', '-f', 'withtty']);
+    }
+  });
+
   test('docker stats needs no ps either', async () => {
     const r = await dockerCli(d, ['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}} {{.MemUsage}}', 'noproc']);
     expect(r.code).toBe(0);
