@@ -218,6 +218,8 @@ int cgroup_create(struct container *c, const struct cgroup_limits *l, struct age
 int cgroup_set_limits(struct container *c, const struct cgroup_limits *l, struct agent_error *e);
 /* An fd on its cgroup.procs (the child writes "0" to join), or -1 without a cgroup. */
 int cgroup_procs_fd(const struct container *c);
+/* The pids in its cgroup.procs, at most max; -1 without a cgroup. */
+int cgroup_pids(const struct container *c, uint32_t *out, int max);
 uint64_t cgroup_oom_kills(const struct container *c);
 /* memory.current, memory.max (0 = none), page cache; -1 without a cgroup. */
 int cgroup_memory(const struct container *c, uint64_t *usage, uint64_t *limit, uint64_t *cache);
@@ -395,6 +397,9 @@ int share_mount(const char *tag, const char *path, unsigned long flags);
 int pid1_mount_share_now(void);
 /* pid1.c: 1 while the rootfs share is 9p and not mounted yet (it waits for ACTIVATE). */
 int pid1_share_deferred(void);
+
+/* proctable.c: PROCESS_TABLE, a container's processes from /proc. */
+void op_process_table(const struct tlv_msg *m, uint32_t id);
 
 /* ---- pid1.c --------------------------------------------------------------------------- */
 /* Mounts, modules, share, lo; returns the console fd for logging (or -1). */

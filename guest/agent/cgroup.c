@@ -120,6 +120,19 @@ int cgroup_procs_fd(const struct container *c) {
   return open(path, O_WRONLY | O_CLOEXEC);
 }
 
+int cgroup_pids(const struct container *c, uint32_t *out, int max) {
+  if (!c->has_cgroup) return -1;
+  char path[PV_MAX_ID + 64];
+  cg_path(c, "cgroup.procs", path, sizeof path);
+  FILE *f = fopen(path, "re");
+  if (!f) return -1;
+  int n = 0;
+  unsigned pid;
+  while (n < max && fscanf(f, "%u", &pid) == 1) out[n++] = pid;
+  fclose(f);
+  return n;
+}
+
 /* A "key value" line of a flat-keyed cgroup file; 0 when missing. */
 static uint64_t keyed(const char *text, const char *key) {
   size_t n = strlen(key);

@@ -167,7 +167,7 @@ static int type_allowed(const struct channel *ch, uint16_t type) {
    * resynchronises instead of answering it (the host would wait for that answer). */
   if (type >= PV_OP_VERSION && type <= PV_OP_MEMORY_STATS) return 1;
   if (type >= PV_OP_CONFIGURE_INTERFACE && type <= PV_OP_UNMOUNT) return 1;
-  if (type == PV_OP_RESUME_OUTPUT || type == PV_OP_CLEAN_POD || type == PV_OP_ACTIVATE) return 1;
+  if (type >= PV_OP_RESUME_OUTPUT && type <= PV_OP_PROCESS_TABLE) return 1;
   return 0;
 }
 

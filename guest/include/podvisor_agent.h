@@ -73,7 +73,10 @@
  *   tlv         a nested TLV sequence (used for the records of PV_OP_LIST_PROCESSES).
  *
  * REQUESTS (host -> agent on control; reply ACK or ERROR with the request's id)
- *   PV_OP_VERSION            PROTOCOL                      -> ACK PROTOCOL AGENT
+ *   PV_OP_VERSION            PROTOCOL                      -> ACK PROTOCOL AGENT LAST_OP
+ *        LAST_OP: the highest opcode this agent serves (it serves every one below it). An
+ *        agent built before PROCESS_TABLE leaves it out; the host then sends it no newer
+ *        request (an agent resynchronises on an opcode it does not know, never answering).
  *   PV_OP_PING               -                             -> ACK
  *   PV_OP_CREATE_CONTAINER   CONTAINER_ID ROOTFS [HOSTNAME] [MEMORY_MAX] [CPU_QUOTA
  *                            CPU_PERIOD]                    -> ACK
@@ -154,6 +157,16 @@
  *        is reseeded; MOUNT_SHARE 1 mounts the rootfs share (PV_SHARE_TAG; a 9p share is never
  *        mounted at boot, since QEMU cannot save a VM whose 9p share is mounted) unless it is
  *        mounted already. Applied in that order. INVALID in host test mode.
+ *   PV_OP_PROCESS_TABLE      CONTAINER_ID                  -> ACK CLOCK_TICKS UPTIME MEM_TOTAL
+ *                            TASK[] [TRUNCATED]
+ *        The container's processes from the guest's /proc (docker top; the host renders ps's
+ *        columns): those in its cgroup's cgroup.procs (every process of the container, as
+ *        dockerd lists a container's cgroup), or without cgroups (host test mode) the
+ *        processes the agent started in it and their descendants. Each TASK record: PID PPID
+ *        PGID SID TPGID UID GID (effective ids) STATE START_TICKS UTIME STIME VSZ RSS TTY
+ *        THREADS NICE COMM CMDLINE, in ascending PID order. At most PV_MAX_TOP_PROCESSES
+ *        records, and no more than fit one frame: TRUNCATED 1 when some were left out. A
+ *        process that exits while it is read is left out. NOT_FOUND: no such container.
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -238,6 +251,9 @@
  * twice the default WINDOW, since what a host received but had not stored when it died is at
  * most its window plus its own buffers (a frame, a partial line). */
 #define PV_OUTPUT_KEEP 524288
+/* PROCESS_TABLE: argument bytes per process, and processes per answer. */
+#define PV_MAX_CMDLINE 4096
+#define PV_MAX_TOP_PROCESSES 4096
 
 /* ---- frame types and opcodes (append-only) ------------------------------------------ */
 /* Both channels. */
@@ -273,6 +289,7 @@
 #define PV_OP_RESUME_OUTPUT 40
 #define PV_OP_CLEAN_POD 41
 #define PV_OP_ACTIVATE 42
+#define PV_OP_PROCESS_TABLE 43
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0
@@ -352,6 +369,27 @@
 #define PV_TAG_ENTROPY 68        /* bytes: random bytes from the host, 16..512 (ACTIVATE) */
 #define PV_TAG_MOUNT_SHARE 69    /* u32: 1 = mount the rootfs share (ACTIVATE) */
 #define PV_TAG_SECONDARY 70      /* tlv[]: one more IPv4 address of an interface: ADDRESS PREFIX */
+#define PV_TAG_TASK 71           /* tlv[]: one process of PROCESS_TABLE */
+#define PV_TAG_PPID 72           /* u32: parent pid (root PID namespace) */
+#define PV_TAG_STATE 73          /* str: the state letter of /proc/<pid>/stat (R S D Z T t X I ...) */
+#define PV_TAG_START_TICKS 74    /* u64: start time, clock ticks after boot */
+#define PV_TAG_UTIME 75          /* u64: user CPU time, clock ticks */
+#define PV_TAG_STIME 76          /* u64: system CPU time, clock ticks */
+#define PV_TAG_VSZ 77            /* u64: virtual memory size, KiB */
+#define PV_TAG_RSS 78            /* u64: resident set size, KiB */
+#define PV_TAG_TTY 79            /* u32: controlling terminal as /proc/<pid>/stat's tty_nr, 0 = none */
+#define PV_TAG_COMM 80           /* bytes: command name (at most 15 bytes; any bytes but NUL) */
+#define PV_TAG_CMDLINE 81        /* bytes: the NUL-terminated arguments, at most PV_MAX_CMDLINE */
+#define PV_TAG_THREADS 82        /* u32: number of threads */
+#define PV_TAG_NICE 83           /* u32: nice value plus 20 (0..39) */
+#define PV_TAG_PGID 84           /* u32: process group */
+#define PV_TAG_SID 85            /* u32: session */
+#define PV_TAG_TPGID 86          /* u32: foreground process group of its terminal, 0 = none */
+#define PV_TAG_CLOCK_TICKS 87    /* u32: clock ticks per second (CLK_TCK) */
+#define PV_TAG_UPTIME 88         /* u64: milliseconds since boot (CLOCK_BOOTTIME) when the table was read */
+#define PV_TAG_MEM_TOTAL 89      /* u64: the VM's memory, KiB (MemTotal) */
+#define PV_TAG_TRUNCATED 90      /* u32: 1 = the container has more processes than one answer holds */
+#define PV_TAG_LAST_OP 91        /* u32: the highest opcode the agent serves (VERSION's answer) */
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */

@@ -22,7 +22,7 @@ export class PodNotRunningError extends ConflictError {
 
 /** The operation is refused because the pod is paused (or, for pause, already is). */
 export class PodPausedError extends ConflictError {
-  constructor(readonly podId: string, readonly operation: 'start' | 'pause' | 'exec') {
+  constructor(readonly podId: string, readonly operation: 'start' | 'pause' | 'exec' | 'top') {
     super(`pod ${podId} is paused: ${operation} refused`);
   }
 }

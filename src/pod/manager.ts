@@ -44,7 +44,8 @@ import * as restoreOps from './restore';
 import { sampleGuest } from './guest-stats';
 import type { PodCounts, PodService } from './service';
 import { kill, stopLocked } from './stop';
-import { top, type ProcessTable } from './top';
+import type { ProcessTable } from './ps-format';
+import { top } from './top';
 import { mainContainer, type PodRecord, type PodSpec } from './types';
 import { rename, update, type PodUpdate } from './update';
 import { connectPod, disconnectPod } from './network-connect';
@@ -204,8 +205,8 @@ export class PodManager implements PodService {
     return execOps.execResize(this.ctx, id, rows, cols);
   }
 
-  async top(ref: string, psArgs: string): Promise<ProcessTable> {
-    return top(this.ctx, this.ctx.registry.lookup(ref), psArgs);
+  async top(ref: string, psArgs: string, container?: string): Promise<ProcessTable> {
+    return top(this.ctx, this.ctx.registry.lookup(ref), psArgs, container);
   }
 
   // ---------------------------------------------------------------- usage

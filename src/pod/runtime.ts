@@ -127,9 +127,15 @@ async function readGuestFile(agent: Agent, containerId: string, p: string): Prom
   }
 }
 
+/** A running container's /etc/passwd and /etc/group (undefined where missing). */
+export async function readAccountFiles(agent: Agent, containerId: string): Promise<{ passwd?: string; group?: string }> {
+  const [passwd, group] = await Promise.all([readGuestFile(agent, containerId, '/etc/passwd'), readGuestFile(agent, containerId, '/etc/group')]);
+  return { passwd, group };
+}
+
 /** Resolve a user spec inside a running container. */
 export async function resolveUserInGuest(agent: Agent, containerId: string, user: string, groupAdd?: readonly string[]): Promise<ResolvedUser> {
-  const [passwd, group] = await Promise.all([readGuestFile(agent, containerId, '/etc/passwd'), readGuestFile(agent, containerId, '/etc/group')]);
+  const { passwd, group } = await readAccountFiles(agent, containerId);
   return withGroupAdd(resolveUser(user, passwd, group), groupAdd, group);
 }
 

@@ -17,7 +17,7 @@ import type { AttachOptions, LogsOptions } from './attach';
 import type { ExecConfig, ExecRecord } from './exec';
 import type { LogEntry } from './logs';
 import type { WaitCondition, WaitResult } from './registry';
-import type { ProcessTable } from './top';
+import type { ProcessTable } from './ps-format';
 import type { PodRecord, PodSpec } from './types';
 import type { PodUpdate } from './update';
 
@@ -138,8 +138,11 @@ export interface PodService {
   execStart(id: string, session?: AttachSession): Promise<ExecRecord>;
   /** Resize an extra process's terminal (waiting briefly for it to start). */
   execResize(id: string, rows: number, cols: number): Promise<void>;
-  /** The process table of a running pod's main container (`ps` with `psArgs`). */
-  top(ref: string, psArgs: string): Promise<ProcessTable>;
+  /**
+   * The process table of a running pod's container `container` (default: the main one), in
+   * the columns `ps <psArgs>` prints (docker top).
+   */
+  top(ref: string, psArgs: string, container?: string): Promise<ProcessTable>;
 
   // ------------------------------------------------------------------ networks
 

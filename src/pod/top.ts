@@ -1,26 +1,64 @@
 /**
- * The processes of a running pod: `ps` run in its main container, its table parsed.
+ * The processes of a running container (docker top): the guest's agent reads them from /proc
+ * (PROCESS_TABLE: the container's cgroup), and ps-format.ts renders the columns `ps_args`
+ * asks for, so the image needs no `ps`. PIDs are the VM's (as inspect's State.Pid).
+ *
+ * A VM started by an older podvisor has an agent without PROCESS_TABLE: there `ps <ps_args>`
+ * runs in the container as before (the image needs a ps), until the container restarts.
  */
-import { UnavailableError } from '../errors';
+import { NotImplementedError } from '../errors';
 import type { PodContext } from './context';
+import { ContainerNotRunningError, NoSuchContainerInPodError, PodPausedError } from './errors';
 import { execStart } from './exec-run';
 import { AttachSession } from './io';
 import { notRunning } from './lifecycle';
+import { parsePsArgs, PsError, renderTable, type ProcessTable } from './ps-format';
 import type { Entry } from './registry';
+import { readAccountFiles } from './runtime';
+import { findContainer, isPaused, mainContainer } from './types';
+import { parseGroup, parsePasswd } from './user';
 
-/** A process table: column titles and one row per process. */
-export interface ProcessTable {
-  titles: string[];
-  processes: string[][];
+export type { ProcessTable } from './ps-format';
+
+/**
+ * The table of `ps <psArgs>` for a container of the pod: `containerId`, or the main one.
+ * Bad ps_args are refused before the guest is asked.
+ */
+export async function top(ctx: PodContext, e: Entry, psArgs: string, containerId?: string): Promise<ProcessTable> {
+  if (!e.run) throw notRunning(e.record);
+  if (isPaused(e.record)) throw new PodPausedError(e.record.id, 'top');
+  const c = containerId === undefined ? mainContainer(e.record) : findContainer(e.record, containerId);
+  if (!c) throw new NoSuchContainerInPodError(e.record.id, containerId as string);
+  if (containerId !== undefined && (c.state.status !== 'running' || !e.run.inits.has(c.spec.id))) {
+    throw new ContainerNotRunningError(e.record.id, c.spec.id);
+  }
+  const agent = e.run.vm.agent;
+  const columns = parsePsArgs(psArgs);
+  let guest;
+  try {
+    guest = await agent.processTable(c.spec.id);
+  } catch (err) {
+    if (!(err instanceof NotImplementedError)) throw err;
+    const table = await psInContainer(ctx, e, c.spec.id, psArgs || '-ef');
+    ctx.emitFor(e.record, c, 'top');
+    return table;
+  }
+  const accounts = await readAccountFiles(agent, c.spec.id).catch(() => ({ passwd: undefined, group: undefined }));
+  const users = new Map<number, string>();
+  for (const u of parsePasswd(accounts.passwd ?? '')) if (!users.has(u.uid)) users.set(u.uid, u.name);
+  const groups = new Map<number, string>();
+  for (const g of parseGroup(accounts.group ?? '')) if (!groups.has(g.gid)) groups.set(g.gid, g.name);
+  const table = renderTable(columns, guest, { now: Date.now(), users, groups });
+  ctx.emitFor(e.record, c, 'top');
+  return table;
 }
 
-/** Run `ps <psArgs>` in the pod's main container and return its table. */
-export async function top(ctx: PodContext, e: Entry, psArgs: string): Promise<ProcessTable> {
-  if (!e.run) throw notRunning(e.record);
+/** An older guest's way: `ps <psArgs>` run in the container, its table parsed. */
+async function psInContainer(ctx: PodContext, e: Entry, containerId: string, psArgs: string): Promise<ProcessTable> {
   const args = ['ps', ...psArgs.split(/\s+/).filter(Boolean)];
   const x = ctx.execs.create(e.record.id, {
     args, env: [], workingDir: '/', user: '0', tty: false, attachStdin: false, attachStdout: true, attachStderr: true,
-    detachKeys: '', privileged: false,
+    detachKeys: '', privileged: false, container: containerId,
   });
   const out: Buffer[] = [];
   const errOut: Buffer[] = [];
@@ -45,9 +83,8 @@ export async function top(ctx: PodContext, e: Entry, psArgs: string): Promise<Pr
     ctx.execs.delete(x.id);
   }
   if (x.exitCode !== 0) {
-    throw new UnavailableError(`Error running top: ps ${psArgs}: ${Buffer.concat(errOut).toString().trim() || `exit status ${x.exitCode}`}`);
+    throw new PsError(`ps: ${Buffer.concat(errOut).toString().trim().split('\n')[0] || `exit status ${x.exitCode}`}`);
   }
-  ctx.emit(e.record, 'top');
   return parsePs(Buffer.concat(out).toString('utf8'), args.join(' '));
 }
 

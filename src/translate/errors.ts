@@ -76,6 +76,8 @@ export function dockerMessage(err: unknown): string | undefined {
       case 'start': return 'cannot start a paused container, try unpause instead';
       case 'pause': return `Container ${err.podId} is already paused`;
       case 'exec': return `Container ${err.podId} is paused, unpause the container before exec`;
+      // dockerd lists a paused container's processes; podvisor's guest is frozen with it.
+      case 'top': return `Container ${err.podId} is paused (its VM is frozen), unpause the container before top`;
     }
   }
   if (err instanceof PodNotPausedError) return `Container ${err.podId} is not paused`;

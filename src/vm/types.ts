@@ -245,6 +245,55 @@ export interface AgentVersion {
   protocol: number;
   /** Free-form agent build description. */
   agent: string;
+  /**
+   * The highest request opcode the agent serves (it serves every one below). Absent from an
+   * agent built before PROCESS_TABLE: such an agent is sent no newer request.
+   */
+  lastOp?: number;
+}
+
+/** One process of a container as the agent reads it from the guest's /proc (PROCESS_TABLE). */
+export interface GuestTask {
+  /** Pid in the VM's root PID namespace (what inspect's State.Pid shows). */
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  /** Foreground process group of its terminal, 0 when none. */
+  tpgid: number;
+  /** Effective ids. */
+  uid: number;
+  gid: number;
+  /** The state letter of /proc/<pid>/stat (R, S, D, Z, T, t, X, I...). */
+  state: string;
+  /** Start time, CPU times: clock ticks (GuestProcessTable.clockTicks per second). */
+  startTicks: number;
+  utime: number;
+  stime: number;
+  vszKiB: number;
+  rssKiB: number;
+  /** Controlling terminal as /proc's tty_nr (major << 8 | minor, high minor bits above), 0 = none. */
+  tty: number;
+  threads: number;
+  /** Nice value, -20..19. */
+  nice: number;
+  /** Command name (/proc/<pid>/comm). */
+  comm: string;
+  /** Arguments (/proc/<pid>/cmdline, bounded); empty for kernel threads and zombies. */
+  args: string[];
+}
+
+/** A container's processes (Agent.processTable), in ascending pid order. */
+export interface GuestProcessTable {
+  /** Clock ticks per second of the guest's times. */
+  clockTicks: number;
+  /** The guest's time since boot when it was read, in milliseconds. */
+  uptimeMs: number;
+  /** The VM's memory, KiB. */
+  memTotalKiB: number;
+  tasks: GuestTask[];
+  /** True when the container had more processes than one answer holds. */
+  truncated: boolean;
 }
 
 /** A container's description for the agent. */
@@ -357,6 +406,12 @@ export interface Agent {
   updateResources?(containerId: string, limits: ResourceLimits): Promise<void>;
   /** Memory use of a container's cgroup (optional, as updateResources). */
   cgroupMemory?(containerId: string): Promise<CgroupMemory>;
+  /**
+   * The container's processes, read from the guest's /proc (docker top). Rejects with
+   * NotImplementedError when the guest's agent predates the request (a VM started by an
+   * older podvisor).
+   */
+  processTable(containerId: string): Promise<GuestProcessTable>;
   /** Kill every process of the container and remove its namespace. The VM stays up. */
   destroyContainer(containerId: string): Promise<void>;
   /** Start a process (the container's init first, then execs). */

@@ -170,6 +170,31 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       await agent.destroyContainer(id);
     });
 
+    it('lists one container\'s processes from /proc (docker top): init and exec, ids, times; not another container\'s', async () => {
+      const id = await container();
+      const other = await container();
+      const init = await agent.startProcess(spec(id, ['sleep', '100']));
+      const exec = await agent.startProcess(spec(id, ['sleep', '101'], { user: { uid: 1000, gid: 1001, additionalGids: [] } }));
+      const elsewhere = await agent.startProcess(spec(other, ['sleep', '102']));
+      const t = await agent.processTable(id);
+      expect(t.truncated).toBe(false);
+      expect(t.tasks.map((x) => [x.pid, x.comm, x.args, x.uid, x.gid])).toEqual([
+        [init.pid, 'sleep', ['sleep', '100'], 0, 0],
+        [exec.pid, 'sleep', ['sleep', '101'], 1000, 1001],
+      ]);
+      expect(t.clockTicks).toBeGreaterThan(0);
+      for (const x of t.tasks) {
+        expect(x.state).toBe('S');
+        expect(x.startTicks / t.clockTicks).toBeLessThanOrEqual(t.uptimeMs / 1000 + 1);
+        expect(x.rssKiB).toBeGreaterThan(0);
+        expect(x.rssKiB).toBeLessThanOrEqual(t.memTotalKiB);
+      }
+      expect((await agent.processTable(other)).tasks.map((x) => x.pid)).toEqual([elsewhere.pid]);
+      await expect(agent.processTable('conf-none')).rejects.toBeInstanceOf(NotFoundError);
+      await agent.destroyContainer(id);
+      await agent.destroyContainer(other);
+    });
+
     it('lists running processes to a new connection, which takes their streams over', async () => {
       const id = await container();
       const p = await agent.startProcess(spec(id, ['sh', '-c', 'read x; echo got; exit 5'], { stdin: true }));

@@ -18,6 +18,8 @@ export class FakeAgent {
   onCtl: Handler | undefined;
   onIo: Handler | undefined;
   protocol = 1;
+  /** LAST_OP of the VERSION answer; undefined answers as an agent built before it. */
+  lastOp: number | undefined = Op.PROCESS_TABLE;
   garbageBeforeSync = Buffer.alloc(0);
   silent = false;
   readonly ioFrames: Frame[] = [];
@@ -54,7 +56,9 @@ export class FakeAgent {
       return;
     }
     if (which === 'ctl' && f.type === Op.VERSION) {
-      this.ack(f.id, new TlvWriter().u32(Tag.PROTOCOL, this.protocol).str(Tag.AGENT, 'fake agent'));
+      const w = new TlvWriter().u32(Tag.PROTOCOL, this.protocol).str(Tag.AGENT, 'fake agent');
+      if (this.lastOp !== undefined) w.u32(Tag.LAST_OP, this.lastOp);
+      this.ack(f.id, w);
       return;
     }
     if (which === 'io') this.ioFrames.push({ ...f, payload: Buffer.from(f.payload) });

@@ -15,7 +15,7 @@
  * containers share one VM and stop together, as a Kubernetes pod does). wait answers the
  * exits of the container named (each one, as dockerd's for a container that restarts). Events name each container as listed here (the pod layer's
  * containerName, containerRef).
- * logs and exec go to the named container; attach, top, resize, rename and update of a
+ * logs, exec and top go to the named container; attach, resize, rename and update of a
  * container other than the main one are refused (logs -f and exec reach it).
  *
  * The Docker front end's pods have one container each: for them this view changes nothing.
@@ -146,7 +146,10 @@ export function dockerContainerView(pods: PodService): PodService {
     execIds: (ref) => pods.execIds(podId(ref)),
     execStart: (id, session) => pods.execStart(id, session),
     execResize: (id, rows, cols) => pods.execResize(id, rows, cols),
-    top: (ref, psArgs) => pods.top(onlyMain(ref, 'top'), psArgs),
+    top: (ref, psArgs) => {
+      const r = resolve(ref);
+      return r.other ? pods.top(r.pod.id, psArgs, r.other.spec.id) : pods.top(r.pod.id, psArgs);
+    },
     sample: (ref) => pods.sample(podId(ref)),
     sizeRw: async (ref) => {
       let id: string;

@@ -28,6 +28,7 @@ import type {
   CgroupMemory,
   ContainerMount,
   ContainerSpec,
+  GuestProcessTable,
   InterfaceConfig,
   InterfaceInfo,
   OutputResume,
@@ -38,6 +39,7 @@ import type {
 import {
   ConflictError,
   InvalidArgumentError,
+  NotImplementedError,
   PodvisorError,
   UnavailableError,
 } from '../../errors';
@@ -46,6 +48,7 @@ import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from './d
 import { connectUnix, syncChannel } from './connect';
 import { AgentMux } from './mux';
 import type { ProcessChannel } from './process';
+import { decodeProcessTable } from './process-table';
 import { decodeListed, resumeOutput } from './resume';
 import { checkId, checkPath, checkTermSize, putLimits } from './requests';
 import { isCtlFrameFromAgent, isIoFrameFromAgent, Limits, Op, PROTOCOL_VERSION, Tag } from './protocol';
@@ -67,6 +70,9 @@ const DEFAULT_WINDOW = 256 * 1024;
 
 /** The real Agent implementation. */
 export class AgentClient implements Agent {
+  /** The highest opcode the agent serves, from its VERSION answer (ACTIVATE before LAST_OP). */
+  private lastOp: number = Op.ACTIVATE;
+
   private constructor(private readonly mux: AgentMux) {}
 
   /** Connect, sync both channels and check the protocol version. */
@@ -128,7 +134,9 @@ export class AgentClient implements Agent {
   /** @inheritdoc */
   async version(): Promise<AgentVersion> {
     const r = await this.mux.request(Op.VERSION, new TlvWriter().u32(Tag.PROTOCOL, PROTOCOL_VERSION));
-    return this.mux.decode(() => ({ protocol: r.needU32(Tag.PROTOCOL), agent: r.str(Tag.AGENT, 256) ?? '' }));
+    const v = this.mux.decode(() => ({ protocol: r.needU32(Tag.PROTOCOL), agent: r.str(Tag.AGENT, 256) ?? '', lastOp: r.u32(Tag.LAST_OP) }));
+    if (v.lastOp !== undefined) this.lastOp = v.lastOp;
+    return v.lastOp === undefined ? { protocol: v.protocol, agent: v.agent } : v;
   }
 
   /** @inheritdoc */
@@ -161,6 +169,15 @@ export class AgentClient implements Agent {
     checkId(containerId, 'container id');
     const r = await this.mux.request(Op.MEMORY_STATS, new TlvWriter().str(Tag.CONTAINER_ID, containerId));
     return { usage: r.needU64(Tag.MEMORY_USAGE), limit: r.needU64(Tag.MEMORY_LIMIT), cache: r.u64(Tag.MEMORY_CACHE) ?? 0 };
+  }
+
+  /** @inheritdoc */
+  async processTable(containerId: string): Promise<GuestProcessTable> {
+    checkId(containerId, 'container id');
+    // An older agent would take the unknown opcode for garbage and never answer.
+    if (this.lastOp < Op.PROCESS_TABLE) throw new NotImplementedError('the guest agent predates PROCESS_TABLE');
+    const r = await this.mux.request(Op.PROCESS_TABLE, new TlvWriter().str(Tag.CONTAINER_ID, containerId));
+    return this.mux.decode(() => decodeProcessTable(r));
   }
 
   /** @inheritdoc */

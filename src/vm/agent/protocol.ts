@@ -29,6 +29,8 @@ export const Limits = {
   MAX_WINDOW: 16777216,
   OUTPUT_KEEP: 524288,
   MAX_SECONDARY: 8,
+  MAX_CMDLINE: 4096,
+  MAX_TOP_PROCESSES: 4096,
 } as const;
 
 /** Frame types that are not requests (PV_FRAME_<NAME>). */
@@ -66,6 +68,7 @@ export const Op = {
   RESUME_OUTPUT: 40,
   CLEAN_POD: 41,
   ACTIVATE: 42,
+  PROCESS_TABLE: 43,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
@@ -143,6 +146,27 @@ export const Tag = {
   ENTROPY: 68,
   MOUNT_SHARE: 69,
   SECONDARY: 70,
+  TASK: 71,
+  PPID: 72,
+  STATE: 73,
+  START_TICKS: 74,
+  UTIME: 75,
+  STIME: 76,
+  VSZ: 77,
+  RSS: 78,
+  TTY: 79,
+  COMM: 80,
+  CMDLINE: 81,
+  THREADS: 82,
+  NICE: 83,
+  PGID: 84,
+  SID: 85,
+  TPGID: 86,
+  CLOCK_TICKS: 87,
+  UPTIME: 88,
+  MEM_TOTAL: 89,
+  TRUNCATED: 90,
+  LAST_OP: 91,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -216,6 +240,27 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.STDERR_FROM]: 'u64',
   [Tag.SHARE_NS]: 'u32',
   [Tag.PID_PEER]: 'str',
+  [Tag.TASK]: 'tlv[]',
+  [Tag.PPID]: 'u32',
+  [Tag.STATE]: 'str',
+  [Tag.START_TICKS]: 'u64',
+  [Tag.UTIME]: 'u64',
+  [Tag.STIME]: 'u64',
+  [Tag.VSZ]: 'u64',
+  [Tag.RSS]: 'u64',
+  [Tag.TTY]: 'u32',
+  [Tag.COMM]: 'bytes',
+  [Tag.CMDLINE]: 'bytes',
+  [Tag.THREADS]: 'u32',
+  [Tag.NICE]: 'u32',
+  [Tag.PGID]: 'u32',
+  [Tag.SID]: 'u32',
+  [Tag.TPGID]: 'u32',
+  [Tag.CLOCK_TICKS]: 'u32',
+  [Tag.UPTIME]: 'u64',
+  [Tag.MEM_TOTAL]: 'u64',
+  [Tag.TRUNCATED]: 'u32',
+  [Tag.LAST_OP]: 'u32',
 };
 
 /** Bits of the MOUNT_FLAGS field (PV_MOUNT_<NAME>). */

@@ -6,10 +6,11 @@
 import { Writable, type Readable } from 'node:stream';
 import * as path from 'node:path';
 import type {
-  Agent, AgentProcess, AgentVersion, ContainerMount, ContainerSpec, ExitStatus, InterfaceConfig, InterfaceInfo, ProcessSpec, RouteSpec,
+  Agent, AgentProcess, AgentVersion, ContainerMount, ContainerSpec, ExitStatus, GuestProcessTable, InterfaceConfig, InterfaceInfo, ProcessSpec,
+  RouteSpec,
 } from '../../../src/vm/types';
 import { encodeInterface, encodeMount, encodeRoute } from '../../../src/vm/agent/device-ops';
-import { ConflictError, InvalidArgumentError, NotFoundError, UnavailableError } from '../../../src/errors';
+import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError, UnavailableError } from '../../../src/errors';
 import { ProgramExit, SIGKILL, str, type FakeProcessContext } from './programs';
 import { FakeGuestProcess, type FakeContainer, type FakeGuest, type FakeMount } from './guest';
 
@@ -56,7 +57,7 @@ export class FakeAgent implements Agent {
     // responding): wrap each method so the HANG marker becomes a promise that never settles.
     const methods = [
       'ping', 'createContainer', 'destroyContainer', 'startProcess', 'signalProcess', 'resizeTerminal', 'writeFile', 'readFile', 'reattach', 'shutdown',
-      'configureInterface', 'addRoute', 'listInterfaces', 'mount', 'unmount',
+      'processTable', 'configureInterface', 'addRoute', 'listInterfaces', 'mount', 'unmount',
     ] as const;
     for (const name of methods) {
       const orig = (this[name] as (...a: unknown[]) => Promise<unknown>).bind(this);
@@ -208,6 +209,44 @@ export class FakeAgent implements Agent {
     if (!data) throw new NotFoundError(`${p}: no such file or directory`);
     if (data.length > maxBytes) throw new InvalidArgumentError(`${p} is larger than ${maxBytes} bytes`);
     return Buffer.from(data);
+  }
+
+  /** The container's running processes, as the real agent reads them from /proc (fake figures). */
+  async processTable(containerId: string): Promise<GuestProcessTable> {
+    this.check(`processTable ${containerId}`);
+    if (this.guest.hypervisor.olderAgents) throw new NotImplementedError('the guest agent predates PROCESS_TABLE');
+    if (!this.guest.containers.has(containerId)) throw new NotFoundError('no such container');
+    const mine = [...this.guest.processes.values()].filter((p) => p.running && p.spec.containerId === containerId);
+    const init = mine[0];
+    const ticks = (ms: number) => Math.round(ms / 10);
+    return {
+      clockTicks: 100,
+      uptimeMs: Date.now() - this.guest.bootedAt,
+      memTotalKiB: this.guest.size.memoryMiB * 1024,
+      truncated: false,
+      tasks: mine
+        .map((p) => ({
+          pid: p.pid,
+          ppid: p === init ? 1 : init.pid,
+          pgid: p.pid,
+          sid: p.pid,
+          tpgid: 0,
+          uid: p.spec.user.uid,
+          gid: p.spec.user.gid,
+          state: 'S',
+          startTicks: ticks(p.startedAt - this.guest.bootedAt),
+          utime: 0,
+          stime: 0,
+          vszKiB: 2048,
+          rssKiB: 1024,
+          tty: p.spec.terminal ? (136 << 8) : 0,
+          threads: 1,
+          nice: 0,
+          comm: path.basename(p.spec.args[0] ?? '').slice(0, 15),
+          args: [...p.spec.args],
+        }))
+        .sort((a, b) => a.pid - b.pid),
+    };
   }
 
   async reattach(): Promise<AgentProcess[]> {

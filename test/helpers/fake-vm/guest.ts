@@ -53,6 +53,8 @@ export class FakeGuestProcess {
   private sleepers = new Set<() => void>();
   /** Set when a signal ends the process; programs then stop at their next await. */
   private killedBy: ExitStatus | null = null;
+  /** When it started (for the process table). */
+  readonly startedAt = Date.now();
 
   constructor(
     readonly guest: FakeGuest,
@@ -244,6 +246,8 @@ export class FakeGuest {
   paused = false;
   exit: VmExit | null = null;
   private nextPid = 100;
+  /** When the fake VM "booted": the zero of its processes' start times. */
+  readonly bootedAt = Date.now();
   private pauseWaiters: Array<() => void> = [];
   private exitListeners: Array<(e: VmExit) => void> = [];
   /** Requests seen by this guest's agents, for assertions ("createContainer c1", ...). */

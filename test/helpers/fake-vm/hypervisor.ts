@@ -104,6 +104,8 @@ export class FakeHypervisor implements Hypervisor {
   readonly failNext: FakeFailures = { boot: false, createContainer: false };
   /** When true, agents stop answering (requests never settle), as a hung guest. */
   hangAgents = false;
+  /** Agents built before PROCESS_TABLE (a VM of an older podvisor): processTable is refused. */
+  olderAgents = false;
   /** Every guest ever booted, by id (also the dead ones). */
   readonly guests = new Map<string, FakeGuest>();
   /** Number of boots so far. */

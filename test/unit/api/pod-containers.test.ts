@@ -2,7 +2,8 @@
  * The Docker view of a pod of several containers (src/api/v1.41/pod-containers.ts), over the
  * in-memory pod layer and a real HTTP server, with dockerode as the client: each container is
  * listed, inspected and reached by its own id or POD.CONTAINER name; what is the pod's acts on
- * the whole pod; attach to another than the main container is refused.
+ * the whole pod; attach to another than the main container is refused; top lists the
+ * container named.
  */
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -61,6 +62,16 @@ test('each container is a docker ps line with its own id, name, command and the 
   expect((await docker.getContainer(SIDE.slice(0, 10)).inspect()).Name).toBe('/duo.side');
   expect((await docker.getContainer('duo').inspect()).Id).toBe(id);
   expect((await docker.info()).Containers).toBe(2);
+});
+
+test('top lists the processes of the container named, each with the PID its inspect shows', async () => {
+  await duo();
+  for (const [name, cmd] of [['duo', 'sleep 100'], ['duo.side', 'sleep 200']]) {
+    const t = (await docker.getContainer(name).top()) as { Titles: string[]; Processes: string[][] };
+    expect(t.Titles).toEqual(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD']);
+    const pid = String((await docker.getContainer(name).inspect()).State.Pid);
+    expect(t.Processes.map((p) => [p[1], p[7]])).toEqual([[pid, cmd]]);
+  }
 });
 
 test('stop of any container stops the pod; attach and rename of another than the main one are refused; unknown names stay 404', async () => {

@@ -90,7 +90,7 @@ describe('AgentClient handshake', () => {
   it('connects through stale bytes before the SYNC_REPLY and reports the version', async () => {
     fake.garbageBeforeSync = Buffer.concat([Buffer.from('stale tail of an old frame'), header(5, FrameType.DATA)]);
     client = await connect();
-    expect(await client.version()).toEqual({ protocol: 1, agent: 'fake agent' });
+    expect(await client.version()).toEqual({ protocol: 1, agent: 'fake agent', lastOp: Op.PROCESS_TABLE });
   });
 
   it('refuses an agent that speaks another protocol version', async () => {
