@@ -6,7 +6,7 @@
  */
 
 /** PV_PROTOCOL_VERSION: host and agent must be equal. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Sizes and limits (PV_<NAME>). */
 export const Limits = {
@@ -143,6 +143,10 @@ export const Tag = {
   ENTROPY: 68,
   MOUNT_SHARE: 69,
   SECONDARY: 70,
+  ADDRESS6: 71,
+  PREFIX6: 72,
+  DESTINATION6: 73,
+  GATEWAY6: 74,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -198,6 +202,10 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.ENTROPY]: 'bytes',
   [Tag.MOUNT_SHARE]: 'u32',
   [Tag.SECONDARY]: 'tlv[]',
+  [Tag.ADDRESS6]: 'bytes',
+  [Tag.PREFIX6]: 'u32',
+  [Tag.DESTINATION6]: 'bytes',
+  [Tag.GATEWAY6]: 'bytes',
   [Tag.ADDRESS]: 'bytes',
   [Tag.PREFIX]: 'u32',
   [Tag.MTU]: 'u32',
