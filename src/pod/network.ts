@@ -45,12 +45,16 @@ export interface NetworkFiles {
   resolv: string;
 }
 
-/** Docker's /etc/hosts of a container with an address: the fixed lines, then its own name. */
-export function hostsWithAddress(hostname: string, domainname: string, ip: string): string {
+/**
+ * Docker's /etc/hosts of a container with an address: the fixed lines, then its own name on
+ * its address, and on its IPv6 address too when it has one (a network with IPv6).
+ */
+export function hostsWithAddress(hostname: string, domainname: string, ip: string, ip6?: string): string {
   const names = domainname ? `${hostname}.${domainname} ${hostname}` : hostname;
   return [
     ...FIXED_HOSTS_LINES,
     `${ip}\t${names}`,
+    ...(ip6 ? [`${ip6}\t${names}`] : []),
     '',
   ].join('\n');
 }
@@ -142,7 +146,7 @@ export async function joinNetwork(
     return {
       endpoints,
       ports,
-      files: { hosts: hostsWithAddress(pod.hostname, pod.domainname, first.ip), resolv: resolvForNetwork(hostResolv, user?.gateway) },
+      files: { hosts: hostsWithAddress(pod.hostname, pod.domainname, first.ip, first.ip6), resolv: resolvForNetwork(hostResolv, user?.gateway) },
     };
   } catch (err) {
     for (const ep of endpoints) {

@@ -101,6 +101,8 @@ describe('docker-py', () => {
     });
     expect(seen.ipv6_network.guest_address).toMatch(/inet6 2001:db8:27::1\/64 scope global/);
     expect(seen.ipv6_network.guest_route).toMatch(/default via 2001:db8:27::ffff dev eth0/);
+    const id = seen.ipv6_network.short_id;
+    expect(seen.ipv6_network.hosts_tail).toMatch(new RegExp(`^\\d+\\.\\d+\\.\\d+\\.\\d+\\t${id}\\n2001:db8:27::1\\t${id}\\n$`));
     // dockerd 20.10 has no default IPv6 pools.
     expect(seen.ipv6_without_pool).toEqual({ raised: 'NotFound', status: 404, explanation: 'could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network' });
   });

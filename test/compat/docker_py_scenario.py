@@ -210,6 +210,8 @@ def main():
                     "guest_address": c.exec_run(["ip", "-6", "addr", "show", "dev", "eth0", "scope", "global"]).output.decode(),
                     "guest_route": c.exec_run(["ip", "-6", "route", "show", "default"]).output.decode(),
                     "ping_gateway": c.exec_run(["ping", "-c", "1", "-W", "10", "2001:db8:27::ffff"]).exit_code,
+                    "hosts_tail": c.exec_run(["tail", "-n", "2", "/etc/hosts"]).output.decode(),
+                    "short_id": c.id[:12],
                 }
             finally:
                 c.remove(force=True)
