@@ -341,12 +341,18 @@ struct netif_config {
   uint32_t n_secondary;
   uint8_t secondary[PV_MAX_SECONDARY][4];
   uint32_t secondary_prefix[PV_MAX_SECONDARY];
+  /* ADDRESS6 PREFIX6: the interface's global IPv6 address (:: with prefix 0: none). */
+  int has_address6;
+  uint8_t address6[16];
+  uint32_t prefix6;
 };
+/* An IPv4 route, or an IPv6 one when ipv6 (destination6, gateway6). */
 struct route_config {
   uint8_t destination[4];
   uint32_t prefix;
-  int has_gateway, has_ifname;
+  int has_gateway, has_ifname, ipv6;
   uint8_t gateway[4];
+  uint8_t destination6[16], gateway6[16];
   char ifname[PV_MAX_ID + 1];
 };
 int valid_ifname(const char *s);

@@ -1,6 +1,6 @@
 /*
- * netif.c - the VM's network interfaces and IPv4 routes (CONFIGURE_INTERFACE, ADD_ROUTE,
- * LIST_INTERFACES). Secondary addresses are alias labels (eth0:1...), which SIOCGIFCONF lists
+ * netif.c - the VM's network interfaces and routes, IPv4 and IPv6 (CONFIGURE_INTERFACE,
+ * ADD_ROUTE, LIST_INTERFACES). Secondary addresses are alias labels (eth0:1...), which SIOCGIFCONF lists
  * and SIOCSIFADDR 0.0.0.0 on the label removes. Every container of a VM shares the VM's network namespace, so this is
  * the pod's network. Plain SIOC* ioctls on a datagram socket: a handful of calls for what
  * the host asks (address, netmask, MTU, flags, one route), where rtnetlink would need a
@@ -22,6 +22,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -152,6 +154,144 @@ static int set_address(int s, const char *label, const uint8_t addr[4], uint32_t
   return ifctl(s, SIOCSIFNETMASK, &r, "set netmask of", e);
 }
 
+/* ---- IPv6 ------------------------------------------------------------------------------ */
+
+/* The kernel's struct in6_ifreq (linux/ipv6.h, which clashes with glibc's netinet/in.h). */
+struct pv_in6_ifreq {
+  struct in6_addr addr;
+  uint32_t prefixlen;
+  int ifindex;
+};
+
+#define SCOPE_GLOBAL 0 /* the scope column of /proc/net/if_inet6 for a global address */
+#define MAX_ADDRS6 32
+
+/* One line of /proc/net/if_inet6. */
+struct addr6 {
+  uint8_t addr[16];
+  unsigned ifindex, prefix, scope;
+};
+
+/* The VM's IPv6 addresses; 0 entries when the kernel has no IPv6 (the file is missing). */
+static int addresses6(struct addr6 *out, int max) {
+  FILE *f = fopen("/proc/net/if_inet6", "re");
+  if (!f) return 0;
+  int n = 0;
+  char hex[33], name[IFNAMSIZ + 1];
+  unsigned idx, prefix, scope, flags;
+  while (n < max && fscanf(f, "%32s %x %x %x %x %16s", hex, &idx, &prefix, &scope, &flags, name) == 6) {
+    if (strlen(hex) != 32) continue;
+    for (int i = 0; i < 16; i++) {
+      char byte[3] = {hex[2 * i], hex[2 * i + 1], 0};
+      out[n].addr[i] = (uint8_t)strtoul(byte, NULL, 16);
+    }
+    out[n].ifindex = idx, out[n].prefix = prefix, out[n].scope = scope;
+    n++;
+  }
+  fclose(f);
+  return n;
+}
+
+static int sock6(struct agent_error *e) {
+  int s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) set_error(e, PV_ERR_UNAVAILABLE, errno, "IPv6 is not available in the VM: socket: %s", strerror(errno));
+  return s;
+}
+
+/* The interface's index; -1 with *e set. */
+static int index_of(int s, const char *name, struct agent_error *e) {
+  struct ifreq r;
+  ifreq_for(&r, name);
+  if (ifctl(s, SIOCGIFINDEX, &r, "index of", e) < 0) return -1;
+  return r.ifr_ifindex;
+}
+
+/* No duplicate address detection on the interface: a static address is usable at once
+ * (dockerd adds its addresses with nodad), instead of after a second of DAD under TCG. */
+static int no_dad(const char *name, struct agent_error *e) {
+  char path[96];
+  snprintf(path, sizeof path, "/proc/sys/net/ipv6/conf/%s/accept_dad", name);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    set_error(e, PV_ERR_UNAVAILABLE, errno, "IPv6 is not available on %s in the VM: %s", name, strerror(errno));
+    return -1;
+  }
+  int rc = write(fd, "0", 1) == 1 ? 0 : -1;
+  if (rc < 0) set_error(e, PV_ERR_UNAVAILABLE, errno, "%s: %s", path, strerror(errno));
+  close(fd);
+  return rc;
+}
+
+/* Replace the interface's global IPv6 addresses by `addr`/`prefix` (none when prefix is 0). */
+static int set_address6(const char *name, const uint8_t addr[16], uint32_t prefix, struct agent_error *e) {
+  int s = sock6(e);
+  if (s < 0) return -1;
+  int rc = -1, ifindex = index_of(s, name, e);
+  if (ifindex < 0) goto out;
+  static struct addr6 have[MAX_ADDRS6];
+  int n = addresses6(have, MAX_ADDRS6);
+  for (int i = 0; i < n; i++) {
+    if ((int)have[i].ifindex != ifindex || have[i].scope != SCOPE_GLOBAL) continue;
+    struct pv_in6_ifreq r = {.prefixlen = have[i].prefix, .ifindex = ifindex};
+    memcpy(&r.addr, have[i].addr, 16);
+    if (ioctl(s, SIOCDIFADDR, &r) < 0 && errno != EADDRNOTAVAIL) {
+      io_fail(e, "remove an IPv6 address of", name);
+      goto out;
+    }
+  }
+  if (prefix == 0) {
+    rc = 0;
+    goto out;
+  }
+  if (no_dad(name, e) < 0) goto out;
+  struct pv_in6_ifreq r = {.prefixlen = prefix, .ifindex = ifindex};
+  memcpy(&r.addr, addr, 16);
+  if (ioctl(s, SIOCSIFADDR, &r) < 0) {
+    io_fail(e, "set the IPv6 address of", name);
+    goto out;
+  }
+  rc = 0;
+out:
+  close(s);
+  return rc;
+}
+
+/* Whether addr has bits set past prefix. */
+static int host_bits6(const uint8_t addr[16], uint32_t prefix) {
+  for (uint32_t bit = prefix; bit < 128; bit++)
+    if (addr[bit / 8] & (0x80 >> (bit % 8))) return 1;
+  return 0;
+}
+
+static int add_route6(const struct route_config *c, struct agent_error *e) {
+  if (c->prefix > 128 || host_bits6(c->destination6, c->prefix)) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "destination has bits set past its prefix");
+    return -1;
+  }
+  int s = sock6(e);
+  if (s < 0) return -1;
+  struct in6_rtmsg rt;
+  memset(&rt, 0, sizeof rt);
+  memcpy(&rt.rtmsg_dst, c->destination6, 16);
+  rt.rtmsg_dst_len = (uint16_t)c->prefix;
+  rt.rtmsg_flags = RTF_UP | (c->prefix == 128 ? RTF_HOST : 0);
+  rt.rtmsg_metric = 1024; /* the kernel's own for a route without one (ip -6 route's default) */
+  if (c->has_gateway) {
+    memcpy(&rt.rtmsg_gateway, c->gateway6, 16);
+    rt.rtmsg_flags |= RTF_GATEWAY;
+  }
+  int rc = 0;
+  if (c->has_ifname && (rt.rtmsg_ifindex = index_of(s, c->ifname, e)) < 0) rc = -1;
+  if (rc == 0 && ioctl(s, SIOCADDRT, &rt) < 0) {
+    int err = errno;
+    set_error(e, err == EEXIST ? PV_ERR_CONFLICT : err == ENODEV ? PV_ERR_NOT_FOUND : code_for_errno(err), err,
+              "add route: %s", strerror(err));
+    rc = -1;
+  }
+  close(s);
+  return rc;
+}
+
 /* The steps of netif_configure on an open socket, in the protocol's order. */
 static int configure(int s, const struct netif_config *c, struct agent_error *e) {
   struct ifreq r;
@@ -187,6 +327,7 @@ static int configure(int s, const struct netif_config *c, struct agent_error *e)
     }
   }
 mtu:
+  if (c->has_address6 && set_address6(c->name, c->address6, c->prefix6, e) < 0) return -1;
   if (c->has_mtu) {
     ifreq_for(&r, c->name);
     r.ifr_mtu = (int)c->mtu;
@@ -211,7 +352,9 @@ int netif_configure(const struct netif_config *c, struct agent_error *e) {
     set_error(e, PV_ERR_INVALID, EINVAL, "a hardware address must be unicast and not all zero");
     return -1;
   }
-  if ((c->has_address && c->prefix > 32) || (c->has_mtu && (c->mtu < 68 || c->mtu > 65535))) {
+  static const uint8_t zero6[16];
+  if ((c->has_address && c->prefix > 32) || (c->has_mtu && (c->mtu < 68 || c->mtu > 65535)) ||
+      (c->has_address6 && (c->prefix6 > 128 || (c->prefix6 == 0) != (memcmp(c->address6, zero6, 16) == 0)))) {
     set_error(e, PV_ERR_INVALID, EINVAL, "prefix or MTU out of range");
     return -1;
   }
@@ -224,6 +367,18 @@ int netif_configure(const struct netif_config *c, struct agent_error *e) {
 }
 
 int netif_add_route(const struct route_config *c, struct agent_error *e) {
+  if (c->ipv6) {
+    if (c->has_ifname && !valid_ifname(c->ifname)) {
+      set_error(e, PV_ERR_INVALID, EINVAL, "invalid prefix or interface name");
+      return -1;
+    }
+    if (!c->has_gateway && !c->has_ifname) {
+      set_error(e, PV_ERR_INVALID, EINVAL, "a route needs a gateway or an interface");
+      return -1;
+    }
+    if (may_configure(e) < 0) return -1;
+    return add_route6(c, e);
+  }
   if (c->prefix > 32 || (c->has_ifname && !valid_ifname(c->ifname))) {
     set_error(e, PV_ERR_INVALID, EINVAL, "invalid prefix or interface name");
     return -1;
@@ -282,6 +437,8 @@ int netif_list(struct buf *b, struct agent_error *e) {
   static struct ifreq reqs[MAX_ADDRS];
   int naddrs = 0;
   if (addresses(s, reqs, &naddrs) < 0) naddrs = 0;
+  static struct addr6 addrs6[MAX_ADDRS6];
+  int naddrs6 = addresses6(addrs6, MAX_ADDRS6);
   struct dirent *ent;
   int rc = 0, n = 0;
   while (rc == 0 && (ent = readdir(d))) {
@@ -318,6 +475,13 @@ int netif_list(struct buf *b, struct agent_error *e) {
       size_t sec = tlv_begin_nested(b, PV_TAG_SECONDARY);
       bad = sec == (size_t)-1 || tlv_put(b, PV_TAG_ADDRESS, addr, 4) || tlv_put_u32(b, PV_TAG_PREFIX, prefix);
       if (!bad) tlv_end_nested(b, sec);
+    }
+    ifreq_for(&r, ent->d_name);
+    int ifindex = ioctl(s, SIOCGIFINDEX, &r) == 0 ? r.ifr_ifindex : -1;
+    for (int i = 0; !bad && i < naddrs6; i++) {
+      if ((int)addrs6[i].ifindex != ifindex || addrs6[i].scope != SCOPE_GLOBAL) continue;
+      bad = tlv_put(b, PV_TAG_ADDRESS6, addrs6[i].addr, 16) || tlv_put_u32(b, PV_TAG_PREFIX6, addrs6[i].prefix);
+      break; /* the first one */
     }
     if (bad) {
       set_error(e, PV_ERR_TOO_LARGE, E2BIG, "interface list does not fit a frame");

@@ -51,9 +51,11 @@ void op_configure_interface(const struct tlv_msg *m, uint32_t id) {
   int set_mac = opt_bytes(m, PV_TAG_SET_MAC, c.set_mac, 6);
   int prefix = opt_u32_field(m, PV_TAG_PREFIX, &c.prefix), mtu = opt_u32_field(m, PV_TAG_MTU, &c.mtu);
   int up = opt_u32_field(m, PV_TAG_LINK_UP, &c.up);
-  if (mac < 0 || set_mac < 0 || addr < 0 || prefix < 0 || mtu < 0 || up < 0 || addr != prefix || (up && c.up > 1))
-    return fail(id, PV_ERR_INVALID, EINVAL, "malformed interface fields (ADDRESS needs PREFIX)");
-  c.has_mac = mac, c.has_set_mac = set_mac, c.has_address = addr, c.has_mtu = mtu, c.has_up = up;
+  int addr6 = opt_bytes(m, PV_TAG_ADDRESS6, c.address6, 16), prefix6 = opt_u32_field(m, PV_TAG_PREFIX6, &c.prefix6);
+  if (mac < 0 || set_mac < 0 || addr < 0 || prefix < 0 || mtu < 0 || up < 0 || addr != prefix || (up && c.up > 1) ||
+      addr6 < 0 || prefix6 < 0 || addr6 != prefix6)
+    return fail(id, PV_ERR_INVALID, EINVAL, "malformed interface fields (ADDRESS needs PREFIX, ADDRESS6 PREFIX6)");
+  c.has_mac = mac, c.has_set_mac = set_mac, c.has_address = addr, c.has_mtu = mtu, c.has_up = up, c.has_address6 = addr6;
   if (c.n_secondary && (!addr || memcmp(c.address, "\0\0\0\0", 4) == 0))
     return fail(id, PV_ERR_INVALID, EINVAL, "secondary addresses need a primary ADDRESS");
   struct agent_error e;
@@ -66,8 +68,11 @@ void op_add_route(const struct tlv_msg *m, uint32_t id) {
   memset(&c, 0, sizeof c);
   int dst = opt_bytes(m, PV_TAG_DESTINATION, c.destination, 4), prefix = opt_u32_field(m, PV_TAG_PREFIX, &c.prefix);
   int gw = opt_bytes(m, PV_TAG_GATEWAY, c.gateway, 4);
-  if (dst != 1 || prefix != 1 || gw < 0) return fail(id, PV_ERR_INVALID, EINVAL, "a route needs DESTINATION and PREFIX");
-  c.has_gateway = gw;
+  int dst6 = opt_bytes(m, PV_TAG_DESTINATION6, c.destination6, 16), gw6 = opt_bytes(m, PV_TAG_GATEWAY6, c.gateway6, 16);
+  if (dst < 0 || dst6 < 0 || dst + dst6 != 1 || prefix != 1 || gw < 0 || gw6 < 0 || (dst6 ? gw : gw6))
+    return fail(id, PV_ERR_INVALID, EINVAL, "a route needs DESTINATION (or DESTINATION6) and PREFIX, and a gateway of its family");
+  c.ipv6 = dst6;
+  c.has_gateway = dst6 ? gw6 : gw;
   c.has_ifname = tlv_count(m, PV_TAG_IFNAME) > 0;
   if (c.has_ifname && need_str(m, id, PV_TAG_IFNAME, "interface name", c.ifname, PV_MAX_ID) < 0) return;
   struct agent_error e;

@@ -111,8 +111,8 @@
  *        cgroup v2 (host test mode) a limit is refused (INVALID).
  *   PV_OP_MEMORY_STATS       CONTAINER_ID                  -> ACK MEMORY_USAGE MEMORY_LIMIT
  *        MEMORY_CACHE (NOT_FOUND without a cgroup).
- *   PV_OP_CONFIGURE_INTERFACE IFNAME [MAC] [SET_MAC] [ADDRESS PREFIX [SECONDARY...]] [MTU]
- *                            [LINK_UP]                     -> ACK
+ *   PV_OP_CONFIGURE_INTERFACE IFNAME [MAC] [SET_MAC] [ADDRESS PREFIX [SECONDARY...]]
+ *                            [ADDRESS6 PREFIX6] [MTU] [LINK_UP] -> ACK
  *        Configures one network interface of the VM (every container of a VM shares its
  *        network namespace). IFNAME: 1..15 bytes of [A-Za-z0-9_.-]. MAC (6 bytes): refused
  *        (INVALID) unless the interface has that hardware address, so the host never
@@ -123,14 +123,21 @@
  *        address, replacing every IPv4 address it had (0.0.0.0: it has none afterwards); each
  *        SECONDARY record (ADDRESS PREFIX, at most PV_MAX_SECONDARY, only with a non-zero
  *        ADDRESS) is one more, labelled IFNAME:1, IFNAME:2... (docker's --link-local-ip);
+ *        ADDRESS6 (IPv6, 16 bytes) with PREFIX6 (1..128) becomes its global IPv6 address,
+ *        replacing every global IPv6 address it had (::, with PREFIX6 0: it has none
+ *        afterwards); it is usable at once (no duplicate address detection, as dockerd's
+ *        nodad). An interface going down loses its IPv6 addresses (the kernel's rule);
  *        MTU 68..65535; LINK_UP 1 brings it up, 0 down. Applied in that order;
  *        absent fields leave that setting as it is. In host test mode the agent refuses
  *        (INVALID) unless it runs in a network namespace its parent process does not share.
  *   PV_OP_ADD_ROUTE          DESTINATION PREFIX [GATEWAY] [IFNAME] -> ACK
- *        An IPv4 route. DESTINATION 0.0.0.0 with PREFIX 0 is the default route;
+ *                            DESTINATION6 PREFIX [GATEWAY6] [IFNAME] -> ACK
+ *        An IPv4 route, or with DESTINATION6 (16 bytes; PREFIX 0..128, GATEWAY6 16 bytes) an
+ *        IPv6 one. DESTINATION 0.0.0.0 (::) with PREFIX 0 is the default route;
  *        DESTINATION must have no bits set past PREFIX. Same host-mode rule.
  *   PV_OP_LIST_INTERFACES    -                             -> ACK INTERFACE[]
- *        Each INTERFACE record: IFNAME MAC MTU LINK_UP [ADDRESS PREFIX] (IPv4) [SECONDARY...].
+ *        Each INTERFACE record: IFNAME MAC MTU LINK_UP [ADDRESS PREFIX] (IPv4) [SECONDARY...]
+ *        [ADDRESS6 PREFIX6] (its first global IPv6 address).
  *   PV_OP_MOUNT              CONTAINER_ID PATH FSTYPE [SOURCE] [SUBPATH] [MOUNT_FLAGS]
  *                            [FS_OPTIONS]                  -> ACK
  *        Mounts a file system at PATH inside the container (PATH as for WRITE_FILE;
@@ -390,6 +397,10 @@
 #define PV_TAG_MEM_TOTAL 89      /* u64: the VM's memory, KiB (MemTotal) */
 #define PV_TAG_TRUNCATED 90      /* u32: 1 = the container has more processes than one answer holds */
 #define PV_TAG_LAST_OP 91        /* u32: the highest opcode the agent serves (VERSION's answer) */
+#define PV_TAG_ADDRESS6 92       /* bytes: IPv6 address, 16 bytes, network order */
+#define PV_TAG_PREFIX6 93        /* u32: prefix length of ADDRESS6 (0..128) */
+#define PV_TAG_DESTINATION6 94   /* bytes: IPv6 route destination, 16 bytes, network order */
+#define PV_TAG_GATEWAY6 95       /* bytes: IPv6 gateway, 16 bytes, network order */
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */

@@ -20,8 +20,8 @@ export interface NetworkAttachment {
   aliases: string[];
   ip?: string;
   /**
-   * A static IPv6 address (--ip6): kept and shown in inspect's IPAMConfig, as dockerd keeps it
-   * on a network without IPv6; no interface gets it (./ip-family.ts).
+   * A static IPv6 address (--ip6): the interface's on a network with IPv6 enabled; elsewhere
+   * only kept and shown in inspect's IPAMConfig, as dockerd keeps it (./ip-family.ts).
    */
   ip6?: string;
   /** --link-local-ip: more IPv4 addresses of the interface (./link-local.ts). */
@@ -157,7 +157,7 @@ export function endpointJson(ep: EndpointConfig, withAliases: boolean): Record<s
   return {
     IPAMConfig: null, Links: ep.links?.length ? endpointLinks(ep.links) : null, Aliases: withAliases ? [...ep.aliases, ep.containerId.slice(0, 12)] : null,
     NetworkID: ep.networkId, EndpointID: ep.id, Gateway: ep.gateway, IPAddress: ep.ip, IPPrefixLen: ep.prefixLen,
-    IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: ep.mac, DriverOpts: null,
+    IPv6Gateway: ep.gateway6 ?? '', GlobalIPv6Address: ep.ip6 ?? '', GlobalIPv6PrefixLen: ep.prefixLen6 ?? 0, MacAddress: ep.mac, DriverOpts: null,
   };
 }
 
@@ -190,8 +190,8 @@ export function networkSettingsJson(eps: Array<EndpointConfig & { networkName: s
   return {
     Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
     Ports: portsJson(bindings, exposed), SandboxKey: '', SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
-    EndpointID: def?.id ?? '', Gateway: def?.gateway ?? '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
-    IPAddress: def?.ip ?? '', IPPrefixLen: def?.prefixLen ?? 0, IPv6Gateway: '', MacAddress: def?.mac ?? '',
+    EndpointID: def?.id ?? '', Gateway: def?.gateway ?? '', GlobalIPv6Address: def?.ip6 ?? '', GlobalIPv6PrefixLen: def?.prefixLen6 ?? 0,
+    IPAddress: def?.ip ?? '', IPPrefixLen: def?.prefixLen ?? 0, IPv6Gateway: def?.gateway6 ?? '', MacAddress: def?.mac ?? '',
     Networks: networks,
   };
 }

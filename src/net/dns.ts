@@ -13,7 +13,10 @@ import { logger } from '../util/log';
 
 const log = logger('net');
 
-/** Given the asker's address and a name, the IPv4 addresses it resolves to (undefined: not ours). */
+/**
+ * Given the asker's address and a name, the addresses it resolves to, IPv4 and IPv6 (an A
+ * query is answered with the IPv4 ones, an AAAA query with the IPv6 ones); undefined: not ours.
+ */
 export type NameResolver = (askerIp: string, name: string) => string[] | undefined;
 
 /** TTL of our answers (dockerd's embedded DNS answers with 600). */
@@ -76,7 +79,8 @@ export async function answerQuery(query: Buffer, askerIp: string, resolve: NameR
     if (up) return up;
     return Buffer.from(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | 2, questions: q.questions }));
   }
-  const answers: dnsPacket.Answer[] = question.type === 'A' ? ips.map((ip) => ({ type: 'A', name: question.name, ttl: TTL, class: 'IN', data: ip })) : [];
+  const family = question.type === 'A' ? 4 : question.type === 'AAAA' ? 6 : 0;
+  const answers: dnsPacket.Answer[] = ips.filter((ip) => net.isIP(ip) === family).map((ip) => ({ type: family === 4 ? 'A' : 'AAAA', name: question.name, ttl: TTL, class: 'IN', data: ip }));
   return Buffer.from(dnsPacket.encode({
     type: 'response',
     id: q.id,

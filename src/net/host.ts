@@ -21,8 +21,8 @@ export interface Closable {
 
 /** The host operations of the network layer. */
 export interface NetHost {
-  /** Create (or keep) the bridge with its gateway address and MTU, up. */
-  ensureBridge(name: string, gatewayCidr: string, mtu: number): Promise<void>;
+  /** Create (or keep) the bridge with its gateway address (and IPv6 gateway, if any) and MTU, up. */
+  ensureBridge(name: string, gatewayCidr: string, mtu: number, gateway6Cidr?: string): Promise<void>;
   /** Delete a link of ours (absent is fine). */
   deleteLink(name: string): Promise<void>;
   /** Names of the links this daemon owns (bridges, taps). */
@@ -63,8 +63,8 @@ export class LinuxNetHost implements NetHost {
     this.fw = firewallOwner(dataRoot);
   }
 
-  ensureBridge(name: string, gatewayCidr: string, mtu: number): Promise<void> {
-    return links.ensureBridge(name, gatewayCidr, mtu, this.dataRoot);
+  ensureBridge(name: string, gatewayCidr: string, mtu: number, gateway6Cidr?: string): Promise<void> {
+    return links.ensureBridge(name, gatewayCidr, mtu, this.dataRoot, gateway6Cidr);
   }
 
   deleteLink(name: string): Promise<void> {

@@ -1,9 +1,9 @@
 /**
  * The address family of a network's IPAM pools. dockerd splits `IPAM.Config` by the family of
  * each pool's subnet: the IPv4 pools are its network's addresses, the IPv6 ones are kept in
- * the network's config and used only when the network has IPv6 enabled. podvisor's networks
- * are IPv4 (`EnableIPv6` is refused), so IPv6 pools are kept and shown as given, as dockerd
- * keeps them on a network without IPv6, and containers get no IPv6 address from them.
+ * the network's config and used only when the network has IPv6 enabled (./ipam6.ts). On a
+ * network without IPv6 they are kept and shown as given, as dockerd keeps them, and
+ * containers get no IPv6 address from them.
  */
 import * as net from 'node:net';
 import { InvalidArgumentError } from '../errors';

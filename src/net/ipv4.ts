@@ -1,6 +1,6 @@
 /**
  * IPv4 addresses and subnets as 32-bit numbers: strict parsing of dotted quads and CIDR
- * notation, containment and overlap. Networks here are IPv4 only (as dockerd's default).
+ * notation, containment and overlap. A network's IPv6 addresses, when it has IPv6, are ./ipam6.ts's.
  */
 import { InvalidArgumentError } from '../errors';
 

@@ -45,7 +45,7 @@ export async function ownedLinks(dataRoot: string): Promise<LinkInfo[]> {
  * Make sure bridge `name` exists, owned, with address `gatewayCidr` ("10.88.0.1/16"), the MTU
  * and up. Idempotent: a restart finds the bridge and keeps it (running VMs' taps stay on it).
  */
-export async function ensureBridge(name: string, gatewayCidr: string, mtu: number, dataRoot: string): Promise<void> {
+export async function ensureBridge(name: string, gatewayCidr: string, mtu: number, dataRoot: string, gateway6Cidr?: string): Promise<void> {
   let exists = true;
   try {
     await run('ip', ['link', 'show', 'dev', name]);
@@ -63,6 +63,8 @@ export async function ensureBridge(name: string, gatewayCidr: string, mtu: numbe
     ...(batchSafe ? [`link set dev ${name} alias "${alias}"`] : []),
     `link set dev ${name} mtu ${mtu}`,
     `addr replace ${gatewayCidr} dev ${name}`,
+    // The IPv6 gateway of a network with IPv6, usable at once (no duplicate address detection).
+    ...(gateway6Cidr ? [`addr replace ${gateway6Cidr} dev ${name} nodad`] : []),
     `link set dev ${name} up`,
   ];
   await run('ip', ['-batch', '-'], cmds.join('\n') + '\n');

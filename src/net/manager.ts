@@ -8,6 +8,7 @@ import * as crypto from 'node:crypto';
 import { ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors';
 import { logger } from '../util/log';
 import { allocate, macFor, newIpam, prefixOf, releaseOwner, reserveAuxiliary } from './ipam';
+import { allocate6, newIpam6, overlaps6, parseCidr6, prefixOf6 } from './ipam6';
 import { formatCidr, overlaps, parseCidr, type Cidr } from './ipv4';
 import { resolveScoped } from './resolve';
 import { splitPools, type IpamPoolConfig } from './ip-family';
@@ -32,7 +33,7 @@ export interface CreateNetworkOptions {
   attachable?: boolean;
   labels?: Record<string, string>;
   options?: Record<string, string>;
-  /** The pools as given; IPv6 ones are kept for inspect (./ip-family.ts). */
+  /** The pools as given; IPv6 ones are used with `enableIPv6`, else kept for inspect (./ip-family.ts). */
   ipam?: IpamPoolConfig[];
   /** IPAM driver options (kept for inspect). */
   ipamOptions?: Record<string, string> | null;
@@ -49,6 +50,8 @@ export interface EndpointRequest {
   aliases?: string[];
   /** A static --ip. */
   ip?: string;
+  /** A static --ip6 (used on a network with IPv6; kept for inspect only elsewhere). */
+  ip6?: string;
   /** A given --mac-address. */
   mac?: string;
   /** --link-local-ip: more IPv4 addresses of the interface (./link-local.ts checked them). */
@@ -62,6 +65,9 @@ export interface EndpointConfig extends EndpointRecord {
   networkId: string;
   gateway: string;
   prefixLen: number;
+  /** On a network with IPv6: its IPv6 gateway and the prefix length of `ip6`. */
+  gateway6?: string;
+  prefixLen6?: number;
   mtu: number;
   bridge: string;
 }
@@ -155,7 +161,8 @@ export class NetworkManager {
 
   /** The bridge and DNS server of one network. */
   private async plumb(n: NetworkRecord): Promise<void> {
-    await this.host.ensureBridge(n.bridge, `${n.ipam.gateway}/${prefixOf(n.ipam)}`, n.mtu);
+    const gateway6 = n.ipam6 ? `${n.ipam6.gateway}/${prefixOf6(n.ipam6)}` : undefined;
+    await this.host.ensureBridge(n.bridge, `${n.ipam.gateway}/${prefixOf(n.ipam)}`, n.mtu, gateway6);
     if (!n.isDefault && !this.dns.has(n.id)) {
       try {
         this.dns.set(n.id, await this.host.startDns(n.ipam.gateway, (asker, name) => resolveScoped(this.nets.values(), asker, name)));
@@ -173,9 +180,9 @@ export class NetworkManager {
       if (driver === 'macvlan' || driver === 'ipvlan') throw new NotImplementedError(`podvisor has only the "bridge" network driver: "${driver}" is not supported`);
       throw new NotFoundError(`plugin "${driver}" not found`);
     }
-    if (o.enableIPv6) throw new NotImplementedError('podvisor networks are IPv4 only: --ipv6 is not supported');
-    // IPv6 pools are kept for inspect only, as dockerd keeps them on a network without IPv6.
+    // IPv6 pools are used with EnableIPv6, else kept for inspect only, as dockerd keeps them.
     const { v4, v6 } = splitPools(o.ipam ?? []);
+    const ipam6 = o.enableIPv6 ? this.newIpam6(v6) : undefined;
     if (v4.length > 1) throw new NotImplementedError('podvisor networks have one IPv4 subnet: more than one --subnet is not supported');
     const options = o.options ?? {};
     if (options['com.docker.network.bridge.name'] !== undefined && !isDefault) {
@@ -224,10 +231,28 @@ export class NetworkManager {
       isDefault,
       userSubnet: !!cfg.Subnet,
       ipam,
+      ...(ipam6 ? { enableIPv6: true, ipam6 } : {}),
       ipamConfig: [...(isDefault || !cfg.Subnet ? [{ Subnet: ipam.subnet, Gateway: ipam.gateway }] : v4.map((c) => ({ ...c }))), ...v6.map((c) => ({ ...c }))],
       ipamOptions: o.ipamOptions ?? null,
       endpoints: {},
     };
+  }
+
+  /**
+   * The IPv6 addresses of a network created with EnableIPv6, from its one IPv6 pool, with
+   * dockerd's answers: no pool is a 404 (dockerd has no default IPv6 pools), two are a 403, and
+   * so is a subnet that overlaps another network's.
+   */
+  private newIpam6(v6: IpamPoolConfig[]) {
+    if (v6.length === 0) throw new NotFoundError('could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network');
+    if (v6.length > 1) throw new ForbiddenError("bridge driver doesn't support multiple subnets");
+    const cfg = v6[0];
+    const ipam6 = newIpam6({ subnet: cfg.Subnet!, gateway: cfg.Gateway, ipRange: cfg.IPRange });
+    const c = parseCidr6(ipam6.subnet);
+    for (const n of this.nets.values()) {
+      if (n.ipam6 && overlaps6(c, parseCidr6(n.ipam6.subnet))) throw new ForbiddenError('Pool overlaps with other one on this address space');
+    }
+    return ipam6;
   }
 
   /** The first pool subnet that overlaps neither the host's routes nor another network. */
@@ -335,13 +360,21 @@ export class NetworkManager {
       if (req.ip && !n.userSubnet) throw new InvalidArgumentError('user specified IP address is supported only when connecting to networks with user configured subnets');
       const id = crypto.randomBytes(32).toString('hex');
       const ip = allocate(n.ipam, id, req.ip);
-      const ep: EndpointRecord = { id, containerId: req.containerId, name: req.name, aliases: req.aliases ?? [], ip, mac: req.mac ?? macFor(ip), ports: [], ...(req.links?.length ? { links: req.links } : {}), ...(req.linkLocalIps?.length ? { linkLocalIps: req.linkLocalIps } : {}) };
+      let ip6: string | undefined;
+      try {
+        ip6 = n.ipam6 ? allocate6(n.ipam6, id, req.ip6) : undefined;
+      } catch (err) {
+        releaseOwner(n.ipam, id);
+        throw err;
+      }
+      const ep: EndpointRecord = { id, containerId: req.containerId, name: req.name, aliases: req.aliases ?? [], ip, ...(ip6 ? { ip6 } : {}), mac: req.mac ?? macFor(ip), ports: [], ...(req.links?.length ? { links: req.links } : {}), ...(req.linkLocalIps?.length ? { linkLocalIps: req.linkLocalIps } : {}) };
       n.endpoints[id] = ep;
       try {
         await this.store.save(n);
       } catch (err) {
         delete n.endpoints[id];
         releaseOwner(n.ipam, id);
+        if (n.ipam6) releaseOwner(n.ipam6, id);
         throw err;
       }
       this.events?.emit('network', 'connect', n.id, { container: req.containerId, name: n.name, type: 'bridge' });
@@ -350,7 +383,8 @@ export class NetworkManager {
   }
 
   private configOf(n: NetworkRecord, ep: EndpointRecord): EndpointConfig {
-    return { ...ep, networkId: n.id, gateway: n.ipam.gateway, prefixLen: prefixOf(n.ipam), mtu: n.mtu, bridge: n.bridge };
+    const v6 = n.ipam6 && ep.ip6 ? { gateway6: n.ipam6.gateway, prefixLen6: prefixOf6(n.ipam6) } : {};
+    return { ...ep, networkId: n.id, gateway: n.ipam.gateway, prefixLen: prefixOf(n.ipam), ...v6, mtu: n.mtu, bridge: n.bridge };
   }
 
   private endpointOf(n: NetworkRecord, containerId: string): EndpointRecord {
@@ -410,6 +444,7 @@ export class NetworkManager {
       this.proxies.delete(ep.id);
       delete n.endpoints[ep.id];
       releaseOwner(n.ipam, ep.id);
+      if (n.ipam6) releaseOwner(n.ipam6, ep.id);
       await this.store.save(n);
       await this.host.applyFirewall([...this.nets.values()]);
       if (ep.tap) await this.host.detach(ep.tap);

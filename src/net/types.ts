@@ -24,6 +24,8 @@ export interface EndpointRecord {
   aliases: string[];
   /** IPv4 address without prefix. */
   ip: string;
+  /** IPv6 address without prefix, on a network with IPv6 enabled. */
+  ip6?: string;
   mac: string;
   /** The host tap carrying this endpoint's traffic, once attached. */
   tap?: string;
@@ -55,6 +57,10 @@ export interface NetworkRecord {
   /** True for the default `bridge` network (no name resolution, cannot be removed). */
   isDefault: boolean;
   ipam: IpamState;
+  /** EnableIPv6: containers get an IPv6 address from `ipam6` too. */
+  enableIPv6?: boolean;
+  /** The IPv6 addresses of a network with IPv6 enabled (./ipam6.ts). */
+  ipam6?: IpamState;
   /** IPAM as the user asked it (dockerd reports Config as given). */
   ipamConfig: Array<{ Subnet?: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }>;
   /** IPAM driver options as given (inspect echoes them; null when none were sent). */

@@ -53,13 +53,13 @@ export async function connectPod(ctx: PodContext, e: Entry, att: NetworkAttachme
     const used = new Set(nets.endpointsOf(r.id).map((ep) => ep.tap));
     const nic = vm.devices.nics.find((c) => !used.has(c.tap));
     if (!nic) throw new ConflictError(`container ${r.name} has no spare network interface: its VM has ${vm.devices.nics.length}, all in use (disconnect it from a network first)`);
-    const ep = await nets.connect(n.id, { containerId: r.id, name: r.name, aliases: att.aliases, ...(att.ip ? { ip: att.ip } : {}), ...(att.links?.length ? { links: att.links } : {}), ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}) });
+    const ep = await nets.connect(n.id, { containerId: r.id, name: r.name, aliases: att.aliases, ...(att.ip ? { ip: att.ip } : {}), ...(att.ip6 ? { ip6: att.ip6 } : {}), ...(att.links?.length ? { links: att.links } : {}), ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}) });
     try {
       await nets.attachTap(n.id, r.id, nic.tap);
       // The default route stays where it is; a pod without one (on no other network with a
       // way out) gets it from this network.
-      const hasRoute = nets.endpointsOf(r.id).some((o) => o.networkId !== n.id && !nets.get(o.networkId).internal);
-      await configureNic(vm, nic!, ep, !n.internal && !hasRoute);
+      const others = nets.endpointsOf(r.id).filter((o) => o.networkId !== n.id && !nets.get(o.networkId).internal);
+      await configureNic(vm, nic!, ep, !n.internal && others.length === 0, !n.internal && !others.some((o) => !!o.ip6));
     } catch (err) {
       await nets.disconnect(n.id, r.id).catch((e2) => log.warn(`undoing connect of ${r.id.slice(0, 12)} to ${n.name}: ${(e2 as Error).message}`));
       throw err;

@@ -45,12 +45,16 @@ export interface NetworkFiles {
   resolv: string;
 }
 
-/** Docker's /etc/hosts of a container with an address: the fixed lines, then its own name. */
-export function hostsWithAddress(hostname: string, domainname: string, ip: string): string {
+/**
+ * Docker's /etc/hosts of a container with an address: the fixed lines, then its own name on
+ * its address, and on its IPv6 address too when it has one (a network with IPv6).
+ */
+export function hostsWithAddress(hostname: string, domainname: string, ip: string, ip6?: string): string {
   const names = domainname ? `${hostname}.${domainname} ${hostname}` : hostname;
   return [
     ...FIXED_HOSTS_LINES,
     `${ip}\t${names}`,
+    ...(ip6 ? [`${ip6}\t${names}`] : []),
     '',
   ].join('\n');
 }
@@ -83,20 +87,24 @@ export interface Joined {
 
 /**
  * Give the guest interface of `nic` the endpoint's address (and its MAC, when --mac-address
- * gave the endpoint another than the NIC's), and the default route through it when `route`.
- * Both requests go out at once: the agent serves them in order and brings the interface up
+ * gave the endpoint another than the NIC's; its IPv6 address on a network with IPv6), and the
+ * default route through it when `route` (the IPv6 one when `route6` and it has an IPv6 address).
+ * The requests go out at once: the agent serves them in order and brings the interface up
  * last, so a route through a gateway is only added once the configuration succeeded (it
  * fails with it otherwise), and a start waits for one round trip to the guest, not two. The
  * configuration's error is the one reported.
  */
-export async function configureNic(vm: Vm, nic: NicDevice, ep: EndpointConfig, route: boolean): Promise<void> {
+export async function configureNic(vm: Vm, nic: NicDevice, ep: EndpointConfig, route: boolean, route6 = route): Promise<void> {
   const setMac = ep.mac !== nic.mac ? { setMac: ep.mac } : {};
   const secondary = (ep.linkLocalIps ?? []).map((address) => ({ address, prefix: LINK_LOCAL_PREFIX }));
-  const configured = vm.agent.configureInterface({ name: nic.guestName, mac: nic.mac, ...setMac, address: ep.ip, prefix: ep.prefixLen, ...(secondary.length ? { secondary } : {}), mtu: ep.mtu, up: true });
+  const v6 = ep.ip6 && ep.prefixLen6 ? { address6: ep.ip6, prefix6: ep.prefixLen6 } : {};
+  const configured = vm.agent.configureInterface({ name: nic.guestName, mac: nic.mac, ...setMac, address: ep.ip, prefix: ep.prefixLen, ...(secondary.length ? { secondary } : {}), ...v6, mtu: ep.mtu, up: true });
   const routed = route ? vm.agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: ep.gateway, device: nic.guestName }) : Promise.resolve();
-  const [c, r] = await Promise.allSettled([configured, routed]);
+  const routed6 = route6 && ep.ip6 && ep.gateway6 ? vm.agent.addRoute({ destination: '::', prefix: 0, gateway: ep.gateway6, device: nic.guestName }) : Promise.resolve();
+  const [c, r, r6] = await Promise.allSettled([configured, routed, routed6]);
   if (c.status === 'rejected') throw c.reason;
   if (r.status === 'rejected') throw r.reason;
+  if (r6.status === 'rejected') throw r6.reason;
 }
 
 /**
@@ -117,15 +125,18 @@ export async function joinNetwork(
   const endpoints: EndpointConfig[] = [];
   try {
     let routed = false;
+    let routed6 = false;
     for (const [i, att] of plan.networks.entries()) {
       const nic = vm.devices.nics[i];
-      const req: EndpointRequest = { containerId: pod.id, name: pod.name, aliases: att.aliases, ...(att.mac ? { mac: checkedMac(att.mac) } : {}), ...(att.ip ? { ip: att.ip } : {}), ...(att.links?.length ? { links: att.links } : {}), ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}) };
+      const req: EndpointRequest = { containerId: pod.id, name: pod.name, aliases: att.aliases, ...(att.mac ? { mac: checkedMac(att.mac) } : {}), ...(att.ip ? { ip: att.ip } : {}), ...(att.ip6 ? { ip6: att.ip6 } : {}), ...(att.links?.length ? { links: att.links } : {}), ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}) };
       const ep = await nets.connect(att.ref, req);
       endpoints.push(ep);
       await nets.attachTap(ep.networkId, pod.id, nic.tap);
       const internal = nets.get(ep.networkId).internal;
-      await configureNic(vm, nic, ep, !internal && !routed);
+      // The IPv6 default route goes through the first network with IPv6 and a way out.
+      await configureNic(vm, nic, ep, !internal && !routed, !internal && !routed6);
       routed ||= !internal;
+      routed6 ||= !internal && !!ep.ip6;
     }
     const first = endpoints[0];
     // dockerd starts a container of an --internal network with -p and publishes nothing (no
@@ -135,7 +146,7 @@ export async function joinNetwork(
     return {
       endpoints,
       ports,
-      files: { hosts: hostsWithAddress(pod.hostname, pod.domainname, first.ip), resolv: resolvForNetwork(hostResolv, user?.gateway) },
+      files: { hosts: hostsWithAddress(pod.hostname, pod.domainname, first.ip, first.ip6), resolv: resolvForNetwork(hostResolv, user?.gateway) },
     };
   } catch (err) {
     for (const ep of endpoints) {

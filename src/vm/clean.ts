@@ -63,6 +63,7 @@ export async function cleanGuest(vm: Vm, containerIds: string[]): Promise<void> 
     const boot = vm.devices.nics.find((n) => n.guestName === nic.name)?.mac;
     if (boot && nic.mac.toLowerCase() !== boot.toLowerCase()) await vm.agent.configureInterface({ name: nic.name, mac: nic.mac, setMac: boot });
     if (nic.address) await vm.agent.configureInterface({ name: nic.name, address: '0.0.0.0', prefix: 0 });
+    if (nic.address6) await vm.agent.configureInterface({ name: nic.name, address6: '::', prefix6: 0 });
     if (nic.up) await vm.agent.configureInterface({ name: nic.name, up: false });
   }
   if (vm.agent.cleanPod) await within(vm.agent.cleanPod(), DESTROY_MS, `removing the emptyDirs of VM ${vm.id}`);

@@ -336,13 +336,23 @@ export interface InterfaceConfig {
   prefix?: number;
   /** More IPv4 addresses (docker's --link-local-ip), only with a non-zero `address`; at most 8. */
   secondary?: Array<{ address: string; prefix: number }>;
+  /**
+   * Global IPv6 address with its prefix length (1..128; both or neither); it replaces every
+   * global IPv6 address the interface had, and `::` with prefix 0 removes them. Usable at once
+   * (no duplicate address detection). An interface brought down loses its IPv6 addresses.
+   */
+  address6?: string;
+  prefix6?: number;
   /** 68..65535. */
   mtu?: number;
   /** Bring the link up (true) or down (false). */
   up?: boolean;
 }
 
-/** An IPv4 route in the VM; destination 0.0.0.0 with prefix 0 is the default route. */
+/**
+ * A route in the VM, IPv4 or IPv6 by the family of `destination` (the gateway's must match);
+ * destination 0.0.0.0 (or ::) with prefix 0 is the default route.
+ */
 export interface RouteSpec {
   destination: string;
   prefix: number;
@@ -364,6 +374,9 @@ export interface InterfaceInfo {
   prefix?: number;
   /** Its secondary IPv4 addresses, when it has any. */
   secondary?: Array<{ address: string; prefix: number }>;
+  /** Its first global IPv6 address and prefix length, when it has one. */
+  address6?: string;
+  prefix6?: number;
 }
 
 /** A file system mounted inside a container after it was created. */
@@ -437,7 +450,7 @@ export interface Agent {
   close(): void;
   /** Configure one of the VM's network interfaces (InterfaceConfig). */
   configureInterface(config: InterfaceConfig): Promise<void>;
-  /** Add an IPv4 route in the VM. */
+  /** Add an IPv4 or IPv6 route in the VM. */
   addRoute(route: RouteSpec): Promise<void>;
   /** The VM's network interfaces (lo included). */
   listInterfaces(): Promise<InterfaceInfo[]>;

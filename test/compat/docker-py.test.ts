@@ -90,6 +90,23 @@ describe('docker-py', () => {
     expect(seen.stdin).toEqual({ out: 'hello from python\n', code: 0 });
   });
 
+  test('a network with IPv6 enabled (docker-py\'s test_create_network_ipv6_enabled): the container gets its IPv6 address, default route and a way to the gateway', () => {
+    expect(seen.ipv6_network).toMatchObject({
+      enable_ipv6: true,
+      config: [{ Subnet: '2001:db8:27::1/64', IPRange: '2001:db8:27::/96', Gateway: '2001:db8:27::ffff' }],
+      // dockerd's first address of the range (the subnet's own address is never handed out).
+      endpoint: ['2001:db8:27::1', 64, '2001:db8:27::ffff'],
+      network_lists: '2001:db8:27::1/64',
+      ping_gateway: 0,
+    });
+    expect(seen.ipv6_network.guest_address).toMatch(/inet6 2001:db8:27::1\/64 scope global/);
+    expect(seen.ipv6_network.guest_route).toMatch(/default via 2001:db8:27::ffff dev eth0/);
+    const id = seen.ipv6_network.short_id;
+    expect(seen.ipv6_network.hosts_tail).toMatch(new RegExp(`^\\d+\\.\\d+\\.\\d+\\.\\d+\\t${id}\\n2001:db8:27::1\\t${id}\\n$`));
+    // dockerd 20.10 has no default IPv6 pools.
+    expect(seen.ipv6_without_pool).toEqual({ raised: 'NotFound', status: 404, explanation: 'could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network' });
+  });
+
   test('errors arrive as docker-py exceptions with dockerd statuses', () => {
     expect(seen.not_found).toEqual({ raised: 'NotFound', status: 404, explanation: 'No such container: no-such-container' });
     // docker-py 5 has no Conflict class: a 409 is an APIError.

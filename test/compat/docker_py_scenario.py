@@ -189,6 +189,45 @@ def main():
             client.containers.get("py-dup").remove()
 
     step("conflict", conflict)
+
+    def ipv6_network():
+        # As docker-py's own test_create_network_ipv6_enabled, then a container on it.
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
+            subnet="2001:db8:27::1/64", iprange="2001:db8:27::/96", gateway="2001:db8:27::ffff")])
+        net = client.networks.create("py-v6", driver="bridge", enable_ipv6=True, ipam=ipam)
+        try:
+            c = client.containers.run(image, ["sleep", "120"], detach=True, network="py-v6")
+            try:
+                c.reload()
+                net.reload()
+                ep = c.attrs["NetworkSettings"]["Networks"]["py-v6"]
+                ip6 = ep["GlobalIPv6Address"]
+                return {
+                    "enable_ipv6": net.attrs["EnableIPv6"],
+                    "config": net.attrs["IPAM"]["Config"][1:],
+                    "endpoint": [ip6, ep["GlobalIPv6PrefixLen"], ep["IPv6Gateway"]],
+                    "network_lists": net.attrs["Containers"][c.id]["IPv6Address"],
+                    "guest_address": c.exec_run(["ip", "-6", "addr", "show", "dev", "eth0", "scope", "global"]).output.decode(),
+                    "guest_route": c.exec_run(["ip", "-6", "route", "show", "default"]).output.decode(),
+                    "ping_gateway": c.exec_run(["ping", "-c", "1", "-W", "10", "2001:db8:27::ffff"]).exit_code,
+                    "hosts_tail": c.exec_run(["tail", "-n", "2", "/etc/hosts"]).output.decode(),
+                    "short_id": c.id[:12],
+                }
+            finally:
+                c.remove(force=True)
+        finally:
+            net.remove()
+
+    step("ipv6_network", ipv6_network)
+
+    def ipv6_without_pool():
+        try:
+            client.networks.create("py-v6-nopool", driver="bridge", enable_ipv6=True)
+            return {"raised": None}
+        except docker.errors.APIError as e:
+            return {"raised": type(e).__name__, "status": e.status_code, "explanation": e.explanation}
+
+    step("ipv6_without_pool", ipv6_without_pool)
     print(json.dumps(seen))
 
 

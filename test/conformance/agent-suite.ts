@@ -14,6 +14,7 @@
  */
 import { InvalidArgumentError, NotFoundError, ConflictError } from '../../src/errors';
 import type { Agent } from '../../src/vm/types';
+import { PROTOCOL_VERSION } from '../../src/vm/agent/protocol';
 import { finish, run, spec, waitForOutput } from '../helpers/agent-fixtures';
 
 /** What the suite needs from one agent kind. */
@@ -67,7 +68,7 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
 
   describe(`agent conformance: ${kind}`, () => {
     it('answers the handshake and ping', async () => {
-      expect((await agent.version()).protocol).toBe(1);
+      expect((await agent.version()).protocol).toBe(PROTOCOL_VERSION);
       await agent.ping();
     });
 
@@ -250,6 +251,26 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       await agent.configureInterface({ name, address: '0.0.0.0', prefix: 0 });
       expect((await agent.listInterfaces()).find((i) => i.name === name)).toEqual({ name, mac, mtu: 1400, up: false });
       await expect(agent.configureInterface({ name, secondary: ll })).rejects.toBeInstanceOf(InvalidArgumentError);
+    });
+
+    it('gives the NIC a global IPv6 address and an IPv6 default route; a new address, ::, or the link going down removes it', async () => {
+      const { name, mac } = h.nic;
+      const nic = async () => (await agent.listInterfaces()).find((i) => i.name === name);
+      await agent.configureInterface({ name, mac, address: '10.88.0.7', prefix: 24, address6: '2001:db8:27::7', prefix6: 64, up: true });
+      expect(await nic()).toMatchObject({ address: '10.88.0.7', address6: '2001:db8:27::7', prefix6: 64, up: true });
+      await agent.addRoute({ destination: '::', prefix: 0, gateway: '2001:db8:27::ffff', device: name });
+      await expect(agent.addRoute({ destination: '::', prefix: 0, gateway: '2001:db8:27::ffff', device: name })).rejects.toBeInstanceOf(ConflictError);
+      await expect(agent.addRoute({ destination: '2001:db8:28::', prefix: 64, device: 'eth9' })).rejects.toBeInstanceOf(NotFoundError);
+      // A new address replaces the old one; :: with prefix 0 leaves none.
+      await agent.configureInterface({ name, address6: '2001:db8:27::8', prefix6: 64 });
+      expect(await nic()).toMatchObject({ address6: '2001:db8:27::8', prefix6: 64 });
+      await agent.configureInterface({ name, address6: '::', prefix6: 0 });
+      expect((await nic())?.address6).toBeUndefined();
+      // The kernel's rule: an interface brought down loses its IPv6 addresses.
+      await agent.configureInterface({ name, address6: '2001:db8:27::9', prefix6: 64 });
+      await agent.configureInterface({ name, up: false });
+      expect(await nic()).toEqual({ name, mac, mtu: (await nic())!.mtu, up: false, address: '10.88.0.7', prefix: 24 });
+      await agent.configureInterface({ name, address: '0.0.0.0', prefix: 0 });
     });
 
     it('gives the NIC another MAC (after checking the old one), up or down, and back', async () => {

@@ -5,7 +5,7 @@
  */
 import * as net from 'node:net';
 import { encodeFrame, type Frame, FrameDecoder } from '../../src/vm/agent/codec';
-import { FrameType, Limits, Op, Tag } from '../../src/vm/agent/protocol';
+import { FrameType, Limits, Op, PROTOCOL_VERSION, Tag } from '../../src/vm/agent/protocol';
 import { TlvWriter } from '../../src/vm/agent/tlv';
 
 /** A scripted reaction to a frame from the host. */
@@ -17,7 +17,7 @@ export class FakeAgent {
   io!: net.Socket;
   onCtl: Handler | undefined;
   onIo: Handler | undefined;
-  protocol = 1;
+  protocol: number = PROTOCOL_VERSION;
   /** LAST_OP of the VERSION answer; undefined answers as an agent built before it. */
   lastOp: number | undefined = Op.PROCESS_TABLE;
   garbageBeforeSync = Buffer.alloc(0);

@@ -30,7 +30,8 @@ export interface NetworkServices {
 export function networkJson(n: NetworkRecord, containers = true): Record<string, unknown> {
   const eps: Record<string, unknown> = {};
   for (const ep of Object.values(n.endpoints)) {
-    eps[ep.containerId] = { Name: ep.name, EndpointID: ep.id, MacAddress: ep.mac, IPv4Address: `${ep.ip}/${n.ipam.subnet.split('/')[1]}`, IPv6Address: '' };
+    const ip6 = ep.ip6 && n.ipam6 ? `${ep.ip6}/${n.ipam6.subnet.split('/')[1]}` : '';
+    eps[ep.containerId] = { Name: ep.name, EndpointID: ep.id, MacAddress: ep.mac, IPv4Address: `${ep.ip}/${n.ipam.subnet.split('/')[1]}`, IPv6Address: ip6 };
   }
   return {
     Name: n.name,
@@ -38,7 +39,7 @@ export function networkJson(n: NetworkRecord, containers = true): Record<string,
     Created: n.created,
     Scope: 'local',
     Driver: n.driver,
-    EnableIPv6: false,
+    EnableIPv6: !!n.enableIPv6,
     IPAM: { Driver: 'default', Options: n.isDefault ? null : (n.ipamOptions ?? null), Config: n.ipamConfig },
     Internal: n.internal,
     Attachable: n.attachable,

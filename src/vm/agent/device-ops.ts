@@ -6,6 +6,7 @@
  */
 import { isIPv4 } from 'node:net';
 import { InvalidArgumentError } from '../../errors';
+import { ipv6Bytes, ipv6FromBytes } from '../../util/ipv6';
 import type { ContainerMount, InterfaceConfig, InterfaceInfo, RouteSpec } from '../types';
 import { Limits, MountFlag, Tag } from './protocol';
 import { protocolError, TlvReader, TlvWriter } from './tlv';
@@ -26,8 +27,14 @@ function ipv4(s: string, what: string): Buffer {
   return Buffer.from(s.split('.').map(Number));
 }
 
-function prefixLen(n: number): number {
-  if (!Number.isInteger(n) || n < 0 || n > 32) throw new InvalidArgumentError(`invalid prefix length ${n}`);
+function ipv6(s: string, what: string): Buffer {
+  const b = ipv6Bytes(s);
+  if (!b) throw new InvalidArgumentError(`${what} must be an IPv6 address: ${JSON.stringify(s)}`);
+  return b;
+}
+
+function prefixLen(n: number, max = 32): number {
+  if (!Number.isInteger(n) || n < 0 || n > max) throw new InvalidArgumentError(`invalid prefix length ${n}`);
   return n;
 }
 
@@ -51,6 +58,13 @@ export function encodeInterface(c: InterfaceConfig): TlvWriter {
     if (c.secondary.length > Limits.MAX_SECONDARY) throw new InvalidArgumentError(`at most ${Limits.MAX_SECONDARY} secondary addresses`);
     for (const s of c.secondary) w.nested(Tag.SECONDARY, new TlvWriter().bytes(Tag.ADDRESS, ipv4(s.address, 'address')).u32(Tag.PREFIX, prefixLen(s.prefix)));
   }
+  if ((c.address6 === undefined) !== (c.prefix6 === undefined)) throw new InvalidArgumentError('an IPv6 address needs its prefix length');
+  if (c.address6 !== undefined) {
+    const a = ipv6(c.address6, 'IPv6 address');
+    const p = prefixLen(c.prefix6!, 128);
+    if ((p === 0) !== a.every((x) => x === 0)) throw new InvalidArgumentError(`IPv6 address ${c.address6}/${p}: only :: goes with prefix 0`);
+    w.bytes(Tag.ADDRESS6, a).u32(Tag.PREFIX6, p);
+  }
   if (c.mtu !== undefined) {
     if (!Number.isInteger(c.mtu) || c.mtu < 68 || c.mtu > 65535) throw new InvalidArgumentError(`invalid MTU ${c.mtu}`);
     w.u32(Tag.MTU, c.mtu);
@@ -61,6 +75,7 @@ export function encodeInterface(c: InterfaceConfig): TlvWriter {
 
 /** ADD_ROUTE's fields. */
 export function encodeRoute(r: RouteSpec): TlvWriter {
+  if (r.destination.includes(':')) return encodeRoute6(r);
   const dst = ipv4(r.destination, 'route destination');
   const prefix = prefixLen(r.prefix);
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
@@ -68,6 +83,20 @@ export function encodeRoute(r: RouteSpec): TlvWriter {
   if (r.gateway === undefined && r.device === undefined) throw new InvalidArgumentError('a route needs a gateway or a device');
   const w = new TlvWriter().bytes(Tag.DESTINATION, dst).u32(Tag.PREFIX, prefix);
   if (r.gateway !== undefined) w.bytes(Tag.GATEWAY, ipv4(r.gateway, 'gateway'));
+  if (r.device !== undefined) w.str(Tag.IFNAME, ifname(r.device));
+  return w;
+}
+
+/** ADD_ROUTE's fields for an IPv6 route. */
+function encodeRoute6(r: RouteSpec): TlvWriter {
+  const dst = ipv6(r.destination, 'route destination');
+  const prefix = prefixLen(r.prefix, 128);
+  for (let bit = prefix; bit < 128; bit++) {
+    if (dst[bit >> 3] & (0x80 >> (bit & 7))) throw new InvalidArgumentError(`route destination ${r.destination}/${prefix} has host bits set`);
+  }
+  if (r.gateway === undefined && r.device === undefined) throw new InvalidArgumentError('a route needs a gateway or a device');
+  const w = new TlvWriter().bytes(Tag.DESTINATION6, dst).u32(Tag.PREFIX, prefix);
+  if (r.gateway !== undefined) w.bytes(Tag.GATEWAY6, ipv6(r.gateway, 'gateway'));
   if (r.device !== undefined) w.str(Tag.IFNAME, ifname(r.device));
   return w;
 }
@@ -135,6 +164,13 @@ export function decodeInterfaces(r: TlvReader): InterfaceInfo[] {
       return { address: [...a].join('.'), prefix: p };
     });
     if (secondary.length > 0) info.secondary = secondary;
+    const addr6 = rec.bytes(Tag.ADDRESS6);
+    if (addr6) {
+      const prefix6 = rec.needU32(Tag.PREFIX6);
+      if (addr6.length !== 16 || prefix6 > 128) throw protocolError('malformed interface IPv6 address');
+      info.address6 = ipv6FromBytes(addr6);
+      info.prefix6 = prefix6;
+    }
     return info;
   });
 }

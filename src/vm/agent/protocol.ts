@@ -167,6 +167,10 @@ export const Tag = {
   MEM_TOTAL: 89,
   TRUNCATED: 90,
   LAST_OP: 91,
+  ADDRESS6: 92,
+  PREFIX6: 93,
+  DESTINATION6: 94,
+  GATEWAY6: 95,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -222,6 +226,10 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.ENTROPY]: 'bytes',
   [Tag.MOUNT_SHARE]: 'u32',
   [Tag.SECONDARY]: 'tlv[]',
+  [Tag.ADDRESS6]: 'bytes',
+  [Tag.PREFIX6]: 'u32',
+  [Tag.DESTINATION6]: 'bytes',
+  [Tag.GATEWAY6]: 'bytes',
   [Tag.ADDRESS]: 'bytes',
   [Tag.PREFIX]: 'u32',
   [Tag.MTU]: 'u32',

@@ -10,6 +10,7 @@ import type {
   RouteSpec,
 } from '../../../src/vm/types';
 import { encodeInterface, encodeMount, encodeRoute } from '../../../src/vm/agent/device-ops';
+import { PROTOCOL_VERSION } from '../../../src/vm/agent/protocol';
 import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError, UnavailableError } from '../../../src/errors';
 import { ProgramExit, SIGKILL, str, type FakeProcessContext } from './programs';
 import { FakeGuestProcess, type FakeContainer, type FakeGuest, type FakeMount } from './guest';
@@ -75,7 +76,7 @@ export class FakeAgent implements Agent {
 
   async version(): Promise<AgentVersion> {
     this.check('version');
-    return { protocol: 1, agent: 'fake-agent' };
+    return { protocol: PROTOCOL_VERSION, agent: 'fake-agent' };
   }
 
   async ping(): Promise<void> {
@@ -279,8 +280,17 @@ export class FakeAgent implements Agent {
       delete i.prefix;
     } else if (config.address !== undefined) Object.assign(i, { address: config.address, prefix: config.prefix });
     if (config.secondary?.length) i.secondary = config.secondary.map((s) => ({ ...s }));
+    if (config.address6 === '::') {
+      delete i.address6;
+      delete i.prefix6;
+    } else if (config.address6 !== undefined) Object.assign(i, { address6: config.address6, prefix6: config.prefix6 });
     if (config.mtu !== undefined) i.mtu = config.mtu;
     if (config.up !== undefined) i.up = config.up;
+    // As the kernel does: an interface brought down loses its IPv6 addresses.
+    if (config.up === false) {
+      delete i.address6;
+      delete i.prefix6;
+    }
     // As the kernel does: an interface down or without its address loses its routes.
     if (config.address === '0.0.0.0' || config.up === false) this.guest.routes = this.guest.routes.filter((r) => r.device !== config.name);
   }

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../../src/errors';
 import { AgentClient } from '../../../src/vm/agent/client';
-import { Limits } from '../../../src/vm/agent/protocol';
+import { Limits, PROTOCOL_VERSION } from '../../../src/vm/agent/protocol';
 import { mountsUnder } from '../../helpers/leaks';
 import {
   buildAgent,
@@ -124,7 +124,7 @@ describe('agent in host test mode', () => {
 
   it('answers the version handshake and ping', async () => {
     const v = await client.version();
-    expect(v.protocol).toBe(1);
+    expect(v.protocol).toBe(PROTOCOL_VERSION);
     expect(v.agent).toMatch(/podvisor-agent/);
     await client.ping();
   });

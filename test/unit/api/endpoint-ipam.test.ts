@@ -6,6 +6,7 @@
  *    is kept in the network's IPAM config after the IPv4 pool dockerd allocates itself, a
  *    container may ask for a static IPv6 address from it (create or connect) and inspect
  *    echoes it in IPAMConfig, but no interface gets an IPv6 address;
+ *  - a network with IPv6 enabled: the interface gets its IPv6 address and the default route;
  *  - `--link-local-ip` (LinkLocalIPs): the container's interface on that network gets each
  *    address as one more (a /16), inspect echoes them, a connect can give them too, and bad
  *    ones get dockerd's words.
@@ -37,12 +38,14 @@ describe('IPv6 pools and addresses on a network without IPv6', () => {
     expect((await both.inspect()).IPAM?.Config).toEqual([{ Subnet: '10.99.0.0/16' }, { Subnet: '2001:390::/64' }, { Subnet: '2001:391::/64' }]);
   });
 
-  test('bad pools are refused with dockerd\'s words and nothing is made; EnableIPv6 is still refused', async () => {
+  test('bad pools are refused with dockerd\'s words and nothing is made', async () => {
     expect(await failureOf(docker.createNetwork({ Name: 'x', IPAM: { Config: [{ Subnet: '2001:389::/200' }] } })))
       .toEqual([400, 'Invalid subnet 2001:389::/200 : invalid CIDR address: 2001:389::/200']);
     expect(await failureOf(docker.createNetwork({ Name: 'x', IPAM: { Config: [{ Subnet: 'fe80::zz/64' }] } })))
       .toEqual([400, 'Invalid subnet fe80::zz/64 : invalid CIDR address: fe80::zz/64']);
-    expect((await failureOf(docker.createNetwork({ Name: 'x', EnableIPv6: true, IPAM: { Config: [V6_POOL] } })))[0]).toBe(501);
+    // EnableIPv6 needs an IPv6 pool: dockerd 20.10 has no default ones.
+    expect(await failureOf(docker.createNetwork({ Name: 'x', EnableIPv6: true })))
+      .toEqual([404, 'could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network']);
     expect((await docker.listNetworks()).map((n) => n.Name)).toEqual(['bridge']);
   });
 
@@ -88,6 +91,34 @@ describe('IPv6 pools and addresses on a network without IPv6', () => {
     expect(await failureOf(docker.getNetwork('v6net').connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv6Address: 'nope' } } })))
       .toEqual([400, 'invalid IPv6 address: nope']);
     expect(Object.keys((await c.inspect()).NetworkSettings.Networks)).toEqual(['bridge']);
+  });
+});
+
+describe('a network with IPv6 enabled', () => {
+  const V6_POOL = { Subnet: '2001:389::1/64', IPRange: '2001:389::0/96', Gateway: '2001:389::ffff' };
+
+  function guestOf(id: string) {
+    const vmId = fake.h.pods.get(id).sandbox.vmId;
+    return (fake.h.factory.handedOut.find((v) => v.id === vmId) as FakeVm).guest;
+  }
+
+  test('the container\'s interface gets its IPv6 address and the IPv6 default route; inspect shows them as dockerd does', async () => {
+    const net = await docker.createNetwork({ Name: 'v6on', EnableIPv6: true, IPAM: { Config: [V6_POOL] } });
+    expect((await net.inspect()).EnableIPv6).toBe(true);
+    const c = await docker.createContainer({ Image: 'busybox', Cmd: ['sleep', '1000'], HostConfig: { NetworkMode: 'v6on' } });
+    await c.start();
+    const ep = (await c.inspect()).NetworkSettings.Networks.v6on;
+    expect([ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen, ep.IPv6Gateway]).toEqual(['2001:389::1', 64, '2001:389::ffff']);
+    const guest = guestOf(c.id);
+    expect(guest.interfaces.find((i) => i.name === 'eth0')).toMatchObject({ address: ep.IPAddress, address6: '2001:389::1', prefix6: 64 });
+    expect(guest.routes).toEqual(expect.arrayContaining([{ destination: '::', prefix: 0, gateway: '2001:389::ffff', device: 'eth0' }]));
+    expect((await net.inspect()).Containers?.[c.id]).toMatchObject({ IPv6Address: '2001:389::1/64' });
+    // A static one at connect; the disconnect took the first address back.
+    await net.disconnect({ Container: c.id });
+    expect(guest.interfaces.find((i) => i.name === 'eth0')?.address6).toBeUndefined();
+    await net.connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv6Address: '2001:389::f00d' } } });
+    expect((await c.inspect()).NetworkSettings.Networks.v6on.GlobalIPv6Address).toBe('2001:389::f00d');
+    expect(guest.interfaces.some((i) => i.address6 === '2001:389::f00d')).toBe(true);
   });
 });
 

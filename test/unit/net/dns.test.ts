@@ -20,6 +20,14 @@ describe('DNS answers', () => {
     expect(six.answers).toEqual([]);
   });
 
+  test('a name with an IPv6 address too (a network with IPv6): A gets the IPv4 one, AAAA the IPv6 one', async () => {
+    const both = (asker: string, name: string) => (name === 'web' ? ['10.0.0.3', '2001:db8::3'] : undefined);
+    const a = dnsPacket.decode((await answerQuery(query('web'), '10.0.0.2', both, []))!);
+    expect(a.answers!.map((x) => [x.type, (x as { data: string }).data])).toEqual([['A', '10.0.0.3']]);
+    const six = dnsPacket.decode((await answerQuery(query('web', 'AAAA'), '10.0.0.2', both, []))!);
+    expect(six.answers!.map((x) => [x.type, (x as { data: string }).data])).toEqual([['AAAA', '2001:db8::3']]);
+  });
+
   test('other names go to the upstream, its answer is relayed; no upstream: SERVFAIL', async () => {
     const up = dgram.createSocket('udp4');
     const seen: string[] = [];

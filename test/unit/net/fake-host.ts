@@ -12,7 +12,7 @@ import { UnavailableError } from '../../../src/errors';
 
 /** The fake host's state, open to the test. */
 export class FakeNetHost implements NetHost {
-  bridges = new Map<string, { gateway: string; mtu: number }>();
+  bridges = new Map<string, { gateway: string; mtu: number; gateway6?: string }>();
   /** Owned links that are not bridges (taps). */
   taps = new Set<string>();
   /** link -> bridge */
@@ -23,8 +23,8 @@ export class FakeNetHost implements NetHost {
   taken = new Set<string>();
   routes: string[] = ['192.0.2.0/24'];
 
-  async ensureBridge(name: string, gatewayCidr: string, mtu: number): Promise<void> {
-    this.bridges.set(name, { gateway: gatewayCidr, mtu });
+  async ensureBridge(name: string, gatewayCidr: string, mtu: number, gateway6Cidr?: string): Promise<void> {
+    this.bridges.set(name, { gateway: gatewayCidr, mtu, ...(gateway6Cidr ? { gateway6: gateway6Cidr } : {}) });
   }
   async deleteLink(name: string): Promise<void> {
     this.bridges.delete(name);

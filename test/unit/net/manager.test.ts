@@ -52,13 +52,50 @@ describe('NetworkManager over an in-memory host', () => {
     expect(events.past(0n).map((e) => `${e.type} ${e.action} ${e.attributes.name}`)).toEqual(['network create web']);
   });
 
+  test('a network with IPv6: its bridge gets the IPv6 gateway, endpoints an IPv6 address (static or the lowest free), dockerd\'s refusals', async () => {
+    const host = new FakeNetHost();
+    const m = await NetworkManager.open(root, host);
+    const pools = [{ Subnet: '2001:389::1/64', IPRange: '2001:389::/96', Gateway: '2001:389::ffff' }];
+    const n = await m.create({ name: 'v6', enableIPv6: true, ipam: pools });
+    expect(n.enableIPv6).toBe(true);
+    // Inspect shows the pools as given, after the IPv4 one chosen for it.
+    expect(n.ipamConfig.slice(1)).toEqual(pools);
+    expect(host.bridges.get(n.bridge)?.gateway6).toBe('2001:389::ffff/64');
+    const e1 = await m.connect('v6', { containerId: '1'.repeat(64), name: 'one' });
+    const e2 = await m.connect('v6', { containerId: '2'.repeat(64), name: 'two', ip6: '2001:389::f00d' });
+    expect([e1.ip6, e1.prefixLen6, e1.gateway6, e2.ip6]).toEqual(['2001:389::1', 64, '2001:389::ffff', '2001:389::f00d']);
+    // Names resolve to both addresses (the DNS server answers A and AAAA from them).
+    expect(host.dns.get(m.get('v6').ipam.gateway)!(e2.ip, 'one')).toEqual([e1.ip, '2001:389::1']);
+    await expect(m.connect('v6', { containerId: '3'.repeat(64), name: 'three', ip6: '2001:389::f00d' })).rejects.toThrow('Address already in use');
+    await expect(m.connect('v6', { containerId: '3'.repeat(64), name: 'three', ip6: '2001:db8::1' })).rejects.toThrow('is not in subnet 2001:389::/64');
+    // A refused connect holds no IPv4 address either.
+    expect(Object.values(m.get('v6').ipam.allocated)).toEqual([e1.id, e2.id]);
+    await m.disconnect('v6', '1'.repeat(64));
+    expect((await m.connect('v6', { containerId: '4'.repeat(64), name: 'four' })).ip6).toBe('2001:389::1');
+    // A network without IPv6 gives none, even with an IPv6 pool (kept for inspect).
+    await m.create({ name: 'v4', ipam: [{ Subnet: '10.70.0.0/24' }, { Subnet: '2001:db8:1::/64' }] });
+    expect((await m.connect('v4', { containerId: '5'.repeat(64), name: 'five' })).ip6).toBeUndefined();
+    // The record survives a restart, and the bridge gets its IPv6 gateway again.
+    host.bridges.clear();
+    const m2 = await NetworkManager.open(root, host);
+    expect(m2.get('v6').ipam6?.allocated).toEqual(m.get('v6').ipam6?.allocated);
+    expect(host.bridges.get(n.bridge)?.gateway6).toBe('2001:389::ffff/64');
+    // dockerd's answers: no default IPv6 pools (404), one subnet per family, no overlap (403).
+    await expect(m2.create({ name: 'x', enableIPv6: true })).rejects.toThrow('could not find an available, non-overlapping IPv6 address pool');
+    await expect(m2.create({ name: 'x', enableIPv6: true, ipam: [{ Subnet: '2001:db8:2::/64' }, { Subnet: '2001:db8:3::/64' }] })).rejects.toThrow("bridge driver doesn't support multiple subnets");
+    await expect(m2.create({ name: 'x', enableIPv6: true, ipam: [{ Subnet: '2001:389::/80' }] })).rejects.toThrow('Pool overlaps with other one on this address space');
+    await expect(m2.create({ name: 'x', enableIPv6: true, ipam: [{ Subnet: '2001:db8:4::/64', Gateway: '2001:db8:5::1' }] })).rejects.toThrow('no matching subnet for gateway 2001:db8:5::1');
+    expect(m2.list().map((x) => x.name).sort()).toEqual(['bridge', 'v4', 'v6']);
+  });
+
   test('other drivers, IPv6 and bad input are refused and leave nothing', async () => {
     const host = new FakeNetHost();
     const m = await NetworkManager.open(root, host);
     await expect(m.create({ name: 'x', driver: 'foo' })).rejects.toThrow('plugin "foo" not found');
     await expect(m.create({ name: 'x', driver: 'overlay' })).rejects.toThrow('only the "bridge" network driver');
     await expect(m.create({ name: 'x', driver: 'host' })).rejects.toThrow('only one instance of "host" network is allowed');
-    await expect(m.create({ name: 'x', enableIPv6: true })).rejects.toThrow('IPv4 only');
+    await expect(m.create({ name: 'x', enableIPv6: true })).rejects.toThrow('IPv6 address pool');
+    await expect(m.create({ name: 'x', enableIPv6: true, ipam: [{ Subnet: '2001:db8::/127' }] })).rejects.toThrow('too small');
     await expect(m.create({ name: 'x', ipam: [{ Subnet: 'bad' }] })).rejects.toThrow('invalid CIDR address: bad');
     await expect(m.create({ name: 'x', options: { 'com.docker.network.driver.mtu': '10' } })).rejects.toThrow('invalid MTU');
     await expect(m.create({ name: '' })).rejects.toThrow('invalid name: ');

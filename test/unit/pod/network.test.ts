@@ -125,5 +125,7 @@ test('none and a VM without a NIC', async () => {
 
 test('hosts and resolv.conf text', () => {
   expect(hostsWithAddress('h', 'example.org', '10.0.0.5')).toContain('10.0.0.5\th.example.org h\n');
+  // dockerd's: the IPv6 address on a line of its own after the IPv4 one.
+  expect(hostsWithAddress('h', '', '10.0.0.5', '2001:db8::5')).toMatch(/\n10\.0\.0\.5\th\n2001:db8::5\th\n$/);
   expect(resolvForNetwork('nameserver 1.1.1.1\noptions ndots:2\n', '10.0.0.1')).toBe('nameserver 10.0.0.1\noptions ndots:2\n');
 });

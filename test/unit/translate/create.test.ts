@@ -80,7 +80,7 @@ describe('dockerd\'s 400 messages', () => {
   test('features podvisor lacks are 501s that say so', () => {
     // --mac-address is taken (the guest sets it on its NIC at start), and kept as given.
     expect(parseCreateBody({ Image: 'i', MacAddress: '02:42:AC:11:00:09' }, 2).config.MacAddress).toBe('02:42:AC:11:00:09');
-    // IPv6 link-local IPs: podvisor's networks are IPv4 only.
+    // IPv6 link-local IPs are not supported.
     const ll6 = parseCreateBody({ Image: 'img', HostConfig: { NetworkMode: 'bridge' }, NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: ['fe80::5'] } } } } }, 2);
     expect(() => translateCreate(ll6, busybox, ID, { defaults, hostCpus: 2, networks: { isUserNetwork: () => false, hasUserSubnet: () => false } })).toThrow(NotImplementedError);
     expect(parseCreateBody({ Image: 'i', NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: [] } } } } }, 2).endpointsConfig).toBeDefined();

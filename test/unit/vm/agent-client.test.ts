@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { ConflictError, InvalidArgumentError, NotFoundError, UnavailableError } from '../../../src/errors';
 import { AgentClient } from '../../../src/vm/agent/client';
 import { encodeFrame, Frame } from '../../../src/vm/agent/codec';
-import { ErrorCode, FrameType, Limits, Op, Stream, Tag } from '../../../src/vm/agent/protocol';
+import { ErrorCode, FrameType, Limits, Op, PROTOCOL_VERSION, Stream, Tag } from '../../../src/vm/agent/protocol';
 import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
 import { setLogSink } from '../../../src/util/log';
 import { FakeAgent } from '../../helpers/fake-agent';
@@ -90,12 +90,12 @@ describe('AgentClient handshake', () => {
   it('connects through stale bytes before the SYNC_REPLY and reports the version', async () => {
     fake.garbageBeforeSync = Buffer.concat([Buffer.from('stale tail of an old frame'), header(5, FrameType.DATA)]);
     client = await connect();
-    expect(await client.version()).toEqual({ protocol: 1, agent: 'fake agent', lastOp: Op.PROCESS_TABLE });
+    expect(await client.version()).toEqual({ protocol: PROTOCOL_VERSION, agent: 'fake agent', lastOp: Op.PROCESS_TABLE });
   });
 
   it('refuses an agent that speaks another protocol version', async () => {
-    fake.protocol = 2;
-    await expect(connect()).rejects.toThrow(/protocol 2.*needs 1/);
+    fake.protocol = PROTOCOL_VERSION + 1;
+    await expect(connect()).rejects.toThrow(`protocol ${PROTOCOL_VERSION + 1}, this podvisor needs ${PROTOCOL_VERSION}`);
   });
 
   it('rejects with UnavailableError when the agent never answers', async () => {

@@ -5,8 +5,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UnavailableError } from '../../../src/errors';
-import { decodeInterfaces } from '../../../src/vm/agent/device-ops';
+import { InvalidArgumentError, UnavailableError } from '../../../src/errors';
+import { decodeInterfaces, encodeInterface, encodeRoute } from '../../../src/vm/agent/device-ops';
 import { Tag } from '../../../src/vm/agent/protocol';
 import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
 import { devicesFit, normalizeRequest, planDevices } from '../../../src/vm/devices';
@@ -102,6 +102,10 @@ describe('LIST_INTERFACES answers from the guest', () => {
     expect(decodeInterfaces(record((w) => good(w).bytes(Tag.ADDRESS, Buffer.from([10, 0, 0, 2])).u32(Tag.PREFIX, 24)))).toEqual([
       { name: 'eth0', mac: '02:00:00:00:00:01', mtu: 1500, up: true, address: '10.0.0.2', prefix: 24 },
     ]);
+    const v6 = Buffer.from('2001038900000000000000000000f00d', 'hex');
+    expect(decodeInterfaces(record((w) => good(w).bytes(Tag.ADDRESS6, v6).u32(Tag.PREFIX6, 64)))).toEqual([
+      { name: 'eth0', mac: '02:00:00:00:00:01', mtu: 1500, up: true, address6: '2001:389::f00d', prefix6: 64 },
+    ]);
   });
 
   it.each([
@@ -111,7 +115,33 @@ describe('LIST_INTERFACES answers from the guest', () => {
     ['a 16-byte address', (w: TlvWriter) => good(w).bytes(Tag.ADDRESS, Buffer.alloc(16)).u32(Tag.PREFIX, 24)],
     ['a prefix of 99', (w: TlvWriter) => good(w).bytes(Tag.ADDRESS, Buffer.alloc(4)).u32(Tag.PREFIX, 99)],
     ['no MTU', (w: TlvWriter) => w.str(Tag.IFNAME, 'eth0').bytes(Tag.MAC, Buffer.alloc(6)).u32(Tag.LINK_UP, 0)],
+    ['a 4-byte IPv6 address', (w: TlvWriter) => good(w).bytes(Tag.ADDRESS6, Buffer.alloc(4)).u32(Tag.PREFIX6, 64)],
+    ['an IPv6 prefix of 129', (w: TlvWriter) => good(w).bytes(Tag.ADDRESS6, Buffer.alloc(16)).u32(Tag.PREFIX6, 129)],
+    ['an IPv6 address without its prefix', (w: TlvWriter) => good(w).bytes(Tag.ADDRESS6, Buffer.alloc(16))],
   ])('refuses %s as a protocol error', (_what, f) => {
     expect(() => decodeInterfaces(record(f))).toThrow(UnavailableError);
+  });
+});
+
+describe('IPv6 in CONFIGURE_INTERFACE and ADD_ROUTE requests', () => {
+  const fields = (w: TlvWriter) => TlvReader.parse(w.toBuffer());
+
+  it('carries the address and prefix, or :: with 0 to remove them', () => {
+    const r = fields(encodeInterface({ name: 'eth0', address6: '2001:389::1', prefix6: 64 }));
+    expect(r.bytes(Tag.ADDRESS6)?.toString('hex')).toBe('20010389000000000000000000000001');
+    expect(r.u32(Tag.PREFIX6)).toBe(64);
+    expect(fields(encodeInterface({ name: 'eth0', address6: '::', prefix6: 0 })).u32(Tag.PREFIX6)).toBe(0);
+    expect(() => encodeInterface({ name: 'eth0', address6: '2001:389::1' })).toThrow(InvalidArgumentError);
+    expect(() => encodeInterface({ name: 'eth0', address6: '10.0.0.1', prefix6: 64 })).toThrow(InvalidArgumentError);
+    expect(() => encodeInterface({ name: 'eth0', address6: '2001:389::1', prefix6: 129 })).toThrow(InvalidArgumentError);
+    expect(() => encodeInterface({ name: 'eth0', address6: '2001:389::1', prefix6: 0 })).toThrow(InvalidArgumentError);
+  });
+
+  it('an IPv6 destination makes an IPv6 route, with a gateway of its family and no host bits', () => {
+    const r = fields(encodeRoute({ destination: '::', prefix: 0, gateway: '2001:389::ffff', device: 'eth0' }));
+    expect([r.bytes(Tag.DESTINATION6)?.length, r.u32(Tag.PREFIX), r.bytes(Tag.GATEWAY6)?.toString('hex'), r.bytes(Tag.DESTINATION)]).toEqual([16, 0, '2001038900000000000000000000ffff', undefined]);
+    expect(() => encodeRoute({ destination: '::', prefix: 0, gateway: '10.0.0.1' })).toThrow(InvalidArgumentError);
+    expect(() => encodeRoute({ destination: '2001:389::1', prefix: 64, device: 'eth0' })).toThrow('host bits');
+    expect(() => encodeRoute({ destination: '2001:389::', prefix: 129, device: 'eth0' })).toThrow(InvalidArgumentError);
   });
 });
