@@ -23,7 +23,8 @@ let base: string;
 
 beforeAll(() => {
   base = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-baseline-'));
-  execFileSync('bash', ['-c', `ip netns add ${HOST} && ip -n ${HOST} link set lo up && ip -n ${HOST} link add docker0 type bridge`]);
+  // A new namespace takes its IPv4 settings from the host's: forwarding off, as on a fresh host.
+  execFileSync('bash', ['-c', `ip netns add ${HOST} && ip -n ${HOST} link set lo up && ip -n ${HOST} link add docker0 type bridge && ip netns exec ${HOST} sysctl -qw net.ipv4.ip_forward=0`]);
 });
 
 afterAll(() => {

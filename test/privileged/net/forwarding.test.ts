@@ -30,9 +30,11 @@ let root: string;
 let manager: ChildProcess | undefined;
 let server: ChildProcess | undefined;
 
-/** The "host" namespace, with the outside routed from it and the container's veth in it. */
+/** The "host" namespace (forwarding off), with the outside routed from it and the container's veth in it. */
 function makeNamespaces(): void {
   for (const ns of [HOST, CTR, OUT]) sh(`ip netns add ${ns} && ip -n ${ns} link set lo up`);
+  // A new namespace takes its IPv4 settings from the host's: a fresh host has forwarding off.
+  inHost('sysctl -qw net.ipv4.ip_forward=0');
   sh(`ip -n ${HOST} link add fwo type veth peer name eth0 netns ${OUT} && ip -n ${HOST} addr add ${OUT_HOST}/30 dev fwo && ip -n ${HOST} link set fwo up`);
   sh(`ip -n ${OUT} addr add ${OUT_ADDR}/30 dev eth0 && ip -n ${OUT} link set eth0 up && ip -n ${OUT} route add default via ${OUT_HOST}`);
   sh(`ip -n ${HOST} link add fwc type veth peer name eth0 netns ${CTR}`);
