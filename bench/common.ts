@@ -1,12 +1,11 @@
 /**
  * Shared pieces of the benchmarks: statistics, timing, and the baseline every benchmark
  * measures in the same run (dockerd 20.10 with runc from Debian's docker.io, on a private
- * socket and data root, with no bridge and no firewall changes).
+ * socket and data root, in a network namespace of its own, with no bridge and no firewall
+ * rules).
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { spawn } from 'node:child_process';
-import { ping } from '../test/helpers/daemon';
+import { startNetnsDockerd, type NetnsDockerd } from './netns-dockerd';
 
 /** Median of a non-empty list. */
 export function median(xs: number[]): number {
@@ -27,34 +26,16 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** A private dockerd for the baseline: the env for the docker CLI, and how to stop it. */
-export interface BaselineDockerd {
-  env: NodeJS.ProcessEnv;
-  stop(): Promise<void>;
-}
+export type BaselineDockerd = NetnsDockerd;
 
 /**
- * Start dockerd under `base` (created if missing) and wait up to 30 s for its /_ping.
- * Fails when dockerd does not answer (e.g. docker.io not installed: bootstrap --bench does it).
+ * Start the baseline dockerd under `base` (created if missing), with no bridge and no firewall
+ * rules, in a network namespace of its own (./netns-dockerd.ts: never on the host's network,
+ * where it would delete the host's docker0), and wait up to 30 s for its /_ping. Fails when
+ * dockerd does not answer (e.g. docker.io not installed: bootstrap --bench does it).
  */
-export async function startDockerd(base: string): Promise<BaselineDockerd> {
-  const sock = path.join(base, 'dockerd.sock');
-  fs.mkdirSync(base, { recursive: true });
-  const child = spawn('dockerd', ['--data-root', path.join(base, 'data'), '--exec-root', path.join(base, 'exec'), '-H', `unix://${sock}`, '--pidfile', path.join(base, 'pid'), '--bridge=none', '--iptables=false'], { stdio: 'ignore' });
-  for (let i = 0; i < 300 && !(await ping(sock)); i++) await sleep(100);
-  if (!(await ping(sock))) {
-    child.kill('SIGKILL');
-    throw new Error('dockerd did not start');
-  }
-  const cfg = path.join(base, 'cli');
-  fs.mkdirSync(cfg, { recursive: true });
-  return {
-    env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: cfg },
-    stop: async () => {
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await gone;
-    },
-  };
+export function startDockerd(base: string): Promise<BaselineDockerd> {
+  return startNetnsDockerd(base, { networkArgs: ['--bridge=none', '--iptables=false'] });
 }
 
 /** Run a bench's `main`: a failure prints its stack on stderr and exits with status 1. */

@@ -8,10 +8,10 @@
  *  - the first `up -d`, which builds web (FROM, COPY, RUN) then starts the project;
  *  - RUNS times: `down -v` then `up -d` with the image built (`up -d` returns once web is
  *    healthy and the worker started); the last `down -v` is timed too. `down` runs with
- *    `--timeout 0` (stop signal, then SIGKILL at once): the baseline dockerd runs without
- *    its firewall rules (--iptables=false), so the host's FORWARD policy drops its containers'
- *    traffic to each other, the worker's wget to web hangs, and a graceful stop would time
- *    the worker's 10-s stop timeout instead of the daemon.
+ *    `--timeout 0` (stop signal, then SIGKILL at once), so that a graceful stop's timeout never
+ *    counts instead of the daemon (the baseline dockerd once ran on the host's network without
+ *    firewall rules, where the FORWARD policy dropped the worker's wget to web and its stop
+ *    waited the 10-s timeout; it now runs in a namespace of its own, ./netns-dockerd.ts).
  * After each `up -d`, the published port must serve the built page: how long after `up -d`
  * returned it first did is printed too (0 when at once). Prints the medians.
  *
@@ -19,10 +19,9 @@
  *   BENCH_RUNS=5
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
 import { BUILT_PAGE, writeComposeProject } from '../test/fixtures/compose-project';
@@ -38,13 +37,14 @@ function compose(env: NodeJS.ProcessEnv, dir: string, args: string[]): number {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
-function get(port: number): Promise<string> {
+/**
+ * GET / on the published port, with curl run under `prefix` (the baseline's published ports are
+ * in its network namespace: ./netns-dockerd.ts), the same way for both daemons.
+ */
+function get(port: number, prefix: string[]): Promise<string> {
+  const argv = [...prefix, 'curl', '-sS', '-m', '5', `http://127.0.0.1:${port}/`];
   return new Promise((resolve, reject) => {
-    http.get(`http://127.0.0.1:${port}/`, (res) => {
-      let body = '';
-      res.on('data', (b: Buffer) => (body += b.toString()));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
+    execFile(argv[0], argv.slice(1), { encoding: 'utf8' }, (err, out, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve(out)));
   });
 }
 
@@ -52,12 +52,12 @@ function get(port: number): Promise<string> {
  * The project is up as a user would see it: the published port serves the built page.
  * Resolves with the seconds until it first did (0 when at once; at most 30 s of tries).
  */
-async function check(name: string, port: number): Promise<number> {
+async function check(name: string, port: number, prefix: string[]): Promise<number> {
   const t = process.hrtime.bigint();
   let last = '';
   for (let i = 0; i < 300; i++) {
     try {
-      const page = await get(port);
+      const page = await get(port, prefix);
       if (page === BUILT_PAGE) return i === 0 ? 0 : Number(process.hrtime.bigint() - t) / 1e9;
       last = `answered ${JSON.stringify(page)}`;
     } catch (err) {
@@ -76,8 +76,8 @@ async function main(): Promise<void> {
   const results: Record<string, { build: number; up: number[]; down: number[]; late: number[] }> = {};
   try {
     dockerd = await startDockerd(path.join(base, 'dockerd'));
-    const clients: Array<[string, NodeJS.ProcessEnv, number]> = [['podvisor', podvisor.env, 18391], ['dockerd', dockerd.env, 18392]];
-    for (const [name, env, port] of clients) {
+    const clients: Array<[string, NodeJS.ProcessEnv, number, string[]]> = [['podvisor', podvisor.env, 18391, []], ['dockerd', dockerd.env, 18392, dockerd.inNetns]];
+    for (const [name, env, port, prefix] of clients) {
       const dir = path.join(base, `project-${name}`);
       fs.mkdirSync(dir);
       writeComposeProject(dir, { registry: FIXTURE_REGISTRY, port, workerGreeting: 'bench' });
@@ -85,12 +85,12 @@ async function main(): Promise<void> {
       const r = (results[name] = { build: 0, up: [] as number[], down: [] as number[], late: [] as number[] });
       try {
         r.build = compose(env, dir, ['up', '-d']);
-        r.late.push(await check(name, port));
+        r.late.push(await check(name, port, prefix));
         process.stdout.write(`${name}: first up -d (builds web) ${r.build.toFixed(2)} s\n`);
         for (let i = 0; i < RUNS; i++) {
           r.down.push(compose(env, dir, ['down', '-v', '--timeout', '0']));
           r.up.push(compose(env, dir, ['up', '-d']));
-          r.late.push(await check(name, port));
+          r.late.push(await check(name, port, prefix));
           process.stdout.write(`${name}: down -v -t 0 ${r.down[i].toFixed(2)} s, up -d ${r.up[i].toFixed(2)} s, page served ${r.late[i + 1].toFixed(2)} s after\n`);
         }
         r.down.push(compose(env, dir, ['down', '-v', '--timeout', '0']));

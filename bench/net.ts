@@ -116,7 +116,7 @@ async function main(): Promise<void> {
   type Figures = Record<'push' | 'rps' | C2cMode, number[]>;
   const results: Record<string, Figures> = {};
   try {
-    dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), FIXTURE_REGISTRY);
+    dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), { registries: [FIXTURE_REGISTRY] });
     const daemons: Array<[string, NodeJS.ProcessEnv, string[]]> = [['podvisor', podvisor.env, []], ['dockerd', dockerd.env, dockerd.inNetns]];
     for (const [name, env, prefix] of daemons) {
       const r: Figures = (results[name] = { push: [], rps: [], pipe: [], direct: [], loopback: [] });

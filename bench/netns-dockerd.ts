@@ -1,21 +1,35 @@
 /**
- * The network benchmark's baseline: dockerd 20.10 (Debian's docker.io, runc) with its own
- * default bridge and its own iptables rules, in a network namespace of its own, so that it
- * neither touches the host's firewall nor suffers from it (another dockerd on this host sets
- * the FORWARD policy to DROP). The baseline of the other benchmarks (./common.ts) runs with
- * `--bridge=none`, which leaves published ports and user networks without a way in.
+ * The baseline dockerd 20.10 (Debian's docker.io, runc) of the benchmarks and of the tests that
+ * compare with it, always in a network namespace of its own: the one place that starts one.
+ * A dockerd on the host's network would change the host: with `--bridge=none` it deletes the
+ * host's `docker0` (moby removes the default bridge interface when the bridge is disabled), so a
+ * developer's own Docker loses its default network; it turns IPv4 forwarding on host-wide; with
+ * its iptables rules it sets the FORWARD policy to DROP. In its namespace it does all that to
+ * the namespace alone.
  *
- * In the namespace, 127.0.0.1:5000 relays to the host's fixture registry (socat: TCP -> a unix
- * socket -> the host's 127.0.0.1:5000), so `docker pull 127.0.0.1:5000/...` works the same for
- * both daemons. What measures the baseline's published ports must run in the namespace too:
- * `inNetns` gives the command prefix. `nsenter --net`, not `ip netns exec`: the latter remounts
- * /sys privately, which hides the host's /sys/fs/cgroup from dockerd.
+ * In the namespace, the fixture registries' addresses (127.0.0.1:5000, ...) relay to the host's
+ * (socat: TCP -> a unix socket -> the host's 127.0.0.1:PORT), so `docker pull
+ * 127.0.0.1:5000/...` works the same for both daemons. What reaches the baseline's published
+ * ports must run in the namespace too: `inNetns` gives the command prefix. `nsenter --net`, not
+ * `ip netns exec`: the latter remounts /sys privately, which hides the host's /sys/fs/cgroup
+ * from dockerd. nsenter execs dockerd, so the spawned process is dockerd itself.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { ping } from '../test/helpers/daemon';
-import { sleep } from './common';
+import { FIXTURE_REGISTRY } from '../test/fixtures/registry';
+
+/** A network namespace for a baseline dockerd, with registries of the host relayed into it. */
+export interface DockerdNetns {
+  /** `nsenter --net=/run/netns/NS --` as an argv prefix. */
+  inNetns: string[];
+  /** Spawn `dockerd ...args` in the namespace (for a bench that stops and starts it itself). */
+  spawnDockerd(args: string[], options?: SpawnOptions): ChildProcess;
+  /** Stop the relays and delete the namespace (whatever runs in it must be stopped first). */
+  remove(): Promise<void>;
+}
 
 /** A dockerd in its own network namespace. */
 export interface NetnsDockerd {
@@ -23,8 +37,22 @@ export interface NetnsDockerd {
   env: NodeJS.ProcessEnv;
   /** `nsenter --net=/run/netns/NS --` as an argv prefix. */
   inNetns: string[];
+  /** SIGTERM dockerd (SIGKILL after 15 s), then remove its namespace. */
   stop(): Promise<void>;
 }
+
+/** What to start. */
+export interface NetnsDockerdOptions {
+  /**
+   * dockerd's network flags. Default: its own default bridge and iptables rules (in the
+   * namespace); `['--bridge=none', '--iptables=false']` is the plain baseline of most benches.
+   */
+  networkArgs?: string[];
+  /** Registries on the host's loopback ("127.0.0.1:PORT") to relay (default: the fixture registry). */
+  registries?: string[];
+}
+
+let made = 0;
 
 async function stopChild(c: ChildProcess): Promise<void> {
   if (c.exitCode !== null || c.signalCode !== null) return;
@@ -35,17 +63,15 @@ async function stopChild(c: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-/** Start it under `base` (created), with `registry` (host:port on the host's loopback) relayed. */
-export async function startNetnsDockerd(base: string, registry: string): Promise<NetnsDockerd> {
+/** Make the namespace under `base` (created) and relay `registries` into it. */
+export function makeDockerdNetns(base: string, registries: string[] = [FIXTURE_REGISTRY]): DockerdNetns {
   fs.mkdirSync(base, { recursive: true });
-  const ns = `pvbn-${process.pid}`;
-  const port = registry.split(':')[1];
-  const relaySock = path.join(base, 'registry.sock');
-  const sock = path.join(base, 'dockerd.sock');
-  const children: ChildProcess[] = [];
+  const ns = `pvbn-${process.pid}-${made++}`;
+  const inNetns = ['nsenter', `--net=/run/netns/${ns}`, '--'];
+  const relays: ChildProcess[] = [];
   execFileSync('ip', ['netns', 'add', ns]);
-  const stop = async () => {
-    for (const c of children.reverse()) await stopChild(c);
+  const remove = async () => {
+    for (const c of relays.reverse()) await stopChild(c);
     try {
       execFileSync('ip', ['netns', 'del', ns]);
     } catch {
@@ -54,18 +80,48 @@ export async function startNetnsDockerd(base: string, registry: string): Promise
   };
   try {
     execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    children.push(spawn('socat', [`UNIX-LISTEN:${relaySock},fork,mode=600`, `TCP:${registry}`], { stdio: 'ignore' }));
-    children.push(spawn('nsenter', [`--net=/run/netns/${ns}`, '--', 'socat', `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${relaySock}`], { stdio: 'ignore' }));
-    const dockerd = spawn('nsenter', [`--net=/run/netns/${ns}`, '--', 'dockerd', '--data-root', path.join(base, 'data'), '--exec-root', path.join(base, 'exec'),
-      '-H', `unix://${sock}`, '--pidfile', path.join(base, 'pid'), '--iptables=true'], { stdio: ['ignore', 'ignore', fs.openSync(path.join(base, 'dockerd.log'), 'w')] });
-    children.push(dockerd);
-    for (let i = 0; i < 300 && !(await ping(sock)); i++) await sleep(100);
-    if (!(await ping(sock))) throw new Error(`dockerd did not start: ${fs.readFileSync(path.join(base, 'dockerd.log'), 'utf8').slice(-2000)}`);
+    for (const registry of registries) {
+      const [host, port] = registry.split(':');
+      const sock = path.join(base, `registry-${port}.sock`);
+      relays.push(spawn('socat', [`UNIX-LISTEN:${sock},fork,mode=600`, `TCP:${registry}`], { stdio: 'ignore' }));
+      relays.push(spawn(inNetns[0], [...inNetns.slice(1), 'socat', `TCP-LISTEN:${port},bind=${host},fork,reuseaddr`, `UNIX-CONNECT:${sock}`], { stdio: 'ignore' }));
+    }
+  } catch (err) {
+    void remove();
+    throw err;
+  }
+  return {
+    inNetns,
+    spawnDockerd: (args, options = {}) => spawn(inNetns[0], [...inNetns.slice(1), 'dockerd', ...args], options),
+    remove,
+  };
+}
+
+/**
+ * Start dockerd under `base` (created: data and exec roots, socket, pidfile `base/pid`, log
+ * `base/dockerd.log`) in a namespace of its own, and wait up to 30 s for its /_ping. Fails
+ * when it does not answer (e.g. docker.io not installed: bootstrap --bench installs it).
+ */
+export async function startNetnsDockerd(base: string, o: NetnsDockerdOptions = {}): Promise<NetnsDockerd> {
+  const netns = makeDockerdNetns(base, o.registries);
+  const sock = path.join(base, 'dockerd.sock');
+  const log = path.join(base, 'dockerd.log');
+  let dockerd: ChildProcess | undefined;
+  const stop = async () => {
+    if (dockerd) await stopChild(dockerd);
+    await netns.remove();
+  };
+  try {
+    const args = ['--data-root', path.join(base, 'data'), '--exec-root', path.join(base, 'exec'), '-H', `unix://${sock}`, '--pidfile', path.join(base, 'pid'),
+      ...(o.networkArgs ?? ['--iptables=true'])];
+    dockerd = netns.spawnDockerd(args, { stdio: ['ignore', 'ignore', fs.openSync(log, 'w')] });
+    for (let i = 0; i < 300 && dockerd.exitCode === null && !(await ping(sock)); i++) await sleep(100);
+    if (!(await ping(sock))) throw new Error(`dockerd did not start: ${fs.readFileSync(log, 'utf8').slice(-2000)}`);
   } catch (err) {
     await stop();
     throw err;
   }
   const cfg = path.join(base, 'cli');
   fs.mkdirSync(cfg, { recursive: true });
-  return { env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: cfg }, inNetns: ['nsenter', `--net=/run/netns/${ns}`, '--'], stop };
+  return { env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: cfg }, inNetns: netns.inNetns, stop };
 }

@@ -22,6 +22,7 @@ import * as http from 'node:http';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
 import { median, sleep } from './common';
+import { makeDockerdNetns } from './netns-dockerd';
 import { ping } from '../test/helpers/daemon';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -149,8 +150,10 @@ async function main(): Promise<void> {
   );
   const dd = path.join(base, 'dockerd');
   fs.mkdirSync(path.join(dd, 'cli'), { recursive: true });
+  // In a network namespace of its own (./netns-dockerd.ts), kept across its restarts.
+  const ddNetns = makeDockerdNetns(dd, [FIXTURE_REGISTRY]);
   const dockerd = restartable(path.join(dd, 'docker.sock'), path.join(dd, 'cli'), () =>
-    spawn('dockerd', ['--data-root', path.join(dd, 'data'), '--exec-root', path.join(dd, 'exec'), '-H', `unix://${path.join(dd, 'docker.sock')}`,
+    ddNetns.spawnDockerd(['--data-root', path.join(dd, 'data'), '--exec-root', path.join(dd, 'exec'), '-H', `unix://${path.join(dd, 'docker.sock')}`,
       '--pidfile', path.join(dd, 'pid'), '--bridge=none', '--iptables=false', '--live-restore'], { stdio: 'ignore', detached: true }),
   );
   // npm start's bootstrap finds nothing to do (as after any first start).
@@ -169,6 +172,7 @@ async function main(): Promise<void> {
   } finally {
     await podvisor.stop().catch(() => undefined);
     await dockerd.stop().catch(() => undefined);
+    await ddNetns.remove();
     for (const r of registries) await r.stop().catch(() => undefined);
     // dockerd leaves its data root bind-mounted on itself.
     const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(base));

@@ -27,8 +27,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as http from 'node:http';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { QemuHypervisor } from '../src/vm/qemu/hypervisor';
 import { AgentClient } from '../src/vm/agent/client';
 import { defaultGuestImages } from '../src/vm/guest-images';
@@ -40,7 +39,7 @@ import { MS_BIND, sharedMounter } from '../src/util/mounter';
 import type { Vm, VmConfig, VmSize } from '../src/vm/types';
 import { setLogLevel, setLogSink } from '../src/util/log';
 import { makeBusyboxRootfs, spec } from '../test/helpers/agent-fixtures';
-import { median } from './common';
+import { median, startDockerd, type BaselineDockerd } from './common';
 
 const RUNS = Math.max(5, Number(process.env.BENCH_RUNS ?? 5));
 const SIZE: VmSize = { memoryMiB: 256, cpus: 1 };
@@ -230,20 +229,6 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
 
 // --- dockerd baseline -----------------------------------------------------------------------
 
-function pingSock(sock: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = http.get({ socketPath: sock, path: '/_ping', timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => {
-      req.destroy();
-      resolve(false);
-    });
-  });
-}
-
 interface DockerFigures {
   runTrueMs: number[];
   execEchoMs: number[];
@@ -254,16 +239,15 @@ interface DockerFigures {
 async function benchDockerd(base: string, template: string): Promise<DockerFigures | string> {
   const which = spawnSync('sh', ['-c', 'command -v dockerd && command -v docker'], { encoding: 'utf8' });
   if (which.status !== 0) return 'skipped: dockerd or docker not installed (scripts/bootstrap.sh --bench installs docker.io)';
-  const dir = path.join(base, 'dockerd');
-  const sock = path.join(dir, 'd.sock');
-  fs.mkdirSync(path.join(dir, 'cli'), { recursive: true });
-  const daemon = spawn('dockerd', ['--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '-H', `unix://${sock}`,
-    '--pidfile', path.join(dir, 'pid'), '--bridge=none', '--iptables=false'], { stdio: 'ignore' });
-  const env = { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: path.join(dir, 'cli') };
+  let baseline: BaselineDockerd;
+  try {
+    baseline = await startDockerd(path.join(base, 'dockerd'));
+  } catch (err) {
+    return `skipped: ${(err as Error).message.split('\n')[0]}`;
+  }
+  const env = baseline.env;
   const docker = (args: string[], input?: Buffer) => execFileSync('docker', args, { env, input, maxBuffer: 1 << 20 });
   try {
-    for (let i = 0; i < 300 && !(await pingSock(sock)); i++) await new Promise((r) => setTimeout(r, 100));
-    if (!(await pingSock(sock))) return 'skipped: dockerd did not start';
     const tar = execFileSync('tar', ['-C', template, '-c', '.'], { maxBuffer: 64 << 20 });
     docker(['import', '-', 'podvisor-bench-busybox'], tar);
     const d: DockerFigures = { runTrueMs: [], execEchoMs: [], streamMBps: [], idlePssMiB: 0 };
@@ -292,9 +276,7 @@ async function benchDockerd(base: string, template: string): Promise<DockerFigur
     docker(['rm', '-f', cid]);
     return d;
   } finally {
-    const gone = new Promise((r) => daemon.once('exit', r));
-    daemon.kill('SIGTERM');
-    await gone;
+    await baseline.stop();
   }
 }
 

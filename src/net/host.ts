@@ -9,7 +9,11 @@ import { DnsServer, hostResolvers, type NameResolver } from './dns';
 import { publishAll, type ProxyHandle } from './proxy';
 import type { PortRequest } from './ports';
 import type { NetworkRecord } from './types';
+import { ensureIpv4Forwarding } from './forwarding';
 import { withHostLock } from '../util/host-lock';
+import { logger } from '../util/log';
+
+const log = logger('net');
 
 /** The host-wide lock of subnet choices (every podvisord on the host takes it). */
 const SUBNET_LOCK = '/run/lock/podvisor-subnets.lock';
@@ -38,7 +42,10 @@ export interface NetHost {
    * gives its bridge the address before the next daemon looks.
    */
   whileChoosingSubnets<T>(fn: () => Promise<T>): Promise<T>;
-  /** Make the firewall match these networks (our chains only). */
+  /**
+   * Make the firewall match these networks (our chains only), and the host forward their
+   * traffic (./forwarding.ts: IPv4 forwarding turned on if it is off, as dockerd does).
+   */
   applyFirewall(nets: NetworkRecord[]): Promise<void>;
   /** Remove every rule and chain of ours. */
   removeFirewall(): Promise<void>;
@@ -100,7 +107,16 @@ export class LinuxNetHost implements NetHost {
     const input = restoreInput(this.fw, renderRules(this.fw, nets));
     if (this.jumpsKnown && input === this.applied) return;
     this.applied = undefined;
+    const checkHost = !this.jumpsKnown;
     await applyFirewall(this.fw, nets, this.jumpsKnown);
+    // After our accept rules exist: turning forwarding on may set the FORWARD policy to DROP.
+    if (checkHost) {
+      try {
+        await ensureIpv4Forwarding();
+      } catch (err) {
+        log.warn((err as Error).message);
+      }
+    }
     this.jumpsKnown = true;
     this.applied = input;
   }

@@ -9,6 +9,7 @@ import { entryMatches, readLogSnapshot, readLogSync, snapshotLog, type LogEntry,
 import type { Entry } from './registry';
 import { NoSuchContainerInPodError } from './errors';
 import { findContainer, mainContainer } from './types';
+import { resizeTerminal } from './terminal-size';
 
 /** Options of attach. */
 export interface AttachOptions extends AttachSessionOptions {
@@ -114,6 +115,6 @@ export async function resize(ctx: PodContext, e: Entry, rows: number, cols: numb
   // In a pod of several, the main container may be between its exit and its restart in place.
   if (!e.run?.init || (e.run.inPlace && main.process === undefined)) throw notRunning(e.record);
   if (!main.spec.tty) return;
-  await e.run.vm.agent.resizeTerminal(e.run.init.processId, rows, cols);
+  await resizeTerminal(e.run.vm.agent, e.run.init, rows, cols);
   ctx.emit(e.record, 'resize', { height: String(rows), width: String(cols) });
 }

@@ -14,6 +14,7 @@ import { notRunning } from './lifecycle';
 import type { Entry } from './registry';
 import { mergeEnv, resolveUserInGuest, runtimeEnv } from './runtime';
 import { execStartFailure } from './start-error';
+import { resizeTerminal, startedWithTerminal } from './terminal-size';
 import { findContainer, isPaused, mainContainer, restartsInPlace, type ContainerRecord } from './types';
 import { ContainerNotRunningError, NoSuchContainerInPodError } from './errors';
 
@@ -81,6 +82,7 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
       stdin: x.config.attachStdin && !!session,
       ...(x.config.tty ? { rows: 24, cols: 80 } : {}),
     });
+    if (x.config.tty) startedWithTerminal(proc, 24, 80);
   } catch (err) {
     const failed = execStartFailure(err, x.config.args[0] ?? '');
     x.exitCode = failed.exitCode;
@@ -133,5 +135,5 @@ export async function execResize(ctx: PodContext, id: string, rows: number, cols
   const e = ctx.registry.lookup(x.containerId);
   if (!e.run) throw notRunning(e.record);
   if (!x.config.tty) return;
-  await e.run.vm.agent.resizeTerminal(x.proc.processId, rows, cols);
+  await resizeTerminal(e.run.vm.agent, x.proc, rows, cols);
 }

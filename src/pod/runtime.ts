@@ -23,6 +23,7 @@ import type { AgentProcess, Vm, Agent } from '../vm/types';
 import type { RootfsManager } from '../storage/types';
 import { sharesNamespaces, type PodContainerSpec, type PodSpec } from './types';
 import { runInitContainers, type InitRun } from './init-containers';
+import { startedWithTerminal } from './terminal-size';
 import type { LogWriter } from './logs';
 import { resolveUser, withGroupAdd, type ResolvedUser } from './user';
 import { NotFoundError } from '../errors';
@@ -322,7 +323,9 @@ export async function restartInit(vm: Vm, spec: PodSpec, c: PodContainerSpec, li
 }
 
 async function startInit(vm: Vm, spec: PodSpec, c: PodContainerSpec, user: ResolvedUser, linkEnv: string[]): Promise<AgentProcess> {
-  return vm.agent.startProcess({
+  const rows = c.consoleSize?.[0] || 24;
+  const cols = c.consoleSize?.[1] || 80;
+  const p = await vm.agent.startProcess({
     containerId: c.id,
     processId: initProcessId(c.id),
     args: c.args,
@@ -333,6 +336,8 @@ async function startInit(vm: Vm, spec: PodSpec, c: PodContainerSpec, user: Resol
     stdin: c.openStdin,
     // The client's terminal size from create, so that the first prompt already has it (the
     // client's resize comes only after start returns, and typed input can overtake it).
-    ...(c.tty ? { rows: c.consoleSize?.[0] || 24, cols: c.consoleSize?.[1] || 80 } : {}),
+    ...(c.tty ? { rows, cols } : {}),
   });
+  if (c.tty) startedWithTerminal(p, rows, cols);
+  return p;
 }

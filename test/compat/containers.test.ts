@@ -119,6 +119,28 @@ function cliTerminal(t: PtySession, resize: (rows: number, cols: number) => Prom
   };
 }
 
+/**
+ * The terminal sizes the daemon applied to container `name`, as its `resize` events tell them
+ * (`docker events`, from now on: `--since` replays what came before the listener subscribed).
+ */
+function appliedSizes(d: TestDaemon, name: string): { mark(): number; applied(rows: number, cols: number, from: number): Promise<void>; stop(): void } {
+  const since = (Date.now() / 1000).toFixed(3);
+  const seen = new OutputWatcher();
+  const events = spawn('/usr/local/bin/docker', ['events', '--since', since, '--filter', `container=${name}`, '--filter', 'event=resize', '--format', '{{.Actor.Attributes.height}}x{{.Actor.Attributes.width}}'], { env: d.env });
+  events.stdout.on('data', (b: Buffer) => seen.append(b));
+  return {
+    mark: () => seen.mark(),
+    applied: async (rows, cols, from) => {
+      try {
+        await seen.expect(new RegExp(`^${rows}x${cols}$`, 'm'), 60000, from);
+      } catch (err) {
+        throw new Error(`the daemon did not resize ${name}'s terminal to ${rows}x${cols}: ${(err as Error).message}`);
+      }
+    },
+    stop: () => events.kill(),
+  };
+}
+
 function cliClient(d: TestDaemon): Client {
   const docker = async (args: string[], input?: string) => {
     const r = await run('/usr/local/bin/docker', args, d.env, input);
@@ -148,12 +170,28 @@ function cliClient(d: TestDaemon): Client {
     terminal: async (name, cmd, rows, cols) => {
       const ttyFile = path.join(d.dataRoot, '..', `tty-${Date.now()}`);
       const quoted = cmd.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+      const sizes = appliedSizes(d, name);
       const t = ptySession(`tty > ${ttyFile}; stty rows ${rows} cols ${cols}; exec docker run -it --rm --name ${name} ${IMAGE} ${quoted}`, d.env);
+      void t.exited.then(() => sizes.stop());
+      // The CLI listens for SIGWINCH only once its first resize (to the terminal's size, after
+      // the start) has been answered: a window resized before that is lost by the CLI, with
+      // dockerd too (docker/cli's MonitorTtySize). A person cannot be that quick.
+      try {
+        await sizes.applied(rows, cols, 0);
+      } catch (err) {
+        t.kill();
+        sizes.stop();
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, 500));
       // A terminal resize as a user's window manager does it: the kernel sends SIGWINCH to the
-      // CLI, which asks the daemon to resize.
+      // CLI, which asks the daemon to resize; done when the daemon has applied it (the CLI's
+      // request and the keys typed next travel apart, and the keys must not overtake it).
       return cliTerminal(t, async (r, c) => {
+        const from = sizes.mark();
         const pts = fs.readFileSync(ttyFile, 'utf8').trim();
         await run('stty', ['-F', pts, 'rows', String(r), 'cols', String(c)], d.env);
+        await sizes.applied(r, c, from);
       });
     },
     execTerminal: async (name, cmd, rows, cols) => {
@@ -524,34 +562,39 @@ describe.each([
   });
 
   test('run -it: typed input, Ctrl-C, stty size after a resize, detach keys, attach again, exit code', async () => {
-    const t = await c.terminal('tty1', ['sh'], 30, 90);
-    await t.expect(/# /);
-    let m = t.mark();
-    t.type('stty size\r');
-    await t.expect(/30 90\r\n/, m);
-    await t.resize(50, 120);
-    m = t.mark();
-    t.type('stty size\r');
-    await t.expect(/50 120\r\n/, m);
-    m = t.mark();
-    t.type('echo sleeping; sleep 100\r');
-    await t.expect(/sleeping\r\n/, m);
-    // Let the shell make sleep the terminal's foreground job (a person is never this quick).
-    await new Promise((r) => setTimeout(r, 1000));
-    t.type('\x03');
-    m = t.mark();
-    t.type('echo typed-$((6*7))\r');
-    await t.expect(/typed-42\r\n/, m);
-    // ctrl-p ctrl-q: the client goes, the container stays.
-    t.type('\x10\x11');
-    await t.detached;
-    expect((await c.ps({ filters: ['name=tty1'] })).map((p) => p.state)).toEqual(['running']);
-    const again = await c.attachTerminal('tty1');
-    m = again.mark();
-    again.type('echo back-$((2+2))\r');
-    await again.expect(/back-4\r\n/, m);
-    again.type('exit 3\r');
-    expect(await again.exited).toBe(3);
+    // A failure must not leave tty1 running: later tests count the running containers.
+    try {
+      const t = await c.terminal('tty1', ['sh'], 30, 90);
+      await t.expect(/# /);
+      let m = t.mark();
+      t.type('stty size\r');
+      await t.expect(/30 90\r\n/, m);
+      await t.resize(50, 120);
+      m = t.mark();
+      t.type('stty size\r');
+      await t.expect(/50 120\r\n/, m);
+      m = t.mark();
+      t.type('echo sleeping; sleep 100\r');
+      await t.expect(/sleeping\r\n/, m);
+      // Let the shell make sleep the terminal's foreground job (a person is never this quick).
+      await new Promise((r) => setTimeout(r, 1000));
+      t.type('\x03');
+      m = t.mark();
+      t.type('echo typed-$((6*7))\r');
+      await t.expect(/typed-42\r\n/, m);
+      // ctrl-p ctrl-q: the client goes, the container stays.
+      t.type('\x10\x11');
+      await t.detached;
+      expect((await c.ps({ filters: ['name=tty1'] })).map((p) => p.state)).toEqual(['running']);
+      const again = await c.attachTerminal('tty1');
+      m = again.mark();
+      again.type('echo back-$((2+2))\r');
+      await again.expect(/back-4\r\n/, m);
+      again.type('exit 3\r');
+      expect(await again.exited).toBe(3);
+    } finally {
+      await c.rmForce('tty1').catch(() => undefined);
+    }
   });
 
   test('run -d, then logs, logs --tail, timestamps and logs -f --tail 2', async () => {

@@ -7,7 +7,6 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as dnsPacket from 'dns-packet';
@@ -104,6 +103,12 @@ async function dnsFrom(ns: string, server: string, name: string, proto: 'udp' | 
   return JSON.parse(await shAsync(`ip netns exec ${ns} ${process.execPath} ${path.join(root, 'dnsq.js')} ${lib} ${server} ${name} ${proto}`)) as { rcode?: string; ips?: string[] };
 }
 
+/** This manager's rules (other test files' daemons add and remove theirs at the same time). */
+async function ownRules(): Promise<string[]> {
+  const chains = firewallOwner(root).forward.slice(0, 11);
+  return (await listPodvisorRules()).filter((l) => l.includes(chains) || l.includes(root));
+}
+
 let ipA1: string;
 let ipA2: string;
 let ipB1: string;
@@ -148,8 +153,7 @@ afterAll(async () => {
   await removeAllOwned(root);
   fakeUpstream?.close();
   expect(await ownedLinks(root)).toEqual([]);
-  const chains = firewallOwner(root).forward.slice(0, 11);
-  expect((await listPodvisorRules()).filter((l) => l.includes(chains) || l.includes(root))).toEqual([]);
+  expect(await ownRules()).toEqual([]);
   fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -189,9 +193,6 @@ test('published ports: loopback and host addresses, from outside, hairpin, TCP a
   expect(await udpFrom(undefined, '127.0.0.1', udp, 'ping')).toBe('echo web: ping');
   expect(await udpFrom(nsName('out'), OUT_HOST, udp, 'pong')).toBe('echo web: pong');
   // A port in use: dockerd's error, and nothing of the failed request is left.
-  // Only this manager's rules: other suites' daemons add and remove theirs concurrently.
-  const chains = firewallOwner(root).forward.slice(0, 11);
-  const ownRules = async () => (await listPodvisorRules()).filter((l) => l.includes(chains) || l.includes(root));
   const rulesBefore = await ownRules();
   expect(rulesBefore.length).toBeGreaterThan(0);
   await expect(m.publish('neta', 'a2'.repeat(32), [
@@ -200,13 +201,11 @@ test('published ports: loopback and host addresses, from outside, hairpin, TCP a
   ])).rejects.toThrow(`driver failed programming external connectivity on endpoint db (${m.endpointsOf('a2'.repeat(32))[0].id}): Error starting userland proxy: listen tcp4 0.0.0.0:${all}: bind: address already in use`);
   expect(await ownRules()).toEqual(rulesBefore);
   expect(m.endpointsOf('a2'.repeat(32))[0].ports).toEqual([]);
-  // The failed request's first port (the next free one after ours) was given back.
-  const probe = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    probe.once('error', reject);
-    probe.listen(all + 1, '0.0.0.0', () => resolve());
-  });
-  await new Promise((r) => probe.close(r));
+  // The failed request's first port (a free one after ours) was given back: this process
+  // listens on TCP on its two published ports and its DNS servers' alone. (Probing the port
+  // with a bind of our own would race with other daemons on the host taking it.)
+  const listening = (await shAsync('ss -Hltnp')).split('\n').filter((l) => l.includes(`pid=${process.pid},`)).map((l) => Number(/:(\d+)\s/.exec(l)![1]));
+  expect(listening.filter((p) => p !== 53).sort((x, y) => x - y)).toEqual([lo, all].sort((x, y) => x - y));
 });
 
 test('DNS on the gateway: names, aliases, short ids of the asker\'s networks; others forwarded', async () => {
@@ -221,9 +220,9 @@ test('DNS on the gateway: names, aliases, short ids of the asker\'s networks; ot
 });
 
 test('disconnect removes the endpoint\'s ports and rules; the name goes from DNS', async () => {
-  const before = (await listPodvisorRules()).filter((l) => l.includes('DNAT --to-destination'));
+  const before = (await ownRules()).filter((l) => l.includes('DNAT --to-destination'));
   expect(before.length).toBe(2);
   await m.disconnect('neta', 'a1'.repeat(32));
-  expect((await listPodvisorRules()).filter((l) => l.includes(`--to-destination ${ipA1}`))).toEqual([]);
+  expect((await ownRules()).filter((l) => l.includes(`--to-destination ${ipA1}`))).toEqual([]);
   expect((await dnsFrom(nsName('a2'), m.get('neta').ipam.gateway, 'www')).ips).toEqual([]);
 });

@@ -579,6 +579,27 @@ describe('attach', () => {
     await a.session.ended;
     expect((await w).exitCode).toBe(130);
   });
+
+  test('the client\'s first resize to the ConsoleSize it created with is answered without a trip to the guest; later ones reach the terminal', async () => {
+    // The docker CLI listens for SIGWINCH only once that first resize is answered: answered at
+    // once, a window resized right after the start is not lost (src/pod/terminal-size.ts).
+    const r = await h.create({ Image: 'busybox', Cmd: ['sh'], Tty: true, OpenStdin: true, StdinOnce: true, HostConfig: { ConsoleSize: [30, 90] } });
+    const input = new PassThrough();
+    const a = attachAll(r.id, input);
+    await h.pods.start(r.id);
+    const calls = () => [...h.hv.guests.values()].flatMap((g) => g.calls).filter((c) => c.startsWith('resizeTerminal'));
+    await h.pods.resize(r.id, 30, 90);
+    expect(calls()).toEqual([]);
+    expect(actions(r.id)).toContain('resize');
+    await h.pods.resize(r.id, 50, 120);
+    await h.pods.resize(r.id, 30, 90);
+    expect(calls().map((c) => c.split(' ').slice(2).join('x'))).toEqual(['50x120', '30x90']);
+    input.write('stty size\n');
+    for (let i = 0; i < 100 && !a.out().includes('30 90'); i++) await new Promise((res) => setTimeout(res, 10));
+    expect(a.out()).toContain('30 90\r\n');
+    input.write('\x03');
+    await a.session.ended;
+  });
 });
 
 describe('exec', () => {
