@@ -72,6 +72,11 @@ export class ParentDirs {
     return entry;
   }
 
+  /** The open directory of `p` when it is held already (nothing resolved or created). */
+  held(p: string): Entry | undefined {
+    return this.dirs.get(p);
+  }
+
   /** Close the directories at or below container path `real` (resolved), which is going away. */
   async forget(real: string): Promise<void> {
     for (const [p, e] of [...this.dirs]) {

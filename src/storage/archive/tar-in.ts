@@ -229,16 +229,25 @@ export async function extractInto(root: RootDir, destPath: string, input: Readab
       }
     }
     // Directory times last: creating their entries changed them.
+    // A parent no longer held is resolved again, creating nothing (a later entry may have
+    // replaced it by a symlink to a place that does not exist).
     for (const d of dirTimes.reverse()) {
-      const parent = await parents.get(path.posix.dirname(d.path)).catch(() => undefined);
-      if (!parent) continue;
-      const p = at(parent.fh, path.posix.basename(d.path));
-      if (!fs.lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) continue;
-      const fd = fs.openSync(p, O_DIR);
+      const held = parents.held(path.posix.dirname(d.path));
+      const r = held ? undefined : await root.resolve(d.path).catch(() => undefined);
       try {
-        fs.futimesSync(fd, d.mtime, d.mtime);
+        const dir = held?.fh ?? r?.dir;
+        const name = held ? path.posix.basename(d.path) : r?.name;
+        if (!dir || name === undefined) continue;
+        const p = at(dir, name);
+        if (!fs.lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) continue;
+        const fd = fs.openSync(p, O_DIR);
+        try {
+          fs.futimesSync(fd, d.mtime, d.mtime);
+        } finally {
+          fs.closeSync(fd);
+        }
       } finally {
-        fs.closeSync(fd);
+        await r?.release();
       }
     }
   } catch (e) {
