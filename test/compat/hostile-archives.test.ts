@@ -201,7 +201,7 @@ describe('docker import and load of hostile tars', () => {
       ]);
     const before = (await docker.listImages()).length;
     for (const [layer, message] of [[cut, 'invalid tar archive: unexpected EOF'], [await packTar([{ name: `d/${'y'.repeat(300)}`, content: 'd' }]), 'has a path component longer than 255 bytes']] as Array<[Buffer, string]>) {
-      const res = (await docker.loadImage(await archive(layer), { quiet: true })) as NodeJS.ReadableStream;
+      const res = await docker.loadImage(Readable.from([await archive(layer)]), { quiet: true });
       const chunks: Buffer[] = [];
       for await (const ch of res) chunks.push(ch as Buffer);
       const lines = Buffer.concat(chunks).toString().trim().split('\n').map((l) => JSON.parse(l) as { errorDetail?: { message: string } });

@@ -193,6 +193,12 @@ describe('tar in: names, truncation and the open parents', () => {
     expect(fs.existsSync(path.join(rootPath, 'e', 'a'))).toBe(false);
   });
 
+  test('a directory replaced later by a symlink to nowhere: setting directory times creates nothing', async () => {
+    await put([{ name: 'd', type: 'directory' }, { name: 'd/e', type: 'directory' }, { name: 'd', type: 'symlink', linkname: '/nowhere' }]);
+    expect(fs.readlinkSync(path.join(rootPath, 'd'))).toBe('/nowhere');
+    expect(fs.existsSync(path.join(rootPath, 'nowhere'))).toBe(false);
+  });
+
   test('a name or a path too long for Linux fails the archive with a clean error, earlier entries kept', async () => {
     const deep = Array.from({ length: 45 }, () => 'z'.repeat(99)).join('/');
     for (const name of ['x'.repeat(30_000), `d/${'y'.repeat(256)}`, `${deep}/f`]) {
