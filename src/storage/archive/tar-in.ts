@@ -126,19 +126,35 @@ export async function extractInto(root: RootDir, destPath: string, input: Readab
       if (opts.noOverwriteDirNonDir && wasDir && !isDir) throw new InvalidArgumentError(`cannot overwrite directory ${JSON.stringify(cpath)} with non-directory ${JSON.stringify(header.name)}`);
       if (opts.noOverwriteDirNonDir && !wasDir && isDir) throw new InvalidArgumentError(`cannot overwrite non-directory ${JSON.stringify(cpath)} with directory ${JSON.stringify(header.name)}`);
       if (wasDir && isDir) return true;
-      await parents.forget(real);
-      await removeEntry(parent.fh, name);
+      parents.forget(real);
+      // Gone meanwhile (the container, or another copy into the same place, removed it): fine.
+      const gone = (e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      };
+      // A non-directory goes with no await before the creation that follows, so that copies
+      // running beside this one cannot take the name in between.
+      if (!wasDir) {
+        try {
+          fs.unlinkSync(p);
+        } catch (e) {
+          gone(e as NodeJS.ErrnoException);
+        }
+      } else await removeEntry(parent.fh, name).catch(gone);
       return false;
     };
-    /** Create with `make`; when the name is taken, make room (as above) and try once more. */
+    /**
+     * Create with `make`; when the name is taken, make room (as above) and try again (a few
+     * times: a concurrent writer may take the name again in between).
+     */
     const create = async <T>(make: () => T, keepDir?: () => T): Promise<T> => {
-      try {
-        return make();
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return make();
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt === 3) throw e;
+        }
+        if ((await makeRoom()) && keepDir) return keepDir();
       }
-      if ((await makeRoom()) && keepDir) return keepDir();
-      return make();
     };
     const mode = (header.mode ?? 0o644) & 0o7777;
     const uid = opts.chown?.uid ?? header.uid ?? 0;

@@ -199,6 +199,14 @@ describe('tar in: names, truncation and the open parents', () => {
     expect(fs.existsSync(path.join(rootPath, 'nowhere'))).toBe(false);
   });
 
+  test('concurrent copies of the same files into one directory all succeed (each replaces what the other made)', async () => {
+    const tar = await packTar([{ name: 'd', type: 'directory' }, { name: 'd/f', content: 'f' }, { name: 'ok', content: 'ok' }, { name: 'l', type: 'symlink', linkname: 'ok' }]);
+    await Promise.all(Array.from({ length: 8 }, () => extractInto(root, '/etc', Readable.from([tar.subarray(0, 1024), tar.subarray(1024)]))));
+    expect(fs.readFileSync(path.join(rootPath, 'etc', 'd', 'f'), 'utf8')).toBe('f');
+    expect(fs.readFileSync(path.join(rootPath, 'etc', 'ok'), 'utf8')).toBe('ok');
+    expect(fs.readlinkSync(path.join(rootPath, 'etc', 'l'))).toBe('ok');
+  });
+
   test('a name or a path too long for Linux fails the archive with a clean error, earlier entries kept', async () => {
     const deep = Array.from({ length: 45 }, () => 'z'.repeat(99)).join('/');
     for (const name of ['x'.repeat(30_000), `d/${'y'.repeat(256)}`, `${deep}/f`]) {
