@@ -218,6 +218,8 @@ class LayerExtractor {
     }
     const base = parts[parts.length - 1];
     const rel = parts.join('/');
+    // Its path below `dest` would pass PATH_MAX: refused before any of its parents is made.
+    if (Buffer.byteLength(this.dest) + 1 + Buffer.byteLength(rel) >= PATH_MAX) throw bad(h.name, 'is too long: file name too long');
 
     if (base.startsWith(WHITEOUT_PREFIX)) {
       stream.resume();
