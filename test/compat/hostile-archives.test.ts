@@ -1,8 +1,8 @@
 /**
  * Hostile input that a fuzzer found beside dockerd 20.10, through dockerode against the real
  * daemon (no VM boots: the containers are only created):
- *  - `POST /volumes/create` with the local driver's options checked as dockerd checks them
- *    (its 400s and words), not a blanket 501;
+ *  - `POST /volumes/create` (and a create's `--mount volume-opt=`) with the local driver's
+ *    options checked as dockerd checks them (its 400s and words), not a blanket 501;
  *  - `docker cp` (PUT /containers/{id}/archive) of tars with names too long for Linux, a tar cut
  *    short (in an entry's data, streamed as a slow client sends it), garbage, and a client that
  *    hangs up mid-upload: a clean 400 (dockerd: 500 "Error processing tar file(exit status
@@ -112,6 +112,17 @@ test('volume create: the local driver options dockerd refuses get its 400 and wo
     expect((await docker.getVolume(name).inspect()).Options).toEqual(opts);
   }
   for (const name of ['hv0', 'hv1', 'hv2']) await docker.getVolume(name).remove();
+
+  // The same checks for a volume that `--mount type=volume,volume-opt=...` makes at create.
+  const withOpts = (opts: Record<string, string>): Promise<Dockerode.Container> =>
+    docker.createContainer({ Image: IMAGE, Cmd: ['true'], HostConfig: { Mounts: [{ Type: 'volume', Source: 'mv', Target: '/d', VolumeOptions: { NoCopy: false, Labels: {}, DriverConfig: { Name: 'local', Options: opts } } }] } });
+  expect(await failure(withOpts({ type: 'tmpfs' }))).toEqual([400, 'create mv: missing required option: "device"']);
+  expect(await failure(withOpts({ type: 'tmpfs', device: 'tmpfs' }))).toEqual([501, "podvisor's local volumes cannot mount a filesystem or device as the volume (driver options type and device)"]);
+  expect([(await docker.listVolumes()).Volumes ?? [], await docker.listContainers({ all: true })]).toEqual([[], []]);
+  const c = await withOpts({ size: '0' });
+  expect((await docker.getVolume('mv').inspect()).Options).toEqual({ size: '0' });
+  await c.remove();
+  await docker.getVolume('mv').remove();
 });
 
 describe('docker cp of hostile tars', () => {
