@@ -14,6 +14,7 @@ import dockerignore from '@balena/dockerignore';
 import { RootDir, at } from '../storage/archive/resolve';
 import { extractInto, removeEntry } from '../storage/archive/tar-in';
 import { InvalidArgumentError, NotFoundError } from '../errors';
+import { removeTree } from '../util/remove-tree';
 
 /** An unpacked context. */
 export interface BuildContext {
@@ -148,7 +149,7 @@ export async function openContext(body: Readable, parent: string, dockerfile: st
   // `COPY . /dst` gives /dst the context root's mode: 0755 as a client's directory would have,
   // not mkdtemp's 0700 (the parent directory is the daemon's own, 0700).
   await fs.promises.chmod(dir, 0o755);
-  const dispose = () => fs.promises.rm(dir, { recursive: true, force: true });
+  const dispose = () => removeTree(dir);
   try {
     const root = await RootDir.open(dir);
     try {

@@ -80,9 +80,10 @@ export interface PodVolumeMount {
   anonymous: boolean;
   /** Do not fill a new volume from the image's content at `target` (`nocopy`). */
   noCopy?: boolean;
-  /** Labels and driver of a volume that `--mount` creates (taken at create). */
+  /** Labels, driver and driver options of a volume that `--mount` creates (taken at create). */
   labels?: Record<string, string>;
   driver?: string;
+  options?: Record<string, string>;
 }
 
 /** One mount of a container. */

@@ -96,7 +96,8 @@ function patchPaxDecoding(): void {
 
 /** The fail-the-layer error for hostile or broken entries. */
 function bad(name: string, why: string): InvalidArgumentError {
-  return new InvalidArgumentError(`invalid layer: entry ${JSON.stringify(name)} ${why}`);
+  const shown = name.length > 300 ? `${name.slice(0, 300)}...` : name;
+  return new InvalidArgumentError(`invalid layer: entry ${JSON.stringify(shown)} ${why}`);
 }
 
 /** Clean a tar path to components relative to the layer root; throws when it escapes. */
@@ -217,6 +218,8 @@ class LayerExtractor {
     }
     const base = parts[parts.length - 1];
     const rel = parts.join('/');
+    // Its path below `dest` would pass PATH_MAX: refused before any of its parents is made.
+    if (Buffer.byteLength(this.dest) + 1 + Buffer.byteLength(rel) >= PATH_MAX) throw bad(h.name, 'is too long: file name too long');
 
     if (base.startsWith(WHITEOUT_PREFIX)) {
       stream.resume();
@@ -360,9 +363,30 @@ export async function extractLayer(source: Readable, dest: string, limits: Extra
   const x = new LayerExtractor(dest, limits);
   const parser = tar.extract();
   source.on('error', (err) => parser.destroy(err));
+  let parserError: Error | undefined;
+  parser.on('error', (e: Error) => (parserError ??= e));
   source.pipe(parser as unknown as NodeJS.WritableStream);
-  for await (const entry of parser) {
-    await x.entry(entry.header, entry as unknown as Readable);
+  try {
+    for await (const entry of parser) {
+      await x.entry(entry.header, entry as unknown as Readable).catch((e: unknown) => {
+        // A path the kernel cannot take below `dest` (its full length past PATH_MAX).
+        throw (e as NodeJS.ErrnoException).code === 'ENAMETOOLONG' ? bad(entry.header.name.slice(0, 64) + '...', 'is too long: file name too long') : e;
+      });
+    }
+  } catch (e) {
+    if (e instanceof InvalidArgumentError) throw e;
+    // A broken or truncated tar: the entry being read fails with the stream's destruction, the
+    // parser's own error says why (in the words of Go's archive/tar, as dockerd reports it).
+    const cause = parserError && !('code' in parserError) ? parserError : e;
+    if (cause instanceof Error && (!('code' in cause) || cause.code === 'STREAM_DESTROYED')) throw new InvalidArgumentError(`invalid tar archive: ${tarReason(cause)}`);
+    throw e;
   }
   return x.finish();
+}
+
+/** tar-stream's words for a broken archive, in those of Go's archive/tar (dockerd's). */
+export function tarReason(e: Error): string {
+  if (/Unexpected end of data/.test(e.message)) return 'unexpected EOF';
+  if (/Invalid tar header/.test(e.message)) return 'archive/tar: invalid tar header';
+  return e.message;
 }

@@ -27,6 +27,7 @@ import type { RootfsManager } from './types';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 import { writeFileAtomic } from './atomic';
 import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
+import { removeTree } from '../util/remove-tree';
 
 /**
  * A container's rootfs is mounted on the host nodev and nosuid: a device node a container made
@@ -222,7 +223,7 @@ export class OverlayRootfs implements RootfsManager {
     // lower.json first: from then on the rootfs counts as gone (see isRemoved), before a
     // mount of it beside this removal can fail on a missing upper or work directory.
     for (const name of ['lower.json', 'upper', 'work', 'l']) {
-      await fs.promises.rm(path.join(d, name), { recursive: true, force: true });
+      await removeTree(path.join(d, name));
     }
     // A mount of this rootfs that a request beside the removal holds (mountDetached: docker cp
     // or export of a stopped container) is detached, lazily, so that the container's directory

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { writeFileAtomic } from './atomic';
 import { InvalidArgumentError } from '../errors';
 import { logger } from '../util/log';
+import { removeTree } from '../util/remove-tree';
 
 const log = logger('state');
 
@@ -115,6 +116,6 @@ export class StateStore {
   /** Delete a pod's directory (after its rootfs was removed). */
   async remove(id: string): Promise<void> {
     await (this.chains.get(id) ?? Promise.resolve()).catch(() => undefined);
-    await fs.promises.rm(this.dir(id), { recursive: true, force: true });
+    await removeTree(this.dir(id));
   }
 }

@@ -31,7 +31,12 @@ export class NoSuchVolumeDriverError extends NotFoundError {
 export class InvalidVolumeError extends InvalidArgumentError {
   constructor(
     readonly volume: string,
-    readonly reason: 'name-chars' | 'name-short' | 'option',
+    /**
+     * name-chars, name-short: the name; option: an option the local driver does not know
+     * (`option`); missing-option: an option another one needs (`option`); size: a `size` that
+     * is no size (`option` holds it); no-quota: a size limit, which needs quota support.
+     */
+    readonly reason: 'name-chars' | 'name-short' | 'option' | 'missing-option' | 'size' | 'no-quota',
     readonly option = '',
   ) {
     super(`create ${volume}: invalid volume (${reason}${option ? ` ${option}` : ''})`);

@@ -13,6 +13,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NotImplementedError } from '../errors';
 import { writeFileAtomic } from './atomic';
+import { removeTree } from '../util/remove-tree';
+import { ramInBytes } from '../util/go-units';
 import { InvalidVolumeError, NoSuchVolumeDriverError, NoSuchVolumeError, VolumeInUseError, type VolumeOp } from './volumes-errors';
 
 /** One volume's record. */
@@ -44,6 +46,30 @@ export interface VolumeCreateOptions {
 
 /** The local driver's options dockerd accepts (volume/local/local_unix.go). */
 const LOCAL_OPTIONS = new Set(['type', 'device', 'o', 'size']);
+/** The options each option needs beside it there, in the order dockerd names a missing one. */
+const NEEDS: Array<[string, string[]]> = [['device', ['type']], ['type', ['device']], ['o', ['device', 'type']]];
+
+/**
+ * Check the local driver's options as dockerd 20.10 does, in its order: unknown names, then
+ * the options others need, then `size` (a size limit needs quota support, which podvisor's
+ * volumes never have; dockerd has it only on xfs with project quotas).
+ */
+function checkLocalOptions(name: string, options: Record<string, string>): void {
+  for (const k of Object.keys(options)) if (!LOCAL_OPTIONS.has(k)) throw new InvalidVolumeError(name, 'option', k);
+  for (const [k, needs] of NEEDS) {
+    if (!(k in options)) continue;
+    for (const n of needs) if (!(n in options)) throw new InvalidVolumeError(name, 'missing-option', n);
+  }
+  if ('size' in options) {
+    let size: number;
+    try {
+      size = ramInBytes(options.size);
+    } catch {
+      throw new InvalidVolumeError(name, 'size', options.size);
+    }
+    if (size > 0) throw new InvalidVolumeError(name, 'no-quota');
+  }
+}
 /** dockerd's rule for local volume names. */
 const NAME_RULE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
@@ -68,7 +94,7 @@ export class VolumeStore {
     const list = raw ? (JSON.parse(raw) as { volumes?: VolumeRecord[] }).volumes ?? [] : [];
     for (const r of list) if (NAME_RULE.test(r.name)) s.records.set(r.name, r);
     for (const entry of await fs.promises.readdir(s.root, { withFileTypes: true })) {
-      if (entry.isDirectory() && !s.records.has(entry.name)) await fs.promises.rm(path.join(s.root, entry.name), { recursive: true, force: true });
+      if (entry.isDirectory() && !s.records.has(entry.name)) await removeTree(path.join(s.root, entry.name));
       else if (entry.name.startsWith('.tmp-')) await fs.promises.rm(path.join(s.root, entry.name), { force: true });
     }
     return s;
@@ -112,11 +138,13 @@ export class VolumeStore {
     if (!NAME_RULE.test(name)) throw new InvalidVolumeError(name, 'name-chars');
     const existing = this.records.get(name);
     if (existing) return { volume: existing, created: false };
-    const options = o.options && Object.keys(o.options).length ? { ...o.options } : null;
-    for (const k of Object.keys(options ?? {})) if (!LOCAL_OPTIONS.has(k)) throw new InvalidVolumeError(name, 'option', k);
-    // The local driver's options mount a device or a tmpfs as the volume on the host, which a
-    // VM's volume share does not carry over (the guest would see the directory beneath).
-    if (options) throw new NotImplementedError('podvisor\'s local volumes take no driver options (type, device, o, size)');
+    // Kept as given ({} too), in the order of their names, as dockerd shows them.
+    const options = o.options ? Object.fromEntries(Object.entries(o.options).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : null;
+    if (options) checkLocalOptions(name, options);
+    // A `type` or `device` makes the local driver mount that filesystem as the volume on the
+    // host, which a VM's volume share does not carry over (the guest would see the directory
+    // beneath). Without them (both empty, as dockerd also allows) it is a plain volume.
+    if (options?.type || options?.device) throw new NotImplementedError('podvisor\'s local volumes cannot mount a filesystem or device as the volume (driver options type and device)');
     const labels = o.labels ? { ...o.labels } : null;
     const volume: VolumeRecord = {
       name,
@@ -133,7 +161,7 @@ export class VolumeStore {
       await this.persist();
     } catch (e) {
       this.records.delete(name);
-      await fs.promises.rm(path.join(this.root, name), { recursive: true, force: true });
+      await removeTree(path.join(this.root, name));
       throw e;
     }
     return { volume, created: true };
@@ -153,7 +181,7 @@ export class VolumeStore {
       this.records.set(name, r);
       throw e;
     }
-    await fs.promises.rm(path.join(this.root, name), { recursive: true, force: true });
+    await removeTree(path.join(this.root, name));
     return r;
   }
 

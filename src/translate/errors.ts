@@ -27,6 +27,9 @@ function volumeMessage(err: unknown): string | undefined {
       case 'name-short': return `create ${err.volume}: volume name is too short, names should be at least two alphanumeric characters`;
       case 'name-chars': return `create ${err.volume}: "${err.volume}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`;
       case 'option': return `create ${err.volume}: invalid option: "${err.option}"`;
+      case 'missing-option': return `create ${err.volume}: missing required option: "${err.option}"`;
+      case 'size': return `create ${err.volume}: invalid size: '${err.option}'`;
+      case 'no-quota': return `create ${err.volume}: quota size requested but no quota support`;
     }
   }
   return undefined;

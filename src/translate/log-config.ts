@@ -7,6 +7,7 @@
  * are parsed when the pod starts (src/pod/log-config.ts).
  */
 import { InvalidArgumentError, NotImplementedError } from '../errors';
+import { ramInBytes } from '../util/go-units';
 
 /** Docker's LogConfig: a driver name and its options. */
 export interface LogConfig {
@@ -30,14 +31,6 @@ const DOCKERD_ONLY = new Set(['local', 'syslog', 'journald', 'gelf', 'fluentd', 
 
 /** json-file's options (dockerd's daemon/logger/jsonfilelog ValidateLogOpt). */
 const JSON_FILE_OPTS = new Set(['max-file', 'max-size', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag']);
-
-/** go-units' RAMInBytes: binary units (k = 1024). */
-function ramInBytes(v: string): number {
-  const m = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$/.exec(v);
-  if (!m) throw new Error(`invalid size: '${v}'`);
-  const mult: Record<string, number> = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
-  return Math.trunc(Number(m[1]) * (m[2] ? mult[m[2].toLowerCase()] : 1));
-}
 
 /** Check a driver and its options (dockerd's logger.ValidateLogOpts); throws with its words. */
 export function validateLogOpts(driver: string, cfg: Record<string, string>): void {

@@ -5,7 +5,7 @@
  * the host half of the mount is made).
  */
 import * as path from 'node:path';
-import { InvalidArgumentError, NotImplementedError } from '../errors';
+import { InvalidArgumentError } from '../errors';
 import type { PodMount } from '../pod/mounts';
 import type { DockerHostConfig } from './docker-types';
 
@@ -22,7 +22,7 @@ function absTarget(target: string, prefix: string): string {
 }
 
 /** A volume mount still to be resolved at create (name empty: anonymous). */
-function volumeMount(name: string, target: string, readOnly: boolean, noCopy: boolean, extra: { labels?: Record<string, string>; driver?: string } = {}): PodMount {
+function volumeMount(name: string, target: string, readOnly: boolean, noCopy: boolean, extra: { labels?: Record<string, string>; driver?: string; options?: Record<string, string> } = {}): PodMount {
   return { type: 'volume', name, source: '', target, readOnly, anonymous: name === '', ...(noCopy ? { noCopy } : {}), ...extra };
 }
 
@@ -82,10 +82,9 @@ function parseMountEntry(raw: unknown): PodMount {
     const dc = (vo.DriverConfig && typeof vo.DriverConfig === 'object' ? vo.DriverConfig : {}) as Json;
     const labels = vo.Labels && typeof vo.Labels === 'object' ? (vo.Labels as Record<string, string>) : undefined;
     const driver = typeof dc.Name === 'string' && dc.Name ? dc.Name : undefined;
-    if (dc.Options && typeof dc.Options === 'object' && Object.keys(dc.Options).length) {
-      throw new NotImplementedError('podvisor does not support volume driver options (the local driver\'s type, device, o)');
-    }
-    return volumeMount(source, t, m.ReadOnly === true, vo.NoCopy === true, { ...(labels ? { labels } : {}), ...(driver ? { driver } : {}) });
+    // Driver options are checked where the volume is made, as `docker volume create -o` (src/storage/volumes.ts).
+    const options = dc.Options && typeof dc.Options === 'object' && Object.keys(dc.Options).length ? Object.fromEntries(Object.entries(dc.Options as Json).map(([k, v]) => [k, String(v)])) : undefined;
+    return volumeMount(source, t, m.ReadOnly === true, vo.NoCopy === true, { ...(labels ? { labels } : {}), ...(driver ? { driver } : {}), ...(options ? { options } : {}) });
   }
   if (type === 'tmpfs') {
     if (source) throw new InvalidArgumentError(`${where}field Source must not be specified`);

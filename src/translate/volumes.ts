@@ -80,6 +80,7 @@ export async function resolveVolumes(t: Translated, volumesFrom: readonly string
         ...(m.name ? { name: m.name } : {}),
         ...(m.driver ? { driver: m.driver } : {}),
         ...(m.labels ? { labels: m.labels } : {}),
+        ...(m.options ? { options: m.options } : {}),
         anonymous: m.anonymous,
         ...(m.anonymous && t.spec.autoRemove ? { removeWith: c.id } : {}),
       });
@@ -89,6 +90,7 @@ export async function resolveVolumes(t: Translated, volumesFrom: readonly string
       m.source = deps.store.dataDir(r.volume.name);
       delete m.labels;
       delete m.driver;
+      delete m.options;
       if (!m.noCopy) copyUp.push(m);
     }
   } catch (e) {

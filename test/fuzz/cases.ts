@@ -40,7 +40,17 @@ export interface FuzzCase {
 export interface Known {
   containers: string[];
   images: string[];
+  /** Hostile tars (./tars.ts), sent to every route that reads one; none when absent. */
+  tars?: Array<{ what: string; body: Buffer; only?: string[] }>;
 }
+
+/** The routes that read a tar body, with the query that makes them read it. */
+const TAR_ROUTES: Array<{ route: string; method: string; target: (container: string) => string }> = [
+  { route: '/containers/:id/archive', method: 'PUT', target: (c) => `/v1.41/containers/${encodeURIComponent(c)}/archive?path=%2Ftmp` },
+  { route: '/images/create', method: 'POST', target: () => '/v1.41/images/create?fromSrc=-&repo=fuzz-import' },
+  { route: '/images/load', method: 'POST', target: () => '/v1.41/images/load?quiet=1' },
+  { route: '/build', method: 'POST', target: () => '/v1.41/build?t=fuzz-build' },
+];
 
 const SCALARS: unknown[] = [5, -1, 0, 'str', '', [], {}, null, true, false, 1e308, -1e308, 2 ** 64, [1, 'x'], { $: 1 }, 0.5, '🙂', '\u0000'];
 
@@ -206,6 +216,15 @@ export function generateCases(seed: number, count: number, routes: ServedRoute[]
     } else {
       const t = rng.pick(['/nope', '/containers', '/containers/', '/images', '/v1.41', '//_ping', '/_ping/x', '/containers//json', '*', 'http://x/_ping', '/%', '/exec', '/..%2f..%2f', '/' + 'a/'.repeat(5000)]);
       add({ kind: 'unknown-route', route: '-', method: rng.pick(['GET', 'POST', 'DELETE']), target: t });
+    }
+  }
+  // Hostile tars (names too long for Linux, deep paths, cut short, garbage) to every route
+  // that reads one: a fixed set, each once.
+  for (const t of known.tars ?? []) {
+    for (const r of TAR_ROUTES) {
+      if (r.route === '/containers/:id/archive' && !known.containers.length) continue;
+      if (t.only && !t.only.includes(r.route)) continue;
+      add({ kind: `hostile-tar:${t.what}`, route: r.route, method: r.method, target: r.target(known.containers[0] ?? ''), headers: ['Content-Type: application/x-tar', `Content-Length: ${t.body.length}`], body: t.body });
     }
   }
   // The bulk: every route in turn, with a request-level hostile kind.

@@ -1,10 +1,12 @@
 /**
  * Puts something real into the daemon under fuzz, so that cases reach past "no such
  * container": one image pulled from the fixture registry and one container created from it
- * (never started: no VM boots). Best effort: without the registry the fuzz runs on names only.
+ * (never started: no VM boots), and the hostile tars the routes that read one get. Best
+ * effort: without the registry the fuzz runs on names only.
  */
 import * as http from 'node:http';
 import type { Known } from './cases';
+import { hostileTars } from './tars';
 
 function call(socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
   return new Promise((resolve) => {
@@ -24,8 +26,9 @@ function call(socketPath: string, method: string, path: string, body?: unknown):
 export async function prepareTarget(socketPath: string): Promise<Known> {
   const image = `${process.env.PODVISOR_TEST_REGISTRY ?? '127.0.0.1:5000'}/busybox:latest`;
   const pull = await call(socketPath, 'POST', `/v1.41/images/create?fromImage=${encodeURIComponent(image)}`);
-  if (pull.status !== 200 || /errorDetail/.test(pull.text)) return { containers: [], images: [] };
+  const tars = await hostileTars();
+  if (pull.status !== 200 || /errorDetail/.test(pull.text)) return { containers: [], images: [], tars };
   const created = await call(socketPath, 'POST', '/v1.41/containers/create?name=fuzz-target', { Image: image, Cmd: ['true'] });
   const id = created.status === 201 ? (JSON.parse(created.text) as { Id: string }).Id : undefined;
-  return { containers: id ? [id, 'fuzz-target'] : [], images: [image, 'busybox-fuzz-missing'] };
+  return { containers: id ? [id, 'fuzz-target'] : [], images: [image, 'busybox-fuzz-missing'], tars };
 }

@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import { decompressStream } from '../decompress';
+import { tarReason } from '../extract';
 import { InvalidArgumentError } from '../../errors';
 
 /** Limits of one archive. */
@@ -84,7 +85,7 @@ export async function spoolArchive(source: Readable, spoolDir: string, limits: A
     await Promise.all([pipeline(await decompressStream(source), extract), done]);
   } catch (err) {
     if (err instanceof InvalidArgumentError) throw err;
-    throw new InvalidArgumentError(`invalid archive: ${(err as Error).message}`);
+    throw new InvalidArgumentError(`invalid archive: ${tarReason(err as Error)}`);
   }
   const lookup = (name: string): { file: string; size: number } | undefined => {
     let n = cleanMemberName(name);

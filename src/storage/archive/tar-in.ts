@@ -19,7 +19,9 @@ import type { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { InvalidArgumentError } from '../../errors';
 import { mknod } from '../fsops';
+import { tarReason } from '../extract';
 import { at, RootDir } from './resolve';
+import { ParentDirs } from './parent-dirs';
 
 /** Options of extractInto. */
 export interface ExtractIntoOptions {
@@ -30,6 +32,7 @@ export interface ExtractIntoOptions {
 }
 
 const O_NEWFILE = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
+const O_DIR = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
 
 /** `name` cleaned as Go's filepath.Clean of a relative path; null when it climbs out. */
 export function cleanEntryName(name: string): string | null {
@@ -57,14 +60,46 @@ export async function removeEntry(dir: fs.promises.FileHandle, name: string): Pr
   await fs.promises.rmdir(at(dir, name));
 }
 
+/** Linux's limits on a name and on a path (with its NUL), which dockerd's chrooted untar meets too. */
+const NAME_MAX = 255;
+const PATH_MAX = 4096;
+/** How long the extraction may hold the event loop before it lets other work in (ms). */
+const SLICE_MS = 10;
+
+/** A name too long to create: the client's error (dockerd: `open <path>: file name too long`). */
+function tooLong(cpath: string): InvalidArgumentError {
+  const shown = cpath.length > 300 ? `${cpath.slice(0, 300)}...` : cpath;
+  return new InvalidArgumentError(`invalid path: open ${shown}: file name too long`);
+}
+
+/** Refuse a container path with a component over NAME_MAX bytes or a length over PATH_MAX. */
+function checkLength(cpath: string): void {
+  if (Buffer.byteLength(cpath) >= PATH_MAX) throw tooLong(cpath);
+  for (const c of cpath.split('/')) if (Buffer.byteLength(c) > NAME_MAX) throw tooLong(cpath);
+}
+
+/** Write all of `chunk` at the file's offset. */
+function writeAll(fd: number, chunk: Buffer): void {
+  for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+}
+
 /**
  * Extract `input` into container directory `destPath` (already known to be a directory) of
- * `root`. Rejects with InvalidArgumentError for a hostile or unusable archive; what was
- * extracted before the bad entry stays (as with dockerd).
+ * `root`. Rejects with InvalidArgumentError for a hostile or unusable archive (a name that
+ * climbs out or is too long, a truncated or malformed tar, a client that hung up); the
+ * entries extracted before the bad one stay (as with dockerd), but a file whose data was cut
+ * short is removed (dockerd leaves it truncated).
+ *
+ * Each entry's own system calls are made synchronously on the daemon's thread (a few
+ * microseconds each: the parents come from ./parent-dirs.ts, already open), in slices of at
+ * most SLICE_MS between which other work runs: through libuv's thread pool, a dozen round
+ * trips per entry made 100,000 empty files take a minute.
  */
 export async function extractInto(root: RootDir, destPath: string, input: Readable, opts: ExtractIntoOptions = {}): Promise<void> {
   const extract = tar.extract();
   const dirTimes: Array<{ path: string; mtime: Date }> = [];
+  const parents = new ParentDirs(root);
+  let sliceStart = Date.now();
 
   const place = async (header: tar.Header, stream: Readable): Promise<void> => {
     const clean = cleanEntryName(header.name);
@@ -74,101 +109,174 @@ export async function extractInto(root: RootDir, destPath: string, input: Readab
       return;
     }
     const cpath = path.posix.join(destPath, clean);
-    const r = await root.resolve(cpath, { createParents: true });
-    try {
-      const name = r.name as string;
-      const isDir = header.type === 'directory';
-      if (r.stat) {
-        const wasDir = r.stat.isDirectory();
-        if (opts.noOverwriteDirNonDir && wasDir && !isDir) throw new InvalidArgumentError(`cannot overwrite directory ${JSON.stringify(cpath)} with non-directory ${JSON.stringify(header.name)}`);
-        if (opts.noOverwriteDirNonDir && !wasDir && isDir) throw new InvalidArgumentError(`cannot overwrite non-directory ${JSON.stringify(cpath)} with directory ${JSON.stringify(header.name)}`);
-        if (!(wasDir && isDir)) await removeEntry(r.dir, name);
+    checkLength(cpath);
+    const parent = await parents.get(path.posix.dirname(cpath));
+    const name = path.posix.basename(cpath);
+    const p = at(parent.fh, name);
+    const real = path.posix.join(parent.real, name);
+    const isDir = header.type === 'directory';
+    /**
+     * Something is there already (the creation met EEXIST): remove it unless both are
+     * directories. True when an existing directory is kept.
+     */
+    const makeRoom = async (): Promise<boolean> => {
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (!st) return false;
+      const wasDir = st.isDirectory();
+      if (opts.noOverwriteDirNonDir && wasDir && !isDir) throw new InvalidArgumentError(`cannot overwrite directory ${JSON.stringify(cpath)} with non-directory ${JSON.stringify(header.name)}`);
+      if (opts.noOverwriteDirNonDir && !wasDir && isDir) throw new InvalidArgumentError(`cannot overwrite non-directory ${JSON.stringify(cpath)} with directory ${JSON.stringify(header.name)}`);
+      if (wasDir && isDir) return true;
+      parents.forget(real);
+      // Gone meanwhile (the container, or another copy into the same place, removed it): fine.
+      const gone = (e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      };
+      // A non-directory goes with no await before the creation that follows, so that copies
+      // running beside this one cannot take the name in between.
+      if (!wasDir) {
+        try {
+          fs.unlinkSync(p);
+        } catch (e) {
+          gone(e as NodeJS.ErrnoException);
+        }
+      } else await removeEntry(parent.fh, name).catch(gone);
+      return false;
+    };
+    /**
+     * Create with `make`; when the name is taken, make room (as above) and try again (a few
+     * times: a concurrent writer may take the name again in between).
+     */
+    const create = async <T>(make: () => T, keepDir?: () => T): Promise<T> => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return make();
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt === 3) throw e;
+        }
+        if ((await makeRoom()) && keepDir) return keepDir();
       }
-      const p = at(r.dir, name);
-      const mode = (header.mode ?? 0o644) & 0o7777;
-      const uid = opts.chown?.uid ?? header.uid ?? 0;
-      const gid = opts.chown?.gid ?? header.gid ?? 0;
-      const mtime = header.mtime ?? new Date();
-      switch (header.type) {
-        case 'directory': {
-          if (!r.stat) await fs.promises.mkdir(p, { mode: 0o700 });
-          const d = await RootDir.openDir(r.dir, name);
-          try {
-            await d.chown(uid, gid);
-            await d.chmod(mode);
-          } finally {
-            await d.close();
-          }
-          dirTimes.push({ path: cpath, mtime });
-          break;
+    };
+    const mode = (header.mode ?? 0o644) & 0o7777;
+    const uid = opts.chown?.uid ?? header.uid ?? 0;
+    const gid = opts.chown?.gid ?? header.gid ?? 0;
+    const mtime = header.mtime ?? new Date();
+    switch (header.type) {
+      case 'directory': {
+        await create(() => fs.mkdirSync(p, { mode: 0o700 }), () => undefined);
+        const fd = fs.openSync(p, O_DIR);
+        try {
+          fs.fchownSync(fd, uid, gid);
+          fs.fchmodSync(fd, mode);
+        } finally {
+          fs.closeSync(fd);
         }
-        case 'file':
-        case 'contiguous-file':
-        case undefined: {
-          const fh = await fs.promises.open(p, O_NEWFILE, 0o600);
-          try {
-            for await (const chunk of stream) await fh.write(chunk as Buffer);
-            await fh.chown(uid, gid);
-            await fh.chmod(mode);
-            await fh.utimes(mtime, mtime);
-          } finally {
-            await fh.close();
-          }
-          return;
-        }
-        case 'symlink':
-          await fs.promises.symlink(header.linkname ?? '', p);
-          await fs.promises.lchown(p, uid, gid);
-          await fs.promises.lutimes(p, mtime, mtime);
-          break;
-        case 'link': {
-          const target = cleanEntryName(header.linkname ?? '');
-          if (target === null || target === '') throw new InvalidArgumentError(`invalid hardlink ${JSON.stringify(header.name)} -> ${JSON.stringify(header.linkname)}: outside of the destination`);
-          const src = await root.resolve(path.posix.join(destPath, target));
-          try {
-            if (!src.stat || src.stat.isDirectory()) throw new InvalidArgumentError(`invalid hardlink ${JSON.stringify(header.name)} -> ${JSON.stringify(header.linkname)}`);
-            await fs.promises.link(at(src.dir, src.name as string), p);
-          } finally {
-            await src.release();
-          }
-          break;
-        }
-        case 'character-device':
-        case 'block-device':
-        case 'fifo':
-          await mknod(p, header.type === 'fifo' ? 'p' : header.type === 'character-device' ? 'c' : 'b', mode, header.devmajor ?? 0, header.devminor ?? 0);
-          await fs.promises.lchown(p, uid, gid);
-          break;
-        default:
-          // PAX globals and other kinds carry nothing to create (dockerd ignores them too).
-          break;
+        dirTimes.push({ path: cpath, mtime });
+        break;
       }
-      stream.resume();
-    } finally {
-      await r.release();
+      case 'file':
+      case 'contiguous-file':
+      case undefined: {
+        const fd = await create(() => fs.openSync(p, O_NEWFILE, 0o600));
+        let complete = false;
+        try {
+          if (header.size) for await (const chunk of stream) writeAll(fd, chunk as Buffer);
+          fs.fchownSync(fd, uid, gid);
+          fs.fchmodSync(fd, mode);
+          fs.futimesSync(fd, mtime, mtime);
+          complete = true;
+        } finally {
+          fs.closeSync(fd);
+          // Its data was cut short (a truncated archive, a client gone): no half file stays.
+          if (!complete) fs.rmSync(p, { force: true });
+        }
+        break;
+      }
+      case 'symlink':
+        await create(() => fs.symlinkSync(header.linkname ?? '', p));
+        fs.lchownSync(p, uid, gid);
+        fs.lutimesSync(p, mtime, mtime);
+        break;
+      case 'link': {
+        const target = cleanEntryName(header.linkname ?? '');
+        if (target === null || target === '') throw new InvalidArgumentError(`invalid hardlink ${JSON.stringify(header.name)} -> ${JSON.stringify(header.linkname)}: outside of the destination`);
+        const tpath = path.posix.join(destPath, target);
+        checkLength(tpath);
+        const src = await root.resolve(tpath);
+        try {
+          if (!src.stat || src.stat.isDirectory()) throw new InvalidArgumentError(`invalid hardlink ${JSON.stringify(header.name)} -> ${JSON.stringify(header.linkname)}`);
+          await create(() => fs.linkSync(at(src.dir, src.name as string), p));
+        } finally {
+          await src.release();
+        }
+        break;
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo':
+        await makeRoom();
+        await mknod(p, header.type === 'fifo' ? 'p' : header.type === 'character-device' ? 'c' : 'b', mode, header.devmajor ?? 0, header.devminor ?? 0);
+        fs.lchownSync(p, uid, gid);
+        break;
+      default:
+        // PAX globals and other kinds carry nothing to create (dockerd ignores them too).
+        break;
     }
+    stream.resume();
   };
 
+  // A client that hangs up mid-body ends the request stream without an end: fail the parser
+  // too, or it would wait for the rest forever (holding the container's mount).
+  const cut = () => {
+    if (!input.readableEnded) extract.destroy(new Error('the client closed the connection before the end of the archive'));
+  };
+  let parserError: Error | undefined;
+  extract.on('error', (e: Error) => (parserError ??= e));
+  input.once('close', cut);
+  input.once('error', cut);
   input.pipe(extract as unknown as NodeJS.WritableStream);
   try {
-    for await (const entry of extract) await place(entry.header, entry as unknown as Readable);
+    for await (const entry of extract) {
+      await place(entry.header, entry as unknown as Readable).catch((e: unknown) => {
+        throw (e as NodeJS.ErrnoException).code === 'ENAMETOOLONG' ? tooLong(path.posix.join(destPath, entry.header.name)) : e;
+      });
+      if (Date.now() - sliceStart >= SLICE_MS) {
+        await new Promise((r) => setImmediate(r));
+        sliceStart = Date.now();
+      }
+    }
+    // Directory times last: creating their entries changed them.
+    // A parent no longer held is resolved again, creating nothing (a later entry may have
+    // replaced it by a symlink to a place that does not exist).
+    for (const d of dirTimes.reverse()) {
+      const held = parents.held(path.posix.dirname(d.path));
+      const r = held ? undefined : await root.resolve(d.path).catch(() => undefined);
+      try {
+        const dir = held?.fh ?? r?.dir;
+        const name = held ? path.posix.basename(d.path) : r?.name;
+        if (!dir || name === undefined) continue;
+        const p = at(dir, name);
+        if (!fs.lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) continue;
+        const fd = fs.openSync(p, O_DIR);
+        try {
+          fs.futimesSync(fd, d.mtime, d.mtime);
+        } finally {
+          fs.closeSync(fd);
+        }
+      } finally {
+        await r?.release();
+      }
+    }
   } catch (e) {
     input.unpipe(extract as unknown as NodeJS.WritableStream);
     input.resume();
-    if (e instanceof Error && !(e instanceof InvalidArgumentError) && !('code' in e)) throw new InvalidArgumentError(`invalid tar archive: ${e.message}`);
+    if (e instanceof InvalidArgumentError) throw e;
+    // The entry being read fails with the stream's destruction; the parser's own error says why.
+    if (parserError) throw new InvalidArgumentError(`invalid tar archive: ${tarReason(parserError)}`);
+    if (e instanceof Error && (!('code' in e) || e.code === 'STREAM_DESTROYED')) throw new InvalidArgumentError(`invalid tar archive: ${tarReason(e)}`);
     throw e;
-  }
-  // Directory times last: creating their entries changed them.
-  for (const d of dirTimes.reverse()) {
-    const r = await root.resolve(d.path).catch(() => undefined);
-    if (!r) continue;
-    try {
-      if (r.stat?.isDirectory() && r.name !== undefined) {
-        const fh = await RootDir.openDir(r.dir, r.name);
-        await fh.utimes(d.mtime, d.mtime).finally(() => fh.close());
-      }
-    } finally {
-      await r.release();
-    }
+  } finally {
+    input.off('close', cut);
+    input.off('error', cut);
+    await parents.close();
   }
 }

@@ -16,6 +16,7 @@ import * as crypto from 'node:crypto';
 import { digestHex, isDigest } from '../digest';
 import { fsyncPath, writeFileAtomic } from '../atomic';
 import { NotFoundError } from '../../errors';
+import { removeTree } from '../../util/remove-tree';
 
 /** The layer's blob in the content store: its tar, compressed or not, byte for byte. */
 export interface LayerBlob {
@@ -71,7 +72,7 @@ export class LayerStore {
   /** Create the layout, drop unfinished unpackings, load the index of stored layers. */
   async init(): Promise<void> {
     await fs.promises.mkdir(this.byIdDir, { recursive: true, mode: 0o700 });
-    await fs.promises.rm(this.tmpDir, { recursive: true, force: true });
+    await removeTree(this.tmpDir);
     await fs.promises.mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
     for (const name of await fs.promises.readdir(this.byIdDir)) {
       const dir = path.join(this.byIdDir, name);
@@ -182,9 +183,9 @@ export class LayerStore {
     try {
       await fs.promises.rename(dir, gone);
     } catch {
-      await fs.promises.rm(dir, { recursive: true, force: true });
+      await removeTree(dir);
       return;
     }
-    await fs.promises.rm(gone, { recursive: true, force: true });
+    await removeTree(gone);
   }
 }

@@ -179,6 +179,52 @@ describe('tar in: the cp CVE classes never touch the host', () => {
   });
 });
 
+describe('tar in: names, truncation and the open parents', () => {
+  test('a directory replaced by a symlink mid-archive: later entries follow the new link inside the root', async () => {
+    fs.mkdirSync(path.join(rootPath, 'e'));
+    await put([
+      { name: 'd', type: 'directory' },
+      { name: 'd/a', content: 'a' },
+      { name: 'd', type: 'symlink', linkname: '/e' },
+      { name: 'd/b', content: 'b' },
+    ]);
+    expect(fs.readlinkSync(path.join(rootPath, 'd'))).toBe('/e');
+    expect(fs.readFileSync(path.join(rootPath, 'e', 'b'), 'utf8')).toBe('b');
+    expect(fs.existsSync(path.join(rootPath, 'e', 'a'))).toBe(false);
+  });
+
+  test('a directory replaced later by a symlink to nowhere: setting directory times creates nothing', async () => {
+    await put([{ name: 'd', type: 'directory' }, { name: 'd/e', type: 'directory' }, { name: 'd', type: 'symlink', linkname: '/nowhere' }]);
+    expect(fs.readlinkSync(path.join(rootPath, 'd'))).toBe('/nowhere');
+    expect(fs.existsSync(path.join(rootPath, 'nowhere'))).toBe(false);
+  });
+
+  test('concurrent copies of the same files into one directory all succeed (each replaces what the other made)', async () => {
+    const tar = await packTar([{ name: 'd', type: 'directory' }, { name: 'd/f', content: 'f' }, { name: 'ok', content: 'ok' }, { name: 'l', type: 'symlink', linkname: 'ok' }]);
+    await Promise.all(Array.from({ length: 8 }, () => extractInto(root, '/etc', Readable.from([tar.subarray(0, 1024), tar.subarray(1024)]))));
+    expect(fs.readFileSync(path.join(rootPath, 'etc', 'd', 'f'), 'utf8')).toBe('f');
+    expect(fs.readFileSync(path.join(rootPath, 'etc', 'ok'), 'utf8')).toBe('ok');
+    expect(fs.readlinkSync(path.join(rootPath, 'etc', 'l'))).toBe('ok');
+  });
+
+  test('a name or a path too long for Linux fails the archive with a clean error, earlier entries kept', async () => {
+    const deep = Array.from({ length: 45 }, () => 'z'.repeat(99)).join('/');
+    for (const name of ['x'.repeat(30_000), `d/${'y'.repeat(256)}`, `${deep}/f`]) {
+      await expect(put([{ name: 'ok', content: 'ok' }, { name, content: 'data' }], '/etc')).rejects.toThrow(/^invalid path: open \/etc\/.*: file name too long$/);
+    }
+    await expect(put([{ name: 's', type: 'symlink', linkname: 'q'.repeat(5000) }], '/etc')).rejects.toThrow(/^invalid path: open \/etc\/s: file name too long$/);
+    expect(fs.readdirSync(path.join(rootPath, 'etc')).sort()).toEqual(['hostname', 'ok']);
+  });
+
+  test('a tar cut short in a file\'s data: "unexpected EOF", the earlier files kept, the half file removed', async () => {
+    const full = await packTar([{ name: 't1', content: 'a'.repeat(100) }, { name: 't2', content: Buffer.alloc(100_000, 0x62) }]);
+    const cut = full.subarray(0, 512 * 3 + 50_000);
+    await expect(extractInto(root, '/etc', Readable.from([cut.subarray(0, 30_000), cut.subarray(30_000)]))).rejects.toThrow(/^invalid tar archive: unexpected EOF$/);
+    expect(fs.readFileSync(path.join(rootPath, 'etc', 't1'), 'utf8')).toBe('a'.repeat(100));
+    expect(fs.existsSync(path.join(rootPath, 'etc', 't2'))).toBe(false);
+  });
+});
+
 describe('tar out', () => {
   test('a directory under its base name, symlinks kept, hardlinks as links', async () => {
     fs.linkSync(path.join(rootPath, 'etc', 'hostname'), path.join(rootPath, 'etc', 'hn2'));

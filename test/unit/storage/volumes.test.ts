@@ -44,8 +44,23 @@ test('bad names, drivers and options are refused and create nothing', async () =
   await expect(s.create({ name: 'x' })).rejects.toMatchObject({ reason: 'name-short' });
   await expect(s.create({ name: 'vx', driver: 'nope' })).rejects.toBeInstanceOf(NoSuchVolumeDriverError);
   await expect(s.create({ name: 'vx', options: { foo: 'bar' } })).rejects.toBeInstanceOf(InvalidVolumeError);
-  await expect(s.create({ name: 'vx', options: { type: 'tmpfs' } })).rejects.toBeInstanceOf(NotImplementedError);
+  await expect(s.create({ name: 'vx', options: { type: 'tmpfs' } })).rejects.toMatchObject({ reason: 'missing-option', option: 'device' });
+  await expect(s.create({ name: 'vx', options: { o: 'bind', device: '/srv' } })).rejects.toMatchObject({ reason: 'missing-option', option: 'type' });
+  await expect(s.create({ name: 'vx', options: { size: 'abc', type: 'tmpfs' } })).rejects.toMatchObject({ reason: 'missing-option', option: 'device' });
+  await expect(s.create({ name: 'vx', options: { size: 'abc' } })).rejects.toMatchObject({ reason: 'size', option: 'abc' });
+  await expect(s.create({ name: 'vx', options: { size: '1k' } })).rejects.toMatchObject({ reason: 'no-quota' });
+  // Valid for dockerd's local driver, which would mount a filesystem as the volume.
+  await expect(s.create({ name: 'vx', options: { type: 'tmpfs', device: 'tmpfs' } })).rejects.toBeInstanceOf(NotImplementedError);
   expect(() => s.get('vx')).toThrow(NoSuchVolumeError);
   expect(s.list()).toEqual([]);
   expect(fs.readdirSync(path.join(root, 'volumes'))).toEqual([]);
+});
+
+test('options that make no mount are kept as given (sorted, {} too), as dockerd shows them', async () => {
+  const s = await VolumeStore.open(root);
+  expect((await s.create({ name: 'v0', options: {} })).volume.options).toEqual({});
+  expect((await s.create({ name: 'v1', options: { size: '0' } })).volume.options).toEqual({ size: '0' });
+  const v2 = (await s.create({ name: 'v2', options: { type: '', device: '', o: '' } })).volume;
+  expect(Object.keys(v2.options ?? {})).toEqual(['device', 'o', 'type']);
+  expect((await s.create({ name: 'v3' })).volume.options).toBeNull();
 });
