@@ -18,7 +18,7 @@ import { freePort } from '../helpers/docker-cli';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 import { NOTES_DB, WEB_DB, writeNotesProject, writeWebProject } from '../fixtures/real-software-project';
 
-jest.setTimeout(900000);
+jest.setTimeout(1800000);
 
 const REGISTRY = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 
@@ -47,10 +47,6 @@ function ok(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: numbe
   return r.out;
 }
 
-async function until(what: string, fn: () => boolean, ms = 300000): Promise<void> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 1000))) if (fn()) return;
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** A compose project in a temp directory. */
 class Project {
@@ -68,8 +64,19 @@ class Project {
   container(service: string): string {
     return `${this.name}_${service}_1`;
   }
-  health(service: string): string {
-    return run('docker', ['inspect', '-f', '{{.State.Health.Status}}', this.container(service)]).out;
+  /**
+   * Wait until the service's container is healthy (ms 0: check once); fail at once, with its
+   * log, if it has exited.
+   */
+  async untilHealthy(service: string, ms = 600000): Promise<void> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const [state, health] = run('docker', ['inspect', '-f', '{{.State.Status}} {{.State.Health.Status}}', this.container(service)]).out.split(' ');
+      if (health === 'healthy') return;
+      if (state === 'exited' || state === 'dead') throw new Error(`${service} ${state} before it was healthy:\n${this.logs(service).slice(-3000)}`);
+      if (Date.now() >= end) throw new Error(`${service} ${health}, not healthy, after ${ms / 1000} s:\n${this.logs(service).slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
   logs(service: string): string {
     const r = run('docker', ['logs', this.container(service)]);
@@ -128,9 +135,9 @@ describe('PostgreSQL, Redis and a Python app (docker-compose, real VMs)', () => 
     expect(up).toContain(`Creating volume "${p.name}_redisdata"`);
     expect(up).toContain(`Successfully tagged ${p.name}_app:latest`);
     // depends_on: condition: service_healthy: app was created only once both were healthy.
-    expect(p.health('db')).toBe('healthy');
-    expect(p.health('cache')).toBe('healthy');
-    await until('app healthy', () => p.health('app') === 'healthy');
+    await p.untilHealthy('db', 0);
+    await p.untilHealthy('cache', 0);
+    await p.untilHealthy('app');
 
     // The entrypoint made the cluster in the empty volume, then postgres took over.
     const dbLogs = p.logs('db');
@@ -187,7 +194,7 @@ describe('PostgreSQL, Redis and a Python app (docker-compose, real VMs)', () => 
     // SIGINT is PostgreSQL's fast shutdown (SIGTERM would be a smart one).
     expect(dbLogs).toContain('received fast shutdown request');
     expect(dbLogs).toContain('database system is shut down');
-    await until('db healthy again', () => p.health('db') === 'healthy');
+    await p.untilHealthy('db');
     expect(psql('SELECT body FROM notes ORDER BY id')).toBe('first note');
     // The restarted server found its cluster: no second initialisation.
     expect(p.logs('db').split('PostgreSQL init process complete').length).toBe(2);
@@ -199,7 +206,7 @@ describe('PostgreSQL, Redis and a Python app (docker-compose, real VMs)', () => 
     expect(cacheLogs).toContain('Received SIGTERM scheduling shutdown');
     expect(cacheLogs).toContain('DB saved on disk');
     expect(cacheLogs).toContain('Redis is now ready to exit, bye bye');
-    await until('cache healthy again', () => p.health('cache') === 'healthy');
+    await p.untilHealthy('cache');
     expect(redisCli('GET', 'notes:writes')).toBe('2');
     expect(redisCli('GET', 'from-host')).toBe('yes');
     expect(JSON.parse(curl())).toEqual({ notes: ['first note', 'second note'], writes: 2 });
@@ -214,7 +221,7 @@ describe('PostgreSQL, Redis and a Python app (docker-compose, real VMs)', () => 
     expect(ok('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${p.name}`])).toBe('');
     expect(ok('docker', ['volume', 'ls', '-q']).split('\n').sort()).toEqual([`${p.name}_pgdata`, `${p.name}_redisdata`]);
     p.ok(['up', '-d']);
-    await until('app healthy', () => p.health('app') === 'healthy');
+    await p.untilHealthy('app');
     // A new container on the kept volume: not initialised again.
     expect(p.logs('db')).not.toContain('PostgreSQL init process complete');
     expect(JSON.parse(curl())).toEqual({ notes: ['first note', 'second note'], writes: 2 });
@@ -255,8 +262,8 @@ describe('nginx with php-fpm, MariaDB and memcached (docker-compose, real VMs)',
 
   test('php-fpm answers through nginx over its unix socket; MariaDB initialised from MARIADB_*, kept across restart, shut down gracefully; memcached through its published port', async () => {
     p.ok(['up', '-d']);
-    expect(p.health('db')).toBe('healthy');
-    await until('web healthy', () => p.health('web') === 'healthy');
+    await p.untilHealthy('db', 0);
+    await p.untilHealthy('web');
 
     // nginx hands index.php to php-fpm's worker (www-data) over /run/php/php8.2-fpm.sock.
     expect(ok('curl', ['-sS', '--fail', `http://127.0.0.1:${ports.webPort}/index.php`])).toMatch(/^php 8\.2\.\d+ via fpm-fcgi as www-data$/);
@@ -279,7 +286,7 @@ describe('nginx with php-fpm, MariaDB and memcached (docker-compose, real VMs)',
 
     p.ok(['restart', 'db']);
     expect(p.logs('db')).toMatch(/mariadbd: Shutdown complete/);
-    await until('db healthy again', () => p.health('db') === 'healthy');
+    await p.untilHealthy('db');
     expect(mariadb('SELECT name FROM items')).toBe('kept');
 
     // memcached, as memcache, through its published port.
