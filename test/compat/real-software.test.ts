@@ -175,17 +175,21 @@ describe('PostgreSQL, Redis and a Python app (docker-compose, real VMs)', () => 
       expect(bytes(st.mem.split('/')[0])).toBeGreaterThan(1024 * 1024);
       expect(st.pids).toBeGreaterThan(0);
     }
-    // postgres runs as postgres (the postmaster and its helpers), redis-server as redis, the
-    // app as the Dockerfile's USER.
-    const db = top(p.container('db'));
-    expect(db.length).toBeGreaterThan(3);
-    expect(db.filter((r) => r.cmd.startsWith('postgres')).map((r) => r.user)).toEqual(expect.arrayContaining(['postgres']));
-    expect(db.some((r) => /checkpointer/.test(r.cmd))).toBe(true);
-    expect(db.filter((r) => r.user === 'root' && r.cmd.startsWith('postgres'))).toEqual([]);
-    const cache = top(p.container('cache'));
-    expect(cache.filter((r) => r.cmd.startsWith('redis-server'))).toEqual([expect.objectContaining({ user: 'redis' })]);
-    const app = top(p.container('app'));
-    expect(app.filter((r) => r.cmd.startsWith('python3'))).toEqual([expect.objectContaining({ user: 'www-data' })]);
+    // Each server runs as its service user, none as root: postgres (the postmaster and its
+    // helper processes) as postgres, redis-server as redis, the app as the Dockerfile's USER.
+    // The user shows by name or by uid (as the container's /etc/passwd has it).
+    const runsAs = (service: string, user: string) => [user, p.ok(['exec', '-T', service, 'id', '-u', user]).trim()];
+    const pg = top(p.container('db')).filter((r) => r.cmd.startsWith('postgres'));
+    expect(pg.length).toBeGreaterThan(3);
+    expect(pg.some((r) => r.cmd === 'postgres: checkpointer')).toBe(true);
+    const pgUser = runsAs('db', 'postgres');
+    expect(pg.filter((r) => !pgUser.includes(r.user))).toEqual([]);
+    const redis = top(p.container('cache')).filter((r) => r.cmd.startsWith('redis-server'));
+    expect(redis).toHaveLength(1);
+    expect(runsAs('cache', 'redis')).toContain(redis[0].user);
+    const app = top(p.container('app')).filter((r) => r.cmd.startsWith('python3'));
+    expect(app).toHaveLength(1);
+    expect(runsAs('app', 'www-data')).toContain(app[0].user);
   });
 
   test('restart of db and cache keeps their data; each graceful stop leaves the server\'s own shutdown line in docker logs', async () => {
