@@ -187,7 +187,8 @@ describe('PostgreSQL, Redis and a Python app (docker-compose, real VMs)', () => 
     const redis = top(p.container('cache')).filter((r) => r.cmd.startsWith('redis-server'));
     expect(redis).toHaveLength(1);
     expect(runsAs('cache', 'redis')).toContain(redis[0].user);
-    const app = top(p.container('app')).filter((r) => r.cmd.startsWith('python3'));
+    // (Only the app's own process: the health check's python3 may be running beside it.)
+    const app = top(p.container('app')).filter((r) => r.cmd === 'python3 -u /srv/app/app.py');
     expect(app).toHaveLength(1);
     expect(runsAs('app', 'www-data')).toContain(app[0].user);
   });
