@@ -61,7 +61,7 @@ async function main(): Promise<void> {
   let dockerd: NetnsDockerd | undefined;
   try {
     if (process.env.BENCH_MAIN) before = await startDaemon({ vmPoolSize: 0, main: process.env.BENCH_MAIN });
-    dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), FIXTURE_REGISTRY);
+    dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), { networkArgs: ['--bridge=none', '--iptables=false'] });
     const clients: Record<string, NodeJS.ProcessEnv> = {
       podvisor: podvisor.env,
       ...(before ? { 'podvisor (BENCH_MAIN)': before.env } : {}),

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const times: Record<string, number[]> = {};
   const tables: Record<string, Record<string, ReturnType<typeof topJson>>> = {};
   try {
-    dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), FIXTURE_REGISTRY);
+    dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), { networkArgs: ['--bridge=none', '--iptables=false'] });
     for (const [name, env] of [['podvisor', podvisor.env], ['dockerd', dockerd.env]] as const) {
       ok(env, ['pull', '-q', IMAGE]);
       ok(env, ['run', '-d', '--name', 'bt-noproc', IMAGE, 'bash', '-c', 'sleep 1001 & exec sleep 1002']);

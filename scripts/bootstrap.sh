@@ -23,14 +23,15 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 # the kernel, cpio for the initramfs, a C toolchain for the agent, attr (setfattr: layer xattrs
 # and overlay opaque markers, src/storage/fsops.ts). Tests also use python3-docker (docker-py)
 # and docker-compose (Debian's 1.29, the compose project test), and bzip2, xz and zstd to make
-# the compressed archives that import and load are tested with.
+# the compressed archives that import and load are tested with, and the host's own clients of
+# the real-software test (postgresql-client's psql, redis-tools' redis-cli).
 pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 kmod attr)
 # podvisor's own guest kernel is built from Debian's kernel sources (scripts/guest-kernel.sh),
 # which needs linux-source-6.1, flex, bison, bc and libelf-dev (objtool).
 own_kernel=${PODVISOR_GUEST_KERNEL:-own}
 if [ "$own_kernel" != debian ]; then pkgs+=(linux-source-6.1 flex bison bc libelf-dev); fi
 case "$mode" in
-  --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose debootstrap bzip2 xz-utils zstd socat curl) ;;
+  --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose debootstrap bzip2 xz-utils zstd socat curl postgresql-client redis-tools) ;;
   --bench) pkgs+=(docker-registry apache2-utils docker.io debootstrap docker-compose socat linux-perf) ;;
 esac
 # debootstrap: the Debian fixture images (debian:bookworm, debian-nginx), built from Debian's
