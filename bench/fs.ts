@@ -133,6 +133,16 @@ async function main(): Promise<void> {
       );
     }
   } finally {
+    // A step that failed (an exec past its time) leaves its container writing into its layer:
+    // remove it first, or removing the daemon's data root meets ENOTEMPTY and that error hides
+    // the step's own.
+    for (const env of [podvisor.env, dockerd?.env]) {
+      try {
+        if (env) execFileSync('docker', ['rm', '-f', CONTAINER], { env, stdio: 'ignore', timeout: 120000 });
+      } catch {
+        // Already gone, or the daemon is: stopBench says what matters.
+      }
+    }
     await stopBench({ dockerd, podvisor, registries, base });
   }
 }
