@@ -185,7 +185,8 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       ]);
       expect(t.clockTicks).toBeGreaterThan(0);
       for (const x of t.tasks) {
-        expect(x.state).toBe('S');
+        // A sleep just started may not have gone to sleep yet in a slow guest: running or sleeping.
+        expect(x.state).toMatch(/^[RS]$/);
         expect(x.startTicks / t.clockTicks).toBeLessThanOrEqual(t.uptimeMs / 1000 + 1);
         expect(x.rssKiB).toBeGreaterThan(0);
         expect(x.rssKiB).toBeLessThanOrEqual(t.memTotalKiB);
