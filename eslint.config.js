@@ -17,9 +17,15 @@ function layer(name, files, forbidden) {
     name: `layering/${name}`,
     files,
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: forbidden.map((regex) => ({ regex, message: `${name} may not import from here: layers import only the layers below them (docs/architecture.md).` })),
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: forbidden.map((regex) => ({
+            regex,
+            message: `${name} may not import from here: layers import only the layers below them (docs/architecture.md).`,
+          })),
+        },
+      ],
     },
   };
 }

@@ -39,7 +39,12 @@ function privateMiB(pid: number): number {
 async function main(): Promise<void> {
   setLogLevel('warn');
   const execRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-bootdev-'));
-  const hv = new QemuHypervisor({ execRoot, ...defaultGuestImages(), accel: 'tcg', connectAgent: (e) => AgentClient.connect(e) });
+  const hv = new QemuHypervisor({
+    execRoot,
+    ...defaultGuestImages(),
+    accel: 'tcg',
+    connectAgent: (e) => AgentClient.connect(e),
+  });
   const times = new Map<string, number[]>(CASES.map(([n]) => [n, []]));
   const mem = new Map<string, number[]>(CASES.map(([n]) => [n, []]));
   try {
@@ -59,7 +64,9 @@ async function main(): Promise<void> {
   }
   for (const [name, xs] of times) {
     const m = mem.get(name)!;
-    console.log(`${name.padEnd(22)} boot ${median(xs).toFixed(0)} ms  [${xs.map((x) => x.toFixed(0)).join(' ')}]   QEMU private ${median(m).toFixed(1)} MiB  [${m.map((x) => x.toFixed(1)).join(' ')}]`);
+    console.log(
+      `${name.padEnd(22)} boot ${median(xs).toFixed(0)} ms  [${xs.map((x) => x.toFixed(0)).join(' ')}]   QEMU private ${median(m).toFixed(1)} MiB  [${m.map((x) => x.toFixed(1)).join(' ')}]`,
+    );
   }
 }
 

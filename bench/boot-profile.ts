@@ -58,13 +58,26 @@ function stamp(log: string, what: string): number | undefined {
 /** Wall ms from spawning QEMU (microvm, no guest started) until it quit over QMP. */
 function qemuStartMs(qemu: string): number {
   const t = now();
-  spawnSync(qemu, ['-M', 'microvm', '-accel', 'tcg', '-nodefaults', '-no-user-config', '-display', 'none', '-S', '-qmp', 'stdio'], {
-    input: '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n', timeout: 10000, stdio: ['pipe', 'ignore', 'ignore'],
-  });
+  spawnSync(
+    qemu,
+    ['-M', 'microvm', '-accel', 'tcg', '-nodefaults', '-no-user-config', '-display', 'none', '-S', '-qmp', 'stdio'],
+    {
+      input: '{"execute":"qmp_capabilities"}\n{"execute":"quit"}\n',
+      timeout: 10000,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    },
+  );
   return now() - t;
 }
 
-interface Figures { boot: number[]; cpu: number[]; init: number[]; initramfs: number[]; pss: number[]; qemu: number[] }
+interface Figures {
+  boot: number[];
+  cpu: number[];
+  init: number[];
+  initramfs: number[];
+  pss: number[];
+  qemu: number[];
+}
 
 async function main(): Promise<void> {
   setLogLevel('error');
@@ -87,10 +100,21 @@ async function main(): Promise<void> {
   const machineOpts = (process.env.BENCH_MACHINE ?? '').split(',').filter(Boolean);
   const hv = (images: GuestImages, kernelArgs: string[] = []) => {
     const name = kernels.find(([, i]) => i === images)?.[0] ?? '';
-    return new QemuHypervisor({ execRoot, ...images, accel: accel.accel, kernelArgs: [...extra, ...kernelArgs], machineOpts: [...(images.machineOpts ?? []), ...machineOpts, ...(machineOf[name] ?? [])], connectAgent: (e) => AgentClient.connect(e) });
+    return new QemuHypervisor({
+      execRoot,
+      ...images,
+      accel: accel.accel,
+      kernelArgs: [...extra, ...kernelArgs],
+      machineOpts: [...(images.machineOpts ?? []), ...machineOpts, ...(machineOf[name] ?? [])],
+      connectAgent: (e) => AgentClient.connect(e),
+    });
   };
-  const fig: Record<string, Figures> = Object.fromEntries(kernels.map(([n]) => [n, { boot: [], cpu: [], init: [], initramfs: [], pss: [], qemu: [] }]));
-  process.stdout.write(`accel ${accel.accel}; ${kernels.map(([n, i]) => `${n}: ${i.kernel} (${(fs.statSync(i.kernel).size / 1048576).toFixed(1)} MiB), ${i.initrd}`).join('; ')}\n`);
+  const fig: Record<string, Figures> = Object.fromEntries(
+    kernels.map(([n]) => [n, { boot: [], cpu: [], init: [], initramfs: [], pss: [], qemu: [] }]),
+  );
+  process.stdout.write(
+    `accel ${accel.accel}; ${kernels.map(([n, i]) => `${n}: ${i.kernel} (${(fs.statSync(i.kernel).size / 1048576).toFixed(1)} MiB), ${i.initrd}`).join('; ')}\n`,
+  );
   try {
     for (let r = 0; r < RUNS; r++) {
       for (const [name, images] of kernels) {
@@ -115,7 +139,9 @@ async function main(): Promise<void> {
         const unpack1 = stamp(log, 'Freeing initrd memory');
         if (init !== undefined) f.init.push(init * 1000);
         if (unpack0 !== undefined && unpack1 !== undefined) f.initramfs.push((unpack1 - unpack0) * 1000);
-        process.stdout.write(`${r + 1}/${RUNS} ${name}: boot ${f.boot[r].toFixed(0)} ms, cpu ${f.cpu[r].toFixed(0)} ms, /init at ${init ?? '?'} s, pss ${f.pss[r].toFixed(1)} MiB\n`);
+        process.stdout.write(
+          `${r + 1}/${RUNS} ${name}: boot ${f.boot[r].toFixed(0)} ms, cpu ${f.cpu[r].toFixed(0)} ms, /init at ${init ?? '?'} s, pss ${f.pss[r].toFixed(1)} MiB\n`,
+        );
       }
     }
     if (TOP > 0) {
@@ -123,18 +149,32 @@ async function main(): Promise<void> {
         const vm = (await hv(images, ['loglevel=8', 'printk.time=1', 'initcall_debug']).createVm(CONFIG)) as QemuVm;
         const log = fs.readFileSync(path.join(execRoot, 'vms', vm.id, 'console.log'), 'utf8');
         await vm.destroy();
-        const calls = [...log.matchAll(/initcall (\S+) returned \S+ after (\d+) usecs/g)].map((m) => [m[1], Number(m[2])] as const);
+        const calls = [...log.matchAll(/initcall (\S+) returned \S+ after (\d+) usecs/g)].map(
+          (m) => [m[1], Number(m[2])] as const,
+        );
         calls.sort((a, b) => b[1] - a[1]);
         const total = calls.reduce((s, c) => s + c[1], 0);
-        process.stdout.write(`\n${name}: ${calls.length} initcalls, ${(total / 1000).toFixed(0)} ms in all; slowest:\n`);
-        for (const [fn, us] of calls.slice(0, TOP)) process.stdout.write(`  ${(us / 1000).toFixed(1).padStart(7)} ms  ${fn}\n`);
+        process.stdout.write(
+          `\n${name}: ${calls.length} initcalls, ${(total / 1000).toFixed(0)} ms in all; slowest:\n`,
+        );
+        for (const [fn, us] of calls.slice(0, TOP))
+          process.stdout.write(`  ${(us / 1000).toFixed(1).padStart(7)} ms  ${fn}\n`);
       }
     }
-    process.stdout.write(`\nmedians of ${RUNS} (all values in brackets), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
+    process.stdout.write(
+      `\nmedians of ${RUNS} (all values in brackets), load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}:\n`,
+    );
     for (const [name] of kernels) {
       const f = fig[name];
-      process.stdout.write(`${name}\n  qemu start (ms)      ${stats(f.qemu)}\n  boot to agent (ms)   ${stats(f.boot)}\n  QEMU CPU at agent    ${stats(f.cpu)}\n`);
-      process.stdout.write(`  guest /init at (ms)  ${stats(f.init)}\n  initramfs (ms)       ${stats(f.initramfs)}\n  idle PSS (MiB)       ${stats(f.pss, 1)}\n`);
+      process.stdout.write(
+        `${name}\n  qemu start (ms)      ${stats(f.qemu)}\n  boot to agent (ms)   ${stats(f.boot)}\n  QEMU CPU at agent    ${stats(f.cpu)}\n`,
+      );
+      process.stdout.write(
+        `  guest /init at (ms)  ${stats(f.init)}\n  initramfs (ms)       ${stats(f.initramfs)}\n  idle PSS (MiB)       ${stats(f.pss, 1)}\n`,
+      );
     }
   } finally {
     fs.rmSync(base, { recursive: true, force: true });

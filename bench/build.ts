@@ -19,13 +19,17 @@ import { median, startDockerd, timeIt, stopBench, runMain } from './common';
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 
-const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env: { ...env, DOCKER_BUILDKIT: '0' }, stdio: 'ignore', timeout: 300000 });
+const docker = (env: NodeJS.ProcessEnv, args: string[]) =>
+  execFileSync('docker', args, { env: { ...env, DOCKER_BUILDKIT: '0' }, stdio: 'ignore', timeout: 300000 });
 
 async function main(): Promise<void> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-build-'));
   const ctx = path.join(base, 'ctx');
   fs.mkdirSync(ctx);
-  fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${IMAGE}\nENV GREETING=hello\nWORKDIR /app\nCOPY data.txt ./\nRUN wc -c data.txt > size.txt && echo "$GREETING" >> size.txt\nCMD ["cat", "size.txt"]\n`);
+  fs.writeFileSync(
+    path.join(ctx, 'Dockerfile'),
+    `FROM ${IMAGE}\nENV GREETING=hello\nWORKDIR /app\nCOPY data.txt ./\nRUN wc -c data.txt > size.txt && echo "$GREETING" >> size.txt\nCMD ["cat", "size.txt"]\n`,
+  );
   fs.writeFileSync(path.join(ctx, 'data.txt'), 'x'.repeat(100000));
   const registries = await ensureFixtureRegistries();
   const podvisor = await startDaemon({ vmPoolSize: 0 });
@@ -40,12 +44,21 @@ async function main(): Promise<void> {
       for (const [name, env] of Object.entries(clients)) {
         first[name].push(timeIt(() => docker(env, ['build', '--no-cache', '-q', '-t', 'bench-build', ctx])));
         cached[name].push(timeIt(() => docker(env, ['build', '-q', '-t', 'bench-build', ctx])));
-        process.stdout.write(`round ${r + 1}/${RUNS} ${name}: first ${first[name][r].toFixed(3)} s, cached ${cached[name][r].toFixed(3)} s\n`);
+        process.stdout.write(
+          `round ${r + 1}/${RUNS} ${name}: first ${first[name][r].toFixed(3)} s, cached ${cached[name][r].toFixed(3)} s\n`,
+        );
       }
     }
     const line = (what: string, m: Record<string, number[]>) =>
-      `  ${what.padEnd(36)} ${Object.entries(m).map(([k, v]) => `${k} ${median(v).toFixed(3)} s`).join('   ')}\n`;
-    process.stdout.write(`\nmedians of ${RUNS} rounds (docker CLI wall time, DOCKER_BUILDKIT=0), load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
+      `  ${what.padEnd(36)} ${Object.entries(m)
+        .map(([k, v]) => `${k} ${median(v).toFixed(3)} s`)
+        .join('   ')}\n`;
+    process.stdout.write(
+      `\nmedians of ${RUNS} rounds (docker CLI wall time, DOCKER_BUILDKIT=0), load average at the end ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}:\n`,
+    );
     process.stdout.write(line('build, 6 steps, --no-cache', first));
     process.stdout.write(line('build, 6 steps, all cached', cached));
   } finally {

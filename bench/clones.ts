@@ -45,12 +45,16 @@ interface Figures {
 async function main(): Promise<void> {
   setLogLevel('warn');
   const guest = defaultGuestImages();
-  if (!guest.templates) throw new Error('the guest kernel cannot be cloned (no 9p): run scripts/guest-kernel.sh and guest/build.sh');
+  if (!guest.templates)
+    throw new Error('the guest kernel cannot be cloned (no 9p): run scripts/guest-kernel.sh and guest/build.sh');
   const roots = ['boot', 'clone'].map((k) => fs.mkdtempSync(path.join(os.tmpdir(), `pv-bench-${k}-`)));
   const make = (execRoot: string, templates: boolean) =>
     new QemuHypervisor({ execRoot, ...guest, templates, accel: 'tcg', connectAgent: (e) => AgentClient.connect(e) });
   const hvs = { boot: make(roots[0], false), clone: make(roots[1], true) };
-  const figs: Record<'boot' | 'clone', Figures> = { boot: { ready: [], cpu: [], first: [], cpuFirst: [], pss: [] }, clone: { ready: [], cpu: [], first: [], cpuFirst: [], pss: [] } };
+  const figs: Record<'boot' | 'clone', Figures> = {
+    boot: { ready: [], cpu: [], first: [], cpuFirst: [], pss: [] },
+    clone: { ready: [], cpu: [], first: [], cpuFirst: [], pss: [] },
+  };
   const vms: Vm[] = [];
   try {
     const t0 = now();
@@ -74,21 +78,31 @@ async function main(): Promise<void> {
       }
     }
     await new Promise((r) => setTimeout(r, 2000));
-    for (const [i, vm] of vms.entries()) figs[i % 2 === 0 ? 'boot' : 'clone'].pss.push((await vm.memoryUsage()) / 1048576);
+    for (const [i, vm] of vms.entries())
+      figs[i % 2 === 0 ? 'boot' : 'clone'].pss.push((await vm.memoryUsage()) / 1048576);
   } finally {
     for (const vm of vms) await vm.destroy().catch(() => undefined);
     await hvs.boot.close();
     await hvs.clone.close();
     for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
   }
-  const cell = (xs: number[], unit: string, digits = 0) => `${median(xs).toFixed(digits)} ${unit} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
-  process.stdout.write(`\n${RUNS} of each, interleaved, medians (min-max); ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}\n\n`);
+  const cell = (xs: number[], unit: string, digits = 0) =>
+    `${median(xs).toFixed(digits)} ${unit} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
+  process.stdout.write(
+    `\n${RUNS} of each, interleaved, medians (min-max); ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}\n\n`,
+  );
   process.stdout.write('| | booted VM | clone of a template |\n| --- | --- | --- |\n');
   process.stdout.write(`| ready (createVm) | ${cell(figs.boot.ready, 'ms')} | ${cell(figs.clone.ready, 'ms')} |\n`);
   process.stdout.write(`| QEMU CPU when ready | ${cell(figs.boot.cpu, 'ms')} | ${cell(figs.clone.cpu, 'ms')} |\n`);
-  process.stdout.write(`| first container + true | ${cell(figs.boot.first, 'ms')} | ${cell(figs.clone.first, 'ms')} |\n`);
-  process.stdout.write(`| QEMU CPU after it | ${cell(figs.boot.cpuFirst, 'ms')} | ${cell(figs.clone.cpuFirst, 'ms')} |\n`);
-  process.stdout.write(`| idle PSS, ${RUNS} of a kind side by side | ${cell(figs.boot.pss, 'MiB', 1)} | ${cell(figs.clone.pss, 'MiB', 1)} |\n`);
+  process.stdout.write(
+    `| first container + true | ${cell(figs.boot.first, 'ms')} | ${cell(figs.clone.first, 'ms')} |\n`,
+  );
+  process.stdout.write(
+    `| QEMU CPU after it | ${cell(figs.boot.cpuFirst, 'ms')} | ${cell(figs.clone.cpuFirst, 'ms')} |\n`,
+  );
+  process.stdout.write(
+    `| idle PSS, ${RUNS} of a kind side by side | ${cell(figs.boot.pss, 'MiB', 1)} | ${cell(figs.clone.pss, 'MiB', 1)} |\n`,
+  );
 }
 
 main().catch((err) => {

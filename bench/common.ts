@@ -55,7 +55,12 @@ interface Stoppable {
  * A bench's cleanup, in order: the baseline dockerd (if started; its failure ignored), the
  * podvisor daemon, the fixture registries, then the bench's temp directory.
  */
-export async function stopBench(parts: { dockerd?: Stoppable; podvisor: Stoppable; registries: Stoppable[]; base: string }): Promise<void> {
+export async function stopBench(parts: {
+  dockerd?: Stoppable;
+  podvisor: Stoppable;
+  registries: Stoppable[];
+  base: string;
+}): Promise<void> {
   await parts.dockerd?.stop().catch(() => undefined);
   await parts.podvisor.stop();
   for (const r of parts.registries) await r.stop().catch(() => undefined);

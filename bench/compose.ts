@@ -33,7 +33,12 @@ const PROJECT = 'pvbench';
 /** Seconds that `docker-compose args` takes in `dir` (it must succeed). */
 function compose(env: NodeJS.ProcessEnv, dir: string, args: string[]): number {
   const t = process.hrtime.bigint();
-  execFileSync('docker-compose', ['-p', PROJECT, ...args], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'], timeout: 600000 });
+  execFileSync('docker-compose', ['-p', PROJECT, ...args], {
+    cwd: dir,
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 600000,
+  });
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
@@ -44,7 +49,9 @@ function compose(env: NodeJS.ProcessEnv, dir: string, args: string[]): number {
 function get(port: number, prefix: string[]): Promise<string> {
   const argv = [...prefix, 'curl', '-sS', '-m', '5', `http://127.0.0.1:${port}/`];
   return new Promise((resolve, reject) => {
-    execFile(argv[0], argv.slice(1), { encoding: 'utf8' }, (err, out, stderr) => (err ? reject(new Error(stderr.trim() || err.message)) : resolve(out)));
+    execFile(argv[0], argv.slice(1), { encoding: 'utf8' }, (err, out, stderr) =>
+      err ? reject(new Error(stderr.trim() || err.message)) : resolve(out),
+    );
   });
 }
 
@@ -76,12 +83,20 @@ async function main(): Promise<void> {
   const results: Record<string, { build: number; up: number[]; down: number[]; late: number[] }> = {};
   try {
     dockerd = await startDockerd(path.join(base, 'dockerd'));
-    const clients: Array<[string, NodeJS.ProcessEnv, number, string[]]> = [['podvisor', podvisor.env, 18391, []], ['dockerd', dockerd.env, 18392, dockerd.inNetns]];
+    const clients: Array<[string, NodeJS.ProcessEnv, number, string[]]> = [
+      ['podvisor', podvisor.env, 18391, []],
+      ['dockerd', dockerd.env, 18392, dockerd.inNetns],
+    ];
     for (const [name, env, port, prefix] of clients) {
       const dir = path.join(base, `project-${name}`);
       fs.mkdirSync(dir);
       writeComposeProject(dir, { registry: FIXTURE_REGISTRY, port, workerGreeting: 'bench' });
-      for (const image of ['debian-nginx:latest', 'busybox:latest']) execFileSync('docker', ['pull', '-q', `${FIXTURE_REGISTRY}/${image}`], { env, stdio: 'ignore', timeout: 600000 });
+      for (const image of ['debian-nginx:latest', 'busybox:latest'])
+        execFileSync('docker', ['pull', '-q', `${FIXTURE_REGISTRY}/${image}`], {
+          env,
+          stdio: 'ignore',
+          timeout: 600000,
+        });
       const r = (results[name] = { build: 0, up: [] as number[], down: [] as number[], late: [] as number[] });
       try {
         r.build = compose(env, dir, ['up', '-d']);
@@ -91,7 +106,9 @@ async function main(): Promise<void> {
           r.down.push(compose(env, dir, ['down', '-v', '--timeout', '0']));
           r.up.push(compose(env, dir, ['up', '-d']));
           r.late.push(await check(name, port, prefix));
-          process.stdout.write(`${name}: down -v -t 0 ${r.down[i].toFixed(2)} s, up -d ${r.up[i].toFixed(2)} s, page served ${r.late[i + 1].toFixed(2)} s after\n`);
+          process.stdout.write(
+            `${name}: down -v -t 0 ${r.down[i].toFixed(2)} s, up -d ${r.up[i].toFixed(2)} s, page served ${r.late[i + 1].toFixed(2)} s after\n`,
+          );
         }
         r.down.push(compose(env, dir, ['down', '-v', '--timeout', '0']));
       } finally {
@@ -102,9 +119,18 @@ async function main(): Promise<void> {
         }
       }
     }
-    process.stdout.write(`\nmedians of ${RUNS} runs, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
+    process.stdout.write(
+      `\nmedians of ${RUNS} runs, load average at the end ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}:\n`,
+    );
     const line = (what: string, pick: (v: { build: number; up: number[]; down: number[]; late: number[] }) => number) =>
-      process.stdout.write(`  ${what.padEnd(40)} ${Object.entries(results).map(([n, v]) => `${n} ${pick(v).toFixed(2)} s`).join('   ')}\n`);
+      process.stdout.write(
+        `  ${what.padEnd(40)} ${Object.entries(results)
+          .map(([n, v]) => `${n} ${pick(v).toFixed(2)} s`)
+          .join('   ')}\n`,
+      );
     line('first up -d (build FROM debian-nginx)', (v) => v.build);
     line('up -d (web healthy, worker started)', (v) => median(v.up));
     line('down -v --timeout 0', (v) => median(v.down));

@@ -46,12 +46,14 @@ function pidOf(needle: string): number {
   for (const p of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-    if (cmd.some((a) => a.includes(needle)) && cmd.some((a) => /podvisord|main\.js$|^dockerd$/.test(path.basename(a)))) return Number(p);
+    if (cmd.some((a) => a.includes(needle)) && cmd.some((a) => /podvisord|main\.js$|^dockerd$/.test(path.basename(a))))
+      return Number(p);
   }
   throw new Error(`no daemon process names ${needle}`);
 }
 
-const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, encoding: 'utf8', timeout: 900_000, maxBuffer: 64 << 20 }).trim();
+const docker = (env: NodeJS.ProcessEnv, args: string[]) =>
+  execFileSync('docker', args, { env, encoding: 'utf8', timeout: 900_000, maxBuffer: 64 << 20 }).trim();
 
 async function main(): Promise<void> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-cp-'));
@@ -61,7 +63,9 @@ async function main(): Promise<void> {
   let dockerd: NetnsDockerd | undefined;
   try {
     if (process.env.BENCH_MAIN) before = await startDaemon({ vmPoolSize: 0, main: process.env.BENCH_MAIN });
-    dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), { networkArgs: ['--bridge=none', '--iptables=false'] });
+    dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), {
+      networkArgs: ['--bridge=none', '--iptables=false'],
+    });
     const clients: Record<string, NodeJS.ProcessEnv> = {
       podvisor: podvisor.env,
       ...(before ? { 'podvisor (BENCH_MAIN)': before.env } : {}),
@@ -86,16 +90,28 @@ async function main(): Promise<void> {
         const t = timeIt(() => docker(env, ['cp', src, `${c}:/tmp/`]));
         (cpu[name] ??= []).push(cpuSeconds(pids[name]) - cpu0);
         // What arrived, counted from the container's own export (the same way for both daemons).
-        const listed = execFileSync('sh', ['-c', `docker export ${c} | tar -t | grep -c '^tmp/many/f'`], { env, encoding: 'utf8' }).trim();
+        const listed = execFileSync('sh', ['-c', `docker export ${c} | tar -t | grep -c '^tmp/many/f'`], {
+          env,
+          encoding: 'utf8',
+        }).trim();
         docker(env, ['rm', c]);
         if (Number(listed) !== FILES) throw new Error(`${name}: ${listed} files arrived of ${FILES}`);
         (rows[name] ??= []).push(t);
-        process.stdout.write(`round ${r + 1}/${ROUNDS} ${name}: ${t.toFixed(2)} s, daemon CPU ${cpu[name].at(-1)?.toFixed(2)} s\n`);
+        process.stdout.write(
+          `round ${r + 1}/${ROUNDS} ${name}: ${t.toFixed(2)} s, daemon CPU ${cpu[name].at(-1)?.toFixed(2)} s\n`,
+        );
       }
     }
-    process.stdout.write(`\ndocker cp of ${FILES} empty files into a created container, medians of ${ROUNDS} rounds (CLI wall time), load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
+    process.stdout.write(
+      `\ndocker cp of ${FILES} empty files into a created container, medians of ${ROUNDS} rounds (CLI wall time), load average at the end ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}:\n`,
+    );
     for (const [k, v] of Object.entries(rows)) {
-      process.stdout.write(`  ${k.padEnd(24)} ${median(v).toFixed(2).padStart(7)} s  ${(FILES / median(v)).toFixed(0).padStart(7)} files/s  daemon CPU ${median(cpu[k]).toFixed(2).padStart(6)} s  (${v.map((x) => x.toFixed(1)).join(', ')})\n`);
+      process.stdout.write(
+        `  ${k.padEnd(24)} ${median(v).toFixed(2).padStart(7)} s  ${(FILES / median(v)).toFixed(0).padStart(7)} files/s  daemon CPU ${median(cpu[k]).toFixed(2).padStart(6)} s  (${v.map((x) => x.toFixed(1)).join(', ')})\n`,
+      );
     }
   } finally {
     await before?.stop().catch(() => undefined);

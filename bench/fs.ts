@@ -33,12 +33,19 @@ import { median, startDockerd, timeIt, stopBench, runMain } from './common';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const FILES = Number(process.env.BENCH_FILES ?? 3000);
-const TREES = (process.env.BENCH_TREES ?? '/usr/share/doc /usr/lib/python3').split(/\s+/).filter((t) => fs.existsSync(t));
+const TREES = (process.env.BENCH_TREES ?? '/usr/share/doc /usr/lib/python3')
+  .split(/\s+/)
+  .filter((t) => fs.existsSync(t));
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 const CONTAINER = 'bench-fs';
 
 const docker = (env: NodeJS.ProcessEnv, args: string[], timeout = 900000) =>
-  execFileSync('docker', args, { env: { ...env, DOCKER_BUILDKIT: '0' }, encoding: 'utf8', timeout, maxBuffer: 64 << 20 }).trim();
+  execFileSync('docker', args, {
+    env: { ...env, DOCKER_BUILDKIT: '0' },
+    encoding: 'utf8',
+    timeout,
+    maxBuffer: 64 << 20,
+  }).trim();
 
 /** The shell loop that writes FILES small files under `dir` (a RUN step's shape). */
 const smallFiles = (dir: string) =>
@@ -61,18 +68,44 @@ function steps(buildCtx: string): Step[] {
     { name: 'tar -x into the rootfs', run: (env) => exec(env, 'mkdir -p /x && tar -xf /w.tar -C /x') },
     { name: 'find over them (rootfs)', run: (env) => exec(env, 'find /x | wc -l >/dev/null') },
     { name: 'rm -rf them (rootfs)', run: (env) => exec(env, 'rm -rf /x') },
-    { name: 'tar -x into a named volume', run: (env) => exec(env, 'mkdir -p /vol/x && tar -xf /w.tar -C /vol/x'), after: (env) => exec(env, 'rm -rf /vol/x') },
-    { name: 'tar -x into a guest tmpfs', podvisorOnly: true, run: (env) => exec(env, 'mkdir -p /scratch/x && tar -xf /w.tar -C /scratch/x'), after: (env) => exec(env, 'rm -rf /scratch/x') },
-    { name: `${FILES} small files, rootfs`, run: (env) => exec(env, smallFiles('/s')), after: (env) => exec(env, 'rm -rf /s') },
-    { name: `${FILES} small files, guest tmpfs`, podvisorOnly: true, run: (env) => exec(env, smallFiles('/scratch/s')), after: (env) => exec(env, 'rm -rf /scratch/s') },
-    { name: `build: RUN writes ${FILES} files`, run: (env) => docker(env, ['build', '--no-cache', '-q', '-t', 'bench-fs-build', buildCtx]) },
+    {
+      name: 'tar -x into a named volume',
+      run: (env) => exec(env, 'mkdir -p /vol/x && tar -xf /w.tar -C /vol/x'),
+      after: (env) => exec(env, 'rm -rf /vol/x'),
+    },
+    {
+      name: 'tar -x into a guest tmpfs',
+      podvisorOnly: true,
+      run: (env) => exec(env, 'mkdir -p /scratch/x && tar -xf /w.tar -C /scratch/x'),
+      after: (env) => exec(env, 'rm -rf /scratch/x'),
+    },
+    {
+      name: `${FILES} small files, rootfs`,
+      run: (env) => exec(env, smallFiles('/s')),
+      after: (env) => exec(env, 'rm -rf /s'),
+    },
+    {
+      name: `${FILES} small files, guest tmpfs`,
+      podvisorOnly: true,
+      run: (env) => exec(env, smallFiles('/scratch/s')),
+      after: (env) => exec(env, 'rm -rf /scratch/s'),
+    },
+    {
+      name: `build: RUN writes ${FILES} files`,
+      run: (env) => docker(env, ['build', '--no-cache', '-q', '-t', 'bench-fs-build', buildCtx]),
+    },
   ];
 }
 
 /** A tar of the host's TREES (paths relative to /), and how many entries it holds. */
 function makeTar(file: string): number {
-  execFileSync('tar', ['-cf', file, '--ignore-failed-read', ...TREES.map((t) => t.replace(/^\//, ''))], { cwd: '/', stdio: 'ignore' });
-  return execFileSync('tar', ['-tf', file], { encoding: 'utf8', maxBuffer: 256 << 20 }).split('\n').filter(Boolean).length;
+  execFileSync('tar', ['-cf', file, '--ignore-failed-read', ...TREES.map((t) => t.replace(/^\//, ''))], {
+    cwd: '/',
+    stdio: 'ignore',
+  });
+  return execFileSync('tar', ['-tf', file], { encoding: 'utf8', maxBuffer: 256 << 20 })
+    .split('\n')
+    .filter(Boolean).length;
 }
 
 async function main(): Promise<void> {
@@ -94,7 +127,20 @@ async function main(): Promise<void> {
       // 1 GiB for both (on podvisor, a VM of that size): the guest tmpfs holds the untarred
       // trees (~200 MiB) in the container's memory.
       const tmpfs = name === 'podvisor' ? ['--tmpfs', '/scratch:size=512m'] : [];
-      docker(env, ['run', '-d', '--name', CONTAINER, '-m', '1g', '-v', 'bench-fs-vol:/vol', ...tmpfs, IMAGE, 'sleep', '36000']);
+      docker(env, [
+        'run',
+        '-d',
+        '--name',
+        CONTAINER,
+        '-m',
+        '1g',
+        '-v',
+        'bench-fs-vol:/vol',
+        ...tmpfs,
+        IMAGE,
+        'sleep',
+        '36000',
+      ]);
       docker(env, ['cp', tarFile, `${CONTAINER}:/w.tar`]);
     }
     const all = steps(buildCtx);
@@ -120,13 +166,23 @@ async function main(): Promise<void> {
     const tmpfsSmall = med(`${FILES} small files, guest tmpfs`, 'podvisor');
     process.stdout.write(
       `\n${entries} tar entries (${TREES.join(' ')}), ${FILES} small files; medians of ${ROUNDS} rounds (docker CLI wall time of each exec), ` +
-        `load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`,
+        `load average at the end ${os
+          .loadavg()
+          .map((l) => l.toFixed(2))
+          .join(' ')}:\n`,
     );
-    process.stdout.write(`  ${'step'.padEnd(36)} ${'podvisor'.padStart(9)} ${'dockerd'.padStart(9)} ${'x dockerd'.padStart(10)} ${'x tmpfs'.padStart(8)}\n`);
+    process.stdout.write(
+      `  ${'step'.padEnd(36)} ${'podvisor'.padStart(9)} ${'dockerd'.padStart(9)} ${'x dockerd'.padStart(10)} ${'x tmpfs'.padStart(8)}\n`,
+    );
     for (const step of all) {
       const p = med(step.name, 'podvisor');
       const d = med(step.name, 'dockerd');
-      const floor = step.name === 'tar -x into the rootfs' ? tmpfsUntar : step.name === `${FILES} small files, rootfs` ? tmpfsSmall : NaN;
+      const floor =
+        step.name === 'tar -x into the rootfs'
+          ? tmpfsUntar
+          : step.name === `${FILES} small files, rootfs`
+            ? tmpfsSmall
+            : NaN;
       const cell = (x: number, unit: string) => (Number.isFinite(x) ? `${x.toFixed(2)}${unit}` : '');
       process.stdout.write(
         `  ${step.name.padEnd(36)} ${cell(p, ' s').padStart(9)} ${cell(d, ' s').padStart(9)} ${cell(p / d, 'x').padStart(10)} ${cell(p / floor, 'x').padStart(8)}\n`,

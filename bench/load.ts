@@ -28,7 +28,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 const TICKER = ['sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done'];
 
-const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, encoding: 'utf8', timeout: 120000 }).trim();
+const docker = (env: NodeJS.ProcessEnv, args: string[]) =>
+  execFileSync('docker', args, { env, encoding: 'utf8', timeout: 120000 }).trim();
 
 interface Target {
   name: string;
@@ -48,25 +49,50 @@ async function main(): Promise<void> {
   try {
     dockerd = await startDockerd(path.join(base, 'dockerd'));
     const dockerdSock = (dockerd.env.DOCKER_HOST as string).replace('unix://', '');
-    for (const [name, socketPath, env] of [['podvisor', podvisor.socketPath, podvisor.env], ['dockerd', dockerdSock, dockerd.env]] as const) {
+    for (const [name, socketPath, env] of [
+      ['podvisor', podvisor.socketPath, podvisor.env],
+      ['dockerd', dockerdSock, dockerd.env],
+    ] as const) {
       docker(env, ['pull', '-q', IMAGE]);
       const ids = Array.from({ length: CONTAINERS }, () => docker(env, ['run', '-d', IMAGE, ...TICKER]));
-      targets.push({ name, socketPath, env, ids, latencies: Object.fromEntries(ENDPOINTS.map((e) => [e, []])) as unknown as Record<Endpoint, number[]>, errors: [] });
+      targets.push({
+        name,
+        socketPath,
+        env,
+        ids,
+        latencies: Object.fromEntries(ENDPOINTS.map((e) => [e, []])) as unknown as Record<Endpoint, number[]>,
+        errors: [],
+      });
     }
     // Some log to read back.
     await new Promise((r) => setTimeout(r, 3000));
     for (let round = 1; round <= ROUNDS; round++) {
       for (const t of targets) {
-        const r = await runLoad({ socketPath: t.socketPath, containerIds: t.ids, clients: CLIENTS, requestsPerClient: REQUESTS, seed: round });
+        const r = await runLoad({
+          socketPath: t.socketPath,
+          containerIds: t.ids,
+          clients: CLIENTS,
+          requestsPerClient: REQUESTS,
+          seed: round,
+        });
         for (const e of ENDPOINTS) t.latencies[e].push(...r.latencies[e]);
         t.errors.push(...r.errors);
-        process.stdout.write(`round ${round}/${ROUNDS} ${t.name}: ${CLIENTS * REQUESTS} requests in ${(r.wallMs / 1000).toFixed(2)} s, ${r.errors.length} errors\n`);
+        process.stdout.write(
+          `round ${round}/${ROUNDS} ${t.name}: ${CLIENTS * REQUESTS} requests in ${(r.wallMs / 1000).toFixed(2)} s, ${r.errors.length} errors\n`,
+        );
       }
     }
     for (const t of targets) docker(t.env, ['rm', '-f', ...t.ids]);
 
-    process.stdout.write(`\n${CLIENTS} clients x ${REQUESTS} requests x ${ROUNDS} rounds per daemon, ${CONTAINERS} containers running, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
-    process.stdout.write(`  ${'endpoint'.padEnd(36)} ${targets.map((t) => `${t.name} p50 / p99 ms (n)`.padEnd(30)).join(' ')}\n`);
+    process.stdout.write(
+      `\n${CLIENTS} clients x ${REQUESTS} requests x ${ROUNDS} rounds per daemon, ${CONTAINERS} containers running, load average at the end ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}\n`,
+    );
+    process.stdout.write(
+      `  ${'endpoint'.padEnd(36)} ${targets.map((t) => `${t.name} p50 / p99 ms (n)`.padEnd(30)).join(' ')}\n`,
+    );
     const label: Record<Endpoint, string> = {
       list: 'GET /containers/json',
       inspect: 'GET /containers/{id}/json',
@@ -74,10 +100,16 @@ async function main(): Promise<void> {
       version: 'GET /version',
     };
     for (const e of ENDPOINTS) {
-      const cells = targets.map((t) => `${quantile(t.latencies[e], 0.5).toFixed(1)} / ${quantile(t.latencies[e], 0.99).toFixed(1)} (${t.latencies[e].length})`.padEnd(30));
+      const cells = targets.map((t) =>
+        `${quantile(t.latencies[e], 0.5).toFixed(1)} / ${quantile(t.latencies[e], 0.99).toFixed(1)} (${t.latencies[e].length})`.padEnd(
+          30,
+        ),
+      );
       process.stdout.write(`  ${label[e].padEnd(36)} ${cells.join(' ')}\n`);
     }
-    process.stdout.write(`  ${'errors'.padEnd(36)} ${targets.map((t) => String(t.errors.length).padEnd(30)).join(' ')}\n`);
+    process.stdout.write(
+      `  ${'errors'.padEnd(36)} ${targets.map((t) => String(t.errors.length).padEnd(30)).join(' ')}\n`,
+    );
     for (const t of targets) for (const e of t.errors.slice(0, 10)) process.stdout.write(`  ${t.name} error: ${e}\n`);
   } finally {
     await stopBench({ dockerd, podvisor, registries, base });

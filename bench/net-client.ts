@@ -40,12 +40,15 @@ function push(port: number, mb: number): Promise<number> {
 
 function getOnce(port: number, timeout?: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/', agent: false, ...(timeout ? { timeout } : {}) }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    }).on('error', reject).on('timeout', function (this: http.ClientRequest) {
-      this.destroy(new Error('timeout'));
-    });
+    http
+      .get({ host: '127.0.0.1', port, path: '/', agent: false, ...(timeout ? { timeout } : {}) }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      })
+      .on('error', reject)
+      .on('timeout', function (this: http.ClientRequest) {
+        this.destroy(new Error('timeout'));
+      });
   });
 }
 
@@ -78,7 +81,8 @@ async function main(): Promise<void> {
   if (mode === 'push') process.stdout.write(`${await push(port, Number(a))}\n`);
   else if (mode === 'rps') process.stdout.write(`${await requestRate(port, Number(a), Number(b))}\n`);
   else if (mode === 'wait-sink') await until(async () => (await push(port, 0)) >= 0, `the sink on port ${port}`);
-  else if (mode === 'wait-http') await until(async () => (await getOnce(port, 2000)) === 200, `the server on port ${port}`);
+  else if (mode === 'wait-http')
+    await until(async () => (await getOnce(port, 2000)) === 200, `the server on port ${port}`);
   else throw new Error(`unknown mode ${mode}`);
 }
 

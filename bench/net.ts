@@ -38,24 +38,38 @@ const CONCURRENCY = Number(process.env.BENCH_NET_CONCURRENCY ?? 8);
 const C2C_MB = Number(process.env.BENCH_NET_C2C_MB ?? 64);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 /** A sink on port 80: each connection is read to EOF, then answered "done". */
-const SINK = ['sh', '-c', 'printf "#!/bin/sh\\ncat >/dev/null\\necho done\\n" > /sink && chmod +x /sink && exec nc -ll -p 80 -e /sink'];
+const SINK = [
+  'sh',
+  '-c',
+  'printf "#!/bin/sh\\ncat >/dev/null\\necho done\\n" > /sink && chmod +x /sink && exec nc -ll -p 80 -e /sink',
+];
 const WEB = ['sh', '-c', 'mkdir -p /www && echo "hello, world" > /www/index.html && exec httpd -f -p 80 -h /www'];
 
-const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, encoding: 'utf8', timeout: 600000 }).trim();
+const docker = (env: NodeJS.ProcessEnv, args: string[]) =>
+  execFileSync('docker', args, { env, encoding: 'utf8', timeout: 600000 }).trim();
 
 const CLIENT = [process.execPath, '-r', 'ts-node/register/transpile-only', path.join(__dirname, 'net-client.ts')];
 
 /** Run the client (./net-client.ts) in the daemon's namespace (`prefix`): its stdout. */
 function client(prefix: string[], args: Array<string | number>): string {
   const argv = [...prefix, ...CLIENT, ...args.map(String)];
-  return execFileSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 600000, env: { ...process.env, TS_NODE_PROJECT: path.join(__dirname, '..', 'tsconfig.json') } }).trim();
+  return execFileSync(argv[0], argv.slice(1), {
+    encoding: 'utf8',
+    timeout: 600000,
+    env: { ...process.env, TS_NODE_PROJECT: path.join(__dirname, '..', 'tsconfig.json') },
+  }).trim();
 }
 
 /** Host-side counters of the taps on a podvisor network's bridge: packets and drops, summed. */
 function tapCounters(bridge: string): Record<string, number> {
   const out: Record<string, number> = { rxPackets: 0, txPackets: 0, rxDropped: 0, txDropped: 0 };
   try {
-    const links = JSON.parse(execFileSync('ip', ['-j', '-s', 'link', 'show', 'master', bridge], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Array<{ stats64: { rx: { packets: number; dropped: number }; tx: { packets: number; dropped: number } } }>;
+    const links = JSON.parse(
+      execFileSync('ip', ['-j', '-s', 'link', 'show', 'master', bridge], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }),
+    ) as Array<{ stats64: { rx: { packets: number; dropped: number }; tx: { packets: number; dropped: number } } }>;
     for (const l of links) {
       out.rxPackets += l.stats64.rx.packets;
       out.txPackets += l.stats64.tx.packets;
@@ -88,9 +102,10 @@ type C2cMode = 'pipe' | 'direct' | 'loopback';
 function c2cRate(env: NodeJS.ProcessEnv, client: string, target: string, mb: number, mode: C2cMode): number {
   // busybox nc does not half-close at the end of its input, so the sink never sees EOF: once
   // dd is done, the client's nc is killed (which closes the connection).
-  const send = mode === 'direct'
-    ? `printf '#!/bin/sh\\nexec dd if=/dev/zero bs=1048576 count=${mb} 2>/tmp/dd.txt\\n' > /tmp/src && chmod +x /tmp/src && nc "$ip" 80 -e /tmp/src & p=$!`
-    : `dd if=/dev/zero bs=1048576 count=${mb} 2>/tmp/dd.txt | nc "$ip" ${mode === 'loopback' ? 81 : 80} >/dev/null & p=$!`;
+  const send =
+    mode === 'direct'
+      ? `printf '#!/bin/sh\\nexec dd if=/dev/zero bs=1048576 count=${mb} 2>/tmp/dd.txt\\n' > /tmp/src && chmod +x /tmp/src && nc "$ip" 80 -e /tmp/src & p=$!`
+      : `dd if=/dev/zero bs=1048576 count=${mb} 2>/tmp/dd.txt | nc "$ip" ${mode === 'loopback' ? 81 : 80} >/dev/null & p=$!`;
   const script = [
     'rm -f /tmp/dd.txt',
     mode === 'loopback'
@@ -117,7 +132,10 @@ async function main(): Promise<void> {
   const results: Record<string, Figures> = {};
   try {
     dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), { registries: [FIXTURE_REGISTRY] });
-    const daemons: Array<[string, NodeJS.ProcessEnv, string[]]> = [['podvisor', podvisor.env, []], ['dockerd', dockerd.env, dockerd.inNetns]];
+    const daemons: Array<[string, NodeJS.ProcessEnv, string[]]> = [
+      ['podvisor', podvisor.env, []],
+      ['dockerd', dockerd.env, dockerd.inNetns],
+    ];
     for (const [name, env, prefix] of daemons) {
       const r: Figures = (results[name] = { push: [], rps: [], pipe: [], direct: [], loopback: [] });
       docker(env, ['pull', '-q', IMAGE]);
@@ -134,7 +152,9 @@ async function main(): Promise<void> {
         for (let i = 0; i < RUNS; i++) {
           const t = Number(client(prefix, ['push', sinkPort, MB]));
           r.push.push(MB / t);
-          process.stdout.write(`${name}: ${MB} MiB through a published port in ${t.toFixed(2)} s (${(MB / t).toFixed(1)} MiB/s)\n`);
+          process.stdout.write(
+            `${name}: ${MB} MiB through a published port in ${t.toFixed(2)} s (${(MB / t).toFixed(1)} MiB/s)\n`,
+          );
           const rps = Number(client(prefix, ['rps', webPort, REQUESTS, CONCURRENCY]));
           r.rps.push(rps);
           process.stdout.write(`${name}: ${REQUESTS} requests, ${CONCURRENCY} at once: ${rps.toFixed(0)} req/s\n`);
@@ -144,8 +164,15 @@ async function main(): Promise<void> {
             const c2c = c2cRate(env, 'bn-c2c-client', 'bn-c2c-sink', C2C_MB, mode);
             const after = bridge ? tapCounters(bridge) : {};
             r[mode].push(c2c);
-            const taps = bridge && mode !== 'loopback' ? `  (taps: ${Object.keys(after).map((k) => `${k} +${after[k] - before[k]}`).join(', ')})` : '';
-            process.stdout.write(`${name}: ${C2C_MB} MiB container to container (${mode}): ${c2c.toFixed(1)} MB/s${taps}\n`);
+            const taps =
+              bridge && mode !== 'loopback'
+                ? `  (taps: ${Object.keys(after)
+                    .map((k) => `${k} +${after[k] - before[k]}`)
+                    .join(', ')})`
+                : '';
+            process.stdout.write(
+              `${name}: ${C2C_MB} MiB container to container (${mode}): ${c2c.toFixed(1)} MB/s${taps}\n`,
+            );
           }
         }
       } finally {
@@ -153,9 +180,18 @@ async function main(): Promise<void> {
         docker(env, ['network', 'rm', 'bn-net']);
       }
     }
-    process.stdout.write(`\nmedians of ${RUNS} runs, accel TCG, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
+    process.stdout.write(
+      `\nmedians of ${RUNS} runs, accel TCG, load average at the end ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}:\n`,
+    );
     const line = (what: string, k: keyof Figures, unit: string) =>
-      process.stdout.write(`  ${what.padEnd(52)} ${Object.entries(results).map(([n, v]) => `${n} ${median(v[k]).toFixed(1)} ${unit}`).join('   ')}\n`);
+      process.stdout.write(
+        `  ${what.padEnd(52)} ${Object.entries(results)
+          .map(([n, v]) => `${n} ${median(v[k]).toFixed(1)} ${unit}`)
+          .join('   ')}\n`,
+      );
     line(`${MB} MiB host -> container, published port (127.0.0.1)`, 'push', 'MiB/s');
     line(`HTTP GET through a published port (${CONCURRENCY} at once)`, 'rps', 'req/s');
     line(`${C2C_MB} MiB container -> container, dd | nc`, 'pipe', 'MB/s');

@@ -84,7 +84,13 @@ export function makeDockerdNetns(base: string, registries: string[] = [FIXTURE_R
       const [host, port] = registry.split(':');
       const sock = path.join(base, `registry-${port}.sock`);
       relays.push(spawn('socat', [`UNIX-LISTEN:${sock},fork,mode=600`, `TCP:${registry}`], { stdio: 'ignore' }));
-      relays.push(spawn(inNetns[0], [...inNetns.slice(1), 'socat', `TCP-LISTEN:${port},bind=${host},fork,reuseaddr`, `UNIX-CONNECT:${sock}`], { stdio: 'ignore' }));
+      relays.push(
+        spawn(
+          inNetns[0],
+          [...inNetns.slice(1), 'socat', `TCP-LISTEN:${port},bind=${host},fork,reuseaddr`, `UNIX-CONNECT:${sock}`],
+          { stdio: 'ignore' },
+        ),
+      );
     }
   } catch (err) {
     void remove();
@@ -112,8 +118,17 @@ export async function startNetnsDockerd(base: string, o: NetnsDockerdOptions = {
     await netns.remove();
   };
   try {
-    const args = ['--data-root', path.join(base, 'data'), '--exec-root', path.join(base, 'exec'), '-H', `unix://${sock}`, '--pidfile', path.join(base, 'pid'),
-      ...(o.networkArgs ?? ['--iptables=true'])];
+    const args = [
+      '--data-root',
+      path.join(base, 'data'),
+      '--exec-root',
+      path.join(base, 'exec'),
+      '-H',
+      `unix://${sock}`,
+      '--pidfile',
+      path.join(base, 'pid'),
+      ...(o.networkArgs ?? ['--iptables=true']),
+    ];
     dockerd = netns.spawnDockerd(args, { stdio: ['ignore', 'ignore', fs.openSync(log, 'w')] });
     for (let i = 0; i < 300 && dockerd.exitCode === null && !(await ping(sock)); i++) await sleep(100);
     if (!(await ping(sock))) throw new Error(`dockerd did not start: ${fs.readFileSync(log, 'utf8').slice(-2000)}`);

@@ -48,7 +48,9 @@ const TRIO = {
 async function threeContainers(c: Client): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) {
-    const id = (await c.json<{ Id: string }>('POST', '/v1.41/containers/create', { Image: IMAGE, Cmd: ['sleep', '3600'] })).Id;
+    const id = (
+      await c.json<{ Id: string }>('POST', '/v1.41/containers/create', { Image: IMAGE, Cmd: ['sleep', '3600'] })
+    ).Id;
     await c.json('POST', `/v1.41/containers/${id}/start`);
     ids.push(id);
   }
@@ -71,10 +73,14 @@ async function main(): Promise<void> {
   let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
   try {
     dockerd = await startDockerd(path.join(base, 'dockerd'));
-    for (const env of [podvisor.env, cold.env, dockerd.env]) execFileSync('docker', ['pull', '-q', IMAGE], { env, stdio: 'ignore', timeout: 120000 });
+    for (const env of [podvisor.env, cold.env, dockerd.env])
+      execFileSync('docker', ['pull', '-q', IMAGE], { env, stdio: 'ignore', timeout: 120000 });
     const pv = new Client({ socketPath: podvisor.socketPath }, podvisor.dockerHost);
     const pc = new Client({ socketPath: cold.socketPath }, cold.dockerHost);
-    const dd = new Client({ socketPath: (dockerd.env.DOCKER_HOST as string).slice('unix://'.length) }, dockerd.env.DOCKER_HOST as string);
+    const dd = new Client(
+      { socketPath: (dockerd.env.DOCKER_HOST as string).slice('unix://'.length) },
+      dockerd.env.DOCKER_HOST as string,
+    );
     await sleep(SETTLE_MS);
 
     const runPod: number[] = [];
@@ -87,22 +93,34 @@ async function main(): Promise<void> {
     for (let r = 0; r < RUNS; r++) {
       // run-pod from a warm pool.
       let oldId = '';
-      runPod.push(await timed(async () => (oldId = (await pv.json<{ id: string }>('POST', '/v1/pods', { spec: SPEC, start: true })).id)));
+      runPod.push(
+        await timed(
+          async () => (oldId = (await pv.json<{ id: string }>('POST', '/v1/pods', { spec: SPEC, start: true })).id),
+        ),
+      );
       // replace it by a created pod of the same spec, on its VM.
       const next = await pv.json<{ id: string }>('POST', '/v1/pods', { spec: SPEC });
       replace.push(await timed(() => pv.json('POST', `/v1/pods/${oldId}/replace`, { with: next.id, timeout: 0 })));
       // run-pod without a pool: the VM boots on the request.
       let coldId = '';
-      runPodCold.push(await timed(async () => (coldId = (await pc.json<{ id: string }>('POST', '/v1/pods', { spec: SPEC, start: true })).id)));
+      runPodCold.push(
+        await timed(
+          async () => (coldId = (await pc.json<{ id: string }>('POST', '/v1/pods', { spec: SPEC, start: true })).id),
+        ),
+      );
       // dockerd: create + start of the same container.
       let cid = '';
       docker.push(
         await timed(async () => {
-          cid = (await dd.json<{ Id: string }>('POST', '/v1.41/containers/create', { Image: IMAGE, Cmd: ['sleep', '3600'] })).Id;
+          cid = (
+            await dd.json<{ Id: string }>('POST', '/v1.41/containers/create', { Image: IMAGE, Cmd: ['sleep', '3600'] })
+          ).Id;
           await dd.json('POST', `/v1.41/containers/${cid}/start`);
         }),
       );
-      process.stdout.write(`round ${r + 1}/${RUNS}: run-pod ${runPod[r].toFixed(3)} s, run-pod no pool ${runPodCold[r].toFixed(3)} s, replace ${replace[r].toFixed(3)} s, dockerd create+start ${docker[r].toFixed(3)} s\n`);
+      process.stdout.write(
+        `round ${r + 1}/${RUNS}: run-pod ${runPod[r].toFixed(3)} s, run-pod no pool ${runPodCold[r].toFixed(3)} s, replace ${replace[r].toFixed(3)} s, dockerd create+start ${docker[r].toFixed(3)} s\n`,
+      );
       await pv.json('DELETE', `/v1/pods/${oldId}?force=1`);
       await pv.json('DELETE', `/v1/pods/${next.id}?force=1`);
       await pc.json('DELETE', `/v1/pods/${coldId}?force=1`);
@@ -112,20 +130,31 @@ async function main(): Promise<void> {
 
       // A 3-container pod from a warm pool, against three single containers.
       let trioId = '';
-      trioPod.push(await timed(async () => (trioId = (await pv.json<{ id: string }>('POST', '/v1/pods', { spec: TRIO, start: true })).id)));
+      trioPod.push(
+        await timed(
+          async () => (trioId = (await pv.json<{ id: string }>('POST', '/v1/pods', { spec: TRIO, start: true })).id),
+        ),
+      );
       await pv.json('DELETE', `/v1/pods/${trioId}?force=1`);
       await sleep(SETTLE_MS);
       let pvIds: string[] = [];
       trioPv.push(await timed(async () => (pvIds = await threeContainers(pv))));
       let ddIds: string[] = [];
       trioDocker.push(await timed(async () => (ddIds = await threeContainers(dd))));
-      process.stdout.write(`round ${r + 1}/${RUNS}: 3-container pod ${trioPod[r].toFixed(3)} s, podvisor docker run -d x3 ${trioPv[r].toFixed(3)} s, dockerd docker run -d x3 ${trioDocker[r].toFixed(3)} s\n`);
+      process.stdout.write(
+        `round ${r + 1}/${RUNS}: 3-container pod ${trioPod[r].toFixed(3)} s, podvisor docker run -d x3 ${trioPv[r].toFixed(3)} s, dockerd docker run -d x3 ${trioDocker[r].toFixed(3)} s\n`,
+      );
       for (const id of pvIds) await pv.json('DELETE', `/v1.41/containers/${id}?force=1`);
       for (const id of ddIds) await dd.json('DELETE', `/v1.41/containers/${id}?force=1`);
       await sleep(SETTLE_MS);
     }
     const line = (what: string, xs: number[]) => `  ${what.padEnd(56)} ${(median(xs) * 1000).toFixed(0)} ms\n`;
-    process.stdout.write(`\nmedians of ${RUNS} rounds (request wall time), accel ${process.env.PODVISOR_ACCEL ?? 'auto'}, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
+    process.stdout.write(
+      `\nmedians of ${RUNS} rounds (request wall time), accel ${process.env.PODVISOR_ACCEL ?? 'auto'}, load average at the end ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}:\n`,
+    );
     process.stdout.write(line('podvisor run-pod (POST /v1/pods, start, warm pool)', runPod));
     process.stdout.write(line('podvisor run-pod, no pool (the VM boots)', runPodCold));
     process.stdout.write(line('podvisor replace (same VM, old pod SIGKILLed)', replace));

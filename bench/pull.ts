@@ -33,7 +33,13 @@ async function main(): Promise<void> {
     process.stdout.write(`building a ${LAYER_MB.reduce((a, b) => a + b)} MB image of ${LAYER_MB.length} layers...\n`);
     const layers = [];
     for (const [i, mb] of LAYER_MB.entries()) {
-      const tarBuf = await packTar([{ name: `data${i}`, type: 'directory' }, ...Array.from({ length: mb }, (_, j) => ({ name: `data${i}/chunk${j}`, content: crypto.randomBytes(1024 * 1024) }))]);
+      const tarBuf = await packTar([
+        { name: `data${i}`, type: 'directory' },
+        ...Array.from({ length: mb }, (_, j) => ({
+          name: `data${i}/chunk${j}`,
+          content: crypto.randomBytes(1024 * 1024),
+        })),
+      ]);
       layers.push(layerFromTar(tarBuf, 1));
     }
     await pushImage({ registry: REGISTRY, repository: 'bench/big' }, assembleImage(layers), ['latest']);
@@ -48,8 +54,12 @@ async function main(): Promise<void> {
         process.stdout.write(`run ${r + 1}/${RUNS} ${name}: ${t.toFixed(3)} s\n`);
       }
     }
-    process.stdout.write(`\nmedian docker pull of ${IMAGE} (${LAYER_MB.reduce((a, b) => a + b)} MB, ${LAYER_MB.length} layers), ${RUNS} runs:\n`);
-    process.stdout.write(`  podvisor: ${median(times.podvisor).toFixed(3)} s\n  dockerd:  ${median(times.dockerd).toFixed(3)} s\n`);
+    process.stdout.write(
+      `\nmedian docker pull of ${IMAGE} (${LAYER_MB.reduce((a, b) => a + b)} MB, ${LAYER_MB.length} layers), ${RUNS} runs:\n`,
+    );
+    process.stdout.write(
+      `  podvisor: ${median(times.podvisor).toFixed(3)} s\n  dockerd:  ${median(times.dockerd).toFixed(3)} s\n`,
+    );
   } finally {
     await dockerd?.stop();
     await podvisor.stop();

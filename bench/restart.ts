@@ -30,8 +30,8 @@ const N = Number(process.env.BENCH_CONTAINERS ?? 3);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 const ROOT = path.resolve(__dirname, '..');
 
-const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, stdio: 'ignore', timeout: 180000 });
-
+const docker = (env: NodeJS.ProcessEnv, args: string[]) =>
+  execFileSync('docker', args, { env, stdio: 'ignore', timeout: 180000 });
 
 /** A daemon that can be stopped and started again on the same roots and socket. */
 interface Restartable {
@@ -87,7 +87,9 @@ function timedGet(sock: string, p: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.get({ socketPath: sock, path: p, agent: false }, (res) => {
       res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`${p}: ${res.statusCode}`))));
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`${p}: ${res.statusCode}`)),
+      );
     });
     req.on('error', reject);
   });
@@ -102,19 +104,34 @@ function percentile(xs: number[], q: number): number {
 async function underLoad(name: string, sock: string, lines: string[]): Promise<void> {
   const CLIENTS = 50;
   const REQS = 30;
-  const paths = { inspect: '/v1.41/containers/bench-restart-0/json', list: '/v1.41/containers/json', version: '/v1.41/version' };
+  const paths = {
+    inspect: '/v1.41/containers/bench-restart-0/json',
+    list: '/v1.41/containers/json',
+    version: '/v1.41/version',
+  };
   const times: Record<string, number[]> = { inspect: [], list: [], version: [] };
   const keys = Object.keys(paths) as Array<keyof typeof paths>;
-  await Promise.all(Array.from({ length: CLIENTS }, async (_, c) => {
-    for (let i = 0; i < REQS; i++) {
-      const k = keys[(c + i) % keys.length];
-      times[k].push(await timedGet(sock, paths[k]));
-    }
-  }));
-  for (const k of keys) lines.push(`  ${`${name}: GET ${k} under ${CLIENTS} clients`.padEnd(52)} p50 ${percentile(times[k], 0.5).toFixed(1)} ms   p99 ${percentile(times[k], 0.99).toFixed(1)} ms`);
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async (_, c) => {
+      for (let i = 0; i < REQS; i++) {
+        const k = keys[(c + i) % keys.length];
+        times[k].push(await timedGet(sock, paths[k]));
+      }
+    }),
+  );
+  for (const k of keys)
+    lines.push(
+      `  ${`${name}: GET ${k} under ${CLIENTS} clients`.padEnd(52)} p50 ${percentile(times[k], 0.5).toFixed(1)} ms   p99 ${percentile(times[k], 0.99).toFixed(1)} ms`,
+    );
 }
 
-async function measure(name: string, d: Restartable, hows: string[], rows: Record<string, number[]>, load: string[]): Promise<void> {
+async function measure(
+  name: string,
+  d: Restartable,
+  hows: string[],
+  rows: Record<string, number[]>,
+  load: string[],
+): Promise<void> {
   docker(d.env, ['pull', '-q', IMAGE]);
   for (let i = 0; i < N; i++) docker(d.env, ['run', '-d', '--name', `bench-restart-${i}`, IMAGE, 'sleep', '3600']);
   await sleep(3000);
@@ -129,7 +146,9 @@ async function measure(name: string, d: Restartable, hows: string[], rows: Recor
       const label = `${name}${how ? ` (${how})` : ''}`;
       (rows[`${label}: first /_ping`] ??= []).push(ms);
       (rows[`${label}: first exec answered`] ??= []).push(execMs);
-      process.stdout.write(`restart ${r + 1}/${RUNS} ${label}: /_ping after ${ms.toFixed(0)} ms, exec answered after ${execMs.toFixed(0)} ms\n`);
+      process.stdout.write(
+        `restart ${r + 1}/${RUNS} ${label}: /_ping after ${ms.toFixed(0)} ms, exec answered after ${execMs.toFixed(0)} ms\n`,
+      );
       await sleep(1500);
     }
   }
@@ -142,7 +161,16 @@ async function main(): Promise<void> {
   const rows: Record<string, number[]> = {};
   const pv = path.join(base, 'pv');
   fs.mkdirSync(path.join(pv, 'cli'), { recursive: true });
-  const pvFlags = ['--data-root', path.join(pv, 'data'), '--exec-root', path.join(pv, 'exec'), '-H', `unix://${path.join(pv, 'docker.sock')}`, '--vm-pool-size', '1'];
+  const pvFlags = [
+    '--data-root',
+    path.join(pv, 'data'),
+    '--exec-root',
+    path.join(pv, 'exec'),
+    '-H',
+    `unix://${path.join(pv, 'docker.sock')}`,
+    '--vm-pool-size',
+    '1',
+  ];
   const podvisor = restartable(path.join(pv, 'docker.sock'), path.join(pv, 'cli'), (how) =>
     how === 'npm start'
       ? spawn('npm', ['start', '--silent', '--', ...pvFlags], { cwd: ROOT, stdio: 'ignore', detached: true })
@@ -153,8 +181,22 @@ async function main(): Promise<void> {
   // In a network namespace of its own (./netns-dockerd.ts), kept across its restarts.
   const ddNetns = makeDockerdNetns(dd, [FIXTURE_REGISTRY]);
   const dockerd = restartable(path.join(dd, 'docker.sock'), path.join(dd, 'cli'), () =>
-    ddNetns.spawnDockerd(['--data-root', path.join(dd, 'data'), '--exec-root', path.join(dd, 'exec'), '-H', `unix://${path.join(dd, 'docker.sock')}`,
-      '--pidfile', path.join(dd, 'pid'), '--bridge=none', '--iptables=false', '--live-restore'], { stdio: 'ignore', detached: true }),
+    ddNetns.spawnDockerd(
+      [
+        '--data-root',
+        path.join(dd, 'data'),
+        '--exec-root',
+        path.join(dd, 'exec'),
+        '-H',
+        `unix://${path.join(dd, 'docker.sock')}`,
+        '--pidfile',
+        path.join(dd, 'pid'),
+        '--bridge=none',
+        '--iptables=false',
+        '--live-restore',
+      ],
+      { stdio: 'ignore', detached: true },
+    ),
   );
   // npm start's bootstrap finds nothing to do (as after any first start).
   execFileSync('bash', ['scripts/bootstrap.sh'], { cwd: ROOT, stdio: 'ignore' });
@@ -166,8 +208,16 @@ async function main(): Promise<void> {
     await dockerd.start();
     await measure('dockerd', dockerd, [''], rows, load);
     await dockerd.stop();
-    process.stdout.write(`\nmedians of ${RUNS} restarts with ${N} containers running (podvisor pool 1; load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}):\n`);
-    for (const [k, v] of Object.entries(rows)) process.stdout.write(`  ${k.padEnd(52)} ${median(v).toFixed(0)} ms   (min ${Math.min(...v).toFixed(0)}, max ${Math.max(...v).toFixed(0)})\n`);
+    process.stdout.write(
+      `\nmedians of ${RUNS} restarts with ${N} containers running (podvisor pool 1; load average at the end ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}):\n`,
+    );
+    for (const [k, v] of Object.entries(rows))
+      process.stdout.write(
+        `  ${k.padEnd(52)} ${median(v).toFixed(0)} ms   (min ${Math.min(...v).toFixed(0)}, max ${Math.max(...v).toFixed(0)})\n`,
+      );
     process.stdout.write(`\nrequest latency under load (${N} containers running):\n${load.join('\n')}\n`);
   } finally {
     await podvisor.stop().catch(() => undefined);
@@ -175,7 +225,11 @@ async function main(): Promise<void> {
     await ddNetns.remove();
     for (const r of registries) await r.stop().catch(() => undefined);
     // dockerd leaves its data root bind-mounted on itself.
-    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(base));
+    const mounts = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4])
+      .filter((m) => m?.startsWith(base));
     for (const m of mounts.reverse()) {
       try {
         execFileSync('umount', ['-l', m]);

@@ -45,7 +45,8 @@ const EXEC_RUNS = Number(process.env.BENCH_EXEC_RUNS ?? 10);
 const PARALLEL = 10;
 const STREAM_BYTES = 3200 * 65536;
 
-const docker = (env: NodeJS.ProcessEnv, args: string[], timeout = 120_000) => execFileSync('docker', args, { env, stdio: 'ignore', timeout });
+const docker = (env: NodeJS.ProcessEnv, args: string[], timeout = 120_000) =>
+  execFileSync('docker', args, { env, stdio: 'ignore', timeout });
 /** Remove containers (untimed; on a loaded 2-core machine ten VM teardowns can take minutes). */
 const removeAll = (env: NodeJS.ProcessEnv, names: string[]) => docker(env, ['rm', '-f', ...names], 600_000);
 
@@ -56,7 +57,9 @@ function dockerAsync(env: NodeJS.ProcessEnv, args: string[]): Promise<number> {
     let bytes = 0;
     c.stdout.on('data', (b: Buffer) => (bytes += b.length));
     c.on('error', reject);
-    c.on('close', (code) => (code === 0 ? resolve(bytes) : reject(new Error(`docker ${args.join(' ')}: exit ${code}`))));
+    c.on('close', (code) =>
+      code === 0 ? resolve(bytes) : reject(new Error(`docker ${args.join(' ')}: exit ${code}`)),
+    );
   });
 }
 
@@ -85,7 +88,9 @@ async function main(): Promise<void> {
   try {
     if (BASELINE_ROOT) {
       // That checkout's own test helper starts that checkout's dist/ daemon.
-      const helper = (await import(path.join(path.resolve(BASELINE_ROOT), 'test/helpers/daemon'))) as { startDaemon: typeof startDaemon };
+      const helper = (await import(path.join(path.resolve(BASELINE_ROOT), 'test/helpers/daemon'))) as {
+        startDaemon: typeof startDaemon;
+      };
       baseline = await helper.startDaemon({ vmPoolSize: POOL, args: BASELINE_ARGS });
     }
     dockerd = await startDockerd(path.join(base, 'dockerd'));
@@ -127,31 +132,48 @@ async function main(): Promise<void> {
       const t0 = now();
       for (let r = 0; r < RUNS; r++) b2b.samples[name].push(timeIt(() => docker(env, ['run', '--rm', IMAGE, 'true'])));
       cpuPerRun[name] = { ms: (hostBusyMs() - cpu0) / RUNS, cores: (hostBusyMs() - cpu0) / 1000 / (now() - t0) };
-      say(`back to back ${name}: ${list(b2b.samples[name])}; host CPU ${cpuPerRun[name].ms.toFixed(0)} ms per run, ${cpuPerRun[name].cores.toFixed(2)} of ${os.cpus().length} cores busy`);
+      say(
+        `back to back ${name}: ${list(b2b.samples[name])}; host CPU ${cpuPerRun[name].ms.toFixed(0)} ms per run, ${cpuPerRun[name].cores.toFixed(2)} of ${os.cpus().length} cores busy`,
+      );
     }
 
     const inRow = row(`${PARALLEL} x \`docker run -d sleep 60\` in a row`);
     for (const [name, env] of Object.entries(clients)) {
       await settle(name);
-      for (let r = 0; r < PARALLEL; r++) inRow.samples[name].push(timeIt(() => docker(env, ['run', '-d', '--name', `bench-row-${r}`, IMAGE, 'sleep', '60'])));
+      for (let r = 0; r < PARALLEL; r++)
+        inRow.samples[name].push(
+          timeIt(() => docker(env, ['run', '-d', '--name', `bench-row-${r}`, IMAGE, 'sleep', '60'])),
+        );
       say(`run -d in a row ${name}: ${list(inRow.samples[name])}`);
-      removeAll(env, Array.from({ length: PARALLEL }, (_, r) => `bench-row-${r}`));
+      removeAll(
+        env,
+        Array.from({ length: PARALLEL }, (_, r) => `bench-row-${r}`),
+      );
     }
 
     const par = row(`${PARALLEL} x \`docker run -d\` in parallel, until all run`);
     for (const [name, env] of Object.entries(clients)) {
       await settle(name);
       const t = now();
-      await Promise.all(Array.from({ length: PARALLEL }, (_, r) => dockerAsync(env, ['run', '-d', '--name', `bench-par-${r}`, IMAGE, 'sleep', '60'])));
+      await Promise.all(
+        Array.from({ length: PARALLEL }, (_, r) =>
+          dockerAsync(env, ['run', '-d', '--name', `bench-par-${r}`, IMAGE, 'sleep', '60']),
+        ),
+      );
       par.samples[name].push(now() - t);
       say(`run -d in parallel ${name}: ${par.samples[name][0].toFixed(2)} s`);
-      removeAll(env, Array.from({ length: PARALLEL }, (_, r) => `bench-par-${r}`));
+      removeAll(
+        env,
+        Array.from({ length: PARALLEL }, (_, r) => `bench-par-${r}`),
+      );
     }
 
     const exec = row('`docker exec c true`');
-    for (const env of Object.values(clients)) docker(env, ['run', '-d', '--name', 'bench-exec', IMAGE, 'sleep', '3600']);
+    for (const env of Object.values(clients))
+      docker(env, ['run', '-d', '--name', 'bench-exec', IMAGE, 'sleep', '3600']);
     for (let r = 0; r < EXEC_RUNS; r++) {
-      for (const [name, env] of Object.entries(clients)) exec.samples[name].push(timeIt(() => docker(env, ['exec', 'bench-exec', 'true'])));
+      for (const [name, env] of Object.entries(clients))
+        exec.samples[name].push(timeIt(() => docker(env, ['exec', 'bench-exec', 'true'])));
     }
     for (const env of Object.values(clients)) removeAll(env, ['bench-exec']);
 
@@ -160,15 +182,29 @@ async function main(): Promise<void> {
       for (const [name, env] of Object.entries(clients)) {
         await settle(name);
         const t = now();
-        const bytes = await dockerAsync(env, ['run', '--rm', IMAGE, 'dd', 'if=/dev/zero', 'bs=65536', `count=${STREAM_BYTES / 65536}`]);
+        const bytes = await dockerAsync(env, [
+          'run',
+          '--rm',
+          IMAGE,
+          'dd',
+          'if=/dev/zero',
+          'bs=65536',
+          `count=${STREAM_BYTES / 65536}`,
+        ]);
         if (bytes !== STREAM_BYTES) throw new Error(`${name}: attach delivered ${bytes} of ${STREAM_BYTES} bytes`);
         attach.samples[name].push(bytes / 1e6 / (now() - t));
       }
     }
 
-    const fmt = (x: number, unit: Row['unit']) => (unit === 's' ? `${x >= 10 ? x.toFixed(2) : x.toFixed(3)} s` : `${x.toFixed(1)} MB/s`);
-    say(`\nmedians (stock docker CLI, wall time), podvisor pool ${POOL} (${ARGS.join(' ') || 'default flags'}), ` +
-      `load average ${load0.map((l) => l.toFixed(1)).join(' ')} at the start, ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} at the end:\n`);
+    const fmt = (x: number, unit: Row['unit']) =>
+      unit === 's' ? `${x >= 10 ? x.toFixed(2) : x.toFixed(3)} s` : `${x.toFixed(1)} MB/s`;
+    say(
+      `\nmedians (stock docker CLI, wall time), podvisor pool ${POOL} (${ARGS.join(' ') || 'default flags'}), ` +
+        `load average ${load0.map((l) => l.toFixed(1)).join(' ')} at the start, ${os
+          .loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ')} at the end:\n`,
+    );
     say(`| workload | ${names.join(' | ')} | podvisor / dockerd |`);
     say(`|---|${names.map(() => '---').join('|')}|---|`);
     for (const r of rows) {
@@ -177,13 +213,18 @@ async function main(): Promise<void> {
       const verdict = r.unit === 's' ? `${ratio.toFixed(2)}x the time` : `${ratio.toFixed(2)}x the throughput`;
       say(`| ${r.what} | ${names.map((n) => fmt(m[n], r.unit)).join(' | ')} | ${verdict} |`);
     }
-    say(`| host CPU per back-to-back run (cores busy) | ${names.map((n) => `${cpuPerRun[n].ms.toFixed(0)} ms (${cpuPerRun[n].cores.toFixed(2)})`).join(' | ')} | ${(cpuPerRun.podvisor.ms / cpuPerRun.dockerd.ms).toFixed(2)}x the CPU |`);
+    say(
+      `| host CPU per back-to-back run (cores busy) | ${names.map((n) => `${cpuPerRun[n].ms.toFixed(0)} ms (${cpuPerRun[n].cores.toFixed(2)})`).join(' | ')} | ${(cpuPerRun.podvisor.ms / cpuPerRun.dockerd.ms).toFixed(2)}x the CPU |`,
+    );
   } catch (err) {
     process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
   } finally {
     // Whatever a failed workload left running (a stopped daemon leaves running containers' VMs up).
-    const leftovers = ['bench-exec', ...Array.from({ length: PARALLEL }, (_, r) => [`bench-row-${r}`, `bench-par-${r}`]).flat()];
+    const leftovers = [
+      'bench-exec',
+      ...Array.from({ length: PARALLEL }, (_, r) => [`bench-row-${r}`, `bench-par-${r}`]).flat(),
+    ];
     for (const env of [podvisor.env, ...(baseline ? [baseline.env] : [])]) {
       try {
         removeAll(env, leftovers);

@@ -50,12 +50,13 @@ const PHASES: Record<Marker['what'] | 'start', string> = {
   start: 'spawn to ready (state load, handshake, ACTIVATE, MAC)',
   ready: 'ready to warmed (rehearsal, idle trim)',
   warmed: 'idle in the pool',
-  'handed out': 'the user\'s container (hand-out to destroy)',
+  'handed out': "the user's container (hand-out to destroy)",
   destroying: 'teardown (destroy to exit)',
 };
 
 const SAMPLE = /^\s*(.*?)\s+(-?\d+)\/(-?\d+)\s+(\d+\.\d+):\s+([0-9a-f]+)\s+(.*)\s+\(([^()]*)\)\s*$/;
-const TASK = /^\s*(.*?)\s+(-?\d+)\/(-?\d+)\s+(?:\[\d+\]\s+)?(\d+\.\d+):\s+PERF_RECORD_(FORK|EXIT)\((\d+):(\d+)\):\((\d+):(\d+)\)/;
+const TASK =
+  /^\s*(.*?)\s+(-?\d+)\/(-?\d+)\s+(?:\[\d+\]\s+)?(\d+\.\d+):\s+PERF_RECORD_(FORK|EXIT)\((\d+):(\d+)\):\((\d+):(\d+)\)/;
 const COMM = /PERF_RECORD_COMM(?: exec)?: (.*):(\d+)\/(\d+)\s*$/;
 
 /** Attribute the samples of `input.script` (see the module comment). */
@@ -147,7 +148,15 @@ export function analyse(input: ProfileInput): Profile {
         perVm.set(pid, per);
       }
     } else if (g === 'bench') {
-      bump(pid === input.benchPid ? 'bench process (spawning the CLI)' : c === 'docker' ? 'docker CLI' : `bench's child: ${c}`, kernel, sym);
+      bump(
+        pid === input.benchPid
+          ? 'bench process (spawning the CLI)'
+          : c === 'docker'
+            ? 'docker CLI'
+            : `bench's child: ${c}`,
+        kernel,
+        sym,
+      );
     } else if (g === 'kernel') {
       bump('kernel threads (kworker, ksoftirqd, rcu...)', kernel, sym);
     } else {
@@ -165,7 +174,9 @@ export function analyse(input: ProfileInput): Profile {
   const perRun = (n: number) => (n * input.periodMs) / input.runs;
   const wallPerRun = (input.t1 - input.t0) / input.runs;
   const out: string[] = [];
-  out.push(`${input.name}: ${input.runs} runs, ${wallPerRun.toFixed(0)} ms of wall time per run, host CPU ${perRun(busy).toFixed(0)} ms per run (${(busy * input.periodMs / (input.t1 - input.t0)).toFixed(2)} cores busy)`);
+  out.push(
+    `${input.name}: ${input.runs} runs, ${wallPerRun.toFixed(0)} ms of wall time per run, host CPU ${perRun(busy).toFixed(0)} ms per run (${((busy * input.periodMs) / (input.t1 - input.t0)).toFixed(2)} cores busy)`,
+  );
   out.push('');
   out.push('| process | CPU per run | of it in the kernel |');
   out.push('| --- | --- | --- |');
@@ -179,20 +190,33 @@ export function analyse(input: ProfileInput): Profile {
   out.push(`| all but idle | ${perRun(busy).toFixed(1)} ms | |`);
   if (spawned.size) {
     out.push('');
-    out.push(`processes started per run: ${[...spawned.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${(n / input.runs).toFixed(2)}`).join(', ')}`);
+    out.push(
+      `processes started per run: ${[...spawned.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `${k} ${(n / input.runs).toFixed(2)}`)
+        .join(', ')}`,
+    );
   }
   if (qemuPhases.size) {
     out.push('');
     out.push('| QEMU clone phase | CPU per run |');
     out.push('| --- | --- |');
-    for (const [phase, n] of [...qemuPhases.entries()].sort((a, b) => b[1] - a[1])) out.push(`| ${phase} | ${perRun(n).toFixed(1)} ms |`);
+    for (const [phase, n] of [...qemuPhases.entries()].sort((a, b) => b[1] - a[1]))
+      out.push(`| ${phase} | ${perRun(n).toFixed(1)} ms |`);
   }
   // Per VM that lived its whole life in the window: warmed by the pool or handed out unwarmed.
   const kinds = new Map<string, { n: number; phases: Map<string, number> }>();
   for (const [pid, marks] of pidMarks) {
     const what = new Set(marks.map((m) => m.what));
     const forked = forkedAt.get(pid);
-    if (!what.has('destroying') || !what.has('handed out') || forked === undefined || !inWindow(forked) || !inWindow(exitedAt.get(pid) ?? Infinity)) continue;
+    if (
+      !what.has('destroying') ||
+      !what.has('handed out') ||
+      forked === undefined ||
+      !inWindow(forked) ||
+      !inWindow(exitedAt.get(pid) ?? Infinity)
+    )
+      continue;
     const kind = what.has('warmed') ? 'warmed in the pool' : 'handed out unwarmed';
     const k = kinds.get(kind) ?? { n: 0, phases: new Map<string, number>() };
     k.n++;
@@ -202,8 +226,10 @@ export function analyse(input: ProfileInput): Profile {
   for (const [kind, k] of kinds) {
     const total = [...k.phases.values()].reduce((a, b) => a + b, 0);
     out.push('');
-    out.push(`QEMU CPU of a clone ${kind} (${k.n} whole lives in the window), mean: ${((total * input.periodMs) / k.n).toFixed(1)} ms = ` +
-      [...k.phases.entries()].map(([phase, n]) => `${phase} ${((n * input.periodMs) / k.n).toFixed(1)}`).join(', '));
+    out.push(
+      `QEMU CPU of a clone ${kind} (${k.n} whole lives in the window), mean: ${((total * input.periodMs) / k.n).toFixed(1)} ms = ` +
+        [...k.phases.entries()].map(([phase, n]) => `${phase} ${((n * input.periodMs) / k.n).toFixed(1)}`).join(', '),
+    );
   }
   if (input.top > 0) {
     for (const [key, r] of sorted.slice(0, 8)) {

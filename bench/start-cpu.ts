@@ -40,7 +40,8 @@ const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 const PERIOD_NS = 250_000;
 
 const monoMs = (): number => Number(process.hrtime.bigint()) / 1e6;
-const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, stdio: 'ignore', timeout: 120_000 });
+const docker = (env: NodeJS.ProcessEnv, args: string[]) =>
+  execFileSync('docker', args, { env, stdio: 'ignore', timeout: 120_000 });
 
 /** The pid of the process whose argv holds `arg` (the daemon, found by its exec root). */
 function pidWithArg(arg: string): number {
@@ -57,7 +58,11 @@ function pidWithArg(arg: string): number {
 
 /** Record the whole host with perf while `work` runs; returns perf script's text and the window. */
 async function record(file: string, work: () => void): Promise<{ script: string; t0: number; t1: number }> {
-  const perf = spawn('perf', ['record', '-a', '-e', 'cpu-clock', '-c', String(PERIOD_NS), '-k', 'CLOCK_MONOTONIC', '-o', file], { stdio: 'ignore' });
+  const perf = spawn(
+    'perf',
+    ['record', '-a', '-e', 'cpu-clock', '-c', String(PERIOD_NS), '-k', 'CLOCK_MONOTONIC', '-o', file],
+    { stdio: 'ignore' },
+  );
   const done = new Promise((r) => perf.once('exit', r));
   await sleep(700);
   const t0 = monoMs();
@@ -65,7 +70,11 @@ async function record(file: string, work: () => void): Promise<{ script: string;
   const t1 = monoMs();
   perf.kill('SIGINT');
   await done;
-  const script = execFileSync('perf', ['script', '-i', file, '--show-task-events', '-F', 'comm,pid,tid,time,ip,sym,dso'], { maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  const script = execFileSync(
+    'perf',
+    ['script', '-i', file, '--show-task-events', '-F', 'comm,pid,tid,time,ip,sym,dso'],
+    { maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] },
+  ).toString();
   return { script, t0, t1 };
 }
 
@@ -77,7 +86,8 @@ function markers(log: string, wallMinusMono: number): Marker[] {
     if (!m) continue;
     const t = Date.parse(m[1]) - wallMinusMono;
     let x: RegExpExecArray | null;
-    if ((x = /^VM (\w+) cloned from template .* qemu pid (\d+)\)/.exec(m[2]))) out.push({ t, vm: x[1], what: 'ready', pid: Number(x[2]) });
+    if ((x = /^VM (\w+) cloned from template .* qemu pid (\d+)\)/.exec(m[2])))
+      out.push({ t, vm: x[1], what: 'ready', pid: Number(x[2]) });
     else if ((x = /^VM (\w+) warmed in/.exec(m[2]))) out.push({ t, vm: x[1], what: 'warmed' });
     else if ((x = /^pod \w+: got VM (\w+)/.exec(m[2]))) out.push({ t, vm: x[1], what: 'handed out' });
     else if ((x = /^VM (\w+): destroying/.exec(m[2]))) out.push({ t, vm: x[1], what: 'destroying' });
@@ -92,10 +102,16 @@ async function main(): Promise<void> {
   let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
   const say = (text: string) => process.stdout.write(`${text}\n`);
   try {
-    const daemons: Array<{ name: string; env: NodeJS.ProcessEnv; pid: number }> = [{ name: 'podvisor', env: podvisor.env, pid: pidWithArg(podvisor.execRoot) }];
+    const daemons: Array<{ name: string; env: NodeJS.ProcessEnv; pid: number }> = [
+      { name: 'podvisor', env: podvisor.env, pid: pidWithArg(podvisor.execRoot) },
+    ];
     if (WITH_DOCKERD) {
       dockerd = await startDockerd(path.join(base, 'dockerd'));
-      daemons.push({ name: 'dockerd', env: dockerd.env, pid: Number(fs.readFileSync(path.join(base, 'dockerd', 'pid'), 'utf8')) });
+      daemons.push({
+        name: 'dockerd',
+        env: dockerd.env,
+        pid: Number(fs.readFileSync(path.join(base, 'dockerd', 'pid'), 'utf8')),
+      });
     }
     for (const d of daemons) docker(d.env, ['pull', '-q', IMAGE]);
     const load0 = os.loadavg();
@@ -108,10 +124,28 @@ async function main(): Promise<void> {
         for (let r = 0; r < RUNS; r++) docker(d.env, ['run', '--rm', IMAGE, 'true']);
       });
       const marks = d.name === 'podvisor' ? markers(podvisor.logs().slice(logStart), wallMinusMono) : [];
-      profiles.push(analyse({ name: d.name, daemonPid: d.pid, benchPid: process.pid, script, t0, t1, periodMs: PERIOD_NS / 1e6, runs: RUNS, markers: marks, top: TOP }));
+      profiles.push(
+        analyse({
+          name: d.name,
+          daemonPid: d.pid,
+          benchPid: process.pid,
+          script,
+          t0,
+          t1,
+          periodMs: PERIOD_NS / 1e6,
+          runs: RUNS,
+          markers: marks,
+          top: TOP,
+        }),
+      );
     }
-    say(`\n${RUNS} x \`docker run --rm busybox true\` back to back per daemon, podvisor pool ${POOL} (${ARGS.join(' ') || 'default flags'}), ` +
-      `load average ${load0.map((l) => l.toFixed(1)).join(' ')} at the start, ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} at the end`);
+    say(
+      `\n${RUNS} x \`docker run --rm busybox true\` back to back per daemon, podvisor pool ${POOL} (${ARGS.join(' ') || 'default flags'}), ` +
+        `load average ${load0.map((l) => l.toFixed(1)).join(' ')} at the start, ${os
+          .loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ')} at the end`,
+    );
     for (const p of profiles) say(`\n${p.text}`);
   } finally {
     await dockerd?.stop().catch(() => undefined);

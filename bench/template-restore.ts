@@ -52,15 +52,19 @@ function makeInitramfs(dir: string): string {
   for (const d of ['bin', 'proc', 'sys', 'dev', 'c', 'tmp']) fs.mkdirSync(path.join(root, d), { recursive: true });
   fs.copyFileSync('/bin/busybox', path.join(root, 'bin', 'busybox'));
   fs.chmodSync(path.join(root, 'bin', 'busybox'), 0o755);
-  fs.writeFileSync(path.join(root, 'init'), [
-    '#!/bin/busybox sh',
-    '/bin/busybox --install -s /bin',
-    'mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev',
-    'stty -F /dev/ttyS0 raw -echo 2>/dev/null',
-    'echo READY > /dev/ttyS0',
-    'while read -r line; do eval "$line"; echo "DONE $?"; done < /dev/ttyS0 > /dev/ttyS0 2>&1',
-    '',
-  ].join('\n'), { mode: 0o755 });
+  fs.writeFileSync(
+    path.join(root, 'init'),
+    [
+      '#!/bin/busybox sh',
+      '/bin/busybox --install -s /bin',
+      'mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev',
+      'stty -F /dev/ttyS0 raw -echo 2>/dev/null',
+      'echo READY > /dev/ttyS0',
+      'while read -r line; do eval "$line"; echo "DONE $?"; done < /dev/ttyS0 > /dev/ttyS0 2>&1',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
   const out = path.join(dir, 'initramfs.cpio.gz');
   const r = spawnSync('sh', ['-c', `cd ${root} && find . | cpio -o -H newc 2>/dev/null | gzip -1 > ${out}`]);
   if (r.status !== 0) throw new Error('cpio failed');
@@ -138,7 +142,13 @@ class Serial {
     }
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`no "${what}" within ${ms} ms: ${this.buf.slice(-300)}`)), ms);
-      this.waiter = { what, resolve: () => { clearTimeout(t); resolve(); } };
+      this.waiter = {
+        what,
+        resolve: () => {
+          clearTimeout(t);
+          resolve();
+        },
+      };
     });
   }
 
@@ -158,21 +168,63 @@ class Serial {
 /** The container-like start: new namespaces, /proc mounted in them, `true` run. */
 const CONTAINER = "unshare -m -p -f -n -u -i sh -c 'mount -t proc p /proc && mount -t tmpfs t /c && true'";
 
-interface Vm { proc: ChildProcess; serial: Serial; qmpSock: string; dir: string }
+interface Vm {
+  proc: ChildProcess;
+  serial: Serial;
+  qmpSock: string;
+  dir: string;
+}
 
-function qemuArgs(qemuDir: string, kernel: string, initrd: string, machine: string[], mem: string, extra: string[] = []): string[] {
+function qemuArgs(
+  qemuDir: string,
+  kernel: string,
+  initrd: string,
+  machine: string[],
+  mem: string,
+  extra: string[] = [],
+): string[] {
   return [
-    '-M', ['microvm', 'memory-backend=mem', ...machine].join(','), '-accel', 'tcg,tb-size=32', '-m', `${MEM}M`, '-smp', '1',
-    '-object', mem, '-global', 'virtio-mmio.force-legacy=false',
-    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
-    '-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS0 quiet loglevel=0 panic=-1 rdinit=/init',
-    '-chardev', `socket,id=ser,path=${qemuDir}/serial.sock,server=on,wait=off`, '-serial', 'chardev:ser',
-    '-qmp', `unix:${qemuDir}/qmp.sock,server=on,wait=off`,
+    '-M',
+    ['microvm', 'memory-backend=mem', ...machine].join(','),
+    '-accel',
+    'tcg,tb-size=32',
+    '-m',
+    `${MEM}M`,
+    '-smp',
+    '1',
+    '-object',
+    mem,
+    '-global',
+    'virtio-mmio.force-legacy=false',
+    '-nodefaults',
+    '-no-user-config',
+    '-nographic',
+    '-no-reboot',
+    '-kernel',
+    kernel,
+    '-initrd',
+    initrd,
+    '-append',
+    'console=ttyS0 quiet loglevel=0 panic=-1 rdinit=/init',
+    '-chardev',
+    `socket,id=ser,path=${qemuDir}/serial.sock,server=on,wait=off`,
+    '-serial',
+    'chardev:ser',
+    '-qmp',
+    `unix:${qemuDir}/qmp.sock,server=on,wait=off`,
     // The daemon's devices other than virtio-fs: the agent's two virtio-serial ports, the balloon.
-    '-device', 'virtio-serial-device',
-    '-chardev', `socket,id=ctl,path=${qemuDir}/ctl.sock,server=on,wait=off`, '-device', 'virtserialport,chardev=ctl,name=ctl',
-    '-chardev', `socket,id=io,path=${qemuDir}/io.sock,server=on,wait=off`, '-device', 'virtserialport,chardev=io,name=io',
-    '-device', 'virtio-balloon-device',
+    '-device',
+    'virtio-serial-device',
+    '-chardev',
+    `socket,id=ctl,path=${qemuDir}/ctl.sock,server=on,wait=off`,
+    '-device',
+    'virtserialport,chardev=ctl,name=ctl',
+    '-chardev',
+    `socket,id=io,path=${qemuDir}/io.sock,server=on,wait=off`,
+    '-device',
+    'virtserialport,chardev=io,name=io',
+    '-device',
+    'virtio-balloon-device',
     ...extra,
   ];
 }
@@ -182,7 +234,9 @@ async function start(qemu: string, dir: string, args: string[]): Promise<Vm> {
   const proc = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  proc.on('exit', (code) => { if (code) process.stderr.write(`qemu exited ${code}: ${err}\n`); });
+  proc.on('exit', (code) => {
+    if (code) process.stderr.write(`qemu exited ${code}: ${err}\n`);
+  });
   const serial = await Serial.open(path.join(dir, 'serial.sock'));
   return { proc, serial, qmpSock: path.join(dir, 'qmp.sock'), dir };
 }
@@ -203,13 +257,25 @@ async function main(): Promise<void> {
   const vms: Vm[] = [];
   try {
     const initrd = makeInitramfs(base);
-    process.stdout.write(`kernel ${kernel} (${machine.join(',') || 'microvm defaults'}), ${MEM} MiB, TCG, busybox /init; ${os.cpus().length} host cores\n`);
+    process.stdout.write(
+      `kernel ${kernel} (${machine.join(',') || 'microvm defaults'}), ${MEM} MiB, TCG, busybox /init; ${os.cpus().length} host cores\n`,
+    );
     const memFile = path.join(base, 'template.mem');
     const state = path.join(base, 'template.state');
 
     // The template: booted once, a container-like start rehearsed, state saved.
     const t0 = now();
-    const tpl = await start(qemu, path.join(base, 'tpl'), qemuArgs(path.join(base, 'tpl'), kernel, initrd, machine, `memory-backend-file,id=mem,size=${MEM}M,mem-path=${memFile},share=on`));
+    const tpl = await start(
+      qemu,
+      path.join(base, 'tpl'),
+      qemuArgs(
+        path.join(base, 'tpl'),
+        kernel,
+        initrd,
+        machine,
+        `memory-backend-file,id=mem,size=${MEM}M,mem-path=${memFile},share=on`,
+      ),
+    );
     vms.push(tpl);
     await tpl.serial.wait('READY');
     const tplBoot = now() - t0;
@@ -218,7 +284,10 @@ async function main(): Promise<void> {
     const tplSecond = await tpl.serial.run(CONTAINER);
     const s0 = now();
     const saved = await qmp(tpl.qmpSock, [
-      { execute: 'migrate-set-capabilities', arguments: { capabilities: [{ capability: 'x-ignore-shared', state: true }] } },
+      {
+        execute: 'migrate-set-capabilities',
+        arguments: { capabilities: [{ capability: 'x-ignore-shared', state: true }] },
+      },
       { execute: 'stop' },
       { execute: 'migrate', arguments: { uri: `exec:cat > ${state}` } },
     ]);
@@ -232,9 +301,14 @@ async function main(): Promise<void> {
     await stop(tpl);
     vms.length = 0;
     const touched = spawnSync('du', ['-k', memFile], { encoding: 'utf8' }).stdout.split('\t')[0];
-    process.stdout.write(`template: boot ${tplBoot.toFixed(0)} ms (QEMU CPU ${tplCpu.toFixed(0)} ms), container-like start ${tplFirst.toFixed(0)} then ${tplSecond.toFixed(0)} ms; save ${saveMs.toFixed(0)} ms (${JSON.stringify(saved.map((a) => Object.keys(a as object)[0]))}); state ${(fs.statSync(state).size / 1024).toFixed(0)} KiB, RAM file ${(Number(touched) / 1024).toFixed(1)} MiB touched\n`);
+    process.stdout.write(
+      `template: boot ${tplBoot.toFixed(0)} ms (QEMU CPU ${tplCpu.toFixed(0)} ms), container-like start ${tplFirst.toFixed(0)} then ${tplSecond.toFixed(0)} ms; save ${saveMs.toFixed(0)} ms (${JSON.stringify(saved.map((a) => Object.keys(a as object)[0]))}); state ${(fs.statSync(state).size / 1024).toFixed(0)} KiB, RAM file ${(Number(touched) / 1024).toFixed(1)} MiB touched\n`,
+    );
 
-    const fig: Record<string, { ready: number[]; cpu: number[]; first: number[]; second: number[]; cpuAfter: number[]; copy: number[] }> = {};
+    const fig: Record<
+      string,
+      { ready: number[]; cpu: number[]; first: number[]; second: number[]; cpuAfter: number[]; copy: number[] }
+    > = {};
     const kinds = ['cow', 'copy', 'cold'] as const;
     for (const k of kinds) fig[k] = { ready: [], cpu: [], first: [], second: [], cpuAfter: [], copy: [] };
     const cowClones: Vm[] = [];
@@ -256,15 +330,24 @@ async function main(): Promise<void> {
         } else {
           mem = `memory-backend-memfd,id=mem,size=${MEM}M,share=on`;
         }
-        const vm = await start(qemu, dir, qemuArgs(dir, kernel, initrd, machine, mem, k === 'cold' ? [] : ['-incoming', 'defer']));
+        const vm = await start(
+          qemu,
+          dir,
+          qemuArgs(dir, kernel, initrd, machine, mem, k === 'cold' ? [] : ['-incoming', 'defer']),
+        );
         vms.push(vm);
         if (k !== 'cold') {
           await qmp(vm.qmpSock, [
-            { execute: 'migrate-set-capabilities', arguments: { capabilities: [{ capability: 'x-ignore-shared', state: true }] } },
+            {
+              execute: 'migrate-set-capabilities',
+              arguments: { capabilities: [{ capability: 'x-ignore-shared', state: true }] },
+            },
             { execute: 'migrate-incoming', arguments: { uri: `exec:cat ${state}` } },
           ]);
           for (let i = 0; i < 400; i++) {
-            const [st] = (await qmp(vm.qmpSock, [{ execute: 'query-status' }])) as Array<{ return: { status: string } }>;
+            const [st] = (await qmp(vm.qmpSock, [{ execute: 'query-status' }])) as Array<{
+              return: { status: string };
+            }>;
             if (st.return.status !== 'inmigrate') break;
             await new Promise((res) => setTimeout(res, 2));
           }
@@ -292,26 +375,48 @@ async function main(): Promise<void> {
     const pss = cowClones.map((v) => pssKiB(v.proc.pid!) / 1024);
     const line = (name: string, key: keyof (typeof fig)['cow']): string =>
       `| ${name} | ${kinds.map((k) => `${median(fig[k][key]).toFixed(0)} ms (${fig[k][key].map((x) => x.toFixed(0)).join(' ')})`).join(' | ')} |\n`;
-    process.stdout.write(`\n| ${RUNS} runs, medians | clone, RAM copy-on-write (share=off) | clone, own RAM copy (share=on) | cold boot |\n| --- | --- | --- | --- |\n`);
+    process.stdout.write(
+      `\n| ${RUNS} runs, medians | clone, RAM copy-on-write (share=off) | clone, own RAM copy (share=on) | cold boot |\n| --- | --- | --- | --- |\n`,
+    );
     process.stdout.write(line('RAM file copy', 'copy'));
     process.stdout.write(line('spawn to guest answering (wall)', 'ready'));
     process.stdout.write(line('QEMU CPU at that point', 'cpu'));
     process.stdout.write(line('first container-like start', 'first'));
     process.stdout.write(line('second one', 'second'));
     process.stdout.write(line('QEMU CPU after both', 'cpuAfter'));
-    process.stdout.write(`\nPSS of ${pss.length} copy-on-write clones side by side, idle: ${pss.map((x) => x.toFixed(1)).join(', ')} MiB\n`);
+    process.stdout.write(
+      `\nPSS of ${pss.length} copy-on-write clones side by side, idle: ${pss.map((x) => x.toFixed(1)).join(', ')} MiB\n`,
+    );
 
     // QEMU 7.2 and vhost-user-fs: can a VM with the device be saved at all?
     const vfsDir = path.join(base, 'vfs');
     fs.mkdirSync(path.join(vfsDir, 'share'), { recursive: true });
-    const virtiofsd = spawn(locateQemuTools().virtiofsd, [`--socket-path=${vfsDir}/vfs.sock`, '-o', `source=${vfsDir}/share`, '-o', 'cache=always'], { stdio: 'ignore' });
+    const virtiofsd = spawn(
+      locateQemuTools().virtiofsd,
+      [`--socket-path=${vfsDir}/vfs.sock`, '-o', `source=${vfsDir}/share`, '-o', 'cache=always'],
+      { stdio: 'ignore' },
+    );
     try {
       await waitForFile(path.join(vfsDir, 'vfs.sock'));
-      const vm = await start(qemu, vfsDir, qemuArgs(vfsDir, kernel, initrd, machine, `memory-backend-memfd,id=mem,size=${MEM}M,share=on`, ['-chardev', `socket,id=vfs,path=${vfsDir}/vfs.sock`, '-device', 'vhost-user-fs-device,chardev=vfs,tag=t']));
+      const vm = await start(
+        qemu,
+        vfsDir,
+        qemuArgs(vfsDir, kernel, initrd, machine, `memory-backend-memfd,id=mem,size=${MEM}M,share=on`, [
+          '-chardev',
+          `socket,id=vfs,path=${vfsDir}/vfs.sock`,
+          '-device',
+          'vhost-user-fs-device,chardev=vfs,tag=t',
+        ]),
+      );
       vms.push(vm);
       await vm.serial.wait('READY');
-      const answer = await qmp(vm.qmpSock, [{ execute: 'stop' }, { execute: 'migrate', arguments: { uri: `exec:cat > ${vfsDir}/state` } }]);
-      process.stdout.write(`QEMU 7.2, a VM with vhost-user-fs (share not mounted), migrate: ${JSON.stringify(answer[1])}\n`);
+      const answer = await qmp(vm.qmpSock, [
+        { execute: 'stop' },
+        { execute: 'migrate', arguments: { uri: `exec:cat > ${vfsDir}/state` } },
+      ]);
+      process.stdout.write(
+        `QEMU 7.2, a VM with vhost-user-fs (share not mounted), migrate: ${JSON.stringify(answer[1])}\n`,
+      );
     } finally {
       virtiofsd.kill('SIGKILL');
     }

@@ -20,7 +20,18 @@ import { startNetnsDockerd, type NetnsDockerd } from './netns-dockerd';
 const IMAGE = `${FIXTURE_REGISTRY}/debian:bookworm`;
 const BUSYBOX = `${FIXTURE_REGISTRY}/busybox`;
 const RUNS = Number(process.env.RUNS ?? 10);
-const ARGS = ['', '-ef', '-f', 'aux', '-e', 'ax', '-o pid,comm', '-o pid,user,args', '-eo pid,ppid,user,stat,etime,time,comm', '-o pid,comm=NAME'];
+const ARGS = [
+  '',
+  '-ef',
+  '-f',
+  'aux',
+  '-e',
+  'ax',
+  '-o pid,comm',
+  '-o pid,user,args',
+  '-eo pid,ppid,user,stat,etime,time,comm',
+  '-o pid,comm=NAME',
+];
 const REFUSED = ['-o comm', '-o pid,bogus', '-o pid,user=PID'];
 
 function docker(env: NodeJS.ProcessEnv, args: string[]): { code: number; out: string; err: string; ms: number } {
@@ -36,9 +47,17 @@ function ok(env: NodeJS.ProcessEnv, args: string[]): string {
 }
 
 /** The engine's JSON answer, through the CLI's own connection settings. */
-function topJson(env: NodeJS.ProcessEnv, name: string, psArgs: string): { Titles: string[]; Processes: string[][] } | { message: string } {
+function topJson(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  psArgs: string,
+): { Titles: string[]; Processes: string[][] } | { message: string } {
   const sock = (env.DOCKER_HOST ?? '').replace(/^unix:\/\//, '');
-  const r = spawnSync('curl', ['-s', '--unix-socket', sock, `http://d/v1.41/containers/${name}/top?ps_args=${encodeURIComponent(psArgs)}`], { encoding: 'utf8' });
+  const r = spawnSync(
+    'curl',
+    ['-s', '--unix-socket', sock, `http://d/v1.41/containers/${name}/top?ps_args=${encodeURIComponent(psArgs)}`],
+    { encoding: 'utf8' },
+  );
   return JSON.parse(r.stdout) as { Titles: string[]; Processes: string[][] } | { message: string };
 }
 
@@ -50,8 +69,13 @@ async function main(): Promise<void> {
   const times: Record<string, number[]> = {};
   const tables: Record<string, Record<string, ReturnType<typeof topJson>>> = {};
   try {
-    dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), { networkArgs: ['--bridge=none', '--iptables=false'] });
-    for (const [name, env] of [['podvisor', podvisor.env], ['dockerd', dockerd.env]] as const) {
+    dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), {
+      networkArgs: ['--bridge=none', '--iptables=false'],
+    });
+    for (const [name, env] of [
+      ['podvisor', podvisor.env],
+      ['dockerd', dockerd.env],
+    ] as const) {
       ok(env, ['pull', '-q', IMAGE]);
       ok(env, ['run', '-d', '--name', 'bt-noproc', IMAGE, 'bash', '-c', 'sleep 1001 & exec sleep 1002']);
       ok(env, ['exec', '-d', '-u', 'www-data', 'bt-noproc', 'sleep', '1003']);
@@ -60,11 +84,17 @@ async function main(): Promise<void> {
         tables[name] = {};
         for (const a of [...ARGS, ...REFUSED]) tables[name][a] = topJson(env, 'bt-noproc', a);
         times[`${name} docker top (-ef)`] = Array.from({ length: RUNS }, () => docker(env, ['top', 'bt-noproc']).ms);
-        times[`${name} docker top aux`] = Array.from({ length: RUNS }, () => docker(env, ['top', 'bt-noproc', 'aux']).ms);
+        times[`${name} docker top aux`] = Array.from(
+          { length: RUNS },
+          () => docker(env, ['top', 'bt-noproc', 'aux']).ms,
+        );
         if (name === 'podvisor') {
           ok(env, ['pull', '-q', BUSYBOX]);
           ok(env, ['run', '-d', '--name', 'bt-busybox', BUSYBOX, 'sleep', '1000']);
-          times['podvisor docker exec ps -ef (the old top)'] = Array.from({ length: RUNS }, () => docker(env, ['exec', 'bt-busybox', 'ps', '-ef']).ms);
+          times['podvisor docker exec ps -ef (the old top)'] = Array.from(
+            { length: RUNS },
+            () => docker(env, ['exec', 'bt-busybox', 'ps', '-ef']).ms,
+          );
         }
       } finally {
         docker(env, ['rm', '-f', 'bt-noproc', 'bt-busybox']);
@@ -75,13 +105,25 @@ async function main(): Promise<void> {
       const p = tables.podvisor[a];
       const d = tables.dockerd[a];
       const show = (t: ReturnType<typeof topJson>) =>
-        'message' in t ? `error: ${t.message}` : [t.Titles.join(' '), ...t.Processes.map((r) => r.join(' | '))].join('\n      ');
-      const agree = JSON.stringify('message' in p ? p.message : p.Titles) === JSON.stringify('message' in d ? d.message : d.Titles);
+        'message' in t
+          ? `error: ${t.message}`
+          : [t.Titles.join(' '), ...t.Processes.map((r) => r.join(' | '))].join('\n      ');
+      const agree =
+        JSON.stringify('message' in p ? p.message : p.Titles) === JSON.stringify('message' in d ? d.message : d.Titles);
       if (agree) same++;
-      process.stdout.write(`ps_args ${JSON.stringify(a)}: ${agree ? 'same titles' : 'DIFFERENT'}\n  podvisor ${show(p)}\n  dockerd  ${show(d)}\n`);
+      process.stdout.write(
+        `ps_args ${JSON.stringify(a)}: ${agree ? 'same titles' : 'DIFFERENT'}\n  podvisor ${show(p)}\n  dockerd  ${show(d)}\n`,
+      );
     }
-    process.stdout.write(`\n${same} of ${ARGS.length + REFUSED.length} ps_args: the same titles (or error message) as dockerd\n`);
-    process.stdout.write(`medians of ${RUNS} runs, accel TCG, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
+    process.stdout.write(
+      `\n${same} of ${ARGS.length + REFUSED.length} ps_args: the same titles (or error message) as dockerd\n`,
+    );
+    process.stdout.write(
+      `medians of ${RUNS} runs, accel TCG, load average at the end ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}:\n`,
+    );
     for (const [k, v] of Object.entries(times)) process.stdout.write(`  ${k.padEnd(48)} ${median(v).toFixed(0)} ms\n`);
   } finally {
     await dockerd?.stop().catch(() => undefined);

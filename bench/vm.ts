@@ -57,7 +57,8 @@ const fmt = (xs: number[], unit: string, digits = 0): string =>
 function pssParts(pid: number): Record<string, number> {
   const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
   const out: Record<string, number> = {};
-  for (const k of ['Pss', 'Pss_Anon', 'Pss_File', 'Pss_Shmem']) out[k] = Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  for (const k of ['Pss', 'Pss_Anon', 'Pss_File', 'Pss_Shmem'])
+    out[k] = Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
   return out;
 }
 
@@ -106,9 +107,25 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
   const execRoot = path.join(base, 'exec');
   const accel = await resolveAccel({ mode: 'auto', execRoot, ...images });
   process.stdout.write(`accel: ${accel.accel} (${accel.reason})\n`);
-  const hv = new QemuHypervisor({ execRoot, ...images, accel: accel.accel, connectAgent: (e) => AgentClient.connect(e) });
+  const hv = new QemuHypervisor({
+    execRoot,
+    ...images,
+    accel: accel.accel,
+    connectAgent: (e) => AgentClient.connect(e),
+  });
   process.stdout.write(`guest kernel: ${images.kernel}\nkernel command line: ${hv.kernelCmdline}\n`);
-  const f: VmFigures = { coldMs: [], pssMiB: [], pssBesideMiB: [], pssOthers: [], pssDetail: {}, warmTrueMs: [], warmTruePlainMs: [], execFirstByteMs: [], streamMBps: [], retries: 0 };
+  const f: VmFigures = {
+    coldMs: [],
+    pssMiB: [],
+    pssBesideMiB: [],
+    pssOthers: [],
+    pssDetail: {},
+    warmTrueMs: [],
+    warmTruePlainMs: [],
+    execFirstByteMs: [],
+    streamMBps: [],
+    retries: 0,
+  };
 
   // Cold boots (nothing else running), and the PSS of each VM once it is what the daemon's pool
   // keeps idle: the post-boot reclaim done, a container rehearsed, the zero pages trimmed. Then
@@ -130,7 +147,12 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
       f.pssOthers.push(otherQemus([vm.pid]));
       if (i === 0) {
         const q = pssParts(vm.pid);
-        f.pssDetail = { qemuPssKiB: q.Pss, qemuAnonKiB: q.Pss_Anon, qemuFileKiB: q.Pss_File, qemuGuestRamKiB: q.Pss_Shmem };
+        f.pssDetail = {
+          qemuPssKiB: q.Pss,
+          qemuAnonKiB: q.Pss_Anon,
+          qemuFileKiB: q.Pss_File,
+          qemuGuestRamKiB: q.Pss_Shmem,
+        };
       }
       const beside = await hv.createVm(CONFIG);
       try {
@@ -163,7 +185,10 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
   // CREATE_CONTAINER, without waiting for its answer.
   const trueIn = async (vm: Vm): Promise<void> => {
     const rootfs = await mountRootfs(vm, template, 'c');
-    const [, p] = await Promise.all([vm.agent.createContainer({ id: 'c', rootfs }), vm.agent.startProcess(spec('c', ['true']))]);
+    const [, p] = await Promise.all([
+      vm.agent.createContainer({ id: 'c', rootfs }),
+      vm.agent.startProcess(spec('c', ['true'])),
+    ]);
     p.stdout.resume();
     p.stderr?.resume();
     await p.exited;
@@ -211,7 +236,9 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
   try {
     for (let i = 0; i < RUNS; i++) {
       const t = now();
-      const p = await streamVm!.agent.startProcess(spec('c', ['dd', 'if=/dev/zero', 'bs=65536', `count=${STREAM_BLOCKS}`]));
+      const p = await streamVm!.agent.startProcess(
+        spec('c', ['dd', 'if=/dev/zero', 'bs=65536', `count=${STREAM_BLOCKS}`]),
+      );
       let bytes = 0;
       p.stdout.on('data', (d: Buffer) => (bytes += d.length));
       p.stderr?.resume();
@@ -238,7 +265,8 @@ interface DockerFigures {
 
 async function benchDockerd(base: string, template: string): Promise<DockerFigures | string> {
   const which = spawnSync('sh', ['-c', 'command -v dockerd && command -v docker'], { encoding: 'utf8' });
-  if (which.status !== 0) return 'skipped: dockerd or docker not installed (scripts/bootstrap.sh --bench installs docker.io)';
+  if (which.status !== 0)
+    return 'skipped: dockerd or docker not installed (scripts/bootstrap.sh --bench installs docker.io)';
   let baseline: BaselineDockerd;
   try {
     baseline = await startDockerd(path.join(base, 'dockerd'));
@@ -256,7 +284,9 @@ async function benchDockerd(base: string, template: string): Promise<DockerFigur
       docker(['run', '--rm', '--network', 'none', 'podvisor-bench-busybox', 'true']);
       d.runTrueMs.push(now() - t);
     }
-    const cid = docker(['run', '-d', '--network', 'none', 'podvisor-bench-busybox', 'sleep', '100000']).toString().trim();
+    const cid = docker(['run', '-d', '--network', 'none', 'podvisor-bench-busybox', 'sleep', '100000'])
+      .toString()
+      .trim();
     for (let i = 0; i < RUNS; i++) {
       const t = now();
       docker(['exec', cid, 'echo', 'x']);
@@ -264,9 +294,14 @@ async function benchDockerd(base: string, template: string): Promise<DockerFigur
     }
     for (let i = 0; i < RUNS; i++) {
       const t = now();
-      const out = spawnSync('sh', ['-c', `docker exec ${cid} dd if=/dev/zero bs=65536 count=${STREAM_BLOCKS} 2>/dev/null | wc -c`], { env, encoding: 'utf8' });
+      const out = spawnSync(
+        'sh',
+        ['-c', `docker exec ${cid} dd if=/dev/zero bs=65536 count=${STREAM_BLOCKS} 2>/dev/null | wc -c`],
+        { env, encoding: 'utf8' },
+      );
       const s = (now() - t) / 1000;
-      if (Number(out.stdout.trim()) !== STREAM_BYTES) throw new Error(`docker exec stream: ${out.stdout} ${out.stderr}`);
+      if (Number(out.stdout.trim()) !== STREAM_BYTES)
+        throw new Error(`docker exec stream: ${out.stdout} ${out.stderr}`);
       d.streamMBps.push(STREAM_BYTES / 1e6 / s);
     }
     // The idle container's cost: its shim and its process.
@@ -293,23 +328,46 @@ async function main(): Promise<void> {
   makeBusyboxRootfs(template);
   for (const d of ['proc', 'sys', 'dev']) fs.mkdirSync(path.join(template, d));
   try {
-    process.stdout.write(`podvisor VM benchmark: ${RUNS} runs each, ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? ''}\n`);
+    process.stdout.write(
+      `podvisor VM benchmark: ${RUNS} runs each, ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? ''}\n`,
+    );
     const v = await benchVms(base, template, logLines);
     const d = await benchDockerd(base, template);
-    const row = (name: string, ours: string, theirs: string) => process.stdout.write(`${name.padEnd(34)} ${ours.padEnd(52)} ${theirs}\n`);
+    const row = (name: string, ours: string, theirs: string) =>
+      process.stdout.write(`${name.padEnd(34)} ${ours.padEnd(52)} ${theirs}\n`);
     process.stdout.write('\n');
     row('', 'podvisor (median [runs])', 'dockerd + runc (median [runs])');
     const dd = typeof d === 'string' ? undefined : d;
     row('cold boot to agent ready', fmt(v.coldMs, 'ms'), '-');
-    row('warm VM -> `true` exited', fmt(v.warmTrueMs, 'ms'), dd ? `docker run --rm true: ${fmt(dd.runTrueMs, 'ms')}` : '-');
+    row(
+      'warm VM -> `true` exited',
+      fmt(v.warmTrueMs, 'ms'),
+      dd ? `docker run --rm true: ${fmt(dd.runTrueMs, 'ms')}` : '-',
+    );
     row('  same, pool without rehearsal', fmt(v.warmTruePlainMs, 'ms'), '');
-    row('exec `echo` -> first byte', fmt(v.execFirstByteMs, 'ms', 1), dd ? `docker exec echo: ${fmt(dd.execEchoMs, 'ms')}` : '-');
-    row('guest -> host stream (200 MiB)', fmt(v.streamMBps, 'MB/s'), dd ? `docker exec dd | wc: ${fmt(dd.streamMBps, 'MB/s')}` : '-');
-    row('idle pool VM PSS, alone', fmt(v.pssMiB, 'MiB', 1), dd ? `idle container (shim + process): ${dd.idlePssMiB.toFixed(1)} MiB` : '-');
+    row(
+      'exec `echo` -> first byte',
+      fmt(v.execFirstByteMs, 'ms', 1),
+      dd ? `docker exec echo: ${fmt(dd.execEchoMs, 'ms')}` : '-',
+    );
+    row(
+      'guest -> host stream (200 MiB)',
+      fmt(v.streamMBps, 'MB/s'),
+      dd ? `docker exec dd | wc: ${fmt(dd.streamMBps, 'MB/s')}` : '-',
+    );
+    row(
+      'idle pool VM PSS, alone',
+      fmt(v.pssMiB, 'MiB', 1),
+      dd ? `idle container (shim + process): ${dd.idlePssMiB.toFixed(1)} MiB` : '-',
+    );
     row('  same VM, a 2nd idle VM beside it', fmt(v.pssBesideMiB, 'MiB', 1), '');
     process.stdout.write('(idle pool VM: QEMU + virtiofsd, booted, reclaimed, rehearsed, trimmed, 1 s later)\n');
-    process.stdout.write(`other QEMU processes on the machine at each "alone" measurement: [${v.pssOthers.join(' ')}]\n`);
-    process.stdout.write(`\nPSS of the first VM's QEMU in KiB (alone; beside*: with the 2nd VM): ${JSON.stringify(v.pssDetail)}\n`);
+    process.stdout.write(
+      `other QEMU processes on the machine at each "alone" measurement: [${v.pssOthers.join(' ')}]\n`,
+    );
+    process.stdout.write(
+      `\nPSS of the first VM's QEMU in KiB (alone; beside*: with the 2nd VM): ${JSON.stringify(v.pssDetail)}\n`,
+    );
     process.stdout.write(`boots that needed the retry: ${v.retries}\n`);
     if (typeof d === 'string') process.stdout.write(`dockerd baseline ${d}\n`);
   } finally {

@@ -34,7 +34,8 @@ const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 /** `default` runs podvisor with its defaults only; anything else adds the virtio-fs daemon. */
 const BOTH_TRANSPORTS = (process.env.BENCH_TRANSPORTS ?? 'both') !== 'default';
 
-const docker = (env: NodeJS.ProcessEnv, args: string[]) => execFileSync('docker', args, { env, encoding: 'utf8', timeout: 600000 }).trim();
+const docker = (env: NodeJS.ProcessEnv, args: string[]) =>
+  execFileSync('docker', args, { env, encoding: 'utf8', timeout: 600000 }).trim();
 
 /** A SIZE_MIB file of random-looking bytes (not zeros, so nothing is sparse or compressible). */
 function writeHostFile(file: string): void {
@@ -69,7 +70,19 @@ async function main(): Promise<void> {
       const bind = path.join(base, `bind-${name}`);
       fs.mkdirSync(bind);
       docker(env, ['volume', 'create', 'benchvol']);
-      docker(env, ['run', '-d', '--name', 'bench-vol', '-v', `${bind}:/bind`, '-v', 'benchvol:/vol', IMAGE, 'sleep', '36000']);
+      docker(env, [
+        'run',
+        '-d',
+        '--name',
+        'bench-vol',
+        '-v',
+        `${bind}:/bind`,
+        '-v',
+        'benchvol:/vol',
+        IMAGE,
+        'sleep',
+        '36000',
+      ]);
       const mp = JSON.parse(docker(env, ['volume', 'inspect', 'benchvol']))[0].Mountpoint as string;
       hostDirs[name] = { bind, vol: mp };
     }
@@ -80,12 +93,27 @@ async function main(): Promise<void> {
         for (const mount of ['bind', 'vol']) {
           const hostFile = path.join(hostDirs[name][mount], `in-${r}`);
           writeHostFile(hostFile);
-          const tr = timeIt(() => docker(env, ['exec', 'bench-vol', 'dd', `if=/${mount}/in-${r}`, 'of=/dev/null', 'bs=1M']));
-          const tw = timeIt(() => docker(env, ['exec', 'bench-vol', 'dd', 'if=/dev/zero', `of=/${mount}/out`, 'bs=1M', `count=${SIZE_MIB}`, 'conv=fsync']));
+          const tr = timeIt(() =>
+            docker(env, ['exec', 'bench-vol', 'dd', `if=/${mount}/in-${r}`, 'of=/dev/null', 'bs=1M']),
+          );
+          const tw = timeIt(() =>
+            docker(env, [
+              'exec',
+              'bench-vol',
+              'dd',
+              'if=/dev/zero',
+              `of=/${mount}/out`,
+              'bs=1M',
+              `count=${SIZE_MIB}`,
+              'conv=fsync',
+            ]),
+          );
           fs.rmSync(hostFile);
           add(`${name} ${mount} read`, tr);
           add(`${name} ${mount} write`, tw);
-          process.stdout.write(`round ${r + 1}/${ROUNDS} ${name} ${mount}: read ${(SIZE_MIB / tr).toFixed(0)} MiB/s, write ${(SIZE_MIB / tw).toFixed(0)} MiB/s\n`);
+          process.stdout.write(
+            `round ${r + 1}/${ROUNDS} ${name} ${mount}: read ${(SIZE_MIB / tr).toFixed(0)} MiB/s, write ${(SIZE_MIB / tw).toFixed(0)} MiB/s\n`,
+          );
         }
       }
     }
@@ -93,8 +121,16 @@ async function main(): Promise<void> {
       docker(env, ['rm', '-f', 'bench-vol']);
       docker(env, ['volume', 'rm', 'benchvol']);
     }
-    process.stdout.write(`\n${SIZE_MIB} MiB, medians of ${ROUNDS} rounds (docker exec dd, CLI wall time), load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}:\n`);
-    for (const [k, v] of Object.entries(rows)) process.stdout.write(`  ${k.padEnd(32)} ${(SIZE_MIB / median(v)).toFixed(0).padStart(6)} MiB/s  (${median(v).toFixed(2)} s)\n`);
+    process.stdout.write(
+      `\n${SIZE_MIB} MiB, medians of ${ROUNDS} rounds (docker exec dd, CLI wall time), load average at the end ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}:\n`,
+    );
+    for (const [k, v] of Object.entries(rows))
+      process.stdout.write(
+        `  ${k.padEnd(32)} ${(SIZE_MIB / median(v)).toFixed(0).padStart(6)} MiB/s  (${median(v).toFixed(2)} s)\n`,
+      );
   } finally {
     await virtiofs?.stop().catch(() => undefined);
     await stopBench({ dockerd, podvisor, registries, base });

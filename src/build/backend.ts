@@ -60,7 +60,14 @@ export interface BuildBackend {
    * container is kept for commit. When `signal` aborts, the container is killed (or never
    * started) and the run resolves.
    */
-  run(step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (chunk: Buffer, stream: 'stdout' | 'stderr') => void, signal?: AbortSignal): Promise<{ containerId: string; exitCode: number }>;
+  run(
+    step: StepImage,
+    cmd: string[],
+    env: string[],
+    onStart: (id: string) => void,
+    out: (chunk: Buffer, stream: 'stdout' | 'stderr') => void,
+    signal?: AbortSignal,
+  ): Promise<{ containerId: string; exitCode: number }>;
   /**
    * A container of `step.parentId` with command `cmd`, created and never started (the
    * container dockerd makes for a config-only step). Resolves with its ID.
@@ -125,7 +132,8 @@ export class PodBuildBackend implements BuildBackend {
       ...(this.platform ? { platform: this.platform } : {}),
       onProgress: (e) => {
         if (e.kind === 'resolved') out(`${e.tagOrDigest}: Pulling from ${e.repository}`);
-        else if (e.kind === 'stored') out(`Status: ${e.updated ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarString(r)}`);
+        else if (e.kind === 'stored')
+          out(`Status: ${e.updated ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarString(r)}`);
       },
     });
     return { id: res.id, config: this.images.store.config(res.id) };
@@ -133,11 +141,23 @@ export class PodBuildBackend implements BuildBackend {
 
   async configImage(step: StepImage): Promise<string> {
     const parent = step.parentId ? this.images.store.config(step.parentId) : undefined;
-    const built = childImageConfig({ ...(parent ? { parent } : {}), config: step.config, createdBy: step.createdBy, ...(step.author ? { author: step.author } : {}), dockerVersion: this.version });
+    const built = childImageConfig({
+      ...(parent ? { parent } : {}),
+      config: step.config,
+      createdBy: step.createdBy,
+      ...(step.author ? { author: step.author } : {}),
+      dockerVersion: this.version,
+    });
     return recordImage(this.stores.content, this.stores.images, built, [], step.parentId);
   }
 
-  private async createContainer(imageId: string, config: RunConfig, cmd: string[], env: string[], hostConfig: StepHostConfig = {}): Promise<string> {
+  private async createContainer(
+    imageId: string,
+    config: RunConfig,
+    cmd: string[],
+    env: string[],
+    hostConfig: StepHostConfig = {},
+  ): Promise<string> {
     const body = decodeBody<Record<string, unknown>>(CreateBodySchema, {
       HostConfig: hostConfig,
       Image: imageId,
@@ -152,7 +172,12 @@ export class PodBuildBackend implements BuildBackend {
     request.entrypointSet = true;
     const image = await this.containers.images.resolve(imageId);
     const id = crypto.randomBytes(32).toString('hex');
-    const t = translateCreate(request, image, id, { defaults: this.containers.vmDefaults, hostCpus: this.containers.hostCpus, logDefaults: { Type: 'json-file', Config: {} }, ...(this.networks ? { networks: this.networks } : {}) });
+    const t = translateCreate(request, image, id, {
+      defaults: this.containers.vmDefaults,
+      hostCpus: this.containers.hostCpus,
+      logDefaults: { Type: 'json-file', Config: {} },
+      ...(this.networks ? { networks: this.networks } : {}),
+    });
     await this.containers.pods.create(t.spec, undefined, t.frontend);
     return id;
   }
@@ -170,7 +195,14 @@ export class PodBuildBackend implements BuildBackend {
     return this.createContainer(step.parentId, step.config, cmd, step.config.Env ?? []);
   }
 
-  async run(step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (chunk: Buffer, stream: 'stdout' | 'stderr') => void, signal?: AbortSignal): Promise<{ containerId: string; exitCode: number }> {
+  async run(
+    step: StepImage,
+    cmd: string[],
+    env: string[],
+    onStart: (id: string) => void,
+    out: (chunk: Buffer, stream: 'stdout' | 'stderr') => void,
+    signal?: AbortSignal,
+  ): Promise<{ containerId: string; exitCode: number }> {
     if (!step.parentId) throw new InvalidArgumentError('RUN needs an image with a shell: FROM scratch has none');
     const id = await this.createContainer(step.parentId, step.config, cmd, env, this.hostConfig);
     onStart(id);
@@ -191,7 +223,16 @@ export class PodBuildBackend implements BuildBackend {
 
   async commit(containerId: string, step: StepImage): Promise<string> {
     const paths = await this.rootfsPaths(containerId);
-    return commitWritableLayer(this.stores, { upperDir: paths.upperDir, lowerDirs: paths.lowerDirs, ...(step.parentId ? { parentId: step.parentId } : {}), config: step.config, createdBy: step.createdBy, ...(step.author ? { author: step.author } : {}), dockerVersion: this.version, recordParent: true });
+    return commitWritableLayer(this.stores, {
+      upperDir: paths.upperDir,
+      lowerDirs: paths.lowerDirs,
+      ...(step.parentId ? { parentId: step.parentId } : {}),
+      config: step.config,
+      createdBy: step.createdBy,
+      ...(step.author ? { author: step.author } : {}),
+      dockerVersion: this.version,
+      recordParent: true,
+    });
   }
 
   private rootfsPaths(id: string): Promise<{ upperDir: string; lowerDirs: string[] }> {
@@ -210,7 +251,16 @@ export class PodBuildBackend implements BuildBackend {
         } finally {
           await root.close();
         }
-        return await commitWritableLayer(this.stores, { upperDir: dir, lowerDirs: [], ...(step.parentId ? { parentId: step.parentId } : {}), config: step.config, createdBy: step.createdBy, ...(step.author ? { author: step.author } : {}), dockerVersion: this.version, recordParent: true });
+        return await commitWritableLayer(this.stores, {
+          upperDir: dir,
+          lowerDirs: [],
+          ...(step.parentId ? { parentId: step.parentId } : {}),
+          config: step.config,
+          createdBy: step.createdBy,
+          ...(step.author ? { author: step.author } : {}),
+          dockerVersion: this.version,
+          recordParent: true,
+        });
       } finally {
         await fs.promises.rm(dir, { recursive: true, force: true });
       }

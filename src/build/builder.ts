@@ -54,16 +54,34 @@ export interface BuildOptions {
 }
 
 /** One message of the build's output stream. */
-export type BuildMessage = { stream: string } | { aux: { ID: string } } | { id: 'moby.image.id'; aux: { ID: string } } | { status: string };
+export type BuildMessage =
+  | { stream: string }
+  | { aux: { ID: string } }
+  | { id: 'moby.image.id'; aux: { ID: string } }
+  | { status: string };
 
 /** A build that failed: dockerd's message, and the exit code of a failing RUN. */
 export class BuildError extends Error {
-  constructor(message: string, readonly code?: number) {
+  constructor(
+    message: string,
+    readonly code?: number,
+  ) {
     super(message);
   }
 }
 
-const PROXY_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
+const PROXY_ARGS = new Set([
+  'HTTP_PROXY',
+  'http_proxy',
+  'HTTPS_PROXY',
+  'https_proxy',
+  'FTP_PROXY',
+  'ftp_proxy',
+  'NO_PROXY',
+  'no_proxy',
+  'ALL_PROXY',
+  'all_proxy',
+]);
 const DEFAULT_SHELL = ['/bin/sh', '-c'];
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -131,7 +149,16 @@ export class Builder {
     if (labels.length) {
       const args = labels.map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ');
       const last = stages[stages.length - 1];
-      stages = [...stages.slice(0, -1), { ...last, instructions: [...last.instructions, { keyword: 'LABEL', args, flags: {}, original: `LABEL ${args}`, line: 0 }] }];
+      stages = [
+        ...stages.slice(0, -1),
+        {
+          ...last,
+          instructions: [
+            ...last.instructions,
+            { keyword: 'LABEL', args, flags: {}, original: `LABEL ${args}`, line: 0 },
+          ],
+        },
+      ];
     }
     this.total = stages.reduce((n, s) => n + 1 + s.instructions.length, 0);
     const meta = new Map<string, string | undefined>();
@@ -145,7 +172,9 @@ export class Builder {
       this.stageImages.set(String(stage.index), last);
     }
     const built = last as string;
-    const unused = Object.keys(this.opts.buildArgs).filter((a) => !this.usedArgs.has(a) && !PROXY_ARGS.has(a) && !meta.has(a));
+    const unused = Object.keys(this.opts.buildArgs).filter(
+      (a) => !this.usedArgs.has(a) && !PROXY_ARGS.has(a) && !meta.has(a),
+    );
     if (unused.length) this.say(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed\n`);
     this.out({ aux: { ID: built } });
     let id = built;
@@ -164,7 +193,11 @@ export class Builder {
     return id;
   }
 
-  private argPairs(ins: Instruction, escape: string, lookup: (n: string) => string | undefined): Array<[string, string | undefined]> {
+  private argPairs(
+    ins: Instruction,
+    escape: string,
+    lookup: (n: string) => string | undefined,
+  ): Array<[string, string | undefined]> {
     const out: Array<[string, string | undefined]> = [];
     for (const w of ins.args.split(/\s+/).filter(Boolean)) {
       if (!w.includes('=')) out.push([w, undefined]);
@@ -206,7 +239,9 @@ export class Builder {
     this.lastBase = undefined;
     if (base.toLowerCase() !== 'scratch') {
       const fromStage = this.stageImages.get(base.toLowerCase());
-      const img = fromStage ? { id: fromStage, config: (this.backend.findImage(fromStage) as { config: ImageConfig }).config } : await this.baseImage(base);
+      const img = fromStage
+        ? { id: fromStage, config: (this.backend.findImage(fromStage) as { config: ImageConfig }).config }
+        : await this.baseImage(base);
       st.imageId = img.id;
       this.lastBase = img.id;
       st.config = JSON.parse(JSON.stringify(img.config.config ?? {})) as RunConfig;
@@ -251,7 +286,12 @@ export class Builder {
     return (n) => env(n) ?? (st.args.has(n) ? st.args.get(n) : undefined);
   }
 
-  private async dispatch(ins: Instruction, st: StageState, escape: string, meta: Map<string, string | undefined>): Promise<void> {
+  private async dispatch(
+    ins: Instruction,
+    st: StageState,
+    escape: string,
+    meta: Map<string, string | undefined>,
+  ): Promise<void> {
     const ctx = { escape, lookup: this.lookup(st), shell: st.config.Shell ?? DEFAULT_SHELL, cmdSet: st.cmdSet };
     if (ins.keyword === 'ARG') {
       const pairs = this.argPairs(ins, escape, ctx.lookup);
@@ -278,7 +318,10 @@ export class Builder {
   private cached(parent: string | undefined, createdBy: string): string | undefined {
     if (this.opts.noCache) return undefined;
     const sources = this.opts.cacheSources;
-    const hit = this.cache.get(cacheKey(parent, createdBy), (id) => (!sources || sources.has(id)) && this.backend.findImage(id) !== undefined);
+    const hit = this.cache.get(
+      cacheKey(parent, createdBy),
+      (id) => (!sources || sources.has(id)) && this.backend.findImage(id) !== undefined,
+    );
     if (hit) this.say(' ---> Using cache\n');
     return hit;
   }
@@ -297,7 +340,12 @@ export class Builder {
    * `--rm=false` build read the same.
    */
   private async configStep(st: StageState, config: RunConfig, text: string): Promise<void> {
-    const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), ...(st.author ? { author: st.author } : {}), config, createdBy: `/bin/sh -c #(nop) ${text.startsWith('WORKDIR ') ? '' : ' '}${text}` };
+    const step: StepImage = {
+      ...(st.imageId ? { parentId: st.imageId } : {}),
+      ...(st.author ? { author: st.author } : {}),
+      config,
+      createdBy: `/bin/sh -c #(nop) ${text.startsWith('WORKDIR ') ? '' : ' '}${text}`,
+    };
     const hit = this.cached(step.parentId, step.createdBy);
     if (hit) return this.finish(st, step, hit);
     const containerId = await this.backend.createStep(step, [...(st.config.Shell ?? DEFAULT_SHELL), '#(nop) ', text]);
@@ -316,10 +364,20 @@ export class Builder {
 
   private async runStep(ins: Instruction, st: StageState, shell: string[]): Promise<void> {
     const cmd = ins.json ?? [...shell, ins.args];
-    const argEnv = [...st.args].filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).sort();
-    const proxyEnv = Object.entries(this.opts.buildArgs).filter(([k, v]) => PROXY_ARGS.has(k) && v !== null && !st.args.has(k)).map(([k, v]) => `${k}=${v}`);
+    const argEnv = [...st.args]
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${v}`)
+      .sort();
+    const proxyEnv = Object.entries(this.opts.buildArgs)
+      .filter(([k, v]) => PROXY_ARGS.has(k) && v !== null && !st.args.has(k))
+      .map(([k, v]) => `${k}=${v}`);
     const prefix = argEnv.length ? `|${argEnv.length} ${argEnv.join(' ')} ` : '';
-    const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), ...(st.author ? { author: st.author } : {}), config: st.config, createdBy: `${prefix}${cmd.join(' ')}` };
+    const step: StepImage = {
+      ...(st.imageId ? { parentId: st.imageId } : {}),
+      ...(st.author ? { author: st.author } : {}),
+      config: st.config,
+      createdBy: `${prefix}${cmd.join(' ')}`,
+    };
     const hit = this.cached(step.parentId, step.createdBy);
     if (hit) return this.finish(st, step, hit);
     const env = [...(st.config.Env ?? [])];
@@ -327,17 +385,26 @@ export class Builder {
     let containerId: string | undefined;
     let ok = false;
     try {
-      const res = await this.backend.run(step, cmd, env, (id) => {
-        containerId = id;
-        this.say(` ---> Running in ${id.slice(0, 12)}\n`);
-      }, (chunk, stream) => this.say(stream === 'stderr' ? `\x1b[91m${chunk.toString('utf8')}\x1b[0m` : chunk.toString('utf8')), this.opts.signal);
+      const res = await this.backend.run(
+        step,
+        cmd,
+        env,
+        (id) => {
+          containerId = id;
+          this.say(` ---> Running in ${id.slice(0, 12)}\n`);
+        },
+        (chunk, stream) =>
+          this.say(stream === 'stderr' ? `\x1b[91m${chunk.toString('utf8')}\x1b[0m` : chunk.toString('utf8')),
+        this.opts.signal,
+      );
       if (this.opts.signal?.aborted) {
         // The backend killed it; dockerd removes a cancelled step's container whatever rm says.
         await this.backend.removeContainer(res.containerId).catch(() => undefined);
         containerId = undefined;
         this.checkCancelled();
       }
-      if (res.exitCode !== 0) throw new BuildError(`The command '${cmd.join(' ')}' returned a non-zero code: ${res.exitCode}`, res.exitCode);
+      if (res.exitCode !== 0)
+        throw new BuildError(`The command '${cmd.join(' ')}' returned a non-zero code: ${res.exitCode}`, res.exitCode);
       const id = await this.backend.commit(res.containerId, step);
       ok = true;
       await this.removeStep(res.containerId);
@@ -367,15 +434,21 @@ export class Builder {
 
   private async copyStep(ins: Instruction, st: StageState, escape: string): Promise<void> {
     const keyword = ins.keyword as 'COPY' | 'ADD';
-    for (const f of Object.keys(ins.flags)) if (f !== 'chown' && (f !== 'from' || keyword === 'ADD')) throw new BuildError(`Unknown flag: ${f}`);
+    for (const f of Object.keys(ins.flags))
+      if (f !== 'chown' && (f !== 'from' || keyword === 'ADD')) throw new BuildError(`Unknown flag: ${f}`);
     const words = ins.json ?? expandWords(ins.args, this.lookup(st), escape);
-    if (words.length < 2) throw new BuildError(`${keyword} requires at least two arguments, but only one was provided. Destination could not be determined.`);
+    if (words.length < 2)
+      throw new BuildError(
+        `${keyword} requires at least two arguments, but only one was provided. Destination could not be determined.`,
+      );
     const srcWords = words.slice(0, -1);
     const urls = srcWords.filter(isUrl);
     if (urls.length && keyword === 'COPY') throw new BuildError(`source can't be a URL for COPY`);
     const localWords = srcWords.filter((w) => !isUrl(w));
     const rawDest = words[words.length - 1];
-    const dest = path.posix.isAbsolute(rawDest) ? rawDest : path.posix.join(st.config.WorkingDir || '/', rawDest) + (rawDest.endsWith('/') || rawDest === '.' ? '/' : '');
+    const dest = path.posix.isAbsolute(rawDest)
+      ? rawDest
+      : path.posix.join(st.config.WorkingDir || '/', rawDest) + (rawDest.endsWith('/') || rawDest === '.' ? '/' : '');
     const chown = ins.flags.chown !== undefined ? expandWord(ins.flags.chown, this.lookup(st), escape) : undefined;
     const from = ins.flags.from;
     const withSource = async <T>(fn: (root: RootDir) => Promise<T>): Promise<T> => {
@@ -391,7 +464,9 @@ export class Builder {
       return this.backend.readImage(stageImage, fn);
     };
     // URLs are fetched on every build, as dockerd does: the cache keys on what they hold.
-    const remoteDir = urls.length ? await fs.promises.mkdtemp(path.join(path.dirname(this.contextDir), 'remote-')) : undefined;
+    const remoteDir = urls.length
+      ? await fs.promises.mkdtemp(path.join(path.dirname(this.contextDir), 'remote-'))
+      : undefined;
     let remote: { root: RootDir; names: string[] } | undefined;
     try {
       if (remoteDir) remote = await this.fetchAll(urls, remoteDir, dest);
@@ -402,13 +477,19 @@ export class Builder {
           const several = srcWords.length > 1;
           if (localWords.length) {
             const sources = await findSources(source, localWords, keyword);
-            plans.push({ root: source, plan: { keyword, sources, dest, several, ...(chown !== undefined ? { chown } : {}) } });
+            plans.push({
+              root: source,
+              plan: { keyword, sources, dest, several, ...(chown !== undefined ? { chown } : {}) },
+            });
             sums.push(await checksumSources(source, sources));
           }
           if (remote) {
             const fetched = remote.root;
             const sources = await findSources(fetched, remote.names, keyword);
-            plans.push({ root: fetched, plan: { keyword, sources, dest, several, remote: true, ...(chown !== undefined ? { chown } : {}) } });
+            plans.push({
+              root: fetched,
+              plan: { keyword, sources, dest, several, remote: true, ...(chown !== undefined ? { chown } : {}) },
+            });
             sums.push(await checksumSources(fetched, sources));
           }
         } catch (e) {
@@ -417,7 +498,12 @@ export class Builder {
         const sum = sums.length === 1 ? sums[0] : sha256Digest(sums.join('\n')).slice('sha256:'.length);
         const first = plans[0].plan.sources;
         const kind = srcWords.length > 1 || first.length > 1 ? 'multi' : first[0].stat.isDirectory() ? 'dir' : 'file';
-        const step: StepImage = { ...(st.imageId ? { parentId: st.imageId } : {}), ...(st.author ? { author: st.author } : {}), config: st.config, createdBy: `/bin/sh -c #(nop) ${keyword} ${chown !== undefined ? `--chown=${chown} ` : ''}${kind}:${sum} in ${dest} ` };
+        const step: StepImage = {
+          ...(st.imageId ? { parentId: st.imageId } : {}),
+          ...(st.author ? { author: st.author } : {}),
+          config: st.config,
+          createdBy: `/bin/sh -c #(nop) ${keyword} ${chown !== undefined ? `--chown=${chown} ` : ''}${kind}:${sum} in ${dest} `,
+        };
         const hit = this.cached(step.parentId, step.createdBy);
         if (hit) return this.finish(st, step, hit);
         let id: string;

@@ -8,7 +8,18 @@ import { parseInstructions } from './parse';
 import { InvalidArgumentError } from '../errors';
 
 /** The instructions a change may use (dockerd's validCommitCommands). */
-const ALLOWED = new Set(['CMD', 'ENTRYPOINT', 'HEALTHCHECK', 'ENV', 'EXPOSE', 'LABEL', 'ONBUILD', 'USER', 'VOLUME', 'WORKDIR']);
+const ALLOWED = new Set([
+  'CMD',
+  'ENTRYPOINT',
+  'HEALTHCHECK',
+  'ENV',
+  'EXPOSE',
+  'LABEL',
+  'ONBUILD',
+  'USER',
+  'VOLUME',
+  'WORKDIR',
+]);
 
 /** Apply `changes` (one instruction each) to a copy of `config`; InvalidArgumentError for a bad one. */
 export function applyChanges(config: RunConfig, changes: readonly string[]): RunConfig {
@@ -17,7 +28,8 @@ export function applyChanges(config: RunConfig, changes: readonly string[]): Run
   const { escape, instructions } = parseInstructions(changes.join('\n'));
   const cmdSet = { value: false };
   for (const ins of instructions) {
-    if (!ALLOWED.has(ins.keyword)) throw new InvalidArgumentError(`${ins.keyword.toLowerCase()} is not a valid change command`);
+    if (!ALLOWED.has(ins.keyword))
+      throw new InvalidArgumentError(`${ins.keyword.toLowerCase()} is not a valid change command`);
     applyConfigInstruction(ins, c, { escape, lookup: envLookup(c.Env), shell: c.Shell ?? ['/bin/sh', '-c'], cmdSet });
   }
   return c;

@@ -31,15 +31,17 @@ async function maybeGunzip(source: Readable): Promise<Readable> {
   const it = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
   const first = await it.next();
   const head: Buffer = first.done ? Buffer.alloc(0) : Buffer.from(first.value);
-  const all = Readable.from((async function* () {
-    if (head.length) yield head;
-    if (first.done) return;
-    for (;;) {
-      const n = await it.next();
-      if (n.done) return;
-      yield n.value;
-    }
-  })());
+  const all = Readable.from(
+    (async function* () {
+      if (head.length) yield head;
+      if (first.done) return;
+      for (;;) {
+        const n = await it.next();
+        if (n.done) return;
+        yield n.value;
+      }
+    })(),
+  );
   if (head.length < 2 || head[0] !== 0x1f || head[1] !== 0x8b) return all;
   const gunzip = zlib.createGunzip();
   all.on('error', (e) => gunzip.destroy(e));
@@ -122,7 +124,10 @@ async function applyIgnore(root: RootDir, patterns: string, keep: Set<string>): 
 
 /** The `.dockerignore` patterns of `text` (comments and blank lines dropped). */
 function ignorePatterns(text: string) {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   return lines.length ? dockerignore({ ignorecase: false }).add(lines) : undefined;
 }
 
@@ -164,7 +169,8 @@ export async function openContext(body: Readable, parent: string, dockerfile: st
       let text = await readInside(root, name);
       // dockerd also looks for the lower-case name when the default one is absent.
       if (text === undefined && !dockerfile) text = await readInside(root, 'dockerfile');
-      if (text === undefined) throw new NotFoundError(`Cannot locate specified Dockerfile: ${dockerfile || 'Dockerfile'}`);
+      if (text === undefined)
+        throw new NotFoundError(`Cannot locate specified Dockerfile: ${dockerfile || 'Dockerfile'}`);
       // Once read, the Dockerfile and .dockerignore leave the context when .dockerignore
       // names them (dockerd's removeDockerfile): `COPY . /dst` then copies neither, even
       // from a client (docker-py) that always sends both.

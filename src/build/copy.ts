@@ -57,7 +57,9 @@ function decompress(raw: Readable, kind: 'tar' | 'gzip' | 'bzip2' | 'xz'): Reada
 /** Write the plan's sources from `source` into `target`. */
 export async function writeCopy(source: RootDir, target: RootDir, plan: CopyPlan): Promise<void> {
   if ((plan.sources.length > 1 || plan.several) && !plan.dest.endsWith('/')) {
-    throw new InvalidArgumentError(`When using ${plan.keyword} with more than one source file, the destination must be a directory and end with a /`);
+    throw new InvalidArgumentError(
+      `When using ${plan.keyword} with more than one source file, the destination must be a directory and end with a /`,
+    );
   }
   const owner = await resolveOwner(target, plan.chown ?? '');
   const isDir = await destIsDir(target, plan);

@@ -89,13 +89,32 @@ function expandPorts(words: string[]): string[] {
 }
 
 /** Instructions these evaluators handle. */
-export const CONFIG_INSTRUCTIONS = new Set(['ENV', 'LABEL', 'WORKDIR', 'USER', 'EXPOSE', 'VOLUME', 'ENTRYPOINT', 'CMD', 'HEALTHCHECK', 'STOPSIGNAL', 'ONBUILD', 'SHELL', 'MAINTAINER']);
+export const CONFIG_INSTRUCTIONS = new Set([
+  'ENV',
+  'LABEL',
+  'WORKDIR',
+  'USER',
+  'EXPOSE',
+  'VOLUME',
+  'ENTRYPOINT',
+  'CMD',
+  'HEALTHCHECK',
+  'STOPSIGNAL',
+  'ONBUILD',
+  'SHELL',
+  'MAINTAINER',
+]);
 
 /**
  * Apply a config instruction to `c` (changed in place). Returns the history text. `author`
  * receives MAINTAINER's value. InvalidArgumentError for bad arguments.
  */
-export function applyConfigInstruction(ins: Instruction, c: RunConfig, ctx: EvalContext, author?: (a: string) => void): string {
+export function applyConfigInstruction(
+  ins: Instruction,
+  c: RunConfig,
+  ctx: EvalContext,
+  author?: (a: string) => void,
+): string {
   const fail = (msg: string) => new InvalidArgumentError(msg);
   try {
     switch (ins.keyword) {
@@ -194,17 +213,31 @@ function applyHealthcheck(ins: Instruction, c: RunConfig, ctx: EvalContext): str
   const words = splitWords(ins.args);
   const kind = (words[0] ?? '').toUpperCase();
   if (kind === 'NONE') {
-    if (words.length > 1 || Object.keys(ins.flags).length) throw new InvalidArgumentError('HEALTHCHECK NONE takes no arguments');
+    if (words.length > 1 || Object.keys(ins.flags).length)
+      throw new InvalidArgumentError('HEALTHCHECK NONE takes no arguments');
     c.Healthcheck = { Test: ['NONE'] };
     return 'HEALTHCHECK &{["NONE"] "0s" "0s" "0s" \'\\x00\'}';
   }
   if (kind !== 'CMD') throw new InvalidArgumentError(`Unknown type "${kind}" in HEALTHCHECK (try CMD)`);
   const rest = ins.args.trim().slice(3).trim();
   if (!rest) throw new InvalidArgumentError('Missing command after HEALTHCHECK CMD');
-  const json = rest.startsWith('[') ? (() => { try { const v = JSON.parse(rest) as unknown; return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined; } catch { return undefined; } })() : undefined;
+  const json = rest.startsWith('[')
+    ? (() => {
+        try {
+          const v = JSON.parse(rest) as unknown;
+          return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
+        } catch {
+          return undefined;
+        }
+      })()
+    : undefined;
   const test = json ? ['CMD', ...json] : ['CMD-SHELL', rest];
   const hc: Record<string, unknown> = { Test: test };
-  for (const [flag, key] of [['interval', 'Interval'], ['timeout', 'Timeout'], ['start-period', 'StartPeriod']] as const) {
+  for (const [flag, key] of [
+    ['interval', 'Interval'],
+    ['timeout', 'Timeout'],
+    ['start-period', 'StartPeriod'],
+  ] as const) {
     if (ins.flags[flag] === undefined) continue;
     const d = parseDuration(ins.flags[flag], flag);
     if (d !== 0 && d < 1e6) throw new InvalidArgumentError(`Interval "${flag}" cannot be less than 1ms`);
@@ -213,10 +246,13 @@ function applyHealthcheck(ins: Instruction, c: RunConfig, ctx: EvalContext): str
   if (ins.flags.retries !== undefined) {
     const r = Number(ins.flags.retries);
     // dockerd 20.10's words, for a build and for a --change alike (measured).
-    if (!Number.isInteger(r) || r < 1) throw new InvalidArgumentError(`--retries must be at least 1 (not ${ins.flags.retries})`);
+    if (!Number.isInteger(r) || r < 1)
+      throw new InvalidArgumentError(`--retries must be at least 1 (not ${ins.flags.retries})`);
     hc.Retries = r;
   }
-  for (const f of Object.keys(ins.flags)) if (!['interval', 'timeout', 'start-period', 'retries'].includes(f)) throw new InvalidArgumentError(`Unknown flag: ${f}`);
+  for (const f of Object.keys(ins.flags))
+    if (!['interval', 'timeout', 'start-period', 'retries'].includes(f))
+      throw new InvalidArgumentError(`Unknown flag: ${f}`);
   void ctx;
   c.Healthcheck = hc;
   return `HEALTHCHECK &{${goList(test)} "${ins.flags.interval ?? '0s'}" "${ins.flags.timeout ?? '0s'}" "${ins.flags['start-period'] ?? '0s'}" '\\x00'}`;

@@ -45,7 +45,26 @@ export interface ParsedDockerfile {
   stages: Stage[];
 }
 
-const KNOWN = new Set(['ADD', 'ARG', 'CMD', 'COPY', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'FROM', 'HEALTHCHECK', 'LABEL', 'MAINTAINER', 'ONBUILD', 'RUN', 'SHELL', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR']);
+const KNOWN = new Set([
+  'ADD',
+  'ARG',
+  'CMD',
+  'COPY',
+  'ENTRYPOINT',
+  'ENV',
+  'EXPOSE',
+  'FROM',
+  'HEALTHCHECK',
+  'LABEL',
+  'MAINTAINER',
+  'ONBUILD',
+  'RUN',
+  'SHELL',
+  'STOPSIGNAL',
+  'USER',
+  'VOLUME',
+  'WORKDIR',
+]);
 
 /** The strings of a JSON array of strings, or undefined when `s` is not one. */
 export function jsonForm(s: string): string[] | undefined {
@@ -68,16 +87,30 @@ export function parseInstructions(text: string): { escape: string; instructions:
   for (const ins of df.getInstructions()) {
     const keyword = ins.getKeyword().toUpperCase();
     const line = ins.getRange().start.line + 1;
-    if (!KNOWN.has(keyword)) throw new InvalidArgumentError(`dockerfile parse error line ${line}: unknown instruction: ${ins.getInstruction().toUpperCase()}`);
+    if (!KNOWN.has(keyword))
+      throw new InvalidArgumentError(
+        `dockerfile parse error line ${line}: unknown instruction: ${ins.getInstruction().toUpperCase()}`,
+      );
     const flags: Record<string, string> = {};
     const withFlags = ins as unknown as { getFlags?: () => Array<{ getName(): string; getValue(): string | null }> };
     if (typeof withFlags.getFlags === 'function' && keyword !== 'ONBUILD') {
       for (const f of withFlags.getFlags()) flags[f.getName()] = f.getValue() ?? '';
     }
     const args = (ins.getArgumentsContent() ?? '').trim();
-    const json = ['RUN', 'CMD', 'ENTRYPOINT', 'SHELL', 'VOLUME', 'COPY', 'ADD', 'HEALTHCHECK'].includes(keyword) ? jsonForm(args) : undefined;
-    const flagText = Object.entries(flags).map(([k, v]) => `--${k}=${v}`).join(' ');
-    out.push({ keyword, args, flags, ...(json ? { json } : {}), original: `${ins.getInstruction()} ${flagText ? flagText + ' ' : ''}${args}`.trim(), line });
+    const json = ['RUN', 'CMD', 'ENTRYPOINT', 'SHELL', 'VOLUME', 'COPY', 'ADD', 'HEALTHCHECK'].includes(keyword)
+      ? jsonForm(args)
+      : undefined;
+    const flagText = Object.entries(flags)
+      .map(([k, v]) => `--${k}=${v}`)
+      .join(' ');
+    out.push({
+      keyword,
+      args,
+      flags,
+      ...(json ? { json } : {}),
+      original: `${ins.getInstruction()} ${flagText ? flagText + ' ' : ''}${args}`.trim(),
+      line,
+    });
   }
   return { escape, instructions: out };
 }
@@ -91,16 +124,30 @@ export function parseDockerfile(text: string): ParsedDockerfile {
     if (ins.keyword === 'FROM') {
       const words = ins.args.split(/\s+/).filter(Boolean);
       if (words.length !== 1 && !(words.length === 3 && words[1].toUpperCase() === 'AS')) {
-        throw new InvalidArgumentError(`dockerfile parse error line ${ins.line}: FROM requires either one or three arguments`);
+        throw new InvalidArgumentError(
+          `dockerfile parse error line ${ins.line}: FROM requires either one or three arguments`,
+        );
       }
       const name = words.length === 3 ? words[2].toLowerCase() : undefined;
-      if (name !== undefined && !/^[a-z][a-z0-9-_.]*$/.test(name)) throw new InvalidArgumentError(`invalid name for build stage: "${words[2]}", name can't start with a number or contain symbols`);
-      if (name !== undefined && stages.some((s) => s.name === name)) throw new InvalidArgumentError(`duplicate name ${words[2]}`);
-      stages.push({ index: stages.length, from: words[0], ...(name ? { name } : {}), fromFlags: ins.flags, fromInstruction: ins, instructions: [] });
+      if (name !== undefined && !/^[a-z][a-z0-9-_.]*$/.test(name))
+        throw new InvalidArgumentError(
+          `invalid name for build stage: "${words[2]}", name can't start with a number or contain symbols`,
+        );
+      if (name !== undefined && stages.some((s) => s.name === name))
+        throw new InvalidArgumentError(`duplicate name ${words[2]}`);
+      stages.push({
+        index: stages.length,
+        from: words[0],
+        ...(name ? { name } : {}),
+        fromFlags: ins.flags,
+        fromInstruction: ins,
+        instructions: [],
+      });
       continue;
     }
     if (stages.length === 0) {
-      if (ins.keyword !== 'ARG') throw new InvalidArgumentError('Dockerfile parse error: no build stage in current context');
+      if (ins.keyword !== 'ARG')
+        throw new InvalidArgumentError('Dockerfile parse error: no build stage in current context');
       metaArgs.push(ins);
       continue;
     }

@@ -92,7 +92,10 @@ export async function findSources(root: RootDir, words: string[], what: string):
     }
     const r = await root.resolve(clean, { followLast: true }).catch(() => undefined);
     try {
-      if (!r?.stat) throw new NotFoundError(`${what} failed: file not found in build context or excluded by .dockerignore: stat ${w}: file does not exist`);
+      if (!r?.stat)
+        throw new NotFoundError(
+          `${what} failed: file not found in build context or excluded by .dockerignore: stat ${w}: file does not exist`,
+        );
       found.push({ rel: r.path.slice(1), stat: r.stat });
     } finally {
       await r?.release();

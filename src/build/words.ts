@@ -123,7 +123,13 @@ export function expandWords(s: string, lookup: VarLookup, escape = '\\'): string
  * `key=value` pairs (ENV, LABEL, ARG with a default), or the legacy `ENV key rest of line`
  * form when the first word has no `=` and `legacy` allows it. Values expanded.
  */
-export function parseKeyValues(s: string, lookup: VarLookup, escape: string, what: string, legacy: boolean): Array<[string, string]> {
+export function parseKeyValues(
+  s: string,
+  lookup: VarLookup,
+  escape: string,
+  what: string,
+  legacy: boolean,
+): Array<[string, string]> {
   const words = splitWords(s, escape);
   if (words.length === 0) throw new Error(`${what} requires at least one argument`);
   if (!words[0].includes('=')) {

@@ -14,7 +14,11 @@ export const DEFAULT_HOST = 'unix:///run/podvisor/docker.sock';
  * code; `missingImage`: the daemon answered that this image is not local (it can be pulled).
  */
 export class CliError extends Error {
-  constructor(message: string, readonly code: number, readonly missingImage?: string) {
+  constructor(
+    message: string,
+    readonly code: number,
+    readonly missingImage?: string,
+  ) {
     super(message);
   }
 }
@@ -54,10 +58,16 @@ export interface Answer<T = unknown> {
 
 /** The daemon's client (see the module comment). */
 export class Client {
-  constructor(readonly endpoint: Endpoint, readonly hostText: string) {}
+  constructor(
+    readonly endpoint: Endpoint,
+    readonly hostText: string,
+  ) {}
 
   private unreachable(err: Error): CliError {
-    return new CliError(`cannot reach podvisord at ${this.hostText}: ${err.message}. Is it running (npm start)? Set the address with -H or PODVISOR_HOST.`, EXIT.unreachable);
+    return new CliError(
+      `cannot reach podvisord at ${this.hostText}: ${err.message}. Is it running (npm start)? Set the address with -H or PODVISOR_HOST.`,
+      EXIT.unreachable,
+    );
   }
 
   /**
@@ -66,7 +76,10 @@ export class Client {
    */
   raw(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<http.IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const data = body === undefined ? undefined : Buffer.from(contentType === 'application/json' ? JSON.stringify(body) : String(body));
+      const data =
+        body === undefined
+          ? undefined
+          : Buffer.from(contentType === 'application/json' ? JSON.stringify(body) : String(body));
       const req = http.request({
         ...this.endpoint,
         method,
@@ -107,7 +120,13 @@ export class Client {
         ...this.endpoint,
         method: 'POST',
         path,
-        headers: { 'Content-Type': 'application/json', 'Content-Length': data.length, Connection: 'Upgrade', Upgrade: 'tcp', Host: 'podvisor' },
+        headers: {
+          'Content-Type': 'application/json',
+          'Content-Length': data.length,
+          Connection: 'Upgrade',
+          Upgrade: 'tcp',
+          Host: 'podvisor',
+        },
       });
       req.once('upgrade', (_res, socket, head) => {
         if (head.length) socket.unshift(head);
@@ -132,10 +151,20 @@ export class Client {
 
 /** The CliError of a failed answer: the daemon's message, an exit code by status. */
 export function errorOf(status: number, body: unknown): CliError {
-  const msg = body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string' ? (body as { message: string }).message : typeof body === 'string' && body ? body : `HTTP ${status}`;
-  const hint = /^no pod matches/.test(msg) ? ' (podvisor list shows the pods)' : /^no such VM/.test(msg) ? ' (podvisor list vms shows the VMs)' : '';
+  const msg =
+    body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string'
+      ? (body as { message: string }).message
+      : typeof body === 'string' && body
+        ? body
+        : `HTTP ${status}`;
+  const hint = /^no pod matches/.test(msg)
+    ? ' (podvisor list shows the pods)'
+    : /^no such VM/.test(msg)
+      ? ' (podvisor list vms shows the VMs)'
+      : '';
   if (hint) return new CliError(msg + hint, EXIT.notFound);
-  const code = status === 404 ? EXIT.notFound : status === 409 ? EXIT.conflict : status === 400 ? EXIT.usage : EXIT.failed;
+  const code =
+    status === 404 ? EXIT.notFound : status === 409 ? EXIT.conflict : status === 400 ? EXIT.usage : EXIT.failed;
   const image = status === 404 && body && typeof body === 'object' ? (body as { image?: unknown }).image : undefined;
   return new CliError(msg, code, typeof image === 'string' && image ? image : undefined);
 }

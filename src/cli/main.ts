@@ -10,7 +10,10 @@ import { CliError, EXIT } from './client';
 import { buildProgram } from './program';
 
 /** Run the CLI on `argv` (without node and the script); resolves with the exit code. */
-export async function runCli(argv: string[], io = { out: (s: string) => void process.stdout.write(s), err: (s: string) => void process.stderr.write(s) }): Promise<number> {
+export async function runCli(
+  argv: string[],
+  io = { out: (s: string) => void process.stdout.write(s), err: (s: string) => void process.stderr.write(s) },
+): Promise<number> {
   let code = 0;
   const program = buildProgram(io, (c) => (code = c));
   try {

@@ -19,7 +19,10 @@ interface ProgressLine {
 /** Pull `ref`; resolves when the image is stored. */
 export async function pull(c: Client, ref: string, out: NodeJS.WriteStream = process.stdout): Promise<void> {
   const [name, tag] = splitRef(ref);
-  const res = await c.raw('POST', `/v1.41/images/create?fromImage=${encodeURIComponent(name)}&tag=${encodeURIComponent(tag)}`);
+  const res = await c.raw(
+    'POST',
+    `/v1.41/images/create?fromImage=${encodeURIComponent(name)}&tag=${encodeURIComponent(tag)}`,
+  );
   if ((res.statusCode ?? 500) >= 400) {
     const chunks: Buffer[] = [];
     for await (const ch of res) chunks.push(ch as Buffer);
@@ -31,7 +34,12 @@ export async function pull(c: Client, ref: string, out: NodeJS.WriteStream = pro
     }
     throw new CliError(msg, res.statusCode === 404 ? EXIT.notFound : EXIT.failed);
   }
-  const bars = out.isTTY ? new cliProgress.MultiBar({ format: '{id} {status} [{bar}] {percentage}%', hideCursor: true, clearOnComplete: false, stream: out }, cliProgress.Presets.shades_classic) : undefined;
+  const bars = out.isTTY
+    ? new cliProgress.MultiBar(
+        { format: '{id} {status} [{bar}] {percentage}%', hideCursor: true, clearOnComplete: false, stream: out },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
   const byLayer = new Map<string, cliProgress.SingleBar>();
   let rest = '';
   let failure: string | undefined;
@@ -89,7 +97,11 @@ export function splitRef(ref: string): [string, string] {
  * file's images are pulled one by one, each once: an image still missing after its pull is
  * the daemon's answer.
  */
-export async function pullingMissing<T>(c: Client, send: () => Promise<T>, progress: NodeJS.WriteStream = process.stderr): Promise<T> {
+export async function pullingMissing<T>(
+  c: Client,
+  send: () => Promise<T>,
+  progress: NodeJS.WriteStream = process.stderr,
+): Promise<T> {
   const pulled = new Set<string>();
   for (;;) {
     try {

@@ -13,7 +13,12 @@ export type SpecBody = Record<string, unknown> | string;
  * Send a spec to `path` (POST /v1/pods or /v1/pods/{ref}/replace) with the other fields:
  * beside it in the JSON body, or as query parameters when the spec is YAML text.
  */
-export function sendSpec<T>(c: Client, path: string, spec: SpecBody, fields: Record<string, string | number | boolean>): Promise<T> {
+export function sendSpec<T>(
+  c: Client,
+  path: string,
+  spec: SpecBody,
+  fields: Record<string, string | number | boolean>,
+): Promise<T> {
   if (typeof spec !== 'string') return c.json<T>('POST', path, { spec, ...fields });
   const q = new URLSearchParams(Object.entries(fields).map(([k, v]): [string, string] => [k, String(v)])).toString();
   return c.json<T>('POST', q ? `${path}?${q}` : path, spec, 'application/yaml');
@@ -33,9 +38,12 @@ export interface SpecOptions {
 
 /** The options that a pod file sets itself (its name, its ports) and its network. */
 function refuseForPodFile(o: SpecOptions): void {
-  const why = o.name ? '--name does not apply to a pod file: set the name in the file (metadata.name, or the podfile\'s id)'
-    : o.publish?.length ? '-p does not apply to a pod file: publish its ports in the file (ports[].hostPort, or the podfile\'s portmappings)'
-      : o.network ? '--network does not apply to a pod file: a pod file\'s pod joins the default bridge'
+  const why = o.name
+    ? "--name does not apply to a pod file: set the name in the file (metadata.name, or the podfile's id)"
+    : o.publish?.length
+      ? "-p does not apply to a pod file: publish its ports in the file (ports[].hostPort, or the podfile's portmappings)"
+      : o.network
+        ? "--network does not apply to a pod file: a pod file's pod joins the default bridge"
         : undefined;
   if (why) throw new CliError(why, EXIT.usage);
 }
@@ -63,7 +71,8 @@ export function specFrom(image: string | undefined, cmd: string[], o: SpecOption
       refuseForPodFile(o);
       return text;
     }
-    if (!spec || typeof spec !== 'object' || Array.isArray(spec)) throw new CliError(`${o.file}: a pod spec is a JSON object`, EXIT.usage);
+    if (!spec || typeof spec !== 'object' || Array.isArray(spec))
+      throw new CliError(`${o.file}: a pod spec is a JSON object`, EXIT.usage);
     if (isPodFile(spec)) refuseForPodFile(o);
     const native = spec as Record<string, unknown>;
     return {

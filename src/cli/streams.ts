@@ -12,7 +12,10 @@ import type { Client } from './client';
 export class Demux {
   private buf: Buffer = Buffer.alloc(0);
 
-  constructor(private readonly out: NodeJS.WritableStream, private readonly err: NodeJS.WritableStream) {}
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly err: NodeJS.WritableStream,
+  ) {}
 
   /** Feed bytes as they come. */
   push(chunk: Buffer): void {
@@ -47,7 +50,11 @@ export interface SessionOptions {
  * Pipe a hijacked socket to this process's stdio until the daemon closes it. With a TTY and
  * a terminal on stdin, the terminal is put in raw mode meanwhile.
  */
-export function pipeSession(sock: Duplex, o: SessionOptions, onResize?: (rows: number, cols: number) => void): Promise<void> {
+export function pipeSession(
+  sock: Duplex,
+  o: SessionOptions,
+  onResize?: (rows: number, cols: number) => void,
+): Promise<void> {
   return new Promise((resolve) => {
     const demux = o.tty ? undefined : new Demux(process.stdout, process.stderr);
     sock.on('data', (c: Buffer) => (demux ? demux.push(c) : process.stdout.write(c)));
@@ -89,12 +96,21 @@ export function pipeSession(sock: Duplex, o: SessionOptions, onResize?: (rows: n
 export async function openAttach(c: Client, podId: string, o: SessionOptions): Promise<{ ended: Promise<void> }> {
   const q = `stream=1&stdout=1&stderr=1${o.stdin ? '&stdin=1' : ''}`;
   const sock = await c.hijack(`/v1.41/containers/${podId}/attach?${q}`);
-  return { ended: pipeSession(sock, o, (rows, cols) => void c.json('POST', `/v1.41/containers/${podId}/resize?h=${rows}&w=${cols}`).catch(() => undefined)) };
+  return {
+    ended: pipeSession(
+      sock,
+      o,
+      (rows, cols) =>
+        void c.json('POST', `/v1.41/containers/${podId}/resize?h=${rows}&w=${cols}`).catch(() => undefined),
+    ),
+  };
 }
 
 /** Attach to a pod's main container until the session ends. */
 export async function attachPod(c: Client, podId: string, o: SessionOptions): Promise<void> {
-  await (await openAttach(c, podId, o)).ended;
+  await (
+    await openAttach(c, podId, o)
+  ).ended;
 }
 
 /** Wait for a pod's main container to exit; its exit code. */
@@ -116,20 +132,34 @@ export interface ExecOptions {
 export async function execIn(c: Client, podId: string, cmd: string[], o: ExecOptions): Promise<number> {
   // A container other than the main one is named through the native API (Docker's exec has no such field).
   const Id = o.container
-    ? (await c.json<{ id: string }>('POST', `/v1/pods/${podId}/exec`, { command: cmd, container: o.container, tty: o.tty, stdin: o.interactive, detach: o.detach })).id
-    : (await c.json<{ Id: string }>('POST', `/v1.41/containers/${podId}/exec`, {
-        AttachStdin: o.interactive && !o.detach,
-        AttachStdout: !o.detach,
-        AttachStderr: !o.detach,
-        Tty: o.tty,
-        Cmd: cmd,
-      })).Id;
+    ? (
+        await c.json<{ id: string }>('POST', `/v1/pods/${podId}/exec`, {
+          command: cmd,
+          container: o.container,
+          tty: o.tty,
+          stdin: o.interactive,
+          detach: o.detach,
+        })
+      ).id
+    : (
+        await c.json<{ Id: string }>('POST', `/v1.41/containers/${podId}/exec`, {
+          AttachStdin: o.interactive && !o.detach,
+          AttachStdout: !o.detach,
+          AttachStderr: !o.detach,
+          Tty: o.tty,
+          Cmd: cmd,
+        })
+      ).Id;
   if (o.detach) {
     await c.json('POST', `/v1.41/exec/${Id}/start`, { Detach: true, Tty: o.tty });
     return 0;
   }
   const sock = await c.hijack(`/v1.41/exec/${Id}/start`, { Detach: false, Tty: o.tty });
-  await pipeSession(sock, { tty: o.tty, stdin: o.interactive }, (rows, cols) => void c.json('POST', `/v1.41/exec/${Id}/resize?h=${rows}&w=${cols}`).catch(() => undefined));
+  await pipeSession(
+    sock,
+    { tty: o.tty, stdin: o.interactive },
+    (rows, cols) => void c.json('POST', `/v1.41/exec/${Id}/resize?h=${rows}&w=${cols}`).catch(() => undefined),
+  );
   const info = await c.json<{ ExitCode: number | null }>('GET', `/v1.41/exec/${Id}/json`);
   return info.ExitCode ?? 0;
 }

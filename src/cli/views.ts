@@ -21,7 +21,16 @@ function restartsOf(p: Pod): number {
 export function podsTable(pods: Pod[], now = Date.now()): string {
   return table(
     ['POD ID', 'NAME', 'STATE', 'VM', 'READY', 'RESTARTS', 'CONTAINERS', 'CREATED'],
-    pods.map((p) => [shortId(p.id), p.name, p.state, p.vm ?? '', readyOf(p), String(restartsOf(p)), String(p.containers.length), ago(p.created, now)]),
+    pods.map((p) => [
+      shortId(p.id),
+      p.name,
+      p.state,
+      p.vm ?? '',
+      readyOf(p),
+      String(restartsOf(p)),
+      String(p.containers.length),
+      ago(p.created, now),
+    ]),
   );
 }
 
@@ -31,7 +40,15 @@ export function containersTable(pods: Pod[]): string {
   for (const p of pods) {
     for (const c of p.containers) {
       const status = c.status === 'exited' ? `exited (${c.exitCode})` : c.status;
-      rows.push([shortId(c.id), p.name, c.image, `"${commandText(c.command)}"`, status, c.ready ? 'true' : 'false', String(c.restartCount ?? 0)]);
+      rows.push([
+        shortId(c.id),
+        p.name,
+        c.image,
+        `"${commandText(c.command)}"`,
+        status,
+        c.ready ? 'true' : 'false',
+        String(c.restartCount ?? 0),
+      ]);
     }
   }
   return table(['CONTAINER ID', 'POD', 'IMAGE', 'COMMAND', 'STATUS', 'READY', 'RESTARTS'], rows);
@@ -42,6 +59,12 @@ export function vmsTable(vms: VmInfo[], pods: Pod[]): string {
   const names = new Map(pods.map((p) => [p.id, p.name]));
   return table(
     ['VM ID', 'STATE', 'POD', 'MEMORY', 'CPUS'],
-    vms.map((v) => [v.id, v.state, v.podId ? names.get(v.podId) ?? shortId(v.podId) : '', `${v.memoryMiB} MiB`, String(v.cpus)]),
+    vms.map((v) => [
+      v.id,
+      v.state,
+      v.podId ? (names.get(v.podId) ?? shortId(v.podId)) : '',
+      `${v.memoryMiB} MiB`,
+      String(v.cpus),
+    ]),
   );
 }

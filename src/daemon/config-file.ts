@@ -24,7 +24,11 @@ import { insecureTcpRefusal } from './listen';
 /** Go's %v of a JSON value (for conflict messages). */
 function goFormat(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(goFormat).join(' ')}]`;
-  if (v && typeof v === 'object') return `map[${Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => `${k}:${goFormat(x)}`).join(' ')}]`;
+  if (v && typeof v === 'object')
+    return `map[${Object.entries(v)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, x]) => `${k}:${goFormat(x)}`)
+      .join(' ')}]`;
   return String(v);
 }
 
@@ -36,7 +40,8 @@ function jsonType(v: unknown): string {
 
 /** The value of a file key as the strings its option's setter takes (throws on a wrong type). */
 function valuesOf(key: string, kind: OptionKind, v: unknown): string[] {
-  const wrong = () => new Error(`json: cannot unmarshal ${jsonType(v)} into Go struct field Config.${key} of type ${kind}`);
+  const wrong = () =>
+    new Error(`json: cannot unmarshal ${jsonType(v)} into Go struct field Config.${key} of type ${kind}`);
   switch (kind) {
     case 'string':
       if (typeof v !== 'string') throw wrong();
@@ -51,7 +56,8 @@ function valuesOf(key: string, kind: OptionKind, v: unknown): string[] {
       if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw wrong();
       return v as string[];
     case 'map[string]string':
-      if (!v || typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) throw wrong();
+      if (!v || typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string'))
+        throw wrong();
       return Object.entries(v as Record<string, string>).map(([k, x]) => `${k}=${x}`);
   }
 }
@@ -67,20 +73,31 @@ export function applyConfigText(o: DaemonOptions, text: string, setKeys: Map<str
   } catch (e) {
     throw new Error((e as Error).message);
   }
-  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`json: cannot unmarshal ${jsonType(doc)} into Go value of type map[string]interface {}`);
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+    throw new Error(`json: cannot unmarshal ${jsonType(doc)} into Go value of type map[string]interface {}`);
   const entries = Object.entries(doc as Record<string, unknown>);
-  const unknown = entries.map(([k]) => k).filter((k) => !optionOfKey(k)).sort();
-  if (unknown.length) throw new Error(`the following directives don't match any configuration option: ${unknown.join(', ')}`);
+  const unknown = entries
+    .map(([k]) => k)
+    .filter((k) => !optionOfKey(k))
+    .sort();
+  if (unknown.length)
+    throw new Error(`the following directives don't match any configuration option: ${unknown.join(', ')}`);
   const conflicts = entries
     .filter(([k]) => setKeys.has(k))
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([k, v]) => {
       const def = optionOfKey(k);
       const flagValues = setKeys.get(k) ?? [];
-      const fromFlag = def?.kind === '[]string' || def?.kind === 'map[string]string' ? `[${flagValues.join(' ')}]` : flagValues[flagValues.length - 1];
+      const fromFlag =
+        def?.kind === '[]string' || def?.kind === 'map[string]string'
+          ? `[${flagValues.join(' ')}]`
+          : flagValues[flagValues.length - 1];
       return `${k}: (from flag: ${fromFlag}, from file: ${goFormat(v)})`;
     });
-  if (conflicts.length) throw new Error(`the following directives are specified both as a flag and in the configuration file: ${conflicts.join(', ')}`);
+  if (conflicts.length)
+    throw new Error(
+      `the following directives are specified both as a flag and in the configuration file: ${conflicts.join(', ')}`,
+    );
   for (const [k, v] of entries) {
     const def = optionOfKey(k);
     if (!def) continue;
@@ -110,11 +127,14 @@ export function loadDaemonOptions(argv: string[]): DaemonOptions | 'help' {
     try {
       applyConfigText(o, text, cl.setKeys);
     } catch (e) {
-      throw new InvalidArgumentError(`unable to configure the Docker daemon with file ${cl.configFile}: ${(e as Error).message}`);
+      throw new InvalidArgumentError(
+        `unable to configure the Docker daemon with file ${cl.configFile}: ${(e as Error).message}`,
+      );
     }
   }
   finishOptions(o);
-  for (const h of o.hosts) if (h.startsWith('tcp://') && !o.tls && !o.insecureTcp) throw new InvalidArgumentError(insecureTcpRefusal(h));
+  for (const h of o.hosts)
+    if (h.startsWith('tcp://') && !o.tls && !o.insecureTcp) throw new InvalidArgumentError(insecureTcpRefusal(h));
   try {
     validateLogOpts(o.logDriver, o.logOpts);
     // Stricter than dockerd, which finds bad values only when a container starts.

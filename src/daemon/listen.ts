@@ -65,7 +65,9 @@ function readPem(file: string, what: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (e) {
-    throw new InvalidArgumentError(`${what}: open ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+    throw new InvalidArgumentError(
+      `${what}: open ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
+    );
   }
 }
 
@@ -84,7 +86,8 @@ export function planListeners(o: DaemonOptions, groupFile?: string): ListenPlan 
   }
   if (o.hosts.some((h) => h.startsWith('unix://')) && o.group) {
     const gid = lookupGid(o.group, groupFile);
-    if (gid === undefined && !o.groupIsDefault) throw new InvalidArgumentError(`failed to load listeners: group ${o.group} not found`);
+    if (gid === undefined && !o.groupIsDefault)
+      throw new InvalidArgumentError(`failed to load listeners: group ${o.group} not found`);
     if (gid === undefined) log.debug(`group ${o.group} not found: unix sockets keep the daemon's group`);
     plan.gid = gid;
   }
@@ -98,11 +101,19 @@ function createServer(app: Express, host: string, plan: ListenPlan): ApiServer {
   const server = https.createServer(
     // allowHalfOpen: a hijacked stream's client half-closes (TLS close_notify) to end stdin and
     // then reads the output; without it Node would close the connection at once (`run -i`).
-    { key: t.key, cert: t.cert, minVersion: 'TLSv1.2', allowHalfOpen: true, ...(t.verify ? { ca: t.ca, requestCert: true, rejectUnauthorized: true } : {}) },
+    {
+      key: t.key,
+      cert: t.cert,
+      minVersion: 'TLSv1.2',
+      allowHalfOpen: true,
+      ...(t.verify ? { ca: t.ca, requestCert: true, rejectUnauthorized: true } : {}),
+    },
     app,
   );
   server.on('tlsClientError', (err, socket) => {
-    log.info(`http: TLS handshake error from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}: ${err.message}`);
+    log.info(
+      `http: TLS handshake error from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}: ${err.message}`,
+    );
   });
   return server;
 }
@@ -192,7 +203,9 @@ export async function serveOn(app: Express, host: string, plan: ListenPlan): Pro
     log.warn('!!! Use --tlsverify with --tlscacert, --tlscert and --tlskey instead.');
     log.warn('!!! ------------------------------------------------------------------------------ !!!');
   } else if (!plan.tls.verify) {
-    log.warn(`${host}: TLS without --tlsverify: clients are not authenticated, anyone who can reach it is root on this machine`);
+    log.warn(
+      `${host}: TLS without --tlsverify: clients are not authenticated, anyone who can reach it is root on this machine`,
+    );
   }
   await listen(server, Number(m[2]), addr);
   return server;
@@ -200,8 +213,10 @@ export async function serveOn(app: Express, host: string, plan: ListenPlan): Pro
 
 /** The error for a tcp:// host without TLS (refused unless --insecure-tcp). */
 export function insecureTcpRefusal(host: string): string {
-  return `refusing to serve ${host} without TLS: whoever reaches it is root on this machine. ` +
-    'Use --tlsverify with --tlscacert, --tlscert and --tlskey (or --tls), or --insecure-tcp to serve it without TLS anyway';
+  return (
+    `refusing to serve ${host} without TLS: whoever reaches it is root on this machine. ` +
+    'Use --tlsverify with --tlscacert, --tlscert and --tlskey (or --tls), or --insecure-tcp to serve it without TLS anyway'
+  );
 }
 
 /** The value of DOCKER_HOST a user should export to reach `host`. */

@@ -49,7 +49,6 @@ import { removeWithContainers } from '../api/v1.41/volumes';
 
 const log = logger('daemon');
 
-
 async function main(argv: string[]): Promise<void> {
   const mainStart = performance.now();
   const parsed = loadDaemonOptions(argv);
@@ -79,9 +78,13 @@ async function main(argv: string[]): Promise<void> {
   if (!opts.kernel) log.info(`guest kernel: ${guest.why}`);
   const accel = await resolveAccel({ mode: opts.accel, execRoot: opts.execRoot, kernel, initrd, machineOpts });
   if (opts.accel === 'auto' && accel.accel === 'tcg') {
-    log.warn(`accel: falling back to TCG (software emulation, slower VMs): ${accel.reason}${accel.cached ? ' (remembered in accel.json)' : ''}`);
+    log.warn(
+      `accel: falling back to TCG (software emulation, slower VMs): ${accel.reason}${accel.cached ? ' (remembered in accel.json)' : ''}`,
+    );
   } else {
-    log.info(`accel: ${accel.accel.toUpperCase()}: ${accel.reason}${accel.cached ? ' (remembered in accel.json)' : ''}`);
+    log.info(
+      `accel: ${accel.accel.toUpperCase()}: ${accel.reason}${accel.cached ? ' (remembered in accel.json)' : ''}`,
+    );
   }
   const hypervisor = new QemuHypervisor({
     execRoot: opts.execRoot,
@@ -112,11 +115,18 @@ async function main(argv: string[]): Promise<void> {
   // and refills on every idle core (src/vm/pool-demand.ts); --vm-pool-size is its size with no
   // demand (0: no pool at all).
   // Requests waiting for VMs get a clone per core at once (a clone is cheap), a boot at a time.
-  const vmFactory = new CachedFactory(opts.vmPoolSize, new DirectFactory(hypervisor), { size: vmDefaults, devices: { nics: canCreateTaps() ? POD_VM_NICS : 0 } }, {
-    warm: poolWarmStep(rehearsal),
-    waiterBoots: () => (hypervisor.willClone() ? os.cpus().length : 1),
-    ...(opts.vmPoolSize > 0 && opts.vmPoolMax > opts.vmPoolSize ? poolGrowth(vmDefaults.memoryMiB, opts.vmPoolSize, opts.vmPoolMax) : {}),
-  });
+  const vmFactory = new CachedFactory(
+    opts.vmPoolSize,
+    new DirectFactory(hypervisor),
+    { size: vmDefaults, devices: { nics: canCreateTaps() ? POD_VM_NICS : 0 } },
+    {
+      warm: poolWarmStep(rehearsal),
+      waiterBoots: () => (hypervisor.willClone() ? os.cpus().length : 1),
+      ...(opts.vmPoolSize > 0 && opts.vmPoolMax > opts.vmPoolSize
+        ? poolGrowth(vmDefaults.memoryMiB, opts.vmPoolSize, opts.vmPoolMax)
+        : {}),
+    },
+  );
   // VMs an earlier daemon left that no container claims. The pod layer passes the ids of
   // the VMs of its running containers here (and adopts those itself).
   const keepVms = new Set<string>();
@@ -134,8 +144,25 @@ async function main(argv: string[]): Promise<void> {
   let networksOpened: (m: Awaited<ReturnType<typeof openNetworks>>) => void = () => undefined;
   const networks = new Promise<Awaited<ReturnType<typeof openNetworks>>>((resolve) => (networksOpened = resolve));
   // VMs the user holds (run-vm, stop --keep-vm): booted from the pool, of the pool's config.
-  const heldVms = new HeldVms(vmFactory, { size: vmDefaults, devices: { nics: canCreateTaps() ? POD_VM_NICS : 0 } }, path.join(opts.dataRoot, 'held-vms.json'));
-  const pods = new PodManager({ factory: vmFactory, hypervisor, images: images.store, rootfs, state, events, containersRoot, repairFrontend, networks }, heldVms);
+  const heldVms = new HeldVms(
+    vmFactory,
+    { size: vmDefaults, devices: { nics: canCreateTaps() ? POD_VM_NICS : 0 } },
+    path.join(opts.dataRoot, 'held-vms.json'),
+  );
+  const pods = new PodManager(
+    {
+      factory: vmFactory,
+      hypervisor,
+      images: images.store,
+      rootfs,
+      state,
+      events,
+      containersRoot,
+      repairFrontend,
+      networks,
+    },
+    heldVms,
+  );
   images.store.setRunningProbe((id) => {
     try {
       return pods.isRunning(id);
@@ -168,7 +195,14 @@ async function main(argv: string[]): Promise<void> {
   // --- end containers ------------------------------------------------------------------------
 
   const app = createApiApp({
-    system: { version: PODVISOR_VERSION, dataRoot: opts.dataRoot, accel: accel.accel, logDriver: opts.logDriver, experimental: opts.experimental, id: loadEngineId(opts.dataRoot) },
+    system: {
+      version: PODVISOR_VERSION,
+      dataRoot: opts.dataRoot,
+      accel: accel.accel,
+      logDriver: opts.logDriver,
+      experimental: opts.experimental,
+      id: loadEngineId(opts.dataRoot),
+    },
     images,
     containers,
     networks: { manager: networks },
@@ -177,7 +211,12 @@ async function main(argv: string[]): Promise<void> {
   // The native pod API (/v1/pods, /v1/vms) on the same sockets.
   // Its pods join the default bridge (or the network their spec names), as `docker run`'s do.
   const nativeApp = createNativeApp({
-    pods, vms: pods.vms, images: images.store, vmDefaults, hostCpus: os.cpus().length, logDefaults: containers.logDefaults,
+    pods,
+    vms: pods.vms,
+    images: images.store,
+    vmDefaults,
+    hostCpus: os.cpus().length,
+    logDefaults: containers.logDefaults,
     networks: networks.then((n) => (n ? lookupOver((ref) => n.get(ref)) : undefined)),
   });
   // Log any stall of the event loop over 50 ms (no request may hold it longer).
@@ -186,21 +225,35 @@ async function main(argv: string[]): Promise<void> {
   // plain request listener in front of the apps.
   const gated = adoptionGate(pods, app, /^(?:\/v[0-9.]+)?\/containers\/([^/?]+)\//);
   const nativeGated = adoptionGate(pods, nativeApp, /^\/v1\/pods\/([^/?]+)/);
-  const handler = ((req: http.IncomingMessage, res: http.ServerResponse) => (isNativeRequest(req.url ?? '') ? nativeGated(req, res) : gated(req, res))) as unknown as typeof app;
+  const handler = ((req: http.IncomingMessage, res: http.ServerResponse) =>
+    isNativeRequest(req.url ?? '') ? nativeGated(req, res) : gated(req, res)) as unknown as typeof app;
   const servers: ApiServer[] = [];
   for (const host of opts.hosts) {
     servers.push(await serveOn(handler, host, listenPlan));
-    log.info(`API listening on ${host}${host.startsWith('tcp://') && listenPlan.tls ? (listenPlan.tls.verify ? ' (TLS, client certificates verified)' : ' (TLS)') : ''}`);
+    log.info(
+      `API listening on ${host}${host.startsWith('tcp://') && listenPlan.tls ? (listenPlan.tls.verify ? ' (TLS, client certificates verified)' : ' (TLS)') : ''}`,
+    );
   }
-  log.info(`podvisord ${PODVISOR_VERSION} ready in ${Math.round(performance.now())} ms (${Math.round(performance.now() - mainStart)} ms after loading its code). To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`);
+  log.info(
+    `podvisord ${PODVISOR_VERSION} ready in ${Math.round(performance.now())} ms (${Math.round(performance.now() - mainStart)} ms after loading its code). To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`,
+  );
   void openNetworks(opts.dataRoot, events).then(networksOpened);
   // Endpoints of containers that stopped or went while no daemon watched are freed once every
   // adoption has ended (those of re-adopted containers keep their ports and names).
-  void networks.then((n) => n && endpointIds(n)).then(async (before) => {
-    const n = await networks;
-    await adopted;
-    if (n && before) await dropStaleEndpoints(n, before, (id) => { try { return pods.isRunning(id); } catch { return false; } });
-  });
+  void networks
+    .then((n) => n && endpointIds(n))
+    .then(async (before) => {
+      const n = await networks;
+      await adopted;
+      if (n && before)
+        await dropStaleEndpoints(n, before, (id) => {
+          try {
+            return pods.isRunning(id);
+          } catch {
+            return false;
+          }
+        });
+    });
   // Once every adoption has ended, reclaim the leftovers (VMs and VM processes of our exec root
   // no running container claims), then fill the pool; all in the background. A shutdown waits
   // for the reclaim, so a daemon stopped right after its start leaves no orphan behind.
@@ -215,7 +268,9 @@ async function main(argv: string[]): Promise<void> {
     if (stopping) return;
     vmFactory.start();
     if (opts.vmPoolSize > 0) {
-      log.info(`VM pool: booting ${opts.vmPoolSize} idle VM(s) of ${vmDefaults.memoryMiB} MiB, ${vmDefaults.cpus} vCPU in the background`);
+      log.info(
+        `VM pool: booting ${opts.vmPoolSize} idle VM(s) of ${vmDefaults.memoryMiB} MiB, ${vmDefaults.cpus} vCPU in the background`,
+      );
       void vmFactory.whenFull().then(() => log.info(`VM pool: ${vmFactory.idleCount} idle VM(s) ready`));
     }
   });
@@ -247,7 +302,10 @@ async function main(argv: string[]): Promise<void> {
         { name: 'pod teardowns', run: () => pods.settled() },
         { name: 'held VMs', run: () => heldVms.close() },
         { name: 'VM pool (idle VMs, boots)', run: () => poolClosed },
-        { name: 'hypervisor (reclaim, boots, templates)', run: () => reclaimed.catch(() => undefined).then(() => hypervisor.close()) },
+        {
+          name: 'hypervisor (reclaim, boots, templates)',
+          run: () => reclaimed.catch(() => undefined).then(() => hypervisor.close()),
+        },
         { name: 'networks', run: () => networks.then((n) => n?.shutdown()) },
       ],
       last: [

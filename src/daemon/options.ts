@@ -121,7 +121,8 @@ export interface OptionDef {
 function intValue(flag: string, v: string, min: number, max: number): number {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`invalid argument "${v}" for "${flag}" flag: not an integer`);
   const n = Number(v);
-  if (n < min || n > max) throw new InvalidArgumentError(`invalid argument "${v}" for "${flag}" flag: must be between ${min} and ${max}`);
+  if (n < min || n > max)
+    throw new InvalidArgumentError(`invalid argument "${v}" for "${flag}" flag: must be between ${min} and ${max}`);
   return n;
 }
 
@@ -129,7 +130,9 @@ function intValue(flag: string, v: string, min: number, max: number): number {
 export function parseBool(flag: string, v: string): boolean {
   if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)) return true;
   if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) return false;
-  throw new InvalidArgumentError(`invalid argument "${v}" for "${flag}" flag: strconv.ParseBool: parsing "${v}": invalid syntax`);
+  throw new InvalidArgumentError(
+    `invalid argument "${v}" for "${flag}" flag: strconv.ParseBool: parsing "${v}": invalid syntax`,
+  );
 }
 
 /** Check a listen address the way dockerd does (unix:// or tcp://). */
@@ -145,45 +148,105 @@ export const OPTIONS: OptionDef[] = [
   { key: 'data-root', flags: ['--data-root'], kind: 'string', apply: (o, v) => void (o.dataRoot = v) },
   { key: 'exec-root', flags: ['--exec-root'], kind: 'string', apply: (o, v) => void (o.execRoot = v) },
   {
-    key: 'log-level', flags: ['-l', '--log-level'], kind: 'string', apply: (o, v) => {
-      if (!isLogLevel(v)) throw new InvalidArgumentError(`invalid argument "${v}" for "-l, --log-level" flag: not a valid log level`);
+    key: 'log-level',
+    flags: ['-l', '--log-level'],
+    kind: 'string',
+    apply: (o, v) => {
+      if (!isLogLevel(v))
+        throw new InvalidArgumentError(`invalid argument "${v}" for "-l, --log-level" flag: not a valid log level`);
       o.logLevel = v;
     },
   },
-  { key: 'insecure-registries', flags: ['--insecure-registry'], kind: '[]string', apply: (o, v) => void o.insecureRegistries.push(v) },
-  { key: 'registry-mirrors', flags: ['--registry-mirror'], kind: '[]string', apply: (o, v) => void o.registryMirrors.push(v) },
+  {
+    key: 'insecure-registries',
+    flags: ['--insecure-registry'],
+    kind: '[]string',
+    apply: (o, v) => void o.insecureRegistries.push(v),
+  },
+  {
+    key: 'registry-mirrors',
+    flags: ['--registry-mirror'],
+    kind: '[]string',
+    apply: (o, v) => void o.registryMirrors.push(v),
+  },
   { key: 'tls', flags: ['--tls'], kind: 'bool', apply: (o, v, f) => void (o.tls = parseBool(f, v)) },
   { key: 'tlsverify', flags: ['--tlsverify'], kind: 'bool', apply: (o, v, f) => void (o.tlsVerify = parseBool(f, v)) },
   { key: 'tlscacert', flags: ['--tlscacert'], kind: 'string', apply: (o, v) => void (o.tlsCaCert = v) },
   { key: 'tlscert', flags: ['--tlscert'], kind: 'string', apply: (o, v) => void (o.tlsCert = v) },
   { key: 'tlskey', flags: ['--tlskey'], kind: 'string', apply: (o, v) => void (o.tlsKey = v) },
-  { key: 'insecure-tcp', flags: ['--insecure-tcp'], kind: 'bool', apply: (o, v, f) => void (o.insecureTcp = parseBool(f, v)) },
   {
-    key: 'group', flags: ['-G', '--group'], kind: 'string', apply: (o, v) => {
+    key: 'insecure-tcp',
+    flags: ['--insecure-tcp'],
+    kind: 'bool',
+    apply: (o, v, f) => void (o.insecureTcp = parseBool(f, v)),
+  },
+  {
+    key: 'group',
+    flags: ['-G', '--group'],
+    kind: 'string',
+    apply: (o, v) => {
       o.group = v;
       o.groupIsDefault = false;
     },
   },
   { key: 'log-driver', flags: ['--log-driver'], kind: 'string', apply: (o, v) => void (o.logDriver = v) },
   {
-    key: 'log-opts', flags: ['--log-opt'], kind: 'map[string]string', apply: (o, v, f) => {
+    key: 'log-opts',
+    flags: ['--log-opt'],
+    kind: 'map[string]string',
+    apply: (o, v, f) => {
       const eq = v.indexOf('=');
-      if (eq <= 0) throw new InvalidArgumentError(`invalid argument "${v}" for "${f}" flag: invalid key value pair format: ${v}`);
+      if (eq <= 0)
+        throw new InvalidArgumentError(`invalid argument "${v}" for "${f}" flag: invalid key value pair format: ${v}`);
       o.logOpts[v.slice(0, eq)] = v.slice(eq + 1);
     },
   },
-  { key: 'vm-pool-size', flags: ['--vm-pool-size'], kind: 'int', apply: (o, v) => void (o.vmPoolSize = intValue('--vm-pool-size', v, 0, 64)) },
-  { key: 'vm-pool-max', flags: ['--vm-pool-max'], kind: 'int', apply: (o, v) => void (o.vmPoolMax = intValue('--vm-pool-max', v, 0, 64)) },
-  { key: 'vm-templates', flags: ['--vm-templates'], kind: 'bool', apply: (o, v, f) => void (o.vmTemplates = parseBool(f, v)) },
-  { key: 'vm-memory', flags: ['--vm-memory'], kind: 'int', apply: (o, v) => void (o.vmMemoryMiB = intValue('--vm-memory', v, 64, 65536)) },
-  { key: 'vm-cpus', flags: ['--vm-cpus'], kind: 'int', apply: (o, v) => void (o.vmCpus = intValue('--vm-cpus', v, 1, 64)) },
   {
-    key: 'accel', flags: ['--accel'], kind: 'string', apply: (o, v) => {
-      if (v !== 'auto' && v !== 'kvm' && v !== 'tcg') throw new InvalidArgumentError(`invalid argument "${v}" for "--accel" flag: want auto, kvm or tcg`);
+    key: 'vm-pool-size',
+    flags: ['--vm-pool-size'],
+    kind: 'int',
+    apply: (o, v) => void (o.vmPoolSize = intValue('--vm-pool-size', v, 0, 64)),
+  },
+  {
+    key: 'vm-pool-max',
+    flags: ['--vm-pool-max'],
+    kind: 'int',
+    apply: (o, v) => void (o.vmPoolMax = intValue('--vm-pool-max', v, 0, 64)),
+  },
+  {
+    key: 'vm-templates',
+    flags: ['--vm-templates'],
+    kind: 'bool',
+    apply: (o, v, f) => void (o.vmTemplates = parseBool(f, v)),
+  },
+  {
+    key: 'vm-memory',
+    flags: ['--vm-memory'],
+    kind: 'int',
+    apply: (o, v) => void (o.vmMemoryMiB = intValue('--vm-memory', v, 64, 65536)),
+  },
+  {
+    key: 'vm-cpus',
+    flags: ['--vm-cpus'],
+    kind: 'int',
+    apply: (o, v) => void (o.vmCpus = intValue('--vm-cpus', v, 1, 64)),
+  },
+  {
+    key: 'accel',
+    flags: ['--accel'],
+    kind: 'string',
+    apply: (o, v) => {
+      if (v !== 'auto' && v !== 'kvm' && v !== 'tcg')
+        throw new InvalidArgumentError(`invalid argument "${v}" for "--accel" flag: want auto, kvm or tcg`);
       o.accel = v;
     },
   },
-  { key: 'experimental', flags: ['--experimental'], kind: 'bool', apply: (o, v, f) => void (o.experimental = parseBool(f, v)) },
+  {
+    key: 'experimental',
+    flags: ['--experimental'],
+    kind: 'bool',
+    apply: (o, v, f) => void (o.experimental = parseBool(f, v)),
+  },
   { key: 'kernel', flags: ['--kernel'], kind: 'string', apply: (o, v) => void (o.kernel = v) },
   { key: 'initrd', flags: ['--initrd'], kind: 'string', apply: (o, v) => void (o.initrd = v) },
 ];

@@ -54,7 +54,15 @@ export interface NetworkingInput {
   MacAddress?: string;
   /** HostConfig.Links. */
   Links?: string[] | null;
-  EndpointsConfig?: Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null; MacAddress?: string; Links?: string[] | null } | null>;
+  EndpointsConfig?: Record<
+    string,
+    {
+      Aliases?: string[] | null;
+      IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
+      MacAddress?: string;
+      Links?: string[] | null;
+    } | null
+  >;
 }
 
 /** What planning needs to know of the networks a container names. */
@@ -69,30 +77,47 @@ export interface NetworkLookup {
  * dockerd's checks of a static address asked for on network `ref` (`user`: a user network):
  * none on the default bridge, and only where the network was made with a subnet of its family.
  */
-export function checkStaticAddresses(ref: string, user: boolean, ip: string | undefined, ip6: string | undefined, lookup: Pick<NetworkLookup, 'hasUserSubnet'>): void {
+export function checkStaticAddresses(
+  ref: string,
+  user: boolean,
+  ip: string | undefined,
+  ip6: string | undefined,
+  lookup: Pick<NetworkLookup, 'hasUserSubnet'>,
+): void {
   if (ip6 !== undefined) checkIpv6Address(ip6);
-  if (!user && (ip || ip6)) throw new InvalidArgumentError('user specified IP address is supported on user defined networks only');
+  if (!user && (ip || ip6))
+    throw new InvalidArgumentError('user specified IP address is supported on user defined networks only');
   if ((ip && !lookup.hasUserSubnet(ref, 4)) || (ip6 && !lookup.hasUserSubnet(ref, 6))) {
-    throw new InvalidArgumentError('user specified IP address is supported only when connecting to networks with user configured subnets');
+    throw new InvalidArgumentError(
+      'user specified IP address is supported only when connecting to networks with user configured subnets',
+    );
   }
 }
 
 /** The plan for a create body. */
 export function planNetworks(input: NetworkingInput, lookup: NetworkLookup): ContainerNetworkPlan {
   const mode = !input.NetworkMode || input.NetworkMode === 'default' ? DEFAULT_NETWORK : input.NetworkMode;
-  const ports = fromApi(input.PortBindings as Parameters<typeof fromApi>[0], !!input.PublishAllPorts, input.ExposedPorts);
+  const ports = fromApi(
+    input.PortBindings as Parameters<typeof fromApi>[0],
+    !!input.PublishAllPorts,
+    input.ExposedPorts,
+  );
   if (mode === 'host') {
-    throw new NotImplementedError('--network host is not supported: every container runs in its own VM, with its own kernel and network stack; publish ports with -p instead');
+    throw new NotImplementedError(
+      '--network host is not supported: every container runs in its own VM, with its own kernel and network stack; publish ports with -p instead',
+    );
   }
   if (mode.startsWith('container:')) {
-    if (ports.length > 0) throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
+    if (ports.length > 0)
+      throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
     // It runs in the other container's VM (src/translate/join.ts): no network of its own.
     return { mode: 'none', networks: [], ports: [] };
   }
   if (mode === 'none') return { mode: 'none', networks: [], ports: [] };
   const eps = input.EndpointsConfig ?? {};
   const names = Object.keys(eps);
-  if (names.length > 1) throw new InvalidArgumentError(`Container cannot be connected to network endpoints: ${names.join(', ')}`);
+  if (names.length > 1)
+    throw new InvalidArgumentError(`Container cannot be connected to network endpoints: ${names.join(', ')}`);
   const ep = eps[mode] ?? (names.length === 1 ? eps[names[0]] : undefined) ?? {};
   const aliases = ep.Aliases ?? [];
   const ip = ep.IPAMConfig?.IPv4Address || undefined;
@@ -100,16 +125,29 @@ export function planNetworks(input: NetworkingInput, lookup: NetworkLookup): Con
   const linkLocalIps = checkLinkLocalIps(ep.IPAMConfig?.LinkLocalIPs ?? []);
   const user = mode !== DEFAULT_NETWORK && lookup.isUserNetwork(mode);
   checkStaticAddresses(mode, user, ip, ip6, lookup);
-  if (!user && aliases.length > 0) throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
+  if (!user && aliases.length > 0)
+    throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
   const mac = ep.MacAddress || input.MacAddress || undefined;
   // The docker CLI sends --link of a user network in the endpoint's config, other clients may
   // send HostConfig.Links: on a user network both are names for this container alone.
   const hostLinks = parseLinks(input.Links);
-  const links = user ? [...parseLinks(ep.Links), ...hostLinks].filter((l, i, all) => all.findIndex((o) => o.alias === l.alias) === i) : [];
+  const links = user
+    ? [...parseLinks(ep.Links), ...hostLinks].filter((l, i, all) => all.findIndex((o) => o.alias === l.alias) === i)
+    : [];
   const exposed = Object.keys(input.ExposedPorts ?? {}).map((k) => (k.includes('/') ? k : `${k}/tcp`));
   return {
     mode: 'networks',
-    networks: [{ ref: mode, aliases, ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}), ...(linkLocalIps.length ? { linkLocalIps } : {}), ...(mac ? { mac } : {}), ...(links.length ? { links } : {}) }],
+    networks: [
+      {
+        ref: mode,
+        aliases,
+        ...(ip ? { ip } : {}),
+        ...(ip6 ? { ip6 } : {}),
+        ...(linkLocalIps.length ? { linkLocalIps } : {}),
+        ...(mac ? { mac } : {}),
+        ...(links.length ? { links } : {}),
+      },
+    ],
     ports,
     ...(!user && hostLinks.length ? { links: hostLinks } : {}),
     ...(exposed.length ? { exposed } : {}),
@@ -117,7 +155,9 @@ export function planNetworks(input: NetworkingInput, lookup: NetworkLookup): Con
 }
 
 /** The lookup planNetworks needs, over a network manager (dockerd's 404 for an unknown network). */
-export function lookupOver(get: (ref: string) => { isDefault: boolean; userSubnet: boolean; ipamConfig: IpamPoolConfig[] }): NetworkLookup {
+export function lookupOver(
+  get: (ref: string) => { isDefault: boolean; userSubnet: boolean; ipamConfig: IpamPoolConfig[] },
+): NetworkLookup {
   return {
     isUserNetwork: (ref) => !get(ref).isDefault,
     hasUserSubnet: (ref, family = 4) => (family === 6 ? hasIpv6Pool(get(ref).ipamConfig) : get(ref).userSubnet),
@@ -125,29 +165,47 @@ export function lookupOver(get: (ref: string) => { isDefault: boolean; userSubne
 }
 
 /** Inspect's IPAMConfig of an attachment: the addresses asked for (null: none). */
-export function askedIpamConfig(a: Pick<NetworkAttachment, 'ip' | 'ip6' | 'linkLocalIps'>): { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null {
+export function askedIpamConfig(
+  a: Pick<NetworkAttachment, 'ip' | 'ip6' | 'linkLocalIps'>,
+): { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] } | null {
   if (!a.ip && !a.ip6 && !a.linkLocalIps?.length) return null;
-  return { ...(a.ip ? { IPv4Address: a.ip } : {}), ...(a.ip6 ? { IPv6Address: a.ip6 } : {}), ...(a.linkLocalIps?.length ? { LinkLocalIPs: [...a.linkLocalIps] } : {}) };
+  return {
+    ...(a.ip ? { IPv4Address: a.ip } : {}),
+    ...(a.ip6 ? { IPv6Address: a.ip6 } : {}),
+    ...(a.linkLocalIps?.length ? { LinkLocalIPs: [...a.linkLocalIps] } : {}),
+  };
 }
 
 /** `NetworkSettings.Ports`: bindings by "port/proto", exposed-only ports as null. */
-export function portsJson(bindings: PortBinding[], exposed: Record<string, unknown> | undefined): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
+export function portsJson(
+  bindings: PortBinding[],
+  exposed: Record<string, unknown> | undefined,
+): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
   const out: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
   for (const k of Object.keys(exposed ?? {})) out[k.includes('/') ? k : `${k}/tcp`] = null;
   for (const b of bindings) {
     const k = `${b.containerPort}/${b.proto}`;
-    (out[k] ??= []);
+    out[k] ??= [];
     out[k]!.push({ HostIp: b.hostIp, HostPort: String(b.hostPort) });
   }
   return out;
 }
 
 /** The `Ports` list of GET /containers/json (what `docker ps` formats). */
-export function psPorts(bindings: PortBinding[], exposed: Record<string, unknown> | undefined): Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> {
-  const out: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> = bindings.map((b) => ({ IP: b.hostIp, PrivatePort: b.containerPort, PublicPort: b.hostPort, Type: b.proto }));
+export function psPorts(
+  bindings: PortBinding[],
+  exposed: Record<string, unknown> | undefined,
+): Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> {
+  const out: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> = bindings.map((b) => ({
+    IP: b.hostIp,
+    PrivatePort: b.containerPort,
+    PublicPort: b.hostPort,
+    Type: b.proto,
+  }));
   for (const k of Object.keys(exposed ?? {})) {
     const [p, proto = 'tcp'] = k.split('/');
-    if (!bindings.some((b) => String(b.containerPort) === p && b.proto === proto)) out.push({ PrivatePort: Number(p), Type: proto });
+    if (!bindings.some((b) => String(b.containerPort) === p && b.proto === proto))
+      out.push({ PrivatePort: Number(p), Type: proto });
   }
   return out;
 }
@@ -155,9 +213,19 @@ export function psPorts(bindings: PortBinding[], exposed: Record<string, unknown
 /** One entry of `NetworkSettings.Networks` (API v1.41 fields); on user networks dockerd adds the short id to the aliases. */
 export function endpointJson(ep: EndpointConfig, withAliases: boolean): Record<string, unknown> {
   return {
-    IPAMConfig: null, Links: ep.links?.length ? endpointLinks(ep.links) : null, Aliases: withAliases ? [...ep.aliases, ep.containerId.slice(0, 12)] : null,
-    NetworkID: ep.networkId, EndpointID: ep.id, Gateway: ep.gateway, IPAddress: ep.ip, IPPrefixLen: ep.prefixLen,
-    IPv6Gateway: ep.gateway6 ?? '', GlobalIPv6Address: ep.ip6 ?? '', GlobalIPv6PrefixLen: ep.prefixLen6 ?? 0, MacAddress: ep.mac, DriverOpts: null,
+    IPAMConfig: null,
+    Links: ep.links?.length ? endpointLinks(ep.links) : null,
+    Aliases: withAliases ? [...ep.aliases, ep.containerId.slice(0, 12)] : null,
+    NetworkID: ep.networkId,
+    EndpointID: ep.id,
+    Gateway: ep.gateway,
+    IPAddress: ep.ip,
+    IPPrefixLen: ep.prefixLen,
+    IPv6Gateway: ep.gateway6 ?? '',
+    GlobalIPv6Address: ep.ip6 ?? '',
+    GlobalIPv6PrefixLen: ep.prefixLen6 ?? 0,
+    MacAddress: ep.mac,
+    DriverOpts: null,
   };
 }
 
@@ -171,9 +239,19 @@ export function plannedNetworksJson(plan: ContainerNetworkPlan | undefined): Rec
   if (!plan || plan.mode !== 'networks') return out;
   for (const n of plan.networks) {
     out[n.ref] = {
-      IPAMConfig: askedIpamConfig(n), Links: n.links?.length ? endpointLinks(n.links) : null, Aliases: n.aliases.length ? [...n.aliases] : null,
-      NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0,
-      IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: '', DriverOpts: null,
+      IPAMConfig: askedIpamConfig(n),
+      Links: n.links?.length ? endpointLinks(n.links) : null,
+      Aliases: n.aliases.length ? [...n.aliases] : null,
+      NetworkID: '',
+      EndpointID: '',
+      Gateway: '',
+      IPAddress: '',
+      IPPrefixLen: 0,
+      IPv6Gateway: '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      MacAddress: '',
+      DriverOpts: null,
     };
   }
   return out;
@@ -183,15 +261,32 @@ export function plannedNetworksJson(plan: ContainerNetworkPlan | undefined): Rec
  * Inspect's `NetworkSettings` in dockerd's shape: the top-level address fields are those of the
  * default bridge network (empty when the container is not on it), `Networks` keyed by name.
  */
-export function networkSettingsJson(eps: Array<EndpointConfig & { networkName: string; isDefault: boolean }>, bindings: PortBinding[], exposed: Record<string, unknown> | undefined): Record<string, unknown> {
+export function networkSettingsJson(
+  eps: Array<EndpointConfig & { networkName: string; isDefault: boolean }>,
+  bindings: PortBinding[],
+  exposed: Record<string, unknown> | undefined,
+): Record<string, unknown> {
   const def = eps.find((e) => e.isDefault);
   const networks: Record<string, unknown> = {};
   for (const e of eps) networks[e.networkName] = endpointJson(e, !e.isDefault);
   return {
-    Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
-    Ports: portsJson(bindings, exposed), SandboxKey: '', SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
-    EndpointID: def?.id ?? '', Gateway: def?.gateway ?? '', GlobalIPv6Address: def?.ip6 ?? '', GlobalIPv6PrefixLen: def?.prefixLen6 ?? 0,
-    IPAddress: def?.ip ?? '', IPPrefixLen: def?.prefixLen ?? 0, IPv6Gateway: def?.gateway6 ?? '', MacAddress: def?.mac ?? '',
+    Bridge: '',
+    SandboxID: '',
+    HairpinMode: false,
+    LinkLocalIPv6Address: '',
+    LinkLocalIPv6PrefixLen: 0,
+    Ports: portsJson(bindings, exposed),
+    SandboxKey: '',
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: def?.id ?? '',
+    Gateway: def?.gateway ?? '',
+    GlobalIPv6Address: def?.ip6 ?? '',
+    GlobalIPv6PrefixLen: def?.prefixLen6 ?? 0,
+    IPAddress: def?.ip ?? '',
+    IPPrefixLen: def?.prefixLen ?? 0,
+    IPv6Gateway: def?.gateway6 ?? '',
+    MacAddress: def?.mac ?? '',
     Networks: networks,
   };
 }

@@ -32,7 +32,10 @@ export function hostResolvers(file = '/etc/resolv.conf'): string[] {
   } catch {
     return [];
   }
-  return text.split('\n').map((l) => /^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(l)?.[1]).filter((x): x is string => !!x);
+  return text
+    .split('\n')
+    .map((l) => /^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(l)?.[1])
+    .filter((x): x is string => !!x);
 }
 
 /** Ask the upstream resolvers ("ip" or "ip:port", in turn) the same question; the raw answer, or undefined. */
@@ -63,7 +66,12 @@ async function forward(query: Buffer, upstreams: string[]): Promise<Buffer | und
 }
 
 /** The answer to one query packet from `askerIp` (undefined: drop it). Exported for tests. */
-export async function answerQuery(query: Buffer, askerIp: string, resolve: NameResolver, upstreams: string[]): Promise<Buffer | undefined> {
+export async function answerQuery(
+  query: Buffer,
+  askerIp: string,
+  resolve: NameResolver,
+  upstreams: string[],
+): Promise<Buffer | undefined> {
   let q: dnsPacket.Packet;
   try {
     q = dnsPacket.decode(query);
@@ -77,17 +85,28 @@ export async function answerQuery(query: Buffer, askerIp: string, resolve: NameR
   if (ips === undefined) {
     const up = await forward(query, upstreams);
     if (up) return up;
-    return Buffer.from(dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | 2, questions: q.questions }));
+    return Buffer.from(
+      dnsPacket.encode({
+        type: 'response',
+        id: q.id,
+        flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | 2,
+        questions: q.questions,
+      }),
+    );
   }
   const family = question.type === 'A' ? 4 : question.type === 'AAAA' ? 6 : 0;
-  const answers: dnsPacket.Answer[] = ips.filter((ip) => net.isIP(ip) === family).map((ip) => ({ type: family === 4 ? 'A' : 'AAAA', name: question.name, ttl: TTL, class: 'IN', data: ip }));
-  return Buffer.from(dnsPacket.encode({
-    type: 'response',
-    id: q.id,
-    flags: dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE,
-    questions: q.questions,
-    answers,
-  }));
+  const answers: dnsPacket.Answer[] = ips
+    .filter((ip) => net.isIP(ip) === family)
+    .map((ip) => ({ type: family === 4 ? 'A' : 'AAAA', name: question.name, ttl: TTL, class: 'IN', data: ip }));
+  return Buffer.from(
+    dnsPacket.encode({
+      type: 'response',
+      id: q.id,
+      flags: dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE,
+      questions: q.questions,
+      answers,
+    }),
+  );
 }
 
 /** A running DNS server (UDP and TCP on one address). */
@@ -127,12 +146,14 @@ export class DnsServer {
         while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
           const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
           buf = buf.subarray(2 + msg.length);
-          void answerQuery(Buffer.from(msg), c.remoteAddress?.replace(/^::ffff:/, '') ?? '', resolve, upstreams).then((a) => {
-            if (!a || c.destroyed) return;
-            const len = Buffer.alloc(2);
-            len.writeUInt16BE(a.length);
-            c.write(Buffer.concat([len, a]));
-          });
+          void answerQuery(Buffer.from(msg), c.remoteAddress?.replace(/^::ffff:/, '') ?? '', resolve, upstreams).then(
+            (a) => {
+              if (!a || c.destroyed) return;
+              const len = Buffer.alloc(2);
+              len.writeUInt16BE(a.length);
+              c.write(Buffer.concat([len, a]));
+            },
+          );
         }
       });
     });

@@ -21,16 +21,29 @@ export interface EtcOptions {
 export const HOST_GATEWAY = 'host-gateway';
 
 /** Check create's values (dockerd's messages); returns undefined when nothing was asked. */
-export function parseEtcOptions(hc: { Dns?: string[] | null; DnsSearch?: string[] | null; DnsOptions?: string[] | null; ExtraHosts?: string[] | null }): EtcOptions | undefined {
-  const o: EtcOptions = { dns: hc.Dns ?? [], dnsSearch: hc.DnsSearch ?? [], dnsOptions: hc.DnsOptions ?? [], extraHosts: hc.ExtraHosts ?? [] };
+export function parseEtcOptions(hc: {
+  Dns?: string[] | null;
+  DnsSearch?: string[] | null;
+  DnsOptions?: string[] | null;
+  ExtraHosts?: string[] | null;
+}): EtcOptions | undefined {
+  const o: EtcOptions = {
+    dns: hc.Dns ?? [],
+    dnsSearch: hc.DnsSearch ?? [],
+    dnsOptions: hc.DnsOptions ?? [],
+    extraHosts: hc.ExtraHosts ?? [],
+  };
   for (const d of o.dns) if (!net.isIP(d)) throw new InvalidArgumentError(`${d} is not an ip address`);
-  for (const s of o.dnsSearch) if (s !== '.' && !/^[A-Za-z0-9_.-]{1,253}$/.test(s)) throw new InvalidArgumentError(`${s} is not a valid domain`);
-  for (const opt of o.dnsOptions) if (!/^\S+$/.test(opt)) throw new InvalidArgumentError(`invalid DNS option: ${JSON.stringify(opt)}`);
+  for (const s of o.dnsSearch)
+    if (s !== '.' && !/^[A-Za-z0-9_.-]{1,253}$/.test(s)) throw new InvalidArgumentError(`${s} is not a valid domain`);
+  for (const opt of o.dnsOptions)
+    if (!/^\S+$/.test(opt)) throw new InvalidArgumentError(`invalid DNS option: ${JSON.stringify(opt)}`);
   for (const h of o.extraHosts) {
     const i = h.indexOf(':');
     const name = i > 0 ? h.slice(0, i) : '';
     const ip = i > 0 ? h.slice(i + 1) : '';
-    if (!name || /\s/.test(name) || (ip !== HOST_GATEWAY && !net.isIP(ip))) throw new InvalidArgumentError(`invalid IP address in add-host: "${ip || h}"`);
+    if (!name || /\s/.test(name) || (ip !== HOST_GATEWAY && !net.isIP(ip)))
+      throw new InvalidArgumentError(`invalid IP address in add-host: "${ip || h}"`);
   }
   const any = o.dns.length + o.dnsSearch.length + o.dnsOptions.length + o.extraHosts.length > 0;
   return any ? o : undefined;
@@ -71,11 +84,19 @@ export function withExtraHosts(hosts: string, extra: string[]): string {
  */
 export function resolvWith(base: string, o: EtcOptions | undefined, keepFirst: boolean): string {
   if (!o || o.dns.length + o.dnsSearch.length + o.dnsOptions.length === 0) return base;
-  const lines = base.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = base
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const of = (kind: string) => lines.filter((l) => l.split(/\s+/)[0] === kind);
   const baseNs = of('nameserver').map((l) => l.split(/\s+/)[1]);
   const ns = o.dns.length === 0 ? baseNs : keepFirst && baseNs.length > 0 ? [baseNs[0], ...o.dns] : o.dns;
-  const search = o.dnsSearch.length > 0 ? (o.dnsSearch.includes('.') ? [] : o.dnsSearch) : of('search').flatMap((l) => l.split(/\s+/).slice(1));
+  const search =
+    o.dnsSearch.length > 0
+      ? o.dnsSearch.includes('.')
+        ? []
+        : o.dnsSearch
+      : of('search').flatMap((l) => l.split(/\s+/).slice(1));
   const options = o.dnsOptions.length > 0 ? o.dnsOptions : of('options').flatMap((l) => l.split(/\s+/).slice(1));
   return [
     ...(search.length > 0 ? [`search ${search.join(' ')}`] : []),

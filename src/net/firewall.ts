@@ -24,7 +24,13 @@ export interface FirewallOwner {
 export function firewallOwner(dataRoot: string): FirewallOwner {
   const id = crypto.createHash('sha256').update(dataRoot).digest('hex').slice(0, 8).toUpperCase();
   const safe = /^[\w./-]{1,200}$/.test(dataRoot) ? dataRoot : id;
-  return { comment: `podvisor ${safe}`, forward: `PV-${id}-FWD`, input: `PV-${id}-IN`, prerouting: `PV-${id}-PRE`, postrouting: `PV-${id}-POST` };
+  return {
+    comment: `podvisor ${safe}`,
+    forward: `PV-${id}-FWD`,
+    input: `PV-${id}-IN`,
+    prerouting: `PV-${id}-PRE`,
+    postrouting: `PV-${id}-POST`,
+  };
 }
 
 /** The jumps from built-in chains into ours: [table, built-in chain, our chain, match]. */
@@ -72,7 +78,9 @@ export function renderRules(o: FirewallOwner, nets: NetworkRecord[]): { filter: 
         // IPv6 binds are served by the userland proxy alone (these rules are iptables', IPv4).
         if (p.hostIp.includes(':')) continue;
         const dst = p.hostIp === '0.0.0.0' ? '' : ` -d ${p.hostIp}/32`;
-        nat.push(`-A ${o.prerouting}${dst} -p ${p.proto} -m ${p.proto} --dport ${p.hostPort} -j DNAT --to-destination ${ep.ip}:${p.containerPort}`);
+        nat.push(
+          `-A ${o.prerouting}${dst} -p ${p.proto} -m ${p.proto} --dport ${p.hostPort} -j DNAT --to-destination ${ep.ip}:${p.containerPort}`,
+        );
       }
     }
   }
@@ -82,14 +90,42 @@ export function renderRules(o: FirewallOwner, nets: NetworkRecord[]): { filter: 
 /** The iptables-restore input that replaces our chains' content with `rules`. */
 export function restoreInput(o: FirewallOwner, rules: { filter: string[]; nat: string[] }): string {
   return [
-    '*filter', `:${o.forward} - [0:0]`, `:${o.input} - [0:0]`, ...rules.filter, 'COMMIT',
-    '*nat', `:${o.prerouting} - [0:0]`, `:${o.postrouting} - [0:0]`, ...rules.nat, 'COMMIT', '',
+    '*filter',
+    `:${o.forward} - [0:0]`,
+    `:${o.input} - [0:0]`,
+    ...rules.filter,
+    'COMMIT',
+    '*nat',
+    `:${o.prerouting} - [0:0]`,
+    `:${o.postrouting} - [0:0]`,
+    ...rules.nat,
+    'COMMIT',
+    '',
   ].join('\n');
 }
 
-async function hasJump(table: string, chain: string, target: string, match: string[], o: FirewallOwner): Promise<boolean> {
+async function hasJump(
+  table: string,
+  chain: string,
+  target: string,
+  match: string[],
+  o: FirewallOwner,
+): Promise<boolean> {
   try {
-    await run('iptables', ['-w', '-t', table, '-C', chain, ...match, '-m', 'comment', '--comment', o.comment, '-j', target]);
+    await run('iptables', [
+      '-w',
+      '-t',
+      table,
+      '-C',
+      chain,
+      ...match,
+      '-m',
+      'comment',
+      '--comment',
+      o.comment,
+      '-j',
+      target,
+    ]);
     return true;
   } catch {
     return false;
@@ -105,7 +141,21 @@ export async function applyFirewall(o: FirewallOwner, nets: NetworkRecord[], jum
   if (jumpsKnown) return;
   for (const [table, chain, target, match] of jumps(o)) {
     if (await hasJump(table, chain, target, match, o)) continue;
-    await run('iptables', ['-w', '-t', table, '-I', chain, '1', ...match, '-m', 'comment', '--comment', o.comment, '-j', target]);
+    await run('iptables', [
+      '-w',
+      '-t',
+      table,
+      '-I',
+      chain,
+      '1',
+      ...match,
+      '-m',
+      'comment',
+      '--comment',
+      o.comment,
+      '-j',
+      target,
+    ]);
   }
 }
 
@@ -113,7 +163,20 @@ export async function applyFirewall(o: FirewallOwner, nets: NetworkRecord[], jum
 export async function removeFirewall(o: FirewallOwner): Promise<void> {
   for (const [table, chain, target, match] of jumps(o)) {
     while (await hasJump(table, chain, target, match, o)) {
-      await run('iptables', ['-w', '-t', table, '-D', chain, ...match, '-m', 'comment', '--comment', o.comment, '-j', target]);
+      await run('iptables', [
+        '-w',
+        '-t',
+        table,
+        '-D',
+        chain,
+        ...match,
+        '-m',
+        'comment',
+        '--comment',
+        o.comment,
+        '-j',
+        target,
+      ]);
     }
     for (const op of ['-F', '-X']) {
       try {

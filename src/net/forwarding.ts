@@ -26,12 +26,16 @@ export async function ensureIpv4Forwarding(): Promise<boolean> {
   try {
     fs.writeFileSync(IPV4_FORWARD, '1\n');
   } catch (err) {
-    throw new Error(`IPv4 forwarding is off and could not be turned on (${(err as Error).message}): containers reach only their own networks`);
+    throw new Error(
+      `IPv4 forwarding is off and could not be turned on (${(err as Error).message}): containers reach only their own networks`,
+    );
   }
   try {
     await run('iptables', ['-w', '-P', 'FORWARD', 'DROP']);
   } catch (err) {
-    throw new Error(`turned IPv4 forwarding on, but could not set the FORWARD policy to DROP: ${(err as Error).message}`);
+    throw new Error(
+      `turned IPv4 forwarding on, but could not set the FORWARD policy to DROP: ${(err as Error).message}`,
+    );
   }
   log.info('IPv4 forwarding was off: turned it on, and the FORWARD policy to DROP (as dockerd does)');
   return true;

@@ -66,7 +66,10 @@ export class LinuxNetHost implements NetHost {
    * `upstreams`: resolvers for names that are not ours ("ip" or "ip:port"; default: those of
    * /etc/resolv.conf, read when each DNS server starts).
    */
-  constructor(private readonly dataRoot: string, private readonly upstreams?: string[]) {
+  constructor(
+    private readonly dataRoot: string,
+    private readonly upstreams?: string[],
+  ) {
     this.fw = firewallOwner(dataRoot);
   }
 

@@ -63,7 +63,9 @@ export function allocate(state: IpamState, owner: string, requested?: string): s
     const ip = parseIp(requested);
     if (ip === undefined) throw new InvalidArgumentError(`invalid IPv4 address: ${requested}`);
     if (!contains(subnet, ip) || isReserved(subnet, ip)) {
-      throw new InvalidArgumentError(`no available IPv4 addresses on this network's address pools: requested address ${requested} is not in subnet ${state.subnet}`);
+      throw new InvalidArgumentError(
+        `no available IPv4 addresses on this network's address pools: requested address ${requested} is not in subnet ${state.subnet}`,
+      );
     }
     const key = formatIp(ip);
     if (ip === gateway || (state.allocated[key] !== undefined && state.allocated[key] !== owner)) {
@@ -95,8 +97,10 @@ export function reserveAuxiliary(state: IpamState, aux: Record<string, string>, 
   const subnet = parseCidr(state.subnet);
   for (const [name, addr] of Object.entries(aux)) {
     const ip = parseIp(addr);
-    if (ip === undefined) throw new ForbiddenError(`non parsable secondary ip address (${name}:${addr}) passed for network ${network}`);
-    if (!contains(subnet, ip)) throw new ForbiddenError(`auxiliary address: (${name}:${addr}) must belong to the master pool: ${state.subnet}`);
+    if (ip === undefined)
+      throw new ForbiddenError(`non parsable secondary ip address (${name}:${addr}) passed for network ${network}`);
+    if (!contains(subnet, ip))
+      throw new ForbiddenError(`auxiliary address: (${name}:${addr}) must belong to the master pool: ${state.subnet}`);
     const key = formatIp(ip);
     if (key !== state.gateway) state.allocated[key] = `aux:${name}`;
   }
@@ -115,5 +119,9 @@ export function prefixOf(state: IpamState): number {
 /** dockerd's MAC for an address: 02:42 followed by the four bytes of the IPv4 address. */
 export function macFor(ip: string): string {
   const n = parseIp(ip)!;
-  return ['02', '42', ...[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+  return [
+    '02',
+    '42',
+    ...[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].map((b) => b.toString(16).padStart(2, '0')),
+  ].join(':');
 }

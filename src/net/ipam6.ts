@@ -29,7 +29,8 @@ export function parseCidr6(s: string, what = 'subnet'): Cidr6 {
   const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
   const addr = m ? parseIpv6(m[1]) : undefined;
   const prefix = m ? Number(m[2]) : NaN;
-  if (addr === undefined || !(prefix <= 128)) throw new InvalidArgumentError(`invalid ${what} ${s}: invalid CIDR address: ${s}`);
+  if (addr === undefined || !(prefix <= 128))
+    throw new InvalidArgumentError(`invalid ${what} ${s}: invalid CIDR address: ${s}`);
   return { base: addr & maskOf(prefix), prefix };
 }
 
@@ -71,13 +72,15 @@ export function newIpam6(req: Ipam6Request): IpamState {
   if (req.gateway) {
     const g = parseIpv6(req.gateway);
     if (g === undefined) throw new InvalidArgumentError(`invalid gateway address ${req.gateway}`);
-    if (!contains6(subnet, g) || g === subnet.base) throw new InvalidArgumentError(`no matching subnet for gateway ${req.gateway}`);
+    if (!contains6(subnet, g) || g === subnet.base)
+      throw new InvalidArgumentError(`no matching subnet for gateway ${req.gateway}`);
     gateway = g;
   }
   let ipRange: string | undefined;
   if (req.ipRange) {
     const r = parseCidr6(req.ipRange, 'ip-range');
-    if (!contains6(subnet, r.base) || r.prefix < subnet.prefix) throw new InvalidArgumentError(`no matching subnet for range ${req.ipRange}`);
+    if (!contains6(subnet, r.base) || r.prefix < subnet.prefix)
+      throw new InvalidArgumentError(`no matching subnet for range ${req.ipRange}`);
     ipRange = formatCidr6(r);
   }
   return { subnet: formatCidr6(subnet), gateway: formatIpv6(gateway), ...(ipRange ? { ipRange } : {}), allocated: {} };
@@ -94,10 +97,13 @@ export function allocate6(state: IpamState, owner: string, requested?: string): 
     const ip = parseIpv6(requested);
     if (ip === undefined) throw new InvalidArgumentError(`invalid IPv6 address: ${requested}`);
     if (!contains6(subnet, ip) || ip === subnet.base) {
-      throw new InvalidArgumentError(`no available IPv6 addresses on this network's address pools: requested address ${requested} is not in subnet ${state.subnet}`);
+      throw new InvalidArgumentError(
+        `no available IPv6 addresses on this network's address pools: requested address ${requested} is not in subnet ${state.subnet}`,
+      );
     }
     const key = formatIpv6(ip);
-    if (ip === gateway || (state.allocated[key] !== undefined && state.allocated[key] !== owner)) throw new ConflictError('Address already in use');
+    if (ip === gateway || (state.allocated[key] !== undefined && state.allocated[key] !== owner))
+      throw new ConflictError('Address already in use');
     state.allocated[key] = owner;
     return key;
   }

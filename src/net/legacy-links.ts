@@ -32,7 +32,7 @@ export function parseLinks(links: readonly string[] | null | undefined): LegacyL
     const parts = l.split(':');
     if (parts.length > 2 || !parts[0] || parts[1] === '') throw new InvalidArgumentError(`invalid link format: ${l}`);
     const name = parts[0].replace(/^\//, '');
-    const alias = parts.length === 2 ? parts[1].split('/').pop() ?? '' : name;
+    const alias = parts.length === 2 ? (parts[1].split('/').pop() ?? '') : name;
     if (!name || !alias) throw new InvalidArgumentError(`invalid link format: ${l}`);
     return { name, alias };
   });
@@ -61,10 +61,12 @@ interface Port {
 
 /** Exposed ports ("80/tcp", "53/udp", "9000") by number, tcp before the others on one number. */
 function sortedPorts(exposed: readonly string[]): Port[] {
-  const ports = exposed.map((p) => {
-    const [n, proto = 'tcp'] = p.split('/');
-    return { num: Number(n), proto: proto.toLowerCase() };
-  }).filter((p) => Number.isInteger(p.num) && p.num > 0);
+  const ports = exposed
+    .map((p) => {
+      const [n, proto = 'tcp'] = p.split('/');
+      return { num: Number(n), proto: proto.toLowerCase() };
+    })
+    .filter((p) => Number.isInteger(p.num) && p.num > 0);
   return ports.sort((a, b) => a.num - b.num || (a.proto === 'tcp' ? -1 : b.proto === 'tcp' ? 1 : 0));
 }
 
@@ -82,19 +84,30 @@ function runEnd(ports: readonly Port[], i: number): number {
 }
 
 /** The environment a link gives the linking container `me` (see the module comment). */
-export function linkEnv(l: LegacyLink, me: string, ip: string, exposed: readonly string[], env: readonly string[]): string[] {
+export function linkEnv(
+  l: LegacyLink,
+  me: string,
+  ip: string,
+  exposed: readonly string[],
+  env: readonly string[],
+): string[] {
   const A = l.alias.toUpperCase().replace(/-/g, '_');
   const out: string[] = [];
   const ports = sortedPorts(exposed);
   if (ports.length > 0) out.push(`${A}_PORT=${ports[0].proto}://${ip}:${ports[0].num}`);
-  for (let i = 0; i < ports.length;) {
+  for (let i = 0; i < ports.length; ) {
     const j = runEnd(ports, i);
     const p = ports[i];
     const key = `${A}_PORT_${p.num}_${p.proto.toUpperCase()}`;
     if (j > i + 1) {
       const q = ports[j];
       const endKey = `${A}_PORT_${p.num}_${q.proto.toUpperCase()}`;
-      out.push(`${key}_START=${p.proto}://${ip}:${p.num}`, `${key}_PORT_START=${p.num}`, `${endKey}_END=${q.proto}://${ip}:${q.num}`, `${endKey}_PORT_END=${q.num}`);
+      out.push(
+        `${key}_START=${p.proto}://${ip}:${p.num}`,
+        `${key}_PORT_START=${p.num}`,
+        `${endKey}_END=${q.proto}://${ip}:${q.num}`,
+        `${endKey}_PORT_END=${q.num}`,
+      );
     }
     for (; i <= j; i++) {
       const x = ports[i];

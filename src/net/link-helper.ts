@@ -81,7 +81,13 @@ export class LinkHelper {
   /** One RTM_SETLINK for `link`; rejects with UnavailableError carrying the kernel's error. */
   set(link: string, change: LinkChange): Promise<void> {
     const master = change.master === undefined ? '' : change.master === null ? '-' : hex(change.master);
-    const line = ['s', hex(link), change.mtu === undefined ? '' : String(Math.trunc(change.mtu)), master, change.up === undefined ? '' : change.up ? '1' : '0'].join(' ');
+    const line = [
+      's',
+      hex(link),
+      change.mtu === undefined ? '' : String(Math.trunc(change.mtu)),
+      master,
+      change.up === undefined ? '' : change.up ? '1' : '0',
+    ].join(' ');
     return this.helper.request(line, `setting link ${link}`);
   }
 

@@ -19,11 +19,13 @@ export const MAX_LINK_LOCAL_IPS = 8;
  * IP address: X"). IPv6 ones are refused (501). Returns them as given.
  */
 export function checkLinkLocalIps(ips: readonly string[]): string[] {
-  if (ips.some((ip) => net.isIP(ip) === 0)) throw new InvalidArgumentError(`Invalid link-local IP address: [${ips.join(' ')}]`);
+  if (ips.some((ip) => net.isIP(ip) === 0))
+    throw new InvalidArgumentError(`Invalid link-local IP address: [${ips.join(' ')}]`);
   for (const ip of ips) {
     if (net.isIPv6(ip)) throw new NotImplementedError(`IPv6 link-local IPs (--link-local-ip) are not supported: ${ip}`);
     if (!ip.startsWith('169.254.')) throw new InvalidArgumentError(`invalid link local IP address: ${ip}`);
   }
-  if (ips.length > MAX_LINK_LOCAL_IPS) throw new InvalidArgumentError(`at most ${MAX_LINK_LOCAL_IPS} link-local IP addresses per network`);
+  if (ips.length > MAX_LINK_LOCAL_IPS)
+    throw new InvalidArgumentError(`at most ${MAX_LINK_LOCAL_IPS} link-local IP addresses per network`);
   return [...ips];
 }

@@ -45,7 +45,13 @@ export async function ownedLinks(dataRoot: string): Promise<LinkInfo[]> {
  * Make sure bridge `name` exists, owned, with address `gatewayCidr` ("10.88.0.1/16"), the MTU
  * and up. Idempotent: a restart finds the bridge and keeps it (running VMs' taps stay on it).
  */
-export async function ensureBridge(name: string, gatewayCidr: string, mtu: number, dataRoot: string, gateway6Cidr?: string): Promise<void> {
+export async function ensureBridge(
+  name: string,
+  gatewayCidr: string,
+  mtu: number,
+  dataRoot: string,
+  gateway6Cidr?: string,
+): Promise<void> {
   let exists = true;
   try {
     await run('ip', ['link', 'show', 'dev', name]);
@@ -122,7 +128,11 @@ export async function detachFromBridge(link: string): Promise<void> {
 
 /** IPv4 subnets the host already routes or has addresses in (other than our own bridges). */
 export async function hostSubnets(exceptLinks: Set<string> = new Set()): Promise<string[]> {
-  const routes = JSON.parse(await run('ip', ['-j', '-4', 'route', 'show', 'table', 'all'])) as Array<{ dst?: string; dev?: string; type?: string }>;
+  const routes = JSON.parse(await run('ip', ['-j', '-4', 'route', 'show', 'table', 'all'])) as Array<{
+    dst?: string;
+    dev?: string;
+    type?: string;
+  }>;
   const out: string[] = [];
   for (const r of routes) {
     if (!r.dst || r.dst === 'default' || (r.dev && exceptLinks.has(r.dev))) continue;

@@ -151,7 +151,17 @@ export class NetworkManager {
       for (const ep of Object.values(n.endpoints)) {
         if (ep.ports.length === 0) continue;
         try {
-          await this.startPorts(n, ep, ep.ports.map((p) => ({ proto: p.proto, containerPort: p.containerPort, hostIp: p.hostIp, hostPortMin: p.hostPort, hostPortMax: p.hostPort })));
+          await this.startPorts(
+            n,
+            ep,
+            ep.ports.map((p) => ({
+              proto: p.proto,
+              containerPort: p.containerPort,
+              hostIp: p.hostIp,
+              hostPortMin: p.hostPort,
+              hostPortMax: p.hostPort,
+            })),
+          );
         } catch (err) {
           log.warn(`published ports of ${ep.name} on ${n.name} not restored: ${(err as Error).message}`);
         }
@@ -165,7 +175,10 @@ export class NetworkManager {
     await this.host.ensureBridge(n.bridge, `${n.ipam.gateway}/${prefixOf(n.ipam)}`, n.mtu, gateway6);
     if (!n.isDefault && !this.dns.has(n.id)) {
       try {
-        this.dns.set(n.id, await this.host.startDns(n.ipam.gateway, (asker, name) => resolveScoped(this.nets.values(), asker, name)));
+        this.dns.set(
+          n.id,
+          await this.host.startDns(n.ipam.gateway, (asker, name) => resolveScoped(this.nets.values(), asker, name)),
+        );
       } catch (err) {
         log.warn(`network ${n.name}: no DNS server on ${n.ipam.gateway}: ${(err as Error).message}`);
       }
@@ -175,30 +188,40 @@ export class NetworkManager {
   private async newRecord(o: CreateNetworkOptions, isDefault = false): Promise<NetworkRecord> {
     const driver = o.driver || 'bridge';
     if (driver !== 'bridge') {
-      if (driver === 'host' || driver === 'null') throw new ForbiddenError(`only one instance of "${driver}" network is allowed`);
-      if (driver === 'overlay') throw new NotImplementedError('podvisor has only the "bridge" network driver: overlay networks (swarm) are not supported');
-      if (driver === 'macvlan' || driver === 'ipvlan') throw new NotImplementedError(`podvisor has only the "bridge" network driver: "${driver}" is not supported`);
+      if (driver === 'host' || driver === 'null')
+        throw new ForbiddenError(`only one instance of "${driver}" network is allowed`);
+      if (driver === 'overlay')
+        throw new NotImplementedError(
+          'podvisor has only the "bridge" network driver: overlay networks (swarm) are not supported',
+        );
+      if (driver === 'macvlan' || driver === 'ipvlan')
+        throw new NotImplementedError(`podvisor has only the "bridge" network driver: "${driver}" is not supported`);
       throw new NotFoundError(`plugin "${driver}" not found`);
     }
     // IPv6 pools are used with EnableIPv6, else kept for inspect only, as dockerd keeps them.
     const { v4, v6 } = splitPools(o.ipam ?? []);
     const ipam6 = o.enableIPv6 ? this.newIpam6(v6) : undefined;
-    if (v4.length > 1) throw new NotImplementedError('podvisor networks have one IPv4 subnet: more than one --subnet is not supported');
+    if (v4.length > 1)
+      throw new NotImplementedError('podvisor networks have one IPv4 subnet: more than one --subnet is not supported');
     const options = o.options ?? {};
     if (options['com.docker.network.bridge.name'] !== undefined && !isDefault) {
-      throw new NotImplementedError('com.docker.network.bridge.name is not supported: podvisor names its bridges pv-<network id>');
+      throw new NotImplementedError(
+        'com.docker.network.bridge.name is not supported: podvisor names its bridges pv-<network id>',
+      );
     }
     let mtu = DEFAULT_MTU;
     if (options['com.docker.network.driver.mtu'] !== undefined) {
       mtu = Number(options['com.docker.network.driver.mtu']);
-      if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new InvalidArgumentError(`invalid MTU: ${options['com.docker.network.driver.mtu']}`);
+      if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
+        throw new InvalidArgumentError(`invalid MTU: ${options['com.docker.network.driver.mtu']}`);
     }
     const cfg = v4[0] ?? {};
     let subnet = cfg.Subnet;
     if (subnet) {
       const c = parseCidrLoose(subnet);
       for (const n of this.nets.values()) {
-        if (overlaps(c, parseCidr(n.ipam.subnet))) throw new ForbiddenError('Pool overlaps with other one on this address space');
+        if (overlaps(c, parseCidr(n.ipam.subnet)))
+          throw new ForbiddenError('Pool overlaps with other one on this address space');
       }
     } else {
       if (cfg.Gateway || cfg.IPRange) throw new InvalidArgumentError('a --gateway or --ip-range needs a --subnet');
@@ -232,7 +255,10 @@ export class NetworkManager {
       userSubnet: !!cfg.Subnet,
       ipam,
       ...(ipam6 ? { enableIPv6: true, ipam6 } : {}),
-      ipamConfig: [...(isDefault || !cfg.Subnet ? [{ Subnet: ipam.subnet, Gateway: ipam.gateway }] : v4.map((c) => ({ ...c }))), ...v6.map((c) => ({ ...c }))],
+      ipamConfig: [
+        ...(isDefault || !cfg.Subnet ? [{ Subnet: ipam.subnet, Gateway: ipam.gateway }] : v4.map((c) => ({ ...c }))),
+        ...v6.map((c) => ({ ...c })),
+      ],
       ipamOptions: o.ipamOptions ?? null,
       endpoints: {},
     };
@@ -244,22 +270,34 @@ export class NetworkManager {
    * so is a subnet that overlaps another network's.
    */
   private newIpam6(v6: IpamPoolConfig[]) {
-    if (v6.length === 0) throw new NotFoundError('could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network');
+    if (v6.length === 0)
+      throw new NotFoundError(
+        'could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network',
+      );
     if (v6.length > 1) throw new ForbiddenError("bridge driver doesn't support multiple subnets");
     const cfg = v6[0];
     const ipam6 = newIpam6({ subnet: cfg.Subnet!, gateway: cfg.Gateway, ipRange: cfg.IPRange });
     const c = parseCidr6(ipam6.subnet);
     for (const n of this.nets.values()) {
-      if (n.ipam6 && overlaps6(c, parseCidr6(n.ipam6.subnet))) throw new ForbiddenError('Pool overlaps with other one on this address space');
+      if (n.ipam6 && overlaps6(c, parseCidr6(n.ipam6.subnet)))
+        throw new ForbiddenError('Pool overlaps with other one on this address space');
     }
     return ipam6;
   }
 
   /** The first pool subnet that overlaps neither the host's routes nor another network. */
   private async freeSubnet(): Promise<string> {
-    const used = [...(await this.host.usedSubnets(new Set([...this.nets.values()].map((n) => n.bridge)))).map((s) => parseCidrLoose(s)), ...[...this.nets.values()].map((n) => parseCidr(n.ipam.subnet))];
+    const used = [
+      ...(await this.host.usedSubnets(new Set([...this.nets.values()].map((n) => n.bridge)))).map((s) =>
+        parseCidrLoose(s),
+      ),
+      ...[...this.nets.values()].map((n) => parseCidr(n.ipam.subnet)),
+    ];
     const free = candidatePool().find((c) => !used.some((u) => overlaps(u, c)));
-    if (!free) throw new ForbiddenError('could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
+    if (!free)
+      throw new ForbiddenError(
+        'could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network',
+      );
     return formatCidr(free);
   }
 
@@ -268,8 +306,10 @@ export class NetworkManager {
     return this.serial(async () => {
       // dockerd takes any non-empty name ("test 01" included): names are labels, never paths.
       if (o.name === '') throw new InvalidArgumentError('invalid name: ');
-      if (PREDEFINED.includes(o.name)) throw new ForbiddenError(`operation is not permitted on predefined ${o.name} network `);
-      if (!o.allowDuplicate && [...this.nets.values()].some((n) => n.name === o.name)) throw new ConflictError(`network with name ${o.name} already exists`);
+      if (PREDEFINED.includes(o.name))
+        throw new ForbiddenError(`operation is not permitted on predefined ${o.name} network `);
+      if (!o.allowDuplicate && [...this.nets.values()].some((n) => n.name === o.name))
+        throw new ConflictError(`network with name ${o.name} already exists`);
       // The subnet is chosen and claimed (the bridge has its address) before another daemon
       // on the host chooses one.
       const rec = await this.host.whileChoosingSubnets(async () => {
@@ -309,7 +349,8 @@ export class NetworkManager {
     if (byName) return byName;
     const byPrefix = ref === '' ? [] : list.filter((n) => n.id.startsWith(ref));
     if (byPrefix.length === 1) return byPrefix[0];
-    if (byPrefix.length > 1) throw new NotFoundError(`network ${ref} is ambiguous (${byPrefix.length} matches found based on ID prefix)`);
+    if (byPrefix.length > 1)
+      throw new NotFoundError(`network ${ref} is ambiguous (${byPrefix.length} matches found based on ID prefix)`);
     throw new NotFoundError(`network ${ref} not found`);
   }
 
@@ -327,7 +368,8 @@ export class NetworkManager {
     return this.serial(async () => {
       const n = this.get(ref);
       if (n.isDefault) throw new ForbiddenError(`${n.name} is a pre-defined network and cannot be removed`);
-      if (Object.keys(n.endpoints).length > 0) throw new ForbiddenError(`error while removing network: network ${n.name} id ${n.id} has active endpoints`);
+      if (Object.keys(n.endpoints).length > 0)
+        throw new ForbiddenError(`error while removing network: network ${n.name} id ${n.id} has active endpoints`);
       await this.dropNetwork(n);
       this.events?.emit('network', 'destroy', n.id, { name: n.name, type: 'bridge' });
     });
@@ -355,9 +397,16 @@ export class NetworkManager {
       if (Object.values(n.endpoints).some((e) => e.containerId === req.containerId)) {
         throw new ForbiddenError(`endpoint with name ${req.name} already exists in network ${n.name}`);
       }
-      if (n.isDefault && req.ip) throw new InvalidArgumentError('user specified IP address is supported on user defined networks only');
-      if (n.isDefault && (req.aliases ?? []).length > 0) throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
-      if (req.ip && !n.userSubnet) throw new InvalidArgumentError('user specified IP address is supported only when connecting to networks with user configured subnets');
+      if (n.isDefault && req.ip)
+        throw new InvalidArgumentError('user specified IP address is supported on user defined networks only');
+      if (n.isDefault && (req.aliases ?? []).length > 0)
+        throw new InvalidArgumentError(
+          'network-scoped alias is supported only for containers in user defined networks',
+        );
+      if (req.ip && !n.userSubnet)
+        throw new InvalidArgumentError(
+          'user specified IP address is supported only when connecting to networks with user configured subnets',
+        );
       const id = crypto.randomBytes(32).toString('hex');
       const ip = allocate(n.ipam, id, req.ip);
       let ip6: string | undefined;
@@ -367,7 +416,18 @@ export class NetworkManager {
         releaseOwner(n.ipam, id);
         throw err;
       }
-      const ep: EndpointRecord = { id, containerId: req.containerId, name: req.name, aliases: req.aliases ?? [], ip, ...(ip6 ? { ip6 } : {}), mac: req.mac ?? macFor(ip), ports: [], ...(req.links?.length ? { links: req.links } : {}), ...(req.linkLocalIps?.length ? { linkLocalIps: req.linkLocalIps } : {}) };
+      const ep: EndpointRecord = {
+        id,
+        containerId: req.containerId,
+        name: req.name,
+        aliases: req.aliases ?? [],
+        ip,
+        ...(ip6 ? { ip6 } : {}),
+        mac: req.mac ?? macFor(ip),
+        ports: [],
+        ...(req.links?.length ? { links: req.links } : {}),
+        ...(req.linkLocalIps?.length ? { linkLocalIps: req.linkLocalIps } : {}),
+      };
       n.endpoints[id] = ep;
       try {
         await this.store.save(n);
@@ -384,7 +444,15 @@ export class NetworkManager {
 
   private configOf(n: NetworkRecord, ep: EndpointRecord): EndpointConfig {
     const v6 = n.ipam6 && ep.ip6 ? { gateway6: n.ipam6.gateway, prefixLen6: prefixOf6(n.ipam6) } : {};
-    return { ...ep, networkId: n.id, gateway: n.ipam.gateway, prefixLen: prefixOf(n.ipam), ...v6, mtu: n.mtu, bridge: n.bridge };
+    return {
+      ...ep,
+      networkId: n.id,
+      gateway: n.ipam.gateway,
+      prefixLen: prefixOf(n.ipam),
+      ...v6,
+      mtu: n.mtu,
+      bridge: n.bridge,
+    };
   }
 
   private endpointOf(n: NetworkRecord, containerId: string): EndpointRecord {
@@ -418,7 +486,8 @@ export class NetworkManager {
     return this.serial(async () => {
       const n = this.get(ref);
       const ep = this.endpointOf(n, containerId);
-      if (n.internal && reqs.length > 0) throw new InvalidArgumentError('ports cannot be published on an internal network');
+      if (n.internal && reqs.length > 0)
+        throw new InvalidArgumentError('ports cannot be published on an internal network');
       const handles = await this.host.publish(reqs, ep.ip, `${ep.name} (${ep.id})`);
       const before = ep.ports;
       try {
@@ -455,7 +524,8 @@ export class NetworkManager {
   /** The endpoints of one container on every network (for inspect). */
   endpointsOf(containerId: string): EndpointConfig[] {
     const out: EndpointConfig[] = [];
-    for (const n of this.nets.values()) for (const ep of Object.values(n.endpoints)) if (ep.containerId === containerId) out.push(this.configOf(n, ep));
+    for (const n of this.nets.values())
+      for (const ep of Object.values(n.endpoints)) if (ep.containerId === containerId) out.push(this.configOf(n, ep));
     return out;
   }
 
@@ -484,7 +554,8 @@ function parseCidrLoose(s: string): Cidr {
   try {
     return parseCidr(s);
   } catch (err) {
-    if (!/should be/.test((err as Error).message)) throw new InvalidArgumentError(`Invalid subnet ${s} : invalid CIDR address: ${s}`);
+    if (!/should be/.test((err as Error).message))
+      throw new InvalidArgumentError(`Invalid subnet ${s} : invalid CIDR address: ${s}`);
     const c = /should be (\S+)$/.exec((err as Error).message)![1];
     return parseCidr(c);
   }

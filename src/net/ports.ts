@@ -102,12 +102,20 @@ export function parsePortSpec(spec: string): PortRequest[] {
   }
   const n = cMax - cMin + 1;
   if (n > 1 && hostPart !== '' && hMax - hMin + 1 !== n) {
-    throw new InvalidArgumentError(`invalid ranges specified for container and host Ports: ${containerPart} and ${hostPart}`);
+    throw new InvalidArgumentError(
+      `invalid ranges specified for container and host Ports: ${containerPart} and ${hostPart}`,
+    );
   }
   const out: PortRequest[] = [];
   for (let i = 0; i < n; i++) {
     const pair = n > 1 && hostPart !== '';
-    out.push({ proto, containerPort: cMin + i, hostIp, hostPortMin: pair ? hMin + i : hMin, hostPortMax: pair ? hMin + i : hMax });
+    out.push({
+      proto,
+      containerPort: cMin + i,
+      hostIp,
+      hostPortMin: pair ? hMin + i : hMin,
+      hostPortMax: pair ? hMin + i : hMax,
+    });
   }
   return out;
 }

@@ -48,10 +48,11 @@ function tcpProxy(hostIp: string, hostPort: number, toIp: string, toPort: number
     server.listen({ host: hostIp, port: hostPort, exclusive: true, ipv6Only: net.isIPv6(hostIp) }, () => {
       server.off('error', reject);
       resolve({
-        close: () => new Promise<void>((r) => {
-          server.close(() => r());
-          for (const kill of [...open]) kill();
-        }),
+        close: () =>
+          new Promise<void>((r) => {
+            server.close(() => r());
+            for (const kill of [...open]) kill();
+          }),
       });
     });
   });
@@ -71,10 +72,13 @@ function udpProxy(hostIp: string, hostPort: number, toIp: string, toPort: number
           f!.timer.refresh();
         });
         s.on('error', () => undefined);
-        f = { s, timer: setTimeout(() => {
-          s.close();
-          flows.delete(key);
-        }, UDP_IDLE_MS) };
+        f = {
+          s,
+          timer: setTimeout(() => {
+            s.close();
+            flows.delete(key);
+          }, UDP_IDLE_MS),
+        };
         f.timer.unref();
         flows.set(key, f);
       }
@@ -126,16 +130,26 @@ export async function publishAll(reqs: PortRequest[], toIp: string, label: strin
       let handle: ProxyHandle | undefined;
       for (let port = lo; port <= hi && !handle; port++) {
         try {
-          handle = await startProxy({ proto: r.proto, containerPort: r.containerPort, hostIp: r.hostIp, hostPort: port }, toIp);
+          handle = await startProxy(
+            { proto: r.proto, containerPort: r.containerPort, hostIp: r.hostIp, hostPort: port },
+            toIp,
+          );
         } catch (err) {
           last = err;
         }
       }
       if (!handle) {
         const code = (last as NodeJS.ErrnoException | undefined)?.code;
-        const what = code === 'EADDRINUSE' ? 'bind: address already in use' : code === 'EADDRNOTAVAIL' ? 'bind: cannot assign requested address' : String((last as Error)?.message);
+        const what =
+          code === 'EADDRINUSE'
+            ? 'bind: address already in use'
+            : code === 'EADDRNOTAVAIL'
+              ? 'bind: cannot assign requested address'
+              : String((last as Error)?.message);
         const range = lo === hi ? `${lo}` : `${lo}-${hi}`;
-        throw new UnavailableError(`driver failed programming external connectivity on endpoint ${label}: Error starting userland proxy: listen ${r.proto}${net.isIPv6(r.hostIp) ? '6' : '4'} ${net.isIPv6(r.hostIp) ? `[${r.hostIp}]` : r.hostIp}:${range}: ${what}`);
+        throw new UnavailableError(
+          `driver failed programming external connectivity on endpoint ${label}: Error starting userland proxy: listen ${r.proto}${net.isIPv6(r.hostIp) ? '6' : '4'} ${net.isIPv6(r.hostIp) ? `[${r.hostIp}]` : r.hostIp}:${range}: ${what}`,
+        );
       }
       done.push(handle);
     }

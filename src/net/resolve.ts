@@ -26,7 +26,10 @@ export function resolveScoped(nets: Iterable<NetworkRecord>, askerIp: string, na
       if (target) add(out, target);
     }
     for (const ep of eps) {
-      const hit = ep.name.toLowerCase() === q || (q.length === 12 && ep.containerId.startsWith(q)) || ep.aliases.some((a) => a.toLowerCase() === q);
+      const hit =
+        ep.name.toLowerCase() === q ||
+        (q.length === 12 && ep.containerId.startsWith(q)) ||
+        ep.aliases.some((a) => a.toLowerCase() === q);
       if (hit) add(out, ep);
     }
   }

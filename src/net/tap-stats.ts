@@ -38,10 +38,12 @@ export async function tapCounters(tap: string, sysClassNet = '/sys/class/net'): 
   const dir = path.join(sysClassNet, tap, 'statistics');
   try {
     const out = {} as InterfaceCounters;
-    await Promise.all(KINDS.map(async (k) => {
-      out[`rx_${k}`] = await counter(dir, `tx_${k}`);
-      out[`tx_${k}`] = await counter(dir, `rx_${k}`);
-    }));
+    await Promise.all(
+      KINDS.map(async (k) => {
+        out[`rx_${k}`] = await counter(dir, `tx_${k}`);
+        out[`tx_${k}`] = await counter(dir, `rx_${k}`);
+      }),
+    );
     return out;
   } catch {
     return undefined;
@@ -49,7 +51,10 @@ export async function tapCounters(tap: string, sysClassNet = '/sys/class/net'): 
 }
 
 /** The `networks` object of a container whose endpoints ride on `taps`; undefined with none. */
-export async function networksStats(taps: Array<string | undefined>, sysClassNet?: string): Promise<Record<string, InterfaceCounters> | undefined> {
+export async function networksStats(
+  taps: Array<string | undefined>,
+  sysClassNet?: string,
+): Promise<Record<string, InterfaceCounters> | undefined> {
   const out: Record<string, InterfaceCounters> = {};
   for (const tap of taps) {
     const ifname = tap && guestInterfaceOf(tap);
@@ -57,5 +62,7 @@ export async function networksStats(taps: Array<string | undefined>, sysClassNet
     const c = await tapCounters(tap, sysClassNet);
     if (c) out[ifname] = c;
   }
-  return Object.keys(out).length > 0 ? Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b))) : undefined;
+  return Object.keys(out).length > 0
+    ? Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)))
+    : undefined;
 }

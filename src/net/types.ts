@@ -62,7 +62,12 @@ export interface NetworkRecord {
   /** The IPv6 addresses of a network with IPv6 enabled (./ipam6.ts). */
   ipam6?: IpamState;
   /** IPAM as the user asked it (dockerd reports Config as given). */
-  ipamConfig: Array<{ Subnet?: string; Gateway?: string; IPRange?: string; AuxiliaryAddresses?: Record<string, string> }>;
+  ipamConfig: Array<{
+    Subnet?: string;
+    Gateway?: string;
+    IPRange?: string;
+    AuxiliaryAddresses?: Record<string, string>;
+  }>;
   /** IPAM driver options as given (inspect echoes them; null when none were sent). */
   ipamOptions?: Record<string, string> | null;
   endpoints: Record<string, EndpointRecord>;

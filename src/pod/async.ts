@@ -33,7 +33,13 @@ export function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> 
 
 /** Resolves when `p` settles or after `ms`, whichever comes first (never rejects). */
 export function atMost(p: Promise<unknown>, ms: number): Promise<void> {
-  return Promise.race([p.then(() => undefined, () => undefined), new Promise<void>((r) => setTimeout(r, ms).unref())]);
+  return Promise.race([
+    p.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((r) => setTimeout(r, ms).unref()),
+  ]);
 }
 
 /** What preempted the operation owning `signal`, if anything. */

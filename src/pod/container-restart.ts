@@ -33,7 +33,16 @@ const PAUSED_RETRY_MS = 500;
 /** The run's restart-in-place state, made on first use. */
 export function inPlaceOf(run: Run): InPlaceRestarts {
   if (!run.inPlace) {
-    run.inPlace = { backoff: new Map(), timers: new Map(), startedMs: new Map(), live: new Set(), pending: new Set(), onChange: new Set(), ended: false, probeKilled: new Set() };
+    run.inPlace = {
+      backoff: new Map(),
+      timers: new Map(),
+      startedMs: new Map(),
+      live: new Set(),
+      pending: new Set(),
+      onChange: new Set(),
+      ended: false,
+      probeKilled: new Set(),
+    };
   }
   return run.inPlace;
 }
@@ -116,8 +125,20 @@ export async function watchContainer(ctx: PodContext, e: Entry, run: Run, id: st
   stopProbes(e, id);
   // A container its probe killed restarts under Always and OnFailure alike (the kubelet's rule).
   const policy = r.sandbox.spec.restartPolicy;
-  const again = !s.ended && !e.removed && (s.probeKilled.delete(id) ? policy.name !== 'no' && !r.manuallyStopped : shouldRestart(policy, exitCode, c.restartCount, r.manuallyStopped));
-  c.state = { ...c.state, status: again ? 'restarting' : 'exited', pid: 0, exitCode, finishedAt: nowRfc3339(), oomKilled };
+  const again =
+    !s.ended &&
+    !e.removed &&
+    (s.probeKilled.delete(id)
+      ? policy.name !== 'no' && !r.manuallyStopped
+      : shouldRestart(policy, exitCode, c.restartCount, r.manuallyStopped));
+  c.state = {
+    ...c.state,
+    status: again ? 'restarting' : 'exited',
+    pid: 0,
+    exitCode,
+    finishedAt: nowRfc3339(),
+    oomKilled,
+  };
   c.process = undefined;
   s.live.delete(id);
   if (again) s.pending.add(id);
@@ -142,16 +163,21 @@ function schedule(ctx: PodContext, e: Entry, run: Run, id: string, fresh: boolea
   let backoff = s.backoff.get(id);
   if (!backoff) s.backoff.set(id, (backoff = new RestartBackoff()));
   const delay = backoff.next(fresh ? 0 : Date.now() - (s.startedMs.get(id) ?? run.startedMs));
-  log.debug(`pod ${e.record.id.slice(0, 12)}: container ${c.spec.name ?? id.slice(0, 12)} exited ${c.state.exitCode}, restarting it in place in ${delay} ms`);
+  log.debug(
+    `pod ${e.record.id.slice(0, 12)}: container ${c.spec.name ?? id.slice(0, 12)} exited ${c.state.exitCode}, restarting it in place in ${delay} ms`,
+  );
   arm(ctx, e, run, id, delay);
 }
 
 function arm(ctx: PodContext, e: Entry, run: Run, id: string, delay: number): void {
   const s = inPlaceOf(run);
-  s.timers.set(id, setTimeout(() => {
-    s.timers.delete(id);
-    void restartNow(ctx, e, run, id);
-  }, delay));
+  s.timers.set(
+    id,
+    setTimeout(() => {
+      s.timers.delete(id);
+      void restartNow(ctx, e, run, id);
+    }, delay),
+  );
 }
 
 /**
@@ -160,7 +186,8 @@ function arm(ctx: PodContext, e: Entry, run: Run, id: string, delay: number): vo
  */
 export function resumeInPlace(ctx: PodContext, e: Entry, run: Run): void {
   for (const c of Object.values(e.record.containers)) {
-    if (!c.spec.init && c.state.status === 'restarting' && !run.inits.has(c.spec.id)) schedule(ctx, e, run, c.spec.id, true);
+    if (!c.spec.init && c.state.status === 'restarting' && !run.inits.has(c.spec.id))
+      schedule(ctx, e, run, c.spec.id, true);
   }
 }
 
@@ -182,7 +209,9 @@ async function restartNow(ctx: PodContext, e: Entry, run: Run, id: string): Prom
   try {
     p = await restartInit(run.vm, podSpecOf(r), c.spec, r.sandbox.linkEnv ?? []);
   } catch (err) {
-    log.warn(`pod ${r.id.slice(0, 12)}: restarting container ${c.spec.name ?? id.slice(0, 12)} in place failed: ${(err as Error).message}`);
+    log.warn(
+      `pod ${r.id.slice(0, 12)}: restarting container ${c.spec.name ?? id.slice(0, 12)} in place failed: ${(err as Error).message}`,
+    );
     giveUp((err as Error).message);
     await persist(ctx, e);
     return;
@@ -197,7 +226,15 @@ async function restartNow(ctx: PodContext, e: Entry, run: Run, id: string): Prom
   s.startedMs.set(id, Date.now());
   c.restartCount++;
   c.process = initProcessId(id);
-  c.state = { status: 'running', pid: p.pid, exitCode: 0, error: '', startedAt: nowRfc3339(), finishedAt: c.state.finishedAt, oomKilled: false };
+  c.state = {
+    status: 'running',
+    pid: p.pid,
+    exitCode: 0,
+    error: '',
+    startedAt: nowRfc3339(),
+    finishedAt: c.state.finishedAt,
+    oomKilled: false,
+  };
   if (c === mainContainer(r)) {
     // The pod's log and attach sessions follow the main container's new init.
     run.init = p;

@@ -18,7 +18,15 @@ import type { PodNetworks } from './network';
 import { ExecStore } from './exec';
 import { LogWriter } from './logs';
 import { PodRegistry, tryLogPolicy, type Entry } from './registry';
-import { CONTAINER_LABEL, containerName, containerRef, containersOf, mainContainer, type ContainerRecord, type PodRecord } from './types';
+import {
+  CONTAINER_LABEL,
+  containerName,
+  containerRef,
+  containersOf,
+  mainContainer,
+  type ContainerRecord,
+  type PodRecord,
+} from './types';
 import { VmReuse } from './vm-reuse';
 
 const log = logger('pod');
@@ -119,7 +127,8 @@ export class PodContext {
    * (and, in a pod of several, io.podvisor.container) as attributes, as dockerd's.
    */
   emitFor(r: PodRecord, c: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
-    const named: Record<string, string> = c.spec.name !== undefined && containersOf(r).length > 1 ? { [CONTAINER_LABEL]: c.spec.name } : {};
+    const named: Record<string, string> =
+      c.spec.name !== undefined && containersOf(r).length > 1 ? { [CONTAINER_LABEL]: c.spec.name } : {};
     const attrs = { ...r.sandbox.spec.labels, ...named, image: c.spec.imageRef, name: containerName(r, c), ...extra };
     this.deps.events.emit('container', action, containerRef(r, c), attrs);
   }
@@ -129,7 +138,12 @@ export class PodContext {
    * Docker container's) as always; in a pod of several, each container's that `which`
    * keeps (the containers that took part in the step), with `extraOf` its attributes.
    */
-  emitEach(r: PodRecord, action: string, which: (c: ContainerRecord) => boolean, extraOf: (c: ContainerRecord) => Record<string, string> = () => ({})): void {
+  emitEach(
+    r: PodRecord,
+    action: string,
+    which: (c: ContainerRecord) => boolean,
+    extraOf: (c: ContainerRecord) => Record<string, string> = () => ({}),
+  ): void {
     if (containersOf(r).length === 1) {
       this.emit(r, action, extraOf(mainContainer(r)));
       return;
@@ -147,9 +161,16 @@ export class PodContext {
       if (c.spec.init) continue;
       for (const m of c.spec.mounts ?? []) {
         if (m.type !== 'volume' || !m.name) continue;
-        const attrs: Record<string, string> = action === 'mount'
-          ? { container: c.spec.id, destination: m.target, driver: m.driver ?? 'local', propagation: '', 'read/write': String(!m.readOnly) }
-          : { container: c.spec.id, driver: m.driver ?? 'local' };
+        const attrs: Record<string, string> =
+          action === 'mount'
+            ? {
+                container: c.spec.id,
+                destination: m.target,
+                driver: m.driver ?? 'local',
+                propagation: '',
+                'read/write': String(!m.readOnly),
+              }
+            : { container: c.spec.id, driver: m.driver ?? 'local' };
         this.deps.events.emit('volume', action, m.name, attrs);
       }
     }

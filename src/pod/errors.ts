@@ -15,14 +15,20 @@ export class NoSuchPodError extends NotFoundError {
 /** The operation needs a running pod. */
 export class PodNotRunningError extends ConflictError {
   /** `operation`: the one refused, when its front end words the refusal its own way. */
-  constructor(readonly podId: string, readonly operation?: 'kill') {
+  constructor(
+    readonly podId: string,
+    readonly operation?: 'kill',
+  ) {
     super(`pod ${podId} is not running`);
   }
 }
 
 /** The operation is refused because the pod is paused (or, for pause, already is). */
 export class PodPausedError extends ConflictError {
-  constructor(readonly podId: string, readonly operation: 'start' | 'pause' | 'exec' | 'top') {
+  constructor(
+    readonly podId: string,
+    readonly operation: 'start' | 'pause' | 'exec' | 'top',
+  ) {
     super(`pod ${podId} is paused: ${operation} refused`);
   }
 }
@@ -37,28 +43,41 @@ export class PodNotPausedError extends ConflictError {
 /** The name belongs to another pod. */
 export class NameInUseError extends ConflictError {
   /** `renaming`: the name was asked for by a rename (not a create). */
-  constructor(readonly podName: string, readonly holderId: string, readonly renaming = false) {
+  constructor(
+    readonly podName: string,
+    readonly holderId: string,
+    readonly renaming = false,
+  ) {
     super(`name ${JSON.stringify(podName)} is in use by pod ${holderId}`);
   }
 }
 
 /** The pod has no container of this id or name. */
 export class NoSuchContainerInPodError extends NotFoundError {
-  constructor(readonly podId: string, readonly ref: string) {
+  constructor(
+    readonly podId: string,
+    readonly ref: string,
+  ) {
     super(`pod ${podId} has no container ${JSON.stringify(ref)}`);
   }
 }
 
 /** The operation needs that container of the pod to be running. */
 export class ContainerNotRunningError extends ConflictError {
-  constructor(readonly podId: string, readonly containerId: string) {
+  constructor(
+    readonly podId: string,
+    readonly containerId: string,
+  ) {
     super(`container ${containerId} of pod ${podId} is not running`);
   }
 }
 
 /** A pod that runs in another pod's VM cannot start while that pod does not run. */
 export class JoinTargetNotRunningError extends ConflictError {
-  constructor(readonly podId: string, readonly targetId: string) {
+  constructor(
+    readonly podId: string,
+    readonly targetId: string,
+  ) {
     super(`pod ${podId} cannot join pod ${targetId}: it is not running`);
   }
 }

@@ -57,14 +57,20 @@ async function etcDir(root: string, create = false): Promise<string | typeof FAL
 }
 
 function checkName(name: string): void {
-  if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..') throw new Error(`not a plain file name: ${name}`);
+  if (!/^[A-Za-z0-9._-]+$/.test(name) || name === '.' || name === '..')
+    throw new Error(`not a plain file name: ${name}`);
 }
 
 /**
  * Write `/etc/<name>` of the rootfs mounted at `root` (created or truncated, then `mode`).
  * Resolves true when done, FALLBACK when the agent must do it.
  */
-export async function writeEtcFile(root: string, name: string, data: Buffer, mode: number): Promise<true | typeof FALLBACK> {
+export async function writeEtcFile(
+  root: string,
+  name: string,
+  data: Buffer,
+  mode: number,
+): Promise<true | typeof FALLBACK> {
   checkName(name);
   try {
     const etc = await etcDir(root, true);
@@ -92,7 +98,11 @@ export async function writeEtcFile(root: string, name: string, data: Buffer, mod
  * exist (or /etc does not), FALLBACK when the agent must read it. Larger than `maxBytes`:
  * FALLBACK too (the agent then answers its own error).
  */
-export async function readEtcFile(root: string, name: string, maxBytes: number): Promise<string | undefined | typeof FALLBACK> {
+export async function readEtcFile(
+  root: string,
+  name: string,
+  maxBytes: number,
+): Promise<string | undefined | typeof FALLBACK> {
   checkName(name);
   try {
     const r = await lstatOrNone(root);

@@ -65,14 +65,29 @@ function collectingSession(out: LimitedOutput): AttachSession {
  * Run `args` once as an exec in container `container` of the pod (absent: its main
  * container), within `timeoutMs` (see the module comment). Never rejects.
  */
-export async function runExecProbe(ctx: PodContext, e: Entry, run: Run, args: string[], timeoutMs: number, container?: string): Promise<ProbeResult> {
+export async function runExecProbe(
+  ctx: PodContext,
+  e: Entry,
+  run: Run,
+  args: string[],
+  timeoutMs: number,
+  container?: string,
+): Promise<ProbeResult> {
   const start = nowRfc3339();
   const out = new LimitedOutput();
   let execId: string | undefined;
   try {
     const x = execCreate(ctx, e, {
-      args, env: [], workingDir: '', user: '', tty: false,
-      attachStdin: false, attachStdout: true, attachStderr: true, detachKeys: '', privileged: false,
+      args,
+      env: [],
+      workingDir: '',
+      user: '',
+      tty: false,
+      attachStdin: false,
+      attachStdout: true,
+      attachStderr: true,
+      detachKeys: '',
+      privileged: false,
       ...(container !== undefined ? { container } : {}),
     });
     execId = x.id;
@@ -85,7 +100,9 @@ export async function runExecProbe(ctx: PodContext, e: Entry, run: Run, args: st
     if (timedOut) {
       if (x.processId && !ctx.closing) await run.vm.agent.signalProcess(x.processId, 9).catch(() => undefined);
       let wait: NodeJS.Timeout | undefined;
-      await Promise.race([x.finished, new Promise((r) => (wait = setTimeout(r, KILL_WAIT_MS).unref()))]).finally(() => clearTimeout(wait));
+      await Promise.race([x.finished, new Promise((r) => (wait = setTimeout(r, KILL_WAIT_MS).unref()))]).finally(() =>
+        clearTimeout(wait),
+      );
       return { start, end: nowRfc3339(), exitCode: -1, output: '', timedOutMs: timeoutMs };
     }
     return { start, end: nowRfc3339(), exitCode: x.exitCode ?? -1, output: out.text() };

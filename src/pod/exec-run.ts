@@ -39,7 +39,8 @@ function targetOf(e: Entry, config: ExecConfig): ContainerRecord {
   if (!c) throw new NoSuchContainerInPodError(e.record.id, config.container as string);
   // A pod of one: its main container runs while the pod does (as ever).
   if (config.container === undefined && !restartsInPlace(e.record)) return c;
-  if (c.state.status !== 'running' || !e.run?.inits.has(c.spec.id)) throw new ContainerNotRunningError(e.record.id, c.spec.id);
+  if (c.state.status !== 'running' || !e.run?.inits.has(c.spec.id))
+    throw new ContainerNotRunningError(e.record.id, c.spec.id);
   return c;
 }
 
@@ -70,7 +71,13 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
   let proc: AgentProcess;
   try {
     const user = await resolveUserInGuest(run.vm.agent, main.id, x.config.user || main.user, main.groupAdd);
-    const env = runtimeEnv(mergeEnv(main.env, x.config.env), e.record.sandbox.spec.hostname, x.config.tty, user.home, e.record.sandbox.linkEnv);
+    const env = runtimeEnv(
+      mergeEnv(main.env, x.config.env),
+      e.record.sandbox.spec.hostname,
+      x.config.tty,
+      user.home,
+      e.record.sandbox.linkEnv,
+    );
     proc = await run.vm.agent.startProcess({
       containerId: main.id,
       processId: `exec-${x.id.slice(0, 16)}`,

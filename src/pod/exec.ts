@@ -68,7 +68,17 @@ export class ExecStore {
     const id = crypto.randomBytes(32).toString('hex');
     let markReady!: () => void;
     const ready = new Promise<void>((res) => (markReady = res));
-    const r: ExecRecord = { id, containerId, config, running: false, exitCode: null, pid: 0, started: false, ready, markReady };
+    const r: ExecRecord = {
+      id,
+      containerId,
+      config,
+      running: false,
+      exitCode: null,
+      pid: 0,
+      started: false,
+      ready,
+      markReady,
+    };
     this.execs.set(id, r);
     return r;
   }

@@ -40,7 +40,9 @@ function safeNum(s: string | undefined): number {
 }
 
 /** Parse a /proc/stat text into CPU counters. */
-export function parseProcStat(text: string): Pick<GuestSample, 'cpuTotalNs' | 'cpuUserNs' | 'cpuSystemNs' | 'perCpuNs' | 'systemNs' | 'onlineCpus'> {
+export function parseProcStat(
+  text: string,
+): Pick<GuestSample, 'cpuTotalNs' | 'cpuUserNs' | 'cpuSystemNs' | 'perCpuNs' | 'systemNs' | 'onlineCpus'> {
   let total = 0;
   let user = 0;
   let system = 0;
@@ -60,7 +62,14 @@ export function parseProcStat(text: string): Pick<GuestSample, 'cpuTotalNs' | 'c
       per.push(busy * NS_PER_TICK);
     }
   }
-  return { cpuTotalNs: total, cpuUserNs: user, cpuSystemNs: system, perCpuNs: per, systemNs: all, onlineCpus: Math.max(1, per.length) };
+  return {
+    cpuTotalNs: total,
+    cpuUserNs: user,
+    cpuSystemNs: system,
+    perCpuNs: per,
+    systemNs: all,
+    onlineCpus: Math.max(1, per.length),
+  };
 }
 
 /** Parse /proc/meminfo into bytes. */
@@ -109,7 +118,14 @@ export async function sampleGuest(agent: Agent, containerId: string): Promise<Gu
   const [stat, mem, load] = await Promise.all([read('/proc/stat'), read('/proc/meminfo'), read('/proc/loadavg')]);
   const cpu = parseProcStat(stat);
   const m = parseMeminfo(mem);
-  const sample = { readAt: Date.now(), ...cpu, memUsage: m.usage, memLimit: m.limit, memStats: m.stats, pids: parseLoadavgTasks(load) };
+  const sample = {
+    readAt: Date.now(),
+    ...cpu,
+    memUsage: m.usage,
+    memLimit: m.limit,
+    memStats: m.stats,
+    pids: parseLoadavgTasks(load),
+  };
   // The container's own cgroup, when the guest has one: its usage, and its limit (docker run
   // -m) instead of the VM's memory. Guest numbers, so bounded: never above the VM's memory.
   const cg = agent.cgroupMemory ? await agent.cgroupMemory(containerId).catch(() => undefined) : undefined;

@@ -60,7 +60,12 @@ export interface HealthState {
  * Record one probe result in `h` (see the module comment for the rules). `startedMs` is when
  * the container started. Returns whether the status changed.
  */
-export function recordProbe(h: HealthState, result: ProbeResult, spec: Pick<HealthSpec, 'retries' | 'startPeriodMs'>, startedMs: number): boolean {
+export function recordProbe(
+  h: HealthState,
+  result: ProbeResult,
+  spec: Pick<HealthSpec, 'retries' | 'startPeriodMs'>,
+  startedMs: number,
+): boolean {
   const before = h.status;
   h.log = [...h.log, result].slice(-HEALTH_LOG_SIZE);
   if (result.exitCode === 0) {
@@ -91,7 +96,9 @@ export function startHealth(ctx: PodContext, e: Entry, run: Run): void {
   c.health = { status: 'starting', failingStreak: 0, log: c.health?.log ?? [] };
   const stop = new AbortController();
   monitors.set(e, stop);
-  void monitorLoop(ctx, e, run, c, spec, stop.signal).catch((err) => log.error(`health monitor of ${e.record.id}: ${(err as Error).message}`));
+  void monitorLoop(ctx, e, run, c, spec, stop.signal).catch((err) =>
+    log.error(`health monitor of ${e.record.id}: ${(err as Error).message}`),
+  );
 }
 
 /**
@@ -108,7 +115,14 @@ export function stopHealth(e: Entry): void {
 }
 
 /** Probe every interval while the run lasts. */
-async function monitorLoop(ctx: PodContext, e: Entry, run: Run, c: ContainerRecord, spec: HealthSpec, stop: AbortSignal): Promise<void> {
+async function monitorLoop(
+  ctx: PodContext,
+  e: Entry,
+  run: Run,
+  c: ContainerRecord,
+  spec: HealthSpec,
+  stop: AbortSignal,
+): Promise<void> {
   const startedMs = parseRfc3339(c.state.startedAt) || Date.now();
   const live = () => !stop.aborted && !ctx.closing && e.run === run && !e.removed;
   for (;;) {

@@ -18,7 +18,16 @@ import { bootSandbox } from './sandbox';
 import { startFailure } from './start-error';
 import { hardKill, stopLocked } from './stop';
 import { InitContainerFailedError, type InitRun } from './init-containers';
-import { RECORD_VERSION, containersOf, createdState, isPaused, mainContainer, type ContainerRecord, type PodRecord, type PodSpec } from './types';
+import {
+  RECORD_VERSION,
+  containersOf,
+  createdState,
+  isPaused,
+  mainContainer,
+  type ContainerRecord,
+  type PodRecord,
+  type PodSpec,
+} from './types';
 import type { AgentProcess } from '../vm/types';
 
 const log = logger('pod');
@@ -27,7 +36,12 @@ const log = logger('pod');
  * Create a pod (state Created): name reserved, images marked used, rootfs prepared, record
  * persisted, `create` published. Undone entirely when a step fails.
  */
-export async function create(ctx: PodContext, spec: PodSpec, name: string | undefined, frontend: unknown): Promise<PodRecord> {
+export async function create(
+  ctx: PodContext,
+  spec: PodSpec,
+  name: string | undefined,
+  frontend: unknown,
+): Promise<PodRecord> {
   const { deps, registry } = ctx;
   const id = spec.id;
   let finalName: string;
@@ -44,7 +58,9 @@ export async function create(ctx: PodContext, spec: PodSpec, name: string | unde
     name: finalName,
     created: nowRfc3339(),
     sandbox: { spec: sandbox },
-    containers: Object.fromEntries(containers.map((c): [string, ContainerRecord] => [c.id, { spec: c, state: createdState(), restartCount: 0 }])),
+    containers: Object.fromEntries(
+      containers.map((c): [string, ContainerRecord] => [c.id, { spec: c, state: createdState(), restartCount: 0 }]),
+    ),
     manuallyStopped: false,
     frontend,
   };
@@ -98,7 +114,9 @@ function resetForManualStart(ctx: PodContext, e: Entry): void {
 
 /** The conflict a start preempted by kill or rm -f answers. */
 function startPreempted(id: string, by: 'kill' | 'remove'): ConflictError {
-  return new ConflictError(`Cannot start container ${id}: it was ${by === 'kill' ? 'killed' : 'removed'} while starting`);
+  return new ConflictError(
+    `Cannot start container ${id}: it was ${by === 'kill' ? 'killed' : 'removed'} while starting`,
+  );
 }
 
 /**
@@ -152,7 +170,15 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
   for (const c of containersOf(r)) {
     if (c.spec.init) continue;
     const init = started.inits.get(c.spec.id) as AgentProcess;
-    c.state = { status: 'running', pid: init.pid, exitCode: 0, error: '', startedAt, finishedAt: c.state.finishedAt, oomKilled: false };
+    c.state = {
+      status: 'running',
+      pid: init.pid,
+      exitCode: 0,
+      error: '',
+      startedAt,
+      finishedAt: c.state.finishedAt,
+      oomKilled: false,
+    };
     c.process = init.processId;
   }
   r.sandbox.vmId = started.vm.id;
@@ -177,7 +203,15 @@ function recordInitRuns(ctx: PodContext, r: PodRecord, runs: Map<string, InitRun
   for (const [id, run] of runs) {
     const c = r.containers[id];
     if (!c) continue;
-    c.state = { status: 'exited', pid: 0, exitCode: run.exitCode, error: run.error, startedAt: run.startedAt, finishedAt: run.finishedAt, oomKilled: false };
+    c.state = {
+      status: 'exited',
+      pid: 0,
+      exitCode: run.exitCode,
+      error: run.error,
+      startedAt: run.startedAt,
+      finishedAt: run.finishedAt,
+      oomKilled: false,
+    };
     c.process = undefined;
     ctx.emitFor(r, c, 'start');
     ctx.emitFor(r, c, 'die', { exitCode: String(run.exitCode) });
@@ -195,7 +229,9 @@ export async function restart(ctx: PodContext, e: Entry, timeoutSec?: number): P
     // A kill or rm -f that came in during the stop wins: no start after it.
     if (signal.aborted || e.removed) {
       const by = preemptedBy(signal);
-      throw new ConflictError(`Cannot restart container ${e.record.id}: it was ${by ?? 'remove'}${by === 'kill' ? 'ed' : 'd'} while the restart was pending`);
+      throw new ConflictError(
+        `Cannot restart container ${e.record.id}: it was ${by ?? 'remove'}${by === 'kill' ? 'ed' : 'd'} while the restart was pending`,
+      );
     }
     resetForManualStart(ctx, e);
     await startLocked(ctx, e, signal);

@@ -13,7 +13,12 @@ export const GUEST_RESERVED_MIB = 64;
 const MIB = 1024 * 1024;
 
 /** Throws a 409 saying what does not fit, when `limits` ask more than `running` has. */
-export function checkFitsVm(id: string, running: PodVmSize, wanted: PodVmSize, limits: ResourceLimits | undefined): void {
+export function checkFitsVm(
+  id: string,
+  running: PodVmSize,
+  wanted: PodVmSize,
+  limits: ResourceLimits | undefined,
+): void {
   const memRoom = Math.max(0, running.memoryMiB - GUEST_RESERVED_MIB) * MIB;
   const mem = limits?.memoryMax ?? 0;
   if (mem > memRoom || (mem === 0 && wanted.memoryMiB > running.memoryMiB)) {

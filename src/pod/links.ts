@@ -17,7 +17,12 @@ export interface LinkFacts {
 }
 
 /** Resolve `links` of pod `r` against the running pods now; throws dockerd's errors. */
-export function resolveLinks(ctx: PodContext, r: PodRecord, links: readonly LegacyLink[], nets: PodNetworks | undefined): LinkFacts {
+export function resolveLinks(
+  ctx: PodContext,
+  r: PodRecord,
+  links: readonly LegacyLink[],
+  nets: PodNetworks | undefined,
+): LinkFacts {
   const out: LinkFacts = { hosts: [], env: [] };
   for (const l of links) {
     let target;
@@ -28,7 +33,8 @@ export function resolveLinks(ctx: PodContext, r: PodRecord, links: readonly Lega
     }
     const t = target.record;
     const main = mainContainer(t);
-    if (!target.run || main.state.status !== 'running') throw new Error(`Cannot link to a non running container: /${t.name} AS /${r.name}/${l.alias}`);
+    if (!target.run || main.state.status !== 'running')
+      throw new Error(`Cannot link to a non running container: /${t.name} AS /${r.name}/${l.alias}`);
     const ep = nets?.endpointsOf(t.id).find((e) => nets.get(e.networkId).isDefault);
     if (!ep) throw new Error(`Cannot link to /${t.name}, as it does not belong to the default network`);
     const link = { name: t.name, alias: l.alias };

@@ -55,7 +55,7 @@ function goParseBool(v: string): boolean {
  * start. No settings (pods created before they existed): json-file without rotation.
  */
 export function parseLogPolicy(c: PodLogConfig | undefined): LogPolicy {
-  if (!c || c.driver === 'json-file' && Object.keys(c.opts).length === 0) return { ...DEFAULT_LOG_POLICY };
+  if (!c || (c.driver === 'json-file' && Object.keys(c.opts).length === 0)) return { ...DEFAULT_LOG_POLICY };
   if (c.driver === 'none') return { driver: 'none', maxSize: -1, maxFile: 1 };
   try {
     let maxSize = -1;

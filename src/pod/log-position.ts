@@ -67,7 +67,7 @@ export class PositionFile {
   write(before: LogPoint, after: LogPoint): void {
     if (this.fd === null) this.fd = fs.openSync(this.file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o640);
     const rec = encodePosition(before, after);
-    for (let off = 0; off < rec.length;) off += fs.writeSync(this.fd, rec, off, rec.length - off, off);
+    for (let off = 0; off < rec.length; ) off += fs.writeSync(this.fd, rec, off, rec.length - off, off);
   }
 
   /** Close the descriptor (it reopens on the next write). */

@@ -106,7 +106,9 @@ export class LogWriter {
     return {
       ...at,
       lost: (stream, bytes) =>
-        log.warn(`${this.file}: ${bytes} bytes of ${stream} were lost while the daemon was down (more than the guest keeps)`),
+        log.warn(
+          `${this.file}: ${bytes} bytes of ${stream} were lost while the daemon was down (more than the guest keeps)`,
+        ),
     };
   }
 
@@ -139,7 +141,8 @@ export class LogWriter {
       ignoreMissing(() => fs.unlinkSync(name));
     } else {
       const ext = this.policy.compress ? '.gz' : '';
-      for (let i = this.policy.maxFile - 1; i > 1; i--) ignoreMissing(() => fs.renameSync(`${name}.${i - 1}${ext}`, `${name}.${i}${ext}`));
+      for (let i = this.policy.maxFile - 1; i > 1; i--)
+        ignoreMissing(() => fs.renameSync(`${name}.${i - 1}${ext}`, `${name}.${i}${ext}`));
       ignoreMissing(() => fs.renameSync(name, `${name}.1`));
       if (this.policy.compress) compressRotated(`${name}.1`);
     }
@@ -194,7 +197,7 @@ export class LogWriter {
       } catch (err) {
         this.positionError(err);
       }
-      for (let off = 0; off < line.length;) off += fs.writeSync(fd, line, off);
+      for (let off = 0; off < line.length; ) off += fs.writeSync(fd, line, off);
       this.size += line.length;
       if (this.dropped) log.info(`${this.file}: writing again after ${this.dropped} dropped entries`);
       this.dropped = 0;
@@ -245,7 +248,8 @@ export function parseLogLine(line: string): LogEntry | undefined {
   if (!line) return undefined;
   try {
     const o = JSON.parse(line) as { log?: unknown; stream?: unknown; time?: unknown };
-    if (typeof o.log !== 'string' || (o.stream !== 'stdout' && o.stream !== 'stderr') || typeof o.time !== 'string') return undefined;
+    if (typeof o.log !== 'string' || (o.stream !== 'stdout' && o.stream !== 'stderr') || typeof o.time !== 'string')
+      return undefined;
     return { stream: o.stream, time: o.time, log: Buffer.from(o.log, 'utf8') };
   } catch {
     return undefined;
@@ -332,8 +336,10 @@ function readFd(fd: number, size: number): Promise<Buffer> {
     off >= size
       ? Promise.resolve(buf)
       : new Promise((resolve, reject) =>
-        fs.read(fd, buf, off, size - off, off, (err, n) => (err ? reject(err) : n === 0 ? resolve(buf.subarray(0, off)) : resolve(step(off + n)))),
-      );
+          fs.read(fd, buf, off, size - off, off, (err, n) =>
+            err ? reject(err) : n === 0 ? resolve(buf.subarray(0, off)) : resolve(step(off + n)),
+          ),
+        );
   return step(0);
 }
 

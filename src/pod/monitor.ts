@@ -38,7 +38,15 @@ export function bindRun(ctx: PodContext, e: Entry, vm: Vm, inits: Map<string, Ag
   const init = inits.get(main.spec.id);
   const io = init ? new ProcessIo(init, { log: e.log, stdinOnce: main.spec.stdinOnce, tty: main.spec.tty }) : undefined;
   let resolveEnded!: () => void;
-  const run: Run = { vm, inits, init, io, startedMs, ended: new Promise<void>((r) => (resolveEnded = r)), ...(e.record.sandbox.spec.joinPod ? { borrowed: true } : {}) };
+  const run: Run = {
+    vm,
+    inits,
+    init,
+    io,
+    startedMs,
+    ended: new Promise<void>((r) => (resolveEnded = r)),
+    ...(e.record.sandbox.spec.joinPod ? { borrowed: true } : {}),
+  };
   e.run = run;
   if (io) {
     for (const s of [...e.pending]) {
@@ -54,7 +62,11 @@ export function bindRun(ctx: PodContext, e: Entry, vm: Vm, inits: Map<string, Ag
     if (inPlace) void watchContainer(ctx, e, run, id, p);
     if (p === init) continue;
     // Each other container's output goes to its own log (nobody attaches to it).
-    new ProcessIo(p, { log: ctx.containerLog(e, id), stdinOnce: false, tty: e.record.containers[id]?.spec.tty ?? false });
+    new ProcessIo(p, {
+      log: ctx.containerLog(e, id),
+      stdinOnce: false,
+      tty: e.record.containers[id]?.spec.tty ?? false,
+    });
   }
   if (inPlace) resumeInPlace(ctx, e, run);
   void monitor(ctx, e, run).finally(resolveEnded);
@@ -66,7 +78,9 @@ export function bindRun(ctx: PodContext, e: Entry, vm: Vm, inits: Map<string, Ag
 /** How the main process of a run ended. */
 async function exitOf(e: Entry, run: Run): Promise<{ exitCode: number; oomKilled: boolean; error: string }> {
   const vmDeath = run.vm.exited.then((x) => {
-    throw new UnavailableError(x.expected ? `VM ${run.vm.id} was stopped` : `VM ${run.vm.id} exited unexpectedly: ${x.reason}`);
+    throw new UnavailableError(
+      x.expected ? `VM ${run.vm.id} was stopped` : `VM ${run.vm.id} exited unexpectedly: ${x.reason}`,
+    );
   });
   vmDeath.catch(() => undefined);
   try {
@@ -82,7 +96,9 @@ async function exitOf(e: Entry, run: Run): Promise<{ exitCode: number; oomKilled
     // A pod of one app container: its exit is the pod's. When the pod's policy restarts the
     // pod, the run ends there; otherwise it lasts while any container still runs.
     const status = await Promise.race([(run.init as AgentProcess).exited, vmDeath]);
-    if (!shouldRestart(r.sandbox.spec.restartPolicy, status.exitCode, mainContainer(r).restartCount, r.manuallyStopped)) {
+    if (
+      !shouldRestart(r.sandbox.spec.restartPolicy, status.exitCode, mainContainer(r).restartCount, r.manuallyStopped)
+    ) {
       for (let seen: AgentProcess[] = []; ; ) {
         const now = [...run.inits.values()];
         if (now.length === seen.length && now.every((p, i) => p === seen[i])) break;
@@ -96,14 +112,21 @@ async function exitOf(e: Entry, run: Run): Promise<{ exitCode: number; oomKilled
     if (run.forcedExitCode !== undefined) return { exitCode: run.forcedExitCode, oomKilled: false, error: '' };
     if (run.borrowed) {
       // The VM was the other pod's, and that pod stopped: this one was killed with it.
-      const gone = await Promise.race([run.vm.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref())]);
+      const gone = await Promise.race([
+        run.vm.exited,
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref()),
+      ]);
       if (gone?.expected) return { exitCode: 137, oomKilled: false, error: '' };
     }
     let error = err instanceof Error ? err.message : String(err);
     // The agent channel usually breaks a moment before QEMU's exit is seen: prefer the
     // VM's own reason (it names the crash and the console's last words) when it comes.
-    const gone = await Promise.race([run.vm.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref())]);
-    if (gone && !gone.expected) error = `VM ${run.vm.id} exited unexpectedly: ${gone.reason.split('\n').slice(0, 3).join(' / ')}`;
+    const gone = await Promise.race([
+      run.vm.exited,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref()),
+    ]);
+    if (gone && !gone.expected)
+      error = `VM ${run.vm.id} exited unexpectedly: ${gone.reason.split('\n').slice(0, 3).join(' / ')}`;
     return { exitCode: 255, oomKilled: false, error };
   }
 }
@@ -130,7 +153,8 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   // exits as they came).
   const ended = containersOf(r).filter((c) => c.process !== undefined);
   for (const c of containersOf(r)) {
-    if (c === main && (!run.inPlace || c.process)) c.state = { ...c.state, status: 'exited', pid: 0, exitCode, error, finishedAt, oomKilled };
+    if (c === main && (!run.inPlace || c.process))
+      c.state = { ...c.state, status: 'exited', pid: 0, exitCode, error, finishedAt, oomKilled };
     // Another container still on the VM went down with it (killed: 137).
     else if (c.process) c.state = { ...c.state, status: 'exited', pid: 0, exitCode: 137, finishedAt };
     // One waiting for its restart in place stays exited (that restart was cancelled).
@@ -207,9 +231,13 @@ export function waitExit(e: Entry, condition: WaitCondition, container?: string)
   // The main container's waiters are the pod's (whatever the pod's size).
   const c = named && named !== mainContainer(r) ? named : undefined;
   const { state, process } = c ?? mainContainer(r);
-  const running = restartsInPlace(r) || c
-    ? process !== undefined || state.status === 'running' || state.status === 'paused' || state.status === 'restarting'
-    : !!e.run || state.status === 'restarting';
+  const running =
+    restartsInPlace(r) || c
+      ? process !== undefined ||
+        state.status === 'running' ||
+        state.status === 'paused' ||
+        state.status === 'restarting'
+      : !!e.run || state.status === 'restarting';
   if (condition === 'not-running' && !running) {
     return Promise.resolve({ exitCode: state.exitCode, ...(state.error ? { error: state.error } : {}) });
   }

@@ -98,7 +98,8 @@ export function needsVolumeShare(spec: PodSpec): boolean {
 export function volumeUsers(pods: Iterable<{ id: string; spec: PodSpec }>, name: string): string[] {
   const out: string[] = [];
   for (const p of pods) {
-    for (const c of p.spec.containers) if ((c.mounts ?? []).some((m) => m.type === 'volume' && m.name === name)) out.push(c.id);
+    for (const c of p.spec.containers)
+      if ((c.mounts ?? []).some((m) => m.type === 'volume' && m.name === name)) out.push(c.id);
   }
   return out;
 }
@@ -114,7 +115,9 @@ export async function checkBindSources(spec: PodSpec): Promise<void> {
       try {
         await fs.promises.stat(m.source);
       } catch {
-        throw new InvalidArgumentError(`invalid mount config for type "bind": bind source path does not exist: ${m.source}`);
+        throw new InvalidArgumentError(
+          `invalid mount config for type "bind": bind source path does not exist: ${m.source}`,
+        );
       }
     }
   }
@@ -157,7 +160,9 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
       try {
         st = await fs.promises.stat(m.source);
       } catch {
-        throw new InvalidArgumentError(`invalid mount config for type "${m.type}": bind source path does not exist: ${m.source}`);
+        throw new InvalidArgumentError(
+          `invalid mount config for type "${m.type}": bind source path does not exist: ${m.source}`,
+        );
       }
       const target = path.join(share, mountSubpath(m.source));
       // Already there for another container of this VM: shared as it is.
@@ -199,11 +204,24 @@ export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
         nodev: m.nodev,
       });
     } else if (m.type === 'emptyDir') {
-      await vm.agent.mount({ containerId: c.id, path: m.target, fstype: 'emptydir', source: m.name, readOnly: m.readOnly });
+      await vm.agent.mount({
+        containerId: c.id,
+        path: m.target,
+        fstype: 'emptydir',
+        source: m.name,
+        readOnly: m.readOnly,
+      });
     } else {
       const share = vm.devices.volumes;
       if (!share) throw new Error(`VM ${vm.id} has no volume share`);
-      await vm.agent.mount({ containerId: c.id, path: m.target, fstype: 'virtiofs', source: share.tag, subpath: mountSubpath(m.source), readOnly: m.readOnly });
+      await vm.agent.mount({
+        containerId: c.id,
+        path: m.target,
+        fstype: 'virtiofs',
+        source: share.tag,
+        subpath: mountSubpath(m.source),
+        readOnly: m.readOnly,
+      });
     }
   }
 }

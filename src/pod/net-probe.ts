@@ -53,23 +53,35 @@ export function httpProbe(t: HttpProbeTarget): Promise<NetProbeResult> {
       resolve(r);
     };
     const mod = t.scheme === 'https' ? https : http;
-    const req = mod.request({
-      host: t.host,
-      port: t.port,
-      path: t.path,
-      method: 'GET',
-      headers: headersOf(t),
-      agent: false,
-      ...(t.scheme === 'https' ? { rejectUnauthorized: false } : {}),
-    }, (res) => {
-      const status = res.statusCode ?? 0;
-      res.on('error', () => undefined);
-      const ok = status >= 200 && status < 400;
-      finish({ ok, message: ok ? `HTTP ${status}` : `HTTP probe failed with statuscode: ${status}` });
-    });
-    const timer = setTimeout(() => finish({ ok: false, message: `Get "${t.scheme}://${t.host}:${t.port}${t.path}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)` }), t.timeoutMs);
+    const req = mod.request(
+      {
+        host: t.host,
+        port: t.port,
+        path: t.path,
+        method: 'GET',
+        headers: headersOf(t),
+        agent: false,
+        ...(t.scheme === 'https' ? { rejectUnauthorized: false } : {}),
+      },
+      (res) => {
+        const status = res.statusCode ?? 0;
+        res.on('error', () => undefined);
+        const ok = status >= 200 && status < 400;
+        finish({ ok, message: ok ? `HTTP ${status}` : `HTTP probe failed with statuscode: ${status}` });
+      },
+    );
+    const timer = setTimeout(
+      () =>
+        finish({
+          ok: false,
+          message: `Get "${t.scheme}://${t.host}:${t.port}${t.path}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`,
+        }),
+      t.timeoutMs,
+    );
     timer.unref();
-    req.on('error', (err) => finish({ ok: false, message: `Get "${t.scheme}://${t.host}:${t.port}${t.path}": ${err.message}` }));
+    req.on('error', (err) =>
+      finish({ ok: false, message: `Get "${t.scheme}://${t.host}:${t.port}${t.path}": ${err.message}` }),
+    );
     req.end();
   });
 }

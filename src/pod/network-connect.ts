@@ -41,19 +41,45 @@ export async function connectPod(ctx: PodContext, e: Entry, att: NetworkAttachme
   const r = e.record;
   const spec = r.sandbox.spec;
   const n = nets.get(att.ref);
-  if (spec.network?.mode === 'none') throw new InvalidArgumentError('container cannot be connected to multiple networks with one of the networks in private (none) mode');
-  checkStaticAddresses(att.ref, !n.isDefault, att.ip, att.ip6, lookupOver(() => n));
-  if (n.isDefault && att.aliases.length > 0) throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
+  if (spec.network?.mode === 'none')
+    throw new InvalidArgumentError(
+      'container cannot be connected to multiple networks with one of the networks in private (none) mode',
+    );
+  checkStaticAddresses(
+    att.ref,
+    !n.isDefault,
+    att.ip,
+    att.ip6,
+    lookupOver(() => n),
+  );
+  if (n.isDefault && att.aliases.length > 0)
+    throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
   const plan = spec.network ?? { mode: 'networks' as const, networks: [], ports: [] };
   const planned = plan.networks.some((a) => sameNetwork(nets, a.ref, n.id));
-  const planAfter = { ...plan, mode: 'networks' as const, networks: planned ? plan.networks : [...plan.networks, { ...att, ref: n.name }] };
+  const planAfter = {
+    ...plan,
+    mode: 'networks' as const,
+    networks: planned ? plan.networks : [...plan.networks, { ...att, ref: n.name }],
+  };
   if (e.run) {
     const vm = e.run.vm;
-    if (nets.endpointsOf(r.id).some((ep) => ep.networkId === n.id)) throw new ForbiddenError(`endpoint with name ${r.name} already exists in network ${n.name}`);
+    if (nets.endpointsOf(r.id).some((ep) => ep.networkId === n.id))
+      throw new ForbiddenError(`endpoint with name ${r.name} already exists in network ${n.name}`);
     const used = new Set(nets.endpointsOf(r.id).map((ep) => ep.tap));
     const nic = vm.devices.nics.find((c) => !used.has(c.tap));
-    if (!nic) throw new ConflictError(`container ${r.name} has no spare network interface: its VM has ${vm.devices.nics.length}, all in use (disconnect it from a network first)`);
-    const ep = await nets.connect(n.id, { containerId: r.id, name: r.name, aliases: att.aliases, ...(att.ip ? { ip: att.ip } : {}), ...(att.ip6 ? { ip6: att.ip6 } : {}), ...(att.links?.length ? { links: att.links } : {}), ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}) });
+    if (!nic)
+      throw new ConflictError(
+        `container ${r.name} has no spare network interface: its VM has ${vm.devices.nics.length}, all in use (disconnect it from a network first)`,
+      );
+    const ep = await nets.connect(n.id, {
+      containerId: r.id,
+      name: r.name,
+      aliases: att.aliases,
+      ...(att.ip ? { ip: att.ip } : {}),
+      ...(att.ip6 ? { ip6: att.ip6 } : {}),
+      ...(att.links?.length ? { links: att.links } : {}),
+      ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}),
+    });
     try {
       await nets.attachTap(n.id, r.id, nic.tap);
       // The default route stays where it is; a pod without one (on no other network with a
@@ -61,7 +87,9 @@ export async function connectPod(ctx: PodContext, e: Entry, att: NetworkAttachme
       const others = nets.endpointsOf(r.id).filter((o) => o.networkId !== n.id && !nets.get(o.networkId).internal);
       await configureNic(vm, nic!, ep, !n.internal && others.length === 0, !n.internal && !others.some((o) => !!o.ip6));
     } catch (err) {
-      await nets.disconnect(n.id, r.id).catch((e2) => log.warn(`undoing connect of ${r.id.slice(0, 12)} to ${n.name}: ${(e2 as Error).message}`));
+      await nets
+        .disconnect(n.id, r.id)
+        .catch((e2) => log.warn(`undoing connect of ${r.id.slice(0, 12)} to ${n.name}: ${(e2 as Error).message}`));
       throw err;
     }
   } else if (planned) {
@@ -91,7 +119,9 @@ export async function disconnectPod(ctx: PodContext, e: Entry, ref: string): Pro
       // The endpoint's MAC is the one the NIC has now; the NIC gets its boot MAC back, which
       // the next network's configuration checks before giving it that network's.
       const boot = ep.mac.toLowerCase() !== nic.mac.toLowerCase() ? { setMac: nic.mac } : {};
-      await e.run.vm.agent.configureInterface({ name: nic.guestName, mac: ep.mac, ...boot, up: false }).catch((err) => log.warn(`bringing ${nic.guestName} of ${r.id.slice(0, 12)} down: ${(err as Error).message}`));
+      await e.run.vm.agent
+        .configureInterface({ name: nic.guestName, mac: ep.mac, ...boot, up: false })
+        .catch((err) => log.warn(`bringing ${nic.guestName} of ${r.id.slice(0, 12)} down: ${(err as Error).message}`));
     }
   }
   if (plan) {

@@ -24,7 +24,10 @@ import { FIXED_HOSTS_LINES } from './runtime';
 const log = logger('pod');
 
 /** What the pod layer uses of the network manager (src/net/manager.ts). */
-export type PodNetworks = Pick<NetworkManager, 'connect' | 'attachTap' | 'publish' | 'disconnect' | 'endpointsOf' | 'get'>;
+export type PodNetworks = Pick<
+  NetworkManager,
+  'connect' | 'attachTap' | 'publish' | 'disconnect' | 'endpointsOf' | 'get'
+>;
 
 /**
  * NICs every networked pod's VM boots with (and pool VMs, where taps can be made): the first
@@ -51,12 +54,7 @@ export interface NetworkFiles {
  */
 export function hostsWithAddress(hostname: string, domainname: string, ip: string, ip6?: string): string {
   const names = domainname ? `${hostname}.${domainname} ${hostname}` : hostname;
-  return [
-    ...FIXED_HOSTS_LINES,
-    `${ip}\t${names}`,
-    ...(ip6 ? [`${ip6}\t${names}`] : []),
-    '',
-  ].join('\n');
+  return [...FIXED_HOSTS_LINES, `${ip}\t${names}`, ...(ip6 ? [`${ip6}\t${names}`] : []), ''].join('\n');
 }
 
 /**
@@ -94,13 +92,34 @@ export interface Joined {
  * fails with it otherwise), and a start waits for one round trip to the guest, not two. The
  * configuration's error is the one reported.
  */
-export async function configureNic(vm: Vm, nic: NicDevice, ep: EndpointConfig, route: boolean, route6 = route): Promise<void> {
+export async function configureNic(
+  vm: Vm,
+  nic: NicDevice,
+  ep: EndpointConfig,
+  route: boolean,
+  route6 = route,
+): Promise<void> {
   const setMac = ep.mac !== nic.mac ? { setMac: ep.mac } : {};
   const secondary = (ep.linkLocalIps ?? []).map((address) => ({ address, prefix: LINK_LOCAL_PREFIX }));
   const v6 = ep.ip6 && ep.prefixLen6 ? { address6: ep.ip6, prefix6: ep.prefixLen6 } : {};
-  const configured = vm.agent.configureInterface({ name: nic.guestName, mac: nic.mac, ...setMac, address: ep.ip, prefix: ep.prefixLen, ...(secondary.length ? { secondary } : {}), ...v6, mtu: ep.mtu, up: true });
-  const routed = route ? vm.agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: ep.gateway, device: nic.guestName }) : Promise.resolve();
-  const routed6 = route6 && ep.ip6 && ep.gateway6 ? vm.agent.addRoute({ destination: '::', prefix: 0, gateway: ep.gateway6, device: nic.guestName }) : Promise.resolve();
+  const configured = vm.agent.configureInterface({
+    name: nic.guestName,
+    mac: nic.mac,
+    ...setMac,
+    address: ep.ip,
+    prefix: ep.prefixLen,
+    ...(secondary.length ? { secondary } : {}),
+    ...v6,
+    mtu: ep.mtu,
+    up: true,
+  });
+  const routed = route
+    ? vm.agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: ep.gateway, device: nic.guestName })
+    : Promise.resolve();
+  const routed6 =
+    route6 && ep.ip6 && ep.gateway6
+      ? vm.agent.addRoute({ destination: '::', prefix: 0, gateway: ep.gateway6, device: nic.guestName })
+      : Promise.resolve();
   const [c, r, r6] = await Promise.allSettled([configured, routed, routed6]);
   if (c.status === 'rejected') throw c.reason;
   if (r.status === 'rejected') throw r.reason;
@@ -121,14 +140,26 @@ export async function joinNetwork(
   hostResolv: string,
 ): Promise<Joined | undefined> {
   if (plan.mode !== 'networks' || plan.networks.length === 0) return undefined;
-  if (vm.devices.nics.length < plan.networks.length) throw new Error(`VM ${vm.id} has ${vm.devices.nics.length} network interface(s) for ${plan.networks.length} network(s)`);
+  if (vm.devices.nics.length < plan.networks.length)
+    throw new Error(
+      `VM ${vm.id} has ${vm.devices.nics.length} network interface(s) for ${plan.networks.length} network(s)`,
+    );
   const endpoints: EndpointConfig[] = [];
   try {
     let routed = false;
     let routed6 = false;
     for (const [i, att] of plan.networks.entries()) {
       const nic = vm.devices.nics[i];
-      const req: EndpointRequest = { containerId: pod.id, name: pod.name, aliases: att.aliases, ...(att.mac ? { mac: checkedMac(att.mac) } : {}), ...(att.ip ? { ip: att.ip } : {}), ...(att.ip6 ? { ip6: att.ip6 } : {}), ...(att.links?.length ? { links: att.links } : {}), ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}) };
+      const req: EndpointRequest = {
+        containerId: pod.id,
+        name: pod.name,
+        aliases: att.aliases,
+        ...(att.mac ? { mac: checkedMac(att.mac) } : {}),
+        ...(att.ip ? { ip: att.ip } : {}),
+        ...(att.ip6 ? { ip6: att.ip6 } : {}),
+        ...(att.links?.length ? { links: att.links } : {}),
+        ...(att.linkLocalIps?.length ? { linkLocalIps: att.linkLocalIps } : {}),
+      };
       const ep = await nets.connect(att.ref, req);
       endpoints.push(ep);
       await nets.attachTap(ep.networkId, pod.id, nic.tap);
@@ -141,16 +172,26 @@ export async function joinNetwork(
     const first = endpoints[0];
     // dockerd starts a container of an --internal network with -p and publishes nothing (no
     // way in); so does podvisor.
-    const ports = plan.ports.length > 0 && !nets.get(first.networkId).internal ? await nets.publish(first.networkId, pod.id, plan.ports) : [];
+    const ports =
+      plan.ports.length > 0 && !nets.get(first.networkId).internal
+        ? await nets.publish(first.networkId, pod.id, plan.ports)
+        : [];
     const user = endpoints.find((ep) => !nets.get(ep.networkId).isDefault);
     return {
       endpoints,
       ports,
-      files: { hosts: hostsWithAddress(pod.hostname, pod.domainname, first.ip, first.ip6), resolv: resolvForNetwork(hostResolv, user?.gateway) },
+      files: {
+        hosts: hostsWithAddress(pod.hostname, pod.domainname, first.ip, first.ip6),
+        resolv: resolvForNetwork(hostResolv, user?.gateway),
+      },
     };
   } catch (err) {
     for (const ep of endpoints) {
-      await nets.disconnect(ep.networkId, pod.id).catch((e) => log.warn(`undoing network ${ep.networkId.slice(0, 12)} of ${pod.id.slice(0, 12)}: ${(e as Error).message}`));
+      await nets
+        .disconnect(ep.networkId, pod.id)
+        .catch((e) =>
+          log.warn(`undoing network ${ep.networkId.slice(0, 12)} of ${pod.id.slice(0, 12)}: ${(e as Error).message}`),
+        );
     }
     throw err;
   }
@@ -160,7 +201,11 @@ export async function joinNetwork(
 export async function leaveNetworks(nets: PodNetworks | undefined, podId: string): Promise<void> {
   if (!nets) return;
   for (const ep of nets.endpointsOf(podId)) {
-    await nets.disconnect(ep.networkId, podId).catch((err) => log.warn(`disconnecting ${podId.slice(0, 12)} from ${ep.networkId.slice(0, 12)}: ${(err as Error).message}`));
+    await nets
+      .disconnect(ep.networkId, podId)
+      .catch((err) =>
+        log.warn(`disconnecting ${podId.slice(0, 12)} from ${ep.networkId.slice(0, 12)}: ${(err as Error).message}`),
+      );
   }
 }
 
@@ -176,12 +221,18 @@ export function endpointIds(nets: NetworkManager): Set<string> {
  * run (they exited, or were removed, while no daemon watched) are taken off, so that their
  * addresses, names and published ports are free. An endpoint a new start made is not touched.
  */
-export async function dropStaleEndpoints(nets: NetworkManager, before: Set<string>, isRunning: (podId: string) => boolean): Promise<void> {
+export async function dropStaleEndpoints(
+  nets: NetworkManager,
+  before: Set<string>,
+  isRunning: (podId: string) => boolean,
+): Promise<void> {
   for (const n of nets.list()) {
     for (const ep of Object.values(n.endpoints)) {
       if (!before.has(ep.id) || isRunning(ep.containerId)) continue;
       log.info(`freeing the endpoint of ${ep.name} on ${n.name}: the container no longer runs`);
-      await nets.disconnect(n.id, ep.containerId).catch((err) => log.warn(`disconnecting ${ep.name} from ${n.name}: ${(err as Error).message}`));
+      await nets
+        .disconnect(n.id, ep.containerId)
+        .catch((err) => log.warn(`disconnecting ${ep.name} from ${n.name}: ${(err as Error).message}`));
     }
   }
 }

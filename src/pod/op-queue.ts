@@ -44,7 +44,14 @@ export class OpQueue {
   force<T>(by: Preemption, fn: (preempted: boolean) => Promise<T>): Promise<T> {
     const cur = this.current;
     if (cur) cur.ctl.abort(new PreemptedError(by));
-    const p = (cur ? cur.done.then(() => undefined, () => undefined) : Promise.resolve()).then(() => fn(cur !== undefined));
+    const p = (
+      cur
+        ? cur.done.then(
+            () => undefined,
+            () => undefined,
+          )
+        : Promise.resolve()
+    ).then(() => fn(cur !== undefined));
     this.gate = Promise.all([this.gate, p.catch(() => undefined)]);
     return p;
   }
@@ -59,9 +66,11 @@ export class OpQueue {
     const done = fn(ctl.signal);
     const cur = { ctl, done };
     this.current = cur;
-    void done.catch(() => undefined).finally(() => {
-      if (this.current === cur) this.current = undefined;
-    });
+    void done
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.current === cur) this.current = undefined;
+      });
     return done;
   }
 }
@@ -79,12 +88,16 @@ export function waitFor(p: Promise<unknown>, ms?: number, signal?: AbortSignal):
       resolve(v);
     };
     const onAbort = () => done(false);
-    if (ms !== undefined && Number.isFinite(ms) && ms < MAX_TIMER_MS) t = setTimeout(() => done(false), Math.max(0, ms));
+    if (ms !== undefined && Number.isFinite(ms) && ms < MAX_TIMER_MS)
+      t = setTimeout(() => done(false), Math.max(0, ms));
     if (signal) {
       if (signal.aborted) return done(false);
       signal.addEventListener('abort', onAbort, { once: true });
     }
-    p.then(() => done(true), () => done(true));
+    p.then(
+      () => done(true),
+      () => done(true),
+    );
   });
 }
 

@@ -26,7 +26,14 @@ export type ProbeAction =
    * GET `path` on `host` (absent: the pod's address on its network) and `port`, from the
    * host: a status from 200 to 399 is a success.
    */
-  | { type: 'http'; host?: string; port: number; path: string; scheme: 'http' | 'https'; headers: Array<{ name: string; value: string }> }
+  | {
+      type: 'http';
+      host?: string;
+      port: number;
+      path: string;
+      scheme: 'http' | 'https';
+      headers: Array<{ name: string; value: string }>;
+    }
   /** Connect to `host` (absent: the pod's address) and `port` over TCP, from the host: a connection is a success. */
   | { type: 'tcp'; host?: string; port: number };
 
@@ -89,7 +96,11 @@ class ResultRun {
 /** The probes of one run of one container (see the module comment). */
 export class ContainerProbeState {
   readonly status: ProbeStatus;
-  private readonly runs: Record<ProbeKind, ResultRun> = { startup: new ResultRun(), liveness: new ResultRun(), readiness: new ResultRun() };
+  private readonly runs: Record<ProbeKind, ResultRun> = {
+    startup: new ResultRun(),
+    liveness: new ResultRun(),
+    readiness: new ResultRun(),
+  };
   /** Set by a kill: nothing is probed any more in this run. */
   onHold = false;
 

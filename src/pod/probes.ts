@@ -77,7 +77,12 @@ export function startProbes(ctx: PodContext, e: Entry, run: Run, id: string): vo
   const w: Worker = { ctx, e, run, c, p, state, stop: stop.signal, started, markStarted };
   for (const kind of KINDS) {
     const spec = probes[kind];
-    if (spec) void loop(w, kind, spec).catch((err) => log.error(`${kind} probe of ${e.record.id.slice(0, 12)}/${c.spec.name ?? id.slice(0, 12)}: ${(err as Error).message}`));
+    if (spec)
+      void loop(w, kind, spec).catch((err) =>
+        log.error(
+          `${kind} probe of ${e.record.id.slice(0, 12)}/${c.spec.name ?? id.slice(0, 12)}: ${(err as Error).message}`,
+        ),
+      );
   }
 }
 
@@ -98,7 +103,14 @@ export function stopAllProbes(e: Entry): void {
 /** Whether the worker's container run is still the one probed. */
 function live(w: Worker): boolean {
   const { ctx, e, run, c, p } = w;
-  return !w.stop.aborted && !ctx.closing && e.run === run && !e.removed && run.inits.get(c.spec.id) === p && c.process !== undefined;
+  return (
+    !w.stop.aborted &&
+    !ctx.closing &&
+    e.run === run &&
+    !e.removed &&
+    run.inits.get(c.spec.id) === p &&
+    c.process !== undefined
+  );
 }
 
 /** Resolves when `signal` aborts. */
@@ -119,13 +131,18 @@ async function loop(w: Worker, kind: ProbeKind, spec: ProbeSpec): Promise<void> 
       const result = await probeOnce(w, spec);
       if (!live(w)) return;
       const d = state.record(kind, result.ok);
-      if (!result.ok) log.debug(`pod ${e.record.id.slice(0, 12)}: container ${c.spec.name ?? c.spec.id.slice(0, 12)}: ${kind} probe failed: ${result.message}`);
+      if (!result.ok)
+        log.debug(
+          `pod ${e.record.id.slice(0, 12)}: container ${c.spec.name ?? c.spec.id.slice(0, 12)}: ${kind} probe failed: ${result.message}`,
+        );
       if (d.changed) {
         if (state.status.started) w.markStarted();
         await ctx.persist(e).catch((err) => log.error(`persisting ${e.record.id}: ${(err as Error).message}`));
       }
       if (d.kill) {
-        log.info(`pod ${e.record.id.slice(0, 12)}: container ${c.spec.name ?? c.spec.id.slice(0, 12)} failed its ${kind} probe ${spec.failureThreshold} time(s) in a row (${result.message}): killing it`);
+        log.info(
+          `pod ${e.record.id.slice(0, 12)}: container ${c.spec.name ?? c.spec.id.slice(0, 12)} failed its ${kind} probe ${spec.failureThreshold} time(s) in a row (${result.message}): killing it`,
+        );
         await killForProbe(w, spec);
         return;
       }
@@ -145,12 +162,23 @@ async function probeOnce(w: Worker, spec: ProbeSpec): Promise<NetProbeResult> {
   const a = spec.action;
   if (a.type === 'exec') {
     const r = await runExecProbe(w.ctx, w.e, w.run, a.args, spec.timeoutMs, w.c.spec.id);
-    const message = r.timedOutMs !== undefined ? `command timed out after ${r.timedOutMs / 1000}s` : `exit code ${r.exitCode}${r.output.trim() ? `: ${r.output.trim()}` : ''}`;
+    const message =
+      r.timedOutMs !== undefined
+        ? `command timed out after ${r.timedOutMs / 1000}s`
+        : `exit code ${r.exitCode}${r.output.trim() ? `: ${r.output.trim()}` : ''}`;
     return { ok: r.exitCode === 0, message };
   }
   const host = a.host ?? (await podAddress(w));
   if (!host) return { ok: false, message: 'the pod has no address on a network (give the probe a host)' };
-  if (a.type === 'http') return httpProbe({ host, port: a.port, path: a.path, scheme: a.scheme, headers: a.headers, timeoutMs: spec.timeoutMs });
+  if (a.type === 'http')
+    return httpProbe({
+      host,
+      port: a.port,
+      path: a.path,
+      scheme: a.scheme,
+      headers: a.headers,
+      timeoutMs: spec.timeoutMs,
+    });
   return tcpProbe(host, a.port, spec.timeoutMs);
 }
 
@@ -165,13 +193,20 @@ async function killForProbe(w: Worker, spec: ProbeSpec): Promise<void> {
   run.inPlace?.probeKilled.add(c.spec.id);
   const send = async (signal: number) => {
     ctx.emitFor(r, c, 'kill', { signal: String(signal) });
-    await bounded(run.vm.agent.signalProcess(p.processId, signal), ctx.deps.agentTimeoutMs ?? AGENT_CALL_MS, 'probe kill').catch((err) => log.debug(`signal ${signal} to ${c.spec.id.slice(0, 12)}: ${(err as Error).message}`));
+    await bounded(
+      run.vm.agent.signalProcess(p.processId, signal),
+      ctx.deps.agentTimeoutMs ?? AGENT_CALL_MS,
+      'probe kill',
+    ).catch((err) => log.debug(`signal ${signal} to ${c.spec.id.slice(0, 12)}: ${(err as Error).message}`));
   };
   await send(c.spec.stopSignal);
   const graceMs = (spec.killGraceSeconds ?? c.spec.stopTimeout) * 1000;
   let timer: NodeJS.Timeout | undefined;
   const exited = await Promise.race([
-    p.exited.then(() => true, () => true),
+    p.exited.then(
+      () => true,
+      () => true,
+    ),
     new Promise<boolean>((res) => (timer = setTimeout(() => res(false), Math.max(0, graceMs)).unref())),
   ]).finally(() => clearTimeout(timer));
   if (!exited && e.run === run && run.inits.get(c.spec.id) === p && c.process !== undefined) await send(SIGKILL);

@@ -121,7 +121,8 @@ function stime(startedAt: number, now: number): string {
 /** STARTED (start): HH:MM:SS within 24 hours, else "Mmm DD". */
 function started(startedAt: number, now: number): string {
   const s = new Date(startedAt);
-  if (startedAt + 24 * 3600 * 1000 > now) return `${pad2(s.getHours())}:${pad2(s.getMinutes())}:${pad2(s.getSeconds())}`;
+  if (startedAt + 24 * 3600 * 1000 > now)
+    return `${pad2(s.getHours())}:${pad2(s.getMinutes())}:${pad2(s.getSeconds())}`;
   return `${MONTHS[s.getMonth()]} ${pad2(s.getDate())}`;
 }
 
@@ -173,8 +174,12 @@ field(['fname'], 'COMMAND', (d) => printable(d.t.comm).slice(0, 8));
 field(['args', 'command'], 'COMMAND', (d) => args(d.t));
 field(['cmd'], 'CMD', (d) => args(d.t));
 field(['pcpu', '%cpu'], '%CPU', (d, g) => tenths(pcpu(d, g)));
-field(['c'], 'C', (d, g) => String(Math.min(99, d.elapsed ? Math.floor(Math.floor((d.cpuTicks * 100) / g.clockTicks) / d.elapsed) : 0)));
-field(['pmem', '%mem'], '%MEM', (d, g) => tenths(g.memTotalKiB ? Math.min(999, Math.floor((d.t.rssKiB * 1000) / g.memTotalKiB)) : 0));
+field(['c'], 'C', (d, g) =>
+  String(Math.min(99, d.elapsed ? Math.floor(Math.floor((d.cpuTicks * 100) / g.clockTicks) / d.elapsed) : 0)),
+);
+field(['pmem', '%mem'], '%MEM', (d, g) =>
+  tenths(g.memTotalKiB ? Math.min(999, Math.floor((d.t.rssKiB * 1000) / g.memTotalKiB)) : 0),
+);
 field(['vsz', 'vsize'], 'VSZ', (d) => String(d.t.vszKiB));
 field(['rss', 'rssize'], 'RSS', (d) => String(d.t.rssKiB));
 field(['rsz'], 'RSZ', (d) => String(d.t.rssKiB));
@@ -200,23 +205,109 @@ field(['thcount'], 'THCNT', (d) => String(d.t.threads));
 field(['ni', 'nice'], 'NI', (d) => String(d.t.nice));
 
 /** Fields procps has that podvisor does not render: a clear refusal rather than ps's "unknown". */
-const NOT_RENDERED = new Set([
-  'addr', 'blocked', 'bsdstart', 'caught', 'cgname', 'cgroup', 'class', 'cls', 'cp', 'drs', 'eip', 'esp', 'environ', 'f',
-  'flag', 'flags', 'fgid', 'fgroup', 'fuid', 'fuser', 'ignored', 'ipcns', 'label', 'lwp', 'lxc', 'maj_flt', 'min_flt', 'mntns', 'netns',
-  'nwchan', 'pending', 'pidns', 'policy', 'pri', 'psr', 'rgid', 'rgroup', 'rtprio', 'ruid', 'ruser', 'sched', 'seat', 'sgi_p',
-  'sig', 'sigcatch', 'sigignore', 'sigmask', 'size', 'slice', 'spid', 'stackp', 'suid', 'suser', 'svgid', 'svuid', 'sgid', 'sgroup',
-  'tid', 'trs', 'tsig', 'unit', 'userns', 'utsns', 'uunit', 'wchan', 'pss', 'uss',
-].filter((f) => !(f in FIELDS)));
+const NOT_RENDERED = new Set(
+  [
+    'addr',
+    'blocked',
+    'bsdstart',
+    'caught',
+    'cgname',
+    'cgroup',
+    'class',
+    'cls',
+    'cp',
+    'drs',
+    'eip',
+    'esp',
+    'environ',
+    'f',
+    'flag',
+    'flags',
+    'fgid',
+    'fgroup',
+    'fuid',
+    'fuser',
+    'ignored',
+    'ipcns',
+    'label',
+    'lwp',
+    'lxc',
+    'maj_flt',
+    'min_flt',
+    'mntns',
+    'netns',
+    'nwchan',
+    'pending',
+    'pidns',
+    'policy',
+    'pri',
+    'psr',
+    'rgid',
+    'rgroup',
+    'rtprio',
+    'ruid',
+    'ruser',
+    'sched',
+    'seat',
+    'sgi_p',
+    'sig',
+    'sigcatch',
+    'sigignore',
+    'sigmask',
+    'size',
+    'slice',
+    'spid',
+    'stackp',
+    'suid',
+    'suser',
+    'svgid',
+    'svuid',
+    'sgid',
+    'sgroup',
+    'tid',
+    'trs',
+    'tsig',
+    'unit',
+    'userns',
+    'utsns',
+    'uunit',
+    'wchan',
+    'pss',
+    'uss',
+  ].filter((f) => !(f in FIELDS)),
+);
 
 const F_FORMAT: PsColumn[] = [
-  { field: 'user', title: 'UID' }, { field: 'pid', title: 'PID' }, { field: 'ppid', title: 'PPID' }, { field: 'c', title: 'C' },
-  { field: 'stime', title: 'STIME' }, { field: 'tname', title: 'TTY' }, { field: 'time', title: 'TIME' }, { field: 'cmd', title: 'CMD' },
+  { field: 'user', title: 'UID' },
+  { field: 'pid', title: 'PID' },
+  { field: 'ppid', title: 'PPID' },
+  { field: 'c', title: 'C' },
+  { field: 'stime', title: 'STIME' },
+  { field: 'tname', title: 'TTY' },
+  { field: 'time', title: 'TIME' },
+  { field: 'cmd', title: 'CMD' },
 ];
-const U_FORMAT: PsColumn[] = ['user', 'pid', '%cpu', '%mem', 'vsz', 'rss', 'tname', 'stat', 'start_time', 'bsdtime', 'args'].map((f) => ({
-  field: f, title: FIELDS[f].title,
+const U_FORMAT: PsColumn[] = [
+  'user',
+  'pid',
+  '%cpu',
+  '%mem',
+  'vsz',
+  'rss',
+  'tname',
+  'stat',
+  'start_time',
+  'bsdtime',
+  'args',
+].map((f) => ({
+  field: f,
+  title: FIELDS[f].title,
 }));
 const DEFAULT_FORMAT: PsColumn[] = ['pid', 'tname', 'time', 'ucmd'].map((f) => ({ field: f, title: FIELDS[f].title }));
-const BSD_FORMAT: PsColumn[] = ['pid', 'tname', 'stat', 'bsdtime', 'args'].map((f) => ({ field: f, title: FIELDS[f].title }));
+const BSD_FORMAT: PsColumn[] = ['pid', 'tname', 'stat', 'bsdtime', 'args'].map((f) => ({
+  field: f,
+  title: FIELDS[f].title,
+}));
 
 /** A user-defined format list (`pid,comm=NAME`, `pid user:20`): its columns. */
 function formatList(spec: string): PsColumn[] {
@@ -227,7 +318,10 @@ function formatList(spec: string): PsColumn[] {
     const name = m[1].toLowerCase();
     const def = FIELDS[name];
     if (!def) {
-      if (NOT_RENDERED.has(name)) throw new PsError(`ps: podvisor renders docker top from the guest's /proc and does not render the "${m[1]}" column`);
+      if (NOT_RENDERED.has(name))
+        throw new PsError(
+          `ps: podvisor renders docker top from the guest's /proc and does not render the "${m[1]}" column`,
+        );
       throw new PsError(`ps: error: unknown user-defined format specifier "${m[1]}"`);
     }
     const width = m[2] ? Number(m[2]) : undefined;
@@ -245,8 +339,10 @@ function checkRenames(psArgs: string): void {
 }
 
 const unsupported = (what: string) =>
-  new PsError(`ps: podvisor renders docker top from the guest's /proc and does not support the ps option ${JSON.stringify(what)} ` +
-    '(it renders -e -f -A, a u x, and columns chosen with -o, o or --format)');
+  new PsError(
+    `ps: podvisor renders docker top from the guest's /proc and does not support the ps option ${JSON.stringify(what)} ` +
+      '(it renders -e -f -A, a u x, and columns chosen with -o, o or --format)',
+  );
 
 /** The columns ps would print for `psArgs` (dockerd's default, -ef, when empty). */
 export function parsePsArgs(psArgs: string): PsColumn[] {
@@ -264,9 +360,17 @@ export function parsePsArgs(psArgs: string): PsColumn[] {
       return tokens[++i];
     };
     if (tok.startsWith('--')) {
-      const [name, value] = tok.includes('=') ? [tok.slice(0, tok.indexOf('=')), tok.slice(tok.indexOf('=') + 1)] : [tok, undefined];
+      const [name, value] = tok.includes('=')
+        ? [tok.slice(0, tok.indexOf('=')), tok.slice(tok.indexOf('=') + 1)]
+        : [tok, undefined];
       if (name === '--format') user.push(...formatList(value ?? next('format specifiers')));
-      else if (name === '--cols' || name === '--columns' || name === '--width' || name === '--lines' || name === '--rows') {
+      else if (
+        name === '--cols' ||
+        name === '--columns' ||
+        name === '--width' ||
+        name === '--lines' ||
+        name === '--rows'
+      ) {
         if (value === undefined) next('a width');
       } else throw unsupported(tok);
       continue;

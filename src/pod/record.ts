@@ -73,9 +73,19 @@ export function migrateV1(old: RecordV1): PodRecord {
 
 /** Whether `r` has the fields of layout 2 that the pod layer relies on. */
 function soundV2(r: Record<string, unknown>): boolean {
-  if (typeof r.name !== 'string' || typeof r.created !== 'string' || !isObject(r.sandbox) || !isObject(r.sandbox.spec) || !isObject(r.containers)) return false;
+  if (
+    typeof r.name !== 'string' ||
+    typeof r.created !== 'string' ||
+    !isObject(r.sandbox) ||
+    !isObject(r.sandbox.spec) ||
+    !isObject(r.containers)
+  )
+    return false;
   const cs = Object.values(r.containers);
-  return cs.length > 0 && cs.every((c) => isObject(c) && isObject(c.spec) && isObject(c.state) && typeof c.state.status === 'string');
+  return (
+    cs.length > 0 &&
+    cs.every((c) => isObject(c) && isObject(c.spec) && isObject(c.state) && typeof c.state.status === 'string')
+  );
 }
 
 /** The stored record as a PodRecord, migrated and repaired (see the module comment). */
@@ -84,7 +94,13 @@ export async function decodeRecord(ctx: PodContext, raw: StoredRecord & Record<s
   let rewrite = false;
   if (raw.version === undefined) {
     const old = raw as unknown as RecordV1;
-    if (!isObject(old.spec) || !Array.isArray(old.spec.containers) || old.spec.containers.length === 0 || !isObject(old.state) || typeof old.name !== 'string') {
+    if (
+      !isObject(old.spec) ||
+      !Array.isArray(old.spec.containers) ||
+      old.spec.containers.length === 0 ||
+      !isObject(old.state) ||
+      typeof old.name !== 'string'
+    ) {
       log.error(`container ${raw.id}: unreadable record: missing fields`);
       return { keep: false };
     }
@@ -98,14 +114,18 @@ export async function decodeRecord(ctx: PodContext, raw: StoredRecord & Record<s
     }
     r = raw as unknown as PodRecord;
   } else {
-    log.error(`container ${raw.id}: record of layout ${JSON.stringify(raw.version)}, newer than this daemon's (${RECORD_VERSION}): left alone`);
+    log.error(
+      `container ${raw.id}: record of layout ${JSON.stringify(raw.version)}, newer than this daemon's (${RECORD_VERSION}): left alone`,
+    );
     return { keep: true };
   }
   // An older version may have stored a front-end field of the wrong type: the front end resets
   // it, so that its clients can decode the container again (one warning per record).
   const fixed = ctx.deps.repairFrontend?.(r.frontend) ?? [];
   if (fixed.length) {
-    log.warn(`container ${r.id}: its record held ${fixed.length} field(s) of a wrong type, reset to their defaults: ${fixed.join(', ')}`);
+    log.warn(
+      `container ${r.id}: its record held ${fixed.length} field(s) of a wrong type, reset to their defaults: ${fixed.join(', ')}`,
+    );
     rewrite = true;
   }
   if (rewrite) {

@@ -186,7 +186,12 @@ export class PodRegistry {
  * with `result`, or its own container's (`resultOf`: a pod of several, whose waiters may wait
  * for a container other than the main one).
  */
-export function wake(e: Entry, what: 'exit' | 'removed', result: WaitResult, resultOf?: (container: string) => WaitResult): void {
+export function wake(
+  e: Entry,
+  what: 'exit' | 'removed',
+  result: WaitResult,
+  resultOf?: (container: string) => WaitResult,
+): void {
   for (const w of [...e.waiters]) {
     if (what === 'removed' ? w.condition === 'removed' : w.condition !== 'removed') {
       e.waiters.delete(w);

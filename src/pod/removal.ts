@@ -23,7 +23,9 @@ export async function remove(ctx: PodContext, e: Entry, opts: { force: boolean }
     const r = e.record;
     if (e.run || isRestarting(r)) {
       if (!opts.force) {
-        throw new ConflictError(`You cannot remove a running container ${r.id}. Stop the container before attempting removal or force remove`);
+        throw new ConflictError(
+          `You cannot remove a running container ${r.id}. Stop the container before attempting removal or force remove`,
+        );
       }
       ctx.cancelRestart(e);
       r.manuallyStopped = true;
@@ -69,7 +71,9 @@ export async function removeEntry(ctx: PodContext, e: Entry): Promise<void> {
   }
   for (const { spec: c } of Object.values(r.containers)) {
     if (!teardown) await deps.rootfs.remove(c.id);
-    await deps.images.removeUser(c.image, c.id).catch((err) => log.warn(`releasing image of ${c.id}: ${(err as Error).message}`));
+    await deps.images
+      .removeUser(c.image, c.id)
+      .catch((err) => log.warn(`releasing image of ${c.id}: ${(err as Error).message}`));
   }
   if (!teardown) await deps.state.remove(r.id);
   ctx.registry.names.release(r.name, r.id);

@@ -13,7 +13,12 @@ export const RESTART_MAX_DELAY_MS = 60_000;
 export const RESTART_RESET_AFTER_MS = 10_000;
 
 /** Whether a pod whose main process exited should be started again. */
-export function shouldRestart(policy: RestartPolicy, exitCode: number, restartCount: number, manuallyStopped: boolean): boolean {
+export function shouldRestart(
+  policy: RestartPolicy,
+  exitCode: number,
+  restartCount: number,
+  manuallyStopped: boolean,
+): boolean {
   if (manuallyStopped) return false;
   switch (policy.name) {
     case 'always':

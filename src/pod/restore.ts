@@ -34,7 +34,9 @@ export async function load(ctx: PodContext): Promise<{ adopted: Promise<Set<stri
   for (const raw of stored) decodedAll.push({ raw, decoded: await decodeRecord(ctx, raw) });
   // The other containers of a pod of several have a directory (their rootfs) but no record of
   // their own: the pod's record holds them. Only a directory no record claims is half-created.
-  const owned = new Set(decodedAll.flatMap(({ decoded }) => (decoded.record ? containersOf(decoded.record).map((c) => c.spec.id) : [])));
+  const owned = new Set(
+    decodedAll.flatMap(({ decoded }) => (decoded.record ? containersOf(decoded.record).map((c) => c.spec.id) : [])),
+  );
   for (const id of orphans) {
     if (owned.has(id)) continue;
     log.warn(`removing half-created container directory ${id}`);
@@ -123,14 +125,17 @@ async function readoptJoined(ctx: PodContext, e: Entry): Promise<boolean> {
     const main = mainContainer(r);
     // Usually listed by the host pod's reattach already (then its output continues from where
     // the agent is, without the resume point).
-    const procs = await vm.agent.reattach((p) => (p.processId === (main.process ?? initProcessId(main.spec.id)) ? e.log.resumePoint() : undefined));
+    const procs = await vm.agent.reattach((p) =>
+      p.processId === (main.process ?? initProcessId(main.spec.id)) ? e.log.resumePoint() : undefined,
+    );
     const inits = new Map<string, AgentProcess>();
     for (const c of containersOf(r)) {
       const init = procs.find((p) => p.processId === (c.process ?? initProcessId(c.spec.id)));
       if (init) inits.set(c.spec.id, init);
     }
     if (!inits.has(main.spec.id)) return false;
-    for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, path.join(vm.shareDir, rootfsInShare(c.spec.id)));
+    for (const c of containersOf(r))
+      await ctx.deps.rootfs.adopt(c.spec.id, path.join(vm.shareDir, rootfsInShare(c.spec.id)));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     log.info(`re-adopted container ${r.id} in the VM of ${host.record.id}`);
     return true;
@@ -142,7 +147,9 @@ async function readoptJoined(ctx: PodContext, e: Entry): Promise<boolean> {
 
 /** Start a restored pod in the background (restart policy at daemon start). */
 function startInBackground(ctx: PodContext, e: Entry): void {
-  void e.ops.run(() => ctx.hooks.startLocked(e)).catch((err) => log.warn(`starting ${e.record.id} at daemon start: ${(err as Error).message}`));
+  void e.ops
+    .run(() => ctx.hooks.startLocked(e))
+    .catch((err) => log.warn(`starting ${e.record.id} at daemon start: ${(err as Error).message}`));
 }
 
 /** A restored pod whose run did not survive the restart: exited, and restarted by policy. */
@@ -168,10 +175,16 @@ async function markLost(ctx: PodContext, e: Entry): Promise<void> {
   r.sandbox.vmId = undefined;
   await ctx.persist(e);
   if (!restarting) {
-    ctx.emitEach(r, 'die', (c) => wasOnVm.has(c), () => ({ exitCode: '255' }));
+    ctx.emitEach(
+      r,
+      'die',
+      (c) => wasOnVm.has(c),
+      () => ({ exitCode: '255' }),
+    );
     ctx.emitVolumes(r, 'unmount');
   }
-  if (restarting || shouldRestart(r.sandbox.spec.restartPolicy, 255, main.restartCount, r.manuallyStopped)) startInBackground(ctx, e);
+  if (restarting || shouldRestart(r.sandbox.spec.restartPolicy, 255, main.restartCount, r.manuallyStopped))
+    startInBackground(ctx, e);
 }
 
 /** Take over the VM of a pod that was running, if it and the pod's init still run. */
@@ -192,7 +205,11 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
       return c !== undefined && p.processId === (c.process ?? initProcessId(c.spec.id));
     };
     const procs = await vm.agent.reattach((p) =>
-      p.processId === logged ? e.log.resumePoint() : initOf(p) ? ctx.containerLog(e, p.containerId).resumePoint() : undefined,
+      p.processId === logged
+        ? e.log.resumePoint()
+        : initOf(p)
+          ? ctx.containerLog(e, p.containerId).resumePoint()
+          : undefined,
     );
     const inits = new Map<string, AgentProcess>();
     // In a pod of several, the main container is one of them: the run goes on without it.
@@ -213,14 +230,24 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
       else if (c.process) {
         // It ended while no daemon watched: its exit code is lost with the agent's record.
         // Its restart in place, when the pod's policy wants one, is resumed with the run's.
-        const again = inPlace && !c.spec.init && shouldRestart(r.sandbox.spec.restartPolicy, 255, c.restartCount, r.manuallyStopped);
-        c.state = { ...c.state, status: again ? 'restarting' : 'exited', pid: 0, exitCode: 255, finishedAt: nowRfc3339() };
+        const again =
+          inPlace &&
+          !c.spec.init &&
+          shouldRestart(r.sandbox.spec.restartPolicy, 255, c.restartCount, r.manuallyStopped);
+        c.state = {
+          ...c.state,
+          status: again ? 'restarting' : 'exited',
+          pid: 0,
+          exitCode: 255,
+          finishedAt: nowRfc3339(),
+        };
         c.process = undefined;
         lost.push(c);
       }
     }
     // The rootfs mounts stay where the earlier daemon made them; its record of them may not.
-    for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, path.join(vm.shareDir, rootfsInShare(c.spec.id)));
+    for (const c of containersOf(r))
+      await ctx.deps.rootfs.adopt(c.spec.id, path.join(vm.shareDir, rootfsInShare(c.spec.id)));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     await ctx.persist(e);
     for (const c of lost) ctx.emitFor(r, c, 'die', { exitCode: '255' });

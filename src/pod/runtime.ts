@@ -79,7 +79,10 @@ export interface StartDeps {
    * Put the VM on the pod's network (./network.ts), given the host's filtered resolv.conf;
    * returns the hosts files that go with the address, and the undo of the join.
    */
-  joinNetwork?(vm: Vm, hostResolv: string): Promise<{ hosts: string; resolv: string; env?: string[]; undo(): Promise<void> } | undefined>;
+  joinNetwork?(
+    vm: Vm,
+    hostResolv: string,
+  ): Promise<{ hosts: string; resolv: string; env?: string[]; undo(): Promise<void> } | undefined>;
 }
 
 /** The agent process id of a container's init. */
@@ -104,11 +107,7 @@ export const FIXED_HOSTS_LINES: readonly string[] = [
 
 /** Docker's /etc/hosts for a container without a network. */
 export function hostsFile(hostname: string): string {
-  return [
-    ...FIXED_HOSTS_LINES,
-    `127.0.1.1\t${hostname}`,
-    '',
-  ].join('\n');
+  return [...FIXED_HOSTS_LINES, `127.0.1.1\t${hostname}`, ''].join('\n');
 }
 
 /** The host's resolv.conf without loopback resolvers (unreachable from a VM), as Docker filters it. */
@@ -129,13 +128,24 @@ async function readGuestFile(agent: Agent, containerId: string, p: string): Prom
 }
 
 /** A running container's /etc/passwd and /etc/group (undefined where missing). */
-export async function readAccountFiles(agent: Agent, containerId: string): Promise<{ passwd?: string; group?: string }> {
-  const [passwd, group] = await Promise.all([readGuestFile(agent, containerId, '/etc/passwd'), readGuestFile(agent, containerId, '/etc/group')]);
+export async function readAccountFiles(
+  agent: Agent,
+  containerId: string,
+): Promise<{ passwd?: string; group?: string }> {
+  const [passwd, group] = await Promise.all([
+    readGuestFile(agent, containerId, '/etc/passwd'),
+    readGuestFile(agent, containerId, '/etc/group'),
+  ]);
   return { passwd, group };
 }
 
 /** Resolve a user spec inside a running container. */
-export async function resolveUserInGuest(agent: Agent, containerId: string, user: string, groupAdd?: readonly string[]): Promise<ResolvedUser> {
+export async function resolveUserInGuest(
+  agent: Agent,
+  containerId: string,
+  user: string,
+  groupAdd?: readonly string[],
+): Promise<ResolvedUser> {
   const { passwd, group } = await readAccountFiles(agent, containerId);
   return withGroupAdd(resolveUser(user, passwd, group), groupAdd, group);
 }
@@ -145,7 +155,13 @@ export async function resolveUserInGuest(agent: Agent, containerId: string, user
  * and TERM (with a TTY) first, then the config's env replacing those by key or appended, and
  * HOME from the user's passwd entry when still unset.
  */
-export function runtimeEnv(env: string[], hostname: string, tty: boolean, home: string, linkEnv: readonly string[] = []): string[] {
+export function runtimeEnv(
+  env: string[],
+  hostname: string,
+  tty: boolean,
+  home: string,
+  linkEnv: readonly string[] = [],
+): string[] {
   const base = [DEFAULT_PATH, `HOSTNAME=${hostname}`, ...(tty ? ['TERM=xterm'] : []), ...linkEnv];
   const out = mergeEnv(base, env);
   if (!out.some((e) => e.startsWith('HOME='))) out.push(`HOME=${home}`);
@@ -265,7 +281,9 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     const apps = spec.containers.filter((c) => !c.init);
     const created = apps.map(create);
     for (const p of created) p.catch(() => undefined); // each is awaited below
-    const started = await Promise.allSettled(apps.map((c, i) => startContainer(vm, spec, c, prepared[index.get(c.id) as number], created[i])));
+    const started = await Promise.allSettled(
+      apps.map((c, i) => startContainer(vm, spec, c, prepared[index.get(c.id) as number], created[i])),
+    );
     const failed = started.find((x) => x.status === 'rejected');
     if (failed) throw failed.reason;
     const inits = new Map<string, AgentProcess>();
@@ -290,7 +308,13 @@ interface PreparedFiles {
  * host resolved everything, the init is sent at once (pipelined); a failed create then fails
  * the start too, and the create's error is the one reported.
  */
-async function startContainer(vm: Vm, spec: PodSpec, c: PodContainerSpec, files: PreparedFiles, created: Promise<void>): Promise<AgentProcess> {
+async function startContainer(
+  vm: Vm,
+  spec: PodSpec,
+  c: PodContainerSpec,
+  files: PreparedFiles,
+  created: Promise<void>,
+): Promise<AgentProcess> {
   const { guestFiles, passwd, group, linkEnv } = files;
   if (c.mounts?.length) {
     // The mounts must be in place before the init runs: no pipelining past them.
@@ -311,18 +335,39 @@ async function startContainer(vm: Vm, spec: PodSpec, c: PodContainerSpec, files:
     group === FALLBACK ? readGuestFile(vm.agent, c.id, '/etc/group') : group,
     ...guestFiles.map(([name, content]) => vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644)),
   ]);
-  return startInit(vm, spec, c, withGroupAdd(resolveUser(c.user, p as string | undefined, g as string | undefined), c.groupAdd, g as string | undefined), linkEnv);
+  return startInit(
+    vm,
+    spec,
+    c,
+    withGroupAdd(
+      resolveUser(c.user, p as string | undefined, g as string | undefined),
+      c.groupAdd,
+      g as string | undefined,
+    ),
+    linkEnv,
+  );
 }
 
 /**
  * Start container `c`'s init again in its container, which is still on the VM (its mounts and
  * rootfs in place) but whose init has exited: a restart in place of one container of a pod.
  */
-export async function restartInit(vm: Vm, spec: PodSpec, c: PodContainerSpec, linkEnv: string[] = []): Promise<AgentProcess> {
+export async function restartInit(
+  vm: Vm,
+  spec: PodSpec,
+  c: PodContainerSpec,
+  linkEnv: string[] = [],
+): Promise<AgentProcess> {
   return startInit(vm, spec, c, await resolveUserInGuest(vm.agent, c.id, c.user, c.groupAdd), linkEnv);
 }
 
-async function startInit(vm: Vm, spec: PodSpec, c: PodContainerSpec, user: ResolvedUser, linkEnv: string[]): Promise<AgentProcess> {
+async function startInit(
+  vm: Vm,
+  spec: PodSpec,
+  c: PodContainerSpec,
+  user: ResolvedUser,
+  linkEnv: string[],
+): Promise<AgentProcess> {
   const rows = c.consoleSize?.[0] || 24;
   const cols = c.consoleSize?.[1] || 80;
   const p = await vm.agent.startProcess({

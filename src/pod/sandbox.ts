@@ -28,7 +28,11 @@ const log = logger('pod');
 function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal, nics: number): Promise<Vm> {
   const devices = { ...(nics > 0 ? { nics } : {}), ...(needsVolumeShare(spec) ? { volumes: true } : {}) };
   const pending = ctx.deps.factory.getVm({ size: spec.vm, ...(Object.keys(devices).length ? { devices } : {}) });
-  const discard = () => void pending.then((vm) => ctx.track(vm.destroy()), () => undefined);
+  const discard = () =>
+    void pending.then(
+      (vm) => ctx.track(vm.destroy()),
+      () => undefined,
+    );
   if (giveUp.aborted) {
     discard();
     return Promise.reject(giveUp.reason);
@@ -66,7 +70,9 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
   const plan = host ? undefined : spec.network;
   const nets = nicsFor(plan) > 0 ? await ctx.deps.networks : undefined;
   if (nicsFor(plan) > 0 && !nets && (plan!.ports.length > 0 || plan!.networks.some((n) => n.ref !== 'bridge'))) {
-    throw new Error('this host has no container networks (bridges or iptables unavailable): the container cannot join a network');
+    throw new Error(
+      'this host has no container networks (bridges or iptables unavailable): the container cannot join a network',
+    );
   }
   // A pod pinned to a VM the user holds (start --vm, replace) boots on that one, and a failed
   // start gives it back cleaned; a joined pod starts in the VM of the pod it joined.
@@ -78,7 +84,14 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
         return pinned ? Promise.resolve(pinned) : acquire(ctx, spec, giveUp, nets ? nicsFor(plan) : 0);
       },
       ...(host ? { borrowedVm: true, ...(host.pidPeer ? { pidPeer: host.pidPeer } : {}) } : {}),
-      ...(pinned ? { heldVm: new HeldVmRollback(pinned, spec.containers.map((c) => c.id)) } : {}),
+      ...(pinned
+        ? {
+            heldVm: new HeldVmRollback(
+              pinned,
+              spec.containers.map((c) => c.id),
+            ),
+          }
+        : {}),
       rootfs: ctx.deps.rootfs,
       containerDir: (id) => ctx.dir(id),
       resolvConf: ctx.deps.resolvConf,
@@ -88,14 +101,26 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
             joinNetwork: async (vm: Vm, hostResolv: string) => {
               // Links first: a linked container that does not run fails the start before any join.
               const linked = plan.links?.length ? resolveLinks(ctx, r, plan.links, nets) : undefined;
-              const joined = nets ? await joinNetwork(nets, plan, vm, { id: r.id, name: r.name, hostname: spec.hostname, domainname: spec.domainname }, hostResolv) : undefined;
+              const joined = nets
+                ? await joinNetwork(
+                    nets,
+                    plan,
+                    vm,
+                    { id: r.id, name: r.name, hostname: spec.hostname, domainname: spec.domainname },
+                    hostResolv,
+                  )
+                : undefined;
               if (!joined && !plan.etc && !linked) return undefined;
               const gateway = joined?.endpoints[0]?.gateway;
               const extra = extraHostLines(plan.etc?.extraHosts ?? [], gateway);
-              const onUserNetwork = !!nets && !!joined && joined.endpoints.some((ep) => !nets.get(ep.networkId).isDefault);
+              const onUserNetwork =
+                !!nets && !!joined && joined.endpoints.some((ep) => !nets.get(ep.networkId).isDefault);
               return {
                 // dockerd's order: --add-host's lines, then the links', then the container's own.
-                hosts: withExtraHosts(joined?.files.hosts ?? hostsFile(spec.hostname), [...extra, ...(linked?.hosts ?? [])]),
+                hosts: withExtraHosts(joined?.files.hosts ?? hostsFile(spec.hostname), [
+                  ...extra,
+                  ...(linked?.hosts ?? []),
+                ]),
                 resolv: resolvWith(joined?.files.resolv ?? hostResolv, plan.etc, onUserNetwork),
                 ...(linked?.env.length ? { env: linked.env } : {}),
                 undo: () => (joined ? leaveNetworks(nets, r.id) : Promise.resolve()),
@@ -117,8 +142,13 @@ function joinTarget(ctx: PodContext, r: PodRecord): { vm: Vm; hostname: string; 
   const host = ctx.registry.lookup(join.pod);
   if (host.record.id === r.id) throw new InvalidArgumentError('a container cannot join its own namespaces');
   const run = host.run;
-  if (!run || mainContainer(host.record).state.status !== 'running') throw new JoinTargetNotRunningError(r.id, host.record.id);
-  return { vm: run.vm, hostname: host.record.sandbox.spec.hostname, ...(join.pid ? { pidPeer: mainContainer(host.record).spec.id } : {}) };
+  if (!run || mainContainer(host.record).state.status !== 'running')
+    throw new JoinTargetNotRunningError(r.id, host.record.id);
+  return {
+    vm: run.vm,
+    hostname: host.record.sandbox.spec.hostname,
+    ...(join.pid ? { pidPeer: mainContainer(host.record).spec.id } : {}),
+  };
 }
 
 /** The VM `vmId` that outlived the previous daemon, if it still runs and can be adopted. */
@@ -141,7 +171,9 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
   if (run.borrowed) {
     // Another pod's VM: only this pod's containers go (their processes are gone already).
     for (const id of Object.keys(e.record.containers)) {
-      await run.vm.agent.destroyContainer(id).catch((err) => log.debug(`destroying container ${id} in VM ${run.vm.id}: ${(err as Error).message}`));
+      await run.vm.agent
+        .destroyContainer(id)
+        .catch((err) => log.debug(`destroying container ${id} in VM ${run.vm.id}: ${(err as Error).message}`));
     }
   } else {
     // Ports, names and the address go first, so that nothing is answered by a dying VM.
@@ -152,5 +184,7 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
   for (const id of Object.keys(e.record.containers)) {
     await ctx.deps.rootfs.unmount(id).catch((err) => log.warn(`unmounting rootfs of ${id}: ${(err as Error).message}`));
   }
-  log.debug(`container ${e.record.id.slice(0, 12)}: VM destroyed in ${t1 - t0} ms, rootfs unmounted in ${Date.now() - t1} ms`);
+  log.debug(
+    `container ${e.record.id.slice(0, 12)}: VM destroyed in ${t1 - t0} ms, rootfs unmounted in ${Date.now() - t1} ms`,
+  );
 }

@@ -116,7 +116,7 @@ export interface PodService {
    * view of pods may refuse some references; the pod layer itself refuses none).
    */
   checkAttach?(ref: string): void;
-    /** Resize the main process's terminal (ignored without one); ConflictError when it does not run. */
+  /** Resize the main process's terminal (ignored without one); ConflictError when it does not run. */
   resize(ref: string, rows: number, cols: number): Promise<void>;
 
   // ------------------------------------------------------------------ processes

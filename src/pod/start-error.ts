@@ -24,7 +24,10 @@ export interface StartFailure {
 export function execStartFailure(err: unknown, cmd: string): StartFailure {
   const f = startFailure(err, cmd, 126);
   if (!(f.error instanceof InvalidArgumentError) || f.error === err) return { exitCode: 126, error: f.error };
-  return { exitCode: 126, error: new InvalidArgumentError(`OCI runtime exec failed: exec failed: ${f.error.message}`, { cause: err }) };
+  return {
+    exitCode: 126,
+    error: new InvalidArgumentError(`OCI runtime exec failed: exec failed: ${f.error.message}`, { cause: err }),
+  };
 }
 
 /** Classify the error of starting `cmd` (a container's init, or an exec through execStartFailure). */
@@ -40,5 +43,8 @@ export function startFailure(err: unknown, cmd: string, fallbackExitCode: number
   else return { exitCode, error };
   // Only the guest's own exec failure (`exec: "x": ...`) is re-framed as runc's.
   if (!/^exec: "/.test(msg)) return { exitCode, error: new InvalidArgumentError(msg, { cause: error }) };
-  return { exitCode, error: new InvalidArgumentError(`unable to start container process: ${msg}: unknown`, { cause: error }) };
+  return {
+    exitCode,
+    error: new InvalidArgumentError(`unable to start container process: ${msg}: unknown`, { cause: error }),
+  };
 }

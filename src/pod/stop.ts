@@ -42,7 +42,12 @@ export async function stopLocked(ctx: PodContext, e: Entry, timeoutSec?: number,
   await resumeIfPaused(ctx, e);
   // The containers that the stop stops (in a pod of several, those running now).
   const stopped = containersOf(r).filter(onVm);
-  ctx.emitEach(r, 'kill', (c) => stopped.includes(c), (c) => ({ signal: String(c.spec.stopSignal) }));
+  ctx.emitEach(
+    r,
+    'kill',
+    (c) => stopped.includes(c),
+    (c) => ({ signal: String(c.spec.stopSignal) }),
+  );
   // Every app container's init gets its own stop signal at once (Kubernetes: TERM to each
   // container's main process); the grace period is the pod's (the main container's).
   await signalEach(ctx, e, run, (id) => r.containers[id]?.spec.stopSignal ?? main.stopSignal, 'stop signal');
@@ -82,11 +87,21 @@ export async function hardKill(ctx: PodContext, e: Entry, run: Run): Promise<voi
 }
 
 /** Send each app container's init of a run its signal, all at once; failures are logged only. */
-async function signalEach(ctx: PodContext, e: Entry, run: Run, signalOf: (containerId: string) => number, what: string): Promise<void> {
+async function signalEach(
+  ctx: PodContext,
+  e: Entry,
+  run: Run,
+  signalOf: (containerId: string) => number,
+  what: string,
+): Promise<void> {
   await Promise.all(
     [...run.inits].map(async ([id, p]) => {
       try {
-        await bounded(run.vm.agent.signalProcess(p.processId, signalOf(id)), ctx.deps.agentTimeoutMs ?? AGENT_CALL_MS, what);
+        await bounded(
+          run.vm.agent.signalProcess(p.processId, signalOf(id)),
+          ctx.deps.agentTimeoutMs ?? AGENT_CALL_MS,
+          what,
+        );
       } catch (err) {
         log.debug(`${what} to ${e.record.id} (${id.slice(0, 12)}): ${(err as Error).message}`);
       }
@@ -144,7 +159,11 @@ export async function kill(ctx: PodContext, e: Entry, signal: number): Promise<v
   if (!run.init || (run.inPlace && main.process === undefined)) throw new PodNotRunningError(r.id, 'kill');
   ctx.emit(r, 'kill', { signal: String(signal) });
   try {
-    await bounded(run.vm.agent.signalProcess(run.init.processId, signal), ctx.deps.agentTimeoutMs ?? AGENT_CALL_MS, 'signal');
+    await bounded(
+      run.vm.agent.signalProcess(run.init.processId, signal),
+      ctx.deps.agentTimeoutMs ?? AGENT_CALL_MS,
+      'signal',
+    );
   } catch (err) {
     if (err instanceof NotFoundError) throw new PodNotRunningError(r.id, 'kill');
     throw err;

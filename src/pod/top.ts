@@ -57,8 +57,17 @@ export async function top(ctx: PodContext, e: Entry, psArgs: string, containerId
 async function psInContainer(ctx: PodContext, e: Entry, containerId: string, psArgs: string): Promise<ProcessTable> {
   const args = ['ps', ...psArgs.split(/\s+/).filter(Boolean)];
   const x = ctx.execs.create(e.record.id, {
-    args, env: [], workingDir: '/', user: '0', tty: false, attachStdin: false, attachStdout: true, attachStderr: true,
-    detachKeys: '', privileged: false, container: containerId,
+    args,
+    env: [],
+    workingDir: '/',
+    user: '0',
+    tty: false,
+    attachStdin: false,
+    attachStdout: true,
+    attachStderr: true,
+    detachKeys: '',
+    privileged: false,
+    container: containerId,
   });
   const out: Buffer[] = [];
   const errOut: Buffer[] = [];

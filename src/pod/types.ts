@@ -203,7 +203,9 @@ export type PodPhase = 'created' | 'running';
  */
 export function podPhase(r: PodRecord): PodPhase {
   const on = containersOf(r).some((c) => c.state.status === 'running' || c.state.status === 'paused');
-  return on || (r.sandbox.vmId !== undefined && containersOf(r).some((c) => c.state.status === 'restarting')) ? 'running' : 'created';
+  return on || (r.sandbox.vmId !== undefined && containersOf(r).some((c) => c.state.status === 'restarting'))
+    ? 'running'
+    : 'created';
 }
 
 /** Whether a pod is paused (its VM frozen: every container of it that ran is `paused`). */
@@ -305,5 +307,13 @@ export function podSpecOf(r: PodRecord): PodSpec {
 
 /** A fresh state for a container that was never started. */
 export function createdState(): PodState {
-  return { status: 'created', pid: 0, exitCode: 0, error: '', startedAt: ZERO_TIME, finishedAt: ZERO_TIME, oomKilled: false };
+  return {
+    status: 'created',
+    pid: 0,
+    exitCode: 0,
+    error: '',
+    startedAt: ZERO_TIME,
+    finishedAt: ZERO_TIME,
+    oomKilled: false,
+  };
 }

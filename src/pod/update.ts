@@ -51,7 +51,12 @@ export async function rename(ctx: PodContext, e: Entry, newName: string): Promis
   }
   names.release(old, r.id);
   const before = { ...r, name: old };
-  ctx.emitEach(r, 'rename', () => true, (c) => ({ oldName: `/${containerName(before, c)}` }));
+  ctx.emitEach(
+    r,
+    'rename',
+    () => true,
+    (c) => ({ oldName: `/${containerName(before, c)}` }),
+  );
 }
 
 /**
@@ -74,7 +79,8 @@ export async function update(ctx: PodContext, e: Entry, u: PodUpdate): Promise<v
     if (run) checkFitsVm(r.id, run.vm.size, size, limits);
     if (run && limits) {
       const agent = run.vm.agent;
-      if (!agent.updateResources) throw new ConflictError(`Cannot update container ${r.id}: its VM cannot change limits live (stop it first)`);
+      if (!agent.updateResources)
+        throw new ConflictError(`Cannot update container ${r.id}: its VM cannot change limits live (stop it first)`);
       // A limit that was set and is now gone is lifted ("max").
       const apply: ResourceLimits = { ...limits };
       if (apply.memoryMax === undefined && main.limits?.memoryMax !== undefined) apply.memoryMax = 0;

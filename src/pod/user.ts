@@ -70,7 +70,9 @@ export function parseGroup(text: string): GroupEntry[] {
  * "unable to find user bob: no matching entries in passwd file".
  */
 export function resolveUser(spec: string, passwd: string | undefined, group: string | undefined): ResolvedUser {
-  const [userPart, groupPart] = spec.includes(':') ? [spec.slice(0, spec.indexOf(':')), spec.slice(spec.indexOf(':') + 1)] : [spec, undefined];
+  const [userPart, groupPart] = spec.includes(':')
+    ? [spec.slice(0, spec.indexOf(':')), spec.slice(spec.indexOf(':') + 1)]
+    : [spec, undefined];
   const users = parsePasswd(passwd ?? '');
   const groups = parseGroup(group ?? '');
   let uid = 0;
@@ -117,14 +119,19 @@ export function resolveUser(spec: string, passwd: string | undefined, group: str
  * (dockerd's getUser, for the init and every exec). A name missing from /etc/group fails with
  * runc's message.
  */
-export function withGroupAdd(user: ResolvedUser, groupAdd: readonly string[] | undefined, group: string | undefined): ResolvedUser {
+export function withGroupAdd(
+  user: ResolvedUser,
+  groupAdd: readonly string[] | undefined,
+  group: string | undefined,
+): ResolvedUser {
   if (!groupAdd?.length) return user;
   const groups = parseGroup(group ?? '');
   const gids = [...user.additionalGids];
   for (const g of groupAdd) {
     let gid: number | undefined = /^\d{1,10}$/.test(g) ? Number(g) : groups.find((e) => e.name === g)?.gid;
     if (gid !== undefined && gid > 0xffffffff) gid = undefined;
-    if (gid === undefined) throw new InvalidArgumentError(`Unable to find group ${g}: no matching entries in group file`);
+    if (gid === undefined)
+      throw new InvalidArgumentError(`Unable to find group ${g}: no matching entries in group file`);
     if (!gids.includes(gid)) gids.push(gid);
   }
   return { ...user, additionalGids: gids };

@@ -72,7 +72,9 @@ export async function keepSandbox(ctx: PodContext, e: Entry, run: Run, keep: Kee
   // The pod leaves its networks on the host (ports, names, address, the taps off the bridges:
   // never rejects) while the guest is cleaned: its processes are gone already, so nothing of
   // it answers meanwhile, and the two are independent.
-  const left = ctx.deps.networks ? ctx.deps.networks.then((nets) => leaveNetworks(nets, e.record.id)) : Promise.resolve();
+  const left = ctx.deps.networks
+    ? ctx.deps.networks.then((nets) => leaveNetworks(nets, e.record.id))
+    : Promise.resolve();
   let failure: Error | undefined;
   try {
     await cleanGuest(run.vm, ids);
@@ -93,7 +95,9 @@ export async function keepSandbox(ctx: PodContext, e: Entry, run: Run, keep: Kee
     }
   }
   if (failure) {
-    log.warn(`VM ${run.vm.id} of pod ${e.record.id.slice(0, 12)} could not be cleaned for reuse (destroyed): ${failure.message}`);
+    log.warn(
+      `VM ${run.vm.id} of pod ${e.record.id.slice(0, 12)} could not be cleaned for reuse (destroyed): ${failure.message}`,
+    );
     keep.reject(new Error(`the VM ${run.vm.id} could not be cleaned for reuse and was destroyed: ${failure.message}`));
     return;
   }
@@ -110,7 +114,10 @@ export async function keepSandbox(ctx: PodContext, e: Entry, run: Run, keep: Kee
 export class HeldVmRollback {
   private unfit = false;
 
-  constructor(private readonly vm: Vm, private readonly containerIds: string[]) {}
+  constructor(
+    private readonly vm: Vm,
+    private readonly containerIds: string[],
+  ) {}
 
   /** The guest half: the containers the start made destroyed, interfaces reset. Never rejects. */
   async guest(): Promise<void> {

@@ -46,21 +46,40 @@ export interface PodVmService {
 
 /** The PodVmService of a pod manager. */
 export class PodVms implements PodVmService {
-  constructor(private readonly ctx: PodContext, private readonly held: HeldVms) {}
+  constructor(
+    private readonly ctx: PodContext,
+    private readonly held: HeldVms,
+  ) {}
 
   listVms(): PodVmView[] {
-    const out: PodVmView[] = this.held.list().map((v) => ({ id: v.id, state: v.state, ...(v.podId ? { podId: v.podId } : {}), memoryMiB: v.memoryMiB, cpus: v.cpus, held: true }));
+    const out: PodVmView[] = this.held.list().map((v) => ({
+      id: v.id,
+      state: v.state,
+      ...(v.podId ? { podId: v.podId } : {}),
+      memoryMiB: v.memoryMiB,
+      cpus: v.cpus,
+      held: true,
+    }));
     for (const r of this.ctx.registry.list()) {
       const vmId = r.sandbox.vmId;
       if (!vmId || this.held.has(vmId)) continue;
-      out.push({ id: vmId, state: 'Associated', podId: r.id, memoryMiB: r.sandbox.spec.vm.memoryMiB, cpus: r.sandbox.spec.vm.cpus, held: false });
+      out.push({
+        id: vmId,
+        state: 'Associated',
+        podId: r.id,
+        memoryMiB: r.sandbox.spec.vm.memoryMiB,
+        cpus: r.sandbox.spec.vm.cpus,
+        held: false,
+      });
     }
     return out;
   }
 
   async bootVm(size?: { memoryMiB?: number; cpus?: number }): Promise<PodVmView> {
-    if (size?.memoryMiB !== undefined && (!Number.isInteger(size.memoryMiB) || size.memoryMiB < 64)) throw new InvalidArgumentError('memoryMiB must be an integer of at least 64');
-    if (size?.cpus !== undefined && (!Number.isInteger(size.cpus) || size.cpus < 1)) throw new InvalidArgumentError('cpus must be a positive integer');
+    if (size?.memoryMiB !== undefined && (!Number.isInteger(size.memoryMiB) || size.memoryMiB < 64))
+      throw new InvalidArgumentError('memoryMiB must be an integer of at least 64');
+    if (size?.cpus !== undefined && (!Number.isInteger(size.cpus) || size.cpus < 1))
+      throw new InvalidArgumentError('cpus must be a positive integer');
     const v = await this.held.boot(size);
     return { ...v, held: true };
   }
@@ -76,7 +95,9 @@ export class PodVms implements PodVmService {
     let pinned = false;
     try {
       if (needsVolumeShare(podSpecOf(e.record)) && !vm.devices.volumes) {
-        throw new ConflictError(`VM ${vm.id} has no volume share and pod ${e.record.name} mounts host directories or volumes: start it without --vm`);
+        throw new ConflictError(
+          `VM ${vm.id} has no volume share and pod ${e.record.name} mounts host directories or volumes: start it without --vm`,
+        );
       }
       this.ctx.reuse.pin(e.record.id, vm);
       pinned = true;
@@ -130,6 +151,14 @@ export class PodVms implements PodVmService {
   }
 
   private viewOf(vm: Vm): PodVmView {
-    return this.listVms().find((v) => v.id === vm.id) ?? { id: vm.id, state: 'Idle', memoryMiB: vm.size.memoryMiB, cpus: vm.size.cpus, held: true };
+    return (
+      this.listVms().find((v) => v.id === vm.id) ?? {
+        id: vm.id,
+        state: 'Idle',
+        memoryMiB: vm.size.memoryMiB,
+        cpus: vm.size.cpus,
+        held: true,
+      }
+    );
   }
 }

@@ -67,9 +67,21 @@ export function childImageConfig(input: CommitImageInput): { bytes: Buffer; conf
  * Store the config and record the image (tagged `refs`; `parent`: the image a build step
  * made it on, recorded as its parent). Resolves with the image ID.
  */
-export async function recordImage(content: ContentStore, images: ImageStore, built: { bytes: Buffer; config: ImageConfig }, refs: ImageReference[] = [], parent?: string): Promise<string> {
+export async function recordImage(
+  content: ContentStore,
+  images: ImageStore,
+  built: { bytes: Buffer; config: ImageConfig },
+  refs: ImageReference[] = [],
+  parent?: string,
+): Promise<string> {
   const id = sha256Digest(built.bytes);
   await content.put(built.bytes, { digest: id }, 'image config');
-  await images.commit({ id, config: built.config, layers: built.config.rootfs.diff_ids, refs, ...(parent ? { parent } : {}) });
+  await images.commit({
+    id,
+    config: built.config,
+    layers: built.config.rootfs.diff_ids,
+    refs,
+    ...(parent ? { parent } : {}),
+  });
   return id;
 }

@@ -31,7 +31,13 @@ export async function storeLayerTar(source: Readable, content: ContentStore, lay
     hasher.pipe(toGzip);
     const [, result, blob] = await Promise.all([pipeline(source, hasher), extracted, kept]);
     const diffId = hasher.digest();
-    const info = await ingest.commit(diffId, result.size, { digest: blob.digest, size: blob.size, compression: 'gzip', mediaType: MediaType.DockerLayerGzip, tarSize: hasher.bytes });
+    const info = await ingest.commit(diffId, result.size, {
+      digest: blob.digest,
+      size: blob.size,
+      compression: 'gzip',
+      mediaType: MediaType.DockerLayerGzip,
+      tarSize: hasher.bytes,
+    });
     // The same layer was stored before with its own blob: ours is nobody's.
     if (info.blob && info.blob.digest !== blob.digest) await content.delete(blob.digest);
     return info;

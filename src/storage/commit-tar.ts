@@ -43,9 +43,14 @@ function isWhiteout(st: fs.Stats): boolean {
  */
 export function isOpaqueDir(p: string): Promise<boolean> {
   return new Promise((resolve) => {
-    execFile('getfattr', ['--only-values', '-n', 'trusted.overlay.opaque', '--', p], { timeout: 30000, encoding: 'buffer' }, (err, stdout) => {
-      resolve(!err && stdout.toString('latin1') === 'y');
-    });
+    execFile(
+      'getfattr',
+      ['--only-values', '-n', 'trusted.overlay.opaque', '--', p],
+      { timeout: 30000, encoding: 'buffer' },
+      (err, stdout) => {
+        resolve(!err && stdout.toString('latin1') === 'y');
+      },
+    );
   });
 }
 
@@ -60,7 +65,10 @@ interface Planned {
 /** Major and minor numbers of a Linux dev_t. */
 function devParts(rdev: number): { major: number; minor: number } {
   const r = BigInt(rdev);
-  return { major: Number(((r >> 8n) & 0xfffn) | ((r >> 32n) & ~0xfffn)), minor: Number((r & 0xffn) | ((r >> 12n) & ~0xffn)) };
+  return {
+    major: Number(((r >> 8n) & 0xfffn) | ((r >> 32n) & ~0xfffn)),
+    minor: Number((r & 0xffn) | ((r >> 12n) & ~0xffn)),
+  };
 }
 
 /** The result of packing a writable layer. */
@@ -76,7 +84,11 @@ export interface UpperTar {
  * The tree is walked first (to know which copied-up directories to leave out), then packed;
  * the returned stream owns the open directories and closes them when it ends.
  */
-export async function packUpper(upper: string, lowerDirs: string[], opts: { opaque?: (hostPath: string) => Promise<boolean> } = {}): Promise<UpperTar> {
+export async function packUpper(
+  upper: string,
+  lowerDirs: string[],
+  opts: { opaque?: (hostPath: string) => Promise<boolean> } = {},
+): Promise<UpperTar> {
   const opaque = opts.opaque ?? isOpaqueDir;
   const root = await RootDir.open(upper);
   const handles: fs.promises.FileHandle[] = [];
@@ -94,7 +106,11 @@ export async function packUpper(upper: string, lowerDirs: string[], opts: { opaq
       }
       const header: TarHeader = { name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
       if (isWhiteout(st)) {
-        if (!belowNew) out.push({ name, header: { ...header, name: [...comps, `.wh.${n}`].join('/'), type: 'file', size: 0, mode: 0o600 } });
+        if (!belowNew)
+          out.push({
+            name,
+            header: { ...header, name: [...comps, `.wh.${n}`].join('/'), type: 'file', size: 0, mode: 0o600 },
+          });
         continue;
       }
       if (RUNTIME_FILES.has(name)) continue;
@@ -114,7 +130,8 @@ export async function packUpper(upper: string, lowerDirs: string[], opts: { opaq
           }
         }
         out.push({ name, header: { ...header, name: `${name}/`, type: 'directory' } });
-        if (isOpaque) out.push({ name, header: { ...header, name: `${name}/.wh..wh..opq`, type: 'file', size: 0, mode: 0o600 } });
+        if (isOpaque)
+          out.push({ name, header: { ...header, name: `${name}/.wh..wh..opq`, type: 'file', size: 0, mode: 0o600 } });
         out.push(...children);
         continue;
       }
@@ -127,11 +144,21 @@ export async function packUpper(upper: string, lowerDirs: string[], opts: { opaq
         }
         links.set(key, name);
       }
-      if (st.isFile()) out.push({ name, header: { ...header, type: 'file', size: st.size }, file: { dir, name: n, size: st.size } });
-      else if (st.isSymbolicLink()) out.push({ name, header: { ...header, type: 'symlink', linkname: await fs.promises.readlink(at(dir, n)) } });
+      if (st.isFile())
+        out.push({ name, header: { ...header, type: 'file', size: st.size }, file: { dir, name: n, size: st.size } });
+      else if (st.isSymbolicLink())
+        out.push({ name, header: { ...header, type: 'symlink', linkname: await fs.promises.readlink(at(dir, n)) } });
       else if (st.isCharacterDevice() || st.isBlockDevice()) {
         const { major, minor } = devParts(st.rdev);
-        out.push({ name, header: { ...header, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor } });
+        out.push({
+          name,
+          header: {
+            ...header,
+            type: st.isCharacterDevice() ? 'character-device' : 'block-device',
+            devmajor: major,
+            devminor: minor,
+          },
+        });
       } else if (st.isFIFO()) out.push({ name, header: { ...header, type: 'fifo' } });
       // Sockets cannot be archived (dockerd skips them too).
     }
@@ -153,7 +180,10 @@ export async function packUpper(upper: string, lowerDirs: string[], opts: { opaq
   void (async () => {
     for (const p of planned) {
       if (p.file) await packFile(pack, p.header, p.file);
-      else await new Promise<void>((resolve, reject) => pack.entry(p.header, Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+      else
+        await new Promise<void>((resolve, reject) =>
+          pack.entry(p.header, Buffer.alloc(0), (err) => (err ? reject(err) : resolve())),
+        );
     }
     pack.finalize();
   })()
@@ -163,8 +193,15 @@ export async function packUpper(upper: string, lowerDirs: string[], opts: { opaq
 }
 
 /** Stream one regular file into the pack; a file that shrank meanwhile is padded with zeros. */
-async function packFile(pack: tar.Pack, header: TarHeader, f: { dir: fs.promises.FileHandle; name: string; size: number }): Promise<void> {
-  const fh = await fs.promises.open(at(f.dir, f.name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+async function packFile(
+  pack: tar.Pack,
+  header: TarHeader,
+  f: { dir: fs.promises.FileHandle; name: string; size: number },
+): Promise<void> {
+  const fh = await fs.promises.open(
+    at(f.dir, f.name),
+    fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
+  );
   try {
     let finished: (err?: Error | null) => void = () => undefined;
     const done = new Promise<void>((resolve, reject) => (finished = (err) => (err ? reject(err) : resolve())));

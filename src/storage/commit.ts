@@ -43,7 +43,11 @@ export interface CommitInput {
  * Store the writable layer as a layer (undefined when it holds no change). The returned
  * `release` must be called once the layer is referenced by an image (until then gc keeps it).
  */
-export async function layerFromUpper(stores: CommitStores, upperDir: string, lowerDirs: string[]): Promise<{ diffId?: string; release: () => void }> {
+export async function layerFromUpper(
+  stores: CommitStores,
+  upperDir: string,
+  lowerDirs: string[],
+): Promise<{ diffId?: string; release: () => void }> {
   const t = await packUpper(upperDir, lowerDirs);
   if (t.entries === 0) {
     t.stream.destroy();
@@ -70,7 +74,13 @@ export async function commitWritableLayer(stores: CommitStores, input: CommitInp
       ...(input.container ? { container: input.container } : {}),
       ...(input.dockerVersion ? { dockerVersion: input.dockerVersion } : {}),
     });
-    return await recordImage(stores.content, stores.images, built, input.refs ?? [], input.recordParent ? input.parentId : undefined);
+    return await recordImage(
+      stores.content,
+      stores.images,
+      built,
+      input.refs ?? [],
+      input.recordParent ? input.parentId : undefined,
+    );
   } finally {
     release();
   }

@@ -23,7 +23,12 @@ export interface ExpectedContent {
 }
 
 /** Thrown (as InvalidArgumentError) when content does not match its digest or size. */
-export function mismatchError(what: string, expected: ExpectedContent, gotDigest: string, gotSize: number): InvalidArgumentError {
+export function mismatchError(
+  what: string,
+  expected: ExpectedContent,
+  gotDigest: string,
+  gotSize: number,
+): InvalidArgumentError {
   if (expected.size !== undefined && gotSize !== expected.size) {
     return new InvalidArgumentError(`${what}: size mismatch: expected ${expected.size} bytes, got ${gotSize}`);
   }

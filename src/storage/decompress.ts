@@ -105,7 +105,11 @@ function bzip2Decoded(source: Readable): Readable {
   const dec = unbzip2();
   const fail = (e: Error) => {
     source.destroy();
-    out.destroy(e instanceof InvalidArgumentError ? e : new InvalidArgumentError(`bzip2: ${typeof e === 'string' ? e : e.message}`));
+    out.destroy(
+      e instanceof InvalidArgumentError
+        ? e
+        : new InvalidArgumentError(`bzip2: ${typeof e === 'string' ? e : e.message}`),
+    );
   };
   source.on('error', fail);
   dec.on('error', fail);

@@ -29,7 +29,9 @@ export class ImageDeleteConflictError extends ConflictError {
     readonly forcible: boolean,
     readonly blocker: ImageDeleteBlocker,
   ) {
-    super(`image ${imageId} cannot be deleted: ${blocker.kind}${'containerId' in blocker ? ` ${blocker.containerId}` : ''}`);
+    super(
+      `image ${imageId} cannot be deleted: ${blocker.kind}${'containerId' in blocker ? ` ${blocker.containerId}` : ''}`,
+    );
   }
 }
 

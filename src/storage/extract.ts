@@ -69,7 +69,9 @@ function patchPaxDecoding(): void {
   paxPatched = true;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const headers = require(path.join(path.dirname(require.resolve('tar-stream')), 'headers.js')) as { decodePax?: unknown };
+    const headers = require(path.join(path.dirname(require.resolve('tar-stream')), 'headers.js')) as {
+      decodePax?: unknown;
+    };
     if (typeof headers.decodePax !== 'function') return;
     headers.decodePax = (buf: Buffer): Record<string, string> => {
       const out: Record<string, string> = {};
@@ -128,7 +130,10 @@ class LayerExtractor {
   private readonly maxBytes: number;
   private readonly maxEntries: number;
 
-  constructor(private readonly dest: string, limits: ExtractLimits) {
+  constructor(
+    private readonly dest: string,
+    limits: ExtractLimits,
+  ) {
     this.maxBytes = limits.maxBytes ?? 64 * 1024 ** 3;
     this.maxEntries = limits.maxEntries ?? 2_000_000;
   }
@@ -147,7 +152,12 @@ class LayerExtractor {
         await fs.promises.mkdir(this.abs(rel), { mode: 0o755 });
         this.nodes.set(rel, { kind: 'dir', size: 0 });
       } else if (n.kind !== 'dir') {
-        throw bad(name, n.kind === 'symlink' ? 'has a symlink among its parent directories' : 'has a non-directory among its parent directories');
+        throw bad(
+          name,
+          n.kind === 'symlink'
+            ? 'has a symlink among its parent directories'
+            : 'has a non-directory among its parent directories',
+        );
       }
     }
   }
@@ -203,7 +213,8 @@ class LayerExtractor {
 
   private budget(name: string, n: number): void {
     if (!Number.isSafeInteger(n) || n < 0) throw bad(name, 'has an invalid size');
-    if (this.bytes + n > this.maxBytes) throw bad(name, `makes the layer larger than the limit of ${this.maxBytes} bytes`);
+    if (this.bytes + n > this.maxBytes)
+      throw bad(name, `makes the layer larger than the limit of ${this.maxBytes} bytes`);
   }
 
   /** Handle one tar entry; `stream` must be drained before returning. */
@@ -219,7 +230,8 @@ class LayerExtractor {
     const base = parts[parts.length - 1];
     const rel = parts.join('/');
     // Its path below `dest` would pass PATH_MAX: refused before any of its parents is made.
-    if (Buffer.byteLength(this.dest) + 1 + Buffer.byteLength(rel) >= PATH_MAX) throw bad(h.name, 'is too long: file name too long');
+    if (Buffer.byteLength(this.dest) + 1 + Buffer.byteLength(rel) >= PATH_MAX)
+      throw bad(h.name, 'is too long: file name too long');
 
     if (base.startsWith(WHITEOUT_PREFIX)) {
       stream.resume();
@@ -262,7 +274,11 @@ class LayerExtractor {
       case 'file':
       case 'contiguous-file': {
         this.budget(h.name, h.size);
-        const fh = await fs.promises.open(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+        const fh = await fs.promises.open(
+          file,
+          fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+          0o600,
+        );
         this.nodes.set(rel, { kind: 'file', size: h.size });
         this.size += h.size;
         try {
@@ -300,7 +316,8 @@ class LayerExtractor {
         const tParts = cleanEntryPath(h.linkname ?? '');
         const tRel = tParts.join('/');
         const t = this.nodes.get(tRel);
-        if (!t || tParts.length === 0) throw bad(h.name, `is a hardlink to ${JSON.stringify(h.linkname)}, which this layer does not contain`);
+        if (!t || tParts.length === 0)
+          throw bad(h.name, `is a hardlink to ${JSON.stringify(h.linkname)}, which this layer does not contain`);
         if (t.kind === 'dir') throw bad(h.name, 'is a hardlink to a directory');
         // Every parent of the target is a directory of ours (the map holds only such paths).
         await fs.promises.link(this.abs(tRel), file);
@@ -370,7 +387,9 @@ export async function extractLayer(source: Readable, dest: string, limits: Extra
     for await (const entry of parser) {
       await x.entry(entry.header, entry as unknown as Readable).catch((e: unknown) => {
         // A path the kernel cannot take below `dest` (its full length past PATH_MAX).
-        throw (e as NodeJS.ErrnoException).code === 'ENAMETOOLONG' ? bad(entry.header.name.slice(0, 64) + '...', 'is too long: file name too long') : e;
+        throw (e as NodeJS.ErrnoException).code === 'ENAMETOOLONG'
+          ? bad(entry.header.name.slice(0, 64) + '...', 'is too long: file name too long')
+          : e;
       });
     }
   } catch (e) {
@@ -378,7 +397,8 @@ export async function extractLayer(source: Readable, dest: string, limits: Extra
     // A broken or truncated tar: the entry being read fails with the stream's destruction, the
     // parser's own error says why (in the words of Go's archive/tar, as dockerd reports it).
     const cause = parserError && !('code' in parserError) ? parserError : e;
-    if (cause instanceof Error && (!('code' in cause) || cause.code === 'STREAM_DESTROYED')) throw new InvalidArgumentError(`invalid tar archive: ${tarReason(cause)}`);
+    if (cause instanceof Error && (!('code' in cause) || cause.code === 'STREAM_DESTROYED'))
+      throw new InvalidArgumentError(`invalid tar archive: ${tarReason(cause)}`);
     throw e;
   }
   return x.finish();

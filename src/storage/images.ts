@@ -156,14 +156,20 @@ export class ImageStore implements ImageLookup {
 
   /** IDs of the images built on `id`. */
   children(id: string): string[] {
-    return Object.values(this.state.images).filter((i) => i.parent === id).map((i) => i.id);
+    return Object.values(this.state.images)
+      .filter((i) => i.parent === id)
+      .map((i) => i.id);
   }
 
   /** The image and its parents, nearest first, as far as they are stored. */
   ancestry(id: string): StoredImageView[] {
     const out: StoredImageView[] = [];
     const seen = new Set<string>();
-    for (let img: StoredImage | undefined = this.state.images[id]; img && !seen.has(img.id); img = img.parent ? this.state.images[img.parent] : undefined) {
+    for (
+      let img: StoredImage | undefined = this.state.images[id];
+      img && !seen.has(img.id);
+      img = img.parent ? this.state.images[img.parent] : undefined
+    ) {
       seen.add(img.id);
       out.push(this.view(img));
     }
@@ -258,7 +264,13 @@ export class ImageStore implements ImageLookup {
    * Record a complete image (config already in the content store, layers in the layer
    * store) and point `refs` at it. Returns true when any of the refs changed.
    */
-  async commit(input: { id: string; config: ImageConfig; layers: string[]; refs: ImageReference[]; parent?: string }): Promise<boolean> {
+  async commit(input: {
+    id: string;
+    config: ImageConfig;
+    layers: string[];
+    refs: ImageReference[];
+    parent?: string;
+  }): Promise<boolean> {
     for (const l of input.layers) this.layers.get(l);
     if (!this.state.images[input.id]) {
       const size = input.layers.reduce((n, l) => n + this.layers.get(l).size, 0);
@@ -287,7 +299,6 @@ export class ImageStore implements ImageLookup {
     await this.save();
   }
 
-
   /** Conflicts for deleting an image: running users always, other users and refs unless forced. */
   private checkDeleteConflict(id: string, force: boolean, checkRefs: boolean): void {
     if (this.children(id).length) throw new ImageDeleteConflictError(id, false, { kind: 'child-images' });
@@ -295,8 +306,10 @@ export class ImageStore implements ImageLookup {
     const running = users.find((c) => this.running(c));
     if (running) throw new ImageDeleteConflictError(id, false, { kind: 'running-container', containerId: running });
     if (force) return;
-    if (checkRefs && this.refsOf(id).length > 0) throw new ImageDeleteConflictError(id, true, { kind: 'other-references' });
-    if (users.length) throw new ImageDeleteConflictError(id, true, { kind: 'stopped-container', containerId: users[0] });
+    if (checkRefs && this.refsOf(id).length > 0)
+      throw new ImageDeleteConflictError(id, true, { kind: 'other-references' });
+    if (users.length)
+      throw new ImageDeleteConflictError(id, true, { kind: 'stopped-container', containerId: users[0] });
   }
 
   /**
@@ -310,8 +323,12 @@ export class ImageStore implements ImageLookup {
     const id = img.id;
     const items: ImageRemoval[] = [];
     let repoRefs = this.refsOf(id);
-    const byId = looksLikeImageId(input) && id.startsWith(input.startsWith('sha256:') ? input : `sha256:${input}`) && !this.isRef(input);
-    const singleRepo = (refs: ImageReference[]) => new Set(refs.map(repositoryName)).size <= 1 && refs.filter((r) => r.digest === undefined).length <= 1;
+    const byId =
+      looksLikeImageId(input) &&
+      id.startsWith(input.startsWith('sha256:') ? input : `sha256:${input}`) &&
+      !this.isRef(input);
+    const singleRepo = (refs: ImageReference[]) =>
+      new Set(refs.map(repositoryName)).size <= 1 && refs.filter((r) => r.digest === undefined).length <= 1;
     if (!byId) {
       const ref = parseTagged(input);
       if (!force && singleRepo(repoRefs) && this.usersOf(id).length) {
@@ -320,7 +337,10 @@ export class ImageStore implements ImageLookup {
       delete this.state.refs[formatReference(ref)];
       items.push({ untagged: familiarString(ref) });
       repoRefs = this.refsOf(id);
-      if (ref.digest === undefined && !repoRefs.some((r) => r.digest === undefined && repositoryName(r) === repositoryName(ref))) {
+      if (
+        ref.digest === undefined &&
+        !repoRefs.some((r) => r.digest === undefined && repositoryName(r) === repositoryName(ref))
+      ) {
         // The last tag of this repository is gone: its digest references go too.
         for (const r of repoRefs.filter((x) => x.digest !== undefined && repositoryName(x) === repositoryName(ref))) {
           delete this.state.refs[formatReference(r)];
@@ -412,7 +432,10 @@ export class ImageStore implements ImageLookup {
    * `docker image prune`: delete images not used by any container and matching `keep`; with
    * `danglingOnly`, only images without tags. Returns the delete items and bytes reclaimed.
    */
-  async prune(danglingOnly: boolean, match: (img: StoredImageView) => boolean): Promise<{ items: ImageRemoval[]; reclaimed: number }> {
+  async prune(
+    danglingOnly: boolean,
+    match: (img: StoredImageView) => boolean,
+  ): Promise<{ items: ImageRemoval[]; reclaimed: number }> {
     const items: ImageRemoval[] = [];
     const before = new Map(this.layers.list().map((l) => [l.diffId, l.size]));
     for (const img of this.list()) {

@@ -109,11 +109,15 @@ export function pullError(err: unknown, ref: ImageReference): Error {
   const code = err.errors[0]?.code;
   const detail = err.errors.length ? err.detail() : undefined;
   if (err.status === 0 || err.noCredentials) return new UnavailableError(err.message);
-  if (ref.domain === 'docker.io' && (err.status === 401 || err.status === 403 || code === 'DENIED' || code === 'UNAUTHORIZED')) {
+  if (
+    ref.domain === 'docker.io' &&
+    (err.status === 401 || err.status === 403 || code === 'DENIED' || code === 'UNAUTHORIZED')
+  ) {
     const name = familiarName(ref);
     return err.status === 403 ? new PullForbiddenError(name, detail) : new PullUnauthorizedError(name, detail);
   }
-  if (err.status === 404 || code === 'MANIFEST_UNKNOWN' || code === 'NAME_UNKNOWN') return new ManifestNotFoundError(familiarString(ref), detail);
+  if (err.status === 404 || code === 'MANIFEST_UNKNOWN' || code === 'NAME_UNKNOWN')
+    return new ManifestNotFoundError(familiarString(ref), detail);
   return new RegistryFailureError(detail ?? err.message);
 }
 
@@ -160,20 +164,32 @@ export class Puller {
       const config = await this.fetchConfig(client, manifest.config);
       const configPlatform = { os: config.os, architecture: config.architecture };
       let mismatch: PullEvent | undefined;
-      if (opts.platform && top.body === manifestBody && (configPlatform.os !== want.os || configPlatform.architecture !== want.architecture)) {
+      if (
+        opts.platform &&
+        top.body === manifestBody &&
+        (configPlatform.os !== want.os || configPlatform.architecture !== want.architecture)
+      ) {
         // dockerd 20.10 pulls it anyway and says so at the end.
-        mismatch = { kind: 'platform-mismatch', reference: familiarName(ref), wanted: formatPlatform({ os: want.os, architecture: want.architecture }), actual: formatPlatform(configPlatform) };
+        mismatch = {
+          kind: 'platform-mismatch',
+          reference: familiarName(ref),
+          wanted: formatPlatform({ os: want.os, architecture: want.architecture }),
+          actual: formatPlatform(configPlatform),
+        };
       }
       const diffIds = config.rootfs.diff_ids;
       if (diffIds.length !== manifest.layers.length) {
-        throw new InvalidArgumentError(`invalid image: the manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff IDs`);
+        throw new InvalidArgumentError(
+          `invalid image: the manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff IDs`,
+        );
       }
       const id = manifest.config.digest;
       if (!this.images.byId(id)) {
         await this.fetchLayers(client, manifest.layers, diffIds, emit, opts.signal);
       }
       const refs: ImageReference[] = [{ domain: ref.domain, path: ref.path, digest: manifestDigest }];
-      if (ref.tag !== undefined && ref.digest === undefined) refs.unshift({ domain: ref.domain, path: ref.path, tag: ref.tag });
+      if (ref.tag !== undefined && ref.digest === undefined)
+        refs.unshift({ domain: ref.domain, path: ref.path, tag: ref.tag });
       const before = this.images.byRef(refs[0])?.id;
       await this.images.commit({ id, config, layers: diffIds, refs });
       const updated = before !== id;
@@ -187,7 +203,8 @@ export class Puller {
 
   private async fetchConfig(client: RegistryClient, desc: Descriptor): Promise<ImageConfig> {
     if (!(await this.content.has(desc.digest))) {
-      if (desc.size > 16 * 1024 * 1024) throw new InvalidArgumentError(`image config of ${desc.size} bytes is too large`);
+      if (desc.size > 16 * 1024 * 1024)
+        throw new InvalidArgumentError(`image config of ${desc.size} bytes is too large`);
       const blob = await client.getBlob(desc.digest);
       await this.content.ingest(blob.stream, { digest: desc.digest, size: desc.size }, `image config ${desc.digest}`);
     }
@@ -198,13 +215,25 @@ export class Puller {
     } catch {
       throw new InvalidArgumentError(`invalid image config ${desc.digest}: not JSON`);
     }
-    if (!config || typeof config !== 'object' || !config.rootfs || !Array.isArray(config.rootfs.diff_ids) || !config.rootfs.diff_ids.every(isDigest)) {
+    if (
+      !config ||
+      typeof config !== 'object' ||
+      !config.rootfs ||
+      !Array.isArray(config.rootfs.diff_ids) ||
+      !config.rootfs.diff_ids.every(isDigest)
+    ) {
       throw new InvalidArgumentError(`invalid image config ${desc.digest}: no valid rootfs.diff_ids`);
     }
     return config;
   }
 
-  private async fetchLayers(client: RegistryClient, layers: Descriptor[], diffIds: string[], emit: (e: PullEvent) => void, signal?: AbortSignal): Promise<void> {
+  private async fetchLayers(
+    client: RegistryClient,
+    layers: Descriptor[],
+    diffIds: string[],
+    emit: (e: PullEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const release = this.layers.hold(diffIds);
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal?.reason);
@@ -224,7 +253,8 @@ export class Puller {
         emit({ kind: 'layer', layer: short, phase: 'queued' });
         todo.push({ desc: layers[i], diffId: diffIds[i], short });
       }
-      for (let i = MAX_CONCURRENT_DOWNLOADS; i < todo.length; i++) emit({ kind: 'layer', layer: todo[i].short, phase: 'waiting' });
+      for (let i = MAX_CONCURRENT_DOWNLOADS; i < todo.length; i++)
+        emit({ kind: 'layer', layer: todo[i].short, phase: 'waiting' });
       let next = 0;
       let failed: unknown;
       const worker = async () => {
@@ -248,7 +278,14 @@ export class Puller {
   }
 
   /** Download, verify and unpack one layer into the layer store. */
-  private async fetchLayer(client: RegistryClient, desc: Descriptor, diffId: string, short: string, emit: (e: PullEvent) => void, signal: AbortSignal): Promise<void> {
+  private async fetchLayer(
+    client: RegistryClient,
+    desc: Descriptor,
+    diffId: string,
+    short: string,
+    emit: (e: PullEvent) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
     const compression = layerCompression(desc.mediaType);
     if (signal.aborted) return;
     const blob = await client.getBlob(desc.digest);
@@ -256,7 +293,9 @@ export class Puller {
     const ingest = await this.layers.begin();
     const compressed = new HashingStream();
     const uncompressed = new HashingStream();
-    const counter = new ProgressCounter((current) => emit({ kind: 'layer', layer: short, phase: 'downloading', current, total }));
+    const counter = new ProgressCounter((current) =>
+      emit({ kind: 'layer', layer: short, phase: 'downloading', current, total }),
+    );
     const abort = () => blob.stream.destroy(new UnavailableError('pull canceled'));
     signal.addEventListener('abort', abort);
     let kept: Promise<{ staged?: StagedBlob; error?: unknown }> | undefined;
@@ -312,7 +351,12 @@ export class Puller {
       });
       const sizeGuard = new Transform({
         transform(chunk: Buffer, _e, cb) {
-          if (compressed.bytes + chunk.length > total) cb(new InvalidArgumentError(`filesystem layer verification failed for digest ${desc.digest}: the registry sent more than ${total} bytes`));
+          if (compressed.bytes + chunk.length > total)
+            cb(
+              new InvalidArgumentError(
+                `filesystem layer verification failed for digest ${desc.digest}: the registry sent more than ${total} bytes`,
+              ),
+            );
           else cb(null, chunk);
         },
       });
@@ -321,20 +365,31 @@ export class Puller {
         throw e;
       });
       if (compressed.bytes !== total || compressed.digest() !== desc.digest) {
-        throw new InvalidArgumentError(`filesystem layer verification failed for digest ${desc.digest}: got ${compressed.digest()} (${compressed.bytes} bytes, expected ${total})`);
+        throw new InvalidArgumentError(
+          `filesystem layer verification failed for digest ${desc.digest}: got ${compressed.digest()} (${compressed.bytes} bytes, expected ${total})`,
+        );
       }
       await unpack;
       const result = await extracted;
-      if (unpackError !== undefined || !result) throw unpackError ?? new InvalidArgumentError(`layer ${desc.digest} could not be unpacked`);
+      if (unpackError !== undefined || !result)
+        throw unpackError ?? new InvalidArgumentError(`layer ${desc.digest} could not be unpacked`);
       emit({ kind: 'layer', layer: short, phase: 'downloaded' });
       if (uncompressed.digest() !== diffId) {
-        throw new InvalidArgumentError(`layer ${desc.digest}: diff ID mismatch: the image config says ${diffId}, the layer is ${uncompressed.digest()}`);
+        throw new InvalidArgumentError(
+          `layer ${desc.digest}: diff ID mismatch: the image config says ${diffId}, the layer is ${uncompressed.digest()}`,
+        );
       }
       emit({ kind: 'layer', layer: short, phase: 'extracting', current: total, total });
       const { staged, error } = await kept;
       if (!staged) throw error;
       await staged.commit();
-      await ingest.commit(diffId, result.size, { digest: desc.digest, size: total, compression, mediaType: desc.mediaType, tarSize: uncompressed.bytes });
+      await ingest.commit(diffId, result.size, {
+        digest: desc.digest,
+        size: total,
+        compression,
+        mediaType: desc.mediaType,
+        tarSize: uncompressed.bytes,
+      });
       emit({ kind: 'layer', layer: short, phase: 'complete' });
     } catch (err) {
       blob.stream.destroy();

@@ -24,7 +24,13 @@ export type PushEvent =
   /** The push of `repository` (familiar name) begins. */
   | { kind: 'started'; repository: string }
   /** A layer (short diff ID) moved on; byte counts while pushing. */
-  | { kind: 'layer'; layer: string; phase: 'preparing' | 'pushing' | 'pushed' | 'exists'; current?: number; total?: number }
+  | {
+      kind: 'layer';
+      layer: string;
+      phase: 'preparing' | 'pushing' | 'pushed' | 'exists';
+      current?: number;
+      total?: number;
+    }
   /** A layer was mounted from another repository (`from`, its registry path). */
   | { kind: 'mounted'; layer: string; from: string }
   /** The manifest is stored under `tag`. */
@@ -43,7 +49,11 @@ const PROGRESS_INTERVAL_MS = 100;
  * zstd blob, which schema 2 has no type for, is listed with OCI's zstd layer type.
  */
 export function schema2Manifest(configDigest: string, configSize: number, blobs: LayerBlob[]): Buffer {
-  const types: Record<LayerBlob['compression'], string> = { gzip: MediaType.DockerLayerGzip, zstd: MediaType.OciLayerZstd, none: 'application/vnd.docker.image.rootfs.diff.tar' };
+  const types: Record<LayerBlob['compression'], string> = {
+    gzip: MediaType.DockerLayerGzip,
+    zstd: MediaType.OciLayerZstd,
+    none: 'application/vnd.docker.image.rootfs.diff.tar',
+  };
   const layerType = (b: LayerBlob) => types[b.compression];
   const m = {
     schemaVersion: 2,
@@ -87,7 +97,10 @@ export class Pusher {
     }
     for (const t of targets) {
       for (const d of t.image.layers) {
-        if (!this.layers.get(d).blob) throw new NotImplementedError(`layer ${d} was stored before podvisor kept layer blobs; remove the image (docker rmi) and pull it again to push it`);
+        if (!this.layers.get(d).blob)
+          throw new NotImplementedError(
+            `layer ${d} was stored before podvisor kept layer blobs; remove the image (docker rmi) and pull it again to push it`,
+          );
       }
     }
     const client = new RegistryClient(ref.domain, ref.path, this.hosts, opts.auth, 'pull,push');
@@ -101,7 +114,13 @@ export class Pusher {
     }
   }
 
-  private async pushOne(client: RegistryClient, ref: ImageReference, tag: string, image: StoredImageView, emit: (e: PushEvent) => void): Promise<void> {
+  private async pushOne(
+    client: RegistryClient,
+    ref: ImageReference,
+    tag: string,
+    image: StoredImageView,
+    emit: (e: PushEvent) => void,
+  ): Promise<void> {
     const blobs = image.layers.map((d) => this.layers.get(d).blob as LayerBlob);
     // dockerd lists the layers top first.
     const order = image.layers.map((d, i) => ({ d, blob: blobs[i] })).reverse();
@@ -138,32 +157,46 @@ export class Pusher {
     await client.putManifest(tag, MediaType.DockerManifest, manifest);
     const digest = sha256Digest(manifest);
     await this.content.put(manifest, { digest }, 'manifest');
-    await this.images.commit({ id: image.id, config: image.config, layers: image.layers, refs: [{ domain: ref.domain, path: ref.path, digest }] });
+    await this.images.commit({
+      id: image.id,
+      config: image.config,
+      layers: image.layers,
+      refs: [{ domain: ref.domain, path: ref.path, digest }],
+    });
     emit({ kind: 'tagged', tag, digest, size: manifest.length });
   }
 
-  private async uploadBlob(client: RegistryClient, blob: LayerBlob, short: string, emit: (e: PushEvent) => void): Promise<void> {
+  private async uploadBlob(
+    client: RegistryClient,
+    blob: LayerBlob,
+    short: string,
+    emit: (e: PushEvent) => void,
+  ): Promise<void> {
     const path = this.content.blobPath(blob.digest);
-    await client.pushBlob(blob.digest, {
-      size: blob.size,
-      open: () => {
-        let current = 0;
-        let last = 0;
-        const counter = new Transform({
-          transform(chunk: Buffer, _e, cb) {
-            current += chunk.length;
-            const now = Date.now();
-            if (now - last >= PROGRESS_INTERVAL_MS || current === blob.size) {
-              last = now;
-              emit({ kind: 'layer', layer: short, phase: 'pushing', current, total: blob.size });
-            }
-            cb(null, chunk);
-          },
-        });
-        const file = fs.createReadStream(path, { highWaterMark: 256 * 1024 });
-        file.on('error', (e) => counter.destroy(e));
-        return file.pipe(counter);
+    await client.pushBlob(
+      blob.digest,
+      {
+        size: blob.size,
+        open: () => {
+          let current = 0;
+          let last = 0;
+          const counter = new Transform({
+            transform(chunk: Buffer, _e, cb) {
+              current += chunk.length;
+              const now = Date.now();
+              if (now - last >= PROGRESS_INTERVAL_MS || current === blob.size) {
+                last = now;
+                emit({ kind: 'layer', layer: short, phase: 'pushing', current, total: blob.size });
+              }
+              cb(null, chunk);
+            },
+          });
+          const file = fs.createReadStream(path, { highWaterMark: 256 * 1024 });
+          file.on('error', (e) => counter.destroy(e));
+          return file.pipe(counter);
+        },
       },
-    }, true);
+      true,
+    );
   }
 }

@@ -75,7 +75,8 @@ export function parseReference(input: string): ImageReference {
   const full = `${domain}/${remainder}`;
   const m = REFERENCE_RE.exec(full);
   if (!m) {
-    if (input === '') throw new InvalidArgumentError(`${INVALID_FORMAT}: repository name must have at least one component`);
+    if (input === '')
+      throw new InvalidArgumentError(`${INVALID_FORMAT}: repository name must have at least one component`);
     if (REFERENCE_RE.test(full.toLowerCase())) {
       throw new InvalidArgumentError(`${INVALID_FORMAT}: repository name must be lowercase`);
     }
@@ -87,7 +88,8 @@ export function parseReference(input: string): ImageReference {
   const ref: ImageReference = { domain, path: m[1].slice(domain.length + 1) };
   if (m[2] !== undefined) ref.tag = m[2];
   if (m[3] !== undefined) {
-    if (!/^sha256:[a-f0-9]{64}$/.test(m[3])) throw new InvalidArgumentError(`${INVALID_FORMAT}: invalid checksum digest format`);
+    if (!/^sha256:[a-f0-9]{64}$/.test(m[3]))
+      throw new InvalidArgumentError(`${INVALID_FORMAT}: invalid checksum digest format`);
     ref.digest = m[3];
   }
   return ref;

@@ -81,7 +81,8 @@ export class OverlayRootfs implements RootfsManager {
   ) {}
 
   private dir(id: string): string {
-    if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith('.')) throw new InvalidArgumentError(`invalid container id ${JSON.stringify(id)}`);
+    if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith('.'))
+      throw new InvalidArgumentError(`invalid container id ${JSON.stringify(id)}`);
     return path.join(this.root, id);
   }
 
@@ -93,7 +94,12 @@ export class OverlayRootfs implements RootfsManager {
     const gen = this.generation.get(id) ?? 0;
     const lowerDirs = await this.layers(id);
     const mp = await this.mountpoint(id);
-    const p: RootfsPaths = { lowerDirs: lowerDirs.slice().reverse(), upperDir: path.join(d, 'upper'), workDir: path.join(d, 'work'), ...(mp ? { mergedDir: mp } : {}) };
+    const p: RootfsPaths = {
+      lowerDirs: lowerDirs.slice().reverse(),
+      upperDir: path.join(d, 'upper'),
+      workDir: path.join(d, 'work'),
+      ...(mp ? { mergedDir: mp } : {}),
+    };
     if ((this.generation.get(id) ?? 0) === gen) this.known.set(id, p);
     return { ...p, lowerDirs: [...p.lowerDirs] };
   }
@@ -119,8 +125,11 @@ export class OverlayRootfs implements RootfsManager {
 
   async prepare(id: string, layerDirs: string[]): Promise<void> {
     if (layerDirs.length === 0) throw new InvalidArgumentError('an image needs at least one layer');
-    if (layerDirs.length > MAX_LAYERS) throw new InvalidArgumentError(`max depth exceeded: ${layerDirs.length} layers (at most ${MAX_LAYERS})`);
-    for (const l of layerDirs) if (!path.isAbsolute(l) || l.includes(':') || l.includes(',')) throw new InvalidArgumentError(`bad layer directory ${l}`);
+    if (layerDirs.length > MAX_LAYERS)
+      throw new InvalidArgumentError(`max depth exceeded: ${layerDirs.length} layers (at most ${MAX_LAYERS})`);
+    for (const l of layerDirs)
+      if (!path.isAbsolute(l) || l.includes(':') || l.includes(','))
+        throw new InvalidArgumentError(`bad layer directory ${l}`);
     const d = this.dir(id);
     this.changed(id);
     await fs.promises.mkdir(d, { recursive: true, mode: 0o700 });
@@ -149,7 +158,14 @@ export class OverlayRootfs implements RootfsManager {
     }
     await fs.promises.mkdir(target, { recursive: true, mode: 0o755 });
     const { options, cwd } = overlayOptions(layers, d);
-    await this.mounter.mount({ source: 'overlay', target, fstype: 'overlay', flags: HOST_MOUNT_FLAGS, data: options, ...(cwd ? { cwd } : {}) });
+    await this.mounter.mount({
+      source: 'overlay',
+      target,
+      fstype: 'overlay',
+      flags: HOST_MOUNT_FLAGS,
+      data: options,
+      ...(cwd ? { cwd } : {}),
+    });
     try {
       await writeFileAtomic(path.join(d, 'mountpoint'), target);
     } catch (e) {
@@ -184,7 +200,14 @@ export class OverlayRootfs implements RootfsManager {
     });
     if (isMountPoint(target)) await this.mounter.unmount(target, { detach: true });
     const { options, cwd } = overlayOptions(layers, d);
-    await this.mounter.mount({ source: 'overlay', target, fstype: 'overlay', flags: HOST_MOUNT_FLAGS, data: options, ...(cwd ? { cwd } : {}) });
+    await this.mounter.mount({
+      source: 'overlay',
+      target,
+      fstype: 'overlay',
+      flags: HOST_MOUNT_FLAGS,
+      data: options,
+      ...(cwd ? { cwd } : {}),
+    });
     // Removed while this mount was made: remove() may have looked for mounts before it
     // existed, and the container's directory must be free to go.
     if (this.isRemoved(id)) {

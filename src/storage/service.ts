@@ -57,7 +57,15 @@ export class ImageService {
     const spool = path.join(dataRoot, 'load-tmp');
     await fs.promises.rm(spool, { recursive: true, force: true });
     const loader = new ArchiveLoader(content, layers, store, spool);
-    return new ImageService(content, layers, store, new Puller(content, layers, store, hosts), hosts, loader, new Pusher(content, layers, store, hosts));
+    return new ImageService(
+      content,
+      layers,
+      store,
+      new Puller(content, layers, store, hosts),
+      hosts,
+      loader,
+      new Pusher(content, layers, store, hosts),
+    );
   }
 
   /** Pull an image (see Puller.pull). */
@@ -73,7 +81,9 @@ export class ImageService {
     const domain = loginDomain(auth.serveraddress);
     // dockerd parses the address as a URL first: garbage is the client's error (400).
     if (!URL.canParse(`https://${domain}/`) || /[\s%]/.test(domain)) {
-      throw new InvalidArgumentError(`unable to parse server address: parse ${JSON.stringify(`https://${domain}`)}: invalid host`);
+      throw new InvalidArgumentError(
+        `unable to parse server address: parse ${JSON.stringify(`https://${domain}`)}: invalid host`,
+      );
     }
     const client = new RegistryClient(domain, '', this.hosts, auth);
     let res: { ok: boolean; status: number; url: string };
@@ -86,7 +96,8 @@ export class ImageService {
       throw new UnavailableError(err instanceof Error ? err.message : String(err));
     }
     if (!res.ok) {
-      if (res.status === 401 && !basicCredentials(auth)) throw new UnauthorizedError('unauthorized: authentication required');
+      if (res.status === 401 && !basicCredentials(auth))
+        throw new UnauthorizedError('unauthorized: authentication required');
       throw new LoginRefusedError(res.url, res.status);
     }
   }
@@ -105,10 +116,19 @@ export class ImageService {
         const cfgBlob = await client.getBlob(parsed.config.digest);
         const chunks: Buffer[] = [];
         for await (const c of cfgBlob.stream as AsyncIterable<Buffer>) chunks.push(c);
-        const cfg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { architecture?: string; os?: string; variant?: string };
-        platforms = [{ architecture: cfg.architecture ?? '', os: cfg.os ?? '', ...(cfg.variant ? { variant: cfg.variant } : {}) }];
+        const cfg = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+          architecture?: string;
+          os?: string;
+          variant?: string;
+        };
+        platforms = [
+          { architecture: cfg.architecture ?? '', os: cfg.os ?? '', ...(cfg.variant ? { variant: cfg.variant } : {}) },
+        ];
       }
-      return { descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size }, platforms };
+      return {
+        descriptor: { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size },
+        platforms,
+      };
     } catch (err) {
       const e = pullError(err, ref);
       // dockerd answers this endpoint with the registry's own words: the same kind of
@@ -121,7 +141,8 @@ export class ImageService {
 
 /** A failure of `e`'s kind (so the same status) whose whole message is `message`. */
 function sameKind(e: Error, message: string): Error {
-  for (const Kind of [ForbiddenError, UnauthorizedError, NotFoundError, UnavailableError]) if (e instanceof Kind) return new Kind(message);
+  for (const Kind of [ForbiddenError, UnauthorizedError, NotFoundError, UnavailableError])
+    if (e instanceof Kind) return new Kind(message);
   e.message = message;
   return e;
 }

@@ -48,7 +48,12 @@ async function place(src: string, dst: string, st: fs.Stats): Promise<void> {
  * whether a path exists in the layers below all the merged ones (only there does a whiteout
  * have something to hide).
  */
-async function applyLayer(layer: string, merged: string, rel: string[], hidden: (comps: string[]) => Promise<boolean>): Promise<void> {
+async function applyLayer(
+  layer: string,
+  merged: string,
+  rel: string[],
+  hidden: (comps: string[]) => Promise<boolean>,
+): Promise<void> {
   for (const name of await fs.promises.readdir(path.join(layer, ...rel))) {
     const comps = [...rel, name];
     const src = path.join(layer, ...comps);
@@ -84,13 +89,20 @@ async function applyLayer(layer: string, merged: string, rel: string[], hidden: 
  * image in one layer); resolves with the new image's ID. `scratchRoot` is a directory of the
  * daemon's for the merge (on the layers' filesystem, so that files are linked, not copied).
  */
-export async function squashImage(stores: CommitStores, scratchRoot: string, imageId: string, ancestorId: string | undefined): Promise<string> {
+export async function squashImage(
+  stores: CommitStores,
+  scratchRoot: string,
+  imageId: string,
+  ancestorId: string | undefined,
+): Promise<string> {
   const img = stores.images.config(imageId);
   const ancestor: ImageConfig | undefined = ancestorId ? stores.images.config(ancestorId) : undefined;
   const below = ancestor?.rootfs.diff_ids ?? [];
   const all = img.rootfs.diff_ids;
   if (below.some((d, i) => all[i] !== d)) {
-    throw new InvalidArgumentError(`layer ID '${ancestorId}' is not a parent of the specified layer: cannot provide diff to non-parent`);
+    throw new InvalidArgumentError(
+      `layer ID '${ancestorId}' is not a parent of the specified layer: cannot provide diff to non-parent`,
+    );
   }
   const release = stores.layers.hold(all);
   await fs.promises.mkdir(scratchRoot, { recursive: true, mode: 0o700 });
@@ -104,9 +116,19 @@ export async function squashImage(stores: CommitStores, scratchRoot: string, ima
     const keep = stores.layers.hold([layer.diffId]);
     try {
       const created = new Date().toISOString();
-      const history = (img.history ?? []).map((h, i) => (i >= (ancestor?.history ?? []).length ? { ...h, empty_layer: true } : h));
-      history.push({ created, comment: ancestorId ? `merge ${imageId} to ${ancestorId}` : `create new from ${imageId}` });
-      const config = { ...img, created, history, rootfs: { type: 'layers' as const, diff_ids: [...below, layer.diffId] } };
+      const history = (img.history ?? []).map((h, i) =>
+        i >= (ancestor?.history ?? []).length ? { ...h, empty_layer: true } : h,
+      );
+      history.push({
+        created,
+        comment: ancestorId ? `merge ${imageId} to ${ancestorId}` : `create new from ${imageId}`,
+      });
+      const config = {
+        ...img,
+        created,
+        history,
+        rootfs: { type: 'layers' as const, diff_ids: [...below, layer.diffId] },
+      };
       return await recordImage(stores.content, stores.images, { bytes: Buffer.from(JSON.stringify(config)), config });
     } finally {
       keep();

@@ -49,7 +49,8 @@ export class StateStore {
 
   /** Directory of one pod. */
   dir(id: string): string {
-    if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith('.')) throw new InvalidArgumentError(`invalid container id ${JSON.stringify(id)}`);
+    if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith('.'))
+      throw new InvalidArgumentError(`invalid container id ${JSON.stringify(id)}`);
     return path.join(this.root, id);
   }
 
@@ -65,9 +66,11 @@ export class StateStore {
         await writeFileAtomic(path.join(dir, RECORD_FILE), snapshot);
       });
     this.chains.set(record.id, next);
-    void next.finally(() => {
-      if (this.chains.get(record.id) === next) this.chains.delete(record.id);
-    }).catch(() => undefined);
+    void next
+      .finally(() => {
+        if (this.chains.get(record.id) === next) this.chains.delete(record.id);
+      })
+      .catch(() => undefined);
     return next;
   }
 
@@ -86,7 +89,8 @@ export class StateStore {
     }
     try {
       const r = JSON.parse(text) as unknown;
-      if (!r || typeof r !== 'object' || Array.isArray(r) || (r as StoredRecord).id !== id) throw new Error('not a record of this id');
+      if (!r || typeof r !== 'object' || Array.isArray(r) || (r as StoredRecord).id !== id)
+        throw new Error('not a record of this id');
       return r as StoredRecord & Record<string, unknown>;
     } catch (e) {
       log.error(`container ${id}: unreadable ${RECORD_FILE}: ${(e as Error).message}`);

@@ -21,12 +21,17 @@ export type TarEntry = ReturnType<tar.Pack['entry']>;
  * `done` settles when the entry is in the pack or thrown away; it never goes unhandled.
  * Throws when the pack is already destroyed or finalized.
  */
-export function packEntry(pack: tar.Pack, header: TarHeader, body?: Buffer | string): { entry: TarEntry; done: Promise<void> } {
+export function packEntry(
+  pack: tar.Pack,
+  header: TarHeader,
+  body?: Buffer | string,
+): { entry: TarEntry; done: Promise<void> } {
   let settle: (err?: Error | null) => void = () => undefined;
   const done = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
   done.catch(() => undefined);
   // Outside the promise: a pack that is already gone throws here, to the caller.
-  const entry = body === undefined ? pack.entry(header, (err) => settle(err)) : pack.entry(header, body, (err) => settle(err));
+  const entry =
+    body === undefined ? pack.entry(header, (err) => settle(err)) : pack.entry(header, body, (err) => settle(err));
   entry.on('error', () => undefined);
   return { entry, done };
 }

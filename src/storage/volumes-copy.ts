@@ -19,7 +19,11 @@ const run = promisify(execFile);
  * from container `id`'s root. Paths missing in the image, or not directories there, are
  * skipped, as dockerd skips them; a volume that already holds data is left as it is.
  */
-export async function copyUpVolumes(archive: ContainerArchive, id: string, targets: ReadonlyArray<{ path: string; dataDir: string }>): Promise<void> {
+export async function copyUpVolumes(
+  archive: ContainerArchive,
+  id: string,
+  targets: ReadonlyArray<{ path: string; dataDir: string }>,
+): Promise<void> {
   const todo: Array<{ path: string; dataDir: string }> = [];
   for (const t of targets) if (await isEmptyDir(t.dataDir)) todo.push(t);
   if (!todo.length) return;
@@ -30,7 +34,10 @@ export async function copyUpVolumes(archive: ContainerArchive, id: string, targe
       if (!r) continue;
       try {
         if (!r.stat?.isDirectory() || r.name === undefined) continue;
-        const dir = await fs.promises.open(at(r.dir, r.name), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+        const dir = await fs.promises.open(
+          at(r.dir, r.name),
+          fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW,
+        );
         try {
           await run('cp', ['-a', '--', `${at(dir)}/.`, `${t.dataDir}/`], { maxBuffer: 1 << 20 });
         } finally {

@@ -15,7 +15,13 @@ import { NotImplementedError } from '../errors';
 import { writeFileAtomic } from './atomic';
 import { removeTree } from '../util/remove-tree';
 import { ramInBytes } from '../util/go-units';
-import { InvalidVolumeError, NoSuchVolumeDriverError, NoSuchVolumeError, VolumeInUseError, type VolumeOp } from './volumes-errors';
+import {
+  InvalidVolumeError,
+  NoSuchVolumeDriverError,
+  NoSuchVolumeError,
+  VolumeInUseError,
+  type VolumeOp,
+} from './volumes-errors';
 
 /** One volume's record. */
 export interface VolumeRecord {
@@ -47,7 +53,11 @@ export interface VolumeCreateOptions {
 /** The local driver's options dockerd accepts (volume/local/local_unix.go). */
 const LOCAL_OPTIONS = new Set(['type', 'device', 'o', 'size']);
 /** The options each option needs beside it there, in the order dockerd names a missing one. */
-const NEEDS: Array<[string, string[]]> = [['device', ['type']], ['type', ['device']], ['o', ['device', 'type']]];
+const NEEDS: Array<[string, string[]]> = [
+  ['device', ['type']],
+  ['type', ['device']],
+  ['o', ['device', 'type']],
+];
 
 /**
  * Check the local driver's options as dockerd 20.10 does, in its order: unknown names, then
@@ -91,7 +101,7 @@ export class VolumeStore {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    const list = raw ? (JSON.parse(raw) as { volumes?: VolumeRecord[] }).volumes ?? [] : [];
+    const list = raw ? ((JSON.parse(raw) as { volumes?: VolumeRecord[] }).volumes ?? []) : [];
     for (const r of list) if (NAME_RULE.test(r.name)) s.records.set(r.name, r);
     for (const entry of await fs.promises.readdir(s.root, { withFileTypes: true })) {
       if (entry.isDirectory() && !s.records.has(entry.name)) await removeTree(path.join(s.root, entry.name));
@@ -139,12 +149,17 @@ export class VolumeStore {
     const existing = this.records.get(name);
     if (existing) return { volume: existing, created: false };
     // Kept as given ({} too), in the order of their names, as dockerd shows them.
-    const options = o.options ? Object.fromEntries(Object.entries(o.options).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : null;
+    const options = o.options
+      ? Object.fromEntries(Object.entries(o.options).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : null;
     if (options) checkLocalOptions(name, options);
     // A `type` or `device` makes the local driver mount that filesystem as the volume on the
     // host, which a VM's volume share does not carry over (the guest would see the directory
     // beneath). Without them (both empty, as dockerd also allows) it is a plain volume.
-    if (options?.type || options?.device) throw new NotImplementedError('podvisor\'s local volumes cannot mount a filesystem or device as the volume (driver options type and device)');
+    if (options?.type || options?.device)
+      throw new NotImplementedError(
+        "podvisor's local volumes cannot mount a filesystem or device as the volume (driver options type and device)",
+      );
     const labels = o.labels ? { ...o.labels } : null;
     const volume: VolumeRecord = {
       name,
@@ -184,7 +199,6 @@ export class VolumeStore {
     await removeTree(path.join(this.root, name));
     return r;
   }
-
 
   /**
    * Bytes under the volume's data (docker system df): the sizes of everything but directories,

@@ -11,7 +11,10 @@ import { InvalidArgumentError } from '../errors';
 /** The committed image's config: the container's config with `changes` applied. */
 export function commitConfig(container: DockerConfig, changes: readonly string[]): RunConfig {
   const base = JSON.parse(JSON.stringify(container)) as RunConfig & { StopTimeout?: number; ArgsEscaped?: boolean };
-  return applyChanges(base, changes.filter((c) => c.trim() !== ''));
+  return applyChanges(
+    base,
+    changes.filter((c) => c.trim() !== ''),
+  );
 }
 
 /** The references a commit tags: none without `repo`, else repo:tag (`latest` by default). */

@@ -24,7 +24,12 @@ import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
 import { mergeEnv } from '../util/env';
 import { verifyLogConfig, type LogConfig } from './log-config';
 import { GUEST_SHM_BYTES, parseMounts, withShmSize } from './mounts';
-import { planNetworks, type ContainerNetworkPlan, type NetworkingInput, type NetworkLookup } from '../net/container-config';
+import {
+  planNetworks,
+  type ContainerNetworkPlan,
+  type NetworkingInput,
+  type NetworkLookup,
+} from '../net/container-config';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -75,7 +80,9 @@ function portBindingsOf(v: unknown): Record<string, unknown> {
 }
 
 /** Restart policy checks shared by create and update (dockerd's messages). */
-export function parseRestartPolicy(rp: { Name?: unknown; MaximumRetryCount?: unknown } | null | undefined): RestartPolicy {
+export function parseRestartPolicy(
+  rp: { Name?: unknown; MaximumRetryCount?: unknown } | null | undefined,
+): RestartPolicy {
   const name = str(rp?.Name);
   const max = num(rp?.MaximumRetryCount);
   switch (name) {
@@ -98,21 +105,29 @@ export function validateResources(hc: Partial<DockerHostConfig>, hostCpus: numbe
   const memory = hc.Memory ?? 0;
   const swap = hc.MemorySwap ?? 0;
   if (memory !== 0 && memory < MIN_MEMORY) throw new InvalidArgumentError('Minimum memory limit allowed is 6MB');
-  if (swap > 0 && memory === 0) throw new InvalidArgumentError('You should always set the Memory limit when using Memoryswap limit, see usage');
-  if (memory > 0 && swap > 0 && swap < memory) throw new InvalidArgumentError('Minimum memoryswap limit should be larger than memory limit, see usage');
+  if (swap > 0 && memory === 0)
+    throw new InvalidArgumentError('You should always set the Memory limit when using Memoryswap limit, see usage');
+  if (memory > 0 && swap > 0 && swap < memory)
+    throw new InvalidArgumentError('Minimum memoryswap limit should be larger than memory limit, see usage');
   const reservation = hc.MemoryReservation ?? 0;
   if (memory > 0 && reservation > 0 && memory < reservation) {
     throw new InvalidArgumentError('Minimum memory limit can not be less than memory reservation limit, see usage');
   }
   const nano = hc.NanoCpus ?? 0;
   if (nano !== 0 && (nano < 1e7 || nano > hostCpus * 1e9)) {
-    throw new InvalidArgumentError(`Range of CPUs is from 0.01 to ${hostCpus}.00, as there are only ${hostCpus} CPUs available`);
+    throw new InvalidArgumentError(
+      `Range of CPUs is from 0.01 to ${hostCpus}.00, as there are only ${hostCpus} CPUs available`,
+    );
   }
-  if (nano > 0 && (hc.CpuQuota ?? 0) > 0) throw new InvalidArgumentError('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
-  if (nano > 0 && (hc.CpuPeriod ?? 0) > 0) throw new InvalidArgumentError('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+  if (nano > 0 && (hc.CpuQuota ?? 0) > 0)
+    throw new InvalidArgumentError('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
+  if (nano > 0 && (hc.CpuPeriod ?? 0) > 0)
+    throw new InvalidArgumentError('Conflicting options: Nano CPUs and CPU Period cannot both be set');
   const period = hc.CpuPeriod ?? 0;
   if (period !== 0 && (period < 1000 || period > 1000000)) {
-    throw new InvalidArgumentError('CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
+    throw new InvalidArgumentError(
+      'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)',
+    );
   }
   const quota = hc.CpuQuota ?? 0;
   if (quota > 0 && quota < 1000) throw new InvalidArgumentError('CPU cfs quota can not be less than 1ms (i.e. 1000)');
@@ -212,7 +227,8 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
   if (!str(b.Image)) throw new InvalidArgumentError('Config cannot be empty in order to create a container');
   const hostConfig = normaliseHostConfig(b.HostConfig as Json | null);
   const policy = parseRestartPolicy(hostConfig.RestartPolicy);
-  if (hostConfig.AutoRemove && policy.name !== 'no') throw new InvalidArgumentError("can't create 'AutoRemove' container with restart policy");
+  if (hostConfig.AutoRemove && policy.name !== 'no')
+    throw new InvalidArgumentError("can't create 'AutoRemove' container with restart policy");
   validateResources(hostConfig, hostCpus);
   if (hostConfig.Runtime !== 'runc') throw new InvalidArgumentError(`Unknown runtime specified ${hostConfig.Runtime}`);
   const workingDir = str(b.WorkingDir);
@@ -286,7 +302,12 @@ export interface Translated {
 }
 
 /** Merge a checked request with its image into the PodSpec and the Docker frontend data. */
-export function translateCreate(req: CreateRequest, image: ImageRecord, id: string, opts: TranslateOptions): Translated {
+export function translateCreate(
+  req: CreateRequest,
+  image: ImageRecord,
+  id: string,
+  opts: TranslateOptions,
+): Translated {
   const ic = image.config.config ?? {};
   const c: DockerConfig = { ...req.config };
   if (!c.Hostname) c.Hostname = id.slice(0, 12);
@@ -335,7 +356,9 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
         user: c.User,
         tty: c.Tty,
         // The client's terminal size, as the init's first TTY size (a terminal is 1..65535 each way).
-        ...(c.Tty && hc.ConsoleSize.every((n) => n >= 1 && n <= 65535) ? { consoleSize: [hc.ConsoleSize[0], hc.ConsoleSize[1]] as [number, number] } : {}),
+        ...(c.Tty && hc.ConsoleSize.every((n) => n >= 1 && n <= 65535)
+          ? { consoleSize: [hc.ConsoleSize[0], hc.ConsoleSize[1]] as [number, number] }
+          : {}),
         openStdin: c.OpenStdin,
         stdinOnce: c.StdinOnce,
         stopSignal,
@@ -349,20 +372,49 @@ export function translateCreate(req: CreateRequest, image: ImageRecord, id: stri
     ],
   };
   const endpointDriverOpts = driverOptsOf(req.endpointsConfig as Record<string, unknown> | undefined);
-  return { spec, frontend: { config: orderConfig(c), hostConfig: hc, imageRef: c.Image, ...(endpointDriverOpts ? { endpointDriverOpts } : {}) } };
+  return {
+    spec,
+    frontend: {
+      config: orderConfig(c),
+      hostConfig: hc,
+      imageRef: c.Image,
+      ...(endpointDriverOpts ? { endpointDriverOpts } : {}),
+    },
+  };
 }
 
 /** The container's network plan (src/net/container-config.ts), or none for loopback only. */
-function networkPlan(req: CreateRequest, hc: DockerHostConfig, c: DockerConfig, nets: TranslateOptions['networks']): ContainerNetworkPlan | undefined {
+function networkPlan(
+  req: CreateRequest,
+  hc: DockerHostConfig,
+  c: DockerConfig,
+  nets: TranslateOptions['networks'],
+): ContainerNetworkPlan | undefined {
   const etc = parseEtcOptions(hc);
   const withEtc = (p: ContainerNetworkPlan): ContainerNetworkPlan => (etc ? { ...p, etc } : p);
   if (c.NetworkDisabled) return withEtc({ mode: 'none', networks: [], ports: [] });
-  const input: NetworkingInput = { NetworkMode: hc.NetworkMode, PortBindings: hc.PortBindings as Record<string, unknown>, PublishAllPorts: hc.PublishAllPorts, ExposedPorts: c.ExposedPorts, Links: hc.Links, ...(c.MacAddress ? { MacAddress: c.MacAddress } : {}), ...(req.endpointsConfig ? { EndpointsConfig: req.endpointsConfig } : {}) };
+  const input: NetworkingInput = {
+    NetworkMode: hc.NetworkMode,
+    PortBindings: hc.PortBindings as Record<string, unknown>,
+    PublishAllPorts: hc.PublishAllPorts,
+    ExposedPorts: c.ExposedPorts,
+    Links: hc.Links,
+    ...(c.MacAddress ? { MacAddress: c.MacAddress } : {}),
+    ...(req.endpointsConfig ? { EndpointsConfig: req.endpointsConfig } : {}),
+  };
   if (nets) return withEtc(planNetworks(input, nets));
   // No networks on this host: the default network means loopback only, as before; anything
   // more cannot be given.
-  const plan = planNetworks(input, { isUserNetwork: () => { throw new NotImplementedError('this host has no container networks (bridges or iptables unavailable)'); }, hasUserSubnet: () => false });
-  if (plan.ports.length > 0) throw new NotImplementedError('this host has no container networks (bridges or iptables unavailable): ports cannot be published');
+  const plan = planNetworks(input, {
+    isUserNetwork: () => {
+      throw new NotImplementedError('this host has no container networks (bridges or iptables unavailable)');
+    },
+    hasUserSubnet: () => false,
+  });
+  if (plan.ports.length > 0)
+    throw new NotImplementedError(
+      'this host has no container networks (bridges or iptables unavailable): ports cannot be published',
+    );
   return withEtc({ mode: 'none', networks: [], ports: [] });
 }
 
@@ -370,11 +422,42 @@ function networkPlan(req: CreateRequest, hc: DockerHostConfig, c: DockerConfig, 
 export function orderConfig(c: DockerConfig): DockerConfig {
   const out: Record<string, unknown> = {};
   const keys: Array<keyof DockerConfig> = [
-    'Hostname', 'Domainname', 'User', 'AttachStdin', 'AttachStdout', 'AttachStderr', 'ExposedPorts', 'Tty',
-    'OpenStdin', 'StdinOnce', 'Env', 'Cmd', 'Healthcheck', 'ArgsEscaped', 'Image', 'Volumes', 'WorkingDir',
-    'Entrypoint', 'NetworkDisabled', 'MacAddress', 'OnBuild', 'Labels', 'StopSignal', 'StopTimeout', 'Shell',
+    'Hostname',
+    'Domainname',
+    'User',
+    'AttachStdin',
+    'AttachStdout',
+    'AttachStderr',
+    'ExposedPorts',
+    'Tty',
+    'OpenStdin',
+    'StdinOnce',
+    'Env',
+    'Cmd',
+    'Healthcheck',
+    'ArgsEscaped',
+    'Image',
+    'Volumes',
+    'WorkingDir',
+    'Entrypoint',
+    'NetworkDisabled',
+    'MacAddress',
+    'OnBuild',
+    'Labels',
+    'StopSignal',
+    'StopTimeout',
+    'Shell',
   ];
-  const optional = new Set(['ExposedPorts', 'Healthcheck', 'ArgsEscaped', 'NetworkDisabled', 'MacAddress', 'StopSignal', 'StopTimeout', 'Shell']);
+  const optional = new Set([
+    'ExposedPorts',
+    'Healthcheck',
+    'ArgsEscaped',
+    'NetworkDisabled',
+    'MacAddress',
+    'StopSignal',
+    'StopTimeout',
+    'Shell',
+  ]);
   for (const k of keys) {
     if (optional.has(k) && c[k] === undefined) continue;
     out[k] = c[k] === undefined ? null : c[k];

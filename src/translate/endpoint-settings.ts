@@ -17,7 +17,9 @@ export function driverOptsOf(endpointsConfig: Record<string, unknown> | undefine
   for (const [key, ep] of Object.entries(endpointsConfig ?? {})) {
     const opts = (ep as { DriverOpts?: unknown } | null)?.DriverOpts;
     if (!opts || typeof opts !== 'object') continue;
-    const strs = Object.entries(opts as Record<string, unknown>).filter(([, v]) => typeof v === 'string') as Array<[string, string]>;
+    const strs = Object.entries(opts as Record<string, unknown>).filter(([, v]) => typeof v === 'string') as Array<
+      [string, string]
+    >;
     if (strs.length) out[key] = Object.fromEntries(strs);
   }
   return Object.keys(out).length ? out : undefined;
@@ -35,7 +37,12 @@ function names(name: string, entry: Record<string, unknown>, ref: string): boole
  * for one created with driver options, and the MacAddress a connect asked for on an entry that
  * has no address yet (the container has not joined that network).
  */
-export function withAskedEndpointSettings(networks: Record<string, Record<string, unknown>>, plan: ContainerNetworkPlan | undefined, driverOpts: EndpointDriverOpts | undefined, macs?: Record<string, string>): void {
+export function withAskedEndpointSettings(
+  networks: Record<string, Record<string, unknown>>,
+  plan: ContainerNetworkPlan | undefined,
+  driverOpts: EndpointDriverOpts | undefined,
+  macs?: Record<string, string>,
+): void {
   for (const [name, entry] of Object.entries(networks)) {
     const asked = plan?.networks.find((a) => names(name, entry, a.ref));
     if (asked && !entry.IPAMConfig) entry.IPAMConfig = askedIpamConfig(asked);

@@ -3,7 +3,15 @@
  * src/storage/errors.ts): those layers say what happened in their own words and fields; the
  * Docker front end answers as dockerd would.
  */
-import { JoinedPodPauseError, JoinTargetNotRunningError, NameInUseError, NoSuchPodError, PodNotPausedError, PodNotRunningError, PodPausedError } from '../pod/errors';
+import {
+  JoinedPodPauseError,
+  JoinTargetNotRunningError,
+  NameInUseError,
+  NoSuchPodError,
+  PodNotPausedError,
+  PodNotRunningError,
+  PodPausedError,
+} from '../pod/errors';
 import { shortId } from '../storage/digest';
 import {
   ImageDeleteConflictError,
@@ -15,21 +23,33 @@ import {
   ReferenceInUseError,
   RegistryFailureError,
 } from '../storage/errors';
-import { InvalidVolumeError, NoSuchVolumeDriverError, NoSuchVolumeError, VolumeInUseError } from '../storage/volumes-errors';
+import {
+  InvalidVolumeError,
+  NoSuchVolumeDriverError,
+  NoSuchVolumeError,
+  VolumeInUseError,
+} from '../storage/volumes-errors';
 
 /** dockerd's message for a volume store failure (volume/service's errors), or undefined. */
 function volumeMessage(err: unknown): string | undefined {
   if (err instanceof NoSuchVolumeError) return `${err.op} ${err.volume}: no such volume`;
-  if (err instanceof NoSuchVolumeDriverError) return `create ${err.volume}: error looking up volume plugin ${err.driver}: plugin "${err.driver}" not found`;
+  if (err instanceof NoSuchVolumeDriverError)
+    return `create ${err.volume}: error looking up volume plugin ${err.driver}: plugin "${err.driver}" not found`;
   if (err instanceof VolumeInUseError) return `remove ${err.volume}: volume is in use - [${err.users.join(', ')}]`;
   if (err instanceof InvalidVolumeError) {
     switch (err.reason) {
-      case 'name-short': return `create ${err.volume}: volume name is too short, names should be at least two alphanumeric characters`;
-      case 'name-chars': return `create ${err.volume}: "${err.volume}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`;
-      case 'option': return `create ${err.volume}: invalid option: "${err.option}"`;
-      case 'missing-option': return `create ${err.volume}: missing required option: "${err.option}"`;
-      case 'size': return `create ${err.volume}: invalid size: '${err.option}'`;
-      case 'no-quota': return `create ${err.volume}: quota size requested but no quota support`;
+      case 'name-short':
+        return `create ${err.volume}: volume name is too short, names should be at least two alphanumeric characters`;
+      case 'name-chars':
+        return `create ${err.volume}: "${err.volume}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`;
+      case 'option':
+        return `create ${err.volume}: invalid option: "${err.option}"`;
+      case 'missing-option':
+        return `create ${err.volume}: missing required option: "${err.option}"`;
+      case 'size':
+        return `create ${err.volume}: invalid size: '${err.option}'`;
+      case 'no-quota':
+        return `create ${err.volume}: quota size requested but no quota support`;
     }
   }
   return undefined;
@@ -57,7 +77,8 @@ function storageMessage(err: unknown): string | undefined {
     const detail = err.registryDetail ?? 'denied: requested access to the resource is denied';
     return `pull access denied for ${err.repository}, repository does not exist or may require 'docker login': ${detail}`;
   }
-  if (err instanceof ManifestNotFoundError) return `manifest for ${err.ref} not found: ${err.registryDetail ?? 'manifest unknown: manifest unknown'}`;
+  if (err instanceof ManifestNotFoundError)
+    return `manifest for ${err.ref} not found: ${err.registryDetail ?? 'manifest unknown: manifest unknown'}`;
   if (err instanceof RegistryFailureError) return `error from registry: ${err.detail}`;
   if (err instanceof LoginRefusedError) {
     return `login attempt to ${err.url} failed with status: ${err.status} ${err.status === 401 ? 'Unauthorized' : ''}`.trim();
@@ -76,16 +97,22 @@ export function dockerMessage(err: unknown): string | undefined {
   }
   if (err instanceof PodPausedError) {
     switch (err.operation) {
-      case 'start': return 'cannot start a paused container, try unpause instead';
-      case 'pause': return `Container ${err.podId} is already paused`;
-      case 'exec': return `Container ${err.podId} is paused, unpause the container before exec`;
+      case 'start':
+        return 'cannot start a paused container, try unpause instead';
+      case 'pause':
+        return `Container ${err.podId} is already paused`;
+      case 'exec':
+        return `Container ${err.podId} is paused, unpause the container before exec`;
       // dockerd lists a paused container's processes; podvisor's guest is frozen with it.
-      case 'top': return `Container ${err.podId} is paused (its VM is frozen), unpause the container before top`;
+      case 'top':
+        return `Container ${err.podId} is paused (its VM is frozen), unpause the container before top`;
     }
   }
   if (err instanceof PodNotPausedError) return `Container ${err.podId} is not paused`;
-  if (err instanceof JoinTargetNotRunningError) return `cannot join network of a non running container: ${err.targetId}`;
-  if (err instanceof JoinedPodPauseError) return `Cannot pause container ${err.podId}: it runs in the VM of the container it joined (--network/--pid/--ipc container:), which would freeze too`;
+  if (err instanceof JoinTargetNotRunningError)
+    return `cannot join network of a non running container: ${err.targetId}`;
+  if (err instanceof JoinedPodPauseError)
+    return `Cannot pause container ${err.podId}: it runs in the VM of the container it joined (--network/--pid/--ipc container:), which would freeze too`;
   if (err instanceof NameInUseError) {
     const conflict = `Conflict. The container name "/${err.podName}" is already in use by container "${err.holderId}". You have to remove (or rename) that container to be able to reuse that name.`;
     return err.renaming ? `Error when allocating new name: ${conflict}` : conflict;

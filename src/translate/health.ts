@@ -37,7 +37,9 @@ export function parseHealthConfig(raw: unknown): DockerHealthConfig | undefined 
   const out: DockerHealthConfig = {};
   if (o.Test !== undefined && o.Test !== null) {
     if (!Array.isArray(o.Test) || o.Test.some((t) => typeof t !== 'string')) {
-      throw new InvalidArgumentError('json: cannot unmarshal value into Go struct field HealthConfig.Healthcheck.Test of type []string');
+      throw new InvalidArgumentError(
+        'json: cannot unmarshal value into Go struct field HealthConfig.Healthcheck.Test of type []string',
+      );
     }
     if (o.Test.length) out.Test = o.Test as string[];
   }
@@ -45,7 +47,9 @@ export function parseHealthConfig(raw: unknown): DockerHealthConfig | undefined 
     const v = o[k];
     if (v === undefined || v === null) continue;
     if (typeof v !== 'number' || !Number.isInteger(v)) {
-      throw new InvalidArgumentError(`json: cannot unmarshal value into Go struct field HealthConfig.Healthcheck.${k} of type ${k === 'Retries' ? 'int' : 'time.Duration'}`);
+      throw new InvalidArgumentError(
+        `json: cannot unmarshal value into Go struct field HealthConfig.Healthcheck.${k} of type ${k === 'Retries' ? 'int' : 'time.Duration'}`,
+      );
     }
     if (v !== 0) out[k] = v;
   }
@@ -56,13 +60,17 @@ export function parseHealthConfig(raw: unknown): DockerHealthConfig | undefined 
   };
   tooShort('Interval');
   tooShort('Timeout');
-  if (out.Retries !== undefined && out.Retries < 0) throw new InvalidArgumentError('Retries in Healthcheck cannot be negative');
+  if (out.Retries !== undefined && out.Retries < 0)
+    throw new InvalidArgumentError('Retries in Healthcheck cannot be negative');
   tooShort('StartPeriod');
   return out;
 }
 
 /** dockerd's merge of the user's Healthcheck over the image's: each unset field from the image. */
-export function mergeHealthConfig(user: DockerHealthConfig | undefined, image: unknown): DockerHealthConfig | undefined {
+export function mergeHealthConfig(
+  user: DockerHealthConfig | undefined,
+  image: unknown,
+): DockerHealthConfig | undefined {
   const img = image && typeof image === 'object' ? (image as DockerHealthConfig) : undefined;
   if (!user) return img ? { ...img } : undefined;
   if (!img) return user;

@@ -12,9 +12,23 @@ export type LoadMessage = { progress: DockerProgress } | { stream: string };
 export function dockerLoadMessages(e: LoadEvent, quiet: boolean): LoadMessage[] {
   switch (e.kind) {
     case 'layer':
-      return quiet ? [] : [{ progress: { status: 'Loading layer', progressDetail: { current: e.current, total: e.total }, id: e.layer } }];
+      return quiet
+        ? []
+        : [
+            {
+              progress: {
+                status: 'Loading layer',
+                progressDetail: { current: e.current, total: e.total },
+                id: e.layer,
+              },
+            },
+          ];
     case 'renamed':
-      return [{ stream: `The image ${e.reference} already exists, renaming the old one with ID ${e.oldId} to empty string\n` }];
+      return [
+        {
+          stream: `The image ${e.reference} already exists, renaming the old one with ID ${e.oldId} to empty string\n`,
+        },
+      ];
     case 'loaded':
       return [{ stream: `Loaded image: ${e.reference}\n` }];
     case 'loaded-id':

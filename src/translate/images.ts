@@ -22,7 +22,11 @@ export function imageLabels(img: StoredImageView): Record<string, string> | null
 
 /** Go marshals maps with sorted keys. */
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+  return Object.fromEntries(
+    Object.keys(o)
+      .sort()
+      .map((k) => [k, o[k]]),
+  );
 }
 
 /** One `GET /images/json` entry (`docker images`), keys in dockerd's order. */
@@ -44,12 +48,15 @@ export function imageSummaryJson(img: StoredImageView): Record<string, unknown> 
 }
 
 /** One image of `GET /system/df`, with the number of containers using it. */
-export function imageDiskUsageJson(img: StoredImageView, containers: number): Record<string, unknown> & { Size: number } {
+export function imageDiskUsageJson(
+  img: StoredImageView,
+  containers: number,
+): Record<string, unknown> & { Size: number } {
   return {
     Containers: containers,
     Created: img.config.created ? Math.floor(Date.parse(img.config.created) / 1000) : 0,
     Id: img.id,
-    Labels: imageLabels(img) ? sortKeys(imageLabels(img)!) : img.config.config?.Labels ?? null,
+    Labels: imageLabels(img) ? sortKeys(imageLabels(img)!) : (img.config.config?.Labels ?? null),
     ParentId: img.parent ?? '',
     RepoDigests: img.repoDigests.length ? img.repoDigests : null,
     RepoTags: img.repoTags.length ? img.repoTags : null,
@@ -70,7 +77,8 @@ function containerConfig(c: Record<string, unknown> | undefined): Record<string,
     AttachStdout: src.AttachStdout ?? false,
     AttachStderr: src.AttachStderr ?? false,
   };
-  if (src.ExposedPorts && Object.keys(src.ExposedPorts as object).length) o.ExposedPorts = sortKeys(src.ExposedPorts as Record<string, unknown>);
+  if (src.ExposedPorts && Object.keys(src.ExposedPorts as object).length)
+    o.ExposedPorts = sortKeys(src.ExposedPorts as Record<string, unknown>);
   o.Tty = src.Tty ?? false;
   o.OpenStdin = src.OpenStdin ?? false;
   o.StdinOnce = src.StdinOnce ?? false;
@@ -150,8 +158,14 @@ export function imageInspectJson(img: StoredImageView, layerDirs: readonly strin
  * stored parents, nearest first; as in dockerd, the n-th entry from the top shows the n-th
  * image of that chain (a built image's steps each added one entry), the rest `<missing>`.
  */
-export function imageHistoryJson(img: StoredImageView, layerSize: (diffId: string) => number | undefined, ancestry: readonly StoredImageView[] = [img]): unknown[] {
-  const history = img.config.history?.length ? img.config.history : img.layers.map(() => ({}) as NonNullable<typeof img.config.history>[number]);
+export function imageHistoryJson(
+  img: StoredImageView,
+  layerSize: (diffId: string) => number | undefined,
+  ancestry: readonly StoredImageView[] = [img],
+): unknown[] {
+  const history = img.config.history?.length
+    ? img.config.history
+    : img.layers.map(() => ({}) as NonNullable<typeof img.config.history>[number]);
   let layer = 0;
   const rows = history.map((h) => {
     let size = 0;
@@ -160,7 +174,14 @@ export function imageHistoryJson(img: StoredImageView, layerSize: (diffId: strin
       if (d) size = layerSize(d) ?? 0;
     }
     const t = h.created ? Date.parse(h.created) : NaN;
-    return { Comment: h.comment ?? '', Created: Number.isFinite(t) ? Math.floor(t / 1000) : 0, CreatedBy: h.created_by ?? '', Id: '<missing>', Size: size, Tags: null as string[] | null };
+    return {
+      Comment: h.comment ?? '',
+      Created: Number.isFinite(t) ? Math.floor(t / 1000) : 0,
+      CreatedBy: h.created_by ?? '',
+      Id: '<missing>',
+      Size: size,
+      Tags: null as string[] | null,
+    };
   });
   rows.reverse();
   for (let i = 0; i < rows.length && i < ancestry.length; i++) {

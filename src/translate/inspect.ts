@@ -125,13 +125,23 @@ export function containerJson(r: PodRecord, x: InspectExtras): Record<string, un
   }
   out.Mounts = mountPoints(fe.hostConfig, c.mounts ?? []);
   out.Config = fe.config;
-  out.NetworkSettings = x.network ? networkSettingsJson(x.network.endpoints, x.network.ports, fe.config.ExposedPorts) : networkSettings(plannedNetworksJson(r.sandbox.spec.network));
-  withAskedEndpointSettings((out.NetworkSettings as { Networks: Record<string, Record<string, unknown>> }).Networks, r.sandbox.spec.network, fe.endpointDriverOpts, fe.endpointMacs);
+  out.NetworkSettings = x.network
+    ? networkSettingsJson(x.network.endpoints, x.network.ports, fe.config.ExposedPorts)
+    : networkSettings(plannedNetworksJson(r.sandbox.spec.network));
+  withAskedEndpointSettings(
+    (out.NetworkSettings as { Networks: Record<string, Record<string, unknown>> }).Networks,
+    r.sandbox.spec.network,
+    fe.endpointDriverOpts,
+    fe.endpointMacs,
+  );
   return out;
 }
 
 /** The `docker ps` entry (`GET /containers/json`). */
-export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs: number }; now?: number; network?: NetworkView }): Record<string, unknown> {
+export function containerSummary(
+  r: PodRecord,
+  x: { size?: { rw: number; rootFs: number }; now?: number; network?: NetworkView },
+): Record<string, unknown> {
   const fe = dockerFrontend(r.frontend);
   const m = mainContainer(r);
   const c = m.spec;
@@ -154,7 +164,11 @@ export function containerSummary(r: PodRecord, x: { size?: { rw: number; rootFs:
   out.Status = statusText(m.state, x.now) + (m.state.status === 'running' ? healthSuffix(m) : '');
   out.HostConfig = { NetworkMode: fe.hostConfig.NetworkMode };
   // Not on its networks now (created, exited): the networks it will join, as dockerd lists them.
-  out.NetworkSettings = { Networks: x.network ? Object.fromEntries(x.network.endpoints.map((e) => [e.networkName, endpointJson(e, !e.isDefault)])) : plannedNetworksJson(r.sandbox.spec.network) };
+  out.NetworkSettings = {
+    Networks: x.network
+      ? Object.fromEntries(x.network.endpoints.map((e) => [e.networkName, endpointJson(e, !e.isDefault)]))
+      : plannedNetworksJson(r.sandbox.spec.network),
+  };
   out.Mounts = mountPoints(fe.hostConfig, c.mounts ?? []);
   return out;
 }

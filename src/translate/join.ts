@@ -28,7 +28,10 @@ function containerOf(mode: string | undefined): string | undefined {
 }
 
 /** The join a create body asks for, checked as dockerd checks it; undefined when none. */
-export function joinRequestOf(c: Pick<DockerConfig, 'Hostname'>, hc: Pick<DockerHostConfig, 'NetworkMode' | 'PidMode' | 'IpcMode' | 'PortBindings' | 'PublishAllPorts'>): JoinRequest | undefined {
+export function joinRequestOf(
+  c: Pick<DockerConfig, 'Hostname'>,
+  hc: Pick<DockerHostConfig, 'NetworkMode' | 'PidMode' | 'IpcMode' | 'PortBindings' | 'PublishAllPorts'>,
+): JoinRequest | undefined {
   const net = containerOf(hc.NetworkMode);
   const pid = containerOf(hc.PidMode);
   const ipc = containerOf(hc.IpcMode);
@@ -41,7 +44,9 @@ export function joinRequestOf(c: Pick<DockerConfig, 'Hostname'>, hc: Pick<Docker
   const named = [net, pid, ipc].filter((x): x is string => x !== undefined);
   if (named.length === 0) return undefined;
   if (new Set(named).size > 1) {
-    throw new NotImplementedError('podvisor runs a container in one VM: --network, --pid and --ipc container: modes must name the same container');
+    throw new NotImplementedError(
+      'podvisor runs a container in one VM: --network, --pid and --ipc container: modes must name the same container',
+    );
   }
   return { target: named[0], pid: pid !== undefined, checkAtCreate: pid !== undefined || ipc !== undefined };
 }

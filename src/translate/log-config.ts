@@ -27,10 +27,30 @@ export function listedLogDrivers(): string[] {
 }
 
 /** Drivers built into dockerd 20.10 that podvisor does not implement. */
-const DOCKERD_ONLY = new Set(['local', 'syslog', 'journald', 'gelf', 'fluentd', 'awslogs', 'splunk', 'etwlogs', 'gcplogs', 'logentries']);
+const DOCKERD_ONLY = new Set([
+  'local',
+  'syslog',
+  'journald',
+  'gelf',
+  'fluentd',
+  'awslogs',
+  'splunk',
+  'etwlogs',
+  'gcplogs',
+  'logentries',
+]);
 
 /** json-file's options (dockerd's daemon/logger/jsonfilelog ValidateLogOpt). */
-const JSON_FILE_OPTS = new Set(['max-file', 'max-size', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag']);
+const JSON_FILE_OPTS = new Set([
+  'max-file',
+  'max-size',
+  'compress',
+  'labels',
+  'labels-regex',
+  'env',
+  'env-regex',
+  'tag',
+]);
 
 /** Check a driver and its options (dockerd's logger.ValidateLogOpts); throws with its words. */
 export function validateLogOpts(driver: string, cfg: Record<string, string>): void {
@@ -40,15 +60,18 @@ export function validateLogOpts(driver: string, cfg: Record<string, string>): vo
     throw new InvalidArgumentError(`logger: logging mode not supported: ${mode}`);
   }
   if (cfg['max-buffer-size'] !== undefined) {
-    if (mode !== 'non-blocking') throw new InvalidArgumentError("logger: max-buffer-size option is only supported with 'mode=non-blocking'");
+    if (mode !== 'non-blocking')
+      throw new InvalidArgumentError("logger: max-buffer-size option is only supported with 'mode=non-blocking'");
     try {
       ramInBytes(cfg['max-buffer-size']);
     } catch (e) {
       throw new InvalidArgumentError(`error parsing option max-buffer-size: ${(e as Error).message}`);
     }
   }
-  if (DOCKERD_ONLY.has(driver)) throw new NotImplementedError(`podvisor does not support the '${driver}' log driver (only json-file and none)`);
-  if (!SUPPORTED.has(driver)) throw new InvalidArgumentError(`error looking up logging plugin ${driver}: plugin "${driver}" not found`);
+  if (DOCKERD_ONLY.has(driver))
+    throw new NotImplementedError(`podvisor does not support the '${driver}' log driver (only json-file and none)`);
+  if (!SUPPORTED.has(driver))
+    throw new InvalidArgumentError(`error looking up logging plugin ${driver}: plugin "${driver}" not found`);
   for (const k of Object.keys(cfg)) {
     if (k === 'mode' || k === 'max-buffer-size') continue;
     if (!JSON_FILE_OPTS.has(k)) throw new InvalidArgumentError(`unknown log opt '${k}' for json-file log driver`);

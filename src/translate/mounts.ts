@@ -10,36 +10,80 @@ import type { PodMount } from '../pod/mounts';
 import type { DockerHostConfig } from './docker-types';
 
 /** Bind modes dockerd accepts (SELinux labels and propagation are taken and have no effect in the VM). */
-const BIND_MODES = new Set(['ro', 'rw', 'z', 'Z', 'shared', 'rshared', 'slave', 'rslave', 'private', 'rprivate', 'nocopy']);
+const BIND_MODES = new Set([
+  'ro',
+  'rw',
+  'z',
+  'Z',
+  'shared',
+  'rshared',
+  'slave',
+  'rslave',
+  'private',
+  'rprivate',
+  'nocopy',
+]);
 /** --tmpfs flags that map onto mount flags; other options go to the tmpfs itself. */
 const TMPFS_FLAGS = new Set(['ro', 'rw', 'exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev']);
 
 type Json = Record<string, unknown>;
 
 function absTarget(target: string, prefix: string): string {
-  if (!path.posix.isAbsolute(target)) throw new InvalidArgumentError(`${prefix}invalid mount path: '${target}' mount path must be absolute`);
+  if (!path.posix.isAbsolute(target))
+    throw new InvalidArgumentError(`${prefix}invalid mount path: '${target}' mount path must be absolute`);
   return path.posix.normalize(target).replace(/(.)\/$/, '$1');
 }
 
 /** A volume mount still to be resolved at create (name empty: anonymous). */
-function volumeMount(name: string, target: string, readOnly: boolean, noCopy: boolean, extra: { labels?: Record<string, string>; driver?: string; options?: Record<string, string> } = {}): PodMount {
-  return { type: 'volume', name, source: '', target, readOnly, anonymous: name === '', ...(noCopy ? { noCopy } : {}), ...extra };
+function volumeMount(
+  name: string,
+  target: string,
+  readOnly: boolean,
+  noCopy: boolean,
+  extra: { labels?: Record<string, string>; driver?: string; options?: Record<string, string> } = {},
+): PodMount {
+  return {
+    type: 'volume',
+    name,
+    source: '',
+    target,
+    readOnly,
+    anonymous: name === '',
+    ...(noCopy ? { noCopy } : {}),
+    ...extra,
+  };
 }
 
 /** One `-v [src:]dst[:mode]` entry of HostConfig.Binds (src absolute: a bind; a name: a volume). */
 function parseBind(spec: string): PodMount {
   const parts = spec.split(':');
-  if (parts.length > 3 || parts.some((p) => p === '')) throw new InvalidArgumentError(`invalid volume specification: '${spec}'`);
-  if (parts.length === 1) return volumeMount('', absTarget(parts[0], `invalid volume specification: '${spec}': invalid mount config for type "volume": `), false, false);
+  if (parts.length > 3 || parts.some((p) => p === ''))
+    throw new InvalidArgumentError(`invalid volume specification: '${spec}'`);
+  if (parts.length === 1)
+    return volumeMount(
+      '',
+      absTarget(parts[0], `invalid volume specification: '${spec}': invalid mount config for type "volume": `),
+      false,
+      false,
+    );
   const [source, target, mode = ''] = parts;
   const modes = mode ? mode.split(',') : [];
   for (const m of modes) if (!BIND_MODES.has(m)) throw new InvalidArgumentError(`invalid mode: ${mode}`);
   if (modes.includes('ro') && modes.includes('rw')) throw new InvalidArgumentError(`invalid mode: ${mode}`);
   const isBind = path.posix.isAbsolute(source);
-  const t = absTarget(target, `invalid volume specification: '${spec}': invalid mount config for type "${isBind ? 'bind' : 'volume'}": `);
+  const t = absTarget(
+    target,
+    `invalid volume specification: '${spec}': invalid mount config for type "${isBind ? 'bind' : 'volume'}": `,
+  );
   if (!isBind) return volumeMount(source, t, modes.includes('ro'), modes.includes('nocopy'));
   if (modes.includes('nocopy')) throw new InvalidArgumentError(`invalid mode: ${mode}`);
-  return { type: 'bind', source: path.posix.normalize(source), target: t, readOnly: modes.includes('ro'), createSource: true };
+  return {
+    type: 'bind',
+    source: path.posix.normalize(source),
+    target: t,
+    readOnly: modes.includes('ro'),
+    createSource: true,
+  };
 }
 
 /** The agent's tmpfs options from `size=64m,mode=1777,...` (flags split out). */
@@ -73,18 +117,27 @@ function parseMountEntry(raw: unknown): PodMount {
   const where = `invalid mount config for type "${type}": `;
   const source = typeof m.Source === 'string' ? m.Source : '';
   const target = typeof m.Target === 'string' ? m.Target : '';
-  if (type !== 'bind' && type !== 'tmpfs' && type !== 'volume') throw new InvalidArgumentError(`${where}mount type unknown`);
+  if (type !== 'bind' && type !== 'tmpfs' && type !== 'volume')
+    throw new InvalidArgumentError(`${where}mount type unknown`);
   if (!target) throw new InvalidArgumentError(`${where}field Target must not be empty`);
   const t = absTarget(target, where);
   if (type === 'volume') {
-    if (source && (source.includes('/') || source.includes(':'))) throw new InvalidArgumentError(`${where}invalid volume name: '${source}'`);
+    if (source && (source.includes('/') || source.includes(':')))
+      throw new InvalidArgumentError(`${where}invalid volume name: '${source}'`);
     const vo = (m.VolumeOptions && typeof m.VolumeOptions === 'object' ? m.VolumeOptions : {}) as Json;
     const dc = (vo.DriverConfig && typeof vo.DriverConfig === 'object' ? vo.DriverConfig : {}) as Json;
     const labels = vo.Labels && typeof vo.Labels === 'object' ? (vo.Labels as Record<string, string>) : undefined;
     const driver = typeof dc.Name === 'string' && dc.Name ? dc.Name : undefined;
     // Driver options are checked where the volume is made, as `docker volume create -o` (src/storage/volumes.ts).
-    const options = dc.Options && typeof dc.Options === 'object' && Object.keys(dc.Options).length ? Object.fromEntries(Object.entries(dc.Options as Json).map(([k, v]) => [k, String(v)])) : undefined;
-    return volumeMount(source, t, m.ReadOnly === true, vo.NoCopy === true, { ...(labels ? { labels } : {}), ...(driver ? { driver } : {}), ...(options ? { options } : {}) });
+    const options =
+      dc.Options && typeof dc.Options === 'object' && Object.keys(dc.Options).length
+        ? Object.fromEntries(Object.entries(dc.Options as Json).map(([k, v]) => [k, String(v)]))
+        : undefined;
+    return volumeMount(source, t, m.ReadOnly === true, vo.NoCopy === true, {
+      ...(labels ? { labels } : {}),
+      ...(driver ? { driver } : {}),
+      ...(options ? { options } : {}),
+    });
   }
   if (type === 'tmpfs') {
     if (source) throw new InvalidArgumentError(`${where}field Source must not be specified`);
@@ -95,8 +148,15 @@ function parseMountEntry(raw: unknown): PodMount {
     return tmpfsMount(t, opts.join(','), new Set(m.ReadOnly === true ? ['ro'] : []));
   }
   if (!source) throw new InvalidArgumentError(`${where}field Source must not be empty`);
-  if (!path.posix.isAbsolute(source)) throw new InvalidArgumentError(`${where}invalid mount path: '${source}' mount path must be absolute`);
-  return { type: 'bind', source: path.posix.normalize(source), target: t, readOnly: m.ReadOnly === true, createSource: false };
+  if (!path.posix.isAbsolute(source))
+    throw new InvalidArgumentError(`${where}invalid mount path: '${source}' mount path must be absolute`);
+  return {
+    type: 'bind',
+    source: path.posix.normalize(source),
+    target: t,
+    readOnly: m.ReadOnly === true,
+    createSource: false,
+  };
 }
 
 /**
@@ -133,7 +193,9 @@ export const GUEST_SHM_BYTES = 64 * 1024 * 1024;
 export function withShmSize(mounts: PodMount[], shmSize: number): PodMount[] {
   if (shmSize === GUEST_SHM_BYTES || shmSize <= 0 || mounts.some((m) => m.target === '/dev/shm')) return mounts;
   const depth = (t: string) => (t === '/' ? 0 : t.split('/').length);
-  return [...mounts, tmpfsMount('/dev/shm', `mode=1777,size=${shmSize}`, new Set())].sort((a, b) => depth(a.target) - depth(b.target));
+  return [...mounts, tmpfsMount('/dev/shm', `mode=1777,size=${shmSize}`, new Set())].sort(
+    (a, b) => depth(a.target) - depth(b.target),
+  );
 }
 
 /** The mode string of each `-v` entry, by its normalised destination. */
@@ -153,20 +215,44 @@ function bindModes(hc: Pick<DockerHostConfig, 'Binds'>): Map<string, string> {
  * --tmpfs), sorted by destination. Mode is the `-v` mode as written, `z` for a volume
  * named without one (dockerd's default label mode), empty otherwise.
  */
-export function mountPoints(hc: Pick<DockerHostConfig, 'Binds' | 'Mounts'>, mounts: readonly PodMount[]): Array<Record<string, unknown>> {
+export function mountPoints(
+  hc: Pick<DockerHostConfig, 'Binds' | 'Mounts'>,
+  mounts: readonly PodMount[],
+): Array<Record<string, unknown>> {
   const modes = bindModes(hc);
-  const fromMounts = new Set((hc.Mounts ?? []).map((raw) => String((raw as Json).Target ?? '')).map((t) => path.posix.normalize(t).replace(/(.)\/$/, '$1')));
+  const fromMounts = new Set(
+    (hc.Mounts ?? [])
+      .map((raw) => String((raw as Json).Target ?? ''))
+      .map((t) => path.posix.normalize(t).replace(/(.)\/$/, '$1')),
+  );
   const out: Array<Record<string, unknown>> = [];
   for (const m of mounts) {
     const v = modes.get(m.target);
     const named = v !== undefined || fromMounts.has(m.target);
     if (m.type === 'tmpfs') {
-      if (fromMounts.has(m.target)) out.push({ Type: 'tmpfs', Source: '', Destination: m.target, Mode: '', RW: !m.readOnly, Propagation: '' });
+      if (fromMounts.has(m.target))
+        out.push({ Type: 'tmpfs', Source: '', Destination: m.target, Mode: '', RW: !m.readOnly, Propagation: '' });
     } else if (m.type === 'bind') {
-      out.push({ Type: 'bind', Source: m.source, Destination: m.target, Mode: v ?? '', RW: !m.readOnly, Propagation: 'rprivate' });
+      out.push({
+        Type: 'bind',
+        Source: m.source,
+        Destination: m.target,
+        Mode: v ?? '',
+        RW: !m.readOnly,
+        Propagation: 'rprivate',
+      });
     } else if (m.type === 'volume') {
       const mode = v || (named ? 'z' : '');
-      out.push({ Type: 'volume', Name: m.name, Source: m.source, Destination: m.target, Driver: 'local', Mode: mode, RW: !m.readOnly, Propagation: '' });
+      out.push({
+        Type: 'volume',
+        Name: m.name,
+        Source: m.source,
+        Destination: m.target,
+        Driver: 'local',
+        Mode: mode,
+        RW: !m.readOnly,
+        Propagation: '',
+      });
     }
   }
   return out.sort((a, b) => String(a.Destination).localeCompare(String(b.Destination)));

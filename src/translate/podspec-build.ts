@@ -18,7 +18,14 @@ import { mergeEnv } from '../util/env';
 import { CPU_PERIOD_US, GUEST_OVERHEAD_MIB, MIN_VM_MEMORY_MIB } from './resources';
 import { parseSignal, SIGTERM } from './signals';
 import type { ContainerProbes, ProbeAction, ProbeSpec } from '../pod/probe-state';
-import type { ManifestContainer, ManifestPort, ManifestProbe, ManifestProbes, ManifestRestartPolicy, PodManifest } from './podspec-types';
+import type {
+  ManifestContainer,
+  ManifestPort,
+  ManifestProbe,
+  ManifestProbes,
+  ManifestRestartPolicy,
+  PodManifest,
+} from './podspec-types';
 
 /** Kubernetes' default terminationGracePeriodSeconds. */
 export const DEFAULT_GRACE_SECONDS = 30;
@@ -62,21 +69,31 @@ const EMPTYDIR_NAME = /^[A-Za-z0-9_.-]{1,36}$/;
 function mountsOf(m: PodManifest, c: ManifestContainer): PodMount[] {
   return c.volumeMounts.map((vm): PodMount => {
     const v = m.volumes.find((x) => x.name === vm.name);
-    if (!v) throw new InvalidArgumentError(`container ${c.name} mounts volume ${vm.name}, which the pod does not define`);
-    if (v.type === 'hostPath') return { type: 'bind', source: v.path, target: vm.mountPath, readOnly: vm.readOnly, createSource: v.create };
-    const name = EMPTYDIR_NAME.test(v.name) && v.name !== '.' && v.name !== '..' ? v.name : `volume${m.volumes.indexOf(v)}`;
+    if (!v)
+      throw new InvalidArgumentError(`container ${c.name} mounts volume ${vm.name}, which the pod does not define`);
+    if (v.type === 'hostPath')
+      return { type: 'bind', source: v.path, target: vm.mountPath, readOnly: vm.readOnly, createSource: v.create };
+    const name =
+      EMPTYDIR_NAME.test(v.name) && v.name !== '.' && v.name !== '..' ? v.name : `volume${m.volumes.indexOf(v)}`;
     return { type: 'emptyDir', name, target: vm.mountPath, readOnly: vm.readOnly };
   });
 }
 
-function containerSpec(m: PodManifest, c: ManifestContainer, id: string, image: ImageRecord, init: boolean): PodContainerSpec {
+function containerSpec(
+  m: PodManifest,
+  c: ManifestContainer,
+  id: string,
+  image: ImageRecord,
+  init: boolean,
+): PodContainerSpec {
   const ic = image.config.config ?? {};
   // Kubernetes: `command` replaces the Entrypoint and the image's Cmd is not used; `args`
   // replaces the Cmd.
   const entrypoint = c.command ?? ic.Entrypoint ?? [];
   const cmd = c.args ?? (c.command ? [] : (ic.Cmd ?? []));
   const args = [...entrypoint, ...cmd];
-  if (args.length === 0) throw new InvalidArgumentError(`container ${c.name}: no command (neither the file nor image ${c.image} gives one)`);
+  if (args.length === 0)
+    throw new InvalidArgumentError(`container ${c.name}: no command (neither the file nor image ${c.image} gives one)`);
   const stop = c.stopSignal ?? ic.StopSignal;
   const limits: NonNullable<PodContainerSpec['limits']> = {};
   if (c.memoryLimit) limits.memoryMax = c.memoryLimit;
@@ -111,9 +128,18 @@ function containerSpec(m: PodManifest, c: ManifestContainer, id: string, image: 
 function probeOf(p: ManifestProbe): ProbeSpec {
   const a = p.action;
   const action: ProbeAction =
-    a.type === 'exec' ? { type: 'exec', args: a.command }
-    : a.type === 'httpGet' ? { type: 'http', ...(a.host ? { host: a.host } : {}), port: a.port, path: a.path, scheme: a.scheme === 'HTTPS' ? 'https' : 'http', headers: a.headers }
-    : { type: 'tcp', ...(a.host ? { host: a.host } : {}), port: a.port };
+    a.type === 'exec'
+      ? { type: 'exec', args: a.command }
+      : a.type === 'httpGet'
+        ? {
+            type: 'http',
+            ...(a.host ? { host: a.host } : {}),
+            port: a.port,
+            path: a.path,
+            scheme: a.scheme === 'HTTPS' ? 'https' : 'http',
+            headers: a.headers,
+          }
+        : { type: 'tcp', ...(a.host ? { host: a.host } : {}), port: a.port };
   return {
     action,
     initialDelayMs: p.initialDelaySeconds * 1000,
@@ -150,7 +176,8 @@ export function podVmSize(m: PodManifest, defaults: PodVmSize, hostCpus: number)
   const memBytes = Math.max(sum(apps, mem), ...inits.map(mem), 0);
   const cpus = Math.max(sum(apps, cpu), ...inits.map(cpu), 0);
   const unsized = apps.some((c) => !mem(c));
-  let memoryMiB = memBytes > 0 ? Math.max(MIN_VM_MEMORY_MIB, Math.ceil(memBytes / MIB) + GUEST_OVERHEAD_MIB) : defaults.memoryMiB;
+  let memoryMiB =
+    memBytes > 0 ? Math.max(MIN_VM_MEMORY_MIB, Math.ceil(memBytes / MIB) + GUEST_OVERHEAD_MIB) : defaults.memoryMiB;
   if (unsized) memoryMiB = Math.max(memoryMiB, defaults.memoryMiB);
   let vcpus = cpus > 0 ? Math.ceil(cpus - 1e-9) : defaults.cpus;
   if (m.vm?.memoryMiB) memoryMiB = Math.max(MIN_VM_MEMORY_MIB, m.vm.memoryMiB);
@@ -171,7 +198,9 @@ export async function buildPodSpec(m: PodManifest, opts: BuildOptions): Promise<
   }
   const containers: PodContainerSpec[] = [
     ...m.initContainers.map((c) => containerSpec(m, c, newId(), images.get(c.image) as ImageRecord, true)),
-    ...m.containers.map((c, i) => containerSpec(m, c, i === 0 ? opts.id : newId(), images.get(c.image) as ImageRecord, false)),
+    ...m.containers.map((c, i) =>
+      containerSpec(m, c, i === 0 ? opts.id : newId(), images.get(c.image) as ImageRecord, false),
+    ),
   ];
   const hostname = (m.hostname ?? m.name ?? opts.id.slice(0, 12)).slice(0, 63);
   const spec: PodSpec = {

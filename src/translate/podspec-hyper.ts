@@ -9,7 +9,13 @@
  */
 import { Fields, type Problems } from './podspec-read';
 import { checkHostPorts } from './podspec-ports';
-import type { ManifestContainer, ManifestPort, ManifestRestartPolicy, ManifestVolume, PodManifest } from './podspec-types';
+import type {
+  ManifestContainer,
+  ManifestPort,
+  ManifestRestartPolicy,
+  ManifestVolume,
+  PodManifest,
+} from './podspec-types';
 
 const RESTART: Record<string, ManifestRestartPolicy> = { always: 'Always', onfailure: 'OnFailure', never: 'Never' };
 
@@ -33,7 +39,11 @@ function container(c: Fields, podTty: boolean): ManifestContainer {
     stdin: false,
     ports: c.objects('ports').flatMap((p) => port(p)),
     volumeMounts: c.objects('volumes').map((m) => {
-      const vm = { name: m.string('volume') ?? '', mountPath: m.string('path') ?? '', readOnly: m.bool('readOnly') ?? false };
+      const vm = {
+        name: m.string('volume') ?? '',
+        mountPath: m.string('path') ?? '',
+        readOnly: m.bool('readOnly') ?? false,
+      };
       m.done();
       if (!vm.name) c.problems.add(`${m.path}.volume`, 'is required');
       if (!vm.mountPath.startsWith('/')) c.problems.add(`${m.path}.path`, 'must be an absolute path');
@@ -136,10 +146,13 @@ export function readHyperPodfile(doc: Fields, problems: Problems): PodManifest {
   // Pod-level port mappings: the pod's containers share one network namespace, so they go to
   // the first container (which container listens makes no difference).
   const mappings = doc.objects('portmappings').map((p) => ({ path: p.path, ports: port(p) }));
-  checkHostPorts([
-    ...out.containers.flatMap((c, i) => c.ports.map((p, j) => ({ path: `containers[${i}].ports[${j}]`, port: p }))),
-    ...mappings.flatMap((m) => m.ports.map((p) => ({ path: m.path, port: p }))),
-  ], problems);
+  checkHostPorts(
+    [
+      ...out.containers.flatMap((c, i) => c.ports.map((p, j) => ({ path: `containers[${i}].ports[${j}]`, port: p }))),
+      ...mappings.flatMap((m) => m.ports.map((p) => ({ path: m.path, port: p }))),
+    ],
+    problems,
+  );
   const mapped = mappings.flatMap((m) => m.ports);
   if (mapped.length > 0) {
     if (out.containers[0]) out.containers[0].ports.push(...mapped);

@@ -10,23 +10,62 @@
 import { Fields, Problems, parseCpuQuantity, parseMemoryQuantity } from './podspec-read';
 import { checkHostPorts, isHostIp } from './podspec-ports';
 import { readProbes } from './podspec-probes';
-import type { ManifestContainer, ManifestPort, ManifestRestartPolicy, ManifestVolume, PodManifest } from './podspec-types';
+import type {
+  ManifestContainer,
+  ManifestPort,
+  ManifestRestartPolicy,
+  ManifestVolume,
+  PodManifest,
+} from './podspec-types';
 
 const RESTART: Record<string, ManifestRestartPolicy> = { Always: 'Always', OnFailure: 'OnFailure', Never: 'Never' };
 
 /** Fields of a Kubernetes container spec known but not run by podvisor. */
 const UNSUPPORTED_CONTAINER = [
-  'envFrom', 'lifecycle', 'volumeDevices', 'stdinOnce',
-  'terminationMessagePath', 'terminationMessagePolicy', 'resizePolicy', 'restartPolicy',
+  'envFrom',
+  'lifecycle',
+  'volumeDevices',
+  'stdinOnce',
+  'terminationMessagePath',
+  'terminationMessagePolicy',
+  'resizePolicy',
+  'restartPolicy',
 ];
 /** Fields of a Kubernetes pod spec known but not run by podvisor. */
 const UNSUPPORTED_SPEC = [
-  'nodeName', 'nodeSelector', 'affinity', 'tolerations', 'serviceAccountName', 'serviceAccount',
-  'automountServiceAccountToken', 'hostNetwork', 'hostPID', 'hostIPC', 'shareProcessNamespace', 'dnsPolicy',
-  'dnsConfig', 'hostAliases', 'priority', 'priorityClassName', 'schedulerName', 'securityContext', 'imagePullSecrets',
-  'ephemeralContainers', 'subdomain', 'setHostnameAsFQDN', 'runtimeClassName', 'overhead', 'topologySpreadConstraints',
-  'readinessGates', 'activeDeadlineSeconds', 'enableServiceLinks', 'preemptionPolicy', 'os', 'hostUsers',
-  'schedulingGates', 'resourceClaims',
+  'nodeName',
+  'nodeSelector',
+  'affinity',
+  'tolerations',
+  'serviceAccountName',
+  'serviceAccount',
+  'automountServiceAccountToken',
+  'hostNetwork',
+  'hostPID',
+  'hostIPC',
+  'shareProcessNamespace',
+  'dnsPolicy',
+  'dnsConfig',
+  'hostAliases',
+  'priority',
+  'priorityClassName',
+  'schedulerName',
+  'securityContext',
+  'imagePullSecrets',
+  'ephemeralContainers',
+  'subdomain',
+  'setHostnameAsFQDN',
+  'runtimeClassName',
+  'overhead',
+  'topologySpreadConstraints',
+  'readinessGates',
+  'activeDeadlineSeconds',
+  'enableServiceLinks',
+  'preemptionPolicy',
+  'os',
+  'hostUsers',
+  'schedulingGates',
+  'resourceClaims',
 ];
 
 function ports(c: Fields): ManifestPort[] {
@@ -47,7 +86,15 @@ function ports(c: Fields): ManifestPort[] {
     }
     if (hostIP && !isHostIp(hostIP)) c.problems.add(`${p.path}.hostIP`, 'must be an IPv4 address');
     if (hostIP && !hostPort) c.problems.add(`${p.path}.hostIP`, 'needs a hostPort');
-    return [{ containerPort, ...(hostPort ? { hostPort } : {}), ...(hostIP && hostPort ? { hostIP } : {}), protocol: proto, ...(name ? { name } : {}) }];
+    return [
+      {
+        containerPort,
+        ...(hostPort ? { hostPort } : {}),
+        ...(hostIP && hostPort ? { hostIP } : {}),
+        protocol: proto,
+        ...(name ? { name } : {}),
+      },
+    ];
   });
 }
 
@@ -69,7 +116,10 @@ function env(c: Fields): string[] {
 function quantities(f: Fields | undefined): { memory?: number; cpu?: number; raw: Record<string, string> } {
   const out: { memory?: number; cpu?: number; raw: Record<string, string> } = { raw: {} };
   if (!f) return out;
-  for (const [key, parse] of [['memory', parseMemoryQuantity], ['cpu', parseCpuQuantity]] as const) {
+  for (const [key, parse] of [
+    ['memory', parseMemoryQuantity],
+    ['cpu', parseCpuQuantity],
+  ] as const) {
     const v = f.raw(key);
     if (v === undefined) continue;
     const n = typeof v === 'string' || typeof v === 'number' ? parse(v) : undefined;
@@ -96,7 +146,11 @@ function container(c: Fields, init = false): ManifestContainer {
     stdin: c.bool('stdin') ?? false,
     ports: ports(c),
     volumeMounts: c.objects('volumeMounts').map((m) => {
-      const vm = { name: m.string('name') ?? '', mountPath: m.string('mountPath') ?? '', readOnly: m.bool('readOnly') ?? false };
+      const vm = {
+        name: m.string('name') ?? '',
+        mountPath: m.string('mountPath') ?? '',
+        readOnly: m.bool('readOnly') ?? false,
+      };
       m.unsupported('subPath');
       m.unsupported('subPathExpr');
       m.unsupported('mountPropagation');
@@ -128,7 +182,10 @@ function container(c: Fields, init = false): ManifestContainer {
       const lim = limits[k];
       const req = requests[k];
       if (lim !== undefined && req !== undefined && req > lim) {
-        c.problems.add(`${res.path}.requests`, `Invalid value: ${JSON.stringify(requests.raw[k])}: must be less than or equal to ${k} limit of ${limits.raw[k]}`);
+        c.problems.add(
+          `${res.path}.requests`,
+          `Invalid value: ${JSON.stringify(requests.raw[k])}: must be less than or equal to ${k} limit of ${limits.raw[k]}`,
+        );
       }
     }
     res.unsupported('claims');
@@ -141,7 +198,17 @@ function container(c: Fields, init = false): ManifestContainer {
     const gid = sc.int('runAsGroup');
     if (uid !== undefined) out.user = gid !== undefined ? `${uid}:${gid}` : String(uid);
     else if (gid !== undefined) sc.problems.add(`${sc.path}.runAsGroup`, 'needs runAsUser');
-    for (const k of ['capabilities', 'readOnlyRootFilesystem', 'runAsNonRoot', 'allowPrivilegeEscalation', 'seLinuxOptions', 'seccompProfile', 'appArmorProfile', 'procMount', 'windowsOptions']) {
+    for (const k of [
+      'capabilities',
+      'readOnlyRootFilesystem',
+      'runAsNonRoot',
+      'allowPrivilegeEscalation',
+      'seLinuxOptions',
+      'seccompProfile',
+      'appArmorProfile',
+      'procMount',
+      'windowsOptions',
+    ]) {
       sc.unsupported(k);
     }
     sc.done();
@@ -176,11 +243,14 @@ function volume(v: Fields): ManifestVolume[] {
     const p = host.string('path') ?? '';
     const type = host.string('type') ?? '';
     if (!p.startsWith('/')) v.problems.add(`${host.path}.path`, 'must be an absolute path');
-    if (!['', 'Directory', 'DirectoryOrCreate'].includes(type)) v.problems.add(`${host.path}.type`, 'only Directory and DirectoryOrCreate are supported');
+    if (!['', 'Directory', 'DirectoryOrCreate'].includes(type))
+      v.problems.add(`${host.path}.type`, 'only Directory and DirectoryOrCreate are supported');
     host.done();
     found.push({ name, type: 'hostPath', path: p, create: type === 'DirectoryOrCreate' });
   }
-  for (const k of Object.keys(v.obj)) if (k !== 'name' && k !== 'emptyDir' && k !== 'hostPath') v.unsupported(k, 'volume type not supported by podvisor (emptyDir and hostPath are)');
+  for (const k of Object.keys(v.obj))
+    if (k !== 'name' && k !== 'emptyDir' && k !== 'hostPath')
+      v.unsupported(k, 'volume type not supported by podvisor (emptyDir and hostPath are)');
   v.done();
   if (found.length > 1) v.problems.add(v.path, 'names more than one volume type');
   return found.slice(0, 1);
@@ -198,7 +268,16 @@ export function readKubePod(doc: Fields, problems: Problems): PodManifest {
   if (meta) {
     const ns = meta.string('namespace');
     if (ns && ns !== 'default') problems.add('metadata.namespace', 'podvisor has no namespaces other than default');
-    for (const k of ['annotations', 'generateName', 'ownerReferences', 'finalizers', 'uid', 'resourceVersion', 'creationTimestamp']) meta.unsupported(k);
+    for (const k of [
+      'annotations',
+      'generateName',
+      'ownerReferences',
+      'finalizers',
+      'uid',
+      'resourceVersion',
+      'creationTimestamp',
+    ])
+      meta.unsupported(k);
     meta.done();
   }
   doc.unsupported('status', 'is written by a cluster, not read from a pod file');
@@ -228,10 +307,19 @@ export function readKubePod(doc: Fields, problems: Problems): PodManifest {
     if (hostname) out.hostname = hostname;
     for (const k of UNSUPPORTED_SPEC) spec.unsupported(k);
     spec.done();
-    checkHostPorts(out.containers.flatMap((c, i) => c.ports.map((port, j) => ({ path: `spec.containers[${i}].ports[${j}]`, port }))), problems);
-    out.initContainers.forEach((c, i) => c.ports.forEach((p, j) => {
-      if (p.hostPort) problems.add(`spec.initContainers[${i}].ports[${j}].hostPort`, 'an init container\'s ports are not published (publish them from an app container)');
-    }));
+    checkHostPorts(
+      out.containers.flatMap((c, i) => c.ports.map((port, j) => ({ path: `spec.containers[${i}].ports[${j}]`, port }))),
+      problems,
+    );
+    out.initContainers.forEach((c, i) =>
+      c.ports.forEach((p, j) => {
+        if (p.hostPort)
+          problems.add(
+            `spec.initContainers[${i}].ports[${j}].hostPort`,
+            "an init container's ports are not published (publish them from an app container)",
+          );
+      }),
+    );
   }
   doc.done();
   return out;

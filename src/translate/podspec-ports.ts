@@ -39,7 +39,12 @@ export function checkHostPorts(ports: Array<{ path: string; port: ManifestPort }
     const { hostPort, protocol } = p.port;
     if (!hostPort) continue;
     const ip = ipOf(p.port);
-    const clash = taken.find((t) => t.port.hostPort === hostPort && t.port.protocol === protocol && (ip === '0.0.0.0' || ipOf(t.port) === '0.0.0.0' || ipOf(t.port) === ip));
+    const clash = taken.find(
+      (t) =>
+        t.port.hostPort === hostPort &&
+        t.port.protocol === protocol &&
+        (ip === '0.0.0.0' || ipOf(t.port) === '0.0.0.0' || ipOf(t.port) === ip),
+    );
     if (clash) problems.add(`${p.path}.hostPort`, `${hostPort}/${protocol} is already published by ${clash.path}`);
     else taken.push(p);
   }
@@ -67,7 +72,11 @@ class PortFields {
 /** The create body's port fields for a pod file's ports (see the module comment). */
 export function dockerPortsOf(ports: ManifestPort[]): DockerPorts {
   const f = new PortFields();
-  for (const p of ports) f.add(`${p.containerPort}/${p.protocol}`, p.hostPort ? { HostIp: p.hostIP ?? '', HostPort: String(p.hostPort) } : undefined);
+  for (const p of ports)
+    f.add(
+      `${p.containerPort}/${p.protocol}`,
+      p.hostPort ? { HostIp: p.hostIP ?? '', HostPort: String(p.hostPort) } : undefined,
+    );
   return f.fields();
 }
 
@@ -82,7 +91,12 @@ export function dockerPortsOfSpecs(specs: string[]): DockerPorts {
     // The docker CLI leaves HostIp empty when the string names no address.
     const named = spec.split('/')[0].split(':').length === 3;
     for (const r of parsePortSpec(spec)) {
-      const hostPort = r.hostPortMin === 0 ? '' : r.hostPortMin === r.hostPortMax ? String(r.hostPortMin) : `${r.hostPortMin}-${r.hostPortMax}`;
+      const hostPort =
+        r.hostPortMin === 0
+          ? ''
+          : r.hostPortMin === r.hostPortMax
+            ? String(r.hostPortMin)
+            : `${r.hostPortMin}-${r.hostPortMax}`;
       f.add(`${r.containerPort}/${r.proto}`, { HostIp: named ? r.hostIp : '', HostPort: hostPort });
     }
   }

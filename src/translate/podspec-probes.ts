@@ -17,7 +17,12 @@ import type { Fields } from './podspec-read';
 import type { ManifestPort, ManifestProbe, ManifestProbeAction, ManifestProbes } from './podspec-types';
 
 /** Kubernetes' probe defaults (SetDefaults_Probe), in seconds and counts. */
-export const PROBE_DEFAULTS = { periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1 } as const;
+export const PROBE_DEFAULTS = {
+  periodSeconds: 10,
+  timeoutSeconds: 1,
+  failureThreshold: 3,
+  successThreshold: 1,
+} as const;
 
 /** The three probes, by their field in the container. */
 const KINDS = [
@@ -97,7 +102,10 @@ function httpGet(f: Fields, ports: ManifestPort[]): ManifestProbeAction | undefi
     const out = { name: h.string('name') ?? '', value: h.string('value') ?? '' };
     h.done();
     if (!/^[-A-Za-z0-9]+$/.test(out.name)) {
-      f.problems.add(`${f.path}.httpHeaders`, `Invalid value: ${shown(out.name)}: a valid HTTP header must consist of alphanumeric characters or '-' (e.g. 'X-Header-Name', regex used for validation is '[-A-Za-z0-9]+')`);
+      f.problems.add(
+        `${f.path}.httpHeaders`,
+        `Invalid value: ${shown(out.name)}: a valid HTTP header must consist of alphanumeric characters or '-' (e.g. 'X-Header-Name', regex used for validation is '[-A-Za-z0-9]+')`,
+      );
     }
     return out;
   });
@@ -130,7 +138,8 @@ function action(probe: Fields, ports: ManifestPort[]): ManifestProbeAction | und
     const present = probe.obj[key] !== undefined && probe.obj[key] !== null;
     const f = probe.object(key);
     if (!present) continue;
-    if (found.length > 0) probe.problems.add(`${probe.path}.${key}`, 'Forbidden: may not specify more than 1 handler type');
+    if (found.length > 0)
+      probe.problems.add(`${probe.path}.${key}`, 'Forbidden: may not specify more than 1 handler type');
     else found.push(() => (f ? read(f) : undefined));
   }
   probe.unsupported('grpc', 'grpc probes are not supported by podvisor (exec, httpGet and tcpSocket are)');
@@ -158,7 +167,11 @@ function count(probe: Fields, key: string, dflt: number): number {
 }
 
 /** Read one probe; undefined when it has problems (noted). */
-function probeOf(probe: Fields, kind: 'liveness' | 'readiness' | 'startup', ports: ManifestPort[]): ManifestProbe | undefined {
+function probeOf(
+  probe: Fields,
+  kind: 'liveness' | 'readiness' | 'startup',
+  ports: ManifestPort[],
+): ManifestProbe | undefined {
   const before = probe.problems.list.length;
   const act = action(probe, ports);
   const out = {
@@ -168,19 +181,25 @@ function probeOf(probe: Fields, kind: 'liveness' | 'readiness' | 'startup', port
     failureThreshold: count(probe, 'failureThreshold', PROBE_DEFAULTS.failureThreshold),
     successThreshold: count(probe, 'successThreshold', PROBE_DEFAULTS.successThreshold),
   };
-  if (kind !== 'readiness' && out.successThreshold !== 1) probe.problems.add(`${probe.path}.successThreshold`, `Invalid value: ${out.successThreshold}: must be 1`);
+  if (kind !== 'readiness' && out.successThreshold !== 1)
+    probe.problems.add(`${probe.path}.successThreshold`, `Invalid value: ${out.successThreshold}: must be 1`);
   const grace = probe.raw('terminationGracePeriodSeconds');
   let terminationGracePeriodSeconds: number | undefined;
   if (grace !== undefined) {
     const at = `${probe.path}.terminationGracePeriodSeconds`;
-    if (kind === 'readiness') probe.problems.add(at, `Invalid value: ${shown(grace)}: must not be set for readinessProbes`);
+    if (kind === 'readiness')
+      probe.problems.add(at, `Invalid value: ${shown(grace)}: must not be set for readinessProbes`);
     else if (typeof grace !== 'number' || !Number.isInteger(grace)) probe.problems.add(at, 'must be an integer');
     else if (grace <= 0) probe.problems.add(at, `Invalid value: ${grace}: must be greater than 0`);
     else terminationGracePeriodSeconds = grace;
   }
   probe.done();
   if (!act || probe.problems.list.length > before) return undefined;
-  return { action: act, ...out, ...(terminationGracePeriodSeconds !== undefined ? { terminationGracePeriodSeconds } : {}) };
+  return {
+    action: act,
+    ...out,
+    ...(terminationGracePeriodSeconds !== undefined ? { terminationGracePeriodSeconds } : {}),
+  };
 }
 
 /**

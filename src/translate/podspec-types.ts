@@ -21,7 +21,14 @@ export type ManifestProbeAction =
   /** Run `command` in the container: exit code 0 is a success. */
   | { type: 'exec'; command: string[] }
   /** GET `path` from `host` (absent: the pod's address) and `port`: a status 200-399 is a success. */
-  | { type: 'httpGet'; host?: string; port: number; path: string; scheme: 'HTTP' | 'HTTPS'; headers: Array<{ name: string; value: string }> }
+  | {
+      type: 'httpGet';
+      host?: string;
+      port: number;
+      path: string;
+      scheme: 'HTTP' | 'HTTPS';
+      headers: Array<{ name: string; value: string }>;
+    }
   /** Open a TCP connection to `host` (absent: the pod's address) and `port`: connecting is a success. */
   | { type: 'tcpSocket'; host?: string; port: number };
 

@@ -26,7 +26,8 @@ export const MAX_POD_FILE = 1024 * 1024;
 export function parsePodFile(text: string, format: PodFileFormat = 'auto'): PodManifest {
   if (text.length > MAX_POD_FILE) throw new PodFileError([`the file is larger than ${MAX_POD_FILE} bytes`]);
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) throw new PodFileError(doc.errors.map((e) => `not valid JSON or YAML: ${e.message.split('\n')[0]}`));
+  if (doc.errors.length > 0)
+    throw new PodFileError(doc.errors.map((e) => `not valid JSON or YAML: ${e.message.split('\n')[0]}`));
   const value: unknown = doc.toJS({ maxAliasCount: 100 });
   return readPodObject(value, format);
 }
@@ -51,7 +52,8 @@ function check(m: PodManifest, problems: Problems): void {
   const all = [...m.initContainers, ...m.containers];
   all.forEach((c, i) => {
     if (m.format === 'hyper' && !c.name) c.name = `container${i}`;
-    if (c.name && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(c.name)) problems.add(`container ${JSON.stringify(c.name)}`, 'name must be letters, digits, _, . or -');
+    if (c.name && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(c.name))
+      problems.add(`container ${JSON.stringify(c.name)}`, 'name must be letters, digits, _, . or -');
     if (names.has(c.name)) problems.add(`container ${JSON.stringify(c.name)}`, 'name is used twice');
     names.add(c.name);
   });
@@ -62,7 +64,11 @@ function check(m: PodManifest, problems: Problems): void {
   }
   for (const c of all) {
     for (const vm of c.volumeMounts) {
-      if (vm.name && !volumes.has(vm.name)) problems.add(`container ${JSON.stringify(c.name)}`, `mounts volume ${JSON.stringify(vm.name)}, which the pod does not define`);
+      if (vm.name && !volumes.has(vm.name))
+        problems.add(
+          `container ${JSON.stringify(c.name)}`,
+          `mounts volume ${JSON.stringify(vm.name)}, which the pod does not define`,
+        );
     }
   }
 }

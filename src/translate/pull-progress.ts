@@ -38,6 +38,10 @@ export function dockerProgress(e: PullEvent): DockerProgress[] {
         { status: `Status: ${e.updated ? 'Downloaded newer image' : 'Image is up to date'} for ${e.reference}` },
       ];
     case 'platform-mismatch':
-      return [{ status: `WARNING: image with reference ${e.reference} was found but does not match the specified platform: wanted ${e.wanted}, actual: ${e.actual}` }];
+      return [
+        {
+          status: `WARNING: image with reference ${e.reference} was found but does not match the specified platform: wanted ${e.wanted}, actual: ${e.actual}`,
+        },
+      ];
   }
 }

@@ -23,6 +23,9 @@ export function dockerPushMessages(e: PushEvent): PushMessage[] {
     case 'mounted':
       return [{ progress: { status: `Mounted from ${e.from}`, progressDetail: {}, id: e.layer } }];
     case 'tagged':
-      return [{ progress: { status: `${e.tag}: digest: ${e.digest} size: ${e.size}` } }, { aux: { Tag: e.tag, Digest: e.digest, Size: e.size } }];
+      return [
+        { progress: { status: `${e.tag}: digest: ${e.digest} size: ${e.size}` } },
+        { aux: { Tag: e.tag, Digest: e.digest, Size: e.size } },
+      ];
   }
 }

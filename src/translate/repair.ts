@@ -18,9 +18,12 @@ function props(s: TSchema): Record<string, TSchema> {
 /** Whether `v` is a value of schema `s` (null allowed for lists, maps and pointers). */
 function fits(v: unknown, s: TSchema): boolean {
   switch (s[Kind]) {
-    case 'String': return typeof v === 'string';
-    case 'Boolean': return typeof v === 'boolean';
-    case 'Integer': return typeof v === 'number' && Number.isInteger(v) && Math.abs(v) <= 2 ** 64;
+    case 'String':
+      return typeof v === 'string';
+    case 'Boolean':
+      return typeof v === 'boolean';
+    case 'Integer':
+      return typeof v === 'number' && Number.isInteger(v) && Math.abs(v) <= 2 ** 64;
     case 'Array': {
       if (v === null) return true;
       if (!Array.isArray(v)) return false;
@@ -33,23 +36,29 @@ function fits(v: unknown, s: TSchema): boolean {
       const vs = Object.values((s as unknown as { patternProperties: Record<string, TSchema> }).patternProperties)[0];
       return vs[Kind] === 'Unknown' || Object.values(v as object).every((x) => fits(x, vs));
     }
-    case 'Object': return typeof v === 'object' && v !== null && !Array.isArray(v);
-    default: return true;
+    case 'Object':
+      return typeof v === 'object' && v !== null && !Array.isArray(v);
+    default:
+      return true;
   }
 }
 
 function zero(name: string, s: TSchema): unknown {
   if (POINTERS.has(name)) return null;
   switch (s[Kind]) {
-    case 'String': return '';
-    case 'Boolean': return false;
-    case 'Integer': return 0;
+    case 'String':
+      return '';
+    case 'Boolean':
+      return false;
+    case 'Integer':
+      return 0;
     case 'Object': {
       const out: Record<string, unknown> = {};
       for (const [k, f] of Object.entries(props(s))) out[k] = zero(k, f);
       return out;
     }
-    default: return null;
+    default:
+      return null;
   }
 }
 
@@ -79,7 +88,13 @@ export function repairFrontend(frontend: unknown): string[] {
   if (!frontend || typeof frontend !== 'object') return fixed;
   const fe = frontend as Record<string, unknown>;
   if (fe.config && typeof fe.config === 'object' && !Array.isArray(fe.config)) {
-    repairStruct(fe.config as Record<string, unknown>, CreateBodySchema, 'Config.', fixed, new Set(['HostConfig', 'NetworkingConfig']));
+    repairStruct(
+      fe.config as Record<string, unknown>,
+      CreateBodySchema,
+      'Config.',
+      fixed,
+      new Set(['HostConfig', 'NetworkingConfig']),
+    );
   }
   if (fe.hostConfig && typeof fe.hostConfig === 'object' && !Array.isArray(fe.hostConfig)) {
     repairStruct(fe.hostConfig as Record<string, unknown>, HostConfigSchema, 'HostConfig.', fixed, new Set());

@@ -32,7 +32,11 @@ export const MIN_VM_MEMORY_MIB = 128;
 const MIB = 1024 * 1024;
 
 /** The VM size for a container's HostConfig. */
-export function vmSizeFor(hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod' | 'CpuCount'>, defaults: PodVmSize, hostCpus: number): PodVmSize {
+export function vmSizeFor(
+  hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod' | 'CpuCount'>,
+  defaults: PodVmSize,
+  hostCpus: number,
+): PodVmSize {
   let memoryMiB = defaults.memoryMiB;
   if (hc.Memory > 0) memoryMiB = Math.max(MIN_VM_MEMORY_MIB, Math.ceil(hc.Memory / MIB) + GUEST_OVERHEAD_MIB);
   let cpus = defaults.cpus;
@@ -51,7 +55,9 @@ export const CPU_PERIOD_US = 100000;
  * (GUEST_OVERHEAD_MIB) for the guest kernel and agent, and the cgroup holds the container to exactly what was asked, so
  * stats, the OOM killer and `docker update` see the user's numbers. undefined: no limit.
  */
-export function cgroupLimitsFor(hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod'>): ContainerLimits | undefined {
+export function cgroupLimitsFor(
+  hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod'>,
+): ContainerLimits | undefined {
   const l: ContainerLimits = {};
   if (hc.Memory > 0) l.memoryMax = hc.Memory;
   if (hc.NanoCpus > 0) {

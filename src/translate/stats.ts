@@ -9,7 +9,10 @@ const ZERO = '0001-01-01T00:00:00Z';
 
 function cpuStats(s: GuestSample | undefined): Record<string, unknown> {
   if (!s) {
-    return { cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 }, throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 } };
+    return {
+      cpu_usage: { total_usage: 0, usage_in_kernelmode: 0, usage_in_usermode: 0 },
+      throttling_data: { periods: 0, throttled_periods: 0, throttled_time: 0 },
+    };
   }
   return {
     cpu_usage: {
@@ -28,7 +31,13 @@ function cpuStats(s: GuestSample | undefined): Record<string, unknown> {
  * One stats object. `cur` undefined = the container is not running (dockerd's zero answer).
  * `networks`: per-interface counters (src/net/tap-stats.ts), only while it runs on a network.
  */
-export function statsJson(id: string, name: string, cur: GuestSample | undefined, prev: GuestSample | undefined, networks?: Record<string, unknown>): Record<string, unknown> {
+export function statsJson(
+  id: string,
+  name: string,
+  cur: GuestSample | undefined,
+  prev: GuestSample | undefined,
+  networks?: Record<string, unknown>,
+): Record<string, unknown> {
   const blkio = {
     io_service_bytes_recursive: cur ? [] : null,
     io_serviced_recursive: cur ? [] : null,

@@ -50,7 +50,11 @@ function parseVolumesFrom(spec: string): { ref: string; mode: '' | 'ro' | 'rw' }
  * `volumesFrom` is HostConfig.VolumesFrom, `autoRemove` makes the anonymous volumes go with
  * the container.
  */
-export async function resolveVolumes(t: Translated, volumesFrom: readonly string[], deps: VolumeResolveDeps): Promise<ResolvedVolumes> {
+export async function resolveVolumes(
+  t: Translated,
+  volumesFrom: readonly string[],
+  deps: VolumeResolveDeps,
+): Promise<ResolvedVolumes> {
   const c = t.spec.containers[0];
   const mounts: PodMount[] = [...(c.mounts ?? [])];
   const taken = new Set(mounts.map((m) => m.target));
@@ -59,12 +63,19 @@ export async function resolveVolumes(t: Translated, volumesFrom: readonly string
     for (const m of deps.mountsOf(ref)) {
       if (m.type === 'tmpfs' || m.type === 'emptyDir' || taken.has(m.target)) continue;
       const readOnly = mode === '' ? m.readOnly : mode === 'ro';
-      mounts.push(m.type === 'volume' ? { ...m, readOnly, anonymous: false, noCopy: true } : { ...m, readOnly, createSource: false });
+      mounts.push(
+        m.type === 'volume'
+          ? { ...m, readOnly, anonymous: false, noCopy: true }
+          : { ...m, readOnly, createSource: false },
+      );
       taken.add(m.target);
     }
   }
   for (const p of Object.keys(t.frontend.config.Volumes ?? {})) {
-    if (!path.posix.isAbsolute(p)) throw new InvalidArgumentError(`invalid mount config for type "volume": invalid mount path: '${p}' mount path must be absolute`);
+    if (!path.posix.isAbsolute(p))
+      throw new InvalidArgumentError(
+        `invalid mount config for type "volume": invalid mount path: '${p}' mount path must be absolute`,
+      );
     const target = path.posix.normalize(p).replace(/(.)\/$/, '$1');
     if (taken.has(target)) continue;
     mounts.push({ type: 'volume', name: '', source: '', target, readOnly: false, anonymous: true });

@@ -15,9 +15,13 @@ import * as path from 'node:path';
 /** Run `fn` holding the host-wide lock of `file`; waits at most `waitMs` for it. */
 export async function withHostLock<T>(file: string, fn: () => Promise<T>, waitMs = 30000): Promise<T> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const holder = spawn('flock', ['-x', '-w', String(Math.max(1, Math.ceil(waitMs / 1000))), file, 'sh', '-c', 'echo locked; exec cat >/dev/null'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const holder = spawn(
+    'flock',
+    ['-x', '-w', String(Math.max(1, Math.ceil(waitMs / 1000))), file, 'sh', '-c', 'echo locked; exec cat >/dev/null'],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   const exited = new Promise<void>((resolve) => {
     holder.once('close', () => resolve());
     holder.once('error', () => resolve());
@@ -32,7 +36,13 @@ export async function withHostLock<T>(file: string, fn: () => Promise<T>, waitMs
       });
       holder.stderr.on('data', (b: Buffer) => (err += b.toString()));
       holder.once('error', (e) => reject(new Error(`host lock ${file}: ${e.message}`)));
-      holder.once('close', (code) => reject(new Error(`host lock ${file}: not taken within ${waitMs} ms (flock exit ${code}${err ? `: ${err.trim()}` : ''})`)));
+      holder.once('close', (code) =>
+        reject(
+          new Error(
+            `host lock ${file}: not taken within ${waitMs} ms (flock exit ${code}${err ? `: ${err.trim()}` : ''})`,
+          ),
+        ),
+      );
     });
     return await fn();
   } finally {

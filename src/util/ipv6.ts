@@ -37,7 +37,7 @@ export function formatIpv6(n: bigint): string {
   // The longest run of zero groups (the first of equal ones), if it spans two or more.
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8;) {
+  for (let i = 0; i < 8; ) {
     if (groups[i] !== 0) {
       i++;
       continue;

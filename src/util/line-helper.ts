@@ -34,7 +34,11 @@ export class PerlLineHelper {
    * end of its input); `name`: what it is, for error messages; `timeoutMs`: the longest a
    * request may take.
    */
-  constructor(private readonly script: string, private readonly name: string, private readonly timeoutMs: number) {}
+  constructor(
+    private readonly script: string,
+    private readonly name: string,
+    private readonly timeoutMs: number,
+  ) {}
 
   /** Send `line`; resolves on `0`, rejects with UnavailableError(`<describe>: <message>`) otherwise. */
   request(line: string, describe: string): Promise<void> {
@@ -74,7 +78,9 @@ export class PerlLineHelper {
     helper.stderr.on('data', (t: string) => (stderr = (stderr + t).slice(-500)));
     helper.stdin.on('error', () => undefined); // an exit is reported by 'exit'
     helper.on('error', (err) => this.onExit(helper, err.message));
-    helper.on('exit', (code, signal) => this.onExit(helper, `${this.name} exited (${signal ?? code})${stderr ? `: ${stderr.trim()}` : ''}`));
+    helper.on('exit', (code, signal) =>
+      this.onExit(helper, `${this.name} exited (${signal ?? code})${stderr ? `: ${stderr.trim()}` : ''}`),
+    );
     holdOpen(helper, false);
     return helper;
   }
@@ -106,7 +112,10 @@ export class PerlLineHelper {
 
 /** While requests are pending the helper keeps the process alive; idle, it must not. */
 function holdOpen(helper: ChildProcessWithoutNullStreams, hold: boolean): void {
-  for (const h of [helper, helper.stdin, helper.stdout, helper.stderr] as Array<{ ref?: () => void; unref?: () => void }>) {
+  for (const h of [helper, helper.stdin, helper.stdout, helper.stderr] as Array<{
+    ref?: () => void;
+    unref?: () => void;
+  }>) {
     if (hold) h.ref?.();
     else h.unref?.();
   }

@@ -24,7 +24,8 @@ export function watchEventLoopLag(opts: LoopLagOptions = {}): () => void {
   const budget = opts.budgetMs ?? 50;
   const h = monitorEventLoopDelay({ resolution: 10 });
   h.enable();
-  const report = opts.onExceeded ?? ((ms: number) => log.warn(`event loop blocked for ${ms.toFixed(0)} ms (budget ${budget} ms)`));
+  const report =
+    opts.onExceeded ?? ((ms: number) => log.warn(`event loop blocked for ${ms.toFixed(0)} ms (budget ${budget} ms)`));
   const timer = setInterval(() => {
     // The histogram's values are in ns and include the sampling resolution.
     const maxMs = h.max / 1e6 - 10;

@@ -82,13 +82,18 @@ function helperScript(nr: { mount: number; umount2: number }): string {
 /** Mounts and unmounts through one long-lived helper process (see the module comment). */
 export class Mounter {
   private readonly nr = SYSCALLS[process.arch];
-  private readonly helper = this.nr ? new PerlLineHelper(helperScript(this.nr), 'mount helper', REQUEST_TIMEOUT_MS) : undefined;
+  private readonly helper = this.nr
+    ? new PerlLineHelper(helperScript(this.nr), 'mount helper', REQUEST_TIMEOUT_MS)
+    : undefined;
 
   /** mount(2); rejects with UnavailableError carrying the system's error message. */
   mount(r: MountRequest): Promise<void> {
     const describe = `mount ${r.fstype ?? (r.flags && r.flags & MS_BIND ? 'bind' : '')} ${r.source} on ${r.target}`;
     if (!this.helper) return this.spawnMount(r, describe);
-    return this.helper.request(['m', hex(r.cwd), hex(r.source), hex(r.target), hex(r.fstype), String(r.flags ?? 0), hex(r.data)].join(' '), describe);
+    return this.helper.request(
+      ['m', hex(r.cwd), hex(r.source), hex(r.target), hex(r.fstype), String(r.flags ?? 0), hex(r.data)].join(' '),
+      describe,
+    );
   }
 
   /** umount2(2) of `target`; with `detach`, MNT_DETACH (a busy mount goes once unused). */
@@ -109,7 +114,10 @@ export class Mounter {
   }
 
   private spawnMount(r: MountRequest, describe: string): Promise<void> {
-    const args = r.flags && r.flags & MS_BIND ? [r.flags & MS_REC ? '--rbind' : '--bind', r.source, r.target] : ['-t', r.fstype ?? 'none', r.source, r.target];
+    const args =
+      r.flags && r.flags & MS_BIND
+        ? [r.flags & MS_REC ? '--rbind' : '--bind', r.source, r.target]
+        : ['-t', r.fstype ?? 'none', r.source, r.target];
     if (r.data) args.push('-o', r.data);
     return spawnP('mount', args, describe, r.cwd);
   }

@@ -72,7 +72,10 @@ export interface OutboundRequest {
 
 /** A request that hit one of the timeouts; `code` says which. */
 export class OutboundTimeoutError extends Error {
-  constructor(message: string, readonly code: OutboundTimeoutCode) {
+  constructor(
+    message: string,
+    readonly code: OutboundTimeoutCode,
+  ) {
     super(message);
     this.name = 'OutboundTimeoutError';
   }
@@ -82,16 +85,24 @@ export class OutboundTimeoutError extends Error {
  * The error of a timeout, worded as Go's net/http words it where it has a word for it (a
  * registry client shows dockerd's messages), with the limit that was hit.
  */
-export function timeoutError(code: OutboundTimeoutCode, host: string, ms: number, answered: boolean): OutboundTimeoutError {
+export function timeoutError(
+  code: OutboundTimeoutCode,
+  host: string,
+  ms: number,
+  answered: boolean,
+): OutboundTimeoutError {
   switch (code) {
     case 'ETIMEDOUT':
       return new OutboundTimeoutError(`dial tcp ${host}: i/o timeout (no connection within ${ms / 1000} s)`, code);
     case 'ETLSTIMEDOUT':
       return new OutboundTimeoutError(`net/http: TLS handshake timeout (${host}, ${ms / 1000} s)`, code);
     case 'EIDLETIMEDOUT':
-      return new OutboundTimeoutError(answered
-        ? `read tcp ${host}: i/o timeout (no data for ${ms / 1000} s)`
-        : `net/http: timeout awaiting response headers from ${host} (no data for ${ms / 1000} s)`, code);
+      return new OutboundTimeoutError(
+        answered
+          ? `read tcp ${host}: i/o timeout (no data for ${ms / 1000} s)`
+          : `net/http: timeout awaiting response headers from ${host} (no data for ${ms / 1000} s)`,
+        code,
+      );
   }
 }
 
@@ -111,9 +122,18 @@ export interface ConnectingSocket {
  * `fail` gets the timeout's error if either runs out. A socket from the pool (connected
  * already) is not watched. Returns the function that stops watching.
  */
-export function watchConnect(socket: ConnectingSocket, isHttps: boolean, host: string, t: Pick<OutboundTimeouts, 'connectMs' | 'tlsHandshakeMs'>, fail: (err: OutboundTimeoutError) => void): () => void {
+export function watchConnect(
+  socket: ConnectingSocket,
+  isHttps: boolean,
+  host: string,
+  t: Pick<OutboundTimeouts, 'connectMs' | 'tlsHandshakeMs'>,
+  fail: (err: OutboundTimeoutError) => void,
+): () => void {
   if (!socket.connecting) return () => undefined;
-  let timer: NodeJS.Timeout | undefined = setTimeout(() => fail(timeoutError('ETIMEDOUT', host, t.connectMs, false)), t.connectMs);
+  let timer: NodeJS.Timeout | undefined = setTimeout(
+    () => fail(timeoutError('ETIMEDOUT', host, t.connectMs, false)),
+    t.connectMs,
+  );
   let stopped = false;
   socket.once('connect', () => {
     clearTimeout(timer);
@@ -194,7 +214,9 @@ export class Outbound {
         stopConnectWatch = watchConnect(socket, isHttps, host, this.timeouts, fail);
       });
       // The socket's inactivity timer: reset by every byte either way, until the answer ends.
-      req.setTimeout(this.timeouts.idleMs, () => fail(timeoutError('EIDLETIMEDOUT', host, this.timeouts.idleMs, entry.res !== undefined)));
+      req.setTimeout(this.timeouts.idleMs, () =>
+        fail(timeoutError('EIDLETIMEDOUT', host, this.timeouts.idleMs, entry.res !== undefined)),
+      );
       req.on('response', (res) => {
         entry.res = res;
         res.once('close', done);
@@ -220,7 +242,9 @@ export class Outbound {
    * Daemon shutdown: destroy every request under way (and its answer) with `reason`, close
    * the pooled connections, and refuse every later request with it.
    */
-  abortAll(reason: Error = Object.assign(new UnavailableError('the daemon is shutting down'), { code: 'ESHUTDOWN' })): void {
+  abortAll(
+    reason: Error = Object.assign(new UnavailableError('the daemon is shutting down'), { code: 'ESHUTDOWN' }),
+  ): void {
     this.closedWith = reason;
     for (const e of [...this.inFlight]) {
       if (e.res && !e.res.destroyed) e.res.destroy(reason);

@@ -6,7 +6,9 @@
 export function nowRfc3339(): string {
   const ms = Date.now();
   const ns = Number(process.hrtime.bigint() % 1000000n);
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, (_m, frac: string) => `.${frac}${String(ns).padStart(6, '0')}Z`);
+  return new Date(ms)
+    .toISOString()
+    .replace(/\.(\d{3})Z$/, (_m, frac: string) => `.${frac}${String(ns).padStart(6, '0')}Z`);
 }
 
 /** Milliseconds since epoch of an RFC 3339 time (digits beyond milliseconds are dropped). */

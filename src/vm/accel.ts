@@ -63,7 +63,9 @@ export async function resolveAccel(o: ResolveAccelOptions): Promise<AccelDecisio
   try {
     qemu = locateQemuTools({ qemu: o.qemu }).qemu;
     const k = fs.statSync(o.kernel);
-    key = [await qemuVersion(qemu), `${path.resolve(o.kernel)}:${k.size}:${k.mtimeMs}`, `host ${os.release()}`].join(' | ');
+    key = [await qemuVersion(qemu), `${path.resolve(o.kernel)}:${k.size}:${k.mtimeMs}`, `host ${os.release()}`].join(
+      ' | ',
+    );
   } catch (err) {
     return { accel: 'tcg', reason: `cannot probe KVM: ${(err as Error).message}`, cached: false };
   }
@@ -102,23 +104,46 @@ function readRecord(file: string): AccelRecord | undefined {
 /** The QEMU arguments of the KVM probe boot (exported for the unit test). */
 export function probeArgs(kernel: string, initrd: string, consoleLog: string, machineOpts: string[] = []): string[] {
   return [
-    '-M', ['microvm', ...machineOpts].join(','), '-accel', 'kvm', '-cpu', 'host', '-m', '128',
-    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
-    '-kernel', kernel, '-initrd', initrd,
-    '-append', 'console=ttyS0 quiet panic=-1 rdinit=/init -- --poweroff',
-    '-chardev', `file,id=console,path=${consoleLog}`, '-serial', 'chardev:console',
+    '-M',
+    ['microvm', ...machineOpts].join(','),
+    '-accel',
+    'kvm',
+    '-cpu',
+    'host',
+    '-m',
+    '128',
+    '-nodefaults',
+    '-no-user-config',
+    '-nographic',
+    '-no-reboot',
+    '-kernel',
+    kernel,
+    '-initrd',
+    initrd,
+    '-append',
+    'console=ttyS0 quiet panic=-1 rdinit=/init -- --poweroff',
+    '-chardev',
+    `file,id=console,path=${consoleLog}`,
+    '-serial',
+    'chardev:console',
   ];
 }
 
 /** One bounded KVM boot to poweroff. */
-async function probeKvm(qemu: string, o: ResolveAccelOptions, timeoutMs: number): Promise<{ ok: boolean; ms: number; why: string }> {
+async function probeKvm(
+  qemu: string,
+  o: ResolveAccelOptions,
+  timeoutMs: number,
+): Promise<{ ok: boolean; ms: number; why: string }> {
   const { kernel, initrd, execRoot } = o;
   fs.mkdirSync(execRoot, { recursive: true });
   const dir = fs.mkdtempSync(path.join(execRoot, 'kvm-probe-'));
   const consoleLog = path.join(dir, 'console.log');
   const started = Date.now();
   try {
-    const child = spawn(qemu, probeArgs(kernel, initrd, consoleLog, o.machineOpts), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(qemu, probeArgs(kernel, initrd, consoleLog, o.machineOpts), {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
     const result = await new Promise<{ code: number | null; signal?: string | null; timedOut: boolean }>((resolve) => {
@@ -139,9 +164,15 @@ async function probeKvm(qemu: string, o: ResolveAccelOptions, timeoutMs: number)
     if (result.code === 0) return { ok: true, ms, why: '' };
     if (result.timedOut) {
       // Make sure the killed process is gone before its directory is.
-      await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r)));
+      await new Promise((r) =>
+        child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r),
+      );
       const con = tailLines(consoleLog, 3);
-      return { ok: false, ms, why: `the test boot did not power off within ${timeoutMs} ms${con.length ? ` (console: ${con.join(' / ')})` : ' (no console output)'}` };
+      return {
+        ok: false,
+        ms,
+        why: `the test boot did not power off within ${timeoutMs} ms${con.length ? ` (console: ${con.join(' / ')})` : ' (no console output)'}`,
+      };
     }
     const err = stderr.trim().split('\n').filter(Boolean).slice(-2).join(' / ');
     const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.code}`;

@@ -61,7 +61,8 @@ export async function cleanGuest(vm: Vm, containerIds: string[]): Promise<void> 
     if (nic.name === 'lo') continue;
     // A --mac-address changed it: the NIC gets its boot MAC back, by which the host knows it.
     const boot = vm.devices.nics.find((n) => n.guestName === nic.name)?.mac;
-    if (boot && nic.mac.toLowerCase() !== boot.toLowerCase()) await vm.agent.configureInterface({ name: nic.name, mac: nic.mac, setMac: boot });
+    if (boot && nic.mac.toLowerCase() !== boot.toLowerCase())
+      await vm.agent.configureInterface({ name: nic.name, mac: nic.mac, setMac: boot });
     if (nic.address) await vm.agent.configureInterface({ name: nic.name, address: '0.0.0.0', prefix: 0 });
     if (nic.address6) await vm.agent.configureInterface({ name: nic.name, address6: '::', prefix6: 0 });
     if (nic.up) await vm.agent.configureInterface({ name: nic.name, up: false });

@@ -53,7 +53,11 @@ export function debianGuestImages(root: string = PACKAGE_ROOT): GuestImages {
  */
 export function ownGuestImages(root: string = PACKAGE_ROOT): GuestImages | undefined {
   const dir = path.join(root, 'guest', 'out', 'podvisor');
-  const own = { kernel: path.join(dir, 'vmlinux'), initrd: path.join(dir, 'initramfs.cpio.gz'), machineOpts: ['acpi=off'] };
+  const own = {
+    kernel: path.join(dir, 'vmlinux'),
+    initrd: path.join(dir, 'initramfs.cpio.gz'),
+    machineOpts: ['acpi=off'],
+  };
   if (!fs.existsSync(own.kernel) || !fs.existsSync(own.initrd)) return undefined;
   return kernelHas9p(path.join(dir, 'config')) ? { ...own, templates: true } : own;
 }
@@ -73,9 +77,16 @@ export function kernelHas9p(configFile: string): boolean {
  * The default guest: podvisor's own kernel when built, else Debian's (see the module
  * comment). `env.PODVISOR_GUEST_KERNEL=debian` forces Debian's kernel.
  */
-export function chooseGuestImages(root: string = PACKAGE_ROOT, env: NodeJS.ProcessEnv = process.env): GuestImagesChoice {
+export function chooseGuestImages(
+  root: string = PACKAGE_ROOT,
+  env: NodeJS.ProcessEnv = process.env,
+): GuestImagesChoice {
   if (env.PODVISOR_GUEST_KERNEL === 'debian') {
-    return { ...debianGuestImages(root), flavour: 'debian', why: "Debian's cloud kernel (PODVISOR_GUEST_KERNEL=debian)" };
+    return {
+      ...debianGuestImages(root),
+      flavour: 'debian',
+      why: "Debian's cloud kernel (PODVISOR_GUEST_KERNEL=debian)",
+    };
   }
   const own = ownGuestImages(root);
   if (own) return { ...own, flavour: 'own', why: `podvisor's own kernel (${own.kernel})` };

@@ -56,7 +56,11 @@ export class HeldVms {
   private saving: Promise<void> = Promise.resolve();
 
   /** `file`: where the Idle VMs are persisted (none: nothing is). */
-  constructor(private readonly factory: VmFactory, private readonly defaults: VmConfig, private readonly file?: string) {}
+  constructor(
+    private readonly factory: VmFactory,
+    private readonly defaults: VmConfig,
+    private readonly file?: string,
+  ) {}
 
   /**
    * Re-adopt the Idle VMs an earlier daemon listed in the file: each that still runs and whose
@@ -128,7 +132,9 @@ export class HeldVms {
   private save(): void {
     const file = this.file;
     if (!file) return;
-    const data: HeldFile = { idle: [...this.vms.values()].filter((h) => h.state === 'Idle').map((h) => ({ id: h.vm.id, since: h.since })) };
+    const data: HeldFile = {
+      idle: [...this.vms.values()].filter((h) => h.state === 'Idle').map((h) => ({ id: h.vm.id, since: h.since })),
+    };
     this.saving = this.saving
       .then(() => writeFileAtomic(file, `${JSON.stringify(data)}\n`))
       .catch((err) => log.warn(`cannot record the idle VMs in ${file}: ${(err as Error).message}`));
@@ -145,7 +151,10 @@ export class HeldVms {
    */
   claim(id: string, podId: string): Vm {
     const held = this.lookup(id);
-    if (held.state !== 'Idle') throw new ConflictError(`VM ${held.vm.id} is associated with pod ${held.podId}: stop that pod keeping its VM first, or use another VM`);
+    if (held.state !== 'Idle')
+      throw new ConflictError(
+        `VM ${held.vm.id} is associated with pod ${held.podId}: stop that pod keeping its VM first, or use another VM`,
+      );
     held.state = 'Associated';
     held.podId = podId;
     this.save();
@@ -175,7 +184,8 @@ export class HeldVms {
   /** Destroy an Idle VM. ConflictError while a pod runs on it. */
   async remove(id: string): Promise<void> {
     const held = this.lookup(id);
-    if (held.state !== 'Idle') throw new ConflictError(`VM ${held.vm.id} is associated with pod ${held.podId}: stop or remove the pod first`);
+    if (held.state !== 'Idle')
+      throw new ConflictError(`VM ${held.vm.id} is associated with pod ${held.podId}: stop or remove the pod first`);
     this.vms.delete(held.vm.id);
     this.save();
     await Promise.all([held.vm.destroy(), this.saved()]);

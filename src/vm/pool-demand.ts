@@ -110,10 +110,17 @@ export function idleCoresSampler(statPath = '/proc/stat', cores = os.cpus().leng
 
 /** Most pool VMs the host's memory allows: a quarter of the available memory, counted at each VM's full guest size. */
 export function poolMemoryBudget(vmMemoryMiB: number, base: number, memAvailableBytes = os.freemem()): number {
-  return Math.max(base, Math.floor((memAvailableBytes / 4) / (vmMemoryMiB * 1048576)));
+  return Math.max(base, Math.floor(memAvailableBytes / 4 / (vmMemoryMiB * 1048576)));
 }
 
 /** The daemon's pool growth (--vm-pool-max): up to `max` VMs within the memory budget, a refill boot per core. */
-export function poolGrowth(vmMemoryMiB: number, base: number, max: number): { maxCapacity: number; maxParallel: number } {
-  return { maxCapacity: Math.max(base, Math.min(max, poolMemoryBudget(vmMemoryMiB, base))), maxParallel: os.cpus().length };
+export function poolGrowth(
+  vmMemoryMiB: number,
+  base: number,
+  max: number,
+): { maxCapacity: number; maxParallel: number } {
+  return {
+    maxCapacity: Math.max(base, Math.min(max, poolMemoryBudget(vmMemoryMiB, base))),
+    maxParallel: os.cpus().length,
+  };
 }

@@ -172,12 +172,14 @@ export class CachedFactory implements VmFactory {
     this.warmWhenQuietMs = opts.warmWhenQuietMs ?? WARM_WHEN_QUIET_MS;
     this.waiterBoots = opts.waiterBoots ?? (() => 1);
     this.shrinkAfterMs = opts.shrinkAfterMs ?? 30_000;
-    this.demand = opts.demand ?? new PoolDemand({
-      base: capacity,
-      max: Math.max(capacity, opts.maxCapacity ?? capacity),
-      maxParallel: Math.max(1, opts.maxParallel ?? 1),
-      ...(opts.idleCores ? { idleCores: opts.idleCores } : {}),
-    });
+    this.demand =
+      opts.demand ??
+      new PoolDemand({
+        base: capacity,
+        max: Math.max(capacity, opts.maxCapacity ?? capacity),
+        maxParallel: Math.max(1, opts.maxParallel ?? 1),
+        ...(opts.idleCores ? { idleCores: opts.idleCores } : {}),
+      });
   }
 
   /** VMs the cache aims to hold now (its capacity, more while demand is high). */
@@ -263,9 +265,11 @@ export class CachedFactory implements VmFactory {
     if (this.closed || !this.started || this.retryTimer) return;
     const target = this.demand.target();
     const mayBoot = () =>
-      (this.waiters.length > this.booting.size && this.booting.size < this.waiterBoots()) || this.demand.mayBoot(this.booting.size);
+      (this.waiters.length > this.booting.size && this.booting.size < this.waiterBoots()) ||
+      this.demand.mayBoot(this.booting.size);
     // A VM under warming comes back (to a waiter or the idle list) when its step ends.
-    while (this.idle.length + this.warming.size + this.booting.size < target + this.waiters.length && mayBoot()) this.bootOne();
+    while (this.idle.length + this.warming.size + this.booting.size < target + this.waiters.length && mayBoot())
+      this.bootOne();
     if (this.idle.length > target) this.scheduleShrink();
   }
 
@@ -347,7 +351,10 @@ export class CachedFactory implements VmFactory {
       await Promise.race([
         warm(vm),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new UnavailableError(`took longer than ${this.warmTimeoutMs} ms`)), this.warmTimeoutMs);
+          timer = setTimeout(
+            () => reject(new UnavailableError(`took longer than ${this.warmTimeoutMs} ms`)),
+            this.warmTimeoutMs,
+          );
         }),
       ]);
       this.warmFailures = 0;

@@ -53,7 +53,8 @@ export function isStaticElf(file: string): boolean {
     fd = fs.openSync(file, 'r');
     const hdr = Buffer.alloc(64);
     if (fs.readSync(fd, hdr, 0, 64, 0) < 64) return false;
-    if (hdr.readUInt32BE(0) !== 0x7f454c46 || hdr[4] !== 2 /* 64-bit */ || hdr[5] !== 1 /* little endian */) return false;
+    if (hdr.readUInt32BE(0) !== 0x7f454c46 || hdr[4] !== 2 /* 64-bit */ || hdr[5] !== 1 /* little endian */)
+      return false;
     const phoff = Number(hdr.readBigUInt64LE(0x20));
     const phentsize = hdr.readUInt16LE(0x36);
     const phnum = hdr.readUInt16LE(0x38);
@@ -88,7 +89,9 @@ export class Rehearsal {
   static create(opts: RehearsalOptions = {}): Rehearsal | undefined {
     const busybox = opts.busybox ?? '/bin/busybox';
     if (!isStaticElf(busybox)) {
-      log.warn(`no statically linked busybox at ${busybox} (apt-get install busybox-static): pool VMs are not rehearsed, first containers start slower`);
+      log.warn(
+        `no statically linked busybox at ${busybox} (apt-get install busybox-static): pool VMs are not rehearsed, first containers start slower`,
+      );
       return undefined;
     }
     return new Rehearsal(busybox);

@@ -33,7 +33,9 @@ afterAll(async () => {
 test('compose 1.29 builds a service (build args, target), up -d runs it, a second build hits the cache', async () => {
   const dir = path.join(tmp, 'compose');
   fs.mkdirSync(dir);
-  fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${IMAGE} AS base
+  fs.writeFileSync(
+    path.join(dir, 'Dockerfile'),
+    `FROM ${IMAGE} AS base
 ARG GREETING=unset
 RUN echo "$GREETING" > /greeting
 FROM base AS app
@@ -41,9 +43,12 @@ COPY msg.txt /msg.txt
 CMD ["sh", "-c", "cat /greeting /msg.txt; exec sleep 3600"]
 FROM app AS never
 RUN exit 1
-`);
+`,
+  );
   fs.writeFileSync(path.join(dir, 'msg.txt'), 'from the project\n');
-  fs.writeFileSync(path.join(dir, 'docker-compose.yml'), `version: "3.8"
+  fs.writeFileSync(
+    path.join(dir, 'docker-compose.yml'),
+    `version: "3.8"
 services:
   app:
     build:
@@ -51,9 +56,15 @@ services:
       target: app
       args:
         GREETING: hello-compose
-`);
+`,
+  );
   const compose = (args: string[]) => {
-    const r = spawnSync('docker-compose', ['-p', PROJECT, ...args], { cwd: dir, env: d.env, encoding: 'utf8', timeout: 300000 });
+    const r = spawnSync('docker-compose', ['-p', PROJECT, ...args], {
+      cwd: dir,
+      env: d.env,
+      encoding: 'utf8',
+      timeout: 300000,
+    });
     return { out: r.stdout ?? '', err: r.stderr ?? '', code: r.status ?? -1 };
   };
   const b = compose(['build']);
@@ -85,7 +96,10 @@ services:
 test('docker-py images.build from a path and from a file object, with tag and buildargs; the log as the SDK returns it', () => {
   const dir = path.join(tmp, 'py');
   fs.mkdirSync(dir);
-  fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${IMAGE}\nARG WHO=nobody\nCOPY hello.txt /hello.txt\nRUN echo "built for $WHO" >> /hello.txt\nCMD ["cat", "/hello.txt"]\n`);
+  fs.writeFileSync(
+    path.join(dir, 'Dockerfile'),
+    `FROM ${IMAGE}\nARG WHO=nobody\nCOPY hello.txt /hello.txt\nRUN echo "built for $WHO" >> /hello.txt\nCMD ["cat", "/hello.txt"]\n`,
+  );
   fs.writeFileSync(path.join(dir, 'hello.txt'), 'hello from docker-py\n');
   const script = `
 import docker, io, json, sys
@@ -113,18 +127,28 @@ except docker.errors.BuildError as e:
   const streams = (first.logs as Array<Record<string, unknown>>).map((m) => m.stream ?? m);
   const short = first.id.slice(7, 19);
   expect(streams.slice(0, 2)).toEqual([`Step 1/5 : FROM ${IMAGE}`, '\n']);
-  expect(streams.slice(-3)).toEqual([{ aux: { ID: first.id } }, `Successfully built ${short}\n`, 'Successfully tagged frompy:path\n']);
+  expect(streams.slice(-3)).toEqual([
+    { aux: { ID: first.id } },
+    `Successfully built ${short}\n`,
+    'Successfully tagged frompy:path\n',
+  ]);
   expect(streams.filter((s: unknown) => typeof s === 'string' && s.startsWith('Step '))).toHaveLength(5);
   expect(lines[1]).toBe('hello from docker-py');
   expect(lines[2]).toBe('built for path');
 
   const second = JSON.parse(lines[3]);
   expect(second.tags).toEqual(['frompy:fileobj']);
-  expect((second.logs as Array<Record<string, unknown>>).map((m) => m.stream ?? m).slice(-2)).toEqual([`Successfully built ${second.id.slice(7, 19)}\n`, 'Successfully tagged frompy:fileobj\n']);
+  expect((second.logs as Array<Record<string, unknown>>).map((m) => m.stream ?? m).slice(-2)).toEqual([
+    `Successfully built ${second.id.slice(7, 19)}\n`,
+    'Successfully tagged frompy:fileobj\n',
+  ]);
   expect(lines[4]).toBe('fileobj for bytes');
 
   const broken = JSON.parse(lines[5]);
   expect(broken.error).toBe("The command '/bin/sh -c echo broken; exit 4' returned a non-zero code: 4");
   expect(broken.log.map((m: Record<string, unknown>) => m.stream ?? '').join('')).toContain('broken\n');
-  expect(broken.log[broken.log.length - 1]).toEqual({ errorDetail: { code: 4, message: broken.error }, error: broken.error });
+  expect(broken.log[broken.log.length - 1]).toEqual({
+    errorDetail: { code: 4, message: broken.error },
+    error: broken.error,
+  });
 });

@@ -35,20 +35,25 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-test('--squash: the base\'s layers plus one, the history marked, the files as the steps left them', async () => {
-  fs.writeFileSync(path.join(tmp, 'Dockerfile'), [
-    `FROM ${IMAGE}`,
-    'RUN echo one > /file_1 && echo tmp > /tmp_file',
-    'RUN echo two > /file_2 && rm /tmp_file /bin/vi',
-    'RUN echo three > /file_3',
-    'CMD ["cat", "/file_1", "/file_2", "/file_3"]',
-  ].join('\n') + '\n');
+test("--squash: the base's layers plus one, the history marked, the files as the steps left them", async () => {
+  fs.writeFileSync(
+    path.join(tmp, 'Dockerfile'),
+    [
+      `FROM ${IMAGE}`,
+      'RUN echo one > /file_1 && echo tmp > /tmp_file',
+      'RUN echo two > /file_2 && rm /tmp_file /bin/vi',
+      'RUN echo three > /file_3',
+      'CMD ["cat", "/file_1", "/file_2", "/file_3"]',
+    ].join('\n') + '\n',
+  );
   expect((await docker(['version', '--format', '{{.Server.Experimental}}'])).out.trim()).toBe('true');
   const base = JSON.parse((await docker(['image', 'inspect', IMAGE])).out)[0].RootFS.Layers as string[];
 
   const plain = await docker(['build', '-t', 'nosquash', tmp]);
   expect(plain.code).toBe(0);
-  expect(JSON.parse((await docker(['image', 'inspect', 'nosquash'])).out)[0].RootFS.Layers).toHaveLength(base.length + 3);
+  expect(JSON.parse((await docker(['image', 'inspect', 'nosquash'])).out)[0].RootFS.Layers).toHaveLength(
+    base.length + 3,
+  );
 
   const built = await docker(['build', '--squash', '-t', 'squash', tmp]);
   expect(built.code).toBe(0);
@@ -57,12 +62,21 @@ test('--squash: the base\'s layers plus one, the history marked, the files as th
   expect(img.RootFS.Layers.slice(0, base.length)).toEqual(base);
   expect(built.out).toContain(`Successfully built ${img.Id.slice('sha256:'.length, 'sha256:'.length + 12)}`);
   expect(img.Comment).toMatch(/^merge sha256:[0-9a-f]{64} to sha256:[0-9a-f]{64}$/);
-  const history = (await docker(['history', '--no-trunc', '--format', '{{.Size}}|{{.Comment}}', 'squash'])).out.trim().split('\n');
+  const history = (await docker(['history', '--no-trunc', '--format', '{{.Size}}|{{.Comment}}', 'squash'])).out
+    .trim()
+    .split('\n');
   // Newest first: the merge entry holds the layer, the three RUN steps (and CMD) none.
   expect(history[0]).toMatch(/^\d+B?\|merge /);
   expect(history.slice(1, 5)).toEqual(['0B|', '0B|', '0B|', '0B|']);
 
-  const run = await docker(['run', '--rm', 'squash', 'sh', '-c', 'cat /file_1 /file_2 /file_3; ls /tmp_file /bin/vi 2>&1; ls /bin/sh']);
+  const run = await docker([
+    'run',
+    '--rm',
+    'squash',
+    'sh',
+    '-c',
+    'cat /file_1 /file_2 /file_3; ls /tmp_file /bin/vi 2>&1; ls /bin/sh',
+  ]);
   expect(run.out.split('\n').slice(0, 3)).toEqual(['one', 'two', 'three']);
   expect(run.out).toContain('/tmp_file: No such file or directory');
   expect(run.out).toContain('/bin/vi: No such file or directory');

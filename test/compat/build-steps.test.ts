@@ -62,12 +62,29 @@ test('the output, line for line as dockerd prints it; the step images, history a
   const c = (n: number) => lines[n].match(/[0-9a-f]{12}$/)?.[0] as string;
   const ids = lines.filter((l) => /^ ---> [0-9a-f]{12}$/.test(l)).map((l) => l.slice(6));
   expect(lines.slice(1)).toEqual([
-    `Step 1/5 : FROM ${IMAGE}`, ` ---> ${base}`,
-    'Step 2/5 : ENV A=1', ` ---> Running in ${c(4)}`, `Removing intermediate container ${c(4)}`, ` ---> ${ids[1]}`,
-    'Step 3/5 : RUN echo out', ` ---> Running in ${c(8)}`, 'out', `Removing intermediate container ${c(8)}`, ` ---> ${ids[2]}`,
-    'Step 4/5 : RUN echo err >&2', ` ---> Running in ${c(13)}`, '\x1b[91merr', `\x1b[0mRemoving intermediate container ${c(13)}`, ` ---> ${ids[3]}`,
-    'Step 5/5 : LABEL x=y', ` ---> Running in ${c(18)}`, `Removing intermediate container ${c(18)}`, ` ---> ${ids[4]}`,
-    `Successfully built ${ids[4]}`, 'Successfully tagged steps:latest', '',
+    `Step 1/5 : FROM ${IMAGE}`,
+    ` ---> ${base}`,
+    'Step 2/5 : ENV A=1',
+    ` ---> Running in ${c(4)}`,
+    `Removing intermediate container ${c(4)}`,
+    ` ---> ${ids[1]}`,
+    'Step 3/5 : RUN echo out',
+    ` ---> Running in ${c(8)}`,
+    'out',
+    `Removing intermediate container ${c(8)}`,
+    ` ---> ${ids[2]}`,
+    'Step 4/5 : RUN echo err >&2',
+    ` ---> Running in ${c(13)}`,
+    '\x1b[91merr',
+    `\x1b[0mRemoving intermediate container ${c(13)}`,
+    ` ---> ${ids[3]}`,
+    'Step 5/5 : LABEL x=y',
+    ` ---> Running in ${c(18)}`,
+    `Removing intermediate container ${c(18)}`,
+    ` ---> ${ids[4]}`,
+    `Successfully built ${ids[4]}`,
+    'Successfully tagged steps:latest',
+    '',
   ]);
   expect(new Set([c(4), c(8), c(13), c(18)]).size).toBe(4);
   // Every step container is gone.
@@ -85,11 +102,16 @@ test('the output, line for line as dockerd prints it; the step images, history a
   // An intermediate image cannot go while its child is there.
   const blocked = await docker(['rmi', ids[2]]);
   expect(blocked.code).not.toBe(0);
-  expect(blocked.err).toContain(`conflict: unable to delete ${ids[2]} (cannot be forced) - image has dependent child images`);
+  expect(blocked.err).toContain(
+    `conflict: unable to delete ${ids[2]} (cannot be forced) - image has dependent child images`,
+  );
   // rmi of the built image deletes it and every untagged parent, not the base.
   const rmi = await docker(['rmi', 'steps']);
   expect(rmi.code).toBe(0);
-  const deleted = rmi.out.split('\n').filter((l) => l.startsWith('Deleted: ')).map((l) => l.slice('Deleted: sha256:'.length, 'Deleted: sha256:'.length + 12));
+  const deleted = rmi.out
+    .split('\n')
+    .filter((l) => l.startsWith('Deleted: '))
+    .map((l) => l.slice('Deleted: sha256:'.length, 'Deleted: sha256:'.length + 12));
   expect(rmi.out.split('\n')[0]).toBe('Untagged: steps:latest');
   for (const id of ids.slice(1)) expect(deleted).toContain(id);
   expect(deleted.indexOf(ids[4])).toBeLessThan(deleted.indexOf(ids[1]));
@@ -107,7 +129,10 @@ test('-q prints the ID only; --rm=false keeps every step container; a failed ste
   const keep = await docker(['build', '--rm=false', '--no-cache', dir]);
   expect(keep.code).toBe(0);
   expect(keep.out).not.toContain('Removing intermediate container');
-  const ps = (await docker(['ps', '-a', '--no-trunc', '--format', '{{.Status}}|{{.Command}}'])).out.trim().split('\n').reverse();
+  const ps = (await docker(['ps', '-a', '--no-trunc', '--format', '{{.Status}}|{{.Command}}'])).out
+    .trim()
+    .split('\n')
+    .reverse();
   expect(ps.map((l) => l.replace(/^Exited \(0\) .*?\|/, 'Exited (0)|'))).toEqual([
     `Created|"/bin/sh -c '#(nop) ' 'ENV A=1'"`,
     'Exited (0)|"/bin/sh -c \'echo out\'"',
@@ -121,7 +146,9 @@ test('-q prints the ID only; --rm=false keeps every step container; a failed ste
   const qf = await docker(['build', '-q', failing]);
   expect(qf.code).toBe(3);
   expect(qf.out).toBe('');
-  expect(qf.err).toMatch(/Step 1\/3 : FROM [^]*Step 3\/3 : RUN echo out; exit 3\n ---> Running in [0-9a-f]{12}\nout\nThe command '\/bin\/sh -c echo out; exit 3' returned a non-zero code: 3\n$/);
+  expect(qf.err).toMatch(
+    /Step 1\/3 : FROM [^]*Step 3\/3 : RUN echo out; exit 3\n ---> Running in [0-9a-f]{12}\nout\nThe command '\/bin\/sh -c echo out; exit 3' returned a non-zero code: 3\n$/,
+  );
   expect((await docker(['ps', '-a', '--format', '{{.Status}}'])).out).toMatch(/^Exited \(3\)/);
   expect((await docker(['container', 'prune', '-f'])).code).toBe(0);
   const fr = await docker(['build', '--force-rm', '--no-cache', failing]);
@@ -167,7 +194,10 @@ test('ADD of a URL: fetched on the host, mode 0600, mtime from Last-Modified, ca
     expect(changed.out).not.toContain('Using cache');
     expect(changed.out).toContain('changed\n');
     // A 404 fails the build with the server's answer.
-    const missing = await docker(['build', context('url404', { Dockerfile: `FROM ${IMAGE}\nADD ${url}/nope.txt /x\n` })]);
+    const missing = await docker([
+      'build',
+      context('url404', { Dockerfile: `FROM ${IMAGE}\nADD ${url}/nope.txt /x\n` }),
+    ]);
     expect(missing.code).not.toBe(0);
     expect(missing.err).toContain(`failed to GET ${url}/nope.txt with status 404 Not Found: no such file`);
   } finally {
@@ -178,14 +208,33 @@ test('ADD of a URL: fetched on the host, mode 0600, mtime from Last-Modified, ca
 test('RUN is on the default network, or on the user network --network names, where it finds a container by alias', async () => {
   expect((await docker(['network', 'create', 'buildnet'])).code).toBe(0);
   try {
-    const target = await docker(['run', '-d', '--name', 'pingtarget', '--network', 'buildnet', '--network-alias', 'pingtarget.docker', IMAGE, 'sleep', '300']);
+    const target = await docker([
+      'run',
+      '-d',
+      '--name',
+      'pingtarget',
+      '--network',
+      'buildnet',
+      '--network-alias',
+      'pingtarget.docker',
+      IMAGE,
+      'sleep',
+      '300',
+    ]);
     expect(target.code).toBe(0);
-    const dir = context('usernet', { Dockerfile: `FROM ${IMAGE}\nRUN ls /sys/class/net | tr "\\n" " "; echo; ping -c1 -W5 pingtarget.docker >/dev/null && echo reached\n` });
+    const dir = context('usernet', {
+      Dockerfile: `FROM ${IMAGE}\nRUN ls /sys/class/net | tr "\\n" " "; echo; ping -c1 -W5 pingtarget.docker >/dev/null && echo reached\n`,
+    });
     const b = await docker(['build', '--network', 'buildnet', '-t', 'usernet', dir]);
     expect(b.code).toBe(0);
     expect(b.out).toMatch(/eth0 .*lo \nreached\n/);
     // The default: one interface on the default bridge too (no name resolution there).
-    const def = await docker(['build', '--no-cache', '-q', context('defnet', { Dockerfile: `FROM ${IMAGE}\nRUN ls /sys/class/net | grep -qx eth0\n` })]);
+    const def = await docker([
+      'build',
+      '--no-cache',
+      '-q',
+      context('defnet', { Dockerfile: `FROM ${IMAGE}\nRUN ls /sys/class/net | grep -qx eth0\n` }),
+    ]);
     expect(def.code).toBe(0);
   } finally {
     await docker(['rm', '-f', 'pingtarget']);
@@ -194,10 +243,30 @@ test('RUN is on the default network, or on the user network --network names, whe
 });
 
 test('networkmode, extrahosts, cpusetcpus, memory, shmsize and the proxy args reach RUN; --platform', async () => {
-  const probe = 'ls /sys/class/net | tr "\\n" " "; echo; grep -w buildhost /etc/hosts; nproc; awk "/MemTotal/{print \\$2}" /proc/meminfo; df -k /dev/shm | awk "NR==2{print \\$2}"';
+  const probe =
+    'ls /sys/class/net | tr "\\n" " "; echo; grep -w buildhost /etc/hosts; nproc; awk "/MemTotal/{print \\$2}" /proc/meminfo; df -k /dev/shm | awk "NR==2{print \\$2}"';
   const dir = context('params', { Dockerfile: `FROM ${IMAGE}\nRUN ${probe}; echo "proxy=$HTTP_PROXY"\n` });
-  const flags = ['--network', 'none', '--add-host', 'buildhost:10.9.8.7', '--cpuset-cpus', '0', '--memory', '512m', '--shm-size', '128m'];
-  const b = await docker(['build', ...flags, '--build-arg', 'HTTP_PROXY=http://proxy.example:3128', '-t', 'params', dir]);
+  const flags = [
+    '--network',
+    'none',
+    '--add-host',
+    'buildhost:10.9.8.7',
+    '--cpuset-cpus',
+    '0',
+    '--memory',
+    '512m',
+    '--shm-size',
+    '128m',
+  ];
+  const b = await docker([
+    'build',
+    ...flags,
+    '--build-arg',
+    'HTTP_PROXY=http://proxy.example:3128',
+    '-t',
+    'params',
+    dir,
+  ]);
   expect(b.code).toBe(0);
   // What the same probe prints in a container run with the same settings.
   const run = await docker(['run', '--rm', ...flags, IMAGE, 'sh', '-c', probe]);
@@ -214,7 +283,13 @@ test('networkmode, extrahosts, cpusetcpus, memory, shmsize and the proxy args re
   expect(b.out).not.toContain('were not consumed');
   expect((await docker(['history', '--no-trunc', 'params'])).out).not.toContain('proxy.example');
 
-  const ok = await docker(['build', '--platform', 'linux/amd64', '-q', context('plat', { Dockerfile: `FROM ${IMAGE}\nLABEL p=1\n` })]);
+  const ok = await docker([
+    'build',
+    '--platform',
+    'linux/amd64',
+    '-q',
+    context('plat', { Dockerfile: `FROM ${IMAGE}\nLABEL p=1\n` }),
+  ]);
   expect(ok.code).toBe(0);
   const bad = await docker(['build', '--platform', 'windows/amd64', path.join(tmp, 'plat')]);
   expect(bad.code).not.toBe(0);

@@ -11,7 +11,12 @@ import * as path from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerCli } from '../helpers/docker-cli';
-import { FIXTURE_AUTH_PASSWORD, FIXTURE_AUTH_REGISTRY, FIXTURE_AUTH_USER, FIXTURE_REGISTRY } from '../fixtures/registry';
+import {
+  FIXTURE_AUTH_PASSWORD,
+  FIXTURE_AUTH_REGISTRY,
+  FIXTURE_AUTH_USER,
+  FIXTURE_REGISTRY,
+} from '../fixtures/registry';
 
 jest.setTimeout(300000);
 
@@ -58,7 +63,10 @@ CMD ["/bin/busybox", "cat", "/out.txt"]
 `;
 
 test('a multi-stage build copies what one stage made into a scratch stage; rebuild hits the cache; --target stops early', async () => {
-  const dir = context('multi', { Dockerfile: MULTI, 'gen.sh': 'i=1; while [ $i -le 3 ]; do echo "line $i"; i=$((i+1)); done\n' });
+  const dir = context('multi', {
+    Dockerfile: MULTI,
+    'gen.sh': 'i=1; while [ $i -le 3 ]; do echo "line $i"; i=$((i+1)); done\n',
+  });
   const first = await docker(['build', '-t', 'multi:1', dir]);
   expect(first.err).not.toMatch(/error/i);
   expect(first.code).toBe(0);
@@ -125,7 +133,9 @@ CMD ["cat greeting.txt; id -u; stat -c %u files/a.txt; cat /opt/unpacked/inner.t
   expect(b.err).not.toMatch(/error/i);
   expect(b.code).toBe(0);
   const run = await docker(['run', '--rm', 'every']);
-  expect(run.out).toBe('hi from /app in test\n1000\n1000\nfrom the archive\nDockerfile\narchive.tar.gz\nfiles\nvisible.txt\n');
+  expect(run.out).toBe(
+    'hi from /app in test\n1000\n1000\nfrom the archive\nDockerfile\narchive.tar.gz\nfiles\nvisible.txt\n',
+  );
   const c = JSON.parse((await docker(['image', 'inspect', 'every'])).out)[0];
   expect(c.Author).toBe('someone');
   expect(c.Config).toMatchObject({
@@ -171,12 +181,18 @@ test('config steps of a FROM scratch stage with no layer yet: ARG then USER from
 });
 
 test('--cache-from reuses the steps of the named image only: none when the name is unknown, as dockerd', async () => {
-  const dir = context('cache-from', { Dockerfile: `FROM ${IMAGE}\nENV FOO=bar\nRUN touch baz\nCOPY f /f\n`, f: 'one\n' });
+  const dir = context('cache-from', {
+    Dockerfile: `FROM ${IMAGE}\nENV FOO=bar\nRUN touch baz\nCOPY f /f\n`,
+    f: 'one\n',
+  });
   expect((await docker(['build', '-q', '-t', 'cf:1', dir])).code).toBe(0);
   const hits = async (args: string[]) => {
     const r = await docker(['build', ...args, '-t', 'cf:2', dir]);
     expect(r.code).toBe(0);
-    return { cached: r.out.match(/ ---> Using cache/g)?.length ?? 0, ran: r.out.includes(' ---> Running in ') && r.out.includes('RUN touch baz\n ---> Running in') };
+    return {
+      cached: r.out.match(/ ---> Using cache/g)?.length ?? 0,
+      ran: r.out.includes(' ---> Running in ') && r.out.includes('RUN touch baz\n ---> Running in'),
+    };
   };
   expect(await hits(['--cache-from', 'cf:1'])).toEqual({ cached: 3, ran: false });
   expect(await hits(['--cache-from', 'nosuchtag'])).toEqual({ cached: 0, ran: true });
@@ -230,7 +246,9 @@ test('a context symlink never leads out; a missing source is an error', async ()
   const t = await docker(['build', through]);
   expect(t.code).not.toBe(0);
   expect(t.err).toContain('file not found in build context');
-  const whole = context('evil-whole', { Dockerfile: `FROM ${IMAGE}\nCOPY . /ctx/\nRUN readlink /ctx/etcdir; test -L /ctx/etcdir\n` });
+  const whole = context('evil-whole', {
+    Dockerfile: `FROM ${IMAGE}\nCOPY . /ctx/\nRUN readlink /ctx/etcdir; test -L /ctx/etcdir\n`,
+  });
   fs.symlinkSync('/etc', path.join(whole, 'etcdir'));
   const w = await docker(['build', whole]);
   expect(w.code).toBe(0);
@@ -239,7 +257,10 @@ test('a context symlink never leads out; a missing source is an error', async ()
 });
 
 test('docker-py images.build, then prune the build cache', async () => {
-  const dir = context('py', { Dockerfile: `FROM ${IMAGE}\nENV FROM_PY=1\nCOPY hello.txt /hello.txt\nCMD ["cat", "/hello.txt"]\n`, 'hello.txt': 'hello from docker-py\n' });
+  const dir = context('py', {
+    Dockerfile: `FROM ${IMAGE}\nENV FROM_PY=1\nCOPY hello.txt /hello.txt\nCMD ["cat", "/hello.txt"]\n`,
+    'hello.txt': 'hello from docker-py\n',
+  });
   const script = `
 import docker, sys
 c = docker.DockerClient(base_url=sys.argv[1])
@@ -277,7 +298,11 @@ test('FROM an image of a private registry pulls with the credentials of X-Regist
   const dir = context('private', { Dockerfile: `FROM ${FIXTURE_AUTH_REGISTRY}/busybox\nLABEL from=private\n` });
   const anonymous = await docker(['build', '-t', 'private', dir]);
   expect(anonymous.code).not.toBe(0);
-  const login = await dockerCli({ env }, ['login', '-u', FIXTURE_AUTH_USER, '--password-stdin', FIXTURE_AUTH_REGISTRY], Buffer.from(FIXTURE_AUTH_PASSWORD));
+  const login = await dockerCli(
+    { env },
+    ['login', '-u', FIXTURE_AUTH_USER, '--password-stdin', FIXTURE_AUTH_REGISTRY],
+    Buffer.from(FIXTURE_AUTH_PASSWORD),
+  );
   expect(login.code).toBe(0);
   const r = await docker(['build', '-t', 'private', dir]);
   expect(r.code).toBe(0);

@@ -25,9 +25,31 @@ afterAll(async () => {
 });
 
 test('commit keeps additions, deletions and an opaque directory; --change, author and message apply', async () => {
-  const made = await dockerCli(d, ['run', '--name', 'src', IMAGE, 'sh', '-c', 'echo committed > /new.txt && rm /bin/vi && rm -rf /home && mkdir -p /home/fresh']);
+  const made = await dockerCli(d, [
+    'run',
+    '--name',
+    'src',
+    IMAGE,
+    'sh',
+    '-c',
+    'echo committed > /new.txt && rm /bin/vi && rm -rf /home && mkdir -p /home/fresh',
+  ]);
   expect(made).toMatchObject({ code: 0 });
-  const c = await dockerCli(d, ['commit', '-a', 'Ann <ann@example.com>', '-m', 'my message', '-c', 'ENV MODE=committed', '-c', 'CMD ["cat", "/new.txt"]', '-c', 'EXPOSE 8080', 'src', 'committed:v1']);
+  const c = await dockerCli(d, [
+    'commit',
+    '-a',
+    'Ann <ann@example.com>',
+    '-m',
+    'my message',
+    '-c',
+    'ENV MODE=committed',
+    '-c',
+    'CMD ["cat", "/new.txt"]',
+    '-c',
+    'EXPOSE 8080',
+    'src',
+    'committed:v1',
+  ]);
   expect(c.err).toBe('');
   expect(c.code).toBe(0);
   const id = c.out.trim();
@@ -36,7 +58,15 @@ test('commit keeps additions, deletions and an opaque directory; --change, autho
   // The image runs its new CMD and sees the change.
   const run = await dockerCli(d, ['run', '--rm', 'committed:v1']);
   expect(run).toMatchObject({ code: 0, out: 'committed\n' });
-  const check = await dockerCli(d, ['run', '--name', 'check', 'committed:v1', 'sh', '-c', 'echo "$MODE"; ls /bin/vi 2>&1; ls /home']);
+  const check = await dockerCli(d, [
+    'run',
+    '--name',
+    'check',
+    'committed:v1',
+    'sh',
+    '-c',
+    'echo "$MODE"; ls /bin/vi 2>&1; ls /home',
+  ]);
   expect(check.out).toBe('committed\nls: /bin/vi: No such file or directory\nfresh\n');
 
   const inspect = JSON.parse((await dockerCli(d, ['image', 'inspect', 'committed:v1'])).out)[0];
@@ -53,7 +83,9 @@ test('commit keeps additions, deletions and an opaque directory; --change, autho
   expect(inspect.Parent).toBe(base.Id);
 
   const hist = await dockerCli(d, ['history', '--no-trunc', '--format', '{{.Comment}}|{{.CreatedBy}}', 'committed:v1']);
-  expect(hist.out.split('\n')[0]).toBe('my message|sh -c echo committed > /new.txt && rm /bin/vi && rm -rf /home && mkdir -p /home/fresh');
+  expect(hist.out.split('\n')[0]).toBe(
+    'my message|sh -c echo committed > /new.txt && rm /bin/vi && rm -rf /home && mkdir -p /home/fresh',
+  );
 
   // A change that is not allowed is refused with dockerd's words.
   const bad = await dockerCli(d, ['commit', '-c', 'RUN echo no', 'src']);

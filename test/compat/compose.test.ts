@@ -29,7 +29,12 @@ let d: TestDaemon;
 let dir: string;
 
 function compose(args: string[]): { out: string; err: string; code: number } {
-  const r = spawnSync('docker-compose', ['-p', PROJECT, ...args], { cwd: dir, env: d.env, encoding: 'utf8', timeout: 300000 });
+  const r = spawnSync('docker-compose', ['-p', PROJECT, ...args], {
+    cwd: dir,
+    env: d.env,
+    encoding: 'utf8',
+    timeout: 300000,
+  });
   return { out: (r.stdout ?? '').trim(), err: (r.stderr ?? '').trim(), code: r.status ?? -1 };
 }
 
@@ -48,11 +53,13 @@ const projectFilter = `label=com.docker.compose.project=${PROJECT}`;
 
 function get(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get(url, (res) => {
-      let body = '';
-      res.on('data', (b: Buffer) => (body += b.toString()));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
+    http
+      .get(url, (res) => {
+        let body = '';
+        res.on('data', (b: Buffer) => (body += b.toString()));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
   });
 }
 
@@ -79,7 +86,9 @@ test('up -d, ps, logs, logs -f, exec, restart, stop, start, a second up -d, down
   expect(up).toContain('Building web');
   expect(up).toContain('Step 3/3 : RUN echo "written by RUN" > /srv/www/run.txt');
   expect(up).toContain(`Successfully tagged ${PROJECT}_web:latest`);
-  expect(docker(['image', 'inspect', '-f', '{{index .Config.Labels "org.podvisor.fixture"}}', `${PROJECT}_web`])).toBe('debian-nginx');
+  expect(docker(['image', 'inspect', '-f', '{{index .Config.Labels "org.podvisor.fixture"}}', `${PROJECT}_web`])).toBe(
+    'debian-nginx',
+  );
   expect(up).toContain(`Creating network "${PROJECT}_appnet"`);
   expect(up).toContain(`Creating volume "${PROJECT}_webdata"`);
   // The worker was started only after web was healthy.
@@ -95,12 +104,19 @@ test('up -d, ps, logs, logs -f, exec, restart, stop, start, a second up -d, down
   expect(await get(`http://127.0.0.1:${PORT}/run.txt`)).toBe('written by RUN\n');
   expect(await get(`http://127.0.0.1:${PORT}/config`)).toBe(`${CONFIG_ANSWER}\n`);
   // The worker reaches web by its service name.
-  await until('the worker\'s first answer', () => compose(['logs', '--no-color', 'worker']).out.includes(`worker-v1 ${CONFIG_ANSWER}`));
+  await until("the worker's first answer", () =>
+    compose(['logs', '--no-color', 'worker']).out.includes(`worker-v1 ${CONFIG_ANSWER}`),
+  );
   // nginx's access log goes to the container's stdout, so web's logs show the requests.
-  await until('web\'s access log', () => /web_1 +\| .*"GET \/config HTTP\/1\.1" 200/.test(compose(['logs', '--no-color', 'web']).out));
+  await until("web's access log", () =>
+    /web_1 +\| .*"GET \/config HTTP\/1\.1" 200/.test(compose(['logs', '--no-color', 'web']).out),
+  );
 
   // logs -f keeps following: a line the worker writes after it started shows up.
-  const follow = spawn('docker-compose', ['-p', PROJECT, 'logs', '-f', '--no-color', '--tail', '0', 'worker'], { cwd: dir, env: d.env });
+  const follow = spawn('docker-compose', ['-p', PROJECT, 'logs', '-f', '--no-color', '--tail', '0', 'worker'], {
+    cwd: dir,
+    env: d.env,
+  });
   let followed = '';
   follow.stdout.on('data', (b: Buffer) => (followed += b.toString()));
   await until('a followed log line', () => followed.includes(`worker-v1 ${CONFIG_ANSWER}`), 30000);
@@ -110,7 +126,10 @@ test('up -d, ps, logs, logs -f, exec, restart, stop, start, a second up -d, down
 
   // restart keeps the named volume's data: web has started twice now.
   ok(['restart', 'web']);
-  await until('web healthy again', () => docker(['inspect', '-f', '{{.State.Health.Status}}', `${PROJECT}_web_1`]) === 'healthy');
+  await until(
+    'web healthy again',
+    () => docker(['inspect', '-f', '{{.State.Health.Status}}', `${PROJECT}_web_1`]) === 'healthy',
+  );
   expect(lines(ok(['exec', '-T', 'web', 'cat', '/data/starts']))).toEqual(['started', 'started']);
 
   ok(['stop', '-t', '1']);
@@ -125,7 +144,9 @@ test('up -d, ps, logs, logs -f, exec, restart, stop, start, a second up -d, down
   expect(again).toContain(`${PROJECT}_web_1 is up-to-date`);
   expect(again).toContain(`Recreating ${PROJECT}_worker_1`);
   expect(docker(['inspect', '-f', '{{.Id}}', `${PROJECT}_web_1`])).toBe(webId);
-  await until('the new worker\'s answer', () => compose(['logs', '--no-color', 'worker']).out.includes(`worker-v2 ${CONFIG_ANSWER}`));
+  await until("the new worker's answer", () =>
+    compose(['logs', '--no-color', 'worker']).out.includes(`worker-v2 ${CONFIG_ANSWER}`),
+  );
 
   // down: containers and network gone, the named volume kept; down -v: the volume too.
   ok(['down', '--timeout', '1']);

@@ -56,12 +56,40 @@ function probeIn(container: string, dir: string): Record<string, string> {
   return out;
 }
 
-const CHECKS = ['unix-socket', 'fifo', 'posix-lock', 'flock', 'hardlink', 'xattr', 'fallocate', 'large-sparse', 'rename-over-open', 'o-tmpfile', 'mmap-shared', 'inotify', 'chown-chmod'];
+const CHECKS = [
+  'unix-socket',
+  'fifo',
+  'posix-lock',
+  'flock',
+  'hardlink',
+  'xattr',
+  'fallocate',
+  'large-sparse',
+  'rename-over-open',
+  'o-tmpfile',
+  'mmap-shared',
+  'inotify',
+  'chown-chmod',
+];
 
 test('every file type and operation in the rootfs, a named volume, a bind mount and a tmpfs', () => {
   const bind = path.join(work, 'bind');
   fs.mkdirSync(bind);
-  ok(['run', '-d', '--name', 'probe', '-v', 'probevol:/vol', '-v', `${bind}:/bind`, '--tmpfs', '/scratch:exec', BUSYBOX, 'sleep', '3600']);
+  ok([
+    'run',
+    '-d',
+    '--name',
+    'probe',
+    '-v',
+    'probevol:/vol',
+    '-v',
+    `${bind}:/bind`,
+    '--tmpfs',
+    '/scratch:exec',
+    BUSYBOX,
+    'sleep',
+    '3600',
+  ]);
   try {
     ok(['cp', probe, 'probe:/fs-probe']);
     ok(['exec', 'probe', 'mkdir', '-p', '/root/work', '/run/app']);
@@ -78,7 +106,10 @@ test('every file type and operation in the rootfs, a named volume, a bind mount 
     for (const [dir, missing] of expected) {
       const got = probeIn('probe', dir);
       expect({ dir, checks: Object.keys(got).sort() }).toEqual({ dir, checks: [...CHECKS].sort() });
-      const failed = Object.entries(got).filter(([, v]) => v !== 'ok').map(([k]) => k).sort();
+      const failed = Object.entries(got)
+        .filter(([, v]) => v !== 'ok')
+        .map(([k]) => k)
+        .sort();
       expect({ dir, failed }).toEqual({ dir, failed: [...missing].sort() });
     }
     // The host sees what the guest made in the bind mount, with its type (the probe removes
@@ -99,8 +130,20 @@ test('a unix socket between two containers of one pod, through a shared volume',
     print $c "from the sidecar\\n"; print scalar <$c>;`;
   ok(['run', '-d', '--name', 'sock-server', '-v', 'podsock:/shared', DEBIAN, 'perl', '-e', server]);
   try {
-    for (let i = 0; i < 120 && !ok(['logs', 'sock-server']).includes('listening'); i++) await new Promise((r) => setTimeout(r, 500));
-    const r = await dockerCli(d, ['run', '--rm', '--network', 'container:sock-server', '-v', 'podsock:/shared', DEBIAN, 'perl', '-e', client]);
+    for (let i = 0; i < 120 && !ok(['logs', 'sock-server']).includes('listening'); i++)
+      await new Promise((r) => setTimeout(r, 500));
+    const r = await dockerCli(d, [
+      'run',
+      '--rm',
+      '--network',
+      'container:sock-server',
+      '-v',
+      'podsock:/shared',
+      DEBIAN,
+      'perl',
+      '-e',
+      client,
+    ]);
     expect(r.err).toBe('');
     expect(r.out.trim()).toBe('echo: from the sidecar');
   } finally {
@@ -112,11 +155,19 @@ test('a unix socket between two containers of one pod, through a shared volume',
 /** major:minor of the host's root filesystem device: a block device the host has. */
 function hostRootDevice(): { major: number; minor: number } {
   const dev = fs.statSync('/').dev;
-  return { major: Number((BigInt(dev) >> 8n) & 0xfffn), minor: Number((BigInt(dev) & 0xffn) | ((BigInt(dev) >> 12n) & 0xfff00n)) };
+  return {
+    major: Number((BigInt(dev) >> 8n) & 0xfffn),
+    minor: Number((BigInt(dev) & 0xffn) | ((BigInt(dev) >> 12n) & 0xfff00n)),
+  };
 }
 
 /** A tar holding one device node at `name`. */
-function deviceTar(name: string, type: 'block-device' | 'character-device', major: number, minor: number): Promise<Buffer> {
+function deviceTar(
+  name: string,
+  type: 'block-device' | 'character-device',
+  major: number,
+  minor: number,
+): Promise<Buffer> {
   const pack = tar.pack();
   pack.entry({ name, type, devmajor: major, devminor: minor, mode: 0o666 });
   pack.finalize();
@@ -133,13 +184,28 @@ test('a guest never reaches a host device through a special file, whoever made i
   const dev = `b ${major} ${minor}`;
   // Made by the guest: a plain container's mounts are nodev; a privileged one may remount, and
   // then opens the guest kernel's own device of that number, which the VM does not have.
-  const plain = dockerSync(d, ['run', '--rm', '-v', 'devvol:/vol', BUSYBOX, 'sh', '-c',
-    `for f in /tmp/disk /vol/disk; do mknod $f ${dev} && head -c 512 $f >/dev/null; echo "$f $?"; done 2>&1`]);
+  const plain = dockerSync(d, [
+    'run',
+    '--rm',
+    '-v',
+    'devvol:/vol',
+    BUSYBOX,
+    'sh',
+    '-c',
+    `for f in /tmp/disk /vol/disk; do mknod $f ${dev} && head -c 512 $f >/dev/null; echo "$f $?"; done 2>&1`,
+  ]);
   expect(plain.out).toMatch(/\/tmp\/disk: Permission denied/);
   expect(plain.out).toMatch(/\/vol\/disk: Permission denied/);
   expect(plain.out).not.toMatch(/ 0$/m);
-  const priv = dockerSync(d, ['run', '--rm', '--privileged', BUSYBOX, 'sh', '-c',
-    `mount -o remount,dev / && mknod /tmp/disk ${dev} && head -c 512 /tmp/disk | wc -c; echo "rc $?"`]);
+  const priv = dockerSync(d, [
+    'run',
+    '--rm',
+    '--privileged',
+    BUSYBOX,
+    'sh',
+    '-c',
+    `mount -o remount,dev / && mknod /tmp/disk ${dev} && head -c 512 /tmp/disk | wc -c; echo "rc $?"`,
+  ]);
   expect(priv.out + priv.err).toMatch(/No such device or address/);
   expect(priv.out).not.toMatch(/^512$/m);
   dockerSync(d, ['volume', 'rm', 'devvol']);
@@ -169,7 +235,10 @@ test('a guest never reaches a host device through a special file, whoever made i
   // The imported image has nothing to run: busybox comes in through a second layer.
   const ctx = path.join(work, 'ctx');
   fs.mkdirSync(ctx);
-  fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${BUSYBOX} AS bb\nFROM devlayer:1\nCOPY --from=bb /bin/busybox /busybox\nCMD ["/busybox", "head", "-c", "512", "/dev-in-layer"]\n`);
+  fs.writeFileSync(
+    path.join(ctx, 'Dockerfile'),
+    `FROM ${BUSYBOX} AS bb\nFROM devlayer:1\nCOPY --from=bb /bin/busybox /busybox\nCMD ["/busybox", "head", "-c", "512", "/dev-in-layer"]\n`,
+  );
   dockerOk({ env: { ...d.env, DOCKER_BUILDKIT: '0' } }, ['build', '-q', '-t', 'devlayer:2', ctx], 180000);
   const run = dockerSync(d, ['run', '--rm', 'devlayer:2']);
   expect(run.code).not.toBe(0);

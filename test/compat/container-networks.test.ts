@@ -16,7 +16,11 @@ jest.setTimeout(240000);
 
 const IMAGE = `${process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY}/busybox`;
 /** busybox httpd serving a page naming the container on port 80 (and 81), in the foreground. */
-const WEB = ['sh', '-c', 'mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && httpd -p 81 -h /www && exec httpd -f -p 80 -h /www'];
+const WEB = [
+  'sh',
+  '-c',
+  'mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && httpd -p 81 -h /www && exec httpd -f -p 80 -h /www',
+];
 
 let d: TestDaemon;
 
@@ -51,7 +55,9 @@ async function getPage(host: string, port: number, ms = 20000): Promise<string> 
 
 /** A non-loopback IPv4 address of the host. */
 function hostAddress(): string {
-  const a = JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'get', '1.1.1.1'], { encoding: 'utf8' })) as Array<{ prefsrc: string }>;
+  const a = JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'get', '1.1.1.1'], { encoding: 'utf8' })) as Array<{
+    prefsrc: string;
+  }>;
   return a[0].prefsrc;
 }
 
@@ -72,7 +78,23 @@ describe('default bridge and published ports', () => {
   test('docker run -p 127.0.0.1:P:80 -p P2:80 --expose 81 -P: httpd in the guest answers on the host', async () => {
     p1 = await freePort();
     p2 = await freePort();
-    const id = ok(['run', '-d', '--name', 'web', '--hostname', 'webhost', '-p', `127.0.0.1:${p1}:80`, '-p', `${p2}:80`, '--expose', '81', '-P', IMAGE, ...WEB]);
+    const id = ok([
+      'run',
+      '-d',
+      '--name',
+      'web',
+      '--hostname',
+      'webhost',
+      '-p',
+      `127.0.0.1:${p1}:80`,
+      '-p',
+      `${p2}:80`,
+      '--expose',
+      '81',
+      '-P',
+      IMAGE,
+      ...WEB,
+    ]);
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     expect(await getPage('127.0.0.1', p1)).toBe('hello from webhost\n');
     // 0.0.0.0 binds answer on loopback and on the host's own address.
@@ -93,17 +115,29 @@ describe('default bridge and published ports', () => {
   test('ps PORTS, inspect NetworkSettings and the guest agree on address and MAC', () => {
     const ports = ok(['ps', '--filter', 'name=web', '--format', '{{.Ports}}']);
     const hp81 = /0\.0\.0\.0:(\d+)->81\/tcp/.exec(ports)?.[1];
-    expect(ports.split(', ').sort()).toEqual([`0.0.0.0:${p2}->80/tcp`, `127.0.0.1:${p1}->80/tcp`, `0.0.0.0:${hp81}->81/tcp`].sort());
+    expect(ports.split(', ').sort()).toEqual(
+      [`0.0.0.0:${p2}->80/tcp`, `127.0.0.1:${p1}->80/tcp`, `0.0.0.0:${hp81}->81/tcp`].sort(),
+    );
     const ns = JSON.parse(ok(['inspect', 'web']))[0].NetworkSettings;
     const bridge = JSON.parse(ok(['network', 'inspect', 'bridge']))[0];
     const [cfg] = bridge.IPAM.Config;
-    expect(ns.Networks.bridge).toEqual(expect.objectContaining({
-      NetworkID: bridge.Id, Gateway: cfg.Gateway, IPAddress: ns.IPAddress, IPPrefixLen: Number(cfg.Subnet.split('/')[1]), MacAddress: ns.MacAddress, Aliases: null,
-    }));
+    expect(ns.Networks.bridge).toEqual(
+      expect.objectContaining({
+        NetworkID: bridge.Id,
+        Gateway: cfg.Gateway,
+        IPAddress: ns.IPAddress,
+        IPPrefixLen: Number(cfg.Subnet.split('/')[1]),
+        MacAddress: ns.MacAddress,
+        Aliases: null,
+      }),
+    );
     expect(ns.Gateway).toBe(cfg.Gateway);
     expect(ns.EndpointID).toMatch(/^[0-9a-f]{64}$/);
-    expect(ns.Ports['80/tcp'].sort((a: { HostIp: string }, b: { HostIp: string }) => a.HostIp.localeCompare(b.HostIp))).toEqual([
-      { HostIp: '0.0.0.0', HostPort: String(p2) }, { HostIp: '127.0.0.1', HostPort: String(p1) },
+    expect(
+      ns.Ports['80/tcp'].sort((a: { HostIp: string }, b: { HostIp: string }) => a.HostIp.localeCompare(b.HostIp)),
+    ).toEqual([
+      { HostIp: '0.0.0.0', HostPort: String(p2) },
+      { HostIp: '127.0.0.1', HostPort: String(p1) },
     ]);
     // The guest's eth0 has that address and MAC; the hosts file names the container by it.
     const addr = ok(['exec', 'web', 'ip', '-o', '-4', 'addr', 'show', 'eth0']);
@@ -118,14 +152,19 @@ describe('default bridge and published ports', () => {
   test('stats: per-interface counters of eth0, from the host side of its tap, grow with traffic', async () => {
     const stats = async () => {
       const body = await new Promise<string>((resolve, reject) => {
-        http.get({ socketPath: d.socketPath, path: '/v1.41/containers/web/stats?stream=false&one-shot=true' }, (res) => {
-          let b = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (b += c));
-          res.on('end', () => resolve(b));
-        }).on('error', reject);
+        http
+          .get({ socketPath: d.socketPath, path: '/v1.41/containers/web/stats?stream=false&one-shot=true' }, (res) => {
+            let b = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (b += c));
+            res.on('end', () => resolve(b));
+          })
+          .on('error', reject);
       });
-      return JSON.parse(body).networks as Record<string, { rx_bytes: number; tx_bytes: number; rx_packets: number; tx_packets: number }>;
+      return JSON.parse(body).networks as Record<
+        string,
+        { rx_bytes: number; tx_bytes: number; rx_packets: number; tx_packets: number }
+      >;
     };
     const before = await stats();
     expect(Object.keys(before)).toEqual(['eth0']);
@@ -138,7 +177,7 @@ describe('default bridge and published ports', () => {
     expect(ok(['stats', '--no-stream', '--format', '{{.NetIO}}', 'web'])).toMatch(/^[1-9][\d.]*k?B \/ [1-9][\d.]*k?B$/);
   });
 
-  test('a host port in use gives dockerd\'s error, and the container does not start', async () => {
+  test("a host port in use gives dockerd's error, and the container does not start", async () => {
     const r = docker(['run', '-d', '--name', 'clash', '-p', `127.0.0.1:${p1}:80`, IMAGE, 'sleep', '30']);
     expect(r.code).not.toBe(0);
     expect(r.err).toContain(`Error starting userland proxy: listen tcp4 127.0.0.1:${p1}: bind: address already in use`);
@@ -153,12 +192,14 @@ describe('default bridge and published ports', () => {
     await d.restart();
     const page = await getPage('127.0.0.1', p1, 30000);
     // Should it fail, the daemon's log says why (a port not bound again, an endpoint dropped).
-    if (page !== 'hello from webhost\n') process.stderr.write(`127.0.0.1:${p1} after restart: ${page}\n${d.logs().slice(-6000)}\n`);
+    if (page !== 'hello from webhost\n')
+      process.stderr.write(`127.0.0.1:${p1} after restart: ${page}\n${d.logs().slice(-6000)}\n`);
     expect(page).toBe('hello from webhost\n');
     expect(await getPage('127.0.0.1', p2)).toBe('hello from webhost\n');
     const t0 = Date.now();
     const r = docker(['port', 'web', '80/tcp'], 60000);
-    if (r.code !== 0) process.stderr.write(`docker port after restart (${Date.now() - t0} ms): ${r.err}\n${d.logs().slice(-6000)}\n`);
+    if (r.code !== 0)
+      process.stderr.write(`docker port after restart (${Date.now() - t0} ms): ${r.err}\n${d.logs().slice(-6000)}\n`);
     expect(r.out.split('\n').sort()).toEqual([`0.0.0.0:${p2}`, `127.0.0.1:${p1}`]);
   });
 
@@ -166,14 +207,19 @@ describe('default bridge and published ports', () => {
     ok(['rm', '-f', 'web']);
     // The removal answers before its VM's teardown ends: the ports go within moments.
     const end = Date.now() + 10000;
-    while (Date.now() < end && Object.keys(JSON.parse(ok(['network', 'inspect', 'bridge']))[0].Containers).length > 0) await new Promise((r) => setTimeout(r, 200));
+    while (Date.now() < end && Object.keys(JSON.parse(ok(['network', 'inspect', 'bridge']))[0].Containers).length > 0)
+      await new Promise((r) => setTimeout(r, 200));
     expect(JSON.parse(ok(['network', 'inspect', 'bridge']))[0].Containers).toEqual({});
     expect(await get('127.0.0.1', p1)).toMatch(/^error ECONNREFUSED/);
     expect(await get('127.0.0.1', p2)).toMatch(/^error ECONNREFUSED/);
   });
 
-  test('an address handed to the next container keeps its MAC (dockerd\'s, 02:42 and the address), so it answers at once', async () => {
-    const macOf = (ip: string) => `02:42:${ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0')).join(':')}`;
+  test("an address handed to the next container keeps its MAC (dockerd's, 02:42 and the address), so it answers at once", async () => {
+    const macOf = (ip: string) =>
+      `02:42:${ip
+        .split('.')
+        .map((b) => Number(b).toString(16).padStart(2, '0'))
+        .join(':')}`;
     const run = async (name: string) => {
       const port = await freePort();
       ok(['run', '-d', '--name', name, '--hostname', name, '-p', `${port}:80`, IMAGE, ...WEB]);
@@ -188,7 +234,8 @@ describe('default bridge and published ports', () => {
       expect(await getPage('127.0.0.1', first.port)).toBe('hello from reuse1\n');
       ok(['rm', '-f', 'reuse1']);
       const end = Date.now() + 10000;
-      while (Date.now() < end && Object.keys(JSON.parse(ok(['network', 'inspect', 'bridge']))[0].Containers).length > 0) await new Promise((r) => setTimeout(r, 200));
+      while (Date.now() < end && Object.keys(JSON.parse(ok(['network', 'inspect', 'bridge']))[0].Containers).length > 0)
+        await new Promise((r) => setTimeout(r, 200));
       const second = await run('reuse2');
       expect(second.ip).toBe(first.ip);
       expect(second.mac).toBe(first.mac);
@@ -205,7 +252,20 @@ describe('user networks', () => {
   test('two containers reach each other by name and alias; one on another network cannot', () => {
     ok(['network', 'create', 'pvw-a']);
     ok(['network', 'create', 'pvw-b']);
-    ok(['run', '-d', '--name', 'a1', '--hostname', 'a1host', '--network', 'pvw-a', '--network-alias', 'svc', IMAGE, ...WEB]);
+    ok([
+      'run',
+      '-d',
+      '--name',
+      'a1',
+      '--hostname',
+      'a1host',
+      '--network',
+      'pvw-a',
+      '--network-alias',
+      'svc',
+      IMAGE,
+      ...WEB,
+    ]);
     const a1ip = JSON.parse(ok(['inspect', 'a1']))[0].NetworkSettings.Networks['pvw-a'].IPAddress as string;
     expect(a1ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     // By name and by alias, from a second container on pvw-a: our DNS server answers (busybox
@@ -220,7 +280,16 @@ describe('user networks', () => {
     const out = ok(['run', '--rm', '--network', 'pvw-a', IMAGE, 'sh', '-c', script]).split('\n');
     expect(out).toEqual([`${a1ip} ${a1ip}`, 'hello from a1host']);
     // From pvw-b: neither the name nor the address.
-    const r = docker(['run', '--rm', '--network', 'pvw-b', IMAGE, 'sh', '-c', `nslookup a1; printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 ${a1ip} 80 || echo unreachable`]);
+    const r = docker([
+      'run',
+      '--rm',
+      '--network',
+      'pvw-b',
+      IMAGE,
+      'sh',
+      '-c',
+      `nslookup a1; printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 ${a1ip} 80 || echo unreachable`,
+    ]);
     expect(r.out).not.toContain(a1ip.replace(/^/, 'Address: '));
     expect(r.out.split('\n').pop()).toBe('unreachable');
   });
@@ -232,20 +301,45 @@ describe('user networks', () => {
     expect(Object.keys(nets).sort()).toEqual(['pvw-a', 'pvw-b']);
     const bip = nets['pvw-b'].IPAddress as string;
     expect(nets['pvw-b'].Aliases).toEqual(expect.arrayContaining(['back-svc']));
-    expect(Object.values(JSON.parse(ok(['network', 'inspect', 'pvw-b']))[0].Containers).map((c) => (c as { Name: string }).Name)).toEqual(['a1']);
+    expect(
+      Object.values(JSON.parse(ok(['network', 'inspect', 'pvw-b']))[0].Containers).map(
+        (c) => (c as { Name: string }).Name,
+      ),
+    ).toEqual(['a1']);
     expect(ok(['exec', 'a1', 'ip', '-o', '-4', 'addr', 'show', 'eth1'])).toContain(`inet ${bip}/`);
     // A second connect to the same network is dockerd's error.
-    expect(docker(['network', 'connect', 'pvw-b', 'a1']).err).toContain('endpoint with name a1 already exists in network pvw-b');
+    expect(docker(['network', 'connect', 'pvw-b', 'a1']).err).toContain(
+      'endpoint with name a1 already exists in network pvw-b',
+    );
     // From pvw-b, a1 now answers by its name and the alias given at connect.
-    const script = 'for n in a1 back-svc; do nslookup $n | awk \'/^Address/ { a = $NF } END { print a }\'; done; printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 back-svc 80 | tail -n 1';
-    expect(ok(['run', '--rm', '--network', 'pvw-b', IMAGE, 'sh', '-c', script]).split('\n')).toEqual([bip, bip, 'hello from a1host']);
+    const script =
+      'for n in a1 back-svc; do nslookup $n | awk \'/^Address/ { a = $NF } END { print a }\'; done; printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 back-svc 80 | tail -n 1';
+    expect(ok(['run', '--rm', '--network', 'pvw-b', IMAGE, 'sh', '-c', script]).split('\n')).toEqual([
+      bip,
+      bip,
+      'hello from a1host',
+    ]);
     ok(['network', 'disconnect', 'pvw-b', 'a1']);
     expect(Object.keys(JSON.parse(ok(['inspect', 'a1']))[0].NetworkSettings.Networks)).toEqual(['pvw-a']);
     expect(JSON.parse(ok(['network', 'inspect', 'pvw-b']))[0].Containers).toEqual({});
     expect(ok(['exec', 'a1', 'cat', '/sys/class/net/eth1/operstate'])).toBe('down');
-    expect(docker(['network', 'disconnect', 'pvw-b', 'a1']).err).toMatch(/container [0-9a-f]{64} is not connected to the network pvw-b/);
+    expect(docker(['network', 'disconnect', 'pvw-b', 'a1']).err).toMatch(
+      /container [0-9a-f]{64} is not connected to the network pvw-b/,
+    );
     const a1id = JSON.parse(ok(['inspect', 'a1']))[0].Id as string;
-    const events = ok(['events', '--since', since, '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=network', '--filter', 'network=pvw-b', '--format', '{{.Action}} {{.Actor.Attributes.container}}']).split('\n');
+    const events = ok([
+      'events',
+      '--since',
+      since,
+      '--until',
+      String(Math.floor(Date.now() / 1000) + 1),
+      '--filter',
+      'type=network',
+      '--filter',
+      'network=pvw-b',
+      '--format',
+      '{{.Action}} {{.Actor.Attributes.container}}',
+    ]).split('\n');
     expect(events.filter((l) => l.endsWith(` ${a1id}`))).toEqual([`connect ${a1id}`, `disconnect ${a1id}`]);
     // Connected again, the same spare NIC (given its boot MAC back at the disconnect) serves
     // once more, with the MAC of its new address.
@@ -263,10 +357,15 @@ describe('user networks', () => {
     const nets = JSON.parse(ok(['inspect', 'c1']))[0].NetworkSettings.Networks;
     expect(Object.keys(nets).sort()).toEqual(['pvw-a', 'pvw-b']);
     const addrs = ok(['exec', 'c1', 'sh', '-c', 'ip -o -4 addr | awk \'$2 != "lo" {print $2, $4}\'']).split('\n');
-    expect(addrs).toEqual([`eth0 ${nets['pvw-a'].IPAddress}/${nets['pvw-a'].IPPrefixLen}`, `eth1 ${nets['pvw-b'].IPAddress}/${nets['pvw-b'].IPPrefixLen}`]);
+    expect(addrs).toEqual([
+      `eth0 ${nets['pvw-a'].IPAddress}/${nets['pvw-a'].IPPrefixLen}`,
+      `eth1 ${nets['pvw-b'].IPAddress}/${nets['pvw-b'].IPPrefixLen}`,
+    ]);
     ok(['rm', '-f', 'c1']);
     ok(['create', '--name', 'c1', '--network', 'none', IMAGE, 'true']);
-    expect(docker(['network', 'connect', 'pvw-a', 'c1']).err).toContain('container cannot be connected to multiple networks with one of the networks in private (none) mode');
+    expect(docker(['network', 'connect', 'pvw-a', 'c1']).err).toContain(
+      'container cannot be connected to multiple networks with one of the networks in private (none) mode',
+    );
     ok(['rm', '-f', 'c1']);
   });
 
@@ -287,12 +386,12 @@ describe('user networks', () => {
     const id = ok(['inspect', '--format', '{{.Id}}', 'c2']);
     expect(aliases).toEqual(['db', id.slice(0, 12)].sort());
     // From a1 (same network): the service name answers with c2's address.
-    expect(ok(['exec', 'a1', 'sh', '-c', 'nslookup db | awk \'/^Address/ { a = $NF } END { print a }\''])).toBe(ip);
+    expect(ok(['exec', 'a1', 'sh', '-c', "nslookup db | awk '/^Address/ { a = $NF } END { print a }'"])).toBe(ip);
     ok(['rm', '-f', 'c2']);
   });
 
   test('--network none has loopback only; --network host is a clear error', () => {
-    const out = ok(['run', '--rm', '--network', 'none', IMAGE, 'sh', '-c', 'ip -o -4 addr | awk \'{print $2, $4}\'']);
+    const out = ok(['run', '--rm', '--network', 'none', IMAGE, 'sh', '-c', "ip -o -4 addr | awk '{print $2, $4}'"]);
     expect(out).toBe('lo 127.0.0.1/8');
     const r = docker(['run', '--rm', '--network', 'host', IMAGE, 'true']);
     expect(r.code).not.toBe(0);
@@ -300,8 +399,28 @@ describe('user networks', () => {
   });
 
   test('--dns, --dns-search, --dns-option, --add-host (host-gateway too), --hostname, --domainname land in /etc', () => {
-    const out = ok(['run', '--rm', '--add-host', 'foo:1.2.3.4', '--add-host', 'gw:host-gateway', '--hostname', 'h1', '--domainname', 'example.org',
-      '--dns', '9.9.9.9', '--dns-search', 's.example', '--dns-option', 'ndots:3', IMAGE, 'sh', '-c', 'cat /etc/hosts; echo ---; cat /etc/resolv.conf; echo ---; cat /etc/hostname; ip route | awk \'/default/ {print $3}\'']);
+    const out = ok([
+      'run',
+      '--rm',
+      '--add-host',
+      'foo:1.2.3.4',
+      '--add-host',
+      'gw:host-gateway',
+      '--hostname',
+      'h1',
+      '--domainname',
+      'example.org',
+      '--dns',
+      '9.9.9.9',
+      '--dns-search',
+      's.example',
+      '--dns-option',
+      'ndots:3',
+      IMAGE,
+      'sh',
+      '-c',
+      "cat /etc/hosts; echo ---; cat /etc/resolv.conf; echo ---; cat /etc/hostname; ip route | awk '/default/ {print $3}'",
+    ]);
     const [hosts, resolv, tail] = out.split('---\n');
     const [hostname, gw] = tail.trim().split('\n');
     const lines = hosts.trim().split('\n');

@@ -23,7 +23,11 @@ jest.setTimeout(180000);
 const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const IMAGE = `${REG}/busybox`;
 /** A container that logs a numbered line every 0.3 s and exits 0 on TERM. */
-const TICKER = ['sh', '-c', 'trap "echo bye; exit 0" TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done'];
+const TICKER = [
+  'sh',
+  '-c',
+  'trap "echo bye; exit 0" TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.3; done',
+];
 
 interface Result {
   out: string;
@@ -73,7 +77,11 @@ interface Client {
   logs(name: string, o?: { tail?: number; timestamps?: boolean }): Promise<string>;
   /** logs -f --tail N: resolves with the first `lines` lines streamed. */
   follow(name: string, tail: number, lines: number): Promise<string[]>;
-  exec(name: string, cmd: string[], o?: { env?: string[]; workdir?: string; user?: string; input?: string }): Promise<Result>;
+  exec(
+    name: string,
+    cmd: string[],
+    o?: { env?: string[]; workdir?: string; user?: string; input?: string },
+  ): Promise<Result>;
   stop(name: string, t?: number): Promise<void>;
   kill(name: string, signal: string): Promise<void>;
   wait(name: string): Promise<number>;
@@ -92,7 +100,13 @@ interface Client {
   unpause(name: string): Promise<void>;
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string, timeout = 120000): Promise<Result & { err: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  input?: string,
+  timeout = 120000,
+): Promise<Result & { err: string }> {
   return new Promise((resolve) => {
     const child = execFile(cmd, args, { env, timeout, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as any).code === 'number' ? (err as any).code : 1) : 0;
@@ -108,7 +122,10 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string
  * or the container exits (with the container's code). `resize` resizes the terminal, if the
  * scenario needs it.
  */
-function cliTerminal(t: PtySession, resize: (rows: number, cols: number) => Promise<void> = async () => undefined): Terminal {
+function cliTerminal(
+  t: PtySession,
+  resize: (rows: number, cols: number) => Promise<void> = async () => undefined,
+): Terminal {
   return {
     type: (k) => t.type(k),
     expect: (re, from = 0) => t.expect(re, 60000, from),
@@ -123,10 +140,27 @@ function cliTerminal(t: PtySession, resize: (rows: number, cols: number) => Prom
  * The terminal sizes the daemon applied to container `name`, as its `resize` events tell them
  * (`docker events`, from now on: `--since` replays what came before the listener subscribed).
  */
-function appliedSizes(d: TestDaemon, name: string): { mark(): number; applied(rows: number, cols: number, from: number): Promise<void>; stop(): void } {
+function appliedSizes(
+  d: TestDaemon,
+  name: string,
+): { mark(): number; applied(rows: number, cols: number, from: number): Promise<void>; stop(): void } {
   const since = (Date.now() / 1000).toFixed(3);
   const seen = new OutputWatcher();
-  const events = spawn('/usr/local/bin/docker', ['events', '--since', since, '--filter', `container=${name}`, '--filter', 'event=resize', '--format', '{{.Actor.Attributes.height}}x{{.Actor.Attributes.width}}'], { env: d.env });
+  const events = spawn(
+    '/usr/local/bin/docker',
+    [
+      'events',
+      '--since',
+      since,
+      '--filter',
+      `container=${name}`,
+      '--filter',
+      'event=resize',
+      '--format',
+      '{{.Actor.Attributes.height}}x{{.Actor.Attributes.width}}',
+    ],
+    { env: d.env },
+  );
   events.stdout.on('data', (b: Buffer) => seen.append(b));
   return {
     mark: () => seen.mark(),
@@ -171,7 +205,10 @@ function cliClient(d: TestDaemon): Client {
       const ttyFile = path.join(d.dataRoot, '..', `tty-${Date.now()}`);
       const quoted = cmd.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
       const sizes = appliedSizes(d, name);
-      const t = ptySession(`tty > ${ttyFile}; stty rows ${rows} cols ${cols}; exec docker run -it --rm --name ${name} ${IMAGE} ${quoted}`, d.env);
+      const t = ptySession(
+        `tty > ${ttyFile}; stty rows ${rows} cols ${cols}; exec docker run -it --rm --name ${name} ${IMAGE} ${quoted}`,
+        d.env,
+      );
       void t.exited.then(() => sizes.stop());
       // The CLI listens for SIGWINCH only once its first resize (to the terminal's size, after
       // the start) has been answered: a window resized before that is lost by the CLI, with
@@ -203,7 +240,8 @@ function cliClient(d: TestDaemon): Client {
       // docker attach exits with the container's exit code.
       return cliTerminal(t);
     },
-    logs: (name, o = {}) => ok(['logs', ...(o.tail !== undefined ? ['--tail', String(o.tail)] : []), ...(o.timestamps ? ['-t'] : []), name]),
+    logs: (name, o = {}) =>
+      ok(['logs', ...(o.tail !== undefined ? ['--tail', String(o.tail)] : []), ...(o.timestamps ? ['-t'] : []), name]),
     follow: (name, tail, lines) => {
       const child = spawn('/usr/local/bin/docker', ['logs', '-f', '--tail', String(tail), name], { env: d.env });
       return firstLines(child.stdout, lines, 'logs -f', () => child.kill());
@@ -237,10 +275,14 @@ function cliClient(d: TestDaemon): Client {
       const args = ['ps', '--no-trunc', '--format', '{{.Names}}|{{.State}}|{{.Status}}|{{.Command}}|{{.Image}}'];
       if (o.all) args.push('-a');
       for (const f of o.filters ?? []) args.push('--filter', f);
-      return (await ok(args)).trim().split('\n').filter(Boolean).map((l) => {
-        const [name, state, status, command, image] = l.split('|');
-        return { name, state, status, command: command.replace(/^"|"$/g, ''), image };
-      });
+      return (await ok(args))
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => {
+          const [name, state, status, command, image] = l.split('|');
+          return { name, state, status, command: command.replace(/^"|"$/g, ''), image };
+        });
     },
     inspect: async (name) => JSON.parse(await ok(['inspect', name]))[0],
     rename: async (a, b) => {
@@ -258,7 +300,11 @@ function cliClient(d: TestDaemon): Client {
     },
     events: (container, during, until) =>
       new Promise((resolve, reject) => {
-        const child = spawn('/usr/local/bin/docker', ['events', '--filter', `container=${container}`, '--format', '{{.Action}}'], { env: d.env });
+        const child = spawn(
+          '/usr/local/bin/docker',
+          ['events', '--filter', `container=${container}`, '--format', '{{.Action}}'],
+          { env: d.env },
+        );
         let buf = '';
         let done = false;
         const finish = () => {
@@ -329,7 +375,13 @@ function firstLines(out: NodeJS.ReadableStream, lines: number, what: string, sto
 
 /** A hijacked TTY attach through dockerode (stdin, raw output). */
 async function ttyAttach(ctr: Dockerode.Container): Promise<Omit<Terminal, 'resize' | 'exited'>> {
-  const stream = (await ctr.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as unknown as NodeJS.ReadWriteStream;
+  const stream = (await ctr.attach({
+    stream: true,
+    stdin: true,
+    stdout: true,
+    stderr: true,
+    hijack: true,
+  })) as unknown as NodeJS.ReadWriteStream;
   return terminalOverStream(stream);
 }
 
@@ -377,7 +429,13 @@ function dockerodeClient(d: TestDaemon): Client {
       await ctr.start().catch(rethrow);
       return { out: ctr.id, code: 0 };
     }
-    const stream = (await ctr.attach({ stream: true, stdin: o.input !== undefined, stdout: true, stderr: true, hijack: true })) as unknown as NodeJS.ReadWriteStream;
+    const stream = (await ctr.attach({
+      stream: true,
+      stdin: o.input !== undefined,
+      stdout: true,
+      stderr: true,
+      hijack: true,
+    })) as unknown as NodeJS.ReadWriteStream;
     const out = demux(api, stream);
     const waiting = ctr.wait({ condition: o.rm ? 'removed' : 'next-exit' });
     await ctr.start().catch(rethrow);
@@ -390,16 +448,33 @@ function dockerodeClient(d: TestDaemon): Client {
     name: 'dockerode',
     pull: async (ref) => {
       const s = (await api.pull(ref).catch(rethrow)) as NodeJS.ReadableStream;
-      await new Promise((resolve, reject) => api.modem.followProgress(s, (err: Error | null) => (err ? reject(err) : resolve(undefined))));
+      await new Promise((resolve, reject) =>
+        api.modem.followProgress(s, (err: Error | null) => (err ? reject(err) : resolve(undefined))),
+      );
     },
     run: (cmd, o = {}) => runOnce(cmd, o),
     terminal: async (name, cmd, rows, cols) => {
-      const ctr = await api.createContainer({ name, Image: IMAGE, Cmd: cmd, Tty: true, OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, HostConfig: { AutoRemove: true } });
+      const ctr = await api.createContainer({
+        name,
+        Image: IMAGE,
+        Cmd: cmd,
+        Tty: true,
+        OpenStdin: true,
+        StdinOnce: true,
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        HostConfig: { AutoRemove: true },
+      });
       const waiting = ctr.wait({ condition: 'removed' });
       const t = await ttyAttach(ctr);
       await ctr.start();
       await ctr.resize({ h: rows, w: cols });
-      return { ...t, resize: async (r, cl) => void (await ctr.resize({ h: r, w: cl })), exited: waiting.then((w: any) => w.StatusCode as number) };
+      return {
+        ...t,
+        resize: async (r, cl) => void (await ctr.resize({ h: r, w: cl })),
+        exited: waiting.then((w: any) => w.StatusCode as number),
+      };
     },
     execTerminal: async (name, cmd, rows, cols) => {
       const x = await c(name).exec({ Cmd: cmd, Tty: true, AttachStdin: true, AttachStdout: true, AttachStderr: true });
@@ -416,10 +491,22 @@ function dockerodeClient(d: TestDaemon): Client {
       const ctr = c(name);
       const waiting = ctr.wait({ condition: 'removed' });
       const t = await ttyAttach(ctr);
-      return { ...t, resize: async (r, cl) => void (await ctr.resize({ h: r, w: cl })), exited: waiting.then((w: any) => w.StatusCode as number) };
+      return {
+        ...t,
+        resize: async (r, cl) => void (await ctr.resize({ h: r, w: cl })),
+        exited: waiting.then((w: any) => w.StatusCode as number),
+      };
     },
     logs: async (name, o = {}) => {
-      const buf = (await c(name).logs({ stdout: true, stderr: true, follow: false, ...(o.tail !== undefined ? { tail: o.tail } : {}), timestamps: !!o.timestamps }).catch(rethrow)) as unknown as Buffer;
+      const buf = (await c(name)
+        .logs({
+          stdout: true,
+          stderr: true,
+          follow: false,
+          ...(o.tail !== undefined ? { tail: o.tail } : {}),
+          timestamps: !!o.timestamps,
+        })
+        .catch(rethrow)) as unknown as Buffer;
       const out = new PassThrough();
       const chunks: Buffer[] = [];
       out.on('data', (b: Buffer) => chunks.push(b));
@@ -433,16 +520,32 @@ function dockerodeClient(d: TestDaemon): Client {
       return Buffer.concat(chunks).toString();
     },
     follow: async (name, tail, lines) => {
-      const stream = (await c(name).logs({ stdout: true, stderr: true, follow: true, tail })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+      const stream = (await c(name).logs({
+        stdout: true,
+        stderr: true,
+        follow: true,
+        tail,
+      })) as unknown as NodeJS.ReadableStream & { destroy(): void };
       const out = new PassThrough();
       api.modem.demuxStream(stream, out, out);
       return firstLines(out, lines, 'follow', () => stream.destroy());
     },
     exec: async (name, cmd, o = {}) => {
       const x = await c(name)
-        .exec({ Cmd: cmd, Env: o.env, WorkingDir: o.workdir, User: o.user, AttachStdout: true, AttachStderr: true, AttachStdin: o.input !== undefined })
+        .exec({
+          Cmd: cmd,
+          Env: o.env,
+          WorkingDir: o.workdir,
+          User: o.user,
+          AttachStdout: true,
+          AttachStderr: true,
+          AttachStdin: o.input !== undefined,
+        })
         .catch(rethrow);
-      const stream = (await x.start({ hijack: true, stdin: o.input !== undefined })) as unknown as NodeJS.ReadWriteStream;
+      const stream = (await x.start({
+        hijack: true,
+        stdin: o.input !== undefined,
+      })) as unknown as NodeJS.ReadWriteStream;
       const out = demux(api, stream);
       if (o.input !== undefined) stream.end(o.input);
       await out.ended;
@@ -450,7 +553,9 @@ function dockerodeClient(d: TestDaemon): Client {
       return { out: out.text(), code: info.ExitCode ?? -1 };
     },
     stop: async (name, t) => {
-      await c(name).stop(t !== undefined ? { t } : {}).catch(rethrow);
+      await c(name)
+        .stop(t !== undefined ? { t } : {})
+        .catch(rethrow);
     },
     kill: async (name, signal) => {
       await c(name).kill({ signal }).catch(rethrow);
@@ -472,7 +577,13 @@ function dockerodeClient(d: TestDaemon): Client {
         (filters[f.slice(0, i)] ??= []).push(f.slice(i + 1));
       }
       const list = await api.listContainers({ all: !!o.all, filters });
-      return list.map((x) => ({ name: x.Names[0].slice(1), state: x.State, status: x.Status, command: x.Command, image: x.Image }));
+      return list.map((x) => ({
+        name: x.Names[0].slice(1),
+        state: x.State,
+        status: x.Status,
+        command: x.Command,
+        image: x.Image,
+      }));
     },
     inspect: (name) => c(name).inspect().catch(rethrow) as Promise<Record<string, any>>,
     rename: async (a, b) => {
@@ -480,8 +591,15 @@ function dockerodeClient(d: TestDaemon): Client {
     },
     top: (name) => c(name).top().catch(rethrow) as Promise<{ Titles: string[]; Processes: string[][] }>,
     createThenStartAttached: async (name, cmd) => {
-      const ctr = await api.createContainer({ Image: IMAGE, Cmd: cmd, name, AttachStdout: true, AttachStderr: true }).catch(rethrow);
-      const stream = (await ctr.attach({ stream: true, stdout: true, stderr: true, hijack: true })) as unknown as NodeJS.ReadableStream;
+      const ctr = await api
+        .createContainer({ Image: IMAGE, Cmd: cmd, name, AttachStdout: true, AttachStderr: true })
+        .catch(rethrow);
+      const stream = (await ctr.attach({
+        stream: true,
+        stdout: true,
+        stderr: true,
+        hijack: true,
+      })) as unknown as NodeJS.ReadableStream;
       const out = demux(api, stream);
       const waiting = ctr.wait({ condition: 'next-exit' });
       await ctr.start();
@@ -490,7 +608,9 @@ function dockerodeClient(d: TestDaemon): Client {
       return { out: out.text(), code: w.StatusCode };
     },
     events: async (container, during, until) => {
-      const stream = (await api.getEvents({ filters: { container: [container] } })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+      const stream = (await api.getEvents({
+        filters: { container: [container] },
+      })) as unknown as NodeJS.ReadableStream & { destroy(): void };
       const actions: string[] = [];
       let buf = '';
       const done = new Promise<string[]>((resolve, reject) => {
@@ -547,7 +667,8 @@ describe.each([
   afterAll(async () => {
     if (!d) return;
     // Remove what is left so no VM or mount outlives the daemon.
-    for (const p of await c.ps({ all: true }).catch(() => [] as PsEntry[])) await c.rmForce(p.name).catch(() => undefined);
+    for (const p of await c.ps({ all: true }).catch(() => [] as PsEntry[]))
+      await c.rmForce(p.name).catch(() => undefined);
     await stopDaemonLeavingNothing(d);
   });
 
@@ -599,7 +720,10 @@ describe.each([
 
   test('run -d, then logs, logs --tail, timestamps and logs -f --tail 2', async () => {
     await c.run(TICKER, { name: 'svc', detach: true, labels: { role: 'ticker' } });
-    const logs = await until(() => c.logs('svc'), (l) => l.includes('tick 3'));
+    const logs = await until(
+      () => c.logs('svc'),
+      (l) => l.includes('tick 3'),
+    );
     expect(logs.startsWith('tick 0\ntick 1\ntick 2\ntick 3\n')).toBe(true);
     const tail = (await c.logs('svc', { tail: 2 })).trim().split('\n');
     expect(tail).toHaveLength(2);
@@ -614,7 +738,11 @@ describe.each([
 
   test('exec: exit codes, -e, -w, -u, stdin, -it', async () => {
     expect(await c.exec('svc', ['sh', '-c', 'echo in-exec; exit 5'])).toEqual({ out: 'in-exec\n', code: 5 });
-    const r = await c.exec('svc', ['sh', '-c', 'echo $FOO; pwd; id -u'], { env: ['FOO=bar'], workdir: '/tmp', user: 'nobody' });
+    const r = await c.exec('svc', ['sh', '-c', 'echo $FOO; pwd; id -u'], {
+      env: ['FOO=bar'],
+      workdir: '/tmp',
+      user: 'nobody',
+    });
     expect(r).toEqual({ out: 'bar\n/tmp\n65534\n', code: 0 });
     expect(await c.exec('svc', ['cat'], { input: 'piped\n' })).toEqual({ out: 'piped\n', code: 0 });
     // dockerd records 126 for any exec that cannot start, a missing command included.
@@ -637,7 +765,9 @@ describe.each([
     expect(running.map((p) => p.name)).toEqual(['svc']);
     expect(running[0]).toMatchObject({ state: 'running', image: IMAGE, status: expect.stringMatching(/^Up /) });
     expect(running[0].command).toContain('sh -c');
-    expect((await c.ps({ all: true, filters: ['status=exited'] })).map((p) => [p.name, p.status.replace(/\) .*/, ')')])).toEqual([['failed', 'Exited (3)']]);
+    expect(
+      (await c.ps({ all: true, filters: ['status=exited'] })).map((p) => [p.name, p.status.replace(/\) .*/, ')')]),
+    ).toEqual([['failed', 'Exited (3)']]);
     expect((await c.ps({ all: true, filters: ['exited=3'] })).map((p) => p.name)).toEqual(['failed']);
     expect((await c.ps({ all: true, filters: ['label=role=ticker'] })).map((p) => p.name)).toEqual(['svc']);
     expect((await c.ps({ all: true, filters: ['name=fail'] })).map((p) => p.name)).toEqual(['failed']);
@@ -645,8 +775,16 @@ describe.each([
     expect(i.Name).toBe('/svc');
     expect(i.State).toMatchObject({ Status: 'running', Running: true, Paused: false, ExitCode: 0, Error: '' });
     expect(i.State.Pid).toBeGreaterThan(0);
-    expect(i.Config).toMatchObject({ Image: IMAGE, Cmd: TICKER, Labels: { role: 'ticker' }, Hostname: i.Id.slice(0, 12) });
-    expect(i.HostConfig).toMatchObject({ RestartPolicy: { Name: expect.stringMatching(/^(no|)$/) }, LogConfig: { Type: 'json-file' } });
+    expect(i.Config).toMatchObject({
+      Image: IMAGE,
+      Cmd: TICKER,
+      Labels: { role: 'ticker' },
+      Hostname: i.Id.slice(0, 12),
+    });
+    expect(i.HostConfig).toMatchObject({
+      RestartPolicy: { Name: expect.stringMatching(/^(no|)$/) },
+      LogConfig: { Type: 'json-file' },
+    });
     expect(fs.existsSync(i.LogPath)).toBe(true);
     const f = await c.inspect('failed');
     expect(f.State).toMatchObject({ Status: 'exited', Running: false, ExitCode: 3 });
@@ -666,7 +804,10 @@ describe.each([
     await new Promise((r) => setTimeout(r, 1000));
     expect((await c.logs('svc')).length).toBe(before);
     await c.unpause('svc');
-    await until(() => c.logs('svc'), (l) => l.length > before);
+    await until(
+      () => c.logs('svc'),
+      (l) => l.length > before,
+    );
     expect((await c.inspect('svc')).State.Status).toBe('running');
   });
 
@@ -676,18 +817,28 @@ describe.each([
     const ps = await c.ps({});
     expect(ps.map((p) => [p.name, p.state])).toEqual([['svc', 'running']]);
     const last = (await c.logs('svc', { tail: 1 })).trim();
-    const next = await until(() => c.logs('svc', { tail: 1 }), (l) => l.trim() !== last);
+    const next = await until(
+      () => c.logs('svc', { tail: 1 }),
+      (l) => l.trim() !== last,
+    );
     expect(Number(next.trim().split(' ')[1])).toBeGreaterThan(Number(last.split(' ')[1]));
     expect((await c.exec('svc', ['echo', 'still here'])).out).toBe('still here\n');
   });
 
   test('events while a container runs: kill, die, stop with restart (start), then restart and kill -s', async () => {
-    const seen = await c.events('svc', () => c.restart('svc'), (a) => a.includes('restart'));
+    const seen = await c.events(
+      'svc',
+      () => c.restart('svc'),
+      (a) => a.includes('restart'),
+    );
     expect(seen).toEqual(expect.arrayContaining(['kill', 'die', 'stop', 'start', 'restart']));
     expect(seen.indexOf('die')).toBeLessThan(seen.indexOf('start'));
     expect((await c.inspect('svc')).State.Running).toBe(true);
     // The new run has set its TERM trap once it printed its first line after the old "bye".
-    await until(() => c.logs('svc'), (l) => l.includes('bye\ntick 0\n'));
+    await until(
+      () => c.logs('svc'),
+      (l) => l.includes('bye\ntick 0\n'),
+    );
     await c.kill('svc', 'TERM');
     expect(await c.wait('svc')).toBe(0);
     expect((await c.logs('svc', { tail: 1 })).trim()).toBe('bye');
@@ -696,11 +847,20 @@ describe.each([
   test('stop: a process that traps TERM exits 0; one that ignores it is killed after -t 2', async () => {
     await c.start('svc');
     // As after the restart above: wait for the new run's trap before sending TERM.
-    await until(() => c.logs('svc'), (l) => l.split('bye\ntick 0\n').length >= 3);
+    await until(
+      () => c.logs('svc'),
+      (l) => l.split('bye\ntick 0\n').length >= 3,
+    );
     await c.stop('svc');
     expect((await c.inspect('svc')).State).toMatchObject({ Status: 'exited', ExitCode: 0 });
-    await c.run(['sh', '-c', 'trap "" TERM; echo ignoring; while true; do sleep 0.2; done'], { name: 'stubborn', detach: true });
-    await until(() => c.logs('stubborn'), (l) => l.includes('ignoring'));
+    await c.run(['sh', '-c', 'trap "" TERM; echo ignoring; while true; do sleep 0.2; done'], {
+      name: 'stubborn',
+      detach: true,
+    });
+    await until(
+      () => c.logs('stubborn'),
+      (l) => l.includes('ignoring'),
+    );
     const t0 = Date.now();
     await c.stop('stubborn', 2);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1900);
@@ -717,12 +877,17 @@ describe.each([
     await c.run(['sleep', '1000'], { name: 'doomed', detach: true });
     const id = (await c.inspect('doomed')).Id as string;
     // The daemon's own record says which VM runs it; its QEMU is named after the VM.
-    const vmId = JSON.parse(fs.readFileSync(path.join(d.dataRoot, 'containers', id, 'config.v2.json'), 'utf8')).sandbox.vmId as string;
+    const vmId = JSON.parse(fs.readFileSync(path.join(d.dataRoot, 'containers', id, 'config.v2.json'), 'utf8')).sandbox
+      .vmId as string;
     const qemu = listVmProcesses().find((p) => p.cmdline.includes(`podvisor-${vmId}`));
     expect(qemu).toBeDefined();
-    const seen = await c.events('doomed', async () => {
-      process.kill(qemu!.pid, 'SIGKILL');
-    }, (a) => a.includes('die'));
+    const seen = await c.events(
+      'doomed',
+      async () => {
+        process.kill(qemu!.pid, 'SIGKILL');
+      },
+      (a) => a.includes('die'),
+    );
     expect(seen).toContain('die');
     expect(await c.wait('doomed')).toBe(255);
     const st = (await c.inspect('doomed')).State;
@@ -732,12 +897,19 @@ describe.each([
   });
 
   test('create + start -a prints the output and gives the exit code', async () => {
-    expect(await c.createThenStartAttached('later', ['sh', '-c', 'echo made; exit 4'])).toEqual({ out: 'made\n', code: 4 });
+    expect(await c.createThenStartAttached('later', ['sh', '-c', 'echo made; exit 4'])).toEqual({
+      out: 'made\n',
+      code: 4,
+    });
   });
 
   test('--restart on-failure:2 restarts twice, then stays exited', async () => {
     await c.run(['sh', '-c', 'echo attempt; exit 1'], { name: 'flaky', detach: true, restart: 'on-failure:2' });
-    const i = await until(() => c.inspect('flaky'), (x) => x.RestartCount === 2 && x.State.Status === 'exited', 90000);
+    const i = await until(
+      () => c.inspect('flaky'),
+      (x) => x.RestartCount === 2 && x.State.Status === 'exited',
+      90000,
+    );
     expect(i.RestartCount).toBe(2);
     expect(i.State.ExitCode).toBe(1);
     expect((await c.logs('flaky')).trim().split('\n')).toEqual(['attempt', 'attempt', 'attempt']);

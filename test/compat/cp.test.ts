@@ -17,7 +17,11 @@ jest.setTimeout(240000);
 const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const IMAGE = `${REG}/busybox`;
 
-function docker(d: TestDaemon, args: string[], input?: Buffer): Promise<{ out: string; outBuf: Buffer; err: string; code: number }> {
+function docker(
+  d: TestDaemon,
+  args: string[],
+  input?: Buffer,
+): Promise<{ out: string; outBuf: Buffer; err: string; code: number }> {
   return new Promise((resolve, reject) => {
     const p = spawn('docker', args, { env: d.env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -83,10 +87,14 @@ test('cp both ways, diff and export on a created, running and stopped container'
   // diff shows the additions; export has the image and them.
   r = await docker(d, ['diff', 'cpc']);
   expect(r.code).toBe(0);
-  expect(r.out.split('\n')).toEqual(expect.arrayContaining(['C /tmp', 'A /tmp/file.txt', 'A /srv', 'A /srv/sub/deep.txt']));
+  expect(r.out.split('\n')).toEqual(
+    expect.arrayContaining(['C /tmp', 'A /tmp/file.txt', 'A /srv', 'A /srv/sub/deep.txt']),
+  );
   r = await docker(d, ['export', 'cpc']);
   expect(r.code).toBe(0);
-  const names = spawnSync('tar', ['-t'], { input: r.outBuf, maxBuffer: 1 << 28 }).stdout.toString().split('\n');
+  const names = spawnSync('tar', ['-t'], { input: r.outBuf, maxBuffer: 1 << 28 })
+    .stdout.toString()
+    .split('\n');
   expect(names).toEqual(expect.arrayContaining(['bin/busybox', 'tmp/file.txt', 'srv/sub/deep.txt']));
 
   // Running: what cp puts in, the guest sees at once; what the guest writes, cp takes out.
@@ -118,8 +126,22 @@ test("a container's symlinks leading out never make cp touch the host", async ()
   fs.writeFileSync(path.join(victim, 'secret'), 'host secret\n');
   const src = path.join(tmp, 'payload');
   fs.writeFileSync(src, 'payload\n');
-  expect((await docker(d, ['run', '-d', '--name', 'evil', IMAGE, 'sh', '-c', `mkdir -p ${victim} && ln -s ${victim} /out && ln -s ${victim}/secret /secretlink && sleep 600`])).code).toBe(0);
-  for (let i = 0; i < 50 && (await docker(d, ['exec', 'evil', 'test', '-L', '/secretlink'])).code !== 0; i++) await new Promise((res) => setTimeout(res, 200));
+  expect(
+    (
+      await docker(d, [
+        'run',
+        '-d',
+        '--name',
+        'evil',
+        IMAGE,
+        'sh',
+        '-c',
+        `mkdir -p ${victim} && ln -s ${victim} /out && ln -s ${victim}/secret /secretlink && sleep 600`,
+      ])
+    ).code,
+  ).toBe(0);
+  for (let i = 0; i < 50 && (await docker(d, ['exec', 'evil', 'test', '-L', '/secretlink'])).code !== 0; i++)
+    await new Promise((res) => setTimeout(res, 200));
   // Into the container through its symlink: lands in the container's own copy of that path.
   expect((await docker(d, ['cp', src, 'evil:/out/'])).code).toBe(0);
   expect((await docker(d, ['exec', 'evil', 'cat', `${victim}/payload`])).out).toBe('payload\n');
@@ -132,12 +154,18 @@ test("a container's symlinks leading out never make cp touch the host", async ()
   expect((await docker(d, ['rm', '-f', 'evil'])).code).toBe(0);
 });
 
-function api(method: string, p: string, body?: Buffer): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function api(
+  method: string,
+  p: string,
+  body?: Buffer,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath: d.socketPath, method, path: `/v1.41${p}` }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+      );
     });
     req.on('error', reject);
     req.end(body);
@@ -151,11 +179,26 @@ test("the archive API's wire shapes are dockerd's, and a hostile tar is refused"
     const head = await api('HEAD', '/containers/wire/archive?path=/bin/sh');
     expect(head.status).toBe(200);
     const stat = JSON.parse(Buffer.from(String(head.headers['x-docker-container-path-stat']), 'base64').toString());
-    expect(stat).toEqual({ name: 'sh', size: 12, mode: 134218239, mtime: expect.stringMatching(/^\d{4}-.*Z$/), linkTarget: '/bin/busybox' });
-    expect(await api('GET', '/containers/wire/changes')).toMatchObject({ status: 200, body: expect.stringMatching(/^(null|\[.*\])\n?$/) });
+    expect(stat).toEqual({
+      name: 'sh',
+      size: 12,
+      mode: 134218239,
+      mtime: expect.stringMatching(/^\d{4}-.*Z$/),
+      linkTarget: '/bin/busybox',
+    });
+    expect(await api('GET', '/containers/wire/changes')).toMatchObject({
+      status: 200,
+      body: expect.stringMatching(/^(null|\[.*\])\n?$/),
+    });
     expect(await api('HEAD', '/containers/wire/archive?path=/nope')).toMatchObject({ status: 404 });
-    expect(await api('PUT', '/containers/wire/archive?path=/bin/sh', Buffer.alloc(1024))).toMatchObject({ status: 500, body: expect.stringContaining('extraction point is not a directory') });
-    expect(await api('GET', '/containers/wire/archive')).toMatchObject({ status: 400, body: expect.stringContaining('bad parameter: pathcannot be empty') });
+    expect(await api('PUT', '/containers/wire/archive?path=/bin/sh', Buffer.alloc(1024))).toMatchObject({
+      status: 500,
+      body: expect.stringContaining('extraction point is not a directory'),
+    });
+    expect(await api('GET', '/containers/wire/archive')).toMatchObject({
+      status: 400,
+      body: expect.stringContaining('bad parameter: pathcannot be empty'),
+    });
     // A `..` entry climbing out of the root: refused, nothing written on the host.
     const victim = path.join(tmp, 'wire-victim');
     const evil = await packTar([{ name: `../../../../../../../..${victim}`, content: 'pwned' }]);

@@ -18,14 +18,19 @@ const SCENARIO = path.join(__dirname, 'docker_py_scenario.py');
 
 function runScenario(d: TestDaemon): Promise<Record<string, any>> {
   return new Promise((resolve, reject) => {
-    execFile('/usr/bin/python3', [SCENARIO, d.socketPath, IMAGE], { timeout: 200000, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`docker-py scenario failed: ${err.message}\n${stderr}\n${stdout}`));
-      try {
-        resolve(JSON.parse(String(stdout)));
-      } catch {
-        reject(new Error(`docker-py scenario printed no JSON:\n${stdout}\n${stderr}`));
-      }
-    });
+    execFile(
+      '/usr/bin/python3',
+      [SCENARIO, d.socketPath, IMAGE],
+      { timeout: 200000, maxBuffer: 4 << 20 },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`docker-py scenario failed: ${err.message}\n${stderr}\n${stdout}`));
+        try {
+          resolve(JSON.parse(String(stdout)));
+        } catch {
+          reject(new Error(`docker-py scenario printed no JSON:\n${stdout}\n${stderr}`));
+        }
+      },
+    );
   });
 }
 
@@ -90,7 +95,7 @@ describe('docker-py', () => {
     expect(seen.stdin).toEqual({ out: 'hello from python\n', code: 0 });
   });
 
-  test('a network with IPv6 enabled (docker-py\'s test_create_network_ipv6_enabled): the container gets its IPv6 address, default route and a way to the gateway', () => {
+  test("a network with IPv6 enabled (docker-py's test_create_network_ipv6_enabled): the container gets its IPv6 address, default route and a way to the gateway", () => {
     expect(seen.ipv6_network).toMatchObject({
       enable_ipv6: true,
       config: [{ Subnet: '2001:db8:27::1/64', IPRange: '2001:db8:27::/96', Gateway: '2001:db8:27::ffff' }],
@@ -102,13 +107,24 @@ describe('docker-py', () => {
     expect(seen.ipv6_network.guest_address).toMatch(/inet6 2001:db8:27::1\/64 scope global/);
     expect(seen.ipv6_network.guest_route).toMatch(/default via 2001:db8:27::ffff dev eth0/);
     const id = seen.ipv6_network.short_id;
-    expect(seen.ipv6_network.hosts_tail).toMatch(new RegExp(`^\\d+\\.\\d+\\.\\d+\\.\\d+\\t${id}\\n2001:db8:27::1\\t${id}\\n$`));
+    expect(seen.ipv6_network.hosts_tail).toMatch(
+      new RegExp(`^\\d+\\.\\d+\\.\\d+\\.\\d+\\t${id}\\n2001:db8:27::1\\t${id}\\n$`),
+    );
     // dockerd 20.10 has no default IPv6 pools.
-    expect(seen.ipv6_without_pool).toEqual({ raised: 'NotFound', status: 404, explanation: 'could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network' });
+    expect(seen.ipv6_without_pool).toEqual({
+      raised: 'NotFound',
+      status: 404,
+      explanation:
+        'could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network',
+    });
   });
 
   test('errors arrive as docker-py exceptions with dockerd statuses', () => {
-    expect(seen.not_found).toEqual({ raised: 'NotFound', status: 404, explanation: 'No such container: no-such-container' });
+    expect(seen.not_found).toEqual({
+      raised: 'NotFound',
+      status: 404,
+      explanation: 'No such container: no-such-container',
+    });
     // docker-py 5 has no Conflict class: a 409 is an APIError.
     expect(seen.conflict).toEqual({ raised: 'APIError', status: 409 });
   });

@@ -29,7 +29,11 @@ interface Result {
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string | Buffer): Promise<Result> {
   return new Promise((resolve) => {
     const child = execFile(cmd, args, { env, timeout: 120000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      const code = err
+        ? typeof (err as { code?: unknown }).code === 'number'
+          ? (err as { code: number }).code
+          : 1
+        : 0;
       resolve({ out: String(stdout), err: String(stderr), code });
     });
     child.stdin?.end(input);
@@ -58,7 +62,8 @@ describe('exposure: TLS, socket, daemon.json, log drivers and rotation (docker C
   let d: TestDaemon;
   /** Environment of the CLI over TCP + TLS with the CA's client certificate. */
   let tlsEnv: NodeJS.ProcessEnv;
-  const docker = (args: string[], env: NodeJS.ProcessEnv = d.env, input?: string | Buffer) => run('/usr/local/bin/docker', args, env, input);
+  const docker = (args: string[], env: NodeJS.ProcessEnv = d.env, input?: string | Buffer) =>
+    run('/usr/local/bin/docker', args, env, input);
 
   beforeAll(async () => {
     base = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-expose-'));
@@ -66,12 +71,23 @@ describe('exposure: TLS, socket, daemon.json, log drivers and rotation (docker C
     port = await freePort();
     const config = path.join(base, 'daemon.json');
     // TLS and the default log options come from the file, the listen addresses from flags.
-    fs.writeFileSync(config, JSON.stringify({
-      tlsverify: true, tlscacert: certs.ca, tlscert: certs.serverCert, tlskey: certs.serverKey,
-      'log-opts': { 'max-size': '20k', 'max-file': '2' },
-    }));
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        tlsverify: true,
+        tlscacert: certs.ca,
+        tlscert: certs.serverCert,
+        tlskey: certs.serverKey,
+        'log-opts': { 'max-size': '20k', 'max-file': '2' },
+      }),
+    );
     d = await startDaemon({ args: ['--config-file', config, '-H', `tcp://127.0.0.1:${port}`] });
-    tlsEnv = { ...d.env, DOCKER_HOST: `tcp://127.0.0.1:${port}`, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: certs.clientDir };
+    tlsEnv = {
+      ...d.env,
+      DOCKER_HOST: `tcp://127.0.0.1:${port}`,
+      DOCKER_TLS_VERIFY: '1',
+      DOCKER_CERT_PATH: certs.clientDir,
+    };
     const pull = await docker(['pull', '-q', IMAGE], tlsEnv);
     expect(pull.err).toBe('');
   });
@@ -106,15 +122,24 @@ describe('exposure: TLS, socket, daemon.json, log drivers and rotation (docker C
   });
 
   test('TCP refuses clients without a certificate of the CA, and plain HTTP', async () => {
-    const plain = await docker(['version', '--format', '{{.Server.Version}}'], { ...d.env, DOCKER_HOST: `tcp://127.0.0.1:${port}` });
+    const plain = await docker(['version', '--format', '{{.Server.Version}}'], {
+      ...d.env,
+      DOCKER_HOST: `tcp://127.0.0.1:${port}`,
+    });
     expect(plain.code).not.toBe(0);
     expect(plain.out.trim()).toBe('');
     // TLS, the server verified, but no client certificate.
-    const noCert = await docker(['--tls', '--tlscacert', certs.ca, 'version', '--format', '{{.Server.Version}}'], { ...d.env, DOCKER_HOST: `tcp://127.0.0.1:${port}` });
+    const noCert = await docker(['--tls', '--tlscacert', certs.ca, 'version', '--format', '{{.Server.Version}}'], {
+      ...d.env,
+      DOCKER_HOST: `tcp://127.0.0.1:${port}`,
+    });
     expect(noCert.code).not.toBe(0);
     expect(noCert.out.trim()).toBe('');
     expect(noCert.err).toMatch(/certificate|tls|EOF|connection reset/i);
-    const wrongCa = await docker(['version', '--format', '{{.Server.Version}}'], { ...tlsEnv, DOCKER_CERT_PATH: certs.otherCaClientDir });
+    const wrongCa = await docker(['version', '--format', '{{.Server.Version}}'], {
+      ...tlsEnv,
+      DOCKER_CERT_PATH: certs.otherCaClientDir,
+    });
     expect(wrongCa.code).not.toBe(0);
     expect(wrongCa.out.trim()).toBe('');
     const good = await docker(['version', '--format', '{{.Server.Version}}'], tlsEnv);
@@ -152,7 +177,20 @@ describe('exposure: TLS, socket, daemon.json, log drivers and rotation (docker C
   test('a chatty container cannot fill the disk; logs (and logs -f across rotations) show the tail in order', async () => {
     const N = 20000;
     const script = `i=0; while [ $i -lt ${N} ]; do echo "line $i ----------------------------------------"; i=$((i+1)); done`;
-    const c = await docker(['run', '-d', '--name', 'chatty', '--log-opt', 'max-size=10k', '--log-opt', 'max-file=3', IMAGE, 'sh', '-c', `sleep 1; ${script}`]);
+    const c = await docker([
+      'run',
+      '-d',
+      '--name',
+      'chatty',
+      '--log-opt',
+      'max-size=10k',
+      '--log-opt',
+      'max-file=3',
+      IMAGE,
+      'sh',
+      '-c',
+      `sleep 1; ${script}`,
+    ]);
     expect(c.code).toBe(0);
     const id = c.out.trim();
     // Follow from the start: every line arrives, in order, however often the file rotates.
@@ -164,7 +202,10 @@ describe('exposure: TLS, socket, daemon.json, log drivers and rotation (docker C
 
     const dir = path.join(d.dataRoot, 'containers', id);
     // The log's stream positions (<log>.pos, 56 bytes) sit beside it; no rotated file beyond max-file.
-    const names = fs.readdirSync(dir).filter((f) => f.startsWith(`${id}-json.log`)).sort();
+    const names = fs
+      .readdirSync(dir)
+      .filter((f) => f.startsWith(`${id}-json.log`))
+      .sort();
     expect(names).toEqual([`${id}-json.log`, `${id}-json.log.1`, `${id}-json.log.2`, `${id}-json.log.pos`]);
     const files = names.filter((f) => !f.endsWith('.pos'));
     const total = files.reduce((n, f) => n + fs.statSync(path.join(dir, f)).size, 0);
@@ -193,7 +234,9 @@ describe('exposure: TLS, socket, daemon.json, log drivers and rotation (docker C
     fs.writeFileSync(conflict, JSON.stringify({ 'data-root': '/elsewhere' }));
     const c = await daemonExit([...roots, '--config-file', conflict]);
     expect(c.code).toBe(1);
-    expect(c.out).toContain(`unable to configure the Docker daemon with file ${conflict}: the following directives are specified both as a flag and in the configuration file: data-root: (from flag: ${path.join(base, 'r-data')}, from file: /elsewhere)`);
+    expect(c.out).toContain(
+      `unable to configure the Docker daemon with file ${conflict}: the following directives are specified both as a flag and in the configuration file: data-root: (from flag: ${path.join(base, 'r-data')}, from file: /elsewhere)`,
+    );
 
     const unknown = path.join(base, 'unknown.json');
     fs.writeFileSync(unknown, JSON.stringify({ 'storage-driver': 'overlay2', debug: true }));
@@ -211,7 +254,10 @@ describe('exposure: TLS, socket, daemon.json, log drivers and rotation (docker C
     const insecure = await startDaemon({ args: ['-H', `tcp://127.0.0.1:${p}`, '--insecure-tcp'] });
     try {
       expect(insecure.logs()).toContain(`tcp://127.0.0.1:${p} is served WITHOUT TLS (--insecure-tcp)`);
-      const v = await docker(['version', '--format', '{{.Server.Version}}'], { ...insecure.env, DOCKER_HOST: `tcp://127.0.0.1:${p}` });
+      const v = await docker(['version', '--format', '{{.Server.Version}}'], {
+        ...insecure.env,
+        DOCKER_HOST: `tcp://127.0.0.1:${p}`,
+      });
       expect(v.out.trim()).toMatch(/^\d+\.\d+\.\d+/);
     } finally {
       await stopDaemonLeavingNothing(insecure);

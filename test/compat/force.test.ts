@@ -81,7 +81,9 @@ describe('force wins (docker CLI, real VMs)', () => {
     await runTrapped(d, 'trap', '"exit 3"');
     const stop = await docker(d, ['stop', '-t', '-1', 'trap']);
     expect(stop).toMatchObject({ code: 0, out: 'trap\n' });
-    expect((await docker(d, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'trap'])).out).toBe('exited 3\n');
+    expect((await docker(d, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'trap'])).out).toBe(
+      'exited 3\n',
+    );
     expect((await docker(d, ['rm', 'trap'])).code).toBe(0);
   });
 

@@ -21,7 +21,11 @@ jest.setTimeout(240_000);
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 const OTHER = `${FIXTURE_REGISTRY}/layered`;
 /** About 1 KB a line, 5 lines a second: the log needs a new page every second. */
-const TICKER = ['sh', '-c', 'p=$(printf "%01000d" 0); i=0; while true; do echo "line $i $p"; i=$((i+1)); sleep 0.2; done'];
+const TICKER = [
+  'sh',
+  '-c',
+  'p=$(printf "%01000d" 0); i=0; while true; do echo "line $i $p"; i=$((i+1)); sleep 0.2; done',
+];
 
 interface Result {
   code: number;
@@ -63,7 +67,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The numbers of the "line N" entries of a log text. */
 function lineNumbers(text: string): number[] {
-  return text.split('\n').filter((l) => l.startsWith('line ')).map((l) => Number(l.split(' ')[1]));
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('line '))
+    .map((l) => Number(l.split(' ')[1]));
 }
 
 let mnt = '';
@@ -123,7 +130,8 @@ test('a full data root: pull, logs and start fail cleanly, nothing stored is dam
 
   // Room again: logging resumes, every entry reads back, nothing stored was damaged.
   const before = lineNumbers((await docker(d, ['logs', 'ticker'])).out).pop() ?? -1;
-  for (let i = 0; i < 100 && (lineNumbers((await docker(d, ['logs', 'ticker'])).out).pop() ?? -1) <= before; i++) await sleep(200);
+  for (let i = 0; i < 100 && (lineNumbers((await docker(d, ['logs', 'ticker'])).out).pop() ?? -1) <= before; i++)
+    await sleep(200);
   const numbers = lineNumbers((await docker(d, ['logs', 'ticker'])).out);
   expect(numbers.length).toBeGreaterThan(4);
   expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
@@ -133,7 +141,8 @@ test('a full data root: pull, logs and start fail cleanly, nothing stored is dam
   const logPath = JSON.parse((await docker(d, ['inspect', 'ticker'])).out)[0].LogPath as string;
   const raw = fs.readFileSync(logPath, 'utf8').split('\n');
   expect(raw.pop()).toBe('');
-  for (const l of raw) expect(JSON.parse(l)).toMatchObject({ log: expect.stringMatching(/^line \d+ 0{1000}\n$/), stream: 'stdout' });
+  for (const l of raw)
+    expect(JSON.parse(l)).toMatchObject({ log: expect.stringMatching(/^line \d+ 0{1000}\n$/), stream: 'stdout' });
   expect(JSON.parse((await docker(d, ['image', 'inspect', IMAGE])).out)[0]).toEqual(imageBefore);
   expect(await docker(d, ['run', '--rm', IMAGE, 'echo', 'still runs'])).toMatchObject({ code: 0, out: 'still runs\n' });
   expect(await docker(d, ['start', '-a', 'later'])).toMatchObject({ code: 0, out: 'started later\n' });
@@ -141,7 +150,11 @@ test('a full data root: pull, logs and start fail cleanly, nothing stored is dam
 
   // A restarted daemon loads the same state.
   await d.restart();
-  expect((await docker(d, ['images', '--format', '{{.Repository}}'])).out.split('\n').filter(Boolean).sort()).toEqual([IMAGE, OTHER].sort());
-  expect((await docker(d, ['ps', '-a', '--format', '{{.Names}} {{.State}}'])).out.split('\n').filter(Boolean).sort()).toEqual(['later exited', 'ticker running']);
+  expect((await docker(d, ['images', '--format', '{{.Repository}}'])).out.split('\n').filter(Boolean).sort()).toEqual(
+    [IMAGE, OTHER].sort(),
+  );
+  expect(
+    (await docker(d, ['ps', '-a', '--format', '{{.Names}} {{.State}}'])).out.split('\n').filter(Boolean).sort(),
+  ).toEqual(['later exited', 'ticker running']);
   expect((await docker(d, ['rm', '-f', 'ticker', 'later'])).code).toBe(0);
 });

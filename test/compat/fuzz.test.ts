@@ -36,7 +36,16 @@ describe('hostile requests (fuzz)', () => {
       });
     });
     req.on('error', () => undefined);
-    report = await runFuzz({ socketPath: d.socketPath, seed: SEED, count: COUNT, timeBudgetMs: 50_000, known, concurrency: 8, slowLoris: 3, slowLorisMaxMs: HEADERS_TIMEOUT_MS + 8000 });
+    report = await runFuzz({
+      socketPath: d.socketPath,
+      seed: SEED,
+      count: COUNT,
+      timeBudgetMs: 50_000,
+      known,
+      concurrency: 8,
+      slowLoris: 3,
+      slowLorisMaxMs: HEADERS_TIMEOUT_MS + 8000,
+    });
     events.heldMs = Date.now() - t0;
     events.done = true;
     req.destroy();
@@ -50,12 +59,16 @@ describe('hostile requests (fuzz)', () => {
   it(`sends at least 500 requests over every served route (seed ${SEED})`, () => {
     expect(report.sent).toBeGreaterThanOrEqual(500);
     const hit = new Set(report.results.map((r) => `${r.c.method} ${r.c.route}`));
-    const missing = servedRoutes().map((r) => `${r.method} ${r.path}`).filter((r) => !hit.has(r));
+    const missing = servedRoutes()
+      .map((r) => `${r.method} ${r.path}`)
+      .filter((r) => !hit.has(r));
     expect(missing).toEqual([]);
   });
 
   it('gets an answer or a close for every request, no 5xx where dockerd answers 4xx, errors as {"message"}', () => {
-    const failures = report.failures.map((f) => `#${f.c.n} ${f.c.kind} ${f.c.method} ${f.c.target.slice(0, 120)}: ${f.problem}`);
+    const failures = report.failures.map(
+      (f) => `#${f.c.n} ${f.c.kind} ${f.c.method} ${f.c.target.slice(0, 120)}: ${f.problem}`,
+    );
     expect(failures).toEqual([]);
   });
 

@@ -22,7 +22,10 @@ function docker(d: TestDaemon, args: string[]): Promise<CliResult> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `docker inspect` of State.Health, parsed. */
-async function health(d: TestDaemon, name: string): Promise<{ Status: string; FailingStreak: number; Log: Array<Record<string, unknown>> } | null> {
+async function health(
+  d: TestDaemon,
+  name: string,
+): Promise<{ Status: string; FailingStreak: number; Log: Array<Record<string, unknown>> } | null> {
   const r = await docker(d, ['inspect', '-f', '{{json .State.Health}}', name]);
   expect(r.code).toBe(0);
   return JSON.parse(r.out);
@@ -32,7 +35,8 @@ async function health(d: TestDaemon, name: string): Promise<{ Status: string; Fa
 async function untilStatus(d: TestDaemon, name: string, status: string): Promise<void> {
   const deadline = Date.now() + 30000;
   while ((await health(d, name))?.Status !== status) {
-    if (Date.now() > deadline) throw new Error(`${name} never became ${status}: ${JSON.stringify(await health(d, name))}`);
+    if (Date.now() > deadline)
+      throw new Error(`${name} never became ${status}: ${JSON.stringify(await health(d, name))}`);
     await sleep(250);
   }
 }
@@ -44,7 +48,10 @@ describe('health checks (docker CLI, real VMs)', () => {
   beforeAll(async () => {
     d = await startDaemon({ vmPoolSize: 0 });
     expect((await docker(d, ['pull', '-q', IMAGE])).code).toBe(0);
-    events = spawn('docker', ['events', '--format', '{{.Actor.Attributes.name}} {{.Action}}'], { env: d.env, stdio: ['ignore', 'pipe', 'ignore'] });
+    events = spawn('docker', ['events', '--format', '{{.Actor.Attributes.name}} {{.Action}}'], {
+      env: d.env,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     events.stdout?.on('data', (c: Buffer) => (eventLines += c.toString()));
   });
   afterAll(async () => {
@@ -53,9 +60,25 @@ describe('health checks (docker CLI, real VMs)', () => {
   });
 
   test('a passing probe: healthy in inspect, ps, the health filter and the events; unhealthy once stopped', async () => {
-    const run = await docker(d, ['run', '-d', '--name', 'good', '--health-cmd', 'echo ok', '--health-interval', '1s', '--health-retries', '2', IMAGE, 'sleep', '300']);
+    const run = await docker(d, [
+      'run',
+      '-d',
+      '--name',
+      'good',
+      '--health-cmd',
+      'echo ok',
+      '--health-interval',
+      '1s',
+      '--health-retries',
+      '2',
+      IMAGE,
+      'sleep',
+      '300',
+    ]);
     expect(run).toMatchObject({ code: 0 });
-    expect((await docker(d, ['ps', '--filter', 'name=good', '--format', '{{.Status}}'])).out).toMatch(/\((health: starting|healthy)\)\n$/);
+    expect((await docker(d, ['ps', '--filter', 'name=good', '--format', '{{.Status}}'])).out).toMatch(
+      /\((health: starting|healthy)\)\n$/,
+    );
     await untilStatus(d, 'good', 'healthy');
     const h = await health(d, 'good');
     expect(h).toMatchObject({ Status: 'healthy', FailingStreak: 0 });
@@ -74,24 +97,46 @@ describe('health checks (docker CLI, real VMs)', () => {
     // Stopped: no probe vouches for it any more.
     expect((await docker(d, ['stop', '-t', '0', 'good'])).code).toBe(0);
     expect((await health(d, 'good'))?.Status).toBe('unhealthy');
-    expect((await docker(d, ['ps', '-a', '--filter', 'health=unhealthy', '--format', '{{.Names}} {{.Status}}'])).out).toMatch(/^good Exited \(137\)/);
+    expect(
+      (await docker(d, ['ps', '-a', '--filter', 'health=unhealthy', '--format', '{{.Names}} {{.Status}}'])).out,
+    ).toMatch(/^good Exited \(137\)/);
     expect((await docker(d, ['rm', 'good'])).code).toBe(0);
   });
 
   test('a probe past its timeout is killed and makes the container unhealthy', async () => {
-    const args = ['run', '-d', '--name', 'slow', '--health-cmd', 'sleep 5', '--health-interval', '1s', '--health-timeout', '500ms', '--health-retries', '1', IMAGE, 'sleep', '300'];
+    const args = [
+      'run',
+      '-d',
+      '--name',
+      'slow',
+      '--health-cmd',
+      'sleep 5',
+      '--health-interval',
+      '1s',
+      '--health-timeout',
+      '500ms',
+      '--health-retries',
+      '1',
+      IMAGE,
+      'sleep',
+      '300',
+    ];
     expect((await docker(d, args)).code).toBe(0);
     await untilStatus(d, 'slow', 'unhealthy');
     const h = await health(d, 'slow');
     expect(h?.Log[0]).toMatchObject({ ExitCode: -1, Output: 'Health check exceeded timeout (500ms)' });
-    expect((await docker(d, ['ps', '--filter', 'health=unhealthy', '--format', '{{.Names}} {{.Status}}'])).out).toMatch(/^slow Up .* \(unhealthy\)\n$/);
+    expect((await docker(d, ['ps', '--filter', 'health=unhealthy', '--format', '{{.Names}} {{.Status}}'])).out).toMatch(
+      /^slow Up .* \(unhealthy\)\n$/,
+    );
     expect((await docker(d, ['rm', '-f', 'slow'])).code).toBe(0);
   });
 
   test('--no-healthcheck: no State.Health, health=none; a bad health filter is refused', async () => {
     expect((await docker(d, ['create', '--name', 'plain', '--no-healthcheck', IMAGE, 'true'])).code).toBe(0);
     expect(await health(d, 'plain')).toBeNull();
-    expect((await docker(d, ['inspect', '-f', '{{json .Config.Healthcheck}}', 'plain'])).out).toBe('{"Test":["NONE"]}\n');
+    expect((await docker(d, ['inspect', '-f', '{{json .Config.Healthcheck}}', 'plain'])).out).toBe(
+      '{"Test":["NONE"]}\n',
+    );
     expect((await docker(d, ['ps', '-a', '--filter', 'health=none', '--format', '{{.Names}}'])).out).toBe('plain\n');
     const bad = await docker(d, ['ps', '--filter', 'health=bogus']);
     expect(bad.code).not.toBe(0);

@@ -51,13 +51,20 @@ test('docker save writes a docker-archive whose layer tars match the diff IDs; d
   await docker(`save -o ${file} ${IMAGE}`);
   const list = (await sh(`tar tf ${file}`, d.env)).trim().split('\n');
   expect(list).toContain('manifest.json');
-  const manifest = JSON.parse(await sh(`tar xOf ${file} manifest.json`, d.env)) as Array<{ Config: string; RepoTags: string[]; Layers: string[] }>;
+  const manifest = JSON.parse(await sh(`tar xOf ${file} manifest.json`, d.env)) as Array<{
+    Config: string;
+    RepoTags: string[];
+    Layers: string[];
+  }>;
   expect(manifest).toHaveLength(1);
   expect(manifest[0].RepoTags).toEqual([IMAGE]);
-  const config = JSON.parse(await sh(`tar xOf ${file} ${manifest[0].Config}`, d.env)) as { rootfs: { diff_ids: string[] } };
+  const config = JSON.parse(await sh(`tar xOf ${file} ${manifest[0].Config}`, d.env)) as {
+    rootfs: { diff_ids: string[] };
+  };
   expect(`sha256:${manifest[0].Config.replace(/\.json$/, '')}`).toBe(id);
   const layerDigests = [];
-  for (const l of manifest[0].Layers) layerDigests.push(`sha256:${(await sh(`tar xOf ${file} ${l} | sha256sum`, d.env)).split(' ')[0]}`);
+  for (const l of manifest[0].Layers)
+    layerDigests.push(`sha256:${(await sh(`tar xOf ${file} ${l} | sha256sum`, d.env)).split(' ')[0]}`);
   expect(layerDigests).toEqual(config.rootfs.diff_ids);
 
   await docker(`rmi ${IMAGE}`);
@@ -67,7 +74,10 @@ test('docker save writes a docker-archive whose layer tars match the diff IDs; d
 
   // Piped and gzipped, tagged twice, by the CLI's streaming form.
   await docker(`tag ${IMAGE} archived/copy:2`);
-  const out = await sh(`/usr/local/bin/docker save ${IMAGE} archived/copy:2 | gzip | /usr/local/bin/docker load`, d.env);
+  const out = await sh(
+    `/usr/local/bin/docker save ${IMAGE} archived/copy:2 | gzip | /usr/local/bin/docker load`,
+    d.env,
+  );
   expect(out.trim().split('\n').sort()).toEqual([`Loaded image: ${IMAGE}`, 'Loaded image: archived/copy:2']);
   expect((await docker(`image inspect -f '{{.Id}}' archived/copy:2`)).trim()).toBe(id);
 });
@@ -85,14 +95,21 @@ test('docker load takes archives compressed with bzip2, xz or zstd, and layer ta
   for (const tool of ['bzip2', 'xz']) {
     const unpacked = path.join(dir, `inner-${tool}`);
     fs.mkdirSync(unpacked);
-    await sh(`tar -C ${unpacked} -xf ${file} && for l in ${unpacked}/*/layer.tar; do ${tool} -c "$l" > "$l.c" && mv "$l.c" "$l"; done`, d.env);
+    await sh(
+      `tar -C ${unpacked} -xf ${file} && for l in ${unpacked}/*/layer.tar; do ${tool} -c "$l" > "$l.c" && mv "$l.c" "$l"; done`,
+      d.env,
+    );
     await docker(`rmi ${IMAGE}`);
-    expect((await sh(`tar -C ${unpacked} -cf - . | /usr/local/bin/docker load`, d.env)).trim()).toBe(`Loaded image: ${IMAGE}`);
+    expect((await sh(`tar -C ${unpacked} -cf - . | /usr/local/bin/docker load`, d.env)).trim()).toBe(
+      `Loaded image: ${IMAGE}`,
+    );
     expect((await docker(`image inspect -f '{{.Id}}' ${IMAGE}`)).trim()).toBe(id);
   }
   // A corrupt xz archive is refused and loads nothing.
   const before = await docker('images -q --no-trunc');
-  await expect(sh(`xz -c ${file} | head -c 4000 | /usr/local/bin/docker load`, d.env)).rejects.toThrow(/invalid archive|unexpected end|truncated|xz/i);
+  await expect(sh(`xz -c ${file} | head -c 4000 | /usr/local/bin/docker load`, d.env)).rejects.toThrow(
+    /invalid archive|unexpected end|truncated|xz/i,
+  );
   expect(await docker('images -q --no-trunc')).toBe(before);
 });
 
@@ -104,12 +121,19 @@ test('saving by ID writes no tags; loading it gives an untagged image with the s
   expect(manifest[0].RepoTags).toBeNull();
   const sum = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
   await docker(`save -o ${file}.2 ${id.slice(7, 19)}`);
-  expect(crypto.createHash('sha256').update(fs.readFileSync(`${file}.2`)).digest('hex')).toBe(sum);
+  expect(
+    crypto
+      .createHash('sha256')
+      .update(fs.readFileSync(`${file}.2`))
+      .digest('hex'),
+  ).toBe(sum);
   expect((await docker(`load -q -i ${file}`)).trim()).toBe(`Loaded image ID: ${id}`);
 });
 
-test('unknown names and bad archives are the CLI\'s errors and change nothing', async () => {
-  await expect(docker(`save -o ${path.join(dir, 'none.tar')} no-such-image:1`)).rejects.toThrow(/No such image: no-such-image:1/);
+test("unknown names and bad archives are the CLI's errors and change nothing", async () => {
+  await expect(docker(`save -o ${path.join(dir, 'none.tar')} no-such-image:1`)).rejects.toThrow(
+    /No such image: no-such-image:1/,
+  );
   const bad = path.join(dir, 'bad.tar');
   fs.writeFileSync(bad, 'not an archive'.repeat(100));
   const before = await docker('images -q --no-trunc');

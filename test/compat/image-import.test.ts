@@ -56,9 +56,19 @@ test('docker import from a file with changes and a message: the config is what t
     'ENTRYPOINT ["/bin/busybox"]',
     'CMD ["sh", "-c", "echo $FULL in $PWD as $(/bin/busybox id -u); /bin/busybox cat /etc/greeting"]',
   ];
-  const id = await docker(['import', ...changes.flatMap((c) => ['--change', c]), '--message', 'from a test', rootfsTar, 'imported/one:1']);
+  const id = await docker([
+    'import',
+    ...changes.flatMap((c) => ['--change', c]),
+    '--message',
+    'from a test',
+    rootfsTar,
+    'imported/one:1',
+  ]);
   expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);
-  const cfg = JSON.parse(await docker(['image', 'inspect', '-f', '{{json .Config}}', 'imported/one:1'])) as Record<string, unknown>;
+  const cfg = JSON.parse(await docker(['image', 'inspect', '-f', '{{json .Config}}', 'imported/one:1'])) as Record<
+    string,
+    unknown
+  >;
   expect(cfg.Env).toEqual(['GREETING=hello', 'WHO=the importer', 'FULL=hello-the importer']);
   expect(cfg.WorkingDir).toBe('/srv/data');
   expect(cfg.User).toBe('1000');
@@ -66,7 +76,15 @@ test('docker import from a file with changes and a message: the config is what t
   expect(cfg.Labels).toEqual({ 'org.example.kind': 'imported', 'with space': 'yes' });
   expect(cfg.Entrypoint).toEqual(['/bin/busybox']);
   expect(cfg.Cmd).toEqual(['sh', '-c', 'echo $FULL in $PWD as $(/bin/busybox id -u); /bin/busybox cat /etc/greeting']);
-  expect(await docker(['image', 'inspect', '-f', '{{.Id}} {{.Comment}} {{.Os}}/{{.Architecture}} {{len .RootFS.Layers}}', 'imported/one:1'])).toBe(`${id} from a test linux/amd64 1`);
+  expect(
+    await docker([
+      'image',
+      'inspect',
+      '-f',
+      '{{.Id}} {{.Comment}} {{.Os}}/{{.Architecture}} {{len .RootFS.Layers}}',
+      'imported/one:1',
+    ]),
+  ).toBe(`${id} from a test linux/amd64 1`);
   expect(await docker(['history', '--format', '{{.Comment}}', 'imported/one:1'])).toBe('from a test');
 
   expect(await docker(['run', '--rm', 'imported/one:1'])).toBe('hello-the importer in /srv/data as 1000\nimported');
@@ -74,12 +92,36 @@ test('docker import from a file with changes and a message: the config is what t
 
 test('docker import from stdin (gzipped) and from a URL; shell and exec forms', async () => {
   const gz = zlib.gzipSync(fs.readFileSync(rootfsTar));
-  const fromStdin = await docker(['import', '--change', 'CMD ["/bin/busybox", "true"]', '--change', 'ENTRYPOINT /bin/busybox echo', '-', 'imported/two'], gz);
-  expect(await docker(['image', 'inspect', '-f', '{{.Id}} {{json .Config.Cmd}} {{json .Config.Entrypoint}} {{.Comment}} {{index .RepoTags 0}}', 'imported/two'])).toBe(
+  const fromStdin = await docker(
+    [
+      'import',
+      '--change',
+      'CMD ["/bin/busybox", "true"]',
+      '--change',
+      'ENTRYPOINT /bin/busybox echo',
+      '-',
+      'imported/two',
+    ],
+    gz,
+  );
+  expect(
+    await docker([
+      'image',
+      'inspect',
+      '-f',
+      '{{.Id}} {{json .Config.Cmd}} {{json .Config.Entrypoint}} {{.Comment}} {{index .RepoTags 0}}',
+      'imported/two',
+    ]),
+  ).toBe(
     `${fromStdin} ["/bin/busybox","true"] ["/bin/sh","-c","/bin/busybox echo"] Imported from - imported/two:latest`,
   );
-  await docker(['import', '--change', 'VOLUME /cache /tmp/x', '--change', 'VOLUME ["/a", "/b"]', '-', 'imported/three'], gz);
-  expect(await docker(['image', 'inspect', '-f', '{{json .Config.Volumes}} {{json .Config.Cmd}}', 'imported/three'])).toBe('{"/a":{},"/b":{},"/cache":{},"/tmp/x":{}} null');
+  await docker(
+    ['import', '--change', 'VOLUME /cache /tmp/x', '--change', 'VOLUME ["/a", "/b"]', '-', 'imported/three'],
+    gz,
+  );
+  expect(
+    await docker(['image', 'inspect', '-f', '{{json .Config.Volumes}} {{json .Config.Cmd}}', 'imported/three']),
+  ).toBe('{"/a":{},"/b":{},"/cache":{},"/tmp/x":{}} null');
 
   const server = http.createServer((req, res) => {
     if (req.url !== '/rootfs.tar.gz') {
@@ -95,7 +137,9 @@ test('docker import from stdin (gzipped) and from a URL; shell and exec forms', 
     const port = (server.address() as { port: number }).port;
     const out = await docker(['import', `http://127.0.0.1:${port}/rootfs.tar.gz`, 'imported/url:1']);
     expect(out).toMatch(/sha256:[0-9a-f]{64}$/);
-    expect(await docker(['image', 'inspect', '-f', '{{.Comment}} {{.Size}}', 'imported/url:1'])).toBe(`Imported from http://127.0.0.1:${port}/rootfs.tar.gz ${await docker(['image', 'inspect', '-f', '{{.Size}}', 'imported/two'])}`);
+    expect(await docker(['image', 'inspect', '-f', '{{.Comment}} {{.Size}}', 'imported/url:1'])).toBe(
+      `Imported from http://127.0.0.1:${port}/rootfs.tar.gz ${await docker(['image', 'inspect', '-f', '{{.Size}}', 'imported/two'])}`,
+    );
     const missing = await dockerCli(d, ['import', `http://127.0.0.1:${port}/missing`, 'imported/none']);
     expect(missing.code).not.toBe(0);
     expect(missing.err).toMatch(/Got HTTP status code >= 400: 404/);
@@ -107,7 +151,9 @@ test('docker import from stdin (gzipped) and from a URL; shell and exec forms', 
 test('docker import of bzip2-, xz- and zstd-compressed tars, from stdin and from a URL, gives the layer of the plain tar', async () => {
   const plainId = await docker(['import', rootfsTar, 'imported/plain']);
   const layers = await docker(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', plainId]);
-  const packed = new Map(['bzip2', 'xz', 'zstd'].map((tool) => [tool, execFileSync(tool, ['-c', rootfsTar], { maxBuffer: 64 << 20 })]));
+  const packed = new Map(
+    ['bzip2', 'xz', 'zstd'].map((tool) => [tool, execFileSync(tool, ['-c', rootfsTar], { maxBuffer: 64 << 20 })]),
+  );
   const server = http.createServer((req, res) => {
     const body = packed.get((req.url ?? '').slice(1));
     res.statusCode = body ? 200 : 404;
@@ -117,10 +163,15 @@ test('docker import of bzip2-, xz- and zstd-compressed tars, from stdin and from
   try {
     const port = (server.address() as { port: number }).port;
     for (const [tool, bytes] of packed) {
-      const fromStdin = await docker(['import', '--change', 'CMD ["/bin/busybox", "cat", "/etc/greeting"]', '-', `imported/${tool}:stdin`], bytes);
+      const fromStdin = await docker(
+        ['import', '--change', 'CMD ["/bin/busybox", "cat", "/etc/greeting"]', '-', `imported/${tool}:stdin`],
+        bytes,
+      );
       expect(await docker(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', fromStdin])).toBe(layers);
       await docker(['import', `http://127.0.0.1:${port}/${tool}`, `imported/${tool}:url`]);
-      expect(await docker(['image', 'inspect', '-f', '{{json .RootFS.Layers}} {{.Comment}}', `imported/${tool}:url`])).toBe(`${layers} Imported from http://127.0.0.1:${port}/${tool}`);
+      expect(
+        await docker(['image', 'inspect', '-f', '{{json .RootFS.Layers}} {{.Comment}}', `imported/${tool}:url`]),
+      ).toBe(`${layers} Imported from http://127.0.0.1:${port}/${tool}`);
     }
   } finally {
     server.close();
@@ -137,7 +188,11 @@ test('docker import of bzip2-, xz- and zstd-compressed tars, from stdin and from
 
 test('a change dockerd refuses is refused with its words and makes no image', async () => {
   const before = await docker(['images', '-q', '--no-trunc']);
-  for (const [change, message] of [['RUN true', 'run is not a valid change command'], ['FROM scratch', 'from is not a valid change command'], ['EXPOSE nope', 'Invalid containerPort: nope']]) {
+  for (const [change, message] of [
+    ['RUN true', 'run is not a valid change command'],
+    ['FROM scratch', 'from is not a valid change command'],
+    ['EXPOSE nope', 'Invalid containerPort: nope'],
+  ]) {
     const r = await dockerCli(d, ['import', '--change', change, rootfsTar, 'imported/refused']);
     expect(r.code).not.toBe(0);
     expect(r.err).toContain(message);

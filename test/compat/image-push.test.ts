@@ -23,10 +23,15 @@ let d: TestDaemon;
 
 function docker(args: string[], input?: Buffer): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile('/usr/local/bin/docker', args, { env: d.env, timeout: 60000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${String(stderr).trim()}\n${String(stdout).trim()}`.trim()));
-      else resolve(String(stdout));
-    });
+    const child = execFile(
+      '/usr/local/bin/docker',
+      args,
+      { env: d.env, timeout: 60000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`${String(stderr).trim()}\n${String(stdout).trim()}`.trim()));
+        else resolve(String(stdout));
+      },
+    );
     if (input) child.stdin?.end(input);
   });
 }
@@ -67,7 +72,12 @@ test('a loaded image uploads its new layer and pulls back with the same ID; unkn
   const archive = await packTar([
     { name: `${digestHex(img.configDigest)}.json`, content: img.config },
     { name: 'l0/layer.tar', content: layer.tar },
-    { name: 'manifest.json', content: JSON.stringify([{ Config: `${digestHex(img.configDigest)}.json`, RepoTags: [tag], Layers: ['l0/layer.tar'] }]) },
+    {
+      name: 'manifest.json',
+      content: JSON.stringify([
+        { Config: `${digestHex(img.configDigest)}.json`, RepoTags: [tag], Layers: ['l0/layer.tar'] },
+      ]),
+    },
   ]);
   const file = path.join(path.dirname(d.socketPath), 'loaded.tar');
   fs.writeFileSync(file, archive);
@@ -89,5 +99,7 @@ test('a loaded image uploads its new layer and pulls back with the same ID; unkn
   expect((await docker(['image', 'inspect', '-f', '{{.Id}}', tag])).trim()).toBe(img.configDigest);
   expect(await docker(['push', tag])).toContain(`1: digest: ${digest.split('@')[1]}`);
 
-  await expect(docker(['push', `${REG}/imagelife-${RUN}/none:1`])).rejects.toThrow(/An image does not exist locally with the tag: .*imagelife-.*\/none/);
+  await expect(docker(['push', `${REG}/imagelife-${RUN}/none:1`])).rejects.toThrow(
+    /An image does not exist locally with the tag: .*imagelife-.*\/none/,
+  );
 });

@@ -16,7 +16,15 @@ import { dockerCli } from '../helpers/docker-cli';
 import { tarMembers } from '../helpers/tar-members';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 import { busyboxEntries } from '../fixtures/images';
-import { assembleImage, buildLayer, packTar, pushImage, zstdLayerFromTar, type BuiltImage, type BuiltLayer } from '../fixtures/image-builder';
+import {
+  assembleImage,
+  buildLayer,
+  packTar,
+  pushImage,
+  zstdLayerFromTar,
+  type BuiltImage,
+  type BuiltLayer,
+} from '../fixtures/image-builder';
 import { MediaType } from '../../src/storage/registry/manifest';
 import { digestHex, sha256Digest, shortId } from '../../src/storage/digest';
 
@@ -58,7 +66,9 @@ test('docker pull of an image with a zstd layer completes; docker run reads a fi
   expect(out).toContain(`${shortId(zstdLayer.digest)}: Pull complete`);
   expect(out).toContain(`Digest: ${image.manifestDigest}`);
   expect(out).toContain(`Status: Downloaded newer image for ${IMAGE}`);
-  expect(await docker(['image', 'inspect', '-f', '{{.Id}} {{json .RootFS.Layers}}', IMAGE])).toBe(`${image.configDigest} ${JSON.stringify(image.layers.map((l) => l.diffId))}`);
+  expect(await docker(['image', 'inspect', '-f', '{{.Id}} {{json .RootFS.Layers}}', IMAGE])).toBe(
+    `${image.configDigest} ${JSON.stringify(image.layers.map((l) => l.diffId))}`,
+  );
   expect(await docker(['run', '--rm', IMAGE, 'cat', '/zstd/hello.txt'])).toBe(GREETING.trim());
 });
 
@@ -74,7 +84,9 @@ test('docker save gives the zstd layer as its tar; docker push lists the same bl
   await docker(['tag', IMAGE, copy]);
   const pushed = await docker(['push', copy]);
   expect(pushed).toContain(`${shortId(zstdLayer.diffId)}: Mounted from zstd-${RUN}/img`);
-  const res = await fetch(`http://${REG}/v2/zstd-${RUN}/copy/manifests/1`, { headers: { Accept: MediaType.DockerManifest } });
+  const res = await fetch(`http://${REG}/v2/zstd-${RUN}/copy/manifests/1`, {
+    headers: { Accept: MediaType.DockerManifest },
+  });
   const layers = ((await res.json()) as { layers: Array<{ mediaType: string; digest: string; size: number }> }).layers;
   expect(layers[1]).toEqual({ mediaType: MediaType.OciLayerZstd, digest: zstdLayer.digest, size: zstdLayer.gz.length });
 

@@ -10,7 +10,12 @@ import * as path from 'node:path';
 import Dockerode from 'dockerode';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { buildFixtureImages, busyboxEntries, type FixtureImages } from '../fixtures/images';
-import { FIXTURE_AUTH_PASSWORD, FIXTURE_AUTH_REGISTRY, FIXTURE_AUTH_USER, FIXTURE_REGISTRY } from '../fixtures/registry';
+import {
+  FIXTURE_AUTH_PASSWORD,
+  FIXTURE_AUTH_REGISTRY,
+  FIXTURE_AUTH_USER,
+  FIXTURE_REGISTRY,
+} from '../fixtures/registry';
 
 jest.setTimeout(120000);
 
@@ -77,7 +82,12 @@ function dockerodeClient(d: TestDaemon): Client {
   return {
     name: 'dockerode',
     pull: async (ref, opts) => {
-      const stream = (await api.pull(ref, { ...(opts?.platform ? { platform: opts.platform } : {}), ...(opts?.auth ? { authconfig: { ...opts.auth, serveraddress: ref.split('/')[0] } } : {}) }).catch(rethrow)) as NodeJS.ReadableStream;
+      const stream = (await api
+        .pull(ref, {
+          ...(opts?.platform ? { platform: opts.platform } : {}),
+          ...(opts?.auth ? { authconfig: { ...opts.auth, serveraddress: ref.split('/')[0] } } : {}),
+        })
+        .catch(rethrow)) as NodeJS.ReadableStream;
       const events = await new Promise<Array<{ status?: string; id?: string; error?: string }>>((resolve, reject) =>
         api.modem.followProgress(stream, (err: Error | null, res: any[]) => (err ? reject(err) : resolve(res))),
       ).catch(rethrow);
@@ -85,7 +95,11 @@ function dockerodeClient(d: TestDaemon): Client {
       if (failed) throw new Error(failed.error);
       return events.map((e) => (e.id ? `${e.id}: ${e.status}` : e.status)).join('\n');
     },
-    images: async () => (await api.listImages()).map((i) => ({ id: i.Id, tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>') })),
+    images: async () =>
+      (await api.listImages()).map((i) => ({
+        id: i.Id,
+        tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
+      })),
     inspect: (ref) => api.getImage(ref).inspect().catch(rethrow) as Promise<Record<string, any>>,
     tag: async (src, repo, tag) => {
       await api.getImage(src).tag({ repo, tag }).catch(rethrow);
@@ -99,7 +113,9 @@ function dockerodeClient(d: TestDaemon): Client {
       return (r.ImagesDeleted ?? []).map((i) => (i.Untagged ? `untagged: ${i.Untagged}` : `deleted: ${i.Deleted}`));
     },
     login: async (server, username, password) => {
-      const r = (await api.checkAuth({ username, password, serveraddress: server }).catch(rethrow)) as { Status: string };
+      const r = (await api.checkAuth({ username, password, serveraddress: server }).catch(rethrow)) as {
+        Status: string;
+      };
       return r.Status;
     },
   };
@@ -153,14 +169,22 @@ describe.each([
     expect(img.GraphDriver.Name).toBe('overlay2');
     expect(fs.existsSync(path.join(img.GraphDriver.Data.UpperDir, 'bin/busybox'))).toBe(true);
     // Docker's size: file bytes plus symlink target lengths.
-    const expected = busyboxEntries().reduce((n, e) => n + (e.type === 'symlink' ? Buffer.byteLength(e.linkname ?? '') : e.content ? Buffer.byteLength(e.content) : 0), 0);
+    const expected = busyboxEntries().reduce(
+      (n, e) =>
+        n + (e.type === 'symlink' ? Buffer.byteLength(e.linkname ?? '') : e.content ? Buffer.byteLength(e.content) : 0),
+      0,
+    );
     expect(img.Size).toBe(expected);
   });
 
   test('an image with ENV, WORKDIR, USER, ENTRYPOINT, CMD, EXPOSE, VOLUME and labels shows them all', async () => {
     await c.pull(`${REG}/configured:latest`);
     const img = await c.inspect(`${REG}/configured:latest`);
-    expect(img.Config.Env).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'FOO=bar', 'GREETING=hello world']);
+    expect(img.Config.Env).toEqual([
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'FOO=bar',
+      'GREETING=hello world',
+    ]);
     expect(img.Config.WorkingDir).toBe('/work');
     expect(img.Config.User).toBe('1000');
     expect(img.Config.Entrypoint).toEqual(['/bin/sh', '-c']);
@@ -173,7 +197,10 @@ describe.each([
 
   test('tag adds a name; rmi of one of two names only untags', async () => {
     await c.tag(`${REG}/busybox:latest`, 'mybox', 'v1');
-    expect((await c.images()).find((i) => i.id === fixtures.busybox.configDigest)?.tags.sort()).toEqual([`${REG}/busybox:latest`, 'mybox:v1']);
+    expect((await c.images()).find((i) => i.id === fixtures.busybox.configDigest)?.tags.sort()).toEqual([
+      `${REG}/busybox:latest`,
+      'mybox:v1',
+    ]);
     expect(await c.rmi('mybox:v1')).toEqual(['Untagged: mybox:v1']);
     expect((await c.inspect(`${REG}/busybox`)).RepoTags).toEqual([`${REG}/busybox:latest`]);
   });
@@ -216,18 +243,27 @@ describe.each([
     expect(arm.Variant).toBe('v8');
   });
 
-  test('pulling an unknown repository or tag fails with dockerd\'s message', async () => {
+  test("pulling an unknown repository or tag fails with dockerd's message", async () => {
     // Anchored: the CLI must show the message itself, not the raw JSON body.
-    const line = (m: string) => new RegExp(`^(Error response from daemon: )?${m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm');
-    await expect(c.pull(`${REG}/nope:latest`)).rejects.toThrow(line(`manifest for ${REG}/nope:latest not found: manifest unknown: manifest unknown`));
-    await expect(c.pull(`${REG}/busybox:badtag`)).rejects.toThrow(`manifest for ${REG}/busybox:badtag not found: manifest unknown: manifest unknown`);
+    const line = (m: string) =>
+      new RegExp(`^(Error response from daemon: )?${m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm');
+    await expect(c.pull(`${REG}/nope:latest`)).rejects.toThrow(
+      line(`manifest for ${REG}/nope:latest not found: manifest unknown: manifest unknown`),
+    );
+    await expect(c.pull(`${REG}/busybox:badtag`)).rejects.toThrow(
+      `manifest for ${REG}/busybox:badtag not found: manifest unknown: manifest unknown`,
+    );
     await expect(c.inspect('nope')).rejects.toThrow(/No such image: nope/);
   });
 
   test('login to the auth registry: a wrong password is refused, the right one succeeds and lets us pull', async () => {
-    await expect(c.login(AUTH_REG, FIXTURE_AUTH_USER, 'wrong')).rejects.toThrow(`login attempt to http://${AUTH_REG}/v2/ failed with status: 401 Unauthorized`);
+    await expect(c.login(AUTH_REG, FIXTURE_AUTH_USER, 'wrong')).rejects.toThrow(
+      `login attempt to http://${AUTH_REG}/v2/ failed with status: 401 Unauthorized`,
+    );
     expect(await c.login(AUTH_REG, FIXTURE_AUTH_USER, FIXTURE_AUTH_PASSWORD)).toContain('Login Succeeded');
-    const out = await c.pull(`${AUTH_REG}/busybox:latest`, { auth: { username: FIXTURE_AUTH_USER, password: FIXTURE_AUTH_PASSWORD } });
+    const out = await c.pull(`${AUTH_REG}/busybox:latest`, {
+      auth: { username: FIXTURE_AUTH_USER, password: FIXTURE_AUTH_PASSWORD },
+    });
     expect(out).toContain(`for ${AUTH_REG}/busybox:latest`);
   });
 });

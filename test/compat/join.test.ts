@@ -26,23 +26,46 @@ afterAll(async () => {
 });
 
 const docker = (args: string[]) => dockerCli(d, args);
-const qemus = () => listVmProcesses().filter((p) => p.cmdline.includes(d.execRoot) && p.cmdline.includes('qemu-system'));
+const qemus = () =>
+  listVmProcesses().filter((p) => p.cmdline.includes(d.execRoot) && p.cmdline.includes('qemu-system'));
 
-test('a container joins another one\'s VM: localhost, PIDs, hostname; refusals as dockerd words them', async () => {
+test("a container joins another one's VM: localhost, PIDs, hostname; refusals as dockerd words them", async () => {
   // dockerd's refusals, at create.
   expect((await docker(['create', '--pid', 'container:nope', IMAGE])).err).toContain('No such container: nope');
   expect((await docker(['create', '--ipc', 'container:nope', IMAGE])).err).toContain('No such container: nope');
-  expect((await docker(['create', '-h', 'x', '--network', 'container:nope', IMAGE])).err).toContain('conflicting options: hostname and the network mode');
+  expect((await docker(['create', '-h', 'x', '--network', 'container:nope', IMAGE])).err).toContain(
+    'conflicting options: hostname and the network mode',
+  );
   // --network names a container that must exist only at start (dockerd creates it).
   const early = await docker(['create', '--name', 'early', '--network', 'container:jx', IMAGE, 'true']);
   expect(early.code).toBe(0);
 
-  const x = await docker(['run', '-d', '--name', 'jx', '--hostname', 'xhost', IMAGE, 'sh', '-c', 'echo served > /tmp/i; exec httpd -f -p 8080 -h /tmp']);
+  const x = await docker([
+    'run',
+    '-d',
+    '--name',
+    'jx',
+    '--hostname',
+    'xhost',
+    IMAGE,
+    'sh',
+    '-c',
+    'echo served > /tmp/i; exec httpd -f -p 8080 -h /tmp',
+  ]);
   expect(x.code).toBe(0);
   expect(qemus()).toHaveLength(1);
 
   // Network: X's server on localhost; one VM still.
-  const got = await docker(['run', '--rm', '--network', 'container:jx', IMAGE, 'sh', '-c', 'hostname; for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://localhost:8080/i && exit 0; sleep 0.5; done; exit 1']);
+  const got = await docker([
+    'run',
+    '--rm',
+    '--network',
+    'container:jx',
+    IMAGE,
+    'sh',
+    '-c',
+    'hostname; for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://localhost:8080/i && exit 0; sleep 0.5; done; exit 1',
+  ]);
   expect(got).toMatchObject({ code: 0, out: 'xhost\nserved\n' });
   // The container created before X existed joins it at start.
   expect((await docker(['start', '-a', 'early'])).code).toBe(0);

@@ -37,27 +37,74 @@ describe('--link on the default bridge', () => {
   let ip = '';
 
   test('hosts lines and variables as dockerd gives them, for `--link t:alias` and `--link t`; execs get them too', () => {
-    ok(['run', '-d', '--name', 'lt', '--hostname', 'tgt', '-e', 'FOO=bar', '-e', 'GREETING=hello world', '--expose', '80', '--expose', '53/udp', '--expose', '9000-9001', IMAGE, 'sleep', '600']);
+    ok([
+      'run',
+      '-d',
+      '--name',
+      'lt',
+      '--hostname',
+      'tgt',
+      '-e',
+      'FOO=bar',
+      '-e',
+      'GREETING=hello world',
+      '--expose',
+      '80',
+      '--expose',
+      '53/udp',
+      '--expose',
+      '9000-9001',
+      IMAGE,
+      'sleep',
+      '600',
+    ]);
     ip = JSON.parse(ok(['inspect', 'lt']))[0].NetworkSettings.IPAddress as string;
     expect(ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-    ok(['run', '-d', '--name', 'll', '--link', 'lt:db', '--link', 'lt', '-e', 'DB_ENV_FOO=mine', IMAGE, 'sleep', '600']);
+    ok([
+      'run',
+      '-d',
+      '--name',
+      'll',
+      '--link',
+      'lt:db',
+      '--link',
+      'lt',
+      '-e',
+      'DB_ENV_FOO=mine',
+      IMAGE,
+      'sleep',
+      '600',
+    ]);
     const hosts = ok(['exec', 'll', 'cat', '/etc/hosts']).split('\n');
     const own = JSON.parse(ok(['inspect', 'll']))[0];
     // The fixed lines, the links' lines (dockerd's order among them follows a Go map), its own last.
     expect(hosts.slice(-3, -1).sort()).toEqual([`${ip}\tdb tgt lt`, `${ip}\tlt tgt`]);
     expect(hosts[hosts.length - 1]).toBe(`${own.NetworkSettings.IPAddress}\t${own.Config.Hostname}`);
-    const env = ok(['exec', 'll', 'env']).split('\n').filter((l) => /^(DB|LT)_/.test(l)).sort();
+    const env = ok(['exec', 'll', 'env'])
+      .split('\n')
+      .filter((l) => /^(DB|LT)_/.test(l))
+      .sort();
     const forAlias = (A: string, name: string) => [
       `${A}_ENV_FOO=bar`,
       `${A}_ENV_GREETING=hello world`,
       `${A}_NAME=/ll/${name}`,
       `${A}_PORT=udp://${ip}:53`,
-      ...[['53', 'UDP', 'udp'], ['80', 'TCP', 'tcp'], ['9000', 'TCP', 'tcp'], ['9001', 'TCP', 'tcp']].flatMap(([p, P, proto]) => [
-        `${A}_PORT_${p}_${P}=${proto}://${ip}:${p}`, `${A}_PORT_${p}_${P}_ADDR=${ip}`, `${A}_PORT_${p}_${P}_PORT=${p}`, `${A}_PORT_${p}_${P}_PROTO=${proto}`,
+      ...[
+        ['53', 'UDP', 'udp'],
+        ['80', 'TCP', 'tcp'],
+        ['9000', 'TCP', 'tcp'],
+        ['9001', 'TCP', 'tcp'],
+      ].flatMap(([p, P, proto]) => [
+        `${A}_PORT_${p}_${P}=${proto}://${ip}:${p}`,
+        `${A}_PORT_${p}_${P}_ADDR=${ip}`,
+        `${A}_PORT_${p}_${P}_PORT=${p}`,
+        `${A}_PORT_${p}_${P}_PROTO=${proto}`,
       ]),
     ];
     // The container's own DB_ENV_FOO wins over the link's.
-    const expected = [...forAlias('DB', 'db'), ...forAlias('LT', 'lt')].map((l) => (l === 'DB_ENV_FOO=bar' ? 'DB_ENV_FOO=mine' : l)).sort();
+    const expected = [...forAlias('DB', 'db'), ...forAlias('LT', 'lt')]
+      .map((l) => (l === 'DB_ENV_FOO=bar' ? 'DB_ENV_FOO=mine' : l))
+      .sort();
     expect(env).toEqual(expected);
     // The init has them as well as an exec.
     expect(ok(['exec', 'll', 'sh', '-c', 'tr "\\0" "\\n" < /proc/1/environ | grep ^DB_NAME='])).toBe('DB_NAME=/ll/db');
@@ -75,10 +122,12 @@ describe('--link on the default bridge', () => {
     expect(ok(['exec', 'll', 'cat', '/etc/hosts'])).not.toMatch(/\sdb(\s|$)/m);
     // dockerd's answers: a link that is not there, and a container's own name.
     expect(docker(['rm', '--link', 'll/db']).err).toContain('No such container: ll/db');
-    expect(docker(['rm', '--link', 'lt']).err).toContain('Conflict, cannot remove the default link name of the container');
+    expect(docker(['rm', '--link', 'lt']).err).toContain(
+      'Conflict, cannot remove the default link name of the container',
+    );
   });
 
-  test('dockerd\'s errors: an unknown target at create (400), a target that does not run at start', () => {
+  test("dockerd's errors: an unknown target at create (400), a target that does not run at start", () => {
     const r = docker(['create', '--name', 'lx', '--link', 'nosuch:db', IMAGE, 'true']);
     expect(r.code).not.toBe(0);
     expect(r.err).toContain('could not get container for nosuch: No such container: nosuch');
@@ -97,7 +146,7 @@ test('--link on a user network: a name for the linking container alone, no varia
   ok(['run', '-d', '--name', 'lu', '--network', 'pvl-u', '-e', 'FOO=bar', '--expose', '80', IMAGE, 'sleep', '600']);
   const luIp = JSON.parse(ok(['inspect', 'lu']))[0].NetworkSettings.Networks['pvl-u'].IPAddress as string;
   ok(['run', '-d', '--name', 'lu2', '--network', 'pvl-u', '--link', 'lu:db', IMAGE, 'sleep', '600']);
-  const lookup = 'nslookup db 2>/dev/null | awk \'/^Address/ { a = $NF } END { print a }\'';
+  const lookup = "nslookup db 2>/dev/null | awk '/^Address/ { a = $NF } END { print a }'";
   expect(ok(['exec', 'lu2', 'sh', '-c', lookup])).toBe(luIp);
   expect(ok(['exec', 'lu2', 'sh', '-c', 'env | grep -c ^DB_ || true'])).toBe('0');
   // No hosts line names db (the container's own line names its id, which may hold "db").
@@ -112,7 +161,17 @@ test('--link on a user network: a name for the linking container alone, no varia
 
 /** POST `body` to the daemon's API path; the body and status. */
 function api(method: string, p: string, body?: unknown): { out: string; status: number } {
-  const args = ['-s', '-w', '\n%{http_code}', '--unix-socket', d.socketPath, '-X', method, ...(body ? ['-H', 'Content-Type: application/json', '-d', JSON.stringify(body)] : []), `http://x/v1.41${p}`];
+  const args = [
+    '-s',
+    '-w',
+    '\n%{http_code}',
+    '--unix-socket',
+    d.socketPath,
+    '-X',
+    method,
+    ...(body ? ['-H', 'Content-Type: application/json', '-d', JSON.stringify(body)] : []),
+    `http://x/v1.41${p}`,
+  ];
   const r = spawnSync('curl', args, { encoding: 'utf8' });
   const i = r.stdout.lastIndexOf('\n');
   return { out: r.stdout.slice(0, i), status: Number(r.stdout.slice(i + 1)) };
@@ -124,7 +183,9 @@ function api(method: string, p: string, body?: unknown): { out: string; status: 
 test('--mac-address: the guest NIC has it, inspect shows it, traffic flows; a bad one fails the start as in dockerd', () => {
   const mac = '02:42:AC:11:00:99';
   const web = 'mkdir -p /www && echo mac-ok > /www/index.html && exec httpd -f -p 80 -h /www';
-  expect(api('POST', '/containers/create?name=m1', { Image: IMAGE, MacAddress: mac, Cmd: ['sh', '-c', web] }).status).toBe(201);
+  expect(
+    api('POST', '/containers/create?name=m1', { Image: IMAGE, MacAddress: mac, Cmd: ['sh', '-c', web] }).status,
+  ).toBe(201);
   ok(['start', 'm1']);
   const ins = JSON.parse(ok(['inspect', 'm1']))[0];
   expect(ins.Config.MacAddress).toBe(mac);
@@ -142,7 +203,9 @@ test('--mac-address: the guest NIC has it, inspect shows it, traffic flows; a ba
   expect(ok(['exec', 'm1', 'cat', '/sys/class/net/eth0/address'])).toBe(mac.toLowerCase());
   ok(['rm', '-f', 'm1']);
   // A bad one: created (as dockerd does), its start fails with dockerd's 500.
-  expect(api('POST', '/containers/create?name=m2', { Image: IMAGE, MacAddress: 'zz:11', Cmd: ['true'] }).status).toBe(201);
+  expect(api('POST', '/containers/create?name=m2', { Image: IMAGE, MacAddress: 'zz:11', Cmd: ['true'] }).status).toBe(
+    201,
+  );
   const st = api('POST', '/containers/m2/start');
   expect(st.status).toBe(500);
   expect(JSON.parse(st.out)).toEqual({ message: 'address zz:11: invalid MAC address' });
@@ -156,7 +219,9 @@ test('network connect of a created container with a MAC: inspect shows it until 
   ok(['network', 'create', 'pvl-m']);
   ok(['create', '--name', 'm3', IMAGE, 'sleep', '600']);
   const mac = '02:42:ac:11:00:02';
-  expect(api('POST', '/networks/pvl-m/connect', { Container: 'm3', EndpointConfig: { MacAddress: mac } }).status).toBe(200);
+  expect(api('POST', '/networks/pvl-m/connect', { Container: 'm3', EndpointConfig: { MacAddress: mac } }).status).toBe(
+    200,
+  );
   const nets = () => JSON.parse(ok(['inspect', 'm3']))[0].NetworkSettings.Networks;
   expect(nets()['pvl-m'].MacAddress).toBe(mac);
   expect(nets().bridge.MacAddress).toBe('');
@@ -169,7 +234,9 @@ test('network connect of a created container with a MAC: inspect shows it until 
   ok(['rm', '-f', 'm3']);
   // Not checked at connect (dockerd neither), and gone with a disconnect.
   ok(['create', '--name', 'm4', IMAGE, 'true']);
-  expect(api('POST', '/networks/pvl-m/connect', { Container: 'm4', EndpointConfig: { MacAddress: 'zz' } }).status).toBe(200);
+  expect(api('POST', '/networks/pvl-m/connect', { Container: 'm4', EndpointConfig: { MacAddress: 'zz' } }).status).toBe(
+    200,
+  );
   expect(JSON.parse(ok(['inspect', 'm4']))[0].NetworkSettings.Networks['pvl-m'].MacAddress).toBe('zz');
   ok(['network', 'disconnect', 'pvl-m', 'm4']);
   ok(['network', 'connect', 'pvl-m', 'm4']);
@@ -188,11 +255,25 @@ test('--link-local-ip: the guest interface has it beside its own address, inspec
   expect(eth0).toContain(`inet ${ins.NetworkSettings.IPAddress}/`);
   expect(eth0).toMatch(/inet 169\.254\.8\.8\/16 brd 169\.254\.255\.255 scope global eth0/);
   // Another container with one of its own reaches it on the bridge.
-  const ping = docker(['run', '--rm', '--link-local-ip', '169.254.9.9', IMAGE, 'ping', '-c', '1', '-W', '5', '169.254.8.8']);
+  const ping = docker([
+    'run',
+    '--rm',
+    '--link-local-ip',
+    '169.254.9.9',
+    IMAGE,
+    'ping',
+    '-c',
+    '1',
+    '-W',
+    '5',
+    '169.254.8.8',
+  ]);
   expect([ping.code, ping.out]).toEqual([0, expect.stringContaining('1 packets received')]);
   ok(['network', 'create', 'pvl-k']);
   ok(['network', 'connect', '--link-local-ip', '169.254.7.7', 'pvl-k', 'k1']);
-  expect(JSON.parse(ok(['inspect', 'k1']))[0].NetworkSettings.Networks['pvl-k'].IPAMConfig).toEqual({ LinkLocalIPs: ['169.254.7.7'] });
+  expect(JSON.parse(ok(['inspect', 'k1']))[0].NetworkSettings.Networks['pvl-k'].IPAMConfig).toEqual({
+    LinkLocalIPs: ['169.254.7.7'],
+  });
   expect(ok(['exec', 'k1', 'ip', '-4', 'addr', 'show', 'eth1'])).toMatch(/inet 169\.254\.7\.7\/16 /);
   // dockerd's words for an address that is not link-local; nothing is created.
   const bad = docker(['create', '--name', 'k2', '--link-local-ip', '10.1.2.3', IMAGE, 'true']);

@@ -41,8 +41,15 @@ describe('one daemon', () => {
     ok(['network', 'create', 'proj_default_2']);
     ok(['network', 'create', 'myproj_default']);
     expect(ok(['network', 'ls', '--format', '{{.Name}}', '--filter', 'name=^proj_default$'])).toBe('proj_default');
-    expect(lines(ok(['network', 'ls', '--format', '{{.Name}}', '--filter', 'name=^proj_']))).toEqual(['proj_default', 'proj_default_2']);
-    expect(lines(ok(['network', 'ls', '--format', '{{.Name}}', '--filter', 'name=proj_default']))).toEqual(['myproj_default', 'proj_default', 'proj_default_2']);
+    expect(lines(ok(['network', 'ls', '--format', '{{.Name}}', '--filter', 'name=^proj_']))).toEqual([
+      'proj_default',
+      'proj_default_2',
+    ]);
+    expect(lines(ok(['network', 'ls', '--format', '{{.Name}}', '--filter', 'name=proj_default']))).toEqual([
+      'myproj_default',
+      'proj_default',
+      'proj_default_2',
+    ]);
     expect(ok(['network', 'ls', '--format', '{{.Name}}', '--filter', `id=^${id.slice(0, 10)}`])).toBe('proj_default');
     expect(ok(['network', 'ls', '--format', '{{.Name}}', '--filter', 'name=^default$'])).toBe('');
   });
@@ -70,16 +77,26 @@ describe('one daemon', () => {
     const netId = ok(['network', 'inspect', '-f', '{{.Id}}', 'proj_default']);
     // A created container has no endpoint yet, so no NetworkID to match a prefix (dockerd alike).
     expect(names(`network=${netId.slice(0, 6)}`)).toEqual([]);
-    expect(JSON.parse(ok(['ps', '-a', '--format', '{{json .Networks}}', '--filter', 'name=^web$']))).toBe('proj_default');
+    expect(JSON.parse(ok(['ps', '-a', '--format', '{{json .Networks}}', '--filter', 'name=^web$']))).toBe(
+      'proj_default',
+    );
     expect(names('is-task=true')).toEqual([]);
     expect(names('is-task=false')).toEqual(['myweb_1', 'web']);
     const bad = docker(['ps', '-a', '--filter', 'publish=8080:80']);
-    expect([bad.code, bad.err]).toEqual([1, "Error response from daemon: filter for 'publish' should not contain ':': 8080:80"]);
+    expect([bad.code, bad.err]).toEqual([
+      1,
+      "Error response from daemon: filter for 'publish' should not contain ':': 8080:80",
+    ]);
     ok(['rm', 'web', 'myweb_1']);
   });
 
   test('docker info lists the drivers served: network bridge and null, log json-file, volume local', () => {
-    expect(JSON.parse(ok(['info', '--format', '{{json .Plugins}}']))).toEqual({ Volume: ['local'], Network: ['bridge', 'null'], Authorization: null, Log: ['json-file'] });
+    expect(JSON.parse(ok(['info', '--format', '{{json .Plugins}}']))).toEqual({
+      Volume: ['local'],
+      Network: ['bridge', 'null'],
+      Authorization: null,
+      Log: ['json-file'],
+    });
     // Each listed network driver works: a bridge network (the tests above) and --network none.
     ok(['create', '--name', 'alone', '--network', 'none', BUSYBOX, 'true']);
     ok(['rm', 'alone']);
@@ -98,7 +115,9 @@ describe('a daemon started with --registry-mirror', () => {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
     });
     await new Promise<void>((r) => mirror.listen(0, '127.0.0.1', r));
-    md = await startDaemon({ args: ['--registry-mirror', `http://127.0.0.1:${(mirror.address() as { port: number }).port}`] });
+    md = await startDaemon({
+      args: ['--registry-mirror', `http://127.0.0.1:${(mirror.address() as { port: number }).port}`],
+    });
   });
 
   afterAll(async () => {
@@ -112,7 +131,9 @@ describe('a daemon started with --registry-mirror', () => {
       expect(r.out).not.toContain('Login Succeeded');
       expect(r.code).toBe(1);
       // Offline (as here), dockerd's 500 names the failed lookup; online, Docker Hub refuses the password.
-      expect(r.err).toMatch(/Error response from daemon: (Get "https:\/\/registry-1\.docker\.io\/v2\/": dial tcp: lookup registry-1\.docker\.io.*|.*unauthorized.*)/);
+      expect(r.err).toMatch(
+        /Error response from daemon: (Get "https:\/\/registry-1\.docker\.io\/v2\/": dial tcp: lookup registry-1\.docker\.io.*|.*unauthorized.*)/,
+      );
     }
     expect(seen).toEqual([]);
   });

@@ -19,7 +19,11 @@ let d: TestDaemon;
 afterAll(async () => {
   if (!d) return;
   const docker = new Dockerode({ socketPath: d.socketPath });
-  for (const c of await docker.listContainers({ all: true }).catch(() => [])) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+  for (const c of await docker.listContainers({ all: true }).catch(() => []))
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   await stopDaemonLeavingNothing(d);
 });
 

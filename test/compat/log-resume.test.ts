@@ -21,7 +21,7 @@ function docker(d: TestDaemon, args: string[]): { code: number; out: string; err
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('a fast writer\'s log has every line once across two daemon SIGKILLs', async () => {
+test("a fast writer's log has every line once across two daemon SIGKILLs", async () => {
   const d = await startDaemon({ vmPoolSize: 1 });
   try {
     expect(docker(d, ['pull', '-q', IMAGE]).code).toBe(0);
@@ -34,16 +34,25 @@ test('a fast writer\'s log has every line once across two daemon SIGKILLs', asyn
       await d.kill9();
       await d.restart();
     }
-    for (let t = 0; t < 600 && docker(d, ['inspect', '-f', '{{.State.Status}}', 'fast']).out.trim() !== 'exited'; t++) await sleep(500);
+    for (let t = 0; t < 600 && docker(d, ['inspect', '-f', '{{.State.Status}}', 'fast']).out.trim() !== 'exited'; t++)
+      await sleep(500);
     expect(docker(d, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'fast']).out.trim()).toBe('exited 0');
-    const lines = docker(d, ['logs', 'fast']).out.split('\n').filter((l) => l !== '');
+    const lines = docker(d, ['logs', 'fast'])
+      .out.split('\n')
+      .filter((l) => l !== '');
     const seen = new Map<string, number>();
     for (const l of lines) seen.set(l, (seen.get(l) ?? 0) + 1);
     const missing = Array.from({ length: LINES }, (_, i) => `line ${i}`).filter((l) => !seen.has(l));
     const twice = [...seen].filter(([, n]) => n > 1).map(([l]) => l);
     const resent = [...d.logs().matchAll(/re-sending (\d+) bytes of stdout/g)].map((m) => Number(m[1]));
-    process.stdout.write(`log-resume: ${lines.length} lines, ${missing.length} missing, ${twice.length} duplicated; re-sent after restarts: ${resent.join(', ') || 'none'} bytes\n`);
-    expect({ missing: missing.slice(0, 5), twice: twice.slice(0, 5), count: lines.length }).toEqual({ missing: [], twice: [], count: LINES });
+    process.stdout.write(
+      `log-resume: ${lines.length} lines, ${missing.length} missing, ${twice.length} duplicated; re-sent after restarts: ${resent.join(', ') || 'none'} bytes\n`,
+    );
+    expect({ missing: missing.slice(0, 5), twice: twice.slice(0, 5), count: lines.length }).toEqual({
+      missing: [],
+      twice: [],
+      count: LINES,
+    });
     expect(lines).toEqual(Array.from({ length: LINES }, (_, i) => `line ${i}`));
     expect(d.logs()).not.toMatch(/were lost while the daemon was down/);
     docker(d, ['rm', '-f', 'fast']);

@@ -35,11 +35,22 @@ afterAll(async () => {
   fs.rmSync(host, { recursive: true, force: true });
 });
 
-test('--tmpfs and --mount type=tmpfs: size, mode and Docker\'s flags in the guest; inspect shows them', () => {
+test("--tmpfs and --mount type=tmpfs: size, mode and Docker's flags in the guest; inspect shows them", () => {
   const out = ok([
-    'run', '--rm', '--name', 'tm', '--tmpfs', '/x', '--tmpfs', '/y:size=1m,mode=700',
-    '--mount', 'type=tmpfs,destination=/z,tmpfs-size=2000000,tmpfs-mode=0750',
-    IMAGE, 'sh', '-c', 'grep -E " /(x|y|z) " /proc/mounts; echo hi > /y/f && cat /y/f',
+    'run',
+    '--rm',
+    '--name',
+    'tm',
+    '--tmpfs',
+    '/x',
+    '--tmpfs',
+    '/y:size=1m,mode=700',
+    '--mount',
+    'type=tmpfs,destination=/z,tmpfs-size=2000000,tmpfs-mode=0750',
+    IMAGE,
+    'sh',
+    '-c',
+    'grep -E " /(x|y|z) " /proc/mounts; echo hi > /y/f && cat /y/f',
   ]);
   const lines = out.split('\n');
   const line = (p: string) => lines.find((l) => l.split(' ')[1] === p) ?? '';
@@ -64,7 +75,21 @@ test('bind mounts: writes seen on both sides, :ro enforced in the guest, sources
   fs.mkdirSync(ro);
   fs.writeFileSync(path.join(rw, 'from-host'), 'host says hi\n');
   fs.writeFileSync(path.join(ro, 'keep'), 'untouched\n');
-  ok(['run', '-d', '--name', 'b1', '-v', `${rw}:/data`, '--mount', `type=bind,source=${ro},target=/ro,readonly`, '-v', `${created}:/made`, IMAGE, 'sleep', '600']);
+  ok([
+    'run',
+    '-d',
+    '--name',
+    'b1',
+    '-v',
+    `${rw}:/data`,
+    '--mount',
+    `type=bind,source=${ro},target=/ro,readonly`,
+    '-v',
+    `${created}:/made`,
+    IMAGE,
+    'sleep',
+    '600',
+  ]);
   // Host -> guest, guest -> host.
   expect(ok(['exec', 'b1', 'cat', '/data/from-host'])).toBe('host says hi');
   ok(['exec', 'b1', 'sh', '-c', 'echo guest says hi > /data/from-guest']);
@@ -87,7 +112,8 @@ test('bind mounts: writes seen on both sides, :ro enforced in the guest, sources
   // a map too: compare them sorted.
   expect([...j.HostConfig.Binds].sort()).toEqual([`${rw}:/data`, `${created}:/made`].sort());
   expect(j.HostConfig.Mounts).toEqual([{ Type: 'bind', Source: ro, Target: '/ro', ReadOnly: true }]);
-  const byDestination = (a: { Destination: string }, b: { Destination: string }) => a.Destination.localeCompare(b.Destination);
+  const byDestination = (a: { Destination: string }, b: { Destination: string }) =>
+    a.Destination.localeCompare(b.Destination);
   expect([...j.Mounts].sort(byDestination)).toEqual([
     { Type: 'bind', Source: rw, Destination: '/data', Mode: '', RW: true, Propagation: 'rprivate' },
     { Type: 'bind', Source: created, Destination: '/made', Mode: '', RW: true, Propagation: 'rprivate' },
@@ -108,13 +134,19 @@ test('bind mounts: writes seen on both sides, :ro enforced in the guest, sources
   expect(ok(['ps', '-aq'])).toBe('');
 });
 
-test('bad mount specs answer dockerd\'s messages and create nothing', () => {
+test("bad mount specs answer dockerd's messages and create nothing", () => {
   const cases: Array<[string[], string]> = [
-    [['-v', '/tmp/q:rel'], "invalid volume specification: '/tmp/q:rel': invalid mount config for type \"bind\": invalid mount path: 'rel' mount path must be absolute"],
+    [
+      ['-v', '/tmp/q:rel'],
+      "invalid volume specification: '/tmp/q:rel': invalid mount config for type \"bind\": invalid mount path: 'rel' mount path must be absolute",
+    ],
     [['-v', '/tmp/q:/x:bogus'], 'invalid mode: bogus'],
     [['-v', '/tmp/q:/x', '-v', '/tmp/r:/x'], 'Duplicate mount point: /x'],
     [['--mount', 'type=bind,target=/x'], 'invalid mount config for type "bind": field Source must not be empty'],
-    [['--mount', 'type=tmpfs,source=/a,target=/x'], 'invalid mount config for type "tmpfs": field Source must not be specified'],
+    [
+      ['--mount', 'type=tmpfs,source=/a,target=/x'],
+      'invalid mount config for type "tmpfs": field Source must not be specified',
+    ],
     [['--tmpfs', 'rel'], "invalid mount path: 'rel' mount path must be absolute"],
   ];
   for (const [args, msg] of cases) {
@@ -131,7 +163,19 @@ test('single-file binds: content both ways, ownership and mode kept, :ro enforce
   fs.chownSync(file, 1000, 1000);
   const ro = path.join(host, 'ro.conf');
   fs.writeFileSync(ro, 'fixed\n');
-  ok(['run', '-d', '--name', 'f1', '-v', `${file}:/etc/app/app.conf`, '-v', `${ro}:/etc/ro.conf:ro`, IMAGE, 'sleep', '600']);
+  ok([
+    'run',
+    '-d',
+    '--name',
+    'f1',
+    '-v',
+    `${file}:/etc/app/app.conf`,
+    '-v',
+    `${ro}:/etc/ro.conf:ro`,
+    IMAGE,
+    'sleep',
+    '600',
+  ]);
   expect(ok(['exec', 'f1', 'cat', '/etc/app/app.conf'])).toBe('setting=1');
   expect(ok(['exec', 'f1', 'stat', '-c', '%u:%g %a', '/etc/app/app.conf'])).toBe('1000:1000 640');
   // Guest -> host, then host -> guest, on the same file.

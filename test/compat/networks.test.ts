@@ -28,7 +28,9 @@ function ok(args: string[]): string {
 /** The bridge's IPv4 address with prefix, and MTU, as the host sees them. */
 function hostBridge(name: string): { cidr: string; mtu: number } | undefined {
   try {
-    const [l] = JSON.parse(execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', name], { encoding: 'utf8' })) as Array<{ mtu: number; addr_info: Array<{ local: string; prefixlen: number }> }>;
+    const [l] = JSON.parse(
+      execFileSync('ip', ['-j', '-4', 'addr', 'show', 'dev', name], { encoding: 'utf8' }),
+    ) as Array<{ mtu: number; addr_info: Array<{ local: string; prefixlen: number }> }>;
     return { cidr: `${l.addr_info[0].local}/${l.addr_info[0].prefixlen}`, mtu: l.mtu };
   } catch {
     return undefined;
@@ -49,7 +51,9 @@ afterAll(async () => {
   const root = d.dataRoot;
   await stopDaemonLeavingNothing(d);
   expect(await ownedLinks(root)).toEqual([]);
-  expect((await listPodvisorRules()).filter((l) => l.includes(root) || l.includes(firewallOwner(root).forward.slice(0, 11)))).toEqual([]);
+  expect(
+    (await listPodvisorRules()).filter((l) => l.includes(root) || l.includes(firewallOwner(root).forward.slice(0, 11))),
+  ).toEqual([]);
 });
 
 test('the default bridge network is there, on a subnet no host route used, with no clash', () => {
@@ -61,22 +65,54 @@ test('the default bridge network is there, on a subnet no host route used, with 
   const bridge = def.Options['com.docker.network.bridge.name'];
   expect(hostBridge(bridge)).toEqual({ cidr: `${cfg.Gateway}/${cfg.Subnet.split('/')[1]}`, mtu: 1500 });
   // Only our bridge routes the subnet.
-  const routes = JSON.parse(execFileSync('ip', ['-j', '-4', 'route'], { encoding: 'utf8' })) as Array<{ dst: string; dev: string }>;
+  const routes = JSON.parse(execFileSync('ip', ['-j', '-4', 'route'], { encoding: 'utf8' })) as Array<{
+    dst: string;
+    dev: string;
+  }>;
   expect(routes.filter((r) => r.dst === cfg.Subnet).map((r) => r.dev)).toEqual([bridge]);
   const del = docker(['network', 'rm', 'bridge']);
   expect(del.err).toContain('bridge is a pre-defined network and cannot be removed');
 });
 
-test('create with subnet, gateway, ip-range, MTU, labels, internal; inspect in dockerd\'s shape', async () => {
-  const id = ok(['network', 'create', '--subnet', '10.254.0.0/16', '--gateway', '10.254.0.254', '--ip-range', '10.254.1.0/24',
-    '-o', 'com.docker.network.driver.mtu=1400', '--label', 'team=a', '--internal', 'pvnet1']);
+test("create with subnet, gateway, ip-range, MTU, labels, internal; inspect in dockerd's shape", async () => {
+  const id = ok([
+    'network',
+    'create',
+    '--subnet',
+    '10.254.0.0/16',
+    '--gateway',
+    '10.254.0.254',
+    '--ip-range',
+    '10.254.1.0/24',
+    '-o',
+    'com.docker.network.driver.mtu=1400',
+    '--label',
+    'team=a',
+    '--internal',
+    'pvnet1',
+  ]);
   expect(id).toMatch(/^[0-9a-f]{64}$/);
   const n = JSON.parse(ok(['network', 'inspect', 'pvnet1']))[0];
   expect(n).toEqual({
-    Name: 'pvnet1', Id: id, Created: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), Scope: 'local', Driver: 'bridge', EnableIPv6: false,
-    IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: '10.254.0.0/16', IPRange: '10.254.1.0/24', Gateway: '10.254.0.254' }] },
-    Internal: true, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false, Containers: {},
-    Options: { 'com.docker.network.driver.mtu': '1400' }, Labels: { team: 'a' },
+    Name: 'pvnet1',
+    Id: id,
+    Created: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    Scope: 'local',
+    Driver: 'bridge',
+    EnableIPv6: false,
+    IPAM: {
+      Driver: 'default',
+      Options: {},
+      Config: [{ Subnet: '10.254.0.0/16', IPRange: '10.254.1.0/24', Gateway: '10.254.0.254' }],
+    },
+    Internal: true,
+    Attachable: false,
+    Ingress: false,
+    ConfigFrom: { Network: '' },
+    ConfigOnly: false,
+    Containers: {},
+    Options: { 'com.docker.network.driver.mtu': '1400' },
+    Labels: { team: 'a' },
   });
   expect(hostBridge(`pv-${id.slice(0, 12)}`)).toEqual({ cidr: '10.254.0.254/16', mtu: 1400 });
   // Inspect by id prefix and by full id.
@@ -85,7 +121,10 @@ test('create with subnet, gateway, ip-range, MTU, labels, internal; inspect in d
   const cfg = JSON.parse(ok(['network', 'inspect', auto]))[0].IPAM.Config[0];
   expect(cfg.Subnet).toMatch(/^(172|192)\.\d+\.\d+\.0\/(16|20)$/);
   expect(ok(['network', 'ls', '--filter', 'label=team=a', '--format', '{{.Name}}'])).toBe('pvnet1');
-  expect(ok(['network', 'ls', '--filter', 'type=custom', '--format', '{{.Name}}']).split('\n').sort()).toEqual(['pvnet1', 'pvnet2']);
+  expect(ok(['network', 'ls', '--filter', 'type=custom', '--format', '{{.Name}}']).split('\n').sort()).toEqual([
+    'pvnet1',
+    'pvnet2',
+  ]);
   expect(ok(['network', 'ls', '-q', '--filter', 'name=pvnet2'])).toBe(auto.slice(0, 12));
   expect((await ourJumps()).length).toBe(4);
 });
@@ -93,9 +132,13 @@ test('create with subnet, gateway, ip-range, MTU, labels, internal; inspect in d
 test('errors: duplicate name, overlapping pool, other drivers, bad subnet; nothing is left of them', () => {
   const before = ok(['network', 'ls', '-q']);
   expect(docker(['network', 'create', 'pvnet1']).err).toContain('network with name pvnet1 already exists');
-  expect(docker(['network', 'create', '--subnet', '10.254.9.0/24', 'pvx']).err).toContain('Pool overlaps with other one on this address space');
+  expect(docker(['network', 'create', '--subnet', '10.254.9.0/24', 'pvx']).err).toContain(
+    'Pool overlaps with other one on this address space',
+  );
   expect(docker(['network', 'create', '-d', 'foo', 'pvx']).err).toContain('plugin "foo" not found');
-  expect(docker(['network', 'create', '-d', 'macvlan', 'pvx']).err).toContain('podvisor has only the "bridge" network driver');
+  expect(docker(['network', 'create', '-d', 'macvlan', 'pvx']).err).toContain(
+    'podvisor has only the "bridge" network driver',
+  );
   expect(docker(['network', 'create', '--subnet', 'bad', 'pvx']).err).toContain('invalid CIDR address: bad');
   expect(ok(['network', 'ls', '-q'])).toBe(before);
   const c = docker(['network', 'connect', 'pvnet1', 'somecontainer']);
@@ -111,7 +154,17 @@ test('rm, prune and their events', () => {
   expect(pruned).toContain('pvnet1');
   expect(ok(['network', 'ls', '--format', '{{.Name}}']).split('\n').sort()).toEqual(['bridge', 'pvnet3']);
   const until = Math.floor(Date.now() / 1000) + 1;
-  const ev = ok(['events', '--since', since, '--until', String(until), '--filter', 'type=network', '--format', '{{.Action}} {{.Actor.Attributes.name}}']);
+  const ev = ok([
+    'events',
+    '--since',
+    since,
+    '--until',
+    String(until),
+    '--filter',
+    'type=network',
+    '--format',
+    '{{.Action}} {{.Actor.Attributes.name}}',
+  ]);
   expect(ev.split('\n')).toEqual(['create pvnet3', 'destroy pvnet2', 'destroy pvnet1']);
 });
 

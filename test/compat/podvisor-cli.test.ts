@@ -42,8 +42,10 @@ describe('podvisor CLI on real VMs', () => {
   });
   afterAll(async () => {
     if (!d) return;
-    for (const p of JSON.parse((await podvisor(d, ['list', '--json'])).out || '[]') as Array<{ id: string }>) await podvisor(d, ['rm', '-f', p.id]);
-    for (const v of JSON.parse((await podvisor(d, ['list', 'vms', '--json'])).out || '[]') as VmRow[]) if (v.state === 'Idle') await podvisor(d, ['rm-vm', v.id]);
+    for (const p of JSON.parse((await podvisor(d, ['list', '--json'])).out || '[]') as Array<{ id: string }>)
+      await podvisor(d, ['rm', '-f', p.id]);
+    for (const v of JSON.parse((await podvisor(d, ['list', 'vms', '--json'])).out || '[]') as VmRow[])
+      if (v.state === 'Idle') await podvisor(d, ['rm-vm', v.id]);
     await stopDaemonLeavingNothing(d);
   });
 
@@ -56,7 +58,9 @@ describe('podvisor CLI on real VMs', () => {
     expect(missing.code).toBe(4);
     expect(missing.err).toBe(`podvisor: no pod matches "no-such-pod" (podvisor list shows the pods)\n`);
     const away = await new Promise<CliResult>((resolve) => {
-      const p = spawn(process.execPath, [BIN, '-H', 'unix:///nonexistent/podvisor.sock', 'list'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(process.execPath, [BIN, '-H', 'unix:///nonexistent/podvisor.sock', 'list'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let err = '';
       p.stderr.on('data', (c: Buffer) => (err += c.toString()));
       p.on('close', (code) => resolve({ code: code ?? -1, out: '', err }));
@@ -99,7 +103,17 @@ describe('podvisor CLI on real VMs', () => {
 
     // The first pod leaves traces of every kind: a file in the VM's /tmp and its root, a
     // background process, a tmpfs mount and its hostname.
-    await ok(d, ['run-pod', '--vm', vmId, '--name', 'first', IMAGE, 'sh', '-c', 'hostname first-host; echo secret > /tmp/trace; echo x > /trace; mkdir -p /mnt/m; mount -t tmpfs t /mnt/m; sleep 4242 & sleep 1000']);
+    await ok(d, [
+      'run-pod',
+      '--vm',
+      vmId,
+      '--name',
+      'first',
+      IMAGE,
+      'sh',
+      '-c',
+      'hostname first-host; echo secret > /tmp/trace; echo x > /trace; mkdir -p /mnt/m; mount -t tmpfs t /mnt/m; sleep 4242 & sleep 1000',
+    ]);
     const vms = JSON.parse(await ok(d, ['list', 'vms', '--json'])) as VmRow[];
     expect(vms.find((v) => v.id === vmId)?.state).toBe('Associated');
     expect(await ok(d, ['exec', 'first', 'hostname'])).toBe('first-host\n');
@@ -114,7 +128,13 @@ describe('podvisor CLI on real VMs', () => {
     await ok(d, ['start', '--vm', vmId, 'second']);
     const second = JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string }>;
     expect(second.find((p) => p.name === 'second')?.vm).toBe(vmId);
-    const look = await ok(d, ['exec', 'second', 'sh', '-c', 'hostname; ls /tmp; ls /trace 2>&1; ps -o args; cat /proc/mounts']);
+    const look = await ok(d, [
+      'exec',
+      'second',
+      'sh',
+      '-c',
+      'hostname; ls /tmp; ls /trace 2>&1; ps -o args; cat /proc/mounts',
+    ]);
     expect(look).not.toContain('first-host');
     expect(look).not.toContain('trace\n');
     expect(look).toContain('No such file');
@@ -125,11 +145,19 @@ describe('podvisor CLI on real VMs', () => {
 
   test('replace: a running pod stopped and another started on its VM', async () => {
     await ok(d, ['run-pod', '--name', 'old', IMAGE, 'sleep', '1000']);
-    const oldVm = (JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string }>).find((p) => p.name === 'old')?.vm;
+    const oldVm = (JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string }>).find(
+      (p) => p.name === 'old',
+    )?.vm;
     expect(oldVm).toMatch(/^[0-9a-f]{12}$/);
     await ok(d, ['create', '--name', 'new', IMAGE, 'sh', '-c', 'echo new-pod; sleep 1000']);
-    expect(await ok(d, ['replace', '-o', 'old', '-n', 'new', '-t', '1'])).toBe(`new running on VM ${oldVm} (replaced old)\n`);
-    const pods = JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string | null; state: string }>;
+    expect(await ok(d, ['replace', '-o', 'old', '-n', 'new', '-t', '1'])).toBe(
+      `new running on VM ${oldVm} (replaced old)\n`,
+    );
+    const pods = JSON.parse(await ok(d, ['list', '--json'])) as Array<{
+      name: string;
+      vm: string | null;
+      state: string;
+    }>;
     expect(pods.find((p) => p.name === 'new')).toMatchObject({ vm: oldVm, state: 'Running' });
     expect(pods.find((p) => p.name === 'old')).toMatchObject({ vm: null, state: 'Created' });
     expect((await podvisor(d, ['replace', '-o', 'old', '-n', 'new'])).code).toBe(5);
@@ -158,7 +186,10 @@ describe('podvisor CLI on real VMs', () => {
       if (!vms.some((v) => v.id === vmId)) await new Promise((r) => setTimeout(r, 200));
     }
     // When it is not, the daemons' lines about it and the reclaim say why (in the failure).
-    const said = d.logs().split('\n').filter((l) => l.includes(vmId) || /reclaimed|re-adopt|podvisord .* ready/.test(l));
+    const said = d
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes(vmId) || /reclaimed|re-adopt|podvisord .* ready/.test(l));
     expect({ state: vms.find((v) => v.id === vmId)?.state, said }).toMatchObject({ state: 'Idle' });
     // It takes a pod, as before the crash.
     await ok(d, ['run-pod', '--vm', vmId, '--name', 'after', IMAGE, 'sleep', '1000']);
@@ -167,13 +198,32 @@ describe('podvisor CLI on real VMs', () => {
   });
 
   test('stop gives a TERM-trapping pod its grace, and kills a TERM-ignoring one at the deadline', async () => {
-    await ok(d, ['pod', '--name', 'polite', IMAGE, 'sh', '-c', "trap 'echo got-term; sleep 1; echo bye; exit 0' TERM; echo ready; while true; do sleep 0.1; done"]);
-    await ok(d, ['pod', '--name', 'deaf', IMAGE, 'sh', '-c', "trap '' TERM; echo ready; while true; do sleep 0.1; done"]);
+    await ok(d, [
+      'pod',
+      '--name',
+      'polite',
+      IMAGE,
+      'sh',
+      '-c',
+      "trap 'echo got-term; sleep 1; echo bye; exit 0' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
+    await ok(d, [
+      'pod',
+      '--name',
+      'deaf',
+      IMAGE,
+      'sh',
+      '-c',
+      "trap '' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
     for (const p of ['polite', 'deaf']) await until(async () => (await ok(d, ['logs', p])) === 'ready\n');
     expect(await ok(d, ['stop-pod', '-t', '30', 'polite'])).toBe('polite stopped\n');
     expect(await ok(d, ['logs', 'polite'])).toBe('ready\ngot-term\nbye\n');
     expect(await ok(d, ['stop-pod', '-t', '1', 'deaf'])).toBe('deaf stopped\n');
-    const pods = JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; containers: Array<{ exitCode: number }> }>;
+    const pods = JSON.parse(await ok(d, ['list', '--json'])) as Array<{
+      name: string;
+      containers: Array<{ exitCode: number }>;
+    }>;
     expect(pods.find((p) => p.name === 'polite')?.containers[0].exitCode).toBe(0);
     expect(pods.find((p) => p.name === 'deaf')?.containers[0].exitCode).toBe(137);
     // rm --force with grace 0: a running pod goes at once.
@@ -197,7 +247,10 @@ describe('podvisor CLI on real VMs', () => {
     expect(await ok(d, ['exec', '-d', 'box', 'sh', '-c', 'sleep 1; echo detached > /tmp/d'])).toBe('');
     await until(async () => (await podvisor(d, ['exec', 'box', 'cat', '/tmp/d'])).out === 'detached\n');
     const withStdin = await new Promise<CliResult>((resolve) => {
-      const p = spawn(process.execPath, [BIN, 'exec', '-i', 'box', 'sh', '-c', 'read a; echo got-$a'], { env: { ...process.env, PODVISOR_HOST: d.dockerHost }, stdio: ['pipe', 'pipe', 'pipe'] });
+      const p = spawn(process.execPath, [BIN, 'exec', '-i', 'box', 'sh', '-c', 'read a; echo got-$a'], {
+        env: { ...process.env, PODVISOR_HOST: d.dockerHost },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       let out = '';
       p.stdout.on('data', (c: Buffer) => (out += c.toString()));
       p.stdin.end('typed\n');
@@ -213,9 +266,12 @@ describe('podvisor CLI on real VMs', () => {
     await ok(d, ['rm', '-f', 'ticker', 'late', 'box']);
   });
 
-  test('run-pod -t attaches to the pod\'s TTY at a terminal; exec -it too; the exit code comes back', async () => {
+  test("run-pod -t attaches to the pod's TTY at a terminal; exec -it too; the exit code comes back", async () => {
     const env = { ...process.env, PODVISOR_HOST: d.dockerHost };
-    const t = ptySession(`stty rows 30 cols 90; exec ${process.execPath} ${BIN} run-pod -t --name tty ${IMAGE} sh`, env);
+    const t = ptySession(
+      `stty rows 30 cols 90; exec ${process.execPath} ${BIN} run-pod -t --name tty ${IMAGE} sh`,
+      env,
+    );
     t.type('\r');
     await t.expect(/# /, 60000);
     t.type('stty size; exit 3\r');
@@ -232,7 +288,13 @@ describe('podvisor CLI on real VMs', () => {
 
   test('bridges: native pods in docker ps with their pod label; Docker containers in podvisor list', async () => {
     await ok(d, ['run-pod', '--name', 'bridged', IMAGE, 'sh', '-c', 'echo bridged-out; sleep 1000']);
-    const ps = await dockerCli(d, ['ps', '--filter', 'label=io.podvisor.pod=bridged', '--format', '{{.Names}} {{.Label "io.podvisor.api"}}']);
+    const ps = await dockerCli(d, [
+      'ps',
+      '--filter',
+      'label=io.podvisor.pod=bridged',
+      '--format',
+      '{{.Names}} {{.Label "io.podvisor.api"}}',
+    ]);
     expect(ps.out).toBe('bridged native\n');
     // The pod's first line may still be on its way: wait for it (a few seconds at most).
     let logs = '';

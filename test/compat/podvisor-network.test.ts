@@ -25,12 +25,15 @@ const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const IMAGE = `${REG}/busybox`;
 const ok = podvisorOk;
 /** busybox httpd in the foreground on port 80, serving a page that names `who`. */
-const serve = (who: string) => `mkdir -p /www && echo "hello from ${who}" > /www/index.html && exec httpd -f -p 80 -h /www`;
+const serve = (who: string) =>
+  `mkdir -p /www && echo "hello from ${who}" > /www/index.html && exec httpd -f -p 80 -h /www`;
 
 /** curl on the host (not blocking this process, whose servers must answer): the page, or `curl exit N`. */
 function curl(port: number, host = '127.0.0.1'): Promise<string> {
   return new Promise((resolve) => {
-    execFile('curl', ['-s', '--max-time', '3', `http://${host}:${port}/`], { encoding: 'utf8' }, (err, out) => resolve(err ? `curl exit ${(err as { code?: number }).code}` : out));
+    execFile('curl', ['-s', '--max-time', '3', `http://${host}:${port}/`], { encoding: 'utf8' }, (err, out) =>
+      resolve(err ? `curl exit ${(err as { code?: number }).code}` : out),
+    );
   });
 }
 
@@ -64,7 +67,9 @@ const fetchIn = (addr: string, port = 80) =>
 
 /** A non-loopback IPv4 address of the host. */
 function hostAddress(): string {
-  const a = JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'get', '1.1.1.1'], { encoding: 'utf8' })) as Array<{ prefsrc: string }>;
+  const a = JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'get', '1.1.1.1'], { encoding: 'utf8' })) as Array<{
+    prefsrc: string;
+  }>;
   return a[0].prefsrc;
 }
 
@@ -80,7 +85,10 @@ describe('native pods on the network, through the podvisor CLI', () => {
   let dir: string;
   const docker = (args: string[]) => dockerSync(d, args);
   const pods = async () => JSON.parse(await ok(d, ['list', '--json'])) as PodRow[];
-  const onBridge = () => Object.values(JSON.parse(dockerOk(d, ['network', 'inspect', 'bridge']))[0].Containers as Record<string, { Name: string }>).map((c) => c.Name);
+  const onBridge = () =>
+    Object.values(
+      JSON.parse(dockerOk(d, ['network', 'inspect', 'bridge']))[0].Containers as Record<string, { Name: string }>,
+    ).map((c) => c.Name);
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podnet-'));
@@ -91,8 +99,13 @@ describe('native pods on the network, through the podvisor CLI', () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
     if (!d) return;
     docker(['rm', '-f', 'target']);
-    for (const p of JSON.parse((await podvisor(d, ['list', '--json'])).out || '[]') as PodRow[]) await podvisor(d, ['rm', '-f', p.id]);
-    for (const v of JSON.parse((await podvisor(d, ['list', 'vms', '--json'])).out || '[]') as Array<{ id: string; state: string }>) if (v.state === 'Idle') await podvisor(d, ['rm-vm', v.id]);
+    for (const p of JSON.parse((await podvisor(d, ['list', '--json'])).out || '[]') as PodRow[])
+      await podvisor(d, ['rm', '-f', p.id]);
+    for (const v of JSON.parse((await podvisor(d, ['list', 'vms', '--json'])).out || '[]') as Array<{
+      id: string;
+      state: string;
+    }>)
+      if (v.state === 'Idle') await podvisor(d, ['rm-vm', v.id]);
     await stopDaemonLeavingNothing(d);
   });
 
@@ -111,7 +124,10 @@ describe('native pods on the network, through the podvisor CLI', () => {
 
   test('run-pod of a pod file pulls each of its images that is not local', async () => {
     const file = path.join(dir, 'pulled.yaml');
-    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: pulled\nspec:\n  containers:\n    - name: a\n      image: ${REG}/layered\n      command: ["sh", "-c", "cat /data/added.txt; sleep 1000"]\n    - name: b\n      image: ${REG}/configured\n      command: ["sh", "-c", "cat /work/hello.txt; sleep 1000"]\n`);
+    fs.writeFileSync(
+      file,
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: pulled\nspec:\n  containers:\n    - name: a\n      image: ${REG}/layered\n      command: ["sh", "-c", "cat /data/added.txt; sleep 1000"]\n    - name: b\n      image: ${REG}/configured\n      command: ["sh", "-c", "cat /work/hello.txt; sleep 1000"]\n`,
+    );
     const r = await podvisor(d, ['run-pod', '-f', file]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^pulled [0-9a-f]{64}\n$/);
@@ -125,15 +141,24 @@ describe('native pods on the network, through the podvisor CLI', () => {
   test('a Kubernetes Pod with a hostPort: httpd in it answers curl on the host; docker port, ps and inspect show it', async () => {
     const port = await freePort();
     const file = path.join(dir, 'kweb.yaml');
-    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: kweb\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n    - name: web\n      image: ${IMAGE}\n      command: ["sh", "-c", ${JSON.stringify(serve('kweb'))}]\n      ports:\n        - containerPort: 80\n          hostPort: ${port}\n    - name: side\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      ports:\n        - containerPort: 9000\n`);
+    fs.writeFileSync(
+      file,
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: kweb\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n    - name: web\n      image: ${IMAGE}\n      command: ["sh", "-c", ${JSON.stringify(serve('kweb'))}]\n      ports:\n        - containerPort: 80\n          hostPort: ${port}\n    - name: side\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      ports:\n        - containerPort: 9000\n`,
+    );
     expect(await ok(d, ['run-pod', '-f', file])).toMatch(/^kweb [0-9a-f]{64}\n$/);
     expect(await curlPage(port)).toBe('hello from kweb\n');
     expect(dockerOk(d, ['port', 'kweb'])).toBe(`80/tcp -> 0.0.0.0:${port}`);
     expect(dockerOk(d, ['port', 'kweb', '80'])).toBe(`0.0.0.0:${port}`);
-    expect(dockerOk(d, ['ps', '--filter', 'name=^kweb$', '--format', '{{.Ports}}']).split(', ').sort()).toEqual([`0.0.0.0:${port}->80/tcp`, '9000/tcp']);
+    expect(dockerOk(d, ['ps', '--filter', 'name=^kweb$', '--format', '{{.Ports}}']).split(', ').sort()).toEqual([
+      `0.0.0.0:${port}->80/tcp`,
+      '9000/tcp',
+    ]);
     const inspect = JSON.parse(dockerOk(d, ['inspect', 'kweb']))[0];
     expect(inspect.HostConfig.PortBindings).toEqual({ '80/tcp': [{ HostIp: '', HostPort: String(port) }] });
-    expect(inspect.NetworkSettings.Ports).toEqual({ '80/tcp': [{ HostIp: '0.0.0.0', HostPort: String(port) }], '9000/tcp': null });
+    expect(inspect.NetworkSettings.Ports).toEqual({
+      '80/tcp': [{ HostIp: '0.0.0.0', HostPort: String(port) }],
+      '9000/tcp': null,
+    });
     expect(inspect.NetworkSettings.Networks.bridge.IPAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     expect(onBridge()).toContain('kweb');
     // The side container shares the pod's network: it reaches the server on localhost.
@@ -147,11 +172,14 @@ describe('native pods on the network, through the podvisor CLI', () => {
   test('a hyper podfile with portmappings: the same', async () => {
     const port = await freePort();
     const file = path.join(dir, 'hweb.json');
-    fs.writeFileSync(file, JSON.stringify({
-      id: 'hweb',
-      containers: [{ name: 'web', image: IMAGE, command: ['sh', '-c', serve('hweb')] }],
-      portmappings: [{ containerPort: 80, hostPort: port, protocol: 'tcp' }],
-    }));
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        id: 'hweb',
+        containers: [{ name: 'web', image: IMAGE, command: ['sh', '-c', serve('hweb')] }],
+        portmappings: [{ containerPort: 80, hostPort: port, protocol: 'tcp' }],
+      }),
+    );
     expect(await ok(d, ['run-pod', '-f', file])).toMatch(/^hweb [0-9a-f]{64}\n$/);
     expect(await curlPage(port)).toBe('hello from hweb\n');
     expect(dockerOk(d, ['port', 'hweb'])).toBe(`80/tcp -> 0.0.0.0:${port}`);
@@ -179,18 +207,29 @@ describe('native pods on the network, through the podvisor CLI', () => {
     const server = http.createServer((_q, res) => res.end('hello from the host\n'));
     await new Promise<void>((r) => server.listen(0, '0.0.0.0', r));
     try {
-      expect(await ok(d, ['exec', 'served', 'sh', '-c', fetchIn(hostAddress(), (server.address() as net.AddressInfo).port)])).toBe('hello from the host\n');
+      expect(
+        await ok(d, ['exec', 'served', 'sh', '-c', fetchIn(hostAddress(), (server.address() as net.AddressInfo).port)]),
+      ).toBe('hello from the host\n');
     } finally {
       server.close();
     }
     // --network none: loopback only, as docker run --network none.
-    const none = await podvisor(d, ['run', '--rm', '--network', 'none', IMAGE, 'sh', '-c', 'ip -o -4 addr | awk \'{print $2, $4}\'']);
+    const none = await podvisor(d, [
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      IMAGE,
+      'sh',
+      '-c',
+      "ip -o -4 addr | awk '{print $2, $4}'",
+    ]);
     expect([none.code, none.out]).toEqual([0, 'lo 127.0.0.1/8\n']);
     await ok(d, ['rm', '-f', 'served']);
     docker(['rm', '-f', 'target']);
   });
 
-  test('a host port in use: dockerd\'s error, and nothing half set up; on a held VM the VM stays Idle and serves the next start', async () => {
+  test("a host port in use: dockerd's error, and nothing half set up; on a held VM the VM stays Idle and serves the next start", async () => {
     const port = await freePort();
     const holder = await holdPort(port);
     const release = () => {
@@ -199,11 +238,16 @@ describe('native pods on the network, through the podvisor CLI', () => {
     };
     try {
       const file = path.join(dir, 'clash.yaml');
-      const podFile = (name: string) => `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n    - name: web\n      image: ${IMAGE}\n      command: ["sh", "-c", ${JSON.stringify(serve(name))}]\n      ports: [{containerPort: 80, hostPort: ${port}}]\n`;
+      const podFile = (name: string) =>
+        `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n    - name: web\n      image: ${IMAGE}\n      command: ["sh", "-c", ${JSON.stringify(serve(name))}]\n      ports: [{containerPort: 80, hostPort: ${port}}]\n`;
       fs.writeFileSync(file, podFile('clash'));
       let r = await podvisor(d, ['run-pod', '-f', file]);
       expect(r.code).toBe(1);
-      expect(r.err).toMatch(new RegExp(`(^|\\n)podvisor: driver failed programming external connectivity on endpoint clash \\([0-9a-f]{64}\\): Error starting userland proxy: listen tcp4 0\\.0\\.0\\.0:${port}: bind: address already in use\\n$`));
+      expect(r.err).toMatch(
+        new RegExp(
+          `(^|\\n)podvisor: driver failed programming external connectivity on endpoint clash \\([0-9a-f]{64}\\): Error starting userland proxy: listen tcp4 0\\.0\\.0\\.0:${port}: bind: address already in use\\n$`,
+        ),
+      );
       // The pod is Created (as docker run leaves its container), on no VM and no network; the
       // port is still the holder's.
       expect((await pods()).find((p) => p.name === 'clash')).toMatchObject({ state: 'Created', vm: null });
@@ -218,7 +262,9 @@ describe('native pods on the network, through the podvisor CLI', () => {
       r = await podvisor(d, ['run-pod', '--vm', vm, '-f', held]);
       expect(r.code).toBe(1);
       expect(r.err).toContain(`listen tcp4 0.0.0.0:${port}: bind: address already in use`);
-      expect(JSON.parse(await ok(d, ['list', 'vms', '--json']))).toEqual([expect.objectContaining({ id: vm, state: 'Idle' })]);
+      expect(JSON.parse(await ok(d, ['list', 'vms', '--json']))).toEqual([
+        expect.objectContaining({ id: vm, state: 'Idle' }),
+      ]);
       expect(onBridge()).toEqual([]);
 
       await release();

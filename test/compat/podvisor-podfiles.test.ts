@@ -81,7 +81,8 @@ describe('pod files through the podvisor CLI', () => {
   afterAll(async () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
     if (!d) return;
-    for (const p of JSON.parse((await podvisor(d, ['list', '--json'])).out || '[]') as Array<{ id: string }>) await podvisor(d, ['rm', '-f', p.id]);
+    for (const p of JSON.parse((await podvisor(d, ['list', '--json'])).out || '[]') as Array<{ id: string }>)
+      await podvisor(d, ['rm', '-f', p.id]);
     await stopDaemonLeavingNothing(d);
   });
 
@@ -96,39 +97,71 @@ describe('pod files through the podvisor CLI', () => {
     expect(await ok(d, ['logs', 'kpod'])).toBe('seeded\nwriter-up\n');
     expect(await ok(d, ['exec', '-c', 'reader', 'kpod', 'cat', '/data/seed'])).toBe('seeded\n');
     // The writer serves the shared directory over the pod's localhost; the reader fetches it.
-    expect(await ok(d, ['exec', '-c', 'reader', 'kpod', 'wget', '-qO-', 'http://127.0.0.1:8080/msg'])).toBe('from-writer\n');
+    expect(await ok(d, ['exec', '-c', 'reader', 'kpod', 'wget', '-qO-', 'http://127.0.0.1:8080/msg'])).toBe(
+      'from-writer\n',
+    );
     const miss = await podvisor(d, ['logs', '-c', 'nope', 'kpod']);
     expect(miss.code).toBe(4);
     expect(miss.err).toMatch(/nope/);
 
     const pod = JSON.parse(await ok(d, ['list', '--json'])).find((p: { name: string }) => p.name === 'kpod');
-    expect(pod.containers.map((c: { name: string; init?: boolean }) => `${c.name}${c.init ? ':init' : ''}`)).toEqual(['seed:init', 'writer', 'reader']);
+    expect(pod.containers.map((c: { name: string; init?: boolean }) => `${c.name}${c.init ? ':init' : ''}`)).toEqual([
+      'seed:init',
+      'writer',
+      'reader',
+    ]);
     expect(pod.labels).toMatchObject({ app: 'demo', 'io.podvisor.pod': 'kpod', 'io.podvisor.api': 'native' });
 
     // The stock docker CLI sees each container of the pod as a container: the main one under
     // the pod's name, the others as POD.CONTAINER, each labelled with its pod and its name.
-    const ps = await dockerCli(d, ['ps', '--filter', 'label=io.podvisor.pod=kpod', '--format', '{{.Names}} {{.Label "io.podvisor.container"}} {{.Image}} {{.Status}}']);
+    const ps = await dockerCli(d, [
+      'ps',
+      '--filter',
+      'label=io.podvisor.pod=kpod',
+      '--format',
+      '{{.Names}} {{.Label "io.podvisor.container"}} {{.Image}} {{.Status}}',
+    ]);
     expect(ps.code).toBe(0);
     expect(ps.out.trim().split('\n').sort()).toEqual([
       expect.stringMatching(new RegExp(`^kpod writer ${IMAGE.replace(/[.]/g, '\\.')} Up `)),
       expect.stringMatching(new RegExp(`^kpod\\.reader reader ${IMAGE.replace(/[.]/g, '\\.')} Up `)),
     ]);
-    const all = await dockerCli(d, ['ps', '-a', '--filter', 'label=io.podvisor.pod=kpod', '--format', '{{.Names}} {{.Status}}']);
+    const all = await dockerCli(d, [
+      'ps',
+      '-a',
+      '--filter',
+      'label=io.podvisor.pod=kpod',
+      '--format',
+      '{{.Names}} {{.Status}}',
+    ]);
     expect(all.out).toMatch(/^kpod\.seed Exited \(0\) /m);
     const readerId = (await dockerCli(d, ['ps', '-q', '--no-trunc', '--filter', 'name=kpod.reader'])).out.trim();
     expect(readerId).toMatch(/^[0-9a-f]{64}$/);
     expect((await dockerCli(d, ['logs', 'kpod.reader'])).out).toBe('reader-got from-writer\n');
     expect((await dockerCli(d, ['logs', readerId.slice(0, 12)])).out).toBe('reader-got from-writer\n');
-    expect((await dockerCli(d, ['exec', 'kpod.reader', 'sh', '-c', 'cat /data/msg; ps -o args | grep -c "^sleep 1000"'])).out).toBe('from-writer\n2\n');
-    const readerInspect = await dockerCli(d, ['inspect', '--format', '{{.Id}} {{.Name}} {{.State.Running}} {{json .Config.Cmd}} {{index .Config.Labels "io.podvisor.pod"}}', 'kpod.reader']);
+    expect(
+      (await dockerCli(d, ['exec', 'kpod.reader', 'sh', '-c', 'cat /data/msg; ps -o args | grep -c "^sleep 1000"']))
+        .out,
+    ).toBe('from-writer\n2\n');
+    const readerInspect = await dockerCli(d, [
+      'inspect',
+      '--format',
+      '{{.Id}} {{.Name}} {{.State.Running}} {{json .Config.Cmd}} {{index .Config.Labels "io.podvisor.pod"}}',
+      'kpod.reader',
+    ]);
     expect(readerInspect.out).toMatch(new RegExp(`^${readerId} /kpod\\.reader true \\["-c","while .*"\\] kpod\n$`));
-    const inspect = await dockerCli(d, ['inspect', '--format', '{{.Name}} {{.State.Running}} {{index .Config.Labels "io.podvisor.api"}} {{json .Config.Cmd}}', 'kpod']);
+    const inspect = await dockerCli(d, [
+      'inspect',
+      '--format',
+      '{{.Name}} {{.State.Running}} {{index .Config.Labels "io.podvisor.api"}} {{json .Config.Cmd}}',
+      'kpod',
+    ]);
     expect(inspect.code).toBe(0);
     expect(inspect.out).toContain('/kpod true native');
     expect((await dockerCli(d, ['exec', 'kpod', 'cat', '/data/msg'])).out).toBe('from-writer\n');
     // Stopping any container of the pod stops the pod (its containers share one VM).
     expect((await dockerCli(d, ['stop', '-t', '1', 'kpod.reader'])).code).toBe(0);
-    expect((await ok(d, ['list', '--json']))).toContain('"state": "Created"');
+    expect(await ok(d, ['list', '--json'])).toContain('"state": "Created"');
     expect((await dockerCli(d, ['ps', '-q', '--filter', 'label=io.podvisor.pod=kpod'])).out).toBe('');
   });
 
@@ -141,8 +174,13 @@ describe('pod files through the podvisor CLI', () => {
     expect(ps.out).toBe('hpod\n');
 
     const next = path.join(dir, 'next.yml');
-    fs.writeFileSync(next, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: npod\nspec:\n  containers:\n    - name: only\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo next-up; sleep 1000"]\n`);
-    expect(await ok(d, ['replace', '-o', 'hpod', '-t', '0', '-f', next])).toMatch(/^npod running on VM [0-9a-f]+ \(replaced hpod\)\n$/);
+    fs.writeFileSync(
+      next,
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: npod\nspec:\n  containers:\n    - name: only\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo next-up; sleep 1000"]\n`,
+    );
+    expect(await ok(d, ['replace', '-o', 'hpod', '-t', '0', '-f', next])).toMatch(
+      /^npod running on VM [0-9a-f]+ \(replaced hpod\)\n$/,
+    );
     await until(async () => (await ok(d, ['logs', 'npod'])) === 'next-up\n');
   });
 
@@ -150,11 +188,19 @@ describe('pod files through the podvisor CLI', () => {
     const podFile = (name: string, command: string) =>
       `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n  volumes:\n    - name: cache\n      emptyDir: {}\n  containers:\n    - name: main\n      image: ${IMAGE}\n      command: ["sh", "-c", ${JSON.stringify(command)}]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: side\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n`;
     const first = path.join(dir, 'first.yaml');
-    fs.writeFileSync(first, podFile('dirty', 'hostname dirty-host; echo secret > /cache/left; mkdir -p /cache/sub/deeper; echo x > /cache/sub/deeper/f; echo t > /tmp/left; sleep 4343 & echo ready; sleep 1000'));
+    fs.writeFileSync(
+      first,
+      podFile(
+        'dirty',
+        'hostname dirty-host; echo secret > /cache/left; mkdir -p /cache/sub/deeper; echo x > /cache/sub/deeper/f; echo t > /tmp/left; sleep 4343 & echo ready; sleep 1000',
+      ),
+    );
     await ok(d, ['run-pod', '-f', first]);
     await until(async () => (await ok(d, ['logs', 'dirty'])) === 'ready\n');
     expect(await ok(d, ['exec', '-c', 'side', 'dirty', 'cat', '/cache/left'])).toBe('secret\n');
-    const vm = (JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string }>).find((p) => p.name === 'dirty')?.vm as string;
+    const vm = (JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string }>).find(
+      (p) => p.name === 'dirty',
+    )?.vm as string;
     expect(vm).toMatch(/^[0-9a-f]{12}$/);
     expect(await ok(d, ['stop', '--keep-vm', '-t', '0', 'dirty'])).toBe(`dirty stopped; VM ${vm} is Idle\n`);
 
@@ -173,7 +219,9 @@ describe('pod files through the podvisor CLI', () => {
     await ok(d, ['exec', 'clean', 'sh', '-c', 'echo again > /cache/again']);
     const third = path.join(dir, 'third.yaml');
     fs.writeFileSync(third, podFile('third', 'ls -A /cache; echo listed; sleep 1000'));
-    expect(await ok(d, ['replace', '-o', 'clean', '-t', '0', '-f', third])).toBe(`third running on VM ${vm} (replaced clean)\n`);
+    expect(await ok(d, ['replace', '-o', 'clean', '-t', '0', '-f', third])).toBe(
+      `third running on VM ${vm} (replaced clean)\n`,
+    );
     await until(async () => (await ok(d, ['logs', 'third'])).includes('listed'));
     expect(await ok(d, ['logs', 'third'])).toBe('listed\n');
     await ok(d, ['rm', '-f', 'dirty', 'clean', 'third']);
@@ -181,21 +229,37 @@ describe('pod files through the podvisor CLI', () => {
 
   test('OnFailure restarts a failing container in place, alone: its emptyDir stays, the main container runs on', async () => {
     const file = path.join(dir, 'restart.yaml');
-    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: flaky\nspec:\n  restartPolicy: OnFailure\n  volumes:\n    - name: cache\n      emptyDir: {}\n  containers:\n    - name: main\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo main-up; sleep 1000"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: failing\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo try; echo x >> /cache/runs; exit 3"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: done\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo ok"]\n`);
+    fs.writeFileSync(
+      file,
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: flaky\nspec:\n  restartPolicy: OnFailure\n  volumes:\n    - name: cache\n      emptyDir: {}\n  containers:\n    - name: main\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo main-up; sleep 1000"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: failing\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo try; echo x >> /cache/runs; exit 3"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: done\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo ok"]\n`,
+    );
     await ok(d, ['run-pod', '-f', file]);
-    type Row = { name: string; vm: string; containers: Array<{ name: string; status: string; exitCode: number; restartCount: number }> };
-    const pod = async () => (JSON.parse(await ok(d, ['list', '--json'])) as Row[]).find((p) => p.name === 'flaky') as Row;
+    type Row = {
+      name: string;
+      vm: string;
+      containers: Array<{ name: string; status: string; exitCode: number; restartCount: number }>;
+    };
+    const pod = async () =>
+      (JSON.parse(await ok(d, ['list', '--json'])) as Row[]).find((p) => p.name === 'flaky') as Row;
     const vm = (await pod()).vm;
     await until(async () => ((await pod()).containers.find((c) => c.name === 'failing')?.restartCount ?? 0) >= 3);
     const now = await pod();
     expect(now.vm).toBe(vm);
     expect(now.containers.find((c) => c.name === 'main')).toMatchObject({ status: 'running', restartCount: 0 });
-    expect(now.containers.find((c) => c.name === 'done')).toMatchObject({ status: 'exited', exitCode: 0, restartCount: 0 });
+    expect(now.containers.find((c) => c.name === 'done')).toMatchObject({
+      status: 'exited',
+      exitCode: 0,
+      restartCount: 0,
+    });
     // The main container was never started again; the failing one ran each time in the same
     // container (its emptyDir kept every run's line), its log holding every run's output.
     expect(await ok(d, ['logs', '-c', 'main', 'flaky'])).toBe('main-up\n');
-    expect(Number((await ok(d, ['exec', 'flaky', 'sh', '-c', 'wc -l < /cache/runs'])).trim())).toBeGreaterThanOrEqual(4);
-    expect((await ok(d, ['logs', '-c', 'failing', 'flaky'])).split('\n').filter((l) => l === 'try').length).toBeGreaterThanOrEqual(4);
+    expect(Number((await ok(d, ['exec', 'flaky', 'sh', '-c', 'wc -l < /cache/runs'])).trim())).toBeGreaterThanOrEqual(
+      4,
+    );
+    expect(
+      (await ok(d, ['logs', '-c', 'failing', 'flaky'])).split('\n').filter((l) => l === 'try').length,
+    ).toBeGreaterThanOrEqual(4);
     const inspect = await dockerCli(d, ['inspect', '--format', '{{.RestartCount}}', 'flaky.failing']);
     expect(Number(inspect.out.trim())).toBeGreaterThanOrEqual(3);
     await ok(d, ['rm', '-f', 'flaky']);
@@ -203,36 +267,56 @@ describe('pod files through the podvisor CLI', () => {
 
   test('a failing init container fails the start with its exit code and output; the ones before it ran in order', async () => {
     const file = path.join(dir, 'initfail.yaml');
-    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: badinit\nspec:\n  volumes:\n    - name: w\n      emptyDir: {}\n  initContainers:\n    - name: first\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo first-ran > /w/order"]\n      volumeMounts:\n        - name: w\n          mountPath: /w\n    - name: second\n      image: ${IMAGE}\n      command: ["sh", "-c", "cat /w/order; echo failing-init; exit 4"]\n      volumeMounts:\n        - name: w\n          mountPath: /w\n  containers:\n    - name: app\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo app-ran; sleep 1000"]\n`);
+    fs.writeFileSync(
+      file,
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: badinit\nspec:\n  volumes:\n    - name: w\n      emptyDir: {}\n  initContainers:\n    - name: first\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo first-ran > /w/order"]\n      volumeMounts:\n        - name: w\n          mountPath: /w\n    - name: second\n      image: ${IMAGE}\n      command: ["sh", "-c", "cat /w/order; echo failing-init; exit 4"]\n      volumeMounts:\n        - name: w\n          mountPath: /w\n  containers:\n    - name: app\n      image: ${IMAGE}\n      command: ["sh", "-c", "echo app-ran; sleep 1000"]\n`,
+    );
     const r = await podvisor(d, ['run-pod', '-f', file]);
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/init container second failed with exit code 4: first-ran \/ failing-init/);
-    const pod = (JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; state: string; containers: Array<{ name: string; status: string; exitCode: number }> }>).find((p) => p.name === 'badinit');
+    const pod = (
+      JSON.parse(await ok(d, ['list', '--json'])) as Array<{
+        name: string;
+        state: string;
+        containers: Array<{ name: string; status: string; exitCode: number }>;
+      }>
+    ).find((p) => p.name === 'badinit');
     expect(pod?.state).toBe('Created');
     expect(pod?.containers.find((c) => c.name === 'second')).toMatchObject({ exitCode: 4 });
     expect(await ok(d, ['logs', '-c', 'app', 'badinit'])).toBe('');
     await ok(d, ['rm', 'badinit']);
   });
 
-  test('resources.requests size the pod\'s VM where no limit is given; a limit wins where there is one', async () => {
+  test("resources.requests size the pod's VM where no limit is given; a limit wins where there is one", async () => {
     const file = path.join(dir, 'requests.yaml');
-    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: sized\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n    - name: a\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      resources: {requests: {memory: 300Mi, cpu: 1500m}}\n    - name: b\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      resources: {requests: {memory: 50Mi}, limits: {memory: 100Mi}}\n`);
+    fs.writeFileSync(
+      file,
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: sized\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n    - name: a\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      resources: {requests: {memory: 300Mi, cpu: 1500m}}\n    - name: b\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      resources: {requests: {memory: 50Mi}, limits: {memory: 100Mi}}\n`,
+    );
     await ok(d, ['run-pod', '-f', file]);
-    const pod = (JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string }>).find((p) => p.name === 'sized');
-    const vm = (JSON.parse(await ok(d, ['list', 'vms', '--json'])) as Array<{ id: string; memoryMiB: number; cpus: number }>).find((v) => v.id === pod?.vm);
+    const pod = (JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string }>).find(
+      (p) => p.name === 'sized',
+    );
+    const vm = (
+      JSON.parse(await ok(d, ['list', 'vms', '--json'])) as Array<{ id: string; memoryMiB: number; cpus: number }>
+    ).find((v) => v.id === pod?.vm);
     // 300 MiB requested by a, b's 100 MiB limit (not its request), the guest's 64; 1.5 CPUs: 2.
     expect(vm).toMatchObject({ memoryMiB: 300 + 100 + 64, cpus: Math.min(2, os.cpus().length) });
     // The guest has that memory (the kernel keeps some of it for itself).
-    const total = Number(/MemTotal:\s+(\d+) kB/.exec(await ok(d, ['exec', 'sized', 'cat', '/proc/meminfo']))?.[1]) / 1024;
+    const total =
+      Number(/MemTotal:\s+(\d+) kB/.exec(await ok(d, ['exec', 'sized', 'cat', '/proc/meminfo']))?.[1]) / 1024;
     expect(total).toBeGreaterThan(400);
     expect(total).toBeLessThanOrEqual(464);
     await ok(d, ['rm', '-f', 'sized']);
   });
 
   test('a bad pod file is refused by field, and creates nothing', async () => {
-    const before = (await ok(d, ['list', '--json']));
+    const before = await ok(d, ['list', '--json']);
     const file = path.join(dir, 'bad.yaml');
-    fs.writeFileSync(file, `apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n    - name: a\n      image: ${IMAGE}\n      livenessProbe: {exec: {command: ["true"]}, successThreshold: 2}\n      lifecycle: {preStop: {exec: {command: ["true"]}}}\n`);
+    fs.writeFileSync(
+      file,
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n    - name: a\n      image: ${IMAGE}\n      livenessProbe: {exec: {command: ["true"]}, successThreshold: 2}\n      lifecycle: {preStop: {exec: {command: ["true"]}}}\n`,
+    );
     const r = await podvisor(d, ['create-pod', '-f', file]);
     expect(r.code).toBe(2);
     expect(r.err).toContain('spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1');

@@ -22,8 +22,21 @@ const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const IMAGE = `${REG}/busybox`;
 const ok = podvisorOk;
 
-interface Container { name: string; status: string; ready: boolean; started: boolean; restartCount: number }
-interface Pod { name: string; state: string; vm: string; ready: boolean; conditions: Array<{ type: string; status: string }>; containers: Container[] }
+interface Container {
+  name: string;
+  status: string;
+  ready: boolean;
+  started: boolean;
+  restartCount: number;
+}
+interface Pod {
+  name: string;
+  state: string;
+  vm: string;
+  ready: boolean;
+  conditions: Array<{ type: string; status: string }>;
+  containers: Container[];
+}
 
 /** Poll `f` until it holds (or fail after a generous `ms`, saying what `seen` shows then). */
 async function until(f: () => Promise<boolean>, seen: () => Promise<string>, ms = 150000): Promise<void> {
@@ -45,17 +58,23 @@ describe('probes in pod files through the podvisor CLI', () => {
   afterAll(async () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
     if (!d) return;
-    for (const p of JSON.parse((await podvisor(d, ['list', '--json'])).out || '[]') as Array<{ id: string }>) await podvisor(d, ['rm', '-f', p.id]);
+    for (const p of JSON.parse((await podvisor(d, ['list', '--json'])).out || '[]') as Array<{ id: string }>)
+      await podvisor(d, ['rm', '-f', p.id]);
     await stopDaemonLeavingNothing(d);
   });
 
-  const pod = async (name: string): Promise<Pod> => (JSON.parse(await ok(d, ['list', '--json'])) as Pod[]).find((p) => p.name === name) as Pod;
-  const container = async (p: string, c: string): Promise<Container> => (await pod(p)).containers.find((x) => x.name === c) as Container;
-  const show = (p: string) => async () => JSON.stringify((await pod(p))?.containers.map((c) => [c.name, c.status, c.ready, c.started, c.restartCount]));
+  const pod = async (name: string): Promise<Pod> =>
+    (JSON.parse(await ok(d, ['list', '--json'])) as Pod[]).find((p) => p.name === name) as Pod;
+  const container = async (p: string, c: string): Promise<Container> =>
+    (await pod(p)).containers.find((x) => x.name === c) as Container;
+  const show = (p: string) => async () =>
+    JSON.stringify((await pod(p))?.containers.map((c) => [c.name, c.status, c.ready, c.started, c.restartCount]));
 
-  test('liveness exec restarts its container in place; readiness httpGet and tcpSocket flip ready and the pod\'s Ready condition', async () => {
+  test("liveness exec restarts its container in place; readiness httpGet and tcpSocket flip ready and the pod's Ready condition", async () => {
     const file = path.join(dir, 'probed.yaml');
-    fs.writeFileSync(file, `apiVersion: v1
+    fs.writeFileSync(
+      file,
+      `apiVersion: v1
 kind: Pod
 metadata:
   name: probed
@@ -89,7 +108,8 @@ spec:
         tcpSocket:
           port: 9000
         periodSeconds: 1
-`);
+`,
+    );
     expect(await ok(d, ['run-pod', '-f', file])).toMatch(/^probed [0-9a-f]{64}\n$/);
     const first = await pod('probed');
     expect(first.state).toBe('Running');
@@ -98,9 +118,16 @@ spec:
     // container listens only once told to. The pod is not Ready meanwhile.
     await until(async () => (await container('probed', 'live')).ready, show('probed'));
     let p = await pod('probed');
-    expect(p.containers.map((c) => [c.name, c.ready])).toEqual([['live', true], ['web', false], ['tcp', false]]);
+    expect(p.containers.map((c) => [c.name, c.ready])).toEqual([
+      ['live', true],
+      ['web', false],
+      ['tcp', false],
+    ]);
     expect(p.ready).toBe(false);
-    expect(p.conditions).toEqual([{ type: 'ContainersReady', status: 'False' }, { type: 'Ready', status: 'False' }]);
+    expect(p.conditions).toEqual([
+      { type: 'ContainersReady', status: 'False' },
+      { type: 'Ready', status: 'False' },
+    ]);
     expect(await ok(d, ['list'])).toMatch(/^[0-9a-f]{12}\s+probed\s+Running\s+[0-9a-f]{12}\s+1\/3\s+0\s/m);
 
     await ok(d, ['exec', '-c', 'web', 'probed', 'touch', '/www/ready']);
@@ -108,7 +135,10 @@ spec:
     await ok(d, ['exec', '-c', 'tcp', 'probed', 'touch', '/tmp/listen']);
     await until(async () => (await pod('probed')).ready, show('probed'));
     p = await pod('probed');
-    expect(p.conditions).toEqual([{ type: 'ContainersReady', status: 'True' }, { type: 'Ready', status: 'True' }]);
+    expect(p.conditions).toEqual([
+      { type: 'ContainersReady', status: 'True' },
+      { type: 'Ready', status: 'True' },
+    ]);
     expect(await ok(d, ['list'])).toMatch(/^[0-9a-f]{12}\s+probed\s+Running\s+[0-9a-f]{12}\s+3\/3\s+0\s/m);
     // And back: a failing readiness probe makes it unready, and kills nothing.
     await ok(d, ['exec', '-c', 'web', 'probed', 'rm', '/www/ready']);
@@ -119,15 +149,26 @@ spec:
     // Liveness: the probed file goes, the probe fails twice, the container is killed and runs
     // again in place (its command appended a second line to the same rootfs), alone.
     await ok(d, ['exec', '-c', 'live', 'probed', 'rm', '/tmp/healthy']);
-    await until(async () => (await container('probed', 'live')).restartCount === 1 && (await container('probed', 'live')).status === 'running', show('probed'));
+    await until(
+      async () =>
+        (await container('probed', 'live')).restartCount === 1 &&
+        (await container('probed', 'live')).status === 'running',
+      show('probed'),
+    );
     p = await pod('probed');
     expect(p.vm).toBe(first.vm);
-    expect(p.containers.map((c) => [c.name, c.status, c.restartCount])).toEqual([['live', 'running', 1], ['web', 'running', 0], ['tcp', 'running', 0]]);
+    expect(p.containers.map((c) => [c.name, c.status, c.restartCount])).toEqual([
+      ['live', 'running', 1],
+      ['web', 'running', 0],
+      ['tcp', 'running', 0],
+    ]);
     expect(await ok(d, ['exec', '-c', 'live', 'probed', 'cat', '/runs'])).toBe('run\nrun\n');
     // Its new run is healthy again (it touched the file): no further restart.
     await new Promise((r) => setTimeout(r, 5000));
     expect((await container('probed', 'live')).restartCount).toBe(1);
-    expect(await ok(d, ['list', 'containers'])).toMatch(/^[0-9a-f]{12}\s+probed\s+\S+\s+"sh -c echo run[^"]*"\s+running\s+true\s+1$/m);
+    expect(await ok(d, ['list', 'containers'])).toMatch(
+      /^[0-9a-f]{12}\s+probed\s+\S+\s+"sh -c echo run[^"]*"\s+running\s+true\s+1$/m,
+    );
     // The docker CLI counts the restart too (the main container is the pod's).
     expect((await dockerCli(d, ['inspect', '--format', '{{.RestartCount}}', 'probed'])).out.trim()).toBe('1');
     await ok(d, ['rm', '-f', 'probed']);
@@ -135,7 +176,9 @@ spec:
 
   test('a startup probe holds liveness off until it succeeds; one that never succeeds has its container restarted', async () => {
     const file = path.join(dir, 'startup.yaml');
-    fs.writeFileSync(file, `apiVersion: v1
+    fs.writeFileSync(
+      file,
+      `apiVersion: v1
 kind: Pod
 metadata:
   name: booting
@@ -163,14 +206,25 @@ spec:
           command: ["test", "-f", "/nonexistent"]
         periodSeconds: 1
         failureThreshold: 2
-`);
+`,
+    );
     await ok(d, ['run-pod', '-f', file]);
     // Its liveness probe would fail at once: only the startup probe holds it off.
     await new Promise((r) => setTimeout(r, 8000));
-    expect(await container('booting', 'slow')).toMatchObject({ status: 'running', started: false, ready: false, restartCount: 0 });
+    expect(await container('booting', 'slow')).toMatchObject({
+      status: 'running',
+      started: false,
+      ready: false,
+      restartCount: 0,
+    });
     await ok(d, ['exec', '-c', 'slow', 'booting', 'touch', '/tmp/go']);
     await until(async () => (await container('booting', 'slow')).started, show('booting'));
-    expect(await container('booting', 'slow')).toMatchObject({ status: 'running', started: true, ready: true, restartCount: 0 });
+    expect(await container('booting', 'slow')).toMatchObject({
+      status: 'running',
+      started: true,
+      ready: true,
+      restartCount: 0,
+    });
     // The other one's startup probe fails every time: killed after two failures, restarted.
     await until(async () => (await container('booting', 'never')).restartCount >= 1, show('booting'));
     expect((await container('booting', 'never')).started).toBe(false);
@@ -180,7 +234,9 @@ spec:
 
   test('in a pod of one container a tcpSocket liveness probe on a port nothing listens on restarts it in place, on the same VM', async () => {
     const file = path.join(dir, 'solo.yaml');
-    fs.writeFileSync(file, `apiVersion: v1
+    fs.writeFileSync(
+      file,
+      `apiVersion: v1
 kind: Pod
 metadata:
   name: solo
@@ -196,7 +252,8 @@ spec:
         initialDelaySeconds: 1
         periodSeconds: 1
         failureThreshold: 1
-`);
+`,
+    );
     await ok(d, ['run-pod', '-f', file]);
     const vm = (await pod('solo')).vm;
     await until(async () => (await container('solo', 'only')).restartCount >= 2, show('solo'));

@@ -22,7 +22,11 @@ jest.setTimeout(300000);
 const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const BUSYBOX = `${REG}/busybox:latest`;
 /** busybox's httpd serving `text` on port 80. */
-const serve = (text: string): string[] => ['sh', '-c', `mkdir -p /www && echo ${text} > /www/index.html && exec httpd -f -p 80 -h /www`];
+const serve = (text: string): string[] => [
+  'sh',
+  '-c',
+  `mkdir -p /www && echo ${text} > /www/index.html && exec httpd -f -p 80 -h /www`,
+];
 
 let d: TestDaemon;
 let api: Dockerode;
@@ -69,7 +73,10 @@ describe('testcontainers-node', () => {
   });
 
   test('GenericContainer.withExposedPorts(80).start(): waits for the port, which answers on the mapped host port', async () => {
-    started = await new GenericContainer(BUSYBOX).withExposedPorts(80).withCommand(serve('from-testcontainers')).start();
+    started = await new GenericContainer(BUSYBOX)
+      .withExposedPorts(80)
+      .withCommand(serve('from-testcontainers'))
+      .start();
     const port = started.getMappedPort(80);
     expect(port).toBeGreaterThan(0);
     const inspect = await api.getContainer(started.getId()).inspect();
@@ -92,12 +99,19 @@ describe('dockerode', () => {
       { HostIp: '127.0.0.1', HostPort: `${lo}-${lo}` },
       { HostIp: '::1', HostPort: String(v6) },
     ];
-    const c = await api.createContainer({ Image: BUSYBOX, Cmd: serve('from-dockerode'), ExposedPorts: { '80/tcp': {} }, HostConfig: { PortBindings: { '80/tcp': bindings } } });
+    const c = await api.createContainer({
+      Image: BUSYBOX,
+      Cmd: serve('from-dockerode'),
+      ExposedPorts: { '80/tcp': {} },
+      HostConfig: { PortBindings: { '80/tcp': bindings } },
+    });
     try {
       await c.start();
       const inspect = await c.inspect();
       // Kept as sent, with dockerd's defaults filled in ("" for a field left out).
-      expect(inspect.HostConfig.PortBindings).toEqual({ '80/tcp': bindings.map((b) => ({ HostIp: '', HostPort: '', ...b })) });
+      expect(inspect.HostConfig.PortBindings).toEqual({
+        '80/tcp': bindings.map((b) => ({ HostIp: '', HostPort: '', ...b })),
+      });
       const got = inspect.NetworkSettings.Ports['80/tcp'];
       expect(got.map((b) => b.HostIp)).toEqual(['0.0.0.0', '0.0.0.0', '127.0.0.1', '0.0.0.0', '127.0.0.1', '::1']);
       expect(got[4].HostPort).toBe(String(lo));
@@ -112,7 +126,7 @@ describe('dockerode', () => {
     }
   });
 
-  test("the forms dockerd refuses: its 400, and nothing is created", async () => {
+  test('the forms dockerd refuses: its 400, and nothing is created', async () => {
     const before = (await api.listContainers({ all: true })).length;
     const cases: Array<[Record<string, string>, string]> = [
       [{ HostPort: '65536' }, 'invalid port specification: "65536"'],
@@ -121,7 +135,10 @@ describe('dockerode', () => {
       [{ HostPort: '-1' }, 'invalid port specification: "-1"'],
     ];
     for (const [b, message] of cases) {
-      const err = await api.createContainer({ Image: BUSYBOX, HostConfig: { PortBindings: { '80/tcp': [b] } } }).then(() => undefined, (e: { statusCode?: number; json?: { message?: string } }) => e);
+      const err = await api.createContainer({ Image: BUSYBOX, HostConfig: { PortBindings: { '80/tcp': [b] } } }).then(
+        () => undefined,
+        (e: { statusCode?: number; json?: { message?: string } }) => e,
+      );
       expect([b, err?.statusCode, err?.json?.message]).toEqual([b, 400, message]);
     }
     expect((await api.listContainers({ all: true })).length).toBe(before);

@@ -22,8 +22,12 @@ const DEBIAN = `${REG}/debian:bookworm`;
 const BUSYBOX = `${REG}/busybox`;
 const WELCOME = '<title>Welcome to nginx!</title>';
 /** A UDP echo server on port 9999 that prefixes each answer, in Debian's perl-base. */
-const UDP_ECHO = ['perl', '-MIO::Socket::INET', '-e',
-  '$| = 1; my $s = IO::Socket::INET->new(LocalPort => 9999, Proto => "udp") or die "bind: $!"; print "ready\\n"; while (my $peer = $s->recv(my $m, 2048)) { $s->send("echo: $m", 0, $peer) }'];
+const UDP_ECHO = [
+  'perl',
+  '-MIO::Socket::INET',
+  '-e',
+  '$| = 1; my $s = IO::Socket::INET->new(LocalPort => 9999, Proto => "udp") or die "bind: $!"; print "ready\\n"; while (my $peer = $s->recv(my $m, 2048)) { $s->send("echo: $m", 0, $peer) }',
+];
 
 const tag = (process.pid % 10000).toString(16).padStart(4, '0');
 const OUT_NS = `pvo-${tag}`;
@@ -39,7 +43,9 @@ const ok = (args: string[]): string => dockerOk(d, args);
 
 /** A non-loopback IPv4 address of the host. */
 function hostAddress(): string {
-  const a = JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'get', '1.1.1.1'], { encoding: 'utf8' })) as Array<{ prefsrc: string }>;
+  const a = JSON.parse(execFileSync('ip', ['-j', '-4', 'route', 'get', '1.1.1.1'], { encoding: 'utf8' })) as Array<{
+    prefsrc: string;
+  }>;
   return a[0].prefsrc;
 }
 
@@ -67,8 +73,15 @@ async function udpAskRetrying(host: string, port: number, msg: string, tries = 1
 function udpAsk(host: string, port: number, msg: string, ms = 1500): Promise<string> {
   return new Promise((resolve) => {
     const s = dgram.createSocket('udp4');
-    const t = setTimeout(() => { s.close(); resolve('timeout'); }, ms);
-    s.on('message', (m) => { clearTimeout(t); s.close(); resolve(m.toString()); });
+    const t = setTimeout(() => {
+      s.close();
+      resolve('timeout');
+    }, ms);
+    s.on('message', (m) => {
+      clearTimeout(t);
+      s.close();
+      resolve(m.toString());
+    });
     s.send(msg, port, host);
   });
 }
@@ -128,7 +141,9 @@ describe('the Debian nginx fixture behind published ports', () => {
     const hp = Number(m![1]);
     expect(hp).toBeGreaterThanOrEqual(49153);
     expect(await curlPage('127.0.0.1', hp)).toContain(WELCOME);
-    expect(JSON.parse(ok(['inspect', 'ng3']))[0].NetworkSettings.Ports).toEqual({ '80/tcp': [{ HostIp: '0.0.0.0', HostPort: String(hp) }] });
+    expect(JSON.parse(ok(['inspect', 'ng3']))[0].NetworkSettings.Ports).toEqual({
+      '80/tcp': [{ HostIp: '0.0.0.0', HostPort: String(hp) }],
+    });
     ok(['rm', '-f', 'ng2', 'ng3']);
   });
 });
@@ -137,11 +152,14 @@ test('a UDP echo answers through a published UDP port, on loopback and the host 
   const p = await freePort();
   ok(['run', '-d', '--name', 'udp1', '-p', `${p}:9999/udp`, DEBIAN, ...UDP_ECHO]);
   const end = Date.now() + 60000;
-  while (Date.now() < end && !docker(['logs', 'udp1']).out.includes('ready')) await new Promise((r) => setTimeout(r, 300));
+  while (Date.now() < end && !docker(['logs', 'udp1']).out.includes('ready'))
+    await new Promise((r) => setTimeout(r, 300));
   const first = await udpAskRetrying('127.0.0.1', p, 'ping');
   if (first !== 'echo: ping') {
     const r = spawnSync('docker', ['logs', 'udp1'], { env: d.env, encoding: 'utf8' });
-    process.stderr.write(`udp1 logs: ${r.stdout} ${r.stderr}\n${docker(['exec', 'udp1', 'cat', '/proc/net/udp']).out}\n${docker(['inspect', '--format', '{{json .NetworkSettings}}', 'udp1']).out}\n`);
+    process.stderr.write(
+      `udp1 logs: ${r.stdout} ${r.stderr}\n${docker(['exec', 'udp1', 'cat', '/proc/net/udp']).out}\n${docker(['inspect', '--format', '{{json .NetworkSettings}}', 'udp1']).out}\n`,
+    );
   }
   expect(first).toBe('echo: ping');
   expect(await udpAskRetrying(hostAddress(), p, 'pong')).toBe('echo: pong');
@@ -152,18 +170,27 @@ test('a UDP echo answers through a published UDP port, on loopback and the host 
 
 test('--internal: no way to a host beyond this one; an ordinary network reaches it', async () => {
   // "Outside": a namespace routed from the host, serving one line on TCP 8080.
-  execFileSync('bash', ['-c', [
-    `ip netns add ${OUT_NS}`,
-    `ip link add ${OUT_VETH} type veth peer name eth0 netns ${OUT_NS}`,
-    `ip addr add ${OUT_HOST}/30 dev ${OUT_VETH} && ip link set ${OUT_VETH} up`,
-    `ip -n ${OUT_NS} link set lo up && ip -n ${OUT_NS} addr add ${OUT_ADDR}/30 dev eth0 && ip -n ${OUT_NS} link set eth0 up`,
-    `ip -n ${OUT_NS} route add default via ${OUT_HOST}`,
-  ].join(' && ')]);
-  outServer = spawn('ip', ['netns', 'exec', OUT_NS, 'busybox', 'nc', '-ll', '-p', '8080', '-e', 'echo', 'hello from outside'], { stdio: 'ignore' });
+  execFileSync('bash', [
+    '-c',
+    [
+      `ip netns add ${OUT_NS}`,
+      `ip link add ${OUT_VETH} type veth peer name eth0 netns ${OUT_NS}`,
+      `ip addr add ${OUT_HOST}/30 dev ${OUT_VETH} && ip link set ${OUT_VETH} up`,
+      `ip -n ${OUT_NS} link set lo up && ip -n ${OUT_NS} addr add ${OUT_ADDR}/30 dev eth0 && ip -n ${OUT_NS} link set eth0 up`,
+      `ip -n ${OUT_NS} route add default via ${OUT_HOST}`,
+    ].join(' && '),
+  ]);
+  outServer = spawn(
+    'ip',
+    ['netns', 'exec', OUT_NS, 'busybox', 'nc', '-ll', '-p', '8080', '-e', 'echo', 'hello from outside'],
+    { stdio: 'ignore' },
+  );
   ok(['network', 'create', '--internal', 'pvs-int']);
   ok(['network', 'create', 'pvs-ext']);
   const probe = `nc -w 3 ${OUT_ADDR} 8080 || echo unreachable`;
-  expect(ok(['run', '--rm', '--name', 'e1', '--network', 'pvs-ext', BUSYBOX, 'sh', '-c', probe])).toBe('hello from outside');
+  expect(ok(['run', '--rm', '--name', 'e1', '--network', 'pvs-ext', BUSYBOX, 'sh', '-c', probe])).toBe(
+    'hello from outside',
+  );
   expect(ok(['run', '--rm', '--name', 'i1', '--network', 'pvs-int', BUSYBOX, 'sh', '-c', probe])).toBe('unreachable');
   // -p on an internal network: dockerd starts the container and publishes nothing.
   ok(['run', '-d', '--name', 'i1', '--network', 'pvs-int', '-p', '80', BUSYBOX, 'sleep', '60']);

@@ -32,7 +32,11 @@ afterAll(async () => {
   await stopDaemonLeavingNothing(d);
 });
 
-interface Run { out: string; err: string; code: number }
+interface Run {
+  out: string;
+  err: string;
+  code: number;
+}
 
 /** Run a host program with the daemon's environment (DOCKER_HOST). */
 function run(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Run {
@@ -46,7 +50,6 @@ function ok(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: numbe
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${r.err}\n${r.out}`);
   return r.out;
 }
-
 
 /** A compose project in a temp directory. */
 class Project {
@@ -71,10 +74,17 @@ class Project {
   async untilHealthy(service: string, ms = 600000): Promise<void> {
     const end = Date.now() + ms;
     for (;;) {
-      const [state, health] = run('docker', ['inspect', '-f', '{{.State.Status}} {{.State.Health.Status}}', this.container(service)]).out.split(' ');
+      const [state, health] = run('docker', [
+        'inspect',
+        '-f',
+        '{{.State.Status}} {{.State.Health.Status}}',
+        this.container(service),
+      ]).out.split(' ');
       if (health === 'healthy') return;
-      if (state === 'exited' || state === 'dead') throw new Error(`${service} ${state} before it was healthy:\n${this.logs(service).slice(-3000)}`);
-      if (Date.now() >= end) throw new Error(`${service} ${health}, not healthy, after ${ms / 1000} s:\n${this.logs(service).slice(-3000)}`);
+      if (state === 'exited' || state === 'dead')
+        throw new Error(`${service} ${state} before it was healthy:\n${this.logs(service).slice(-3000)}`);
+      if (Date.now() >= end)
+        throw new Error(`${service} ${health}, not healthy, after ${ms / 1000} s:\n${this.logs(service).slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
@@ -103,7 +113,13 @@ function top(container: string): Array<{ user: string; cmd: string }> {
 
 /** `docker stats --no-stream` of one container: its name, memory in use and its PIDS. */
 function stats(container: string): { name: string; mem: string; pids: number } {
-  const [name, mem, pids] = ok('docker', ['stats', '--no-stream', '--format', '{{.Name}}|{{.MemUsage}}|{{.PIDs}}', container]).split('|');
+  const [name, mem, pids] = ok('docker', [
+    'stats',
+    '--no-stream',
+    '--format',
+    '{{.Name}}|{{.MemUsage}}|{{.PIDs}}',
+    container,
+  ]).split('|');
   return { name, mem, pids: Number(pids) };
 }
 
@@ -119,7 +135,11 @@ describe('PostgreSQL, Redis and a Python app (docker-compose, real VMs)', () => 
   const p = new Project('pvnotes');
   let ports: { pgPort: number; redisPort: number; appPort: number };
   const psql = (sql: string) =>
-    ok('psql', [`postgresql://${NOTES_DB.user}:${NOTES_DB.password}@127.0.0.1:${ports.pgPort}/${NOTES_DB.database}`, '-Atc', sql]);
+    ok('psql', [
+      `postgresql://${NOTES_DB.user}:${NOTES_DB.password}@127.0.0.1:${ports.pgPort}/${NOTES_DB.database}`,
+      '-Atc',
+      sql,
+    ]);
   const redisCli = (...args: string[]) => ok('redis-cli', ['-h', '127.0.0.1', '-p', String(ports.redisPort), ...args]);
   const curl = (...args: string[]) => ok('curl', ['-sS', '--fail', ...args, `http://127.0.0.1:${ports.appPort}/notes`]);
 
@@ -129,7 +149,7 @@ describe('PostgreSQL, Redis and a Python app (docker-compose, real VMs)', () => 
   });
   afterAll(() => p.remove());
 
-  test('up: the entrypoints initialise the volumes, app starts once db and cache are healthy, a write through the app reads back through the host\'s psql and redis-cli', async () => {
+  test("up: the entrypoints initialise the volumes, app starts once db and cache are healthy, a write through the app reads back through the host's psql and redis-cli", async () => {
     const up = p.ok(['up', '-d']);
     expect(up).toContain(`Creating volume "${p.name}_pgdata"`);
     expect(up).toContain(`Creating volume "${p.name}_redisdata"`);
@@ -160,7 +180,22 @@ describe('PostgreSQL, Redis and a Python app (docker-compose, real VMs)', () => 
     expect(redisCli('SET', 'from-host', 'yes')).toBe('OK');
 
     // Inside the container, psql reaches the server over its unix socket.
-    expect(p.ok(['exec', '-T', 'db', 'psql', '-U', NOTES_DB.user, '-d', NOTES_DB.database, '-Atc', 'SELECT count(*) FROM notes']).trim()).toBe('1');
+    expect(
+      p
+        .ok([
+          'exec',
+          '-T',
+          'db',
+          'psql',
+          '-U',
+          NOTES_DB.user,
+          '-d',
+          NOTES_DB.database,
+          '-Atc',
+          'SELECT count(*) FROM notes',
+        ])
+        .trim(),
+    ).toBe('1');
     // The data directory is the postgres user's, mode 700, as the entrypoint left it.
     expect(p.ok(['exec', '-T', 'db', 'stat', '-c', '%U %a', '/var/lib/postgresql/data']).trim()).toBe('postgres 700');
     expect(p.ok(['exec', '-T', 'cache', 'stat', '-c', '%U', '/data/.']).trim()).toBe('redis');
@@ -193,7 +228,7 @@ describe('PostgreSQL, Redis and a Python app (docker-compose, real VMs)', () => 
     expect(runsAs('app', 'www-data')).toContain(app[0].user);
   });
 
-  test('restart of db and cache keeps their data; each graceful stop leaves the server\'s own shutdown line in docker logs', async () => {
+  test("restart of db and cache keeps their data; each graceful stop leaves the server's own shutdown line in docker logs", async () => {
     p.ok(['restart', 'db']);
     const dbLogs = p.logs('db');
     // SIGINT is PostgreSQL's fast shutdown (SIGTERM would be a smart one).
@@ -221,10 +256,13 @@ describe('PostgreSQL, Redis and a Python app (docker-compose, real VMs)', () => 
     expect(p.logs('app')).toContain('app: shut down');
   });
 
-  test('down then up keeps the named volumes\' data; down -v removes them', async () => {
+  test("down then up keeps the named volumes' data; down -v removes them", async () => {
     p.ok(['down']);
     expect(ok('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${p.name}`])).toBe('');
-    expect(ok('docker', ['volume', 'ls', '-q']).split('\n').sort()).toEqual([`${p.name}_pgdata`, `${p.name}_redisdata`]);
+    expect(ok('docker', ['volume', 'ls', '-q']).split('\n').sort()).toEqual([
+      `${p.name}_pgdata`,
+      `${p.name}_redisdata`,
+    ]);
     p.ok(['up', '-d']);
     await p.untilHealthy('app');
     // A new container on the kept volume: not initialised again.
@@ -257,7 +295,21 @@ describe('nginx with php-fpm, MariaDB and memcached (docker-compose, real VMs)',
   const p = new Project('pvweb');
   let ports: { webPort: number; mariadbPort: number; memcachedPort: number };
   const mariadb = (sql: string) =>
-    p.ok(['exec', '-T', 'db', 'mariadb', `-u${WEB_DB.user}`, `-p${WEB_DB.password}`, '-h127.0.0.1', WEB_DB.database, '-N', '-e', sql]).trim();
+    p
+      .ok([
+        'exec',
+        '-T',
+        'db',
+        'mariadb',
+        `-u${WEB_DB.user}`,
+        `-p${WEB_DB.password}`,
+        '-h127.0.0.1',
+        WEB_DB.database,
+        '-N',
+        '-e',
+        sql,
+      ])
+      .trim();
 
   beforeAll(async () => {
     ports = { webPort: await freePort(), mariadbPort: await freePort(), memcachedPort: await freePort() };
@@ -271,23 +323,32 @@ describe('nginx with php-fpm, MariaDB and memcached (docker-compose, real VMs)',
     await p.untilHealthy('web');
 
     // nginx hands index.php to php-fpm's worker (www-data) over /run/php/php8.2-fpm.sock.
-    expect(ok('curl', ['-sS', '--fail', `http://127.0.0.1:${ports.webPort}/index.php`])).toMatch(/^php 8\.2\.\d+ via fpm-fcgi as www-data$/);
+    expect(ok('curl', ['-sS', '--fail', `http://127.0.0.1:${ports.webPort}/index.php`])).toMatch(
+      /^php 8\.2\.\d+ via fpm-fcgi as www-data$/,
+    );
     expect(p.logs('web')).toMatch(/"GET \/index\.php HTTP\/1\.1" 200/);
     expect(ok('docker', ['inspect', '-f', '{{.Config.StopSignal}}', p.container('web')])).toBe('SIGQUIT');
 
     // MariaDB: the entrypoint's user and database; the server listens on its published port.
     const dbLogs = p.logs('db');
     expect(dbLogs).toContain('MariaDB init process done. Ready for start up.');
-    expect(dbLogs).toMatch(/mariadbd: ready for connections\.[\s\S]*socket: '\/run\/mysqld\/mysqld\.sock'\s+port: 3306/);
-    mariadb('CREATE TABLE items (name VARCHAR(40)); INSERT INTO items VALUES (\'kept\')');
+    expect(dbLogs).toMatch(
+      /mariadbd: ready for connections\.[\s\S]*socket: '\/run\/mysqld\/mysqld\.sock'\s+port: 3306/,
+    );
+    mariadb("CREATE TABLE items (name VARCHAR(40)); INSERT INTO items VALUES ('kept')");
     expect(mariadb('SELECT name FROM items')).toBe('kept');
     expect(p.ok(['exec', '-T', 'db', 'stat', '-c', '%U', '/var/lib/mysql/ibdata1']).trim()).toBe('mysql');
-    expect(await new Promise<string>((resolve, reject) => {
-      // The server's greeting on the published port carries its version.
-      const s = net.connect(ports.mariadbPort, '127.0.0.1');
-      s.once('data', (b: Buffer) => { s.destroy(); resolve(b.toString('latin1')); });
-      s.on('error', reject);
-    })).toMatch(/10\.11\.\d+-MariaDB/);
+    expect(
+      await new Promise<string>((resolve, reject) => {
+        // The server's greeting on the published port carries its version.
+        const s = net.connect(ports.mariadbPort, '127.0.0.1');
+        s.once('data', (b: Buffer) => {
+          s.destroy();
+          resolve(b.toString('latin1'));
+        });
+        s.on('error', reject);
+      }),
+    ).toMatch(/10\.11\.\d+-MariaDB/);
 
     p.ok(['restart', 'db']);
     expect(p.logs('db')).toMatch(/mariadbd: Shutdown complete/);
@@ -296,7 +357,9 @@ describe('nginx with php-fpm, MariaDB and memcached (docker-compose, real VMs)',
 
     // memcached, as memcache, through its published port.
     expect(await memcached(ports.memcachedPort, 'set greeting 0 0 5\r\nhello\r\n', /STORED\r\n/)).toBe('STORED\r\n');
-    expect(await memcached(ports.memcachedPort, 'get greeting\r\n', /END\r\n/)).toBe('VALUE greeting 0 5\r\nhello\r\nEND\r\n');
+    expect(await memcached(ports.memcachedPort, 'get greeting\r\n', /END\r\n/)).toBe(
+      'VALUE greeting 0 5\r\nhello\r\nEND\r\n',
+    );
     expect(ok('docker', ['inspect', '-f', '{{.Config.User}}', p.container('memo')])).toBe('memcache');
 
     // A graceful stop (SIGQUIT) of nginx and php-fpm, each saying so.

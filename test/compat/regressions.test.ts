@@ -42,10 +42,18 @@ describe('regressions (docker CLI)', () => {
     // The point of the test: the default detach keys (ctrl-p ctrl-q) occur in the input.
     expect(data.includes(Buffer.from([0x10, 0x11]))).toBe(true);
     const want = `${md5(data)}  -\n${data.length}\n`;
-    const viaRun = await docker(d, ['run', '-i', '--rm', IMAGE, 'sh', '-c', 'tee /tmp/in | md5sum; wc -c < /tmp/in'], data);
+    const viaRun = await docker(
+      d,
+      ['run', '-i', '--rm', IMAGE, 'sh', '-c', 'tee /tmp/in | md5sum; wc -c < /tmp/in'],
+      data,
+    );
     expect(viaRun).toEqual({ code: 0, out: want, err: '' });
     expect((await docker(d, ['run', '-d', '--name', 'reg-svc', IMAGE, 'sleep', '600'])).code).toBe(0);
-    const viaExec = await docker(d, ['exec', '-i', 'reg-svc', 'sh', '-c', 'tee /tmp/in | md5sum; wc -c < /tmp/in'], data);
+    const viaExec = await docker(
+      d,
+      ['exec', '-i', 'reg-svc', 'sh', '-c', 'tee /tmp/in | md5sum; wc -c < /tmp/in'],
+      data,
+    );
     expect(viaExec).toEqual({ code: 0, out: want, err: '' });
   });
 
@@ -70,16 +78,23 @@ describe('regressions (docker CLI)', () => {
     const ex = await docker(d, ['exec', 'reg-svc', '/nonexistent']);
     expect(ex.code).toBe(126);
     // dockerd writes it on the hijacked stream's stdout frame, so the CLI prints it on stdout.
-    expect(ex.out).toContain('OCI runtime exec failed: exec failed: unable to start container process: exec: "/nonexistent": stat /nonexistent: no such file or directory: unknown');
+    expect(ex.out).toContain(
+      'OCI runtime exec failed: exec failed: unable to start container process: exec: "/nonexistent": stat /nonexistent: no such file or directory: unknown',
+    );
     expect((await docker(d, ['exec', 'reg-svc', '/etc/passwd'])).code).toBe(126);
   });
 
   test('docker run -m: stats show the limit, docker update changes it live, the OOM killer holds to it', async () => {
-    expect(await docker(d, ['run', '-d', '--name', 'reg-mem', '-m', '64m', IMAGE, 'sleep', '600'])).toMatchObject({ code: 0, err: '' });
+    expect(await docker(d, ['run', '-d', '--name', 'reg-mem', '-m', '64m', IMAGE, 'sleep', '600'])).toMatchObject({
+      code: 0,
+      err: '',
+    });
     const stats = await docker(d, ['stats', '--no-stream', '--format', '{{.MemUsage}}', 'reg-mem']);
     expect(stats.out).toMatch(/ \/ 64MiB\n$/);
     expect((await docker(d, ['update', '-m', '48m', '--memory-swap', '48m', 'reg-mem'])).code).toBe(0);
-    expect((await docker(d, ['stats', '--no-stream', '--format', '{{.MemUsage}}', 'reg-mem'])).out).toMatch(/ \/ 48MiB\n$/);
+    expect((await docker(d, ['stats', '--no-stream', '--format', '{{.MemUsage}}', 'reg-mem'])).out).toMatch(
+      / \/ 48MiB\n$/,
+    );
     const tooBig = await docker(d, ['update', '-m', '4g', '--memory-swap', '4g', 'reg-mem']);
     expect(tooBig.code).not.toBe(0);
     expect(tooBig.err).toContain('does not fit its running VM');
@@ -90,7 +105,17 @@ describe('regressions (docker CLI)', () => {
     const state = await docker(d, ['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', 'reg-oom']);
     expect(state.out).toBe('true 137\n');
     const until = String(Math.ceil(Date.now() / 1000) + 2);
-    const events = await docker(d, ['events', '--since', '0', '--until', until, '--filter', 'container=reg-oom', '--format', '{{.Action}}']);
+    const events = await docker(d, [
+      'events',
+      '--since',
+      '0',
+      '--until',
+      until,
+      '--filter',
+      'container=reg-oom',
+      '--format',
+      '{{.Action}}',
+    ]);
     expect(events.out.split('\n')).toEqual(expect.arrayContaining(['oom', 'die']));
     expect(events.out.indexOf('oom')).toBeLessThan(events.out.indexOf('die'));
     await docker(d, ['rm', '-f', 'reg-oom']);
@@ -99,9 +124,23 @@ describe('regressions (docker CLI)', () => {
   test('--group-add adds groups by name and number to the init and to execs, as dockerd', async () => {
     const root = await docker(d, ['run', '--rm', '--group-add', 'user', '--group-add', '1234', IMAGE, 'id', '-G']);
     expect(root).toEqual({ code: 0, out: '0 1000 1234\n', err: '' });
-    const user = await docker(d, ['run', '--rm', '--group-add', 'user', '--group-add', '1234', '-u', '1000', IMAGE, 'id', '-G']);
+    const user = await docker(d, [
+      'run',
+      '--rm',
+      '--group-add',
+      'user',
+      '--group-add',
+      '1234',
+      '-u',
+      '1000',
+      IMAGE,
+      'id',
+      '-G',
+    ]);
     expect(user.out).toBe('1000 1234\n');
-    expect((await docker(d, ['run', '-d', '--name', 'reg-groups', '--group-add', '1234', IMAGE, 'sleep', '600'])).code).toBe(0);
+    expect(
+      (await docker(d, ['run', '-d', '--name', 'reg-groups', '--group-add', '1234', IMAGE, 'sleep', '600'])).code,
+    ).toBe(0);
     expect((await docker(d, ['exec', 'reg-groups', 'id', '-G'])).out).toBe('0 1234\n');
     await docker(d, ['rm', '-f', 'reg-groups']);
     const missing = await docker(d, ['run', '--rm', '--group-add', 'nosuch', IMAGE, 'id', '-G']);
@@ -117,4 +156,3 @@ describe('regressions (docker CLI)', () => {
     expect(after).toBe(before);
   });
 });
-

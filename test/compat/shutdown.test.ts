@@ -31,7 +31,10 @@ async function stallingRegistry(): Promise<{ url: string; requests: string[]; cl
   const server = http.createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
     if (req.url === '/v2/') return void res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
-    res.writeHead(200, { 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json', 'Content-Length': '4096' });
+    res.writeHead(200, {
+      'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json',
+      'Content-Length': '4096',
+    });
     res.write('{"schemaVersion": 2,');
     // ...and nothing more.
   });
@@ -53,7 +56,8 @@ async function stallingRegistry(): Promise<{ url: string; requests: string[]; cl
 async function until(what: string, cond: () => boolean, ms: number, d: TestDaemon): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms} ms; daemon log:\n${d.logs().slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what} did not happen within ${ms} ms; daemon log:\n${d.logs().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -80,17 +84,30 @@ test('SIGTERM after a BuildKit session and during a pull stalled on the mirror: 
     await until('the VM pool filling', () => /VM pool: 1 idle VM\(s\) ready/.test(d.logs()), 120_000, d);
 
     // dockerode's BuildKit build (version 2) opens a /session first; podvisor answers 404.
-    const build = await docker.buildImage({ context, src: ['Dockerfile'] }, { version: '2', t: 'shutdown-buildkit' }).then(() => null, (e: Error) => e);
+    const build = await docker
+      .buildImage({ context, src: ['Dockerfile'] }, { version: '2', t: 'shutdown-buildkit' })
+      .then(
+        () => null,
+        (e: Error) => e,
+      );
     expect(build?.message).toMatch(/404/);
 
     // A pull through the mirror, whose manifest never finishes arriving.
     let pullEnded = false;
     docker.pull('ubuntu:latest', (err: Error | null, stream?: NodeJS.ReadableStream) => {
       if (err || !stream) return void (pullEnded = true);
-      stream.on('error', () => (pullEnded = true)).on('end', () => (pullEnded = true)).on('close', () => (pullEnded = true));
+      stream
+        .on('error', () => (pullEnded = true))
+        .on('end', () => (pullEnded = true))
+        .on('close', () => (pullEnded = true));
       stream.resume();
     });
-    await until('the pull reaching the mirror', () => registry.requests.some((r) => r.startsWith('GET /v2/library/ubuntu/manifests/')), 30_000, d);
+    await until(
+      'the pull reaching the mirror',
+      () => registry.requests.some((r) => r.startsWith('GET /v2/library/ubuntu/manifests/')),
+      30_000,
+      d,
+    );
 
     const pid = d.pid();
     expect(pid).toBeDefined();

@@ -30,7 +30,6 @@ const COUNTER = ['sh', '-c', 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.2
 
 jest.setTimeout(120_000 + KILLS * 60_000);
 
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Snapshot {
@@ -41,7 +40,10 @@ interface Snapshot {
 
 /** The counter values in a log text, in order. */
 function counterValues(text: string): number[] {
-  return text.split('\n').filter((l) => l !== '').map(Number);
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map(Number);
 }
 
 /** Missing and duplicated values of a counter sequence that should be 0, 1, 2, ... */
@@ -62,10 +64,12 @@ function gaps(values: number[]): { missing: number; duplicated: number; bad: num
 
 /** docker logs of a container, as text (the fixture image writes only stdout). */
 async function logsText(docker: Dockerode, name: string): Promise<string> {
-  const buf = (await docker.getContainer(name).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+  const buf = (await docker
+    .getContainer(name)
+    .logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
   // Without a TTY the body is stdcopy-framed: 8-byte headers, then the payload.
   const out: Buffer[] = [];
-  for (let o = 0; o + 8 <= buf.length;) {
+  for (let o = 0; o + 8 <= buf.length; ) {
     const n = buf.readUInt32BE(o + 4);
     out.push(buf.subarray(o + 8, o + 8 + n));
     o += 8 + n;
@@ -86,7 +90,7 @@ async function execOut(docker: Dockerode, name: string, cmd: string[]): Promise<
   await new Promise((r) => stream.on('end', r));
   const raw = Buffer.concat(chunks);
   let text = '';
-  for (let o = 0; o + 8 <= raw.length;) {
+  for (let o = 0; o + 8 <= raw.length; ) {
     const n = raw.readUInt32BE(o + 4);
     text += raw.subarray(o + 8, o + 8 + n).toString();
     o += 8 + n;
@@ -96,7 +100,10 @@ async function execOut(docker: Dockerode, name: string, cmd: string[]): Promise<
 
 /** `docker logs -f counter` with the stock CLI; resolves when it exits (the daemon died). */
 function followLogs(d: TestDaemon): { exited: Promise<number | null>; lines: () => number } {
-  const p = spawn('docker', ['logs', '-f', '--tail', '1', 'counter'], { env: d.env, stdio: ['ignore', 'pipe', 'ignore'] });
+  const p = spawn('docker', ['logs', '-f', '--tail', '1', 'counter'], {
+    env: d.env,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   let n = 0;
   p.stdout.on('data', (b: Buffer) => {
     n += b.toString().split('\n').length - 1;
@@ -109,12 +116,19 @@ test(`SIGKILL soak: ${KILLS} kills with running, idle, created, starting contain
   // What the agents re-sent after restarts (the daemon's log keeps only its tail: collected as it goes).
   const resentLines = new Set<string>();
   const noteResent = () => {
-    for (const m of d.logs().matchAll(/^.*re-sending \d+ bytes of (stdout|stderr) the host had not stored.*$/gm)) resentLines.add(m[0]);
+    for (const m of d.logs().matchAll(/^.*re-sending \d+ bytes of (stdout|stderr) the host had not stored.*$/gm))
+      resentLines.add(m[0]);
   };
   const docker = new Dockerode({ socketPath: d.socketPath });
   const rand = new Rng(SEED);
   const leftVms: number[] = [];
-  const report = { restarts: 0, containersLost: 0, logLinesLost: 0, duplicatedLines: 0, startingOutcomes: [] as string[] };
+  const report = {
+    restarts: 0,
+    containersLost: 0,
+    logLinesLost: 0,
+    duplicatedLines: 0,
+    startingOutcomes: [] as string[],
+  };
   try {
     await new Promise<void>((resolve, reject) => {
       docker.pull(IMAGE, (err: Error | null, s: NodeJS.ReadableStream) => {
@@ -133,14 +147,26 @@ test(`SIGKILL soak: ${KILLS} kills with running, idle, created, starting contain
       const follower = followLogs(d);
       const starting = `starting-${k}`;
       await docker.createContainer({ name: starting, Image: IMAGE, Cmd: ['sleep', '1000000'] });
-      const started = docker.getContainer(starting).start().then(() => 'answered', (e: Error) => `failed: ${e.message}`);
+      const started = docker
+        .getContainer(starting)
+        .start()
+        .then(
+          () => 'answered',
+          (e: Error) => `failed: ${e.message}`,
+        );
       await sleep(rand.int(2500));
 
       await d.kill9();
       report.restarts++;
       // The follower's connection went with the daemon: the CLI exits.
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([follower.exited, new Promise((_r, reject) => (timer = setTimeout(() => reject(new Error('docker logs -f did not end when the daemon died')), 10_000)))]);
+      await Promise.race([
+        follower.exited,
+        new Promise(
+          (_r, reject) =>
+            (timer = setTimeout(() => reject(new Error('docker logs -f did not end when the daemon died')), 10_000)),
+        ),
+      ]);
       clearTimeout(timer);
       await started;
       await d.restart();
@@ -162,26 +188,37 @@ test(`SIGKILL soak: ${KILLS} kills with running, idle, created, starting contain
 
       // The counter goes on after the restart, and its log has every value once.
       const last = counterValues(await logsText(docker, 'counter')).pop() ?? -1;
-      for (let t = 0; t < 100 && (counterValues(await logsText(docker, 'counter')).pop() ?? -1) <= last + 2; t++) await sleep(200);
+      for (let t = 0; t < 100 && (counterValues(await logsText(docker, 'counter')).pop() ?? -1) <= last + 2; t++)
+        await sleep(200);
       const g = gaps(counterValues(await logsText(docker, 'counter')));
       expect(g.bad).toBe(0);
       report.logLinesLost = g.missing;
       report.duplicatedLines = g.duplicated;
       noteResent();
-      process.stdout.write(`soak: kill ${k}/${KILLS}: containers lost ${report.containersLost}, log lines missing ${g.missing}, duplicated ${g.duplicated}, ${report.startingOutcomes[k - 1]}\n`);
+      process.stdout.write(
+        `soak: kill ${k}/${KILLS}: containers lost ${report.containersLost}, log lines missing ${g.missing}, duplicated ${g.duplicated}, ${report.startingOutcomes[k - 1]}\n`,
+      );
     }
     const final = counterValues(await logsText(docker, 'counter'));
-    process.stdout.write(`soak: ${report.restarts} restarts, ${report.containersLost} containers lost, ${report.logLinesLost} log lines lost, ${report.duplicatedLines} duplicated; counter reached ${final.pop()}\n`);
+    process.stdout.write(
+      `soak: ${report.restarts} restarts, ${report.containersLost} containers lost, ${report.logLinesLost} log lines lost, ${report.duplicatedLines} duplicated; counter reached ${final.pop()}\n`,
+    );
     noteResent();
     const resent = [...resentLines].map((l) => Number(/re-sending (\d+) bytes/.exec(l)![1]));
-    process.stdout.write(`soak: output re-sent by the agent after ${resent.length} restarts, ${resent.reduce((a, b) => a + b, 0)} bytes\n`);
+    process.stdout.write(
+      `soak: output re-sent by the agent after ${resent.length} restarts, ${resent.reduce((a, b) => a + b, 0)} bytes\n`,
+    );
     // Nothing lost, nothing twice: output the daemon had not yet written to the log when it
     // died is re-sent by the agent from the offset the log durably holds (src/pod/log-position.ts).
     expect(report).toMatchObject({ restarts: KILLS, containersLost: 0, logLinesLost: 0, duplicatedLines: 0 });
     for (const n of ['counter', 'idle', 'created']) await docker.getContainer(n).remove({ force: true });
   } finally {
     // Best effort after a failure above, so that the leak check sees only real leaks.
-    for (const c of await docker.listContainers({ all: true }).catch(() => [])) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    for (const c of await docker.listContainers({ all: true }).catch(() => []))
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
     await d.stop().finally(() => {
       for (const p of listVmProcesses().filter((q) => q.cmdline.includes(d.execRoot))) leftVms.push(p.pid);
       for (const pid of leftVms) process.kill(pid, 'SIGKILL');

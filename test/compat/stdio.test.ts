@@ -34,7 +34,6 @@ function docker(d: TestDaemon, args: string[], input?: Buffer): Promise<{ out: s
   });
 }
 
-
 describe('standard streams (docker CLI, dockerode)', () => {
   let d: TestDaemon;
   let api: Dockerode;
@@ -53,7 +52,9 @@ describe('standard streams (docker CLI, dockerode)', () => {
   });
 
   test('an exec created with a TTY and started with Tty false is framed (dockerode)', async () => {
-    const exec = await api.getContainer('idle').exec({ Cmd: ['echo', 'framed-output'], Tty: true, AttachStdout: true, AttachStderr: true });
+    const exec = await api
+      .getContainer('idle')
+      .exec({ Cmd: ['echo', 'framed-output'], Tty: true, AttachStdout: true, AttachStderr: true });
     const stream = await exec.start({ hijack: true, stdin: false, Tty: false });
     const chunks: Buffer[] = [];
     for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
@@ -77,7 +78,12 @@ describe('standard streams (docker CLI, dockerode)', () => {
     const created = await docker(d, ['run', '-d', '-t', '-i', '--name', 'tty', IMAGE, 'cat']);
     expect(created.code).toBe(0);
     const container = api.getContainer('tty');
-    const stream = (await container.attach({ stream: true, stdin: true, stdout: true, hijack: true })) as NodeJS.ReadWriteStream;
+    const stream = (await container.attach({
+      stream: true,
+      stdin: true,
+      stdout: true,
+      hijack: true,
+    })) as NodeJS.ReadWriteStream;
     const ended = new Promise<void>((resolve) => stream.on('end', () => resolve()).on('close', () => resolve()));
     stream.resume();
     stream.write(Buffer.from([0x10, 0x11]));

@@ -25,11 +25,13 @@ function ok(args: string[]): string {
 
 function getJson(p: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    http.get({ socketPath: d.socketPath, path: p }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>));
-    }).on('error', reject);
+    http
+      .get({ socketPath: d.socketPath, path: p }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>));
+      })
+      .on('error', reject);
   });
 }
 
@@ -49,7 +51,17 @@ test('system df: shared layers, container sizes, volume usage, and no build cach
   ok(['volume', 'create', 'unused']);
   // 100,000 bytes in the volume under two names (one file, two hard links), 5,000 in the
   // container's own layer.
-  const links = ok(['run', '--name', 'dfc', '-v', 'dfvol:/d', IMAGE, 'sh', '-c', 'head -c 5000 /dev/zero > /f; head -c 100000 /dev/zero > /d/f; ln /d/f /d/g; stat -c %h /d/g']);
+  const links = ok([
+    'run',
+    '--name',
+    'dfc',
+    '-v',
+    'dfvol:/d',
+    IMAGE,
+    'sh',
+    '-c',
+    'head -c 5000 /dev/zero > /f; head -c 100000 /dev/zero > /d/f; ln /d/f /d/g; stat -c %h /d/g',
+  ]);
   expect(links).toBe('2');
   expect(ok(['diff', 'dfc']).split('\n')).toContain('A /f');
   const committed = ok(['commit', 'dfc', 'dfimg:1']);
@@ -60,7 +72,14 @@ test('system df: shared layers, container sizes, volume usage, and no build cach
   expect(fullSize).toBe(baseSize + 5000);
 
   const df = await getJson('/v1.41/system/df');
-  expect(Object.keys(df).sort()).toEqual(['BuildCache', 'BuilderSize', 'Containers', 'Images', 'LayersSize', 'Volumes']);
+  expect(Object.keys(df).sort()).toEqual([
+    'BuildCache',
+    'BuilderSize',
+    'Containers',
+    'Images',
+    'LayersSize',
+    'Volumes',
+  ]);
   expect(df.BuildCache).toBeNull();
   expect(df.BuilderSize).toBe(0);
   expect(df.LayersSize).toBe(fullSize);
@@ -68,12 +87,45 @@ test('system df: shared layers, container sizes, volume usage, and no build cach
   const images = df.Images as Array<Record<string, unknown>>;
   const base = images.find((i) => i.Id === baseId)!;
   const mine = images.find((i) => i.Id === committed)!;
-  expect(Object.keys(mine).sort()).toEqual(['Containers', 'Created', 'Id', 'Labels', 'ParentId', 'RepoDigests', 'RepoTags', 'SharedSize', 'Size', 'VirtualSize']);
+  expect(Object.keys(mine).sort()).toEqual([
+    'Containers',
+    'Created',
+    'Id',
+    'Labels',
+    'ParentId',
+    'RepoDigests',
+    'RepoTags',
+    'SharedSize',
+    'Size',
+    'VirtualSize',
+  ]);
   expect([base.Containers, base.SharedSize, base.Size, base.VirtualSize]).toEqual([1, baseSize, baseSize, baseSize]);
-  expect([mine.Containers, mine.SharedSize, mine.Size, mine.VirtualSize, mine.RepoTags]).toEqual([0, baseSize, fullSize, fullSize, ['dfimg:1']]);
+  expect([mine.Containers, mine.SharedSize, mine.Size, mine.VirtualSize, mine.RepoTags]).toEqual([
+    0,
+    baseSize,
+    fullSize,
+    fullSize,
+    ['dfimg:1'],
+  ]);
 
   const [c] = df.Containers as Array<Record<string, unknown>>;
-  expect(Object.keys(c).sort()).toEqual(['Command', 'Created', 'HostConfig', 'Id', 'Image', 'ImageID', 'Labels', 'Mounts', 'Names', 'NetworkSettings', 'Ports', 'SizeRootFs', 'SizeRw', 'State', 'Status']);
+  expect(Object.keys(c).sort()).toEqual([
+    'Command',
+    'Created',
+    'HostConfig',
+    'Id',
+    'Image',
+    'ImageID',
+    'Labels',
+    'Mounts',
+    'Names',
+    'NetworkSettings',
+    'Ports',
+    'SizeRootFs',
+    'SizeRw',
+    'State',
+    'Status',
+  ]);
   expect(c.Names).toEqual(['/dfc']);
   expect(c.SizeRw).toBeGreaterThanOrEqual(5000);
   expect(c.SizeRootFs).toBe((c.SizeRw as number) + baseSize);
@@ -84,10 +136,17 @@ test('system df: shared layers, container sizes, volume usage, and no build cach
   expect(volumes.get('unused')).toMatchObject({ Name: 'unused', UsageData: { RefCount: 0, Size: 0 } });
 
   // What the CLI prints from it.
-  const rows = ok(['system', 'df', '--format', '{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Size}}|{{.Reclaimable}}']).split('\n');
+  const rows = ok([
+    'system',
+    'df',
+    '--format',
+    '{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Size}}|{{.Reclaimable}}',
+  ]).split('\n');
   expect(rows).toContain('Local Volumes|2|1|100kB|0B (0%)');
   expect(rows).toContain('Build Cache|0|0|0B|0B');
-  expect(ok(['system', 'df', '-v', '--format', '{{range .Volumes}}{{.Name}} {{.Links}} {{.Size}}\n{{end}}']).split('\n')).toEqual(expect.arrayContaining(['dfvol 1 100kB', 'unused 0 0B']));
+  expect(
+    ok(['system', 'df', '-v', '--format', '{{range .Volumes}}{{.Name}} {{.Links}} {{.Size}}\n{{end}}']).split('\n'),
+  ).toEqual(expect.arrayContaining(['dfvol 1 100kB', 'unused 0 0B']));
 
   ok(['rm', 'dfc']);
   ok(['volume', 'rm', 'dfvol', 'unused']);

@@ -32,7 +32,16 @@ describe('docker top without ps in the image', () => {
     d = await startDaemon({ vmPoolSize: 1 });
     expect((await dockerCli(d, ['pull', '-q', IMAGE])).code).toBe(0);
     // Two processes: `sleep 1002` (the init, after bash's exec) and its child `sleep 1001`.
-    const run = await dockerCli(d, ['run', '-d', '--name', 'noproc', IMAGE, 'bash', '-c', 'sleep 1001 & exec sleep 1002']);
+    const run = await dockerCli(d, [
+      'run',
+      '-d',
+      '--name',
+      'noproc',
+      IMAGE,
+      'bash',
+      '-c',
+      'sleep 1001 & exec sleep 1002',
+    ]);
     expect(run).toMatchObject({ code: 0 });
     pid = (await dockerCli(d, ['inspect', '-f', '{{.State.Pid}}', 'noproc'])).out.trim();
     expect(Number(pid)).toBeGreaterThan(0);
@@ -46,11 +55,17 @@ describe('docker top without ps in the image', () => {
   });
 
   test('the image really has no ps', async () => {
-    const r = await dockerCli(d, ['exec', 'noproc', 'bash', '-c', 'command -v ps || echo none; ls /usr/bin/ps /bin/ps 2>&1 | wc -l']);
+    const r = await dockerCli(d, [
+      'exec',
+      'noproc',
+      'bash',
+      '-c',
+      'command -v ps || echo none; ls /usr/bin/ps /bin/ps 2>&1 | wc -l',
+    ]);
     expect(r).toMatchObject({ code: 0, out: 'none\n2\n' });
   });
 
-  test('no ps_args and -ef: UID PID PPID C STIME TTY TIME CMD, the init\'s PID that of inspect', async () => {
+  test("no ps_args and -ef: UID PID PPID C STIME TTY TIME CMD, the init's PID that of inspect", async () => {
     for (const args of [[], ['-ef']]) {
       const t = await top(d, 'noproc', args);
       expect(t.titles).toEqual(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD']);
@@ -90,13 +105,18 @@ describe('docker top without ps in the image', () => {
     expect(t.rows).toContainEqual([pid, 'sleep']);
     t = await top(d, 'noproc', ['-o', 'pid,user,args']);
     expect(t.titles).toEqual(['PID', 'USER', 'COMMAND']);
-    expect(t.rows.map((r) => r.slice(1))).toEqual(expect.arrayContaining([['root', 'sleep 1002'], ['www-data', 'sleep 1003']]));
+    expect(t.rows.map((r) => r.slice(1))).toEqual(
+      expect.arrayContaining([
+        ['root', 'sleep 1002'],
+        ['www-data', 'sleep 1003'],
+      ]),
+    );
     t = await top(d, 'noproc', ['-eo', 'pid,ppid,comm']);
     expect(t.titles).toEqual(['PID', 'PPID', 'COMMAND']);
     expect(t.rows.filter((r) => r[1] === pid)).toHaveLength(1);
   });
 
-  test('ps_args it cannot render, and a table without PID, are dockerd\'s 500s with ps\'s kind of message', async () => {
+  test("ps_args it cannot render, and a table without PID, are dockerd's 500s with ps's kind of message", async () => {
     let r = await dockerCli(d, ['top', 'noproc', '-o', 'comm']);
     expect(r.code).toBe(1);
     expect(r.err.trim()).toBe("Error response from daemon: Couldn't find PID field in ps output");
@@ -109,12 +129,29 @@ describe('docker top without ps in the image', () => {
 
   test('dockerode and docker-py get the same table', async () => {
     const api = new Dockerode({ socketPath: d.socketPath });
-    const viaNode = (await api.getContainer('noproc').top({ ps_args: 'aux' })) as { Titles: string[]; Processes: string[][] };
-    expect(viaNode.Titles).toEqual(['USER', 'PID', '%CPU', '%MEM', 'VSZ', 'RSS', 'TTY', 'STAT', 'START', 'TIME', 'COMMAND']);
+    const viaNode = (await api.getContainer('noproc').top({ ps_args: 'aux' })) as {
+      Titles: string[];
+      Processes: string[][];
+    };
+    expect(viaNode.Titles).toEqual([
+      'USER',
+      'PID',
+      '%CPU',
+      '%MEM',
+      'VSZ',
+      'RSS',
+      'TTY',
+      'STAT',
+      'START',
+      'TIME',
+      'COMMAND',
+    ]);
     expect(viaNode.Processes.map((p) => p[10]).sort()).toEqual(['sleep 1001', 'sleep 1002', 'sleep 1003']);
     const script = `import docker, json\nc = docker.APIClient(base_url='unix://${d.socketPath}', version='1.41')\nprint(json.dumps(c.top('noproc')))\n`;
     const out = await new Promise<string>((resolve, reject) =>
-      execFile('/usr/bin/python3', ['-c', script], { timeout: 60000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))),
+      execFile('/usr/bin/python3', ['-c', script], { timeout: 60000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      ),
     );
     const viaPy = JSON.parse(out) as { Titles: string[]; Processes: string[][] };
     expect(viaPy.Titles).toEqual(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD']);

@@ -63,8 +63,17 @@ print(json.dumps(out))`,
     expect(JSON.parse(chunks)).toEqual([['hello\r\n'], ['hello\r\n'], ['hello\r\n']]);
   });
 
-  test('/sys/fs/cgroup is the container\'s own cgroup, read-only: memory.max shows docker run -m', async () => {
-    const limited = await docker(d, ['run', '--rm', '-m', '64m', IMAGE, 'sh', '-c', 'cat /sys/fs/cgroup/memory.max; cat /proc/self/cgroup; echo 1 > /sys/fs/cgroup/memory.max']);
+  test("/sys/fs/cgroup is the container's own cgroup, read-only: memory.max shows docker run -m", async () => {
+    const limited = await docker(d, [
+      'run',
+      '--rm',
+      '-m',
+      '64m',
+      IMAGE,
+      'sh',
+      '-c',
+      'cat /sys/fs/cgroup/memory.max; cat /proc/self/cgroup; echo 1 > /sys/fs/cgroup/memory.max',
+    ]);
     expect(limited.out).toBe('67108864\n0::/\n');
     expect(limited.err).toMatch(/Read-only file system/);
     expect(limited.code).toBe(1);
@@ -73,20 +82,49 @@ print(json.dumps(out))`,
   });
 
   test('--log-opt compress=true gzips rotated files, and docker logs reads them all', async () => {
-    const run = await docker(d, ['run', '--name', 'gz', '--log-opt', 'max-size=2k', '--log-opt', 'max-file=3', '--log-opt', 'compress=true', IMAGE, 'seq', '1', '400']);
+    const run = await docker(d, [
+      'run',
+      '--name',
+      'gz',
+      '--log-opt',
+      'max-size=2k',
+      '--log-opt',
+      'max-file=3',
+      '--log-opt',
+      'compress=true',
+      IMAGE,
+      'seq',
+      '1',
+      '400',
+    ]);
     expect(run.code).toBe(0);
     const id = (await docker(d, ['inspect', '-f', '{{.Id}}', 'gz'])).out.trim();
     const dir = path.join(d.dataRoot, 'containers', id);
-    const names = fs.readdirSync(dir).filter((f) => f.includes('-json.log')).sort();
+    const names = fs
+      .readdirSync(dir)
+      .filter((f) => f.includes('-json.log'))
+      .sort();
     expect(names).toEqual([`${id}-json.log`, `${id}-json.log.1.gz`, `${id}-json.log.2.gz`, `${id}-json.log.pos`]);
     const logs = (await docker(d, ['logs', 'gz'])).out.trim().split('\n').map(Number);
     // The oldest lines were rotated away; what is kept reads back whole and in order, to 400.
     expect(logs[logs.length - 1]).toBe(400);
     expect(logs).toEqual(Array.from({ length: logs.length }, (_, i) => logs[0] + i));
-    const current = fs.readFileSync(path.join(dir, `${id}-json.log`), 'utf8').trim().split('\n').length;
+    const current = fs
+      .readFileSync(path.join(dir, `${id}-json.log`), 'utf8')
+      .trim()
+      .split('\n').length;
     expect(logs.length).toBeGreaterThan(current + 20);
     // Without max-file >= 2 it is refused at start, in dockerd's words.
-    const bad = await docker(d, ['run', '--rm', '--log-opt', 'max-size=2k', '--log-opt', 'compress=true', IMAGE, 'true']);
+    const bad = await docker(d, [
+      'run',
+      '--rm',
+      '--log-opt',
+      'max-size=2k',
+      '--log-opt',
+      'compress=true',
+      IMAGE,
+      'true',
+    ]);
     expect(bad.err).toMatch(/compress cannot be true when max-file is less than 2/);
     await docker(d, ['rm', '-f', 'gz']);
   });

@@ -27,10 +27,18 @@ function docker(d: TestDaemon, args: string[]): Promise<{ out: string; err: stri
 function post(d: TestDaemon, p: string, body: unknown): Promise<number> {
   return new Promise((resolve, reject) => {
     const data = Buffer.from(JSON.stringify(body));
-    const req = http.request({ socketPath: d.socketPath, method: 'POST', path: p, headers: { 'Content-Type': 'application/json', 'Content-Length': data.length } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = http.request(
+      {
+        socketPath: d.socketPath,
+        method: 'POST',
+        path: p,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': data.length },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.end(data);
   });
@@ -71,7 +79,12 @@ describe('records keep their types (docker CLI inspect)', () => {
       }
     }
     expect(statuses.has(400)).toBe(true);
-    for (const body of [{ Image: IMAGE, Env: [null] }, { Image: IMAGE, Cmd: 5 }, { Image: IMAGE, HostConfig: { Memory: 'x' } }, { image: IMAGE, hostconfig: { pidslimit: 'x' } }]) {
+    for (const body of [
+      { Image: IMAGE, Env: [null] },
+      { Image: IMAGE, Cmd: 5 },
+      { Image: IMAGE, HostConfig: { Memory: 'x' } },
+      { image: IMAGE, hostconfig: { pidslimit: 'x' } },
+    ]) {
       expect(await post(d, '/containers/create', body)).toBe(400);
     }
     const inspected = await docker(d, ['inspect', ...ids]);
@@ -87,6 +100,9 @@ describe('records keep their types (docker CLI inspect)', () => {
     const inspected = await docker(d, ['inspect', ...ids]);
     expect(inspected.err).toBe('');
     expect(inspected.code).toBe(0);
-    expect((await docker(d, ['ps', '-a', '--format', '{{.Names}}'])).out.split('\n').filter(Boolean).sort()).toEqual(['typed-a', 'typed-b']);
+    expect((await docker(d, ['ps', '-a', '--format', '{{.Names}}'])).out.split('\n').filter(Boolean).sort()).toEqual([
+      'typed-a',
+      'typed-b',
+    ]);
   });
 });

@@ -46,7 +46,7 @@ afterAll(async () => {
   await stopDaemonLeavingNothing(d);
 });
 
-test('docker volume create/ls/inspect/rm/prune: dockerd\'s JSON, labels, filters and errors', () => {
+test("docker volume create/ls/inspect/rm/prune: dockerd's JSON, labels, filters and errors", () => {
   const since = Math.floor(Date.now() / 1000);
   expect(ok(['volume', 'create', '--label', 'team=a', 'va'])).toBe('va');
   expect(ok(['volume', 'create', 'vb'])).toBe('vb');
@@ -71,9 +71,18 @@ test('docker volume create/ls/inspect/rm/prune: dockerd\'s JSON, labels, filters
   expect(anon).toMatch(/^[0-9a-f]{64}$/);
 
   const cases: Array<[string[], string]> = [
-    [['volume', 'create', 'bad name'], 'create bad name: "bad name" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path'],
-    [['volume', 'create', 'x'], 'create x: volume name is too short, names should be at least two alphanumeric characters'],
-    [['volume', 'create', '-d', 'nope', 'vx'], 'create vx: error looking up volume plugin nope: plugin "nope" not found'],
+    [
+      ['volume', 'create', 'bad name'],
+      'create bad name: "bad name" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path',
+    ],
+    [
+      ['volume', 'create', 'x'],
+      'create x: volume name is too short, names should be at least two alphanumeric characters',
+    ],
+    [
+      ['volume', 'create', '-d', 'nope', 'vx'],
+      'create vx: error looking up volume plugin nope: plugin "nope" not found',
+    ],
     [['volume', 'create', '-o', 'foo=bar', 'vx'], 'create vx: invalid option: "foo"'],
     [['volume', 'inspect', 'nosuch'], 'get nosuch: no such volume'],
     [['volume', 'rm', 'nosuch'], 'remove nosuch: no such volume'],
@@ -88,7 +97,22 @@ test('docker volume create/ls/inspect/rm/prune: dockerd\'s JSON, labels, filters
   expect(docker(['volume', 'rm', '-f', 'nosuch']).code).toBe(0);
 
   // prune takes label filters; it removes unused volumes only.
-  expect(JSON.parse(ok(['system', 'events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=volume', '--format', '{{json .}}']).split('\n')[0])).toMatchObject({
+  expect(
+    JSON.parse(
+      ok([
+        'system',
+        'events',
+        '--since',
+        String(since),
+        '--until',
+        String(Math.floor(Date.now() / 1000) + 1),
+        '--filter',
+        'type=volume',
+        '--format',
+        '{{json .}}',
+      ]).split('\n')[0],
+    ),
+  ).toMatchObject({
     Type: 'volume',
     Action: 'create',
     Actor: { ID: 'va', Attributes: { driver: 'local' } },
@@ -107,16 +131,48 @@ test('named volumes: filled from the image, data kept across containers, 409 whi
   expect(fs.readFileSync(`${mp}/passwd`, 'utf8')).toContain('root:x:0:0:');
   expect(fs.readFileSync(`${mp}/mine`, 'utf8')).toBe('written\n');
   // The next container sees the data (and no second copy-up over it).
-  expect(ok(['run', '--rm', '--mount', 'type=volume,source=etcvol,target=/etc', IMAGE, 'cat', '/etc/mine'])).toBe('written');
+  expect(ok(['run', '--rm', '--mount', 'type=volume,source=etcvol,target=/etc', IMAGE, 'cat', '/etc/mine'])).toBe(
+    'written',
+  );
   expect(ok(['run', '--rm', '-v', 'empty:/etc:nocopy', IMAGE, 'ls', '-A', '/etc'])).toBe('');
 
-  ok(['create', '--name', 'user1', '-v', 'etcvol:/data:ro', '--mount', 'type=volume,source=mv,target=/m,volume-label=k=v', IMAGE, 'true']);
+  ok([
+    'create',
+    '--name',
+    'user1',
+    '-v',
+    'etcvol:/data:ro',
+    '--mount',
+    'type=volume,source=mv,target=/m,volume-label=k=v',
+    IMAGE,
+    'true',
+  ]);
   const [j] = JSON.parse(ok(['inspect', 'user1']));
   expect(j.HostConfig.Binds).toEqual(['etcvol:/data:ro']);
-  expect(j.HostConfig.Mounts).toEqual([{ Type: 'volume', Source: 'mv', Target: '/m', VolumeOptions: { Labels: { k: 'v' }, DriverConfig: {} } }]);
+  expect(j.HostConfig.Mounts).toEqual([
+    { Type: 'volume', Source: 'mv', Target: '/m', VolumeOptions: { Labels: { k: 'v' }, DriverConfig: {} } },
+  ]);
   expect(j.Mounts).toEqual([
-    { Type: 'volume', Name: 'etcvol', Source: mp, Destination: '/data', Driver: 'local', Mode: 'ro', RW: false, Propagation: '' },
-    { Type: 'volume', Name: 'mv', Source: `${d.dataRoot}/volumes/mv/_data`, Destination: '/m', Driver: 'local', Mode: 'z', RW: true, Propagation: '' },
+    {
+      Type: 'volume',
+      Name: 'etcvol',
+      Source: mp,
+      Destination: '/data',
+      Driver: 'local',
+      Mode: 'ro',
+      RW: false,
+      Propagation: '',
+    },
+    {
+      Type: 'volume',
+      Name: 'mv',
+      Source: `${d.dataRoot}/volumes/mv/_data`,
+      Destination: '/m',
+      Driver: 'local',
+      Mode: 'z',
+      RW: true,
+      Propagation: '',
+    },
   ]);
   expect(JSON.parse(ok(['volume', 'inspect', 'mv']))[0].Labels).toEqual({ k: 'v' });
   expect(ok(['ps', '-aq', '--no-trunc', '--filter', 'volume=mv'])).toBe(j.Id);
@@ -138,7 +194,7 @@ test('named volumes: filled from the image, data kept across containers, 409 whi
   expect(volumes()).toEqual([]);
 });
 
-test('anonymous volumes: the image\'s VOLUME, -v /path, --volumes-from; gone with rm -v and --rm', () => {
+test("anonymous volumes: the image's VOLUME, -v /path, --volumes-from; gone with rm -v and --rm", () => {
   ok(['run', '-d', '--name', 'anon1', '-v', '/scratch', CONFIGURED, 'echo hi > /data/f; sleep 600']);
   const [j] = JSON.parse(ok(['inspect', 'anon1']));
   expect(j.Config.Volumes).toEqual({ '/data': {}, '/scratch': {} });
@@ -182,8 +238,26 @@ test('anonymous volumes: the image\'s VOLUME, -v /path, --volumes-from; gone wit
 test('volume events as dockerd sends them: create (also of an existing volume), mount before start, unmount after die, destroy', () => {
   const since = Math.floor(Date.now() / 1000);
   ok(['volume', 'create', 'evvol']);
-  const id = ok(['run', '-d', '--name', 'ev1', '-v', 'evvol:/data:ro', '-v', '/anon', '-v', '/tmp:/hosttmp', '--tmpfs', '/t', IMAGE, 'sleep', '600']);
-  const anon = (JSON.parse(ok(['inspect', 'ev1']))[0].Mounts as Array<{ Name?: string; Destination: string }>).find((m) => m.Destination === '/anon')!.Name!;
+  const id = ok([
+    'run',
+    '-d',
+    '--name',
+    'ev1',
+    '-v',
+    'evvol:/data:ro',
+    '-v',
+    '/anon',
+    '-v',
+    '/tmp:/hosttmp',
+    '--tmpfs',
+    '/t',
+    IMAGE,
+    'sleep',
+    '600',
+  ]);
+  const anon = (JSON.parse(ok(['inspect', 'ev1']))[0].Mounts as Array<{ Name?: string; Destination: string }>).find(
+    (m) => m.Destination === '/anon',
+  )!.Name!;
   ok(['stop', '-t', '1', 'ev1']);
   ok(['start', 'ev1']);
   ok(['stop', '-t', '1', 'ev1']);
@@ -192,19 +266,49 @@ test('volume events as dockerd sends them: create (also of an existing volume), 
   const until = String(Math.floor(Date.now() / 1000) + 1);
   type Ev = { Type: string; Action: string; Actor: { ID: string; Attributes: Record<string, string> } };
   const events = (...filters: string[]) =>
-    ok(['events', '--since', String(since), '--until', until, ...filters.flatMap((f) => ['--filter', f]), '--format', '{{json .}}']).split('\n').map((l) => JSON.parse(l) as Ev);
+    ok([
+      'events',
+      '--since',
+      String(since),
+      '--until',
+      until,
+      ...filters.flatMap((f) => ['--filter', f]),
+      '--format',
+      '{{json .}}',
+    ])
+      .split('\n')
+      .map((l) => JSON.parse(l) as Ev);
   // The window may hold the end of the test before (same second): only this test's volumes.
   const volumeEvents = events('type=volume').filter((e) => e.Actor.ID === 'evvol' || e.Actor.ID === anon);
-  const mountOf = (name: string, destination: string, rw: boolean) => ({ Action: 'mount', Actor: { ID: name, Attributes: { container: id, destination, driver: 'local', propagation: '', 'read/write': String(rw) } } });
-  const unmountOf = (name: string) => ({ Action: 'unmount', Actor: { ID: name, Attributes: { container: id, driver: 'local' } } });
+  const mountOf = (name: string, destination: string, rw: boolean) => ({
+    Action: 'mount',
+    Actor: {
+      ID: name,
+      Attributes: { container: id, destination, driver: 'local', propagation: '', 'read/write': String(rw) },
+    },
+  });
+  const unmountOf = (name: string) => ({
+    Action: 'unmount',
+    Actor: { ID: name, Attributes: { container: id, driver: 'local' } },
+  });
   const run = [mountOf('evvol', '/data', false), mountOf(anon, '/anon', true)];
   const stop = [unmountOf('evvol'), unmountOf(anon)];
   const byName = (a: { Actor: { ID: string } }, b: { Actor: { ID: string } }) => a.Actor.ID.localeCompare(b.Actor.ID);
-  const got = volumeEvents.map((e) => ({ Action: e.Action, Actor: { ID: e.Actor.ID, Attributes: e.Actor.Attributes } }));
+  const got = volumeEvents.map((e) => ({
+    Action: e.Action,
+    Actor: { ID: e.Actor.ID, Attributes: e.Actor.Attributes },
+  }));
   const create = (name: string) => ({ Action: 'create', Actor: { ID: name, Attributes: { driver: 'local' } } });
   const destroy = (name: string) => ({ Action: 'destroy', Actor: { ID: name, Attributes: { driver: 'local' } } });
   // Within one start or stop, the volumes' order is not dockerd's concern either (it walks a map).
-  expect([got.slice(0, 3), [...got.slice(3, 5)].sort(byName), [...got.slice(5, 7)].sort(byName), [...got.slice(7, 9)].sort(byName), [...got.slice(9, 11)].sort(byName), got.slice(11)]).toEqual([
+  expect([
+    got.slice(0, 3),
+    [...got.slice(3, 5)].sort(byName),
+    [...got.slice(5, 7)].sort(byName),
+    [...got.slice(7, 9)].sort(byName),
+    [...got.slice(9, 11)].sort(byName),
+    got.slice(11),
+  ]).toEqual([
     [create('evvol'), create('evvol'), create(anon)],
     [...run].sort(byName),
     [...stop].sort(byName),
@@ -214,7 +318,10 @@ test('volume events as dockerd sends them: create (also of an existing volume), 
   ]);
   // The mount comes before the container's start, the unmount after its die.
   const all = events('type=volume', 'type=container')
-    .filter((e) => (e.Type === 'container' && e.Actor.ID === id) || (e.Type === 'volume' && e.Actor.Attributes.container === id))
+    .filter(
+      (e) =>
+        (e.Type === 'container' && e.Actor.ID === id) || (e.Type === 'volume' && e.Actor.Attributes.container === id),
+    )
     .map((e) => `${e.Type} ${e.Action}`);
   const firstStart = all.indexOf('container start');
   expect(all.slice(firstStart - 2, firstStart + 1)).toEqual(['volume mount', 'volume mount', 'container start']);

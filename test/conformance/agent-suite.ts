@@ -102,22 +102,32 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       p.stdin!.write('hello ');
       p.stdin!.end('world\n');
       expect(await done).toEqual({ stdout: 'hello world\n', stderr: '', status: { exitCode: 0 } });
-      expect(await run(agent, id, ['sh', '-c', 'echo out; echo err >&2'])).toEqual({ stdout: 'out\n', stderr: 'err\n', status: { exitCode: 0 } });
+      expect(await run(agent, id, ['sh', '-c', 'echo out; echo err >&2'])).toEqual({
+        stdout: 'out\n',
+        stderr: 'err\n',
+        status: { exitCode: 0 },
+      });
       await agent.destroyContainer(id);
     });
 
-    it('reports exit codes, and refuses a missing command (127) and a non-executable file (126) in runc\'s words', async () => {
+    it("reports exit codes, and refuses a missing command (127) and a non-executable file (126) in runc's words", async () => {
       const id = await container();
       expect((await run(agent, id, ['sh', '-c', 'exit 7'])).status).toEqual({ exitCode: 7 });
       expect((await run(agent, id, ['false'])).status).toEqual({ exitCode: 1 });
       const missing = agent.startProcess(spec(id, ['no-such-command']));
       await expect(missing).rejects.toBeInstanceOf(NotFoundError);
-      await expect(agent.startProcess(spec(id, ['no-such-command']))).rejects.toThrow('exec: "no-such-command": executable file not found in $PATH');
-      await expect(agent.startProcess(spec(id, ['/no/such']))).rejects.toThrow('exec: "/no/such": stat /no/such: no such file or directory');
+      await expect(agent.startProcess(spec(id, ['no-such-command']))).rejects.toThrow(
+        'exec: "no-such-command": executable file not found in $PATH',
+      );
+      await expect(agent.startProcess(spec(id, ['/no/such']))).rejects.toThrow(
+        'exec: "/no/such": stat /no/such: no such file or directory',
+      );
       await agent.writeFile(id, '/tmp/plain', Buffer.from('not a program\n'), 0o644);
       const plain = agent.startProcess(spec(id, ['/tmp/plain']));
       await expect(plain).rejects.toBeInstanceOf(InvalidArgumentError);
-      await expect(agent.startProcess(spec(id, ['/tmp/plain']))).rejects.toThrow('exec: "/tmp/plain": permission denied');
+      await expect(agent.startProcess(spec(id, ['/tmp/plain']))).rejects.toThrow(
+        'exec: "/tmp/plain": permission denied',
+      );
       await agent.destroyContainer(id);
     });
 
@@ -129,7 +139,9 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       expect((await finish(slept)).status).toEqual({ exitCode: 143, signal: 15 });
       await expect(agent.signalProcess(slept.processId, 15)).rejects.toBeInstanceOf(NotFoundError);
       // Stdin stays open: the shell waits in `read` (a builtin, so the trap runs at once).
-      const trapped = await agent.startProcess(spec(id, ['sh', '-c', "trap 'echo got; exit 3' TERM; echo ready; read x"], { stdin: true }));
+      const trapped = await agent.startProcess(
+        spec(id, ['sh', '-c', "trap 'echo got; exit 3' TERM; echo ready; read x"], { stdin: true }),
+      );
       await waitForOutput(trapped.stdout, /ready/);
       await agent.signalProcess(trapped.processId, 15);
       const t = await finish(trapped);
@@ -171,11 +183,13 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       await agent.destroyContainer(id);
     });
 
-    it('lists one container\'s processes from /proc (docker top): init and exec, ids, times; not another container\'s', async () => {
+    it("lists one container's processes from /proc (docker top): init and exec, ids, times; not another container's", async () => {
       const id = await container();
       const other = await container();
       const init = await agent.startProcess(spec(id, ['sleep', '100']));
-      const exec = await agent.startProcess(spec(id, ['sleep', '101'], { user: { uid: 1000, gid: 1001, additionalGids: [] } }));
+      const exec = await agent.startProcess(
+        spec(id, ['sleep', '101'], { user: { uid: 1000, gid: 1001, additionalGids: [] } }),
+      );
       const elsewhere = await agent.startProcess(spec(other, ['sleep', '102']));
       const t = await agent.processTable(id);
       expect(t.truncated).toBe(false);
@@ -221,15 +235,30 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
 
     it('configures the NIC (address, MTU, up) after checking its MAC, and adds routes', async () => {
       const { name, mac } = h.nic;
-      await expect(agent.configureInterface({ name, mac: '02:00:00:00:00:99', up: true })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(agent.configureInterface({ name, mac: '02:00:00:00:00:99', up: true })).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
       await expect(agent.configureInterface({ name: 'eth9', up: true })).rejects.toBeInstanceOf(NotFoundError);
       await agent.configureInterface({ name, mac, address: '10.88.0.2', prefix: 24, mtu: 1400, up: true });
-      expect((await agent.listInterfaces()).find((i) => i.name === name)).toEqual({ name, mac, mtu: 1400, up: true, address: '10.88.0.2', prefix: 24 });
+      expect((await agent.listInterfaces()).find((i) => i.name === name)).toEqual({
+        name,
+        mac,
+        mtu: 1400,
+        up: true,
+        address: '10.88.0.2',
+        prefix: 24,
+      });
       await agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: '10.88.0.1' });
-      await expect(agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: '10.88.0.1' })).rejects.toBeInstanceOf(ConflictError);
+      await expect(agent.addRoute({ destination: '0.0.0.0', prefix: 0, gateway: '10.88.0.1' })).rejects.toBeInstanceOf(
+        ConflictError,
+      );
       await agent.addRoute({ destination: '10.99.0.0', prefix: 16, device: name });
-      await expect(agent.addRoute({ destination: '10.98.0.0', prefix: 16, device: 'eth9' })).rejects.toBeInstanceOf(NotFoundError);
-      await expect(agent.addRoute({ destination: '10.98.0.1', prefix: 16, device: name })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(agent.addRoute({ destination: '10.98.0.0', prefix: 16, device: 'eth9' })).rejects.toBeInstanceOf(
+        NotFoundError,
+      );
+      await expect(agent.addRoute({ destination: '10.98.0.1', prefix: 16, device: name })).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
       await agent.configureInterface({ name, up: false });
       expect((await agent.listInterfaces()).find((i) => i.name === name)?.up).toBe(false);
       // Address 0.0.0.0 removes the address (a VM cleaned for another pod).
@@ -239,13 +268,32 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
 
     it('gives the NIC secondary addresses (--link-local-ip); a new address replaces them all, 0.0.0.0 removes them', async () => {
       const { name, mac } = h.nic;
-      const ll = [{ address: '169.254.8.8', prefix: 16 }, { address: '169.254.9.9', prefix: 16 }];
+      const ll = [
+        { address: '169.254.8.8', prefix: 16 },
+        { address: '169.254.9.9', prefix: 16 },
+      ];
       await agent.configureInterface({ name, mac, address: '10.88.0.4', prefix: 24, secondary: ll, up: true });
-      expect((await agent.listInterfaces()).find((i) => i.name === name)).toEqual({ name, mac, mtu: 1400, up: true, address: '10.88.0.4', prefix: 24, secondary: ll });
+      expect((await agent.listInterfaces()).find((i) => i.name === name)).toEqual({
+        name,
+        mac,
+        mtu: 1400,
+        up: true,
+        address: '10.88.0.4',
+        prefix: 24,
+        secondary: ll,
+      });
       // The interface going down keeps its addresses; a new address (a later connect) replaces them.
       await agent.configureInterface({ name, up: false });
-      await agent.configureInterface({ name, address: '10.88.0.5', prefix: 24, secondary: [{ address: '169.254.7.7', prefix: 16 }] });
-      expect((await agent.listInterfaces()).find((i) => i.name === name)).toMatchObject({ address: '10.88.0.5', secondary: [{ address: '169.254.7.7', prefix: 16 }] });
+      await agent.configureInterface({
+        name,
+        address: '10.88.0.5',
+        prefix: 24,
+        secondary: [{ address: '169.254.7.7', prefix: 16 }],
+      });
+      expect((await agent.listInterfaces()).find((i) => i.name === name)).toMatchObject({
+        address: '10.88.0.5',
+        secondary: [{ address: '169.254.7.7', prefix: 16 }],
+      });
       await agent.configureInterface({ name, address: '10.88.0.6', prefix: 24 });
       expect((await agent.listInterfaces()).find((i) => i.name === name)?.secondary).toBeUndefined();
       await agent.configureInterface({ name, address: '10.88.0.6', prefix: 24, secondary: ll });
@@ -257,11 +305,23 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
     it('gives the NIC a global IPv6 address and an IPv6 default route; a new address, ::, or the link going down removes it', async () => {
       const { name, mac } = h.nic;
       const nic = async () => (await agent.listInterfaces()).find((i) => i.name === name);
-      await agent.configureInterface({ name, mac, address: '10.88.0.7', prefix: 24, address6: '2001:db8:27::7', prefix6: 64, up: true });
+      await agent.configureInterface({
+        name,
+        mac,
+        address: '10.88.0.7',
+        prefix: 24,
+        address6: '2001:db8:27::7',
+        prefix6: 64,
+        up: true,
+      });
       expect(await nic()).toMatchObject({ address: '10.88.0.7', address6: '2001:db8:27::7', prefix6: 64, up: true });
       await agent.addRoute({ destination: '::', prefix: 0, gateway: '2001:db8:27::ffff', device: name });
-      await expect(agent.addRoute({ destination: '::', prefix: 0, gateway: '2001:db8:27::ffff', device: name })).rejects.toBeInstanceOf(ConflictError);
-      await expect(agent.addRoute({ destination: '2001:db8:28::', prefix: 64, device: 'eth9' })).rejects.toBeInstanceOf(NotFoundError);
+      await expect(
+        agent.addRoute({ destination: '::', prefix: 0, gateway: '2001:db8:27::ffff', device: name }),
+      ).rejects.toBeInstanceOf(ConflictError);
+      await expect(agent.addRoute({ destination: '2001:db8:28::', prefix: 64, device: 'eth9' })).rejects.toBeInstanceOf(
+        NotFoundError,
+      );
       // A new address replaces the old one; :: with prefix 0 leaves none.
       await agent.configureInterface({ name, address6: '2001:db8:27::8', prefix6: 64 });
       expect(await nic()).toMatchObject({ address6: '2001:db8:27::8', prefix6: 64 });
@@ -278,12 +338,18 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       const { name, mac } = h.nic;
       const other = '02:42:ac:11:00:99';
       await agent.configureInterface({ name, mac, setMac: other, address: '10.88.0.3', prefix: 24, up: true });
-      expect((await agent.listInterfaces()).find((i) => i.name === name)).toMatchObject({ mac: other, up: true, address: '10.88.0.3' });
+      expect((await agent.listInterfaces()).find((i) => i.name === name)).toMatchObject({
+        mac: other,
+        up: true,
+        address: '10.88.0.3',
+      });
       // The old MAC no longer names it; the new one does. An up interface stays up across a change.
       await expect(agent.configureInterface({ name, mac, setMac: other })).rejects.toBeInstanceOf(InvalidArgumentError);
       await agent.configureInterface({ name, mac: other, setMac: mac });
       expect((await agent.listInterfaces()).find((i) => i.name === name)).toMatchObject({ mac, up: true });
-      await expect(agent.configureInterface({ name, setMac: '01:00:5e:00:00:01' })).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(agent.configureInterface({ name, setMac: '01:00:5e:00:00:01' })).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
       await agent.configureInterface({ name, address: '0.0.0.0', prefix: 0, up: false });
     });
 
@@ -298,9 +364,15 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       await expect(agent.unmount(id, '/mnt/scratch')).rejects.toBeInstanceOf(NotFoundError);
       await agent.mount({ containerId: id, path: '/ro', fstype: 'tmpfs', readOnly: true });
       await expect(agent.writeFile(id, '/ro/x', Buffer.from('x'), 0o644)).rejects.toBeInstanceOf(InvalidArgumentError);
-      await expect(agent.mount({ containerId: id, path: '/x', fstype: 'tmpfs', options: 'exec' })).rejects.toBeInstanceOf(InvalidArgumentError);
-      await expect(agent.mount({ containerId: 'no-such', path: '/x', fstype: 'tmpfs' })).rejects.toBeInstanceOf(NotFoundError);
-      await expect(agent.mount({ containerId: id, path: '/x', fstype: 'virtiofs', source: 'no-such-tag' })).rejects.toBeInstanceOf(NotFoundError);
+      await expect(
+        agent.mount({ containerId: id, path: '/x', fstype: 'tmpfs', options: 'exec' }),
+      ).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(agent.mount({ containerId: 'no-such', path: '/x', fstype: 'tmpfs' })).rejects.toBeInstanceOf(
+        NotFoundError,
+      );
+      await expect(
+        agent.mount({ containerId: id, path: '/x', fstype: 'virtiofs', source: 'no-such-tag' }),
+      ).rejects.toBeInstanceOf(NotFoundError);
       await agent.destroyContainer(id);
     });
 
@@ -308,10 +380,19 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       const tag = h.volumes!.tag;
       const id = await container();
       await agent.mount({ containerId: id, path: '/data', fstype: 'virtiofs', source: tag, subpath: 'vol1' });
-      await agent.mount({ containerId: id, path: '/data-ro', fstype: 'virtiofs', source: tag, subpath: 'vol1', readOnly: true });
+      await agent.mount({
+        containerId: id,
+        path: '/data-ro',
+        fstype: 'virtiofs',
+        source: tag,
+        subpath: 'vol1',
+        readOnly: true,
+      });
       await agent.writeFile(id, '/data/note', Buffer.from('shared\n'), 0o644);
       expect((await agent.readFile(id, '/data-ro/note', 4096)).toString()).toBe('shared\n');
-      await expect(agent.writeFile(id, '/data-ro/other', Buffer.from('x'), 0o644)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(agent.writeFile(id, '/data-ro/other', Buffer.from('x'), 0o644)).rejects.toBeInstanceOf(
+        InvalidArgumentError,
+      );
       await agent.destroyContainer(id);
     });
   });

@@ -27,7 +27,9 @@ agentConformance('host-mode agent', async () => {
   const io = path.join(tmp, 'a.io');
   const mac = randomMac();
   const script = `ip tuntap add dev eth0 mode tap && ip link set eth0 address ${mac} && ip link set lo up && exec "$0" --ctl "$1" --io "$2" --share "$3"`;
-  const proc: ChildProcess = spawn('unshare', ['-n', 'sh', '-c', script, bin, ctl, io, share], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc: ChildProcess = spawn('unshare', ['-n', 'sh', '-c', script, bin, ctl, io, share], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let log = '';
   proc.stderr!.on('data', (c: Buffer) => (log += c.toString()));
   const exited = new Promise((r) => proc.once('exit', r));

@@ -20,7 +20,13 @@ jest.setTimeout(120_000);
 
 agentConformance('agent in a VM', async () => {
   const execRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-conf-vm-'));
-  const hv = new QemuHypervisor({ execRoot, ...defaultGuestImages(), accel: 'tcg', bootTimeoutMs: 30_000, connectAgent: (e) => AgentClient.connect(e) });
+  const hv = new QemuHypervisor({
+    execRoot,
+    ...defaultGuestImages(),
+    accel: 'tcg',
+    bootTimeoutMs: 30_000,
+    connectAgent: (e) => AgentClient.connect(e),
+  });
   const vm = await hv.createVm({ size: { memoryMiB: 256, cpus: 1 }, devices: { nics: 1, volumes: true } });
   const paths = vmPaths(execRoot, vm.id);
   const [nic] = vm.devices.nics;

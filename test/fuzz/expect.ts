@@ -24,14 +24,25 @@
 import type { FuzzCase } from './cases';
 
 const REGISTRY_ROUTES = new Set(['/images/create', '/distribution/*name/json', '/auth']);
-const SWARM_ROUTES = new Set(['/swarm', '/swarm/leave', '/swarm/unlockkey', '/nodes', '/services', '/tasks', '/secrets', '/configs']);
+const SWARM_ROUTES = new Set([
+  '/swarm',
+  '/swarm/leave',
+  '/swarm/unlockkey',
+  '/nodes',
+  '/services',
+  '/tasks',
+  '/secrets',
+  '/configs',
+]);
 const NOT_IN_SWARM = /not part of a swarm|not a swarm manager/;
-const NETWORK_ERROR = /dial tcp|no such host|connection refused|no Host in request URL|i\/o timeout|ECONNREFUSED|ENOTFOUND|EAI_AGAIN/;
+const NETWORK_ERROR =
+  /dial tcp|no such host|connection refused|no Host in request URL|i\/o timeout|ECONNREFUSED|ENOTFOUND|EAI_AGAIN/;
 const REGISTRY_FAILED = /^\{"message":"unknown: unknown error/;
 
 /** True when dockerd answers this class of input with a 5xx too. */
 export function dockerdAnswers5xx(c: FuzzCase, status: number, body = ''): boolean {
-  if (REGISTRY_ROUTES.has(c.route) && status === 500 && (NETWORK_ERROR.test(body) || REGISTRY_FAILED.test(body))) return true;
+  if (REGISTRY_ROUTES.has(c.route) && status === 500 && (NETWORK_ERROR.test(body) || REGISTRY_FAILED.test(body)))
+    return true;
   if (SWARM_ROUTES.has(c.route) && status === 503 && NOT_IN_SWARM.test(body)) return true;
   if (c.route === '/images/*name/tag' && status === 500 && /invalid reference format/.test(body)) return true;
   return false;

@@ -29,10 +29,19 @@ async function main(): Promise<void> {
     const alive = daemon ? await stillAlive(daemon.socketPath) : true;
     console.log(`daemon alive after the run: ${alive}`);
     failed = ours.failures.length > 0 || ours.pings.failed > 0 || !alive;
-    if (process.env.FUZZ_DOCKERD) await compare(ours, process.env.FUZZ_DOCKERD.replace(/^unix:\/\//, ''), seed, count, timeBudgetMs, known);
+    if (process.env.FUZZ_DOCKERD)
+      await compare(ours, process.env.FUZZ_DOCKERD.replace(/^unix:\/\//, ''), seed, count, timeBudgetMs, known);
   } finally {
     if (daemon) {
-      if (failed) console.log(daemon.logs().split('\n').filter((l) => /error|unexpected/i.test(l)).slice(-30).join('\n'));
+      if (failed)
+        console.log(
+          daemon
+            .logs()
+            .split('\n')
+            .filter((l) => /error|unexpected/i.test(l))
+            .slice(-30)
+            .join('\n'),
+        );
       await daemon.stop();
     }
   }
@@ -44,9 +53,24 @@ async function stillAlive(socketPath: string): Promise<boolean> {
   return ping(socketPath);
 }
 
-async function compare(ours: FuzzReport, dockerd: string, seed: number, count: number, timeBudgetMs: number, known: Known): Promise<void> {
+async function compare(
+  ours: FuzzReport,
+  dockerd: string,
+  seed: number,
+  count: number,
+  timeBudgetMs: number,
+  known: Known,
+): Promise<void> {
   // The same known names, so that both runs generate the same cases (they do not exist there).
-  const theirs = await runFuzz({ socketPath: dockerd, seed, count, timeBudgetMs, slowLoris: 0, known, filter: (c) => !c.destructive });
+  const theirs = await runFuzz({
+    socketPath: dockerd,
+    seed,
+    count,
+    timeBudgetMs,
+    slowLoris: 0,
+    known,
+    filter: (c) => !c.destructive,
+  });
   const byN = new Map(theirs.results.map((r) => [r.c.n, r.o]));
   const diff = new Map<string, number>();
   for (const r of ours.results) {

@@ -30,7 +30,9 @@ function walk(stack: Layer[], out: ServedRoute[]): void {
 
 /** Every (method, path) the API app routes. Handlers are not called, so no services are needed. */
 export function servedRoutes(): ServedRoute[] {
-  const app = createApiApp({ system: { version: 'fuzz' } } as unknown as ApiServices) as unknown as { router: { stack: Layer[] } };
+  const app = createApiApp({ system: { version: 'fuzz' } } as unknown as ApiServices) as unknown as {
+    router: { stack: Layer[] };
+  };
   const out: ServedRoute[] = [];
   walk(app.router.stack, out);
   return out;

@@ -64,7 +64,8 @@ function pingOnce(socketPath: string, timeoutMs: number): Promise<number | undef
 export function judge(c: FuzzCase, o: Outcome): string | undefined {
   if (o.hung) return 'no answer and no close within the bound (hang)';
   if (c.delivery === 'abort' || o.status === undefined) return undefined;
-  if (o.status >= 500 && !dockerdAnswers5xx(c, o.status, o.body)) return `answered ${o.status} where dockerd answers 4xx: ${o.body?.trim().slice(0, 200)}`;
+  if (o.status >= 500 && !dockerdAnswers5xx(c, o.status, o.body))
+    return `answered ${o.status} where dockerd answers 4xx: ${o.body?.trim().slice(0, 200)}`;
   if (o.status >= 400 && c.method !== 'HEAD') {
     let msg: unknown;
     try {
@@ -72,7 +73,8 @@ export function judge(c: FuzzCase, o: Outcome): string | undefined {
     } catch {
       msg = undefined;
     }
-    if (typeof msg !== 'string') return `error ${o.status} not in Docker's {"message"} format: ${JSON.stringify(o.body?.slice(0, 120))}`;
+    if (typeof msg !== 'string')
+      return `error ${o.status} not in Docker's {"message"} format: ${JSON.stringify(o.body?.slice(0, 120))}`;
   }
   return undefined;
 }
@@ -94,7 +96,9 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
-  const loris = Array.from({ length: opts.slowLoris ?? 3 }, () => slowLoris(opts.socketPath, opts.slowLorisMaxMs ?? 30000));
+  const loris = Array.from({ length: opts.slowLoris ?? 3 }, () =>
+    slowLoris(opts.socketPath, opts.slowLorisMaxMs ?? 30000),
+  );
   let next = 0;
   const worker = async () => {
     while (next < cases.length && Date.now() - t0 < opts.timeBudgetMs) {
@@ -114,7 +118,16 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     k[s] = (k[s] ?? 0) + 1;
   }
   results.sort((a, b) => a.c.n - b.c.n);
-  return { seed: opts.seed, sent: results.length, results, failures: results.filter((r) => r.problem), byKind, pings, slowLoris: lorisOut, ms: Date.now() - t0 };
+  return {
+    seed: opts.seed,
+    sent: results.length,
+    results,
+    failures: results.filter((r) => r.problem),
+    byKind,
+    pings,
+    slowLoris: lorisOut,
+    ms: Date.now() - t0,
+  };
 }
 
 /** A short human summary of a report. */
@@ -124,7 +137,15 @@ export function summarize(r: FuzzReport): string {
     `  /_ping: ${r.pings.sent} probes, ${r.pings.failed} failed, slowest ${r.pings.maxMs} ms`,
     `  slow-loris: ${r.slowLoris.map((s) => `${s.closedByDaemon ? 'closed by daemon' : 'still open'} after ${(s.ms / 1000).toFixed(1)} s`).join(', ')}`,
   ];
-  for (const [k, st] of Object.entries(r.byKind).sort()) lines.push(`  ${k}: ${Object.entries(st).map(([s, n]) => `${s}x${n}`).join(' ')}`);
-  for (const f of r.failures.slice(0, 40)) lines.push(`  FAIL #${f.c.n} ${f.c.kind} ${f.c.method} ${f.c.target.slice(0, 160)} body=${JSON.stringify(f.c.body.toString('latin1').slice(0, 120))}: ${f.problem}`);
+  for (const [k, st] of Object.entries(r.byKind).sort())
+    lines.push(
+      `  ${k}: ${Object.entries(st)
+        .map(([s, n]) => `${s}x${n}`)
+        .join(' ')}`,
+    );
+  for (const f of r.failures.slice(0, 40))
+    lines.push(
+      `  FAIL #${f.c.n} ${f.c.kind} ${f.c.method} ${f.c.target.slice(0, 160)} body=${JSON.stringify(f.c.body.toString('latin1').slice(0, 120))}: ${f.problem}`,
+    );
   return lines.join('\n');
 }

@@ -96,7 +96,11 @@ export function sendCase(socketPath: string, c: FuzzCase, boundMs = CASE_BOUND_M
  * Open a slow-loris connection: headers trickled a few bytes at a time, never finished.
  * Resolves with how long the daemon kept it open (capped at `maxMs`).
  */
-export function slowLoris(socketPath: string, maxMs: number, everyMs = 500): Promise<{ closedByDaemon: boolean; ms: number }> {
+export function slowLoris(
+  socketPath: string,
+  maxMs: number,
+  everyMs = 500,
+): Promise<{ closedByDaemon: boolean; ms: number }> {
   const t0 = Date.now();
   return new Promise((resolve) => {
     const sock = net.connect(socketPath);

@@ -8,14 +8,28 @@ import * as http from 'node:http';
 import type { Known } from './cases';
 import { hostileTars } from './tars';
 
-function call(socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+function call(
+  socketPath: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve) => {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = http.request({ socketPath, method, path, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {}, timeout: 60000 }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
+    const req = http.request(
+      {
+        socketPath,
+        method,
+        path,
+        headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {},
+        timeout: 60000,
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.on('error', () => resolve({ status: 0, text: '' }));
     req.on('timeout', () => req.destroy());
     req.end(data);
@@ -28,7 +42,10 @@ export async function prepareTarget(socketPath: string): Promise<Known> {
   const pull = await call(socketPath, 'POST', `/v1.41/images/create?fromImage=${encodeURIComponent(image)}`);
   const tars = await hostileTars();
   if (pull.status !== 200 || /errorDetail/.test(pull.text)) return { containers: [], images: [], tars };
-  const created = await call(socketPath, 'POST', '/v1.41/containers/create?name=fuzz-target', { Image: image, Cmd: ['true'] });
+  const created = await call(socketPath, 'POST', '/v1.41/containers/create?name=fuzz-target', {
+    Image: image,
+    Cmd: ['true'],
+  });
   const id = created.status === 201 ? (JSON.parse(created.text) as { Id: string }).Id : undefined;
   return { containers: id ? [id, 'fuzz-target'] : [], images: [image, 'busybox-fuzz-missing'], tars };
 }

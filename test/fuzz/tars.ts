@@ -20,8 +20,18 @@ export async function hostileTars(): Promise<Array<{ what: string; body: Buffer;
   return [
     { what: 'long-name', body: await packTar([ok, { name: 'x'.repeat(30_000), content: 'd' }]) },
     { what: 'long-component', body: await packTar([ok, { name: `d/${'y'.repeat(256)}`, content: 'd' }]) },
-    { what: 'deep-path', body: await packTar([ok, { name: `${Array.from({ length: 50 }, () => 'z'.repeat(99)).join('/')}/f`, content: 'd' }]) },
-    { what: 'deepish-path', body: await packTar([ok, { name: `${Array.from({ length: 2040 }, () => 'a').join('/')}/f`, content: 'd' }]), only: ['/images/create', '/images/load'] },
+    {
+      what: 'deep-path',
+      body: await packTar([
+        ok,
+        { name: `${Array.from({ length: 50 }, () => 'z'.repeat(99)).join('/')}/f`, content: 'd' },
+      ]),
+    },
+    {
+      what: 'deepish-path',
+      body: await packTar([ok, { name: `${Array.from({ length: 2040 }, () => 'a').join('/')}/f`, content: 'd' }]),
+      only: ['/images/create', '/images/load'],
+    },
     { what: 'long-symlink', body: await packTar([ok, { name: 's', type: 'symlink', linkname: 'q'.repeat(30_000) }]) },
     { what: 'cut-short', body: full.subarray(0, 512 * 3 + 50_000) },
     { what: 'garbage', body: Buffer.alloc(4096, 0x41) },

@@ -31,7 +31,10 @@ export function makeBusyboxRootfs(dir: string, passwdMarker = 'container-root'):
     if (a === 'busybox') continue;
     fs.symlinkSync('busybox', path.join(dir, 'bin', a));
   }
-  fs.writeFileSync(path.join(dir, 'etc/passwd'), `root:x:0:0:${passwdMarker}:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n`);
+  fs.writeFileSync(
+    path.join(dir, 'etc/passwd'),
+    `root:x:0:0:${passwdMarker}:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n`,
+  );
   fs.writeFileSync(path.join(dir, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
 }
 
@@ -94,7 +97,12 @@ export function spec(containerId: string, args: string[], over: Partial<ProcessS
 }
 
 /** Start a process and wait for it: its output and exit status. */
-export async function run(agent: Agent, containerId: string, args: string[], over: Partial<ProcessSpec> = {}): Promise<RunResult> {
+export async function run(
+  agent: Agent,
+  containerId: string,
+  args: string[],
+  over: Partial<ProcessSpec> = {},
+): Promise<RunResult> {
   const p = await agent.startProcess(spec(containerId, args, over));
   return finish(p);
 }

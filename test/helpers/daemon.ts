@@ -87,10 +87,14 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
   const launch = async (): Promise<void> => {
     const args = [
       main,
-      '--data-root', dataRoot,
-      '--exec-root', execRoot,
-      '-H', `unix://${socketPath}`,
-      '--vm-pool-size', String(opts.vmPoolSize ?? 0),
+      '--data-root',
+      dataRoot,
+      '--exec-root',
+      execRoot,
+      '-H',
+      `unix://${socketPath}`,
+      '--vm-pool-size',
+      String(opts.vmPoolSize ?? 0),
       ...(opts.args ?? []),
     ];
     const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -101,10 +105,12 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
     c.stdout?.on('data', keep);
     c.stderr?.on('data', keep);
     let gone = false;
-    exited = new Promise((resolve) => c.once('exit', () => {
-      gone = true;
-      resolve();
-    }));
+    exited = new Promise((resolve) =>
+      c.once('exit', () => {
+        gone = true;
+        resolve();
+      }),
+    );
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 30000);
     while (Date.now() < deadline) {
       if (gone) throw new Error(`podvisord exited before it was ready:\n${output}`);
@@ -133,7 +139,12 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
   return {
     socketPath,
     dockerHost: `unix://${socketPath}`,
-    env: { ...process.env, DOCKER_HOST: `unix://${socketPath}`, DOCKER_CONFIG: dockerConfig, DOCKER_CLI_HINTS: 'false' },
+    env: {
+      ...process.env,
+      DOCKER_HOST: `unix://${socketPath}`,
+      DOCKER_CONFIG: dockerConfig,
+      DOCKER_CLI_HINTS: 'false',
+    },
     dataRoot,
     execRoot,
     logs: () => output,

@@ -17,7 +17,12 @@ export interface CliResult {
  * written to its stdin, which is then closed; without it stdin is /dev/null. A command still
  * running after `timeoutMs` is killed.
  */
-export function dockerCli(d: { env: NodeJS.ProcessEnv }, args: string[], input?: Buffer, timeoutMs = 120000): Promise<CliResult> {
+export function dockerCli(
+  d: { env: NodeJS.ProcessEnv },
+  args: string[],
+  input?: Buffer,
+  timeoutMs = 120000,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn('docker', args, { env: d.env, stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     let out = '';

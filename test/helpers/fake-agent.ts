@@ -73,7 +73,14 @@ export class FakeAgent {
 
   /** Answer request `id` with ERROR. */
   error(id: number, code: number, message: string): void {
-    this.ctl.write(encodeFrame(FrameType.ERROR, 0, id, new TlvWriter().u32(Tag.CODE, code).u32(Tag.ERRNO, 0).str(Tag.MESSAGE, message).toBuffer()));
+    this.ctl.write(
+      encodeFrame(
+        FrameType.ERROR,
+        0,
+        id,
+        new TlvWriter().u32(Tag.CODE, code).u32(Tag.ERRNO, 0).str(Tag.MESSAGE, message).toBuffer(),
+      ),
+    );
   }
 
   /** Close both channels and stop listening. */

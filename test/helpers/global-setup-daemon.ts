@@ -22,9 +22,14 @@ export default async function globalSetupDaemon(): Promise<void> {
     execFileSync('bash', [path.join(root, 'scripts/build.sh')], { cwd: root, stdio: 'pipe' });
   } catch (err) {
     // Type errors still emit JavaScript; the type check of `npm test` reports them.
-    process.stderr.write(`global-setup: tsc reported errors (dist/ was still written):\n${String((err as { stdout?: Buffer }).stdout ?? '').slice(0, 2000)}\n`);
+    process.stderr.write(
+      `global-setup: tsc reported errors (dist/ was still written):\n${String((err as { stdout?: Buffer }).stdout ?? '').slice(0, 2000)}\n`,
+    );
   }
   const started = await ensureFixtureRegistries();
-  process.env.PODVISOR_TEST_REGISTRY_PIDS = started.map((r) => r.pid).filter(Boolean).join(',');
+  process.env.PODVISOR_TEST_REGISTRY_PIDS = started
+    .map((r) => r.pid)
+    .filter(Boolean)
+    .join(',');
   Object.assign(process.env, fixtureEnv());
 }

@@ -9,8 +9,12 @@ import { listMountHelpers, listVmProcesses, testRootMounts } from './leaks';
 
 export default function globalSetup(): void {
   if (process.env.PODVISOR_TEST_RUN_START_MS) return;
-  process.env.PODVISOR_PREEXISTING_VM_PIDS = listVmProcesses().map((p) => p.pid).join(',');
-  process.env.PODVISOR_PREEXISTING_MOUNT_HELPERS = listMountHelpers().map((p) => p.pid).join(',');
+  process.env.PODVISOR_PREEXISTING_VM_PIDS = listVmProcesses()
+    .map((p) => p.pid)
+    .join(',');
+  process.env.PODVISOR_PREEXISTING_MOUNT_HELPERS = listMountHelpers()
+    .map((p) => p.pid)
+    .join(',');
   process.env.PODVISOR_PREEXISTING_MOUNTS = JSON.stringify(testRootMounts());
   process.env.PODVISOR_TEST_RUN_START_MS = String(Date.now());
 }

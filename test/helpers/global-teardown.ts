@@ -6,7 +6,14 @@
  * a daemon whose data root is gone (network leaks). Every project that touches the host
  * names it; the first call, after all projects' tests, does the work for the whole run.
  */
-import { orphanNetworkObjects, listMountHelpers, listVmProcesses, testRootMounts, testRootVmDirs, type ProcInfo } from './leaks';
+import {
+  orphanNetworkObjects,
+  listMountHelpers,
+  listVmProcesses,
+  testRootMounts,
+  testRootVmDirs,
+  type ProcInfo,
+} from './leaks';
 
 async function stopRegistries(): Promise<void> {
   const pids = (process.env.PODVISOR_TEST_REGISTRY_PIDS ?? '').split(',').filter(Boolean).map(Number);
@@ -45,8 +52,12 @@ function leftovers(): string[] {
   return [
     ...procs('VM process', listVmProcesses(), vmBefore),
     ...procs('mount helper', listMountHelpers(), helpersBefore),
-    ...testRootMounts().filter((m) => !mountsBefore.has(m)).map((m) => `mount ${m}`),
-    ...testRootVmDirs().filter((d) => d.mtimeMs >= start).map((d) => `VM runtime directory ${d.dir}`),
+    ...testRootMounts()
+      .filter((m) => !mountsBefore.has(m))
+      .map((m) => `mount ${m}`),
+    ...testRootVmDirs()
+      .filter((d) => d.mtimeMs >= start)
+      .map((d) => `VM runtime directory ${d.dir}`),
     ...orphanNetworkObjects(),
   ];
 }
@@ -62,5 +73,7 @@ export default async function globalTeardown(): Promise<void> {
   }
   const left = leftovers();
   if (left.length === 0) return;
-  throw new Error(`leaked VM processes, mount helpers, mounts, runtime directories or network objects after the test run:\n${left.join('\n')}`);
+  throw new Error(
+    `leaked VM processes, mount helpers, mounts, runtime directories or network objects after the test run:\n${left.join('\n')}`,
+  );
 }

@@ -51,8 +51,10 @@ function parentOf(pid: number): number {
  * process's own (in-band tests use the mounter themselves; it ends with its parent).
  */
 export function listMountHelpers(): ProcInfo[] {
-  return listProcesses((argv) => path.basename(argv[0]) === 'perl' && argv[1] === '-e' && /syscall\(\d+, arg\(\$f\[0\]\)/.test(argv[2] ?? ''))
-    .filter((p) => parentOf(p.pid) !== process.pid);
+  return listProcesses(
+    (argv) =>
+      path.basename(argv[0]) === 'perl' && argv[1] === '-e' && /syscall\(\d+, arg\(\$f\[0\]\)/.test(argv[2] ?? ''),
+  ).filter((p) => parentOf(p.pid) !== process.pid);
 }
 
 /** Mount points whose path starts with `prefix`. */
@@ -123,7 +125,10 @@ function commandOut(cmd: string, args: string[]): string {
  */
 export function orphanNetworkObjects(): string[] {
   const out: string[] = [];
-  const links = JSON.parse(commandOut('ip', ['-j', 'link', 'show']) || '[]') as Array<{ ifname: string; ifalias?: string }>;
+  const links = JSON.parse(commandOut('ip', ['-j', 'link', 'show']) || '[]') as Array<{
+    ifname: string;
+    ifalias?: string;
+  }>;
   for (const l of links) {
     const m = l.ifalias ? OWNER_MARK.exec(l.ifalias) : null;
     if (m && !fs.existsSync(m[1])) out.push(`link ${l.ifname} of ${m[1]}`);

@@ -41,7 +41,6 @@ export interface LoadResult {
   wallMs: number;
 }
 
-
 function pathOf(e: Endpoint, id: string): string {
   switch (e) {
     case 'list':
@@ -62,14 +61,20 @@ function checkBody(e: Endpoint, id: string, body: Buffer): string | undefined {
     const v = JSON.parse(body.toString()) as Record<string, unknown> | unknown[];
     if (e === 'list' && !Array.isArray(v)) return 'list: not an array';
     if (e === 'inspect' && (v as Record<string, unknown>).Id !== id) return 'inspect: wrong Id';
-    if (e === 'version' && typeof (v as Record<string, unknown>).ApiVersion !== 'string') return 'version: no ApiVersion';
+    if (e === 'version' && typeof (v as Record<string, unknown>).ApiVersion !== 'string')
+      return 'version: no ApiVersion';
   } catch {
     return `${e}: body is not JSON`;
   }
   return undefined;
 }
 
-function request(agent: http.Agent, socketPath: string, p: string, timeoutMs: number): Promise<{ status: number; body: Buffer }> {
+function request(
+  agent: http.Agent,
+  socketPath: string,
+  p: string,
+  timeoutMs: number,
+): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = http.get({ socketPath, path: p, agent, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
@@ -102,7 +107,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           const t = performance.now();
           try {
             const r = await request(agent, o.socketPath, pathOf(e, id), o.timeoutMs ?? 30_000);
-            const bad = r.status !== 200 ? `${e}: status ${r.status}: ${r.body.toString().slice(0, 200)}` : checkBody(e, id, r.body);
+            const bad =
+              r.status !== 200
+                ? `${e}: status ${r.status}: ${r.body.toString().slice(0, 200)}`
+                : checkBody(e, id, r.body);
             if (bad) errors.push(bad);
             else latencies[e].push(performance.now() - t);
           } catch (err) {

@@ -38,7 +38,11 @@ export class OutputWatcher {
       };
       const timer = setTimeout(() => {
         this.waiters.delete(check);
-        reject(new Error(`output did not match ${re} within ${timeoutMs} ms; output was:\n${JSON.stringify(this.out.slice(from))}`));
+        reject(
+          new Error(
+            `output did not match ${re} within ${timeoutMs} ms; output was:\n${JSON.stringify(this.out.slice(from))}`,
+          ),
+        );
       }, timeoutMs);
       this.waiters.add(check);
       check();

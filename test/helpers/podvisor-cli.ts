@@ -20,7 +20,10 @@ export interface CliResult {
 /** Run bin/podvisor against the test daemon (PODVISOR_HOST); killed after 120 s. */
 export function podvisor(d: TestDaemon, args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [PODVISOR_BIN, ...args], { env: { ...process.env, PODVISOR_HOST: d.dockerHost }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [PODVISOR_BIN, ...args], {
+      env: { ...process.env, PODVISOR_HOST: d.dockerHost },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     p.stdout.on('data', (c: Buffer) => (out += c.toString()));

@@ -32,7 +32,9 @@ export function ptySession(shellCommand: string, env: NodeJS.ProcessEnv): PtySes
   const watcher = new OutputWatcher();
   child.stdout.on('data', (d: Buffer) => watcher.append(d));
   child.stderr.on('data', (d: Buffer) => watcher.append(d));
-  const exited = new Promise<number>((resolve) => child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? 9 : 0))));
+  const exited = new Promise<number>((resolve) =>
+    child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? 9 : 0))),
+  );
   return {
     output: () => watcher.text(),
     type: (keys) => {

@@ -42,7 +42,12 @@ export async function openRealPods(root: string): Promise<RealPods> {
   await images.pull(parseReference(BUSYBOX), {});
   const guest = defaultGuestImages();
   const accel = await resolveAccel({ mode: 'auto', execRoot, ...guest });
-  const hypervisor = new QemuHypervisor({ execRoot, ...guest, accel: accel.accel, connectAgent: (e) => AgentClient.connect(e) });
+  const hypervisor = new QemuHypervisor({
+    execRoot,
+    ...guest,
+    accel: accel.accel,
+    connectAgent: (e) => AgentClient.connect(e),
+  });
   const containersRoot = path.join(dataRoot, 'containers');
   const state = new StateStore(containersRoot);
   await state.init();
@@ -71,9 +76,24 @@ export async function createFromPodFile(p: RealPods, text: string, id: string): 
 }
 
 /** Run a command in a container of a running pod; its exit code and output. */
-export async function execIn(pods: PodManager, ref: string, container: string, args: string[]): Promise<{ exitCode: number; out: string }> {
+export async function execIn(
+  pods: PodManager,
+  ref: string,
+  container: string,
+  args: string[],
+): Promise<{ exitCode: number; out: string }> {
   const x = pods.execCreate(ref, {
-    args, env: [], workingDir: '', user: '', tty: false, attachStdin: false, attachStdout: true, attachStderr: true, detachKeys: '', privileged: false, container,
+    args,
+    env: [],
+    workingDir: '',
+    user: '',
+    tty: false,
+    attachStdin: false,
+    attachStdout: true,
+    attachStderr: true,
+    detachKeys: '',
+    privileged: false,
+    container,
   });
   let out = '';
   const sink = {
@@ -90,7 +110,12 @@ export async function execIn(pods: PodManager, ref: string, container: string, a
 /** Read a container's whole log (stdout and stderr) as text. */
 export async function logText(pods: PodManager, ref: string, container?: string): Promise<string> {
   let text = '';
-  for await (const e of pods.logs(ref, { follow: false, stdout: true, stderr: true, ...(container ? { container } : {}) } as Parameters<PodManager['logs']>[1])) {
+  for await (const e of pods.logs(ref, {
+    follow: false,
+    stdout: true,
+    stderr: true,
+    ...(container ? { container } : {}),
+  } as Parameters<PodManager['logs']>[1])) {
     text += e.log.toString('utf8');
   }
   return text;

@@ -28,13 +28,52 @@ function openssl(args: string[], cwd: string): void {
 }
 
 function makeCa(dir: string, name: string): void {
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}-key.pem`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${name}`], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      `${name}-key.pem`,
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name}`,
+    ],
+    dir,
+  );
 }
 
 function sign(dir: string, ca: string, name: string, cn: string, ext: string): void {
   fs.writeFileSync(path.join(dir, `${name}.ext`), ext);
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}-key.pem`, '-CAcreateserial', '-out', `${name}-cert.pem`, '-days', '2', '-extfile', `${name}.ext`], dir);
+  openssl(
+    ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`],
+    dir,
+  );
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      `${ca}.pem`,
+      '-CAkey',
+      `${ca}-key.pem`,
+      '-CAcreateserial',
+      '-out',
+      `${name}-cert.pem`,
+      '-days',
+      '2',
+      '-extfile',
+      `${name}.ext`,
+    ],
+    dir,
+  );
 }
 
 function certDir(dir: string, sub: string, ca: string, client: string): string {
@@ -56,5 +95,11 @@ export function makeTlsFiles(dir: string): TlsFiles {
   const clientDir = certDir(dir, 'client', 'ca', 'client');
   // The stranger trusts the real CA (so the server is verified) but its own cert is the other CA's.
   const otherCaClientDir = certDir(dir, 'stranger', 'ca', 'stranger');
-  return { ca: path.join(dir, 'ca.pem'), serverCert: path.join(dir, 'server-cert.pem'), serverKey: path.join(dir, 'server-key.pem'), clientDir, otherCaClientDir };
+  return {
+    ca: path.join(dir, 'ca.pem'),
+    serverCert: path.join(dir, 'server-cert.pem'),
+    serverKey: path.join(dir, 'server-key.pem'),
+    clientDir,
+    otherCaClientDir,
+  };
 }

@@ -49,7 +49,8 @@ afterAll(async () => {
   if (vm) {
     // Diagnostics only: the agent notes virtio-serial readiness it got without a wakeup.
     const console = fs.readFileSync(vmPaths(execRoot, vm.id).consoleLog, 'utf8');
-    for (const l of console.split('\n').filter((x) => /without a wakeup/.test(x))) process.stderr.write(`agent-vm: ${l}\n`);
+    for (const l of console.split('\n').filter((x) => /without a wakeup/.test(x)))
+      process.stderr.write(`agent-vm: ${l}\n`);
     await vm.destroy();
   }
   const ours = listVmProcesses().filter((p) => p.cmdline.includes(execRoot));
@@ -99,16 +100,25 @@ describe('guest agent in a real VM', () => {
     const got = await out;
     expect(await p.exited).toEqual({ exitCode: 0 });
     const secs = (Date.now() - started) / 1000;
-    process.stderr.write(`agent-vm: 20 MiB stdin->cat->stdout in ${secs.toFixed(2)} s (${(20 / secs).toFixed(1)} MiB/s each way)\n`);
+    process.stderr.write(
+      `agent-vm: 20 MiB stdin->cat->stdout in ${secs.toFixed(2)} s (${(20 / secs).toFixed(1)} MiB/s each way)\n`,
+    );
     expect(got.length).toBe(data.length);
-    expect(crypto.createHash('sha256').update(got).digest('hex')).toBe(crypto.createHash('sha256').update(data).digest('hex'));
+    expect(crypto.createHash('sha256').update(got).digest('hex')).toBe(
+      crypto.createHash('sha256').update(data).digest('hex'),
+    );
     await agent.destroyContainer('cat');
   });
 
   it('shows the new size in a TTY after resizeTerminal', async () => {
     await agent.createContainer({ id: 'tty', rootfs: rootfs('tty') });
     const p = await agent.startProcess(
-      spec('tty', ['sh', '-c', 'stty size; echo ready; read x; stty size'], { terminal: true, rows: 24, cols: 80, stdin: true }),
+      spec('tty', ['sh', '-c', 'stty size; echo ready; read x; stty size'], {
+        terminal: true,
+        rows: 24,
+        cols: 80,
+        stdin: true,
+      }),
     );
     const out = collect(p.stdout);
     await waitForOutput(p.stdout, /ready/);
@@ -155,7 +165,9 @@ describe('guest agent in a real VM', () => {
 
   it('keeps a process running across a host reconnect; reattach resumes its streams', async () => {
     await agent.createContainer({ id: 'ra', rootfs: rootfs('ra') });
-    const p = await agent.startProcess(spec('ra', ['sh', '-c', 'read x; seq 1 50000; echo got-$x; exit 5'], { stdin: true }));
+    const p = await agent.startProcess(
+      spec('ra', ['sh', '-c', 'read x; seq 1 50000; echo got-$x; exit 5'], { stdin: true }),
+    );
     agent.close();
     await expect(p.exited).rejects.toBeInstanceOf(UnavailableError);
     const paths = vmPaths(execRoot, vm.id);

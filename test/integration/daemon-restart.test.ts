@@ -27,7 +27,9 @@ beforeAll(async () => {
   d = await startDaemon({ vmPoolSize: 1 });
   api = new Dockerode({ socketPath: d.socketPath });
   const s = (await api.pull(IMAGE)) as NodeJS.ReadableStream;
-  await new Promise((resolve, reject) => api.modem.followProgress(s, (err) => (err ? reject(err) : resolve(undefined))));
+  await new Promise((resolve, reject) =>
+    api.modem.followProgress(s, (err) => (err ? reject(err) : resolve(undefined))),
+  );
 });
 
 afterAll(async () => {
@@ -68,7 +70,9 @@ test('a killed virtiofsd ends its container: exit 255, State.Error, die event, w
   try {
     const api = new Dockerode({ socketPath: d.socketPath });
     const s = (await api.pull(IMAGE)) as NodeJS.ReadableStream;
-    await new Promise((resolve, reject) => api.modem.followProgress(s, (err) => (err ? reject(err) : resolve(undefined))));
+    await new Promise((resolve, reject) =>
+      api.modem.followProgress(s, (err) => (err ? reject(err) : resolve(undefined))),
+    );
     await killedVirtiofsd(d, api);
   } finally {
     const execRoot = d.execRoot;
@@ -81,8 +85,12 @@ async function killedVirtiofsd(d: TestDaemon, api: Dockerode): Promise<void> {
   const c = await runSleeper('vfs-victim', api);
   expect(await execOut(c, ['echo', 'alive'])).toBe('alive\n');
   const info = await c.inspect();
-  const events = (await api.getEvents({ filters: { container: [info.Id], event: ['die'] } })) as unknown as NodeJS.ReadableStream & { destroy(): void };
-  const die = new Promise<Record<string, unknown>>((resolve) => events.on('data', (b: Buffer) => resolve(JSON.parse(b.toString()) as Record<string, unknown>)));
+  const events = (await api.getEvents({
+    filters: { container: [info.Id], event: ['die'] },
+  })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+  const die = new Promise<Record<string, unknown>>((resolve) =>
+    events.on('data', (b: Buffer) => resolve(JSON.parse(b.toString()) as Record<string, unknown>)),
+  );
   const waited = c.wait();
   // The container's VM: the one whose share directory holds its rootfs mount.
   const mount = mountsUnder(path.join(d.execRoot, 'vms')).find((m) => m.includes(info.Id));
@@ -115,22 +123,30 @@ test('containers survive a restart and answer at once; rm -f of all and SIGTERM 
   expect(await Promise.all([execOut(a, ['echo', 'a']), execOut(b, ['echo', 'b'])])).toEqual(['a\n', 'b\n']);
   const after = await Promise.all([a.inspect(), b.inspect()]);
   for (let i = 0; i < 2; i++) {
-    expect(after[i].State).toMatchObject({ Status: 'running', StartedAt: before[i].State.StartedAt, Pid: before[i].State.Pid });
+    expect(after[i].State).toMatchObject({
+      Status: 'running',
+      StartedAt: before[i].State.StartedAt,
+      Pid: before[i].State.Pid,
+    });
   }
   expect(d.logs()).toMatch(/re-adopted container/);
   await a.remove({ force: true });
   await b.remove({ force: true });
   // SIGTERM, found by its command line (d.stop() would remove the roots before we look).
-  const daemon = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).find((n) => {
-    try {
-      return fs.readFileSync(`/proc/${n}/cmdline`, 'utf8').includes(`${d.dataRoot}\0`);
-    } catch {
-      return false;
-    }
-  });
+  const daemon = fs
+    .readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .find((n) => {
+      try {
+        return fs.readFileSync(`/proc/${n}/cmdline`, 'utf8').includes(`${d.dataRoot}\0`);
+      } catch {
+        return false;
+      }
+    });
   expect(daemon).toBeDefined();
   process.kill(Number(daemon), 'SIGTERM');
-  for (let i = 0; i < 400 && fs.existsSync(`/proc/${daemon}`) && !/^[^)]*\) Z/.test(statOf(daemon!)); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 400 && fs.existsSync(`/proc/${daemon}`) && !/^[^)]*\) Z/.test(statOf(daemon!)); i++)
+    await new Promise((r) => setTimeout(r, 50));
   expect(d.logs()).toMatch(/shut down in/);
   expect(vmProcessesOf(d.execRoot)).toEqual([]);
   expect(mountsUnder(d.execRoot)).toEqual([]);

@@ -20,7 +20,9 @@ async function waitForLog(d: TestDaemon, re: RegExp, timeoutMs = 60_000): Promis
 }
 
 function vmProcessesOf(execRoot: string): string[] {
-  return listVmProcesses().filter((p) => p.cmdline.includes(execRoot)).map((p) => p.cmdline);
+  return listVmProcesses()
+    .filter((p) => p.cmdline.includes(execRoot))
+    .map((p) => p.cmdline);
 }
 
 function runtimeVms(execRoot: string): string[] {
@@ -52,7 +54,9 @@ it('holds a warm pool, reclaims the idle VM of a killed daemon, and leaves nothi
     expect(runtimeVms(execRoot)).toHaveLength(1);
     expect(runtimeVms(execRoot)).not.toContain(idle);
     // The second daemon reused the first one's KVM probe answer.
-    expect(JSON.parse(fs.readFileSync(path.join(execRoot, 'accel.json'), 'utf8'))).toMatchObject({ accel: expect.any(String) });
+    expect(JSON.parse(fs.readFileSync(path.join(execRoot, 'accel.json'), 'utf8'))).toMatchObject({
+      accel: expect.any(String),
+    });
     expect(d.logs()).toMatch(/remembered in accel\.json/);
   } finally {
     // SIGTERM: the daemon destroys its idle VM before it exits.

@@ -102,7 +102,10 @@ test('a Kubernetes Pod: init containers in order, a shared emptyDir served over 
   // Init containers ran to completion, in order, before the app containers.
   const running = pods.get('web');
   for (const name of ['first', 'second']) {
-    expect(Object.values(running.containers).find((c) => c.spec.name === name)?.state).toMatchObject({ status: 'exited', exitCode: 0 });
+    expect(Object.values(running.containers).find((c) => c.spec.name === name)?.state).toMatchObject({
+      status: 'exited',
+      exitCode: 0,
+    });
   }
   expect(await logText(pods, 'web', 'first')).toBe('first-ran\n');
   expect((await execIn(pods, 'web', 'main', ['cat', '/www/order'])).out).toBe('one\ntwo\n');
@@ -114,7 +117,9 @@ test('a Kubernetes Pod: init containers in order, a shared emptyDir served over 
     return got.exitCode === 0 && got.out.startsWith('tick-') ? got.out : undefined;
   });
   expect(page).toMatch(/^tick-\d+\n$/);
-  expect((await execIn(pods, 'web', 'sidecar', ['wget', '-qO-', 'http://127.0.0.1:8080/from-host.txt'])).out).toBe('hello from the host\n');
+  expect((await execIn(pods, 'web', 'sidecar', ['wget', '-qO-', 'http://127.0.0.1:8080/from-host.txt'])).out).toBe(
+    'hello from the host\n',
+  );
   // Read-only where the file says so.
   expect((await execIn(pods, 'web', 'main', ['sh', '-c', 'echo x > /www/nope'])).exitCode).not.toBe(0);
 
@@ -129,7 +134,9 @@ test('a Kubernetes Pod: init containers in order, a shared emptyDir served over 
   await execIn(pods, 'web', 'trapper', ['touch', '/only-in-trapper']);
   expect((await execIn(pods, 'web', 'ignorer', ['ls', '/only-in-trapper'])).exitCode).not.toBe(0);
   // The sidecar's memory limit is its own cgroup's.
-  expect((await execIn(pods, 'web', 'sidecar', ['cat', '/sys/fs/cgroup/memory.max'])).out).toBe(`${64 * 1024 * 1024}\n`);
+  expect((await execIn(pods, 'web', 'sidecar', ['cat', '/sys/fs/cgroup/memory.max'])).out).toBe(
+    `${64 * 1024 * 1024}\n`,
+  );
   expect((await execIn(pods, 'web', 'main', ['cat', '/sys/fs/cgroup/memory.max'])).out).toBe('max\n');
 
   // Stop with the pod's grace (6 s): TERM to each container; the trapper finishes its 2 s
@@ -175,7 +182,11 @@ spec:
   const byName = (n: string) => Object.values(after.containers).find((c) => c.spec.name === n);
   expect(byName('ok')?.state).toMatchObject({ status: 'exited', exitCode: 0 });
   expect(byName('bad')?.state).toMatchObject({ status: 'exited', exitCode: 3 });
-  expect(byName('app')?.state).toMatchObject({ status: 'created', exitCode: 3, error: expect.stringContaining('init container bad') });
+  expect(byName('app')?.state).toMatchObject({
+    status: 'created',
+    exitCode: 3,
+    error: expect.stringContaining('init container bad'),
+  });
   expect(await logText(pods, 'broken', 'bad')).toBe('cannot-migrate\n');
 });
 
@@ -190,10 +201,14 @@ test('a hyper podfile pod keeps running through the SIGKILL of the process that 
       { name: 'two', image: 'busybox', command: ['sh', '-c', 'echo two-up; exec sleep 1002'] },
     ],
   });
-  const child = spawn(path.resolve(__dirname, '../../node_modules/.bin/ts-node'), ['--transpile-only', '-P', 'tsconfig.json', 'test/helpers/real-pods.ts', root, 'c'.repeat(64)], {
-    cwd: path.resolve(__dirname, '../..'),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    path.resolve(__dirname, '../../node_modules/.bin/ts-node'),
+    ['--transpile-only', '-P', 'tsconfig.json', 'test/helpers/real-pods.ts', root, 'c'.repeat(64)],
+    {
+      cwd: path.resolve(__dirname, '../..'),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let errOut = '';
   child.stdout.on('data', (d: Buffer) => (out += String(d)));

@@ -47,13 +47,20 @@ async function inspect(d: TestDaemon, name: string): Promise<Record<string, unkn
  */
 function buildOld(): { dir: string; main: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-old-'));
-  const tar = execFileSync('git', ['-C', REPO, 'archive', OLD_COMMIT, 'src', 'guest', 'tsconfig.json', 'tsconfig.build.json', 'package.json'], { maxBuffer: 256 * 1024 * 1024 });
+  const tar = execFileSync(
+    'git',
+    ['-C', REPO, 'archive', OLD_COMMIT, 'src', 'guest', 'tsconfig.json', 'tsconfig.build.json', 'package.json'],
+    { maxBuffer: 256 * 1024 * 1024 },
+  );
   execFileSync('tar', ['-x', '-C', dir], { input: tar });
   fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
   fs.mkdirSync(path.join(dir, 'guest/out'));
   execFileSync('cp', ['-a', path.join(REPO, 'guest/out/cache'), path.join(dir, 'guest/out/cache')]);
   execFileSync('bash', [path.join(dir, 'guest/build.sh')], { stdio: 'pipe' });
-  execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'pipe' });
+  execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+    cwd: dir,
+    stdio: 'pipe',
+  });
   return { dir, main: path.join(dir, 'dist/src/daemon/main.js') };
 }
 
@@ -73,21 +80,61 @@ test('a data root written by the previous version comes up intact under this one
 
   // The old daemon makes one container in each state.
   await ok(dd, ['pull', '-q', IMAGE]);
-  await ok(dd, ['create', '--name', 'made', '--label', 'tier=db', '--restart', 'on-failure:3', IMAGE, 'sh', '-c', 'echo made-ran']);
-  await ok(dd, ['run', '-d', '--name', 'runner', '--label', 'tier=web', '--restart', 'unless-stopped', '-m', '96m', IMAGE, 'sh', '-c', 'echo hello; while true; do sleep 1; done']);
-  const done = await docker(dd, ['run', '--name', 'done', '--label', 'tier=batch', IMAGE, 'sh', '-c', 'echo bye; exit 3']);
+  await ok(dd, [
+    'create',
+    '--name',
+    'made',
+    '--label',
+    'tier=db',
+    '--restart',
+    'on-failure:3',
+    IMAGE,
+    'sh',
+    '-c',
+    'echo made-ran',
+  ]);
+  await ok(dd, [
+    'run',
+    '-d',
+    '--name',
+    'runner',
+    '--label',
+    'tier=web',
+    '--restart',
+    'unless-stopped',
+    '-m',
+    '96m',
+    IMAGE,
+    'sh',
+    '-c',
+    'echo hello; while true; do sleep 1; done',
+  ]);
+  const done = await docker(dd, [
+    'run',
+    '--name',
+    'done',
+    '--label',
+    'tier=batch',
+    IMAGE,
+    'sh',
+    '-c',
+    'echo bye; exit 3',
+  ]);
   expect(done).toMatchObject({ out: 'bye\n', code: 3 });
-  for (let i = 0; i < 100 && !(await ok(dd, ['logs', 'runner'])).includes('hello'); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 100 && !(await ok(dd, ['logs', 'runner'])).includes('hello'); i++)
+    await new Promise((r) => setTimeout(r, 100));
   // The exited container's teardown (VM destroyed, rootfs unmounted) ends in the background
   // after its exit; until then its inspect still shows a MergedDir. The upgrade starts from a
   // quiet daemon, so wait for it.
-  const merged = async (n: string) => ((await inspect(dd, n)).GraphDriver as { Data: { MergedDir: string } }).Data.MergedDir;
+  const merged = async (n: string) =>
+    ((await inspect(dd, n)).GraphDriver as { Data: { MergedDir: string } }).Data.MergedDir;
   for (let i = 0; i < 100 && (await merged('done')) !== ''; i++) await new Promise((r) => setTimeout(r, 100));
   const before: Record<string, Record<string, unknown>> = {};
   for (const n of ['made', 'runner', 'done']) before[n] = await inspect(dd, n);
   const imagesBefore = await ok(dd, ['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}']);
   const ids = Object.fromEntries(Object.entries(before).map(([n, j]) => [n, j.Id as string]));
-  const recordOf = (n: string) => JSON.parse(fs.readFileSync(path.join(dd.dataRoot, 'containers', ids[n], 'config.v2.json'), 'utf8'));
+  const recordOf = (n: string) =>
+    JSON.parse(fs.readFileSync(path.join(dd.dataRoot, 'containers', ids[n], 'config.v2.json'), 'utf8'));
   // What the old version wrote: layout 1 (one state per pod) and a hostconfig.json copy.
   expect(recordOf('runner')).toMatchObject({ state: { status: 'running' } });
   expect(recordOf('runner').version).toBeUndefined();
@@ -104,7 +151,9 @@ test('a data root written by the previous version comes up intact under this one
   // Each container is as the old daemon last showed it; the running one was re-adopted
   // (same StartedAt and Pid), not restarted.
   for (const n of ['made', 'runner', 'done']) expect({ n, j: await inspect(dd, n) }).toEqual({ n, j: before[n] });
-  expect(await ok(dd, ['ps', '-a', '--format', '{{.Names}} {{.State}} {{.Label "tier"}}'])).toBe('done exited batch\nrunner running web\nmade created db\n');
+  expect(await ok(dd, ['ps', '-a', '--format', '{{.Names}} {{.State}} {{.Label "tier"}}'])).toBe(
+    'done exited batch\nrunner running web\nmade created db\n',
+  );
   expect(await ok(dd, ['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'])).toBe(imagesBefore);
   expect(await ok(dd, ['logs', 'done'])).toBe('bye\n');
   expect(await ok(dd, ['logs', 'runner'])).toBe('hello\n');
@@ -112,7 +161,9 @@ test('a data root written by the previous version comes up intact under this one
   // The records were migrated to layout 2 and the copy beside them is gone.
   for (const n of ['made', 'runner', 'done']) {
     expect(recordOf(n)).toMatchObject({ version: 2, id: ids[n], containers: { [ids[n]]: { spec: { id: ids[n] } } } });
-    expect(fs.readdirSync(path.join(dd.dataRoot, 'containers', ids[n])).filter((f) => f === 'hostconfig.json')).toEqual([]);
+    expect(fs.readdirSync(path.join(dd.dataRoot, 'containers', ids[n])).filter((f) => f === 'hostconfig.json')).toEqual(
+      [],
+    );
   }
   // The same VM runs it.
   expect(recordOf('runner').sandbox.vmId).toBe(oldVmId);

@@ -15,8 +15,20 @@ import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 
 jest.setTimeout(300_000);
 
-const STEPS = ['after-virtiofsd-spawn', 'after-virtiofsd-socket', 'after-qemu-spawn', 'after-vm-json', 'after-agent-connect'];
-const CLONE_STEPS = ['template-after-qemu-spawn', 'template-after-agent-connect', 'clone-after-qemu-spawn', 'clone-after-vm-json', 'clone-after-agent-connect'];
+const STEPS = [
+  'after-virtiofsd-spawn',
+  'after-virtiofsd-socket',
+  'after-qemu-spawn',
+  'after-vm-json',
+  'after-agent-connect',
+];
+const CLONE_STEPS = [
+  'template-after-qemu-spawn',
+  'template-after-agent-connect',
+  'clone-after-qemu-spawn',
+  'clone-after-vm-json',
+  'clone-after-agent-connect',
+];
 
 let base: string;
 let dataRoot: string;
@@ -34,14 +46,29 @@ afterAll(() => {
 });
 
 /** A daemon on the shared roots, pool size 1; `fault` arms PODVISOR_FAULT. */
-function launch(fault: string | undefined, templates: boolean): { child: ChildProcess; logs: () => string; exited: Promise<NodeJS.Signals | number | null> } {
+function launch(
+  fault: string | undefined,
+  templates: boolean,
+): { child: ChildProcess; logs: () => string; exited: Promise<NodeJS.Signals | number | null> } {
   const env = { ...process.env };
   delete env.PODVISOR_FAULT;
   if (fault) env.PODVISOR_FAULT = fault;
-  const child = spawn(process.execPath, [
-    DAEMON_MAIN, '--data-root', dataRoot, '--exec-root', execRoot, '-H', `unix://${path.join(base, 'docker.sock')}`, '--vm-pool-size', '1',
-    `--vm-templates=${templates}`,
-  ], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(
+    process.execPath,
+    [
+      DAEMON_MAIN,
+      '--data-root',
+      dataRoot,
+      '--exec-root',
+      execRoot,
+      '-H',
+      `unix://${path.join(base, 'docker.sock')}`,
+      '--vm-pool-size',
+      '1',
+      `--vm-templates=${templates}`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env },
+  );
   let out = '';
   child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
@@ -71,19 +98,28 @@ async function waitFor(what: string, cond: () => boolean, logs: () => string, ti
   }
 }
 
-test.each(STEPS)('killed %s: the next daemon leaves nothing of the half-booted VM and refills its pool', async (step) => {
-  await killedAt(step, false);
-});
+test.each(STEPS)(
+  'killed %s: the next daemon leaves nothing of the half-booted VM and refills its pool',
+  async (step) => {
+    await killedAt(step, false);
+  },
+);
 
-test.each(CLONE_STEPS)('templates, killed %s: the next daemon leaves nothing of the half-made template or clone and refills its pool', async (step) => {
-  await killedAt(step, true);
-});
+test.each(CLONE_STEPS)(
+  'templates, killed %s: the next daemon leaves nothing of the half-made template or clone and refills its pool',
+  async (step) => {
+    await killedAt(step, true);
+  },
+);
 
 async function killedAt(step: string, templates: boolean): Promise<void> {
   // 1. The daemon dies at `step` of its pool's first VM.
   const dying = launch(step, templates);
   let timer: NodeJS.Timeout | undefined;
-  const died = await Promise.race([dying.exited, new Promise((r) => (timer = setTimeout(() => r('still running'), 90_000)))]);
+  const died = await Promise.race([
+    dying.exited,
+    new Promise((r) => (timer = setTimeout(() => r('still running'), 90_000))),
+  ]);
   clearTimeout(timer);
   if (died !== 'SIGKILL') dying.child.kill('SIGKILL');
   expect(died).toBe('SIGKILL');

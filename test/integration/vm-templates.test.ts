@@ -25,7 +25,13 @@ let hv: QemuHypervisor;
 const vms: Vm[] = [];
 
 function hypervisor(): QemuHypervisor {
-  return new QemuHypervisor({ execRoot, ...guest, accel: 'tcg', bootTimeoutMs: 30_000, connectAgent: (e) => AgentClient.connect(e) });
+  return new QemuHypervisor({
+    execRoot,
+    ...guest,
+    accel: 'tcg',
+    bootTimeoutMs: 30_000,
+    connectAgent: (e) => AgentClient.connect(e),
+  });
 }
 
 /** A busybox container `id` in `vm`, its rootfs written into the VM's share. */
@@ -66,16 +72,22 @@ describe('VM templates', () => {
     expect(keys).toHaveLength(1);
     expect(fs.readdirSync(path.join(templatesRoot(execRoot), keys[0])).sort()).toEqual(['ram', 'state']);
     for (const vm of vms) expect(readVmRecord(vmPaths(execRoot, vm.id))?.transport).toBe('9p');
-    const macs = await Promise.all(vms.map(async (vm) => (await vm.agent.listInterfaces()).find((i) => i.name === 'eth0')?.mac));
+    const macs = await Promise.all(
+      vms.map(async (vm) => (await vm.agent.listInterfaces()).find((i) => i.name === 'eth0')?.mac),
+    );
     expect(macs).toEqual(vms.map((vm) => vm.devices.nics[0].mac));
     expect(macs[0]).not.toBe(macs[1]);
   });
 
-  it('each clone runs containers with the host\'s time and random numbers of its own', async () => {
+  it("each clone runs containers with the host's time and random numbers of its own", async () => {
     const out: string[] = [];
     for (const [i, vm] of vms.entries()) {
       await container(vm, `rng${i}`);
-      const r = await run(vm.agent, `rng${i}`, ['sh', '-c', 'date +%s; head -c 32 /dev/urandom | od -An -tx1 | tr -d " \\n"']);
+      const r = await run(vm.agent, `rng${i}`, [
+        'sh',
+        '-c',
+        'date +%s; head -c 32 /dev/urandom | od -An -tx1 | tr -d " \\n"',
+      ]);
       expect(r.status).toEqual({ exitCode: 0 });
       const [secs, random] = r.stdout.split('\n');
       expect(Math.abs(Number(secs) - Date.now() / 1000)).toBeLessThan(30);
@@ -88,7 +100,11 @@ describe('VM templates', () => {
   it('files cross the 9p share at once, both ways, with owners and modes', async () => {
     const vm = vms[0];
     const root = await container(vm, 'files');
-    const r = await run(vm.agent, 'files', ['sh', '-c', 'echo from-guest > /g; chown 1000:1000 /g; chmod 640 /g; cat /h 2>&1; true']);
+    const r = await run(vm.agent, 'files', [
+      'sh',
+      '-c',
+      'echo from-guest > /g; chown 1000:1000 /g; chmod 640 /g; cat /h 2>&1; true',
+    ]);
     expect(r.status).toEqual({ exitCode: 0 });
     const st = fs.statSync(path.join(root, 'g'));
     expect(fs.readFileSync(path.join(root, 'g'), 'utf8')).toBe('from-guest\n');

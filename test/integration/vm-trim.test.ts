@@ -53,9 +53,13 @@ async function vmStatus(qmpSock: string): Promise<string | undefined> {
   return ((await qmpCommand(qmpSock, 'query-status')) as { status?: string }).status;
 }
 
-it('gives an idle rehearsed VM\'s zero pages back to the host; the guest reads the same memory and the VM is left running, also after a failed trim', async () => {
+it("gives an idle rehearsed VM's zero pages back to the host; the guest reads the same memory and the VM is left running, also after a failed trim", async () => {
   const hv = new QemuHypervisor({
-    execRoot, ...defaultGuestImages(), accel: 'tcg', bootTimeoutMs: 30_000, connectAgent: (e) => AgentClient.connect(e),
+    execRoot,
+    ...defaultGuestImages(),
+    accel: 'tcg',
+    bootTimeoutMs: 30_000,
+    connectAgent: (e) => AgentClient.connect(e),
     // A booted VM's memory: a clone's RAM is never trimmed (its pages are the template's file).
     templates: false,
   });
@@ -100,7 +104,9 @@ it('gives an idle rehearsed VM\'s zero pages back to the host; the guest reads t
     expect(out.stdout).toBe(`${seq}${busyboxMd5}  /bin/busybox\n`);
 
     // A trim that fails after `stop` (here: a process without a guest RAM memfd) lets the VM run again.
-    await expect(trimGuestZeroPages(paths.qmpSock, process.pid, SIZE.memoryMiB * MiB)).rejects.toThrow(/has 0 guest RAM memfds/);
+    await expect(trimGuestZeroPages(paths.qmpSock, process.pid, SIZE.memoryMiB * MiB)).rejects.toThrow(
+      /has 0 guest RAM memfds/,
+    );
     expect(await vmStatus(paths.qmpSock)).toBe('running');
     expect((await run(vm.agent, 'c', ['echo', 'still running'])).stdout).toBe('still running\n');
 

@@ -53,7 +53,9 @@ function hypervisor(over: Partial<QemuHypervisorOptions> = {}): QemuHypervisor {
 
 /** Processes of this test's VMs still alive. */
 function ourVmProcesses(): string[] {
-  return listVmProcesses().filter((p) => p.cmdline.includes(execRoot)).map((p) => `${p.pid} ${p.cmdline}`);
+  return listVmProcesses()
+    .filter((p) => p.cmdline.includes(execRoot))
+    .map((p) => `${p.pid} ${p.cmdline}`);
 }
 
 /** KiB of `file` resident in the mappings of process `pid` (its smaps). */
@@ -118,7 +120,9 @@ describe('QemuHypervisor on real VMs', () => {
       // and each VM is charged its share, so only a VM that had the kernel to itself is checked.
       const kernel = fs.realpathSync(defaultGuestImages().kernel);
       const othersMappingKernel = () =>
-        listVmProcesses().filter((p) => p.pid !== vm.pid && /qemu-system/.test(p.cmdline) && residentKiB(p.pid, kernel) > 0).length;
+        listVmProcesses().filter(
+          (p) => p.pid !== vm.pid && /qemu-system/.test(p.cmdline) && residentKiB(p.pid, kernel) > 0,
+        ).length;
       const sharedDuringBoot = othersMappingKernel();
       await (vm as QemuVm).reclaimed();
       if (sharedDuringBoot === 0 && othersMappingKernel() === 0) expect(residentKiB(vm.pid, kernel)).toBeLessThan(4096);
@@ -225,7 +229,11 @@ describe('QemuHypervisor on real VMs', () => {
       await vm.agent.createContainer({ id: 'c3', rootfs, hostname: 'user-host' });
       expect((await run(vm.agent, 'c3', ['echo', 'warm'])).stdout).toBe('warm\n');
       // What the user's container sees: its own rootfs, mounts, processes and hostname only.
-      const seen = await run(vm.agent, 'c3', ['sh', '-c', 'ls -a /; ls -a /tmp /dev; cat /proc/mounts; ps -o pid,comm; hostname']);
+      const seen = await run(vm.agent, 'c3', [
+        'sh',
+        '-c',
+        'ls -a /; ls -a /tmp /dev; cat /proc/mounts; ps -o pid,comm; hostname',
+      ]);
       expect(seen.status.exitCode).toBe(0);
       expect(seen.stdout).not.toMatch(/rehearsal/);
       expect(seen.stdout).toMatch(/user-host/);
@@ -233,7 +241,8 @@ describe('QemuHypervisor on real VMs', () => {
       expect(procs.map((l) => l.trim().split(/\s+/)[1])).toEqual(['sh', 'ps']);
       // The refill boot starts in the background REFILL_DELAY_MS after the hand-out (on a fast
       // host the checks above can take less than that); close() waits for it and destroys it.
-      for (const end = Date.now() + 10_000; boots < 2 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+      for (const end = Date.now() + 10_000; boots < 2 && Date.now() < end; )
+        await new Promise((r) => setTimeout(r, 20));
       expect(boots).toBe(2);
       await pool.close();
       expect(await hv.listRuntimeVms()).toEqual([vm.id]);
@@ -248,8 +257,17 @@ describe('QemuHypervisor on real VMs', () => {
   it('is adopted by a new daemon after the old one was killed with SIGKILL, and still answers', async () => {
     const stub = spawn(
       process.execPath,
-      ['-r', 'ts-node/register/transpile-only', path.join(__dirname, '../helpers/vm-daemon-stub.ts'), execRoot, String(BOOT_TIMEOUT_MS)],
-      { env: { ...process.env, TS_NODE_PROJECT: path.join(__dirname, '../../tsconfig.json') }, stdio: ['ignore', 'pipe', 'pipe'] },
+      [
+        '-r',
+        'ts-node/register/transpile-only',
+        path.join(__dirname, '../helpers/vm-daemon-stub.ts'),
+        execRoot,
+        String(BOOT_TIMEOUT_MS),
+      ],
+      {
+        env: { ...process.env, TS_NODE_PROJECT: path.join(__dirname, '../../tsconfig.json') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     let out = '';
     let err = '';

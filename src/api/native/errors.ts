@@ -8,8 +8,15 @@
  */
 import type { ErrorRequestHandler } from 'express';
 import {
-  ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError, NotImplementedError, NotModifiedError,
-  PodvisorError, ResourceExhaustedError, UnauthorizedError,
+  ConflictError,
+  ForbiddenError,
+  InvalidArgumentError,
+  NotFoundError,
+  NotImplementedError,
+  NotModifiedError,
+  PodvisorError,
+  ResourceExhaustedError,
+  UnauthorizedError,
 } from '../../errors';
 import { NoSuchImageError } from '../../storage/errors';
 import { logger } from '../../util/log';
@@ -42,7 +49,12 @@ export const nativeErrorHandler: ErrorRequestHandler = (err, req, res, _next) =>
   } else if (err && typeof err === 'object' && (err as { type?: string }).type === 'entity.parse.failed') {
     status = 400;
     message = `the request body is not valid JSON: ${message}`;
-  } else if (err && typeof err === 'object' && typeof (err as { status?: unknown }).status === 'number' && (err as { status: number }).status < 500) {
+  } else if (
+    err &&
+    typeof err === 'object' &&
+    typeof (err as { status?: unknown }).status === 'number' &&
+    (err as { status: number }).status < 500
+  ) {
     status = (err as { status: number }).status;
   } else {
     log.error(`${req.method} ${req.originalUrl}: unexpected error: ${err instanceof Error ? err.stack : message}`);

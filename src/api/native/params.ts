@@ -14,7 +14,8 @@ export function flag(q: unknown, name: string): boolean {
 /** The request body as an object ({} when empty). */
 export function bodyOf(b: unknown): Record<string, unknown> {
   if (b === undefined || b === null) return {};
-  if (typeof b !== 'object' || Array.isArray(b)) throw new InvalidArgumentError('the request body must be a JSON object');
+  if (typeof b !== 'object' || Array.isArray(b))
+    throw new InvalidArgumentError('the request body must be a JSON object');
   return b as Record<string, unknown>;
 }
 
@@ -38,11 +39,13 @@ export function optBool(b: Record<string, unknown>, name: string): boolean {
 export function optInt(b: Record<string, unknown>, name: string, min: number, max: number): number | undefined {
   const v = b[name];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new InvalidArgumentError(`field "${name}" must be an integer from ${min} to ${max}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+    throw new InvalidArgumentError(`field "${name}" must be an integer from ${min} to ${max}`);
   return v;
 }
 
 /** Only the fields `known` may be present. */
 export function onlyFields(b: Record<string, unknown>, known: string[]): void {
-  for (const k of Object.keys(b)) if (!known.includes(k)) throw new InvalidArgumentError(`unknown field "${k}" (known: ${known.join(', ')})`);
+  for (const k of Object.keys(b))
+    if (!known.includes(k)) throw new InvalidArgumentError(`unknown field "${k}" (known: ${known.join(', ')})`);
 }

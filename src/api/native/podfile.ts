@@ -40,7 +40,12 @@ export interface MadePod {
 /** translateCreate's options for a native pod: the daemon's defaults and the host's networks. */
 export async function createOptions(s: NativeServices): Promise<TranslateOptions> {
   const networks = await s.networks;
-  return { defaults: s.vmDefaults, hostCpus: s.hostCpus, logDefaults: s.logDefaults, ...(networks ? { networks } : {}) };
+  return {
+    defaults: s.vmDefaults,
+    hostCpus: s.hostCpus,
+    logDefaults: s.logDefaults,
+    ...(networks ? { networks } : {}),
+  };
 }
 
 /** Read a pod file given as text (YAML or JSON) or as a parsed JSON object. */
@@ -52,7 +57,12 @@ export function manifestOf(file: string | object): PodManifest {
 export async function podFromManifest(m: PodManifest, s: NativeServices): Promise<MadePod> {
   if (m.name !== undefined) validateContainerName(m.name);
   const id = crypto.randomBytes(32).toString('hex');
-  const built = await buildPodSpec(m, { id, resolveImage: (ref) => s.images.resolve(ref), defaults: s.vmDefaults, hostCpus: s.hostCpus });
+  const built = await buildPodSpec(m, {
+    id,
+    resolveImage: (ref) => s.images.resolve(ref),
+    defaults: s.vmDefaults,
+    hostCpus: s.hostCpus,
+  });
   const spec = built.spec;
   const labels = { ...spec.labels, [POD_LABEL]: built.name ?? id.slice(0, 12), [API_LABEL]: 'native' };
   spec.labels = labels;

@@ -92,7 +92,8 @@ export function register(router: Router, s: NativeServices): void {
     const old = s.pods.get(req.params.ref);
     const withRef = optString(b, 'with');
     const timeout = optInt(b, 'timeout', -1, MAX_TIMEOUT);
-    if (!!withRef === (b.spec !== undefined)) throw new InvalidArgumentError('give either "with" (a created pod) or "spec" (a pod to create)');
+    if (!!withRef === (b.spec !== undefined))
+      throw new InvalidArgumentError('give either "with" (a created pod) or "spec" (a pod to create)');
     const newId = withRef ? s.pods.get(withRef).id : await createFrom(s, b.spec);
     const vm = await s.vms.replace(old.id, newId, timeout);
     res.json({ pod: podView(s.pods.get(newId)), replaced: podView(s.pods.get(old.id)), vm: vmView(vm) });
@@ -104,12 +105,22 @@ export function register(router: Router, s: NativeServices): void {
     const b = bodyOf(req.body);
     onlyFields(b, ['command', 'container', 'tty', 'stdin', 'detach']);
     const cmd = b.command;
-    if (!Array.isArray(cmd) || cmd.length === 0 || !cmd.every((x) => typeof x === 'string')) throw new InvalidArgumentError('field "command" must be a non-empty array of strings');
+    if (!Array.isArray(cmd) || cmd.length === 0 || !cmd.every((x) => typeof x === 'string'))
+      throw new InvalidArgumentError('field "command" must be a non-empty array of strings');
     const container = optString(b, 'container');
     const detach = optBool(b, 'detach');
     const x = s.pods.execCreate(s.pods.get(req.params.ref).id, {
-      args: cmd as string[], env: [], workingDir: '', user: '', tty: optBool(b, 'tty'), attachStdin: optBool(b, 'stdin') && !detach,
-      attachStdout: !detach, attachStderr: !detach, detachKeys: '', privileged: false, ...(container ? { container } : {}),
+      args: cmd as string[],
+      env: [],
+      workingDir: '',
+      user: '',
+      tty: optBool(b, 'tty'),
+      attachStdin: optBool(b, 'stdin') && !detach,
+      attachStdout: !detach,
+      attachStderr: !detach,
+      detachKeys: '',
+      privileged: false,
+      ...(container ? { container } : {}),
     });
     res.status(201).json({ id: x.id, container: x.containerId });
   });
@@ -124,10 +135,16 @@ export function register(router: Router, s: NativeServices): void {
   router.get('/pods/:ref/logs', async (req, res) => {
     const follow = flag(req.query.follow, 'follow');
     const container = req.query.container;
-    if (container !== undefined && (typeof container !== 'string' || !container)) throw new InvalidArgumentError('query parameter container must be a container name or id');
+    if (container !== undefined && (typeof container !== 'string' || !container))
+      throw new InvalidArgumentError('query parameter container must be a container name or id');
     const pod = s.pods.get(req.params.ref);
     // Checked before the answer starts: the log generator would only fail once the 200 is sent.
-    if (container && !containersOf(pod).some((c) => c.spec.id === container || c.spec.name === container || c.spec.id.startsWith(container))) {
+    if (
+      container &&
+      !containersOf(pod).some(
+        (c) => c.spec.id === container || c.spec.name === container || c.spec.id.startsWith(container),
+      )
+    ) {
       throw new NoSuchContainerInPodError(pod.id, container);
     }
     const entries = s.pods.logs(pod.id, { follow, stdout: true, stderr: true, ...(container ? { container } : {}) });

@@ -38,7 +38,9 @@ export function createNativeApp(services: NativeServices): express.Express {
   pods.register(router, services);
   vms.register(router, services);
   app.use(NATIVE_PREFIX, router);
-  app.use((req, _res, next) => next(new NotFoundError(`no such route: ${req.method} ${req.path} (see docs/native-api.md)`)));
+  app.use((req, _res, next) =>
+    next(new NotFoundError(`no such route: ${req.method} ${req.path} (see docs/native-api.md)`)),
+  );
   app.use(nativeErrorHandler);
   return app;
 }

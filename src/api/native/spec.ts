@@ -20,7 +20,15 @@ import type { CreateBody } from '../../translate/docker-schema';
 import type { NativeServices } from './services';
 
 import { dockerPortsOfSpecs } from '../../translate/podspec-ports';
-import { API_LABEL, createOptions, isPodFileObject, manifestOf, podFromManifest, POD_LABEL, type MadePod } from './podfile';
+import {
+  API_LABEL,
+  createOptions,
+  isPodFileObject,
+  manifestOf,
+  podFromManifest,
+  POD_LABEL,
+  type MadePod,
+} from './podfile';
 
 export { API_LABEL, POD_LABEL, type MadePod };
 
@@ -54,22 +62,35 @@ export interface NativeSpec {
 
 /** Check a spec's shape: every field known and of its type (an unknown field is named). */
 export function checkSpec(v: unknown): NativeSpec {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new InvalidArgumentError('spec must be a JSON object, e.g. {"image": "busybox", "command": ["sleep", "60"]}');
+  if (!v || typeof v !== 'object' || Array.isArray(v))
+    throw new InvalidArgumentError('spec must be a JSON object, e.g. {"image": "busybox", "command": ["sleep", "60"]}');
   const o = v as Record<string, unknown>;
   for (const [k, val] of Object.entries(o)) {
     const t = FIELDS[k];
     if (!t) throw new InvalidArgumentError(`spec: unknown field "${k}" (known: ${Object.keys(FIELDS).join(', ')})`);
     const ok =
-      t === 'string' ? typeof val === 'string'
-      : t === 'boolean' ? typeof val === 'boolean'
-      : t === 'strings' ? Array.isArray(val) && val.every((x) => typeof x === 'string')
-      : !!val && typeof val === 'object' && !Array.isArray(val) && Object.values(val).every((x) => typeof x === 'string');
-    if (!ok) throw new InvalidArgumentError(`spec: field "${k}" must be ${t === 'strings' ? 'an array of strings' : t === 'labels' ? 'an object of strings' : `a ${t}`}`);
+      t === 'string'
+        ? typeof val === 'string'
+        : t === 'boolean'
+          ? typeof val === 'boolean'
+          : t === 'strings'
+            ? Array.isArray(val) && val.every((x) => typeof x === 'string')
+            : !!val &&
+              typeof val === 'object' &&
+              !Array.isArray(val) &&
+              Object.values(val).every((x) => typeof x === 'string');
+    if (!ok)
+      throw new InvalidArgumentError(
+        `spec: field "${k}" must be ${t === 'strings' ? 'an array of strings' : t === 'labels' ? 'an object of strings' : `a ${t}`}`,
+      );
   }
-  if (typeof o.image !== 'string' || !o.image) throw new InvalidArgumentError('spec: "image" is required (e.g. "busybox")');
+  if (typeof o.image !== 'string' || !o.image)
+    throw new InvalidArgumentError('spec: "image" is required (e.g. "busybox")');
   if (o.name !== undefined) validateContainerName(o.name as string);
   if (typeof o.network === 'string' && (o.network === '' || o.network.startsWith('container:'))) {
-    throw new InvalidArgumentError(`spec: field "network" must name a network ("bridge", a user network, or "none")${o.network ? ': a pod cannot join another pod\'s network (put the containers in one pod file)' : ''}`);
+    throw new InvalidArgumentError(
+      `spec: field "network" must name a network ("bridge", a user network, or "none")${o.network ? ": a pod cannot join another pod's network (put the containers in one pod file)" : ''}`,
+    );
   }
   return o as unknown as NativeSpec;
 }
@@ -93,7 +114,10 @@ export async function podFromSpec(body: unknown, s: NativeServices): Promise<Mad
     OpenStdin: n.tty === true,
     Labels: { ...(n.labels ?? {}), [POD_LABEL]: name ?? id.slice(0, 12), [API_LABEL]: 'native' },
     ...(ports.ExposedPorts ? { ExposedPorts: ports.ExposedPorts } : {}),
-    HostConfig: { ...(n.network ? { NetworkMode: n.network } : {}), ...(ports.PortBindings ? { PortBindings: ports.PortBindings } : {}) },
+    HostConfig: {
+      ...(n.network ? { NetworkMode: n.network } : {}),
+      ...(ports.PortBindings ? { PortBindings: ports.PortBindings } : {}),
+    },
   };
   const request = parseCreateBody(create as unknown as CreateBody, s.hostCpus);
   const image = await s.images.resolve(n.image);

@@ -3,7 +3,14 @@
  * containers, VMs with theirs (Idle, Associated). Field names are the native API's own
  * (docs/native-api.md), not Docker's.
  */
-import { appContainersOf, containerReady, containerStarted, containersOf, podPhase, type PodRecord } from '../../pod/types';
+import {
+  appContainersOf,
+  containerReady,
+  containerStarted,
+  containersOf,
+  podPhase,
+  type PodRecord,
+} from '../../pod/types';
 import type { PodVmView } from '../../pod/vms';
 
 /** One container of a pod. */
@@ -66,7 +73,10 @@ export function podView(r: PodRecord): NativePodView {
     created: r.created,
     labels: { ...r.sandbox.spec.labels },
     ready,
-    conditions: [{ type: 'ContainersReady', status }, { type: 'Ready', status }],
+    conditions: [
+      { type: 'ContainersReady', status },
+      { type: 'Ready', status },
+    ],
     containers: containersOf(r).map((c) => ({
       id: c.spec.id,
       ...(c.spec.name ? { name: c.spec.name } : {}),
@@ -85,5 +95,12 @@ export function podView(r: PodRecord): NativePodView {
 
 /** A VM as the native API shows it. */
 export function vmView(v: PodVmView): PodVmView {
-  return { id: v.id, state: v.state, ...(v.podId ? { podId: v.podId } : {}), memoryMiB: v.memoryMiB, cpus: v.cpus, held: v.held };
+  return {
+    id: v.id,
+    state: v.state,
+    ...(v.podId ? { podId: v.podId } : {}),
+    memoryMiB: v.memoryMiB,
+    cpus: v.cpus,
+    held: v.held,
+  };
 }

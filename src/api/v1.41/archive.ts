@@ -38,43 +38,67 @@ export function register(router: Router, services: ApiServices): void {
     const spec = mainContainer(rec).spec;
     // Paths under a bind mount or a volume are served from the mounted directory, as dockerd.
     const mounts: HostMount[] = [];
-    for (const m of spec.mounts ?? []) if ((m.type === 'bind' || m.type === 'volume') && m.source) mounts.push({ target: m.target, source: m.source, readOnly: m.readOnly });
+    for (const m of spec.mounts ?? [])
+      if ((m.type === 'bind' || m.type === 'volume') && m.source)
+        mounts.push({ target: m.target, source: m.source, readOnly: m.readOnly });
     return { id: rec.id, user: spec.user, mounts };
   };
 
-  router.head('/containers/:id/archive', typed('HEAD /containers/:id/archive', async ({ params, query }, _req, res) => {
-    const c = container(params.id);
-    const stat = await archiveOf(services).stat(c.id, params.id, query.path, c.mounts);
-    res.status(200).setHeader(STAT_HEADER, encodePathStat(stat));
-    res.end();
-  }));
+  router.head(
+    '/containers/:id/archive',
+    typed('HEAD /containers/:id/archive', async ({ params, query }, _req, res) => {
+      const c = container(params.id);
+      const stat = await archiveOf(services).stat(c.id, params.id, query.path, c.mounts);
+      res.status(200).setHeader(STAT_HEADER, encodePathStat(stat));
+      res.end();
+    }),
+  );
 
-  router.get('/containers/:id/archive', typed('GET /containers/:id/archive', async ({ params, query }, _req, res) => {
-    const c = container(params.id);
-    const { stat, tar } = await archiveOf(services).get(c.id, params.id, query.path, c.mounts);
-    res.setHeader(STAT_HEADER, encodePathStat(stat));
-    sendTar(res, tar);
-  }));
+  router.get(
+    '/containers/:id/archive',
+    typed('GET /containers/:id/archive', async ({ params, query }, _req, res) => {
+      const c = container(params.id);
+      const { stat, tar } = await archiveOf(services).get(c.id, params.id, query.path, c.mounts);
+      res.setHeader(STAT_HEADER, encodePathStat(stat));
+      sendTar(res, tar);
+    }),
+  );
 
-  router.put('/containers/:id/archive', typed('PUT /containers/:id/archive', async ({ params, query }, req, res) => {
-    const c = container(params.id);
-    await archiveOf(services).put(c.id, params.id, query.path, req, {
-      noOverwriteDirNonDir: query.noOverwriteDirNonDir,
-      ...(query.copyUIDGID ? { copyUIDGID: { user: c.user } } : {}),
-    }, c.mounts);
-    res.status(200).end();
-  }));
+  router.put(
+    '/containers/:id/archive',
+    typed('PUT /containers/:id/archive', async ({ params, query }, req, res) => {
+      const c = container(params.id);
+      await archiveOf(services).put(
+        c.id,
+        params.id,
+        query.path,
+        req,
+        {
+          noOverwriteDirNonDir: query.noOverwriteDirNonDir,
+          ...(query.copyUIDGID ? { copyUIDGID: { user: c.user } } : {}),
+        },
+        c.mounts,
+      );
+      res.status(200).end();
+    }),
+  );
 
-  router.get('/containers/:id/changes', typed('GET /containers/:id/changes', async ({ params }, _req, res) => {
-    const c = container(params.id);
-    // The hosts files podvisor writes at each start are not the user's changes (dockerd mounts them).
-    const changes = await archiveOf(services).changes(c.id, ETC_FILES_AT_START);
-    // dockerd answers null, not [], when nothing changed.
-    sendJson(res, 200, changes.length ? changes : null);
-  }));
+  router.get(
+    '/containers/:id/changes',
+    typed('GET /containers/:id/changes', async ({ params }, _req, res) => {
+      const c = container(params.id);
+      // The hosts files podvisor writes at each start are not the user's changes (dockerd mounts them).
+      const changes = await archiveOf(services).changes(c.id, ETC_FILES_AT_START);
+      // dockerd answers null, not [], when nothing changed.
+      sendJson(res, 200, changes.length ? changes : null);
+    }),
+  );
 
-  router.get('/containers/:id/export', typed('GET /containers/:id/export', async ({ params }, _req, res) => {
-    const c = container(params.id);
-    sendTar(res, await archiveOf(services).export(c.id));
-  }));
+  router.get(
+    '/containers/:id/export',
+    typed('GET /containers/:id/export', async ({ params }, _req, res) => {
+      const c = container(params.id);
+      sendTar(res, await archiveOf(services).export(c.id));
+    }),
+  );
 }

@@ -11,11 +11,14 @@ import { typed } from './schema/routes';
 
 /** Register the auth route. */
 export function register(router: Router, services: ApiServices): void {
-  router.post('/auth', typed('POST /auth', async ({ body }, _req, res) => {
-    const images = svc(services, 'images');
-    const auth: AuthConfig = {};
-    for (const [k, v] of Object.entries(body)) if (v) auth[k as keyof AuthConfig] = v;
-    await images.login(auth);
-    sendJson(res, 200, { IdentityToken: '', Status: 'Login Succeeded' });
-  }));
+  router.post(
+    '/auth',
+    typed('POST /auth', async ({ body }, _req, res) => {
+      const images = svc(services, 'images');
+      const auth: AuthConfig = {};
+      for (const [k, v] of Object.entries(body)) if (v) auth[k as keyof AuthConfig] = v;
+      await images.login(auth);
+      sendJson(res, 200, { IdentityToken: '', Status: 'Login Succeeded' });
+    }),
+  );
 }

@@ -16,38 +16,44 @@ import { commitWritableLayer } from '../../storage/commit';
 
 /** Register POST /commit. */
 export function register(router: Router, services: ApiServices): void {
-  router.post('/commit', typed('POST /commit', async ({ query }, _req, res) => {
-    const c = svc(services, 'containers');
-    const images = svc(services, 'images');
-    if (!query.container) throw new InvalidArgumentError('No such container: ');
-    const rec = c.pods.get(query.container);
-    const refs = commitReference(query.repo, query.tag);
-    const fe = dockerFrontend(rec.frontend);
-    const config = commitConfig(fe.config, query.changes);
-    if (!c.rootfsPaths) throw new UnavailableError('the container storage is not available');
-    const paths = await c.rootfsPaths(rec.id);
-    const pause = query.pause && c.pods.isRunning(rec.id) && mainContainer(rec).state.status === 'running';
-    if (pause) await c.pods.pause(rec.id);
-    let id: string;
-    try {
-      id = await commitWritableLayer({ content: images.content, layers: images.layers, images: images.store }, {
-        upperDir: paths.upperDir,
-        lowerDirs: paths.lowerDirs,
-        parentId: mainContainer(rec).spec.image,
-        // dockerd records the container's image as the committed image's Parent.
-        recordParent: true,
-        config,
-        createdBy: [...(fe.config.Entrypoint ?? []), ...(fe.config.Cmd ?? [])].join(' '),
-        author: query.author,
-        comment: query.comment,
-        container: { id: rec.id, config: fe.config as unknown as Record<string, unknown> },
-        dockerVersion: services.system.version,
-        refs,
-      });
-    } finally {
-      if (pause) await c.pods.unpause(rec.id).catch(() => undefined);
-    }
-    c.events.emit('container', 'commit', rec.id, { comment: query.comment, image: fe.imageRef, name: rec.name });
-    sendJson(res, 201, { Id: id });
-  }));
+  router.post(
+    '/commit',
+    typed('POST /commit', async ({ query }, _req, res) => {
+      const c = svc(services, 'containers');
+      const images = svc(services, 'images');
+      if (!query.container) throw new InvalidArgumentError('No such container: ');
+      const rec = c.pods.get(query.container);
+      const refs = commitReference(query.repo, query.tag);
+      const fe = dockerFrontend(rec.frontend);
+      const config = commitConfig(fe.config, query.changes);
+      if (!c.rootfsPaths) throw new UnavailableError('the container storage is not available');
+      const paths = await c.rootfsPaths(rec.id);
+      const pause = query.pause && c.pods.isRunning(rec.id) && mainContainer(rec).state.status === 'running';
+      if (pause) await c.pods.pause(rec.id);
+      let id: string;
+      try {
+        id = await commitWritableLayer(
+          { content: images.content, layers: images.layers, images: images.store },
+          {
+            upperDir: paths.upperDir,
+            lowerDirs: paths.lowerDirs,
+            parentId: mainContainer(rec).spec.image,
+            // dockerd records the container's image as the committed image's Parent.
+            recordParent: true,
+            config,
+            createdBy: [...(fe.config.Entrypoint ?? []), ...(fe.config.Cmd ?? [])].join(' '),
+            author: query.author,
+            comment: query.comment,
+            container: { id: rec.id, config: fe.config as unknown as Record<string, unknown> },
+            dockerVersion: services.system.version,
+            refs,
+          },
+        );
+      } finally {
+        if (pause) await c.pods.unpause(rec.id).catch(() => undefined);
+      }
+      c.events.emit('container', 'commit', rec.id, { comment: query.comment, image: fe.imageRef, name: rec.name });
+      sendJson(res, 201, { Id: id });
+    }),
+  );
 }

@@ -86,13 +86,22 @@ export function containerFilter(f: FilterMap, allIds: readonly string[]): Contai
       // No container of podvisor is a swarm task.
       if (isTask === true) return false;
       // isolation: dockerd ignores it on Linux (a Windows notion).
-      if (f.network?.length && !f.network.some((v) => Object.prototype.hasOwnProperty.call(c.Networks, v) || Object.values(c.Networks).some((n) => n.NetworkID.startsWith(v)))) return false;
+      if (
+        f.network?.length &&
+        !f.network.some(
+          (v) =>
+            Object.prototype.hasOwnProperty.call(c.Networks, v) ||
+            Object.values(c.Networks).some((n) => n.NetworkID.startsWith(v)),
+        )
+      )
+        return false;
       if (publish.size || expose.size) {
-        const hit = c.Ports.some((p) => publish.has(`${p.PublicPort ?? 0}/${p.Type}`) || expose.has(`${p.PrivatePort}/${p.Type}`));
+        const hit = c.Ports.some(
+          (p) => publish.has(`${p.PublicPort ?? 0}/${p.Type}`) || expose.has(`${p.PrivatePort}/${p.Type}`),
+        );
         if (!hit) return false;
       }
       return true;
     },
   };
 }
-

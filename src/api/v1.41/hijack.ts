@@ -97,7 +97,9 @@ export function installHijack(server: http.Server | https.Server, app: Express):
     if (head.length) socket.unshift(head);
     const length = Number(req.headers['content-length'] ?? 0);
     if (!Number.isFinite(length) || length < 0 || length > MAX_UPGRADE_BODY) {
-      socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"message":"bad request body length"}\n');
+      socket.end(
+        'HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"message":"bad request body length"}\n',
+      );
       return;
     }
     void readExactly(socket, length).then(
@@ -242,7 +244,10 @@ export function unframe(buf: Buffer): Array<{ stream: 'stdin' | 'stdout' | 'stde
     const type = buf[off];
     const len = buf.readUInt32BE(off + 4);
     if (off + 8 + len > buf.length) break;
-    out.push({ stream: type === 0 ? 'stdin' : type === 1 ? 'stdout' : 'stderr', data: buf.subarray(off + 8, off + 8 + len) });
+    out.push({
+      stream: type === 0 ? 'stdin' : type === 1 ? 'stdout' : 'stderr',
+      data: buf.subarray(off + 8, off + 8 + len),
+    });
     off += 8 + len;
   }
   return out;

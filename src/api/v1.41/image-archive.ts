@@ -55,13 +55,22 @@ async function loadArchive(images: ImageService, quiet: boolean, req: Request, r
 
 /** Register the save and load routes. */
 export function register(router: Router, services: ApiServices): void {
-  router.get('/images/get', typed('GET /images/get', async ({ query }, _req, res) => {
-    await sendArchive(svc(services, 'images'), query.names, res);
-  }));
-  router.get('/images/*name/get', typed('GET /images/*name/get', async ({ params }, _req, res) => {
-    await sendArchive(svc(services, 'images'), [params.name], res);
-  }));
-  router.post('/images/load', typed('POST /images/load', async ({ query }, req, res) => {
-    await loadArchive(svc(services, 'images'), query.quiet, req, res);
-  }));
+  router.get(
+    '/images/get',
+    typed('GET /images/get', async ({ query }, _req, res) => {
+      await sendArchive(svc(services, 'images'), query.names, res);
+    }),
+  );
+  router.get(
+    '/images/*name/get',
+    typed('GET /images/*name/get', async ({ params }, _req, res) => {
+      await sendArchive(svc(services, 'images'), [params.name], res);
+    }),
+  );
+  router.post(
+    '/images/load',
+    typed('POST /images/load', async ({ query }, req, res) => {
+      await loadArchive(svc(services, 'images'), query.quiet, req, res);
+    }),
+  );
 }

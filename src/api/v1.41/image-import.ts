@@ -20,8 +20,23 @@ import { goJson, progressLine, writeProgressError } from './kit/progress';
 
 /** The config dockerd starts an import from (an empty container.Config, as it marshals one). */
 const EMPTY_CONFIG = {
-  Hostname: '', Domainname: '', User: '', AttachStdin: false, AttachStdout: false, AttachStderr: false, Tty: false, OpenStdin: false, StdinOnce: false,
-  Env: null, Cmd: null, Image: '', Volumes: null, WorkingDir: '', Entrypoint: null, OnBuild: null, Labels: null,
+  Hostname: '',
+  Domainname: '',
+  User: '',
+  AttachStdin: false,
+  AttachStdout: false,
+  AttachStderr: false,
+  Tty: false,
+  OpenStdin: false,
+  StdinOnce: false,
+  Env: null,
+  Cmd: null,
+  Image: '',
+  Volumes: null,
+  WorkingDir: '',
+  Entrypoint: null,
+  OnBuild: null,
+  Labels: null,
 };
 
 /** The reference `repo` and `tag` name, as dockerd's ImportImage reads them. */
@@ -37,7 +52,12 @@ export function importReference(repo: string, tag: string): ImageReference | und
 }
 
 /** Serve an import (`fromSrc` given, `fromImage` empty). */
-export async function importImage(images: ImageService, query: { fromSrc?: string; repo: string; tag: string; message: string; changes: string[] }, req: Request, res: Response): Promise<void> {
+export async function importImage(
+  images: ImageService,
+  query: { fromSrc?: string; repo: string; tag: string; message: string; changes: string[] },
+  req: Request,
+  res: Response,
+): Promise<void> {
   const src = query.fromSrc ?? '';
   // dockerd fetches "http://" + src: an empty one is Go's error for a URL without a host.
   if (!src) throw new UnavailableError('Get "http:": http: no Host in request URL');
@@ -45,13 +65,19 @@ export async function importImage(images: ImageService, query: { fromSrc?: strin
   let config: Record<string, unknown>;
   try {
     ref = importReference(query.repo, query.tag);
-    config = applyChanges({ ...EMPTY_CONFIG } as unknown as RunConfig, query.changes) as unknown as Record<string, unknown>;
+    config = applyChanges({ ...EMPTY_CONFIG } as unknown as RunConfig, query.changes) as unknown as Record<
+      string,
+      unknown
+    >;
   } catch (err) {
     // The client is still sending the tar: read it to its end first, or it gets a broken
     // pipe instead of the answer.
     if (src === '-' && !req.readableEnded) {
       await new Promise<void>((resolve) => {
-        req.once('end', resolve).once('close', resolve).once('error', () => resolve());
+        req
+          .once('end', resolve)
+          .once('close', resolve)
+          .once('error', () => resolve());
         req.resume();
       });
     }
@@ -76,9 +102,20 @@ export async function importImage(images: ImageService, query: { fromSrc?: strin
       start();
       res.write(goJson({ status: `Downloading from ${fetched.url}` }) + '\r\n');
       source = fetched.body;
-      onBytes = (current) => res.write(progressLine({ status: 'Importing', progressDetail: { current, ...(fetched.size ? { total: fetched.size } : {}) } }));
+      onBytes = (current) =>
+        res.write(
+          progressLine({
+            status: 'Importing',
+            progressDetail: { current, ...(fetched.size ? { total: fetched.size } : {}) },
+          }),
+        );
     }
-    const id = await importRootfs(images.content, images.layers, images.store, source, { config, comment, ...(ref ? { ref } : {}), ...(onBytes ? { onBytes } : {}) });
+    const id = await importRootfs(images.content, images.layers, images.store, source, {
+      config,
+      comment,
+      ...(ref ? { ref } : {}),
+      ...(onBytes ? { onBytes } : {}),
+    });
     start();
     res.write(goJson({ status: id }) + '\r\n');
   } catch (err) {

@@ -16,32 +16,38 @@ import { typed } from './schema/routes';
 
 /** Register the push route. */
 export function register(router: Router, services: ApiServices): void {
-  router.post('/images/*name/push', typed('POST /images/*name/push', async ({ params, query }, req, res) => {
-    const images = svc(services, 'images');
-    const ref = parseReference(params.name);
-    if (ref.digest !== undefined) throw new InvalidArgumentError('cannot push a digest reference');
-    if (query.tag) {
-      if (!isValidTag(query.tag)) throw new InvalidArgumentError('invalid tag format');
-      ref.tag = query.tag;
-    }
-    const auth = decodeRegistryAuth(req.get('X-Registry-Auth'));
-    const start = () => {
-      if (res.headersSent) return;
-      res.status(200).setHeader('Content-Type', 'application/json');
-      res.flushHeaders();
-    };
-    try {
-      await images.pusher.push(ref, {
-        auth,
-        onProgress: (e) => {
-          start();
-          for (const m of dockerPushMessages(e)) res.write('progress' in m ? progressLine(m.progress) : goJson({ progressDetail: {}, aux: m.aux }) + '\r\n');
-        },
-      });
-    } catch (err) {
-      writeProgressError(res, err);
-    }
-    start();
-    res.end();
-  }));
+  router.post(
+    '/images/*name/push',
+    typed('POST /images/*name/push', async ({ params, query }, req, res) => {
+      const images = svc(services, 'images');
+      const ref = parseReference(params.name);
+      if (ref.digest !== undefined) throw new InvalidArgumentError('cannot push a digest reference');
+      if (query.tag) {
+        if (!isValidTag(query.tag)) throw new InvalidArgumentError('invalid tag format');
+        ref.tag = query.tag;
+      }
+      const auth = decodeRegistryAuth(req.get('X-Registry-Auth'));
+      const start = () => {
+        if (res.headersSent) return;
+        res.status(200).setHeader('Content-Type', 'application/json');
+        res.flushHeaders();
+      };
+      try {
+        await images.pusher.push(ref, {
+          auth,
+          onProgress: (e) => {
+            start();
+            for (const m of dockerPushMessages(e))
+              res.write(
+                'progress' in m ? progressLine(m.progress) : goJson({ progressDetail: {}, aux: m.aux }) + '\r\n',
+              );
+          },
+        });
+      } catch (err) {
+        writeProgressError(res, err);
+      }
+      start();
+      res.end();
+    }),
+  );
 }

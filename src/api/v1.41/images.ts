@@ -24,12 +24,28 @@ import { progressLine, writeProgressError } from './kit/progress';
 import { exactBoolFilter, labelsMatch, pruneLabelsMatch } from './kit/filters';
 import { pruneUntilSeconds } from './kit/time';
 import { typed, type Input } from './schema/routes';
-import { createdSeconds, distributionJson, imageDeleteJson, imageHistoryJson, imageInspectJson, imageLabels, imageSummaryJson } from '../../translate/images';
+import {
+  createdSeconds,
+  distributionJson,
+  imageDeleteJson,
+  imageHistoryJson,
+  imageInspectJson,
+  imageLabels,
+  imageSummaryJson,
+} from '../../translate/images';
 
 /** `dangling` of `GET /images/json`: dockerd knows exactly `true` and `false`. */
-const LIST_DANGLING = [['true', true], ['false', false]] as const;
+const LIST_DANGLING = [
+  ['true', true],
+  ['false', false],
+] as const;
 /** `dangling` of `POST /images/prune`: dockerd tries `false` and `0` first, then `true` and `1`. */
-const PRUNE_DANGLING = [['false', false], ['0', false], ['true', true], ['1', true]] as const;
+const PRUNE_DANGLING = [
+  ['false', false],
+  ['0', false],
+  ['true', true],
+  ['1', true],
+] as const;
 
 type CreateQuery = Input<'POST /images/create'>['query'];
 type ListQuery = Input<'GET /images/json'>['query'];
@@ -41,7 +57,8 @@ export function pullReference(fromImage: string, tag: string | undefined): Image
   let ref = parseReference(fromImage);
   if (tag) {
     if (isDigest(tag)) ref = { domain: ref.domain, path: ref.path, digest: tag };
-    else if (isValidTag(tag)) ref = { domain: ref.domain, path: ref.path, tag, ...(ref.digest ? { digest: ref.digest } : {}) };
+    else if (isValidTag(tag))
+      ref = { domain: ref.domain, path: ref.path, tag, ...(ref.digest ? { digest: ref.digest } : {}) };
     else throw new InvalidArgumentError('invalid tag format');
   }
   if (ref.tag === undefined && ref.digest === undefined) ref.tag = 'latest';
@@ -160,61 +177,102 @@ function findForInspect(images: ImageService, name: string): StoredImageView {
 
 /** Register the image routes. */
 export function register(router: Router, services: ApiServices): void {
-  router.post('/images/create', typed('POST /images/create', async ({ query }, req, res) => {
-    await createImage(svc(services, 'images'), query, req, res);
-  }));
-  router.get('/images/json', typed('GET /images/json', ({ query }, _req, res) => {
-    sendJson(res, 200, listImages(svc(services, 'images'), query));
-  }));
-  router.post('/images/prune', typed('POST /images/prune', async ({ query }, _req, res) => {
-    const images = svc(services, 'images');
-    const f = query.filters;
-    const dangling = exactBoolFilter(f, 'dangling', PRUNE_DANGLING) ?? true;
-    const until = f.until?.length ? pruneUntilSeconds(f.until[0]) : undefined;
-    const { items, reclaimed } = await images.store.prune(dangling, (img) => {
-      if (!pruneLabelsMatch(imageLabels(img), f)) return false;
-      if (until !== undefined && createdSeconds(img) >= until) return false;
-      return true;
-    });
-    sendJson(res, 200, { ImagesDeleted: items.length ? imageDeleteJson(items) : null, SpaceReclaimed: reclaimed });
-  }));
-  router.get('/distribution/*name/json', typed('GET /distribution/*name/json', async ({ params }, req, res) => {
-    const ref = parseReference(params.name);
-    if (ref.tag === undefined && ref.digest === undefined) ref.tag = 'latest';
-    sendJson(res, 200, distributionJson(await svc(services, 'images').distribution(ref, decodeRegistryAuth(req.get('X-Registry-Auth')))));
-  }));
-  router.get('/images/*name/json', typed('GET /images/*name/json', ({ params }, _req, res) => {
-    const images = svc(services, 'images');
-    const img = findForInspect(images, params.name);
-    sendJson(res, 200, imageInspectJson(img, img.layers.map((l) => images.layers.get(l).dir)));
-  }));
-  router.get('/images/*name/history', typed('GET /images/*name/history', ({ params }, _req, res) => {
-    const images = svc(services, 'images');
-    const layerSize = (d: string) => (images.layers.has(d) ? images.layers.get(d).size : undefined);
-    const img = images.store.find(params.name);
-    sendJson(res, 200, imageHistoryJson(img, layerSize, images.store.ancestry(img.id)));
-  }));
-  router.post('/images/*name/tag', typed('POST /images/*name/tag', async ({ params, query }, _req, res) => {
-    const images = svc(services, 'images');
-    const name = params.name;
-    images.store.find(name);
-    const repo = query.repo;
-    const tag = query.tag;
-    let target: ImageReference;
-    try {
-      target = parseReference(repo);
-      if (target.digest !== undefined) throw new InvalidArgumentError('refusing to create a tag with a digest reference');
-      if (tag !== '' && !isValidTag(tag)) throw new InvalidArgumentError('invalid tag format');
-      target.tag = tag || target.tag || 'latest';
-    } catch (err) {
-      // dockerd 20.10 answers a bad repo or tag with a 500.
-      throw new UnavailableError((err as Error).message);
-    }
-    await images.store.tag(name, target);
-    res.status(201).end();
-  }));
-  router.delete('/images/*name', typed('DELETE /images/*name', async ({ params, query }, _req, res) => {
-    const items = await svc(services, 'images').store.remove(params.name, { force: query.force, prune: !query.noprune });
-    sendJson(res, 200, imageDeleteJson(items));
-  }));
+  router.post(
+    '/images/create',
+    typed('POST /images/create', async ({ query }, req, res) => {
+      await createImage(svc(services, 'images'), query, req, res);
+    }),
+  );
+  router.get(
+    '/images/json',
+    typed('GET /images/json', ({ query }, _req, res) => {
+      sendJson(res, 200, listImages(svc(services, 'images'), query));
+    }),
+  );
+  router.post(
+    '/images/prune',
+    typed('POST /images/prune', async ({ query }, _req, res) => {
+      const images = svc(services, 'images');
+      const f = query.filters;
+      const dangling = exactBoolFilter(f, 'dangling', PRUNE_DANGLING) ?? true;
+      const until = f.until?.length ? pruneUntilSeconds(f.until[0]) : undefined;
+      const { items, reclaimed } = await images.store.prune(dangling, (img) => {
+        if (!pruneLabelsMatch(imageLabels(img), f)) return false;
+        if (until !== undefined && createdSeconds(img) >= until) return false;
+        return true;
+      });
+      sendJson(res, 200, { ImagesDeleted: items.length ? imageDeleteJson(items) : null, SpaceReclaimed: reclaimed });
+    }),
+  );
+  router.get(
+    '/distribution/*name/json',
+    typed('GET /distribution/*name/json', async ({ params }, req, res) => {
+      const ref = parseReference(params.name);
+      if (ref.tag === undefined && ref.digest === undefined) ref.tag = 'latest';
+      sendJson(
+        res,
+        200,
+        distributionJson(
+          await svc(services, 'images').distribution(ref, decodeRegistryAuth(req.get('X-Registry-Auth'))),
+        ),
+      );
+    }),
+  );
+  router.get(
+    '/images/*name/json',
+    typed('GET /images/*name/json', ({ params }, _req, res) => {
+      const images = svc(services, 'images');
+      const img = findForInspect(images, params.name);
+      sendJson(
+        res,
+        200,
+        imageInspectJson(
+          img,
+          img.layers.map((l) => images.layers.get(l).dir),
+        ),
+      );
+    }),
+  );
+  router.get(
+    '/images/*name/history',
+    typed('GET /images/*name/history', ({ params }, _req, res) => {
+      const images = svc(services, 'images');
+      const layerSize = (d: string) => (images.layers.has(d) ? images.layers.get(d).size : undefined);
+      const img = images.store.find(params.name);
+      sendJson(res, 200, imageHistoryJson(img, layerSize, images.store.ancestry(img.id)));
+    }),
+  );
+  router.post(
+    '/images/*name/tag',
+    typed('POST /images/*name/tag', async ({ params, query }, _req, res) => {
+      const images = svc(services, 'images');
+      const name = params.name;
+      images.store.find(name);
+      const repo = query.repo;
+      const tag = query.tag;
+      let target: ImageReference;
+      try {
+        target = parseReference(repo);
+        if (target.digest !== undefined)
+          throw new InvalidArgumentError('refusing to create a tag with a digest reference');
+        if (tag !== '' && !isValidTag(tag)) throw new InvalidArgumentError('invalid tag format');
+        target.tag = tag || target.tag || 'latest';
+      } catch (err) {
+        // dockerd 20.10 answers a bad repo or tag with a 500.
+        throw new UnavailableError((err as Error).message);
+      }
+      await images.store.tag(name, target);
+      res.status(201).end();
+    }),
+  );
+  router.delete(
+    '/images/*name',
+    typed('DELETE /images/*name', async ({ params, query }, _req, res) => {
+      const items = await svc(services, 'images').store.remove(params.name, {
+        force: query.force,
+        prune: !query.noprune,
+      });
+      sendJson(res, 200, imageDeleteJson(items));
+    }),
+  );
 }

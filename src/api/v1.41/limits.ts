@@ -56,7 +56,10 @@ function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string, string]
  */
 export function applyServerLimits(server: http.Server | https.Server): void {
   // Read by Node when a connection opens / when the server starts listening.
-  const tunable = server as (http.Server | https.Server) & { maxHeaderSize: number; connectionsCheckingInterval: number };
+  const tunable = server as (http.Server | https.Server) & {
+    maxHeaderSize: number;
+    connectionsCheckingInterval: number;
+  };
   tunable.maxHeaderSize = MAX_HEADER_BYTES;
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = 0;
@@ -68,7 +71,9 @@ export function applyServerLimits(server: http.Server | https.Server): void {
     }
     const [status, reason, message] = clientErrorAnswer(err);
     const body = JSON.stringify({ message }) + '\n';
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
 }
 
@@ -104,7 +109,9 @@ export function closeUnreadBodiesAfter(idleMs: number): RequestHandler {
           if (!res.headersSent) {
             res.shouldKeepAlive = false;
             res.status(408).setHeader('Content-Type', 'application/json');
-            res.end(JSON.stringify({ message: `no request body data for ${idleMs / 1000} s` }) + '\n', () => req.socket.destroy());
+            res.end(JSON.stringify({ message: `no request body data for ${idleMs / 1000} s` }) + '\n', () =>
+              req.socket.destroy(),
+            );
           } else req.socket.destroy();
         }
         last = now;
@@ -138,10 +145,16 @@ export function readBoundedBody(req: http.IncomingMessage, max = MAX_JSON_BODY):
     const chunks: Buffer[] = [];
     let size = 0;
     let idle: NodeJS.Timeout | undefined;
-    const total = setTimeout(() => fail(new RequestTimeoutError(`request body not received within ${BODY_TOTAL_MS / 1000} s`)), BODY_TOTAL_MS);
+    const total = setTimeout(
+      () => fail(new RequestTimeoutError(`request body not received within ${BODY_TOTAL_MS / 1000} s`)),
+      BODY_TOTAL_MS,
+    );
     const arm = () => {
       if (idle) clearTimeout(idle);
-      idle = setTimeout(() => fail(new RequestTimeoutError(`no request body data for ${BODY_IDLE_MS / 1000} s`)), BODY_IDLE_MS);
+      idle = setTimeout(
+        () => fail(new RequestTimeoutError(`no request body data for ${BODY_IDLE_MS / 1000} s`)),
+        BODY_IDLE_MS,
+      );
     };
     const cleanup = () => {
       clearTimeout(total);
@@ -205,8 +218,14 @@ export class SessionLimiter {
   /** Take a session for `target`; throws ResourceExhaustedError past a limit. Returns its release (idempotent). */
   acquire(target: string): () => void {
     const n = this.open.get(target) ?? 0;
-    if (n >= this.perTarget) throw new ResourceExhaustedError(`too many open attach/exec sessions for ${target} (limit ${this.perTarget}); close some and retry`);
-    if (this.total >= this.maxTotal) throw new ResourceExhaustedError(`too many open attach/exec sessions (limit ${this.maxTotal}); close some and retry`);
+    if (n >= this.perTarget)
+      throw new ResourceExhaustedError(
+        `too many open attach/exec sessions for ${target} (limit ${this.perTarget}); close some and retry`,
+      );
+    if (this.total >= this.maxTotal)
+      throw new ResourceExhaustedError(
+        `too many open attach/exec sessions (limit ${this.maxTotal}); close some and retry`,
+      );
     this.open.set(target, n + 1);
     this.total++;
     let released = false;

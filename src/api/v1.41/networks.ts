@@ -31,7 +31,13 @@ export function networkJson(n: NetworkRecord, containers = true): Record<string,
   const eps: Record<string, unknown> = {};
   for (const ep of Object.values(n.endpoints)) {
     const ip6 = ep.ip6 && n.ipam6 ? `${ep.ip6}/${n.ipam6.subnet.split('/')[1]}` : '';
-    eps[ep.containerId] = { Name: ep.name, EndpointID: ep.id, MacAddress: ep.mac, IPv4Address: `${ep.ip}/${n.ipam.subnet.split('/')[1]}`, IPv6Address: ip6 };
+    eps[ep.containerId] = {
+      Name: ep.name,
+      EndpointID: ep.id,
+      MacAddress: ep.mac,
+      IPv4Address: `${ep.ip}/${n.ipam.subnet.split('/')[1]}`,
+      IPv6Address: ip6,
+    };
   }
   return {
     Name: n.name,
@@ -61,15 +67,19 @@ function anyOf(values: string[] | undefined, test: (v: string) => boolean): bool
  * expressions (filterMatch), `driver` and `scope` exact, `label` as labelsMatch.
  */
 export function matchesListFilters(n: NetworkRecord, f: FilterMap): boolean {
-  for (const t of f.type ?? []) if (t !== 'custom' && t !== 'builtin') throw new InvalidArgumentError(`invalid filter: 'type'='${t}'`);
-  for (const d of f.dangling ?? []) if (!['true', 'false', '1', '0'].includes(d)) throw new InvalidArgumentError(`invalid filter: 'dangling'='${d}'`);
-  return anyOf(f.driver, (v) => v === n.driver) &&
+  for (const t of f.type ?? [])
+    if (t !== 'custom' && t !== 'builtin') throw new InvalidArgumentError(`invalid filter: 'type'='${t}'`);
+  for (const d of f.dangling ?? [])
+    if (!['true', 'false', '1', '0'].includes(d)) throw new InvalidArgumentError(`invalid filter: 'dangling'='${d}'`);
+  return (
+    anyOf(f.driver, (v) => v === n.driver) &&
     filterMatch(f.id, n.id) &&
     filterMatch(f.name, n.name) &&
     anyOf(f.scope, (v) => v === 'local') &&
     anyOf(f.type, (v) => (v === 'builtin') === n.isDefault) &&
     anyOf(f.dangling, (v) => (v === 'true' || v === '1') === (!n.isDefault && Object.keys(n.endpoints).length === 0)) &&
-    labelsMatch(n.labels, f.label ?? []);
+    labelsMatch(n.labels, f.label ?? [])
+  );
 }
 
 /** Register the /networks routes. */
@@ -80,61 +90,92 @@ export function register(router: Router, services: ApiServices): void {
     return m;
   };
 
-  router.get('/networks', typed('GET /networks', async ({ query }, _req, res) => {
-    const f = query.filters;
-    const list = (await mgr()).list().filter((n) => matchesListFilters(n, f));
-    // dockerd's list leaves Containers empty; inspect fills it.
-    sendJson(res, 200, list.map((n) => networkJson(n, false)));
-  }));
+  router.get(
+    '/networks',
+    typed('GET /networks', async ({ query }, _req, res) => {
+      const f = query.filters;
+      const list = (await mgr()).list().filter((n) => matchesListFilters(n, f));
+      // dockerd's list leaves Containers empty; inspect fills it.
+      sendJson(
+        res,
+        200,
+        list.map((n) => networkJson(n, false)),
+      );
+    }),
+  );
 
-  router.get('/networks/:id', typed('GET /networks/:id', async ({ params, query }, _req, res) => {
-    if (query.scope && query.scope !== 'local') throw new InvalidArgumentError(`network ${params.id} not found`);
-    sendJson(res, 200, networkJson((await mgr()).get(params.id)));
-  }));
+  router.get(
+    '/networks/:id',
+    typed('GET /networks/:id', async ({ params, query }, _req, res) => {
+      if (query.scope && query.scope !== 'local') throw new InvalidArgumentError(`network ${params.id} not found`);
+      sendJson(res, 200, networkJson((await mgr()).get(params.id)));
+    }),
+  );
 
-  router.post('/networks/create', typed('POST /networks/create', async ({ body }, _req, res) => {
-    const b = body ?? {};
-    if (b.Ingress) throw new NotImplementedError('ingress networks (swarm) are not supported');
-    if (b.ConfigOnly || b.ConfigFrom?.Network) throw new NotImplementedError('config-only networks are not supported');
-    if (b.IPAM?.Driver && b.IPAM.Driver !== 'default') throw new NotImplementedError(`IPAM driver "${b.IPAM.Driver}" is not supported: podvisor has the default one only`);
-    const mgrNow = await mgr();
-    const rec = await mgrNow.create({
-      name: b.Name ?? '',
-      driver: b.Driver,
-      internal: b.Internal,
-      attachable: b.Attachable,
-      labels: b.Labels,
-      options: b.Options,
-      enableIPv6: b.EnableIPv6,
-      ipam: (b.IPAM?.Config ?? []).map((c) => ({
-        ...(c.Subnet ? { Subnet: c.Subnet } : {}), ...(c.IPRange ? { IPRange: c.IPRange } : {}), ...(c.Gateway ? { Gateway: c.Gateway } : {}),
-        ...(c.AuxiliaryAddresses && Object.keys(c.AuxiliaryAddresses).length ? { AuxiliaryAddresses: c.AuxiliaryAddresses } : {}),
-      })),
-      ipamOptions: b.IPAM?.Options ?? null,
-      // dockerd checks names only when asked (the docker CLI and compose ask; the API default is no).
-      allowDuplicate: !b.CheckDuplicate,
-    });
-    const same = mgrNow.list().find((n) => n.name === rec.name && n.id !== rec.id);
-    sendJson(res, 201, { Id: rec.id, Warning: same ? `Network with name ${rec.name} (id : ${same.id}) already exists` : '' });
-  }));
+  router.post(
+    '/networks/create',
+    typed('POST /networks/create', async ({ body }, _req, res) => {
+      const b = body ?? {};
+      if (b.Ingress) throw new NotImplementedError('ingress networks (swarm) are not supported');
+      if (b.ConfigOnly || b.ConfigFrom?.Network)
+        throw new NotImplementedError('config-only networks are not supported');
+      if (b.IPAM?.Driver && b.IPAM.Driver !== 'default')
+        throw new NotImplementedError(
+          `IPAM driver "${b.IPAM.Driver}" is not supported: podvisor has the default one only`,
+        );
+      const mgrNow = await mgr();
+      const rec = await mgrNow.create({
+        name: b.Name ?? '',
+        driver: b.Driver,
+        internal: b.Internal,
+        attachable: b.Attachable,
+        labels: b.Labels,
+        options: b.Options,
+        enableIPv6: b.EnableIPv6,
+        ipam: (b.IPAM?.Config ?? []).map((c) => ({
+          ...(c.Subnet ? { Subnet: c.Subnet } : {}),
+          ...(c.IPRange ? { IPRange: c.IPRange } : {}),
+          ...(c.Gateway ? { Gateway: c.Gateway } : {}),
+          ...(c.AuxiliaryAddresses && Object.keys(c.AuxiliaryAddresses).length
+            ? { AuxiliaryAddresses: c.AuxiliaryAddresses }
+            : {}),
+        })),
+        ipamOptions: b.IPAM?.Options ?? null,
+        // dockerd checks names only when asked (the docker CLI and compose ask; the API default is no).
+        allowDuplicate: !b.CheckDuplicate,
+      });
+      const same = mgrNow.list().find((n) => n.name === rec.name && n.id !== rec.id);
+      sendJson(res, 201, {
+        Id: rec.id,
+        Warning: same ? `Network with name ${rec.name} (id : ${same.id}) already exists` : '',
+      });
+    }),
+  );
 
-  router.delete('/networks/:id', typed('DELETE /networks/:id', async ({ params }, _req, res) => {
-    await (await mgr()).remove(params.id);
-    res.status(204).end();
-  }));
+  router.delete(
+    '/networks/:id',
+    typed('DELETE /networks/:id', async ({ params }, _req, res) => {
+      await (await mgr()).remove(params.id);
+      res.status(204).end();
+    }),
+  );
 
-  router.post('/networks/prune', typed('POST /networks/prune', async ({ query }, _req, res) => {
-    const f = query.filters;
-    const until = f.until?.length ? pruneUntilSeconds(f.until[0]) : undefined;
-    const keep = (n: NetworkRecord): boolean =>
-      (until !== undefined && parseRfc3339(n.created) / 1000 >= until) || !pruneLabelsMatch(n.labels, f);
-    const removed = await (await mgr()).prune(keep);
-    sendJson(res, 200, { NetworksDeleted: removed });
-  }));
+  router.post(
+    '/networks/prune',
+    typed('POST /networks/prune', async ({ query }, _req, res) => {
+      const f = query.filters;
+      const until = f.until?.length ? pruneUntilSeconds(f.until[0]) : undefined;
+      const keep = (n: NetworkRecord): boolean =>
+        (until !== undefined && parseRfc3339(n.created) / 1000 >= until) || !pruneLabelsMatch(n.labels, f);
+      const removed = await (await mgr()).prune(keep);
+      sendJson(res, 200, { NetworksDeleted: removed });
+    }),
+  );
 
   const pods = () => {
     const p = services.containers?.pods;
-    if (!p?.connectNetwork || !p.disconnectNetwork) throw new UnavailableError('containers are not available in this daemon');
+    if (!p?.connectNetwork || !p.disconnectNetwork)
+      throw new UnavailableError('containers are not available in this daemon');
     return p as Required<Pick<typeof p, 'connectNetwork' | 'disconnectNetwork' | 'get' | 'isRunning' | 'update'>>;
   };
 
@@ -148,32 +189,45 @@ export function register(router: Router, services: ApiServices): void {
     await p.update(id, { frontend: { ...fe, endpointMacs } });
   };
 
-  router.post('/networks/:id/connect', typed('POST /networks/:id/connect', async ({ params, body }, _req, res) => {
-    const n = (await mgr()).get(params.id);
-    if (!body?.Container) throw new InvalidArgumentError('no container was specified');
-    const ec = body.EndpointConfig ?? {};
-    const p = pods();
-    const id = p.get(body.Container).id;
-    const ip = ec.IPAMConfig?.IPv4Address || undefined;
-    const ip6 = ec.IPAMConfig?.IPv6Address || undefined;
-    const linkLocalIps = checkLinkLocalIps(ec.IPAMConfig?.LinkLocalIPs ?? []);
-    // dockerd 20.10 takes EndpointConfig.MacAddress at connect and ignores it (the endpoint's MAC
-    // is its own choice); so does podvisor: the spare NIC keeps its boot MAC. Of a container
-    // that does not run, inspect shows the asked MAC until it starts, as dockerd's.
-    const links = parseLinks(ec.Links);
-    const running = p.isRunning(id);
-    await p.connectNetwork(id, { ref: n.id, aliases: ec.Aliases ?? [], ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}), ...(linkLocalIps.length ? { linkLocalIps } : {}), ...(links.length ? { links } : {}) });
-    if (!running) await askedMac(p, id, n.name, ec.MacAddress || undefined);
-    res.status(200).end();
-  }));
+  router.post(
+    '/networks/:id/connect',
+    typed('POST /networks/:id/connect', async ({ params, body }, _req, res) => {
+      const n = (await mgr()).get(params.id);
+      if (!body?.Container) throw new InvalidArgumentError('no container was specified');
+      const ec = body.EndpointConfig ?? {};
+      const p = pods();
+      const id = p.get(body.Container).id;
+      const ip = ec.IPAMConfig?.IPv4Address || undefined;
+      const ip6 = ec.IPAMConfig?.IPv6Address || undefined;
+      const linkLocalIps = checkLinkLocalIps(ec.IPAMConfig?.LinkLocalIPs ?? []);
+      // dockerd 20.10 takes EndpointConfig.MacAddress at connect and ignores it (the endpoint's MAC
+      // is its own choice); so does podvisor: the spare NIC keeps its boot MAC. Of a container
+      // that does not run, inspect shows the asked MAC until it starts, as dockerd's.
+      const links = parseLinks(ec.Links);
+      const running = p.isRunning(id);
+      await p.connectNetwork(id, {
+        ref: n.id,
+        aliases: ec.Aliases ?? [],
+        ...(ip ? { ip } : {}),
+        ...(ip6 ? { ip6 } : {}),
+        ...(linkLocalIps.length ? { linkLocalIps } : {}),
+        ...(links.length ? { links } : {}),
+      });
+      if (!running) await askedMac(p, id, n.name, ec.MacAddress || undefined);
+      res.status(200).end();
+    }),
+  );
 
-  router.post('/networks/:id/disconnect', typed('POST /networks/:id/disconnect', async ({ params, body }, _req, res) => {
-    const n = (await mgr()).get(params.id);
-    if (!body?.Container) throw new InvalidArgumentError('no container was specified');
-    const p = pods();
-    const id = p.get(body.Container).id;
-    await p.disconnectNetwork(id, n.id);
-    await askedMac(p, id, n.name, undefined);
-    res.status(200).end();
-  }));
+  router.post(
+    '/networks/:id/disconnect',
+    typed('POST /networks/:id/disconnect', async ({ params, body }, _req, res) => {
+      const n = (await mgr()).get(params.id);
+      if (!body?.Container) throw new InvalidArgumentError('no container was specified');
+      const p = pods();
+      const id = p.get(body.Container).id;
+      await p.disconnectNetwork(id, n.id);
+      await askedMac(p, id, n.name, undefined);
+      res.status(200).end();
+    }),
+  );
 }

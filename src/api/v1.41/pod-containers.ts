@@ -22,7 +22,14 @@
  */
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
 import type { PodCounts, PodService } from '../../pod/service';
-import { CONTAINER_LABEL, containerName, containersOf, mainContainer, type ContainerRecord, type PodRecord } from '../../pod/types';
+import {
+  CONTAINER_LABEL,
+  containerName,
+  containersOf,
+  mainContainer,
+  type ContainerRecord,
+  type PodRecord,
+} from '../../pod/types';
 import { dockerFrontend, type DockerFrontend } from '../../translate/docker-types';
 
 export { CONTAINER_LABEL };
@@ -45,7 +52,18 @@ function viewOf(pod: PodRecord, c: ContainerRecord): PodRecord {
   const labels = { ...(fe.config.Labels ?? {}), ...(c.spec.name ? { [CONTAINER_LABEL]: c.spec.name } : {}) };
   if (main) return { ...pod, frontend: { ...fe, config: { ...fe.config, Labels: labels } } satisfies DockerFrontend };
   const s = c.spec;
-  const config = { ...fe.config, Image: s.imageRef, Entrypoint: s.args.slice(0, 1), Cmd: s.args.slice(1), Env: s.env, WorkingDir: s.workingDir, User: s.user, Tty: s.tty, OpenStdin: s.openStdin, Labels: labels };
+  const config = {
+    ...fe.config,
+    Image: s.imageRef,
+    Entrypoint: s.args.slice(0, 1),
+    Cmd: s.args.slice(1),
+    Env: s.env,
+    WorkingDir: s.workingDir,
+    User: s.user,
+    Tty: s.tty,
+    OpenStdin: s.openStdin,
+    Labels: labels,
+  };
   const frontend: DockerFrontend = { ...fe, config, imageRef: s.imageRef };
   return { ...pod, id: s.id, name: otherName(pod, c), containers: { [s.id]: c }, frontend };
 }
@@ -86,10 +104,14 @@ export function dockerContainerView(pods: PodService): PodService {
   const podId = (ref: string): string => resolve(ref).pod.id;
   const onlyMain = (ref: string, what: string): string => {
     const r = resolve(ref);
-    if (r.other) throw new ConflictError(`${what} reaches the main container of pod ${r.pod.name} only; use logs -f or exec for ${otherName(r.pod, r.other)}`);
+    if (r.other)
+      throw new ConflictError(
+        `${what} reaches the main container of pod ${r.pod.name} only; use logs -f or exec for ${otherName(r.pod, r.other)}`,
+      );
     return r.pod.id;
   };
-  const list = (): PodRecord[] => pods.list().flatMap((p) => (several(p) ? containersOf(p).map((c) => viewOf(p, c)) : [p]));
+  const list = (): PodRecord[] =>
+    pods.list().flatMap((p) => (several(p) ? containersOf(p).map((c) => viewOf(p, c)) : [p]));
 
   const view: PodService = {
     get: (ref) => {
@@ -124,7 +146,10 @@ export function dockerContainerView(pods: PodService): PodService {
       // The view's Docker data is made up for the listing: only the new HostConfig is kept.
       const id = onlyMain(ref, 'update');
       const pod = pods.get(id);
-      const frontend = change.frontend === undefined || !several(pod) ? change.frontend : { ...dockerFrontend(pod.frontend), hostConfig: dockerFrontend(change.frontend).hostConfig };
+      const frontend =
+        change.frontend === undefined || !several(pod)
+          ? change.frontend
+          : { ...dockerFrontend(pod.frontend), hostConfig: dockerFrontend(change.frontend).hostConfig };
       return pods.update(id, { ...change, ...(frontend === undefined ? {} : { frontend }) });
     },
     wait: (ref, cond) => {
@@ -135,12 +160,18 @@ export function dockerContainerView(pods: PodService): PodService {
     checkAttach: (ref) => void onlyMain(ref, 'attach'),
     logs: (ref, opts) => {
       const r = resolve(ref);
-      return pods.logs(r.pod.id, r.other && opts.container === undefined ? { ...opts, container: r.other.spec.id } : opts);
+      return pods.logs(
+        r.pod.id,
+        r.other && opts.container === undefined ? { ...opts, container: r.other.spec.id } : opts,
+      );
     },
     resize: (ref, rows, cols) => pods.resize(onlyMain(ref, 'resize'), rows, cols),
     execCreate: (ref, config) => {
       const r = resolve(ref);
-      return pods.execCreate(r.pod.id, r.other && config.container === undefined ? { ...config, container: r.other.spec.id } : config);
+      return pods.execCreate(
+        r.pod.id,
+        r.other && config.container === undefined ? { ...config, container: r.other.spec.id } : config,
+      );
     },
     execGet: (id) => pods.execGet(id),
     execIds: (ref) => pods.execIds(podId(ref)),
@@ -164,7 +195,11 @@ export function dockerContainerView(pods: PodService): PodService {
       return pods.sizeRw(id);
     },
   };
-  if (pods.connectNetwork) view.connectNetwork = (ref, att) => (pods.connectNetwork as NonNullable<PodService['connectNetwork']>).call(pods, podId(ref), att);
-  if (pods.disconnectNetwork) view.disconnectNetwork = (ref, net) => (pods.disconnectNetwork as NonNullable<PodService['disconnectNetwork']>).call(pods, podId(ref), net);
+  if (pods.connectNetwork)
+    view.connectNetwork = (ref, att) =>
+      (pods.connectNetwork as NonNullable<PodService['connectNetwork']>).call(pods, podId(ref), att);
+  if (pods.disconnectNetwork)
+    view.disconnectNetwork = (ref, net) =>
+      (pods.disconnectNetwork as NonNullable<PodService['disconnectNetwork']>).call(pods, podId(ref), net);
   return view;
 }

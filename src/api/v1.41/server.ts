@@ -28,7 +28,22 @@ import * as swarm from './swarm';
 const log = logger('api');
 
 /** Route modules in registration order. Each adds its routes to the shared router. */
-const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [system, imageArchive, imagePush, images, auth, containers, containerStreams, exec, networks, archive, volumes, commit, build, swarm];
+const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServices): void }> = [
+  system,
+  imageArchive,
+  imagePush,
+  images,
+  auth,
+  containers,
+  containerStreams,
+  exec,
+  networks,
+  archive,
+  volumes,
+  commit,
+  build,
+  swarm,
+];
 
 /** Build the express app for the given services. */
 export function createApiApp(services: ApiServices): express.Express {
@@ -38,7 +53,11 @@ export function createApiApp(services: ApiServices): express.Express {
   app.use((req, res, next) => {
     // At debug level, one line per request with its duration (profiling `docker run`).
     const t0 = process.hrtime.bigint();
-    res.once('close', () => log.debug(`${req.method} ${req.originalUrl} -> ${res.statusCode} in ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)} ms`));
+    res.once('close', () =>
+      log.debug(
+        `${req.method} ${req.originalUrl} -> ${res.statusCode} in ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)} ms`,
+      ),
+    );
     // dockerd names itself in every answer; some clients log it.
     res.set('Server', `Docker/${services.system.version} (linux)`);
     res.set('Api-Version', '1.41');

@@ -12,17 +12,32 @@ import { typed } from './schema/routes';
 /** dockerd's answer on a node that is not in a swarm (errdefs.Unavailable: 503). */
 const NOT_IN_SWARM = 'This node is not part of a swarm';
 /** dockerd's answer to the manager-only routes on such a node (also 503). */
-const NOT_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
+const NOT_MANAGER =
+  'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
 
 /** Register the swarm routes a node outside any swarm answers. */
 export function register(router: Router): void {
-  router.post('/swarm/leave', typed('POST /swarm/leave', (_input, _req, res) => {
-    sendJson(res, 503, { message: NOT_IN_SWARM });
-  }));
-  const managerOnly = ['GET /swarm', 'GET /swarm/unlockkey', 'GET /nodes', 'GET /services', 'GET /tasks', 'GET /secrets', 'GET /configs'] as const;
+  router.post(
+    '/swarm/leave',
+    typed('POST /swarm/leave', (_input, _req, res) => {
+      sendJson(res, 503, { message: NOT_IN_SWARM });
+    }),
+  );
+  const managerOnly = [
+    'GET /swarm',
+    'GET /swarm/unlockkey',
+    'GET /nodes',
+    'GET /services',
+    'GET /tasks',
+    'GET /secrets',
+    'GET /configs',
+  ] as const;
   for (const key of managerOnly) {
-    router.get(key.slice(4), typed(key, (_input, _req, res) => {
-      sendJson(res, 503, { message: NOT_MANAGER });
-    }));
+    router.get(
+      key.slice(4),
+      typed(key, (_input, _req, res) => {
+        sendJson(res, 503, { message: NOT_MANAGER });
+      }),
+    );
   }
 }

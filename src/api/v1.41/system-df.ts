@@ -16,7 +16,10 @@ import { imageDiskUsageJson } from '../../translate/images';
 import { volumeJson } from './volumes';
 
 /** Images with their container counts and shared sizes, and the bytes of all their layers. */
-function imagesUsage(services: ApiServices, records: PodRecord[]): { images: Record<string, unknown>[]; layersSize: number } {
+function imagesUsage(
+  services: ApiServices,
+  records: PodRecord[],
+): { images: Record<string, unknown>[]; layersSize: number } {
   const images = services.images;
   if (!images) return { images: [], layersSize: 0 };
   const list: StoredImageView[] = images.store.list();
@@ -69,8 +72,18 @@ export async function diskUsage(services: ApiServices): Promise<Record<string, u
   if (vs) {
     const pods = records.map((r) => ({ id: r.id, spec: podSpecOf(r) }));
     for (const v of vs.store.list()) {
-      volumes.push({ ...volumeJson(v, vs.store), UsageData: { RefCount: volumeUsers(pods, v.name).length, Size: await vs.store.size(v.name) } });
+      volumes.push({
+        ...volumeJson(v, vs.store),
+        UsageData: { RefCount: volumeUsers(pods, v.name).length, Size: await vs.store.size(v.name) },
+      });
     }
   }
-  return { LayersSize: layersSize, Images: images, Containers: containers, Volumes: volumes, BuildCache: null, BuilderSize: 0 };
+  return {
+    LayersSize: layersSize,
+    Images: images,
+    Containers: containers,
+    Volumes: volumes,
+    BuildCache: null,
+    BuilderSize: 0,
+  };
 }

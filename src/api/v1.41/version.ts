@@ -28,7 +28,11 @@ export const versionPrefix: RequestHandler = (req, res, next) => {
     return;
   }
   if (compare(v, MIN_API_VERSION) < 0) {
-    next(new InvalidArgumentError(`client version ${v} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`));
+    next(
+      new InvalidArgumentError(
+        `client version ${v} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
+      ),
+    );
     return;
   }
   res.locals.apiVersion = v;

@@ -46,7 +46,10 @@ export function volumeJson(v: VolumeRecord, store: VolumeStore): Record<string, 
 /** IDs of the containers that use volume `name`. */
 export function usersOf(pods: PodService | undefined, name: string): string[] {
   if (!pods) return [];
-  return volumeUsers(pods.list().map((r) => ({ id: r.id, spec: podSpecOf(r) })), name);
+  return volumeUsers(
+    pods.list().map((r) => ({ id: r.id, spec: podSpecOf(r) })),
+    name,
+  );
 }
 
 function anyOf(values: string[] | undefined, test: (v: string) => boolean): boolean {
@@ -55,11 +58,18 @@ function anyOf(values: string[] | undefined, test: (v: string) => boolean): bool
 
 /** The filters of GET /volumes, as dockerd applies them: `name` a regular expression (filterMatch), `driver` exact. */
 export function matchesVolumeFilters(v: VolumeRecord, f: FilterMap, inUse: (name: string) => boolean): boolean {
-  const dangling = exactBoolFilter(f, 'dangling', [['true', true], ['1', true], ['false', false], ['0', false]]);
-  return (dangling === undefined || dangling === !inUse(v.name)) &&
+  const dangling = exactBoolFilter(f, 'dangling', [
+    ['true', true],
+    ['1', true],
+    ['false', false],
+    ['0', false],
+  ]);
+  return (
+    (dangling === undefined || dangling === !inUse(v.name)) &&
     anyOf(f.driver, (d) => d === v.driver) &&
     filterMatch(f.name, v.name) &&
-    labelsMatch(v.labels, f.label ?? []);
+    labelsMatch(v.labels, f.label ?? [])
+  );
 }
 
 /** Remove volume `name` unless containers use it; a `destroy` event when it went. */
@@ -77,10 +87,16 @@ const log = logger('api');
  * volume services, a volume mount is refused and the image's VOLUME paths stay plain
  * directories of the rootfs.
  */
-export async function createWithVolumes(services: ApiServices, t: Translated, create: () => Promise<void>, archive?: ContainerArchive): Promise<void> {
+export async function createWithVolumes(
+  services: ApiServices,
+  t: Translated,
+  create: () => Promise<void>,
+  archive?: ContainerArchive,
+): Promise<void> {
   const vs = services.volumes;
   if (!vs) {
-    if ((t.spec.containers[0].mounts ?? []).some((m) => m.type === 'volume')) throw new NotImplementedError('volumes are not available in this daemon');
+    if ((t.spec.containers[0].mounts ?? []).some((m) => m.type === 'volume'))
+      throw new NotImplementedError('volumes are not available in this daemon');
     return create();
   }
   const pods = services.containers?.pods;
@@ -97,13 +113,23 @@ export async function createWithVolumes(services: ApiServices, t: Translated, cr
     await create();
   } catch (e) {
     for (const name of resolved.created) {
-      if (await vs.store.remove(name).then(() => true, () => false)) vs.events?.emit('volume', 'destroy', name, { driver: 'local' });
+      if (
+        await vs.store.remove(name).then(
+          () => true,
+          () => false,
+        )
+      )
+        vs.events?.emit('volume', 'destroy', name, { driver: 'local' });
     }
     throw e;
   }
   if (!archive || !resolved.copyUp.length) return;
   const id = t.spec.id;
-  await copyUpVolumes(archive, id, resolved.copyUp.map((m) => ({ path: m.target, dataDir: m.source }))).catch((e: Error) => {
+  await copyUpVolumes(
+    archive,
+    id,
+    resolved.copyUp.map((m) => ({ path: m.target, dataDir: m.source })),
+  ).catch((e: Error) => {
     log.warn(`container ${id.slice(0, 12)}: filling its new volumes from the image: ${e.message}`);
   });
 }
@@ -112,7 +138,9 @@ export async function createWithVolumes(services: ApiServices, t: Translated, cr
 export function anonymousVolumesOf(services: ApiServices, ref: string): string[] {
   const pods = services.containers?.pods;
   if (!services.volumes || !pods) return [];
-  return (mainContainer(pods.get(ref)).spec.mounts ?? []).flatMap((m) => (m.type === 'volume' && m.anonymous ? [m.name] : []));
+  return (mainContainer(pods.get(ref)).spec.mounts ?? []).flatMap((m) =>
+    m.type === 'volume' && m.anonymous ? [m.name] : [],
+  );
 }
 
 /** Remove the volumes `names` after their container went (a volume still used elsewhere stays). */
@@ -132,8 +160,12 @@ export function removeWithContainers(vs: VolumeServices): () => void {
   if (!vs.events) return () => undefined;
   return vs.events.subscribe((e) => {
     if (e.type !== 'container' || e.action !== 'destroy') return;
-    const names = vs.store.list().filter((v) => v.removeWith === e.id).map((v) => v.name);
-    for (const name of names) void removeVolume(vs, name).catch((err: Error) => log.warn(`removing volume ${name}: ${err.message}`));
+    const names = vs.store
+      .list()
+      .filter((v) => v.removeWith === e.id)
+      .map((v) => v.name);
+    for (const name of names)
+      void removeVolume(vs, name).catch((err: Error) => log.warn(`removing volume ${name}: ${err.message}`));
   });
 }
 
@@ -144,49 +176,69 @@ export function register(router: Router, services: ApiServices): void {
     return services.volumes;
   };
 
-  router.get('/volumes', typed('GET /volumes', ({ query }, _req, res) => {
-    const v = vs();
-    const inUse = (name: string) => usersOf(v.pods, name).length > 0;
-    const list = v.store.list().filter((r) => matchesVolumeFilters(r, query.filters, inUse));
-    sendJson(res, 200, { Volumes: list.map((r) => volumeJson(r, v.store)), Warnings: null });
-  }));
+  router.get(
+    '/volumes',
+    typed('GET /volumes', ({ query }, _req, res) => {
+      const v = vs();
+      const inUse = (name: string) => usersOf(v.pods, name).length > 0;
+      const list = v.store.list().filter((r) => matchesVolumeFilters(r, query.filters, inUse));
+      sendJson(res, 200, { Volumes: list.map((r) => volumeJson(r, v.store)), Warnings: null });
+    }),
+  );
 
-  router.post('/volumes/create', typed('POST /volumes/create', async ({ body }, _req, res) => {
-    const v = vs();
-    const b = body ?? {};
-    const r = await v.store.create({ name: b.Name, driver: b.Driver, labels: b.Labels ?? null, options: b.DriverOpts ?? null });
-    // dockerd's volume service sends `create` for an existing name too.
-    v.events?.emit('volume', 'create', r.volume.name, { driver: r.volume.driver });
-    sendJson(res, 201, volumeJson(r.volume, v.store));
-  }));
+  router.post(
+    '/volumes/create',
+    typed('POST /volumes/create', async ({ body }, _req, res) => {
+      const v = vs();
+      const b = body ?? {};
+      const r = await v.store.create({
+        name: b.Name,
+        driver: b.Driver,
+        labels: b.Labels ?? null,
+        options: b.DriverOpts ?? null,
+      });
+      // dockerd's volume service sends `create` for an existing name too.
+      v.events?.emit('volume', 'create', r.volume.name, { driver: r.volume.driver });
+      sendJson(res, 201, volumeJson(r.volume, v.store));
+    }),
+  );
 
-  router.get('/volumes/:name', typed('GET /volumes/:name', ({ params }, _req, res) => {
-    const v = vs();
-    sendJson(res, 200, volumeJson(v.store.get(params.name), v.store));
-  }));
+  router.get(
+    '/volumes/:name',
+    typed('GET /volumes/:name', ({ params }, _req, res) => {
+      const v = vs();
+      sendJson(res, 200, volumeJson(v.store.get(params.name), v.store));
+    }),
+  );
 
-  router.delete('/volumes/:name', typed('DELETE /volumes/:name', async ({ params, query }, _req, res) => {
-    try {
-      await removeVolume(vs(), params.name);
-    } catch (e) {
-      // dockerd's force ignores a volume that is not there.
-      if (!(query.force && e instanceof NotFoundError)) throw e;
-    }
-    res.status(204).end();
-  }));
+  router.delete(
+    '/volumes/:name',
+    typed('DELETE /volumes/:name', async ({ params, query }, _req, res) => {
+      try {
+        await removeVolume(vs(), params.name);
+      } catch (e) {
+        // dockerd's force ignores a volume that is not there.
+        if (!(query.force && e instanceof NotFoundError)) throw e;
+      }
+      res.status(204).end();
+    }),
+  );
 
-  router.post('/volumes/prune', typed('POST /volumes/prune', async ({ query }, _req, res) => {
-    const v = vs();
-    const deleted: string[] = [];
-    let reclaimed = 0;
-    for (const r of v.store.list()) {
-      if (!pruneLabelsMatch(r.labels, query.filters) || usersOf(v.pods, r.name).length) continue;
-      const size = await v.store.size(r.name);
-      await v.store.remove(r.name, []);
-      deleted.push(r.name);
-      if (size > 0) reclaimed += size;
-    }
-    v.events?.emit('volume', 'prune', '', { reclaimed: String(reclaimed) });
-    sendJson(res, 200, { VolumesDeleted: deleted, SpaceReclaimed: reclaimed });
-  }));
+  router.post(
+    '/volumes/prune',
+    typed('POST /volumes/prune', async ({ query }, _req, res) => {
+      const v = vs();
+      const deleted: string[] = [];
+      let reclaimed = 0;
+      for (const r of v.store.list()) {
+        if (!pruneLabelsMatch(r.labels, query.filters) || usersOf(v.pods, r.name).length) continue;
+        const size = await v.store.size(r.name);
+        await v.store.remove(r.name, []);
+        deleted.push(r.name);
+        if (size > 0) reclaimed += size;
+      }
+      v.events?.emit('volume', 'prune', '', { reclaimed: String(reclaimed) });
+      sendJson(res, 200, { VolumesDeleted: deleted, SpaceReclaimed: reclaimed });
+    }),
+  );
 }

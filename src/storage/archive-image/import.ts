@@ -43,7 +43,10 @@ function get(u: URL, signal?: AbortSignal): Promise<http.IncomingMessage> {
  * redirects as Go's client does. UnavailableError, worded as Go's HTTP client words it, when
  * it cannot be fetched or answers 400 or more. `signal` aborts the fetch (the client went away).
  */
-export async function fetchSource(url: string, signal?: AbortSignal): Promise<{ body: Readable; size?: number; url: string }> {
+export async function fetchSource(
+  url: string,
+  signal?: AbortSignal,
+): Promise<{ body: Readable; size?: number; url: string }> {
   const full = url.includes('://') ? url : `http://${url}`;
   let u: URL;
   try {
@@ -53,14 +56,20 @@ export async function fetchSource(url: string, signal?: AbortSignal): Promise<{ 
   }
   const first = u.href;
   for (let hops = 0; ; hops++) {
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError(`Get ${JSON.stringify(u.href)}: unsupported protocol scheme ${JSON.stringify(u.protocol.slice(0, -1))}`);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      throw new InvalidArgumentError(
+        `Get ${JSON.stringify(u.href)}: unsupported protocol scheme ${JSON.stringify(u.protocol.slice(0, -1))}`,
+      );
     let res: http.IncomingMessage;
     try {
       res = await get(u, signal);
     } catch (err) {
-      if (err instanceof OutboundTimeoutError || err instanceof UnavailableError) throw new UnavailableError(`Get ${JSON.stringify(u.href)}: ${err.message}`);
+      if (err instanceof OutboundTimeoutError || err instanceof UnavailableError)
+        throw new UnavailableError(`Get ${JSON.stringify(u.href)}: ${err.message}`);
       const port = u.port || (u.protocol === 'https:' ? '443' : '80');
-      throw new UnavailableError(`Get ${JSON.stringify(u.href)}: dial tcp ${u.hostname}:${port}: ${(err as { code?: string }).code ?? (err as Error).message}`);
+      throw new UnavailableError(
+        `Get ${JSON.stringify(u.href)}: dial tcp ${u.hostname}:${port}: ${(err as { code?: string }).code ?? (err as Error).message}`,
+      );
     }
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location) {
@@ -79,34 +88,46 @@ export async function fetchSource(url: string, signal?: AbortSignal): Promise<{ 
 }
 
 /** Import the tar `source` as a new image; resolves with its ID. */
-export async function importRootfs(content: ContentStore, layers: LayerStore, images: ImageStore, source: Readable, req: ImportRequest): Promise<string> {
+export async function importRootfs(
+  content: ContentStore,
+  layers: LayerStore,
+  images: ImageStore,
+  source: Readable,
+  req: ImportRequest,
+): Promise<string> {
   let counted = source;
   if (req.onBytes) {
     // Progress counts the bytes as they come (compressed or not), as dockerd's does.
     const onBytes = req.onBytes;
     let read = 0;
     let last = 0;
-    counted = pipelineCb(source, new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        read += chunk.length;
-        const now = Date.now();
-        if (now - last >= 100) {
-          last = now;
+    counted = pipelineCb(
+      source,
+      new Transform({
+        transform(chunk: Buffer, _e, cb) {
+          read += chunk.length;
+          const now = Date.now();
+          if (now - last >= 100) {
+            last = now;
+            onBytes(read);
+          }
+          cb(null, chunk);
+        },
+        flush(cb) {
           onBytes(read);
-        }
-        cb(null, chunk);
-      },
-      flush(cb) {
-        onBytes(read);
-        cb();
-      },
-    }), () => undefined);
+          cb();
+        },
+      }),
+      () => undefined,
+    );
   }
   // The new layer is held from before its commit until the image refers to it: a gc (an rmi
   // meanwhile) would otherwise take it as nobody's.
   let release = () => undefined as void;
   try {
-    const diffId = await storeLayerTar(content, layers, await decompressStream(counted), { onDiffId: (d) => (release = layers.hold([d])) });
+    const diffId = await storeLayerTar(content, layers, await decompressStream(counted), {
+      onDiffId: (d) => (release = layers.hold([d])),
+    });
     const created = new Date().toISOString();
     const config = {
       architecture: 'amd64',
@@ -121,7 +142,12 @@ export async function importRootfs(content: ContentStore, layers: LayerStore, im
     const bytes = Buffer.from(JSON.stringify(config));
     const id = sha256Digest(bytes);
     await content.put(bytes, { digest: id }, 'image config');
-    await images.commit({ id, config: config as unknown as ImageConfig, layers: [diffId], refs: req.ref ? [req.ref] : [] });
+    await images.commit({
+      id,
+      config: config as unknown as ImageConfig,
+      layers: [diffId],
+      refs: req.ref ? [req.ref] : [],
+    });
     return id;
   } finally {
     release();

@@ -26,7 +26,12 @@ export interface LayerInOptions {
 }
 
 /** Store the (uncompressed) layer tar `tar`; resolves with its diff ID once committed. */
-export async function storeLayerTar(content: ContentStore, layers: LayerStore, tar: Readable, opts: LayerInOptions = {}): Promise<string> {
+export async function storeLayerTar(
+  content: ContentStore,
+  layers: LayerStore,
+  tar: Readable,
+  opts: LayerInOptions = {},
+): Promise<string> {
   const ingest = await layers.begin();
   try {
     const hasher = new HashingStream();
@@ -62,10 +67,18 @@ export async function storeLayerTar(content: ContentStore, layers: LayerStore, t
     const diffId = hasher.digest();
     if (opts.expect && diffId !== opts.expect.diffId) {
       await content.delete(blob.digest);
-      throw new InvalidArgumentError(`invalid diffID for layer ${opts.expect.index}: expected "${opts.expect.diffId}", got "${diffId}"`);
+      throw new InvalidArgumentError(
+        `invalid diffID for layer ${opts.expect.index}: expected "${opts.expect.diffId}", got "${diffId}"`,
+      );
     }
     opts.onDiffId?.(diffId);
-    await ingest.commit(diffId, result.size, { digest: blob.digest, size: blob.size, compression: 'gzip', mediaType: MediaType.DockerLayerGzip, tarSize: hasher.bytes });
+    await ingest.commit(diffId, result.size, {
+      digest: blob.digest,
+      size: blob.size,
+      compression: 'gzip',
+      mediaType: MediaType.DockerLayerGzip,
+      tarSize: hasher.bytes,
+    });
     return diffId;
   } catch (err) {
     await ingest.abort();

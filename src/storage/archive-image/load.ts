@@ -44,11 +44,18 @@ interface LoadPlan {
 /** Check a manifest.json entry and the members it names; InvalidArgumentError when anything is off. */
 function planEntry(archive: SpooledArchive, entry: unknown, index: number): LoadPlan {
   const e = entry as { Config?: unknown; RepoTags?: unknown; Layers?: unknown };
-  if (!e || typeof e !== 'object' || typeof e.Config !== 'string' || !Array.isArray(e.Layers) || !e.Layers.every((l) => typeof l === 'string')) {
+  if (
+    !e ||
+    typeof e !== 'object' ||
+    typeof e.Config !== 'string' ||
+    !Array.isArray(e.Layers) ||
+    !e.Layers.every((l) => typeof l === 'string')
+  ) {
     throw new InvalidArgumentError(`invalid archive: manifest.json entry ${index} is not {Config, RepoTags, Layers}`);
   }
   const tags = e.RepoTags === null || e.RepoTags === undefined ? [] : e.RepoTags;
-  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new InvalidArgumentError(`invalid archive: RepoTags of manifest.json entry ${index} is not a list of names`);
+  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string'))
+    throw new InvalidArgumentError(`invalid archive: RepoTags of manifest.json entry ${index} is not a list of names`);
   const refs = tags.map((t: string) => {
     const r = parseTagged(t);
     if (r.digest !== undefined) throw new InvalidArgumentError(`invalid archive: invalid tag ${JSON.stringify(t)}`);
@@ -59,11 +66,19 @@ function planEntry(archive: SpooledArchive, entry: unknown, index: number): Load
   archive.json(e.Config);
   const configBytes = fs.readFileSync(configFile);
   const config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
-  if (!config || typeof config !== 'object' || !config.rootfs || !Array.isArray(config.rootfs.diff_ids) || !config.rootfs.diff_ids.every(isDigest)) {
+  if (
+    !config ||
+    typeof config !== 'object' ||
+    !config.rootfs ||
+    !Array.isArray(config.rootfs.diff_ids) ||
+    !config.rootfs.diff_ids.every(isDigest)
+  ) {
     throw new InvalidArgumentError(`invalid archive: config ${e.Config} has no valid rootfs.diff_ids`);
   }
   if (config.rootfs.diff_ids.length !== e.Layers.length) {
-    throw new InvalidArgumentError(`invalid archive: ${e.Config} lists ${config.rootfs.diff_ids.length} diff IDs but the manifest names ${e.Layers.length} layers`);
+    throw new InvalidArgumentError(
+      `invalid archive: ${e.Config} lists ${config.rootfs.diff_ids.length} diff IDs but the manifest names ${e.Layers.length} layers`,
+    );
   }
   const layerFiles = (e.Layers as string[]).map((l) => {
     const f = archive.file(l);
@@ -102,7 +117,9 @@ export class ArchiveLoader {
     try {
       const archive = await spoolArchive(source, spool, this.limits);
       if (!archive.has('manifest.json')) {
-        throw new InvalidArgumentError('invalid archive: no manifest.json (only docker-archive tars, as docker save writes them, can be loaded)');
+        throw new InvalidArgumentError(
+          'invalid archive: no manifest.json (only docker-archive tars, as docker save writes them, can be loaded)',
+        );
       }
       const manifest = archive.json('manifest.json');
       if (!Array.isArray(manifest)) throw new InvalidArgumentError('invalid archive: manifest.json is not a list');
@@ -145,7 +162,13 @@ export class ArchiveLoader {
   }
 
   /** Verify, unpack and keep (gzipped) one layer. */
-  private async importLayer(file: string, diffId: string, index: number, short: string, emit: (e: LoadEvent) => void): Promise<void> {
+  private async importLayer(
+    file: string,
+    diffId: string,
+    index: number,
+    short: string,
+    emit: (e: LoadEvent) => void,
+  ): Promise<void> {
     const total = (await fs.promises.stat(file)).size;
     await storeLayerTar(this.content, this.layers, await openTar(file), {
       expect: { diffId, index },

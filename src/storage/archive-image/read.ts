@@ -37,12 +37,14 @@ const MAX_PATH = 4096;
 
 /** Clean an archive member name: no leading `./` or `/`, no `..` above the root. */
 export function cleanMemberName(name: string): string {
-  if (name.length > MAX_PATH || name.includes('\0')) throw new InvalidArgumentError('invalid archive: member name too long or not text');
+  if (name.length > MAX_PATH || name.includes('\0'))
+    throw new InvalidArgumentError('invalid archive: member name too long or not text');
   const parts: string[] = [];
   for (const p of name.split('/')) {
     if (p === '' || p === '.') continue;
     if (p === '..') {
-      if (!parts.length) throw new InvalidArgumentError(`invalid archive: member ${JSON.stringify(name)} points outside the archive`);
+      if (!parts.length)
+        throw new InvalidArgumentError(`invalid archive: member ${JSON.stringify(name)} points outside the archive`);
       parts.pop();
     } else parts.push(p);
   }
@@ -53,7 +55,11 @@ export function cleanMemberName(name: string): string {
  * Spool `source` (a tar, plain or compressed as dockerd accepts it: src/storage/decompress.ts) into `spoolDir` (must exist and be empty) and
  * return its members. InvalidArgumentError for anything malformed or over the limits.
  */
-export async function spoolArchive(source: Readable, spoolDir: string, limits: ArchiveLimits = {}): Promise<SpooledArchive> {
+export async function spoolArchive(
+  source: Readable,
+  spoolDir: string,
+  limits: ArchiveLimits = {},
+): Promise<SpooledArchive> {
   const maxEntries = limits.maxEntries ?? 100000;
   const maxJson = limits.maxJsonBytes ?? 16 * 1024 * 1024;
   const files = new Map<string, { file: string; size: number }>();
@@ -73,7 +79,10 @@ export async function spoolArchive(source: Readable, spoolDir: string, limits: A
         links.delete(name);
       } else if (h.type === 'symlink' || h.type === 'link') {
         const target = h.linkname ?? '';
-        const resolved = h.type === 'link' || target.startsWith('/') ? cleanMemberName(target) : cleanMemberName(path.posix.join(path.posix.dirname(name), target));
+        const resolved =
+          h.type === 'link' || target.startsWith('/')
+            ? cleanMemberName(target)
+            : cleanMemberName(path.posix.join(path.posix.dirname(name), target));
         links.set(name, resolved);
         entry.resume();
       } else {

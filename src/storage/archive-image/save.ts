@@ -58,7 +58,9 @@ export function resolveSaveNames(store: ImageStore, names: string[]): SaveItem[]
     }
     if (ref && ref.tag === undefined && ref.digest === undefined) {
       const repo = familiarName(ref);
-      const all = store.list().flatMap((img) => img.repoTags.filter((t) => familiarName(parseTagged(t)) === repo).map((t) => ({ img, t })));
+      const all = store
+        .list()
+        .flatMap((img) => img.repoTags.filter((t) => familiarName(parseTagged(t)) === repo).map((t) => ({ img, t })));
       if (all.length) {
         for (const { img, t } of all) add(img, t);
         continue;
@@ -99,10 +101,12 @@ async function addStreamEntry(pack: tar.Pack, header: TarHeader, source: Readabl
   const hasher = new HashingStream();
   const { entry, done } = packEntry(pack, header);
   // Leaving the loop early destroys `hasher`, which (through the pipeline) closes the layer file.
-  for await (const chunk of pipelineCb(source, hasher, () => undefined) as AsyncIterable<Buffer>) await writeEntry(entry, chunk);
+  for await (const chunk of pipelineCb(source, hasher, () => undefined) as AsyncIterable<Buffer>)
+    await writeEntry(entry, chunk);
   entry.end(undefined);
   await done;
-  if (hasher.digest() !== diffId) throw new Error(`layer ${diffId}: the stored blob no longer matches its diff ID (got ${hasher.digest()})`);
+  if (hasher.digest() !== diffId)
+    throw new Error(`layer ${diffId}: the stored blob no longer matches its diff ID (got ${hasher.digest()})`);
 }
 
 /** Everything save needs, checked before the first byte is written. */
@@ -112,7 +116,9 @@ export async function prepareSave(store: ImageStore, layers: LayerStore, names: 
     for (const d of image.layers) {
       if (!layers.has(d)) throw new NotFoundError(`layer ${d} of image ${image.id} not found`);
       if (!layers.get(d).blob) {
-        throw new NotImplementedError(`layer ${d} was stored before podvisor kept layer blobs; remove the image (docker rmi) and pull it again to save it`);
+        throw new NotImplementedError(
+          `layer ${d} was stored before podvisor kept layer blobs; remove the image (docker rmi) and pull it again to save it`,
+        );
       }
     }
   }
@@ -125,7 +131,12 @@ export async function prepareSave(store: ImageStore, layers: LayerStore, names: 
  * away); the layers stay held against gc (an rmi meanwhile) until then, and every file opened
  * for the archive is closed by the time it settles.
  */
-export async function writeSaveArchive(content: ContentStore, layers: LayerStore, items: SaveItem[], out: NodeJS.WritableStream): Promise<void> {
+export async function writeSaveArchive(
+  content: ContentStore,
+  layers: LayerStore,
+  items: SaveItem[],
+  out: NodeJS.WritableStream,
+): Promise<void> {
   const release = layers.hold([...new Set(items.flatMap((i) => i.image.layers))]);
   const configs = new Map<string, Buffer>();
   try {
@@ -158,12 +169,23 @@ export async function writeSaveArchive(content: ContentStore, layers: LayerStore
         if (!written.has(dir)) {
           written.add(dir);
           const blob = layers.get(image.layers[i]).blob as LayerBlob;
-          const v1 = { id: dir, ...(parent ? { parent } : {}), created: mtime.toISOString(), container_config: { Cmd: null }, os: image.config.os };
+          const v1 = {
+            id: dir,
+            ...(parent ? { parent } : {}),
+            created: mtime.toISOString(),
+            container_config: { Cmd: null },
+            os: image.config.os,
+          };
           packEntry(pack, { name: `${dir}/`, type: 'directory', mode: 0o755, mtime });
           packEntry(pack, { name: `${dir}/VERSION`, mode: 0o644, mtime }, '1.0');
           packEntry(pack, { name: `${dir}/json`, mode: 0o644, mtime }, JSON.stringify(v1));
           const size = await tarSize(content, blob);
-          await addStreamEntry(pack, { name: `${dir}/layer.tar`, mode: 0o644, mtime, size }, openLayerTar(content, blob), image.layers[i]);
+          await addStreamEntry(
+            pack,
+            { name: `${dir}/layer.tar`, mode: 0o644, mtime, size },
+            openLayerTar(content, blob),
+            image.layers[i],
+          );
         }
         parent = dir;
       }
@@ -175,7 +197,8 @@ export async function writeSaveArchive(content: ContentStore, layers: LayerStore
       }
     }
     packEntry(pack, { name: 'manifest.json', mode: 0o644, mtime: new Date(0) }, JSON.stringify(manifest));
-    if (Object.keys(repositories).length) packEntry(pack, { name: 'repositories', mode: 0o644, mtime: new Date(0) }, JSON.stringify(repositories));
+    if (Object.keys(repositories).length)
+      packEntry(pack, { name: 'repositories', mode: 0o644, mtime: new Date(0) }, JSON.stringify(repositories));
     pack.finalize();
     await piped;
   } catch (err) {

@@ -19,7 +19,6 @@ export interface Change {
   Kind: 0 | 1 | 2;
 }
 
-
 function isWhiteout(st: fs.Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
@@ -64,7 +63,11 @@ export function withoutDaemonFiles(changes: Change[], hidden: readonly string[])
  * path as dockerd sorts them. `isOpaque(hostPath)` says whether a directory of upper is an
  * opaque directory (trusted.overlay.opaque=y); it defaults to no.
  */
-export async function listChanges(upper: string, layers: string[], isOpaque: (hostPath: string) => Promise<boolean> = async () => false): Promise<Change[]> {
+export async function listChanges(
+  upper: string,
+  layers: string[],
+  isOpaque: (hostPath: string) => Promise<boolean> = async () => false,
+): Promise<Change[]> {
   const out: Change[] = [];
   const root = await RootDir.open(upper);
   const walk = async (dir: fs.promises.FileHandle, comps: string[], added: boolean): Promise<void> => {
@@ -102,4 +105,3 @@ export async function listChanges(upper: string, layers: string[], isOpaque: (ho
   }
   return out;
 }
-

@@ -26,7 +26,8 @@ export function mountFor(p: string, mounts: readonly HostMount[]): { mount: Host
   for (const m of mounts) {
     const target = path.posix.normalize(m.target).replace(/\/+$/, '') || '/';
     if (target === '/') continue;
-    if ((clean === target || clean.startsWith(`${target}/`)) && (!best || target.length > best.target.length)) best = { mount: m, target };
+    if ((clean === target || clean.startsWith(`${target}/`)) && (!best || target.length > best.target.length))
+      best = { mount: m, target };
   }
   if (!best) return undefined;
   const suffix = /\/\.$/.test(p) ? '/.' : p.endsWith('/') ? '/' : '';

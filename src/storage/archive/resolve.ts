@@ -130,7 +130,11 @@ export class RootDir {
     }
   }
 
-  private result(stack: Array<{ fh: fs.promises.FileHandle; name: string }>, name: string | undefined, stat: fs.Stats | undefined): Resolved {
+  private result(
+    stack: Array<{ fh: fs.promises.FileHandle; name: string }>,
+    name: string | undefined,
+    stat: fs.Stats | undefined,
+  ): Resolved {
     const dir = stack[stack.length - 1].fh;
     const held = stack.slice(1, -1).map((e) => e.fh);
     const names = stack.slice(1).map((e) => e.name);

@@ -145,7 +145,12 @@ export class ContainerArchive {
     return { ...(await this.open(id)), rel: p };
   }
 
-  private async withRoot<T>(id: string, p: string, mounts: readonly HostMount[], fn: (o: OpenFor) => Promise<T>): Promise<T> {
+  private async withRoot<T>(
+    id: string,
+    p: string,
+    mounts: readonly HostMount[],
+    fn: (o: OpenFor) => Promise<T>,
+  ): Promise<T> {
     const o = await this.openFor(id, p, mounts);
     try {
       return await fn(o);
@@ -185,7 +190,12 @@ export class ContainerArchive {
   }
 
   /** GET /archive: the stat of `p` and a tar stream of it (the root stays mounted until it ends). */
-  async get(id: string, ref: string, p: string, mounts: readonly HostMount[] = []): Promise<{ stat: ContainerPathStat; tar: Readable }> {
+  async get(
+    id: string,
+    ref: string,
+    p: string,
+    mounts: readonly HostMount[] = [],
+  ): Promise<{ stat: ContainerPathStat; tar: Readable }> {
     checkAbs(p);
     const o = await this.openFor(id, p, mounts);
     try {
@@ -202,7 +212,14 @@ export class ContainerArchive {
   }
 
   /** PUT /archive: extract tar stream `input` into directory `p` of the container. */
-  async put(id: string, ref: string, p: string, input: Readable, opts: PutOptions = {}, mounts: readonly HostMount[] = []): Promise<void> {
+  async put(
+    id: string,
+    ref: string,
+    p: string,
+    input: Readable,
+    opts: PutOptions = {},
+    mounts: readonly HostMount[] = [],
+  ): Promise<void> {
     checkAbs(p);
     await this.withRoot(id, p, mounts, async (o) => {
       // dockerd answers this one with a 500 too.
@@ -223,7 +240,10 @@ export class ContainerArchive {
       const x: ExtractIntoOptions = { noOverwriteDirNonDir: opts.noOverwriteDirNonDir };
       // The user is looked up in the container's own /etc, also for a path in a mount.
       const user = opts.copyUIDGID?.user;
-      if (user !== undefined) x.chown = o.mounted ? await this.withRoot(id, '/', [], (c) => resolveOwner(c.root, user)) : await resolveOwner(root, user);
+      if (user !== undefined)
+        x.chown = o.mounted
+          ? await this.withRoot(id, '/', [], (c) => resolveOwner(c.root, user))
+          : await resolveOwner(root, user);
       await extractInto(root, dest, input, x);
     });
   }
@@ -257,7 +277,10 @@ export async function resolveOwner(root: RootDir, user: string): Promise<{ uid: 
   const [u, g] = user.split(':', 2);
   const lookup = async (file: string, name: string): Promise<string[] | undefined> => {
     const text = await readSmallFile(root, file);
-    return text?.split('\n').map((l) => l.split(':')).find((f) => f[0] === name);
+    return text
+      ?.split('\n')
+      .map((l) => l.split(':'))
+      .find((f) => f[0] === name);
   };
   let uid: number;
   let gid = 0;

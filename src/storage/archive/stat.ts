@@ -42,7 +42,10 @@ export function goFileMode(st: fs.Stats): number {
 
 /** Go's time.Time JSON form (RFC 3339, nanoseconds without trailing zeros, UTC as Z). */
 export function goTime(st: fs.Stats): string {
-  const ns = BigInt.asUintN(64, (st as fs.Stats & { mtimeNs?: bigint }).mtimeNs ?? BigInt(Math.round(st.mtimeMs * 1e6)));
+  const ns = BigInt.asUintN(
+    64,
+    (st as fs.Stats & { mtimeNs?: bigint }).mtimeNs ?? BigInt(Math.round(st.mtimeMs * 1e6)),
+  );
   const secs = ns / 1_000_000_000n;
   const frac = (ns % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
   const base = new Date(Number(secs) * 1000).toISOString().slice(0, 19);

@@ -95,7 +95,12 @@ function writeAll(fd: number, chunk: Buffer): void {
  * most SLICE_MS between which other work runs: through libuv's thread pool, a dozen round
  * trips per entry made 100,000 empty files take a minute.
  */
-export async function extractInto(root: RootDir, destPath: string, input: Readable, opts: ExtractIntoOptions = {}): Promise<void> {
+export async function extractInto(
+  root: RootDir,
+  destPath: string,
+  input: Readable,
+  opts: ExtractIntoOptions = {},
+): Promise<void> {
   const extract = tar.extract();
   const dirTimes: Array<{ path: string; mtime: Date }> = [];
   const parents = new ParentDirs(root);
@@ -103,7 +108,8 @@ export async function extractInto(root: RootDir, destPath: string, input: Readab
 
   const place = async (header: tar.Header, stream: Readable): Promise<void> => {
     const clean = cleanEntryName(header.name);
-    if (clean === null) throw new InvalidArgumentError(`invalid path: ${JSON.stringify(header.name)} is outside of the destination`);
+    if (clean === null)
+      throw new InvalidArgumentError(`invalid path: ${JSON.stringify(header.name)} is outside of the destination`);
     if (clean === '') {
       stream.resume();
       return;
@@ -123,8 +129,14 @@ export async function extractInto(root: RootDir, destPath: string, input: Readab
       const st = fs.lstatSync(p, { throwIfNoEntry: false });
       if (!st) return false;
       const wasDir = st.isDirectory();
-      if (opts.noOverwriteDirNonDir && wasDir && !isDir) throw new InvalidArgumentError(`cannot overwrite directory ${JSON.stringify(cpath)} with non-directory ${JSON.stringify(header.name)}`);
-      if (opts.noOverwriteDirNonDir && !wasDir && isDir) throw new InvalidArgumentError(`cannot overwrite non-directory ${JSON.stringify(cpath)} with directory ${JSON.stringify(header.name)}`);
+      if (opts.noOverwriteDirNonDir && wasDir && !isDir)
+        throw new InvalidArgumentError(
+          `cannot overwrite directory ${JSON.stringify(cpath)} with non-directory ${JSON.stringify(header.name)}`,
+        );
+      if (opts.noOverwriteDirNonDir && !wasDir && isDir)
+        throw new InvalidArgumentError(
+          `cannot overwrite non-directory ${JSON.stringify(cpath)} with directory ${JSON.stringify(header.name)}`,
+        );
       if (wasDir && isDir) return true;
       parents.forget(real);
       // Gone meanwhile (the container, or another copy into the same place, removed it): fine.
@@ -162,7 +174,10 @@ export async function extractInto(root: RootDir, destPath: string, input: Readab
     const mtime = header.mtime ?? new Date();
     switch (header.type) {
       case 'directory': {
-        await create(() => fs.mkdirSync(p, { mode: 0o700 }), () => undefined);
+        await create(
+          () => fs.mkdirSync(p, { mode: 0o700 }),
+          () => undefined,
+        );
         const fd = fs.openSync(p, O_DIR);
         try {
           fs.fchownSync(fd, uid, gid);
@@ -198,12 +213,18 @@ export async function extractInto(root: RootDir, destPath: string, input: Readab
         break;
       case 'link': {
         const target = cleanEntryName(header.linkname ?? '');
-        if (target === null || target === '') throw new InvalidArgumentError(`invalid hardlink ${JSON.stringify(header.name)} -> ${JSON.stringify(header.linkname)}: outside of the destination`);
+        if (target === null || target === '')
+          throw new InvalidArgumentError(
+            `invalid hardlink ${JSON.stringify(header.name)} -> ${JSON.stringify(header.linkname)}: outside of the destination`,
+          );
         const tpath = path.posix.join(destPath, target);
         checkLength(tpath);
         const src = await root.resolve(tpath);
         try {
-          if (!src.stat || src.stat.isDirectory()) throw new InvalidArgumentError(`invalid hardlink ${JSON.stringify(header.name)} -> ${JSON.stringify(header.linkname)}`);
+          if (!src.stat || src.stat.isDirectory())
+            throw new InvalidArgumentError(
+              `invalid hardlink ${JSON.stringify(header.name)} -> ${JSON.stringify(header.linkname)}`,
+            );
           await create(() => fs.linkSync(at(src.dir, src.name as string), p));
         } finally {
           await src.release();
@@ -214,7 +235,13 @@ export async function extractInto(root: RootDir, destPath: string, input: Readab
       case 'block-device':
       case 'fifo':
         await makeRoom();
-        await mknod(p, header.type === 'fifo' ? 'p' : header.type === 'character-device' ? 'c' : 'b', mode, header.devmajor ?? 0, header.devminor ?? 0);
+        await mknod(
+          p,
+          header.type === 'fifo' ? 'p' : header.type === 'character-device' ? 'c' : 'b',
+          mode,
+          header.devmajor ?? 0,
+          header.devminor ?? 0,
+        );
         fs.lchownSync(p, uid, gid);
         break;
       default:
@@ -227,7 +254,8 @@ export async function extractInto(root: RootDir, destPath: string, input: Readab
   // A client that hangs up mid-body ends the request stream without an end: fail the parser
   // too, or it would wait for the rest forever (holding the container's mount).
   const cut = () => {
-    if (!input.readableEnded) extract.destroy(new Error('the client closed the connection before the end of the archive'));
+    if (!input.readableEnded)
+      extract.destroy(new Error('the client closed the connection before the end of the archive'));
   };
   let parserError: Error | undefined;
   extract.on('error', (e: Error) => (parserError ??= e));
@@ -237,7 +265,9 @@ export async function extractInto(root: RootDir, destPath: string, input: Readab
   try {
     for await (const entry of extract) {
       await place(entry.header, entry as unknown as Readable).catch((e: unknown) => {
-        throw (e as NodeJS.ErrnoException).code === 'ENAMETOOLONG' ? tooLong(path.posix.join(destPath, entry.header.name)) : e;
+        throw (e as NodeJS.ErrnoException).code === 'ENAMETOOLONG'
+          ? tooLong(path.posix.join(destPath, entry.header.name))
+          : e;
       });
       if (Date.now() - sliceStart >= SLICE_MS) {
         await new Promise((r) => setImmediate(r));
@@ -272,7 +302,8 @@ export async function extractInto(root: RootDir, destPath: string, input: Readab
     if (e instanceof InvalidArgumentError) throw e;
     // The entry being read fails with the stream's destruction; the parser's own error says why.
     if (parserError) throw new InvalidArgumentError(`invalid tar archive: ${tarReason(parserError)}`);
-    if (e instanceof Error && (!('code' in e) || e.code === 'STREAM_DESTROYED')) throw new InvalidArgumentError(`invalid tar archive: ${tarReason(e)}`);
+    if (e instanceof Error && (!('code' in e) || e.code === 'STREAM_DESTROYED'))
+      throw new InvalidArgumentError(`invalid tar archive: ${tarReason(e)}`);
     throw e;
   } finally {
     input.off('close', cut);

@@ -15,7 +15,6 @@ import * as tar from 'tar-stream';
 import { at, RootDir } from './resolve';
 import { packEntry, writeEntry, type TarHeader } from '../tar-pack';
 
-
 const CHUNK = 256 * 1024;
 
 /** Major and minor numbers of a Linux dev_t. */
@@ -33,10 +32,14 @@ function devParts(rdev: number): { major: number; minor: number } {
 export function packTree(dir: fs.promises.FileHandle, name: string | undefined, base: string): Readable {
   const pack = tar.pack();
   const links = new Map<string, string>();
-  const entry = (header: TarHeader, body?: Buffer): Promise<void> => packEntry(pack, header, body ?? Buffer.alloc(0)).done;
+  const entry = (header: TarHeader, body?: Buffer): Promise<void> =>
+    packEntry(pack, header, body ?? Buffer.alloc(0)).done;
 
   const fileEntry = async (parent: fs.promises.FileHandle, n: string, st: fs.Stats, hdr: TarHeader): Promise<void> => {
-    const fh = await fs.promises.open(at(parent, n), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const fh = await fs.promises.open(
+      at(parent, n),
+      fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
+    );
     try {
       const { entry: out, done } = packEntry(pack, { ...hdr, type: 'file', size: st.size });
       let left = st.size;
@@ -55,7 +58,12 @@ export function packTree(dir: fs.promises.FileHandle, name: string | undefined, 
     }
   };
 
-  const walk = async (parent: fs.promises.FileHandle, n: string | undefined, st: fs.Stats, tarName: string): Promise<void> => {
+  const walk = async (
+    parent: fs.promises.FileHandle,
+    n: string | undefined,
+    st: fs.Stats,
+    tarName: string,
+  ): Promise<void> => {
     const hdr: TarHeader = { name: tarName, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
     if (st.isDirectory()) {
       const self = n === undefined ? parent : await RootDir.openDir(parent, n);
@@ -84,10 +92,16 @@ export function packTree(dir: fs.promises.FileHandle, name: string | undefined, 
       links.set(key, tarName);
     }
     if (st.isFile()) return fileEntry(parent, n, st, hdr);
-    if (st.isSymbolicLink()) return entry({ ...hdr, type: 'symlink', linkname: await fs.promises.readlink(at(parent, n)) });
+    if (st.isSymbolicLink())
+      return entry({ ...hdr, type: 'symlink', linkname: await fs.promises.readlink(at(parent, n)) });
     if (st.isCharacterDevice() || st.isBlockDevice()) {
       const { major, minor } = devParts(st.rdev);
-      return entry({ ...hdr, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor });
+      return entry({
+        ...hdr,
+        type: st.isCharacterDevice() ? 'character-device' : 'block-device',
+        devmajor: major,
+        devminor: minor,
+      });
     }
     if (st.isFIFO()) return entry({ ...hdr, type: 'fifo' });
     // Sockets cannot be archived (dockerd skips them too).

@@ -79,7 +79,12 @@ export class LayerStore {
       try {
         const meta = JSON.parse(await fs.promises.readFile(path.join(dir, 'meta.json'), 'utf8')) as LayerMeta;
         if (!isDigest(meta.diffId) || digestHex(meta.diffId) !== name) throw new Error('bad meta');
-        this.layers.set(meta.diffId, { diffId: meta.diffId, size: meta.size, dir: path.join(dir, 'diff'), ...(meta.blob ? { blob: meta.blob } : {}) });
+        this.layers.set(meta.diffId, {
+          diffId: meta.diffId,
+          size: meta.size,
+          dir: path.join(dir, 'diff'),
+          ...(meta.blob ? { blob: meta.blob } : {}),
+        });
       } catch {
         // Not a committed layer (cannot happen through commit's rename): move it out of the way.
         await this.discard(dir);
@@ -122,7 +127,10 @@ export class LayerStore {
           if (!existing.blob && blob) await this.setBlob(diffId, blob);
           return existing;
         }
-        await writeFileAtomic(path.join(work, 'meta.json'), JSON.stringify({ diffId, size, ...(blob ? { blob } : {}) } satisfies LayerMeta));
+        await writeFileAtomic(
+          path.join(work, 'meta.json'),
+          JSON.stringify({ diffId, size, ...(blob ? { blob } : {}) } satisfies LayerMeta),
+        );
         const final = path.join(this.byIdDir, digestHex(diffId));
         try {
           await fs.promises.rename(work, final);
@@ -146,7 +154,10 @@ export class LayerStore {
   /** Record the blob of a stored layer that had none. */
   async setBlob(diffId: string, blob: LayerBlob): Promise<void> {
     const info = this.get(diffId);
-    await writeFileAtomic(path.join(path.dirname(info.dir), 'meta.json'), JSON.stringify({ diffId, size: info.size, blob } satisfies LayerMeta));
+    await writeFileAtomic(
+      path.join(path.dirname(info.dir), 'meta.json'),
+      JSON.stringify({ diffId, size: info.size, blob } satisfies LayerMeta),
+    );
     info.blob = blob;
   }
 

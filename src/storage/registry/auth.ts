@@ -31,7 +31,15 @@ export function decodeRegistryAuth(header: string | undefined): AuthConfig | und
     if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
     const o = v as Record<string, unknown>;
     const out: AuthConfig = {};
-    for (const k of ['username', 'password', 'auth', 'email', 'serveraddress', 'identitytoken', 'registrytoken'] as const) {
+    for (const k of [
+      'username',
+      'password',
+      'auth',
+      'email',
+      'serveraddress',
+      'identitytoken',
+      'registrytoken',
+    ] as const) {
       if (typeof o[k] === 'string' && o[k] !== '') out[k] = o[k] as string;
     }
     return out;

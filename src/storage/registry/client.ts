@@ -70,7 +70,16 @@ async function errorFrom(res: HttpResponse, what: string): Promise<RegistryError
 
 /** Standard reason phrase for a status. */
 export function statusText(status: number): string {
-  const texts: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable' };
+  const texts: Record<number, string> = {
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'Not Found',
+    405: 'Method Not Allowed',
+    500: 'Internal Server Error',
+    502: 'Bad Gateway',
+    503: 'Service Unavailable',
+  };
   return texts[status] ?? '';
 }
 
@@ -86,7 +95,11 @@ function isLookupError(err: unknown): boolean {
 function isConnectionError(err: unknown): boolean {
   if (isLookupError(err)) return true;
   const code = (err as NodeJS.ErrnoException).code ?? '';
-  return /^(ECONNREFUSED|ECONNRESET|EPROTO|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ETLSTIMEDOUT|EHOSTUNREACH|ENETUNREACH|ERR_SSL_.*|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_.*)$/.test(code) || /wrong version number|socket hang up/.test(String((err as Error).message));
+  return (
+    /^(ECONNREFUSED|ECONNRESET|EPROTO|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ETLSTIMEDOUT|EHOSTUNREACH|ENETUNREACH|ERR_SSL_.*|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_.*)$/.test(
+      code,
+    ) || /wrong version number|socket hang up/.test(String((err as Error).message))
+  );
 }
 
 /** A connection failure in Go's words (`dial tcp 127.0.0.1:5999: connect: connection refused`). */
@@ -115,10 +128,17 @@ export class RegistryClient {
    * Send a request to the repository's registry, choosing the endpoint (mirror, https,
    * http) and answering the auth challenge. `path` starts with `/v2/`.
    */
-  async request(method: string, path: string, headers: Record<string, string> = {}, body?: Buffer | (() => Readable)): Promise<HttpResponse> {
+  async request(
+    method: string,
+    path: string,
+    headers: Record<string, string> = {},
+    body?: Buffer | (() => Readable),
+  ): Promise<HttpResponse> {
     // dockerd reads through --registry-mirror for pulls only: a push, and a login (a client of
     // no repository), go to the registry itself (its LookupPushEndpoints), never to a mirror.
-    const endpoints = this.endpoint ? [this.endpoint] : this.hosts.endpoints(this.domain, { mirrors: this.actions === 'pull' && this.repository !== '' });
+    const endpoints = this.endpoint
+      ? [this.endpoint]
+      : this.hosts.endpoints(this.domain, { mirrors: this.actions === 'pull' && this.repository !== '' });
     let lastErr: unknown;
     for (const ep of endpoints) {
       try {
@@ -141,12 +161,24 @@ export class RegistryClient {
     throw new RegistryError(`Get "${last}/v2/": ${dialMessage(lastErr, new URL(last).host)}`, 0);
   }
 
-  private async requestAt(ep: Endpoint, method: string, path: string, headers: Record<string, string>, body?: Buffer | (() => Readable)): Promise<HttpResponse> {
+  private async requestAt(
+    ep: Endpoint,
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: Buffer | (() => Readable),
+  ): Promise<HttpResponse> {
     const url = path.startsWith('http') ? path : ep.base + path;
     const send = (auth?: string) => {
       const h = { ...headers };
       if (auth) h.Authorization = auth;
-      return httpRequest({ method, url, headers: h, body: typeof body === 'function' ? body() : body, insecureTls: ep.insecureTls });
+      return httpRequest({
+        method,
+        url,
+        headers: h,
+        body: typeof body === 'function' ? body() : body,
+        insecureTls: ep.insecureTls,
+      });
     };
     let res = await send(this.authorization);
     if (res.status !== 401) return res;
@@ -156,7 +188,8 @@ export class RegistryClient {
     if (!authz) {
       if (challenges.some((c) => c.scheme === 'basic') && !basicCredentials(this.auth)) {
         // dockerd's wording; it asks for manifests with HEAD first.
-        const verb = path.includes('/manifests/') && method === 'GET' ? 'Head' : method[0] + method.slice(1).toLowerCase();
+        const verb =
+          path.includes('/manifests/') && method === 'GET' ? 'Head' : method[0] + method.slice(1).toLowerCase();
         throw new RegistryError(`${verb} "${url}": no basic auth credentials`, 401, [], true);
       }
       return res;
@@ -197,7 +230,8 @@ export class RegistryClient {
     } catch {
       throw new RegistryError(`token server ${u.host} sent invalid JSON`, 500);
     }
-    const token = typeof v.token === 'string' ? v.token : typeof v.access_token === 'string' ? v.access_token : undefined;
+    const token =
+      typeof v.token === 'string' ? v.token : typeof v.access_token === 'string' ? v.access_token : undefined;
     if (!token) throw new RegistryError(`token server ${u.host} sent no token`, 500);
     return token;
   }
@@ -234,34 +268,61 @@ export class RegistryClient {
    */
   async mountBlob(digest: string, from: string): Promise<boolean> {
     const q = new URLSearchParams({ mount: digest, from });
-    const res = await this.request('POST', `/v2/${this.repository}/blobs/uploads/?${q.toString()}`, { 'Content-Length': '0' }, Buffer.alloc(0));
+    const res = await this.request(
+      'POST',
+      `/v2/${this.repository}/blobs/uploads/?${q.toString()}`,
+      { 'Content-Length': '0' },
+      Buffer.alloc(0),
+    );
     res.body.resume();
     if (res.status === 202 && typeof res.headers.location === 'string') {
       // An upload session was opened instead: cancel it (registries expire it anyway).
-      const del = await this.request('DELETE', new URL(res.headers.location, this.endpoint?.base).toString()).catch(() => undefined);
+      const del = await this.request('DELETE', new URL(res.headers.location, this.endpoint?.base).toString()).catch(
+        () => undefined,
+      );
       del?.body.resume();
     }
     return res.status === 201;
   }
 
   /** Upload a blob (monolithic: POST then PUT with the digest), unless it is already there. */
-  async pushBlob(digest: string, data: Buffer | { size: number; open: () => Readable }, skipCheck = false): Promise<void> {
+  async pushBlob(
+    digest: string,
+    data: Buffer | { size: number; open: () => Readable },
+    skipCheck = false,
+  ): Promise<void> {
     if (!skipCheck && (await this.hasBlob(digest))) return;
-    const start = await this.request('POST', `/v2/${this.repository}/blobs/uploads/`, { 'Content-Length': '0' }, Buffer.alloc(0));
-    if (start.status !== 202 || typeof start.headers.location !== 'string') throw await errorFrom(start, 'blob upload start');
+    const start = await this.request(
+      'POST',
+      `/v2/${this.repository}/blobs/uploads/`,
+      { 'Content-Length': '0' },
+      Buffer.alloc(0),
+    );
+    if (start.status !== 202 || typeof start.headers.location !== 'string')
+      throw await errorFrom(start, 'blob upload start');
     start.body.resume();
     const loc = new URL(start.headers.location, this.endpoint?.base);
     loc.searchParams.set('digest', digest);
     const size = Buffer.isBuffer(data) ? data.length : data.size;
     const body = Buffer.isBuffer(data) ? data : data.open;
-    const put = await this.request('PUT', loc.toString(), { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) }, body);
+    const put = await this.request(
+      'PUT',
+      loc.toString(),
+      { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
+      body,
+    );
     if (put.status !== 201) throw await errorFrom(put, `blob upload ${digest}`);
     put.body.resume();
   }
 
   /** PUT a manifest under a tag or digest. */
   async putManifest(reference: string, mediaType: string, body: Buffer): Promise<void> {
-    const res = await this.request('PUT', `/v2/${this.repository}/manifests/${reference}`, { 'Content-Type': mediaType }, body);
+    const res = await this.request(
+      'PUT',
+      `/v2/${this.repository}/manifests/${reference}`,
+      { 'Content-Type': mediaType },
+      body,
+    );
     if (res.status !== 201) throw await errorFrom(res, `manifest put ${reference}`);
     res.body.resume();
   }

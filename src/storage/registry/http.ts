@@ -33,7 +33,13 @@ const MAX_REDIRECTS = 10;
 /** One request, with the daemon's connect, TLS and idle timeouts (src/util/outbound.ts). */
 async function once(req: HttpRequest): Promise<HttpResponse> {
   const headers: Record<string, string> = { 'User-Agent': 'podvisor (docker-compatible)', ...req.headers };
-  const res = await outbound.send({ method: req.method, url: req.url, headers, body: req.body, insecureTls: req.insecureTls });
+  const res = await outbound.send({
+    method: req.method,
+    url: req.url,
+    headers,
+    body: req.body,
+    insecureTls: req.insecureTls,
+  });
   return { status: res.statusCode ?? 0, headers: res.headers, body: res, url: req.url };
 }
 
@@ -43,7 +49,11 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResponse> {
   for (let i = 0; ; i++) {
     const res = await once(current);
     const loc = res.headers.location;
-    if (![301, 302, 303, 307, 308].includes(res.status) || !loc || (current.method !== 'GET' && current.method !== 'HEAD')) {
+    if (
+      ![301, 302, 303, 307, 308].includes(res.status) ||
+      !loc ||
+      (current.method !== 'GET' && current.method !== 'HEAD')
+    ) {
       return res;
     }
     res.body.resume();

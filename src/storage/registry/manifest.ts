@@ -92,21 +92,24 @@ export function layerCompression(mediaType: string): LayerCompression {
 }
 
 function obj(v: unknown, what: string): Record<string, unknown> {
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new InvalidArgumentError(`invalid manifest: ${what} is not an object`);
+  if (!v || typeof v !== 'object' || Array.isArray(v))
+    throw new InvalidArgumentError(`invalid manifest: ${what} is not an object`);
   return v as Record<string, unknown>;
 }
 
 function parseDescriptor(v: unknown, what: string): Descriptor {
   const o = obj(v, what);
   if (typeof o.mediaType !== 'string') throw new InvalidArgumentError(`invalid manifest: ${what} has no mediaType`);
-  if (!isDigest(o.digest)) throw new InvalidArgumentError(`invalid manifest: ${what} has an invalid digest ${JSON.stringify(o.digest)}`);
+  if (!isDigest(o.digest))
+    throw new InvalidArgumentError(`invalid manifest: ${what} has an invalid digest ${JSON.stringify(o.digest)}`);
   if (typeof o.size !== 'number' || !Number.isSafeInteger(o.size) || o.size < 0) {
     throw new InvalidArgumentError(`invalid manifest: ${what} has an invalid size`);
   }
   const d: Descriptor = { mediaType: o.mediaType, digest: o.digest, size: o.size };
   if (o.platform !== undefined) {
     const p = obj(o.platform, `${what}.platform`);
-    if (typeof p.os !== 'string' || typeof p.architecture !== 'string') throw new InvalidArgumentError(`invalid manifest: ${what}.platform needs os and architecture`);
+    if (typeof p.os !== 'string' || typeof p.architecture !== 'string')
+      throw new InvalidArgumentError(`invalid manifest: ${what}.platform needs os and architecture`);
     d.platform = { os: p.os, architecture: p.architecture };
     if (typeof p.variant === 'string') d.platform.variant = p.variant;
     if (typeof p['os.version'] === 'string') d.platform['os.version'] = p['os.version'];
@@ -134,7 +137,9 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Im
     mediaType = Array.isArray(o.manifests) ? MediaType.OciIndex : MediaType.OciManifest;
   }
   if (mediaType === MediaType.DockerSchema1 || mediaType === MediaType.DockerSchema1Signed || o.schemaVersion === 1) {
-    throw new InvalidArgumentError('Docker Image manifest schema version 1 is not supported by podvisor: push the image again with a current docker');
+    throw new InvalidArgumentError(
+      'Docker Image manifest schema version 1 is not supported by podvisor: push the image again with a current docker',
+    );
   }
   if (mediaType === MediaType.DockerManifestList || mediaType === MediaType.OciIndex) {
     if (!Array.isArray(o.manifests)) throw new InvalidArgumentError('invalid manifest list: no manifests');
@@ -152,10 +157,59 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Im
   throw new InvalidArgumentError(`unsupported manifest media type ${JSON.stringify(mediaType)}`);
 }
 
-const ARCH_ALIASES: Record<string, string> = { x86_64: 'amd64', 'x86-64': 'amd64', aarch64: 'arm64', armhf: 'arm', armel: 'arm', i386: '386' };
+const ARCH_ALIASES: Record<string, string> = {
+  x86_64: 'amd64',
+  'x86-64': 'amd64',
+  aarch64: 'arm64',
+  armhf: 'arm',
+  armel: 'arm',
+  i386: '386',
+};
 /** The operating systems and architectures containerd's platform parser knows (Go's GOOS and GOARCH values). */
-const KNOWN_OS = new Set(['aix', 'android', 'darwin', 'dragonfly', 'freebsd', 'hurd', 'illumos', 'ios', 'js', 'linux', 'nacl', 'netbsd', 'openbsd', 'plan9', 'solaris', 'windows', 'zos']);
-const KNOWN_ARCH = new Set(['386', 'amd64', 'amd64p32', 'arm', 'armbe', 'arm64', 'arm64be', 'ppc64', 'ppc64le', 'mips', 'mipsle', 'mips64', 'mips64le', 'mips64p32', 'mips64p32le', 'ppc', 'riscv', 'riscv64', 's390', 's390x', 'sparc', 'sparc64', 'wasm']);
+const KNOWN_OS = new Set([
+  'aix',
+  'android',
+  'darwin',
+  'dragonfly',
+  'freebsd',
+  'hurd',
+  'illumos',
+  'ios',
+  'js',
+  'linux',
+  'nacl',
+  'netbsd',
+  'openbsd',
+  'plan9',
+  'solaris',
+  'windows',
+  'zos',
+]);
+const KNOWN_ARCH = new Set([
+  '386',
+  'amd64',
+  'amd64p32',
+  'arm',
+  'armbe',
+  'arm64',
+  'arm64be',
+  'ppc64',
+  'ppc64le',
+  'mips',
+  'mipsle',
+  'mips64',
+  'mips64le',
+  'mips64p32',
+  'mips64p32le',
+  'ppc',
+  'riscv',
+  'riscv64',
+  's390',
+  's390x',
+  'sparc',
+  'sparc64',
+  'wasm',
+]);
 const COMPONENT = /^[A-Za-z0-9_-]+$/;
 
 /**
@@ -167,7 +221,9 @@ export function parsePlatform(s: string): Platform {
   const raw = s.split('/');
   const bad = raw.find((p) => !COMPONENT.test(p));
   if (bad !== undefined) {
-    throw new InvalidArgumentError(`"${bad}" is an invalid component of "${s}": platform specifier component must match "${COMPONENT.source}": invalid argument`);
+    throw new InvalidArgumentError(
+      `"${bad}" is an invalid component of "${s}": platform specifier component must match "${COMPONENT.source}": invalid argument`,
+    );
   }
   const parts = raw.map((p) => p.toLowerCase());
   if (parts.length > 3) throw new InvalidArgumentError(`"${s}": cannot parse platform specifier: invalid argument`);
@@ -213,7 +269,11 @@ export function selectManifest(index: ManifestIndex, want: Platform): Descriptor
     if (m.mediaType !== MediaType.DockerManifest && m.mediaType !== MediaType.OciManifest) return false;
     const p = m.platform;
     if (!p) return false;
-    return p.os === want.os && (ARCH_ALIASES[p.architecture] ?? p.architecture) === want.architecture && variantMatches(want, p);
+    return (
+      p.os === want.os &&
+      (ARCH_ALIASES[p.architecture] ?? p.architecture) === want.architecture &&
+      variantMatches(want, p)
+    );
   });
   if (!found) {
     const shown = want.architecture === 'arm64' && want.variant === 'v8' ? { ...want, variant: undefined } : want;

@@ -99,12 +99,20 @@ export class AgentClient implements Agent {
           {
             name: 'control',
             socket: ctlSock,
-            decoder: new FrameDecoder({ channel: 'control', maxPayload: Limits.MAX_CTL_PAYLOAD, allowedType: isCtlFrameFromAgent }),
+            decoder: new FrameDecoder({
+              channel: 'control',
+              maxPayload: Limits.MAX_CTL_PAYLOAD,
+              allowedType: isCtlFrameFromAgent,
+            }),
           },
           {
             name: 'stream',
             socket: ioSock,
-            decoder: new FrameDecoder({ channel: 'stream', maxPayload: Limits.MAX_IO_PAYLOAD, allowedType: isIoFrameFromAgent }),
+            decoder: new FrameDecoder({
+              channel: 'stream',
+              maxPayload: Limits.MAX_IO_PAYLOAD,
+              allowedType: isIoFrameFromAgent,
+            }),
           },
           window,
         );
@@ -134,7 +142,11 @@ export class AgentClient implements Agent {
   /** @inheritdoc */
   async version(): Promise<AgentVersion> {
     const r = await this.mux.request(Op.VERSION, new TlvWriter().u32(Tag.PROTOCOL, PROTOCOL_VERSION));
-    const v = this.mux.decode(() => ({ protocol: r.needU32(Tag.PROTOCOL), agent: r.str(Tag.AGENT, 256) ?? '', lastOp: r.u32(Tag.LAST_OP) }));
+    const v = this.mux.decode(() => ({
+      protocol: r.needU32(Tag.PROTOCOL),
+      agent: r.str(Tag.AGENT, 256) ?? '',
+      lastOp: r.u32(Tag.LAST_OP),
+    }));
     if (v.lastOp !== undefined) this.lastOp = v.lastOp;
     return v.lastOp === undefined ? { protocol: v.protocol, agent: v.agent } : v;
   }
@@ -168,7 +180,11 @@ export class AgentClient implements Agent {
   async cgroupMemory(containerId: string): Promise<CgroupMemory> {
     checkId(containerId, 'container id');
     const r = await this.mux.request(Op.MEMORY_STATS, new TlvWriter().str(Tag.CONTAINER_ID, containerId));
-    return { usage: r.needU64(Tag.MEMORY_USAGE), limit: r.needU64(Tag.MEMORY_LIMIT), cache: r.u64(Tag.MEMORY_CACHE) ?? 0 };
+    return {
+      usage: r.needU64(Tag.MEMORY_USAGE),
+      limit: r.needU64(Tag.MEMORY_LIMIT),
+      cache: r.u64(Tag.MEMORY_CACHE) ?? 0,
+    };
   }
 
   /** @inheritdoc */
@@ -193,7 +209,8 @@ export class AgentClient implements Agent {
     if (spec.args.length < 1 || spec.args.length > Limits.MAX_ARGS || spec.args[0] === '') {
       throw new InvalidArgumentError(`a process needs 1 to ${Limits.MAX_ARGS} arguments`);
     }
-    if (spec.env.length > Limits.MAX_ENV) throw new InvalidArgumentError(`more than ${Limits.MAX_ENV} environment variables`);
+    if (spec.env.length > Limits.MAX_ENV)
+      throw new InvalidArgumentError(`more than ${Limits.MAX_ENV} environment variables`);
     if (spec.user.additionalGids.length > Limits.MAX_GROUPS) {
       throw new InvalidArgumentError(`more than ${Limits.MAX_GROUPS} supplementary groups`);
     }
@@ -212,7 +229,8 @@ export class AgentClient implements Agent {
       .u32(Tag.WINDOW, this.mux.window);
     for (const g of spec.user.additionalGids) w.u32(Tag.GROUP, g);
     if (spec.terminal) w.u32(Tag.ROWS, checkTermSize(spec.rows ?? 24)).u32(Tag.COLS, checkTermSize(spec.cols ?? 80));
-    if (w.length > Limits.MAX_CTL_PAYLOAD - 64) throw new InvalidArgumentError('process arguments and environment are too large');
+    if (w.length > Limits.MAX_CTL_PAYLOAD - 64)
+      throw new InvalidArgumentError('process arguments and environment are too large');
     // Registered before the request: output may arrive before the ACK.
     const proc = this.mux.newProcess({
       processId: spec.processId,
@@ -234,7 +252,8 @@ export class AgentClient implements Agent {
   /** @inheritdoc */
   async signalProcess(processId: string, signal: number): Promise<void> {
     checkId(processId, 'process id');
-    if (!Number.isInteger(signal) || signal < 1 || signal > 64) throw new InvalidArgumentError(`invalid signal ${signal}`);
+    if (!Number.isInteger(signal) || signal < 1 || signal > 64)
+      throw new InvalidArgumentError(`invalid signal ${signal}`);
     await this.mux.request(Op.SIGNAL, new TlvWriter().str(Tag.PROCESS_ID, processId).u32(Tag.SIGNAL, signal));
   }
 
@@ -243,7 +262,10 @@ export class AgentClient implements Agent {
     checkId(processId, 'process id');
     await this.mux.request(
       Op.RESIZE,
-      new TlvWriter().str(Tag.PROCESS_ID, processId).u32(Tag.ROWS, checkTermSize(rows)).u32(Tag.COLS, checkTermSize(cols)),
+      new TlvWriter()
+        .str(Tag.PROCESS_ID, processId)
+        .u32(Tag.ROWS, checkTermSize(rows))
+        .u32(Tag.COLS, checkTermSize(cols)),
     );
   }
 
@@ -251,8 +273,10 @@ export class AgentClient implements Agent {
   async writeFile(containerId: string, path: string, data: Buffer, mode: number): Promise<void> {
     checkId(containerId, 'container id');
     checkPath(path);
-    if (data.length > Limits.MAX_FILE_SIZE) throw new InvalidArgumentError(`file larger than ${Limits.MAX_FILE_SIZE} bytes`);
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new InvalidArgumentError(`invalid file mode ${mode}`);
+    if (data.length > Limits.MAX_FILE_SIZE)
+      throw new InvalidArgumentError(`file larger than ${Limits.MAX_FILE_SIZE} bytes`);
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)
+      throw new InvalidArgumentError(`invalid file mode ${mode}`);
     await this.mux.request(
       Op.WRITE_FILE,
       new TlvWriter()
@@ -275,7 +299,8 @@ export class AgentClient implements Agent {
     );
     const data = r.bytes(Tag.DATA);
     if (!data) throw this.mux.violation(protocolError('READ_FILE answer without data'));
-    if (data.length > limit) throw this.mux.violation(protocolError(`READ_FILE answered ${data.length} bytes, asked at most ${limit}`));
+    if (data.length > limit)
+      throw this.mux.violation(protocolError(`READ_FILE answered ${data.length} bytes, asked at most ${limit}`));
     return Buffer.from(data);
   }
 
@@ -305,7 +330,10 @@ export class AgentClient implements Agent {
   async unmount(containerId: string, path: string): Promise<void> {
     checkId(containerId, 'container id');
     checkPath(path);
-    await this.mux.request(Op.UNMOUNT, new TlvWriter().str(Tag.CONTAINER_ID, containerId).str(Tag.PATH, path, Limits.MAX_PATH));
+    await this.mux.request(
+      Op.UNMOUNT,
+      new TlvWriter().str(Tag.CONTAINER_ID, containerId).str(Tag.PATH, path, Limits.MAX_PATH),
+    );
   }
 
   /** @inheritdoc */
@@ -315,7 +343,8 @@ export class AgentClient implements Agent {
 
   /** @inheritdoc */
   async activate(a: ActivateRequest): Promise<void> {
-    if (a.entropy.length < 16 || a.entropy.length > 512) throw new InvalidArgumentError('ACTIVATE takes 16 to 512 bytes of entropy');
+    if (a.entropy.length < 16 || a.entropy.length > 512)
+      throw new InvalidArgumentError('ACTIVATE takes 16 to 512 bytes of entropy');
     const time = Buffer.alloc(8);
     time.writeBigUInt64LE(a.timeNs, 0);
     const w = new TlvWriter().bytes(Tag.TIME_NS, time).bytes(Tag.ENTROPY, a.entropy);

@@ -79,9 +79,12 @@ export class FrameDecoder {
         const len = h.readUInt32LE(0);
         const type = h.readUInt16LE(4);
         if (len > this.opts.maxPayload) {
-          throw protocolError(`${this.opts.channel} frame of ${len} bytes exceeds the limit of ${this.opts.maxPayload}`);
+          throw protocolError(
+            `${this.opts.channel} frame of ${len} bytes exceeds the limit of ${this.opts.maxPayload}`,
+          );
         }
-        if (!this.opts.allowedType(type)) throw protocolError(`unexpected frame type ${type} on the ${this.opts.channel} channel`);
+        if (!this.opts.allowedType(type))
+          throw protocolError(`unexpected frame type ${type} on the ${this.opts.channel} channel`);
         this.header = { type, aux: h.readUInt16LE(6), id: h.readUInt32LE(8), len };
       }
       if (this.buffered < this.header.len) break;

@@ -15,10 +15,12 @@ const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const TAG_RE = /^[A-Za-z0-9_.-]{1,36}$/;
 /** The agent's grammar for tmpfs options (mounts.c): the same check, so a refusal is ours. */
-const TMPFS_OPTION_RE = /^(size=\d{1,20}[kmgKMG%]?|nr_inodes=\d{1,20}[kmgKMG]?|mode=[0-7]{1,4}|uid=\d{1,10}|gid=\d{1,10})$/;
+const TMPFS_OPTION_RE =
+  /^(size=\d{1,20}[kmgKMG%]?|nr_inodes=\d{1,20}[kmgKMG]?|mode=[0-7]{1,4}|uid=\d{1,10}|gid=\d{1,10})$/;
 
 function ifname(name: string): string {
-  if (!IFNAME_RE.test(name) || name === '.' || name === '..') throw new InvalidArgumentError(`invalid interface name ${JSON.stringify(name)}`);
+  if (!IFNAME_RE.test(name) || name === '.' || name === '..')
+    throw new InvalidArgumentError(`invalid interface name ${JSON.stringify(name)}`);
   return name;
 }
 
@@ -48,21 +50,31 @@ export function encodeInterface(c: InterfaceConfig): TlvWriter {
   if (c.setMac !== undefined) {
     if (!MAC_RE.test(c.setMac)) throw new InvalidArgumentError(`invalid MAC address ${JSON.stringify(c.setMac)}`);
     const b = Buffer.from(c.setMac.replace(/:/g, ''), 'hex');
-    if ((b[0] & 1) === 1 || b.every((x) => x === 0)) throw new InvalidArgumentError(`a hardware address must be unicast and not all zero: ${c.setMac}`);
+    if ((b[0] & 1) === 1 || b.every((x) => x === 0))
+      throw new InvalidArgumentError(`a hardware address must be unicast and not all zero: ${c.setMac}`);
     w.bytes(Tag.SET_MAC, b);
   }
-  if ((c.address === undefined) !== (c.prefix === undefined)) throw new InvalidArgumentError('an address needs its prefix length');
+  if ((c.address === undefined) !== (c.prefix === undefined))
+    throw new InvalidArgumentError('an address needs its prefix length');
   if (c.address !== undefined) w.bytes(Tag.ADDRESS, ipv4(c.address, 'address')).u32(Tag.PREFIX, prefixLen(c.prefix!));
   if (c.secondary?.length) {
-    if (c.address === undefined || c.address === '0.0.0.0') throw new InvalidArgumentError('secondary addresses need a primary address');
-    if (c.secondary.length > Limits.MAX_SECONDARY) throw new InvalidArgumentError(`at most ${Limits.MAX_SECONDARY} secondary addresses`);
-    for (const s of c.secondary) w.nested(Tag.SECONDARY, new TlvWriter().bytes(Tag.ADDRESS, ipv4(s.address, 'address')).u32(Tag.PREFIX, prefixLen(s.prefix)));
+    if (c.address === undefined || c.address === '0.0.0.0')
+      throw new InvalidArgumentError('secondary addresses need a primary address');
+    if (c.secondary.length > Limits.MAX_SECONDARY)
+      throw new InvalidArgumentError(`at most ${Limits.MAX_SECONDARY} secondary addresses`);
+    for (const s of c.secondary)
+      w.nested(
+        Tag.SECONDARY,
+        new TlvWriter().bytes(Tag.ADDRESS, ipv4(s.address, 'address')).u32(Tag.PREFIX, prefixLen(s.prefix)),
+      );
   }
-  if ((c.address6 === undefined) !== (c.prefix6 === undefined)) throw new InvalidArgumentError('an IPv6 address needs its prefix length');
+  if ((c.address6 === undefined) !== (c.prefix6 === undefined))
+    throw new InvalidArgumentError('an IPv6 address needs its prefix length');
   if (c.address6 !== undefined) {
     const a = ipv6(c.address6, 'IPv6 address');
     const p = prefixLen(c.prefix6!, 128);
-    if ((p === 0) !== a.every((x) => x === 0)) throw new InvalidArgumentError(`IPv6 address ${c.address6}/${p}: only :: goes with prefix 0`);
+    if ((p === 0) !== a.every((x) => x === 0))
+      throw new InvalidArgumentError(`IPv6 address ${c.address6}/${p}: only :: goes with prefix 0`);
     w.bytes(Tag.ADDRESS6, a).u32(Tag.PREFIX6, p);
   }
   if (c.mtu !== undefined) {
@@ -79,8 +91,10 @@ export function encodeRoute(r: RouteSpec): TlvWriter {
   const dst = ipv4(r.destination, 'route destination');
   const prefix = prefixLen(r.prefix);
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  if ((dst.readUInt32BE(0) & ~mask) >>> 0 !== 0) throw new InvalidArgumentError(`route destination ${r.destination}/${prefix} has host bits set`);
-  if (r.gateway === undefined && r.device === undefined) throw new InvalidArgumentError('a route needs a gateway or a device');
+  if ((dst.readUInt32BE(0) & ~mask) >>> 0 !== 0)
+    throw new InvalidArgumentError(`route destination ${r.destination}/${prefix} has host bits set`);
+  if (r.gateway === undefined && r.device === undefined)
+    throw new InvalidArgumentError('a route needs a gateway or a device');
   const w = new TlvWriter().bytes(Tag.DESTINATION, dst).u32(Tag.PREFIX, prefix);
   if (r.gateway !== undefined) w.bytes(Tag.GATEWAY, ipv4(r.gateway, 'gateway'));
   if (r.device !== undefined) w.str(Tag.IFNAME, ifname(r.device));
@@ -92,9 +106,11 @@ function encodeRoute6(r: RouteSpec): TlvWriter {
   const dst = ipv6(r.destination, 'route destination');
   const prefix = prefixLen(r.prefix, 128);
   for (let bit = prefix; bit < 128; bit++) {
-    if (dst[bit >> 3] & (0x80 >> (bit & 7))) throw new InvalidArgumentError(`route destination ${r.destination}/${prefix} has host bits set`);
+    if (dst[bit >> 3] & (0x80 >> (bit & 7)))
+      throw new InvalidArgumentError(`route destination ${r.destination}/${prefix} has host bits set`);
   }
-  if (r.gateway === undefined && r.device === undefined) throw new InvalidArgumentError('a route needs a gateway or a device');
+  if (r.gateway === undefined && r.device === undefined)
+    throw new InvalidArgumentError('a route needs a gateway or a device');
   const w = new TlvWriter().bytes(Tag.DESTINATION6, dst).u32(Tag.PREFIX, prefix);
   if (r.gateway !== undefined) w.bytes(Tag.GATEWAY6, ipv6(r.gateway, 'gateway'));
   if (r.device !== undefined) w.str(Tag.IFNAME, ifname(r.device));
@@ -106,7 +122,10 @@ export function encodeMount(m: ContainerMount): TlvWriter {
   if (!m.path.startsWith('/') || m.path.split('/').includes('..') || Buffer.byteLength(m.path) > Limits.MAX_PATH) {
     throw new InvalidArgumentError(`mount path must be absolute without "..": ${JSON.stringify(m.path)}`);
   }
-  const w = new TlvWriter().str(Tag.CONTAINER_ID, m.containerId).str(Tag.PATH, m.path, Limits.MAX_PATH).str(Tag.FSTYPE, m.fstype);
+  const w = new TlvWriter()
+    .str(Tag.CONTAINER_ID, m.containerId)
+    .str(Tag.PATH, m.path, Limits.MAX_PATH)
+    .str(Tag.FSTYPE, m.fstype);
   if (m.fstype === 'tmpfs') {
     if (m.source !== undefined || m.subpath !== undefined) throw new InvalidArgumentError('a tmpfs has no source');
     if (m.options) {
@@ -116,7 +135,8 @@ export function encodeMount(m: ContainerMount): TlvWriter {
       w.str(Tag.FS_OPTIONS, m.options);
     }
   } else if (m.fstype === 'virtiofs') {
-    if (!m.source || !TAG_RE.test(m.source)) throw new InvalidArgumentError(`invalid virtio-fs tag ${JSON.stringify(m.source)}`);
+    if (!m.source || !TAG_RE.test(m.source))
+      throw new InvalidArgumentError(`invalid virtio-fs tag ${JSON.stringify(m.source)}`);
     if (m.options) throw new InvalidArgumentError('virtiofs mounts take no options');
     w.str(Tag.SOURCE, m.source);
     if (m.subpath) {
@@ -126,13 +146,18 @@ export function encodeMount(m: ContainerMount): TlvWriter {
       w.str(Tag.SUBPATH, m.subpath, Limits.MAX_PATH);
     }
   } else if (m.fstype === 'emptydir') {
-    if (!m.source || !TAG_RE.test(m.source) || m.source === '.' || m.source === '..') throw new InvalidArgumentError(`invalid emptydir name ${JSON.stringify(m.source)}`);
+    if (!m.source || !TAG_RE.test(m.source) || m.source === '.' || m.source === '..')
+      throw new InvalidArgumentError(`invalid emptydir name ${JSON.stringify(m.source)}`);
     if (m.options || m.subpath) throw new InvalidArgumentError('emptydir mounts take no options or subpath');
     w.str(Tag.SOURCE, m.source);
   } else {
     throw new InvalidArgumentError(`unsupported file system type ${JSON.stringify(m.fstype)}`);
   }
-  const flags = (m.readOnly ? MountFlag.RDONLY : 0) | (m.nosuid ? MountFlag.NOSUID : 0) | (m.nodev ? MountFlag.NODEV : 0) | (m.noexec ? MountFlag.NOEXEC : 0);
+  const flags =
+    (m.readOnly ? MountFlag.RDONLY : 0) |
+    (m.nosuid ? MountFlag.NOSUID : 0) |
+    (m.nodev ? MountFlag.NODEV : 0) |
+    (m.noexec ? MountFlag.NOEXEC : 0);
   if (flags) w.u32(Tag.MOUNT_FLAGS, flags);
   return w;
 }
@@ -149,7 +174,12 @@ export function decodeInterfaces(r: TlvReader): InterfaceInfo[] {
     const mtu = rec.needU32(Tag.MTU);
     const up = rec.needU32(Tag.LINK_UP);
     if (up > 1) throw protocolError('LINK_UP out of range');
-    const info: InterfaceInfo = { name, mac: [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':'), mtu, up: up === 1 };
+    const info: InterfaceInfo = {
+      name,
+      mac: [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':'),
+      mtu,
+      up: up === 1,
+    };
     const addr = rec.bytes(Tag.ADDRESS);
     if (addr) {
       const prefix = rec.needU32(Tag.PREFIX);

@@ -74,7 +74,8 @@ export class AgentMux {
     return new Promise<TlvReader>((resolve, reject) => {
       if (this.closedBy) return reject(this.closedBy);
       const payload = w.toBuffer();
-      if (payload.length > Limits.MAX_CTL_PAYLOAD) return reject(new InvalidArgumentError('request too large for the agent'));
+      if (payload.length > Limits.MAX_CTL_PAYLOAD)
+        return reject(new InvalidArgumentError('request too large for the agent'));
       const id = this.nextRequest;
       this.nextRequest = this.nextRequest >= 0xffffffff ? 1 : this.nextRequest + 1;
       this.pending.set(id, { op, resolve, reject });
@@ -183,7 +184,8 @@ export class AgentMux {
   private onCtlFrame(f: Frame): void {
     if (f.aux !== 0) throw protocolError(`control frame with aux ${f.aux}`);
     if (f.type === FrameType.EXIT) return this.onExit(f);
-    if (f.type !== FrameType.ACK && f.type !== FrameType.ERROR) throw protocolError(`unexpected control frame ${f.type}`);
+    if (f.type !== FrameType.ACK && f.type !== FrameType.ERROR)
+      throw protocolError(`unexpected control frame ${f.type}`);
     const p = this.pending.get(f.id);
     if (!p) throw protocolError(`answer to unknown request ${f.id}`);
     this.pending.delete(f.id);
@@ -206,7 +208,8 @@ export class AgentMux {
     if (!proc) throw protocolError(`exit event for unknown process handle ${handle}`);
     const code = r.needU32(Tag.EXIT_CODE);
     const signal = r.u32(Tag.SIGNAL);
-    if (code > 255 || (signal !== undefined && (signal < 1 || signal > 64))) throw protocolError('exit status out of range');
+    if (code > 255 || (signal !== undefined && (signal < 1 || signal > 64)))
+      throw protocolError('exit status out of range');
     const status: ExitStatus = signal ? { exitCode: code, signal } : { exitCode: code };
     if (r.u32(Tag.OOM_KILLED) === 1) status.oomKilled = true;
     proc.onExit(status);

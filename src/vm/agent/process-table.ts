@@ -58,7 +58,8 @@ export function decodeProcessTable(r: TlvReader): GuestProcessTable {
   const records = r.records(Tag.TASK);
   if (records.length > Limits.MAX_TOP_PROCESSES) throw protocolError(`process table of ${records.length} processes`);
   const clockTicks = r.needU32(Tag.CLOCK_TICKS);
-  if (clockTicks < 1 || clockTicks > 100_000) throw protocolError(`process table: ${clockTicks} clock ticks per second`);
+  if (clockTicks < 1 || clockTicks > 100_000)
+    throw protocolError(`process table: ${clockTicks} clock ticks per second`);
   const tasks = records.map(decodeTask);
   for (let i = 1; i < tasks.length; i++) {
     if (tasks[i].pid <= tasks[i - 1].pid) throw protocolError('process table: pids not in ascending order');

@@ -305,5 +305,7 @@ export function isCtlFrameFromAgent(type: number): boolean {
 
 /** True for frame types the agent may send on the stream channel. */
 export function isIoFrameFromAgent(type: number): boolean {
-  return type === FrameType.SYNC_REPLY || type === FrameType.DATA || type === FrameType.EOF || type === FrameType.CREDIT;
+  return (
+    type === FrameType.SYNC_REPLY || type === FrameType.DATA || type === FrameType.EOF || type === FrameType.CREDIT
+  );
 }

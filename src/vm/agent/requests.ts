@@ -32,7 +32,8 @@ export function agentError(r: TlvReader): PodvisorError {
 /** MEMORY_MAX / CPU_QUOTA CPU_PERIOD fields of CREATE_CONTAINER and UPDATE_RESOURCES. */
 export function putLimits(w: TlvWriter, l: ResourceLimits): TlvWriter {
   const ok = (n: number | undefined) => n === undefined || (Number.isSafeInteger(n) && n >= 0);
-  if (!ok(l.memoryMax) || !ok(l.cpuQuota) || !ok(l.cpuPeriod)) throw new InvalidArgumentError('invalid resource limits');
+  if (!ok(l.memoryMax) || !ok(l.cpuQuota) || !ok(l.cpuPeriod))
+    throw new InvalidArgumentError('invalid resource limits');
   if (l.memoryMax !== undefined) w.u64(Tag.MEMORY_MAX, l.memoryMax);
   if (l.cpuQuota !== undefined) {
     w.u64(Tag.CPU_QUOTA, l.cpuQuota);

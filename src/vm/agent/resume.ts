@@ -89,7 +89,8 @@ export async function resumeOutput(l: ListedProcess, want: OutputResume, ch: Res
   const listed = [l.offsets.stdoutSent, l.offsets.stderrSent];
   streams.forEach(([name, , asked], i) => {
     if (from[i] > asked) want.lost(name, from[i] - asked);
-    if (listed[i] > from[i]) log.info(`process ${l.processId}: re-sending ${listed[i] - from[i]} bytes of ${name} the host had not stored`);
+    if (listed[i] > from[i])
+      log.info(`process ${l.processId}: re-sending ${listed[i] - from[i]} bytes of ${name} the host had not stored`);
   });
   l.offsets.stdoutSent = from[0];
   if (!l.terminal) l.offsets.stderrSent = from[1];

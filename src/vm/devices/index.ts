@@ -14,7 +14,8 @@ export type { NicDevice, VmDeviceRequest, VmDevices, VolumeShareDevice } from '.
 /** A request with every field set (and checked). */
 export function normalizeRequest(req: VmDeviceRequest | undefined): Required<VmDeviceRequest> {
   const nics = req?.nics ?? 0;
-  if (!Number.isInteger(nics) || nics < 0 || nics > MAX_NICS) throw new InvalidArgumentError(`a VM has 0 to ${MAX_NICS} network interfaces, not ${nics}`);
+  if (!Number.isInteger(nics) || nics < 0 || nics > MAX_NICS)
+    throw new InvalidArgumentError(`a VM has 0 to ${MAX_NICS} network interfaces, not ${nics}`);
   return { nics, volumes: req?.volumes ?? false };
 }
 

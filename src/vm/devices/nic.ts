@@ -47,8 +47,10 @@ export function planNics(vmId: string, count: number): NicDevice[] {
 /** QEMU arguments of NIC `index`. */
 export function nicQemuArgs(nic: NicDevice, index: number): string[] {
   return [
-    '-netdev', `tap,id=net${index},ifname=${nic.tap},script=no,downscript=no`,
-    '-device', `virtio-net-device,netdev=net${index},mac=${nic.mac}`,
+    '-netdev',
+    `tap,id=net${index},ifname=${nic.tap},script=no,downscript=no`,
+    '-device',
+    `virtio-net-device,netdev=net${index},mac=${nic.mac}`,
   ];
 }
 

@@ -34,8 +34,10 @@ export function planVolumeShare(paths: VmPaths): VolumeShareDevice {
 export function volumeShareQemuArgs(paths: VmPaths, transport: FileTransport = 'virtiofs'): string[] {
   if (transport === '9p') return ninePShareArgs('fsvol', paths.volumesDir, VOLUME_TAG);
   return [
-    '-chardev', `socket,id=vfsvol,path=${paths.volumesSock}`,
-    '-device', `vhost-user-fs-device,chardev=vfsvol,tag=${VOLUME_TAG}`,
+    '-chardev',
+    `socket,id=vfsvol,path=${paths.volumesSock}`,
+    '-device',
+    `vhost-user-fs-device,chardev=vfsvol,tag=${VOLUME_TAG}`,
   ];
 }
 

@@ -94,9 +94,14 @@ export function locateQemuTools(explicit: Partial<QemuTools> = {}, root: string 
 
 /** Throws UnavailableError when the guest kernel or initramfs file is missing. */
 export function checkGuestImages(kernel: string, initrd: string): void {
-  for (const [what, file] of [['guest kernel', kernel], ['guest initramfs', initrd]] as const) {
+  for (const [what, file] of [
+    ['guest kernel', kernel],
+    ['guest initramfs', initrd],
+  ] as const) {
     if (!fs.existsSync(file)) {
-      throw new UnavailableError(`${what} ${file} is missing: run scripts/bootstrap.sh (it builds the guest into guest/out)`);
+      throw new UnavailableError(
+        `${what} ${file} is missing: run scripts/bootstrap.sh (it builds the guest into guest/out)`,
+      );
     }
   }
 }

@@ -52,8 +52,17 @@ export interface KernelCmdlineOptions {
  */
 export function kernelCmdline(o: KernelCmdlineOptions): string {
   const args = [
-    'console=ttyS0', 'quiet', 'panic=-1', 'cryptomgr.notests', 'mitigations=off', 'lsm=capability,lockdown', 'lockdown=confidentiality',
-    'audit=0', 'cgroup.memory=nokmem', 'rcupdate.rcu_expedited=1', 'noirqdebug',
+    'console=ttyS0',
+    'quiet',
+    'panic=-1',
+    'cryptomgr.notests',
+    'mitigations=off',
+    'lsm=capability,lockdown',
+    'lockdown=confidentiality',
+    'audit=0',
+    'cgroup.memory=nokmem',
+    'rcupdate.rcu_expedited=1',
+    'noirqdebug',
   ];
   if (o.accel === 'tcg') {
     if (o.tscKhz) args.push(`tsc_early_khz=${o.tscKhz}`);
@@ -102,7 +111,12 @@ export function ninePShareArgs(id: string, dir: string, tag: string): string[] {
   // passthrough: files keep the owners and modes the guest gives them (QEMU runs as root);
   // multidevs=remap: the share spans several host file systems (each container's overlay
   // rootfs, bind sources), and remapping keeps their inode numbers from clashing in the guest.
-  return ['-fsdev', `local,id=${id},path=${dir},security_model=passthrough,multidevs=remap`, '-device', `virtio-9p-device,fsdev=${id},mount_tag=${tag}`];
+  return [
+    '-fsdev',
+    `local,id=${id},path=${dir},security_model=passthrough,multidevs=remap`,
+    '-device',
+    `virtio-9p-device,fsdev=${id},mount_tag=${tag}`,
+  ];
 }
 
 /** TCG's translated-code buffer, MiB (`tb-size`). */
@@ -140,37 +154,70 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   // split-wx=on (one vCPU; QemuHypervisor decides): the buffer is a memfd mapped twice instead
   // of anonymous memory, so the idle trim can punch the part above the live code out of it
   // (jit-trim.ts): -14.7 MiB per idle pool VM, boot and warm start unchanged.
-  const accel = o.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', `tcg,tb-size=${TCG_TB_SIZE_MIB}${o.splitWx ? ',split-wx=on' : ''}`];
+  const accel =
+    o.accel === 'kvm'
+      ? ['-accel', 'kvm', '-cpu', 'host']
+      : ['-accel', `tcg,tb-size=${TCG_TB_SIZE_MIB}${o.splitWx ? ',split-wx=on' : ''}`];
   const ninep = o.transport === '9p';
   if (ninep && !o.ram) throw new Error('a 9p VM needs its RAM file');
-  const memory = ninep ? `memory-backend-file,id=mem,size=${mem},mem-path=${o.ram!.file},share=${o.ram!.share ? 'on' : 'off'}` : `memory-backend-memfd,id=mem,size=${mem},share=on`;
+  const memory = ninep
+    ? `memory-backend-file,id=mem,size=${mem},mem-path=${o.ram!.file},share=${o.ram!.share ? 'on' : 'off'}`
+    : `memory-backend-memfd,id=mem,size=${mem},share=on`;
   // A clone maps the template's RAM file privately, and QEMU 7.2 discards a reported free page
   // of a file-backed RAM block by punching a hole in the file: the template's file, which every
   // clone maps. So a 9p VM's balloon never reports free pages (and the host never inflates it).
   const balloon = ninep ? 'virtio-balloon-device' : 'virtio-balloon-device,free-page-reporting=on';
-  const rootShare = ninep ? ninePShareArgs('fsroot', p.shareDir, SHARE_TAG) : ['-chardev', `socket,id=vfs,path=${p.virtiofsdSock}`, '-device', `vhost-user-fs-device,chardev=vfs,tag=${SHARE_TAG}`];
+  const rootShare = ninep
+    ? ninePShareArgs('fsroot', p.shareDir, SHARE_TAG)
+    : [
+        '-chardev',
+        `socket,id=vfs,path=${p.virtiofsdSock}`,
+        '-device',
+        `vhost-user-fs-device,chardev=vfs,tag=${SHARE_TAG}`,
+      ];
   return [
-    '-name', `podvisor-${o.id}`,
-    '-M', ['microvm', 'memory-backend=mem', ...(o.machineOpts ?? [])].join(','),
+    '-name',
+    `podvisor-${o.id}`,
+    '-M',
+    ['microvm', 'memory-backend=mem', ...(o.machineOpts ?? [])].join(','),
     ...accel,
-    '-m', mem,
-    '-smp', String(o.size.cpus),
-    '-object', memory,
-    '-global', 'virtio-mmio.force-legacy=false',
-    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
-    '-kernel', o.kernel,
-    '-initrd', o.initrd,
-    '-append', o.cmdline,
-    '-chardev', `file,id=console,path=${p.consoleLog},append=on`,
-    '-serial', 'chardev:console',
-    '-qmp', `unix:${p.qmpSock},server=on,wait=off`,
+    '-m',
+    mem,
+    '-smp',
+    String(o.size.cpus),
+    '-object',
+    memory,
+    '-global',
+    'virtio-mmio.force-legacy=false',
+    '-nodefaults',
+    '-no-user-config',
+    '-nographic',
+    '-no-reboot',
+    '-kernel',
+    o.kernel,
+    '-initrd',
+    o.initrd,
+    '-append',
+    o.cmdline,
+    '-chardev',
+    `file,id=console,path=${p.consoleLog},append=on`,
+    '-serial',
+    'chardev:console',
+    '-qmp',
+    `unix:${p.qmpSock},server=on,wait=off`,
     ...rootShare,
-    '-device', 'virtio-serial-device',
-    '-chardev', `socket,id=ctl,path=${p.ctlSock},server=on,wait=off`,
-    '-device', `virtserialport,chardev=ctl,name=${CTL_PORT_NAME}`,
-    '-chardev', `socket,id=io,path=${p.ioSock},server=on,wait=off`,
-    '-device', `virtserialport,chardev=io,name=${IO_PORT_NAME}`,
-    '-device', balloon,
+    '-device',
+    'virtio-serial-device',
+    '-chardev',
+    `socket,id=ctl,path=${p.ctlSock},server=on,wait=off`,
+    '-device',
+    `virtserialport,chardev=ctl,name=${CTL_PORT_NAME}`,
+    '-chardev',
+    `socket,id=io,path=${p.ioSock},server=on,wait=off`,
+    '-device',
+    `virtserialport,chardev=io,name=${IO_PORT_NAME}`,
+    '-device',
+    balloon,
     ...(o.devices ? devicesQemuArgs(o.devices, p, o.transport ?? 'virtiofs') : []),
     ...(o.incoming ? ['-incoming', 'defer'] : []),
   ];
@@ -196,5 +243,15 @@ export function virtiofsdArgs(paths: VmPaths): string[] {
 
 /** virtiofsd serving `source` on `socket` with a chroot sandbox, submounts announced, and this cache mode. */
 export function virtiofsdArgsFor(socket: string, source: string, cache: 'always' | 'auto'): string[] {
-  return [`--socket-path=${socket}`, '-o', `source=${source}`, '-o', 'sandbox=chroot', '-o', 'announce_submounts', '-o', `cache=${cache}`];
+  return [
+    `--socket-path=${socket}`,
+    '-o',
+    `source=${source}`,
+    '-o',
+    'sandbox=chroot',
+    '-o',
+    'announce_submounts',
+    '-o',
+    `cache=${cache}`,
+  ];
 }

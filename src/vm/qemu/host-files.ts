@@ -21,8 +21,14 @@ export function tailLines(file: string, n: number): string[] {
     const buf = Buffer.alloc(len);
     fs.readSync(fd, buf, 0, len, size - len);
     // Console output is untrusted guest text: keep printable characters only.
-    const text = buf.toString('utf8').replace(/\r/g, '').replace(/[^\x20-\x7e\n\t]/g, '?');
-    return text.split('\n').filter((l) => l.trim() !== '').slice(-n);
+    const text = buf
+      .toString('utf8')
+      .replace(/\r/g, '')
+      .replace(/[^\x20-\x7e\n\t]/g, '?');
+    return text
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .slice(-n);
   } catch {
     return [];
   } finally {
@@ -45,7 +51,11 @@ export function trimLogFile(file: string, maxBytes: number, keepBytes: number): 
     const tail = Buffer.alloc(keepBytes);
     const n = fs.readSync(fd, tail, 0, keepBytes, size - keepBytes);
     fs.ftruncateSync(fd, 0);
-    fs.writeSync(fd, Buffer.concat([Buffer.from('[... console log trimmed by podvisor ...]\n'), tail.subarray(0, n)]), 0);
+    fs.writeSync(
+      fd,
+      Buffer.concat([Buffer.from('[... console log trimmed by podvisor ...]\n'), tail.subarray(0, n)]),
+      0,
+    );
     return true;
   } catch {
     return false;
@@ -96,7 +106,11 @@ export async function removeTreeOnOneDevice(dir: string): Promise<void> {
   try {
     await execFileP('rm', ['-rf', '--one-file-system', '--', dir], { timeout: 120_000 });
   } catch (err) {
-    detail = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim().split('\n').slice(0, 3).join('; ');
+    detail = String((err as { stderr?: string }).stderr ?? (err as Error).message)
+      .trim()
+      .split('\n')
+      .slice(0, 3)
+      .join('; ');
   }
   if (fs.existsSync(dir)) throw new UnavailableError(`cannot remove ${dir}${detail ? `: ${detail}` : ''}`);
 }

@@ -15,7 +15,10 @@ import * as fs from 'node:fs';
  * "cpu MHz" that is the TSC's rate (no APERF/MPERF, which would make it the current clock).
  * Falls back to intel_pstate's base_frequency. Undefined when neither is known.
  */
-export function hostTscKhz(cpuinfo?: string, baseFrequencyFile = '/sys/devices/system/cpu/cpu0/cpufreq/base_frequency'): number | undefined {
+export function hostTscKhz(
+  cpuinfo?: string,
+  baseFrequencyFile = '/sys/devices/system/cpu/cpu0/cpufreq/base_frequency',
+): number | undefined {
   let text = cpuinfo;
   if (text === undefined) {
     try {

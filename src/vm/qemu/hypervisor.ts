@@ -17,7 +17,15 @@ import { checkGuestImages, locateQemuTools, type QemuTools } from './binaries';
 import { kernelCmdline, qemuArgs, TCG_TB_SIZE_MIB, virtiofsdArgs } from './cmdline';
 import { hostTscKhz } from './host-tsc';
 import { isValidVmId, readVmRecord, vmPaths, vmsRoot, writeVmRecord, type VmPaths } from './runtime-dir';
-import { isOurProcess, killAndWait, processCpuMs, setProcessNice, signalProcess, spawnDetached, waitGone } from './processes';
+import {
+  isOurProcess,
+  killAndWait,
+  processCpuMs,
+  setProcessNice,
+  signalProcess,
+  spawnDetached,
+  waitGone,
+} from './processes';
 import { adoptedProcessEnd, QemuVm, type ProcessEnd } from './qemu-vm';
 import { QEMU_NAME, scanVmProcesses, VIRTIOFSD_NAME } from './vm-processes';
 import { faultPoint } from './fault';
@@ -115,10 +123,15 @@ export class QemuHypervisor implements Hypervisor {
     this.cmdline = kernelCmdline({ accel: opts.accel, tscKhz, extra: opts.kernelArgs });
     if (process.getuid?.() === 0) {
       this.templates = new VmTemplates({
-        execRoot: opts.execRoot, qemu: () => locateQemuTools(this.opts.tools).cloneQemu, connectAgent: opts.connectAgent, bootTimeoutMs: this.bootTimeoutMs,
+        execRoot: opts.execRoot,
+        qemu: () => locateQemuTools(this.opts.tools).cloneQemu,
+        connectAgent: opts.connectAgent,
+        bootTimeoutMs: this.bootTimeoutMs,
       });
       // What a killed daemon left of its templates goes now, whether or not this one clones.
-      this.templates.sweepOnce().catch((err: Error) => log.warn(`removing the templates an earlier daemon left: ${err.message}`));
+      this.templates
+        .sweepOnce()
+        .catch((err: Error) => log.warn(`removing the templates an earlier daemon left: ${err.message}`));
     }
     this.cloning = (opts.templates ?? true) && this.templates !== undefined;
     const longest = vmPaths(opts.execRoot, 'f'.repeat(12)).virtiofsdSock;
@@ -144,7 +157,12 @@ export class QemuHypervisor implements Hypervisor {
   private guestImages(): GuestImages {
     const { kernel, initrd, machineOpts } = this.opts;
     // Fixed images can be cloned when the kernel's config beside it builds in 9p (as guest/build.sh leaves it).
-    const guest = this.opts.guest?.() ?? { kernel, initrd, machineOpts, templates: kernelHas9p(path.join(path.dirname(kernel), 'config')) };
+    const guest = this.opts.guest?.() ?? {
+      kernel,
+      initrd,
+      machineOpts,
+      templates: kernelHas9p(path.join(path.dirname(kernel), 'config')),
+    };
     if (guest.kernel !== this.lastKernel) {
       if (this.lastKernel !== undefined) log.info(`VMs now boot ${guest.kernel}`);
       this.lastKernel = guest.kernel;
@@ -166,7 +184,10 @@ export class QemuHypervisor implements Hypervisor {
     if (this.closing) throw new UnavailableError('the daemon is shutting down');
     const boot = this.createVmRetrying(config);
     this.booting.add(boot);
-    void boot.then(() => this.booting.delete(boot), () => this.booting.delete(boot));
+    void boot.then(
+      () => this.booting.delete(boot),
+      () => this.booting.delete(boot),
+    );
     return boot;
   }
 
@@ -243,26 +264,52 @@ export class QemuHypervisor implements Hypervisor {
       faultPoint('after-virtiofsd-socket');
       if (devices.volumes) {
         volumesVirtiofsd = await spawnDetached(tools.virtiofsd, volumeVirtiofsdArgs(paths), paths.volumesLog);
-        await waitForSocket(paths.volumesSock, volumesVirtiofsd, 3000, 'the volume share\'s virtiofsd');
+        await waitForSocket(paths.volumesSock, volumesVirtiofsd, 3000, "the volume share's virtiofsd");
       }
       const virtiofsdMs = Date.now() - started;
       qemu = await spawnDetached(
         tools.qemu,
-        qemuArgs({ id, size, accel: this.opts.accel, kernel: guest.kernel, initrd: guest.initrd, cmdline: this.cmdline, paths, devices, splitWx: this.splitWx(size), machineOpts: guest.machineOpts }),
+        qemuArgs({
+          id,
+          size,
+          accel: this.opts.accel,
+          kernel: guest.kernel,
+          initrd: guest.initrd,
+          cmdline: this.cmdline,
+          paths,
+          devices,
+          splitWx: this.splitWx(size),
+          machineOpts: guest.machineOpts,
+        }),
         paths.qemuLog,
       );
       faultPoint('after-qemu-spawn');
       this.startingQemu(qemu);
       if (this.bootNice) setProcessNice(qemu.pid!, this.bootNice);
       const processEnd = childEnd(qemu);
-      const virtiofsdEnd = Promise.race([childEnd(virtiofsd), ...(volumesVirtiofsd ? [childEnd(volumesVirtiofsd)] : [])]);
+      const virtiofsdEnd = Promise.race([
+        childEnd(virtiofsd),
+        ...(volumesVirtiofsd ? [childEnd(volumesVirtiofsd)] : []),
+      ]);
       writeVmRecord(paths, {
-        format: 1, id, size, accel: this.opts.accel, qemuPid: qemu.pid!, virtiofsdPid: virtiofsd.pid!,
-        ...(volumesVirtiofsd ? { volumesVirtiofsdPid: volumesVirtiofsd.pid! } : {}), devices,
-        createdAt: new Date().toISOString(), kernel: guest.kernel, initrd: guest.initrd,
+        format: 1,
+        id,
+        size,
+        accel: this.opts.accel,
+        qemuPid: qemu.pid!,
+        virtiofsdPid: virtiofsd.pid!,
+        ...(volumesVirtiofsd ? { volumesVirtiofsdPid: volumesVirtiofsd.pid! } : {}),
+        devices,
+        createdAt: new Date().toISOString(),
+        kernel: guest.kernel,
+        initrd: guest.initrd,
       });
       faultPoint('after-vm-json');
-      agentPromise = this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.bootTimeoutMs });
+      agentPromise = this.opts.connectAgent({
+        ctlPath: paths.ctlSock,
+        ioPath: paths.ioSock,
+        timeoutMs: this.bootTimeoutMs,
+      });
       const agent = await raceBoot(agentPromise, Promise.race([processEnd, virtiofsdEnd]), this.bootTimeoutMs + 1000);
       faultPoint('after-agent-connect');
       if (this.closing) {
@@ -270,10 +317,19 @@ export class QemuHypervisor implements Hypervisor {
         throw new UnavailableError('the daemon is shutting down');
       }
       if (this.bootNice && !setProcessNice(qemu.pid!, 0)) log.debug(`VM ${id}: cannot reset QEMU's nice value`);
-      log.debug(`VM ${id} booted in ${Date.now() - started} ms (virtiofsd ready after ${virtiofsdMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`);
+      log.debug(
+        `VM ${id} booted in ${Date.now() - started} ms (virtiofsd ready after ${virtiofsdMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`,
+      );
       const vm = new QemuVm({
-        id, size, devices, paths, qemuPid: qemu.pid!, virtiofsdPids: [virtiofsd.pid!, ...(volumesVirtiofsd ? [volumesVirtiofsd.pid!] : [])],
-        agent, processEnd, virtiofsdEnd,
+        id,
+        size,
+        devices,
+        paths,
+        qemuPid: qemu.pid!,
+        virtiofsdPids: [virtiofsd.pid!, ...(volumesVirtiofsd ? [volumesVirtiofsd.pid!] : [])],
+        agent,
+        processEnd,
+        virtiofsdEnd,
         ...(this.splitWx(size) ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
       });
       this.starting.delete(qemu);
@@ -282,7 +338,10 @@ export class QemuHypervisor implements Hypervisor {
     } catch (err) {
       if (qemu) this.starting.delete(qemu);
       // Late agent connections are closed; the processes and the directory go.
-      agentPromise?.then((a) => a.close(), () => undefined);
+      agentPromise?.then(
+        (a) => a.close(),
+        () => undefined,
+      );
       for (const child of [qemu, virtiofsd, volumesVirtiofsd]) if (child?.pid) await killAndWait(child.pid);
       const detail = bootFailureDetail(paths);
       await cleanupDir(paths);
@@ -300,7 +359,14 @@ export class QemuHypervisor implements Hypervisor {
   private async cloneOnce(tools: QemuTools, guest: GuestImages, config: VmConfig, templates: VmTemplates): Promise<Vm> {
     const size = config.size;
     const splitWx = this.splitWx(size);
-    const tpl = await templates.get({ size, devices: normalizeRequest(config.devices), guest, cmdline: this.cmdline, accel: this.opts.accel, splitWx });
+    const tpl = await templates.get({
+      size,
+      devices: normalizeRequest(config.devices),
+      guest,
+      cmdline: this.cmdline,
+      accel: this.opts.accel,
+      splitWx,
+    });
     const started = Date.now();
     const { id, paths, devices } = this.newRuntimeDir(config);
     let qemu: ChildProcess | undefined;
@@ -311,10 +377,24 @@ export class QemuHypervisor implements Hypervisor {
       stateFd = fs.openSync(tpl.stateFile, 'r'); // close-on-exec, as every fd Node opens
       qemu = await spawnDetached(
         tools.cloneQemu.bin,
-        [...tools.cloneQemu.args, ...qemuArgs({
-          id, size, accel: this.opts.accel, kernel: guest.kernel, initrd: guest.initrd, cmdline: this.cmdline, paths, devices, splitWx,
-          machineOpts: guest.machineOpts, transport: '9p', ram: { file: tpl.ramFile, share: false }, incoming: true,
-        })],
+        [
+          ...tools.cloneQemu.args,
+          ...qemuArgs({
+            id,
+            size,
+            accel: this.opts.accel,
+            kernel: guest.kernel,
+            initrd: guest.initrd,
+            cmdline: this.cmdline,
+            paths,
+            devices,
+            splitWx,
+            machineOpts: guest.machineOpts,
+            transport: '9p',
+            ram: { file: tpl.ramFile, share: false },
+            incoming: true,
+          }),
+        ],
         paths.qemuLog,
         [stateFd],
         tools.cloneQemu.env,
@@ -325,15 +405,32 @@ export class QemuHypervisor implements Hypervisor {
       this.startingQemu(qemu);
       const processEnd = childEnd(qemu);
       writeVmRecord(paths, {
-        format: 1, id, size, accel: this.opts.accel, qemuPid: qemu.pid!, devices, createdAt: new Date().toISOString(),
-        kernel: guest.kernel, initrd: guest.initrd, transport: '9p',
+        format: 1,
+        id,
+        size,
+        accel: this.opts.accel,
+        qemuPid: qemu.pid!,
+        devices,
+        createdAt: new Date().toISOString(),
+        kernel: guest.kernel,
+        initrd: guest.initrd,
+        transport: '9p',
       });
       faultPoint('clone-after-vm-json');
       await waitForSocket(paths.qmpSock, qemu, 3000, 'QEMU');
-      await raceBoot(restoreClone(paths.qmpSock, CLONE_STATE_FD), processEnd, this.bootTimeoutMs, 'the template\'s state was loaded');
+      await raceBoot(
+        restoreClone(paths.qmpSock, CLONE_STATE_FD),
+        processEnd,
+        this.bootTimeoutMs,
+        "the template's state was loaded",
+      );
       restored = true;
       const restoredMs = Date.now() - started;
-      agentPromise = this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.bootTimeoutMs });
+      agentPromise = this.opts.connectAgent({
+        ctlPath: paths.ctlSock,
+        ioPath: paths.ioSock,
+        timeoutMs: this.bootTimeoutMs,
+      });
       const agent = await raceBoot(agentPromise, processEnd, this.bootTimeoutMs + 1000);
       faultPoint('clone-after-agent-connect');
       const connectedMs = Date.now() - started;
@@ -346,23 +443,41 @@ export class QemuHypervisor implements Hypervisor {
         agent.close();
         throw new UnavailableError('the daemon is shutting down');
       }
-      log.debug(`VM ${id} cloned from template ${tpl.key} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`);
+      log.debug(
+        `VM ${id} cloned from template ${tpl.key} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`,
+      );
       this.starting.delete(qemu);
-      return this.owned(new QemuVm({
-        id, size, devices, paths, qemuPid: qemu.pid!, virtiofsdPids: [], agent, processEnd, virtiofsdEnd: new Promise<ProcessEnd>(() => undefined),
-        clone: true, ...(splitWx ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
-      }));
+      return this.owned(
+        new QemuVm({
+          id,
+          size,
+          devices,
+          paths,
+          qemuPid: qemu.pid!,
+          virtiofsdPids: [],
+          agent,
+          processEnd,
+          virtiofsdEnd: new Promise<ProcessEnd>(() => undefined),
+          clone: true,
+          ...(splitWx ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
+        }),
+      );
     } catch (err) {
       if (qemu) this.starting.delete(qemu);
       if (stateFd !== undefined) fs.closeSync(stateFd);
-      agentPromise?.then((a) => a.close(), () => undefined);
+      agentPromise?.then(
+        (a) => a.close(),
+        () => undefined,
+      );
       if (qemu?.pid) await killAndWait(qemu.pid);
       const detail = bootFailureDetail(paths);
       await cleanupDir(paths);
       this.own.delete(id);
       // A state that does not load is a bad template: the next clone builds a new one.
       if (!restored) templates.discard(tpl.key);
-      throw new UnavailableError(`VM ${id} could not be cloned from template ${tpl.key}: ${(err as Error).message}${detail}`);
+      throw new UnavailableError(
+        `VM ${id} could not be cloned from template ${tpl.key}: ${(err as Error).message}${detail}`,
+      );
     }
   }
 
@@ -378,20 +493,28 @@ export class QemuHypervisor implements Hypervisor {
     if (!fs.existsSync(paths.dir) && procs.length === 0) return undefined;
     const rec = readVmRecord(paths);
     const qemuPid = rec && isOurProcess(rec.qemuPid, QEMU_NAME, paths.dir) ? rec.qemuPid : undefined;
-    const vfsPid = rec?.virtiofsdPid && isOurProcess(rec.virtiofsdPid, VIRTIOFSD_NAME, paths.dir) ? rec.virtiofsdPid : undefined;
-    const volPid = rec?.volumesVirtiofsdPid && isOurProcess(rec.volumesVirtiofsdPid, VIRTIOFSD_NAME, paths.dir) ? rec.volumesVirtiofsdPid : undefined;
+    const vfsPid =
+      rec?.virtiofsdPid && isOurProcess(rec.virtiofsdPid, VIRTIOFSD_NAME, paths.dir) ? rec.virtiofsdPid : undefined;
+    const volPid =
+      rec?.volumesVirtiofsdPid && isOurProcess(rec.volumesVirtiofsdPid, VIRTIOFSD_NAME, paths.dir)
+        ? rec.volumesVirtiofsdPid
+        : undefined;
     const discard = async (why: string) => {
       const pids = procs.map((p) => p.pid);
-      log.info(`VM ${id} is not adoptable (${why}); cleaning up${pids.length ? ` (killing pids ${pids.join(', ')})` : ''}`);
+      log.info(
+        `VM ${id} is not adoptable (${why}); cleaning up${pids.length ? ` (killing pids ${pids.join(', ')})` : ''}`,
+      );
       for (const pid of pids) signalProcess(pid, 'SIGKILL');
       for (const pid of pids) await waitGone(pid, 5000);
       await cleanupDir(paths);
       return undefined;
     };
-    if (procs.some((p) => p.pid !== qemuPid && p.pid !== vfsPid && p.pid !== volPid)) return discard('a process of it is not in vm.json');
+    if (procs.some((p) => p.pid !== qemuPid && p.pid !== vfsPid && p.pid !== volPid))
+      return discard('a process of it is not in vm.json');
     if (!rec || rec.id !== id) return discard('no valid vm.json');
     // A clone (9p) has no virtiofsd: QEMU serves its files.
-    if (!qemuPid || (rec.transport !== '9p' && !vfsPid) || (rec.volumesVirtiofsdPid && !volPid)) return discard('its QEMU or a virtiofsd is gone');
+    if (!qemuPid || (rec.transport !== '9p' && !vfsPid) || (rec.volumesVirtiofsdPid && !volPid))
+      return discard('its QEMU or a virtiofsd is gone');
     let agent: Agent | undefined;
     const adoptStart = Date.now();
     try {
@@ -410,12 +533,22 @@ export class QemuHypervisor implements Hypervisor {
     }
     log.info(`adopted VM ${id} (qemu pid ${qemuPid}) in ${Date.now() - adoptStart} ms`);
     const vfsPids = [vfsPid, volPid].filter((p): p is number => p !== undefined);
-    return this.owned(new QemuVm({
-      id, size: rec.size, devices: rec.devices ?? { nics: [] }, paths, qemuPid, virtiofsdPids: vfsPids, agent,
-      processEnd: adoptedProcessEnd(qemuPid),
-      virtiofsdEnd: vfsPids.length ? Promise.race(vfsPids.map(adoptedProcessEnd)) : new Promise<ProcessEnd>(() => undefined),
-      ...(rec.transport === '9p' ? { clone: true } : {}),
-    }));
+    return this.owned(
+      new QemuVm({
+        id,
+        size: rec.size,
+        devices: rec.devices ?? { nics: [] },
+        paths,
+        qemuPid,
+        virtiofsdPids: vfsPids,
+        agent,
+        processEnd: adoptedProcessEnd(qemuPid),
+        virtiofsdEnd: vfsPids.length
+          ? Promise.race(vfsPids.map(adoptedProcessEnd))
+          : new Promise<ProcessEnd>(() => undefined),
+        ...(rec.transport === '9p' ? { clone: true } : {}),
+      }),
+    );
   }
 
   /**
@@ -429,7 +562,11 @@ export class QemuHypervisor implements Hypervisor {
     let lastErr: unknown;
     for (let i = 1; i <= attempts; i++) {
       try {
-        return await this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: Math.ceil(this.adoptTimeoutMs / attempts) });
+        return await this.opts.connectAgent({
+          ctlPath: paths.ctlSock,
+          ioPath: paths.ioSock,
+          timeoutMs: Math.ceil(this.adoptTimeoutMs / attempts),
+        });
       } catch (err) {
         lastErr = err;
         log.warn(`adoption handshake attempt ${i}/${attempts} failed: ${(err as Error).message}`);

@@ -72,7 +72,10 @@ export function findJitMapping(pid: number): string {
     const m = /^([0-9a-f]+-[0-9a-f]+) (\S+) ([0-9a-f]+) \S+ \S+\s+(.*)$/.exec(line);
     if (m && m[4] === JIT_MEMFD_LINK && m[2] === 'rw-s' && Number.parseInt(m[3], 16) === 0) found.push(m[1]);
   }
-  if (found.length !== 1) throw new UnavailableError(`process ${pid} has ${found.length} read-write mappings of ${JIT_MEMFD_LINK}, expected one`);
+  if (found.length !== 1)
+    throw new UnavailableError(
+      `process ${pid} has ${found.length} read-write mappings of ${JIT_MEMFD_LINK}, expected one`,
+    );
   return `/proc/${pid}/map_files/${found[0]}`;
 }
 
@@ -86,12 +89,21 @@ const PUNCH_TAIL_SCRIPT = `${PERL_OPEN_CHECKED}
   print "$before ", $c[12] * 512, "\\n";`;
 
 /** Punches [from, sizeBytes) out of the file at the /proc link `path`; resolves with its allocated bytes before and after. */
-export async function punchTail(path: string, link: string, sizeBytes: number, from: number): Promise<{ before: number; after: number }> {
-  const m = await runPerl(PUNCH_TAIL_SCRIPT, [path, link, String(sizeBytes), String(fallocateSyscall()), String(from)], {
-    what: `cannot punch ${path} from ${from}`,
-    expect: /^(\d+) (\d+)\n$/,
-    timeoutMs: 5000,
-  });
+export async function punchTail(
+  path: string,
+  link: string,
+  sizeBytes: number,
+  from: number,
+): Promise<{ before: number; after: number }> {
+  const m = await runPerl(
+    PUNCH_TAIL_SCRIPT,
+    [path, link, String(sizeBytes), String(fallocateSyscall()), String(from)],
+    {
+      what: `cannot punch ${path} from ${from}`,
+      expect: /^(\d+) (\d+)\n$/,
+      timeoutMs: 5000,
+    },
+  );
   return { before: Number(m[1]), after: Number(m[2]) };
 }
 
@@ -123,7 +135,11 @@ export async function jitTrimWorthwhile(qmpSock: string, pid: number, bufferByte
  * undefined, touching nothing, when `info jit` does not show the expected single-region layout.
  * Only for a VM with one vCPU, started with split-wx, and stopped (the caller checks all three).
  */
-export async function trimJitBuffer(qmpSock: string, pid: number, bufferBytes: number): Promise<JitTrimResult | undefined> {
+export async function trimJitBuffer(
+  qmpSock: string,
+  pid: number,
+  bufferBytes: number,
+): Promise<JitTrimResult | undefined> {
   const text = await qmpCommand(qmpSock, 'human-monitor-command', { 'command-line': 'info jit' });
   const usage = typeof text === 'string' ? parseInfoJit(text) : undefined;
   if (!usage) throw new UnavailableError('`info jit` shows no code size');

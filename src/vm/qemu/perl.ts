@@ -10,11 +10,20 @@ import { UnavailableError } from '../../errors';
  * Runs `perl -e script args...` and resolves with its stdout when it matches `expect`;
  * rejects with UnavailableError("<what>: <perl's stderr or the reason>") otherwise.
  */
-export function runPerl(script: string, args: string[], opts: { what: string; expect: RegExp; timeoutMs: number }): Promise<RegExpExecArray> {
+export function runPerl(
+  script: string,
+  args: string[],
+  opts: { what: string; expect: RegExp; timeoutMs: number },
+): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     execFile('perl', ['-e', script, ...args], { timeout: opts.timeoutMs }, (err, stdout, stderr) => {
       const m = opts.expect.exec(stdout);
-      if (err || !m) reject(new UnavailableError(`${opts.what}: ${stderr.trim() || err?.message || `unexpected output ${JSON.stringify(stdout)}`}`));
+      if (err || !m)
+        reject(
+          new UnavailableError(
+            `${opts.what}: ${stderr.trim() || err?.message || `unexpected output ${JSON.stringify(stdout)}`}`,
+          ),
+        );
       else resolve(m);
     });
   });

@@ -12,10 +12,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
  * appended to `logFile`, and `extraFds` (the caller's, still the caller's to close) as its
  * fds 3, 4 and so on. Resolves once the process exists; rejects when it cannot be started.
  */
-export function spawnDetached(bin: string, args: string[], logFile: string, extraFds: number[] = [], env?: Record<string, string>): Promise<ChildProcess> {
+export function spawnDetached(
+  bin: string,
+  args: string[],
+  logFile: string,
+  extraFds: number[] = [],
+  env?: Record<string, string>,
+): Promise<ChildProcess> {
   const fd = fs.openSync(logFile, 'a', 0o600);
   try {
-    const child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd, ...extraFds], ...(env ? { env: { ...process.env, ...env } } : {}) });
+    const child = spawn(bin, args, {
+      detached: true,
+      stdio: ['ignore', fd, fd, ...extraFds],
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
     child.unref();
     return new Promise((resolve, reject) => {
       child.once('error', reject);

@@ -112,7 +112,8 @@ export class QemuVm implements Vm {
     this.jitBufferBytes = init.jitBufferBytes;
     this.clone = init.clone ?? false;
     this.consoleTimer = setInterval(() => {
-      for (const f of [this.paths.consoleLog, this.paths.qemuLog, this.paths.virtiofsdLog, this.paths.volumesLog]) trimLogFile(f, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES);
+      for (const f of [this.paths.consoleLog, this.paths.qemuLog, this.paths.virtiofsdLog, this.paths.volumesLog])
+        trimLogFile(f, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES);
     }, CONSOLE_CHECK_MS);
     this.consoleTimer.unref();
     this.exited = Promise.race([
@@ -122,7 +123,10 @@ export class QemuVm implements Vm {
       if (what === 'virtiofsd' && !this.expected) {
         // virtiofsd also ends when QEMU dies (it hangs up), and its exit may be seen first: give
         // QEMU's exit a moment to show, and when it does, QEMU's end is the cause.
-        const qemuEnd = await Promise.race([init.processEnd, new Promise<undefined>((r) => setTimeout(() => r(undefined), VIRTIOFSD_ATTRIBUTION_MS))]);
+        const qemuEnd = await Promise.race([
+          init.processEnd,
+          new Promise<undefined>((r) => setTimeout(() => r(undefined), VIRTIOFSD_ATTRIBUTION_MS)),
+        ]);
         if (qemuEnd) return this.onProcessEnd(qemuEnd, 'QEMU');
         // QEMU outlives its virtiofsd (the guest just waits on the file system): end it too.
         this.gone = true;
@@ -182,7 +186,9 @@ export class QemuVm implements Vm {
       await readIntoPageCache(paths);
       if (this.gone || this.destroying) return;
       await squeezeBalloon(this.paths.qmpSock, this.size.memoryMiB);
-      log.debug(`VM ${this.id}: boot memory reclaimed (${Math.round(pagedOut / 1048576)} MiB of boot images paged out, balloon squeezed)`);
+      log.debug(
+        `VM ${this.id}: boot memory reclaimed (${Math.round(pagedOut / 1048576)} MiB of boot images paged out, balloon squeezed)`,
+      );
     })().catch((err: Error) => {
       if (!this.gone && !this.destroying) log.warn(`VM ${this.id}: reclaiming boot memory failed: ${err.message}`);
     });
@@ -217,11 +223,14 @@ export class QemuVm implements Vm {
       if (stale()) return;
       // A paused guest would never answer the ping; trimGuestZeroPages checks again after it.
       const status = (await qmpCommand(this.paths.qmpSock, 'query-status')) as { status?: string } | undefined;
-      if (status?.status !== 'running') throw new UnavailableError(`the VM is ${status?.status ?? 'in an unknown state'}, not running: not trimmed`);
+      if (status?.status !== 'running')
+        throw new UnavailableError(`the VM is ${status?.status ?? 'in an unknown state'}, not running: not trimmed`);
       const jitBytes = this.jitBufferBytes;
       if (this.clone) {
         if (!jitBytes || !(await jitTrimWorthwhile(this.paths.qmpSock, this.pid, jitBytes))) {
-          log.debug(`VM ${this.id}: nothing to trim (a clone's guest RAM stays the template's; no TCG code above the live code)`);
+          log.debug(
+            `VM ${this.id}: nothing to trim (a clone's guest RAM stays the template's; no TCG code above the live code)`,
+          );
           return;
         }
       } else {
@@ -231,12 +240,17 @@ export class QemuVm implements Vm {
       if (stale() || !isOurProcess(this.pid, QEMU_NAME, this.paths.dir)) return;
       const memoryBytes = this.size.memoryMiB * 1048576;
       const { r, jit } = await whileStopped(this.paths.qmpSock, async () => ({
-        r: this.clone ? undefined : await punchZeroPages(findGuestMemfd(this.pid, memoryBytes), GUEST_MEMFD_LINK, memoryBytes),
+        r: this.clone
+          ? undefined
+          : await punchZeroPages(findGuestMemfd(this.pid, memoryBytes), GUEST_MEMFD_LINK, memoryBytes),
         jit: jitBytes ? await trimJitBuffer(this.paths.qmpSock, this.pid, jitBytes) : undefined,
       }));
       const mib = (n: number) => (n / 1048576).toFixed(1);
       log.debug(
-        `VM ${this.id}: ` + (r ? `trimmed ${mib(r.punchedBytes)} of ${mib(r.allocatedBytes)} MiB of guest RAM (zero pages, ${r.ranges} ranges) in ${r.ms} ms` : 'guest RAM not trimmed (a clone)') +
+        `VM ${this.id}: ` +
+          (r
+            ? `trimmed ${mib(r.punchedBytes)} of ${mib(r.allocatedBytes)} MiB of guest RAM (zero pages, ${r.ranges} ranges) in ${r.ms} ms`
+            : 'guest RAM not trimmed (a clone)') +
           (jit ? `; TCG code buffer ${mib(jit.before)} -> ${mib(jit.after)} MiB (code ${mib(jit.codeBytes)} MiB)` : ''),
       );
     } catch (err) {
@@ -303,7 +317,12 @@ export class QemuVm implements Vm {
 async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new UnavailableError(`${what} within ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new UnavailableError(`${what} within ${ms} ms`)), ms)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -102,12 +102,20 @@ export class QmpClient {
 }
 
 /** Connect, run one command, disconnect. */
-export async function qmpCommand(path: string, command: string, args?: Record<string, unknown>, timeoutMs = 2000): Promise<unknown> {
+export async function qmpCommand(
+  path: string,
+  command: string,
+  args?: Record<string, unknown>,
+  timeoutMs = 2000,
+): Promise<unknown> {
   const c = await QmpClient.connect(path, timeoutMs);
   try {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new UnavailableError(`QMP ${command}: no answer within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new UnavailableError(`QMP ${command}: no answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
     });
     try {
       return await Promise.race([c.execute(command, args), timeout]);

@@ -108,11 +108,21 @@ export function readVmRecord(paths: VmPaths): VmRecord | undefined {
   const r = raw as Partial<VmRecord>;
   const posInt = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n > 0;
   if (
-    r?.format !== 1 || typeof r.id !== 'string' || !posInt(r.qemuPid) ||
-    (r.transport === '9p' ? r.virtiofsdPid !== undefined || r.volumesVirtiofsdPid !== undefined : r.transport !== undefined || !posInt(r.virtiofsdPid)) ||
-    (r.accel !== 'kvm' && r.accel !== 'tcg') || !r.size || !posInt(r.size.memoryMiB) || !posInt(r.size.cpus) ||
-    typeof r.kernel !== 'string' || typeof r.initrd !== 'string' || typeof r.createdAt !== 'string' ||
-    (r.volumesVirtiofsdPid !== undefined && !posInt(r.volumesVirtiofsdPid)) || (r.devices !== undefined && !validDevices(r.devices))
+    r?.format !== 1 ||
+    typeof r.id !== 'string' ||
+    !posInt(r.qemuPid) ||
+    (r.transport === '9p'
+      ? r.virtiofsdPid !== undefined || r.volumesVirtiofsdPid !== undefined
+      : r.transport !== undefined || !posInt(r.virtiofsdPid)) ||
+    (r.accel !== 'kvm' && r.accel !== 'tcg') ||
+    !r.size ||
+    !posInt(r.size.memoryMiB) ||
+    !posInt(r.size.cpus) ||
+    typeof r.kernel !== 'string' ||
+    typeof r.initrd !== 'string' ||
+    typeof r.createdAt !== 'string' ||
+    (r.volumesVirtiofsdPid !== undefined && !posInt(r.volumesVirtiofsdPid)) ||
+    (r.devices !== undefined && !validDevices(r.devices))
   ) {
     return undefined;
   }
@@ -128,6 +138,7 @@ function validDevices(d: unknown): d is VmDevices {
   if (!v || !Array.isArray(v.nics) || v.nics.length > 10) return false;
   const nicsOk = v.nics.every((n, i) => n && TAP_RE.test(n.tap) && MAC_RE.test(n.mac) && n.guestName === `eth${i}`);
   const vol = v.volumes;
-  const volOk = vol === undefined || (typeof vol.hostDir === 'string' && typeof vol.tag === 'string' && vol.cache === 'auto');
+  const volOk =
+    vol === undefined || (typeof vol.hostDir === 'string' && typeof vol.tag === 'string' && vol.cache === 'auto');
   return nicsOk && volOk;
 }

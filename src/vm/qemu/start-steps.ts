@@ -38,7 +38,12 @@ export async function waitForSocket(sock: string, child: ChildProcess, timeoutMs
 }
 
 /** `step` (by default the agent's handshake), unless QEMU exits first or the deadline passes. */
-export async function raceBoot<T>(step: Promise<T>, end: Promise<ProcessEnd>, deadlineMs: number, what = 'the agent answered'): Promise<T> {
+export async function raceBoot<T>(
+  step: Promise<T>,
+  end: Promise<ProcessEnd>,
+  deadlineMs: number,
+  what = 'the agent answered',
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`not done within ${deadlineMs} ms: ${what}`)), deadlineMs);

@@ -93,8 +93,18 @@ export function templateKey(shape: TemplateShape): string {
       return f;
     }
   };
-  const parts = [stamp(shape.guest.kernel), stamp(shape.guest.initrd), (shape.guest.machineOpts ?? []).join(','), shape.cmdline, shape.accel, String(shape.splitWx),
-    `${shape.size.memoryMiB}M`, `${shape.size.cpus}c`, `${shape.devices.nics}n`, shape.devices.volumes ? 'vol' : ''];
+  const parts = [
+    stamp(shape.guest.kernel),
+    stamp(shape.guest.initrd),
+    (shape.guest.machineOpts ?? []).join(','),
+    shape.cmdline,
+    shape.accel,
+    String(shape.splitWx),
+    `${shape.size.memoryMiB}M`,
+    `${shape.size.cpus}c`,
+    `${shape.devices.nics}n`,
+    shape.devices.volumes ? 'vol' : '',
+  ];
   return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 12);
 }
 
@@ -121,7 +131,12 @@ export class VmTemplates {
     if (this.closed) return Promise.reject(new UnavailableError('the daemon is shutting down'));
     const key = templateKey(shape);
     const failed = this.failedAt.get(key);
-    if (failed !== undefined && Date.now() - failed < FAILED_RETRY_MS) return Promise.reject(new UnavailableError(`the template of this VM shape failed to build ${Math.round((Date.now() - failed) / 1000)} s ago`));
+    if (failed !== undefined && Date.now() - failed < FAILED_RETRY_MS)
+      return Promise.reject(
+        new UnavailableError(
+          `the template of this VM shape failed to build ${Math.round((Date.now() - failed) / 1000)} s ago`,
+        ),
+      );
     let p = this.ready.get(key);
     if (!p) {
       p = this.sweepOnce().then(() => this.build(key, shape));
@@ -139,7 +154,10 @@ export class VmTemplates {
   discard(key: string): void {
     const p = this.ready.get(key);
     this.ready.delete(key);
-    void p?.then((t) => fs.promises.rm(t.dir, { recursive: true, force: true }), () => undefined);
+    void p?.then(
+      (t) => fs.promises.rm(t.dir, { recursive: true, force: true }),
+      () => undefined,
+    );
   }
 
   /** Shutdown: cut the builds under way short (their QEMU is killed), then remove every template. */
@@ -185,30 +203,62 @@ export class VmTemplates {
     let agent: Agent | undefined;
     try {
       const program = this.opts.qemu();
-      qemu = await spawnDetached(program.bin, [...program.args, ...qemuArgs({
-        id, size: shape.size, accel: shape.accel, kernel: shape.guest.kernel, initrd: shape.guest.initrd, cmdline: shape.cmdline, paths, devices,
-        splitWx: shape.splitWx, machineOpts: shape.guest.machineOpts, transport: '9p', ram: { file: ramFile, share: true },
-      })], paths.qemuLog, [], program.env);
+      qemu = await spawnDetached(
+        program.bin,
+        [
+          ...program.args,
+          ...qemuArgs({
+            id,
+            size: shape.size,
+            accel: shape.accel,
+            kernel: shape.guest.kernel,
+            initrd: shape.guest.initrd,
+            cmdline: shape.cmdline,
+            paths,
+            devices,
+            splitWx: shape.splitWx,
+            machineOpts: shape.guest.machineOpts,
+            transport: '9p',
+            ram: { file: ramFile, share: true },
+          }),
+        ],
+        paths.qemuLog,
+        [],
+        program.env,
+      );
       faultPoint('template-after-qemu-spawn');
       this.buildingQemus.add(qemu);
       if (this.closed) qemu.kill('SIGKILL');
-      const exited = new Promise<never>((_, reject) => qemu!.once('exit', (code, signal) => reject(new Error(`QEMU exited (${signal ?? code}) before the template was saved`))));
+      const exited = new Promise<never>((_, reject) =>
+        qemu!.once('exit', (code, signal) =>
+          reject(new Error(`QEMU exited (${signal ?? code}) before the template was saved`)),
+        ),
+      );
       exited.catch(() => undefined);
-      agent = await Promise.race([this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.opts.bootTimeoutMs }), exited]);
+      agent = await Promise.race([
+        this.opts.connectAgent({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: this.opts.bootTimeoutMs }),
+        exited,
+      ]);
       await Promise.race([agent.ping(), exited]);
       faultPoint('template-after-agent-connect');
       agent.close();
       agent = undefined;
       // Saved only once the agent has seen the host leave both channels: a clone then starts
       // with both disconnected, and its host's connection is the agent's next event.
-      await Promise.race([waitForConsole(paths.consoleLog, [/host left the control channel/, /host left the stream channel/], 5000), exited]);
+      await Promise.race([
+        waitForConsole(paths.consoleLog, [/host left the control channel/, /host left the stream channel/], 5000),
+        exited,
+      ]);
       await Promise.race([saveState(paths, stateFile), exited]);
       await killAndWait(qemu.pid!);
       // Only the RAM and the state are kept; the clone brings its own sockets, logs and shares.
-      for (const f of fs.readdirSync(dir)) if (f !== 'ram' && f !== 'state') fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+      for (const f of fs.readdirSync(dir))
+        if (f !== 'ram' && f !== 'state') fs.rmSync(path.join(dir, f), { recursive: true, force: true });
       const t: SavedTemplate = { key, dir, ramFile, stateFile, buildMs: Date.now() - started };
       this.buildingQemus.delete(qemu);
-      log.info(`VM template ${key} saved in ${t.buildMs} ms (${shape.size.memoryMiB} MiB, ${shape.devices.nics} NICs${shape.devices.volumes ? ', volume share' : ''})`);
+      log.info(
+        `VM template ${key} saved in ${t.buildMs} ms (${shape.size.memoryMiB} MiB, ${shape.devices.nics} NICs${shape.devices.volumes ? ', volume share' : ''})`,
+      );
       return t;
     } catch (err) {
       agent?.close();
@@ -275,8 +325,10 @@ async function waitForMigration(qmp: QmpClient, what: string): Promise<void> {
   for (;;) {
     const m = (await qmp.execute('query-migrate')) as { status?: string; 'error-desc'?: string };
     if (m?.status === 'completed') return;
-    if (m?.status === 'failed' || m?.status === 'cancelled') throw new UnavailableError(`${what}: migration ${m.status}${m['error-desc'] ? `: ${m['error-desc']}` : ''}`);
-    if (Date.now() > deadline) throw new UnavailableError(`${what}: not done within ${MIGRATE_TIMEOUT_MS} ms (${m?.status ?? 'no status'})`);
+    if (m?.status === 'failed' || m?.status === 'cancelled')
+      throw new UnavailableError(`${what}: migration ${m.status}${m['error-desc'] ? `: ${m['error-desc']}` : ''}`);
+    if (Date.now() > deadline)
+      throw new UnavailableError(`${what}: not done within ${MIGRATE_TIMEOUT_MS} ms (${m?.status ?? 'no status'})`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -285,7 +337,12 @@ async function waitForMigration(qmp: QmpClient, what: string): Promise<void> {
 function templateProcesses(root: string): number[] {
   const prefix = root + path.sep;
   return liveProcesses()
-    .filter(({ pid, argv }) => path.basename(argv[0] ?? '').endsWith(QEMU_NAME) && argv.some((a) => a.includes(prefix) && a.includes('/qmp.sock')) && isRunning(pid))
+    .filter(
+      ({ pid, argv }) =>
+        path.basename(argv[0] ?? '').endsWith(QEMU_NAME) &&
+        argv.some((a) => a.includes(prefix) && a.includes('/qmp.sock')) &&
+        isRunning(pid),
+    )
     .map(({ pid }) => pid);
 }
 
@@ -300,7 +357,10 @@ async function waitForConsole(file: string, patterns: RegExp[], timeoutMs: numbe
       // not written yet
     }
     if (patterns.every((p) => p.test(text))) return;
-    if (Date.now() > deadline) throw new UnavailableError(`the template's agent did not log ${patterns.filter((p) => !p.test(text)).join(', ')} within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new UnavailableError(
+        `the template's agent did not log ${patterns.filter((p) => !p.test(text)).join(', ')} within ${timeoutMs} ms`,
+      );
     await new Promise((r) => setTimeout(r, 10));
   }
 }

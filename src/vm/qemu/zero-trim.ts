@@ -81,9 +81,13 @@ export function findGuestMemfd(pid: number, sizeBytes: number): string {
     }
     if (link === GUEST_MEMFD_LINK) found.push(p);
   }
-  if (found.length !== 1) throw new UnavailableError(`process ${pid} has ${found.length} guest RAM memfds (${GUEST_MEMFD_LINK}), expected one`);
+  if (found.length !== 1)
+    throw new UnavailableError(
+      `process ${pid} has ${found.length} guest RAM memfds (${GUEST_MEMFD_LINK}), expected one`,
+    );
   const size = fs.statSync(found[0]).size;
-  if (size !== sizeBytes) throw new UnavailableError(`guest RAM memfd ${found[0]} has ${size} bytes, expected ${sizeBytes}`);
+  if (size !== sizeBytes)
+    throw new UnavailableError(`guest RAM memfd ${found[0]} has ${size} bytes, expected ${sizeBytes}`);
   return found[0];
 }
 
@@ -169,7 +173,8 @@ export async function punchZeroPages(fdPath: string, link: string, sizeBytes: nu
  */
 export async function whileStopped<T>(qmpSock: string, fn: () => Promise<T>): Promise<T> {
   const status = (await qmpCommand(qmpSock, 'query-status')) as { status?: string } | undefined;
-  if (status?.status !== 'running') throw new UnavailableError(`the VM is ${status?.status ?? 'in an unknown state'}, not running: not trimmed`);
+  if (status?.status !== 'running')
+    throw new UnavailableError(`the VM is ${status?.status ?? 'in an unknown state'}, not running: not trimmed`);
   try {
     // Inside the try: a `stop` that timed out may still have stopped the VM.
     await qmpCommand(qmpSock, 'stop');

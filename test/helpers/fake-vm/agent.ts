@@ -6,12 +6,27 @@
 import { Writable, type Readable } from 'node:stream';
 import * as path from 'node:path';
 import type {
-  Agent, AgentProcess, AgentVersion, ContainerMount, ContainerSpec, ExitStatus, GuestProcessTable, InterfaceConfig, InterfaceInfo, ProcessSpec,
+  Agent,
+  AgentProcess,
+  AgentVersion,
+  ContainerMount,
+  ContainerSpec,
+  ExitStatus,
+  GuestProcessTable,
+  InterfaceConfig,
+  InterfaceInfo,
+  ProcessSpec,
   RouteSpec,
 } from '../../../src/vm/types';
 import { encodeInterface, encodeMount, encodeRoute } from '../../../src/vm/agent/device-ops';
 import { PROTOCOL_VERSION } from '../../../src/vm/agent/protocol';
-import { ConflictError, InvalidArgumentError, NotFoundError, NotImplementedError, UnavailableError } from '../../../src/errors';
+import {
+  ConflictError,
+  InvalidArgumentError,
+  NotFoundError,
+  NotImplementedError,
+  UnavailableError,
+} from '../../../src/errors';
 import { ProgramExit, SIGKILL, str, type FakeProcessContext } from './programs';
 import { FakeGuestProcess, type FakeContainer, type FakeGuest, type FakeMount } from './guest';
 
@@ -43,7 +58,15 @@ function fakeAgentProcess(gp: FakeGuestProcess): AgentProcess {
     });
   });
   exited.catch(() => undefined);
-  return { processId: gp.spec.processId, containerId: gp.spec.containerId, pid: gp.pid, stdout, stderr: gp.stderr, stdin, exited };
+  return {
+    processId: gp.spec.processId,
+    containerId: gp.spec.containerId,
+    pid: gp.pid,
+    stdout,
+    stderr: gp.stderr,
+    stdin,
+    exited,
+  };
 }
 
 /** Thrown by FakeAgent.check when agents are set to hang; the methods turn it into a promise that never settles. */
@@ -57,8 +80,22 @@ export class FakeAgent implements Agent {
     // With `hypervisor.hangAgents`, every request stays unanswered (a guest that stopped
     // responding): wrap each method so the HANG marker becomes a promise that never settles.
     const methods = [
-      'ping', 'createContainer', 'destroyContainer', 'startProcess', 'signalProcess', 'resizeTerminal', 'writeFile', 'readFile', 'reattach', 'shutdown',
-      'processTable', 'configureInterface', 'addRoute', 'listInterfaces', 'mount', 'unmount',
+      'ping',
+      'createContainer',
+      'destroyContainer',
+      'startProcess',
+      'signalProcess',
+      'resizeTerminal',
+      'writeFile',
+      'readFile',
+      'reattach',
+      'shutdown',
+      'processTable',
+      'configureInterface',
+      'addRoute',
+      'listInterfaces',
+      'mount',
+      'unmount',
     ] as const;
     for (const name of methods) {
       const orig = (this[name] as (...a: unknown[]) => Promise<unknown>).bind(this);
@@ -160,7 +197,8 @@ export class FakeAgent implements Agent {
       gp.finish(status);
       // An init's exit kills the rest of its container, as PID 1 of a namespace would.
       if (gp.spec.processId === this.initOf(spec.containerId)) {
-        for (const p of guest.processes.values()) if (p !== gp && p.spec.containerId === spec.containerId) p.signal(SIGKILL);
+        for (const p of guest.processes.values())
+          if (p !== gp && p.spec.containerId === spec.containerId) p.signal(SIGKILL);
       }
     })();
     return handle;
@@ -175,7 +213,8 @@ export class FakeAgent implements Agent {
     this.check(`signalProcess ${processId} ${signal}`);
     const p = this.guest.processes.get(processId);
     if (!p || !p.running) throw new NotFoundError(`no process ${processId}`);
-    if (!Number.isInteger(signal) || signal < 1 || signal > 64) throw new InvalidArgumentError(`invalid signal ${signal}`);
+    if (!Number.isInteger(signal) || signal < 1 || signal > 64)
+      throw new InvalidArgumentError(`invalid signal ${signal}`);
     p.signal(signal);
   }
 
@@ -240,7 +279,7 @@ export class FakeAgent implements Agent {
           stime: 0,
           vszKiB: 2048,
           rssKiB: 1024,
-          tty: p.spec.terminal ? (136 << 8) : 0,
+          tty: p.spec.terminal ? 136 << 8 : 0,
           threads: 1,
           nice: 0,
           comm: path.basename(p.spec.args[0] ?? '').slice(0, 15),
@@ -292,20 +331,26 @@ export class FakeAgent implements Agent {
       delete i.prefix6;
     }
     // As the kernel does: an interface down or without its address loses its routes.
-    if (config.address === '0.0.0.0' || config.up === false) this.guest.routes = this.guest.routes.filter((r) => r.device !== config.name);
+    if (config.address === '0.0.0.0' || config.up === false)
+      this.guest.routes = this.guest.routes.filter((r) => r.device !== config.name);
   }
 
   async addRoute(route: RouteSpec): Promise<void> {
     this.check(`addRoute ${route.destination}/${route.prefix}`);
     encodeRoute(route);
-    if (route.device !== undefined && !this.guest.interfaces.some((x) => x.name === route.device)) throw new NotFoundError(`add route: No such device`);
-    if (this.guest.routes.some((r) => r.destination === route.destination && r.prefix === route.prefix)) throw new ConflictError('add route: File exists');
+    if (route.device !== undefined && !this.guest.interfaces.some((x) => x.name === route.device))
+      throw new NotFoundError(`add route: No such device`);
+    if (this.guest.routes.some((r) => r.destination === route.destination && r.prefix === route.prefix))
+      throw new ConflictError('add route: File exists');
     this.guest.routes.push({ ...route });
   }
 
   async listInterfaces(): Promise<InterfaceInfo[]> {
     this.check('listInterfaces');
-    return this.guest.interfaces.map((i) => ({ ...i, ...(i.secondary ? { secondary: i.secondary.map((s) => ({ ...s })) } : {}) }));
+    return this.guest.interfaces.map((i) => ({
+      ...i,
+      ...(i.secondary ? { secondary: i.secondary.map((s) => ({ ...s })) } : {}),
+    }));
   }
 
   async mount(m: ContainerMount): Promise<void> {
@@ -315,7 +360,8 @@ export class FakeAgent implements Agent {
     if (!c) throw new NotFoundError(`no container ${m.containerId}`);
     let files = new Map<string, Buffer>();
     if (m.fstype === 'virtiofs') {
-      if (m.source !== this.guest.devices.volumes?.tag) throw new NotFoundError(`virtio-fs tag ${m.source}: No such file or directory`);
+      if (m.source !== this.guest.devices.volumes?.tag)
+        throw new NotFoundError(`virtio-fs tag ${m.source}: No such file or directory`);
       const key = `${m.source}/${m.subpath ?? ''}`;
       files = this.guest.volumeTrees.get(key) ?? new Map();
       this.guest.volumeTrees.set(key, files);
@@ -337,7 +383,6 @@ export class FakeAgent implements Agent {
     for (const p of this.guest.processes.values()) p.detachOutputs();
   }
 }
-
 
 /** The agent's path rule (files.c): absolute, no "..", not ending in "/". */
 function checkPath(p: string): void {

@@ -4,7 +4,15 @@
  * Ctrl-C) and whether it is up or paused.
  */
 import { Readable } from 'node:stream';
-import type { ContainerSpec, ExitStatus, InterfaceInfo, ProcessSpec, VmDevices, VmExit, VmSize } from '../../../src/vm/types';
+import type {
+  ContainerSpec,
+  ExitStatus,
+  InterfaceInfo,
+  ProcessSpec,
+  VmDevices,
+  VmExit,
+  VmSize,
+} from '../../../src/vm/types';
 import { UnavailableError } from '../../../src/errors';
 import type { FakeHypervisor } from './hypervisor';
 import { IGNORED_BY_DEFAULT, ProgramExit, SIGINT, SIGKILL } from './programs';
@@ -307,4 +315,3 @@ export class FakeGuest {
     else this.exitListeners.push(f);
   }
 }
-

@@ -58,7 +58,7 @@ export class FakeVm implements Vm {
   }
 
   async memoryUsage(): Promise<number> {
-    return this.guest.size.memoryMiB * 1024 * 1024 / 4;
+    return (this.guest.size.memoryMiB * 1024 * 1024) / 4;
   }
 
   /** Times trimIdleMemory was called (it changes nothing in the fake). */
@@ -98,7 +98,8 @@ export class FakeHypervisor implements Hypervisor {
   readonly programs = new Map<string, FakeProgram>(FAKE_PROGRAMS);
   /** Files every new container starts with (path -> content). */
   rootfsFiles: Record<string, string> = {
-    '/etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
+    '/etc/passwd':
+      'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
     '/etc/group': 'root:x:0:\nwheel:x:10:user\nuser:x:1000:\nnogroup:x:65534:\n',
   };
   readonly failNext: FakeFailures = { boot: false, createContainer: false };
@@ -130,8 +131,16 @@ export class FakeHypervisor implements Hypervisor {
     this.boots++;
     const id = `fakevm${this.nextId++}`;
     const devices: VmDevices = {
-      nics: Array.from({ length: want.nics }, (_, i) => ({ tap: `pv${id}${i}`, mac: randomMac(), guestName: `eth${i}` })),
-      ...(want.volumes ? { volumes: { hostDir: path.join(this.shareRoot, id, 'volumes'), tag: 'podvisor-vol', cache: 'auto' as const } } : {}),
+      nics: Array.from({ length: want.nics }, (_, i) => ({
+        tap: `pv${id}${i}`,
+        mac: randomMac(),
+        guestName: `eth${i}`,
+      })),
+      ...(want.volumes
+        ? {
+            volumes: { hostDir: path.join(this.shareRoot, id, 'volumes'), tag: 'podvisor-vol', cache: 'auto' as const },
+          }
+        : {}),
     };
     const guest = new FakeGuest(id, { ...size }, this, devices);
     this.guests.set(id, guest);
@@ -147,7 +156,10 @@ export class FakeHypervisor implements Hypervisor {
   /** Unmount whatever the host mounted in VM `id`'s directories, then remove them. */
   async releaseHostDirs(id: string): Promise<void> {
     const dir = path.join(this.shareRoot, id);
-    for (const m of mountsBelow(dir)) await sharedMounter().unmount(m, { detach: true }).catch(() => undefined);
+    for (const m of mountsBelow(dir))
+      await sharedMounter()
+        .unmount(m, { detach: true })
+        .catch(() => undefined);
     // Never recurse into a source still bound there.
     if (mountsBelow(dir).length > 0) throw new Error(`fake VM ${id}: mounts left under ${dir}`);
     await fs.promises.rm(dir, { recursive: true, force: true });
@@ -178,10 +190,14 @@ export class FakeHypervisor implements Hypervisor {
     const memKiB = guest.size.memoryMiB * 1024;
     switch (p) {
       case '/proc/meminfo':
-        return Buffer.from(`MemTotal:       ${memKiB} kB\nMemFree:        ${Math.floor(memKiB * 0.7)} kB\nMemAvailable:   ${Math.floor(memKiB * 0.8)} kB\nBuffers:        1024 kB\nCached:         ${Math.floor(memKiB * 0.05)} kB\n`);
+        return Buffer.from(
+          `MemTotal:       ${memKiB} kB\nMemFree:        ${Math.floor(memKiB * 0.7)} kB\nMemAvailable:   ${Math.floor(memKiB * 0.8)} kB\nBuffers:        1024 kB\nCached:         ${Math.floor(memKiB * 0.05)} kB\n`,
+        );
       case '/proc/stat': {
         const t = Math.floor(process.uptime() * 100);
-        return Buffer.from(`cpu  ${t} 0 ${Math.floor(t / 2)} ${t * 10} 0 0 0 0 0 0\ncpu0 ${t} 0 ${Math.floor(t / 2)} ${t * 10} 0 0 0 0 0 0\n`);
+        return Buffer.from(
+          `cpu  ${t} 0 ${Math.floor(t / 2)} ${t * 10} 0 0 0 0 0 0\ncpu0 ${t} 0 ${Math.floor(t / 2)} ${t * 10} 0 0 0 0 0 0\n`,
+        );
       }
       case '/proc/loadavg':
         return Buffer.from(`0.00 0.00 0.00 1/${guest.processes.size + 1} 100\n`);

@@ -107,123 +107,171 @@ const SIGNAL_NAMES: Record<string, number> = { HUP: 1, INT: 2, QUIT: 3, KILL: 9,
 export const FAKE_PROGRAMS: ReadonlyMap<string, FakeProgram> = new Map<string, FakeProgram>([
   ['true', async () => 0],
   ['false', async () => 1],
-  ['echo', async (ctx) => {
-    let a = ctx.args.slice(1);
-    let nl = '\n';
-    if (a[0] === '-n') {
-      nl = '';
-      a = a.slice(1);
-    }
-    await ctx.write(a.join(' ') + nl);
-    return 0;
-  }],
-  ['cat', async (ctx) => {
-    if (ctx.args.length > 1) {
-      for (const f of ctx.args.slice(1)) {
-        const data = ctx.readFile(f);
-        if (!data) {
-          await ctx.writeErr(`cat: can't open '${f}': No such file or directory\n`);
-          return 1;
-        }
-        await ctx.write(data);
+  [
+    'echo',
+    async (ctx) => {
+      let a = ctx.args.slice(1);
+      let nl = '\n';
+      if (a[0] === '-n') {
+        nl = '';
+        a = a.slice(1);
       }
+      await ctx.write(a.join(' ') + nl);
       return 0;
-    }
-    for (let c = await ctx.read(); c; c = await ctx.read()) await ctx.write(c);
-    return 0;
-  }],
-  ['sleep', async (ctx) => {
-    await ctx.sleep(Number(ctx.args[1] ?? '0') * 1000);
-    return 0;
-  }],
-  ['env', async (ctx) => {
-    await ctx.write(ctx.env.map((e) => e + '\n').join(''));
-    return 0;
-  }],
-  ['pwd', async (ctx) => {
-    await ctx.write(ctx.cwd + '\n');
-    return 0;
-  }],
-  ['id', async (ctx) => {
-    const u = ctx.user;
-    const flag = ctx.args[1];
-    if (flag === '-u') await ctx.write(`${u.uid}\n`);
-    else if (flag === '-g') await ctx.write(`${u.gid}\n`);
-    else if (flag === '-G') await ctx.write(`${[u.gid, ...u.additionalGids].join(' ')}\n`);
-    else await ctx.write(`uid=${u.uid} gid=${u.gid}${u.additionalGids.length ? ` groups=${u.additionalGids.join(',')}` : ''}\n`);
-    return 0;
-  }],
-  ['read', async (ctx) => {
-    // The shell's `read VAR`: one line of stdin (the value is not kept: this shell has no variables).
-    for (let c = await ctx.read(); c; c = await ctx.read()) if (c.includes(10)) return 0;
-    return 1;
-  }],
-  ['hostname', async (ctx) => {
-    await ctx.write(ctx.readFile('/etc/hostname') ?? 'localhost\n');
-    return 0;
-  }],
-  ['ps', async (ctx) => {
-    let out = 'PID   USER     TIME  COMMAND\n';
-    for (const p of ctx.processes()) {
-      out += `${String(p.pid).padStart(5)} ${String(p.user.uid === 0 ? 'root' : p.user.uid).padEnd(8)} 0:00 ${p.args.join(' ')}\n`;
-    }
-    await ctx.write(out);
-    return 0;
-  }],
-  ['stty', async (ctx) => {
-    if (!ctx.terminal) {
-      await ctx.writeErr('stty: standard input: Not a tty\n');
-      return 1;
-    }
-    const s = ctx.size();
-    await ctx.write(`${s.rows} ${s.cols}\n`);
-    return 0;
-  }],
-  ['yes', async (ctx) => {
-    const line = (ctx.args[1] ?? 'y') + '\n';
-    const chunk = line.repeat(Math.max(1, Math.floor(4096 / line.length)));
-    for (;;) await ctx.write(chunk);
-  }],
-  ['head', async (ctx) => {
-    // head -c N: the first N bytes of stdin.
-    const n = ctx.args[1] === '-c' ? Number(ctx.args[2]) : Infinity;
-    const data = (await readAll(ctx)).subarray(0, n);
-    await ctx.write(data);
-    return 0;
-  }],
-  ['trap-term', async (ctx) => {
-    let got = false;
-    ctx.trap(SIGTERM, () => {
-      got = true;
-    });
-    await ctx.write('waiting\n');
-    while (!got) await ctx.sleep(10);
-    await ctx.write('got TERM\n');
-    return 0;
-  }],
-  ['ignore-term', async (ctx) => {
-    ctx.trap(SIGTERM, 'ignore');
-    await ctx.write('ignoring TERM\n');
-    for (;;) await ctx.sleep(1000);
-  }],
-  ['sh', async (ctx) => {
-    if (ctx.args[1] !== '-c') {
-      // An interactive-ish shell: run each stdin line as a script.
-      let status = 0;
-      let pending = '';
-      for (let c = await ctx.read(); c; c = await ctx.read()) {
-        pending += c.toString();
-        let nl: number;
-        while ((nl = pending.search(/\r|\n/)) >= 0) {
-          const line = pending.slice(0, nl);
-          pending = pending.slice(nl + 1);
-          status = await runScript(ctx, line);
+    },
+  ],
+  [
+    'cat',
+    async (ctx) => {
+      if (ctx.args.length > 1) {
+        for (const f of ctx.args.slice(1)) {
+          const data = ctx.readFile(f);
+          if (!data) {
+            await ctx.writeErr(`cat: can't open '${f}': No such file or directory\n`);
+            return 1;
+          }
+          await ctx.write(data);
         }
+        return 0;
       }
-      return status;
-    }
-    return runScript(ctx, ctx.args[2] ?? '');
-  }],
+      for (let c = await ctx.read(); c; c = await ctx.read()) await ctx.write(c);
+      return 0;
+    },
+  ],
+  [
+    'sleep',
+    async (ctx) => {
+      await ctx.sleep(Number(ctx.args[1] ?? '0') * 1000);
+      return 0;
+    },
+  ],
+  [
+    'env',
+    async (ctx) => {
+      await ctx.write(ctx.env.map((e) => e + '\n').join(''));
+      return 0;
+    },
+  ],
+  [
+    'pwd',
+    async (ctx) => {
+      await ctx.write(ctx.cwd + '\n');
+      return 0;
+    },
+  ],
+  [
+    'id',
+    async (ctx) => {
+      const u = ctx.user;
+      const flag = ctx.args[1];
+      if (flag === '-u') await ctx.write(`${u.uid}\n`);
+      else if (flag === '-g') await ctx.write(`${u.gid}\n`);
+      else if (flag === '-G') await ctx.write(`${[u.gid, ...u.additionalGids].join(' ')}\n`);
+      else
+        await ctx.write(
+          `uid=${u.uid} gid=${u.gid}${u.additionalGids.length ? ` groups=${u.additionalGids.join(',')}` : ''}\n`,
+        );
+      return 0;
+    },
+  ],
+  [
+    'read',
+    async (ctx) => {
+      // The shell's `read VAR`: one line of stdin (the value is not kept: this shell has no variables).
+      for (let c = await ctx.read(); c; c = await ctx.read()) if (c.includes(10)) return 0;
+      return 1;
+    },
+  ],
+  [
+    'hostname',
+    async (ctx) => {
+      await ctx.write(ctx.readFile('/etc/hostname') ?? 'localhost\n');
+      return 0;
+    },
+  ],
+  [
+    'ps',
+    async (ctx) => {
+      let out = 'PID   USER     TIME  COMMAND\n';
+      for (const p of ctx.processes()) {
+        out += `${String(p.pid).padStart(5)} ${String(p.user.uid === 0 ? 'root' : p.user.uid).padEnd(8)} 0:00 ${p.args.join(' ')}\n`;
+      }
+      await ctx.write(out);
+      return 0;
+    },
+  ],
+  [
+    'stty',
+    async (ctx) => {
+      if (!ctx.terminal) {
+        await ctx.writeErr('stty: standard input: Not a tty\n');
+        return 1;
+      }
+      const s = ctx.size();
+      await ctx.write(`${s.rows} ${s.cols}\n`);
+      return 0;
+    },
+  ],
+  [
+    'yes',
+    async (ctx) => {
+      const line = (ctx.args[1] ?? 'y') + '\n';
+      const chunk = line.repeat(Math.max(1, Math.floor(4096 / line.length)));
+      for (;;) await ctx.write(chunk);
+    },
+  ],
+  [
+    'head',
+    async (ctx) => {
+      // head -c N: the first N bytes of stdin.
+      const n = ctx.args[1] === '-c' ? Number(ctx.args[2]) : Infinity;
+      const data = (await readAll(ctx)).subarray(0, n);
+      await ctx.write(data);
+      return 0;
+    },
+  ],
+  [
+    'trap-term',
+    async (ctx) => {
+      let got = false;
+      ctx.trap(SIGTERM, () => {
+        got = true;
+      });
+      await ctx.write('waiting\n');
+      while (!got) await ctx.sleep(10);
+      await ctx.write('got TERM\n');
+      return 0;
+    },
+  ],
+  [
+    'ignore-term',
+    async (ctx) => {
+      ctx.trap(SIGTERM, 'ignore');
+      await ctx.write('ignoring TERM\n');
+      for (;;) await ctx.sleep(1000);
+    },
+  ],
+  [
+    'sh',
+    async (ctx) => {
+      if (ctx.args[1] !== '-c') {
+        // An interactive-ish shell: run each stdin line as a script.
+        let status = 0;
+        let pending = '';
+        for (let c = await ctx.read(); c; c = await ctx.read()) {
+          pending += c.toString();
+          let nl: number;
+          while ((nl = pending.search(/\r|\n/)) >= 0) {
+            const line = pending.slice(0, nl);
+            pending = pending.slice(nl + 1);
+            status = await runScript(ctx, line);
+          }
+        }
+        return status;
+      }
+      return runScript(ctx, ctx.args[2] ?? '');
+    },
+  ],
 ]);
 
 /** The mini shell: runs `;`-separated commands, returns the last status. */
@@ -267,4 +315,3 @@ async function runScript(ctx: FakeProcessContext, script: string): Promise<numbe
   }
   return status;
 }
-

@@ -17,14 +17,18 @@ jest.setTimeout(120000);
 const tag = (process.pid % 10000).toString(16).padStart(4, '0');
 const HOST = `pvt-${tag}-dh`;
 const REPO = path.join(__dirname, '..', '..', '..');
-const inHost = (cmd: string): string => execFileSync('bash', ['-c', `ip netns exec ${HOST} ${cmd}`], { encoding: 'utf8' });
+const inHost = (cmd: string): string =>
+  execFileSync('bash', ['-c', `ip netns exec ${HOST} ${cmd}`], { encoding: 'utf8' });
 
 let base: string;
 
 beforeAll(() => {
   base = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-baseline-'));
   // A new namespace takes its IPv4 settings from the host's: forwarding off, as on a fresh host.
-  execFileSync('bash', ['-c', `ip netns add ${HOST} && ip -n ${HOST} link set lo up && ip -n ${HOST} link add docker0 type bridge && ip netns exec ${HOST} sysctl -qw net.ipv4.ip_forward=0`]);
+  execFileSync('bash', [
+    '-c',
+    `ip netns add ${HOST} && ip -n ${HOST} link set lo up && ip -n ${HOST} link add docker0 type bridge && ip netns exec ${HOST} sysctl -qw net.ipv4.ip_forward=0`,
+  ]);
 });
 
 afterAll(() => {
@@ -32,7 +36,7 @@ afterAll(() => {
   fs.rmSync(base, { recursive: true, force: true });
 });
 
-test('a baseline dockerd started and stopped leaves the host\'s docker0 and forwarding as they were', async () => {
+test("a baseline dockerd started and stopped leaves the host's docker0 and forwarding as they were", async () => {
   expect(inHost('cat /proc/sys/net/ipv4/ip_forward').trim()).toBe('0');
   // Start it, ask it something through the CLI, stop it: all from the "host".
   const script = `
@@ -48,8 +52,21 @@ test('a baseline dockerd started and stopped leaves the host\'s docker0 and forw
     })().catch((e) => { console.error(e); process.exit(1); });`;
   const out = await new Promise<string>((resolve, reject) => {
     // nsenter, not `ip netns exec`, whose private /sys would hide the cgroups from dockerd.
-    execFile('nsenter', [`--net=/run/netns/${HOST}`, '--', path.join(REPO, 'node_modules', '.bin', 'ts-node'), '--transpile-only', '-P', path.join(REPO, 'tsconfig.json'), '-e', script],
-      { encoding: 'utf8', cwd: REPO }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    execFile(
+      'nsenter',
+      [
+        `--net=/run/netns/${HOST}`,
+        '--',
+        path.join(REPO, 'node_modules', '.bin', 'ts-node'),
+        '--transpile-only',
+        '-P',
+        path.join(REPO, 'tsconfig.json'),
+        '-e',
+        script,
+      ],
+      { encoding: 'utf8', cwd: REPO },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+    );
   });
   expect(out.trim()).toMatch(/^20\.10\./);
   expect(JSON.parse(inHost('ip -j link show')).map((l: { ifname: string }) => l.ifname)).toContain('docker0');

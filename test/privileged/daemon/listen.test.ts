@@ -20,10 +20,12 @@ function app(): express.Express {
     const s = openRawStream(q, r);
     let n = 0;
     s.input?.on('data', (d: Buffer) => (n += d.length));
-    s.input?.on('end', () => setTimeout(() => {
-      s.write(Buffer.from(`${n} bytes`));
-      s.end();
-    }, 50));
+    s.input?.on('end', () =>
+      setTimeout(() => {
+        s.write(Buffer.from(`${n} bytes`));
+        s.end();
+      }, 50),
+    );
   });
   return a;
 }
@@ -53,7 +55,9 @@ describe('listen: unix socket permissions and TLS', () => {
     expect(lookupGid('nosuch', groups)).toBeUndefined();
     const o = { ...defaultOptions(), hosts: ['unix:///x.sock'], group: 'nosuch', groupIsDefault: false };
     expect(() => planListeners(o, groups)).toThrow('failed to load listeners: group nosuch not found');
-    expect(planListeners({ ...o, group: 'docker', groupIsDefault: true }, path.join(dir, 'nogroups')).gid).toBeUndefined();
+    expect(
+      planListeners({ ...o, group: 'docker', groupIsDefault: true }, path.join(dir, 'nogroups')).gid,
+    ).toBeUndefined();
   });
 
   test('the unix socket is 0660 with the asked group', async () => {
@@ -66,17 +70,27 @@ describe('listen: unix socket permissions and TLS', () => {
     expect(st.mode & 0o777).toBe(0o660);
     expect(st.gid).toBe(4);
     const body = await new Promise<string>((resolve, reject) => {
-      http.get({ socketPath: sock, path: '/_ping' }, (r) => {
-        let b = '';
-        r.on('data', (d) => (b += d));
-        r.on('end', () => resolve(b));
-      }).on('error', reject);
+      http
+        .get({ socketPath: sock, path: '/_ping' }, (r) => {
+          let b = '';
+          r.on('data', (d) => (b += d));
+          r.on('end', () => resolve(b));
+        })
+        .on('error', reject);
     });
     expect(body).toBe('OK');
   });
 
   const tlsPort = async (verify: boolean): Promise<number> => {
-    const o = { ...defaultOptions(), hosts: ['tcp://127.0.0.1:0'], tls: true, tlsVerify: verify, tlsCaCert: certs.ca, tlsCert: certs.serverCert, tlsKey: certs.serverKey };
+    const o = {
+      ...defaultOptions(),
+      hosts: ['tcp://127.0.0.1:0'],
+      tls: true,
+      tlsVerify: verify,
+      tlsCaCert: certs.ca,
+      tlsCert: certs.serverCert,
+      tlsKey: certs.serverKey,
+    };
     const s = await serveOn(app(), 'tcp://127.0.0.1:0', planListeners(o));
     servers.push(s);
     return (s.address() as AddressInfo).port;
@@ -88,10 +102,12 @@ describe('listen: unix socket permissions and TLS', () => {
   });
   const ping = (port: number, o: https.RequestOptions) =>
     new Promise<number>((resolve, reject) => {
-      https.get({ host: '127.0.0.1', port, path: '/_ping', ...o }, (r) => {
-        r.resume();
-        resolve(r.statusCode ?? 0);
-      }).on('error', reject);
+      https
+        .get({ host: '127.0.0.1', port, path: '/_ping', ...o }, (r) => {
+          r.resume();
+          resolve(r.statusCode ?? 0);
+        })
+        .on('error', reject);
     });
 
   test('--tlsverify: a client certificate of the CA is required', async () => {
@@ -100,7 +116,11 @@ describe('listen: unix socket permissions and TLS', () => {
     await expect(ping(port, { ca: client(certs.clientDir).ca })).rejects.toThrow();
     await expect(ping(port, client(certs.otherCaClientDir))).rejects.toThrow();
     // Plain HTTP on the TLS port gets nothing useful.
-    await expect(new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port, path: '/_ping' }, resolve).on('error', reject))).rejects.toThrow();
+    await expect(
+      new Promise((resolve, reject) =>
+        http.get({ host: '127.0.0.1', port, path: '/_ping' }, resolve).on('error', reject),
+      ),
+    ).rejects.toThrow();
   });
 
   test('--tls without verify serves clients without certificates', async () => {

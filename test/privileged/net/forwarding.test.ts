@@ -35,16 +35,39 @@ function makeNamespaces(): void {
   for (const ns of [HOST, CTR, OUT]) sh(`ip netns add ${ns} && ip -n ${ns} link set lo up`);
   // A new namespace takes its IPv4 settings from the host's: a fresh host has forwarding off.
   inHost('sysctl -qw net.ipv4.ip_forward=0');
-  sh(`ip -n ${HOST} link add fwo type veth peer name eth0 netns ${OUT} && ip -n ${HOST} addr add ${OUT_HOST}/30 dev fwo && ip -n ${HOST} link set fwo up`);
-  sh(`ip -n ${OUT} addr add ${OUT_ADDR}/30 dev eth0 && ip -n ${OUT} link set eth0 up && ip -n ${OUT} route add default via ${OUT_HOST}`);
+  sh(
+    `ip -n ${HOST} link add fwo type veth peer name eth0 netns ${OUT} && ip -n ${HOST} addr add ${OUT_HOST}/30 dev fwo && ip -n ${HOST} link set fwo up`,
+  );
+  sh(
+    `ip -n ${OUT} addr add ${OUT_ADDR}/30 dev eth0 && ip -n ${OUT} link set eth0 up && ip -n ${OUT} route add default via ${OUT_HOST}`,
+  );
   sh(`ip -n ${HOST} link add fwc type veth peer name eth0 netns ${CTR}`);
-  server = spawn('ip', ['netns', 'exec', OUT, 'socat', 'TCP-LISTEN:80,reuseaddr,fork', 'SYSTEM:echo hello from outside'], { stdio: 'ignore' });
+  server = spawn(
+    'ip',
+    ['netns', 'exec', OUT, 'socat', 'TCP-LISTEN:80,reuseaddr,fork', 'SYSTEM:echo hello from outside'],
+    { stdio: 'ignore' },
+  );
 }
 
 /** Start the manager in the host namespace; the container's address configured from its endpoint. */
 async function startManager(): Promise<void> {
-  manager = spawn('ip', ['netns', 'exec', HOST, path.join(REPO, 'node_modules', '.bin', 'ts-node'), '--transpile-only', '-P', path.join(REPO, 'tsconfig.json'),
-    path.join(__dirname, 'helpers', 'netns-manager.ts'), root, SUBNET, 'fwc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  manager = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      HOST,
+      path.join(REPO, 'node_modules', '.bin', 'ts-node'),
+      '--transpile-only',
+      '-P',
+      path.join(REPO, 'tsconfig.json'),
+      path.join(__dirname, 'helpers', 'netns-manager.ts'),
+      root,
+      SUBNET,
+      'fwc',
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
   let out = '';
   let err = '';
   manager.stderr!.on('data', (b: Buffer) => (err += b.toString()));
@@ -56,13 +79,20 @@ async function startManager(): Promise<void> {
     manager!.once('exit', (code) => reject(new Error(`the manager exited (${code}): ${err}`)));
   });
   const ep = JSON.parse(line) as { ip: string; mac: string; gateway: string; prefixLen: number; mtu: number };
-  sh(`ip -n ${CTR} link set eth0 address ${ep.mac} mtu ${ep.mtu} up && ip -n ${CTR} addr add ${ep.ip}/${ep.prefixLen} dev eth0 && ip -n ${CTR} route add default via ${ep.gateway}`);
+  sh(
+    `ip -n ${CTR} link set eth0 address ${ep.mac} mtu ${ep.mtu} up && ip -n ${CTR} addr add ${ep.ip}/${ep.prefixLen} dev eth0 && ip -n ${CTR} route add default via ${ep.gateway}`,
+  );
 }
 
 /** A TCP request from the container to the outside: the answer, or 'FAILED'. */
 function fromContainer(): Promise<string> {
   return new Promise((resolve) => {
-    execFile('ip', ['netns', 'exec', CTR, 'socat', '-T3', '-', `TCP:${OUT_ADDR}:80,connect-timeout=2`], { encoding: 'utf8' }, (e, out) => resolve(e ? 'FAILED' : out.trim()));
+    execFile(
+      'ip',
+      ['netns', 'exec', CTR, 'socat', '-T3', '-', `TCP:${OUT_ADDR}:80,connect-timeout=2`],
+      { encoding: 'utf8' },
+      (e, out) => resolve(e ? 'FAILED' : out.trim()),
+    );
   });
 }
 

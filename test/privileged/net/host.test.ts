@@ -20,9 +20,10 @@ jest.setTimeout(60000);
 
 const sh = (cmd: string): string => execFileSync('bash', ['-c', cmd], { encoding: 'utf8' });
 /** The same, without blocking this process's event loop (which serves the DNS and proxies under test). */
-const shAsync = (cmd: string): Promise<string> => new Promise((resolve, reject) => {
-  execFile('bash', ['-c', cmd], { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(out)));
-});
+const shAsync = (cmd: string): Promise<string> =>
+  new Promise((resolve, reject) => {
+    execFile('bash', ['-c', cmd], { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(out)));
+  });
 const tag = (process.pid % 10000).toString(16).padStart(4, '0');
 const nsName = (n: string) => `pvt-${tag}-${n}`;
 
@@ -57,15 +58,25 @@ if (proto === 'tcp') {
 `;
 
 /** A namespace on network `netName` as container `cname` (id `cid`), with a server running. */
-async function container(short: string, netName: string, cid: string, cname: string, aliases: string[] = []): Promise<string> {
+async function container(
+  short: string,
+  netName: string,
+  cid: string,
+  cname: string,
+  aliases: string[] = [],
+): Promise<string> {
   const ns = nsName(short);
   const hostEnd = `pvt${tag}${short}`;
   sh(`ip netns add ${ns} && ip link add ${hostEnd} type veth peer name eth0 netns ${ns} && ip -n ${ns} link set lo up`);
   namespaces.push(ns);
   const ep = await m.connect(netName, { containerId: cid, name: cname, aliases });
   await m.attachTap(netName, cid, hostEnd);
-  sh(`ip -n ${ns} link set eth0 address ${ep.mac} mtu ${ep.mtu} up && ip -n ${ns} addr add ${ep.ip}/${ep.prefixLen} dev eth0 && ip -n ${ns} route add default via ${ep.gateway}`);
-  const s = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(root, 'server.js'), cname], { stdio: 'ignore' });
+  sh(
+    `ip -n ${ns} link set eth0 address ${ep.mac} mtu ${ep.mtu} up && ip -n ${ns} addr add ${ep.ip}/${ep.prefixLen} dev eth0 && ip -n ${ns} route add default via ${ep.gateway}`,
+  );
+  const s = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(root, 'server.js'), cname], {
+    stdio: 'ignore',
+  });
   servers.push(s);
   await waitFor(() => sh(`ip netns exec ${ns} ss -ltnH 'sport = :80'`).includes(':80'));
   return ep.ip;
@@ -98,9 +109,18 @@ async function udpFrom(ns: string | undefined, ip: string, port: number, msg: st
   }
 }
 
-async function dnsFrom(ns: string, server: string, name: string, proto: 'udp' | 'tcp' = 'udp'): Promise<{ rcode?: string; ips?: string[]; timeout?: boolean }> {
+async function dnsFrom(
+  ns: string,
+  server: string,
+  name: string,
+  proto: 'udp' | 'tcp' = 'udp',
+): Promise<{ rcode?: string; ips?: string[]; timeout?: boolean }> {
   const lib = path.dirname(require.resolve('dns-packet'));
-  return JSON.parse(await shAsync(`ip netns exec ${ns} ${process.execPath} ${path.join(root, 'dnsq.js')} ${lib} ${server} ${name} ${proto}`)) as { rcode?: string; ips?: string[] };
+  return JSON.parse(
+    await shAsync(
+      `ip netns exec ${ns} ${process.execPath} ${path.join(root, 'dnsq.js')} ${lib} ${server} ${name} ${proto}`,
+    ),
+  ) as { rcode?: string; ips?: string[] };
 }
 
 /** This manager's rules (other test files' daemons add and remove theirs at the same time). */
@@ -119,16 +139,33 @@ beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-nettest-'));
   fs.writeFileSync(path.join(root, 'server.js'), SERVER);
   fs.writeFileSync(path.join(root, 'dnsq.js'), DNSQ);
-  hostAddr = (JSON.parse(sh('ip -j -4 addr show scope global')) as Array<{ ifname: string; addr_info: Array<{ local: string }> }>)
-    .find((l) => !l.ifname.startsWith('pv-') && !l.ifname.startsWith('pvt'))!.addr_info[0].local;
+  hostAddr = (
+    JSON.parse(sh('ip -j -4 addr show scope global')) as Array<{ ifname: string; addr_info: Array<{ local: string }> }>
+  ).find((l) => !l.ifname.startsWith('pv-') && !l.ifname.startsWith('pvt'))!.addr_info[0].local;
   // A fake upstream resolver on loopback: it knows one outside name.
   fakeUpstream = dgram.createSocket('udp4');
   fakeUpstream.on('message', (msg, r) => {
     const q = dnsPacket.decode(msg);
-    fakeUpstream.send(dnsPacket.encode({ type: 'response', id: q.id, questions: q.questions, answers: q.questions![0].name === 'outside.example' ? [{ type: 'A', name: 'outside.example', data: '192.0.2.99' }] : [] }), r.port, r.address);
+    fakeUpstream.send(
+      dnsPacket.encode({
+        type: 'response',
+        id: q.id,
+        questions: q.questions,
+        answers:
+          q.questions![0].name === 'outside.example'
+            ? [{ type: 'A', name: 'outside.example', data: '192.0.2.99' }]
+            : [],
+      }),
+      r.port,
+      r.address,
+    );
   });
   await new Promise<void>((r) => fakeUpstream.bind(0, '127.0.0.1', () => r()));
-  m = await NetworkManager.open(root, new LinuxNetHost(root, [`127.0.0.1:${fakeUpstream.address().port}`]), new EventBus());
+  m = await NetworkManager.open(
+    root,
+    new LinuxNetHost(root, [`127.0.0.1:${fakeUpstream.address().port}`]),
+    new EventBus(),
+  );
   await m.create({ name: 'neta', ipam: [{ Subnet: '10.252.1.0/24' }] });
   await m.create({ name: 'netb', ipam: [{ Subnet: '10.252.2.0/24' }] });
   await m.create({ name: 'neti', internal: true, ipam: [{ Subnet: '10.252.3.0/24' }] });
@@ -138,9 +175,13 @@ beforeAll(async () => {
   await container('i1', 'neti', 'c1'.repeat(32), 'inner');
   // "Outside": a namespace routed from the host, not on any of our bridges.
   const out = nsName('out');
-  sh(`ip netns add ${out} && ip link add pvt${tag}o type veth peer name eth0 netns ${out} && ip addr add ${OUT_HOST}/30 dev pvt${tag}o && ip link set pvt${tag}o up && ip -n ${out} link set lo up && ip -n ${out} addr add ${OUT_NS}/30 dev eth0 && ip -n ${out} link set eth0 up && ip -n ${out} route add default via ${OUT_HOST}`);
+  sh(
+    `ip netns add ${out} && ip link add pvt${tag}o type veth peer name eth0 netns ${out} && ip addr add ${OUT_HOST}/30 dev pvt${tag}o && ip link set pvt${tag}o up && ip -n ${out} link set lo up && ip -n ${out} addr add ${OUT_NS}/30 dev eth0 && ip -n ${out} link set eth0 up && ip -n ${out} route add default via ${OUT_HOST}`,
+  );
   namespaces.push(out);
-  const s = spawn('ip', ['netns', 'exec', out, process.execPath, path.join(root, 'server.js'), 'outside'], { stdio: 'ignore' });
+  const s = spawn('ip', ['netns', 'exec', out, process.execPath, path.join(root, 'server.js'), 'outside'], {
+    stdio: 'ignore',
+  });
   servers.push(s);
   await waitFor(() => sh(`ip netns exec ${out} ss -ltnH 'sport = :80'`).includes(':80'));
 });
@@ -195,20 +236,27 @@ test('published ports: loopback and host addresses, from outside, hairpin, TCP a
   // A port in use: dockerd's error, and nothing of the failed request is left.
   const rulesBefore = await ownRules();
   expect(rulesBefore.length).toBeGreaterThan(0);
-  await expect(m.publish('neta', 'a2'.repeat(32), [
-    { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
-    { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: all, hostPortMax: all },
-  ])).rejects.toThrow(`driver failed programming external connectivity on endpoint db (${m.endpointsOf('a2'.repeat(32))[0].id}): Error starting userland proxy: listen tcp4 0.0.0.0:${all}: bind: address already in use`);
+  await expect(
+    m.publish('neta', 'a2'.repeat(32), [
+      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
+      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: all, hostPortMax: all },
+    ]),
+  ).rejects.toThrow(
+    `driver failed programming external connectivity on endpoint db (${m.endpointsOf('a2'.repeat(32))[0].id}): Error starting userland proxy: listen tcp4 0.0.0.0:${all}: bind: address already in use`,
+  );
   expect(await ownRules()).toEqual(rulesBefore);
   expect(m.endpointsOf('a2'.repeat(32))[0].ports).toEqual([]);
   // The failed request's first port (a free one after ours) was given back: this process
   // listens on TCP on its two published ports and its DNS servers' alone. (Probing the port
   // with a bind of our own would race with other daemons on the host taking it.)
-  const listening = (await shAsync('ss -Hltnp')).split('\n').filter((l) => l.includes(`pid=${process.pid},`)).map((l) => Number(/:(\d+)\s/.exec(l)![1]));
+  const listening = (await shAsync('ss -Hltnp'))
+    .split('\n')
+    .filter((l) => l.includes(`pid=${process.pid},`))
+    .map((l) => Number(/:(\d+)\s/.exec(l)![1]));
   expect(listening.filter((p) => p !== 53).sort((x, y) => x - y)).toEqual([lo, all].sort((x, y) => x - y));
 });
 
-test('DNS on the gateway: names, aliases, short ids of the asker\'s networks; others forwarded', async () => {
+test("DNS on the gateway: names, aliases, short ids of the asker's networks; others forwarded", async () => {
   const gwA = m.get('neta').ipam.gateway;
   const gwB = m.get('netb').ipam.gateway;
   expect(await dnsFrom(nsName('a1'), gwA, 'db')).toEqual({ rcode: 'NOERROR', ips: [ipA2] });
@@ -219,7 +267,7 @@ test('DNS on the gateway: names, aliases, short ids of the asker\'s networks; ot
   expect((await dnsFrom(nsName('b1'), gwB, 'db')).ips).toEqual([]);
 });
 
-test('disconnect removes the endpoint\'s ports and rules; the name goes from DNS', async () => {
+test("disconnect removes the endpoint's ports and rules; the name goes from DNS", async () => {
   const before = (await ownRules()).filter((l) => l.includes('DNAT --to-destination'));
   expect(before.length).toBe(2);
   await m.disconnect('neta', 'a1'.repeat(32));

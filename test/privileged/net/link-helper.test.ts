@@ -58,7 +58,7 @@ test('puts a tap on a bridge with an MTU and up in one request, and takes it off
   expect(link(TAP).flags).not.toContain('UP');
 });
 
-test('answers with the kernel\'s error and changes nothing', async () => {
+test("answers with the kernel's error and changes nothing", async () => {
   await expect(helper.set(`pvt-${tag}-none`, { up: true })).rejects.toThrow(/No such device/);
   await expect(helper.set(TAP, { master: `pvt-${tag}-nobr` })).rejects.toThrow(/No such device/);
   await expect(helper.set(TAP, { mtu: 10, master: BRIDGE })).rejects.toThrow(/Invalid argument/);
@@ -94,7 +94,7 @@ test('a helper killed under it is replaced on the next request', async () => {
   expect(link(TAP).mtu).toBe(1450);
 });
 
-test('attachToBridge and detachFromBridge (the network manager\'s tap attachment); detaching a link that is gone is fine', async () => {
+test("attachToBridge and detachFromBridge (the network manager's tap attachment); detaching a link that is gone is fine", async () => {
   await attachToBridge(TAP, BRIDGE, 1450);
   expect(link(TAP)).toMatchObject({ master: BRIDGE, mtu: 1450 });
   expect(link(TAP).flags).toContain('UP');

@@ -71,7 +71,7 @@ const policyNow = (): string | undefined => (fs.existsSync(POLICY) ? fs.readFile
 
 describe.each([
   ['no policy-rc.d', undefined],
-  ["the admin's own policy-rc.d", '#!/bin/sh\n# the admin\'s policy\nexit 0\n'],
+  ["the admin's own policy-rc.d", "#!/bin/sh\n# the admin's policy\nexit 0\n"],
 ])('with %s before', (_name, before) => {
   test('apt-get fails: bootstrap fails, and the policy is as it was', () => {
     setPolicy(before);

@@ -40,11 +40,15 @@ test('an export after the container directory went answers No such container, an
   const archive = new ContainerArchive(rootfs);
   // Before the removal: a tar of the root; its mount goes once the stream has closed.
   expect(await drain(await archive.export('c1'))).toBeGreaterThan(1024);
-  for (const end = Date.now() + 10_000; mountsUnder(tmp).length > 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+  for (const end = Date.now() + 10_000; mountsUnder(tmp).length > 0 && Date.now() < end; )
+    await new Promise((r) => setTimeout(r, 20));
   expect(mountsUnder(tmp)).toEqual([]);
   // The removal, as it lands between the request's lookup of the container and its mount.
   fs.rmSync(path.join(containers, 'c1'), { recursive: true, force: true });
-  const err = await archive.export('c1').then(() => new Error('it exported'), (e: unknown) => e);
+  const err = await archive.export('c1').then(
+    () => new Error('it exported'),
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(NotFoundError);
   expect((err as Error).message).toBe('No such container: c1');
   expect(fs.readdirSync(containers)).toEqual([]);
@@ -55,7 +59,10 @@ test('an export after the rootfs was removed (its lower.json goes first) answers
   const archive = new ContainerArchive(rootfs);
   await rootfs.remove('c1');
   expect(rootfs.isRemoved('c1')).toBe(true);
-  const err = await archive.export('c1').then(() => new Error('it exported'), (e: unknown) => e);
+  const err = await archive.export('c1').then(
+    () => new Error('it exported'),
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(NotFoundError);
   expect((err as Error).message).toBe('No such container: c1');
   expect(mountsUnder(tmp)).toEqual([]);

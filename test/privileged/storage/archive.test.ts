@@ -56,7 +56,12 @@ async function listTar(s: Readable): Promise<Array<{ name: string; type: string;
   for await (const e of x) {
     const chunks: Buffer[] = [];
     for await (const c of e) chunks.push(c as Buffer);
-    out.push({ name: e.header.name, type: e.header.type, body: Buffer.concat(chunks).toString(), ...(e.header.linkname ? { linkname: e.header.linkname } : {}) });
+    out.push({
+      name: e.header.name,
+      type: e.header.type,
+      body: Buffer.concat(chunks).toString(),
+      ...(e.header.linkname ? { linkname: e.header.linkname } : {}),
+    });
   }
   return out;
 }
@@ -92,20 +97,33 @@ describe('resolve in root', () => {
 
 describe('tar in: the cp CVE classes never touch the host', () => {
   test('entries through a symlink leading out land inside the root', async () => {
-    await put([{ name: 'escape-abs/victim', content: 'pwned' }, { name: 'escape-rel/new', content: 'pwned' }]);
+    await put([
+      { name: 'escape-abs/victim', content: 'pwned' },
+      { name: 'escape-rel/new', content: 'pwned' },
+    ]);
     outsideUntouched();
     // Followed as in a chroot: /escape-abs -> <root>/<outside path>, created there.
     expect(fs.readFileSync(path.join(rootPath, outside, 'victim'), 'utf8')).toBe('pwned');
   });
 
   test('`..` entries that climb out fail the archive', async () => {
-    await expect(put([{ name: '../../outside/victim', content: 'pwned' }])).rejects.toThrow(/outside of the destination/);
-    await expect(put([{ name: 'etc/../../victim', content: 'pwned' }], '/etc')).rejects.toThrow(/outside of the destination/);
+    await expect(put([{ name: '../../outside/victim', content: 'pwned' }])).rejects.toThrow(
+      /outside of the destination/,
+    );
+    await expect(put([{ name: 'etc/../../victim', content: 'pwned' }], '/etc')).rejects.toThrow(
+      /outside of the destination/,
+    );
     outsideUntouched();
   });
 
   test('absolute entries land below the destination', async () => {
-    await put([{ name: `${outside}/victim`, content: 'pwned' }, { name: '/abs', content: 'a' }], '/etc');
+    await put(
+      [
+        { name: `${outside}/victim`, content: 'pwned' },
+        { name: '/abs', content: 'a' },
+      ],
+      '/etc',
+    );
     outsideUntouched();
     expect(fs.readFileSync(path.join(rootPath, 'etc', 'abs'), 'utf8')).toBe('a');
   });
@@ -113,15 +131,22 @@ describe('tar in: the cp CVE classes never touch the host', () => {
   test('a hardlink to a host file is never made', async () => {
     await expect(put([{ name: 'hl', type: 'link', linkname: `../../outside/victim` }])).rejects.toThrow(/hardlink/);
     // An absolute link name is taken inside the root, where there is no such file.
-    await expect(put([{ name: 'hl', type: 'link', linkname: `${outside}/victim` }])).rejects.toThrow(/Could not find|hardlink/);
+    await expect(put([{ name: 'hl', type: 'link', linkname: `${outside}/victim` }])).rejects.toThrow(
+      /Could not find|hardlink/,
+    );
     // Through a symlink leading out: resolved in the root.
-    await expect(put([{ name: 'hl', type: 'link', linkname: 'escape-abs/victim' }])).rejects.toThrow(/Could not find|hardlink/);
+    await expect(put([{ name: 'hl', type: 'link', linkname: 'escape-abs/victim' }])).rejects.toThrow(
+      /Could not find|hardlink/,
+    );
     outsideUntouched();
     expect(fs.existsSync(path.join(rootPath, 'hl'))).toBe(false);
   });
 
   test('a symlink entry then a file through it stays inside', async () => {
-    await put([{ name: 'sneaky', type: 'symlink', linkname: outside }, { name: 'sneaky/victim', content: 'pwned' }]);
+    await put([
+      { name: 'sneaky', type: 'symlink', linkname: outside },
+      { name: 'sneaky/victim', content: 'pwned' },
+    ]);
     outsideUntouched();
     expect(fs.readlinkSync(path.join(rootPath, 'sneaky'))).toBe(outside);
   });
@@ -164,8 +189,12 @@ describe('tar in: the cp CVE classes never touch the host', () => {
 
   test('noOverwriteDirNonDir refuses to replace a directory by a file and the reverse', async () => {
     const tarOf = async (e: LayerEntry[]) => Readable.from([await packTar(e)]);
-    await expect(extractInto(root, '/', await tarOf([{ name: 'etc', content: 'x' }]), { noOverwriteDirNonDir: true })).rejects.toThrow(/cannot overwrite directory/);
-    await expect(extractInto(root, '/etc', await tarOf([{ name: 'hostname', type: 'directory' }]), { noOverwriteDirNonDir: true })).rejects.toThrow(/cannot overwrite non-directory/);
+    await expect(
+      extractInto(root, '/', await tarOf([{ name: 'etc', content: 'x' }]), { noOverwriteDirNonDir: true }),
+    ).rejects.toThrow(/cannot overwrite directory/);
+    await expect(
+      extractInto(root, '/etc', await tarOf([{ name: 'hostname', type: 'directory' }]), { noOverwriteDirNonDir: true }),
+    ).rejects.toThrow(/cannot overwrite non-directory/);
     expect(fs.readFileSync(path.join(rootPath, 'etc', 'hostname'), 'utf8')).toBe('box\n');
   });
 
@@ -173,7 +202,9 @@ describe('tar in: the cp CVE classes never touch the host', () => {
     await put([{ name: 'own', content: 'o', uid: 123, gid: 456, mode: 0o4750 }]);
     let st = fs.statSync(path.join(rootPath, 'own'));
     expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([123, 456, 0o4750]);
-    await extractInto(root, '/', Readable.from([await packTar([{ name: 'own2', content: 'o', uid: 123 }])]), { chown: { uid: 7, gid: 8 } });
+    await extractInto(root, '/', Readable.from([await packTar([{ name: 'own2', content: 'o', uid: 123 }])]), {
+      chown: { uid: 7, gid: 8 },
+    });
     st = fs.statSync(path.join(rootPath, 'own2'));
     expect([st.uid, st.gid]).toEqual([7, 8]);
   });
@@ -194,14 +225,27 @@ describe('tar in: names, truncation and the open parents', () => {
   });
 
   test('a directory replaced later by a symlink to nowhere: setting directory times creates nothing', async () => {
-    await put([{ name: 'd', type: 'directory' }, { name: 'd/e', type: 'directory' }, { name: 'd', type: 'symlink', linkname: '/nowhere' }]);
+    await put([
+      { name: 'd', type: 'directory' },
+      { name: 'd/e', type: 'directory' },
+      { name: 'd', type: 'symlink', linkname: '/nowhere' },
+    ]);
     expect(fs.readlinkSync(path.join(rootPath, 'd'))).toBe('/nowhere');
     expect(fs.existsSync(path.join(rootPath, 'nowhere'))).toBe(false);
   });
 
   test('concurrent copies of the same files into one directory all succeed (each replaces what the other made)', async () => {
-    const tar = await packTar([{ name: 'd', type: 'directory' }, { name: 'd/f', content: 'f' }, { name: 'ok', content: 'ok' }, { name: 'l', type: 'symlink', linkname: 'ok' }]);
-    await Promise.all(Array.from({ length: 8 }, () => extractInto(root, '/etc', Readable.from([tar.subarray(0, 1024), tar.subarray(1024)]))));
+    const tar = await packTar([
+      { name: 'd', type: 'directory' },
+      { name: 'd/f', content: 'f' },
+      { name: 'ok', content: 'ok' },
+      { name: 'l', type: 'symlink', linkname: 'ok' },
+    ]);
+    await Promise.all(
+      Array.from({ length: 8 }, () =>
+        extractInto(root, '/etc', Readable.from([tar.subarray(0, 1024), tar.subarray(1024)])),
+      ),
+    );
     expect(fs.readFileSync(path.join(rootPath, 'etc', 'd', 'f'), 'utf8')).toBe('f');
     expect(fs.readFileSync(path.join(rootPath, 'etc', 'ok'), 'utf8')).toBe('ok');
     expect(fs.readlinkSync(path.join(rootPath, 'etc', 'l'))).toBe('ok');
@@ -210,16 +254,31 @@ describe('tar in: names, truncation and the open parents', () => {
   test('a name or a path too long for Linux fails the archive with a clean error, earlier entries kept', async () => {
     const deep = Array.from({ length: 45 }, () => 'z'.repeat(99)).join('/');
     for (const name of ['x'.repeat(30_000), `d/${'y'.repeat(256)}`, `${deep}/f`]) {
-      await expect(put([{ name: 'ok', content: 'ok' }, { name, content: 'data' }], '/etc')).rejects.toThrow(/^invalid path: open \/etc\/.*: file name too long$/);
+      await expect(
+        put(
+          [
+            { name: 'ok', content: 'ok' },
+            { name, content: 'data' },
+          ],
+          '/etc',
+        ),
+      ).rejects.toThrow(/^invalid path: open \/etc\/.*: file name too long$/);
     }
-    await expect(put([{ name: 's', type: 'symlink', linkname: 'q'.repeat(5000) }], '/etc')).rejects.toThrow(/^invalid path: open \/etc\/s: file name too long$/);
+    await expect(put([{ name: 's', type: 'symlink', linkname: 'q'.repeat(5000) }], '/etc')).rejects.toThrow(
+      /^invalid path: open \/etc\/s: file name too long$/,
+    );
     expect(fs.readdirSync(path.join(rootPath, 'etc')).sort()).toEqual(['hostname', 'ok']);
   });
 
   test('a tar cut short in a file\'s data: "unexpected EOF", the earlier files kept, the half file removed', async () => {
-    const full = await packTar([{ name: 't1', content: 'a'.repeat(100) }, { name: 't2', content: Buffer.alloc(100_000, 0x62) }]);
+    const full = await packTar([
+      { name: 't1', content: 'a'.repeat(100) },
+      { name: 't2', content: Buffer.alloc(100_000, 0x62) },
+    ]);
     const cut = full.subarray(0, 512 * 3 + 50_000);
-    await expect(extractInto(root, '/etc', Readable.from([cut.subarray(0, 30_000), cut.subarray(30_000)]))).rejects.toThrow(/^invalid tar archive: unexpected EOF$/);
+    await expect(
+      extractInto(root, '/etc', Readable.from([cut.subarray(0, 30_000), cut.subarray(30_000)])),
+    ).rejects.toThrow(/^invalid tar archive: unexpected EOF$/);
     expect(fs.readFileSync(path.join(rootPath, 'etc', 't1'), 'utf8')).toBe('a'.repeat(100));
     expect(fs.existsSync(path.join(rootPath, 'etc', 't2'))).toBe(false);
   });

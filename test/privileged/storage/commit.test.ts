@@ -44,7 +44,6 @@ function makeDirs(): { lower: string; upper: string } {
   return { lower, upper };
 }
 
-
 test('the upper directory packs as an OCI layer', async () => {
   const { lower, upper } = makeDirs();
   const t = await packUpper(upper, [lower]);
@@ -65,25 +64,37 @@ test('a scratch root with only the runtime /etc files and mount points packs as 
 
 test('commit stores the layer, its blob and an image whose ID is its config digest', async () => {
   const { lower, upper } = makeDirs();
-  const id = await commitWritableLayer({ content: svc.content, layers: svc.layers, images: svc.store }, {
-    upperDir: upper,
-    lowerDirs: [lower],
-    config: { Cmd: ['sh'] },
-    createdBy: 'sh -c change',
-    author: 'me',
-    comment: 'msg',
-  });
+  const id = await commitWritableLayer(
+    { content: svc.content, layers: svc.layers, images: svc.store },
+    {
+      upperDir: upper,
+      lowerDirs: [lower],
+      config: { Cmd: ['sh'] },
+      createdBy: 'sh -c change',
+      author: 'me',
+      comment: 'msg',
+    },
+  );
   const img = svc.store.byId(id);
   expect(img).toBeDefined();
   const configBytes = await svc.content.read(id);
   expect(sha256Digest(configBytes)).toBe(id);
   const config = JSON.parse(configBytes.toString());
-  expect(config.history).toEqual([{ created: expect.any(String), author: 'me', created_by: 'sh -c change', comment: 'msg' }]);
+  expect(config.history).toEqual([
+    { created: expect.any(String), author: 'me', created_by: 'sh -c change', comment: 'msg' },
+  ]);
   expect(config.rootfs.diff_ids).toHaveLength(1);
   const layer = svc.layers.get(config.rootfs.diff_ids[0]);
   // Unpacked back in overlay form: a whiteout device and an opaque directory.
   expect(fs.lstatSync(path.join(layer.dir, 'gone')).isCharacterDevice()).toBe(true);
-  expect(execFileSync('getfattr', ['--only-values', '-n', 'trusted.overlay.opaque', path.join(layer.dir, 'home')]).toString()).toBe('y');
+  expect(
+    execFileSync('getfattr', [
+      '--only-values',
+      '-n',
+      'trusted.overlay.opaque',
+      path.join(layer.dir, 'home'),
+    ]).toString(),
+  ).toBe('y');
   // The blob gunzips to the tar whose sha256 is the diff ID.
   const blob = await svc.content.read(layer.blob!.digest);
   expect(sha256Digest(zlib.gunzipSync(blob))).toBe(config.rootfs.diff_ids[0]);
@@ -92,11 +103,24 @@ test('commit stores the layer, its blob and an image whose ID is its config dige
   const empty = path.join(root, 'empty');
   fs.mkdirSync(path.join(empty, 'etc'), { recursive: true });
   fs.writeFileSync(path.join(empty, 'etc/resolv.conf'), 'nameserver 10.0.0.1\n');
-  const id2 = await commitWritableLayer({ content: svc.content, layers: svc.layers, images: svc.store }, { upperDir: empty, lowerDirs: [layer.dir, lower], parentId: id, recordParent: true, config: {}, createdBy: 'nothing' });
+  const id2 = await commitWritableLayer(
+    { content: svc.content, layers: svc.layers, images: svc.store },
+    {
+      upperDir: empty,
+      lowerDirs: [layer.dir, lower],
+      parentId: id,
+      recordParent: true,
+      config: {},
+      createdBy: 'nothing',
+    },
+  );
   const c2 = svc.store.config(id2);
   expect(c2.rootfs.diff_ids).toEqual(config.rootfs.diff_ids);
   expect(c2.history?.[1]).toMatchObject({ created_by: 'nothing', empty_layer: true });
   // dockerd's Parent (inspect) and ParentId (docker images): the image committed from; none for the first.
-  expect([imageInspectJson(svc.store.byId(id2)!, []).Parent, imageSummaryJson(svc.store.byId(id2)!).ParentId]).toEqual([id, id]);
+  expect([imageInspectJson(svc.store.byId(id2)!, []).Parent, imageSummaryJson(svc.store.byId(id2)!).ParentId]).toEqual([
+    id,
+    id,
+  ]);
   expect(imageInspectJson(svc.store.byId(id)!, []).Parent).toBe('');
 });

@@ -20,7 +20,9 @@ const tools: [Exclude<Compression, 'none'>, string][] = [
   ['xz', 'xz'],
   ['zstd', 'zstd'],
 ];
-const packed = new Map(tools.map(([kind, tool]) => [kind, execFileSync(tool, ['-c'], { input: plain, maxBuffer: 64 << 20 })]));
+const packed = new Map(
+  tools.map(([kind, tool]) => [kind, execFileSync(tool, ['-c'], { input: plain, maxBuffer: 64 << 20 })]),
+);
 
 /** `buf` as a stream of chunks of `size` bytes. */
 function chunked(buf: Buffer, size: number): Readable {
@@ -45,12 +47,15 @@ test('a plain tar, an empty stream and short text are taken as uncompressed', ()
   expect(detectCompression(Buffer.from('BZ'))).toBe('none');
 });
 
-test.each(tools)('%s decodes to the bytes that were compressed, in big chunks and with its head in 1-byte ones', async (kind) => {
-  const src = packed.get(kind)!;
-  expect((await readAll(await decompressStream(chunked(src, 1 << 20)))).equals(plain)).toBe(true);
-  // The magic split over 1-byte chunks.
-  expect((await readAll(await decompressStream(Readable.from(splitHead(src))))).equals(plain)).toBe(true);
-});
+test.each(tools)(
+  '%s decodes to the bytes that were compressed, in big chunks and with its head in 1-byte ones',
+  async (kind) => {
+    const src = packed.get(kind)!;
+    expect((await readAll(await decompressStream(chunked(src, 1 << 20)))).equals(plain)).toBe(true);
+    // The magic split over 1-byte chunks.
+    expect((await readAll(await decompressStream(Readable.from(splitHead(src))))).equals(plain)).toBe(true);
+  },
+);
 
 /** `buf` as 1-byte chunks for its first 8 bytes, then the rest at once. */
 function splitHead(buf: Buffer): Buffer[] {
@@ -74,5 +79,7 @@ test.each(tools)('a corrupt %s stream fails', async (kind) => {
 
 test.each(tools)('a %s stream cut short fails', async (kind) => {
   const src = packed.get(kind)!;
-  await expect(readAll(await decompressStream(chunked(src.subarray(0, Math.floor(src.length / 2)), 65536)))).rejects.toThrow();
+  await expect(
+    readAll(await decompressStream(chunked(src.subarray(0, Math.floor(src.length / 2)), 65536))),
+  ).rejects.toThrow();
 });

@@ -57,12 +57,16 @@ function rawHeader(name: string, size: number, type = '0'): Buffer {
 
 describe('hostile layers', () => {
   test('../x is refused and nothing is written outside', async () => {
-    await expect(extract([{ name: '../outside/victim', content: 'pwned' }])).rejects.toThrow(/points outside the layer/);
+    await expect(extract([{ name: '../outside/victim', content: 'pwned' }])).rejects.toThrow(
+      /points outside the layer/,
+    );
     outsideUntouched();
   });
 
   test('a/../../x is refused', async () => {
-    await expect(extract([{ name: 'a/../../outside/new', content: 'pwned' }])).rejects.toThrow(/points outside the layer/);
+    await expect(extract([{ name: 'a/../../outside/new', content: 'pwned' }])).rejects.toThrow(
+      /points outside the layer/,
+    );
     outsideUntouched();
   });
 
@@ -94,8 +98,12 @@ describe('hostile layers', () => {
   });
 
   test('a hardlink to a file outside the layer is refused', async () => {
-    await expect(extract([{ name: 'link', type: 'link', linkname: '../outside/victim' }])).rejects.toThrow(/points outside the layer/);
-    await expect(extract([{ name: 'link2', type: 'link', linkname: path.join(outside, 'victim') }])).rejects.toThrow(/does not contain/);
+    await expect(extract([{ name: 'link', type: 'link', linkname: '../outside/victim' }])).rejects.toThrow(
+      /points outside the layer/,
+    );
+    await expect(extract([{ name: 'link2', type: 'link', linkname: path.join(outside, 'victim') }])).rejects.toThrow(
+      /does not contain/,
+    );
     outsideUntouched();
   });
 
@@ -115,7 +123,9 @@ describe('hostile layers', () => {
 
   test('a size header far beyond the data fails without filling the disk', async () => {
     const tarBuf = Buffer.concat([rawHeader('big', 8 * 1024 ** 3), Buffer.alloc(4096)]);
-    await expect(extractLayer(Readable.from([tarBuf]), dest, { maxBytes: 1024 ** 3 })).rejects.toThrow(/larger than the limit/);
+    await expect(extractLayer(Readable.from([tarBuf]), dest, { maxBytes: 1024 ** 3 })).rejects.toThrow(
+      /larger than the limit/,
+    );
     const tarBuf2 = Buffer.concat([rawHeader('big2', 1024 ** 3), Buffer.alloc(4096)]);
     await expect(extractLayer(Readable.from([tarBuf2]), dest)).rejects.toThrow();
     const size = fs.existsSync(path.join(dest, 'big2')) ? fs.statSync(path.join(dest, 'big2')).size : 0;
@@ -174,9 +184,18 @@ describe('what a layer holds is kept', () => {
       record('SCHILY.xattr.trusted.overlay.opaque', Buffer.from('y')),
     ]);
     const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((512 - (b.length % 512)) % 512)]);
-    const tarBuf = Buffer.concat([rawHeader('PaxHeader/f', pax.length, 'x'), pad(pax), rawHeader('f', 1), pad(Buffer.from('x')), Buffer.alloc(1024)]);
+    const tarBuf = Buffer.concat([
+      rawHeader('PaxHeader/f', pax.length, 'x'),
+      pad(pax),
+      rawHeader('f', 1),
+      pad(Buffer.from('x')),
+      Buffer.alloc(1024),
+    ]);
     await extractLayer(Readable.from([tarBuf]), dest);
-    const get = (n: string) => execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', n, path.join(dest, 'f')], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const get = (n: string) =>
+      execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', n, path.join(dest, 'f')], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
     expect(get('user.note').toString()).toBe('hello');
     expect(get('trusted.bin').equals(binary)).toBe(true);
     expect(() => get('trusted.overlay.opaque')).toThrow();
@@ -195,7 +214,13 @@ describe('what a layer holds is kept', () => {
     expect(wh.isCharacterDevice()).toBe(true);
     expect(wh.rdev).toBe(0);
     expect(fs.existsSync(path.join(dest, 'data/.wh.gone.txt'))).toBe(false);
-    const opq = execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'trusted.overlay.opaque', path.join(dest, 'opaque')]).toString();
+    const opq = execFileSync('getfattr', [
+      '--absolute-names',
+      '--only-values',
+      '-n',
+      'trusted.overlay.opaque',
+      path.join(dest, 'opaque'),
+    ]).toString();
     expect(opq).toBe('y');
     expect(fs.readdirSync(path.join(dest, 'opaque'))).toEqual(['new']);
     expect(fs.existsSync(path.join(dest, '.wh..wh.plnk'))).toBe(false);

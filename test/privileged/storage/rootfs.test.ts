@@ -63,7 +63,9 @@ test('layers stack top-first, writes land in the container layer and survive unm
 });
 
 test('a layer list too long for one mount-option page is mounted through short links', async () => {
-  const layers = Array.from({ length: 60 }, (_v, i) => layer(`l${String(i).padStart(2, '0')}-${'x'.repeat(40)}`, { [`f${i}`]: `${i}\n` }));
+  const layers = Array.from({ length: 60 }, (_v, i) =>
+    layer(`l${String(i).padStart(2, '0')}-${'x'.repeat(40)}`, { [`f${i}`]: `${i}\n` }),
+  );
   await rootfs.prepare('c2', layers);
   expect(fs.readdirSync(path.join(tmp, 'containers', 'c2', 'l'))).toHaveLength(60);
   const target = path.join(tmp, 'share', 'c2');
@@ -74,7 +76,12 @@ test('a layer list too long for one mount-option page is mounted through short l
 });
 
 test('too many layers, relative and odd layer paths are refused', async () => {
-  await expect(rootfs.prepare('c3', Array.from({ length: 129 }, (_v, i) => `/l/${i}`))).rejects.toThrow('max depth exceeded');
+  await expect(
+    rootfs.prepare(
+      'c3',
+      Array.from({ length: 129 }, (_v, i) => `/l/${i}`),
+    ),
+  ).rejects.toThrow('max depth exceeded');
   await expect(rootfs.prepare('c3', ['relative/dir'])).rejects.toThrow('bad layer directory');
   await expect(rootfs.prepare('c3', ['/a:b'])).rejects.toThrow('bad layer directory');
   await expect(rootfs.prepare('../evil', ['/a'])).rejects.toThrow('invalid container id');
@@ -89,10 +96,14 @@ test('sizes never follow symlinks out of the writable layer', async () => {
 });
 
 test('paths() (inspect) follows mount, unmount, prepare and remove, also while a read is in flight', async () => {
-  const low = layer('p', { 'a': '1\n' });
+  const low = layer('p', { a: '1\n' });
   await rootfs.prepare('c3', [low]);
   const dirs = path.join(tmp, 'containers', 'c3');
-  expect(await rootfs.paths('c3')).toEqual({ lowerDirs: [low], upperDir: path.join(dirs, 'upper'), workDir: path.join(dirs, 'work') });
+  expect(await rootfs.paths('c3')).toEqual({
+    lowerDirs: [low],
+    upperDir: path.join(dirs, 'upper'),
+    workDir: path.join(dirs, 'work'),
+  });
   const target = path.join(tmp, 'share', 'c3');
   // A read that starts before the mount and ends after it is not kept as the answer.
   const racing = rootfs.paths('c3');
@@ -102,7 +113,7 @@ test('paths() (inspect) follows mount, unmount, prepare and remove, also while a
   expect((await rootfs.paths('c3')).mergedDir).toBe(target);
   await rootfs.unmount('c3');
   expect((await rootfs.paths('c3')).mergedDir).toBeUndefined();
-  const high = layer('q', { 'b': '2\n' });
+  const high = layer('q', { b: '2\n' });
   await rootfs.prepare('c3', [low, high]);
   expect((await rootfs.paths('c3')).lowerDirs).toEqual([high, low]);
   await rootfs.remove('c3');

@@ -60,7 +60,10 @@ async function layerEntries(diffId: string): Promise<string[]> {
 /** What a container of the image sees: an overlay of its layers, read on the host. */
 function tree(layerDirs: string[]): Record<string, string> {
   const mnt = fs.mkdtempSync(path.join(root, 'mnt-'));
-  const opts = layerDirs.length === 1 ? `lowerdir=${layerDirs[0]}:${fs.mkdtempSync(path.join(root, 'empty-'))}` : `lowerdir=${layerDirs.join(':')}`;
+  const opts =
+    layerDirs.length === 1
+      ? `lowerdir=${layerDirs[0]}:${fs.mkdtempSync(path.join(root, 'empty-'))}`
+      : `lowerdir=${layerDirs.join(':')}`;
   execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', opts, mnt]);
   try {
     const out: Record<string, string> = {};
@@ -83,13 +86,26 @@ function tree(layerDirs: string[]): Record<string, string> {
 
 async function threeSteps(): Promise<{ base: string; top: string }> {
   const base = await commitWritableLayer(stores, {
-    upperDir: upper('u0', { a: 'a0', gone: 'g', 'd/x': 'x', 'keep/k': 'k' }), lowerDirs: [], config: { Cmd: ['sh'] }, createdBy: 'base',
+    upperDir: upper('u0', { a: 'a0', gone: 'g', 'd/x': 'x', 'keep/k': 'k' }),
+    lowerDirs: [],
+    config: { Cmd: ['sh'] },
+    createdBy: 'base',
   });
   const mid = await commitWritableLayer(stores, {
-    upperDir: upper('u1', { a: 'a1', new1: 'n', gone: 'WHITEOUT', 'd/y': 'y' }), lowerDirs: await lowers(base), parentId: base, recordParent: true, config: { Cmd: ['sh'] }, createdBy: 'step 1',
+    upperDir: upper('u1', { a: 'a1', new1: 'n', gone: 'WHITEOUT', 'd/y': 'y' }),
+    lowerDirs: await lowers(base),
+    parentId: base,
+    recordParent: true,
+    config: { Cmd: ['sh'] },
+    createdBy: 'step 1',
   });
   const top = await commitWritableLayer(stores, {
-    upperDir: upper('u2', { new1: 'WHITEOUT', keep: 'OPAQUE', 'keep/z': 'z', later: 'l' }), lowerDirs: await lowers(mid), parentId: mid, recordParent: true, config: { Cmd: ['echo', 'top'] }, createdBy: 'step 2',
+    upperDir: upper('u2', { new1: 'WHITEOUT', keep: 'OPAQUE', 'keep/z': 'z', later: 'l' }),
+    lowerDirs: await lowers(mid),
+    parentId: mid,
+    recordParent: true,
+    config: { Cmd: ['echo', 'top'] },
+    createdBy: 'step 2',
   });
   return { base, top };
 }
@@ -101,7 +117,16 @@ test('squashed onto the base: one layer of what the steps change together, the h
   const baseDiffs = svc.store.config(base).rootfs.diff_ids;
   expect(c.rootfs.diff_ids).toHaveLength(2);
   expect(c.rootfs.diff_ids[0]).toBe(baseDiffs[0]);
-  expect(await layerEntries(c.rootfs.diff_ids[1])).toEqual(['a', 'd/', 'd/y', '.wh.gone', 'keep/', 'keep/.wh..wh..opq', 'keep/z', 'later']);
+  expect(await layerEntries(c.rootfs.diff_ids[1])).toEqual([
+    'a',
+    'd/',
+    'd/y',
+    '.wh.gone',
+    'keep/',
+    'keep/.wh..wh..opq',
+    'keep/z',
+    'later',
+  ]);
   expect(c.history?.map((h) => [h.created_by, h.empty_layer, h.comment])).toEqual([
     ['base', undefined, undefined],
     ['step 1', true, undefined],
@@ -113,7 +138,15 @@ test('squashed onto the base: one layer of what the steps change together, the h
   expect(imageInspectJson(svc.store.byId(id)!, [])).toMatchObject({ Parent: '', Comment: `merge ${top} to ${base}` });
   expect(imageInspectJson(svc.store.byId(top)!, []).Comment).toBe('');
   expect(tree(await lowers(id))).toEqual(tree(await lowers(top)));
-  expect(tree(await lowers(id))).toEqual({ a: 'a1', 'd/': '', 'd/x': 'x', 'd/y': 'y', 'keep/': '', 'keep/z': 'z', later: 'l' });
+  expect(tree(await lowers(id))).toEqual({
+    a: 'a1',
+    'd/': '',
+    'd/x': 'x',
+    'd/y': 'y',
+    'keep/': '',
+    'keep/z': 'z',
+    later: 'l',
+  });
   // The scratch directory of the merge is gone.
   expect(fs.readdirSync(path.join(root, 'data/build-tmp'))).toEqual([]);
 });
@@ -126,7 +159,14 @@ test('squashed onto nothing: the whole image in one layer, no whiteouts; a non-a
   expect(await layerEntries(c.rootfs.diff_ids[0])).toEqual(['a', 'd/', 'd/x', 'd/y', 'keep/', 'keep/z', 'later']);
   expect(c.history?.[c.history.length - 1]?.comment).toBe(`create new from ${top}`);
   expect(tree(await lowers(id))).toEqual(tree(await lowers(top)));
-  const other = await commitWritableLayer(stores, { upperDir: upper('u3', { other: 'o' }), lowerDirs: [], config: {}, createdBy: 'other' });
-  await expect(squashImage(stores, path.join(root, 'data/build-tmp'), top, other)).rejects.toThrow(`layer ID '${other}' is not a parent of the specified layer`);
+  const other = await commitWritableLayer(stores, {
+    upperDir: upper('u3', { other: 'o' }),
+    lowerDirs: [],
+    config: {},
+    createdBy: 'other',
+  });
+  await expect(squashImage(stores, path.join(root, 'data/build-tmp'), top, other)).rejects.toThrow(
+    `layer ID '${other}' is not a parent of the specified layer`,
+  );
   expect(svc.store.byId(base)).toBeDefined();
 });

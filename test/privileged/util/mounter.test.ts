@@ -70,7 +70,9 @@ test("a bad request fails with the system's error and changes nothing", async ()
     /mount bind .* on .*missing: No such file or directory/,
   );
   await expect(mounter.unmount(src)).rejects.toThrow(/umount .*src: Invalid argument/);
-  await expect(mounter.mount({ source: 'x', target: dir('t'), fstype: 'no-such-fs' })).rejects.toThrow(/No such device/);
+  await expect(mounter.mount({ source: 'x', target: dir('t'), fstype: 'no-such-fs' })).rejects.toThrow(
+    /No such device/,
+  );
   expect(mountsUnder(tmp)).toEqual([]);
 });
 
@@ -78,7 +80,9 @@ test('many requests at once are answered in order, each with its own result', as
   const src = dir('src', 'x');
   const targets = Array.from({ length: 12 }, (_, i) => dir(`t${i}`));
   const results = await Promise.allSettled(
-    targets.map((t, i) => mounter.mount({ source: i % 3 === 2 ? path.join(tmp, 'nope') : src, target: t, flags: MS_BIND })),
+    targets.map((t, i) =>
+      mounter.mount({ source: i % 3 === 2 ? path.join(tmp, 'nope') : src, target: t, flags: MS_BIND }),
+    ),
   );
   expect(results.map((r) => r.status)).toEqual(targets.map((_, i) => (i % 3 === 2 ? 'rejected' : 'fulfilled')));
   targets.forEach((t, i) => expect(isMountPoint(t)).toBe(i % 3 !== 2));

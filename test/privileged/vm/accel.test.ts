@@ -74,7 +74,7 @@ it('falls back to TCG when the probe boot hangs, killing it at the deadline', as
   expect(fs.readdirSync(path.join(dir, 'exec'))).toEqual(['accel.json']);
 });
 
-it('falls back to TCG with QEMU\'s own words when it aborts', async () => {
+it("falls back to TCG with QEMU's own words when it aborts", async () => {
   const qemu = fakeQemu('echo "qemu-system-x86_64: error: failed to set MSR 0x10a" >&2; kill -ABRT $$');
   const d = await resolveAccel({ ...opts(), qemu });
   expect(d.accel).toBe('tcg');

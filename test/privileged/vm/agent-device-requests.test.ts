@@ -11,7 +11,15 @@ import * as path from 'node:path';
 import type * as net from 'node:net';
 import { encodeHeader, FrameDecoder, type Frame } from '../../../src/vm/agent/codec';
 import { connectUnix, syncChannel } from '../../../src/vm/agent/connect';
-import { ErrorCode, FrameType, isCtlFrameFromAgent, Limits, Op, PROTOCOL_VERSION, Tag } from '../../../src/vm/agent/protocol';
+import {
+  ErrorCode,
+  FrameType,
+  isCtlFrameFromAgent,
+  Limits,
+  Op,
+  PROTOCOL_VERSION,
+  Tag,
+} from '../../../src/vm/agent/protocol';
 import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
 import { buildAgent, makeBusyboxRootfs } from '../../helpers/agent-fixtures';
 
@@ -49,13 +57,19 @@ beforeAll(async () => {
   const share = path.join(tmp, 'share');
   makeBusyboxRootfs(path.join(share, 'containers/c/rootfs'));
   const script = 'ip tuntap add dev eth0 mode tap && ip link set lo up && exec "$0" --ctl "$1" --io "$2" --share "$3"';
-  proc = spawn('unshare', ['-n', 'sh', '-c', script, bin, path.join(tmp, 'a.ctl'), path.join(tmp, 'a.io'), share], { stdio: 'ignore' });
+  proc = spawn('unshare', ['-n', 'sh', '-c', script, bin, path.join(tmp, 'a.ctl'), path.join(tmp, 'a.io'), share], {
+    stdio: 'ignore',
+  });
   const deadline = Date.now() + 5000;
   ctl = await connectUnix(path.join(tmp, 'a.ctl'), deadline, []);
   io = await connectUnix(path.join(tmp, 'a.io'), deadline, []);
   const rest = await syncChannel(ctl, 'control');
   await syncChannel(io, 'stream');
-  const decoder = new FrameDecoder({ channel: 'control', maxPayload: Limits.MAX_CTL_PAYLOAD, allowedType: isCtlFrameFromAgent });
+  const decoder = new FrameDecoder({
+    channel: 'control',
+    maxPayload: Limits.MAX_CTL_PAYLOAD,
+    allowedType: isCtlFrameFromAgent,
+  });
   const take = (b: Buffer) => {
     frames.push(...decoder.push(b));
     waiter?.();
@@ -64,7 +78,9 @@ beforeAll(async () => {
   ctl.resume();
   take(rest);
   expect(await code(Op.VERSION, new TlvWriter().u32(Tag.PROTOCOL, PROTOCOL_VERSION))).toBe(0);
-  expect(await code(Op.CREATE_CONTAINER, new TlvWriter().str(Tag.CONTAINER_ID, 'c').str(Tag.ROOTFS, 'containers/c/rootfs'))).toBe(0);
+  expect(
+    await code(Op.CREATE_CONTAINER, new TlvWriter().str(Tag.CONTAINER_ID, 'c').str(Tag.ROOTFS, 'containers/c/rootfs')),
+  ).toBe(0);
 });
 
 afterAll(async () => {
@@ -76,7 +92,8 @@ afterAll(async () => {
 });
 
 const iface = () => new TlvWriter().str(Tag.IFNAME, 'eth0');
-const mount = (path: string, fstype: string) => new TlvWriter().str(Tag.CONTAINER_ID, 'c').str(Tag.PATH, path).str(Tag.FSTYPE, fstype);
+const mount = (path: string, fstype: string) =>
+  new TlvWriter().str(Tag.CONTAINER_ID, 'c').str(Tag.PATH, path).str(Tag.FSTYPE, fstype);
 
 describe('agent device requests with fields the host client would never send', () => {
   it.each([
@@ -84,7 +101,13 @@ describe('agent device requests with fields the host client would never send', (
     ['a 16-byte interface name', () => new TlvWriter().str(Tag.IFNAME, 'e'.repeat(16)).u32(Tag.LINK_UP, 1)],
     ['a 5-byte MAC', () => iface().bytes(Tag.MAC, Buffer.alloc(5))],
     ['an address without a prefix', () => iface().bytes(Tag.ADDRESS, Buffer.from([10, 0, 0, 2]))],
-    ['a prefix of 33', () => iface().bytes(Tag.ADDRESS, Buffer.from([10, 0, 0, 2])).u32(Tag.PREFIX, 33)],
+    [
+      'a prefix of 33',
+      () =>
+        iface()
+          .bytes(Tag.ADDRESS, Buffer.from([10, 0, 0, 2]))
+          .u32(Tag.PREFIX, 33),
+    ],
     ['an MTU of 67', () => iface().u32(Tag.MTU, 67)],
     ['LINK_UP 2', () => iface().u32(Tag.LINK_UP, 2)],
     ['a repeated MTU', () => iface().u32(Tag.MTU, 1400).u32(Tag.MTU, 1500)],
@@ -94,9 +117,23 @@ describe('agent device requests with fields the host client would never send', (
 
   it.each([
     ['no destination', () => new TlvWriter().u32(Tag.PREFIX, 0).str(Tag.IFNAME, 'eth0')],
-    ['host bits past the prefix', () => new TlvWriter().bytes(Tag.DESTINATION, Buffer.from([10, 1, 0, 1])).u32(Tag.PREFIX, 16).str(Tag.IFNAME, 'eth0')],
-    ['neither gateway nor interface', () => new TlvWriter().bytes(Tag.DESTINATION, Buffer.from([10, 1, 0, 0])).u32(Tag.PREFIX, 16)],
-    ['a 16-byte gateway', () => new TlvWriter().bytes(Tag.DESTINATION, Buffer.alloc(4)).u32(Tag.PREFIX, 0).bytes(Tag.GATEWAY, Buffer.alloc(16))],
+    [
+      'host bits past the prefix',
+      () =>
+        new TlvWriter()
+          .bytes(Tag.DESTINATION, Buffer.from([10, 1, 0, 1]))
+          .u32(Tag.PREFIX, 16)
+          .str(Tag.IFNAME, 'eth0'),
+    ],
+    [
+      'neither gateway nor interface',
+      () => new TlvWriter().bytes(Tag.DESTINATION, Buffer.from([10, 1, 0, 0])).u32(Tag.PREFIX, 16),
+    ],
+    [
+      'a 16-byte gateway',
+      () =>
+        new TlvWriter().bytes(Tag.DESTINATION, Buffer.alloc(4)).u32(Tag.PREFIX, 0).bytes(Tag.GATEWAY, Buffer.alloc(16)),
+    ],
   ])('ADD_ROUTE with %s is INVALID', async (_what, w) => {
     expect(await code(Op.ADD_ROUTE, w())).toBe(ErrorCode.INVALID);
   });
@@ -109,7 +146,10 @@ describe('agent device requests with fields the host client would never send', (
     ['a tmpfs mode that is not octal', () => mount('/mnt', 'tmpfs').str(Tag.FS_OPTIONS, 'mode=999')],
     ['a tmpfs with a source', () => mount('/mnt', 'tmpfs').str(Tag.SOURCE, 'podvisor-vol')],
     ['the rootfs share as a volume tag', () => mount('/mnt', 'virtiofs').str(Tag.SOURCE, 'podvisor')],
-    ['a subpath with ".."', () => mount('/mnt', 'virtiofs').str(Tag.SOURCE, 'podvisor-vol').str(Tag.SUBPATH, 'a/../../b')],
+    [
+      'a subpath with ".."',
+      () => mount('/mnt', 'virtiofs').str(Tag.SOURCE, 'podvisor-vol').str(Tag.SUBPATH, 'a/../../b'),
+    ],
     ['an absolute subpath', () => mount('/mnt', 'virtiofs').str(Tag.SOURCE, 'podvisor-vol').str(Tag.SUBPATH, '/etc')],
     ['virtiofs options', () => mount('/mnt', 'virtiofs').str(Tag.SOURCE, 'podvisor-vol').str(Tag.FS_OPTIONS, 'size=1')],
     ['unknown mount flags', () => mount('/mnt', 'tmpfs').u32(Tag.MOUNT_FLAGS, 16)],

@@ -13,15 +13,7 @@ import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../../
 import { AgentClient } from '../../../src/vm/agent/client';
 import { Limits, PROTOCOL_VERSION } from '../../../src/vm/agent/protocol';
 import { mountsUnder } from '../../helpers/leaks';
-import {
-  buildAgent,
-  collect,
-  finish,
-  makeBusyboxRootfs,
-  run,
-  spec,
-  waitForOutput,
-} from '../../helpers/agent-fixtures';
+import { buildAgent, collect, finish, makeBusyboxRootfs, run, spec, waitForOutput } from '../../helpers/agent-fixtures';
 
 jest.setTimeout(60_000);
 
@@ -130,8 +122,12 @@ describe('agent in host test mode', () => {
   });
 
   it('refuses to change interfaces or routes in the network namespace it shares with the host', async () => {
-    await expect(client.configureInterface({ name: 'lo', mtu: 1280 })).rejects.toThrow(/network namespace of the agent's own/);
-    await expect(client.addRoute({ destination: '10.250.0.0', prefix: 16, device: 'lo' })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.configureInterface({ name: 'lo', mtu: 1280 })).rejects.toThrow(
+      /network namespace of the agent's own/,
+    );
+    await expect(client.addRoute({ destination: '10.250.0.0', prefix: 16, device: 'lo' })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
     expect(fs.readFileSync('/sys/class/net/lo/mtu', 'utf8').trim()).not.toBe('1280');
   });
 
@@ -172,7 +168,9 @@ describe('agent in host test mode', () => {
     p.stdin!.end(data);
     const got = await out;
     expect(got.length).toBe(data.length);
-    expect(crypto.createHash('sha256').update(got).digest('hex')).toBe(crypto.createHash('sha256').update(data).digest('hex'));
+    expect(crypto.createHash('sha256').update(got).digest('hex')).toBe(
+      crypto.createHash('sha256').update(data).digest('hex'),
+    );
     expect(await p.exited).toEqual({ exitCode: 0 });
     await client.destroyContainer('cat');
   });
@@ -180,7 +178,12 @@ describe('agent in host test mode', () => {
   it('shows the new size in a TTY after resizeTerminal', async () => {
     await client.createContainer({ id: 'tty', rootfs: newRootfs('tty') });
     const p = await client.startProcess(
-      spec('tty', ['sh', '-c', 'stty size; echo ready; read x; stty size; tty'], { terminal: true, rows: 24, cols: 80, stdin: true }),
+      spec('tty', ['sh', '-c', 'stty size; echo ready; read x; stty size; tty'], {
+        terminal: true,
+        rows: 24,
+        cols: 80,
+        stdin: true,
+      }),
     );
     guestPids.push(p.pid);
     expect(p.stderr).toBeNull();
@@ -197,7 +200,9 @@ describe('agent in host test mode', () => {
 
   it('runs two processes at once with their own streams; execs join the init PID namespace', async () => {
     await client.createContainer({ id: 'two', rootfs: newRootfs('two'), hostname: 'two-host' });
-    const init = await client.startProcess(spec('two', ['sh', '-c', 'echo init-up; read x; echo bye'], { stdin: true }));
+    const init = await client.startProcess(
+      spec('two', ['sh', '-c', 'echo init-up; read x; echo bye'], { stdin: true }),
+    );
     guestPids.push(init.pid);
     const initOut = collect(init.stdout);
     await waitForOutput(init.stdout, /init-up/);
@@ -238,7 +243,9 @@ describe('agent in host test mode', () => {
     });
     expect(r.stdout).toBe('/work/deep/dir\n1000\n1001\n1001 1002 1003\n');
     await expect(client.startProcess(spec('user', ['no-such-command']))).rejects.toThrow(NotFoundError);
-    await expect(client.startProcess(spec('user', ['no-such-command']))).rejects.toThrow(/executable file not found in \$PATH/);
+    await expect(client.startProcess(spec('user', ['no-such-command']))).rejects.toThrow(
+      /executable file not found in \$PATH/,
+    );
     await expect(client.startProcess(spec('nope', ['true']))).rejects.toBeInstanceOf(NotFoundError);
     await client.destroyContainer('user');
     await expect(client.destroyContainer('user')).rejects.toBeInstanceOf(NotFoundError);
@@ -275,7 +282,9 @@ describe('agent in host test mode', () => {
     // /proc magic links, non-regular files and oversize files are refused.
     const init = await client.startProcess(spec('files', ['sh', '-c', 'read x'], { stdin: true }));
     guestPids.push(init.pid);
-    await expect(client.readFile('files', '/proc/1/root/etc/passwd', 4096)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(client.readFile('files', '/proc/1/root/etc/passwd', 4096)).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
     // Plain /proc files are readable (the pod layer samples stats this way).
     expect((await client.readFile('files', '/proc/loadavg', 4096)).toString()).toMatch(/^\d+\.\d+ .* \d+\/\d+ \d+\n$/);
     await expect(client.readFile('files', '/dev/zero', 4096)).rejects.toThrow(/not a regular file/);
@@ -400,12 +409,13 @@ describe('agent in host test mode: reconnects and failures', () => {
     c3.close();
   });
 
-  it('re-sends a container init\'s output from the offset the host stored (RESUME_OUTPUT), reporting what it no longer keeps', async () => {
+  it("re-sends a container init's output from the offset the host stored (RESUME_OUTPUT), reporting what it no longer keeps", async () => {
     const agent = startAgent('resume');
     const c1 = await connect(agent);
     await c1.createContainer({ id: 'rs', rootfs: newRootfs('rs') });
     // The init: 5000 lines and 3 on stderr; 400000 more once /go exists; it exits after /done.
-    const script = 'seq 1 5000; seq 1 3 >&2; while [ ! -e /go ]; do sleep 0.05; done; seq 5001 405000; while [ ! -e /done ]; do sleep 0.05; done; exit 3';
+    const script =
+      'seq 1 5000; seq 1 3 >&2; while [ ! -e /go ]; do sleep 0.05; done; seq 5001 405000; while [ ! -e /done ]; do sleep 0.05; done; exit 3';
     const init = await c1.startProcess(spec('rs', ['sh', '-c', script]));
     guestPids.push(init.pid);
     const upTo = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => `${a + i}\n`).join('');
@@ -439,11 +449,19 @@ describe('agent in host test mode: reconnects and failures', () => {
     // The agent kept only the last PV_OUTPUT_KEEP bytes: those come again, the rest is lost.
     const c4 = await connect(agent);
     const rest = upTo(5001, 405000);
-    const [fourth] = await c4.reattach(() => ({ stdout: first.length, stderr: 6, lost: (s, n) => lost.push(`${s}:${n}`) }));
+    const [fourth] = await c4.reattach(() => ({
+      stdout: first.length,
+      stderr: 6,
+      lost: (s, n) => lost.push(`${s}:${n}`),
+    }));
     expect(lost).toEqual([`stdout:${rest.length - Limits.OUTPUT_KEEP}`]);
     expect(fourth.outputStart).toEqual({ stdout: first.length + rest.length - Limits.OUTPUT_KEEP, stderr: 6 });
     await c4.writeFile('rs', '/done', Buffer.from(''), 0o644);
-    expect(await finish(fourth)).toEqual({ stdout: rest.slice(-Limits.OUTPUT_KEEP), stderr: '', status: { exitCode: 3 } });
+    expect(await finish(fourth)).toEqual({
+      stdout: rest.slice(-Limits.OUTPUT_KEEP),
+      stderr: '',
+      status: { exitCode: 3 },
+    });
     await c4.destroyContainer('rs');
     await c4.shutdown();
     c4.close();
@@ -461,7 +479,6 @@ describe('agent in host test mode: reconnects and failures', () => {
     await c2.shutdown();
     c2.close();
   });
-
 
   it('rejects exited with UnavailableError, without hanging, when the agent dies mid-stream', async () => {
     const agent = startAgent('killed');
@@ -485,7 +502,11 @@ describe('agent in host test mode: reconnects and failures', () => {
   it('connect rejects with UnavailableError when nothing answers in time', async () => {
     const started = Date.now();
     await expect(
-      AgentClient.connect({ ctlPath: path.join(tmp, 'nobody.ctl'), ioPath: path.join(tmp, 'nobody.io'), timeoutMs: 300 }),
+      AgentClient.connect({
+        ctlPath: path.join(tmp, 'nobody.ctl'),
+        ioPath: path.join(tmp, 'nobody.io'),
+        timeoutMs: 300,
+      }),
     ).rejects.toBeInstanceOf(UnavailableError);
     expect(Date.now() - started).toBeLessThan(5000);
   });

@@ -59,8 +59,16 @@ it('removes a symlink the guest planted, not what it points to, and a tree deepe
   // Built with relative mkdir/chdir (perl): a shell's `cd` (dash) goes through the full
   // logical path and stops working past PATH_MAX, so the tree would end far short of 300.
   const share = path.join(dir, 'share');
-  execFileSync('perl', ['-e', 'chdir $ARGV[0] or die; for (1..300) { mkdir "d" x 20 or die "mkdir: $!"; chdir "d" x 20 or die "chdir: $!" } open(my $f, ">", "leaf") or die "leaf: $!"', share]);
-  const depth = execFileSync('perl', ['-e', 'chdir $ARGV[0] or die; my $n = 0; $n++ while chdir "d" x 20; print $n, (-e "leaf" ? " leaf" : "")', share]).toString();
+  execFileSync('perl', [
+    '-e',
+    'chdir $ARGV[0] or die; for (1..300) { mkdir "d" x 20 or die "mkdir: $!"; chdir "d" x 20 or die "chdir: $!" } open(my $f, ">", "leaf") or die "leaf: $!"',
+    share,
+  ]);
+  const depth = execFileSync('perl', [
+    '-e',
+    'chdir $ARGV[0] or die; my $n = 0; $n++ while chdir "d" x 20; print $n, (-e "leaf" ? " leaf" : "")',
+    share,
+  ]).toString();
   expect(depth).toBe('300 leaf');
   await removeTreeOnOneDevice(dir);
   expect(fs.existsSync(dir)).toBe(false);
@@ -69,7 +77,10 @@ it('removes a symlink the guest planted, not what it points to, and a tree deepe
 
 it('keeps only printable text of the last console lines', () => {
   const f = path.join(base, 'console.log');
-  fs.writeFileSync(f, Buffer.concat([Buffer.from('one\r\n\n'), Buffer.from([0x1b, 0x5b, 0x32, 0x4a, 0x07]), Buffer.from('two\nthree\n')]));
+  fs.writeFileSync(
+    f,
+    Buffer.concat([Buffer.from('one\r\n\n'), Buffer.from([0x1b, 0x5b, 0x32, 0x4a, 0x07]), Buffer.from('two\nthree\n')]),
+  );
   expect(tailLines(f, 2)).toEqual(['?[2J?two', 'three']);
   expect(tailLines(path.join(base, 'missing'), 5)).toEqual([]);
 });

@@ -12,7 +12,8 @@ import { deadTailFrom, findJitMapping, JIT_MARGIN_BYTES, parseInfoJit, punchTail
 const MiB = 1048576;
 const BUFFER = 32 * MiB;
 /** `info jit` of a QEMU 7.2 pool VM (tb-size=32, one vCPU) after its boot and a rehearsal. */
-const INFO_JIT = 'Translation buffer state:\r\ngen code size       17016147/33549312\r\nTB count            30701\r\nTB avg target size  18 max=1721 bytes\r\nTB avg host size    312 bytes (expansion ratio: 17.2)\r\ncross page TB count 91 (0%)\r\ndirect jump count   18892 (61%) (2 jumps=15881 51%)\r\nTB hash buckets     13900/16384 (84.84% head buckets used)\r\nTB hash occupancy   44.05% avg chain occ. Histogram: [0,10)%|▄ █  ▇▁▅▁▂|[90,100]%\r\nTB hash avg chain   1.049 buckets. Histogram: 1|█▁▁|3\r\n\r\nStatistics:\r\nTB flush count      1\r\nTB invalidate count 11745\r\nTLB full flushes    0\r\nTLB partial flushes 37237\r\nTLB elided flushes  112299\r\n[TCG profiler not compiled]\r\n';
+const INFO_JIT =
+  'Translation buffer state:\r\ngen code size       17016147/33549312\r\nTB count            30701\r\nTB avg target size  18 max=1721 bytes\r\nTB avg host size    312 bytes (expansion ratio: 17.2)\r\ncross page TB count 91 (0%)\r\ndirect jump count   18892 (61%) (2 jumps=15881 51%)\r\nTB hash buckets     13900/16384 (84.84% head buckets used)\r\nTB hash occupancy   44.05% avg chain occ. Histogram: [0,10)%|▄ █  ▇▁▅▁▂|[90,100]%\r\nTB hash avg chain   1.049 buckets. Histogram: 1|█▁▁|3\r\n\r\nStatistics:\r\nTB flush count      1\r\nTB invalidate count 11745\r\nTLB full flushes    0\r\nTLB partial flushes 37237\r\nTLB elided flushes  112299\r\n[TCG profiler not compiled]\r\n';
 
 describe('the layout check', () => {
   it('reads the code size and capacity from `info jit`', () => {

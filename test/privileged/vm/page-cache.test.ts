@@ -19,14 +19,19 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** Bytes of `file` in the page cache (util-linux fincore). */
 function cachedBytes(file: string): number {
-  return Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).trim());
+  return Number(
+    execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).trim(),
+  );
 }
 
 /** Write `file` to disk and drop it from the page cache. */
 function writeUncached(file: string, bytes: number): void {
   fs.writeFileSync(file, crypto.randomBytes(bytes));
   execFileSync('sync', [file]);
-  execFileSync('python3', ['-c', `import os; fd = os.open(${JSON.stringify(file)}, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)`]);
+  execFileSync('python3', [
+    '-c',
+    `import os; fd = os.open(${JSON.stringify(file)}, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)`,
+  ]);
 }
 
 test('reads every file into the page cache, whole', async () => {

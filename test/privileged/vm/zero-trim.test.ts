@@ -57,13 +57,21 @@ it('punches exactly the all-zero pages, one fallocate per run, and the content r
   expect(allocated()).toBe(504 * PAGE);
   expect(fs.readFileSync(file).equals(want)).toBe(true);
   // Nothing is left to punch.
-  expect(await punchZeroPages(`/proc/${process.pid}/fd/${fd}`, file, 4 * MiB)).toMatchObject({ allocatedBytes: 504 * PAGE, punchedBytes: 0, ranges: 0 });
+  expect(await punchZeroPages(`/proc/${process.pid}/fd/${fd}`, file, 4 * MiB)).toMatchObject({
+    allocatedBytes: 504 * PAGE,
+    punchedBytes: 0,
+    ranges: 0,
+  });
 });
 
 it('touches nothing when the fd is not the file it was told about or has another size', async () => {
   makeRam();
-  await expect(punchZeroPages(`/proc/${process.pid}/fd/${fd}`, '/memfd:other (deleted)', 4 * MiB)).rejects.toThrow(/is not \/memfd:other/);
-  await expect(punchZeroPages(`/proc/${process.pid}/fd/${fd}`, file, 8 * MiB)).rejects.toThrow(/has 4194304 bytes, expected 8388608/);
+  await expect(punchZeroPages(`/proc/${process.pid}/fd/${fd}`, '/memfd:other (deleted)', 4 * MiB)).rejects.toThrow(
+    /is not \/memfd:other/,
+  );
+  await expect(punchZeroPages(`/proc/${process.pid}/fd/${fd}`, file, 8 * MiB)).rejects.toThrow(
+    /has 4194304 bytes, expected 8388608/,
+  );
   await expect(punchZeroPages(`/proc/${process.pid}/fd/99999`, file, 4 * MiB)).rejects.toBeInstanceOf(UnavailableError);
   expect(allocated()).toBe(514 * PAGE);
 });
@@ -84,7 +92,9 @@ describe('findGuestMemfd', () => {
     const nr = process.arch === 'arm64' ? 279 : 319;
     const script = `my @k; for (my $i = 0; $i < @ARGV; $i += 2) { my $fd = syscall(${nr}, $ARGV[$i], 0); die "memfd_create: $!" if $fd < 0;
       open(my $f, '+<&=', $fd) or die; truncate($f, $ARGV[$i + 1]) or die; push @k, $f } print "ready\\n"; $| = 1; sleep 1000;`;
-    holder = spawn('perl', ['-e', script, ...fds.flatMap(([n, s]) => [n, String(s)])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    holder = spawn('perl', ['-e', script, ...fds.flatMap(([n, s]) => [n, String(s)])], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await new Promise<void>((resolve, reject) => {
       holder!.stdout!.once('data', () => resolve());
       holder!.once('exit', (c) => reject(new Error(`memfd holder exited ${c}`)));
@@ -93,7 +103,10 @@ describe('findGuestMemfd', () => {
   }
 
   it('finds the one guest RAM memfd of a process by its name and size', async () => {
-    const pid = await memfdHolder([['other', 8 * MiB], ['memory-backend-memfd', 8 * MiB]]);
+    const pid = await memfdHolder([
+      ['other', 8 * MiB],
+      ['memory-backend-memfd', 8 * MiB],
+    ]);
     const p = findGuestMemfd(pid, 8 * MiB);
     expect(p).toMatch(new RegExp(`^/proc/${pid}/fd/\\d+$`));
     expect(fs.readlinkSync(p)).toBe(GUEST_MEMFD_LINK);
@@ -102,7 +115,10 @@ describe('findGuestMemfd', () => {
 
   it('refuses a process with no guest RAM memfd, or with two', async () => {
     expect(() => findGuestMemfd(process.pid, 8 * MiB)).toThrow(/has 0 guest RAM memfds/);
-    const pid = await memfdHolder([['memory-backend-memfd', MiB], ['memory-backend-memfd', MiB]]);
+    const pid = await memfdHolder([
+      ['memory-backend-memfd', MiB],
+      ['memory-backend-memfd', MiB],
+    ]);
     expect(() => findGuestMemfd(pid, MiB)).toThrow(/has 2 guest RAM memfds/);
   });
 });

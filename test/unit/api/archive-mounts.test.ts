@@ -27,7 +27,8 @@ beforeEach(() => {
   rootDir = path.join(tmp, 'root');
   vol = path.join(tmp, 'volume-data');
   ro = path.join(tmp, 'ro-bind');
-  for (const d of [path.join(rootDir, 'etc'), path.join(rootDir, 'vol1'), vol, ro]) fs.mkdirSync(d, { recursive: true });
+  for (const d of [path.join(rootDir, 'etc'), path.join(rootDir, 'vol1'), vol, ro])
+    fs.mkdirSync(d, { recursive: true });
   fs.writeFileSync(path.join(rootDir, 'etc', 'passwd'), 'root:x:0:0::/root:/bin/sh\n');
   fs.writeFileSync(path.join(rootDir, 'vol1', 'beneath.txt'), 'hidden by the mount\n');
   fs.writeFileSync(path.join(vol, 'data.txt'), 'The Maid and the Pocket Watch of Blood');
@@ -47,12 +48,16 @@ beforeEach(() => {
     ],
   };
   const rec = { id: 'c'.repeat(64), containers: { ['c'.repeat(64)]: { spec } } };
-  const containers = { pods: { get: () => rec }, archive: new ContainerArchive(rootfs) } as unknown as ContainerServices;
+  const containers = {
+    pods: { get: () => rec },
+    archive: new ContainerArchive(rootfs),
+  } as unknown as ContainerServices;
   app = createApiApp({ system: { version: '0.0.0-test', dataRoot: tmp, accel: 'tcg' }, containers });
 });
 afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const statOf = (res: request.Response) => JSON.parse(Buffer.from(String(res.headers['x-docker-container-path-stat']), 'base64').toString());
+const statOf = (res: request.Response) =>
+  JSON.parse(Buffer.from(String(res.headers['x-docker-container-path-stat']), 'base64').toString());
 const tarList = (buf: Buffer) => spawnSync('tar', ['-tv'], { input: buf }).stdout.toString();
 const tarFile = (buf: Buffer, name: string) => spawnSync('tar', ['-xO', name], { input: buf }).stdout.toString();
 const binary = (res: request.Response, cb: (err: Error | null, body: Buffer) => void) => {
@@ -61,7 +66,7 @@ const binary = (res: request.Response, cb: (err: Error | null, body: Buffer) => 
   res.on('end', () => cb(null, Buffer.concat(chunks)));
 };
 
-test('HEAD and GET of a file in a volume come from the volume\'s directory', async () => {
+test("HEAD and GET of a file in a volume come from the volume's directory", async () => {
   const head = await request(app).head('/v1.41/containers/x/archive?path=/vol1/data.txt');
   expect(head.status).toBe(200);
   expect(statOf(head)).toMatchObject({ name: 'data.txt', size: 38 });
@@ -79,15 +84,21 @@ test('GET of the mount point itself is the volume, named as its path', async () 
   expect(list).not.toMatch(/beneath/);
 });
 
-test('PUT into a volume lands in the volume\'s directory; into a read-only bind: dockerd\'s 500, nothing written', async () => {
+test("PUT into a volume lands in the volume's directory; into a read-only bind: dockerd's 500, nothing written", async () => {
   fs.mkdirSync(path.join(tmp, 'src'));
   fs.writeFileSync(path.join(tmp, 'src', 'song.txt'), 'Deaf To All But The Song');
   const tarball = spawnSync('tar', ['-c', '-C', path.join(tmp, 'src'), 'song.txt']).stdout;
-  const put = await request(app).put('/v1.41/containers/x/archive?path=/vol1').set('Content-Type', 'application/x-tar').send(tarball);
+  const put = await request(app)
+    .put('/v1.41/containers/x/archive?path=/vol1')
+    .set('Content-Type', 'application/x-tar')
+    .send(tarball);
   expect(put.status).toBe(200);
   expect(fs.readFileSync(path.join(vol, 'song.txt'), 'utf8')).toBe('Deaf To All But The Song');
   expect(fs.existsSync(path.join(rootDir, 'vol1', 'song.txt'))).toBe(false);
-  const refused = await request(app).put('/v1.41/containers/x/archive?path=/ro').set('Content-Type', 'application/x-tar').send(tarball);
+  const refused = await request(app)
+    .put('/v1.41/containers/x/archive?path=/ro')
+    .set('Content-Type', 'application/x-tar')
+    .send(tarball);
   expect([refused.status, refused.body]).toEqual([500, { message: 'mounted volume is marked read-only' }]);
   expect(fs.readdirSync(ro)).toEqual([]);
 });
@@ -100,7 +111,10 @@ test('a path outside every host mount (a tmpfs included) is still read from the 
 });
 
 test('mountFor: deepest mount, lexical .., trailing / and /. kept', () => {
-  const mounts = [{ target: '/data', source: '/h/a', readOnly: false }, { target: '/data/sub/', source: '/h/b', readOnly: true }];
+  const mounts = [
+    { target: '/data', source: '/h/a', readOnly: false },
+    { target: '/data/sub/', source: '/h/b', readOnly: true },
+  ];
   expect(mountFor('/data/x', mounts)).toEqual({ mount: mounts[0], rel: '/x' });
   expect(mountFor('/data/sub/y/', mounts)).toEqual({ mount: mounts[1], rel: '/y/' });
   expect(mountFor('/data/sub/.', mounts)).toEqual({ mount: mounts[1], rel: '/.' });

@@ -20,7 +20,13 @@ beforeEach(async () => {
   app = createApiApp({
     system: { version: '0.0.0-test', dataRoot: h.root, accel: 'tcg' },
     images,
-    containers: { pods: h.pods, images: h.images, events: h.events, vmDefaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 },
+    containers: {
+      pods: h.pods,
+      images: h.images,
+      events: h.events,
+      vmDefaults: { memoryMiB: 256, cpus: 1 },
+      hostCpus: 2,
+    },
   });
 });
 afterEach(async () => {
@@ -42,7 +48,10 @@ test('bad build contexts and Dockerfiles', async () => {
   expect(bogus.status).toBe(400);
   expect(bogus.body.message).toContain('unknown instruction: BOGUS');
 
-  const args = await post('/v1.41/build?buildargs=notjson', await packTar([{ name: 'Dockerfile', content: 'FROM busybox\n' }]));
+  const args = await post(
+    '/v1.41/build?buildargs=notjson',
+    await packTar([{ name: 'Dockerfile', content: 'FROM busybox\n' }]),
+  );
   expect(args.status).toBe(400);
 });
 
@@ -53,23 +62,31 @@ test('bad commits', async () => {
   expect(nothing.status).toBe(400);
 });
 
-test('squash without experimental mode: dockerd\'s 400, nothing built', async () => {
-  const res = await post('/v1.41/build?squash=1&t=sq', await packTar([{ name: 'Dockerfile', content: 'FROM busybox\n' }]));
+test("squash without experimental mode: dockerd's 400, nothing built", async () => {
+  const res = await post(
+    '/v1.41/build?squash=1&t=sq',
+    await packTar([{ name: 'Dockerfile', content: 'FROM busybox\n' }]),
+  );
   expect([res.status, res.body]).toEqual([400, { message: 'squash is only supported with experimental mode' }]);
   expect(h.pods.list()).toEqual([]);
 });
 
-test('a platform containerd cannot parse: build and pull answer dockerd\'s 400 with its words', async () => {
+test("a platform containerd cannot parse: build and pull answer dockerd's 400 with its words", async () => {
   const ctx = await packTar([{ name: 'Dockerfile', content: 'FROM busybox\n' }]);
   const cases: Array<[string, string]> = [
     ['foobar', '"foobar": unknown operating system or architecture: invalid argument'],
-    ['linux/', '"" is an invalid component of "linux/": platform specifier component must match "^[A-Za-z0-9_-]+$": invalid argument'],
+    [
+      'linux/',
+      '"" is an invalid component of "linux/": platform specifier component must match "^[A-Za-z0-9_-]+$": invalid argument',
+    ],
     ['a*b', '"a*b": wildcards not yet supported: invalid argument'],
   ];
   for (const [platform, message] of cases) {
     const build = await post(`/v1.41/build?platform=${encodeURIComponent(platform)}`, ctx);
     expect([build.status, build.body]).toEqual([400, { message }]);
-    const pull = await request(app).post(`/v1.41/images/create?fromImage=hello-world&tag=latest&platform=${encodeURIComponent(platform)}`);
+    const pull = await request(app).post(
+      `/v1.41/images/create?fromImage=hello-world&tag=latest&platform=${encodeURIComponent(platform)}`,
+    );
     expect([pull.status, pull.body]).toEqual([400, { message }]);
   }
   // A lone architecture or OS is taken, as containerd takes it.

@@ -35,7 +35,10 @@ interface RawAnswer {
 }
 
 /** Send a raw HTTP request and read until the server closes (or `until` says stop). */
-function raw(req: string, opts: { write?: (s: net.Socket) => void; until?: (body: Buffer) => boolean } = {}): Promise<RawAnswer> {
+function raw(
+  req: string,
+  opts: { write?: (s: net.Socket) => void; until?: (body: Buffer) => boolean } = {},
+): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const s = net.connect(sock);
     let buf = Buffer.alloc(0);
@@ -61,23 +64,35 @@ function raw(req: string, opts: { write?: (s: net.Socket) => void; until?: (body
   });
 }
 
-async function api(method: string, p: string, body?: unknown): Promise<{ status: number; json: unknown; text: string; headers: http.IncomingHttpHeaders }> {
+async function api(
+  method: string,
+  p: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown; text: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = http.request({ socketPath: sock, method, path: p, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, json, text, headers: res.headers });
-      });
-    });
+    const req = http.request(
+      {
+        socketPath: sock,
+        method,
+        path: p,
+        headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, json, text, headers: res.headers });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(data);
   });
@@ -91,19 +106,37 @@ async function create(body: Record<string, unknown>, name = ''): Promise<string>
 
 describe('create and errors', () => {
   test('log drivers as dockerd: unknown 400 (after the image lookup), defaults filled, none unreadable, bad values fail the start', async () => {
-    const lc = (LogConfig: unknown, Image = 'busybox') => api('POST', '/v1.41/containers/create', { Image, Cmd: ['echo', 'hi'], HostConfig: { LogConfig } });
-    expect(await lc({ Type: 'asdf', Config: {} })).toMatchObject({ status: 400, json: { message: 'error looking up logging plugin asdf: plugin "asdf" not found' } });
+    const lc = (LogConfig: unknown, Image = 'busybox') =>
+      api('POST', '/v1.41/containers/create', { Image, Cmd: ['echo', 'hi'], HostConfig: { LogConfig } });
+    expect(await lc({ Type: 'asdf', Config: {} })).toMatchObject({
+      status: 400,
+      json: { message: 'error looking up logging plugin asdf: plugin "asdf" not found' },
+    });
     expect((await lc({ Type: 'asdf' }, 'nosuchimage')).status).toBe(404);
-    expect(await lc({ Type: 'json-file', Config: { 'max-sise': '1m' } })).toMatchObject({ status: 400, json: { message: "unknown log opt 'max-sise' for json-file log driver" } });
+    expect(await lc({ Type: 'json-file', Config: { 'max-sise': '1m' } })).toMatchObject({
+      status: 400,
+      json: { message: "unknown log opt 'max-sise' for json-file log driver" },
+    });
     const dflt = (await lc({ Type: '', Config: { 'max-file': '100' } })).json as { Id: string };
     expect((await api('POST', `/containers/${dflt.Id}/start`)).status).toBe(204);
-    expect(((await api('GET', `/containers/${dflt.Id}/json`)).json as { HostConfig: unknown }).HostConfig).toMatchObject({ LogConfig: { Type: 'json-file', Config: { 'max-file': '100' } } });
+    expect(
+      ((await api('GET', `/containers/${dflt.Id}/json`)).json as { HostConfig: unknown }).HostConfig,
+    ).toMatchObject({ LogConfig: { Type: 'json-file', Config: { 'max-file': '100' } } });
     const none = (await lc({ Type: 'none' })).json as { Id: string };
     expect((await api('POST', `/containers/${none.Id}/start`)).status).toBe(204);
-    expect(await api('GET', `/containers/${none.Id}/logs?stdout=1`)).toMatchObject({ status: 501, json: { message: 'configured logging driver does not support reading' } });
+    expect(await api('GET', `/containers/${none.Id}/logs?stdout=1`)).toMatchObject({
+      status: 501,
+      json: { message: 'configured logging driver does not support reading' },
+    });
     const bad = (await lc({ Type: 'json-file', Config: { 'max-size': 'abc' } })).json as { Id: string };
-    expect(await api('POST', `/containers/${bad.Id}/start`)).toMatchObject({ status: 500, json: { message: "failed to initialize logging driver: invalid size: 'abc'" } });
-    expect(((await api('GET', `/containers/${bad.Id}/json`)).json as { State: unknown }).State).toMatchObject({ Status: 'created', Error: "failed to initialize logging driver: invalid size: 'abc'" });
+    expect(await api('POST', `/containers/${bad.Id}/start`)).toMatchObject({
+      status: 500,
+      json: { message: "failed to initialize logging driver: invalid size: 'abc'" },
+    });
+    expect(((await api('GET', `/containers/${bad.Id}/json`)).json as { State: unknown }).State).toMatchObject({
+      Status: 'created',
+      Error: "failed to initialize logging driver: invalid size: 'abc'",
+    });
   });
 
   test('201 with Id and Warnings; the JSON content type is exactly application/json', async () => {
@@ -116,7 +149,12 @@ describe('create and errors', () => {
   test.each([
     [{ Image: 'nosuch' }, '', 404, 'No such image: nosuch'],
     [{ Image: 'busybox', HostConfig: { Memory: -1 } }, '', 400, 'Minimum memory limit allowed is 6MB'],
-    [{ Image: 'busybox' }, 'bad/name', 400, 'Invalid container name (bad/name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'],
+    [
+      { Image: 'busybox' },
+      'bad/name',
+      400,
+      'Invalid container name (bad/name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed',
+    ],
     [{}, '', 400, 'Config cannot be empty in order to create a container'],
   ])('%j name=%s -> %d %s', async (body, name, status, message) => {
     const r = await api('POST', `/containers/create${name ? `?name=${name}` : ''}`, body);
@@ -125,26 +163,42 @@ describe('create and errors', () => {
   });
 
   test('malformed JSON is a 400 and the daemon stays up', async () => {
-    const r = await raw('POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 18\r\nConnection: close\r\n\r\n{"Image":"busybox"');
+    const r = await raw(
+      'POST /containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 18\r\nConnection: close\r\n\r\n{"Image":"busybox"',
+    );
     expect(r.head).toMatch(/^HTTP\/1.1 400/);
     expect(JSON.parse(r.body.toString())).toEqual({ message: 'unexpected EOF' });
     expect((await api('GET', '/_ping')).status).toBe(200);
   });
 
-  test('409 on a taken name with Docker\'s message', async () => {
+  test("409 on a taken name with Docker's message", async () => {
     const id = await create({ Image: 'busybox' }, 'taken');
     const r = await api('POST', '/containers/create?name=taken', { Image: 'busybox' });
     expect(r.status).toBe(409);
-    expect((r.json as { message: string }).message).toBe(`Conflict. The container name "/taken" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`);
+    expect((r.json as { message: string }).message).toBe(
+      `Conflict. The container name "/taken" is already in use by container "${id}". You have to remove (or rename) that container to be able to reuse that name.`,
+    );
   });
 
   test('404 for unknown containers and exec instances; 400 for a bad signal', async () => {
-    expect(await api('POST', '/containers/nope/start')).toMatchObject({ status: 404, json: { message: 'No such container: nope' } });
-    expect(await api('GET', '/exec/nope/json')).toMatchObject({ status: 404, json: { message: 'No such exec instance: nope' } });
+    expect(await api('POST', '/containers/nope/start')).toMatchObject({
+      status: 404,
+      json: { message: 'No such container: nope' },
+    });
+    expect(await api('GET', '/exec/nope/json')).toMatchObject({
+      status: 404,
+      json: { message: 'No such exec instance: nope' },
+    });
     const id = await create({ Image: 'busybox', Cmd: ['sleep', '10'] });
     await api('POST', `/containers/${id}/start`);
-    expect(await api('POST', `/containers/${id}/kill?signal=BOGUS`)).toMatchObject({ status: 400, json: { message: 'Invalid signal: BOGUS' } });
-    expect(await api('POST', `/containers/${id}/stop?t=abc`)).toMatchObject({ status: 400, json: { message: 'strconv.Atoi: parsing "abc": invalid syntax' } });
+    expect(await api('POST', `/containers/${id}/kill?signal=BOGUS`)).toMatchObject({
+      status: 400,
+      json: { message: 'Invalid signal: BOGUS' },
+    });
+    expect(await api('POST', `/containers/${id}/stop?t=abc`)).toMatchObject({
+      status: 400,
+      json: { message: 'strconv.Atoi: parsing "abc": invalid syntax' },
+    });
     expect(await api('DELETE', `/containers/${id}`)).toMatchObject({ status: 409 });
     expect((await api('POST', `/containers/${id}/start`)).status).toBe(304);
     expect((await api('POST', `/containers/${id}/kill?signal=KILL`)).status).toBe(204);
@@ -153,21 +207,32 @@ describe('create and errors', () => {
 });
 
 describe('attach (hijacked)', () => {
-  test('Upgrade: tcp gets dockerd\'s 101 UPGRADED headers, stdcopy frames, and the stream closes at exit', async () => {
+  test("Upgrade: tcp gets dockerd's 101 UPGRADED headers, stdcopy frames, and the stream closes at exit", async () => {
     const id = await create({ Image: 'busybox', Cmd: ['sh', '-c', 'echo out; echo err >&2'] });
-    const answer = raw(`POST /v1.41/containers/${id}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n`);
+    const answer = raw(
+      `POST /v1.41/containers/${id}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n`,
+    );
     await new Promise((r) => setTimeout(r, 50));
     expect((await api('POST', `/containers/${id}/start`)).status).toBe(204);
     const a = await answer;
-    expect(a.head).toBe('HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp');
+    expect(a.head).toBe(
+      'HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp',
+    );
     const frames = unframe(a.body).map((f) => [f.stream, f.data.toString()]);
-    expect(frames).toEqual(expect.arrayContaining([['stdout', 'out\n'], ['stderr', 'err\n']]));
+    expect(frames).toEqual(
+      expect.arrayContaining([
+        ['stdout', 'out\n'],
+        ['stderr', 'err\n'],
+      ]),
+    );
     expect(a.body[0] === 1 || a.body[0] === 2).toBe(true);
   });
 
   test('without Upgrade: a plain 200 raw stream', async () => {
     const id = await create({ Image: 'busybox', Cmd: ['echo', 'plain'] });
-    const answer = raw(`POST /containers/${id}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    const answer = raw(
+      `POST /containers/${id}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+    );
     await new Promise((r) => setTimeout(r, 50));
     await api('POST', `/containers/${id}/start`);
     const a = await answer;
@@ -178,17 +243,24 @@ describe('attach (hijacked)', () => {
 
   test('stdin half-close: StdinOnce closes the process stdin and the stream ends', async () => {
     const id = await create({ Image: 'busybox', Cmd: ['cat'], OpenStdin: true, StdinOnce: true, AttachStdin: true });
-    const answer = raw(`POST /containers/${id}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`, {
-      write: (s) => {
-        setTimeout(async () => {
-          await api('POST', `/containers/${id}/start`);
-          s.write('hello\n');
-          s.end();
-        }, 50);
+    const answer = raw(
+      `POST /containers/${id}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
+      {
+        write: (s) => {
+          setTimeout(async () => {
+            await api('POST', `/containers/${id}/start`);
+            s.write('hello\n');
+            s.end();
+          }, 50);
+        },
       },
-    });
+    );
     const a = await answer;
-    expect(unframe(a.body).map((f) => f.data.toString()).join('')).toBe('hello\n');
+    expect(
+      unframe(a.body)
+        .map((f) => f.data.toString())
+        .join(''),
+    ).toBe('hello\n');
     const w = await api('POST', `/containers/${id}/wait`);
     expect(w.json).toEqual({ Error: null, StatusCode: 0 });
   });
@@ -196,16 +268,23 @@ describe('attach (hijacked)', () => {
   test('the body of an upgrade request is read as the body, not passed on as stdin', async () => {
     const id = await create({ Image: 'busybox', Cmd: ['cat'], OpenStdin: true, StdinOnce: true });
     const body = '{"stream":true,"stdin":true}';
-    const answer = raw(`POST /containers/${id}/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}input\n`, {
-      write: (s) => {
-        setTimeout(async () => {
-          await api('POST', `/containers/${id}/start`);
-          s.end();
-        }, 50);
+    const answer = raw(
+      `POST /containers/${id}/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}input\n`,
+      {
+        write: (s) => {
+          setTimeout(async () => {
+            await api('POST', `/containers/${id}/start`);
+            s.end();
+          }, 50);
+        },
       },
-    });
+    );
     const a = await answer;
-    expect(unframe(a.body).map((f) => f.data.toString()).join('')).toBe('input\n');
+    expect(
+      unframe(a.body)
+        .map((f) => f.data.toString())
+        .join(''),
+    ).toBe('input\n');
     expect((await api('POST', `/containers/${id}/wait`)).json).toEqual({ Error: null, StatusCode: 0 });
     expect((await api('POST', `/containers/${id}/exec`, { Cmd: ['true'] })).status).toBe(409);
   });
@@ -213,16 +292,21 @@ describe('attach (hijacked)', () => {
   test('TTY containers stream raw bytes, and detach keys end the attach only', async () => {
     const id = await create({ Image: 'busybox', Cmd: ['cat'], OpenStdin: true, Tty: true });
     await api('POST', `/containers/${id}/start`);
-    const a = await raw(`POST /containers/${id}/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-a,x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`, {
-      write: (s) => {
-        s.write('hi\n');
-        setTimeout(() => s.write('\x01x'), 50);
+    const a = await raw(
+      `POST /containers/${id}/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-a,x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
+      {
+        write: (s) => {
+          s.write('hi\n');
+          setTimeout(() => s.write('\x01x'), 50);
+        },
       },
-    });
+    );
     expect(a.body.toString()).toContain('hi\r\n');
     expect(a.body[0]).not.toBe(1);
     expect(mainContainer(h.pods.get(id)).state.status).toBe('running');
-    expect((await api('POST', `/containers/${id}/attach?stream=1&stdin=1&detachKeys=ctrl-`)).json).toEqual({ message: 'Invalid detach keys (ctrl-) provided' });
+    expect((await api('POST', `/containers/${id}/attach?stream=1&stdin=1&detachKeys=ctrl-`)).json).toEqual({
+      message: 'Invalid detach keys (ctrl-) provided',
+    });
   });
 
   test('websocket attach gets binary messages', async () => {
@@ -276,10 +360,12 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
   test('wait answers headers at once and the exit code later', async () => {
     const id = await create({ Image: 'busybox', Cmd: ['sh', '-c', 'sleep 0.2; exit 3'] });
     const gotHeaders = new Promise<number>((resolve) => {
-      http.request({ socketPath: sock, method: 'POST', path: `/containers/${id}/wait?condition=next-exit` }, (res) => {
-        resolve(Date.now());
-        res.resume();
-      }).end();
+      http
+        .request({ socketPath: sock, method: 'POST', path: `/containers/${id}/wait?condition=next-exit` }, (res) => {
+          resolve(Date.now());
+          res.resume();
+        })
+        .end();
     });
     await new Promise((r) => setTimeout(r, 50));
     const before = Date.now();
@@ -303,30 +389,96 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
     const id = await create({ Image: 'busybox', Cmd: ['sh', '-c', 'echo a; echo b; echo c >&2'] });
     await docker.getContainer(id).start();
     await docker.getContainer(id).wait();
-    const buf = (await docker.getContainer(id).logs({ stdout: true, stderr: true, timestamps: true, follow: false })) as unknown as Buffer;
+    const buf = (await docker
+      .getContainer(id)
+      .logs({ stdout: true, stderr: true, timestamps: true, follow: false })) as unknown as Buffer;
     const frames = unframe(buf);
-    expect(frames.map((f) => f.data.toString().replace(/^\S+ /, ''))).toEqual(expect.arrayContaining(['a\n', 'b\n', 'c\n']));
+    expect(frames.map((f) => f.data.toString().replace(/^\S+ /, ''))).toEqual(
+      expect.arrayContaining(['a\n', 'b\n', 'c\n']),
+    );
     expect(frames[0].data.toString()).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z a\n$/);
-    const tail = unframe((await docker.getContainer(id).logs({ stdout: true, tail: 1, follow: false })) as unknown as Buffer);
+    const tail = unframe(
+      (await docker.getContainer(id).logs({ stdout: true, tail: 1, follow: false })) as unknown as Buffer,
+    );
     expect(tail.map((f) => f.data.toString())).toEqual(['b\n']);
-    expect(await api('GET', `/containers/${id}/logs`)).toMatchObject({ status: 400, json: { message: 'Bad parameters: you must choose at least one stream' } });
+    expect(await api('GET', `/containers/${id}/logs`)).toMatchObject({
+      status: 400,
+      json: { message: 'Bad parameters: you must choose at least one stream' },
+    });
   });
 
-  test('inspect has dockerd\'s top-level keys in order, and State/Config/HostConfig values', async () => {
-    const id = await create({ Image: 'busybox', Cmd: ['sh', '-c', 'exit 2'], Labels: { a: 'b' }, HostConfig: { RestartPolicy: { Name: 'no' } } }, 'insp');
+  test("inspect has dockerd's top-level keys in order, and State/Config/HostConfig values", async () => {
+    const id = await create(
+      {
+        Image: 'busybox',
+        Cmd: ['sh', '-c', 'exit 2'],
+        Labels: { a: 'b' },
+        HostConfig: { RestartPolicy: { Name: 'no' } },
+      },
+      'insp',
+    );
     await docker.getContainer(id).start();
     await docker.getContainer(id).wait();
     const j = (await api('GET', `/containers/insp/json`)).json as Record<string, unknown>;
     expect(Object.keys(j)).toEqual([
-      'Id', 'Created', 'Path', 'Args', 'State', 'Image', 'ResolvConfPath', 'HostnamePath', 'HostsPath', 'LogPath', 'Name',
-      'RestartCount', 'Driver', 'Platform', 'MountLabel', 'ProcessLabel', 'AppArmorProfile', 'ExecIDs', 'HostConfig', 'GraphDriver',
-      'Mounts', 'Config', 'NetworkSettings',
+      'Id',
+      'Created',
+      'Path',
+      'Args',
+      'State',
+      'Image',
+      'ResolvConfPath',
+      'HostnamePath',
+      'HostsPath',
+      'LogPath',
+      'Name',
+      'RestartCount',
+      'Driver',
+      'Platform',
+      'MountLabel',
+      'ProcessLabel',
+      'AppArmorProfile',
+      'ExecIDs',
+      'HostConfig',
+      'GraphDriver',
+      'Mounts',
+      'Config',
+      'NetworkSettings',
     ]);
-    expect(j).toMatchObject({ Id: id, Name: '/insp', Path: 'sh', Args: ['-c', 'exit 2'], RestartCount: 0, Image: 'sha256:' + 'b'.repeat(64) });
-    expect(Object.keys(j.State as object)).toEqual(['Status', 'Running', 'Paused', 'Restarting', 'OOMKilled', 'Dead', 'Pid', 'ExitCode', 'Error', 'StartedAt', 'FinishedAt']);
+    expect(j).toMatchObject({
+      Id: id,
+      Name: '/insp',
+      Path: 'sh',
+      Args: ['-c', 'exit 2'],
+      RestartCount: 0,
+      Image: 'sha256:' + 'b'.repeat(64),
+    });
+    expect(Object.keys(j.State as object)).toEqual([
+      'Status',
+      'Running',
+      'Paused',
+      'Restarting',
+      'OOMKilled',
+      'Dead',
+      'Pid',
+      'ExitCode',
+      'Error',
+      'StartedAt',
+      'FinishedAt',
+    ]);
     expect(j.State).toMatchObject({ Status: 'exited', Running: false, ExitCode: 2, Pid: 0 });
-    expect(j.Config).toMatchObject({ Hostname: id.slice(0, 12), Image: 'busybox', Cmd: ['sh', '-c', 'exit 2'], Labels: { a: 'b' }, Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] });
-    expect(j.HostConfig).toMatchObject({ RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, NetworkMode: 'default', LogConfig: { Type: 'json-file', Config: {} } });
+    expect(j.Config).toMatchObject({
+      Hostname: id.slice(0, 12),
+      Image: 'busybox',
+      Cmd: ['sh', '-c', 'exit 2'],
+      Labels: { a: 'b' },
+      Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+    });
+    expect(j.HostConfig).toMatchObject({
+      RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+      NetworkMode: 'default',
+      LogConfig: { Type: 'json-file', Config: {} },
+    });
     expect(j.LogPath).toBe(path.join(h.root, 'containers', id, `${id}-json.log`));
     const sized = (await api('GET', `/containers/${id}/json?size=1`)).json as Record<string, unknown>;
     expect(sized.SizeRw).toBe(4096);
@@ -353,18 +505,38 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
     expect(names((await api('GET', f({ since: ['alpha'] }))).json)).toEqual(['/beta', '/gamma']);
     expect(names((await api('GET', f({ before: ['gamma'] }))).json)).toEqual(['/alpha', '/beta']);
     expect((await api('GET', '/containers/json?limit=1')).json).toHaveLength(1);
-    expect(await api('GET', f({ bogus: ['x'] }))).toMatchObject({ status: 400, json: { message: "Invalid filter 'bogus'" } });
-    expect(await api('GET', f({ status: ['bogus'] }))).toMatchObject({ status: 400, json: { message: "Invalid filter 'status=bogus'" } });
+    expect(await api('GET', f({ bogus: ['x'] }))).toMatchObject({
+      status: 400,
+      json: { message: "Invalid filter 'bogus'" },
+    });
+    expect(await api('GET', f({ status: ['bogus'] }))).toMatchObject({
+      status: 400,
+      json: { message: "Invalid filter 'status=bogus'" },
+    });
     const one = ((await api('GET', '/containers/json?size=1')).json as Array<Record<string, unknown>>)[0];
-    expect(one).toMatchObject({ Id: a, Image: 'busybox', Command: 'sleep 10', State: 'running', Status: expect.stringMatching(/^Up /), Labels: { role: 'web' }, Ports: [], SizeRw: 4096 });
-    expect(((await api('GET', f({ status: ['exited'] }))).json as Array<Record<string, unknown>>)[0]).toMatchObject({ Command: "sh -c 'exit 3'", Status: expect.stringMatching(/^Exited \(3\) /) });
+    expect(one).toMatchObject({
+      Id: a,
+      Image: 'busybox',
+      Command: 'sleep 10',
+      State: 'running',
+      Status: expect.stringMatching(/^Up /),
+      Labels: { role: 'web' },
+      Ports: [],
+      SizeRw: 4096,
+    });
+    expect(((await api('GET', f({ status: ['exited'] }))).json as Array<Record<string, unknown>>)[0]).toMatchObject({
+      Command: "sh -c 'exit 3'",
+      Status: expect.stringMatching(/^Exited \(3\) /),
+    });
     await docker.getContainer(a).kill();
   });
 
   test('exec through dockerode: output, exit code, inspect', async () => {
     const id = await create({ Image: 'busybox', Cmd: ['sleep', '10'] });
     await docker.getContainer(id).start();
-    const ex = await docker.getContainer(id).exec({ Cmd: ['sh', '-c', 'echo in-exec; exit 6'], AttachStdout: true, AttachStderr: true });
+    const ex = await docker
+      .getContainer(id)
+      .exec({ Cmd: ['sh', '-c', 'echo in-exec; exit 6'], AttachStdout: true, AttachStderr: true });
     const stream = await ex.start({ hijack: true, stdin: false });
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));
@@ -372,8 +544,16 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
     expect(unframe(Buffer.concat(chunks)).map((f) => f.data.toString())).toEqual(['in-exec\n']);
     // The exit code is there as soon as the stream has ended (the docker CLI reads it then).
     const info = await ex.inspect();
-    expect(info).toMatchObject({ Running: false, ExitCode: 6, ContainerID: id, ProcessConfig: { entrypoint: 'sh', arguments: ['-c', 'echo in-exec; exit 6'] } });
-    expect(await api('POST', `/containers/${id}/exec`, {})).toMatchObject({ status: 400, json: { message: 'No exec command specified' } });
+    expect(info).toMatchObject({
+      Running: false,
+      ExitCode: 6,
+      ContainerID: id,
+      ProcessConfig: { entrypoint: 'sh', arguments: ['-c', 'echo in-exec; exit 6'] },
+    });
+    expect(await api('POST', `/containers/${id}/exec`, {})).toMatchObject({
+      status: 400,
+      json: { message: 'No exec command specified' },
+    });
     // A TTY exec resized right after the hijack (before its process runs) gets that size.
     const tty = await docker.getContainer(id).exec({ Cmd: ['sh'], Tty: true, AttachStdin: true, AttachStdout: true });
     const ttyStream = await tty.start({ hijack: true, stdin: true, Tty: true });
@@ -392,7 +572,12 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
     const badChunks: Buffer[] = [];
     badStream.on('data', (ch: Buffer) => badChunks.push(ch));
     await new Promise((r) => badStream.on('end', r));
-    expect(unframe(Buffer.concat(badChunks)).map((f) => [f.stream, f.data.toString()])).toEqual([['stdout', 'OCI runtime exec failed: exec failed: unable to start container process: exec: "nosuchcmd": executable file not found in $PATH: unknown\r\n']]);
+    expect(unframe(Buffer.concat(badChunks)).map((f) => [f.stream, f.data.toString()])).toEqual([
+      [
+        'stdout',
+        'OCI runtime exec failed: exec failed: unable to start container process: exec: "nosuchcmd": executable file not found in $PATH: unknown\r\n',
+      ],
+    ]);
     expect((await bad.inspect()).ExitCode).toBe(126);
     const detached = await docker.getContainer(id).exec({ Cmd: ['sh', '-c', 'exit 4'] });
     const d = await api('POST', `/exec/${detached.id}/start`, { Detach: true });
@@ -410,18 +595,45 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
     await docker.getContainer(id).wait();
     const t1 = Date.now() / 1000 + 0.01;
     const r = await api('GET', `/events?since=${t0}&until=${t1}`);
-    const events = r.text.trim().split('\n').map((l) => JSON.parse(l));
+    const events = r.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(events.map((e) => e.Action)).toEqual(['create', 'start', 'die']);
     expect(events[2]).toEqual({
-      status: 'die', id, from: 'busybox', Type: 'container', Action: 'die',
+      status: 'die',
+      id,
+      from: 'busybox',
+      Type: 'container',
+      Action: 'die',
       Actor: { ID: id, Attributes: { x: 'y', image: 'busybox', name: 'ev', exitCode: '2' } },
-      scope: 'local', time: expect.any(Number), timeNano: expect.any(Number),
+      scope: 'local',
+      time: expect.any(Number),
+      timeNano: expect.any(Number),
     });
-    const filtered = await api('GET', `/events?since=${t0}&until=${t1}&filters=${encodeURIComponent(JSON.stringify({ event: ['die'] }))}`);
-    expect(filtered.text.trim().split('\n').map((l) => JSON.parse(l).Action)).toEqual(['die']);
+    const filtered = await api(
+      'GET',
+      `/events?since=${t0}&until=${t1}&filters=${encodeURIComponent(JSON.stringify({ event: ['die'] }))}`,
+    );
+    expect(
+      filtered.text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).Action),
+    ).toEqual(['die']);
     // Live: a subscriber sees a new container's events.
     const live: string[] = [];
-    const req = http.request({ socketPath: sock, path: '/events' }, (res) => res.on('data', (d: Buffer) => live.push(...d.toString().trim().split('\n').map((l) => JSON.parse(l).Action))));
+    const req = http.request({ socketPath: sock, path: '/events' }, (res) =>
+      res.on('data', (d: Buffer) =>
+        live.push(
+          ...d
+            .toString()
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l).Action),
+        ),
+      ),
+    );
     req.end();
     await new Promise((res) => setTimeout(res, 30));
     await create({ Image: 'busybox' });
@@ -472,7 +684,10 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
   test('stats one-shot from the guest', async () => {
     const id = await create({ Image: 'busybox', Cmd: ['sleep', '10'] });
     await docker.getContainer(id).start();
-    const s = (await api('GET', `/containers/${id}/stats?stream=false&one-shot=true`)).json as Record<string, Record<string, unknown>>;
+    const s = (await api('GET', `/containers/${id}/stats?stream=false&one-shot=true`)).json as Record<
+      string,
+      Record<string, unknown>
+    >;
     expect(s.memory_stats.limit).toBe(256 * 1024 * 1024);
     expect(s.cpu_stats.online_cpus).toBe(1);
     expect(s.name).toBe(`/${h.pods.get(id).name}`);

@@ -31,28 +31,44 @@ describe('IPv6 pools and addresses on a network without IPv6', () => {
     const info = await net.inspect();
     expect(info.EnableIPv6).toBe(false);
     expect(info.IPAM?.Config).toHaveLength(2);
-    expect(info.IPAM?.Config?.[0]).toEqual({ Subnet: expect.stringMatching(/^\d+\.\d+\.\d+\.0\/\d+$/), Gateway: expect.stringMatching(/^\d+\.\d+\.\d+\.1$/) });
+    expect(info.IPAM?.Config?.[0]).toEqual({
+      Subnet: expect.stringMatching(/^\d+\.\d+\.\d+\.0\/\d+$/),
+      Gateway: expect.stringMatching(/^\d+\.\d+\.\d+\.1$/),
+    });
     expect(info.IPAM?.Config?.[1]).toEqual(V6_POOL);
     // With a given IPv4 pool too: the IPv4 one first, then the IPv6 ones, each as given.
-    const both = await docker.createNetwork({ Name: 'both', IPAM: { Config: [{ Subnet: '2001:390::/64' }, { Subnet: '10.99.0.0/16' }, { Subnet: '2001:391::/64' }] } });
-    expect((await both.inspect()).IPAM?.Config).toEqual([{ Subnet: '10.99.0.0/16' }, { Subnet: '2001:390::/64' }, { Subnet: '2001:391::/64' }]);
+    const both = await docker.createNetwork({
+      Name: 'both',
+      IPAM: { Config: [{ Subnet: '2001:390::/64' }, { Subnet: '10.99.0.0/16' }, { Subnet: '2001:391::/64' }] },
+    });
+    expect((await both.inspect()).IPAM?.Config).toEqual([
+      { Subnet: '10.99.0.0/16' },
+      { Subnet: '2001:390::/64' },
+      { Subnet: '2001:391::/64' },
+    ]);
   });
 
-  test('bad pools are refused with dockerd\'s words and nothing is made', async () => {
-    expect(await failureOf(docker.createNetwork({ Name: 'x', IPAM: { Config: [{ Subnet: '2001:389::/200' }] } })))
-      .toEqual([400, 'Invalid subnet 2001:389::/200 : invalid CIDR address: 2001:389::/200']);
-    expect(await failureOf(docker.createNetwork({ Name: 'x', IPAM: { Config: [{ Subnet: 'fe80::zz/64' }] } })))
-      .toEqual([400, 'Invalid subnet fe80::zz/64 : invalid CIDR address: fe80::zz/64']);
+  test("bad pools are refused with dockerd's words and nothing is made", async () => {
+    expect(
+      await failureOf(docker.createNetwork({ Name: 'x', IPAM: { Config: [{ Subnet: '2001:389::/200' }] } })),
+    ).toEqual([400, 'Invalid subnet 2001:389::/200 : invalid CIDR address: 2001:389::/200']);
+    expect(await failureOf(docker.createNetwork({ Name: 'x', IPAM: { Config: [{ Subnet: 'fe80::zz/64' }] } }))).toEqual(
+      [400, 'Invalid subnet fe80::zz/64 : invalid CIDR address: fe80::zz/64'],
+    );
     // EnableIPv6 needs an IPv6 pool: dockerd 20.10 has no default ones.
-    expect(await failureOf(docker.createNetwork({ Name: 'x', EnableIPv6: true })))
-      .toEqual([404, 'could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network']);
+    expect(await failureOf(docker.createNetwork({ Name: 'x', EnableIPv6: true }))).toEqual([
+      404,
+      'could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network',
+    ]);
     expect((await docker.listNetworks()).map((n) => n.Name)).toEqual(['bridge']);
   });
 
   test('a static IPv6 address at create is echoed by inspect before and after the start; the container runs on IPv4', async () => {
     await docker.createNetwork({ Name: 'v6net', IPAM: { Config: [V6_POOL] } });
     const c = await docker.createContainer({
-      Image: 'busybox', Cmd: ['sleep', '1000'], HostConfig: { NetworkMode: 'v6net' },
+      Image: 'busybox',
+      Cmd: ['sleep', '1000'],
+      HostConfig: { NetworkMode: 'v6net' },
       NetworkingConfig: { EndpointsConfig: { v6net: { IPAMConfig: { IPv6Address: '2001:389::f00d' } } } },
     });
     expect((await c.inspect()).NetworkSettings.Networks.v6net.IPAMConfig).toEqual({ IPv6Address: '2001:389::f00d' });
@@ -65,7 +81,11 @@ describe('IPv6 pools and addresses on a network without IPv6', () => {
 
   test('a static IPv6 address at connect of a running container is echoed by inspect', async () => {
     const net = await docker.createNetwork({ Name: 'v6net', IPAM: { Config: [V6_POOL] } });
-    const c = await docker.createContainer({ Image: 'busybox', Cmd: ['sleep', '1000'], HostConfig: { NetworkMode: 'v6net' } });
+    const c = await docker.createContainer({
+      Image: 'busybox',
+      Cmd: ['sleep', '1000'],
+      HostConfig: { NetworkMode: 'v6net' },
+    });
     await c.start();
     await net.disconnect({ Container: c.id });
     await net.connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv6Address: '2001:389::f00d' } } });
@@ -74,22 +94,44 @@ describe('IPv6 pools and addresses on a network without IPv6', () => {
     expect(ep.IPAddress).not.toBe('');
   });
 
-  test('a static IPv6 address where none can be: dockerd\'s 400s, nothing created', async () => {
+  test("a static IPv6 address where none can be: dockerd's 400s, nothing created", async () => {
     await docker.createNetwork({ Name: 'v4only' });
     await docker.createNetwork({ Name: 'v6net', IPAM: { Config: [V6_POOL] } });
-    const ask = (net: string, addr: string) => docker.createContainer({
-      Image: 'busybox', HostConfig: { NetworkMode: net }, NetworkingConfig: { EndpointsConfig: { [net]: { IPAMConfig: { IPv6Address: addr } } } },
-    });
+    const ask = (net: string, addr: string) =>
+      docker.createContainer({
+        Image: 'busybox',
+        HostConfig: { NetworkMode: net },
+        NetworkingConfig: { EndpointsConfig: { [net]: { IPAMConfig: { IPv6Address: addr } } } },
+      });
     expect(await failureOf(ask('v6net', 'garbage'))).toEqual([400, 'invalid IPv6 address: garbage']);
     expect(await failureOf(ask('v6net', '10.0.0.1'))).toEqual([400, 'invalid IPv6 address: 10.0.0.1']);
-    expect(await failureOf(ask('bridge', '2001:389::5'))).toEqual([400, 'user specified IP address is supported on user defined networks only']);
-    expect(await failureOf(ask('v4only', '2001:389::5'))).toEqual([400, 'user specified IP address is supported only when connecting to networks with user configured subnets']);
+    expect(await failureOf(ask('bridge', '2001:389::5'))).toEqual([
+      400,
+      'user specified IP address is supported on user defined networks only',
+    ]);
+    expect(await failureOf(ask('v4only', '2001:389::5'))).toEqual([
+      400,
+      'user specified IP address is supported only when connecting to networks with user configured subnets',
+    ]);
     expect(await docker.listContainers({ all: true })).toEqual([]);
     const c = await docker.createContainer({ Image: 'busybox' });
-    expect(await failureOf(docker.getNetwork('v4only').connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv6Address: '2001:389::5' } } })))
-      .toEqual([400, 'user specified IP address is supported only when connecting to networks with user configured subnets']);
-    expect(await failureOf(docker.getNetwork('v6net').connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv6Address: 'nope' } } })))
-      .toEqual([400, 'invalid IPv6 address: nope']);
+    expect(
+      await failureOf(
+        docker
+          .getNetwork('v4only')
+          .connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv6Address: '2001:389::5' } } }),
+      ),
+    ).toEqual([
+      400,
+      'user specified IP address is supported only when connecting to networks with user configured subnets',
+    ]);
+    expect(
+      await failureOf(
+        docker
+          .getNetwork('v6net')
+          .connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv6Address: 'nope' } } }),
+      ),
+    ).toEqual([400, 'invalid IPv6 address: nope']);
     expect(Object.keys((await c.inspect()).NetworkSettings.Networks)).toEqual(['bridge']);
   });
 });
@@ -102,16 +144,30 @@ describe('a network with IPv6 enabled', () => {
     return (fake.h.factory.handedOut.find((v) => v.id === vmId) as FakeVm).guest;
   }
 
-  test('the container\'s interface gets its IPv6 address and the IPv6 default route; inspect shows them as dockerd does', async () => {
+  test("the container's interface gets its IPv6 address and the IPv6 default route; inspect shows them as dockerd does", async () => {
     const net = await docker.createNetwork({ Name: 'v6on', EnableIPv6: true, IPAM: { Config: [V6_POOL] } });
     expect((await net.inspect()).EnableIPv6).toBe(true);
-    const c = await docker.createContainer({ Image: 'busybox', Cmd: ['sleep', '1000'], HostConfig: { NetworkMode: 'v6on' } });
+    const c = await docker.createContainer({
+      Image: 'busybox',
+      Cmd: ['sleep', '1000'],
+      HostConfig: { NetworkMode: 'v6on' },
+    });
     await c.start();
     const ep = (await c.inspect()).NetworkSettings.Networks.v6on;
-    expect([ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen, ep.IPv6Gateway]).toEqual(['2001:389::1', 64, '2001:389::ffff']);
+    expect([ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen, ep.IPv6Gateway]).toEqual([
+      '2001:389::1',
+      64,
+      '2001:389::ffff',
+    ]);
     const guest = guestOf(c.id);
-    expect(guest.interfaces.find((i) => i.name === 'eth0')).toMatchObject({ address: ep.IPAddress, address6: '2001:389::1', prefix6: 64 });
-    expect(guest.routes).toEqual(expect.arrayContaining([{ destination: '::', prefix: 0, gateway: '2001:389::ffff', device: 'eth0' }]));
+    expect(guest.interfaces.find((i) => i.name === 'eth0')).toMatchObject({
+      address: ep.IPAddress,
+      address6: '2001:389::1',
+      prefix6: 64,
+    });
+    expect(guest.routes).toEqual(
+      expect.arrayContaining([{ destination: '::', prefix: 0, gateway: '2001:389::ffff', device: 'eth0' }]),
+    );
     expect((await net.inspect()).Containers?.[c.id]).toMatchObject({ IPv6Address: '2001:389::1/64' });
     // A static one at connect; the disconnect took the first address back.
     await net.disconnect({ Container: c.id });
@@ -132,18 +188,31 @@ describe('--link-local-ip', () => {
 
   test('at create: the interface gets them as secondary /16 addresses; inspect echoes them before and after the start', async () => {
     const c = await docker.createContainer({
-      Image: 'busybox', Cmd: ['sleep', '1000'], HostConfig: { NetworkMode: 'bridge' },
-      NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: ['169.254.8.8', '169.254.9.9'] } } } },
+      Image: 'busybox',
+      Cmd: ['sleep', '1000'],
+      HostConfig: { NetworkMode: 'bridge' },
+      NetworkingConfig: {
+        EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: ['169.254.8.8', '169.254.9.9'] } } },
+      },
     });
-    expect((await c.inspect()).NetworkSettings.Networks.bridge.IPAMConfig).toEqual({ LinkLocalIPs: ['169.254.8.8', '169.254.9.9'] });
+    expect((await c.inspect()).NetworkSettings.Networks.bridge.IPAMConfig).toEqual({
+      LinkLocalIPs: ['169.254.8.8', '169.254.9.9'],
+    });
     await c.start();
     const ep = (await c.inspect()).NetworkSettings.Networks.bridge;
     expect(ep.IPAMConfig).toEqual({ LinkLocalIPs: ['169.254.8.8', '169.254.9.9'] });
     const eth0 = interfacesOf(c.id).find((i) => i.name === 'eth0');
-    expect(eth0).toMatchObject({ up: true, address: ep.IPAddress, secondary: [{ address: '169.254.8.8', prefix: 16 }, { address: '169.254.9.9', prefix: 16 }] });
+    expect(eth0).toMatchObject({
+      up: true,
+      address: ep.IPAddress,
+      secondary: [
+        { address: '169.254.8.8', prefix: 16 },
+        { address: '169.254.9.9', prefix: 16 },
+      ],
+    });
   });
 
-  test('at connect of a running container: that network\'s interface gets them; a disconnect and a plain connect drop them', async () => {
+  test("at connect of a running container: that network's interface gets them; a disconnect and a plain connect drop them", async () => {
     const net = await docker.createNetwork({ Name: 'll' });
     const c = await docker.createContainer({ Image: 'busybox', Cmd: ['sleep', '1000'] });
     await c.start();
@@ -160,9 +229,17 @@ describe('--link-local-ip', () => {
     expect(interfacesOf(c.id).find((i) => i.address === again.IPAddress)?.secondary).toBeUndefined();
   });
 
-  test('bad ones: dockerd\'s words, nothing created', async () => {
-    const ask = (ips: string[]) => docker.createContainer({ Image: 'busybox', HostConfig: { NetworkMode: 'bridge' }, NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: ips } } } } });
-    expect(await failureOf(ask(['garbage', '169.254.1.1']))).toEqual([400, 'Invalid link-local IP address: [garbage 169.254.1.1]']);
+  test("bad ones: dockerd's words, nothing created", async () => {
+    const ask = (ips: string[]) =>
+      docker.createContainer({
+        Image: 'busybox',
+        HostConfig: { NetworkMode: 'bridge' },
+        NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: ips } } } },
+      });
+    expect(await failureOf(ask(['garbage', '169.254.1.1']))).toEqual([
+      400,
+      'Invalid link-local IP address: [garbage 169.254.1.1]',
+    ]);
     expect(await failureOf(ask(['10.1.2.3']))).toEqual([400, 'invalid link local IP address: 10.1.2.3']);
     expect((await failureOf(ask(['fe80::5'])))[0]).toBe(501);
     expect(await docker.listContainers({ all: true })).toEqual([]);

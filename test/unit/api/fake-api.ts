@@ -35,7 +35,13 @@ export async function startFakeApi(opts: { networks?: boolean } = {}): Promise<F
   const h = await harness(undefined, nets ? { networks: Promise.resolve(nets) } : {});
   const app = createApiApp({
     system: { version: '0.0.0-test', dataRoot: h.root, accel: 'tcg' },
-    containers: { pods: h.pods, images: h.images, events: h.events, vmDefaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 },
+    containers: {
+      pods: h.pods,
+      images: h.images,
+      events: h.events,
+      vmDefaults: { memoryMiB: 256, cpus: 1 },
+      hostCpus: 2,
+    },
     ...(nets ? { networks: { manager: Promise.resolve(nets) } } : {}),
   });
   const server = http.createServer(app);
@@ -68,7 +74,13 @@ export async function failureOf(p: Promise<unknown>): Promise<[number, string]> 
 }
 
 /** Remove every container (forced, so no fake guest timer is left), then close the API. */
-export async function closeAfterRemovingAll(api: FakeApi, docker: { listContainers(o: object): Promise<Array<{ Id: string }>>; getContainer(id: string): { remove(o: object): Promise<unknown> } }): Promise<void> {
+export async function closeAfterRemovingAll(
+  api: FakeApi,
+  docker: {
+    listContainers(o: object): Promise<Array<{ Id: string }>>;
+    getContainer(id: string): { remove(o: object): Promise<unknown> };
+  },
+): Promise<void> {
   for (const c of await docker.listContainers({ all: true })) await docker.getContainer(c.Id).remove({ force: true });
   await api.close();
 }

@@ -19,15 +19,27 @@ beforeEach(async () => {
 });
 afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
-test.each([['abc'], ['not an archive'.repeat(100)]])('a body that is no archive (%#): 200, one errorDetail line, no image', async (body) => {
-  const app = createApiApp({ system: { version: '0.0.0-test', dataRoot: root, accel: 'tcg' }, images });
-  for (const quiet of ['0', '1']) {
-    const res = await request(app).post(`/v1.41/images/load?quiet=${quiet}`).set('Content-Type', 'application/x-tar').send(Buffer.from(body));
-    expect(res.status).toBe(200);
-    expect(res.headers['content-type']).toBe('application/json');
-    const lines = res.text.trim().split(/\r?\n/).map((l) => JSON.parse(l));
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toEqual({ errorDetail: { message: expect.stringContaining('invalid archive') }, error: lines[0].errorDetail.message });
-  }
-  expect(images.store.list()).toEqual([]);
-});
+test.each([['abc'], ['not an archive'.repeat(100)]])(
+  'a body that is no archive (%#): 200, one errorDetail line, no image',
+  async (body) => {
+    const app = createApiApp({ system: { version: '0.0.0-test', dataRoot: root, accel: 'tcg' }, images });
+    for (const quiet of ['0', '1']) {
+      const res = await request(app)
+        .post(`/v1.41/images/load?quiet=${quiet}`)
+        .set('Content-Type', 'application/x-tar')
+        .send(Buffer.from(body));
+      expect(res.status).toBe(200);
+      expect(res.headers['content-type']).toBe('application/json');
+      const lines = res.text
+        .trim()
+        .split(/\r?\n/)
+        .map((l) => JSON.parse(l));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toEqual({
+        errorDetail: { message: expect.stringContaining('invalid archive') },
+        error: lines[0].errorDetail.message,
+      });
+    }
+    expect(images.store.list()).toEqual([]);
+  },
+);

@@ -16,15 +16,28 @@ test.each([
 });
 
 test('human sizes as go-units prints them', () => {
-  expect([0, 999, 1000, 1500, 123456789, 10 ** 9].map(humanSize)).toEqual(['0B', '999B', '1kB', '1.5kB', '123.5MB', '1GB']);
+  expect([0, 999, 1000, 1500, 123456789, 10 ** 9].map(humanSize)).toEqual([
+    '0B',
+    '999B',
+    '1kB',
+    '1.5kB',
+    '123.5MB',
+    '1GB',
+  ]);
 });
 
 test('stream lines: key order, Go escapes, CRLF', () => {
-  expect(progressLine({ status: 'Downloading', progressDetail: { current: 219, total: 219 }, id: '30f92cecb3dd' })).toBe(
+  expect(
+    progressLine({ status: 'Downloading', progressDetail: { current: 219, total: 219 }, id: '30f92cecb3dd' }),
+  ).toBe(
     '{"status":"Downloading","progressDetail":{"current":219,"total":219},"progress":"[==================================================\\u003e]     219B/219B","id":"30f92cecb3dd"}\r\n',
   );
-  expect(progressLine({ status: 'Pulling fs layer', progressDetail: {}, id: 'abc' })).toBe('{"status":"Pulling fs layer","progressDetail":{},"id":"abc"}\r\n');
-  expect(progressLine({ status: 'Pulling from busybox', id: 'latest' })).toBe('{"status":"Pulling from busybox","id":"latest"}\r\n');
+  expect(progressLine({ status: 'Pulling fs layer', progressDetail: {}, id: 'abc' })).toBe(
+    '{"status":"Pulling fs layer","progressDetail":{},"id":"abc"}\r\n',
+  );
+  expect(progressLine({ status: 'Pulling from busybox', id: 'latest' })).toBe(
+    '{"status":"Pulling from busybox","id":"latest"}\r\n',
+  );
 });
 
 test('times as Go marshals them', () => {
@@ -35,7 +48,11 @@ test('times as Go marshals them', () => {
 
 test('fromImage and tag as dockerd combines them', () => {
   expect(pullReference('busybox', 'latest')).toEqual({ domain: 'docker.io', path: 'library/busybox', tag: 'latest' });
-  expect(pullReference('127.0.0.1:5000/x', 'sha256:' + 'a'.repeat(64))).toEqual({ domain: '127.0.0.1:5000', path: 'x', digest: 'sha256:' + 'a'.repeat(64) });
+  expect(pullReference('127.0.0.1:5000/x', 'sha256:' + 'a'.repeat(64))).toEqual({
+    domain: '127.0.0.1:5000',
+    path: 'x',
+    digest: 'sha256:' + 'a'.repeat(64),
+  });
   expect(() => pullReference('busybox', 'b@d')).toThrow('invalid tag format');
   expect(() => pullReference('BUSY', 'latest')).toThrow('invalid reference format: repository name must be lowercase');
 });

@@ -17,8 +17,16 @@ import { ImageService } from '../../../src/storage/service';
 import { PodvisorError } from '../../../src/errors';
 import type { DaemonEvent } from '../../../src/pod/events';
 
-const LIST = [['true', true], ['false', false]] as const;
-const PRUNE = [['false', false], ['0', false], ['true', true], ['1', true]] as const;
+const LIST = [
+  ['true', true],
+  ['false', false],
+] as const;
+const PRUNE = [
+  ['false', false],
+  ['0', false],
+  ['true', true],
+  ['1', true],
+] as const;
 
 describe('dangling: exact words, one list per route', () => {
   // dockerd: GET /images/json?filters={"dangling":["1"]} -> 400 {"message":"Invalid filter 'dangling=[1]'"};
@@ -27,7 +35,8 @@ describe('dangling: exact words, one list per route', () => {
     expect(exactBoolFilter({ dangling: ['true'] }, 'dangling', LIST)).toBe(true);
     expect(exactBoolFilter({ dangling: ['false'] }, 'dangling', LIST)).toBe(false);
     expect(exactBoolFilter({}, 'dangling', LIST)).toBeUndefined();
-    for (const v of ['1', '0', 'TRUE', 'True', 'yes']) expect(() => exactBoolFilter({ dangling: [v] }, 'dangling', LIST)).toThrow(`Invalid filter 'dangling=[${v}]'`);
+    for (const v of ['1', '0', 'TRUE', 'True', 'yes'])
+      expect(() => exactBoolFilter({ dangling: [v] }, 'dangling', LIST)).toThrow(`Invalid filter 'dangling=[${v}]'`);
     // Several values: the first word tried that is among them (dockerd: true+false lists dangling images only).
     expect(exactBoolFilter({ dangling: ['true', 'false'] }, 'dangling', LIST)).toBe(true);
   });
@@ -38,13 +47,17 @@ describe('dangling: exact words, one list per route', () => {
     expect(exactBoolFilter({ dangling: ['0'] }, 'dangling', PRUNE)).toBe(false);
     expect(exactBoolFilter({ dangling: ['true', 'bogus'] }, 'dangling', PRUNE)).toBe(true);
     expect(exactBoolFilter({ dangling: ['true', 'false'] }, 'dangling', PRUNE)).toBe(false);
-    for (const v of ['TRUE', 'True', 'yes']) expect(() => exactBoolFilter({ dangling: [v] }, 'dangling', PRUNE)).toThrow(`Invalid filter 'dangling=[${v}]'`);
+    for (const v of ['TRUE', 'True', 'yes'])
+      expect(() => exactBoolFilter({ dangling: [v] }, 'dangling', PRUNE)).toThrow(`Invalid filter 'dangling=[${v}]'`);
   });
 
   test('over HTTP: the two routes answer as dockerd', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-kit-'));
     try {
-      const app = createApiApp({ system: { version: '0.0.0-test', dataRoot: dir, accel: 'tcg' }, images: await ImageService.open(dir) });
+      const app = createApiApp({
+        system: { version: '0.0.0-test', dataRoot: dir, accel: 'tcg' },
+        images: await ImageService.open(dir),
+      });
       const list = await request(app).get('/images/json').query({ filters: '{"dangling":["1"]}' });
       expect(list.status).toBe(400);
       expect(list.body).toEqual({ message: "Invalid filter 'dangling=[1]'" });
@@ -88,7 +101,13 @@ describe('labels: every value must match (filters.Args.MatchKVList)', () => {
   // filters {"label":["pvla=1","pvlb=3"]} -> no events; ["pvla=1","pvlb=2"] -> create, destroy;
   // ["constructor"] -> none; ["pvla="] -> none.
   test('/events: the label values are AND-ed like every other route', () => {
-    const e: DaemonEvent = { type: 'container', action: 'create', id: 'c1', attributes: { name: 'x', pvla: '1', pvlb: '2' }, timeNano: 1n };
+    const e: DaemonEvent = {
+      type: 'container',
+      action: 'create',
+      id: 'c1',
+      attributes: { name: 'x', pvla: '1', pvlb: '2' },
+      timeNano: 1n,
+    };
     expect(eventMatches(e, { label: ['pvla=1', 'pvlb=3'] })).toBe(false);
     expect(eventMatches(e, { label: ['pvla=1', 'pvlb=2'] })).toBe(true);
     expect(eventMatches(e, { label: ['constructor'] })).toBe(false);

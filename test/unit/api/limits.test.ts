@@ -8,7 +8,15 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import express from 'express';
-import { applyServerLimits, closeUnreadBodies, closeUnreadBodiesAfter, MAX_HEADER_BYTES, MAX_JSON_BODY, readBoundedBody, SessionLimiter } from '../../../src/api/v1.41/limits';
+import {
+  applyServerLimits,
+  closeUnreadBodies,
+  closeUnreadBodiesAfter,
+  MAX_HEADER_BYTES,
+  MAX_JSON_BODY,
+  readBoundedBody,
+  SessionLimiter,
+} from '../../../src/api/v1.41/limits';
 import { dockerErrorHandler, httpStatusOf } from '../../../src/api/v1.41/errors';
 import { ResourceExhaustedError } from '../../../src/errors';
 import { peekHead } from '../../../src/storage/decompress';
@@ -87,7 +95,9 @@ describe('a server with the limits applied', () => {
   it('answers a header block over the limit with 431 in Docker format', async () => {
     const got = await raw(`GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(MAX_HEADER_BYTES)}\r\n\r\n`);
     expect(got).toMatch(/^HTTP\/1\.1 431 /);
-    expect(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)).message).toMatch(/request headers larger than 65536 bytes/);
+    expect(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)).message).toMatch(
+      /request headers larger than 65536 bytes/,
+    );
   });
 
   it('answers broken chunked encoding with 400 in Docker format', async () => {
@@ -98,14 +108,19 @@ describe('a server with the limits applied', () => {
 
   it('answers a 20 MB JSON body with 413 and closes the connection without reading it all', async () => {
     const size = 20 * 1024 * 1024;
-    const got = await raw(`POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`, size);
+    const got = await raw(
+      `POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`,
+      size,
+    );
     expect(got).toMatch(/^HTTP\/1\.1 413 /);
     expect(got).toMatch(/\r\nConnection: close\r\n/i);
     expect(got).toContain(`request body larger than ${MAX_JSON_BODY} bytes`);
   });
 
   it('answers 408 and closes a body that stops arriving while its reader waits on readable (a huge chunk size, then nothing)', async () => {
-    const got = await raw('POST /sniff HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n{}');
+    const got = await raw(
+      'POST /sniff HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n{}',
+    );
     expect(got).toMatch(/^HTTP\/1\.1 408 /);
     expect(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)).message).toBe('no request body data for 0.2 s');
   });

@@ -6,7 +6,13 @@
  * `publish`/`expose` take ports and ranges; `network` an exact name or an id prefix.
  */
 import { filterMatch, goRegExp } from '../../../src/api/v1.41/kit/filters';
-import { containerFilter, filterPorts, idsFound, UntypedFilterError, type SummaryForFilters } from '../../../src/api/v1.41/container-filters';
+import {
+  containerFilter,
+  filterPorts,
+  idsFound,
+  UntypedFilterError,
+  type SummaryForFilters,
+} from '../../../src/api/v1.41/container-filters';
 import { matchesListFilters } from '../../../src/api/v1.41/networks';
 import { matchesVolumeFilters } from '../../../src/api/v1.41/volumes';
 import { httpStatusOf } from '../../../src/api/v1.41/errors';
@@ -40,10 +46,15 @@ describe('filterMatch (filters.Args.Match): exact, or an unanchored regular expr
   });
 });
 
-const net = (name: string, id: string, extra: Partial<NetworkRecord> = {}): NetworkRecord => ({ name, id, driver: 'bridge', isDefault: false, endpoints: {}, labels: {}, ...extra }) as unknown as NetworkRecord;
+const net = (name: string, id: string, extra: Partial<NetworkRecord> = {}): NetworkRecord =>
+  ({ name, id, driver: 'bridge', isDefault: false, endpoints: {}, labels: {}, ...extra }) as unknown as NetworkRecord;
 
 test('networks: name and id as expressions (docker network ls --filter name=^proj_default$)', () => {
-  const nets = [net('proj_default', 'a1b2c3'), net('proj_default_2', 'b2c3d4'), net('bridge', 'c3d4e5', { isDefault: true })];
+  const nets = [
+    net('proj_default', 'a1b2c3'),
+    net('proj_default_2', 'b2c3d4'),
+    net('bridge', 'c3d4e5', { isDefault: true }),
+  ];
   const names = (f: Record<string, string[]>) => nets.filter((n) => matchesListFilters(n, f)).map((n) => n.name);
   expect(names({ name: ['^proj_default$'] })).toEqual(['proj_default']);
   expect(names({ name: ['proj_default'] })).toEqual(['proj_default', 'proj_default_2']);
@@ -53,8 +64,11 @@ test('networks: name and id as expressions (docker network ls --filter name=^pro
 });
 
 test('volumes: name as an expression, driver exact', () => {
-  const vols = ['data', 'olddata', 'data2'].map((name) => ({ name, driver: 'local', labels: {} }) as unknown as VolumeRecord);
-  const names = (f: Record<string, string[]>) => vols.filter((v) => matchesVolumeFilters(v, f, () => false)).map((v) => v.name);
+  const vols = ['data', 'olddata', 'data2'].map(
+    (name) => ({ name, driver: 'local', labels: {} }) as unknown as VolumeRecord,
+  );
+  const names = (f: Record<string, string[]>) =>
+    vols.filter((v) => matchesVolumeFilters(v, f, () => false)).map((v) => v.name);
   expect(names({ name: ['^data$'] })).toEqual(['data']);
   expect(names({ name: ['data'] })).toEqual(['data', 'olddata', 'data2']);
   expect(names({ name: ['^data', 'old'] })).toEqual(['data', 'olddata', 'data2']);
@@ -63,15 +77,27 @@ test('volumes: name as an expression, driver exact', () => {
 
 describe('containers', () => {
   const web: SummaryForFilters = {
-    Id: '55c36857a967' + '0'.repeat(52), name: 'web',
-    Ports: [{ PrivatePort: 90, Type: 'tcp' }, { PrivatePort: 80, PublicPort: 8080, Type: 'tcp' }],
+    Id: '55c36857a967' + '0'.repeat(52),
+    name: 'web',
+    Ports: [
+      { PrivatePort: 90, Type: 'tcp' },
+      { PrivatePort: 80, PublicPort: 8080, Type: 'tcp' },
+    ],
     Networks: { bridge: { NetworkID: 'f00dfeed' } },
   };
   const myweb: SummaryForFilters = { Id: 'e6f54f946a8c' + '1'.repeat(52), name: 'myweb_1', Ports: [], Networks: {} };
-  const other: SummaryForFilters = { Id: 'e6aa' + '2'.repeat(60), name: 'other', Ports: [], Networks: { proj_default: { NetworkID: 'beef' } } };
+  const other: SummaryForFilters = {
+    Id: 'e6aa' + '2'.repeat(60),
+    name: 'other',
+    Ports: [],
+    Networks: { proj_default: { NetworkID: 'beef' } },
+  };
   const all = [web, myweb, other];
   const names = (f: Record<string, string[]>) => {
-    const m = containerFilter(f, all.map((c) => c.Id));
+    const m = containerFilter(
+      f,
+      all.map((c) => c.Id),
+    );
     return all.filter((c) => m.matches(c)).map((c) => c.name);
   };
 
@@ -90,7 +116,12 @@ describe('containers', () => {
     expect(names({ id: ['^e6f5'] })).toEqual([]);
     expect(names({ id: ['e6f5', '55c'] })).toEqual(['web', 'myweb_1']);
     expect(names({ id: ['e6f5'], name: ['^web'] })).toEqual([]);
-    expect([...idsFound(['', 'e6a'], all.map((c) => c.Id))]).toEqual([other.Id]);
+    expect([
+      ...idsFound(
+        ['', 'e6a'],
+        all.map((c) => c.Id),
+      ),
+    ]).toEqual([other.Id]);
   });
 
   test('network: an exact name or an id prefix', () => {

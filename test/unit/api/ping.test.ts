@@ -15,11 +15,22 @@ describe('system routes', () => {
 
   test('experimental mode is shown as dockerd shows it: a header on every answer, /version and /info', async () => {
     const plain = await request(app).get('/v1.41/version');
-    expect([plain.headers['docker-experimental'], plain.body.Experimental, plain.body.Components[0].Details.Experimental]).toEqual(['false', undefined, 'false']);
+    expect([
+      plain.headers['docker-experimental'],
+      plain.body.Experimental,
+      plain.body.Components[0].Details.Experimental,
+    ]).toEqual(['false', undefined, 'false']);
     expect((await request(app).get('/v1.41/info')).body.ExperimentalBuild).toBe(false);
-    const exp = createApiApp({ system: { version: '0.0.0-test', dataRoot: '/tmp/x', accel: 'tcg', experimental: true } });
+    const exp = createApiApp({
+      system: { version: '0.0.0-test', dataRoot: '/tmp/x', accel: 'tcg', experimental: true },
+    });
     const v = await request(exp).get('/v1.41/version');
-    expect([v.headers['docker-experimental'], v.headers['ostype'], v.body.Experimental, v.body.Components[0].Details.Experimental]).toEqual(['true', 'linux', true, 'true']);
+    expect([
+      v.headers['docker-experimental'],
+      v.headers['ostype'],
+      v.body.Experimental,
+      v.body.Components[0].Details.Experimental,
+    ]).toEqual(['true', 'linux', true, 'true']);
     expect((await request(exp).get('/v1.41/info')).body.ExperimentalBuild).toBe(true);
     expect((await request(exp).get('/_ping')).headers['docker-experimental']).toBe('true');
     expect((await request(exp).get('/v1.41/nope')).headers['docker-experimental']).toBe('true');
@@ -31,13 +42,13 @@ describe('system routes', () => {
     expect((await request(app).get('/v1.24/_ping')).text).toBe('OK');
   });
 
-  test('a version above 1.41 gets dockerd\'s 400', async () => {
+  test("a version above 1.41 gets dockerd's 400", async () => {
     const res = await request(app).get('/v1.45/_ping');
     expect(res.status).toBe(400);
     expect(res.body.message).toBe('client version 1.45 is too new. Maximum supported API version is 1.41');
   });
 
-  test('unknown routes get Docker\'s 404 body', async () => {
+  test("unknown routes get Docker's 404 body", async () => {
     const res = await request(app).get('/v1.41/nope');
     expect(res.status).toBe(404);
     expect(res.body).toEqual({ message: 'page not found' });

@@ -23,7 +23,13 @@ beforeEach(async () => {
   h = await harness();
   const app = createApiApp({
     system: { version: '0.0.0-test', dataRoot: h.root, accel: 'tcg' },
-    containers: { pods: dockerContainerView(h.pods), images: h.images, events: h.events, vmDefaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 },
+    containers: {
+      pods: dockerContainerView(h.pods),
+      images: h.images,
+      events: h.events,
+      vmDefaults: { memoryMiB: 256, cpus: 1 },
+      hostCpus: 2,
+    },
   });
   server = http.createServer(app);
   installHijack(server, app);
@@ -44,7 +50,10 @@ async function duo(): Promise<string> {
   await h.pods.remove(one.id, { force: true });
   const spec = structuredClone({ ...one.sandbox.spec, containers: [mainContainer(one).spec] }) as PodSpec;
   spec.id = 'f'.repeat(64);
-  spec.containers = [{ ...spec.containers[0], id: spec.id, name: 'main' }, { ...spec.containers[0], id: SIDE, name: 'side', args: ['sleep', '200'] }];
+  spec.containers = [
+    { ...spec.containers[0], id: spec.id, name: 'main' },
+    { ...spec.containers[0], id: SIDE, name: 'side', args: ['sleep', '200'] },
+  ];
   await h.pods.create(spec, 'duo', one.frontend);
   await h.pods.start('duo');
   return spec.id;
@@ -53,12 +62,21 @@ async function duo(): Promise<string> {
 test('each container is a docker ps line with its own id, name, command and the container label', async () => {
   const id = await duo();
   const ps = await docker.listContainers();
-  expect(ps.map((c) => [c.Id, c.Names[0], c.Command, c.Labels['io.podvisor.container'], c.Labels['io.podvisor.pod']]).sort()).toEqual([
+  expect(
+    ps.map((c) => [c.Id, c.Names[0], c.Command, c.Labels['io.podvisor.container'], c.Labels['io.podvisor.pod']]).sort(),
+  ).toEqual([
     [SIDE, '/duo.side', 'sleep 200', 'side', 'duo'],
     [id, '/duo', 'sleep 100', 'main', 'duo'],
   ]);
   const byName = await docker.getContainer('duo.side').inspect();
-  expect(byName).toMatchObject({ Id: SIDE, Name: '/duo.side', Path: 'sleep', Args: ['200'], State: { Running: true }, Config: { Cmd: ['200'] } });
+  expect(byName).toMatchObject({
+    Id: SIDE,
+    Name: '/duo.side',
+    Path: 'sleep',
+    Args: ['200'],
+    State: { Running: true },
+    Config: { Cmd: ['200'] },
+  });
   expect((await docker.getContainer(SIDE.slice(0, 10)).inspect()).Name).toBe('/duo.side');
   expect((await docker.getContainer('duo').inspect()).Id).toBe(id);
   expect((await docker.info()).Containers).toBe(2);
@@ -66,7 +84,10 @@ test('each container is a docker ps line with its own id, name, command and the 
 
 test('top lists the processes of the container named, each with the PID its inspect shows', async () => {
   await duo();
-  for (const [name, cmd] of [['duo', 'sleep 100'], ['duo.side', 'sleep 200']]) {
+  for (const [name, cmd] of [
+    ['duo', 'sleep 100'],
+    ['duo.side', 'sleep 200'],
+  ]) {
     const t = (await docker.getContainer(name).top()) as { Titles: string[]; Processes: string[][] };
     expect(t.Titles).toEqual(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD']);
     const pid = String((await docker.getContainer(name).inspect()).State.Pid);
@@ -76,7 +97,9 @@ test('top lists the processes of the container named, each with the PID its insp
 
 test('stop of any container stops the pod; attach and rename of another than the main one are refused; unknown names stay 404', async () => {
   await duo();
-  await expect(docker.getContainer('duo.side').attach({ stream: true, stdout: true })).rejects.toMatchObject({ statusCode: 409 });
+  await expect(docker.getContainer('duo.side').attach({ stream: true, stdout: true })).rejects.toMatchObject({
+    statusCode: 409,
+  });
   await expect(docker.getContainer('duo.side').rename({ name: 'renamed' })).rejects.toMatchObject({ statusCode: 409 });
   await expect(docker.getContainer('duo.nope').inspect()).rejects.toMatchObject({ statusCode: 404 });
   await docker.getContainer('duo.side').stop({ t: 0 });

@@ -25,5 +25,7 @@ test('integers: strconv.Atoi messages and the int64 range', () => {
   expect(atoi('-1')).toBe(-1);
   expect(() => atoi('abc')).toThrow('strconv.Atoi: parsing "abc": invalid syntax');
   expect(() => atoi('1e30')).toThrow('strconv.Atoi: parsing "1e30": invalid syntax');
-  expect(() => atoi('99999999999999999999')).toThrow('strconv.Atoi: parsing "99999999999999999999": value out of range');
+  expect(() => atoi('99999999999999999999')).toThrow(
+    'strconv.Atoi: parsing "99999999999999999999": value out of range',
+  );
 });

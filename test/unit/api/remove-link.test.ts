@@ -18,14 +18,22 @@ afterEach(async () => fake.close());
 function api(method: string, p: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = http.request({ socketPath: fake.sock, method, path: `/v1.41${p}`, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        resolve({ status: res.statusCode ?? 0, json: text ? (JSON.parse(text) as unknown) : undefined });
-      });
-    });
+    const req = http.request(
+      {
+        socketPath: fake.sock,
+        method,
+        path: `/v1.41${p}`,
+        headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          resolve({ status: res.statusCode ?? 0, json: text ? (JSON.parse(text) as unknown) : undefined });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(data);
   });
@@ -39,7 +47,11 @@ async function links(name: string): Promise<unknown> {
 
 beforeEach(async () => {
   expect((await api('POST', '/containers/create?name=tgt', { Image: 'busybox', Cmd: ['top'] })).status).toBe(201);
-  const made = await api('POST', '/containers/create?name=par', { Image: 'busybox', Cmd: ['top'], HostConfig: { Links: ['tgt:db', 'tgt'] } });
+  const made = await api('POST', '/containers/create?name=par', {
+    Image: 'busybox',
+    Cmd: ['top'],
+    HostConfig: { Links: ['tgt:db', 'tgt'] },
+  });
   expect(made).toMatchObject({ status: 201 });
 });
 
@@ -49,13 +61,26 @@ test('the link goes from HostConfig.Links; both containers stay', async () => {
   expect(await links('par')).toEqual(['/tgt:/par/tgt']);
   expect(await api('DELETE', '/containers/par/tgt?link=1')).toEqual({ status: 204, json: undefined });
   expect(await links('par')).toBeNull();
-  expect(fake.h.pods.list().map((r) => r.name).sort()).toEqual(['par', 'tgt']);
+  expect(
+    fake.h.pods
+      .list()
+      .map((r) => r.name)
+      .sort(),
+  ).toEqual(['par', 'tgt']);
 });
 
 test("dockerd's answers: a link that is not there, a parent that is not there, a container's own name", async () => {
-  expect(await api('DELETE', '/containers/par/nolink?link=1')).toEqual({ status: 404, json: { message: 'No such container: par/nolink' } });
-  expect(await api('DELETE', '/containers/nosuch/db?link=1')).toEqual({ status: 404, json: { message: 'No such container: nosuch/db' } });
-  expect((await api('DELETE', '/containers/tgt?link=1')).json).toEqual({ message: 'Conflict, cannot remove the default link name of the container' });
+  expect(await api('DELETE', '/containers/par/nolink?link=1')).toEqual({
+    status: 404,
+    json: { message: 'No such container: par/nolink' },
+  });
+  expect(await api('DELETE', '/containers/nosuch/db?link=1')).toEqual({
+    status: 404,
+    json: { message: 'No such container: nosuch/db' },
+  });
+  expect((await api('DELETE', '/containers/tgt?link=1')).json).toEqual({
+    message: 'Conflict, cannot remove the default link name of the container',
+  });
   expect(await links('par')).toEqual(['/tgt:/par/db', '/tgt:/par/tgt']);
 });
 

@@ -32,20 +32,28 @@ afterAll(async () => {
 function api(method: string, p: string, body?: unknown): Promise<{ status: number; message: string }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = http.request({ socketPath: sock, method, path: p, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        let message = '';
-        try {
-          message = (JSON.parse(text) as { message?: string }).message ?? '';
-        } catch {
-          message = text;
-        }
-        resolve({ status: res.statusCode ?? 0, message });
-      });
-    });
+    const req = http.request(
+      {
+        socketPath: sock,
+        method,
+        path: p,
+        headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          let message = '';
+          try {
+            message = (JSON.parse(text) as { message?: string }).message ?? '';
+          } catch {
+            message = text;
+          }
+          resolve({ status: res.statusCode ?? 0, message });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(data);
   });
@@ -53,17 +61,26 @@ function api(method: string, p: string, body?: unknown): Promise<{ status: numbe
 
 const props = (s: TSchema) => (s as unknown as { properties: Record<string, TSchema> }).properties;
 const anyObject = fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 }), { minKeys: 1, maxKeys: 3 });
-const notInt = fc.oneof(fc.double({ noInteger: true, noNaN: true, noDefaultInfinity: true }), fc.constantFrom(2 ** 65, -(2 ** 65), 1e30, -1e300));
+const notInt = fc.oneof(
+  fc.double({ noInteger: true, noNaN: true, noDefaultInfinity: true }),
+  fc.constantFrom(2 ** 65, -(2 ** 65), 1e30, -1e300),
+);
 
 /** Values that are not of schema `s` (wrong JSON type, or out of its Go range). */
 function wrong(s: TSchema): fc.Arbitrary<unknown> {
   const goType = (s as { goType?: string }).goType;
   switch (s[Kind]) {
-    case 'String': return fc.oneof(fc.integer(), fc.boolean(), fc.array(fc.string(), { maxLength: 2 }), anyObject);
-    case 'Boolean': return fc.oneof(fc.string(), fc.integer(), fc.array(fc.boolean(), { maxLength: 2 }), anyObject);
+    case 'String':
+      return fc.oneof(fc.integer(), fc.boolean(), fc.array(fc.string(), { maxLength: 2 }), anyObject);
+    case 'Boolean':
+      return fc.oneof(fc.string(), fc.integer(), fc.array(fc.boolean(), { maxLength: 2 }), anyObject);
     case 'Integer': {
-      const range = goType === 'uint16' ? fc.oneof(fc.integer({ min: 65536, max: 2 ** 40 }), fc.integer({ min: -1000, max: -1 }))
-        : goType?.startsWith('uint') ? fc.integer({ min: -(2 ** 40), max: -1 }) : notInt;
+      const range =
+        goType === 'uint16'
+          ? fc.oneof(fc.integer({ min: 65536, max: 2 ** 40 }), fc.integer({ min: -1000, max: -1 }))
+          : goType?.startsWith('uint')
+            ? fc.integer({ min: -(2 ** 40), max: -1 })
+            : notInt;
       return fc.oneof(fc.string(), fc.boolean(), fc.array(fc.integer(), { maxLength: 2 }), anyObject, notInt, range);
     }
     case 'Array': {
@@ -75,12 +92,19 @@ function wrong(s: TSchema): fc.Arbitrary<unknown> {
     }
     case 'Record': {
       const vs = Object.values((s as unknown as { patternProperties: Record<string, TSchema> }).patternProperties)[0];
-      const bad: fc.Arbitrary<unknown>[] = [fc.string(), fc.integer(), fc.boolean(), fc.array(fc.string(), { maxLength: 2 })];
+      const bad: fc.Arbitrary<unknown>[] = [
+        fc.string(),
+        fc.integer(),
+        fc.boolean(),
+        fc.array(fc.string(), { maxLength: 2 }),
+      ];
       if (vs[Kind] !== 'Unknown') bad.push(wrong(vs).map((x) => ({ k: x })));
       return fc.oneof(...bad);
     }
-    case 'Object': return fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.array(fc.integer(), { maxLength: 2 }));
-    default: throw new Error(`no generator for ${String(s[Kind])}`);
+    case 'Object':
+      return fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.array(fc.integer(), { maxLength: 2 }));
+    default:
+      throw new Error(`no generator for ${String(s[Kind])}`);
   }
 }
 
@@ -114,11 +138,19 @@ test('setup: a running container and an exec', async () => {
   expect((await api('POST', `/containers/${id}/start`)).status).toBe(204);
   const x = await new Promise<string>((resolve) => {
     const data = Buffer.from(JSON.stringify({ Cmd: ['true'] }));
-    const req = http.request({ socketPath: sock, method: 'POST', path: `/containers/${id}/exec`, headers: { 'Content-Type': 'application/json', 'Content-Length': data.length } }, (res) => {
-      let t = '';
-      res.on('data', (c) => (t += c));
-      res.on('end', () => resolve((JSON.parse(t) as { Id: string }).Id));
-    });
+    const req = http.request(
+      {
+        socketPath: sock,
+        method: 'POST',
+        path: `/containers/${id}/exec`,
+        headers: { 'Content-Type': 'application/json', 'Content-Length': data.length },
+      },
+      (res) => {
+        let t = '';
+        res.on('data', (c) => (t += c));
+        res.on('end', () => resolve((JSON.parse(t) as { Id: string }).Id));
+      },
+    );
     req.end(data);
   });
   execId = x;
@@ -134,34 +166,54 @@ const BODY_ROUTES: Array<[string, string, () => string, Record<string, unknown>]
 describe.each(BODY_ROUTES)('%s body: every field, wrong type or range -> 4xx naming it', (name, method, url, base) => {
   const schema = BODY_SCHEMAS[name];
   test.each(fields(schema).map(([p, s]) => [p.join('.'), p, s] as const))('%s', async (_label, p, s) => {
-    await fc.assert(fc.asyncProperty(wrong(s), async (v) => {
-      const before = h.pods.list().length;
-      const r = await api(method, url(), nest(p as string[], v, base));
-      expect(r.status).toBeGreaterThanOrEqual(400);
-      expect(r.status).toBeLessThan(500);
-      expect(r.message).toContain(`.${p[p.length - 1]}`);
-      expect(r.message).toMatch(/^json: cannot unmarshal /);
-      expect(h.pods.list().length).toBe(before);
-    }), { numRuns: 8 });
+    await fc.assert(
+      fc.asyncProperty(wrong(s), async (v) => {
+        const before = h.pods.list().length;
+        const r = await api(method, url(), nest(p as string[], v, base));
+        expect(r.status).toBeGreaterThanOrEqual(400);
+        expect(r.status).toBeLessThan(500);
+        expect(r.message).toContain(`.${p[p.length - 1]}`);
+        expect(r.message).toMatch(/^json: cannot unmarshal /);
+        expect(h.pods.list().length).toBe(before);
+      }),
+      { numRuns: 8 },
+    );
   });
 });
 
 /** Routes with their path parameters filled. */
 function urlOf(key: string): [string, string] {
   const [method, p] = key.split(' ');
-  return [method, p.replace(':id', key.startsWith('POST /exec') || key.startsWith('GET /exec') ? execId : id).replace('*name', 'busybox')];
+  return [
+    method,
+    p
+      .replace(':id', key.startsWith('POST /exec') || key.startsWith('GET /exec') ? execId : id)
+      .replace('*name', 'busybox'),
+  ];
 }
 
 const QUERY_CASES = Object.entries(ROUTES).flatMap(([key, spec]) =>
-  Object.entries(props(spec.query)).filter(([, s]) => ['int', 'filters'].includes((s as { q?: string }).q ?? '')).map(([param, s]) => [key, param, (s as unknown as { q: string }).q] as const),
+  Object.entries(props(spec.query))
+    .filter(([, s]) => ['int', 'filters'].includes((s as { q?: string }).q ?? ''))
+    .map(([param, s]) => [key, param, (s as unknown as { q: string }).q] as const),
 );
 
 test('the generated cases cover every int and filters parameter', () => {
-  expect(QUERY_CASES.map(([k, p]) => `${k}?${p}`)).toEqual(expect.arrayContaining(['GET /containers/json?limit', 'POST /containers/:id/stop?t', 'GET /events?filters', 'GET /images/json?filters']));
+  expect(QUERY_CASES.map(([k, p]) => `${k}?${p}`)).toEqual(
+    expect.arrayContaining([
+      'GET /containers/json?limit',
+      'POST /containers/:id/stop?t',
+      'GET /events?filters',
+      'GET /images/json?filters',
+    ]),
+  );
 });
 
 describe('query parameters: a bad int or filters value -> 400, whatever the route', () => {
-  const badInt = fc.oneof(fc.string({ minLength: 1 }).filter((s) => !/^[+-]?\d+$/.test(s)), fc.constantFrom('1e3', '1.5', '99999999999999999999', '-99999999999999999999', '0x10'));
+  const badInt = fc.oneof(
+    fc.string({ minLength: 1 }).filter((s) => !/^[+-]?\d+$/.test(s)),
+    fc.constantFrom('1e3', '1.5', '99999999999999999999', '-99999999999999999999', '0x10'),
+  );
   const badFilters = fc.oneof(
     fc.string({ minLength: 1 }).filter((s) => {
       try {
@@ -175,18 +227,28 @@ describe('query parameters: a bad int or filters value -> 400, whatever the rout
   );
   test.each(QUERY_CASES.map((c) => [`${c[0]}?${c[1]}`, ...c] as const))('%s', async (_label, key, param, kind) => {
     const [method, p] = urlOf(key);
-    await fc.assert(fc.asyncProperty(kind === 'int' ? badInt : badFilters, async (v) => {
-      const r = await api(method, `${p}?${param}=${encodeURIComponent(v)}`);
-      expect({ v, status: r.status }).toEqual({ v, status: 400 });
-    }), { numRuns: 8 });
+    await fc.assert(
+      fc.asyncProperty(kind === 'int' ? badInt : badFilters, async (v) => {
+        const r = await api(method, `${p}?${param}=${encodeURIComponent(v)}`);
+        expect({ v, status: r.status }).toEqual({ v, status: 400 });
+      }),
+      { numRuns: 8 },
+    );
   });
 });
 
 test('afterwards every record has the types a Go client decodes, and a lower-case body creates', async () => {
-  const r = await api('POST', '/containers/create', { image: 'busybox', cmd: ['true'], hostconfig: { memory: 64 * 1024 * 1024 } });
+  const r = await api('POST', '/containers/create', {
+    image: 'busybox',
+    cmd: ['true'],
+    hostconfig: { memory: 64 * 1024 * 1024 },
+  });
   expect(r.status).toBe(201);
-  for (const rec of h.pods.list()) expect({ id: rec.id, fixed: repairFrontend(structuredClone(rec.frontend)) }).toEqual({ id: rec.id, fixed: [] });
-  const made = h.pods.list().find((x) => x.id !== id) as { frontend: { hostConfig: { Memory: number }; config: { Cmd: string[] } } } | undefined;
+  for (const rec of h.pods.list())
+    expect({ id: rec.id, fixed: repairFrontend(structuredClone(rec.frontend)) }).toEqual({ id: rec.id, fixed: [] });
+  const made = h.pods.list().find((x) => x.id !== id) as
+    | { frontend: { hostConfig: { Memory: number }; config: { Cmd: string[] } } }
+    | undefined;
   expect(made?.frontend.hostConfig.Memory).toBe(64 * 1024 * 1024);
   expect(made?.frontend.config.Cmd).toEqual(['true']);
 });

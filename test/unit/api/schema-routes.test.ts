@@ -48,7 +48,10 @@ test('every served route has a schema and a typed handler, and every schema a ro
 
 test('no API module reads req.query or req.body raw', () => {
   const dir = path.join(__dirname, '../../../src/api/v1.41');
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => path.join(dir, f));
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => path.join(dir, f));
   for (const f of files) {
     const text = fs.readFileSync(f, 'utf8');
     expect({ f, raw: /\breq\.(query|body)\b/.test(text) }).toEqual({ f, raw: false });

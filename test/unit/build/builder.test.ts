@@ -23,7 +23,12 @@ class FakeBackend implements BuildBackend {
   containers = new Set<string>();
   private made = 0;
   constructor() {
-    this.images.set('sha256:' + 'b'.repeat(64), { architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: ['sha256:' + '1'.repeat(64)] } });
+    this.images.set('sha256:' + 'b'.repeat(64), {
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Env: ['PATH=/bin'], Cmd: ['sh'] },
+      rootfs: { type: 'layers', diff_ids: ['sha256:' + '1'.repeat(64)] },
+    });
   }
   findImage(ref: string) {
     const id = ref === 'base' ? 'sha256:' + 'b'.repeat(64) : ref;
@@ -34,8 +39,15 @@ class FakeBackend implements BuildBackend {
     throw new Error(`no such image ${ref}`);
   }
   private add(step: StepImage): string {
-    const id = 'sha256:' + crypto.createHash('sha256').update(`${step.parentId}${step.createdBy}${this.images.size}`).digest('hex');
-    this.images.set(id, { architecture: 'amd64', os: 'linux', config: step.config, rootfs: { type: 'layers', diff_ids: [] } });
+    const id =
+      'sha256:' +
+      crypto.createHash('sha256').update(`${step.parentId}${step.createdBy}${this.images.size}`).digest('hex');
+    this.images.set(id, {
+      architecture: 'amd64',
+      os: 'linux',
+      config: step.config,
+      rootfs: { type: 'layers', diff_ids: [] },
+    });
     return id;
   }
   async configImage(step: StepImage) {
@@ -46,7 +58,14 @@ class FakeBackend implements BuildBackend {
     this.containers.add(id);
     return id;
   }
-  async run(_step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (c: Buffer, s: 'stdout' | 'stderr') => void, _signal?: AbortSignal) {
+  async run(
+    _step: StepImage,
+    cmd: string[],
+    env: string[],
+    onStart: (id: string) => void,
+    out: (c: Buffer, s: 'stdout' | 'stderr') => void,
+    _signal?: AbortSignal,
+  ) {
     this.runs.push({ cmd, env });
     this.containers.add('c'.repeat(64));
     onStart('c'.repeat(64));
@@ -85,12 +104,23 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const OPTS: BuildOptions = { tags: ['app:1'], quiet: false, noCache: false, rm: true, forceRm: false, pull: false, buildArgs: {}, labels: {} };
+const OPTS: BuildOptions = {
+  tags: ['app:1'],
+  quiet: false,
+  noCache: false,
+  rm: true,
+  forceRm: false,
+  pull: false,
+  buildArgs: {},
+  labels: {},
+};
 
 async function build(backend: FakeBackend, text: string, opts: Partial<BuildOptions> = {}) {
   const msgs: BuildMessage[] = [];
   const cache = new BuildCache(path.join(dir, 'cache.json'));
-  const id = await new Builder(backend, cache, dir, { ...OPTS, ...opts }, (m) => msgs.push(m)).build(parseDockerfile(text));
+  const id = await new Builder(backend, cache, dir, { ...OPTS, ...opts }, (m) => msgs.push(m)).build(
+    parseDockerfile(text),
+  );
   const out = msgs.map((m) => ('stream' in m ? m.stream : '')).join('');
   return { id, out, msgs };
 }
@@ -102,7 +132,9 @@ test('one image per step, the classic output, then a cached rebuild that runs no
   const first = await build(b, DF, { buildArgs: { WHO: 'you', UNUSED: 'x' } });
   expect(first.out).toContain('Step 1/7 : FROM base AS first\n ---> bbbbbbbbbbbb\n');
   expect(first.msgs.slice(0, 2)).toEqual([{ stream: 'Step 1/7 : FROM base AS first' }, { stream: '\n' }]);
-  expect(first.out).toContain('Step 5/7 : RUN echo hi $WHO\n ---> Running in cccccccccccc\noutput of the step\n\x1b[91mcomplaint\n\x1b[0mRemoving intermediate container cccccccccccc\n');
+  expect(first.out).toContain(
+    'Step 5/7 : RUN echo hi $WHO\n ---> Running in cccccccccccc\noutput of the step\n\x1b[91mcomplaint\n\x1b[0mRemoving intermediate container cccccccccccc\n',
+  );
   expect(first.out).toContain('[Warning] One or more build-args [UNUSED] were not consumed\n');
   expect(first.out).toMatch(/Successfully built [0-9a-f]{12}\nSuccessfully tagged app:1\n$/);
   expect(first.msgs).toContainEqual({ aux: { ID: first.id } });
@@ -131,7 +163,8 @@ test('one image per step, the classic output, then a cached rebuild that runs no
 test('--cache-from: only the named images and their parents are reused; unknown names mean no cache', async () => {
   const b = new FakeBackend();
   const first = await build(b, DF);
-  const hits = async (sources: string[]) => (await build(b, DF, { cacheSources: new Set(sources) })).out.match(/Using cache/g)?.length ?? 0;
+  const hits = async (sources: string[]) =>
+    (await build(b, DF, { cacheSources: new Set(sources) })).out.match(/Using cache/g)?.length ?? 0;
   // Every step image of the first build (what the API finds as the image and its parents).
   const chain = [...b.images.keys()].filter((id) => id !== 'sha256:' + 'b'.repeat(64));
   expect(chain).toContain(first.id);
@@ -147,12 +180,19 @@ test('--cache-from: only the named images and their parents are reused; unknown 
   expect(await hits(['sha256:' + 'b'.repeat(64)])).toBe(0);
 });
 
-test('a client that hangs up cancels the build: no step after, the running step\'s container killed and removed', async () => {
+test("a client that hangs up cancels the build: no step after, the running step's container killed and removed", async () => {
   const b = new FakeBackend();
   const hangup = new AbortController();
   const seen: Array<AbortSignal | undefined> = [];
   const run = b.run.bind(b);
-  b.run = async (step: StepImage, cmd: string[], env: string[], onStart: (id: string) => void, out: (c: Buffer, s: 'stdout' | 'stderr') => void, signal?: AbortSignal) => {
+  b.run = async (
+    step: StepImage,
+    cmd: string[],
+    env: string[],
+    onStart: (id: string) => void,
+    out: (c: Buffer, s: 'stdout' | 'stderr') => void,
+    signal?: AbortSignal,
+  ) => {
     seen.push(signal);
     hangup.abort(); // the client goes away while the step runs
     return run(step, cmd, env, onStart, out);
@@ -187,13 +227,35 @@ test('config steps run in a created container too; quiet, rm=false and forcerm c
   const first = await build(b, text);
   const id = (n: number) => String(n).padStart(64, 'e').slice(0, 12);
   // Image IDs vary; container IDs are the fake's.
-  const lines = first.msgs.map((m) => ('stream' in m ? m.stream.replace(/^ ---> [0-9a-f]{12}\n$/, ' ---> IMAGE\n').replace(/built [0-9a-f]{12}/, 'built IMAGE') : m));
+  const lines = first.msgs.map((m) =>
+    'stream' in m
+      ? m.stream.replace(/^ ---> [0-9a-f]{12}\n$/, ' ---> IMAGE\n').replace(/built [0-9a-f]{12}/, 'built IMAGE')
+      : m,
+  );
   expect(lines).toEqual([
-    'Step 1/4 : FROM base', '\n', ' ---> IMAGE\n',
-    'Step 2/4 : ENV A=1', '\n', ` ---> Running in ${id(1)}\n`, `Removing intermediate container ${id(1)}\n`, ' ---> IMAGE\n',
-    'Step 3/4 : RUN exit 0', '\n', ' ---> Running in cccccccccccc\n', 'output of the step\n', '\x1b[91mcomplaint\n\x1b[0m', 'Removing intermediate container cccccccccccc\n', ' ---> IMAGE\n',
-    'Step 4/4 : LABEL x=y', '\n', ` ---> Running in ${id(2)}\n`, `Removing intermediate container ${id(2)}\n`, ' ---> IMAGE\n',
-    { aux: { ID: first.id } }, 'Successfully built IMAGE\n', 'Successfully tagged app:1\n',
+    'Step 1/4 : FROM base',
+    '\n',
+    ' ---> IMAGE\n',
+    'Step 2/4 : ENV A=1',
+    '\n',
+    ` ---> Running in ${id(1)}\n`,
+    `Removing intermediate container ${id(1)}\n`,
+    ' ---> IMAGE\n',
+    'Step 3/4 : RUN exit 0',
+    '\n',
+    ' ---> Running in cccccccccccc\n',
+    'output of the step\n',
+    '\x1b[91mcomplaint\n\x1b[0m',
+    'Removing intermediate container cccccccccccc\n',
+    ' ---> IMAGE\n',
+    'Step 4/4 : LABEL x=y',
+    '\n',
+    ` ---> Running in ${id(2)}\n`,
+    `Removing intermediate container ${id(2)}\n`,
+    ' ---> IMAGE\n',
+    { aux: { ID: first.id } },
+    'Successfully built IMAGE\n',
+    'Successfully tagged app:1\n',
   ]);
   expect(b.containers.size).toBe(0);
 
@@ -207,19 +269,31 @@ test('config steps run in a created container too; quiet, rm=false and forcerm c
   b.containers.clear();
   b.exitCode = 2;
   const msgs: BuildMessage[] = [];
-  const run = (opts: Partial<BuildOptions>) => new Builder(b, new BuildCache(path.join(dir, 'c2.json')), dir, { ...OPTS, noCache: true, ...opts }, (m) => msgs.push(m)).build(parseDockerfile(text));
+  const run = (opts: Partial<BuildOptions>) =>
+    new Builder(b, new BuildCache(path.join(dir, 'c2.json')), dir, { ...OPTS, noCache: true, ...opts }, (m) =>
+      msgs.push(m),
+    ).build(parseDockerfile(text));
   await expect(run({ quiet: true })).rejects.toThrow('returned a non-zero code: 2');
   const held = msgs.map((m) => ('stream' in m ? m.stream : '')).join('');
   expect(held.startsWith('Step 1/4 : FROM base\n')).toBe(true);
-  expect(held.endsWith('Step 3/4 : RUN exit 0\n ---> Running in cccccccccccc\noutput of the step\n\x1b[91mcomplaint\n\x1b[0m')).toBe(true);
+  expect(
+    held.endsWith(
+      'Step 3/4 : RUN exit 0\n ---> Running in cccccccccccc\noutput of the step\n\x1b[91mcomplaint\n\x1b[0m',
+    ),
+  ).toBe(true);
   expect([...b.containers]).toEqual(['c'.repeat(64)]);
   msgs.length = 0;
   await expect(run({ forceRm: true })).rejects.toThrow('returned a non-zero code: 2');
-  expect(msgs.map((m) => ('stream' in m ? m.stream : '')).join('').endsWith('complaint\n\x1b[0mRemoving intermediate container cccccccccccc\n')).toBe(true);
+  expect(
+    msgs
+      .map((m) => ('stream' in m ? m.stream : ''))
+      .join('')
+      .endsWith('complaint\n\x1b[0mRemoving intermediate container cccccccccccc\n'),
+  ).toBe(true);
   expect(b.containers.size).toBe(0);
 });
 
-test('--squash: the built image is squashed onto the last stage\'s base, announced as dockerd does, and that one is tagged', async () => {
+test("--squash: the built image is squashed onto the last stage's base, announced as dockerd does, and that one is tagged", async () => {
   const b = new FakeBackend();
   const r = await build(b, DF, { squash: true });
   const squashed = 'sha256:' + '5'.repeat(64);

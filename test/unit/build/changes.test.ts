@@ -6,7 +6,16 @@ import { applyChanges as applyImportChanges } from '../../../src/build/changes';
 import type { RunConfig as ImportConfig } from '../../../src/build/instructions';
 import { InvalidArgumentError } from '../../../src/errors';
 
-const EMPTY = { User: '', Env: null, Cmd: null, Entrypoint: null, WorkingDir: '', Labels: null, Volumes: null, OnBuild: null } as unknown as ImportConfig;
+const EMPTY = {
+  User: '',
+  Env: null,
+  Cmd: null,
+  Entrypoint: null,
+  WorkingDir: '',
+  Labels: null,
+  Volumes: null,
+  OnBuild: null,
+} as unknown as ImportConfig;
 
 test('ENV, LABEL, WORKDIR, USER, EXPOSE and VOLUME, with variables from earlier ENV lines', () => {
   const c = applyImportChanges(EMPTY, [
@@ -44,17 +53,31 @@ test('CMD and ENTRYPOINT: exec and shell forms; ENTRYPOINT clears a CMD that the
 });
 
 test('HEALTHCHECK: shell and exec forms, NONE, and its flags as Go durations', () => {
-  expect(applyImportChanges(EMPTY, ['HEALTHCHECK --interval=5s --timeout=1m30s --start-period=100ms --retries=2 CMD echo hi']).Healthcheck).toEqual({
-    Test: ['CMD-SHELL', 'echo hi'], Interval: 5e9, Timeout: 90e9, StartPeriod: 1e8, Retries: 2,
+  expect(
+    applyImportChanges(EMPTY, [
+      'HEALTHCHECK --interval=5s --timeout=1m30s --start-period=100ms --retries=2 CMD echo hi',
+    ]).Healthcheck,
+  ).toEqual({
+    Test: ['CMD-SHELL', 'echo hi'],
+    Interval: 5e9,
+    Timeout: 90e9,
+    StartPeriod: 1e8,
+    Retries: 2,
   });
-  expect(applyImportChanges(EMPTY, ['HEALTHCHECK CMD ["/bin/true", "x"]']).Healthcheck).toEqual({ Test: ['CMD', '/bin/true', 'x'] });
+  expect(applyImportChanges(EMPTY, ['HEALTHCHECK CMD ["/bin/true", "x"]']).Healthcheck).toEqual({
+    Test: ['CMD', '/bin/true', 'x'],
+  });
   expect(applyImportChanges(EMPTY, ['HEALTHCHECK NONE']).Healthcheck).toEqual({ Test: ['NONE'] });
-  expect(() => applyImportChanges(EMPTY, ['HEALTHCHECK --interval=5 CMD x'])).toThrow('time: missing unit in duration "5"');
-  expect(() => applyImportChanges(EMPTY, ['HEALTHCHECK --retries=0 CMD x'])).toThrow('--retries must be at least 1 (not 0)');
+  expect(() => applyImportChanges(EMPTY, ['HEALTHCHECK --interval=5 CMD x'])).toThrow(
+    'time: missing unit in duration "5"',
+  );
+  expect(() => applyImportChanges(EMPTY, ['HEALTHCHECK --retries=0 CMD x'])).toThrow(
+    '--retries must be at least 1 (not 0)',
+  );
   expect(() => applyImportChanges(EMPTY, ['HEALTHCHECK FOO x'])).toThrow('Unknown type "FOO" in HEALTHCHECK (try CMD)');
 });
 
-test('refused changes carry dockerd\'s words', () => {
+test("refused changes carry dockerd's words", () => {
   const refused = (change: string) => {
     try {
       applyImportChanges(EMPTY, [change]);

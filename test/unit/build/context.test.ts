@@ -25,7 +25,11 @@ async function tarOf(files: Array<[string, string]>): Promise<Buffer> {
 
 test('a context tar that ends right after its last file is read whole; the Dockerfile .dockerignore names is read, then leaves the context', async () => {
   const ignore = '\n.dockerfile.0123456789abcdef0123';
-  const whole = await tarOf([['data.txt', 'data\n'], ['.dockerfile.0123456789abcdef0123', 'FROM x\nCOPY data.txt /\n'], ['.dockerignore', ignore]]);
+  const whole = await tarOf([
+    ['data.txt', 'data\n'],
+    ['.dockerfile.0123456789abcdef0123', 'FROM x\nCOPY data.txt /\n'],
+    ['.dockerignore', ignore],
+  ]);
   // Cut at the end of the last file's bytes: three headers, two padded files, then 33 bytes.
   const cut = whole.subarray(0, 512 + 512 + 512 + 512 + 512 + ignore.length);
   const ctx = await openContext(Readable.from([cut]), dir, '.dockerfile.0123456789abcdef0123');
@@ -45,7 +49,13 @@ test('a context tar that ends right after its last file is read whole; the Docke
 
 test('docker-py sends the Dockerfile and .dockerignore even when .dockerignore names them: both leave the context once read', async () => {
   const ignore = 'ignored\nDockerfile\n.dockerignore\n!ignored/keep\n';
-  const body = await tarOf([['Dockerfile', 'FROM x\nADD . /test\n'], ['.dockerignore', ignore], ['not-ignored', 'a'], ['#file.txt', 'b'], ['ignored/keep', 'c']]);
+  const body = await tarOf([
+    ['Dockerfile', 'FROM x\nADD . /test\n'],
+    ['.dockerignore', ignore],
+    ['not-ignored', 'a'],
+    ['#file.txt', 'b'],
+    ['ignored/keep', 'c'],
+  ]);
   const ctx = await openContext(Readable.from([body]), dir, '');
   try {
     expect(ctx.dockerfile).toBe('FROM x\nADD . /test\n');

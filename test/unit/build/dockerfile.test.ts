@@ -21,15 +21,33 @@ test('words: quotes, escapes and expansion as dockerd applies them', () => {
   expect(expandWord('\\$A', lookup)).toBe('$A');
   expect(expandWord('${NOPE:-dflt}|${EMPTY:-e}|${EMPTY-e}|${A:+alt}|${NOPE:+alt}', lookup)).toBe('dflt|e||alt|');
   expect(expandWord('$1 $', lookup)).toBe('$1 $');
-  expect(parseKeyValues('K=$A L="two words" M=${SP}', lookup, '\\', 'ENV', true)).toEqual([['K', 'one'], ['L', 'two words'], ['M', 'x y']]);
+  expect(parseKeyValues('K=$A L="two words" M=${SP}', lookup, '\\', 'ENV', true)).toEqual([
+    ['K', 'one'],
+    ['L', 'two words'],
+    ['M', 'x y'],
+  ]);
   expect(parseKeyValues('K rest of $A', lookup, '\\', 'ENV', true)).toEqual([['K', 'rest of one']]);
   expect(() => parseKeyValues('=x', lookup, '\\', 'ENV', true)).toThrow('ENV names can not be blank');
 });
 
 test('parse: stages, AS names, meta ARGs, flags, exec form, continuations', () => {
-  const df = parseDockerfile(['ARG V=1', 'FROM busybox:${V} AS Build', 'RUN echo a \\', '  && echo b', 'COPY --chown=1:2 --from=x a b', 'FROM scratch', 'CMD ["run", "it"]', ''].join('\n'));
+  const df = parseDockerfile(
+    [
+      'ARG V=1',
+      'FROM busybox:${V} AS Build',
+      'RUN echo a \\',
+      '  && echo b',
+      'COPY --chown=1:2 --from=x a b',
+      'FROM scratch',
+      'CMD ["run", "it"]',
+      '',
+    ].join('\n'),
+  );
   expect(df.metaArgs.map((a) => a.args)).toEqual(['V=1']);
-  expect(df.stages.map((s) => [s.from, s.name])).toEqual([['busybox:${V}', 'build'], ['scratch', undefined]]);
+  expect(df.stages.map((s) => [s.from, s.name])).toEqual([
+    ['busybox:${V}', 'build'],
+    ['scratch', undefined],
+  ]);
   const [run, copy] = df.stages[0].instructions;
   expect(run.keyword).toBe('RUN');
   expect(run.args).toMatch(/^echo a\s+&& echo b$/);
@@ -44,26 +62,49 @@ test('parse: stages, AS names, meta ARGs, flags, exec form, continuations', () =
 
 function apply(line: string, c: RunConfig = {}, cmdSet = { value: false }): { c: RunConfig; text: string } {
   const ins = parseInstructions(line).instructions[0];
-  const text = applyConfigInstruction(ins, c, { escape: '\\', lookup: (n) => (n === 'HOME' ? '/root' : undefined), shell: ['/bin/sh', '-c'], cmdSet });
+  const text = applyConfigInstruction(ins, c, {
+    escape: '\\',
+    lookup: (n) => (n === 'HOME' ? '/root' : undefined),
+    shell: ['/bin/sh', '-c'],
+    cmdSet,
+  });
   return { c, text };
 }
 
 test('config instructions change the config and give dockerd-like history texts', () => {
-  expect(apply('ENV A=1 B="x y"', { Env: ['A=0', 'PATH=/bin'] })).toEqual({ c: { Env: ['PATH=/bin', 'A=1', 'B=x y'] }, text: 'ENV A=1 B=x y' });
+  expect(apply('ENV A=1 B="x y"', { Env: ['A=0', 'PATH=/bin'] })).toEqual({
+    c: { Env: ['PATH=/bin', 'A=1', 'B=x y'] },
+    text: 'ENV A=1 B=x y',
+  });
   expect(apply('WORKDIR sub', { WorkingDir: '/app' }).c.WorkingDir).toBe('/app/sub');
   expect(apply('WORKDIR $HOME/x').c.WorkingDir).toBe('/root/x');
   expect(apply('USER 1000:1000').c.User).toBe('1000:1000');
-  expect(apply('EXPOSE 80 53/udp 8000-8001').c.ExposedPorts).toEqual({ '80/tcp': {}, '53/udp': {}, '8000/tcp': {}, '8001/tcp': {} });
+  expect(apply('EXPOSE 80 53/udp 8000-8001').c.ExposedPorts).toEqual({
+    '80/tcp': {},
+    '53/udp': {},
+    '8000/tcp': {},
+    '8001/tcp': {},
+  });
   expect(apply('VOLUME ["/a", "/b"]').c.Volumes).toEqual({ '/a': {}, '/b': {} });
   expect(apply('VOLUME /a /b').c.Volumes).toEqual({ '/a': {}, '/b': {} });
-  expect(apply('CMD echo hi')).toEqual({ c: { Cmd: ['/bin/sh', '-c', 'echo hi'] }, text: 'CMD ["/bin/sh" "-c" "echo hi"]' });
+  expect(apply('CMD echo hi')).toEqual({
+    c: { Cmd: ['/bin/sh', '-c', 'echo hi'] },
+    text: 'CMD ["/bin/sh" "-c" "echo hi"]',
+  });
   expect(apply('ENTRYPOINT ["/e"]', { Cmd: ['inherited'] }).c).toEqual({ Entrypoint: ['/e'], Cmd: null });
-  expect(apply('ENTRYPOINT ["/e"]', { Cmd: ['mine'] }, { value: true }).c).toEqual({ Entrypoint: ['/e'], Cmd: ['mine'] });
+  expect(apply('ENTRYPOINT ["/e"]', { Cmd: ['mine'] }, { value: true }).c).toEqual({
+    Entrypoint: ['/e'],
+    Cmd: ['mine'],
+  });
   expect(apply('LABEL "a b"=c d=e').c.Labels).toEqual({ 'a b': 'c', d: 'e' });
   expect(apply('STOPSIGNAL SIGINT').c.StopSignal).toBe('SIGINT');
   expect(apply('SHELL ["/bin/bash", "-c"]').c.Shell).toEqual(['/bin/bash', '-c']);
   expect(apply('ONBUILD RUN echo x').c.OnBuild).toEqual(['RUN echo x']);
-  expect(apply('HEALTHCHECK --interval=1m30s --retries=2 CMD ["check"]').c.Healthcheck).toEqual({ Test: ['CMD', 'check'], Interval: 90e9, Retries: 2 });
+  expect(apply('HEALTHCHECK --interval=1m30s --retries=2 CMD ["check"]').c.Healthcheck).toEqual({
+    Test: ['CMD', 'check'],
+    Interval: 90e9,
+    Retries: 2,
+  });
   expect(apply('HEALTHCHECK NONE').c.Healthcheck).toEqual({ Test: ['NONE'] });
   expect(() => apply('SHELL /bin/bash')).toThrow('SHELL requires the arguments to be in JSON form');
   expect(() => apply('ONBUILD ONBUILD RUN x')).toThrow("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");

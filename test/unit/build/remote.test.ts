@@ -51,5 +51,7 @@ test('a download: mode 0600, mtime from Last-Modified; Content-Disposition; a 40
   expect(st.mtimeMs).toBe(Date.parse('2020-01-02T03:04:05Z'));
   expect(fs.readFileSync(path.join(dir, name), 'utf8')).toBe('content\n');
   expect(await download(`${base}/dir/`, dir, '')).toBe('report.csv');
-  await expect(download(`${base}/missing`, dir, 'x')).rejects.toThrow(`failed to GET ${base}/missing with status 404 Not Found: nothing here`);
+  await expect(download(`${base}/missing`, dir, 'x')).rejects.toThrow(
+    `failed to GET ${base}/missing with status 404 Not Found: nothing here`,
+  );
 });

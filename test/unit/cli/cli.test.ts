@@ -25,8 +25,23 @@ const POD: Pod = {
   created: new Date(Date.now() - 5000).toISOString(),
   labels: {},
   ready: true,
-  conditions: [{ type: 'ContainersReady', status: 'True' }, { type: 'Ready', status: 'True' }],
-  containers: [{ id: 'a'.repeat(64), image: 'busybox', command: ['sleep', '1000'], status: 'running', exitCode: 0, restartCount: 0, ready: true, started: true, tty: false }],
+  conditions: [
+    { type: 'ContainersReady', status: 'True' },
+    { type: 'Ready', status: 'True' },
+  ],
+  containers: [
+    {
+      id: 'a'.repeat(64),
+      image: 'busybox',
+      command: ['sleep', '1000'],
+      status: 'running',
+      exitCode: 0,
+      restartCount: 0,
+      ready: true,
+      started: true,
+      tty: false,
+    },
+  ],
 };
 
 let dir: string;
@@ -41,7 +56,11 @@ beforeAll(async () => {
     req.on('data', (c: Buffer) => (text += c.toString()));
     req.on('end', () => {
       // A YAML pod file is recorded as its text.
-      const s = { method: req.method ?? '', url: req.url ?? '', body: text ? (req.headers['content-type'] === 'application/json' ? JSON.parse(text) : text) : undefined };
+      const s = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        body: text ? (req.headers['content-type'] === 'application/json' ? JSON.parse(text) : text) : undefined,
+      };
       seen.push(s);
       const [status, body] = answer(s);
       res.writeHead(status, { 'Content-Type': 'application/json' });
@@ -64,12 +83,21 @@ beforeEach(() => {
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await runCli(['-H', `unix://${path.join(dir, 'd.sock')}`, ...args], { out: (s) => void (out += s), err: (s) => void (err += s) });
+  const code = await runCli(['-H', `unix://${path.join(dir, 'd.sock')}`, ...args], {
+    out: (s) => void (out += s),
+    err: (s) => void (err += s),
+  });
   return { code, out, err };
 }
 
 test('stop --keep-vm -t sends the keep flag and the timeout, and says which VM is idle', async () => {
-  answer = () => [200, { pod: { ...POD, state: 'Created', vm: null }, vm: { id: '0123456789ab', state: 'Idle', memoryMiB: 256, cpus: 1, held: true } }];
+  answer = () => [
+    200,
+    {
+      pod: { ...POD, state: 'Created', vm: null },
+      vm: { id: '0123456789ab', state: 'Idle', memoryMiB: 256, cpus: 1, held: true },
+    },
+  ];
   const r = await cli('stop', '--keep-vm', '-t', '3', 'web');
   expect(seen).toEqual([{ method: 'POST', url: '/v1/pods/web/stop', body: { keepVm: true, timeout: 3 } }]);
   expect(r).toEqual({ code: 0, out: 'web stopped; VM 0123456789ab is Idle\n', err: '' });
@@ -79,13 +107,28 @@ test('the aliases reach the same requests as the long names', async () => {
   answer = () => [201, POD];
   await cli('pod', '--vm', 'abc', '--name', 'web', 'busybox', 'sh', '-c', 'echo hi');
   await cli('run-pod', '--vm', 'abc', '--name', 'web', 'busybox', 'sh', '-c', 'echo hi');
-  expect(seen[0]).toEqual({ method: 'POST', url: '/v1/pods', body: { spec: { image: 'busybox', name: 'web', command: ['sh', '-c', 'echo hi'] }, start: true, vm: 'abc' } });
+  expect(seen[0]).toEqual({
+    method: 'POST',
+    url: '/v1/pods',
+    body: { spec: { image: 'busybox', name: 'web', command: ['sh', '-c', 'echo hi'] }, start: true, vm: 'abc' },
+  });
   expect(seen[1]).toEqual(seen[0]);
 });
 
 test('replace takes -o with -n or -f, never both or neither', async () => {
-  answer = () => [200, { pod: POD, replaced: { ...POD, name: 'old' }, vm: { id: '0123456789ab', state: 'Associated', memoryMiB: 256, cpus: 1, held: true } }];
-  expect(await cli('replace', '-o', 'old', '-n', 'web')).toEqual({ code: 0, out: 'web running on VM 0123456789ab (replaced old)\n', err: '' });
+  answer = () => [
+    200,
+    {
+      pod: POD,
+      replaced: { ...POD, name: 'old' },
+      vm: { id: '0123456789ab', state: 'Associated', memoryMiB: 256, cpus: 1, held: true },
+    },
+  ];
+  expect(await cli('replace', '-o', 'old', '-n', 'web')).toEqual({
+    code: 0,
+    out: 'web running on VM 0123456789ab (replaced old)\n',
+    err: '',
+  });
   expect(seen[0]).toEqual({ method: 'POST', url: '/v1/pods/old/replace', body: { with: 'web' } });
   const both = await cli('replace', '-o', 'old', '-n', 'web', '-f', '/x.json');
   expect(both.code).toBe(2);
@@ -96,7 +139,11 @@ test('replace takes -o with -n or -f, never both or neither', async () => {
 
 test("the daemon's refusals become exit codes with its message", async () => {
   answer = () => [404, { message: 'no pod matches "nope"' }];
-  expect(await cli('start', 'nope')).toEqual({ code: 4, out: '', err: 'podvisor: no pod matches "nope" (podvisor list shows the pods)\n' });
+  expect(await cli('start', 'nope')).toEqual({
+    code: 4,
+    out: '',
+    err: 'podvisor: no pod matches "nope" (podvisor list shows the pods)\n',
+  });
   answer = () => [409, { message: 'VM 0123456789ab is associated with pod x' }];
   expect((await cli('rm-vm', '0123456789ab')).code).toBe(5);
   answer = () => [500, { message: 'boom' }];
@@ -108,7 +155,23 @@ test('usage errors exit 2 without a request; --help exits 0 on every command', a
   expect((await cli('stop')).code).toBe(2);
   expect((await cli('list', 'cats')).code).toBe(2);
   expect((await cli('stop', '-t', 'soon', 'web')).code).toBe(2);
-  for (const c of ['run-pod', 'run-vm', 'create', 'start', 'stop', 'replace', 'attach', 'exec', 'info', 'list', 'run', 'pull', 'rm', 'rm-vm', 'logs']) {
+  for (const c of [
+    'run-pod',
+    'run-vm',
+    'create',
+    'start',
+    'stop',
+    'replace',
+    'attach',
+    'exec',
+    'info',
+    'list',
+    'run',
+    'pull',
+    'rm',
+    'rm-vm',
+    'logs',
+  ]) {
     const h = await cli(c, '--help');
     expect(h.code).toBe(0);
     expect(h.out).toContain('Usage: podvisor');
@@ -118,7 +181,10 @@ test('usage errors exit 2 without a request; --help exits 0 on every command', a
 
 test('an unreachable daemon exits 3 and says how to point at it', async () => {
   let err = '';
-  const code = await runCli(['-H', 'unix:///nonexistent/d.sock', 'list'], { out: () => undefined, err: (s) => void (err += s) });
+  const code = await runCli(['-H', 'unix:///nonexistent/d.sock', 'list'], {
+    out: () => undefined,
+    err: (s) => void (err += s),
+  });
   expect(code).toBe(3);
   expect(err).toContain('cannot reach podvisord at unix:///nonexistent/d.sock');
   expect(err).toContain('PODVISOR_HOST');
@@ -135,7 +201,15 @@ test('list --json prints the API answer; -H forms', async () => {
 
 test('tables: pods, containers and VMs in aligned columns', () => {
   const now = Date.parse(POD.created) + 5000;
-  const idle: Pod = { ...POD, id: 'b'.repeat(64), name: 'idle-one', state: 'Created', vm: null, ready: false, containers: [{ ...POD.containers[0], status: 'exited', ready: false, restartCount: 2 }] };
+  const idle: Pod = {
+    ...POD,
+    id: 'b'.repeat(64),
+    name: 'idle-one',
+    state: 'Created',
+    vm: null,
+    ready: false,
+    containers: [{ ...POD.containers[0], status: 'exited', ready: false, restartCount: 2 }],
+  };
   expect(podsTable([POD, idle], now)).toBe(
     [
       'POD ID         NAME       STATE     VM             READY   RESTARTS   CONTAINERS   CREATED',
@@ -144,20 +218,40 @@ test('tables: pods, containers and VMs in aligned columns', () => {
       '',
     ].join('\n'),
   );
-  expect(containersTable([{ ...POD, containers: [{ ...POD.containers[0], status: 'exited', exitCode: 3, ready: false, restartCount: 4 }] }])).toBe(
-    ['CONTAINER ID   POD   IMAGE     COMMAND        STATUS       READY   RESTARTS', 'aaaaaaaaaaaa   web   busybox   "sleep 1000"   exited (3)   false   4', ''].join('\n'),
+  expect(
+    containersTable([
+      { ...POD, containers: [{ ...POD.containers[0], status: 'exited', exitCode: 3, ready: false, restartCount: 4 }] },
+    ]),
+  ).toBe(
+    [
+      'CONTAINER ID   POD   IMAGE     COMMAND        STATUS       READY   RESTARTS',
+      'aaaaaaaaaaaa   web   busybox   "sleep 1000"   exited (3)   false   4',
+      '',
+    ].join('\n'),
   );
   const vms: VmInfo[] = [
     { id: '0123456789ab', state: 'Associated', podId: POD.id, memoryMiB: 256, cpus: 1, held: false },
     { id: 'ba9876543210', state: 'Idle', memoryMiB: 512, cpus: 2, held: true },
   ];
   expect(vmsTable(vms, [POD])).toBe(
-    ['VM ID          STATE        POD   MEMORY    CPUS', '0123456789ab   Associated   web   256 MiB   1', 'ba9876543210   Idle               512 MiB   2', ''].join('\n'),
+    [
+      'VM ID          STATE        POD   MEMORY    CPUS',
+      '0123456789ab   Associated   web   256 MiB   1',
+      'ba9876543210   Idle               512 MiB   2',
+      '',
+    ].join('\n'),
   );
 });
 
 describe('a missing image is pulled, then the pod made again (as docker run does)', () => {
-  const progress = (ref: string) => [{ status: `Pulling from ${ref}` }, { status: 'Pull complete', id: 'abc' }, { status: `Status: Downloaded newer image for ${ref}` }].map((l) => JSON.stringify(l)).join('\n') + '\n';
+  const progress = (ref: string) =>
+    [
+      { status: `Pulling from ${ref}` },
+      { status: 'Pull complete', id: 'abc' },
+      { status: `Status: Downloaded newer image for ${ref}` },
+    ]
+      .map((l) => JSON.stringify(l))
+      .join('\n') + '\n';
   let stderr: string;
   let spy: jest.SpyInstance;
   beforeEach(() => {
@@ -177,14 +271,23 @@ describe('a missing image is pulled, then the pod made again (as docker run does
     };
     const r = await cli('run-pod', '--name', 'web', 'busybox', 'sleep', '9');
     expect(r).toEqual({ code: 0, out: `web ${POD.id}\n`, err: '' });
-    expect(seen.map((x) => `${x.method} ${x.url}`)).toEqual(['POST /v1/pods', 'POST /v1.41/images/create?fromImage=busybox&tag=latest', 'POST /v1/pods']);
+    expect(seen.map((x) => `${x.method} ${x.url}`)).toEqual([
+      'POST /v1/pods',
+      'POST /v1.41/images/create?fromImage=busybox&tag=latest',
+      'POST /v1/pods',
+    ]);
     expect(seen[2].body).toEqual(seen[0].body);
-    expect(stderr).toBe("Unable to find image 'busybox:latest' locally\nPulling from busybox:latest\nabc: Pull complete\nStatus: Downloaded newer image for busybox:latest\n");
+    expect(stderr).toBe(
+      "Unable to find image 'busybox:latest' locally\nPulling from busybox:latest\nabc: Pull complete\nStatus: Downloaded newer image for busybox:latest\n",
+    );
   });
 
   test('a pod file: each missing image pulled once; one still missing after its pull is the answer', async () => {
     const file = path.join(dir, 'pod.yaml');
-    fs.writeFileSync(file, 'apiVersion: v1\nkind: Pod\nmetadata: {name: two}\nspec:\n  containers: [{name: a, image: a}, {name: b, image: b}]\n');
+    fs.writeFileSync(
+      file,
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: two}\nspec:\n  containers: [{name: a, image: a}, {name: b, image: b}]\n',
+    );
     const missing = ['a:latest', 'b:latest'];
     answer = (s) => {
       if (s.url.startsWith('/v1.41/images/create')) return [200, progress('x')];
@@ -192,15 +295,27 @@ describe('a missing image is pulled, then the pod made again (as docker run does
       return m ? [404, { message: `image ${m} not found`, image: m }] : [201, POD];
     };
     expect((await cli('create', '-f', file)).code).toBe(0);
-    expect(seen.map((x) => x.url)).toEqual(['/v1/pods', '/v1.41/images/create?fromImage=a&tag=latest', '/v1/pods', '/v1.41/images/create?fromImage=b&tag=latest', '/v1/pods']);
+    expect(seen.map((x) => x.url)).toEqual([
+      '/v1/pods',
+      '/v1.41/images/create?fromImage=a&tag=latest',
+      '/v1/pods',
+      '/v1.41/images/create?fromImage=b&tag=latest',
+      '/v1/pods',
+    ]);
     seen = [];
-    answer = (s) => (s.url.startsWith('/v1.41/images/create') ? [200, progress('a')] : [404, { message: 'image a:latest not found', image: 'a:latest' }]);
+    answer = (s) =>
+      s.url.startsWith('/v1.41/images/create')
+        ? [200, progress('a')]
+        : [404, { message: 'image a:latest not found', image: 'a:latest' }];
     expect(await cli('run', 'a')).toEqual({ code: 4, out: '', err: 'podvisor: image a:latest not found\n' });
     expect(seen.map((x) => x.url)).toEqual(['/v1/pods', '/v1.41/images/create?fromImage=a&tag=latest', '/v1/pods']);
   });
 
   test('a failed pull is the answer; a 404 that names no image (no such pod) pulls nothing', async () => {
-    answer = (s) => (s.url.startsWith('/v1.41/images/create') ? [404, { message: 'pull access denied for nope' }] : [404, { message: 'image nope:latest not found', image: 'nope:latest' }]);
+    answer = (s) =>
+      s.url.startsWith('/v1.41/images/create')
+        ? [404, { message: 'pull access denied for nope' }]
+        : [404, { message: 'image nope:latest not found', image: 'nope:latest' }];
     expect(await cli('run-pod', 'nope')).toEqual({ code: 4, out: '', err: 'podvisor: pull access denied for nope\n' });
     seen = [];
     answer = () => [404, { message: 'no pod matches "old"' }];
@@ -212,7 +327,10 @@ describe('a missing image is pulled, then the pod made again (as docker run does
 test('--network and -p go in the single-container spec; a pod file refuses them (usage)', async () => {
   answer = () => [201, POD];
   await cli('run-pod', '--network', 'front', '-p', '8080:80', '-p', '127.0.0.1:53:53/udp', 'busybox', 'httpd', '-f');
-  expect(seen[0].body).toEqual({ spec: { image: 'busybox', command: ['httpd', '-f'], network: 'front', ports: ['8080:80', '127.0.0.1:53:53/udp'] }, start: true });
+  expect(seen[0].body).toEqual({
+    spec: { image: 'busybox', command: ['httpd', '-f'], network: 'front', ports: ['8080:80', '127.0.0.1:53:53/udp'] },
+    start: true,
+  });
   await cli('run', '-d', '--network', 'none', 'busybox');
   expect(seen[1].body).toEqual({ spec: { image: 'busybox', network: 'none' } });
   const file = path.join(dir, 'kpod.yaml');

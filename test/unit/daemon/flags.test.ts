@@ -13,7 +13,11 @@ describe('podvisord flags', () => {
   });
 
   test.each([
-    [['-H', 'unix:///tmp/a.sock', '--host=tcp://127.0.0.1:2375'], 'hosts', ['unix:///tmp/a.sock', 'tcp://127.0.0.1:2375']],
+    [
+      ['-H', 'unix:///tmp/a.sock', '--host=tcp://127.0.0.1:2375'],
+      'hosts',
+      ['unix:///tmp/a.sock', 'tcp://127.0.0.1:2375'],
+    ],
     [['--data-root', '/x'], 'dataRoot', '/x'],
     [['--vm-pool-size=0'], 'vmPoolSize', 0],
     [['--vm-memory', '512', '--vm-cpus', '2'], 'vmMemoryMiB', 512],

@@ -9,9 +9,18 @@ const lookup = {
   hasUserSubnet: (ref: string) => ref === 'sub',
 };
 
-describe('a container\'s network plan from its create body', () => {
+describe("a container's network plan from its create body", () => {
   test('default: the bridge network, published ports from PortBindings and -P', () => {
-    expect(planNetworks({ PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }] }, PublishAllPorts: true, ExposedPorts: { '80/tcp': {}, '53/udp': {} } }, lookup)).toEqual({
+    expect(
+      planNetworks(
+        {
+          PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }] },
+          PublishAllPorts: true,
+          ExposedPorts: { '80/tcp': {}, '53/udp': {} },
+        },
+        lookup,
+      ),
+    ).toEqual({
       mode: 'networks',
       networks: [{ ref: 'bridge', aliases: [] }],
       ports: [
@@ -22,61 +31,184 @@ describe('a container\'s network plan from its create body', () => {
     });
   });
 
-  test('--link: on the default bridge the plan\'s links; on a user network the endpoint\'s, from either field', () => {
+  test("--link: on the default bridge the plan's links; on a user network the endpoint's, from either field", () => {
     expect(planNetworks({ Links: ['db:alias', 'cache'], ExposedPorts: { 80: {} } }, lookup)).toEqual({
-      mode: 'networks', networks: [{ ref: 'bridge', aliases: [] }], ports: [], exposed: ['80/tcp'],
-      links: [{ name: 'db', alias: 'alias' }, { name: 'cache', alias: 'cache' }],
+      mode: 'networks',
+      networks: [{ ref: 'bridge', aliases: [] }],
+      ports: [],
+      exposed: ['80/tcp'],
+      links: [
+        { name: 'db', alias: 'alias' },
+        { name: 'cache', alias: 'cache' },
+      ],
     });
-    expect(planNetworks({ NetworkMode: 'sub', Links: ['/x:/me/y'], EndpointsConfig: { sub: { Links: ['db:alias'] } } }, lookup)).toEqual({
-      mode: 'networks', networks: [{ ref: 'sub', aliases: [], links: [{ name: 'db', alias: 'alias' }, { name: 'x', alias: 'y' }] }], ports: [],
+    expect(
+      planNetworks(
+        { NetworkMode: 'sub', Links: ['/x:/me/y'], EndpointsConfig: { sub: { Links: ['db:alias'] } } },
+        lookup,
+      ),
+    ).toEqual({
+      mode: 'networks',
+      networks: [
+        {
+          ref: 'sub',
+          aliases: [],
+          links: [
+            { name: 'db', alias: 'alias' },
+            { name: 'x', alias: 'y' },
+          ],
+        },
+      ],
+      ports: [],
     });
     expect(() => planNetworks({ Links: ['a:b:c'] }, lookup)).toThrow('invalid link format: a:b:c');
   });
 
   test('a user network with aliases, a static address and a MAC', () => {
-    expect(planNetworks({ NetworkMode: 'sub', MacAddress: '02:00:00:00:00:01', EndpointsConfig: { sub: { Aliases: ['db'], IPAMConfig: { IPv4Address: '10.1.0.9' } } } }, lookup)).toEqual({
-      mode: 'networks', networks: [{ ref: 'sub', aliases: ['db'], ip: '10.1.0.9', mac: '02:00:00:00:00:01' }], ports: [],
+    expect(
+      planNetworks(
+        {
+          NetworkMode: 'sub',
+          MacAddress: '02:00:00:00:00:01',
+          EndpointsConfig: { sub: { Aliases: ['db'], IPAMConfig: { IPv4Address: '10.1.0.9' } } },
+        },
+        lookup,
+      ),
+    ).toEqual({
+      mode: 'networks',
+      networks: [{ ref: 'sub', aliases: ['db'], ip: '10.1.0.9', mac: '02:00:00:00:00:01' }],
+      ports: [],
     });
   });
 
   test('none: loopback only', () => {
-    expect(planNetworks({ NetworkMode: 'none', PortBindings: { '80/tcp': [{}] } }, lookup)).toEqual({ mode: 'none', networks: [], ports: [] });
+    expect(planNetworks({ NetworkMode: 'none', PortBindings: { '80/tcp': [{}] } }, lookup)).toEqual({
+      mode: 'none',
+      networks: [],
+      ports: [],
+    });
   });
 
-  test('dockerd\'s refusals, and ours for host and container modes', () => {
+  test("dockerd's refusals, and ours for host and container modes", () => {
     expect(() => planNetworks({ NetworkMode: 'host' }, lookup)).toThrow('--network host is not supported');
-    expect(() => planNetworks({ NetworkMode: 'container:x', PortBindings: { '5/tcp': [{}] } }, lookup)).toThrow('conflicting options: port publishing and the container type network mode');
+    expect(() => planNetworks({ NetworkMode: 'container:x', PortBindings: { '5/tcp': [{}] } }, lookup)).toThrow(
+      'conflicting options: port publishing and the container type network mode',
+    );
     expect(planNetworks({ NetworkMode: 'container:x' }, lookup)).toEqual({ mode: 'none', networks: [], ports: [] });
-    expect(() => planNetworks({ EndpointsConfig: { bridge: { IPAMConfig: { IPv4Address: '172.18.0.9' } } } }, lookup)).toThrow('user specified IP address is supported on user defined networks only');
-    expect(() => planNetworks({ EndpointsConfig: { bridge: { Aliases: ['x'] } } }, lookup)).toThrow('network-scoped alias is supported only for containers in user defined networks');
-    expect(() => planNetworks({ NetworkMode: 'auto', EndpointsConfig: { auto: { IPAMConfig: { IPv4Address: '10.0.0.9' } } } }, lookup)).toThrow('user specified IP address is supported only when connecting to networks with user configured subnets');
-    expect(() => planNetworks({ NetworkMode: 'a', EndpointsConfig: { a: {}, b: {} } }, lookup)).toThrow('Container cannot be connected to network endpoints: a, b');
+    expect(() =>
+      planNetworks({ EndpointsConfig: { bridge: { IPAMConfig: { IPv4Address: '172.18.0.9' } } } }, lookup),
+    ).toThrow('user specified IP address is supported on user defined networks only');
+    expect(() => planNetworks({ EndpointsConfig: { bridge: { Aliases: ['x'] } } }, lookup)).toThrow(
+      'network-scoped alias is supported only for containers in user defined networks',
+    );
+    expect(() =>
+      planNetworks(
+        { NetworkMode: 'auto', EndpointsConfig: { auto: { IPAMConfig: { IPv4Address: '10.0.0.9' } } } },
+        lookup,
+      ),
+    ).toThrow('user specified IP address is supported only when connecting to networks with user configured subnets');
+    expect(() => planNetworks({ NetworkMode: 'a', EndpointsConfig: { a: {}, b: {} } }, lookup)).toThrow(
+      'Container cannot be connected to network endpoints: a, b',
+    );
     expect(() => planNetworks({ NetworkMode: 'nope' }, lookup)).toThrow('network nope not found');
   });
 });
 
 describe('inspect and ps shapes', () => {
-  const bindings = [{ proto: 'tcp' as const, containerPort: 80, hostIp: '127.0.0.1', hostPort: 18080 }, { proto: 'udp' as const, containerPort: 81, hostIp: '0.0.0.0', hostPort: 18081 }];
+  const bindings = [
+    { proto: 'tcp' as const, containerPort: 80, hostIp: '127.0.0.1', hostPort: 18080 },
+    { proto: 'udp' as const, containerPort: 81, hostIp: '0.0.0.0', hostPort: 18081 },
+  ];
   const exposed = { '90/tcp': {}, '80/tcp': {} };
 
   test('NetworkSettings as dockerd 20.10 writes it, on a user network', () => {
-    const ep = { id: 'e'.repeat(64), containerId: 'c'.repeat(64), name: 'web', aliases: ['al1'], ip: '172.22.0.2', mac: '02:42:ac:16:00:02', ports: bindings, networkId: 'n'.repeat(64), gateway: '172.22.0.1', prefixLen: 16, mtu: 1500, bridge: 'pv-x', networkName: 'pvcmp', isDefault: false };
+    const ep = {
+      id: 'e'.repeat(64),
+      containerId: 'c'.repeat(64),
+      name: 'web',
+      aliases: ['al1'],
+      ip: '172.22.0.2',
+      mac: '02:42:ac:16:00:02',
+      ports: bindings,
+      networkId: 'n'.repeat(64),
+      gateway: '172.22.0.1',
+      prefixLen: 16,
+      mtu: 1500,
+      bridge: 'pv-x',
+      networkName: 'pvcmp',
+      isDefault: false,
+    };
     expect(networkSettingsJson([ep], bindings, exposed)).toEqual({
-      Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
-      Ports: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '18080' }], '81/udp': [{ HostIp: '0.0.0.0', HostPort: '18081' }], '90/tcp': null },
-      SandboxKey: '', SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
-      EndpointID: '', Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', MacAddress: '',
-      Networks: { pvcmp: {
-        IPAMConfig: null, Links: null, Aliases: ['al1', 'cccccccccccc'], NetworkID: 'n'.repeat(64), EndpointID: 'e'.repeat(64), Gateway: '172.22.0.1',
-        IPAddress: '172.22.0.2', IPPrefixLen: 16, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: '02:42:ac:16:00:02', DriverOpts: null,
-      } },
+      Bridge: '',
+      SandboxID: '',
+      HairpinMode: false,
+      LinkLocalIPv6Address: '',
+      LinkLocalIPv6PrefixLen: 0,
+      Ports: {
+        '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '18080' }],
+        '81/udp': [{ HostIp: '0.0.0.0', HostPort: '18081' }],
+        '90/tcp': null,
+      },
+      SandboxKey: '',
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: '',
+      Gateway: '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      IPAddress: '',
+      IPPrefixLen: 0,
+      IPv6Gateway: '',
+      MacAddress: '',
+      Networks: {
+        pvcmp: {
+          IPAMConfig: null,
+          Links: null,
+          Aliases: ['al1', 'cccccccccccc'],
+          NetworkID: 'n'.repeat(64),
+          EndpointID: 'e'.repeat(64),
+          Gateway: '172.22.0.1',
+          IPAddress: '172.22.0.2',
+          IPPrefixLen: 16,
+          IPv6Gateway: '',
+          GlobalIPv6Address: '',
+          GlobalIPv6PrefixLen: 0,
+          MacAddress: '02:42:ac:16:00:02',
+          DriverOpts: null,
+        },
+      },
     });
   });
 
   test('on the default bridge the top-level fields are filled and Aliases is null', () => {
-    const ep = { id: 'e'.repeat(64), containerId: 'c'.repeat(64), name: 'web', aliases: [], ip: '172.29.0.2', mac: '02:42:ac:1d:00:02', ports: [], networkId: 'n'.repeat(64), gateway: '172.29.0.1', prefixLen: 16, mtu: 1500, bridge: 'pv-x', networkName: 'bridge', isDefault: true };
-    const j = networkSettingsJson([ep], [], undefined) as { IPAddress: string; Gateway: string; EndpointID: string; Networks: { bridge: { Aliases: unknown } } };
-    expect([j.IPAddress, j.Gateway, j.EndpointID, j.Networks.bridge.Aliases]).toEqual(['172.29.0.2', '172.29.0.1', 'e'.repeat(64), null]);
+    const ep = {
+      id: 'e'.repeat(64),
+      containerId: 'c'.repeat(64),
+      name: 'web',
+      aliases: [],
+      ip: '172.29.0.2',
+      mac: '02:42:ac:1d:00:02',
+      ports: [],
+      networkId: 'n'.repeat(64),
+      gateway: '172.29.0.1',
+      prefixLen: 16,
+      mtu: 1500,
+      bridge: 'pv-x',
+      networkName: 'bridge',
+      isDefault: true,
+    };
+    const j = networkSettingsJson([ep], [], undefined) as {
+      IPAddress: string;
+      Gateway: string;
+      EndpointID: string;
+      Networks: { bridge: { Aliases: unknown } };
+    };
+    expect([j.IPAddress, j.Gateway, j.EndpointID, j.Networks.bridge.Aliases]).toEqual([
+      '172.29.0.2',
+      '172.29.0.1',
+      'e'.repeat(64),
+      null,
+    ]);
   });
 
   test('ps Ports: bindings, then exposed-only ports', () => {
@@ -90,10 +222,25 @@ describe('inspect and ps shapes', () => {
 
 describe('plannedNetworksJson (inspect of a container on no network now)', () => {
   it('lists the planned networks as dockerd does for a created container: aliases as asked, ids and addresses empty', () => {
-    const plan = { mode: 'networks' as const, networks: [{ ref: 'appnet', aliases: ['web'] }, { ref: 'other', aliases: [], ip: '10.9.0.5' }], ports: [] };
+    const plan = {
+      mode: 'networks' as const,
+      networks: [
+        { ref: 'appnet', aliases: ['web'] },
+        { ref: 'other', aliases: [], ip: '10.9.0.5' },
+      ],
+      ports: [],
+    };
     const j = plannedNetworksJson(plan) as Record<string, Record<string, unknown>>;
     expect(Object.keys(j)).toEqual(['appnet', 'other']);
-    expect(j.appnet).toMatchObject({ Aliases: ['web'], NetworkID: '', EndpointID: '', IPAddress: '', Gateway: '', MacAddress: '', IPAMConfig: null });
+    expect(j.appnet).toMatchObject({
+      Aliases: ['web'],
+      NetworkID: '',
+      EndpointID: '',
+      IPAddress: '',
+      Gateway: '',
+      MacAddress: '',
+      IPAMConfig: null,
+    });
     expect(j.other).toMatchObject({ Aliases: null, IPAMConfig: { IPv4Address: '10.9.0.5' } });
   });
 

@@ -5,11 +5,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-const query = (name: string, type: 'A' | 'AAAA' = 'A') => Buffer.from(dnsPacket.encode({ type: 'query', id: 42, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] }));
+const query = (name: string, type: 'A' | 'AAAA' = 'A') =>
+  Buffer.from(
+    dnsPacket.encode({ type: 'query', id: 42, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] }),
+  );
 const resolve = (asker: string, name: string) => (asker === '10.0.0.2' && name === 'web' ? ['10.0.0.3'] : undefined);
 
 describe('DNS answers', () => {
-  test('our names: an authoritative A answer with the asker\'s id; AAAA: no data', async () => {
+  test("our names: an authoritative A answer with the asker's id; AAAA: no data", async () => {
     const a = dnsPacket.decode((await answerQuery(query('web'), '10.0.0.2', resolve, []))!);
     expect(a.id).toBe(42);
     expect(a.type).toBe('response');
@@ -34,11 +37,22 @@ describe('DNS answers', () => {
     up.on('message', (m, r) => {
       const q = dnsPacket.decode(m);
       seen.push(q.questions![0].name);
-      up.send(dnsPacket.encode({ type: 'response', id: q.id, questions: q.questions, answers: [{ type: 'A', name: q.questions![0].name, data: '192.0.2.7' }] }), r.port, r.address);
+      up.send(
+        dnsPacket.encode({
+          type: 'response',
+          id: q.id,
+          questions: q.questions,
+          answers: [{ type: 'A', name: q.questions![0].name, data: '192.0.2.7' }],
+        }),
+        r.port,
+        r.address,
+      );
     });
     await new Promise<void>((r) => up.bind(0, '127.0.0.1', () => r()));
     try {
-      const a = dnsPacket.decode((await answerQuery(query('example.org'), '10.0.0.2', resolve, [`127.0.0.1:${up.address().port}`]))!);
+      const a = dnsPacket.decode(
+        (await answerQuery(query('example.org'), '10.0.0.2', resolve, [`127.0.0.1:${up.address().port}`]))!,
+      );
       expect(a.answers!.map((x) => (x as { data: string }).data)).toEqual(['192.0.2.7']);
       // A name of another network's container is not ours to answer for this asker.
       await answerQuery(query('web'), '10.9.9.9', resolve, [`127.0.0.1:${up.address().port}`]);

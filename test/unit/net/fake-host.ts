@@ -70,7 +70,10 @@ export class FakeNetHost implements NetHost {
       }
       const key = `${r.proto}/${r.hostIp}:${port}`;
       this.taken.add(key);
-      out.push({ binding: { proto: r.proto, containerPort: r.containerPort, hostIp: r.hostIp, hostPort: port }, close: async () => void this.taken.delete(key) });
+      out.push({
+        binding: { proto: r.proto, containerPort: r.containerPort, hostIp: r.hostIp, hostPort: port },
+        close: async () => void this.taken.delete(key),
+      });
       void toIp;
     }
     return out;

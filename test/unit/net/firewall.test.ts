@@ -3,8 +3,22 @@ import type { NetworkRecord } from '../../../src/net/types';
 
 function net(name: string, subnet: string, extra: Partial<NetworkRecord> = {}): NetworkRecord {
   return {
-    id: name.padEnd(64, '0'), name, created: '', driver: 'bridge', internal: false, attachable: false, labels: {}, options: {},
-    bridge: `pv-${name}`, mtu: 1500, isDefault: false, userSubnet: true, ipam: { subnet, gateway: subnet.replace(/0\/\d+$/, '1'), allocated: {} }, ipamConfig: [], endpoints: {}, ...extra,
+    id: name.padEnd(64, '0'),
+    name,
+    created: '',
+    driver: 'bridge',
+    internal: false,
+    attachable: false,
+    labels: {},
+    options: {},
+    bridge: `pv-${name}`,
+    mtu: 1500,
+    isDefault: false,
+    userSubnet: true,
+    ipam: { subnet, gateway: subnet.replace(/0\/\d+$/, '1'), allocated: {} },
+    ipamConfig: [],
+    endpoints: {},
+    ...extra,
   };
 }
 
@@ -36,8 +50,19 @@ describe('firewall rules rendered from network records', () => {
   });
 
   test('internal: no way out, no masquerade, no published ports; default bridge: no DNS', () => {
-    const ep = { id: 'e', containerId: 'c', name: 'c', aliases: [], ip: '10.2.0.2', mac: '', ports: [{ proto: 'tcp' as const, containerPort: 80, hostIp: '0.0.0.0', hostPort: 8080 }] };
-    const r = renderRules(o, [net('i', '10.2.0.0/24', { internal: true, endpoints: { e: ep } }), net('d', '10.3.0.0/24', { isDefault: true })]);
+    const ep = {
+      id: 'e',
+      containerId: 'c',
+      name: 'c',
+      aliases: [],
+      ip: '10.2.0.2',
+      mac: '',
+      ports: [{ proto: 'tcp' as const, containerPort: 80, hostIp: '0.0.0.0', hostPort: 8080 }],
+    };
+    const r = renderRules(o, [
+      net('i', '10.2.0.0/24', { internal: true, endpoints: { e: ep } }),
+      net('d', '10.3.0.0/24', { isDefault: true }),
+    ]);
     expect(r.filter.filter((l) => l.includes('pv-i'))).toEqual([
       `-A ${o.forward} -i pv-i -o pv-i -j ACCEPT`,
       `-A ${o.forward} -o pv-i -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
@@ -56,7 +81,11 @@ describe('firewall rules rendered from network records', () => {
       { proto: 'udp' as const, containerPort: 53, hostIp: '192.0.2.2', hostPort: 5353 },
       { proto: 'tcp' as const, containerPort: 81, hostIp: '127.0.0.1', hostPort: 8081 },
     ];
-    const r = renderRules(o, [net('a', '10.1.0.0/24', { endpoints: { e: { id: 'e', containerId: 'c', name: 'c', aliases: [], ip: '10.1.0.2', mac: '', ports } } })]);
+    const r = renderRules(o, [
+      net('a', '10.1.0.0/24', {
+        endpoints: { e: { id: 'e', containerId: 'c', name: 'c', aliases: [], ip: '10.1.0.2', mac: '', ports } },
+      }),
+    ]);
     expect(r.nat.filter((l) => l.includes('-j DNAT'))).toEqual([
       `-A ${o.prerouting} -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.1.0.2:80`,
       `-A ${o.prerouting} -d 192.0.2.2/32 -p udp -m udp --dport 5353 -j DNAT --to-destination 10.1.0.2:53`,
@@ -65,6 +94,17 @@ describe('firewall rules rendered from network records', () => {
 
   test('the restore input declares (so flushes) each of our chains and commits both tables', () => {
     const text = restoreInput(o, { filter: ['-A X'], nat: [] });
-    expect(text.split('\n')).toEqual(['*filter', `:${o.forward} - [0:0]`, `:${o.input} - [0:0]`, '-A X', 'COMMIT', '*nat', `:${o.prerouting} - [0:0]`, `:${o.postrouting} - [0:0]`, 'COMMIT', '']);
+    expect(text.split('\n')).toEqual([
+      '*filter',
+      `:${o.forward} - [0:0]`,
+      `:${o.input} - [0:0]`,
+      '-A X',
+      'COMMIT',
+      '*nat',
+      `:${o.prerouting} - [0:0]`,
+      `:${o.postrouting} - [0:0]`,
+      'COMMIT',
+      '',
+    ]);
   });
 });

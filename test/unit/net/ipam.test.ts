@@ -5,7 +5,8 @@ describe('IPv4 parsing', () => {
   test('dotted quads are parsed strictly', () => {
     expect(parseIp('10.1.2.3')).toBe(0x0a010203);
     expect(parseIp('255.255.255.255')).toBe(0xffffffff);
-    for (const bad of ['10.1.2', '10.1.2.256', '010.1.2.3', '1.2.3.4 ', 'a.b.c.d', '']) expect(parseIp(bad)).toBeUndefined();
+    for (const bad of ['10.1.2', '10.1.2.256', '010.1.2.3', '1.2.3.4 ', 'a.b.c.d', ''])
+      expect(parseIp(bad)).toBeUndefined();
   });
 
   test('CIDR: host bits refused, containment and overlap', () => {
@@ -42,7 +43,9 @@ describe('IPAM', () => {
   });
 
   test('bad requests are refused with dockerd-like messages and change nothing', () => {
-    expect(() => newIpam({ subnet: '10.7.0.0/16', gateway: '10.8.0.1' })).toThrow('no matching subnet for gateway 10.8.0.1');
+    expect(() => newIpam({ subnet: '10.7.0.0/16', gateway: '10.8.0.1' })).toThrow(
+      'no matching subnet for gateway 10.8.0.1',
+    );
     expect(() => newIpam({ subnet: '10.7.0.0/16', ipRange: '10.9.0.0/24' })).toThrow('no matching subnet for range');
     const s = newIpam({ subnet: '10.7.0.0/24' });
     expect(() => allocate(s, 'a', '10.7.0.1')).toThrow('Address already in use');

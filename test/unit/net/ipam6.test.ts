@@ -3,7 +3,7 @@ import { allocate6, formatCidr6, newIpam6, overlaps6, parseCidr6 } from '../../.
 import { releaseOwner } from '../../../src/net/ipam';
 
 describe('IPv6 addresses', () => {
-  test('every textual form parses; the canonical form is RFC 5952\'s', () => {
+  test("every textual form parses; the canonical form is RFC 5952's", () => {
     expect(parseIpv6('2001:389::1')).toBe(0x20010389000000000000000000000001n);
     expect(parseIpv6('::')).toBe(0n);
     expect(parseIpv6('::ffff:10.1.2.3')).toBe(0xffff0a010203n);
@@ -12,7 +12,8 @@ describe('IPv6 addresses', () => {
     expect(formatIpv6(0n)).toBe('::');
     expect(formatIpv6(1n)).toBe('::1');
     expect(formatIpv6(0x20010389n << 96n)).toBe('2001:389::');
-    for (const bad of ['', '1.2.3.4', '2001:db8::1::2', 'fe80::1%eth0', '2001:db8:::1', '12345::']) expect(parseIpv6(bad)).toBeUndefined();
+    for (const bad of ['', '1.2.3.4', '2001:db8::1::2', 'fe80::1%eth0', '2001:db8:::1', '12345::'])
+      expect(parseIpv6(bad)).toBeUndefined();
   });
 
   test('bytes in network order, both ways', () => {
@@ -32,15 +33,30 @@ describe('IPv6 IPAM', () => {
   });
 
   test('the gateway defaults to the first address; a range must lie in the subnet', () => {
-    expect(newIpam6({ subnet: '2001:db8::/64' })).toEqual({ subnet: '2001:db8::/64', gateway: '2001:db8::1', allocated: {} });
-    expect(newIpam6({ subnet: '2001:389::1/64', ipRange: '2001:389::0/96', gateway: '2001:389::ffff' })).toEqual({ subnet: '2001:389::/64', gateway: '2001:389::ffff', ipRange: '2001:389::/96', allocated: {} });
-    expect(() => newIpam6({ subnet: '2001:db8::/64', gateway: '2001:db9::1' })).toThrow('no matching subnet for gateway');
-    expect(() => newIpam6({ subnet: '2001:db8::/64', gateway: '2001:db8::' })).toThrow('no matching subnet for gateway');
-    expect(() => newIpam6({ subnet: '2001:db8::/64', ipRange: '2001:db8:1::/96' })).toThrow('no matching subnet for range');
+    expect(newIpam6({ subnet: '2001:db8::/64' })).toEqual({
+      subnet: '2001:db8::/64',
+      gateway: '2001:db8::1',
+      allocated: {},
+    });
+    expect(newIpam6({ subnet: '2001:389::1/64', ipRange: '2001:389::0/96', gateway: '2001:389::ffff' })).toEqual({
+      subnet: '2001:389::/64',
+      gateway: '2001:389::ffff',
+      ipRange: '2001:389::/96',
+      allocated: {},
+    });
+    expect(() => newIpam6({ subnet: '2001:db8::/64', gateway: '2001:db9::1' })).toThrow(
+      'no matching subnet for gateway',
+    );
+    expect(() => newIpam6({ subnet: '2001:db8::/64', gateway: '2001:db8::' })).toThrow(
+      'no matching subnet for gateway',
+    );
+    expect(() => newIpam6({ subnet: '2001:db8::/64', ipRange: '2001:db8:1::/96' })).toThrow(
+      'no matching subnet for range',
+    );
     expect(() => newIpam6({ subnet: '2001:db8::/64', gateway: 'x' })).toThrow('invalid gateway address x');
   });
 
-  test('addresses: the lowest free of the range past the subnet\'s own and the gateway, or a static one', () => {
+  test("addresses: the lowest free of the range past the subnet's own and the gateway, or a static one", () => {
     const s = newIpam6({ subnet: '2001:db8::/64' });
     expect(allocate6(s, 'a')).toBe('2001:db8::2');
     expect(allocate6(s, 'b', '2001:DB8::f00d')).toBe('2001:db8::f00d');

@@ -9,8 +9,13 @@ import type { NetworkRecord } from '../../../src/net/types';
 const IP = '172.29.0.2';
 
 test('link variables: ports sorted (tcp first on one number), runs of 3+ with START/END, env without HOME and PATH', () => {
-  const env = linkEnv({ name: 'nf-t2', alias: 'x-y' }, 'determined_volhard', IP, ['7000/tcp', '7001/tcp', '7002/tcp', '8000/udp', '8000/tcp', '6000/udp'],
-    ['HOME=/h', 'PATH=/p:/bin', 'HOSTNAME=zz', 'EQ=a=b', 'EMPTY=']);
+  const env = linkEnv(
+    { name: 'nf-t2', alias: 'x-y' },
+    'determined_volhard',
+    IP,
+    ['7000/tcp', '7001/tcp', '7002/tcp', '8000/udp', '8000/tcp', '6000/udp'],
+    ['HOME=/h', 'PATH=/p:/bin', 'HOSTNAME=zz', 'EQ=a=b', 'EMPTY='],
+  );
   expect([...env].sort()).toEqual([
     'X_Y_ENV_EMPTY=',
     'X_Y_ENV_EQ=a=b',
@@ -61,15 +66,36 @@ test('hosts lines: alias, hostname, and the name unless it is the alias', () => 
 });
 
 test('parse and show links as dockerd does', () => {
-  expect(parseLinks(['nf-target:db', 'nf-target', '/a:/me/b'])).toEqual([{ name: 'nf-target', alias: 'db' }, { name: 'nf-target', alias: 'nf-target' }, { name: 'a', alias: 'b' }]);
+  expect(parseLinks(['nf-target:db', 'nf-target', '/a:/me/b'])).toEqual([
+    { name: 'nf-target', alias: 'db' },
+    { name: 'nf-target', alias: 'nf-target' },
+    { name: 'a', alias: 'b' },
+  ]);
   expect(inspectLinks(parseLinks(['nf-target:db']), 'nf-l2')).toEqual(['/nf-target:/nf-l2/db']);
   expect(endpointLinks(parseLinks(['nf-u1:db']))).toEqual(['nf-u1:db']);
   for (const bad of ['a:b:c', ':x', 'a:']) expect(() => parseLinks([bad])).toThrow(`invalid link format: ${bad}`);
 });
 
 test('a link on a user network resolves for the linking container only', () => {
-  const ep = (n: string, ip: string, links?: Array<{ name: string; alias: string }>) => ({ id: n.repeat(8), containerId: n.repeat(64).slice(0, 64), name: n, aliases: [], ip, mac: '', ports: [], ...(links ? { links } : {}) });
-  const net = { id: 'n1', isDefault: false, endpoints: { a: ep('target', '10.0.0.2'), b: ep('linker', '10.0.0.3', [{ name: 'target', alias: 'db' }]), c: ep('other', '10.0.0.4') } } as unknown as NetworkRecord;
+  const ep = (n: string, ip: string, links?: Array<{ name: string; alias: string }>) => ({
+    id: n.repeat(8),
+    containerId: n.repeat(64).slice(0, 64),
+    name: n,
+    aliases: [],
+    ip,
+    mac: '',
+    ports: [],
+    ...(links ? { links } : {}),
+  });
+  const net = {
+    id: 'n1',
+    isDefault: false,
+    endpoints: {
+      a: ep('target', '10.0.0.2'),
+      b: ep('linker', '10.0.0.3', [{ name: 'target', alias: 'db' }]),
+      c: ep('other', '10.0.0.4'),
+    },
+  } as unknown as NetworkRecord;
   expect(resolveScoped([net], '10.0.0.3', 'db')).toEqual(['10.0.0.2']);
   expect(resolveScoped([net], '10.0.0.4', 'db')).toBeUndefined();
   expect(resolveScoped([net], '10.0.0.4', 'target')).toEqual(['10.0.0.2']);

@@ -12,7 +12,7 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
 describe('NetworkManager over an in-memory host', () => {
-  test('the default bridge network is made once, avoiding the host\'s routes and dockerd\'s 172.17/16', async () => {
+  test("the default bridge network is made once, avoiding the host's routes and dockerd's 172.17/16", async () => {
     const host = new FakeNetHost();
     host.routes = ['192.0.2.0/24', '172.18.0.0/16'];
     const m = await NetworkManager.open(root, host);
@@ -32,7 +32,12 @@ describe('NetworkManager over an in-memory host', () => {
     const host = new FakeNetHost();
     const events = new EventBus();
     const m = await NetworkManager.open(root, host, events);
-    const n = await m.create({ name: 'web', labels: { a: 'b' }, ipam: [{ Subnet: '10.50.0.0/16', Gateway: '10.50.0.254' }], options: { 'com.docker.network.driver.mtu': '1400' } });
+    const n = await m.create({
+      name: 'web',
+      labels: { a: 'b' },
+      ipam: [{ Subnet: '10.50.0.0/16', Gateway: '10.50.0.254' }],
+      options: { 'com.docker.network.driver.mtu': '1400' },
+    });
     expect(m.get('web').id).toBe(n.id);
     expect(m.get(n.id.slice(0, 5)).id).toBe(n.id);
     expect(host.bridges.get(n.bridge)).toEqual({ gateway: '10.50.0.254/16', mtu: 1400 });
@@ -52,7 +57,7 @@ describe('NetworkManager over an in-memory host', () => {
     expect(events.past(0n).map((e) => `${e.type} ${e.action} ${e.attributes.name}`)).toEqual(['network create web']);
   });
 
-  test('a network with IPv6: its bridge gets the IPv6 gateway, endpoints an IPv6 address (static or the lowest free), dockerd\'s refusals', async () => {
+  test("a network with IPv6: its bridge gets the IPv6 gateway, endpoints an IPv6 address (static or the lowest free), dockerd's refusals", async () => {
     const host = new FakeNetHost();
     const m = await NetworkManager.open(root, host);
     const pools = [{ Subnet: '2001:389::1/64', IPRange: '2001:389::/96', Gateway: '2001:389::ffff' }];
@@ -63,11 +68,20 @@ describe('NetworkManager over an in-memory host', () => {
     expect(host.bridges.get(n.bridge)?.gateway6).toBe('2001:389::ffff/64');
     const e1 = await m.connect('v6', { containerId: '1'.repeat(64), name: 'one' });
     const e2 = await m.connect('v6', { containerId: '2'.repeat(64), name: 'two', ip6: '2001:389::f00d' });
-    expect([e1.ip6, e1.prefixLen6, e1.gateway6, e2.ip6]).toEqual(['2001:389::1', 64, '2001:389::ffff', '2001:389::f00d']);
+    expect([e1.ip6, e1.prefixLen6, e1.gateway6, e2.ip6]).toEqual([
+      '2001:389::1',
+      64,
+      '2001:389::ffff',
+      '2001:389::f00d',
+    ]);
     // Names resolve to both addresses (the DNS server answers A and AAAA from them).
     expect(host.dns.get(m.get('v6').ipam.gateway)!(e2.ip, 'one')).toEqual([e1.ip, '2001:389::1']);
-    await expect(m.connect('v6', { containerId: '3'.repeat(64), name: 'three', ip6: '2001:389::f00d' })).rejects.toThrow('Address already in use');
-    await expect(m.connect('v6', { containerId: '3'.repeat(64), name: 'three', ip6: '2001:db8::1' })).rejects.toThrow('is not in subnet 2001:389::/64');
+    await expect(
+      m.connect('v6', { containerId: '3'.repeat(64), name: 'three', ip6: '2001:389::f00d' }),
+    ).rejects.toThrow('Address already in use');
+    await expect(m.connect('v6', { containerId: '3'.repeat(64), name: 'three', ip6: '2001:db8::1' })).rejects.toThrow(
+      'is not in subnet 2001:389::/64',
+    );
     // A refused connect holds no IPv4 address either.
     expect(Object.values(m.get('v6').ipam.allocated)).toEqual([e1.id, e2.id]);
     await m.disconnect('v6', '1'.repeat(64));
@@ -81,11 +95,24 @@ describe('NetworkManager over an in-memory host', () => {
     expect(m2.get('v6').ipam6?.allocated).toEqual(m.get('v6').ipam6?.allocated);
     expect(host.bridges.get(n.bridge)?.gateway6).toBe('2001:389::ffff/64');
     // dockerd's answers: no default IPv6 pools (404), one subnet per family, no overlap (403).
-    await expect(m2.create({ name: 'x', enableIPv6: true })).rejects.toThrow('could not find an available, non-overlapping IPv6 address pool');
-    await expect(m2.create({ name: 'x', enableIPv6: true, ipam: [{ Subnet: '2001:db8:2::/64' }, { Subnet: '2001:db8:3::/64' }] })).rejects.toThrow("bridge driver doesn't support multiple subnets");
-    await expect(m2.create({ name: 'x', enableIPv6: true, ipam: [{ Subnet: '2001:389::/80' }] })).rejects.toThrow('Pool overlaps with other one on this address space');
-    await expect(m2.create({ name: 'x', enableIPv6: true, ipam: [{ Subnet: '2001:db8:4::/64', Gateway: '2001:db8:5::1' }] })).rejects.toThrow('no matching subnet for gateway 2001:db8:5::1');
-    expect(m2.list().map((x) => x.name).sort()).toEqual(['bridge', 'v4', 'v6']);
+    await expect(m2.create({ name: 'x', enableIPv6: true })).rejects.toThrow(
+      'could not find an available, non-overlapping IPv6 address pool',
+    );
+    await expect(
+      m2.create({ name: 'x', enableIPv6: true, ipam: [{ Subnet: '2001:db8:2::/64' }, { Subnet: '2001:db8:3::/64' }] }),
+    ).rejects.toThrow("bridge driver doesn't support multiple subnets");
+    await expect(m2.create({ name: 'x', enableIPv6: true, ipam: [{ Subnet: '2001:389::/80' }] })).rejects.toThrow(
+      'Pool overlaps with other one on this address space',
+    );
+    await expect(
+      m2.create({ name: 'x', enableIPv6: true, ipam: [{ Subnet: '2001:db8:4::/64', Gateway: '2001:db8:5::1' }] }),
+    ).rejects.toThrow('no matching subnet for gateway 2001:db8:5::1');
+    expect(
+      m2
+        .list()
+        .map((x) => x.name)
+        .sort(),
+    ).toEqual(['bridge', 'v4', 'v6']);
   });
 
   test('other drivers, IPv6 and bad input are refused and leave nothing', async () => {
@@ -93,18 +120,24 @@ describe('NetworkManager over an in-memory host', () => {
     const m = await NetworkManager.open(root, host);
     await expect(m.create({ name: 'x', driver: 'foo' })).rejects.toThrow('plugin "foo" not found');
     await expect(m.create({ name: 'x', driver: 'overlay' })).rejects.toThrow('only the "bridge" network driver');
-    await expect(m.create({ name: 'x', driver: 'host' })).rejects.toThrow('only one instance of "host" network is allowed');
+    await expect(m.create({ name: 'x', driver: 'host' })).rejects.toThrow(
+      'only one instance of "host" network is allowed',
+    );
     await expect(m.create({ name: 'x', enableIPv6: true })).rejects.toThrow('IPv6 address pool');
-    await expect(m.create({ name: 'x', enableIPv6: true, ipam: [{ Subnet: '2001:db8::/127' }] })).rejects.toThrow('too small');
+    await expect(m.create({ name: 'x', enableIPv6: true, ipam: [{ Subnet: '2001:db8::/127' }] })).rejects.toThrow(
+      'too small',
+    );
     await expect(m.create({ name: 'x', ipam: [{ Subnet: 'bad' }] })).rejects.toThrow('invalid CIDR address: bad');
-    await expect(m.create({ name: 'x', options: { 'com.docker.network.driver.mtu': '10' } })).rejects.toThrow('invalid MTU');
+    await expect(m.create({ name: 'x', options: { 'com.docker.network.driver.mtu': '10' } })).rejects.toThrow(
+      'invalid MTU',
+    );
     await expect(m.create({ name: '' })).rejects.toThrow('invalid name: ');
     expect(m.list().map((n) => n.name)).toEqual(['bridge']);
     expect(host.bridges.size).toBe(1);
     expect(fs.readdirSync(path.join(root, 'networks')).length).toBe(1);
   });
 
-  test('endpoints: addresses, names scoped to the asker\'s networks, published ports all-or-nothing', async () => {
+  test("endpoints: addresses, names scoped to the asker's networks, published ports all-or-nothing", async () => {
     const host = new FakeNetHost();
     const m = await NetworkManager.open(root, host);
     const a = await m.create({ name: 'a', ipam: [{ Subnet: '10.60.0.0/24' }] });
@@ -112,7 +145,14 @@ describe('NetworkManager over an in-memory host', () => {
     const c1 = await m.connect('a', { containerId: '1'.repeat(64), name: 'web', aliases: ['www'] });
     const c2 = await m.connect('a', { containerId: '2'.repeat(64), name: 'db', ip: '10.60.0.50' });
     const c3 = await m.connect('b', { containerId: '3'.repeat(64), name: 'other' });
-    expect([c1.ip, c1.gateway, c1.prefixLen, c1.mac, c2.ip, c3.ip]).toEqual(['10.60.0.2', '10.60.0.1', 24, '02:42:0a:3c:00:02', '10.60.0.50', '10.61.0.2']);
+    expect([c1.ip, c1.gateway, c1.prefixLen, c1.mac, c2.ip, c3.ip]).toEqual([
+      '10.60.0.2',
+      '10.60.0.1',
+      24,
+      '02:42:0a:3c:00:02',
+      '10.60.0.50',
+      '10.61.0.2',
+    ]);
     await expect(m.connect('a', { containerId: '1'.repeat(64), name: 'web' })).rejects.toThrow('already exists');
     const dnsA = host.dns.get('10.60.0.1')!;
     expect(dnsA('10.60.0.50', 'web')).toEqual(['10.60.0.2']);
@@ -126,13 +166,17 @@ describe('NetworkManager over an in-memory host', () => {
     expect(host.masters.get('tap-x')).toBe(a.bridge);
     // Ports: one taken host port means none published.
     host.taken.add('tcp/0.0.0.0:8081');
-    await expect(m.publish('a', '1'.repeat(64), [
-      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 8080, hostPortMax: 8080 },
-      { proto: 'tcp', containerPort: 81, hostIp: '0.0.0.0', hostPortMin: 8081, hostPortMax: 8081 },
-    ])).rejects.toThrow('driver failed programming external connectivity on endpoint web');
+    await expect(
+      m.publish('a', '1'.repeat(64), [
+        { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 8080, hostPortMax: 8080 },
+        { proto: 'tcp', containerPort: 81, hostIp: '0.0.0.0', hostPortMin: 8081, hostPortMax: 8081 },
+      ]),
+    ).rejects.toThrow('driver failed programming external connectivity on endpoint web');
     expect([...host.taken]).toEqual(['tcp/0.0.0.0:8081']);
     expect(m.get('a').endpoints[c1.id].ports).toEqual([]);
-    const b = await m.publish('a', '1'.repeat(64), [{ proto: 'udp', containerPort: 53, hostIp: '127.0.0.1', hostPortMin: 0, hostPortMax: 0 }]);
+    const b = await m.publish('a', '1'.repeat(64), [
+      { proto: 'udp', containerPort: 53, hostIp: '127.0.0.1', hostPortMin: 0, hostPortMax: 0 },
+    ]);
     expect(b).toEqual([{ proto: 'udp', containerPort: 53, hostIp: '127.0.0.1', hostPort: 49153 }]);
     expect(host.firewall?.find((n) => n.name === 'a')?.endpoints[c1.id].ports).toEqual(b);
     // A network with endpoints cannot go; disconnect frees the address, ports and names.
@@ -173,9 +217,20 @@ describe('NetworkManager over an in-memory host', () => {
     await m.connect('p3', { containerId: '6'.repeat(64), name: 'c6' });
     expect(await m.prune((n) => n.labels.keep === '1')).toEqual(['p1']);
     // A static address needs a network made with --subnet, and a user network.
-    await expect(m.connect('p2', { containerId: '7'.repeat(64), name: 'c7', ip: '172.19.0.9' })).rejects.toThrow('user specified IP address is supported only when connecting to networks with user configured subnets');
-    await expect(m.connect('bridge', { containerId: '7'.repeat(64), name: 'c7', ip: '172.18.0.9' })).rejects.toThrow('user specified IP address is supported on user defined networks only');
-    await expect(m.connect('bridge', { containerId: '7'.repeat(64), name: 'c7', aliases: ['x'] })).rejects.toThrow('network-scoped alias is supported only for containers in user defined networks');
-    expect(m.list().map((n) => n.name).sort()).toEqual(['bridge', 'p2', 'p3']);
+    await expect(m.connect('p2', { containerId: '7'.repeat(64), name: 'c7', ip: '172.19.0.9' })).rejects.toThrow(
+      'user specified IP address is supported only when connecting to networks with user configured subnets',
+    );
+    await expect(m.connect('bridge', { containerId: '7'.repeat(64), name: 'c7', ip: '172.18.0.9' })).rejects.toThrow(
+      'user specified IP address is supported on user defined networks only',
+    );
+    await expect(m.connect('bridge', { containerId: '7'.repeat(64), name: 'c7', aliases: ['x'] })).rejects.toThrow(
+      'network-scoped alias is supported only for containers in user defined networks',
+    );
+    expect(
+      m
+        .list()
+        .map((n) => n.name)
+        .sort(),
+    ).toEqual(['bridge', 'p2', 'p3']);
   });
 });

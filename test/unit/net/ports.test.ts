@@ -2,15 +2,28 @@ import { fromApi, hostPortRange, parsePortSpec } from '../../../src/net/ports';
 
 describe('published port specs', () => {
   test('-p forms: container port only, host:container, ip:host:container, ip::container, proto', () => {
-    expect(parsePortSpec('80')).toEqual([{ proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 }]);
-    expect(parsePortSpec('8080:80')).toEqual([{ proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 8080, hostPortMax: 8080 }]);
-    expect(parsePortSpec('127.0.0.1:8080:80/udp')).toEqual([{ proto: 'udp', containerPort: 80, hostIp: '127.0.0.1', hostPortMin: 8080, hostPortMax: 8080 }]);
-    expect(parsePortSpec('127.0.0.1::53/UDP')).toEqual([{ proto: 'udp', containerPort: 53, hostIp: '127.0.0.1', hostPortMin: 0, hostPortMax: 0 }]);
+    expect(parsePortSpec('80')).toEqual([
+      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
+    ]);
+    expect(parsePortSpec('8080:80')).toEqual([
+      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 8080, hostPortMax: 8080 },
+    ]);
+    expect(parsePortSpec('127.0.0.1:8080:80/udp')).toEqual([
+      { proto: 'udp', containerPort: 80, hostIp: '127.0.0.1', hostPortMin: 8080, hostPortMax: 8080 },
+    ]);
+    expect(parsePortSpec('127.0.0.1::53/UDP')).toEqual([
+      { proto: 'udp', containerPort: 53, hostIp: '127.0.0.1', hostPortMin: 0, hostPortMax: 0 },
+    ]);
   });
 
   test('ranges map pairwise, or a host range serves one container port', () => {
-    expect(parsePortSpec('8000-8001:80-81').map((r) => [r.hostPortMin, r.hostPortMax, r.containerPort])).toEqual([[8000, 8000, 80], [8001, 8001, 81]]);
-    expect(parsePortSpec('8000-8010:80').map((r) => [r.hostPortMin, r.hostPortMax, r.containerPort])).toEqual([[8000, 8010, 80]]);
+    expect(parsePortSpec('8000-8001:80-81').map((r) => [r.hostPortMin, r.hostPortMax, r.containerPort])).toEqual([
+      [8000, 8000, 80],
+      [8001, 8001, 81],
+    ]);
+    expect(parsePortSpec('8000-8010:80').map((r) => [r.hostPortMin, r.hostPortMax, r.containerPort])).toEqual([
+      [8000, 8010, 80],
+    ]);
     expect(parsePortSpec('80-82').map((r) => r.containerPort)).toEqual([80, 81, 82]);
   });
 
@@ -23,7 +36,17 @@ describe('published port specs', () => {
   });
 
   test('the API form (PortBindings, PublishAllPorts over ExposedPorts)', () => {
-    const reqs = fromApi({ '80/tcp': [{ HostIp: '', HostPort: '8080' }, { HostIp: '127.0.0.1', HostPort: '' }], '53/udp': null }, true, { '80/tcp': {}, '443/tcp': {} });
+    const reqs = fromApi(
+      {
+        '80/tcp': [
+          { HostIp: '', HostPort: '8080' },
+          { HostIp: '127.0.0.1', HostPort: '' },
+        ],
+        '53/udp': null,
+      },
+      true,
+      { '80/tcp': {}, '443/tcp': {} },
+    );
     expect(reqs).toEqual([
       { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 8080, hostPortMax: 8080 },
       { proto: 'tcp', containerPort: 80, hostIp: '127.0.0.1', hostPortMin: 0, hostPortMax: 0 },
@@ -52,7 +75,19 @@ describe('published port specs', () => {
   });
 
   test('the API form: HostPort "0" (testcontainers) and a missing HostPort publish on any port; HostIp IPv4 or IPv6', () => {
-    const reqs = fromApi({ '80/tcp': [{ HostPort: '0' }, {}, { HostIp: '::', HostPort: '0' }, { HostIp: '::1', HostPort: '8080-8081' }, { HostIp: '0.0.0.0', HostPort: '9000' }] }, false, undefined);
+    const reqs = fromApi(
+      {
+        '80/tcp': [
+          { HostPort: '0' },
+          {},
+          { HostIp: '::', HostPort: '0' },
+          { HostIp: '::1', HostPort: '8080-8081' },
+          { HostIp: '0.0.0.0', HostPort: '9000' },
+        ],
+      },
+      false,
+      undefined,
+    );
     expect(reqs).toEqual([
       { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
       { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
@@ -60,12 +95,18 @@ describe('published port specs', () => {
       { proto: 'tcp', containerPort: 80, hostIp: '::1', hostPortMin: 8080, hostPortMax: 8081 },
       { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 9000, hostPortMax: 9000 },
     ]);
-    expect(() => fromApi({ '80/tcp': [{ HostPort: 'x' }] }, false, undefined)).toThrow('invalid port specification: "x"');
-    expect(() => fromApi({ '80/tcp': [{ HostIp: 'localhost' }] }, false, undefined)).toThrow('invalid IP address: localhost');
+    expect(() => fromApi({ '80/tcp': [{ HostPort: 'x' }] }, false, undefined)).toThrow(
+      'invalid port specification: "x"',
+    );
+    expect(() => fromApi({ '80/tcp': [{ HostIp: 'localhost' }] }, false, undefined)).toThrow(
+      'invalid IP address: localhost',
+    );
   });
 
   test('-p takes the same host ports: 0:80 is any free port', () => {
-    expect(parsePortSpec('0:80')).toEqual([{ proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 }]);
+    expect(parsePortSpec('0:80')).toEqual([
+      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
+    ]);
     expect(() => parsePortSpec('abc:80')).toThrow('invalid hostPort: abc');
     expect(() => parsePortSpec('99999:80')).toThrow('invalid hostPort: 99999');
   });

@@ -22,12 +22,30 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
 test('rx and tx swapped; one entry per guest interface, in order', async () => {
-  const base = { rx_bytes: 0, rx_packets: 0, rx_errors: 0, rx_dropped: 0, tx_bytes: 0, tx_packets: 0, tx_errors: 0, tx_dropped: 0 };
+  const base = {
+    rx_bytes: 0,
+    rx_packets: 0,
+    rx_errors: 0,
+    rx_dropped: 0,
+    tx_bytes: 0,
+    tx_packets: 0,
+    tx_errors: 0,
+    tx_dropped: 0,
+  };
   tap('pv0123456789ab1', { ...base, rx_bytes: 500, rx_packets: 5, tx_bytes: 9000, tx_packets: 9, tx_dropped: 1 });
   tap('pv0123456789ab0', { ...base, rx_bytes: 7 });
   const s = await networksStats(['pv0123456789ab1', 'pv0123456789ab0', 'pv0123456789ab2', undefined, '../etc'], root);
   expect(Object.keys(s!)).toEqual(['eth0', 'eth1']);
-  expect(s!.eth1).toEqual({ rx_bytes: 9000, rx_packets: 9, rx_errors: 0, rx_dropped: 1, tx_bytes: 500, tx_packets: 5, tx_errors: 0, tx_dropped: 0 });
+  expect(s!.eth1).toEqual({
+    rx_bytes: 9000,
+    rx_packets: 9,
+    rx_errors: 0,
+    rx_dropped: 1,
+    tx_bytes: 500,
+    tx_packets: 5,
+    tx_errors: 0,
+    tx_dropped: 0,
+  });
   expect(s!.eth0.tx_bytes).toBe(7);
   expect(await networksStats([undefined], root)).toBeUndefined();
   expect(guestInterfaceOf('eth0')).toBeUndefined();

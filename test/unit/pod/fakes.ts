@@ -39,7 +39,13 @@ export class FakeImages implements ImageLookup {
   readonly users = new Map<string, Set<string>>();
   constructor(readonly images: ImageRecord[] = [BUSYBOX]) {}
   async resolve(ref: string): Promise<ImageRecord> {
-    const r = this.images.find((i) => i.repoTags.includes(ref) || i.repoTags.includes(`${ref}:latest`) || i.id === ref || i.id.slice(7).startsWith(ref));
+    const r = this.images.find(
+      (i) =>
+        i.repoTags.includes(ref) ||
+        i.repoTags.includes(`${ref}:latest`) ||
+        i.id === ref ||
+        i.id.slice(7).startsWith(ref),
+    );
     if (!r) throw new NoSuchImageError(ref);
     return r;
   }
@@ -117,15 +123,37 @@ export async function harness(hv = new FakeHypervisor(), extra: Partial<PodManag
   const factory = new FakeFactory(hv);
   const resolvConf = path.join(root, 'resolv.conf');
   fs.writeFileSync(resolvConf, 'nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example.org\n');
-  const mk = () => new PodManager({ factory, hypervisor: hv, images, rootfs, state, events, containersRoot, resolvConf, repairFrontend, ...extra });
+  const mk = () =>
+    new PodManager({
+      factory,
+      hypervisor: hv,
+      images,
+      rootfs,
+      state,
+      events,
+      containersRoot,
+      resolvConf,
+      repairFrontend,
+      ...extra,
+    });
   const h: Harness = {
-    hv, factory, images, rootfs, events, state, root,
+    hv,
+    factory,
+    images,
+    rootfs,
+    events,
+    state,
+    root,
     pods: mk(),
     async create(body, name, networks) {
       const req = parseCreateBody(decodeBody<CreateBody>(CreateBodySchema, body), 2);
       const image = await images.resolve(req.config.Image);
       const id = (++counter).toString(16).padStart(8, '0') + 'a'.repeat(56);
-      const t = translateCreate(req, image, id, { defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2, ...(networks ? { networks } : {}) });
+      const t = translateCreate(req, image, id, {
+        defaults: { memoryMiB: 256, cpus: 1 },
+        hostCpus: 2,
+        ...(networks ? { networks } : {}),
+      });
       return h.pods.create(t.spec, name, t.frontend);
     },
     async restartDaemon() {
@@ -145,7 +173,12 @@ export async function harness(hv = new FakeHypervisor(), extra: Partial<PodManag
 }
 
 /** A sink collecting output, for attach and exec tests. */
-export function collector(): { sink: import('../../../src/pod/io').OutputSink; out: () => string; err: () => string; ended: () => boolean } {
+export function collector(): {
+  sink: import('../../../src/pod/io').OutputSink;
+  out: () => string;
+  err: () => string;
+  ended: () => boolean;
+} {
   const o: Buffer[] = [];
   const e: Buffer[] = [];
   let ended = false;

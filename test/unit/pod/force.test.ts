@@ -78,11 +78,12 @@ describe('OpQueue', () => {
   test('runs operations one at a time in order', async () => {
     const q = new OpQueue();
     const seen: string[] = [];
-    const op = (n: string, ms: number) => q.run(async () => {
-      seen.push(`+${n}`);
-      await sleep(ms);
-      seen.push(`-${n}`);
-    });
+    const op = (n: string, ms: number) =>
+      q.run(async () => {
+        seen.push(`+${n}`);
+        await sleep(ms);
+        seen.push(`-${n}`);
+      });
     await Promise.all([op('a', 30), op('b', 1), op('c', 1)]);
     expect(seen).toEqual(['+a', '-a', '+b', '-b', '+c', '-c']);
   });
@@ -90,12 +91,15 @@ describe('OpQueue', () => {
   test('force aborts the running operation and runs before queued ones', async () => {
     const q = new OpQueue();
     const seen: string[] = [];
-    const long = q.run((signal) => new Promise<void>((resolve) => {
-      signal.addEventListener('abort', () => {
-        seen.push(`aborted by ${(signal.reason as PreemptedError).by}`);
-        resolve();
-      });
-    }));
+    const long = q.run(
+      (signal) =>
+        new Promise<void>((resolve) => {
+          signal.addEventListener('abort', () => {
+            seen.push(`aborted by ${(signal.reason as PreemptedError).by}`);
+            resolve();
+          });
+        }),
+    );
     const queued = q.run(async () => {
       seen.push('queued');
     });

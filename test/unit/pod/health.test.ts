@@ -40,12 +40,19 @@ async function run(healthcheck: Record<string, unknown>, cmd = ['sleep', '30']):
 }
 
 const health = (id: string) => mainContainer(h.pods.get(id)).health;
-const inspectHealth = (id: string) => (containerJson(h.pods.get(id), { dataRoot: h.root, execIds: [] }).State as { Health?: Record<string, unknown> }).Health;
+const inspectHealth = (id: string) =>
+  (containerJson(h.pods.get(id), { dataRoot: h.root, execIds: [] }).State as { Health?: Record<string, unknown> })
+    .Health;
 const psStatus = (id: string) => containerSummary(h.pods.get(id), {}).Status as string;
 const actions = (id: string) => events.filter((e) => e.id === id).map((e) => e.action);
 
 describe('the state machine', () => {
-  const at = (ms: number, exitCode: number): ProbeResult => ({ start: new Date(ms).toISOString(), end: new Date(ms + 1).toISOString(), exitCode, output: '' });
+  const at = (ms: number, exitCode: number): ProbeResult => ({
+    start: new Date(ms).toISOString(),
+    end: new Date(ms + 1).toISOString(),
+    exitCode,
+    output: '',
+  });
   const fresh = (): HealthState => ({ status: 'starting', failingStreak: 0, log: [] });
 
   test('one success makes it healthy; `retries` failures in a row unhealthy; the streak goes on counting', () => {

@@ -12,7 +12,10 @@ import { dockerMessage } from '../../../src/translate/errors';
 
 /** How the Docker front end words the failure of `p` (which must fail). */
 async function dockerWording(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(() => new Error('it did not fail'), (e: unknown) => e);
+  const err = await p.then(
+    () => new Error('it did not fail'),
+    (e: unknown) => e,
+  );
   return dockerMessage(err) ?? (err as Error).message;
 }
 
@@ -30,7 +33,15 @@ const actions = (id: string) => seen.filter((e) => e.id === id).map((e) => e.act
 
 function attachAll(id: string, stdin: PassThrough | null = null) {
   const c = collector();
-  const session = h.pods.attach(id, { stdin, stdout: true, stderr: true, sink: c.sink, detachKeys: DEFAULT_DETACH_KEYS, logs: false, stream: true });
+  const session = h.pods.attach(id, {
+    stdin,
+    stdout: true,
+    stderr: true,
+    sink: c.sink,
+    detachKeys: DEFAULT_DETACH_KEYS,
+    logs: false,
+    stream: true,
+  });
   return { ...c, session };
 }
 
@@ -42,12 +53,14 @@ describe('create', () => {
     expect(h.pods.get(r.id.slice(0, 6)).id).toBe(r.id);
     expect(h.rootfs.prepared.has(r.id)).toBe(true);
     expect(h.images.users.get(mainContainer(r).spec.image)?.has(r.id)).toBe(true);
-    expect(JSON.parse(fs.readFileSync(path.join(h.root, 'containers', r.id, 'config.v2.json'), 'utf8')).name).toBe('web');
+    expect(JSON.parse(fs.readFileSync(path.join(h.root, 'containers', r.id, 'config.v2.json'), 'utf8')).name).toBe(
+      'web',
+    );
     expect(actions(r.id)).toEqual(['create']);
     expect(h.hv.boots).toBe(0);
   });
 
-  test('a taken name is a 409 with Docker\'s message and changes nothing', async () => {
+  test("a taken name is a 409 with Docker's message and changes nothing", async () => {
     const a = await h.create({ Image: 'busybox' }, 'same');
     const err = await h.create({ Image: 'busybox' }, 'same').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NameInUseError);
@@ -93,8 +106,14 @@ describe('run', () => {
     expect(mainContainer(after).state.finishedAt).not.toBe('0001-01-01T00:00:00Z');
     expect(h.hv.running()).toHaveLength(0);
     expect(h.rootfs.mounted.size).toBe(0);
-    const lines = fs.readFileSync(h.pods.logFile(r.id), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines).toEqual([{ log: 'hi\n', stream: 'stdout', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*\.\d{9}Z$/) }]);
+    const lines = fs
+      .readFileSync(h.pods.logFile(r.id), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines).toEqual([
+      { log: 'hi\n', stream: 'stdout', time: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*\.\d{9}Z$/) },
+    ]);
     expect(actions(r.id)).toEqual(['create', 'attach', 'start', 'die']);
     expect(seen.find((e) => e.action === 'die')?.attributes.exitCode).toBe('0');
   });
@@ -106,7 +125,7 @@ describe('run', () => {
     expect(await w).toEqual({ exitCode: 7 });
   });
 
-  test('the guest gets hostname, hosts, resolv.conf (no loopback resolver) and Docker\'s env', async () => {
+  test("the guest gets hostname, hosts, resolv.conf (no loopback resolver) and Docker's env", async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['sleep', '10'], Env: ['A=1'] });
     await h.pods.start(r.id);
     const guest = h.hv.running()[0];
@@ -132,7 +151,7 @@ describe('run', () => {
     await h.pods.kill(r.id, 9);
   });
 
-  test('User is resolved from the container\'s /etc/passwd and /etc/group', async () => {
+  test("User is resolved from the container's /etc/passwd and /etc/group", async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['id'], User: 'user' });
     const a = attachAll(r.id);
     await h.pods.start(r.id);
@@ -140,7 +159,7 @@ describe('run', () => {
     expect(a.out()).toBe('uid=1000 gid=1000 groups=10\n');
   });
 
-  test('an unknown user fails the start with runc\'s message, leaving nothing behind', async () => {
+  test("an unknown user fails the start with runc's message, leaving nothing behind", async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['id'], User: 'bob' });
     await expect(h.pods.start(r.id)).rejects.toThrow('unable to find user bob: no matching entries in passwd file');
     expect(h.hv.running()).toHaveLength(0);
@@ -187,12 +206,20 @@ describe('run', () => {
 });
 
 describe('volume events', () => {
-  test('each volume (not a bind nor a tmpfs) is mounted just before start and unmounted just after die, with dockerd\'s attributes', async () => {
+  test("each volume (not a bind nor a tmpfs) is mounted just before start and unmounted just after die, with dockerd's attributes", async () => {
     // Sources of this test's own: the pod layer really bind-mounts them (recursively) into the
     // fake VM's share, and a bind of /tmp itself would copy, and pin, every mount other suites
     // running alongside have under /tmp.
     const src = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-volume-events-'));
-    const r = await h.create({ Image: 'busybox', Cmd: ['echo', 'hi'], HostConfig: { Binds: ['data:/data:ro', `${src}:/hosttmp`], Tmpfs: { '/t': '' }, Mounts: [{ Type: 'volume', Source: 'more', Target: '/more' }] } });
+    const r = await h.create({
+      Image: 'busybox',
+      Cmd: ['echo', 'hi'],
+      HostConfig: {
+        Binds: ['data:/data:ro', `${src}:/hosttmp`],
+        Tmpfs: { '/t': '' },
+        Mounts: [{ Type: 'volume', Source: 'more', Target: '/more' }],
+      },
+    });
     // The API layer's volume store gives each volume its data directory; here, any directory.
     for (const m of mainContainer(h.pods.get(r.id)).spec.mounts ?? []) if (m.type === 'volume') m.source = src;
     const waited = h.pods.wait(r.id, 'next-exit');
@@ -209,8 +236,20 @@ describe('volume events', () => {
       'volume unmount more',
     ]);
     const attrs = (action: string, id: string) => mine.find((e) => e.action === action && e.id === id)?.attributes;
-    expect(attrs('mount', 'data')).toEqual({ container: r.id, destination: '/data', driver: 'local', propagation: '', 'read/write': 'false' });
-    expect(attrs('mount', 'more')).toEqual({ container: r.id, destination: '/more', driver: 'local', propagation: '', 'read/write': 'true' });
+    expect(attrs('mount', 'data')).toEqual({
+      container: r.id,
+      destination: '/data',
+      driver: 'local',
+      propagation: '',
+      'read/write': 'false',
+    });
+    expect(attrs('mount', 'more')).toEqual({
+      container: r.id,
+      destination: '/more',
+      driver: 'local',
+      propagation: '',
+      'read/write': 'true',
+    });
     expect(attrs('unmount', 'data')).toEqual({ container: r.id, driver: 'local' });
     await h.pods.remove(r.id, { force: true });
     fs.rmSync(src, { recursive: true, force: true });
@@ -243,8 +282,15 @@ describe('stop and kill', () => {
   test('a guest whose agent stopped answering does not hang stop: the VM is destroyed (137)', async () => {
     const hv = h.hv;
     const pods = new (await import('../../../src/pod/manager')).PodManager({
-      factory: h.factory, hypervisor: hv, images: h.images, rootfs: h.rootfs, state: h.state, events: h.events,
-      containersRoot: path.join(h.root, 'containers'), agentTimeoutMs: 100, killGraceMs: 100,
+      factory: h.factory,
+      hypervisor: hv,
+      images: h.images,
+      rootfs: h.rootfs,
+      state: h.state,
+      events: h.events,
+      containersRoot: path.join(h.root, 'containers'),
+      agentTimeoutMs: 100,
+      killGraceMs: 100,
     });
     h.pods.shutdown();
     h.pods = pods;
@@ -267,7 +313,9 @@ describe('stop and kill', () => {
   test('stop of a stopped pod is 304; kill of one is 409', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['true'] });
     await expect(h.pods.stop(r.id)).rejects.toBeInstanceOf(NotModifiedError);
-    expect(await dockerWording(h.pods.kill(r.id, 9))).toBe(`Cannot kill container: ${r.id}: Container ${r.id} is not running`);
+    expect(await dockerWording(h.pods.kill(r.id, 9))).toBe(
+      `Cannot kill container: ${r.id}: Container ${r.id} is not running`,
+    );
   });
 
   test('kill with a signal number reaches the process (USR1 kills sleep with 138)', async () => {
@@ -308,9 +356,20 @@ describe('stop and kill', () => {
 
 describe('restart policies', () => {
   test('on-failure:2 restarts a failing pod twice then leaves it exited', async () => {
-    const r = await h.create({ Image: 'busybox', Cmd: ['sh', '-c', 'echo run; exit 3'], HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 } } });
+    const r = await h.create({
+      Image: 'busybox',
+      Cmd: ['sh', '-c', 'echo run; exit 3'],
+      HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 } },
+    });
     await h.pods.start(r.id);
-    for (let i = 0; i < 200 && !(mainContainer(h.pods.get(r.id)).restartCount === 2 && mainContainer(h.pods.get(r.id)).state.status === 'exited'); i++) {
+    for (
+      let i = 0;
+      i < 200 &&
+      !(
+        mainContainer(h.pods.get(r.id)).restartCount === 2 && mainContainer(h.pods.get(r.id)).state.status === 'exited'
+      );
+      i++
+    ) {
       await new Promise((res) => setTimeout(res, 20));
     }
     const rec = h.pods.get(r.id);
@@ -324,7 +383,8 @@ describe('restart policies', () => {
   test('always restarts a pod that exits 0, until stopped by hand', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['true'], HostConfig: { RestartPolicy: { Name: 'always' } } });
     await h.pods.start(r.id);
-    for (let i = 0; i < 200 && mainContainer(h.pods.get(r.id)).restartCount < 1; i++) await new Promise((res) => setTimeout(res, 10));
+    for (let i = 0; i < 200 && mainContainer(h.pods.get(r.id)).restartCount < 1; i++)
+      await new Promise((res) => setTimeout(res, 10));
     expect(mainContainer(h.pods.get(r.id)).restartCount).toBeGreaterThanOrEqual(1);
     await h.pods.stop(r.id, 1).catch((e) => {
       if (!(e instanceof NotModifiedError)) throw e;
@@ -379,8 +439,12 @@ describe('pause, remove, rename, auto-remove', () => {
   test('rename: same name 400, taken name 409, success frees the old name', async () => {
     const a = await h.create({ Image: 'busybox' }, 'one');
     await h.create({ Image: 'busybox' }, 'two');
-    await expect(h.pods.rename(a.id, 'one')).rejects.toThrow('Renaming a container with the same name as its current name');
-    expect(await dockerWording(h.pods.rename(a.id, 'two'))).toMatch(/^Error when allocating new name: Conflict\. The container name "\/two"/);
+    await expect(h.pods.rename(a.id, 'one')).rejects.toThrow(
+      'Renaming a container with the same name as its current name',
+    );
+    expect(await dockerWording(h.pods.rename(a.id, 'two'))).toMatch(
+      /^Error when allocating new name: Conflict\. The container name "\/two"/,
+    );
     await h.pods.rename(a.id, 'three');
     expect(h.pods.get('three').id).toBe(a.id);
     expect(() => h.pods.get('one')).toThrow(NotFoundError);
@@ -527,7 +591,7 @@ describe('attach', () => {
     expect(Buffer.from(a.out(), 'latin1')).toEqual(bytes);
   });
 
-  test('with a TTY, the end of a client\'s input ends its attach, not the process (dockerd; the CLI half-closes on detach)', async () => {
+  test("with a TTY, the end of a client's input ends its attach, not the process (dockerd; the CLI half-closes on detach)", async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['sh'], Tty: true, OpenStdin: true, StdinOnce: true });
     await h.pods.start(r.id);
     const first = new PassThrough();
@@ -549,15 +613,31 @@ describe('attach', () => {
     await h.pods.start(r.id);
     await w;
     const c = collector();
-    const s = h.pods.attach(r.id, { stdin: null, stdout: true, stderr: false, sink: c.sink, detachKeys: Buffer.alloc(0), logs: true, stream: false });
+    const s = h.pods.attach(r.id, {
+      stdin: null,
+      stdout: true,
+      stderr: false,
+      sink: c.sink,
+      detachKeys: Buffer.alloc(0),
+      logs: true,
+      stream: false,
+    });
     await s.ended;
     expect(c.out()).toBe('out\n');
     expect(c.err()).toBe('');
   });
 
-  test('with a TTY, the terminal starts at the client\'s ConsoleSize (before any resize), else 24x80', async () => {
-    for (const [consoleSize, want] of [[[30, 90], '30 90'], [undefined, '24 80']] as const) {
-      const r = await h.create({ Image: 'busybox', Cmd: ['stty', 'size'], Tty: true, ...(consoleSize ? { HostConfig: { ConsoleSize: consoleSize } } : {}) });
+  test("with a TTY, the terminal starts at the client's ConsoleSize (before any resize), else 24x80", async () => {
+    for (const [consoleSize, want] of [
+      [[30, 90], '30 90'],
+      [undefined, '24 80'],
+    ] as const) {
+      const r = await h.create({
+        Image: 'busybox',
+        Cmd: ['stty', 'size'],
+        Tty: true,
+        ...(consoleSize ? { HostConfig: { ConsoleSize: consoleSize } } : {}),
+      });
       const a = attachAll(r.id);
       await h.pods.start(r.id);
       await a.session.ended;
@@ -580,10 +660,17 @@ describe('attach', () => {
     expect((await w).exitCode).toBe(130);
   });
 
-  test('the client\'s first resize to the ConsoleSize it created with is answered without a trip to the guest; later ones reach the terminal', async () => {
+  test("the client's first resize to the ConsoleSize it created with is answered without a trip to the guest; later ones reach the terminal", async () => {
     // The docker CLI listens for SIGWINCH only once that first resize is answered: answered at
     // once, a window resized right after the start is not lost (src/pod/terminal-size.ts).
-    const r = await h.create({ Image: 'busybox', Cmd: ['sh'], Tty: true, OpenStdin: true, StdinOnce: true, HostConfig: { ConsoleSize: [30, 90] } });
+    const r = await h.create({
+      Image: 'busybox',
+      Cmd: ['sh'],
+      Tty: true,
+      OpenStdin: true,
+      StdinOnce: true,
+      HostConfig: { ConsoleSize: [30, 90] },
+    });
     const input = new PassThrough();
     const a = attachAll(r.id, input);
     await h.pods.start(r.id);
@@ -606,9 +693,26 @@ describe('exec', () => {
   test('exec runs in the container with env, cwd and user; ExitCode after it ends', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['sleep', '10'], Env: ['A=1'] });
     await h.pods.start(r.id);
-    const x = h.pods.execCreate(r.id, { args: ['sh', '-c', 'env; pwd; id; exit 5'], env: ['B=2'], workingDir: '/tmp', user: 'nobody', tty: false, attachStdin: false, attachStdout: true, attachStderr: true, detachKeys: '', privileged: false });
+    const x = h.pods.execCreate(r.id, {
+      args: ['sh', '-c', 'env; pwd; id; exit 5'],
+      env: ['B=2'],
+      workingDir: '/tmp',
+      user: 'nobody',
+      tty: false,
+      attachStdin: false,
+      attachStdout: true,
+      attachStderr: true,
+      detachKeys: '',
+      privileged: false,
+    });
     const c = collector();
-    const session = new (await import('../../../src/pod/io')).AttachSession({ stdin: null, stdout: true, stderr: true, sink: c.sink, detachKeys: Buffer.alloc(0) });
+    const session = new (await import('../../../src/pod/io')).AttachSession({
+      stdin: null,
+      stdout: true,
+      stderr: true,
+      sink: c.sink,
+      detachKeys: Buffer.alloc(0),
+    });
     const started = await h.pods.execStart(x.id, session);
     expect(h.pods.execGet(x.id).running).toBe(true);
     await started.finished;
@@ -618,13 +722,32 @@ describe('exec', () => {
     expect(c.out()).toContain('/tmp\n');
     expect(c.out()).toContain('uid=65534 gid=65534');
     await expect(h.pods.execStart(x.id)).rejects.toThrow(`Error: Exec command ${x.id} has already run`);
-    expect(seen.map((e) => e.action)).toEqual(expect.arrayContaining(['exec_create: sh -c env; pwd; id; exit 5', 'exec_die']));
+    expect(seen.map((e) => e.action)).toEqual(
+      expect.arrayContaining(['exec_create: sh -c env; pwd; id; exit 5', 'exec_die']),
+    );
     await h.pods.kill(r.id, 9);
   });
 
   test('exec in a stopped container is 409', async () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['true'] });
-    expect(await dockerWording(Promise.resolve().then(() => h.pods.execCreate(r.id, { args: ['true'], env: [], workingDir: '', user: '', tty: false, attachStdin: false, attachStdout: false, attachStderr: false, detachKeys: '', privileged: false })))).toBe(`Container ${r.id} is not running`);
+    expect(
+      await dockerWording(
+        Promise.resolve().then(() =>
+          h.pods.execCreate(r.id, {
+            args: ['true'],
+            env: [],
+            workingDir: '',
+            user: '',
+            tty: false,
+            attachStdin: false,
+            attachStdout: false,
+            attachStderr: false,
+            detachKeys: '',
+            privileged: false,
+          }),
+        ),
+      ),
+    ).toBe(`Container ${r.id} is not running`);
   });
 
   test('top lists the container processes from the agent in ps -ef columns, PIDs as inspect shows them', async () => {
@@ -644,7 +767,9 @@ describe('exec', () => {
     const r = await h.create({ Image: 'busybox', Cmd: ['sleep', '10'] });
     await h.pods.start(r.id);
     await expect(h.pods.top(r.id, '-o comm')).rejects.toThrow("Couldn't find PID field in ps output");
-    await expect(h.pods.top(r.id, '-o pid,bogus')).rejects.toThrow('ps: error: unknown user-defined format specifier "bogus"');
+    await expect(h.pods.top(r.id, '-o pid,bogus')).rejects.toThrow(
+      'ps: error: unknown user-defined format specifier "bogus"',
+    );
     await expect(h.pods.top(r.id, '-l')).rejects.toThrow(/does not support the ps option "-l"/);
     await h.pods.kill(r.id, 9);
   });
@@ -656,7 +781,9 @@ describe('exec', () => {
     await h.pods.pause(r.id);
     const paused = h.pods.top(r.id, '');
     await expect(paused).rejects.toBeInstanceOf(ConflictError);
-    expect(await dockerWording(paused)).toBe(`Container ${r.id} is paused (its VM is frozen), unpause the container before top`);
+    expect(await dockerWording(paused)).toBe(
+      `Container ${r.id} is paused (its VM is frozen), unpause the container before top`,
+    );
     await h.pods.unpause(r.id);
     expect((await h.pods.top(r.id, '')).processes).toHaveLength(1);
     await h.pods.kill(r.id, 9);
@@ -694,7 +821,8 @@ describe('logs', () => {
     await w;
     const read = async (o: object) => {
       const out: string[] = [];
-      for await (const e of h.pods.logs(r.id, { stdout: true, stderr: true, follow: false, ...o })) out.push(e.log.toString().trim());
+      for await (const e of h.pods.logs(r.id, { stdout: true, stderr: true, follow: false, ...o }))
+        out.push(e.log.toString().trim());
       return out;
     };
     expect(await read({ tail: 2, stderr: false })).toEqual(['2', '3']);
@@ -707,11 +835,17 @@ describe('logs', () => {
 describe('daemon restart', () => {
   test('created pods come back intact; running ones are re-adopted and their output continues', async () => {
     const created = await h.create({ Image: 'busybox', Cmd: ['true'] }, 'idle');
-    const running = await h.create({ Image: 'busybox', Cmd: ['sh', '-c', 'echo before; sleep 0.2; echo after'] }, 'busy');
+    const running = await h.create(
+      { Image: 'busybox', Cmd: ['sh', '-c', 'echo before; sleep 0.2; echo after'] },
+      'busy',
+    );
     await h.pods.start(running.id);
     await new Promise((res) => setTimeout(res, 50));
     const pods = await h.restartDaemon();
-    expect(pods.get('idle')).toMatchObject({ id: created.id, containers: { [created.id]: { state: { status: 'created' } } } });
+    expect(pods.get('idle')).toMatchObject({
+      id: created.id,
+      containers: { [created.id]: { state: { status: 'created' } } },
+    });
     expect(mainContainer(pods.get('busy')).state.status).toBe('running');
     const w = pods.wait('busy', 'not-running');
     expect((await w).exitCode).toBe(0);
@@ -737,9 +871,15 @@ describe('daemon restart', () => {
     await h.pods.start(r.id);
     const stray = await h.hv.createVm({ size: { memoryMiB: 256, cpus: 1 } });
     h.pods.shutdown();
-    const pods = h.pods = new (await import('../../../src/pod/manager')).PodManager({
-      factory: h.factory, hypervisor: h.hv, images: h.images, rootfs: h.rootfs, state: h.state, events: h.events, containersRoot: path.join(h.root, 'containers'),
-    });
+    const pods = (h.pods = new (await import('../../../src/pod/manager')).PodManager({
+      factory: h.factory,
+      hypervisor: h.hv,
+      images: h.images,
+      rootfs: h.rootfs,
+      state: h.state,
+      events: h.events,
+      containersRoot: path.join(h.root, 'containers'),
+    }));
     const claimed = await pods.restore();
     expect([...claimed]).toEqual([pods.get(r.id).sandbox.vmId]);
     expect(claimed.has(stray.id)).toBe(false);

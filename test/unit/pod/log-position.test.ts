@@ -14,7 +14,8 @@ describe('durable log position (what a restarted daemon asks the agent to re-sen
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const texts = async () => (await readLogEntries(file, { stdout: true, stderr: true })).map((e) => `${e.stream}:${e.log.toString()}`);
+  const texts = async () =>
+    (await readLogEntries(file, { stdout: true, stderr: true })).map((e) => `${e.stream}:${e.log.toString()}`);
 
   test('counts raw stream bytes (not JSON text), a partial line only once written', () => {
     const w = new LogWriter(file);
@@ -58,7 +59,10 @@ describe('durable log position (what a restarted daemon asks the agent to re-sen
   });
 
   test('rotation keeps the offsets whole; a record of the rotated-away file counts as written', () => {
-    const w = new LogWriter(file, parseLogPolicy({ driver: 'json-file', opts: { 'max-size': '200', 'max-file': '2' } }));
+    const w = new LogWriter(
+      file,
+      parseLogPolicy({ driver: 'json-file', opts: { 'max-size': '200', 'max-file': '2' } }),
+    );
     w.startProcess();
     let n = 0;
     for (let i = 0; i < 50; i++) {

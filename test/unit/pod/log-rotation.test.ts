@@ -19,7 +19,8 @@ describe('json-file rotation (max-size, max-file)', () => {
   const lines = (n: number, w: LogWriter, from = 0) => {
     for (let i = from; i < from + n; i++) w.write('stdout', Buffer.from(`line ${i}\n`));
   };
-  const texts = async (o: object = {}) => (await readLogEntries(file, { stdout: true, stderr: true, ...o })).map((e) => e.log.toString().trim());
+  const texts = async (o: object = {}) =>
+    (await readLogEntries(file, { stdout: true, stderr: true, ...o })).map((e) => e.log.toString().trim());
 
   test('disk use stays bounded and the kept lines read back in order', async () => {
     const w = new LogWriter(file, parseLogPolicy({ driver: 'json-file', opts: { 'max-size': '1k', 'max-file': '3' } }));
@@ -37,13 +38,20 @@ describe('json-file rotation (max-size, max-file)', () => {
   });
 
   test('compress=true gzips rotated files as dockerd (<log>.N.gz), and they still read back in order', async () => {
-    const w = new LogWriter(file, parseLogPolicy({ driver: 'json-file', opts: { 'max-size': '1k', 'max-file': '3', compress: 'true' } }));
+    const w = new LogWriter(
+      file,
+      parseLogPolicy({ driver: 'json-file', opts: { 'max-size': '1k', 'max-file': '3', compress: 'true' } }),
+    );
     lines(2000, w);
     w.close();
     const files = logFiles(file);
     expect(files.map((f) => path.basename(f))).toEqual(['c-json.log.2.gz', 'c-json.log.1.gz', 'c-json.log']);
     expect(fs.readdirSync(dir).sort()).toEqual(['c-json.log', 'c-json.log.1.gz', 'c-json.log.2.gz', 'c-json.log.pos']);
-    const inner = zlib.gunzipSync(fs.readFileSync(`${file}.1.gz`)).toString().trim().split('\n');
+    const inner = zlib
+      .gunzipSync(fs.readFileSync(`${file}.1.gz`))
+      .toString()
+      .trim()
+      .split('\n');
     expect(JSON.parse(inner[0])).toMatchObject({ stream: 'stdout' });
     const got = await texts();
     const first = Number(got[0].split(' ')[1]);
@@ -62,7 +70,10 @@ describe('json-file rotation (max-size, max-file)', () => {
   });
 
   test('a snapshot taken before a rotation still reads what it saw', async () => {
-    const w = new LogWriter(file, parseLogPolicy({ driver: 'json-file', opts: { 'max-size': '300', 'max-file': '2' } }));
+    const w = new LogWriter(
+      file,
+      parseLogPolicy({ driver: 'json-file', opts: { 'max-size': '300', 'max-file': '2' } }),
+    );
     lines(4, w);
     const snap = snapshotLog(file);
     lines(50, w, 4);
@@ -94,15 +105,27 @@ describe('json-file rotation (max-size, max-file)', () => {
 describe('log driver and options (dockerd 20.10 messages)', () => {
   const def = { Type: 'json-file', Config: {} };
   test('empty Type takes the daemon default and its options', () => {
-    expect(verifyLogConfig({ Type: '', Config: { 'max-file': '2' } }, { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '5' } }))
-      .toEqual({ Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } });
-    expect(verifyLogConfig({ Type: 'none', Config: { foo: 'x' } }, def)).toEqual({ Type: 'none', Config: { foo: 'x' } });
+    expect(
+      verifyLogConfig(
+        { Type: '', Config: { 'max-file': '2' } },
+        { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '5' } },
+      ),
+    ).toEqual({ Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '2' } });
+    expect(verifyLogConfig({ Type: 'none', Config: { foo: 'x' } }, def)).toEqual({
+      Type: 'none',
+      Config: { foo: 'x' },
+    });
   });
   test.each([
     ['bogus', {}, InvalidArgumentError, 'error looking up logging plugin bogus: plugin "bogus" not found'],
     ['json-file', { foo: '1' }, InvalidArgumentError, "unknown log opt 'foo' for json-file log driver"],
     ['json-file', { mode: 'x' }, InvalidArgumentError, 'logger: logging mode not supported: x'],
-    ['json-file', { 'max-buffer-size': '1m' }, InvalidArgumentError, "logger: max-buffer-size option is only supported with 'mode=non-blocking'"],
+    [
+      'json-file',
+      { 'max-buffer-size': '1m' },
+      InvalidArgumentError,
+      "logger: max-buffer-size option is only supported with 'mode=non-blocking'",
+    ],
     ['local', {}, NotImplementedError, "podvisor does not support the 'local' log driver"],
   ])('%s %j is refused', (Type, Config, cls, msg) => {
     expect(() => verifyLogConfig({ Type, Config }, def)).toThrow(cls);
@@ -113,7 +136,10 @@ describe('log driver and options (dockerd 20.10 messages)', () => {
     [{ 'max-size': '0' }, 'failed to initialize logging driver: max-size must be a positive number'],
     [{ 'max-file': 'x' }, 'failed to initialize logging driver: strconv.Atoi: parsing "x": invalid syntax'],
     [{ 'max-file': '0' }, 'failed to initialize logging driver: max-file cannot be less than 1'],
-    [{ compress: 'true' }, 'failed to initialize logging driver: compress cannot be true when max-file is less than 2 or max-size is not set'],
+    [
+      { compress: 'true' },
+      'failed to initialize logging driver: compress cannot be true when max-file is less than 2 or max-size is not set',
+    ],
   ])('start with %j fails (500)', (opts, msg) => {
     expect(() => parseLogPolicy({ driver: 'json-file', opts })).toThrow(UnavailableError);
     expect(() => parseLogPolicy({ driver: 'json-file', opts })).toThrow(msg);
@@ -123,6 +149,10 @@ describe('log driver and options (dockerd 20.10 messages)', () => {
     expect(fromHumanSize('1.5m')).toBe(1500000);
     expect(fromHumanSize('2GB')).toBe(2e9);
     expect(fromHumanSize('100')).toBe(100);
-    expect(parseLogPolicy({ driver: 'json-file', opts: { 'max-size': '10m', 'max-file': '3' } })).toEqual({ driver: 'json-file', maxSize: 1e7, maxFile: 3 });
+    expect(parseLogPolicy({ driver: 'json-file', opts: { 'max-size': '10m', 'max-file': '3' } })).toEqual({
+      driver: 'json-file',
+      maxSize: 1e7,
+      maxFile: 3,
+    });
   });
 });

@@ -24,7 +24,12 @@ const MAIN = 'f'.repeat(64);
 const SIDE = 'e'.repeat(64);
 
 /** A pod of two app containers, `app` (main, the pod's id) and `side`, under `policy`. */
-async function pod(name: string, mainCmd: string[], sideCmd: string[], policy: PodSpec['restartPolicy']): Promise<PodSpec> {
+async function pod(
+  name: string,
+  mainCmd: string[],
+  sideCmd: string[],
+  policy: PodSpec['restartPolicy'],
+): Promise<PodSpec> {
   const one = await h.create({ Image: 'busybox', Cmd: mainCmd });
   await h.pods.remove(one.id, { force: true });
   const base = structuredClone(mainContainer(one).spec);
@@ -79,7 +84,7 @@ test('under always the main container restarts in place: the sidecar and the VM 
   expect(actions(SIDE)).toEqual(['start', 'kill', 'die', 'stop']);
 });
 
-test('a stop while the main container waits for its restart cancels it; its last exit code stays the pod\'s', async () => {
+test("a stop while the main container waits for its restart cancels it; its last exit code stays the pod's", async () => {
   await pod('slow', ['sh', '-c', 'exit 4'], ['sleep', '100'], ALWAYS);
   await h.pods.start('slow');
   const r = () => h.pods.get('slow');
@@ -116,19 +121,29 @@ test('a kill while the main container waits for its restart keeps it from restar
 });
 
 test('under on-failure, the main container that exits 0 stays exited while the sidecar runs; the pod then ends', async () => {
-  await pod('done', ['sh', '-c', 'exit 0'], ['sh', '-c', 'sleep 0.3; exit 0'], { name: 'on-failure', maximumRetryCount: 0 });
+  await pod('done', ['sh', '-c', 'exit 0'], ['sh', '-c', 'sleep 0.3; exit 0'], {
+    name: 'on-failure',
+    maximumRetryCount: 0,
+  });
   await h.pods.start('done');
   const r = () => h.pods.get('done');
   await until(() => r().containers[MAIN].state.status === 'exited');
   expect(r().containers[MAIN].restartCount).toBe(0);
   await until(() => !h.pods.isRunning('done'));
-  expect(Object.values(r().containers).map((c) => [c.state.status, c.restartCount])).toEqual([['exited', 0], ['exited', 0]]);
+  expect(Object.values(r().containers).map((c) => [c.state.status, c.restartCount])).toEqual([
+    ['exited', 0],
+    ['exited', 0],
+  ]);
 });
 
 test('a daemon restart while the main container waits for its restart: re-adopted, it restarts, the sidecar was not touched', async () => {
   await pod('keep', ['sh', '-c', 'exit 5'], ['sleep', '100'], ALWAYS);
   await h.pods.start('keep');
-  await until(() => h.pods.get('keep').containers[MAIN].restartCount >= 3 && h.pods.get('keep').containers[MAIN].state.status === 'restarting');
+  await until(
+    () =>
+      h.pods.get('keep').containers[MAIN].restartCount >= 3 &&
+      h.pods.get('keep').containers[MAIN].state.status === 'restarting',
+  );
   const before = h.pods.get('keep');
   const sidePid = before.containers[SIDE].state.pid;
   const count = before.containers[MAIN].restartCount;
@@ -147,13 +162,31 @@ test('each container of a pod of several has its own events, under its own id an
   await pod('ev', ['sleep', '100'], ['sh', '-c', 'sleep 0.05; exit 7'], { name: 'on-failure', maximumRetryCount: 1 });
   await h.pods.start('ev');
   await until(() => actions(SIDE).filter((a) => a === 'die').length === 2);
-  expect(h.pods.get('ev').containers[SIDE]).toMatchObject({ restartCount: 1, state: { status: 'exited', exitCode: 7 } });
+  expect(h.pods.get('ev').containers[SIDE]).toMatchObject({
+    restartCount: 1,
+    state: { status: 'exited', exitCode: 7 },
+  });
   const side = seen.filter((e) => e.id === SIDE);
   expect(side.map((e) => e.action)).toEqual(['start', 'die', 'start', 'die']);
-  for (const e of side) expect(e.attributes).toMatchObject({ name: 'ev.side', 'io.podvisor.container': 'side', image: 'busybox' });
+  for (const e of side)
+    expect(e.attributes).toMatchObject({ name: 'ev.side', 'io.podvisor.container': 'side', image: 'busybox' });
   expect(side[1].attributes.exitCode).toBe('7');
-  const x = await h.pods.execCreate('ev', { args: ['true'], env: [], workingDir: '', user: '', tty: false, attachStdin: false, attachStdout: false, attachStderr: false, detachKeys: '', privileged: false, container: 'app' });
-  expect(seen.some((e) => e.id === MAIN && e.action === 'exec_create: true' && e.attributes.execID === x.id)).toBe(true);
+  const x = await h.pods.execCreate('ev', {
+    args: ['true'],
+    env: [],
+    workingDir: '',
+    user: '',
+    tty: false,
+    attachStdin: false,
+    attachStdout: false,
+    attachStderr: false,
+    detachKeys: '',
+    privileged: false,
+    container: 'app',
+  });
+  expect(seen.some((e) => e.id === MAIN && e.action === 'exec_create: true' && e.attributes.execID === x.id)).toBe(
+    true,
+  );
   await h.pods.remove('ev', { force: true });
   expect(actions(SIDE).slice(-1)).toEqual(['destroy']);
   expect(actions(MAIN).slice(-3)).toEqual(['kill', 'die', 'destroy']);
@@ -176,7 +209,7 @@ test('under Never a daemon restart after the main container exited keeps the pod
   expect(pods.isRunning('nev')).toBe(false);
 });
 
-test('a wait for a container of a pod of several answers that container\'s exits, each one, with its own code', async () => {
+test("a wait for a container of a pod of several answers that container's exits, each one, with its own code", async () => {
   await pod('waits', ['sleep', '100'], ['sh', '-c', 'sleep 0.1; exit 6'], { name: 'on-failure', maximumRetryCount: 1 });
   await h.pods.start('waits');
   const first = h.pods.wait('waits', 'next-exit', 'side');

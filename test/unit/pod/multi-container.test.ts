@@ -63,7 +63,7 @@ test('each container has its own state and init; the pod is Running while its ma
   expect(after.sandbox.vmId).toBeUndefined();
 });
 
-test('the pod runs while any app container runs; its exit code is the main container\'s', async () => {
+test("the pod runs while any app container runs; its exit code is the main container's", async () => {
   const spec = await twoContainers(['sh', '-c', 'exit 2'], ['sleep', '1']);
   await h.pods.create(spec, 'pair', null);
   const w = h.pods.wait('pair', 'next-exit');
@@ -92,7 +92,10 @@ test('under on-failure a failing sidecar restarts in place, alone, with its back
   // Three restarts (100 + 200 + 400 ms of backoff), then on-failure:3 gives up.
   await until(() => side().restartCount === 3 && side().state.status === 'exited');
   expect(side().state.exitCode).toBe(5);
-  expect(h.pods.get('trio').containers['d'.repeat(64)]).toMatchObject({ restartCount: 0, state: { status: 'exited', exitCode: 0 } });
+  expect(h.pods.get('trio').containers['d'.repeat(64)]).toMatchObject({
+    restartCount: 0,
+    state: { status: 'exited', exitCode: 0 },
+  });
   // The main container and the VM were not touched.
   expect(main()).toMatchObject({ restartCount: 0, state: { status: 'running', pid } });
   expect(h.pods.get('trio').sandbox.vmId).toBe(vm);
@@ -127,21 +130,37 @@ test('a stop signals every app container and kills what is left at the deadline'
 });
 
 test('a layout-1 record (one state per pod) is migrated at load and rewritten atomically', async () => {
-  const r = await h.create({ Image: 'busybox', Cmd: ['true'], Labels: { a: 'b' }, HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 } } }, 'old');
+  const r = await h.create(
+    {
+      Image: 'busybox',
+      Cmd: ['true'],
+      Labels: { a: 'b' },
+      HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 } },
+    },
+    'old',
+  );
   await h.state.flush();
   const dir = path.join(h.state.root, r.id);
   // What the previous version wrote for this pod.
   const v1 = {
-    id: r.id, name: 'old', created: r.created, spec: { ...r.sandbox.spec, containers: [mainContainer(r).spec] },
+    id: r.id,
+    name: 'old',
+    created: r.created,
+    spec: { ...r.sandbox.spec, containers: [mainContainer(r).spec] },
     state: { ...mainContainer(r).state, status: 'exited', exitCode: 4, finishedAt: '2026-01-01T00:00:00.000000000Z' },
-    restartCount: 1, manuallyStopped: true, frontend: r.frontend,
+    restartCount: 1,
+    manuallyStopped: true,
+    frontend: r.frontend,
   };
   fs.writeFileSync(path.join(dir, RECORD_FILE), JSON.stringify(v1));
   fs.writeFileSync(path.join(dir, 'hostconfig.json'), '{}');
   const back = (await h.restartDaemon()).get('old');
   expect(back).toEqual(migrateV1(v1 as Parameters<typeof migrateV1>[0]));
   expect(mainContainer(back)).toMatchObject({ state: { status: 'exited', exitCode: 4 }, restartCount: 1 });
-  expect(back.sandbox.spec).toMatchObject({ labels: { a: 'b' }, restartPolicy: { name: 'on-failure', maximumRetryCount: 2 } });
+  expect(back.sandbox.spec).toMatchObject({
+    labels: { a: 'b' },
+    restartPolicy: { name: 'on-failure', maximumRetryCount: 2 },
+  });
   expect(back.manuallyStopped).toBe(true);
   // Written back in the new layout; the copy of the HostConfig is gone; no temp file is left.
   expect(JSON.parse(fs.readFileSync(path.join(dir, RECORD_FILE), 'utf8'))).toEqual(back);

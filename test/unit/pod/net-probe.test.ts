@@ -39,11 +39,13 @@ const get = (port: number, extra: Partial<Parameters<typeof httpProbe>[0]> = {})
 test('HTTP: 200-399 is a success, others a failure; the path and the headers are sent', async () => {
   const seen: http.IncomingHttpHeaders[] = [];
   let status = 200;
-  const port = await listen(http.createServer((req, res) => {
-    seen.push({ ...req.headers, path: req.url });
-    res.writeHead(status, status === 302 ? { Location: 'http://elsewhere.invalid/' } : {});
-    res.end('x'.repeat(100000));
-  }));
+  const port = await listen(
+    http.createServer((req, res) => {
+      seen.push({ ...req.headers, path: req.url });
+      res.writeHead(status, status === 302 ? { Location: 'http://elsewhere.invalid/' } : {});
+      res.end('x'.repeat(100000));
+    }),
+  );
   expect(await get(port, { path: '/healthz?x=1' })).toEqual({ ok: true, message: 'HTTP 200' });
   expect(seen[0]).toMatchObject({ path: '/healthz?x=1', 'user-agent': PROBE_USER_AGENT, accept: '*/*' });
   status = 302;
@@ -56,7 +58,12 @@ test('HTTP: 200-399 is a success, others a failure; the path and the headers are
   expect((await get(port)).ok).toBe(false);
   // The probe's own headers replace the kubelet's by name; others are added.
   status = 200;
-  await get(port, { headers: [{ name: 'user-agent', value: 'mine' }, { name: 'X-Probe', value: 'a' }] });
+  await get(port, {
+    headers: [
+      { name: 'user-agent', value: 'mine' },
+      { name: 'X-Probe', value: 'a' },
+    ],
+  });
   expect(seen[seen.length - 1]).toMatchObject({ 'user-agent': 'mine', 'x-probe': 'a' });
 });
 
@@ -76,7 +83,11 @@ test('HTTPS: the certificate is not verified (as the kubelet does not)', async (
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'probe-tls-'));
   try {
     const t = makeTlsFiles(dir);
-    const port = await listen(https.createServer({ cert: fs.readFileSync(t.serverCert), key: fs.readFileSync(t.serverKey) }, (_req, res) => res.end('ok')));
+    const port = await listen(
+      https.createServer({ cert: fs.readFileSync(t.serverCert), key: fs.readFileSync(t.serverKey) }, (_req, res) =>
+        res.end('ok'),
+      ),
+    );
     expect(await get(port, { scheme: 'https' })).toEqual({ ok: true, message: 'HTTP 200' });
     // Plain HTTP to a TLS port fails.
     expect((await get(port)).ok).toBe(false);

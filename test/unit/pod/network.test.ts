@@ -4,7 +4,13 @@
  * that MAC, route, ports), the
  * files that go with the address, and the undo when a step fails.
  */
-import { hostsWithAddress, joinNetwork, leaveNetworks, resolvForNetwork, type PodNetworks } from '../../../src/pod/network';
+import {
+  hostsWithAddress,
+  joinNetwork,
+  leaveNetworks,
+  resolvForNetwork,
+  type PodNetworks,
+} from '../../../src/pod/network';
 import type { ContainerNetworkPlan } from '../../../src/net/container-config';
 import type { Vm } from '../../../src/vm/types';
 import { macFor } from '../../../src/net/ipam';
@@ -20,7 +26,20 @@ function fakes(opts: { internal?: boolean; isDefault?: boolean; failPublish?: bo
       calls.push(`connect ${ref} mac=${req.mac} aliases=${(req.aliases ?? []).join(',')}`);
       connected = true;
       const k = ref === 'back' ? 2 : 1;
-      return { id: 'e'.repeat(64), containerId: 'c1', name: 'web', aliases: [], ip: `10.9.${k}.2`, mac: req.mac ?? macFor(`10.9.${k}.2`), ports: [], networkId: `n${k}`, gateway: `10.9.${k}.1`, prefixLen: 24, mtu: 1400, bridge: `pv-n${k}` };
+      return {
+        id: 'e'.repeat(64),
+        containerId: 'c1',
+        name: 'web',
+        aliases: [],
+        ip: `10.9.${k}.2`,
+        mac: req.mac ?? macFor(`10.9.${k}.2`),
+        ports: [],
+        networkId: `n${k}`,
+        gateway: `10.9.${k}.1`,
+        prefixLen: 24,
+        mtu: 1400,
+        bridge: `pv-n${k}`,
+      };
     },
     async attachTap(ref: string, id: string, tap: string) {
       calls.push(`attachTap ${ref} ${id} ${tap}`);
@@ -52,10 +71,14 @@ function fakes(opts: { internal?: boolean; isDefault?: boolean; failPublish?: bo
   return { calls, nets, vm };
 }
 
-const plan: ContainerNetworkPlan = { mode: 'networks', networks: [{ ref: 'front', aliases: ['svc'] }], ports: [{ proto: 'tcp', containerPort: 80, hostIp: '', hostPortMin: 8080, hostPortMax: 8080 }] };
+const plan: ContainerNetworkPlan = {
+  mode: 'networks',
+  networks: [{ ref: 'front', aliases: ['svc'] }],
+  ports: [{ proto: 'tcp', containerPort: 80, hostIp: '', hostPortMin: 8080, hostPortMax: 8080 }],
+};
 const pod = { id: 'c1', name: 'web', hostname: 'webhost', domainname: '' };
 
-test('join: endpoint with the address\'s MAC (as dockerd\'s), tap on the bridge, then the guest, then the ports', async () => {
+test("join: endpoint with the address's MAC (as dockerd's), tap on the bridge, then the guest, then the ports", async () => {
   const { calls, nets, vm } = fakes();
   const j = await joinNetwork(nets, plan, vm, pod, 'search lan\nnameserver 192.0.2.53\n');
   expect(calls).toEqual([
@@ -70,16 +93,24 @@ test('join: endpoint with the address\'s MAC (as dockerd\'s), tap on the bridge,
   expect(j!.files.hosts.split('\n').slice(-2)).toEqual(['10.9.1.2\twebhost', '']);
 });
 
-test('--mac-address: the endpoint takes it (lower-cased), the agent checks the boot MAC and sets it; a bad one is dockerd\'s error', async () => {
+test("--mac-address: the endpoint takes it (lower-cased), the agent checks the boot MAC and sets it; a bad one is dockerd's error", async () => {
   const { calls, nets, vm } = fakes();
-  await joinNetwork(nets, { ...plan, networks: [{ ref: 'front', aliases: [], mac: '02:42:AC:11:00:99' }], ports: [] }, vm, pod, '');
+  await joinNetwork(
+    nets,
+    { ...plan, networks: [{ ref: 'front', aliases: [], mac: '02:42:AC:11:00:99' }], ports: [] },
+    vm,
+    pod,
+    '',
+  );
   expect(calls.slice(0, 3)).toEqual([
     'connect front mac=02:42:ac:11:00:99 aliases=',
     'attachTap n1 c1 pvabc0',
     'configureInterface {"name":"eth0","mac":"02:11:22:33:44:55","setMac":"02:42:ac:11:00:99","address":"10.9.1.2","prefix":24,"mtu":1400,"up":true}',
   ]);
   const b = fakes();
-  await expect(joinNetwork(b.nets, { ...plan, networks: [{ ref: 'front', aliases: [], mac: 'zz:11' }], ports: [] }, b.vm, pod, '')).rejects.toThrow('address zz:11: invalid MAC address');
+  await expect(
+    joinNetwork(b.nets, { ...plan, networks: [{ ref: 'front', aliases: [], mac: 'zz:11' }], ports: [] }, b.vm, pod, ''),
+  ).rejects.toThrow('address zz:11: invalid MAC address');
   expect(b.calls).toEqual([]);
 });
 
@@ -92,7 +123,7 @@ test('an internal network gets no default route; the default bridge keeps the ho
   expect(j!.files.resolv).toBe('nameserver 192.0.2.53\n');
 });
 
-test('a failed step disconnects what was connected, and the error is the step\'s', async () => {
+test("a failed step disconnects what was connected, and the error is the step's", async () => {
   const { calls, nets, vm } = fakes({ failPublish: true });
   await expect(joinNetwork(nets, plan, vm, pod, '')).rejects.toThrow('address already in use');
   expect(calls[calls.length - 1]).toBe('disconnect n1 c1');
@@ -102,7 +133,13 @@ test('a failed step disconnects what was connected, and the error is the step\'s
 
 test('two networks: the second on the second NIC, the default route and the ports on the first only', async () => {
   const { calls, nets, vm } = fakes();
-  const j = await joinNetwork(nets, { ...plan, networks: [...plan.networks, { ref: 'back', aliases: [] }] }, vm, pod, '');
+  const j = await joinNetwork(
+    nets,
+    { ...plan, networks: [...plan.networks, { ref: 'back', aliases: [] }] },
+    vm,
+    pod,
+    '',
+  );
   expect(calls).toEqual([
     'connect front mac=undefined aliases=svc',
     'attachTap n1 c1 pvabc0',
@@ -127,5 +164,7 @@ test('hosts and resolv.conf text', () => {
   expect(hostsWithAddress('h', 'example.org', '10.0.0.5')).toContain('10.0.0.5\th.example.org h\n');
   // dockerd's: the IPv6 address on a line of its own after the IPv4 one.
   expect(hostsWithAddress('h', '', '10.0.0.5', '2001:db8::5')).toMatch(/\n10\.0\.0\.5\th\n2001:db8::5\th\n$/);
-  expect(resolvForNetwork('nameserver 1.1.1.1\noptions ndots:2\n', '10.0.0.1')).toBe('nameserver 10.0.0.1\noptions ndots:2\n');
+  expect(resolvForNetwork('nameserver 1.1.1.1\noptions ndots:2\n', '10.0.0.1')).toBe(
+    'nameserver 10.0.0.1\noptions ndots:2\n',
+  );
 });

@@ -30,8 +30,16 @@ describe('json-file logs', () => {
     w.write('stderr', Buffer.from('no newline'));
     w.flush('stderr');
     w.close();
-    const raw = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(raw.map((x) => [x.stream, x.log])).toEqual([['stdout', 'a\n'], ['stdout', 'bc\n'], ['stderr', 'no newline']]);
+    const raw = fs
+      .readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(raw.map((x) => [x.stream, x.log])).toEqual([
+      ['stdout', 'a\n'],
+      ['stdout', 'bc\n'],
+      ['stderr', 'no newline'],
+    ]);
     expect(Object.keys(raw[0])).toEqual(['log', 'stream', 'time']);
   });
 
@@ -53,7 +61,8 @@ describe('json-file logs', () => {
       { log: 'new\n', stream: 'stdout', time: '2022-01-01T00:00:00.5Z' },
     ];
     fs.writeFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n{"log":"torn');
-    const read = async (o: object) => (await readLogEntries(file, { stdout: true, stderr: true, ...o })).map((e) => e.log.toString().trim());
+    const read = async (o: object) =>
+      (await readLogEntries(file, { stdout: true, stderr: true, ...o })).map((e) => e.log.toString().trim());
     expect(await read({})).toEqual(['old', 'mid', 'new']);
     expect(await read({ sinceNano: parseTimeArg('2021-01-01T00:00:00Z') })).toEqual(['mid', 'new']);
     expect(await read({ untilNano: parseTimeArg(String(Date.parse('2021-06-01') / 1000)) })).toEqual(['old', 'mid']);
@@ -85,7 +94,10 @@ describe('detach keys', () => {
     expect(s.feed(Buffer.from('x'))).toEqual({ data: Buffer.from('\x10x'), detach: false });
     expect(s.feed(Buffer.from('\x10\x10'))).toEqual({ data: Buffer.from('\x10'), detach: false });
     expect(s.feed(Buffer.from('\x11rest'))).toEqual({ data: Buffer.alloc(0), detach: true });
-    expect(new DetachScanner(Buffer.alloc(0)).feed(Buffer.from('\x10\x11'))).toEqual({ data: Buffer.from('\x10\x11'), detach: false });
+    expect(new DetachScanner(Buffer.alloc(0)).feed(Buffer.from('\x10\x11'))).toEqual({
+      data: Buffer.from('\x10\x11'),
+      detach: false,
+    });
   });
 });
 
@@ -102,9 +114,13 @@ describe('user resolution', () => {
   ])('%s', (spec, want) => {
     expect(resolveUser(spec, passwd, group)).toEqual(want);
   });
-  test('unknown names fail with runc\'s messages', () => {
-    expect(() => resolveUser('bob', passwd, group)).toThrow('unable to find user bob: no matching entries in passwd file');
-    expect(() => resolveUser('user:nogrp', passwd, group)).toThrow('unable to find group nogrp: no matching entries in group file');
+  test("unknown names fail with runc's messages", () => {
+    expect(() => resolveUser('bob', passwd, group)).toThrow(
+      'unable to find user bob: no matching entries in passwd file',
+    );
+    expect(() => resolveUser('user:nogrp', passwd, group)).toThrow(
+      'unable to find group nogrp: no matching entries in group file',
+    );
     expect(() => resolveUser('bob', undefined, undefined)).toThrow('unable to find user bob');
   });
 });
@@ -175,8 +191,17 @@ describe('events', () => {
 
 describe('guest stats parsing (untrusted input)', () => {
   test('proc/stat', () => {
-    const s = parseProcStat('cpu  100 0 50 1000 10 0 0 0 0 0\ncpu0 60 0 30 500 5 0 0 0 0 0\ncpu1 40 0 20 500 5 0 0 0\nintr 1\n');
-    expect(s).toEqual({ cpuTotalNs: 1.5e9, cpuUserNs: 1e9, cpuSystemNs: 5e8, perCpuNs: [9e8, 6e8], systemNs: 11.6e9, onlineCpus: 2 });
+    const s = parseProcStat(
+      'cpu  100 0 50 1000 10 0 0 0 0 0\ncpu0 60 0 30 500 5 0 0 0 0 0\ncpu1 40 0 20 500 5 0 0 0\nintr 1\n',
+    );
+    expect(s).toEqual({
+      cpuTotalNs: 1.5e9,
+      cpuUserNs: 1e9,
+      cpuSystemNs: 5e8,
+      perCpuNs: [9e8, 6e8],
+      systemNs: 11.6e9,
+      onlineCpus: 2,
+    });
     expect(parseProcStat('garbage\ncpu x y z').cpuTotalNs).toBe(0);
   });
   test('meminfo and loadavg', () => {
@@ -188,25 +213,47 @@ describe('guest stats parsing (untrusted input)', () => {
 });
 
 describe('top, env, resolv.conf', () => {
-  test('ps output is cut into Docker\'s table, without ps itself', () => {
-    const t = parsePs('PID   USER     TIME  COMMAND\n    1 root      0:00 sleep 100\n    7 root      0:00 ps -ef\n', 'ps -ef');
+  test("ps output is cut into Docker's table, without ps itself", () => {
+    const t = parsePs(
+      'PID   USER     TIME  COMMAND\n    1 root      0:00 sleep 100\n    7 root      0:00 ps -ef\n',
+      'ps -ef',
+    );
     expect(t).toEqual({ titles: ['PID', 'USER', 'TIME', 'COMMAND'], processes: [['1', 'root', '0:00', 'sleep 100']] });
   });
   test('runtime env: PATH/HOSTNAME/TERM first, replaced in place, HOME appended', () => {
-    expect(runtimeEnv(['PATH=/x', 'A=1'], 'h', true, '/root')).toEqual(['PATH=/x', 'HOSTNAME=h', 'TERM=xterm', 'A=1', 'HOME=/root']);
+    expect(runtimeEnv(['PATH=/x', 'A=1'], 'h', true, '/root')).toEqual([
+      'PATH=/x',
+      'HOSTNAME=h',
+      'TERM=xterm',
+      'A=1',
+      'HOME=/root',
+    ]);
     expect(runtimeEnv(['HOME=/h', 'TERM=dumb'], 'h', true, '/root')).toEqual([
-      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOSTNAME=h', 'TERM=dumb', 'HOME=/h',
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'HOSTNAME=h',
+      'TERM=dumb',
+      'HOME=/h',
     ]);
   });
   test('resolv.conf drops loopback resolvers', () => {
-    expect(resolvConfFor('nameserver 127.0.0.53\nnameserver ::1\nnameserver 1.1.1.1\noptions edns0\n')).toBe('nameserver 1.1.1.1\noptions edns0\n');
+    expect(resolvConfFor('nameserver 127.0.0.53\nnameserver ::1\nnameserver 1.1.1.1\noptions edns0\n')).toBe(
+      'nameserver 1.1.1.1\noptions edns0\n',
+    );
   });
 });
 
 describe('status text', () => {
   test.each([
-    [500, 'Less than a second'], [1000, '1 second'], [59000, '59 seconds'], [60000, 'About a minute'], [150000, '2 minutes'],
-    [3600000, 'About an hour'], [3 * 3600000, '3 hours'], [3 * 86400000, '3 days'], [20 * 86400000, '2 weeks'], [90 * 86400000, '3 months'],
+    [500, 'Less than a second'],
+    [1000, '1 second'],
+    [59000, '59 seconds'],
+    [60000, 'About a minute'],
+    [150000, '2 minutes'],
+    [3600000, 'About an hour'],
+    [3 * 3600000, '3 hours'],
+    [3 * 86400000, '3 days'],
+    [20 * 86400000, '2 weeks'],
+    [90 * 86400000, '3 months'],
     [800 * 86400000, '2 years'],
   ])('%d ms -> %s', (ms, s) => {
     expect(humanDuration(ms)).toBe(s);
@@ -215,10 +262,21 @@ describe('status text', () => {
     const now = Date.parse('2026-01-01T00:01:00Z');
     const st = createdState();
     expect(statusText(st, now)).toBe('Created');
-    expect(statusText({ ...st, status: 'running', startedAt: '2026-01-01T00:00:57.123456789Z' }, now)).toBe('Up 2 seconds');
-    expect(statusText({ ...st, status: 'paused', startedAt: '2026-01-01T00:00:00Z' }, now)).toBe('Up About a minute (Paused)');
-    expect(statusText({ ...st, status: 'exited', exitCode: 3, startedAt: '2026-01-01T00:00:00Z', finishedAt: '2025-12-31T23:58:00Z' }, now)).toBe('Exited (3) 3 minutes ago');
-    expect(statusText({ ...st, status: 'restarting', exitCode: 1, finishedAt: '2026-01-01T00:00:59Z' }, now)).toBe('Restarting (1) 1 second ago');
+    expect(statusText({ ...st, status: 'running', startedAt: '2026-01-01T00:00:57.123456789Z' }, now)).toBe(
+      'Up 2 seconds',
+    );
+    expect(statusText({ ...st, status: 'paused', startedAt: '2026-01-01T00:00:00Z' }, now)).toBe(
+      'Up About a minute (Paused)',
+    );
+    expect(
+      statusText(
+        { ...st, status: 'exited', exitCode: 3, startedAt: '2026-01-01T00:00:00Z', finishedAt: '2025-12-31T23:58:00Z' },
+        now,
+      ),
+    ).toBe('Exited (3) 3 minutes ago');
+    expect(statusText({ ...st, status: 'restarting', exitCode: 1, finishedAt: '2026-01-01T00:00:59Z' }, now)).toBe(
+      'Restarting (1) 1 second ago',
+    );
   });
 });
 
@@ -228,7 +286,10 @@ describe('overlay options', () => {
     expect(o).toEqual({ options: 'lowerdir=/l/b:/l/a,upperdir=/c/x/upper,workdir=/c/x/work', links: false });
   });
   test('short relative links when the absolute form would not fit', () => {
-    const layers = Array.from({ length: 60 }, (_v, i) => `/var/lib/podvisor/layers/sha256/${String(i).padStart(64, '0')}/diff`);
+    const layers = Array.from(
+      { length: 60 },
+      (_v, i) => `/var/lib/podvisor/layers/sha256/${String(i).padStart(64, '0')}/diff`,
+    );
     const o = overlayOptions(layers, '/c/x');
     expect(o.links).toBe(true);
     expect(o.cwd).toBe('/c/x');
@@ -270,12 +331,18 @@ describe('state store', () => {
 
 describe('GroupAdd (dockerd getUser)', () => {
   const group = 'root:x:0:\naudio:x:29:\nstaff:x:50:\n';
-  it('adds groups by name and number, once each, after the user\'s own', () => {
+  it("adds groups by name and number, once each, after the user's own", () => {
     const u = resolveUser('', 'root:x:0:0:root:/root:/bin/sh\n', group);
-    expect(withGroupAdd(u, ['audio', '1000', '29'], group).additionalGids).toEqual([...u.additionalGids.filter((g) => g !== 29 && g !== 1000), 29, 1000]);
+    expect(withGroupAdd(u, ['audio', '1000', '29'], group).additionalGids).toEqual([
+      ...u.additionalGids.filter((g) => g !== 29 && g !== 1000),
+      29,
+      1000,
+    ]);
   });
-  it('refuses a group name the image does not have, with runc\'s message', () => {
+  it("refuses a group name the image does not have, with runc's message", () => {
     const u = resolveUser('', 'root:x:0:0:root:/root:/bin/sh\n', group);
-    expect(() => withGroupAdd(u, ['nosuch'], group)).toThrow('Unable to find group nosuch: no matching entries in group file');
+    expect(() => withGroupAdd(u, ['nosuch'], group)).toThrow(
+      'Unable to find group nosuch: no matching entries in group file',
+    );
   });
 });

@@ -7,7 +7,12 @@
 import { ContainerProbeState, type ProbeSpec } from '../../../src/pod/probe-state';
 
 const spec = (failureThreshold = 3, successThreshold = 1): ProbeSpec => ({
-  action: { type: 'exec', args: ['true'] }, initialDelayMs: 0, periodMs: 10, timeoutMs: 10, failureThreshold, successThreshold,
+  action: { type: 'exec', args: ['true'] },
+  initialDelayMs: 0,
+  periodMs: 10,
+  timeoutMs: 10,
+  failureThreshold,
+  successThreshold,
 });
 
 test('no probes: started and ready at once; nothing is active', () => {

@@ -40,7 +40,16 @@ async function until(what: () => boolean, ms = 8000): Promise<void> {
 
 /** A fast probe (the pod layer takes milliseconds). */
 function probe(action: ProbeSpec['action'], extra: Partial<ProbeSpec> = {}): ProbeSpec {
-  return { action, initialDelayMs: 0, periodMs: 40, timeoutMs: 500, failureThreshold: 2, successThreshold: 1, killGraceSeconds: 1, ...extra };
+  return {
+    action,
+    initialDelayMs: 0,
+    periodMs: 40,
+    timeoutMs: 500,
+    failureThreshold: 2,
+    successThreshold: 1,
+    killGraceSeconds: 1,
+    ...extra,
+  };
 }
 
 /** A fake program whose exit code a test sets: `check NAME` exits codes[NAME] (0 when unset), counting its runs. */
@@ -58,7 +67,12 @@ function installCheck(): void {
  * A pod from a pod file's shape: `app` (main) with `probes`, and optionally a sidecar, under
  * `policy`, restarting its containers in place.
  */
-async function pod(name: string, probes: PodContainerSpec['probes'], policy: PodSpec['restartPolicy']['name'], sidecar = true): Promise<void> {
+async function pod(
+  name: string,
+  probes: PodContainerSpec['probes'],
+  policy: PodSpec['restartPolicy']['name'],
+  sidecar = true,
+): Promise<void> {
   installCheck();
   const one = await h.create({ Image: 'busybox', Cmd: ['sleep', '100'] });
   await h.pods.remove(one.id, { force: true });
@@ -130,11 +144,15 @@ test('under Never the killed container stays exited; the sidecar runs on', async
 test('a startup probe holds liveness and readiness off until it succeeds', async () => {
   codes.set('start', 1);
   codes.set('live', 1);
-  await pod('slow', {
-    startup: probe({ type: 'exec', args: ['check', 'start'] }, { failureThreshold: 1000 }),
-    liveness: probe({ type: 'exec', args: ['check', 'live'] }, { failureThreshold: 1 }),
-    readiness: probe({ type: 'exec', args: ['check', 'ready'] }),
-  }, 'always');
+  await pod(
+    'slow',
+    {
+      startup: probe({ type: 'exec', args: ['check', 'start'] }, { failureThreshold: 1000 }),
+      liveness: probe({ type: 'exec', args: ['check', 'live'] }, { failureThreshold: 1 }),
+      readiness: probe({ type: 'exec', args: ['check', 'ready'] }),
+    },
+    'always',
+  );
   await h.pods.start('slow');
   await until(() => (runs.get('start') ?? 0) >= 5);
   expect(runs.get('live')).toBeUndefined();
@@ -164,19 +182,28 @@ test('a startup probe that fails failureThreshold times kills the container; it 
   expect(rec('boot').containers[SIDE].restartCount).toBe(0);
 });
 
-test('readiness flips the container\'s ready and the pod\'s Ready condition both ways, and never kills', async () => {
+test("readiness flips the container's ready and the pod's Ready condition both ways, and never kills", async () => {
   codes.set('rd', 1);
   await pod('rdy', { readiness: probe({ type: 'exec', args: ['check', 'rd'] }, { successThreshold: 2 }) }, 'always');
   await h.pods.start('rdy');
   await until(() => (runs.get('rd') ?? 0) >= 4);
   let view = podView(rec('rdy'));
   expect(view.ready).toBe(false);
-  expect(view.conditions).toEqual([{ type: 'ContainersReady', status: 'False' }, { type: 'Ready', status: 'False' }]);
-  expect(view.containers.map((c) => [c.name, c.ready])).toEqual([['app', false], ['side', true]]);
+  expect(view.conditions).toEqual([
+    { type: 'ContainersReady', status: 'False' },
+    { type: 'Ready', status: 'False' },
+  ]);
+  expect(view.containers.map((c) => [c.name, c.ready])).toEqual([
+    ['app', false],
+    ['side', true],
+  ]);
   codes.set('rd', 0);
   await until(() => podView(rec('rdy')).ready);
   view = podView(rec('rdy'));
-  expect(view.conditions).toEqual([{ type: 'ContainersReady', status: 'True' }, { type: 'Ready', status: 'True' }]);
+  expect(view.conditions).toEqual([
+    { type: 'ContainersReady', status: 'True' },
+    { type: 'Ready', status: 'True' },
+  ]);
   codes.set('rd', 1);
   await until(() => !podView(rec('rdy')).ready);
   expect(app('rdy')).toMatchObject({ restartCount: 0, state: { status: 'running' } });
@@ -188,7 +215,7 @@ test('readiness flips the container\'s ready and the pod\'s Ready condition both
   expect(podView(rec('rdy')).ready).toBe(false);
 });
 
-test('an http probe runs from the host: a readiness httpGet follows the server\'s answer', async () => {
+test("an http probe runs from the host: a readiness httpGet follows the server's answer", async () => {
   let status = 503;
   const paths: string[] = [];
   const server = http.createServer((req, res) => {
@@ -199,7 +226,11 @@ test('an http probe runs from the host: a readiness httpGet follows the server\'
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
-  await pod('web', { readiness: probe({ type: 'http', host: '127.0.0.1', port, path: '/ready', scheme: 'http', headers: [] }) }, 'always');
+  await pod(
+    'web',
+    { readiness: probe({ type: 'http', host: '127.0.0.1', port, path: '/ready', scheme: 'http', headers: [] }) },
+    'always',
+  );
   await h.pods.start('web');
   await until(() => paths.length >= 3);
   expect(paths[0]).toBe('/ready');

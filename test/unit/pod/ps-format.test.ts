@@ -26,9 +26,18 @@ describe('ps_args -> titles (procps-ng 4)', () => {
     ['-o pid,user,args', 'PID USER COMMAND'],
     ['-eo pid,ppid,user,uid,gid,group,comm,args,cmd', 'PID PPID USER UID GID GROUP COMMAND COMMAND CMD'],
     ['-eo pcpu,pmem,c,vsz,rss,sz,tty,tt,tname,stat,s', '%CPU %MEM C VSZ RSS SZ TT TT TTY STAT S'],
-    ['-eo time,bsdtime,etime,etimes,stime,start_time,start,nlwp,thcount,ni', 'TIME TIME ELAPSED ELAPSED STIME START STARTED NLWP THCNT NI'],
-    ['-o pgid,sid,tpgid,fname,ucmd,cputimes,lstart,pgrp,ucomm,euid', 'PGID SID TPGID COMMAND CMD TIME STARTED PGRP COMMAND EUID'],
-    ['-o euser,egroup,sess,session,%cpu,%mem,command,uname,vsize,rsz,rssize,state,cputime', 'EUSER EGROUP SESS SESS %CPU %MEM COMMAND USER VSZ RSZ RSS S TIME'],
+    [
+      '-eo time,bsdtime,etime,etimes,stime,start_time,start,nlwp,thcount,ni',
+      'TIME TIME ELAPSED ELAPSED STIME START STARTED NLWP THCNT NI',
+    ],
+    [
+      '-o pgid,sid,tpgid,fname,ucmd,cputimes,lstart,pgrp,ucomm,euid',
+      'PGID SID TPGID COMMAND CMD TIME STARTED PGRP COMMAND EUID',
+    ],
+    [
+      '-o euser,egroup,sess,session,%cpu,%mem,command,uname,vsize,rsz,rssize,state,cputime',
+      'EUSER EGROUP SESS SESS %CPU %MEM COMMAND USER VSZ RSZ RSS S TIME',
+    ],
     ['-o pid,comm=NAME', 'PID NAME'],
     ['-o pid:3,comm:5', 'PID COMMAND'],
     ['-o pid -o user', 'PID USER'],
@@ -51,7 +60,7 @@ describe('ps_args -> titles (procps-ng 4)', () => {
     expect(() => parsePsArgs('-o')).toThrow('ps: error: list of format specifiers is missing');
   });
 
-  test('dockerd\'s own check: only pid may be renamed to a PID title', () => {
+  test("dockerd's own check: only pid may be renamed to a PID title", () => {
     expect(() => parsePsArgs('-o pid,user=PID')).toThrow('specifying "pid,user=PID" is not allowed');
     expect(() => parsePsArgs('-o user=PIDX -o pid')).toThrow('specifying "user=PIDX" is not allowed');
   });
@@ -61,8 +70,25 @@ const NOW = Date.UTC(2026, 10, 24, 18, 41, 43); // Tue Nov 24 2026 18:41:43 UTC
 
 function task(over: Partial<GuestTask>): GuestTask {
   return {
-    pid: 1, ppid: 0, pgid: 1, sid: 1, tpgid: 0, uid: 0, gid: 0, state: 'S', startTicks: 0, utime: 0, stime: 0,
-    vszKiB: 0, rssKiB: 0, tty: 0, threads: 1, nice: 0, comm: 'x', args: [], ...over,
+    pid: 1,
+    ppid: 0,
+    pgid: 1,
+    sid: 1,
+    tpgid: 0,
+    uid: 0,
+    gid: 0,
+    state: 'S',
+    startTicks: 0,
+    utime: 0,
+    stime: 0,
+    vszKiB: 0,
+    rssKiB: 0,
+    tty: 0,
+    threads: 1,
+    nice: 0,
+    comm: 'x',
+    args: [],
+    ...over,
   };
 }
 
@@ -73,17 +99,46 @@ function table(tasks: GuestTask[], uptimeMs = 435_000): GuestProcessTable {
 
 const ctx = {
   now: NOW,
-  users: new Map([[0, 'root'], [999, 'systemd-network'], [33, 'www-data']]),
-  groups: new Map([[0, 'root'], [33, 'www-data']]),
+  users: new Map([
+    [0, 'root'],
+    [999, 'systemd-network'],
+    [33, 'www-data'],
+  ]),
+  groups: new Map([
+    [0, 'root'],
+    [33, 'www-data'],
+  ]),
 };
 
 const init = task({
-  pid: 412, ppid: 401, pgid: 412, sid: 412, startTicks: 100, utime: 400, stime: 100, vszKiB: 50972, rssKiB: 19320, threads: 13,
-  comm: 'nginx', args: ['nginx: master process', 'nginx', '-g', 'daemon off;'],
+  pid: 412,
+  ppid: 401,
+  pgid: 412,
+  sid: 412,
+  startTicks: 100,
+  utime: 400,
+  stime: 100,
+  vszKiB: 50972,
+  rssKiB: 19320,
+  threads: 13,
+  comm: 'nginx',
+  args: ['nginx: master process', 'nginx', '-g', 'daemon off;'],
 });
 const shell = task({
-  pid: 480, ppid: 412, pgid: 480, sid: 480, tpgid: 480, uid: 999, gid: 33, tty: (136 << 8) | 1, startTicks: 43_400, comm: 'bash',
-  args: ['bash'], nice: 5, vszKiB: 4620, rssKiB: 1780,
+  pid: 480,
+  ppid: 412,
+  pgid: 480,
+  sid: 480,
+  tpgid: 480,
+  uid: 999,
+  gid: 33,
+  tty: (136 << 8) | 1,
+  startTicks: 43_400,
+  comm: 'bash',
+  args: ['bash'],
+  nice: 5,
+  vszKiB: 4620,
+  rssKiB: 1780,
 });
 const zombie = task({ pid: 500, ppid: 480, pgid: 480, sid: 480, state: 'Z', uid: 33, startTicks: 43_450, comm: 'sh' });
 
@@ -102,7 +157,19 @@ describe('renderTable', () => {
   test('aux: %CPU and %MEM in tenths, VSZ/RSS in KiB, STAT flags, START, BSD TIME', () => {
     const t = renderTable(parsePsArgs('aux'), table([init, shell, zombie]), ctx);
     expect(t.processes).toEqual([
-      ['root', '412', '1.1', '0.9', '50972', '19320', '?', 'Ssl', '18:34', '0:05', 'nginx: master process nginx -g daemon off;'],
+      [
+        'root',
+        '412',
+        '1.1',
+        '0.9',
+        '50972',
+        '19320',
+        '?',
+        'Ssl',
+        '18:34',
+        '0:05',
+        'nginx: master process nginx -g daemon off;',
+      ],
       ['systemd+', '480', '0.0', '0.0', '4620', '1780', 'pts/1', 'SNs+', '18:41', '0:00', 'bash'],
       ['www-data', '500', '0.0', '0.0', '0', '0', '?', 'Z', '18:41', '0:00', '[sh] <defunct>'],
     ]);
@@ -115,29 +182,63 @@ describe('renderTable', () => {
       ctx,
     );
     expect(t.processes).toEqual([
-      ['412', 'nginx', 'root', '0', 'root', '07:14', '434', 'Tue Nov 24 18:34:29 2026', '18:34:29', '0', '13', '-1', 'S'],
-      ['500', 'sh <defunct>', 'www-data', '33', 'root', '00:00', '0', 'Tue Nov 24 18:41:42 2026', '18:41:42', '0', '1', '-1', 'Z'],
+      [
+        '412',
+        'nginx',
+        'root',
+        '0',
+        'root',
+        '07:14',
+        '434',
+        'Tue Nov 24 18:34:29 2026',
+        '18:34:29',
+        '0',
+        '13',
+        '-1',
+        'S',
+      ],
+      [
+        '500',
+        'sh <defunct>',
+        'www-data',
+        '33',
+        'root',
+        '00:00',
+        '0',
+        'Tue Nov 24 18:41:42 2026',
+        '18:41:42',
+        '0',
+        '1',
+        '-1',
+        'Z',
+      ],
     ]);
   });
 
   test('processes started on another day show MmmDD, and another year the year; long CPU times carry days', () => {
     const days = 3 * 86400 * 1000;
     const old = task({ startTicks: 0, utime: 100 * 90_000 });
-    expect(renderTable(parsePsArgs('-o pid,stime,start,etime,time,bsdtime'), table([old], days), ctx).processes).toEqual([
-      ['1', 'Nov21', 'Nov 21', '3-00:00:00', '1-01:00:00', '1500:00'],
-    ]);
+    expect(
+      renderTable(parsePsArgs('-o pid,stime,start,etime,time,bsdtime'), table([old], days), ctx).processes,
+    ).toEqual([['1', 'Nov21', 'Nov 21', '3-00:00:00', '1-01:00:00', '1500:00']]);
     const year = 400 * 86400 * 1000;
     expect(renderTable(parsePsArgs('-o pid,stime'), table([old], year), ctx).processes).toEqual([['1', '2025']]);
   });
 
   test('uids without a name are numbers; control characters in arguments are shown as ?', () => {
     const odd = task({ uid: 4242, args: ['sh', '-c', 'echo\tx\ny'] });
-    expect(renderTable(parsePsArgs('-o pid,user,args'), table([odd]), ctx).processes).toEqual([['1', '4242', 'sh -c echo?x?y']]);
+    expect(renderTable(parsePsArgs('-o pid,user,args'), table([odd]), ctx).processes).toEqual([
+      ['1', '4242', 'sh -c echo?x?y'],
+    ]);
   });
 
-  test('a table without a PID column is dockerd\'s error', () => {
-    expect(() => renderTable(parsePsArgs('-o comm'), table([init]), ctx)).toThrow("Couldn't find PID field in ps output");
-    expect(() => renderTable(parsePsArgs('-o pid=Process'), table([init]), ctx)).toThrow("Couldn't find PID field in ps output");
+  test("a table without a PID column is dockerd's error", () => {
+    expect(() => renderTable(parsePsArgs('-o comm'), table([init]), ctx)).toThrow(
+      "Couldn't find PID field in ps output",
+    );
+    expect(() => renderTable(parsePsArgs('-o pid=Process'), table([init]), ctx)).toThrow(
+      "Couldn't find PID field in ps output",
+    );
   });
 
   test('terminal names from tty_nr', () => {

@@ -44,7 +44,10 @@ test('a hand-written bad record loads, is repaired, and logs one warning', async
   expect(warnings).toHaveLength(1);
   expect(warnings[0]).toContain(r.id);
   expect(warnings[0]).toContain('HostConfig.CpuShares');
-  const j = containerJson(back, { dataRoot: h.root, execIds: [] }) as { HostConfig: Record<string, unknown>; Config: Record<string, unknown> };
+  const j = containerJson(back, { dataRoot: h.root, execIds: [] }) as {
+    HostConfig: Record<string, unknown>;
+    Config: Record<string, unknown>;
+  };
   expect(j.HostConfig.CpuShares).toBe(0);
   expect(j.HostConfig.PidsLimit).toBeNull();
   expect(j.HostConfig.Memory).toBe(0);

@@ -16,7 +16,10 @@ beforeEach(async () => {
   h = await harness();
   // The harness's manager with a registry of held VMs over its factory.
   h.pods.shutdown();
-  pods = new PodManager((h.pods as unknown as { ctx: { deps: ConstructorParameters<typeof PodManager>[0] } }).ctx.deps, new HeldVms(h.factory, { size: { memoryMiB: 256, cpus: 1 }, devices: { nics: 1 } }));
+  pods = new PodManager(
+    (h.pods as unknown as { ctx: { deps: ConstructorParameters<typeof PodManager>[0] } }).ctx.deps,
+    new HeldVms(h.factory, { size: { memoryMiB: 256, cpus: 1 }, devices: { nics: 1 } }),
+  );
   h.pods = pods;
 });
 afterEach(async () => {
@@ -33,13 +36,22 @@ test('run-vm, start on it, stop keeping it: the VM is cleaned and Idle, never de
   await pods.vms.startOnVm('a', vm.id);
   expect(h.factory.handedOut).toHaveLength(1);
   expect(pods.get('a').sandbox.vmId).toBe(vm.id);
-  expect(pods.vms.listVms()).toEqual([{ id: vm.id, state: 'Associated', podId: a.id, memoryMiB: 256, cpus: 1, held: true }]);
+  expect(pods.vms.listVms()).toEqual([
+    { id: vm.id, state: 'Associated', podId: a.id, memoryMiB: 256, cpus: 1, held: true },
+  ]);
   await expect(pods.vms.removeVm(vm.id)).rejects.toThrow(ConflictError);
 
   // The old pod configured the VM's NIC (as a network would).
   const fake = h.factory.handedOut[0] as FakeVm;
   const bootMac = fake.guest.interfaces.find((i) => i.name === 'eth0')!.mac;
-  await fake.agent.configureInterface({ name: 'eth0', mac: bootMac, setMac: '02:42:ac:11:00:99', address: '10.1.2.3', prefix: 24, up: true });
+  await fake.agent.configureInterface({
+    name: 'eth0',
+    mac: bootMac,
+    setMac: '02:42:ac:11:00:99',
+    address: '10.1.2.3',
+    prefix: 24,
+    up: true,
+  });
   const kept = await pods.vms.stopKeepingVm('a', 1);
   expect(kept).toMatchObject({ id: vm.id, state: 'Idle' });
   expect(fake.guest.alive).toBe(true);
@@ -93,14 +105,30 @@ function bridge() {
     async connect(ref: string, req: { containerId: string; mac: string }) {
       calls.push(`connect ${req.containerId.slice(0, 8)}`);
       eps.set(req.containerId, { networkId: 'n1' });
-      return { id: 'e'.repeat(64), containerId: req.containerId, name: 'x', aliases: [], ip: '172.17.0.2', mac: req.mac, ports: [], networkId: 'n1', gateway: '172.17.0.1', prefixLen: 16, mtu: 1500, bridge: 'pv0' };
+      return {
+        id: 'e'.repeat(64),
+        containerId: req.containerId,
+        name: 'x',
+        aliases: [],
+        ip: '172.17.0.2',
+        mac: req.mac,
+        ports: [],
+        networkId: 'n1',
+        gateway: '172.17.0.1',
+        prefixLen: 16,
+        mtu: 1500,
+        bridge: 'pv0',
+      };
     },
     async attachTap(_ref: string, id: string, tap: string) {
       calls.push(`attachTap ${id.slice(0, 8)} ${tap}`);
     },
     get: () => ({ internal: false, isDefault: true }),
     async publish(_ref: string, id: string, reqs: Array<{ hostPortMin: number }>) {
-      if (reqs.some((r) => r.hostPortMin === 8080)) throw new UnavailableError('driver failed programming external connectivity on endpoint x: Error starting userland proxy: listen tcp4 0.0.0.0:8080: bind: address already in use');
+      if (reqs.some((r) => r.hostPortMin === 8080))
+        throw new UnavailableError(
+          'driver failed programming external connectivity on endpoint x: Error starting userland proxy: listen tcp4 0.0.0.0:8080: bind: address already in use',
+        );
       calls.push(`publish ${id.slice(0, 8)}`);
       return [];
     },
@@ -120,16 +148,27 @@ describe('a networked pod on a held VM', () => {
     net = bridge();
     pods.shutdown();
     const deps = (pods as unknown as { ctx: { deps: ConstructorParameters<typeof PodManager>[0] } }).ctx.deps;
-    pods = new PodManager({ ...deps, networks: Promise.resolve(net.nets) }, new HeldVms(h.factory, { size: { memoryMiB: 256, cpus: 1 }, devices: { nics: 1 } }));
+    pods = new PodManager(
+      { ...deps, networks: Promise.resolve(net.nets) },
+      new HeldVms(h.factory, { size: { memoryMiB: 256, cpus: 1 }, devices: { nics: 1 } }),
+    );
     h.pods = pods;
   });
 
-  test('joins the bridge on the VM\'s NIC; stop --keep-vm takes it off the network before the VM is Idle', async () => {
+  test("joins the bridge on the VM's NIC; stop --keep-vm takes it off the network before the VM is Idle", async () => {
     const vm = await pods.vms.bootVm();
-    const a = await h.create({ Image: 'busybox', Cmd: ['sleep', '100'], HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '8081' }] } } }, 'a', lookup);
+    const a = await h.create(
+      { Image: 'busybox', Cmd: ['sleep', '100'], HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '8081' }] } } },
+      'a',
+      lookup,
+    );
     await pods.vms.startOnVm('a', vm.id);
     const fake = h.factory.handedOut[0] as FakeVm;
-    expect(net.calls).toEqual([`connect ${a.id.slice(0, 8)}`, `attachTap ${a.id.slice(0, 8)} ${fake.devices.nics[0].tap}`, `publish ${a.id.slice(0, 8)}`]);
+    expect(net.calls).toEqual([
+      `connect ${a.id.slice(0, 8)}`,
+      `attachTap ${a.id.slice(0, 8)} ${fake.devices.nics[0].tap}`,
+      `publish ${a.id.slice(0, 8)}`,
+    ]);
     expect(fake.guest.interfaces.find((i) => i.name === 'eth0')).toMatchObject({ up: true, address: '172.17.0.2' });
     await pods.vms.stopKeepingVm('a', 1);
     expect(net.calls.at(-1)).toBe(`disconnect ${a.id.slice(0, 8)}`);
@@ -140,7 +179,11 @@ describe('a networked pod on a held VM', () => {
 
   test('a start refused for a host port in use leaves the VM Idle and clean, not destroyed; the next pod runs on it', async () => {
     const vm = await pods.vms.bootVm();
-    await h.create({ Image: 'busybox', Cmd: ['sleep', '100'], HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '8080' }] } } }, 'clash', lookup);
+    await h.create(
+      { Image: 'busybox', Cmd: ['sleep', '100'], HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '8080' }] } } },
+      'clash',
+      lookup,
+    );
     await expect(pods.vms.startOnVm('clash', vm.id)).rejects.toThrow('address already in use');
     const fake = h.factory.handedOut[0] as FakeVm;
     expect(fake.guest.alive).toBe(true);

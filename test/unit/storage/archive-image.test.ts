@@ -24,7 +24,13 @@ let image: BuiltImage;
 let root: string;
 
 beforeAll(async () => {
-  image = assembleImage([await buildLayer([{ name: 'etc', type: 'directory' }, { name: 'etc/hello', content: 'hello' }]), await buildLayer([{ name: 'big', content: Buffer.alloc(300000, 7) }])]);
+  image = assembleImage([
+    await buildLayer([
+      { name: 'etc', type: 'directory' },
+      { name: 'etc/hello', content: 'hello' },
+    ]),
+    await buildLayer([{ name: 'big', content: Buffer.alloc(300000, 7) }]),
+  ]);
 });
 
 beforeEach(() => {
@@ -33,13 +39,22 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
 /** A docker-archive of `image` with the given extra or replacing members. */
-function archiveEntries(img: BuiltImage, opts: { manifest?: unknown; dropLayer?: number; layerName?: (i: number) => string } = {}): LayerEntry[] {
+function archiveEntries(
+  img: BuiltImage,
+  opts: { manifest?: unknown; dropLayer?: number; layerName?: (i: number) => string } = {},
+): LayerEntry[] {
   const name = opts.layerName ?? ((i: number) => `l${i}/layer.tar`);
   const entries: LayerEntry[] = [{ name: `${digestHex(img.configDigest)}.json`, content: img.config }];
   img.layers.forEach((l, i) => {
     if (i !== opts.dropLayer) entries.push({ name: name(i), content: l.tar });
   });
-  const manifest = opts.manifest ?? [{ Config: `${digestHex(img.configDigest)}.json`, RepoTags: ['example.com/x:1'], Layers: img.layers.map((_, i) => name(i)) }];
+  const manifest = opts.manifest ?? [
+    {
+      Config: `${digestHex(img.configDigest)}.json`,
+      RepoTags: ['example.com/x:1'],
+      Layers: img.layers.map((_, i) => name(i)),
+    },
+  ];
   entries.push({ name: 'manifest.json', content: JSON.stringify(manifest) });
   return entries;
 }
@@ -48,7 +63,11 @@ async function open(): Promise<ImageService> {
   return ImageService.open(path.join(root, 'data'));
 }
 
-async function loadInto(svc: ImageService, archive: Buffer, limits = {}): Promise<{ ids: string[]; events: LoadEvent[] }> {
+async function loadInto(
+  svc: ImageService,
+  archive: Buffer,
+  limits = {},
+): Promise<{ ids: string[]; events: LoadEvent[] }> {
   const loader = new ArchiveLoader(svc.content, svc.layers, svc.store, path.join(root, 'data', 'load-tmp'), limits);
   const events: LoadEvent[] = [];
   const ids = await loader.load(Readable.from([archive]), (e) => events.push(e));
@@ -56,7 +75,10 @@ async function loadInto(svc: ImageService, archive: Buffer, limits = {}): Promis
 }
 
 async function expectRefused(svc: ImageService, archive: Buffer, message: RegExp, limits = {}): Promise<void> {
-  const err = await loadInto(svc, archive, limits).then(() => undefined, (e: unknown) => e);
+  const err = await loadInto(svc, archive, limits).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(InvalidArgumentError);
   expect(httpStatusOf(err as Error)).toBe(400);
   expect((err as Error).message).toMatch(message);
@@ -82,11 +104,18 @@ test('load then save gives the same image ID and the layer tars byte for byte; a
   expect(fs.readFileSync(path.join(svc.layers.get(image.layers[0].diffId).dir, 'etc/hello'), 'utf8')).toBe('hello');
 
   const saved = await members(await saveToBuffer(svc, ['example.com/x']));
-  const manifest = JSON.parse(saved.get('manifest.json')!.toString()) as Array<{ Config: string; RepoTags: string[]; Layers: string[] }>;
+  const manifest = JSON.parse(saved.get('manifest.json')!.toString()) as Array<{
+    Config: string;
+    RepoTags: string[];
+    Layers: string[];
+  }>;
   expect(manifest).toHaveLength(1);
   expect(manifest[0].RepoTags).toEqual(['example.com/x:1']);
   expect(saved.get(manifest[0].Config)!.equals(image.config)).toBe(true);
-  expect(manifest[0].Layers.map((l) => saved.get(l)!.equals(image.layers[manifest[0].Layers.indexOf(l)].tar))).toEqual([true, true]);
+  expect(manifest[0].Layers.map((l) => saved.get(l)!.equals(image.layers[manifest[0].Layers.indexOf(l)].tar))).toEqual([
+    true,
+    true,
+  ]);
 
   fs.mkdirSync(path.join(root, 'second'));
   const other = await ImageService.open(path.join(root, 'second'));
@@ -105,7 +134,11 @@ test('a member climbing out of the archive is refused', async () => {
 
 test('a layer path climbing out of the archive is refused', async () => {
   const svc = await open();
-  await expectRefused(svc, await packTar(archiveEntries(image, { layerName: (i) => `../../l${i}.tar` })), /points outside the archive/);
+  await expectRefused(
+    svc,
+    await packTar(archiveEntries(image, { layerName: (i) => `../../l${i}.tar` })),
+    /points outside the archive/,
+  );
 });
 
 test('a layer that is a symlink to a host file is not read from the host', async () => {
@@ -127,11 +160,27 @@ test('a manifest over the size limit is refused', async () => {
 test('missing layers, missing manifests and wrong layer counts are refused', async () => {
   const svc = await open();
   await expectRefused(svc, await packTar(archiveEntries(image, { dropLayer: 1 })), /layer l1\/layer.tar is missing/);
-  await expectRefused(svc, await packTar(archiveEntries(image).filter((e) => e.name !== 'manifest.json')), /no manifest.json/);
+  await expectRefused(
+    svc,
+    await packTar(archiveEntries(image).filter((e) => e.name !== 'manifest.json')),
+    /no manifest.json/,
+  );
   const short = [{ Config: `${digestHex(image.configDigest)}.json`, RepoTags: null, Layers: ['l0/layer.tar'] }];
-  await expectRefused(svc, await packTar(archiveEntries(image, { manifest: short })), /lists 2 diff IDs but the manifest names 1 layers/);
-  await expectRefused(svc, await packTar(archiveEntries(image, { manifest: { not: 'a list' } })), /manifest.json is not a list/);
-  await expectRefused(svc, await packTar(archiveEntries(image, { manifest: [{ Config: 'nope.json', Layers: [] }] })), /config nope.json is missing/);
+  await expectRefused(
+    svc,
+    await packTar(archiveEntries(image, { manifest: short })),
+    /lists 2 diff IDs but the manifest names 1 layers/,
+  );
+  await expectRefused(
+    svc,
+    await packTar(archiveEntries(image, { manifest: { not: 'a list' } })),
+    /manifest.json is not a list/,
+  );
+  await expectRefused(
+    svc,
+    await packTar(archiveEntries(image, { manifest: [{ Config: 'nope.json', Layers: [] }] })),
+    /config nope.json is missing/,
+  );
 });
 
 test('a layer whose tar does not match its diff ID is refused and nothing is kept', async () => {
@@ -187,7 +236,15 @@ test('a reader going away mid-save rejects the save, throws nothing out of the e
           else cb();
         },
       });
-      const err = await writeSaveArchive(svc.content, svc.layers, await prepareSave(svc.store, svc.layers, ['example.com/x:1']), out).then(() => undefined, (e: unknown) => e);
+      const err = await writeSaveArchive(
+        svc.content,
+        svc.layers,
+        await prepareSave(svc.store, svc.layers, ['example.com/x:1']),
+        out,
+      ).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(Error);
       for (let i = 0; i < 50 && openFilesUnderRoot().length; i++) await new Promise((r) => setTimeout(r, 20));
       expect(openFilesUnderRoot()).toEqual([]);
@@ -210,6 +267,10 @@ test('saving the same image twice gives the same bytes, member for member; the c
   expect(second.equals(first)).toBe(true);
   const m = await members(first);
   const manifest = JSON.parse(m.get('manifest.json')!.toString()) as Array<{ Config: string; Layers: string[] }>;
-  expect(`sha256:${crypto.createHash('sha256').update(m.get(manifest[0].Config)!).digest('hex')}`).toBe(image.configDigest);
-  expect(manifest[0].Layers.map((l) => `sha256:${crypto.createHash('sha256').update(m.get(l)!).digest('hex')}`)).toEqual(image.layers.map((l) => l.diffId));
+  expect(`sha256:${crypto.createHash('sha256').update(m.get(manifest[0].Config)!).digest('hex')}`).toBe(
+    image.configDigest,
+  );
+  expect(
+    manifest[0].Layers.map((l) => `sha256:${crypto.createHash('sha256').update(m.get(l)!).digest('hex')}`),
+  ).toEqual(image.layers.map((l) => l.diffId));
 });

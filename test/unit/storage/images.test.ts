@@ -53,11 +53,21 @@ async function addLayer(name: string): Promise<string> {
 async function addImage(layerNames: string[], refs: string[], label: string): Promise<string> {
   const diffIds = [];
   for (const l of layerNames) diffIds.push(await addLayer(l));
-  const config: ImageConfig = { architecture: 'amd64', os: 'linux', config: { Labels: { l: label } }, rootfs: { type: 'layers', diff_ids: diffIds } };
+  const config: ImageConfig = {
+    architecture: 'amd64',
+    os: 'linux',
+    config: { Labels: { l: label } },
+    rootfs: { type: 'layers', diff_ids: diffIds },
+  };
   const buf = Buffer.from(JSON.stringify(config));
   const id = await content.put(buf);
   const manifestDigest = sha256Digest(label);
-  await store.commit({ id, config, layers: diffIds, refs: refs.flatMap((r) => [parseTagged(r), { ...parseTagged(r), tag: undefined, digest: manifestDigest }]) });
+  await store.commit({
+    id,
+    config,
+    layers: diffIds,
+    refs: refs.flatMap((r) => [parseTagged(r), { ...parseTagged(r), tag: undefined, digest: manifestDigest }]),
+  });
   return id;
 }
 
@@ -101,14 +111,23 @@ test('an image a container uses answers 409 unless forced; a running user cannot
   await store.addUser(id, 'c'.repeat(64));
   const ref = await failure(() => store.remove('busybox'));
   expect(ref.err).toBeInstanceOf(ReferenceInUseError);
-  expect(ref.docker).toBe(`conflict: unable to remove repository reference "busybox" (must force) - container cccccccccccc is using its referenced image ${id.slice(7, 19)}`);
+  expect(ref.docker).toBe(
+    `conflict: unable to remove repository reference "busybox" (must force) - container cccccccccccc is using its referenced image ${id.slice(7, 19)}`,
+  );
   const stopped = await failure(() => store.remove(id));
-  expect(stopped.err).toMatchObject({ forcible: true, blocker: { kind: 'stopped-container', containerId: 'c'.repeat(64) } });
-  expect(stopped.docker).toBe(`conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is being used by stopped container cccccccccccc`);
+  expect(stopped.err).toMatchObject({
+    forcible: true,
+    blocker: { kind: 'stopped-container', containerId: 'c'.repeat(64) },
+  });
+  expect(stopped.docker).toBe(
+    `conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is being used by stopped container cccccccccccc`,
+  );
   store.setRunningProbe(() => true);
   const running = await failure(() => store.remove(id, { force: true }));
   expect(running.err).toBeInstanceOf(ImageDeleteConflictError);
-  expect(running.docker).toBe(`conflict: unable to delete ${id.slice(7, 19)} (cannot be forced) - image is being used by running container cccccccccccc`);
+  expect(running.docker).toBe(
+    `conflict: unable to delete ${id.slice(7, 19)} (cannot be forced) - image is being used by running container cccccccccccc`,
+  );
   expect(store.find('busybox').id).toBe(id);
   store.setRunningProbe(() => false);
   await store.removeUser(id, 'c'.repeat(64));
@@ -135,7 +154,12 @@ test('a build chain: children block rmi, rmi of the top deletes its untagged par
   const step = async (parent: string, label: string, layerNames: string[], refs: string[] = []) => {
     const diffIds = [];
     for (const l of layerNames) diffIds.push(await addLayer(l));
-    const config: ImageConfig = { architecture: 'amd64', os: 'linux', config: { Labels: { l: label } }, rootfs: { type: 'layers', diff_ids: diffIds } };
+    const config: ImageConfig = {
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Labels: { l: label } },
+      rootfs: { type: 'layers', diff_ids: diffIds },
+    };
     const id = await content.put(Buffer.from(JSON.stringify(config)));
     await store.commit({ id, config, layers: diffIds, refs: refs.map(parseTagged), parent });
     return id;
@@ -149,13 +173,20 @@ test('a build chain: children block rmi, rmi of the top deletes its untagged par
 
   const blocked = await failure(() => store.remove(s2));
   expect(blocked.err).toBeInstanceOf(ImageDeleteConflictError);
-  expect(blocked.docker).toBe(`conflict: unable to delete ${s2.slice(7, 19)} (cannot be forced) - image has dependent child images`);
+  expect(blocked.docker).toBe(
+    `conflict: unable to delete ${s2.slice(7, 19)} (cannot be forced) - image has dependent child images`,
+  );
   await expect(store.remove(s1, { force: true })).rejects.toBeInstanceOf(ImageDeleteConflictError);
 
   // A second tagged image on s1 keeps s1 when the first chain goes.
   const other = await step(s1, 'other', ['base', 'other'], ['other:1']);
   const items = await store.remove('app:1', { prune: true });
-  expect(items).toEqual([{ untagged: 'app:1' }, { deleted: top }, { deleted: s2 }, { deleted: expect.stringMatching(/^sha256:/) }]);
+  expect(items).toEqual([
+    { untagged: 'app:1' },
+    { deleted: top },
+    { deleted: s2 },
+    { deleted: expect.stringMatching(/^sha256:/) },
+  ]);
   expect(store.byId(s1)).toBeDefined();
   expect(store.byId(base)).toBeDefined();
 
@@ -164,7 +195,10 @@ test('a build chain: children block rmi, rmi of the top deletes its untagged par
   const loose = await step(s1, 'loose', ['base', 'loose']);
   const s3 = await step(loose, 's3', ['base', 'loose']);
   const pruned = await store.prune(true, () => true);
-  expect(pruned.items.filter((i) => 'deleted' in i && (i.deleted === s3 || i.deleted === loose))).toEqual([{ deleted: s3 }, { deleted: loose }]);
+  expect(pruned.items.filter((i) => 'deleted' in i && (i.deleted === s3 || i.deleted === loose))).toEqual([
+    { deleted: s3 },
+    { deleted: loose },
+  ]);
   expect(store.byId(s3)).toBeUndefined();
   expect(store.byId(other)).toBeDefined();
   expect(store.byId(s1)).toBeDefined();

@@ -21,7 +21,10 @@ afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 test('a host name the resolver refuses is a failed lookup, as dockerd words it', async () => {
   const svc = await ImageService.open(root);
   const host = 'x'.repeat(300);
-  const err = await svc.login({ username: 'u', password: 'p', serveraddress: host }).then(() => new Error('it logged in'), (e: unknown) => e);
+  const err = await svc.login({ username: 'u', password: 'p', serveraddress: host }).then(
+    () => new Error('it logged in'),
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(UnavailableError);
   expect((err as Error).message).toBe(`Get "https://${host}/v2/": dial tcp: lookup ${host}: no such host`);
 });
@@ -34,10 +37,17 @@ test('a login for Docker Hub is checked at Docker Hub, never at a --registry-mir
   });
   await new Promise<void>((r) => mirror.listen(0, '127.0.0.1', r));
   try {
-    const svc = await ImageService.open(root, { registryMirrors: [`http://127.0.0.1:${(mirror.address() as { port: number }).port}`] });
+    const svc = await ImageService.open(root, {
+      registryMirrors: [`http://127.0.0.1:${(mirror.address() as { port: number }).port}`],
+    });
     for (const serveraddress of ['https://index.docker.io/v1/', 'docker.io', undefined]) {
       // Offline: the lookup of registry-1.docker.io fails; online: Docker Hub refuses these credentials.
-      const err = await svc.login({ username: 'u', password: 'not-checked-by-a-mirror', ...(serveraddress ? { serveraddress } : {}) }).then(() => new Error('it logged in'), (e: unknown) => e);
+      const err = await svc
+        .login({ username: 'u', password: 'not-checked-by-a-mirror', ...(serveraddress ? { serveraddress } : {}) })
+        .then(
+          () => new Error('it logged in'),
+          (e: unknown) => e,
+        );
       expect((err as Error).message).not.toBe('it logged in');
       expect((err as Error).message).toMatch(/registry-1\.docker\.io|unauthorized/);
     }

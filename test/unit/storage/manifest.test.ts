@@ -1,15 +1,31 @@
 /**
  * Manifest parsing and platform selection from manifest lists / OCI indexes.
  */
-import { MediaType, parseManifest, parsePlatform, selectManifest, type ManifestIndex } from '../../../src/storage/registry/manifest';
+import {
+  MediaType,
+  parseManifest,
+  parsePlatform,
+  selectManifest,
+  type ManifestIndex,
+} from '../../../src/storage/registry/manifest';
 
 const d = (c: string) => 'sha256:' + c.repeat(64);
 const index: ManifestIndex = {
   kind: 'index',
   mediaType: MediaType.OciIndex,
   manifests: [
-    { mediaType: MediaType.OciManifest, digest: d('1'), size: 1, platform: { os: 'linux', architecture: 'arm', variant: 'v7' } },
-    { mediaType: MediaType.OciManifest, digest: d('2'), size: 1, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+    {
+      mediaType: MediaType.OciManifest,
+      digest: d('1'),
+      size: 1,
+      platform: { os: 'linux', architecture: 'arm', variant: 'v7' },
+    },
+    {
+      mediaType: MediaType.OciManifest,
+      digest: d('2'),
+      size: 1,
+      platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    },
     { mediaType: MediaType.OciManifest, digest: d('3'), size: 1, platform: { os: 'linux', architecture: 'amd64' } },
     { mediaType: MediaType.OciManifest, digest: d('4'), size: 1, platform: { os: 'windows', architecture: 'amd64' } },
   ],
@@ -28,12 +44,16 @@ describe('selectManifest', () => {
     expect(selectManifest(index, parsePlatform(platform)).digest).toBe(digest);
   });
 
-  test('no match: dockerd\'s message', () => {
-    expect(() => selectManifest(index, parsePlatform('linux/s390x'))).toThrow('no matching manifest for linux/s390x in the manifest list entries');
+  test("no match: dockerd's message", () => {
+    expect(() => selectManifest(index, parsePlatform('linux/s390x'))).toThrow(
+      'no matching manifest for linux/s390x in the manifest list entries',
+    );
   });
 
   test('an unparsable platform is refused', () => {
-    expect(() => parsePlatform('bogus/x/y/z')).toThrow('"bogus/x/y/z": cannot parse platform specifier: invalid argument');
+    expect(() => parsePlatform('bogus/x/y/z')).toThrow(
+      '"bogus/x/y/z": cannot parse platform specifier: invalid argument',
+    );
   });
 
   test('a lone word is an OS or an architecture containerd knows', () => {
@@ -41,13 +61,22 @@ describe('selectManifest', () => {
     expect(parsePlatform('Linux')).toEqual({ os: 'linux', architecture: 'amd64' });
     expect(parsePlatform('s390x')).toEqual({ os: 'linux', architecture: 's390x' });
     expect(parsePlatform('linux/foo')).toEqual({ os: 'linux', architecture: 'foo' });
-    expect(() => parsePlatform('foobar')).toThrow('"foobar": unknown operating system or architecture: invalid argument');
+    expect(() => parsePlatform('foobar')).toThrow(
+      '"foobar": unknown operating system or architecture: invalid argument',
+    );
   });
 });
 
 describe('parseManifest', () => {
   test('schema2 manifest', () => {
-    const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.DockerManifest, config: { mediaType: MediaType.DockerConfig, size: 3, digest: d('a') }, layers: [{ mediaType: MediaType.DockerLayerGzip, size: 5, digest: d('b') }] }));
+    const body = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.DockerManifest,
+        config: { mediaType: MediaType.DockerConfig, size: 3, digest: d('a') },
+        layers: [{ mediaType: MediaType.DockerLayerGzip, size: 5, digest: d('b') }],
+      }),
+    );
     const m = parseManifest(body, MediaType.DockerManifest);
     expect(m.kind).toBe('manifest');
     if (m.kind === 'manifest') expect(m.layers[0].digest).toBe(d('b'));
@@ -59,9 +88,18 @@ describe('parseManifest', () => {
   });
 
   test('bad digests, schema1 and garbage are refused', () => {
-    const bad = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.DockerManifest, config: { mediaType: 'x', size: 1, digest: 'sha256:../../etc' }, layers: [] }));
+    const bad = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.DockerManifest,
+        config: { mediaType: 'x', size: 1, digest: 'sha256:../../etc' },
+        layers: [],
+      }),
+    );
     expect(() => parseManifest(bad, undefined)).toThrow(/invalid digest/);
-    expect(() => parseManifest(Buffer.from('{"schemaVersion":1}'), undefined)).toThrow(/schema version 1 is not supported/);
+    expect(() => parseManifest(Buffer.from('{"schemaVersion":1}'), undefined)).toThrow(
+      /schema version 1 is not supported/,
+    );
     expect(() => parseManifest(Buffer.from('nope'), undefined)).toThrow(/not JSON/);
   });
 });

@@ -13,7 +13,14 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ImageService } from '../../../src/storage/service';
 import { PassThrough } from 'node:stream';
-import { assembleImage, buildLayer, packTar, zstdLayerFromTar, zstdStored, type BuiltImage } from '../../fixtures/image-builder';
+import {
+  assembleImage,
+  buildLayer,
+  packTar,
+  zstdLayerFromTar,
+  zstdStored,
+  type BuiltImage,
+} from '../../fixtures/image-builder';
 import { prepareSave, writeSaveArchive } from '../../../src/storage/archive-image/save';
 import { schema2Manifest } from '../../../src/storage/push';
 import { MediaType } from '../../../src/storage/registry/manifest';
@@ -39,17 +46,35 @@ let root: string;
 beforeAll(async () => {
   const big = Buffer.alloc(2 * 1024 * 1024);
   for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
-  image = assembleImage([await buildLayer([{ name: 'a', content: 'a' }]), await buildLayer([{ name: 'big', content: big }])]);
+  image = assembleImage([
+    await buildLayer([{ name: 'a', content: 'a' }]),
+    await buildLayer([{ name: 'big', content: big }]),
+  ]);
   repos.set('x', image);
   zstdBig = Buffer.from(big.map((b) => b ^ 0x5a));
-  const zLayers = [await buildLayer([{ name: 'a', content: 'a' }]), zstdLayerFromTar(await packTar([{ name: 'zdir', type: 'directory' }, { name: 'zdir/big', content: zstdBig }]))];
+  const zLayers = [
+    await buildLayer([{ name: 'a', content: 'a' }]),
+    zstdLayerFromTar(
+      await packTar([
+        { name: 'zdir', type: 'directory' },
+        { name: 'zdir/big', content: zstdBig },
+      ]),
+    ),
+  ];
   repos.set('z', assembleImage(zLayers, {}, true));
   repos.set('zd', assembleImage([zLayers[0], { ...zLayers[1], mediaType: MediaType.DockerLayerZstd }]));
   const small = await packTar([{ name: 'z', content: 'z'.repeat(5000) }]);
   const whole = zstdStored(small);
   // Honest digests over bad zstd: a frame cut short, and gzip bytes under the zstd type.
   repos.set('ztrunc', assembleImage([zstdLayerFromTar(small, whole.subarray(0, whole.length - 100))], {}, true));
-  repos.set('zgzip', assembleImage([zstdLayerFromTar(small, (await buildLayer([{ name: 'z', content: 'z'.repeat(5000) }])).gz)], {}, true));
+  repos.set(
+    'zgzip',
+    assembleImage(
+      [zstdLayerFromTar(small, (await buildLayer([{ name: 'z', content: 'z'.repeat(5000) }])).gz)],
+      {},
+      true,
+    ),
+  );
   server = http.createServer((req, res) => {
     const url = req.url ?? '';
     if (url === '/v2/') return void res.end('{}');
@@ -61,7 +86,8 @@ beforeAll(async () => {
     }
     const m = /^\/v2\/(\w+)\/blobs\/(sha256:[a-f0-9]{64})$/.exec(url);
     const from = m && repos.get(m[1]);
-    const blob = m && from && (m[2] === from.configDigest ? from.config : from.layers.find((l) => l.digest === m[2])?.gz);
+    const blob =
+      m && from && (m[2] === from.configDigest ? from.config : from.layers.find((l) => l.digest === m[2])?.gz);
     if (!blob) {
       res.statusCode = 404;
       return void res.end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry"}]}');
@@ -120,7 +146,9 @@ test('a registry dying mid-layer leaves no image; the next pull completes and sa
   const seen: PullEvent[] = [];
   const r = await svc.pull({ domain: addr, path: 'x', tag: 'latest' }, { onProgress: (p) => seen.push(p) });
   expect(r.id).toBe(image.configDigest);
-  expect(seen.flatMap(dockerProgress).map((p) => p.status)).toContain(`Status: Downloaded newer image for ${addr}/x:latest`);
+  expect(seen.flatMap(dockerProgress).map((p) => p.status)).toContain(
+    `Status: Downloaded newer image for ${addr}/x:latest`,
+  );
   const dirs = await svc.store.layerDirs(image.configDigest);
   expect(fs.readFileSync(path.join(dirs[1], 'big')).length).toBe(2 * 1024 * 1024);
   // A restarted daemon sees the same image.
@@ -131,25 +159,39 @@ test('a registry dying mid-layer leaves no image; the next pull completes and sa
 test.each([
   ['z', MediaType.OciLayerZstd],
   ['zd', MediaType.DockerLayerZstd],
-])('a zstd layer (%s: %s) is unpacked, its blob kept byte for byte; save gives its tar, push lists it as zstd', async (repo, mediaType) => {
-  mode = 'ok';
-  const z = repos.get(repo)!;
-  const svc = await ImageService.open(root);
-  const r = await svc.pull({ domain: addr, path: repo, tag: 'latest' }, {});
-  expect(r.id).toBe(z.configDigest);
-  const dirs = await svc.store.layerDirs(z.configDigest);
-  expect(fs.readFileSync(path.join(dirs[1], 'zdir/big')).equals(zstdBig)).toBe(true);
-  const blob = svc.layers.get(z.layers[1].diffId).blob!;
-  expect(blob).toMatchObject({ digest: z.layers[1].digest, compression: 'zstd', mediaType, tarSize: z.layers[1].tar.length });
-  expect((await svc.content.read(z.layers[1].digest)).equals(z.layers[1].gz)).toBe(true);
+])(
+  'a zstd layer (%s: %s) is unpacked, its blob kept byte for byte; save gives its tar, push lists it as zstd',
+  async (repo, mediaType) => {
+    mode = 'ok';
+    const z = repos.get(repo)!;
+    const svc = await ImageService.open(root);
+    const r = await svc.pull({ domain: addr, path: repo, tag: 'latest' }, {});
+    expect(r.id).toBe(z.configDigest);
+    const dirs = await svc.store.layerDirs(z.configDigest);
+    expect(fs.readFileSync(path.join(dirs[1], 'zdir/big')).equals(zstdBig)).toBe(true);
+    const blob = svc.layers.get(z.layers[1].diffId).blob!;
+    expect(blob).toMatchObject({
+      digest: z.layers[1].digest,
+      compression: 'zstd',
+      mediaType,
+      tarSize: z.layers[1].tar.length,
+    });
+    expect((await svc.content.read(z.layers[1].digest)).equals(z.layers[1].gz)).toBe(true);
 
-  const members = await saved(svc, `${addr}/${repo}:latest`);
-  const layers = (JSON.parse(members.get('manifest.json')!.toString()) as Array<{ Layers: string[] }>)[0].Layers;
-  expect(members.get(layers[1])!.equals(z.layers[1].tar)).toBe(true);
+    const members = await saved(svc, `${addr}/${repo}:latest`);
+    const layers = (JSON.parse(members.get('manifest.json')!.toString()) as Array<{ Layers: string[] }>)[0].Layers;
+    expect(members.get(layers[1])!.equals(z.layers[1].tar)).toBe(true);
 
-  const manifest = JSON.parse(schema2Manifest(z.configDigest, z.config.length, [svc.layers.get(z.layers[0].diffId).blob!, blob]).toString()) as { layers: Array<{ mediaType: string; digest: string; size: number }> };
-  expect(manifest.layers[1]).toEqual({ mediaType: MediaType.OciLayerZstd, digest: z.layers[1].digest, size: z.layers[1].gz.length });
-});
+    const manifest = JSON.parse(
+      schema2Manifest(z.configDigest, z.config.length, [svc.layers.get(z.layers[0].diffId).blob!, blob]).toString(),
+    ) as { layers: Array<{ mediaType: string; digest: string; size: number }> };
+    expect(manifest.layers[1]).toEqual({
+      mediaType: MediaType.OciLayerZstd,
+      digest: z.layers[1].digest,
+      size: z.layers[1].gz.length,
+    });
+  },
+);
 
 test('a zstd layer whose bytes do not match its digest fails the pull and stores nothing', async () => {
   mode = 'corrupt';
@@ -164,13 +206,16 @@ test('a zstd layer whose bytes do not match its digest fails the pull and stores
 test.each([
   ['ztrunc', 'a zstd frame cut short', 'zstd: unexpected EOF'],
   ['zgzip', 'gzip bytes', 'zstd: invalid zstd data'],
-])('a zstd layer holding %s (%s) under its true digest fails the pull with %j and stores nothing', async (repo, _what, message) => {
-  mode = 'ok';
-  const img = repos.get(repo)!;
-  const svc = await ImageService.open(root);
-  const err = await svc.pull({ domain: addr, path: repo, tag: 'latest' }, {}).catch((e: Error) => e);
-  expect(err).toBeInstanceOf(Error);
-  expect((err as Error).message).toBe(message);
-  nothingStored(svc, img);
-  expect(await svc.content.has(img.layers[0].digest)).toBe(false);
-});
+])(
+  'a zstd layer holding %s (%s) under its true digest fails the pull with %j and stores nothing',
+  async (repo, _what, message) => {
+    mode = 'ok';
+    const img = repos.get(repo)!;
+    const svc = await ImageService.open(root);
+    const err = await svc.pull({ domain: addr, path: repo, tag: 'latest' }, {}).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toBe(message);
+    nothingStored(svc, img);
+    expect(await svc.content.has(img.layers[0].digest)).toBe(false);
+  },
+);

@@ -26,7 +26,7 @@ describe('parseTagged normalises like docker', () => {
   });
 });
 
-describe('invalid references get dockerd\'s words', () => {
+describe("invalid references get dockerd's words", () => {
   test.each([
     ['BusyBox', 'invalid reference format: repository name must be lowercase'],
     ['127.0.0.1:5000/UP', 'invalid reference format: repository name must be lowercase'],

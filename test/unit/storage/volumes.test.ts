@@ -3,7 +3,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { VolumeStore } from '../../../src/storage/volumes';
-import { InvalidVolumeError, NoSuchVolumeDriverError, NoSuchVolumeError, VolumeInUseError } from '../../../src/storage/volumes-errors';
+import {
+  InvalidVolumeError,
+  NoSuchVolumeDriverError,
+  NoSuchVolumeError,
+  VolumeInUseError,
+} from '../../../src/storage/volumes-errors';
 import { NotImplementedError } from '../../../src/errors';
 
 let root: string;
@@ -16,7 +21,13 @@ test('create, reopen, remove: records and data directories go together', async (
   const s = await VolumeStore.open(root);
   const a = await s.create({ name: 'data', labels: { team: 'a' } });
   expect(a.created).toBe(true);
-  expect(a.volume).toMatchObject({ name: 'data', driver: 'local', labels: { team: 'a' }, options: null, anonymous: false });
+  expect(a.volume).toMatchObject({
+    name: 'data',
+    driver: 'local',
+    labels: { team: 'a' },
+    options: null,
+    anonymous: false,
+  });
   expect((await s.create({ name: 'data', labels: { other: '1' } })).created).toBe(false);
   const anon = await s.create({ anonymous: true, removeWith: 'c1' });
   expect(anon.volume.name).toMatch(/^[0-9a-f]{64}$/);
@@ -44,13 +55,27 @@ test('bad names, drivers and options are refused and create nothing', async () =
   await expect(s.create({ name: 'x' })).rejects.toMatchObject({ reason: 'name-short' });
   await expect(s.create({ name: 'vx', driver: 'nope' })).rejects.toBeInstanceOf(NoSuchVolumeDriverError);
   await expect(s.create({ name: 'vx', options: { foo: 'bar' } })).rejects.toBeInstanceOf(InvalidVolumeError);
-  await expect(s.create({ name: 'vx', options: { type: 'tmpfs' } })).rejects.toMatchObject({ reason: 'missing-option', option: 'device' });
-  await expect(s.create({ name: 'vx', options: { o: 'bind', device: '/srv' } })).rejects.toMatchObject({ reason: 'missing-option', option: 'type' });
-  await expect(s.create({ name: 'vx', options: { size: 'abc', type: 'tmpfs' } })).rejects.toMatchObject({ reason: 'missing-option', option: 'device' });
-  await expect(s.create({ name: 'vx', options: { size: 'abc' } })).rejects.toMatchObject({ reason: 'size', option: 'abc' });
+  await expect(s.create({ name: 'vx', options: { type: 'tmpfs' } })).rejects.toMatchObject({
+    reason: 'missing-option',
+    option: 'device',
+  });
+  await expect(s.create({ name: 'vx', options: { o: 'bind', device: '/srv' } })).rejects.toMatchObject({
+    reason: 'missing-option',
+    option: 'type',
+  });
+  await expect(s.create({ name: 'vx', options: { size: 'abc', type: 'tmpfs' } })).rejects.toMatchObject({
+    reason: 'missing-option',
+    option: 'device',
+  });
+  await expect(s.create({ name: 'vx', options: { size: 'abc' } })).rejects.toMatchObject({
+    reason: 'size',
+    option: 'abc',
+  });
   await expect(s.create({ name: 'vx', options: { size: '1k' } })).rejects.toMatchObject({ reason: 'no-quota' });
   // Valid for dockerd's local driver, which would mount a filesystem as the volume.
-  await expect(s.create({ name: 'vx', options: { type: 'tmpfs', device: 'tmpfs' } })).rejects.toBeInstanceOf(NotImplementedError);
+  await expect(s.create({ name: 'vx', options: { type: 'tmpfs', device: 'tmpfs' } })).rejects.toBeInstanceOf(
+    NotImplementedError,
+  );
   expect(() => s.get('vx')).toThrow(NoSuchVolumeError);
   expect(s.list()).toEqual([]);
   expect(fs.readdirSync(path.join(root, 'volumes'))).toEqual([]);

@@ -1,4 +1,9 @@
-import { parseCreateBody as parseDecoded, translateCreate, validateContainerName, parseRestartPolicy } from '../../../src/translate/create';
+import {
+  parseCreateBody as parseDecoded,
+  translateCreate,
+  validateContainerName,
+  parseRestartPolicy,
+} from '../../../src/translate/create';
 import { vmSizeFor } from '../../../src/translate/resources';
 import { parseSignal, signalName } from '../../../src/translate/signals';
 import type { ImageRecord } from '../../../src/storage/types';
@@ -32,79 +37,204 @@ function translate(body: Record<string, unknown>, img = busybox) {
   return translateCreate(parseCreateBody({ Image: 'img', ...body }, 2), img, ID, { defaults, hostCpus: 2 });
 }
 
-describe('dockerd\'s 400 messages', () => {
+describe("dockerd's 400 messages", () => {
   test.each([
     [null, 'Config cannot be empty in order to create a container'],
     [{}, 'Config cannot be empty in order to create a container'],
     [[], 'json: cannot unmarshal array into Go value of type runconfig.ContainerConfigWrapper'],
     [{ Image: 'i', HostConfig: { Memory: -1 } }, 'Minimum memory limit allowed is 6MB'],
     [{ Image: 'i', HostConfig: { Memory: 1000 } }, 'Minimum memory limit allowed is 6MB'],
-    [{ Image: 'i', HostConfig: { Memory: 10000000, MemorySwap: 5000000 } }, 'Minimum memoryswap limit should be larger than memory limit, see usage'],
-    [{ Image: 'i', HostConfig: { MemorySwap: 100000000 } }, 'You should always set the Memory limit when using Memoryswap limit, see usage'],
-    [{ Image: 'i', HostConfig: { NanoCpus: 1e18 } }, 'Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available'],
-    [{ Image: 'i', HostConfig: { NanoCpus: -5 } }, 'Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available'],
-    [{ Image: 'i', HostConfig: { NanoCpus: 5e8, CpuQuota: 1000 } }, 'Conflicting options: Nano CPUs and CPU Quota cannot both be set'],
-    [{ Image: 'i', HostConfig: { CpuPeriod: 500 } }, 'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)'],
+    [
+      { Image: 'i', HostConfig: { Memory: 10000000, MemorySwap: 5000000 } },
+      'Minimum memoryswap limit should be larger than memory limit, see usage',
+    ],
+    [
+      { Image: 'i', HostConfig: { MemorySwap: 100000000 } },
+      'You should always set the Memory limit when using Memoryswap limit, see usage',
+    ],
+    [
+      { Image: 'i', HostConfig: { NanoCpus: 1e18 } },
+      'Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available',
+    ],
+    [
+      { Image: 'i', HostConfig: { NanoCpus: -5 } },
+      'Range of CPUs is from 0.01 to 2.00, as there are only 2 CPUs available',
+    ],
+    [
+      { Image: 'i', HostConfig: { NanoCpus: 5e8, CpuQuota: 1000 } },
+      'Conflicting options: Nano CPUs and CPU Quota cannot both be set',
+    ],
+    [
+      { Image: 'i', HostConfig: { CpuPeriod: 500 } },
+      'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)',
+    ],
     [{ Image: 'i', HostConfig: { RestartPolicy: { Name: 'bogus' } } }, "invalid restart policy 'bogus'"],
-    [{ Image: 'i', HostConfig: { RestartPolicy: { Name: 'always', MaximumRetryCount: 3 } } }, "maximum retry count cannot be used with restart policy 'always'"],
-    [{ Image: 'i', HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: -1 } } }, 'maximum retry count cannot be negative'],
-    [{ Image: 'i', HostConfig: { AutoRemove: true, RestartPolicy: { Name: 'always' } } }, "can't create 'AutoRemove' container with restart policy"],
+    [
+      { Image: 'i', HostConfig: { RestartPolicy: { Name: 'always', MaximumRetryCount: 3 } } },
+      "maximum retry count cannot be used with restart policy 'always'",
+    ],
+    [
+      { Image: 'i', HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: -1 } } },
+      'maximum retry count cannot be negative',
+    ],
+    [
+      { Image: 'i', HostConfig: { AutoRemove: true, RestartPolicy: { Name: 'always' } } },
+      "can't create 'AutoRemove' container with restart policy",
+    ],
     [{ Image: 'i', HostConfig: { ShmSize: -1 } }, 'SHM size can not be less than 0'],
     [{ Image: 'i', StopSignal: 'SIGBOGUS' }, 'Invalid signal: SIGBOGUS'],
-    [{ Image: 'i', WorkingDir: 'relative' }, "the working directory 'relative' is invalid, it needs to be an absolute path"],
+    [
+      { Image: 'i', WorkingDir: 'relative' },
+      "the working directory 'relative' is invalid, it needs to be an absolute path",
+    ],
     [{ Image: 'i', Env: ['=x'] }, 'invalid environment variable: =x'],
-    [{ Image: 'i', Env: 'x' }, 'json: cannot unmarshal string into Go struct field ContainerConfigWrapper.Env of type []string'],
-    [{ Image: 'i', Tty: 'yes' }, 'json: cannot unmarshal string into Go struct field ContainerConfigWrapper.Tty of type bool'],
-    [{ Image: 'i', Labels: [1] }, 'json: cannot unmarshal array into Go struct field ContainerConfigWrapper.Labels of type map[string]string'],
-    [{ Image: 'i', Labels: { a: 1 } }, 'json: cannot unmarshal number into Go struct field ContainerConfigWrapper.Labels of type string'],
-    [{ Image: 'i', Env: [null, 3] }, 'json: cannot unmarshal number into Go struct field ContainerConfigWrapper.Env of type string'],
-    [{ Image: 'i', HostConfig: { RestartPolicy: { MaximumRetryCount: 'x' } } }, 'json: cannot unmarshal string into Go struct field RestartPolicy.HostConfig.RestartPolicy.MaximumRetryCount of type int'],
-    [{ Image: 'i', HostConfig: { LogConfig: { Type: 3 } } }, 'json: cannot unmarshal number into Go struct field LogConfig.HostConfig.LogConfig.Type of type string'],
-    [{ Image: 'i', HostConfig: { BlkioWeight: 70000 } }, 'json: cannot unmarshal number 70000 into Go struct field HostConfig.HostConfig.BlkioWeight of type uint16'],
-    [{ Image: 'i', HostConfig: { Memory: 1e30 } }, 'json: cannot unmarshal number 1e+30 into Go struct field HostConfig.HostConfig.Memory of type int64'],
-    [{ Image: 'i', Cmd: [1] }, 'json: cannot unmarshal array into Go struct field ContainerConfigWrapper.Cmd of type string'],
-    [{ Image: 'i', StopTimeout: 'x' }, 'json: cannot unmarshal string into Go struct field ContainerConfigWrapper.StopTimeout of type int'],
-    [{ Image: 'i', HostConfig: { Memory: 'x' } }, 'json: cannot unmarshal string into Go struct field HostConfig.HostConfig.Memory of type int64'],
-    [{ Image: 'i', HostConfig: { Memory: 1.5 } }, 'json: cannot unmarshal number 1.5 into Go struct field HostConfig.HostConfig.Memory of type int64'],
-    [{ Image: 'i', HostConfig: { RestartPolicy: 'always' } }, 'json: cannot unmarshal string into Go struct field HostConfig.HostConfig.RestartPolicy of type container.RestartPolicy'],
+    [
+      { Image: 'i', Env: 'x' },
+      'json: cannot unmarshal string into Go struct field ContainerConfigWrapper.Env of type []string',
+    ],
+    [
+      { Image: 'i', Tty: 'yes' },
+      'json: cannot unmarshal string into Go struct field ContainerConfigWrapper.Tty of type bool',
+    ],
+    [
+      { Image: 'i', Labels: [1] },
+      'json: cannot unmarshal array into Go struct field ContainerConfigWrapper.Labels of type map[string]string',
+    ],
+    [
+      { Image: 'i', Labels: { a: 1 } },
+      'json: cannot unmarshal number into Go struct field ContainerConfigWrapper.Labels of type string',
+    ],
+    [
+      { Image: 'i', Env: [null, 3] },
+      'json: cannot unmarshal number into Go struct field ContainerConfigWrapper.Env of type string',
+    ],
+    [
+      { Image: 'i', HostConfig: { RestartPolicy: { MaximumRetryCount: 'x' } } },
+      'json: cannot unmarshal string into Go struct field RestartPolicy.HostConfig.RestartPolicy.MaximumRetryCount of type int',
+    ],
+    [
+      { Image: 'i', HostConfig: { LogConfig: { Type: 3 } } },
+      'json: cannot unmarshal number into Go struct field LogConfig.HostConfig.LogConfig.Type of type string',
+    ],
+    [
+      { Image: 'i', HostConfig: { BlkioWeight: 70000 } },
+      'json: cannot unmarshal number 70000 into Go struct field HostConfig.HostConfig.BlkioWeight of type uint16',
+    ],
+    [
+      { Image: 'i', HostConfig: { Memory: 1e30 } },
+      'json: cannot unmarshal number 1e+30 into Go struct field HostConfig.HostConfig.Memory of type int64',
+    ],
+    [
+      { Image: 'i', Cmd: [1] },
+      'json: cannot unmarshal array into Go struct field ContainerConfigWrapper.Cmd of type string',
+    ],
+    [
+      { Image: 'i', StopTimeout: 'x' },
+      'json: cannot unmarshal string into Go struct field ContainerConfigWrapper.StopTimeout of type int',
+    ],
+    [
+      { Image: 'i', HostConfig: { Memory: 'x' } },
+      'json: cannot unmarshal string into Go struct field HostConfig.HostConfig.Memory of type int64',
+    ],
+    [
+      { Image: 'i', HostConfig: { Memory: 1.5 } },
+      'json: cannot unmarshal number 1.5 into Go struct field HostConfig.HostConfig.Memory of type int64',
+    ],
+    [
+      { Image: 'i', HostConfig: { RestartPolicy: 'always' } },
+      'json: cannot unmarshal string into Go struct field HostConfig.HostConfig.RestartPolicy of type container.RestartPolicy',
+    ],
     [{ Image: 'i', HostConfig: { Runtime: 'kata' } }, 'Unknown runtime specified kata'],
   ])('%j -> %s', (body, message) => {
     expect(() => parseCreateBody(body, 2)).toThrow(new InvalidArgumentError(message));
   });
 
-  test('the runtime is dockerd\'s default name, runc, given or not (what clients compare with)', () => {
+  test("the runtime is dockerd's default name, runc, given or not (what clients compare with)", () => {
     expect(parseCreateBody({ Image: 'i' }, 2).hostConfig.Runtime).toBe('runc');
     expect(parseCreateBody({ Image: 'i', HostConfig: { Runtime: 'runc' } }, 2).hostConfig.Runtime).toBe('runc');
   });
 
   test('features podvisor lacks are 501s that say so', () => {
     // --mac-address is taken (the guest sets it on its NIC at start), and kept as given.
-    expect(parseCreateBody({ Image: 'i', MacAddress: '02:42:AC:11:00:09' }, 2).config.MacAddress).toBe('02:42:AC:11:00:09');
+    expect(parseCreateBody({ Image: 'i', MacAddress: '02:42:AC:11:00:09' }, 2).config.MacAddress).toBe(
+      '02:42:AC:11:00:09',
+    );
     // IPv6 link-local IPs are not supported.
-    const ll6 = parseCreateBody({ Image: 'img', HostConfig: { NetworkMode: 'bridge' }, NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: ['fe80::5'] } } } } }, 2);
-    expect(() => translateCreate(ll6, busybox, ID, { defaults, hostCpus: 2, networks: { isUserNetwork: () => false, hasUserSubnet: () => false } })).toThrow(NotImplementedError);
-    expect(parseCreateBody({ Image: 'i', NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: [] } } } } }, 2).endpointsConfig).toBeDefined();
+    const ll6 = parseCreateBody(
+      {
+        Image: 'img',
+        HostConfig: { NetworkMode: 'bridge' },
+        NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: ['fe80::5'] } } } },
+      },
+      2,
+    );
+    expect(() =>
+      translateCreate(ll6, busybox, ID, {
+        defaults,
+        hostCpus: 2,
+        networks: { isUserNetwork: () => false, hasUserSubnet: () => false },
+      }),
+    ).toThrow(NotImplementedError);
+    expect(
+      parseCreateBody(
+        { Image: 'i', NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: [] } } } } },
+        2,
+      ).endpointsConfig,
+    ).toBeDefined();
     // Published ports need the host's networks: without them (no bridges, no iptables) a 501.
-    expect(() => translate({ Cmd: ['sh'], HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '8080' }] } } })).toThrow(NotImplementedError);
+    expect(() =>
+      translate({ Cmd: ['sh'], HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '8080' }] } } }),
+    ).toThrow(NotImplementedError);
   });
 
   test('the network plan: the default bridge with its published ports, none, a user network', () => {
     const nets = { isUserNetwork: (ref: string) => ref !== 'bridge', hasUserSubnet: () => false };
-    const body = { Cmd: ['sh'], ExposedPorts: { '81/tcp': {} }, HostConfig: { PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }] }, PublishAllPorts: true } };
-    const t = translateCreate(parseCreateBody({ Image: 'img', ...body }, 2), busybox, ID, { defaults, hostCpus: 2, networks: nets });
+    const body = {
+      Cmd: ['sh'],
+      ExposedPorts: { '81/tcp': {} },
+      HostConfig: { PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }] }, PublishAllPorts: true },
+    };
+    const t = translateCreate(parseCreateBody({ Image: 'img', ...body }, 2), busybox, ID, {
+      defaults,
+      hostCpus: 2,
+      networks: nets,
+    });
     expect(t.spec.network?.mode).toBe('networks');
     expect(t.spec.network?.networks).toEqual([{ ref: 'bridge', aliases: [] }]);
-    expect(t.spec.network?.ports.map((p) => `${p.hostIp}:${p.hostPortMin}->${p.containerPort}`).sort()).toEqual(['0.0.0.0:0->81', '127.0.0.1:8080->80']);
-    const none = translateCreate(parseCreateBody({ Image: 'img', Cmd: ['sh'], HostConfig: { NetworkMode: 'none' } }, 2), busybox, ID, { defaults, hostCpus: 2, networks: nets });
+    expect(t.spec.network?.ports.map((p) => `${p.hostIp}:${p.hostPortMin}->${p.containerPort}`).sort()).toEqual([
+      '0.0.0.0:0->81',
+      '127.0.0.1:8080->80',
+    ]);
+    const none = translateCreate(
+      parseCreateBody({ Image: 'img', Cmd: ['sh'], HostConfig: { NetworkMode: 'none' } }, 2),
+      busybox,
+      ID,
+      { defaults, hostCpus: 2, networks: nets },
+    );
     expect(none.spec.network).toEqual({ mode: 'none', networks: [], ports: [] });
-    const user = translateCreate(parseCreateBody({ Image: 'img', Cmd: ['sh'], HostConfig: { NetworkMode: 'front' }, NetworkingConfig: { EndpointsConfig: { front: { Aliases: ['svc'] } } } }, 2), busybox, ID, { defaults, hostCpus: 2, networks: nets });
+    const user = translateCreate(
+      parseCreateBody(
+        {
+          Image: 'img',
+          Cmd: ['sh'],
+          HostConfig: { NetworkMode: 'front' },
+          NetworkingConfig: { EndpointsConfig: { front: { Aliases: ['svc'] } } },
+        },
+        2,
+      ),
+      busybox,
+      ID,
+      { defaults, hostCpus: 2, networks: nets },
+    );
     expect(user.spec.network?.networks).toEqual([{ ref: 'front', aliases: ['svc'] }]);
     // No networks on the host: a plain container gets loopback only, as before.
     expect(translate({ Cmd: ['sh'] }).spec.network).toEqual({ mode: 'none', networks: [], ports: [] });
   });
 
   test('accepted oddities: Cmd as a string, unknown fields, CpuShares negative', () => {
-    expect(parseCreateBody({ Image: 'i', Cmd: 'ls', Bogus: 1, HostConfig: { CpuShares: -5 } }, 2).config.Cmd).toEqual(['ls']);
+    expect(parseCreateBody({ Image: 'i', Cmd: 'ls', Bogus: 1, HostConfig: { CpuShares: -5 } }, 2).config.Cmd).toEqual([
+      'ls',
+    ]);
   });
 
   test('No command specified when neither the image nor the caller gives one', () => {
@@ -149,37 +279,92 @@ describe('merge with the image', () => {
     const t = translate({});
     expect(t.spec.hostname).toBe(ID.slice(0, 12));
     expect(t.frontend.config.Hostname).toBe(ID.slice(0, 12));
-    expect(t.spec.containers[0]).toMatchObject({ stopTimeout: 10, stopSignal: 15, workingDir: '/', tty: false, openStdin: false });
+    expect(t.spec.containers[0]).toMatchObject({
+      stopTimeout: 10,
+      stopSignal: 15,
+      workingDir: '/',
+      tty: false,
+      openStdin: false,
+    });
     expect(t.spec.restartPolicy).toEqual({ name: 'no', maximumRetryCount: 0 });
   });
 
   test('Tty, OpenStdin, StdinOnce, StopTimeout, AutoRemove, RestartPolicy carry over', () => {
-    const t = translate({ Tty: true, OpenStdin: true, StdinOnce: true, StopTimeout: 3, HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 } } });
+    const t = translate({
+      Tty: true,
+      OpenStdin: true,
+      StdinOnce: true,
+      StopTimeout: 3,
+      HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 2 } },
+    });
     expect(t.spec.containers[0]).toMatchObject({ tty: true, openStdin: true, stdinOnce: true, stopTimeout: 3 });
     expect(t.spec.restartPolicy).toEqual({ name: 'on-failure', maximumRetryCount: 2 });
     expect(translate({ HostConfig: { AutoRemove: true } }).spec.autoRemove).toBe(true);
   });
 
   test('HostConfig.ConsoleSize becomes the initial terminal size with a TTY; without one, or absurd, it is ignored', () => {
-    expect(translate({ Tty: true, HostConfig: { ConsoleSize: [30, 90] } }).spec.containers[0].consoleSize).toEqual([30, 90]);
-    expect(translate({ Tty: false, HostConfig: { ConsoleSize: [30, 90] } }).spec.containers[0].consoleSize).toBeUndefined();
-    expect(translate({ Tty: true, HostConfig: { ConsoleSize: [0, 0] } }).spec.containers[0].consoleSize).toBeUndefined();
-    expect(translate({ Tty: true, HostConfig: { ConsoleSize: [70000, 90] } }).spec.containers[0].consoleSize).toBeUndefined();
+    expect(translate({ Tty: true, HostConfig: { ConsoleSize: [30, 90] } }).spec.containers[0].consoleSize).toEqual([
+      30, 90,
+    ]);
+    expect(
+      translate({ Tty: false, HostConfig: { ConsoleSize: [30, 90] } }).spec.containers[0].consoleSize,
+    ).toBeUndefined();
+    expect(
+      translate({ Tty: true, HostConfig: { ConsoleSize: [0, 0] } }).spec.containers[0].consoleSize,
+    ).toBeUndefined();
+    expect(
+      translate({ Tty: true, HostConfig: { ConsoleSize: [70000, 90] } }).spec.containers[0].consoleSize,
+    ).toBeUndefined();
   });
 
-  test('the Config kept for inspect has dockerd\'s keys in dockerd\'s order', () => {
+  test("the Config kept for inspect has dockerd's keys in dockerd's order", () => {
     const t = translate({ Cmd: ['x'] });
     expect(Object.keys(t.frontend.config)).toEqual([
-      'Hostname', 'Domainname', 'User', 'AttachStdin', 'AttachStdout', 'AttachStderr', 'Tty', 'OpenStdin', 'StdinOnce',
-      'Env', 'Cmd', 'Image', 'Volumes', 'WorkingDir', 'Entrypoint', 'OnBuild', 'Labels',
+      'Hostname',
+      'Domainname',
+      'User',
+      'AttachStdin',
+      'AttachStdout',
+      'AttachStderr',
+      'Tty',
+      'OpenStdin',
+      'StdinOnce',
+      'Env',
+      'Cmd',
+      'Image',
+      'Volumes',
+      'WorkingDir',
+      'Entrypoint',
+      'OnBuild',
+      'Labels',
     ]);
-    expect(t.frontend.hostConfig).toMatchObject({ NetworkMode: 'default', ShmSize: 67108864, LogConfig: { Type: 'json-file', Config: {} }, RestartPolicy: { Name: '', MaximumRetryCount: 0 } });
+    expect(t.frontend.hostConfig).toMatchObject({
+      NetworkMode: 'default',
+      ShmSize: 67108864,
+      LogConfig: { Type: 'json-file', Config: {} },
+      RestartPolicy: { Name: '', MaximumRetryCount: 0 },
+    });
   });
 
   test('PortBindings are kept as dockerd stores them: both fields of each binding, "" for one left out', () => {
-    const hc = parseCreateBody({ Image: 'i', HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '0' }, {}, { HostIp: '127.0.0.1', HostPort: '8080' }], '53/udp': null } } }, 2).hostConfig;
+    const hc = parseCreateBody(
+      {
+        Image: 'i',
+        HostConfig: {
+          PortBindings: {
+            '80/tcp': [{ HostPort: '0' }, {}, { HostIp: '127.0.0.1', HostPort: '8080' }],
+            '53/udp': null,
+          },
+        },
+      },
+      2,
+    ).hostConfig;
     expect(hc.PortBindings).toEqual({
-      '80/tcp': [{ HostIp: '', HostPort: '0' }, { HostIp: '', HostPort: '' }, { HostIp: '127.0.0.1', HostPort: '8080' }],
+      '80/tcp': [
+        { HostIp: '', HostPort: '0' },
+        { HostIp: '', HostPort: '' },
+        { HostIp: '127.0.0.1', HostPort: '8080' },
+      ],
       '53/udp': null,
     });
   });
@@ -193,7 +378,10 @@ describe('VM size rule', () => {
     [{ Memory: 512 * 1024 * 1024 + 1 }, { memoryMiB: 577, cpus: 1 }],
     [{ NanoCpus: 1.5e9 }, { memoryMiB: 256, cpus: 2 }],
     [{ NanoCpus: 1e7 }, { memoryMiB: 256, cpus: 1 }],
-    [{ CpuQuota: 150000, CpuPeriod: 100000 }, { memoryMiB: 256, cpus: 2 }],
+    [
+      { CpuQuota: 150000, CpuPeriod: 100000 },
+      { memoryMiB: 256, cpus: 2 },
+    ],
     [{ CpuCount: 8 }, { memoryMiB: 256, cpus: 2 }],
     [{ CpuShares: 2048 }, { memoryMiB: 256, cpus: 1 }],
   ])('%j -> %j', (hc, size) => {
@@ -207,10 +395,20 @@ describe('names, signals, restart policies', () => {
     expect(validateContainerName(n)).toBe(n.replace(/^\//, ''));
   });
   test.each([['a'], ['bad/name'], ['-x'], ['']])('invalid name %s', (n) => {
-    expect(() => validateContainerName(n)).toThrow(`Invalid container name (${n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    expect(() => validateContainerName(n)).toThrow(
+      `Invalid container name (${n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
+    );
   });
   test.each([
-    ['SIGKILL', 9], ['KILL', 9], ['kill', 9], ['9', 9], ['TERM', 15], ['SIGUSR1', 10], ['RTMIN+1', 35], ['SIGRTMAX', 64], ['HUP', 1],
+    ['SIGKILL', 9],
+    ['KILL', 9],
+    ['kill', 9],
+    ['9', 9],
+    ['TERM', 15],
+    ['SIGUSR1', 10],
+    ['RTMIN+1', 35],
+    ['SIGRTMAX', 64],
+    ['HUP', 1],
   ])('signal %s = %d', (s, n) => {
     expect(parseSignal(s)).toBe(n);
   });

@@ -50,20 +50,46 @@ test('a Kubernetes Pod in YAML: every supported field read', () => {
     terminationGracePeriodSeconds: 5,
     initContainers: [
       {
-        name: 'setup', image: 'busybox', command: ['sh', '-c', 'echo hi > /work/index.html'], env: [], tty: false, stdin: false, ports: [],
-        volumeMounts: [{ name: 'work', mountPath: '/work', readOnly: false }], privileged: false, labels: {},
+        name: 'setup',
+        image: 'busybox',
+        command: ['sh', '-c', 'echo hi > /work/index.html'],
+        env: [],
+        tty: false,
+        stdin: false,
+        ports: [],
+        volumeMounts: [{ name: 'work', mountPath: '/work', readOnly: false }],
+        privileged: false,
+        labels: {},
       },
     ],
     containers: [
       {
-        name: 'main', image: 'busybox', command: ['httpd'], args: ['-f', '-p', '8080', '-h', '/www'], env: ['A=1', 'B='], workingDir: '/www',
-        tty: false, stdin: false, ports: [{ containerPort: 8080, hostPort: 18080, protocol: 'tcp', name: 'http' }],
-        volumeMounts: [{ name: 'work', mountPath: '/www', readOnly: true }], memoryLimit: 64 * 2 ** 20, cpuLimitMillis: 500,
-        privileged: true, user: '1000:100', labels: {},
+        name: 'main',
+        image: 'busybox',
+        command: ['httpd'],
+        args: ['-f', '-p', '8080', '-h', '/www'],
+        env: ['A=1', 'B='],
+        workingDir: '/www',
+        tty: false,
+        stdin: false,
+        ports: [{ containerPort: 8080, hostPort: 18080, protocol: 'tcp', name: 'http' }],
+        volumeMounts: [{ name: 'work', mountPath: '/www', readOnly: true }],
+        memoryLimit: 64 * 2 ** 20,
+        cpuLimitMillis: 500,
+        privileged: true,
+        user: '1000:100',
+        labels: {},
       },
       {
-        name: 'side', image: 'registry:5000/side:1', env: [], tty: true, stdin: false, ports: [],
-        volumeMounts: [{ name: 'host', mountPath: '/h', readOnly: false }], privileged: false, labels: {},
+        name: 'side',
+        image: 'registry:5000/side:1',
+        env: [],
+        tty: true,
+        stdin: false,
+        ports: [],
+        volumeMounts: [{ name: 'host', mountPath: '/h', readOnly: false }],
+        privileged: false,
+        labels: {},
       },
     ],
     volumes: [
@@ -76,7 +102,9 @@ test('a Kubernetes Pod in YAML: every supported field read', () => {
 test('the same Pod as JSON reads the same; a bare YAML `emptyDir:` is an emptyDir', () => {
   const { parse } = jest.requireActual<typeof import('yaml')>('yaml');
   expect(parsePodFile(JSON.stringify(parse(KUBE)))).toEqual(parsePodFile(KUBE));
-  const m = parsePodFile('apiVersion: v1\nkind: Pod\nspec:\n  containers: [{name: a, image: busybox}]\n  volumes:\n  - name: v\n    emptyDir:\n');
+  const m = parsePodFile(
+    'apiVersion: v1\nkind: Pod\nspec:\n  containers: [{name: a, image: busybox}]\n  volumes:\n  - name: v\n    emptyDir:\n',
+  );
   expect(m.volumes).toEqual([{ name: 'v', type: 'emptyDir' }]);
   expect(m.restartPolicy).toBe('Always');
 });
@@ -126,15 +154,31 @@ spec:
 });
 
 test('wrong kinds, missing parts and cross-field mistakes are reported', () => {
-  expect(() => parsePodFile('apiVersion: apps/v1\nkind: Deployment\nspec: {containers: [{name: a, image: b}]}')).toThrow(/apiVersion: must be v1.*kind: must be Pod/);
-  expect(() => parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: []}')).toThrow('spec.containers: at least one container is required');
-  expect(() => parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a}]}')).toThrow('spec.containers[0].image: is required');
-  expect(() => parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: b}, {name: a, image: c}]}')).toThrow('name is used twice');
-  expect(() => parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: b, volumeMounts: [{name: nope, mountPath: /x}]}]}')).toThrow(
-    'mounts volume "nope", which the pod does not define',
+  expect(() =>
+    parsePodFile('apiVersion: apps/v1\nkind: Deployment\nspec: {containers: [{name: a, image: b}]}'),
+  ).toThrow(/apiVersion: must be v1.*kind: must be Pod/);
+  expect(() => parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: []}')).toThrow(
+    'spec.containers: at least one container is required',
   );
-  expect(() => parsePodFile('apiVersion: v1\nkind: Pod\nspec: {restartPolicy: Sometimes, containers: [{name: a, image: b}]}')).toThrow('spec.restartPolicy');
-  expect(() => parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: b, resources: {limits: {memory: lots}}}]}')).toThrow('bad quantity "lots"');
+  expect(() => parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a}]}')).toThrow(
+    'spec.containers[0].image: is required',
+  );
+  expect(() =>
+    parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: b}, {name: a, image: c}]}'),
+  ).toThrow('name is used twice');
+  expect(() =>
+    parsePodFile(
+      'apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: b, volumeMounts: [{name: nope, mountPath: /x}]}]}',
+    ),
+  ).toThrow('mounts volume "nope", which the pod does not define');
+  expect(() =>
+    parsePodFile('apiVersion: v1\nkind: Pod\nspec: {restartPolicy: Sometimes, containers: [{name: a, image: b}]}'),
+  ).toThrow('spec.restartPolicy');
+  expect(() =>
+    parsePodFile(
+      'apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: b, resources: {limits: {memory: lots}}}]}',
+    ),
+  ).toThrow('bad quantity "lots"');
   expect(() => parsePodFile('a: [1, 2\n')).toThrow(/not valid JSON or YAML/);
   expect(() => parsePodFile('')).toThrow('the file is empty');
   expect(() => parsePodFile('- 1\n- 2\n')).toThrow('the file must hold one object');
@@ -158,7 +202,10 @@ test('a hyper podfile (JSON): containers, envs, volumes, resource, port mappings
           command: ['nginx', '-g', 'daemon off;'],
           workdir: '/srv',
           envs: [{ env: 'X', value: 'y' }],
-          volumes: [{ path: '/data', volume: 'd', readOnly: true }, { path: '/tmp/e', volume: 'e' }],
+          volumes: [
+            { path: '/data', volume: 'd', readOnly: true },
+            { path: '/tmp/e', volume: 'e' },
+          ],
           user: { name: 'www', group: 'www' },
           StopSignal: 'SIGQUIT',
         },
@@ -178,12 +225,35 @@ test('a hyper podfile (JSON): containers, envs, volumes, resource, port mappings
     initContainers: [],
     containers: [
       {
-        name: 'web', image: 'nginx', command: ['/docker-entrypoint.sh'], args: ['nginx', '-g', 'daemon off;'], workingDir: '/srv',
-        env: ['X=y'], tty: true, stdin: false, ports: [{ containerPort: 80, hostPort: 8080, protocol: 'tcp' }],
-        volumeMounts: [{ name: 'd', mountPath: '/data', readOnly: true }, { name: 'e', mountPath: '/tmp/e', readOnly: false }],
-        user: 'www:www', stopSignal: 'SIGQUIT', privileged: false, labels: {},
+        name: 'web',
+        image: 'nginx',
+        command: ['/docker-entrypoint.sh'],
+        args: ['nginx', '-g', 'daemon off;'],
+        workingDir: '/srv',
+        env: ['X=y'],
+        tty: true,
+        stdin: false,
+        ports: [{ containerPort: 80, hostPort: 8080, protocol: 'tcp' }],
+        volumeMounts: [
+          { name: 'd', mountPath: '/data', readOnly: true },
+          { name: 'e', mountPath: '/tmp/e', readOnly: false },
+        ],
+        user: 'www:www',
+        stopSignal: 'SIGQUIT',
+        privileged: false,
+        labels: {},
       },
-      { name: 'container1', image: 'busybox', env: [], tty: false, stdin: false, ports: [], volumeMounts: [], privileged: false, labels: {} },
+      {
+        name: 'container1',
+        image: 'busybox',
+        env: [],
+        tty: false,
+        stdin: false,
+        ports: [],
+        volumeMounts: [],
+        privileged: false,
+        labels: {},
+      },
     ],
     volumes: [
       { name: 'd', type: 'hostPath', path: '/srv/d', create: false },
@@ -193,10 +263,17 @@ test('a hyper podfile (JSON): containers, envs, volumes, resource, port mappings
 });
 
 test('a hyper podfile in YAML; its unsupported fields (dns, files, services, raw volumes) are named', () => {
-  expect(parsePodFile('id: p\ncontainers:\n- image: busybox\n  command: [sleep, "10"]\n').containers[0].args).toEqual(['sleep', '10']);
+  expect(parsePodFile('id: p\ncontainers:\n- image: busybox\n  command: [sleep, "10"]\n').containers[0].args).toEqual([
+    'sleep',
+    '10',
+  ]);
   expect(() =>
-    parsePodFile('id: p\ndns: [8.8.8.8]\nservices: [{}, {}]\ncontainers:\n- image: busybox\n  files: [{path: /x}]\n  frobnicate: 1\nvolumes:\n- {name: v, source: /dev/sdb, format: raw}\n'),
-  ).toThrow(/containers\[0\]\.files: .*containers\[0\]\.frobnicate: unknown field.*volumes\[0\]\.format: "raw".*dns: .*services: /s);
+    parsePodFile(
+      'id: p\ndns: [8.8.8.8]\nservices: [{}, {}]\ncontainers:\n- image: busybox\n  files: [{path: /x}]\n  frobnicate: 1\nvolumes:\n- {name: v, source: /dev/sdb, format: raw}\n',
+    ),
+  ).toThrow(
+    /containers\[0\]\.files: .*containers\[0\]\.frobnicate: unknown field.*volumes\[0\]\.format: "raw".*dns: .*services: /s,
+  );
   expect(() => parsePodFile('{"containers": [{"image": "busybox"}]}', 'kubernetes')).toThrow('apiVersion: must be v1');
 });
 
@@ -213,13 +290,21 @@ test('Kubernetes quantities', () => {
 });
 
 describe('buildPodSpec', () => {
-  const { buildPodSpec } = jest.requireActual<typeof import('../../../src/translate/podspec-build')>('../../../src/translate/podspec-build');
-  const image = (id: string, config: Record<string, unknown>) => ({ id, repoTags: [], repoDigests: [], size: 0, storedAt: 0, config: { config } }) as never;
+  const { buildPodSpec } = jest.requireActual<typeof import('../../../src/translate/podspec-build')>(
+    '../../../src/translate/podspec-build',
+  );
+  const image = (id: string, config: Record<string, unknown>) =>
+    ({ id, repoTags: [], repoDigests: [], size: 0, storedAt: 0, config: { config } }) as never;
   const images: Record<string, unknown> = {
     busybox: image('sha256:b', { Cmd: ['sh'], Env: ['PATH=/bin', 'A=image'], WorkingDir: '/home' }),
     app: image('sha256:a', { Entrypoint: ['/entry'], Cmd: ['--serve'], User: 'app', StopSignal: 'SIGQUIT' }),
   };
-  const opts = { id: 'f'.repeat(64), resolveImage: async (r: string) => images[r] as never, defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 4 };
+  const opts = {
+    id: 'f'.repeat(64),
+    resolveImage: async (r: string) => images[r] as never,
+    defaults: { memoryMiB: 256, cpus: 1 },
+    hostCpus: 4,
+  };
 
   test('Kubernetes command rules, env over the image, grace as stop timeout, mounts, the VM sized for the sum', async () => {
     const m = parsePodFile(`
@@ -240,16 +325,35 @@ spec:
     const { spec, name, ports } = await buildPodSpec(m, opts);
     expect(name).toBe('p');
     expect(ports).toEqual([{ containerPort: 80, protocol: 'tcp', container: 'main' }]);
-    expect(spec).toMatchObject({ id: opts.id, hostname: 'p', restartPolicy: { name: 'no' }, vm: { memoryMiB: 600 + 64, cpus: 3 } });
+    expect(spec).toMatchObject({
+      id: opts.id,
+      hostname: 'p',
+      restartPolicy: { name: 'no' },
+      vm: { memoryMiB: 600 + 64, cpus: 3 },
+    });
     const [init, main, side, plain] = spec.containers;
     expect(init).toMatchObject({ name: 'i', init: true, args: ['true'], image: 'sha256:b', stopTimeout: 7 });
-    expect(main).toMatchObject({ id: opts.id, name: 'main', args: ['/entry', '--other'], user: 'app', stopSignal: 3, env: ['A=file'], limits: { memoryMax: 200 * 2 ** 20, cpuQuota: 150000, cpuPeriod: 100000 } });
+    expect(main).toMatchObject({
+      id: opts.id,
+      name: 'main',
+      args: ['/entry', '--other'],
+      user: 'app',
+      stopSignal: 3,
+      env: ['A=file'],
+      limits: { memoryMax: 200 * 2 ** 20, cpuQuota: 150000, cpuPeriod: 100000 },
+    });
     expect(main.mounts).toEqual([{ type: 'emptyDir', name: 'd', target: '/d', readOnly: false }]);
     expect(side).toMatchObject({ args: ['/side'] });
     expect(side.id).toMatch(/^[0-9a-f]{64}$/);
     expect(side.id).not.toBe(opts.id);
     expect(side.mounts).toEqual([{ type: 'bind', source: '/srv', target: '/h', readOnly: true, createSource: false }]);
-    expect(plain).toMatchObject({ args: ['sh'], workingDir: '/home', env: ['PATH=/bin', 'A=image'], stopSignal: 15, user: '' });
+    expect(plain).toMatchObject({
+      args: ['sh'],
+      workingDir: '/home',
+      env: ['PATH=/bin', 'A=image'],
+      stopSignal: 15,
+      user: '',
+    });
   });
 
   test('no limits: the default VM; hyper resource wins; no command at all is refused', async () => {
@@ -258,9 +362,15 @@ spec:
     expect(built).toMatchObject({ vm: { memoryMiB: 512, cpus: 2 }, hostname: 'h', restartPolicy: { name: 'no' } });
     expect(built.containers[0]).toMatchObject({ name: 'container0', stopTimeout: 30, args: ['sh'] });
     const plain = parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: busybox}]}');
-    expect((await buildPodSpec(plain, opts)).spec).toMatchObject({ vm: { memoryMiB: 256, cpus: 1 }, hostname: 'ffffffffffff', restartPolicy: { name: 'always' } });
+    expect((await buildPodSpec(plain, opts)).spec).toMatchObject({
+      vm: { memoryMiB: 256, cpus: 1 },
+      hostname: 'ffffffffffff',
+      restartPolicy: { name: 'always' },
+    });
     images.empty = image('sha256:e', {});
-    await expect(buildPodSpec(parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: empty}]}'), opts)).rejects.toThrow('no command');
+    await expect(
+      buildPodSpec(parsePodFile('apiVersion: v1\nkind: Pod\nspec: {containers: [{name: a, image: empty}]}'), opts),
+    ).rejects.toThrow('no command');
   });
 });
 
@@ -269,44 +379,85 @@ describe('ports of a pod file', () => {
     `apiVersion: v1\nkind: Pod\nspec:\n${init}  containers:\n  - name: a\n    image: busybox\n    ports: [{containerPort: 80, hostPort: 8080}]\n  - name: b\n    image: busybox\n    ports: ${ports}\n`;
 
   test('Kubernetes hostIP is read with its hostPort; a bad one or one without hostPort is named', () => {
-    expect(parsePodFile(kube('[{containerPort: 53, hostPort: 5353, hostIP: 127.0.0.1, protocol: UDP}]')).containers[1].ports).toEqual([{ containerPort: 53, hostPort: 5353, hostIP: '127.0.0.1', protocol: 'udp' }]);
-    expect(() => parsePodFile(kube('[{containerPort: 53, hostPort: 5353, hostIP: "::1"}]'))).toThrow('spec.containers[1].ports[0].hostIP: must be an IPv4 address');
-    expect(() => parsePodFile(kube('[{containerPort: 53, hostIP: 127.0.0.1}]'))).toThrow('spec.containers[1].ports[0].hostIP: needs a hostPort');
+    expect(
+      parsePodFile(kube('[{containerPort: 53, hostPort: 5353, hostIP: 127.0.0.1, protocol: UDP}]')).containers[1].ports,
+    ).toEqual([{ containerPort: 53, hostPort: 5353, hostIP: '127.0.0.1', protocol: 'udp' }]);
+    expect(() => parsePodFile(kube('[{containerPort: 53, hostPort: 5353, hostIP: "::1"}]'))).toThrow(
+      'spec.containers[1].ports[0].hostIP: must be an IPv4 address',
+    );
+    expect(() => parsePodFile(kube('[{containerPort: 53, hostIP: 127.0.0.1}]'))).toThrow(
+      'spec.containers[1].ports[0].hostIP: needs a hostPort',
+    );
   });
 
   test('a host port asked twice (same protocol, same or a wildcard address) is named by the second path', () => {
-    expect(() => parsePodFile(kube('[{containerPort: 81, hostPort: 8080}]'))).toThrow('spec.containers[1].ports[0].hostPort: 8080/tcp is already published by spec.containers[0].ports[0]');
-    expect(() => parsePodFile(kube('[{containerPort: 81, hostPort: 8080, hostIP: 127.0.0.1}]'))).toThrow('already published by spec.containers[0].ports[0]');
-    // Another protocol, or two distinct addresses, do not clash; the same container port twice is fine.
-    expect(parsePodFile(kube('[{containerPort: 80, hostPort: 8080, protocol: UDP}, {containerPort: 80, hostPort: 8081}]')).containers[1].ports).toHaveLength(2);
-    const two = '[{containerPort: 1, hostPort: 9, hostIP: 127.0.0.1}, {containerPort: 2, hostPort: 9, hostIP: 127.0.0.2}]';
-    expect(parsePodFile(kube(two)).containers[1].ports.map((p) => p.hostIP)).toEqual(['127.0.0.1', '127.0.0.2']);
-    expect(() => parsePodFile(kube('[]', '  initContainers:\n  - {name: i, image: busybox, ports: [{containerPort: 1, hostPort: 2}]}\n'))).toThrow(
-      "spec.initContainers[0].ports[0].hostPort: an init container's ports are not published",
+    expect(() => parsePodFile(kube('[{containerPort: 81, hostPort: 8080}]'))).toThrow(
+      'spec.containers[1].ports[0].hostPort: 8080/tcp is already published by spec.containers[0].ports[0]',
     );
+    expect(() => parsePodFile(kube('[{containerPort: 81, hostPort: 8080, hostIP: 127.0.0.1}]'))).toThrow(
+      'already published by spec.containers[0].ports[0]',
+    );
+    // Another protocol, or two distinct addresses, do not clash; the same container port twice is fine.
+    expect(
+      parsePodFile(kube('[{containerPort: 80, hostPort: 8080, protocol: UDP}, {containerPort: 80, hostPort: 8081}]'))
+        .containers[1].ports,
+    ).toHaveLength(2);
+    const two =
+      '[{containerPort: 1, hostPort: 9, hostIP: 127.0.0.1}, {containerPort: 2, hostPort: 9, hostIP: 127.0.0.2}]';
+    expect(parsePodFile(kube(two)).containers[1].ports.map((p) => p.hostIP)).toEqual(['127.0.0.1', '127.0.0.2']);
+    expect(() =>
+      parsePodFile(
+        kube('[]', '  initContainers:\n  - {name: i, image: busybox, ports: [{containerPort: 1, hostPort: 2}]}\n'),
+      ),
+    ).toThrow("spec.initContainers[0].ports[0].hostPort: an init container's ports are not published");
   });
 
-  test('hyper: portmappings (numbers as strings too) go to the first container; a clash with a container\'s port is named', () => {
-    const m = parsePodFile(JSON.stringify({ id: 'p', containers: [{ image: 'busybox' }], portmappings: [{ containerPort: '80', hostPort: '8080', protocol: 'tcp' }, { containerPort: 53, hostPort: 53, protocol: 'udp' }] }));
-    expect(m.containers[0].ports).toEqual([{ containerPort: 80, hostPort: 8080, protocol: 'tcp' }, { containerPort: 53, hostPort: 53, protocol: 'udp' }]);
-    expect(() => parsePodFile(JSON.stringify({ id: 'p', containers: [{ image: 'busybox', ports: [{ containerPort: 1, hostPort: 8080 }] }], portmappings: [{ containerPort: 80, hostPort: 8080 }] }))).toThrow(
-      'portmappings[0].hostPort: 8080/tcp is already published by containers[0].ports[0]',
+  test("hyper: portmappings (numbers as strings too) go to the first container; a clash with a container's port is named", () => {
+    const m = parsePodFile(
+      JSON.stringify({
+        id: 'p',
+        containers: [{ image: 'busybox' }],
+        portmappings: [
+          { containerPort: '80', hostPort: '8080', protocol: 'tcp' },
+          { containerPort: 53, hostPort: 53, protocol: 'udp' },
+        ],
+      }),
     );
+    expect(m.containers[0].ports).toEqual([
+      { containerPort: 80, hostPort: 8080, protocol: 'tcp' },
+      { containerPort: 53, hostPort: 53, protocol: 'udp' },
+    ]);
+    expect(() =>
+      parsePodFile(
+        JSON.stringify({
+          id: 'p',
+          containers: [{ image: 'busybox', ports: [{ containerPort: 1, hostPort: 8080 }] }],
+          portmappings: [{ containerPort: 80, hostPort: 8080 }],
+        }),
+      ),
+    ).toThrow('portmappings[0].hostPort: 8080/tcp is already published by containers[0].ports[0]');
   });
 
   test('as the Docker create body states them: hostPorts bound, every port exposed', () => {
     expect(dockerPortsOf([])).toEqual({});
-    expect(dockerPortsOf([
-      { containerPort: 80, hostPort: 8080, protocol: 'tcp' },
-      { containerPort: 80, hostPort: 8081, hostIP: '127.0.0.1', protocol: 'tcp' },
-      { containerPort: 53, protocol: 'udp' },
-    ])).toEqual({
+    expect(
+      dockerPortsOf([
+        { containerPort: 80, hostPort: 8080, protocol: 'tcp' },
+        { containerPort: 80, hostPort: 8081, hostIP: '127.0.0.1', protocol: 'tcp' },
+        { containerPort: 53, protocol: 'udp' },
+      ]),
+    ).toEqual({
       ExposedPorts: { '80/tcp': {}, '53/udp': {} },
-      PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }, { HostIp: '127.0.0.1', HostPort: '8081' }] },
+      PortBindings: {
+        '80/tcp': [
+          { HostIp: '', HostPort: '8080' },
+          { HostIp: '127.0.0.1', HostPort: '8081' },
+        ],
+      },
     });
   });
 
-  test('-p strings as the docker CLI sends them (ranges, any free port, an address); a bad one in dockerd\'s words', () => {
+  test("-p strings as the docker CLI sends them (ranges, any free port, an address); a bad one in dockerd's words", () => {
     expect(dockerPortsOfSpecs(['8080:80', '127.0.0.1:9000-9001:90-91/udp', '7000'])).toEqual({
       ExposedPorts: { '80/tcp': {}, '90/udp': {}, '91/udp': {}, '7000/tcp': {} },
       PortBindings: {
@@ -316,7 +467,9 @@ describe('ports of a pod file', () => {
         '7000/tcp': [{ HostIp: '', HostPort: '' }],
       },
     });
-    expect(dockerPortsOfSpecs(['8000-8010:80']).PortBindings).toEqual({ '80/tcp': [{ HostIp: '', HostPort: '8000-8010' }] });
+    expect(dockerPortsOfSpecs(['8000-8010:80']).PortBindings).toEqual({
+      '80/tcp': [{ HostIp: '', HostPort: '8000-8010' }],
+    });
     expect(() => dockerPortsOfSpecs(['80/sctp'])).toThrow('invalid proto: sctp');
   });
 });

@@ -29,7 +29,12 @@ test('one pull, from manifest to stored image, in dockerd words', () => {
     { status: 'Pull complete', progressDetail: {}, id: 'bbb' },
     { status: 'Digest: sha256:d' },
     { status: 'Status: Downloaded newer image for busybox:latest' },
-    { status: 'WARNING: image with reference busybox was found but does not match the specified platform: wanted linux/arm64, actual: linux/amd64' },
+    {
+      status:
+        'WARNING: image with reference busybox was found but does not match the specified platform: wanted linux/arm64, actual: linux/amd64',
+    },
   ]);
-  expect(dockerProgress({ kind: 'stored', digest: 'sha256:d', reference: 'busybox:latest', updated: false })[1].status).toBe('Status: Image is up to date for busybox:latest');
+  expect(
+    dockerProgress({ kind: 'stored', digest: 'sha256:d', reference: 'busybox:latest', updated: false })[1].status,
+  ).toBe('Status: Image is up to date for busybox:latest');
 });

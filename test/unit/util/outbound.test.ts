@@ -6,12 +6,22 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { Outbound, OutboundTimeoutError, watchConnect, DEFAULT_TIMEOUTS, CONNECT_TIMEOUT_MS, TLS_HANDSHAKE_TIMEOUT_MS, POOL_IDLE_TIMEOUT_MS } from '../../../src/util/outbound';
+import {
+  Outbound,
+  OutboundTimeoutError,
+  watchConnect,
+  DEFAULT_TIMEOUTS,
+  CONNECT_TIMEOUT_MS,
+  TLS_HANDSHAKE_TIMEOUT_MS,
+  POOL_IDLE_TIMEOUT_MS,
+} from '../../../src/util/outbound';
 
 const SHORT = { connectMs: 300, tlsHandshakeMs: 300, idleMs: 300, poolIdleMs: 300 };
 
 /** A server for one test; every socket it accepts is destroyed at the end. */
-async function serve(handler: http.RequestListener): Promise<{ url: string; server: http.Server; sockets: Set<net.Socket>; close(): Promise<void> }> {
+async function serve(
+  handler: http.RequestListener,
+): Promise<{ url: string; server: http.Server; sockets: Set<net.Socket>; close(): Promise<void> }> {
   const server = http.createServer(handler);
   const sockets = new Set<net.Socket>();
   server.on('connection', (s) => {
@@ -39,20 +49,29 @@ async function readAll(res: http.IncomingMessage): Promise<string> {
 
 describe('outbound HTTP timeouts', () => {
   it('defaults to Go transport values: 30 s connect, 10 s TLS handshake, 90 s pool idle', () => {
-    expect(DEFAULT_TIMEOUTS).toEqual({ connectMs: CONNECT_TIMEOUT_MS, tlsHandshakeMs: TLS_HANDSHAKE_TIMEOUT_MS, idleMs: 60_000, poolIdleMs: POOL_IDLE_TIMEOUT_MS });
+    expect(DEFAULT_TIMEOUTS).toEqual({
+      connectMs: CONNECT_TIMEOUT_MS,
+      tlsHandshakeMs: TLS_HANDSHAKE_TIMEOUT_MS,
+      idleMs: 60_000,
+      poolIdleMs: POOL_IDLE_TIMEOUT_MS,
+    });
     expect([CONNECT_TIMEOUT_MS, TLS_HANDSHAKE_TIMEOUT_MS, POOL_IDLE_TIMEOUT_MS]).toEqual([30_000, 10_000, 90_000]);
   });
 
   it('a socket that never connects fails with the connect timeout', async () => {
     const sock = Object.assign(new EventEmitter(), { connecting: true });
-    const err = await new Promise<OutboundTimeoutError>((resolve) => watchConnect(sock, false, 'r.example:443', { connectMs: 50, tlsHandshakeMs: 50 }, resolve));
+    const err = await new Promise<OutboundTimeoutError>((resolve) =>
+      watchConnect(sock, false, 'r.example:443', { connectMs: 50, tlsHandshakeMs: 50 }, resolve),
+    );
     expect(err.code).toBe('ETIMEDOUT');
     expect(err.message).toBe('dial tcp r.example:443: i/o timeout (no connection within 0.05 s)');
   });
 
   it('an https socket that connects but never finishes the handshake fails with the TLS timeout', async () => {
     const sock = Object.assign(new EventEmitter(), { connecting: true });
-    const got = new Promise<OutboundTimeoutError>((resolve) => watchConnect(sock, true, 'r.example:443', { connectMs: 1000, tlsHandshakeMs: 50 }, resolve));
+    const got = new Promise<OutboundTimeoutError>((resolve) =>
+      watchConnect(sock, true, 'r.example:443', { connectMs: 1000, tlsHandshakeMs: 50 }, resolve),
+    );
     sock.emit('connect');
     const err = await got;
     expect(err.code).toBe('ETLSTIMEDOUT');
@@ -66,7 +85,9 @@ describe('outbound HTTP timeouts', () => {
     done.emit('connect');
     done.emit('secureConnect');
     watchConnect(Object.assign(new EventEmitter(), { connecting: false }), true, 'b:1', t, (e) => failures.push(e));
-    const stop = watchConnect(Object.assign(new EventEmitter(), { connecting: true }), false, 'c:1', t, (e) => failures.push(e));
+    const stop = watchConnect(Object.assign(new EventEmitter(), { connecting: true }), false, 'c:1', t, (e) =>
+      failures.push(e),
+    );
     stop();
     await new Promise((r) => setTimeout(r, 100));
     expect(failures).toEqual([]);
@@ -96,7 +117,9 @@ describe('outbound HTTP timeouts', () => {
       const err = await o.send({ url: s.url }).catch((e: Error & { code?: string }) => e);
       expect(err).toBeInstanceOf(OutboundTimeoutError);
       expect((err as OutboundTimeoutError).code).toBe('EIDLETIMEDOUT');
-      expect((err as Error).message).toMatch(/^net\/http: timeout awaiting response headers from 127\.0\.0\.1:\d+ \(no data for 0\.3 s\)$/);
+      expect((err as Error).message).toMatch(
+        /^net\/http: timeout awaiting response headers from 127\.0\.0\.1:\d+ \(no data for 0\.3 s\)$/,
+      );
     } finally {
       o.abortAll();
       await s.close();
@@ -124,7 +147,10 @@ describe('outbound HTTP timeouts', () => {
     try {
       const stalled = await o.send({ url: s.url.replace('/x', '/stall') });
       expect(stalled.statusCode).toBe(200);
-      await expect(readAll(stalled)).rejects.toMatchObject({ code: 'EIDLETIMEDOUT', message: expect.stringMatching(/^read tcp 127\.0\.0\.1:\d+: i\/o timeout/) });
+      await expect(readAll(stalled)).rejects.toMatchObject({
+        code: 'EIDLETIMEDOUT',
+        message: expect.stringMatching(/^read tcp 127\.0\.0\.1:\d+: i\/o timeout/),
+      });
       const steady = await o.send({ url: s.url });
       expect((await readAll(steady)).length).toBe(1000);
     } finally {

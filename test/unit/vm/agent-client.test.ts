@@ -90,12 +90,18 @@ describe('AgentClient handshake', () => {
   it('connects through stale bytes before the SYNC_REPLY and reports the version', async () => {
     fake.garbageBeforeSync = Buffer.concat([Buffer.from('stale tail of an old frame'), header(5, FrameType.DATA)]);
     client = await connect();
-    expect(await client.version()).toEqual({ protocol: PROTOCOL_VERSION, agent: 'fake agent', lastOp: Op.PROCESS_TABLE });
+    expect(await client.version()).toEqual({
+      protocol: PROTOCOL_VERSION,
+      agent: 'fake agent',
+      lastOp: Op.PROCESS_TABLE,
+    });
   });
 
   it('refuses an agent that speaks another protocol version', async () => {
     fake.protocol = PROTOCOL_VERSION + 1;
-    await expect(connect()).rejects.toThrow(`protocol ${PROTOCOL_VERSION + 1}, this podvisor needs ${PROTOCOL_VERSION}`);
+    await expect(connect()).rejects.toThrow(
+      `protocol ${PROTOCOL_VERSION + 1}, this podvisor needs ${PROTOCOL_VERSION}`,
+    );
   });
 
   it('rejects with UnavailableError when the agent never answers', async () => {
@@ -115,7 +121,13 @@ describe('AgentClient handshake', () => {
 describe('AgentClient requests', () => {
   it('maps ERROR codes to the error classes, with the agent message', async () => {
     client = await connect();
-    const codes = [ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.INVALID, ErrorCode.PERMISSION, ErrorCode.UNAVAILABLE];
+    const codes = [
+      ErrorCode.NOT_FOUND,
+      ErrorCode.CONFLICT,
+      ErrorCode.INVALID,
+      ErrorCode.PERMISSION,
+      ErrorCode.UNAVAILABLE,
+    ];
     let i = 0;
     fake.onCtl = (f, a) => a.error(f.id, codes[i++], `failure ${i}`);
     await expect(client.ping()).rejects.toEqual(new NotFoundError('failure 1'));
@@ -128,7 +140,16 @@ describe('AgentClient requests', () => {
 
   it('validates input before sending anything', async () => {
     client = await connect();
-    const base = { containerId: 'c', processId: 'p', args: ['x'], env: [], cwd: '/', user: { uid: 0, gid: 0, additionalGids: [] }, terminal: false, stdin: false };
+    const base = {
+      containerId: 'c',
+      processId: 'p',
+      args: ['x'],
+      env: [],
+      cwd: '/',
+      user: { uid: 0, gid: 0, additionalGids: [] },
+      terminal: false,
+      stdin: false,
+    };
     await expect(client.startProcess({ ...base, containerId: '../x' })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(client.startProcess({ ...base, args: [] })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(client.startProcess({ ...base, args: ['a\0b'] })).rejects.toBeInstanceOf(InvalidArgumentError);
@@ -150,10 +171,18 @@ describe('AgentClient requests', () => {
 
 describe('AgentClient against malformed frames from the guest', () => {
   const cases: [string, (f: Frame, a: FakeAgent) => void, RegExp][] = [
-    ['an oversized control frame', (_f, a) => a.ctl.write(header(Limits.MAX_CTL_PAYLOAD + 1, FrameType.ACK)), /exceeds the limit/],
+    [
+      'an oversized control frame',
+      (_f, a) => a.ctl.write(header(Limits.MAX_CTL_PAYLOAD + 1, FrameType.ACK)),
+      /exceeds the limit/,
+    ],
     ['an unknown frame type', (f, a) => a.ctl.write(encodeFrame(99, 0, f.id)), /unexpected frame type 99/],
     ['a request opcode from the guest', (f, a) => a.ctl.write(encodeFrame(Op.PING, 0, f.id)), /unexpected frame type/],
-    ['a truncated TLV field', (f, a) => a.ctl.write(encodeFrame(FrameType.ACK, 0, f.id, Buffer.from([1, 0, 0]))), /truncated TLV/],
+    [
+      'a truncated TLV field',
+      (f, a) => a.ctl.write(encodeFrame(FrameType.ACK, 0, f.id, Buffer.from([1, 0, 0]))),
+      /truncated TLV/,
+    ],
     [
       'a TLV field running past its frame',
       (f, a) => a.ctl.write(encodeFrame(FrameType.ACK, 0, f.id, header(0, 0).subarray(0, 8).fill(0).fill(0xff, 4))),
@@ -163,15 +192,46 @@ describe('AgentClient against malformed frames from the guest', () => {
       'bad UTF-8 in an error message',
       (f, a) =>
         a.ctl.write(
-          encodeFrame(FrameType.ERROR, 0, f.id, new TlvWriter().u32(Tag.CODE, 1).bytes(Tag.MESSAGE, Buffer.from([0xc3, 0x28])).toBuffer()),
+          encodeFrame(
+            FrameType.ERROR,
+            0,
+            f.id,
+            new TlvWriter()
+              .u32(Tag.CODE, 1)
+              .bytes(Tag.MESSAGE, Buffer.from([0xc3, 0x28]))
+              .toBuffer(),
+          ),
         ),
       /not valid UTF-8/,
     ],
-    ['an answer to an unknown request', (f, a) => a.ctl.write(encodeFrame(FrameType.ACK, 0, f.id + 1000)), /unknown request/],
-    ['an exit event for an unknown process', (_f, a) => a.ctl.write(encodeFrame(FrameType.EXIT, 0, 0, new TlvWriter().u32(Tag.HANDLE, 5).u32(Tag.EXIT_CODE, 0).toBuffer())), /unknown process handle 5/],
-    ['stream data for an unknown process', (_f, a) => a.io.write(encodeFrame(FrameType.DATA, Stream.STDOUT, 42, Buffer.from('x'))), /unknown process handle 42/],
-    ['an oversized stream frame', (_f, a) => a.io.write(header(Limits.MAX_IO_PAYLOAD + 1, FrameType.DATA, 1, 1)), /exceeds the limit/],
-    ['a control frame on the stream channel', (_f, a) => a.io.write(encodeFrame(FrameType.ACK, 0, 1)), /unexpected frame type/],
+    [
+      'an answer to an unknown request',
+      (f, a) => a.ctl.write(encodeFrame(FrameType.ACK, 0, f.id + 1000)),
+      /unknown request/,
+    ],
+    [
+      'an exit event for an unknown process',
+      (_f, a) =>
+        a.ctl.write(
+          encodeFrame(FrameType.EXIT, 0, 0, new TlvWriter().u32(Tag.HANDLE, 5).u32(Tag.EXIT_CODE, 0).toBuffer()),
+        ),
+      /unknown process handle 5/,
+    ],
+    [
+      'stream data for an unknown process',
+      (_f, a) => a.io.write(encodeFrame(FrameType.DATA, Stream.STDOUT, 42, Buffer.from('x'))),
+      /unknown process handle 42/,
+    ],
+    [
+      'an oversized stream frame',
+      (_f, a) => a.io.write(header(Limits.MAX_IO_PAYLOAD + 1, FrameType.DATA, 1, 1)),
+      /exceeds the limit/,
+    ],
+    [
+      'a control frame on the stream channel',
+      (_f, a) => a.io.write(encodeFrame(FrameType.ACK, 0, 1)),
+      /unexpected frame type/,
+    ],
   ];
 
   it.each(cases)('rejects %s with UnavailableError and closes', async (_name, misbehave, re) => {
@@ -206,7 +266,19 @@ describe('AgentClient processes', () => {
     const err: Buffer[] = [];
     p.stdout.on('data', (c: Buffer) => out.push(c));
     p.stderr!.on('data', (c: Buffer) => err.push(c));
-    fake.ctl.write(encodeFrame(FrameType.EXIT, 0, 0, new TlvWriter().u32(Tag.HANDLE, handle).str(Tag.PROCESS_ID, 'p1').u32(Tag.EXIT_CODE, 137).u32(Tag.SIGNAL, 9).toBuffer()));
+    fake.ctl.write(
+      encodeFrame(
+        FrameType.EXIT,
+        0,
+        0,
+        new TlvWriter()
+          .u32(Tag.HANDLE, handle)
+          .str(Tag.PROCESS_ID, 'p1')
+          .u32(Tag.EXIT_CODE, 137)
+          .u32(Tag.SIGNAL, 9)
+          .toBuffer(),
+      ),
+    );
     fake.io.write(encodeFrame(FrameType.DATA, Stream.STDOUT, handle, Buffer.from('hello')));
     fake.io.write(encodeFrame(FrameType.DATA, Stream.STDERR, handle, Buffer.from('oops')));
     fake.io.write(encodeFrame(FrameType.EOF, Stream.STDOUT, handle));

@@ -9,7 +9,14 @@ import { UnavailableError } from '../../../src/errors';
 import { encodeFrame, FrameDecoder, SyncScanner } from '../../../src/vm/agent/codec';
 import { InputCredit, OutputCredit } from '../../../src/vm/agent/flow';
 import { ProcessChannel } from '../../../src/vm/agent/process';
-import { FrameType, isCtlFrameFromAgent, isIoFrameFromAgent, Limits, Stream, Tag } from '../../../src/vm/agent/protocol';
+import {
+  FrameType,
+  isCtlFrameFromAgent,
+  isIoFrameFromAgent,
+  Limits,
+  Stream,
+  Tag,
+} from '../../../src/vm/agent/protocol';
 import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
 
 const ioDecoder = () =>
@@ -167,7 +174,9 @@ describe('TLV', () => {
 
   it('rejects integers of the wrong size and repeated single-valued tags', () => {
     expect(() => TlvReader.parse(new TlvWriter().bytes(Tag.PID, Buffer.alloc(3)).toBuffer())).toThrow(/4 bytes/);
-    expect(() => TlvReader.parse(new TlvWriter().bytes(Tag.STDOUT_SENT, Buffer.alloc(4)).toBuffer())).toThrow(/8 bytes/);
+    expect(() => TlvReader.parse(new TlvWriter().bytes(Tag.STDOUT_SENT, Buffer.alloc(4)).toBuffer())).toThrow(
+      /8 bytes/,
+    );
     expect(() => TlvReader.parse(new TlvWriter().u32(Tag.PID, 1).u32(Tag.PID, 2).toBuffer())).toThrow(/repeated/);
   });
 
@@ -190,7 +199,10 @@ describe('SyncScanner', () => {
   it('finds the SYNC_REPLY after stale bytes, across chunk boundaries, and returns what follows', () => {
     const nonce = crypto.randomBytes(16);
     const after = encodeFrame(FrameType.ACK, 0, 1);
-    const stale = Buffer.concat([crypto.randomBytes(5000), encodeFrame(FrameType.SYNC_REPLY, 0, 0, crypto.randomBytes(16))]);
+    const stale = Buffer.concat([
+      crypto.randomBytes(5000),
+      encodeFrame(FrameType.SYNC_REPLY, 0, 0, crypto.randomBytes(16)),
+    ]);
     const wire = Buffer.concat([stale, encodeFrame(FrameType.SYNC_REPLY, 0, 0, nonce), after]);
     for (const seed of [1, 2, 3, 4]) {
       const s = new SyncScanner(nonce);
@@ -308,8 +320,7 @@ describe('ProcessChannel flow control', () => {
     let done = false;
     p.stdin!.write(data, () => (done = true));
     await new Promise((r) => setImmediate(r));
-    const dataBytes = () =>
-      sent.filter((s) => s.type === FrameType.DATA).reduce((n, s) => n + s.payload!.length, 0);
+    const dataBytes = () => sent.filter((s) => s.type === FrameType.DATA).reduce((n, s) => n + s.payload!.length, 0);
     expect(dataBytes()).toBe(Limits.STDIN_WINDOW);
     expect(sent.every((s) => s.type !== FrameType.DATA || s.payload!.length <= Limits.MAX_IO_PAYLOAD)).toBe(true);
     expect(done).toBe(false);

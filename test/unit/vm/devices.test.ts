@@ -17,7 +17,15 @@ import { readVmRecord, vmPaths, writeVmRecord, type VmRecord } from '../../../sr
 
 const ID = 'abcdef012345';
 const paths = vmPaths('/run/podvisor', ID);
-const base = { id: ID, size: { memoryMiB: 256, cpus: 1 }, accel: 'tcg' as const, kernel: '/k', initrd: '/i', cmdline: 'c', paths };
+const base = {
+  id: ID,
+  size: { memoryMiB: 256, cpus: 1 },
+  accel: 'tcg' as const,
+  kernel: '/k',
+  initrd: '/i',
+  cmdline: 'c',
+  paths,
+};
 
 describe('devices on the QEMU command line', () => {
   it('adds nothing for a VM without devices (the command line before the device model)', () => {
@@ -49,8 +57,15 @@ describe('devices on the QEMU command line', () => {
     expect(args).toContain('vhost-user-fs-device,chardev=vfsvol,tag=podvisor-vol');
     expect(args).toContain(`socket,id=vfsvol,path=/run/podvisor/vms/${ID}/volumes.sock`);
     expect(volumeVirtiofsdArgs(paths)).toEqual([
-      `--socket-path=/run/podvisor/vms/${ID}/volumes.sock`, '-o', `source=/run/podvisor/vms/${ID}/volumes`,
-      '-o', 'sandbox=chroot', '-o', 'announce_submounts', '-o', 'cache=auto',
+      `--socket-path=/run/podvisor/vms/${ID}/volumes.sock`,
+      '-o',
+      `source=/run/podvisor/vms/${ID}/volumes`,
+      '-o',
+      'sandbox=chroot',
+      '-o',
+      'announce_submounts',
+      '-o',
+      'cache=auto',
     ]);
     expect(virtiofsdArgs(paths)).toContain('cache=always');
   });
@@ -80,8 +95,17 @@ describe('vm.json devices', () => {
     fs.mkdirSync(p.dir, { recursive: true });
     const devices = planDevices(ID, { nics: 1, volumes: true }, p);
     const rec: VmRecord = {
-      format: 1, id: ID, size: { memoryMiB: 256, cpus: 1 }, accel: 'tcg', qemuPid: 10, virtiofsdPid: 11, volumesVirtiofsdPid: 12,
-      devices, createdAt: new Date().toISOString(), kernel: '/k', initrd: '/i',
+      format: 1,
+      id: ID,
+      size: { memoryMiB: 256, cpus: 1 },
+      accel: 'tcg',
+      qemuPid: 10,
+      virtiofsdPid: 11,
+      volumesVirtiofsdPid: 12,
+      devices,
+      createdAt: new Date().toISOString(),
+      kernel: '/k',
+      initrd: '/i',
     };
     writeVmRecord(p, rec);
     expect(readVmRecord(p)).toEqual(rec);
@@ -95,13 +119,25 @@ describe('vm.json devices', () => {
 });
 
 describe('LIST_INTERFACES answers from the guest', () => {
-  const record = (f: (w: TlvWriter) => TlvWriter) => TlvReader.parse(new TlvWriter().nested(Tag.INTERFACE, f(new TlvWriter())).toBuffer());
-  const good = (w: TlvWriter) => w.str(Tag.IFNAME, 'eth0').bytes(Tag.MAC, Buffer.from([2, 0, 0, 0, 0, 1])).u32(Tag.MTU, 1500).u32(Tag.LINK_UP, 1);
+  const record = (f: (w: TlvWriter) => TlvWriter) =>
+    TlvReader.parse(new TlvWriter().nested(Tag.INTERFACE, f(new TlvWriter())).toBuffer());
+  const good = (w: TlvWriter) =>
+    w
+      .str(Tag.IFNAME, 'eth0')
+      .bytes(Tag.MAC, Buffer.from([2, 0, 0, 0, 0, 1]))
+      .u32(Tag.MTU, 1500)
+      .u32(Tag.LINK_UP, 1);
 
   it('decodes a well-formed record', () => {
-    expect(decodeInterfaces(record((w) => good(w).bytes(Tag.ADDRESS, Buffer.from([10, 0, 0, 2])).u32(Tag.PREFIX, 24)))).toEqual([
-      { name: 'eth0', mac: '02:00:00:00:00:01', mtu: 1500, up: true, address: '10.0.0.2', prefix: 24 },
-    ]);
+    expect(
+      decodeInterfaces(
+        record((w) =>
+          good(w)
+            .bytes(Tag.ADDRESS, Buffer.from([10, 0, 0, 2]))
+            .u32(Tag.PREFIX, 24),
+        ),
+      ),
+    ).toEqual([{ name: 'eth0', mac: '02:00:00:00:00:01', mtu: 1500, up: true, address: '10.0.0.2', prefix: 24 }]);
     const v6 = Buffer.from('2001038900000000000000000000f00d', 'hex');
     expect(decodeInterfaces(record((w) => good(w).bytes(Tag.ADDRESS6, v6).u32(Tag.PREFIX6, 64)))).toEqual([
       { name: 'eth0', mac: '02:00:00:00:00:01', mtu: 1500, up: true, address6: '2001:389::f00d', prefix6: 64 },
@@ -109,9 +145,18 @@ describe('LIST_INTERFACES answers from the guest', () => {
   });
 
   it.each([
-    ['a name with a slash', (w: TlvWriter) => w.str(Tag.IFNAME, 'eth/0').bytes(Tag.MAC, Buffer.alloc(6)).u32(Tag.MTU, 1).u32(Tag.LINK_UP, 0)],
-    ['a 7-byte MAC', (w: TlvWriter) => w.str(Tag.IFNAME, 'eth0').bytes(Tag.MAC, Buffer.alloc(7)).u32(Tag.MTU, 1).u32(Tag.LINK_UP, 0)],
-    ['LINK_UP 5', (w: TlvWriter) => w.str(Tag.IFNAME, 'eth0').bytes(Tag.MAC, Buffer.alloc(6)).u32(Tag.MTU, 1).u32(Tag.LINK_UP, 5)],
+    [
+      'a name with a slash',
+      (w: TlvWriter) => w.str(Tag.IFNAME, 'eth/0').bytes(Tag.MAC, Buffer.alloc(6)).u32(Tag.MTU, 1).u32(Tag.LINK_UP, 0),
+    ],
+    [
+      'a 7-byte MAC',
+      (w: TlvWriter) => w.str(Tag.IFNAME, 'eth0').bytes(Tag.MAC, Buffer.alloc(7)).u32(Tag.MTU, 1).u32(Tag.LINK_UP, 0),
+    ],
+    [
+      'LINK_UP 5',
+      (w: TlvWriter) => w.str(Tag.IFNAME, 'eth0').bytes(Tag.MAC, Buffer.alloc(6)).u32(Tag.MTU, 1).u32(Tag.LINK_UP, 5),
+    ],
     ['a 16-byte address', (w: TlvWriter) => good(w).bytes(Tag.ADDRESS, Buffer.alloc(16)).u32(Tag.PREFIX, 24)],
     ['a prefix of 99', (w: TlvWriter) => good(w).bytes(Tag.ADDRESS, Buffer.alloc(4)).u32(Tag.PREFIX, 99)],
     ['no MTU', (w: TlvWriter) => w.str(Tag.IFNAME, 'eth0').bytes(Tag.MAC, Buffer.alloc(6)).u32(Tag.LINK_UP, 0)],
@@ -133,13 +178,20 @@ describe('IPv6 in CONFIGURE_INTERFACE and ADD_ROUTE requests', () => {
     expect(fields(encodeInterface({ name: 'eth0', address6: '::', prefix6: 0 })).u32(Tag.PREFIX6)).toBe(0);
     expect(() => encodeInterface({ name: 'eth0', address6: '2001:389::1' })).toThrow(InvalidArgumentError);
     expect(() => encodeInterface({ name: 'eth0', address6: '10.0.0.1', prefix6: 64 })).toThrow(InvalidArgumentError);
-    expect(() => encodeInterface({ name: 'eth0', address6: '2001:389::1', prefix6: 129 })).toThrow(InvalidArgumentError);
+    expect(() => encodeInterface({ name: 'eth0', address6: '2001:389::1', prefix6: 129 })).toThrow(
+      InvalidArgumentError,
+    );
     expect(() => encodeInterface({ name: 'eth0', address6: '2001:389::1', prefix6: 0 })).toThrow(InvalidArgumentError);
   });
 
   it('an IPv6 destination makes an IPv6 route, with a gateway of its family and no host bits', () => {
     const r = fields(encodeRoute({ destination: '::', prefix: 0, gateway: '2001:389::ffff', device: 'eth0' }));
-    expect([r.bytes(Tag.DESTINATION6)?.length, r.u32(Tag.PREFIX), r.bytes(Tag.GATEWAY6)?.toString('hex'), r.bytes(Tag.DESTINATION)]).toEqual([16, 0, '2001038900000000000000000000ffff', undefined]);
+    expect([
+      r.bytes(Tag.DESTINATION6)?.length,
+      r.u32(Tag.PREFIX),
+      r.bytes(Tag.GATEWAY6)?.toString('hex'),
+      r.bytes(Tag.DESTINATION),
+    ]).toEqual([16, 0, '2001038900000000000000000000ffff', undefined]);
     expect(() => encodeRoute({ destination: '::', prefix: 0, gateway: '10.0.0.1' })).toThrow(InvalidArgumentError);
     expect(() => encodeRoute({ destination: '2001:389::1', prefix: 64, device: 'eth0' })).toThrow('host bits');
     expect(() => encodeRoute({ destination: '2001:389::', prefix: 129, device: 'eth0' })).toThrow(InvalidArgumentError);

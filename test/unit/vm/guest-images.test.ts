@@ -57,7 +57,7 @@ test("PODVISOR_GUEST_KERNEL=debian keeps Debian's kernel", () => {
   expect(c.why).toMatch(/PODVISOR_GUEST_KERNEL=debian/);
 });
 
-test('the KVM probe boots with the kernel\'s machine properties', () => {
+test("the KVM probe boots with the kernel's machine properties", () => {
   expect(probeArgs('k', 'i', 'c')).toEqual(expect.arrayContaining(['-M', 'microvm']));
   const args = probeArgs('k', 'i', 'c', ['acpi=off']);
   expect(args[args.indexOf('-M') + 1]).toBe('microvm,acpi=off');

@@ -57,8 +57,14 @@ async function startProcess(c: AgentClient) {
     }
   };
   const p = await c.startProcess({
-    containerId: 'c1', processId: 'p1', args: ['sh'], env: [], cwd: '/',
-    user: { uid: 0, gid: 0, additionalGids: [] }, terminal: false, stdin: false,
+    containerId: 'c1',
+    processId: 'p1',
+    args: ['sh'],
+    env: [],
+    cwd: '/',
+    user: { uid: 0, gid: 0, additionalGids: [] },
+    terminal: false,
+    stdin: false,
   });
   return { p, handle };
 }
@@ -97,7 +103,10 @@ describe('a hostile guest', () => {
       const sock = onIo ? a.io : a.ctl;
       for (let k = 1 + rng.int(5); k > 0; k--) sock.write(garbage(rng, f.id));
     };
-    const err = await client.ping().then(() => undefined, (e: unknown) => e);
+    const err = await client.ping().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     if (err === undefined) {
       // Garbage that happened to be valid (or went unnoticed on the stream channel): the client
       // either still works or fails cleanly on the next request.
@@ -114,11 +123,19 @@ describe('a hostile guest', () => {
   it('a flood of exit events for one process: one exit, then the channel is failed', async () => {
     client = await connect();
     const { p, handle } = await startProcess(client);
-    const exit = encodeFrame(FrameType.EXIT, 0, 0, new TlvWriter().u32(Tag.HANDLE, handle).str(Tag.PROCESS_ID, 'p1').u32(Tag.EXIT_CODE, 3).toBuffer());
+    const exit = encodeFrame(
+      FrameType.EXIT,
+      0,
+      0,
+      new TlvWriter().u32(Tag.HANDLE, handle).str(Tag.PROCESS_ID, 'p1').u32(Tag.EXIT_CODE, 3).toBuffer(),
+    );
     fake.ctl.write(Buffer.concat(Array.from({ length: 10000 }, () => exit)));
     fake.io.write(encodeFrame(FrameType.EOF, Stream.STDOUT, handle));
     fake.io.write(encodeFrame(FrameType.EOF, Stream.STDERR, handle));
-    const outcome = await p.exited.then((s) => s, (e: unknown) => e);
+    const outcome = await p.exited.then(
+      (s) => s,
+      (e: unknown) => e,
+    );
     // Either the first exit was taken (then the duplicates fail the channel), or the flood
     // arrived first and the process failed with the channel: never an uncaught throw.
     if (outcome instanceof Error) expect(outcome).toBeInstanceOf(UnavailableError);

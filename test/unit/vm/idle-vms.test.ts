@@ -13,7 +13,11 @@ let dir: string;
 let held: HeldVms;
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-held-'));
-  held = new HeldVms(new FakeFactory(new FakeHypervisor()), { size: { memoryMiB: 256, cpus: 1 } }, path.join(dir, 'held-vms.json'));
+  held = new HeldVms(
+    new FakeFactory(new FakeHypervisor()),
+    { size: { memoryMiB: 256, cpus: 1 } },
+    path.join(dir, 'held-vms.json'),
+  );
 });
 afterEach(async () => {
   await held.close();

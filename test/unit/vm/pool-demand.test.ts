@@ -111,7 +111,7 @@ describe('PoolDemand', () => {
     }
   });
 
-  it('budgets a quarter of the available memory at each VM\'s full size, never below the base', () => {
+  it("budgets a quarter of the available memory at each VM's full size, never below the base", () => {
     expect(poolMemoryBudget(256, 2, 8 * 1024 * 1048576)).toBe(8);
     expect(poolMemoryBudget(256, 2, 512 * 1048576)).toBe(2);
   });

@@ -18,9 +18,18 @@ class StubVm implements Vm {
   private die!: (e: VmExit) => void;
   readonly size: VmSize;
   readonly devices: VmDevices;
-  constructor(readonly id: string, readonly config: VmConfig) {
+  constructor(
+    readonly id: string,
+    readonly config: VmConfig,
+  ) {
     this.size = config.size;
-    this.devices = { nics: Array.from({ length: config.devices?.nics ?? 0 }, (_, i) => ({ tap: `pv${id}${i}`, mac: '02:00:00:00:00:01', guestName: `eth${i}` })) };
+    this.devices = {
+      nics: Array.from({ length: config.devices?.nics ?? 0 }, (_, i) => ({
+        tap: `pv${id}${i}`,
+        mac: '02:00:00:00:00:01',
+        guestName: `eth${i}`,
+      })),
+    };
     this.exited = new Promise((r) => (this.die = r));
   }
   crash(): void {
@@ -195,7 +204,11 @@ describe('CachedFactory', () => {
 
   it('boots up to waiterBoots VMs at once while more requests wait than boots are under way, one at a time otherwise', async () => {
     const h = new StubHypervisor();
-    const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { refillDelayMs: 0, waiterBoots: () => 2, idleCores: () => 0 });
+    const pool = new CachedFactory(1, new DirectFactory(h), SMALL, {
+      refillDelayMs: 0,
+      waiterBoots: () => 2,
+      idleCores: () => 0,
+    });
     pool.start();
     await settle();
     expect(h.pending).toHaveLength(1); // filling the cache: one boot at a time
@@ -309,7 +322,11 @@ describe('CachedFactory', () => {
     async function warmingFirstVm() {
       const h = new StubHypervisor();
       const w = manualWarm();
-      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0, warmWhenQuietMs: 0 });
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, {
+        warm: w.warm,
+        refillDelayMs: 0,
+        warmWhenQuietMs: 0,
+      });
       pool.start();
       await settle();
       const vm = h.pending[0].finish();
@@ -344,7 +361,11 @@ describe('CachedFactory', () => {
     async function afterOneRequest(warmWhenQuietMs: number) {
       const h = new StubHypervisor();
       const w = manualWarm();
-      const pool = new CachedFactory(2, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0, warmWhenQuietMs });
+      const pool = new CachedFactory(2, new DirectFactory(h), SMALL, {
+        warm: w.warm,
+        refillDelayMs: 0,
+        warmWhenQuietMs,
+      });
       pool.start();
       const first = pool.getVm(SMALL);
       await settle();
@@ -405,7 +426,11 @@ describe('CachedFactory', () => {
       expect(await direct).toBe(d);
       await closePool(h, empty);
 
-      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, refillDelayMs: 0, warmWhenQuietMs: 0 });
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, {
+        warm: w.warm,
+        refillDelayMs: 0,
+        warmWhenQuietMs: 0,
+      });
       pool.start();
       await settle();
       const waiting = pool.getVm(SMALL);
@@ -470,10 +495,11 @@ describe('CachedFactory', () => {
       const h = new StubHypervisor();
       let warmed = 0;
       // A warming step that only ends when its VM dies (as a rehearsal whose VM is destroyed).
-      const warm = (vm: Vm) => vm.exited.then(() => {
-        warmed++;
-        throw new Error('VM gone');
-      });
+      const warm = (vm: Vm) =>
+        vm.exited.then(() => {
+          warmed++;
+          throw new Error('VM gone');
+        });
       const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm });
       pool.start();
       await settle();
@@ -488,7 +514,11 @@ describe('CachedFactory', () => {
     it('destroys a VM whose warming takes longer than warmTimeoutMs', async () => {
       const h = new StubHypervisor();
       const w = manualWarm();
-      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, { warm: w.warm, warmTimeoutMs: 5, retryDelayMs: 1 });
+      const pool = new CachedFactory(1, new DirectFactory(h), SMALL, {
+        warm: w.warm,
+        warmTimeoutMs: 5,
+        retryDelayMs: 1,
+      });
       pool.start();
       await settle();
       const slow = h.pending[0].finish();
@@ -525,7 +555,10 @@ describe('CachedFactory and devices', () => {
     const pool = new CachedFactory(1, new DirectFactory(h), WITH_NIC);
     pool.start();
     await fill(h, pool);
-    for (const want of [{ size: SMALL.size, devices: { nics: 2 } }, { size: SMALL.size, devices: { volumes: true } }]) {
+    for (const want of [
+      { size: SMALL.size, devices: { nics: 2 } },
+      { size: SMALL.size, devices: { volumes: true } },
+    ]) {
       const p = pool.getVm(want);
       await settle();
       expect(h.pending.map((b) => b.config)).toEqual([want]);

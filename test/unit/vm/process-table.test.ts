@@ -32,7 +32,8 @@ afterEach(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const connect = async () => (client = await AgentClient.connect({ ctlPath: fake.ctlPath, ioPath: fake.ioPath, timeoutMs: 2000 }));
+const connect = async () =>
+  (client = await AgentClient.connect({ ctlPath: fake.ctlPath, ioPath: fake.ioPath, timeoutMs: 2000 }));
 
 interface Rec {
   pid?: number;
@@ -43,11 +44,24 @@ interface Rec {
 
 function record(r: Rec): TlvWriter {
   return new TlvWriter()
-    .u32(Tag.PID, r.pid ?? 7).u32(Tag.PPID, 1).u32(Tag.PGID, 7).u32(Tag.SID, 7).u32(Tag.TPGID, 0)
-    .u32(Tag.UID, 33).u32(Tag.GID, 33).str(Tag.STATE, 'S')
-    .u64(Tag.START_TICKS, 250).u64(Tag.UTIME, 3).u64(Tag.STIME, 4).u64(Tag.VSZ, 1000).u64(Tag.RSS, 200)
-    .u32(Tag.TTY, 0).u32(Tag.THREADS, 1).u32(Tag.NICE, r.nice ?? 20)
-    .bytes(Tag.COMM, r.comm ?? Buffer.from('sleep')).bytes(Tag.CMDLINE, r.cmdline ?? Buffer.from('sleep\x00100\x00'));
+    .u32(Tag.PID, r.pid ?? 7)
+    .u32(Tag.PPID, 1)
+    .u32(Tag.PGID, 7)
+    .u32(Tag.SID, 7)
+    .u32(Tag.TPGID, 0)
+    .u32(Tag.UID, 33)
+    .u32(Tag.GID, 33)
+    .str(Tag.STATE, 'S')
+    .u64(Tag.START_TICKS, 250)
+    .u64(Tag.UTIME, 3)
+    .u64(Tag.STIME, 4)
+    .u64(Tag.VSZ, 1000)
+    .u64(Tag.RSS, 200)
+    .u32(Tag.TTY, 0)
+    .u32(Tag.THREADS, 1)
+    .u32(Tag.NICE, r.nice ?? 20)
+    .bytes(Tag.COMM, r.comm ?? Buffer.from('sleep'))
+    .bytes(Tag.CMDLINE, r.cmdline ?? Buffer.from('sleep\x00100\x00'));
 }
 
 /** The guest answers PROCESS_TABLE with these records; returns the container ids asked for. */
@@ -65,7 +79,10 @@ function answer(records: Rec[]): string[] {
 }
 
 test('decodes the records: arguments split at NUL, a name that is not UTF-8 kept leniently', async () => {
-  const asked = answer([{ pid: 7 }, { pid: 9, comm: Buffer.from([0x66, 0xff]), cmdline: Buffer.from('sh\x00-c\x00a b\x00') }]);
+  const asked = answer([
+    { pid: 7 },
+    { pid: 9, comm: Buffer.from([0x66, 0xff]), cmdline: Buffer.from('sh\x00-c\x00a b\x00') },
+  ]);
   const c = await connect();
   const t = await c.processTable('c1');
   expect(asked).toEqual(['c1']);
@@ -86,7 +103,10 @@ test('an agent built before PROCESS_TABLE (no LAST_OP) is never sent it', async 
 });
 
 test.each([
-  ['more records than the limit', Array.from({ length: Limits.MAX_TOP_PROCESSES + 1 }, (_, i) => ({ pid: i + 1, cmdline: Buffer.alloc(0) }))],
+  [
+    'more records than the limit',
+    Array.from({ length: Limits.MAX_TOP_PROCESSES + 1 }, (_, i) => ({ pid: i + 1, cmdline: Buffer.alloc(0) })),
+  ],
   ['arguments over the limit', [{ cmdline: Buffer.alloc(Limits.MAX_CMDLINE + 1, 0x61) }]],
   ['pid 0', [{ pid: 0 }]],
   ['pids out of order', [{ pid: 9 }, { pid: 7 }]],

@@ -17,7 +17,14 @@ function values(args: string[], flag: string): string[] {
 
 describe('qemuArgs', () => {
   const paths = vmPaths('/run/podvisor', 'abcdef012345');
-  const base = { id: 'abcdef012345', size: { memoryMiB: 512, cpus: 2 }, kernel: '/k', initrd: '/i', cmdline: 'console=ttyS0', paths };
+  const base = {
+    id: 'abcdef012345',
+    size: { memoryMiB: 512, cpus: 2 },
+    kernel: '/k',
+    initrd: '/i',
+    cmdline: 'console=ttyS0',
+    paths,
+  };
 
   it('builds a microvm with shared memfd RAM, modern virtio-mmio and no defaults', () => {
     const args = qemuArgs({ ...base, accel: 'tcg' });
@@ -28,7 +35,9 @@ describe('qemuArgs', () => {
     expect(values(args, '-global')).toEqual(['virtio-mmio.force-legacy=false']);
     expect(values(args, '-accel')).toEqual(['tcg,tb-size=32']);
     // A split-wx code buffer (a memfd the idle trim can cut: jit-trim.ts) when asked for.
-    expect(values(qemuArgs({ ...base, accel: 'tcg', splitWx: true }), '-accel')).toEqual(['tcg,tb-size=32,split-wx=on']);
+    expect(values(qemuArgs({ ...base, accel: 'tcg', splitWx: true }), '-accel')).toEqual([
+      'tcg,tb-size=32,split-wx=on',
+    ]);
     expect(args).toEqual(expect.arrayContaining(['-nodefaults', '-no-user-config', '-nographic', '-no-reboot']));
     expect(values(args, '-kernel')).toEqual(['/k']);
     expect(values(args, '-initrd')).toEqual(['/i']);
@@ -54,10 +63,18 @@ describe('qemuArgs', () => {
     expect(values(args, '-serial')).toEqual(['chardev:console']);
   });
 
-  it('a template or a clone: 9p shares served by QEMU, RAM in the template\'s file, a balloon that never reports free pages', () => {
+  it("a template or a clone: 9p shares served by QEMU, RAM in the template's file, a balloon that never reports free pages", () => {
     const devices = planDevices('abcdef012345', { nics: 1, volumes: true }, paths);
-    const tpl = qemuArgs({ ...base, accel: 'tcg', devices, transport: '9p', ram: { file: '/run/podvisor/templates/k/ram', share: true } });
-    expect(values(tpl, '-object')).toEqual(['memory-backend-file,id=mem,size=512M,mem-path=/run/podvisor/templates/k/ram,share=on']);
+    const tpl = qemuArgs({
+      ...base,
+      accel: 'tcg',
+      devices,
+      transport: '9p',
+      ram: { file: '/run/podvisor/templates/k/ram', share: true },
+    });
+    expect(values(tpl, '-object')).toEqual([
+      'memory-backend-file,id=mem,size=512M,mem-path=/run/podvisor/templates/k/ram,share=on',
+    ]);
     expect(values(tpl, '-fsdev')).toEqual([
       'local,id=fsroot,path=/run/podvisor/vms/abcdef012345/share,security_model=passthrough,multidevs=remap',
       'local,id=fsvol,path=/run/podvisor/vms/abcdef012345/volumes,security_model=passthrough,multidevs=remap',
@@ -71,8 +88,17 @@ describe('qemuArgs', () => {
     expect(tpl).not.toContain('-incoming');
     // A clone: the same devices in the same order (they must match the saved state), the RAM
     // file mapped privately, and QEMU waiting for the state.
-    const clone = qemuArgs({ ...base, accel: 'tcg', devices, transport: '9p', ram: { file: '/run/podvisor/templates/k/ram', share: false }, incoming: true });
-    expect(values(clone, '-object')).toEqual(['memory-backend-file,id=mem,size=512M,mem-path=/run/podvisor/templates/k/ram,share=off']);
+    const clone = qemuArgs({
+      ...base,
+      accel: 'tcg',
+      devices,
+      transport: '9p',
+      ram: { file: '/run/podvisor/templates/k/ram', share: false },
+      incoming: true,
+    });
+    expect(values(clone, '-object')).toEqual([
+      'memory-backend-file,id=mem,size=512M,mem-path=/run/podvisor/templates/k/ram,share=off',
+    ]);
     expect(values(clone, '-device')).toEqual(dev);
     expect(values(clone, '-incoming')).toEqual(['defer']);
     expect(() => qemuArgs({ ...base, accel: 'tcg', transport: '9p' })).toThrow(/RAM file/);
@@ -105,7 +131,8 @@ describe('kernelCmdline', () => {
   });
 
   it('expedites RCU grace periods (boot time)', () => {
-    for (const accel of ['kvm', 'tcg'] as const) expect(kernelCmdline({ accel }).split(' ')).toContain('rcupdate.rcu_expedited=1');
+    for (const accel of ['kvm', 'tcg'] as const)
+      expect(kernelCmdline({ accel }).split(' ')).toContain('rcupdate.rcu_expedited=1');
   });
 
   it('sends the console to ttyS0, ends QEMU on panic and appends extra arguments last', () => {
@@ -121,16 +148,21 @@ describe('virtiofsdArgs', () => {
     const p = vmPaths('/x', 'abcdef012345');
     expect(virtiofsdArgs(p)).toEqual([
       '--socket-path=/x/vms/abcdef012345/virtiofsd.sock',
-      '-o', 'source=/x/vms/abcdef012345/share',
-      '-o', 'sandbox=chroot',
-      '-o', 'announce_submounts',
-      '-o', 'cache=always',
+      '-o',
+      'source=/x/vms/abcdef012345/share',
+      '-o',
+      'sandbox=chroot',
+      '-o',
+      'announce_submounts',
+      '-o',
+      'cache=always',
     ]);
   });
 });
 
 describe('hostTscKhz', () => {
-  const cpu = (flags: string, mhz = '2596.144') => `processor\t: 0\ncpu MHz\t\t: ${mhz}\nflags\t\t: fpu ${flags}\n\nprocessor\t: 1\n`;
+  const cpu = (flags: string, mhz = '2596.144') =>
+    `processor\t: 0\ncpu MHz\t\t: ${mhz}\nflags\t\t: fpu ${flags}\n\nprocessor\t: 1\n`;
   const noBase = '/nonexistent/base_frequency';
 
   it('reads a constant TSC rate from cpu MHz', () => {
@@ -161,8 +193,15 @@ describe('vm.json', () => {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   const rec: VmRecord = {
-    format: 1, id: 'abcdef012345', size: { memoryMiB: 256, cpus: 1 }, accel: 'tcg', qemuPid: 10, virtiofsdPid: 11,
-    createdAt: '2026-01-01T00:00:00.000Z', kernel: '/k', initrd: '/i',
+    format: 1,
+    id: 'abcdef012345',
+    size: { memoryMiB: 256, cpus: 1 },
+    accel: 'tcg',
+    qemuPid: 10,
+    virtiofsdPid: 11,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    kernel: '/k',
+    initrd: '/i',
   };
 
   it('round-trips', () => {
@@ -172,7 +211,7 @@ describe('vm.json', () => {
     expect(readVmRecord(p)).toEqual(rec);
   });
 
-  it('round-trips a clone\'s record: 9p, no virtiofsd', () => {
+  it("round-trips a clone's record: 9p, no virtiofsd", () => {
     const p = vmPaths(dir, rec.id);
     fs.mkdirSync(p.dir, { recursive: true });
     const { virtiofsdPid: _none, ...rest } = rec;

@@ -7,7 +7,19 @@ import { vmPaths } from '../../../src/vm/qemu/runtime-dir';
 import { vmOfArgv } from '../../../src/vm/qemu/vm-processes';
 
 const paths = vmPaths('/run/pv-a', '0123456789ab');
-const qemu = ['/usr/bin/qemu-system-x86_64', ...qemuArgs({ id: '0123456789ab', size: { memoryMiB: 256, cpus: 1 }, accel: 'tcg', kernel: '/k', initrd: '/i', cmdline: 'console=hvc0', paths, splitWx: false })];
+const qemu = [
+  '/usr/bin/qemu-system-x86_64',
+  ...qemuArgs({
+    id: '0123456789ab',
+    size: { memoryMiB: 256, cpus: 1 },
+    accel: 'tcg',
+    kernel: '/k',
+    initrd: '/i',
+    cmdline: 'console=hvc0',
+    paths,
+    splitWx: false,
+  }),
+];
 const vfs = ['/usr/libexec/virtiofsd', ...virtiofsdArgs(paths)];
 
 test('QEMU and virtiofsd of a VM under the exec root are found, with the VM id', () => {
@@ -23,6 +35,8 @@ test('another exec root, even one whose path starts like ours, is never matched'
 
 test('other programs naming our directory, and malformed ids, are not ours', () => {
   expect(vmOfArgv(['/bin/sleep', `${paths.dir}/x`], '/run/pv-a')).toBeUndefined();
-  expect(vmOfArgv(['/usr/bin/qemu-system-x86_64', '-qmp', 'unix:/run/pv-a/vms/../../etc/x'], '/run/pv-a')).toBeUndefined();
+  expect(
+    vmOfArgv(['/usr/bin/qemu-system-x86_64', '-qmp', 'unix:/run/pv-a/vms/../../etc/x'], '/run/pv-a'),
+  ).toBeUndefined();
   expect(vmOfArgv([], '/run/pv-a')).toBeUndefined();
 });

@@ -21,12 +21,16 @@ export function parseFilterParam(raw: string, allowed: readonly string[]): Filte
     throw new InvalidArgumentError(`invalid filters: ${(err as Error).message}`);
   }
   if (v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) throw new InvalidArgumentError('invalid filters: expected a JSON object');
+  if (typeof v !== 'object' || Array.isArray(v))
+    throw new InvalidArgumentError('invalid filters: expected a JSON object');
   const out: FilterMap = {};
   for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
     if (!allowed.includes(k)) throw new InvalidArgumentError(`Invalid filter '${k}'`);
     if (Array.isArray(val)) out[k] = val.map(String);
-    else if (val && typeof val === 'object') out[k] = Object.entries(val as Record<string, unknown>).filter(([, on]) => on === true).map(([x]) => x);
+    else if (val && typeof val === 'object')
+      out[k] = Object.entries(val as Record<string, unknown>)
+        .filter(([, on]) => on === true)
+        .map(([x]) => x);
     else throw new InvalidArgumentError(`invalid filters: values of '${k}' must be a list`);
   }
   return out;
@@ -45,7 +49,10 @@ export function invalidFilter(name: string, values: readonly string[]): InvalidA
  * have that value (the values of one filter are AND'ed). An empty `wanted` matches anything.
  * Only the object's own keys count (`label=constructor` does not match every object).
  */
-export function labelsMatch(labels: Readonly<Record<string, string>> | null | undefined, wanted: readonly string[]): boolean {
+export function labelsMatch(
+  labels: Readonly<Record<string, string>> | null | undefined,
+  wanted: readonly string[],
+): boolean {
   if (wanted.length === 0) return true;
   if (!labels) return false;
   return wanted.every((w) => {
@@ -73,7 +80,11 @@ export function pruneLabelsMatch(labels: Readonly<Record<string, string>> | null
  * not `true`), and each route has its own list: `GET /images/json` knows `true` and `false`,
  * `POST /images/prune` also `1` and `0`, and tries `false` first.
  */
-export function exactBoolFilter(f: FilterMap, name: string, words: ReadonlyArray<readonly [string, boolean]>): boolean | undefined {
+export function exactBoolFilter(
+  f: FilterMap,
+  name: string,
+  words: ReadonlyArray<readonly [string, boolean]>,
+): boolean | undefined {
   const values = f[name];
   if (!values?.length) return undefined;
   for (const [word, value] of words) if (values.includes(word)) return value;
@@ -95,7 +106,10 @@ export function goRegExp(pattern: string): RegExp | undefined {
     src = src.slice(lead[0].length);
   }
   if (/\(\?<?[=!]|\\[1-9]|\\k</.test(src)) return undefined;
-  src = src.replace(/\(\?P</g, '(?<').replace(/\\A/g, '^').replace(/\\z/g, '$');
+  src = src
+    .replace(/\(\?P</g, '(?<')
+    .replace(/\\A/g, '^')
+    .replace(/\\z/g, '$');
   try {
     return new RegExp(src, flags);
   } catch {

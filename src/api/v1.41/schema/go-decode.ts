@@ -50,12 +50,18 @@ function goTypeOf(s: TSchema): string {
   const o = s as TSchema & Opts;
   if (o.goType) return o.goType;
   switch (s[Kind]) {
-    case 'String': return 'string';
-    case 'Boolean': return 'bool';
-    case 'Integer': return 'int64';
-    case 'Array': return `[]${goTypeOf((s as unknown as { items: TSchema }).items)}`;
-    case 'Record': return 'map[string]string';
-    default: return o.goStruct ?? 'struct';
+    case 'String':
+      return 'string';
+    case 'Boolean':
+      return 'bool';
+    case 'Integer':
+      return 'int64';
+    case 'Array':
+      return `[]${goTypeOf((s as unknown as { items: TSchema }).items)}`;
+    case 'Record':
+      return 'map[string]string';
+    default:
+      return o.goStruct ?? 'struct';
   }
 }
 
@@ -65,7 +71,9 @@ function refuse(v: unknown, where: string, type: string, literal = false): never
 }
 
 function tooBig(where: string, what: string): never {
-  throw new InvalidArgumentError(`${where.replace(/^Go struct field /, '')}: ${what} exceeds the limit (see docs/architecture.md)`);
+  throw new InvalidArgumentError(
+    `${where.replace(/^Go struct field /, '')}: ${what} exceeds the limit (see docs/architecture.md)`,
+  );
 }
 
 /** Decode `v` (not null/undefined) at `where` ("Go struct field X.Y" or "Go value"). */
@@ -107,7 +115,9 @@ function decodeValue(v: unknown, s: TSchema, where: string): unknown {
     }
     case 'Record': {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) refuse(v, where, goTypeOf(s));
-      const valueSchema = Object.values((s as unknown as { patternProperties: Record<string, TSchema> }).patternProperties)[0];
+      const valueSchema = Object.values(
+        (s as unknown as { patternProperties: Record<string, TSchema> }).patternProperties,
+      )[0];
       const out: Record<string, unknown> = {};
       let n = 0;
       for (const k in v as Record<string, unknown>) {
@@ -119,7 +129,12 @@ function decodeValue(v: unknown, s: TSchema, where: string): unknown {
     }
     case 'Object':
       if (typeof v !== 'object' || v === null || Array.isArray(v)) refuse(v, where, goTypeOf(s));
-      return decodeStruct(v as Record<string, unknown>, s, (s as TSchema & Opts).goStruct ?? 'struct', fieldPath(where));
+      return decodeStruct(
+        v as Record<string, unknown>,
+        s,
+        (s as TSchema & Opts).goStruct ?? 'struct',
+        fieldPath(where),
+      );
     case 'Unknown':
     case 'Any':
       return v;
@@ -131,11 +146,15 @@ function decodeValue(v: unknown, s: TSchema, where: string): unknown {
 /** Go's zero value for an element of a slice or map that was `null`. */
 function zero(s: TSchema): unknown {
   switch (s[Kind]) {
-    case 'String': return '';
-    case 'Boolean': return false;
+    case 'String':
+      return '';
+    case 'Boolean':
+      return false;
     case 'Integer':
-    case 'Number': return 0;
-    default: return null;
+    case 'Number':
+      return 0;
+    default:
+      return null;
   }
 }
 
@@ -146,7 +165,8 @@ function indexOf(s: TSchema): Map<string, string> {
   let m = fieldIndex.get(s);
   if (!m) {
     m = new Map();
-    for (const name of Object.keys((s as unknown as { properties: object }).properties)) m.set(name.toLowerCase(), name);
+    for (const name of Object.keys((s as unknown as { properties: object }).properties))
+      m.set(name.toLowerCase(), name);
     fieldIndex.set(s, m);
   }
   return m;
@@ -162,7 +182,12 @@ function fieldPath(where: string): string {
  * Decode one struct. Go names a field in its messages as `<innermost struct type>.<field path
  * from the top>`, e.g. `HostConfig.HostConfig.Memory` (type HostConfig, path HostConfig.Memory).
  */
-function decodeStruct(obj: Record<string, unknown>, s: TSchema, structName: string, path: string): Record<string, unknown> {
+function decodeStruct(
+  obj: Record<string, unknown>,
+  s: TSchema,
+  structName: string,
+  path: string,
+): Record<string, unknown> {
   const props = (s as unknown as { properties: Record<string, TSchema> }).properties;
   const idx = indexOf(s);
   const out: Record<string, unknown> = {};

@@ -28,7 +28,8 @@ export const Q = {
   /** Every value of a repeated parameter (`names=a&names=b`), in order; [] when absent. */
   strings: () => Type.Array(Type.String(), { q: 'strings', default: [] }),
   /** filters.FromJSON with the route's filter names. */
-  filters: (allowed: readonly string[]) => Type.Record(Type.String(), Type.Array(Type.String()), { q: 'filters', allowed, default: {} }),
+  filters: (allowed: readonly string[]) =>
+    Type.Record(Type.String(), Type.Array(Type.String()), { q: 'filters', allowed, default: {} }),
 };
 
 /** dockerd's httputils.BoolValue for a present value. */
@@ -39,9 +40,11 @@ export function boolValue(s: string): boolean {
 
 /** strconv.Atoi with Go's messages; int64 range. */
 export function atoi(s: string): number {
-  if (!/^[+-]?\d+$/.test(s)) throw new InvalidArgumentError(`strconv.Atoi: parsing ${JSON.stringify(s)}: invalid syntax`);
+  if (!/^[+-]?\d+$/.test(s))
+    throw new InvalidArgumentError(`strconv.Atoi: parsing ${JSON.stringify(s)}: invalid syntax`);
   const n = BigInt(s);
-  if (n > 9223372036854775807n || n < -9223372036854775808n) throw new InvalidArgumentError(`strconv.Atoi: parsing ${JSON.stringify(s)}: value out of range`);
+  if (n > 9223372036854775807n || n < -9223372036854775808n)
+    throw new InvalidArgumentError(`strconv.Atoi: parsing ${JSON.stringify(s)}: value out of range`);
   return Number(n);
 }
 
@@ -66,7 +69,9 @@ function decodeParam(raw: unknown, s: TSchema): unknown {
     case 'optstring':
       return v;
     case 'strings':
-      return raw === undefined ? [] : (Array.isArray(raw) ? raw : [raw]).map((x) => (typeof x === 'string' ? x : String(x)));
+      return raw === undefined
+        ? []
+        : (Array.isArray(raw) ? raw : [raw]).map((x) => (typeof x === 'string' ? x : String(x)));
     case 'filters':
       return parseFilterParam(v ?? '', o.allowed ?? []);
     default:

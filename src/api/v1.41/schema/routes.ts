@@ -9,20 +9,63 @@ import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox
 import type { Request, RequestHandler, Response } from 'express';
 import { Q, decodeQuery } from './query';
 import { decodeBody } from './go-decode';
-import { AuthBodySchema, CreateBodySchema, ExecCreateBodySchema, ExecStartBodySchema, UpdateBodySchema } from '../../../translate/docker-schema';
+import {
+  AuthBodySchema,
+  CreateBodySchema,
+  ExecCreateBodySchema,
+  ExecStartBodySchema,
+  UpdateBodySchema,
+} from '../../../translate/docker-schema';
 import { readJson, yieldLoop } from '../kit/params';
 import { NetworkConnectBodySchema, NetworkCreateBodySchema, NetworkDisconnectBodySchema } from './network-bodies';
 import { VolumeCreateBodySchema } from './volume-bodies';
 
 /** Filters of GET /containers/json. */
-export const CONTAINER_LIST_FILTERS = ['status', 'name', 'label', 'id', 'ancestor', 'exited', 'before', 'since', 'health', 'isolation', 'network', 'publish', 'expose', 'volume', 'is-task'];
+export const CONTAINER_LIST_FILTERS = [
+  'status',
+  'name',
+  'label',
+  'id',
+  'ancestor',
+  'exited',
+  'before',
+  'since',
+  'health',
+  'isolation',
+  'network',
+  'publish',
+  'expose',
+  'volume',
+  'is-task',
+];
 /** Filters of GET /events. */
-export const EVENT_FILTERS = ['config', 'container', 'daemon', 'event', 'image', 'label', 'network', 'node', 'plugin', 'scope', 'secret', 'service', 'type', 'volume'];
+export const EVENT_FILTERS = [
+  'config',
+  'container',
+  'daemon',
+  'event',
+  'image',
+  'label',
+  'network',
+  'node',
+  'plugin',
+  'scope',
+  'secret',
+  'service',
+  'type',
+  'volume',
+];
 
 const none = Type.Object({});
-const attachQuery = (dflt: boolean) => Type.Object({
-  logs: Q.bool(), stream: Q.bool(dflt), stdin: Q.bool(), stdout: Q.bool(dflt), stderr: Q.bool(dflt), detachKeys: Q.string(),
-});
+const attachQuery = (dflt: boolean) =>
+  Type.Object({
+    logs: Q.bool(),
+    stream: Q.bool(dflt),
+    stdin: Q.bool(),
+    stdout: Q.bool(dflt),
+    stderr: Q.bool(dflt),
+    detachKeys: Q.string(),
+  });
 const stopQuery = Type.Object({ t: Q.int(), signal: Q.string() });
 
 /** Route key -> the schemas of its query and body (absent body: the body is not read). */
@@ -34,8 +77,25 @@ export const ROUTES = {
   'GET /events': { query: Type.Object({ since: Q.string(), until: Q.string(), filters: Q.filters(EVENT_FILTERS) }) },
   'GET /system/df': { query: none },
   'POST /auth': { query: none, body: AuthBodySchema },
-  'POST /images/create': { query: Type.Object({ fromImage: Q.string(), fromSrc: Q.optString(), tag: Q.string(), platform: Q.string(), repo: Q.string(), message: Q.string(), changes: Q.strings() }) },
-  'GET /images/json': { query: Type.Object({ all: Q.bool(), digests: Q.bool(), filter: Q.string(), filters: Q.filters(['reference', 'dangling', 'label', 'before', 'since']) }) },
+  'POST /images/create': {
+    query: Type.Object({
+      fromImage: Q.string(),
+      fromSrc: Q.optString(),
+      tag: Q.string(),
+      platform: Q.string(),
+      repo: Q.string(),
+      message: Q.string(),
+      changes: Q.strings(),
+    }),
+  },
+  'GET /images/json': {
+    query: Type.Object({
+      all: Q.bool(),
+      digests: Q.bool(),
+      filter: Q.string(),
+      filters: Q.filters(['reference', 'dangling', 'label', 'before', 'since']),
+    }),
+  },
   'POST /images/prune': { query: Type.Object({ filters: Q.filters(['dangling', 'label', 'label!', 'until']) }) },
   'GET /distribution/*name/json': { query: none },
   'GET /images/*name/json': { query: none },
@@ -45,12 +105,47 @@ export const ROUTES = {
   'POST /images/*name/push': { query: Type.Object({ tag: Q.string() }) },
   'GET /images/*name/history': { query: none },
   'POST /images/*name/tag': { query: Type.Object({ repo: Q.string(), tag: Q.string() }) },
-  'POST /build': { query: Type.Object({ dockerfile: Q.string(), t: Q.strings(), q: Q.bool(), nocache: Q.bool(), cachefrom: Q.string(), rm: Q.bool(true), forcerm: Q.bool(), pull: Q.bool(), buildargs: Q.string(), labels: Q.string(), target: Q.string(), version: Q.string(), remote: Q.string(), networkmode: Q.string(), extrahosts: Q.strings(), cpusetcpus: Q.string(), memory: Q.int(), shmsize: Q.int(), platform: Q.string(), squash: Q.bool() }) },
+  'POST /build': {
+    query: Type.Object({
+      dockerfile: Q.string(),
+      t: Q.strings(),
+      q: Q.bool(),
+      nocache: Q.bool(),
+      cachefrom: Q.string(),
+      rm: Q.bool(true),
+      forcerm: Q.bool(),
+      pull: Q.bool(),
+      buildargs: Q.string(),
+      labels: Q.string(),
+      target: Q.string(),
+      version: Q.string(),
+      remote: Q.string(),
+      networkmode: Q.string(),
+      extrahosts: Q.strings(),
+      cpusetcpus: Q.string(),
+      memory: Q.int(),
+      shmsize: Q.int(),
+      platform: Q.string(),
+      squash: Q.bool(),
+    }),
+  },
   'POST /build/prune': { query: none },
-  'POST /commit': { query: Type.Object({ container: Q.string(), repo: Q.string(), tag: Q.string(), comment: Q.string(), author: Q.string(), pause: Q.bool(true), changes: Q.strings() }) },
+  'POST /commit': {
+    query: Type.Object({
+      container: Q.string(),
+      repo: Q.string(),
+      tag: Q.string(),
+      comment: Q.string(),
+      author: Q.string(),
+      pause: Q.bool(true),
+      changes: Q.strings(),
+    }),
+  },
   'DELETE /images/*name': { query: Type.Object({ force: Q.bool(), noprune: Q.bool() }) },
   'POST /containers/create': { query: Type.Object({ name: Q.string() }), body: CreateBodySchema },
-  'GET /containers/json': { query: Type.Object({ all: Q.bool(), limit: Q.int(), size: Q.bool(), filters: Q.filters(CONTAINER_LIST_FILTERS) }) },
+  'GET /containers/json': {
+    query: Type.Object({ all: Q.bool(), limit: Q.int(), size: Q.bool(), filters: Q.filters(CONTAINER_LIST_FILTERS) }),
+  },
   'GET /containers/:id/json': { query: Type.Object({ size: Q.bool() }) },
   'POST /containers/:id/start': { query: Type.Object({ detachKeys: Q.string() }) },
   'POST /containers/:id/stop': { query: stopQuery },
@@ -65,7 +160,17 @@ export const ROUTES = {
   'DELETE /containers/:id/:alias': { query: Type.Object({ force: Q.bool(), link: Q.bool(), v: Q.bool() }) },
   'POST /containers/prune': { query: Type.Object({ filters: Q.filters(['label', 'label!', 'until']) }) },
   'POST /containers/:id/wait': { query: Type.Object({ condition: Q.string() }) },
-  'GET /containers/:id/logs': { query: Type.Object({ stdout: Q.bool(), stderr: Q.bool(), timestamps: Q.bool(), follow: Q.bool(), tail: Q.string(), since: Q.string(), until: Q.string() }) },
+  'GET /containers/:id/logs': {
+    query: Type.Object({
+      stdout: Q.bool(),
+      stderr: Q.bool(),
+      timestamps: Q.bool(),
+      follow: Q.bool(),
+      tail: Q.string(),
+      since: Q.string(),
+      until: Q.string(),
+    }),
+  },
   'GET /containers/:id/top': { query: Type.Object({ ps_args: Q.string() }) },
   'GET /containers/:id/stats': { query: Type.Object({ stream: Q.bool(true), 'one-shot': Q.bool() }) },
   'POST /containers/:id/attach': { query: attachQuery(false) },
@@ -76,10 +181,14 @@ export const ROUTES = {
   'GET /exec/:id/json': { query: none },
   'HEAD /containers/:id/archive': { query: Type.Object({ path: Q.string() }) },
   'GET /containers/:id/archive': { query: Type.Object({ path: Q.string() }) },
-  'PUT /containers/:id/archive': { query: Type.Object({ path: Q.string(), noOverwriteDirNonDir: Q.bool(), copyUIDGID: Q.bool() }) },
+  'PUT /containers/:id/archive': {
+    query: Type.Object({ path: Q.string(), noOverwriteDirNonDir: Q.bool(), copyUIDGID: Q.bool() }),
+  },
   'GET /containers/:id/changes': { query: none },
   'GET /containers/:id/export': { query: none },
-  'GET /networks': { query: Type.Object({ filters: Q.filters(['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type']) }) },
+  'GET /networks': {
+    query: Type.Object({ filters: Q.filters(['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type']) }),
+  },
   'GET /networks/:id': { query: Type.Object({ verbose: Q.bool(), scope: Q.string() }) },
   'POST /networks/create': { query: none, body: NetworkCreateBodySchema },
   'DELETE /networks/:id': { query: none },
@@ -128,12 +237,16 @@ export async function decodeInput<K extends RouteKey>(key: K, req: Request): Pro
     body = decodeBody(spec.body, json);
   }
   const params: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.params as Record<string, string | string[]>)) params[k] = Array.isArray(v) ? v.join('/') : v;
+  for (const [k, v] of Object.entries(req.params as Record<string, string | string[]>))
+    params[k] = Array.isArray(v) ? v.join('/') : v;
   return { params, query, body } as Input<K>;
 }
 
 /** An express handler for route `key` whose `fn` gets the decoded input. */
-export function typed<K extends RouteKey>(key: K, fn: (input: Input<K>, req: Request, res: Response) => Promise<void> | void): RequestHandler {
+export function typed<K extends RouteKey>(
+  key: K,
+  fn: (input: Input<K>, req: Request, res: Response) => Promise<void> | void,
+): RequestHandler {
   const h: RequestHandler = async (req, res) => {
     const input = await decodeInput(key, req);
     await fn(input, req, res);

@@ -14,11 +14,43 @@ function record(id: string, name: string, vmId?: string): PodRecord {
     id,
     name,
     created: '2026-11-23T10:00:00Z',
-    sandbox: { spec: { id, hostname: 'h', domainname: '', labels: { a: 'b' }, vm: { memoryMiB: 256, cpus: 1 }, restartPolicy: { name: 'no', maximumRetryCount: 0 }, autoRemove: false }, ...(vmId ? { vmId } : {}) },
+    sandbox: {
+      spec: {
+        id,
+        hostname: 'h',
+        domainname: '',
+        labels: { a: 'b' },
+        vm: { memoryMiB: 256, cpus: 1 },
+        restartPolicy: { name: 'no', maximumRetryCount: 0 },
+        autoRemove: false,
+      },
+      ...(vmId ? { vmId } : {}),
+    },
     containers: {
       [id]: {
-        spec: { id, image: 'sha256:x', imageRef: 'busybox', args: ['sleep', '9'], env: [], workingDir: '/', user: '', tty: false, openStdin: false, stdinOnce: false, stopSignal: 15, stopTimeout: 10 },
-        state: { status: vmId ? 'running' : 'created', pid: 0, exitCode: 0, error: '', startedAt: '', finishedAt: '', oomKilled: false },
+        spec: {
+          id,
+          image: 'sha256:x',
+          imageRef: 'busybox',
+          args: ['sleep', '9'],
+          env: [],
+          workingDir: '/',
+          user: '',
+          tty: false,
+          openStdin: false,
+          stdinOnce: false,
+          stopSignal: 15,
+          stopTimeout: 10,
+        },
+        state: {
+          status: vmId ? 'running' : 'created',
+          pid: 0,
+          exitCode: 0,
+          error: '',
+          startedAt: '',
+          finishedAt: '',
+          oomKilled: false,
+        },
         restartCount: 0,
       },
     },
@@ -80,8 +112,21 @@ test('GET /v1/pods: the seeds states, the VM, the containers', async () => {
   const { s } = services([record(A, 'web', '0123456789ab'), record(B, 'idle')]);
   const r = await request(createNativeApp(s)).get('/v1/pods');
   expect(r.status).toBe(200);
-  expect(r.body.map((p: { name: string; state: string; vm: string | null }) => [p.name, p.state, p.vm])).toEqual([['web', 'Running', '0123456789ab'], ['idle', 'Created', null]]);
-  expect(r.body[0].containers[0]).toEqual({ id: A, image: 'busybox', command: ['sleep', '9'], status: 'running', exitCode: 0, restartCount: 0, ready: true, started: true, tty: false });
+  expect(r.body.map((p: { name: string; state: string; vm: string | null }) => [p.name, p.state, p.vm])).toEqual([
+    ['web', 'Running', '0123456789ab'],
+    ['idle', 'Created', null],
+  ]);
+  expect(r.body[0].containers[0]).toEqual({
+    id: A,
+    image: 'busybox',
+    command: ['sleep', '9'],
+    status: 'running',
+    exitCode: 0,
+    restartCount: 0,
+    ready: true,
+    started: true,
+    tty: false,
+  });
 });
 
 test('an unknown pod is a 404 with a JSON message', async () => {
@@ -94,15 +139,21 @@ test('an unknown pod is a 404 with a JSON message', async () => {
 test('a spec with an unknown or mistyped field is refused by name, and nothing is created', async () => {
   const { s, calls } = services([]);
   const app = createNativeApp(s);
-  let r = await request(app).post('/v1/pods').send({ spec: { image: 'busybox', comand: ['x'] } });
+  let r = await request(app)
+    .post('/v1/pods')
+    .send({ spec: { image: 'busybox', comand: ['x'] } });
   expect(r.status).toBe(400);
   expect(r.body.message).toContain('unknown field "comand"');
-  r = await request(app).post('/v1/pods').send({ spec: { image: 'busybox', command: 'sleep 1' } });
+  r = await request(app)
+    .post('/v1/pods')
+    .send({ spec: { image: 'busybox', command: 'sleep 1' } });
   expect(r.status).toBe(400);
   expect(r.body.message).toBe('spec: field "command" must be an array of strings');
   r = await request(app).post('/v1/pods').send({ spec: {} });
   expect(r.body.message).toContain('"image" is required');
-  r = await request(app).post('/v1/pods').send({ spec: { image: 'busybox' }, start: 'yes' });
+  r = await request(app)
+    .post('/v1/pods')
+    .send({ spec: { image: 'busybox' }, start: 'yes' });
   expect(r.body.message).toBe('field "start" must be true or false');
   r = await request(app).post('/v1/pods').set('Content-Type', 'application/json').send('{"spec": ');
   expect(r.status).toBe(400);

@@ -29,8 +29,17 @@ function services(opts: { networks?: boolean } = {}) {
       },
       get: (ref: string) => {
         const m = made.find((x) => x.spec.id === ref) as Made;
-        const containers = Object.fromEntries(m.spec.containers.map((c) => [c.id, { spec: c, state: { status: 'created', exitCode: 0 }, restartCount: 0 }]));
-        return { id: ref, name: ref.slice(0, 12), created: '', sandbox: { spec: m.spec }, containers, frontend: m.frontend };
+        const containers = Object.fromEntries(
+          m.spec.containers.map((c) => [c.id, { spec: c, state: { status: 'created', exitCode: 0 }, restartCount: 0 }]),
+        );
+        return {
+          id: ref,
+          name: ref.slice(0, 12),
+          created: '',
+          sandbox: { spec: m.spec },
+          containers,
+          frontend: m.frontend,
+        };
       },
     },
     vms: {},
@@ -88,16 +97,25 @@ test('a Kubernetes Pod joins the default bridge; hostPorts are published, contai
     exposed: ['9999/tcp', '80/tcp', '53/udp', '9000/tcp'],
   });
   // What docker inspect and docker port read: the bindings as `-p` sends them.
-  expect(frontend.hostConfig.PortBindings).toEqual({ '80/tcp': [{ HostIp: '', HostPort: '18080' }], '53/udp': [{ HostIp: '127.0.0.1', HostPort: '18053' }] });
+  expect(frontend.hostConfig.PortBindings).toEqual({
+    '80/tcp': [{ HostIp: '', HostPort: '18080' }],
+    '53/udp': [{ HostIp: '127.0.0.1', HostPort: '18053' }],
+  });
   expect(Object.keys(frontend.config.ExposedPorts ?? {})).toEqual(['9999/tcp', '80/tcp', '53/udp', '9000/tcp']);
 });
 
-test('a hyper podfile\'s portmappings are published; a pod file without ports is on the bridge too', async () => {
+test("a hyper podfile's portmappings are published; a pod file without ports is on the bridge too", async () => {
   const { s, made } = services();
   const app = createNativeApp(s);
-  const hyper = { id: 'hp', containers: [{ name: 'main', image: 'busybox', command: ['sleep', '9'] }], portmappings: [{ containerPort: '80', hostPort: '18081', protocol: 'tcp' }] };
+  const hyper = {
+    id: 'hp',
+    containers: [{ name: 'main', image: 'busybox', command: ['sleep', '9'] }],
+    portmappings: [{ containerPort: '80', hostPort: '18081', protocol: 'tcp' }],
+  };
   expect((await request(app).post('/v1/pods').send({ spec: hyper })).status).toBe(201);
-  expect(made[0].spec.network?.ports).toEqual([{ proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 18081, hostPortMax: 18081 }]);
+  expect(made[0].spec.network?.ports).toEqual([
+    { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 18081, hostPortMax: 18081 },
+  ]);
   expect(made[0].frontend.hostConfig.PortBindings).toEqual({ '80/tcp': [{ HostIp: '', HostPort: '18081' }] });
   const plain = { id: 'plain', containers: [{ name: 'main', image: 'busybox', command: ['sleep', '9'] }] };
   expect((await request(app).post('/v1/pods').send({ spec: plain })).status).toBe(201);
@@ -107,7 +125,10 @@ test('a hyper podfile\'s portmappings are published; a pod file without ports is
 test('the single-container spec: the bridge by default, "network" names another or none, "ports" as -p', async () => {
   const { s, made } = services();
   const app = createNativeApp(s);
-  const post = (spec: Record<string, unknown>) => request(app).post('/v1/pods').send({ spec: { image: 'busybox', command: ['sleep', '9'], ...spec } });
+  const post = (spec: Record<string, unknown>) =>
+    request(app)
+      .post('/v1/pods')
+      .send({ spec: { image: 'busybox', command: ['sleep', '9'], ...spec } });
   expect((await post({})).status).toBe(201);
   expect(made[0].spec.network).toMatchObject({ mode: 'networks', networks: [{ ref: 'bridge' }], ports: [] });
   expect((await post({ network: 'front', ports: ['127.0.0.1:18082:80', '18083:81/udp', '82'] })).status).toBe(201);
@@ -120,16 +141,23 @@ test('the single-container spec: the bridge by default, "network" names another 
       { proto: 'tcp', containerPort: 82, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
     ],
   });
-  expect(made[1].frontend.hostConfig.PortBindings).toEqual({ '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '18082' }], '81/udp': [{ HostIp: '', HostPort: '18083' }], '82/tcp': [{ HostIp: '', HostPort: '' }] });
+  expect(made[1].frontend.hostConfig.PortBindings).toEqual({
+    '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '18082' }],
+    '81/udp': [{ HostIp: '', HostPort: '18083' }],
+    '82/tcp': [{ HostIp: '', HostPort: '' }],
+  });
   expect(made[1].frontend.hostConfig.NetworkMode).toBe('front');
   expect((await post({ network: 'none' })).status).toBe(201);
   expect(made[2].spec.network).toEqual({ mode: 'none', networks: [], ports: [] });
 });
 
-test('a bad network or port is refused with dockerd\'s words and creates nothing', async () => {
+test("a bad network or port is refused with dockerd's words and creates nothing", async () => {
   const { s, made } = services();
   const app = createNativeApp(s);
-  const post = (spec: Record<string, unknown>) => request(app).post('/v1/pods').send({ spec: { image: 'busybox', ...spec } });
+  const post = (spec: Record<string, unknown>) =>
+    request(app)
+      .post('/v1/pods')
+      .send({ spec: { image: 'busybox', ...spec } });
   const unknown = await post({ network: 'nope' });
   expect([unknown.status, unknown.body.message]).toEqual([404, 'network nope not found']);
   const joined = await post({ network: 'container:web' });
@@ -141,15 +169,27 @@ test('a bad network or port is refused with dockerd\'s words and creates nothing
   expect([port.status, port.body.message]).toEqual([400, 'invalid hostPort: 99999']);
   const types = await post({ ports: '80' });
   expect([types.status, types.body.message]).toEqual([400, 'spec: field "ports" must be an array of strings']);
-  const hostIp = await request(app).post('/v1/pods').set('Content-Type', 'application/yaml').send(KUBE.replace('hostIP: 127.0.0.1', 'hostIP: localhost'));
-  expect([hostIp.status, hostIp.body.message]).toEqual([400, 'pod file: spec.containers[0].ports[1].hostIP: must be an IPv4 address']);
+  const hostIp = await request(app)
+    .post('/v1/pods')
+    .set('Content-Type', 'application/yaml')
+    .send(KUBE.replace('hostIP: 127.0.0.1', 'hostIP: localhost'));
+  expect([hostIp.status, hostIp.body.message]).toEqual([
+    400,
+    'pod file: spec.containers[0].ports[1].hostIP: must be an IPv4 address',
+  ]);
   expect(made).toHaveLength(0);
 });
 
 test('a host without networks: pods get loopback only, and a published port is refused', async () => {
   const { s, made } = services({ networks: false });
   const app = createNativeApp(s);
-  expect((await request(app).post('/v1/pods').send({ spec: { image: 'busybox' } })).status).toBe(201);
+  expect(
+    (
+      await request(app)
+        .post('/v1/pods')
+        .send({ spec: { image: 'busybox' } })
+    ).status,
+  ).toBe(201);
   expect(made[0].spec.network).toEqual({ mode: 'none', networks: [], ports: [] });
   const res = await request(app).post('/v1/pods').set('Content-Type', 'application/yaml').send(KUBE);
   expect(res.status).toBe(501);
@@ -160,10 +200,15 @@ test('a host without networks: pods get loopback only, and a published port is r
 test('an image that is not local: a 404 naming it, for the client to pull; nothing is created', async () => {
   const { s, made } = services();
   const app = createNativeApp(s);
-  const single = await request(app).post('/v1/pods').send({ spec: { image: 'missing-one' } });
+  const single = await request(app)
+    .post('/v1/pods')
+    .send({ spec: { image: 'missing-one' } });
   expect(single.status).toBe(404);
   expect(single.body).toEqual({ message: 'image missing-one:latest not found', image: 'missing-one:latest' });
-  const file = await request(app).post('/v1/pods').set('Content-Type', 'application/yaml').send(KUBE.replace('image: busybox\n      ports: [', 'image: missing-two\n      ports: ['));
+  const file = await request(app)
+    .post('/v1/pods')
+    .set('Content-Type', 'application/yaml')
+    .send(KUBE.replace('image: busybox\n      ports: [', 'image: missing-two\n      ports: ['));
   expect(file.status).toBe(404);
   expect(file.body.image).toBe('missing-two:latest');
   expect(made).toHaveLength(0);

@@ -28,12 +28,26 @@ function services() {
       get: (ref: string) => {
         const m = made.find((x) => x.spec.id === ref);
         if (!m) throw new Error(`no pod ${ref}`);
-        const containers = Object.fromEntries(m.spec.containers.map((c) => [c.id, { spec: c, state: { status: 'created', exitCode: 0 }, restartCount: 0 }]));
-        return { id: ref, name: m.name ?? ref.slice(0, 12), created: '', sandbox: { spec: m.spec }, containers, frontend: m.frontend };
+        const containers = Object.fromEntries(
+          m.spec.containers.map((c) => [c.id, { spec: c, state: { status: 'created', exitCode: 0 }, restartCount: 0 }]),
+        );
+        return {
+          id: ref,
+          name: m.name ?? ref.slice(0, 12),
+          created: '',
+          sandbox: { spec: m.spec },
+          containers,
+          frontend: m.frontend,
+        };
       },
     },
     vms: {},
-    images: { resolve: async (ref: string) => ({ id: `sha256:${ref.length}`, config: { config: { Env: ['PATH=/bin'], Cmd: ['sh'] } } }) },
+    images: {
+      resolve: async (ref: string) => ({
+        id: `sha256:${ref.length}`,
+        config: { config: { Env: ['PATH=/bin'], Cmd: ['sh'] } },
+      }),
+    },
     vmDefaults: { memoryMiB: 256, cpus: 1 },
     hostCpus: 2,
   } as unknown as NativeServices;
@@ -56,12 +70,19 @@ spec:
 
 test('a YAML pod file body makes the pod, started with ?start=true, with Docker data for its main container', async () => {
   const { s, made, calls } = services();
-  const res = await request(createNativeApp(s)).post('/v1/pods?start=true').set('Content-Type', 'application/yaml').send(YAML);
+  const res = await request(createNativeApp(s))
+    .post('/v1/pods?start=true')
+    .set('Content-Type', 'application/yaml')
+    .send(YAML);
   expect(res.status).toBe(201);
   expect(made).toHaveLength(1);
   const { spec, name, frontend } = made[0];
   expect(name).toBe('kpod');
-  expect(spec.containers.map((c) => `${c.name}${c.init ? ':init' : ''} ${c.args.join(' ')}`)).toEqual(['seed:init sh -c echo x > /d/x', 'writer sleep 100', 'reader cat /d/x']);
+  expect(spec.containers.map((c) => `${c.name}${c.init ? ':init' : ''} ${c.args.join(' ')}`)).toEqual([
+    'seed:init sh -c echo x > /d/x',
+    'writer sleep 100',
+    'reader cat /d/x',
+  ]);
   expect(spec.containers[1].id).toBe(spec.id);
   expect(spec.labels).toEqual({ app: 'demo', 'io.podvisor.pod': 'kpod', 'io.podvisor.api': 'native' });
   expect(frontend.imageRef).toBe('busybox');
@@ -75,11 +96,15 @@ test('a YAML pod file body makes the pod, started with ?start=true, with Docker 
 test('a hyper podfile as a JSON spec; the single-container spec still works', async () => {
   const { s, made } = services();
   const app = createNativeApp(s);
-  const hyper = await request(app).post('/v1/pods').send({ spec: { id: 'hpod', containers: [{ name: 'main', image: 'busybox', command: ['sleep', '9'] }] } });
+  const hyper = await request(app)
+    .post('/v1/pods')
+    .send({ spec: { id: 'hpod', containers: [{ name: 'main', image: 'busybox', command: ['sleep', '9'] }] } });
   expect(hyper.status).toBe(201);
   expect(made[0].name).toBe('hpod');
   expect(made[0].spec.containers[0].name).toBe('main');
-  const single = await request(app).post('/v1/pods').send({ spec: { name: 'one', image: 'busybox', command: ['true'] } });
+  const single = await request(app)
+    .post('/v1/pods')
+    .send({ spec: { name: 'one', image: 'busybox', command: ['true'] } });
   expect(single.status).toBe(201);
   expect(made[1].spec.containers).toHaveLength(1);
 });
@@ -91,8 +116,24 @@ test('a bad pod file is a 400 naming each field, and nothing is created', async 
   const res = await request(app).post('/v1/pods').set('Content-Type', 'text/yaml').send(bad);
   expect(res.status).toBe(400);
   expect(res.body.message).toMatch(/lifecycle/);
-  const port = await request(app).post('/v1/pods').send({ spec: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'pp' }, spec: { containers: [{ name: 'a', image: 'busybox', ports: [{ containerPort: 80, hostPort: 8080 }] }, { name: 'b', image: 'busybox', ports: [{ containerPort: 81, hostPort: 8080 }] }] } } });
+  const port = await request(app)
+    .post('/v1/pods')
+    .send({
+      spec: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'pp' },
+        spec: {
+          containers: [
+            { name: 'a', image: 'busybox', ports: [{ containerPort: 80, hostPort: 8080 }] },
+            { name: 'b', image: 'busybox', ports: [{ containerPort: 81, hostPort: 8080 }] },
+          ],
+        },
+      },
+    });
   expect(port.status).toBe(400);
-  expect(port.body.message).toBe('pod file: spec.containers[1].ports[0].hostPort: 8080/tcp is already published by spec.containers[0].ports[0]');
+  expect(port.body.message).toBe(
+    'pod file: spec.containers[1].ports[0].hostPort: 8080/tcp is already published by spec.containers[0].ports[0]',
+  );
   expect(made).toHaveLength(0);
 });
