@@ -44,6 +44,12 @@ const CASES: Array<[string, string, string]> = [
   ['src/api/native/zz.ts', "import { x } from '../v1.41/kit/params';", "import { x } from '../../pod/service';"],
   ['src/api/native/zz.ts', "import type { x } from '../../vm/types';", "import { x } from '../../translate/create';"],
   ['src/api/native/zz.ts', "import { x } from '../../daemon/main';", "import { x } from './views';"],
+  ['src/api/cri/zz.ts', "import { x } from '../v1.41/errors';", "import { x } from '../../storage/service';"],
+  ['src/api/cri/zz.ts', "import type { x } from '../native/views';", "import { x } from './errors';"],
+  ['src/api/cri/zz.ts', "import { x } from '../../net/bridge';", "import { x } from '../../pod/types';"],
+  ['src/api/cri/zz.ts', "import { x } from '../../daemon/listen';", "import { x } from '../../translate/create';"],
+  ['src/api/v1.41/zz.ts', "import { x } from '../cri/server';", "import { x } from '../../storage/images';"],
+  ['src/api/native/zz.ts', "import { x } from '../cri/images';", "import { x } from '../../storage/images';"],
   ['src/cli/zz.ts', "import type { x } from '../api/native/views';", "import { x } from '../util/package-info';"],
   ['src/cli/zz.ts', "import { x } from '../pod/types';", "import { x } from './client';"],
 ];
