@@ -3,11 +3,13 @@
  * the -G group, a stale file replaced: ./listen.ts), whose connections are handed to the
  * grpc-js server of the CRI front end (src/api/cri/server.ts) through its connection injector.
  * grpc-js never binds a socket itself, so the socket's mode is never wider than 0660, and
+ * each connection's `:authority` is made acceptable to Node's HTTP/2 on the way in, and
  * shutdown closes the listeners (their files go) and destroys every connection like the API's.
  */
 import * as grpc from '@grpc/grpc-js';
 import * as net from 'node:net';
 import { listenUnix, stopServing, trackConnections } from './listen';
+import { rewriteAuthority } from './uds-authority';
 
 /** The CRI server and its listeners. */
 export interface CriListeners {
@@ -21,7 +23,8 @@ export async function serveCri(server: grpc.Server, hosts: string[], gid: number
   const servers: net.Server[] = [];
   try {
     for (const host of hosts) {
-      const s = net.createServer((socket) => injector.injectConnection(socket));
+      // Go clients send the socket's path as :authority, which Node's HTTP/2 refuses (./uds-authority.ts).
+      const s = net.createServer((socket) => injector.injectConnection(rewriteAuthority(socket)));
       trackConnections(s);
       await listenUnix(s, host.slice('unix://'.length), gid);
       servers.push(s);
