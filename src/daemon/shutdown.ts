@@ -4,8 +4,8 @@
  *
  *  1. cut: synchronous steps, in order, that stop new work and cut what is under way at once
  *     (main.ts: the VM pool stops refilling, every outgoing request is aborted, the pods let
- *     go of their guests, the listeners close and every client connection is destroyed,
- *     hijacked streams included);
+ *     go of their guests, the listeners close (the Docker API's and the CRI's, whose socket
+ *     files go with them) and every client connection is destroyed, hijacked streams included);
  *  2. settle: steps that end what is left (teardowns, idle VMs destroyed, boots cut short,
  *     networks), run at once, side by side;
  *  3. last: steps run one after the other once those have ended (archive mounts, the mount

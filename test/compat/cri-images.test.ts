@@ -7,6 +7,7 @@
  *    served yet answering UNIMPLEMENTED;
  *  - ImageService: a `registry.k8s.io/pause:3.9` pulled through a registries.conf mirror on the
  *    fixture registry under another path (by tag and by digest), seen by `docker images`,
+ *    pulled again by `docker pull` through the same mirror,
  *    listed (with a filter), its status (uid from the config's User, verbose info), removed
  *    (idempotently), ImageFsInfo growing with the pull; a pull from the auth registry with and
  *    without credentials; bad and missing references (INVALID_ARGUMENT, NOT_FOUND);
@@ -246,6 +247,14 @@ describe('ImageService', () => {
       image: null,
       info: {},
     });
+  });
+
+  test("the Docker API's pulls go through the same registries.conf mirrors", async () => {
+    await docker(['pull', '-q', 'registry.k8s.io/pause:3.9']);
+    const id = (await docker(['image', 'inspect', '--format', '{{.Id}}', 'registry.k8s.io/pause:3.9'])).trim();
+    expect(id).toBe(pulledId);
+    const status = await cri.image<{ image: CriImage }>('ImageStatus', { image: { image: PAUSE } });
+    expect(status.image.id).toBe(pulledId);
   });
 
   test('RemoveImage removes the image with all its names; again is no error', async () => {
