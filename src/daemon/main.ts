@@ -45,10 +45,6 @@ import { dropStaleEndpoints, endpointIds, POD_VM_NICS } from '../pod/network';
 import { VolumeStore } from '../storage/volumes';
 import { removeWithContainers } from '../api/v1.41/volumes';
 import { loadRegistriesConf } from '../storage/registry/registries-conf';
-import { createCriServer, criHandlers } from '../api/cri/server';
-import { NO_POD_NETWORK, RuntimeConfigState, RuntimeInfo } from '../api/cri/runtime-info';
-import { CriImageService } from '../api/cri/images';
-import { serveCri, stopCri, type CriListeners } from './cri-listen';
 
 /** The overlay directories inspect reports. */
 
@@ -245,8 +241,14 @@ async function main(argv: string[]): Promise<void> {
     );
   }
   // Kubernetes CRI v1 (--cri-host) on its own sockets, over the same image store.
-  let cri: CriListeners | undefined;
+  /** Stops the CRI's listeners (set once they serve). */
+  let stopCriServing: () => Promise<void> = () => Promise.resolve();
   if (opts.criHosts.length) {
+    // Loaded only when served: grpc-js and the .proto cost ~0.1-0.3 s of start-up.
+    const { createCriServer, criHandlers } = await import('../api/cri/server');
+    const { NO_POD_NETWORK, RuntimeConfigState, RuntimeInfo } = await import('../api/cri/runtime-info');
+    const { CriImageService } = await import('../api/cri/images');
+    const { serveCri, stopCri } = await import('./cri-listen');
     const criServer = createCriServer(
       criHandlers({
         info: new RuntimeInfo({
@@ -258,7 +260,8 @@ async function main(argv: string[]): Promise<void> {
         images: new CriImageService(images),
       }),
     );
-    cri = await serveCri(criServer, opts.criHosts, listenPlan.gid);
+    const cri = await serveCri(criServer, opts.criHosts, listenPlan.gid);
+    stopCriServing = () => stopCri(cri);
     for (const host of opts.criHosts) log.info(`CRI v1 listening on ${host}`);
   }
   log.info(
@@ -321,7 +324,7 @@ async function main(argv: string[]): Promise<void> {
         // Every client connection goes, hijacked streams included (listen.ts).
         {
           name: 'API listeners',
-          run: () => void (serving = Promise.all([stopServing(servers), cri && stopCri(cri)]).then(() => undefined)),
+          run: () => void (serving = Promise.all([stopServing(servers), stopCriServing()]).then(() => undefined)),
         },
       ],
       // Teardowns of runs that just ended and storage of pods just removed finish; idle VMs go
