@@ -11,6 +11,9 @@ const tseslint = require('typescript-eslint');
  */
 const into = (dirs) => `^(\\.\\.?/)+(${dirs.join('|')})(/|$)`;
 
+/** The service folders between translation and the API fronts. */
+const SERVICES = ['engine', 'builder'];
+
 /** One layer's rule: its files may not import from `forbidden` (regexes of import texts). */
 function layer(name, files, forbidden) {
   return {
@@ -45,14 +48,29 @@ module.exports = tseslint.config(
   // Small helpers: nothing of ours but the error classes.
   layer('src/util', ['src/util/**/*.ts'], ['^\\.\\./(?!errors$)']),
   // Storage and the VM layer: below the pod layer and everything above it, and beside the network layer.
-  layer('src/storage', ['src/storage/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon', 'net'])]),
-  layer('src/vm', ['src/vm/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon', 'net'])]),
+  layer(
+    'src/storage',
+    ['src/storage/**/*.ts'],
+    [into(['pod', 'translate', 'api', 'daemon', 'net', 'dockerfile', ...SERVICES])],
+  ),
+  layer('src/vm', ['src/vm/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon', 'net', 'dockerfile', ...SERVICES])]),
   // The network layer: beside storage and the VMs, below the pods.
-  layer('src/net', ['src/net/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon'])]),
+  layer('src/net', ['src/net/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon', 'dockerfile', ...SERVICES])]),
   // The pod layer: front-end neutral, knows no Docker translation and no API.
-  layer('src/pod', ['src/pod/**/*.ts'], [into(['translate', 'api', 'daemon'])]),
-  // Docker <-> pod translation: below the API.
-  layer('src/translate', ['src/translate/**/*.ts'], [into(['api', 'daemon'])]),
+  layer('src/pod', ['src/pod/**/*.ts'], [into(['translate', 'api', 'daemon', 'dockerfile', ...SERVICES])]),
+  // Docker <-> pod translation: below the services and the API.
+  layer('src/translate', ['src/translate/**/*.ts'], [into(['api', 'daemon', ...SERVICES])]),
+  // The Dockerfile language (parse, words, instructions, changes): pure, at the translate level;
+  // it knows no pods, VMs, networks or services.
+  layer(
+    'src/dockerfile',
+    ['src/dockerfile/**/*.ts'],
+    [into(['pod', 'vm', 'net', 'translate', 'api', 'daemon', ...SERVICES])],
+  ),
+  // The services every front end shares, above translation: the engine (creating pods from
+  // requests) and the builder over it. Neither knows an API.
+  layer('src/engine', ['src/engine/**/*.ts'], [into(['api', 'daemon', 'builder'])]),
+  layer('src/builder', ['src/builder/**/*.ts'], [into(['api', 'daemon'])]),
   // The API fronts: below the daemon that wires them.
   layer('src/api', ['src/api/**/*.ts'], [into(['daemon'])]),
   // The two API fronts stand side by side over the pod service: neither imports the other, and
@@ -60,5 +78,9 @@ module.exports = tseslint.config(
   layer('src/api/v1.41', ['src/api/v1.41/**/*.ts'], [into(['daemon']), '^(\\.\\.?/)+native(/|$)']),
   layer('src/api/native', ['src/api/native/**/*.ts'], [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+v1\\.41(/|$)']),
   // The CLI is a client of the API over its socket: nothing of the daemon's layers.
-  layer('src/cli', ['src/cli/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon', 'vm', 'storage', 'net'])]),
+  layer(
+    'src/cli',
+    ['src/cli/**/*.ts'],
+    [into(['pod', 'translate', 'api', 'daemon', 'vm', 'storage', 'net', 'dockerfile', ...SERVICES])],
+  ),
 );

@@ -46,6 +46,17 @@ const CASES: Array<[string, string, string]> = [
   ['src/api/native/zz.ts', "import { x } from '../../daemon/main';", "import { x } from './views';"],
   ['src/cli/zz.ts', "import type { x } from '../api/native/views';", "import { x } from '../util/package-info';"],
   ['src/cli/zz.ts', "import { x } from '../pod/types';", "import { x } from './client';"],
+  ['src/cli/zz.ts', "import { x } from '../builder/builder';", "import { x } from './client';"],
+  ['src/dockerfile/zz.ts', "import { x } from '../pod/types';", "import { x } from './words';"],
+  ['src/dockerfile/zz.ts', "import { x } from '../builder/cache';", "import type { x } from '../storage/types';"],
+  ['src/dockerfile/zz.ts', "import { x } from '../translate/create';", "import { x } from '../errors';"],
+  ['src/builder/zz.ts', "import type { x } from '../api/v1.41/services';", "import { x } from '../dockerfile/parse';"],
+  ['src/builder/zz.ts', "import { x } from '../daemon/options';", "import { x } from '../engine/create';"],
+  ['src/engine/zz.ts', "import { x } from '../builder/backend';", "import { x } from '../translate/create';"],
+  ['src/engine/zz.ts', "import { x } from '../api/native/spec';", "import { x } from '../pod/service';"],
+  ['src/translate/zz.ts', "import { x } from '../engine/create';", "import { x } from '../dockerfile/changes';"],
+  ['src/pod/zz.ts', "import { x } from '../builder/builder';", "import { x } from '../storage/types';"],
+  ['src/storage/zz.ts', "import { x } from '../dockerfile/parse';", "import { x } from './digest';"],
 ];
 
 describe.each(CASES)('%s', (file, forbidden, allowed) => {

@@ -14,7 +14,7 @@ import { PodManager } from '../../../src/pod/manager';
 import { StateStore } from '../../../src/storage/state';
 import { parseCreateBody, translateCreate, type TranslateOptions } from '../../../src/translate/create';
 import { repairFrontend } from '../../../src/translate/repair';
-import { decodeBody } from '../../../src/api/v1.41/schema/go-decode';
+import { decodeBody } from '../../../src/translate/go-decode';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
 import type { PodRecord } from '../../../src/pod/types';
 import type { PodManagerDeps } from '../../../src/pod/context';

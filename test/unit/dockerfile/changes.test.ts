@@ -2,8 +2,8 @@
  * `docker import --change` and `docker commit --change` semantics (one parser, the builder's), with the results dockerd 20.10 gives for the same
  * changes (checked against it by hand with `docker import --change ... && docker inspect`).
  */
-import { applyChanges as applyImportChanges } from '../../../src/build/changes';
-import type { RunConfig as ImportConfig } from '../../../src/build/instructions';
+import { applyChanges as applyImportChanges } from '../../../src/dockerfile/changes';
+import type { RunConfig as ImportConfig } from '../../../src/dockerfile/instructions';
 import { InvalidArgumentError } from '../../../src/errors';
 
 const EMPTY = {

@@ -1,5 +1,5 @@
 /**
- * ADD <url>'s download on the host (src/build/remote.ts): the file's name from the URL path,
+ * ADD <url>'s download on the host (src/builder/remote.ts): the file's name from the URL path,
  * Content-Disposition or the destination; mode 0600; mtime from Last-Modified; an error
  * status is dockerd's "failed to GET" message.
  */
@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { download, downloadName, isUrl } from '../../../src/build/remote';
+import { download, downloadName, isUrl } from '../../../src/builder/remote';
 
 let server: http.Server;
 let base: string;

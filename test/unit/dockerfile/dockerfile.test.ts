@@ -3,11 +3,11 @@
  * rules (quotes, escapes, variable expansion), each config instruction's effect on the image
  * config and its history text, `docker commit --change`, and COPY's glob matching.
  */
-import { parseDockerfile, parseInstructions } from '../../../src/build/parse';
-import { expandWord, splitWords, parseKeyValues } from '../../../src/build/words';
-import { applyConfigInstruction, parseDuration, type RunConfig } from '../../../src/build/instructions';
-import { applyChanges } from '../../../src/build/changes';
-import { globRegExp } from '../../../src/build/sources';
+import { parseDockerfile, parseInstructions } from '../../../src/dockerfile/parse';
+import { expandWord, splitWords, parseKeyValues } from '../../../src/dockerfile/words';
+import { applyConfigInstruction, parseDuration, type RunConfig } from '../../../src/dockerfile/instructions';
+import { applyChanges } from '../../../src/dockerfile/changes';
+import { globRegExp } from '../../../src/builder/sources';
 import { InvalidArgumentError } from '../../../src/errors';
 
 const vars: Record<string, string> = { A: 'one', EMPTY: '', SP: 'x y' };

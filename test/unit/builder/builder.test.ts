@@ -7,11 +7,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
-import type { BuildBackend, StepImage } from '../../../src/build/backend';
+import type { BuildBackend, StepImage } from '../../../src/builder/backend';
 import type { ImageConfig } from '../../../src/storage/types';
-import { Builder, BuildError, type BuildMessage, type BuildOptions } from '../../../src/build/builder';
-import { BuildCache } from '../../../src/build/cache';
-import { parseDockerfile } from '../../../src/build/parse';
+import { Builder, BuildError, type BuildMessage, type BuildOptions } from '../../../src/builder/builder';
+import { BuildCache } from '../../../src/builder/cache';
+import { parseDockerfile } from '../../../src/dockerfile/parse';
 
 /** Images in a map; RUN "runs" by recording its command and env. */
 class FakeBackend implements BuildBackend {

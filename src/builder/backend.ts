@@ -10,15 +10,16 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ImageService } from '../storage/service';
+// eslint-disable-next-line no-restricted-imports -- issue 28: the builder's step containers move onto the creation service (src/engine)
 import type { ContainerServices } from '../api/v1.41/services';
 import type { ImageConfig } from '../storage/types';
-import type { RunConfig } from './instructions';
+import type { RunConfig } from '../dockerfile/instructions';
 import { RootDir } from '../storage/archive/resolve';
 import { commitWritableLayer, type CommitStores } from '../storage/commit';
 import { childImageConfig, recordImage } from '../storage/commit-image';
 import { squashImage } from '../storage/squash';
 import { parseCreateBody, translateCreate, type TranslateOptions } from '../translate/create';
-import { decodeBody } from '../api/v1.41/schema/go-decode';
+import { decodeBody } from '../translate/go-decode';
 import { CreateBodySchema } from '../translate/docker-schema';
 import { InvalidArgumentError } from '../errors';
 import { familiarString, parseTagged } from '../storage/reference';
