@@ -1,7 +1,7 @@
 /**
  * `POST /build` with the classic builder (what the docker CLI uses with DOCKER_BUILDKIT=0,
  * docker-py's images.build and compose 1.29's `build:`): the body is the context tar, the
- * answer the builder's JSON stream (src/build/builder.ts), one message a line, ending in
+ * answer the builder's JSON stream (src/builder/builder.ts), one message a line, ending in
  * `errorDetail` when the build fails. `POST /build/prune` empties the build cache.
  * BuildKit's `/session` is not served (docs/limitations.md).
  */
