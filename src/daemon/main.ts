@@ -226,15 +226,7 @@ async function main(argv: string[]): Promise<void> {
   });
   // The native pod API (/v1/pods, /v1/vms) on the same sockets.
   // Its pods join the default bridge (or the network their spec names), as `docker run`'s do.
-  const nativeApp = createNativeApp({
-    pods,
-    vms: pods.vms,
-    images: images.store,
-    vmDefaults,
-    hostCpus,
-    logDefaults: { Type: opts.logDriver, Config: opts.logOpts },
-    networks: networks.then((n) => (n ? lookupOver((ref) => n.get(ref)) : undefined)),
-  });
+  const nativeApp = createNativeApp({ pods, vms: pods.vms, engine });
   // Log any stall of the event loop over 50 ms (no request may hold it longer).
   watchEventLoopLag();
   // Requests about a container being re-adopted wait for it (adoptionGate); the gate is a

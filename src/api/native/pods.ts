@@ -1,13 +1,13 @@
 /**
  * The native API's pod routes (docs/native-api.md): list, create (and start), inspect, start
- * (on a held VM), stop (keeping the VM), replace, remove, logs. Every route calls the pod
- * service; nothing here touches a VM.
+ * (on a held VM), stop (keeping the VM), replace, remove, logs. Creates go to the creation
+ * service (src/engine), everything else to the pod service; nothing here touches a VM.
  */
 import type { Router } from 'express';
 import { InvalidArgumentError, NotModifiedError } from '../../errors';
 import { NoSuchContainerInPodError } from '../../pod/errors';
 import { containersOf } from '../../pod/types';
-import { podFromSpec } from './spec';
+import { nativeRequestOf } from './spec';
 import type { NativeServices } from './services';
 import { bodyOf, flag, onlyFields, optBool, optInt, optString } from './params';
 import { podView, vmView } from './views';
@@ -17,9 +17,7 @@ const MAX_TIMEOUT = 86_400;
 
 /** Make a pod from a spec body; returns its id. */
 async function createFrom(s: NativeServices, spec: unknown): Promise<string> {
-  const made = await podFromSpec(spec, s);
-  const r = await s.pods.create(made.spec, made.name, made.frontend);
-  return r.id;
+  return (await s.engine.createNative(nativeRequestOf(spec))).id;
 }
 
 /**

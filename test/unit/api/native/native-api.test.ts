@@ -6,6 +6,7 @@ import request from 'supertest';
 import { NotFoundError } from '../../../../src/errors';
 import { createNativeApp, isNativeRequest } from '../../../../src/api/native/server';
 import type { NativeServices } from '../../../../src/api/native/services';
+import { PodEngine, type EngineDeps } from '../../../../src/engine/engine';
 import type { PodRecord } from '../../../../src/pod/types';
 
 function record(id: string, name: string, vmId?: string): PodRecord {
@@ -66,7 +67,7 @@ function services(pods: PodRecord[]) {
     if (!p) throw new NotFoundError(`no pod matches "${ref}"`);
     return p;
   };
-  const s = {
+  const base = {
     pods: {
       list: () => pods,
       get: find,
@@ -93,7 +94,8 @@ function services(pods: PodRecord[]) {
     images: { resolve: async () => ({ id: 'sha256:x', config: { config: {} } }) },
     vmDefaults: { memoryMiB: 256, cpus: 1 },
     hostCpus: 2,
-  } as unknown as NativeServices;
+  };
+  const s = { ...base, engine: new PodEngine(base as unknown as EngineDeps) } as unknown as NativeServices;
   return { s, calls };
 }
 
