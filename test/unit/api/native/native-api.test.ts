@@ -3,7 +3,8 @@
  * bodies that name what is wrong, and that a refused request changes nothing.
  */
 import request from 'supertest';
-import { NotFoundError } from '../../../../src/errors';
+import { NotFoundError, NotModifiedError } from '../../../../src/errors';
+import { PodNotRunningError } from '../../../../src/pod/errors';
 import { createNativeApp, isNativeRequest } from '../../../../src/api/native/server';
 import type { NativeServices } from '../../../../src/api/native/services';
 import { PodEngine, type EngineDeps } from '../../../../src/engine/engine';
@@ -72,8 +73,15 @@ function services(pods: PodRecord[]) {
       list: () => pods,
       get: find,
       isRunning: (ref: string) => !!find(ref).sandbox.vmId,
-      stop: async (ref: string) => void calls.push(`stop ${ref}`),
-      start: async (ref: string) => void calls.push(`start ${ref}`),
+      // As the pod layer decides it, inside the pod's operation: NotModifiedError when already so.
+      stop: async (ref: string) => {
+        if (!find(ref).sandbox.vmId) throw new NotModifiedError('container already stopped');
+        calls.push(`stop ${ref}`);
+      },
+      start: async (ref: string) => {
+        if (find(ref).sandbox.vmId) throw new NotModifiedError('container already started');
+        calls.push(`start ${ref}`);
+      },
       create: async () => {
         calls.push('create');
         return pods[0];
@@ -87,6 +95,7 @@ function services(pods: PodRecord[]) {
         return { id: '0123456789ab', state: 'Idle', memoryMiB: 256, cpus: 1, held: true };
       },
       stopKeepingVm: async (ref: string) => {
+        if (!find(ref).sandbox.vmId) throw new PodNotRunningError(find(ref).id);
         calls.push(`keep ${ref}`);
         return { id: '0123456789ab', state: 'Idle', memoryMiB: 256, cpus: 1, held: true };
       },
@@ -169,6 +178,12 @@ test('stop: 409 when not running; keepVm answers the idle VM', async () => {
   let r = await request(app).post('/v1/pods/idle/stop').send({});
   expect(r.status).toBe(409);
   expect(r.body.message).toBe('pod idle is not running');
+  r = await request(app).post('/v1/pods/idle/stop').send({ keepVm: true });
+  expect(r.status).toBe(409);
+  expect(r.body.message).toBe('pod idle is not running');
+  r = await request(app).post('/v1/pods/web/start').send({});
+  expect(r.status).toBe(409);
+  expect(r.body.message).toBe('pod web is already running');
   r = await request(app).post('/v1/pods/web/stop').send({ keepVm: true, timeout: 2 });
   expect(r.status).toBe(200);
   expect(r.body.vm).toEqual({ id: '0123456789ab', state: 'Idle', memoryMiB: 256, cpus: 1, held: true });
