@@ -73,10 +73,16 @@ module.exports = tseslint.config(
   layer('src/builder', ['src/builder/**/*.ts'], [into(['api', 'daemon'])]),
   // The API fronts: below the daemon that wires them.
   layer('src/api', ['src/api/**/*.ts'], [into(['daemon'])]),
-  // The two API fronts stand side by side over the pod service: neither imports the other, and
-  // the native one, like the Docker one, never reaches the VM or network layers.
-  layer('src/api/v1.41', ['src/api/v1.41/**/*.ts'], [into(['daemon']), '^(\\.\\.?/)+native(/|$)']),
-  layer('src/api/native', ['src/api/native/**/*.ts'], [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+v1\\.41(/|$)']),
+  // The three API fronts stand side by side over the services below: none imports another, and
+  // the native one and the CRI never reach the VM or network layers (the CRI gets what it needs
+  // of them, such as the pod network's readiness, from the daemon that wires it).
+  layer('src/api/v1.41', ['src/api/v1.41/**/*.ts'], [into(['daemon']), '^(\\.\\.?/)+(native|cri)(/|$)']),
+  layer(
+    'src/api/native',
+    ['src/api/native/**/*.ts'],
+    [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+(v1\\.41|cri)(/|$)'],
+  ),
+  layer('src/api/cri', ['src/api/cri/**/*.ts'], [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+(v1\\.41|native)(/|$)']),
   // The CLI is a client of the API over its socket: nothing of the daemon's layers.
   layer(
     'src/cli',

@@ -45,6 +45,11 @@ import { dropStaleEndpoints, endpointIds, POD_VM_NICS } from '../pod/network';
 import { VolumeStore } from '../storage/volumes';
 import { removeWithContainers } from '../api/v1.41/volumes';
 import { PodEngine } from '../engine/engine';
+import { loadRegistriesConf } from '../storage/registry/registries-conf';
+import { createCriServer, criHandlers } from '../api/cri/server';
+import { NO_POD_NETWORK, RuntimeConfigState, RuntimeInfo } from '../api/cri/runtime-info';
+import { CriImageService } from '../api/cri/images';
+import { serveCri, stopCri, type CriListeners } from './cri-listen';
 
 /** The overlay directories inspect reports. */
 
@@ -63,9 +68,14 @@ async function main(argv: string[]): Promise<void> {
   const listenPlan = planListeners(opts);
 
   // --- images: content/, layers/, images/ under the data root -------------------------------
+  // Per-registry mirrors (registries.conf) serve the Docker API's pulls and the CRI's alike.
+  const registriesConf = loadRegistriesConf(opts.registriesConf);
+  if (registriesConf.registries.length)
+    log.info(`registries: ${registriesConf.registries.length} entr(ies) from ${opts.registriesConf}`);
   const images = await ImageService.open(opts.dataRoot, {
     insecureRegistries: opts.insecureRegistries,
     registryMirrors: opts.registryMirrors,
+    registriesConf,
   });
   // --- end images ----------------------------------------------------------------------
 
@@ -242,6 +252,23 @@ async function main(argv: string[]): Promise<void> {
       `API listening on ${host}${host.startsWith('tcp://') && listenPlan.tls ? (listenPlan.tls.verify ? ' (TLS, client certificates verified)' : ' (TLS)') : ''}`,
     );
   }
+  // Kubernetes CRI v1 (--cri-host) on its own sockets, over the same image store.
+  let cri: CriListeners | undefined;
+  if (opts.criHosts.length) {
+    const criServer = createCriServer(
+      criHandlers({
+        info: new RuntimeInfo({
+          version: PODVISOR_VERSION,
+          // The seam for the CNI runner: NetworkReady follows it.
+          network: NO_POD_NETWORK,
+          config: new RuntimeConfigState(),
+        }),
+        images: new CriImageService(images),
+      }),
+    );
+    cri = await serveCri(criServer, opts.criHosts, listenPlan.gid);
+    for (const host of opts.criHosts) log.info(`CRI v1 listening on ${host}`);
+  }
   log.info(
     `podvisord ${PODVISOR_VERSION} ready in ${Math.round(performance.now())} ms (${Math.round(performance.now() - mainStart)} ms after loading its code). To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`,
   );
@@ -300,7 +327,10 @@ async function main(argv: string[]): Promise<void> {
         // Containers keep running: their agent channels are closed, the next daemon re-adopts them.
         { name: 'pods', run: () => pods.shutdown() },
         // Every client connection goes, hijacked streams included (listen.ts).
-        { name: 'API listeners', run: () => void (serving = stopServing(servers)) },
+        {
+          name: 'API listeners',
+          run: () => void (serving = Promise.all([stopServing(servers), cri && stopCri(cri)]).then(() => undefined)),
+        },
       ],
       // Teardowns of runs that just ended and storage of pods just removed finish; idle VMs go
       // (VMs of running containers stay for the next daemon to adopt); boots under way are cut

@@ -33,6 +33,12 @@ export interface DaemonOptions {
   insecureRegistries: string[];
   /** Mirrors tried first for docker.io. */
   registryMirrors: string[];
+  /** containers-registries.conf(5) with per-registry mirrors (a missing file: none). */
+  registriesConf: string;
+  /** CRI v1 gRPC sockets (unix:///path); default <exec-root>/cri.sock unless noCri. */
+  criHosts: string[];
+  /** Serve no CRI (--no-cri). */
+  noCri: boolean;
   /** Guest kernel and initramfs (default: the ones bootstrap built under guest/out). */
   kernel?: string;
   initrd?: string;
@@ -64,6 +70,14 @@ export interface DaemonOptions {
 /** Default listen address of podvisord (dockerd's is /var/run/docker.sock). */
 export const DEFAULT_HOST = 'unix:///run/podvisor/docker.sock';
 
+/** Default containers-registries.conf(5), as podman's, CRI-O's and skopeo's. */
+export const DEFAULT_REGISTRIES_CONF = '/etc/containers/registries.conf';
+
+/** Default CRI socket, in the exec root: unix:///run/podvisor/cri.sock with the default exec root. */
+export function defaultCriHost(execRoot: string): string {
+  return `unix://${path.join(execRoot, 'cri.sock')}`;
+}
+
 /** Default configuration file (dockerd's is /etc/docker/daemon.json). */
 export const DEFAULT_CONFIG_FILE = '/etc/podvisor/daemon.json';
 
@@ -91,6 +105,9 @@ export function defaultOptions(): DaemonOptions {
     accel: 'auto',
     insecureRegistries: [],
     registryMirrors: [],
+    registriesConf: DEFAULT_REGISTRIES_CONF,
+    criHosts: [],
+    noCri: false,
     // dockerd: DOCKER_TLS_VERIFY in the daemon's environment turns --tlsverify on by default.
     tls: false,
     tlsVerify: !!process.env.DOCKER_TLS_VERIFY,
@@ -142,6 +159,12 @@ export function validateHost(h: string): string {
   throw new InvalidArgumentError(`invalid argument "${h}" for "-H, --host" flag: Invalid bind address format: ${h}`);
 }
 
+/** Check a CRI listen address: unix sockets only (the kubelet's --container-runtime-endpoint). */
+export function validateCriHost(h: string): string {
+  if (/^unix:\/\/\/.+/.test(h)) return h;
+  throw new InvalidArgumentError(`invalid argument "${h}" for "--cri-host" flag: want unix:///path/to/socket`);
+}
+
 /** Every option podvisord has. */
 export const OPTIONS: OptionDef[] = [
   { key: 'hosts', flags: ['-H', '--host'], kind: '[]string', apply: (o, v) => void o.hosts.push(validateHost(v)) },
@@ -169,6 +192,19 @@ export const OPTIONS: OptionDef[] = [
     kind: '[]string',
     apply: (o, v) => void o.registryMirrors.push(v),
   },
+  {
+    key: 'registries-conf',
+    flags: ['--registries-conf'],
+    kind: 'string',
+    apply: (o, v) => void (o.registriesConf = v),
+  },
+  {
+    key: 'cri-hosts',
+    flags: ['--cri-host'],
+    kind: '[]string',
+    apply: (o, v) => void o.criHosts.push(validateCriHost(v)),
+  },
+  { key: 'no-cri', flags: ['--no-cri'], kind: 'bool', apply: (o, v, f) => void (o.noCri = parseBool(f, v)) },
   { key: 'tls', flags: ['--tls'], kind: 'bool', apply: (o, v, f) => void (o.tls = parseBool(f, v)) },
   { key: 'tlsverify', flags: ['--tlsverify'], kind: 'bool', apply: (o, v, f) => void (o.tlsVerify = parseBool(f, v)) },
   { key: 'tlscacert', flags: ['--tlscacert'], kind: 'string', apply: (o, v) => void (o.tlsCaCert = v) },

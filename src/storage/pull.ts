@@ -136,7 +136,7 @@ export class Puller {
    */
   async pull(ref: ImageReference, opts: PullOptions = {}): Promise<{ id: string; updated: boolean }> {
     const emit = opts.onProgress ?? (() => undefined);
-    const client = new RegistryClient(ref.domain, ref.path, this.hosts, opts.auth);
+    const client = new RegistryClient(ref.domain, ref.path, this.hosts, opts.auth, 'pull', !!ref.digest);
     const tagOrDigest = ref.digest ?? ref.tag ?? 'latest';
     const want = opts.platform ?? hostPlatform();
     try {
