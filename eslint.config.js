@@ -59,6 +59,13 @@ module.exports = tseslint.config(
   // the native one, like the Docker one, never reaches the VM or network layers.
   layer('src/api/v1.41', ['src/api/v1.41/**/*.ts'], [into(['daemon']), '^(\\.\\.?/)+native(/|$)']),
   layer('src/api/native', ['src/api/native/**/*.ts'], [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+v1\\.41(/|$)']),
+  // The CRI streaming server (exec/attach/port-forward URLs) reaches the runtime only through its
+  // backend interface: no other API front, nothing below the pod layer.
+  layer(
+    'src/api/cri/streaming',
+    ['src/api/cri/streaming/**/*.ts'],
+    [into(['daemon', 'vm', 'net', 'storage', 'translate']), '^(\\.\\.?/)+(v1\\.41|native)(/|$)'],
+  ),
   // The CLI is a client of the API over its socket: nothing of the daemon's layers.
   layer('src/cli', ['src/cli/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon', 'vm', 'storage', 'net'])]),
 );

@@ -44,6 +44,17 @@ const CASES: Array<[string, string, string]> = [
   ['src/api/native/zz.ts', "import { x } from '../v1.41/kit/params';", "import { x } from '../../pod/service';"],
   ['src/api/native/zz.ts', "import type { x } from '../../vm/types';", "import { x } from '../../translate/create';"],
   ['src/api/native/zz.ts', "import { x } from '../../daemon/main';", "import { x } from './views';"],
+  [
+    'src/api/cri/streaming/zz.ts',
+    "import { x } from '../../v1.41/kit/params';",
+    "import { x } from '../../../pod/service';",
+  ],
+  [
+    'src/api/cri/streaming/spdy/zz.ts',
+    "import type { x } from '../../../../vm/types';",
+    "import { x } from '../types';",
+  ],
+  ['src/api/cri/streaming/zz.ts', "import { x } from '../../native/server';", "import { x } from './tokens';"],
   ['src/cli/zz.ts', "import type { x } from '../api/native/views';", "import { x } from '../util/package-info';"],
   ['src/cli/zz.ts', "import { x } from '../pod/types';", "import { x } from './client';"],
 ];
