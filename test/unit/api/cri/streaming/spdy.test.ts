@@ -71,7 +71,8 @@ describe('header blocks', () => {
   it('round-trip through our compressor', async () => {
     const c = new HeaderCompressor();
     const d = new HeaderDecompressor();
-    for (const h of [{}, { streamtype: ['resize'] }, { port: ['8080'], requestid: ['7'] }]) {
+    const blocks: Record<string, string[]>[] = [{}, { streamtype: ['resize'] }, { port: ['8080'], requestid: ['7'] }];
+    for (const h of blocks) {
       expect(await d.decompress(await c.compress(h))).toEqual(h);
     }
     c.close();
