@@ -2,7 +2,12 @@
  * The CRI streaming server through its own test clients for SPDY/3.1 and the k8s websocket
  * protocols, over an in-memory backend: what a kubelet or crictl would see.
  */
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import WebSocket from 'ws';
+import { makeTlsFiles } from '../../../../helpers/tls-certs';
 import { StreamingServer } from '../../../../../src/api/cri/streaming';
 import { HttpRefusal, spdyDial, spdyRemoteCommand, wsDial, encodeWs } from './clients';
 import { FakeBackend } from './fake-backend';
@@ -74,7 +79,39 @@ describe('URLs', () => {
 
   it('serve plain HTTP only on loopback', () => {
     expect(() => new StreamingServer(backend, { address: '0.0.0.0:0' })).toThrow(/needs a TLS certificate/);
+    expect(() => new StreamingServer(backend, { address: '[::]:10010' })).toThrow(/needs a TLS certificate/);
     expect(() => new StreamingServer(backend, { address: 'nonsense' })).toThrow(/want HOST:PORT/);
+  });
+
+  it('are https URLs with a TLS pair, which any address may serve', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-cri-tls-'));
+    try {
+      const t = makeTlsFiles(dir);
+      const tls = { cert: fs.readFileSync(t.serverCert), key: fs.readFileSync(t.serverKey) };
+      expect(() => new StreamingServer(backend, { address: '0.0.0.0:0', tls })).not.toThrow();
+      const secure = new StreamingServer(backend, { tls });
+      await secure.start();
+      try {
+        const url = secure.getExecUrl({
+          containerId: 'c',
+          cmd: ['echo', 'sealed'],
+          stdin: false,
+          stdout: true,
+          stderr: false,
+          tty: false,
+        });
+        expect(url).toMatch(/^https:\/\/127\.0\.0\.1:[0-9]+\/exec\//);
+        const ws = new WebSocket(url.replace(/^https/, 'wss'), ['v4.channel.k8s.io'], { ca: fs.readFileSync(t.ca) });
+        const out: Buffer[] = [];
+        ws.on('message', (m: Buffer) => out.push(m));
+        await new Promise((r) => ws.on('close', r));
+        expect(Buffer.concat(out.filter((m) => m[0] === 1).map((m) => m.subarray(1))).toString()).toBe('sealed\n');
+      } finally {
+        await secure.stop();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
