@@ -83,6 +83,13 @@ module.exports = tseslint.config(
     [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+(v1\\.41|cri)(/|$)'],
   ),
   layer('src/api/cri', ['src/api/cri/**/*.ts'], [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+(v1\\.41|native)(/|$)']),
+  // The CRI streaming server (exec/attach/port-forward URLs) reaches the runtime only through its
+  // backend interface: no other API front, nothing below the pod layer.
+  layer(
+    'src/api/cri/streaming',
+    ['src/api/cri/streaming/**/*.ts'],
+    [into(['daemon', 'vm', 'net', 'storage', 'translate']), '^(\\.\\.?/)+(v1\\.41|native)(/|$)'],
+  ),
   // The CLI is a client of the API over its socket: nothing of the daemon's layers.
   layer(
     'src/cli',

@@ -50,6 +50,17 @@ const CASES: Array<[string, string, string]> = [
   ['src/api/cri/zz.ts', "import { x } from '../../daemon/listen';", "import { x } from '../../translate/create';"],
   ['src/api/v1.41/zz.ts', "import { x } from '../cri/server';", "import { x } from '../../storage/images';"],
   ['src/api/native/zz.ts', "import { x } from '../cri/images';", "import { x } from '../../storage/images';"],
+  [
+    'src/api/cri/streaming/zz.ts',
+    "import { x } from '../../v1.41/kit/params';",
+    "import { x } from '../../../pod/service';",
+  ],
+  [
+    'src/api/cri/streaming/spdy/zz.ts',
+    "import type { x } from '../../../../vm/types';",
+    "import { x } from '../types';",
+  ],
+  ['src/api/cri/streaming/zz.ts', "import { x } from '../../native/server';", "import { x } from './tokens';"],
   ['src/cli/zz.ts', "import type { x } from '../api/native/views';", "import { x } from '../util/package-info';"],
   ['src/cli/zz.ts', "import { x } from '../pod/types';", "import { x } from './client';"],
   ['src/cli/zz.ts', "import { x } from '../builder/builder';", "import { x } from './client';"],
