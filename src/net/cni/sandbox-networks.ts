@@ -309,6 +309,22 @@ export class CniNetworks {
   }
 }
 
+/**
+ * Tear down every sandbox network the daemon of `execRoot` left (CNI DEL with what each ADD
+ * had, the namespaces removed), whether it runs or not: for test teardown after a SIGKILL and for
+ * uninstalling. A DEL that fails is logged; the namespace goes anyway.
+ */
+export async function removeAllSandboxNetworks(execRoot: string): Promise<void> {
+  const stateDir = cniStateDir(execRoot);
+  const nets = new CniNetworks({ stateDir });
+  for (const id of nets.list()) {
+    await nets.tearDown(id).catch(async (err: Error) => {
+      log.warn(`sandbox ${id}: ${err.message}`);
+      await removeNetns(stateDir, id);
+    });
+  }
+}
+
 /** A sandbox id names a directory of ours and is CNI_CONTAINERID: the spec's characters only. */
 function checkSandboxId(id: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id))

@@ -9,7 +9,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CniNetworks } from '../../../src/net/cni/sandbox-networks';
+import { CniNetworks, cniStateDir, removeAllSandboxNetworks } from '../../../src/net/cni/sandbox-networks';
+import { mountsUnder } from '../../helpers/leaks';
 import { CniRunner } from '../../../src/net/cni/runner';
 import { parseConfig } from '../../../src/net/cni/config';
 import { CniPluginError } from '../../../src/net/cni/exec';
@@ -287,6 +288,21 @@ describe('namespaces', () => {
     expect(fs.existsSync(keep.netns)).toBe(true);
     await next.tearDown('sb-keep');
     expect(next.list()).toEqual([]);
+  });
+
+  it("are all removed, DEL run, by removeAllSandboxNetworks of a killed daemon's exec root", async () => {
+    const execRoot = path.join(t.root, 'exec');
+    const nets = new CniNetworks({ confDir: t.confDir, binDirs: [DEBIAN_CNI_BIN], stateDir: cniStateDir(execRoot) });
+    const a = await nets.setUp({ id: 'sb-left1' });
+    const b = await nets.setUp({
+      id: 'sb-left2',
+      portMappings: [{ hostPort: 18933, containerPort: 80, protocol: 'tcp' }],
+    });
+    await removeAllSandboxNetworks(execRoot);
+    expect(nets.list()).toEqual([]);
+    expect(mountsUnder(execRoot)).toEqual([]);
+    for (const ip of [a.ip, b.ip]) expect(iptablesLines('filter', `${ip}/32`)).toEqual([]);
+    expect(iptablesLines('nat', '--dport 18933')).toEqual([]);
   });
 
   it('refuses a sandbox id that is not a plain name', async () => {
