@@ -215,6 +215,19 @@ describe('plugin errors', () => {
     expect(fs.existsSync(ns)).toBe(false);
   });
 
+  it('refuses a network that makes no eth0 in the sandbox, and undoes it', async () => {
+    const dir = fs.mkdtempSync(path.join(t.root, 'lo-only-'));
+    fs.writeFileSync(
+      path.join(dir, '10-lo.conf'),
+      JSON.stringify({ cniVersion: '1.0.0', name: 'lo', type: 'loopback' }),
+    );
+    const c = new CniNetworks({ confDir: dir, binDirs: [DEBIAN_CNI_BIN], stateDir: t.stateDir });
+    await expect(c.setUp({ id: 'sb-noeth' })).rejects.toThrow(
+      /the CNI network lo \(.*10-lo\.conf\) left no usable eth0/,
+    );
+    expect(c.list()).not.toContain('sb-noeth');
+  });
+
   it('reports a plugin that fails without JSON by its exit status and stderr, and one that hangs by its deadline', async () => {
     const bin = fs.mkdtempSync(path.join(t.root, 'bin-'));
     fs.writeFileSync(path.join(bin, 'crash'), '#!/bin/sh\necho "it broke: $CNI_COMMAND $CNI_IFNAME" >&2\nexit 3\n', {
