@@ -262,7 +262,11 @@ export class CniNetworks {
 
   private async describe(rec: Record, result: CniResult): Promise<SandboxNetwork> {
     const netns = netnsPath(this.stateDir, rec.id);
-    const link = await linkFacts(netns, rec.ifName);
+    const link = await linkFacts(netns, rec.ifName).catch((err: Error) => {
+      throw new UnavailableError(
+        `the CNI network ${rec.config.name} (${rec.config.source}) left no usable ${rec.ifName} in the sandbox: ${err.message}`,
+      );
+    });
     const addrs = result.ips.map((ip) => ip.address.split('/')[0]);
     const primary = addrs.find((a) => !a.includes(':')) ?? addrs[0];
     return {

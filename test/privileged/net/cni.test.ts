@@ -15,6 +15,7 @@ import { CniRunner } from '../../../src/net/cni/runner';
 import { parseConfig } from '../../../src/net/cni/config';
 import { CniPluginError } from '../../../src/net/cni/exec';
 import { joinTap } from '../../../src/net/cni/tap-redirect';
+import { createNetns, removeNetns } from '../../../src/net/cni/netns';
 import { DEBIAN_CNI_BIN, iptablesLines, makeCniNet, type TestCniNet } from './helpers/cni-net';
 
 jest.setTimeout(60000);
@@ -192,6 +193,39 @@ describe('plugin errors', () => {
     // Nothing of it stays: no namespace, no record, no veth on the host's side.
     expect(c.list()).not.toContain('sb-bad');
     expect(fs.existsSync(path.join(t.stateDir, 'sb-bad'))).toBe(false);
+  });
+
+  it('runs the loopback plugin of a .conf (spec 0.4.0) in a namespace of ours', async () => {
+    const ns = await createNetns(path.join(t.root, 'lo'), 'sb-lo');
+    try {
+      inNs(ns, 'ip', ['link', 'set', 'dev', 'lo', 'down']);
+      const list = parseConfig(JSON.stringify({ cniVersion: '0.4.0', name: 'lo', type: 'loopback' }), 'lo.conf');
+      const runner = new CniRunner([DEBIAN_CNI_BIN]);
+      const r = await runner.add(list, { id: 'sb-lo', netns: ns });
+      expect(r.cniVersion).toBe('0.4.0');
+      expect(r.interfaces).toEqual([{ name: 'lo', mac: '00:00:00:00:00:00', sandbox: ns }]);
+      expect(r.ips.map((ip) => ip.address)).toContain('127.0.0.1/8');
+      expect(inNs(ns, 'ip', ['-o', 'link', 'show', 'dev', 'lo'])).toMatch(/<LOOPBACK,UP,LOWER_UP>/);
+      await runner.check(list, { id: 'sb-lo', netns: ns }, r.raw);
+      await runner.del(list, { id: 'sb-lo', netns: ns }, r.raw);
+      expect(inNs(ns, 'ip', ['-o', 'link', 'show', 'dev', 'lo'])).not.toMatch(/,UP/);
+    } finally {
+      await removeNetns(path.join(t.root, 'lo'), 'sb-lo');
+    }
+    expect(fs.existsSync(ns)).toBe(false);
+  });
+
+  it('refuses a network that makes no eth0 in the sandbox, and undoes it', async () => {
+    const dir = fs.mkdtempSync(path.join(t.root, 'lo-only-'));
+    fs.writeFileSync(
+      path.join(dir, '10-lo.conf'),
+      JSON.stringify({ cniVersion: '1.0.0', name: 'lo', type: 'loopback' }),
+    );
+    const c = new CniNetworks({ confDir: dir, binDirs: [DEBIAN_CNI_BIN], stateDir: t.stateDir });
+    await expect(c.setUp({ id: 'sb-noeth' })).rejects.toThrow(
+      /the CNI network lo \(.*10-lo\.conf\) left no usable eth0/,
+    );
+    expect(c.list()).not.toContain('sb-noeth');
   });
 
   it('reports a plugin that fails without JSON by its exit status and stderr, and one that hangs by its deadline', async () => {
