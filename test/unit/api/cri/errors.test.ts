@@ -18,7 +18,7 @@ import { BlockedRegistryError } from '../../../../src/storage/registry/registrie
 test.each([
   [new NotFoundError('x'), grpc.status.NOT_FOUND],
   [new NoSuchImageError('busybox'), grpc.status.NOT_FOUND],
-  [new ManifestNotFoundError('busybox:x'), grpc.status.NOT_FOUND],
+  [new ManifestNotFoundError('busybox:x', undefined), grpc.status.NOT_FOUND],
   [new InvalidArgumentError('x'), grpc.status.INVALID_ARGUMENT],
   [new ConflictError('x'), grpc.status.FAILED_PRECONDITION],
   [new AlreadyExistsError('x'), grpc.status.ALREADY_EXISTS],
