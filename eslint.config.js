@@ -73,6 +73,9 @@ module.exports = tseslint.config(
   layer('src/builder', ['src/builder/**/*.ts'], [into(['api', 'daemon'])]),
   // The API fronts: below the daemon that wires them.
   layer('src/api', ['src/api/**/*.ts'], [into(['daemon'])]),
+  // What both HTTP fronts share, beside them (the HTTP status table): it imports only the
+  // error classes, never a front.
+  layer('src/api/http-status.ts', ['src/api/http-status.ts'], ['^\\.\\./(?!errors$)', '^\\./']),
   // The two API fronts stand side by side over the pod service: neither imports the other, and
   // the native one, like the Docker one, never reaches the VM or network layers.
   layer('src/api/v1.41', ['src/api/v1.41/**/*.ts'], [into(['daemon']), '^(\\.\\.?/)+native(/|$)']),
