@@ -10,7 +10,7 @@ import { json, table } from './output';
 import { pull, pullingMissing } from './pull';
 import { sendSpec, specFrom, type SpecOptions } from './spec-input';
 import { attachPod, execIn, openAttach, waitPod } from './streams';
-import type { Pod, VmInfo } from './types';
+import type { NativePodView as Pod, NativeVmView as VmInfo } from '../api/native/wire';
 import { containersTable, podsTable, vmsTable } from './views';
 
 /** Where a command writes (the process's streams, or a test's). */

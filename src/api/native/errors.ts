@@ -12,6 +12,7 @@ import { NotModifiedError, PodvisorError } from '../../errors';
 import { httpStatusOf } from '../http-status';
 import { NoSuchImageError } from '../../storage/errors';
 import { logger } from '../../util/log';
+import type { NativeErrorBody } from './wire';
 
 const log = logger('api');
 
@@ -46,5 +47,6 @@ export const nativeErrorHandler: ErrorRequestHandler = (err, req, res, _next) =>
     res.end();
     return;
   }
-  res.status(status).json({ message, ...(err instanceof NoSuchImageError ? { image: err.ref } : {}) });
+  const body: NativeErrorBody = { message, ...(err instanceof NoSuchImageError ? { image: err.ref } : {}) };
+  res.status(status).json(body);
 };
