@@ -101,11 +101,12 @@ export async function copyStep(host: StepHost, ins: Instruction, st: StageState,
       const sum = sums.length === 1 ? sums[0] : sha256Digest(sums.join('\n')).slice('sha256:'.length);
       const first = plans[0].plan.sources;
       const kind = srcWords.length > 1 || first.length > 1 ? 'multi' : first[0].stat.isDirectory() ? 'dir' : 'file';
+      const chownFlag = chown !== undefined ? `--chown=${chown} ` : '';
       const step: StepImage = {
         ...(st.imageId ? { parentId: st.imageId } : {}),
         ...(st.author ? { author: st.author } : {}),
         config: st.config,
-        createdBy: `/bin/sh -c #(nop) ${keyword} ${chown !== undefined ? `--chown=${chown} ` : ''}${kind}:${sum} in ${dest} `,
+        createdBy: `/bin/sh -c #(nop) ${keyword} ${chownFlag}${kind}:${sum} in ${dest} `,
       };
       const hit = host.cached(step.parentId, step.createdBy);
       if (hit) return host.finish(st, step, hit);

@@ -66,7 +66,8 @@ export class Client {
 
   private unreachable(err: Error): CliError {
     return new CliError(
-      `cannot reach podvisord at ${this.hostText}: ${err.message}. Is it running (npm start)? Set the address with -H or PODVISOR_HOST.`,
+      `cannot reach podvisord at ${this.hostText}: ${err.message}. ` +
+        'Is it running (npm start)? Set the address with -H or PODVISOR_HOST.',
       EXIT.unreachable,
     );
   }

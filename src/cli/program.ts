@@ -79,7 +79,8 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .version(PODVISOR_VERSION, '-v, --version', 'print the CLI version')
     .option(
       '-H, --host <address>',
-      'daemon address: unix:///path or tcp://HOST:PORT (default: $PODVISOR_HOST, else unix:///run/podvisor/docker.sock)',
+      'daemon address: unix:///path or tcp://HOST:PORT ' +
+        '(default: $PODVISOR_HOST, else unix:///run/podvisor/docker.sock)',
     )
     .showHelpAfterError('(run with --help for usage)')
     // A command's own options come before its arguments: `exec POD sh -c ...` passes -c on.

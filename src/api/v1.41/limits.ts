@@ -71,7 +71,8 @@ export function applyServerLimits(server: http.Server | https.Server): void {
     const [status, reason, message] = clientErrorAnswer(err);
     const body = JSON.stringify({ message }) + '\n';
     socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   });
 }
