@@ -93,9 +93,12 @@ it('execs over SPDY with stdin passed through', async () => {
   expect(JSON.parse(r.error)).toEqual({ metadata: {}, status: 'Success' });
 });
 
-it('resizes the terminal of a TTY exec', async () => {
-  const url = exec(['sh', '-c', 'while [ "$(stty size)" = "24 80" ]; do sleep 0.1; done; stty size'], { tty: true });
-  const r = await spdyRemoteCommand(url, { stdout: true, tty: true, resize: [{ width: 100, height: 40 }] });
+it('resizes the terminal of a TTY exec, whose output goes on after the client closed stdin', async () => {
+  const url = exec(['sh', '-c', 'while [ "$(stty size)" = "24 80" ]; do sleep 0.1; done; stty size'], {
+    tty: true,
+    stdin: true,
+  });
+  const r = await spdyRemoteCommand(url, { stdin: '', stdout: true, tty: true, resize: [{ width: 100, height: 40 }] });
   expect(r.stdout).toBe('40 100\r\n');
   expect(JSON.parse(r.error).status).toBe('Success');
 });
@@ -109,14 +112,12 @@ it('execs over a websocket (v5, stdin closed by the close signal)', async () => 
   expect(JSON.parse(t.text(3))).toEqual({ metadata: {}, status: 'Success' });
 });
 
-it('attaches to the main process over SPDY', async () => {
+it('attaches to the main process over SPDY, output going on after the client closed stdin', async () => {
   const url = server.getAttachUrl({ containerId: 'main', stdin: true, stdout: true, stderr: false, tty: false });
   const { conn } = await spdyDial(url, ['v4.channel.k8s.io']);
   const error = await conn.createStream({ streamtype: ['error'] });
   error.end();
-  let status = '';
-  error.on('data', (c: Buffer) => (status += c));
-  const errorDone = new Promise((r) => error.on('end', r));
+  error.resume();
   const stdin = await conn.createStream({ streamtype: ['stdin'] });
   const stdout = await conn.createStream({ streamtype: ['stdout'] });
   let out = '';
@@ -126,13 +127,24 @@ it('attaches to the main process over SPDY', async () => {
       if (out.includes('got ping\n')) resolve();
     }),
   );
-  stdin.write('ping\n');
+  // As `kubectl attach -i` with piped input: the input ends at once, the output follows later.
+  stdin.end('ping\n');
   await got;
-  stdin.end();
-  await errorDone;
   expect(out).toBe('got ping\n');
-  expect(JSON.parse(status)).toEqual({ metadata: {}, status: 'Success' });
   conn.destroy();
-  // The pod goes on running: attach ended only the session.
+  // The pod goes on running: the client leaving ended only its session.
+  await new Promise((r) => setTimeout(r, 500));
   expect(p!.pods.isRunning(podId)).toBe(true);
+  // and a later attach is served again.
+  const again = server.getAttachUrl({ containerId: 'main', stdin: true, stdout: true, stderr: false, tty: false });
+  const c2 = await spdyDial(again, ['v4.channel.k8s.io']);
+  (await c2.conn.createStream({ streamtype: ['error'] })).resume();
+  const in2 = await c2.conn.createStream({ streamtype: ['stdin'] });
+  const out2 = await c2.conn.createStream({ streamtype: ['stdout'] });
+  const got2 = new Promise<void>((resolve) =>
+    out2.on('data', (c: Buffer) => String(c).includes('got pong') && resolve()),
+  );
+  in2.write('pong\n');
+  await got2;
+  c2.conn.destroy();
 });

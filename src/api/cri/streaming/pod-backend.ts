@@ -3,10 +3,11 @@
  * processes and stream plumbing as `docker exec` and `docker attach`), port-forward as a TCP
  * connection to an address of the sandbox that the CRI front names.
  */
-import { Writable } from 'node:stream';
-import type { Duplex } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { AttachSession, OutputSink, StreamName } from '../../../pod/io';
 import type { PodService } from '../../../pod/service';
+import { mainContainer } from '../../../pod/types';
 import { forwardToTcp } from './tcp';
 import { ResizeEvents, SessionStreams, StreamingBackend, StreamOptions } from './types';
 
@@ -54,6 +55,21 @@ function sinkFor(streams: SessionStreams): OutputSink {
   };
 }
 
+/**
+ * The client's stdin as the pod layer's session input. The pod layer follows Docker: the end of
+ * an attached client's input closes the process's stdin only for a StdinOnce process without a
+ * TTY, and otherwise ends (detaches) that client's session, output included. The kubelet's
+ * clients expect the output to go on until the process exits, so the end is passed on only
+ * when it closes stdin (`closesStdin`); otherwise the input just stops. Returns the input and
+ * a function that ends it (when the session is over).
+ */
+function sessionInput(stdin: Readable | undefined, closesStdin: boolean): [PassThrough | null, () => void] {
+  if (!stdin) return [null, () => undefined];
+  const input = new PassThrough();
+  stdin.pipe(input, { end: closesStdin });
+  return [input, () => input.end()];
+}
+
 /** Streams exec, attach and port-forward sessions to real pods. */
 export class PodStreamingBackend implements StreamingBackend {
   constructor(
@@ -82,8 +98,10 @@ export class PodStreamingBackend implements StreamingBackend {
       privileged: false,
       ...(container ? { container } : {}),
     });
+    // An exec is StdinOnce: without a TTY the end of input closes its stdin.
+    const [stdin, endInput] = sessionInput(streams.stdin, !opts.tty);
     const session = new AttachSession({
-      stdin: streams.stdin ?? null,
+      stdin,
       stdout: opts.stdout,
       stderr: opts.stderr,
       sink: sinkFor(streams),
@@ -101,6 +119,7 @@ export class PodStreamingBackend implements StreamingBackend {
     } finally {
       streams.signal.removeEventListener('abort', onAbort);
       session.finish('exited');
+      endInput();
     }
   }
 
@@ -109,9 +128,11 @@ export class PodStreamingBackend implements StreamingBackend {
     // The pod layer attaches to a pod's main process only (see docs/limitations.md).
     if (container) throw new Error(`attach is served for a pod's main container only, not ${container}`);
     this.pods.checkAttach?.(pod);
+    const main = mainContainer(this.pods.get(pod)).spec;
+    const [stdin, endInput] = sessionInput(streams.stdin, main.stdinOnce && !main.tty);
     resize.on('resize', (s) => void this.pods.resize(pod, s.height, s.width).catch(() => undefined));
     const session = this.pods.attach(pod, {
-      stdin: streams.stdin ?? null,
+      stdin,
       stdout: opts.stdout,
       stderr: opts.stderr,
       sink: sinkFor(streams),
@@ -125,6 +146,7 @@ export class PodStreamingBackend implements StreamingBackend {
       await session.ended;
     } finally {
       streams.signal.removeEventListener('abort', onAbort);
+      endInput();
     }
   }
 

@@ -47,6 +47,8 @@ export interface StreamingServerOptions {
   tokenTtlMs?: number;
   /** How long a SPDY client has to open its streams, in ms (default 30 s, the kubelet's). */
   streamCreationTimeoutMs?: number;
+  /** An upgraded connection with no traffic either way for this long is closed (default 4 h, the kubelet's). */
+  streamIdleTimeoutMs?: number;
 }
 
 type Stored =
@@ -206,6 +208,8 @@ export class StreamingServer extends EventEmitter {
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
+    const idleMs = this.opts.streamIdleTimeoutMs ?? 4 * 3600_000;
+    (socket as net.Socket).setTimeout(idleMs, () => socket.destroy());
     const stored = this.lookup(req);
     if (stored instanceof NegotiationError) return rejectRaw(socket, stored);
     try {

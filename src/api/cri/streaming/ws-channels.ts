@@ -49,6 +49,8 @@ export class WsChannel extends Duplex {
     readonly channel: number,
   ) {
     super({ allowHalfOpen: true });
+    // A stray write after the end (a backend's late output) must not take the daemon down.
+    this.on('error', () => undefined);
   }
 
   /** Data the client sent on this channel. */

@@ -50,6 +50,8 @@ export class SpdyStream extends Duplex {
     readonly headers: SpdyHeaders,
   ) {
     super({ allowHalfOpen: true });
+    // A stray write after the end (a backend's late output) must not take the daemon down.
+    this.on('error', () => undefined);
     this.opened = new Promise<void>((resolve, reject) => {
       this.openResolve = resolve;
       this.openReject = reject;

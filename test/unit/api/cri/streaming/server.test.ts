@@ -206,6 +206,28 @@ describe('SPDY remotecommand', () => {
     );
   });
 
+  it('closes a connection idle for the idle timeout', async () => {
+    const idle = new StreamingServer(backend, { streamIdleTimeoutMs: 300 });
+    await idle.start();
+    try {
+      const url = idle.getExecUrl({
+        containerId: 'c',
+        cmd: ['cat'],
+        stdin: true,
+        stdout: true,
+        stderr: false,
+        tty: false,
+      });
+      const { conn } = await spdyDial(url, ['v4.channel.k8s.io']);
+      const closed = new Promise<void>((r) => conn.once('close', () => r()));
+      await conn.createStream({ streamtype: ['error'] });
+      await closed;
+      expect(conn.isClosed).toBe(true);
+    } finally {
+      await idle.stop();
+    }
+  });
+
   it('answers a PING', async () => {
     const { conn } = await spdyDial(exec(['echo', 'x']), ['v4.channel.k8s.io']);
     await conn.ping();
