@@ -11,6 +11,12 @@ const tseslint = require('typescript-eslint');
  */
 const into = (dirs) => `^(\\.\\.?/)+(${dirs.join('|')})(/|$)`;
 
+/** The service folders between translation and the API fronts. */
+const SERVICES = ['engine', 'builder'];
+
+/** The daemon's folders, none of which the CLI imports (but the native API's wire types). */
+const CLI_FORBIDDEN = ['pod', 'translate', 'api', 'daemon', 'vm', 'storage', 'net', 'dockerfile', ...SERVICES];
+
 /** One layer's rule: its files may not import from `forbidden` (regexes of import texts). */
 function layer(name, files, forbidden) {
   return {
@@ -45,16 +51,34 @@ module.exports = tseslint.config(
   // Small helpers: nothing of ours but the error classes.
   layer('src/util', ['src/util/**/*.ts'], ['^\\.\\./(?!errors$)']),
   // Storage and the VM layer: below the pod layer and everything above it, and beside the network layer.
-  layer('src/storage', ['src/storage/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon', 'net'])]),
-  layer('src/vm', ['src/vm/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon', 'net'])]),
+  layer(
+    'src/storage',
+    ['src/storage/**/*.ts'],
+    [into(['pod', 'translate', 'api', 'daemon', 'net', 'dockerfile', ...SERVICES])],
+  ),
+  layer('src/vm', ['src/vm/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon', 'net', 'dockerfile', ...SERVICES])]),
   // The network layer: beside storage and the VMs, below the pods.
-  layer('src/net', ['src/net/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon'])]),
+  layer('src/net', ['src/net/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon', 'dockerfile', ...SERVICES])]),
   // The pod layer: front-end neutral, knows no Docker translation and no API.
-  layer('src/pod', ['src/pod/**/*.ts'], [into(['translate', 'api', 'daemon'])]),
-  // Docker <-> pod translation: below the API.
-  layer('src/translate', ['src/translate/**/*.ts'], [into(['api', 'daemon'])]),
+  layer('src/pod', ['src/pod/**/*.ts'], [into(['translate', 'api', 'daemon', 'dockerfile', ...SERVICES])]),
+  // Docker <-> pod translation: below the services and the API.
+  layer('src/translate', ['src/translate/**/*.ts'], [into(['api', 'daemon', ...SERVICES])]),
+  // The Dockerfile language (parse, words, instructions, changes): pure, at the translate level;
+  // it knows no pods, VMs, networks or services.
+  layer(
+    'src/dockerfile',
+    ['src/dockerfile/**/*.ts'],
+    [into(['pod', 'vm', 'net', 'translate', 'api', 'daemon', ...SERVICES])],
+  ),
+  // The services every front end shares, above translation: the engine (creating pods from
+  // requests) and the builder over it. Neither knows an API.
+  layer('src/engine', ['src/engine/**/*.ts'], [into(['api', 'daemon', 'builder'])]),
+  layer('src/builder', ['src/builder/**/*.ts'], [into(['api', 'daemon'])]),
   // The API fronts: below the daemon that wires them.
   layer('src/api', ['src/api/**/*.ts'], [into(['daemon'])]),
+  // What both HTTP fronts share, beside them (the HTTP status table): it imports only the
+  // error classes, never a front.
+  layer('src/api/http-status.ts', ['src/api/http-status.ts'], ['^\\.\\./(?!errors$)', '^\\./']),
   // The three API fronts stand side by side over the services below: none imports another, and
   // the native one and the CRI never reach the VM or network layers (the CRI gets what it needs
   // of them, such as the pod network's readiness, from the daemon that wires it).
@@ -65,6 +89,40 @@ module.exports = tseslint.config(
     [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+(v1\\.41|cri)(/|$)'],
   ),
   layer('src/api/cri', ['src/api/cri/**/*.ts'], [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+(v1\\.41|native)(/|$)']),
-  // The CLI is a client of the API over its socket: nothing of the daemon's layers.
-  layer('src/cli', ['src/cli/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon', 'vm', 'storage', 'net'])]),
+  // The CRI streaming server (exec/attach/port-forward URLs) reaches the runtime only through its
+  // backend interface: no other API front, nothing below the pod layer.
+  layer(
+    'src/api/cri/streaming',
+    ['src/api/cri/streaming/**/*.ts'],
+    [into(['daemon', 'vm', 'net', 'storage', 'translate']), '^(\\.\\.?/)+(v1\\.41|native)(/|$)'],
+  ),
+  // The CLI is a client of the API over its socket: nothing of the daemon's layers, but the
+  // native API's wire types (src/api/native/wire.ts), type-only, so its compiled code needs
+  // none of the daemon's. typescript-eslint's form of the rule, which knows type-only imports.
+  {
+    name: 'layering/src/cli',
+    files: ['src/cli/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(?!(\\.\\./)+api/native/wire$)${into(CLI_FORBIDDEN).slice(1)}`,
+              message:
+                'src/cli may not import from here: the CLI speaks to the daemon over its socket (docs/architecture.md).',
+            },
+            {
+              regex: '^(\\.\\./)+api/native/wire$',
+              allowTypeImports: true,
+              message:
+                'src/cli may not import from here but type-only: `import type` the wire types (docs/architecture.md).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  // The native API's wire types: types only, importing nothing, so the CLI can read them.
+  layer('src/api/native/wire.ts', ['src/api/native/wire.ts'], ['^\\.']),
 );

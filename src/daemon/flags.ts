@@ -56,6 +56,8 @@ Options:
       --accel string           auto, kvm or tcg (default "auto")
       --kernel string          Guest kernel (default: built by bootstrap)
       --initrd string          Guest initramfs (default: built by bootstrap)
+      --cni-conf-dir string    CNI configuration of CRI pod sandboxes (default "/etc/cni/net.d")
+      --cni-bin-dir string     CNI plugin directories, colon-separated (default "/opt/cni/bin:/usr/lib/cni")
   -h, --help                   Print usage
 `;
 

@@ -65,9 +65,8 @@ function readPem(file: string, what: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (e) {
-    throw new InvalidArgumentError(
-      `${what}: open ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
-    );
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message;
+    throw new InvalidArgumentError(`${what}: open ${file}: ${why}`);
   }
 }
 
@@ -205,7 +204,8 @@ export async function serveOn(app: Express, host: string, plan: ListenPlan): Pro
     log.warn('!!! ------------------------------------------------------------------------------ !!!');
   } else if (!plan.tls.verify) {
     log.warn(
-      `${host}: TLS without --tlsverify: clients are not authenticated, anyone who can reach it is root on this machine`,
+      `${host}: TLS without --tlsverify: clients are not authenticated, ` +
+        'anyone who can reach it is root on this machine',
     );
   }
   await listen(server, Number(m[2]), addr);
@@ -216,7 +216,8 @@ export async function serveOn(app: Express, host: string, plan: ListenPlan): Pro
 export function insecureTcpRefusal(host: string): string {
   return (
     `refusing to serve ${host} without TLS: whoever reaches it is root on this machine. ` +
-    'Use --tlsverify with --tlscacert, --tlscert and --tlskey (or --tls), or --insecure-tcp to serve it without TLS anyway'
+    'Use --tlsverify with --tlscacert, --tlscert and --tlskey (or --tls), ' +
+    'or --insecure-tcp to serve it without TLS anyway'
   );
 }
 

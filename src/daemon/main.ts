@@ -44,6 +44,7 @@ import { lookupOver } from '../net/container-config';
 import { dropStaleEndpoints, endpointIds, POD_VM_NICS } from '../pod/network';
 import { VolumeStore } from '../storage/volumes';
 import { removeWithContainers } from '../api/v1.41/volumes';
+import { PodEngine } from '../engine/engine';
 import { loadRegistriesConf } from '../storage/registry/registries-conf';
 
 /** The overlay directories inspect reports. */
@@ -184,20 +185,35 @@ async function main(argv: string[]): Promise<void> {
   const archive = new ContainerArchive(rootfs);
   const staleArchiveMounts = await archive.reclaimStale();
   if (staleArchiveMounts) log.info(`detached ${staleArchiveMounts} archive mount(s) left by an earlier daemon`);
-  const containers = {
-    // Docker sees each container of a pod of several as a container of its own.
-    pods: dockerContainerView(pods),
-    images: images.store,
-    events,
-    vmDefaults,
-    hostCpus: os.cpus().length,
-    logDefaults: { Type: opts.logDriver, Config: opts.logOpts },
-    rootfsPaths: (id: string) => rootfs.paths(id),
-    archive,
-  };
+  // Docker sees each container of a pod of several as a container of its own.
+  const dockerPods = dockerContainerView(pods);
+  const hostCpus = os.cpus().length;
   // Named and anonymous volumes under <data-root>/volumes; anonymous ones of --rm containers go with them.
   const volumes = { store: await VolumeStore.open(opts.dataRoot), pods, events };
   removeWithContainers(volumes);
+  // The creation service (src/engine): every front end's creates (Docker, native, builder)
+  // go through it. It reads names as the Docker view does, so a create's references (links,
+  // --volumes-from, a taken name) reach every container of a pod.
+  const engine = new PodEngine({
+    pods: dockerPods,
+    images: images.store,
+    vmDefaults,
+    hostCpus,
+    logDefaults: { Type: opts.logDriver, Config: opts.logOpts },
+    networks: networks.then((n) => (n ? lookupOver((ref) => n.get(ref)) : undefined)),
+    volumes: { store: volumes.store, events },
+    archive,
+  });
+  const containers = {
+    pods: dockerPods,
+    engine,
+    images: images.store,
+    events,
+    vmDefaults,
+    hostCpus,
+    rootfsPaths: (id: string) => rootfs.paths(id),
+    archive,
+  };
   // --- end containers ------------------------------------------------------------------------
 
   const app = createApiApp({
@@ -216,15 +232,7 @@ async function main(argv: string[]): Promise<void> {
   });
   // The native pod API (/v1/pods, /v1/vms) on the same sockets.
   // Its pods join the default bridge (or the network their spec names), as `docker run`'s do.
-  const nativeApp = createNativeApp({
-    pods,
-    vms: pods.vms,
-    images: images.store,
-    vmDefaults,
-    hostCpus: os.cpus().length,
-    logDefaults: containers.logDefaults,
-    networks: networks.then((n) => (n ? lookupOver((ref) => n.get(ref)) : undefined)),
-  });
+  const nativeApp = createNativeApp({ pods, vms: pods.vms, engine });
   // Log any stall of the event loop over 50 ms (no request may hold it longer).
   watchEventLoopLag();
   // Requests about a container being re-adopted wait for it (adoptionGate); the gate is a

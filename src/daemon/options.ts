@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { isLogLevel, type LogLevel } from '../util/log';
+import { DEFAULT_CNI_BIN_DIRS, DEFAULT_CNI_CONF_DIR, parseBinDirs } from '../net/cni/config';
 
 /** The daemon's configuration after flags and configuration file. */
 export interface DaemonOptions {
@@ -65,6 +66,10 @@ export interface DaemonOptions {
    * /version, /info) and `docker build --squash` is served; without it a squash is refused.
    */
   experimental: boolean;
+  /** CNI network configuration directory of CRI sandboxes (--cni-conf-dir; the kubelet's default). */
+  cniConfDir: string;
+  /** Directories searched for CNI plugins, in order (--cni-bin-dir, colon-separated as the kubelet's). */
+  cniBinDirs: string[];
 }
 
 /** Default listen address of podvisord (dockerd's is /var/run/docker.sock). */
@@ -120,6 +125,8 @@ export function defaultOptions(): DaemonOptions {
     logDriver: 'json-file',
     logOpts: {},
     experimental: false,
+    cniConfDir: DEFAULT_CNI_CONF_DIR,
+    cniBinDirs: [...DEFAULT_CNI_BIN_DIRS],
   };
 }
 
@@ -282,6 +289,19 @@ export const OPTIONS: OptionDef[] = [
     flags: ['--experimental'],
     kind: 'bool',
     apply: (o, v, f) => void (o.experimental = parseBool(f, v)),
+  },
+  { key: 'cni-conf-dir', flags: ['--cni-conf-dir'], kind: 'string', apply: (o, v) => void (o.cniConfDir = v) },
+  {
+    key: 'cni-bin-dir',
+    flags: ['--cni-bin-dir'],
+    kind: 'string',
+    apply: (o, v) => {
+      try {
+        o.cniBinDirs = parseBinDirs(v);
+      } catch (err) {
+        throw new InvalidArgumentError(`invalid argument "${v}" for "--cni-bin-dir" flag: ${(err as Error).message}`);
+      }
+    },
   },
   { key: 'kernel', flags: ['--kernel'], kind: 'string', apply: (o, v) => void (o.kernel = v) },
   { key: 'initrd', flags: ['--initrd'], kind: 'string', apply: (o, v) => void (o.initrd = v) },

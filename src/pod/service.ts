@@ -158,3 +158,10 @@ export interface PodService {
   /** Bytes in the writable layer of the pod's main container. */
   sizeRw(ref: string): Promise<number>;
 }
+
+/**
+ * Create-time check of a pod's bind sources, as a front end's create makes it before the pod
+ * is recorded: a bind whose source is not to be made at start must exist
+ * (InvalidArgumentError naming the path otherwise). Used by the creation service (src/engine).
+ */
+export { checkBindSources } from './mounts';

@@ -3,8 +3,8 @@
  * `changes` applied) and the reference `repo`/`tag` name, with dockerd's rules and messages.
  */
 import type { DockerConfig } from './docker-types';
-import type { RunConfig } from '../build/instructions';
-import { applyChanges } from '../build/changes';
+import type { RunConfig } from '../dockerfile/instructions';
+import { applyChanges } from '../dockerfile/changes';
 import { isValidTag, parseReference, type ImageReference } from '../storage/reference';
 import { InvalidArgumentError } from '../errors';
 

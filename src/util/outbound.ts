@@ -2,7 +2,7 @@
  * Every HTTP(S) request the daemon sends out goes through here: registry pulls, pushes,
  * logins, token fetches and manifest lookups (src/storage/registry/http.ts), `docker import`
  * from a URL (src/storage/archive-image/import.ts) and `ADD <url>` in builds
- * (src/build/remote.ts). One place gives them all the same timeouts and one off switch:
+ * (src/builder/remote.ts). One place gives them all the same timeouts and one off switch:
  *
  *  - connect: CONNECT_TIMEOUT_MS (30 s), the dial timeout of Go's http.DefaultTransport and of
  *    dockerd's registry transport (net.Dialer{Timeout: 30 * time.Second});

@@ -1,7 +1,7 @@
 /**
  * `POST /build` with the classic builder (what the docker CLI uses with DOCKER_BUILDKIT=0,
  * docker-py's images.build and compose 1.29's `build:`): the body is the context tar, the
- * answer the builder's JSON stream (src/build/builder.ts), one message a line, ending in
+ * answer the builder's JSON stream (src/builder/builder.ts), one message a line, ending in
  * `errorDetail` when the build fails. `POST /build/prune` empties the build cache.
  * BuildKit's `/session` is not served (docs/limitations.md).
  */
@@ -15,12 +15,11 @@ import { openStream } from './kit/streams';
 import { typed } from './schema/routes';
 import { InvalidArgumentError } from '../../errors';
 import { dockerMessage } from '../../translate/errors';
-import { openContext } from '../../build/context';
-import { parseDockerfile } from '../../build/parse';
-import { BuildCache } from '../../build/cache';
-import { Builder, BuildError, type BuildMessage } from '../../build/builder';
-import { lookupOver } from '../../net/container-config';
-import { PodBuildBackend, type StepHostConfig } from '../../build/backend';
+import { openContext } from '../../builder/context';
+import { parseDockerfile } from '../../dockerfile/parse';
+import { BuildCache } from '../../builder/cache';
+import { Builder, BuildError, type BuildMessage } from '../../builder/builder';
+import { PodBuildBackend, type StepHostConfig } from '../../builder/backend';
 import { parsePlatform } from '../../storage/registry/manifest';
 import { parseTagged } from '../../storage/reference';
 import { decodeRegistryAuth, type AuthConfig } from '../../storage/registry/auth';
@@ -164,7 +163,6 @@ export function register(router: Router, services: ApiServices): void {
       };
       try {
         const df = parseDockerfile(context.dockerfile);
-        const nets = await services.networks?.manager;
         const backend = new PodBuildBackend(
           images,
           c,
@@ -173,7 +171,6 @@ export function register(router: Router, services: ApiServices): void {
           registryConfig(req.get('X-Registry-Config')),
           hostConfig,
           platform,
-          nets ? lookupOver((ref) => nets.get(ref)) : undefined,
         );
         const builder = new Builder(
           backend,

@@ -92,14 +92,16 @@ function isLookupError(err: unknown): boolean {
   return e?.syscall === 'getaddrinfo' || e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN';
 }
 
+/** The error codes of a connection that failed or a TLS handshake that did not verify. */
+const NETWORK_ERROR_CODE = new RegExp(
+  '^(ECONNREFUSED|ECONNRESET|EPROTO|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ETLSTIMEDOUT|EHOSTUNREACH|ENETUNREACH|' +
+    'ERR_SSL_.*|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_.*)$',
+);
+
 function isConnectionError(err: unknown): boolean {
   if (isLookupError(err)) return true;
   const code = (err as NodeJS.ErrnoException).code ?? '';
-  return (
-    /^(ECONNREFUSED|ECONNRESET|EPROTO|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ETLSTIMEDOUT|EHOSTUNREACH|ENETUNREACH|ERR_SSL_.*|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_.*)$/.test(
-      code,
-    ) || /wrong version number|socket hang up/.test(String((err as Error).message))
-  );
+  return NETWORK_ERROR_CODE.test(code) || /wrong version number|socket hang up/.test(String((err as Error).message));
 }
 
 /** A connection failure in Go's words (`dial tcp 127.0.0.1:5999: connect: connection refused`). */

@@ -9,7 +9,7 @@ import { parseSignal, signalName } from '../../../src/translate/signals';
 import type { ImageRecord } from '../../../src/storage/types';
 import { InvalidArgumentError, NotImplementedError } from '../../../src/errors';
 
-import { decodeBody } from '../../../src/api/v1.41/schema/go-decode';
+import { decodeBody } from '../../../src/translate/go-decode';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
 
 const ID = 'f'.repeat(64);

@@ -7,7 +7,7 @@
  */
 import { parseCreateBody, translateCreate } from '../../../src/translate/create';
 import { containerJson } from '../../../src/translate/inspect';
-import { decodeBody } from '../../../src/api/v1.41/schema/go-decode';
+import { decodeBody } from '../../../src/translate/go-decode';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
 import { harness, type Harness } from '../pod/fakes';
 import type { EndpointConfig } from '../../../src/net/manager';

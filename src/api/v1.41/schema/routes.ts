@@ -8,7 +8,7 @@
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import type { Request, RequestHandler, Response } from 'express';
 import { Q, decodeQuery } from './query';
-import { decodeBody } from './go-decode';
+import { decodeBody } from '../../../translate/go-decode';
 import {
   AuthBodySchema,
   CreateBodySchema,
