@@ -14,16 +14,23 @@
  * exactly one container whose id is the pod's id.
  */
 import type { ResourceLimits, VmConfig } from '../vm/types';
-import type { HealthSpec, HealthState } from './health';
-import type { ContainerProbes, ProbeStatus } from './probe-state';
-import type { PodLogConfig } from './log-config';
 import type { ContainerNetworkPlan } from '../net/container-config';
-import type { PodMount } from './mounts';
+import type { ContainerProbes, HealthSpec, HealthState, ProbeStatus } from './probe-types';
+import type { PodMount } from './mount-types';
 
-/** Docker's restart policy names. */
+export type * from './probe-types';
+export type * from './mount-types';
+
+/** The log settings a pod is created with (PodSpec.log). */
+export interface PodLogConfig {
+  driver: string;
+  opts: Record<string, string>;
+}
+
 /** The VM size a pod asks for: memory and vCPUs (the VM layer's VmConfig size; devices are the sandbox's). */
 export type PodVmSize = VmConfig['size'];
 
+/** The restart policy names (Docker's words, which pod files share). */
 export type RestartPolicyName = 'no' | 'always' | 'unless-stopped' | 'on-failure';
 
 /** When a pod is started again after its main process exits. */
@@ -316,4 +323,14 @@ export function createdState(): PodState {
     finishedAt: ZERO_TIME,
     oomKilled: false,
   };
+}
+
+/** IDs of the containers (of `pods`) that mount volume `name`. */
+export function volumeUsers(pods: Iterable<{ id: string; spec: PodSpec }>, name: string): string[] {
+  const out: string[] = [];
+  for (const p of pods) {
+    for (const c of p.spec.containers)
+      if ((c.mounts ?? []).some((m) => m.type === 'volume' && m.name === name)) out.push(c.id);
+  }
+  return out;
 }

@@ -3,7 +3,7 @@
  * from a spec needs (image lookup, VM defaults). Filled in by the daemon's wiring or a test.
  */
 import type { PodService } from '../../pod/service';
-import type { PodVmService } from '../../pod/vms';
+import type { PodVmService } from '../../pod/service';
 import type { ImageLookup } from '../../storage/types';
 import type { TranslateOptions } from '../../translate/create';
 import type { PodVmSize } from '../../translate/resources';

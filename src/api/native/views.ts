@@ -11,7 +11,7 @@ import {
   podPhase,
   type PodRecord,
 } from '../../pod/types';
-import type { PodVmView } from '../../pod/vms';
+import type { PodVmView } from '../../pod/service';
 
 /** One container of a pod. */
 export interface NativeContainerView {

@@ -31,7 +31,7 @@ import { parseSignal } from '../../translate/signals';
 import { cgroupLimitsFor, vmSizeFor } from '../../translate/resources';
 import type { PodUpdate, WaitCondition } from '../../pod/service';
 import { mainContainer, type PodRecord } from '../../pod/types';
-import { checkBindSources } from '../../pod/mounts';
+import { checkBindSources } from '../../pod/service';
 import { anonymousVolumesOf, createWithVolumes, removeVolumesAfter } from './volumes';
 import { logger } from '../../util/log';
 import { parseRfc3339 } from '../../util/time';

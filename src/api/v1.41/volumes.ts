@@ -11,7 +11,7 @@ import { exactBoolFilter, filterMatch, labelsMatch, pruneLabelsMatch, type Filte
 import { typed } from './schema/routes';
 import { NotFoundError, NotImplementedError, UnavailableError } from '../../errors';
 import { mainContainer, podSpecOf } from '../../pod/types';
-import { volumeUsers } from '../../pod/mounts';
+import { volumeUsers } from '../../pod/types';
 import { copyUpVolumes } from '../../storage/volumes-copy';
 import type { ContainerArchive } from '../../storage/archive/service';
 import { resolveVolumes } from '../../translate/volumes';

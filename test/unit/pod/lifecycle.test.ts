@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { harness, collector, type Harness } from './fakes';
 import { NotModifiedError, ConflictError, NotFoundError } from '../../../src/errors';
 import type { DaemonEvent } from '../../../src/pod/events';
-import { DEFAULT_DETACH_KEYS } from '../../../src/pod/detach';
+import { DEFAULT_DETACH_KEYS } from '../../../src/translate/detach-keys';
 import { mainContainer } from '../../../src/pod/types';
 import { NameInUseError } from '../../../src/pod/errors';
 import { dockerMessage } from '../../../src/translate/errors';
