@@ -243,7 +243,7 @@ export async function restart(ctx: PodContext, e: Entry, timeoutSec?: number): P
 export async function pause(ctx: PodContext, e: Entry): Promise<void> {
   await e.ops.run(async () => {
     const r = e.record;
-    if (!e.run) throw notRunning(r);
+    if (!e.run) throw new PodNotRunningError(r.id);
     if (isPaused(r)) throw new PodPausedError(r.id, 'pause');
     if (e.run.borrowed) throw new JoinedPodPauseError(r.id);
     await e.run.vm.pause();
@@ -266,9 +266,4 @@ export async function unpause(ctx: PodContext, e: Entry): Promise<void> {
     await ctx.persist(e);
     ctx.emitEach(r, 'unpause', (c) => thawed.includes(c));
   });
-}
-
-/** The conflict of an operation that needs a running pod. */
-export function notRunning(r: PodRecord): ConflictError {
-  return new PodNotRunningError(r.id);
 }
