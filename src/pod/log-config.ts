@@ -6,7 +6,7 @@
  *
  * podvisor has the `json-file` driver (with rotation, see ./logs.ts) and `none`.
  */
-import { UnavailableError } from '../errors';
+import { LogConfigError } from './errors';
 
 import type { PodLogConfig } from './types';
 
@@ -72,6 +72,6 @@ export function parseLogPolicy(c: PodLogConfig | undefined): LogPolicy {
     }
     return { driver: 'json-file', maxSize, maxFile, ...(compress ? { compress } : {}) };
   } catch (e) {
-    throw new UnavailableError(`failed to initialize logging driver: ${(e as Error).message}`);
+    throw new LogConfigError((e as Error).message);
   }
 }

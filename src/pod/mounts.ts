@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from '../errors';
+import { BindSourceMissingError } from './errors';
 import { isMountPoint, MS_BIND, MS_REC, sharedMounter } from '../util/mounter';
 import type { Vm } from '../vm/types';
 import type { PodContainerSpec, PodSpec } from './types';
@@ -40,9 +41,7 @@ export async function checkBindSources(spec: PodSpec): Promise<void> {
       try {
         await fs.promises.stat(m.source);
       } catch {
-        throw new InvalidArgumentError(
-          `invalid mount config for type "bind": bind source path does not exist: ${m.source}`,
-        );
+        throw new BindSourceMissingError(m.source, 'bind');
       }
     }
   }
@@ -85,9 +84,7 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
       try {
         st = await fs.promises.stat(m.source);
       } catch {
-        throw new InvalidArgumentError(
-          `invalid mount config for type "${m.type}": bind source path does not exist: ${m.source}`,
-        );
+        throw new BindSourceMissingError(m.source, m.type);
       }
       const target = path.join(share, mountSubpath(m.source));
       // Already there for another container of this VM: shared as it is.

@@ -150,7 +150,36 @@ export interface PodState {
   startedAt: string;
   finishedAt: string;
   oomKilled: boolean;
+  /**
+   * The facts of `error` when the pod layer knows them (./errors.ts failureOf), for a front
+   * end to word them; they hold while `error` is failureMessage(failure).
+   */
+  failure?: PodFailure;
 }
+
+/** A legacy link that could not be made: no such target, a target not running, or not on the default network. */
+export interface LinkFailure {
+  kind: 'link';
+  reason: 'no-such-pod' | 'not-running' | 'not-on-default-network';
+  /** The target's name as the link gave it (no-such-pod), else its record's name. */
+  target: string;
+  /** The linking pod's name. */
+  pod: string;
+  alias: string;
+}
+
+/** A failure of a start (or an exec's start), as facts (PodState.failure; ./errors.ts). */
+export type PodFailure =
+  /**
+   * The guest could not start a process: `detail` is the guest's account; `guestExec` when it
+   * is the guest's own exec failure (`exec: "x": ...`); `exec` for an extra process.
+   */
+  | { kind: 'process-start'; detail: string; exec: boolean; guestExec: boolean }
+  /** The log settings cannot be used: `detail` says which and why. */
+  | { kind: 'log-config'; detail: string }
+  | LinkFailure
+  /** A bind mount's host source does not exist. */
+  | { kind: 'bind-source'; source: string; mountType: string };
 
 /** Go's zero time, as Docker prints it for "never". */
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

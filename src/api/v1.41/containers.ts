@@ -26,6 +26,7 @@ import { joinRequestOf } from '../../translate/join';
 import { containerJson, containerSummary, hostConfigLinks, type NetworkView } from '../../translate/inspect';
 import { lookupOver } from '../../net/container-config';
 import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/health';
+import { stateErrorText } from '../../translate/pod-errors';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
 import { parseSignal } from '../../translate/signals';
 import { cgroupLimitsFor, vmSizeFor } from '../../translate/resources';
@@ -441,7 +442,10 @@ export function register(router: Router, services: ApiServices): void {
       const result = await waiting;
       if (stream.gone || res.writableEnded) return;
       res.end(
-        JSON.stringify({ Error: result.error ? { Message: result.error } : null, StatusCode: result.exitCode }) + '\n',
+        JSON.stringify({
+          Error: result.error ? { Message: stateErrorText({ error: result.error, failure: result.failure }) } : null,
+          StatusCode: result.exitCode,
+        }) + '\n',
       );
     }),
   );
