@@ -14,7 +14,7 @@ import { resolveScoped } from './resolve';
 import { splitPools, type IpamPoolConfig } from './ip-family';
 import { NetworkStore } from './store';
 import type { Closable, NetHost } from './host';
-import type { PortRequest } from './ports';
+import type { PortRequest } from './types';
 import type { ProxyHandle } from './proxy';
 import type { EndpointRecord, NetworkRecord, PortBinding } from './types';
 

@@ -4,7 +4,7 @@
  * write Docker's JSON. The wait stream is here; logs, top, stats and attach are in
  * container-streams.ts.
  */
-import { parseLinks } from '../../net/legacy-links';
+import { parseLinks } from '../../translate/links';
 import * as crypto from 'node:crypto';
 import type { Router } from 'express';
 import type { ApiServices, ContainerServices } from './services';
