@@ -3,7 +3,7 @@
  * and the facts as fields, so that each front end words them its own way (the Docker front
  * end renders dockerd's wording in src/translate/errors.ts).
  */
-import { ConflictError, InvalidArgumentError, NotFoundError, UnavailableError } from '../errors';
+import { ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError, UnavailableError } from '../errors';
 import type { LinkFailure, PodFailure } from './types';
 
 /** No pod has this id, name or id prefix. */
@@ -105,6 +105,50 @@ export class OperationPreemptedError extends ConflictError {
     readonly by: 'kill' | 'remove',
   ) {
     super(`pod ${podId}: the ${operation} was overtaken by a ${by === 'kill' ? 'kill' : 'forced removal'}`);
+  }
+}
+
+/** A connect of a pod whose network mode is none (loopback only) to a network. */
+export class NoneModeConnectError extends InvalidArgumentError {
+  constructor(readonly podId: string) {
+    super(`pod ${podId} has no networks (mode none): it cannot be connected to one`);
+  }
+}
+
+/** Network-scoped aliases asked on the default network, which has none. */
+export class DefaultNetworkAliasError extends InvalidArgumentError {
+  constructor(readonly network: string) {
+    super(`the default network ${network} has no network-scoped aliases`);
+  }
+}
+
+/** A connect of a pod to a network it is on (or planned to join) already. */
+export class AlreadyConnectedError extends ForbiddenError {
+  constructor(
+    readonly podName: string,
+    readonly network: string,
+  ) {
+    super(`pod ${podName} is on network ${network} already`);
+  }
+}
+
+/** A connect of a running pod whose VM has no network interface left. */
+export class NoSpareNicError extends ConflictError {
+  constructor(
+    readonly podName: string,
+    readonly nics: number,
+  ) {
+    super(`pod ${podName} has no spare network interface: its VM has ${nics}, all in use`);
+  }
+}
+
+/** A disconnect of a pod from a network it is not on. */
+export class NotConnectedError extends UnavailableError {
+  constructor(
+    readonly podId: string,
+    readonly network: string,
+  ) {
+    super(`pod ${podId} is not on network ${network}`);
   }
 }
 

@@ -6,7 +6,12 @@
  * words). src/translate/errors.ts calls this for every error it words.
  */
 import {
+  AlreadyConnectedError,
   AutoRemoveRestartPolicyError,
+  DefaultNetworkAliasError,
+  NoneModeConnectError,
+  NoSpareNicError,
+  NotConnectedError,
   failureMessage,
   failureOf,
   OperationPreemptedError,
@@ -62,6 +67,15 @@ export function podFailureMessage(err: unknown): string | undefined {
       ? `Cannot start container ${err.podId}: it was ${done} while starting`
       : `Cannot restart container ${err.podId}: it was ${done} while the restart was pending`;
   }
+  if (err instanceof NoneModeConnectError)
+    return 'container cannot be connected to multiple networks with one of the networks in private (none) mode';
+  if (err instanceof DefaultNetworkAliasError)
+    return 'network-scoped alias is supported only for containers in user defined networks';
+  if (err instanceof AlreadyConnectedError)
+    return `endpoint with name ${err.podName} already exists in network ${err.network}`;
+  if (err instanceof NoSpareNicError)
+    return `container ${err.podName} has no spare network interface: its VM has ${err.nics}, all in use (disconnect it from a network first)`;
+  if (err instanceof NotConnectedError) return `container ${err.podId} is not connected to the network ${err.network}`;
   if (err instanceof RenameToSameNameError) return 'Renaming a container with the same name as its current name';
   if (err instanceof AutoRemoveRestartPolicyError)
     return 'Restart policy cannot be updated because AutoRemove is enabled for the container';

@@ -4,7 +4,12 @@
  * runc, for a process that cannot start) word it.
  */
 import {
+  AlreadyConnectedError,
   AutoRemoveRestartPolicyError,
+  DefaultNetworkAliasError,
+  NoneModeConnectError,
+  NoSpareNicError,
+  NotConnectedError,
   BindSourceMissingError,
   LinkFailedError,
   LogConfigError,
@@ -32,6 +37,20 @@ describe("dockerd's words for the pod layer's typed errors", () => {
       new OperationPreemptedError(ID, 'restart', 'remove'),
       `Cannot restart container ${ID}: it was removed while the restart was pending`,
     ],
+    [
+      new NoneModeConnectError(ID),
+      'container cannot be connected to multiple networks with one of the networks in private (none) mode',
+    ],
+    [
+      new DefaultNetworkAliasError('bridge'),
+      'network-scoped alias is supported only for containers in user defined networks',
+    ],
+    [new AlreadyConnectedError('web', 'back'), 'endpoint with name web already exists in network back'],
+    [
+      new NoSpareNicError('web', 3),
+      'container web has no spare network interface: its VM has 3, all in use (disconnect it from a network first)',
+    ],
+    [new NotConnectedError(ID, 'back'), `container ${ID} is not connected to the network back`],
     [new RenameToSameNameError(ID, 'web'), 'Renaming a container with the same name as its current name'],
     [
       new AutoRemoveRestartPolicyError(ID),
