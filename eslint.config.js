@@ -14,6 +14,9 @@ const into = (dirs) => `^(\\.\\.?/)+(${dirs.join('|')})(/|$)`;
 /** The service folders between translation and the API fronts. */
 const SERVICES = ['engine', 'builder'];
 
+/** The daemon's folders, none of which the CLI imports (but the native API's wire types). */
+const CLI_FORBIDDEN = ['pod', 'translate', 'api', 'daemon', 'vm', 'storage', 'net', 'dockerfile', ...SERVICES];
+
 /**
  * The pod layer's doors: from above it (translate, the services, the API fronts), only
  * `pod/service`, `pod/types`, `pod/errors` and `pod/events` may be imported; the rest of
@@ -92,18 +95,57 @@ module.exports = tseslint.config(
   layer('src/builder', ['src/builder/**/*.ts'], [into(['api', 'daemon']), POD_DOORS]),
   // The API fronts: below the daemon that wires them.
   layer('src/api', ['src/api/**/*.ts'], [into(['daemon']), POD_DOORS]),
-  // The two API fronts stand side by side over the pod service: neither imports the other, and
-  // the native one, like the Docker one, never reaches the VM or network layers.
-  layer('src/api/v1.41', ['src/api/v1.41/**/*.ts'], [into(['daemon']), '^(\\.\\.?/)+native(/|$)', POD_DOORS]),
+  // What both HTTP fronts share, beside them (the HTTP status table): it imports only the
+  // error classes, never a front.
+  layer('src/api/http-status.ts', ['src/api/http-status.ts'], ['^\\.\\./(?!errors$)', '^\\./']),
+  // The three API fronts stand side by side over the services below: none imports another, and
+  // the native one and the CRI never reach the VM or network layers (the CRI gets what it needs
+  // of them, such as the pod network's readiness, from the daemon that wires it).
+  layer('src/api/v1.41', ['src/api/v1.41/**/*.ts'], [into(['daemon']), '^(\\.\\.?/)+(native|cri)(/|$)', POD_DOORS]),
   layer(
     'src/api/native',
     ['src/api/native/**/*.ts'],
-    [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+v1\\.41(/|$)', POD_DOORS],
+    [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+(v1\\.41|cri)(/|$)', POD_DOORS],
   ),
-  // The CLI is a client of the API over its socket: nothing of the daemon's layers.
   layer(
-    'src/cli',
-    ['src/cli/**/*.ts'],
-    [into(['pod', 'translate', 'api', 'daemon', 'vm', 'storage', 'net', 'dockerfile', ...SERVICES])],
+    'src/api/cri',
+    ['src/api/cri/**/*.ts'],
+    [into(['daemon', 'vm', 'net']), '^(\\.\\.?/)+(v1\\.41|native)(/|$)', POD_DOORS],
   ),
+  // The CRI streaming server (exec/attach/port-forward URLs) reaches the runtime only through its
+  // backend interface: no other API front, nothing below the pod layer.
+  layer(
+    'src/api/cri/streaming',
+    ['src/api/cri/streaming/**/*.ts'],
+    [into(['daemon', 'vm', 'net', 'storage', 'translate']), '^(\\.\\.?/)+(v1\\.41|native)(/|$)', POD_DOORS],
+  ),
+  // The CLI is a client of the API over its socket: nothing of the daemon's layers, but the
+  // native API's wire types (src/api/native/wire.ts), type-only, so its compiled code needs
+  // none of the daemon's. typescript-eslint's form of the rule, which knows type-only imports.
+  {
+    name: 'layering/src/cli',
+    files: ['src/cli/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(?!(\\.\\./)+api/native/wire$)${into(CLI_FORBIDDEN).slice(1)}`,
+              message:
+                'src/cli may not import from here: the CLI speaks to the daemon over its socket (docs/architecture.md).',
+            },
+            {
+              regex: '^(\\.\\./)+api/native/wire$',
+              allowTypeImports: true,
+              message:
+                'src/cli may not import from here but type-only: `import type` the wire types (docs/architecture.md).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  // The native API's wire types: types only, importing nothing, so the CLI can read them.
+  layer('src/api/native/wire.ts', ['src/api/native/wire.ts'], ['^\\.']),
 );

@@ -31,7 +31,7 @@ pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev m
 own_kernel=${PODVISOR_GUEST_KERNEL:-own}
 if [ "$own_kernel" != debian ]; then pkgs+=(linux-source-6.1 flex bison bc libelf-dev); fi
 case "$mode" in
-  --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose debootstrap bzip2 xz-utils zstd socat curl postgresql-client redis-tools) ;;
+  --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose debootstrap bzip2 xz-utils zstd socat curl postgresql-client redis-tools containernetworking-plugins) ;;
   --bench) pkgs+=(docker-registry apache2-utils docker.io debootstrap docker-compose socat linux-perf) ;;
 esac
 # debootstrap: the Debian fixture images (debian:bookworm, debian-nginx), built from Debian's
@@ -39,6 +39,8 @@ esac
 # relayed into the baseline dockerd's network namespace (bench/netns-dockerd.ts), and the
 # network tests speak TCP and UDP with it from their namespaces; curl: tests fetch published
 # pages.
+# containernetworking-plugins: the CNI plugins (bridge, host-local, portmap, loopback, in
+# /usr/lib/cni) that the CNI tests run for pod sandboxes (src/net/cni).
 # linux-perf: bench/start-cpu.ts samples the whole host's CPU by process with perf record.
 # docker.io: the benchmark baseline, and for the tests a private dockerd that archives
 # (docker save/load) must cross with both ways; never started as a system service.

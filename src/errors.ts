@@ -2,10 +2,11 @@
  * The small set of error classes that storage, VM, pod and API code throw.
  *
  * They say what kind of failure happened, not how a transport reports it: code below a
- * front end never picks a status code. Each front end maps the classes to its own codes
- * (the Docker API in src/api/v1.41/errors.ts to the HTTP status dockerd would use, and
- * writes Docker's `{"message": "..."}` body). Anything that is not a PodvisorError is
- * unexpected: a front end logs it and reports an internal error.
+ * front end never picks a status code. Each transport maps the classes to its own codes in
+ * one table: HTTP's is src/api/http-status.ts (the statuses dockerd would use), shared by the
+ * Docker API and the native API, which each write their own body; a gRPC front has a table
+ * of its own. Anything that is not a PodvisorError is unexpected: a front end logs it and
+ * reports an internal error.
  */
 export abstract class PodvisorError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -2,7 +2,8 @@
  * What the builder needs from the daemon, and its implementation on the pod service and the
  * image stores. RUN runs in a temporary container (a pod on a VM) of the image built so
  * far; COPY and ADD write into a temporary container's root on the host (the pod is created,
- * never started: its overlay is mounted on the host for the copy); either way the writable
+ * never started: its overlay is mounted on the host for the copy). Every step container is
+ * made by the creation service (src/engine, createBuildStep); either way the writable
  * layer is then committed (src/storage/commit.ts) and the container removed. COPY into an
  * image without layers (FROM scratch) writes into an empty host directory instead.
  */
@@ -10,17 +11,16 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ImageService } from '../storage/service';
-// eslint-disable-next-line no-restricted-imports -- issue 28: the builder's step containers move onto the creation service (src/engine)
-import type { ContainerServices } from '../api/v1.41/services';
+import type { PodService } from '../pod/service';
+import type { CreationService, StepHostConfig } from '../engine/service';
+import type { ImageLookup } from '../storage/types';
+import type { ContainerArchive } from '../storage/archive/service';
 import type { ImageConfig } from '../storage/types';
 import type { RunConfig } from '../dockerfile/instructions';
 import { RootDir } from '../storage/archive/resolve';
 import { commitWritableLayer, type CommitStores } from '../storage/commit';
 import { childImageConfig, recordImage } from '../storage/commit-image';
 import { squashImage } from '../storage/squash';
-import { parseCreateBody, translateCreate, type TranslateOptions } from '../translate/create';
-import { decodeBody } from '../translate/go-decode';
-import { CreateBodySchema } from '../translate/docker-schema';
 import { InvalidArgumentError } from '../errors';
 import { familiarString, parseTagged } from '../storage/reference';
 import type { AuthConfig } from '../storage/registry/auth';
@@ -35,16 +35,22 @@ export interface StepImage {
   author?: string;
 }
 
+export type { StepHostConfig };
+
 /**
- * What POST /build sets for the containers of RUN steps (networkmode, extrahosts,
- * cpusetcpus, memory, shmsize), in HostConfig's words.
+ * The containers a build uses: step containers are made by the creation service, then
+ * started, followed, committed and removed through the pod service.
  */
-export interface StepHostConfig {
-  NetworkMode?: string;
-  ExtraHosts?: string[];
-  CpusetCpus?: string;
-  Memory?: number;
-  ShmSize?: number;
+export interface BuildContainers {
+  /** The creation service (src/engine): every step container is made there. */
+  engine: CreationService;
+  pods: PodService;
+  /** Image lookup (a step's image: has it layers?). */
+  images: ImageLookup;
+  /** Overlay directories of a container, to commit its writable layer. */
+  rootfsPaths?(id: string): Promise<{ lowerDirs: string[]; upperDir: string }>;
+  /** Container roots on the host, for COPY and ADD. */
+  archive?: ContainerArchive;
 }
 
 /** The daemon side of a build (an in-memory fake implements it in unit tests). */
@@ -98,7 +104,7 @@ export class PodBuildBackend implements BuildBackend {
 
   constructor(
     private readonly images: ImageService,
-    private readonly containers: ContainerServices,
+    private readonly containers: BuildContainers,
     /** Scratch space of the daemon for roots of FROM scratch images. */
     private readonly tmpRoot: string,
     private readonly version: string,
@@ -108,8 +114,6 @@ export class PodBuildBackend implements BuildBackend {
     private readonly hostConfig: StepHostConfig = {},
     /** The platform of FROM images (`platform`): a local image of another one is pulled again. */
     private readonly platform?: Platform,
-    /** The host's networks, so RUN steps join the default one or `networkmode`'s (absent: loopback only). */
-    private readonly networks?: TranslateOptions['networks'],
   ) {
     this.stores = { content: images.content, layers: images.layers, images: images.store };
   }
@@ -159,28 +163,15 @@ export class PodBuildBackend implements BuildBackend {
     env: string[],
     hostConfig: StepHostConfig = {},
   ): Promise<string> {
-    const body = decodeBody<Record<string, unknown>>(CreateBodySchema, {
-      HostConfig: hostConfig,
-      Image: imageId,
-      Cmd: cmd,
-      Entrypoint: [],
-      Env: env,
-      User: config.User ?? '',
-      WorkingDir: config.WorkingDir ?? '',
-      Labels: {},
+    const r = await this.containers.engine.createBuildStep({
+      image: imageId,
+      cmd,
+      env,
+      user: config.User ?? '',
+      workingDir: config.WorkingDir ?? '',
+      hostConfig,
     });
-    const request = parseCreateBody(body as never, this.containers.hostCpus);
-    request.entrypointSet = true;
-    const image = await this.containers.images.resolve(imageId);
-    const id = crypto.randomBytes(32).toString('hex');
-    const t = translateCreate(request, image, id, {
-      defaults: this.containers.vmDefaults,
-      hostCpus: this.containers.hostCpus,
-      logDefaults: { Type: 'json-file', Config: {} },
-      ...(this.networks ? { networks: this.networks } : {}),
-    });
-    await this.containers.pods.create(t.spec, undefined, t.frontend);
-    return id;
+    return r.id;
   }
 
   async createStep(step: StepImage, cmd: string[]): Promise<string> {

@@ -4,9 +4,11 @@
  * `Step N/M : ...`, ` ---> Running in ...`, the RUN output, ` ---> <id>`, `Successfully
  * built`, `Successfully tagged`. Each step first asks the cache (./cache.ts) for an image
  * with the same parent and history text; a hit runs nothing.
+ *
+ * This module walks the stages and build args and makes the config-only steps; RUN is
+ * ./run-step.ts, COPY and ADD ./copy-step.ts, both through the host of ./stage.ts. The
+ * options, messages and error of a build are ./options.ts.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { ImageConfig } from '../storage/types';
 import type { BuildBackend, StepImage } from './backend';
 import type { BuildCache } from './cache';
@@ -14,87 +16,16 @@ import type { Instruction, ParsedDockerfile, Stage } from '../dockerfile/parse';
 import { cacheKey } from './cache';
 import { applyConfigInstruction, CONFIG_INSTRUCTIONS, envLookup, type RunConfig } from '../dockerfile/instructions';
 import { parseInstructions } from '../dockerfile/parse';
-import { expandWord, expandWords, parseKeyValues } from '../dockerfile/words';
-import { findSources, checksumSources } from './sources';
-import { writeCopy, type CopyPlan } from './copy';
-import { RootDir } from '../storage/archive/resolve';
-import { sha256Digest, shortId } from '../storage/digest';
-import { download, isUrl } from './remote';
-import { InvalidArgumentError } from '../errors';
+import { expandWord, parseKeyValues } from '../dockerfile/words';
+import { shortId } from '../storage/digest';
+import { copyStep } from './copy-step';
+import { BuildError, PROXY_ARGS, type BuildMessage, type BuildOptions } from './options';
+import { runStep } from './run-step';
+import { DEFAULT_SHELL, type StageState, type StepHost } from './stage';
 
-/** Build options (the query of POST /build). */
-export interface BuildOptions {
-  tags: string[];
-  quiet: boolean;
-  noCache: boolean;
-  /** Remove the step containers after a successful step (default true). */
-  rm: boolean;
-  /** Remove them after a failed one too. */
-  forceRm: boolean;
-  pull: boolean;
-  buildArgs: Record<string, string | null>;
-  labels: Record<string, string>;
-  target?: string;
-  /**
-   * `--squash` (a daemon in experimental mode only): the built image's layers above its last
-   * stage's base become one, and that image is the one tagged (dockerd's order of messages).
-   */
-  squash?: boolean;
-  /**
-   * `--cache-from`: when given, a step may reuse only these images (the named images and
-   * their parents, as dockerd's classic builder's isParent walk finds them); a name that is
-   * no local image adds nothing, so only unknown names mean no cache at all.
-   */
-  cacheSources?: ReadonlySet<string>;
-  /**
-   * Aborted when the client went away: as dockerd's classic builder, the build stops before
-   * its next step ("Build cancelled") and a RUN step's container is killed and removed.
-   */
-  signal?: AbortSignal;
-}
+export { BuildError, type BuildMessage, type BuildOptions } from './options';
 
-/** One message of the build's output stream. */
-export type BuildMessage =
-  | { stream: string }
-  | { aux: { ID: string } }
-  | { id: 'moby.image.id'; aux: { ID: string } }
-  | { status: string };
-
-/** A build that failed: dockerd's message, and the exit code of a failing RUN. */
-export class BuildError extends Error {
-  constructor(
-    message: string,
-    readonly code?: number,
-  ) {
-    super(message);
-  }
-}
-
-const PROXY_ARGS = new Set([
-  'HTTP_PROXY',
-  'http_proxy',
-  'HTTPS_PROXY',
-  'https_proxy',
-  'FTP_PROXY',
-  'ftp_proxy',
-  'NO_PROXY',
-  'no_proxy',
-  'ALL_PROXY',
-  'all_proxy',
-]);
-const DEFAULT_SHELL = ['/bin/sh', '-c'];
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/** The state of the stage being built. */
-interface StageState {
-  imageId?: string;
-  config: RunConfig;
-  /** Build args declared in this stage and their values. */
-  args: Map<string, string | undefined>;
-  cmdSet: { value: boolean };
-  /** MAINTAINER's value, the author of this stage's images from then on. */
-  author?: string;
-}
 
 /** Builds one Dockerfile (see the module comment). */
 export class Builder {
@@ -105,13 +36,29 @@ export class Builder {
   /** The base image of the last stage built (what a squash keeps); undefined for scratch. */
   private lastBase?: string;
 
+  /** What the step modules (./run-step.ts, ./copy-step.ts) work through: this build's own. */
+  private readonly host: StepHost;
+
   constructor(
     private readonly backend: BuildBackend,
     private readonly cache: BuildCache,
     private readonly contextDir: string,
     private readonly opts: BuildOptions,
     private readonly emit: (m: BuildMessage) => void,
-  ) {}
+  ) {
+    this.host = {
+      backend: this.backend,
+      opts: this.opts,
+      contextDir: this.contextDir,
+      say: (text) => this.say(text),
+      cached: (parent, createdBy) => this.cached(parent, createdBy),
+      finish: (st, step, id) => this.finish(st, step, id),
+      removeStep: (containerId) => this.removeStep(containerId),
+      checkCancelled: () => this.checkCancelled(),
+      lookup: (st) => this.lookup(st),
+      imageOf: async (from) => this.stageImages.get(from.toLowerCase()) ?? (await this.baseImage(from)).id,
+    };
+  }
 
   /** What a quiet build held back: dockerd sends it only when the build fails. */
   private readonly held: BuildMessage[] = [];
@@ -309,8 +256,8 @@ export class Builder {
       }
       return this.configStep(st, config, text);
     }
-    if (ins.keyword === 'RUN') return this.runStep(ins, st, ctx.shell);
-    if (ins.keyword === 'COPY' || ins.keyword === 'ADD') return this.copyStep(ins, st, escape);
+    if (ins.keyword === 'RUN') return runStep(this.host, ins, st, ctx.shell);
+    if (ins.keyword === 'COPY' || ins.keyword === 'ADD') return copyStep(this.host, ins, st, escape);
     throw new BuildError(`Unknown instruction: ${ins.keyword}`);
   }
 
@@ -360,166 +307,5 @@ export class Builder {
     if (!this.opts.rm && !this.opts.forceRm) return;
     await this.backend.removeContainer(containerId);
     this.say(`Removing intermediate container ${containerId.slice(0, 12)}\n`);
-  }
-
-  private async runStep(ins: Instruction, st: StageState, shell: string[]): Promise<void> {
-    const cmd = ins.json ?? [...shell, ins.args];
-    const argEnv = [...st.args]
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${v}`)
-      .sort();
-    const proxyEnv = Object.entries(this.opts.buildArgs)
-      .filter(([k, v]) => PROXY_ARGS.has(k) && v !== null && !st.args.has(k))
-      .map(([k, v]) => `${k}=${v}`);
-    const prefix = argEnv.length ? `|${argEnv.length} ${argEnv.join(' ')} ` : '';
-    const step: StepImage = {
-      ...(st.imageId ? { parentId: st.imageId } : {}),
-      ...(st.author ? { author: st.author } : {}),
-      config: st.config,
-      createdBy: `${prefix}${cmd.join(' ')}`,
-    };
-    const hit = this.cached(step.parentId, step.createdBy);
-    if (hit) return this.finish(st, step, hit);
-    const env = [...(st.config.Env ?? [])];
-    for (const e of [...argEnv, ...proxyEnv]) if (!env.some((x) => x.split('=')[0] === e.split('=')[0])) env.push(e);
-    let containerId: string | undefined;
-    let ok = false;
-    try {
-      const res = await this.backend.run(
-        step,
-        cmd,
-        env,
-        (id) => {
-          containerId = id;
-          this.say(` ---> Running in ${id.slice(0, 12)}\n`);
-        },
-        (chunk, stream) =>
-          this.say(stream === 'stderr' ? `\x1b[91m${chunk.toString('utf8')}\x1b[0m` : chunk.toString('utf8')),
-        this.opts.signal,
-      );
-      if (this.opts.signal?.aborted) {
-        // The backend killed it; dockerd removes a cancelled step's container whatever rm says.
-        await this.backend.removeContainer(res.containerId).catch(() => undefined);
-        containerId = undefined;
-        this.checkCancelled();
-      }
-      if (res.exitCode !== 0)
-        throw new BuildError(`The command '${cmd.join(' ')}' returned a non-zero code: ${res.exitCode}`, res.exitCode);
-      const id = await this.backend.commit(res.containerId, step);
-      ok = true;
-      await this.removeStep(res.containerId);
-      await this.finish(st, step, id);
-    } finally {
-      // dockerd keeps a failed step's container, unless forcerm, which removes it and says so.
-      if (!ok && containerId && this.opts.forceRm) {
-        await this.backend.removeContainer(containerId).catch(() => undefined);
-        this.say(`Removing intermediate container ${containerId.slice(0, 12)}\n`);
-      }
-    }
-  }
-
-  /** Fetch every URL of an ADD into `dir`; its root and the files' names there. */
-  private async fetchAll(urls: string[], dir: string, dest: string): Promise<{ root: RootDir; names: string[] }> {
-    const names: string[] = [];
-    const fallback = dest.endsWith('/') ? '' : path.posix.basename(dest);
-    for (const u of urls) {
-      try {
-        names.push(await download(u, dir, fallback));
-      } catch (e) {
-        throw new BuildError((e as Error).message);
-      }
-    }
-    return { root: await RootDir.open(dir), names };
-  }
-
-  private async copyStep(ins: Instruction, st: StageState, escape: string): Promise<void> {
-    const keyword = ins.keyword as 'COPY' | 'ADD';
-    for (const f of Object.keys(ins.flags))
-      if (f !== 'chown' && (f !== 'from' || keyword === 'ADD')) throw new BuildError(`Unknown flag: ${f}`);
-    const words = ins.json ?? expandWords(ins.args, this.lookup(st), escape);
-    if (words.length < 2)
-      throw new BuildError(
-        `${keyword} requires at least two arguments, but only one was provided. Destination could not be determined.`,
-      );
-    const srcWords = words.slice(0, -1);
-    const urls = srcWords.filter(isUrl);
-    if (urls.length && keyword === 'COPY') throw new BuildError(`source can't be a URL for COPY`);
-    const localWords = srcWords.filter((w) => !isUrl(w));
-    const rawDest = words[words.length - 1];
-    const dest = path.posix.isAbsolute(rawDest)
-      ? rawDest
-      : path.posix.join(st.config.WorkingDir || '/', rawDest) + (rawDest.endsWith('/') || rawDest === '.' ? '/' : '');
-    const chown = ins.flags.chown !== undefined ? expandWord(ins.flags.chown, this.lookup(st), escape) : undefined;
-    const from = ins.flags.from;
-    const withSource = async <T>(fn: (root: RootDir) => Promise<T>): Promise<T> => {
-      if (from === undefined) {
-        const root = await RootDir.open(this.contextDir);
-        try {
-          return await fn(root);
-        } finally {
-          await root.close();
-        }
-      }
-      const stageImage = this.stageImages.get(from.toLowerCase()) ?? (await this.baseImage(from)).id;
-      return this.backend.readImage(stageImage, fn);
-    };
-    // URLs are fetched on every build, as dockerd does: the cache keys on what they hold.
-    const remoteDir = urls.length
-      ? await fs.promises.mkdtemp(path.join(path.dirname(this.contextDir), 'remote-'))
-      : undefined;
-    let remote: { root: RootDir; names: string[] } | undefined;
-    try {
-      if (remoteDir) remote = await this.fetchAll(urls, remoteDir, dest);
-      await withSource(async (source) => {
-        const plans: Array<{ root: RootDir; plan: CopyPlan }> = [];
-        const sums: string[] = [];
-        try {
-          const several = srcWords.length > 1;
-          if (localWords.length) {
-            const sources = await findSources(source, localWords, keyword);
-            plans.push({
-              root: source,
-              plan: { keyword, sources, dest, several, ...(chown !== undefined ? { chown } : {}) },
-            });
-            sums.push(await checksumSources(source, sources));
-          }
-          if (remote) {
-            const fetched = remote.root;
-            const sources = await findSources(fetched, remote.names, keyword);
-            plans.push({
-              root: fetched,
-              plan: { keyword, sources, dest, several, remote: true, ...(chown !== undefined ? { chown } : {}) },
-            });
-            sums.push(await checksumSources(fetched, sources));
-          }
-        } catch (e) {
-          throw new BuildError((e as Error).message);
-        }
-        const sum = sums.length === 1 ? sums[0] : sha256Digest(sums.join('\n')).slice('sha256:'.length);
-        const first = plans[0].plan.sources;
-        const kind = srcWords.length > 1 || first.length > 1 ? 'multi' : first[0].stat.isDirectory() ? 'dir' : 'file';
-        const step: StepImage = {
-          ...(st.imageId ? { parentId: st.imageId } : {}),
-          ...(st.author ? { author: st.author } : {}),
-          config: st.config,
-          createdBy: `/bin/sh -c #(nop) ${keyword} ${chown !== undefined ? `--chown=${chown} ` : ''}${kind}:${sum} in ${dest} `,
-        };
-        const hit = this.cached(step.parentId, step.createdBy);
-        if (hit) return this.finish(st, step, hit);
-        let id: string;
-        try {
-          id = await this.backend.write(step, async (target) => {
-            for (const p of plans) await writeCopy(p.root, target, p.plan);
-          });
-        } catch (e) {
-          if (e instanceof InvalidArgumentError) throw new BuildError(e.message);
-          throw e;
-        }
-        await this.finish(st, step, id);
-      });
-    } finally {
-      await remote?.root.close();
-      if (remoteDir) await fs.promises.rm(remoteDir, { recursive: true, force: true });
-    }
   }
 }

@@ -94,7 +94,8 @@ export async function findSources(root: RootDir, words: string[], what: string):
     try {
       if (!r?.stat)
         throw new NotFoundError(
-          `${what} failed: file not found in build context or excluded by .dockerignore: stat ${w}: file does not exist`,
+          `${what} failed: file not found in build context or excluded by .dockerignore: ` +
+            `stat ${w}: file does not exist`,
         );
       found.push({ rel: r.path.slice(1), stat: r.stat });
     } finally {

@@ -5,6 +5,7 @@
  */
 import * as http from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { NativeErrorBody } from '../api/native/wire';
 
 /** podvisord's default socket (the daemon's -H default). */
 export const DEFAULT_HOST = 'unix:///run/podvisor/docker.sock';
@@ -65,7 +66,8 @@ export class Client {
 
   private unreachable(err: Error): CliError {
     return new CliError(
-      `cannot reach podvisord at ${this.hostText}: ${err.message}. Is it running (npm start)? Set the address with -H or PODVISOR_HOST.`,
+      `cannot reach podvisord at ${this.hostText}: ${err.message}. ` +
+        'Is it running (npm start)? Set the address with -H or PODVISOR_HOST.',
       EXIT.unreachable,
     );
   }
@@ -151,12 +153,9 @@ export class Client {
 
 /** The CliError of a failed answer: the daemon's message, an exit code by status. */
 export function errorOf(status: number, body: unknown): CliError {
+  const wire = body && typeof body === 'object' ? (body as Partial<NativeErrorBody>) : undefined;
   const msg =
-    body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string'
-      ? (body as { message: string }).message
-      : typeof body === 'string' && body
-        ? body
-        : `HTTP ${status}`;
+    typeof wire?.message === 'string' ? wire.message : typeof body === 'string' && body ? body : `HTTP ${status}`;
   const hint = /^no pod matches/.test(msg)
     ? ' (podvisor list shows the pods)'
     : /^no such VM/.test(msg)
@@ -165,6 +164,6 @@ export function errorOf(status: number, body: unknown): CliError {
   if (hint) return new CliError(msg + hint, EXIT.notFound);
   const code =
     status === 404 ? EXIT.notFound : status === 409 ? EXIT.conflict : status === 400 ? EXIT.usage : EXIT.failed;
-  const image = status === 404 && body && typeof body === 'object' ? (body as { image?: unknown }).image : undefined;
+  const image = status === 404 ? wire?.image : undefined;
   return new CliError(msg, code, typeof image === 'string' && image ? image : undefined);
 }

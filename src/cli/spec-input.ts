@@ -41,7 +41,8 @@ function refuseForPodFile(o: SpecOptions): void {
   const why = o.name
     ? "--name does not apply to a pod file: set the name in the file (metadata.name, or the podfile's id)"
     : o.publish?.length
-      ? "-p does not apply to a pod file: publish its ports in the file (ports[].hostPort, or the podfile's portmappings)"
+      ? '-p does not apply to a pod file: publish its ports in the file ' +
+        "(ports[].hostPort, or the podfile's portmappings)"
       : o.network
         ? "--network does not apply to a pod file: a pod file's pod joins the default bridge"
         : undefined;

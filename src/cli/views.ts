@@ -4,7 +4,7 @@
  * RESTARTS), VMs.
  */
 import { ago, commandText, shortId, table } from './output';
-import type { Pod, VmInfo } from './types';
+import type { NativePodView as Pod, NativeVmView as VmInfo } from '../api/native/wire';
 
 /** `READY` as kubectl shows it: ready app containers / app containers. */
 function readyOf(p: Pod): string {

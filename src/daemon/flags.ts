@@ -6,7 +6,15 @@
  * is pure so it can be table-tested.
  */
 import { InvalidArgumentError } from '../errors';
-import { DEFAULT_CONFIG_FILE, DEFAULT_HOST, defaultOptions, optionOfFlag, type DaemonOptions } from './options';
+import {
+  DEFAULT_CONFIG_FILE,
+  DEFAULT_HOST,
+  DEFAULT_REGISTRIES_CONF,
+  defaultCriHost,
+  defaultOptions,
+  optionOfFlag,
+  type DaemonOptions,
+} from './options';
 
 export { DEFAULT_HOST, defaultOptions, validateHost, type DaemonOptions } from './options';
 
@@ -32,6 +40,11 @@ Options:
       --log-opt map            Default log driver options (max-size, max-file...)
       --insecure-registry list Registries reached over plain http
       --registry-mirror list   Preferred Docker registry mirrors
+      --registries-conf string Per-registry mirrors, containers-registries.conf(5) version 2
+                               (default "${DEFAULT_REGISTRIES_CONF}"; a missing file: none)
+      --cri-host list          Kubernetes CRI v1 socket(s) to serve (default unix://<exec-root>/cri.sock,
+                               unix:///run/podvisor/cri.sock with the default exec root)
+      --no-cri                 Serve no CRI socket
       --experimental           Enable experimental features (build --squash)
       --vm-pool-size int       Idle VMs kept booted (default 2)
       --vm-pool-max int        Grow the pool up to this many VMs while requests arrive, booting
@@ -43,6 +56,8 @@ Options:
       --accel string           auto, kvm or tcg (default "auto")
       --kernel string          Guest kernel (default: built by bootstrap)
       --initrd string          Guest initramfs (default: built by bootstrap)
+      --cni-conf-dir string    CNI configuration of CRI pod sandboxes (default "/etc/cni/net.d")
+      --cni-bin-dir string     CNI plugin directories, colon-separated (default "/opt/cni/bin:/usr/lib/cni")
   -h, --help                   Print usage
 `;
 
@@ -91,9 +106,15 @@ export function parseCommandLine(argv: string[]): CommandLine | 'help' {
   return { options: o, setKeys, configFile, configFileSet };
 }
 
-/** Fill in what depends on other options: the default host, TLS implied by --tlsverify. */
+/**
+ * Fill in what depends on other options: the default host, the default CRI socket (in the
+ * exec root), TLS implied by --tlsverify. --no-cri with --cri-host is refused.
+ */
 export function finishOptions(o: DaemonOptions): DaemonOptions {
   if (o.hosts.length === 0) o.hosts.push(DEFAULT_HOST);
+  if (o.noCri && o.criHosts.length)
+    throw new InvalidArgumentError('--no-cri and --cri-host (cri-hosts) cannot be used together');
+  if (!o.noCri && o.criHosts.length === 0) o.criHosts.push(defaultCriHost(o.execRoot));
   if (o.tlsVerify) o.tls = true;
   return o;
 }

@@ -29,7 +29,7 @@ import { logger } from '../util/log';
 import { InvalidArgumentError, UnavailableError } from '../errors';
 import { installHijack } from '../api/v1.41/hijack';
 import type { DaemonOptions } from './options';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 
 const log = logger('daemon');
 
@@ -65,9 +65,8 @@ function readPem(file: string, what: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (e) {
-    throw new InvalidArgumentError(
-      `${what}: open ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
-    );
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message;
+    throw new InvalidArgumentError(`${what}: open ${file}: ${why}`);
   }
 }
 
@@ -84,7 +83,7 @@ export function planListeners(o: DaemonOptions, groupFile?: string): ListenPlan 
       ...(o.tlsVerify ? { ca: readPem(o.tlsCaCert, `Could not read CA certificate "${o.tlsCaCert}"`) } : {}),
     };
   }
-  if (o.hosts.some((h) => h.startsWith('unix://')) && o.group) {
+  if ([...o.hosts, ...o.criHosts].some((h) => h.startsWith('unix://')) && o.group) {
     const gid = lookupGid(o.group, groupFile);
     if (gid === undefined && !o.groupIsDefault)
       throw new InvalidArgumentError(`failed to load listeners: group ${o.group} not found`);
@@ -118,7 +117,7 @@ function createServer(app: Express, host: string, plan: ListenPlan): ApiServer {
   return server;
 }
 
-function listen(server: ApiServer, ...args: Array<string | number>): Promise<void> {
+function listen(server: NetServer, ...args: Array<string | number>): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(...(args as [string]), () => {
@@ -128,8 +127,8 @@ function listen(server: ApiServer, ...args: Array<string | number>): Promise<voi
   });
 }
 
-/** Bind a unix socket with mode 0660 and the plan's group. */
-async function listenUnix(server: ApiServer, sock: string, gid: number | undefined): Promise<void> {
+/** Bind a unix socket with mode 0660 and the plan's group (any server: the API's, the CRI's). */
+export async function listenUnix(server: NetServer, sock: string, gid: number | undefined): Promise<void> {
   fs.mkdirSync(path.dirname(sock), { recursive: true });
   try {
     fs.unlinkSync(sock);
@@ -157,9 +156,10 @@ async function listenUnix(server: ApiServer, sock: string, gid: number | undefin
 }
 
 /** The open connections of each server (see the module comment). */
-const CONNECTIONS = new WeakMap<ApiServer, Set<Socket>>();
+const CONNECTIONS = new WeakMap<NetServer, Set<Socket>>();
 
-function trackConnections(server: ApiServer): void {
+/** Track `server`'s connections until they close, so stopServing can destroy them. */
+export function trackConnections(server: NetServer): void {
   const open = new Set<Socket>();
   CONNECTIONS.set(server, open);
   // For https this is the TCP socket under the TLS one: destroying it ends both.
@@ -173,10 +173,10 @@ function trackConnections(server: ApiServer): void {
  * Stop serving: close the listeners (a unix socket's file goes at once) and destroy every
  * open connection, hijacked streams included. Resolves once every server has closed.
  */
-export async function stopServing(servers: readonly ApiServer[]): Promise<void> {
+export async function stopServing(servers: readonly NetServer[]): Promise<void> {
   const closed = servers.map((s) => new Promise<void>((r) => s.close(() => r())));
   for (const s of servers) {
-    s.closeAllConnections();
+    if ('closeAllConnections' in s) (s as ApiServer).closeAllConnections();
     for (const c of CONNECTIONS.get(s) ?? []) c.destroy();
   }
   await Promise.all(closed);
@@ -204,7 +204,8 @@ export async function serveOn(app: Express, host: string, plan: ListenPlan): Pro
     log.warn('!!! ------------------------------------------------------------------------------ !!!');
   } else if (!plan.tls.verify) {
     log.warn(
-      `${host}: TLS without --tlsverify: clients are not authenticated, anyone who can reach it is root on this machine`,
+      `${host}: TLS without --tlsverify: clients are not authenticated, ` +
+        'anyone who can reach it is root on this machine',
     );
   }
   await listen(server, Number(m[2]), addr);
@@ -215,7 +216,8 @@ export async function serveOn(app: Express, host: string, plan: ListenPlan): Pro
 export function insecureTcpRefusal(host: string): string {
   return (
     `refusing to serve ${host} without TLS: whoever reaches it is root on this machine. ` +
-    'Use --tlsverify with --tlscacert, --tlscert and --tlskey (or --tls), or --insecure-tcp to serve it without TLS anyway'
+    'Use --tlsverify with --tlscacert, --tlscert and --tlskey (or --tls), ' +
+    'or --insecure-tcp to serve it without TLS anyway'
   );
 }
 

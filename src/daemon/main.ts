@@ -44,6 +44,12 @@ import { lookupOver } from '../net/container-config';
 import { dropStaleEndpoints, endpointIds, POD_VM_NICS } from '../pod/network';
 import { VolumeStore } from '../storage/volumes';
 import { removeWithContainers } from '../api/v1.41/volumes';
+import { PodEngine } from '../engine/engine';
+import { loadRegistriesConf } from '../storage/registry/registries-conf';
+import { createCriServer, criHandlers } from '../api/cri/server';
+import { NO_POD_NETWORK, RuntimeConfigState, RuntimeInfo } from '../api/cri/runtime-info';
+import { CriImageService } from '../api/cri/images';
+import { serveCri, stopCri, type CriListeners } from './cri-listen';
 
 /** The overlay directories inspect reports. */
 
@@ -62,9 +68,14 @@ async function main(argv: string[]): Promise<void> {
   const listenPlan = planListeners(opts);
 
   // --- images: content/, layers/, images/ under the data root -------------------------------
+  // Per-registry mirrors (registries.conf) serve the Docker API's pulls and the CRI's alike.
+  const registriesConf = loadRegistriesConf(opts.registriesConf);
+  if (registriesConf.registries.length)
+    log.info(`registries: ${registriesConf.registries.length} entr(ies) from ${opts.registriesConf}`);
   const images = await ImageService.open(opts.dataRoot, {
     insecureRegistries: opts.insecureRegistries,
     registryMirrors: opts.registryMirrors,
+    registriesConf,
   });
   // --- end images ----------------------------------------------------------------------
 
@@ -178,20 +189,35 @@ async function main(argv: string[]): Promise<void> {
   const archive = new ContainerArchive(rootfs);
   const staleArchiveMounts = await archive.reclaimStale();
   if (staleArchiveMounts) log.info(`detached ${staleArchiveMounts} archive mount(s) left by an earlier daemon`);
-  const containers = {
-    // Docker sees each container of a pod of several as a container of its own.
-    pods: dockerContainerView(pods),
-    images: images.store,
-    events,
-    vmDefaults,
-    hostCpus: os.cpus().length,
-    logDefaults: { Type: opts.logDriver, Config: opts.logOpts },
-    rootfsPaths: (id: string) => rootfs.paths(id),
-    archive,
-  };
+  // Docker sees each container of a pod of several as a container of its own.
+  const dockerPods = dockerContainerView(pods);
+  const hostCpus = os.cpus().length;
   // Named and anonymous volumes under <data-root>/volumes; anonymous ones of --rm containers go with them.
   const volumes = { store: await VolumeStore.open(opts.dataRoot), pods, events };
   removeWithContainers(volumes);
+  // The creation service (src/engine): every front end's creates (Docker, native, builder)
+  // go through it. It reads names as the Docker view does, so a create's references (links,
+  // --volumes-from, a taken name) reach every container of a pod.
+  const engine = new PodEngine({
+    pods: dockerPods,
+    images: images.store,
+    vmDefaults,
+    hostCpus,
+    logDefaults: { Type: opts.logDriver, Config: opts.logOpts },
+    networks: networks.then((n) => (n ? lookupOver((ref) => n.get(ref)) : undefined)),
+    volumes: { store: volumes.store, events },
+    archive,
+  });
+  const containers = {
+    pods: dockerPods,
+    engine,
+    images: images.store,
+    events,
+    vmDefaults,
+    hostCpus,
+    rootfsPaths: (id: string) => rootfs.paths(id),
+    archive,
+  };
   // --- end containers ------------------------------------------------------------------------
 
   const app = createApiApp({
@@ -210,15 +236,7 @@ async function main(argv: string[]): Promise<void> {
   });
   // The native pod API (/v1/pods, /v1/vms) on the same sockets.
   // Its pods join the default bridge (or the network their spec names), as `docker run`'s do.
-  const nativeApp = createNativeApp({
-    pods,
-    vms: pods.vms,
-    images: images.store,
-    vmDefaults,
-    hostCpus: os.cpus().length,
-    logDefaults: containers.logDefaults,
-    networks: networks.then((n) => (n ? lookupOver((ref) => n.get(ref)) : undefined)),
-  });
+  const nativeApp = createNativeApp({ pods, vms: pods.vms, engine });
   // Log any stall of the event loop over 50 ms (no request may hold it longer).
   watchEventLoopLag();
   // Requests about a container being re-adopted wait for it (adoptionGate); the gate is a
@@ -233,6 +251,23 @@ async function main(argv: string[]): Promise<void> {
     log.info(
       `API listening on ${host}${host.startsWith('tcp://') && listenPlan.tls ? (listenPlan.tls.verify ? ' (TLS, client certificates verified)' : ' (TLS)') : ''}`,
     );
+  }
+  // Kubernetes CRI v1 (--cri-host) on its own sockets, over the same image store.
+  let cri: CriListeners | undefined;
+  if (opts.criHosts.length) {
+    const criServer = createCriServer(
+      criHandlers({
+        info: new RuntimeInfo({
+          version: PODVISOR_VERSION,
+          // The seam for the CNI runner: NetworkReady follows it.
+          network: NO_POD_NETWORK,
+          config: new RuntimeConfigState(),
+        }),
+        images: new CriImageService(images),
+      }),
+    );
+    cri = await serveCri(criServer, opts.criHosts, listenPlan.gid);
+    for (const host of opts.criHosts) log.info(`CRI v1 listening on ${host}`);
   }
   log.info(
     `podvisord ${PODVISOR_VERSION} ready in ${Math.round(performance.now())} ms (${Math.round(performance.now() - mainStart)} ms after loading its code). To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`,
@@ -292,7 +327,10 @@ async function main(argv: string[]): Promise<void> {
         // Containers keep running: their agent channels are closed, the next daemon re-adopts them.
         { name: 'pods', run: () => pods.shutdown() },
         // Every client connection goes, hijacked streams included (listen.ts).
-        { name: 'API listeners', run: () => void (serving = stopServing(servers)) },
+        {
+          name: 'API listeners',
+          run: () => void (serving = Promise.all([stopServing(servers), cri && stopCri(cri)]).then(() => undefined)),
+        },
       ],
       // Teardowns of runs that just ended and storage of pods just removed finish; idle VMs go
       // (VMs of running containers stay for the next daemon to adopt); boots under way are cut

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { isLogLevel, type LogLevel } from '../util/log';
+import { DEFAULT_CNI_BIN_DIRS, DEFAULT_CNI_CONF_DIR, parseBinDirs } from '../net/cni/config';
 
 /** The daemon's configuration after flags and configuration file. */
 export interface DaemonOptions {
@@ -33,6 +34,12 @@ export interface DaemonOptions {
   insecureRegistries: string[];
   /** Mirrors tried first for docker.io. */
   registryMirrors: string[];
+  /** containers-registries.conf(5) with per-registry mirrors (a missing file: none). */
+  registriesConf: string;
+  /** CRI v1 gRPC sockets (unix:///path); default <exec-root>/cri.sock unless noCri. */
+  criHosts: string[];
+  /** Serve no CRI (--no-cri). */
+  noCri: boolean;
   /** Guest kernel and initramfs (default: the ones bootstrap built under guest/out). */
   kernel?: string;
   initrd?: string;
@@ -59,10 +66,22 @@ export interface DaemonOptions {
    * /version, /info) and `docker build --squash` is served; without it a squash is refused.
    */
   experimental: boolean;
+  /** CNI network configuration directory of CRI sandboxes (--cni-conf-dir; the kubelet's default). */
+  cniConfDir: string;
+  /** Directories searched for CNI plugins, in order (--cni-bin-dir, colon-separated as the kubelet's). */
+  cniBinDirs: string[];
 }
 
 /** Default listen address of podvisord (dockerd's is /var/run/docker.sock). */
 export const DEFAULT_HOST = 'unix:///run/podvisor/docker.sock';
+
+/** Default containers-registries.conf(5), as podman's, CRI-O's and skopeo's. */
+export const DEFAULT_REGISTRIES_CONF = '/etc/containers/registries.conf';
+
+/** Default CRI socket, in the exec root: unix:///run/podvisor/cri.sock with the default exec root. */
+export function defaultCriHost(execRoot: string): string {
+  return `unix://${path.join(execRoot, 'cri.sock')}`;
+}
 
 /** Default configuration file (dockerd's is /etc/docker/daemon.json). */
 export const DEFAULT_CONFIG_FILE = '/etc/podvisor/daemon.json';
@@ -91,6 +110,9 @@ export function defaultOptions(): DaemonOptions {
     accel: 'auto',
     insecureRegistries: [],
     registryMirrors: [],
+    registriesConf: DEFAULT_REGISTRIES_CONF,
+    criHosts: [],
+    noCri: false,
     // dockerd: DOCKER_TLS_VERIFY in the daemon's environment turns --tlsverify on by default.
     tls: false,
     tlsVerify: !!process.env.DOCKER_TLS_VERIFY,
@@ -103,6 +125,8 @@ export function defaultOptions(): DaemonOptions {
     logDriver: 'json-file',
     logOpts: {},
     experimental: false,
+    cniConfDir: DEFAULT_CNI_CONF_DIR,
+    cniBinDirs: [...DEFAULT_CNI_BIN_DIRS],
   };
 }
 
@@ -142,6 +166,12 @@ export function validateHost(h: string): string {
   throw new InvalidArgumentError(`invalid argument "${h}" for "-H, --host" flag: Invalid bind address format: ${h}`);
 }
 
+/** Check a CRI listen address: unix sockets only (the kubelet's --container-runtime-endpoint). */
+export function validateCriHost(h: string): string {
+  if (/^unix:\/\/\/.+/.test(h)) return h;
+  throw new InvalidArgumentError(`invalid argument "${h}" for "--cri-host" flag: want unix:///path/to/socket`);
+}
+
 /** Every option podvisord has. */
 export const OPTIONS: OptionDef[] = [
   { key: 'hosts', flags: ['-H', '--host'], kind: '[]string', apply: (o, v) => void o.hosts.push(validateHost(v)) },
@@ -169,6 +199,19 @@ export const OPTIONS: OptionDef[] = [
     kind: '[]string',
     apply: (o, v) => void o.registryMirrors.push(v),
   },
+  {
+    key: 'registries-conf',
+    flags: ['--registries-conf'],
+    kind: 'string',
+    apply: (o, v) => void (o.registriesConf = v),
+  },
+  {
+    key: 'cri-hosts',
+    flags: ['--cri-host'],
+    kind: '[]string',
+    apply: (o, v) => void o.criHosts.push(validateCriHost(v)),
+  },
+  { key: 'no-cri', flags: ['--no-cri'], kind: 'bool', apply: (o, v, f) => void (o.noCri = parseBool(f, v)) },
   { key: 'tls', flags: ['--tls'], kind: 'bool', apply: (o, v, f) => void (o.tls = parseBool(f, v)) },
   { key: 'tlsverify', flags: ['--tlsverify'], kind: 'bool', apply: (o, v, f) => void (o.tlsVerify = parseBool(f, v)) },
   { key: 'tlscacert', flags: ['--tlscacert'], kind: 'string', apply: (o, v) => void (o.tlsCaCert = v) },
@@ -246,6 +289,19 @@ export const OPTIONS: OptionDef[] = [
     flags: ['--experimental'],
     kind: 'bool',
     apply: (o, v, f) => void (o.experimental = parseBool(f, v)),
+  },
+  { key: 'cni-conf-dir', flags: ['--cni-conf-dir'], kind: 'string', apply: (o, v) => void (o.cniConfDir = v) },
+  {
+    key: 'cni-bin-dir',
+    flags: ['--cni-bin-dir'],
+    kind: 'string',
+    apply: (o, v) => {
+      try {
+        o.cniBinDirs = parseBinDirs(v);
+      } catch (err) {
+        throw new InvalidArgumentError(`invalid argument "${v}" for "--cni-bin-dir" flag: ${(err as Error).message}`);
+      }
+    },
   },
   { key: 'kernel', flags: ['--kernel'], kind: 'string', apply: (o, v) => void (o.kernel = v) },
   { key: 'initrd', flags: ['--initrd'], kind: 'string', apply: (o, v) => void (o.initrd = v) },

@@ -255,5 +255,6 @@ function applyHealthcheck(ins: Instruction, c: RunConfig, ctx: EvalContext): str
       throw new InvalidArgumentError(`Unknown flag: ${f}`);
   void ctx;
   c.Healthcheck = hc;
-  return `HEALTHCHECK &{${goList(test)} "${ins.flags.interval ?? '0s'}" "${ins.flags.timeout ?? '0s'}" "${ins.flags['start-period'] ?? '0s'}" '\\x00'}`;
+  const { interval = '0s', timeout = '0s', 'start-period': startPeriod = '0s' } = ins.flags;
+  return `HEALTHCHECK &{${goList(test)} "${interval}" "${timeout}" "${startPeriod}" '\\x00'}`;
 }

@@ -30,8 +30,6 @@ export type { AttachSessionOptions, OutputSink, StreamName } from './io';
 export type { PodVmService, PodVmView } from './vms';
 /** A client's session on a process's streams (./io.ts): what attach and execStart take. */
 export { AttachSession } from './io';
-/** The create-time check that every bind source a pod's spec names exists (./mounts.ts). */
-export { checkBindSources } from './mounts';
 /** The /etc files written into a container at each start, which a diff leaves out (./etc-files.ts). */
 export { ETC_FILES_AT_START } from './etc-files';
 
@@ -170,3 +168,10 @@ export interface PodService {
   /** Bytes in the writable layer of the pod's main container. */
   sizeRw(ref: string): Promise<number>;
 }
+
+/**
+ * Create-time check of a pod's bind sources, as a front end's create makes it before the pod
+ * is recorded: a bind whose source is not to be made at start must exist
+ * (BindSourceMissingError, an InvalidArgumentError naming the path, otherwise). Used by the creation service (src/engine).
+ */
+export { checkBindSources } from './mounts';

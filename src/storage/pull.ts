@@ -136,7 +136,7 @@ export class Puller {
    */
   async pull(ref: ImageReference, opts: PullOptions = {}): Promise<{ id: string; updated: boolean }> {
     const emit = opts.onProgress ?? (() => undefined);
-    const client = new RegistryClient(ref.domain, ref.path, this.hosts, opts.auth);
+    const client = new RegistryClient(ref.domain, ref.path, this.hosts, opts.auth, 'pull', !!ref.digest);
     const tagOrDigest = ref.digest ?? ref.tag ?? 'latest';
     const want = opts.platform ?? hostPlatform();
     try {
@@ -180,7 +180,8 @@ export class Puller {
       const diffIds = config.rootfs.diff_ids;
       if (diffIds.length !== manifest.layers.length) {
         throw new InvalidArgumentError(
-          `invalid image: the manifest has ${manifest.layers.length} layers but the config lists ${diffIds.length} diff IDs`,
+          `invalid image: the manifest has ${manifest.layers.length} layers ` +
+            `but the config lists ${diffIds.length} diff IDs`,
         );
       }
       const id = manifest.config.digest;
@@ -354,7 +355,8 @@ export class Puller {
           if (compressed.bytes + chunk.length > total)
             cb(
               new InvalidArgumentError(
-                `filesystem layer verification failed for digest ${desc.digest}: the registry sent more than ${total} bytes`,
+                `filesystem layer verification failed for digest ${desc.digest}: ` +
+                  `the registry sent more than ${total} bytes`,
               ),
             );
           else cb(null, chunk);
@@ -366,7 +368,8 @@ export class Puller {
       });
       if (compressed.bytes !== total || compressed.digest() !== desc.digest) {
         throw new InvalidArgumentError(
-          `filesystem layer verification failed for digest ${desc.digest}: got ${compressed.digest()} (${compressed.bytes} bytes, expected ${total})`,
+          `filesystem layer verification failed for digest ${desc.digest}: ` +
+            `got ${compressed.digest()} (${compressed.bytes} bytes, expected ${total})`,
         );
       }
       await unpack;
@@ -376,7 +379,8 @@ export class Puller {
       emit({ kind: 'layer', layer: short, phase: 'downloaded' });
       if (uncompressed.digest() !== diffId) {
         throw new InvalidArgumentError(
-          `layer ${desc.digest}: diff ID mismatch: the image config says ${diffId}, the layer is ${uncompressed.digest()}`,
+          `layer ${desc.digest}: diff ID mismatch: ` +
+            `the image config says ${diffId}, the layer is ${uncompressed.digest()}`,
         );
       }
       emit({ kind: 'layer', layer: short, phase: 'extracting', current: total, total });

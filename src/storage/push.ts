@@ -99,7 +99,8 @@ export class Pusher {
       for (const d of t.image.layers) {
         if (!this.layers.get(d).blob)
           throw new NotImplementedError(
-            `layer ${d} was stored before podvisor kept layer blobs; remove the image (docker rmi) and pull it again to push it`,
+            `layer ${d} was stored before podvisor kept layer blobs; ` +
+              'remove the image (docker rmi) and pull it again to push it',
           );
       }
     }

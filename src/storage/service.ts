@@ -10,6 +10,7 @@ import { LayerStore } from './layers/store';
 import { ImageStore } from './images';
 import { Puller, pullError, type PullOptions } from './pull';
 import { RegistryHosts } from './registry/hosts';
+import type { RegistriesConf } from './registry/registries-conf';
 import { RegistryClient, RegistryError } from './registry/client';
 import { basicCredentials, type AuthConfig } from './registry/auth';
 import { parseManifest, type Descriptor, type Platform } from './registry/manifest';
@@ -24,6 +25,8 @@ import { Pusher } from './push';
 export interface RegistryFlags {
   insecureRegistries?: string[];
   registryMirrors?: string[];
+  /** Per-registry mirrors (--registries-conf, already read). */
+  registriesConf?: RegistriesConf;
 }
 
 /** What a registry says about a reference: its manifest's descriptor and the platforms it serves. */
@@ -104,7 +107,7 @@ export class ImageService {
 
   /** `GET /distribution/{name}/json`: the registry's descriptor and platforms for a reference. */
   async distribution(ref: ImageReference, auth?: AuthConfig): Promise<DistributionRecord> {
-    const client = new RegistryClient(ref.domain, ref.path, this.hosts, auth);
+    const client = new RegistryClient(ref.domain, ref.path, this.hosts, auth, 'pull', !!ref.digest);
     try {
       const m = await client.getManifest(ref.digest ?? ref.tag ?? 'latest');
       const parsed = parseManifest(m.body, m.contentType);

@@ -3,8 +3,8 @@
  * static types): container create, container update, exec create, exec start and auth. The
  * TypeScript types are derived with `Static<>`. The API decodes bodies against them with
  * Go's rules (src/translate/go-decode.ts); translation reads the decoded types, and
- * the repair of stored records (repair.ts) checks old records against the same schemas. `goStruct`/`goType` are the names dockerd's decoder
- * uses in its messages.
+ * the repair of stored records (repair.ts) checks old records against the same schemas.
+ * `goStruct`/`goType` are the names dockerd's decoder uses in its messages.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 

@@ -48,7 +48,8 @@ export function parseHealthConfig(raw: unknown): DockerHealthConfig | undefined 
     if (v === undefined || v === null) continue;
     if (typeof v !== 'number' || !Number.isInteger(v)) {
       throw new InvalidArgumentError(
-        `json: cannot unmarshal value into Go struct field HealthConfig.Healthcheck.${k} of type ${k === 'Retries' ? 'int' : 'time.Duration'}`,
+        `json: cannot unmarshal value into Go struct field HealthConfig.Healthcheck.${k} ` +
+          `of type ${k === 'Retries' ? 'int' : 'time.Duration'}`,
       );
     }
     if (v !== 0) out[k] = v;

@@ -184,7 +184,8 @@ function container(c: Fields, init = false): ManifestContainer {
       if (lim !== undefined && req !== undefined && req > lim) {
         c.problems.add(
           `${res.path}.requests`,
-          `Invalid value: ${JSON.stringify(requests.raw[k])}: must be less than or equal to ${k} limit of ${limits.raw[k]}`,
+          `Invalid value: ${JSON.stringify(requests.raw[k])}: ` +
+            `must be less than or equal to ${k} limit of ${limits.raw[k]}`,
         );
       }
     }

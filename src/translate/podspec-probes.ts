@@ -104,7 +104,8 @@ function httpGet(f: Fields, ports: ManifestPort[]): ManifestProbeAction | undefi
     if (!/^[-A-Za-z0-9]+$/.test(out.name)) {
       f.problems.add(
         `${f.path}.httpHeaders`,
-        `Invalid value: ${shown(out.name)}: a valid HTTP header must consist of alphanumeric characters or '-' (e.g. 'X-Header-Name', regex used for validation is '[-A-Za-z0-9]+')`,
+        `Invalid value: ${shown(out.name)}: a valid HTTP header must consist of alphanumeric characters or '-' ` +
+          "(e.g. 'X-Header-Name', regex used for validation is '[-A-Za-z0-9]+')",
       );
     }
     return out;

@@ -40,7 +40,9 @@ export function dockerProgress(e: PullEvent): DockerProgress[] {
     case 'platform-mismatch':
       return [
         {
-          status: `WARNING: image with reference ${e.reference} was found but does not match the specified platform: wanted ${e.wanted}, actual: ${e.actual}`,
+          status:
+            `WARNING: image with reference ${e.reference} was found but does not match the specified platform: ` +
+            `wanted ${e.wanted}, actual: ${e.actual}`,
         },
       ];
   }

@@ -19,6 +19,7 @@ import * as http from 'node:http';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { listVmProcesses, mountsUnder } from './leaks';
 import { removeAllOwned } from '../../src/net/host';
+import { removeAllSandboxNetworks } from '../../src/net/cni/sandbox-networks';
 
 /** Where the compiled daemon is. */
 export const DAEMON_MAIN = path.resolve(__dirname, '../../dist/src/daemon/main.js');
@@ -151,8 +152,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
     pid: () => (child && child.exitCode === null && child.signalCode === null ? child.pid : undefined),
     stop: async () => {
       await terminate('SIGTERM');
-      // A daemon killed earlier (kill9) left its bridges and rules: they go with its roots.
+      // A daemon killed earlier (kill9) left its bridges and rules, and its CRI sandboxes'
+      // CNI networks: they go with its roots.
       await removeAllOwned(dataRoot);
+      await removeAllSandboxNetworks(execRoot);
       fs.rmSync(base, { recursive: true, force: true });
     },
     kill9: async () => {

@@ -121,7 +121,8 @@ function commandOut(cmd: string, args: string[]): string {
 /**
  * Host network objects of podvisor daemons that are gone: bridges and taps whose owner's data
  * root no longer exists, firewall jumps marked with such a root, our chains (PV-<id>-...) that
- * no jump leads to, and network namespaces the network tests make (pvt-*).
+ * no jump leads to, network namespaces the network tests make (pvt-*), and the CNI tests'
+ * bridges and plugin rules (pvtcni*, 10.99.0.0/16).
  */
 export function orphanNetworkObjects(): string[] {
   const out: string[] = [];
@@ -152,5 +153,12 @@ export function orphanNetworkObjects(): string[] {
   for (const ns of commandOut('ip', ['netns', 'list']).split('\n')) {
     if (/^pvt-/.test(ns)) out.push(`network namespace ${ns.split(' ')[0]}`);
   }
+  // The CNI tests' networks (test/privileged/net/helpers/cni-net.ts): bridges and taps named
+  // pvtcni*, and the plugins' rules for them (named after the network, or on 10.99.0.0/16).
+  for (const l of links) if (/^pvtcni/.test(l.ifname)) out.push(`CNI test link ${l.ifname}`);
+  for (const table of ['filter', 'nat'])
+    for (const line of commandOut('iptables-save', ['-t', table]).split('\n'))
+      if (line.startsWith('-A ') && /pvtcni|10\.99\.\d+\.\d+/.test(line))
+        out.push(`${table} rule of a CNI test ${line}`);
   return out;
 }

@@ -1,5 +1,6 @@
 /**
- * The native API's one error middleware: the pod layer's error classes -> an HTTP status and
+ * The native API's one error middleware: the error classes -> an HTTP status (the HTTP
+ * transport's table, ../http-status.ts, shared with the Docker API) and
  * `{"message": ...}` (the same body shape as the Docker API, so one client reads both). A pod
  * already in the asked state is a 409 with a message here (the Docker API's bodiless 304
  * tells a person nothing). A spec naming an image that is not local is a 404 that also names
@@ -7,37 +8,20 @@
  * sending the spec again (the `podvisor` CLI does).
  */
 import type { ErrorRequestHandler } from 'express';
-import {
-  ConflictError,
-  ForbiddenError,
-  InvalidArgumentError,
-  NotFoundError,
-  NotImplementedError,
-  NotModifiedError,
-  PodvisorError,
-  ResourceExhaustedError,
-  UnauthorizedError,
-} from '../../errors';
+import { NotModifiedError, PodvisorError } from '../../errors';
+import { httpStatusOf } from '../http-status';
 import { NoSuchImageError } from '../../storage/errors';
 import { logger } from '../../util/log';
+import type { NativeErrorBody } from './wire';
 
 const log = logger('api');
 
-const STATUS_OF: Array<[abstract new (...a: never[]) => PodvisorError, number]> = [
-  [NotFoundError, 404],
-  [ConflictError, 409],
-  [NotModifiedError, 409],
-  [InvalidArgumentError, 400],
-  [UnauthorizedError, 401],
-  [ForbiddenError, 403],
-  [NotImplementedError, 501],
-  [ResourceExhaustedError, 429],
-];
-
-/** The status of an error of ours (500 for the rest: unavailable, unexpected). */
+/**
+ * The status of an error of ours: the HTTP transport's table (../http-status.ts), but for an
+ * object already in the asked state, which is a 409 with a message here, not a bodiless 304.
+ */
 export function nativeStatusOf(err: PodvisorError): number {
-  for (const [cls, status] of STATUS_OF) if (err instanceof cls) return status;
-  return 500;
+  return err instanceof NotModifiedError ? 409 : httpStatusOf(err);
 }
 
 /** Express error middleware of the native API. */
@@ -63,5 +47,6 @@ export const nativeErrorHandler: ErrorRequestHandler = (err, req, res, _next) =>
     res.end();
     return;
   }
-  res.status(status).json({ message, ...(err instanceof NoSuchImageError ? { image: err.ref } : {}) });
+  const body: NativeErrorBody = { message, ...(err instanceof NoSuchImageError ? { image: err.ref } : {}) };
+  res.status(status).json(body);
 };

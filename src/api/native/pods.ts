@@ -1,13 +1,15 @@
 /**
  * The native API's pod routes (docs/native-api.md): list, create (and start), inspect, start
- * (on a held VM), stop (keeping the VM), replace, remove, logs. Every route calls the pod
- * service; nothing here touches a VM.
+ * (on a held VM), stop (keeping the VM), replace, remove, logs. Creates go to the creation
+ * service (src/engine), everything else to the pod service; nothing here touches a VM. Whether
+ * a pod already runs (or does not) is decided by the pod layer inside the pod's operation,
+ * never checked here first: its typed refusal is worded for this API (409).
  */
 import type { Router } from 'express';
 import { InvalidArgumentError, NotModifiedError } from '../../errors';
-import { NoSuchContainerInPodError } from '../../pod/errors';
-import { containersOf } from '../../pod/types';
-import { podFromSpec } from './spec';
+import { NoSuchContainerInPodError, PodNotRunningError } from '../../pod/errors';
+import { containersOf, type PodRecord } from '../../pod/types';
+import { nativeRequestOf } from './spec';
 import type { NativeServices } from './services';
 import { bodyOf, flag, onlyFields, optBool, optInt, optString } from './params';
 import { podView, vmView } from './views';
@@ -17,9 +19,21 @@ const MAX_TIMEOUT = 86_400;
 
 /** Make a pod from a spec body; returns its id. */
 async function createFrom(s: NativeServices, spec: unknown): Promise<string> {
-  const made = await podFromSpec(spec, s);
-  const r = await s.pods.create(made.spec, made.name, made.frontend);
-  return r.id;
+  return (await s.engine.createNative(nativeRequestOf(spec))).id;
+}
+
+/**
+ * Run `act` on `pod`; the pod layer's "already in that state" (NotModifiedError, or for a stop
+ * keeping the VM PodNotRunningError) comes out as this API's 409 `message`.
+ */
+async function inState<T>(pod: PodRecord, message: string, act: () => Promise<T>): Promise<T> {
+  try {
+    return await act();
+  } catch (err) {
+    if (err instanceof NotModifiedError || (err instanceof PodNotRunningError && err.podId === pod.id))
+      throw new NotModifiedError(`pod ${pod.name} ${message}`);
+    throw err;
+  }
 }
 
 /**
@@ -66,8 +80,7 @@ export function register(router: Router, s: NativeServices): void {
     const b = bodyOf(req.body);
     onlyFields(b, ['vm']);
     const pod = s.pods.get(req.params.ref);
-    if (s.pods.isRunning(pod.id)) throw new NotModifiedError(`pod ${pod.name} is already running`);
-    await startOn(s, pod.id, optString(b, 'vm'));
+    await inState(pod, 'is already running', () => startOn(s, pod.id, optString(b, 'vm')));
     res.json(podView(s.pods.get(pod.id)));
   });
 
@@ -76,13 +89,12 @@ export function register(router: Router, s: NativeServices): void {
     onlyFields(b, ['keepVm', 'timeout']);
     const pod = s.pods.get(req.params.ref);
     const timeout = optInt(b, 'timeout', -1, MAX_TIMEOUT);
-    if (!s.pods.isRunning(pod.id)) throw new NotModifiedError(`pod ${pod.name} is not running`);
     if (optBool(b, 'keepVm')) {
-      const vm = await s.vms.stopKeepingVm(pod.id, timeout);
+      const vm = await inState(pod, 'is not running', () => s.vms.stopKeepingVm(pod.id, timeout));
       res.json({ pod: podView(s.pods.get(pod.id)), vm: vmView(vm) });
       return;
     }
-    await s.pods.stop(pod.id, timeout);
+    await inState(pod, 'is not running', () => s.pods.stop(pod.id, timeout));
     res.json({ pod: podView(s.pods.get(pod.id)) });
   });
 

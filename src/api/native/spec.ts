@@ -1,36 +1,23 @@
 /**
- * A native pod spec -> the pod layer's PodSpec. A spec is a pod file (a Kubernetes v1 Pod or
- * a hyper podfile, as a JSON object or as YAML/JSON text: ./podfile.ts) or the native API's
- * own single-container spec:
+ * A native create's body, decoded into the creation service's request (src/engine): a pod
+ * file (a Kubernetes v1 Pod or a hyper podfile, as a JSON object or as YAML/JSON text:
+ * ./podfile.ts) or the native API's own single-container spec:
  *
  *   { "name": "web", "image": "busybox", "command": ["httpd", "-f"], "env": ["A=b"],
  *     "workdir": "/", "tty": false, "labels": {"k": "v"}, "network": "bridge",
  *     "ports": ["8080:80"] }
  *
- * The pod is made through the Docker create translation, with the Docker front end's data
- * kept beside it, so the pod's container is also a Docker container (`docker ps`, `logs`,
- * `exec`, `inspect`, `stop`, `port` work on it), labelled with its pod's name and API. Its
- * network is a `docker run`'s: the default bridge, or the one `network` names (a user
- * network, or "none" for loopback only), with `ports` published as `-p` publishes them.
+ * The creation service makes the pod, also a Docker container (`docker ps`, `logs`, `exec`,
+ * `inspect`, `stop`, `port` work on it), labelled with its pod's name and API
+ * (src/engine/native.ts).
  */
-import * as crypto from 'node:crypto';
 import { InvalidArgumentError } from '../../errors';
-import { parseCreateBody, translateCreate, validateContainerName } from '../../translate/create';
-import type { CreateBody } from '../../translate/docker-schema';
-import type { NativeServices } from './services';
+import { validateContainerName } from '../../translate/create';
+import type { NativeCreateRequest, NativeSpec } from '../../engine/service';
+import { isPodFileObject, manifestOf } from './podfile';
 
-import { dockerPortsOfSpecs } from '../../translate/podspec-ports';
-import {
-  API_LABEL,
-  createOptions,
-  isPodFileObject,
-  manifestOf,
-  podFromManifest,
-  POD_LABEL,
-  type MadePod,
-} from './podfile';
-
-export { API_LABEL, POD_LABEL, type MadePod };
+export type { NativeSpec };
+export { API_LABEL, POD_LABEL } from '../../engine/native';
 
 /** The fields of the native single-container spec, and their types. */
 const FIELDS: Record<string, 'string' | 'strings' | 'boolean' | 'labels'> = {
@@ -44,21 +31,6 @@ const FIELDS: Record<string, 'string' | 'strings' | 'boolean' | 'labels'> = {
   network: 'string',
   ports: 'strings',
 };
-
-/** A checked native spec. */
-export interface NativeSpec {
-  name?: string;
-  image: string;
-  command?: string[];
-  env?: string[];
-  workdir?: string;
-  tty?: boolean;
-  labels?: Record<string, string>;
-  /** The network to join (a name or id; default: the default bridge; "none": loopback only). */
-  network?: string;
-  /** Ports to publish, as `docker run -p` takes them. */
-  ports?: string[];
-}
 
 /** Check a spec's shape: every field known and of its type (an unknown field is named). */
 export function checkSpec(v: unknown): NativeSpec {
@@ -95,32 +67,9 @@ export function checkSpec(v: unknown): NativeSpec {
   return o as unknown as NativeSpec;
 }
 
-/**
- * Make the pod layer's spec from `body` (see the module comment): pod file text (a YAML
- * request body), a pod file object, or the single-container spec.
- */
-export async function podFromSpec(body: unknown, s: NativeServices): Promise<MadePod> {
-  if (typeof body === 'string' || isPodFileObject(body)) return podFromManifest(manifestOf(body as string | object), s);
-  const n = checkSpec(body);
-  const id = crypto.randomBytes(32).toString('hex');
-  const name = n.name?.replace(/^\//, '');
-  const ports = dockerPortsOfSpecs(n.ports ?? []);
-  const create = {
-    Image: n.image,
-    ...(n.command ? { Cmd: n.command } : {}),
-    ...(n.env ? { Env: n.env } : {}),
-    ...(n.workdir ? { WorkingDir: n.workdir } : {}),
-    Tty: n.tty === true,
-    OpenStdin: n.tty === true,
-    Labels: { ...(n.labels ?? {}), [POD_LABEL]: name ?? id.slice(0, 12), [API_LABEL]: 'native' },
-    ...(ports.ExposedPorts ? { ExposedPorts: ports.ExposedPorts } : {}),
-    HostConfig: {
-      ...(n.network ? { NetworkMode: n.network } : {}),
-      ...(ports.PortBindings ? { PortBindings: ports.PortBindings } : {}),
-    },
-  };
-  const request = parseCreateBody(create as unknown as CreateBody, s.hostCpus);
-  const image = await s.images.resolve(n.image);
-  const t = translateCreate(request, image, id, await createOptions(s));
-  return { spec: t.spec, name, frontend: t.frontend };
+/** The creation service's request for a create body (see the module comment); 400 for a bad one. */
+export function nativeRequestOf(body: unknown): NativeCreateRequest {
+  if (typeof body === 'string' || isPodFileObject(body))
+    return { kind: 'podfile', manifest: manifestOf(body as string | object) };
+  return { kind: 'spec', spec: checkSpec(body) };
 }

@@ -1,7 +1,7 @@
 /**
  * The native API's JSON: pods with the seeds' states (Created, Running) and their
- * containers, VMs with theirs (Idle, Associated). Field names are the native API's own
- * (docs/native-api.md), not Docker's.
+ * containers, VMs with theirs (Idle, Associated), made from the pod layer's records. The
+ * shapes are defined once in ./wire.ts, which the `podvisor` CLI reads too.
  */
 import {
   appContainersOf,
@@ -12,53 +12,9 @@ import {
   type PodRecord,
 } from '../../pod/types';
 import type { PodVmView } from '../../pod/service';
+import type { NativePodView, NativeVmView } from './wire';
 
-/** One container of a pod. */
-export interface NativeContainerView {
-  id: string;
-  /** Its name in the pod file (absent for a single-container pod). */
-  name?: string;
-  /** An init container (runs to completion before the app containers). */
-  init?: boolean;
-  image: string;
-  command: string[];
-  /** created, running, paused, restarting, exited, dead */
-  status: string;
-  exitCode: number;
-  /** Restarts by the pod's restart policy (in place, or of the whole pod) since its last start by hand. */
-  restartCount: number;
-  /**
-   * Kubernetes' container `ready`: it runs and its probes say so (started, and its readiness
-   * probe's last settled result a success; without probes: while it runs). Init containers: false.
-   */
-  ready: boolean;
-  /** Kubernetes' `started`: it runs and its startup probe succeeded (or it has none). */
-  started: boolean;
-  tty: boolean;
-}
-
-/** A pod condition, as Kubernetes' PodCondition (`status` is "True" or "False"). */
-export interface NativePodCondition {
-  type: 'ContainersReady' | 'Ready';
-  status: 'True' | 'False';
-}
-
-/** A pod. */
-export interface NativePodView {
-  id: string;
-  name: string;
-  /** The seeds' pod state: Created (storage, no VM) or Running (on a VM). */
-  state: 'Created' | 'Running';
-  /** The VM it runs on (Running), else null. */
-  vm: string | null;
-  created: string;
-  labels: Record<string, string>;
-  /** Every app container is ready (Kubernetes' Ready condition); false while the pod is Created. */
-  ready: boolean;
-  /** Kubernetes' ContainersReady and Ready conditions (the pod has no readiness gates, so they agree). */
-  conditions: NativePodCondition[];
-  containers: NativeContainerView[];
-}
+export type { NativeContainerView, NativePodCondition, NativePodView, NativeVmView } from './wire';
 
 /** A pod record as the native API shows it. */
 export function podView(r: PodRecord): NativePodView {
@@ -94,7 +50,7 @@ export function podView(r: PodRecord): NativePodView {
 }
 
 /** A VM as the native API shows it. */
-export function vmView(v: PodVmView): PodVmView {
+export function vmView(v: PodVmView): NativeVmView {
   return {
     id: v.id,
     state: v.state,

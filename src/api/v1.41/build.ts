@@ -19,7 +19,6 @@ import { openContext } from '../../builder/context';
 import { parseDockerfile } from '../../dockerfile/parse';
 import { BuildCache } from '../../builder/cache';
 import { Builder, BuildError, type BuildMessage } from '../../builder/builder';
-import { lookupOver } from '../../net/container-config';
 import { PodBuildBackend, type StepHostConfig } from '../../builder/backend';
 import { parsePlatform } from '../../storage/registry/manifest';
 import { parseTagged } from '../../storage/reference';
@@ -164,7 +163,6 @@ export function register(router: Router, services: ApiServices): void {
       };
       try {
         const df = parseDockerfile(context.dockerfile);
-        const nets = await services.networks?.manager;
         const backend = new PodBuildBackend(
           images,
           c,
@@ -173,7 +171,6 @@ export function register(router: Router, services: ApiServices): void {
           registryConfig(req.get('X-Registry-Config')),
           hostConfig,
           platform,
-          nets ? lookupOver((ref) => nets.get(ref)) : undefined,
         );
         const builder = new Builder(
           backend,

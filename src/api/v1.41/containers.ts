@@ -1,30 +1,21 @@
 /**
  * Container routes of the Docker Engine API v1.41. Thin handlers: parse the query and body
- * (dockerd's messages for bad input), apply Docker-only meanings, call the pod manager, and
- * write Docker's JSON. The wait stream is here; logs, top, stats and attach are in
+ * (dockerd's messages for bad input), apply Docker-only meanings, call the creation service
+ * (create: src/engine) or the pod service (the rest), and write Docker's JSON. The wait stream is here; logs, top, stats and attach are in
  * container-streams.ts.
  */
 import { parseLinks } from '../../translate/links';
-import * as crypto from 'node:crypto';
 import type { Router } from 'express';
 import type { ApiServices, ContainerServices } from './services';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
-import { sendJson, svc, yieldLoop } from './kit/params';
+import { sendJson, svc } from './kit/params';
 import { labelsMatch, pruneLabelsMatch } from './kit/filters';
 import { containerFilter, type SummaryForFilters } from './container-filters';
 import { openStream } from './kit/streams';
 import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
-import {
-  parseCreateBody,
-  parseRestartPolicy,
-  translateCreate,
-  validateContainerName,
-  validateResources,
-} from '../../translate/create';
-import { joinRequestOf } from '../../translate/join';
+import { parseRestartPolicy, validateContainerName, validateResources } from '../../translate/create';
 import { containerJson, containerSummary, hostConfigLinks, type NetworkView } from '../../translate/inspect';
-import { lookupOver } from '../../net/container-config';
 import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/health';
 import { stateErrorText } from '../../translate/pod-errors';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
@@ -32,8 +23,7 @@ import { parseSignal } from '../../translate/signals';
 import { cgroupLimitsFor, vmSizeFor } from '../../translate/resources';
 import type { PodUpdate, WaitCondition } from '../../pod/service';
 import { mainContainer, type PodRecord } from '../../pod/types';
-import { checkBindSources } from '../../pod/service';
-import { anonymousVolumesOf, createWithVolumes, removeVolumesAfter } from './volumes';
+import { anonymousVolumesOf, removeVolumesAfter } from './volumes';
 import { logger } from '../../util/log';
 import { parseRfc3339 } from '../../util/time';
 
@@ -58,57 +48,9 @@ export function register(router: Router, services: ApiServices): void {
   router.post(
     '/containers/create',
     typed('POST /containers/create', async ({ query, body }, _req, res) => {
-      const c = svc(services, 'containers');
-      const name = query.name;
-      if (name) validateContainerName(name);
-      const request = parseCreateBody(body, c.hostCpus);
-      await yieldLoop();
-      const join = joinRequestOf(request.config, request.hostConfig);
-      const image = await c.images.resolve(request.config.Image);
-      if (join?.checkAtCreate) c.pods.get(join.target); // dockerd: "No such container: X" (404)
-      for (const l of parseLinks(request.hostConfig.Links)) {
-        try {
-          c.pods.get(l.name);
-        } catch {
-          throw new InvalidArgumentError(`could not get container for ${l.name}: No such container: ${l.name}`);
-        }
-      }
-      if (name) {
-        // Fail on a taken name before touching storage (dockerd's message).
-        const n = name.replace(/^\//, '');
-        let holder: PodRecord | undefined;
-        try {
-          holder = c.pods.get(n);
-        } catch {
-          holder = undefined;
-        }
-        if (holder && holder.name === n) {
-          throw new ConflictError(
-            `Conflict. The container name "/${n}" is already in use by container "${holder.id}". You have to remove (or rename) that container to be able to reuse that name.`,
-          );
-        }
-      }
-      const id = crypto.randomBytes(32).toString('hex');
-      const nets = await services.networks?.manager;
-      const t = translateCreate(request, image, id, {
-        defaults: c.vmDefaults,
-        hostCpus: c.hostCpus,
-        logDefaults: c.logDefaults,
-        ...(nets ? { networks: lookupOver((ref) => nets.get(ref)) } : {}),
-      });
-      if (join) t.spec.joinPod = { pod: join.target, pid: join.pid };
-      await createWithVolumes(
-        services,
-        t,
-        async () => {
-          await checkBindSources(t.spec);
-          await yieldLoop();
-          await c.pods.create(t.spec, name || undefined, t.frontend);
-        },
-        c.archive,
-      );
+      const r = await svc(services, 'containers').engine.createFromDocker(body, query.name || undefined);
       // podvisor has no create warnings to give (dockerd's are about cgroup features of the host).
-      sendJson(res, 201, { Id: id, Warnings: [] });
+      sendJson(res, 201, { Id: r.id, Warnings: [] });
     }),
   );
 

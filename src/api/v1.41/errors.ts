@@ -1,47 +1,20 @@
 /**
  * The one place where errors become HTTP responses, in Docker's wire format:
  * `{"message": "..."}` with the status dockerd uses. The error classes (src/errors.ts) know
- * nothing of HTTP; this table gives each the status dockerd's errdefs would answer.
+ * nothing of HTTP; the HTTP transport's one table (../http-status.ts) gives each the status
+ * dockerd's errdefs would answer, and this module renders Docker's body (and 304 bare).
  */
 import type { ErrorRequestHandler } from 'express';
-import {
-  ConflictError,
-  ForbiddenError,
-  InvalidArgumentError,
-  NotFoundError,
-  NotImplementedError,
-  NotModifiedError,
-  PodvisorError,
-  ResourceExhaustedError,
-  UnauthorizedError,
-  UnavailableError,
-} from '../../errors';
-import { PayloadTooLargeError, RequestTimeoutError } from './limits';
+import { PodvisorError } from '../../errors';
+import { httpStatusOf } from '../http-status';
 import { dockerMessage } from '../../translate/errors';
 import { logger } from '../../util/log';
 
 const log = logger('api');
 
-/** Error class -> HTTP status (dockerd's httpstatus.FromError for the matching errdefs kind). */
-const STATUS_OF: ReadonlyArray<[abstract new (...args: never[]) => PodvisorError, number]> = [
-  [NotFoundError, 404],
-  [ConflictError, 409],
-  [InvalidArgumentError, 400],
-  [NotModifiedError, 304],
-  [UnauthorizedError, 401],
-  [ForbiddenError, 403],
-  [NotImplementedError, 501],
-  [ResourceExhaustedError, 429],
-  [UnavailableError, 500],
-  [PayloadTooLargeError, 413],
-  [RequestTimeoutError, 408],
-];
-
-/** The HTTP status dockerd would answer for a podvisor error (500 for a class it does not know). */
-export function httpStatusOf(err: PodvisorError): number {
-  for (const [cls, status] of STATUS_OF) if (err instanceof cls) return status;
-  return 500;
-}
+// The table is shared with the native API (../http-status.ts); re-exported for the tests and
+// callers that know it from here.
+export { httpStatusOf };
 
 /** The 4xx status an express/body-parser error carries, if any. */
 function clientStatus(err: unknown): number | undefined {

@@ -98,7 +98,8 @@ export function installHijack(server: http.Server | https.Server, app: Express):
     const length = Number(req.headers['content-length'] ?? 0);
     if (!Number.isFinite(length) || length < 0 || length > MAX_UPGRADE_BODY) {
       socket.end(
-        'HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"message":"bad request body length"}\n',
+        'HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n' +
+          '{"message":"bad request body length"}\n',
       );
       return;
     }
@@ -150,7 +151,8 @@ export interface RawStream {
 
 /** The response dockerd writes before hijacking an upgrade request. */
 export const UPGRADE_RESPONSE =
-  'HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n';
+  'HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n' +
+  'Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n';
 
 /** What drainOf waits on: a socket or a ServerResponse. */
 interface Drainable {

@@ -16,7 +16,8 @@ import type * as http from 'node:http';
 import type * as https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { RequestHandler } from 'express';
-import { InvalidArgumentError, PodvisorError, ResourceExhaustedError } from '../../errors';
+import { InvalidArgumentError, ResourceExhaustedError } from '../../errors';
+import { PayloadTooLargeError, RequestTimeoutError } from '../http-status';
 
 /** Largest request header block (Node's maxHeaderSize). X-Registry-Auth tokens fit well. */
 export const MAX_HEADER_BYTES = 64 * 1024;
@@ -31,11 +32,9 @@ export const BODY_IDLE_MS = 10_000;
 /** Longest time to receive a whole JSON body. */
 export const BODY_TOTAL_MS = 60_000;
 
-/** A request body over its limit (HTTP 413: a failure of the transport, not of a service). */
-export class PayloadTooLargeError extends PodvisorError {}
-
-/** A request body that did not arrive in time (HTTP 408). */
-export class RequestTimeoutError extends PodvisorError {}
+// The transport's own errors (413, 408) live with the HTTP status table; re-exported here,
+// where the limits that throw them are.
+export { PayloadTooLargeError, RequestTimeoutError };
 
 function clientErrorAnswer(err: NodeJS.ErrnoException): [number, string, string] {
   switch (err.code) {
@@ -72,7 +71,8 @@ export function applyServerLimits(server: http.Server | https.Server): void {
     const [status, reason, message] = clientErrorAnswer(err);
     const body = JSON.stringify({ message }) + '\n';
     socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   });
 }

@@ -53,11 +53,10 @@ export function createApiApp(services: ApiServices): express.Express {
   app.use((req, res, next) => {
     // At debug level, one line per request with its duration (profiling `docker run`).
     const t0 = process.hrtime.bigint();
-    res.once('close', () =>
-      log.debug(
-        `${req.method} ${req.originalUrl} -> ${res.statusCode} in ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)} ms`,
-      ),
-    );
+    res.once('close', () => {
+      const ms = (Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1);
+      log.debug(`${req.method} ${req.originalUrl} -> ${res.statusCode} in ${ms} ms`);
+    });
     // dockerd names itself in every answer; some clients log it.
     res.set('Server', `Docker/${services.system.version} (linux)`);
     res.set('Api-Version', '1.41');

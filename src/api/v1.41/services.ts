@@ -6,6 +6,7 @@
 import type { ImageService } from '../../storage/service';
 import type { ImageLookup } from '../../storage/types';
 import type { PodService } from '../../pod/service';
+import type { CreationService } from '../../engine/service';
 import type { EventBus } from '../../pod/events';
 import type { PodVmSize } from '../../translate/resources';
 import type { NetworkServices } from './networks';
@@ -28,14 +29,14 @@ export interface ApiServices {
 /** What the container, exec and event routes use. */
 export interface ContainerServices {
   pods: PodService;
-  /** Image lookup for create (404 "No such image") and the ancestor filter. */
+  /** The creation service: POST /containers/create and the builder's step containers (src/engine). */
+  engine: CreationService;
+  /** Image lookup for the ancestor filter, ps sizes and the builder. */
   images: ImageLookup;
   events: EventBus;
-  /** VM size of containers that set no limits (--vm-memory, --vm-cpus). */
+  /** VM size of containers that set no limits (--vm-memory, --vm-cpus): update's resources. */
   vmDefaults: PodVmSize;
-  /** The daemon's default log driver and options (--log-driver, --log-opt; default json-file). */
-  logDefaults?: { Type: string; Config: Record<string, string> };
-  /** CPUs of the host (the bound of NanoCpus). */
+  /** CPUs of the host (the bound of NanoCpus in update). */
   hostCpus: number;
   /** Overlay directories of a container, for inspect's GraphDriver (optional). */
   rootfsPaths?(id: string): Promise<{ lowerDirs: string[]; upperDir: string; workDir: string; mergedDir?: string }>;

@@ -13,7 +13,8 @@ import { typed } from './schema/routes';
 const NOT_IN_SWARM = 'This node is not part of a swarm';
 /** dockerd's answer to the manager-only routes on such a node (also 503). */
 const NOT_MANAGER =
-  'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
+  'This node is not a swarm manager. ' +
+  'Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
 
 /** Register the swarm routes a node outside any swarm answers. */
 export function register(router: Router): void {

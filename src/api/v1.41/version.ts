@@ -30,7 +30,8 @@ export const versionPrefix: RequestHandler = (req, res, next) => {
   if (compare(v, MIN_API_VERSION) < 0) {
     next(
       new InvalidArgumentError(
-        `client version ${v} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`,
+        `client version ${v} is too old. Minimum supported API version is ${MIN_API_VERSION}, ` +
+          'please upgrade your client to a newer version',
       ),
     );
     return;

@@ -9,13 +9,9 @@ import type { ApiServices } from './services';
 import { sendJson } from './kit/params';
 import { exactBoolFilter, filterMatch, labelsMatch, pruneLabelsMatch, type FilterMap } from './kit/filters';
 import { typed } from './schema/routes';
-import { NotFoundError, NotImplementedError, UnavailableError } from '../../errors';
+import { NotFoundError, UnavailableError } from '../../errors';
 import { mainContainer, podSpecOf } from '../../pod/types';
 import { volumeUsers } from '../../pod/types';
-import { copyUpVolumes } from '../../storage/volumes-copy';
-import type { ContainerArchive } from '../../storage/archive/service';
-import { resolveVolumes } from '../../translate/volumes';
-import type { Translated } from '../../translate/create';
 import { logger } from '../../util/log';
 import type { PodService } from '../../pod/service';
 import type { EventBus } from '../../pod/events';
@@ -79,60 +75,6 @@ export async function removeVolume(vs: VolumeServices, name: string): Promise<vo
 }
 
 const log = logger('api');
-
-/**
- * The volume half of POST /containers/create around `create` (which records the pod):
- * volumes resolved and made first (removed again when the create fails), `create` events,
- * then each new volume filled from the image (copy-up needs the container's root). Without
- * volume services, a volume mount is refused and the image's VOLUME paths stay plain
- * directories of the rootfs.
- */
-export async function createWithVolumes(
-  services: ApiServices,
-  t: Translated,
-  create: () => Promise<void>,
-  archive?: ContainerArchive,
-): Promise<void> {
-  const vs = services.volumes;
-  if (!vs) {
-    if ((t.spec.containers[0].mounts ?? []).some((m) => m.type === 'volume'))
-      throw new NotImplementedError('volumes are not available in this daemon');
-    return create();
-  }
-  const pods = services.containers?.pods;
-  const resolved = await resolveVolumes(t, t.frontend.hostConfig.VolumesFrom ?? [], {
-    store: vs.store,
-    mountsOf: (ref) => {
-      if (!pods) throw new NotImplementedError('--volumes-from needs the container service');
-      return mainContainer(pods.get(ref)).spec.mounts ?? [];
-    },
-  });
-  // dockerd sends the volumes' `create` before the container's.
-  for (const name of resolved.asked) vs.events?.emit('volume', 'create', name, { driver: 'local' });
-  try {
-    await create();
-  } catch (e) {
-    for (const name of resolved.created) {
-      if (
-        await vs.store.remove(name).then(
-          () => true,
-          () => false,
-        )
-      )
-        vs.events?.emit('volume', 'destroy', name, { driver: 'local' });
-    }
-    throw e;
-  }
-  if (!archive || !resolved.copyUp.length) return;
-  const id = t.spec.id;
-  await copyUpVolumes(
-    archive,
-    id,
-    resolved.copyUp.map((m) => ({ path: m.target, dataDir: m.source })),
-  ).catch((e: Error) => {
-    log.warn(`container ${id.slice(0, 12)}: filling its new volumes from the image: ${e.message}`);
-  });
-}
 
 /** The anonymous volumes of container `ref` (`docker rm -v` removes them with it). */
 export function anonymousVolumesOf(services: ApiServices, ref: string): string[] {

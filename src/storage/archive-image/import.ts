@@ -68,7 +68,8 @@ export async function fetchSource(
         throw new UnavailableError(`Get ${JSON.stringify(u.href)}: ${err.message}`);
       const port = u.port || (u.protocol === 'https:' ? '443' : '80');
       throw new UnavailableError(
-        `Get ${JSON.stringify(u.href)}: dial tcp ${u.hostname}:${port}: ${(err as { code?: string }).code ?? (err as Error).message}`,
+        `Get ${JSON.stringify(u.href)}: dial tcp ${u.hostname}:${port}: ` +
+          ((err as { code?: string }).code ?? (err as Error).message),
       );
     }
     const status = res.statusCode ?? 0;

@@ -77,7 +77,8 @@ function planEntry(archive: SpooledArchive, entry: unknown, index: number): Load
   }
   if (config.rootfs.diff_ids.length !== e.Layers.length) {
     throw new InvalidArgumentError(
-      `invalid archive: ${e.Config} lists ${config.rootfs.diff_ids.length} diff IDs but the manifest names ${e.Layers.length} layers`,
+      `invalid archive: ${e.Config} lists ${config.rootfs.diff_ids.length} diff IDs ` +
+        `but the manifest names ${e.Layers.length} layers`,
     );
   }
   const layerFiles = (e.Layers as string[]).map((l) => {

@@ -52,8 +52,9 @@ export function cleanMemberName(name: string): string {
 }
 
 /**
- * Spool `source` (a tar, plain or compressed as dockerd accepts it: src/storage/decompress.ts) into `spoolDir` (must exist and be empty) and
- * return its members. InvalidArgumentError for anything malformed or over the limits.
+ * Spool `source` (a tar, plain or compressed as dockerd accepts it: src/storage/decompress.ts)
+ * into `spoolDir` (must exist and be empty) and return its members. InvalidArgumentError for
+ * anything malformed or over the limits.
  */
 export async function spoolArchive(
   source: Readable,

@@ -117,7 +117,8 @@ export async function prepareSave(store: ImageStore, layers: LayerStore, names: 
       if (!layers.has(d)) throw new NotFoundError(`layer ${d} of image ${image.id} not found`);
       if (!layers.get(d).blob) {
         throw new NotImplementedError(
-          `layer ${d} was stored before podvisor kept layer blobs; remove the image (docker rmi) and pull it again to save it`,
+          `layer ${d} was stored before podvisor kept layer blobs; ` +
+            'remove the image (docker rmi) and pull it again to save it',
         );
       }
     }

@@ -6,9 +6,10 @@
  * The walk holds an open directory per component and looks the next one up through
  * `/proc/<pid>/fd/<fd>/<name>` (valid in child processes too, such as mknod): the kernel
  * follows the fd's magic link to the very directory that was opened (an openat(2) in
- * effect), so swapping a component for a symlink after it was checked changes nothing. Directories are opened with O_NOFOLLOW; symlinks met on the way are
- * read and their targets walked from the container's root (absolute) or the current directory
- * (relative); `..` never climbs above the root. The final component is returned unresolved (or
+ * effect), so swapping a component for a symlink after it was checked changes nothing.
+ * Directories are opened with O_NOFOLLOW; symlinks met on the way are read and their targets
+ * walked from the container's root (absolute) or the current directory (relative); `..` never
+ * climbs above the root. The final component is returned unresolved (or
  * followed on request), with its parent directory open, so callers act on it with
  * no-follow system calls (lstat, O_NOFOLLOW opens, mkdir, symlink, unlink).
  */

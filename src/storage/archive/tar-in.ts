@@ -215,7 +215,8 @@ export async function extractInto(
         const target = cleanEntryName(header.linkname ?? '');
         if (target === null || target === '')
           throw new InvalidArgumentError(
-            `invalid hardlink ${JSON.stringify(header.name)} -> ${JSON.stringify(header.linkname)}: outside of the destination`,
+            `invalid hardlink ${JSON.stringify(header.name)} -> ${JSON.stringify(header.linkname)}: ` +
+              'outside of the destination',
           );
         const tpath = path.posix.join(destPath, target);
         checkLength(tpath);

@@ -92,14 +92,16 @@ function isLookupError(err: unknown): boolean {
   return e?.syscall === 'getaddrinfo' || e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN';
 }
 
+/** The error codes of a connection that failed or a TLS handshake that did not verify. */
+const NETWORK_ERROR_CODE = new RegExp(
+  '^(ECONNREFUSED|ECONNRESET|EPROTO|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ETLSTIMEDOUT|EHOSTUNREACH|ENETUNREACH|' +
+    'ERR_SSL_.*|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_.*)$',
+);
+
 function isConnectionError(err: unknown): boolean {
   if (isLookupError(err)) return true;
   const code = (err as NodeJS.ErrnoException).code ?? '';
-  return (
-    /^(ECONNREFUSED|ECONNRESET|EPROTO|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ETLSTIMEDOUT|EHOSTUNREACH|ENETUNREACH|ERR_SSL_.*|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_.*)$/.test(
-      code,
-    ) || /wrong version number|socket hang up/.test(String((err as Error).message))
-  );
+  return NETWORK_ERROR_CODE.test(code) || /wrong version number|socket hang up/.test(String((err as Error).message));
 }
 
 /** A connection failure in Go's words (`dial tcp 127.0.0.1:5999: connect: connection refused`). */
@@ -122,6 +124,8 @@ export class RegistryClient {
     private readonly auth?: AuthConfig,
     /** Actions for the token scope: pull, or pull,push for pushes. */
     private readonly actions: string = 'pull',
+    /** A pull by digest (registries.conf's digest-only and tag-only mirrors). */
+    private readonly byDigest = false,
   ) {}
 
   /**
@@ -134,29 +138,37 @@ export class RegistryClient {
     headers: Record<string, string> = {},
     body?: Buffer | (() => Readable),
   ): Promise<HttpResponse> {
-    // dockerd reads through --registry-mirror for pulls only: a push, and a login (a client of
-    // no repository), go to the registry itself (its LookupPushEndpoints), never to a mirror.
+    // Mirrors (registries.conf's and --registry-mirror) serve pulls only: a push, and a login
+    // (a client of no repository), go to the registry itself (dockerd's LookupPushEndpoints).
     const endpoints = this.endpoint
       ? [this.endpoint]
-      : this.hosts.endpoints(this.domain, { mirrors: this.actions === 'pull' && this.repository !== '' });
+      : this.hosts.endpoints(this.domain, {
+          mirrors: this.actions === 'pull' && this.repository !== '',
+          repository: this.repository,
+          byDigest: this.byDigest,
+        });
     let lastErr: unknown;
+    // What a registry said (a mirror's 404...) is worth more than a later source's dial error.
+    let answered: RegistryError | undefined;
     for (const ep of endpoints) {
       try {
         const res = await this.requestAt(ep, method, path, headers, body);
         if (ep.mirror && res.status >= 400 && endpoints.length > 1) {
-          res.body.resume();
-          lastErr = new RegistryError(`mirror ${ep.base}: ${res.status}`, res.status);
+          const err = await errorFrom(res, `mirror ${ep.base}`);
+          lastErr = answered ??= err;
           continue;
         }
         this.endpoint = ep;
-        this.hosts.remember(this.domain, ep);
+        this.hosts.remember(ep);
         return res;
       } catch (err) {
         lastErr = err;
+        if (err instanceof RegistryError) answered ??= err;
         if (!ep.mirror && !isConnectionError(err)) throw err;
       }
     }
     if (lastErr instanceof RegistryError) throw lastErr;
+    if (answered) throw answered;
     const last = endpoints[endpoints.length - 1].base;
     throw new RegistryError(`Get "${last}/v2/": ${dialMessage(lastErr, new URL(last).host)}`, 0);
   }
@@ -168,7 +180,11 @@ export class RegistryClient {
     headers: Record<string, string>,
     body?: Buffer | (() => Readable),
   ): Promise<HttpResponse> {
-    const url = path.startsWith('http') ? path : ep.base + path;
+    // A registries.conf source may hold the repository under another path.
+    const mine = `/v2/${this.repository}/`;
+    const at =
+      ep.repository !== undefined && path.startsWith(mine) ? `/v2/${ep.repository}/${path.slice(mine.length)}` : path;
+    const url = at.startsWith('http') ? at : ep.base + at;
     const send = (auth?: string) => {
       const h = { ...headers };
       if (auth) h.Authorization = auth;
@@ -216,7 +232,8 @@ export class RegistryClient {
     if (!realm) throw new RegistryError('registry sent a Bearer challenge without a realm', 401);
     const u = new URL(realm);
     if (ch.params.service) u.searchParams.set('service', ch.params.service);
-    const scope = this.repository ? `repository:${this.repository}:${this.actions}` : ch.params.scope;
+    const repository = ep.repository ?? this.repository;
+    const scope = repository ? `repository:${repository}:${this.actions}` : ch.params.scope;
     if (scope) u.searchParams.set('scope', scope);
     const headers: Record<string, string> = {};
     const creds = basicCredentials(this.auth);

@@ -222,7 +222,8 @@ export function parsePlatform(s: string): Platform {
   const bad = raw.find((p) => !COMPONENT.test(p));
   if (bad !== undefined) {
     throw new InvalidArgumentError(
-      `"${bad}" is an invalid component of "${s}": platform specifier component must match "${COMPONENT.source}": invalid argument`,
+      `"${bad}" is an invalid component of "${s}": ` +
+        `platform specifier component must match "${COMPONENT.source}": invalid argument`,
     );
   }
   const parts = raw.map((p) => p.toLowerCase());

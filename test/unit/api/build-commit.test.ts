@@ -22,6 +22,7 @@ beforeEach(async () => {
     images,
     containers: {
       pods: h.pods,
+      engine: h.engine(),
       images: h.images,
       events: h.events,
       vmDefaults: { memoryMiB: 256, cpus: 1 },

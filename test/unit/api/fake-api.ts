@@ -16,6 +16,7 @@ import { installHijack } from '../../../src/api/v1.41/hijack';
 import { harness, type Harness } from '../pod/fakes';
 import { NetworkManager } from '../../../src/net/manager';
 import { FakeNetHost } from '../net/fake-host';
+import { lookupOver } from '../../../src/net/container-config';
 
 /** A running API over the fakes. */
 export interface FakeApi {
@@ -37,6 +38,7 @@ export async function startFakeApi(opts: { networks?: boolean } = {}): Promise<F
     system: { version: '0.0.0-test', dataRoot: h.root, accel: 'tcg' },
     containers: {
       pods: h.pods,
+      engine: h.engine(h.pods, nets ? { networks: Promise.resolve(lookupOver((ref) => nets.get(ref))) } : {}),
       images: h.images,
       events: h.events,
       vmDefaults: { memoryMiB: 256, cpus: 1 },

@@ -48,6 +48,14 @@ describe('system routes', () => {
     expect(res.body.message).toBe('client version 1.45 is too new. Maximum supported API version is 1.41');
   });
 
+  test("a version below 1.12 gets dockerd's 400, in dockerd's words", async () => {
+    const res = await request(app).get('/v1.11/_ping');
+    expect(res.status).toBe(400);
+    expect(res.body.message).toBe(
+      'client version 1.11 is too old. Minimum supported API version is 1.12, please upgrade your client to a newer version',
+    );
+  });
+
   test("unknown routes get Docker's 404 body", async () => {
     const res = await request(app).get('/v1.41/nope');
     expect(res.status).toBe(404);

@@ -21,10 +21,12 @@ const SIDE = 'e'.repeat(64);
 
 beforeEach(async () => {
   h = await harness();
+  const pods = dockerContainerView(h.pods);
   const app = createApiApp({
     system: { version: '0.0.0-test', dataRoot: h.root, accel: 'tcg' },
     containers: {
-      pods: dockerContainerView(h.pods),
+      pods,
+      engine: h.engine(pods),
       images: h.images,
       events: h.events,
       vmDefaults: { memoryMiB: 256, cpus: 1 },

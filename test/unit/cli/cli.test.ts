@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { runCli } from '../../../src/cli/main';
 import { containersTable, podsTable, vmsTable } from '../../../src/cli/views';
 import { endpointOf } from '../../../src/cli/client';
-import type { Pod, VmInfo } from '../../../src/cli/types';
+import type { NativePodView as Pod, NativeVmView as VmInfo } from '../../../src/api/native/wire';
 
 interface Seen {
   method: string;

@@ -122,7 +122,8 @@ describe('daemon configuration file (dockerd daemon.json rules)', () => {
 
   test('plain tcp is served only with --insecure-tcp; --tlsverify implies --tls', () => {
     expect(() => load(['-H', 'tcp://0.0.0.0:2375'])).toThrow(
-      /refusing to serve tcp:\/\/0\.0\.0\.0:2375 without TLS.*--insecure-tcp/,
+      'refusing to serve tcp://0.0.0.0:2375 without TLS: whoever reaches it is root on this machine. ' +
+        'Use --tlsverify with --tlscacert, --tlscert and --tlskey (or --tls), or --insecure-tcp to serve it without TLS anyway',
     );
     expect(load(['-H', 'tcp://0.0.0.0:2375', '--insecure-tcp']).insecureTcp).toBe(true);
     const o = load(['-H', 'tcp://0.0.0.0:2376', '--tlsverify']);

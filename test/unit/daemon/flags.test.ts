@@ -10,6 +10,9 @@ describe('podvisord flags', () => {
     expect(o.dataRoot).toBe('/var/lib/podvisor');
     expect(o.vmPoolSize).toBe(2);
     expect(o.accel).toBe('auto');
+    // CNI: the kubelet's defaults, then Debian's plugin directory.
+    expect(o.cniConfDir).toBe('/etc/cni/net.d');
+    expect(o.cniBinDirs).toEqual(['/opt/cni/bin', '/usr/lib/cni']);
   });
 
   test.each([
@@ -24,6 +27,8 @@ describe('podvisord flags', () => {
     [['--accel', 'tcg'], 'accel', 'tcg'],
     [['--log-level', 'debug'], 'logLevel', 'debug'],
     [['--insecure-registry', 'r:5000'], 'insecureRegistries', ['r:5000']],
+    [['--cni-conf-dir', '/etc/podvisor/net.d'], 'cniConfDir', '/etc/podvisor/net.d'],
+    [['--cni-bin-dir=/opt/cni/bin:/usr/local/lib/cni'], 'cniBinDirs', ['/opt/cni/bin', '/usr/local/lib/cni']],
   ])('%j sets %s', (argv, key, value) => {
     const o = parseFlags(argv as string[]);
     if (o === 'help') throw new Error('unexpected help');
@@ -38,6 +43,7 @@ describe('podvisord flags', () => {
     [['--log-level', 'loud']],
     [['--bogus']],
     [['--data-root']],
+    [['--cni-bin-dir', 'relative/bin']],
   ])('%j is rejected with a clear error', (argv) => {
     expect(() => parseFlags(argv)).toThrow(InvalidArgumentError);
   });

@@ -106,6 +106,13 @@ test('config instructions change the config and give dockerd-like history texts'
     Retries: 2,
   });
   expect(apply('HEALTHCHECK NONE').c.Healthcheck).toEqual({ Test: ['NONE'] });
+  // The history text is Go's %v of dockerd's HealthConfig.
+  expect(apply('HEALTHCHECK --interval=1m30s --retries=2 CMD ["check"]').text).toBe(
+    `HEALTHCHECK &{["CMD" "check"] "1m30s" "0s" "0s" '\\x00'}`,
+  );
+  expect(apply('HEALTHCHECK --timeout=3s --start-period=10s CMD curl -f x').text).toBe(
+    `HEALTHCHECK &{["CMD-SHELL" "curl -f x"] "0s" "3s" "10s" '\\x00'}`,
+  );
   expect(() => apply('SHELL /bin/bash')).toThrow('SHELL requires the arguments to be in JSON form');
   expect(() => apply('ONBUILD ONBUILD RUN x')).toThrow("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
   expect(() => apply('EXPOSE http')).toThrow('Invalid containerPort: http');

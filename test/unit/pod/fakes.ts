@@ -18,6 +18,8 @@ import { decodeBody } from '../../../src/translate/go-decode';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
 import type { PodRecord } from '../../../src/pod/types';
 import type { PodManagerDeps } from '../../../src/pod/context';
+import type { PodService } from '../../../src/pod/service';
+import { PodEngine, type EngineDeps } from '../../../src/engine/engine';
 
 /** The fake busybox image. */
 export const BUSYBOX: ImageRecord = {
@@ -104,6 +106,11 @@ export interface Harness {
   pods: PodManager;
   /** Create a container from a Docker create body (`networks`: plan its network as a host with these). */
   create(body: Record<string, unknown>, name?: string, networks?: TranslateOptions['networks']): Promise<PodRecord>;
+  /**
+   * The creation service over the harness's pods (or `pods`, e.g. the Docker view of them), with
+   * the test defaults (256 MiB, 1 vCPU, 2 host CPUs); `extra` adds or replaces dependencies.
+   */
+  engine(pods?: PodService, extra?: Partial<EngineDeps>): PodEngine;
   /** A new manager on the same hypervisor and disk (a daemon restart). */
   restartDaemon(): Promise<PodManager>;
   cleanup(): Promise<void>;
@@ -155,6 +162,15 @@ export async function harness(hv = new FakeHypervisor(), extra: Partial<PodManag
         ...(networks ? { networks } : {}),
       });
       return h.pods.create(t.spec, name, t.frontend);
+    },
+    engine(pods, extra = {}) {
+      return new PodEngine({
+        pods: pods ?? h.pods,
+        images,
+        vmDefaults: { memoryMiB: 256, cpus: 1 },
+        hostCpus: 2,
+        ...extra,
+      });
     },
     async restartDaemon() {
       h.pods.shutdown();

@@ -3,9 +3,11 @@
  * bodies that name what is wrong, and that a refused request changes nothing.
  */
 import request from 'supertest';
-import { NotFoundError } from '../../../../src/errors';
+import { NotFoundError, NotModifiedError } from '../../../../src/errors';
+import { PodNotRunningError } from '../../../../src/pod/errors';
 import { createNativeApp, isNativeRequest } from '../../../../src/api/native/server';
 import type { NativeServices } from '../../../../src/api/native/services';
+import { PodEngine, type EngineDeps } from '../../../../src/engine/engine';
 import type { PodRecord } from '../../../../src/pod/types';
 
 function record(id: string, name: string, vmId?: string): PodRecord {
@@ -66,13 +68,20 @@ function services(pods: PodRecord[]) {
     if (!p) throw new NotFoundError(`no pod matches "${ref}"`);
     return p;
   };
-  const s = {
+  const base = {
     pods: {
       list: () => pods,
       get: find,
       isRunning: (ref: string) => !!find(ref).sandbox.vmId,
-      stop: async (ref: string) => void calls.push(`stop ${ref}`),
-      start: async (ref: string) => void calls.push(`start ${ref}`),
+      // As the pod layer decides it, inside the pod's operation: NotModifiedError when already so.
+      stop: async (ref: string) => {
+        if (!find(ref).sandbox.vmId) throw new NotModifiedError('container already stopped');
+        calls.push(`stop ${ref}`);
+      },
+      start: async (ref: string) => {
+        if (find(ref).sandbox.vmId) throw new NotModifiedError('container already started');
+        calls.push(`start ${ref}`);
+      },
       create: async () => {
         calls.push('create');
         return pods[0];
@@ -86,6 +95,7 @@ function services(pods: PodRecord[]) {
         return { id: '0123456789ab', state: 'Idle', memoryMiB: 256, cpus: 1, held: true };
       },
       stopKeepingVm: async (ref: string) => {
+        if (!find(ref).sandbox.vmId) throw new PodNotRunningError(find(ref).id);
         calls.push(`keep ${ref}`);
         return { id: '0123456789ab', state: 'Idle', memoryMiB: 256, cpus: 1, held: true };
       },
@@ -93,7 +103,8 @@ function services(pods: PodRecord[]) {
     images: { resolve: async () => ({ id: 'sha256:x', config: { config: {} } }) },
     vmDefaults: { memoryMiB: 256, cpus: 1 },
     hostCpus: 2,
-  } as unknown as NativeServices;
+  };
+  const s = { ...base, engine: new PodEngine(base as unknown as EngineDeps) } as unknown as NativeServices;
   return { s, calls };
 }
 
@@ -167,6 +178,12 @@ test('stop: 409 when not running; keepVm answers the idle VM', async () => {
   let r = await request(app).post('/v1/pods/idle/stop').send({});
   expect(r.status).toBe(409);
   expect(r.body.message).toBe('pod idle is not running');
+  r = await request(app).post('/v1/pods/idle/stop').send({ keepVm: true });
+  expect(r.status).toBe(409);
+  expect(r.body.message).toBe('pod idle is not running');
+  r = await request(app).post('/v1/pods/web/start').send({});
+  expect(r.status).toBe(409);
+  expect(r.body.message).toBe('pod web is already running');
   r = await request(app).post('/v1/pods/web/stop').send({ keepVm: true, timeout: 2 });
   expect(r.status).toBe(200);
   expect(r.body.vm).toEqual({ id: '0123456789ab', state: 'Idle', memoryMiB: 256, cpus: 1, held: true });

@@ -10,6 +10,7 @@ import request from 'supertest';
 import { NotFoundError } from '../../../../src/errors';
 import { createNativeApp } from '../../../../src/api/native/server';
 import type { NativeServices } from '../../../../src/api/native/services';
+import { PodEngine, type EngineDeps } from '../../../../src/engine/engine';
 import type { PodSpec } from '../../../../src/pod/types';
 import { NoSuchImageError } from '../../../../src/storage/errors';
 import type { DockerFrontend } from '../../../../src/translate/docker-types';
@@ -21,14 +22,15 @@ interface Made {
 
 function services(opts: { networks?: boolean } = {}) {
   const made: Made[] = [];
-  const s = {
+  const base = {
     pods: {
       create: async (spec: PodSpec, _name: string | undefined, frontend: DockerFrontend) => {
         made.push({ spec, frontend });
         return { id: spec.id };
       },
       get: (ref: string) => {
-        const m = made.find((x) => x.spec.id === ref) as Made;
+        const m = made.find((x) => x.spec.id === ref);
+        if (!m) throw new NotFoundError(`no pod matches "${ref}"`);
         const containers = Object.fromEntries(
           m.spec.containers.map((c) => [c.id, { spec: c, state: { status: 'created', exitCode: 0 }, restartCount: 0 }]),
         );
@@ -62,7 +64,8 @@ function services(opts: { networks?: boolean } = {}) {
             hasUserSubnet: () => false,
           }),
         }),
-  } as unknown as NativeServices;
+  };
+  const s = { ...base, engine: new PodEngine(base as unknown as EngineDeps) } as unknown as NativeServices;
   return { s, made };
 }
 

@@ -4,8 +4,10 @@
  * container; a bad file is refused by field and creates nothing.
  */
 import request from 'supertest';
+import { NotFoundError } from '../../../../src/errors';
 import { createNativeApp } from '../../../../src/api/native/server';
 import type { NativeServices } from '../../../../src/api/native/services';
+import { PodEngine, type EngineDeps } from '../../../../src/engine/engine';
 import type { PodSpec } from '../../../../src/pod/types';
 import type { DockerFrontend } from '../../../../src/translate/docker-types';
 
@@ -18,7 +20,7 @@ interface Made {
 function services() {
   const made: Made[] = [];
   const calls: string[] = [];
-  const s = {
+  const base = {
     pods: {
       create: async (spec: PodSpec, name: string | undefined, frontend: DockerFrontend) => {
         made.push({ spec, name, frontend });
@@ -27,7 +29,7 @@ function services() {
       start: async (ref: string) => void calls.push(`start ${ref}`),
       get: (ref: string) => {
         const m = made.find((x) => x.spec.id === ref);
-        if (!m) throw new Error(`no pod ${ref}`);
+        if (!m) throw new NotFoundError(`no pod matches "${ref}"`);
         const containers = Object.fromEntries(
           m.spec.containers.map((c) => [c.id, { spec: c, state: { status: 'created', exitCode: 0 }, restartCount: 0 }]),
         );
@@ -50,7 +52,8 @@ function services() {
     },
     vmDefaults: { memoryMiB: 256, cpus: 1 },
     hostCpus: 2,
-  } as unknown as NativeServices;
+  };
+  const s = { ...base, engine: new PodEngine(base as unknown as EngineDeps) } as unknown as NativeServices;
   return { s, made, calls };
 }
 

@@ -1,0 +1,109 @@
+/**
+ * The CRI v1 gRPC server: runtime.v1.RuntimeService and runtime.v1.ImageService on one
+ * grpc-js Server, every RPC of our definitions (./proto/runtime-v1.proto) registered. The
+ * calls served so far are wired to their services (./runtime-info.ts, ./images.ts); every
+ * other call answers UNIMPLEMENTED naming itself, until the runtime service's sandbox and
+ * container calls are built on the creation service.
+ *
+ * Handlers are plain async functions of the request (and an AbortSignal that fires when the
+ * client cancels); errors go through the one mapper of this transport (./errors.ts).
+ *
+ * The server is not bound here: the daemon hands it the connections of its own unix sockets
+ * (src/daemon/cri-listen.ts), so socket modes, groups and shutdown work as for the Docker API.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { loadCriServices } from './proto';
+import { toServiceError } from './errors';
+import { RuntimeInfo } from './runtime-info';
+import { CriImageService } from './images';
+
+/** One unary call's implementation. */
+export type UnaryImpl = (request: never, signal: AbortSignal) => unknown;
+
+/** The implementations given to the server, by method name of each service. */
+export interface CriHandlers {
+  runtime: Record<string, UnaryImpl>;
+  image: Record<string, UnaryImpl>;
+}
+
+/** What the CRI front end is built from. */
+export interface CriDeps {
+  info: RuntimeInfo;
+  images: CriImageService;
+}
+
+/** The calls served so far. */
+export function criHandlers(deps: CriDeps): CriHandlers {
+  return {
+    runtime: {
+      Version: () => deps.info.version(),
+      Status: (req: { verbose?: boolean }) => deps.info.status(!!req.verbose),
+      UpdateRuntimeConfig: (req: Parameters<RuntimeInfo['updateRuntimeConfig']>[0]) =>
+        deps.info.updateRuntimeConfig(req),
+    },
+    image: {
+      ListImages: (req: { filter?: Parameters<CriImageService['list']>[0] }) => deps.images.list(req.filter),
+      ImageStatus: (req: Parameters<CriImageService['status']>[0]) => deps.images.status(req),
+      PullImage: (req: Parameters<CriImageService['pull']>[0], signal: AbortSignal) => deps.images.pull(req, signal),
+      RemoveImage: (req: Parameters<CriImageService['remove']>[0]) => deps.images.remove(req),
+      ImageFsInfo: () => deps.images.fsInfo(),
+    },
+  };
+}
+
+/** The answer of a call that is not served yet. */
+function unimplemented(service: string, method: string): Partial<grpc.ServiceError> {
+  const details = `podvisor does not serve ${service}/${method} yet`;
+  return { code: grpc.status.UNIMPLEMENTED, details, message: details };
+}
+
+/** grpc-js handlers for every method of `service`: `impls` where given, UNIMPLEMENTED otherwise. */
+function serviceImplementation(
+  serviceName: string,
+  definition: grpc.ServiceDefinition,
+  impls: Record<string, UnaryImpl>,
+): grpc.UntypedServiceImplementation {
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [method, def] of Object.entries(definition)) {
+    const impl = impls[method];
+    const name = `${serviceName}/${method}`;
+    if (def.responseStream) {
+      // GetContainerEvents: no stream is served yet.
+      out[method] = ((call: grpc.ServerWritableStream<unknown, unknown>) => {
+        call.emit('error', unimplemented(serviceName, method));
+      }) as grpc.handleServerStreamingCall<unknown, unknown>;
+      continue;
+    }
+    out[method] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      if (!impl) return callback(unimplemented(serviceName, method));
+      const controller = new AbortController();
+      call.once('cancelled', () => controller.abort(new Error(`${name}: cancelled by the client`)));
+      Promise.resolve()
+        .then(() => impl(call.request as never, controller.signal))
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => callback(toServiceError(err, name)),
+        );
+    }) as grpc.handleUnaryCall<unknown, unknown>;
+  }
+  return out;
+}
+
+/** A grpc-js Server with both CRI services (not bound: see the module comment). */
+export function createCriServer(handlers: CriHandlers): grpc.Server {
+  const services = loadCriServices();
+  const server = new grpc.Server({
+    // The kubelet sends and takes up to 16 MiB messages (ListContainers of a large node...).
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    'grpc.max_send_message_length': 16 * 1024 * 1024,
+  });
+  server.addService(
+    services.RuntimeService.service,
+    serviceImplementation('runtime.v1.RuntimeService', services.RuntimeService.service, handlers.runtime),
+  );
+  server.addService(
+    services.ImageService.service,
+    serviceImplementation('runtime.v1.ImageService', services.ImageService.service, handlers.image),
+  );
+  return server;
+}

@@ -1,0 +1,46 @@
+/**
+ * PodEngine, the creation service (./service.ts) over the pod layer: each entry point makes a
+ * plan (./docker.ts, ./native.ts, ./build-step.ts), and one sequence carries it out:
+ *
+ *   volumes   a Docker create's volumes made (./volumes.ts), removed again if a later step fails;
+ *   binds     bind sources checked as dockerd checks them (a missing source: 400, nothing made);
+ *   create    the pod layer records the pod (Created), under its own checks (a name taken meanwhile);
+ *   fill      new volumes filled from the image.
+ */
+import { checkBindSources } from '../pod/service';
+import type { PodRecord } from '../pod/types';
+import type { CreateBody } from '../translate/docker-schema';
+import { planBuildStep } from './build-step';
+import { planDockerCreate } from './docker';
+import { planNative } from './native';
+import { yieldLoop, type CreationPlan, type EngineDeps } from './plan';
+import type { BuildStepRequest, CreationService, NativeCreateRequest } from './service';
+import { createWithVolumes } from './volumes';
+
+export type { EngineDeps };
+
+/** The creation service on the pod layer (see the module comment). */
+export class PodEngine implements CreationService {
+  constructor(private readonly deps: EngineDeps) {}
+
+  async createFromDocker(body: CreateBody, name?: string): Promise<PodRecord> {
+    return this.carryOut(await planDockerCreate(this.deps, body, name));
+  }
+
+  async createNative(request: NativeCreateRequest): Promise<PodRecord> {
+    return this.carryOut(await planNative(this.deps, request));
+  }
+
+  async createBuildStep(step: BuildStepRequest): Promise<PodRecord> {
+    return this.carryOut(await planBuildStep(this.deps, step));
+  }
+
+  /** The one sequence every plan goes through (see the module comment). */
+  private carryOut(plan: CreationPlan): Promise<PodRecord> {
+    return createWithVolumes(this.deps, plan, async () => {
+      await checkBindSources(plan.spec);
+      await yieldLoop();
+      return this.deps.pods.create(plan.spec, plan.name, plan.frontend);
+    });
+  }
+}

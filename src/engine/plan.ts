@@ -1,0 +1,96 @@
+/**
+ * What every entry point of the creation service makes of its request before anything is
+ * stored (a CreationPlan), and the checks and inputs they share: a new pod id, the name check,
+ * and the translation's options from the engine's dependencies.
+ */
+import * as crypto from 'node:crypto';
+import { NotFoundError } from '../errors';
+import { NameInUseError } from '../pod/errors';
+import type { EventBus } from '../pod/events';
+import type { PodService } from '../pod/service';
+import type { PodRecord, PodSpec, PodVmSize } from '../pod/types';
+import type { ContainerArchive } from '../storage/archive/service';
+import type { ImageLookup } from '../storage/types';
+import type { VolumeStore } from '../storage/volumes';
+import type { TranslateOptions } from '../translate/create';
+import type { DockerFrontend } from '../translate/docker-types';
+import type { LogConfig } from '../translate/log-config';
+
+/** What the creation service is built on; filled in by the daemon's wiring or a test with fakes. */
+export interface EngineDeps {
+  /**
+   * The pods. The daemon hands in the Docker front end's view of them, so that the names a
+   * request refers to (links, --volumes-from, a container to join, a taken name) reach every
+   * container of a pod, as Docker names them.
+   */
+  pods: PodService;
+  /** Image lookup (NoSuchImageError for an image that is not local). */
+  images: ImageLookup;
+  /** VM size of pods that set no limits (--vm-memory, --vm-cpus). */
+  vmDefaults: PodVmSize;
+  /** CPUs of the host (the bound of a request's CPUs). */
+  hostCpus: number;
+  /** The daemon's default log driver and options (--log-driver, --log-opt; default json-file). */
+  logDefaults?: LogConfig;
+  /**
+   * The host's networks, once open: pods join the default bridge or the network they name.
+   * Absent, or resolving to undefined: the host has none, and pods get loopback only.
+   */
+  networks?: Promise<TranslateOptions['networks'] | undefined>;
+  /** The volume store and where volume events go (absent: a volume mount is refused, 501). */
+  volumes?: { store: VolumeStore; events?: EventBus };
+  /** Container roots, to fill new volumes from the image (absent: they start empty). */
+  archive?: ContainerArchive;
+}
+
+/** A request made into a pod, checked, before anything is stored. */
+export interface CreationPlan {
+  spec: PodSpec;
+  /** The front end's data kept with the pod (Docker's Config and HostConfig for each front end today). */
+  frontend: DockerFrontend;
+  /** The pod's name as asked (a leading '/' allowed); absent: the pod layer makes one. */
+  name?: string;
+  /**
+   * Present for a Docker create: its volumes are resolved in the volume store (anonymous ones
+   * for Config.Volumes, named ones made when missing), taking the mounts of these containers
+   * too (HostConfig.VolumesFrom).
+   */
+  volumesFrom?: readonly string[];
+}
+
+/** A new pod id (64 hex characters). */
+export function newPodId(): string {
+  return crypto.randomBytes(32).toString('hex');
+}
+
+/**
+ * Fail with NameInUseError when pod or container `name` (a leading '/' allowed) exists, before
+ * any storage is touched (the pod layer checks again when it records the pod).
+ */
+export function checkNameFree(pods: PodService, name: string): void {
+  const n = name.replace(/^\//, '');
+  let holder: PodRecord | undefined;
+  try {
+    holder = pods.get(n);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+    return;
+  }
+  if (holder.name === n) throw new NameInUseError(n, holder.id);
+}
+
+/** translateCreate's options: the daemon's defaults and the host's networks (`logDefaults`: a fixed log instead). */
+export async function translateOptions(deps: EngineDeps, logDefaults = deps.logDefaults): Promise<TranslateOptions> {
+  const networks = await deps.networks;
+  return {
+    defaults: deps.vmDefaults,
+    hostCpus: deps.hostCpus,
+    ...(logDefaults ? { logDefaults } : {}),
+    ...(networks ? { networks } : {}),
+  };
+}
+
+/** Let other requests run between the steps of a long create. */
+export function yieldLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,64 @@
+/**
+ * The volume half of the creation service's sequence, around the pod layer's create: a Docker
+ * create's volumes resolved and made first (src/translate/volumes.ts), a `create` event for
+ * each, the pod created, and each new volume filled from the image (copy-up needs the
+ * container's root). When the create fails, the volumes it made are removed again (with a
+ * `destroy` event each), so a refused request leaves no volume behind. Without a volume store,
+ * a volume mount is refused and the image's VOLUME paths stay plain directories of the rootfs.
+ */
+import { NotImplementedError } from '../errors';
+import { mainContainer, type PodRecord } from '../pod/types';
+import { copyUpVolumes } from '../storage/volumes-copy';
+import type { Translated } from '../translate/create';
+import { resolveVolumes } from '../translate/volumes';
+import { logger } from '../util/log';
+import type { CreationPlan, EngineDeps } from './plan';
+
+const log = logger('engine');
+
+/** Run `create` for `plan` with its volumes made first and removed again if it fails (see the module comment). */
+export async function createWithVolumes(
+  deps: EngineDeps,
+  plan: CreationPlan,
+  create: () => Promise<PodRecord>,
+): Promise<PodRecord> {
+  // Only a Docker create has volumes to resolve (native pods and build steps mount none).
+  if (plan.volumesFrom === undefined) return create();
+  const vs = deps.volumes;
+  if (!vs) {
+    if (plan.spec.containers.some((c) => (c.mounts ?? []).some((m) => m.type === 'volume')))
+      throw new NotImplementedError('volumes are not available in this daemon');
+    return create();
+  }
+  const t: Translated = { spec: plan.spec, frontend: plan.frontend };
+  const resolved = await resolveVolumes(t, plan.volumesFrom ?? [], {
+    store: vs.store,
+    mountsOf: (ref) => mainContainer(deps.pods.get(ref)).spec.mounts ?? [],
+  });
+  // dockerd sends the volumes' `create` before the container's.
+  for (const name of resolved.asked) vs.events?.emit('volume', 'create', name, { driver: 'local' });
+  let record: PodRecord;
+  try {
+    record = await create();
+  } catch (e) {
+    for (const name of resolved.created) {
+      const removed = await vs.store.remove(name).then(
+        () => true,
+        () => false,
+      );
+      if (removed) vs.events?.emit('volume', 'destroy', name, { driver: 'local' });
+    }
+    throw e;
+  }
+  if (deps.archive && resolved.copyUp.length) {
+    const id = plan.spec.id;
+    await copyUpVolumes(
+      deps.archive,
+      id,
+      resolved.copyUp.map((m) => ({ path: m.target, dataDir: m.source })),
+    ).catch((e: Error) => {
+      log.warn(`container ${id.slice(0, 12)}: filling its new volumes from the image: ${e.message}`);
+    });
+  }
+  return record;
+}

@@ -1,0 +1,344 @@
+/**
+ * The pod network of CRI sandboxes, the Kubernetes way: what the CRI runtime service calls.
+ *
+ * Life of a sandbox's network:
+ *   networkReady()                      -> Status's NetworkReady condition
+ *   setUp({id, pod, portMappings})      -> a network namespace of ours, the node's CNI network
+ *                                          ADDed in it: {netns, ip, mac, result, ...}
+ *   attachVm(id, {tap, guestName, agent}) -> the VM's tap joined to the CNI interface (tc
+ *                                          redirect) and the guest given its MAC, addresses, routes
+ *   check(id)                           -> CNI CHECK
+ *   tearDown(id)                        -> CNI DEL, the namespace removed (idempotent; also what
+ *                                          a failed setUp does before it throws)
+ *   sweep(keep)                         -> at daemon start: tear down every sandbox network
+ *                                          left by a killed daemon that the caller does not keep
+ *
+ * Each sandbox has a directory `<stateDir>/<id>/` holding its namespace file (./netns.ts) and
+ * `network.json`: the configuration list, binary directories and request the ADD ran with, and
+ * its result once it succeeded. The record is written before the namespace is made and before
+ * ADD runs, so a daemon killed at any point leaves a DEL that can be run with exactly what the
+ * ADD had, even if the node's configuration changed since (as libcni's result cache does).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../errors';
+import { logger } from '../../util/log';
+import type { Agent } from '../../vm/types';
+import { DEFAULT_CNI_BIN_DIRS, DEFAULT_CNI_CONF_DIR, loadNodeNetwork, missingPlugins } from './config';
+import { configureGuest, planGuestNetwork, type GuestNetwork } from './guest';
+import { createNetns, listNetnsDirs, netnsPath, removeNetns } from './netns';
+import { parseResult } from './result';
+import { CniRunner, DEFAULT_PLUGIN_TIMEOUT_MS } from './runner';
+import { joinTap, linkFacts } from './tap-redirect';
+import type { CniBandwidth, CniConfigList, CniPortMapping, CniResult, CniSandbox } from './types';
+
+const log = logger('cni');
+
+/** The interface CNI makes in every sandbox namespace. */
+export const SANDBOX_IFNAME = 'eth0';
+
+/** Where the daemon of exec root `execRoot` keeps its sandbox networks. */
+export function cniStateDir(execRoot: string): string {
+  return path.join(execRoot, 'cni');
+}
+
+/** How the daemon finds the node's CNI set-up. */
+export interface CniOptions {
+  /** `--cni-conf-dir` (default /etc/cni/net.d). */
+  confDir?: string;
+  /** `--cni-bin-dir` as a list (default /opt/cni/bin, then /usr/lib/cni). */
+  binDirs?: string[];
+  /** This daemon's sandbox network state (cniStateDir(execRoot)). */
+  stateDir: string;
+  /** Deadline of one plugin run (default 60 s). */
+  pluginTimeoutMs?: number;
+}
+
+/** The CRI NetworkReady condition. */
+export interface NetworkCondition {
+  ready: boolean;
+  /** When not ready: "NetworkPluginNotReady", as containerd says. */
+  reason?: string;
+  message?: string;
+}
+
+/** What a sandbox asks of the network. */
+export interface SandboxNetworkRequest {
+  /** The sandbox id (CNI_CONTAINERID; also its directory name): letters, digits, `_.-`. */
+  id: string;
+  /** The pod, for CNI_ARGS. */
+  pod?: { namespace: string; name: string; uid: string };
+  /** Published ports (the portmap plugin's runtimeConfig). */
+  portMappings?: CniPortMapping[];
+  bandwidth?: CniBandwidth;
+}
+
+/** A sandbox's network once set up. */
+export interface SandboxNetwork {
+  id: string;
+  /** Path of its network namespace. */
+  netns: string;
+  /** The CNI network's name. */
+  network: string;
+  /** The interface CNI made in the namespace (eth0). */
+  ifName: string;
+  /** The pod's primary IP (the first IPv4, else the first IPv6; no prefix): PodSandboxStatus's ip. */
+  ip?: string;
+  /** Its other addresses (PodSandboxStatus's additional_ips), no prefix. */
+  additionalIps: string[];
+  /** The CNI interface's MAC and MTU: what the guest takes. */
+  mac: string;
+  mtu: number;
+  result: CniResult;
+}
+
+/** network.json. */
+interface Record {
+  id: string;
+  ifName: string;
+  config: CniConfigList;
+  binDirs: string[];
+  request: SandboxNetworkRequest;
+  /** The ADD result as the last plugin wrote it, once ADD succeeded. */
+  result?: { [k: string]: unknown };
+  /** The tap joined to it, once a VM was attached. */
+  tap?: string;
+}
+
+/** The CNI pod network of one daemon (see the module comment). */
+export class CniNetworks {
+  readonly confDir: string;
+  readonly binDirs: string[];
+  private readonly stateDir: string;
+  private readonly runner: CniRunner;
+  private readonly timeoutMs: number;
+  /** Per-sandbox operations run one at a time. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(opts: CniOptions) {
+    this.confDir = opts.confDir ?? DEFAULT_CNI_CONF_DIR;
+    this.binDirs = opts.binDirs ?? DEFAULT_CNI_BIN_DIRS;
+    this.stateDir = opts.stateDir;
+    this.timeoutMs = opts.pluginTimeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS;
+    this.runner = new CniRunner(this.binDirs, this.timeoutMs);
+  }
+
+  /** NetworkReady: a configuration exists in the directory, and every plugin it names is found. */
+  networkReady(): NetworkCondition {
+    try {
+      const list = loadNodeNetwork(this.confDir);
+      const missing = missingPlugins(list, this.binDirs);
+      if (missing.length)
+        return notReady(
+          `${list.source} names plugins that are not in ${this.binDirs.join(':')}: ${missing.join(', ')}`,
+        );
+      return { ready: true };
+    } catch (err) {
+      return notReady((err as Error).message);
+    }
+  }
+
+  /**
+   * Make the sandbox's namespace and ADD the node's network in it. On any failure the ADD's
+   * part is undone (DEL, the namespace removed) and the error is thrown: UnavailableError with
+   * the plugin's message, or, without a configuration, containerd's "cni plugin not initialized".
+   */
+  async setUp(req: SandboxNetworkRequest): Promise<SandboxNetwork> {
+    checkSandboxId(req.id);
+    return this.serial(req.id, async () => {
+      const ready = this.networkReady();
+      if (!ready.ready) throw new UnavailableError(ready.message!);
+      const config = loadNodeNetwork(this.confDir);
+      const rec: Record = { id: req.id, ifName: SANDBOX_IFNAME, config, binDirs: this.binDirs, request: req };
+      this.writeRecord(rec);
+      try {
+        await createNetns(this.stateDir, req.id);
+        const result = await this.runner.add(config, this.cniSandbox(rec));
+        rec.result = result.raw;
+        this.writeRecord(rec);
+        return await this.describe(rec, result);
+      } catch (err) {
+        // DEL of a configuration that could not ADD may fail the same way (bridge does): the
+        // namespace (and what a plugin made in it) and the record go anyway.
+        await this.tearDownNow(req.id, true).catch((e: Error) =>
+          log.warn(`sandbox ${req.id}: undoing a failed network set-up: ${e.message}`),
+        );
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Join VM NIC `tap` (booted by src/vm, in the host's namespace) to the sandbox's CNI
+   * interface, and give the guest's `guestName` the interface's MAC, MTU, addresses and routes.
+   */
+  async attachVm(id: string, vm: { tap: string; guestName: string; agent: Agent }): Promise<GuestNetwork> {
+    checkSandboxId(id);
+    return this.serial(id, async () => {
+      const rec = this.record(id);
+      if (!rec?.result) throw new NotFoundError(`sandbox ${id} has no network set up`);
+      const link = await joinTap(netnsPath(this.stateDir, id), vm.tap, rec.ifName);
+      rec.tap = vm.tap;
+      this.writeRecord(rec);
+      const guest = planGuestNetwork(parseResult(rec.result), rec.ifName, vm.guestName, link);
+      await configureGuest(vm.agent, guest);
+      return guest;
+    });
+  }
+
+  /** The sandbox's network as set up (read from its record: also after a daemon restart). */
+  async get(id: string): Promise<SandboxNetwork | undefined> {
+    const rec = this.record(id);
+    if (!rec?.result) return undefined;
+    return this.describe(rec, parseResult(rec.result));
+  }
+
+  /** CNI CHECK of the sandbox's network (throws what the plugin said). */
+  async check(id: string): Promise<void> {
+    checkSandboxId(id);
+    return this.serial(id, async () => {
+      const rec = this.record(id);
+      if (!rec?.result) throw new NotFoundError(`sandbox ${id} has no network set up`);
+      await this.runner.check(rec.config, this.cniSandbox(rec), rec.result);
+    });
+  }
+
+  /**
+   * CNI DEL with what the ADD ran with, then the namespace and record removed. Idempotent: a
+   * sandbox without a network (never set up, or torn down already) is fine. When DEL fails the
+   * record and namespace stay, so the next tearDown (or sweep) tries again, and the error is thrown.
+   */
+  async tearDown(id: string): Promise<void> {
+    checkSandboxId(id);
+    return this.serial(id, () => this.tearDownNow(id));
+  }
+
+  /** Ids of the sandboxes that have network state here. */
+  list(): string[] {
+    return listNetnsDirs(this.stateDir);
+  }
+
+  /**
+   * Tear down every sandbox network for which `keep(id)` is false (a killed daemon's
+   * leftovers, at start). Resolves the ids torn down; one failing is logged, not thrown.
+   */
+  async sweep(keep: (id: string) => boolean): Promise<string[]> {
+    const gone: string[] = [];
+    for (const id of this.list()) {
+      if (keep(id)) continue;
+      try {
+        await this.tearDown(id);
+        gone.push(id);
+      } catch (err) {
+        log.warn(`sandbox ${id}: removing its network left by an earlier daemon: ${(err as Error).message}`);
+      }
+    }
+    return gone;
+  }
+
+  /** DEL and removal; with `force`, the namespace and record go even when DEL fails (then thrown). */
+  private async tearDownNow(id: string, force = false): Promise<void> {
+    const rec = this.record(id);
+    let failed: Error | undefined;
+    if (rec)
+      await new CniRunner(rec.binDirs, this.timeoutMs)
+        .del(rec.config, this.cniSandbox(rec), rec.result)
+        .catch((err: Error) => (failed = err));
+    if (failed && !force) throw failed;
+    await removeNetns(this.stateDir, id);
+    if (failed) throw failed;
+  }
+
+  private cniSandbox(rec: Record): CniSandbox {
+    return {
+      id: rec.id,
+      netns: netnsPath(this.stateDir, rec.id),
+      ifName: rec.ifName,
+      ...(rec.request.pod ? { pod: rec.request.pod } : {}),
+      ...(rec.request.portMappings ? { portMappings: rec.request.portMappings } : {}),
+      ...(rec.request.bandwidth ? { bandwidth: rec.request.bandwidth } : {}),
+    };
+  }
+
+  private async describe(rec: Record, result: CniResult): Promise<SandboxNetwork> {
+    const netns = netnsPath(this.stateDir, rec.id);
+    const link = await linkFacts(netns, rec.ifName).catch((err: Error) => {
+      throw new UnavailableError(
+        `the CNI network ${rec.config.name} (${rec.config.source}) left no usable ${rec.ifName} in the sandbox: ${err.message}`,
+      );
+    });
+    const addrs = result.ips.map((ip) => ip.address.split('/')[0]);
+    const primary = addrs.find((a) => !a.includes(':')) ?? addrs[0];
+    return {
+      id: rec.id,
+      netns,
+      network: rec.config.name,
+      ifName: rec.ifName,
+      ...(primary ? { ip: primary } : {}),
+      additionalIps: addrs.filter((a) => a !== primary),
+      mac: link.mac,
+      mtu: link.mtu,
+      result,
+    };
+  }
+
+  private recordPath(id: string): string {
+    return path.join(this.stateDir, id, 'network.json');
+  }
+
+  private record(id: string): Record | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(this.recordPath(id), 'utf8')) as Record;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private writeRecord(rec: Record): void {
+    const file = this.recordPath(rec.id);
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(file + '.tmp', JSON.stringify(rec));
+    fs.renameSync(file + '.tmp', file);
+  }
+
+  private serial<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.queues.set(id, tail);
+    void tail.then(() => {
+      if (this.queues.get(id) === tail) this.queues.delete(id);
+    });
+    return next;
+  }
+}
+
+/**
+ * Tear down every sandbox network the daemon of `execRoot` left (CNI DEL with what each ADD
+ * had, the namespaces removed), whether it runs or not: for test teardown after a SIGKILL and for
+ * uninstalling. A DEL that fails is logged; the namespace goes anyway.
+ */
+export async function removeAllSandboxNetworks(execRoot: string): Promise<void> {
+  const stateDir = cniStateDir(execRoot);
+  const nets = new CniNetworks({ stateDir });
+  for (const id of nets.list()) {
+    await nets.tearDown(id).catch(async (err: Error) => {
+      log.warn(`sandbox ${id}: ${err.message}`);
+      await removeNetns(stateDir, id);
+    });
+  }
+}
+
+/** A sandbox id names a directory of ours and is CNI_CONTAINERID: the spec's characters only. */
+function checkSandboxId(id: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id))
+    throw new InvalidArgumentError(`unusable sandbox id ${JSON.stringify(id)} for CNI`);
+}
+
+function notReady(detail: string): NetworkCondition {
+  return {
+    ready: false,
+    reason: 'NetworkPluginNotReady',
+    message: `Network plugin returns error: cni plugin not initialized: ${detail}`,
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * A CRI v1 test client over our own definitions (src/api/cri/proto/runtime-v1.proto) with
+ * grpc-js, as the kubelet and crictl reach a runtime: unix socket, no TLS.
+ *
+ *   const cri = criClient(`${d.execRoot}/cri.sock`);
+ *   const v = await cri.runtime('Version', {});
+ *   const err = await cri.image('PullImage', { image: { image: 'x' } }).catch((e) => e);  // err.code: grpc.status
+ *   cri.close();
+ */
+import * as grpc from '@grpc/grpc-js';
+import { loadCriServices } from '../../src/api/cri/proto';
+
+/** A call's failure: grpc-js's ServiceError (code, details). */
+export type CriError = grpc.ServiceError;
+
+/** A client of both CRI services on one socket. */
+export interface CriClient {
+  /** Call a runtime.v1.RuntimeService method. */
+  runtime<T = Record<string, unknown>>(method: string, request: object, timeoutMs?: number): Promise<T>;
+  /** Call a runtime.v1.ImageService method. */
+  image<T = Record<string, unknown>>(method: string, request: object, timeoutMs?: number): Promise<T>;
+  close(): void;
+}
+
+function call<T>(client: grpc.Client, method: string, request: object, timeoutMs: number): Promise<T> {
+  const fn = (client as unknown as Record<string, unknown>)[method];
+  if (typeof fn !== 'function') throw new Error(`no such CRI method: ${method}`);
+  return new Promise<T>((resolve, reject) => {
+    (fn as (...a: unknown[]) => void).call(
+      client,
+      request,
+      { deadline: Date.now() + timeoutMs },
+      (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res)),
+    );
+  });
+}
+
+/** Connect to the CRI socket at `socketPath`. */
+export function criClient(socketPath: string): CriClient {
+  const s = loadCriServices();
+  const target = `unix://${socketPath}`;
+  const creds = grpc.credentials.createInsecure();
+  const runtime = new s.RuntimeService(target, creds);
+  const image = new s.ImageService(target, creds);
+  return {
+    runtime: (m, r, t = 30_000) => call(runtime, m, r, t),
+    image: (m, r, t = 120_000) => call(image, m, r, t),
+    close: () => {
+      runtime.close();
+      image.close();
+    },
+  };
+}
+
+/** The rejection of `p` (fails the test when it resolves). */
+export async function criFailure(p: Promise<unknown>): Promise<CriError> {
+  return p.then(
+    (v) => {
+      throw new Error(`the call succeeded: ${JSON.stringify(v)}`);
+    },
+    (e: unknown) => e as CriError,
+  );
+}

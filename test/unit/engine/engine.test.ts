@@ -1,0 +1,201 @@
+/**
+ * The creation service over the in-memory pod layer (test/unit/pod/fakes.ts) and a real
+ * volume store in a temp directory: each entry point (a Docker create body, a pod file, the
+ * native spec, a build step) makes the pod a user would see, and a refused create leaves
+ * nothing behind: volumes it made are removed again, and a taken name fails before the
+ * volume store is touched.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { harness, type Harness } from '../pod/fakes';
+import { PodEngine } from '../../../src/engine/engine';
+import { VolumeStore } from '../../../src/storage/volumes';
+import { NameInUseError } from '../../../src/pod/errors';
+import { InvalidArgumentError } from '../../../src/errors';
+import { NoSuchImageError } from '../../../src/storage/errors';
+import { mainContainer, containersOf } from '../../../src/pod/types';
+import { dockerFrontend } from '../../../src/translate/docker-types';
+import { parsePodFile } from '../../../src/translate/podspec';
+import type { CreateBody } from '../../../src/translate/docker-schema';
+
+let h: Harness;
+let store: VolumeStore;
+let engine: PodEngine;
+let volumeEvents: string[];
+
+beforeEach(async () => {
+  h = await harness();
+  store = await VolumeStore.open(path.join(h.root, 'data'));
+  volumeEvents = [];
+  h.events.subscribe((e) => {
+    if (e.type === 'volume') volumeEvents.push(`${e.action} ${e.id}`);
+  });
+  engine = h.engine(h.pods, { volumes: { store, events: h.events }, logDefaults: { Type: 'none', Config: {} } });
+});
+afterEach(async () => {
+  for (const r of h.pods.list()) await h.pods.remove(r.id, { force: true });
+  await h.cleanup();
+});
+
+const body = (b: Record<string, unknown>) => ({ Image: 'busybox', ...b }) as unknown as CreateBody;
+const volumeNames = () =>
+  store
+    .list()
+    .map((v) => v.name)
+    .sort();
+
+describe('Docker create', () => {
+  test('makes the pod with its name, the Docker data and its named and anonymous volumes', async () => {
+    const r = await engine.createFromDocker(
+      body({ Cmd: ['sleep', '9'], Volumes: { '/anon': {} }, HostConfig: { Binds: ['data:/data'] } }),
+      '/web',
+    );
+    expect(r.name).toBe('web');
+    expect(h.pods.get('web').id).toBe(r.id);
+    const main = mainContainer(r);
+    expect(main.spec.args).toEqual(['sleep', '9']);
+    expect(dockerFrontend(r.frontend).config.Cmd).toEqual(['sleep', '9']);
+    expect(r.sandbox.spec.log).toEqual({ driver: 'none', opts: {} });
+    const mounts = main.spec.mounts ?? [];
+    expect(mounts.map((m) => m.target).sort()).toEqual(['/anon', '/data']);
+    const anon = mounts.find((m) => m.target === '/anon');
+    expect(anon?.type === 'volume' && anon.anonymous).toBe(true);
+    expect(volumeNames()).toContain('data');
+    expect(volumeNames()).toHaveLength(2);
+    expect(volumeEvents.filter((e) => e.startsWith('create'))).toHaveLength(2);
+  });
+
+  test('volumes made by a create that fails later are removed again; one that existed stays', async () => {
+    await store.create({ name: 'kept', driver: undefined, labels: null, options: null });
+    const missing = path.join(h.root, 'no-such-dir');
+    const failing = body({
+      Cmd: ['true'],
+      HostConfig: {
+        Binds: ['fresh:/fresh', 'kept:/kept'],
+        Mounts: [{ Type: 'bind', Source: missing, Target: '/b' }],
+      },
+    });
+    await expect(engine.createFromDocker(failing, 'late')).rejects.toThrow(
+      new InvalidArgumentError(`invalid mount config for type "bind": bind source path does not exist: ${missing}`),
+    );
+    expect(volumeNames()).toEqual(['kept']);
+    expect(volumeEvents).toEqual(['create fresh', 'create kept', 'destroy fresh']);
+    expect(h.pods.list()).toEqual([]);
+  });
+
+  test('a taken name fails before the volume store is touched', async () => {
+    const first = await engine.createFromDocker(body({ Cmd: ['true'] }), 'taken');
+    const err = await engine
+      .createFromDocker(body({ Cmd: ['true'], HostConfig: { Binds: ['v1:/v'] }, Volumes: { '/a': {} } }), 'taken')
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NameInUseError);
+    expect(err).toMatchObject({ podName: 'taken', holderId: first.id });
+    expect(volumeNames()).toEqual([]);
+    expect(volumeEvents).toEqual([]);
+    expect(h.pods.list().map((r) => r.id)).toEqual([first.id]);
+  });
+
+  test("dockerd's checks: a bad name, a missing image, a link to nothing, a --pid container that is not there", async () => {
+    await expect(engine.createFromDocker(body({}), 'bad name')).rejects.toThrow(
+      'Invalid container name (bad name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed',
+    );
+    await expect(engine.createFromDocker(body({ Image: 'nothere' }))).rejects.toBeInstanceOf(NoSuchImageError);
+    await expect(engine.createFromDocker(body({ HostConfig: { Links: ['ghost:g'] } }))).rejects.toThrow(
+      'could not get container for ghost: No such container: ghost',
+    );
+    await expect(engine.createFromDocker(body({ HostConfig: { PidMode: 'container:ghost' } }))).rejects.toThrow(
+      'no pod matches "ghost"',
+    );
+    expect(h.pods.list()).toEqual([]);
+    expect(volumeNames()).toEqual([]);
+  });
+
+  test('--pid container: joins the named pod; --volumes-from takes its volumes', async () => {
+    const host = await engine.createFromDocker(body({ Cmd: ['sleep', '9'], HostConfig: { Binds: ['dd:/d'] } }), 'host');
+    const guest = await engine.createFromDocker(
+      body({ Cmd: ['true'], HostConfig: { PidMode: 'container:host', VolumesFrom: ['host:ro'] } }),
+    );
+    expect(guest.sandbox.spec.joinPod).toEqual({ pod: 'host', pid: true });
+    const m = (mainContainer(guest).spec.mounts ?? []).find((x) => x.target === '/d');
+    expect(m).toMatchObject({ type: 'volume', name: 'dd', readOnly: true });
+    expect(host.id).not.toBe(guest.id);
+  });
+});
+
+describe('native pods', () => {
+  const POD = (hostPath: string, type = '') => `apiVersion: v1
+kind: Pod
+metadata: {name: kpod}
+spec:
+  volumes: [{name: h, hostPath: {path: ${hostPath}${type ? `, type: ${type}` : ''}}}]
+  containers:
+    - {name: app, image: busybox, command: [sleep, "9"], volumeMounts: [{name: h, mountPath: /h}]}
+    - {name: side, image: busybox, args: [cat]}
+`;
+
+  test('a pod file makes a pod of its containers, labelled with its name and API', async () => {
+    const r = await engine.createNative({ kind: 'podfile', manifest: parsePodFile(POD(h.root)) });
+    expect(r.name).toBe('kpod');
+    expect(containersOf(r).map((c) => c.spec.name)).toEqual(['app', 'side']);
+    expect(r.sandbox.spec.labels).toMatchObject({ 'io.podvisor.pod': 'kpod', 'io.podvisor.api': 'native' });
+    expect(dockerFrontend(r.frontend).config.Labels).toMatchObject({ 'io.podvisor.pod': 'kpod' });
+  });
+
+  test("a hostPath that does not exist is refused with dockerd's words for a bind, and nothing is made", async () => {
+    const missing = path.join(h.root, 'absent');
+    await expect(engine.createNative({ kind: 'podfile', manifest: parsePodFile(POD(missing)) })).rejects.toThrow(
+      new InvalidArgumentError(`invalid mount config for type "bind": bind source path does not exist: ${missing}`),
+    );
+    expect(h.pods.list()).toEqual([]);
+    // DirectoryOrCreate asks for it to be made at start: the create passes.
+    await engine.createNative({ kind: 'podfile', manifest: parsePodFile(POD(missing, 'DirectoryOrCreate')) });
+    expect(fs.existsSync(missing)).toBe(false);
+  });
+
+  test('the single-container spec; a taken name fails before anything is made', async () => {
+    const r = await engine.createNative({
+      kind: 'spec',
+      spec: { name: 'one', image: 'busybox', command: ['sleep', '5'], env: ['A=b'], labels: { k: 'v' } },
+    });
+    expect(r.name).toBe('one');
+    expect(mainContainer(r).spec.args).toEqual(['sleep', '5']);
+    expect(mainContainer(r).spec.env).toContain('A=b');
+    expect(r.sandbox.spec.labels).toMatchObject({ k: 'v', 'io.podvisor.pod': 'one', 'io.podvisor.api': 'native' });
+    await expect(engine.createNative({ kind: 'spec', spec: { name: 'one', image: 'busybox' } })).rejects.toBeInstanceOf(
+      NameInUseError,
+    );
+    await expect(
+      engine.createNative({ kind: 'podfile', manifest: parsePodFile(POD(h.root).replace('kpod', 'one')) }),
+    ).rejects.toBeInstanceOf(NameInUseError);
+    expect(h.pods.list()).toHaveLength(1);
+  });
+});
+
+describe('build steps', () => {
+  test("a step's container: its command with no entrypoint, a json-file log whatever the default, no volumes", async () => {
+    const r = await engine.createBuildStep({
+      image: 'busybox',
+      cmd: ['/bin/sh', '-c', 'echo hi'],
+      env: ['X=1'],
+      user: 'nobody',
+      workingDir: '/tmp',
+      hostConfig: { NetworkMode: 'none', Memory: 64 * 1024 * 1024 },
+    });
+    const main = mainContainer(r);
+    expect(main.state.status).toBe('created');
+    expect(main.spec.args).toEqual(['/bin/sh', '-c', 'echo hi']);
+    expect(main.spec.user).toBe('nobody');
+    expect(main.spec.workingDir).toBe('/tmp');
+    expect(main.spec.env).toContain('X=1');
+    expect(r.sandbox.spec.log).toEqual({ driver: 'json-file', opts: {} });
+    expect(r.name).not.toBe('');
+    expect(volumeNames()).toEqual([]);
+  });
+
+  test('a step of an image that is not there fails and makes nothing', async () => {
+    await expect(
+      engine.createBuildStep({ image: 'sha256:' + '0'.repeat(64), cmd: ['/'], env: [] }),
+    ).rejects.toBeInstanceOf(NoSuchImageError);
+    expect(h.pods.list()).toEqual([]);
+  });
+});
