@@ -5,7 +5,7 @@
  * --ipc container that must exist now, the links, a taken name, then the translation.
  */
 import { InvalidArgumentError } from '../errors';
-import { parseLinks } from '../net/legacy-links';
+import { parseLinks } from '../translate/links';
 import { parseCreateBody, translateCreate, validateContainerName } from '../translate/create';
 import type { CreateBody } from '../translate/docker-schema';
 import { joinRequestOf } from '../translate/join';

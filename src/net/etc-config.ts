@@ -1,12 +1,10 @@
 /**
  * The name-service settings of a container (`--dns`, `--dns-search`, `--dns-option`,
- * `--add-host`), checked at create as dockerd checks them, and applied at start to the
+ * `--add-host`; read from a create body in src/translate/etc-options.ts), applied at start to the
  * /etc/hosts and /etc/resolv.conf the container gets, in dockerd's layout: extra hosts after the
  * fixed lines and before the container's own name; resolv.conf as search, nameserver, options
  * lines, each kind replaced by what was given and kept from the base otherwise.
  */
-import * as net from 'node:net';
-import { InvalidArgumentError } from '../errors';
 
 /** What a container asked for its /etc files. */
 export interface EtcOptions {
@@ -19,35 +17,6 @@ export interface EtcOptions {
 
 /** The host-gateway keyword of --add-host: the host's address as the container sees it. */
 export const HOST_GATEWAY = 'host-gateway';
-
-/** Check create's values (dockerd's messages); returns undefined when nothing was asked. */
-export function parseEtcOptions(hc: {
-  Dns?: string[] | null;
-  DnsSearch?: string[] | null;
-  DnsOptions?: string[] | null;
-  ExtraHosts?: string[] | null;
-}): EtcOptions | undefined {
-  const o: EtcOptions = {
-    dns: hc.Dns ?? [],
-    dnsSearch: hc.DnsSearch ?? [],
-    dnsOptions: hc.DnsOptions ?? [],
-    extraHosts: hc.ExtraHosts ?? [],
-  };
-  for (const d of o.dns) if (!net.isIP(d)) throw new InvalidArgumentError(`${d} is not an ip address`);
-  for (const s of o.dnsSearch)
-    if (s !== '.' && !/^[A-Za-z0-9_.-]{1,253}$/.test(s)) throw new InvalidArgumentError(`${s} is not a valid domain`);
-  for (const opt of o.dnsOptions)
-    if (!/^\S+$/.test(opt)) throw new InvalidArgumentError(`invalid DNS option: ${JSON.stringify(opt)}`);
-  for (const h of o.extraHosts) {
-    const i = h.indexOf(':');
-    const name = i > 0 ? h.slice(0, i) : '';
-    const ip = i > 0 ? h.slice(i + 1) : '';
-    if (!name || /\s/.test(name) || (ip !== HOST_GATEWAY && !net.isIP(ip)))
-      throw new InvalidArgumentError(`invalid IP address in add-host: "${ip || h}"`);
-  }
-  const any = o.dns.length + o.dnsSearch.length + o.dnsOptions.length + o.extraHosts.length > 0;
-  return any ? o : undefined;
-}
 
 /**
  * The extra lines of /etc/hosts (`ip\tname`), `host-gateway` as `gateway`; entries naming it

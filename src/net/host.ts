@@ -7,7 +7,7 @@ import * as links from './links';
 import { applyFirewall, firewallOwner, removeFirewall, renderRules, restoreInput } from './firewall';
 import { DnsServer, hostResolvers, type NameResolver } from './dns';
 import { publishAll, type ProxyHandle } from './proxy';
-import type { PortRequest } from './ports';
+import type { PortRequest } from './types';
 import type { NetworkRecord } from './types';
 import { ensureIpv4Forwarding } from './forwarding';
 import { withHostLock } from '../util/host-lock';

@@ -13,39 +13,14 @@
  * alone, to the linked container's address on that network (./resolve.ts); no hosts line and
  * no variables, as in dockerd.
  *
- * All measured against dockerd 20.10 (the figures in the compat test).
+ * All measured against dockerd 20.10 (the figures in the compat test). The Docker forms of a
+ * link (`name:alias`, `/name:/me/alias`) are read and written in src/translate/links.ts.
  */
-import { InvalidArgumentError } from '../errors';
 
 /** One link: the linked container as named, and the alias it has for the linking one. */
 export interface LegacyLink {
   name: string;
   alias: string;
-}
-
-/**
- * Parse HostConfig.Links or EndpointSettings.Links: `name:alias`, `name`, or dockerd's own
- * stored form `/name:/me/alias` (a client may send back what inspect showed).
- */
-export function parseLinks(links: readonly string[] | null | undefined): LegacyLink[] {
-  return (links ?? []).map((l) => {
-    const parts = l.split(':');
-    if (parts.length > 2 || !parts[0] || parts[1] === '') throw new InvalidArgumentError(`invalid link format: ${l}`);
-    const name = parts[0].replace(/^\//, '');
-    const alias = parts.length === 2 ? (parts[1].split('/').pop() ?? '') : name;
-    if (!name || !alias) throw new InvalidArgumentError(`invalid link format: ${l}`);
-    return { name, alias };
-  });
-}
-
-/** HostConfig.Links as dockerd's inspect shows them: `/name:/me/alias`. */
-export function inspectLinks(links: readonly LegacyLink[], me: string): string[] {
-  return links.map((l) => `/${l.name}:/${me}/${l.alias}`);
-}
-
-/** EndpointSettings.Links on a user network, as dockerd's inspect shows them: `name:alias`. */
-export function endpointLinks(links: readonly LegacyLink[]): string[] {
-  return links.map((l) => `${l.name}:${l.alias}`);
 }
 
 /** The hosts line of a link: the alias, the linked container's hostname, and its name unless that is the alias. */

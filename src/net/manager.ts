@@ -5,41 +5,33 @@
  * the host on the records (after a restart or a SIGKILL) and removes what no record needs.
  */
 import * as crypto from 'node:crypto';
-import { ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors';
+import { ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError } from '../errors';
 import { logger } from '../util/log';
-import { allocate, macFor, newIpam, prefixOf, releaseOwner, reserveAuxiliary } from './ipam';
-import { allocate6, newIpam6, overlaps6, parseCidr6, prefixOf6 } from './ipam6';
-import { formatCidr, overlaps, parseCidr, type Cidr } from './ipv4';
+import { allocate, macFor, prefixOf, releaseOwner } from './ipam';
+import { allocate6, prefixOf6 } from './ipam6';
+import { formatCidr, overlaps, parseCidr } from './ipv4';
 import { resolveScoped } from './resolve';
-import { splitPools, type IpamPoolConfig } from './ip-family';
 import { NetworkStore } from './store';
+import {
+  candidatePool,
+  DEFAULT_NETWORK,
+  newNetworkRecord,
+  parseCidrLoose,
+  PREDEFINED,
+  type CreateNetworkOptions,
+} from './network-record';
 import type { Closable, NetHost } from './host';
-import type { PortRequest } from './ports';
+import type { PortRequest } from './types';
 import type { ProxyHandle } from './proxy';
 import type { EndpointRecord, NetworkRecord, PortBinding } from './types';
 
 const log = logger('net');
 
+export { candidatePool, DEFAULT_NETWORK, NETWORK_DRIVERS, type CreateNetworkOptions } from './network-record';
+
 /** Where network events go (the daemon's EventBus fits). */
 export interface NetworkEvents {
   emit(type: string, action: string, id: string, attributes?: Record<string, string>): unknown;
-}
-
-/** What `docker network create` asks for. */
-export interface CreateNetworkOptions {
-  name: string;
-  driver?: string;
-  internal?: boolean;
-  attachable?: boolean;
-  labels?: Record<string, string>;
-  options?: Record<string, string>;
-  /** The pools as given; IPv6 ones are used with `enableIPv6`, else kept for inspect (./ip-family.ts). */
-  ipam?: IpamPoolConfig[];
-  /** IPAM driver options (kept for inspect). */
-  ipamOptions?: Record<string, string> | null;
-  enableIPv6?: boolean;
-  /** Create even when a network of that name exists (the API's CheckDuplicate false), as dockerd. */
-  allowDuplicate?: boolean;
 }
 
 /** What the pod layer gives when it puts a container on a network. */
@@ -72,28 +64,6 @@ export interface EndpointConfig extends EndpointRecord {
   bridge: string;
 }
 
-/**
- * The network drivers podvisor serves, sorted as `docker info` lists them (Plugins.Network):
- * bridge (the default network and user networks) and null (`--network none`, loopback only).
- * host, macvlan, ipvlan and overlay are refused (see newRecord and planNetworks).
- */
-export const NETWORK_DRIVERS: readonly string[] = ['bridge', 'null'];
-
-/** Name of the default network, as in Docker. */
-export const DEFAULT_NETWORK = 'bridge';
-const DEFAULT_MTU = 1500;
-/** The networks every dockerd has; a user network may not take their names. */
-const PREDEFINED = [DEFAULT_NETWORK, 'host', 'none'];
-
-/** Subnets tried for networks created without --subnet; dockerd's own 172.17/16 comes last. */
-export function candidatePool(): Cidr[] {
-  const out: Cidr[] = [];
-  for (let b = 18; b <= 31; b++) out.push(parseCidr(`172.${b}.0.0/16`));
-  for (let c = 0; c < 256; c += 16) out.push(parseCidr(`192.168.${c}.0/20`));
-  out.push(parseCidr('172.17.0.0/16'));
-  return out;
-}
-
 /** The networks of one daemon. */
 export class NetworkManager {
   private readonly nets = new Map<string, NetworkRecord>();
@@ -115,7 +85,7 @@ export class NetworkManager {
     if (![...m.nets.values()].some((n) => n.isDefault)) {
       // Chosen and claimed (the bridge has its address) before another daemon chooses.
       await host.whileChoosingSubnets(async () => {
-        const rec = await m.newRecord({ name: DEFAULT_NETWORK }, true);
+        const rec = await newNetworkRecord({ name: DEFAULT_NETWORK }, true, [...m.nets.values()], () => m.freeSubnet());
         await m.store.save(rec);
         m.nets.set(rec.id, rec);
         await m.plumb(rec);
@@ -185,106 +155,6 @@ export class NetworkManager {
     }
   }
 
-  private async newRecord(o: CreateNetworkOptions, isDefault = false): Promise<NetworkRecord> {
-    const driver = o.driver || 'bridge';
-    if (driver !== 'bridge') {
-      if (driver === 'host' || driver === 'null')
-        throw new ForbiddenError(`only one instance of "${driver}" network is allowed`);
-      if (driver === 'overlay')
-        throw new NotImplementedError(
-          'podvisor has only the "bridge" network driver: overlay networks (swarm) are not supported',
-        );
-      if (driver === 'macvlan' || driver === 'ipvlan')
-        throw new NotImplementedError(`podvisor has only the "bridge" network driver: "${driver}" is not supported`);
-      throw new NotFoundError(`plugin "${driver}" not found`);
-    }
-    // IPv6 pools are used with EnableIPv6, else kept for inspect only, as dockerd keeps them.
-    const { v4, v6 } = splitPools(o.ipam ?? []);
-    const ipam6 = o.enableIPv6 ? this.newIpam6(v6) : undefined;
-    if (v4.length > 1)
-      throw new NotImplementedError('podvisor networks have one IPv4 subnet: more than one --subnet is not supported');
-    const options = o.options ?? {};
-    if (options['com.docker.network.bridge.name'] !== undefined && !isDefault) {
-      throw new NotImplementedError(
-        'com.docker.network.bridge.name is not supported: podvisor names its bridges pv-<network id>',
-      );
-    }
-    let mtu = DEFAULT_MTU;
-    if (options['com.docker.network.driver.mtu'] !== undefined) {
-      mtu = Number(options['com.docker.network.driver.mtu']);
-      if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
-        throw new InvalidArgumentError(`invalid MTU: ${options['com.docker.network.driver.mtu']}`);
-    }
-    const cfg = v4[0] ?? {};
-    let subnet = cfg.Subnet;
-    if (subnet) {
-      const c = parseCidrLoose(subnet);
-      for (const n of this.nets.values()) {
-        if (overlaps(c, parseCidr(n.ipam.subnet)))
-          throw new ForbiddenError('Pool overlaps with other one on this address space');
-      }
-    } else {
-      if (cfg.Gateway || cfg.IPRange) throw new InvalidArgumentError('a --gateway or --ip-range needs a --subnet');
-      subnet = await this.freeSubnet();
-    }
-    const id = crypto.randomBytes(32).toString('hex');
-    const ipam = newIpam({ subnet: formatCidr(parseCidrLoose(subnet)), gateway: cfg.Gateway, ipRange: cfg.IPRange });
-    if (cfg.AuxiliaryAddresses) reserveAuxiliary(ipam, cfg.AuxiliaryAddresses, o.name);
-    const bridge = `pv-${id.slice(0, 12)}`;
-    return {
-      id,
-      name: o.name,
-      created: new Date().toISOString(),
-      driver: 'bridge',
-      internal: !!o.internal,
-      attachable: !!o.attachable,
-      labels: o.labels ?? {},
-      options: isDefault
-        ? {
-            'com.docker.network.bridge.default_bridge': 'true',
-            'com.docker.network.bridge.enable_icc': 'true',
-            'com.docker.network.bridge.enable_ip_masquerade': 'true',
-            'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
-            'com.docker.network.bridge.name': bridge,
-            'com.docker.network.driver.mtu': String(mtu),
-          }
-        : options,
-      bridge,
-      mtu,
-      isDefault,
-      userSubnet: !!cfg.Subnet,
-      ipam,
-      ...(ipam6 ? { enableIPv6: true, ipam6 } : {}),
-      ipamConfig: [
-        ...(isDefault || !cfg.Subnet ? [{ Subnet: ipam.subnet, Gateway: ipam.gateway }] : v4.map((c) => ({ ...c }))),
-        ...v6.map((c) => ({ ...c })),
-      ],
-      ipamOptions: o.ipamOptions ?? null,
-      endpoints: {},
-    };
-  }
-
-  /**
-   * The IPv6 addresses of a network created with EnableIPv6, from its one IPv6 pool, with
-   * dockerd's answers: no pool is a 404 (dockerd has no default IPv6 pools), two are a 403, and
-   * so is a subnet that overlaps another network's.
-   */
-  private newIpam6(v6: IpamPoolConfig[]) {
-    if (v6.length === 0)
-      throw new NotFoundError(
-        'could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network',
-      );
-    if (v6.length > 1) throw new ForbiddenError("bridge driver doesn't support multiple subnets");
-    const cfg = v6[0];
-    const ipam6 = newIpam6({ subnet: cfg.Subnet!, gateway: cfg.Gateway, ipRange: cfg.IPRange });
-    const c = parseCidr6(ipam6.subnet);
-    for (const n of this.nets.values()) {
-      if (n.ipam6 && overlaps6(c, parseCidr6(n.ipam6.subnet)))
-        throw new ForbiddenError('Pool overlaps with other one on this address space');
-    }
-    return ipam6;
-  }
-
   /** The first pool subnet that overlaps neither the host's routes nor another network. */
   private async freeSubnet(): Promise<string> {
     const used = [
@@ -313,7 +183,7 @@ export class NetworkManager {
       // The subnet is chosen and claimed (the bridge has its address) before another daemon
       // on the host chooses one.
       const rec = await this.host.whileChoosingSubnets(async () => {
-        const r = await this.newRecord(o);
+        const r = await newNetworkRecord(o, false, [...this.nets.values()], () => this.freeSubnet());
         await this.store.save(r);
         this.nets.set(r.id, r);
         try {
@@ -544,19 +414,5 @@ export class NetworkManager {
       else await this.host.removeFirewall();
       for (const n of this.nets.values()) if (!busy.includes(n)) await this.host.deleteLink(n.bridge);
     });
-  }
-}
-
-/** A subnet as dockerd takes it: host bits allowed (cleared), "invalid CIDR address" otherwise. */
-function parseCidrLoose(s: string): Cidr {
-  const m = /^(.*)\/(\d{1,2})$/.exec(s);
-  if (!m) throw new InvalidArgumentError(`Invalid subnet ${s} : invalid CIDR address: ${s}`);
-  try {
-    return parseCidr(s);
-  } catch (err) {
-    if (!/should be/.test((err as Error).message))
-      throw new InvalidArgumentError(`Invalid subnet ${s} : invalid CIDR address: ${s}`);
-    const c = /should be (\S+)$/.exec((err as Error).message)![1];
-    return parseCidr(c);
   }
 }

@@ -8,7 +8,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { UnavailableError } from '../errors';
 import type { PortBinding } from './types';
-import type { PortRequest } from './ports';
+import type { PortRequest } from './types';
 
 /** How long a UDP flow with no packet keeps its relay socket (dockerd's docker-proxy: 90 s). */
 const UDP_IDLE_MS = 90000;

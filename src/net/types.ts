@@ -4,6 +4,15 @@
  */
 import type { IpamState } from './ipam';
 
+/** One port to publish: a host port of 0 means "any free one", a range "the first free in it". */
+export interface PortRequest {
+  proto: 'tcp' | 'udp';
+  containerPort: number;
+  hostIp: string;
+  hostPortMin: number;
+  hostPortMax: number;
+}
+
 /** A host port published to a container port (one line of `docker port`). */
 export interface PortBinding {
   proto: 'tcp' | 'udp';

@@ -4,10 +4,9 @@
  */
 import type { PodContext } from './context';
 import { AttachSession, type AttachSessionOptions } from './io';
-import { notRunning } from './lifecycle';
 import { entryMatches, readLogSnapshot, readLogSync, snapshotLog, type LogEntry, type LogReadOptions } from './logs';
 import type { Entry } from './registry';
-import { NoSuchContainerInPodError } from './errors';
+import { NoSuchContainerInPodError, PodNotRunningError } from './errors';
 import { findContainer, mainContainer } from './types';
 import { resizeTerminal } from './terminal-size';
 
@@ -113,7 +112,7 @@ export async function* logs(ctx: PodContext, e: Entry, o: LogsOptions): AsyncGen
 export async function resize(ctx: PodContext, e: Entry, rows: number, cols: number): Promise<void> {
   const main = mainContainer(e.record);
   // In a pod of several, the main container may be between its exit and its restart in place.
-  if (!e.run?.init || (e.run.inPlace && main.process === undefined)) throw notRunning(e.record);
+  if (!e.run?.init || (e.run.inPlace && main.process === undefined)) throw new PodNotRunningError(e.record.id);
   if (!main.spec.tty) return;
   await resizeTerminal(e.run.vm.agent, e.run.init, rows, cols);
   ctx.emit(e.record, 'resize', { height: String(rows), width: String(cols) });

@@ -1,43 +1,10 @@
 /**
- * Detach keys of `docker attach` / `docker run -it` (default ctrl-p,ctrl-q): parsing of the
- * `detachKeys` parameter with Docker's syntax, and a scanner that watches a client's stdin
- * for the sequence. Bytes that might start the sequence are held back until the next byte
- * decides; when the sequence is complete the client is detached and the sequence itself is
- * never delivered to the process.
+ * Detach keys of an attached client (Docker's default is ctrl-p,ctrl-q; a front end parses its
+ * own syntax, the Docker API's in src/translate/detach-keys.ts): a scanner that watches a
+ * client's stdin for the sequence. Bytes that might start the sequence are held back until the
+ * next byte decides; when the sequence is complete the client is detached and the sequence
+ * itself is never delivered to the process.
  */
-import { InvalidArgumentError } from '../errors';
-
-/** Docker's default: ctrl-p, ctrl-q. */
-export const DEFAULT_DETACH_KEYS = Buffer.from([0x10, 0x11]);
-
-/**
- * Parse `ctrl-p,ctrl-q`, `a,b`, `ctrl-@`, `ctrl-[`... (`ctrl-<a-z @ [ \ ] ^ _>` or a single
- * character). Throws "Invalid detach keys (x) provided" as dockerd does.
- */
-export function parseDetachKeys(spec: string): Buffer {
-  const out: number[] = [];
-  const bad = () => new InvalidArgumentError(`Invalid detach keys (${spec}) provided`);
-  for (const key of spec.split(',')) {
-    if (key.length > 1) {
-      const m = /^ctrl-(.)$/i.exec(key);
-      if (!m) throw bad();
-      const ch = m[1].toLowerCase();
-      if (ch >= 'a' && ch <= 'z') out.push(ch.charCodeAt(0) - 0x60);
-      else if (ch === '@') out.push(0);
-      else if (ch === '[') out.push(27);
-      else if (ch === '\\') out.push(28);
-      else if (ch === ']') out.push(29);
-      else if (ch === '^') out.push(30);
-      else if (ch === '_') out.push(31);
-      else throw bad();
-    } else if (key.length === 1) {
-      out.push(key.charCodeAt(0));
-    } else {
-      throw bad();
-    }
-  }
-  return Buffer.from(out);
-}
 
 /** Watches a stream of input bytes for the detach sequence. */
 export class DetachScanner {

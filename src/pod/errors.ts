@@ -3,7 +3,8 @@
  * and the facts as fields, so that each front end words them its own way (the Docker front
  * end renders dockerd's wording in src/translate/errors.ts).
  */
-import { ConflictError, NotFoundError } from '../errors';
+import { ConflictError, ForbiddenError, InvalidArgumentError, NotFoundError, UnavailableError } from '../errors';
+import type { LinkFailure, PodFailure } from './types';
 
 /** No pod has this id, name or id prefix. */
 export class NoSuchPodError extends NotFoundError {
@@ -87,4 +88,164 @@ export class JoinedPodPauseError extends ConflictError {
   constructor(readonly podId: string) {
     super(`pod ${podId} runs in another pod's VM: pausing it would freeze that pod too`);
   }
+}
+
+/** A running pod is not removed without `force`. */
+export class RemoveRunningPodError extends ConflictError {
+  constructor(readonly podId: string) {
+    super(`pod ${podId} is running: stop it first, or remove it with force`);
+  }
+}
+
+/** A start, or a pending restart, that a kill or a forced removal overtook. */
+export class OperationPreemptedError extends ConflictError {
+  constructor(
+    readonly podId: string,
+    readonly operation: 'start' | 'restart',
+    readonly by: 'kill' | 'remove',
+  ) {
+    super(`pod ${podId}: the ${operation} was overtaken by a ${by === 'kill' ? 'kill' : 'forced removal'}`);
+  }
+}
+
+/** A connect of a pod whose network mode is none (loopback only) to a network. */
+export class NoneModeConnectError extends InvalidArgumentError {
+  constructor(readonly podId: string) {
+    super(`pod ${podId} has no networks (mode none): it cannot be connected to one`);
+  }
+}
+
+/** Network-scoped aliases asked on the default network, which has none. */
+export class DefaultNetworkAliasError extends InvalidArgumentError {
+  constructor(readonly network: string) {
+    super(`the default network ${network} has no network-scoped aliases`);
+  }
+}
+
+/** A connect of a pod to a network it is on (or planned to join) already. */
+export class AlreadyConnectedError extends ForbiddenError {
+  constructor(
+    readonly podName: string,
+    readonly network: string,
+  ) {
+    super(`pod ${podName} is on network ${network} already`);
+  }
+}
+
+/** A connect of a running pod whose VM has no network interface left. */
+export class NoSpareNicError extends ConflictError {
+  constructor(
+    readonly podName: string,
+    readonly nics: number,
+  ) {
+    super(`pod ${podName} has no spare network interface: its VM has ${nics}, all in use`);
+  }
+}
+
+/** A disconnect of a pod from a network it is not on. */
+export class NotConnectedError extends UnavailableError {
+  constructor(
+    readonly podId: string,
+    readonly network: string,
+  ) {
+    super(`pod ${podId} is not on network ${network}`);
+  }
+}
+
+/** A rename to the name the pod has already. */
+export class RenameToSameNameError extends InvalidArgumentError {
+  constructor(
+    readonly podId: string,
+    readonly podName: string,
+  ) {
+    super(`pod ${podId} is named ${JSON.stringify(podName)} already`);
+  }
+}
+
+/** An update of the restart policy of a pod that is removed when it exits. */
+export class AutoRemoveRestartPolicyError extends InvalidArgumentError {
+  constructor(readonly podId: string) {
+    super(`pod ${podId} is removed when it exits: its restart policy cannot be updated`);
+  }
+}
+
+/** An update the running pod's VM cannot take; `reason` says why, in the pod layer's words. */
+export class PodUpdateRefusedError extends ConflictError {
+  constructor(
+    readonly podId: string,
+    readonly reason: string,
+  ) {
+    super(`pod ${podId} cannot be updated: ${reason}`);
+  }
+}
+
+/**
+ * A failure kept with a container's state (PodState.failure) besides its neutral message, so
+ * that a front end can word it its own way when it shows the state later (see ./types.ts).
+ */
+export function failureMessage(f: PodFailure): string {
+  switch (f.kind) {
+    case 'process-start':
+      return `${f.exec ? 'exec' : 'process'} could not start: ${f.detail}`;
+    case 'log-config':
+      return `the log settings cannot be used: ${f.detail}`;
+    case 'link':
+      return f.reason === 'no-such-pod'
+        ? `link to ${f.target}: no such pod`
+        : f.reason === 'not-running'
+          ? `link to ${f.target} as ${f.alias}: it is not running`
+          : `link to ${f.target}: it is not on the default network`;
+    case 'bind-source':
+      return `bind source ${f.source} does not exist`;
+  }
+}
+
+/** The guest could not start a process (the container's init or an exec): facts in `failure`. */
+export class ProcessStartError extends InvalidArgumentError {
+  readonly failure: PodFailure & { kind: 'process-start' };
+  constructor(detail: string, exec: boolean, guestExec: boolean, options?: { cause?: unknown }) {
+    const failure = { kind: 'process-start' as const, detail, exec, guestExec };
+    super(failureMessage(failure), options);
+    this.failure = failure;
+  }
+}
+
+/** A pod's log settings (sizes, counts) cannot be used at its start. */
+export class LogConfigError extends UnavailableError {
+  readonly failure: PodFailure & { kind: 'log-config' };
+  constructor(detail: string) {
+    const failure = { kind: 'log-config' as const, detail };
+    super(failureMessage(failure));
+    this.failure = failure;
+  }
+}
+
+/** A legacy link of a pod cannot be made at its start (a server error, as in dockerd). */
+export class LinkFailedError extends UnavailableError {
+  readonly failure: PodFailure & { kind: 'link' };
+  constructor(reason: LinkFailure['reason'], target: string, pod: string, alias: string) {
+    const failure = { kind: 'link' as const, reason, target, pod, alias };
+    super(failureMessage(failure));
+    this.failure = failure;
+  }
+}
+
+/** A bind mount's host source does not exist (at create for `--mount`, at start otherwise). */
+export class BindSourceMissingError extends InvalidArgumentError {
+  readonly failure: PodFailure & { kind: 'bind-source' };
+  constructor(source: string, mountType: string) {
+    const failure = { kind: 'bind-source' as const, source, mountType };
+    super(failureMessage(failure));
+    this.failure = failure;
+  }
+}
+
+/** The facts of a failure that a container's state keeps, when `err` is one of those above. */
+export function failureOf(err: unknown): PodFailure | undefined {
+  const typed =
+    err instanceof ProcessStartError ||
+    err instanceof LogConfigError ||
+    err instanceof LinkFailedError ||
+    err instanceof BindSourceMissingError;
+  return typed ? err.failure : undefined;
 }

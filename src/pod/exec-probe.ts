@@ -11,24 +11,14 @@ import { AttachSession } from './io';
 import { execCreate, execStart } from './exec-run';
 import type { Entry, Run } from './registry';
 import { nowRfc3339 } from '../util/time';
+import type { ProbeResult } from './probe-types';
 
 /** Bytes of a probe's output (stdout and stderr together) that are kept. */
 export const PROBE_OUTPUT_LIMIT = 4096;
 /** How long a killed probe may take to go away before the caller goes on. */
 const KILL_WAIT_MS = 5000;
 
-/** One probe's result. */
-export interface ProbeResult {
-  /** RFC 3339 with nanoseconds. */
-  start: string;
-  end: string;
-  /** The probe's exit code; -1 when it timed out or could not start. */
-  exitCode: number;
-  /** Its output (cut at PROBE_OUTPUT_LIMIT bytes, then `...`), or why it could not start. */
-  output: string;
-  /** Set when it was killed for running longer than this many ms (its output is then empty). */
-  timedOutMs?: number;
-}
+export type { ProbeResult } from './probe-types';
 
 /** Keeps the first PROBE_OUTPUT_LIMIT bytes of what is written, and whether more came. */
 class LimitedOutput {

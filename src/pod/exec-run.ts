@@ -5,12 +5,11 @@
  */
 import type { AgentProcess } from '../vm/types';
 import { ConflictError, NotFoundError } from '../errors';
-import { PodPausedError } from './errors';
+import { PodNotRunningError, PodPausedError } from './errors';
 import { OUTPUT_DRAIN_MS, atMost } from './async';
 import type { PodContext } from './context';
 import type { ExecConfig, ExecRecord } from './exec';
 import { AttachSession, ProcessIo } from './io';
-import { notRunning } from './lifecycle';
 import type { Entry } from './registry';
 import { mergeEnv, resolveUserInGuest, runtimeEnv } from './runtime';
 import { execStartFailure } from './start-error';
@@ -25,7 +24,7 @@ function paused(id: string): ConflictError {
 
 /** Create an exec instance in a running pod's main container. */
 export function execCreate(ctx: PodContext, e: Entry, config: ExecConfig): ExecRecord {
-  if (!e.run) throw notRunning(e.record);
+  if (!e.run) throw new PodNotRunningError(e.record.id);
   if (isPaused(e.record)) throw paused(e.record.id);
   const target = targetOf(e, config);
   const x = ctx.execs.create(e.record.id, config);
@@ -62,7 +61,7 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
   if (x.started) throw new ConflictError(`Error: Exec command ${x.id} has already run`);
   const e = ctx.registry.lookup(x.containerId);
   const run = e.run;
-  if (!run) throw notRunning(e.record);
+  if (!run) throw new PodNotRunningError(e.record.id);
   if (isPaused(e.record)) throw paused(e.record.id);
   // Execs run in the pod's main container unless the config names another one of the pod.
   const target = targetOf(e, x.config);
@@ -140,7 +139,7 @@ export async function execResize(ctx: PodContext, id: string, rows: number, cols
   if (!x.proc && x.exitCode === null) await atMost(x.ready, 10000);
   if (!x.running || !x.proc) throw new NotFoundError('no such exec');
   const e = ctx.registry.lookup(x.containerId);
-  if (!e.run) throw notRunning(e.record);
+  if (!e.run) throw new PodNotRunningError(e.record.id);
   if (!x.config.tty) return;
   await resizeTerminal(e.run.vm.agent, x.proc, rows, cols);
 }

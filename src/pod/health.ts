@@ -20,7 +20,8 @@
  */
 import type { PodContext } from './context';
 import { sleepUnless } from './async';
-import { runExecProbe, type ProbeResult } from './exec-probe';
+import { runExecProbe } from './exec-probe';
+import type { HealthSpec, HealthState, ProbeResult } from './probe-types';
 import type { Entry, Run } from './registry';
 import { parseRfc3339 } from '../util/time';
 import { logger } from '../util/log';
@@ -33,28 +34,7 @@ export { PROBE_OUTPUT_LIMIT, type ProbeResult } from './exec-probe';
 /** How many probe results are kept. */
 export const HEALTH_LOG_SIZE = 5;
 
-/** What to probe and how often (every duration already defaulted by the front end). */
-export interface HealthSpec {
-  /** argv of the probe (a shell form is already wrapped in the shell by the front end). */
-  args: string[];
-  intervalMs: number;
-  timeoutMs: number;
-  /** Failures of probes started this soon after the start do not count while starting. */
-  startPeriodMs: number;
-  /** Failures in a row that make the container unhealthy (at least 1). */
-  retries: number;
-}
-
-/** The three health words. */
-export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
-
-/** The health of a container, as recorded with it. */
-export interface HealthState {
-  status: HealthStatus;
-  failingStreak: number;
-  /** Oldest first, at most HEALTH_LOG_SIZE. */
-  log: ProbeResult[];
-}
+export type { HealthSpec, HealthState, HealthStatus } from './probe-types';
 
 /**
  * Record one probe result in `h` (see the module comment for the rules). `startedMs` is when

@@ -5,7 +5,15 @@
  */
 import * as fs from 'node:fs';
 import { ConflictError, NotModifiedError } from '../errors';
-import { JoinedPodPauseError, NoSuchPodError, PodNotPausedError, PodNotRunningError, PodPausedError } from './errors';
+import {
+  failureOf,
+  OperationPreemptedError,
+  JoinedPodPauseError,
+  NoSuchPodError,
+  PodNotPausedError,
+  PodNotRunningError,
+  PodPausedError,
+} from './errors';
 import { logger } from '../util/log';
 import { nowRfc3339 } from '../util/time';
 import { preemptedBy } from './async';
@@ -114,9 +122,7 @@ function resetForManualStart(ctx: PodContext, e: Entry): void {
 
 /** The conflict a start preempted by kill or rm -f answers. */
 function startPreempted(id: string, by: 'kill' | 'remove'): ConflictError {
-  return new ConflictError(
-    `Cannot start container ${id}: it was ${by === 'kill' ? 'killed' : 'removed'} while starting`,
-  );
+  return new OperationPreemptedError(id, 'start', by);
 }
 
 /**
@@ -138,7 +144,7 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
   signal?.addEventListener('abort', onPreempt, { once: true });
   if (signal?.aborted) onPreempt();
   try {
-    parseLogPolicy(r.sandbox.spec.log); // dockerd: "failed to initialize logging driver: ..."
+    parseLogPolicy(r.sandbox.spec.log); // LogConfigError (dockerd fails the start the same way)
     started = await bootSandbox(ctx, r, giveUp.signal, e);
   } catch (err) {
     const by = preemptedBy(signal);
@@ -159,6 +165,8 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
     const failed = startFailure(err, main.spec.args[0] ?? '', main.state.exitCode || 128);
     for (const c of containersOf(r)) if (c.state.status === 'restarting') c.state.status = 'exited';
     main.state.error = failed.error.message;
+    main.state.failure = failureOf(failed.error);
+    if (!main.state.failure) delete main.state.failure;
     main.state.exitCode = failed.exitCode;
     await ctx.persist(e);
     throw failed.error;
@@ -229,9 +237,7 @@ export async function restart(ctx: PodContext, e: Entry, timeoutSec?: number): P
     // A kill or rm -f that came in during the stop wins: no start after it.
     if (signal.aborted || e.removed) {
       const by = preemptedBy(signal);
-      throw new ConflictError(
-        `Cannot restart container ${e.record.id}: it was ${by ?? 'remove'}${by === 'kill' ? 'ed' : 'd'} while the restart was pending`,
-      );
+      throw new OperationPreemptedError(e.record.id, 'restart', by === 'kill' ? 'kill' : 'remove');
     }
     resetForManualStart(ctx, e);
     await startLocked(ctx, e, signal);
@@ -243,7 +249,7 @@ export async function restart(ctx: PodContext, e: Entry, timeoutSec?: number): P
 export async function pause(ctx: PodContext, e: Entry): Promise<void> {
   await e.ops.run(async () => {
     const r = e.record;
-    if (!e.run) throw notRunning(r);
+    if (!e.run) throw new PodNotRunningError(r.id);
     if (isPaused(r)) throw new PodPausedError(r.id, 'pause');
     if (e.run.borrowed) throw new JoinedPodPauseError(r.id);
     await e.run.vm.pause();
@@ -266,9 +272,4 @@ export async function unpause(ctx: PodContext, e: Entry): Promise<void> {
     await ctx.persist(e);
     ctx.emitEach(r, 'unpause', (c) => thawed.includes(c));
   });
-}
-
-/** The conflict of an operation that needs a running pod. */
-export function notRunning(r: PodRecord): ConflictError {
-  return new PodNotRunningError(r.id);
 }

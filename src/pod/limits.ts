@@ -3,7 +3,7 @@
  * container). The VM keeps its size while it runs, so a limit can be applied live up to what
  * the VM has: its memory less the guest's own share, and its vCPUs.
  */
-import { ConflictError } from '../errors';
+import { PodUpdateRefusedError } from './errors';
 import type { ResourceLimits } from '../vm/types';
 import type { PodVmSize } from './types';
 
@@ -23,15 +23,17 @@ export function checkFitsVm(
   const mem = limits?.memoryMax ?? 0;
   if (mem > memRoom || (mem === 0 && wanted.memoryMiB > running.memoryMiB)) {
     const asked = mem > 0 ? `a memory limit of ${Math.ceil(mem / MIB)} MiB` : 'no memory limit';
-    throw new ConflictError(
-      `Cannot update container ${id}: ${asked} does not fit its running VM (${running.memoryMiB} MiB, at most ${memRoom / MIB} MiB for the container); stop the container to resize its VM`,
+    throw new PodUpdateRefusedError(
+      id,
+      `${asked} does not fit its running VM (${running.memoryMiB} MiB, at most ${memRoom / MIB} MiB for the container); stop the container to resize its VM`,
     );
   }
   const quota = limits?.cpuQuota ?? 0;
   const cpus = quota > 0 ? quota / (limits?.cpuPeriod || 100000) : wanted.cpus;
   if (cpus > running.cpus) {
-    throw new ConflictError(
-      `Cannot update container ${id}: ${cpus} CPUs do not fit its running VM (${running.cpus} vCPUs); stop the container to resize its VM`,
+    throw new PodUpdateRefusedError(
+      id,
+      `${cpus} CPUs do not fit its running VM (${running.cpus} vCPUs); stop the container to resize its VM`,
     );
   }
 }

@@ -9,6 +9,7 @@ import { linkEnv, linkHostsLine, type LegacyLink } from '../net/legacy-links';
 import type { PodContext } from './context';
 import type { PodNetworks } from './network';
 import { mainContainer, type PodRecord } from './types';
+import { LinkFailedError } from './errors';
 
 /** The hosts lines and variables of a pod's links. */
 export interface LinkFacts {
@@ -29,14 +30,14 @@ export function resolveLinks(
     try {
       target = ctx.registry.lookup(l.name);
     } catch {
-      throw new Error(`could not get container for ${l.name}: No such container: ${l.name}`);
+      throw new LinkFailedError('no-such-pod', l.name, r.name, l.alias);
     }
     const t = target.record;
     const main = mainContainer(t);
     if (!target.run || main.state.status !== 'running')
-      throw new Error(`Cannot link to a non running container: /${t.name} AS /${r.name}/${l.alias}`);
+      throw new LinkFailedError('not-running', t.name, r.name, l.alias);
     const ep = nets?.endpointsOf(t.id).find((e) => nets.get(e.networkId).isDefault);
-    if (!ep) throw new Error(`Cannot link to /${t.name}, as it does not belong to the default network`);
+    if (!ep) throw new LinkFailedError('not-on-default-network', t.name, r.name, l.alias);
     const link = { name: t.name, alias: l.alias };
     out.hosts.push(linkHostsLine(link, t.sandbox.spec.hostname, ep.ip));
     out.env.push(...linkEnv(link, r.name, ep.ip, t.sandbox.spec.network?.exposed ?? [], main.spec.env));

@@ -6,13 +6,11 @@
  *
  * podvisor has the `json-file` driver (with rotation, see ./logs.ts) and `none`.
  */
-import { NotImplementedError, UnavailableError } from '../errors';
+import { LogConfigError } from './errors';
 
-/** The log settings a pod is created with (PodSpec.log). */
-export interface PodLogConfig {
-  driver: string;
-  opts: Record<string, string>;
-}
+import type { PodLogConfig } from './types';
+
+export type { PodLogConfig } from './types';
 
 /** What the json-file writer does with a container's output. */
 export interface LogPolicy {
@@ -74,11 +72,6 @@ export function parseLogPolicy(c: PodLogConfig | undefined): LogPolicy {
     }
     return { driver: 'json-file', maxSize, maxFile, ...(compress ? { compress } : {}) };
   } catch (e) {
-    throw new UnavailableError(`failed to initialize logging driver: ${(e as Error).message}`);
+    throw new LogConfigError((e as Error).message);
   }
-}
-
-/** `docker logs` of a pod whose driver keeps nothing: dockerd's 501. */
-export function assertLogsReadable(c: PodLogConfig | undefined): void {
-  if (c?.driver === 'none') throw new NotImplementedError('configured logging driver does not support reading');
 }

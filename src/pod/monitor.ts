@@ -178,7 +178,11 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   for (const f of [...e.followers]) f();
   wake(e, 'exit', { exitCode, ...(error ? { error } : {}) }, (id) => {
     const s = r.containers[id]?.state;
-    return { exitCode: s?.exitCode ?? exitCode, ...(s?.error ? { error: s.error } : {}) };
+    return {
+      exitCode: s?.exitCode ?? exitCode,
+      ...(s?.error ? { error: s.error } : {}),
+      ...(s?.failure ? { failure: s.failure } : {}),
+    };
   });
   if (ctx.closing || e.removed) return;
   if (r.sandbox.spec.autoRemove) {
@@ -239,7 +243,11 @@ export function waitExit(e: Entry, condition: WaitCondition, container?: string)
         state.status === 'restarting'
       : !!e.run || state.status === 'restarting';
   if (condition === 'not-running' && !running) {
-    return Promise.resolve({ exitCode: state.exitCode, ...(state.error ? { error: state.error } : {}) });
+    return Promise.resolve({
+      exitCode: state.exitCode,
+      ...(state.error ? { error: state.error } : {}),
+      ...(state.failure ? { failure: state.failure } : {}),
+    });
   }
   return new Promise((resolve) => e.waiters.add({ condition, ...(c ? { container: c.spec.id } : {}), resolve }));
 }

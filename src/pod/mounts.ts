@@ -18,90 +18,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from '../errors';
+import { BindSourceMissingError } from './errors';
 import { isMountPoint, MS_BIND, MS_REC, sharedMounter } from '../util/mounter';
 import type { Vm } from '../vm/types';
 import type { PodContainerSpec, PodSpec } from './types';
 
-/** A tmpfs inside a container. */
-export interface PodTmpfsMount {
-  type: 'tmpfs';
-  /** Absolute path inside the container. */
-  target: string;
-  /** tmpfs options the agent takes: size=, nr_inodes=, mode=, uid=, gid= (comma-separated). */
-  options?: string;
-  readOnly: boolean;
-  /** Docker mounts --tmpfs noexec,nosuid,nodev; --mount type=tmpfs the same. */
-  noexec: boolean;
-  nosuid: boolean;
-  nodev: boolean;
-}
-
-/** A host file or directory bind-mounted into a container. */
-export interface PodBindMount {
-  type: 'bind';
-  /** Absolute host path. */
-  source: string;
-  /** Absolute path inside the container. */
-  target: string;
-  readOnly: boolean;
-  /** Create a missing source directory at start (`-v`); otherwise a missing source fails the start (`--mount`). */
-  createSource: boolean;
-}
-
-/**
- * A pod's empty directory (Kubernetes emptyDir) mounted into a container: made empty in the
- * VM's memory at the pod's start, shared by every container of the pod that mounts the same
- * name, gone when the pod's VM goes (stop or removal).
- */
-export interface PodEmptyDirMount {
-  type: 'emptyDir';
-  /** The pod volume's name (letters, digits, _ . -, at most 36). */
-  name: string;
-  /** Absolute path inside the container. */
-  target: string;
-  readOnly: boolean;
-}
-
-/**
- * A volume (a directory the daemon's volume store keeps) mounted into a container. For the
- * VM it is a bind of `source`; the name is kept so that who uses a volume can be answered
- * from the pods' records.
- */
-export interface PodVolumeMount {
-  type: 'volume';
-  /** The volume's name (empty until the create resolves an anonymous one). */
-  name: string;
-  /** Absolute host path of the volume's data (empty until resolved at create). */
-  source: string;
-  /** Absolute path inside the container. */
-  target: string;
-  readOnly: boolean;
-  /** Made for this container without a name (an image's VOLUME, `-v /path`). */
-  anonymous: boolean;
-  /** Do not fill a new volume from the image's content at `target` (`nocopy`). */
-  noCopy?: boolean;
-  /** Labels, driver and driver options of a volume that `--mount` creates (taken at create). */
-  labels?: Record<string, string>;
-  driver?: string;
-  options?: Record<string, string>;
-}
-
-/** One mount of a container. */
-export type PodMount = PodTmpfsMount | PodBindMount | PodVolumeMount | PodEmptyDirMount;
+export type { PodBindMount, PodEmptyDirMount, PodMount, PodTmpfsMount, PodVolumeMount } from './mount-types';
 
 /** Whether a pod needs its VM booted with the volume share (it has a bind or volume mount). */
 export function needsVolumeShare(spec: PodSpec): boolean {
   return spec.containers.some((c) => (c.mounts ?? []).some((m) => m.type === 'bind' || m.type === 'volume'));
-}
-
-/** IDs of the containers (of `pods`) that mount volume `name`. */
-export function volumeUsers(pods: Iterable<{ id: string; spec: PodSpec }>, name: string): string[] {
-  const out: string[] = [];
-  for (const p of pods) {
-    for (const c of p.spec.containers)
-      if ((c.mounts ?? []).some((m) => m.type === 'volume' && m.name === name)) out.push(c.id);
-  }
-  return out;
 }
 
 /**
@@ -115,9 +41,7 @@ export async function checkBindSources(spec: PodSpec): Promise<void> {
       try {
         await fs.promises.stat(m.source);
       } catch {
-        throw new InvalidArgumentError(
-          `invalid mount config for type "bind": bind source path does not exist: ${m.source}`,
-        );
+        throw new BindSourceMissingError(m.source, 'bind');
       }
     }
   }
@@ -160,9 +84,7 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
       try {
         st = await fs.promises.stat(m.source);
       } catch {
-        throw new InvalidArgumentError(
-          `invalid mount config for type "${m.type}": bind source path does not exist: ${m.source}`,
-        );
+        throw new BindSourceMissingError(m.source, m.type);
       }
       const target = path.join(share, mountSubpath(m.source));
       // Already there for another container of this VM: shared as it is.

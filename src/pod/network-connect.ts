@@ -8,7 +8,14 @@
  * again.
  */
 import { checkStaticAddresses, lookupOver, type NetworkAttachment } from '../net/container-config';
-import { ForbiddenError, InvalidArgumentError, ConflictError, UnavailableError } from '../errors';
+import { UnavailableError } from '../errors';
+import {
+  AlreadyConnectedError,
+  DefaultNetworkAliasError,
+  NoneModeConnectError,
+  NoSpareNicError,
+  NotConnectedError,
+} from './errors';
 import { logger } from '../util/log';
 import type { PodContext } from './context';
 import type { Entry } from './registry';
@@ -41,10 +48,7 @@ export async function connectPod(ctx: PodContext, e: Entry, att: NetworkAttachme
   const r = e.record;
   const spec = r.sandbox.spec;
   const n = nets.get(att.ref);
-  if (spec.network?.mode === 'none')
-    throw new InvalidArgumentError(
-      'container cannot be connected to multiple networks with one of the networks in private (none) mode',
-    );
+  if (spec.network?.mode === 'none') throw new NoneModeConnectError(r.id);
   checkStaticAddresses(
     att.ref,
     !n.isDefault,
@@ -52,8 +56,7 @@ export async function connectPod(ctx: PodContext, e: Entry, att: NetworkAttachme
     att.ip6,
     lookupOver(() => n),
   );
-  if (n.isDefault && att.aliases.length > 0)
-    throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
+  if (n.isDefault && att.aliases.length > 0) throw new DefaultNetworkAliasError(n.name);
   const plan = spec.network ?? { mode: 'networks' as const, networks: [], ports: [] };
   const planned = plan.networks.some((a) => sameNetwork(nets, a.ref, n.id));
   const planAfter = {
@@ -63,14 +66,10 @@ export async function connectPod(ctx: PodContext, e: Entry, att: NetworkAttachme
   };
   if (e.run) {
     const vm = e.run.vm;
-    if (nets.endpointsOf(r.id).some((ep) => ep.networkId === n.id))
-      throw new ForbiddenError(`endpoint with name ${r.name} already exists in network ${n.name}`);
+    if (nets.endpointsOf(r.id).some((ep) => ep.networkId === n.id)) throw new AlreadyConnectedError(r.name, n.name);
     const used = new Set(nets.endpointsOf(r.id).map((ep) => ep.tap));
     const nic = vm.devices.nics.find((c) => !used.has(c.tap));
-    if (!nic)
-      throw new ConflictError(
-        `container ${r.name} has no spare network interface: its VM has ${vm.devices.nics.length}, all in use (disconnect it from a network first)`,
-      );
+    if (!nic) throw new NoSpareNicError(r.name, vm.devices.nics.length);
     const ep = await nets.connect(n.id, {
       containerId: r.id,
       name: r.name,
@@ -93,7 +92,7 @@ export async function connectPod(ctx: PodContext, e: Entry, att: NetworkAttachme
       throw err;
     }
   } else if (planned) {
-    throw new ForbiddenError(`endpoint with name ${r.name} already exists in network ${n.name}`);
+    throw new AlreadyConnectedError(r.name, n.name);
   }
   spec.network = planAfter;
   await ctx.persist(e);
@@ -111,7 +110,7 @@ export async function disconnectPod(ctx: PodContext, e: Entry, ref: string): Pro
   const plan = spec.network;
   const planned = plan?.networks.some((a) => sameNetwork(nets, a.ref, n.id)) ?? false;
   const ep = nets.endpointsOf(r.id).find((o) => o.networkId === n.id);
-  if (!ep && (e.run || !planned)) throw new Error(`container ${r.id} is not connected to the network ${n.name}`);
+  if (!ep && (e.run || !planned)) throw new NotConnectedError(r.id, n.name);
   if (ep) {
     await nets.disconnect(n.id, r.id);
     const nic = e.run?.vm.devices.nics.find((c) => c.tap === ep.tap);

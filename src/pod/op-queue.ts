@@ -6,6 +6,7 @@
  * kills what it just booted. Queued operations are not cancelled: they run afterwards and see
  * the new state (a removed container, a dead process), as they would in dockerd.
  */
+import { MAX_TIMER_MS } from '../util/time';
 
 /** Why a force operation preempted the running one. */
 export type Preemption = 'kill' | 'remove' | 'shutdown';
@@ -100,6 +101,3 @@ export function waitFor(p: Promise<unknown>, ms?: number, signal?: AbortSignal):
     );
   });
 }
-
-/** Longest delay a node timer holds (2^31-1 ms, about 24.8 days); longer waits have no deadline. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -17,56 +17,9 @@
  * ready once started. After a kill the probes of that container stop (on hold) until it runs
  * again, when a fresh state starts.
  */
+import type { ContainerProbes, ProbeKind, ProbeSpec, ProbeStatus } from './probe-types';
 
-/** What a probe does. */
-export type ProbeAction =
-  /** Run `args` in the container (as an exec): exit code 0 is a success. */
-  | { type: 'exec'; args: string[] }
-  /**
-   * GET `path` on `host` (absent: the pod's address on its network) and `port`, from the
-   * host: a status from 200 to 399 is a success.
-   */
-  | {
-      type: 'http';
-      host?: string;
-      port: number;
-      path: string;
-      scheme: 'http' | 'https';
-      headers: Array<{ name: string; value: string }>;
-    }
-  /** Connect to `host` (absent: the pod's address) and `port` over TCP, from the host: a connection is a success. */
-  | { type: 'tcp'; host?: string; port: number };
-
-/** One probe of a container, every duration in milliseconds (defaults already applied). */
-export interface ProbeSpec {
-  action: ProbeAction;
-  /** From the container's start to its first probe. */
-  initialDelayMs: number;
-  /** Between two probes. */
-  periodMs: number;
-  /** A probe that takes longer is a failure. */
-  timeoutMs: number;
-  /** Failures in a row that count (at least 1). */
-  failureThreshold: number;
-  /** Successes in a row that count (at least 1; 1 for liveness and startup). */
-  successThreshold: number;
-  /** Seconds between the stop signal and SIGKILL when this probe kills (absent: the container's stop timeout). */
-  killGraceSeconds?: number;
-}
-
-/** The kinds of probe. */
-export type ProbeKind = 'startup' | 'liveness' | 'readiness';
-
-/** A container's probes (each optional). */
-export type ContainerProbes = Partial<Record<ProbeKind, ProbeSpec>>;
-
-/** What the probes say of a container's current run (kept with its record). */
-export interface ProbeStatus {
-  /** Its startup probe succeeded (or it has none). */
-  started: boolean;
-  /** Its readiness probe's settled result is a success (or it has none), once started. */
-  ready: boolean;
-}
+export type { ContainerProbes, ProbeAction, ProbeKind, ProbeSpec, ProbeStatus } from './probe-types';
 
 /** What one result changed. */
 export interface ProbeDecision {

@@ -320,7 +320,7 @@ function formatList(spec: string): PsColumn[] {
     if (!def) {
       if (NOT_RENDERED.has(name))
         throw new PsError(
-          `ps: podvisor renders docker top from the guest's /proc and does not render the "${m[1]}" column`,
+          `ps: podvisor renders the process table from the guest's /proc and does not render the "${m[1]}" column`,
         );
       throw new PsError(`ps: error: unknown user-defined format specifier "${m[1]}"`);
     }
@@ -340,7 +340,7 @@ function checkRenames(psArgs: string): void {
 
 const unsupported = (what: string) =>
   new PsError(
-    `ps: podvisor renders docker top from the guest's /proc and does not support the ps option ${JSON.stringify(what)} ` +
+    `ps: podvisor renders the process table from the guest's /proc and does not support the ps option ${JSON.stringify(what)} ` +
       '(it renders -e -f -A, a u x, and columns chosen with -o, o or --format)',
   );
 

@@ -11,7 +11,7 @@ import { DEFAULT_LOG_POLICY, parseLogPolicy } from './log-config';
 import { NameIndex } from './names';
 import { OpQueue } from './op-queue';
 import { RestartBackoff } from './restart';
-import { mainContainer, type PodRecord } from './types';
+import { mainContainer, type PodFailure, type PodRecord } from './types';
 
 /** Conditions of `wait`. */
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
@@ -19,8 +19,10 @@ export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 /** Result of `wait`. */
 export interface WaitResult {
   exitCode: number;
-  /** Set when the run ended abnormally (VM died...). */
+  /** Set when the run ended abnormally (VM died...), or its start failed. */
   error?: string;
+  /** The facts of `error`, when the pod layer knows them (PodState.failure). */
+  failure?: PodFailure;
 }
 
 /** A run: the pod on its VM. */

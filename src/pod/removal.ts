@@ -4,7 +4,7 @@
  * answers at once and deletes afterwards (a daemon that dies meanwhile finishes the removal
  * at its next start, from a `removing` record or an exited AutoRemove one).
  */
-import { ConflictError } from '../errors';
+import { RemoveRunningPodError } from './errors';
 import { logger } from '../util/log';
 import type { PodContext } from './context';
 import { wake, type Entry } from './registry';
@@ -23,9 +23,7 @@ export async function remove(ctx: PodContext, e: Entry, opts: { force: boolean }
     const r = e.record;
     if (e.run || isRestarting(r)) {
       if (!opts.force) {
-        throw new ConflictError(
-          `You cannot remove a running container ${r.id}. Stop the container before attempting removal or force remove`,
-        );
+        throw new RemoveRunningPodError(r.id);
       }
       ctx.cancelRestart(e);
       r.manuallyStopped = true;

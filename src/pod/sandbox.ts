@@ -166,7 +166,7 @@ export async function adoptSandbox(ctx: PodContext, podId: string, vmId: string)
 export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   // stop --keep-vm and replace keep the VM, cleaned, instead (./vm-reuse.ts).
   const keep = ctx.reuse.takeKeep(e.record.id);
-  if (keep) return keepSandbox(ctx, e, run, keep);
+  if (keep) return keepSandbox(ctx.deps, e, run, keep);
   const t0 = Date.now();
   if (run.borrowed) {
     // Another pod's VM: only this pod's containers go (their processes are gone already).

@@ -23,6 +23,16 @@ import type { PodUpdate } from './update';
 
 export type { AttachOptions, LogsOptions, PodUpdate, ProcessTable, WaitCondition, WaitResult };
 
+// The pod layer's other doors (docs/architecture.md): of its inner modules, a front end uses
+// only what is re-exported here (and in ./types, ./errors, ./events); lint refuses the rest.
+export type { ExecConfig, ExecRecord, GuestSample, LogEntry };
+export type { AttachSessionOptions, OutputSink, StreamName } from './io';
+export type { PodVmService, PodVmView } from './vms';
+/** A client's session on a process's streams (./io.ts): what attach and execStart take. */
+export { AttachSession } from './io';
+/** The /etc files written into a container at each start, which a diff leaves out (./etc-files.ts). */
+export { ETC_FILES_AT_START } from './etc-files';
+
 /** Counts of pods by state. */
 export interface PodCounts {
   total: number;
@@ -162,6 +172,6 @@ export interface PodService {
 /**
  * Create-time check of a pod's bind sources, as a front end's create makes it before the pod
  * is recorded: a bind whose source is not to be made at start must exist
- * (InvalidArgumentError naming the path otherwise). Used by the creation service (src/engine).
+ * (BindSourceMissingError, an InvalidArgumentError naming the path, otherwise). Used by the creation service (src/engine).
  */
 export { checkBindSources } from './mounts';

@@ -31,7 +31,7 @@ export async function stopLocked(ctx: PodContext, e: Entry, timeoutSec?: number,
     if (wasRestarting) setStatus(r, 'exited');
     await ctx.persist(e);
     if (wasRestarting) return;
-    throw new NotModifiedError('container already stopped');
+    throw new NotModifiedError('pod already stopped');
   }
   const run = e.run;
   // The stop timeout of the main container: the pod's grace period.

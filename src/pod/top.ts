@@ -8,10 +8,9 @@
  */
 import { NotImplementedError } from '../errors';
 import type { PodContext } from './context';
-import { ContainerNotRunningError, NoSuchContainerInPodError, PodPausedError } from './errors';
+import { ContainerNotRunningError, NoSuchContainerInPodError, PodNotRunningError, PodPausedError } from './errors';
 import { execStart } from './exec-run';
 import { AttachSession } from './io';
-import { notRunning } from './lifecycle';
 import { parsePsArgs, PsError, renderTable, type ProcessTable } from './ps-format';
 import type { Entry } from './registry';
 import { readAccountFiles } from './runtime';
@@ -25,7 +24,7 @@ export type { ProcessTable } from './ps-format';
  * Bad ps_args are refused before the guest is asked.
  */
 export async function top(ctx: PodContext, e: Entry, psArgs: string, containerId?: string): Promise<ProcessTable> {
-  if (!e.run) throw notRunning(e.record);
+  if (!e.run) throw new PodNotRunningError(e.record.id);
   if (isPaused(e.record)) throw new PodPausedError(e.record.id, 'top');
   const c = containerId === undefined ? mainContainer(e.record) : findContainer(e.record, containerId);
   if (!c) throw new NoSuchContainerInPodError(e.record.id, containerId as string);

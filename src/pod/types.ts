@@ -14,16 +14,23 @@
  * exactly one container whose id is the pod's id.
  */
 import type { ResourceLimits, VmConfig } from '../vm/types';
-import type { HealthSpec, HealthState } from './health';
-import type { ContainerProbes, ProbeStatus } from './probe-state';
-import type { PodLogConfig } from './log-config';
 import type { ContainerNetworkPlan } from '../net/container-config';
-import type { PodMount } from './mounts';
+import type { ContainerProbes, HealthSpec, HealthState, ProbeStatus } from './probe-types';
+import type { PodMount } from './mount-types';
 
-/** Docker's restart policy names. */
+export type * from './probe-types';
+export type * from './mount-types';
+
+/** The log settings a pod is created with (PodSpec.log). */
+export interface PodLogConfig {
+  driver: string;
+  opts: Record<string, string>;
+}
+
 /** The VM size a pod asks for: memory and vCPUs (the VM layer's VmConfig size; devices are the sandbox's). */
 export type PodVmSize = VmConfig['size'];
 
+/** The restart policy names (Docker's words, which pod files share). */
 export type RestartPolicyName = 'no' | 'always' | 'unless-stopped' | 'on-failure';
 
 /** When a pod is started again after its main process exits. */
@@ -143,7 +150,36 @@ export interface PodState {
   startedAt: string;
   finishedAt: string;
   oomKilled: boolean;
+  /**
+   * The facts of `error` when the pod layer knows them (./errors.ts failureOf), for a front
+   * end to word them; they hold while `error` is failureMessage(failure).
+   */
+  failure?: PodFailure;
 }
+
+/** A legacy link that could not be made: no such target, a target not running, or not on the default network. */
+export interface LinkFailure {
+  kind: 'link';
+  reason: 'no-such-pod' | 'not-running' | 'not-on-default-network';
+  /** The target's name as the link gave it (no-such-pod), else its record's name. */
+  target: string;
+  /** The linking pod's name. */
+  pod: string;
+  alias: string;
+}
+
+/** A failure of a start (or an exec's start), as facts (PodState.failure; ./errors.ts). */
+export type PodFailure =
+  /**
+   * The guest could not start a process: `detail` is the guest's account; `guestExec` when it
+   * is the guest's own exec failure (`exec: "x": ...`); `exec` for an extra process.
+   */
+  | { kind: 'process-start'; detail: string; exec: boolean; guestExec: boolean }
+  /** The log settings cannot be used: `detail` says which and why. */
+  | { kind: 'log-config'; detail: string }
+  | LinkFailure
+  /** A bind mount's host source does not exist. */
+  | { kind: 'bind-source'; source: string; mountType: string };
 
 /** Go's zero time, as Docker prints it for "never". */
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -316,4 +352,14 @@ export function createdState(): PodState {
     finishedAt: ZERO_TIME,
     oomKilled: false,
   };
+}
+
+/** IDs of the containers (of `pods`) that mount volume `name`. */
+export function volumeUsers(pods: Iterable<{ id: string; spec: PodSpec }>, name: string): string[] {
+  const out: string[] = [];
+  for (const p of pods) {
+    for (const c of p.spec.containers)
+      if ((c.mounts ?? []).some((m) => m.type === 'volume' && m.name === name)) out.push(c.id);
+  }
+  return out;
 }

@@ -6,10 +6,9 @@
 import type { ResourceLimits } from '../vm/types';
 import type { PodVmSize } from './types';
 import type { LegacyLink } from '../net/legacy-links';
-import { ConflictError, InvalidArgumentError } from '../errors';
 import type { PodContext } from './context';
 import { checkFitsVm } from './limits';
-import { NameInUseError } from './errors';
+import { AutoRemoveRestartPolicyError, NameInUseError, PodUpdateRefusedError, RenameToSameNameError } from './errors';
 import type { Entry } from './registry';
 import { containerName, mainContainer, type RestartPolicy } from './types';
 
@@ -33,7 +32,7 @@ export async function rename(ctx: PodContext, e: Entry, newName: string): Promis
   const r = e.record;
   const names = ctx.registry.names;
   const n = newName.replace(/^\//, '');
-  if (n === r.name) throw new InvalidArgumentError('Renaming a container with the same name as its current name');
+  if (n === r.name) throw new RenameToSameNameError(r.id, n);
   try {
     names.reserve(n, r.id);
   } catch (err) {
@@ -68,7 +67,7 @@ export async function update(ctx: PodContext, e: Entry, u: PodUpdate): Promise<v
   const r = e.record;
   const sandbox = r.sandbox.spec;
   if (u.restartPolicy && sandbox.autoRemove && u.restartPolicy.name !== 'no') {
-    throw new InvalidArgumentError('Restart policy cannot be updated because AutoRemove is enabled for the container');
+    throw new AutoRemoveRestartPolicyError(r.id);
   }
   // Resources apply to the pod's main container: the only one of the pods that the Docker
   // front end creates, and the only one whose limits an update names.
@@ -80,7 +79,7 @@ export async function update(ctx: PodContext, e: Entry, u: PodUpdate): Promise<v
     if (run && limits) {
       const agent = run.vm.agent;
       if (!agent.updateResources)
-        throw new ConflictError(`Cannot update container ${r.id}: its VM cannot change limits live (stop it first)`);
+        throw new PodUpdateRefusedError(r.id, 'its VM cannot change limits live (stop it first)');
       // A limit that was set and is now gone is lifted ("max").
       const apply: ResourceLimits = { ...limits };
       if (apply.memoryMax === undefined && main.limits?.memoryMax !== undefined) apply.memoryMax = 0;

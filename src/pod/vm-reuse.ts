@@ -14,8 +14,8 @@
 import { logger } from '../util/log';
 import { cleanGuest, cleanShares } from '../vm/clean';
 import type { Vm } from '../vm/types';
-import type { PodContext } from './context';
-import { leaveNetworks } from './network';
+import type { RootfsManager } from '../storage/types';
+import { leaveNetworks, type PodNetworks } from './network';
 import type { Entry, Run } from './registry';
 
 const log = logger('pod');
@@ -64,17 +64,20 @@ export class VmReuse {
 /**
  * The teardown of a run whose VM is kept: the VM cleaned and handed to `keep`, the pod's
  * rootfs unmounted. When the VM cannot be cleaned it is destroyed and `keep` rejected.
- * Never rejects.
+ * Never rejects. `deps`: the pod context's networks and rootfs (PodManagerDeps).
  */
-export async function keepSandbox(ctx: PodContext, e: Entry, run: Run, keep: Keep): Promise<void> {
+export async function keepSandbox(
+  deps: { networks?: Promise<PodNetworks | undefined>; rootfs: RootfsManager },
+  e: Entry,
+  run: Run,
+  keep: Keep,
+): Promise<void> {
   const ids = Object.keys(e.record.containers);
   const t0 = Date.now();
   // The pod leaves its networks on the host (ports, names, address, the taps off the bridges:
   // never rejects) while the guest is cleaned: its processes are gone already, so nothing of
   // it answers meanwhile, and the two are independent.
-  const left = ctx.deps.networks
-    ? ctx.deps.networks.then((nets) => leaveNetworks(nets, e.record.id))
-    : Promise.resolve();
+  const left = deps.networks ? deps.networks.then((nets) => leaveNetworks(nets, e.record.id)) : Promise.resolve();
   let failure: Error | undefined;
   try {
     await cleanGuest(run.vm, ids);
@@ -84,7 +87,7 @@ export async function keepSandbox(ctx: PodContext, e: Entry, run: Run, keep: Kee
   }
   await left;
   for (const id of ids) {
-    await ctx.deps.rootfs.unmount(id).catch((err) => log.warn(`unmounting rootfs of ${id}: ${(err as Error).message}`));
+    await deps.rootfs.unmount(id).catch((err) => log.warn(`unmounting rootfs of ${id}: ${(err as Error).message}`));
   }
   if (!failure) {
     try {

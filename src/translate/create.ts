@@ -11,7 +11,7 @@
  * WorkingDir and StopSignal when unset; Cmd from the image only when the caller set neither
  * Cmd nor Entrypoint; Entrypoint from the image when the caller did not set one.
  */
-import { parseEtcOptions } from '../net/etc-config';
+import { parseEtcOptions } from './etc-options';
 import type { ImageRecord } from '../storage/types';
 import { InvalidArgumentError, NotImplementedError } from '../errors';
 import type { CreateBody } from './docker-schema';
@@ -24,12 +24,8 @@ import type { PodSpec, RestartPolicy, RestartPolicyName } from '../pod/types';
 import { mergeEnv } from '../util/env';
 import { verifyLogConfig, type LogConfig } from './log-config';
 import { GUEST_SHM_BYTES, parseMounts, withShmSize } from './mounts';
-import {
-  planNetworks,
-  type ContainerNetworkPlan,
-  type NetworkingInput,
-  type NetworkLookup,
-} from '../net/container-config';
+import type { ContainerNetworkPlan, NetworkLookup } from '../net/container-config';
+import { planNetworks, type NetworkingInput } from './network-plan';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;

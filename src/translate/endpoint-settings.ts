@@ -6,7 +6,8 @@
  * NetworkingConfig (the bridge driver has no endpoint option of its own, as dockerd's, so they
  * are only shown).
  */
-import { askedIpamConfig, type ContainerNetworkPlan } from '../net/container-config';
+import type { ContainerNetworkPlan } from '../net/container-config';
+import { askedIpamConfig } from './network-json';
 
 /** Driver options of the create's EndpointsConfig, by the key it used (a network name or ID). */
 export type EndpointDriverOpts = Record<string, Record<string, string>>;

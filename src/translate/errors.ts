@@ -13,6 +13,7 @@ import {
   PodPausedError,
 } from '../pod/errors';
 import { shortId } from '../storage/digest';
+import { podFailureMessage } from './pod-errors';
 import {
   ImageDeleteConflictError,
   LoginRefusedError,
@@ -88,7 +89,7 @@ function storageMessage(err: unknown): string | undefined {
 
 /** dockerd's message for `err`, or undefined when `err` is not a pod-layer or storage failure. */
 export function dockerMessage(err: unknown): string | undefined {
-  const stored = storageMessage(err);
+  const stored = storageMessage(err) ?? podFailureMessage(err);
   if (stored !== undefined) return stored;
   if (err instanceof NoSuchPodError) return `No such container: ${err.ref}`;
   if (err instanceof PodNotRunningError) {

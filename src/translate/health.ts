@@ -6,7 +6,7 @@
  * `State.Health`, the `(healthy)` of `docker ps` and the `health` filter's word.
  */
 import { InvalidArgumentError } from '../errors';
-import type { HealthSpec, HealthState, ProbeResult } from '../pod/health';
+import type { HealthSpec, HealthState, ProbeResult } from '../pod/types';
 import type { ContainerRecord } from '../pod/types';
 
 /** dockerd's defaults: 30 s between probes, 30 s per probe, no start period, 3 retries. */

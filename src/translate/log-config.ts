@@ -8,6 +8,7 @@
  */
 import { InvalidArgumentError, NotImplementedError } from '../errors';
 import { ramInBytes } from '../util/go-units';
+import type { PodLogConfig } from '../pod/types';
 
 /** Docker's LogConfig: a driver name and its options. */
 export interface LogConfig {
@@ -88,4 +89,9 @@ export function verifyLogConfig(lc: LogConfig, daemonDefault: LogConfig): LogCon
   const config = type === daemonDefault.Type ? { ...daemonDefault.Config, ...lc.Config } : { ...lc.Config };
   validateLogOpts(type, config);
   return { Type: type, Config: config };
+}
+
+/** `docker logs` of a pod whose driver keeps nothing: dockerd's 501. */
+export function assertLogsReadable(c: PodLogConfig | undefined): void {
+  if (c?.driver === 'none') throw new NotImplementedError('configured logging driver does not support reading');
 }

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../errors';
-import type { PodMount } from '../pod/mounts';
+import type { PodMount } from '../pod/types';
 import type { DockerHostConfig } from './docker-types';
 
 /** Bind modes dockerd accepts (SELinux labels and propagation are taken and have no effect in the VM). */

@@ -11,13 +11,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../errors';
-import type { PodMount } from '../pod/mounts';
+import type { PodMount } from '../pod/types';
 import type { PodContainerSpec, PodSpec, PodVmSize, RestartPolicy } from '../pod/types';
 import type { ImageRecord } from '../storage/types';
 import { mergeEnv } from '../util/env';
 import { CPU_PERIOD_US, GUEST_OVERHEAD_MIB, MIN_VM_MEMORY_MIB } from './resources';
 import { parseSignal, SIGTERM } from './signals';
-import type { ContainerProbes, ProbeAction, ProbeSpec } from '../pod/probe-state';
+import type { ContainerProbes, ProbeAction, ProbeSpec } from '../pod/types';
 import type {
   ManifestContainer,
   ManifestPort,

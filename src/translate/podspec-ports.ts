@@ -12,7 +12,7 @@
  * read (Kubernetes' "Duplicate value"), with the path of the second.
  */
 import { parseIp } from '../net/ipv4';
-import { parsePortSpec } from '../net/ports';
+import { parsePortSpec } from './port-requests';
 import type { Problems } from './podspec-read';
 import type { ManifestPort } from './podspec-types';
 

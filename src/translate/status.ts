@@ -4,6 +4,7 @@
  * go-units' HumanDuration, which the docker CLI and dockerd both use.
  */
 import { ZERO_TIME, type PodState } from '../pod/types';
+import { stateErrorText } from './pod-errors';
 import { parseRfc3339 } from '../util/time';
 
 /** go-units HumanDuration: "Less than a second", "About a minute", "3 hours"... */
@@ -58,7 +59,7 @@ export function dockerState(s: PodState): Record<string, unknown> {
     Dead: s.status === 'dead',
     Pid: running ? s.pid : 0,
     ExitCode: s.exitCode,
-    Error: s.error,
+    Error: stateErrorText(s),
     StartedAt: s.startedAt,
     FinishedAt: s.finishedAt,
   };

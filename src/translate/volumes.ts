@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../errors';
-import type { PodMount, PodVolumeMount } from '../pod/mounts';
+import type { PodMount, PodVolumeMount } from '../pod/types';
 import type { VolumeStore } from '../storage/volumes';
 import type { Translated } from './create';
 

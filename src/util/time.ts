@@ -1,5 +1,6 @@
 /**
- * Time stamps in Docker's format: RFC 3339 with nanoseconds (`2026-11-22T08:35:48.320332331Z`).
+ * Time stamps in Docker's format: RFC 3339 with nanoseconds (`2026-11-22T08:35:48.320332331Z`),
+ * and the longest delay a timer holds.
  */
 
 /** Now, in RFC 3339 with nanoseconds (the sub-millisecond digits come from the monotonic clock). */
@@ -24,3 +25,6 @@ export function rfc3339Nanos(t: string): bigint {
   const frac = BigInt((m[2] ?? '').padEnd(9, '0').slice(0, 9) || '0');
   return base + frac;
 }
+
+/** Longest delay a node timer holds (2^31-1 ms, about 24.8 days); longer waits have no deadline. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -4,7 +4,7 @@
  */
 import type { CreationService } from '../../engine/service';
 import type { PodService } from '../../pod/service';
-import type { PodVmService } from '../../pod/vms';
+import type { PodVmService } from '../../pod/service';
 
 /** The native API's services. */
 export interface NativeServices {

@@ -11,7 +11,7 @@ import {
   podPhase,
   type PodRecord,
 } from '../../pod/types';
-import type { PodVmView } from '../../pod/vms';
+import type { PodVmView } from '../../pod/service';
 import type { NativePodView, NativeVmView } from './wire';
 
 export type { NativeContainerView, NativePodCondition, NativePodView, NativeVmView } from './wire';

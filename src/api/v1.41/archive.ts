@@ -13,7 +13,7 @@ import { UnavailableError } from '../../errors';
 import { encodePathStat } from '../../storage/archive/stat';
 import type { ContainerArchive, HostMount } from '../../storage/archive/service';
 import { mainContainer } from '../../pod/types';
-import { ETC_FILES_AT_START } from '../../pod/etc-files';
+import { ETC_FILES_AT_START } from '../../pod/service';
 
 const STAT_HEADER = 'X-Docker-Container-Path-Stat';
 

@@ -14,9 +14,9 @@ import { typed } from './schema/routes';
 import { drainOf, frame, openRawStream, rawSessions, upgradeOf } from './hijack';
 import { statsJson } from '../../translate/stats';
 import { networksStats } from '../../net/tap-stats';
-import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
-import type { LogEntry } from '../../pod/logs';
-import { assertLogsReadable } from '../../pod/log-config';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../translate/detach-keys';
+import type { LogEntry } from '../../pod/service';
+import { assertLogsReadable } from '../../translate/log-config';
 import { mainContainer } from '../../pod/types';
 
 /**

@@ -4,7 +4,7 @@
  * (create: src/engine) or the pod service (the rest), and write Docker's JSON. The wait stream is here; logs, top, stats and attach are in
  * container-streams.ts.
  */
-import { parseLinks } from '../../net/legacy-links';
+import { parseLinks } from '../../translate/links';
 import type { Router } from 'express';
 import type { ApiServices, ContainerServices } from './services';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
@@ -17,6 +17,7 @@ import { typed } from './schema/routes';
 import { parseRestartPolicy, validateContainerName, validateResources } from '../../translate/create';
 import { containerJson, containerSummary, hostConfigLinks, type NetworkView } from '../../translate/inspect';
 import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/health';
+import { stateErrorText } from '../../translate/pod-errors';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
 import { parseSignal } from '../../translate/signals';
 import { cgroupLimitsFor, vmSizeFor } from '../../translate/resources';
@@ -383,7 +384,10 @@ export function register(router: Router, services: ApiServices): void {
       const result = await waiting;
       if (stream.gone || res.writableEnded) return;
       res.end(
-        JSON.stringify({ Error: result.error ? { Message: result.error } : null, StatusCode: result.exitCode }) + '\n',
+        JSON.stringify({
+          Error: result.error ? { Message: stateErrorText({ error: result.error, failure: result.failure }) } : null,
+          StatusCode: result.exitCode,
+        }) + '\n',
       );
     }),
   );

@@ -9,10 +9,10 @@ import { sendJson, svc } from './kit/params';
 import { streamSink } from './kit/streams';
 import { typed } from './schema/routes';
 import { openRawStream } from './hijack';
-import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../pod/detach';
-import { AttachSession } from '../../pod/io';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../translate/detach-keys';
+import { AttachSession } from '../../pod/service';
 import { dockerMessage } from '../../translate/errors';
-import type { ExecRecord } from '../../pod/exec';
+import type { ExecRecord } from '../../pod/service';
 
 /** dockerd's ExecInspect. */
 export function execJson(x: ExecRecord): Record<string, unknown> {

@@ -4,7 +4,7 @@
  * only decodes, checks and shapes. A container joins its networks when it starts
  * (src/pod/network.ts); connect and disconnect go to the pod layer (src/pod/network-connect.ts).
  */
-import { parseLinks } from '../../net/legacy-links';
+import { parseLinks } from '../../translate/links';
 import { checkLinkLocalIps } from '../../net/link-local';
 import { dockerFrontend } from '../../translate/docker-types';
 import type { Router } from 'express';

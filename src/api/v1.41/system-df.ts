@@ -10,7 +10,7 @@ import type { ApiServices } from './services';
 import type { StoredImageView } from '../../storage/images';
 import { chainIds } from '../../storage/digest';
 import { mainContainer, podSpecOf, type PodRecord } from '../../pod/types';
-import { volumeUsers } from '../../pod/mounts';
+import { volumeUsers } from '../../pod/types';
 import { containerSummary } from '../../translate/inspect';
 import { imageDiskUsageJson } from '../../translate/images';
 import { volumeJson } from './volumes';

@@ -12,7 +12,7 @@ import { labelsMatch } from './kit/filters';
 import { openStream } from './kit/streams';
 import { timeArgNanos } from './kit/time';
 import { typed } from './schema/routes';
-import { MAX_TIMER_MS } from '../../pod/op-queue';
+import { MAX_TIMER_MS } from '../../util/time';
 import type { DaemonEvent } from '../../pod/events';
 import { diskUsage } from './system-df';
 import { NETWORK_DRIVERS } from '../../net/manager';

@@ -11,7 +11,7 @@ import { exactBoolFilter, filterMatch, labelsMatch, pruneLabelsMatch, type Filte
 import { typed } from './schema/routes';
 import { NotFoundError, UnavailableError } from '../../errors';
 import { mainContainer, podSpecOf } from '../../pod/types';
-import { volumeUsers } from '../../pod/mounts';
+import { volumeUsers } from '../../pod/types';
 import { logger } from '../../util/log';
 import type { PodService } from '../../pod/service';
 import type { EventBus } from '../../pod/events';

@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import { harness, type Harness } from '../pod/fakes';
 import { PodEngine } from '../../../src/engine/engine';
 import { VolumeStore } from '../../../src/storage/volumes';
-import { NameInUseError } from '../../../src/pod/errors';
+import { BindSourceMissingError, NameInUseError } from '../../../src/pod/errors';
+import { dockerMessage } from '../../../src/translate/errors';
 import { InvalidArgumentError } from '../../../src/errors';
 import { NoSuchImageError } from '../../../src/storage/errors';
 import { mainContainer, containersOf } from '../../../src/pod/types';
@@ -75,8 +76,11 @@ describe('Docker create', () => {
         Mounts: [{ Type: 'bind', Source: missing, Target: '/b' }],
       },
     });
-    await expect(engine.createFromDocker(failing, 'late')).rejects.toThrow(
-      new InvalidArgumentError(`invalid mount config for type "bind": bind source path does not exist: ${missing}`),
+    const refused = await engine.createFromDocker(failing, 'late').catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(BindSourceMissingError);
+    expect(refused).toBeInstanceOf(InvalidArgumentError);
+    expect(dockerMessage(refused)).toBe(
+      `invalid mount config for type "bind": bind source path does not exist: ${missing}`,
     );
     expect(volumeNames()).toEqual(['kept']);
     expect(volumeEvents).toEqual(['create fresh', 'create kept', 'destroy fresh']);
@@ -143,8 +147,12 @@ spec:
 
   test("a hostPath that does not exist is refused with dockerd's words for a bind, and nothing is made", async () => {
     const missing = path.join(h.root, 'absent');
-    await expect(engine.createNative({ kind: 'podfile', manifest: parsePodFile(POD(missing)) })).rejects.toThrow(
-      new InvalidArgumentError(`invalid mount config for type "bind": bind source path does not exist: ${missing}`),
+    const refused = await engine
+      .createNative({ kind: 'podfile', manifest: parsePodFile(POD(missing)) })
+      .catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(BindSourceMissingError);
+    expect(dockerMessage(refused)).toBe(
+      `invalid mount config for type "bind": bind source path does not exist: ${missing}`,
     );
     expect(h.pods.list()).toEqual([]);
     // DirectoryOrCreate asks for it to be made at start: the create passes.

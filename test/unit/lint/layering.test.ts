@@ -41,7 +41,11 @@ const CASES: Array<[string, string, string]> = [
   ['src/translate/zz.ts', "import { x } from '../api/v1.41/kit/params';", "import { x } from '../pod/types';"],
   ['src/translate/zz.ts', "import { x } from '../daemon/options';", "import { x } from '../storage/images';"],
   ['src/api/v1.41/zz.ts', "import { x } from '../../daemon/main';", "import { x } from '../../translate/images';"],
-  ['src/api/v1.41/kit/zz.ts', "import { x } from '../../../daemon/listen';", "import { x } from '../../../pod/io';"],
+  [
+    'src/api/v1.41/kit/zz.ts',
+    "import { x } from '../../../daemon/listen';",
+    "import { x } from '../../../pod/service';",
+  ],
   ['src/api/v1.41/zz.ts', "import { x } from '../native/server';", "import { x } from '../../pod/types';"],
   ['src/api/native/zz.ts', "import { x } from '../v1.41/kit/params';", "import { x } from '../../pod/service';"],
   ['src/api/native/zz.ts', "import type { x } from '../../vm/types';", "import { x } from '../../translate/create';"],
@@ -101,6 +105,34 @@ describe.each(CASES)('%s', (file, forbidden, allowed) => {
   });
 });
 
+// The pod layer's doors: from each layer above it, an inner module of src/pod is refused;
+// pod/service, pod/types, pod/errors and pod/events pass.
+const ABOVE_POD: Array<[string, string]> = [
+  ['src/translate/zz.ts', '../pod/'],
+  ['src/engine/zz.ts', '../pod/'],
+  ['src/builder/zz.ts', '../pod/'],
+  ['src/api/zz.ts', '../pod/'],
+  ['src/api/v1.41/zz.ts', '../../pod/'],
+  ['src/api/v1.41/kit/zz.ts', '../../../pod/'],
+  ['src/api/native/zz.ts', '../../pod/'],
+  ['src/api/cri/zz.ts', '../../pod/'],
+  ['src/api/cri/streaming/zz.ts', '../../../pod/'],
+];
+const INNER = ['mounts', 'io', 'detach', 'op-queue', 'types-extra', 'service/x', 'errors.ts'];
+const DOORS = ['service', 'types', 'errors', 'events'];
+
+describe.each(ABOVE_POD)('the pod layer from %s', (file, up) => {
+  test.each(INNER)(`refuses pod/%s`, async (inner) => {
+    const found = await restricted(file, `import type { x } from '${up}${inner}';`);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toContain('only pod/service, pod/types, pod/errors and pod/events');
+  });
+  test.each(DOORS)(`allows pod/%s`, async (door) => {
+    expect(await restricted(file, `import { x } from '${up}${door}';`)).toEqual([]);
+  });
+});
+
 test('the daemon, which wires every layer, may import any of them', async () => {
   expect(await restricted('src/daemon/zz.ts', "import { x } from '../api/v1.41/server';")).toEqual([]);
+  expect(await restricted('src/daemon/zz.ts', "import { x } from '../pod/manager';")).toEqual([]);
 });

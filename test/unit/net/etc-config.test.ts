@@ -3,7 +3,8 @@
  * with dockerd's messages, and the /etc/hosts and /etc/resolv.conf they give, in dockerd's
  * layout (checked against dockerd 20.10's files for the same flags).
  */
-import { extraHostLines, parseEtcOptions, resolvWith, withExtraHosts } from '../../../src/net/etc-config';
+import { extraHostLines, resolvWith, withExtraHosts } from '../../../src/net/etc-config';
+import { parseEtcOptions } from '../../../src/translate/etc-options';
 
 test("nothing asked: no options; bad values: dockerd's 400 messages", () => {
   expect(parseEtcOptions({ Dns: [], DnsSearch: null })).toBeUndefined();

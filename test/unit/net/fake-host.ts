@@ -5,7 +5,7 @@
  */
 import type { Closable, NetHost } from '../../../src/net/host';
 import type { NameResolver } from '../../../src/net/dns';
-import type { PortRequest } from '../../../src/net/ports';
+import type { PortRequest } from '../../../src/net/types';
 import type { ProxyHandle } from '../../../src/net/proxy';
 import type { NetworkRecord } from '../../../src/net/types';
 import { UnavailableError } from '../../../src/errors';

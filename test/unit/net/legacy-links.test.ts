@@ -1,4 +1,5 @@
-import { endpointLinks, inspectLinks, linkEnv, linkHostsLine, parseLinks } from '../../../src/net/legacy-links';
+import { linkEnv, linkHostsLine } from '../../../src/net/legacy-links';
+import { endpointLinks, inspectLinks, parseLinks } from '../../../src/translate/links';
 import { resolveScoped } from '../../../src/net/resolve';
 import type { NetworkRecord } from '../../../src/net/types';
 

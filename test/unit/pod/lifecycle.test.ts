@@ -5,9 +5,9 @@ import { PassThrough } from 'node:stream';
 import { harness, collector, type Harness } from './fakes';
 import { NotModifiedError, ConflictError, NotFoundError } from '../../../src/errors';
 import type { DaemonEvent } from '../../../src/pod/events';
-import { DEFAULT_DETACH_KEYS } from '../../../src/pod/detach';
+import { DEFAULT_DETACH_KEYS } from '../../../src/translate/detach-keys';
 import { mainContainer } from '../../../src/pod/types';
-import { NameInUseError } from '../../../src/pod/errors';
+import { NameInUseError, RenameToSameNameError } from '../../../src/pod/errors';
 import { dockerMessage } from '../../../src/translate/errors';
 
 /** How the Docker front end words the failure of `p` (which must fail). */
@@ -439,7 +439,8 @@ describe('pause, remove, rename, auto-remove', () => {
   test('rename: same name 400, taken name 409, success frees the old name', async () => {
     const a = await h.create({ Image: 'busybox' }, 'one');
     await h.create({ Image: 'busybox' }, 'two');
-    await expect(h.pods.rename(a.id, 'one')).rejects.toThrow(
+    await expect(h.pods.rename(a.id, 'one')).rejects.toThrow(RenameToSameNameError);
+    expect(await dockerWording(h.pods.rename(a.id, 'one'))).toBe(
       'Renaming a container with the same name as its current name',
     );
     expect(await dockerWording(h.pods.rename(a.id, 'two'))).toMatch(

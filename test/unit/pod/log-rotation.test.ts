@@ -5,6 +5,8 @@ import * as zlib from 'node:zlib';
 import { LogWriter, logFiles, readLogEntries, readLogSnapshot, readLogSync, snapshotLog } from '../../../src/pod/logs';
 import { fromHumanSize, parseLogPolicy } from '../../../src/pod/log-config';
 import { verifyLogConfig } from '../../../src/translate/log-config';
+import { dockerMessage } from '../../../src/translate/errors';
+import { LogConfigError } from '../../../src/pod/errors';
 import { InvalidArgumentError, NotImplementedError, UnavailableError } from '../../../src/errors';
 
 describe('json-file rotation (max-size, max-file)', () => {
@@ -140,9 +142,17 @@ describe('log driver and options (dockerd 20.10 messages)', () => {
       { compress: 'true' },
       'failed to initialize logging driver: compress cannot be true when max-file is less than 2 or max-size is not set',
     ],
-  ])('start with %j fails (500)', (opts, msg) => {
+  ])("start with %j fails (500), in dockerd's words through the Docker front end", (opts, msg) => {
     expect(() => parseLogPolicy({ driver: 'json-file', opts })).toThrow(UnavailableError);
-    expect(() => parseLogPolicy({ driver: 'json-file', opts })).toThrow(msg);
+    let caught: unknown;
+    try {
+      parseLogPolicy({ driver: 'json-file', opts });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(LogConfigError);
+    expect((caught as LogConfigError).failure.detail).toBe(msg.replace('failed to initialize logging driver: ', ''));
+    expect(dockerMessage(caught)).toBe(msg);
   });
   test('sizes use decimal units as go-units FromHumanSize', () => {
     expect(fromHumanSize('10k')).toBe(10000);

@@ -1,8 +1,9 @@
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../../src/errors';
+import { ProcessStartError } from '../../../src/pod/errors';
 import { execStartFailure, startFailure } from '../../../src/pod/start-error';
 
 describe('startFailure (dockerd translateContainerdStartErr)', () => {
-  it('gives 127 and a 400 in runc wording for a missing command', () => {
+  it("gives 127 and a 400 with the guest's account as facts for a missing command", () => {
     const f = startFailure(
       new NotFoundError('exec: "/nonexistent": stat /nonexistent: no such file or directory'),
       '/nonexistent',
@@ -10,8 +11,16 @@ describe('startFailure (dockerd translateContainerdStartErr)', () => {
     );
     expect(f.exitCode).toBe(127);
     expect(f.error).toBeInstanceOf(InvalidArgumentError);
+    expect(f.error).toBeInstanceOf(ProcessStartError);
+    expect((f.error as ProcessStartError).failure).toEqual({
+      kind: 'process-start',
+      detail: 'exec: "/nonexistent": stat /nonexistent: no such file or directory',
+      exec: false,
+      guestExec: true,
+    });
+    // The pod layer's own message names no runtime.
     expect(f.error.message).toBe(
-      'unable to start container process: exec: "/nonexistent": stat /nonexistent: no such file or directory: unknown',
+      'process could not start: exec: "/nonexistent": stat /nonexistent: no such file or directory',
     );
     expect(
       startFailure(new NotFoundError('exec: "nope": executable file not found in $PATH'), 'nope', 126).exitCode,
@@ -29,13 +38,11 @@ describe('startFailure (dockerd translateContainerdStartErr)', () => {
     expect(startFailure(e, 'sh', 128)).toEqual({ exitCode: 128, error: e });
   });
 
-  it("gives 126 for every exec that cannot start, in dockerd's exec wording", () => {
+  it('gives 126 for every exec that cannot start, marked as an exec', () => {
     const missing = execStartFailure(new NotFoundError('exec: "nope": executable file not found in $PATH'), 'nope');
     expect(missing.exitCode).toBe(126);
-    expect(missing.error).toBeInstanceOf(InvalidArgumentError);
-    expect(missing.error.message).toBe(
-      'OCI runtime exec failed: exec failed: unable to start container process: exec: "nope": executable file not found in $PATH: unknown',
-    );
+    expect(missing.error).toBeInstanceOf(ProcessStartError);
+    expect((missing.error as ProcessStartError).failure).toMatchObject({ exec: true, guestExec: true });
     expect(
       execStartFailure(new InvalidArgumentError('exec: "/etc/passwd": permission denied'), '/etc/passwd').exitCode,
     ).toBe(126);

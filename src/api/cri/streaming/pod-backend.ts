@@ -5,7 +5,7 @@
  */
 import { PassThrough, Writable } from 'node:stream';
 import type { Duplex, Readable } from 'node:stream';
-import { AttachSession, OutputSink, StreamName } from '../../../pod/io';
+import { AttachSession, type OutputSink, type StreamName } from '../../../pod/service';
 import type { PodService } from '../../../pod/service';
 import { mainContainer } from '../../../pod/types';
 import { forwardToTcp } from './tcp';

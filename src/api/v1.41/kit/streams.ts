@@ -4,7 +4,7 @@
  * stats, events) whose headers go out at once and whose body follows while the client stays.
  */
 import type { Response } from 'express';
-import type { OutputSink, StreamName } from '../../../pod/io';
+import type { OutputSink, StreamName } from '../../../pod/service';
 import { frame, type RawStream } from '../hijack';
 
 /** A sink that writes Docker's stream format (framed without TTY, raw with one) to a raw stream. */

@@ -1,4 +1,5 @@
-import { networkSettingsJson, planNetworks, plannedNetworksJson, psPorts } from '../../../src/net/container-config';
+import { networkSettingsJson, plannedNetworksJson, psPorts } from '../../../src/translate/network-json';
+import { planNetworks } from '../../../src/translate/network-plan';
 import { NotFoundError } from '../../../src/errors';
 
 const lookup = {

@@ -1,20 +1,13 @@
 /**
  * Published ports as asked: the API's HostConfig.PortBindings / PublishAllPorts (what the
- * docker CLI sends for -p and -P) and the -p syntax itself, into one list of requests with
- * dockerd's checks and messages.
+ * docker CLI sends for -p and -P) and the -p syntax itself (pod files use it too), into one
+ * list of the network layer's requests (src/net/types.ts PortRequest) with dockerd's checks and
+ * messages.
  */
 import { InvalidArgumentError } from '../errors';
 import { isIPv6 } from 'node:net';
-import { parseIp } from './ipv4';
-
-/** One port to publish: a host port of 0 means "any free one", a range "the first free in it". */
-export interface PortRequest {
-  proto: 'tcp' | 'udp';
-  containerPort: number;
-  hostIp: string;
-  hostPortMin: number;
-  hostPortMax: number;
-}
+import { parseIp } from '../net/ipv4';
+import type { PortRequest } from '../net/types';
 
 function portNumber(s: string, what: string): number {
   const n = /^\d{1,5}$/.test(s) ? Number(s) : NaN;

@@ -1,0 +1,91 @@
+/**
+ * The network plan of a Docker create body (HostConfig.NetworkMode, PortBindings,
+ * PublishAllPorts, Links, MacAddress and NetworkingConfig.EndpointsConfig), with dockerd's checks
+ * and messages, into the typed plan the pod layer follows (src/net/container-config.ts).
+ */
+import { InvalidArgumentError, NotImplementedError } from '../errors';
+import { DEFAULT_NETWORK } from '../net/manager';
+import { checkStaticAddresses, type ContainerNetworkPlan, type NetworkLookup } from '../net/container-config';
+import { checkLinkLocalIps } from '../net/link-local';
+import { fromApi } from './port-requests';
+import { parseLinks } from './links';
+
+/** The parts of a create body that concern networking. */
+export interface NetworkingInput {
+  NetworkMode?: string;
+  PortBindings?: Record<string, unknown>;
+  PublishAllPorts?: boolean;
+  ExposedPorts?: Record<string, unknown>;
+  MacAddress?: string;
+  /** HostConfig.Links. */
+  Links?: string[] | null;
+  EndpointsConfig?: Record<
+    string,
+    {
+      Aliases?: string[] | null;
+      IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
+      MacAddress?: string;
+      Links?: string[] | null;
+    } | null
+  >;
+}
+
+/** The plan for a create body. */
+export function planNetworks(input: NetworkingInput, lookup: NetworkLookup): ContainerNetworkPlan {
+  const mode = !input.NetworkMode || input.NetworkMode === 'default' ? DEFAULT_NETWORK : input.NetworkMode;
+  const ports = fromApi(
+    input.PortBindings as Parameters<typeof fromApi>[0],
+    !!input.PublishAllPorts,
+    input.ExposedPorts,
+  );
+  if (mode === 'host') {
+    throw new NotImplementedError(
+      '--network host is not supported: every container runs in its own VM, with its own kernel and network stack; publish ports with -p instead',
+    );
+  }
+  if (mode.startsWith('container:')) {
+    if (ports.length > 0)
+      throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
+    // It runs in the other container's VM (src/translate/join.ts): no network of its own.
+    return { mode: 'none', networks: [], ports: [] };
+  }
+  if (mode === 'none') return { mode: 'none', networks: [], ports: [] };
+  const eps = input.EndpointsConfig ?? {};
+  const names = Object.keys(eps);
+  if (names.length > 1)
+    throw new InvalidArgumentError(`Container cannot be connected to network endpoints: ${names.join(', ')}`);
+  const ep = eps[mode] ?? (names.length === 1 ? eps[names[0]] : undefined) ?? {};
+  const aliases = ep.Aliases ?? [];
+  const ip = ep.IPAMConfig?.IPv4Address || undefined;
+  const ip6 = ep.IPAMConfig?.IPv6Address || undefined;
+  const linkLocalIps = checkLinkLocalIps(ep.IPAMConfig?.LinkLocalIPs ?? []);
+  const user = mode !== DEFAULT_NETWORK && lookup.isUserNetwork(mode);
+  checkStaticAddresses(mode, user, ip, ip6, lookup);
+  if (!user && aliases.length > 0)
+    throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
+  const mac = ep.MacAddress || input.MacAddress || undefined;
+  // The docker CLI sends --link of a user network in the endpoint's config, other clients may
+  // send HostConfig.Links: on a user network both are names for this container alone.
+  const hostLinks = parseLinks(input.Links);
+  const links = user
+    ? [...parseLinks(ep.Links), ...hostLinks].filter((l, i, all) => all.findIndex((o) => o.alias === l.alias) === i)
+    : [];
+  const exposed = Object.keys(input.ExposedPorts ?? {}).map((k) => (k.includes('/') ? k : `${k}/tcp`));
+  return {
+    mode: 'networks',
+    networks: [
+      {
+        ref: mode,
+        aliases,
+        ...(ip ? { ip } : {}),
+        ...(ip6 ? { ip6 } : {}),
+        ...(linkLocalIps.length ? { linkLocalIps } : {}),
+        ...(mac ? { mac } : {}),
+        ...(links.length ? { links } : {}),
+      },
+    ],
+    ports,
+    ...(!user && hostLinks.length ? { links: hostLinks } : {}),
+    ...(exposed.length ? { exposed } : {}),
+  };
+}
