@@ -277,7 +277,7 @@ async function main(): Promise<void> {
       const cri = criClient(criSock);
       try {
         if (await servesRuntime(cri)) out.push(...(await measure('podvisor', cri, logRoot)));
-        else out.push('podvisor: the CRI runtime service is not served by this build (RunPodSandbox UNIMPLEMENTED)');
+        else out.push('podvisor: not measured: this build does not serve the CRI runtime service (UNIMPLEMENTED)');
       } finally {
         cri.close();
       }
