@@ -178,7 +178,8 @@ export class PodBuildBackend implements BuildBackend {
       logDefaults: { Type: 'json-file', Config: {} },
       ...(this.networks ? { networks: this.networks } : {}),
     });
-    await this.containers.pods.create(t.spec, undefined, t.frontend);
+    // A step's layer is committed from the host: never on a block device (--rootfs-disk).
+    await this.containers.pods.create({ ...t.spec, writableLayer: 'host' }, undefined, t.frontend);
     return id;
   }
 

@@ -59,6 +59,13 @@ export interface DaemonOptions {
    * /version, /info) and `docker build --squash` is served; without it a squash is refused.
    */
   experimental: boolean;
+  /**
+   * Block mode (--rootfs-disk, default false): a new container's writable layer is an ext4
+   * filesystem on a disk file of its own, mounted by the guest, instead of a host directory
+   * served over 9p (docs/architecture.md). docker cp, diff, export and commit are refused
+   * for such a container (NotImplemented) until they are served through the guest.
+   */
+  rootfsDisk: boolean;
 }
 
 /** Default listen address of podvisord (dockerd's is /var/run/docker.sock). */
@@ -103,6 +110,7 @@ export function defaultOptions(): DaemonOptions {
     logDriver: 'json-file',
     logOpts: {},
     experimental: false,
+    rootfsDisk: false,
   };
 }
 
@@ -246,6 +254,12 @@ export const OPTIONS: OptionDef[] = [
     flags: ['--experimental'],
     kind: 'bool',
     apply: (o, v, f) => void (o.experimental = parseBool(f, v)),
+  },
+  {
+    key: 'rootfs-disk',
+    flags: ['--rootfs-disk'],
+    kind: 'bool',
+    apply: (o, v, f) => void (o.rootfsDisk = parseBool(f, v)),
   },
   { key: 'kernel', flags: ['--kernel'], kind: 'string', apply: (o, v) => void (o.kernel = v) },
   { key: 'initrd', flags: ['--initrd'], kind: 'string', apply: (o, v) => void (o.initrd = v) },
