@@ -83,6 +83,9 @@ test('a block-mode rootfs keeps its files across stop/start and a daemon restart
   } finally {
     dockerSync(d, ['rm', '-f', 'blk']);
   }
+  // rm -f of a running container answers before its storage goes (after the VM's teardown).
+  for (let i = 0; i < 120 && fs.existsSync(path.join(d.dataRoot, 'containers', id)); i++)
+    await new Promise((r) => setTimeout(r, 500));
   expect(fs.existsSync(disk)).toBe(false);
   expect(fs.existsSync(path.join(d.dataRoot, 'containers', id))).toBe(false);
 });
