@@ -25,6 +25,7 @@
  *
  *   npm run bench:fs            (needs bootstrap --bench: docker.io, docker-registry)
  *   BENCH_ROUNDS=3 BENCH_FILES=3000 BENCH_TREES="/usr/share/doc /usr/lib/python3"
+ *   BENCH_BLOCK=0 (no block-mode daemon) BENCH_9P=0 (no 9p one) BENCH_STEPS=<regex of step names>
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -42,6 +43,10 @@ const TREES = (process.env.BENCH_TREES ?? '/usr/share/doc /usr/lib/python3')
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 const CONTAINER = 'bench-fs';
 const BLOCK = process.env.BENCH_BLOCK !== '0';
+/** BENCH_9P=0: leave out podvisor's default mode (the writable layer over 9p), slow on a loaded machine. */
+const NINE_P = process.env.BENCH_9P !== '0';
+/** Only the steps whose name matches (a smaller run on a loaded machine), e.g. 'tar|small'. */
+const ONLY = process.env.BENCH_STEPS ? new RegExp(process.env.BENCH_STEPS) : undefined;
 /** Whether a client is one of the podvisor daemons (the guest tmpfs rows run there only). */
 const isPodvisor = (name: string) => name.startsWith('podvisor');
 
@@ -131,7 +136,7 @@ async function main(): Promise<void> {
     if (BLOCK) blk = await startDaemon({ vmPoolSize: 0, args: ['--rootfs-disk'] });
     dockerd = await startDockerd(path.join(base, 'dockerd'));
     const clients: Record<string, NodeJS.ProcessEnv> = {
-      podvisor: podvisor.env,
+      ...(NINE_P ? { podvisor: podvisor.env } : {}),
       ...(blk ? { 'podvisor-blk': blk.env } : {}),
       dockerd: dockerd.env,
     };
@@ -158,7 +163,7 @@ async function main(): Promise<void> {
       ]);
       exec(env, 'cp /in/w.tar /w.tar');
     }
-    const all = steps(buildCtx);
+    const all = steps(buildCtx).filter((st) => !ONLY || ONLY.test(st.name));
     const times: Record<string, Record<string, number[]>> = {};
     for (let r = 0; r < ROUNDS; r++) {
       for (const step of all) {
