@@ -11,6 +11,12 @@
  * agent drops what it had cached of the device (BLKFLSBUF) before it mounts it. Detaching
  * switches back to the placeholder and closes the file.
  *
+ * The file is opened with `cache.no-flush`: the guest's flushes (each ext4 journal commit) do
+ * not become an fdatasync of the host file. What the guest wrote is in the host's page cache
+ * when QEMU has written it, so it survives the VM (killed or not) and the daemon; only a crash
+ * of the host itself can lose it, as a container's layer under dockerd's overlay2 (whose
+ * writes are not synced either). Measured: (docs/performance.md, bench:fs).
+ *
  * What the guest sees: `/dev/vda` (the only virtio-blk device of a podvisor VM), zeros until
  * a container's file is behind it. The host never mounts the file once a guest has written it
  * (a guest could craft it to attack the host kernel): everything the host does with a
@@ -46,7 +52,10 @@ export function upperDiskQemuArgs(d: UpperDiskDevice): string[] {
 /** The QMP commands that put host file `file` behind the disk (an earlier file is detached first). */
 export function attachCommands(file: string): Array<[string, Record<string, unknown>]> {
   return [
-    ['blockdev-add', { driver: 'file', 'node-name': UPPER_DISK_FILE_NODE, filename: file }],
+    [
+      'blockdev-add',
+      { driver: 'file', 'node-name': UPPER_DISK_FILE_NODE, filename: file, cache: { direct: false, 'no-flush': true } },
+    ],
     ['blockdev-reopen', { options: [{ driver: 'raw', 'node-name': UPPER_DISK_NODE, file: UPPER_DISK_FILE_NODE }] }],
   ];
 }

@@ -93,7 +93,15 @@ describe('the upper disk (block mode)', () => {
 
   it('is attached by adding the file and reopening the raw node on it, and detached the other way', () => {
     expect(attachCommands('/d/c/upper.ext4')).toEqual([
-      ['blockdev-add', { driver: 'file', 'node-name': 'updisk-file', filename: '/d/c/upper.ext4' }],
+      [
+        'blockdev-add',
+        {
+          driver: 'file',
+          'node-name': 'updisk-file',
+          filename: '/d/c/upper.ext4',
+          cache: { direct: false, 'no-flush': true },
+        },
+      ],
       ['blockdev-reopen', { options: [{ driver: 'raw', 'node-name': 'updisk', file: 'updisk-file' }] }],
     ]);
     expect(detachCommands()).toEqual([
