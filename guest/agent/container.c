@@ -235,7 +235,8 @@ static void enter_disk_overlay(int fd, const char *disk, const char *lower) {
     errno = ENAMETOOLONG;
     helper_fail(fd, "overlay options");
   }
-  if (mount("overlay", "root", "overlay", 0, opts) < 0) helper_fail(fd, "mount the rootfs overlay");
+  /* nodev as the shares: a device node a container makes (mknod is allowed) cannot be opened. */
+  if (mount("overlay", "root", "overlay", MS_NODEV, opts) < 0) helper_fail(fd, "mount the rootfs overlay");
   if (chdir("root") < 0) helper_fail(fd, "chdir to the rootfs");
 }
 

@@ -106,6 +106,10 @@ test('every file type and operation of fs-probe in a block-mode rootfs', () => {
       expect({ dir, failed }).toEqual({ dir, failed: ['o-tmpfile'] });
       expect(passed).toBe(12);
     }
+    // A device node the container makes in its rootfs cannot be opened (the overlay is nodev,
+    // as the 9p shares are): not even the guest's own upper disk.
+    const dev = dockerSync(d, ['exec', 'blkprobe', 'sh', '-c', 'mknod /root/vda b 254 0 && head -c 1 /root/vda']);
+    expect(dev.err).toMatch(/Permission denied/);
   } finally {
     dockerSync(d, ['rm', '-f', 'blkprobe']);
   }
