@@ -166,6 +166,7 @@ struct container {
   uint32_t destroy_req;
   uint64_t destroy_session;
   int share_ns;      /* 1: in the pod's shared PID and UTS namespaces (podns.c) */
+  int has_disk;      /* 1: / is an overlay whose upper is on a block device (synced on release) */
   char pid_peer[PV_MAX_ID + 1]; /* "": own PID namespace; else the container whose init's it joins */
 };
 
@@ -186,7 +187,7 @@ int valid_id(const char *s);
 struct container *container_find(const char *id);
 struct cgroup_limits;
 int container_create(const char *id, const char *rootfs, const char *hostname, const struct cgroup_limits *limits,
-                     int share_ns, const char *pid_peer, struct agent_error *e);
+                     int share_ns, const char *pid_peer, const char *disk, struct agent_error *e);
 
 /* ---- podns.c -------------------------------------------------------------------------- */
 /* The pod's shared PID namespace (made with its reaper on first use); -1 with *e set. */

@@ -26,6 +26,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -124,6 +126,7 @@ struct spare_request {
   char root[PV_MAX_PATH + 256];
   char hostname[65];
   int has_hostname;
+  char disk[16]; /* "": root is the rootfs; else root is the lower of an overlay on this disk */
 };
 
 /* The spare waiting for a request, if any (pid 0: none). */
@@ -207,6 +210,36 @@ static void stage_fs(int fd) {
     if (symlink(links[i].target, links[i].path) < 0) helper_fail(fd, "symlink in /dev");
 }
 
+/*
+ * With cwd at the stage: mount the ext4 filesystem of block device `disk` at disk/ (after
+ * BLKFLSBUF: the guest may have read the device before the host put the container's file
+ * behind it), make its upper/ and work/ directories, and mount at root/ the overlay of
+ * `lower` (the image tree from the share) and those; then chdir into root/. The disk's mount
+ * leaves with the stage when the old root is detached: the overlay keeps it alive, and it is
+ * unmounted when the container's namespace goes.
+ */
+static void enter_disk_overlay(int fd, const char *disk, const char *lower) {
+  char dev[32], opts[PV_MAX_PATH + 320];
+  snprintf(dev, sizeof dev, "/dev/%s", disk);
+  int bfd = open(dev, O_RDONLY | O_CLOEXEC);
+  if (bfd < 0) helper_fail(fd, "open the upper disk");
+  if (ioctl(bfd, BLKFLSBUF, 0) < 0) helper_fail(fd, "flush the upper disk's buffers");
+  close(bfd);
+  if (mkdir("disk", 0700) < 0 || mkdir("root", 0755) < 0) helper_fail(fd, "mkdir in the stage");
+  if (mount(dev, "disk", "ext4", MS_NOSUID | MS_NODEV, "noinit_itable") < 0) helper_fail(fd, "mount the upper disk");
+  if (mkdir_if_missing("disk/upper", 0755) < 0 || mkdir_if_missing("disk/work", 0700) < 0)
+    helper_fail(fd, "mkdir upper and work on the upper disk");
+  snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s/disk/upper,workdir=%s/disk/work", lower, g_stage_dir,
+           g_stage_dir);
+  if (strlen(opts) >= 4000) {
+    errno = ENAMETOOLONG;
+    helper_fail(fd, "overlay options");
+  }
+  /* nodev as the shares: a device node a container makes (mknod is allowed) cannot be opened. */
+  if (mount("overlay", "root", "overlay", MS_NODEV, opts) < 0) helper_fail(fd, "mount the rootfs overlay");
+  if (chdir("root") < 0) helper_fail(fd, "chdir to the rootfs");
+}
+
 /* Move the staged `name` (a mount point under the stage) onto `name` under cwd (the rootfs). */
 static void move_staged(int fd, const char *name, mode_t mode) {
   char from[PV_MAX_PATH];
@@ -235,9 +268,14 @@ static void spare_main(int req_fd, int res_fd) {
   if (read_full(req_fd, &rq, sizeof rq) != (ssize_t)sizeof rq) _exit(0); /* not needed after all */
   rq.root[sizeof rq.root - 1] = 0;
   rq.hostname[sizeof rq.hostname - 1] = 0;
+  rq.disk[sizeof rq.disk - 1] = 0;
   errno = 0;
-  if (mount(rq.root, rq.root, NULL, MS_BIND | MS_REC, NULL) < 0) helper_fail(res_fd, "bind the rootfs");
-  if (chdir(rq.root) < 0) helper_fail(res_fd, "chdir to the rootfs");
+  if (rq.disk[0]) {
+    enter_disk_overlay(res_fd, rq.disk, rq.root);
+  } else {
+    if (mount(rq.root, rq.root, NULL, MS_BIND | MS_REC, NULL) < 0) helper_fail(res_fd, "bind the rootfs");
+    if (chdir(rq.root) < 0) helper_fail(res_fd, "chdir to the rootfs");
+  }
   if (mkdir_if_missing("proc", 0555) < 0) helper_fail(res_fd, "mkdir /proc");
   move_staged(res_fd, "sys", 0555);
   move_staged(res_fd, "dev", 0755);
@@ -334,7 +372,8 @@ static int open_ns(pid_t pid, const char *what, int flags) {
  * spare becomes the container's holder: *pid and *req_fd are kept until the container goes.
  * A spare that died while it waited is replaced once.
  */
-static int spare_enter(const char *root, const char *hostname, pid_t *pid, int *req_fd, struct helper_result *r) {
+static int spare_enter(const char *root, const char *hostname, const char *disk, pid_t *pid, int *req_fd,
+                       struct helper_result *r) {
   for (int attempt = 0;; attempt++) {
     if (g_spare.pid <= 0 && spare_spawn() < 0) {
       r->err = errno;
@@ -358,6 +397,7 @@ static int spare_enter(const char *root, const char *hostname, pid_t *pid, int *
         snprintf(rq.hostname, sizeof rq.hostname, "%s", hostname);
         rq.has_hostname = 1;
       }
+      if (disk) snprintf(rq.disk, sizeof rq.disk, "%s", disk);
       if (write_full(rq_fd, &rq, sizeof rq) == (ssize_t)sizeof rq) n = read_full(rs_fd, r, sizeof *r);
       else n = 0;
       close(rs_fd);
@@ -387,7 +427,7 @@ static int spare_enter(const char *root, const char *hostname, pid_t *pid, int *
 }
 
 int container_create(const char *id, const char *rootfs, const char *hostname, const struct cgroup_limits *limits,
-                     int share_ns, const char *pid_peer, struct agent_error *e) {
+                     int share_ns, const char *pid_peer, const char *disk, struct agent_error *e) {
   if (!valid_id(id)) {
     set_error(e, PV_ERR_INVALID, EINVAL, "invalid container id");
     return -1;
@@ -402,6 +442,10 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
   }
   if (pid_peer && pid_peer[0] && (share_ns || !container_find(pid_peer) || strcmp(pid_peer, id) == 0)) {
     set_error(e, PV_ERR_INVALID, EINVAL, "pid peer %s: no such other container, or the pod's namespace asked too", pid_peer);
+    return -1;
+  }
+  if (disk && !(strlen(disk) == 3 && disk[0] == 'v' && disk[1] == 'd' && disk[2] >= 'a' && disk[2] <= 'z')) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "upper disk must be a virtio-blk device name (vda..vdz)");
     return -1;
   }
   if (hostname && (strlen(hostname) == 0 || strlen(hostname) > 64)) {
@@ -429,7 +473,7 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
   struct helper_result r;
   pid_t pid;
   int holder_fd;
-  if (spare_enter(root, hostname, &pid, &holder_fd, &r) < 0) {
+  if (spare_enter(root, hostname, disk, &pid, &holder_fd, &r) < 0) {
     set_error(e, PV_ERR_UNAVAILABLE, r.err, "create container %s: %s", id, r.msg);
     return -1;
   }
@@ -453,13 +497,14 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
   c->init_pid = 0;
   c->destroying = 0;
   c->share_ns = share_ns ? 1 : 0;
+  c->has_disk = disk ? 1 : 0;
   snprintf(c->pid_peer, sizeof c->pid_peer, "%s", pid_peer ? pid_peer : "");
   if (c->share_ns) podns_join_uts(c);
   if (cgroup_create(c, limits, e) < 0) {
     container_release(c);
     return -1;
   }
-  logf_("container %s created on %s", id, rootfs);
+  logf_("container %s created on %s%s%s", id, rootfs, disk ? " over upper disk " : "", disk ? disk : "");
   return 0;
 }
 
@@ -470,6 +515,13 @@ void container_kill(struct container *c) {
 }
 
 void container_release(struct container *c) {
+  if (c->has_disk && c->root_fd >= 0) {
+    /* Its writable layer reaches the host's file now: the host may end the VM right after
+     * the answer, before the namespace (and with it the disk's mount) is gone. */
+    int fd = openat(c->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) < 0) logf_("container %s: syncing its upper disk: %s", c->id, strerror(errno));
+    if (fd >= 0) close(fd);
+  }
   if (c->mnt_fd >= 0) close(c->mnt_fd);
   if (c->uts_fd >= 0) close(c->uts_fd);
   if (c->root_fd >= 0) close(c->root_fd);

@@ -170,8 +170,12 @@ static void op_create_container(const struct tlv_msg *m, uint32_t id) {
   }
   char peer[PV_MAX_ID + 1] = "";
   if (tlv_count(m, PV_TAG_PID_PEER) && need_str(m, id, PV_TAG_PID_PEER, "pid peer", peer, PV_MAX_ID) < 0) return;
+  char disk[16] = "";
+  int has_disk = tlv_count(m, PV_TAG_UPPER_DISK) > 0;
+  if (has_disk && need_str(m, id, PV_TAG_UPPER_DISK, "upper disk", disk, sizeof disk - 1) < 0) return;
   struct agent_error e;
-  if (container_create(cid, rootfs, has_host ? host : NULL, &limits, share == 1, peer, &e) < 0) {
+  if (container_create(cid, rootfs, has_host ? host : NULL, &limits, share == 1, peer, has_disk ? disk : NULL, &e) <
+      0) {
     logf_("%s", e.msg);
     reply_error(id, &e);
     return;

@@ -85,6 +85,11 @@
  *        (pivot_root) with /sys (ro), /dev (tmpfs: null zero full random urandom tty, fd
  *        symlinks), /dev/pts (new devpts instance, /dev/ptmx -> pts/ptmx), /dev/shm. With a
  *        HOSTNAME also a UTS namespace. /proc is mounted by the container's init (below).
+ *        With UPPER_DISK (a virtio-blk device name, vd[a-z], holding an ext4 filesystem the
+ *        host made): ROOTFS is the container's read-only image tree, and / becomes an overlay
+ *        of it (lower) and the disk's upper/ and work/ directories (created when missing; the
+ *        disk is mounted at /run/podvisor/disks/<id> after BLKFLSBUF drops any page cache the
+ *        guest had of the device). DESTROY_CONTAINER syncs the disk and unmounts both.
  *   PV_OP_DESTROY_CONTAINER  CONTAINER_ID                  -> ACK once every process of the
  *        container is reaped (SIGKILL to its init kills its PID namespace).
  *   PV_OP_START_PROCESS      CONTAINER_ID PROCESS_ID HANDLE ARG[] ENV[] CWD UID GID GROUP[]
@@ -401,6 +406,7 @@
 #define PV_TAG_PREFIX6 93        /* u32: prefix length of ADDRESS6 (0..128) */
 #define PV_TAG_DESTINATION6 94   /* bytes: IPv6 route destination, 16 bytes, network order */
 #define PV_TAG_GATEWAY6 95       /* bytes: IPv6 gateway, 16 bytes, network order */
+#define PV_TAG_UPPER_DISK 96     /* str: guest block device of the container's writable layer (CREATE_CONTAINER) */
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */

@@ -25,6 +25,7 @@ import { chooseGuestImages } from '../vm/guest-images';
 import { CachedFactory, DirectFactory } from '../vm/pool';
 import { poolGrowth } from '../vm/pool-demand';
 import { canCreateTaps } from '../vm/devices/nic';
+import { UPPER_DISK_BYTES } from '../vm/devices/upper-disk';
 import { poolWarmStep, Rehearsal } from '../vm/rehearsal';
 import { sharedMounter } from '../util/mounter';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
@@ -122,10 +123,13 @@ async function main(argv: string[]): Promise<void> {
   // and refills on every idle core (src/vm/pool-demand.ts); --vm-pool-size is its size with no
   // demand (0: no pool at all).
   // Requests waiting for VMs get a clone per core at once (a clone is cheap), a boot at a time.
+  // With --rootfs-disk every VM has an upper disk (a placeholder until a container's file is
+  // put behind it: src/vm/devices/upper-disk.ts), so pool VMs serve block-mode containers.
+  const poolDevices = { nics: canCreateTaps() ? POD_VM_NICS : 0, ...(opts.rootfsDisk ? { upperDisk: true } : {}) };
   const vmFactory = new CachedFactory(
     opts.vmPoolSize,
     new DirectFactory(hypervisor),
-    { size: vmDefaults, devices: { nics: canCreateTaps() ? POD_VM_NICS : 0 } },
+    { size: vmDefaults, devices: poolDevices },
     {
       warm: poolWarmStep(rehearsal),
       waiterBoots: () => (hypervisor.willClone() ? os.cpus().length : 1),
@@ -153,7 +157,7 @@ async function main(argv: string[]): Promise<void> {
   // VMs the user holds (run-vm, stop --keep-vm): booted from the pool, of the pool's config.
   const heldVms = new HeldVms(
     vmFactory,
-    { size: vmDefaults, devices: { nics: canCreateTaps() ? POD_VM_NICS : 0 } },
+    { size: vmDefaults, devices: poolDevices },
     path.join(opts.dataRoot, 'held-vms.json'),
   );
   const pods = new PodManager(
@@ -165,6 +169,7 @@ async function main(argv: string[]): Promise<void> {
       state,
       events,
       containersRoot,
+      ...(opts.rootfsDisk ? { rootfsDisk: { bytes: UPPER_DISK_BYTES } } : {}),
       repairFrontend,
       networks,
     },

@@ -70,6 +70,13 @@ export interface DaemonOptions {
   cniConfDir: string;
   /** Directories searched for CNI plugins, in order (--cni-bin-dir, colon-separated as the kubelet's). */
   cniBinDirs: string[];
+  /**
+   * Block mode (--rootfs-disk, default false): a new container's writable layer is an ext4
+   * filesystem on a disk file of its own, mounted by the guest, instead of a host directory
+   * served over 9p (docs/architecture.md). docker cp, diff, export and commit are refused
+   * for such a container (NotImplemented) until they are served through the guest.
+   */
+  rootfsDisk: boolean;
 }
 
 /** Default listen address of podvisord (dockerd's is /var/run/docker.sock). */
@@ -127,6 +134,7 @@ export function defaultOptions(): DaemonOptions {
     experimental: false,
     cniConfDir: DEFAULT_CNI_CONF_DIR,
     cniBinDirs: [...DEFAULT_CNI_BIN_DIRS],
+    rootfsDisk: false,
   };
 }
 
@@ -302,6 +310,12 @@ export const OPTIONS: OptionDef[] = [
         throw new InvalidArgumentError(`invalid argument "${v}" for "--cni-bin-dir" flag: ${(err as Error).message}`);
       }
     },
+  },
+  {
+    key: 'rootfs-disk',
+    flags: ['--rootfs-disk'],
+    kind: 'bool',
+    apply: (o, v, f) => void (o.rootfsDisk = parseBool(f, v)),
   },
   { key: 'kernel', flags: ['--kernel'], kind: 'string', apply: (o, v) => void (o.kernel = v) },
   { key: 'initrd', flags: ['--initrd'], kind: 'string', apply: (o, v) => void (o.initrd = v) },

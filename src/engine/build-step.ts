@@ -33,5 +33,6 @@ export async function planBuildStep(deps: EngineDeps, step: BuildStepRequest): P
   request.entrypointSet = true;
   const image = await deps.images.resolve(step.image);
   const t = translateCreate(request, image, newPodId(), await translateOptions(deps, BUILD_STEP_LOG));
-  return { spec: t.spec, frontend: t.frontend };
+  // A step's layer is committed from the host: never on a guest-local disk (--rootfs-disk).
+  return { spec: { ...t.spec, writableLayer: 'host' }, frontend: t.frontend };
 }

@@ -56,6 +56,12 @@ export interface PodManagerDeps {
    * The front end that owns the data supplies it (the pod layer cannot read it).
    */
   repairFrontend?(frontend: unknown): string[];
+  /**
+   * Block mode (the daemon's --rootfs-disk): a new pod of one container, in a VM of its own,
+   * gets its writable layer on a disk file of this size (RootfsManager.prepare), which its VM's
+   * upper disk serves to the guest. Absent: every writable layer is on the host.
+   */
+  rootfsDisk?: { bytes: number };
 }
 
 /** Operations reached through the context to keep the modules free of import cycles. */

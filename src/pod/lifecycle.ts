@@ -73,11 +73,17 @@ export async function create(
     frontend,
   };
   const used: string[] = [];
+  // Block mode for a pod of one container in its own VM (a VM has one upper disk), unless
+  // the front end keeps the layer on the host (the builder commits it from there).
+  const disk =
+    deps.rootfsDisk && spec.containers.length === 1 && !spec.joinPod && spec.writableLayer !== 'host'
+      ? deps.rootfsDisk
+      : undefined;
   try {
     for (const c of spec.containers) {
       await deps.images.addUser(c.image, c.id);
       used.push(c.image);
-      await deps.rootfs.prepare(c.id, await deps.images.layerDirs(c.image));
+      await deps.rootfs.prepare(c.id, await deps.images.layerDirs(c.image), disk);
     }
     await fs.promises.mkdir(ctx.dir(id), { recursive: true, mode: 0o700 });
     await deps.state.save(record);

@@ -4,7 +4,9 @@
  *
  *   1. vm        a VM from the sandbox (warm pool)          undo: vm.destroy()
  *   2. rootfs    each container's overlay mounted under     undo: rootfs.unmount()
- *                vm.shareDir/containers/<id>/rootfs
+ *                vm.shareDir/containers/<id>/rootfs; in block mode the image layers alone
+ *                (read-only) there, and the container's disk file put behind the VM's upper
+ *                disk (undo: detached); the guest makes the overlay
  *   3. files     /etc/hostname, /etc/hosts, /etc/resolv.conf written and /etc/passwd,
  *                /etc/group read on the host through the rootfs mount (./etc-files.ts; copies
  *                of the hosts files kept in the container's host directory, where inspect's
@@ -26,7 +28,7 @@ import { runInitContainers, type InitRun } from './init-containers';
 import { startedWithTerminal } from './terminal-size';
 import type { LogWriter } from './logs';
 import { resolveUser, withGroupAdd, type ResolvedUser } from './user';
-import { NotFoundError } from '../errors';
+import { NotFoundError, UnavailableError } from '../errors';
 import { FALLBACK, readEtcFile, writeEtcFile } from './etc-files';
 import { logger } from '../util/log';
 import { mergeEnv } from '../util/env';
@@ -206,6 +208,13 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     for (const c of spec.containers) {
       await deps.rootfs.mount(c.id, path.join(vm.shareDir, rootfsInShare(c.id)));
       undo.push(() => deps.rootfs.unmount(c.id));
+      const disk = deps.rootfs.diskOf?.(c.id);
+      if (disk) {
+        if (!vm.devices.upperDisk || !vm.attachUpperDisk)
+          throw new UnavailableError(`VM ${vm.id} has no disk for the writable layer of container ${c.id}`);
+        await vm.attachUpperDisk(disk);
+        undo.push(() => vm.detachUpperDisk?.() ?? Promise.resolve());
+      }
       if (c.mounts?.some((m) => m.type === 'bind' || m.type === 'volume')) undo.push(await mountHostSources(vm, c));
     }
     // A held VM's guest is cleaned before its rootfs are unmounted (after the network is left).
@@ -235,6 +244,13 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
         ];
         const dir = deps.containerDir(c.id);
         await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+        if (deps.rootfs.diskOf?.(c.id)) {
+          // Block mode: the host sees the image layers only; the agent writes and reads them.
+          await Promise.all(
+            files.map(([name, content]) => fs.promises.writeFile(path.join(dir, name), content, { mode: 0o644 })),
+          );
+          return { guestFiles: files, passwd: FALLBACK, group: FALLBACK, linkEnv: net?.env ?? [] };
+        }
         const [written, passwd, group] = await Promise.all([
           Promise.all(
             files.map(async ([name, content]) => {
@@ -258,6 +274,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
         ...(c.limits ? { limits: c.limits } : {}),
         ...(share ? { sharePodNamespaces: true } : {}),
         ...(deps.pidPeer ? { pidPeer: deps.pidPeer } : {}),
+        ...(deps.rootfs.diskOf?.(c.id) && vm.devices.upperDisk ? { upperDisk: vm.devices.upperDisk.guestName } : {}),
       });
     const index = new Map(spec.containers.map((c, i) => [c.id, i]));
     // Init containers first, one after the other, each to its end (./init-containers.ts).

@@ -17,6 +17,7 @@ import { InvalidArgumentError } from '../errors';
 import { JoinTargetNotRunningError } from './errors';
 import { needsVolumeShare } from './mounts';
 import { HeldVmRollback, keepSandbox } from './vm-reuse';
+import { AGENT_CALL_MS, bounded } from './async';
 
 const log = logger('pod');
 
@@ -26,7 +27,12 @@ const log = logger('pod');
  * destroyed in the background.
  */
 function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal, nics: number): Promise<Vm> {
-  const devices = { ...(nics > 0 ? { nics } : {}), ...(needsVolumeShare(spec) ? { volumes: true } : {}) };
+  const disk = spec.containers.some((c) => ctx.deps.rootfs.diskOf?.(c.id));
+  const devices = {
+    ...(nics > 0 ? { nics } : {}),
+    ...(needsVolumeShare(spec) ? { volumes: true } : {}),
+    ...(disk ? { upperDisk: true } : {}),
+  };
   const pending = ctx.deps.factory.getVm({ size: spec.vm, ...(Object.keys(devices).length ? { devices } : {}) });
   const discard = () =>
     void pending.then(
@@ -176,6 +182,15 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
         .catch((err) => log.debug(`destroying container ${id} in VM ${run.vm.id}: ${(err as Error).message}`));
     }
   } else {
+    // A writable layer on the VM's upper disk is synced to its file (the agent's release of
+    // the container) before the VM goes; a guest that does not answer loses at most what its
+    // ext4 journal had not committed.
+    for (const id of Object.keys(e.record.containers)) {
+      if (!ctx.deps.rootfs.diskOf?.(id)) continue;
+      await bounded(run.vm.agent.destroyContainer(id), AGENT_CALL_MS, 'syncing the upper disk').catch((err) =>
+        log.warn(`destroying container ${id} in VM ${run.vm.id}: ${(err as Error).message}`),
+      );
+    }
     // Ports, names and the address go first, so that nothing is answered by a dying VM.
     await leaveNetworks(await ctx.deps.networks, e.record.id);
     await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));

@@ -128,6 +128,12 @@ export interface SandboxSpec {
    * pod of one app container restarts whole, on a new VM, as dockerd restarts a container.
    */
   restartInPlace?: boolean;
+  /**
+   * `host`: keep the writable layer on the host even when the daemon puts new containers'
+   * layers on block devices (PodManagerDeps.rootfsDisk): set for the builder's step
+   * containers, whose layer is committed from the host.
+   */
+  writableLayer?: 'host';
 }
 
 /** What to run: the pod's sandbox and its containers (what a front end asks `create` for). */

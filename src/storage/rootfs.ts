@@ -20,14 +20,31 @@
  *
  * Nothing in upper/ is trusted (the guest writes it through virtio-fs): size walks never
  * follow symlinks and removal never leaves the container's directory.
+ *
+ * Block mode (prepare with `disk`; the daemon's --rootfs-disk): the writable layer is
+ * `upper.ext4`, a sparse file the host formats empty with mkfs.ext4 and then never mounts (the
+ * guest writes it; a crafted filesystem could attack the host kernel). `mount` then mounts only
+ * the image layers, read-only (an overlay of lower layers alone, or a read-only bind of a
+ * single layer), and the guest makes the container's / an overlay of that tree over 9p and
+ * the disk's upper/ and work/ (docs/architecture.md, "Container state on disk").
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RootfsManager } from './types';
-import { InvalidArgumentError, NotFoundError } from '../errors';
+import { InvalidArgumentError, NotFoundError, NotImplementedError, UnavailableError } from '../errors';
 import { writeFileAtomic } from './atomic';
 import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
 import { removeTree } from '../util/remove-tree';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { MS_BIND } from '../util/mounter';
+
+const execFileP = promisify(execFile);
+/** mount(2) flags for the read-only remount of a bind mount. */
+const MS_RDONLY = 0x1;
+const MS_REMOUNT = 0x20;
+/** The file of a block-mode container's writable layer, in its directory. */
+const DISK_FILE = 'upper.ext4';
 
 /**
  * A container's rootfs is mounted on the host nodev and nosuid: a device node a container made
@@ -57,6 +74,8 @@ export interface RootfsPaths {
   upperDir: string;
   workDir: string;
   mergedDir?: string;
+  /** Block mode: the file of the writable layer (upperDir and workDir are then not used). */
+  disk?: string;
 }
 
 /** Overlayfs implementation of RootfsManager. */
@@ -94,11 +113,13 @@ export class OverlayRootfs implements RootfsManager {
     const gen = this.generation.get(id) ?? 0;
     const lowerDirs = await this.layers(id);
     const mp = await this.mountpoint(id);
+    const disk = this.diskOf(id);
     const p: RootfsPaths = {
       lowerDirs: lowerDirs.slice().reverse(),
       upperDir: path.join(d, 'upper'),
       workDir: path.join(d, 'work'),
       ...(mp ? { mergedDir: mp } : {}),
+      ...(disk ? { disk } : {}),
     };
     if ((this.generation.get(id) ?? 0) === gen) this.known.set(id, p);
     return { ...p, lowerDirs: [...p.lowerDirs] };
@@ -123,7 +144,13 @@ export class OverlayRootfs implements RootfsManager {
     }
   }
 
-  async prepare(id: string, layerDirs: string[]): Promise<void> {
+  /** @inheritdoc */
+  diskOf(id: string): string | undefined {
+    const f = path.join(this.dir(id), DISK_FILE);
+    return fs.existsSync(f) ? f : undefined;
+  }
+
+  async prepare(id: string, layerDirs: string[], disk?: { bytes: number }): Promise<void> {
     if (layerDirs.length === 0) throw new InvalidArgumentError('an image needs at least one layer');
     if (layerDirs.length > MAX_LAYERS)
       throw new InvalidArgumentError(`max depth exceeded: ${layerDirs.length} layers (at most ${MAX_LAYERS})`);
@@ -144,6 +171,7 @@ export class OverlayRootfs implements RootfsManager {
         await fs.promises.symlink(layerDirs[i], link);
       }
     }
+    if (disk && !fs.existsSync(path.join(d, DISK_FILE))) await makeDisk(path.join(d, DISK_FILE), disk.bytes);
     await writeFileAtomic(path.join(d, 'lower.json'), JSON.stringify(layerDirs));
   }
 
@@ -157,6 +185,18 @@ export class OverlayRootfs implements RootfsManager {
       await this.unmount(id);
     }
     await fs.promises.mkdir(target, { recursive: true, mode: 0o755 });
+    if (this.diskOf(id)) {
+      await this.mountLowers(layers, d, target);
+      try {
+        await writeFileAtomic(path.join(d, 'mountpoint'), target);
+      } catch (e) {
+        await this.mounter.unmount(target).catch(() => undefined);
+        throw e;
+      } finally {
+        this.changed(id);
+      }
+      return;
+    }
     const { options, cwd } = overlayOptions(layers, d);
     await this.mounter.mount({
       source: 'overlay',
@@ -193,6 +233,7 @@ export class OverlayRootfs implements RootfsManager {
    */
   async mountDetached(id: string, target: string): Promise<void> {
     const d = this.dir(id);
+    if (this.diskOf(id)) throw new BlockModeError(id);
     const layers = await this.layers(id);
     // Not recursive: a container removed meanwhile must not get its directory back.
     await fs.promises.mkdir(target, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
@@ -245,7 +286,7 @@ export class OverlayRootfs implements RootfsManager {
     this.changed(id);
     // lower.json first: from then on the rootfs counts as gone (see isRemoved), before a
     // mount of it beside this removal can fail on a missing upper or work directory.
-    for (const name of ['lower.json', 'upper', 'work', 'l']) {
+    for (const name of ['lower.json', 'upper', 'work', 'l', DISK_FILE]) {
       await removeTree(path.join(d, name));
     }
     // A mount of this rootfs that a request beside the removal holds (mountDetached: docker cp
@@ -264,8 +305,84 @@ export class OverlayRootfs implements RootfsManager {
   }
 
   async sizeRw(id: string): Promise<number> {
+    const disk = this.diskOf(id);
+    // Block mode: what the disk file takes on the host (its filesystem's own metadata included).
+    if (disk) return (await fs.promises.stat(disk).catch(() => ({ blocks: 0 }))).blocks * 512;
     return treeSize(path.join(this.dir(id), 'upper'));
   }
+
+  /**
+   * The image layers alone, read-only, at `target` (block mode): an overlay of the lower
+   * layers (overlayfs wants at least two without an upper), or a read-only bind of the only one.
+   */
+  private async mountLowers(layers: string[], d: string, target: string): Promise<void> {
+    if (layers.length === 1) {
+      await this.mounter.mount({ source: layers[0], target, flags: MS_BIND });
+      try {
+        await this.mounter.mount({
+          source: layers[0],
+          target,
+          flags: MS_BIND | MS_REMOUNT | MS_RDONLY | HOST_MOUNT_FLAGS,
+        });
+      } catch (e) {
+        await this.mounter.unmount(target).catch(() => undefined);
+        throw e;
+      }
+      return;
+    }
+    const { options, cwd } = overlayOptions(layers, d);
+    const lowerOnly = options.replace(/,upperdir=.*$/, '');
+    await this.mounter.mount({
+      source: 'overlay',
+      target,
+      fstype: 'overlay',
+      flags: HOST_MOUNT_FLAGS | MS_RDONLY,
+      data: lowerOnly,
+      ...(cwd ? { cwd } : {}),
+    });
+  }
+}
+
+/**
+ * A host operation that reads or writes a block-mode container's writable layer (docker cp,
+ * diff, export, commit): the layer is a filesystem only the guest mounts, so these are not
+ * served for such a container yet.
+ */
+export class BlockModeError extends NotImplementedError {
+  constructor(readonly containerId: string) {
+    super(
+      `container ${containerId.slice(0, 12)} keeps its writable layer on a block device (--rootfs-disk): ` +
+        'copying, diffing, exporting and committing its files is not served yet',
+    );
+  }
+}
+
+/** A sparse file of `bytes` holding an empty ext4 filesystem (made on the host: nothing of a guest's in it yet). */
+async function makeDisk(file: string, bytes: number): Promise<void> {
+  const tmp = `${file}.tmp`;
+  await fs.promises.rm(tmp, { force: true });
+  const fh = await fs.promises.open(tmp, 'wx', 0o600);
+  try {
+    await fh.truncate(bytes);
+  } finally {
+    await fh.close();
+  }
+  try {
+    // Inode tables and journal are zeroed lazily (the guest mounts with noinit_itable: a sparse
+    // file reads zeros); no blocks reserved for root (a container's layer, not a system disk).
+    await execFileP('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', tmp], {
+      timeout: 60_000,
+    });
+  } catch (e) {
+    await fs.promises.rm(tmp, { force: true });
+    const err = e as NodeJS.ErrnoException & { stderr?: string };
+    throw new UnavailableError(
+      err.code === 'ENOENT'
+        ? 'mkfs.ext4 is missing (apt-get install e2fsprogs): block-mode containers need it'
+        : `mkfs.ext4 failed: ${(err.stderr || err.message).trim()}`,
+    );
+  }
+  await fs.promises.rename(tmp, file);
 }
 
 function ignoreExists(e: NodeJS.ErrnoException): void {

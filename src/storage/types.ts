@@ -90,7 +90,17 @@ export interface ImageLookup {
  *   await rootfs.remove('c1')                  // on docker rm: unmounted and deleted
  */
 export interface RootfsManager {
-  prepare(containerId: string, layerDirs: string[]): Promise<void>;
+  /**
+   * Make the container's writable layer: upper/ and work/ on the host, or with `disk` an empty
+   * ext4 filesystem in a sparse file of `disk.bytes` (block mode: the layer lives in the
+   * guest, and `mount` then mounts only the read-only image layers; see diskOf).
+   */
+  prepare(containerId: string, layerDirs: string[], disk?: { bytes: number }): Promise<void>;
+  /**
+   * The host file of a block-mode container's writable layer, undefined for a container whose
+   * layer is on the host. The host never mounts it: the guest has written it.
+   */
+  diskOf?(containerId: string): string | undefined;
   mount(containerId: string, target: string): Promise<void>;
   unmount(containerId: string): Promise<void>;
   /**

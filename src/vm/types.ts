@@ -17,7 +17,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { VmDeviceRequest, VmDevices } from './devices/types';
 
-export type { NicDevice, VmDeviceRequest, VmDevices, VolumeShareDevice } from './devices/types';
+export type { NicDevice, UpperDiskDevice, VmDeviceRequest, VmDevices, VolumeShareDevice } from './devices/types';
 
 /** Hardware of a VM. */
 export interface VmSize {
@@ -79,6 +79,14 @@ export interface Vm {
   destroy(): Promise<void>;
   /** Resident memory, in bytes, of the VM process and its helpers (PSS where available). */
   memoryUsage(): Promise<number>;
+  /**
+   * Put host file `file` (a container's upper disk, exactly `devices.upperDisk.sizeBytes`
+   * long) behind the VM's upper disk, replacing what was there. Rejects (NotImplemented) for a
+   * VM booted without the device. Optional: VMs without block devices (test fakes) leave it out.
+   */
+  attachUpperDisk?(file: string): Promise<void>;
+  /** Put the placeholder back behind the upper disk and close the file (nothing when none is attached). */
+  detachUpperDisk?(): Promise<void>;
   /**
    * Give the host back the memory an idle VM holds without needing it (QEMU: the guest RAM
    * pages that hold only zeros, and TCG's translated code that is no longer live; the guest
@@ -318,6 +326,12 @@ export interface ContainerSpec {
    * container:X); its init is then not PID 1. Not with sharePodNamespaces.
    */
   pidPeer?: string;
+  /**
+   * The guest block device (`vda`) holding the container's writable layer, an ext4 filesystem
+   * (Vm.attachUpperDisk put the container's disk behind it): `rootfs` is then the read-only
+   * image tree and the agent makes `/` an overlay of it and the disk's upper/ and work/.
+   */
+  upperDisk?: string;
 }
 
 /**

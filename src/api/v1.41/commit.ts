@@ -13,6 +13,7 @@ import { mainContainer } from '../../pod/types';
 import { dockerFrontend } from '../../translate/docker-types';
 import { commitConfig, commitReference } from '../../translate/commit';
 import { commitWritableLayer } from '../../storage/commit';
+import { BlockModeError } from '../../storage/rootfs';
 
 /** Register POST /commit. */
 export function register(router: Router, services: ApiServices): void {
@@ -28,6 +29,7 @@ export function register(router: Router, services: ApiServices): void {
       const config = commitConfig(fe.config, query.changes);
       if (!c.rootfsPaths) throw new UnavailableError('the container storage is not available');
       const paths = await c.rootfsPaths(rec.id);
+      if (paths.disk) throw new BlockModeError(rec.id);
       const pause = query.pause && c.pods.isRunning(rec.id) && mainContainer(rec).state.status === 'running';
       if (pause) await c.pods.pause(rec.id);
       let id: string;

@@ -39,7 +39,9 @@ export interface ContainerServices {
   /** CPUs of the host (the bound of NanoCpus in update). */
   hostCpus: number;
   /** Overlay directories of a container, for inspect's GraphDriver (optional). */
-  rootfsPaths?(id: string): Promise<{ lowerDirs: string[]; upperDir: string; workDir: string; mergedDir?: string }>;
+  rootfsPaths?(
+    id: string,
+  ): Promise<{ lowerDirs: string[]; upperDir: string; workDir: string; mergedDir?: string; disk?: string }>;
   /** docker cp, diff and export on the containers' root filesystems (optional). */
   archive?: ContainerArchive;
 }

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../errors';
-import type { OverlayRootfs } from '../rootfs';
+import { BlockModeError, type OverlayRootfs } from '../rootfs';
 import { isMountPoint } from '../../util/mounter';
 import { listChanges, withoutDaemonFiles, type Change } from './changes';
 import { RootDir, at } from './resolve';
@@ -95,6 +95,8 @@ export class ContainerArchive {
     const paths = await this.rootfs.paths(id).catch((e: unknown) => {
       throw e instanceof NotFoundError ? new NotFoundError(`No such container: ${id}`) : e;
     });
+    // Block mode: the host's mount has the image layers only; the writable layer is the guest's.
+    if (paths.disk) throw new BlockModeError(id);
     if (paths.mergedDir && isMountPoint(paths.mergedDir)) {
       const root = await RootDir.open(paths.mergedDir);
       return { root, close: () => root.close() };
@@ -254,6 +256,7 @@ export class ContainerArchive {
    */
   async changes(id: string, hidden: readonly string[] = []): Promise<Change[]> {
     const paths = await this.rootfs.paths(id);
+    if (paths.disk) throw new BlockModeError(id);
     return withoutDaemonFiles(await listChanges(paths.upperDir, paths.lowerDirs), hidden);
   }
 

@@ -167,6 +167,10 @@ export class AgentClient implements Agent {
       checkId(spec.pidPeer, 'pid peer');
       w.str(Tag.PID_PEER, spec.pidPeer);
     }
+    if (spec.upperDisk !== undefined) {
+      if (!/^vd[a-z]$/.test(spec.upperDisk)) throw new InvalidArgumentError(`bad upper disk ${spec.upperDisk}`);
+      w.str(Tag.UPPER_DISK, spec.upperDisk);
+    }
     await this.mux.request(Op.CREATE_CONTAINER, w);
   }
 

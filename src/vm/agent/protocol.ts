@@ -171,6 +171,7 @@ export const Tag = {
   PREFIX6: 93,
   DESTINATION6: 94,
   GATEWAY6: 95,
+  UPPER_DISK: 96,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -248,6 +249,7 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.STDERR_FROM]: 'u64',
   [Tag.SHARE_NS]: 'u32',
   [Tag.PID_PEER]: 'str',
+  [Tag.UPPER_DISK]: 'str',
   [Tag.TASK]: 'tlv[]',
   [Tag.PPID]: 'u32',
   [Tag.STATE]: 'str',

@@ -8,35 +8,45 @@ import type { FileTransport } from '../qemu/cmdline';
 import { MAX_NICS, nicQemuArgs, planNics } from './nic';
 import type { VmDeviceRequest, VmDevices } from './types';
 import { planVolumeShare, volumeShareQemuArgs } from './volume-share';
+import { planUpperDisk, upperDiskQemuArgs } from './upper-disk';
 
-export type { NicDevice, VmDeviceRequest, VmDevices, VolumeShareDevice } from './types';
+export type { NicDevice, UpperDiskDevice, VmDeviceRequest, VmDevices, VolumeShareDevice } from './types';
 
 /** A request with every field set (and checked). */
 export function normalizeRequest(req: VmDeviceRequest | undefined): Required<VmDeviceRequest> {
   const nics = req?.nics ?? 0;
   if (!Number.isInteger(nics) || nics < 0 || nics > MAX_NICS)
     throw new InvalidArgumentError(`a VM has 0 to ${MAX_NICS} network interfaces, not ${nics}`);
-  return { nics, volumes: req?.volumes ?? false };
+  return { nics, volumes: req?.volumes ?? false, upperDisk: req?.upperDisk ?? false };
 }
 
 /**
  * Whether a VM with devices `have` serves a request for `want`: at least as many NICs and the
  * volume share when asked for. More is fine: an unused NIC stays down and unaddressed in the
- * guest (loopback only, as Docker's `--network none`), an unused volume share is never mounted.
+ * guest (loopback only, as Docker's `--network none`), an unused volume share is never mounted,
+ * an unused upper disk stays on its placeholder.
  */
 export function devicesFit(have: VmDeviceRequest | undefined, want: VmDeviceRequest | undefined): boolean {
   const h = normalizeRequest(have);
   const w = normalizeRequest(want);
-  return h.nics >= w.nics && (h.volumes || !w.volumes);
+  return h.nics >= w.nics && (h.volumes || !w.volumes) && (h.upperDisk || !w.upperDisk);
 }
 
 /** The devices of new VM `vmId`. */
 export function planDevices(vmId: string, req: VmDeviceRequest | undefined, paths: VmPaths): VmDevices {
   const r = normalizeRequest(req);
-  return { nics: planNics(vmId, r.nics), ...(r.volumes ? { volumes: planVolumeShare(paths) } : {}) };
+  return {
+    nics: planNics(vmId, r.nics),
+    ...(r.volumes ? { volumes: planVolumeShare(paths) } : {}),
+    ...(r.upperDisk ? { upperDisk: planUpperDisk() } : {}),
+  };
 }
 
-/** QEMU arguments of every device (NICs in order, then the volume share over `transport`). */
+/** QEMU arguments of every device (NICs in order, the volume share over `transport`, the upper disk). */
 export function devicesQemuArgs(d: VmDevices, paths: VmPaths, transport: FileTransport = 'virtiofs'): string[] {
-  return [...d.nics.flatMap((n, i) => nicQemuArgs(n, i)), ...(d.volumes ? volumeShareQemuArgs(paths, transport) : [])];
+  return [
+    ...d.nics.flatMap((n, i) => nicQemuArgs(n, i)),
+    ...(d.volumes ? volumeShareQemuArgs(paths, transport) : []),
+    ...(d.upperDisk ? upperDiskQemuArgs(d.upperDisk) : []),
+  ];
 }

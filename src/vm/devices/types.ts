@@ -12,6 +12,8 @@ export interface VmDeviceRequest {
   nics?: number;
   /** A second virtio-fs share for volumes and bind mounts, with its own cache mode. */
   volumes?: boolean;
+  /** A virtio-blk disk for a container's writable layer (./upper-disk.ts), a placeholder until a container's file is put behind it. */
+  upperDisk?: boolean;
 }
 
 /** One network interface of a VM, as booted. */
@@ -34,8 +36,17 @@ export interface VolumeShareDevice {
   cache: 'auto';
 }
 
+/** The upper disk of a VM, as booted. */
+export interface UpperDiskDevice {
+  /** The block device's name in the guest (`vda`). */
+  guestName: string;
+  /** Its capacity: every container's disk file has this size. */
+  sizeBytes: number;
+}
+
 /** What a VM has. */
 export interface VmDevices {
   nics: NicDevice[];
   volumes?: VolumeShareDevice;
+  upperDisk?: UpperDiskDevice;
 }

@@ -3,7 +3,8 @@
  * memory accounting, the watch on its process and its complete removal.
  */
 import type { Agent, Vm, VmDevices, VmExit, VmSize } from '../types';
-import { UnavailableError } from '../../errors';
+import { NotImplementedError, UnavailableError } from '../../errors';
+import { attachCommands, detachCommands } from '../devices/upper-disk';
 import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
 import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './post-boot-reclaim';
@@ -155,6 +156,28 @@ export class QemuVm implements Vm {
   private async qmp(command: string): Promise<void> {
     if (this.gone || this.destroying) throw new UnavailableError(`VM ${this.id} is not running`);
     await qmpCommand(this.paths.qmpSock, command);
+  }
+
+  /** @inheritdoc */
+  async attachUpperDisk(file: string): Promise<void> {
+    if (!this.devices.upperDisk) throw new NotImplementedError(`VM ${this.id} has no upper disk`);
+    if (this.gone || this.destroying) throw new UnavailableError(`VM ${this.id} is not running`);
+    // A file an earlier container of this VM left behind the disk goes first.
+    await this.detachUpperDisk().catch(() => undefined);
+    for (const [command, args] of attachCommands(file)) await qmpCommand(this.paths.qmpSock, command, args, 10_000);
+  }
+
+  /** @inheritdoc */
+  async detachUpperDisk(): Promise<void> {
+    if (!this.devices.upperDisk || this.gone || this.destroying) return;
+    const [reopen, del] = detachCommands();
+    await qmpCommand(this.paths.qmpSock, reopen[0], reopen[1], 10_000);
+    try {
+      await qmpCommand(this.paths.qmpSock, del[0], del[1], 10_000);
+    } catch (err) {
+      // No file was attached: the placeholder was there already.
+      if (!/Failed to find node|Cannot find/i.test((err as Error).message)) throw err;
+    }
   }
 
   /** Freeze every vCPU (QMP `stop`). */

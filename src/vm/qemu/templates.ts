@@ -104,6 +104,7 @@ export function templateKey(shape: TemplateShape): string {
     `${shape.size.cpus}c`,
     `${shape.devices.nics}n`,
     shape.devices.volumes ? 'vol' : '',
+    shape.devices.upperDisk ? 'disk' : '',
   ];
   return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 12);
 }

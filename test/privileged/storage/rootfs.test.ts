@@ -138,3 +138,38 @@ test('adopt() records a mount an earlier daemon made but lost track of, so inspe
   expect((await restarted.paths('c1')).mergedDir).toBeUndefined();
   await restarted.remove('c1');
 });
+
+test('block mode: an empty ext4 disk file, the image layers alone mounted read-only, cp/export refused, removed with the container', async () => {
+  const low = layer('a', { 'etc/os': 'low\n', 'bin/tool': 'v1\n' });
+  const high = layer('b', { 'bin/tool': 'v2\n' });
+  const single = layer('c', { 'etc/only': 'one\n' });
+  await rootfs.prepare('d1', [low, high], { bytes: 64 << 20 });
+  await rootfs.prepare('d2', [single], { bytes: 64 << 20 });
+  const disk = rootfs.diskOf('d1') as string;
+  expect(disk).toBe(path.join(tmp, 'containers', 'd1', 'upper.ext4'));
+  expect(fs.statSync(disk).size).toBe(64 << 20);
+  // What mkfs.ext4 made (read with dumpe2fs, never mounted on the host).
+  expect(execFileSync('dumpe2fs', ['-h', disk], { encoding: 'utf8', stdio: 'pipe' })).toMatch(
+    /Filesystem state:\s+clean/,
+  );
+  expect(rootfs.diskOf('plain')).toBeUndefined();
+  for (const [id, files] of [
+    ['d1', { 'bin/tool': 'v2\n', 'etc/os': 'low\n' }],
+    ['d2', { 'etc/only': 'one\n' }],
+  ] as const) {
+    const target = path.join(tmp, 'share', 'containers', id, 'rootfs');
+    await rootfs.mount(id, target);
+    for (const [p, content] of Object.entries(files))
+      expect(fs.readFileSync(path.join(target, p), 'utf8')).toBe(content);
+    expect(() => fs.writeFileSync(path.join(target, 'new.txt'), 'x')).toThrow(/EROFS/);
+    expect((await rootfs.paths(id)).disk).toBe(rootfs.diskOf(id));
+    await expect(rootfs.mountDetached(id, path.join(tmp, 'detached'))).rejects.toThrow(/block device/);
+    await rootfs.unmount(id);
+    expect(isMountPoint(target)).toBe(false);
+  }
+  expect(await rootfs.sizeRw('d1')).toBeGreaterThan(0);
+  await rootfs.remove('d1');
+  await rootfs.remove('d2');
+  expect(fs.existsSync(disk)).toBe(false);
+  expect(mountsUnder(tmp)).toEqual([]);
+});

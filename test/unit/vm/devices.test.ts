@@ -12,6 +12,7 @@ import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
 import { devicesFit, normalizeRequest, planDevices } from '../../../src/vm/devices';
 import { MAX_NICS, tapName } from '../../../src/vm/devices/nic';
 import { volumeVirtiofsdArgs } from '../../../src/vm/devices/volume-share';
+import { UPPER_DISK_BYTES, attachCommands, detachCommands } from '../../../src/vm/devices/upper-disk';
 import { qemuArgs, virtiofsdArgs } from '../../../src/vm/qemu/cmdline';
 import { readVmRecord, vmPaths, writeVmRecord, type VmRecord } from '../../../src/vm/qemu/runtime-dir';
 
@@ -74,6 +75,45 @@ describe('devices on the QEMU command line', () => {
     expect(() => normalizeRequest({ nics: MAX_NICS + 1 })).toThrow(/network interfaces/);
     expect(() => normalizeRequest({ nics: -1 })).toThrow(/network interfaces/);
     expect(tapName(ID, MAX_NICS - 1)).toHaveLength(15);
+  });
+});
+
+describe('the upper disk (block mode)', () => {
+  it('is a virtio-blk device over a null-co placeholder of the disk size, never a file', () => {
+    const devices = planDevices(ID, { upperDisk: true }, paths);
+    expect(devices.upperDisk).toEqual({ guestName: 'vda', sizeBytes: UPPER_DISK_BYTES });
+    const args = qemuArgs({ ...base, devices });
+    const blockdevs = args.flatMap((a, i) => (a === '-blockdev' ? [args[i + 1]] : []));
+    expect(blockdevs).toEqual([
+      `driver=null-co,node-name=updisk-none,size=${UPPER_DISK_BYTES},read-zeroes=on`,
+      'driver=raw,node-name=updisk,file=updisk-none',
+    ]);
+    expect(args).toContain('virtio-blk-device,drive=updisk');
+  });
+
+  it('is attached by adding the file and reopening the raw node on it, and detached the other way', () => {
+    expect(attachCommands('/d/c/upper.ext4')).toEqual([
+      [
+        'blockdev-add',
+        {
+          driver: 'file',
+          'node-name': 'updisk-file',
+          filename: '/d/c/upper.ext4',
+          cache: { direct: false, 'no-flush': true },
+        },
+      ],
+      ['blockdev-reopen', { options: [{ driver: 'raw', 'node-name': 'updisk', file: 'updisk-file' }] }],
+    ]);
+    expect(detachCommands()).toEqual([
+      ['blockdev-reopen', { options: [{ driver: 'raw', 'node-name': 'updisk', file: 'updisk-none' }] }],
+      ['blockdev-del', { 'node-name': 'updisk-file' }],
+    ]);
+  });
+
+  it('is asked for apart from the other devices: a VM without it does not fit a block-mode container', () => {
+    expect(devicesFit({ nics: 1, upperDisk: true }, { nics: 1 })).toBe(true);
+    expect(devicesFit({ nics: 1 }, { nics: 1, upperDisk: true })).toBe(false);
+    expect(devicesFit({ nics: 1, upperDisk: true }, { upperDisk: true })).toBe(true);
   });
 });
 
