@@ -47,7 +47,9 @@ import { removeWithContainers } from '../api/v1.41/volumes';
 import { PodEngine } from '../engine/engine';
 import { loadRegistriesConf } from '../storage/registry/registries-conf';
 import { createCriServer, criHandlers } from '../api/cri/server';
-import { NO_POD_NETWORK, RuntimeConfigState, RuntimeInfo } from '../api/cri/runtime-info';
+import { RuntimeConfigState, RuntimeInfo } from '../api/cri/runtime-info';
+import { CriRuntime } from '../api/cri/runtime';
+import { CniNetworks, cniStateDir } from '../net/cni/sandbox-networks';
 import { CriImageService } from '../api/cri/images';
 import { serveCri, stopCri, type CriListeners } from './cri-listen';
 
@@ -160,8 +162,15 @@ async function main(argv: string[]): Promise<void> {
     { size: vmDefaults, devices: { nics: canCreateTaps() ? POD_VM_NICS : 0 } },
     path.join(opts.dataRoot, 'held-vms.json'),
   );
+  // The node's CNI network of CRI sandboxes; what a killed daemon left is swept once pods are loaded.
+  const cniNetworks = new CniNetworks({
+    confDir: opts.cniConfDir,
+    binDirs: opts.cniBinDirs,
+    stateDir: cniStateDir(opts.execRoot),
+  });
   const pods = new PodManager(
     {
+      cni: cniNetworks,
       factory: vmFactory,
       hypervisor,
       images: images.store,
@@ -184,6 +193,13 @@ async function main(argv: string[]): Promise<void> {
   // Running containers are re-adopted in the background while the API serves (requests about
   // one wait for it: adoptionGate); their VMs are kept from reclaim, the others marked exited.
   const { adopted } = await pods.load();
+  void cniNetworks.sweep((id) => {
+    try {
+      return pods.isRunning(id);
+    } catch {
+      return false;
+    }
+  });
   // docker cp / export of a stopped container mounts its overlay for the request: what an
   // earlier daemon left mounted goes now, what this one has open goes at shutdown.
   const archive = new ContainerArchive(rootfs);
@@ -255,15 +271,28 @@ async function main(argv: string[]): Promise<void> {
   // Kubernetes CRI v1 (--cri-host) on its own sockets, over the same image store.
   let cri: CriListeners | undefined;
   if (opts.criHosts.length) {
+    const criImages = new CriImageService(images);
     const criServer = createCriServer(
       criHandlers({
         info: new RuntimeInfo({
           version: PODVISOR_VERSION,
-          // The seam for the CNI runner: NetworkReady follows it.
-          network: NO_POD_NETWORK,
+          network: () => {
+            const n = cniNetworks.networkReady();
+            return { ready: n.ready, reason: n.reason ?? '', message: n.message ?? '' };
+          },
           config: new RuntimeConfigState(),
         }),
-        images: new CriImageService(images),
+        images: criImages,
+        runtime: new CriRuntime({
+          engine,
+          pods,
+          sandboxImage: async () => {
+            const ref = opts.criSandboxImage;
+            await images.store.resolve(ref).catch(() => criImages.pull({ image: { image: ref } }));
+            return ref;
+          },
+          address: (id) => cniNetworks.get(id),
+        }),
       }),
     );
     cri = await serveCri(criServer, opts.criHosts, listenPlan.gid);

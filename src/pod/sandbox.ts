@@ -17,6 +17,7 @@ import { InvalidArgumentError } from '../errors';
 import { JoinTargetNotRunningError } from './errors';
 import { needsVolumeShare } from './mounts';
 import { HeldVmRollback, keepSandbox } from './vm-reuse';
+import { CNI_VM_NICS, joinCni } from './cni-network';
 
 const log = logger('pod');
 
@@ -68,6 +69,7 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
   const spec = host ? { ...podSpecOf(r), hostname: host.hostname } : podSpecOf(r);
   // A joined pod is on the network of the pod whose VM it shares: no network of its own.
   const plan = host ? undefined : spec.network;
+  const cni = !host && spec.cni !== undefined;
   const nets = nicsFor(plan) > 0 ? await ctx.deps.networks : undefined;
   if (nicsFor(plan) > 0 && !nets && (plan!.ports.length > 0 || plan!.networks.some((n) => n.ref !== 'bridge'))) {
     throw new Error(
@@ -81,6 +83,7 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
     {
       acquireVm: () => {
         if (host) return Promise.resolve(host.vm);
+        if (cni) return acquire(ctx, spec, giveUp, CNI_VM_NICS);
         return pinned ? Promise.resolve(pinned) : acquire(ctx, spec, giveUp, nets ? nicsFor(plan) : 0);
       },
       ...(host ? { borrowedVm: true, ...(host.pidPeer ? { pidPeer: host.pidPeer } : {}) } : {}),
@@ -96,7 +99,8 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
       containerDir: (id) => ctx.dir(id),
       resolvConf: ctx.deps.resolvConf,
       ...(e ? { logFor: (id: string) => ctx.containerLog(e, id) } : {}),
-      ...(plan
+      ...(cni ? { joinNetwork: (vm: Vm, hostResolv: string) => joinCni(ctx, spec, vm, hostResolv) } : {}),
+      ...(plan && !cni
         ? {
             joinNetwork: async (vm: Vm, hostResolv: string) => {
               // Links first: a linked container that does not run fails the start before any join.
@@ -179,6 +183,11 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
     // Ports, names and the address go first, so that nothing is answered by a dying VM.
     await leaveNetworks(await ctx.deps.networks, e.record.id);
     await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
+    // A CRI sandbox's CNI network goes with its VM (the tap was in its namespace).
+    if (e.record.sandbox.spec.cni && ctx.deps.cni)
+      await ctx.deps.cni
+        .tearDown(e.record.id)
+        .catch((err) => log.warn(`tearing down the CNI network of ${e.record.id}: ${(err as Error).message}`));
   }
   const t1 = Date.now();
   for (const id of Object.keys(e.record.containers)) {

@@ -157,6 +157,8 @@ export interface PodService {
   sample(ref: string): Promise<GuestSample | undefined>;
   /** Bytes in the writable layer of the pod's main container. */
   sizeRw(ref: string): Promise<number>;
+  /** Close a pod's CRI log files so that the next output opens them again (log rotation by the kubelet). */
+  reopenCriLog?(ref: string): void;
 }
 
 /**
