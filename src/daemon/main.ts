@@ -49,6 +49,8 @@ import { loadRegistriesConf } from '../storage/registry/registries-conf';
 import { createCriServer, criHandlers } from '../api/cri/server';
 import { RuntimeConfigState, RuntimeInfo } from '../api/cri/runtime-info';
 import { CriRuntime } from '../api/cri/runtime';
+import { StreamingServer } from '../api/cri/streaming';
+import { PodStreamingBackend } from '../api/cri/streaming/pod-backend';
 import { CniNetworks, cniStateDir } from '../net/cni/sandbox-networks';
 import { CriImageService } from '../api/cri/images';
 import { serveCri, stopCri, type CriListeners } from './cri-listen';
@@ -193,9 +195,10 @@ async function main(argv: string[]): Promise<void> {
   // Running containers are re-adopted in the background while the API serves (requests about
   // one wait for it: adoptionGate); their VMs are kept from reclaim, the others marked exited.
   const { adopted } = await pods.load();
+  // A sandbox that is still known keeps its network (RemovePodSandbox releases it).
   void cniNetworks.sweep((id) => {
     try {
-      return pods.isRunning(id);
+      return pods.get(id).id === id;
     } catch {
       return false;
     }
@@ -270,6 +273,8 @@ async function main(argv: string[]): Promise<void> {
   }
   // Kubernetes CRI v1 (--cri-host) on its own sockets, over the same image store.
   let cri: CriListeners | undefined;
+  let criRuntime: CriRuntime;
+  let streaming: StreamingServer | undefined;
   if (opts.criHosts.length) {
     const criImages = new CriImageService(images);
     const criServer = createCriServer(
@@ -283,7 +288,7 @@ async function main(argv: string[]): Promise<void> {
           config: new RuntimeConfigState(),
         }),
         images: criImages,
-        runtime: new CriRuntime({
+        runtime: (criRuntime = new CriRuntime({
           engine,
           pods,
           sandboxImage: async () => {
@@ -292,9 +297,15 @@ async function main(argv: string[]): Promise<void> {
             return ref;
           },
           address: (id) => cniNetworks.get(id),
-        }),
+          releaseNetwork: (id) => cniNetworks.tearDown(id),
+          streaming: () => streaming,
+        })),
       }),
     );
+    // Exec, Attach and PortForward URLs point at the streaming server (loopback, a free port).
+    streaming = new StreamingServer(new PodStreamingBackend(pods, criRuntime));
+    await streaming.start();
+    log.info(`CRI streaming server on ${streaming.url}`);
     cri = await serveCri(criServer, opts.criHosts, listenPlan.gid);
     for (const host of opts.criHosts) log.info(`CRI v1 listening on ${host}`);
   }
@@ -358,7 +369,10 @@ async function main(argv: string[]): Promise<void> {
         // Every client connection goes, hijacked streams included (listen.ts).
         {
           name: 'API listeners',
-          run: () => void (serving = Promise.all([stopServing(servers), cri && stopCri(cri)]).then(() => undefined)),
+          run: () =>
+            void (serving = Promise.all([stopServing(servers), cri && stopCri(cri), streaming?.stop()]).then(
+              () => undefined,
+            )),
         },
       ],
       // Teardowns of runs that just ended and storage of pods just removed finish; idle VMs go

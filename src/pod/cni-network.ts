@@ -3,6 +3,8 @@
  * namespace of the sandbox (src/net/cni), the VM's own NIC joined to it, and the files the
  * containers get with it. The VM of such a pod has exactly one NIC, used by no Docker network.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Vm } from '../vm/types';
 import type { CniSandboxPlan, PodSpec } from './types';
 import type { PodContext } from './context';
@@ -50,4 +52,13 @@ export async function joinCni(
     resolv: resolvFromDns(plan.dns, hostResolv),
     undo: () => cni.tearDown(spec.id),
   };
+}
+
+/** The hosts and resolv.conf a CRI sandbox's infra container got (in `dir`), for a container joining it. */
+export async function sandboxFiles(dir: string): Promise<{ hosts: string; resolv: string; undo(): Promise<void> }> {
+  const [hosts, resolv] = await Promise.all([
+    fs.promises.readFile(path.join(dir, 'hosts'), 'utf8'),
+    fs.promises.readFile(path.join(dir, 'resolv.conf'), 'utf8'),
+  ]);
+  return { hosts, resolv, undo: () => Promise.resolve() };
 }

@@ -17,7 +17,7 @@ import { InvalidArgumentError } from '../errors';
 import { JoinTargetNotRunningError } from './errors';
 import { needsVolumeShare } from './mounts';
 import { HeldVmRollback, keepSandbox } from './vm-reuse';
-import { CNI_VM_NICS, joinCni } from './cni-network';
+import { CNI_VM_NICS, joinCni, sandboxFiles } from './cni-network';
 
 const log = logger('pod');
 
@@ -26,8 +26,14 @@ const log = logger('pod');
  * `giveUp` is aborted: a boot cannot be cut short, so a VM that arrives after the abort is
  * destroyed in the background.
  */
-function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal, nics: number): Promise<Vm> {
-  const devices = { ...(nics > 0 ? { nics } : {}), ...(needsVolumeShare(spec) ? { volumes: true } : {}) };
+function acquire(
+  ctx: PodContext,
+  spec: PodSpec,
+  giveUp: AbortSignal,
+  nics: number,
+  volumes = needsVolumeShare(spec),
+): Promise<Vm> {
+  const devices = { ...(nics > 0 ? { nics } : {}), ...(volumes ? { volumes: true } : {}) };
   const pending = ctx.deps.factory.getVm({ size: spec.vm, ...(Object.keys(devices).length ? { devices } : {}) });
   const discard = () =>
     void pending.then(
@@ -83,7 +89,8 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
     {
       acquireVm: () => {
         if (host) return Promise.resolve(host.vm);
-        if (cni) return acquire(ctx, spec, giveUp, CNI_VM_NICS);
+        // A CRI sandbox's VM takes the host mounts of the containers that join it later.
+        if (cni) return acquire(ctx, spec, giveUp, CNI_VM_NICS, true);
         return pinned ? Promise.resolve(pinned) : acquire(ctx, spec, giveUp, nets ? nicsFor(plan) : 0);
       },
       ...(host ? { borrowedVm: true, ...(host.pidPeer ? { pidPeer: host.pidPeer } : {}) } : {}),
@@ -100,6 +107,7 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
       resolvConf: ctx.deps.resolvConf,
       ...(e ? { logFor: (id: string) => ctx.containerLog(e, id) } : {}),
       ...(cni ? { joinNetwork: (vm: Vm, hostResolv: string) => joinCni(ctx, spec, vm, hostResolv) } : {}),
+      ...(host?.cniFilesOf ? { joinNetwork: () => sandboxFiles(ctx.dir(host.cniFilesOf!)) } : {}),
       ...(plan && !cni
         ? {
             joinNetwork: async (vm: Vm, hostResolv: string) => {
@@ -141,7 +149,10 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
  * The running pod whose VM a joining pod starts in (docker --network/--pid/--ipc container:X):
  * its VM, and its main container's id when the PID namespace is joined too.
  */
-function joinTarget(ctx: PodContext, r: PodRecord): { vm: Vm; hostname: string; pidPeer?: string } {
+function joinTarget(
+  ctx: PodContext,
+  r: PodRecord,
+): { vm: Vm; hostname: string; pidPeer?: string; cniFilesOf?: string } {
   const join = r.sandbox.spec.joinPod as NonNullable<PodSpec['joinPod']>;
   const host = ctx.registry.lookup(join.pod);
   if (host.record.id === r.id) throw new InvalidArgumentError('a container cannot join its own namespaces');
@@ -151,6 +162,8 @@ function joinTarget(ctx: PodContext, r: PodRecord): { vm: Vm; hostname: string; 
   return {
     vm: run.vm,
     hostname: host.record.sandbox.spec.hostname,
+    // A CRI sandbox's containers take its hosts and resolv.conf (the pod's DNS config).
+    ...(host.record.sandbox.spec.cni ? { cniFilesOf: mainContainer(host.record).spec.id } : {}),
     ...(join.pid ? { pidPeer: mainContainer(host.record).spec.id } : {}),
   };
 }

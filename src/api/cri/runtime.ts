@@ -19,6 +19,7 @@ import { AttachSession, type OutputSink, type StreamName } from '../../pod/io';
 import type { PodService } from '../../pod/service';
 import { mainContainer, podPhase, ZERO_TIME, type PodRecord } from '../../pod/types';
 import { rfc3339Nanos } from '../../util/time';
+import { InvalidStreamingRequest, type StreamingServer } from './streaming';
 
 /** A CRI label key of ours. */
 const L = {
@@ -43,7 +44,14 @@ export interface CriRuntimeDeps {
   /** The infra image of every sandbox, made local (pulled when missing) before each RunPodSandbox. */
   sandboxImage(): Promise<string>;
   address: SandboxAddress;
+  /** Tear down a sandbox's CNI network (idempotent): RemovePodSandbox of one whose VM died unseen. */
+  releaseNetwork(id: string): Promise<void>;
+  /** The streaming server whose URLs Exec, Attach and PortForward answer (absent: UNIMPLEMENTED). */
+  streaming?: () => StreamingUrls | undefined;
 }
+
+/** What the runtime asks of the streaming server (./streaming). */
+export type StreamingUrls = Pick<StreamingServer, 'getExecUrl' | 'getAttachUrl' | 'getPortForwardUrl'>;
 
 type Map = Record<string, string>;
 interface KeyValue {
@@ -189,6 +197,7 @@ export class CriRuntime {
     for (const c of this.containers().filter((x) => x.sandbox.spec.labels[L.sandbox] === s.id))
       await this.deps.pods.remove(c.id, { force: true });
     await this.deps.pods.remove(s.id, { force: true });
+    await this.deps.releaseNetwork(s.id);
     return {};
   }
 
@@ -451,6 +460,64 @@ export class CriRuntime {
     if (!this.deps.pods.reopenCriLog) throw new NotImplementedError('ReopenContainerLog');
     this.deps.pods.reopenCriLog(r.id);
     return {};
+  }
+
+  private streamingServer(method: string): StreamingUrls {
+    const s = this.deps.streaming?.();
+    if (!s) throw new NotImplementedError(`${method}: this daemon runs no CRI streaming server`);
+    return s;
+  }
+
+  /** A URL of the streaming server, its refusals as INVALID_ARGUMENT. */
+  private url(fn: () => string): { url: string } {
+    try {
+      return { url: fn() };
+    } catch (err) {
+      if (err instanceof InvalidStreamingRequest) throw new InvalidArgumentError(err.message);
+      throw err;
+    }
+  }
+
+  /** Exec: a URL where the command runs with the session's streams. */
+  exec(req: Req): object {
+    const r = this.container(req.container_id);
+    need(req.cmd?.length, 'cmd');
+    if (!this.deps.pods.isRunning(r.id)) throw new InvalidArgumentError(`container ${r.id} is not running`);
+    const s = this.streamingServer('Exec');
+    return this.url(() =>
+      s.getExecUrl({
+        containerId: r.id,
+        cmd: req.cmd,
+        tty: !!req.tty,
+        stdin: !!req.stdin,
+        stdout: !!req.stdout,
+        stderr: !!req.stderr,
+      }),
+    );
+  }
+
+  /** Attach: a URL joined to the container's main process. */
+  attach(req: Req): object {
+    const r = this.container(req.container_id);
+    if (!this.deps.pods.isRunning(r.id)) throw new InvalidArgumentError(`container ${r.id} is not running`);
+    const s = this.streamingServer('Attach');
+    return this.url(() =>
+      s.getAttachUrl({
+        containerId: r.id,
+        tty: !!req.tty,
+        stdin: !!req.stdin,
+        stdout: !!req.stdout,
+        stderr: !!req.stderr,
+      }),
+    );
+  }
+
+  /** PortForward: a URL forwarding to the sandbox's ports. */
+  portForward(req: Req): object {
+    const sb = this.sandbox(req.pod_sandbox_id);
+    if (podPhase(sb) !== 'running') throw new InvalidArgumentError(`pod sandbox ${sb.id} is not ready`);
+    const s = this.streamingServer('PortForward');
+    return this.url(() => s.getPortForwardUrl({ podSandboxId: sb.id, port: req.port ?? [] }));
   }
 
   /** The pod reference of a CRI container (for the streaming backend). */

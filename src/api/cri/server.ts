@@ -71,6 +71,9 @@ function runtimeCalls(rt: CriRuntime): Record<string, UnaryImpl> {
     ContainerStatus: (req) => rt.containerStatus(req),
     ExecSync: (req, signal) => rt.execSync(req, signal),
     ReopenContainerLog: (req) => rt.reopenContainerLog(req),
+    Exec: (req) => rt.exec(req),
+    Attach: (req) => rt.attach(req),
+    PortForward: (req) => rt.portForward(req),
   };
 }
 

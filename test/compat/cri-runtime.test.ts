@@ -1,0 +1,256 @@
+/**
+ * The CRI v1 RuntimeService's sandbox, container and exec calls through the real daemon and
+ * real VMs, with our grpc-js test client (test/helpers/cri.ts), on a private CNI network of
+ * Debian's plugins (bridge pvtcni13 on 10.99.13.0/24, host-local, portmap, firewall):
+ *
+ *  - Status: NetworkReady true with the configuration;
+ *  - RunPodSandbox (hostname, DNS config, labels, annotations, log directory), PodSandboxStatus
+ *    with the pod's IP on the CNI subnet, ListPodSandbox with its filters; host namespaces refused;
+ *  - a busybox container created in it (command, args, env, working dir, a read-only host
+ *    mount), started, ContainerStatus running, ExecSync (output, exit code, hostname, DNS,
+ *    the mount), its log in the CRI format at log_directory/log_path, ListContainers filters;
+ *  - StopContainer: exit code and reason; RemoveContainer; StopPodSandbox, RemovePodSandbox;
+ *  - `docker ps -a` shows the sandbox and container while they exist;
+ *  - nothing left: no VM, mount, CNI namespace, bridge or plugin rule.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { criClient, criFailure, type CriClient } from '../helpers/cri';
+import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { DEBIAN_CNI_BIN, iptablesLines, makeCniNet, type TestCniNet } from '../privileged/net/helpers/cni-net';
+
+jest.setTimeout(300_000);
+
+const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const BUSYBOX = `${REG}/busybox:latest`;
+
+/** A status message as the client decodes it (64-bit times as decimal strings). */
+type Status = Record<string, unknown> & {
+  network: { ip: string };
+  started_at: string;
+  finished_at: string;
+  state: string;
+};
+
+let d: TestDaemon;
+let cri: CriClient;
+let dir: string;
+let t: TestCniNet;
+
+const links = (): string[] =>
+  (JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })) as Array<{ ifname: string }>).map(
+    (l) => l.ifname,
+  );
+
+function docker(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('/usr/local/bin/docker', args, { env: d.env, timeout: 60000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${String(stderr).trim()}\n${String(stdout).trim()}`.trim()));
+      else resolve(String(stdout));
+    });
+  });
+}
+
+function sandboxConfig(name: string, extra: object = {}): object {
+  return {
+    metadata: { name, uid: `uid-${name}`, namespace: 'default', attempt: 0 },
+    hostname: `${name}-host`,
+    log_directory: path.join(dir, 'logs', name),
+    dns_config: { servers: ['10.96.0.10'], searches: ['default.svc.cluster.local'], options: ['ndots:5'] },
+    labels: { app: name, tier: 'test' },
+    annotations: { 'example.com/note': 'kept' },
+    ...extra,
+  };
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-cri-rt-'));
+  t = makeCniNet(13);
+  const criSock = path.join(dir, 'cri.sock');
+  d = await startDaemon({
+    args: [
+      '--cri-host',
+      `unix://${criSock}`,
+      '--cni-conf-dir',
+      t.confDir,
+      '--cni-bin-dir',
+      DEBIAN_CNI_BIN,
+      '--cri-sandbox-image',
+      BUSYBOX,
+    ],
+  });
+  cri = criClient(criSock);
+  await cri.image('PullImage', { image: { image: BUSYBOX } });
+});
+
+afterAll(async () => {
+  // What a failed test left: the daemon keeps running pods' VMs for its successor.
+  if (cri) {
+    const left = await cri.runtime<{ items: Array<{ id: string }> }>('ListPodSandbox', {}).catch(() => ({ items: [] }));
+    for (const s of left.items)
+      await cri.runtime('RemovePodSandbox', { pod_sandbox_id: s.id }, 120_000).catch(() => undefined);
+  }
+  cri?.close();
+  if (d) await stopDaemonLeavingNothing(d);
+  t?.cleanup();
+  fs.rmSync(dir, { recursive: true, force: true });
+  expect(links().filter((l) => l === t.name)).toEqual([]);
+  expect([...iptablesLines('nat', t.name), ...iptablesLines('nat', `${t.prefix}.`)]).toEqual([]);
+  expect(iptablesLines('filter', `${t.prefix}.`)).toEqual([]);
+});
+
+describe('CRI runtime service', () => {
+  it('answers NetworkReady from the CNI configuration', async () => {
+    const s = await cri.runtime<{ status: { conditions: Array<{ type: string; status: boolean }> } }>('Status', {});
+    expect(s.status.conditions).toContainEqual(expect.objectContaining({ type: 'NetworkReady', status: true }));
+  });
+
+  it('refuses a sandbox in the host network namespace, creating nothing', async () => {
+    const err = await criFailure(
+      cri.runtime('RunPodSandbox', {
+        config: sandboxConfig('hostnet', {
+          linux: { security_context: { namespace_options: { network: 'NODE' } } },
+        }),
+      }),
+    );
+    expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(err.details).toMatch(/host's network namespace/);
+    const l = await cri.runtime<{ items: unknown[] }>('ListPodSandbox', {});
+    expect(l.items).toEqual([]);
+  });
+
+  it('runs a sandbox and a container in it, through exec, logs, stop and removal', async () => {
+    const hostDir = path.join(dir, 'share');
+    fs.mkdirSync(hostDir);
+    fs.writeFileSync(path.join(hostDir, 'data.txt'), 'from the host\n');
+    const config = sandboxConfig('web');
+    const run = await cri.runtime<{ pod_sandbox_id: string }>('RunPodSandbox', { config }, 240_000);
+    const sid = run.pod_sandbox_id;
+    expect(sid).toMatch(/^[0-9a-f]{64}$/);
+
+    const st = await cri.runtime<{ status: Status }>('PodSandboxStatus', { pod_sandbox_id: sid });
+    expect(st.status).toMatchObject({
+      id: sid,
+      state: 'SANDBOX_READY',
+      metadata: { name: 'web', uid: 'uid-web', namespace: 'default', attempt: 0 },
+      labels: { app: 'web', tier: 'test' },
+      annotations: { 'example.com/note': 'kept' },
+    });
+    expect(st.status.network.ip).toMatch(new RegExp(`^${t.prefix.replace(/\./g, '\\.')}\\.\\d+$`));
+
+    const byLabel = await cri.runtime<{ items: Array<{ id: string }> }>('ListPodSandbox', {
+      filter: { label_selector: { app: 'web' } },
+    });
+    expect(byLabel.items.map((i) => i.id)).toEqual([sid]);
+    const none = await cri.runtime<{ items: unknown[] }>('ListPodSandbox', {
+      filter: { label_selector: { app: 'other' } },
+    });
+    expect(none.items).toEqual([]);
+    const notReady = await cri.runtime<{ items: unknown[] }>('ListPodSandbox', {
+      filter: { state: { state: 'SANDBOX_NOTREADY' } },
+    });
+    expect(notReady.items).toEqual([]);
+
+    const created = await cri.runtime<{ container_id: string }>('CreateContainer', {
+      pod_sandbox_id: sid,
+      config: {
+        metadata: { name: 'app', attempt: 0 },
+        image: { image: BUSYBOX },
+        command: ['sh', '-c'],
+        args: ['echo started; echo oops >&2; trap "exit 3" TERM; while true; do sleep 1; done'],
+        working_dir: '/tmp',
+        envs: [{ key: 'GREETING', value: 'hello there' }],
+        mounts: [{ container_path: '/hostdata', host_path: hostDir, readonly: true }],
+        labels: { role: 'main' },
+        annotations: { 'example.com/c': 'yes' },
+        log_path: 'app/0.log',
+      },
+      sandbox_config: config,
+    });
+    const cid = created.container_id;
+    const listed = await cri.runtime<{ containers: Array<{ id: string; state: string }> }>('ListContainers', {
+      filter: { pod_sandbox_id: sid },
+    });
+    expect(listed.containers).toEqual([expect.objectContaining({ id: cid, state: 'CONTAINER_CREATED' })]);
+
+    await cri.runtime('StartContainer', { container_id: cid }, 240_000);
+    const cs = await cri.runtime<{ status: Status }>('ContainerStatus', { container_id: cid });
+    expect(cs.status).toMatchObject({
+      id: cid,
+      state: 'CONTAINER_RUNNING',
+      metadata: { name: 'app', attempt: 0 },
+      image: { image: BUSYBOX },
+      labels: { role: 'main' },
+      annotations: { 'example.com/c': 'yes' },
+      log_path: path.join(dir, 'logs', 'web', 'app/0.log'),
+      mounts: [expect.objectContaining({ container_path: '/hostdata', host_path: hostDir, readonly: true })],
+    });
+    expect(BigInt(cs.status.started_at)).toBeGreaterThan(0n);
+
+    const exec = async (cmd: string[], timeout = 60) => {
+      const r = await cri.runtime<{ stdout: Buffer; stderr: Buffer; exit_code: number }>(
+        'ExecSync',
+        { container_id: cid, cmd, timeout },
+        120_000,
+      );
+      return { stdout: r.stdout.toString(), stderr: r.stderr.toString(), code: r.exit_code };
+    };
+    expect(await exec(['echo', 'hi'])).toEqual({ stdout: 'hi\n', stderr: '', code: 0 });
+    expect(await exec(['sh', '-c', 'echo err >&2; exit 7'])).toEqual({ stdout: '', stderr: 'err\n', code: 7 });
+    expect((await exec(['sh', '-c', 'echo "$GREETING"; pwd; hostname'])).stdout).toBe('hello there\n/tmp\nweb-host\n');
+    expect((await exec(['cat', '/etc/resolv.conf'])).stdout).toBe(
+      'nameserver 10.96.0.10\nsearch default.svc.cluster.local\noptions ndots:5\n',
+    );
+    expect((await exec(['cat', '/hostdata/data.txt'])).stdout).toBe('from the host\n');
+    expect((await exec(['sh', '-c', 'echo x > /hostdata/new.txt'])).code).not.toBe(0);
+    const ip = (await exec(['ip', '-4', '-o', 'addr', 'show', 'eth0'])).stdout;
+    expect(ip).toContain(`inet ${st.status.network.ip}/24`);
+    const timedOut = await criFailure(
+      cri.runtime('ExecSync', { container_id: cid, cmd: ['sleep', '30'], timeout: 1 }, 60_000),
+    );
+    expect(timedOut.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+
+    // Docker sees both: the sandbox's infra container and the container.
+    const ps = await docker(['ps', '-a', '--no-trunc', '--format', '{{.ID}}']);
+    expect(ps.split('\n')).toEqual(expect.arrayContaining([sid, cid]));
+
+    await cri.runtime('StopContainer', { container_id: cid, timeout: 10 }, 120_000);
+    const stopped = await cri.runtime<{ status: Status }>('ContainerStatus', { container_id: cid });
+    expect(stopped.status).toMatchObject({ state: 'CONTAINER_EXITED', exit_code: 3, reason: 'Error' });
+    expect(BigInt(stopped.status.finished_at)).toBeGreaterThanOrEqual(BigInt(stopped.status.started_at));
+
+    // The log, in the CRI format at the kubelet's path.
+    const lines = fs
+      .readFileSync(path.join(dir, 'logs', 'web', 'app', '0.log'), 'utf8')
+      .trim()
+      .split('\n');
+    const re = /^(\S+) (stdout|stderr) ([FP]) (.*)$/;
+    for (const l of lines) {
+      expect(l).toMatch(re);
+      expect(Number.isNaN(Date.parse(re.exec(l)![1]))).toBe(false);
+      expect(re.exec(l)![1]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    }
+    expect(lines.map((l) => re.exec(l)!.slice(2).join(' '))).toEqual(
+      expect.arrayContaining(['stdout F started', 'stderr F oops']),
+    );
+
+    await cri.runtime('RemoveContainer', { container_id: cid }, 120_000);
+    const gone = await criFailure(cri.runtime('ContainerStatus', { container_id: cid }));
+    expect(gone.code).toBe(grpc.status.NOT_FOUND);
+
+    await cri.runtime('StopPodSandbox', { pod_sandbox_id: sid }, 120_000);
+    const down = await cri.runtime<{ status: Status }>('PodSandboxStatus', { pod_sandbox_id: sid });
+    expect(down.status.state).toBe('SANDBOX_NOTREADY');
+    await cri.runtime('RemovePodSandbox', { pod_sandbox_id: sid }, 120_000);
+    await cri.runtime('RemovePodSandbox', { pod_sandbox_id: sid });
+    const all = await cri.runtime<{ items: unknown[] }>('ListPodSandbox', {});
+    expect(all.items).toEqual([]);
+    const after = await docker(['ps', '-a', '--no-trunc', '--format', '{{.ID}}']);
+    expect(after.split('\n')).not.toEqual(expect.arrayContaining([sid]));
+    expect(fs.readdirSync(path.join(d.execRoot, 'cni')).filter((f) => f !== '.' && f !== '..')).toEqual([]);
+  });
+});
