@@ -130,9 +130,9 @@ describe('RuntimeService', () => {
   });
 
   test('a call not served yet answers UNIMPLEMENTED, naming it', async () => {
-    const err = await criFailure(cri.runtime('ContainerStats', { container_id: 'x' }));
+    const err = await criFailure(cri.runtime('CheckpointContainer', { container_id: 'x' }));
     expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(err.details).toBe('podvisor does not serve runtime.v1.RuntimeService/ContainerStats yet');
+    expect(err.details).toBe('podvisor does not serve runtime.v1.RuntimeService/CheckpointContainer yet');
   });
 
   test('the socket is 0660', () => {

@@ -21,6 +21,7 @@ import * as grpc from '@grpc/grpc-js';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { criClient, criFailure, type CriClient } from '../helpers/cri';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { spdyRemoteCommand } from '../unit/api/cri/streaming/clients';
 import { DEBIAN_CNI_BIN, iptablesLines, makeCniNet, type TestCniNet } from '../privileged/net/helpers/cni-net';
 
 jest.setTimeout(300_000);
@@ -213,6 +214,42 @@ describe('CRI runtime service', () => {
       cri.runtime('ExecSync', { container_id: cid, cmd: ['sleep', '30'], timeout: 1 }, 60_000),
     );
     expect(timedOut.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+
+    // Exec through the streaming server's URL, over SPDY as crictl and the kubelet dial it.
+    const ex = await cri.runtime<{ url: string }>('Exec', {
+      container_id: cid,
+      cmd: ['sh', '-c', 'echo via-url; echo e >&2'],
+      stdout: true,
+      stderr: true,
+    });
+    expect(ex.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/exec\//);
+    const viaUrl = await spdyRemoteCommand(ex.url, { stdout: true, stderr: true });
+    expect(viaUrl).toMatchObject({ stdout: 'via-url\n', stderr: 'e\n' });
+    expect(JSON.parse(viaUrl.error)).toEqual({ metadata: {}, status: 'Success' });
+
+    // Stats: the container's cgroup in the VM, and the sandbox with its container.
+    type Usage = { attributes: { id: string }; cpu: { usage_core_nano_seconds: { value: string } } } & {
+      memory: { working_set_bytes: { value: string } };
+    };
+    const cst = await cri.runtime<{ stats: Usage }>('ContainerStats', { container_id: cid });
+    expect(cst.stats.attributes.id).toBe(cid);
+    expect(Number(cst.stats.cpu.usage_core_nano_seconds.value)).toBeGreaterThan(0);
+    expect(Number(cst.stats.memory.working_set_bytes.value)).toBeGreaterThan(0);
+    const lst = await cri.runtime<{ stats: Usage[] }>('ListContainerStats', { filter: { pod_sandbox_id: sid } });
+    expect(lst.stats.map((x) => x.attributes.id)).toEqual([cid]);
+    const pst = await cri.runtime<{ stats: { attributes: { id: string }; linux: { containers: Usage[] } } }>(
+      'PodSandboxStats',
+      { pod_sandbox_id: sid },
+    );
+    expect(pst.stats.attributes.id).toBe(sid);
+    expect(pst.stats.linux.containers.map((x) => x.attributes.id)).toEqual([cid]);
+
+    // UpdateContainerResources: the memory limit of the running container's cgroup.
+    await cri.runtime('UpdateContainerResources', {
+      container_id: cid,
+      linux: { memory_limit_in_bytes: 64 * 1024 * 1024 },
+    });
+    expect((await exec(['cat', '/sys/fs/cgroup/memory.max'])).stdout).toBe(`${64 * 1024 * 1024}\n`);
 
     // Docker sees both: the sandbox's infra container and the container.
     const ps = await docker(['ps', '-a', '--no-trunc', '--format', '{{.ID}}']);

@@ -19,6 +19,7 @@ import { AttachSession, type OutputSink, type StreamName } from '../../pod/io';
 import type { PodService } from '../../pod/service';
 import { mainContainer, podPhase, ZERO_TIME, type PodRecord } from '../../pod/types';
 import { rfc3339Nanos } from '../../util/time';
+import { StatsRates } from './stats';
 import { InvalidStreamingRequest, type StreamingServer } from './streaming';
 
 /** A CRI label key of ours. */
@@ -101,6 +102,8 @@ function checkNamespaces(opts: Req | null | undefined, what: string): void {
 
 /** The CRI runtime calls (see the module comment). */
 export class CriRuntime {
+  private readonly rates = new StatsRates();
+
   constructor(private readonly deps: CriRuntimeDeps) {}
 
   private sandbox(id: string): PodRecord {
@@ -319,6 +322,7 @@ export class CriRuntime {
       throw err;
     }
     await this.deps.pods.remove(r.id, { force: true });
+    this.rates.forget(r.id);
     return {};
   }
 
@@ -518,6 +522,99 @@ export class CriRuntime {
     if (podPhase(sb) !== 'running') throw new InvalidArgumentError(`pod sandbox ${sb.id} is not ready`);
     const s = this.streamingServer('PortForward');
     return this.url(() => s.getPortForwardUrl({ podSandboxId: sb.id, port: req.port ?? [] }));
+  }
+
+  private async statsOf(r: PodRecord): Promise<Req> {
+    const running = this.deps.pods.isRunning(r.id);
+    const sample = running ? await this.deps.pods.sample(r.id).catch(() => undefined) : undefined;
+    const rw = await this.deps.pods.sizeRw(r.id).catch(() => 0);
+    const v = this.containerView(r);
+    return {
+      attributes: { id: r.id, metadata: v.metadata, labels: v.labels, annotations: v.annotations },
+      ...this.rates.usage(r.id, sample, rw),
+    };
+  }
+
+  /** ContainerStats: CPU, memory and writable layer of one container. */
+  async containerStats(req: Req): Promise<object> {
+    return { stats: await this.statsOf(this.container(req.container_id)) };
+  }
+
+  /** ListContainerStats (filters: id, sandbox id, label selector). */
+  async listContainerStats(req: Req): Promise<object> {
+    const f = req.filter;
+    const stats = [];
+    for (const r of this.containers()) {
+      const v = this.containerView(r);
+      if (
+        f &&
+        !(
+          (!f.id || v.id.startsWith(f.id)) &&
+          (!f.pod_sandbox_id || v.pod_sandbox_id.startsWith(f.pod_sandbox_id)) &&
+          Object.entries((f.label_selector ?? {}) as Map).every(([k, val]) => v.labels[k] === val)
+        )
+      )
+        continue;
+      stats.push(await this.statsOf(r));
+    }
+    return { stats };
+  }
+
+  private async sandboxStats(s: PodRecord): Promise<Req> {
+    const v = this.sandboxView(s);
+    const running = this.deps.pods.isRunning(s.id);
+    const sample = running ? await this.deps.pods.sample(s.id).catch(() => undefined) : undefined;
+    const containers = [];
+    for (const c of this.containers().filter((x) => x.sandbox.spec.labels[L.sandbox] === s.id))
+      containers.push(await this.statsOf(c));
+    const usage = this.rates.usage(s.id, sample) as Req;
+    return {
+      attributes: { id: s.id, metadata: v.metadata, labels: v.labels, annotations: v.annotations },
+      linux: {
+        cpu: usage.cpu,
+        memory: usage.memory,
+        process: { timestamp: usage.cpu.timestamp, process_count: { value: String(sample?.pids ?? 0) } },
+        containers,
+      },
+    };
+  }
+
+  /** PodSandboxStats: the sandbox's infra usage and its containers' stats. */
+  async podSandboxStats(req: Req): Promise<object> {
+    return { stats: await this.sandboxStats(this.sandbox(req.pod_sandbox_id)) };
+  }
+
+  /** ListPodSandboxStats (filters: id, label selector). */
+  async listPodSandboxStats(req: Req): Promise<object> {
+    const f = req.filter;
+    const stats = [];
+    for (const s of this.sandboxes()) {
+      const v = this.sandboxView(s);
+      if (
+        f &&
+        !(
+          (!f.id || v.id.startsWith(f.id)) &&
+          Object.entries((f.label_selector ?? {}) as Map).every(([k, val]) => v.labels[k] === val)
+        )
+      )
+        continue;
+      stats.push(await this.sandboxStats(s));
+    }
+    return { stats };
+  }
+
+  /** UpdateContainerResources: the container's memory and CPU limits, live while it runs. */
+  async updateContainerResources(req: Req): Promise<object> {
+    const r = this.container(req.container_id);
+    const res = req.linux;
+    if (!res) return {};
+    const memoryMax = Number(res.memory_limit_in_bytes) || 0;
+    const cpuQuota = Number(res.cpu_quota) > 0 ? Number(res.cpu_quota) : 0;
+    const cpuPeriod = Number(res.cpu_period) > 0 ? Number(res.cpu_period) : 100000;
+    if (memoryMax < 0) throw new InvalidArgumentError('memory_limit_in_bytes must not be negative');
+    const limits = memoryMax || cpuQuota ? { memoryMax, cpuQuota, cpuPeriod } : undefined;
+    await this.deps.pods.update(r.id, { resources: { size: r.sandbox.spec.vm, limits } });
+    return {};
   }
 
   /** The pod reference of a CRI container (for the streaming backend). */

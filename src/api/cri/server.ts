@@ -74,6 +74,11 @@ function runtimeCalls(rt: CriRuntime): Record<string, UnaryImpl> {
     Exec: (req) => rt.exec(req),
     Attach: (req) => rt.attach(req),
     PortForward: (req) => rt.portForward(req),
+    ContainerStats: (req) => rt.containerStats(req),
+    ListContainerStats: (req) => rt.listContainerStats(req),
+    PodSandboxStats: (req) => rt.podSandboxStats(req),
+    ListPodSandboxStats: (req) => rt.listPodSandboxStats(req),
+    UpdateContainerResources: (req) => rt.updateContainerResources(req),
   };
 }
 
