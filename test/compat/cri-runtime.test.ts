@@ -21,7 +21,7 @@ import * as grpc from '@grpc/grpc-js';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { criClient, criFailure, type CriClient } from '../helpers/cri';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
-import { spdyRemoteCommand } from '../unit/api/cri/streaming/clients';
+import { spdyDial, spdyRemoteCommand } from '../unit/api/cri/streaming/clients';
 import { DEBIAN_CNI_BIN, iptablesLines, makeCniNet, type TestCniNet } from '../privileged/net/helpers/cni-net';
 
 jest.setTimeout(300_000);
@@ -162,7 +162,11 @@ describe('CRI runtime service', () => {
         metadata: { name: 'app', attempt: 0 },
         image: { image: BUSYBOX },
         command: ['sh', '-c'],
-        args: ['echo started; echo oops >&2; trap "exit 3" TERM; while true; do sleep 1; done'],
+        args: [
+          'mkdir -p /tmp/www; echo hello-pf > /tmp/www/index.html; httpd -p 8080 -h /tmp/www; ' +
+            'echo started; echo oops >&2; trap "exit 3" TERM; ' +
+            'while true; do if [ -f /tmp/tick ]; then rm /tmp/tick; echo tick; fi; sleep 1; done',
+        ],
         working_dir: '/tmp',
         envs: [{ key: 'GREETING', value: 'hello there' }],
         mounts: [{ container_path: '/hostdata', host_path: hostDir, readonly: true }],
@@ -251,6 +255,36 @@ describe('CRI runtime service', () => {
     });
     expect((await exec(['cat', '/sys/fs/cgroup/memory.max'])).stdout).toBe(`${64 * 1024 * 1024}\n`);
 
+    // PortForward through the streaming server's URL (SPDY, as kubectl port-forward) to the pod's port.
+    const pf = await cri.runtime<{ url: string }>('PortForward', { pod_sandbox_id: sid, port: [8080] });
+    expect(pf.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/portforward\//);
+    const { conn } = await spdyDial(pf.url, ['portforward.k8s.io']);
+    try {
+      const perr = await conn.createStream({ streamtype: ['error'], port: ['8080'], requestid: ['0'] });
+      perr.end();
+      const data = await conn.createStream({ streamtype: ['data'], port: ['8080'], requestid: ['0'] });
+      let body = '';
+      const ended = new Promise<void>((resolve) => {
+        data.on('data', (c: Buffer) => (body += c.toString()));
+        data.on('end', () => resolve());
+      });
+      data.end('GET /index.html HTTP/1.0\r\n\r\n');
+      await ended;
+      expect(body).toMatch(/^HTTP\/1\.[01] 200/);
+      expect(body).toContain('hello-pf\n');
+    } finally {
+      conn.destroy();
+    }
+
+    // ReopenContainerLog: the kubelet renames the log, then new output goes to a new file.
+    const logFile = path.join(dir, 'logs', 'web', 'app', '0.log');
+    fs.renameSync(logFile, `${logFile}.1`);
+    await cri.runtime('ReopenContainerLog', { container_id: cid });
+    await exec(['touch', '/tmp/tick']);
+    for (let i = 0; i < 100 && !fs.existsSync(logFile); i++) await new Promise((r) => setTimeout(r, 200));
+    expect(fs.readFileSync(logFile, 'utf8')).toMatch(/^\S+ stdout F tick\n$/);
+    fs.renameSync(`${logFile}.1`, logFile + '.old');
+
     // Docker sees both: the sandbox's infra container and the container.
     const ps = await docker(['ps', '-a', '--no-trunc', '--format', '{{.ID}}']);
     expect(ps.split('\n')).toEqual(expect.arrayContaining([sid, cid]));
@@ -262,7 +296,7 @@ describe('CRI runtime service', () => {
 
     // The log, in the CRI format at the kubelet's path.
     const lines = fs
-      .readFileSync(path.join(dir, 'logs', 'web', 'app', '0.log'), 'utf8')
+      .readFileSync(path.join(dir, 'logs', 'web', 'app', '0.log.old'), 'utf8')
       .trim()
       .split('\n');
     const re = /^(\S+) (stdout|stderr) ([FP]) (.*)$/;
