@@ -324,4 +324,42 @@ describe('CRI runtime service', () => {
     expect(after.split('\n')).not.toEqual(expect.arrayContaining([sid]));
     expect(fs.readdirSync(path.join(d.execRoot, 'cni')).filter((f) => f !== '.' && f !== '..')).toEqual([]);
   });
+  it('a daemon SIGKILL loses no sandbox or container: both still run and answer after the restart', async () => {
+    const config = sandboxConfig('crash');
+    const { pod_sandbox_id: sid } = await cri.runtime<{ pod_sandbox_id: string }>('RunPodSandbox', { config }, 240_000);
+    const { container_id: cid } = await cri.runtime<{ container_id: string }>('CreateContainer', {
+      pod_sandbox_id: sid,
+      config: {
+        metadata: { name: 'sleeper', attempt: 0 },
+        image: { image: BUSYBOX },
+        command: ['sleep', '3600'],
+      },
+      sandbox_config: config,
+    });
+    await cri.runtime('StartContainer', { container_id: cid }, 240_000);
+    const before = await cri.runtime<{ status: Status }>('PodSandboxStatus', { pod_sandbox_id: sid });
+
+    await d.kill9();
+    cri.close();
+    await d.restart();
+    cri = criClient(path.join(dir, 'cri.sock'));
+
+    const after = await cri.runtime<{ status: Status }>('PodSandboxStatus', { pod_sandbox_id: sid }, 120_000);
+    expect(after.status.state).toBe('SANDBOX_READY');
+    expect(after.status.network.ip).toBe(before.status.network.ip);
+    const cs = await cri.runtime<{ status: Status }>('ContainerStatus', { container_id: cid });
+    expect(cs.status.state).toBe('CONTAINER_RUNNING');
+    const r = await cri.runtime<{ stdout: Buffer; exit_code: number }>(
+      'ExecSync',
+      { container_id: cid, cmd: ['echo', 'still here'], timeout: 60 },
+      120_000,
+    );
+    expect({ out: r.stdout.toString(), code: r.exit_code }).toEqual({ out: 'still here\n', code: 0 });
+
+    await cri.runtime('StopPodSandbox', { pod_sandbox_id: sid }, 120_000);
+    const stopped = await cri.runtime<{ status: Status }>('ContainerStatus', { container_id: cid });
+    expect(stopped.status.state).toBe('CONTAINER_EXITED');
+    await cri.runtime('RemovePodSandbox', { pod_sandbox_id: sid }, 120_000);
+    expect((await cri.runtime<{ containers: unknown[] }>('ListContainers', {})).containers).toEqual([]);
+  });
 });

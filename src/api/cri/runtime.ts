@@ -132,6 +132,12 @@ export class CriRuntime {
     return r;
   }
 
+  /** Wait for a pod the daemon is re-adopting after a restart (its VM is not known before). */
+  private async settled(r: PodRecord): Promise<PodRecord> {
+    await this.deps.pods.whenAdopted(r.id);
+    return this.deps.pods.get(r.id);
+  }
+
   private sandboxes(): PodRecord[] {
     return this.deps.pods.list().filter((r) => criKind(r) === 'sandbox');
   }
@@ -181,8 +187,9 @@ export class CriRuntime {
   }
 
   async stopPodSandbox(req: Req): Promise<object> {
-    const s = this.sandbox(req.pod_sandbox_id);
+    const s = await this.settled(this.sandbox(req.pod_sandbox_id));
     for (const c of this.containers().filter((x) => x.sandbox.spec.labels[L.sandbox] === s.id)) {
+      await this.settled(c);
       if (this.deps.pods.isRunning(c.id)) await this.deps.pods.stop(c.id, 0);
     }
     if (this.deps.pods.isRunning(s.id)) await this.deps.pods.stop(s.id, 0);
@@ -218,7 +225,7 @@ export class CriRuntime {
   }
 
   async podSandboxStatus(req: Req): Promise<object> {
-    const r = this.sandbox(req.pod_sandbox_id);
+    const r = await this.settled(this.sandbox(req.pod_sandbox_id));
     const v = this.sandboxView(r);
     const addr = v.state === 'SANDBOX_READY' ? await this.deps.address(r.id) : undefined;
     return {
@@ -308,7 +315,7 @@ export class CriRuntime {
   }
 
   async stopContainer(req: Req): Promise<object> {
-    const r = this.container(req.container_id);
+    const r = await this.settled(this.container(req.container_id));
     if (this.deps.pods.isRunning(r.id)) await this.deps.pods.stop(r.id, Math.max(0, Number(req.timeout) || 0));
     return {};
   }
@@ -403,7 +410,7 @@ export class CriRuntime {
 
   /** ExecSync: the command's output and exit code; a timeout (seconds, 0: none) fails DEADLINE-like. */
   async execSync(req: Req, signal: AbortSignal): Promise<object> {
-    const r = this.container(req.container_id);
+    const r = await this.settled(this.container(req.container_id));
     need(req.cmd?.length, 'cmd');
     if (!this.deps.pods.isRunning(r.id)) throw new InvalidArgumentError(`container ${r.id} is not running`);
     const out: Record<StreamName, Buffer[]> = { stdout: [], stderr: [] };
@@ -457,8 +464,8 @@ export class CriRuntime {
   }
 
   /** ReopenContainerLog: the next output opens the CRI log file again. */
-  reopenContainerLog(req: Req): object {
-    const r = this.container(req.container_id);
+  async reopenContainerLog(req: Req): Promise<object> {
+    const r = await this.settled(this.container(req.container_id));
     if (!this.deps.pods.isRunning(r.id))
       throw new InvalidArgumentError(`container ${r.id} is not running: its log cannot be reopened`);
     if (!this.deps.pods.reopenCriLog) throw new NotImplementedError('ReopenContainerLog');
@@ -483,8 +490,8 @@ export class CriRuntime {
   }
 
   /** Exec: a URL where the command runs with the session's streams. */
-  exec(req: Req): object {
-    const r = this.container(req.container_id);
+  async exec(req: Req): Promise<object> {
+    const r = await this.settled(this.container(req.container_id));
     need(req.cmd?.length, 'cmd');
     if (!this.deps.pods.isRunning(r.id)) throw new InvalidArgumentError(`container ${r.id} is not running`);
     const s = this.streamingServer('Exec');
@@ -501,8 +508,8 @@ export class CriRuntime {
   }
 
   /** Attach: a URL joined to the container's main process. */
-  attach(req: Req): object {
-    const r = this.container(req.container_id);
+  async attach(req: Req): Promise<object> {
+    const r = await this.settled(this.container(req.container_id));
     if (!this.deps.pods.isRunning(r.id)) throw new InvalidArgumentError(`container ${r.id} is not running`);
     const s = this.streamingServer('Attach');
     return this.url(() =>
@@ -517,8 +524,8 @@ export class CriRuntime {
   }
 
   /** PortForward: a URL forwarding to the sandbox's ports. */
-  portForward(req: Req): object {
-    const sb = this.sandbox(req.pod_sandbox_id);
+  async portForward(req: Req): Promise<object> {
+    const sb = await this.settled(this.sandbox(req.pod_sandbox_id));
     if (podPhase(sb) !== 'running') throw new InvalidArgumentError(`pod sandbox ${sb.id} is not ready`);
     const s = this.streamingServer('PortForward');
     return this.url(() => s.getPortForwardUrl({ podSandboxId: sb.id, port: req.port ?? [] }));
@@ -537,7 +544,7 @@ export class CriRuntime {
 
   /** ContainerStats: CPU, memory and writable layer of one container. */
   async containerStats(req: Req): Promise<object> {
-    return { stats: await this.statsOf(this.container(req.container_id)) };
+    return { stats: await this.statsOf(await this.settled(this.container(req.container_id))) };
   }
 
   /** ListContainerStats (filters: id, sandbox id, label selector). */
