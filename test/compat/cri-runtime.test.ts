@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { listVmProcesses } from '../helpers/leaks';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { criClient, criFailure, type CriClient } from '../helpers/cri';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
@@ -361,5 +362,35 @@ describe('CRI runtime service', () => {
     expect(stopped.status.state).toBe('CONTAINER_EXITED');
     await cri.runtime('RemovePodSandbox', { pod_sandbox_id: sid }, 120_000);
     expect((await cri.runtime<{ containers: unknown[] }>('ListContainers', {})).containers).toEqual([]);
+  });
+  it('a dead sandbox VM: the sandbox is not ready, its container exited with reason Error', async () => {
+    const config = sandboxConfig('dies');
+    const { pod_sandbox_id: sid } = await cri.runtime<{ pod_sandbox_id: string }>('RunPodSandbox', { config }, 240_000);
+    const { container_id: cid } = await cri.runtime<{ container_id: string }>('CreateContainer', {
+      pod_sandbox_id: sid,
+      config: { metadata: { name: 'sleeper', attempt: 0 }, image: { image: BUSYBOX }, command: ['sleep', '3600'] },
+      sandbox_config: config,
+    });
+    await cri.runtime('StartContainer', { container_id: cid }, 240_000);
+    const st = await cri.runtime<{ info: { info: string } }>('PodSandboxStatus', {
+      pod_sandbox_id: sid,
+      verbose: true,
+    });
+    const vm = (JSON.parse(st.info.info) as { vm: string }).vm;
+    const qemu = listVmProcesses().filter((p) => p.cmdline.includes(`podvisor-${vm} `));
+    expect(qemu).toHaveLength(1);
+    process.kill(qemu[0].pid, 'SIGKILL');
+
+    let cs: { status: Status } | undefined;
+    for (let i = 0; i < 150; i++) {
+      cs = await cri.runtime<{ status: Status }>('ContainerStatus', { container_id: cid });
+      if (cs.status.state === 'CONTAINER_EXITED') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(cs!.status).toMatchObject({ state: 'CONTAINER_EXITED', reason: 'Error' });
+    expect(cs!.status.exit_code).not.toBe(0);
+    const sb = await cri.runtime<{ status: Status }>('PodSandboxStatus', { pod_sandbox_id: sid });
+    expect(sb.status.state).toBe('SANDBOX_NOTREADY');
+    await cri.runtime('RemovePodSandbox', { pod_sandbox_id: sid }, 120_000);
   });
 });
