@@ -9,7 +9,10 @@
  *  - a busybox container created in it (command, args, env, working dir, a read-only host
  *    mount), started, ContainerStatus running, ExecSync (output, exit code, hostname, DNS,
  *    the mount), its log in the CRI format at log_directory/log_path, ListContainers filters;
+ *  - Exec, Attach and PortForward through the streaming server's URLs (SPDY); the stats calls;
+ *    UpdateContainerResources; ReopenContainerLog;
  *  - StopContainer: exit code and reason; RemoveContainer; StopPodSandbox, RemovePodSandbox;
+ *  - a daemon SIGKILL keeps a running sandbox and container; a dead sandbox VM exits its container;
  *  - `docker ps -a` shows the sandbox and container while they exist;
  *  - nothing left: no VM, mount, CNI namespace, bridge or plugin rule.
  */
@@ -285,6 +288,28 @@ describe('CRI runtime service', () => {
     for (let i = 0; i < 100 && !fs.existsSync(logFile); i++) await new Promise((r) => setTimeout(r, 200));
     expect(fs.readFileSync(logFile, 'utf8')).toMatch(/^\S+ stdout F tick\n$/);
     fs.renameSync(`${logFile}.1`, logFile + '.old');
+
+    // Attach through the streaming server's URL: the main process's output as it comes.
+    const at = await cri.runtime<{ url: string }>('Attach', { container_id: cid, stdout: true });
+    expect(at.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/attach\//);
+    const { conn: ac } = await spdyDial(at.url, ['v4.channel.k8s.io']);
+    try {
+      const aerr = await ac.createStream({ streamtype: ['error'] });
+      aerr.end();
+      const aout = await ac.createStream({ streamtype: ['stdout'] });
+      let seen = '';
+      const got = new Promise<void>((resolve) =>
+        aout.on('data', (c: Buffer) => {
+          seen += c.toString();
+          if (seen.includes('tick\n')) resolve();
+        }),
+      );
+      await exec(['touch', '/tmp/tick']);
+      await got;
+      expect(seen).toBe('tick\n');
+    } finally {
+      ac.destroy();
+    }
 
     // Docker sees both: the sandbox's infra container and the container.
     const ps = await docker(['ps', '-a', '--no-trunc', '--format', '{{.ID}}']);
