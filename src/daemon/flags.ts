@@ -60,6 +60,7 @@ Options:
       --kernel string          Guest kernel (default: built by bootstrap)
       --initrd string          Guest initramfs (default: built by bootstrap)
       --cni-conf-dir string    CNI configuration of CRI pod sandboxes (default "/etc/cni/net.d")
+      --cri-sandbox-image string  infra image of CRI pod sandboxes (default "registry.k8s.io/pause:3.9")
       --cni-bin-dir string     CNI plugin directories, colon-separated (default "/opt/cni/bin:/usr/lib/cni")
   -h, --help                   Print usage
 `;

@@ -47,6 +47,9 @@ import { VolumeStore } from '../storage/volumes';
 import { removeWithContainers } from '../api/v1.41/volumes';
 import { PodEngine } from '../engine/engine';
 import { loadRegistriesConf } from '../storage/registry/registries-conf';
+import type { CriRuntime } from '../api/cri/runtime';
+import type { StreamingServer } from '../api/cri/streaming';
+import { CniNetworks, cniStateDir } from '../net/cni/sandbox-networks';
 
 /** The overlay directories inspect reports. */
 
@@ -160,8 +163,15 @@ async function main(argv: string[]): Promise<void> {
     { size: vmDefaults, devices: poolDevices },
     path.join(opts.dataRoot, 'held-vms.json'),
   );
+  // The node's CNI network of CRI sandboxes; what a killed daemon left is swept once pods are loaded.
+  const cniNetworks = new CniNetworks({
+    confDir: opts.cniConfDir,
+    binDirs: opts.cniBinDirs,
+    stateDir: cniStateDir(opts.execRoot),
+  });
   const pods = new PodManager(
     {
+      cni: cniNetworks,
       factory: vmFactory,
       hypervisor,
       images: images.store,
@@ -185,6 +195,14 @@ async function main(argv: string[]): Promise<void> {
   // Running containers are re-adopted in the background while the API serves (requests about
   // one wait for it: adoptionGate); their VMs are kept from reclaim, the others marked exited.
   const { adopted } = await pods.load();
+  // A sandbox that is still known keeps its network (RemovePodSandbox releases it).
+  void cniNetworks.sweep((id) => {
+    try {
+      return pods.get(id).id === id;
+    } catch {
+      return false;
+    }
+  });
   // docker cp / export of a stopped container mounts its overlay for the request: what an
   // earlier daemon left mounted goes now, what this one has open goes at shutdown.
   const archive = new ContainerArchive(rootfs);
@@ -254,27 +272,53 @@ async function main(argv: string[]): Promise<void> {
     );
   }
   // Kubernetes CRI v1 (--cri-host) on its own sockets, over the same image store.
-  /** Stops the CRI's listeners (set once they serve). */
+  /** Stops the CRI's listeners and its streaming server (set once they serve). */
   let stopCriServing: () => Promise<void> = () => Promise.resolve();
   if (opts.criHosts.length) {
     // Loaded only when served: grpc-js and the .proto cost ~0.1-0.3 s of start-up.
     const { createCriServer, criHandlers } = await import('../api/cri/server');
-    const { NO_POD_NETWORK, RuntimeConfigState, RuntimeInfo } = await import('../api/cri/runtime-info');
+    const { RuntimeConfigState, RuntimeInfo } = await import('../api/cri/runtime-info');
     const { CriImageService } = await import('../api/cri/images');
+    const { CriRuntime } = await import('../api/cri/runtime');
+    const { StreamingServer } = await import('../api/cri/streaming');
+    const { PodStreamingBackend } = await import('../api/cri/streaming/pod-backend');
     const { serveCri, stopCri } = await import('./cri-listen');
+    let criRuntime: CriRuntime;
+    // The runtime hands out the streaming server's URLs; the server's backend is the runtime.
+    const late: { streaming?: StreamingServer } = {};
+    const criImages = new CriImageService(images);
     const criServer = createCriServer(
       criHandlers({
         info: new RuntimeInfo({
           version: PODVISOR_VERSION,
-          // The seam for the CNI runner: NetworkReady follows it.
-          network: NO_POD_NETWORK,
+          network: () => {
+            const n = cniNetworks.networkReady();
+            return { ready: n.ready, reason: n.reason ?? '', message: n.message ?? '' };
+          },
           config: new RuntimeConfigState(),
         }),
-        images: new CriImageService(images),
+        images: criImages,
+        runtime: (criRuntime = new CriRuntime({
+          engine,
+          pods,
+          sandboxImage: async () => {
+            const ref = opts.criSandboxImage;
+            await images.store.resolve(ref).catch(() => criImages.pull({ image: { image: ref } }));
+            return ref;
+          },
+          address: (id) => cniNetworks.get(id),
+          releaseNetwork: (id) => cniNetworks.tearDown(id),
+          streaming: () => late.streaming,
+        })),
       }),
     );
+    // Exec, Attach and PortForward URLs point at the streaming server (loopback, a free port).
+    const streaming = new StreamingServer(new PodStreamingBackend(pods, criRuntime));
+    late.streaming = streaming;
+    await streaming.start();
+    log.info(`CRI streaming server on ${streaming.url}`);
     const cri = await serveCri(criServer, opts.criHosts, listenPlan.gid);
-    stopCriServing = () => stopCri(cri);
+    stopCriServing = () => Promise.all([stopCri(cri), streaming.stop()]).then(() => undefined);
     for (const host of opts.criHosts) log.info(`CRI v1 listening on ${host}`);
   }
   log.info(

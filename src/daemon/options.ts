@@ -77,6 +77,8 @@ export interface DaemonOptions {
    * for such a container (NotImplemented) until they are served through the guest.
    */
   rootfsDisk: boolean;
+  /** The infra image of every CRI sandbox (--cri-sandbox-image; containerd's sandbox_image). */
+  criSandboxImage: string;
 }
 
 /** Default listen address of podvisord (dockerd's is /var/run/docker.sock). */
@@ -135,8 +137,12 @@ export function defaultOptions(): DaemonOptions {
     cniConfDir: DEFAULT_CNI_CONF_DIR,
     cniBinDirs: [...DEFAULT_CNI_BIN_DIRS],
     rootfsDisk: false,
+    criSandboxImage: DEFAULT_CRI_SANDBOX_IMAGE,
   };
 }
+
+/** The CRI sandboxes' infra image when none is set (containerd 1.6's). */
+export const DEFAULT_CRI_SANDBOX_IMAGE = 'registry.k8s.io/pause:3.9';
 
 /** The value types of options (Go's type names, used in dockerd-style error messages). */
 export type OptionKind = 'string' | '[]string' | 'bool' | 'int' | 'map[string]string';
@@ -297,6 +303,12 @@ export const OPTIONS: OptionDef[] = [
     flags: ['--experimental'],
     kind: 'bool',
     apply: (o, v, f) => void (o.experimental = parseBool(f, v)),
+  },
+  {
+    key: 'cri-sandbox-image',
+    flags: ['--cri-sandbox-image'],
+    kind: 'string',
+    apply: (o, v) => void (o.criSandboxImage = v),
   },
   { key: 'cni-conf-dir', flags: ['--cni-conf-dir'], kind: 'string', apply: (o, v) => void (o.cniConfDir = v) },
   {

@@ -14,7 +14,14 @@ import { planBuildStep } from './build-step';
 import { planDockerCreate } from './docker';
 import { planNative } from './native';
 import { yieldLoop, type CreationPlan, type EngineDeps } from './plan';
-import type { BuildStepRequest, CreationService, NativeCreateRequest } from './service';
+import type {
+  BuildStepRequest,
+  CreationService,
+  CriContainerRequest,
+  CriSandboxRequest,
+  NativeCreateRequest,
+} from './service';
+import { planCriContainer, planCriSandbox } from './cri';
 import { createWithVolumes } from './volumes';
 
 export type { EngineDeps };
@@ -33,6 +40,14 @@ export class PodEngine implements CreationService {
 
   async createBuildStep(step: BuildStepRequest): Promise<PodRecord> {
     return this.carryOut(await planBuildStep(this.deps, step));
+  }
+
+  async createCriSandbox(request: CriSandboxRequest): Promise<PodRecord> {
+    return this.carryOut(await planCriSandbox(this.deps, request));
+  }
+
+  async createCriContainer(request: CriContainerRequest): Promise<PodRecord> {
+    return this.carryOut(await planCriContainer(this.deps, request));
   }
 
   /** The one sequence every plan goes through (see the module comment). */

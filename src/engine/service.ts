@@ -18,18 +18,11 @@
  * The same shape as podman's: its compat (Docker) and libpod handlers both turn their
  * request into one SpecGenerator and call the one ContainerEngine.ContainerCreate.
  *
- * Next: the Kubernetes CRI front. Its two creating calls are meant to be two more entry
- * points here, each a planner beside the others and the same carrying-out sequence:
+ *   Kubernetes CRI  RunPodSandbox  -> createCriSandbox(request)
+ *                   CreateContainer -> createCriContainer(request)
  *
- *   runPodSandbox(config: CriSandboxRequest): Promise<PodRecord>
- *     plan: a PodSpec with the sandbox's hostname, labels, DNS, ports and VM size and no app
- *     container yet (the pod layer's sandbox), name from the config's metadata;
- *   createInSandbox(sandboxRef: string, container: CriContainerRequest): Promise<ContainerRecord>
- *     plan: one PodContainerSpec (image resolved, mounts, env, command) checked like the
- *     others (bind sources as dockerd checks them), then a pod-layer call that adds a
- *     container to an existing pod, inside that pod's operation queue.
- *
- * The pod layer has no "add a container to a pod" yet; that call is the CRI front's part.
+ * The CRI's sandbox is a pod with an infra container on the node's CNI network; each CRI
+ * container is a pod of its own that joins the sandbox's VM (./cri.ts).
  */
 import type { PodRecord } from '../pod/types';
 import type { CreateBody } from '../translate/docker-schema';
@@ -78,6 +71,52 @@ export interface BuildStepRequest {
   hostConfig?: StepHostConfig;
 }
 
+/** A RunPodSandbox as the CRI front decoded it. */
+export interface CriSandboxRequest {
+  /** The pod's unique name (the front makes it from the metadata). */
+  name: string;
+  /** The sandbox (infra) image, local already. */
+  image: string;
+  hostname: string;
+  /** The Kubernetes pod, for CNI. */
+  pod: { namespace: string; name: string; uid: string };
+  portMappings: Array<{ hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' | 'sctp'; hostIP?: string }>;
+  dns?: { servers: string[]; searches: string[]; options: string[] };
+  /** The config's labels. */
+  labels: Record<string, string>;
+  /** The front's own data, as labels (see ./cri.ts). */
+  criLabels: Record<string, string>;
+}
+
+/** A CreateContainer as the CRI front decoded it. */
+export interface CriContainerRequest {
+  /** The sandbox pod's id. */
+  sandboxId: string;
+  /** The container pod's unique name (the front makes it from the metadata). */
+  name: string;
+  image: string;
+  command: string[];
+  args: string[];
+  workingDir: string;
+  /** KEY=VALUE. */
+  env: string[];
+  mounts: Array<{ containerPath: string; hostPath: string; readonly: boolean }>;
+  labels: Record<string, string>;
+  criLabels: Record<string, string>;
+  /** The CRI log file (log_directory + log_path); '' for none. */
+  logPath: string;
+  tty: boolean;
+  stdin: boolean;
+  stdinOnce: boolean;
+  runAsUser?: number;
+  runAsGroup?: number;
+  runAsUsername: string;
+  readonlyRootfs: boolean;
+  memoryBytes?: number;
+  cpuQuota?: number;
+  cpuPeriod?: number;
+}
+
 /** The creation service (see the module comment); implemented by ./engine.ts's PodEngine. */
 export interface CreationService {
   /**
@@ -99,4 +138,11 @@ export interface CreationService {
    * json-file whatever the daemon's default: the builder reads RUN output from it.
    */
   createBuildStep(step: BuildStepRequest): Promise<PodRecord>;
+  /** A CRI sandbox's pod (created, not started). Fails like createFromDocker. */
+  createCriSandbox(request: CriSandboxRequest): Promise<PodRecord>;
+  /**
+   * A CRI container's pod, joining the sandbox's VM when started. Fails like createFromDocker,
+   * and with NotImplementedError for a read-only rootfs.
+   */
+  createCriContainer(request: CriContainerRequest): Promise<PodRecord>;
 }

@@ -28,6 +28,7 @@ import {
   type PodRecord,
 } from './types';
 import { VmReuse } from './vm-reuse';
+import type { CniNetworks } from '../net/cni/sandbox-networks';
 
 const log = logger('pod');
 
@@ -46,6 +47,8 @@ export interface PodManagerDeps {
   resolvConf?: string;
   /** The host's networks once open (undefined: the host has none; pods get loopback only). */
   networks?: Promise<PodNetworks | undefined>;
+  /** The node's CNI network of CRI sandboxes (SandboxSpec.cni); absent: such a pod cannot start. */
+  cni?: Pick<CniNetworks, 'setUp' | 'attachVm' | 'tearDown'>;
   /** Limit of an agent request on the stop/kill path, ms (default 5000). */
   agentTimeoutMs?: number;
   /** How long a SIGKILLed process may take to die before its VM is destroyed, ms (default 5000). */

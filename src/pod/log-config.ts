@@ -22,7 +22,15 @@ export interface LogPolicy {
   maxFile: number;
   /** Rotated files are gzip'd (`<log>.N.gz`), as json-file's `compress`. */
   compress?: boolean;
+  /**
+   * Also write each entry, in the CRI log format, to this file (the kubelet's log path of a CRI
+   * container; the `cri-log-path` option, set by the creation service's CRI entry only).
+   */
+  criPath?: string;
 }
+
+/** The log option naming a CRI container's log file (LogPolicy.criPath). */
+export const CRI_LOG_PATH_OPT = 'cri-log-path';
 
 /** The log driver when a pod names none (and records from before log settings existed). */
 export const DEFAULT_LOG_POLICY: LogPolicy = { driver: 'json-file', maxSize: -1, maxFile: 1 };
@@ -70,7 +78,14 @@ export function parseLogPolicy(c: PodLogConfig | undefined): LogPolicy {
     if (compress && (maxFile === 1 || maxSize === -1)) {
       throw new Error('compress cannot be true when max-file is less than 2 or max-size is not set');
     }
-    return { driver: 'json-file', maxSize, maxFile, ...(compress ? { compress } : {}) };
+    const criPath = c.opts[CRI_LOG_PATH_OPT];
+    return {
+      driver: 'json-file',
+      maxSize,
+      maxFile,
+      ...(compress ? { compress } : {}),
+      ...(criPath ? { criPath } : {}),
+    };
   } catch (e) {
     throw new LogConfigError((e as Error).message);
   }

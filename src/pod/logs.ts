@@ -24,6 +24,7 @@
  * failure is logged (once until a write succeeds again), and the container is not held up.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { rfc3339Nanos, nowRfc3339 } from '../util/time';
 import { DEFAULT_LOG_POLICY, type LogPolicy } from './log-config';
@@ -61,6 +62,8 @@ export class LogWriter {
   private readonly offsets: Record<'stdout' | 'stderr', number> = { stdout: 0, stderr: 0 };
   private readonly position: PositionFile;
   private positionFailed = false;
+  /** The CRI log file (LogPolicy.criPath), open while written. */
+  private criFd: number | null = null;
 
   constructor(
     readonly file: string,
@@ -181,6 +184,7 @@ export class LogWriter {
       const line = Buffer.from(JSON.stringify({ log: log.toString('utf8'), stream, time }) + '\n');
       if (!this.writeWhole(line, before)) return;
     }
+    if (this.policy.criPath) this.writeCri(stream, time, log);
     const e: LogEntry = { stream, time, log: Buffer.from(log) };
     for (const l of [...this.listeners]) l(e);
   }
@@ -215,6 +219,34 @@ export class LogWriter {
     }
   }
 
+  /**
+   * One entry in the CRI log format (`<RFC3339Nano> <stream> <F|P> <line>`: P for a partial
+   * line, the tag of a line cut at MAX_LINE or a last line without its newline).
+   */
+  private writeCri(stream: 'stdout' | 'stderr', time: string, data: Buffer): void {
+    const full = data.length > 0 && data[data.length - 1] === 0x0a;
+    const body = full ? data.subarray(0, data.length - 1) : data;
+    const line = Buffer.concat([Buffer.from(`${time} ${stream} ${full ? 'F' : 'P'} `), body, Buffer.from('\n')]);
+    try {
+      if (this.criFd === null) {
+        fs.mkdirSync(path.dirname(this.policy.criPath!), { recursive: true });
+        this.criFd = fs.openSync(this.policy.criPath!, 'a', 0o640);
+      }
+      for (let off = 0; off < line.length; ) off += fs.writeSync(this.criFd, line, off);
+    } catch (err) {
+      if (this.dropped++ === 0) log.warn(`${this.policy.criPath}: log entry dropped: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * Close the CRI log file, so that the next entry opens it again: ReopenContainerLog, after the
+   * kubelet renamed it for rotation.
+   */
+  reopenCri(): void {
+    if (this.criFd !== null) fs.closeSync(this.criFd);
+    this.criFd = null;
+  }
+
   /** Follow new entries; returns the unsubscribe function. */
   subscribe(l: LogListener): () => void {
     this.listeners.add(l);
@@ -227,6 +259,7 @@ export class LogWriter {
     this.flush('stderr');
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
+    this.reopenCri();
     this.position.close();
   }
 }

@@ -219,6 +219,12 @@ export class PodManager implements PodService {
     return sampleGuest(e.run.vm.agent, main.spec.id);
   }
 
+  reopenCriLog(ref: string): void {
+    const e = this.ctx.registry.lookup(ref);
+    e.log.reopenCri();
+    for (const w of e.containerLogs.values()) w.reopenCri();
+  }
+
   async sizeRw(ref: string): Promise<number> {
     const e = this.ctx.registry.lookup(ref);
     // The writable layer of the main container, for the same reason as `sample`.

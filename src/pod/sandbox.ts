@@ -18,6 +18,7 @@ import { JoinTargetNotRunningError } from './errors';
 import { needsVolumeShare } from './mounts';
 import { HeldVmRollback, keepSandbox } from './vm-reuse';
 import { AGENT_CALL_MS, bounded } from './async';
+import { CNI_VM_NICS, joinCni, sandboxFiles } from './cni-network';
 
 const log = logger('pod');
 
@@ -26,11 +27,17 @@ const log = logger('pod');
  * `giveUp` is aborted: a boot cannot be cut short, so a VM that arrives after the abort is
  * destroyed in the background.
  */
-function acquire(ctx: PodContext, spec: PodSpec, giveUp: AbortSignal, nics: number): Promise<Vm> {
+function acquire(
+  ctx: PodContext,
+  spec: PodSpec,
+  giveUp: AbortSignal,
+  nics: number,
+  volumes = needsVolumeShare(spec),
+): Promise<Vm> {
   const disk = spec.containers.some((c) => ctx.deps.rootfs.diskOf?.(c.id));
   const devices = {
     ...(nics > 0 ? { nics } : {}),
-    ...(needsVolumeShare(spec) ? { volumes: true } : {}),
+    ...(volumes ? { volumes: true } : {}),
     ...(disk ? { upperDisk: true } : {}),
   };
   const pending = ctx.deps.factory.getVm({ size: spec.vm, ...(Object.keys(devices).length ? { devices } : {}) });
@@ -74,6 +81,7 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
   const spec = host ? { ...podSpecOf(r), hostname: host.hostname } : podSpecOf(r);
   // A joined pod is on the network of the pod whose VM it shares: no network of its own.
   const plan = host ? undefined : spec.network;
+  const cni = !host && spec.cni !== undefined;
   const nets = nicsFor(plan) > 0 ? await ctx.deps.networks : undefined;
   if (nicsFor(plan) > 0 && !nets && (plan!.ports.length > 0 || plan!.networks.some((n) => n.ref !== 'bridge'))) {
     throw new Error(
@@ -87,6 +95,8 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
     {
       acquireVm: () => {
         if (host) return Promise.resolve(host.vm);
+        // A CRI sandbox's VM takes the host mounts of the containers that join it later.
+        if (cni) return acquire(ctx, spec, giveUp, CNI_VM_NICS, true);
         return pinned ? Promise.resolve(pinned) : acquire(ctx, spec, giveUp, nets ? nicsFor(plan) : 0);
       },
       ...(host ? { borrowedVm: true, ...(host.pidPeer ? { pidPeer: host.pidPeer } : {}) } : {}),
@@ -102,7 +112,9 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
       containerDir: (id) => ctx.dir(id),
       resolvConf: ctx.deps.resolvConf,
       ...(e ? { logFor: (id: string) => ctx.containerLog(e, id) } : {}),
-      ...(plan
+      ...(cni ? { joinNetwork: (vm: Vm, hostResolv: string) => joinCni(ctx, spec, vm, hostResolv) } : {}),
+      ...(host?.cniFilesOf ? { joinNetwork: () => sandboxFiles(ctx.dir(host.cniFilesOf!)) } : {}),
+      ...(plan && !cni
         ? {
             joinNetwork: async (vm: Vm, hostResolv: string) => {
               // Links first: a linked container that does not run fails the start before any join.
@@ -143,7 +155,10 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
  * The running pod whose VM a joining pod starts in (docker --network/--pid/--ipc container:X):
  * its VM, and its main container's id when the PID namespace is joined too.
  */
-function joinTarget(ctx: PodContext, r: PodRecord): { vm: Vm; hostname: string; pidPeer?: string } {
+function joinTarget(
+  ctx: PodContext,
+  r: PodRecord,
+): { vm: Vm; hostname: string; pidPeer?: string; cniFilesOf?: string } {
   const join = r.sandbox.spec.joinPod as NonNullable<PodSpec['joinPod']>;
   const host = ctx.registry.lookup(join.pod);
   if (host.record.id === r.id) throw new InvalidArgumentError('a container cannot join its own namespaces');
@@ -153,6 +168,8 @@ function joinTarget(ctx: PodContext, r: PodRecord): { vm: Vm; hostname: string; 
   return {
     vm: run.vm,
     hostname: host.record.sandbox.spec.hostname,
+    // A CRI sandbox's containers take its hosts and resolv.conf (the pod's DNS config).
+    ...(host.record.sandbox.spec.cni ? { cniFilesOf: mainContainer(host.record).spec.id } : {}),
     ...(join.pid ? { pidPeer: mainContainer(host.record).spec.id } : {}),
   };
 }
@@ -194,6 +211,11 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
     // Ports, names and the address go first, so that nothing is answered by a dying VM.
     await leaveNetworks(await ctx.deps.networks, e.record.id);
     await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
+    // A CRI sandbox's CNI network goes with its VM (the tap was in its namespace).
+    if (e.record.sandbox.spec.cni && ctx.deps.cni)
+      await ctx.deps.cni
+        .tearDown(e.record.id)
+        .catch((err) => log.warn(`tearing down the CNI network of ${e.record.id}: ${(err as Error).message}`));
   }
   const t1 = Date.now();
   for (const id of Object.keys(e.record.containers)) {

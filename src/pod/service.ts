@@ -167,6 +167,8 @@ export interface PodService {
   sample(ref: string): Promise<GuestSample | undefined>;
   /** Bytes in the writable layer of the pod's main container. */
   sizeRw(ref: string): Promise<number>;
+  /** Close a pod's CRI log files so that the next output opens them again (log rotation by the kubelet). */
+  reopenCriLog?(ref: string): void;
 }
 
 /**
@@ -175,3 +177,5 @@ export interface PodService {
  * (BindSourceMissingError, an InvalidArgumentError naming the path, otherwise). Used by the creation service (src/engine).
  */
 export { checkBindSources } from './mounts';
+/** The log option that names a CRI container's log file (the kubelet's path; engine/cri.ts sets it). */
+export { CRI_LOG_PATH_OPT } from './log-config';

@@ -26,6 +26,7 @@ export interface PodLogConfig {
   driver: string;
   opts: Record<string, string>;
 }
+import type { CniPortMapping } from '../net/cni/types';
 
 /** The VM size a pod asks for: memory and vCPUs (the VM layer's VmConfig size; devices are the sandbox's). */
 export type PodVmSize = VmConfig['size'];
@@ -134,6 +135,22 @@ export interface SandboxSpec {
    * containers, whose layer is committed from the host.
    */
   writableLayer?: 'host';
+  /**
+   * The pod is a Kubernetes CRI sandbox on the node's CNI network (src/net/cni) instead of a
+   * Docker network: its VM gets one NIC of its own, joined to the interface CNI makes in the
+   * sandbox's network namespace, and is destroyed with the run (never kept or pooled).
+   */
+  cni?: CniSandboxPlan;
+}
+
+/** What a CRI sandbox asks of the node's CNI network (SandboxSpec.cni). */
+export interface CniSandboxPlan {
+  /** The Kubernetes pod, for CNI_ARGS. */
+  pod: { namespace: string; name: string; uid: string };
+  /** Published ports (the portmap plugin's runtimeConfig). */
+  portMappings: CniPortMapping[];
+  /** The pod's /etc/resolv.conf from the CRI DNSConfig; absent: the host's. */
+  dns?: { servers: string[]; searches: string[]; options: string[] };
 }
 
 /** What to run: the pod's sandbox and its containers (what a front end asks `create` for). */

@@ -2,8 +2,8 @@
  * The Kubernetes CRI v1 front end through the real daemon, with our grpc-js test client over
  * our own .proto (test/helpers/cri.ts), as a kubelet or crictl reaches it (no VMs are booted):
  *
- *  - RuntimeService: Version, Status (RuntimeReady; NetworkReady false until the CNI part
- *    lands), UpdateRuntimeConfig (the pod CIDR recorded, a bad one refused), and an RPC not
+ *  - RuntimeService: Version, Status (RuntimeReady; NetworkReady false with an empty CNI
+ *    configuration directory), UpdateRuntimeConfig (the pod CIDR recorded, a bad one refused), and an RPC not
  *    served yet answering UNIMPLEMENTED;
  *  - ImageService: a `registry.k8s.io/pause:3.9` pulled through a registries.conf mirror on the
  *    fixture registry under another path (by tag and by digest), seen by `docker images`,
@@ -71,7 +71,11 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  d = await startDaemon({ args: ['--cri-host', `unix://${criSock}`, '--registries-conf', conf] });
+  const cniConf = path.join(dir, 'net.d');
+  fs.mkdirSync(cniConf);
+  d = await startDaemon({
+    args: ['--cri-host', `unix://${criSock}`, '--registries-conf', conf, '--cni-conf-dir', cniConf],
+  });
   // The mirror's copy of pause:3.9: the fixture busybox pushed under the mirror's path.
   await docker(['pull', '-q', `${REG}/busybox:latest`]);
   await docker(['tag', `${REG}/busybox:latest`, `${REG}/${MIRROR_PATH}/pause:3.9`]);
@@ -96,11 +100,16 @@ describe('RuntimeService', () => {
     });
   });
 
-  test('Status: the runtime is ready, the network not yet (no CNI)', async () => {
+  test('Status: the runtime is ready, the network not (no CNI configuration)', async () => {
     const res = await cri.runtime<{ status: { conditions: Array<Record<string, unknown>> } }>('Status', {});
     expect(res.status.conditions).toEqual([
       { type: 'RuntimeReady', status: true, reason: '', message: '' },
-      { type: 'NetworkReady', status: false, reason: 'NetworkPluginNotReady', message: expect.stringContaining('CNI') },
+      {
+        type: 'NetworkReady',
+        status: false,
+        reason: 'NetworkPluginNotReady',
+        message: expect.stringContaining('cni plugin not initialized'),
+      },
     ]);
   });
 
@@ -122,9 +131,9 @@ describe('RuntimeService', () => {
   });
 
   test('a call not served yet answers UNIMPLEMENTED, naming it', async () => {
-    const err = await criFailure(cri.runtime('RunPodSandbox', { config: { metadata: { name: 'p' } } }));
+    const err = await criFailure(cri.runtime('CheckpointContainer', { container_id: 'x' }));
     expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(err.details).toBe('podvisor does not serve runtime.v1.RuntimeService/RunPodSandbox yet');
+    expect(err.details).toBe('podvisor does not serve runtime.v1.RuntimeService/CheckpointContainer yet');
   });
 
   test('the socket is 0660', () => {

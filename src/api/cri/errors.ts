@@ -25,8 +25,12 @@ const log = logger('cri');
 /** A conflict that is about a name or object already there (ALREADY_EXISTS, not FAILED_PRECONDITION). */
 export class AlreadyExistsError extends ConflictError {}
 
+/** An ExecSync that ran past its timeout (DEADLINE_EXCEEDED, as containerd answers). */
+export class ExecTimeoutError extends PodvisorError {}
+
 const CODES: Array<[abstract new (...args: never[]) => PodvisorError, grpc.status]> = [
   [NotFoundError, grpc.status.NOT_FOUND],
+  [ExecTimeoutError, grpc.status.DEADLINE_EXCEEDED],
   [InvalidArgumentError, grpc.status.INVALID_ARGUMENT],
   [AlreadyExistsError, grpc.status.ALREADY_EXISTS],
   [ConflictError, grpc.status.FAILED_PRECONDITION],

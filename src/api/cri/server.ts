@@ -16,6 +16,7 @@ import { loadCriServices } from './proto';
 import { toServiceError } from './errors';
 import { RuntimeInfo } from './runtime-info';
 import { CriImageService } from './images';
+import type { CriRuntime } from './runtime';
 
 /** One unary call's implementation. */
 export type UnaryImpl = (request: never, signal: AbortSignal) => unknown;
@@ -30,6 +31,8 @@ export interface CriHandlers {
 export interface CriDeps {
   info: RuntimeInfo;
   images: CriImageService;
+  /** The sandbox, container and exec calls (./runtime.ts); absent: they answer UNIMPLEMENTED. */
+  runtime?: CriRuntime;
 }
 
 /** The calls served so far. */
@@ -40,6 +43,7 @@ export function criHandlers(deps: CriDeps): CriHandlers {
       Status: (req: { verbose?: boolean }) => deps.info.status(!!req.verbose),
       UpdateRuntimeConfig: (req: Parameters<RuntimeInfo['updateRuntimeConfig']>[0]) =>
         deps.info.updateRuntimeConfig(req),
+      ...(deps.runtime ? runtimeCalls(deps.runtime) : {}),
     },
     image: {
       ListImages: (req: { filter?: Parameters<CriImageService['list']>[0] }) => deps.images.list(req.filter),
@@ -48,6 +52,33 @@ export function criHandlers(deps: CriDeps): CriHandlers {
       RemoveImage: (req: Parameters<CriImageService['remove']>[0]) => deps.images.remove(req),
       ImageFsInfo: () => deps.images.fsInfo(),
     },
+  };
+}
+
+/** The sandbox, container and exec calls of RuntimeService. */
+function runtimeCalls(rt: CriRuntime): Record<string, UnaryImpl> {
+  return {
+    RunPodSandbox: (req) => rt.runPodSandbox(req),
+    StopPodSandbox: (req) => rt.stopPodSandbox(req),
+    RemovePodSandbox: (req) => rt.removePodSandbox(req),
+    PodSandboxStatus: (req) => rt.podSandboxStatus(req),
+    ListPodSandbox: (req) => rt.listPodSandbox(req),
+    CreateContainer: (req) => rt.createContainer(req),
+    StartContainer: (req) => rt.startContainer(req),
+    StopContainer: (req) => rt.stopContainer(req),
+    RemoveContainer: (req) => rt.removeContainer(req),
+    ListContainers: (req) => rt.listContainers(req),
+    ContainerStatus: (req) => rt.containerStatus(req),
+    ExecSync: (req, signal) => rt.execSync(req, signal),
+    ReopenContainerLog: (req) => rt.reopenContainerLog(req),
+    Exec: (req) => rt.exec(req),
+    Attach: (req) => rt.attach(req),
+    PortForward: (req) => rt.portForward(req),
+    ContainerStats: (req) => rt.containerStats(req),
+    ListContainerStats: (req) => rt.listContainerStats(req),
+    PodSandboxStats: (req) => rt.podSandboxStats(req),
+    ListPodSandboxStats: (req) => rt.listPodSandboxStats(req),
+    UpdateContainerResources: (req) => rt.updateContainerResources(req),
   };
 }
 

@@ -207,3 +207,80 @@ describe('build steps', () => {
     expect(h.pods.list()).toEqual([]);
   });
 });
+
+describe('CRI sandboxes and containers', () => {
+  const sandboxRequest = {
+    name: 'k8s_POD_web_default_uid-1_0',
+    image: 'busybox',
+    hostname: 'web-host',
+    pod: { namespace: 'default', name: 'web', uid: 'uid-1' },
+    portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' as const }],
+    dns: { servers: ['10.96.0.10'], searches: [], options: [] },
+    labels: { app: 'web' },
+    criLabels: { 'io.podvisor.cri.kind': 'sandbox' },
+  };
+  const containerRequest = (sandboxId: string, extra: object = {}) => ({
+    sandboxId,
+    name: 'k8s_app_web_default_uid-1_0',
+    image: 'busybox',
+    command: ['sh', '-c'],
+    args: ['echo hi'],
+    workingDir: '/tmp',
+    env: ['A=b'],
+    mounts: [{ containerPath: '/data', hostPath: h.root, readonly: true }],
+    labels: { role: 'main' },
+    criLabels: { 'io.podvisor.cri.kind': 'container' },
+    logPath: '/var/log/pods/web/app/0.log',
+    tty: false,
+    stdin: false,
+    stdinOnce: false,
+    runAsUser: 1000,
+    runAsGroup: 100,
+    runAsUsername: '',
+    readonlyRootfs: false,
+    ...extra,
+  });
+
+  test("a sandbox: the infra container with stdin held open, the CNI plan, the config's hostname and labels", async () => {
+    const s = await engine.createCriSandbox(sandboxRequest);
+    expect(s.name).toBe('k8s_POD_web_default_uid-1_0');
+    expect(s.sandbox.spec.cni).toEqual({
+      pod: sandboxRequest.pod,
+      portMappings: sandboxRequest.portMappings,
+      dns: sandboxRequest.dns,
+    });
+    expect(s.sandbox.spec.hostname).toBe('web-host');
+    expect(s.sandbox.spec.labels).toMatchObject({
+      app: 'web',
+      'io.podvisor.cri.kind': 'sandbox',
+      'io.podvisor.api': 'cri',
+    });
+    expect(mainContainer(s).spec.openStdin).toBe(true);
+  });
+
+  test("a container joins the sandbox's VM with the config's command, env, user, mounts and CRI log path", async () => {
+    const s = await engine.createCriSandbox(sandboxRequest);
+    const c = await engine.createCriContainer(containerRequest(s.id));
+    expect(c.sandbox.spec.joinPod).toEqual({ pod: s.id, pid: false });
+    const main = mainContainer(c).spec;
+    expect(main.args).toEqual(['sh', '-c', 'echo hi']);
+    expect(main.env).toContain('A=b');
+    expect(main.workingDir).toBe('/tmp');
+    expect(main.user).toBe('1000:100');
+    expect(main.mounts).toEqual([
+      expect.objectContaining({ type: 'bind', source: h.root, target: '/data', readOnly: true }),
+    ]);
+    expect(c.sandbox.spec.log).toEqual({
+      driver: 'json-file',
+      opts: { 'cri-log-path': '/var/log/pods/web/app/0.log' },
+    });
+  });
+
+  test('a read-only rootfs is refused, and nothing is made', async () => {
+    const s = await engine.createCriSandbox(sandboxRequest);
+    await expect(engine.createCriContainer(containerRequest(s.id, { readonlyRootfs: true }))).rejects.toThrow(
+      /read-only root filesystem/,
+    );
+    expect(h.pods.list().map((r) => r.id)).toEqual([s.id]);
+  });
+});

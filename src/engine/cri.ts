@@ -1,0 +1,82 @@
+/**
+ * The creation service's Kubernetes CRI entry: a sandbox config (RunPodSandbox) or a container
+ * config (CreateContainer), already decoded by the CRI front, -> a CreationPlan.
+ *
+ * Both are made as the Docker create body a user would have sent for the same pod, and go
+ * through the Docker entry's checks and translation (./docker.ts), so that `docker ps`,
+ * `docker inspect` and `podvisor list` show them as any other container:
+ *
+ *   sandbox    its infra container (the sandbox image, stdin held open so that a shell image
+ *              stays up too), hostname, no Docker network (NetworkMode none), and the CNI plan
+ *              (SandboxSpec.cni): the pod's VM goes on the node's CNI network;
+ *   container  a pod of its own that joins the sandbox's VM (NetworkMode container:SANDBOX,
+ *              SandboxSpec.joinPod), with the config's command, env, mounts, user, TTY and
+ *              resources; its output also goes, in the CRI log format, to the kubelet's path.
+ *
+ * The CRI front's own data (metadata, annotations, log paths) is kept in labels under
+ * CRI_LABEL_PREFIX, beside the user's labels, so it survives a daemon restart with the record.
+ */
+import { InvalidArgumentError, NotImplementedError } from '../errors';
+import { CRI_LOG_PATH_OPT } from '../pod/service';
+import type { CreateBody } from '../translate/docker-schema';
+import { planDockerCreate } from './docker';
+import type { CreationPlan, EngineDeps } from './plan';
+import type { CriContainerRequest, CriSandboxRequest } from './service';
+
+/** Labels that carry the CRI front's data (stripped from what the kubelet is shown). */
+export const CRI_LABEL_PREFIX = 'io.podvisor.cri.';
+/** The label naming the API that made a pod ("cri"). */
+export const CRI_API_LABEL = 'io.podvisor.api';
+
+/** Plan a CRI sandbox's pod (see the module comment). */
+export async function planCriSandbox(deps: EngineDeps, req: CriSandboxRequest): Promise<CreationPlan> {
+  const body: CreateBody = {
+    Image: req.image,
+    OpenStdin: true,
+    ...(req.hostname ? { Hostname: req.hostname } : {}),
+    Labels: { ...req.labels, ...req.criLabels, [CRI_API_LABEL]: 'cri' },
+    HostConfig: { NetworkMode: 'none' },
+  } as CreateBody;
+  const plan = await planDockerCreate(deps, body, req.name);
+  plan.spec.cni = {
+    pod: req.pod,
+    portMappings: req.portMappings,
+    ...(req.dns ? { dns: req.dns } : {}),
+  };
+  return plan;
+}
+
+/** Plan a CRI container's pod, in the VM of sandbox pod `req.sandboxId` (see the module comment). */
+export async function planCriContainer(deps: EngineDeps, req: CriContainerRequest): Promise<CreationPlan> {
+  if (req.readonlyRootfs)
+    throw new NotImplementedError('podvisor does not make a read-only root filesystem (readonly_rootfs)');
+  for (const m of req.mounts) {
+    if (!m.containerPath.startsWith('/'))
+      throw new InvalidArgumentError(`mount container path ${JSON.stringify(m.containerPath)} is not absolute`);
+  }
+  const user =
+    req.runAsUsername ||
+    (req.runAsUser !== undefined ? `${req.runAsUser}${req.runAsGroup !== undefined ? `:${req.runAsGroup}` : ''}` : '');
+  const body = {
+    Image: req.image,
+    ...(req.command.length ? { Entrypoint: req.command } : {}),
+    ...(req.args.length ? { Cmd: req.args } : {}),
+    ...(req.workingDir ? { WorkingDir: req.workingDir } : {}),
+    Env: req.env,
+    Tty: req.tty,
+    OpenStdin: req.stdin,
+    StdinOnce: req.stdinOnce,
+    AttachStdin: req.stdin,
+    ...(user ? { User: user } : {}),
+    Labels: { ...req.labels, ...req.criLabels, [CRI_API_LABEL]: 'cri' },
+    HostConfig: {
+      NetworkMode: `container:${req.sandboxId}`,
+      Binds: req.mounts.map((m) => `${m.hostPath}:${m.containerPath}${m.readonly ? ':ro' : ''}`),
+      ...(req.memoryBytes ? { Memory: req.memoryBytes } : {}),
+      ...(req.cpuQuota && req.cpuPeriod ? { CpuQuota: req.cpuQuota, CpuPeriod: req.cpuPeriod } : {}),
+    },
+  } as CreateBody;
+  const plan = await planDockerCreate(deps, body, req.name);
+  if (req.logPath) plan.spec.log = { driver: 'json-file', opts: { [CRI_LOG_PATH_OPT]: req.logPath } };
+  return plan;
+}
