@@ -9,6 +9,7 @@ import { PodvisorError } from '../../errors';
 import { httpStatusOf } from '../http-status';
 import { dockerMessage } from '../../translate/errors';
 import { logger } from '../../util/log';
+import { afterUnreadBody } from './kit/unread-body';
 
 const log = logger('api');
 
@@ -53,7 +54,11 @@ export const dockerErrorHandler: ErrorRequestHandler = (err, req, res, _next) =>
     return;
   }
   // Exactly `application/json` (no charset): the docker CLI only decodes the error body
-  // when the Content-Type is that string, and would otherwise print the raw JSON.
-  res.status(status).setHeader('Content-Type', 'application/json');
-  res.send(Buffer.from(JSON.stringify({ message }) + '\n'));
+  // when the Content-Type is that string, and would otherwise print the raw JSON. Written once
+  // the body the client may still be sending has arrived (./kit/unread-body.ts).
+  afterUnreadBody(req, () => {
+    if (res.headersSent || res.destroyed) return;
+    res.status(status).setHeader('Content-Type', 'application/json');
+    res.send(Buffer.from(JSON.stringify({ message }) + '\n'));
+  });
 };
