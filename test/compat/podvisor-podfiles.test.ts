@@ -324,7 +324,7 @@ describe('pod files through the podvisor CLI', () => {
     expect(await ok(d, ['list', '--json'])).toBe(before);
   });
 
-  test('a hostPath that does not exist is refused as a Docker bind with a missing source is, and creates nothing', async () => {
+  test('a hostPath that does not exist is refused, as a Docker bind with a missing source is, and creates nothing', async () => {
     const before = await ok(d, ['list', '--json']);
     const missing = path.join(dir, 'no-such-dir');
     const file = path.join(dir, 'missing-host-path.yaml');
@@ -332,11 +332,12 @@ describe('pod files through the podvisor CLI', () => {
       file,
       `apiVersion: v1\nkind: Pod\nmetadata:\n  name: hostpath-missing\nspec:\n  volumes:\n    - name: h\n      hostPath: {path: ${missing}}\n  containers:\n    - name: a\n      image: ${IMAGE}\n      volumeMounts: [{name: h, mountPath: /h}]\n`,
     );
-    // dockerd's words for a missing bind source (400), as the Docker API answers them too.
+    // The native API words the pod layer's refusal itself; the Docker API renders dockerd's
+    // words for the same typed error (src/translate/pod-errors.ts). Both are a 400.
     const words = `invalid mount config for type "bind": bind source path does not exist: ${missing}`;
     const r = await podvisor(d, ['create-pod', '-f', file]);
     expect(r.code).toBe(2);
-    expect(r.err).toContain(words);
+    expect(r.err).toContain(`podvisor: bind source ${missing} does not exist`);
     const docker = await dockerCli(d, ['create', '--mount', `type=bind,source=${missing},target=/h`, IMAGE]);
     expect(docker.code).not.toBe(0);
     expect(docker.err).toContain(`Error response from daemon: ${words}`);
