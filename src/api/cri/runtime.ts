@@ -157,7 +157,7 @@ export class CriRuntime {
     const r = await this.deps.engine.createCriSandbox({
       name: podName(['POD', md.name, md.namespace, md.uid, md.attempt]),
       image,
-      hostname: c.hostname || md.name,
+      hostname: c.hostname || hostnameOf(md.name),
       pod: { namespace: md.namespace, name: md.name, uid: md.uid },
       portMappings: (c.port_mappings ?? [])
         .filter((p: Req) => p.host_port > 0)
@@ -636,4 +636,13 @@ export class CriRuntime {
     if (!a?.ip) throw new NotFoundError(`pod sandbox ${id} has no address`);
     return a.ip;
   }
+}
+
+/**
+ * A sandbox's hostname when the kubelet sends none: the pod's name cut to 63 characters, less
+ * the dots and dashes that would then end it, as the kubelet's own default is made (a Linux
+ * hostname holds at most 64 bytes).
+ */
+export function hostnameOf(podName: string): string {
+  return podName.slice(0, 63).replace(/[-.]+$/, '');
 }
