@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, NotImplementedError } from '../../errors';
 import { ExecTimeoutError } from './errors';
-import { AttachSession, type OutputSink, type StreamName } from '../../pod/service';
+import { AttachSession, capturedExecConfig, type OutputSink, type StreamName } from '../../pod/service';
 import { podPhase } from '../../pod/types';
 import { InvalidStreamingRequest } from './streaming';
 import { need, type Req } from './records';
@@ -30,18 +30,7 @@ export class CriExec {
       drain: () => Promise.resolve(),
       end: () => undefined,
     };
-    const x = this.deps.pods.execCreate(r.id, {
-      args: req.cmd,
-      env: [],
-      workingDir: '',
-      user: '',
-      tty: false,
-      attachStdin: false,
-      attachStdout: true,
-      attachStderr: true,
-      detachKeys: '',
-      privileged: false,
-    });
+    const x = this.deps.pods.execCreate(r.id, capturedExecConfig(req.cmd));
     const session = new AttachSession({ stdin: null, stdout: true, stderr: true, sink, detachKeys: Buffer.alloc(0) });
     const timeout = Number(req.timeout) || 0;
     let timer: NodeJS.Timeout | undefined;
