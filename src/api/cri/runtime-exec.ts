@@ -8,8 +8,7 @@ import { ExecTimeoutError } from './errors';
 import { AttachSession, capturedExecConfig, type OutputSink, type StreamName } from '../../pod/service';
 import { podPhase } from '../../pod/types';
 import { InvalidStreamingRequest } from './streaming';
-import { need, type Req } from './records';
-import type { CriPods } from './records';
+import { need, type CriPods, type Req } from './records';
 import type { CriRuntimeDeps, StreamingUrls } from './runtime';
 
 /** RuntimeService's exec, attach, port-forward and log-reopen calls. */
