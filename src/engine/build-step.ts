@@ -4,7 +4,8 @@
  * step's command with no entrypoint, its env, user and working directory, and the build's
  * HostConfig for RUN containers (network, extra hosts, cpuset, memory, shm size).
  */
-import { parseCreateBody, translateCreate } from '../translate/create';
+import { parseCreateBody } from '../translate/create-body';
+import { translateCreate } from '../translate/create';
 import { CreateBodySchema, type CreateBody } from '../translate/docker-schema';
 import { decodeBody } from '../translate/go-decode';
 import type { LogConfig } from '../translate/log-config';

@@ -6,7 +6,8 @@
  */
 import { InvalidArgumentError } from '../errors';
 import { parseLinks } from '../translate/links';
-import { parseCreateBody, translateCreate, validateContainerName } from '../translate/create';
+import { parseCreateBody, validateContainerName } from '../translate/create-body';
+import { translateCreate } from '../translate/create';
 import type { CreateBody } from '../translate/docker-schema';
 import { joinRequestOf } from '../translate/join';
 import { checkNameFree, newPodId, translateOptions, yieldLoop, type CreationPlan, type EngineDeps } from './plan';

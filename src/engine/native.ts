@@ -11,7 +11,8 @@
  * with the file's host ports, or the spec's `ports`, published as `-p` publishes them.
  */
 import { InvalidArgumentError } from '../errors';
-import { parseCreateBody, translateCreate, validateContainerName } from '../translate/create';
+import { parseCreateBody, validateContainerName } from '../translate/create-body';
+import { translateCreate } from '../translate/create';
 import type { CreateBody } from '../translate/docker-schema';
 import { buildPodSpec } from '../translate/podspec-build';
 import type { PodManifest } from '../translate/podspec';

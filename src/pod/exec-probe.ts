@@ -8,6 +8,7 @@
  */
 import type { PodContext } from './context';
 import { AttachSession } from './io';
+import { capturedExecConfig } from './exec';
 import { execCreate, execStart } from './exec-run';
 import type { Entry, Run } from './registry';
 import { nowRfc3339 } from '../util/time';
@@ -67,19 +68,7 @@ export async function runExecProbe(
   const out = new LimitedOutput();
   let execId: string | undefined;
   try {
-    const x = execCreate(ctx, e, {
-      args,
-      env: [],
-      workingDir: '',
-      user: '',
-      tty: false,
-      attachStdin: false,
-      attachStdout: true,
-      attachStderr: true,
-      detachKeys: '',
-      privileged: false,
-      ...(container !== undefined ? { container } : {}),
-    });
+    const x = execCreate(ctx, e, capturedExecConfig(args, container));
     execId = x.id;
     await execStart(ctx, x.id, collectingSession(out));
     let timer: NodeJS.Timeout | undefined;

@@ -30,6 +30,28 @@ export interface ExecConfig {
   container?: string;
 }
 
+/**
+ * The config of an exec whose output is captured rather than attached to a client (a CRI
+ * ExecSync, a probe): `args` as the container's user, in its working directory and
+ * environment, stdout and stderr attached, no stdin, no TTY; in `container` of the pod (absent:
+ * its main container).
+ */
+export function capturedExecConfig(args: string[], container?: string): ExecConfig {
+  return {
+    args,
+    env: [],
+    workingDir: '',
+    user: '',
+    tty: false,
+    attachStdin: false,
+    attachStdout: true,
+    attachStderr: true,
+    detachKeys: '',
+    privileged: false,
+    ...(container !== undefined ? { container } : {}),
+  };
+}
+
 /** One exec instance. */
 export interface ExecRecord {
   id: string;

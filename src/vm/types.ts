@@ -13,11 +13,34 @@
  *   ... exec more processes, signal, resize, read/write small files ...
  *   vm.agent.destroyContainer(id)  (the VM is idle again: room for `replace` and reuse)
  *   vm.destroy() -> no qemu, virtiofsd, socket, mount or directory left
+ *
+ * The agent's contract (the Agent interface and what its calls take and give) is in
+ * ./agent-types.ts and re-exported here: import both from this module.
  */
-import type { Readable, Writable } from 'node:stream';
 import type { VmDeviceRequest, VmDevices } from './devices/types';
+import type { Agent } from './agent-types';
 
 export type { NicDevice, UpperDiskDevice, VmDeviceRequest, VmDevices, VolumeShareDevice } from './devices/types';
+export type {
+  ProcessUser,
+  ProcessSpec,
+  ExitStatus,
+  ResourceLimits,
+  CgroupMemory,
+  AgentProcess,
+  AgentProcessInfo,
+  OutputResume,
+  AgentVersion,
+  GuestTask,
+  GuestProcessTable,
+  ContainerSpec,
+  InterfaceConfig,
+  RouteSpec,
+  InterfaceInfo,
+  ContainerMount,
+  Agent,
+  ActivateRequest,
+} from './agent-types';
 
 /** Hardware of a VM. */
 export interface VmSize {
@@ -137,362 +160,6 @@ export interface VmFactory {
   getVm(config: VmConfig): Promise<Vm>;
   /** Destroy every VM the factory still holds (idle ones). Used at daemon shutdown. */
   close(): Promise<void>;
-}
-
-/** User identity of a process inside a container. */
-export interface ProcessUser {
-  uid: number;
-  gid: number;
-  additionalGids: number[];
-}
-
-/** Everything the agent needs to start a process in a container. */
-export interface ProcessSpec {
-  /** The container (mount namespace) to run in; created with Agent.createContainer. */
-  containerId: string;
-  /**
-   * Host-chosen id of this process, unique in the VM. The container's first process is its
-   * init: when it exits, every other process of the container is killed.
-   */
-  processId: string;
-  /** argv; args[0] is looked up in PATH from env when it has no slash. */
-  args: string[];
-  /** KEY=VALUE strings. */
-  env: string[];
-  /** Working directory inside the container; created if missing. */
-  cwd: string;
-  user: ProcessUser;
-  /** Allocate a pseudo-terminal (stdout carries both streams, stderr is null). */
-  terminal: boolean;
-  /** Initial terminal size, when terminal is true. */
-  rows?: number;
-  cols?: number;
-  /** Keep stdin open for writing; when false the process gets /dev/null. */
-  stdin: boolean;
-}
-
-/** How a process ended, as Docker reports it. */
-export interface ExitStatus {
-  /** exit(n) gives n; death by signal s gives 128 + s (Docker's convention). */
-  exitCode: number;
-  /** The signal number when killed by one. */
-  signal?: number;
-  /** A container's init only: its cgroup saw an OOM kill during its life (State.OOMKilled). */
-  oomKilled?: boolean;
-}
-
-/** Limits of a container's cgroup in the guest; an absent field is left as it is. */
-export interface ResourceLimits {
-  /** memory.max in bytes; 0 removes the limit. */
-  memoryMax?: number;
-  /** cpu.max: quota (microseconds per period; 0 removes it) and period (default 100000). */
-  cpuQuota?: number;
-  cpuPeriod?: number;
-}
-
-/** Memory use of a container's cgroup in the guest. */
-export interface CgroupMemory {
-  /** memory.current, bytes. */
-  usage: number;
-  /** memory.max, bytes; 0 when unlimited. */
-  limit: number;
-  /** Page cache charged to it, bytes. */
-  cache: number;
-}
-
-/**
- * A process running in the guest. Its streams are flow-controlled end to end: when the
- * consumer of stdout does not read, the guest stops reading the process's pipe, so a fast
- * writer blocks instead of growing host memory.
- */
-export interface AgentProcess {
-  readonly processId: string;
-  readonly containerId: string;
-  /** Guest pid (in the VM's root pid namespace). */
-  readonly pid: number;
-  /** stdout (with TTY: the terminal's output). Ends after the process's last output. */
-  readonly stdout: Readable;
-  /** stderr; null with a TTY. */
-  readonly stderr: Readable | null;
-  /** stdin; null when ProcessSpec.stdin was false. end() closes the process's stdin. */
-  readonly stdin: Writable | null;
-  /**
-   * Resolves with the exit status after stdout and stderr have delivered everything the
-   * process wrote. Rejects with UnavailableError when the VM or agent dies first.
-   */
-  readonly exited: Promise<ExitStatus>;
-  /**
-   * Stream offsets its stdout and stderr start at: 0 for a new process, where the agent
-   * continues (or re-sends from) for a re-attached one. Absent means 0.
-   */
-  readonly outputStart?: { stdout: number; stderr: number };
-}
-
-/** A process the agent lists at a reattach (what a resume callback is asked about). */
-export interface AgentProcessInfo {
-  processId: string;
-  containerId: string;
-  pid: number;
-  terminal: boolean;
-}
-
-/** Where a re-attached process's output should continue: the bytes the host has stored. */
-export interface OutputResume {
-  stdout: number;
-  stderr: number;
-  /**
-   * Called (before the process is returned) when the agent no longer kept everything after
-   * these offsets: `bytes` of that stream are lost, and the stream continues after them.
-   */
-  lost(stream: 'stdout' | 'stderr', bytes: number): void;
-}
-
-/** What the agent said about itself at the handshake. */
-export interface AgentVersion {
-  /** Protocol version (PROTOCOL_VERSION in guest/include/podvisor_agent.h). */
-  protocol: number;
-  /** Free-form agent build description. */
-  agent: string;
-  /**
-   * The highest request opcode the agent serves (it serves every one below). Absent from an
-   * agent built before PROCESS_TABLE: such an agent is sent no newer request.
-   */
-  lastOp?: number;
-}
-
-/** One process of a container as the agent reads it from the guest's /proc (PROCESS_TABLE). */
-export interface GuestTask {
-  /** Pid in the VM's root PID namespace (what inspect's State.Pid shows). */
-  pid: number;
-  ppid: number;
-  pgid: number;
-  sid: number;
-  /** Foreground process group of its terminal, 0 when none. */
-  tpgid: number;
-  /** Effective ids. */
-  uid: number;
-  gid: number;
-  /** The state letter of /proc/<pid>/stat (R, S, D, Z, T, t, X, I...). */
-  state: string;
-  /** Start time, CPU times: clock ticks (GuestProcessTable.clockTicks per second). */
-  startTicks: number;
-  utime: number;
-  stime: number;
-  vszKiB: number;
-  rssKiB: number;
-  /** Controlling terminal as /proc's tty_nr (major << 8 | minor, high minor bits above), 0 = none. */
-  tty: number;
-  threads: number;
-  /** Nice value, -20..19. */
-  nice: number;
-  /** Command name (/proc/<pid>/comm). */
-  comm: string;
-  /** Arguments (/proc/<pid>/cmdline, bounded); empty for kernel threads and zombies. */
-  args: string[];
-}
-
-/** A container's processes (Agent.processTable), in ascending pid order. */
-export interface GuestProcessTable {
-  /** Clock ticks per second of the guest's times. */
-  clockTicks: number;
-  /** The guest's time since boot when it was read, in milliseconds. */
-  uptimeMs: number;
-  /** The VM's memory, KiB. */
-  memTotalKiB: number;
-  tasks: GuestTask[];
-  /** True when the container had more processes than one answer holds. */
-  truncated: boolean;
-}
-
-/** A container's description for the agent. */
-export interface ContainerSpec {
-  id: string;
-  /**
-   * Rootfs path relative to the share directory (e.g. `containers/<id>/rootfs`); the agent
-   * makes it `/` of a new mount namespace with /proc, /sys, /dev, /dev/pts, /dev/shm.
-   */
-  rootfs: string;
-  /** Hostname of the container (the VM's UTS namespace is shared by the pod). */
-  hostname?: string;
-  /** Initial limits of the container's cgroup (docker run -m, --cpus). */
-  limits?: ResourceLimits;
-  /**
-   * Join the pod's shared PID and UTS namespaces (the containers of a multi-container pod see
-   * each other's processes; PID 1 is the agent's reaper); otherwise its own, its init PID 1.
-   */
-  sharePodNamespaces?: boolean;
-  /**
-   * Join the PID namespace of this other container's running init (docker --pid
-   * container:X); its init is then not PID 1. Not with sharePodNamespaces.
-   */
-  pidPeer?: string;
-  /**
-   * The guest block device (`vda`) holding the container's writable layer, an ext4 filesystem
-   * (Vm.attachUpperDisk put the container's disk behind it): `rootfs` is then the read-only
-   * image tree and the agent makes `/` an overlay of it and the disk's upper/ and work/.
-   */
-  upperDisk?: string;
-}
-
-/**
- * Settings of one network interface of the VM (the pod's network namespace: every container of
- * a VM shares it). Absent fields leave that setting as it is.
- */
-export interface InterfaceConfig {
-  /** Guest interface name (eth0 for the VM's first NIC; NicDevice.guestName). */
-  name: string;
-  /** Expected hardware address (aa:bb:cc:dd:ee:ff): the agent refuses an interface with another. */
-  mac?: string;
-  /** Hardware address to give the interface (unicast), after the check of `mac` (--mac-address). */
-  setMac?: string;
-  /** IPv4 address with its prefix length (both or neither); it replaces every IPv4 address the interface had. */
-  address?: string;
-  prefix?: number;
-  /** More IPv4 addresses (docker's --link-local-ip), only with a non-zero `address`; at most 8. */
-  secondary?: Array<{ address: string; prefix: number }>;
-  /**
-   * Global IPv6 address with its prefix length (1..128; both or neither); it replaces every
-   * global IPv6 address the interface had, and `::` with prefix 0 removes them. Usable at once
-   * (no duplicate address detection). An interface brought down loses its IPv6 addresses.
-   */
-  address6?: string;
-  prefix6?: number;
-  /** 68..65535. */
-  mtu?: number;
-  /** Bring the link up (true) or down (false). */
-  up?: boolean;
-}
-
-/**
- * A route in the VM, IPv4 or IPv6 by the family of `destination` (the gateway's must match);
- * destination 0.0.0.0 (or ::) with prefix 0 is the default route.
- */
-export interface RouteSpec {
-  destination: string;
-  prefix: number;
-  /** Next hop; a route without one is on-link through `device`. */
-  gateway?: string;
-  /** Guest interface name. */
-  device?: string;
-}
-
-/** One network interface of the VM as the agent reports it. */
-export interface InterfaceInfo {
-  name: string;
-  /** Lower-case aa:bb:cc:dd:ee:ff (all zeros for lo). */
-  mac: string;
-  mtu: number;
-  up: boolean;
-  /** IPv4 address and prefix length, when it has one. */
-  address?: string;
-  prefix?: number;
-  /** Its secondary IPv4 addresses, when it has any. */
-  secondary?: Array<{ address: string; prefix: number }>;
-  /** Its first global IPv6 address and prefix length, when it has one. */
-  address6?: string;
-  prefix6?: number;
-}
-
-/** A file system mounted inside a container after it was created. */
-export interface ContainerMount {
-  containerId: string;
-  /** Absolute path inside the container; created when missing. */
-  path: string;
-  /**
-   * tmpfs (options: size=, nr_inodes=, mode=, uid=, gid=), or virtiofs: a directory of the
-   * VM's volume share (`source` is its tag, VolumeShareDevice.tag; `subpath` the directory),
-   * or emptydir: the pod's empty directory named `source`, in the VM's memory, shared by every
-   * container that mounts that name.
-   */
-  fstype: 'tmpfs' | 'virtiofs' | 'emptydir';
-  source?: string;
-  subpath?: string;
-  options?: string;
-  readOnly?: boolean;
-  nosuid?: boolean;
-  nodev?: boolean;
-  noexec?: boolean;
-}
-
-/**
- * The host's client of the guest agent (hyperstart's role). Every request is answered ACK or
- * ERROR by the agent; an ERROR rejects with InvalidArgumentError or NotFoundError as the
- * agent classified it, a dead channel with UnavailableError.
- */
-export interface Agent {
-  /** Version handshake; done once by the hypervisor before the VM is handed out. */
-  version(): Promise<AgentVersion>;
-  /** Liveness check. */
-  ping(): Promise<void>;
-  /** Create a container's mount namespace on its rootfs. */
-  createContainer(spec: ContainerSpec): Promise<void>;
-  /**
-   * Change a container's cgroup limits live (docker update). Optional: agents without
-   * cgroups (fakes) leave it out, and the caller then refuses the update.
-   */
-  updateResources?(containerId: string, limits: ResourceLimits): Promise<void>;
-  /** Memory use of a container's cgroup (optional, as updateResources). */
-  cgroupMemory?(containerId: string): Promise<CgroupMemory>;
-  /**
-   * The container's processes, read from the guest's /proc (docker top). Rejects with
-   * NotImplementedError when the guest's agent predates the request (a VM started by an
-   * older podvisor).
-   */
-  processTable(containerId: string): Promise<GuestProcessTable>;
-  /** Kill every process of the container and remove its namespace. The VM stays up. */
-  destroyContainer(containerId: string): Promise<void>;
-  /** Start a process (the container's init first, then execs). */
-  startProcess(spec: ProcessSpec): Promise<AgentProcess>;
-  /** Send a signal (number) to a process. Rejects NotFoundError when it is gone. */
-  signalProcess(processId: string, signal: number): Promise<void>;
-  /** Resize a process's terminal. */
-  resizeTerminal(processId: string, rows: number, cols: number): Promise<void>;
-  /** Write a small file (<= 1 MiB) inside a container, e.g. /etc/hosts. */
-  writeFile(containerId: string, path: string, data: Buffer, mode: number): Promise<void>;
-  /** Read a small file inside a container; rejects when larger than maxBytes. */
-  readFile(containerId: string, path: string, maxBytes: number): Promise<Buffer>;
-  /**
-   * After a daemon restart: the processes the agent still runs, re-attached. Their streams
-   * continue from what the agent still buffers; their exit status comes as usual. With
-   * `resume`, a process for which it returns offsets has its output re-sent from there (what
-   * the host had stored), as far as the agent still keeps it.
-   */
-  reattach(resume?: (p: AgentProcessInfo) => OutputResume | undefined): Promise<AgentProcess[]>;
-  /** Power the guest off cleanly (the VM process then exits). */
-  shutdown(): Promise<void>;
-  /** Close the host side of the channels without touching the guest. */
-  close(): void;
-  /** Configure one of the VM's network interfaces (InterfaceConfig). */
-  configureInterface(config: InterfaceConfig): Promise<void>;
-  /** Add an IPv4 or IPv6 route in the VM. */
-  addRoute(route: RouteSpec): Promise<void>;
-  /** The VM's network interfaces (lo included). */
-  listInterfaces(): Promise<InterfaceInfo[]>;
-  /** Mount a file system inside a container (ContainerMount). */
-  mount(m: ContainerMount): Promise<void>;
-  /** Unmount what is mounted at `path` inside a container (NotFoundError: nothing there). */
-  unmount(containerId: string, path: string): Promise<void>;
-  /**
-   * Make the VM fit for another pod once every container is destroyed: every emptyDir and its
-   * contents removed (ConflictError while a container exists). Optional: agents that keep no
-   * pod state of their own (fakes) leave it out.
-   */
-  cleanPod?(): Promise<void>;
-  /**
-   * A VM restored from a template: set its wall clock, reseed its kernel's random pool, and
-   * mount its rootfs share (ActivateRequest). Optional: fakes have no clock or pool of their own.
-   */
-  activate?(a: ActivateRequest): Promise<void>;
-}
-
-/** What a VM restored from a template is given before it serves a pod (Agent.activate). */
-export interface ActivateRequest {
-  /** The host's CLOCK_REALTIME, nanoseconds since the epoch. */
-  timeNs: bigint;
-  /** 16..512 random bytes for the guest kernel's pool (every clone resumes with the template's). */
-  entropy: Buffer;
-  /** Mount the rootfs share (a template's 9p share is never mounted before the save). */
-  mountShare: boolean;
 }
 
 /** Where the guest mounts the VM's shared directory. */

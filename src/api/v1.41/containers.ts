@@ -14,7 +14,7 @@ import { containerFilter, type SummaryForFilters } from './container-filters';
 import { openStream } from './kit/streams';
 import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
-import { parseRestartPolicy, validateContainerName, validateResources } from '../../translate/create';
+import { parseRestartPolicy, validateContainerName, validateResources } from '../../translate/create-body';
 import { containerJson, containerSummary, hostConfigLinks, type NetworkView } from '../../translate/inspect';
 import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/health';
 import { stateErrorText } from '../../translate/pod-errors';

@@ -1,9 +1,9 @@
 import {
   parseCreateBody as parseDecoded,
-  translateCreate,
   validateContainerName,
   parseRestartPolicy,
-} from '../../../src/translate/create';
+} from '../../../src/translate/create-body';
+import { translateCreate } from '../../../src/translate/create';
 import { vmSizeFor } from '../../../src/translate/resources';
 import { parseSignal, signalName } from '../../../src/translate/signals';
 import type { ImageRecord } from '../../../src/storage/types';

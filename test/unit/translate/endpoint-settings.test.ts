@@ -5,7 +5,8 @@
  * before the start (planned) and while running (from the endpoint the network made), and the
  * endpoint's DriverOpts. A container asking nothing keeps dockerd's nulls.
  */
-import { parseCreateBody, translateCreate } from '../../../src/translate/create';
+import { parseCreateBody } from '../../../src/translate/create-body';
+import { translateCreate } from '../../../src/translate/create';
 import { containerJson } from '../../../src/translate/inspect';
 import { decodeBody } from '../../../src/translate/go-decode';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';

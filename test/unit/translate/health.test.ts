@@ -4,7 +4,8 @@
  */
 import { goDuration, healthSpecOf, mergeHealthConfig, parseHealthConfig } from '../../../src/translate/health';
 import { InvalidArgumentError } from '../../../src/errors';
-import { parseCreateBody, translateCreate } from '../../../src/translate/create';
+import { parseCreateBody } from '../../../src/translate/create-body';
+import { translateCreate } from '../../../src/translate/create';
 import type { CreateBody } from '../../../src/translate/docker-schema';
 import type { ImageRecord } from '../../../src/storage/types';
 

@@ -1,0 +1,262 @@
+/**
+ * The first step of `POST /containers/create`: check a create body (already JSON-parsed) and
+ * normalise it, before the image is looked up (dockerd's 400s and messages), with the checks
+ * that container update shares (restart policy, resources) and Docker's container name rule.
+ * The second step, merging with the image, is ./create.ts.
+ */
+import { InvalidArgumentError } from '../errors';
+import type { CreateBody } from './docker-schema';
+import type { DockerConfig, DockerHostConfig } from './docker-types';
+import { parseSignal } from './signals';
+import { parseHealthConfig } from './health';
+import type { RestartPolicy, RestartPolicyName } from '../pod/types';
+import { GUEST_SHM_BYTES, parseMounts } from './mounts';
+import type { NetworkingInput } from './network-plan';
+
+/** dockerd's default /dev/shm size. */
+const DEFAULT_SHM_SIZE = GUEST_SHM_BYTES;
+/** Smallest memory limit dockerd accepts. */
+const MIN_MEMORY = 6 * 1024 * 1024;
+
+/** A create request that passed every check that does not need the image. */
+export interface CreateRequest {
+  /** Config as sent (StrSlices normalised to lists), not yet merged with the image. */
+  config: DockerConfig;
+  hostConfig: DockerHostConfig;
+  /** Whether the caller set Entrypoint (even to empty), which stops Cmd inheritance. */
+  entrypointSet: boolean;
+  /** NetworkingConfig.EndpointsConfig as sent (aliases, --ip, per network). */
+  endpointsConfig?: NetworkingInput['EndpointsConfig'];
+}
+
+type Json = Record<string, unknown>;
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+function bool(v: unknown): boolean {
+  return v === true;
+}
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : 0;
+}
+function list<T>(v: unknown): T[] | null {
+  return Array.isArray(v) ? (v as T[]) : null;
+}
+function map<T>(v: unknown): Record<string, T> | null {
+  return v && typeof v === 'object' && !Array.isArray(v) ? { ...(v as Record<string, T>) } : null;
+}
+
+/**
+ * PortBindings as dockerd stores them (nat.PortMap of PortBinding structs): each binding with
+ * both fields, "" for one left out (`{}` is `{"HostIp": "", "HostPort": ""}`); a null list stays.
+ */
+function portBindingsOf(v: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, l] of Object.entries(map<unknown>(v) ?? {})) {
+    out[k] = Array.isArray(l) ? l.map((b: Json | null) => ({ HostIp: str(b?.HostIp), HostPort: str(b?.HostPort) })) : l;
+  }
+  return out;
+}
+
+/** Restart policy checks shared by create and update (dockerd's messages). */
+export function parseRestartPolicy(
+  rp: { Name?: unknown; MaximumRetryCount?: unknown } | null | undefined,
+): RestartPolicy {
+  const name = str(rp?.Name);
+  const max = num(rp?.MaximumRetryCount);
+  switch (name) {
+    case '':
+    case 'no':
+    case 'always':
+    case 'unless-stopped':
+      if (max !== 0) throw new InvalidArgumentError(`maximum retry count cannot be used with restart policy '${name}'`);
+      return { name: (name || 'no') as RestartPolicyName, maximumRetryCount: 0 };
+    case 'on-failure':
+      if (max < 0) throw new InvalidArgumentError('maximum retry count cannot be negative');
+      return { name: 'on-failure', maximumRetryCount: max };
+    default:
+      throw new InvalidArgumentError(`invalid restart policy '${name}'`);
+  }
+}
+
+/** Resource checks shared by create and update (dockerd's messages), `hostCpus` for the CPU range. */
+export function validateResources(hc: Partial<DockerHostConfig>, hostCpus: number): void {
+  const memory = hc.Memory ?? 0;
+  const swap = hc.MemorySwap ?? 0;
+  if (memory !== 0 && memory < MIN_MEMORY) throw new InvalidArgumentError('Minimum memory limit allowed is 6MB');
+  if (swap > 0 && memory === 0)
+    throw new InvalidArgumentError('You should always set the Memory limit when using Memoryswap limit, see usage');
+  if (memory > 0 && swap > 0 && swap < memory)
+    throw new InvalidArgumentError('Minimum memoryswap limit should be larger than memory limit, see usage');
+  const reservation = hc.MemoryReservation ?? 0;
+  if (memory > 0 && reservation > 0 && memory < reservation) {
+    throw new InvalidArgumentError('Minimum memory limit can not be less than memory reservation limit, see usage');
+  }
+  const nano = hc.NanoCpus ?? 0;
+  if (nano !== 0 && (nano < 1e7 || nano > hostCpus * 1e9)) {
+    throw new InvalidArgumentError(
+      `Range of CPUs is from 0.01 to ${hostCpus}.00, as there are only ${hostCpus} CPUs available`,
+    );
+  }
+  if (nano > 0 && (hc.CpuQuota ?? 0) > 0)
+    throw new InvalidArgumentError('Conflicting options: Nano CPUs and CPU Quota cannot both be set');
+  if (nano > 0 && (hc.CpuPeriod ?? 0) > 0)
+    throw new InvalidArgumentError('Conflicting options: Nano CPUs and CPU Period cannot both be set');
+  const period = hc.CpuPeriod ?? 0;
+  if (period !== 0 && (period < 1000 || period > 1000000)) {
+    throw new InvalidArgumentError(
+      'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)',
+    );
+  }
+  const quota = hc.CpuQuota ?? 0;
+  if (quota > 0 && quota < 1000) throw new InvalidArgumentError('CPU cfs quota can not be less than 1ms (i.e. 1000)');
+  if ((hc.ShmSize ?? 0) < 0) throw new InvalidArgumentError('SHM size can not be less than 0');
+  if ((hc.CpuCount ?? 0) < 0) throw new InvalidArgumentError('invalid CPU count: must not be negative');
+}
+
+/** The full HostConfig dockerd stores: Go zero values, then dockerd's create-time defaults. */
+export function normaliseHostConfig(h: Json | null | undefined): DockerHostConfig {
+  const hc = h ?? {};
+  const rp = (hc.RestartPolicy ?? {}) as Json;
+  const lc = (hc.LogConfig ?? {}) as Json;
+  const consoleSize = list<number>(hc.ConsoleSize);
+  const out: DockerHostConfig = {
+    Binds: list<string>(hc.Binds),
+    ContainerIDFile: str(hc.ContainerIDFile),
+    LogConfig: { Type: str(lc.Type), Config: map<string>(lc.Config) ?? {} },
+    NetworkMode: str(hc.NetworkMode) || 'default',
+    PortBindings: portBindingsOf(hc.PortBindings),
+    RestartPolicy: { Name: str(rp.Name), MaximumRetryCount: num(rp.MaximumRetryCount) },
+    AutoRemove: bool(hc.AutoRemove),
+    VolumeDriver: str(hc.VolumeDriver),
+    VolumesFrom: list<string>(hc.VolumesFrom),
+    CapAdd: list<string>(hc.CapAdd),
+    CapDrop: list<string>(hc.CapDrop),
+    CgroupnsMode: str(hc.CgroupnsMode) || 'host',
+    Dns: list<string>(hc.Dns),
+    DnsOptions: list<string>(hc.DnsOptions),
+    DnsSearch: list<string>(hc.DnsSearch),
+    ExtraHosts: list<string>(hc.ExtraHosts),
+    GroupAdd: list<string>(hc.GroupAdd),
+    IpcMode: str(hc.IpcMode) || 'private',
+    Cgroup: str(hc.Cgroup),
+    Links: list<string>(hc.Links),
+    OomScoreAdj: num(hc.OomScoreAdj),
+    PidMode: str(hc.PidMode),
+    Privileged: bool(hc.Privileged),
+    PublishAllPorts: bool(hc.PublishAllPorts),
+    ReadonlyRootfs: bool(hc.ReadonlyRootfs),
+    SecurityOpt: list<string>(hc.SecurityOpt),
+    UTSMode: str(hc.UTSMode),
+    UsernsMode: str(hc.UsernsMode),
+    ShmSize: num(hc.ShmSize) || DEFAULT_SHM_SIZE,
+    // dockerd's default runtime name: clients compare with it (podvisor's microVMs stand in for runc).
+    Runtime: str(hc.Runtime) || 'runc',
+    ConsoleSize: [consoleSize?.[0] ?? 0, consoleSize?.[1] ?? 0],
+    Isolation: str(hc.Isolation),
+    CpuShares: num(hc.CpuShares),
+    Memory: num(hc.Memory),
+    NanoCpus: num(hc.NanoCpus),
+    CgroupParent: str(hc.CgroupParent),
+    BlkioWeight: num(hc.BlkioWeight),
+    BlkioWeightDevice: list(hc.BlkioWeightDevice),
+    BlkioDeviceReadBps: list(hc.BlkioDeviceReadBps),
+    BlkioDeviceWriteBps: list(hc.BlkioDeviceWriteBps),
+    BlkioDeviceReadIOps: list(hc.BlkioDeviceReadIOps),
+    BlkioDeviceWriteIOps: list(hc.BlkioDeviceWriteIOps),
+    CpuPeriod: num(hc.CpuPeriod),
+    CpuQuota: num(hc.CpuQuota),
+    CpuRealtimePeriod: num(hc.CpuRealtimePeriod),
+    CpuRealtimeRuntime: num(hc.CpuRealtimeRuntime),
+    CpusetCpus: str(hc.CpusetCpus),
+    CpusetMems: str(hc.CpusetMems),
+    Devices: list(hc.Devices),
+    DeviceCgroupRules: list<string>(hc.DeviceCgroupRules),
+    DeviceRequests: list(hc.DeviceRequests),
+    KernelMemory: num(hc.KernelMemory),
+    KernelMemoryTCP: num(hc.KernelMemoryTCP),
+    MemoryReservation: num(hc.MemoryReservation),
+    MemorySwap: num(hc.MemorySwap),
+    MemorySwappiness: typeof hc.MemorySwappiness === 'number' ? hc.MemorySwappiness : null,
+    OomKillDisable: typeof hc.OomKillDisable === 'boolean' ? hc.OomKillDisable : false,
+    PidsLimit: typeof hc.PidsLimit === 'number' ? hc.PidsLimit : null,
+    Ulimits: list(hc.Ulimits),
+    CpuCount: num(hc.CpuCount),
+    CpuPercent: num(hc.CpuPercent),
+    IOMaximumIOps: num(hc.IOMaximumIOps),
+    IOMaximumBandwidth: num(hc.IOMaximumBandwidth),
+    MaskedPaths: null,
+    ReadonlyPaths: null,
+  };
+  if (hc.StorageOpt) out.StorageOpt = map<string>(hc.StorageOpt) ?? {};
+  if (hc.Tmpfs) out.Tmpfs = map<string>(hc.Tmpfs) ?? {};
+  if (hc.Sysctls) out.Sysctls = map<string>(hc.Sysctls) ?? {};
+  if (Array.isArray(hc.Mounts)) out.Mounts = hc.Mounts;
+  if (typeof hc.Init === 'boolean') out.Init = hc.Init;
+  return out;
+}
+
+/**
+ * Check a create body (already JSON-parsed) and normalise it. Throws InvalidArgumentError
+ * with dockerd's message for anything dockerd refuses, NotImplementedError for Docker
+ * features podvisor does not have yet.
+ */
+export function parseCreateBody(body: CreateBody, hostCpus: number): CreateRequest {
+  const b = body as Json;
+  if (!str(b.Image)) throw new InvalidArgumentError('Config cannot be empty in order to create a container');
+  const hostConfig = normaliseHostConfig(b.HostConfig as Json | null);
+  const policy = parseRestartPolicy(hostConfig.RestartPolicy);
+  if (hostConfig.AutoRemove && policy.name !== 'no')
+    throw new InvalidArgumentError("can't create 'AutoRemove' container with restart policy");
+  validateResources(hostConfig, hostCpus);
+  if (hostConfig.Runtime !== 'runc') throw new InvalidArgumentError(`Unknown runtime specified ${hostConfig.Runtime}`);
+  const workingDir = str(b.WorkingDir);
+  if (workingDir && !workingDir.startsWith('/')) {
+    throw new InvalidArgumentError(`the working directory '${workingDir}' is invalid, it needs to be an absolute path`);
+  }
+  for (const e of list<string>(b.Env) ?? []) {
+    if (e === '' || e.startsWith('=')) throw new InvalidArgumentError(`invalid environment variable: ${e}`);
+  }
+  if (str(b.StopSignal)) parseSignal(str(b.StopSignal));
+  parseMounts(hostConfig);
+  const entrypointSet = b.Entrypoint !== undefined && b.Entrypoint !== null;
+  const health = parseHealthConfig(b.Healthcheck);
+  const config: DockerConfig = {
+    Hostname: str(b.Hostname),
+    Domainname: str(b.Domainname),
+    User: str(b.User),
+    AttachStdin: bool(b.AttachStdin),
+    AttachStdout: bool(b.AttachStdout),
+    AttachStderr: bool(b.AttachStderr),
+    ...(map<object>(b.ExposedPorts) ? { ExposedPorts: map<object>(b.ExposedPorts) as Record<string, object> } : {}),
+    Tty: bool(b.Tty),
+    OpenStdin: bool(b.OpenStdin),
+    StdinOnce: bool(b.StdinOnce),
+    Env: list<string>(b.Env),
+    Cmd: list<string>(b.Cmd),
+    ...(health ? { Healthcheck: health } : {}),
+    ...(b.ArgsEscaped ? { ArgsEscaped: true } : {}),
+    Image: str(b.Image),
+    Volumes: map<object>(b.Volumes),
+    WorkingDir: workingDir,
+    Entrypoint: list<string>(b.Entrypoint),
+    ...(b.NetworkDisabled ? { NetworkDisabled: true } : {}),
+    ...(str(b.MacAddress) ? { MacAddress: str(b.MacAddress) } : {}),
+    OnBuild: list<string>(b.OnBuild),
+    Labels: map<string>(b.Labels),
+    ...(str(b.StopSignal) ? { StopSignal: str(b.StopSignal) } : {}),
+    ...(typeof b.StopTimeout === 'number' ? { StopTimeout: b.StopTimeout } : {}),
+    ...(b.Shell ? { Shell: list<string>(b.Shell) ?? [] } : {}),
+  };
+  const nc = map<object>(b.NetworkingConfig) as { EndpointsConfig?: NetworkingInput['EndpointsConfig'] } | undefined;
+  return { config, hostConfig, entrypointSet, ...(nc?.EndpointsConfig ? { endpointsConfig: nc.EndpointsConfig } : {}) };
+}
+
+/** Docker's container name rule (with or without the leading '/'). */
+export function validateContainerName(name: string): string {
+  if (!/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name)) {
+    throw new InvalidArgumentError(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  }
+  return name.replace(/^\//, '');
+}

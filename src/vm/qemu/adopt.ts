@@ -1,0 +1,110 @@
+/**
+ * Re-adopting a VM an earlier daemon left running (its vm.json, its processes, the agent's
+ * handshake on a fresh connection), or cleaning up what it left when it cannot be adopted.
+ */
+import * as fs from 'node:fs';
+import type { Agent, Vm } from '../types';
+import { logger } from '../../util/log';
+import { isValidVmId, readVmRecord, vmPaths } from './runtime-dir';
+import { isOurProcess, signalProcess, waitGone } from './processes';
+import { adoptedProcessEnd, QemuVm, type ProcessEnd } from './qemu-vm';
+import { QEMU_NAME, scanVmProcesses, VIRTIOFSD_NAME } from './vm-processes';
+import { cleanupDir } from './start-steps';
+import { qmpCommand } from './qmp';
+import type { StartHost } from './start-host';
+
+const log = logger('vm');
+
+/**
+ * Re-adopt VM `id` left by an earlier daemon, or clean up what it left: every process whose
+ * argv names its runtime directory (vm-processes.ts; found whether or not vm.json was
+ * written), its mounts and its directory.
+ */
+export async function adoptVm(h: StartHost, id: string): Promise<Vm | undefined> {
+  if (!isValidVmId(id) || h.own.has(id)) return undefined;
+  const paths = vmPaths(h.opts.execRoot, id);
+  const procs = scanVmProcesses(h.opts.execRoot).filter((p) => p.vmId === id);
+  if (!fs.existsSync(paths.dir) && procs.length === 0) return undefined;
+  const rec = readVmRecord(paths);
+  const qemuPid = rec && isOurProcess(rec.qemuPid, QEMU_NAME, paths.dir) ? rec.qemuPid : undefined;
+  const vfsPid =
+    rec?.virtiofsdPid && isOurProcess(rec.virtiofsdPid, VIRTIOFSD_NAME, paths.dir) ? rec.virtiofsdPid : undefined;
+  const volPid =
+    rec?.volumesVirtiofsdPid && isOurProcess(rec.volumesVirtiofsdPid, VIRTIOFSD_NAME, paths.dir)
+      ? rec.volumesVirtiofsdPid
+      : undefined;
+  const discard = async (why: string) => {
+    const pids = procs.map((p) => p.pid);
+    log.info(
+      `VM ${id} is not adoptable (${why}); cleaning up${pids.length ? ` (killing pids ${pids.join(', ')})` : ''}`,
+    );
+    for (const pid of pids) signalProcess(pid, 'SIGKILL');
+    for (const pid of pids) await waitGone(pid, 5000);
+    await cleanupDir(paths);
+    return undefined;
+  };
+  if (procs.some((p) => p.pid !== qemuPid && p.pid !== vfsPid && p.pid !== volPid))
+    return discard('a process of it is not in vm.json');
+  if (!rec || rec.id !== id) return discard('no valid vm.json');
+  // A clone (9p) has no virtiofsd: QEMU serves its files.
+  if (!qemuPid || (rec.transport !== '9p' && !vfsPid) || (rec.volumesVirtiofsdPid && !volPid))
+    return discard('its QEMU or a virtiofsd is gone');
+  let agent: Agent | undefined;
+  const adoptStart = Date.now();
+  try {
+    const status = (await qmpCommand(paths.qmpSock, 'query-status')) as { status?: string };
+    // A paused guest cannot answer the handshake: thaw it for the handshake only.
+    const paused = status?.status === 'paused';
+    if (paused) await qmpCommand(paths.qmpSock, 'cont');
+    try {
+      agent = await connectForAdoption(h, paths);
+    } finally {
+      if (paused) await qmpCommand(paths.qmpSock, 'stop');
+    }
+  } catch (err) {
+    agent?.close();
+    return discard((err as Error).message);
+  }
+  log.info(`adopted VM ${id} (qemu pid ${qemuPid}) in ${Date.now() - adoptStart} ms`);
+  const vfsPids = [vfsPid, volPid].filter((p): p is number => p !== undefined);
+  return h.owned(
+    new QemuVm({
+      id,
+      size: rec.size,
+      devices: rec.devices ?? { nics: [] },
+      paths,
+      qemuPid,
+      virtiofsdPids: vfsPids,
+      agent,
+      processEnd: adoptedProcessEnd(qemuPid),
+      virtiofsdEnd: vfsPids.length
+        ? Promise.race(vfsPids.map(adoptedProcessEnd))
+        : new Promise<ProcessEnd>(() => undefined),
+      ...(rec.transport === '9p' ? { clone: true } : {}),
+    }),
+  );
+}
+
+/**
+ * The agent handshake of an adoption, on a fresh connection per attempt: now and then the
+ * agent of a VM whose previous host died mid-session does not answer the first SYNC (seen
+ * about one adoption in four under TCG), while a new connection is answered at once (~100 ms).
+ * Giving up kills a live VM, so the budget (adoptTimeoutMs) is split over three attempts.
+ */
+async function connectForAdoption(h: StartHost, paths: ReturnType<typeof vmPaths>): Promise<Agent> {
+  const attempts = 3;
+  let lastErr: unknown;
+  for (let i = 1; i <= attempts; i++) {
+    try {
+      return await h.opts.connectAgent({
+        ctlPath: paths.ctlSock,
+        ioPath: paths.ioSock,
+        timeoutMs: Math.ceil(h.adoptTimeoutMs / attempts),
+      });
+    } catch (err) {
+      lastErr = err;
+      log.warn(`adoption handshake attempt ${i}/${attempts} failed: ${(err as Error).message}`);
+    }
+  }
+  throw lastErr;
+}

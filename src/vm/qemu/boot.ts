@@ -1,0 +1,119 @@
+/**
+ * Booting a VM from its kernel: virtiofsd (and the volume share's) started, QEMU started,
+ * vm.json written, the agent's handshake awaited; a failure removes everything it made.
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { Agent, Vm, VmConfig } from '../types';
+import type { GuestImages } from '../guest-images';
+import { volumeVirtiofsdArgs } from '../devices/volume-share';
+import { UnavailableError } from '../../errors';
+import { logger } from '../../util/log';
+import type { QemuTools } from './binaries';
+import { qemuArgs, TCG_TB_SIZE_MIB, virtiofsdArgs } from './cmdline';
+import { writeVmRecord } from './runtime-dir';
+import { killAndWait, processCpuMs, setProcessNice, spawnDetached } from './processes';
+import { QemuVm } from './qemu-vm';
+import { faultPoint } from './fault';
+import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
+import type { StartHost } from './start-host';
+
+const log = logger('vm');
+
+/** Boot a VM for `config` once (QemuHypervisor retries). */
+export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages, config: VmConfig): Promise<Vm> {
+  const started = Date.now();
+  const size = config.size;
+  const { id, paths, devices } = h.newRuntimeDir(config);
+  let virtiofsd: ChildProcess | undefined;
+  let volumesVirtiofsd: ChildProcess | undefined;
+  let qemu: ChildProcess | undefined;
+  let agentPromise: Promise<Agent> | undefined;
+  try {
+    virtiofsd = await spawnDetached(tools.virtiofsd, virtiofsdArgs(paths), paths.virtiofsdLog);
+    faultPoint('after-virtiofsd-spawn');
+    await waitForSocket(paths.virtiofsdSock, virtiofsd, 3000, 'virtiofsd');
+    faultPoint('after-virtiofsd-socket');
+    if (devices.volumes) {
+      volumesVirtiofsd = await spawnDetached(tools.virtiofsd, volumeVirtiofsdArgs(paths), paths.volumesLog);
+      await waitForSocket(paths.volumesSock, volumesVirtiofsd, 3000, "the volume share's virtiofsd");
+    }
+    const virtiofsdMs = Date.now() - started;
+    qemu = await spawnDetached(
+      tools.qemu,
+      qemuArgs({
+        id,
+        size,
+        accel: h.opts.accel,
+        kernel: guest.kernel,
+        initrd: guest.initrd,
+        cmdline: h.cmdline,
+        paths,
+        devices,
+        splitWx: h.splitWx(size),
+        machineOpts: guest.machineOpts,
+      }),
+      paths.qemuLog,
+    );
+    faultPoint('after-qemu-spawn');
+    h.startingQemu(qemu);
+    if (h.bootNice) setProcessNice(qemu.pid!, h.bootNice);
+    const processEnd = childEnd(qemu);
+    const virtiofsdEnd = Promise.race([childEnd(virtiofsd), ...(volumesVirtiofsd ? [childEnd(volumesVirtiofsd)] : [])]);
+    writeVmRecord(paths, {
+      format: 1,
+      id,
+      size,
+      accel: h.opts.accel,
+      qemuPid: qemu.pid!,
+      virtiofsdPid: virtiofsd.pid!,
+      ...(volumesVirtiofsd ? { volumesVirtiofsdPid: volumesVirtiofsd.pid! } : {}),
+      devices,
+      createdAt: new Date().toISOString(),
+      kernel: guest.kernel,
+      initrd: guest.initrd,
+    });
+    faultPoint('after-vm-json');
+    agentPromise = h.opts.connectAgent({
+      ctlPath: paths.ctlSock,
+      ioPath: paths.ioSock,
+      timeoutMs: h.bootTimeoutMs,
+    });
+    const agent = await raceBoot(agentPromise, Promise.race([processEnd, virtiofsdEnd]), h.bootTimeoutMs + 1000);
+    faultPoint('after-agent-connect');
+    if (h.closing) {
+      agent.close();
+      throw new UnavailableError('the daemon is shutting down');
+    }
+    if (h.bootNice && !setProcessNice(qemu.pid!, 0)) log.debug(`VM ${id}: cannot reset QEMU's nice value`);
+    log.debug(
+      `VM ${id} booted in ${Date.now() - started} ms (virtiofsd ready after ${virtiofsdMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`,
+    );
+    const vm = new QemuVm({
+      id,
+      size,
+      devices,
+      paths,
+      qemuPid: qemu.pid!,
+      virtiofsdPids: [virtiofsd.pid!, ...(volumesVirtiofsd ? [volumesVirtiofsd.pid!] : [])],
+      agent,
+      processEnd,
+      virtiofsdEnd,
+      ...(h.splitWx(size) ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
+    });
+    h.starting.delete(qemu);
+    if (h.opts.reclaimAfterBoot ?? true) vm.reclaimBootMemory([guest.kernel, guest.initrd]);
+    return h.owned(vm);
+  } catch (err) {
+    if (qemu) h.starting.delete(qemu);
+    // Late agent connections are closed; the processes and the directory go.
+    agentPromise?.then(
+      (a) => a.close(),
+      () => undefined,
+    );
+    for (const child of [qemu, virtiofsd, volumesVirtiofsd]) if (child?.pid) await killAndWait(child.pid);
+    const detail = bootFailureDetail(paths);
+    await cleanupDir(paths);
+    h.own.delete(id);
+    throw new UnavailableError(`VM ${id} failed to boot: ${(err as Error).message}${detail}`);
+  }
+}
