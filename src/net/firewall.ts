@@ -104,6 +104,11 @@ export function restoreInput(o: FirewallOwner, rules: { filter: string[]; nat: s
   ].join('\n');
 }
 
+/** iptables' arguments for `op` (check, insert, delete) on one of our jumps, which carry our comment. */
+function jumpArgs(table: string, op: string[], target: string, match: string[], o: FirewallOwner): string[] {
+  return ['-w', '-t', table, ...op, ...match, '-m', 'comment', '--comment', o.comment, '-j', target];
+}
+
 async function hasJump(
   table: string,
   chain: string,
@@ -112,20 +117,7 @@ async function hasJump(
   o: FirewallOwner,
 ): Promise<boolean> {
   try {
-    await run('iptables', [
-      '-w',
-      '-t',
-      table,
-      '-C',
-      chain,
-      ...match,
-      '-m',
-      'comment',
-      '--comment',
-      o.comment,
-      '-j',
-      target,
-    ]);
+    await run('iptables', jumpArgs(table, ['-C', chain], target, match, o));
     return true;
   } catch {
     return false;
@@ -141,21 +133,7 @@ export async function applyFirewall(o: FirewallOwner, nets: NetworkRecord[], jum
   if (jumpsKnown) return;
   for (const [table, chain, target, match] of jumps(o)) {
     if (await hasJump(table, chain, target, match, o)) continue;
-    await run('iptables', [
-      '-w',
-      '-t',
-      table,
-      '-I',
-      chain,
-      '1',
-      ...match,
-      '-m',
-      'comment',
-      '--comment',
-      o.comment,
-      '-j',
-      target,
-    ]);
+    await run('iptables', jumpArgs(table, ['-I', chain, '1'], target, match, o));
   }
 }
 
@@ -163,20 +141,7 @@ export async function applyFirewall(o: FirewallOwner, nets: NetworkRecord[], jum
 export async function removeFirewall(o: FirewallOwner): Promise<void> {
   for (const [table, chain, target, match] of jumps(o)) {
     while (await hasJump(table, chain, target, match, o)) {
-      await run('iptables', [
-        '-w',
-        '-t',
-        table,
-        '-D',
-        chain,
-        ...match,
-        '-m',
-        'comment',
-        '--comment',
-        o.comment,
-        '-j',
-        target,
-      ]);
+      await run('iptables', jumpArgs(table, ['-D', chain], target, match, o));
     }
     for (const op of ['-F', '-X']) {
       try {

@@ -9,6 +9,7 @@
 import { NotImplementedError } from '../errors';
 import type { PodContext } from './context';
 import { ContainerNotRunningError, NoSuchContainerInPodError, PodNotRunningError, PodPausedError } from './errors';
+import { capturedExecConfig } from './exec';
 import { execStart } from './exec-run';
 import { AttachSession } from './io';
 import { parsePsArgs, PsError, renderTable, type ProcessTable } from './ps-format';
@@ -55,19 +56,8 @@ export async function top(ctx: PodContext, e: Entry, psArgs: string, containerId
 /** An older guest's way: `ps <psArgs>` run in the container, its table parsed. */
 async function psInContainer(ctx: PodContext, e: Entry, containerId: string, psArgs: string): Promise<ProcessTable> {
   const args = ['ps', ...psArgs.split(/\s+/).filter(Boolean)];
-  const x = ctx.execs.create(e.record.id, {
-    args,
-    env: [],
-    workingDir: '/',
-    user: '0',
-    tty: false,
-    attachStdin: false,
-    attachStdout: true,
-    attachStderr: true,
-    detachKeys: '',
-    privileged: false,
-    container: containerId,
-  });
+  // As root in /, whatever the container's user and working directory (dockerd runs ps on the host).
+  const x = ctx.execs.create(e.record.id, { ...capturedExecConfig(args, containerId), workingDir: '/', user: '0' });
   const out: Buffer[] = [];
   const errOut: Buffer[] = [];
   const session = new AttachSession({

@@ -8,6 +8,7 @@
 import * as path from 'node:path';
 import { EventBus } from '../../src/pod/events';
 import { AttachSession } from '../../src/pod/io';
+import { capturedExecConfig } from '../../src/pod/exec';
 import { PodManager } from '../../src/pod/manager';
 import type { PodRecord } from '../../src/pod/types';
 import { OverlayRootfs } from '../../src/storage/rootfs';
@@ -82,19 +83,7 @@ export async function execIn(
   container: string,
   args: string[],
 ): Promise<{ exitCode: number; out: string }> {
-  const x = pods.execCreate(ref, {
-    args,
-    env: [],
-    workingDir: '',
-    user: '',
-    tty: false,
-    attachStdin: false,
-    attachStdout: true,
-    attachStderr: true,
-    detachKeys: '',
-    privileged: false,
-    container,
-  });
+  const x = pods.execCreate(ref, capturedExecConfig(args, container));
   let out = '';
   const sink = {
     write: (_s: string, d: Buffer) => ((out += d.toString('utf8')), true),
