@@ -95,6 +95,7 @@ export class CriRuntime {
         [L.labels]: JSON.stringify(c.labels ?? {}),
         [L.annotations]: JSON.stringify(c.annotations ?? {}),
         [L.logDirectory]: c.log_directory ?? '',
+        [L.pidMode]: c.linux?.security_context?.namespace_options?.pid ?? 'POD',
       },
     });
     try {
@@ -139,7 +140,16 @@ export class CriRuntime {
       status: {
         ...v,
         network: { ip: addr?.ip ?? '', additional_ips: (addr?.additionalIps ?? []).map((ip) => ({ ip })) },
-        linux: { namespaces: { options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD', target_id: '' } } },
+        linux: {
+          namespaces: {
+            options: {
+              network: 'POD',
+              pid: r.sandbox.spec.labels[L.pidMode] ?? 'CONTAINER',
+              ipc: 'POD',
+              target_id: '',
+            },
+          },
+        },
       },
       info: req.verbose ? { info: JSON.stringify({ pid: 0, vm: r.sandbox.vmId ?? '' }) } : {},
       containers_statuses: [],
@@ -202,6 +212,8 @@ export class CriRuntime {
       tty: !!c.tty,
       stdin: !!c.stdin,
       stdinOnce: !!c.stdin_once,
+      podPid: (sec?.namespace_options?.pid ?? 'POD') === 'POD',
+      supplementalGroups: (sec?.supplemental_groups ?? []).map(Number),
       ...(sec?.run_as_user ? { runAsUser: Number(sec.run_as_user.value) } : {}),
       ...(sec?.run_as_group ? { runAsGroup: Number(sec.run_as_group.value) } : {}),
       runAsUsername: sec?.run_as_username ?? '',
