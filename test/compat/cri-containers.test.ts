@@ -13,6 +13,8 @@
  *    of the same (dockerd + runc: 143 in 70 ms);
  *  - SupplementalGroups are the processes' extra groups (init and exec); RunAsGroup without a
  *    user is refused and makes nothing;
+ *  - mount propagation from host to container (a mount made on the host under an rshared bind
+ *    source after the start shows in the container), and ContainerStatus reports the mode asked;
  *  - `podvisor list` and `docker ps` show the sandbox and the container.
  */
 import { execFile, execFileSync } from 'node:child_process';
@@ -203,6 +205,48 @@ describe('CRI containers as critest checks them', () => {
     await docker(['stop', '-t', '60', id]);
     expect((await docker(['inspect', '-f', '{{.State.ExitCode}}', id])).trim()).toBe('143');
     await docker(['rm', id]);
+  });
+
+  it('mount propagation host to container: a host mount under an rshared source shows in the container and stays on the host', async () => {
+    // As critest sets it up: the source is an rshared mount point; the sub-mount comes after the start.
+    const host = fs.mkdtempSync(path.join(dir, 'prop-'));
+    const src = path.join(host, 'mnt');
+    const flagDir = path.join(host, 'flags');
+    fs.mkdirSync(path.join(src, 'sub'), { recursive: true });
+    fs.mkdirSync(flagDir);
+    fs.writeFileSync(path.join(flagDir, 'flagFile'), '');
+    execFileSync('mount', ['--bind', src, src]);
+    let subMounted = false;
+    try {
+      execFileSync('mount', ['--make-rshared', src]);
+      const sb = await runSandbox('prop');
+      const r = await cri.runtime<{ container_id: string }>('CreateContainer', {
+        pod_sandbox_id: sb.sid,
+        config: {
+          metadata: { name: 'prop', attempt: 0 },
+          image: { image: BUSYBOX },
+          command: ['sleep', '3600'],
+          mounts: [{ host_path: src, container_path: '/data', propagation: 'PROPAGATION_HOST_TO_CONTAINER' }],
+        },
+        sandbox_config: sb.config,
+      });
+      const cid = r.container_id;
+      const st = await cri.runtime<{ status: { mounts: Array<{ propagation: string }> } }>('ContainerStatus', {
+        container_id: cid,
+      });
+      expect(st.status.mounts.map((m) => m.propagation)).toEqual(['PROPAGATION_HOST_TO_CONTAINER']);
+      await cri.runtime('StartContainer', { container_id: cid }, 240_000);
+      expect(await exec(cid, ['ls', '-A', '/data/sub'])).toBe('');
+      execFileSync('mount', ['--bind', flagDir, path.join(src, 'sub')]);
+      subMounted = true;
+      expect(await exec(cid, ['ls', '-A', '/data/sub'])).toBe('flagFile\n');
+      await removeSandbox(sb.sid);
+      // The VM's teardown unmounted its copy of the source, and nothing of the host's.
+      expect(fs.readdirSync(path.join(src, 'sub'))).toEqual(['flagFile']);
+    } finally {
+      if (subMounted) execFileSync('umount', [path.join(src, 'sub')]);
+      execFileSync('umount', [src]);
+    }
   });
 
   it("SupplementalGroups join the user's groups for the init and for exec; a group without a user is refused", async () => {

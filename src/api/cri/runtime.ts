@@ -187,6 +187,10 @@ export class CriRuntime {
       containerPath: m.container_path,
       hostPath: m.host_path,
       readonly: !!m.readonly,
+      // Kept and reported as asked. Host-to-container holds through the VM's file share (a
+      // mount made on the host under the source later shows in the container); container-to-host
+      // (BIDIRECTIONAL) cannot: docs/limitations.md.
+      propagation: String(m.propagation ?? 'PROPAGATION_PRIVATE'),
     }));
     const r = await this.deps.engine.createCriContainer({
       sandboxId: s.id,
@@ -276,7 +280,10 @@ export class CriRuntime {
     const exited = v.state === 'CONTAINER_EXITED';
     const reason = !exited ? '' : st.oomKilled ? 'OOMKilled' : st.exitCode === 0 ? 'Completed' : 'Error';
     const l = r.sandbox.spec.labels;
-    const mounts = json<Array<{ containerPath: string; hostPath: string; readonly: boolean }>>(l[L.mounts], []);
+    const mounts = json<Array<{ containerPath: string; hostPath: string; readonly: boolean; propagation?: string }>>(
+      l[L.mounts],
+      [],
+    );
     return {
       status: {
         id: v.id,
@@ -297,7 +304,7 @@ export class CriRuntime {
           host_path: m.hostPath,
           readonly: m.readonly,
           selinux_relabel: false,
-          propagation: 'PROPAGATION_PRIVATE',
+          propagation: m.propagation ?? 'PROPAGATION_PRIVATE',
         })),
         log_path: l[L.logPath] ?? '',
       },
