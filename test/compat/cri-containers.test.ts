@@ -7,7 +7,7 @@
  *    ReopenContainerLog makes the new file at once (critest opens both right away);
  *  - PID namespace mode POD (the CRI's default): the containers of a sandbox share its PID
  *    namespace, whose PID 1 is the sandbox's infra; CONTAINER: a namespace of the container's own;
- *    PodSandboxStatus reports the sandbox's mode;
+ *    PodSandboxStatus reports the sandbox's mode; a timed-out ExecSync's command is killed;
  *  - StopContainer right after StartContainer of busybox `top` ends it with its TERM (143) in
  *    both modes, not with the KILL after the timeout; and `docker stop` right after `docker run -d`
  *    of the same (dockerd + runc: 143 in 70 ms);
@@ -185,6 +185,13 @@ describe('CRI containers as critest checks them', () => {
     expect(await exec(own, ['cat', '/proc/1/cmdline'])).toBe('sleep\x003603\0');
     expect(await exec(own, ['ps', '-o', 'args'])).not.toContain('sleep 3601');
     expect(await sandboxPidMode(sb.sid)).toBe('POD');
+
+    // ExecSync past its timeout: DEADLINE_EXCEEDED, and the command is gone (containerd kills it).
+    const late = await criFailure(
+      cri.runtime('ExecSync', { container_id: b, cmd: ['sleep', '4321'], timeout: 1 }, 60_000),
+    );
+    expect(late.code).toBe(grpc.status.DEADLINE_EXCEEDED);
+    expect(await exec(a, ['ps', '-o', 'args'])).not.toContain('sleep 4321');
     await removeSandbox(sb.sid);
   });
 
