@@ -274,6 +274,8 @@ struct process {
   int exit_signal;
   int oom_killed;   /* init only: its container's cgroup saw an OOM kill during its life */
   int attached;     /* may send stream frames in the current session */
+  uint64_t started_ms; /* monotonic_ms() at its start */
+  int held_sig;     /* a signal its namespace's init would have dropped, sent once caught (heldsig.c) */
 };
 
 extern struct process g_procs[PV_MAX_PROCESSES];
@@ -311,6 +313,17 @@ void process_handle_fd(int owner, int kind, short revents);
  * Returns non-zero when it queued a frame (another pass may then find more to do). */
 int processes_housekeeping(void);
 int process_count(void);
+
+/* ---- heldsig.c: a signal for a namespace's init that does not catch it yet ------------------ */
+uint64_t monotonic_ms(void);
+/* After kill(p->pid, sig): hold sig when p is a young namespace init that would drop it. */
+void heldsig_note(struct process *p, int sig);
+/* Whether a signal is held (the loop then wakes often to look). */
+int heldsig_pending(void);
+/* Send each held signal its process now catches; forget those that expired or whose process ended. */
+void heldsig_check(void);
+/* p is released. */
+void heldsig_forget(struct process *p);
 int container_has_processes(const char *container_id);
 void process_release(struct process *p);
 /* RESUME_OUTPUT for one stream: re-send from `durable` (what the host stored) as far as kept.

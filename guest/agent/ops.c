@@ -282,6 +282,7 @@ static void op_signal(const struct tlv_msg *m, uint32_t id) {
   struct process *p = live_process(m, id);
   if (!p) return;
   if (kill(p->pid, (int)sig) < 0) return fail(id, code_for_errno(errno), errno, strerror(errno));
+  heldsig_note(p, (int)sig);
   reply_ack_empty(id);
 }
 

@@ -104,6 +104,7 @@ void process_release(struct process *p) {
   }
   close_fd(&p->master_fd);
   stdin_close(p);
+  heldsig_forget(p);
   memset(p, 0, sizeof *p);
   p->master_fd = p->stdin_fd = p->out[0].fd = p->out[1].fd = p->out[2].fd = -1;
 }
@@ -420,6 +421,7 @@ struct process *process_start(const struct process_spec *s, struct agent_error *
   p->pid = pid;
   p->terminal = s->terminal;
   p->is_init = is_init;
+  p->started_ms = monotonic_ms();
   p->master_fd = master;
   p->out[0].fd = -1;
   p->out[PV_STREAM_STDOUT] = (struct ostream){.present = 1, .fd = out_read, .limit = s->window};

@@ -12,6 +12,15 @@
  *   container  a pod of its own that joins the sandbox's VM (NetworkMode container:SANDBOX,
  *              SandboxSpec.joinPod), with the config's command, env, mounts, user, TTY and
  *              resources; its output also goes, in the CRI log format, to the kubelet's path.
+ *              PID namespace mode POD (the CRI's default; the kubelet's for
+ *              shareProcessNamespace) joins the sandbox's PID namespace too (PidMode
+ *              container:SANDBOX), whose PID 1 is the infra container, as with containerd;
+ *              CONTAINER keeps a namespace of its own.
+ *
+ * The user is containerd's: run_as_username or run_as_user, then `:run_as_group`; a group
+ * without a user is refused. Supplementary groups are the user's groups in the image's
+ * /etc/group (resolved in the guest at start, ../pod/user.ts) plus SupplementalGroups
+ * (GroupAdd).
  *
  * The CRI front's own data (metadata, annotations, log paths) is kept in labels under
  * CRI_LABEL_PREFIX, beside the user's labels, so it survives a daemon restart with the record.
@@ -54,9 +63,11 @@ export async function planCriContainer(deps: EngineDeps, req: CriContainerReques
     if (!m.containerPath.startsWith('/'))
       throw new InvalidArgumentError(`mount container path ${JSON.stringify(m.containerPath)} is not absolute`);
   }
-  const user =
-    req.runAsUsername ||
-    (req.runAsUser !== undefined ? `${req.runAsUser}${req.runAsGroup !== undefined ? `:${req.runAsGroup}` : ''}` : '');
+  const user = criUser(req);
+  for (const g of req.supplementalGroups) {
+    if (!Number.isInteger(g) || g < 0 || g > 0xffffffff)
+      throw new InvalidArgumentError(`supplemental group ${g} is not a group id`);
+  }
   const body = {
     Image: req.image,
     ...(req.command.length ? { Entrypoint: req.command } : {}),
@@ -71,6 +82,8 @@ export async function planCriContainer(deps: EngineDeps, req: CriContainerReques
     Labels: { ...req.labels, ...req.criLabels, [CRI_API_LABEL]: 'cri' },
     HostConfig: {
       NetworkMode: `container:${req.sandboxId}`,
+      ...(req.podPid ? { PidMode: `container:${req.sandboxId}` } : {}),
+      ...(req.supplementalGroups.length ? { GroupAdd: req.supplementalGroups.map(String) } : {}),
       Binds: req.mounts.map((m) => `${m.hostPath}:${m.containerPath}${m.readonly ? ':ro' : ''}`),
       ...(req.memoryBytes ? { Memory: req.memoryBytes } : {}),
       ...(req.cpuQuota && req.cpuPeriod ? { CpuQuota: req.cpuQuota, CpuPeriod: req.cpuPeriod } : {}),
@@ -79,4 +92,18 @@ export async function planCriContainer(deps: EngineDeps, req: CriContainerReques
   const plan = await planDockerCreate(deps, body, req.name);
   if (req.logPath) plan.spec.log = { driver: 'json-file', opts: { [CRI_LOG_PATH_OPT]: req.logPath } };
   return plan;
+}
+
+/**
+ * The container's User as containerd makes it from the security context: the user name, else
+ * the uid, then `:gid` when run_as_group is set; '' for the image's. A group without a user is
+ * INVALID_ARGUMENT (containerd: "user group is specified without user").
+ */
+export function criUser(req: Pick<CriContainerRequest, 'runAsUser' | 'runAsGroup' | 'runAsUsername'>): string {
+  const user = req.runAsUsername || (req.runAsUser !== undefined ? String(req.runAsUser) : '');
+  if (!user && req.runAsGroup !== undefined)
+    throw new InvalidArgumentError(
+      `user group "${req.runAsGroup}" is specified without user (run_as_user or run_as_username)`,
+    );
+  return req.runAsGroup !== undefined ? `${user}:${req.runAsGroup}` : user;
 }

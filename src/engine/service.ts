@@ -108,6 +108,10 @@ export interface CriContainerRequest {
   tty: boolean;
   stdin: boolean;
   stdinOnce: boolean;
+  /** Namespace mode POD for PID: the container joins the sandbox's PID namespace (its infra is PID 1). */
+  podPid: boolean;
+  /** Extra supplementary group ids of the container's processes (SupplementalGroups). */
+  supplementalGroups: number[];
   runAsUser?: number;
   runAsGroup?: number;
   runAsUsername: string;

@@ -133,6 +133,20 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
  * Resize a running exec's terminal. Like dockerd, a resize that arrives before the process
  * has started (clients resize right after the hijack) waits for the start, up to 10 s.
  */
+/**
+ * SIGKILL an extra process that still runs, and wait (up to 5 s) for its end: a timed-out CRI
+ * ExecSync, whose process containerd kills. Nothing when it already ended.
+ */
+export async function execKill(ctx: PodContext, id: string): Promise<void> {
+  const x = ctx.execs.get(id);
+  if (!x) throw new NotFoundError('no such exec');
+  if (!x.running || !x.processId) return;
+  const run = ctx.registry.lookup(x.containerId).run;
+  if (!run) return;
+  await run.vm.agent.signalProcess(x.processId, 9).catch(() => undefined);
+  await atMost(x.finished ?? Promise.resolve(), 5000);
+}
+
 export async function execResize(ctx: PodContext, id: string, rows: number, cols: number): Promise<void> {
   const x = ctx.execs.get(id);
   if (!x) throw new NotFoundError('no such exec');

@@ -95,6 +95,7 @@ export class CriRuntime {
         [L.labels]: JSON.stringify(c.labels ?? {}),
         [L.annotations]: JSON.stringify(c.annotations ?? {}),
         [L.logDirectory]: c.log_directory ?? '',
+        [L.pidMode]: c.linux?.security_context?.namespace_options?.pid ?? 'POD',
       },
     });
     try {
@@ -139,7 +140,16 @@ export class CriRuntime {
       status: {
         ...v,
         network: { ip: addr?.ip ?? '', additional_ips: (addr?.additionalIps ?? []).map((ip) => ({ ip })) },
-        linux: { namespaces: { options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD', target_id: '' } } },
+        linux: {
+          namespaces: {
+            options: {
+              network: 'POD',
+              pid: r.sandbox.spec.labels[L.pidMode] ?? 'CONTAINER',
+              ipc: 'POD',
+              target_id: '',
+            },
+          },
+        },
       },
       info: req.verbose ? { info: JSON.stringify({ pid: 0, vm: r.sandbox.vmId ?? '' }) } : {},
       containers_statuses: [],
@@ -177,6 +187,10 @@ export class CriRuntime {
       containerPath: m.container_path,
       hostPath: m.host_path,
       readonly: !!m.readonly,
+      // Kept and reported as asked. Host-to-container holds through the VM's file share (a
+      // mount made on the host under the source later shows in the container); container-to-host
+      // (BIDIRECTIONAL) cannot: docs/limitations.md.
+      propagation: String(m.propagation ?? 'PROPAGATION_PRIVATE'),
     }));
     const r = await this.deps.engine.createCriContainer({
       sandboxId: s.id,
@@ -202,6 +216,8 @@ export class CriRuntime {
       tty: !!c.tty,
       stdin: !!c.stdin,
       stdinOnce: !!c.stdin_once,
+      podPid: (sec?.namespace_options?.pid ?? 'POD') === 'POD',
+      supplementalGroups: (sec?.supplemental_groups ?? []).map(Number),
       ...(sec?.run_as_user ? { runAsUser: Number(sec.run_as_user.value) } : {}),
       ...(sec?.run_as_group ? { runAsGroup: Number(sec.run_as_group.value) } : {}),
       runAsUsername: sec?.run_as_username ?? '',
@@ -264,7 +280,10 @@ export class CriRuntime {
     const exited = v.state === 'CONTAINER_EXITED';
     const reason = !exited ? '' : st.oomKilled ? 'OOMKilled' : st.exitCode === 0 ? 'Completed' : 'Error';
     const l = r.sandbox.spec.labels;
-    const mounts = json<Array<{ containerPath: string; hostPath: string; readonly: boolean }>>(l[L.mounts], []);
+    const mounts = json<Array<{ containerPath: string; hostPath: string; readonly: boolean; propagation?: string }>>(
+      l[L.mounts],
+      [],
+    );
     return {
       status: {
         id: v.id,
@@ -285,7 +304,7 @@ export class CriRuntime {
           host_path: m.hostPath,
           readonly: m.readonly,
           selinux_relabel: false,
-          propagation: 'PROPAGATION_PRIVATE',
+          propagation: m.propagation ?? 'PROPAGATION_PRIVATE',
         })),
         log_path: l[L.logPath] ?? '',
       },

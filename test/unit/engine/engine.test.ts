@@ -234,6 +234,8 @@ describe('CRI sandboxes and containers', () => {
     tty: false,
     stdin: false,
     stdinOnce: false,
+    podPid: false,
+    supplementalGroups: [],
     runAsUser: 1000,
     runAsGroup: 100,
     runAsUsername: '',
@@ -274,6 +276,39 @@ describe('CRI sandboxes and containers', () => {
       driver: 'json-file',
       opts: { 'cri-log-path': '/var/log/pods/web/app/0.log' },
     });
+  });
+
+  test("PID namespace mode POD joins the sandbox's PID namespace; CONTAINER does not", async () => {
+    const s = await engine.createCriSandbox(sandboxRequest);
+    const pod = await engine.createCriContainer(containerRequest(s.id, { podPid: true }));
+    expect(pod.sandbox.spec.joinPod).toEqual({ pod: s.id, pid: true });
+    const own = await engine.createCriContainer(containerRequest(s.id, { name: 'k8s_own_web_default_uid-1_0' }));
+    expect(own.sandbox.spec.joinPod).toEqual({ pod: s.id, pid: false });
+  });
+
+  test("the user as containerd makes it; SupplementalGroups as the container's extra groups", async () => {
+    const s = await engine.createCriSandbox(sandboxRequest);
+    const named = await engine.createCriContainer(
+      containerRequest(s.id, { runAsUser: undefined, runAsUsername: 'www-data', supplementalGroups: [1234, 5678] }),
+    );
+    expect(mainContainer(named).spec.user).toBe('www-data:100');
+    expect(mainContainer(named).spec.groupAdd).toEqual(['1234', '5678']);
+    const uidOnly = await engine.createCriContainer(
+      containerRequest(s.id, { name: 'k8s_b_web_default_uid-1_0', runAsGroup: undefined }),
+    );
+    expect(mainContainer(uidOnly).spec.user).toBe('1000');
+    expect(mainContainer(uidOnly).spec.groupAdd).toBeUndefined();
+  });
+
+  test('a group without a user, or a supplemental group that is no gid, is refused, and nothing is made', async () => {
+    const s = await engine.createCriSandbox(sandboxRequest);
+    await expect(engine.createCriContainer(containerRequest(s.id, { runAsUser: undefined }))).rejects.toThrow(
+      /user group "100" is specified without user/,
+    );
+    await expect(engine.createCriContainer(containerRequest(s.id, { supplementalGroups: [-1] }))).rejects.toThrow(
+      /supplemental group -1 is not a group id/,
+    );
+    expect(h.pods.list().map((r) => r.id)).toEqual([s.id]);
   });
 
   test('a read-only rootfs is refused, and nothing is made', async () => {
