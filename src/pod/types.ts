@@ -225,7 +225,13 @@ export type PodFailure =
   | { kind: 'log-config'; detail: string }
   | LinkFailure
   /** A bind mount's host source does not exist. */
-  | { kind: 'bind-source'; source: string; mountType: string };
+  | { kind: 'bind-source'; source: string; mountType: string }
+  /**
+   * The guest refused or failed the container's settings (sysctls) before its command ran:
+   * `detail` is its account; `duringInit` when the container's init met it (else the
+   * settings were refused before anything ran).
+   */
+  | { kind: 'container-setup'; detail: string; duringInit: boolean };
 
 /** Go's zero time, as Docker prints it for "never". */
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

@@ -228,22 +228,39 @@ test('--sysctl is written in the VM before the command runs; what runc refuses f
   ]);
   expect(ours).toEqual(theirs);
   expect(ours.out).toBe('1\n1000000\n');
-  // The CLI refuses kernel.foo itself; through the API it is runc's refusal at start.
-  for (const [key, words] of [
-    ['kernel.foo', 'sysctl "kernel.foo" is not in a separate kernel namespace'],
-    ['net.ipv4.nonexistent', 'open /proc/sys/net/ipv4/nonexistent: no such file or directory'],
-  ]) {
-    const created = await fetchJson(d.socketPath, '/containers/create', {
-      Image: IMAGE,
-      Cmd: ['true'],
-      HostConfig: { Sysctls: { [key]: '1' } },
-    });
-    expect(created.status).toBe(201);
-    const id = (created.body as { Id: string }).Id;
-    const start = await dockerCli(d, ['start', id]);
-    expect(start.code).not.toBe(0);
-    expect(start.err).toContain(words);
-    await dockerCli(d, ['rm', id]);
+  // The CLI refuses kernel.foo itself; through the API it is runc's refusal at start, in runc's
+  // words (dockerd puts "failed to create shim task: ..." before them), with dockerd's status
+  // and exit code (a missing key is "no such file or directory": its 400 and 127).
+  for (const [key, value, words, status, exitCode] of [
+    ['kernel.foo', '1', 'sysctl "kernel.foo" is not in a separate kernel namespace: unknown', 500, 128],
+    [
+      'net.ipv4.nonexistent',
+      '1',
+      'unable to start container process: error during container init: open /proc/sys/net/ipv4/nonexistent: no such file or directory: unknown',
+      400,
+      127,
+    ],
+    [
+      'net.ipv4.ip_forward',
+      'yes',
+      'unable to start container process: error during container init: write /proc/sys/net/ipv4/ip_forward: invalid argument: unknown',
+      500,
+      128,
+    ],
+  ] as const) {
+    const body = { Image: IMAGE, Cmd: ['true'], HostConfig: { Sysctls: { [key]: value } } };
+    for (const daemon of [d, base!]) {
+      const socket = (daemon.env.DOCKER_HOST as string).replace(/^unix:\/\//, '');
+      const created = await fetchJson(socket, '/containers/create', body);
+      expect(created.status).toBe(201);
+      const id = (created.body as { Id: string }).Id;
+      const start = await fetchJson(socket, `/containers/${id}/start`, {});
+      expect({ key, ours: daemon === d, status: start.status }).toEqual({ key, ours: daemon === d, status });
+      expect((start.body as { message: string }).message).toContain(words);
+      const inspect = await dockerCli(daemon, ['inspect', '-f', '{{.State.ExitCode}} {{.State.Error}}', id]);
+      expect(inspect.out).toMatch(new RegExp(`^${exitCode} .*${words.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n$`));
+      await dockerCli(daemon, ['rm', id]);
+    }
   }
 });
 
