@@ -136,7 +136,19 @@ test('capabilities: the default set, added and dropped, ALL', async () => {
   expect(unknown.details).toContain('unknown capability: "CAP_FLY"');
 });
 
-test('privileged: every capability, no masked or read-only paths, /sys writable', async () => {
+test('privileged: only in a privileged sandbox (containerd); every capability, no masked or read-only paths, /sys writable', async () => {
+  const refused = await criFailure(
+    cri.runtime('CreateContainer', {
+      pod_sandbox_id: sid,
+      config: {
+        metadata: { name: 'priv-refused', attempt: 0 },
+        image: { image: BUSYBOX },
+        linux: { security_context: { privileged: true } },
+      },
+      sandbox_config: { ...sandboxConfig, linux: {} },
+    }),
+  );
+  expect(refused.details).toBe('no privileged container allowed in sandbox');
   const exec = await container({ privileged: true });
   const r = await exec(`${capEff}; grep -cE "/proc/timer_list|/proc/sys " /proc/mounts; grep " /sys " /proc/mounts`);
   expect(r.out).toMatch(/^CapEff:\t0000003fffffffff\nCapBnd:\t0000003fffffffff\n0\nsysfs \/sys sysfs rw,/);

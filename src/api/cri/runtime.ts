@@ -170,6 +170,9 @@ export class CriRuntime {
     need(c?.image?.image, 'config.image.image');
     const sec = c.linux?.security_context;
     checkNamespaces(sec?.namespace_options, 'CreateContainer');
+    // containerd's rule: a privileged container only in a sandbox whose config (sent with the request) is privileged.
+    if (sec?.privileged && !req.sandbox_config?.linux?.security_context?.privileged)
+      throw new InvalidArgumentError('no privileged container allowed in sandbox');
     const smd = json<Req>(s.sandbox.spec.labels[L.metadata], {});
     const dir = s.sandbox.spec.labels[L.logDirectory] ?? '';
     const logPath = c.log_path && dir ? path.join(dir, c.log_path) : '';
