@@ -20,6 +20,7 @@ import { InvalidArgumentError, NotImplementedError } from '../errors';
 import { CRI_LOG_PATH_OPT } from '../pod/service';
 import type { CreateBody } from '../translate/docker-schema';
 import { planDockerCreate } from './docker';
+import { criSeccompOpts } from './cri-seccomp';
 import type { CreationPlan, EngineDeps } from './plan';
 import type { CriContainerRequest, CriSandboxRequest } from './service';
 
@@ -35,7 +36,7 @@ export async function planCriSandbox(deps: EngineDeps, req: CriSandboxRequest): 
     OpenStdin: true,
     ...(req.hostname ? { Hostname: req.hostname } : {}),
     Labels: { ...req.labels, ...req.criLabels, [CRI_API_LABEL]: 'cri' },
-    HostConfig: { NetworkMode: 'none' },
+    HostConfig: { NetworkMode: 'none', SecurityOpt: await criSeccompOpts(req.seccomp ?? {}) },
   } as CreateBody;
   const plan = await planDockerCreate(deps, body, req.name);
   plan.spec.cni = {
@@ -74,6 +75,7 @@ export async function planCriContainer(deps: EngineDeps, req: CriContainerReques
       Binds: req.mounts.map((m) => `${m.hostPath}:${m.containerPath}${m.readonly ? ':ro' : ''}`),
       ...(req.memoryBytes ? { Memory: req.memoryBytes } : {}),
       ...(req.cpuQuota && req.cpuPeriod ? { CpuQuota: req.cpuQuota, CpuPeriod: req.cpuPeriod } : {}),
+      SecurityOpt: await criSeccompOpts(req.seccomp ?? {}),
     },
   } as CreateBody;
   const plan = await planDockerCreate(deps, body, req.name);

@@ -24,6 +24,7 @@
  * The CRI's sandbox is a pod with an infra container on the node's CNI network; each CRI
  * container is a pod of its own that joins the sandbox's VM (./cri.ts).
  */
+import type { CriSeccompRequest } from './cri-seccomp';
 import type { PodRecord } from '../pod/types';
 import type { CreateBody } from '../translate/docker-schema';
 import type { PodManifest } from '../translate/podspec';
@@ -86,6 +87,8 @@ export interface CriSandboxRequest {
   labels: Record<string, string>;
   /** The front's own data, as labels (see ./cri.ts). */
   criLabels: Record<string, string>;
+  /** The sandbox's seccomp settings (./cri-seccomp.ts); absent: unconfined. */
+  seccomp?: CriSeccompRequest;
 }
 
 /** A CreateContainer as the CRI front decoded it. */
@@ -115,6 +118,8 @@ export interface CriContainerRequest {
   memoryBytes?: number;
   cpuQuota?: number;
   cpuPeriod?: number;
+  /** The container's seccomp settings (./cri-seccomp.ts); absent: unconfined. */
+  seccomp?: CriSeccompRequest;
 }
 
 /** The creation service (see the module comment); implemented by ./engine.ts's PodEngine. */

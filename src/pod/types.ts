@@ -17,9 +17,11 @@ import type { ResourceLimits, VmConfig } from '../vm/types';
 import type { ContainerNetworkPlan } from '../net/container-config';
 import type { ContainerProbes, HealthSpec, HealthState, ProbeStatus } from './probe-types';
 import type { PodMount } from './mount-types';
+import type { PodSeccomp } from './seccomp-types';
 
 export type * from './probe-types';
 export type * from './mount-types';
+export type * from './seccomp-types';
 
 /** The log settings a pod is created with (PodSpec.log). */
 export interface PodLogConfig {
@@ -97,6 +99,13 @@ export interface PodContainerSpec {
    * it runs; only in a pod whose containers restart in place (SandboxSpec.restartInPlace).
    */
   probes?: ContainerProbes;
+  /** The seccomp filter of its processes (init and execs), resolved at each start; absent: none. */
+  seccomp?: PodSeccomp;
+  /**
+   * The container's capabilities after its adds and drops (`CAP_CHOWN`...), which the
+   * seccomp profile's capability rules read; absent: Docker's default set.
+   */
+  capabilities?: string[];
 }
 
 /** What the pod's sandbox is: its VM, its names, and the policies of the pod as a whole. */

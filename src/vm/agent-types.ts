@@ -355,9 +355,12 @@ export interface Agent {
   /**
    * The seccomp filter of the processes the container starts from now on (its init and execs);
    * null removes it. Rejects InvalidArgumentError for a filter the guest cannot build, and
-   * NotImplementedError from an agent that predates SET_SECCOMP (a VM of an older podvisor).
+   * NotImplementedError from an agent that predates SET_SECCOMP (a VM of an older podvisor),
+   * unless `ifSupported`: then such an agent is left as it is and the answer is false (dockerd
+   * runs its default profile the same way on a kernel without seccomp). After a rejection no
+   * process of the container starts (the agent and the client fail closed).
    */
-  setSeccomp(containerId: string, filter: SeccompFilter | null): Promise<void>;
+  setSeccomp(containerId: string, filter: SeccompFilter | null, opts?: { ifSupported?: boolean }): Promise<boolean>;
   /** Kill every process of the container and remove its namespace. The VM stays up. */
   destroyContainer(containerId: string): Promise<void>;
   /** Start a process (the container's init first, then execs). */

@@ -179,11 +179,16 @@ export class AgentClient implements Agent {
   }
 
   /** @inheritdoc */
-  async setSeccomp(containerId: string, filter: SeccompFilter | null): Promise<void> {
+  async setSeccomp(
+    containerId: string,
+    filter: SeccompFilter | null,
+    opts: { ifSupported?: boolean } = {},
+  ): Promise<boolean> {
     checkId(containerId, 'container id');
+    // An older agent would take the unknown opcode for garbage and never answer.
+    if (this.lastOp < Op.SET_SECCOMP && opts.ifSupported) return false;
     let payload: TlvWriter;
     try {
-      // An older agent would take the unknown opcode for garbage and never answer.
       if (this.lastOp < Op.SET_SECCOMP)
         throw new NotImplementedError('the guest agent predates SET_SECCOMP: it cannot apply a seccomp profile');
       payload = encodeSeccomp(containerId, filter);
@@ -195,6 +200,7 @@ export class AgentClient implements Agent {
     }
     this.unfiltered.delete(containerId);
     await this.mux.request(Op.SET_SECCOMP, payload);
+    return true;
   }
 
   /** @inheritdoc */

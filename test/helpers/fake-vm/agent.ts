@@ -255,14 +255,22 @@ export class FakeAgent implements Agent {
   }
 
   /** Checked and kept as the real agent would (it is recorded; no fake program makes system calls). */
-  async setSeccomp(containerId: string, filter: SeccompFilter | null): Promise<void> {
+  async setSeccomp(
+    containerId: string,
+    filter: SeccompFilter | null,
+    opts: { ifSupported?: boolean } = {},
+  ): Promise<boolean> {
     this.check(`setSeccomp ${containerId} ${filter ? filter.defaultAction : 'none'}`);
-    if (this.guest.hypervisor.olderAgents) throw new NotImplementedError('the guest agent predates SET_SECCOMP');
+    if (this.guest.hypervisor.olderAgents) {
+      if (opts.ifSupported) return false;
+      throw new NotImplementedError('the guest agent predates SET_SECCOMP');
+    }
     const c = this.guest.containers.get(containerId);
     if (!c) throw new NotFoundError('no such container');
     encodeSeccomp(containerId, filter); // the client's checks of every value
     if (filter) c.seccomp = filter;
     else delete c.seccomp;
+    return true;
   }
 
   /** The container's running processes, as the real agent reads them from /proc (fake figures). */
