@@ -7,8 +7,9 @@
  * system call names with an action and optional argument tests. Names are resolved here with
  * libseccomp against the guest's own tables, so a name the guest does not know is skipped (as
  * runc does: profiles list calls of every architecture and kernel). libseccomp turns the rules
- * into a BPF program at SET_SECCOMP; the program is kept with the container, and a process
- * only makes one seccomp(2) call with it. That matters because processes are started from a
+ * into a BPF program at SET_SECCOMP; the program is kept with the container (and a copy for
+ * the next container asking for the same filter), and a process only makes one seccomp(2)
+ * call with it. That matters because processes are started from a
  * CLONE_VM | CLONE_VFORK child (process.c): it must not allocate, and libseccomp does.
  *
  * When the filter is loaded (runc's order): without no_new_privs the kernel lets a process
@@ -261,6 +262,67 @@ out:
   return prog;
 }
 
+/* ---- compiled filters, kept for the next container that asks for the same ----------------
+ * Compiling is the costly part under TCG (libseccomp's rule database and BPF generation), and
+ * most containers ask for the same filter (the default profile with the default capabilities;
+ * a pool VM's rehearsal asks for it first). The key is the request without its CONTAINER_ID. */
+#define CACHE_SLOTS 4
+static struct {
+  uint8_t *key;
+  size_t len;
+  struct sock_fprog *prog;
+} g_cache[CACHE_SLOTS];
+static unsigned g_cache_next;
+
+/* The request's fields but CONTAINER_ID, concatenated (malloc'd; NULL when out of memory). */
+static uint8_t *cache_key(const struct tlv_msg *m, size_t *len) {
+  uint8_t *key = malloc(m->len ? m->len : 1);
+  if (!key) return NULL;
+  size_t pos = 0, n = 0;
+  struct tlv_field f;
+  while (tlv_next(m, &pos, &f)) {
+    if (f.tag == PV_TAG_CONTAINER_ID) continue;
+    size_t whole = PV_TLV_HEADER_SIZE + f.len;
+    memcpy(key + n, f.val - PV_TLV_HEADER_SIZE, whole);
+    n += whole;
+  }
+  *len = n;
+  return key;
+}
+
+static struct sock_fprog *copy_program(const struct sock_fprog *p) {
+  size_t size = (size_t)p->len * sizeof(struct sock_filter);
+  struct sock_fprog *c = malloc(sizeof *c + size);
+  if (!c) return NULL;
+  c->len = p->len;
+  c->filter = (struct sock_filter *)(c + 1);
+  memcpy(c->filter, p->filter, size);
+  return c;
+}
+
+/* A copy of the program compiled for the same request before, or NULL. */
+static struct sock_fprog *cache_find(const uint8_t *key, size_t len) {
+  for (int i = 0; i < CACHE_SLOTS; i++)
+    if (g_cache[i].key && g_cache[i].len == len && memcmp(g_cache[i].key, key, len) == 0)
+      return copy_program(g_cache[i].prog);
+  return NULL;
+}
+
+/* Keeps a copy of prog under key (takes key), evicting the oldest entry. */
+static void cache_put(uint8_t *key, size_t len, const struct sock_fprog *prog) {
+  struct sock_fprog *c = copy_program(prog);
+  if (!c) {
+    free(key);
+    return;
+  }
+  unsigned i = g_cache_next++ % CACHE_SLOTS;
+  free(g_cache[i].key);
+  free(g_cache[i].prog);
+  g_cache[i].key = key;
+  g_cache[i].len = len;
+  g_cache[i].prog = c;
+}
+
 /* What a container whose filter could not be built gets: the host may have sent its init right
  * behind SET_SECCOMP (pipelined), and that process must not run unfiltered. */
 static struct sock_filter kill_all_insns[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)};
@@ -284,10 +346,17 @@ void op_set_seccomp(const struct tlv_msg *m, uint32_t id) {
   } else if (def != PV_SECCOMP_ACT_NONE) {
     (void)tlv_get_u32(m, PV_TAG_SECCOMP_ERRNO, &err);
     uint32_t action = action_of(def, err, &ok);
+    size_t key_len = 0;
+    uint8_t *key = ok ? cache_key(m, &key_len) : NULL;
     if (!ok)
       set_error(&e, PV_ERR_INVALID, EINVAL, "seccomp: unknown default action %u", (unsigned)def);
-    else if (!(prog = compile(m, action, &e)))
+    else if (key && (prog = cache_find(key, key_len)))
+      free(key);
+    else if (!(prog = compile(m, action, &e))) {
       ok = 0;
+      free(key);
+    } else if (key)
+      cache_put(key, key_len, prog);
   }
   if (!ok) {
     set_program(c, &kill_all);

@@ -137,6 +137,27 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       },
     );
 
+    itUnless('seccomp', 'gives each container its own filter, the same one compiled once or another', async () => {
+      const mkdirRefused = {
+        defaultAction: 'allow' as const,
+        architectures: [],
+        rules: [{ names: ['mkdir', 'mkdirat'], action: 'errno' as const, args: [] }],
+      };
+      const rmdirRefused = { ...mkdirRefused, rules: [{ ...mkdirRefused.rules[0], names: ['rmdir'] }] };
+      const [a, b, c] = [await container(), await container(), await container()];
+      await agent.setSeccomp(a, mkdirRefused);
+      await agent.setSeccomp(b, mkdirRefused);
+      await agent.setSeccomp(c, rmdirRefused);
+      for (const id of [a, b]) expect((await run(agent, id, ['mkdir', '/d'])).status).toEqual({ exitCode: 1 });
+      expect((await run(agent, c, ['mkdir', '/d'])).status).toEqual({ exitCode: 0 });
+      expect((await run(agent, c, ['rmdir', '/d'])).stderr).toContain('Operation not permitted');
+      // The first container's filter outlives the others'.
+      await agent.destroyContainer(b);
+      await agent.destroyContainer(c);
+      expect((await run(agent, a, ['mkdir', '/d'])).status).toEqual({ exitCode: 1 });
+      await agent.destroyContainer(a);
+    });
+
     itUnless(
       'seccomp',
       'refuses a seccomp filter it cannot build, and then runs nothing of the container unfiltered',
