@@ -132,7 +132,9 @@ it('applies RuntimeDefault, Unconfined, a Localhost profile and seccomp_profile_
   const byPath = await start('docker-default', { seccomp_profile_path: 'docker/default' });
   expect(await seccompOf(byPath)).toBe('Seccomp:\t2\n');
 
-  const unconfined = await start('unconfined', { seccomp: { profile_type: 'Unconfined' } });
+  // CAP_SYS_ADMIN, so that only the filter can refuse sethostname (as critest asks).
+  const sysAdmin = { capabilities: { add_capabilities: ['SYS_ADMIN'] } };
+  const unconfined = await start('unconfined', { ...sysAdmin, seccomp: { profile_type: 'Unconfined' } });
   expect(await seccompOf(unconfined)).toBe('Seccomp:\t0\n');
   expect(await sethostname(unconfined)).toEqual({ stdout: '', stderr: '', code: 0 });
 
@@ -140,9 +142,16 @@ it('applies RuntimeDefault, Unconfined, a Localhost profile and seccomp_profile_
   const unset = await start('unset', {});
   expect(await seccompOf(unset)).toBe('Seccomp:\t0\n');
 
-  const local = await start('localhost', { seccomp: { profile_type: 'Localhost', localhost_ref: blockHostname } });
+  const local = await start('localhost', {
+    ...sysAdmin,
+    seccomp: { profile_type: 'Localhost', localhost_ref: blockHostname },
+  });
   expect(await seccompOf(local)).toBe('Seccomp:\t2\n');
-  expect((await sethostname(local)).code).toBe(1);
+  expect(await sethostname(local)).toEqual({
+    stdout: '',
+    stderr: 'hostname: sethostname: Operation not permitted\n',
+    code: 1,
+  });
   expect((await execSync(local, ['chmod', '700', '/tmp'])).code).toBe(0);
   const localByPath = await start('localhost-path', { seccomp_profile_path: `localhost/${blockHostname}` });
   expect((await sethostname(localByPath)).code).toBe(1);
