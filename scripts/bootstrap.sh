@@ -24,8 +24,9 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 # and overlay opaque markers, src/storage/fsops.ts). Tests also use python3-docker (docker-py)
 # and docker-compose (Debian's 1.29, the compose project test), and bzip2, xz and zstd to make
 # the compressed archives that import and load are tested with, and the host's own clients of
-# the real-software test (postgresql-client's psql, redis-tools' redis-cli).
-pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 kmod attr)
+# the real-software test (postgresql-client's psql, redis-tools' redis-cli). libseccomp-dev: the
+# static libseccomp.a the agent links (guest/agent/seccomp.c compiles containers' filters).
+pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 kmod attr libseccomp-dev)
 # podvisor's own guest kernel is built from Debian's kernel sources (scripts/guest-kernel.sh),
 # which needs linux-source-6.1, flex, bison, bc and libelf-dev (objtool).
 own_kernel=${PODVISOR_GUEST_KERNEL:-own}

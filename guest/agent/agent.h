@@ -151,6 +151,7 @@ static inline int chan_synced(const struct channel *ch) { return ch->state == CH
 #define PV_STAGE_DIR "/run/podvisor/stage"
 /* The pods' empty directories (mounts.c). */
 #define PV_EMPTYDIR_DIR "/run/podvisor/emptydir"
+struct sock_fprog;
 struct container {
   int used;
   char id[PV_MAX_ID + 1];
@@ -168,6 +169,7 @@ struct container {
   int share_ns;      /* 1: in the pod's shared PID and UTS namespaces (podns.c) */
   int has_disk;      /* 1: / is an overlay whose upper is on a block device (synced on release) */
   char pid_peer[PV_MAX_ID + 1]; /* "": own PID namespace; else the container whose init's it joins */
+  struct sock_fprog *seccomp;   /* its processes' seccomp filter (seccomp.c), NULL for none */
 };
 
 struct agent_error {
@@ -443,6 +445,14 @@ int share_mount(const char *tag, const char *path, unsigned long flags);
 int pid1_mount_share_now(void);
 /* pid1.c: 1 while the rootfs share is 9p and not mounted yet (it waits for ACTIVATE). */
 int pid1_share_deferred(void);
+
+/* seccomp.c: SET_SECCOMP compiles a container's filter; container_seccomp_release frees it. */
+void op_set_seccomp(const struct tlv_msg *m, uint32_t id);
+void container_seccomp_release(struct container *c);
+/* In a starting process, before its credentials change (before_exec 0) and just before exec
+ * (1): loads the container's filter at the one of the two it belongs to (*loaded, 0 at first,
+ * remembers). 0, or -1 with errno. */
+int seccomp_enter(const struct container *c, int before_exec, int *loaded);
 
 /* proctable.c: PROCESS_TABLE, a container's processes from /proc. */
 void op_process_table(const struct tlv_msg *m, uint32_t id);

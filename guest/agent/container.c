@@ -528,6 +528,7 @@ void container_release(struct container *c) {
   if (c->pidns_fd >= 0) close(c->pidns_fd);
   close_holder(&c->holder_fd);
   cgroup_remove(c);
+  container_seccomp_release(c);
   logf_("container %s released", c->id);
   int shared = c->share_ns;
   memset(c, 0, sizeof *c);

@@ -46,7 +46,7 @@ uint32_t g_rr;
 
 #define OUT_FRAME_PAYLOAD (PV_MAX_IO_PAYLOAD - PV_HEADER_SIZE)
 
-enum { ST_SETNS = 1, ST_PROC, ST_SESSION, ST_TTY, ST_STDIO, ST_USER, ST_MKDIR, ST_CWD, ST_EXEC, ST_CGROUP };
+enum { ST_SETNS = 1, ST_PROC, ST_SESSION, ST_TTY, ST_STDIO, ST_USER, ST_MKDIR, ST_CWD, ST_EXEC, ST_CGROUP, ST_SECCOMP };
 
 struct exec_error {
   int stage;
@@ -201,11 +201,14 @@ static void child_main(const struct process_spec *s, const struct container *c, 
   if (mkdir_p(s->cwd) < 0) child_fail(fail_fd, ST_MKDIR);
   int sec_stage = 0; /* security.c: the container's settings, capabilities, no_new_privs */
   if (security_before_user(s, c, is_init, &sec_stage) < 0) child_fail(fail_fd, sec_stage);
+  int filtered = 0; /* seccomp.c: before the credentials change unless no_new_privs holds */
+  if (seccomp_enter(c, 0, &filtered) < 0) child_fail(fail_fd, ST_SECCOMP);
   if (setgroups((size_t)s->ngroups, s->groups) < 0 || setgid(s->gid) < 0 || setuid(s->uid) < 0)
     child_fail(fail_fd, ST_USER);
   if (security_after_user(s, &sec_stage) < 0) child_fail(fail_fd, sec_stage);
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* cleared by a change of credentials */
   if (chdir(s->cwd) < 0) child_fail(fail_fd, ST_CWD);
+  if (seccomp_enter(c, 1, &filtered) < 0) child_fail(fail_fd, ST_SECCOMP);
   exec_with_path(s->argv, s->envp);
   child_fail(fail_fd, ST_EXEC);
 }
@@ -288,6 +291,10 @@ static void describe_failure(const struct process_spec *s, const struct containe
     return;
   default: {
     static const char *names[] = {"", "join namespaces", "mount /proc", "setsid", "controlling tty", "stdio"};
+    if (x->stage == ST_SECCOMP) {
+      set_error(e, PV_ERR_UNAVAILABLE, x->err, "load the seccomp filter: %s", strerror(x->err));
+      return;
+    }
     if (x->stage == ST_CGROUP) {
       set_error(e, PV_ERR_UNAVAILABLE, x->err, "join the container's cgroup: %s", strerror(x->err));
       return;

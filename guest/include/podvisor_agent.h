@@ -193,6 +193,28 @@
  *        THREADS NICE COMM CMDLINE, in ascending PID order. At most PV_MAX_TOP_PROCESSES
  *        records, and no more than fit one frame: TRUNCATED 1 when some were left out. A
  *        process that exits while it is read is left out. NOT_FOUND: no such container.
+ *   PV_OP_SET_SECCOMP        CONTAINER_ID SECCOMP_DEFAULT [SECCOMP_ERRNO] [SECCOMP_ARCH...]
+ *                            [SECCOMP_RULE...]             -> ACK
+ *        The seccomp filter of every process the container starts from then on (its init and
+ *        execs; sent after CREATE_CONTAINER, before the init). The agent compiles it with
+ *        libseccomp at once (guest/agent/seccomp.c), so a filter it cannot build is refused
+ *        here (INVALID) and not at a process start. SECCOMP_DEFAULT is the action of a system
+ *        call no rule names (a PV_SECCOMP_ACT_*; SECCOMP_ERRNO its errno for ERRNO, its
+ *        value for TRACE); SECCOMP_ARCH: libseccomp architecture names (x86_64, x86, x32)
+ *        the filter also covers beside the native one. Each SECCOMP_RULE record:
+ *        SECCOMP_SYSCALL... (names; one the guest's libseccomp does not know is skipped, as
+ *        runc does) SECCOMP_ACTION [SECCOMP_ERRNO] [SECCOMP_ARG...] [SECCOMP_MIN_KERNEL]
+ *        [SECCOMP_BELOW_KERNEL]: a rule whose MIN_KERNEL ("4.8") is above the guest's kernel,
+ *        or whose BELOW_KERNEL is not, is left out (Docker's includes/excludes minKernel); SECCOMP_ARG
+ *        (24 bytes: u32 index 0..5, u32 PV_SECCOMP_CMP_*, u64 value, u64 value2) are ANDed,
+ *        but several on the same index make one rule each (runc's reading of Docker's
+ *        profiles). A rule whose action is the default action is skipped. The filter is
+ *        loaded in the process just before exec: after the change of credentials when
+ *        no_new_privs is set by then, else before it (loading needs CAP_SYS_ADMIN without
+ *        no_new_privs), as runc does. A second SET_SECCOMP replaces the filter; one with
+ *        SECCOMP_DEFAULT PV_SECCOMP_ACT_NONE removes it (unconfined). A refused SET_SECCOMP
+ *        leaves the container with a filter that kills any process at its next system call
+ *        (the host may have sent the init right behind it: nothing runs unfiltered).
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -316,6 +338,7 @@
 #define PV_OP_CLEAN_POD 41
 #define PV_OP_ACTIVATE 42
 #define PV_OP_PROCESS_TABLE 43
+#define PV_OP_SET_SECCOMP 46
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0
@@ -435,6 +458,35 @@
 #define PV_TAG_READONLY_PATH 108   /* str[]: absolute path made read-only in the container (CREATE_CONTAINER) */
 #define PV_TAG_READONLY_ROOTFS 109 /* u32: 1 = the container's / read-only (CREATE_CONTAINER) */
 #define PV_TAG_WRITABLE_SYSFS 110  /* u32: 1 = /sys and /sys/fs/cgroup writable (privileged; CREATE_CONTAINER) */
+#define PV_TAG_SECCOMP_DEFAULT 120    /* u32: PV_SECCOMP_ACT_* of a call no rule names (SET_SECCOMP) */
+#define PV_TAG_SECCOMP_ERRNO 121      /* u32: errno of an ERRNO action (TRACE: its value); absent: EPERM */
+#define PV_TAG_SECCOMP_ARCH 122       /* str[]: libseccomp architecture names the filter covers */
+#define PV_TAG_SECCOMP_RULE 123       /* tlv[]: one rule: SECCOMP_SYSCALL... SECCOMP_ACTION ... */
+#define PV_TAG_SECCOMP_SYSCALL 124    /* str[]: system call names of a rule */
+#define PV_TAG_SECCOMP_ACTION 125     /* u32: PV_SECCOMP_ACT_* of a rule */
+#define PV_TAG_SECCOMP_ARG 126        /* bytes[]: argument test, 24 bytes: u32 index, u32 op, u64 value, u64 value2 */
+#define PV_TAG_SECCOMP_MIN_KERNEL 127 /* str: lowest guest kernel (major.minor) a rule applies on */
+#define PV_TAG_SECCOMP_BELOW_KERNEL 128 /* str: a rule applies only on a guest kernel older than this (major.minor) */
+
+/* ---- seccomp actions (SECCOMP_DEFAULT, SECCOMP_ACTION) and argument tests (SECCOMP_ARG) -- */
+#define PV_SECCOMP_ACT_NONE 0 /* SECCOMP_DEFAULT only: no filter */
+#define PV_SECCOMP_ACT_ALLOW 1
+#define PV_SECCOMP_ACT_ERRNO 2
+#define PV_SECCOMP_ACT_KILL_THREAD 3
+#define PV_SECCOMP_ACT_KILL_PROCESS 4
+#define PV_SECCOMP_ACT_TRAP 5
+#define PV_SECCOMP_ACT_TRACE 6
+#define PV_SECCOMP_ACT_LOG 7
+#define PV_SECCOMP_CMP_NE 1
+#define PV_SECCOMP_CMP_LT 2
+#define PV_SECCOMP_CMP_LE 3
+#define PV_SECCOMP_CMP_EQ 4
+#define PV_SECCOMP_CMP_GE 5
+#define PV_SECCOMP_CMP_GT 6
+#define PV_SECCOMP_CMP_MASKED_EQ 7
+/* Rules of one filter, and system call names of one rule. */
+#define PV_MAX_SECCOMP_RULES 1024
+#define PV_MAX_SECCOMP_SYSCALLS 1024
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */

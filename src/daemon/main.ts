@@ -27,6 +27,7 @@ import { poolGrowth } from '../vm/pool-demand';
 import { canCreateTaps } from '../vm/devices/nic';
 import { UPPER_DISK_BYTES } from '../vm/devices/upper-disk';
 import { poolWarmStep, Rehearsal } from '../vm/rehearsal';
+import { seccompFilterFor } from '../pod/seccomp';
 import { sharedMounter } from '../util/mounter';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
 import { unpackedQemu } from '../vm/qemu/binaries';
@@ -118,7 +119,8 @@ async function main(argv: string[]): Promise<void> {
   const vmDefaults = { memoryMiB: opts.vmMemoryMiB, cpus: opts.vmCpus };
   // Pool VMs rehearse a container in the background before they go idle (src/vm/rehearsal.ts),
   // then give back their guest RAM pages that hold only zeros (Vm.trimIdleMemory).
-  const rehearsal = Rehearsal.create();
+  // The rehearsal's container gets the default seccomp filter, so the agent has it compiled.
+  const rehearsal = Rehearsal.create({ seccomp: seccompFilterFor({ seccomp: { profile: 'default' } }) ?? undefined });
   // Pool VMs boot with the NICs of a networked pod (host taps, attached to a bridge when a
   // container joins a network, spares for network connect) where taps can be made: they fit
   // requests for fewer too (src/vm/devices).

@@ -30,6 +30,7 @@ import { CRI_LOG_PATH_OPT } from '../pod/service';
 import type { CreateBody } from '../translate/docker-schema';
 import { criSecurityHostConfig } from './cri-security';
 import { planDockerCreate } from './docker';
+import { criSeccompOpts } from './cri-seccomp';
 import type { CreationPlan, EngineDeps } from './plan';
 import type { CriContainerRequest, CriSandboxRequest } from './service';
 
@@ -48,6 +49,7 @@ export async function planCriSandbox(deps: EngineDeps, req: CriSandboxRequest): 
     HostConfig: {
       NetworkMode: 'none',
       ...(req.sysctls && Object.keys(req.sysctls).length ? { Sysctls: req.sysctls } : {}),
+      SecurityOpt: await criSeccompOpts(req.seccomp ?? {}),
     },
   } as CreateBody;
   const plan = await planDockerCreate(deps, body, req.name);
@@ -70,6 +72,8 @@ export async function planCriContainer(deps: EngineDeps, req: CriContainerReques
     if (!Number.isInteger(g) || g < 0 || g > 0xffffffff)
       throw new InvalidArgumentError(`supplemental group ${g} is not a group id`);
   }
+  const security = criSecurityHostConfig(req.security);
+  const seccompOpts = await criSeccompOpts(req.seccomp ?? {});
   const body = {
     Image: req.image,
     ...(req.command.length ? { Entrypoint: req.command } : {}),
@@ -89,7 +93,8 @@ export async function planCriContainer(deps: EngineDeps, req: CriContainerReques
       Binds: req.mounts.map((m) => `${m.hostPath}:${m.containerPath}${m.readonly ? ':ro' : ''}`),
       ...(req.memoryBytes ? { Memory: req.memoryBytes } : {}),
       ...(req.cpuQuota && req.cpuPeriod ? { CpuQuota: req.cpuQuota, CpuPeriod: req.cpuPeriod } : {}),
-      ...criSecurityHostConfig(req.security),
+      ...security,
+      SecurityOpt: [...((security.SecurityOpt as string[] | undefined) ?? []), ...seccompOpts],
     },
   } as CreateBody;
   const plan = await planDockerCreate(deps, body, req.name);

@@ -8,7 +8,8 @@
  * made it: `docker ps`, `inspect`, `logs`, `exec`, `stop`, `port` read it. Its labels name
  * the pod and the API. Its network is a `docker run`'s: the default bridge (or, for the
  * single-container spec, the network it names: a user network, or "none" for loopback only),
- * with the file's host ports, or the spec's `ports`, published as `-p` publishes them.
+ * with the file's host ports, or the spec's `ports`, published as `-p` publishes them. Unlike
+ * a `docker run`, its containers get no seccomp filter (Kubernetes' default for a pod).
  */
 import { InvalidArgumentError } from '../errors';
 import { parseCreateBody, validateContainerName } from '../translate/create-body';
@@ -56,6 +57,9 @@ async function planSpec(deps: EngineDeps, n: NativeSpec): Promise<CreationPlan> 
       ...(ports.PortBindings ? { PortBindings: ports.PortBindings } : {}),
     },
   });
+  // A native pod runs without a seccomp filter, as a pod file's containers do (Kubernetes'
+  // default): the Docker default profile is the Docker API's.
+  for (const c of t.spec.containers) delete c.seccomp;
   return { spec: t.spec, frontend: t.frontend, ...(name ? { name } : {}) };
 }
 

@@ -24,6 +24,7 @@
  * The CRI's sandbox is a pod with an infra container on the node's CNI network; each CRI
  * container is a pod of its own that joins the sandbox's VM (./cri.ts).
  */
+import type { CriSeccompRequest } from './cri-seccomp';
 import type { PodRecord } from '../pod/types';
 import type { CreateBody } from '../translate/docker-schema';
 import type { PodManifest } from '../translate/podspec';
@@ -88,6 +89,8 @@ export interface CriSandboxRequest {
   criLabels: Record<string, string>;
   /** linux.sysctls: set in the sandbox's VM before its infra container runs. */
   sysctls?: Record<string, string>;
+  /** The sandbox's seccomp settings (./cri-seccomp.ts); absent: unconfined. */
+  seccomp?: CriSeccompRequest;
 }
 
 /** A CRI container's linux.security_context, as decoded (./cri-security.ts). */
@@ -135,6 +138,8 @@ export interface CriContainerRequest {
   memoryBytes?: number;
   cpuQuota?: number;
   cpuPeriod?: number;
+  /** The container's seccomp settings (./cri-seccomp.ts); absent: unconfined. */
+  seccomp?: CriSeccompRequest;
 }
 
 /** The creation service (see the module comment); implemented by ./engine.ts's PodEngine. */

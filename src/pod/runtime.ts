@@ -34,6 +34,7 @@ import { logger } from '../util/log';
 import { mergeEnv } from '../util/env';
 import { mountHostSources, mountInGuest } from './mounts';
 import { guestContainerSecurity, processSecurity } from './security';
+import { seccompFilterFor } from './seccomp';
 
 export { mergeEnv };
 
@@ -268,16 +269,20 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     lap('files written, accounts read on the host');
     const share = sharesNamespaces(spec);
     const create = (c: PodContainerSpec) =>
-      vm.agent.createContainer({
-        id: c.id,
-        rootfs: rootfsInShare(c.id),
-        hostname: spec.hostname,
-        ...(c.limits ? { limits: c.limits } : {}),
-        ...(share ? { sharePodNamespaces: true } : {}),
-        ...(deps.pidPeer ? { pidPeer: deps.pidPeer } : {}),
-        ...(deps.rootfs.diskOf?.(c.id) && vm.devices.upperDisk ? { upperDisk: vm.devices.upperDisk.guestName } : {}),
-        ...(c.security ? { security: guestContainerSecurity(c.security) } : {}),
-      });
+      withSeccomp(
+        vm,
+        c,
+        vm.agent.createContainer({
+          id: c.id,
+          rootfs: rootfsInShare(c.id),
+          hostname: spec.hostname,
+          ...(c.limits ? { limits: c.limits } : {}),
+          ...(share ? { sharePodNamespaces: true } : {}),
+          ...(deps.pidPeer ? { pidPeer: deps.pidPeer } : {}),
+          ...(deps.rootfs.diskOf?.(c.id) && vm.devices.upperDisk ? { upperDisk: vm.devices.upperDisk.guestName } : {}),
+          ...(c.security ? { security: guestContainerSecurity(c.security) } : {}),
+        }),
+      );
     const index = new Map(spec.containers.map((c, i) => [c.id, i]));
     // Init containers first, one after the other, each to its end (./init-containers.ts).
     const initRuns = await runInitContainers(
@@ -309,6 +314,26 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     apps.forEach((c, i) => inits.set(c.id, (started[i] as PromiseFulfilledResult<AgentProcess>).value));
     lap('containers created, inits started');
     return { vm, inits, initRuns, ...(net?.env?.length ? { linkEnv: net.env } : {}) };
+  });
+}
+
+/**
+ * A container's CREATE_CONTAINER (`created`, already sent) followed by its seccomp filter, when
+ * it has one (./seccomp.ts): sent right behind, without waiting (the agent serves requests in
+ * order), so the init that may be pipelined after it starts filtered; settles when both have.
+ * A guest agent too old for seccomp (a VM of an older podvisor) runs the default profile's
+ * container without a filter, as dockerd does on a kernel without seccomp; a profile of the
+ * user's is refused there.
+ */
+function withSeccomp(vm: Vm, c: PodContainerSpec, created: Promise<void>): Promise<void> {
+  const filter = seccompFilterFor(c);
+  if (!filter) return created;
+  const filtered = vm.agent.setSeccomp(c.id, filter, { ifSupported: c.seccomp?.profile === 'default' });
+  return Promise.allSettled([created, filtered]).then(([a, b]) => {
+    if (a.status === 'rejected') throw a.reason;
+    if (b.status === 'rejected') throw b.reason;
+    if (!b.value)
+      log.warn(`container ${c.id}: the VM's guest agent predates seccomp; it runs without the default profile`);
   });
 }
 

@@ -17,9 +17,11 @@ import type { ResourceLimits, VmConfig } from '../vm/types';
 import type { ContainerNetworkPlan } from '../net/container-config';
 import type { ContainerProbes, HealthSpec, HealthState, ProbeStatus } from './probe-types';
 import type { PodMount } from './mount-types';
+import type { PodSeccomp } from './seccomp-types';
 
 export type * from './probe-types';
 export type * from './mount-types';
+export type * from './seccomp-types';
 
 /** The log settings a pod is created with (PodSpec.log). */
 export interface PodLogConfig {
@@ -102,6 +104,8 @@ export interface PodContainerSpec {
    * it runs; only in a pod whose containers restart in place (SandboxSpec.restartInPlace).
    */
   probes?: ContainerProbes;
+  /** The seccomp filter of its processes (init and execs), resolved at each start; absent: none. */
+  seccomp?: PodSeccomp;
 }
 
 /** A container's security settings (PodContainerSpec.security), in the runtimes' terms. */

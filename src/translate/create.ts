@@ -27,6 +27,7 @@ import type { ContainerNetworkPlan, NetworkLookup } from '../net/container-confi
 import { planNetworks, type NetworkingInput } from './network-plan';
 import { parseRestartPolicy, type CreateRequest } from './create-body';
 import { dockerSecurity } from './security';
+import { seccompOf } from './seccomp-opt';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -93,6 +94,7 @@ export function translateCreate(
   const stopSignal = c.StopSignal ? parseSignal(c.StopSignal) : SIGTERM;
   const network = networkPlan(req, hc, c, opts.networks);
   const mounts = withShmSize(parseMounts(hc), hc.ShmSize);
+  const seccomp = seccompOf(hc);
   const spec: PodSpec = {
     id,
     hostname: c.Hostname,
@@ -127,6 +129,7 @@ export function translateCreate(
         ...(mounts.length ? { mounts } : {}),
         ...(healthSpecOf(health, c.Shell ?? ic.Shell) ? { health: healthSpecOf(health, c.Shell ?? ic.Shell) } : {}),
         security: sec.security,
+        ...(seccomp ? { seccomp } : {}),
       },
     ],
   };

@@ -232,6 +232,51 @@ export interface ContainerSpec {
 }
 
 /**
+ * What a seccomp filter does with a system call (Docker's and the OCI spec's SCMP_ACT_*):
+ * `errno` fails it with an errno, `trace` hands it to a ptrace tracer (ENOSYS without one).
+ */
+export type SeccompAction = 'allow' | 'errno' | 'kill-thread' | 'kill-process' | 'trap' | 'trace' | 'log';
+
+/** An argument test of a seccomp rule (the OCI spec's LinuxSeccompArg, SCMP_CMP_* without the prefix). */
+export interface SeccompArgTest {
+  /** The system call's argument, 0..5. */
+  index: number;
+  op: 'NE' | 'LT' | 'LE' | 'EQ' | 'GE' | 'GT' | 'MASKED_EQ';
+  /** Unsigned 64-bit values as numbers (at most Number.MAX_SAFE_INTEGER); MASKED_EQ: mask, then value2. */
+  value: number;
+  value2: number;
+}
+
+/** One rule of a resolved seccomp filter. */
+export interface SeccompFilterRule {
+  /** System call names; the agent skips one its kernel tables do not know (as runc). */
+  names: string[];
+  action: SeccompAction;
+  /** The errno of an `errno` action (default EPERM), the value of a `trace` one. */
+  errno?: number;
+  /** Tests that must all hold (several on one argument: each alone, as runc reads them). */
+  args: SeccompArgTest[];
+  /** Only on a guest kernel at least this version ("4.8"): the agent decides, knowing its kernel. */
+  minKernel?: string;
+  /** Only on a guest kernel older than this version. */
+  belowKernel?: string;
+}
+
+/**
+ * A seccomp filter as the agent loads it into a container's processes (Agent.setSeccomp): one
+ * profile already resolved for that container (its capabilities and the architecture applied).
+ */
+export interface SeccompFilter {
+  /** What a call that no rule names gets. */
+  defaultAction: SeccompAction;
+  /** Its errno (or trace value). */
+  defaultErrno?: number;
+  /** libseccomp architecture names the filter covers beside the guest's own (`x86`, `x32`). */
+  architectures: string[];
+  rules: SeccompFilterRule[];
+}
+
+/**
  * Settings of one network interface of the VM (the pod's network namespace: every container of
  * a VM shares it). Absent fields leave that setting as it is.
  */
@@ -336,6 +381,15 @@ export interface Agent {
    * older podvisor).
    */
   processTable(containerId: string): Promise<GuestProcessTable>;
+  /**
+   * The seccomp filter of the processes the container starts from now on (its init and execs);
+   * null removes it. Rejects InvalidArgumentError for a filter the guest cannot build, and
+   * NotImplementedError from an agent that predates SET_SECCOMP (a VM of an older podvisor),
+   * unless `ifSupported`: then such an agent is left as it is and the answer is false (dockerd
+   * runs its default profile the same way on a kernel without seccomp). After a rejection no
+   * process of the container starts (the agent and the client fail closed).
+   */
+  setSeccomp(containerId: string, filter: SeccompFilter | null, opts?: { ifSupported?: boolean }): Promise<boolean>;
   /** Kill every process of the container and remove its namespace. The VM stays up. */
   destroyContainer(containerId: string): Promise<void>;
   /** Start a process (the container's init first, then execs). */

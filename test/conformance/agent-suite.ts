@@ -30,7 +30,7 @@ export interface AgentHarness {
   /** The virtio-fs tag of the volume share, and (when the kind has one) its host directory. */
   volumes?: { tag: string; hostDir?: string };
   /** Features this kind lacks, with the reason printed instead of running those cases. */
-  cannot: Partial<Record<'volumeShare', string>>;
+  cannot: Partial<Record<'volumeShare' | 'seccomp', string>>;
   /** Stop everything the harness started. */
   close(): Promise<void>;
 }
@@ -94,6 +94,82 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       expect((await run(agent, id, ['id', '-g'], { user })).stdout).toBe('1001\n');
       await agent.destroyContainer(id);
     });
+
+    itUnless(
+      'seccomp',
+      "applies a container's seccomp filter to its processes: names, errno, arguments, kernel, user",
+      async () => {
+        const id = `conf-${++n}`;
+        // A UTS namespace of its own: a sethostname that got through would not touch the host's.
+        await agent.createContainer({ id, rootfs: h.rootfs(id), hostname: 'seccomp-case' });
+        const newUser = { index: 0, op: 'MASKED_EQ' as const, value: 0x10000000, value2: 0x10000000 };
+        await agent.setSeccomp(id, {
+          defaultAction: 'allow',
+          architectures: ['x86_64', 'x86', 'x32'],
+          rules: [
+            { names: ['mkdir', 'mkdirat', 'no_such_call'], action: 'errno', args: [] },
+            { names: ['sethostname'], action: 'errno', errno: 5, args: [] },
+            { names: ['unshare'], action: 'errno', args: [newUser] },
+            { names: ['chmod', 'fchmodat'], action: 'errno', args: [], minKernel: '99.0' },
+            { names: ['chown', 'fchownat'], action: 'errno', args: [], belowKernel: '99.0' },
+          ],
+        });
+        expect((await run(agent, id, ['grep', '^Seccomp:', '/proc/self/status'])).stdout).toBe('Seccomp:\t2\n');
+        expect(await run(agent, id, ['mkdir', '/x'])).toEqual({
+          stdout: '',
+          stderr: "mkdir: can't create directory '/x': Operation not permitted\n",
+          status: { exitCode: 1 },
+        });
+        // Another user: the filter goes in before the credentials change drops CAP_SYS_ADMIN.
+        const user = { uid: 1000, gid: 1000, additionalGids: [] };
+        expect((await run(agent, id, ['mkdir', '/tmp/y'], { user })).stderr).toContain('Operation not permitted');
+        expect((await run(agent, id, ['hostname', 'blocked'])).stderr).toBe(
+          'hostname: sethostname: Input/output error\n',
+        );
+        expect((await run(agent, id, ['unshare', '-U', 'true'])).stderr).toContain('Operation not permitted');
+        expect((await run(agent, id, ['unshare', '-i', 'true'])).status).toEqual({ exitCode: 0 });
+        expect((await run(agent, id, ['chmod', '700', '/tmp'])).status).toEqual({ exitCode: 0 });
+        expect((await run(agent, id, ['chown', '0', '/tmp'])).stderr).toContain('Operation not permitted');
+        await agent.setSeccomp(id, null);
+        expect((await run(agent, id, ['grep', '^Seccomp:', '/proc/self/status'])).stdout).toBe('Seccomp:\t0\n');
+        expect((await run(agent, id, ['mkdir', '/x'])).status).toEqual({ exitCode: 0 });
+        await agent.destroyContainer(id);
+      },
+    );
+
+    itUnless('seccomp', 'gives each container its own filter, the same one compiled once or another', async () => {
+      const mkdirRefused = {
+        defaultAction: 'allow' as const,
+        architectures: [],
+        rules: [{ names: ['mkdir', 'mkdirat'], action: 'errno' as const, args: [] }],
+      };
+      const rmdirRefused = { ...mkdirRefused, rules: [{ ...mkdirRefused.rules[0], names: ['rmdir'] }] };
+      const [a, b, c] = [await container(), await container(), await container()];
+      await agent.setSeccomp(a, mkdirRefused);
+      await agent.setSeccomp(b, mkdirRefused);
+      await agent.setSeccomp(c, rmdirRefused);
+      for (const id of [a, b]) expect((await run(agent, id, ['mkdir', '/d'])).status).toEqual({ exitCode: 1 });
+      expect((await run(agent, c, ['mkdir', '/d'])).status).toEqual({ exitCode: 0 });
+      expect((await run(agent, c, ['rmdir', '/d'])).stderr).toContain('Operation not permitted');
+      // The first container's filter outlives the others'.
+      await agent.destroyContainer(b);
+      await agent.destroyContainer(c);
+      expect((await run(agent, a, ['mkdir', '/d'])).status).toEqual({ exitCode: 1 });
+      await agent.destroyContainer(a);
+    });
+
+    itUnless(
+      'seccomp',
+      'refuses a seccomp filter it cannot build, and then runs nothing of the container unfiltered',
+      async () => {
+        const id = await container();
+        const filter = { defaultAction: 'allow' as const, architectures: ['no_such_arch'], rules: [] };
+        await expect(agent.setSeccomp(id, filter)).rejects.toThrow('seccomp: unknown architecture "no_such_arch"');
+        // The host may have sent the init right behind: it dies at its first system call (SIGSYS).
+        expect((await run(agent, id, ['true'])).status).toEqual({ exitCode: 159, signal: 31 });
+        await agent.destroyContainer(id);
+      },
+    );
 
     it('carries stdin to stdout, stderr apart, and EOF both ways', async () => {
       const id = await container();

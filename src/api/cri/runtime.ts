@@ -15,6 +15,7 @@
 import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../../errors';
 import type { CreationService, CriContainerSecurity } from '../../engine/service';
+import type { CriSeccompRequest } from '../../engine/cri-seccomp';
 import type { PodService } from '../../pod/service';
 import { mainContainer, podPhase, type PodRecord } from '../../pod/types';
 import type { StreamingServer } from './streaming';
@@ -34,6 +35,11 @@ import {
 } from './records';
 import { CriExec } from './runtime-exec';
 import { CriStats } from './runtime-stats';
+
+/** The seccomp fields of a sandbox's or container's security context (engine/cri-seccomp.ts chooses). */
+function criSeccomp(sec: Req | undefined): CriSeccompRequest {
+  return { profile: sec?.seccomp ?? null, profilePath: sec?.seccomp_profile_path ?? '', privileged: !!sec?.privileged };
+}
 
 /** The pod's address on the CNI network (the daemon's CniNetworks.get). */
 export type SandboxAddress = (id: string) => Promise<{ ip?: string; additionalIps: string[] } | undefined>;
@@ -98,6 +104,7 @@ export class CriRuntime {
         [L.pidMode]: c.linux?.security_context?.namespace_options?.pid ?? 'POD',
       },
       sysctls: c.linux?.sysctls ?? {},
+      seccomp: criSeccomp(c.linux?.security_context),
     });
     try {
       await this.deps.pods.start(r.id);
@@ -226,6 +233,7 @@ export class CriRuntime {
       ...(sec?.run_as_group ? { runAsGroup: Number(sec.run_as_group.value) } : {}),
       runAsUsername: sec?.run_as_username ?? '',
       ...(sec ? { security: securityOf(sec) } : {}),
+      seccomp: criSeccomp(sec),
       ...(res && Number(res.memory_limit_in_bytes) > 0 ? { memoryBytes: Number(res.memory_limit_in_bytes) } : {}),
       ...(res && Number(res.cpu_quota) > 0 && Number(res.cpu_period) > 0
         ? { cpuQuota: Number(res.cpu_quota), cpuPeriod: Number(res.cpu_period) }

@@ -17,6 +17,7 @@ import type { DaemonEvent } from '../../pod/events';
 import { diskUsage } from './system-df';
 import { NETWORK_DRIVERS } from '../../net/manager';
 import { listedLogDrivers } from '../../translate/log-config';
+import { SECURITY_OPTIONS } from '../../translate/seccomp-opt';
 
 /**
  * Headers dockerd sets on /_ping answers beside those of every answer (OSType and
@@ -231,7 +232,7 @@ export function register(router: Router, services: ApiServices): void {
         ContainerdCommit: { ID: '', Expected: '' },
         RuncCommit: { ID: '', Expected: '' },
         InitCommit: { ID: '', Expected: '' },
-        SecurityOptions: [],
+        SecurityOptions: SECURITY_OPTIONS,
         Warnings:
           services.system.accel === 'tcg'
             ? ['WARNING: VMs run under TCG software emulation (KVM is not usable here)']

@@ -35,6 +35,7 @@ import type {
   ProcessSpec,
   ResourceLimits,
   RouteSpec,
+  SeccompFilter,
 } from '../types';
 import {
   ConflictError,
@@ -45,6 +46,7 @@ import {
 } from '../../errors';
 import { FrameDecoder } from './codec';
 import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from './device-ops';
+import { encodeSeccomp } from './seccomp';
 import { connectUnix, syncChannel } from './connect';
 import { AgentMux } from './mux';
 import type { ProcessChannel } from './process';
@@ -72,6 +74,8 @@ const DEFAULT_WINDOW = 256 * 1024;
 export class AgentClient implements Agent {
   /** The highest opcode the agent serves, from its VERSION answer (ACTIVATE before LAST_OP). */
   private lastOp: number = Op.ACTIVATE;
+  /** Containers whose setSeccomp failed before it was sent: they start no process. */
+  private readonly unfiltered = new Set<string>();
 
   private constructor(private readonly mux: AgentMux) {}
 
@@ -176,6 +180,31 @@ export class AgentClient implements Agent {
   }
 
   /** @inheritdoc */
+  async setSeccomp(
+    containerId: string,
+    filter: SeccompFilter | null,
+    opts: { ifSupported?: boolean } = {},
+  ): Promise<boolean> {
+    checkId(containerId, 'container id');
+    // An older agent would take the unknown opcode for garbage and never answer.
+    if (this.lastOp < Op.SET_SECCOMP && opts.ifSupported) return false;
+    let payload: TlvWriter;
+    try {
+      if (this.lastOp < Op.SET_SECCOMP)
+        throw new NotImplementedError('the guest agent predates SET_SECCOMP: it cannot apply a seccomp profile');
+      payload = encodeSeccomp(containerId, filter);
+    } catch (err) {
+      // A start may be queued right behind this request (pipelined): no process of the
+      // container may run without its filter (the agent fails closed the same way).
+      if (filter) this.unfiltered.add(containerId);
+      throw err;
+    }
+    this.unfiltered.delete(containerId);
+    await this.mux.request(Op.SET_SECCOMP, payload);
+    return true;
+  }
+
+  /** @inheritdoc */
   async updateResources(containerId: string, limits: ResourceLimits): Promise<void> {
     checkId(containerId, 'container id');
     await this.mux.request(Op.UPDATE_RESOURCES, putLimits(new TlvWriter().str(Tag.CONTAINER_ID, containerId), limits));
@@ -204,6 +233,7 @@ export class AgentClient implements Agent {
   /** @inheritdoc */
   async destroyContainer(containerId: string): Promise<void> {
     checkId(containerId, 'container id');
+    this.unfiltered.delete(containerId);
     await this.mux.request(Op.DESTROY_CONTAINER, new TlvWriter().str(Tag.CONTAINER_ID, containerId));
   }
 
@@ -220,6 +250,10 @@ export class AgentClient implements Agent {
       throw new InvalidArgumentError(`more than ${Limits.MAX_GROUPS} supplementary groups`);
     }
     if (!spec.cwd.startsWith('/')) throw new InvalidArgumentError('the working directory must be an absolute path');
+    if (this.unfiltered.has(spec.containerId))
+      throw new InvalidArgumentError(
+        `container ${spec.containerId} has no seccomp filter: its profile was not applied`,
+      );
     if (this.mux.hasProcessId(spec.processId)) throw new ConflictError(`process id ${spec.processId} is in use`);
     const w = new TlvWriter()
       .str(Tag.CONTAINER_ID, spec.containerId)

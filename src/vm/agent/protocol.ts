@@ -31,6 +31,8 @@ export const Limits = {
   MAX_SECONDARY: 8,
   MAX_CMDLINE: 4096,
   MAX_TOP_PROCESSES: 4096,
+  MAX_SECCOMP_RULES: 1024,
+  MAX_SECCOMP_SYSCALLS: 1024,
 } as const;
 
 /** Frame types that are not requests (PV_FRAME_<NAME>). */
@@ -69,6 +71,7 @@ export const Op = {
   CLEAN_POD: 41,
   ACTIVATE: 42,
   PROCESS_TABLE: 43,
+  SET_SECCOMP: 46,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
@@ -183,10 +186,19 @@ export const Tag = {
   READONLY_PATH: 108,
   READONLY_ROOTFS: 109,
   WRITABLE_SYSFS: 110,
+  SECCOMP_DEFAULT: 120,
+  SECCOMP_ERRNO: 121,
+  SECCOMP_ARCH: 122,
+  SECCOMP_RULE: 123,
+  SECCOMP_SYSCALL: 124,
+  SECCOMP_ACTION: 125,
+  SECCOMP_ARG: 126,
+  SECCOMP_MIN_KERNEL: 127,
+  SECCOMP_BELOW_KERNEL: 128,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
-export type TagValueType = 'u32' | 'u64' | 'str' | 'str[]' | 'u32[]' | 'bytes' | 'tlv[]';
+export type TagValueType = 'u32' | 'u64' | 'str' | 'str[]' | 'u32[]' | 'bytes' | 'bytes[]' | 'tlv[]';
 
 /** The value type of every tag (the first word of each tag's comment in the header). */
 export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
@@ -293,6 +305,15 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.MEM_TOTAL]: 'u64',
   [Tag.TRUNCATED]: 'u32',
   [Tag.LAST_OP]: 'u32',
+  [Tag.SECCOMP_DEFAULT]: 'u32',
+  [Tag.SECCOMP_ERRNO]: 'u32',
+  [Tag.SECCOMP_ARCH]: 'str[]',
+  [Tag.SECCOMP_RULE]: 'tlv[]',
+  [Tag.SECCOMP_SYSCALL]: 'str[]',
+  [Tag.SECCOMP_ACTION]: 'u32',
+  [Tag.SECCOMP_ARG]: 'bytes[]',
+  [Tag.SECCOMP_MIN_KERNEL]: 'str',
+  [Tag.SECCOMP_BELOW_KERNEL]: 'str',
 };
 
 /** Bits of the MOUNT_FLAGS field (PV_MOUNT_<NAME>). */
@@ -301,6 +322,29 @@ export const MountFlag = {
   NOSUID: 2,
   NODEV: 4,
   NOEXEC: 8,
+} as const;
+
+/** Seccomp actions of SET_SECCOMP's SECCOMP_DEFAULT and SECCOMP_ACTION (PV_SECCOMP_ACT_<NAME>). */
+export const SeccompAct = {
+  NONE: 0,
+  ALLOW: 1,
+  ERRNO: 2,
+  KILL_THREAD: 3,
+  KILL_PROCESS: 4,
+  TRAP: 5,
+  TRACE: 6,
+  LOG: 7,
+} as const;
+
+/** Comparisons of a SECCOMP_ARG (PV_SECCOMP_CMP_<NAME>). */
+export const SeccompCmp = {
+  NE: 1,
+  LT: 2,
+  LE: 3,
+  EQ: 4,
+  GE: 5,
+  GT: 6,
+  MASKED_EQ: 7,
 } as const;
 
 /** Error classes of ERROR frames (PV_ERR_<NAME>). */

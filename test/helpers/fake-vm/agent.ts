@@ -17,7 +17,9 @@ import type {
   InterfaceInfo,
   ProcessSpec,
   RouteSpec,
+  SeccompFilter,
 } from '../../../src/vm/types';
+import { encodeSeccomp } from '../../../src/vm/agent/seccomp';
 import { encodeInterface, encodeMount, encodeRoute } from '../../../src/vm/agent/device-ops';
 import { PROTOCOL_VERSION } from '../../../src/vm/agent/protocol';
 import {
@@ -91,6 +93,7 @@ export class FakeAgent implements Agent {
       'reattach',
       'shutdown',
       'processTable',
+      'setSeccomp',
       'configureInterface',
       'addRoute',
       'listInterfaces',
@@ -249,6 +252,25 @@ export class FakeAgent implements Agent {
     if (!data) throw new NotFoundError(`${p}: no such file or directory`);
     if (data.length > maxBytes) throw new InvalidArgumentError(`${p} is larger than ${maxBytes} bytes`);
     return Buffer.from(data);
+  }
+
+  /** Checked and kept as the real agent would (it is recorded; no fake program makes system calls). */
+  async setSeccomp(
+    containerId: string,
+    filter: SeccompFilter | null,
+    opts: { ifSupported?: boolean } = {},
+  ): Promise<boolean> {
+    this.check(`setSeccomp ${containerId} ${filter ? filter.defaultAction : 'none'}`);
+    if (this.guest.hypervisor.olderAgents) {
+      if (opts.ifSupported) return false;
+      throw new NotImplementedError('the guest agent predates SET_SECCOMP');
+    }
+    const c = this.guest.containers.get(containerId);
+    if (!c) throw new NotFoundError('no such container');
+    encodeSeccomp(containerId, filter); // the client's checks of every value
+    if (filter) c.seccomp = filter;
+    else delete c.seccomp;
+    return true;
   }
 
   /** The container's running processes, as the real agent reads them from /proc (fake figures). */

@@ -6,6 +6,7 @@
 import { Readable } from 'node:stream';
 import type {
   ContainerSpec,
+  SeccompFilter,
   ExitStatus,
   InterfaceInfo,
   ProcessSpec,
@@ -236,6 +237,8 @@ export interface FakeContainer {
   spec: ContainerSpec;
   files: Map<string, Buffer>;
   mounts: Map<string, FakeMount>;
+  /** The seccomp filter its processes start with (Agent.setSeccomp); the fake enforces none. */
+  seccomp?: SeccompFilter;
 }
 
 /** A route of the fake guest. */

@@ -144,6 +144,7 @@ spec:
     const r = await engine.createNative({ kind: 'podfile', manifest: parsePodFile(POD(h.root)) });
     expect(r.name).toBe('kpod');
     expect(containersOf(r).map((c) => c.spec.name)).toEqual(['app', 'side']);
+    expect(containersOf(r).map((c) => c.spec.seccomp)).toEqual([undefined, undefined]);
     expect(r.sandbox.spec.labels).toMatchObject({ 'io.podvisor.pod': 'kpod', 'io.podvisor.api': 'native' });
     expect(dockerFrontend(r.frontend).config.Labels).toMatchObject({ 'io.podvisor.pod': 'kpod' });
   });
@@ -172,6 +173,8 @@ spec:
     expect(mainContainer(r).spec.args).toEqual(['sleep', '5']);
     expect(mainContainer(r).spec.env).toContain('A=b');
     expect(r.sandbox.spec.labels).toMatchObject({ k: 'v', 'io.podvisor.pod': 'one', 'io.podvisor.api': 'native' });
+    // No seccomp filter, as a pod file's containers (a docker create of the same gets the default).
+    expect(mainContainer(r).spec.seccomp).toBeUndefined();
     await expect(engine.createNative({ kind: 'spec', spec: { name: 'one', image: 'busybox' } })).rejects.toBeInstanceOf(
       NameInUseError,
     );

@@ -373,3 +373,91 @@ describe('AgentClient processes', () => {
     expect(stdin.reduce((n, f) => n + f.payload.length, 0)).toBe(10);
   });
 });
+
+describe('AgentClient seccomp (SET_SECCOMP)', () => {
+  /** Every field of a TLV payload, in order. */
+  function fields(b: Buffer): Array<[number, Buffer]> {
+    const out: Array<[number, Buffer]> = [];
+    for (let pos = 0; pos < b.length; ) {
+      const len = b.readUInt32LE(pos + 4);
+      out.push([b.readUInt16LE(pos), b.subarray(pos + 8, pos + 8 + len)]);
+      pos += 8 + len;
+    }
+    return out;
+  }
+  const spec = (containerId: string) => ({
+    containerId,
+    processId: `p-${containerId}`,
+    args: ['true'],
+    env: [],
+    cwd: '/',
+    user: { uid: 0, gid: 0, additionalGids: [] },
+    terminal: false,
+    stdin: false,
+  });
+  const filter = {
+    defaultAction: 'allow' as const,
+    architectures: ['x86_64', 'x86'],
+    rules: [
+      {
+        names: ['unshare'],
+        action: 'errno' as const,
+        errno: 1,
+        args: [{ index: 0, op: 'MASKED_EQ' as const, value: 0x10000000, value2: 0x10000000 }],
+        minKernel: '4.8',
+      },
+    ],
+  };
+
+  it('sends the filter as TLV, and no filter as the default action NONE', async () => {
+    fake.lastOp = Op.SET_SECCOMP;
+    const seen: Buffer[] = [];
+    fake.onCtl = (f, a) => {
+      if (f.type === Op.SET_SECCOMP) {
+        seen.push(f.payload);
+        a.ack(f.id, new TlvWriter());
+      }
+    };
+    client = await connect();
+    expect(await client.setSeccomp('c1', filter)).toBe(true);
+    expect(await client.setSeccomp('c1', null)).toBe(true);
+    const [first, second] = seen.map(fields);
+    const arg = Buffer.alloc(24);
+    arg.writeUInt32LE(0, 0);
+    arg.writeUInt32LE(7, 4); // PV_SECCOMP_CMP_MASKED_EQ
+    arg.writeBigUInt64LE(0x10000000n, 8);
+    arg.writeBigUInt64LE(0x10000000n, 16);
+    expect(first.map(([t]) => t)).toEqual([
+      Tag.CONTAINER_ID,
+      Tag.SECCOMP_DEFAULT,
+      Tag.SECCOMP_ARCH,
+      Tag.SECCOMP_ARCH,
+      Tag.SECCOMP_RULE,
+    ]);
+    expect(first[1][1].readUInt32LE(0)).toBe(1); // PV_SECCOMP_ACT_ALLOW
+    expect(fields(first[4][1])).toEqual([
+      [Tag.SECCOMP_SYSCALL, Buffer.from('unshare')],
+      [Tag.SECCOMP_ACTION, Buffer.from([2, 0, 0, 0])], // PV_SECCOMP_ACT_ERRNO
+      [Tag.SECCOMP_ERRNO, Buffer.from([1, 0, 0, 0])],
+      [Tag.SECCOMP_ARG, arg],
+      [Tag.SECCOMP_MIN_KERNEL, Buffer.from('4.8')],
+    ]);
+    expect(second).toEqual([
+      [Tag.CONTAINER_ID, Buffer.from('c1')],
+      [Tag.SECCOMP_DEFAULT, Buffer.from([0, 0, 0, 0])],
+    ]);
+  });
+
+  it('an agent older than SET_SECCOMP: refused and nothing sent; the container then starts no process', async () => {
+    const sent: number[] = [];
+    fake.onCtl = (f) => sent.push(f.type);
+    client = await connect();
+    await expect(client.setSeccomp('c1', filter)).rejects.toThrow('the guest agent predates SET_SECCOMP');
+    await expect(client.startProcess(spec('c1'))).rejects.toThrow(
+      'container c1 has no seccomp filter: its profile was not applied',
+    );
+    // Only when asked "if supported" is such an agent left as it is.
+    expect(await client.setSeccomp('c2', filter, { ifSupported: true })).toBe(false);
+    expect(sent).toEqual([]);
+  });
+});

@@ -12,6 +12,8 @@ import {
   Names,
   Op,
   PROTOCOL_VERSION,
+  SeccompAct,
+  SeccompCmp,
   Stream,
   TAG_TYPES,
   Tag,
@@ -58,6 +60,8 @@ function tsConstants(): Map<string, number | string> {
     ['PV_TAG_', Tag],
     ['PV_ERR_', ErrorCode],
     ['PV_MOUNT_', MountFlag],
+    ['PV_SECCOMP_ACT_', SeccompAct],
+    ['PV_SECCOMP_CMP_', SeccompCmp],
     ['PV_', Limits],
     ['PV_', Names],
   ];

@@ -68,6 +68,23 @@ describe('Rehearsal', () => {
     expect(vm.guest.containers.size).toBe(1);
   });
 
+  it('sets the seccomp filter it is given before its init, so the agent keeps it compiled', async () => {
+    const hv = withLs(new FakeHypervisor({ shareRoot: root }));
+    const vm = await bootFake(hv);
+    const seccomp = { defaultAction: 'allow' as const, architectures: [], rules: [] };
+    await Rehearsal.create({ busybox, seccomp })!.rehearse(vm);
+    const calls = vm.guest.calls.filter((c) => /^(createContainer|setSeccomp|startProcess)/.test(c));
+    expect(calls.slice(0, 3)).toEqual([
+      'createContainer rehearsal-1',
+      'setSeccomp rehearsal-1 allow',
+      'startProcess rehearsal-1-a ls -la /',
+    ]);
+    // Without one, none is set.
+    const other = await bootFake(hv);
+    await Rehearsal.create({ busybox })!.rehearse(other);
+    expect(other.guest.calls.filter((c) => c.startsWith('setSeccomp'))).toEqual([]);
+  });
+
   it('rejects and still cleans up when a rehearsal process fails', async () => {
     for (const [program, what] of [
       ['ls', 'init ls'],

@@ -1,0 +1,75 @@
+/**
+ * The seccomp profile of a CRI sandbox or container, as containerd 1.6 chooses it, turned into
+ * the Docker security option the creation goes through (./cri.ts makes Docker create bodies):
+ *
+ *   privileged                                  no filter
+ *   seccomp {profile_type: RuntimeDefault}      podvisor's default profile (no option)
+ *   seccomp {profile_type: Unconfined}          seccomp=unconfined
+ *   seccomp {profile_type: Localhost,           seccomp=<the file's content>: a profile on the
+ *            localhost_ref: /path}              node, in Docker's (or the OCI spec's) JSON
+ *   else seccomp_profile_path (deprecated):
+ *     runtime/default, docker/default           the default profile
+ *     unconfined                                seccomp=unconfined
+ *     localhost/<path>                          the file at <path>
+ *     anything else                             INVALID_ARGUMENT (containerd: invalid profile)
+ *   neither                                     seccomp=unconfined (the kubelet's default)
+ *
+ * A Localhost file that cannot be read fails the create, as with containerd.
+ */
+import * as fs from 'node:fs';
+import { InvalidArgumentError } from '../errors';
+
+/** The CRI fields a profile is chosen from (LinuxSandboxSecurityContext or LinuxContainerSecurityContext). */
+export interface CriSeccompRequest {
+  /** `seccomp` (a SecurityProfile), as decoded: enums by name. */
+  profile?: { profile_type?: string; localhost_ref?: string } | null;
+  /** `seccomp_profile_path`, deprecated. */
+  profilePath?: string;
+  privileged?: boolean;
+}
+
+const LOCALHOST_PREFIX = 'localhost/';
+/** A profile file larger than this is refused (Docker's default profile is ~20 KiB). */
+const MAX_PROFILE_BYTES = 1 << 20;
+const UNCONFINED = ['seccomp=unconfined'];
+
+async function localhost(ref: string): Promise<string[]> {
+  if (!ref.startsWith('/'))
+    throw new InvalidArgumentError(`seccomp localhost profile path ${JSON.stringify(ref)} is not absolute`);
+  let text: string;
+  try {
+    const st = await fs.promises.stat(ref);
+    if (!st.isFile()) throw new Error('not a regular file');
+    if (st.size > MAX_PROFILE_BYTES) throw new Error(`larger than ${MAX_PROFILE_BYTES} bytes`);
+    text = await fs.promises.readFile(ref, 'utf8');
+  } catch (err) {
+    throw new InvalidArgumentError(`cannot load seccomp profile ${JSON.stringify(ref)}: ${(err as Error).message}`);
+  }
+  return [`seccomp=${text}`];
+}
+
+/** The Docker SecurityOpt entries for a CRI request's seccomp settings (see the module comment). */
+export async function criSeccompOpts(req: CriSeccompRequest): Promise<string[]> {
+  if (req.privileged) return UNCONFINED;
+  if (req.profile) {
+    switch (req.profile.profile_type ?? 'RuntimeDefault') {
+      case 'RuntimeDefault':
+        return [];
+      case 'Unconfined':
+        return UNCONFINED;
+      case 'Localhost':
+        if (!req.profile.localhost_ref)
+          throw new InvalidArgumentError('seccomp profile type Localhost without a localhost_ref');
+        return localhost(req.profile.localhost_ref);
+      default:
+        throw new InvalidArgumentError(`unknown seccomp profile type ${JSON.stringify(req.profile.profile_type)}`);
+    }
+  }
+  const p = req.profilePath ?? '';
+  if (p === '' || p === 'unconfined') return UNCONFINED;
+  if (p === 'runtime/default' || p === 'docker/default') return [];
+  if (p.startsWith(LOCALHOST_PREFIX)) return localhost(p.slice(LOCALHOST_PREFIX.length));
+  throw new InvalidArgumentError(
+    `invalid seccomp profile ${JSON.stringify(p)}: not runtime/default, docker/default, unconfined or localhost/<path>`,
+  );
+}
