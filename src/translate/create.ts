@@ -26,6 +26,7 @@ import { parseMounts, withShmSize } from './mounts';
 import type { ContainerNetworkPlan, NetworkLookup } from '../net/container-config';
 import { planNetworks, type NetworkingInput } from './network-plan';
 import { parseRestartPolicy, type CreateRequest } from './create-body';
+import { parseStorageOpt } from './storage-opt';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -84,6 +85,7 @@ export function translateCreate(
   const stopSignal = c.StopSignal ? parseSignal(c.StopSignal) : SIGTERM;
   const network = networkPlan(req, hc, c, opts.networks);
   const mounts = withShmSize(parseMounts(hc), hc.ShmSize);
+  const storage = parseStorageOpt(hc.StorageOpt);
   const spec: PodSpec = {
     id,
     hostname: c.Hostname,
@@ -115,6 +117,7 @@ export function translateCreate(
         stopTimeout: c.StopTimeout ?? DEFAULT_STOP_TIMEOUT,
         ...(cgroupLimitsFor(hc) ? { limits: cgroupLimitsFor(hc) } : {}),
         ...(hc.GroupAdd?.length ? { groupAdd: [...hc.GroupAdd] } : {}),
+        ...(storage.size !== undefined ? { diskSize: storage.size } : {}),
         ...(mounts.length ? { mounts } : {}),
         ...(healthSpecOf(health, c.Shell ?? ic.Shell) ? { health: healthSpecOf(health, c.Shell ?? ic.Shell) } : {}),
       },
