@@ -179,6 +179,11 @@
  *        THREADS NICE COMM CMDLINE, in ascending PID order. At most PV_MAX_TOP_PROCESSES
  *        records, and no more than fit one frame: TRUNCATED 1 when some were left out. A
  *        process that exits while it is read is left out. NOT_FOUND: no such container.
+ *   PV_OP_DISK_USAGE         CONTAINER_ID                  -> ACK DISK_USED DISK_TOTAL
+ *        statfs of a block-mode container's / (the overlay reports its upper filesystem, the
+ *        ext4 of the upper disk): DISK_USED (f_blocks - f_bfree) * f_bsize, DISK_TOTAL
+ *        f_blocks * f_bsize (docker ps -s). NOT_FOUND: no such container, or it has no upper
+ *        disk. Served by agents whose LAST_OP is 53 or more.
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -302,6 +307,7 @@
 #define PV_OP_CLEAN_POD 41
 #define PV_OP_ACTIVATE 42
 #define PV_OP_PROCESS_TABLE 43
+#define PV_OP_DISK_USAGE 53
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0
@@ -407,6 +413,8 @@
 #define PV_TAG_DESTINATION6 94   /* bytes: IPv6 route destination, 16 bytes, network order */
 #define PV_TAG_GATEWAY6 95       /* bytes: IPv6 gateway, 16 bytes, network order */
 #define PV_TAG_UPPER_DISK 96     /* str: guest block device of the container's writable layer (CREATE_CONTAINER) */
+#define PV_TAG_DISK_USED 160     /* u64: bytes in use on a container's upper disk (DISK_USAGE) */
+#define PV_TAG_DISK_TOTAL 161    /* u64: bytes of a container's upper disk's filesystem (DISK_USAGE) */
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */

@@ -69,6 +69,7 @@ export const Op = {
   CLEAN_POD: 41,
   ACTIVATE: 42,
   PROCESS_TABLE: 43,
+  DISK_USAGE: 53,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
@@ -172,6 +173,8 @@ export const Tag = {
   DESTINATION6: 94,
   GATEWAY6: 95,
   UPPER_DISK: 96,
+  DISK_USED: 160,
+  DISK_TOTAL: 161,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -250,6 +253,8 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.SHARE_NS]: 'u32',
   [Tag.PID_PEER]: 'str',
   [Tag.UPPER_DISK]: 'str',
+  [Tag.DISK_USED]: 'u64',
+  [Tag.DISK_TOTAL]: 'u64',
   [Tag.TASK]: 'tlv[]',
   [Tag.PPID]: 'u32',
   [Tag.STATE]: 'str',
