@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/statfs.h>
 #include <termios.h>
 
 #include "agent.h"
@@ -88,7 +89,7 @@ static void op_version(uint32_t id) {
   struct channel *ch = ctl();
   if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
   if (tlv_put_u32(&ch->out, PV_TAG_PROTOCOL, PV_PROTOCOL_VERSION) || tlv_put_str(&ch->out, PV_TAG_AGENT, AGENT_VERSION_STRING) ||
-      tlv_put_u32(&ch->out, PV_TAG_LAST_OP, PV_OP_SET_SECCOMP))
+      tlv_put_u32(&ch->out, PV_TAG_LAST_OP, PV_OP_DISK_USAGE))
     chan_abort(ch);
   else
     chan_end(ch);
@@ -150,6 +151,29 @@ static void op_memory_stats(const struct tlv_msg *m, uint32_t id) {
   if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
   if (tlv_put_u64(&ch->out, PV_TAG_MEMORY_USAGE, usage) || tlv_put_u64(&ch->out, PV_TAG_MEMORY_LIMIT, limit) ||
       tlv_put_u64(&ch->out, PV_TAG_MEMORY_CACHE, cache))
+    chan_abort(ch);
+  else
+    chan_end(ch);
+}
+
+static void op_disk_usage(const struct tlv_msg *m, uint32_t id) {
+  char cid[PV_MAX_ID + 1];
+  if (need_str(m, id, PV_TAG_CONTAINER_ID, "container id", cid, PV_MAX_ID) < 0) return;
+  struct container *c = container_find(cid);
+  if (!c || !c->has_disk || c->root_fd < 0) {
+    fail(id, PV_ERR_NOT_FOUND, ENOENT, c ? "the container has no upper disk" : "no such container");
+    return;
+  }
+  struct statfs st;
+  if (fstatfs(c->root_fd, &st) < 0) {
+    fail(id, PV_ERR_UNAVAILABLE, errno, "statfs of the container's root");
+    return;
+  }
+  uint64_t bsize = (uint64_t)st.f_bsize, blocks = (uint64_t)st.f_blocks;
+  uint64_t used = blocks >= (uint64_t)st.f_bfree ? blocks - (uint64_t)st.f_bfree : 0;
+  struct channel *ch = ctl();
+  if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
+  if (tlv_put_u64(&ch->out, PV_TAG_DISK_USED, used * bsize) || tlv_put_u64(&ch->out, PV_TAG_DISK_TOTAL, blocks * bsize))
     chan_abort(ch);
   else
     chan_end(ch);
@@ -419,6 +443,8 @@ void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *pay
     return op_update_resources(&m, h->id);
   case PV_OP_MEMORY_STATS:
     return op_memory_stats(&m, h->id);
+  case PV_OP_DISK_USAGE:
+    return op_disk_usage(&m, h->id);
   case PV_OP_DESTROY_CONTAINER:
     return op_destroy_container(&m, h->id);
   case PV_OP_START_PROCESS:

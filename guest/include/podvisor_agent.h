@@ -215,6 +215,11 @@
  *        SECCOMP_DEFAULT PV_SECCOMP_ACT_NONE removes it (unconfined). A refused SET_SECCOMP
  *        leaves the container with a filter that kills any process at its next system call
  *        (the host may have sent the init right behind it: nothing runs unfiltered).
+ *   PV_OP_DISK_USAGE         CONTAINER_ID                  -> ACK DISK_USED DISK_TOTAL
+ *        statfs of a block-mode container's / (the overlay reports its upper filesystem, the
+ *        ext4 of the upper disk): DISK_USED (f_blocks - f_bfree) * f_bsize, DISK_TOTAL
+ *        f_blocks * f_bsize (docker ps -s). NOT_FOUND: no such container, or it has no upper
+ *        disk. Served by agents whose LAST_OP is 53 or more.
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -339,6 +344,7 @@
 #define PV_OP_ACTIVATE 42
 #define PV_OP_PROCESS_TABLE 43
 #define PV_OP_SET_SECCOMP 46
+#define PV_OP_DISK_USAGE 53
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0
@@ -487,6 +493,8 @@
 /* Rules of one filter, and system call names of one rule. */
 #define PV_MAX_SECCOMP_RULES 1024
 #define PV_MAX_SECCOMP_SYSCALLS 1024
+#define PV_TAG_DISK_USED 160     /* u64: bytes in use on a container's upper disk (DISK_USAGE) */
+#define PV_TAG_DISK_TOTAL 161    /* u64: bytes of a container's upper disk's filesystem (DISK_USAGE) */
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */

@@ -37,6 +37,7 @@ import {
   type PodSpec,
 } from './types';
 import type { AgentProcess } from '../vm/types';
+import { diskFor } from './disk-size';
 
 const log = logger('pod');
 
@@ -79,11 +80,13 @@ export async function create(
     deps.rootfsDisk && spec.containers.length === 1 && !spec.joinPod && spec.writableLayer !== 'host'
       ? deps.rootfsDisk
       : undefined;
+  // A size asked for is checked before anything is made (--storage-opt size: ./disk-size.ts).
+  const disks = new Map(spec.containers.map((c) => [c.id, diskFor(c.diskSize, disk)]));
   try {
     for (const c of spec.containers) {
       await deps.images.addUser(c.image, c.id);
       used.push(c.image);
-      await deps.rootfs.prepare(c.id, await deps.images.layerDirs(c.image), disk);
+      await deps.rootfs.prepare(c.id, await deps.images.layerDirs(c.image), disks.get(c.id));
     }
     await fs.promises.mkdir(ctx.dir(id), { recursive: true, mode: 0o700 });
     await deps.state.save(record);

@@ -42,6 +42,7 @@ import type { WaitCondition, WaitResult } from './registry';
 import { remove } from './removal';
 import * as restoreOps from './restore';
 import { sampleGuest } from './guest-stats';
+import { guestDiskUsed } from './disk-usage';
 import type { PodCounts, PodService } from './service';
 import { kill, stopLocked } from './stop';
 import type { ProcessTable } from './ps-format';
@@ -232,7 +233,9 @@ export class PodManager implements PodService {
   async sizeRw(ref: string): Promise<number> {
     const e = this.ctx.registry.lookup(ref);
     // The writable layer of the main container, for the same reason as `sample`.
-    return this.ctx.deps.rootfs.sizeRw(mainContainer(e.record).spec.id).catch(() => 0);
+    const id = mainContainer(e.record).spec.id;
+    const host = await this.ctx.deps.rootfs.sizeRw(id).catch(() => 0);
+    return e.run && this.ctx.deps.rootfs.diskOf?.(id) ? guestDiskUsed(e.run.vm.agent, id, host) : host;
   }
 
   // ---------------------------------------------------------------- daemon start and stop

@@ -86,6 +86,11 @@ export interface PodContainerSpec {
   stopSignal: number;
   /** Seconds between the stop signal and SIGKILL (default 10). */
   stopTimeout: number;
+  /**
+   * Size of the container's writable layer as asked (`--storage-opt size=`, go-units binary
+   * units: 64M, 1.5G): only a block-mode container can have one (./disk-size.ts).
+   */
+  diskSize?: string;
   /** HostConfig.GroupAdd: extra supplementary groups (names or gids) of the init and execs. */
   groupAdd?: string[];
   /** Limits of the container's cgroup in the guest (memory.max, cpu.max); none when absent. */

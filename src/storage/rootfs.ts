@@ -150,7 +150,7 @@ export class OverlayRootfs implements RootfsManager {
     return fs.existsSync(f) ? f : undefined;
   }
 
-  async prepare(id: string, layerDirs: string[], disk?: { bytes: number }): Promise<void> {
+  async prepare(id: string, layerDirs: string[], disk?: { bytes: number; fsBytes?: number }): Promise<void> {
     if (layerDirs.length === 0) throw new InvalidArgumentError('an image needs at least one layer');
     if (layerDirs.length > MAX_LAYERS)
       throw new InvalidArgumentError(`max depth exceeded: ${layerDirs.length} layers (at most ${MAX_LAYERS})`);
@@ -171,7 +171,8 @@ export class OverlayRootfs implements RootfsManager {
         await fs.promises.symlink(layerDirs[i], link);
       }
     }
-    if (disk && !fs.existsSync(path.join(d, DISK_FILE))) await makeDisk(path.join(d, DISK_FILE), disk.bytes);
+    if (disk && !fs.existsSync(path.join(d, DISK_FILE)))
+      await makeDisk(path.join(d, DISK_FILE), disk.bytes, disk.fsBytes);
     await writeFileAtomic(path.join(d, 'lower.json'), JSON.stringify(layerDirs));
   }
 
@@ -357,8 +358,13 @@ export class BlockModeError extends NotImplementedError {
   }
 }
 
-/** A sparse file of `bytes` holding an empty ext4 filesystem (made on the host: nothing of a guest's in it yet). */
-async function makeDisk(file: string, bytes: number): Promise<void> {
+/**
+ * A sparse file of `bytes` holding an empty ext4 filesystem (made on the host: nothing of a
+ * guest's in it yet) of `fsBytes` (default: the whole file). The file keeps the device's size
+ * (every upper disk has one capacity: src/vm/devices/upper-disk.ts); a smaller filesystem
+ * leaves the rest of it unused, and the guest's ext4 answers ENOSPC at its own end.
+ */
+async function makeDisk(file: string, bytes: number, fsBytes?: number): Promise<void> {
   const tmp = `${file}.tmp`;
   await fs.promises.rm(tmp, { force: true });
   const fh = await fs.promises.open(tmp, 'wx', 0o600);
@@ -370,9 +376,14 @@ async function makeDisk(file: string, bytes: number): Promise<void> {
   try {
     // Inode tables and journal are zeroed lazily (the guest mounts with noinit_itable: a sparse
     // file reads zeros); no blocks reserved for root (a container's layer, not a system disk).
-    await execFileP('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', tmp], {
-      timeout: 60_000,
-    });
+    const size = fsBytes !== undefined && fsBytes < bytes ? [`${Math.floor(fsBytes / 1024)}k`] : [];
+    await execFileP(
+      'mkfs.ext4',
+      ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', tmp, ...size],
+      {
+        timeout: 60_000,
+      },
+    );
   } catch (e) {
     await fs.promises.rm(tmp, { force: true });
     const err = e as NodeJS.ErrnoException & { stderr?: string };

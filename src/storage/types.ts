@@ -93,9 +93,11 @@ export interface RootfsManager {
   /**
    * Make the container's writable layer: upper/ and work/ on the host, or with `disk` an empty
    * ext4 filesystem in a sparse file of `disk.bytes` (block mode: the layer lives in the
-   * guest, and `mount` then mounts only the read-only image layers; see diskOf).
+   * guest, and `mount` then mounts only the read-only image layers; see diskOf). With
+   * `disk.fsBytes` the filesystem takes only that much of the file (--storage-opt size): the
+   * container gets ENOSPC there.
    */
-  prepare(containerId: string, layerDirs: string[], disk?: { bytes: number }): Promise<void>;
+  prepare(containerId: string, layerDirs: string[], disk?: { bytes: number; fsBytes?: number }): Promise<void>;
   /**
    * The host file of a block-mode container's writable layer, undefined for a container whose
    * layer is on the host. The host never mounts it: the guest has written it.

@@ -28,6 +28,7 @@ import { planNetworks, type NetworkingInput } from './network-plan';
 import { parseRestartPolicy, type CreateRequest } from './create-body';
 import { dockerSecurity } from './security';
 import { seccompOf } from './seccomp-opt';
+import { parseStorageOpt } from './storage-opt';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -95,6 +96,7 @@ export function translateCreate(
   const network = networkPlan(req, hc, c, opts.networks);
   const mounts = withShmSize(parseMounts(hc), hc.ShmSize);
   const seccomp = seccompOf(hc);
+  const storage = parseStorageOpt(hc.StorageOpt);
   const spec: PodSpec = {
     id,
     hostname: c.Hostname,
@@ -126,6 +128,7 @@ export function translateCreate(
         stopTimeout: c.StopTimeout ?? DEFAULT_STOP_TIMEOUT,
         ...(cgroupLimitsFor(hc) ? { limits: cgroupLimitsFor(hc) } : {}),
         ...(hc.GroupAdd?.length ? { groupAdd: [...hc.GroupAdd] } : {}),
+        ...(storage.size !== undefined ? { diskSize: storage.size } : {}),
         ...(mounts.length ? { mounts } : {}),
         ...(healthSpecOf(health, c.Shell ?? ic.Shell) ? { health: healthSpecOf(health, c.Shell ?? ic.Shell) } : {}),
         security: sec.security,

@@ -95,6 +95,14 @@ export interface CgroupMemory {
   cache: number;
 }
 
+/** statfs of a block-mode container's writable layer, as its guest reports it (PV_OP_DISK_USAGE). */
+export interface DiskUsage {
+  /** Bytes in use: (f_blocks - f_bfree) * f_bsize. */
+  used: number;
+  /** Bytes of the filesystem: f_blocks * f_bsize. */
+  total: number;
+}
+
 /**
  * A process running in the guest. Its streams are flow-controlled end to end: when the
  * consumer of stdout does not read, the guest stops reading the process's pipe, so a fast
@@ -375,6 +383,12 @@ export interface Agent {
   updateResources?(containerId: string, limits: ResourceLimits): Promise<void>;
   /** Memory use of a container's cgroup (optional, as updateResources). */
   cgroupMemory?(containerId: string): Promise<CgroupMemory>;
+  /**
+   * statfs of a block-mode container's writable layer, as the guest reports it (untrusted:
+   * the caller bounds it). Rejects with NotFoundError for a container without an upper disk,
+   * NotImplementedError when the agent predates the request.
+   */
+  diskUsage?(containerId: string): Promise<DiskUsage>;
   /**
    * The container's processes, read from the guest's /proc (docker top). Rejects with
    * NotImplementedError when the guest's agent predates the request (a VM started by an

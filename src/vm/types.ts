@@ -27,6 +27,7 @@ export type {
   ExitStatus,
   ResourceLimits,
   CgroupMemory,
+  DiskUsage,
   AgentProcess,
   AgentProcessInfo,
   OutputResume,

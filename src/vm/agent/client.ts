@@ -26,6 +26,7 @@ import type {
   AgentProcessInfo,
   AgentVersion,
   CgroupMemory,
+  DiskUsage,
   ContainerMount,
   ContainerSpec,
   GuestProcessTable,
@@ -219,6 +220,15 @@ export class AgentClient implements Agent {
       limit: r.needU64(Tag.MEMORY_LIMIT),
       cache: r.u64(Tag.MEMORY_CACHE) ?? 0,
     };
+  }
+
+  /** @inheritdoc */
+  async diskUsage(containerId: string): Promise<DiskUsage> {
+    checkId(containerId, 'container id');
+    // An older agent would take the unknown opcode for garbage and never answer.
+    if (this.lastOp < Op.DISK_USAGE) throw new NotImplementedError('the guest agent predates DISK_USAGE');
+    const r = await this.mux.request(Op.DISK_USAGE, new TlvWriter().str(Tag.CONTAINER_ID, containerId));
+    return { used: r.needU64(Tag.DISK_USED), total: r.needU64(Tag.DISK_TOTAL) };
   }
 
   /** @inheritdoc */

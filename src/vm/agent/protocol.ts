@@ -72,6 +72,7 @@ export const Op = {
   ACTIVATE: 42,
   PROCESS_TABLE: 43,
   SET_SECCOMP: 46,
+  DISK_USAGE: 53,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
@@ -195,6 +196,8 @@ export const Tag = {
   SECCOMP_ARG: 126,
   SECCOMP_MIN_KERNEL: 127,
   SECCOMP_BELOW_KERNEL: 128,
+  DISK_USED: 160,
+  DISK_TOTAL: 161,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -284,6 +287,8 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.READONLY_PATH]: 'str[]',
   [Tag.READONLY_ROOTFS]: 'u32',
   [Tag.WRITABLE_SYSFS]: 'u32',
+  [Tag.DISK_USED]: 'u64',
+  [Tag.DISK_TOTAL]: 'u64',
   [Tag.TASK]: 'tlv[]',
   [Tag.PPID]: 'u32',
   [Tag.STATE]: 'str',
