@@ -308,6 +308,7 @@ async function main(argv: string[]): Promise<void> {
             return ref;
           },
           address: (id) => cniNetworks.get(id),
+          counters: (id) => cniNetworks.counters(id),
           releaseNetwork: (id) => cniNetworks.tearDown(id),
           streaming: () => late.streaming,
         })),

@@ -34,6 +34,7 @@ import {
 } from './records';
 import { CriExec } from './runtime-exec';
 import { CriStats } from './runtime-stats';
+import type { SandboxCounters } from './stats';
 
 /** The pod's address on the CNI network (the daemon's CniNetworks.get). */
 export type SandboxAddress = (id: string) => Promise<{ ip?: string; additionalIps: string[] } | undefined>;
@@ -45,6 +46,8 @@ export interface CriRuntimeDeps {
   /** The infra image of every sandbox, made local (pulled when missing) before each RunPodSandbox. */
   sandboxImage(): Promise<string>;
   address: SandboxAddress;
+  /** A sandbox's CNI interface counters, for PodSandboxStats' network (absent: none reported). */
+  counters?: SandboxCounters;
   /** Tear down a sandbox's CNI network (idempotent): RemovePodSandbox of one whose VM died unseen. */
   releaseNetwork(id: string): Promise<void>;
   /** The streaming server whose URLs Exec, Attach and PortForward answer (absent: UNIMPLEMENTED). */

@@ -4,6 +4,30 @@
  * the same container (0 on the first), memory in use, and the writable layer's size.
  */
 import type { GuestSample } from '../../pod/service';
+import type { InterfaceCounters } from '../../net/tap-stats';
+
+/**
+ * The counters of a sandbox's CNI interface, read on the host in its network namespace (the
+ * daemon's CniNetworks.counters); undefined when it has no network.
+ */
+export type SandboxCounters = (
+  sandboxId: string,
+) => Promise<{ ifName: string; counters: InterfaceCounters } | undefined>;
+
+/** A NetworkUsage of one interface, the default one (containerd fills only that one too). */
+export function networkUsage(ifName: string, c: InterfaceCounters, now = Date.now()): object {
+  return {
+    timestamp: (BigInt(now) * 1_000_000n).toString(),
+    default_interface: {
+      name: ifName,
+      rx_bytes: u64(c.rx_bytes),
+      rx_errors: u64(c.rx_errors),
+      tx_bytes: u64(c.tx_bytes),
+      tx_errors: u64(c.tx_errors),
+    },
+    interfaces: [],
+  };
+}
 
 /** A UInt64Value. */
 function u64(n: number): { value: string } {
