@@ -4,18 +4,23 @@
  * the same container (0 on the first), memory in use, and the writable layer's size.
  */
 import type { GuestSample } from '../../pod/service';
-import type { InterfaceCounters } from '../../net/tap-stats';
+
+/** An interface's counters as the host reads them (the net layer's InterfaceCounters has these). */
+export interface LinkCounters {
+  rx_bytes: number;
+  rx_errors: number;
+  tx_bytes: number;
+  tx_errors: number;
+}
 
 /**
  * The counters of a sandbox's CNI interface, read on the host in its network namespace (the
  * daemon's CniNetworks.counters); undefined when it has no network.
  */
-export type SandboxCounters = (
-  sandboxId: string,
-) => Promise<{ ifName: string; counters: InterfaceCounters } | undefined>;
+export type SandboxCounters = (sandboxId: string) => Promise<{ ifName: string; counters: LinkCounters } | undefined>;
 
 /** A NetworkUsage of one interface, the default one (containerd fills only that one too). */
-export function networkUsage(ifName: string, c: InterfaceCounters, now = Date.now()): object {
+export function networkUsage(ifName: string, c: LinkCounters, now = Date.now()): object {
   return {
     timestamp: (BigInt(now) * 1_000_000n).toString(),
     default_interface: {
