@@ -179,11 +179,19 @@ describe('GetContainerEvents through the gRPC server', () => {
   let bus: EventBus;
   let events: CriEvents;
   let client: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+  let setBig: (v: boolean) => void;
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-cri-events-'));
     bus = new EventBus();
-    events = new CriEvents({ events: bus, statuses });
+    // Large statuses and a low limit: a client that does not read falls behind in a few events.
+    let big = false;
+    const padded: StatusReader = async (id) => ({
+      ...(await statuses(id)),
+      ...(big ? { containers_statuses: [{ id: 'c1', annotations: { pad: 'x'.repeat(64 * 1024) } }] } : {}),
+    });
+    setBig = (v) => (big = v);
+    events = new CriEvents({ events: bus, statuses: padded, backlogLimit: 20 });
     server = createCriServer(criHandlers({ info: {} as RuntimeInfo, images: {} as CriImageService, events }));
     const sock = path.join(dir, 'cri.sock');
     await new Promise<void>((resolve, reject) =>
@@ -232,6 +240,40 @@ describe('GetContainerEvents through the gRPC server', () => {
     a.call.cancel();
     await until(() => events.clientCount === 0);
     expect(bus.listenerCount).toBe(0);
+  });
+
+  it('ends the stream of a client that does not read with RESOURCE_EXHAUSTED; one that reads keeps going', async () => {
+    setBig(true);
+    try {
+      const got: unknown[] = [];
+      const reader = client.GetContainerEvents({}) as grpc.ClientReadableStream<unknown>;
+      reader.on('data', (m) => got.push(m));
+      reader.on('error', () => undefined);
+      const stalled = client.GetContainerEvents({}) as grpc.ClientReadableStream<unknown>;
+      let stalledGot = 0;
+      stalled.on('data', () => stalledGot++);
+      const ended = new Promise<grpc.ServiceError>((resolve) => stalled.on('error', resolve));
+      await until(() => events.clientCount === 2);
+      stalled.pause();
+      // Sent one by one, each once the reader has the one before: the reader's backlog stays small.
+      for (let i = 0; i < 120 && events.clientCount === 2; i++) {
+        bus.emit('container', 'start', 'c1', containerAttrs);
+        await until(() => got.length === i + 1);
+      }
+      expect(events.clientCount).toBe(1); // the stalled one was dropped, the reader kept
+      stalled.resume();
+      const err = await ended;
+      expect(err.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+      expect(err.details).toMatch(/container event stream dropped: 20 events were waiting/);
+      expect(stalledGot).toBeLessThan(got.length);
+      bus.emit('container', 'die', 'c1', containerAttrs);
+      const n = got.length;
+      await until(() => got.length === n + 1);
+      reader.cancel();
+      await until(() => events.clientCount === 0);
+    } finally {
+      setBig(false);
+    }
   });
 
   it('answers UNIMPLEMENTED without the events service', async () => {
