@@ -199,8 +199,11 @@ static void child_main(const struct process_spec *s, const struct container *c, 
   syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
 
   if (mkdir_p(s->cwd) < 0) child_fail(fail_fd, ST_MKDIR);
+  int sec_stage = 0; /* security.c: the container's settings, capabilities, no_new_privs */
+  if (security_before_user(s, c, is_init, &sec_stage) < 0) child_fail(fail_fd, sec_stage);
   if (setgroups((size_t)s->ngroups, s->groups) < 0 || setgid(s->gid) < 0 || setuid(s->uid) < 0)
     child_fail(fail_fd, ST_USER);
+  if (security_after_user(s, &sec_stage) < 0) child_fail(fail_fd, sec_stage);
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* cleared by a change of credentials */
   if (chdir(s->cwd) < 0) child_fail(fail_fd, ST_CWD);
   exec_with_path(s->argv, s->envp);
@@ -258,7 +261,9 @@ static const char *go_strerror(int err, char *buf, size_t len) {
   return buf;
 }
 
-static void describe_failure(const struct process_spec *s, const struct exec_error *x, struct agent_error *e) {
+static void describe_failure(const struct process_spec *s, const struct container *c, const struct exec_error *x,
+                             struct agent_error *e) {
+  if (x->stage >= ST_SECURITY_BASE && security_describe(x->stage, x->err, c, e)) return;
   const char *arg0 = s->argv[0];
   char text[128];
   switch (x->stage) {
@@ -403,7 +408,7 @@ struct process *process_start(const struct process_spec *s, struct agent_error *
   if (n == (ssize_t)sizeof x) {
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
     }
-    describe_failure(s, &x, e);
+    describe_failure(s, c, &x, e);
     close_fd(&master);
     if (out_read != out[0]) close_fd(&out_read);
     close_fd(&out[0]);

@@ -25,9 +25,10 @@
  * The CRI front's own data (metadata, annotations, log paths) is kept in labels under
  * CRI_LABEL_PREFIX, beside the user's labels, so it survives a daemon restart with the record.
  */
-import { InvalidArgumentError, NotImplementedError } from '../errors';
+import { InvalidArgumentError } from '../errors';
 import { CRI_LOG_PATH_OPT } from '../pod/service';
 import type { CreateBody } from '../translate/docker-schema';
+import { criSecurityHostConfig } from './cri-security';
 import { planDockerCreate } from './docker';
 import type { CreationPlan, EngineDeps } from './plan';
 import type { CriContainerRequest, CriSandboxRequest } from './service';
@@ -44,7 +45,10 @@ export async function planCriSandbox(deps: EngineDeps, req: CriSandboxRequest): 
     OpenStdin: true,
     ...(req.hostname ? { Hostname: req.hostname } : {}),
     Labels: { ...req.labels, ...req.criLabels, [CRI_API_LABEL]: 'cri' },
-    HostConfig: { NetworkMode: 'none' },
+    HostConfig: {
+      NetworkMode: 'none',
+      ...(req.sysctls && Object.keys(req.sysctls).length ? { Sysctls: req.sysctls } : {}),
+    },
   } as CreateBody;
   const plan = await planDockerCreate(deps, body, req.name);
   plan.spec.cni = {
@@ -57,8 +61,6 @@ export async function planCriSandbox(deps: EngineDeps, req: CriSandboxRequest): 
 
 /** Plan a CRI container's pod, in the VM of sandbox pod `req.sandboxId` (see the module comment). */
 export async function planCriContainer(deps: EngineDeps, req: CriContainerRequest): Promise<CreationPlan> {
-  if (req.readonlyRootfs)
-    throw new NotImplementedError('podvisor does not make a read-only root filesystem (readonly_rootfs)');
   for (const m of req.mounts) {
     if (!m.containerPath.startsWith('/'))
       throw new InvalidArgumentError(`mount container path ${JSON.stringify(m.containerPath)} is not absolute`);
@@ -87,6 +89,7 @@ export async function planCriContainer(deps: EngineDeps, req: CriContainerReques
       Binds: req.mounts.map((m) => `${m.hostPath}:${m.containerPath}${m.readonly ? ':ro' : ''}`),
       ...(req.memoryBytes ? { Memory: req.memoryBytes } : {}),
       ...(req.cpuQuota && req.cpuPeriod ? { CpuQuota: req.cpuQuota, CpuPeriod: req.cpuPeriod } : {}),
+      ...criSecurityHostConfig(req.security),
     },
   } as CreateBody;
   const plan = await planDockerCreate(deps, body, req.name);

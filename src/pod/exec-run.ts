@@ -3,6 +3,7 @@
  * without a client session, resize its terminal. The instances themselves are kept by the
  * exec store (./exec.ts).
  */
+import { processSecurity } from './security';
 import type { AgentProcess } from '../vm/types';
 import { ConflictError, NotFoundError } from '../errors';
 import { PodNotRunningError, PodPausedError } from './errors';
@@ -87,6 +88,7 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
       terminal: x.config.tty,
       stdin: x.config.attachStdin && !!session,
       ...(x.config.tty ? { rows: 24, cols: 80 } : {}),
+      ...processSecurity(main.security, x.config.privileged),
     });
     if (x.config.tty) startedWithTerminal(proc, 24, 80);
   } catch (err) {

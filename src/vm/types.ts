@@ -40,6 +40,8 @@ export type {
   ContainerMount,
   Agent,
   ActivateRequest,
+  CapabilitySets,
+  GuestContainerSecurity,
 } from './agent-types';
 
 /** Hardware of a VM. */

@@ -14,7 +14,7 @@
  */
 import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../../errors';
-import type { CreationService } from '../../engine/service';
+import type { CreationService, CriContainerSecurity } from '../../engine/service';
 import type { PodService } from '../../pod/service';
 import { mainContainer, podPhase, type PodRecord } from '../../pod/types';
 import type { StreamingServer } from './streaming';
@@ -100,6 +100,7 @@ export class CriRuntime {
         [L.logDirectory]: c.log_directory ?? '',
         [L.pidMode]: c.linux?.security_context?.namespace_options?.pid ?? 'POD',
       },
+      sysctls: c.linux?.sysctls ?? {},
     });
     try {
       await this.deps.pods.start(r.id);
@@ -182,6 +183,9 @@ export class CriRuntime {
     need(c?.image?.image, 'config.image.image');
     const sec = c.linux?.security_context;
     checkNamespaces(sec?.namespace_options, 'CreateContainer');
+    // containerd's rule: a privileged container only in a sandbox whose config (sent with the request) is privileged.
+    if (sec?.privileged && !req.sandbox_config?.linux?.security_context?.privileged)
+      throw new InvalidArgumentError('no privileged container allowed in sandbox');
     const smd = json<Req>(s.sandbox.spec.labels[L.metadata], {});
     const dir = s.sandbox.spec.labels[L.logDirectory] ?? '';
     const logPath = c.log_path && dir ? path.join(dir, c.log_path) : '';
@@ -224,7 +228,7 @@ export class CriRuntime {
       ...(sec?.run_as_user ? { runAsUser: Number(sec.run_as_user.value) } : {}),
       ...(sec?.run_as_group ? { runAsGroup: Number(sec.run_as_group.value) } : {}),
       runAsUsername: sec?.run_as_username ?? '',
-      readonlyRootfs: !!sec?.readonly_rootfs,
+      ...(sec ? { security: securityOf(sec) } : {}),
       ...(res && Number(res.memory_limit_in_bytes) > 0 ? { memoryBytes: Number(res.memory_limit_in_bytes) } : {}),
       ...(res && Number(res.cpu_quota) > 0 && Number(res.cpu_period) > 0
         ? { cpuQuota: Number(res.cpu_quota), cpuPeriod: Number(res.cpu_period) }
@@ -395,4 +399,17 @@ export class CriRuntime {
  */
 export function hostnameOf(podName: string): string {
   return podName.slice(0, 63).replace(/[-.]+$/, '');
+}
+
+/** A container's linux.security_context as the creation service takes it. */
+function securityOf(sec: Req): CriContainerSecurity {
+  return {
+    privileged: !!sec.privileged,
+    addCapabilities: sec.capabilities?.add_capabilities ?? [],
+    dropCapabilities: sec.capabilities?.drop_capabilities ?? [],
+    readonlyRootfs: !!sec.readonly_rootfs,
+    noNewPrivs: !!sec.no_new_privs,
+    maskedPaths: sec.masked_paths ?? [],
+    readonlyPaths: sec.readonly_paths ?? [],
+  };
 }
