@@ -282,6 +282,7 @@ async function main(argv: string[]): Promise<void> {
     const { RuntimeConfigState, RuntimeInfo } = await import('../api/cri/runtime-info');
     const { CriImageService } = await import('../api/cri/images');
     const { CriRuntime } = await import('../api/cri/runtime');
+    const { CriEvents, criStatuses } = await import('../api/cri/runtime-events');
     const { StreamingServer } = await import('../api/cri/streaming');
     const { PodStreamingBackend } = await import('../api/cri/streaming/pod-backend');
     const { serveCri, stopCri } = await import('./cri-listen');
@@ -309,9 +310,12 @@ async function main(argv: string[]): Promise<void> {
             return ref;
           },
           address: (id) => cniNetworks.get(id),
+          counters: (id) => cniNetworks.counters(id),
           releaseNetwork: (id) => cniNetworks.tearDown(id),
           streaming: () => late.streaming,
         })),
+        // GetContainerEvents: the pod layer's events of CRI pods, with the runtime's statuses.
+        events: new CriEvents({ events, statuses: (id) => criStatuses(criRuntime)(id) }),
       }),
     );
     // Exec, Attach and PortForward URLs point at the streaming server (loopback, a free port).

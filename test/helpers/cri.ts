@@ -61,3 +61,31 @@ export async function criFailure(p: Promise<unknown>): Promise<CriError> {
     (e: unknown) => e as CriError,
   );
 }
+
+/** One open GetContainerEvents stream: the events so far, in order. */
+export interface CriEventStream {
+  events: Array<Record<string, unknown> & { container_id: string; container_event_type: string; created_at: string }>;
+  /** The stream's end, if it ended (its error's code, or 0). */
+  ended?: number;
+  close(): void;
+}
+
+/** Open RuntimeService/GetContainerEvents on the CRI socket at `socketPath`, collecting its events. */
+export function criEventStream(socketPath: string): CriEventStream {
+  const s = loadCriServices();
+  const client = new s.RuntimeService(`unix://${socketPath}`, grpc.credentials.createInsecure());
+  const call = (
+    client as unknown as { GetContainerEvents(r: object): grpc.ClientReadableStream<unknown> }
+  ).GetContainerEvents({});
+  const out: CriEventStream = {
+    events: [],
+    close: () => {
+      call.cancel();
+      client.close();
+    },
+  };
+  call.on('data', (m) => out.events.push(m as CriEventStream['events'][number]));
+  call.on('error', (e: grpc.ServiceError) => (out.ended ??= e.code));
+  call.on('end', () => (out.ended ??= 0));
+  return out;
+}

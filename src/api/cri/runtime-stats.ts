@@ -1,10 +1,14 @@
 /**
  * The CRI's stats calls: ContainerStats, ListContainerStats, PodSandboxStats and
  * ListPodSandboxStats, from the pod layer's samples and the rates kept between them (./stats.ts).
+ * A sandbox's `linux.network` is its CNI interface's counters, read on the host in the
+ * sandbox's network namespace (SandboxCounters); a container's stats carry no network usage,
+ * as containerd's (the CRI's ContainerStats has no field for it: the pod's network is the
+ * sandbox's).
  */
 import type { PodService } from '../../pod/service';
 import type { PodRecord } from '../../pod/types';
-import { StatsRates } from './stats';
+import { networkUsage, StatsRates, type SandboxCounters } from './stats';
 import { containerView, L, sandboxView, type CriPods, type Map, type Req } from './records';
 
 /** RuntimeService's stats calls. */
@@ -12,7 +16,7 @@ export class CriStats {
   private readonly rates = new StatsRates();
 
   constructor(
-    private readonly deps: { pods: PodService },
+    private readonly deps: { pods: PodService; counters?: SandboxCounters },
     private readonly cri: CriPods,
   ) {}
 
@@ -65,11 +69,13 @@ export class CriStats {
     for (const c of this.cri.containers().filter((x) => x.sandbox.spec.labels[L.sandbox] === s.id))
       containers.push(await this.statsOf(c));
     const usage = this.rates.usage(s.id, sample) as Req;
+    const net = running && this.deps.counters ? await this.deps.counters(s.id).catch(() => undefined) : undefined;
     return {
       attributes: { id: s.id, metadata: v.metadata, labels: v.labels, annotations: v.annotations },
       linux: {
         cpu: usage.cpu,
         memory: usage.memory,
+        ...(net ? { network: networkUsage(net.ifName, net.counters) } : {}),
         process: { timestamp: usage.cpu.timestamp, process_count: { value: String(sample?.pids ?? 0) } },
         containers,
       },

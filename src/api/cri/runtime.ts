@@ -35,6 +35,7 @@ import {
 } from './records';
 import { CriExec } from './runtime-exec';
 import { CriStats } from './runtime-stats';
+import type { SandboxCounters } from './stats';
 
 /** The seccomp fields of a sandbox's or container's security context (engine/cri-seccomp.ts chooses). */
 function criSeccomp(sec: Req | undefined): CriSeccompRequest {
@@ -51,6 +52,8 @@ export interface CriRuntimeDeps {
   /** The infra image of every sandbox, made local (pulled when missing) before each RunPodSandbox. */
   sandboxImage(): Promise<string>;
   address: SandboxAddress;
+  /** A sandbox's CNI interface counters, for PodSandboxStats' network (absent: none reported). */
+  counters?: SandboxCounters;
   /** Tear down a sandbox's CNI network (idempotent): RemovePodSandbox of one whose VM died unseen. */
   releaseNetwork(id: string): Promise<void>;
   /** The streaming server whose URLs Exec, Attach and PortForward answer (absent: UNIMPLEMENTED). */

@@ -1,12 +1,13 @@
 /**
  * The CRI v1 gRPC server: runtime.v1.RuntimeService and runtime.v1.ImageService on one
  * grpc-js Server, every RPC of our definitions (./proto/runtime-v1.proto) registered. The
- * calls served so far are wired to their services (./runtime-info.ts, ./images.ts); every
- * other call answers UNIMPLEMENTED naming itself, until the runtime service's sandbox and
- * container calls are built on the creation service.
+ * calls served are wired to their services (./runtime-info.ts, ./images.ts, ./runtime.ts,
+ * ./runtime-events.ts); every other call answers UNIMPLEMENTED naming itself.
  *
  * Handlers are plain async functions of the request (and an AbortSignal that fires when the
- * client cancels); errors go through the one mapper of this transport (./errors.ts).
+ * client cancels); a server-streaming call (GetContainerEvents) gets an EventClient to send on
+ * and a signal that fires when the client goes away. Errors go through the one mapper of this
+ * transport (./errors.ts).
  *
  * The server is not bound here: the daemon hands it the connections of its own unix sockets
  * (src/daemon/cri-listen.ts), so socket modes, groups and shutdown work as for the Docker API.
@@ -17,14 +18,23 @@ import { toServiceError } from './errors';
 import { RuntimeInfo } from './runtime-info';
 import { CriImageService } from './images';
 import type { CriRuntime } from './runtime';
+import type { CriEvents, EventClient } from './runtime-events';
 
 /** One unary call's implementation. */
 export type UnaryImpl = (request: never, signal: AbortSignal) => unknown;
+
+/**
+ * One server-streaming call's implementation: sends to `client` until `signal` fires (the
+ * client went away); a throw ends the stream with that error.
+ */
+export type StreamImpl = (request: never, client: EventClient, signal: AbortSignal) => void;
 
 /** The implementations given to the server, by method name of each service. */
 export interface CriHandlers {
   runtime: Record<string, UnaryImpl>;
   image: Record<string, UnaryImpl>;
+  /** RuntimeService's server-streaming calls (GetContainerEvents). */
+  runtimeStreams?: Record<string, StreamImpl>;
 }
 
 /** What the CRI front end is built from. */
@@ -33,6 +43,8 @@ export interface CriDeps {
   images: CriImageService;
   /** The sandbox, container and exec calls (./runtime.ts); absent: they answer UNIMPLEMENTED. */
   runtime?: CriRuntime;
+  /** GetContainerEvents' streams (./runtime-events.ts); absent: UNIMPLEMENTED. */
+  events?: CriEvents;
 }
 
 /** The calls served so far. */
@@ -52,6 +64,7 @@ export function criHandlers(deps: CriDeps): CriHandlers {
       RemoveImage: (req: Parameters<CriImageService['remove']>[0]) => deps.images.remove(req),
       ImageFsInfo: () => deps.images.fsInfo(),
     },
+    runtimeStreams: deps.events ? { GetContainerEvents: eventsCall(deps.events) } : {},
   };
 }
 
@@ -82,6 +95,11 @@ function runtimeCalls(rt: CriRuntime): Record<string, UnaryImpl> {
   };
 }
 
+/** GetContainerEvents: the stream of one client. */
+function eventsCall(events: CriEvents): StreamImpl {
+  return (_req, client, signal) => events.serve(client, signal);
+}
+
 /** The answer of a call that is not served yet. */
 function unimplemented(service: string, method: string): Partial<grpc.ServiceError> {
   const details = `podvisor does not serve ${service}/${method} yet`;
@@ -93,15 +111,17 @@ function serviceImplementation(
   serviceName: string,
   definition: grpc.ServiceDefinition,
   impls: Record<string, UnaryImpl>,
+  streams: Record<string, StreamImpl> = {},
 ): grpc.UntypedServiceImplementation {
   const out: grpc.UntypedServiceImplementation = {};
   for (const [method, def] of Object.entries(definition)) {
     const impl = impls[method];
     const name = `${serviceName}/${method}`;
     if (def.responseStream) {
-      // GetContainerEvents: no stream is served yet.
+      const stream = streams[method];
       out[method] = ((call: grpc.ServerWritableStream<unknown, unknown>) => {
-        call.emit('error', unimplemented(serviceName, method));
+        if (!stream) return call.emit('error', unimplemented(serviceName, method));
+        serveStream(call, name, stream);
       }) as grpc.handleServerStreamingCall<unknown, unknown>;
       continue;
     }
@@ -120,6 +140,31 @@ function serviceImplementation(
   return out;
 }
 
+/**
+ * Run a server-streaming impl on `call`: its signal fires when the client cancels or the stream
+ * closes; a failure (thrown, or `client.fail`) ends the stream with its gRPC status.
+ */
+function serveStream(call: grpc.ServerWritableStream<unknown, unknown>, name: string, impl: StreamImpl): void {
+  const controller = new AbortController();
+  const stop = (): void => controller.abort(new Error(`${name}: the client went away`));
+  call.once('cancelled', stop);
+  call.once('close', stop);
+  call.once('finish', stop);
+  const client: EventClient = {
+    send: (msg) => void call.write(msg),
+    backlog: () => call.writableLength,
+    fail: (err) => {
+      stop();
+      call.emit('error', toServiceError(err, name));
+    },
+  };
+  try {
+    impl(call.request as never, client, controller.signal);
+  } catch (err) {
+    client.fail(err as Error);
+  }
+}
+
 /** A grpc-js Server with both CRI services (not bound: see the module comment). */
 export function createCriServer(handlers: CriHandlers): grpc.Server {
   const services = loadCriServices();
@@ -130,7 +175,12 @@ export function createCriServer(handlers: CriHandlers): grpc.Server {
   });
   server.addService(
     services.RuntimeService.service,
-    serviceImplementation('runtime.v1.RuntimeService', services.RuntimeService.service, handlers.runtime),
+    serviceImplementation(
+      'runtime.v1.RuntimeService',
+      services.RuntimeService.service,
+      handlers.runtime,
+      handlers.runtimeStreams,
+    ),
   );
   server.addService(
     services.ImageService.service,

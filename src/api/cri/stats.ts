@@ -5,6 +5,35 @@
  */
 import type { GuestSample } from '../../pod/service';
 
+/** An interface's counters as the host reads them (the net layer's InterfaceCounters has these). */
+export interface LinkCounters {
+  rx_bytes: number;
+  rx_errors: number;
+  tx_bytes: number;
+  tx_errors: number;
+}
+
+/**
+ * The counters of a sandbox's CNI interface, read on the host in its network namespace (the
+ * daemon's CniNetworks.counters); undefined when it has no network.
+ */
+export type SandboxCounters = (sandboxId: string) => Promise<{ ifName: string; counters: LinkCounters } | undefined>;
+
+/** A NetworkUsage of one interface, the default one (containerd fills only that one too). */
+export function networkUsage(ifName: string, c: LinkCounters, now = Date.now()): object {
+  return {
+    timestamp: (BigInt(now) * 1_000_000n).toString(),
+    default_interface: {
+      name: ifName,
+      rx_bytes: u64(c.rx_bytes),
+      rx_errors: u64(c.rx_errors),
+      tx_bytes: u64(c.tx_bytes),
+      tx_errors: u64(c.tx_errors),
+    },
+    interfaces: [],
+  };
+}
+
 /** A UInt64Value. */
 function u64(n: number): { value: string } {
   return { value: String(Math.max(0, Math.round(n))) };

@@ -30,6 +30,8 @@ import { createNetns, listNetnsDirs, netnsPath, removeNetns } from './netns';
 import { parseResult } from './result';
 import { CniRunner, DEFAULT_PLUGIN_TIMEOUT_MS } from './runner';
 import { joinTap, linkFacts } from './tap-redirect';
+import { netnsLinkCounters } from './link-stats';
+import type { InterfaceCounters } from '../tap-stats';
 import type { CniBandwidth, CniConfigList, CniPortMapping, CniResult, CniSandbox } from './types';
 
 const log = logger('cni');
@@ -184,6 +186,17 @@ export class CniNetworks {
       await configureGuest(vm.agent, guest);
       return guest;
     });
+  }
+
+  /**
+   * The counters of the sandbox's CNI interface (eth0) in its namespace, the pod's point of view
+   * (./link-stats.ts); undefined without a network set up.
+   */
+  async counters(id: string): Promise<{ ifName: string; counters: InterfaceCounters } | undefined> {
+    const rec = this.record(id);
+    if (!rec?.result) return undefined;
+    const counters = await netnsLinkCounters(netnsPath(this.stateDir, rec.id), rec.ifName);
+    return counters && { ifName: rec.ifName, counters };
   }
 
   /** The sandbox's network as set up (read from its record: also after a daemon restart). */
