@@ -167,6 +167,7 @@ struct container {
   uint64_t destroy_session;
   int share_ns;      /* 1: in the pod's shared PID and UTS namespaces (podns.c) */
   int has_disk;      /* 1: / is an overlay whose upper is on a block device (synced on release) */
+  int upper_fd;      /* has_disk: O_PATH fd of the disk's root (upper/ and work/), else -1 */
   char pid_peer[PV_MAX_ID + 1]; /* "": own PID namespace; else the container whose init's it joins */
 };
 
@@ -274,6 +275,7 @@ struct process {
   int exit_signal;
   int oom_killed;   /* init only: its container's cgroup saw an OOM kill during its life */
   int attached;     /* may send stream frames in the current session */
+  int is_job;       /* an ARCHIVE process (killed when its container is destroyed) */
 };
 
 extern struct process g_procs[PV_MAX_PROCESSES];
@@ -293,6 +295,8 @@ struct process_spec {
   unsigned rows, cols;
   int stdin_open;
   uint32_t window;
+  /* ARCHIVE: a process of the agent's own (archive.c) instead of argv; no exec. */
+  const struct archive_job *job;
 };
 
 struct process *process_find(const char *id);
@@ -385,6 +389,11 @@ void reply_error(uint32_t id, const struct agent_error *e);
 void fail(uint32_t id, uint32_t code, int err, const char *msg);
 int need_str(const struct tlv_msg *m, uint32_t id, uint16_t tag, const char *what, char *out, size_t max);
 struct container *need_container(const struct tlv_msg *m, uint32_t id);
+
+/* ops_archive.c: PV_OP_ARCHIVE. */
+void op_archive(const struct tlv_msg *m, uint32_t id);
+/* Kill the ARCHIVE processes of a container (it is being destroyed). */
+void archive_kill_jobs(const char *container_id);
 
 /* ---- ops_devices.c: requests for interfaces, routes and mounts --------------------------- */
 void op_configure_interface(const struct tlv_msg *m, uint32_t id);

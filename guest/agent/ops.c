@@ -88,7 +88,7 @@ static void op_version(uint32_t id) {
   struct channel *ch = ctl();
   if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
   if (tlv_put_u32(&ch->out, PV_TAG_PROTOCOL, PV_PROTOCOL_VERSION) || tlv_put_str(&ch->out, PV_TAG_AGENT, AGENT_VERSION_STRING) ||
-      tlv_put_u32(&ch->out, PV_TAG_LAST_OP, PV_OP_PROCESS_TABLE))
+      tlv_put_u32(&ch->out, PV_TAG_LAST_OP, PV_OP_ARCHIVE))
     chan_abort(ch);
   else
     chan_end(ch);
@@ -199,6 +199,7 @@ static void op_destroy_container(const struct tlv_msg *m, uint32_t id) {
   c->destroy_req = id;
   c->destroy_session = ctl()->session;
   container_kill(c);
+  archive_kill_jobs(c->id);
   /* Processes that are not the init's descendants cannot exist (execs join its PID
    * namespace, which the kernel empties when the init dies). The answer comes from
    * ops_housekeeping once they are all reaped. */
@@ -447,6 +448,8 @@ void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *pay
     return op_activate(&m, h->id);
   case PV_OP_PROCESS_TABLE:
     return op_process_table(&m, h->id);
+  case PV_OP_ARCHIVE:
+    return op_archive(&m, h->id);
   case PV_OP_SHUTDOWN:
     logf_("shutdown requested");
     reply_ack_empty(h->id);
