@@ -168,6 +168,7 @@ static int type_allowed(const struct channel *ch, uint16_t type) {
   if (type >= PV_OP_VERSION && type <= PV_OP_MEMORY_STATS) return 1;
   if (type >= PV_OP_CONFIGURE_INTERFACE && type <= PV_OP_UNMOUNT) return 1;
   if (type >= PV_OP_RESUME_OUTPUT && type <= PV_OP_PROCESS_TABLE) return 1;
+  if (type == PV_OP_ARCHIVE) return 1;
   return 0;
 }
 

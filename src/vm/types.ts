@@ -40,7 +40,9 @@ export type {
   ContainerMount,
   Agent,
   ActivateRequest,
+  ArchiveRequest,
 } from './agent-types';
+export { ArchiveExit } from './agent-types';
 
 /** Hardware of a VM. */
 export interface VmSize {

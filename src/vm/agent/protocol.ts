@@ -69,6 +69,8 @@ export const Op = {
   CLEAN_POD: 41,
   ACTIVATE: 42,
   PROCESS_TABLE: 43,
+  // 44-47: reserved for work in progress elsewhere.
+  ARCHIVE: 48,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
@@ -172,6 +174,9 @@ export const Tag = {
   DESTINATION6: 94,
   GATEWAY6: 95,
   UPPER_DISK: 96,
+  ARCHIVE_KIND: 140,
+  ARCHIVE_NAME: 141,
+  ARCHIVE_FLAGS: 142,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -271,6 +276,9 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.MEM_TOTAL]: 'u64',
   [Tag.TRUNCATED]: 'u32',
   [Tag.LAST_OP]: 'u32',
+  [Tag.ARCHIVE_KIND]: 'u32',
+  [Tag.ARCHIVE_NAME]: 'str',
+  [Tag.ARCHIVE_FLAGS]: 'u32',
 };
 
 /** Bits of the MOUNT_FLAGS field (PV_MOUNT_<NAME>). */
@@ -279,6 +287,23 @@ export const MountFlag = {
   NOSUID: 2,
   NODEV: 4,
   NOEXEC: 8,
+} as const;
+
+/** What an ARCHIVE request does (PV_ARCHIVE_<NAME>). */
+export const ArchiveKind = {
+  STAT: 1,
+  GET: 2,
+  PUT: 3,
+  EXPORT: 4,
+  LAYER: 5,
+} as const;
+
+/** Bits of ARCHIVE_FLAGS (PV_ARCHIVE_F_<NAME>). */
+export const ArchiveFlag = {
+  FOLLOW: 1,
+  NO_OVERWRITE_DIR: 2,
+  HEADERS_ONLY: 4,
+  CHOWN: 8,
 } as const;
 
 /** Error classes of ERROR frames (PV_ERR_<NAME>). */

@@ -5,6 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  ArchiveFlag,
+  ArchiveKind,
   ErrorCode,
   FrameType,
   Limits,
@@ -58,6 +60,8 @@ function tsConstants(): Map<string, number | string> {
     ['PV_TAG_', Tag],
     ['PV_ERR_', ErrorCode],
     ['PV_MOUNT_', MountFlag],
+    ['PV_ARCHIVE_', ArchiveKind],
+    ['PV_ARCHIVE_F_', ArchiveFlag],
     ['PV_', Limits],
     ['PV_', Names],
   ];
