@@ -29,7 +29,9 @@ export function register(router: Router, services: ApiServices): void {
       const config = commitConfig(fe.config, query.changes);
       if (!c.rootfsPaths) throw new UnavailableError('the container storage is not available');
       const paths = await c.rootfsPaths(rec.id);
-      if (paths.disk) throw new BlockModeError(rec.id);
+      // Block mode: the layer is packed in the guest (src/storage/archive/guest.ts).
+      const archive = c.archive;
+      if (paths.disk && !archive) throw new BlockModeError(rec.id);
       const pause = query.pause && c.pods.isRunning(rec.id) && mainContainer(rec).state.status === 'running';
       if (pause) await c.pods.pause(rec.id);
       let id: string;
@@ -39,6 +41,7 @@ export function register(router: Router, services: ApiServices): void {
           {
             upperDir: paths.upperDir,
             lowerDirs: paths.lowerDirs,
+            ...(paths.disk && archive ? { layerTar: () => archive.guestLayer(rec.id, paths.lowerDirs) } : {}),
             parentId: mainContainer(rec).spec.image,
             // dockerd records the container's image as the committed image's Parent.
             recordParent: true,

@@ -65,7 +65,7 @@ async function entries(t: Buffer): Promise<Array<{ name: string; type: string; s
     s.resume();
   });
   await new Promise((resolve, reject) => {
-    x.on('finish', resolve);
+    x.on('finish', () => resolve(undefined));
     x.on('error', reject);
     Readable.from([t]).pipe(x);
   });
@@ -124,13 +124,16 @@ describe('ARCHIVE in host test mode', () => {
     const p = tar.pack();
     p.entry({ name: '../../evil', size: 1 }, 'x');
     p.finalize();
-    const bad = await archive({ kind: 'put', path: '/tmp', noOverwriteDirNonDir: false }, await collect(p));
+    const bad = await archive(
+      { kind: 'put', path: '/tmp', noOverwriteDirNonDir: false },
+      await collect(Readable.from(p)),
+    );
     expect(bad.code).toBe(4);
     expect(bad.err).toMatch(/outside of the destination/);
     const q = tar.pack();
     q.entry({ name: 'etc', size: 1 }, 'x');
     q.finalize();
-    const dir = await archive({ kind: 'put', path: '/', noOverwriteDirNonDir: true }, await collect(q));
+    const dir = await archive({ kind: 'put', path: '/', noOverwriteDirNonDir: true }, await collect(Readable.from(q)));
     expect(dir.code).toBe(4);
     expect(dir.err).toMatch(/cannot overwrite directory "\/etc" with non-directory "etc"/);
     expect(fs.statSync(path.join(root(), 'etc')).isDirectory()).toBe(true);
@@ -142,7 +145,7 @@ describe('ARCHIVE in host test mode', () => {
     p.finalize();
     const r = await archive(
       { kind: 'put', path: '/tmp', noOverwriteDirNonDir: false, owner: { uid: 7, gid: 8 } },
-      await collect(p),
+      await collect(Readable.from(p)),
     );
     expect(r.code).toBe(0);
     const st = fs.statSync(path.join(root(), 'tmp/owned'));
