@@ -226,6 +226,9 @@ uint64_t cgroup_oom_kills(const struct container *c);
 /* memory.current, memory.max (0 = none), page cache; -1 without a cgroup. */
 int cgroup_memory(const struct container *c, uint64_t *usage, uint64_t *limit, uint64_t *cache);
 void cgroup_remove(struct container *c);
+/* Freeze (1) or thaw (0) the container's cgroup; freezing waits up to ~2 s for it to take.
+ * 0, or -1 without a cgroup. */
+int cgroup_freeze(const struct container *c, int on);
 /* Kill every process of the container's cgroup (cgroup.kill); 0 without a cgroup. */
 int cgroup_kill(const struct container *c);
 /* Fork a spare container namespace ahead of the next CREATE_CONTAINER, unless one is there
@@ -276,6 +279,7 @@ struct process {
   int oom_killed;   /* init only: its container's cgroup saw an OOM kill during its life */
   int attached;     /* may send stream frames in the current session */
   int is_job;       /* an ARCHIVE process (killed when its container is destroyed) */
+  int thaw;         /* an ARCHIVE process that froze its container: thawed when it ends */
 };
 
 extern struct process g_procs[PV_MAX_PROCESSES];
@@ -392,6 +396,8 @@ struct container *need_container(const struct tlv_msg *m, uint32_t id);
 
 /* ops_archive.c: PV_OP_ARCHIVE. */
 void op_archive(const struct tlv_msg *m, uint32_t id);
+/* An ARCHIVE process was reaped: thaw what it froze. */
+void archive_job_ended(struct process *p);
 /* Kill the ARCHIVE processes of a container (it is being destroyed). */
 void archive_kill_jobs(const char *container_id);
 

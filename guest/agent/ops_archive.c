@@ -55,18 +55,27 @@ void op_archive(const struct tlv_msg *m, uint32_t id) {
   s.cwd = "/";
   s.stdin_open = job.kind == PV_ARCHIVE_PUT;
   s.job = &job;
+  int freeze = job.kind == PV_ARCHIVE_LAYER && (job.flags & PV_ARCHIVE_F_FREEZE) && cgroup_freeze(c, 1) == 0;
   struct agent_error e;
   struct process *p = process_start(&s, &e);
   if (!p) {
+    if (freeze) cgroup_freeze(c, 0);
     logf_("archive %s in %s: %s", pid_s, cid, e.msg);
     reply_error(id, &e);
     return;
   }
+  p->thaw = freeze;
   if (chan_begin(&g_ctl, PV_FRAME_ACK, 0, id) < 0) return;
   if (tlv_put_u32(&g_ctl.out, PV_TAG_PID, (uint32_t)p->pid))
     chan_abort(&g_ctl);
   else
     chan_end(&g_ctl);
+}
+
+void archive_job_ended(struct process *p) {
+  struct container *c = p->thaw ? container_find(p->container_id) : NULL;
+  if (c) cgroup_freeze(c, 0);
+  p->thaw = 0;
 }
 
 void archive_kill_jobs(const char *container_id) {

@@ -490,6 +490,7 @@ void processes_reap(void) {
       struct process *p = &g_procs[i];
       if (!p->used || p->exited || p->pid != pid) continue;
       p->exited = 1;
+      if (p->is_job) archive_job_ended(p);
       if (p->is_init) {
         struct container *c = container_find(p->container_id);
         p->oom_killed = c && cgroup_oom_kills(c) > c->oom_base;

@@ -200,7 +200,9 @@
  *          PV_ARCHIVE_EXPORT -> stdout: a tar of the whole root
  *          PV_ARCHIVE_LAYER  -> stdout: the upper layer as an image layer tar (a whiteout
  *                            is DIR/.wh.NAME, an opaque directory adds DIR/.wh..wh..opq);
- *                            HEADERS_ONLY: regular files with size 0 and no data (docker diff)
+ *                            HEADERS_ONLY: regular files with size 0 and no data (docker diff);
+ *                            FREEZE: the container's processes are frozen (cgroup.freeze) from
+ *                            before the walk until the process ends (docker commit's pause)
  *        NOT_FOUND: no such container; INVALID: the container has no upper disk (LAYER).
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
@@ -446,6 +448,7 @@
 #define PV_ARCHIVE_F_NO_OVERWRITE_DIR 2 /* PUT: never replace a directory by a non-directory or back */
 #define PV_ARCHIVE_F_HEADERS_ONLY 4     /* LAYER: no file data */
 #define PV_ARCHIVE_F_CHOWN 8            /* PUT: UID GID own every entry */
+#define PV_ARCHIVE_F_FREEZE 16          /* LAYER: the container's cgroup is frozen while it runs (commit's pause) */
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */

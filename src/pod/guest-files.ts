@@ -16,10 +16,10 @@ import type { AgentProcess, ArchiveRequest, Vm } from '../vm/types';
 import { NotImplementedError, UnavailableError } from '../errors';
 import { logger } from '../util/log';
 import type { PodContext } from './context';
-import { NoSuchPodError } from './errors';
+import { NoSuchPodError, PodPausedError } from './errors';
 import type { Entry } from './registry';
 import { rootfsInShare } from './runtime';
-import { mainContainer, podSpecOf } from './types';
+import { isPaused, mainContainer, podSpecOf } from './types';
 
 const log = logger('pod');
 
@@ -55,6 +55,8 @@ function session(vm: Vm, id: string, release: () => Promise<void>): GuestFilesSe
 /** Open the main container of pod `ref` in a guest (see the module comment). */
 export async function openGuestFiles(ctx: PodContext, e: Entry, ref: string): Promise<GuestFilesSession> {
   const id = mainContainer(e.record).spec.id;
+  // A paused pod's VM is frozen, its agent too.
+  if (e.run && isPaused(e.record)) throw new PodPausedError(e.record.id, 'archive');
   if (e.run) return session(e.run.vm, id, async () => undefined);
   let opened: (s: GuestFilesSession) => void = () => undefined;
   let failed: (err: unknown) => void = () => undefined;

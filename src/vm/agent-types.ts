@@ -366,7 +366,7 @@ export type ArchiveRequest = { containerId: string; processId: string } & (
   | { kind: 'get'; path: string; follow: boolean; name: string }
   | { kind: 'put'; path: string; noOverwriteDirNonDir: boolean; owner?: { uid: number; gid: number } }
   | { kind: 'export' }
-  | { kind: 'layer'; headersOnly: boolean }
+  | { kind: 'layer'; headersOnly: boolean; freeze?: boolean }
 );
 
 /** Exit statuses of an ARCHIVE process (any other: failed, its stderr says why). */

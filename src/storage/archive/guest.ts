@@ -220,11 +220,17 @@ export class GuestArchive {
   /**
    * The writable layer as an image layer tar for a commit (what dockerd leaves out is left
    * out), and how many entries it has once it has ended. The guest is held until it ends.
+   * `freeze`: the container's processes are frozen while the layer is read (commit's pause:
+   * the VM itself cannot be paused, its agent does the work).
    */
-  async layer(id: string, lowerDirs: string[]): Promise<{ stream: Readable; entries: Promise<number> }> {
+  async layer(
+    id: string,
+    lowerDirs: string[],
+    freeze = false,
+  ): Promise<{ stream: Readable; entries: Promise<number> }> {
     const g = await this.open(id);
     try {
-      const proc = await g.archive({ kind: 'layer', headersOnly: false });
+      const proc = await g.archive({ kind: 'layer', headersOnly: false, freeze });
       const t = committedLayer(proc.stdout, lowerDirs, { maxBytes: this.limits.layerBytes });
       return { stream: this.finishing(g, proc, t.stream), entries: t.entries };
     } catch (e) {

@@ -315,12 +315,17 @@ export class ContainerArchive {
 
   /**
    * Block mode: the writable layer as an image layer tar for a commit (`lowerDirs`: the
-   * image's layers, top first), and how many entries it holds once it has ended.
+   * image's layers, top first), and how many entries it holds once it has ended. `freeze`:
+   * the container's processes are frozen meanwhile (commit's pause).
    */
-  async guestLayer(id: string, lowerDirs: string[]): Promise<{ stream: Readable; entries: Promise<number> }> {
+  async guestLayer(
+    id: string,
+    lowerDirs: string[],
+    opts: { freeze?: boolean } = {},
+  ): Promise<{ stream: Readable; entries: Promise<number> }> {
     const g = this.guestFor(id);
     if (!g) throw new InvalidArgumentError(`container ${id.slice(0, 12)} keeps its writable layer on the host`);
-    return g.layer(id, lowerDirs);
+    return g.layer(id, lowerDirs, opts.freeze ?? false);
   }
 }
 

@@ -294,6 +294,7 @@ export class AgentClient implements Agent {
       }
     }
     if (req.kind === 'layer' && req.headersOnly) flags |= ArchiveFlag.HEADERS_ONLY;
+    if (req.kind === 'layer' && req.freeze) flags |= ArchiveFlag.FREEZE;
     w.u32(Tag.ARCHIVE_FLAGS, flags);
     // Registered before the request: output may arrive before the ACK.
     const proc = this.mux.newProcess({

@@ -304,6 +304,7 @@ export const ArchiveFlag = {
   NO_OVERWRITE_DIR: 2,
   HEADERS_ONLY: 4,
   CHOWN: 8,
+  FREEZE: 16,
 } as const;
 
 /** Error classes of ERROR frames (PV_ERR_<NAME>). */
