@@ -354,7 +354,7 @@ export interface Agent {
   /**
    * Start an ARCHIVE process (ArchiveRequest): a tar of a container's files on its stdout, or
    * one extracted from its stdin, flow-controlled as any process's output. Its exit status
-   * says how it ended (ArchiveExit). Optional: fakes have no guest filesystem; NotImplementedError
+   * says how it ended (src/storage/archive/guest.ts ArchiveExit). Optional: fakes have no guest filesystem; NotImplementedError
    * when the guest's agent predates it.
    */
   archive?(req: ArchiveRequest): Promise<AgentProcess>;
@@ -368,9 +368,6 @@ export type ArchiveRequest = { containerId: string; processId: string } & (
   | { kind: 'export' }
   | { kind: 'layer'; headersOnly: boolean; freeze?: boolean }
 );
-
-/** Exit statuses of an ARCHIVE process (any other: failed, its stderr says why). */
-export const ArchiveExit = { OK: 0, FAILED: 1, NO_SUCH_PATH: 2, NOT_A_DIRECTORY: 3, REFUSED: 4 } as const;
 
 /** What a VM restored from a template is given before it serves a pod (Agent.activate). */
 export interface ActivateRequest {

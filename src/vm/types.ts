@@ -42,7 +42,6 @@ export type {
   ActivateRequest,
   ArchiveRequest,
 } from './agent-types';
-export { ArchiveExit } from './agent-types';
 
 /** Hardware of a VM. */
 export interface VmSize {

@@ -15,10 +15,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 import { dockerOk, dockerSync } from '../helpers/docker-cli';
+import { startDockerd, type BaselineDockerd } from '../../bench/common';
 
 jest.setTimeout(600000);
 
@@ -245,5 +246,39 @@ test('docker cp into a created block-mode container lands on its disk', () => {
     expect(ok(['start', '-a', 'blkcreated'])).toBe('into created\n/etc/issue');
   } finally {
     dockerSync(d, ['rm', '-f', 'blkcreated']);
+  }
+});
+
+test("docker diff of a block-mode container, running and stopped, is dockerd's for the same steps", async () => {
+  let dockerd: BaselineDockerd | undefined;
+  const steps = (cli: (args: string[]) => string, name: string) => {
+    cli(['run', '-d', '--name', name, DEBIAN, 'sleep', '3600']);
+    cli(['exec', name, 'sh', '-c', MAKE]);
+    const src = path.join(work, 'diff-in.txt');
+    fs.writeFileSync(src, 'in\n');
+    cli(['cp', src, `${name}:/made/etclink/`]);
+    cli(['cp', hostTree().dir, `${name}:/tmp/tree`]);
+    const running = cli(['diff', name]);
+    cli(['stop', '-t', '1', name]);
+    const stopped = cli(['diff', name]);
+    cli(['rm', '-f', name]);
+    return { running, stopped };
+  };
+  try {
+    dockerd = await startDockerd(path.join(work, 'dockerd'));
+    const env = dockerd.env;
+    const theirs = (args: string[]) => {
+      const r = spawnSync('/usr/local/bin/docker', args, { env, encoding: 'utf8', timeout: 300000 });
+      if (r.status !== 0) throw new Error(`dockerd: docker ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout.trim();
+    };
+    theirs(['pull', '-q', DEBIAN]);
+    const want = steps(theirs, 'blkdiff');
+    const got = steps(ok, 'blkdiff');
+    expect(got.running.split('\n').sort()).toEqual(want.running.split('\n').sort());
+    expect(got.stopped.split('\n').sort()).toEqual(want.stopped.split('\n').sort());
+  } finally {
+    dockerSync(d, ['rm', '-f', 'blkdiff']);
+    await dockerd?.stop();
   }
 });

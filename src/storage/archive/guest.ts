@@ -11,29 +11,43 @@
  * entry, an error line is bounded; sizes are bounded by the container's disk.
  */
 import * as path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../errors';
-import { ArchiveExit, type AgentProcess, type ArchiveRequest, type ExitStatus } from '../../vm/types';
 import { withoutDaemonFiles, type Change } from './changes';
 import { checkedTar, committedLayer, layerChanges } from './guest-tar';
 import { goTime, type ContainerPathStat } from './stat';
 
+/**
+ * What an ARCHIVE process does (the agent's PV_OP_ARCHIVE; the VM layer's ArchiveRequest
+ * less the ids, which the GuestFiles adds).
+ */
+export type GuestArchiveRequest =
+  | { kind: 'stat'; path: string; follow: boolean }
+  | { kind: 'get'; path: string; follow: boolean; name: string }
+  | { kind: 'put'; path: string; noOverwriteDirNonDir: boolean; owner?: { uid: number; gid: number } }
+  | { kind: 'export' }
+  | { kind: 'layer'; headersOnly: boolean; freeze?: boolean };
+
+/** An ARCHIVE process as the agent's client gives it (an GuestProcess of the VM layer). */
+export interface GuestProcess {
+  readonly stdout: Readable;
+  readonly stderr: Readable | null;
+  readonly stdin: Writable | null;
+  readonly exited: Promise<{ exitCode: number }>;
+}
+
+/** Exit statuses of an ARCHIVE process (guest/agent/archive.c); any other: failed, stderr says why. */
+export const ArchiveExit = { OK: 0, FAILED: 1, NO_SUCH_PATH: 2, NOT_A_DIRECTORY: 3, REFUSED: 4 } as const;
+
 /** A request's view of a container's guest (see the module comment). */
 export interface GuestFiles {
   /** Start an ARCHIVE process in the container (its ids are added here). */
-  archive(req: GuestArchiveRequest): Promise<AgentProcess>;
+  archive(req: GuestArchiveRequest): Promise<GuestProcess>;
   /** Read a small file of the container (/etc/passwd for copyUIDGID). */
   readFile(path: string, maxBytes: number): Promise<Buffer>;
   /** The request is over: a short-lived VM is stopped. */
   release(): Promise<void>;
 }
-
-/** An ARCHIVE request less the ids GuestFiles adds. */
-export type GuestArchiveRequest = ArchiveRequest extends infer R
-  ? R extends unknown
-    ? Omit<R, 'containerId' | 'processId'>
-    : never
-  : never;
 
 /** Opens a container's guest for one request (the pod layer provides it). */
 export type GuestOpener = (containerId: string) => Promise<GuestFiles>;
@@ -73,12 +87,12 @@ export function parseGuestStat(text: string, name: string): ContainerPathStat {
 
 /** What a finished ARCHIVE process said: its exit status and first stderr line. */
 interface Ended {
-  status: ExitStatus;
+  status: { exitCode: number };
   error: string;
 }
 
 /** Collect stderr (bounded) and wait for the exit. */
-function ended(p: AgentProcess): Promise<Ended> {
+function ended(p: GuestProcess): Promise<Ended> {
   let err = '';
   p.stderr?.on('data', (c: Buffer) => {
     if (err.length < MAX_ERROR) err += c.toString('utf8').slice(0, MAX_ERROR - err.length);
@@ -243,7 +257,7 @@ export class GuestArchive {
    * `out` (made from proc's stdout) until it ends: then the process's exit is checked (a
    * failed one fails the stream) and the guest released.
    */
-  private finishing(g: GuestFiles, proc: AgentProcess, out: Readable): Readable {
+  private finishing(g: GuestFiles, proc: GuestProcess, out: Readable): Readable {
     const end = ended(proc);
     end.catch(() => undefined);
     const res = new PassThrough({ highWaterMark: 256 * 1024 });

@@ -69,7 +69,7 @@ export class ContainerArchive {
 
   /** Block mode: the guest that serves the container's root (BlockModeError without one). */
   private guestFor(id: string): GuestArchive | undefined {
-    if (!this.rootfs.diskOf(id)) return undefined;
+    if (!this.rootfs.diskOf?.(id)) return undefined;
     if (!this.guest) throw new BlockModeError(id);
     return this.guest;
   }

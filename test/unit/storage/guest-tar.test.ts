@@ -12,14 +12,14 @@ import * as tar from 'tar-stream';
 import { checkedTar, committedLayer, layerChanges } from '../../../src/storage/archive/guest-tar';
 import { parseGuestStat } from '../../../src/storage/archive/guest';
 
-type Entry = tar.Headers & { body?: string };
+type Entry = Partial<tar.Header> & { name: string; body?: string };
 
 /** A tar of `entries` as a guest might send it (raw headers: nothing cleaned). */
 async function guestTar(entries: Entry[]): Promise<Readable> {
   const pack = tar.pack();
   for (const e of entries) {
     const { body, ...h } = e;
-    pack.entry({ mode: 0o644, ...h }, body ?? ''); // queued: the pack is read only afterwards
+    pack.entry({ ...h, mode: h.mode ?? 0o644 }, body ?? ''); // queued: the pack is read only afterwards
   }
   pack.finalize();
   return Readable.from(pack);
