@@ -26,6 +26,7 @@ const log = logger('pod');
 /** One request's view of a container's guest (matches src/storage/archive/guest.ts GuestFiles). */
 export interface GuestFilesSession {
   archive(req: ArchiveRequestOf): Promise<AgentProcess>;
+  kill(p: { processId: string }): Promise<void>;
   readFile(path: string, maxBytes: number): Promise<Buffer>;
   release(): Promise<void>;
 }
@@ -47,6 +48,7 @@ function session(vm: Vm, id: string, release: () => Promise<void>): GuestFilesSe
       if (!agent.archive) throw new NotImplementedError('the guest agent has no ARCHIVE');
       return agent.archive({ ...req, containerId: id, processId: `archive-${process.pid}-${++seq}` } as ArchiveRequest);
     },
+    kill: (p) => agent.signalProcess(p.processId, 9),
     readFile: (p, max) => agent.readFile(id, p, max),
     release,
   };

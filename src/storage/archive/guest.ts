@@ -30,6 +30,7 @@ export type GuestArchiveRequest =
 
 /** An ARCHIVE process as the agent's client gives it (an GuestProcess of the VM layer). */
 export interface GuestProcess {
+  readonly processId: string;
   readonly stdout: Readable;
   readonly stderr: Readable | null;
   readonly stdin: Writable | null;
@@ -43,6 +44,8 @@ export const ArchiveExit = { OK: 0, FAILED: 1, NO_SUCH_PATH: 2, NOT_A_DIRECTORY:
 export interface GuestFiles {
   /** Start an ARCHIVE process in the container (its ids are added here). */
   archive(req: GuestArchiveRequest): Promise<GuestProcess>;
+  /** End an ARCHIVE process early (SIGKILL): its reader or writer on the host went away. */
+  kill(p: GuestProcess): Promise<void>;
   /** Read a small file of the container (/etc/passwd for copyUIDGID). */
   readFile(path: string, maxBytes: number): Promise<Buffer>;
   /** The request is over: a short-lived VM is stopped. */
@@ -188,7 +191,9 @@ export class GuestArchive {
       // The client's tar goes to the guest as it comes (the guest's credit paces it); the
       // guest stopping early (a refused entry) closes its side.
       stdin.on('error', () => undefined);
-      input.on('error', () => stdin.destroy());
+      // The client went away mid-archive: the process would wait for the rest forever.
+      input.on('error', () => void g.kill(proc).catch(() => undefined));
+      input.on('aborted', () => void g.kill(proc).catch(() => undefined));
       input.pipe(stdin);
       const e = await end;
       input.unpipe(stdin);
@@ -284,7 +289,11 @@ export class GuestArchive {
     });
     res.on('drain', () => out.resume());
     res.on('close', () => {
-      if (!res.writableFinished) out.destroy();
+      if (!res.writableFinished) {
+        // The reader went away: the process would wait for credit forever.
+        out.destroy();
+        void g.kill(proc).catch(() => undefined);
+      }
       release();
     });
     return res;

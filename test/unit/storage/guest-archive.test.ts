@@ -19,6 +19,7 @@ function proc(stdout: Buffer | string, code: number, stderr = ''): GuestProcess 
   const stdin = new PassThrough();
   stdin.on('data', (c: Buffer) => input.push(c));
   return {
+    processId: 'p',
     stdout: Readable.from([Buffer.from(stdout)]),
     stderr: Readable.from([Buffer.from(stderr)]),
     stdin,
@@ -45,6 +46,7 @@ function guest(answers: Array<(req: GuestArchiveRequest) => GuestProcess>): {
         if (!next) throw new Error('no more answers');
         return next(req);
       },
+      kill: async () => undefined,
       readFile: async () => Buffer.from('app:x:1000:1001::/home/app:/bin/sh\n'),
       release: async () => void released++,
     }),
@@ -134,4 +136,28 @@ test.each([
   expect(err).toBeInstanceOf(cls);
   expect((err as Error).message).toMatch(msg);
   expect(g.released()).toBe(1);
+});
+
+test('a tar out whose reader goes away kills the guest process (it would wait for credit forever)', async () => {
+  const killed: string[] = [];
+  const stdout = new PassThrough();
+  const p: GuestProcess = {
+    processId: 'exp1',
+    stdout,
+    stderr: Readable.from([]),
+    stdin: null,
+    exited: new Promise(() => undefined),
+  };
+  const open = async (): Promise<GuestFiles> => ({
+    archive: async () => p,
+    kill: async (x) => void killed.push(x.processId),
+    readFile: async () => Buffer.alloc(0),
+    release: async () => undefined,
+  });
+  const out = await new GuestArchive(open, LIMITS).export('c1');
+  out.resume();
+  stdout.write(Buffer.alloc(512, 0x41).fill(0, 100)); // a partial header: the tar goes on
+  out.destroy();
+  await new Promise((r) => setTimeout(r, 20));
+  expect(killed).toEqual(['exp1']);
 });
