@@ -278,11 +278,20 @@ struct process {
   int exit_signal;
   int oom_killed;   /* init only: its container's cgroup saw an OOM kill during its life */
   int attached;     /* may send stream frames in the current session */
+  uint64_t started_ms; /* monotonic_ms() at its start */
+  int held_sig;     /* a signal its namespace's init would have dropped, sent once caught (heldsig.c) */
   int is_job;       /* an ARCHIVE process (killed when its container is destroyed) */
   int thaw;         /* an ARCHIVE process that froze its container: thawed when it ends */
 };
 
 extern struct process g_procs[PV_MAX_PROCESSES];
+
+/* security.c: a process's capability sets and no_new_privs (START_PROCESS). */
+struct process_security {
+  int has_caps; /* 0: keep every capability (the other fields unused) */
+  uint64_t bounding, effective, permitted, inheritable, ambient;
+  int no_new_privs;
+};
 
 struct process_spec {
   const char *container_id;
@@ -299,6 +308,7 @@ struct process_spec {
   unsigned rows, cols;
   int stdin_open;
   uint32_t window;
+  struct process_security security;
   /* ARCHIVE: a process of the agent's own (archive.c) instead of argv; no exec. */
   const struct archive_job *job;
 };
@@ -319,6 +329,17 @@ void process_handle_fd(int owner, int kind, short revents);
  * Returns non-zero when it queued a frame (another pass may then find more to do). */
 int processes_housekeeping(void);
 int process_count(void);
+
+/* ---- heldsig.c: a signal for a namespace's init that does not catch it yet ------------------ */
+uint64_t monotonic_ms(void);
+/* After kill(p->pid, sig): hold sig when p is a young namespace init that would drop it. */
+void heldsig_note(struct process *p, int sig);
+/* Whether a signal is held (the loop then wakes often to look). */
+int heldsig_pending(void);
+/* Send each held signal its process now catches; forget those that expired or whose process ended. */
+void heldsig_check(void);
+/* p is released. */
+void heldsig_forget(struct process *p);
 int container_has_processes(const char *container_id);
 void process_release(struct process *p);
 /* RESUME_OUTPUT for one stream: re-send from `durable` (what the host stored) as far as kept.
@@ -326,6 +347,24 @@ void process_release(struct process *p);
 int64_t process_resume_stream(struct process *p, int s, uint64_t durable);
 /* Output credit became available on the io channel (used to rotate fairness). */
 extern uint32_t g_rr;
+
+/* ---- security.c: capabilities, no_new_privs, sysctls, masked and read-only paths ----- */
+/* START_PROCESS's security fields into *ps; -1 with *e set when malformed. */
+int security_process_parse(const struct tlv_msg *m, struct process_security *ps, struct agent_error *e);
+/* CREATE_CONTAINER's security fields, checked (-1 with *e set) and kept for container `slot`
+ * (its index in g_containers) once security_container_keep is called. */
+int security_container_parse(const struct tlv_msg *m, struct agent_error *e);
+void security_container_keep(const struct container *c);
+/* In the child, before its change of user: the container's settings (an init), the bounding
+ * set, keep-caps. After it: the other sets and no_new_privs. 0, or -1 with errno set and
+ * *stage the failing step (an ST_SECURITY_* value, see security_describe). */
+int security_before_user(const struct process_spec *s, const struct container *c, int is_init, int *stage);
+int security_after_user(const struct process_spec *s, int *stage);
+/* A child's failure at a security stage, worded (1), or 0 when `stage` is not one. */
+int security_describe(int stage, int err, const struct container *c, struct agent_error *e);
+/* Stages of a security failure: ST_SECURITY_BASE + step, ST_SYSCTL_BASE + index of the sysctl. */
+#define ST_SECURITY_BASE 100
+#define ST_SYSCTL_BASE 1000
 
 /* mounts.c: every emptydir removed (the VM made fit for another pod). 0, or -1 with *e set. */
 int emptydirs_clear(struct agent_error *e);

@@ -184,7 +184,7 @@ int main(int argc, char **argv) {
      * template was saved just after its host left), and its host is answered ~90 ms sooner. */
     static int quick_checks;
     if (!waiting_vport) quick_checks = 0;
-    int timeout = busy ? 0 : waiting_vport ? (quick_checks++ < 200 ? 10 : 100) : !g_ctl.is_vport ? -1 : process_count() > 0 ? 200 : 1000;
+    int timeout = busy ? 0 : heldsig_pending() ? 10 : waiting_vport ? (quick_checks++ < 200 ? 10 : 100) : !g_ctl.is_vport ? -1 : process_count() > 0 ? 200 : 1000;
     int r = poll(pfds, (nfds_t)n, timeout);
     if (r < 0 && errno != EINTR) {
       logf_("poll: %s", strerror(errno));
@@ -230,6 +230,7 @@ int main(int argc, char **argv) {
       if (pass == 7) busy = 1;
     }
     ops_housekeeping();
+    heldsig_check();
     chan_flush(&g_io);
     chan_flush(&g_ctl);
   }

@@ -174,12 +174,14 @@ static void op_create_container(const struct tlv_msg *m, uint32_t id) {
   int has_disk = tlv_count(m, PV_TAG_UPPER_DISK) > 0;
   if (has_disk && need_str(m, id, PV_TAG_UPPER_DISK, "upper disk", disk, sizeof disk - 1) < 0) return;
   struct agent_error e;
-  if (container_create(cid, rootfs, has_host ? host : NULL, &limits, share == 1, peer, has_disk ? disk : NULL, &e) <
-      0) {
+  if (security_container_parse(m, &e) < 0 ||
+      container_create(cid, rootfs, has_host ? host : NULL, &limits, share == 1, peer, has_disk ? disk : NULL, &e) <
+          0) {
     logf_("%s", e.msg);
     reply_error(id, &e);
     return;
   }
+  security_container_keep(container_find(cid));
   reply_ack_empty(id);
 }
 
@@ -240,6 +242,8 @@ static void op_start_process(const struct tlv_msg *m, uint32_t id) {
   s.stdin_open = opt_u32(m, PV_TAG_STDIN, 0) != 0;
   s.window = opt_u32(m, PV_TAG_WINDOW, 262144);
   if (s.window < PV_MIN_WINDOW || s.window > PV_MAX_WINDOW) return fail(id, PV_ERR_INVALID, EINVAL, "window out of range");
+  struct agent_error e;
+  if (security_process_parse(m, &s.security, &e) < 0) return reply_error(id, &e);
   int n;
   s.argv = str_vector(m, PV_TAG_ARG, &n);
   s.envp = str_vector(m, PV_TAG_ENV, &n);
@@ -248,7 +252,6 @@ static void op_start_process(const struct tlv_msg *m, uint32_t id) {
     free(s.envp);
     return fail(id, PV_ERR_INVALID, EINVAL, "malformed argv or env");
   }
-  struct agent_error e;
   struct process *p = process_start(&s, &e);
   free(s.argv);
   free(s.envp);
@@ -283,6 +286,7 @@ static void op_signal(const struct tlv_msg *m, uint32_t id) {
   struct process *p = live_process(m, id);
   if (!p) return;
   if (kill(p->pid, (int)sig) < 0) return fail(id, code_for_errno(errno), errno, strerror(errno));
+  heldsig_note(p, (int)sig);
   reply_ack_empty(id);
 }
 

@@ -105,6 +105,7 @@ void process_release(struct process *p) {
   }
   close_fd(&p->master_fd);
   stdin_close(p);
+  heldsig_forget(p);
   memset(p, 0, sizeof *p);
   p->master_fd = p->stdin_fd = p->out[0].fd = p->out[1].fd = p->out[2].fd = -1;
 }
@@ -209,8 +210,11 @@ static void child_main(const struct process_spec *s, const struct container *c, 
   syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
 
   if (mkdir_p(s->cwd) < 0) child_fail(fail_fd, ST_MKDIR);
+  int sec_stage = 0; /* security.c: the container's settings, capabilities, no_new_privs */
+  if (security_before_user(s, c, is_init, &sec_stage) < 0) child_fail(fail_fd, sec_stage);
   if (setgroups((size_t)s->ngroups, s->groups) < 0 || setgid(s->gid) < 0 || setuid(s->uid) < 0)
     child_fail(fail_fd, ST_USER);
+  if (security_after_user(s, &sec_stage) < 0) child_fail(fail_fd, sec_stage);
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* cleared by a change of credentials */
   if (chdir(s->cwd) < 0) child_fail(fail_fd, ST_CWD);
   exec_with_path(s->argv, s->envp);
@@ -274,7 +278,9 @@ static const char *go_strerror(int err, char *buf, size_t len) {
   return buf;
 }
 
-static void describe_failure(const struct process_spec *s, const struct exec_error *x, struct agent_error *e) {
+static void describe_failure(const struct process_spec *s, const struct container *c, const struct exec_error *x,
+                             struct agent_error *e) {
+  if (x->stage >= ST_SECURITY_BASE && security_describe(x->stage, x->err, c, e)) return;
   const char *arg0 = s->argv[0];
   char text[128];
   switch (x->stage) {
@@ -421,7 +427,7 @@ struct process *process_start(const struct process_spec *s, struct agent_error *
   if (n == (ssize_t)sizeof x) {
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
     }
-    describe_failure(s, &x, e);
+    describe_failure(s, c, &x, e);
     close_fd(&master);
     if (out_read != out[0]) close_fd(&out_read);
     close_fd(&out[0]);
@@ -439,6 +445,7 @@ struct process *process_start(const struct process_spec *s, struct agent_error *
   p->pid = pid;
   p->terminal = s->terminal;
   p->is_init = is_init;
+  p->started_ms = monotonic_ms();
   p->master_fd = master;
   p->out[0].fd = -1;
   p->out[PV_STREAM_STDOUT] = (struct ostream){.present = 1, .fd = out_read, .limit = s->window};

@@ -90,6 +90,15 @@
  *        of it (lower) and the disk's upper/ and work/ directories (created when missing; the
  *        disk is mounted at /run/podvisor/disks/<id> after BLKFLSBUF drops any page cache the
  *        guest had of the device). DESTROY_CONTAINER syncs the disk and unmounts both.
+ *        Security (security.c), done by the container's first init before it execs, in runc's
+ *        order: each SYSCTL written (KEY with '.' as '/' under /proc/sys; only in a VM, else
+ *        INVALID), WRITABLE_SYSFS, each READONLY_PATH bound read-only on itself, each
+ *        MASKED_PATH hidden (a file: /dev/null bound over it; a directory: an empty read-only
+ *        tmpfs), then with READONLY_ROOTFS / remounted read-only (its own mounts, /dev, /proc
+ *        and /sys keep their flags). SYSCTLs outside the container's own namespaces (runc's
+ *        rule: IPC ones, fs.mqueue.*, net.*, kernel.domainname) are refused (UNAVAILABLE).
+ *        Missing paths are skipped. A later init of the same container (a restart in place)
+ *        redoes only what is under /proc (a fresh one). A failure fails that START_PROCESS.
  *   PV_OP_DESTROY_CONTAINER  CONTAINER_ID                  -> ACK once every process of the
  *        container is reaped (SIGKILL to its init kills its PID namespace).
  *   PV_OP_START_PROCESS      CONTAINER_ID PROCESS_ID HANDLE ARG[] ENV[] CWD UID GID GROUP[]
@@ -99,6 +108,11 @@
  *        namespace (an exec). ARG[0] without '/' is looked up in PATH from ENV (default
  *        PV_DEFAULT_PATH). CWD is created when missing. WINDOW is the initial output credit
  *        of stdout (and stderr). Death by signal s is reported as EXIT_CODE 128+s, SIGNAL s.
+ *        [CAP_BOUNDING CAP_EFFECTIVE CAP_PERMITTED CAP_INHERITABLE CAP_AMBIENT] [NO_NEW_PRIVS]:
+ *        as runc: capabilities outside the bounding set dropped from it, keep-caps across the
+ *        change of user, then effective, permitted and inheritable set, ambient raised; the
+ *        kernel's execve rules do the rest (a non-root user keeps only ambient and file
+ *        capabilities).
  *   PV_OP_SIGNAL             PROCESS_ID SIGNAL             -> ACK (NOT_FOUND once reaped)
  *   PV_OP_RESIZE             PROCESS_ID ROWS COLS          -> ACK (INVALID without a TTY)
  *   PV_OP_WRITE_FILE         CONTAINER_ID PATH MODE DATA   -> ACK
@@ -434,6 +448,20 @@
 #define PV_TAG_DESTINATION6 94   /* bytes: IPv6 route destination, 16 bytes, network order */
 #define PV_TAG_GATEWAY6 95       /* bytes: IPv6 gateway, 16 bytes, network order */
 #define PV_TAG_UPPER_DISK 96     /* str: guest block device of the container's writable layer (CREATE_CONTAINER) */
+/* Security settings (security.c). START_PROCESS: the process's capability sets, each a mask of
+ * capability numbers (bit n = capability n); with CAP_BOUNDING absent the process keeps every
+ * capability (the other four are then ignored). CREATE_CONTAINER: applied by its first init. */
+#define PV_TAG_CAP_BOUNDING 100    /* u64: bounding set (START_PROCESS) */
+#define PV_TAG_CAP_EFFECTIVE 101   /* u64: effective set (START_PROCESS) */
+#define PV_TAG_CAP_PERMITTED 102   /* u64: permitted set (START_PROCESS) */
+#define PV_TAG_CAP_INHERITABLE 103 /* u64: inheritable set (START_PROCESS) */
+#define PV_TAG_CAP_AMBIENT 104     /* u64: ambient set, raised as far as the kernel lets (START_PROCESS) */
+#define PV_TAG_NO_NEW_PRIVS 105    /* u32: 1 = prctl(PR_SET_NO_NEW_PRIVS) before exec (START_PROCESS) */
+#define PV_TAG_SYSCTL 106          /* str[]: KEY=VALUE written to /proc/sys before the init runs (CREATE_CONTAINER) */
+#define PV_TAG_MASKED_PATH 107     /* str[]: absolute path hidden in the container (CREATE_CONTAINER) */
+#define PV_TAG_READONLY_PATH 108   /* str[]: absolute path made read-only in the container (CREATE_CONTAINER) */
+#define PV_TAG_READONLY_ROOTFS 109 /* u32: 1 = the container's / read-only (CREATE_CONTAINER) */
+#define PV_TAG_WRITABLE_SYSFS 110  /* u32: 1 = /sys and /sys/fs/cgroup writable (privileged; CREATE_CONTAINER) */
 #define PV_TAG_ARCHIVE_KIND 140  /* u32: what ARCHIVE does, PV_ARCHIVE_* */
 #define PV_TAG_ARCHIVE_NAME 141  /* str: the name of the top entry of ARCHIVE's GET tar ("" = contents only) */
 #define PV_TAG_ARCHIVE_FLAGS 142 /* u32: PV_ARCHIVE_F_* bits */

@@ -12,13 +12,23 @@
  *   container  a pod of its own that joins the sandbox's VM (NetworkMode container:SANDBOX,
  *              SandboxSpec.joinPod), with the config's command, env, mounts, user, TTY and
  *              resources; its output also goes, in the CRI log format, to the kubelet's path.
+ *              PID namespace mode POD (the CRI's default; the kubelet's for
+ *              shareProcessNamespace) joins the sandbox's PID namespace too (PidMode
+ *              container:SANDBOX), whose PID 1 is the infra container, as with containerd;
+ *              CONTAINER keeps a namespace of its own.
+ *
+ * The user is containerd's: run_as_username or run_as_user, then `:run_as_group`; a group
+ * without a user is refused. Supplementary groups are the user's groups in the image's
+ * /etc/group (resolved in the guest at start, ../pod/user.ts) plus SupplementalGroups
+ * (GroupAdd).
  *
  * The CRI front's own data (metadata, annotations, log paths) is kept in labels under
  * CRI_LABEL_PREFIX, beside the user's labels, so it survives a daemon restart with the record.
  */
-import { InvalidArgumentError, NotImplementedError } from '../errors';
+import { InvalidArgumentError } from '../errors';
 import { CRI_LOG_PATH_OPT } from '../pod/service';
 import type { CreateBody } from '../translate/docker-schema';
+import { criSecurityHostConfig } from './cri-security';
 import { planDockerCreate } from './docker';
 import type { CreationPlan, EngineDeps } from './plan';
 import type { CriContainerRequest, CriSandboxRequest } from './service';
@@ -35,7 +45,10 @@ export async function planCriSandbox(deps: EngineDeps, req: CriSandboxRequest): 
     OpenStdin: true,
     ...(req.hostname ? { Hostname: req.hostname } : {}),
     Labels: { ...req.labels, ...req.criLabels, [CRI_API_LABEL]: 'cri' },
-    HostConfig: { NetworkMode: 'none' },
+    HostConfig: {
+      NetworkMode: 'none',
+      ...(req.sysctls && Object.keys(req.sysctls).length ? { Sysctls: req.sysctls } : {}),
+    },
   } as CreateBody;
   const plan = await planDockerCreate(deps, body, req.name);
   plan.spec.cni = {
@@ -48,15 +61,15 @@ export async function planCriSandbox(deps: EngineDeps, req: CriSandboxRequest): 
 
 /** Plan a CRI container's pod, in the VM of sandbox pod `req.sandboxId` (see the module comment). */
 export async function planCriContainer(deps: EngineDeps, req: CriContainerRequest): Promise<CreationPlan> {
-  if (req.readonlyRootfs)
-    throw new NotImplementedError('podvisor does not make a read-only root filesystem (readonly_rootfs)');
   for (const m of req.mounts) {
     if (!m.containerPath.startsWith('/'))
       throw new InvalidArgumentError(`mount container path ${JSON.stringify(m.containerPath)} is not absolute`);
   }
-  const user =
-    req.runAsUsername ||
-    (req.runAsUser !== undefined ? `${req.runAsUser}${req.runAsGroup !== undefined ? `:${req.runAsGroup}` : ''}` : '');
+  const user = criUser(req);
+  for (const g of req.supplementalGroups) {
+    if (!Number.isInteger(g) || g < 0 || g > 0xffffffff)
+      throw new InvalidArgumentError(`supplemental group ${g} is not a group id`);
+  }
   const body = {
     Image: req.image,
     ...(req.command.length ? { Entrypoint: req.command } : {}),
@@ -71,12 +84,29 @@ export async function planCriContainer(deps: EngineDeps, req: CriContainerReques
     Labels: { ...req.labels, ...req.criLabels, [CRI_API_LABEL]: 'cri' },
     HostConfig: {
       NetworkMode: `container:${req.sandboxId}`,
+      ...(req.podPid ? { PidMode: `container:${req.sandboxId}` } : {}),
+      ...(req.supplementalGroups.length ? { GroupAdd: req.supplementalGroups.map(String) } : {}),
       Binds: req.mounts.map((m) => `${m.hostPath}:${m.containerPath}${m.readonly ? ':ro' : ''}`),
       ...(req.memoryBytes ? { Memory: req.memoryBytes } : {}),
       ...(req.cpuQuota && req.cpuPeriod ? { CpuQuota: req.cpuQuota, CpuPeriod: req.cpuPeriod } : {}),
+      ...criSecurityHostConfig(req.security),
     },
   } as CreateBody;
   const plan = await planDockerCreate(deps, body, req.name);
   if (req.logPath) plan.spec.log = { driver: 'json-file', opts: { [CRI_LOG_PATH_OPT]: req.logPath } };
   return plan;
+}
+
+/**
+ * The container's User as containerd makes it from the security context: the user name, else
+ * the uid, then `:gid` when run_as_group is set; '' for the image's. A group without a user is
+ * INVALID_ARGUMENT (containerd: "user group is specified without user").
+ */
+export function criUser(req: Pick<CriContainerRequest, 'runAsUser' | 'runAsGroup' | 'runAsUsername'>): string {
+  const user = req.runAsUsername || (req.runAsUser !== undefined ? String(req.runAsUser) : '');
+  if (!user && req.runAsGroup !== undefined)
+    throw new InvalidArgumentError(
+      `user group "${req.runAsGroup}" is specified without user (run_as_user or run_as_username)`,
+    );
+  return req.runAsGroup !== undefined ? `${user}:${req.runAsGroup}` : user;
 }

@@ -86,6 +86,21 @@ export interface CriSandboxRequest {
   labels: Record<string, string>;
   /** The front's own data, as labels (see ./cri.ts). */
   criLabels: Record<string, string>;
+  /** linux.sysctls: set in the sandbox's VM before its infra container runs. */
+  sysctls?: Record<string, string>;
+}
+
+/** A CRI container's linux.security_context, as decoded (./cri-security.ts). */
+export interface CriContainerSecurity {
+  privileged: boolean;
+  /** Capability names as the CRI gives them (`NET_ADMIN`, `ALL`). */
+  addCapabilities: string[];
+  dropCapabilities: string[];
+  readonlyRootfs: boolean;
+  noNewPrivs: boolean;
+  /** Empty: the defaults. */
+  maskedPaths: string[];
+  readonlyPaths: string[];
 }
 
 /** A CreateContainer as the CRI front decoded it. */
@@ -108,10 +123,15 @@ export interface CriContainerRequest {
   tty: boolean;
   stdin: boolean;
   stdinOnce: boolean;
+  /** Namespace mode POD for PID: the container joins the sandbox's PID namespace (its infra is PID 1). */
+  podPid: boolean;
+  /** Extra supplementary group ids of the container's processes (SupplementalGroups). */
+  supplementalGroups: number[];
   runAsUser?: number;
   runAsGroup?: number;
   runAsUsername: string;
-  readonlyRootfs: boolean;
+  /** Its security context (absent: the defaults). */
+  security?: CriContainerSecurity;
   memoryBytes?: number;
   cpuQuota?: number;
   cpuPeriod?: number;
@@ -140,9 +160,6 @@ export interface CreationService {
   createBuildStep(step: BuildStepRequest): Promise<PodRecord>;
   /** A CRI sandbox's pod (created, not started). Fails like createFromDocker. */
   createCriSandbox(request: CriSandboxRequest): Promise<PodRecord>;
-  /**
-   * A CRI container's pod, joining the sandbox's VM when started. Fails like createFromDocker,
-   * and with NotImplementedError for a read-only rootfs.
-   */
+  /** A CRI container's pod, joining the sandbox's VM when started. Fails like createFromDocker. */
   createCriContainer(request: CriContainerRequest): Promise<PodRecord>;
 }

@@ -197,6 +197,8 @@ export function failureMessage(f: PodFailure): string {
           : `link to ${f.target}: it is not on the default network`;
     case 'bind-source':
       return `bind source ${f.source} does not exist`;
+    case 'container-setup':
+      return `the container could not be set up: ${f.detail}`;
   }
 }
 
@@ -205,6 +207,19 @@ export class ProcessStartError extends InvalidArgumentError {
   readonly failure: PodFailure & { kind: 'process-start' };
   constructor(detail: string, exec: boolean, guestExec: boolean, options?: { cause?: unknown }) {
     const failure = { kind: 'process-start' as const, detail, exec, guestExec };
+    super(failureMessage(failure), options);
+    this.failure = failure;
+  }
+}
+
+/**
+ * The guest refused or failed a container's settings before its command ran (a sysctl outside
+ * its namespaces, one that cannot be written: ./security.ts); a server error, as in dockerd.
+ */
+export class ContainerSetupError extends UnavailableError {
+  readonly failure: PodFailure & { kind: 'container-setup' };
+  constructor(detail: string, duringInit: boolean, options?: { cause?: unknown }) {
+    const failure = { kind: 'container-setup' as const, detail, duringInit };
     super(failureMessage(failure), options);
     this.failure = failure;
   }
@@ -246,6 +261,7 @@ export function failureOf(err: unknown): PodFailure | undefined {
     err instanceof ProcessStartError ||
     err instanceof LogConfigError ||
     err instanceof LinkFailedError ||
-    err instanceof BindSourceMissingError;
+    err instanceof BindSourceMissingError ||
+    err instanceof ContainerSetupError;
   return typed ? err.failure : undefined;
 }

@@ -3,6 +3,7 @@
  * without a client session, resize its terminal. The instances themselves are kept by the
  * exec store (./exec.ts).
  */
+import { processSecurity } from './security';
 import type { AgentProcess } from '../vm/types';
 import { ConflictError, NotFoundError } from '../errors';
 import { PodNotRunningError, PodPausedError } from './errors';
@@ -87,6 +88,7 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
       terminal: x.config.tty,
       stdin: x.config.attachStdin && !!session,
       ...(x.config.tty ? { rows: 24, cols: 80 } : {}),
+      ...processSecurity(main.security, x.config.privileged),
     });
     if (x.config.tty) startedWithTerminal(proc, 24, 80);
   } catch (err) {
@@ -133,6 +135,20 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
  * Resize a running exec's terminal. Like dockerd, a resize that arrives before the process
  * has started (clients resize right after the hijack) waits for the start, up to 10 s.
  */
+/**
+ * SIGKILL an extra process that still runs, and wait (up to 5 s) for its end: a timed-out CRI
+ * ExecSync, whose process containerd kills. Nothing when it already ended.
+ */
+export async function execKill(ctx: PodContext, id: string): Promise<void> {
+  const x = ctx.execs.get(id);
+  if (!x) throw new NotFoundError('no such exec');
+  if (!x.running || !x.processId) return;
+  const run = ctx.registry.lookup(x.containerId).run;
+  if (!run) return;
+  await run.vm.agent.signalProcess(x.processId, 9).catch(() => undefined);
+  await atMost(x.finished ?? Promise.resolve(), 5000);
+}
+
 export async function execResize(ctx: PodContext, id: string, rows: number, cols: number): Promise<void> {
   const x = ctx.execs.get(id);
   if (!x) throw new NotFoundError('no such exec');

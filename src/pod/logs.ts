@@ -80,6 +80,15 @@ export class LogWriter {
   startProcess(start: { stdout: number; stderr: number } = { stdout: 0, stderr: 0 }): void {
     this.offsets.stdout = start.stdout;
     this.offsets.stderr = start.stderr;
+    // The CRI log exists once the container started, output or not (the kubelet and critest
+    // open it right after StartContainer answers, as containerd creates it at start).
+    if (this.policy.criPath) {
+      try {
+        this.openCri();
+      } catch (err) {
+        log.warn(`${this.policy.criPath}: cannot create the CRI log: ${(err as Error).message}`);
+      }
+    }
     if (this.policy.driver !== 'json-file') return;
     try {
       this.open();
@@ -228,21 +237,33 @@ export class LogWriter {
     const body = full ? data.subarray(0, data.length - 1) : data;
     const line = Buffer.concat([Buffer.from(`${time} ${stream} ${full ? 'F' : 'P'} `), body, Buffer.from('\n')]);
     try {
-      if (this.criFd === null) {
-        fs.mkdirSync(path.dirname(this.policy.criPath!), { recursive: true });
-        this.criFd = fs.openSync(this.policy.criPath!, 'a', 0o640);
-      }
-      for (let off = 0; off < line.length; ) off += fs.writeSync(this.criFd, line, off);
+      const fd = this.openCri();
+      for (let off = 0; off < line.length; ) off += fs.writeSync(fd, line, off);
     } catch (err) {
       if (this.dropped++ === 0) log.warn(`${this.policy.criPath}: log entry dropped: ${(err as Error).message}`);
     }
   }
 
+  /** The CRI log file's descriptor, opened (made, with its directory) when it is not. */
+  private openCri(): number {
+    if (this.criFd === null) {
+      fs.mkdirSync(path.dirname(this.policy.criPath!), { recursive: true });
+      this.criFd = fs.openSync(this.policy.criPath!, 'a', 0o640);
+    }
+    return this.criFd;
+  }
+
   /**
-   * Close the CRI log file, so that the next entry opens it again: ReopenContainerLog, after the
-   * kubelet renamed it for rotation.
+   * ReopenContainerLog, after the kubelet renamed the CRI log file for rotation: close it and
+   * open the path again at once, so that the new file exists when the call answers, as
+   * containerd's does (throws when it cannot be made).
    */
   reopenCri(): void {
+    this.closeCri();
+    if (this.policy.criPath) this.openCri();
+  }
+
+  private closeCri(): void {
     if (this.criFd !== null) fs.closeSync(this.criFd);
     this.criFd = null;
   }
@@ -259,7 +280,7 @@ export class LogWriter {
     this.flush('stderr');
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
-    this.reopenCri();
+    this.closeCri();
     this.position.close();
   }
 }

@@ -202,6 +202,10 @@ export class PodManager implements PodService {
     return execOps.execStart(this.ctx, id, session);
   }
 
+  execKill(id: string): Promise<void> {
+    return execOps.execKill(this.ctx, id);
+  }
+
   execResize(id: string, rows: number, cols: number): Promise<void> {
     return execOps.execResize(this.ctx, id, rows, cols);
   }

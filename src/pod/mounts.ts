@@ -6,7 +6,9 @@
  *           volume share directory, at `<share>/<container id>/<n>`; these mounts live under
  *           the VM's runtime directory, so destroying the VM (which unmounts everything below
  *           its directory before removing it) takes them away too, after a daemon restart as
- *           well (orphan VMs are reclaimed the same way).
+ *           well (orphan VMs are reclaimed the same way). Each is made an rslave: a mount made
+ *           on the host under the source later shows in the container (through the share),
+ *           and unmounting the VM's copies unmounts nothing of the host's.
  *   guest   the agent mounts each one at its path inside the container (Agent.mount): a tmpfs
  *           with its options, or the directory `<container id>/<n>` of the volume share;
  *           read-only is a flag of the guest's mount, so the container cannot lift it.
@@ -100,6 +102,10 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
       }
       await sharedMounter().mount({ source: m.source, target, flags: MS_BIND | MS_REC });
       done.push(target);
+      // The copy of a shared source is its peer: the VM's teardown, which unmounts it, would
+      // then unmount the host's own mounts under the source too. As a slave it still gets the
+      // mounts made on the host under the source later (the container sees them: rslave).
+      await sharedMounter().makeRslave(target);
     }
   } catch (e) {
     await undo().catch(() => undefined);

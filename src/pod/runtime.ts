@@ -33,6 +33,7 @@ import { FALLBACK, readEtcFile, writeEtcFile } from './etc-files';
 import { logger } from '../util/log';
 import { mergeEnv } from '../util/env';
 import { mountHostSources, mountInGuest } from './mounts';
+import { guestContainerSecurity, processSecurity } from './security';
 
 export { mergeEnv };
 
@@ -275,6 +276,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
         ...(share ? { sharePodNamespaces: true } : {}),
         ...(deps.pidPeer ? { pidPeer: deps.pidPeer } : {}),
         ...(deps.rootfs.diskOf?.(c.id) && vm.devices.upperDisk ? { upperDisk: vm.devices.upperDisk.guestName } : {}),
+        ...(c.security ? { security: guestContainerSecurity(c.security) } : {}),
       });
     const index = new Map(spec.containers.map((c, i) => [c.id, i]));
     // Init containers first, one after the other, each to its end (./init-containers.ts).
@@ -399,6 +401,7 @@ async function startInit(
     // The client's terminal size from create, so that the first prompt already has it (the
     // client's resize comes only after start returns, and typed input can overtake it).
     ...(c.tty ? { rows, cols } : {}),
+    ...processSecurity(c.security),
   });
   if (c.tty) startedWithTerminal(p, rows, cols);
   return p;

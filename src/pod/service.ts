@@ -148,6 +148,8 @@ export interface PodService {
    * runs; the record's `finished` resolves after it has exited.
    */
   execStart(id: string, session?: AttachSession): Promise<ExecRecord>;
+  /** SIGKILL an extra process that still runs and wait briefly for its end (NotFoundError: no such exec). */
+  execKill(id: string): Promise<void>;
   /** Resize an extra process's terminal (waiting briefly for it to start). */
   execResize(id: string, rows: number, cols: number): Promise<void>;
   /**

@@ -7,7 +7,7 @@
  * (src/translate/pod-errors.ts), since the docker CLI derives `docker run`'s exit status from
  * the words.
  */
-import { ProcessStartError } from './errors';
+import { ContainerSetupError, ProcessStartError } from './errors';
 
 /** The exit code to record and the error to throw for a failed start. */
 export interface StartFailure {
@@ -30,6 +30,8 @@ export function startFailure(err: unknown, cmd: string, fallbackExitCode: number
 
 function classify(err: unknown, cmd: string, fallbackExitCode: number, exec: boolean): StartFailure {
   const error = err instanceof Error ? err : new Error(String(err));
+  const setup = setupFailure(error, fallbackExitCode, exec);
+  if (setup) return setup;
   const msg = error.message;
   const lower = msg.toLowerCase();
   let exitCode = fallbackExitCode;
@@ -40,4 +42,29 @@ function classify(err: unknown, cmd: string, fallbackExitCode: number, exec: boo
   else return { exitCode, error };
   // Only the guest's own exec failure (`exec: "x": ...`) is the runtime's to frame.
   return { exitCode, error: new ProcessStartError(msg, exec, /^exec: "/.test(msg), { cause: error }) };
+}
+
+/**
+ * The guest's refusal of a container's settings before its command ran (the agent's words:
+ * `sysctl "kernel.foo" is not in a separate kernel namespace`, `error during container init:
+ * open /proc/sys/...: ...`), classified as dockerd 20.10 classifies runc's (isInvalidCommand:
+ * "no such file or directory" gives 127 and a 400 whatever the command; "permission denied"
+ * 126), or undefined for any other error.
+ */
+function setupFailure(error: Error, fallbackExitCode: number, exec: boolean): StartFailure | undefined {
+  const m = /^agent: (?:(sysctl ".*)|error during container init: (.*))$/s.exec(error.message);
+  if (!m) return undefined;
+  if (m[1]) return { exitCode: fallbackExitCode, error: new ContainerSetupError(m[1], false, { cause: error }) };
+  const lower = m[2].toLowerCase();
+  const exitCode =
+    lower.includes('no such file or directory') || lower.includes('not a directory')
+      ? 127
+      : lower.includes('permission denied')
+        ? 126
+        : 0;
+  if (!exitCode) return { exitCode: fallbackExitCode, error: new ContainerSetupError(m[2], true, { cause: error }) };
+  return {
+    exitCode,
+    error: new ProcessStartError(`error during container init: ${m[2]}`, exec, true, { cause: error }),
+  };
 }

@@ -93,10 +93,33 @@ export interface PodContainerSpec {
   /** The health check run while the container runs (./health.ts); none when absent. */
   health?: HealthSpec;
   /**
+   * What its processes may do (./security.ts); absent (pods recorded before it existed): every
+   * capability, nothing masked or read-only, no sysctls.
+   */
+  security?: ContainerSecurity;
+  /**
    * Its startup, liveness and readiness probes (./probes.ts: the kubelet's rules), run while
    * it runs; only in a pod whose containers restart in place (SandboxSpec.restartInPlace).
    */
   probes?: ContainerProbes;
+}
+
+/** A container's security settings (PodContainerSpec.security), in the runtimes' terms. */
+export interface ContainerSecurity {
+  /** Capability names (`CAP_CHOWN`) of its init and execs: their bounding, effective and permitted sets. */
+  capabilities: string[];
+  /** Privileged: /sys writable, and an exec may ask for every capability. */
+  privileged: boolean;
+  /** prctl(PR_SET_NO_NEW_PRIVS) for its init and execs. */
+  noNewPrivs: boolean;
+  /** Its `/` read-only (mounts, /dev, /proc, /sys stay as they are). */
+  readonlyRootfs: boolean;
+  /** Paths hidden (a file: /dev/null over it; a directory: an empty read-only tmpfs). */
+  maskedPaths: string[];
+  /** Paths made read-only. */
+  readonlyPaths: string[];
+  /** KEY -> VALUE written to /proc/sys in the guest before its init runs (the VM's kernel is the pod's). */
+  sysctls: Record<string, string>;
 }
 
 /** What the pod's sandbox is: its VM, its names, and the policies of the pod as a whole. */
@@ -202,7 +225,13 @@ export type PodFailure =
   | { kind: 'log-config'; detail: string }
   | LinkFailure
   /** A bind mount's host source does not exist. */
-  | { kind: 'bind-source'; source: string; mountType: string };
+  | { kind: 'bind-source'; source: string; mountType: string }
+  /**
+   * The guest refused or failed the container's settings (sysctls) before its command ran:
+   * `detail` is its account; `duringInit` when the container's init met it (else the
+   * settings were refused before anything ran).
+   */
+  | { kind: 'container-setup'; detail: string; duringInit: boolean };
 
 /** Go's zero time, as Docker prints it for "never". */
 export const ZERO_TIME = '0001-01-01T00:00:00Z';

@@ -12,6 +12,7 @@ import { parseHealthConfig } from './health';
 import type { RestartPolicy, RestartPolicyName } from '../pod/types';
 import { GUEST_SHM_BYTES, parseMounts } from './mounts';
 import type { NetworkingInput } from './network-plan';
+import { checkCapabilities } from './security';
 
 /** dockerd's default /dev/shm size. */
 const DEFAULT_SHM_SIZE = GUEST_SHM_BYTES;
@@ -186,8 +187,8 @@ export function normaliseHostConfig(h: Json | null | undefined): DockerHostConfi
     CpuPercent: num(hc.CpuPercent),
     IOMaximumIOps: num(hc.IOMaximumIOps),
     IOMaximumBandwidth: num(hc.IOMaximumBandwidth),
-    MaskedPaths: null,
-    ReadonlyPaths: null,
+    MaskedPaths: list<string>(hc.MaskedPaths),
+    ReadonlyPaths: list<string>(hc.ReadonlyPaths),
   };
   if (hc.StorageOpt) out.StorageOpt = map<string>(hc.StorageOpt) ?? {};
   if (hc.Tmpfs) out.Tmpfs = map<string>(hc.Tmpfs) ?? {};
@@ -209,6 +210,7 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
   const policy = parseRestartPolicy(hostConfig.RestartPolicy);
   if (hostConfig.AutoRemove && policy.name !== 'no')
     throw new InvalidArgumentError("can't create 'AutoRemove' container with restart policy");
+  checkCapabilities(hostConfig);
   validateResources(hostConfig, hostCpus);
   if (hostConfig.Runtime !== 'runc') throw new InvalidArgumentError(`Unknown runtime specified ${hostConfig.Runtime}`);
   const workingDir = str(b.WorkingDir);

@@ -26,6 +26,7 @@ import { parseMounts, withShmSize } from './mounts';
 import type { ContainerNetworkPlan, NetworkLookup } from '../net/container-config';
 import { planNetworks, type NetworkingInput } from './network-plan';
 import { parseRestartPolicy, type CreateRequest } from './create-body';
+import { dockerSecurity } from './security';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -79,7 +80,15 @@ export function translateCreate(
   if (args.length === 0) throw new InvalidArgumentError('No command specified');
   // dockerd checks the log driver after the image lookup (a 404 comes first).
   const logConfig = verifyLogConfig(req.hostConfig.LogConfig, opts.logDefaults ?? { Type: 'json-file', Config: {} });
-  const hc = { ...req.hostConfig, LogConfig: logConfig };
+  const sec = dockerSecurity({ ...req.hostConfig });
+  const hc: DockerHostConfig = {
+    ...req.hostConfig,
+    LogConfig: logConfig,
+    // As dockerd shows them: the paths it applied, and SecurityOpt without systempaths.
+    MaskedPaths: sec.maskedPaths,
+    ReadonlyPaths: sec.readonlyPaths,
+    SecurityOpt: req.hostConfig.SecurityOpt?.filter((o) => o !== 'systempaths=unconfined') ?? null,
+  };
   const policy = parseRestartPolicy(hc.RestartPolicy);
   const stopSignal = c.StopSignal ? parseSignal(c.StopSignal) : SIGTERM;
   const network = networkPlan(req, hc, c, opts.networks);
@@ -117,6 +126,7 @@ export function translateCreate(
         ...(hc.GroupAdd?.length ? { groupAdd: [...hc.GroupAdd] } : {}),
         ...(mounts.length ? { mounts } : {}),
         ...(healthSpecOf(health, c.Shell ?? ic.Shell) ? { health: healthSpecOf(health, c.Shell ?? ic.Shell) } : {}),
+        security: sec.security,
       },
     ],
   };

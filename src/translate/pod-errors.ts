@@ -43,6 +43,11 @@ export function failureText(f: PodFailure): string {
       break;
     case 'bind-source':
       return `invalid mount config for type "${f.mountType}": bind source path does not exist: ${f.source}`;
+    case 'container-setup':
+      // runc's words (its check of the config, or its container init's), as dockerd passes them on.
+      return f.duringInit
+        ? `unable to start container process: error during container init: ${f.detail}: unknown`
+        : `${f.detail}: unknown`;
   }
   return failureMessage(f);
 }

@@ -9,6 +9,7 @@
  * place, alone (the kubelet's way), even in a pod of one.
  * Ports are returned beside the spec: publishing them is the network front end's work.
  */
+import { podFileSecurity } from './security';
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../errors';
 import type { PodMount } from '../pod/types';
@@ -121,6 +122,7 @@ function containerSpec(
     ...(Object.keys(limits).length ? { limits } : {}),
     ...(mounts.length ? { mounts } : {}),
     ...(probes ? { probes } : {}),
+    security: podFileSecurity(c.privileged),
   };
 }
 

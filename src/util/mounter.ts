@@ -33,6 +33,8 @@ export const MS_NOSUID = 0x2;
 export const MS_NODEV = 0x4;
 export const MS_BIND = 0x1000;
 export const MS_REC = 0x4000;
+/** mount(2): make the mount a slave of its peer group (propagation flag). */
+export const MS_SLAVE = 0x80000;
 /** umount2(2): detach now, free when no longer busy. */
 export const MNT_DETACH = 2;
 
@@ -88,12 +90,23 @@ export class Mounter {
 
   /** mount(2); rejects with UnavailableError carrying the system's error message. */
   mount(r: MountRequest): Promise<void> {
-    const describe = `mount ${r.fstype ?? (r.flags && r.flags & MS_BIND ? 'bind' : '')} ${r.source} on ${r.target}`;
+    const describe =
+      r.flags && r.flags & MS_SLAVE
+        ? `mount --make-rslave ${r.target}`
+        : `mount ${r.fstype ?? (r.flags && r.flags & MS_BIND ? 'bind' : '')} ${r.source} on ${r.target}`;
     if (!this.helper) return this.spawnMount(r, describe);
     return this.helper.request(
       ['m', hex(r.cwd), hex(r.source), hex(r.target), hex(r.fstype), String(r.flags ?? 0), hex(r.data)].join(' '),
       describe,
     );
+  }
+
+  /**
+   * `mount --make-rslave target`: mounts made under the target's source (its peers) still
+   * show at the target, but mounts and unmounts at or under the target reach nobody else.
+   */
+  makeRslave(target: string): Promise<void> {
+    return this.mount({ source: '', target, flags: MS_SLAVE | MS_REC });
   }
 
   /** umount2(2) of `target`; with `detach`, MNT_DETACH (a busy mount goes once unused). */
@@ -114,6 +127,7 @@ export class Mounter {
   }
 
   private spawnMount(r: MountRequest, describe: string): Promise<void> {
+    if (r.flags && r.flags & MS_SLAVE) return spawnP('mount', ['--make-rslave', r.target], describe);
     const args =
       r.flags && r.flags & MS_BIND
         ? [r.flags & MS_REC ? '--rbind' : '--bind', r.source, r.target]

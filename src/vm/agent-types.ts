@@ -37,6 +37,33 @@ export interface ProcessSpec {
   cols?: number;
   /** Keep stdin open for writing; when false the process gets /dev/null. */
   stdin: boolean;
+  /** Its capability sets (as runc applies them); absent: every capability. */
+  capabilities?: CapabilitySets;
+  /** prctl(PR_SET_NO_NEW_PRIVS) before it execs. */
+  noNewPrivs?: boolean;
+}
+
+/** A process's capability sets, each a bit mask (bit n = capability n; src/util/capabilities.ts). */
+export interface CapabilitySets {
+  bounding: number;
+  effective: number;
+  permitted: number;
+  inheritable: number;
+  ambient: number;
+}
+
+/** What a container's first init sets up before it runs (the agent's security.c). */
+export interface GuestContainerSecurity {
+  /** KEY=VALUE written to /proc/sys (keys with dots). */
+  sysctls?: string[];
+  /** Absolute paths hidden: /dev/null over a file, an empty read-only tmpfs over a directory. */
+  maskedPaths?: string[];
+  /** Absolute paths made read-only. */
+  readonlyPaths?: string[];
+  /** `/` read-only. */
+  readonlyRootfs?: boolean;
+  /** /sys and /sys/fs/cgroup writable (a privileged container). */
+  writableSysfs?: boolean;
 }
 
 /** How a process ended, as Docker reports it. */
@@ -200,6 +227,8 @@ export interface ContainerSpec {
    * image tree and the agent makes `/` an overlay of it and the disk's upper/ and work/.
    */
   upperDisk?: string;
+  /** Sysctls, masked and read-only paths, read-only root (applied by its first init). */
+  security?: GuestContainerSecurity;
 }
 
 /**

@@ -40,6 +40,8 @@ export type {
   ContainerMount,
   Agent,
   ActivateRequest,
+  CapabilitySets,
+  GuestContainerSecurity,
   ArchiveRequest,
 } from './agent-types';
 

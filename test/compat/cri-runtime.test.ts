@@ -285,7 +285,8 @@ describe('CRI runtime service', () => {
     fs.renameSync(logFile, `${logFile}.1`);
     await cri.runtime('ReopenContainerLog', { container_id: cid });
     await exec(['touch', '/tmp/tick']);
-    for (let i = 0; i < 100 && !fs.existsSync(logFile); i++) await new Promise((r) => setTimeout(r, 200));
+    // The reopen made the new file at once (empty); the tick comes after.
+    for (let i = 0; i < 100 && !fs.readFileSync(logFile, 'utf8'); i++) await new Promise((r) => setTimeout(r, 200));
     expect(fs.readFileSync(logFile, 'utf8')).toMatch(/^\S+ stdout F tick\n$/);
     fs.renameSync(`${logFile}.1`, logFile + '.old');
 

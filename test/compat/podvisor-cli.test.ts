@@ -6,6 +6,9 @@
  * native pods visible to docker and Docker containers visible to podvisor.
  */
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerCli } from '../helpers/docker-cli';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
@@ -103,17 +106,17 @@ describe('podvisor CLI on real VMs', () => {
 
     // The first pod leaves traces of every kind: a file in the VM's /tmp and its root, a
     // background process, a tmpfs mount and its hostname.
-    await ok(d, [
-      'run-pod',
-      '--vm',
-      vmId,
-      '--name',
-      'first',
-      IMAGE,
-      'sh',
-      '-c',
-      'hostname first-host; echo secret > /tmp/trace; echo x > /trace; mkdir -p /mnt/m; mount -t tmpfs t /mnt/m; sleep 4242 & sleep 1000',
-    ]);
+    // Privileged (a pod file's securityContext): setting the hostname and mounting need
+    // CAP_SYS_ADMIN, which a container has only then, as under Kubernetes.
+    const script =
+      'hostname first-host; echo secret > /tmp/trace; echo x > /trace; mkdir -p /mnt/m; mount -t tmpfs t /mnt/m; sleep 4242 & sleep 1000';
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pv-cli-')), 'first.yaml');
+    fs.writeFileSync(
+      file,
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: first\nspec:\n  containers:\n    - name: main\n      image: ${IMAGE}\n      command: ["sh", "-c", ${JSON.stringify(script)}]\n      securityContext:\n        privileged: true\n`,
+    );
+    await ok(d, ['run-pod', '--vm', vmId, '-f', file]);
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
     const vms = JSON.parse(await ok(d, ['list', 'vms', '--json'])) as VmRow[];
     expect(vms.find((v) => v.id === vmId)?.state).toBe('Associated');
     expect(await ok(d, ['exec', 'first', 'hostname'])).toBe('first-host\n');

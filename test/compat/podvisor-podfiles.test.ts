@@ -185,8 +185,9 @@ describe('pod files through the podvisor CLI', () => {
   });
 
   test('a kept VM starts clean: the next pod naming the same emptyDir finds it empty, and nothing else of the old pod', async () => {
+    // The main container is privileged: setting the hostname needs CAP_SYS_ADMIN, as under Kubernetes.
     const podFile = (name: string, command: string) =>
-      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n  volumes:\n    - name: cache\n      emptyDir: {}\n  containers:\n    - name: main\n      image: ${IMAGE}\n      command: ["sh", "-c", ${JSON.stringify(command)}]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: side\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n`;
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n  volumes:\n    - name: cache\n      emptyDir: {}\n  containers:\n    - name: main\n      image: ${IMAGE}\n      command: ["sh", "-c", ${JSON.stringify(command)}]\n      securityContext:\n        privileged: true\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: side\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n`;
     const first = path.join(dir, 'first.yaml');
     fs.writeFileSync(
       first,

@@ -21,6 +21,8 @@ export const L = {
   logPath: `${CRI_LABEL_PREFIX}log-path`,
   image: `${CRI_LABEL_PREFIX}image`,
   mounts: `${CRI_LABEL_PREFIX}mounts`,
+  /** A sandbox's PID namespace mode (POD or CONTAINER), as its config asked. */
+  pidMode: `${CRI_LABEL_PREFIX}pid-mode`,
 } as const;
 
 /** A CRI string map (labels, annotations). */

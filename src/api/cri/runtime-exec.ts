@@ -50,7 +50,13 @@ export class CriExec {
           signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }),
         ),
       );
-      await Promise.race([started.finished, ...limits]);
+      try {
+        await Promise.race([started.finished, ...limits]);
+      } catch (err) {
+        // As containerd: the command is killed when its time is up (or the caller gave up).
+        await this.deps.pods.execKill(x.id).catch(() => undefined);
+        throw err;
+      }
       return {
         stdout: Buffer.concat(out.stdout),
         stderr: Buffer.concat(out.stderr),

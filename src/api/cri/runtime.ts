@@ -14,7 +14,7 @@
  */
 import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../../errors';
-import type { CreationService } from '../../engine/service';
+import type { CreationService, CriContainerSecurity } from '../../engine/service';
 import type { PodService } from '../../pod/service';
 import { mainContainer, podPhase, type PodRecord } from '../../pod/types';
 import type { StreamingServer } from './streaming';
@@ -95,7 +95,9 @@ export class CriRuntime {
         [L.labels]: JSON.stringify(c.labels ?? {}),
         [L.annotations]: JSON.stringify(c.annotations ?? {}),
         [L.logDirectory]: c.log_directory ?? '',
+        [L.pidMode]: c.linux?.security_context?.namespace_options?.pid ?? 'POD',
       },
+      sysctls: c.linux?.sysctls ?? {},
     });
     try {
       await this.deps.pods.start(r.id);
@@ -139,7 +141,16 @@ export class CriRuntime {
       status: {
         ...v,
         network: { ip: addr?.ip ?? '', additional_ips: (addr?.additionalIps ?? []).map((ip) => ({ ip })) },
-        linux: { namespaces: { options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD', target_id: '' } } },
+        linux: {
+          namespaces: {
+            options: {
+              network: 'POD',
+              pid: r.sandbox.spec.labels[L.pidMode] ?? 'CONTAINER',
+              ipc: 'POD',
+              target_id: '',
+            },
+          },
+        },
       },
       info: req.verbose ? { info: JSON.stringify({ pid: 0, vm: r.sandbox.vmId ?? '' }) } : {},
       containers_statuses: [],
@@ -169,6 +180,9 @@ export class CriRuntime {
     need(c?.image?.image, 'config.image.image');
     const sec = c.linux?.security_context;
     checkNamespaces(sec?.namespace_options, 'CreateContainer');
+    // containerd's rule: a privileged container only in a sandbox whose config (sent with the request) is privileged.
+    if (sec?.privileged && !req.sandbox_config?.linux?.security_context?.privileged)
+      throw new InvalidArgumentError('no privileged container allowed in sandbox');
     const smd = json<Req>(s.sandbox.spec.labels[L.metadata], {});
     const dir = s.sandbox.spec.labels[L.logDirectory] ?? '';
     const logPath = c.log_path && dir ? path.join(dir, c.log_path) : '';
@@ -177,6 +191,10 @@ export class CriRuntime {
       containerPath: m.container_path,
       hostPath: m.host_path,
       readonly: !!m.readonly,
+      // Kept and reported as asked. Host-to-container holds through the VM's file share (a
+      // mount made on the host under the source later shows in the container); container-to-host
+      // (BIDIRECTIONAL) cannot: docs/limitations.md.
+      propagation: String(m.propagation ?? 'PROPAGATION_PRIVATE'),
     }));
     const r = await this.deps.engine.createCriContainer({
       sandboxId: s.id,
@@ -202,10 +220,12 @@ export class CriRuntime {
       tty: !!c.tty,
       stdin: !!c.stdin,
       stdinOnce: !!c.stdin_once,
+      podPid: (sec?.namespace_options?.pid ?? 'POD') === 'POD',
+      supplementalGroups: (sec?.supplemental_groups ?? []).map(Number),
       ...(sec?.run_as_user ? { runAsUser: Number(sec.run_as_user.value) } : {}),
       ...(sec?.run_as_group ? { runAsGroup: Number(sec.run_as_group.value) } : {}),
       runAsUsername: sec?.run_as_username ?? '',
-      readonlyRootfs: !!sec?.readonly_rootfs,
+      ...(sec ? { security: securityOf(sec) } : {}),
       ...(res && Number(res.memory_limit_in_bytes) > 0 ? { memoryBytes: Number(res.memory_limit_in_bytes) } : {}),
       ...(res && Number(res.cpu_quota) > 0 && Number(res.cpu_period) > 0
         ? { cpuQuota: Number(res.cpu_quota), cpuPeriod: Number(res.cpu_period) }
@@ -264,7 +284,10 @@ export class CriRuntime {
     const exited = v.state === 'CONTAINER_EXITED';
     const reason = !exited ? '' : st.oomKilled ? 'OOMKilled' : st.exitCode === 0 ? 'Completed' : 'Error';
     const l = r.sandbox.spec.labels;
-    const mounts = json<Array<{ containerPath: string; hostPath: string; readonly: boolean }>>(l[L.mounts], []);
+    const mounts = json<Array<{ containerPath: string; hostPath: string; readonly: boolean; propagation?: string }>>(
+      l[L.mounts],
+      [],
+    );
     return {
       status: {
         id: v.id,
@@ -285,7 +308,7 @@ export class CriRuntime {
           host_path: m.hostPath,
           readonly: m.readonly,
           selinux_relabel: false,
-          propagation: 'PROPAGATION_PRIVATE',
+          propagation: m.propagation ?? 'PROPAGATION_PRIVATE',
         })),
         log_path: l[L.logPath] ?? '',
       },
@@ -373,4 +396,17 @@ export class CriRuntime {
  */
 export function hostnameOf(podName: string): string {
   return podName.slice(0, 63).replace(/[-.]+$/, '');
+}
+
+/** A container's linux.security_context as the creation service takes it. */
+function securityOf(sec: Req): CriContainerSecurity {
+  return {
+    privileged: !!sec.privileged,
+    addCapabilities: sec.capabilities?.add_capabilities ?? [],
+    dropCapabilities: sec.capabilities?.drop_capabilities ?? [],
+    readonlyRootfs: !!sec.readonly_rootfs,
+    noNewPrivs: !!sec.no_new_privs,
+    maskedPaths: sec.masked_paths ?? [],
+    readonlyPaths: sec.readonly_paths ?? [],
+  };
 }

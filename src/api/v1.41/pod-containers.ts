@@ -176,6 +176,7 @@ export function dockerContainerView(pods: PodService): PodService {
     execGet: (id) => pods.execGet(id),
     execIds: (ref) => pods.execIds(podId(ref)),
     execStart: (id, session) => pods.execStart(id, session),
+    execKill: (id) => pods.execKill(id),
     execResize: (id, rows, cols) => pods.execResize(id, rows, cols),
     top: (ref, psArgs) => {
       const r = resolve(ref);

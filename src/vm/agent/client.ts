@@ -51,7 +51,7 @@ import { AgentMux } from './mux';
 import type { ProcessChannel } from './process';
 import { decodeProcessTable } from './process-table';
 import { decodeListed, resumeOutput } from './resume';
-import { checkId, checkPath, checkTermSize, putLimits } from './requests';
+import { checkId, checkPath, checkTermSize, putCapabilities, putContainerSecurity, putLimits } from './requests';
 import {
   ArchiveFlag,
   ArchiveKind,
@@ -181,6 +181,7 @@ export class AgentClient implements Agent {
       if (!/^vd[a-z]$/.test(spec.upperDisk)) throw new InvalidArgumentError(`bad upper disk ${spec.upperDisk}`);
       w.str(Tag.UPPER_DISK, spec.upperDisk);
     }
+    if (spec.security) putContainerSecurity(w, spec.security);
     await this.mux.request(Op.CREATE_CONTAINER, w);
   }
 
@@ -243,6 +244,8 @@ export class AgentClient implements Agent {
       .u32(Tag.WINDOW, this.mux.window);
     for (const g of spec.user.additionalGids) w.u32(Tag.GROUP, g);
     if (spec.terminal) w.u32(Tag.ROWS, checkTermSize(spec.rows ?? 24)).u32(Tag.COLS, checkTermSize(spec.cols ?? 80));
+    if (spec.capabilities) putCapabilities(w, spec.capabilities);
+    if (spec.noNewPrivs) w.u32(Tag.NO_NEW_PRIVS, 1);
     if (w.length > Limits.MAX_CTL_PAYLOAD - 64)
       throw new InvalidArgumentError('process arguments and environment are too large');
     // Registered before the request: output may arrive before the ACK.

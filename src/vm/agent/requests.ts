@@ -2,7 +2,7 @@
  * Small pieces of the host's requests to the agent: checks of ids, paths and sizes before a
  * request goes, the limit fields, and the error class an ERROR answer maps to.
  */
-import type { ResourceLimits } from '../types';
+import type { CapabilitySets, GuestContainerSecurity, ResourceLimits } from '../types';
 import { ConflictError, InvalidArgumentError, NotFoundError, PodvisorError, UnavailableError } from '../../errors';
 import { ErrorCode, Limits, Tag } from './protocol';
 import type { TlvReader, TlvWriter } from './tlv';
@@ -56,4 +56,35 @@ export function checkPath(p: string): void {
 export function checkTermSize(n: number): number {
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError(`invalid terminal size ${n}`);
   return n;
+}
+
+/** CAP_* fields of START_PROCESS (each set a mask below 2^64; the agent drops what its kernel lacks). */
+export function putCapabilities(w: TlvWriter, c: CapabilitySets): TlvWriter {
+  const sets: Array<[number, number]> = [
+    [Tag.CAP_BOUNDING, c.bounding],
+    [Tag.CAP_EFFECTIVE, c.effective],
+    [Tag.CAP_PERMITTED, c.permitted],
+    [Tag.CAP_INHERITABLE, c.inheritable],
+    [Tag.CAP_AMBIENT, c.ambient],
+  ];
+  for (const [tag, mask] of sets) {
+    if (!Number.isSafeInteger(mask) || mask < 0) throw new InvalidArgumentError('invalid capability set');
+    w.u64(tag, mask);
+  }
+  return w;
+}
+
+/** The security fields of CREATE_CONTAINER (sysctls, masked and read-only paths, read-only root). */
+export function putContainerSecurity(w: TlvWriter, s: GuestContainerSecurity): TlvWriter {
+  for (const kv of s.sysctls ?? []) {
+    if (!/^[A-Za-z0-9_.-]{1,255}=[^\n]*$/.test(kv))
+      throw new InvalidArgumentError(`invalid sysctl ${JSON.stringify(kv)}`);
+  }
+  for (const p of [...(s.maskedPaths ?? []), ...(s.readonlyPaths ?? [])]) checkPath(p);
+  w.strs(Tag.SYSCTL, s.sysctls ?? []);
+  w.strs(Tag.MASKED_PATH, s.maskedPaths ?? [], Limits.MAX_PATH);
+  w.strs(Tag.READONLY_PATH, s.readonlyPaths ?? [], Limits.MAX_PATH);
+  if (s.readonlyRootfs) w.u32(Tag.READONLY_ROOTFS, 1);
+  if (s.writableSysfs) w.u32(Tag.WRITABLE_SYSFS, 1);
+  return w;
 }

@@ -251,6 +251,71 @@ describe('agent in host test mode', () => {
     await expect(client.destroyContainer('user')).rejects.toBeInstanceOf(NotFoundError);
   });
 
+  it('applies capability sets, ambient ones and no_new_privs as runc; a non-root user keeps only ambient ones', async () => {
+    await client.createContainer({ id: 'caps', rootfs: newRootfs('caps') });
+    const status = 'grep -E "^(Cap|NoNewPrivs)" /proc/self/status';
+    const dflt = 0xa80425fb;
+    const sets = { bounding: dflt, effective: dflt, permitted: dflt, inheritable: 0, ambient: 0 };
+    const root = await run(client, 'caps', ['sh', '-c', status], { capabilities: sets, noNewPrivs: true });
+    expect(root.stdout).toBe(
+      'CapInh:\t0000000000000000\nCapPrm:\t00000000a80425fb\nCapEff:\t00000000a80425fb\n' +
+        'CapBnd:\t00000000a80425fb\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\n',
+    );
+    const user = { uid: 1000, gid: 1000, additionalGids: [] };
+    const plain = await run(client, 'caps', ['sh', '-c', status], { capabilities: sets, user });
+    expect(plain.stdout).toContain('CapEff:\t0000000000000000\n');
+    expect(plain.stdout).toContain('NoNewPrivs:\t0\n');
+    // CAP_NET_BIND_SERVICE (10) ambient: it survives the exec of a non-root user.
+    const bind = 1 << 10;
+    const ambient = await run(client, 'caps', ['sh', '-c', status], {
+      capabilities: { ...sets, inheritable: bind, ambient: bind },
+      user,
+    });
+    expect(ambient.stdout).toContain('CapEff:\t0000000000000400\n');
+    expect(ambient.stdout).toContain('CapAmb:\t0000000000000400\n');
+    // Without sets a process keeps what the agent has (pods recorded before them).
+    const all = await run(client, 'caps', ['sh', '-c', 'grep CapBnd /proc/self/status']);
+    expect(all.stdout).toBe(`CapBnd:\t${/CapBnd:\t(\w+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]}\n`);
+    await client.destroyContainer('caps');
+  });
+
+  it('makes the root read-only and masks and write-protects paths at the first init; refuses sysctls on the host', async () => {
+    const rel = newRootfs('paths');
+    fs.writeFileSync(path.join(share, rel, 'secret.txt'), 'hidden\n');
+    fs.mkdirSync(path.join(share, rel, 'private'));
+    fs.writeFileSync(path.join(share, rel, 'private/key'), 'k\n');
+    await client.createContainer({
+      id: 'paths',
+      rootfs: rel,
+      security: {
+        readonlyRootfs: true,
+        maskedPaths: ['/secret.txt', '/private', '/no/such/path', '/proc/keys'],
+        readonlyPaths: ['/proc/sys'],
+      },
+    });
+    const script =
+      'cat /secret.txt | wc -c; ls /private | wc -l; touch /x; touch /private/y; echo 1 > /proc/sys/kernel/shmmax; cat /proc/keys | wc -c';
+    const first = await run(client, 'paths', ['sh', '-c', script]);
+    expect(first.stdout).toBe('0\n0\n0\n');
+    expect(first.stderr).toBe(
+      "touch: /x: Read-only file system\ntouch: /private/y: Read-only file system\nsh: can't create /proc/sys/kernel/shmmax: Read-only file system\n",
+    );
+    // An exec sees the same; the host's file under the share is untouched.
+    expect((await run(client, 'paths', ['cat', '/secret.txt'])).stdout).toBe('');
+    expect(fs.readFileSync(path.join(share, rel, 'secret.txt'), 'utf8')).toBe('hidden\n');
+    await client.destroyContainer('paths');
+    await expect(
+      client.createContainer({
+        id: 'sysctl',
+        rootfs: newRootfs('sysctl'),
+        security: { sysctls: ['net.ipv4.ip_forward=1'] },
+      }),
+    ).rejects.toThrow(/sysctls are set only in a VM/);
+    await expect(
+      client.createContainer({ id: 'rel', rootfs: newRootfs('rel'), security: { maskedPaths: ['relative'] } }),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
   it('writes and reads small files inside the container and never outside it', async () => {
     const rel = newRootfs('files');
     const root = path.join(share, rel);

@@ -18,6 +18,9 @@ import { mainContainer, containersOf } from '../../../src/pod/types';
 import { dockerFrontend } from '../../../src/translate/docker-types';
 import { parsePodFile } from '../../../src/translate/podspec';
 import type { CreateBody } from '../../../src/translate/docker-schema';
+import type { CriContainerSecurity } from '../../../src/engine/service';
+import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from '../../../src/util/capabilities';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../../src/translate/security';
 
 let h: Harness;
 let store: VolumeStore;
@@ -234,10 +237,11 @@ describe('CRI sandboxes and containers', () => {
     tty: false,
     stdin: false,
     stdinOnce: false,
+    podPid: false,
+    supplementalGroups: [],
     runAsUser: 1000,
     runAsGroup: 100,
     runAsUsername: '',
-    readonlyRootfs: false,
     ...extra,
   });
 
@@ -276,11 +280,113 @@ describe('CRI sandboxes and containers', () => {
     });
   });
 
-  test('a read-only rootfs is refused, and nothing is made', async () => {
+  test("PID namespace mode POD joins the sandbox's PID namespace; CONTAINER does not", async () => {
     const s = await engine.createCriSandbox(sandboxRequest);
-    await expect(engine.createCriContainer(containerRequest(s.id, { readonlyRootfs: true }))).rejects.toThrow(
-      /read-only root filesystem/,
+    const pod = await engine.createCriContainer(containerRequest(s.id, { podPid: true }));
+    expect(pod.sandbox.spec.joinPod).toEqual({ pod: s.id, pid: true });
+    const own = await engine.createCriContainer(containerRequest(s.id, { name: 'k8s_own_web_default_uid-1_0' }));
+    expect(own.sandbox.spec.joinPod).toEqual({ pod: s.id, pid: false });
+  });
+
+  test("the user as containerd makes it; SupplementalGroups as the container's extra groups", async () => {
+    const s = await engine.createCriSandbox(sandboxRequest);
+    const named = await engine.createCriContainer(
+      containerRequest(s.id, { runAsUser: undefined, runAsUsername: 'www-data', supplementalGroups: [1234, 5678] }),
+    );
+    expect(mainContainer(named).spec.user).toBe('www-data:100');
+    expect(mainContainer(named).spec.groupAdd).toEqual(['1234', '5678']);
+    const uidOnly = await engine.createCriContainer(
+      containerRequest(s.id, { name: 'k8s_b_web_default_uid-1_0', runAsGroup: undefined }),
+    );
+    expect(mainContainer(uidOnly).spec.user).toBe('1000');
+    expect(mainContainer(uidOnly).spec.groupAdd).toBeUndefined();
+  });
+
+  test('a group without a user, or a supplemental group that is no gid, is refused, and nothing is made', async () => {
+    const s = await engine.createCriSandbox(sandboxRequest);
+    await expect(engine.createCriContainer(containerRequest(s.id, { runAsUser: undefined }))).rejects.toThrow(
+      /user group "100" is specified without user/,
+    );
+    await expect(engine.createCriContainer(containerRequest(s.id, { supplementalGroups: [-1] }))).rejects.toThrow(
+      /supplemental group -1 is not a group id/,
     );
     expect(h.pods.list().map((r) => r.id)).toEqual([s.id]);
+  });
+
+  const security = (extra: Partial<CriContainerSecurity> = {}): CriContainerSecurity => ({
+    privileged: false,
+    addCapabilities: [],
+    dropCapabilities: [],
+    readonlyRootfs: false,
+    noNewPrivs: false,
+    maskedPaths: [],
+    readonlyPaths: [],
+    ...extra,
+  });
+
+  test("a container's security context, with containerd's capability rules and Docker's default paths", async () => {
+    const s = await engine.createCriSandbox(sandboxRequest);
+    let n = 0;
+    const secOf = async (sec?: CriContainerSecurity) =>
+      mainContainer(
+        await engine.createCriContainer(
+          containerRequest(s.id, { name: `k8s_app${n++}_web_default_uid-1_0`, ...(sec ? { security: sec } : {}) }),
+        ),
+      ).spec.security;
+    const plain = await secOf();
+    expect(plain).toEqual({
+      capabilities: [...DEFAULT_CAPABILITIES],
+      privileged: false,
+      noNewPrivs: false,
+      readonlyRootfs: false,
+      maskedPaths: [...DEFAULT_MASKED_PATHS],
+      readonlyPaths: [...DEFAULT_READONLY_PATHS],
+      sysctls: {},
+    });
+    const tweaked = await secOf(security({ addCapabilities: ['NET_ADMIN'], dropCapabilities: ['net_raw', 'CHOWN'] }));
+    expect(tweaked?.capabilities).toEqual([
+      ...DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_NET_RAW' && c !== 'CAP_CHOWN'),
+      'CAP_NET_ADMIN',
+    ]);
+    expect((await secOf(security({ dropCapabilities: ['ALL'] })))?.capabilities).toEqual([]);
+    expect((await secOf(security({ addCapabilities: ['ALL'] })))?.capabilities).toEqual([...ALL_CAPABILITIES]);
+    // containerd: ALL added and dropped is none, then the names added.
+    expect(
+      (await secOf(security({ addCapabilities: ['ALL', 'KILL'], dropCapabilities: ['ALL'] })))?.capabilities,
+    ).toEqual(['CAP_KILL']);
+    const others = await secOf(
+      security({ readonlyRootfs: true, noNewPrivs: true, maskedPaths: ['/bin/ls'], readonlyPaths: ['/tmp'] }),
+    );
+    expect(others).toMatchObject({
+      readonlyRootfs: true,
+      noNewPrivs: true,
+      maskedPaths: ['/bin/ls'],
+      readonlyPaths: ['/tmp'],
+    });
+    expect(await secOf(security({ privileged: true, dropCapabilities: ['ALL'] }))).toMatchObject({
+      privileged: true,
+      capabilities: [...ALL_CAPABILITIES],
+      maskedPaths: [],
+      readonlyPaths: [],
+    });
+  });
+
+  test('an unknown capability is refused, and nothing is made', async () => {
+    const s = await engine.createCriSandbox(sandboxRequest);
+    await expect(
+      engine.createCriContainer(containerRequest(s.id, { security: security({ addCapabilities: ['FLY'] }) })),
+    ).rejects.toThrow('invalid CapAdd: unknown capability: "CAP_FLY"');
+    expect(h.pods.list().map((r) => r.id)).toEqual([s.id]);
+  });
+
+  test("a sandbox's sysctls are its infra container's, written in its VM at its start", async () => {
+    const s = await engine.createCriSandbox({
+      ...sandboxRequest,
+      sysctls: { 'kernel.shm_rmid_forced': '1', 'net.ipv4.ip_local_port_range': '1024 65000' },
+    });
+    expect(mainContainer(s).spec.security?.sysctls).toEqual({
+      'kernel.shm_rmid_forced': '1',
+      'net.ipv4.ip_local_port_range': '1024 65000',
+    });
   });
 });

@@ -1,8 +1,9 @@
 /**
  * A CRI container's log (LogPolicy.criPath, the `cri-log-path` option): each entry also goes to
  * the kubelet's file in the CRI log format, `<RFC3339Nano> <stream> <F|P> <line>`, partial
- * lines tagged P; reopenCri (ReopenContainerLog) makes the next entry start the file again
- * after the kubelet renamed it. And the pod's resolv.conf from a CRI DNSConfig.
+ * lines tagged P; the file exists from the process's start, before any output; reopenCri
+ * (ReopenContainerLog) makes a new file at the path at once after the kubelet renamed it. And
+ * the pod's resolv.conf from a CRI DNSConfig.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -59,6 +60,28 @@ describe('the CRI log format', () => {
       'x'.repeat(MAX_LINE),
       'xxxno newline',
     ]);
+  });
+
+  test('the file (and its directory) exists as soon as the process starts, before any output', () => {
+    const cri = path.join(dir, 'pods', 'quiet', '0.log');
+    const w = writer(cri);
+    w.startProcess();
+    expect(fs.readFileSync(cri, 'utf8')).toBe('');
+    w.close();
+  });
+
+  test('reopenCri: a new empty file at the path at once, then the next entry goes there', () => {
+    const cri = path.join(dir, '0.log');
+    const w = writer(cri);
+    w.startProcess();
+    w.write('stdout', Buffer.from('before\n'));
+    fs.renameSync(cri, `${cri}.1`);
+    w.reopenCri();
+    expect(fs.readFileSync(cri, 'utf8')).toBe('');
+    w.write('stdout', Buffer.from('after\n'));
+    w.close();
+    expect(criLines(`${cri}.1`)).toEqual(['stdout F before']);
+    expect(criLines(cri)).toEqual(['stdout F after']);
   });
 
   test('reopenCri: after a rename, the next entry goes to a new file at the path', () => {

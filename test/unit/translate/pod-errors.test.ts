@@ -11,6 +11,7 @@ import {
   NoSpareNicError,
   NotConnectedError,
   BindSourceMissingError,
+  ContainerSetupError,
   LinkFailedError,
   LogConfigError,
   OperationPreemptedError,
@@ -19,6 +20,7 @@ import {
   RenameToSameNameError,
 } from '../../../src/pod/errors';
 import { startFailure, execStartFailure } from '../../../src/pod/start-error';
+import { InvalidArgumentError, UnavailableError } from '../../../src/errors';
 import { dockerMessage } from '../../../src/translate/errors';
 import { stateErrorText } from '../../../src/translate/pod-errors';
 import { dockerState } from '../../../src/translate/status';
@@ -96,6 +98,42 @@ describe("dockerd's words for the pod layer's typed errors", () => {
     );
     expect(dockerMessage(startFailure(new Error('chdir /x: not a directory'), 'sh', 128).error)).toBe(
       'chdir /x: not a directory',
+    );
+  });
+
+  test("a container's settings the guest refused or failed before its command ran, in runc's words, with dockerd's status and exit code", () => {
+    const refused = startFailure(
+      new UnavailableError('agent: sysctl "kernel.foo" is not in a separate kernel namespace'),
+      'true',
+      128,
+    );
+    expect(refused.exitCode).toBe(128);
+    expect(refused.error).toBeInstanceOf(ContainerSetupError);
+    expect(refused.error).toBeInstanceOf(UnavailableError);
+    expect(refused.error.message).toBe(
+      'the container could not be set up: sysctl "kernel.foo" is not in a separate kernel namespace',
+    );
+    expect(dockerMessage(refused.error)).toBe('sysctl "kernel.foo" is not in a separate kernel namespace: unknown');
+    const bad = startFailure(
+      new UnavailableError('agent: error during container init: write /proc/sys/net/ipv4/ip_forward: invalid argument'),
+      'true',
+      128,
+    );
+    expect(bad.exitCode).toBe(128);
+    expect(bad.error).toBeInstanceOf(UnavailableError);
+    expect(dockerMessage(bad.error)).toBe(
+      'unable to start container process: error during container init: write /proc/sys/net/ipv4/ip_forward: invalid argument: unknown',
+    );
+    // dockerd 20.10: "no such file or directory" anywhere is an invalid command: 127 and a 400.
+    const missing = startFailure(
+      new UnavailableError('agent: error during container init: open /proc/sys/net/x: no such file or directory'),
+      'true',
+      128,
+    );
+    expect(missing.exitCode).toBe(127);
+    expect(missing.error).toBeInstanceOf(InvalidArgumentError);
+    expect(dockerMessage(missing.error)).toBe(
+      'unable to start container process: error during container init: open /proc/sys/net/x: no such file or directory: unknown',
     );
   });
 

@@ -23,6 +23,15 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
 
+/** The fake guest has no `ls`: one that lists what the rehearsal's throwaway rootfs holds at `/`. */
+function withLs(hv: FakeHypervisor): FakeHypervisor {
+  hv.programs.set('ls', async (ctx) => {
+    await ctx.write('.\n..\nbin\netc\ntmp\n');
+    return 0;
+  });
+  return hv;
+}
+
 async function bootFake(hv: FakeHypervisor): Promise<FakeVm> {
   const vm = (await hv.createVm(SIZE)) as FakeVm;
   fs.mkdirSync(vm.shareDir, { recursive: true });
@@ -30,8 +39,8 @@ async function bootFake(hv: FakeHypervisor): Promise<FakeVm> {
 }
 
 describe('Rehearsal', () => {
-  it('runs an init, execs with and without a terminal, then leaves no container, process or file', async () => {
-    const hv = new FakeHypervisor({ shareRoot: root });
+  it('runs an init that lists a directory from a working directory, execs with and without a terminal, then leaves no container, process or file', async () => {
+    const hv = withLs(new FakeHypervisor({ shareRoot: root }));
     const vm = await bootFake(hv);
     const before = fs.readdirSync(vm.shareDir);
     await Rehearsal.create({ busybox })!.rehearse(vm);
@@ -40,7 +49,10 @@ describe('Rehearsal', () => {
     expect(calls).toMatch(/createContainer rehearsal-1/);
     expect(calls).toMatch(/writeFile rehearsal-1 \/etc\/hosts/);
     expect(calls).toMatch(/readFile rehearsal-1 \/etc\/passwd/);
-    expect(calls).toMatch(/startProcess rehearsal-1-a true/);
+    expect(calls).toMatch(/startProcess rehearsal-1-a ls -la \//);
+    // The init writes to its stdout pipe from a working directory other than / (what a
+    // user's first process does: docker-py's `ls -a` in a WORKDIR, issue 27).
+    expect(vm.guest.processes.get('rehearsal-1-a')?.spec.cwd).toBe('/tmp');
     expect(calls).toMatch(/startProcess rehearsal-1-c true/);
     expect(calls).toMatch(/startProcess rehearsal-1-d true/);
     expect(calls).toMatch(/destroyContainer rehearsal-1/);
@@ -57,12 +69,17 @@ describe('Rehearsal', () => {
   });
 
   it('rejects and still cleans up when a rehearsal process fails', async () => {
-    const hv = new FakeHypervisor({ shareRoot: root });
-    hv.programs.set('true', async () => 1);
-    const vm = await bootFake(hv);
-    await expect(Rehearsal.create({ busybox })!.rehearse(vm)).rejects.toThrow(/rehearsal init true exited with 1/);
-    expect(vm.guest.containers.size).toBe(0);
-    expect(fs.readdirSync(path.join(vm.shareDir, 'containers'))).toEqual([]);
+    for (const [program, what] of [
+      ['ls', 'init ls'],
+      ['true', 'exec true'],
+    ]) {
+      const hv = withLs(new FakeHypervisor({ shareRoot: root }));
+      hv.programs.set(program, async () => 1);
+      const vm = await bootFake(hv);
+      await expect(Rehearsal.create({ busybox })!.rehearse(vm)).rejects.toThrow(`rehearsal ${what} exited with 1`);
+      expect(vm.guest.containers.size).toBe(0);
+      expect(fs.readdirSync(path.join(vm.shareDir, 'containers'))).toEqual([]);
+    }
   });
 
   it('is not available without a static busybox, and says so', () => {
@@ -77,7 +94,7 @@ describe('Rehearsal', () => {
   });
 
   it('as the pool warming step: rehearses, then trims the idle VM; without a rehearsal it only trims; a failed rehearsal fails the step', async () => {
-    const hv = new FakeHypervisor({ shareRoot: root });
+    const hv = withLs(new FakeHypervisor({ shareRoot: root }));
     const vm = await bootFake(hv);
     await poolWarmStep(Rehearsal.create({ busybox }))(vm);
     expect(vm.guest.calls).toContain('destroyContainer rehearsal-1');
@@ -95,7 +112,7 @@ describe('Rehearsal', () => {
   });
 
   it('warms the pool VMs a CachedFactory hands out', async () => {
-    const hv = new FakeHypervisor({ shareRoot: root });
+    const hv = withLs(new FakeHypervisor({ shareRoot: root }));
     const origCreate = hv.createVm.bind(hv);
     hv.createVm = async (size) => {
       const vm = await origCreate(size);

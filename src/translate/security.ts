@@ -1,0 +1,162 @@
+/**
+ * A Docker create's security settings -> the pod layer's ContainerSecurity, with dockerd's
+ * rules and words (moby 20.10: oci/caps, daemon/daemon_unix.go parseSecurityOpt, the default
+ * masked and read-only paths of its OCI spec):
+ *
+ *   capabilities   the default set, CapDrop taken out and CapAdd put in; `ALL` in CapAdd is
+ *                  every capability but CapDrop's, `ALL` in CapDrop only CapAdd's; names with or
+ *                  without `CAP_`, any case; Privileged: every capability
+ *   SecurityOpt    `no-new-privileges[:=]BOOL`, `systempaths=unconfined` (no masked or read-only
+ *                  paths), `seccomp=`, `apparmor=`, `label=` (kept, not applied in a VM);
+ *                  anything else is refused with dockerd's 500
+ *   paths          HostConfig.MaskedPaths / ReadonlyPaths as sent, else Docker's defaults;
+ *                  none for a privileged container
+ *   sysctls        as sent (runc's namespace rule is the guest's, at start, as runc's)
+ */
+import { InvalidArgumentError, PodvisorError } from '../errors';
+import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityName, isCapability } from '../util/capabilities';
+import type { ContainerSecurity } from '../pod/types';
+import type { DockerHostConfig } from './docker-types';
+
+/** The paths dockerd masks in a container that is not privileged. */
+export const DEFAULT_MASKED_PATHS: readonly string[] = [
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+];
+
+/** The paths dockerd makes read-only in a container that is not privileged. */
+export const DEFAULT_READONLY_PATHS: readonly string[] = [
+  '/proc/bus',
+  '/proc/fs',
+  '/proc/irq',
+  '/proc/sys',
+  '/proc/sysrq-trigger',
+];
+
+/** A SecurityOpt dockerd does not know: its 500 (a plain error there). */
+export class SecurityOptError extends PodvisorError {}
+
+/** CapAdd or CapDrop normalised (`CAP_X`, `ALL`); InvalidArgumentError with dockerd's words for an unknown name. */
+function normalizeCaps(list: readonly string[] | null, field: 'CapAdd' | 'CapDrop'): string[] {
+  return (list ?? []).map((c) => {
+    if (c.toUpperCase() === 'ALL') return 'ALL';
+    const name = capabilityName(c);
+    if (!isCapability(name))
+      throw new InvalidArgumentError(`invalid ${field}: unknown capability: ${JSON.stringify(name)}`);
+    return name;
+  });
+}
+
+/** dockerd's check of CapAdd and CapDrop at create, before the image is looked up. */
+export function checkCapabilities(hc: Pick<DockerHostConfig, 'CapAdd' | 'CapDrop'>): void {
+  normalizeCaps(hc.CapAdd, 'CapAdd');
+  normalizeCaps(hc.CapDrop, 'CapDrop');
+}
+
+/** The capabilities of a container (dockerd's TweakCapabilities over its default set). */
+export function dockerCapabilities(
+  hc: Pick<DockerHostConfig, 'CapAdd' | 'CapDrop' | 'Privileged'>,
+  basics: readonly string[] = DEFAULT_CAPABILITIES,
+): string[] {
+  if (hc.Privileged) return [...ALL_CAPABILITIES];
+  const adds = normalizeCaps(hc.CapAdd, 'CapAdd');
+  const drops = normalizeCaps(hc.CapDrop, 'CapDrop');
+  let caps: string[];
+  if (adds.includes('ALL')) caps = ALL_CAPABILITIES.filter((c) => !drops.includes(c));
+  else if (drops.includes('ALL')) caps = adds;
+  else caps = [...basics.filter((c) => !drops.includes(c)), ...adds];
+  return [...new Set(caps)];
+}
+
+/** What SecurityOpt asks for. */
+interface SecurityOpts {
+  noNewPrivs: boolean;
+  /** `systempaths=unconfined`: no masked or read-only paths. */
+  unconfinedPaths: boolean;
+}
+
+/** Go's strconv.ParseBool. */
+function parseBool(s: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(s)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(s)) return false;
+  return undefined;
+}
+
+/** HostConfig.SecurityOpt as dockerd reads it (SecurityOptError with its words for one it does not know). */
+export function parseSecurityOpt(opts: readonly string[] | null): SecurityOpts {
+  const out: SecurityOpts = { noNewPrivs: false, unconfinedPaths: false };
+  for (const opt of opts ?? []) {
+    if (opt === 'no-new-privileges') {
+      out.noNewPrivs = true;
+      continue;
+    }
+    if (opt === 'disable') continue;
+    if (opt === 'systempaths=unconfined') {
+      out.unconfinedPaths = true;
+      continue;
+    }
+    const sep = opt.includes('=') ? '=' : opt.includes(':') ? ':' : '';
+    if (!sep) throw new SecurityOptError(`invalid --security-opt 1: ${JSON.stringify(opt)}`);
+    const key = opt.slice(0, opt.indexOf(sep));
+    const value = opt.slice(opt.indexOf(sep) + 1);
+    if (key === 'label' || key === 'apparmor' || key === 'seccomp') continue;
+    const b = key === 'no-new-privileges' ? parseBool(value) : undefined;
+    if (b === undefined) throw new SecurityOptError(`invalid --security-opt 2: ${JSON.stringify(opt)}`);
+    out.noNewPrivs = b;
+  }
+  return out;
+}
+
+/**
+ * The container's security settings, and the MaskedPaths and ReadonlyPaths its inspect shows
+ * (dockerd's: the defaults when none were sent; null for a privileged container; [] with
+ * `systempaths=unconfined`).
+ */
+export function dockerSecurity(hc: DockerHostConfig): {
+  security: ContainerSecurity;
+  maskedPaths: string[] | null;
+  readonlyPaths: string[] | null;
+} {
+  const opts = parseSecurityOpt(hc.SecurityOpt);
+  let masked: string[] | null = hc.MaskedPaths ? [...hc.MaskedPaths] : [...DEFAULT_MASKED_PATHS];
+  let readonly: string[] | null = hc.ReadonlyPaths ? [...hc.ReadonlyPaths] : [...DEFAULT_READONLY_PATHS];
+  if (opts.unconfinedPaths) masked = readonly = [];
+  if (hc.Privileged) masked = readonly = null;
+  return {
+    security: {
+      capabilities: dockerCapabilities(hc),
+      privileged: hc.Privileged,
+      noNewPrivs: opts.noNewPrivs,
+      readonlyRootfs: hc.ReadonlyRootfs,
+      maskedPaths: masked ?? [],
+      readonlyPaths: readonly ?? [],
+      sysctls: { ...(hc.Sysctls ?? {}) },
+    },
+    maskedPaths: masked,
+    readonlyPaths: readonly,
+  };
+}
+
+/**
+ * The settings of a pod file's container (Kubernetes' defaults, as containerd gives them): the
+ * default capabilities and paths, or with `privileged` every capability and no paths.
+ */
+export function podFileSecurity(privileged: boolean): ContainerSecurity {
+  return dockerSecurity({
+    CapAdd: null,
+    CapDrop: null,
+    Privileged: privileged,
+    ReadonlyRootfs: false,
+    SecurityOpt: null,
+    MaskedPaths: null,
+    ReadonlyPaths: null,
+  } as DockerHostConfig).security;
+}
