@@ -168,6 +168,7 @@ struct container {
   uint64_t destroy_session;
   int share_ns;      /* 1: in the pod's shared PID and UTS namespaces (podns.c) */
   int has_disk;      /* 1: / is an overlay whose upper is on a block device (synced on release) */
+  int upper_fd;      /* has_disk: O_PATH fd of the disk's root (upper/ and work/), else -1 */
   char pid_peer[PV_MAX_ID + 1]; /* "": own PID namespace; else the container whose init's it joins */
   struct sock_fprog *seccomp;   /* its processes' seccomp filter (seccomp.c), NULL for none */
 };
@@ -227,6 +228,9 @@ uint64_t cgroup_oom_kills(const struct container *c);
 /* memory.current, memory.max (0 = none), page cache; -1 without a cgroup. */
 int cgroup_memory(const struct container *c, uint64_t *usage, uint64_t *limit, uint64_t *cache);
 void cgroup_remove(struct container *c);
+/* Freeze (1) or thaw (0) the container's cgroup; freezing waits up to ~2 s for it to take.
+ * 0, or -1 without a cgroup. */
+int cgroup_freeze(const struct container *c, int on);
 /* Kill every process of the container's cgroup (cgroup.kill); 0 without a cgroup. */
 int cgroup_kill(const struct container *c);
 /* Fork a spare container namespace ahead of the next CREATE_CONTAINER, unless one is there
@@ -278,6 +282,8 @@ struct process {
   int attached;     /* may send stream frames in the current session */
   uint64_t started_ms; /* monotonic_ms() at its start */
   int held_sig;     /* a signal its namespace's init would have dropped, sent once caught (heldsig.c) */
+  int is_job;       /* an ARCHIVE process (killed when its container is destroyed) */
+  int thaw;         /* an ARCHIVE process that froze its container: thawed when it ends */
 };
 
 extern struct process g_procs[PV_MAX_PROCESSES];
@@ -305,6 +311,8 @@ struct process_spec {
   int stdin_open;
   uint32_t window;
   struct process_security security;
+  /* ARCHIVE: a process of the agent's own (archive.c) instead of argv; no exec. */
+  const struct archive_job *job;
 };
 
 struct process *process_find(const char *id);
@@ -426,6 +434,13 @@ void reply_error(uint32_t id, const struct agent_error *e);
 void fail(uint32_t id, uint32_t code, int err, const char *msg);
 int need_str(const struct tlv_msg *m, uint32_t id, uint16_t tag, const char *what, char *out, size_t max);
 struct container *need_container(const struct tlv_msg *m, uint32_t id);
+
+/* ops_archive.c: PV_OP_ARCHIVE. */
+void op_archive(const struct tlv_msg *m, uint32_t id);
+/* An ARCHIVE process was reaped: thaw what it froze. */
+void archive_job_ended(struct process *p);
+/* Kill the ARCHIVE processes of a container (it is being destroyed). */
+void archive_kill_jobs(const char *container_id);
 
 /* ---- ops_devices.c: requests for interfaces, routes and mounts --------------------------- */
 void op_configure_interface(const struct tlv_msg *m, uint32_t id);

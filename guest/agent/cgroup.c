@@ -188,3 +188,23 @@ void cgroup_remove(struct container *c) {
   if (rmdir(path) < 0) logf_("remove cgroup %s: %s", path, strerror(errno));
   c->has_cgroup = 0;
 }
+
+int cgroup_freeze(const struct container *c, int on) {
+  if (!c->has_cgroup) return -1;
+  struct agent_error e;
+  if (cg_write(c, "cgroup.freeze", on ? "1" : "0", &e) < 0) return -1;
+  if (!on) return 0;
+  char path[PV_MAX_ID + 64];
+  cg_path(c, "cgroup.events", path, sizeof path);
+  for (int i = 0; i < 200; i++) {
+    char buf[256] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n > 0 && strstr(buf, "frozen 1")) return 0;
+    usleep(10000);
+  }
+  logf_("container %s: its cgroup did not freeze within 2 s", c->id);
+  return 0;
+}

@@ -169,6 +169,7 @@ static int type_allowed(const struct channel *ch, uint16_t type) {
   if (type >= PV_OP_CONFIGURE_INTERFACE && type <= PV_OP_UNMOUNT) return 1;
   if (type >= PV_OP_RESUME_OUTPUT && type <= PV_OP_PROCESS_TABLE) return 1;
   if (type == PV_OP_SET_SECCOMP) return 1;
+  if (type == PV_OP_ARCHIVE) return 1;
   if (type == PV_OP_DISK_USAGE) return 1;
   return 0;
 }

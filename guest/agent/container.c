@@ -218,6 +218,7 @@ static void stage_fs(int fd) {
  * leaves with the stage when the old root is detached: the overlay keeps it alive, and it is
  * unmounted when the container's namespace goes.
  */
+#define SPARE_DISK_FD 5
 static void enter_disk_overlay(int fd, const char *disk, const char *lower) {
   char dev[32], opts[PV_MAX_PATH + 320];
   snprintf(dev, sizeof dev, "/dev/%s", disk);
@@ -237,6 +238,11 @@ static void enter_disk_overlay(int fd, const char *disk, const char *lower) {
   }
   /* nodev as the shares: a device node a container makes (mknod is allowed) cannot be opened. */
   if (mount("overlay", "root", "overlay", MS_NODEV, opts) < 0) helper_fail(fd, "mount the rootfs overlay");
+  /* Kept as fd 5 for the agent (ARCHIVE's LAYER reads upper/ through it): the disk's mount is
+   * detached with the stage below and reachable no other way. */
+  int dfd = open("disk", O_PATH | O_DIRECTORY);
+  if (dfd < 0 || (dfd != SPARE_DISK_FD && (dup2(dfd, SPARE_DISK_FD) < 0 || close(dfd) < 0)))
+    helper_fail(fd, "keep the upper disk's directory");
   if (chdir("root") < 0) helper_fail(fd, "chdir to the rootfs");
 }
 
@@ -498,6 +504,8 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
   c->destroying = 0;
   c->share_ns = share_ns ? 1 : 0;
   c->has_disk = disk ? 1 : 0;
+  c->upper_fd = disk ? open_ns(pid, "fd/5", O_PATH | O_DIRECTORY) : -1;
+  if (disk && c->upper_fd < 0) logf_("container %s: open its upper disk's directory: %s", id, strerror(errno));
   snprintf(c->pid_peer, sizeof c->pid_peer, "%s", pid_peer ? pid_peer : "");
   if (c->share_ns) podns_join_uts(c);
   if (cgroup_create(c, limits, e) < 0) {
@@ -526,13 +534,14 @@ void container_release(struct container *c) {
   if (c->uts_fd >= 0) close(c->uts_fd);
   if (c->root_fd >= 0) close(c->root_fd);
   if (c->pidns_fd >= 0) close(c->pidns_fd);
+  if (c->upper_fd >= 0) close(c->upper_fd);
   close_holder(&c->holder_fd);
   cgroup_remove(c);
   container_seccomp_release(c);
   logf_("container %s released", c->id);
   int shared = c->share_ns;
   memset(c, 0, sizeof *c);
-  c->mnt_fd = c->uts_fd = c->root_fd = c->pidns_fd = c->holder_fd = -1;
+  c->mnt_fd = c->uts_fd = c->root_fd = c->pidns_fd = c->holder_fd = c->upper_fd = -1;
   if (shared) podns_release_if_unused();
 }
 

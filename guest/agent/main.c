@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
     if (sched_setscheduler(0, SCHED_BATCH | SCHED_RESET_ON_FORK, &sp) < 0) logf_("SCHED_BATCH: %s", strerror(errno));
   }
   for (int i = 0; i < PV_MAX_CONTAINERS; i++)
-    g_containers[i].mnt_fd = g_containers[i].uts_fd = g_containers[i].root_fd = g_containers[i].pidns_fd =
+    g_containers[i].mnt_fd = g_containers[i].uts_fd = g_containers[i].root_fd = g_containers[i].pidns_fd = g_containers[i].upper_fd =
         g_containers[i].holder_fd = -1;
   static char stage[PV_MAX_PATH];
   if (g_pid1) {

@@ -225,6 +225,7 @@ static void op_destroy_container(const struct tlv_msg *m, uint32_t id) {
   c->destroy_req = id;
   c->destroy_session = ctl()->session;
   container_kill(c);
+  archive_kill_jobs(c->id);
   /* Processes that are not the init's descendants cannot exist (execs join its PID
    * namespace, which the kernel empties when the init dies). The answer comes from
    * ops_housekeeping once they are all reaped. */
@@ -479,6 +480,8 @@ void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *pay
     return op_process_table(&m, h->id);
   case PV_OP_SET_SECCOMP:
     return op_set_seccomp(&m, h->id);
+  case PV_OP_ARCHIVE:
+    return op_archive(&m, h->id);
   case PV_OP_SHUTDOWN:
     logf_("shutdown requested");
     reply_ack_empty(h->id);

@@ -36,6 +36,7 @@
 #include <grp.h>
 
 #include "agent.h"
+#include "archive.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -177,6 +178,16 @@ static void child_main(const struct process_spec *s, const struct container *c, 
 
   if (setns(c->mnt_fd, CLONE_NEWNS) < 0) child_fail(fail_fd, ST_SETNS);
   if (c->uts_fd >= 0 && setns(c->uts_fd, CLONE_NEWUTS) < 0) child_fail(fail_fd, ST_SETNS);
+  if (s->job) {
+    /* An ARCHIVE process: the agent's own code on its stdio, in the container's mounts. */
+    if (setsid() < 0) child_fail(fail_fd, ST_SESSION);
+    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) child_fail(fail_fd, ST_STDIO);
+    /* Nothing of the agent's stays open but the upper disk's fd (as fd 3); closing the
+     * failure pipe tells the agent the process started. */
+    int up = s->job->upper_fd >= 0 ? dup2(s->job->upper_fd, 3) : -1;
+    syscall(SYS_close_range, up >= 0 ? 4U : 3U, ~0U, 0U);
+    _exit(archive_run(s->job, up));
+  }
   if (is_init) {
     umount2("/proc", MNT_DETACH); /* a previous init's /proc, if any */
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) child_fail(fail_fd, ST_PROC);
@@ -249,6 +260,12 @@ static pid_t spawn_child(struct child_args *a) {
       stack = NULL;
       return -1;
     }
+  }
+  if (a->s->job) {
+    /* An ARCHIVE process runs the agent's code for as long as its tar takes: a real fork. */
+    pid_t pid = fork();
+    if (pid == 0) _exit(child_entry(a));
+    return pid;
   }
   return clone(child_entry, stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
 }
@@ -373,8 +390,10 @@ struct process *process_start(const struct process_spec *s, struct agent_error *
   }
 
   int joined = c->share_ns || c->pid_peer[0];
-  int is_init = c->init_pid == 0 || (!joined && c->pidns_fd < 0);
-  if (c->share_ns) {
+  int is_init = !s->job && (c->init_pid == 0 || (!joined && c->pidns_fd < 0));
+  if (s->job) {
+    /* The agent's PID namespace and cgroup: never the container's init, never its limits. */
+  } else if (c->share_ns) {
     int ns = podns_pidns(e);
     if (ns < 0) goto fail_quiet;
     if (setns(ns, CLONE_NEWPID) < 0) goto sys_fail;
@@ -389,7 +408,7 @@ struct process *process_start(const struct process_spec *s, struct agent_error *
   } else if (is_init ? unshare(CLONE_NEWPID) < 0 : setns(c->pidns_fd, CLONE_NEWPID) < 0) {
     goto sys_fail;
   }
-  int cg_fd = cgroup_procs_fd(c);
+  int cg_fd = s->job ? -1 : cgroup_procs_fd(c);
   if (c->has_cgroup && cg_fd < 0) logf_("container %s: open cgroup.procs: %s", c->id, strerror(errno));
   if (is_init) c->oom_base = cgroup_oom_kills(c);
   struct child_args ca = {s, c, is_init, child_in, s->terminal ? -1 : out[1], s->terminal ? -1 : err[1], slave, fail[0], fail[1], cg_fd};
@@ -445,6 +464,7 @@ struct process *process_start(const struct process_spec *s, struct agent_error *
   p->stdin_fd = stdin_write;
   p->stdin_announced = PV_STDIN_WINDOW;
   p->attached = chan_synced(&g_io);
+  p->is_job = s->job != NULL;
   if (is_init && joined) {
     c->init_pid = pid;
   } else if (is_init) {
@@ -484,6 +504,7 @@ void processes_reap(void) {
       struct process *p = &g_procs[i];
       if (!p->used || p->exited || p->pid != pid) continue;
       p->exited = 1;
+      if (p->is_job) archive_job_ended(p);
       if (p->is_init) {
         struct container *c = container_find(p->container_id);
         p->oom_killed = c && cgroup_oom_kills(c) > c->oom_base;

@@ -220,6 +220,31 @@
  *        ext4 of the upper disk): DISK_USED (f_blocks - f_bfree) * f_bsize, DISK_TOTAL
  *        f_blocks * f_bsize (docker ps -s). NOT_FOUND: no such container, or it has no upper
  *        disk. Served by agents whose LAST_OP is 53 or more.
+ *   PV_OP_ARCHIVE            CONTAINER_ID PROCESS_ID HANDLE WINDOW ARCHIVE_KIND [PATH]
+ *                            [ARCHIVE_NAME] [ARCHIVE_FLAGS] [UID GID] -> ACK PID
+ *        Files of a container whose / is an overlay over an upper disk (docker cp, diff,
+ *        export, commit in block mode): starts a process of the agent's own (a fork, no
+ *        exec), outside the container's PID namespace and cgroup, whose stdout (or stdin)
+ *        carries a tar under the stream channel's credits as any process's output; its end
+ *        comes as an EXIT event. Exit status 0 done, 2 no such path, 3 not a directory
+ *        (PUT), 4 cannot overwrite (PUT with NO_OVERWRITE_DIR), 1 anything else; stderr then
+ *        says why (one line). Paths are resolved in a chroot into a non-recursive clone of
+ *        the container's root mount (no volumes or /proc below it), so no symlink leads out.
+ *        ARCHIVE_KIND:
+ *          PV_ARCHIVE_STAT   PATH -> stdout "MODE SIZE MTIME_SEC MTIME_NSEC\nLINK_TARGET"
+ *                            (lstat, or stat with FOLLOW; LINK_TARGET: the resolved path of
+ *                            a symlink, empty otherwise)
+ *          PV_ARCHIVE_GET    PATH ARCHIVE_NAME -> stdout: a tar of PATH named ARCHIVE_NAME
+ *                            ("" for its contents only; FOLLOW follows a last symlink)
+ *          PV_ARCHIVE_PUT    PATH [UID GID] -> stdin: a tar extracted into directory PATH
+ *                            (NO_OVERWRITE_DIR; UID GID: owner of every entry)
+ *          PV_ARCHIVE_EXPORT -> stdout: a tar of the whole root
+ *          PV_ARCHIVE_LAYER  -> stdout: the upper layer as an image layer tar (a whiteout
+ *                            is DIR/.wh.NAME, an opaque directory adds DIR/.wh..wh..opq);
+ *                            HEADERS_ONLY: regular files with size 0 and no data (docker diff);
+ *                            FREEZE: the container's processes are frozen (cgroup.freeze) from
+ *                            before the walk until the process ends (docker commit's pause)
+ *        NOT_FOUND: no such container; INVALID: the container has no upper disk (LAYER).
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -345,6 +370,8 @@
 #define PV_OP_PROCESS_TABLE 43
 #define PV_OP_SET_SECCOMP 46
 #define PV_OP_DISK_USAGE 53
+/* 44-47: reserved for other work in progress. */
+#define PV_OP_ARCHIVE 48
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0
@@ -495,6 +522,21 @@
 #define PV_MAX_SECCOMP_SYSCALLS 1024
 #define PV_TAG_DISK_USED 160     /* u64: bytes in use on a container's upper disk (DISK_USAGE) */
 #define PV_TAG_DISK_TOTAL 161    /* u64: bytes of a container's upper disk's filesystem (DISK_USAGE) */
+#define PV_TAG_ARCHIVE_KIND 140  /* u32: what ARCHIVE does, PV_ARCHIVE_* */
+#define PV_TAG_ARCHIVE_NAME 141  /* str: the name of the top entry of ARCHIVE's GET tar ("" = contents only) */
+#define PV_TAG_ARCHIVE_FLAGS 142 /* u32: PV_ARCHIVE_F_* bits */
+
+/* ---- ARCHIVE kinds and flags ------------------------------------------------------------ */
+#define PV_ARCHIVE_STAT 1
+#define PV_ARCHIVE_GET 2
+#define PV_ARCHIVE_PUT 3
+#define PV_ARCHIVE_EXPORT 4
+#define PV_ARCHIVE_LAYER 5
+#define PV_ARCHIVE_F_FOLLOW 1           /* STAT, GET: follow a symlink at the end of PATH */
+#define PV_ARCHIVE_F_NO_OVERWRITE_DIR 2 /* PUT: never replace a directory by a non-directory or back */
+#define PV_ARCHIVE_F_HEADERS_ONLY 4     /* LAYER: no file data */
+#define PV_ARCHIVE_F_CHOWN 8            /* PUT: UID GID own every entry */
+#define PV_ARCHIVE_F_FREEZE 16          /* LAYER: the container's cgroup is frozen while it runs (commit's pause) */
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */

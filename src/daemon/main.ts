@@ -37,6 +37,7 @@ import * as path from 'node:path';
 import { EventBus } from '../pod/events';
 import { PodManager } from '../pod/manager';
 import { ContainerArchive } from '../storage/archive/service';
+import { GuestArchive } from '../storage/archive/guest';
 import { OverlayRootfs } from '../storage/rootfs';
 import { StateStore } from '../storage/state';
 import { repairFrontend } from '../translate/repair';
@@ -207,7 +208,16 @@ async function main(argv: string[]): Promise<void> {
   });
   // docker cp / export of a stopped container mounts its overlay for the request: what an
   // earlier daemon left mounted goes now, what this one has open goes at shutdown.
-  const archive = new ContainerArchive(rootfs);
+  // Block mode: a container's root is read and written in its guest (its VM, or a short-lived
+  // one while it does not run); a layer holds at most its disk, a whole root its image too
+  // (bounded by extract's default of 64 GiB a layer, four such layers at most here).
+  const archive = new ContainerArchive(
+    rootfs,
+    new GuestArchive((id) => pods.openGuestFiles(id), {
+      layerBytes: UPPER_DISK_BYTES,
+      treeBytes: UPPER_DISK_BYTES + 4 * 64 * 1024 ** 3,
+    }),
+  );
   const staleArchiveMounts = await archive.reclaimStale();
   if (staleArchiveMounts) log.info(`detached ${staleArchiveMounts} archive mount(s) left by an earlier daemon`);
   // Docker sees each container of a pod of several as a container of its own.

@@ -73,8 +73,8 @@ export interface DaemonOptions {
   /**
    * Block mode (--rootfs-disk, default false): a new container's writable layer is an ext4
    * filesystem on a disk file of its own, mounted by the guest, instead of a host directory
-   * served over 9p (docs/architecture.md). docker cp, diff, export and commit are refused
-   * for such a container (NotImplemented) until they are served through the guest.
+   * served over 9p (docs/architecture.md). docker cp, diff, export and commit of such a
+   * container are done in a guest (src/storage/archive/guest.ts).
    */
   rootfsDisk: boolean;
   /** The infra image of every CRI sandbox (--cri-sandbox-image; containerd's sandbox_image). */

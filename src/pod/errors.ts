@@ -28,7 +28,7 @@ export class PodNotRunningError extends ConflictError {
 export class PodPausedError extends ConflictError {
   constructor(
     readonly podId: string,
-    readonly operation: 'start' | 'pause' | 'exec' | 'top',
+    readonly operation: 'start' | 'pause' | 'exec' | 'top' | 'archive',
   ) {
     super(`pod ${podId} is paused: ${operation} refused`);
   }

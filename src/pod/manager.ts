@@ -29,6 +29,7 @@
  * Every change of a record is persisted (src/storage/state.ts) before the operation that
  * made it returns, so `restore()` after a crash finds each pod as its last answer said.
  */
+import { openGuestFiles, type GuestFilesSession } from './guest-files';
 import { PodContext, type PodManagerDeps } from './context';
 import * as attachOps from './attach';
 import * as execOps from './exec-run';
@@ -228,6 +229,14 @@ export class PodManager implements PodService {
     const e = this.ctx.registry.lookup(ref);
     e.log.reopenCri();
     for (const w of e.containerLogs.values()) w.reopenCri();
+  }
+
+  /**
+   * The main container's files in a guest, for one archive request of a block-mode container
+   * (./guest-files.ts): its VM, or a short-lived one while it does not run. Call `release`.
+   */
+  openGuestFiles(ref: string): Promise<GuestFilesSession> {
+    return openGuestFiles(this.ctx, this.ctx.registry.lookup(ref), ref);
   }
 
   async sizeRw(ref: string): Promise<number> {

@@ -5,6 +5,7 @@
  * (./commit-image.ts). A writable layer with no changes adds no layer (dockerd records an
  * `empty_layer` history entry then).
  */
+import type { Readable } from 'node:stream';
 import type { ContentStore } from './content';
 import type { LayerStore } from './layers/store';
 import type { ImageStore } from './images';
@@ -21,11 +22,19 @@ export interface CommitStores {
   images: ImageStore;
 }
 
+/** A layer tar made elsewhere (a block-mode container's guest), and its entry count once it has ended. */
+export interface MadeLayer {
+  stream: Readable;
+  entries: Promise<number>;
+}
+
 /** A writable layer to commit and the image to record. */
 export interface CommitInput {
   /** The overlay upper directory and the lower ones (top layer first). */
   upperDir: string;
   lowerDirs: string[];
+  /** Block mode: the layer tar comes from here instead of upperDir (./archive/guest.ts). */
+  layerTar?: () => Promise<MadeLayer>;
   /** The parent image's ID; undefined for FROM scratch. */
   parentId?: string;
   config: NonNullable<ImageConfig['config']>;
@@ -59,10 +68,23 @@ export async function layerFromUpper(
   return { diffId: info.diffId, release };
 }
 
+/** Store a layer tar made elsewhere, as layerFromUpper (no layer when it holds no change). */
+export async function layerFromTar(
+  stores: CommitStores,
+  t: MadeLayer,
+): Promise<{ diffId?: string; release: () => void }> {
+  const info = await storeLayerTar(t.stream, stores.content, stores.layers);
+  const release = stores.layers.hold([info.diffId]);
+  if (info.diffId === EMPTY_TAR_DIFF_ID || (await t.entries) === 0) return { release };
+  return { diffId: info.diffId, release };
+}
+
 /** Commit a writable layer as a new image; resolves with its ID. */
 export async function commitWritableLayer(stores: CommitStores, input: CommitInput): Promise<string> {
   const parent = input.parentId ? stores.images.config(input.parentId) : undefined;
-  const { diffId, release } = await layerFromUpper(stores, input.upperDir, input.lowerDirs);
+  const { diffId, release } = input.layerTar
+    ? await layerFromTar(stores, await input.layerTar())
+    : await layerFromUpper(stores, input.upperDir, input.lowerDirs);
   try {
     const built = childImageConfig({
       ...(parent ? { parent } : {}),

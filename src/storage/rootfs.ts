@@ -346,14 +346,14 @@ export class OverlayRootfs implements RootfsManager {
 
 /**
  * A host operation that reads or writes a block-mode container's writable layer (docker cp,
- * diff, export, commit): the layer is a filesystem only the guest mounts, so these are not
- * served for such a container yet.
+ * diff, export, commit) where no guest can do it (the layer is a filesystem only a guest
+ * mounts; the daemon serves these through src/storage/archive/guest.ts).
  */
 export class BlockModeError extends NotImplementedError {
   constructor(readonly containerId: string) {
     super(
       `container ${containerId.slice(0, 12)} keeps its writable layer on a block device (--rootfs-disk): ` +
-        'copying, diffing, exporting and committing its files is not served yet',
+        'copying, diffing, exporting and committing its files needs its guest, which is not available here',
     );
   }
 }

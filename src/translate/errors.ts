@@ -107,6 +107,9 @@ export function dockerMessage(err: unknown): string | undefined {
       // dockerd lists a paused container's processes; podvisor's guest is frozen with it.
       case 'top':
         return `Container ${err.podId} is paused (its VM is frozen), unpause the container before top`;
+      // Block mode: the files of its writable layer are reached through its frozen guest.
+      case 'archive':
+        return `Container ${err.podId} is paused (its VM is frozen) and keeps its writable layer on a block device (--rootfs-disk), unpause the container before copying, diffing, exporting or committing its files`;
     }
   }
   if (err instanceof PodNotPausedError) return `Container ${err.podId} is not paused`;

@@ -448,7 +448,23 @@ export interface Agent {
    * mount its rootfs share (ActivateRequest). Optional: fakes have no clock or pool of their own.
    */
   activate?(a: ActivateRequest): Promise<void>;
+  /**
+   * Start an ARCHIVE process (ArchiveRequest): a tar of a container's files on its stdout, or
+   * one extracted from its stdin, flow-controlled as any process's output. Its exit status
+   * says how it ended (src/storage/archive/guest.ts ArchiveExit). Optional: fakes have no guest filesystem; NotImplementedError
+   * when the guest's agent predates it.
+   */
+  archive?(req: ArchiveRequest): Promise<AgentProcess>;
 }
+
+/** What an ARCHIVE process does (guest/include/podvisor_agent.h, PV_OP_ARCHIVE). */
+export type ArchiveRequest = { containerId: string; processId: string } & (
+  | { kind: 'stat'; path: string; follow: boolean }
+  | { kind: 'get'; path: string; follow: boolean; name: string }
+  | { kind: 'put'; path: string; noOverwriteDirNonDir: boolean; owner?: { uid: number; gid: number } }
+  | { kind: 'export' }
+  | { kind: 'layer'; headersOnly: boolean; freeze?: boolean }
+);
 
 /** What a VM restored from a template is given before it serves a pod (Agent.activate). */
 export interface ActivateRequest {

@@ -47,6 +47,7 @@ export type {
   ActivateRequest,
   CapabilitySets,
   GuestContainerSecurity,
+  ArchiveRequest,
 } from './agent-types';
 
 /** Hardware of a VM. */

@@ -29,8 +29,14 @@ export function register(router: Router, services: ApiServices): void {
       const config = commitConfig(fe.config, query.changes);
       if (!c.rootfsPaths) throw new UnavailableError('the container storage is not available');
       const paths = await c.rootfsPaths(rec.id);
-      if (paths.disk) throw new BlockModeError(rec.id);
-      const pause = query.pause && c.pods.isRunning(rec.id) && mainContainer(rec).state.status === 'running';
+      // Block mode: the layer is packed in the guest (src/storage/archive/guest.ts).
+      const archive = c.archive;
+      if (paths.disk && !archive) throw new BlockModeError(rec.id);
+      const running = c.pods.isRunning(rec.id) && mainContainer(rec).state.status === 'running';
+      // Block mode: the guest packs the layer, so the VM is not paused; the agent freezes the
+      // container's processes instead (their cgroup) while it reads the layer.
+      const pause = query.pause && running && !paths.disk;
+      const freeze = query.pause && running && Boolean(paths.disk);
       if (pause) await c.pods.pause(rec.id);
       let id: string;
       try {
@@ -39,6 +45,9 @@ export function register(router: Router, services: ApiServices): void {
           {
             upperDir: paths.upperDir,
             lowerDirs: paths.lowerDirs,
+            ...(paths.disk && archive
+              ? { layerTar: () => archive.guestLayer(rec.id, paths.lowerDirs, { freeze }) }
+              : {}),
             parentId: mainContainer(rec).spec.image,
             // dockerd records the container's image as the committed image's Parent.
             recordParent: true,

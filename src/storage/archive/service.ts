@@ -7,6 +7,10 @@
  * for a created or stopped one the overlay is mounted here for the time of the request, at
  * `<containers>/<id>/archive-mnt`, shared by concurrent requests and unmounted after the
  * last. Every path is resolved inside that root by ./resolve.ts.
+ *
+ * Block mode (the container's writable layer is a disk only its guest mounts): what is in
+ * the container's root is served in the guest by ./guest.ts; a path under a host directory
+ * mount (a volume, a bind) is still served here from that directory.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +24,7 @@ import { pathStat, type ContainerPathStat } from './stat';
 import { packTree } from './tar-out';
 import { extractInto, type ExtractIntoOptions } from './tar-in';
 import { mountFor, type HostMount } from './mounts';
+import type { GuestArchive } from './guest';
 
 export type { Change, ContainerPathStat, HostMount };
 
@@ -57,7 +62,26 @@ function followsLast(p: string): boolean {
 export class ContainerArchive {
   private readonly mounts = new Map<string, { refs: number; ready: Promise<string> }>();
 
-  constructor(private readonly rootfs: OverlayRootfs) {}
+  constructor(
+    private readonly rootfs: OverlayRootfs,
+    private readonly guest?: GuestArchive,
+  ) {}
+
+  /** Block mode: the guest that serves the container's root (BlockModeError without one). */
+  private guestFor(id: string): GuestArchive | undefined {
+    if (!this.rootfs.diskOf?.(id)) return undefined;
+    if (!this.guest) throw new BlockModeError(id);
+    return this.guest;
+  }
+
+  /** The guest serves `p` (block mode, and `p` is not under a host directory mount). */
+  private async guestServes(id: string, p: string, mounts: readonly HostMount[]): Promise<GuestArchive | undefined> {
+    const g = this.guestFor(id);
+    if (!g) return undefined;
+    const hit = mountFor(p, mounts);
+    if (hit && (await fs.promises.stat(hit.mount.source).catch(() => undefined))?.isDirectory()) return undefined;
+    return g;
+  }
 
   /**
    * At daemon start: detach the `archive-mnt` mounts an earlier daemon left (it died or was
@@ -188,6 +212,8 @@ export class ContainerArchive {
    */
   async stat(id: string, ref: string, p: string, mounts: readonly HostMount[] = []): Promise<ContainerPathStat> {
     checkAbs(p);
+    const g = await this.guestServes(id, p, mounts);
+    if (g) return g.stat(id, ref, p);
     return this.withRoot(id, p, mounts, (o) => this.statIn(o, p, ref));
   }
 
@@ -199,6 +225,8 @@ export class ContainerArchive {
     mounts: readonly HostMount[] = [],
   ): Promise<{ stat: ContainerPathStat; tar: Readable }> {
     checkAbs(p);
+    const g = await this.guestServes(id, p, mounts);
+    if (g) return g.get(id, ref, p);
     const o = await this.openFor(id, p, mounts);
     try {
       const stat = await this.statIn(o, p, ref);
@@ -223,6 +251,14 @@ export class ContainerArchive {
     mounts: readonly HostMount[] = [],
   ): Promise<void> {
     checkAbs(p);
+    const g = await this.guestServes(id, p, mounts);
+    const user = opts.copyUIDGID?.user;
+    if (g) {
+      return g.put(id, ref, p, input, {
+        noOverwriteDirNonDir: opts.noOverwriteDirNonDir,
+        ...(user !== undefined ? { owner: (read) => resolveOwnerWith(read, user) } : {}),
+      });
+    }
     await this.withRoot(id, p, mounts, async (o) => {
       // dockerd answers this one with a 500 too.
       if (o.mounted?.readOnly) throw new UnavailableError('mounted volume is marked read-only');
@@ -241,11 +277,12 @@ export class ContainerArchive {
       }
       const x: ExtractIntoOptions = { noOverwriteDirNonDir: opts.noOverwriteDirNonDir };
       // The user is looked up in the container's own /etc, also for a path in a mount.
-      const user = opts.copyUIDGID?.user;
       if (user !== undefined)
-        x.chown = o.mounted
-          ? await this.withRoot(id, '/', [], (c) => resolveOwner(c.root, user))
-          : await resolveOwner(root, user);
+        x.chown = !o.mounted
+          ? await resolveOwner(root, user)
+          : this.guestFor(id)
+            ? await this.guestOwner(id, user)
+            : await this.withRoot(id, '/', [], (c) => resolveOwner(c.root, user));
       await extractInto(root, dest, input, x);
     });
   }
@@ -256,16 +293,39 @@ export class ContainerArchive {
    */
   async changes(id: string, hidden: readonly string[] = []): Promise<Change[]> {
     const paths = await this.rootfs.paths(id);
-    if (paths.disk) throw new BlockModeError(id);
+    const g = this.guestFor(id);
+    if (g) return g.changes(id, paths.lowerDirs, hidden);
     return withoutDaemonFiles(await listChanges(paths.upperDir, paths.lowerDirs), hidden);
   }
 
   /** GET /export: a tar of the whole root (the root stays mounted until the stream ends). */
   async export(id: string): Promise<Readable> {
+    const g = this.guestFor(id);
+    if (g) return g.export(id);
     const o = await this.open(id);
     const tar = packTree(o.root.handle, undefined, '');
     tar.once('close', () => void o.close());
     return tar;
+  }
+
+  /** A block-mode container's user, looked up in its /etc through its guest. */
+  private guestOwner(id: string, user: string): Promise<{ uid: number; gid: number }> {
+    return (this.guestFor(id) as GuestArchive).withReader(id, (read) => resolveOwnerWith(read, user));
+  }
+
+  /**
+   * Block mode: the writable layer as an image layer tar for a commit (`lowerDirs`: the
+   * image's layers, top first), and how many entries it holds once it has ended. `freeze`:
+   * the container's processes are frozen meanwhile (commit's pause).
+   */
+  async guestLayer(
+    id: string,
+    lowerDirs: string[],
+    opts: { freeze?: boolean } = {},
+  ): Promise<{ stream: Readable; entries: Promise<number> }> {
+    const g = this.guestFor(id);
+    if (!g) throw new InvalidArgumentError(`container ${id.slice(0, 12)} keeps its writable layer on the host`);
+    return g.layer(id, lowerDirs, opts.freeze ?? false);
   }
 }
 
@@ -276,10 +336,18 @@ function checkAbs(p: string): void {
 
 /** uid and gid of a container user spec ('', `uid`, `uid:gid`, `name`, `name:group`), read from its /etc files. */
 export async function resolveOwner(root: RootDir, user: string): Promise<{ uid: number; gid: number }> {
+  return resolveOwnerWith((file) => readSmallFile(root, file), user);
+}
+
+/** resolveOwner with the container's /etc files read by `read` (undefined: missing). */
+export async function resolveOwnerWith(
+  read: (file: string) => Promise<string | undefined>,
+  user: string,
+): Promise<{ uid: number; gid: number }> {
   if (user === '') return { uid: 0, gid: 0 };
   const [u, g] = user.split(':', 2);
   const lookup = async (file: string, name: string): Promise<string[] | undefined> => {
-    const text = await readSmallFile(root, file);
+    const text = await read(file);
     return text
       ?.split('\n')
       .map((l) => l.split(':'))

@@ -22,6 +22,7 @@ import * as net from 'node:net';
 import type {
   ActivateRequest,
   Agent,
+  ArchiveRequest,
   AgentProcess,
   AgentProcessInfo,
   AgentVersion,
@@ -54,7 +55,16 @@ import type { ProcessChannel } from './process';
 import { decodeProcessTable } from './process-table';
 import { decodeListed, resumeOutput } from './resume';
 import { checkId, checkPath, checkTermSize, putCapabilities, putContainerSecurity, putLimits } from './requests';
-import { isCtlFrameFromAgent, isIoFrameFromAgent, Limits, Op, PROTOCOL_VERSION, Tag } from './protocol';
+import {
+  ArchiveFlag,
+  ArchiveKind,
+  isCtlFrameFromAgent,
+  isIoFrameFromAgent,
+  Limits,
+  Op,
+  PROTOCOL_VERSION,
+  Tag,
+} from './protocol';
 import { protocolError, TlvWriter } from './tlv';
 
 /** Options of AgentClient.connect. */
@@ -292,6 +302,57 @@ export class AgentClient implements Agent {
     w.u32(Tag.HANDLE, proc.handle);
     try {
       const r = await this.mux.request(Op.START_PROCESS, w);
+      proc.setPid(this.mux.decode(() => r.needU32(Tag.PID)));
+      return proc;
+    } catch (e) {
+      this.mux.drop(proc);
+      throw e;
+    }
+  }
+
+  /** @inheritdoc */
+  async archive(req: ArchiveRequest): Promise<AgentProcess> {
+    if (this.lastOp < Op.ARCHIVE) throw new NotImplementedError('the guest agent predates ARCHIVE');
+    checkId(req.containerId, 'container id');
+    checkId(req.processId, 'process id');
+    if (this.mux.hasProcessId(req.processId)) throw new ConflictError(`process id ${req.processId} is in use`);
+    const kinds = { stat: 'STAT', get: 'GET', put: 'PUT', export: 'EXPORT', layer: 'LAYER' } as const;
+    const w = new TlvWriter()
+      .str(Tag.CONTAINER_ID, req.containerId)
+      .str(Tag.PROCESS_ID, req.processId)
+      .u32(Tag.WINDOW, this.mux.window)
+      .u32(Tag.ARCHIVE_KIND, ArchiveKind[kinds[req.kind]]);
+    let flags = 0;
+    if (req.kind === 'stat' || req.kind === 'get' || req.kind === 'put') {
+      checkPath(req.path);
+      w.str(Tag.PATH, req.path, Limits.MAX_PATH);
+    }
+    if ((req.kind === 'stat' || req.kind === 'get') && req.follow) flags |= ArchiveFlag.FOLLOW;
+    if (req.kind === 'get') {
+      if (req.name.includes('/') || req.name === '..' || Buffer.byteLength(req.name) > 255)
+        throw new InvalidArgumentError(`bad archive name ${JSON.stringify(req.name)}`);
+      w.str(Tag.ARCHIVE_NAME, req.name);
+    }
+    if (req.kind === 'put') {
+      if (req.noOverwriteDirNonDir) flags |= ArchiveFlag.NO_OVERWRITE_DIR;
+      if (req.owner) {
+        flags |= ArchiveFlag.CHOWN;
+        w.u32(Tag.UID, req.owner.uid).u32(Tag.GID, req.owner.gid);
+      }
+    }
+    if (req.kind === 'layer' && req.headersOnly) flags |= ArchiveFlag.HEADERS_ONLY;
+    if (req.kind === 'layer' && req.freeze) flags |= ArchiveFlag.FREEZE;
+    w.u32(Tag.ARCHIVE_FLAGS, flags);
+    // Registered before the request: output may arrive before the ACK.
+    const proc = this.mux.newProcess({
+      processId: req.processId,
+      containerId: req.containerId,
+      terminal: false,
+      stdin: req.kind === 'put',
+    });
+    w.u32(Tag.HANDLE, proc.handle);
+    try {
+      const r = await this.mux.request(Op.ARCHIVE, w);
       proc.setPid(this.mux.decode(() => r.needU32(Tag.PID)));
       return proc;
     } catch (e) {

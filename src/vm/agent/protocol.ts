@@ -73,6 +73,8 @@ export const Op = {
   PROCESS_TABLE: 43,
   SET_SECCOMP: 46,
   DISK_USAGE: 53,
+  // 44-47: reserved for work in progress elsewhere.
+  ARCHIVE: 48,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
@@ -198,6 +200,9 @@ export const Tag = {
   SECCOMP_BELOW_KERNEL: 128,
   DISK_USED: 160,
   DISK_TOTAL: 161,
+  ARCHIVE_KIND: 140,
+  ARCHIVE_NAME: 141,
+  ARCHIVE_FLAGS: 142,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -319,6 +324,9 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.SECCOMP_ARG]: 'bytes[]',
   [Tag.SECCOMP_MIN_KERNEL]: 'str',
   [Tag.SECCOMP_BELOW_KERNEL]: 'str',
+  [Tag.ARCHIVE_KIND]: 'u32',
+  [Tag.ARCHIVE_NAME]: 'str',
+  [Tag.ARCHIVE_FLAGS]: 'u32',
 };
 
 /** Bits of the MOUNT_FLAGS field (PV_MOUNT_<NAME>). */
@@ -350,6 +358,24 @@ export const SeccompCmp = {
   GE: 5,
   GT: 6,
   MASKED_EQ: 7,
+} as const;
+
+/** What an ARCHIVE request does (PV_ARCHIVE_<NAME>). */
+export const ArchiveKind = {
+  STAT: 1,
+  GET: 2,
+  PUT: 3,
+  EXPORT: 4,
+  LAYER: 5,
+} as const;
+
+/** Bits of ARCHIVE_FLAGS (PV_ARCHIVE_F_<NAME>). */
+export const ArchiveFlag = {
+  FOLLOW: 1,
+  NO_OVERWRITE_DIR: 2,
+  HEADERS_ONLY: 4,
+  CHOWN: 8,
+  FREEZE: 16,
 } as const;
 
 /** Error classes of ERROR frames (PV_ERR_<NAME>). */

@@ -5,6 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
+  ArchiveFlag,
+  ArchiveKind,
   ErrorCode,
   FrameType,
   Limits,
@@ -62,6 +64,8 @@ function tsConstants(): Map<string, number | string> {
     ['PV_MOUNT_', MountFlag],
     ['PV_SECCOMP_ACT_', SeccompAct],
     ['PV_SECCOMP_CMP_', SeccompCmp],
+    ['PV_ARCHIVE_', ArchiveKind],
+    ['PV_ARCHIVE_F_', ArchiveFlag],
     ['PV_', Limits],
     ['PV_', Names],
   ];
