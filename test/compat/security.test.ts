@@ -125,6 +125,36 @@ test('--privileged and exec --privileged get every capability; a plain exec the 
   expect(p.out).toContain('added\n');
 });
 
+test("a privileged container makes bridges, veth pairs, dummy links and tun devices of its VM's kernel; a plain one may not", async () => {
+  // critest's "Privileged is true" and "adding capability" run `brctl addbr`: the guest kernel
+  // has bridge, veth, dummy and tun support (guest/kernel/podvisor.config) for them.
+  const script = [
+    'brctl addbr pvbr0 && echo bridge',
+    'ip link add pva type veth peer name pvb && echo veth',
+    'ip link add pvd0 type dummy && echo dummy',
+    // the container's /dev has no net/tun (limitations.md); a privileged one may make it
+    'mkdir -p /dev/net && mknod /dev/net/tun c 10 200 && tunctl -t pvtun0 >/dev/null && echo tun',
+    'brctl addif pvbr0 pva && [ -e /sys/class/net/pvbr0/brif/pva ] && echo joined',
+  ].join('; ');
+  const p = await dockerCli(d, ['run', '--rm', '--privileged', IMAGE, 'sh', '-c', script]);
+  expect(p.out).toBe('bridge\nveth\ndummy\ntun\njoined\n');
+  const [plain, baseline] = await both([IMAGE, 'sh', '-c', 'brctl addbr pvbr0 && echo bridge']);
+  expect(plain.out).not.toContain('bridge');
+  expect(plain.err).toMatch(/Operation not permitted/);
+  expect(baseline.err).toMatch(/Operation not permitted/);
+  const admin = await dockerCli(d, [
+    'run',
+    '--rm',
+    '--cap-add',
+    'NET_ADMIN',
+    IMAGE,
+    'sh',
+    '-c',
+    'brctl addbr pvbr0 && echo bridge',
+  ]);
+  expect(admin.out).toBe('bridge\n');
+});
+
 test('--security-opt no-new-privileges sets NoNewPrivs, for the execs too', async () => {
   for (const opt of ['no-new-privileges', 'no-new-privileges:true', 'no-new-privileges=false']) {
     const [ours, theirs] = await both(['--security-opt', opt, IMAGE, 'grep', 'NoNewPrivs', '/proc/self/status']);
