@@ -45,6 +45,9 @@ export interface KernelCmdlineOptions {
  *   writer has usually reclaimed it already, so a long stream is a burst of "unhandled"
  *   interrupts; after 100,000 of them the kernel disabled the virtio-serial IRQ ("irq NN:
  *   nobody cared") and the agent channels stalled for good. The check is off;
+ * - dummy.numdummies=0: the kernel's dummy driver (built in for privileged containers'
+ *   `ip link add type dummy`) would otherwise make a dummy0 at boot, which every container of
+ *   the VM's network namespace then lists beside lo;
  * - TCG only: tsc_early_khz (see host-tsc.ts; the cause of TCG boots that hung) and
  *   tsc=reliable: the TSC is the host's (constant) TSC, but the clocksource watchdog compares it
  *   with jiffies, which lose ticks when the host is busy, and then switches the guest to a
@@ -63,6 +66,7 @@ export function kernelCmdline(o: KernelCmdlineOptions): string {
     'cgroup.memory=nokmem',
     'rcupdate.rcu_expedited=1',
     'noirqdebug',
+    'dummy.numdummies=0',
   ];
   if (o.accel === 'tcg') {
     if (o.tscKhz) args.push(`tsc_early_khz=${o.tscKhz}`);

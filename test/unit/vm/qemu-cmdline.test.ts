@@ -118,6 +118,11 @@ describe('kernelCmdline', () => {
     expect(kernelCmdline({ accel: 'tcg' })).not.toContain('tsc_early_khz');
   });
 
+  it('makes no dummy0 at boot (the dummy driver is built in for privileged containers)', () => {
+    for (const accel of ['tcg', 'kvm'] as const)
+      expect(kernelCmdline({ accel }).split(' ')).toContain('dummy.numdummies=0');
+  });
+
   it('trusts the TSC under TCG only, and never disables an IRQ as spurious', () => {
     expect(kernelCmdline({ accel: 'tcg' }).split(' ')).toEqual(expect.arrayContaining(['tsc=reliable', 'noirqdebug']));
     expect(kernelCmdline({ accel: 'kvm' }).split(' ')).not.toContain('tsc=reliable');
