@@ -19,14 +19,13 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { criClient, criFailure, type CriClient } from '../helpers/cri';
+import type { TestDaemon } from '../helpers/daemon';
+import { startCriTestDaemon, stopCriTestDaemon, type CriTestDaemon } from '../helpers/cri-daemon';
+import { criFailure, type CriClient } from '../helpers/cri';
 import { podvisorOk } from '../helpers/podvisor-cli';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
-import { DEBIAN_CNI_BIN, iptablesLines, makeCniNet, type TestCniNet } from '../privileged/net/helpers/cni-net';
 
 jest.setTimeout(300_000);
 
@@ -34,9 +33,9 @@ const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const BUSYBOX = `${REG}/busybox:latest`;
 
 let d: TestDaemon;
+let h: CriTestDaemon;
 let cri: CriClient;
 let dir: string;
-let t: TestCniNet;
 
 type PidMode = 'POD' | 'CONTAINER';
 interface ContainerStatus {
@@ -120,41 +119,11 @@ async function removeSandbox(sid: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-cri-ctr-'));
-  t = makeCniNet(37);
-  const criSock = path.join(dir, 'cri.sock');
-  d = await startDaemon({
-    args: [
-      '--cri-host',
-      `unix://${criSock}`,
-      '--cni-conf-dir',
-      t.confDir,
-      '--cni-bin-dir',
-      DEBIAN_CNI_BIN,
-      '--cri-sandbox-image',
-      BUSYBOX,
-    ],
-  });
-  cri = criClient(criSock);
-  await cri.image('PullImage', { image: { image: BUSYBOX } });
+  h = await startCriTestDaemon('podvisor-cri-ctr-', 37, BUSYBOX);
+  ({ dir, daemon: d, cri } = h);
 });
 
-afterAll(async () => {
-  if (cri) {
-    const left = await cri.runtime<{ items: Array<{ id: string }> }>('ListPodSandbox', {}).catch(() => ({ items: [] }));
-    for (const s of left.items)
-      await cri.runtime('RemovePodSandbox', { pod_sandbox_id: s.id }, 120_000).catch(() => undefined);
-  }
-  cri?.close();
-  if (d) await stopDaemonLeavingNothing(d);
-  t?.cleanup();
-  fs.rmSync(dir, { recursive: true, force: true });
-  const links = JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })) as Array<{
-    ifname: string;
-  }>;
-  expect(links.filter((l) => l.ifname === t.name)).toEqual([]);
-  expect([...iptablesLines('nat', `${t.prefix}.`), ...iptablesLines('filter', `${t.prefix}.`)]).toEqual([]);
-});
+afterAll(() => stopCriTestDaemon(h && { ...h, cri }));
 
 describe('CRI containers as critest checks them', () => {
   it('the log file exists when StartContainer answers, and again when ReopenContainerLog answers', async () => {

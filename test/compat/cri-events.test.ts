@@ -12,63 +12,30 @@
  *    (pings to the bridge's gateway);
  *  - nothing left: no VM, CNI namespace or bridge.
  */
-import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { criClient, criEventStream, type CriClient, type CriEventStream } from '../helpers/cri';
+import { startCriTestDaemon, stopCriTestDaemon, type CriTestDaemon } from '../helpers/cri-daemon';
+import { criEventStream, type CriClient, type CriEventStream } from '../helpers/cri';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
-import { DEBIAN_CNI_BIN, makeCniNet, type TestCniNet } from '../privileged/net/helpers/cni-net';
+import type { TestCniNet } from '../privileged/net/helpers/cni-net';
 
 jest.setTimeout(300_000);
 
 const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const BUSYBOX = `${REG}/busybox:latest`;
 
-let d: TestDaemon;
+let h: CriTestDaemon;
 let cri: CriClient;
 let criSock: string;
 let dir: string;
 let t: TestCniNet;
 
-const links = (): string[] =>
-  (JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })) as Array<{ ifname: string }>).map(
-    (l) => l.ifname,
-  );
-
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-cri-ev-'));
-  t = makeCniNet(41);
-  criSock = path.join(dir, 'cri.sock');
-  d = await startDaemon({
-    args: [
-      '--cri-host',
-      `unix://${criSock}`,
-      '--cni-conf-dir',
-      t.confDir,
-      '--cni-bin-dir',
-      DEBIAN_CNI_BIN,
-      '--cri-sandbox-image',
-      BUSYBOX,
-    ],
-  });
-  cri = criClient(criSock);
-  await cri.image('PullImage', { image: { image: BUSYBOX } });
+  h = await startCriTestDaemon('podvisor-cri-ev-', 41, BUSYBOX);
+  ({ dir, net: t, cri } = h);
+  criSock = h.criSock;
 });
 
-afterAll(async () => {
-  if (cri) {
-    const left = await cri.runtime<{ items: Array<{ id: string }> }>('ListPodSandbox', {}).catch(() => ({ items: [] }));
-    for (const s of left.items)
-      await cri.runtime('RemovePodSandbox', { pod_sandbox_id: s.id }, 120_000).catch(() => undefined);
-  }
-  cri?.close();
-  if (d) await stopDaemonLeavingNothing(d);
-  t?.cleanup();
-  fs.rmSync(dir, { recursive: true, force: true });
-  expect(links().filter((l) => l === t.name)).toEqual([]);
-});
+afterAll(() => stopCriTestDaemon(h && { ...h, cri }));
 
 async function until(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;

@@ -16,17 +16,17 @@
  *  - `docker ps -a` shows the sandbox and container while they exist;
  *  - nothing left: no VM, mount, CNI namespace, bridge or plugin rule.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { listVmProcesses } from '../helpers/leaks';
-import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import type { TestDaemon } from '../helpers/daemon';
+import { startCriTestDaemon, stopCriTestDaemon, type CriTestDaemon } from '../helpers/cri-daemon';
 import { criClient, criFailure, type CriClient } from '../helpers/cri';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 import { spdyDial, spdyRemoteCommand } from '../unit/api/cri/streaming/clients';
-import { DEBIAN_CNI_BIN, iptablesLines, makeCniNet, type TestCniNet } from '../privileged/net/helpers/cni-net';
+import type { TestCniNet } from '../privileged/net/helpers/cni-net';
 
 jest.setTimeout(300_000);
 
@@ -42,14 +42,10 @@ type Status = Record<string, unknown> & {
 };
 
 let d: TestDaemon;
+let h: CriTestDaemon;
 let cri: CriClient;
 let dir: string;
 let t: TestCniNet;
-
-const links = (): string[] =>
-  (JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })) as Array<{ ifname: string }>).map(
-    (l) => l.ifname,
-  );
 
 function docker(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -73,40 +69,11 @@ function sandboxConfig(name: string, extra: object = {}): object {
 }
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-cri-rt-'));
-  t = makeCniNet(13);
-  const criSock = path.join(dir, 'cri.sock');
-  d = await startDaemon({
-    args: [
-      '--cri-host',
-      `unix://${criSock}`,
-      '--cni-conf-dir',
-      t.confDir,
-      '--cni-bin-dir',
-      DEBIAN_CNI_BIN,
-      '--cri-sandbox-image',
-      BUSYBOX,
-    ],
-  });
-  cri = criClient(criSock);
-  await cri.image('PullImage', { image: { image: BUSYBOX } });
+  h = await startCriTestDaemon('podvisor-cri-rt-', 13, BUSYBOX);
+  ({ dir, net: t, daemon: d, cri } = h);
 });
 
-afterAll(async () => {
-  // What a failed test left: the daemon keeps running pods' VMs for its successor.
-  if (cri) {
-    const left = await cri.runtime<{ items: Array<{ id: string }> }>('ListPodSandbox', {}).catch(() => ({ items: [] }));
-    for (const s of left.items)
-      await cri.runtime('RemovePodSandbox', { pod_sandbox_id: s.id }, 120_000).catch(() => undefined);
-  }
-  cri?.close();
-  if (d) await stopDaemonLeavingNothing(d);
-  t?.cleanup();
-  fs.rmSync(dir, { recursive: true, force: true });
-  expect(links().filter((l) => l === t.name)).toEqual([]);
-  expect([...iptablesLines('nat', t.name), ...iptablesLines('nat', `${t.prefix}.`)]).toEqual([]);
-  expect(iptablesLines('filter', `${t.prefix}.`)).toEqual([]);
-});
+afterAll(() => stopCriTestDaemon(h && { ...h, cri }));
 
 describe('CRI runtime service', () => {
   it('answers NetworkReady from the CNI configuration', async () => {

@@ -8,12 +8,11 @@
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { criClient, criFailure, type CriClient } from '../helpers/cri';
+import type { TestDaemon } from '../helpers/daemon';
+import { startCriTestDaemon, stopCriTestDaemon, type CriTestDaemon } from '../helpers/cri-daemon';
+import { criFailure, type CriClient } from '../helpers/cri';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
-import { DEBIAN_CNI_BIN, makeCniNet, type TestCniNet } from '../privileged/net/helpers/cni-net';
 
 jest.setTimeout(300_000);
 
@@ -23,9 +22,9 @@ const BUSYBOX = `${REG}/busybox:latest`;
 const INVALID_ARGUMENT = 3;
 
 let d: TestDaemon;
+let h: CriTestDaemon;
 let cri: CriClient;
 let dir: string;
-let t: TestCniNet;
 let blockHostname: string;
 
 function sandboxConfig(name: string, security: object = {}): object {
@@ -65,42 +64,17 @@ function docker(args: string[]): Promise<string> {
 }
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-cri-seccomp-'));
+  h = await startCriTestDaemon('podvisor-cri-seccomp-', 19, BUSYBOX);
+  ({ dir, daemon: d, cri } = h);
   blockHostname = path.join(dir, 'block-host-name.json');
   // critest's own profile for these cases.
   fs.writeFileSync(
     blockHostname,
     '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_ERRNO"}]}',
   );
-  t = makeCniNet(17);
-  const criSock = path.join(dir, 'cri.sock');
-  d = await startDaemon({
-    args: [
-      '--cri-host',
-      `unix://${criSock}`,
-      '--cni-conf-dir',
-      t.confDir,
-      '--cni-bin-dir',
-      DEBIAN_CNI_BIN,
-      '--cri-sandbox-image',
-      BUSYBOX,
-    ],
-  });
-  cri = criClient(criSock);
-  await cri.image('PullImage', { image: { image: BUSYBOX } });
 });
 
-afterAll(async () => {
-  if (cri) {
-    const left = await cri.runtime<{ items: Array<{ id: string }> }>('ListPodSandbox', {}).catch(() => ({ items: [] }));
-    for (const s of left.items)
-      await cri.runtime('RemovePodSandbox', { pod_sandbox_id: s.id }, 120_000).catch(() => undefined);
-  }
-  cri?.close();
-  if (d) await stopDaemonLeavingNothing(d);
-  t?.cleanup();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopCriTestDaemon(h && { ...h, cri }));
 
 it('applies RuntimeDefault, Unconfined, a Localhost profile and seccomp_profile_path to containers and to the sandbox', async () => {
   const sc = sandboxConfig('sec', { seccomp: { profile_type: 'RuntimeDefault' } });

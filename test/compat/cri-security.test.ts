@@ -6,44 +6,25 @@
  * readonly_paths, no_new_privs), each seen from inside the container by ExecSync as the
  * critest Security Context specs look at them.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { criClient, criFailure, type CriClient } from '../helpers/cri';
+import { startCriTestDaemon, stopCriTestDaemon, type CriTestDaemon } from '../helpers/cri-daemon';
+import { criFailure, type CriClient } from '../helpers/cri';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
-import { DEBIAN_CNI_BIN, makeCniNet, type TestCniNet } from '../privileged/net/helpers/cni-net';
 
 jest.setTimeout(300_000);
 
 const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
 const BUSYBOX = `${REG}/busybox:latest`;
 
-let d: TestDaemon;
+let h: CriTestDaemon;
 let cri: CriClient;
 let dir: string;
-let t: TestCniNet;
 let sid: string;
 let sandboxConfig: object;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-cri-sec-'));
-  t = makeCniNet(17);
-  const criSock = path.join(dir, 'cri.sock');
-  d = await startDaemon({
-    args: [
-      '--cri-host',
-      `unix://${criSock}`,
-      '--cni-conf-dir',
-      t.confDir,
-      '--cni-bin-dir',
-      DEBIAN_CNI_BIN,
-      '--cri-sandbox-image',
-      BUSYBOX,
-    ],
-  });
-  cri = criClient(criSock);
-  await cri.image('PullImage', { image: { image: BUSYBOX } });
+  h = await startCriTestDaemon('podvisor-cri-sec-', 17, BUSYBOX);
+  ({ dir, cri } = h);
   sandboxConfig = {
     metadata: { name: 'sec', uid: 'uid-sec', namespace: 'default', attempt: 0 },
     hostname: 'sec-host',
@@ -57,17 +38,7 @@ beforeAll(async () => {
   sid = run.pod_sandbox_id;
 });
 
-afterAll(async () => {
-  if (cri) {
-    const left = await cri.runtime<{ items: Array<{ id: string }> }>('ListPodSandbox', {}).catch(() => ({ items: [] }));
-    for (const s of left.items)
-      await cri.runtime('RemovePodSandbox', { pod_sandbox_id: s.id }, 120_000).catch(() => undefined);
-  }
-  cri?.close();
-  if (d) await stopDaemonLeavingNothing(d);
-  t?.cleanup();
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopCriTestDaemon(h && { ...h, cri }));
 
 let n = 0;
 
