@@ -49,22 +49,14 @@ import {
 import { FrameDecoder } from './codec';
 import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from './device-ops';
 import { encodeSeccomp } from './seccomp';
+import { encodeArchive } from './archive';
 import { connectUnix, syncChannel } from './connect';
 import { AgentMux } from './mux';
 import type { ProcessChannel } from './process';
 import { decodeProcessTable } from './process-table';
 import { decodeListed, resumeOutput } from './resume';
 import { checkId, checkPath, checkTermSize, putCapabilities, putContainerSecurity, putLimits } from './requests';
-import {
-  ArchiveFlag,
-  ArchiveKind,
-  isCtlFrameFromAgent,
-  isIoFrameFromAgent,
-  Limits,
-  Op,
-  PROTOCOL_VERSION,
-  Tag,
-} from './protocol';
+import { isCtlFrameFromAgent, isIoFrameFromAgent, Limits, Op, PROTOCOL_VERSION, Tag } from './protocol';
 import { protocolError, TlvWriter } from './tlv';
 
 /** Options of AgentClient.connect. */
@@ -292,67 +284,32 @@ export class AgentClient implements Agent {
     if (spec.noNewPrivs) w.u32(Tag.NO_NEW_PRIVS, 1);
     if (w.length > Limits.MAX_CTL_PAYLOAD - 64)
       throw new InvalidArgumentError('process arguments and environment are too large');
-    // Registered before the request: output may arrive before the ACK.
-    const proc = this.mux.newProcess({
-      processId: spec.processId,
-      containerId: spec.containerId,
-      terminal: spec.terminal,
-      stdin: spec.stdin,
-    });
-    w.u32(Tag.HANDLE, proc.handle);
-    try {
-      const r = await this.mux.request(Op.START_PROCESS, w);
-      proc.setPid(this.mux.decode(() => r.needU32(Tag.PID)));
-      return proc;
-    } catch (e) {
-      this.mux.drop(proc);
-      throw e;
-    }
+    return this.requestProcess(Op.START_PROCESS, w, spec);
   }
 
   /** @inheritdoc */
   async archive(req: ArchiveRequest): Promise<AgentProcess> {
     if (this.lastOp < Op.ARCHIVE) throw new NotImplementedError('the guest agent predates ARCHIVE');
-    checkId(req.containerId, 'container id');
-    checkId(req.processId, 'process id');
     if (this.mux.hasProcessId(req.processId)) throw new ConflictError(`process id ${req.processId} is in use`);
-    const kinds = { stat: 'STAT', get: 'GET', put: 'PUT', export: 'EXPORT', layer: 'LAYER' } as const;
-    const w = new TlvWriter()
-      .str(Tag.CONTAINER_ID, req.containerId)
-      .str(Tag.PROCESS_ID, req.processId)
-      .u32(Tag.WINDOW, this.mux.window)
-      .u32(Tag.ARCHIVE_KIND, ArchiveKind[kinds[req.kind]]);
-    let flags = 0;
-    if (req.kind === 'stat' || req.kind === 'get' || req.kind === 'put') {
-      checkPath(req.path);
-      w.str(Tag.PATH, req.path, Limits.MAX_PATH);
-    }
-    if ((req.kind === 'stat' || req.kind === 'get') && req.follow) flags |= ArchiveFlag.FOLLOW;
-    if (req.kind === 'get') {
-      if (req.name.includes('/') || req.name === '..' || Buffer.byteLength(req.name) > 255)
-        throw new InvalidArgumentError(`bad archive name ${JSON.stringify(req.name)}`);
-      w.str(Tag.ARCHIVE_NAME, req.name);
-    }
-    if (req.kind === 'put') {
-      if (req.noOverwriteDirNonDir) flags |= ArchiveFlag.NO_OVERWRITE_DIR;
-      if (req.owner) {
-        flags |= ArchiveFlag.CHOWN;
-        w.u32(Tag.UID, req.owner.uid).u32(Tag.GID, req.owner.gid);
-      }
-    }
-    if (req.kind === 'layer' && req.headersOnly) flags |= ArchiveFlag.HEADERS_ONLY;
-    if (req.kind === 'layer' && req.freeze) flags |= ArchiveFlag.FREEZE;
-    w.u32(Tag.ARCHIVE_FLAGS, flags);
-    // Registered before the request: output may arrive before the ACK.
+    const w = encodeArchive(req, this.mux.window);
+    return this.requestProcess(Op.ARCHIVE, w, { ...req, terminal: false, stdin: req.kind === 'put' });
+  }
+
+  /** Send a request that starts a process (w is its payload but the handle), registered before the request: output may arrive before the ACK. */
+  private async requestProcess(
+    op: number,
+    w: TlvWriter,
+    p: { processId: string; containerId: string; terminal: boolean; stdin: boolean },
+  ): Promise<AgentProcess> {
     const proc = this.mux.newProcess({
-      processId: req.processId,
-      containerId: req.containerId,
-      terminal: false,
-      stdin: req.kind === 'put',
+      processId: p.processId,
+      containerId: p.containerId,
+      terminal: p.terminal,
+      stdin: p.stdin,
     });
     w.u32(Tag.HANDLE, proc.handle);
     try {
-      const r = await this.mux.request(Op.ARCHIVE, w);
+      const r = await this.mux.request(op, w);
       proc.setPid(this.mux.decode(() => r.needU32(Tag.PID)));
       return proc;
     } catch (e) {
