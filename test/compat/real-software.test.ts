@@ -92,6 +92,20 @@ class Project {
     const r = run('docker', ['logs', this.container(service)]);
     return `${r.out}\n${r.err}`;
   }
+  /**
+   * The service's log once it matches `re` (within `ms`; else the log as it is). A server writes
+   * its access-log line after the response, so the client can have its answer a moment before
+   * the line reaches `docker logs` (on dockerd as here).
+   */
+  async logsMatching(service: string, re: RegExp, ms = 10000): Promise<string> {
+    const end = Date.now() + ms;
+    let out = this.logs(service);
+    while (!re.test(out) && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 250));
+      out = this.logs(service);
+    }
+    return out;
+  }
   remove(): void {
     this.run(['down', '-v', '--timeout', '10']);
     fs.rmSync(this.dir, { recursive: true, force: true });
@@ -326,7 +340,8 @@ describe('nginx with php-fpm, MariaDB and memcached (docker-compose, real VMs)',
     expect(ok('curl', ['-sS', '--fail', `http://127.0.0.1:${ports.webPort}/index.php`])).toMatch(
       /^php 8\.2\.\d+ via fpm-fcgi as www-data$/,
     );
-    expect(p.logs('web')).toMatch(/"GET \/index\.php HTTP\/1\.1" 200/);
+    const served = /"GET \/index\.php HTTP\/1\.1" 200/;
+    expect(await p.logsMatching('web', served)).toMatch(served);
     expect(ok('docker', ['inspect', '-f', '{{.Config.StopSignal}}', p.container('web')])).toBe('SIGQUIT');
 
     // MariaDB: the entrypoint's user and database; the server listens on its published port.
