@@ -23,7 +23,9 @@
 
 #include "agent.h"
 
-enum { HOLD_MS = 10000 };
+/* As long as a stop's grace period commonly runs (docker's 10 s, the kubelet's 30 s) with room for
+ * a start-up slowed by a loaded host: the first 10 s were once not enough on a busy CI machine. */
+enum { HOLD_MS = 60000 };
 
 static int g_held; /* processes with a held signal */
 
