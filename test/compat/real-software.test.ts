@@ -268,6 +268,8 @@ describe('PostgreSQL, Redis and a Python app (docker-compose, real VMs)', () => 
     // The app handles SIGTERM and says so.
     p.ok(['stop', 'app']);
     expect(p.logs('app')).toContain('app: shut down');
+    // It ended by itself within the grace period (not killed: 137).
+    expect(ok('docker', ['inspect', '-f', '{{.State.ExitCode}}', p.container('app')])).toBe('0');
   });
 
   test("down then up keeps the named volumes' data; down -v removes them", async () => {
