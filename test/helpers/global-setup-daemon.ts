@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import leakSnapshot from './global-setup';
 import { ensureFixtureRegistries, fixtureEnv } from '../fixtures/registry';
+import { joinRegistryUsers } from '../fixtures/registry-users';
 
 export default async function globalSetupDaemon(): Promise<void> {
   leakSnapshot();
@@ -27,9 +28,10 @@ export default async function globalSetupDaemon(): Promise<void> {
     );
   }
   const started = await ensureFixtureRegistries();
-  process.env.PODVISOR_TEST_REGISTRY_PIDS = started
-    .map((r) => r.pid)
-    .filter(Boolean)
-    .join(',');
+  // Another checkout's test run may share them: the last run to end stops them (teardown).
+  joinRegistryUsers(
+    process.pid,
+    started.map((r) => r.pid).filter((pid): pid is number => pid !== undefined),
+  );
   Object.assign(process.env, fixtureEnv());
 }

@@ -1,5 +1,5 @@
 /**
- * Jest global teardown: stops the fixture registries the setup started, then fails the run
+ * Jest global teardown: stops the fixture registries when no other test run uses them, then fails the run
  * when something a test or a daemon started during it is still there: a QEMU or virtiofsd
  * process, a perl mount helper, a mount under the tests' temp roots, or a VM runtime
  * directory (`<exec root>/vms/<id>`) made during the run, or a bridge, tap or firewall rule of
@@ -14,9 +14,12 @@ import {
   testRootVmDirs,
   type ProcInfo,
 } from './leaks';
+import { leaveRegistryUsers } from '../fixtures/registry-users';
 
+/** Stop the fixture registries, unless another test run (another checkout's) still uses them. */
 async function stopRegistries(): Promise<void> {
-  const pids = (process.env.PODVISOR_TEST_REGISTRY_PIDS ?? '').split(',').filter(Boolean).map(Number);
+  if (!process.env.PODVISOR_TEST_DAEMON_SETUP) return;
+  const pids = leaveRegistryUsers(process.pid);
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGTERM');
