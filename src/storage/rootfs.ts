@@ -261,7 +261,13 @@ export class OverlayRootfs implements RootfsManager {
   /** Undo mountDetached (lazily when still busy). */
   async unmountDetached(target: string): Promise<void> {
     if (!isMountPoint(target)) return;
-    await this.mounter.unmount(target).catch(() => this.mounter.unmount(target, { detach: true }));
+    try {
+      await this.mounter.unmount(target).catch(() => this.mounter.unmount(target, { detach: true }));
+    } catch (err) {
+      // Unmounted meanwhile (a removal beside the request detaches it: remove()), which is
+      // what was asked; umount2 then said EINVAL.
+      if (isMountPoint(target)) throw err;
+    }
   }
 
   async unmount(id: string): Promise<void> {

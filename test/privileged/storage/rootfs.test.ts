@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { OverlayRootfs, treeSize } from '../../../src/storage/rootfs';
-import { isMountPoint } from '../../../src/util/mounter';
+import { isMountPoint, Mounter } from '../../../src/util/mounter';
 import { mountsUnder } from '../../helpers/leaks';
 
 let tmp: string;
@@ -118,6 +118,35 @@ test('paths() (inspect) follows mount, unmount, prepare and remove, also while a
   expect((await rootfs.paths('c3')).lowerDirs).toEqual([high, low]);
   await rootfs.remove('c3');
   await expect(rootfs.paths('c3')).rejects.toThrow(/no rootfs prepared/);
+});
+
+test('a docker cp of a stopped container ends cleanly when a removal beside it detached its mount first', async () => {
+  // The removal's lazy detach lands between the request's "still mounted?" check and its own
+  // unmount (seen in the fuzz test as a 500 "umount -l ...: Invalid argument").
+  class RemovalFirst extends Mounter {
+    raced = false;
+    override async unmount(target: string, opts: { detach?: boolean } = {}): Promise<void> {
+      if (!this.raced) {
+        this.raced = true;
+        await super.unmount(target, { detach: true });
+      }
+      return super.unmount(target, opts);
+    }
+  }
+  const mounter = new RemovalFirst();
+  try {
+    const racing = new OverlayRootfs(path.join(tmp, 'containers'), mounter);
+    await racing.prepare('c5', [layer('r', { a: '1\n' })]);
+    const target = path.join(tmp, 'containers', 'c5', 'archive-mnt');
+    await racing.mountDetached('c5', target);
+    expect(isMountPoint(target)).toBe(true);
+    await racing.unmountDetached(target);
+    expect(mounter.raced).toBe(true);
+    expect(isMountPoint(target)).toBe(false);
+    await racing.remove('c5');
+  } finally {
+    mounter.close();
+  }
 });
 
 test('adopt() records a mount an earlier daemon made but lost track of, so inspect and unmount find it', async () => {
