@@ -4,7 +4,9 @@
  * far; COPY and ADD write into a temporary container's root on the host (the pod is created,
  * never started: its overlay is mounted on the host for the copy). Every step container is
  * made by the creation service (src/engine, createBuildStep); either way the writable
- * layer is then committed (src/storage/commit.ts) and the container removed. COPY into an
+ * layer is then committed (src/storage/commit.ts) and the container removed. In block mode
+ * (the daemon's --rootfs-disk) a RUN step's layer is a disk of its own, as any container's,
+ * and its commit packs the layer in a guest, as docker commit does. COPY into an
  * image without layers (FROM scratch) writes into an empty host directory instead.
  */
 import * as crypto from 'node:crypto';
@@ -47,8 +49,8 @@ export interface BuildContainers {
   pods: PodService;
   /** Image lookup (a step's image: has it layers?). */
   images: ImageLookup;
-  /** Overlay directories of a container, to commit its writable layer. */
-  rootfsPaths?(id: string): Promise<{ lowerDirs: string[]; upperDir: string }>;
+  /** Overlay directories of a container, to commit its writable layer (`disk`: block mode). */
+  rootfsPaths?(id: string): Promise<{ lowerDirs: string[]; upperDir: string; disk?: string }>;
   /** Container roots on the host, for COPY and ADD. */
   archive?: ContainerArchive;
 }
@@ -162,6 +164,7 @@ export class PodBuildBackend implements BuildBackend {
     cmd: string[],
     env: string[],
     hostConfig: StepHostConfig = {},
+    run = false,
   ): Promise<string> {
     const r = await this.containers.engine.createBuildStep({
       image: imageId,
@@ -170,6 +173,7 @@ export class PodBuildBackend implements BuildBackend {
       user: config.User ?? '',
       workingDir: config.WorkingDir ?? '',
       hostConfig,
+      ...(run ? { run } : {}),
     });
     return r.id;
   }
@@ -196,7 +200,7 @@ export class PodBuildBackend implements BuildBackend {
     signal?: AbortSignal,
   ): Promise<{ containerId: string; exitCode: number }> {
     if (!step.parentId) throw new InvalidArgumentError('RUN needs an image with a shell: FROM scratch has none');
-    const id = await this.createContainer(step.parentId, step.config, cmd, env, this.hostConfig);
+    const id = await this.createContainer(step.parentId, step.config, cmd, env, this.hostConfig, true);
     onStart(id);
     const pods = this.containers.pods;
     if (signal?.aborted) return { containerId: id, exitCode: 137 };
@@ -215,9 +219,14 @@ export class PodBuildBackend implements BuildBackend {
 
   async commit(containerId: string, step: StepImage): Promise<string> {
     const paths = await this.rootfsPaths(containerId);
+    // A RUN step's layer on a disk of its own (block mode) is packed in a guest, as docker
+    // commit does it (src/storage/archive/guest.ts).
+    const archive = this.containers.archive;
+    if (paths.disk && !archive) throw new Error('container storage is not available');
     return commitWritableLayer(this.stores, {
       upperDir: paths.upperDir,
       lowerDirs: paths.lowerDirs,
+      ...(paths.disk && archive ? { layerTar: () => archive.guestLayer(containerId, paths.lowerDirs) } : {}),
       ...(step.parentId ? { parentId: step.parentId } : {}),
       config: step.config,
       createdBy: step.createdBy,
@@ -227,7 +236,7 @@ export class PodBuildBackend implements BuildBackend {
     });
   }
 
-  private rootfsPaths(id: string): Promise<{ upperDir: string; lowerDirs: string[] }> {
+  private rootfsPaths(id: string): Promise<{ upperDir: string; lowerDirs: string[]; disk?: string }> {
     if (!this.containers.rootfsPaths) throw new Error('container storage is not available');
     return this.containers.rootfsPaths(id);
   }

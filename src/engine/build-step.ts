@@ -34,6 +34,7 @@ export async function planBuildStep(deps: EngineDeps, step: BuildStepRequest): P
   request.entrypointSet = true;
   const image = await deps.images.resolve(step.image);
   const t = translateCreate(request, image, newPodId(), await translateOptions(deps, BUILD_STEP_LOG));
-  // A step's layer is committed from the host: never on a guest-local disk (--rootfs-disk).
-  return { spec: { ...t.spec, writableLayer: 'host' }, frontend: t.frontend };
+  // COPY/ADD write into the step's root on the host, so only a RUN step's layer may be a
+  // guest-local disk (block mode: --rootfs-disk); its commit then reads it through a guest.
+  return { spec: step.run ? t.spec : { ...t.spec, writableLayer: 'host' }, frontend: t.frontend };
 }

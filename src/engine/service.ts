@@ -70,6 +70,12 @@ export interface BuildStepRequest {
   workingDir?: string;
   /** The build's settings for RUN containers (none for COPY/ADD and config steps). */
   hostConfig?: StepHostConfig;
+  /**
+   * A RUN step: its writable layer may be a disk of its own, as any container's in block mode
+   * (the daemon's --rootfs-disk), and is then committed through a guest. COPY/ADD and config
+   * steps keep theirs on the host, where the builder writes into it.
+   */
+  run?: boolean;
 }
 
 /** A RunPodSandbox as the CRI front decoded it. */

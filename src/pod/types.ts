@@ -163,8 +163,8 @@ export interface SandboxSpec {
   restartInPlace?: boolean;
   /**
    * `host`: keep the writable layer on the host even when the daemon puts new containers'
-   * layers on block devices (PodManagerDeps.rootfsDisk): set for the builder's step
-   * containers, whose layer is committed from the host.
+   * layers on block devices (PodManagerDeps.rootfsDisk): set for the builder's COPY/ADD and
+   * config step containers, whose root the builder writes on the host.
    */
   writableLayer?: 'host';
   /**

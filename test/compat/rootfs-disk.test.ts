@@ -249,6 +249,41 @@ test('docker cp into a created block-mode container lands on its disk', () => {
   }
 });
 
+test("docker build: a RUN step's layer on its own disk is committed through a guest, files, removals and all", () => {
+  const ctx = path.join(work, 'build');
+  fs.mkdirSync(ctx, { recursive: true });
+  fs.writeFileSync(
+    path.join(ctx, 'Dockerfile'),
+    `FROM ${DEBIAN}
+RUN mkdir -p /opt/many && i=0; while [ $i -lt 1000 ]; do echo "n $i" > /opt/many/f$i; i=$((i+1)); done; rm /etc/issue
+RUN ls /opt/many | wc -l > /opt/count && ln -s /opt/many/f7 /opt/seven && mkfifo /opt/fifo && fallocate -l 1M /opt/alloc
+`,
+  );
+  const id = ok(['build', '-q', '-t', 'blk-built', ctx]).trim();
+  try {
+    expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);
+    // The second step saw the first one's files: they were committed into its image.
+    expect(
+      ok(['run', '--rm', 'blk-built', 'sh', '-c', 'cat /opt/count; cat /opt/seven; ls /etc/issue || true']).split('\n'),
+    ).toEqual(['1000', 'n 7']);
+    // fallocate(2) works on the step's own disk (over 9p it is EOPNOTSUPP).
+    expect(ok(['run', '--rm', 'blk-built', 'stat', '-c', '%F %s', '/opt/fifo', '/opt/alloc']).split('\n')).toEqual([
+      'fifo 0',
+      'regular file 1048576',
+    ]);
+    // Each RUN made a layer of its own, with its size.
+    const sizes = ok(['history', '--no-trunc', '--format', '{{.Size}}\t{{.CreatedBy}}', 'blk-built'])
+      .split('\n')
+      .slice(0, 2);
+    expect(sizes[0]).toMatch(/^[1-9][0-9.]*[kM]?B\t\/bin\/sh -c ls \/opt\/many/);
+    expect(sizes[1]).toMatch(/^[1-9][0-9.]*[kM]?B\t\/bin\/sh -c mkdir -p \/opt\/many/);
+    // The step containers went, with their disks.
+    expect(ok(['ps', '-aq'])).toBe('');
+  } finally {
+    dockerSync(d, ['rmi', '-f', 'blk-built']);
+  }
+});
+
 test("docker diff of a block-mode container, running and stopped, is dockerd's for the same steps", async () => {
   let dockerd: BaselineDockerd | undefined;
   const steps = (cli: (args: string[]) => string, name: string) => {

@@ -837,7 +837,8 @@ describe('daemon restart', () => {
   test('created pods come back intact; running ones are re-adopted and their output continues', async () => {
     const created = await h.create({ Image: 'busybox', Cmd: ['true'] }, 'idle');
     const running = await h.create(
-      { Image: 'busybox', Cmd: ['sh', '-c', 'echo before; sleep 0.2; echo after'] },
+      // Long enough to outlast the restart on a loaded machine (0.2 s once did not).
+      { Image: 'busybox', Cmd: ['sh', '-c', 'echo before; sleep 2; echo after'] },
       'busy',
     );
     await h.pods.start(running.id);
