@@ -45,7 +45,7 @@ test("a baseline dockerd started and stopped leaves the host's docker0 and forwa
     (async () => {
       const d = await startDockerd(${JSON.stringify(path.join(base, 'dockerd'))});
       try {
-        process.stdout.write(execFileSync('docker', ['version', '--format', '{{.Server.Version}}'], { env: d.env, encoding: 'utf8' }));
+        process.stdout.write(execFileSync('docker', ['version', '--format', '{{.Server.Version}}'], { env: d.env, encoding: 'utf8' }).trim() + ' ' + process.pid + '\\n');
       } finally {
         await d.stop();
       }
@@ -68,9 +68,12 @@ test("a baseline dockerd started and stopped leaves the host's docker0 and forwa
       (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
     );
   });
-  expect(out.trim()).toMatch(/^20\.10\./);
+  // The version, and the pid of the process that started it (its namespaces are named by it).
+  const [version, starter] = out.trim().split(' ');
+  expect(version).toMatch(/^20\.10\./);
   expect(JSON.parse(inHost('ip -j link show')).map((l: { ifname: string }) => l.ifname)).toContain('docker0');
   expect(inHost('cat /proc/sys/net/ipv4/ip_forward').trim()).toBe('0');
-  // And its own namespace went with it.
-  expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toMatch(/^pvbn-/m);
+  // And its own namespace went with it (another run's baselines may have theirs meanwhile).
+  expect(starter).toMatch(/^[0-9]+$/);
+  expect(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })).not.toMatch(new RegExp(`^pvbn-${starter}-`, 'm'));
 });
