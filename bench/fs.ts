@@ -18,14 +18,23 @@
  *    rootfs: the shape of a RUN step that installs a package;
  *  - a `docker build --no-cache` whose RUN step writes those files (the builder's own cost
  *    included: a container, its start and the commit of its layer).
- * The time is the docker CLI's wall time of the exec (which includes the exec itself, ~0.1 s
- * on either daemon; measured alone as "exec true"). Each row prints the medians, the ratio of
- * podvisor to dockerd, and for the rootfs rows the ratio to the guest tmpfs of the same daemon
- * (issue 26's goal: untar into the rootfs within 1.5x of the tmpfs).
+ * Then the database rows of bench/fs-db.ts, each group with containers of its own (started on
+ * every daemon before its rows, removed after them, so no idle VM of one group loads the
+ * next): sqlite's committed inserts in WAL mode (rootfs, volume, guest tmpfs) and pgbench
+ * against PostgreSQL 15 with PGDATA in the image's VOLUME, the rootfs and a guest tmpfs.
+ * A time is the docker CLI's wall time of the exec (which includes the exec itself, ~0.1 s
+ * on either daemon; measured alone as "exec true"), except where a row measures inside the
+ * container (sqlite's inserts; pgbench's TPS). Each row prints the medians, the ratio of
+ * podvisor to dockerd, and for the rootfs and volume rows the ratio to the guest tmpfs of the
+ * same daemon (issue 26's goals: untar into the rootfs within 1.5x of the tmpfs, sqlite and
+ * pgbench within 2x). For TPS rows the ratios are taken the other way round (reference TPS
+ * over this TPS), so a ratio above 1 always means slower.
  *
- *   npm run bench:fs            (needs bootstrap --bench: docker.io, docker-registry)
+ *   npm run bench:fs            (needs bootstrap --bench: docker.io, docker-registry, debootstrap)
  *   BENCH_ROUNDS=3 BENCH_FILES=3000 BENCH_TREES="/usr/share/doc /usr/lib/python3"
+ *   BENCH_SQLITE_INSERTS=1000 BENCH_PGBENCH_SECONDS=20
  *   BENCH_BLOCK=0 (no block-mode daemon) BENCH_9P=0 (no 9p one) BENCH_STEPS=<regex of step names>
+ *   (e.g. BENCH_STEPS='sqlite|pgbench' for the database rows only)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -33,7 +42,9 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
-import { median, startDockerd, timeIt, stopBench, runMain } from './common';
+import { median, startDockerd, stopBench, runMain } from './common';
+import { docker, isPodvisor, removeContainers, type Group, type Step } from './fs-parts';
+import { pgbenchGroups, sqliteGroup } from './fs-db';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const FILES = Number(process.env.BENCH_FILES ?? 3000);
@@ -47,65 +58,83 @@ const BLOCK = process.env.BENCH_BLOCK !== '0';
 const NINE_P = process.env.BENCH_9P !== '0';
 /** Only the steps whose name matches (a smaller run on a loaded machine), e.g. 'tar|small'. */
 const ONLY = process.env.BENCH_STEPS ? new RegExp(process.env.BENCH_STEPS) : undefined;
-/** Whether a client is one of the podvisor daemons (the guest tmpfs rows run there only). */
-const isPodvisor = (name: string) => name.startsWith('podvisor');
-
-const docker = (env: NodeJS.ProcessEnv, args: string[], timeout = 900000) =>
-  execFileSync('docker', args, {
-    env: { ...env, DOCKER_BUILDKIT: '0' },
-    encoding: 'utf8',
-    timeout,
-    maxBuffer: 64 << 20,
-  }).trim();
 
 /** The shell loop that writes FILES small files under `dir` (a RUN step's shape). */
 const smallFiles = (dir: string) =>
   `mkdir -p ${dir} && cd ${dir} && i=0; while [ $i -lt ${FILES} ]; do echo "file $i" > f$i; i=$((i+1)); done`;
 
-/** One timed step: a name, the daemons it runs on, and what it runs. */
-interface Step {
-  name: string;
-  podvisorOnly?: boolean;
-  run(env: NodeJS.ProcessEnv): void;
-  /** Untimed work after the step (removing what it made). */
-  after?(env: NodeJS.ProcessEnv): void;
-}
-
 const exec = (env: NodeJS.ProcessEnv, script: string) => docker(env, ['exec', CONTAINER, 'sh', '-c', script]);
 
-function steps(buildCtx: string): Step[] {
-  return [
-    { name: 'exec true (the exec itself)', run: (env) => exec(env, 'true') },
-    { name: 'tar -x into the rootfs', run: (env) => exec(env, 'mkdir -p /x && tar -xf /w.tar -C /x') },
-    { name: 'find over them (rootfs)', run: (env) => exec(env, 'find /x | wc -l >/dev/null') },
-    { name: 'rm -rf them (rootfs)', run: (env) => exec(env, 'rm -rf /x') },
+/** The file rows (issue 26's table): one busybox container per daemon, the tar copied into its rootfs. */
+function filesGroup(tarDir: string, buildCtx: string): Group {
+  const untarFloor = 'tar -x into a guest tmpfs';
+  const smallFloor = `${FILES} small files, guest tmpfs`;
+  const steps: Step[] = [
+    { name: 'exec true (the exec itself)', run: (env) => void exec(env, 'true') },
+    {
+      name: 'tar -x into the rootfs',
+      floor: untarFloor,
+      run: (env) => void exec(env, 'mkdir -p /x && tar -xf /w.tar -C /x'),
+    },
+    { name: 'find over them (rootfs)', run: (env) => void exec(env, 'find /x | wc -l >/dev/null') },
+    { name: 'rm -rf them (rootfs)', run: (env) => void exec(env, 'rm -rf /x') },
     {
       name: 'tar -x into a named volume',
-      run: (env) => exec(env, 'mkdir -p /vol/x && tar -xf /w.tar -C /vol/x'),
-      after: (env) => exec(env, 'rm -rf /vol/x'),
+      floor: untarFloor,
+      run: (env) => void exec(env, 'mkdir -p /vol/x && tar -xf /w.tar -C /vol/x'),
+      after: (env) => void exec(env, 'rm -rf /vol/x'),
     },
     {
-      name: 'tar -x into a guest tmpfs',
+      name: untarFloor,
       podvisorOnly: true,
-      run: (env) => exec(env, 'mkdir -p /scratch/x && tar -xf /w.tar -C /scratch/x'),
-      after: (env) => exec(env, 'rm -rf /scratch/x'),
+      run: (env) => void exec(env, 'mkdir -p /scratch/x && tar -xf /w.tar -C /scratch/x'),
+      after: (env) => void exec(env, 'rm -rf /scratch/x'),
     },
     {
       name: `${FILES} small files, rootfs`,
-      run: (env) => exec(env, smallFiles('/s')),
-      after: (env) => exec(env, 'rm -rf /s'),
+      floor: smallFloor,
+      run: (env) => void exec(env, smallFiles('/s')),
+      after: (env) => void exec(env, 'rm -rf /s'),
     },
     {
-      name: `${FILES} small files, guest tmpfs`,
+      name: smallFloor,
       podvisorOnly: true,
-      run: (env) => exec(env, smallFiles('/scratch/s')),
-      after: (env) => exec(env, 'rm -rf /scratch/s'),
+      run: (env) => void exec(env, smallFiles('/scratch/s')),
+      after: (env) => void exec(env, 'rm -rf /scratch/s'),
     },
     {
       name: `build: RUN writes ${FILES} files`,
-      run: (env) => docker(env, ['build', '--no-cache', '-q', '-t', 'bench-fs-build', buildCtx]),
+      run: (env) => void docker(env, ['build', '--no-cache', '-q', '-t', 'bench-fs-build', buildCtx]),
     },
   ];
+  return {
+    name: 'files',
+    containers: [CONTAINER],
+    start: (who, env) => {
+      docker(env, ['pull', '-q', IMAGE]);
+      // 1 GiB for both (on podvisor, a VM of that size): the guest tmpfs holds the untarred
+      // trees (~200 MiB) in the container's memory.
+      const tmpfs = isPodvisor(who) ? ['--tmpfs', '/scratch:size=512m'] : [];
+      docker(env, [
+        'run',
+        '-d',
+        '--name',
+        CONTAINER,
+        '-m',
+        '1g',
+        '-v',
+        'bench-fs-vol:/vol',
+        '-v',
+        `${tarDir}:/in:ro`,
+        ...tmpfs,
+        IMAGE,
+        'sleep',
+        '36000',
+      ]);
+      exec(env, 'cp /in/w.tar /w.tar');
+    },
+    steps,
+  };
 }
 
 /** A tar of the host's TREES (paths relative to /), and how many entries it holds. */
@@ -119,6 +148,64 @@ function makeTar(file: string): number {
     .filter(Boolean).length;
 }
 
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
+/** Run each group's steps ROUNDS times, alternating between the daemons; the figures by step and daemon. */
+async function measure(groups: Group[], clients: Record<string, NodeJS.ProcessEnv>) {
+  const times: Record<string, Record<string, number[]>> = {};
+  for (const group of groups) {
+    for (const [who, env] of Object.entries(clients)) group.start(who, env);
+    for (const [who, env] of Object.entries(clients)) await group.ready?.(who, env);
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const step of group.steps) {
+        for (const [who, env] of Object.entries(clients)) {
+          if (step.podvisorOnly && !isPodvisor(who)) continue;
+          const t0 = process.hrtime.bigint();
+          const own = step.run(env);
+          const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+          step.after?.(env);
+          const t = typeof own === 'number' ? own : wall;
+          ((times[step.name] ??= {})[who] ??= []).push(t);
+          const unit = step.unit === 'tps' ? 'tps' : 's';
+          process.stdout.write(
+            `round ${r + 1}/${ROUNDS} ${who.padEnd(12)} ${step.name}: ${t.toFixed(2)} ${unit} (load ${loadavg()})\n`,
+          );
+        }
+      }
+    }
+    for (const env of Object.values(clients)) removeContainers(env, group.containers);
+  }
+  return times;
+}
+
+/** Print the table: medians, podvisor against dockerd, rootfs and volume rows against their guest tmpfs floor. */
+function report(steps: Step[], times: Record<string, Record<string, number[]>>, pv: string[]): void {
+  const med = (step: string, who: string) => (times[step]?.[who] ? median(times[step][who]) : NaN);
+  // A ratio above 1 means slower than the reference, for times and for rates alike.
+  const slower = (st: Step, x: number, ref: number) => (st.unit === 'tps' ? ref / x : x / ref);
+  const short = (who: string) => (who === 'podvisor' ? '9p' : 'blk');
+  const cell = (x: number, unit: string) => (Number.isFinite(x) ? `${x.toFixed(2)}${unit}` : '');
+  process.stdout.write(
+    `  ${'step'.padEnd(46)} ${pv.map((w) => short(w).padStart(10)).join(' ')} ${'dockerd'.padStart(10)} ` +
+      `${pv.map((w) => `${short(w)} x dockerd`.padStart(14)).join(' ')} ${pv.map((w) => `${short(w)} x tmpfs`.padStart(12)).join(' ')}\n`,
+  );
+  for (const st of steps) {
+    const unit = st.unit === 'tps' ? ' tps' : ' s';
+    const d = med(st.name, 'dockerd');
+    const p = pv.map((w) => med(st.name, w));
+    const floors = pv.map((w) => (st.floor ? med(st.floor, w) : NaN));
+    process.stdout.write(
+      `  ${st.name.padEnd(46)} ${p.map((x) => cell(x, unit).padStart(10)).join(' ')} ${cell(d, unit).padStart(10)} ` +
+        `${p.map((x) => cell(slower(st, x, d), 'x').padStart(14)).join(' ')} ` +
+        `${p.map((x, i) => cell(slower(st, x, floors[i]), 'x').padStart(12)).join(' ')}\n`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   if (TREES.length === 0) throw new Error('none of BENCH_TREES exists on this host');
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-fs-'));
@@ -128,6 +215,9 @@ async function main(): Promise<void> {
   const buildCtx = path.join(base, 'build');
   fs.mkdirSync(buildCtx);
   fs.writeFileSync(path.join(buildCtx, 'Dockerfile'), `FROM ${IMAGE}\nRUN ${smallFiles('/opt/files')}\n`);
+  const groups = [filesGroup(path.dirname(tarFile), buildCtx), sqliteGroup(), ...pgbenchGroups()]
+    .map((g) => ({ ...g, steps: g.steps.filter((st) => !ONLY || ONLY.test(st.name)) }))
+    .filter((g) => g.steps.length > 0);
   const registries = await ensureFixtureRegistries();
   const podvisor = await startDaemon({ vmPoolSize: 0 });
   let blk: Awaited<ReturnType<typeof startDaemon>> | undefined;
@@ -140,87 +230,36 @@ async function main(): Promise<void> {
       ...(blk ? { 'podvisor-blk': blk.env } : {}),
       dockerd: dockerd.env,
     };
-    for (const [name, env] of Object.entries(clients)) {
-      docker(env, ['pull', '-q', IMAGE]);
-      // 1 GiB for both (on podvisor, a VM of that size): the guest tmpfs holds the untarred
-      // trees (~200 MiB) in the container's memory.
-      const tmpfs = isPodvisor(name) ? ['--tmpfs', '/scratch:size=512m'] : [];
-      docker(env, [
-        'run',
-        '-d',
-        '--name',
-        CONTAINER,
-        '-m',
-        '1g',
-        '-v',
-        'bench-fs-vol:/vol',
-        '-v',
-        `${path.dirname(tarFile)}:/in:ro`,
-        ...tmpfs,
-        IMAGE,
-        'sleep',
-        '36000',
-      ]);
-      exec(env, 'cp /in/w.tar /w.tar');
-    }
-    const all = steps(buildCtx).filter((st) => !ONLY || ONLY.test(st.name));
-    const times: Record<string, Record<string, number[]>> = {};
-    for (let r = 0; r < ROUNDS; r++) {
-      for (const step of all) {
-        for (const [name, env] of Object.entries(clients)) {
-          if (step.podvisorOnly && !isPodvisor(name)) continue;
-          const t = timeIt(() => step.run(env));
-          step.after?.(env);
-          ((times[step.name] ??= {})[name] ??= []).push(t);
-          process.stdout.write(`round ${r + 1}/${ROUNDS} ${name.padEnd(8)} ${step.name}: ${t.toFixed(2)} s\n`);
+    const loadBefore = loadavg();
+    const times = await measure(groups, clients);
+    for (const env of Object.values(clients)) {
+      for (const args of [
+        ['volume', 'rm', 'bench-fs-vol'],
+        ['rmi', '-f', 'bench-fs-build'],
+      ]) {
+        try {
+          execFileSync('docker', args, { env, stdio: 'ignore', timeout: 300000 });
+        } catch {
+          // Not made: the files group, or its build step, was left out (BENCH_STEPS).
         }
       }
     }
-    for (const env of Object.values(clients)) {
-      docker(env, ['rm', '-f', CONTAINER]);
-      docker(env, ['volume', 'rm', 'bench-fs-vol']);
-      docker(env, ['rmi', '-f', 'bench-fs-build']);
-    }
-    const med = (step: string, who: string) => (times[step]?.[who] ? median(times[step][who]) : NaN);
-    const floorOf = (step: string, who: string) =>
-      step === 'tar -x into the rootfs'
-        ? med('tar -x into a guest tmpfs', who)
-        : step === `${FILES} small files, rootfs`
-          ? med(`${FILES} small files, guest tmpfs`, who)
-          : NaN;
     process.stdout.write(
-      `\n${entries} tar entries (${TREES.join(' ')}), ${FILES} small files; medians of ${ROUNDS} rounds (docker CLI wall time of each exec), ` +
-        `load average at the end ${os
-          .loadavg()
-          .map((l) => l.toFixed(2))
-          .join(' ')}:\n`,
+      `\n${entries} tar entries (${TREES.join(' ')}), ${FILES} small files; medians of ${ROUNDS} rounds ` +
+        `(docker CLI wall time of each exec, or the container's own figure for sqlite and pgbench TPS); ` +
+        `load average before ${loadBefore}, at the end ${loadavg()}:\n`,
     );
-    const pv = Object.keys(clients).filter(isPodvisor);
-    const short = (who: string) => (who === 'podvisor' ? '9p' : 'blk');
-    process.stdout.write(
-      `  ${'step'.padEnd(36)} ${pv.map((w) => short(w).padStart(9)).join(' ')} ${'dockerd'.padStart(9)} ` +
-        `${pv.map((w) => `${short(w)} x dockerd`.padStart(14)).join(' ')} ${pv.map((w) => `${short(w)} x tmpfs`.padStart(12)).join(' ')}\n`,
+    report(
+      groups.flatMap((g) => g.steps),
+      times,
+      Object.keys(clients).filter(isPodvisor),
     );
-    const cell = (x: number, unit: string) => (Number.isFinite(x) ? `${x.toFixed(2)}${unit}` : '');
-    for (const step of all) {
-      const d = med(step.name, 'dockerd');
-      const p = pv.map((w) => med(step.name, w));
-      process.stdout.write(
-        `  ${step.name.padEnd(36)} ${p.map((x) => cell(x, ' s').padStart(9)).join(' ')} ${cell(d, ' s').padStart(9)} ` +
-          `${p.map((x) => cell(x / d, 'x').padStart(14)).join(' ')} ` +
-          `${p.map((x, i) => cell(x / floorOf(step.name, pv[i]), 'x').padStart(12)).join(' ')}\n`,
-      );
-    }
   } finally {
     // A step that failed (an exec past its time) leaves its container writing into its layer:
     // remove it first, or removing the daemon's data root meets ENOTEMPTY and that error hides
     // the step's own.
     for (const env of [podvisor.env, blk?.env, dockerd?.env]) {
-      try {
-        if (env) execFileSync('docker', ['rm', '-f', CONTAINER], { env, stdio: 'ignore', timeout: 120000 });
-      } catch {
-        // Already gone, or the daemon is: stopBench says what matters.
-      }
+      if (env) removeContainers(env, [CONTAINER, ...groups.flatMap((g) => g.containers)]);
     }
     if (blk) await blk.stop().catch(() => undefined);
     await stopBench({ dockerd, podvisor, registries, base });

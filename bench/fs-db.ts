@@ -1,0 +1,172 @@
+/**
+ * bench/fs.ts's database rows (issue 26: "sqlite commits and pgbench within 2x of the tmpfs
+ * figure"), each in the rootfs, in a volume and in a guest tmpfs (the floor; podvisor only).
+ *
+ *  - sqlite: INSERTS single-row inserts, each its own transaction (autocommit), in WAL mode with
+ *    `synchronous=FULL` (every commit fsyncs the WAL: a committed insert is on disk), by
+ *    Python's sqlite3 module (Debian's libsqlite3) in the debian-python:3 fixture image. The
+ *    figure is the inserts' own time, measured by the script in the container (python's start
+ *    and the table's creation left out).
+ *  - pgbench: PostgreSQL 15 from the debian-postgres:15 fixture image, one container per place
+ *    of PGDATA: the image's VOLUME (as `docker run` gives it), the rootfs (PGDATA=/pgdata) and a
+ *    guest tmpfs (`--tmpfs /pgdata`). pgbench runs inside the container (`docker exec`, over the
+ *    unix socket, so no network is measured): `pgbench -i -s 1` (100,000 rows loaded, vacuumed,
+ *    indexed; timed as the CLI's wall time), then `pgbench -c 1 -T PGBENCH_SECONDS` (the
+ *    default TPC-B-like transactions: each commit waits for its WAL flush), whose TPS is the
+ *    figure. Each round's `-i` makes the tables anew, so each round's TPS run starts alike.
+ */
+import { execFileSync } from 'node:child_process';
+import { FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { sleep } from './common';
+import { docker, isPodvisor, type Group, type Step } from './fs-parts';
+
+const INSERTS = Number(process.env.BENCH_SQLITE_INSERTS ?? 1000);
+const PGBENCH_SECONDS = Number(process.env.BENCH_PGBENCH_SECONDS ?? 20);
+const PYTHON = `${FIXTURE_REGISTRY}/debian-python:3`;
+const POSTGRES = `${FIXTURE_REGISTRY}/debian-postgres:15`;
+const PG_BIN = '/usr/lib/postgresql/15/bin';
+/** How long a PostgreSQL container may take to initdb and start (a TCG VM on a loaded host). */
+const PG_READY_MS = 20 * 60_000;
+
+/** The script that times INSERTS committed inserts into a new WAL database at argv[1]. */
+const SQLITE_SCRIPT = `
+import os, sqlite3, sys, time
+p = sys.argv[1]
+for f in (p, p + '-wal', p + '-shm'):
+    if os.path.exists(f): os.remove(f)
+c = sqlite3.connect(p, isolation_level=None)
+assert c.execute('pragma journal_mode=wal').fetchone()[0] == 'wal'
+c.execute('pragma synchronous=full')
+c.execute('create table t (i integer primary key, s text)')
+t = time.perf_counter()
+for i in range(${INSERTS}):
+    c.execute('insert into t (s) values (?)', ('row %d' % i,))
+print(time.perf_counter() - t)
+assert c.execute('select count(*) from t').fetchone()[0] == ${INSERTS}
+c.close()
+`;
+
+const SQLITE_CONTAINER = 'bench-fs-sqlite';
+
+/** The sqlite rows: one debian-python:3 container per daemon, with an anonymous volume at /vol and (podvisor) a guest tmpfs at /scratch. */
+export function sqliteGroup(): Group {
+  const row = (where: string, dir: string, podvisorOnly = false): Step => ({
+    name: `sqlite: ${INSERTS} WAL commits, ${where}`,
+    podvisorOnly,
+    floor: podvisorOnly ? undefined : `sqlite: ${INSERTS} WAL commits, guest tmpfs`,
+    run: (env) => {
+      const out = docker(env, ['exec', SQLITE_CONTAINER, 'python3', '-c', SQLITE_SCRIPT, `${dir}/bench.db`]);
+      const secs = Number(out);
+      if (!Number.isFinite(secs)) throw new Error(`sqlite script printed ${JSON.stringify(out)}`);
+      return secs;
+    },
+    after: (env) => docker(env, ['exec', SQLITE_CONTAINER, 'sh', '-c', `rm -f ${dir}/bench.db*`]),
+  });
+  return {
+    name: 'sqlite',
+    containers: [SQLITE_CONTAINER],
+    start: (who, env) => {
+      docker(env, ['pull', '-q', PYTHON]);
+      const tmpfs = isPodvisor(who) ? ['--tmpfs', '/scratch:size=256m'] : [];
+      docker(env, [
+        'run',
+        '-d',
+        '--name',
+        SQLITE_CONTAINER,
+        '-m',
+        '1g',
+        '-v',
+        '/vol',
+        ...tmpfs,
+        PYTHON,
+        'sleep',
+        '36000',
+      ]);
+      docker(env, ['exec', SQLITE_CONTAINER, 'mkdir', '-p', '/db']);
+    },
+    steps: [row('rootfs', '/db'), row('volume', '/vol'), row('guest tmpfs', '/scratch', true)],
+  };
+}
+
+/** Where PGDATA is, by the name of its rows: the `docker run` arguments that put it there. */
+const PGDATA_PLACES: Record<string, string[]> = {
+  'image VOLUME': [],
+  rootfs: ['-e', 'PGDATA=/pgdata'],
+  'guest tmpfs': ['--tmpfs', '/pgdata:size=512m', '-e', 'PGDATA=/pgdata'],
+};
+
+/** Wait until the PostgreSQL in `name` accepts connections; fail early if its container stopped. */
+async function pgReady(env: NodeJS.ProcessEnv, name: string): Promise<void> {
+  const deadline = Date.now() + PG_READY_MS;
+  for (;;) {
+    try {
+      execFileSync('docker', ['exec', name, `${PG_BIN}/pg_isready`, '-q', '-U', 'postgres'], {
+        env,
+        stdio: 'ignore',
+        timeout: 120000,
+      });
+      return;
+    } catch {
+      const running = docker(env, ['inspect', '-f', '{{.State.Running}}', name]);
+      if (running !== 'true' || Date.now() > deadline) {
+        const logs = execFileSync('docker', ['logs', '--tail', '20', name], { env, encoding: 'utf8' });
+        throw new Error(`PostgreSQL in ${name} is not ready (running: ${running}):\n${logs}`);
+      }
+      await sleep(3000);
+    }
+  }
+}
+
+/** The pgbench rows: one group (one debian-postgres:15 container per daemon) per place of PGDATA. */
+export function pgbenchGroups(): Group[] {
+  return Object.entries(PGDATA_PLACES).map(([where, args]) => {
+    const name = `bench-fs-pg-${where.replace(/\W+/g, '-').toLowerCase()}`;
+    const podvisorOnly = where === 'guest tmpfs';
+    const floor = podvisorOnly ? undefined : `${PGBENCH_SECONDS} s of pgbench -c 1, PGDATA in guest tmpfs`;
+    const pgbench = (env: NodeJS.ProcessEnv, opts: string) =>
+      docker(env, ['exec', '-u', 'postgres', name, 'sh', '-c', `${PG_BIN}/pgbench ${opts} postgres 2>&1`]);
+    return {
+      name: `pgbench, PGDATA in ${where}`,
+      containers: [name],
+      start: (who, env) => {
+        if (podvisorOnly && !isPodvisor(who)) return;
+        docker(env, ['pull', '-q', POSTGRES]);
+        docker(env, [
+          'run',
+          '-d',
+          '--name',
+          name,
+          '-m',
+          '1g',
+          '-e',
+          'POSTGRES_HOST_AUTH_METHOD=trust',
+          ...args,
+          POSTGRES,
+        ]);
+      },
+      ready: async (who, env) => {
+        if (!podvisorOnly || isPodvisor(who)) await pgReady(env, name);
+      },
+      steps: [
+        {
+          name: `pgbench -i -s 1, PGDATA in ${where}`,
+          podvisorOnly,
+          floor: podvisorOnly ? undefined : 'pgbench -i -s 1, PGDATA in guest tmpfs',
+          run: (env) => void pgbench(env, '-i -s 1 -q'),
+        },
+        {
+          name: `${PGBENCH_SECONDS} s of pgbench -c 1, PGDATA in ${where}`,
+          podvisorOnly,
+          unit: 'tps',
+          floor,
+          run: (env) => {
+            const out = pgbench(env, `-c 1 -T ${PGBENCH_SECONDS}`);
+            const tps = /^tps = ([\d.]+)/m.exec(out);
+            if (!tps) throw new Error(`pgbench printed no tps:\n${out}`);
+            return Number(tps[1]);
+          },
+        },
+      ],
+    };
+  });
+}
