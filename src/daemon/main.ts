@@ -38,7 +38,7 @@ import { EventBus } from '../pod/events';
 import { PodManager } from '../pod/manager';
 import { ContainerArchive } from '../storage/archive/service';
 import { GuestArchive } from '../storage/archive/guest';
-import { OverlayRootfs } from '../storage/rootfs';
+import { OverlayRootfs, scratchDisks } from '../storage/rootfs';
 import { StateStore } from '../storage/state';
 import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
@@ -56,6 +56,8 @@ import { CniNetworks, cniStateDir } from '../net/cni/sandbox-networks';
 /** The overlay directories inspect reports. */
 
 const log = logger('daemon');
+/** The filesystem size of a pool rehearsal's upper disk (block mode; it holds a few small files). */
+const REHEARSAL_DISK_FS_BYTES = 64 * 1024 * 1024;
 
 async function main(argv: string[]): Promise<void> {
   const mainStart = performance.now();
@@ -121,7 +123,14 @@ async function main(argv: string[]): Promise<void> {
   // Pool VMs rehearse a container in the background before they go idle (src/vm/rehearsal.ts),
   // then give back their guest RAM pages that hold only zeros (Vm.trimIdleMemory).
   // The rehearsal's container gets the default seccomp filter, so the agent has it compiled.
-  const rehearsal = Rehearsal.create({ seccomp: seccompFilterFor({ seccomp: { profile: 'default' } }) ?? undefined });
+  // In block mode the rehearsal's writable layer is on an upper disk of its own (a small ext4
+  // in a file of the device's size, made in the exec root), as a user's container's will be.
+  const rehearsal = Rehearsal.create({
+    seccomp: seccompFilterFor({ seccomp: { profile: 'default' } }) ?? undefined,
+    ...(opts.rootfsDisk
+      ? { disks: scratchDisks(path.join(opts.execRoot, 'rehearsal-disks'), UPPER_DISK_BYTES, REHEARSAL_DISK_FS_BYTES) }
+      : {}),
+  });
   // Pool VMs boot with the NICs of a networked pod (host taps, attached to a bridge when a
   // container joins a network, spares for network connect) where taps can be made: they fit
   // requests for fewer too (src/vm/devices).

@@ -358,6 +358,33 @@ export class BlockModeError extends NotImplementedError {
   }
 }
 
+/** Throwaway upper disks in a directory of their own (see scratchDisks). */
+export interface ScratchDisks {
+  /** Make an empty disk named after `name` (letters, digits, `-`); its path. */
+  make(name: string): Promise<string>;
+  /** Remove a disk `make` made (nothing if it is gone). */
+  remove(file: string): Promise<void>;
+}
+
+/**
+ * Throwaway upper disks in `dir` (the pool's rehearsals in block mode: src/vm/rehearsal.ts):
+ * each an empty ext4 of `fsBytes` in a sparse file of `bytes` (the device's size). What is in
+ * `dir` already (files a killed daemon left) is removed now.
+ */
+export function scratchDisks(dir: string, bytes: number, fsBytes: number): ScratchDisks {
+  fs.rmSync(dir, { recursive: true, force: true });
+  return {
+    async make(name) {
+      if (!/^[A-Za-z0-9-]{1,100}$/.test(name)) throw new InvalidArgumentError(`bad scratch disk name ${name}`);
+      await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+      const file = path.join(dir, `${name}.ext4`);
+      await makeDisk(file, bytes, fsBytes);
+      return file;
+    },
+    remove: (file) => fs.promises.rm(file, { force: true }),
+  };
+}
+
 /**
  * A sparse file of `bytes` holding an empty ext4 filesystem (made on the host: nothing of a
  * guest's in it yet) of `fsBytes` (default: the whole file). The file keeps the device's size
