@@ -38,7 +38,8 @@ import { EventBus } from '../pod/events';
 import { PodManager } from '../pod/manager';
 import { ContainerArchive } from '../storage/archive/service';
 import { GuestArchive } from '../storage/archive/guest';
-import { OverlayRootfs, scratchDisks } from '../storage/rootfs';
+import { OverlayRootfs } from '../storage/rootfs';
+import { scratchDisks, SpareDisks } from '../storage/upper-disk-file';
 import { StateStore } from '../storage/state';
 import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
@@ -163,7 +164,13 @@ async function main(argv: string[]): Promise<void> {
   const containersRoot = path.join(opts.dataRoot, 'containers');
   const state = new StateStore(containersRoot);
   await state.init();
-  const rootfs = new OverlayRootfs(containersRoot);
+  // Block mode: a formatted upper disk is kept ready in <data-root>/upper-disks, so a create
+  // moves it into place instead of waiting for mkfs.ext4 (src/storage/upper-disk-file.ts).
+  const spareDisks = opts.rootfsDisk
+    ? new SpareDisks(path.join(opts.dataRoot, 'upper-disks'), UPPER_DISK_BYTES)
+    : undefined;
+  spareDisks?.refill();
+  const rootfs = new OverlayRootfs(containersRoot, undefined, spareDisks);
   const events = new EventBus();
   // Bridges and rules come up in the background once the API listens (a daemon refused at
   // listen time touches no host network): /networks requests and pod starts wait for them.
@@ -422,6 +429,7 @@ async function main(argv: string[]): Promise<void> {
           run: () => reclaimed.catch(() => undefined).then(() => hypervisor.close()),
         },
         { name: 'networks', run: () => networks.then((n) => n?.shutdown()) },
+        { name: 'spare upper disk', run: () => spareDisks?.idle() ?? Promise.resolve() },
       ],
       last: [
         { name: 'archive mounts', run: () => archive.close() },
