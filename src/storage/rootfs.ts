@@ -236,25 +236,32 @@ export class OverlayRootfs implements RootfsManager {
   /**
    * Mount the container's overlay at `target` for a short job on the host (docker cp, export
    * of a container that does not run), without recording it as the container's mountpoint.
+   * `imageOnly`: for a block-mode container the host may mount only its image layers
+   * (read-only), which is its root as long as it never ran (a new volume's copy-up at
+   * create); without it block mode is refused (BlockModeError).
    */
-  async mountDetached(id: string, target: string): Promise<void> {
+  async mountDetached(id: string, target: string, opts: { imageOnly?: boolean } = {}): Promise<void> {
     const d = this.dir(id);
-    if (this.diskOf(id)) throw new BlockModeError(id);
+    const disk = this.diskOf(id);
+    if (disk && !opts.imageOnly) throw new BlockModeError(id);
     const layers = await this.layers(id);
     // Not recursive: a container removed meanwhile must not get its directory back.
     await fs.promises.mkdir(target, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw err;
     });
     if (isMountPoint(target)) await this.mounter.unmount(target, { detach: true });
-    const { options, cwd } = overlayOptions(layers, d);
-    await this.mounter.mount({
-      source: 'overlay',
-      target,
-      fstype: 'overlay',
-      flags: HOST_MOUNT_FLAGS,
-      data: options,
-      ...(cwd ? { cwd } : {}),
-    });
+    if (disk) await this.mountLowers(layers, d, target);
+    else {
+      const { options, cwd } = overlayOptions(layers, d);
+      await this.mounter.mount({
+        source: 'overlay',
+        target,
+        fstype: 'overlay',
+        flags: HOST_MOUNT_FLAGS,
+        data: options,
+        ...(cwd ? { cwd } : {}),
+      });
+    }
     // Removed while this mount was made: remove() may have looked for mounts before it
     // existed, and the container's directory must be free to go.
     if (this.isRemoved(id)) {
