@@ -114,6 +114,13 @@ async function main(argv: string[]): Promise<void> {
     connectAgent: (e) => AgentClient.connect(e),
     templates: opts.vmTemplates,
   });
+  // Block mode (--rootfs-disk) needs VMs cloned from templates: in a booted VM (virtio-fs:
+  // --vm-templates=false, Debian's kernel) the guest refuses the overlay of its image layers
+  // with an upper on the disk (EINVAL; not yet understood), so there the layer stays on the
+  // host. Decided at start: a daemon that began on Debian's kernel keeps it until a restart.
+  const blockMode = opts.rootfsDisk && hypervisor.willClone();
+  if (opts.rootfsDisk && !blockMode)
+    log.info('block mode (--rootfs-disk) needs VMs cloned from templates: writable layers stay on the host');
   const cloneQemu = unpackedQemu();
   log.info(
     cloneQemu
@@ -128,7 +135,7 @@ async function main(argv: string[]): Promise<void> {
   // in a file of the device's size, made in the exec root), as a user's container's will be.
   const rehearsal = Rehearsal.create({
     seccomp: seccompFilterFor({ seccomp: { profile: 'default' } }) ?? undefined,
-    ...(opts.rootfsDisk
+    ...(blockMode
       ? { disks: scratchDisks(path.join(opts.execRoot, 'rehearsal-disks'), UPPER_DISK_BYTES, REHEARSAL_DISK_FS_BYTES) }
       : {}),
   });
@@ -141,7 +148,7 @@ async function main(argv: string[]): Promise<void> {
   // Requests waiting for VMs get a clone per core at once (a clone is cheap), a boot at a time.
   // With --rootfs-disk every VM has an upper disk (a placeholder until a container's file is
   // put behind it: src/vm/devices/upper-disk.ts), so pool VMs serve block-mode containers.
-  const poolDevices = { nics: canCreateTaps() ? POD_VM_NICS : 0, ...(opts.rootfsDisk ? { upperDisk: true } : {}) };
+  const poolDevices = { nics: canCreateTaps() ? POD_VM_NICS : 0, ...(blockMode ? { upperDisk: true } : {}) };
   const vmFactory = new CachedFactory(
     opts.vmPoolSize,
     new DirectFactory(hypervisor),
@@ -166,9 +173,7 @@ async function main(argv: string[]): Promise<void> {
   await state.init();
   // Block mode: a formatted upper disk is kept ready in <data-root>/upper-disks, so a create
   // moves it into place instead of waiting for mkfs.ext4 (src/storage/upper-disk-file.ts).
-  const spareDisks = opts.rootfsDisk
-    ? new SpareDisks(path.join(opts.dataRoot, 'upper-disks'), UPPER_DISK_BYTES)
-    : undefined;
+  const spareDisks = blockMode ? new SpareDisks(path.join(opts.dataRoot, 'upper-disks'), UPPER_DISK_BYTES) : undefined;
   spareDisks?.refill();
   const rootfs = new OverlayRootfs(containersRoot, undefined, spareDisks);
   const events = new EventBus();
@@ -198,7 +203,7 @@ async function main(argv: string[]): Promise<void> {
       state,
       events,
       containersRoot,
-      ...(opts.rootfsDisk ? { rootfsDisk: { bytes: UPPER_DISK_BYTES } } : {}),
+      ...(blockMode ? { rootfsDisk: { bytes: UPPER_DISK_BYTES } } : {}),
       repairFrontend,
       networks,
     },
