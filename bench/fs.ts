@@ -7,9 +7,10 @@
  * it depends on what the host has installed). Each daemon runs one busybox container with a
  * named volume at /vol and, on podvisor, a guest tmpfs at /scratch (`--tmpfs`: the floor TCG
  * itself sets, with no file transport in the way); the tar is bind-mounted read-only at /in and
- * copied into the rootfs (untimed). Beside podvisor's default (the writable layer on the host,
- * over 9p) a second podvisor runs in block mode (`--rootfs-disk`: the layer on an ext4 disk
- * of the container's own, mounted by the guest; BENCH_BLOCK=0 leaves it out).
+ * copied into the rootfs (untimed). Two podvisors run: one with `--rootfs-disk=false` (the
+ * writable layer on the host, over 9p; BENCH_9P=0 leaves it out) and one in block mode, the
+ * default (the layer on an ext4 disk of the container's own, mounted by the guest;
+ * BENCH_BLOCK=0 leaves it out).
  * Then, ROUNDS times, alternating between the daemons, each step is one `docker exec`:
  *  - untar into the rootfs (`tar -xf /w.tar -C /x`), `find /x`, `rm -rf /x`;
  *  - untar into the named volume, then rm -rf it (not timed);
@@ -54,7 +55,7 @@ const TREES = (process.env.BENCH_TREES ?? '/usr/share/doc /usr/lib/python3')
 const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
 const CONTAINER = 'bench-fs';
 const BLOCK = process.env.BENCH_BLOCK !== '0';
-/** BENCH_9P=0: leave out podvisor's default mode (the writable layer over 9p), slow on a loaded machine. */
+/** BENCH_9P=0: leave out podvisor with --rootfs-disk=false (the writable layer over 9p), slow on a loaded machine. */
 const NINE_P = process.env.BENCH_9P !== '0';
 /** Only the steps whose name matches (a smaller run on a loaded machine), e.g. 'tar|small'. */
 const ONLY = process.env.BENCH_STEPS ? new RegExp(process.env.BENCH_STEPS) : undefined;
@@ -219,7 +220,8 @@ async function main(): Promise<void> {
     .map((g) => ({ ...g, steps: g.steps.filter((st) => !ONLY || ONLY.test(st.name)) }))
     .filter((g) => g.steps.length > 0);
   const registries = await ensureFixtureRegistries();
-  const podvisor = await startDaemon({ vmPoolSize: 0 });
+  // podvisor's writable layer over 9p (block mode, the default, is the second daemon).
+  const podvisor = await startDaemon({ vmPoolSize: 0, args: ['--rootfs-disk=false'] });
   let blk: Awaited<ReturnType<typeof startDaemon>> | undefined;
   let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
   try {

@@ -262,12 +262,60 @@ static int finish(int rc) {
   return rc;
 }
 
+/*
+ * `p` with every symlink in it resolved inside the root (the child is chrooted into the
+ * container's), as dockerd's FollowSymlinkInScope: a name that does not exist is taken as it
+ * is written, so a dangling link resolves to where it points (realpath(3) fails on it, and
+ * docker cp -L would then be sent an empty target: the CLI copies `/`). `..` never climbs
+ * above the root. -1 with errno set (ELOOP after 255 links, ENAMETOOLONG).
+ */
+static int resolve_in_root(const char *p, char *out, size_t outsz) {
+  char rest[PATH_MAX], next[PATH_MAX], cur[PATH_MAX] = "", link[PATH_MAX];
+  int links = 0;
+  if (snprintf(rest, sizeof rest, "%s", p) >= (int)sizeof rest) return errno = ENAMETOOLONG, -1;
+  const char *r = rest;
+  for (;;) {
+    while (*r == '/') r++;
+    if (!*r) break;
+    size_t len = strcspn(r, "/"), cl = strlen(cur);
+    if (len > NAME_MAX || cl + 1 + len >= sizeof cur) return errno = ENAMETOOLONG, -1;
+    const char *comp = r;
+    r += len;
+    if (len == 1 && comp[0] == '.') continue;
+    if (len == 2 && comp[0] == '.' && comp[1] == '.') {
+      char *slash = strrchr(cur, '/');
+      if (slash) *slash = 0;
+      continue;
+    }
+    cur[cl] = '/';
+    memcpy(cur + cl + 1, comp, len);
+    cur[cl + 1 + len] = 0;
+    struct stat st;
+    if (lstat(cur, &st) < 0) {
+      if (errno == ENOENT) continue;
+      return -1;
+    }
+    if (!S_ISLNK(st.st_mode)) continue;
+    if (++links > 255) return errno = ELOOP, -1;
+    ssize_t n = readlink(cur, link, sizeof link - 1);
+    if (n < 0) return -1;
+    link[n] = 0;
+    cur[link[0] == '/' ? 0 : cl] = 0;
+    if (snprintf(next, sizeof next, "%s/%s", link, r) >= (int)sizeof next) return errno = ENAMETOOLONG, -1;
+    memcpy(rest, next, strlen(next) + 1);
+    r = rest;
+  }
+  if (snprintf(out, outsz, "%s", cur[0] ? cur : "/") >= (int)outsz) return errno = ENAMETOOLONG, -1;
+  return 0;
+}
+
 static int run_stat(const struct archive_job *j) {
   struct stat st;
   if (((j->flags & PV_ARCHIVE_F_FOLLOW) ? stat(j->path, &st) : lstat(j->path, &st)) < 0)
     return failf(errno_status(errno), "stat %s: %s", j->path, strerror(errno));
   char target[PATH_MAX] = "";
-  if (S_ISLNK(st.st_mode) && !realpath(j->path, target)) target[0] = 0;
+  if (S_ISLNK(st.st_mode) && resolve_in_root(j->path, target, sizeof target) < 0)
+    return failf(EX_FAIL, "resolve %s: %s", j->path, strerror(errno));
   char out[PATH_MAX + 128];
   int n = snprintf(out, sizeof out, "%u %llu %lld %ld\n%s", (unsigned)st.st_mode, (unsigned long long)st.st_size,
                    (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec, target);

@@ -39,6 +39,7 @@ import { PodManager } from '../pod/manager';
 import { ContainerArchive } from '../storage/archive/service';
 import { GuestArchive } from '../storage/archive/guest';
 import { OverlayRootfs } from '../storage/rootfs';
+import { scratchDisks, SpareDisks } from '../storage/upper-disk-file';
 import { StateStore } from '../storage/state';
 import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
@@ -56,6 +57,8 @@ import { CniNetworks, cniStateDir } from '../net/cni/sandbox-networks';
 /** The overlay directories inspect reports. */
 
 const log = logger('daemon');
+/** The filesystem size of a pool rehearsal's upper disk (block mode; it holds a few small files). */
+const REHEARSAL_DISK_FS_BYTES = 64 * 1024 * 1024;
 
 async function main(argv: string[]): Promise<void> {
   const mainStart = performance.now();
@@ -111,6 +114,13 @@ async function main(argv: string[]): Promise<void> {
     connectAgent: (e) => AgentClient.connect(e),
     templates: opts.vmTemplates,
   });
+  // Block mode (--rootfs-disk) needs VMs cloned from templates: in a booted VM (virtio-fs:
+  // --vm-templates=false, Debian's kernel) the guest refuses the overlay of its image layers
+  // with an upper on the disk (EINVAL; not yet understood), so there the layer stays on the
+  // host. Decided at start: a daemon that began on Debian's kernel keeps it until a restart.
+  const blockMode = opts.rootfsDisk && hypervisor.willClone();
+  if (opts.rootfsDisk && !blockMode)
+    log.info('block mode (--rootfs-disk) needs VMs cloned from templates: writable layers stay on the host');
   const cloneQemu = unpackedQemu();
   log.info(
     cloneQemu
@@ -121,7 +131,14 @@ async function main(argv: string[]): Promise<void> {
   // Pool VMs rehearse a container in the background before they go idle (src/vm/rehearsal.ts),
   // then give back their guest RAM pages that hold only zeros (Vm.trimIdleMemory).
   // The rehearsal's container gets the default seccomp filter, so the agent has it compiled.
-  const rehearsal = Rehearsal.create({ seccomp: seccompFilterFor({ seccomp: { profile: 'default' } }) ?? undefined });
+  // In block mode the rehearsal's writable layer is on an upper disk of its own (a small ext4
+  // in a file of the device's size, made in the exec root), as a user's container's will be.
+  const rehearsal = Rehearsal.create({
+    seccomp: seccompFilterFor({ seccomp: { profile: 'default' } }) ?? undefined,
+    ...(blockMode
+      ? { disks: scratchDisks(path.join(opts.execRoot, 'rehearsal-disks'), UPPER_DISK_BYTES, REHEARSAL_DISK_FS_BYTES) }
+      : {}),
+  });
   // Pool VMs boot with the NICs of a networked pod (host taps, attached to a bridge when a
   // container joins a network, spares for network connect) where taps can be made: they fit
   // requests for fewer too (src/vm/devices).
@@ -131,7 +148,7 @@ async function main(argv: string[]): Promise<void> {
   // Requests waiting for VMs get a clone per core at once (a clone is cheap), a boot at a time.
   // With --rootfs-disk every VM has an upper disk (a placeholder until a container's file is
   // put behind it: src/vm/devices/upper-disk.ts), so pool VMs serve block-mode containers.
-  const poolDevices = { nics: canCreateTaps() ? POD_VM_NICS : 0, ...(opts.rootfsDisk ? { upperDisk: true } : {}) };
+  const poolDevices = { nics: canCreateTaps() ? POD_VM_NICS : 0, ...(blockMode ? { upperDisk: true } : {}) };
   const vmFactory = new CachedFactory(
     opts.vmPoolSize,
     new DirectFactory(hypervisor),
@@ -154,7 +171,11 @@ async function main(argv: string[]): Promise<void> {
   const containersRoot = path.join(opts.dataRoot, 'containers');
   const state = new StateStore(containersRoot);
   await state.init();
-  const rootfs = new OverlayRootfs(containersRoot);
+  // Block mode: a formatted upper disk is kept ready in <data-root>/upper-disks, so a create
+  // moves it into place instead of waiting for mkfs.ext4 (src/storage/upper-disk-file.ts).
+  const spareDisks = blockMode ? new SpareDisks(path.join(opts.dataRoot, 'upper-disks'), UPPER_DISK_BYTES) : undefined;
+  spareDisks?.refill();
+  const rootfs = new OverlayRootfs(containersRoot, undefined, spareDisks);
   const events = new EventBus();
   // Bridges and rules come up in the background once the API listens (a daemon refused at
   // listen time touches no host network): /networks requests and pod starts wait for them.
@@ -182,7 +203,7 @@ async function main(argv: string[]): Promise<void> {
       state,
       events,
       containersRoot,
-      ...(opts.rootfsDisk ? { rootfsDisk: { bytes: UPPER_DISK_BYTES } } : {}),
+      ...(blockMode ? { rootfsDisk: { bytes: UPPER_DISK_BYTES } } : {}),
       repairFrontend,
       networks,
     },
@@ -413,6 +434,7 @@ async function main(argv: string[]): Promise<void> {
           run: () => reclaimed.catch(() => undefined).then(() => hypervisor.close()),
         },
         { name: 'networks', run: () => networks.then((n) => n?.shutdown()) },
+        { name: 'spare upper disk', run: () => spareDisks?.idle() ?? Promise.resolve() },
       ],
       last: [
         { name: 'archive mounts', run: () => archive.close() },

@@ -348,6 +348,23 @@ interface PreparedFiles {
 }
 
 /**
+ * Whatever the host could not do of a created container's /etc, the agent does (pipelined:
+ * independent requests): the hosts files written, /etc/passwd and group read; returns those two.
+ */
+async function guestEtcFiles(
+  vm: Vm,
+  c: PodContainerSpec,
+  files: Pick<PreparedFiles, 'guestFiles' | 'passwd' | 'group'>,
+): Promise<[string | undefined, string | undefined]> {
+  const [p, g] = await Promise.all([
+    files.passwd === FALLBACK ? readGuestFile(vm.agent, c.id, '/etc/passwd') : files.passwd,
+    files.group === FALLBACK ? readGuestFile(vm.agent, c.id, '/etc/group') : files.group,
+    ...files.guestFiles.map(([name, content]) => vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644)),
+  ]);
+  return [p as string | undefined, g as string | undefined];
+}
+
+/**
  * Phases 4 and 5 for one container whose CREATE_CONTAINER is `created` (already sent). When the
  * host resolved everything, the init is sent at once (pipelined); a failed create then fails
  * the start too, and the create's error is the one reported.
@@ -359,10 +376,17 @@ async function startContainer(
   files: PreparedFiles,
   created: Promise<void>,
 ): Promise<AgentProcess> {
-  const { guestFiles, passwd, group, linkEnv } = files;
+  const { linkEnv } = files;
+  let { guestFiles, passwd, group } = files;
   if (c.mounts?.length) {
     // The mounts must be in place before the init runs: no pipelining past them.
     await created;
+    // What the host left to the agent is done in the root filesystem first, where the host
+    // does it (a volume over /etc must neither get the hosts files nor give the accounts).
+    if (guestFiles.length || passwd === FALLBACK || group === FALLBACK) {
+      [passwd, group] = await guestEtcFiles(vm, c, files);
+      guestFiles = [];
+    }
     await mountInGuest(vm, c);
   }
   if (guestFiles.length === 0 && passwd !== FALLBACK && group !== FALLBACK) {
@@ -373,12 +397,7 @@ async function startContainer(
     return ir.value;
   }
   await created;
-  // Whatever the host could not do, the agent does (pipelined: independent requests).
-  const [p, g] = await Promise.all([
-    passwd === FALLBACK ? readGuestFile(vm.agent, c.id, '/etc/passwd') : passwd,
-    group === FALLBACK ? readGuestFile(vm.agent, c.id, '/etc/group') : group,
-    ...guestFiles.map(([name, content]) => vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644)),
-  ]);
+  const [p, g] = await guestEtcFiles(vm, c, { guestFiles, passwd, group });
   return startInit(
     vm,
     spec,

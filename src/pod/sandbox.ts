@@ -199,6 +199,11 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
         .catch((err) => log.debug(`destroying container ${id} in VM ${run.vm.id}: ${(err as Error).message}`));
     }
   } else {
+    // Ports, names and the address go first, so that nothing is answered by a dying VM; and
+    // at once (never rejects), beside the disk's sync below: a `docker rm` answers before the
+    // teardown ends, and a `docker network rm` right after it (compose down) must find the
+    // endpoint gone.
+    const left = Promise.resolve(ctx.deps.networks).then((nets) => leaveNetworks(nets, e.record.id));
     // A writable layer on the VM's upper disk is synced to its file (the agent's release of
     // the container) before the VM goes; a guest that does not answer loses at most what its
     // ext4 journal had not committed.
@@ -208,8 +213,7 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
         log.warn(`destroying container ${id} in VM ${run.vm.id}: ${(err as Error).message}`),
       );
     }
-    // Ports, names and the address go first, so that nothing is answered by a dying VM.
-    await leaveNetworks(await ctx.deps.networks, e.record.id);
+    await left;
     await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
     // A CRI sandbox's CNI network goes with its VM (the tap was in its namespace).
     if (e.record.sandbox.spec.cni && ctx.deps.cni)

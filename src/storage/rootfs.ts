@@ -31,15 +31,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RootfsManager } from './types';
-import { InvalidArgumentError, NotFoundError, NotImplementedError, UnavailableError } from '../errors';
+import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors';
+import { makeUpperDisk, type SpareDisks } from './upper-disk-file';
 import { writeFileAtomic } from './atomic';
 import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
 import { removeTree } from '../util/remove-tree';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { MS_BIND } from '../util/mounter';
 
-const execFileP = promisify(execFile);
 /** mount(2) flags for the read-only remount of a bind mount. */
 const MS_RDONLY = 0x1;
 const MS_REMOUNT = 0x20;
@@ -94,9 +92,14 @@ export class OverlayRootfs implements RootfsManager {
     this.generation.set(id, (this.generation.get(id) ?? 0) + 1);
   }
 
+  /**
+   * `spares`: block mode's upper disks made ahead of need (./upper-disk-file.ts), in a
+   * directory on the same filesystem as `root`.
+   */
   constructor(
     readonly root: string,
     private readonly mounter: Mounter = sharedMounter(),
+    private readonly spares?: SpareDisks,
   ) {}
 
   private dir(id: string): string {
@@ -171,8 +174,10 @@ export class OverlayRootfs implements RootfsManager {
         await fs.promises.symlink(layerDirs[i], link);
       }
     }
-    if (disk && !fs.existsSync(path.join(d, DISK_FILE)))
-      await makeDisk(path.join(d, DISK_FILE), disk.bytes, disk.fsBytes);
+    const file = path.join(d, DISK_FILE);
+    // A disk of the spares' size takes the one made ahead (a rename), else mkfs runs now.
+    if (disk && !fs.existsSync(file) && !(await this.spares?.take(file, disk)))
+      await makeUpperDisk(file, disk.bytes, disk.fsBytes);
     await writeFileAtomic(path.join(d, 'lower.json'), JSON.stringify(layerDirs));
   }
 
@@ -231,25 +236,32 @@ export class OverlayRootfs implements RootfsManager {
   /**
    * Mount the container's overlay at `target` for a short job on the host (docker cp, export
    * of a container that does not run), without recording it as the container's mountpoint.
+   * `imageOnly`: for a block-mode container the host may mount only its image layers
+   * (read-only), which is its root as long as it never ran (a new volume's copy-up at
+   * create); without it block mode is refused (BlockModeError).
    */
-  async mountDetached(id: string, target: string): Promise<void> {
+  async mountDetached(id: string, target: string, opts: { imageOnly?: boolean } = {}): Promise<void> {
     const d = this.dir(id);
-    if (this.diskOf(id)) throw new BlockModeError(id);
+    const disk = this.diskOf(id);
+    if (disk && !opts.imageOnly) throw new BlockModeError(id);
     const layers = await this.layers(id);
     // Not recursive: a container removed meanwhile must not get its directory back.
     await fs.promises.mkdir(target, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw err;
     });
     if (isMountPoint(target)) await this.mounter.unmount(target, { detach: true });
-    const { options, cwd } = overlayOptions(layers, d);
-    await this.mounter.mount({
-      source: 'overlay',
-      target,
-      fstype: 'overlay',
-      flags: HOST_MOUNT_FLAGS,
-      data: options,
-      ...(cwd ? { cwd } : {}),
-    });
+    if (disk) await this.mountLowers(layers, d, target);
+    else {
+      const { options, cwd } = overlayOptions(layers, d);
+      await this.mounter.mount({
+        source: 'overlay',
+        target,
+        fstype: 'overlay',
+        flags: HOST_MOUNT_FLAGS,
+        data: options,
+        ...(cwd ? { cwd } : {}),
+      });
+    }
     // Removed while this mount was made: remove() may have looked for mounts before it
     // existed, and the container's directory must be free to go.
     if (this.isRemoved(id)) {
@@ -362,44 +374,6 @@ export class BlockModeError extends NotImplementedError {
         'copying, diffing, exporting and committing its files needs its guest, which is not available here',
     );
   }
-}
-
-/**
- * A sparse file of `bytes` holding an empty ext4 filesystem (made on the host: nothing of a
- * guest's in it yet) of `fsBytes` (default: the whole file). The file keeps the device's size
- * (every upper disk has one capacity: src/vm/devices/upper-disk.ts); a smaller filesystem
- * leaves the rest of it unused, and the guest's ext4 answers ENOSPC at its own end.
- */
-async function makeDisk(file: string, bytes: number, fsBytes?: number): Promise<void> {
-  const tmp = `${file}.tmp`;
-  await fs.promises.rm(tmp, { force: true });
-  const fh = await fs.promises.open(tmp, 'wx', 0o600);
-  try {
-    await fh.truncate(bytes);
-  } finally {
-    await fh.close();
-  }
-  try {
-    // Inode tables and journal are zeroed lazily (the guest mounts with noinit_itable: a sparse
-    // file reads zeros); no blocks reserved for root (a container's layer, not a system disk).
-    const size = fsBytes !== undefined && fsBytes < bytes ? [`${Math.floor(fsBytes / 1024)}k`] : [];
-    await execFileP(
-      'mkfs.ext4',
-      ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', tmp, ...size],
-      {
-        timeout: 60_000,
-      },
-    );
-  } catch (e) {
-    await fs.promises.rm(tmp, { force: true });
-    const err = e as NodeJS.ErrnoException & { stderr?: string };
-    throw new UnavailableError(
-      err.code === 'ENOENT'
-        ? 'mkfs.ext4 is missing (apt-get install e2fsprogs): block-mode containers need it'
-        : `mkfs.ext4 failed: ${(err.stderr || err.message).trim()}`,
-    );
-  }
-  await fs.promises.rename(tmp, file);
 }
 
 function ignoreExists(e: NodeJS.ErrnoException): void {

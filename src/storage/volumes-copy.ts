@@ -1,10 +1,10 @@
 /**
  * Copy-up: a new (empty) volume mounted over a directory of the image gets that directory's
  * content, ownership and mode, as dockerd fills a volume at create. The container's root is
- * opened through ContainerArchive (the overlay mounted for the time of the copy), the
- * directory is resolved inside it without leaving it (symlinks in the path stay inside the
- * container's root), and `cp -a` copies from the open directory, never following a symlink
- * below it.
+ * opened through ContainerArchive (the overlay mounted for the time of the copy; in block mode
+ * the image layers alone, which are its root at create), the directory is resolved inside it
+ * without leaving it (symlinks in the path stay inside the container's root), and `cp -a`
+ * copies from the open directory, never following a symlink below it.
  */
 import * as fs from 'node:fs';
 import { execFile } from 'node:child_process';
@@ -27,7 +27,8 @@ export async function copyUpVolumes(
   const todo: Array<{ path: string; dataDir: string }> = [];
   for (const t of targets) if (await isEmptyDir(t.dataDir)) todo.push(t);
   if (!todo.length) return;
-  const o = await archive.open(id);
+  // At create the container's root is its image (a block-mode one's disk is still empty).
+  const o = await archive.open(id, { imageOnly: true });
   try {
     for (const t of todo) {
       const r = await o.root.resolve(t.path, { followLast: true }).catch(() => undefined);

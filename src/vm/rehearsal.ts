@@ -26,6 +26,9 @@
  *      the init's stdin closed, to its exit;
  *   5. destroyContainer (the agent kills and reaps everything of the container and drops its
  *      namespaces), then the throwaway directory is removed on the host.
+ * A VM with an upper disk (block mode) rehearses on one (RehearsalDisks): a fresh empty disk
+ * is put behind the device before step 2 and the container's writable layer is on it, as a
+ * block-mode container's; after step 5 the placeholder goes back and the file is removed.
  *
  * Afterwards the guest holds no container, process, mount namespace or file of the rehearsal
  * (its namespaces lived only through the agent's fds and its processes); the user's container
@@ -77,6 +80,19 @@ export function isStaticElf(file: string): boolean {
   }
 }
 
+/**
+ * Upper disks for rehearsals (block mode: docs/architecture.md). A VM with an upper disk
+ * rehearses on one of its own, so that the ext4 mount, its journal and the overlay on it
+ * (paths a block-mode container's start and stop take) are translated before a user's
+ * container needs them. Each rehearsal gets a fresh file: two guests never share one.
+ */
+export interface RehearsalDisks {
+  /** Make an empty upper disk (the device's size) named after `name`; its host path. */
+  make(name: string): Promise<string>;
+  /** Remove a disk `make` made (nothing if it is gone). */
+  remove(file: string): Promise<void>;
+}
+
 /** Where the rehearsal gets its busybox. */
 export interface RehearsalOptions {
   /** A statically linked busybox on the host (default /bin/busybox, Debian's busybox-static). */
@@ -87,6 +103,8 @@ export interface RehearsalOptions {
    * for the user's container that asks for the same (compiling it costs ~0.2 s under TCG).
    */
   seccomp?: SeccompFilter;
+  /** Upper disks for VMs that have the device (block mode); without: those rehearse without one. */
+  disks?: RehearsalDisks;
 }
 
 /** Rehearses a container in idle VMs (see the module comment). */
@@ -96,6 +114,7 @@ export class Rehearsal {
   private constructor(
     private readonly busybox: string,
     private readonly seccomp: SeccompFilter | undefined,
+    private readonly disks: RehearsalDisks | undefined,
   ) {}
 
   /**
@@ -110,7 +129,7 @@ export class Rehearsal {
       );
       return undefined;
     }
-    return new Rehearsal(busybox, opts.seccomp);
+    return new Rehearsal(busybox, opts.seccomp, opts.disks);
   }
 
   /** Run one rehearsal in `vm` (idle, no container) and leave it idle and clean. */
@@ -120,10 +139,21 @@ export class Rehearsal {
     const rel = `containers/${id}/rootfs`;
     const dir = path.join(vm.shareDir, 'containers', id);
     let created = false;
+    let disk: string | undefined;
     try {
       await this.buildRootfs(path.join(dir, 'rootfs'));
       const agent = vm.agent;
-      await agent.createContainer({ id, rootfs: rel, hostname: 'rehearsal' });
+      const upper = vm.devices.upperDisk;
+      if (upper && this.disks && vm.attachUpperDisk) {
+        disk = await this.disks.make(`${vm.id}-${id}`);
+        await vm.attachUpperDisk(disk);
+      }
+      await agent.createContainer({
+        id,
+        rootfs: rel,
+        hostname: 'rehearsal',
+        ...(disk ? { upperDisk: upper?.guestName } : {}),
+      });
       created = true;
       // The filter most containers get: the agent compiles it now and keeps it for them.
       if (this.seccomp) await agent.setSeccomp(id, this.seccomp, { ifSupported: true });
@@ -146,7 +176,13 @@ export class Rehearsal {
       log.debug(`VM ${vm.id} rehearsed a container in ${Date.now() - t0} ms`);
     } finally {
       if (created) await vm.agent.destroyContainer(id).catch(() => undefined);
-      await fs.promises.rm(dir, { recursive: true, force: true });
+      try {
+        // The VM goes back to the pool with the placeholder behind its disk, as after a pod.
+        if (disk) await vm.detachUpperDisk?.();
+      } finally {
+        if (disk) await this.disks?.remove(disk);
+        await fs.promises.rm(dir, { recursive: true, force: true });
+      }
     }
   }
 

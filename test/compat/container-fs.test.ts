@@ -1,6 +1,6 @@
 /**
  * The container filesystem as a process sees it, through the stock docker CLI against the real
- * daemon (real QEMU VMs, cloned from templates: files over 9p):
+ * daemon (real QEMU VMs, cloned from templates; block mode off, --rootfs-disk=false: files over 9p):
  * - every file type and operation of test/fixtures/fs-probe.c (unix sockets, FIFOs, POSIX
  *   locks and flock, hard links, xattrs, sparse files over 4 GiB, rename over an open file,
  *   mmap(MAP_SHARED), inotify, chown/chmod with set-user-ID) in the rootfs, a named volume, a
@@ -35,7 +35,7 @@ beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-cfs-'));
   probe = path.join(work, 'fs-probe');
   execFileSync('gcc', ['-O1', '-static', '-o', probe, path.resolve(__dirname, '../fixtures/fs-probe.c')]);
-  d = await startDaemon();
+  d = await startDaemon({ args: ['--rootfs-disk=false'] });
   ok(['pull', '-q', BUSYBOX]);
   ok(['pull', '-q', DEBIAN]);
 });

@@ -134,7 +134,7 @@ test('sizes and keys that cannot be given are refused with dockerd words, and no
 });
 
 test('without block mode --storage-opt gets dockerd answers for overlay2 on ext4, and nothing is made', async () => {
-  const plain = await startDaemon({});
+  const plain = await startDaemon({ args: ['--rootfs-disk=false'] });
   try {
     dockerOk(plain, ['pull', '-q', DEBIAN], 300000);
     const before = dockerOk(plain, ['ps', '-a', '-q']);

@@ -26,7 +26,9 @@ function ok(args: string[]): string {
 function getJson(p: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     http
-      .get({ socketPath: d.socketPath, path: p }, (res) => {
+      // A connection of its own: the test's spawnSync calls block this process's event loop, so
+      // a kept-alive one from startDaemon's ping may have been closed by the daemon unseen (EPIPE).
+      .get({ socketPath: d.socketPath, path: p, agent: false }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>));

@@ -114,13 +114,17 @@ export class ContainerArchive {
     }
   }
 
-  /** The container's root, mounted for as long as the caller holds it. */
-  async open(id: string): Promise<OpenRoot> {
+  /**
+   * The container's root, mounted for as long as the caller holds it. `imageOnly`: a caller
+   * that needs only what the image holds (a new volume's copy-up at create, before the
+   * container ran) is also served for a block-mode container, from its image layers.
+   */
+  async open(id: string, opts: { imageOnly?: boolean } = {}): Promise<OpenRoot> {
     const paths = await this.rootfs.paths(id).catch((e: unknown) => {
       throw e instanceof NotFoundError ? new NotFoundError(`No such container: ${id}`) : e;
     });
     // Block mode: the host's mount has the image layers only; the writable layer is the guest's.
-    if (paths.disk) throw new BlockModeError(id);
+    if (paths.disk && !opts.imageOnly) throw new BlockModeError(id);
     if (paths.mergedDir && isMountPoint(paths.mergedDir)) {
       const root = await RootDir.open(paths.mergedDir);
       return { root, close: () => root.close() };
@@ -128,7 +132,7 @@ export class ContainerArchive {
     let m = this.mounts.get(id);
     if (!m) {
       const target = path.join(this.rootfs.root, id, 'archive-mnt');
-      m = { refs: 0, ready: this.rootfs.mountDetached(id, target).then(() => target) };
+      m = { refs: 0, ready: this.rootfs.mountDetached(id, target, opts).then(() => target) };
       this.mounts.set(id, m);
     }
     m.refs++;

@@ -42,6 +42,7 @@ describe('daemon configuration file (dockerd daemon.json rules)', () => {
       'vm-memory': 512,
       'vm-cpus': 2,
       accel: 'tcg',
+      'rootfs-disk': false,
     });
     const o = load(['--config-file', f]);
     expect(o).toMatchObject({
@@ -58,6 +59,7 @@ describe('daemon configuration file (dockerd daemon.json rules)', () => {
       tlsKey: '/c/key.pem',
       group: 'adm',
       groupIsDefault: false,
+      rootfsDisk: false,
       logDriver: 'json-file',
       logOpts: { 'max-size': '10m', 'max-file': '3' },
       vmPoolSize: 0,

@@ -13,6 +13,8 @@ describe('podvisord flags', () => {
     // CNI: the kubelet's defaults, then Debian's plugin directory.
     expect(o.cniConfDir).toBe('/etc/cni/net.d');
     expect(o.cniBinDirs).toEqual(['/opt/cni/bin', '/usr/lib/cni']);
+    // Block mode is on unless turned off (--rootfs-disk=false).
+    expect(o.rootfsDisk).toBe(true);
   });
 
   test.each([
@@ -29,6 +31,8 @@ describe('podvisord flags', () => {
     [['--insecure-registry', 'r:5000'], 'insecureRegistries', ['r:5000']],
     [['--cni-conf-dir', '/etc/podvisor/net.d'], 'cniConfDir', '/etc/podvisor/net.d'],
     [['--cni-bin-dir=/opt/cni/bin:/usr/local/lib/cni'], 'cniBinDirs', ['/opt/cni/bin', '/usr/local/lib/cni']],
+    [['--rootfs-disk=false'], 'rootfsDisk', false],
+    [['--rootfs-disk'], 'rootfsDisk', true],
   ])('%j sets %s', (argv, key, value) => {
     const o = parseFlags(argv as string[]);
     if (o === 'help') throw new Error('unexpected help');

@@ -85,6 +85,46 @@ describe('Rehearsal', () => {
     expect(other.guest.calls.filter((c) => c.startsWith('setSeccomp'))).toEqual([]);
   });
 
+  it('in a VM with an upper disk (block mode), rehearses on a fresh disk of its own, then puts the placeholder back and removes the file', async () => {
+    const hv = withLs(new FakeHypervisor({ shareRoot: root }));
+    const vm = await bootFake(hv);
+    // The fake guest has no block device: the VM gets one, whose attach and detach are recorded.
+    const events: string[] = [];
+    Object.defineProperty(vm, 'devices', { value: { ...vm.devices, upperDisk: { guestName: 'vda', sizeBytes: 1 } } });
+    Object.defineProperty(vm, 'attachUpperDisk', {
+      value: async (file: string) => void events.push(`attach ${path.basename(file)} ${fs.existsSync(file)}`),
+    });
+    Object.defineProperty(vm, 'detachUpperDisk', { value: async () => void events.push('detach') });
+    const create = jest.spyOn(vm.agent, 'createContainer');
+    const dir = path.join(root, 'disks');
+    const disks = {
+      make: async (name: string) => {
+        fs.mkdirSync(dir, { recursive: true });
+        const file = path.join(dir, `${name}.ext4`);
+        fs.writeFileSync(file, '');
+        events.push(`make ${name}`);
+        return file;
+      },
+      remove: async (file: string) => {
+        fs.rmSync(file, { force: true });
+        events.push(`remove ${path.basename(file)}`);
+      },
+    };
+    await Rehearsal.create({ busybox, disks })!.rehearse(vm);
+    const name = `${vm.id}-rehearsal-1`;
+    expect(events).toEqual([`make ${name}`, `attach ${name}.ext4 true`, 'detach', `remove ${name}.ext4`]);
+    expect(create.mock.calls[0][0]).toMatchObject({ id: 'rehearsal-1', upperDisk: 'vda' });
+    expect(vm.guest.calls).toContain('destroyContainer rehearsal-1');
+    expect(fs.readdirSync(dir)).toEqual([]);
+
+    // Without disks, or in a VM without the device, no disk is made.
+    events.length = 0;
+    await Rehearsal.create({ busybox })!.rehearse(vm);
+    const plain = await bootFake(hv);
+    await Rehearsal.create({ busybox, disks })!.rehearse(plain);
+    expect(events).toEqual([]);
+  });
+
   it('rejects and still cleans up when a rehearsal process fails', async () => {
     for (const [program, what] of [
       ['ls', 'init ls'],

@@ -1,0 +1,87 @@
+/**
+ * Block mode's upper disk files (src/storage/upper-disk-file.ts) with the host's real
+ * mkfs.ext4: a spare made ahead is moved into a container's directory by prepare, and the next
+ * one is made in the background; a disk of another size is made on demand; the files are
+ * sparse ext4 images of the device's size.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { OverlayRootfs } from '../../../src/storage/rootfs';
+import { makeUpperDisk, scratchDisks, SpareDisks } from '../../../src/storage/upper-disk-file';
+
+const BYTES = 1024 ** 3;
+let root: string;
+
+beforeEach(() => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'upper-disk-test-'));
+});
+afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+/** The ext4 filesystem's size, from the superblock dumpe2fs reads in a disk file. */
+function ext4Bytes(file: string): number {
+  const out = execFileSync('dumpe2fs', ['-h', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return Number(/^Block count:\s+(\d+)$/m.exec(out)?.[1]) * Number(/^Block size:\s+(\d+)$/m.exec(out)?.[1]);
+}
+
+test('makeUpperDisk: a sparse file of the given size holding an ext4 of it, or of a smaller size', async () => {
+  const whole = path.join(root, 'whole.ext4');
+  await makeUpperDisk(whole, BYTES);
+  const st = fs.statSync(whole);
+  expect(st.size).toBe(BYTES);
+  expect(st.blocks * 512).toBeLessThan(BYTES / 8);
+  expect(ext4Bytes(whole)).toBe(BYTES);
+  const small = path.join(root, 'small.ext4');
+  await makeUpperDisk(small, BYTES, 64 * 1024 ** 2);
+  expect(fs.statSync(small).size).toBe(BYTES);
+  expect(ext4Bytes(small)).toBe(64 * 1024 ** 2);
+  expect(fs.readdirSync(root).sort()).toEqual(['small.ext4', 'whole.ext4']);
+});
+
+test('prepare takes the spare with a rename and the next one is made; a sized disk is made on demand', async () => {
+  const spares = new SpareDisks(path.join(root, 'spares'), BYTES);
+  spares.refill();
+  await spares.idle();
+  const spare = path.join(root, 'spares', 'spare.ext4');
+  const ino = fs.statSync(spare).ino;
+  const layer = path.join(root, 'layer');
+  fs.mkdirSync(layer);
+  const rootfs = new OverlayRootfs(path.join(root, 'containers'), undefined, spares);
+
+  await rootfs.prepare('c1', [layer], { bytes: BYTES });
+  const disk = rootfs.diskOf('c1') as string;
+  expect(fs.statSync(disk).ino).toBe(ino);
+  await spares.idle();
+  expect(fs.statSync(spare).ino).not.toBe(ino);
+  expect(ext4Bytes(spare)).toBe(BYTES);
+
+  // --storage-opt size: its own filesystem size, made now; the spare stays.
+  const next = fs.statSync(spare).ino;
+  await rootfs.prepare('c2', [layer], { bytes: BYTES, fsBytes: 64 * 1024 ** 2 });
+  expect(ext4Bytes(rootfs.diskOf('c2') as string)).toBe(64 * 1024 ** 2);
+  expect(fs.statSync(spare).ino).toBe(next);
+
+  // With no spare ready (taken by a create before), the disk is made on demand.
+  fs.rmSync(spare);
+  await rootfs.prepare('c3', [layer], { bytes: BYTES });
+  expect(ext4Bytes(rootfs.diskOf('c3') as string)).toBe(BYTES);
+  await spares.idle();
+  expect(fs.existsSync(spare)).toBe(true);
+  await rootfs.remove('c1');
+  expect(fs.existsSync(disk)).toBe(false);
+});
+
+test('scratchDisks: empties its directory at start, makes and removes named disks, refuses odd names', async () => {
+  const dir = path.join(root, 'scratch');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'left-by-a-killed-daemon.ext4'), '');
+  const disks = scratchDisks(dir, BYTES, 64 * 1024 ** 2);
+  expect(fs.existsSync(dir)).toBe(false);
+  const f = await disks.make('vm1-rehearsal-1');
+  expect(ext4Bytes(f)).toBe(64 * 1024 ** 2);
+  expect(fs.readdirSync(dir)).toEqual(['vm1-rehearsal-1.ext4']);
+  await disks.remove(f);
+  expect(fs.readdirSync(dir)).toEqual([]);
+  await expect(disks.make('../escape')).rejects.toThrow(/bad scratch disk name/);
+});
