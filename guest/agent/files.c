@@ -5,11 +5,13 @@
  * root fd with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): "/" and ".." stop at the
  * container's root, absolute symlinks are taken relative to it, and /proc magic links are
  * refused, so nothing resolves outside the container. Only regular files are read or
- * written, and they are opened O_NONBLOCK so a FIFO cannot block the agent.
+ * written, and they are opened O_NONBLOCK so a FIFO cannot block the agent. A write makes
+ * the directories above the file that are missing.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -66,6 +68,28 @@ static int open_regular(const struct container *c, const char *path, int flags, 
   return fd;
 }
 
+/* Make the directories above `path` that are missing (0755, as runc makes a mount target's),
+ * each resolved in the container's root like every path here. 0, or -1 with errno set. */
+static int make_parents(const struct container *c, const char *path) {
+  char dir[PV_MAX_PATH + 1];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *last = strrchr(dir, '/');
+  if (!last || last == dir) return 0; /* in the root itself */
+  *last = '\0';
+  int fd = open_in_root(c->root_fd, dir, O_PATH | O_DIRECTORY, 0);
+  if (fd >= 0) return close(fd), 0;
+  if (errno != ENOENT || make_parents(c, dir) < 0) return -1;
+  char *name = strrchr(dir, '/');
+  *name = '\0';
+  int parent = open_in_root(c->root_fd, dir[0] ? dir : "/", O_PATH | O_DIRECTORY, 0);
+  if (parent < 0) return -1;
+  int r = mkdirat(parent, name + 1, 0755);
+  int saved = errno;
+  close(parent);
+  errno = saved;
+  return r < 0 && errno != EEXIST ? -1 : 0;
+}
+
 int file_write(struct container *c, const char *path, const uint8_t *data, size_t len, uint32_t mode,
                struct agent_error *e) {
   if (!valid_container_path(path)) {
@@ -77,6 +101,12 @@ int file_write(struct container *c, const char *path, const uint8_t *data, size_
     return -1;
   }
   struct stat st;
+  /* A root without the directory (an image FROM scratch has no /etc): made first, as runc
+   * makes the hosts files' mount targets. */
+  if (make_parents(c, path) < 0) {
+    set_error(e, code_for_errno(errno), errno, "make the directory of %s: %s", path, strerror(errno));
+    return -1;
+  }
   int fd = open_regular(c, path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY, mode & 07777, &st, e);
   if (fd < 0) return -1;
   if (ftruncate(fd, 0) < 0 || fchmod(fd, mode & 07777) < 0) goto io_fail;
