@@ -58,6 +58,14 @@ static int failf(int status, const char *fmt, ...) {
   return status;
 }
 
+/* A name the filesystem cannot take (ENAMETOOLONG) is the archive's fault: refused, in dockerd's
+ * words; any other failure of `what` on `shown` is the guest's. Reads errno. */
+static int fail_create(const char *what, const char *shown) {
+  int err = errno;
+  if (err == ENAMETOOLONG) return failf(EX_REFUSED, "invalid path: open %s: file name too long", shown);
+  return failf(EX_FAIL, "%s%s%s: %s", what, what[0] ? " " : "", shown, strerror(err));
+}
+
 static int errno_status(int err) { return err == ENOENT || err == ENOTDIR ? EX_NOENT : EX_FAIL; }
 
 /* chroot into a clone of the container's root mount alone. */
@@ -440,9 +448,20 @@ static int run_put(const struct archive_job *j) {
       if (tar_skip(data + (512 - data % 512) % 512) < 0) rc = failf(EX_REFUSED, "invalid tar archive: unexpected EOF");
       continue;
     }
+    /* A component the filesystem cannot name is refused before any directory above it is made. */
+    for (const char *c = rel; *c;) {
+      size_t n = strcspn(c, "/");
+      if (n > NAME_MAX) {
+        errno = ENAMETOOLONG;
+        rc = fail_create("", shown);
+        break;
+      }
+      c += n + (c[n] == '/');
+    }
+    if (rc != EX_OK) break;
     int pfd = open_parent(dest, rel);
     if (pfd < 0) {
-      rc = failf(EX_FAIL, "%s: %s", shown, strerror(errno));
+      rc = fail_create("", shown);
       break;
     }
     const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
@@ -466,7 +485,7 @@ static int run_put(const struct archive_job *j) {
       case '0': {
         int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) {
-          rc = failf(EX_FAIL, "create %s: %s", shown, strerror(errno));
+          rc = fail_create("create", shown);
           break;
         }
         uint8_t buf[65536];
@@ -488,15 +507,17 @@ static int run_put(const struct archive_job *j) {
         close(fd);
         if (rc == EX_OK && tar_skip((512 - e.size % 512) % 512) < 0)
           rc = failf(EX_REFUSED, "invalid tar archive: unexpected EOF");
+        /* A file whose data did not all come (a tar cut short, a client gone) is not kept half. */
+        if (rc != EX_OK) unlinkat(pfd, base, 0);
         made = 1;
         break;
       }
       case '5':
-        if (!keep && mkdirat(pfd, base, 0700) < 0) rc = failf(EX_FAIL, "mkdir %s: %s", shown, strerror(errno));
+        if (!keep && mkdirat(pfd, base, 0700) < 0) rc = fail_create("mkdir", shown);
         made = 1;
         break;
       case '2':
-        if (symlinkat(e.link, pfd, base) < 0) rc = failf(EX_FAIL, "symlink %s: %s", shown, strerror(errno));
+        if (symlinkat(e.link, pfd, base) < 0) rc = fail_create("symlink", shown);
         made = 1;
         break;
       case '1':
@@ -505,13 +526,14 @@ static int run_put(const struct archive_job *j) {
           break;
         }
         if (linkat(dest, target, pfd, base, 0) < 0)
-          rc = failf(errno == ENOENT ? EX_REFUSED : EX_FAIL, "invalid hardlink \"%s\" -> \"%s\": %s", e.name, e.link,
-                     strerror(errno));
+          rc = errno == ENAMETOOLONG ? fail_create("link", shown)
+                                     : failf(errno == ENOENT ? EX_REFUSED : EX_FAIL, "invalid hardlink \"%s\" -> \"%s\": %s",
+                                             e.name, e.link, strerror(errno));
         break;
       default: { /* '3' '4' '6': a node of the guest's own kernel (the root is mounted nodev) */
         mode_t t = e.type == '3' ? S_IFCHR : e.type == '4' ? S_IFBLK : S_IFIFO;
         if (mknodat(pfd, base, t | 0600, e.type == '6' ? 0 : makedev(e.devmajor, e.devminor)) < 0)
-          rc = failf(EX_FAIL, "mknod %s: %s", shown, strerror(errno));
+          rc = fail_create("mknod", shown);
         made = 1;
       }
       }

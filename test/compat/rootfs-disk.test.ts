@@ -10,7 +10,10 @@
  * - docker cp both ways, diff, export and commit, done in the guest (the container's VM, or a
  *   short-lived one for a stopped or created container): files the container made, a
  *   symlink to /etc that a copy follows inside the container only, a name over 100 bytes, a
- *   file of several MiB, a deleted image file absent from export and the committed image.
+ *   file of several MiB, a deleted image file absent from export and the committed image;
+ * - hostile tars into a block-mode root (the guest's tar reader): 400s, the entries before the
+ *   bad one kept, no half file;
+ * - a build's RUN steps on disks of their own.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,6 +23,7 @@ import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpe
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 import { dockerOk, dockerSync } from '../helpers/docker-cli';
 import { startDockerd, type BaselineDockerd } from '../../bench/common';
+import { packTar } from '../fixtures/image-builder';
 
 jest.setTimeout(600000);
 
@@ -246,6 +250,44 @@ test('docker cp into a created block-mode container lands on its disk', () => {
     expect(ok(['start', '-a', 'blkcreated'])).toBe('into created\n/etc/issue');
   } finally {
     dockerSync(d, ['rm', '-f', 'blkcreated']);
+  }
+});
+
+test('docker cp of hostile tars into a block-mode root: 400, the entries before the bad one kept, no half file', async () => {
+  ok(['run', '-d', '--name', 'blkhostile', DEBIAN, 'sleep', '600']);
+  try {
+    /** `docker cp - blkhostile:/tmp` of `tar`: the CLI's exit code and error. */
+    const cpIn = (tar: Buffer) => {
+      const r = spawnSync('docker', ['cp', '-', 'blkhostile:/tmp'], { env: d.env, input: tar, encoding: 'utf8' });
+      return { code: r.status, err: r.stderr.trim() };
+    };
+    const tmp = () => ok(['exec', 'blkhostile', 'sh', '-c', 'cd /tmp && find . -mindepth 1 | sort']).split('\n');
+    const long = await packTar([
+      { name: 'ok.txt', content: 'hi' },
+      { name: `d/${'y'.repeat(256)}`, content: 'data' },
+    ]);
+    expect(cpIn(long)).toEqual({
+      code: 1,
+      err: expect.stringMatching(/^Error response from daemon: invalid path: open \/tmp\/d\/y+: file name too long$/),
+    });
+    expect(tmp()).toEqual(['./ok.txt']);
+    const whole = await packTar([
+      { name: 'a.txt', content: 'a'.repeat(100) },
+      { name: 'b.txt', content: 'b'.repeat(3000) },
+    ]);
+    // Cut inside b.txt's data: a.txt stays, b.txt is not left half written.
+    expect(cpIn(whole.subarray(0, 512 + 512 + 512 + 1024))).toEqual({
+      code: 1,
+      err: 'Error response from daemon: invalid tar archive: unexpected EOF',
+    });
+    expect(tmp()).toEqual(['./a.txt', './ok.txt']);
+    expect(cpIn(Buffer.alloc(2048, 0x41))).toEqual({
+      code: 1,
+      err: 'Error response from daemon: invalid tar archive: malformed header',
+    });
+    expect(tmp()).toEqual(['./a.txt', './ok.txt']);
+  } finally {
+    dockerSync(d, ['rm', '-f', 'blkhostile']);
   }
 });
 
