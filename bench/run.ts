@@ -19,8 +19,7 @@
  * With BENCH_BASELINE_ROOT=<another podvisor checkout with dist/ built> (e.g. the main
  * branch), that daemon runs too, as "podvisor-base" (an A/B of two podvisor builds in the
  * same run). BENCH_ARGS adds daemon flags to podvisor (e.g. "--kernel /path/vmlinux"),
- * BENCH_BASELINE_ARGS to the baseline (e.g. this checkout with "--vm-templates=false", or with
- * "--rootfs-disk=false": block mode, the default, against the writable layer over 9p).
+ * BENCH_BASELINE_ARGS to the baseline (e.g. this checkout with "--vm-templates=false").
  *
  *   npm run bench:run        (needs bootstrap --bench: docker.io, docker-registry)
  *   BENCH_RUNS=20 BENCH_WARM_RUNS=5 BENCH_POOL=2 BENCH_SETTLE_MS=5000 BENCH_BASELINE_ROOT=/work/main

@@ -46,7 +46,7 @@ let d: TestDaemon;
 let tmp: string;
 
 describe.each([
-  ['block mode (--rootfs-disk, the default)', ['--rootfs-disk']],
+  ['block mode (--rootfs-disk)', ['--rootfs-disk']],
   ['the host layer over 9p (--rootfs-disk=false)', ['--rootfs-disk=false']],
 ])('%s', (_mode, args: string[]) => {
   beforeAll(async () => {
