@@ -191,18 +191,21 @@ export class OverlayRootfs implements RootfsManager {
       await this.unmount(id);
     }
     await fs.promises.mkdir(target, { recursive: true, mode: 0o755 });
-    if (this.diskOf(id)) {
-      await this.mountLowers(layers, d, target);
-      try {
-        await writeFileAtomic(path.join(d, 'mountpoint'), target);
-      } catch (e) {
-        await this.mounter.unmount(target).catch(() => undefined);
-        throw e;
-      } finally {
-        this.changed(id);
-      }
-      return;
+    // Block mode: the host mounts the image layers only (the writable layer is the guest's).
+    if (this.diskOf(id)) await this.mountLowers(layers, d, target);
+    else await this.mountOverlay(layers, d, target);
+    try {
+      await writeFileAtomic(path.join(d, 'mountpoint'), target);
+    } catch (e) {
+      await this.mounter.unmount(target).catch(() => undefined);
+      throw e;
+    } finally {
+      this.changed(id);
     }
+  }
+
+  /** The container's overlay (its layers under the writable one in `d`) at `target`. */
+  private async mountOverlay(layers: string[], d: string, target: string): Promise<void> {
     const { options, cwd } = overlayOptions(layers, d);
     await this.mounter.mount({
       source: 'overlay',
@@ -212,14 +215,6 @@ export class OverlayRootfs implements RootfsManager {
       data: options,
       ...(cwd ? { cwd } : {}),
     });
-    try {
-      await writeFileAtomic(path.join(d, 'mountpoint'), target);
-    } catch (e) {
-      await this.mounter.unmount(target).catch(() => undefined);
-      throw e;
-    } finally {
-      this.changed(id);
-    }
   }
 
   async adopt(id: string, target: string): Promise<void> {
@@ -251,17 +246,7 @@ export class OverlayRootfs implements RootfsManager {
     });
     if (isMountPoint(target)) await this.mounter.unmount(target, { detach: true });
     if (disk) await this.mountLowers(layers, d, target);
-    else {
-      const { options, cwd } = overlayOptions(layers, d);
-      await this.mounter.mount({
-        source: 'overlay',
-        target,
-        fstype: 'overlay',
-        flags: HOST_MOUNT_FLAGS,
-        data: options,
-        ...(cwd ? { cwd } : {}),
-      });
-    }
+    else await this.mountOverlay(layers, d, target);
     // Removed while this mount was made: remove() may have looked for mounts before it
     // existed, and the container's directory must be free to go.
     if (this.isRemoved(id)) {
