@@ -34,6 +34,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -222,7 +223,13 @@ static void stage_fs(int fd) {
 static void enter_disk_overlay(int fd, const char *disk, const char *lower) {
   char dev[32], opts[PV_MAX_PATH + 320];
   snprintf(dev, sizeof dev, "/dev/%s", disk);
-  int bfd = open(dev, O_RDONLY | O_CLOEXEC);
+  /* Exclusive: a filesystem still on the device (an earlier container's, not yet unmounted)
+   * would be the one mounted again, and its late writes would land in this container's file. */
+  int bfd = open(dev, O_RDONLY | O_EXCL | O_CLOEXEC);
+  if (bfd < 0 && errno == EBUSY) {
+    errno = EBUSY;
+    helper_fail(fd, "the upper disk is still held by an earlier container");
+  }
   if (bfd < 0) helper_fail(fd, "open the upper disk");
   if (ioctl(bfd, BLKFLSBUF, 0) < 0) helper_fail(fd, "flush the upper disk's buffers");
   close(bfd);
@@ -504,6 +511,7 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
   c->destroying = 0;
   c->share_ns = share_ns ? 1 : 0;
   c->has_disk = disk ? 1 : 0;
+  snprintf(c->disk, sizeof c->disk, "%s", disk ? disk : "");
   c->upper_fd = disk ? open_ns(pid, "fd/5", O_PATH | O_DIRECTORY) : -1;
   if (disk && c->upper_fd < 0) logf_("container %s: open its upper disk's directory: %s", id, strerror(errno));
   snprintf(c->pid_peer, sizeof c->pid_peer, "%s", pid_peer ? pid_peer : "");
@@ -522,6 +530,33 @@ void container_kill(struct container *c) {
   if ((c->share_ns || c->pid_peer[0]) && cgroup_kill(c) < 0) logf_("container %s: cgroup.kill: %s", c->id, strerror(errno));
 }
 
+/*
+ * Wait (up to DISK_RELEASE_MS) until no filesystem holds block device `disk`: an exclusive
+ * open succeeds only then. A container's disk is unmounted when the last process in its mount
+ * namespace (the holder, after its pipe closes) has exited, which is after the release; the
+ * host swaps the device's file right after the answer, and the old filesystem's last writes
+ * (its superblock, at unmount) must not reach the next container's file.
+ */
+#define DISK_RELEASE_MS 10000
+static void wait_disk_unclaimed(const char *id, const char *disk) {
+  char dev[32];
+  snprintf(dev, sizeof dev, "/dev/%s", disk);
+  for (int waited = 0;; waited += 2) {
+    int fd = open(dev, O_RDONLY | O_EXCL | O_CLOEXEC);
+    if (fd >= 0) {
+      close(fd);
+      if (waited) logf_("container %s: its upper disk was let go after %d ms", id, waited);
+      return;
+    }
+    if (errno != EBUSY || waited >= DISK_RELEASE_MS) {
+      logf_("container %s: its upper disk is still held: %s", id, strerror(errno));
+      return;
+    }
+    struct timespec ts = {0, 2 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+}
+
 void container_release(struct container *c) {
   if (c->has_disk && c->root_fd >= 0) {
     /* Its writable layer reaches the host's file now: the host may end the VM right after
@@ -536,6 +571,7 @@ void container_release(struct container *c) {
   if (c->pidns_fd >= 0) close(c->pidns_fd);
   if (c->upper_fd >= 0) close(c->upper_fd);
   close_holder(&c->holder_fd);
+  if (c->has_disk) wait_disk_unclaimed(c->id, c->disk);
   cgroup_remove(c);
   container_seccomp_release(c);
   logf_("container %s released", c->id);
