@@ -3,7 +3,7 @@
  * exit code), attach, exec and logs.
  */
 import type { NativePodView as Pod } from '../api/native/wire';
-import { errorOf } from './client';
+import { CliError, errorOf } from './client';
 import { collect, type CommandKit } from './command-kit';
 import { pullingMissing } from './pull';
 import { specFrom, type SpecOptions } from './spec-input';
@@ -41,7 +41,15 @@ export function runCommand(kit: CommandKit): void {
           return 0;
         }
         const session = await openAttach(c, pod.id, { tty: !!o.tty, stdin: !!o.interactive });
-        await c.json('POST', `/v1/pods/${pod.id}/start`, {});
+        try {
+          await c.json('POST', `/v1/pods/${pod.id}/start`, {});
+        } catch (err) {
+          // Nothing will come on the session; --rm removes the pod that never ran, as dockerd
+          // removes an AutoRemove container whose start failed.
+          session.close();
+          if (o.rm) await c.json('DELETE', `/v1/pods/${pod.id}?force=1`).catch(() => undefined);
+          throw err instanceof CliError ? new CliError(err.message, startFailureCode(err.message)) : err;
+        }
         await session.ended;
         const code = await waitPod(c, pod.id);
         if (o.rm) await c.json('DELETE', `/v1/pods/${pod.id}?force=1`);
@@ -49,6 +57,16 @@ export function runCommand(kit: CommandKit): void {
       },
     ),
   );
+}
+
+/**
+ * The exit code of a `run` whose start failed, as the docker CLI's: 127 when the command was
+ * not found, 126 when it could not be executed, 125 for any other failure.
+ */
+export function startFailureCode(message: string): number {
+  if (/executable file not found|no such file or directory/i.test(message)) return 127;
+  if (/permission denied|is a directory/i.test(message)) return 126;
+  return 125;
 }
 
 /** `attach`: to a pod's main container. */

@@ -3,7 +3,8 @@
  * create, start, stop, replace, attach, exec, info, list, run, pull, rm, rm-vm, logs; see
  * program.ts). Exit codes (client.ts EXIT): 0 done, 1 the daemon refused or failed, 2 bad
  * usage, 3 daemon unreachable, 4 no such pod or VM, 5 wrong state; `run` and `exec` exit
- * with the process's own code.
+ * with the process's own code, and a `run` whose start failed with the docker CLI's 125, 126
+ * or 127 (container-commands.ts startFailureCode).
  */
 import { CommanderError } from 'commander';
 import { CliError, EXIT } from './client';

@@ -91,12 +91,18 @@ export function pipeSession(
 /**
  * Attach to a pod's main container: resolves once the daemon has taken the session (a
  * session taken before the pod starts is bound at its start, so nothing of its output is
- * missed) with a promise of the session's end (when its process ends or the daemon closes it).
+ * missed) with a promise of the session's end (when its process ends or the daemon closes it),
+ * and `close` to end it from this side (a start that failed: nothing will come).
  */
-export async function openAttach(c: Client, podId: string, o: SessionOptions): Promise<{ ended: Promise<void> }> {
+export async function openAttach(
+  c: Client,
+  podId: string,
+  o: SessionOptions,
+): Promise<{ ended: Promise<void>; close(): void }> {
   const q = `stream=1&stdout=1&stderr=1${o.stdin ? '&stdin=1' : ''}`;
   const sock = await c.hijack(`/v1.41/containers/${podId}/attach?${q}`);
   return {
+    close: () => sock.destroy(),
     ended: pipeSession(
       sock,
       o,

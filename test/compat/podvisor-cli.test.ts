@@ -76,6 +76,12 @@ describe('podvisor CLI on real VMs', () => {
     const run = await podvisor(d, ['run', '--rm', IMAGE, 'sh', '-c', 'echo from-run; exit 3']);
     expect(run.out).toBe('from-run\n');
     expect(run.code).toBe(3);
+    // A start that fails ends the command at once with the daemon's words and docker's 127,
+    // and --rm removes the pod that never ran (the session attached before it is closed).
+    const failed = await podvisor(d, ['run', '--rm', '--name', 'cannot-start', IMAGE, 'no-such-command']);
+    expect(failed).toMatchObject({ code: 127, out: '' });
+    expect(failed.err).toContain('exec: "no-such-command": executable file not found in $PATH');
+    expect(await ok(d, ['list'])).not.toContain('cannot-start');
 
     const info = JSON.parse(await ok(d, ['info', '--json'])) as Record<string, unknown>;
     expect(info).toMatchObject({ host: d.dockerHost, pods: 0, vms: 0, isolation: 'QEMU microVM per pod' });

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { runCli } from '../../../src/cli/main';
 import { containersTable, podsTable, vmsTable } from '../../../src/cli/views';
 import { endpointOf } from '../../../src/cli/client';
+import { startFailureCode } from '../../../src/cli/container-commands';
 import type { NativePodView as Pod, NativeVmView as VmInfo } from '../../../src/api/native/wire';
 
 interface Seen {
@@ -342,4 +343,13 @@ test('--network and -p go in the single-container spec; a pod file refuses them 
   expect(n.code).toBe(2);
   expect(n.err).toContain('--network does not apply to a pod file');
   expect(seen).toHaveLength(3);
+});
+
+describe("run's exit code when the start fails (the docker CLI's)", () => {
+  it('is 127 for a command not found, 126 for one that cannot run, 125 otherwise', () => {
+    expect(startFailureCode('process could not start: exec: "x": executable file not found in $PATH')).toBe(127);
+    expect(startFailureCode('exec: "/x": stat /x: no such file or directory')).toBe(127);
+    expect(startFailureCode('exec: "/etc": permission denied')).toBe(126);
+    expect(startFailureCode('a host port in use')).toBe(125);
+  });
 });
