@@ -52,8 +52,8 @@ Options:
       --vm-templates           Start VMs as clones of a saved template VM when the guest
                                kernel can (default true; false: boot every VM)
       --rootfs-disk            Put each new container's writable layer on a disk of its own
-                               (ext4 in the guest) instead of the host (default false: the
-                               layer is a host directory served over 9p/virtio-fs)
+                               (ext4 in the guest) instead of the host (default true; false:
+                               the layer is a host directory served over 9p/virtio-fs)
       --vm-memory int          Default guest memory in MiB (default 256)
       --vm-cpus int            Default guest vCPUs (default 1)
       --accel string           auto, kvm or tcg (default "auto")

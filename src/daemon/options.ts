@@ -71,8 +71,7 @@ export interface DaemonOptions {
   /** Directories searched for CNI plugins, in order (--cni-bin-dir, colon-separated as the kubelet's). */
   cniBinDirs: string[];
   /**
-   * Block mode (--rootfs-disk, default false: two failures seen on fresh-clone runs with it
-   * on are not understood yet, docs/limitations.md): a new
+   * Block mode (--rootfs-disk, default true; --rootfs-disk=false turns it off): a new
    * container's writable layer is an ext4 filesystem on a disk file of its own, mounted by
    * the guest, instead of a host directory served over 9p (docs/architecture.md). docker cp,
    * diff, export and commit of such a container are done in a guest
@@ -138,7 +137,7 @@ export function defaultOptions(): DaemonOptions {
     experimental: false,
     cniConfDir: DEFAULT_CNI_CONF_DIR,
     cniBinDirs: [...DEFAULT_CNI_BIN_DIRS],
-    rootfsDisk: false,
+    rootfsDisk: true,
     criSandboxImage: DEFAULT_CRI_SANDBOX_IMAGE,
   };
 }

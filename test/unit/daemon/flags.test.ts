@@ -13,8 +13,8 @@ describe('podvisord flags', () => {
     // CNI: the kubelet's defaults, then Debian's plugin directory.
     expect(o.cniConfDir).toBe('/etc/cni/net.d');
     expect(o.cniBinDirs).toEqual(['/opt/cni/bin', '/usr/lib/cni']);
-    // Block mode is off unless asked for (--rootfs-disk).
-    expect(o.rootfsDisk).toBe(false);
+    // Block mode is on unless turned off (--rootfs-disk=false).
+    expect(o.rootfsDisk).toBe(true);
   });
 
   test.each([
