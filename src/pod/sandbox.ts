@@ -34,7 +34,7 @@ function acquire(
   nics: number,
   volumes = needsVolumeShare(spec),
 ): Promise<Vm> {
-  const disk = spec.containers.some((c) => ctx.deps.rootfs.diskOf?.(c.id));
+  const disk = spec.containers.some((c) => ctx.deps.rootfs.usesDisk?.(c.id));
   const devices = {
     ...(nics > 0 ? { nics } : {}),
     ...(volumes ? { volumes: true } : {}),

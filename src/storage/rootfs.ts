@@ -22,11 +22,16 @@
  * follow symlinks and removal never leaves the container's directory.
  *
  * Block mode (prepare with `disk`; the daemon's --rootfs-disk): the writable layer is
- * `upper.ext4`, a sparse file the host formats empty with mkfs.ext4 and then never mounts (the
+ * `upper.ext4`, a sparse file the host formats with mkfs.ext4 and then never mounts (the
  * guest writes it; a crafted filesystem could attack the host kernel). `mount` then mounts only
  * the image layers, read-only (an overlay of lower layers alone, or a read-only bind of a
  * single layer), and the guest makes the container's / an overlay of that tree over 9p and
  * the disk's upper/ and work/ (docs/architecture.md, "Container state on disk").
+ * The disk is made at the container's first `mount` (its first start), not at `prepare`: until
+ * then `upper.disk.json` holds its size and the layer is the host's upper/, so that docker cp,
+ * diff, export and commit of a created container are done on the host, without a VM. The first
+ * mount moves what upper/ holds into the new filesystem (mkfs.ext4 -d), or, when it is empty,
+ * takes the spare disk.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -43,6 +48,10 @@ const MS_RDONLY = 0x1;
 const MS_REMOUNT = 0x20;
 /** The file of a block-mode container's writable layer, in its directory. */
 const DISK_FILE = 'upper.ext4';
+/** A block-mode container whose disk is not made yet: the disk's size (see the module comment). */
+const PENDING_DISK_FILE = 'upper.disk.json';
+/** Where the first mount gathers upper/ and an empty work/ for mkfs.ext4 -d. */
+const DISK_SEED_DIR = 'disk-seed';
 
 /**
  * A container's rootfs is mounted on the host nodev and nosuid: a device node a container made
@@ -153,6 +162,61 @@ export class OverlayRootfs implements RootfsManager {
     return fs.existsSync(f) ? f : undefined;
   }
 
+  /** @inheritdoc */
+  usesDisk(id: string): boolean {
+    return this.diskOf(id) !== undefined || fs.existsSync(path.join(this.dir(id), PENDING_DISK_FILE));
+  }
+
+  /**
+   * Make the disk of block-mode container `id` if it is still pending (`mount` does, at the
+   * first start): from what its host upper/ holds (docker cp into the created container), or
+   * the spare when upper/ is empty. A seed left by a daemon that died here is put back first.
+   */
+  async makeDisk(id: string): Promise<void> {
+    const d = this.dir(id);
+    const pending = path.join(d, PENDING_DISK_FILE);
+    const file = path.join(d, DISK_FILE);
+    let want: { bytes: number; fsBytes?: number };
+    try {
+      want = JSON.parse(await fs.promises.readFile(pending, 'utf8')) as { bytes: number; fsBytes?: number };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    if (typeof want.bytes !== 'number' || (want.fsBytes !== undefined && typeof want.fsBytes !== 'number'))
+      throw new InvalidArgumentError(`bad ${PENDING_DISK_FILE} in ${d}`);
+    const upper = path.join(d, 'upper');
+    const seed = path.join(d, DISK_SEED_DIR);
+    const seedUpper = path.join(seed, 'upper');
+    if (fs.existsSync(seedUpper)) {
+      await removeTree(upper);
+      await fs.promises.rename(seedUpper, upper);
+    }
+    await removeTree(seed);
+    if (!fs.existsSync(file)) {
+      const entries = await fs.promises.readdir(upper).catch(() => [] as string[]);
+      if (entries.length === 0) {
+        if (!(await this.spares?.take(file, want))) await makeUpperDisk(file, want.bytes, want.fsBytes);
+      } else {
+        // The disk's root holds upper/ (with its owner, mode and xattrs) and an empty work/, as
+        // the guest makes them (guest/agent/container.c).
+        await fs.promises.mkdir(seed, { mode: 0o700 });
+        await fs.promises.rename(upper, seedUpper);
+        await fs.promises.mkdir(path.join(seed, 'work'), { mode: 0o700 });
+        try {
+          await makeUpperDisk(file, want.bytes, want.fsBytes, seed);
+        } finally {
+          await fs.promises.rename(seedUpper, upper);
+          await removeTree(seed);
+        }
+        // The files are the disk's now; the host's upper/ stays, empty (paths() names it).
+        await removeTree(upper);
+        await fs.promises.mkdir(upper, { mode: 0o755 }).catch(ignoreExists);
+      }
+    }
+    await fs.promises.rm(pending, { force: true });
+  }
+
   async prepare(id: string, layerDirs: string[], disk?: { bytes: number; fsBytes?: number }): Promise<void> {
     if (layerDirs.length === 0) throw new InvalidArgumentError('an image needs at least one layer');
     if (layerDirs.length > MAX_LAYERS)
@@ -174,10 +238,12 @@ export class OverlayRootfs implements RootfsManager {
         await fs.promises.symlink(layerDirs[i], link);
       }
     }
-    const file = path.join(d, DISK_FILE);
-    // A disk of the spares' size takes the one made ahead (a rename), else mkfs runs now.
-    if (disk && !fs.existsSync(file) && !(await this.spares?.take(file, disk)))
-      await makeUpperDisk(file, disk.bytes, disk.fsBytes);
+    // The disk itself is made at the first mount (makeDisk).
+    if (disk && !fs.existsSync(path.join(d, DISK_FILE)))
+      await writeFileAtomic(
+        path.join(d, PENDING_DISK_FILE),
+        JSON.stringify({ bytes: disk.bytes, ...(disk.fsBytes !== undefined ? { fsBytes: disk.fsBytes } : {}) }),
+      );
     await writeFileAtomic(path.join(d, 'lower.json'), JSON.stringify(layerDirs));
   }
 
@@ -191,6 +257,7 @@ export class OverlayRootfs implements RootfsManager {
       await this.unmount(id);
     }
     await fs.promises.mkdir(target, { recursive: true, mode: 0o755 });
+    await this.makeDisk(id);
     // Block mode: the host mounts the image layers only (the writable layer is the guest's).
     if (this.diskOf(id)) await this.mountLowers(layers, d, target);
     else await this.mountOverlay(layers, d, target);
@@ -290,7 +357,7 @@ export class OverlayRootfs implements RootfsManager {
     this.changed(id);
     // lower.json first: from then on the rootfs counts as gone (see isRemoved), before a
     // mount of it beside this removal can fail on a missing upper or work directory.
-    for (const name of ['lower.json', 'upper', 'work', 'l', DISK_FILE]) {
+    for (const name of ['lower.json', 'upper', 'work', 'l', DISK_FILE, PENDING_DISK_FILE, DISK_SEED_DIR]) {
       await removeTree(path.join(d, name));
     }
     // A mount of this rootfs that a request beside the removal holds (mountDetached: docker cp

@@ -91,18 +91,22 @@ export interface ImageLookup {
  */
 export interface RootfsManager {
   /**
-   * Make the container's writable layer: upper/ and work/ on the host, or with `disk` an empty
-   * ext4 filesystem in a sparse file of `disk.bytes` (block mode: the layer lives in the
-   * guest, and `mount` then mounts only the read-only image layers; see diskOf). With
+   * Make the container's writable layer: upper/ and work/ on the host, or with `disk` an
+   * ext4 filesystem in a sparse file of `disk.bytes`, made at the first `mount` (block mode:
+   * the layer lives in the guest, and `mount` then mounts only the read-only image layers; see
+   * diskOf). With
    * `disk.fsBytes` the filesystem takes only that much of the file (--storage-opt size): the
    * container gets ENOSPC there.
    */
   prepare(containerId: string, layerDirs: string[], disk?: { bytes: number; fsBytes?: number }): Promise<void>;
   /**
    * The host file of a block-mode container's writable layer, undefined for a container whose
-   * layer is on the host. The host never mounts it: the guest has written it.
+   * layer is on the host. The host never mounts it: the guest has written it. The file is made
+   * at the container's first `mount`; until then the layer is on the host (see usesDisk).
    */
   diskOf?(containerId: string): string | undefined;
+  /** Whether the container's layer is on a disk of its own, or will be from its first `mount` on. */
+  usesDisk?(containerId: string): boolean;
   mount(containerId: string, target: string): Promise<void>;
   unmount(containerId: string): Promise<void>;
   /**

@@ -96,12 +96,12 @@ export function scratchDisks(dir: string, bytes: number, fsBytes: number): Scrat
 }
 
 /**
- * A sparse file of `bytes` holding an empty ext4 filesystem (made on the host: nothing of a
- * guest's in it yet) of `fsBytes` (default: the whole file). The file keeps the device's size
+ * A sparse file of `bytes` holding an ext4 filesystem (made on the host: nothing of a guest's
+ * in it yet) of `fsBytes` (default: the whole file), empty or holding a copy of `fromDir`. The file keeps the device's size
  * (every upper disk has one capacity: src/vm/devices/upper-disk.ts); a smaller filesystem
  * leaves the rest of it unused, and the guest's ext4 answers ENOSPC at its own end.
  */
-export async function makeUpperDisk(file: string, bytes: number, fsBytes?: number): Promise<void> {
+export async function makeUpperDisk(file: string, bytes: number, fsBytes?: number, fromDir?: string): Promise<void> {
   const tmp = `${file}.tmp`;
   await fs.promises.rm(tmp, { force: true });
   const fh = await fs.promises.open(tmp, 'wx', 0o600);
@@ -114,9 +114,12 @@ export async function makeUpperDisk(file: string, bytes: number, fsBytes?: numbe
     // Inode tables and journal are zeroed lazily (the guest mounts with noinit_itable: a sparse
     // file reads zeros); no blocks reserved for root (a container's layer, not a system disk).
     const size = fsBytes !== undefined && fsBytes < bytes ? [`${Math.floor(fsBytes / 1024)}k`] : [];
+    // `fromDir`: the filesystem's root is filled from that host directory (mke2fs -d, in user
+    // space: owners, modes, xattrs, links and special files as they are there).
+    const seed = fromDir ? ['-d', fromDir] : [];
     await execFileP(
       'mkfs.ext4',
-      ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', tmp, ...size],
+      ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', ...seed, tmp, ...size],
       {
         timeout: 60_000,
       },

@@ -8,10 +8,9 @@
  * {"message"} on every error, /_ping answering throughout, the slow-loris connections closed
  * by the daemon after its header timeout, and the daemon alive at the end.
  *
- * The daemon keeps writable layers on the host (`--rootfs-disk=false`), so that nothing boots a
- * VM: in block mode (the default) every cp, diff and export of the created target boots a
- * short-lived VM, and hundreds of them, serialized on the target, do not fit the time budget.
- * Hostile tars into a block-mode root: test/compat/rootfs-disk.test.ts and docs/limitations.md.
+ * The daemon runs in its default block mode. The target is a created container, whose layer
+ * stays on the host until its first start (src/storage/rootfs.ts), so its cp, diff and export
+ * boot no VM. Hostile tars into a started block-mode root: test/compat/rootfs-disk.test.ts.
  */
 import * as http from 'node:http';
 import { startDaemon, ping, type TestDaemon } from '../helpers/daemon';
@@ -30,7 +29,7 @@ describe('hostile requests (fuzz)', () => {
   const events = { status: 0, closedAfterMs: -1, heldMs: 0, done: false };
 
   beforeAll(async () => {
-    d = await startDaemon({ args: ['--rootfs-disk=false'] });
+    d = await startDaemon();
     const known = await prepareTarget(d.socketPath);
     const t0 = Date.now();
     const req = http.get({ socketPath: d.socketPath, path: '/v1.41/events' }, (res) => {

@@ -239,7 +239,7 @@ test('docker cp both ways, diff, export and commit of a stopped block-mode conta
   }
 });
 
-test('docker cp into a created block-mode container lands on its disk', () => {
+test('docker cp into a created block-mode container (done on the host until its first start) lands on its disk', () => {
   ok(['create', '--name', 'blkcreated', DEBIAN, 'sh', '-c', 'cat /in.txt; ls /etc/issue']);
   try {
     expect(ok(['diff', 'blkcreated'])).toBe('');
@@ -247,7 +247,10 @@ test('docker cp into a created block-mode container lands on its disk', () => {
     fs.writeFileSync(src, 'into created\n');
     ok(['cp', src, 'blkcreated:/in.txt']);
     expect(ok(['diff', 'blkcreated']).split('\n')).toContain('A /in.txt');
+    expect(ok(['cp', 'blkcreated:/in.txt', '-'])).toContain('into created');
     expect(ok(['start', '-a', 'blkcreated'])).toBe('into created\n/etc/issue');
+    // Stopped: its layer is the disk's now (read through a guest), with the file copied in.
+    expect(ok(['diff', 'blkcreated']).split('\n')).toContain('A /in.txt');
   } finally {
     dockerSync(d, ['rm', '-f', 'blkcreated']);
   }

@@ -168,12 +168,18 @@ test('adopt() records a mount an earlier daemon made but lost track of, so inspe
   await restarted.remove('c1');
 });
 
-test('block mode: an empty ext4 disk file, the image layers alone mounted read-only, cp/export refused, removed with the container', async () => {
+test('block mode: an empty ext4 disk file made at the first mount, the image layers alone mounted read-only, cp/export refused then, removed with the container', async () => {
   const low = layer('a', { 'etc/os': 'low\n', 'bin/tool': 'v1\n' });
   const high = layer('b', { 'bin/tool': 'v2\n' });
   const single = layer('c', { 'etc/only': 'one\n' });
   await rootfs.prepare('d1', [low, high], { bytes: 64 << 20 });
   await rootfs.prepare('d2', [single], { bytes: 64 << 20 });
+  // Until the first mount the layer is the host's: a created container's cp is done here.
+  expect([rootfs.diskOf('d1'), rootfs.usesDisk('d1')]).toEqual([undefined, true]);
+  await rootfs.mountDetached('d1', path.join(tmp, 'detached'));
+  expect(fs.readFileSync(path.join(tmp, 'detached', 'bin/tool'), 'utf8')).toBe('v2\n');
+  await rootfs.unmountDetached(path.join(tmp, 'detached'));
+  await rootfs.makeDisk('d1');
   const disk = rootfs.diskOf('d1') as string;
   expect(disk).toBe(path.join(tmp, 'containers', 'd1', 'upper.ext4'));
   expect(fs.statSync(disk).size).toBe(64 << 20);
@@ -182,6 +188,7 @@ test('block mode: an empty ext4 disk file, the image layers alone mounted read-o
     /Filesystem state:\s+clean/,
   );
   expect(rootfs.diskOf('plain')).toBeUndefined();
+  expect(rootfs.usesDisk('plain')).toBe(false);
   for (const [id, files] of [
     ['d1', { 'bin/tool': 'v2\n', 'etc/os': 'low\n' }],
     ['d2', { 'etc/only': 'one\n' }],
@@ -200,5 +207,42 @@ test('block mode: an empty ext4 disk file, the image layers alone mounted read-o
   await rootfs.remove('d1');
   await rootfs.remove('d2');
   expect(fs.existsSync(disk)).toBe(false);
+  expect(mountsUnder(tmp)).toEqual([]);
+});
+
+test("block mode: what a created container's host layer holds (docker cp before the first start) moves into its disk at the first mount", async () => {
+  const base = layer('seed-base', { 'etc/os': 'base\n', 'opt/keep': 'k\n' });
+  await rootfs.prepare('s1', [base], { bytes: 64 << 20 });
+  const detached = path.join(tmp, 'detached-s1');
+  await rootfs.mountDetached('s1', detached);
+  fs.mkdirSync(path.join(detached, 'app/deep'), { recursive: true });
+  fs.writeFileSync(path.join(detached, 'app/deep/conf'), 'copied in\n', { mode: 0o640 });
+  fs.chownSync(path.join(detached, 'app/deep/conf'), 1234, 5678);
+  fs.symlinkSync('deep/conf', path.join(detached, 'app/link'));
+  fs.rmSync(path.join(detached, 'opt/keep'));
+  await rootfs.unmountDetached(detached);
+  const upper = (await rootfs.paths('s1')).upperDir;
+  expect(fs.readdirSync(upper).sort()).toEqual(['app', 'opt']);
+
+  const target = path.join(tmp, 'share', 'containers', 's1', 'rootfs');
+  await rootfs.mount('s1', target);
+  const disk = rootfs.diskOf('s1') as string;
+  expect(disk).toBeDefined();
+  // The host's upper/ is empty now; the files are in the disk's upper/ (read with debugfs in
+  // user space: the host never mounts it), owners and modes kept, the whiteout of the deleted
+  // image file too (a character device 0/0, as overlayfs makes it).
+  expect(fs.readdirSync(upper)).toEqual([]);
+  const debugfs = (req: string) => execFileSync('debugfs', ['-R', req, disk], { encoding: 'utf8', stdio: 'pipe' });
+  expect(debugfs('cat /upper/app/deep/conf')).toBe('copied in\n');
+  expect(debugfs('stat /upper/app/deep/conf')).toMatch(/User:\s+1234\s+Group:\s+5678/);
+  expect(debugfs('stat /upper/app/deep/conf')).toMatch(/Mode:\s+0640/);
+  expect(debugfs('stat /upper/app/link')).toMatch(/Fast link dest: "deep\/conf"/);
+  expect(debugfs('stat /upper/opt/keep')).toMatch(/Type: character special/);
+  expect(debugfs('ls -p /work')).toContain('/');
+  expect(execFileSync('e2fsck', ['-fn', disk], { encoding: 'utf8', stdio: 'pipe' })).toBeDefined();
+  // From now on the layer is the guest's: the host refuses it.
+  await expect(rootfs.mountDetached('s1', detached)).rejects.toThrow(/block device/);
+  await rootfs.unmount('s1');
+  await rootfs.remove('s1');
   expect(mountsUnder(tmp)).toEqual([]);
 });

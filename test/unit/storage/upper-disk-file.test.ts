@@ -1,7 +1,7 @@
 /**
  * Block mode's upper disk files (src/storage/upper-disk-file.ts) with the host's real
- * mkfs.ext4: a spare made ahead is moved into a container's directory by prepare, and the next
- * one is made in the background; a disk of another size is made on demand; the files are
+ * mkfs.ext4: a spare made ahead is moved into a container's directory at its first mount
+ * (makeDisk), and the next one is made in the background; a disk of another size is made on demand; the files are
  * sparse ext4 images of the device's size.
  */
 import * as fs from 'node:fs';
@@ -39,7 +39,7 @@ test('makeUpperDisk: a sparse file of the given size holding an ext4 of it, or o
   expect(fs.readdirSync(root).sort()).toEqual(['small.ext4', 'whole.ext4']);
 });
 
-test('prepare takes the spare with a rename and the next one is made; a sized disk is made on demand', async () => {
+test('the first mount takes the spare with a rename and the next one is made; a sized disk is made on demand', async () => {
   const spares = new SpareDisks(path.join(root, 'spares'), BYTES);
   spares.refill();
   await spares.idle();
@@ -50,6 +50,12 @@ test('prepare takes the spare with a rename and the next one is made; a sized di
   const rootfs = new OverlayRootfs(path.join(root, 'containers'), undefined, spares);
 
   await rootfs.prepare('c1', [layer], { bytes: BYTES });
+  // Pending until the first mount (makeDisk): the layer is the host's meanwhile.
+  expect(rootfs.diskOf('c1')).toBeUndefined();
+  expect(rootfs.usesDisk('c1')).toBe(true);
+  expect(fs.statSync(spare).ino).toBe(ino);
+  await rootfs.makeDisk('c1');
+  expect(rootfs.usesDisk('c1')).toBe(true);
   const disk = rootfs.diskOf('c1') as string;
   expect(fs.statSync(disk).ino).toBe(ino);
   await spares.idle();
@@ -59,12 +65,14 @@ test('prepare takes the spare with a rename and the next one is made; a sized di
   // --storage-opt size: its own filesystem size, made now; the spare stays.
   const next = fs.statSync(spare).ino;
   await rootfs.prepare('c2', [layer], { bytes: BYTES, fsBytes: 64 * 1024 ** 2 });
+  await rootfs.makeDisk('c2');
   expect(ext4Bytes(rootfs.diskOf('c2') as string)).toBe(64 * 1024 ** 2);
   expect(fs.statSync(spare).ino).toBe(next);
 
   // With no spare ready (taken by a create before), the disk is made on demand.
   fs.rmSync(spare);
   await rootfs.prepare('c3', [layer], { bytes: BYTES });
+  await rootfs.makeDisk('c3');
   expect(ext4Bytes(rootfs.diskOf('c3') as string)).toBe(BYTES);
   await spares.idle();
   expect(fs.existsSync(spare)).toBe(true);
