@@ -22,7 +22,7 @@ import { ProcessIo } from './io';
 import { wakeContainer, type Entry, type InPlaceRestarts, type Run } from './registry';
 import { RestartBackoff, shouldRestart } from './restart';
 import { startProbes, stopProbes } from './probes';
-import { initProcessId, restartInit } from './runtime';
+import { initProcessId, restartInit } from './container-init';
 import { isPaused, mainContainer, podSpecOf } from './types';
 
 const log = logger('pod');

@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import type { StoredRecord } from '../storage/state';
 import { logger } from '../util/log';
 import type { PodContext } from './context';
-import { initProcessId } from './runtime';
+import { initProcessId } from './container-init';
 import { RECORD_VERSION, type ContainerRecord, type PodRecord, type PodSpec, type PodState } from './types';
 
 const log = logger('state');

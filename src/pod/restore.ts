@@ -16,7 +16,8 @@ import { decodeRecord } from './record';
 import type { Entry } from './registry';
 import { removeEntry } from './removal';
 import { shouldRestart, startsWithDaemon } from './restart';
-import { initProcessId, rootfsInShare } from './runtime';
+import { initProcessId } from './container-init';
+import { rootfsInShare } from './runtime';
 import { adoptSandbox } from './sandbox';
 import { containersOf, mainContainer, podPhase, restartsInPlace, type ContainerRecord } from './types';
 

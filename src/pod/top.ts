@@ -14,7 +14,7 @@ import { execStart } from './exec-run';
 import { AttachSession } from './io';
 import { parsePsArgs, PsError, renderTable, type ProcessTable } from './ps-format';
 import type { Entry } from './registry';
-import { readAccountFiles } from './runtime';
+import { readAccountFiles } from './container-init';
 import { findContainer, isPaused, mainContainer } from './types';
 import { parseGroup, parsePasswd } from './user';
 

@@ -10,7 +10,8 @@ import { RestartBackoff, shouldRestart, startsWithDaemon } from '../../../src/po
 import { EventBus } from '../../../src/pod/events';
 import { parseProcStat, parseMeminfo, parseLoadavgTasks } from '../../../src/pod/guest-stats';
 import { parsePs } from '../../../src/pod/top';
-import { runtimeEnv, resolvConfFor } from '../../../src/pod/runtime';
+import { resolvConfFor } from '../../../src/pod/runtime';
+import { runtimeEnv } from '../../../src/pod/container-init';
 import { humanDuration, statusText } from '../../../src/translate/status';
 import { overlayOptions, MOUNT_OPTIONS_MAX } from '../../../src/storage/rootfs';
 import { StateStore } from '../../../src/storage/state';
