@@ -15,12 +15,13 @@
  * dockerd runs in a network namespace of its own (./netns-dockerd.ts), so that it never
  * touches the host's bridges or firewall. BENCH_MAIN names another build of podvisord
  * (`dist/src/daemon/main.js` of an older checkout) to measure beside this one: a before and
- * after in the same run. BENCH_ROOTFS_DISK=1 adds a podvisord in block mode (--rootfs-disk),
- * whose copy into a created container goes through a short-lived VM (the writable layer is a
- * disk only a guest mounts).
+ * after in the same run. The podvisord measured runs in its default block mode, where a
+ * created container's layer is still on the host (its disk is made at its first start), so
+ * the copy is done on the host as without block mode; BENCH_9P=1 adds a podvisord with
+ * `--rootfs-disk=false` (the layer on the host for good) to compare.
  *
  *   npm run bench:cp        (needs bootstrap --bench: docker.io, docker-registry)
- *   BENCH_ROUNDS=3 BENCH_FILES=100000 BENCH_MAIN=/path/to/old/dist/src/daemon/main.js BENCH_ROOTFS_DISK=1
+ *   BENCH_ROUNDS=3 BENCH_FILES=100000 BENCH_MAIN=/path/to/old/dist/src/daemon/main.js BENCH_9P=1
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -62,24 +63,24 @@ async function main(): Promise<void> {
   const registries = await ensureFixtureRegistries();
   const podvisor = await startDaemon({ vmPoolSize: 0 });
   let before: TestDaemon | undefined;
-  let block: TestDaemon | undefined;
+  let hostLayer: TestDaemon | undefined;
   let dockerd: NetnsDockerd | undefined;
   try {
     if (process.env.BENCH_MAIN) before = await startDaemon({ vmPoolSize: 0, main: process.env.BENCH_MAIN });
-    if (process.env.BENCH_ROOTFS_DISK === '1') block = await startDaemon({ args: ['--rootfs-disk'] });
+    if (process.env.BENCH_9P === '1') hostLayer = await startDaemon({ vmPoolSize: 0, args: ['--rootfs-disk=false'] });
     dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), {
       networkArgs: ['--bridge=none', '--iptables=false'],
     });
     const clients: Record<string, NodeJS.ProcessEnv> = {
       podvisor: podvisor.env,
       ...(before ? { 'podvisor (BENCH_MAIN)': before.env } : {}),
-      ...(block ? { 'podvisor --rootfs-disk': block.env } : {}),
+      ...(hostLayer ? { 'podvisor --rootfs-disk=false': hostLayer.env } : {}),
       'dockerd+runc': dockerd.env,
     };
     const pids: Record<string, number> = {
       podvisor: pidOf(podvisor.socketPath),
       ...(before ? { 'podvisor (BENCH_MAIN)': pidOf(before.socketPath) } : {}),
-      ...(block ? { 'podvisor --rootfs-disk': pidOf(block.socketPath) } : {}),
+      ...(hostLayer ? { 'podvisor --rootfs-disk=false': pidOf(hostLayer.socketPath) } : {}),
       'dockerd+runc': pidOf(String(dockerd.env.DOCKER_HOST).replace(/^unix:\/\//, '')),
     };
     const src = path.join(base, 'many');
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await before?.stop().catch(() => undefined);
-    await block?.stop().catch(() => undefined);
+    await hostLayer?.stop().catch(() => undefined);
     await stopBench({ dockerd, podvisor, registries, base });
   }
 }

@@ -206,9 +206,11 @@ export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Prom
     const left = Promise.resolve(ctx.deps.networks).then((nets) => leaveNetworks(nets, e.record.id));
     // A writable layer on the VM's upper disk is synced to its file (the agent's release of
     // the container) before the VM goes; a guest that does not answer loses at most what its
-    // ext4 journal had not committed.
+    // ext4 journal had not committed. Not for a pod that goes next (AutoRemove, `docker run
+    // --rm`, or removed already): nobody reads its layer again.
+    const discarded = e.record.sandbox.spec.autoRemove || e.removed;
     for (const id of Object.keys(e.record.containers)) {
-      if (!ctx.deps.rootfs.diskOf?.(id)) continue;
+      if (discarded || !ctx.deps.rootfs.diskOf?.(id)) continue;
       await bounded(run.vm.agent.destroyContainer(id), AGENT_CALL_MS, 'syncing the upper disk').catch((err) =>
         log.warn(`destroying container ${id} in VM ${run.vm.id}: ${(err as Error).message}`),
       );
