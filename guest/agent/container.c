@@ -234,7 +234,12 @@ static void enter_disk_overlay(int fd, const char *disk, const char *lower) {
   if (ioctl(bfd, BLKFLSBUF, 0) < 0) helper_fail(fd, "flush the upper disk's buffers");
   close(bfd);
   if (mkdir("disk", 0700) < 0 || mkdir("root", 0755) < 0) helper_fail(fd, "mkdir in the stage");
-  if (mount(dev, "disk", "ext4", MS_NOSUID | MS_NODEV, "noinit_itable") < 0) helper_fail(fd, "mount the upper disk");
+  /* barrier=0: the host ignores the disk's flushes (cache.no-flush: src/vm/devices/upper-disk.ts),
+   * and a write is in the host's page cache once QEMU completes it, which jbd2 still waits
+   * for before its commit block; the flushes only cost round trips (sqlite's WAL commits:
+   * 1.87 -> 1.31 s per 1,000, docs/performance.md). */
+  if (mount(dev, "disk", "ext4", MS_NOSUID | MS_NODEV, "noinit_itable,barrier=0") < 0)
+    helper_fail(fd, "mount the upper disk");
   if (mkdir_if_missing("disk/upper", 0755) < 0 || mkdir_if_missing("disk/work", 0700) < 0)
     helper_fail(fd, "mkdir upper and work on the upper disk");
   snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s/disk/upper,workdir=%s/disk/work", lower, g_stage_dir,
