@@ -16,6 +16,7 @@
  * - a build's RUN steps on disks of their own.
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -291,6 +292,37 @@ test('docker cp of hostile tars into a block-mode root: 400, the entries before 
     expect(tmp()).toEqual(['./a.txt', './ok.txt']);
   } finally {
     dockerSync(d, ['rm', '-f', 'blkhostile']);
+  }
+});
+
+test('a client that hangs up mid-upload into a running block-mode container leaves no half-written file', async () => {
+  ok(['run', '-d', '--name', 'blkhup', DEBIAN, 'sleep', '600']);
+  try {
+    const tar = await packTar([
+      { name: 'whole.txt', content: 'whole\n' },
+      { name: 'big.bin', content: Buffer.alloc(8 << 20, 0x42) },
+    ]);
+    // The first file and 2 MiB of the second, then the connection is dropped.
+    await new Promise<void>((resolve) => {
+      const req = http.request({
+        socketPath: d.socketPath,
+        method: 'PUT',
+        path: '/v1.41/containers/blkhup/archive?path=/tmp',
+        headers: { 'content-type': 'application/x-tar' },
+      });
+      req.on('error', () => resolve());
+      req.on('close', () => resolve());
+      req.write(tar.subarray(0, 1536 + (2 << 20)));
+      setTimeout(() => req.destroy(), 3000);
+    });
+    const tmp = () => ok(['exec', 'blkhup', 'sh', '-c', 'cd /tmp && find . -mindepth 1 | sort']);
+    // The guest's reader ends once it sees its input end; then only the whole file is left.
+    const deadline = Date.now() + 60_000;
+    while (tmp() !== './whole.txt' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+    expect(tmp()).toBe('./whole.txt');
+    expect(ok(['exec', 'blkhup', 'cat', '/tmp/whole.txt'])).toBe('whole');
+  } finally {
+    dockerSync(d, ['rm', '-f', 'blkhup']);
   }
 });
 

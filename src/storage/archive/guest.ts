@@ -57,6 +57,8 @@ export type GuestOpener = (containerId: string) => Promise<GuestFiles>;
 
 /** Longest error line kept from a guest. */
 const MAX_ERROR = 1024;
+/** How long the guest's tar reader has to end once a client went away mid-upload. */
+const ABANDON_GRACE_MS = 10_000;
 
 /** Go's os.FileMode bits from a Linux st_mode (as ./stat.ts from fs.Stats). */
 function goMode(mode: number): number {
@@ -191,9 +193,23 @@ export class GuestArchive {
       // The client's tar goes to the guest as it comes (the guest's credit paces it); the
       // guest stopping early (a refused entry) closes its side.
       stdin.on('error', () => undefined);
-      // The client went away mid-archive: the process would wait for the rest forever.
-      input.on('error', () => void g.kill(proc).catch(() => undefined));
-      input.on('aborted', () => void g.kill(proc).catch(() => undefined));
+      // The client went away mid-archive: the guest's reader gets the end of its input, so it
+      // sees a tar cut short and removes the file it was writing (as for a truncated tar); it
+      // is killed only if it has not ended after ABANDON_GRACE_MS.
+      let abandoned = false;
+      const abandon = () => {
+        if (abandoned) return;
+        abandoned = true;
+        input.unpipe(stdin);
+        stdin.end();
+        const t = setTimeout(() => void g.kill(proc).catch(() => undefined), ABANDON_GRACE_MS);
+        void end.then(
+          () => clearTimeout(t),
+          () => clearTimeout(t),
+        );
+      };
+      input.on('error', abandon);
+      input.on('aborted', abandon);
       input.pipe(stdin);
       const e = await end;
       input.unpipe(stdin);
