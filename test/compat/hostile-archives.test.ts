@@ -14,8 +14,8 @@
  *    no one could remove, and the next start failed on it).
  * The daemon keeps writable layers on the host (`--rootfs-disk=false`): the cp cases are the
  * host's extractor, which volumes, bind mounts and layers over 9p use. A block-mode
- * container's root is written by the guest's tar reader, whose answers differ
- * (docs/limitations.md); the fuzz test checks that those are 4xx too.
+ * container's root (once it has started) is written by the guest's tar reader, whose answers
+ * differ (docs/limitations.md); test/compat/rootfs-disk.test.ts checks those.
  */
 import * as http from 'node:http';
 import { Readable } from 'node:stream';
