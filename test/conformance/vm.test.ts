@@ -8,25 +8,18 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentClient } from '../../src/vm/agent/client';
-import { defaultGuestImages } from '../../src/vm/guest-images';
-import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
 import { vmPaths } from '../../src/vm/qemu/runtime-dir';
 import type { Agent } from '../../src/vm/types';
 import { makeBusyboxRootfs } from '../helpers/agent-fixtures';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 import { agentConformance } from './agent-suite';
+import { tcgHypervisor } from '../helpers/tcg-hypervisor';
 
 jest.setTimeout(120_000);
 
 agentConformance('agent in a VM', async () => {
   const execRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-conf-vm-'));
-  const hv = new QemuHypervisor({
-    execRoot,
-    ...defaultGuestImages(),
-    accel: 'tcg',
-    bootTimeoutMs: 30_000,
-    connectAgent: (e) => AgentClient.connect(e),
-  });
+  const hv = tcgHypervisor(execRoot);
   const vm = await hv.createVm({ size: { memoryMiB: 256, cpus: 1 }, devices: { nics: 1, volumes: true } });
   const paths = vmPaths(execRoot, vm.id);
   const [nic] = vm.devices.nics;

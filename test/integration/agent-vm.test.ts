@@ -11,12 +11,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../src/errors';
 import { AgentClient } from '../../src/vm/agent/client';
-import { defaultGuestImages } from '../../src/vm/guest-images';
-import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
 import { vmPaths } from '../../src/vm/qemu/runtime-dir';
 import type { Agent, Vm } from '../../src/vm/types';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 import { collect, finish, makeBusyboxRootfs, run, spec, waitForOutput } from '../helpers/agent-fixtures';
+import { tcgHypervisor } from '../helpers/tcg-hypervisor';
 
 jest.setTimeout(120_000);
 
@@ -34,13 +33,7 @@ function rootfs(id: string): string {
 
 beforeAll(async () => {
   execRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-agent-vm-'));
-  const hv = new QemuHypervisor({
-    execRoot,
-    ...defaultGuestImages(),
-    accel: 'tcg',
-    bootTimeoutMs: 30_000,
-    connectAgent: (e) => AgentClient.connect(e),
-  });
+  const hv = tcgHypervisor(execRoot);
   vm = await hv.createVm({ size: { memoryMiB: 256, cpus: 1 } });
   agent = vm.agent;
 });

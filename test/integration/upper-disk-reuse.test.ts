@@ -12,13 +12,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
-import { AgentClient } from '../../src/vm/agent/client';
-import { defaultGuestImages } from '../../src/vm/guest-images';
 import { makeUpperDisk } from '../../src/storage/upper-disk-file';
 import { UPPER_DISK_BYTES } from '../../src/vm/devices/upper-disk';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 import { makeBusyboxRootfs, run } from '../helpers/agent-fixtures';
+import { tcgHypervisor } from '../helpers/tcg-hypervisor';
 
 jest.setTimeout(180_000);
 
@@ -36,13 +34,7 @@ afterAll(() => {
 });
 
 it('gives each container on a reused VM its own clean upper disk; the previous one writes nothing into the next', async () => {
-  const hv = new QemuHypervisor({
-    execRoot,
-    ...defaultGuestImages(),
-    accel: 'tcg',
-    bootTimeoutMs: 30_000,
-    connectAgent: (e) => AgentClient.connect(e),
-  });
+  const hv = tcgHypervisor(execRoot);
   const vm = await hv.createVm({ size: { memoryMiB: 256, cpus: 1 }, devices: { upperDisk: true } });
   const disks: string[] = [];
   try {

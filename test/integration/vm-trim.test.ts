@@ -11,9 +11,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
-import { AgentClient } from '../../src/vm/agent/client';
-import { defaultGuestImages } from '../../src/vm/guest-images';
 import { Rehearsal } from '../../src/vm/rehearsal';
 import { qmpCommand } from '../../src/vm/qemu/qmp';
 import type { QemuVm } from '../../src/vm/qemu/qemu-vm';
@@ -24,6 +21,7 @@ import type { VmConfig, VmSize } from '../../src/vm/types';
 import { setLogSink } from '../../src/util/log';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 import { makeBusyboxRootfs, run } from '../helpers/agent-fixtures';
+import { tcgHypervisor } from '../helpers/tcg-hypervisor';
 
 jest.setTimeout(120_000);
 
@@ -54,12 +52,7 @@ async function vmStatus(qmpSock: string): Promise<string | undefined> {
 }
 
 it("gives an idle rehearsed VM's zero pages back to the host; the guest reads the same memory and the VM is left running, also after a failed trim", async () => {
-  const hv = new QemuHypervisor({
-    execRoot,
-    ...defaultGuestImages(),
-    accel: 'tcg',
-    bootTimeoutMs: 30_000,
-    connectAgent: (e) => AgentClient.connect(e),
+  const hv = tcgHypervisor(execRoot, {
     // A booted VM's memory: a clone's RAM is never trimmed (its pages are the template's file).
     templates: false,
   });
