@@ -37,7 +37,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RootfsManager } from './types';
 import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors';
-import { makeUpperDisk, type SpareDisks } from './upper-disk-file';
+import {
+  DISK_SEED_DIR,
+  hasPendingDisk,
+  makePendingDisk,
+  PENDING_DISK_FILE,
+  recordPendingDisk,
+  type SpareDisks,
+} from './upper-disk-file';
 import { writeFileAtomic } from './atomic';
 import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
 import { removeTree } from '../util/remove-tree';
@@ -48,10 +55,6 @@ const MS_RDONLY = 0x1;
 const MS_REMOUNT = 0x20;
 /** The file of a block-mode container's writable layer, in its directory. */
 const DISK_FILE = 'upper.ext4';
-/** A block-mode container whose disk is not made yet: the disk's size (see the module comment). */
-const PENDING_DISK_FILE = 'upper.disk.json';
-/** Where the first mount gathers upper/ and an empty work/ for mkfs.ext4 -d. */
-const DISK_SEED_DIR = 'disk-seed';
 
 /**
  * A container's rootfs is mounted on the host nodev and nosuid: a device node a container made
@@ -164,57 +167,16 @@ export class OverlayRootfs implements RootfsManager {
 
   /** @inheritdoc */
   usesDisk(id: string): boolean {
-    return this.diskOf(id) !== undefined || fs.existsSync(path.join(this.dir(id), PENDING_DISK_FILE));
+    return this.diskOf(id) !== undefined || hasPendingDisk(this.dir(id));
   }
 
   /**
    * Make the disk of block-mode container `id` if it is still pending (`mount` does, at the
-   * first start): from what its host upper/ holds (docker cp into the created container), or
-   * the spare when upper/ is empty. A seed left by a daemon that died here is put back first.
+   * first start; ./upper-disk-file.ts makePendingDisk).
    */
   async makeDisk(id: string): Promise<void> {
     const d = this.dir(id);
-    const pending = path.join(d, PENDING_DISK_FILE);
-    const file = path.join(d, DISK_FILE);
-    let want: { bytes: number; fsBytes?: number };
-    try {
-      want = JSON.parse(await fs.promises.readFile(pending, 'utf8')) as { bytes: number; fsBytes?: number };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw e;
-    }
-    if (typeof want.bytes !== 'number' || (want.fsBytes !== undefined && typeof want.fsBytes !== 'number'))
-      throw new InvalidArgumentError(`bad ${PENDING_DISK_FILE} in ${d}`);
-    const upper = path.join(d, 'upper');
-    const seed = path.join(d, DISK_SEED_DIR);
-    const seedUpper = path.join(seed, 'upper');
-    if (fs.existsSync(seedUpper)) {
-      await removeTree(upper);
-      await fs.promises.rename(seedUpper, upper);
-    }
-    await removeTree(seed);
-    if (!fs.existsSync(file)) {
-      const entries = await fs.promises.readdir(upper).catch(() => [] as string[]);
-      if (entries.length === 0) {
-        if (!(await this.spares?.take(file, want))) await makeUpperDisk(file, want.bytes, want.fsBytes);
-      } else {
-        // The disk's root holds upper/ (with its owner, mode and xattrs) and an empty work/, as
-        // the guest makes them (guest/agent/container.c).
-        await fs.promises.mkdir(seed, { mode: 0o700 });
-        await fs.promises.rename(upper, seedUpper);
-        await fs.promises.mkdir(path.join(seed, 'work'), { mode: 0o700 });
-        try {
-          await makeUpperDisk(file, want.bytes, want.fsBytes, seed);
-        } finally {
-          await fs.promises.rename(seedUpper, upper);
-          await removeTree(seed);
-        }
-        // The files are the disk's now; the host's upper/ stays, empty (paths() names it).
-        await removeTree(upper);
-        await fs.promises.mkdir(upper, { mode: 0o755 }).catch(ignoreExists);
-      }
-    }
-    await fs.promises.rm(pending, { force: true });
+    await makePendingDisk(d, path.join(d, DISK_FILE), this.spares);
   }
 
   async prepare(id: string, layerDirs: string[], disk?: { bytes: number; fsBytes?: number }): Promise<void> {
@@ -239,11 +201,7 @@ export class OverlayRootfs implements RootfsManager {
       }
     }
     // The disk itself is made at the first mount (makeDisk).
-    if (disk && !fs.existsSync(path.join(d, DISK_FILE)))
-      await writeFileAtomic(
-        path.join(d, PENDING_DISK_FILE),
-        JSON.stringify({ bytes: disk.bytes, ...(disk.fsBytes !== undefined ? { fsBytes: disk.fsBytes } : {}) }),
-      );
+    if (disk && !fs.existsSync(path.join(d, DISK_FILE))) await recordPendingDisk(d, disk);
     await writeFileAtomic(path.join(d, 'lower.json'), JSON.stringify(layerDirs));
   }
 

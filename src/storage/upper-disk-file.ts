@@ -5,7 +5,9 @@
  *    of a loaded one);
  *  - SpareDisks: one disk of the default size made ahead of need, so that a container's create
  *    takes it with a rename instead of waiting for mkfs (remade in the background after each);
- *  - scratchDisks: throwaway disks for the pool's rehearsals (src/vm/rehearsal.ts).
+ *  - scratchDisks: throwaway disks for the pool's rehearsals (src/vm/rehearsal.ts);
+ *  - a container's pending disk: recorded at its create (recordPendingDisk), made at its first
+ *    start (makePendingDisk) from what its host upper/ holds by then, or from the spare.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,6 +15,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { InvalidArgumentError, UnavailableError } from '../errors';
 import { logger } from '../util/log';
+import { removeTree } from '../util/remove-tree';
+import { writeFileAtomic } from './atomic';
 
 const execFileP = promisify(execFile);
 const log = logger('rootfs');
@@ -134,4 +138,75 @@ export async function makeUpperDisk(file: string, bytes: number, fsBytes?: numbe
     );
   }
   await fs.promises.rename(tmp, file);
+}
+
+/** The size a disk is to have: the file's, and its filesystem's when smaller (--storage-opt size). */
+export interface DiskSize {
+  bytes: number;
+  fsBytes?: number;
+}
+
+/** In a container's directory: the size of its disk still to be made. */
+export const PENDING_DISK_FILE = 'upper.disk.json';
+/** In a container's directory: where makePendingDisk gathers upper/ and an empty work/. */
+export const DISK_SEED_DIR = 'disk-seed';
+
+/** Record in container directory `dir` that its disk, of `size`, is to be made at its first start. */
+export async function recordPendingDisk(dir: string, size: DiskSize): Promise<void> {
+  const body = { bytes: size.bytes, ...(size.fsBytes !== undefined ? { fsBytes: size.fsBytes } : {}) };
+  await writeFileAtomic(path.join(dir, PENDING_DISK_FILE), JSON.stringify(body));
+}
+
+/** Whether container directory `dir` has a disk still to be made. */
+export function hasPendingDisk(dir: string): boolean {
+  return fs.existsSync(path.join(dir, PENDING_DISK_FILE));
+}
+
+/**
+ * Make the pending disk of container directory `dir` as `file` (nothing when none is pending):
+ * an empty `upper/` takes the spare (or a disk made now); files copied into the created
+ * container become the new filesystem's upper/ (mkfs.ext4 -d, beside an empty work/, as the
+ * guest makes them: guest/agent/container.c) and the host's upper/ is left empty. A seed left by
+ * a daemon that died here is put back first.
+ */
+export async function makePendingDisk(dir: string, file: string, spares?: SpareDisks): Promise<void> {
+  const pending = path.join(dir, PENDING_DISK_FILE);
+  let want: DiskSize;
+  try {
+    want = JSON.parse(await fs.promises.readFile(pending, 'utf8')) as DiskSize;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (typeof want.bytes !== 'number' || (want.fsBytes !== undefined && typeof want.fsBytes !== 'number'))
+    throw new InvalidArgumentError(`bad ${PENDING_DISK_FILE} in ${dir}`);
+  const upper = path.join(dir, 'upper');
+  const seed = path.join(dir, DISK_SEED_DIR);
+  const seedUpper = path.join(seed, 'upper');
+  if (fs.existsSync(seedUpper)) {
+    await removeTree(upper);
+    await fs.promises.rename(seedUpper, upper);
+  }
+  await removeTree(seed);
+  if (!fs.existsSync(file)) {
+    const entries = await fs.promises.readdir(upper).catch(() => [] as string[]);
+    if (entries.length === 0) {
+      if (!(await spares?.take(file, want))) await makeUpperDisk(file, want.bytes, want.fsBytes);
+    } else {
+      await fs.promises.mkdir(seed, { mode: 0o700 });
+      await fs.promises.rename(upper, seedUpper);
+      await fs.promises.mkdir(path.join(seed, 'work'), { mode: 0o700 });
+      try {
+        await makeUpperDisk(file, want.bytes, want.fsBytes, seed);
+      } catch (e) {
+        await fs.promises.rename(seedUpper, upper);
+        await removeTree(seed);
+        throw e;
+      }
+      // The files are the disk's now; the host's upper/ stays, empty (paths() names it).
+      await removeTree(seed);
+      await fs.promises.mkdir(upper, { mode: 0o755 });
+    }
+  }
+  await fs.promises.rm(pending, { force: true });
 }
