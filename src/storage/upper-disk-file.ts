@@ -121,9 +121,26 @@ export async function makeUpperDisk(file: string, bytes: number, fsBytes?: numbe
     // `fromDir`: the filesystem's root is filled from that host directory (mke2fs -d, in user
     // space: owners, modes, xattrs, links and special files as they are there).
     const seed = fromDir ? ['-d', fromDir] : [];
+    // fast_commit: an fsync or fdatasync that only changed a few inodes writes a short record
+    // to the journal's fast-commit area instead of a full jbd2 transaction (descriptor, the
+    // changed metadata blocks, commit block), so fewer writes cross the emulated virtio-blk
+    // per commit: sqlite's 1,000 WAL commits went from ~14x to ~7x of a guest tmpfs
+    // (docs/performance.md). The guest kernel has had it since Linux 5.10; e2fsprogs 1.46.
     await execFileP(
       'mkfs.ext4',
-      ['-q', '-F', '-m', '0', '-E', 'lazy_itable_init=1,lazy_journal_init=1', ...seed, tmp, ...size],
+      [
+        '-q',
+        '-F',
+        '-m',
+        '0',
+        '-O',
+        'fast_commit',
+        '-E',
+        'lazy_itable_init=1,lazy_journal_init=1',
+        ...seed,
+        tmp,
+        ...size,
+      ],
       {
         timeout: 60_000,
       },
