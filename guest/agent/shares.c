@@ -20,6 +20,14 @@
  *                                  docker cp, diff and commit, would see stale data) and
  *                                  keeps negative dentries for good (a directory the host
  *                                  creates after a failed lookup never appears).
+ *   directio                       reads and writes go to the host, as cache=mmap alone
+ *                                  did in Linux 6.1. In 6.12 (9p's cache modes reworked, its
+ *                                  I/O on netfs) cache=mmap also caches reads and writes back
+ *                                  lazily: a host's write to a bind-mounted file was not seen
+ *                                  in the guest (test/compat/mounts.test.ts), and the guest's
+ *                                  writes would reach the host late. With directio only
+ *                                  mappings use the page cache, as before. 6.1 ignores the
+ *                                  option; a kernel that refuses it is mounted without it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -66,7 +74,11 @@ int share_is_9p(const char *tag) {
   return found;
 }
 
+#define NINEP_OPTIONS "trans=virtio,version=9p2000.L,access=client,msize=524288,cache=mmap"
+
 int share_mount(const char *tag, const char *path, unsigned long flags) {
   if (!share_is_9p(tag)) return mount(tag, path, "virtiofs", flags, NULL);
-  return mount(tag, path, "9p", flags, "trans=virtio,version=9p2000.L,access=client,msize=524288,cache=mmap");
+  if (mount(tag, path, "9p", flags, NINEP_OPTIONS ",directio") == 0) return 0;
+  if (errno != EINVAL) return -1;
+  return mount(tag, path, "9p", flags, NINEP_OPTIONS);
 }
