@@ -1,0 +1,14 @@
+/**
+ * What a guest kernel has, from its `uname -r` (read in a container): podvisor's own kernel
+ * is built from Debian's linux-source-6.12 (scripts/guest-kernel.sh), and a host where that
+ * build failed boots Debian's cloud kernel (6.1). Tests whose expected results are the guest
+ * kernel's (overlayfs' O_TMPFILE since 6.6, user.* xattrs on tmpfs since 6.6) ask here.
+ */
+
+/** True when the kernel release `release` (`6.12.117-podvisor`, `6.1.0-56-cloud-amd64`) is `major.minor` or newer. */
+export function kernelAtLeast(release: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release.trim());
+  if (!m) throw new Error(`not a kernel release: ${JSON.stringify(release)}`);
+  const [got, gotMinor] = [Number(m[1]), Number(m[2])];
+  return got > major || (got === major && gotMinor >= minor);
+}
