@@ -7,7 +7,7 @@
 #                                    to Debian's cloud kernel)
 #   scripts/guest-kernel.sh --path   print the path only if it is already built; never build
 #
-# Source: Debian's linux-source-6.12 (/usr/src/linux-source-6.12.tar.xz, with Debian's patches).
+# Source: Debian's linux-source-6.1 (/usr/src/linux-source-6.1.tar.xz, with Debian's patches).
 # Config: `make allnoconfig` with guest/kernel/podvisor.config forced on top: everything the
 # guest needs is built in, there are no modules, and no other driver's initcall runs at boot.
 # Every symbol of the fragment is checked in the final .config; a symbol the kernel dropped or
@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 FRAGMENT=$ROOT/guest/kernel/podvisor.config
-SRC_PKG=linux-source-6.12
+SRC_PKG=linux-source-6.1
 TARBALL=/usr/src/$SRC_PKG.tar.xz
 mode=${1:-}
 say() { printf 'guest-kernel: %s\n' "$*" >&2; }

@@ -21,13 +21,13 @@
  *                                  keeps negative dentries for good (a directory the host
  *                                  creates after a failed lookup never appears).
  *   directio                       reads and writes go to the host, as cache=mmap alone
- *                                  did in Linux 6.1. In 6.12 (9p's cache modes reworked, its
- *                                  I/O on netfs) cache=mmap also caches reads and writes back
+ *                                  does on the guest kernel we build (Linux 6.1, which ignores
+ *                                  this option). On 6.12, tried (9p's cache modes reworked, its
+ *                                  I/O on netfs), cache=mmap also caches reads and writes back
  *                                  lazily: a host's write to a bind-mounted file was not seen
- *                                  in the guest (test/compat/mounts.test.ts), and the guest's
- *                                  writes would reach the host late. With directio only
- *                                  mappings use the page cache, as before. 6.1 ignores the
- *                                  option; a kernel that refuses it is mounted without it.
+ *                                  in the guest (test/compat/mounts.test.ts). With directio
+ *                                  only mappings use the page cache there too. A kernel that
+ *                                  refuses the option is mounted without it.
  */
 #include <dirent.h>
 #include <errno.h>

@@ -95,8 +95,8 @@ test('every file type and operation in the rootfs, a named volume, a bind mount 
     ok(['cp', probe, 'probe:/fs-probe']);
     ok(['exec', 'probe', 'mkdir', '-p', '/root/work', '/run/app']);
     // Over 9p, fallocate(2) and O_TMPFILE are refused with EOPNOTSUPP (docs/limitations.md);
-    // tmpfs has user.* xattrs since Linux 6.6 (podvisor's own kernel is 6.12; Debian's
-    // fallback, 6.1, lacks them, as runc on a 6.1 host does).
+    // tmpfs has user.* xattrs since Linux 6.6 (the guest's 6.1 lacks them, as runc on a 6.1
+    // host does; 6.12, tried, has them).
     const missing9p = ['fallocate', 'o-tmpfile'];
     const tmpfsXattrs = kernelAtLeast(ok(['exec', 'probe', 'uname', '-r']), 6, 6);
     const expected: Array<[string, string[]]> = [

@@ -5,7 +5,7 @@
  * - many files written into the rootfs read back after stop/start and after a daemon restart;
  *   `docker rm` deletes the disk file;
  * - every file type and operation of test/fixtures/fs-probe.c in the rootfs (O_TMPFILE is the
- *   guest kernel's: overlayfs has it since Linux 6.6, so Debian's 6.1 fallback lacks it);
+ *   guest kernel's: overlayfs has it since Linux 6.6, and podvisor's guest kernel is 6.1);
  * - statfs in the container shows the disk, not the host's filesystem;
  * - docker cp both ways, diff, export and commit, done in the guest (the container's VM, or a
  *   short-lived one for a stopped or created container): files the container made, a
@@ -112,8 +112,8 @@ test('every file type and operation of fs-probe in a block-mode rootfs', () => {
         .map((l) => l.split(' ')[0])
         .sort();
       const passed = r.out.split('\n').filter((l) => /^\S+ ok$/.test(l)).length;
-      // overlayfs has O_TMPFILE since Linux 6.6 (podvisor's own kernel is 6.12; Debian's
-      // fallback, 6.1, lacks it); everything else works on both.
+      // overlayfs has O_TMPFILE since Linux 6.6 (the guest's 6.1 lacks it; 6.12, tried,
+      // passed it); everything else works on both.
       const missing = tmpfile ? [] : ['o-tmpfile'];
       expect({ dir, failed }).toEqual({ dir, failed: missing });
       expect(passed).toBe(13 - missing.length);
