@@ -3,7 +3,8 @@
  * unix sockets for the VM's virtio-serial ports, or the agent itself in host test mode).
  *
  * connect() opens both sockets (retrying until the deadline while the socket file is not
- * there yet), SYNCs each channel, and does the VERSION handshake; it rejects with
+ * there yet) and SYNCs each channel (connect.ts: openChannels), then does the VERSION
+ * handshake; it rejects with
  * UnavailableError on timeout, close or a protocol mismatch. Afterwards every request is a
  * control frame answered ACK or ERROR; process output arrives as stream frames routed by
  * process handle to ProcessChannel objects.
@@ -18,7 +19,7 @@
  * streams are destroyed with that error: a guest that dies mid-stream gives errors, never
  * hangs.
  */
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import type {
   ActivateRequest,
   Agent,
@@ -46,17 +47,16 @@ import {
   PodvisorError,
   UnavailableError,
 } from '../../errors';
-import { FrameDecoder } from './codec';
 import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from './device-ops';
 import { encodeSeccomp } from './seccomp';
 import { encodeArchive } from './archive';
-import { connectUnix, syncChannel } from './connect';
-import { AgentMux } from './mux';
+import { openChannels } from './connect';
+import type { AgentMux } from './mux';
 import type { ProcessChannel } from './process';
 import { decodeProcessTable } from './process-table';
 import { decodeListed, resumeOutput } from './resume';
 import { checkId, checkPath, checkTermSize, putCapabilities, putContainerSecurity, putLimits } from './requests';
-import { isCtlFrameFromAgent, isIoFrameFromAgent, Limits, Op, PROTOCOL_VERSION, Tag } from './protocol';
+import { Limits, Op, PROTOCOL_VERSION, Tag } from './protocol';
 import { protocolError, TlvWriter } from './tlv';
 
 /** Options of AgentClient.connect. */
@@ -97,33 +97,7 @@ export class AgentClient implements Agent {
     });
     try {
       const attempt = (async () => {
-        const [ctlSock, ioSock] = await Promise.all([
-          connectUnix(opts.ctlPath, deadline, sockets),
-          connectUnix(opts.ioPath, deadline, sockets),
-        ]);
-        const [ctlRest, ioRest] = await Promise.all([syncChannel(ctlSock, 'control'), syncChannel(ioSock, 'stream')]);
-        const mux = new AgentMux(
-          {
-            name: 'control',
-            socket: ctlSock,
-            decoder: new FrameDecoder({
-              channel: 'control',
-              maxPayload: Limits.MAX_CTL_PAYLOAD,
-              allowedType: isCtlFrameFromAgent,
-            }),
-          },
-          {
-            name: 'stream',
-            socket: ioSock,
-            decoder: new FrameDecoder({
-              channel: 'stream',
-              maxPayload: Limits.MAX_IO_PAYLOAD,
-              allowedType: isIoFrameFromAgent,
-            }),
-          },
-          window,
-        );
-        mux.start(ctlRest, ioRest);
+        const mux = await openChannels(opts.ctlPath, opts.ioPath, deadline, window, sockets);
         const client = new AgentClient(mux);
         const v = await client.version();
         if (v.protocol !== PROTOCOL_VERSION) {

@@ -1,13 +1,14 @@
 /**
  * Opening the agent's two channels: connecting to a channel's unix socket (QEMU's chardev
- * server, which exists only once QEMU has started) and the SYNC handshake that starts a
- * session on it (guest/include/podvisor_agent.h, "SYNC").
+ * server, which exists only once QEMU has started), the SYNC handshake that starts a
+ * session on it (guest/include/podvisor_agent.h, "SYNC"), and the AgentMux over both.
  */
 import * as crypto from 'node:crypto';
 import * as net from 'node:net';
 import { UnavailableError } from '../../errors';
-import { encodeFrame, SyncScanner } from './codec';
-import { FrameType, Limits } from './protocol';
+import { encodeFrame, FrameDecoder, SyncScanner } from './codec';
+import { AgentMux } from './mux';
+import { FrameType, isCtlFrameFromAgent, isIoFrameFromAgent, Limits } from './protocol';
 
 /** Connect to a unix socket, retrying while it is absent or refusing, until the deadline. */
 export async function connectUnix(path: string, deadline: number, track: net.Socket[]): Promise<net.Socket> {
@@ -64,4 +65,46 @@ export function syncChannel(s: net.Socket, name: string): Promise<Buffer> {
     s.on('error', onError);
     s.write(encodeFrame(FrameType.SYNC, 0, 0, nonce));
   });
+}
+
+/**
+ * Connect to both channels' sockets (each retried until `deadline`), SYNC them, and start the
+ * AgentMux over them with output credit `window`. Every socket made is pushed to `track`, so
+ * a caller that gives up can destroy them.
+ */
+export async function openChannels(
+  ctlPath: string,
+  ioPath: string,
+  deadline: number,
+  window: number,
+  track: net.Socket[],
+): Promise<AgentMux> {
+  const [ctlSock, ioSock] = await Promise.all([
+    connectUnix(ctlPath, deadline, track),
+    connectUnix(ioPath, deadline, track),
+  ]);
+  const [ctlRest, ioRest] = await Promise.all([syncChannel(ctlSock, 'control'), syncChannel(ioSock, 'stream')]);
+  const mux = new AgentMux(
+    {
+      name: 'control',
+      socket: ctlSock,
+      decoder: new FrameDecoder({
+        channel: 'control',
+        maxPayload: Limits.MAX_CTL_PAYLOAD,
+        allowedType: isCtlFrameFromAgent,
+      }),
+    },
+    {
+      name: 'stream',
+      socket: ioSock,
+      decoder: new FrameDecoder({
+        channel: 'stream',
+        maxPayload: Limits.MAX_IO_PAYLOAD,
+        allowedType: isIoFrameFromAgent,
+      }),
+    },
+    window,
+  );
+  mux.start(ctlRest, ioRest);
+  return mux;
 }
