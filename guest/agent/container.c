@@ -41,6 +41,7 @@
 
 struct container g_containers[PV_MAX_CONTAINERS];
 const char *g_share_dir = PV_SHARE_MOUNT;
+const char *g_layers_dir = NULL;
 
 void set_error(struct agent_error *e, uint32_t code, int err, const char *fmt, ...) {
   e->code = code;
@@ -480,8 +481,10 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
     set_error(e, PV_ERR_TOO_LARGE, 0, "too many containers (at most %d)", PV_MAX_CONTAINERS);
     return -1;
   }
+  /* A block-mode container's tree is its image's layers alone: read through the layers share,
+   * cached in the guest, when the VM has one (shares.c). */
   char root[PV_MAX_PATH + 256];
-  snprintf(root, sizeof root, "%s/%s", g_share_dir, rootfs);
+  snprintf(root, sizeof root, "%s/%s", disk && g_layers_dir ? g_layers_dir : g_share_dir, rootfs);
   struct stat st;
   if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
     set_error(e, PV_ERR_NOT_FOUND, errno ? errno : ENOTDIR, "rootfs %s is not a directory in the share", rootfs);

@@ -28,6 +28,13 @@
  *                                  in the guest (test/compat/mounts.test.ts). With directio
  *                                  only mappings use the page cache there too. A kernel that
  *                                  refuses the option is mounted without it.
+ *
+ * The layers share (PV_LAYERS_TAG, only in a 9p VM with an upper disk) is a second, read-only
+ * export of the rootfs share's directory (QEMU serves it readonly=on). A block-mode container
+ * takes its image's layers from it: the host mounts them read-only and never changes them
+ * while the container exists, so the guest mounts it read-only with cache=loose and keeps
+ * their dentries, attributes and pages (no negative dentry can go stale: a path that was not
+ * there is never added). src/vm/devices/layers-share.ts says why and what it saves.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -40,9 +47,10 @@
 
 #define NINEP_SYSFS "/sys/bus/virtio/drivers/9pnet_virtio"
 
-/* Tags found to be 9p: microvm has no hot-plug, so a device found once stays (a clone asks
- * three times while it is activated, and every sysfs walk is guest code run under TCG). */
-static char known_9p[2][64];
+/* Tags found to be 9p (the rootfs, volume and layers shares): microvm has no hot-plug, so a
+ * device found once stays (a clone asks several times while it is activated, and every sysfs
+ * walk is guest code run under TCG). */
+static char known_9p[3][64];
 
 int share_is_9p(const char *tag) {
   for (size_t i = 0; i < sizeof known_9p / sizeof known_9p[0]; i++)
@@ -81,4 +89,10 @@ int share_mount(const char *tag, const char *path, unsigned long flags) {
   if (mount(tag, path, "9p", flags, NINEP_OPTIONS ",directio") == 0) return 0;
   if (errno != EINVAL) return -1;
   return mount(tag, path, "9p", flags, NINEP_OPTIONS);
+}
+
+#define LAYERS_OPTIONS "trans=virtio,version=9p2000.L,access=client,msize=524288,cache=loose"
+
+int layers_share_mount(const char *path) {
+  return mount(PV_LAYERS_TAG, path, "9p", MS_RDONLY | MS_NODEV, LAYERS_OPTIONS);
 }

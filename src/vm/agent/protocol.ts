@@ -394,6 +394,8 @@ export const Names = {
   PORT_IO_NAME: 'org.podvisor.io',
   SHARE_TAG: 'podvisor',
   SHARE_MOUNT: '/run/podvisor/share',
+  LAYERS_TAG: 'podvisor-layers',
+  LAYERS_MOUNT: '/run/podvisor/layers',
   DEFAULT_PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
 } as const;
 

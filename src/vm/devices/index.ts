@@ -9,6 +9,7 @@ import { MAX_NICS, nicQemuArgs, planNics } from './nic';
 import type { VmDeviceRequest, VmDevices } from './types';
 import { planVolumeShare, volumeShareQemuArgs } from './volume-share';
 import { planUpperDisk, upperDiskQemuArgs } from './upper-disk';
+import { layersShareQemuArgs } from './layers-share';
 
 export type { NicDevice, UpperDiskDevice, VmDeviceRequest, VmDevices, VolumeShareDevice } from './types';
 
@@ -42,11 +43,29 @@ export function planDevices(vmId: string, req: VmDeviceRequest | undefined, path
   };
 }
 
-/** QEMU arguments of every device (NICs in order, the volume share over `transport`, the upper disk). */
-export function devicesQemuArgs(d: VmDevices, paths: VmPaths, transport: FileTransport = 'virtiofs'): string[] {
+/**
+ * virtio-mmio transports of a microvm booted without ACPI, as podvisor's guest kernel boots it:
+ * every virtio device takes one, and QEMU refuses a device beyond them ("No 'virtio-bus' bus
+ * found"). Over 9p the most a VM asks for fits: the rootfs share, virtio-serial, MAX_NICS NICs,
+ * the volume share and the upper disk. A VM booted over virtio-fs also has its balloon, so there
+ * that is one too many (a VM with an upper disk is booted only when its clone failed).
+ */
+export const MICROVM_VIRTIO_SLOTS = 8;
+
+/**
+ * QEMU arguments of every device (NICs in order, the volume share over `transport`, the upper
+ * disk and, over 9p, the image-layers share that goes with it when a transport is left for it).
+ * `taken`: the transports the machine's own devices take (the rootfs share, virtio-serial...).
+ */
+export function devicesQemuArgs(d: VmDevices, paths: VmPaths, transport: FileTransport, taken: number): string[] {
+  const asked = taken + d.nics.length + (d.volumes ? 1 : 0) + (d.upperDisk ? 1 : 0);
+  if (asked > MICROVM_VIRTIO_SLOTS)
+    throw new InvalidArgumentError(`a VM has ${MICROVM_VIRTIO_SLOTS} virtio devices at most, not ${asked}`);
+  const layers = d.upperDisk && transport === '9p' && asked < MICROVM_VIRTIO_SLOTS;
   return [
     ...d.nics.flatMap((n, i) => nicQemuArgs(n, i)),
     ...(d.volumes ? volumeShareQemuArgs(paths, transport) : []),
     ...(d.upperDisk ? upperDiskQemuArgs(d.upperDisk) : []),
+    ...(layers ? layersShareQemuArgs(paths) : []),
   ];
 }

@@ -3,7 +3,8 @@
  * container of the VM may need is decided when the VM boots: a VM is booted with a
  * `VmDeviceRequest` and then has `VmDevices`, which the pod layer reads (tap names for
  * src/net, the volume share's directory for volumes). One module per device renders its QEMU
- * arguments and says what the guest sees: nic.ts, volume-share.ts.
+ * arguments and says what the guest sees: nic.ts, volume-share.ts, upper-disk.ts and, with it over
+ * 9p, layers-share.ts.
  */
 
 /** The devices a VM is asked for; absent fields mean none. */

@@ -110,14 +110,17 @@ export interface QemuArgsOptions {
 /** How a VM's files reach the guest: virtio-fs (virtiofsd) or virtio-9p (QEMU). */
 export type FileTransport = 'virtiofs' | '9p';
 
-/** QEMU's arguments for a virtio-9p share of `dir` under `tag` (fsdev `id`). */
-export function ninePShareArgs(id: string, dir: string, tag: string): string[] {
+/**
+ * QEMU's arguments for a virtio-9p share of `dir` under `tag` (fsdev `id`); `readonly`: QEMU
+ * refuses every change the guest asks for through it.
+ */
+export function ninePShareArgs(id: string, dir: string, tag: string, opts: { readonly?: boolean } = {}): string[] {
   // passthrough: files keep the owners and modes the guest gives them (QEMU runs as root);
   // multidevs=remap: the share spans several host file systems (each container's overlay
   // rootfs, bind sources), and remapping keeps their inode numbers from clashing in the guest.
   return [
     '-fsdev',
-    `local,id=${id},path=${dir},security_model=passthrough,multidevs=remap`,
+    `local,id=${id},path=${dir},security_model=passthrough,multidevs=remap${opts.readonly ? ',readonly=on' : ''}`,
     '-device',
     `virtio-9p-device,fsdev=${id},mount_tag=${tag}`,
   ];
@@ -139,10 +142,11 @@ export const TCG_TB_SIZE_MIB = 32;
  * - two virtio-serial ports whose host ends are unix sockets QEMU listens on without waiting
  *   (server=on,wait=off), so the daemon can connect, go away and reconnect;
  * - one vhost-user-fs device served by this VM's own virtiofsd;
- * - a virtio-balloon device: after the boot the host inflates it a little and deflates it
- *   again (post-boot-reclaim.ts), which hands back the guest pages the boot touched and freed, and with
- *   free-page-reporting the guest reports freed 2 MiB blocks to QEMU, which discards them
- *   (memory a finished container used goes back to the host);
+ * - a virtio-balloon device (booted VMs; a 9p VM has none, below): after the boot the host
+ *   inflates it a little and deflates it again (post-boot-reclaim.ts), which hands back the
+ *   guest pages the boot touched and freed, and with free-page-reporting the guest reports
+ *   freed 2 MiB blocks to QEMU, which discards them (memory a finished container used goes
+ *   back to the host);
  * - then the devices of the VM's configuration, each rendered by its module (src/vm/devices).
  */
 export function qemuArgs(o: QemuArgsOptions): string[] {
@@ -169,8 +173,10 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     : `memory-backend-memfd,id=mem,size=${mem},share=on`;
   // A clone maps the template's RAM file privately, and QEMU 7.2 discards a reported free page
   // of a file-backed RAM block by punching a hole in the file: the template's file, which every
-  // clone maps. So a 9p VM's balloon never reports free pages (and the host never inflates it).
-  const balloon = ninep ? 'virtio-balloon-device' : 'virtio-balloon-device,free-page-reporting=on';
+  // clone maps. So a 9p VM must never report free pages, and the host never inflates a balloon
+  // there either: a 9p VM has no balloon, and its virtio transport serves a device that does
+  // something (microvm has 8: devicesQemuArgs).
+  const balloon = ninep ? [] : ['-device', 'virtio-balloon-device,free-page-reporting=on'];
   const rootShare = ninep
     ? ninePShareArgs('fsroot', p.shareDir, SHARE_TAG)
     : [
@@ -220,9 +226,9 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     `socket,id=io,path=${p.ioSock},server=on,wait=off`,
     '-device',
     `virtserialport,chardev=io,name=${IO_PORT_NAME}`,
-    '-device',
-    balloon,
-    ...(o.devices ? devicesQemuArgs(o.devices, p, o.transport ?? 'virtiofs') : []),
+    ...balloon,
+    // Taken before the devices: the rootfs share, virtio-serial and the balloon.
+    ...(o.devices ? devicesQemuArgs(o.devices, p, o.transport ?? 'virtiofs', 2 + balloon.length / 2) : []),
     ...(o.incoming ? ['-incoming', 'defer'] : []),
   ];
 }

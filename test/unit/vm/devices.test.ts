@@ -9,7 +9,7 @@ import { InvalidArgumentError, UnavailableError } from '../../../src/errors';
 import { decodeInterfaces, encodeInterface, encodeRoute } from '../../../src/vm/agent/device-ops';
 import { Tag } from '../../../src/vm/agent/protocol';
 import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
-import { devicesFit, normalizeRequest, planDevices } from '../../../src/vm/devices';
+import { devicesFit, MICROVM_VIRTIO_SLOTS, normalizeRequest, planDevices } from '../../../src/vm/devices';
 import { MAX_NICS, tapName } from '../../../src/vm/devices/nic';
 import { volumeVirtiofsdArgs } from '../../../src/vm/devices/volume-share';
 import { UPPER_DISK_BYTES, attachCommands, detachCommands } from '../../../src/vm/devices/upper-disk';
@@ -89,6 +89,53 @@ describe('the upper disk (block mode)', () => {
       'driver=raw,node-name=updisk,file=updisk-none',
     ]);
     expect(args).toContain('virtio-blk-device,drive=updisk');
+  });
+
+  it('comes, over 9p, with a read-only export of the share for the image layers; not over virtio-fs', () => {
+    const devices = planDevices(ID, { upperDisk: true }, paths);
+    const fsdevs = (args: string[]): string[] => args.flatMap((a, i) => (a === '-fsdev' ? [args[i + 1]] : []));
+    const ninep = qemuArgs({ ...base, devices, transport: '9p', ram: { file: '/r/ram', share: false } });
+    expect(fsdevs(ninep)).toEqual([
+      `local,id=fsroot,path=${paths.shareDir},security_model=passthrough,multidevs=remap`,
+      `local,id=fslayers,path=${paths.shareDir},security_model=passthrough,multidevs=remap,readonly=on`,
+    ]);
+    expect(ninep).toContain('virtio-9p-device,fsdev=fslayers,mount_tag=podvisor-layers');
+    // Without an upper disk no container takes its layers from it.
+    const noDisk = qemuArgs({
+      ...base,
+      devices: planDevices(ID, {}, paths),
+      transport: '9p',
+      ram: { file: '/r/ram', share: false },
+    });
+    expect(fsdevs(noDisk)).toHaveLength(1);
+    expect(fsdevs(qemuArgs({ ...base, devices }))).toEqual([]);
+  });
+
+  it('never takes more virtio transports than microvm has: the layers share is left out first', () => {
+    const transports = (args: string[]): number =>
+      args.filter(
+        (a, i) => args[i - 1] === '-device' && /^(virtio-|vhost-user-)/.test(a) && !a.startsWith('virtserialport'),
+      ).length;
+    const clone = (req: Parameters<typeof planDevices>[1]): string[] =>
+      qemuArgs({
+        ...base,
+        devices: planDevices(ID, req, paths),
+        transport: '9p',
+        ram: { file: '/r/ram', share: false },
+      });
+    // Three NICs, volumes and the disk: the layers share takes the last transport.
+    const three = clone({ nics: 3, volumes: true, upperDisk: true });
+    expect(transports(three)).toBe(MICROVM_VIRTIO_SLOTS);
+    expect(three).toContain('virtio-9p-device,fsdev=fslayers,mount_tag=podvisor-layers');
+    // Four: every asked device, without the layers share.
+    const four = clone({ nics: 4, volumes: true, upperDisk: true });
+    expect(transports(four)).toBe(MICROVM_VIRTIO_SLOTS);
+    expect(four.filter((a) => /fslayers/.test(a))).toEqual([]);
+    expect(four.filter((a) => a.startsWith('virtio-net-device'))).toHaveLength(4);
+    // A booted VM has its balloon too: one too many, said before QEMU is started.
+    expect(() =>
+      qemuArgs({ ...base, devices: planDevices(ID, { nics: 4, volumes: true, upperDisk: true }, paths) }),
+    ).toThrow(/8 virtio devices at most, not 9/);
   });
 
   it('is attached by adding the file and reopening the raw node on it, and detached the other way', () => {
