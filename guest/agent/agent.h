@@ -185,9 +185,9 @@ uint32_t code_for_errno(int err);
 
 extern struct container g_containers[PV_MAX_CONTAINERS];
 extern const char *g_share_dir;
-/* PV_LAYERS_MOUNT once the layers share is mounted there, else NULL (block-mode lowers then
- * come from g_share_dir). */
-extern const char *g_layers_dir;
+/* 1 when the VM has the layers share (PV_LAYERS_TAG, 9p): a block-mode container mounts it
+ * in its own namespace and takes its image tree from there (shares.c). */
+extern int g_layers_share;
 extern const char *g_stage_dir;
 
 int valid_id(const char *s);
@@ -462,8 +462,8 @@ int share_is_9p(const char *tag);
 int share_mount(const char *tag, const char *path, unsigned long flags);
 /* mount(2) the layers share (PV_LAYERS_TAG, 9p) read-only with cache=loose on `path`. */
 int layers_share_mount(const char *path);
-/* pid1.c: mount the rootfs share on PV_SHARE_MOUNT with its readahead, and the layers share on
- * PV_LAYERS_MOUNT when the VM has it; 0, or -1 with errno (the rootfs share failed). */
+/* pid1.c: mount the rootfs share on PV_SHARE_MOUNT with its readahead (and note whether the VM
+ * has the layers share); 0, or -1 with errno. */
 int pid1_mount_share_now(void);
 /* pid1.c: 1 while the rootfs share is 9p and not mounted yet (it waits for ACTIVATE). */
 int pid1_share_deferred(void);

@@ -41,7 +41,7 @@
 
 struct container g_containers[PV_MAX_CONTAINERS];
 const char *g_share_dir = PV_SHARE_MOUNT;
-const char *g_layers_dir = NULL;
+int g_layers_share = 0;
 
 void set_error(struct agent_error *e, uint32_t code, int err, const char *fmt, ...) {
   e->code = code;
@@ -213,16 +213,35 @@ static void stage_fs(int fd) {
 }
 
 /*
+ * The image tree at `root` (under the rootfs share), as this container reads it: through the
+ * VM's layers share when it has one (shares.c), mounted at layers/ under the stage (cwd) for
+ * this container alone, so what the guest caches of it goes with the container's namespace
+ * (a later pod on the same VM gets a fresh mount: QEMU's 9p inode numbers are not stable
+ * across the host's remounts, and a cache kept across them served the old pod's files).
+ * Without it, or when its mount fails (the channel still held by an earlier container's
+ * namespace: EBUSY), the tree under the rootfs share itself.
+ */
+static const char *image_tree(const char *root, char *buf, size_t len) {
+  size_t n = strlen(g_share_dir);
+  if (!g_layers_share || strncmp(root, g_share_dir, n) != 0 || root[n] != '/') return root;
+  if (mkdir("layers", 0755) < 0 || layers_share_mount("layers") < 0) return root;
+  if (snprintf(buf, len, "%s/layers/%s", g_stage_dir, root + n + 1) >= (int)len) return root;
+  return buf;
+}
+
+/*
  * With cwd at the stage: mount the ext4 filesystem of block device `disk` at disk/ (after
  * BLKFLSBUF: the guest may have read the device before the host put the container's file
- * behind it), make its upper/ and work/ directories, and mount at root/ the overlay of
- * `lower` (the image tree from the share) and those; then chdir into root/. The disk's mount
- * leaves with the stage when the old root is detached: the overlay keeps it alive, and it is
- * unmounted when the container's namespace goes.
+ * behind it), make its upper/ and work/ directories, and mount at root/ the overlay of the
+ * image tree (`root` or the layers share's view of it: image_tree) and those; then chdir
+ * into root/. The disk's and the layers share's mounts leave with the stage when the old root
+ * is detached: the overlay keeps them alive, and they are unmounted when the container's
+ * namespace goes.
  */
 #define SPARE_DISK_FD 5
-static void enter_disk_overlay(int fd, const char *disk, const char *lower) {
-  char dev[32], opts[PV_MAX_PATH + 320];
+static void enter_disk_overlay(int fd, const char *disk, const char *root) {
+  char dev[32], opts[PV_MAX_PATH + 320], tree[PV_MAX_PATH + 64];
+  const char *lower = image_tree(root, tree, sizeof tree);
   snprintf(dev, sizeof dev, "/dev/%s", disk);
   /* Exclusive: a filesystem still on the device (an earlier container's, not yet unmounted)
    * would be the one mounted again, and its late writes would land in this container's file. */
@@ -481,10 +500,8 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
     set_error(e, PV_ERR_TOO_LARGE, 0, "too many containers (at most %d)", PV_MAX_CONTAINERS);
     return -1;
   }
-  /* A block-mode container's tree is its image's layers alone: read through the layers share,
-   * cached in the guest, when the VM has one (shares.c). */
   char root[PV_MAX_PATH + 256];
-  snprintf(root, sizeof root, "%s/%s", disk && g_layers_dir ? g_layers_dir : g_share_dir, rootfs);
+  snprintf(root, sizeof root, "%s/%s", g_share_dir, rootfs);
   struct stat st;
   if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
     set_error(e, PV_ERR_NOT_FOUND, errno ? errno : ENOTDIR, "rootfs %s is not a directory in the share", rootfs);

@@ -133,12 +133,8 @@ int pid1_mount_share_now(void) {
   if (share_mount(PV_SHARE_TAG, PV_SHARE_MOUNT, MS_NODEV) < 0) return -1;
   share_deferred = 0;
   logf_("share %s mounted on %s (%s)", PV_SHARE_TAG, PV_SHARE_MOUNT, share_is_9p(PV_SHARE_TAG) ? "9p" : "virtio-fs");
-  if (share_is_9p(PV_LAYERS_TAG)) {
-    /* Without it a block-mode container reads its layers through the rootfs share (slower). */
-    mkdir(PV_LAYERS_MOUNT, 0755);
-    if (layers_share_mount(PV_LAYERS_MOUNT) == 0) g_layers_dir = PV_LAYERS_MOUNT;
-    else logf_("layers share %s: %s (image layers come through the rootfs share)", PV_LAYERS_TAG, strerror(errno));
-  }
+  /* Asked now, before the spare namespace is forked: the spare then needs no sysfs walk. */
+  g_layers_share = share_is_9p(PV_LAYERS_TAG);
   /* 9p sizes its readahead from msize itself, and its bdi is not named by a device number. */
   if (!share_is_9p(PV_SHARE_TAG)) set_readahead(PV_SHARE_MOUNT, share_readahead_kb());
   return 0;

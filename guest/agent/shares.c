@@ -32,9 +32,12 @@
  * The layers share (PV_LAYERS_TAG, only in a 9p VM with an upper disk) is a second, read-only
  * export of the rootfs share's directory (QEMU serves it readonly=on). A block-mode container
  * takes its image's layers from it: the host mounts them read-only and never changes them
- * while the container exists, so the guest mounts it read-only with cache=loose and keeps
- * their dentries, attributes and pages (no negative dentry can go stale: a path that was not
- * there is never added). src/vm/devices/layers-share.ts says why and what it saves.
+ * while the container exists, so the container mounts it (in its own namespace, for its own
+ * lifetime: container.c, image_tree) read-only with cache=loose and keeps their dentries,
+ * attributes and pages (no negative dentry can go stale: a path that was not there is never
+ * added). Not for longer: QEMU's inode numbers (multidevs=remap) are not stable across the
+ * host's unmount and mount of another container's layers, and a cache kept across them
+ * served an earlier pod's files. src/vm/devices/layers-share.ts says what it saves.
  */
 #include <dirent.h>
 #include <errno.h>

@@ -87,8 +87,9 @@
  *        HOSTNAME also a UTS namespace. /proc is mounted by the container's init (below).
  *        With UPPER_DISK (a virtio-blk device name, vd[a-z], holding an ext4 filesystem the
  *        host made): ROOTFS is the container's read-only image tree, and / becomes an overlay
- *        of it (lower; read through the layers share, PV_LAYERS_MOUNT, when the VM has one)
- *        and the disk's upper/ and work/ directories (created when missing; the
+ *        of it (lower; read through the VM's layers share, PV_LAYERS_TAG, when it has one,
+ *        mounted for this container alone) and the disk's upper/ and work/ directories
+ *        (created when missing; the
  *        disk is mounted at /run/podvisor/disks/<id> after BLKFLSBUF drops any page cache the
  *        guest had of the device). DESTROY_CONTAINER syncs the disk and unmounts both.
  *        Security (security.c), done by the container's first init before it execs, in runc's
@@ -183,8 +184,7 @@
  *        (16..512 bytes) is added to the kernel's random pool with full credit and the CRNG
  *        is reseeded; MOUNT_SHARE 1 mounts the rootfs share (PV_SHARE_TAG; a 9p share is never
  *        mounted at boot, since QEMU cannot save a VM whose 9p share is mounted) unless it is
- *        mounted already, and with it the layers share (PV_LAYERS_TAG) when the VM has that
- *        9p device. Applied in that order. INVALID in host test mode.
+ *        mounted already. Applied in that order. INVALID in host test mode.
  *   PV_OP_PROCESS_TABLE      CONTAINER_ID                  -> ACK CLOCK_TICKS UPTIME MEM_TOTAL
  *                            TASK[] [TRUNCATED]
  *        The container's processes from the guest's /proc (docker top; the host renders ps's
@@ -553,8 +553,7 @@
 #define PV_PORT_IO_NAME "org.podvisor.io"
 #define PV_SHARE_TAG "podvisor"
 #define PV_SHARE_MOUNT "/run/podvisor/share"
-#define PV_LAYERS_TAG "podvisor-layers"     /* read-only 9p export of the share (block mode) */
-#define PV_LAYERS_MOUNT "/run/podvisor/layers"
+#define PV_LAYERS_TAG "podvisor-layers" /* read-only 9p export of the share (block mode) */
 #define PV_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 #endif /* PODVISOR_AGENT_H */

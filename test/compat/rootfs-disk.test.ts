@@ -105,11 +105,12 @@ test('a block-mode rootfs keeps its files across stop/start and a daemon restart
 test("the image's layers come through the guest's read-only layers share; changes stay in the container's own layer", () => {
   const id = ok(['run', '-d', '--name', 'blklayers', DEBIAN, 'sleep', '3600']).trim();
   try {
-    // The rootfs overlay's lower is the layers share (9p, cache=loose, mounted read-only).
+    // The rootfs overlay's lower is the layers share (9p, cache=loose, mounted read-only in
+    // the container's namespace, under the agent's stage).
     const mountinfo = ok(['exec', 'blklayers', 'cat', '/proc/self/mountinfo']).split('\n');
     const root = mountinfo.find((l) => l.split(' ')[4] === '/') ?? '';
     expect(root).toContain(` overlay overlay `);
-    expect(root).toContain(`lowerdir=/run/podvisor/layers/containers/${id}/rootfs,`);
+    expect(root).toContain(`lowerdir=/run/podvisor/stage/layers/containers/${id}/rootfs,`);
     // Image files read (and so cached), then changed, removed and listed again.
     const script = [
       'set -e',

@@ -395,7 +395,6 @@ export const Names = {
   SHARE_TAG: 'podvisor',
   SHARE_MOUNT: '/run/podvisor/share',
   LAYERS_TAG: 'podvisor-layers',
-  LAYERS_MOUNT: '/run/podvisor/layers',
   DEFAULT_PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
 } as const;
 

@@ -7,10 +7,13 @@
  * only the image's layers, mounted read-only on the host (src/storage/rootfs.ts), which never
  * change while the container exists. The rootfs share must stay `cache=mmap` (no dentry cache,
  * every lookup and read goes to the host) because the host writes other files there (the
- * /etc files, a rootfs without a disk) and reads what the guest writes. The guest mounts this
- * export read-only with `cache=loose` (guest/agent/shares.c) and takes a block-mode
- * container's lower layer from it, so the image's directories, attributes and file pages stay
- * in the guest after the first lookup or read. Measured (docs/performance.md): `ls -lR` of the
+ * /etc files, a rootfs without a disk) and reads what the guest writes. A block-mode container
+ * mounts this export in its own mount namespace, read-only with `cache=loose`, and takes its
+ * lower layer from it (guest/agent/container.c, image_tree), so the image's directories,
+ * attributes and file pages stay in the guest after the first lookup or read, for the
+ * container's lifetime: a pod started later on the same VM mounts it afresh (QEMU's inode
+ * numbers are not stable across the host's remounts, and a cache kept across them served the
+ * earlier pod's files: test/compat/podvisor-cli.test.ts). Measured (docs/performance.md): `ls -lR` of the
  * image's python tree again 0.86 -> 0.39 s, reading all its files 5.2-6.3 -> 3.3-3.5 s, a
  * `docker run --rm` of python imports 2.5-2.7 -> 2.3 s.
  *
