@@ -217,7 +217,7 @@ static void stage_fs(int fd) {
  * VM's layers share when it has one (shares.c), mounted at layers/ under the stage (cwd) for
  * this container alone, so what the guest caches of it goes with the container's namespace
  * (a later pod on the same VM gets a fresh mount: QEMU's 9p inode numbers are not stable
- * across the host's remounts, and a cache kept across them served the old pod's files).
+ * across the host's remounts, and a cache kept across them kept the old pod's entries).
  * Without it, or when its mount fails (the channel still held by an earlier container's
  * namespace: EBUSY), the tree under the rootfs share itself.
  */

@@ -37,7 +37,8 @@
  * attributes and pages (no negative dentry can go stale: a path that was not there is never
  * added). Not for longer: QEMU's inode numbers (multidevs=remap) are not stable across the
  * host's unmount and mount of another container's layers, and a cache kept across them
- * served an earlier pod's files. src/vm/devices/layers-share.ts says what it saves.
+ * kept an earlier pod's entries: the next pod on the VM found no /etc/hostname.
+ * src/vm/devices/layers-share.ts says what it saves.
  */
 #include <dirent.h>
 #include <errno.h>

@@ -12,10 +12,10 @@
  * lower layer from it (guest/agent/container.c, image_tree), so the image's directories,
  * attributes and file pages stay in the guest after the first lookup or read, for the
  * container's lifetime: a pod started later on the same VM mounts it afresh (QEMU's inode
- * numbers are not stable across the host's remounts, and a cache kept across them served the
- * earlier pod's files: test/compat/podvisor-cli.test.ts). Measured (docs/performance.md): `ls -lR` of the
- * image's python tree again 0.86 -> 0.39 s, reading all its files 5.2-6.3 -> 3.3-3.5 s, a
- * `docker run --rm` of python imports 2.5-2.7 -> 2.3 s.
+ * numbers are not stable across the host's remounts, and a cache kept across them kept the
+ * earlier pod's entries: test/compat/podvisor-cli.test.ts). Measured (docs/performance.md):
+ * `ls -lR` of the image's python tree again 0.86 -> 0.39 s, reading all its files 5.2-6.3 ->
+ * 3.3-3.5 s, a `docker run --rm` of python imports 2.5-2.7 -> 2.3 s.
  *
  * QEMU serves it `readonly=on`: nothing written through it reaches the host. A VM with
  * virtio-fs has no such device: its rootfs share already runs with `cache=always`.
