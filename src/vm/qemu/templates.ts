@@ -78,6 +78,16 @@ export interface VmTemplatesOptions {
 const FAILED_RETRY_MS = 60_000;
 /** Deadline of saving a template's state, and of loading it into a clone. */
 const MIGRATE_TIMEOUT_MS = 20_000;
+/**
+ * How long a template with NICs runs after its agent answered before it is saved. Each NIC
+ * turns its carrier off and on while it is probed, before the agent starts, and the guest's
+ * linkwatch handles such events at most once a second (HZ); one still pending when the template
+ * is saved is never handled in its clones (seen: every NIC of a 4-NIC clone brought up with
+ * carrier 1 and operstate "down", so IFF_RUNNING off and `ip link` state DOWN; the cause in
+ * the restored guest is not known). 500 ms after the answer was enough on this machine; a
+ * second covers the whole rate-limit window.
+ */
+export const LINK_SETTLE_MS = 1000;
 
 /** The directory holding the templates of exec root `execRoot`. */
 export function templatesRoot(execRoot: string): string {
@@ -241,6 +251,7 @@ export class VmTemplates {
         exited,
       ]);
       await Promise.race([agent.ping(), exited]);
+      const answered = Date.now();
       faultPoint('template-after-agent-connect');
       agent.close();
       agent = undefined;
@@ -250,6 +261,8 @@ export class VmTemplates {
         waitForConsole(paths.consoleLog, [/host left the control channel/, /host left the stream channel/], 5000),
         exited,
       ]);
+      const settle = devices.nics.length > 0 ? answered + LINK_SETTLE_MS - Date.now() : 0;
+      if (settle > 0) await Promise.race([new Promise((r) => setTimeout(r, settle)), exited]);
       await Promise.race([saveState(paths, stateFile), exited]);
       await killAndWait(qemu.pid!);
       // Only the RAM and the state are kept; the clone brings its own sockets, logs and shares.
