@@ -3,7 +3,8 @@
  * when something a test or a daemon started during it is still there: a QEMU or virtiofsd
  * process, a perl mount helper, a mount under the tests' temp roots, or a VM runtime
  * directory (`<exec root>/vms/<id>`) made during the run, or a bridge, tap or firewall rule of
- * a daemon whose data root is gone (network leaks). Every project that touches the host
+ * a daemon whose data root is gone (network leaks). First it removes the CNI plugins' shared
+ * chains if they hold nothing (test/privileged/net/helpers/cni-net.ts). Every project that touches the host
  * names it; the first call, after all projects' tests, does the work for the whole run.
  */
 import {
@@ -15,6 +16,7 @@ import {
   type ProcInfo,
 } from './leaks';
 import { leaveRegistryUsers } from '../fixtures/registry-users';
+import { removeIdleCniChains } from '../privileged/net/helpers/cni-net';
 
 /** Stop the fixture registries, unless another test run (another checkout's) still uses them. */
 async function stopRegistries(): Promise<void> {
@@ -69,6 +71,7 @@ export default async function globalTeardown(): Promise<void> {
   if (process.env.PODVISOR_TEST_TEARDOWN_DONE) return;
   process.env.PODVISOR_TEST_TEARDOWN_DONE = '1';
   await stopRegistries();
+  removeIdleCniChains();
   // Give processes killed by the last test a moment to be reaped.
   for (let i = 0; i < 20; i++) {
     if (leftovers().length === 0) return;

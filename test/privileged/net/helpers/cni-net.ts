@@ -3,8 +3,11 @@
  * containernetworking-plugins (bridge with host-local, portmap, firewall) on network
  * `pvtcni<n>` (its bridge has that name too) with subnet 10.99.<n>.0/24 and host-local's
  * leases in a temp directory, so tests of different files cannot collide and leave no lease.
- * `cleanup` removes the bridge the plugin made and the shared chains the plugins create once
- * and never remove (CNI-HOSTPORT-*, CNI-FORWARD, CNI-ADMIN) when nothing is left in them.
+ * `cleanup` removes the bridge the plugin made. The shared chains the plugins create once and
+ * never remove (CNI-HOSTPORT-*, CNI-FORWARD, CNI-ADMIN) go in the run's global teardown, when
+ * nothing is left in them (removeIdleCniChains): removed by one test file's cleanup, they
+ * vanished under another file's portmap ADD running at the same time (seen in a fresh-clone CI
+ * run: "Chain 'CNI-HOSTPORT-DNAT' does not exist").
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -72,7 +75,6 @@ export function makeCniNet(n: number, opts: { cniVersion?: string; extra?: objec
     stateDir: path.join(root, 'state'),
     cleanup() {
       sh('ip', ['link', 'del', 'dev', name]);
-      removeIdleCniChains();
       fs.rmSync(root, { recursive: true, force: true });
     },
   };
@@ -88,7 +90,8 @@ export function iptablesLines(t: 'nat' | 'filter', needle: string): string[] {
 /**
  * The chains the portmap and firewall plugins share between networks and never remove: gone,
  * with the jumps into them, once they hold only the plugins' fixed rules (another sandbox's
- * rules, anyone's, keep them).
+ * rules, anyone's, keep them). Only once no test runs any more (the global teardown): a plugin
+ * makes a chain and then its jump in separate iptables calls.
  */
 export function removeIdleCniChains(): void {
   const tables = [
