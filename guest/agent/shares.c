@@ -86,7 +86,9 @@ int share_is_9p(const char *tag) {
   return found;
 }
 
-#define NINEP_OPTIONS "trans=virtio,version=9p2000.L,access=client,msize=524288,cache=mmap"
+/* What every 9p mount here takes (the module comment); each share adds its cache mode. */
+#define NINEP_BASE "trans=virtio,version=9p2000.L,access=client,msize=524288"
+#define NINEP_OPTIONS NINEP_BASE ",cache=mmap"
 
 int share_mount(const char *tag, const char *path, unsigned long flags) {
   if (!share_is_9p(tag)) return mount(tag, path, "virtiofs", flags, NULL);
@@ -95,7 +97,7 @@ int share_mount(const char *tag, const char *path, unsigned long flags) {
   return mount(tag, path, "9p", flags, NINEP_OPTIONS);
 }
 
-#define LAYERS_OPTIONS "trans=virtio,version=9p2000.L,access=client,msize=524288,cache=loose"
+#define LAYERS_OPTIONS NINEP_BASE ",cache=loose"
 
 int layers_share_mount(const char *path) {
   return mount(PV_LAYERS_TAG, path, "9p", MS_RDONLY | MS_NODEV, LAYERS_OPTIONS);
