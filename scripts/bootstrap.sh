@@ -28,11 +28,12 @@ say() { printf 'bootstrap: %s\n' "$*" >&2; }
 # static libseccomp.a the agent links (guest/agent/seccomp.c compiles containers' filters).
 pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev make iproute2 kmod attr libseccomp-dev)
 # podvisor's own guest kernel is built from Debian's kernel sources (scripts/guest-kernel.sh),
-# which needs linux-source-6.1, flex, bison, bc and libelf-dev (objtool). Not 6.12 (in
+# which needs linux-source-6.1, patch (our guest/kernel/patches), flex, bison, bc and libelf-dev
+# (objtool). Not 6.12 (in
 # bookworm-security): its overlayfs has O_TMPFILE, but its 9p (on netfs, mounted directio to
 # stay coherent with the host) made PostgreSQL in a volume 122 -> 82 TPS (docs/performance.md).
 own_kernel=${PODVISOR_GUEST_KERNEL:-own}
-if [ "$own_kernel" != debian ]; then pkgs+=(linux-source-6.1 flex bison bc libelf-dev); fi
+if [ "$own_kernel" != debian ]; then pkgs+=(linux-source-6.1 patch flex bison bc libelf-dev); fi
 case "$mode" in
   --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose debootstrap bzip2 xz-utils zstd socat curl postgresql-client redis-tools containernetworking-plugins) ;;
   --bench) pkgs+=(docker-registry apache2-utils docker.io debootstrap docker-compose socat linux-perf) ;;

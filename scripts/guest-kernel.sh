@@ -8,20 +8,23 @@
 #   scripts/guest-kernel.sh --path   print the path only if it is already built; never build
 #
 # Source: Debian's linux-source-6.1 (/usr/src/linux-source-6.1.tar.xz, with Debian's patches).
+# Patches: guest/kernel/patches/*.patch (our own changes, applied with patch -p1 in name order).
 # Config: `make allnoconfig` with guest/kernel/podvisor.config forced on top: everything the
 # guest needs is built in, there are no modules, and no other driver's initcall runs at boot.
 # Every symbol of the fragment is checked in the final .config; a symbol the kernel dropped or
 # a dependency not met stops the build (the fragment would otherwise silently lose it).
 #
 # Cache: $PODVISOR_CACHE (default /var/cache/podvisor as root, else ~/.cache/podvisor),
-# kernel/<key>/vmlinux, where key hashes the source package's version, the fragment and this
-# script. A present kernel costs one stat. A failed build leaves kernel/<key>/FAILED with its
+# kernel/<key>/vmlinux, where key hashes the source package's version, the fragment, the patches
+# and this script. A present kernel costs one stat. A failed build leaves kernel/<key>/FAILED with its
 # log and is not retried until the key changes (delete the file to retry), so an `npm start`
 # after a failure stays quick. Concurrent runs wait for each other (flock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 FRAGMENT=$ROOT/guest/kernel/podvisor.config
+PATCHES=("$ROOT"/guest/kernel/patches/*.patch)
+[ -e "${PATCHES[0]}" ] || PATCHES=()
 SRC_PKG=linux-source-6.1
 TARBALL=/usr/src/$SRC_PKG.tar.xz
 mode=${1:-}
@@ -34,7 +37,7 @@ fi
 
 [ -f "$TARBALL" ] || { say "$TARBALL is missing (apt-get install $SRC_PKG): using Debian's kernel"; exit 0; }
 src_ver=$(dpkg-query -W -f='${Version}' "$SRC_PKG" 2>/dev/null || echo unknown)
-key=$( { echo "$src_ver"; cat "$FRAGMENT" "$0"; } | sha256sum | cut -c1-16)
+key=$( { echo "$src_ver"; cat "$FRAGMENT" "${PATCHES[@]}" "$0"; } | sha256sum | cut -c1-16)
 dir=$cache/kernel/$key
 if [ -f "$dir/vmlinux" ]; then echo "$dir/vmlinux"; exit 0; fi
 [ "$mode" = --path ] && exit 0
@@ -48,10 +51,10 @@ exec 9> "$cache/kernel/.lock"
 flock 9
 if [ -f "$dir/vmlinux" ]; then echo "$dir/vmlinux"; exit 0; fi
 
-# The sources are unpacked once per source version (without their documentation, never read by
-# the build but for the top-level Documentation/Kconfig) and built out of tree, so a changed
-# fragment rebuilds without unpacking again; they are removed once a kernel is built.
-src=$cache/kernel/src-$src_ver
+# The sources are unpacked and patched once per key (without their documentation, never read by
+# the build but for the top-level Documentation/Kconfig) and built out of tree, so a retried
+# build does not unpack again; they are removed once a kernel is built.
+src=$cache/kernel/src-$key
 build=$(mktemp -d "$cache/kernel/build.XXXXXX")
 log=$build.log
 cleanup() { rm -rf "$build" "$log"; }
@@ -69,6 +72,9 @@ if [ ! -f "$src/.unpacked" ]; then
   mkdir -p "$src"
   tar -xJf "$TARBALL" -C "$src" --strip-components=1 --exclude="$SRC_PKG/Documentation/*/*" > "$log" 2>&1 \
     || fail "unpacking $TARBALL"
+  for p in "${PATCHES[@]}"; do
+    patch -d "$src" -p1 --forward --batch < "$p" >> "$log" 2>&1 || fail "applying $(basename "$p")"
+  done
   touch "$src/.unpacked"
 fi
 say "sources unpacked after $(( $(date +%s) - start )) s"
