@@ -131,7 +131,7 @@ test('every file type and operation in the rootfs, a named volume, a bind mount 
 });
 
 test('a unix socket between two containers of one pod, through a shared volume', async () => {
-  const server = `use IO::Socket::UNIX; unlink "/shared/app.sock";
+  const server = `use IO::Socket::UNIX; $| = 1; unlink "/shared/app.sock";
     my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Local => "/shared/app.sock", Listen => 5) or die "bind: $!";
     print "listening\\n"; my $c = $s->accept; my $l = <$c>; print $c "echo: $l"; close $c;`;
   const client = `use IO::Socket::UNIX; my $c = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => "/shared/app.sock") or die "connect: $!";
@@ -140,6 +140,7 @@ test('a unix socket between two containers of one pod, through a shared volume',
   try {
     for (let i = 0; i < 120 && !ok(['logs', 'sock-server']).includes('listening'); i++)
       await new Promise((r) => setTimeout(r, 500));
+    expect(ok(['logs', 'sock-server'])).toContain('listening');
     const r = await dockerCli(d, [
       'run',
       '--rm',
