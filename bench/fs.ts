@@ -14,6 +14,8 @@
  * Then, ROUNDS times, alternating between the daemons, each step is one `docker exec`:
  *  - untar into the rootfs (`tar -xf /w.tar -C /x`), `find /x`, `rm -rf /x`;
  *  - untar into the named volume, then rm -rf it (not timed);
+ *  - `fallocate -l 64M` of a new file in the named volume (over 9p, done by our guest kernel's
+ *    9p client by writing zeros: guest/kernel/patches);
  *  - untar into the guest tmpfs (podvisor only; on dockerd the rootfs is already local);
  *  - many small files written by a shell loop (`FILES` files of a few bytes each), into the
  *    rootfs: the shape of a RUN step that installs a package;
@@ -84,6 +86,12 @@ function filesGroup(tarDir: string, buildCtx: string): Group {
       floor: untarFloor,
       run: (env) => void exec(env, 'mkdir -p /vol/x && tar -xf /w.tar -C /vol/x'),
       after: (env) => void exec(env, 'rm -rf /vol/x'),
+    },
+    {
+      // Over 9p, our guest kernel's 9p client writes the zeros (guest/kernel/patches).
+      name: 'fallocate -l 64M in a named volume',
+      run: (env) => void exec(env, 'fallocate -l 64M /vol/fa'),
+      after: (env) => void exec(env, 'rm -f /vol/fa'),
     },
     {
       name: untarFloor,
