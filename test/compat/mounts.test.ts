@@ -134,6 +134,39 @@ test('bind mounts: writes seen on both sides, :ro enforced in the guest, sources
   expect(ok(['ps', '-aq'])).toBe('');
 });
 
+test('bind mounts: directories the host removes, replaces or renames are seen so by the container', () => {
+  // The guest keeps a directory's dentry once walked (guest/kernel/patches/0003) and checks it
+  // again at the next walk: each case walks into the directory first, then changes it on the host.
+  const src = path.join(host, 'dirs');
+  fs.mkdirSync(path.join(src, 'gone', 'deep'), { recursive: true });
+  fs.mkdirSync(path.join(src, 'swapped', 'deep'), { recursive: true });
+  fs.mkdirSync(path.join(src, 'moved', 'deep'), { recursive: true });
+  for (const d of ['gone', 'swapped', 'moved']) fs.writeFileSync(path.join(src, d, 'deep', 'old'), `${d}\n`);
+  ok(['run', '-d', '--name', 'bdirs', '-v', `${src}:/d`, IMAGE, 'sleep', '600']);
+  try {
+    expect(ok(['exec', 'bdirs', 'cat', '/d/gone/deep/old', '/d/swapped/deep/old', '/d/moved/deep/old'])).toBe(
+      'gone\nswapped\nmoved',
+    );
+    fs.rmSync(path.join(src, 'gone'), { recursive: true });
+    fs.rmSync(path.join(src, 'swapped'), { recursive: true });
+    fs.mkdirSync(path.join(src, 'swapped', 'deep'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'swapped', 'deep', 'new'), 'new\n');
+    fs.renameSync(path.join(src, 'moved'), path.join(src, 'renamed'));
+    // Removed: gone in the guest, and the guest can make it again.
+    expect(docker(['exec', 'bdirs', 'ls', '/d/gone/deep']).err).toMatch(/No such file or directory/);
+    ok(['exec', 'bdirs', 'mkdir', '-p', '/d/gone/deep']);
+    expect(fs.statSync(path.join(src, 'gone', 'deep')).isDirectory()).toBe(true);
+    // Replaced: the new directory's content.
+    expect(ok(['exec', 'bdirs', 'ls', '/d/swapped/deep'])).toBe('new');
+    // Renamed: under its new name only.
+    expect(docker(['exec', 'bdirs', 'ls', '/d/moved']).code).not.toBe(0);
+    expect(ok(['exec', 'bdirs', 'cat', '/d/renamed/deep/old'])).toBe('moved');
+    expect(ok(['exec', 'bdirs', 'ls', '/d']).split('\n').sort()).toEqual(['gone', 'renamed', 'swapped']);
+  } finally {
+    docker(['rm', '-f', 'bdirs']);
+  }
+});
+
 test("bad mount specs answer dockerd's messages and create nothing", () => {
   const cases: Array<[string[], string]> = [
     [
