@@ -122,7 +122,7 @@ test('every file type and operation in the rootfs, a named volume, a bind mount 
     }
     // Directories the container makes in a volume and a bind mount each have an inode number
     // of their own, so find walks them without seeing a loop (the guest keeps 9p directories'
-    // dentries: guest/kernel/patches/0003; one kept without the server's qid had none).
+    // dentries: guest/kernel/patches/0002-9p-keep-dentries.patch; one kept without the server's qid had none).
     const tree = ok([
       'exec',
       'probe',

@@ -135,7 +135,7 @@ test('bind mounts: writes seen on both sides, :ro enforced in the guest, sources
 });
 
 test('bind mounts: directories the host removes, replaces or renames are seen so by the container', () => {
-  // The guest keeps a directory's dentry once walked (guest/kernel/patches/0003) and checks it
+  // The guest keeps a directory's dentry once walked (guest/kernel/patches/0002-9p-keep-dentries.patch) and checks it
   // again at the next walk: each case walks into the directory first, then changes it on the host.
   const src = path.join(host, 'dirs');
   fs.mkdirSync(path.join(src, 'gone', 'deep'), { recursive: true });

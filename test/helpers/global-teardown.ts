@@ -4,8 +4,9 @@
  * process, a perl mount helper, a mount under the tests' temp roots, or a VM runtime
  * directory (`<exec root>/vms/<id>`) made during the run, or a bridge, tap or firewall rule of
  * a daemon whose data root is gone (network leaks). First it removes the CNI plugins' shared
- * chains if they hold nothing (test/privileged/net/helpers/cni-net.ts). Every project that touches the host
- * names it; the first call, after all projects' tests, does the work for the whole run.
+ * chains if they hold nothing (test/privileged/net/helpers/cni-net.ts). Every project that
+ * touches the host names it; the first call, after all projects' tests, does the work for the
+ * whole run.
  */
 import {
   orphanNetworkObjects,
