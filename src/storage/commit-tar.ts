@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import { execFile } from 'node:child_process';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
-import { at, RootDir } from './archive/resolve';
+import { at, listDir, RootDir } from './archive/resolve';
 import { existsInLayers } from './archive/changes';
 
 type TarHeader = Parameters<tar.Pack['entry']>[0];
@@ -95,7 +95,7 @@ export async function packUpper(
   const links = new Map<string, string>();
   const walk = async (dir: fs.promises.FileHandle, comps: string[], belowNew: boolean): Promise<Planned[]> => {
     const out: Planned[] = [];
-    for (const n of (await fs.promises.readdir(at(dir))).sort()) {
+    for (const n of await listDir(dir)) {
       const c = [...comps, n];
       const name = c.join('/');
       let st: fs.Stats;

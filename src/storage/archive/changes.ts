@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { at, RootDir } from './resolve';
+import { at, listDir, RootDir } from './resolve';
 
 /** One change as dockerd reports it. */
 export interface Change {
@@ -71,7 +71,7 @@ export async function listChanges(
   const out: Change[] = [];
   const root = await RootDir.open(upper);
   const walk = async (dir: fs.promises.FileHandle, comps: string[], added: boolean): Promise<void> => {
-    const names = (await fs.promises.readdir(at(dir))).sort();
+    const names = await listDir(dir);
     for (const n of names) {
       const c = [...comps, n];
       const p = `/${c.join('/')}`;

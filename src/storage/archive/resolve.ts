@@ -25,6 +25,18 @@ export function at(dir: fs.promises.FileHandle, name?: string): string {
   return name === undefined ? `/proc/${process.pid}/fd/${dir.fd}` : `/proc/${process.pid}/fd/${dir.fd}/${name}`;
 }
 
+/**
+ * The prefix of the name under which the guest kernel's 9p client keeps an O_TMPFILE that is
+ * not linked yet (guest/kernel/patches/0004-9p-tmpfile.patch). The container never lists such
+ * a name, and neither does what the host reads of a container's files (listDir).
+ */
+export const GUEST_TMPFILE_PREFIX = '.podvisor-tmpfile-';
+
+/** The names in the directory open as `dir`, sorted, as the container lists them: without GUEST_TMPFILE_PREFIX's. */
+export async function listDir(dir: fs.promises.FileHandle): Promise<string[]> {
+  return (await fs.promises.readdir(at(dir))).filter((n) => !n.startsWith(GUEST_TMPFILE_PREFIX)).sort();
+}
+
 /** The components of a container path (`.` and empty ones dropped). */
 export function components(p: string): string[] {
   return p.split('/').filter((c) => c !== '' && c !== '.');

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
-import { at, RootDir } from './resolve';
+import { at, listDir, RootDir } from './resolve';
 import { packEntry, writeEntry, type TarHeader } from '../tar-pack';
 
 const CHUNK = 256 * 1024;
@@ -69,7 +69,7 @@ export function packTree(dir: fs.promises.FileHandle, name: string | undefined, 
       const self = n === undefined ? parent : await RootDir.openDir(parent, n);
       try {
         if (tarName !== '') await entry({ ...hdr, name: `${tarName}/`, type: 'directory' });
-        const names = (await fs.promises.readdir(at(self))).sort();
+        const names = await listDir(self);
         for (const child of names) {
           let cst: fs.Stats;
           try {

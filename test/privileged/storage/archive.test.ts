@@ -299,6 +299,14 @@ describe('tar out', () => {
     ]);
   });
 
+  test("an O_TMPFILE's hidden name (9p, guest/kernel/patches/0004) is left out, as the container leaves it out", async () => {
+    fs.writeFileSync(path.join(rootPath, 'etc', '.podvisor-tmpfile-0123456789abcdef'), 'open in the guest');
+    const r = await root.resolve('/etc');
+    const entries = await listTar(packTree(r.dir, r.name, 'etc'));
+    await r.release();
+    expect(entries.map((e) => e.name)).toEqual(['etc/', 'etc/hostname']);
+  });
+
   test('stat in dockerd form', async () => {
     const st = fs.lstatSync(path.join(rootPath, 'etc'), { bigint: false });
     expect(goFileMode(st)).toBe(2 ** 31 + 0o755);
@@ -327,5 +335,13 @@ describe('changes', () => {
       { Path: '/new', Kind: 1 },
       { Path: '/new/sub', Kind: 1 },
     ]);
+  });
+
+  test("an O_TMPFILE's hidden name (9p, guest/kernel/patches/0004) is no change", async () => {
+    const upper = path.join(tmp, 'upper');
+    fs.mkdirSync(path.join(upper, 'tmp'), { recursive: true });
+    fs.writeFileSync(path.join(upper, 'tmp', '.podvisor-tmpfile-0123456789abcdef'), 'open in the guest');
+    fs.writeFileSync(path.join(upper, '.podvisor-tmpfile-fedcba9876543210'), 'open in the guest');
+    expect(await listChanges(upper, [])).toEqual([{ Path: '/tmp', Kind: 1 }]);
   });
 });

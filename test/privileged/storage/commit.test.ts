@@ -50,6 +50,14 @@ test('the upper directory packs as an OCI layer', async () => {
   expect(await tarEntryNames(t.stream)).toEqual(['.wh.gone', 'home/', 'home/.wh..wh..opq', 'home/fresh', 'new.txt']);
 });
 
+test("an O_TMPFILE's hidden name (9p, guest/kernel/patches/0004) is not part of the layer", async () => {
+  const { lower, upper } = makeDirs();
+  fs.writeFileSync(path.join(upper, '.podvisor-tmpfile-0123456789abcdef'), 'open in the guest');
+  fs.writeFileSync(path.join(upper, 'home/.podvisor-tmpfile-fedcba9876543210'), 'open in the guest');
+  const t = await packUpper(upper, [lower]);
+  expect(await tarEntryNames(t.stream)).toEqual(['.wh.gone', 'home/', 'home/.wh..wh..opq', 'home/fresh', 'new.txt']);
+});
+
 test('a scratch root with only the runtime /etc files and mount points packs as nothing', async () => {
   const upper = path.join(root, 'scratch');
   for (const d of ['etc', 'proc', 'dev']) fs.mkdirSync(path.join(upper, d), { recursive: true });
