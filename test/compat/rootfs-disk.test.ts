@@ -9,7 +9,8 @@
  * - many files written into the rootfs read back after stop/start and after a daemon restart;
  *   `docker rm` deletes the disk file;
  * - every file type and operation of test/fixtures/fs-probe.c in the rootfs (O_TMPFILE is the
- *   guest kernel's: overlayfs has it since Linux 6.6, and podvisor's guest kernel is 6.1);
+ *   guest kernel's: overlayfs has it since Linux 6.6, and in podvisor's own 6.1 build), and an
+ *   O_TMPFILE of a user other than root;
  * - statfs in the container shows the disk, not the host's filesystem;
  * - docker cp both ways, diff, export and commit, done in the guest (the container's VM, or a
  *   short-lived one for a stopped or created container): files the container made, a
@@ -27,7 +28,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
 import { dockerOk, dockerSync } from '../helpers/docker-cli';
-import { kernelAtLeast } from '../helpers/kernel-version';
+import { kernelAtLeast, ownGuestKernel } from '../helpers/kernel-version';
 import { startDockerd, type BaselineDockerd } from '../../bench/common';
 import { packTar } from '../fixtures/image-builder';
 
@@ -184,7 +185,8 @@ test('every file type and operation of fs-probe in a block-mode rootfs', () => {
   ok(['run', '-d', '--name', 'blkprobe', '-v', `${path.join(work, 'probe')}:/probe:ro`, DEBIAN, 'sleep', '3600']);
   try {
     ok(['exec', 'blkprobe', 'mkdir', '-p', '/root/work', '/run/app']);
-    const tmpfile = kernelAtLeast(ok(['exec', 'blkprobe', 'uname', '-r']), 6, 6);
+    const release = ok(['exec', 'blkprobe', 'uname', '-r']);
+    const tmpfile = ownGuestKernel(release) || kernelAtLeast(release, 6, 6);
     for (const dir of ['/root/work', '/run/app']) {
       const r = dockerSync(d, ['exec', 'blkprobe', '/probe/fs-probe', dir], 300000);
       const failed = r.out
@@ -193,11 +195,24 @@ test('every file type and operation of fs-probe in a block-mode rootfs', () => {
         .map((l) => l.split(' ')[0])
         .sort();
       const passed = r.out.split('\n').filter((l) => /^\S+ ok$/.test(l)).length;
-      // overlayfs has O_TMPFILE since Linux 6.6 (the guest's 6.1 lacks it; 6.12, tried,
-      // passed it); everything else works on both.
+      // overlayfs has O_TMPFILE since Linux 6.6, and in our own 6.1 build
+      // (guest/kernel/patches/0003-overlayfs-tmpfile.patch); Debian's fallback kernel lacks it.
+      // Everything else works on both.
       const missing = tmpfile ? [] : ['o-tmpfile'];
       expect({ dir, failed }).toEqual({ dir, failed: missing });
-      expect(passed).toBe(14 - missing.length);
+      expect(passed).toBe(16 - missing.length);
+    }
+    // An O_TMPFILE made by a user other than root is that user's, in a directory of its own and
+    // in the image's /tmp (an image directory the overlay copies up first).
+    if (tmpfile) {
+      ok(['exec', 'blkprobe', 'sh', '-c', 'mkdir /home/u && chown 1000:1000 /home/u']);
+      for (const dir of ['/home/u', '/tmp']) {
+        const r = dockerSync(d, ['exec', '-u', '1000:1000', 'blkprobe', '/probe/fs-probe', dir], 300000);
+        expect({ dir, line: r.out.split('\n').find((l) => l.startsWith('o-tmpfile ')) }).toEqual({
+          dir,
+          line: 'o-tmpfile ok',
+        });
+      }
     }
     // A device node the container makes in its rootfs cannot be opened (the overlay is nodev,
     // as the 9p shares are): not even the guest's own upper disk.
