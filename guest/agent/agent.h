@@ -484,6 +484,9 @@ void op_process_table(const struct tlv_msg *m, uint32_t id);
 int pid1_setup(void);
 /* Find and open the two virtio-serial ports (waits up to ~5 s); 0 on success. */
 int pid1_open_ports(int *ctl_fd, int *io_fd);
+int pid1_open_port_named(const char *name);
+/* locks.c: the relay of the kernel's 9p lock requests to the host (PID 1 only). */
+void locks_relay_start(void);
 void pid1_poweroff(void) __attribute__((noreturn));
 
 /* ---- main.c --------------------------------------------------------------------------- */

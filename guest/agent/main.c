@@ -147,6 +147,7 @@ int main(int argc, char **argv) {
     }
     chan_use_vport(&g_ctl, cfd);
     chan_use_vport(&g_io, ifd);
+    locks_relay_start();
   } else {
     if (chan_listen_unix(&g_ctl, ctl_path) < 0 || chan_listen_unix(&g_io, io_path) < 0) {
       logf_("listen on %s / %s: %s", ctl_path, io_path, strerror(errno));

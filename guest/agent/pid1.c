@@ -191,7 +191,7 @@ int pid1_setup(void) {
 }
 
 /* The vportNpM whose name file says `name`, or -1 when absent. */
-static int open_port_named(const char *name) {
+int pid1_open_port_named(const char *name) {
   DIR *d = opendir("/sys/class/virtio-ports");
   if (!d) return -1;
   struct dirent *e;
@@ -217,8 +217,8 @@ static int open_port_named(const char *name) {
 int pid1_open_ports(int *ctl_fd, int *io_fd) {
   *ctl_fd = *io_fd = -1;
   for (int i = 0; i < 100; i++) {
-    if (*ctl_fd < 0) *ctl_fd = open_port_named(PV_PORT_CTL_NAME);
-    if (*io_fd < 0) *io_fd = open_port_named(PV_PORT_IO_NAME);
+    if (*ctl_fd < 0) *ctl_fd = pid1_open_port_named(PV_PORT_CTL_NAME);
+    if (*io_fd < 0) *io_fd = pid1_open_port_named(PV_PORT_IO_NAME);
     if (*ctl_fd >= 0 && *io_fd >= 0) return 0;
     sleep_ms(50);
   }

@@ -551,6 +551,7 @@
 /* ---- names (strings; the contract test checks these too) --------------------------- */
 #define PV_PORT_CTL_NAME "org.podvisor.ctl"
 #define PV_PORT_IO_NAME "org.podvisor.io"
+#define PV_PORT_LOCKS_NAME "org.podvisor.locks" /* 9p locks taken on the host (guest/agent/locks.c) */
 #define PV_SHARE_TAG "podvisor"
 #define PV_SHARE_MOUNT "/run/podvisor/share"
 #define PV_LAYERS_TAG "podvisor-layers" /* read-only 9p export of the share (block mode) */

@@ -392,6 +392,7 @@ export const ErrorCode = {
 export const Names = {
   PORT_CTL_NAME: 'org.podvisor.ctl',
   PORT_IO_NAME: 'org.podvisor.io',
+  PORT_LOCKS_NAME: 'org.podvisor.locks',
   SHARE_TAG: 'podvisor',
   SHARE_MOUNT: '/run/podvisor/share',
   LAYERS_TAG: 'podvisor-layers',

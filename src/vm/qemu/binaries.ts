@@ -49,6 +49,16 @@ export function unpackedQemu(root: string = PACKAGE_ROOT): QemuProgram | undefin
   };
 }
 
+/**
+ * The host's holder of a clone's 9p locks, where scripts/bootstrap.sh builds it
+ * (make -C host/lock-holder OUT=host/out; src/vm/qemu/lock-holder.ts), or undefined when it
+ * is not there.
+ */
+export function lockHolderBinary(root: string = PACKAGE_ROOT): string | undefined {
+  const bin = path.join(root, 'host', 'out', 'podvisor-lock-holder');
+  return isExecutable(bin) ? bin : undefined;
+}
+
 /** Places virtiofsd is installed by distributions (it is not on PATH). */
 const VIRTIOFSD_PLACES = ['/usr/lib/qemu/virtiofsd', '/usr/libexec/virtiofsd', '/usr/lib/virtiofsd'];
 

@@ -16,6 +16,7 @@ import { writeVmRecord } from './runtime-dir';
 import { killAndWait, processCpuMs, spawnDetached } from './processes';
 import { QemuVm, type ProcessEnd } from './qemu-vm';
 import { faultPoint } from './fault';
+import { startLockHolder } from './lock-holder';
 import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
 import { restoreClone, type VmTemplates } from './templates';
 import type { StartHost } from './start-host';
@@ -107,6 +108,9 @@ export async function cloneVm(
     );
     restored = true;
     const restoredMs = Date.now() - started;
+    // The holder of the guest's 9p locks connects once the state is loaded, as the agent's
+    // client does: the port's connection, made before, would be the template's (none) again.
+    await startLockHolder(paths);
     agentPromise = h.opts.connectAgent({
       ctlPath: paths.ctlSock,
       ioPath: paths.ioSock,

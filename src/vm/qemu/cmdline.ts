@@ -12,6 +12,8 @@ export const SHARE_TAG = 'podvisor';
 /** Names of the two virtio-serial ports the agent opens (guest: /sys/class/virtio-ports/<port>/name). */
 export const CTL_PORT_NAME = 'org.podvisor.ctl';
 export const IO_PORT_NAME = 'org.podvisor.io';
+/** The port of 9p locks taken on the host (guest/agent/locks.c relays them; src/vm/qemu/lock-holder.ts takes them). */
+export const LOCKS_PORT_NAME = 'org.podvisor.locks';
 
 /** What the kernel command line depends on. */
 export interface KernelCmdlineOptions {
@@ -139,8 +141,9 @@ export const TCG_TB_SIZE_MIB = 32;
  *   the process;
  * - the serial console is appended to console.log (the daemon trims it: QemuVm), QMP listens
  *   on qmp.sock;
- * - two virtio-serial ports whose host ends are unix sockets QEMU listens on without waiting
- *   (server=on,wait=off), so the daemon can connect, go away and reconnect;
+ * - three virtio-serial ports whose host ends are unix sockets QEMU listens on without waiting
+ *   (server=on,wait=off), so the daemon can connect, go away and reconnect: the agent's two,
+ *   and the one of 9p locks taken on the host (a clone's lock holder connects to it);
  * - one vhost-user-fs device served by this VM's own virtiofsd;
  * - a virtio-balloon device (booted VMs; a 9p VM has none, below): after the boot the host
  *   inflates it a little and deflates it again (post-boot-reclaim.ts), which hands back the
@@ -226,6 +229,10 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     `socket,id=io,path=${p.ioSock},server=on,wait=off`,
     '-device',
     `virtserialport,chardev=io,name=${IO_PORT_NAME}`,
+    '-chardev',
+    `socket,id=locks,path=${p.locksSock},server=on,wait=off`,
+    '-device',
+    `virtserialport,chardev=locks,name=${LOCKS_PORT_NAME}`,
     ...balloon,
     // Taken before the devices: the rootfs share, virtio-serial and the balloon.
     ...(o.devices ? devicesQemuArgs(o.devices, p, o.transport ?? 'virtiofs', 2 + balloon.length / 2) : []),

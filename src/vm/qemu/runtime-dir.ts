@@ -4,6 +4,8 @@
  *   ctl.sock        agent control channel (QEMU listens; virtio-serial port org.podvisor.ctl)
  *   io.sock         agent stream channel (org.podvisor.io)
  *   qmp.sock        QEMU's QMP monitor (pause, resume, quit)
+ *   locks.sock, locks.log   9p locks the guest takes on the host (org.podvisor.locks; a
+ *                   clone's lock holder connects: src/vm/qemu/lock-holder.ts)
  *   virtiofsd.sock  vhost-user socket between QEMU and this VM's virtiofsd
  *   share/          the directory virtiofsd serves; the guest sees it at /run/podvisor/share
  *   volumes.sock, volumes/, volumes-virtiofsd.log   the volume share, when the VM has one
@@ -23,6 +25,8 @@ export interface VmPaths {
   ctlSock: string;
   ioSock: string;
   qmpSock: string;
+  locksSock: string;
+  locksLog: string;
   virtiofsdSock: string;
   shareDir: string;
   consoleLog: string;
@@ -51,6 +55,8 @@ export function vmPathsAt(dir: string): VmPaths {
     ctlSock: path.join(dir, 'ctl.sock'),
     ioSock: path.join(dir, 'io.sock'),
     qmpSock: path.join(dir, 'qmp.sock'),
+    locksSock: path.join(dir, 'locks.sock'),
+    locksLog: path.join(dir, 'locks.log'),
     virtiofsdSock: path.join(dir, 'virtiofsd.sock'),
     shareDir: path.join(dir, 'share'),
     consoleLog: path.join(dir, 'console.log'),

@@ -52,12 +52,14 @@ describe('qemuArgs', () => {
       'socket,id=vfs,path=/run/podvisor/vms/abcdef012345/virtiofsd.sock',
       'socket,id=ctl,path=/run/podvisor/vms/abcdef012345/ctl.sock,server=on,wait=off',
       'socket,id=io,path=/run/podvisor/vms/abcdef012345/io.sock,server=on,wait=off',
+      'socket,id=locks,path=/run/podvisor/vms/abcdef012345/locks.sock,server=on,wait=off',
     ]);
     expect(values(args, '-device')).toEqual([
       'vhost-user-fs-device,chardev=vfs,tag=podvisor',
       'virtio-serial-device',
       'virtserialport,chardev=ctl,name=org.podvisor.ctl',
       'virtserialport,chardev=io,name=org.podvisor.io',
+      'virtserialport,chardev=locks,name=org.podvisor.locks',
       'virtio-balloon-device,free-page-reporting=on',
     ]);
     expect(values(args, '-serial')).toEqual(['chardev:console']);
