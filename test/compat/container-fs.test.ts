@@ -2,9 +2,12 @@
  * The container filesystem as a process sees it, through the stock docker CLI against the real
  * daemon (real QEMU VMs, cloned from templates; block mode off, --rootfs-disk=false: files over 9p):
  * - every file type and operation of test/fixtures/fs-probe.c (unix sockets, FIFOs, POSIX
- *   locks and flock, hard links, xattrs, sparse files over 4 GiB, rename over an open file,
- *   mmap(MAP_SHARED), inotify, chown/chmod with set-user-ID) in the rootfs, a named volume, a
- *   bind mount and a tmpfs, with what is known missing named (docs/limitations.md);
+ *   locks and flock, hard links, xattrs, fallocate with its punch-hole and zero-range, sparse
+ *   files over 4 GiB, rename over an open file, O_TMPFILE, mmap(MAP_SHARED), inotify,
+ *   chown/chmod with set-user-ID) in the rootfs, a named volume, a bind mount and a tmpfs,
+ *   with what is known missing named (docs/limitations.md);
+ * - O_TMPFILE in a bind mount: unlisted in the container while unnamed, named by linkat, seen
+ *   so by the host, and no hidden name left;
  * - a unix socket between two containers of one pod (`--network container:`) through a volume;
  * - fallocate in a bind mount allocates on the host, and a full host filesystem answers ENOSPC;
  * - a guest never reaches a host device through a special file, whoever made it: the guest
@@ -14,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as tar from 'tar-stream';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { FIXTURE_REGISTRY } from '../fixtures/registry';
@@ -67,6 +70,8 @@ const CHECKS = [
   'hardlink',
   'xattr',
   'fallocate',
+  'punch-hole',
+  'zero-range',
   'large-sparse',
   'rename-over-open',
   'o-tmpfile',
@@ -96,22 +101,22 @@ test('every file type and operation in the rootfs, a named volume, a bind mount 
   try {
     ok(['cp', probe, 'probe:/fs-probe']);
     ok(['exec', 'probe', 'mkdir', '-p', '/root/work', '/run/app']);
-    // Over 9p, O_TMPFILE is refused with EOPNOTSUPP (docs/limitations.md). fallocate's mode 0,
-    // a flock beside a POSIX lock on one file and inotify on a directory no open file pins work
-    // with our own kernel's 9p (guest/kernel/patches), not with Debian's fallback kernel. tmpfs has user.* xattrs
-    // since Linux 6.6 (the guest's 6.1 lacks them, as runc on a 6.1 host does; 6.12, tried,
-    // has them).
+    // Over 9p, O_TMPFILE, fallocate (mode 0, punch-hole and zero-range), a flock beside a POSIX
+    // lock on one file and inotify on a directory no open file pins work with our own kernel's
+    // 9p (guest/kernel/patches), not with Debian's fallback kernel. tmpfs has no zero-range (as
+    // on the host), and user.* xattrs only since Linux 6.6 (the guest's 6.1 lacks them, as runc
+    // on a 6.1 host does; 6.12, tried, has them).
     const release = ok(['exec', 'probe', 'uname', '-r']);
     const missing9p = ownGuestKernel(release)
-      ? ['o-tmpfile']
-      : ['fallocate', 'flock-posix-apart', 'inotify', 'o-tmpfile'];
+      ? []
+      : ['fallocate', 'punch-hole', 'zero-range', 'flock-posix-apart', 'inotify', 'o-tmpfile'];
     const tmpfsXattrs = kernelAtLeast(release, 6, 6);
     const expected: Array<[string, string[]]> = [
       ['/root/work', missing9p],
       ['/run/app', missing9p],
       ['/vol', missing9p],
       ['/bind', missing9p],
-      ['/scratch', tmpfsXattrs ? [] : ['xattr']],
+      ['/scratch', tmpfsXattrs ? ['zero-range'] : ['xattr', 'zero-range']],
     ];
     for (const [dir, missing] of expected) {
       const got = probeIn('probe', dir);
@@ -120,6 +125,9 @@ test('every file type and operation in the rootfs, a named volume, a bind mount 
       const failed = Object.fromEntries(Object.entries(got).filter(([, v]) => v !== 'ok'));
       expect({ dir, failed }).toEqual({ dir, failed: Object.fromEntries(missing.map((k) => [k, expect.any(String)])) });
     }
+    // The O_TMPFILEs the probe made over 9p had hidden names on the host while open; none is
+    // left once they are closed.
+    expect(fs.readdirSync(bind).filter((n) => n.startsWith('.podvisor-tmpfile-'))).toEqual([]);
     // Directories the container makes in a volume and a bind mount each have an inode number
     // of their own, so find walks them without seeing a loop (the guest keeps 9p directories'
     // dentries: guest/kernel/patches/0002-9p-keep-dentries.patch; one kept without the server's qid had none).
@@ -298,5 +306,152 @@ test('fallocate in a bind mount: the host allocates the blocks, and a full host 
     expect(a.blocks * 512).toBeGreaterThanOrEqual(2 << 20);
   } finally {
     execFileSync('umount', [small]);
+  }
+});
+
+test('O_TMPFILE in a bind mount and the rootfs: hidden from the container, diff and cp while unnamed, named by linkat, nothing left behind', async () => {
+  // Our own kernel's 9p client makes an O_TMPFILE under a hidden name that the container's
+  // readdir leaves out (guest/kernel/patches/0004-9p-tmpfile.patch); the host sees it in a bind
+  // mount while the file is open, but docker diff and cp (read on the host here: the rootfs is
+  // 9p) leave it out, as the container does. Debian's fallback kernel refuses O_TMPFILE over 9p.
+  const dir = path.join(work, 'tmpfile');
+  fs.mkdirSync(dir);
+  const release = ok(['run', '--rm', BUSYBOX, 'uname', '-r']);
+  // O_TMPFILE | O_RDWR (x86_64), linkat = 265, AT_FDCWD = -100, AT_SYMLINK_FOLLOW = 0x400.
+  const script = `use Fcntl; $| = 1;
+    sysopen(my $t, "/d", 0x410000 | O_RDWR, 0640) or die "open: $!";
+    mkdir "/tmp/tf"; sysopen(my $rt, "/tmp/tf", 0x410000 | O_RDWR, 0600) or die "open in the rootfs: $!";
+    syswrite($t, "from a tmpfile\\n"); opendir(my $dh, "/d"); my @names = grep { !/^\\.\\.?$/ } readdir $dh;
+    open(my $r, ">", "/d/ready") or die; print $r join(",", @names), "\\n"; close $r;
+    sleep 1 until -e "/d/go";
+    my ($from, $to) = ("/proc/self/fd/" . fileno($t), "/d/named");
+    syscall(265, -100, $from, -100, $to, 0x400) == 0 or die "linkat: $!";
+    open(my $o, ">", "/d/done"); close $o;`;
+  const run = dockerCli(d, ['run', '--rm', '--name', 'tmpf', '-v', `${dir}:/d`, DEBIAN, 'perl', '-e', script]);
+  if (!ownGuestKernel(release)) {
+    expect((await run).err).toMatch(/open: Operation not supported/);
+    return;
+  }
+  const ready = path.join(dir, 'ready');
+  for (let i = 0; i < 240 && !fs.existsSync(ready); i++) await new Promise((r) => setTimeout(r, 250));
+  // The container listed nothing in /d while its tmpfile was open; the host sees the hidden name.
+  expect(fs.readFileSync(ready, 'utf8')).toBe('\n');
+  expect(fs.readdirSync(dir).filter((n) => n.startsWith('.podvisor-tmpfile-'))).toHaveLength(1);
+  expect(ok(['diff', 'tmpf']).split('\n')).toContain('A /tmp/tf');
+  expect(ok(['diff', 'tmpf'])).not.toMatch(/podvisor-tmpfile/);
+  const cp = dockerSync(d, ['cp', 'tmpf:/tmp/tf', '-']);
+  expect(cp.err).toBe('');
+  expect(cp.out).toMatch(/^tf\//);
+  expect(cp.out).not.toMatch(/podvisor-tmpfile/);
+  fs.writeFileSync(path.join(dir, 'go'), '');
+  const r = await run;
+  expect(r.err).toBe('');
+  expect(fs.readFileSync(path.join(dir, 'named'), 'utf8')).toBe('from a tmpfile\n');
+  expect(fs.statSync(path.join(dir, 'named')).nlink).toBe(1);
+  expect(fs.statSync(path.join(dir, 'named')).mode & 0o777).toBe(0o640 & ~0o022);
+  expect(fs.readdirSync(dir).sort()).toEqual(['done', 'go', 'named', 'ready']);
+});
+
+/**
+ * Perl that takes (or tests, with GETLK) a POSIX write lock on the whole of FILE without waiting,
+ * or with HOW starting with "f" an exclusive flock; "hold"/"fhold" keep it until FILE.release exists.
+ */
+const PERL_LOCK = `use Fcntl qw(:DEFAULT :flock); my ($file, $how) = @ARGV; $| = 1;
+  open(my $fh, "+>>", $file) or die "open: $!";
+  if ($how =~ /^f/) { if (flock($fh, LOCK_EX | LOCK_NB)) { print "locked\n" } else { print "busy: $!\n"; exit 0 }
+    if ($how eq "fhold") { open(my $m, ">", "$file.held"); close $m; sleep 1 until -e "$file.release" } exit 0 }
+  # struct flock on x86_64: short type, short whence, (pad), off_t start, off_t len, pid_t pid, (pad)
+  my $fl = pack("s s x4 q q i x4", F_WRLCK, 0, 0, 0, 0);
+  if ($how eq "test") { fcntl($fh, F_GETLK, $fl) or die "getlk: $!"; my ($t, $w, $s, $l, $p) = unpack("s s x4 q q i x4", $fl);
+    print $t == F_UNLCK ? "free\\n" : "held pid $p\\n"; exit 0 }
+  if (fcntl($fh, F_SETLK, $fl)) { print "locked\\n" } else { print "busy: $!\\n"; exit 0 }
+  if ($how eq "hold") { open(my $m, ">", "$file.held"); close $m; sleep 1 until -e "$file.release" }`;
+
+/** python3 on the host: a write lock on the whole of `file` without waiting: 'locked' or 'busy'. */
+function hostLock(file: string): string {
+  const py =
+    'import fcntl, sys\n' +
+    'f = open(sys.argv[1], "a")\n' +
+    'try:\n    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n    print("busy"); sys.exit(0)\n' +
+    'print("locked")\n';
+  return spawnSync('python3', ['-c', py, file], { encoding: 'utf8', timeout: 120000 }).stdout.trim();
+}
+
+test('POSIX locks and flocks on a shared volume and a bind mount exclude other VMs and the host', async () => {
+  // Our own kernel sends a 9p file's POSIX locks and flocks through the agent to the VM's lock
+  // holder on the host (guest/kernel/patches/0005-9p-host-locks.patch, host/lock-holder), which
+  // takes them as OFD locks and flocks. QEMU's 9p server alone grants every lock, and so does Debian's fallback kernel.
+  const release = ok(['run', '--rm', BUSYBOX, 'uname', '-r']);
+  const bind = path.join(work, 'locks');
+  fs.mkdirSync(bind);
+  const run = async (name: string, args: string[]) =>
+    (
+      await dockerCli(d, [
+        'run',
+        '--rm',
+        '--name',
+        name,
+        '-v',
+        'lockvol:/v',
+        '-v',
+        `${bind}:/b`,
+        DEBIAN,
+        'perl',
+        '-e',
+        PERL_LOCK,
+        ...args,
+      ])
+    ).out.trim();
+  const waitFor = async (f: () => boolean) => {
+    for (let i = 0; i < 480 && !f(); i++) await new Promise((r) => setTimeout(r, 250));
+  };
+  try {
+    // Two containers, each in a VM of its own, hold the volume's file and the bind mount's.
+    const holdVol = run('lock-a', ['/v/db', 'hold']);
+    const holdBind = run('lock-b', ['/b/db', 'hold']);
+    await waitFor(() => fs.existsSync(path.join(bind, 'db.held')));
+    await waitFor(() => dockerSync(d, ['exec', 'lock-a', 'test', '-e', '/v/db.held']).code === 0);
+    if (!ownGuestKernel(release)) {
+      expect(await run('lock-c', ['/v/db', 'try'])).toBe('locked');
+      return;
+    }
+    // Another VM is refused, and its F_GETLK sees the lock (held outside this VM: pid 0).
+    expect(await run('lock-c', ['/v/db', 'try'])).toBe('busy: Resource temporarily unavailable');
+    expect(await run('lock-d', ['/v/db', 'test'])).toBe('held pid 0');
+    // So is the host's own process, on the bind mount's file.
+    expect(hostLock(path.join(bind, 'db'))).toBe('busy');
+    // The locks go when the containers holding them end.
+    fs.writeFileSync(path.join(bind, 'db.release'), '');
+    expect(await holdBind).toBe('locked');
+    expect(hostLock(path.join(bind, 'db'))).toBe('locked');
+    ok(['exec', 'lock-a', 'touch', '/v/db.release']);
+    expect(await holdVol).toBe('locked');
+    expect(await run('lock-e', ['/v/db', 'try'])).toBe('locked');
+    // And the other way round: a lock the host holds refuses the container.
+    fs.rmSync(path.join(bind, 'db.release'));
+    const py =
+      'import fcntl, os, sys, time\nf = open(sys.argv[1], "a")\nfcntl.lockf(f, fcntl.LOCK_EX)\nprint("locked", flush=True)\n' +
+      'while not os.path.exists(sys.argv[2]): time.sleep(0.1)\n';
+    const host = spawn('python3', ['-c', py, path.join(bind, 'db'), path.join(bind, 'db.release')]);
+    await new Promise((r) => host.stdout.once('data', r));
+    expect(await run('lock-f', ['/b/db', 'try'])).toBe('busy: Resource temporarily unavailable');
+    fs.writeFileSync(path.join(bind, 'db.release'), '');
+    await new Promise((r) => host.once('exit', r));
+    expect(await run('lock-g', ['/b/db', 'try'])).toBe('locked');
+    // flock(2) likewise, held by a container of one VM against another and the host.
+    fs.rmSync(path.join(bind, 'db.release'));
+    const fhold = run('lock-h', ['/b/f', 'fhold']);
+    await waitFor(() => fs.existsSync(path.join(bind, 'f.held')));
+    expect(await run('lock-i', ['/b/f', 'ftry'])).toBe('busy: Resource temporarily unavailable');
+    expect(spawnSync('flock', ['-n', path.join(bind, 'f'), 'true']).status).toBe(1);
+    fs.writeFileSync(path.join(bind, 'f.release'), '');
+    expect(await fhold).toBe('locked');
+    expect(spawnSync('flock', ['-n', path.join(bind, 'f'), 'true']).status).toBe(0);
+    expect(await run('lock-j', ['/b/f', 'ftry'])).toBe('locked');
+  } finally {
+    fs.writeFileSync(path.join(bind, 'db.release'), '');
+    fs.writeFileSync(path.join(bind, 'f.release'), '');
+    for (const n of ['lock-a', 'lock-b', 'lock-h']) dockerSync(d, ['rm', '-f', n]);
+    dockerSync(d, ['volume', 'rm', '-f', 'lockvol']);
   }
 });
