@@ -7,6 +7,9 @@
  *    Python's sqlite3 module (Debian's libsqlite3) in the debian-python:3 fixture image. The
  *    figure is the inserts' own time, measured by the script in the container (python's start
  *    and the table's creation left out).
+ *  - O_TMPFILE: TMPFILES of Python's tempfile.TemporaryFile() (an O_TMPFILE each, where the
+ *    filesystem has it), 4 KiB written to each and closed, in the same container; the script's
+ *    own time. It asserts that the first one was an O_TMPFILE (no name in the directory).
  *  - pgbench: PostgreSQL 15 from the debian-postgres:15 fixture image, one container per place
  *    of PGDATA: the image's VOLUME (as `docker run` gives it), the rootfs (PGDATA=/pgdata) and a
  *    guest tmpfs (`--tmpfs /pgdata`). pgbench runs inside the container (`docker exec`, over the
@@ -21,6 +24,7 @@ import { sleep } from './common';
 import { docker, isPodvisor, type Group, type Step } from './fs-parts';
 
 const INSERTS = Number(process.env.BENCH_SQLITE_INSERTS ?? 1000);
+const TMPFILES = Number(process.env.BENCH_TMPFILES ?? 1000);
 const PGBENCH_SECONDS = Number(process.env.BENCH_PGBENCH_SECONDS ?? 20);
 const PYTHON = `${FIXTURE_REGISTRY}/debian-python:3`;
 const POSTGRES = `${FIXTURE_REGISTRY}/debian-postgres:15`;
@@ -46,6 +50,19 @@ assert c.execute('select count(*) from t').fetchone()[0] == ${INSERTS}
 c.close()
 `;
 
+/** The script that times TMPFILES TemporaryFile()s in argv[1], after checking that one is an O_TMPFILE. */
+const TMPFILE_SCRIPT = `
+import os, sys, tempfile, time
+d = sys.argv[1]
+with tempfile.TemporaryFile(dir=d) as f:
+    assert os.fstat(f.fileno()).st_nlink == 0 and not os.listdir(d), 'not an O_TMPFILE'
+t = time.perf_counter()
+for i in range(${TMPFILES}):
+    with tempfile.TemporaryFile(dir=d) as f:
+        f.write(b'x' * 4096)
+print(time.perf_counter() - t)
+`;
+
 const SQLITE_CONTAINER = 'bench-fs-sqlite';
 
 /** The sqlite rows: one debian-python:3 container per daemon, with an anonymous volume at /vol and (podvisor) a guest tmpfs at /scratch. */
@@ -61,6 +78,18 @@ export function sqliteGroup(): Group {
       return secs;
     },
     after: (env) => docker(env, ['exec', SQLITE_CONTAINER, 'sh', '-c', `rm -f ${dir}/bench.db*`]),
+  });
+  const tmpfiles = (where: string, dir: string, podvisorOnly = false): Step => ({
+    name: `O_TMPFILE: ${TMPFILES} TemporaryFile()s, ${where}`,
+    podvisorOnly,
+    floor: podvisorOnly ? undefined : `O_TMPFILE: ${TMPFILES} TemporaryFile()s, guest tmpfs`,
+    run: (env) => {
+      docker(env, ['exec', SQLITE_CONTAINER, 'mkdir', '-p', `${dir}/tmpfiles`]);
+      const out = docker(env, ['exec', SQLITE_CONTAINER, 'python3', '-c', TMPFILE_SCRIPT, `${dir}/tmpfiles`]);
+      const secs = Number(out);
+      if (!Number.isFinite(secs)) throw new Error(`tmpfile script printed ${JSON.stringify(out)}`);
+      return secs;
+    },
   });
   return {
     name: 'sqlite',
@@ -84,7 +113,14 @@ export function sqliteGroup(): Group {
       ]);
       docker(env, ['exec', SQLITE_CONTAINER, 'mkdir', '-p', '/db']);
     },
-    steps: [row('rootfs', '/db'), row('volume', '/vol'), row('guest tmpfs', '/scratch', true)],
+    steps: [
+      row('rootfs', '/db'),
+      row('volume', '/vol'),
+      row('guest tmpfs', '/scratch', true),
+      tmpfiles('rootfs', '/db'),
+      tmpfiles('volume', '/vol'),
+      tmpfiles('guest tmpfs', '/scratch', true),
+    ],
   };
 }
 

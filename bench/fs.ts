@@ -23,11 +23,12 @@
  *    included: a container, its start and the commit of its layer).
  * Then the database rows of bench/fs-db.ts, each group with containers of its own (started on
  * every daemon before its rows, removed after them, so no idle VM of one group loads the
- * next): sqlite's committed inserts in WAL mode (rootfs, volume, guest tmpfs) and pgbench
- * against PostgreSQL 15 with PGDATA in the image's VOLUME, the rootfs and a guest tmpfs.
- * A time is the docker CLI's wall time of the exec (which includes the exec itself, ~0.1 s
- * on either daemon; measured alone as "exec true"), except where a row measures inside the
- * container (sqlite's inserts; pgbench's TPS). Each row prints the medians, the ratio of
+ * next): sqlite's committed inserts in WAL mode and python's TemporaryFile()s (O_TMPFILE), in
+ * the rootfs, a volume and a guest tmpfs, and pgbench against PostgreSQL 15 with PGDATA in the
+ * image's VOLUME, the rootfs and a guest tmpfs. A time is the docker CLI's wall time of the exec
+ * (which includes the exec itself, ~0.1 s on either daemon; measured alone as "exec true"),
+ * except where a row measures inside the container (sqlite's inserts, the TemporaryFile()s;
+ * pgbench's TPS). Each row prints the medians, the ratio of
  * podvisor to dockerd, and for the rootfs and volume rows the ratio to the guest tmpfs of the
  * same daemon (issue 26's goals: untar into the rootfs within 1.5x of the tmpfs, sqlite and
  * pgbench within 2x). For TPS rows the ratios are taken the other way round (reference TPS
@@ -35,7 +36,7 @@
  *
  *   npm run bench:fs            (needs bootstrap --bench: docker.io, docker-registry, debootstrap)
  *   BENCH_ROUNDS=3 BENCH_FILES=3000 BENCH_TREES="/usr/share/doc /usr/lib/python3"
- *   BENCH_SQLITE_INSERTS=1000 BENCH_PGBENCH_SECONDS=20
+ *   BENCH_SQLITE_INSERTS=1000 BENCH_TMPFILES=1000 BENCH_PGBENCH_SECONDS=20
  *   BENCH_BLOCK=0 (no block-mode daemon) BENCH_9P=0 (no 9p one) BENCH_STEPS=<regex of step names>
  *   (e.g. BENCH_STEPS='sqlite|pgbench' for the database rows only)
  */
