@@ -61,6 +61,13 @@ function followsLast(p: string): boolean {
 /** The archive operations of the containers of one daemon (see the module comment). */
 export class ContainerArchive {
   private readonly mounts = new Map<string, { refs: number; ready: Promise<string> }>();
+  /**
+   * The unmount under way of a container's `archive-mnt`, which a new mount there waits for:
+   * a request that comes while the last one's unmount runs (its client got the whole
+   * response before the server released the root) would otherwise have its fresh mount taken
+   * by that unmount, and its own unmount fail.
+   */
+  private readonly unmounting = new Map<string, Promise<void>>();
 
   constructor(
     private readonly rootfs: OverlayRootfs,
@@ -132,7 +139,9 @@ export class ContainerArchive {
     let m = this.mounts.get(id);
     if (!m) {
       const target = path.join(this.rootfs.root, id, 'archive-mnt');
-      m = { refs: 0, ready: this.rootfs.mountDetached(id, target, opts).then(() => target) };
+      const before = this.unmounting.get(id) ?? Promise.resolve();
+      const ready = before.catch(() => undefined).then(() => this.rootfs.mountDetached(id, target, opts));
+      m = { refs: 0, ready: ready.then(() => target) };
       this.mounts.set(id, m);
     }
     m.refs++;
@@ -140,8 +149,16 @@ export class ContainerArchive {
     const release = async () => {
       if (--entry.refs > 0) return;
       this.mounts.delete(id);
-      const target = await entry.ready.catch(() => undefined);
-      if (target) await this.rootfs.unmountDetached(target);
+      const unmounted = entry.ready.then(
+        (target) => this.rootfs.unmountDetached(target),
+        () => undefined,
+      );
+      this.unmounting.set(id, unmounted);
+      try {
+        await unmounted;
+      } finally {
+        if (this.unmounting.get(id) === unmounted) this.unmounting.delete(id);
+      }
     };
     try {
       const root = await RootDir.open(await entry.ready);

@@ -81,3 +81,25 @@ test('a removal while an export holds its mount: the container directory can be 
   await drain(stream).catch(() => 0);
   expect(fs.readdirSync(containers)).toEqual([]);
 });
+
+test("a request that comes while the last one's mount is being undone gets a mount of its own, kept while it holds it", async () => {
+  const archive = new ContainerArchive(rootfs);
+  // The export's unmount starts once its stream has closed, after its client has the whole tar;
+  // here it takes a while, as a busy mount can.
+  const unmount = rootfs.unmountDetached.bind(rootfs);
+  let started!: () => void;
+  const unmountStarted = new Promise<void>((r) => (started = r));
+  rootfs.unmountDetached = async (target: string) => {
+    started();
+    await new Promise((r) => setTimeout(r, 300));
+    return unmount(target);
+  };
+  expect(await drain(await archive.export('c1'))).toBeGreaterThan(1024);
+  await unmountStarted;
+  const held = await archive.open('c1');
+  await new Promise((r) => setTimeout(r, 600));
+  expect(mountsUnder(tmp).length).toBe(1);
+  expect(fs.readdirSync(`/proc/self/fd/${held.root.handle.fd}`)).toContain('etc');
+  await held.close();
+  expect(mountsUnder(tmp)).toEqual([]);
+});
