@@ -6,14 +6,15 @@
 import type { VmDevices, VmSize } from '../types';
 import { devicesQemuArgs } from '../devices';
 import type { VmPaths } from './runtime-dir';
+import { Names } from '../agent/protocol';
 
-/** The virtio-fs tag the agent mounts at /run/podvisor/share. */
-export const SHARE_TAG = 'podvisor';
-/** Names of the two virtio-serial ports the agent opens (guest: /sys/class/virtio-ports/<port>/name). */
-export const CTL_PORT_NAME = 'org.podvisor.ctl';
-export const IO_PORT_NAME = 'org.podvisor.io';
-/** The port of 9p locks taken on the host (guest/agent/locks.c relays them; src/vm/qemu/lock-holder.ts takes them). */
-export const LOCKS_PORT_NAME = 'org.podvisor.locks';
+/**
+ * The virtio-fs tag the agent mounts at /run/podvisor/share. It, and the names of the
+ * virtio-serial ports (the agent's two, and the one of 9p locks taken on the host: guest:
+ * /sys/class/virtio-ports/<port>/name), are the agent protocol's (Names, kept equal to
+ * guest/include/podvisor_agent.h by a test).
+ */
+export const SHARE_TAG = Names.SHARE_TAG;
 
 /** What the kernel command line depends on. */
 export interface KernelCmdlineOptions {
@@ -224,15 +225,15 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     '-chardev',
     `socket,id=ctl,path=${p.ctlSock},server=on,wait=off`,
     '-device',
-    `virtserialport,chardev=ctl,name=${CTL_PORT_NAME}`,
+    `virtserialport,chardev=ctl,name=${Names.PORT_CTL_NAME}`,
     '-chardev',
     `socket,id=io,path=${p.ioSock},server=on,wait=off`,
     '-device',
-    `virtserialport,chardev=io,name=${IO_PORT_NAME}`,
+    `virtserialport,chardev=io,name=${Names.PORT_IO_NAME}`,
     '-chardev',
     `socket,id=locks,path=${p.locksSock},server=on,wait=off`,
     '-device',
-    `virtserialport,chardev=locks,name=${LOCKS_PORT_NAME}`,
+    `virtserialport,chardev=locks,name=${Names.PORT_LOCKS_NAME}`,
     ...balloon,
     // Taken before the devices: the rootfs share, virtio-serial and the balloon.
     ...(o.devices ? devicesQemuArgs(o.devices, p, o.transport ?? 'virtiofs', 2 + balloon.length / 2) : []),
