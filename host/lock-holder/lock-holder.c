@@ -135,15 +135,20 @@ static struct held *find(int flock, uint64_t owner, const struct stat *st) {
   return NULL;
 }
 
+/* The file of the O_PATH `pathfd` opened again with `flags` (a new open file of its own). */
+static int reopen(int pathfd, int flags) {
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", pathfd);
+  return open(proc, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+}
+
 /* A file of its own for `owner` (opened again from the O_PATH `pathfd`, which is closed). */
 static struct held *take(int flock, uint64_t owner, const struct stat *st, int pathfd) {
   struct held *h = NULL;
   for (int i = 0; i < MAX_HELD && !h; i++)
     if (!held[i].used) h = &held[i];
-  char proc[64];
-  snprintf(proc, sizeof proc, "/proc/self/fd/%d", pathfd);
-  int fd = h ? open(proc, O_RDWR | O_CLOEXEC | O_NOCTTY | O_NONBLOCK) : -1;
-  if (h && fd < 0) fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  int fd = h ? reopen(pathfd, O_RDWR) : -1;
+  if (h && fd < 0) fd = reopen(pathfd, O_RDONLY);
   close(pathfd);
   if (fd < 0) return NULL;
   *h = (struct held){.used = 1, .flock = flock, .owner = owner, .dev = st->st_dev, .ino = st->st_ino, .fd = fd};
@@ -180,9 +185,7 @@ static void answer(const struct request *rq, const char *tag, const char *path, 
   }
   if (rq->op == OP_GETLOCK) {
     /* Tested on the owner's file, or on a new one that holds nothing, closed after. */
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pathfd);
-    int fd = h ? h->fd : open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int fd = h ? h->fd : reopen(pathfd, O_RDONLY);
     close(pathfd);
     if (fd >= 0 && fl.l_type != F_UNLCK && fcntl(fd, F_OFD_GETLK, &fl) == 0) {
       rp->status = STATUS_SUCCESS;
