@@ -4,9 +4,8 @@
  * grants every lock without taking one, so the kernel hands a POSIX lock or a flock on a 9p
  * file to this relay, which sends it over the virtio-serial port PV_PORT_LOCKS_NAME to the
  * host, where the VM's lock holder takes it (host/lock-holder). A child of the agent: it
- * copies each
- * request read from the device to the port, and each whole reply from the port back to the
- * device. A request the port does not take (no host end connected) is answered here with
+ * copies each request read from the device to the port, and each whole reply from the port
+ * back to the device. A request the port does not take (no host end connected) is answered here with
  * P9_LOCK_ERROR, so the caller gets ENOLCK at once instead of waiting. Without the device
  * (Debian's kernel) or the port, there is no relay, and the kernel asks the 9p server as
  * before.
