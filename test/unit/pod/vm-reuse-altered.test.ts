@@ -105,3 +105,14 @@ test('a privileged exec started while the pod stops keeping its VM: the VM is de
   expect(pods.vms.listVms().find((v) => v.id === vmId)).toBeUndefined();
   expect(podPhase(pods.get('racer'))).toBe('created');
 });
+
+test('a failed start of a privileged pod on a held VM destroys the VM instead of giving it back', async () => {
+  const vm = await pods.vms.bootVm();
+  await h.create({ Image: 'busybox', Cmd: ['sleep', '100'], HostConfig: { Privileged: true } }, 'failing');
+  h.hv.failNext.createContainer = true;
+  await expect(pods.vms.startOnVm('failing', vm.id)).rejects.toThrow();
+  const fake = h.factory.handedOut.at(-1) as FakeVm;
+  expect(fake.guest.alive).toBe(false);
+  await pods.settled();
+  expect(pods.vms.listVms().map((v) => v.id)).not.toContain(vm.id);
+});
