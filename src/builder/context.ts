@@ -13,6 +13,7 @@ import { Readable, Transform } from 'node:stream';
 import dockerignore from '@balena/dockerignore';
 import { RootDir, at } from '../storage/archive/resolve';
 import { extractInto, removeEntry } from '../storage/archive/tar-in';
+import { openRegularAt, readBounded } from '../storage/archive/open-regular';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 import { removeTree } from '../util/remove-tree';
 
@@ -81,10 +82,12 @@ async function readInside(root: RootDir, p: string): Promise<string | undefined>
   try {
     if (!r.stat || r.name === undefined) return undefined;
     if (!r.stat.isFile()) throw new InvalidArgumentError(`${p} is not a regular file`);
-    if (r.stat.size > 16 << 20) throw new InvalidArgumentError(`${p} is too large`);
-    const fh = await fs.promises.open(at(r.dir, r.name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const { handle: fh } = await openRegularAt(r.dir, r.name);
+    if (!fh) throw new InvalidArgumentError(`${p} is not a regular file`);
     try {
-      return (await fh.readFile()).toString('utf8');
+      const text = await readBounded(fh, 16 << 20);
+      if (text === undefined) throw new InvalidArgumentError(`${p} is too large`);
+      return text.toString('utf8');
     } finally {
       await fh.close();
     }

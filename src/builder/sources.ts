@@ -4,7 +4,9 @@
  * within it), globs matched as Go's filepath.Match matches them (`*` never crosses a `/`),
  * then packed as one tar whose entry names are the destination paths in the image (docker
  * cp's tar-in then writes them, ./copy.ts). Reading goes through open directory handles with
- * O_NOFOLLOW (src/storage/archive/tar-out.ts), so a symlink in the source never leads out.
+ * O_NOFOLLOW (src/storage/archive/tar-out.ts), so a symlink in the source never leads out,
+ * and a file is read only when its opened descriptor says it is a regular one
+ * (src/storage/archive/open-regular.ts): never a FIFO or device swapped in meanwhile.
  *
  * Also the cache checksum of the sources: names, modes, types, link targets and file
  * contents, not times or owners (a context unpacked again hits the cache).
@@ -15,6 +17,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { RootDir, at } from '../storage/archive/resolve';
 import { packTree } from '../storage/archive/tar-out';
+import { openRegularAt } from '../storage/archive/open-regular';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 
 /** Go filepath.Match's pattern as a RegExp over a whole slash-separated path. */
@@ -128,17 +131,20 @@ export async function packSource(root: RootDir, src: FoundSource, target: string
 export async function checksumSources(root: RootDir, sources: FoundSource[]): Promise<string> {
   const h = crypto.createHash('sha256');
   const add = async (dir: fs.promises.FileHandle, name: string, rel: string): Promise<void> => {
-    const st = await fs.promises.lstat(at(dir, name));
+    let st = await fs.promises.lstat(at(dir, name));
+    let fh: fs.promises.FileHandle | undefined;
+    // Read only what the opened descriptor says is a regular file (a stage's root is the
+    // guest's: a FIFO or device swapped in after the lstat is never opened for reading).
+    if (st.isFile()) ({ stat: st, handle: fh } = await openRegularAt(dir, name));
     h.update(`${rel}\0${st.mode}\0`);
-    if (st.isSymbolicLink()) h.update(await fs.promises.readlink(at(dir, name)));
-    else if (st.isFile()) {
-      const fh = await fs.promises.open(at(dir, name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    if (fh) {
       try {
         for await (const c of fh.createReadStream({ autoClose: false })) h.update(c as Buffer);
       } finally {
         await fh.close();
       }
-    } else if (st.isDirectory()) {
+    } else if (st.isSymbolicLink()) h.update(await fs.promises.readlink(at(dir, name)));
+    else if (st.isDirectory()) {
       const sub = await RootDir.openDir(dir, name);
       try {
         for (const n of (await fs.promises.readdir(at(sub))).sort()) await add(sub, n, `${rel}/${n}`);
@@ -168,7 +174,8 @@ export async function archiveKind(root: RootDir, rel: string): Promise<'tar' | '
   const r = await root.resolve(rel, { followLast: true });
   try {
     if (!r.stat?.isFile() || r.name === undefined) return undefined;
-    const fh = await fs.promises.open(at(r.dir, r.name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const { handle: fh } = await openRegularAt(r.dir, r.name);
+    if (!fh) return undefined;
     try {
       const b = Buffer.alloc(512);
       const { bytesRead } = await fh.read(b, 0, 512, 0);
@@ -189,7 +196,8 @@ export async function archiveKind(root: RootDir, rel: string): Promise<'tar' | '
 export async function openSourceFile(root: RootDir, rel: string): Promise<Readable> {
   const r = await root.resolve(rel, { followLast: true });
   try {
-    const fh = await fs.promises.open(at(r.dir, r.name as string), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    const { handle: fh } = await openRegularAt(r.dir, r.name as string);
+    if (!fh) throw new InvalidArgumentError(`${rel} is not a regular file`);
     return fh.createReadStream();
   } finally {
     await r.release();

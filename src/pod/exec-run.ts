@@ -69,6 +69,8 @@ export async function execStart(ctx: PodContext, id: string, session?: AttachSes
   const target = targetOf(e, x.config);
   const main = target.spec;
   x.started = true;
+  // Every capability in the guest: the VM is not kept for another pod after this run.
+  if (x.config.privileged) run.guestAltered ??= `a privileged exec ran in it (${x.config.args.join(' ')})`;
   let proc: AgentProcess;
   try {
     const user = await resolveUserInGuest(run.vm.agent, main.id, x.config.user || main.user, main.groupAdd);

@@ -43,6 +43,12 @@ export interface Run {
   borrowed?: boolean;
   /** Exit code to report if the process never reports one (VM destroyed by the host). */
   forcedExitCode?: number;
+  /**
+   * Set once something ran in this run that can change the VM for later pods beyond what
+   * the pod's spec says (a privileged exec): why, in words (./guest-altering.ts). Its VM is
+   * then never kept for another pod.
+   */
+  guestAltered?: string;
   /** Resolves when the exit was handled (state recorded, run torn down). */
   ended: Promise<void>;
   /**

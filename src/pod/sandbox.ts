@@ -17,6 +17,7 @@ import { InvalidArgumentError } from '../errors';
 import { JoinTargetNotRunningError } from './errors';
 import { needsVolumeShare } from './mounts';
 import { HeldVmRollback, keepSandbox } from './vm-reuse';
+import { podGuestAlteringReason } from './guest-altering';
 import { AGENT_CALL_MS, bounded } from './async';
 import { CNI_VM_NICS, joinCni, sandboxFiles } from './cni-network';
 
@@ -105,6 +106,7 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
             heldVm: new HeldVmRollback(
               pinned,
               spec.containers.map((c) => c.id),
+              podGuestAlteringReason(spec),
             ),
           }
         : {}),

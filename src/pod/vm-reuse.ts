@@ -8,17 +8,30 @@
  * (ports, address, names; its taps come off the bridges) while the guest half is done
  * (containers destroyed, interfaces reset), before the pod's rootfs is unmounted on the host,
  * the share directories emptied after. A VM that cannot be cleaned is destroyed, and the
- * keep fails. A start on a held VM that fails gives the VM back the same way
+ * keep fails. So is a VM that a container of the pod could have changed beyond what cleaning
+ * undoes (./guest-altering.ts: a privileged one, say): it is never kept for another pod. A start on a held VM that fails gives the VM back the same way
  * (`HeldVmRollback`), so a refused start (a host port in use) does not cost the user the VM.
  */
+import { ConflictError } from '../errors';
 import { logger } from '../util/log';
 import { cleanGuest, cleanShares } from '../vm/clean';
 import type { Vm } from '../vm/types';
 import type { RootfsManager } from '../storage/types';
 import { leaveNetworks, type PodNetworks } from './network';
 import type { Entry, Run } from './registry';
+import { podGuestAlteringReason } from './guest-altering';
+import { podSpecOf } from './types';
 
 const log = logger('pod');
+
+/**
+ * Why the VM of pod `e`'s run (its current one unless given) must not be kept for another pod (./guest-altering.ts:
+ * a container of the pod, or something run in it, could change the VM itself); undefined
+ * when it may be kept.
+ */
+export function keepRefusal(e: Entry, run: Run | undefined = e.run): string | undefined {
+  return podGuestAlteringReason(podSpecOf(e.record)) ?? run?.guestAltered;
+}
 
 interface Keep {
   resolve(vm: Vm): void;
@@ -74,6 +87,19 @@ export async function keepSandbox(
 ): Promise<void> {
   const ids = Object.keys(e.record.containers);
   const t0 = Date.now();
+  // Checked before the stop too (./vms.ts); a privileged exec may have started since.
+  const unfit = keepRefusal(e, run);
+  if (unfit) {
+    const left = deps.networks ? deps.networks.then((nets) => leaveNetworks(nets, e.record.id)) : Promise.resolve();
+    await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
+    await left;
+    for (const id of ids) {
+      await deps.rootfs.unmount(id).catch((err) => log.warn(`unmounting rootfs of ${id}: ${(err as Error).message}`));
+    }
+    log.warn(`VM ${run.vm.id} of pod ${e.record.id.slice(0, 12)} destroyed, not kept: ${unfit}`);
+    keep.reject(new ConflictError(notKeptMessage(run.vm.id, unfit)));
+    return;
+  }
   // The pod leaves its networks on the host (ports, names, address, the taps off the bridges:
   // never rejects) while the guest is cleaned: its processes are gone already, so nothing of
   // it answers meanwhile, and the two are independent.
@@ -108,6 +134,14 @@ export async function keepSandbox(
   keep.resolve(run.vm);
 }
 
+/** What the user is told when a VM that was to be kept is destroyed instead (see keepRefusal). */
+export function notKeptMessage(vmId: string, why: string): string {
+  return (
+    `the VM ${vmId} was destroyed, not kept: ${why}, and root in it may have changed the VM ` +
+    `(its kernel settings, its own files) for any pod after it`
+  );
+}
+
 /**
  * The undo of a start on a held VM that failed (./runtime.ts runs it in its rollback): the VM
  * cleaned as for a keep instead of destroyed. `guest` runs before the containers' rootfs are
@@ -120,11 +154,15 @@ export class HeldVmRollback {
   constructor(
     private readonly vm: Vm,
     private readonly containerIds: string[],
+    /** Why the pod's containers may have changed the VM (./guest-altering.ts): it is destroyed, not given back. */
+    private readonly altering?: string,
   ) {}
 
   /** The guest half: the containers the start made destroyed, interfaces reset. Never rejects. */
   async guest(): Promise<void> {
     if (this.unfit) return;
+    // A container of the pod may have run before the start failed.
+    if (this.altering) return this.giveUp(new Error(this.altering));
     await cleanGuest(this.vm, this.containerIds).catch((err) => this.giveUp(err as Error));
   }
 

@@ -15,6 +15,7 @@ import * as lifecycle from './lifecycle';
 import { needsVolumeShare } from './mounts';
 import { stopLocked } from './stop';
 import { podSpecOf } from './types';
+import { keepRefusal } from './vm-reuse';
 
 /** A VM as front ends show it. */
 export interface PodVmView {
@@ -132,10 +133,19 @@ export class PodVms implements PodVmService {
     return this.viewOf(vm);
   }
 
-  /** Stop a running pod with its VM kept; resolves with the cleaned VM. */
+  /**
+   * Stop a running pod with its VM kept; resolves with the cleaned VM. ConflictError, the pod
+   * left running, when the VM must not be kept (./vm-reuse.ts keepRefusal).
+   */
   private async stopKeeping(podRef: string, timeoutSec?: number): Promise<Vm> {
     const e = this.ctx.registry.lookup(podRef);
     const id = e.record.id;
+    const refusal = e.run ? keepRefusal(e) : undefined;
+    if (refusal)
+      throw new ConflictError(
+        `pod ${e.record.name} cannot keep its VM for another pod: ${refusal}, and root in it may have ` +
+          `changed the VM (its kernel settings, its own files); stop it without --keep-vm (its VM is destroyed then)`,
+      );
     const kept = this.ctx.reuse.keepNext(id);
     kept.catch(() => undefined);
     try {

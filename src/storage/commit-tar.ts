@@ -5,8 +5,9 @@
  *   - an opaque directory (trusted.overlay.opaque=y) is followed by `dir/.wh..wh..opq`.
  *
  * The upper directory was written by the guest, so it is read without following any symlink:
- * directories are opened with O_NOFOLLOW relative to their open parent and files with
- * O_NOFOLLOW (./archive/resolve.ts), as docker export reads a root.
+ * directories are opened with O_NOFOLLOW relative to their open parent (./archive/resolve.ts),
+ * and a file is read only when its opened descriptor says it is a regular one
+ * (./archive/open-regular.ts), as docker export reads a root.
  *
  * Left out, as dockerd leaves them out (they are bind mounts there, never part of the
  * container's layer): /etc/hostname, /etc/hosts and /etc/resolv.conf, which the pod layer
@@ -23,6 +24,7 @@ import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { at, listDir, RootDir } from './archive/resolve';
 import { existsInLayers } from './archive/changes';
+import { openRegularAt } from './archive/open-regular';
 
 type TarHeader = Parameters<tar.Pack['entry']>[0];
 
@@ -192,16 +194,17 @@ export async function packUpper(
   return { stream: Readable.from(pack), entries: planned.length };
 }
 
-/** Stream one regular file into the pack; a file that shrank meanwhile is padded with zeros. */
+/**
+ * Stream one regular file into the pack; a file that shrank meanwhile is padded with zeros,
+ * and one swapped for another kind since the walk (a FIFO, a device node) is never opened
+ * for reading (./archive/open-regular.ts): its planned entry is all zeros, as if emptied.
+ */
 async function packFile(
   pack: tar.Pack,
   header: TarHeader,
   f: { dir: fs.promises.FileHandle; name: string; size: number },
 ): Promise<void> {
-  const fh = await fs.promises.open(
-    at(f.dir, f.name),
-    fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
-  );
+  const { handle: fh } = await openRegularAt(f.dir, f.name);
   try {
     let finished: (err?: Error | null) => void = () => undefined;
     const done = new Promise<void>((resolve, reject) => (finished = (err) => (err ? reject(err) : resolve())));
@@ -209,7 +212,7 @@ async function packFile(
     let left = f.size;
     while (left > 0) {
       const buf = Buffer.alloc(Math.min(CHUNK, left));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      const bytesRead = fh ? (await fh.read(buf, 0, buf.length, null)).bytesRead : 0;
       const chunk = bytesRead === 0 ? buf : buf.subarray(0, bytesRead);
       left -= chunk.length;
       if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
@@ -217,6 +220,6 @@ async function packFile(
     (out as unknown as { end(): void }).end();
     await done;
   } finally {
-    await fh.close();
+    await fh?.close();
   }
 }

@@ -110,16 +110,14 @@ describe('podvisor CLI on real VMs', () => {
     expect(vmId).toMatch(/^[0-9a-f]{12}$/);
     expect(await ok(d, ['list', 'vms'])).toMatch(new RegExp(`${vmId}\\s+Idle`));
 
-    // The first pod leaves traces of every kind: a file in the VM's /tmp and its root, a
-    // background process, a tmpfs mount and its hostname.
-    // Privileged (a pod file's securityContext): setting the hostname and mounting need
-    // CAP_SYS_ADMIN, which a container has only then, as under Kubernetes.
-    const script =
-      'hostname first-host; echo secret > /tmp/trace; echo x > /trace; mkdir -p /mnt/m; mount -t tmpfs t /mnt/m; sleep 4242 & sleep 1000';
+    // The first pod leaves traces of every kind it can: a file in the VM's /tmp and its root,
+    // a background process, its hostname. (Not a mount: that needs CAP_SYS_ADMIN, and a pod
+    // with it never leaves its VM to another: test/compat/podvisor-kept-vm.test.ts.)
+    const script = 'echo secret > /tmp/trace; echo x > /trace; sleep 4242 & sleep 1000';
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pv-cli-')), 'first.yaml');
     fs.writeFileSync(
       file,
-      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: first\nspec:\n  containers:\n    - name: main\n      image: ${IMAGE}\n      command: ["sh", "-c", ${JSON.stringify(script)}]\n      securityContext:\n        privileged: true\n`,
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: first\nspec:\n  hostname: first-host\n  containers:\n    - name: main\n      image: ${IMAGE}\n      command: ["sh", "-c", ${JSON.stringify(script)}]\n`,
     );
     await ok(d, ['run-pod', '--vm', vmId, '-f', file]);
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
@@ -127,7 +125,6 @@ describe('podvisor CLI on real VMs', () => {
     expect(vms.find((v) => v.id === vmId)?.state).toBe('Associated');
     expect(await ok(d, ['exec', 'first', 'hostname'])).toBe('first-host\n');
     expect(await ok(d, ['exec', 'first', 'ps'])).toContain('sleep 4242');
-    expect(await ok(d, ['exec', 'first', 'cat', '/proc/mounts'])).toContain('/mnt/m');
     expect((await podvisor(d, ['rm-vm', vmId])).code).toBe(5);
 
     expect(await ok(d, ['stop', '--keep-vm', '-t', '1', 'first'])).toBe(`first stopped; VM ${vmId} is Idle\n`);
@@ -148,7 +145,6 @@ describe('podvisor CLI on real VMs', () => {
     expect(look).not.toContain('trace\n');
     expect(look).toContain('No such file');
     expect(look).not.toContain('sleep 4242');
-    expect(look).not.toContain('/mnt/m');
     await ok(d, ['rm', '-f', 'first', 'second']);
   });
 

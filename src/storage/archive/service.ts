@@ -19,9 +19,10 @@ import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../err
 import { BlockModeError, type OverlayRootfs } from '../rootfs';
 import { isMountPoint } from '../../util/mounter';
 import { listChanges, withoutDaemonFiles, type Change } from './changes';
-import { RootDir, at } from './resolve';
+import { RootDir } from './resolve';
 import { pathStat, type ContainerPathStat } from './stat';
 import { packTree } from './tar-out';
+import { openRegularAt, readBounded } from './open-regular';
 import { extractInto, type ExtractIntoOptions } from './tar-in';
 import { mountFor, type HostMount } from './mounts';
 import type { GuestArchive } from './guest';
@@ -398,10 +399,11 @@ async function readSmallFile(root: RootDir, p: string): Promise<string | undefin
   const r = await root.resolve(p, { followLast: true }).catch(() => undefined);
   if (!r) return undefined;
   try {
-    if (!r.stat?.isFile() || r.stat.size > 4 << 20 || r.name === undefined) return undefined;
-    const fh = await fs.promises.open(at(r.dir, r.name), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    if (!r.stat?.isFile() || r.name === undefined) return undefined;
+    const { handle: fh } = await openRegularAt(r.dir, r.name);
+    if (!fh) return undefined;
     try {
-      return (await fh.readFile()).toString('utf8');
+      return (await readBounded(fh, 4 << 20))?.toString('utf8');
     } finally {
       await fh.close();
     }

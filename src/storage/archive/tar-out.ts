@@ -1,8 +1,10 @@
 /**
  * A tar stream of a tree inside a container's root (GET /containers/{id}/archive and
  * /export), read without following any symlink: every directory is opened with O_NOFOLLOW
- * relative to its already-open parent, every file with O_NOFOLLOW, so a guest that swaps
- * entries for symlinks while the tree is read cannot make the host read outside it.
+ * relative to its already-open parent, so a guest that swaps entries for symlinks while the
+ * tree is read cannot make the host read outside it; and a file is read only once its opened
+ * descriptor says it is a regular file (./open-regular.ts), so one swapped for a FIFO or a
+ * device node meanwhile is never opened on the host.
  *
  * Entries are named as dockerd names them: the tree's top under `base` (directories with a
  * trailing slash), or, with base '', only its contents (export). Hard links inside the tree
@@ -13,6 +15,7 @@ import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import * as tar from 'tar-stream';
 import { at, listDir, RootDir } from './resolve';
+import { openRegularAt } from './open-regular';
 import { packEntry, writeEntry, type TarHeader } from '../tar-pack';
 
 const CHUNK = 256 * 1024;
@@ -35,11 +38,15 @@ export function packTree(dir: fs.promises.FileHandle, name: string | undefined, 
   const entry = (header: TarHeader, body?: Buffer): Promise<void> =>
     packEntry(pack, header, body ?? Buffer.alloc(0)).done;
 
-  const fileEntry = async (parent: fs.promises.FileHandle, n: string, st: fs.Stats, hdr: TarHeader): Promise<void> => {
-    const fh = await fs.promises.open(
-      at(parent, n),
-      fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
-    );
+  // The kind is taken again from the opened descriptor (./open-regular.ts): what the walk's
+  // lstat saw may have been swapped meanwhile, and only a regular file is read.
+  const fileEntry = async (parent: fs.promises.FileHandle, n: string, hdr: TarHeader): Promise<void> => {
+    const { stat: st, handle: fh } = await openRegularAt(parent, n);
+    if (!fh) {
+      // Swapped for another kind since the walk looked: archived as what was opened.
+      if (st.isDirectory()) return; // its contents were not walked: left out, as if created later
+      return nodeEntry(parent, n, st, { ...hdr, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime });
+    }
     try {
       const { entry: out, done } = packEntry(pack, { ...hdr, type: 'file', size: st.size });
       let left = st.size;
@@ -56,6 +63,23 @@ export function packTree(dir: fs.promises.FileHandle, name: string | undefined, 
     } finally {
       await fh.close();
     }
+  };
+
+  /** A symlink, device, FIFO (header only, nothing opened) or socket (skipped) entry. */
+  const nodeEntry = async (parent: fs.promises.FileHandle, n: string, st: fs.Stats, hdr: TarHeader): Promise<void> => {
+    if (st.isSymbolicLink())
+      return entry({ ...hdr, type: 'symlink', linkname: await fs.promises.readlink(at(parent, n)) });
+    if (st.isCharacterDevice() || st.isBlockDevice()) {
+      const { major, minor } = devParts(st.rdev);
+      return entry({
+        ...hdr,
+        type: st.isCharacterDevice() ? 'character-device' : 'block-device',
+        devmajor: major,
+        devminor: minor,
+      });
+    }
+    if (st.isFIFO()) return entry({ ...hdr, type: 'fifo' });
+    // Sockets cannot be archived (dockerd skips them too).
   };
 
   const walk = async (
@@ -91,20 +115,8 @@ export function packTree(dir: fs.promises.FileHandle, name: string | undefined, 
       if (first !== undefined) return entry({ ...hdr, type: 'link', linkname: first });
       links.set(key, tarName);
     }
-    if (st.isFile()) return fileEntry(parent, n, st, hdr);
-    if (st.isSymbolicLink())
-      return entry({ ...hdr, type: 'symlink', linkname: await fs.promises.readlink(at(parent, n)) });
-    if (st.isCharacterDevice() || st.isBlockDevice()) {
-      const { major, minor } = devParts(st.rdev);
-      return entry({
-        ...hdr,
-        type: st.isCharacterDevice() ? 'character-device' : 'block-device',
-        devmajor: major,
-        devminor: minor,
-      });
-    }
-    if (st.isFIFO()) return entry({ ...hdr, type: 'fifo' });
-    // Sockets cannot be archived (dockerd skips them too).
+    if (st.isFile()) return fileEntry(parent, n, hdr);
+    return nodeEntry(parent, n, st, hdr);
   };
 
   void (async () => {

@@ -5,9 +5,17 @@
  * Bearer token fetched from the challenge's realm (with the user's credentials when given);
  * tokens are kept for the session. Failures carry the registry's own error codes so callers
  * can word them as dockerd does.
+ *
+ * Credentials go only where they belong, as dockerd's client sends them: the Authorization
+ * header only to the registry endpoint's own origin (scheme, host and port; not to an upload
+ * location or a redirect elsewhere, ./http.ts drops it on those), a challenge is answered only
+ * when the registry itself sent it (not a host a redirect led to), and the user's password
+ * goes to a token realm over plain http only when the registry itself is reached over plain
+ * http (an insecure registry: --insecure-registry, or a loopback one); otherwise the token is
+ * asked for anonymously.
  */
 import type { Readable } from 'node:stream';
-import { httpRequest, readBody, type HttpResponse } from './http';
+import { httpRequest, readBody, sameOrigin, type HttpResponse } from './http';
 import { basicCredentials, basicHeader, parseChallenges, type AuthConfig, type Challenge } from './auth';
 import type { Endpoint, RegistryHosts } from './hosts';
 import { MANIFEST_ACCEPT } from './manifest';
@@ -185,9 +193,10 @@ export class RegistryClient {
     const at =
       ep.repository !== undefined && path.startsWith(mine) ? `/v2/${ep.repository}/${path.slice(mine.length)}` : path;
     const url = at.startsWith('http') ? at : ep.base + at;
+    const own = sameOrigin(new URL(url), new URL(ep.base));
     const send = (auth?: string) => {
       const h = { ...headers };
-      if (auth) h.Authorization = auth;
+      if (auth && own) h.Authorization = auth;
       return httpRequest({
         method,
         url,
@@ -197,7 +206,9 @@ export class RegistryClient {
       });
     };
     let res = await send(this.authorization);
-    if (res.status !== 401) return res;
+    // A challenge from anyone but the registry (an upload location elsewhere, a host a
+    // redirect led to) is not answered: the user's credentials are the registry's.
+    if (res.status !== 401 || !own || !sameOrigin(new URL(res.url), new URL(ep.base))) return res;
     const challenges = parseChallenges(res.headers['www-authenticate']);
     res.body.resume();
     const authz = await this.answerChallenge(challenges, ep);
@@ -230,16 +241,35 @@ export class RegistryClient {
   private async fetchToken(ch: Challenge, ep: Endpoint): Promise<string> {
     const realm = ch.params.realm;
     if (!realm) throw new RegistryError('registry sent a Bearer challenge without a realm', 401);
-    const u = new URL(realm);
+    let u: URL;
+    try {
+      u = new URL(realm);
+    } catch {
+      throw new RegistryError(`registry sent a Bearer challenge with an invalid realm ${JSON.stringify(realm)}`, 401);
+    }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:')
+      throw new RegistryError(`registry sent a Bearer challenge with a ${u.protocol} realm`, 401);
     if (ch.params.service) u.searchParams.set('service', ch.params.service);
     const repository = ep.repository ?? this.repository;
     const scope = repository ? `repository:${repository}:${this.actions}` : ch.params.scope;
     if (scope) u.searchParams.set('scope', scope);
     const headers: Record<string, string> = {};
     const creds = basicCredentials(this.auth);
-    if (creds) headers.Authorization = basicHeader(creds.username, creds.password);
+    // Over plain http the password would be readable on the way: only an insecure registry
+    // (itself reached over plain http) may have its token server there.
+    const withheld = creds !== undefined && u.protocol === 'http:' && !ep.base.startsWith('http:');
+    if (creds && !withheld) headers.Authorization = basicHeader(creds.username, creds.password);
     const res = await httpRequest({ method: 'GET', url: u.toString(), headers, insecureTls: ep.insecureTls });
-    if (res.status !== 200) throw await errorFrom(res, `token request to ${u.host}`);
+    if (res.status !== 200) {
+      const err = await errorFrom(res, `token request to ${u.host}`);
+      if (!withheld) throw err;
+      throw new RegistryError(
+        `${err.message} (credentials are not sent to the token server ${u.origin} over plain http: ` +
+          `the registry ${this.domain} is not an insecure registry)`,
+        err.status,
+        err.errors,
+      );
+    }
     const body = await readBody(res, 1024 * 1024);
     let v: { token?: unknown; access_token?: unknown };
     try {

@@ -1,9 +1,9 @@
 /**
  * The HTTP layer of the registry client: one request through the daemon's outbound HTTP
  * (src/util/outbound.ts: keep-alive pools, connect/TLS/idle timeouts, aborted at shutdown),
- * redirects followed (the Authorization header is dropped when a redirect
- * leaves the registry's host, as blob storage backends expect), and the response body left as
- * a stream for the caller.
+ * redirects followed (the Authorization header is dropped when a redirect leaves the origin
+ * it was meant for: another host or port, or https down to http, as dockerd's client does and
+ * as blob storage backends expect), and the response body left as a stream for the caller.
  */
 import type * as http from 'node:http';
 import type { Readable } from 'node:stream';
@@ -60,9 +60,17 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResponse> {
     if (i >= MAX_REDIRECTS) throw new Error(`too many redirects from ${req.url}`);
     const next = new URL(loc, current.url);
     const headers = { ...current.headers };
-    if (next.host !== new URL(current.url).host) delete headers.Authorization;
+    if (next.protocol !== 'http:' && next.protocol !== 'https:')
+      throw new Error(`redirect from ${current.url} to a ${next.protocol} URL`);
+    if (!sameOrigin(next, new URL(current.url)))
+      for (const k of Object.keys(headers)) if (k.toLowerCase() === 'authorization') delete headers[k];
     current = { ...current, url: next.toString(), headers };
   }
+}
+
+/** Whether two URLs have the same scheme, host and port: credentials meant for one may go to the other. */
+export function sameOrigin(a: URL, b: URL): boolean {
+  return a.origin === b.origin;
 }
 
 /** Read a whole (small) body, refusing more than `limit` bytes. */

@@ -14,7 +14,7 @@ import type { ListedProcess } from './resume';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import { encodeHeader, Frame, FrameDecoder } from './codec';
-import { ProcessChannel, ProcessChannelOptions } from './process';
+import { ProcessChannel, type IoBacklog, type ProcessChannelOptions } from './process';
 import { agentError } from './requests';
 import { FrameType, Limits, Stream, Tag } from './protocol';
 import { protocolError, TlvReader, TlvWriter } from './tlv';
@@ -34,8 +34,8 @@ export interface Channel {
   decoder: FrameDecoder;
 }
 
-/** What a new process needs besides what the mux fills in (handle, window, send). */
-export type NewProcess = Omit<ProcessChannelOptions, 'handle' | 'window' | 'send'>;
+/** What a new process needs besides what the mux fills in (handle, window, send, backlog). */
+export type NewProcess = Omit<ProcessChannelOptions, 'handle' | 'window' | 'send' | 'backlog'>;
 
 /** Requests, answers, process routing and failure over the control and stream channels. */
 export class AgentMux {
@@ -44,6 +44,15 @@ export class AgentMux {
   private nextRequest = 1;
   private nextHandle = 1;
   private closedBy: UnavailableError | undefined;
+  /** Processes' stdin waiting for the stream channel's queue to drain. */
+  private drainWaiters: Array<() => void> = [];
+  /** The stream channel's queue towards the agent, as every process's stdin sees it. */
+  private readonly backlog: IoBacklog = {
+    queued: () => this.io.socket.writableLength,
+    whenDrained: (fn) => {
+      this.drainWaiters.push(fn);
+    },
+  };
 
   /** Both channels are synced; `window` is the output credit window per stream. */
   constructor(
@@ -65,6 +74,11 @@ export class AgentMux {
       ch.socket.on('close', () => this.fail(new UnavailableError(`agent channel closed (${ch.name})`)));
       ch.socket.resume(); // paused by syncChannel so no byte was lost in between
     }
+    this.io.socket.on('drain', () => {
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const fn of waiters) fn();
+    });
     if (ctlRest.length) this.onBytes(this.ctl, ctlRest);
     if (ioRest.length) this.onBytes(this.io, ioRest);
   }
@@ -102,7 +116,13 @@ export class AgentMux {
   newProcess(o: NewProcess): ProcessChannel {
     this.assertOpen();
     const handle = this.allocHandle();
-    const proc = new ProcessChannel({ ...o, handle, window: this.window, send: this.sender(handle) });
+    const proc = new ProcessChannel({
+      ...o,
+      handle,
+      window: this.window,
+      send: this.sender(handle),
+      backlog: this.backlog,
+    });
     this.processes.set(handle, proc);
     return proc;
   }
@@ -122,7 +142,7 @@ export class AgentMux {
    * not attached yet: its output flows once the caller calls attach().
    */
   adopt(l: ListedProcess): ProcessChannel {
-    const proc = new ProcessChannel({ ...l, window: this.window, send: this.sender(l.handle) });
+    const proc = new ProcessChannel({ ...l, window: this.window, send: this.sender(l.handle), backlog: this.backlog });
     this.processes.set(l.handle, proc);
     this.nextHandle = Math.max(this.nextHandle, l.handle + 1);
     return proc;
@@ -151,6 +171,7 @@ export class AgentMux {
     this.closedBy = err;
     this.ctl.socket.destroy();
     this.io.socket.destroy();
+    this.drainWaiters = [];
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const p of pending) p.reject(err);

@@ -16,6 +16,22 @@ import { protocolError } from './tlv';
 /** How a process object sends stream frames (to the client's stream channel). */
 export type SendIo = (type: number, aux: number, payload?: Buffer) => void;
 
+/** What waits on the stream channel towards the agent, so that stdin can wait for it to drain. */
+export interface IoBacklog {
+  /** Bytes written to the stream channel that the guest has not taken yet (the socket's queue). */
+  queued(): number;
+  /** Call `fn` once, when that queue has drained (never, if the channel fails: `fail` comes instead). */
+  whenDrained(fn: () => void): void;
+}
+
+/**
+ * The most stdin bytes sent on while the stream channel already holds this much for the
+ * guest. The agent's credit says how much it accepts, but a guest (root in it, untrusted) can
+ * grant any credit and then not read: stdin then waits for the channel to drain, so its
+ * Writable stops taking the client's input and the client's socket stops being read (src/pod/io.ts).
+ */
+export const MAX_QUEUED_TO_AGENT = 4 * Limits.MAX_IO_PAYLOAD;
+
 /** Where a process's streams start (non-zero offsets after a reattach). */
 export interface StreamOffsets {
   stdoutSent: number;
@@ -34,6 +50,8 @@ export interface ProcessChannelOptions {
   /** Output credit window per stream. */
   window: number;
   send: SendIo;
+  /** The stream channel's queue towards the agent (stdin waits while it holds MAX_QUEUED_TO_AGENT). */
+  backlog: IoBacklog;
   /** Present for a reattached process; absent for a new one (START_PROCESS gave WINDOW). */
   offsets?: StreamOffsets;
   pid?: number;
@@ -108,14 +126,19 @@ interface PendingWrite {
   cb: (error?: Error | null) => void;
 }
 
-/** The process's stdin: sends within the agent's credit, waits for CREDIT frames otherwise. */
+/**
+ * The process's stdin: sends within the agent's credit, waits for CREDIT frames otherwise, and
+ * for the stream channel to drain while it holds MAX_QUEUED_TO_AGENT, whatever the credit.
+ */
 class InputStream extends Writable {
   private pending: PendingWrite | undefined;
   private shut = false;
+  private waitingForDrain = false;
 
   constructor(
     private readonly credit: InputCredit,
     private readonly send: SendIo,
+    private readonly backlog: IoBacklog,
   ) {
     super({ highWaterMark: Limits.MAX_IO_PAYLOAD });
   }
@@ -166,6 +189,7 @@ class InputStream extends Writable {
     const p = this.pending;
     if (!p) return;
     while (p.offset < p.chunk.length) {
+      if (this.backlog.queued() >= MAX_QUEUED_TO_AGENT) return this.waitForDrain();
       const n = Math.min(this.credit.available(), Limits.MAX_IO_PAYLOAD, p.chunk.length - p.offset);
       if (n <= 0) return; // wait for credit
       this.send(FrameType.DATA, Stream.STDIN, p.chunk.subarray(p.offset, p.offset + n));
@@ -174,6 +198,15 @@ class InputStream extends Writable {
     }
     this.pending = undefined;
     p.cb();
+  }
+
+  private waitForDrain(): void {
+    if (this.waitingForDrain) return;
+    this.waitingForDrain = true;
+    this.backlog.whenDrained(() => {
+      this.waitingForDrain = false;
+      if (!this.shut) this.pump();
+    });
   }
 }
 
@@ -215,6 +248,7 @@ export class ProcessChannel implements AgentProcess {
       ? new InputStream(
           off ? new InputCredit(off.stdinReceived, off.stdinLimit) : new InputCredit(0, Limits.STDIN_WINDOW),
           o.send,
+          o.backlog,
         )
       : null;
     this.stdout = this.out;

@@ -272,6 +272,7 @@ describe('ProcessChannel flow control', () => {
       stdin: opts.stdin ?? false,
       window: opts.window ?? 8192,
       send: (type, aux, payload) => sent.push({ type, aux, payload: payload && Buffer.from(payload) }),
+      backlog: { queued: () => 0, whenDrained: () => undefined },
     });
     return { p, sent };
   };
