@@ -15,6 +15,12 @@
  *  - the owner: each guest lock owner (a process, or an open file for OFD locks) gets an open
  *    file of its own per host file, and its locks are OFD locks on it, so owners exclude each
  *    other as they do in one kernel, and exclude the host's processes' locks too;
+ *  - the access: that file is opened read-only unless the owner asks for a POSIX write lock,
+ *    which (as in a kernel) needs write access. A read lock or a flock never opens a file for
+ *    writing: on an overlay (a container's rootfs) that would copy the file up into the upper
+ *    layer, a write into even a `--read-only` container's upper layer. An owner holding read
+ *    locks that asks for a write lock gets a read-write file in place of its read-only one,
+ *    its read locks moved onto it first (read locks do not conflict), so none is lost;
  *  - LOCK: F_OFD_SETLK, which never waits (the guest retries a blocked lock itself); an unlock
  *    of the whole file closes the owner's file;
  *  - GETLOCK: F_OFD_GETLK;
@@ -88,6 +94,7 @@ struct held {
   dev_t dev;
   ino_t ino;
   int fd;
+  int writable; /* opened read-write (a POSIX write lock needs it) */
 };
 
 static struct share shares[MAX_SHARES];
@@ -142,17 +149,65 @@ static int reopen(int pathfd, int flags) {
   return open(proc, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 }
 
-/* A file of its own for `owner` (opened again from the O_PATH `pathfd`, which is closed). */
-static struct held *take(int flock, uint64_t owner, const struct stat *st, int pathfd) {
+/* A file of its own for `owner` (opened again from the O_PATH `pathfd`, which is closed):
+ * read-write when `writable` (falling back to read-only, where the write lock then fails as a
+ * kernel's would), read-only otherwise. */
+static struct held *take(int flock, uint64_t owner, const struct stat *st, int pathfd, int writable) {
   struct held *h = NULL;
   for (int i = 0; i < MAX_HELD && !h; i++)
     if (!held[i].used) h = &held[i];
-  int fd = h ? reopen(pathfd, O_RDWR) : -1;
+  int fd = h && writable ? reopen(pathfd, O_RDWR) : -1;
+  if (fd < 0) writable = 0;
   if (h && fd < 0) fd = reopen(pathfd, O_RDONLY);
   close(pathfd);
   if (fd < 0) return NULL;
-  *h = (struct held){.used = 1, .flock = flock, .owner = owner, .dev = st->st_dev, .ino = st->st_ino, .fd = fd};
+  *h = (struct held){
+      .used = 1, .flock = flock, .owner = owner, .dev = st->st_dev, .ino = st->st_ino, .fd = fd, .writable = writable};
   return h;
+}
+
+/* Copy the OFD read locks of `from` onto `to`, as the kernel lists them in /proc/self/fdinfo:
+ * 0, or -1 when one could not be read or taken. */
+static int copy_read_locks(int from, int to) {
+  char name[64], line[256];
+  snprintf(name, sizeof name, "/proc/self/fdinfo/%d", from);
+  FILE *f = fopen(name, "re");
+  if (!f) return -1;
+  int ok = 0;
+  while (ok == 0 && fgets(line, sizeof line, f)) {
+    char *l = strstr(line, "OFDLCK");
+    if (strncmp(line, "lock:", 5) != 0 || !l) continue;
+    char type[16], end[32];
+    long long start;
+    /* "OFDLCK ADVISORY  READ -1 fe:00:1234 5 14" (or "... 100 EOF") */
+    if (sscanf(l, "OFDLCK %*s %15s %*d %*s %lld %31s", type, &start, end) != 3 || strcmp(type, "READ") != 0 ||
+        start < 0) {
+      ok = -1;
+      break;
+    }
+    long long last = strcmp(end, "EOF") == 0 ? -1 : strtoll(end, NULL, 10);
+    struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = start,
+                       .l_len = last < 0 ? 0 : last - start + 1};
+    if (last >= 0 && last < start) ok = -1;
+    else if (fcntl(to, F_OFD_SETLK, &fl) != 0) ok = -1;
+  }
+  fclose(f);
+  return ok;
+}
+
+/* Give `h` (a read-only file with read locks only) a read-write file of the O_PATH `pathfd`
+ * holding the same locks: 0, or -1 (then `h` is as it was). */
+static int make_writable(struct held *h, int pathfd) {
+  int fd = reopen(pathfd, O_RDWR);
+  if (fd < 0) return -1;
+  if (copy_read_locks(h->fd, fd) != 0) {
+    close(fd);
+    return -1;
+  }
+  close(h->fd);
+  h->fd = fd;
+  h->writable = 1;
+  return 0;
 }
 
 static void drop(struct held *h) {
@@ -197,9 +252,12 @@ static void answer(const struct request *rq, const char *tag, const char *path, 
     return;
   }
   int fresh = !h;
-  if (h)
+  int wants_write = !is_flock && rq->type == TYPE_WRLCK;
+  if (h) {
+    /* Failing, the lock below fails on the read-only file (EBADF), as a kernel's would. */
+    if (wants_write && !h->writable) make_writable(h, pathfd);
     close(pathfd);
-  else if (!(h = take(is_flock, rq->owner, &st, pathfd)))
+  } else if (!(h = take(is_flock, rq->owner, &st, pathfd, wants_write)))
     return;
   if (is_flock) {
     int how = rq->type == TYPE_RDLCK ? LOCK_SH : rq->type == TYPE_WRLCK ? LOCK_EX : LOCK_UN;

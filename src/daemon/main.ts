@@ -34,6 +34,7 @@ import { SpareDisks } from '../storage/upper-disk-file';
 import { StateStore } from '../storage/state';
 import { repairFrontend } from '../translate/repair';
 import { loadEngineId } from './engine-id';
+import { closeDaemonRoots } from './private-roots';
 import { openNetworks } from '../net/daemon';
 import { lookupOver } from '../net/container-config';
 import { dropStaleEndpoints, endpointIds } from '../pod/network';
@@ -60,6 +61,9 @@ async function main(argv: string[]): Promise<void> {
   setLogLevel(opts.logLevel);
   // TLS files and the socket group are checked before any other work.
   const listenPlan = planListeners(opts);
+
+  // Both roots are root's alone (0700) before anything is made in them (./private-roots.ts).
+  closeDaemonRoots([opts.dataRoot, opts.execRoot]);
 
   // --- images: content/, layers/, images/ under the data root -------------------------------
   // Per-registry mirrors (registries.conf) serve the Docker API's pulls and the CRI's alike.

@@ -14,6 +14,7 @@ import { writeVmRecord } from './runtime-dir';
 import { killAndWait, processCpuMs, setProcessNice, spawnDetached } from './processes';
 import { QemuVm } from './qemu-vm';
 import { faultPoint } from './fault';
+import { spawnConfinedQemu } from './confinement';
 import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
 import type { StartHost } from './start-host';
 
@@ -38,8 +39,8 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
       await waitForSocket(paths.volumesSock, volumesVirtiofsd, 3000, "the volume share's virtiofsd");
     }
     const virtiofsdMs = Date.now() - started;
-    qemu = await spawnDetached(
-      tools.qemu,
+    qemu = await spawnConfinedQemu(
+      { bin: tools.qemu, args: [] },
       qemuArgs({
         id,
         size,

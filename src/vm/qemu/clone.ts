@@ -13,9 +13,10 @@ import { logger } from '../../util/log';
 import type { QemuTools } from './binaries';
 import { qemuArgs, TCG_TB_SIZE_MIB } from './cmdline';
 import { writeVmRecord } from './runtime-dir';
-import { killAndWait, processCpuMs, spawnDetached } from './processes';
+import { killAndWait, processCpuMs } from './processes';
 import { QemuVm, type ProcessEnd } from './qemu-vm';
 import { faultPoint } from './fault';
+import { spawnConfinedQemu } from './confinement';
 import { startLockHolder } from './lock-holder';
 import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
 import { restoreClone, type VmTemplates } from './templates';
@@ -57,29 +58,25 @@ export async function cloneVm(
   let stateFd: number | undefined;
   try {
     stateFd = fs.openSync(tpl.stateFile, 'r'); // close-on-exec, as every fd Node opens
-    qemu = await spawnDetached(
-      tools.cloneQemu.bin,
-      [
-        ...tools.cloneQemu.args,
-        ...qemuArgs({
-          id,
-          size,
-          accel: h.opts.accel,
-          kernel: guest.kernel,
-          initrd: guest.initrd,
-          cmdline: h.cmdline,
-          paths,
-          devices,
-          splitWx,
-          machineOpts: guest.machineOpts,
-          transport: '9p',
-          ram: { file: tpl.ramFile, share: false },
-          incoming: true,
-        }),
-      ],
+    qemu = await spawnConfinedQemu(
+      tools.cloneQemu,
+      qemuArgs({
+        id,
+        size,
+        accel: h.opts.accel,
+        kernel: guest.kernel,
+        initrd: guest.initrd,
+        cmdline: h.cmdline,
+        paths,
+        devices,
+        splitWx,
+        machineOpts: guest.machineOpts,
+        transport: '9p',
+        ram: { file: tpl.ramFile, share: false },
+        incoming: true,
+      }),
       paths.qemuLog,
       [stateFd],
-      tools.cloneQemu.env,
     );
     fs.closeSync(stateFd);
     stateFd = undefined;

@@ -7,6 +7,7 @@ import type { VmDevices, VmSize } from '../types';
 import { devicesQemuArgs } from '../devices';
 import type { VmPaths } from './runtime-dir';
 import { Names } from '../agent/protocol';
+import { QEMU_SANDBOX_ARGS } from './confinement';
 
 /**
  * The virtio-fs tag the agent mounts at /run/podvisor/share. It, and the names of the
@@ -151,7 +152,8 @@ export const TCG_TB_SIZE_MIB = 32;
  *   guest pages the boot touched and freed, and with free-page-reporting the guest reports
  *   freed 2 MiB blocks to QEMU, which discards them (memory a finished container used goes
  *   back to the host);
- * - then the devices of the VM's configuration, each rendered by its module (src/vm/devices).
+ * - then the devices of the VM's configuration, each rendered by its module (src/vm/devices);
+ * - QEMU's seccomp sandbox (confinement.ts: no fork/exec, no setuid, no scheduler changes).
  */
 export function qemuArgs(o: QemuArgsOptions): string[] {
   const mem = `${o.size.memoryMiB}M`;
@@ -207,6 +209,7 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     '-no-user-config',
     '-nographic',
     '-no-reboot',
+    ...QEMU_SANDBOX_ARGS,
     '-kernel',
     o.kernel,
     '-initrd',
@@ -259,7 +262,13 @@ export function virtiofsdArgs(paths: VmPaths): string[] {
   return virtiofsdArgsFor(paths.virtiofsdSock, paths.shareDir, 'always');
 }
 
-/** virtiofsd serving `source` on `socket` with a chroot sandbox, submounts announced, and this cache mode. */
+/**
+ * virtiofsd serving `source` on `socket` with a chroot sandbox, submounts announced, and this
+ * cache mode. Its own seccomp filter is always on; modcaps drops CAP_MKNOD and CAP_SETFCAP
+ * from the capabilities it keeps for serving the guest, so guest root cannot make a device
+ * node on the host (mknod fails with EPERM) nor give a host file capabilities
+ * (confinement.ts says the same of QEMU's 9p server).
+ */
 export function virtiofsdArgsFor(socket: string, source: string, cache: 'always' | 'auto'): string[] {
   return [
     `--socket-path=${socket}`,
@@ -267,6 +276,8 @@ export function virtiofsdArgsFor(socket: string, source: string, cache: 'always'
     `source=${source}`,
     '-o',
     'sandbox=chroot',
+    '-o',
+    'modcaps=-mknod:-setfcap',
     '-o',
     'announce_submounts',
     '-o',

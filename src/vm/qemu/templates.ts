@@ -23,6 +23,7 @@
  * the first template of the next one. A running clone keeps its mapping of a removed file.
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
@@ -34,12 +35,13 @@ import { logger } from '../../util/log';
 import { qemuArgs } from './cmdline';
 import type { QemuProgram } from './binaries';
 import { vmPathsAt, type VmPaths } from './runtime-dir';
-import { isRunning, killAndWait, spawnDetached } from './processes';
+import { isRunning, killAndWait } from './processes';
 import { liveProcesses, QEMU_NAME } from './vm-processes';
 import { QmpClient } from './qmp';
 import { removeTreeOnOneDevice, unmountBelow } from './host-files';
 import type { AgentConnector } from './agent-connector';
 import { faultPoint } from './fault';
+import { spawnConfinedQemu } from './confinement';
 
 const log = logger('vm');
 
@@ -214,28 +216,23 @@ export class VmTemplates {
     let agent: Agent | undefined;
     try {
       const program = this.opts.qemu();
-      qemu = await spawnDetached(
-        program.bin,
-        [
-          ...program.args,
-          ...qemuArgs({
-            id,
-            size: shape.size,
-            accel: shape.accel,
-            kernel: shape.guest.kernel,
-            initrd: shape.guest.initrd,
-            cmdline: shape.cmdline,
-            paths,
-            devices,
-            splitWx: shape.splitWx,
-            machineOpts: shape.guest.machineOpts,
-            transport: '9p',
-            ram: { file: ramFile, share: true },
-          }),
-        ],
+      qemu = await spawnConfinedQemu(
+        program,
+        qemuArgs({
+          id,
+          size: shape.size,
+          accel: shape.accel,
+          kernel: shape.guest.kernel,
+          initrd: shape.guest.initrd,
+          cmdline: shape.cmdline,
+          paths,
+          devices,
+          splitWx: shape.splitWx,
+          machineOpts: shape.guest.machineOpts,
+          transport: '9p',
+          ram: { file: ramFile, share: true },
+        }),
         paths.qemuLog,
-        [],
-        program.env,
       );
       faultPoint('template-after-qemu-spawn');
       this.buildingQemus.add(qemu);
@@ -285,17 +282,86 @@ export class VmTemplates {
   }
 }
 
-/** Stop the VM and save its device state to `stateFile` (RAM stays in its file: x-ignore-shared). */
+/**
+ * Stop the VM and save its device state to `stateFile` (RAM stays in its file: x-ignore-shared).
+ * QEMU sends the state to a unix socket the daemon listens on beside it and writes to the file:
+ * its seccomp sandbox (cmdline.ts: spawn=deny) forbids `exec:cat > file`, QEMU 7.2 has no
+ * `file:` URI, and an `fd:` URI needs a descriptor passed over QMP (SCM_RIGHTS), which Node's
+ * sockets cannot send.
+ */
 async function saveState(paths: VmPaths, stateFile: string): Promise<void> {
-  const qmp = await QmpClient.connect(paths.qmpSock);
+  const sink = await receiveState(path.join(path.dirname(stateFile), 'state.sock'), stateFile);
   try {
-    await qmp.execute('stop');
-    await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
-    await qmp.execute('migrate', { uri: `exec:cat > ${shellQuote(stateFile)}` });
-    await waitForMigration(qmp, 'saving the template');
+    const qmp = await QmpClient.connect(paths.qmpSock);
+    try {
+      await qmp.execute('stop');
+      await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+      await qmp.execute('migrate', { uri: `unix:${sink.socket}` });
+      await waitForMigration(qmp, 'saving the template');
+    } finally {
+      qmp.close();
+    }
+    // QEMU closes the stream once it reports the migration completed.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      sink.written,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new UnavailableError(`saving the template: the state stream did not end within ${MIGRATE_TIMEOUT_MS} ms`),
+            ),
+          MIGRATE_TIMEOUT_MS,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
   } finally {
-    qmp.close();
+    sink.close();
   }
+}
+
+/**
+ * Listen on `socket` (in the template's own 0700 directory) for QEMU's one migration stream
+ * and write it to `file`. `written` resolves once the stream ended and the file is closed.
+ */
+async function receiveState(
+  socket: string,
+  file: string,
+): Promise<{ socket: string; written: Promise<void>; close(): void }> {
+  fs.rmSync(socket, { force: true });
+  let resolveWritten!: () => void;
+  let rejectWritten!: (err: Error) => void;
+  const written = new Promise<void>((resolve, reject) => {
+    resolveWritten = resolve;
+    rejectWritten = reject;
+  });
+  written.catch(() => undefined);
+  const server = net.createServer((conn) => {
+    server.close(); // one stream only
+    const out = fs.createWriteStream(file, { mode: 0o600 });
+    out.once('error', (err) => {
+      conn.destroy();
+      rejectWritten(err);
+    });
+    conn.once('error', (err) => {
+      out.destroy();
+      rejectWritten(err);
+    });
+    out.once('finish', () => resolveWritten());
+    conn.pipe(out);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socket, () => resolve());
+  });
+  return {
+    socket,
+    written,
+    close: () => {
+      server.close();
+      fs.rmSync(socket, { force: true });
+    },
+  };
 }
 
 /**
@@ -387,10 +453,4 @@ function consoleTail(paths: VmPaths): string {
   } catch {
     return '';
   }
-}
-
-/** A path for `exec:` (QEMU runs it with /bin/sh -c). Our paths have no quote; refuse any that does. */
-function shellQuote(p: string): string {
-  if (/['\n]/.test(p)) throw new UnavailableError(`unusable path for QEMU's exec migration: ${p}`);
-  return `'${p}'`;
 }

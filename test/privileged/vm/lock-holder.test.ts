@@ -6,6 +6,9 @@
  *   it; a whole-file unlock releases it; flocks are apart from POSIX locks;
  * - nothing outside the share is touched: `..`, a symlink out, a device node or a FIFO are
  *   answered as granted (the guest's own lock stands) without opening anything there;
+ * - a read lock or a flock of an image file (a share that is an overlay, as a container's
+ *   rootfs is) writes nothing into the overlay's upper layer; a write lock, which needs write
+ *   access as in a kernel, keeps the owner's read locks;
  * - a malformed request ends the connection, and the holder with it (so do its locks).
  */
 import * as fs from 'node:fs';
@@ -28,6 +31,9 @@ interface Reply {
 
 let dir: string;
 let share: string;
+/** An overlay (lower: an image's file, `upper`: empty), shared under the tag `podvisor-root`. */
+let rootfs: string;
+let upper: string;
 let holder: ChildProcess;
 let conn: net.Socket;
 let server: net.Server;
@@ -35,8 +41,16 @@ let pending = Buffer.alloc(0);
 const waiters: Array<(r: Reply) => void> = [];
 let nextId = 1;
 
-function request(op: number, type: number, file: string, owner: bigint, start = 0n, length = 0n): Buffer {
-  const tag = Buffer.from('podvisor-vol');
+function request(
+  op: number,
+  type: number,
+  file: string,
+  owner: bigint,
+  start = 0n,
+  length = 0n,
+  shareTag = 'podvisor-vol',
+): Buffer {
+  const tag = Buffer.from(shareTag);
   const p = Buffer.from(file);
   const h = Buffer.alloc(40);
   h.writeUInt32LE(MAGIC, 0);
@@ -51,11 +65,24 @@ function request(op: number, type: number, file: string, owner: bigint, start = 
   return Buffer.concat([h, tag, p]);
 }
 
-function ask(op: number, type: number, file: string, owner: bigint): Promise<Reply> {
+function ask(
+  op: number,
+  type: number,
+  file: string,
+  owner: bigint,
+  start = 0n,
+  length = 0n,
+  tag?: string,
+): Promise<Reply> {
   return new Promise((resolve) => {
     waiters.push(resolve);
-    conn.write(request(op, type, file, owner));
+    conn.write(request(op, type, file, owner, start, length, tag));
   });
+}
+
+/** `ask` on the overlay share. */
+function askRootfs(op: number, type: number, file: string, owner: bigint, start = 0n, length = 0n): Promise<Reply> {
+  return ask(op, type, file, owner, start, length, 'podvisor-root');
 }
 
 /** A host process's own POSIX write lock on `file`, without waiting: true when it got it. */
@@ -76,12 +103,26 @@ beforeAll(async () => {
   fs.symlinkSync(path.join(dir, 'outside'), path.join(share, 'out-link'));
   spawnSync('mkfifo', [path.join(share, 'fifo')]);
   spawnSync('mknod', [path.join(share, 'null'), 'c', '1', '3']);
+  const lower = path.join(dir, 'lower');
+  upper = path.join(dir, 'upper');
+  rootfs = path.join(dir, 'rootfs');
+  for (const d of [lower, upper, path.join(dir, 'work'), rootfs]) fs.mkdirSync(d);
+  fs.writeFileSync(path.join(lower, 'image.db'), "an image layer's file");
+  const mounted = spawnSync('mount', [
+    '-t',
+    'overlay',
+    'overlay',
+    '-o',
+    `lowerdir=${lower},upperdir=${upper},workdir=${path.join(dir, 'work')}`,
+    rootfs,
+  ]);
+  if (mounted.status !== 0) throw new Error(`cannot mount the test overlay: ${mounted.stderr.toString()}`);
   const sock = path.join(dir, 'locks.sock');
   const connected = new Promise<net.Socket>((resolve) => {
     server = net.createServer((c) => resolve(c));
   });
   await new Promise<void>((r) => server.listen(sock, r));
-  holder = spawn(bin, [sock, `podvisor-vol=${share}`], { stdio: 'inherit' });
+  holder = spawn(bin, [sock, `podvisor-vol=${share}`, `podvisor-root=${rootfs}`], { stdio: 'inherit' });
   conn = await connected;
   // The holder closes on a malformed request before reading all of it, so the kernel may
   // answer with a reset: an error the malformed-request test expects, not a failure.
@@ -100,6 +141,7 @@ afterAll(async () => {
   holder.kill('SIGKILL');
   conn?.destroy();
   await new Promise((r) => server.close(r));
+  if (rootfs) spawnSync('umount', [rootfs]);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -129,6 +171,28 @@ test("nothing outside the share, and no special file, is opened: such a lock sta
   // The host file behind the symlink was never locked.
   expect(hostLock(outside)).toBe(true);
   expect(fs.readdirSync(share).sort()).toEqual(['db', 'fifo', 'null', 'out-link']);
+});
+
+test("a read lock or a flock of an image file writes nothing into the overlay's upper layer; a later write lock keeps the read locks", async () => {
+  expect((await askRootfs(OP.LOCK, TYPE.RD, '/image.db', 11n, 0n, 10n)).status).toBe(STATUS.SUCCESS);
+  expect((await askRootfs(OP.FLOCK, TYPE.WR, '/image.db', 12n)).status).toBe(STATUS.SUCCESS);
+  expect((await askRootfs(OP.FLOCK, TYPE.RD, '/image.db', 13n)).status).toBe(STATUS.BLOCKED);
+  expect((await askRootfs(OP.LOCK, TYPE.RD, '/image.db', 14n, 5n, 10n)).status).toBe(STATUS.SUCCESS);
+  expect(await askRootfs(OP.GETLOCK, TYPE.WR, '/image.db', 15n)).toMatchObject({
+    status: STATUS.SUCCESS,
+    type: TYPE.RD,
+  });
+  // Nothing was copied up: the container's upper layer is as empty as before.
+  expect(fs.readdirSync(upper)).toEqual([]);
+  // A write lock needs write access (the guest had the file open for writing, so it is in the
+  // upper layer by now): the owner's read lock on 0-9 is still held after it.
+  expect((await askRootfs(OP.LOCK, TYPE.UN, '/image.db', 14n)).status).toBe(STATUS.SUCCESS);
+  expect((await askRootfs(OP.LOCK, TYPE.WR, '/image.db', 11n, 20n, 10n)).status).toBe(STATUS.SUCCESS);
+  expect((await askRootfs(OP.LOCK, TYPE.WR, '/image.db', 14n, 0n, 10n)).status).toBe(STATUS.BLOCKED);
+  expect((await askRootfs(OP.LOCK, TYPE.RD, '/image.db', 14n, 0n, 10n)).status).toBe(STATUS.SUCCESS);
+  expect((await askRootfs(OP.LOCK, TYPE.RD, '/image.db', 14n, 20n, 10n)).status).toBe(STATUS.BLOCKED);
+  for (const owner of [11n, 14n]) expect((await askRootfs(OP.LOCK, TYPE.UN, '/image.db', owner)).status).toBe(0);
+  expect((await askRootfs(OP.FLOCK, TYPE.UN, '/image.db', 12n)).status).toBe(STATUS.SUCCESS);
 });
 
 test('a malformed request ends the connection and the holder, whose locks go with it', async () => {

@@ -64,6 +64,8 @@ describe('devices on the QEMU command line', () => {
       '-o',
       'sandbox=chroot',
       '-o',
+      'modcaps=-mknod:-setfcap',
+      '-o',
       'announce_submounts',
       '-o',
       'cache=auto',

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { kernelCmdline, qemuArgs, virtiofsdArgs } from '../../../src/vm/qemu/cmdline';
+import { capabilityArgs } from '../../../src/vm/qemu/confinement';
 import { hostTscKhz } from '../../../src/vm/qemu/host-tsc';
 import { readVmRecord, vmPaths, writeVmRecord, type VmRecord } from '../../../src/vm/qemu/runtime-dir';
 import { planDevices } from '../../../src/vm/devices';
@@ -150,8 +151,36 @@ describe('kernelCmdline', () => {
   });
 });
 
+describe('QEMU confinement', () => {
+  it("runs every VM's QEMU under its seccomp sandbox with every deny-set", () => {
+    const args = qemuArgs({
+      id: 'abcdef012345',
+      size: { memoryMiB: 256, cpus: 1 },
+      accel: 'tcg',
+      kernel: '/k',
+      initrd: '/i',
+      cmdline: '',
+      paths: vmPaths('/x', 'abcdef012345'),
+      transport: '9p',
+      ram: { file: '/t/ram', share: false },
+      incoming: true,
+    });
+    expect(values(args, '-sandbox')).toEqual([
+      'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny',
+    ]);
+  });
+
+  it('keeps only the capabilities the 9p server and the taps need, inheritable ones included', () => {
+    expect(capabilityArgs()).toEqual([
+      '--inh-caps=-all',
+      '--bounding-set=-all,+chown,+dac_override,+dac_read_search,+fowner,+fsetid,+net_admin',
+      '--',
+    ]);
+  });
+});
+
 describe('virtiofsdArgs', () => {
-  it('serves the share directory with a chroot sandbox and announces submounts', () => {
+  it('serves the share directory with a chroot sandbox, without CAP_MKNOD and CAP_SETFCAP, and announces submounts', () => {
     const p = vmPaths('/x', 'abcdef012345');
     expect(virtiofsdArgs(p)).toEqual([
       '--socket-path=/x/vms/abcdef012345/virtiofsd.sock',
@@ -159,6 +188,8 @@ describe('virtiofsdArgs', () => {
       'source=/x/vms/abcdef012345/share',
       '-o',
       'sandbox=chroot',
+      '-o',
+      'modcaps=-mknod:-setfcap',
       '-o',
       'announce_submounts',
       '-o',
