@@ -26,7 +26,7 @@ import { parseMounts, withShmSize } from './mounts';
 import type { ContainerNetworkPlan, NetworkLookup } from '../net/container-config';
 import { planNetworks, type NetworkingInput } from './network-plan';
 import { parseRestartPolicy, type CreateRequest } from './create-body';
-import { dockerSecurity } from './security';
+import { dockerDefaultSysctls, dockerSecurity, parseUlimits } from './security';
 import { seccompOf } from './seccomp-opt';
 import { parseStorageOpt } from './storage-opt';
 
@@ -83,6 +83,14 @@ export function translateCreate(
   // dockerd checks the log driver after the image lookup (a 404 comes first).
   const logConfig = verifyLogConfig(req.hostConfig.LogConfig, opts.logDefaults ?? { Type: 'json-file', Config: {} });
   const sec = dockerSecurity({ ...req.hostConfig });
+  const rlimits = parseUlimits(req.hostConfig.Ulimits);
+  // The sysctls runc and dockerd add (domain name, unprivileged ports and ping); inspect still
+  // shows HostConfig.Sysctls as sent, as dockerd does.
+  const security = {
+    ...sec.security,
+    sysctls: dockerDefaultSysctls(req.hostConfig, c.Domainname),
+    ...(rlimits.length ? { rlimits } : {}),
+  };
   const hc: DockerHostConfig = {
     ...req.hostConfig,
     LogConfig: logConfig,
@@ -131,8 +139,9 @@ export function translateCreate(
         ...(storage.size !== undefined ? { diskSize: storage.size } : {}),
         ...(mounts.length ? { mounts } : {}),
         ...(healthSpecOf(health, c.Shell ?? ic.Shell) ? { health: healthSpecOf(health, c.Shell ?? ic.Shell) } : {}),
-        security: sec.security,
+        security,
         ...(seccomp ? { seccomp } : {}),
+        ...(hc.Init ? { dockerInit: true } : {}),
       },
     ],
   };
