@@ -348,7 +348,13 @@ static void spare_main(int req_fd, int res_fd) {
   /* The agent's binary, for docker --init: taken while the VM's root (and /proc) is still here. */
   int init_tree = -1;
   if (rq.docker_init) {
-    init_tree = (int)syscall(SYS_open_tree, AT_FDCWD, "/proc/self/exe", OPEN_TREE_CLONE | O_CLOEXEC);
+    /* By its path in this namespace: /proc/self/exe itself leads to the mount of the agent's
+     * namespace, which open_tree refuses to clone from here (EINVAL). */
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0 || n >= (ssize_t)sizeof exe - 1) helper_fail(res_fd, "find the agent's binary for docker-init");
+    exe[n] = 0;
+    init_tree = (int)syscall(SYS_open_tree, AT_FDCWD, exe, OPEN_TREE_CLONE | O_CLOEXEC);
     if (init_tree < 0) helper_fail(res_fd, "take the agent's binary for docker-init");
   }
   /* pivot_root(".", "."): the old root (with the stage) ends up stacked under the new one;
