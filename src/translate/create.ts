@@ -45,6 +45,11 @@ export interface TranslateOptions {
    * gets loopback only; asking for ports or a user network is then refused).
    */
   networks?: NetworkLookup;
+  /**
+   * Add the sysctls dockerd 20.10 adds (unprivileged ports and ping: dockerDefaultSysctls).
+   * Default true; a CRI pod sandbox has only the kubelet's, as under containerd 1.x.
+   */
+  dockerdSysctls?: boolean;
 }
 
 /** Result of translateCreate. */
@@ -88,7 +93,7 @@ export function translateCreate(
   // shows HostConfig.Sysctls as sent, as dockerd does.
   const security = {
     ...sec.security,
-    sysctls: dockerDefaultSysctls(req.hostConfig, c.Domainname),
+    sysctls: dockerDefaultSysctls(req.hostConfig, c.Domainname, opts.dockerdSysctls ?? true),
     ...(rlimits.length ? { rlimits } : {}),
   };
   const hc: DockerHostConfig = {
