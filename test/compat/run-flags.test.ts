@@ -134,13 +134,12 @@ describe('--ulimit', () => {
       await dockerCli(daemon, ['rm', '-f', id]);
     }
     expect(execs[0]).toEqual(ours.out);
-    // One row differs under dockerd: an exec's soft open-files limit is its hard one there
-    // (runc, a Go program, raised its own soft limit to the hard one, and dockerd gives an exec
-    // no limits of its own, so the exec inherits runc's). podvisor gives an exec the
-    // container's --ulimit, as runc gives it every other limit (docs/limitations.md).
+    // Under dockerd an exec's soft open-files limit was once its hard one (4096), once the
+    // container's (2048), in two runs of this test: runc (a Go program) raises its own soft
+    // limit, and which one an exec inherits varies. podvisor gives an exec the container's
+    // --ulimit, every row (docs/limitations.md); the other rows are dockerd's too.
     const openFiles = /^Max open files.*\n/m;
     expect(execs[1].replace(openFiles, '')).toEqual(theirs.out.replace(openFiles, ''));
-    expect(execs[1]).toMatch(/^Max open files +4096 +4096 +files/m);
   });
 });
 
