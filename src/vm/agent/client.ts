@@ -55,7 +55,15 @@ import type { AgentMux } from './mux';
 import type { ProcessChannel } from './process';
 import { decodeProcessTable } from './process-table';
 import { decodeListed, resumeOutput } from './resume';
-import { checkId, checkPath, checkTermSize, putCapabilities, putContainerSecurity, putLimits, putRlimits } from './requests';
+import {
+  checkId,
+  checkPath,
+  checkTermSize,
+  putCapabilities,
+  putContainerSecurity,
+  putLimits,
+  putRlimits,
+} from './requests';
 import { Limits, Op, PROTOCOL_VERSION, Tag } from './protocol';
 import { protocolError, TlvWriter } from './tlv';
 
