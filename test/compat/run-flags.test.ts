@@ -57,6 +57,14 @@ describe('--init', () => {
     expect(plain.out).toMatch(/^ +1 ps$/m);
   });
 
+  test("the init's binary is read-only to the container's root, as dockerd's docker-init", async () => {
+    const script = 'echo x > /sbin/docker-init; echo "write $?"; cat /sbin/docker-init > /dev/null; echo "read $?"';
+    const [ours, theirs] = await both(['run', '--rm', '--init', IMAGE, 'sh', '-c', script]);
+    expect(ours).toEqual(theirs);
+    expect(ours.out).toBe('write 1\nread 0\n');
+    expect(ours.err).toContain('Read-only file system');
+  });
+
   test('an orphan is reaped by the init (no zombie is left)', async () => {
     // The orphan's parent exits at once; its /proc entry goes only when PID 1 reaps it.
     const script =
