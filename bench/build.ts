@@ -13,11 +13,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
-import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { median, startDockerd, timeIt, stopBench, runMain } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const IMAGE = (): string => `${fixtureRegistry()}/busybox`;
 
 const docker = (env: NodeJS.ProcessEnv, args: string[]) =>
   execFileSync('docker', args, { env: { ...env, DOCKER_BUILDKIT: '0' }, stdio: 'ignore', timeout: 300000 });
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(ctx);
   fs.writeFileSync(
     path.join(ctx, 'Dockerfile'),
-    `FROM ${IMAGE}\nENV GREETING=hello\nWORKDIR /app\nCOPY data.txt ./\nRUN wc -c data.txt > size.txt && echo "$GREETING" >> size.txt\nCMD ["cat", "size.txt"]\n`,
+    `FROM ${IMAGE()}\nENV GREETING=hello\nWORKDIR /app\nCOPY data.txt ./\nRUN wc -c data.txt > size.txt && echo "$GREETING" >> size.txt\nCMD ["cat", "size.txt"]\n`,
   );
   fs.writeFileSync(path.join(ctx, 'data.txt'), 'x'.repeat(100000));
   const registries = await ensureFixtureRegistries();
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   try {
     dockerd = await startDockerd(path.join(base, 'dockerd'));
     const clients: Record<string, NodeJS.ProcessEnv> = { podvisor: podvisor.env, dockerd: dockerd.env };
-    for (const env of Object.values(clients)) docker(env, ['pull', '-q', IMAGE]);
+    for (const env of Object.values(clients)) docker(env, ['pull', '-q', IMAGE()]);
     const first: Record<string, number[]> = { podvisor: [], dockerd: [] };
     const cached: Record<string, number[]> = { podvisor: [], dockerd: [] };
     for (let r = 0; r < RUNS; r++) {

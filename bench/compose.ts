@@ -3,7 +3,7 @@
  * the compose test's project (test/fixtures/compose-project.ts): web built FROM the fixture
  * debian-nginx image with a published port, a named volume, a bind-mounted config file and a
  * health check; a busybox worker on a custom network, started once web is healthy. Both
- * daemons pull the same base images from the same fixture registry (127.0.0.1:5000) first,
+ * daemons pull the same base images from the same fixture registry (test/fixtures/registry.ts) first,
  * so no timing includes a pull. For each daemon:
  *  - the first `up -d`, which builds web (FROM, COPY, RUN) then starts the project;
  *  - RUNS times: `down -v` then `up -d` with the image built (`up -d` returns once web is
@@ -23,7 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFile, execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
-import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { BUILT_PAGE, writeComposeProject } from '../test/fixtures/compose-project';
 import { median, runMain, startDockerd, stopBench } from './common';
 
@@ -90,9 +90,9 @@ async function main(): Promise<void> {
     for (const [name, env, port, prefix] of clients) {
       const dir = path.join(base, `project-${name}`);
       fs.mkdirSync(dir);
-      writeComposeProject(dir, { registry: FIXTURE_REGISTRY, port, workerGreeting: 'bench' });
+      writeComposeProject(dir, { registry: fixtureRegistry(), port, workerGreeting: 'bench' });
       for (const image of ['debian-nginx:latest', 'busybox:latest'])
-        execFileSync('docker', ['pull', '-q', `${FIXTURE_REGISTRY}/${image}`], {
+        execFileSync('docker', ['pull', '-q', `${fixtureRegistry()}/${image}`], {
           env,
           stdio: 'ignore',
           timeout: 600000,

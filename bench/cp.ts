@@ -28,13 +28,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon';
-import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { median, stopBench, runMain, timeIt } from './common';
 import { startNetnsDockerd, type NetnsDockerd } from './netns-dockerd';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const FILES = Number(process.env.BENCH_FILES ?? 100_000);
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const IMAGE = (): string => `${fixtureRegistry()}/busybox`;
 
 /** CPU seconds process `pid` and its waited-for children have used (/proc/<pid>/stat). */
 function cpuSeconds(pid: number): number {
@@ -86,13 +86,13 @@ async function main(): Promise<void> {
     const src = path.join(base, 'many');
     fs.mkdirSync(src);
     for (let i = 0; i < FILES; i++) fs.closeSync(fs.openSync(path.join(src, `f${i}`), 'w'));
-    for (const env of Object.values(clients)) docker(env, ['pull', '-q', IMAGE]);
+    for (const env of Object.values(clients)) docker(env, ['pull', '-q', IMAGE()]);
 
     const rows: Record<string, number[]> = {};
     const cpu: Record<string, number[]> = {};
     for (let r = 0; r < ROUNDS; r++) {
       for (const [name, env] of Object.entries(clients)) {
-        const c = docker(env, ['create', IMAGE, 'true']);
+        const c = docker(env, ['create', IMAGE(), 'true']);
         const cpu0 = cpuSeconds(pids[name]);
         const t = timeIt(() => docker(env, ['cp', src, `${c}:/tmp/`]));
         (cpu[name] ??= []).push(cpuSeconds(pids[name]) - cpu0);

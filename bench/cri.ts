@@ -29,7 +29,6 @@
  *   BENCH_RUNS=5 BENCH_PARALLEL=10 BENCH_ONLY=containerd|podvisor
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -65,21 +64,9 @@ interface PodTimes {
   teardown: number;
 }
 
-/** A free TCP port on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** The bench's registry with the workload image and the pause stand-in. */
 async function startBenchRegistry(dir: string): Promise<RunningRegistry> {
-  const reg = await startRegistry(`127.0.0.1:${await freePort()}`, dir);
+  const reg = await startRegistry(dir);
   const base = await buildLayer(busyboxEntries());
   await pushImage({ registry: reg.addr, repository: 'e2e-test-images/busybox' }, assembleImage([base]), ['1.29-2']);
   // A pause stand-in: PID 1 sleeps until it is told to stop.

@@ -16,11 +16,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
-import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { median, runMain } from './common';
 import { startNetnsDockerd, type NetnsDockerd } from './netns-dockerd';
 
-const BUSYBOX = `${FIXTURE_REGISTRY}/busybox`;
+const BUSYBOX = (): string => `${fixtureRegistry()}/busybox`;
 const RUNS = Number(process.env.RUNS ?? 20);
 const IMAGE = 'bench-first-output';
 
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   const ctx = path.join(base, 'ctx');
   fs.mkdirSync(ctx);
   fs.writeFileSync(path.join(ctx, 'file.txt'), 'hello world');
-  fs.writeFileSync(path.join(ctx, 'custom.dockerfile'), `FROM ${BUSYBOX}\nCOPY . /src\nWORKDIR /src\n`);
+  fs.writeFileSync(path.join(ctx, 'custom.dockerfile'), `FROM ${BUSYBOX()}\nCOPY . /src\nWORKDIR /src\n`);
   const registries = await ensureFixtureRegistries();
   const podvisor = await startDaemon({ vmPoolSize: 2 });
   let dockerd: NetnsDockerd | undefined;
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
       ['dockerd', dockerd.env, (dockerd.env.DOCKER_HOST ?? '').replace(/^unix:\/\//, '')],
     ] as const;
     for (const [name, env] of daemons) {
-      ok(env, ['pull', '-q', BUSYBOX]);
+      ok(env, ['pull', '-q', BUSYBOX()]);
       ok(env, ['build', '-q', '-f', path.join(ctx, 'custom.dockerfile'), '-t', IMAGE, ctx]);
       results[name] = [];
     }

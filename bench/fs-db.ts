@@ -19,15 +19,15 @@
  *    figure. Each round's `-i` makes the tables anew, so each round's TPS run starts alike.
  */
 import { execFileSync } from 'node:child_process';
-import { FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { fixtureRegistry } from '../test/fixtures/registry';
 import { sleep } from './common';
 import { docker, isPodvisor, type Group, type Step } from './fs-parts';
 
 const INSERTS = Number(process.env.BENCH_SQLITE_INSERTS ?? 1000);
 const TMPFILES = Number(process.env.BENCH_TMPFILES ?? 1000);
 const PGBENCH_SECONDS = Number(process.env.BENCH_PGBENCH_SECONDS ?? 20);
-const PYTHON = `${FIXTURE_REGISTRY}/debian-python:3`;
-const POSTGRES = `${FIXTURE_REGISTRY}/debian-postgres:15`;
+const PYTHON = (): string => `${fixtureRegistry()}/debian-python:3`;
+const POSTGRES = (): string => `${fixtureRegistry()}/debian-postgres:15`;
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 /** How long a PostgreSQL container may take to initdb and start (a TCG VM on a loaded host). */
 const PG_READY_MS = 20 * 60_000;
@@ -95,7 +95,7 @@ export function sqliteGroup(): Group {
     name: 'sqlite',
     containers: [SQLITE_CONTAINER],
     start: (who, env) => {
-      docker(env, ['pull', '-q', PYTHON]);
+      docker(env, ['pull', '-q', PYTHON()]);
       const tmpfs = isPodvisor(who) ? ['--tmpfs', '/scratch:size=256m'] : [];
       docker(env, [
         'run',
@@ -107,7 +107,7 @@ export function sqliteGroup(): Group {
         '-v',
         '/vol',
         ...tmpfs,
-        PYTHON,
+        PYTHON(),
         'sleep',
         '36000',
       ]);
@@ -166,7 +166,7 @@ export function pgbenchGroups(): Group[] {
       containers: [name],
       start: (who, env) => {
         if (podvisorOnly && !isPodvisor(who)) return;
-        docker(env, ['pull', '-q', POSTGRES]);
+        docker(env, ['pull', '-q', POSTGRES()]);
         docker(env, [
           'run',
           '-d',
@@ -177,7 +177,7 @@ export function pgbenchGroups(): Group[] {
           '-e',
           'POSTGRES_HOST_AUTH_METHOD=trust',
           ...args,
-          POSTGRES,
+          POSTGRES(),
         ]);
       },
       ready: async (who, env) => {

@@ -45,7 +45,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
-import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { median, startDockerd, stopBench, runMain } from './common';
 import { docker, isPodvisor, removeContainers, type Group, type Step } from './fs-parts';
 import { pgbenchGroups, sqliteGroup } from './fs-db';
@@ -55,7 +55,7 @@ const FILES = Number(process.env.BENCH_FILES ?? 3000);
 const TREES = (process.env.BENCH_TREES ?? '/usr/share/doc /usr/lib/python3')
   .split(/\s+/)
   .filter((t) => fs.existsSync(t));
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const IMAGE = (): string => `${fixtureRegistry()}/busybox`;
 const CONTAINER = 'bench-fs';
 const BLOCK = process.env.BENCH_BLOCK !== '0';
 /** BENCH_9P=0: leave out podvisor with --rootfs-disk=false (the writable layer over 9p), slow on a loaded machine. */
@@ -121,7 +121,7 @@ function filesGroup(tarDir: string, buildCtx: string): Group {
     name: 'files',
     containers: [CONTAINER],
     start: (who, env) => {
-      docker(env, ['pull', '-q', IMAGE]);
+      docker(env, ['pull', '-q', IMAGE()]);
       // 1 GiB for both (on podvisor, a VM of that size): the guest tmpfs holds the untarred
       // trees (~200 MiB) in the container's memory.
       const tmpfs = isPodvisor(who) ? ['--tmpfs', '/scratch:size=512m'] : [];
@@ -137,7 +137,7 @@ function filesGroup(tarDir: string, buildCtx: string): Group {
         '-v',
         `${tarDir}:/in:ro`,
         ...tmpfs,
-        IMAGE,
+        IMAGE(),
         'sleep',
         '36000',
       ]);
@@ -224,7 +224,7 @@ async function main(): Promise<void> {
   const entries = makeTar(tarFile);
   const buildCtx = path.join(base, 'build');
   fs.mkdirSync(buildCtx);
-  fs.writeFileSync(path.join(buildCtx, 'Dockerfile'), `FROM ${IMAGE}\nRUN ${smallFiles('/opt/files')}\n`);
+  fs.writeFileSync(path.join(buildCtx, 'Dockerfile'), `FROM ${IMAGE()}\nRUN ${smallFiles('/opt/files')}\n`);
   const groups = [filesGroup(path.dirname(tarFile), buildCtx), sqliteGroup(), ...pgbenchGroups()]
     .map((g) => ({ ...g, steps: g.steps.filter((st) => !ONLY || ONLY.test(st.name)) }))
     .filter((g) => g.steps.length > 0);

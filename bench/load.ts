@@ -18,14 +18,14 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ENDPOINTS, quantile, runLoad, type Endpoint } from '../test/helpers/load';
-import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { startDockerd, stopBench, runMain } from './common';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 50);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 40);
 const CONTAINERS = Number(process.env.BENCH_CONTAINERS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const IMAGE = (): string => `${fixtureRegistry()}/busybox`;
 const TICKER = ['sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done'];
 
 const docker = (env: NodeJS.ProcessEnv, args: string[]) =>
@@ -53,8 +53,8 @@ async function main(): Promise<void> {
       ['podvisor', podvisor.socketPath, podvisor.env],
       ['dockerd', dockerdSock, dockerd.env],
     ] as const) {
-      docker(env, ['pull', '-q', IMAGE]);
-      const ids = Array.from({ length: CONTAINERS }, () => docker(env, ['run', '-d', IMAGE, ...TICKER]));
+      docker(env, ['pull', '-q', IMAGE()]);
+      const ids = Array.from({ length: CONTAINERS }, () => docker(env, ['run', '-d', IMAGE(), ...TICKER]));
       targets.push({
         name,
         socketPath,

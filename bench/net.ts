@@ -1,6 +1,6 @@
 /**
  * Network throughput and request rate: podvisor beside dockerd 20.10 (runc) in the same run,
- * with the fixture busybox from the fixture registry (127.0.0.1:5000) and the stock docker CLI.
+ * with the fixture busybox from the fixture registry (test/fixtures/registry.ts) and the stock docker CLI.
  * dockerd runs in a network namespace of its own with its default bridge and iptables rules
  * (./netns-dockerd.ts); the client side (./net-client.ts) runs as a process in the daemon's
  * namespace, the same code for both. For each daemon, RUNS times each:
@@ -26,7 +26,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
-import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { median } from './common';
 import { startNetnsDockerd, type NetnsDockerd } from './netns-dockerd';
 import { freePort } from '../test/helpers/docker-cli';
@@ -36,7 +36,7 @@ const MB = Number(process.env.BENCH_NET_MB ?? 1024);
 const REQUESTS = Number(process.env.BENCH_NET_REQUESTS ?? 300);
 const CONCURRENCY = Number(process.env.BENCH_NET_CONCURRENCY ?? 8);
 const C2C_MB = Number(process.env.BENCH_NET_C2C_MB ?? 64);
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const IMAGE = (): string => `${fixtureRegistry()}/busybox`;
 /** A sink on port 80: each connection is read to EOF, then answered "done". */
 const SINK = [
   'sh',
@@ -131,21 +131,21 @@ async function main(): Promise<void> {
   type Figures = Record<'push' | 'rps' | C2cMode, number[]>;
   const results: Record<string, Figures> = {};
   try {
-    dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), { registries: [FIXTURE_REGISTRY] });
+    dockerd = await startNetnsDockerd(path.join(base, 'dockerd'), { registries: [fixtureRegistry()] });
     const daemons: Array<[string, NodeJS.ProcessEnv, string[]]> = [
       ['podvisor', podvisor.env, []],
       ['dockerd', dockerd.env, dockerd.inNetns],
     ];
     for (const [name, env, prefix] of daemons) {
       const r: Figures = (results[name] = { push: [], rps: [], pipe: [], direct: [], loopback: [] });
-      docker(env, ['pull', '-q', IMAGE]);
+      docker(env, ['pull', '-q', IMAGE()]);
       const sinkPort = await freePort();
       const webPort = await freePort();
-      docker(env, ['run', '-d', '--name', 'bn-sink', '-p', `127.0.0.1:${sinkPort}:80`, IMAGE, ...SINK]);
-      docker(env, ['run', '-d', '--name', 'bn-web', '-p', `127.0.0.1:${webPort}:80`, IMAGE, ...WEB]);
+      docker(env, ['run', '-d', '--name', 'bn-sink', '-p', `127.0.0.1:${sinkPort}:80`, IMAGE(), ...SINK]);
+      docker(env, ['run', '-d', '--name', 'bn-web', '-p', `127.0.0.1:${webPort}:80`, IMAGE(), ...WEB]);
       const netId = docker(env, ['network', 'create', 'bn-net']);
-      docker(env, ['run', '-d', '--name', 'bn-c2c-sink', '--network', 'bn-net', IMAGE, ...SINK]);
-      docker(env, ['run', '-d', '--name', 'bn-c2c-client', '--network', 'bn-net', IMAGE, 'sleep', '3600']);
+      docker(env, ['run', '-d', '--name', 'bn-c2c-sink', '--network', 'bn-net', IMAGE(), ...SINK]);
+      docker(env, ['run', '-d', '--name', 'bn-c2c-client', '--network', 'bn-net', IMAGE(), 'sleep', '3600']);
       try {
         client(prefix, ['wait-sink', sinkPort]);
         client(prefix, ['wait-http', webPort]);

@@ -7,9 +7,9 @@
  * its iptables rules it sets the FORWARD policy to DROP. In its namespace it does all that to
  * the namespace alone.
  *
- * In the namespace, the fixture registries' addresses (127.0.0.1:5000, ...) relay to the host's
- * (socat: TCP -> a unix socket -> the host's 127.0.0.1:PORT), so `docker pull
- * 127.0.0.1:5000/...` works the same for both daemons. What reaches the baseline's published
+ * In the namespace, the fixture registries' addresses (127.0.0.1:PORT, ports the run picked
+ * free: test/fixtures/registry.ts) relay to the host's (socat: TCP -> a unix socket -> the
+ * host's 127.0.0.1:PORT), so `docker pull 127.0.0.1:PORT/...` works the same for both daemons. What reaches the baseline's published
  * ports must run in the namespace too: `inNetns` gives the command prefix. `nsenter --net`, not
  * `ip netns exec`: the latter remounts /sys privately, which hides the host's /sys/fs/cgroup
  * from dockerd. nsenter execs dockerd, so the spawned process is dockerd itself.
@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { ping } from '../test/helpers/daemon';
-import { FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { fixtureRegistry } from '../test/fixtures/registry';
 
 /** A network namespace for a baseline dockerd, with registries of the host relayed into it. */
 export interface DockerdNetns {
@@ -64,7 +64,7 @@ async function stopChild(c: ChildProcess): Promise<void> {
 }
 
 /** Make the namespace under `base` (created) and relay `registries` into it. */
-export function makeDockerdNetns(base: string, registries: string[] = [FIXTURE_REGISTRY]): DockerdNetns {
+export function makeDockerdNetns(base: string, registries: string[] = [fixtureRegistry()]): DockerdNetns {
   fs.mkdirSync(base, { recursive: true });
   const ns = `pvbn-${process.pid}-${made++}`;
   const inNetns = ['nsenter', `--net=/run/netns/${ns}`, '--'];

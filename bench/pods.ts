@@ -28,20 +28,21 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
-import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { Client } from '../src/cli/client';
 import { median, sleep, startDockerd, runMain } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 12000);
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
-const SPEC = { image: IMAGE, command: ['sleep', '3600'] };
+const IMAGE = (): string => `${fixtureRegistry()}/busybox`;
+/** The pod each round starts (its image's address is known once the registries are up). */
+const SPEC = (): { image: string; command: string[] } => ({ image: IMAGE(), command: ['sleep', '3600'] });
 /** The 3-container pod: the same container three times, as a Kubernetes Pod. */
 const TRIO = {
   apiVersion: 'v1',
   kind: 'Pod',
   metadata: { name: 'trio' },
-  spec: { containers: ['a', 'b', 'c'].map((name) => ({ name, image: IMAGE, command: ['sleep', '3600'] })) },
+  spec: { containers: ['a', 'b', 'c'].map((name) => ({ name, image: IMAGE(), command: ['sleep', '3600'] })) },
 };
 
 /** POST /containers/create + start of `sleep 3600`, three times in a row (`docker run -d` x3); the ids. */
@@ -49,7 +50,7 @@ async function threeContainers(c: Client): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) {
     const id = (
-      await c.json<{ Id: string }>('POST', '/v1.41/containers/create', { Image: IMAGE, Cmd: ['sleep', '3600'] })
+      await c.json<{ Id: string }>('POST', '/v1.41/containers/create', { Image: IMAGE(), Cmd: ['sleep', '3600'] })
     ).Id;
     await c.json('POST', `/v1.41/containers/${id}/start`);
     ids.push(id);
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
   try {
     dockerd = await startDockerd(path.join(base, 'dockerd'));
     for (const env of [podvisor.env, cold.env, dockerd.env])
-      execFileSync('docker', ['pull', '-q', IMAGE], { env, stdio: 'ignore', timeout: 120000 });
+      execFileSync('docker', ['pull', '-q', IMAGE()], { env, stdio: 'ignore', timeout: 120000 });
     const pv = new Client({ socketPath: podvisor.socketPath }, podvisor.dockerHost);
     const pc = new Client({ socketPath: cold.socketPath }, cold.dockerHost);
     const dd = new Client(
@@ -95,17 +96,17 @@ async function main(): Promise<void> {
       let oldId = '';
       runPod.push(
         await timed(
-          async () => (oldId = (await pv.json<{ id: string }>('POST', '/v1/pods', { spec: SPEC, start: true })).id),
+          async () => (oldId = (await pv.json<{ id: string }>('POST', '/v1/pods', { spec: SPEC(), start: true })).id),
         ),
       );
       // replace it by a created pod of the same spec, on its VM.
-      const next = await pv.json<{ id: string }>('POST', '/v1/pods', { spec: SPEC });
+      const next = await pv.json<{ id: string }>('POST', '/v1/pods', { spec: SPEC() });
       replace.push(await timed(() => pv.json('POST', `/v1/pods/${oldId}/replace`, { with: next.id, timeout: 0 })));
       // run-pod without a pool: the VM boots on the request.
       let coldId = '';
       runPodCold.push(
         await timed(
-          async () => (coldId = (await pc.json<{ id: string }>('POST', '/v1/pods', { spec: SPEC, start: true })).id),
+          async () => (coldId = (await pc.json<{ id: string }>('POST', '/v1/pods', { spec: SPEC(), start: true })).id),
         ),
       );
       // dockerd: create + start of the same container.
@@ -113,7 +114,10 @@ async function main(): Promise<void> {
       docker.push(
         await timed(async () => {
           cid = (
-            await dd.json<{ Id: string }>('POST', '/v1.41/containers/create', { Image: IMAGE, Cmd: ['sleep', '3600'] })
+            await dd.json<{ Id: string }>('POST', '/v1.41/containers/create', {
+              Image: IMAGE(),
+              Cmd: ['sleep', '3600'],
+            })
           ).Id;
           await dd.json('POST', `/v1.41/containers/${cid}/start`);
         }),

@@ -20,13 +20,13 @@ import { assembleImage, layerFromTar, packTar, pushImage } from '../test/fixture
 import { median, startDockerd, timeIt } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const REGISTRY = '127.0.0.1:5055';
-const IMAGE = `${REGISTRY}/bench/big:latest`;
 const LAYER_MB = [40, 30, 20, 10];
 
 async function main(): Promise<void> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-pull-'));
-  const registry = await startRegistry(REGISTRY, path.join(base, 'registry'));
+  // A registry of its own, on a port picked free.
+  const registry = await startRegistry(path.join(base, 'registry'));
+  const IMAGE = `${registry.addr}/bench/big:latest`;
   let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
   const podvisor = await startDaemon();
   try {
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
       ]);
       layers.push(layerFromTar(tarBuf, 1));
     }
-    await pushImage({ registry: REGISTRY, repository: 'bench/big' }, assembleImage(layers), ['latest']);
+    await pushImage({ registry: registry.addr, repository: 'bench/big' }, assembleImage(layers), ['latest']);
     dockerd = await startDockerd(path.join(base, 'dockerd'));
     const clients = { podvisor: podvisor.env, dockerd: dockerd.env };
     const times: Record<string, number[]> = { podvisor: [], dockerd: [] };

@@ -20,14 +20,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as http from 'node:http';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { median, sleep } from './common';
 import { makeDockerdNetns } from './netns-dockerd';
 import { ping } from '../test/helpers/daemon';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const N = Number(process.env.BENCH_CONTAINERS ?? 3);
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const IMAGE = (): string => `${fixtureRegistry()}/busybox`;
 const ROOT = path.resolve(__dirname, '..');
 
 const docker = (env: NodeJS.ProcessEnv, args: string[]) =>
@@ -132,8 +132,8 @@ async function measure(
   rows: Record<string, number[]>,
   load: string[],
 ): Promise<void> {
-  docker(d.env, ['pull', '-q', IMAGE]);
-  for (let i = 0; i < N; i++) docker(d.env, ['run', '-d', '--name', `bench-restart-${i}`, IMAGE, 'sleep', '3600']);
+  docker(d.env, ['pull', '-q', IMAGE()]);
+  for (let i = 0; i < N; i++) docker(d.env, ['run', '-d', '--name', `bench-restart-${i}`, IMAGE(), 'sleep', '3600']);
   await sleep(3000);
   await underLoad(name, (d.env.DOCKER_HOST as string).slice('unix://'.length), load);
   for (let r = 0; r < RUNS; r++) {
@@ -179,7 +179,7 @@ async function main(): Promise<void> {
   const dd = path.join(base, 'dockerd');
   fs.mkdirSync(path.join(dd, 'cli'), { recursive: true });
   // In a network namespace of its own (./netns-dockerd.ts), kept across its restarts.
-  const ddNetns = makeDockerdNetns(dd, [FIXTURE_REGISTRY]);
+  const ddNetns = makeDockerdNetns(dd, [fixtureRegistry()]);
   const dockerd = restartable(path.join(dd, 'docker.sock'), path.join(dd, 'cli'), () =>
     ddNetns.spawnDockerd(
       [

@@ -2,7 +2,7 @@
  * Container workloads with the stock docker CLI: podvisor beside dockerd 20.10 (runc) in the
  * same run, printed as one table (podvisor, dockerd, ratio).
  *
- * Both daemons get the fixture busybox from the fixture registry (127.0.0.1:5000). Then, each
+ * Both daemons get the fixture busybox from the fixture registry (test/fixtures/registry.ts). Then, each
  * workload on one daemon after the other (podvisor first), with no pause inside a workload:
  *  - warm pool: `docker run --rm busybox true`, WARM_RUNS times, waiting SETTLE_MS (untimed)
  *    before each podvisor run so its pool's refill is done: one run from a full pool;
@@ -29,14 +29,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
-import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { median, sleep, startDockerd, timeIt, runMain } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const WARM_RUNS = Number(process.env.BENCH_WARM_RUNS ?? 5);
 const POOL = Number(process.env.BENCH_POOL ?? 2);
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 5000);
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const IMAGE = (): string => `${fixtureRegistry()}/busybox`;
 const BASELINE_ROOT = process.env.BENCH_BASELINE_ROOT;
 const ARGS = (process.env.BENCH_ARGS ?? '').split(' ').filter(Boolean);
 /** Daemon flags of the baseline podvisor (e.g. "--vm-templates=false" with this checkout as the baseline). */
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
     const names = Object.keys(clients);
     const isPodvisor = (name: string) => name.startsWith('podvisor');
     const settle = (name: string) => (isPodvisor(name) ? sleep(SETTLE_MS * POOL) : Promise.resolve());
-    for (const env of Object.values(clients)) docker(env, ['pull', '-q', IMAGE]);
+    for (const env of Object.values(clients)) docker(env, ['pull', '-q', IMAGE()]);
     await sleep(SETTLE_MS * POOL * (baseline ? 2 : 1));
     const rows: Row[] = [];
     const row = (what: string, unit: Row['unit'] = 's'): Row => {
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < WARM_RUNS; r++) {
       for (const [name, env] of Object.entries(clients)) {
         await settle(name);
-        warm.samples[name].push(timeIt(() => docker(env, ['run', '--rm', IMAGE, 'true'])));
+        warm.samples[name].push(timeIt(() => docker(env, ['run', '--rm', IMAGE(), 'true'])));
       }
     }
     say(`warm: ${names.map((n) => `${n} ${list(warm.samples[n])}`).join('; ')}`);
@@ -130,7 +130,8 @@ async function main(): Promise<void> {
       await settle(name);
       const cpu0 = hostBusyMs();
       const t0 = now();
-      for (let r = 0; r < RUNS; r++) b2b.samples[name].push(timeIt(() => docker(env, ['run', '--rm', IMAGE, 'true'])));
+      for (let r = 0; r < RUNS; r++)
+        b2b.samples[name].push(timeIt(() => docker(env, ['run', '--rm', IMAGE(), 'true'])));
       cpuPerRun[name] = { ms: (hostBusyMs() - cpu0) / RUNS, cores: (hostBusyMs() - cpu0) / 1000 / (now() - t0) };
       say(
         `back to back ${name}: ${list(b2b.samples[name])}; host CPU ${cpuPerRun[name].ms.toFixed(0)} ms per run, ${cpuPerRun[name].cores.toFixed(2)} of ${os.cpus().length} cores busy`,
@@ -142,7 +143,7 @@ async function main(): Promise<void> {
       await settle(name);
       for (let r = 0; r < PARALLEL; r++)
         inRow.samples[name].push(
-          timeIt(() => docker(env, ['run', '-d', '--name', `bench-row-${r}`, IMAGE, 'sleep', '60'])),
+          timeIt(() => docker(env, ['run', '-d', '--name', `bench-row-${r}`, IMAGE(), 'sleep', '60'])),
         );
       say(`run -d in a row ${name}: ${list(inRow.samples[name])}`);
       removeAll(
@@ -157,7 +158,7 @@ async function main(): Promise<void> {
       const t = now();
       await Promise.all(
         Array.from({ length: PARALLEL }, (_, r) =>
-          dockerAsync(env, ['run', '-d', '--name', `bench-par-${r}`, IMAGE, 'sleep', '60']),
+          dockerAsync(env, ['run', '-d', '--name', `bench-par-${r}`, IMAGE(), 'sleep', '60']),
         ),
       );
       par.samples[name].push(now() - t);
@@ -170,7 +171,7 @@ async function main(): Promise<void> {
 
     const exec = row('`docker exec c true`');
     for (const env of Object.values(clients))
-      docker(env, ['run', '-d', '--name', 'bench-exec', IMAGE, 'sleep', '3600']);
+      docker(env, ['run', '-d', '--name', 'bench-exec', IMAGE(), 'sleep', '3600']);
     for (let r = 0; r < EXEC_RUNS; r++) {
       for (const [name, env] of Object.entries(clients))
         exec.samples[name].push(timeIt(() => docker(env, ['exec', 'bench-exec', 'true'])));
@@ -185,7 +186,7 @@ async function main(): Promise<void> {
         const bytes = await dockerAsync(env, [
           'run',
           '--rm',
-          IMAGE,
+          IMAGE(),
           'dd',
           'if=/dev/zero',
           'bs=65536',

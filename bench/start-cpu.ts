@@ -25,7 +25,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
-import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { sleep, startDockerd, runMain } from './common';
 import { analyse, type Marker, type Profile } from './start-cpu-analysis';
 
@@ -35,7 +35,7 @@ const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 5000);
 const WITH_DOCKERD = process.env.BENCH_DOCKERD !== '0';
 const ARGS = (process.env.BENCH_ARGS ?? '').split(' ').filter(Boolean);
 const TOP = Number(process.env.BENCH_TOP ?? 0);
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const IMAGE = (): string => `${fixtureRegistry()}/busybox`;
 /** cpu-clock period of one sample, ns. */
 const PERIOD_NS = 250_000;
 
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
         pid: Number(fs.readFileSync(path.join(base, 'dockerd', 'pid'), 'utf8')),
       });
     }
-    for (const d of daemons) docker(d.env, ['pull', '-q', IMAGE]);
+    for (const d of daemons) docker(d.env, ['pull', '-q', IMAGE()]);
     const load0 = os.loadavg();
     const profiles: Profile[] = [];
     for (const d of daemons) {
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
       const logStart = podvisor.logs().length;
       const wallMinusMono = Date.now() - monoMs();
       const { script, t0, t1 } = await record(path.join(base, `${d.name}.perf`), () => {
-        for (let r = 0; r < RUNS; r++) docker(d.env, ['run', '--rm', IMAGE, 'true']);
+        for (let r = 0; r < RUNS; r++) docker(d.env, ['run', '--rm', IMAGE(), 'true']);
       });
       const marks = d.name === 'podvisor' ? markers(podvisor.logs().slice(logStart), wallMinusMono) : [];
       profiles.push(

@@ -13,12 +13,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
-import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { median } from './common';
 import { startNetnsDockerd, type NetnsDockerd } from './netns-dockerd';
 
-const IMAGE = `${FIXTURE_REGISTRY}/debian:bookworm`;
-const BUSYBOX = `${FIXTURE_REGISTRY}/busybox`;
+const IMAGE = (): string => `${fixtureRegistry()}/debian:bookworm`;
+const BUSYBOX = (): string => `${fixtureRegistry()}/busybox`;
 const RUNS = Number(process.env.RUNS ?? 10);
 const ARGS = [
   '',
@@ -76,8 +76,8 @@ async function main(): Promise<void> {
       ['podvisor', podvisor.env],
       ['dockerd', dockerd.env],
     ] as const) {
-      ok(env, ['pull', '-q', IMAGE]);
-      ok(env, ['run', '-d', '--name', 'bt-noproc', IMAGE, 'bash', '-c', 'sleep 1001 & exec sleep 1002']);
+      ok(env, ['pull', '-q', IMAGE()]);
+      ok(env, ['run', '-d', '--name', 'bt-noproc', IMAGE(), 'bash', '-c', 'sleep 1001 & exec sleep 1002']);
       ok(env, ['exec', '-d', '-u', 'www-data', 'bt-noproc', 'sleep', '1003']);
       await new Promise((r) => setTimeout(r, 2000)); // bash has exec'd, the exec has started
       try {
@@ -89,8 +89,8 @@ async function main(): Promise<void> {
           () => docker(env, ['top', 'bt-noproc', 'aux']).ms,
         );
         if (name === 'podvisor') {
-          ok(env, ['pull', '-q', BUSYBOX]);
-          ok(env, ['run', '-d', '--name', 'bt-busybox', BUSYBOX, 'sleep', '1000']);
+          ok(env, ['pull', '-q', BUSYBOX()]);
+          ok(env, ['run', '-d', '--name', 'bt-busybox', BUSYBOX(), 'sleep', '1000']);
           times['podvisor docker exec ps -ef (the old top)'] = Array.from(
             { length: RUNS },
             () => docker(env, ['exec', 'bt-busybox', 'ps', '-ef']).ms,

@@ -25,12 +25,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
-import { ensureFixtureRegistries, FIXTURE_REGISTRY } from '../test/fixtures/registry';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { median, startDockerd, timeIt, stopBench, runMain } from './common';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB ?? 256);
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const IMAGE = (): string => `${fixtureRegistry()}/busybox`;
 /** `default` runs podvisor with its defaults only; anything else adds the virtio-fs daemon. */
 const BOTH_TRANSPORTS = (process.env.BENCH_TRANSPORTS ?? 'both') !== 'default';
 
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     };
     const hostDirs: Record<string, Record<string, string>> = {};
     for (const [name, env] of Object.entries(clients)) {
-      docker(env, ['pull', '-q', IMAGE]);
+      docker(env, ['pull', '-q', IMAGE()]);
       const bind = path.join(base, `bind-${name}`);
       fs.mkdirSync(bind);
       docker(env, ['volume', 'create', 'benchvol']);
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
         `${bind}:/bind`,
         '-v',
         'benchvol:/vol',
-        IMAGE,
+        IMAGE(),
         'sleep',
         '36000',
       ]);

@@ -194,7 +194,11 @@ int valid_id(const char *s);
 struct container *container_find(const char *id);
 struct cgroup_limits;
 int container_create(const char *id, const char *rootfs, const char *hostname, const struct cgroup_limits *limits,
-                     int share_ns, const char *pid_peer, const char *disk, struct agent_error *e);
+                     int share_ns, const char *pid_peer, const char *disk, int docker_init, struct agent_error *e);
+
+/* ---- docker_init.c ---------------------------------------------------------------------- */
+/* The agent run as PV_DOCKER_INIT_PATH (docker --init): `docker-init -- CMD ARG...`. */
+int docker_init_main(int argc, char **argv);
 
 /* ---- podns.c -------------------------------------------------------------------------- */
 /* The pod's shared PID namespace (made with its reaper on first use); -1 with *e set. */
@@ -297,6 +301,11 @@ struct process_security {
   int has_caps; /* 0: keep every capability (the other fields unused) */
   uint64_t bounding, effective, permitted, inheritable, ambient;
   int no_new_privs;
+  int nrlimits; /* RLIMIT records: setrlimit before the change of user */
+  struct {
+    uint32_t resource;
+    uint64_t soft, hard;
+  } rlimits[PV_MAX_RLIMITS];
 };
 
 struct process_spec {

@@ -129,6 +129,7 @@ struct spare_request {
   char hostname[65];
   int has_hostname;
   char disk[16]; /* "": root is the rootfs; else root is the lower of an overlay on this disk */
+  int docker_init; /* bind the agent's binary at PV_DOCKER_INIT_PATH (docker --init) */
 };
 
 /* The spare waiting for a request, if any (pid 0: none). */
@@ -278,6 +279,32 @@ static void enter_disk_overlay(int fd, const char *disk, const char *root) {
   if (chdir("root") < 0) helper_fail(fd, "chdir to the rootfs");
 }
 
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+
+/*
+ * docker --init, after pivot_root: `tree` (a detached bind of the agent's own binary, taken
+ * before the old root went) is mounted read-only at PV_DOCKER_INIT_PATH, as dockerd binds its
+ * docker-init there. The mount point is made when missing; with / now the container's root,
+ * every path (a /sbin that links to usr/sbin) resolves inside it, and a docker-init that is a
+ * symlink is refused (O_NOFOLLOW).
+ */
+static void bind_docker_init(int fd, int tree) {
+  if (mkdir_if_missing("/sbin", 0755) < 0) helper_fail(fd, "mkdir /sbin for docker-init");
+  int f = open(PV_DOCKER_INIT_PATH, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0755);
+  if (f < 0) helper_fail(fd, "make the mount point " PV_DOCKER_INIT_PATH);
+  close(f);
+  if (syscall(SYS_move_mount, tree, "", AT_FDCWD, PV_DOCKER_INIT_PATH, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    helper_fail(fd, "bind docker-init");
+  close(tree);
+  if (mount(NULL, PV_DOCKER_INIT_PATH, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+    helper_fail(fd, "make docker-init read-only");
+}
+
 /* Move the staged `name` (a mount point under the stage) onto `name` under cwd (the rootfs). */
 static void move_staged(int fd, const char *name, mode_t mode) {
   char from[PV_MAX_PATH];
@@ -318,11 +345,24 @@ static void spare_main(int req_fd, int res_fd) {
   move_staged(res_fd, "sys", 0555);
   move_staged(res_fd, "dev", 0755);
   if (rq.has_hostname && sethostname(rq.hostname, strlen(rq.hostname)) < 0) helper_fail(res_fd, "sethostname");
+  /* The agent's binary, for docker --init: taken while the VM's root (and /proc) is still here. */
+  int init_tree = -1;
+  if (rq.docker_init) {
+    /* By its path in this namespace: /proc/self/exe itself leads to the mount of the agent's
+     * namespace, which open_tree refuses to clone from here (EINVAL). */
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0 || n >= (ssize_t)sizeof exe - 1) helper_fail(res_fd, "find the agent's binary for docker-init");
+    exe[n] = 0;
+    init_tree = (int)syscall(SYS_open_tree, AT_FDCWD, exe, OPEN_TREE_CLONE | O_CLOEXEC);
+    if (init_tree < 0) helper_fail(res_fd, "take the agent's binary for docker-init");
+  }
   /* pivot_root(".", "."): the old root (with the stage) ends up stacked under the new one;
    * detach it. */
   if (syscall(SYS_pivot_root, ".", ".") < 0) helper_fail(res_fd, "pivot_root");
   if (umount2(".", MNT_DETACH) < 0) helper_fail(res_fd, "detach the old root");
   if (chdir("/") < 0) helper_fail(res_fd, "chdir /");
+  if (init_tree >= 0) bind_docker_init(res_fd, init_tree);
   helper_ok(res_fd);
   char c;
   while (read(req_fd, &c, 1) < 0 && errno == EINTR) {
@@ -410,8 +450,8 @@ static int open_ns(pid_t pid, const char *what, int flags) {
  * spare becomes the container's holder: *pid and *req_fd are kept until the container goes.
  * A spare that died while it waited is replaced once.
  */
-static int spare_enter(const char *root, const char *hostname, const char *disk, pid_t *pid, int *req_fd,
-                       struct helper_result *r) {
+static int spare_enter(const char *root, const char *hostname, const char *disk, int docker_init, pid_t *pid,
+                       int *req_fd, struct helper_result *r) {
   for (int attempt = 0;; attempt++) {
     if (g_spare.pid <= 0 && spare_spawn() < 0) {
       r->err = errno;
@@ -436,6 +476,7 @@ static int spare_enter(const char *root, const char *hostname, const char *disk,
         rq.has_hostname = 1;
       }
       if (disk) snprintf(rq.disk, sizeof rq.disk, "%s", disk);
+      rq.docker_init = docker_init;
       if (write_full(rq_fd, &rq, sizeof rq) == (ssize_t)sizeof rq) n = read_full(rs_fd, r, sizeof *r);
       else n = 0;
       close(rs_fd);
@@ -465,7 +506,7 @@ static int spare_enter(const char *root, const char *hostname, const char *disk,
 }
 
 int container_create(const char *id, const char *rootfs, const char *hostname, const struct cgroup_limits *limits,
-                     int share_ns, const char *pid_peer, const char *disk, struct agent_error *e) {
+                     int share_ns, const char *pid_peer, const char *disk, int docker_init, struct agent_error *e) {
   if (!valid_id(id)) {
     set_error(e, PV_ERR_INVALID, EINVAL, "invalid container id");
     return -1;
@@ -511,7 +552,7 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
   struct helper_result r;
   pid_t pid;
   int holder_fd;
-  if (spare_enter(root, hostname, disk, &pid, &holder_fd, &r) < 0) {
+  if (spare_enter(root, hostname, disk, docker_init, &pid, &holder_fd, &r) < 0) {
     set_error(e, PV_ERR_UNAVAILABLE, r.err, "create container %s: %s", id, r.msg);
     return -1;
   }

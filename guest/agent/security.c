@@ -34,6 +34,7 @@
 #include <linux/capability.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -56,6 +57,8 @@ enum {
   SEC_ROOTFS,
 };
 #define SEC_MASK_BASE 2000
+/* + the RLIMIT_* number whose setrlimit failed */
+#define SEC_RLIMIT_BASE 4000
 #define SEC_RO_BASE 3000
 #define SEC_LIST_MAX 256
 
@@ -90,6 +93,29 @@ static uint64_t valid_caps(void) {
   return l >= 63 ? ~0ULL : (1ULL << (l + 1)) - 1;
 }
 
+/* START_PROCESS's RLIMIT records into ps; -1 when one is malformed, out of range or too many. */
+static int rlimit_records(const struct tlv_msg *m, struct process_security *ps) {
+  size_t pos = 0;
+  struct tlv_field f;
+  while (tlv_next(m, &pos, &f)) {
+    if (f.tag != PV_TAG_RLIMIT) continue;
+    struct tlv_msg rec;
+    if (ps->nrlimits == PV_MAX_RLIMITS || tlv_parse(&rec, f.val, f.len) < 0) return -1;
+    uint32_t res;
+    uint64_t soft, hard;
+    if (tlv_count(&rec, PV_TAG_RLIMIT_RESOURCE) != 1 || tlv_count(&rec, PV_TAG_RLIMIT_SOFT) != 1 ||
+        tlv_count(&rec, PV_TAG_RLIMIT_HARD) != 1 || tlv_get_u32(&rec, PV_TAG_RLIMIT_RESOURCE, &res) < 0 ||
+        tlv_get_u64(&rec, PV_TAG_RLIMIT_SOFT, &soft) < 0 || tlv_get_u64(&rec, PV_TAG_RLIMIT_HARD, &hard) < 0 ||
+        res >= RLIM_NLIMITS || soft > hard)
+      return -1;
+    ps->rlimits[ps->nrlimits].resource = res;
+    ps->rlimits[ps->nrlimits].soft = soft;
+    ps->rlimits[ps->nrlimits].hard = hard;
+    ps->nrlimits++;
+  }
+  return 0;
+}
+
 int security_process_parse(const struct tlv_msg *m, struct process_security *ps, struct agent_error *e) {
   memset(ps, 0, sizeof *ps);
   uint32_t nnp = 0;
@@ -98,6 +124,11 @@ int security_process_parse(const struct tlv_msg *m, struct process_security *ps,
     return -1;
   }
   ps->no_new_privs = nnp == 1;
+  if (rlimit_records(m, ps) < 0) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "malformed resource limit (RLIMIT_RESOURCE below %d, soft <= hard, at most %d)",
+              RLIM_NLIMITS, PV_MAX_RLIMITS);
+    return -1;
+  }
   if (!tlv_count(m, PV_TAG_CAP_BOUNDING)) return 0;
   static const uint16_t tags[] = {PV_TAG_CAP_BOUNDING, PV_TAG_CAP_EFFECTIVE, PV_TAG_CAP_PERMITTED,
                                   PV_TAG_CAP_INHERITABLE, PV_TAG_CAP_AMBIENT};
@@ -328,6 +359,12 @@ static int container_setup(const struct container *c, int *stage) {
 int security_before_user(const struct process_spec *s, const struct container *c, int is_init, int *stage) {
   if (is_init && container_setup(c, stage) < 0) return -1;
   const struct process_security *ps = &s->security;
+  /* As runc: while still root with every capability (raising a hard limit needs
+   * CAP_SYS_RESOURCE); all ones is RLIM_INFINITY. */
+  for (int i = 0; i < ps->nrlimits; i++) {
+    struct rlimit rl = {.rlim_cur = ps->rlimits[i].soft, .rlim_max = ps->rlimits[i].hard};
+    if (setrlimit((int)ps->rlimits[i].resource, &rl) < 0) return *stage = SEC_RLIMIT_BASE + (int)ps->rlimits[i].resource, -1;
+  }
   if (!ps->has_caps) return 0;
   for (int cap = 0; cap <= last_cap(); cap++)
     if (!(ps->bounding & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
@@ -384,6 +421,12 @@ int security_describe(int stage, int err, const struct container *c, struct agen
   }
   if (stage >= SEC_RO_BASE && stage < SEC_RO_BASE + s->nro) {
     set_error(e, PV_ERR_UNAVAILABLE, err, "make %s read-only: %s", s->ro[stage - SEC_RO_BASE], why);
+    return 1;
+  }
+  if (stage >= SEC_RLIMIT_BASE && stage < SEC_RLIMIT_BASE + RLIM_NLIMITS) {
+    /* runc's words: error setting rlimit type N: ... */
+    set_error(e, PV_ERR_UNAVAILABLE, err, "error during container init: error setting rlimit type %d: %s",
+              stage - SEC_RLIMIT_BASE, why);
     return 1;
   }
   static const char *steps[] = {"drop from the bounding set", "keep capabilities", "set capabilities",

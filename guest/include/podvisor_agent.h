@@ -79,7 +79,7 @@
  *        request (an agent resynchronises on an opcode it does not know, never answering).
  *   PV_OP_PING               -                             -> ACK
  *   PV_OP_CREATE_CONTAINER   CONTAINER_ID ROOTFS [HOSTNAME] [MEMORY_MAX] [CPU_QUOTA
- *                            CPU_PERIOD]                    -> ACK
+ *                            CPU_PERIOD] [DOCKER_INIT]      -> ACK
  *        ROOTFS is relative to the share mount (AGENT_SHARE_MOUNT, /run/podvisor/share), no
  *        "..", e.g. containers/<id>/rootfs. Creates a mount namespace whose / is that tree
  *        (pivot_root) with /sys (ro), /dev (tmpfs: null zero full random urandom tty, fd
@@ -101,10 +101,17 @@
  *        rule: IPC ones, fs.mqueue.*, net.*, kernel.domainname) are refused (UNAVAILABLE).
  *        Missing paths are skipped. A later init of the same container (a restart in place)
  *        redoes only what is under /proc (a fresh one). A failure fails that START_PROCESS.
+ *        DOCKER_INIT 1 (docker --init): the agent's own binary is bound read-only (nosuid,
+ *        nodev) at PV_DOCKER_INIT_PATH in the container (the file, and /sbin, made when
+ *        missing, resolved inside the container's root), as dockerd binds docker-init there.
+ *        Run under that name, the binary is a small init (docker_init.c, tini's job): the host
+ *        starts the container's first process as `PV_DOCKER_INIT_PATH -- ARG...`; it runs
+ *        ARG... as its child, reaps every orphan, forwards the signals it gets to the child and
+ *        exits with the child's status (128+s for a death by signal s).
  *   PV_OP_DESTROY_CONTAINER  CONTAINER_ID                  -> ACK once every process of the
  *        container is reaped (SIGKILL to its init kills its PID namespace).
  *   PV_OP_START_PROCESS      CONTAINER_ID PROCESS_ID HANDLE ARG[] ENV[] CWD UID GID GROUP[]
- *                            TERMINAL [ROWS COLS] STDIN WINDOW -> ACK PID
+ *                            TERMINAL [ROWS COLS] STDIN WINDOW [RLIMIT...] -> ACK PID
  *        When the container has no live init, the process becomes its init: PID 1 of a new
  *        PID namespace, which then mounts a fresh /proc. Otherwise it joins the init's PID
  *        namespace (an exec). ARG[0] without '/' is looked up in PATH from ENV (default
@@ -115,6 +122,10 @@
  *        change of user, then effective, permitted and inheritable set, ambient raised; the
  *        kernel's execve rules do the rest (a non-root user keeps only ambient and file
  *        capabilities).
+ *        Each RLIMIT record (RLIMIT_RESOURCE: a RLIMIT_* number below RLIM_NLIMITS,
+ *        RLIMIT_SOFT, RLIMIT_HARD: all ones is unlimited; soft <= hard; at most
+ *        PV_MAX_RLIMITS) is set with setrlimit before the change of user, as runc does
+ *        (docker --ulimit, on the init and every exec).
  *   PV_OP_SIGNAL             PROCESS_ID SIGNAL             -> ACK (NOT_FOUND once reaped)
  *   PV_OP_RESIZE             PROCESS_ID ROWS COLS          -> ACK (INVALID without a TTY)
  *   PV_OP_WRITE_FILE         CONTAINER_ID PATH MODE DATA   -> ACK
@@ -320,6 +331,8 @@
 #define PV_MAX_ARGS 1024
 #define PV_MAX_ENV 1024
 #define PV_MAX_GROUPS 64
+/* RLIMIT records of one START_PROCESS. */
+#define PV_MAX_RLIMITS 16
 #define PV_MAX_PROCESSES 1024
 #define PV_MAX_CONTAINERS 64
 /* Initial stdin credit of every process, and the agent's stdin buffer per process. */
@@ -527,6 +540,11 @@
 #define PV_TAG_ARCHIVE_KIND 140  /* u32: what ARCHIVE does, PV_ARCHIVE_* */
 #define PV_TAG_ARCHIVE_NAME 141  /* str: the name of the top entry of ARCHIVE's GET tar ("" = contents only) */
 #define PV_TAG_ARCHIVE_FLAGS 142 /* u32: PV_ARCHIVE_F_* bits */
+#define PV_TAG_RLIMIT 162          /* tlv[]: a resource limit of the process: RLIMIT_RESOURCE RLIMIT_SOFT RLIMIT_HARD (START_PROCESS) */
+#define PV_TAG_RLIMIT_RESOURCE 163 /* u32: RLIMIT_* number (RLIMIT record) */
+#define PV_TAG_RLIMIT_SOFT 164     /* u64: soft limit, all ones = unlimited (RLIMIT record) */
+#define PV_TAG_RLIMIT_HARD 165     /* u64: hard limit, all ones = unlimited (RLIMIT record) */
+#define PV_TAG_DOCKER_INIT 166     /* u32: 1 = bind the agent at PV_DOCKER_INIT_PATH as the container's init (CREATE_CONTAINER) */
 
 /* ---- ARCHIVE kinds and flags ------------------------------------------------------------ */
 #define PV_ARCHIVE_STAT 1
@@ -556,5 +574,7 @@
 #define PV_SHARE_MOUNT "/run/podvisor/share"
 #define PV_LAYERS_TAG "podvisor-layers" /* read-only 9p export of the share (block mode) */
 #define PV_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* Where DOCKER_INIT binds the agent in a container, and the name it runs as an init under. */
+#define PV_DOCKER_INIT_PATH "/sbin/docker-init"
 
 #endif /* PODVISOR_AGENT_H */

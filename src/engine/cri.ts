@@ -52,7 +52,8 @@ export async function planCriSandbox(deps: EngineDeps, req: CriSandboxRequest): 
       SecurityOpt: await criSeccompOpts(req.seccomp ?? {}),
     },
   } as CreateBody;
-  const plan = await planDockerCreate(deps, body, req.name);
+  // containerd 1.x adds no sysctls of its own to a sandbox: only the kubelet's.
+  const plan = await planDockerCreate(deps, body, req.name, false);
   plan.spec.cni = {
     pod: req.pod,
     portMappings: req.portMappings,

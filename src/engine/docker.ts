@@ -12,8 +12,16 @@ import type { CreateBody } from '../translate/docker-schema';
 import { joinRequestOf } from '../translate/join';
 import { checkNameFree, newPodId, translateOptions, yieldLoop, type CreationPlan, type EngineDeps } from './plan';
 
-/** Plan the pod of a Docker create (see the module comment); `name` is the query's, if any. */
-export async function planDockerCreate(deps: EngineDeps, body: CreateBody, name?: string): Promise<CreationPlan> {
+/**
+ * Plan the pod of a Docker create (see the module comment); `name` is the query's, if any;
+ * `dockerdSysctls` false leaves out the sysctls dockerd adds (a CRI sandbox).
+ */
+export async function planDockerCreate(
+  deps: EngineDeps,
+  body: CreateBody,
+  name?: string,
+  dockerdSysctls = true,
+): Promise<CreationPlan> {
   if (name) validateContainerName(name);
   const request = parseCreateBody(body, deps.hostCpus);
   await yieldLoop();
@@ -28,7 +36,7 @@ export async function planDockerCreate(deps: EngineDeps, body: CreateBody, name?
     }
   }
   if (name) checkNameFree(deps.pods, name);
-  const t = translateCreate(request, image, newPodId(), await translateOptions(deps));
+  const t = translateCreate(request, image, newPodId(), { ...(await translateOptions(deps)), dockerdSysctls });
   if (join) t.spec.joinPod = { pod: join.target, pid: join.pid };
   return {
     spec: t.spec,

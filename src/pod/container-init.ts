@@ -4,7 +4,7 @@
  * /etc work the host left to the agent, the user resolved from the container's own account
  * files, Docker's runtime environment, and the init started (again, for a restart in place).
  */
-import type { AgentProcess, Vm, Agent } from '../vm/types';
+import { DOCKER_INIT_PATH, type AgentProcess, type Vm, type Agent } from '../vm/types';
 import type { PodContainerSpec, PodSpec } from './types';
 import { startedWithTerminal } from './terminal-size';
 import { resolveUser, withGroupAdd, type ResolvedUser } from './user';
@@ -198,7 +198,8 @@ async function startInit(
   const p = await vm.agent.startProcess({
     containerId: c.id,
     processId: initProcessId(c.id),
-    args: c.args,
+    // docker --init: the agent's init (bound there at create) runs the command as its child.
+    args: c.dockerInit ? [DOCKER_INIT_PATH, '--', ...c.args] : c.args,
     env: runtimeEnv(c.env, spec.hostname, c.tty, user.home, linkEnv),
     cwd: c.workingDir || '/',
     user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },

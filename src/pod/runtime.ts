@@ -217,6 +217,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
           ...(deps.pidPeer ? { pidPeer: deps.pidPeer } : {}),
           ...(deps.rootfs.diskOf?.(c.id) && vm.devices.upperDisk ? { upperDisk: vm.devices.upperDisk.guestName } : {}),
           ...(c.security ? { security: guestContainerSecurity(c.security) } : {}),
+          ...(c.dockerInit ? { dockerInit: true } : {}),
         }),
       );
     const index = new Map(spec.containers.map((c, i) => [c.id, i]));

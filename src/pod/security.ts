@@ -1,7 +1,8 @@
 /**
  * A container's security settings (PodContainerSpec.security) as the guest agent takes them:
  * the container's part for CREATE_CONTAINER (sysctls, masked and read-only paths, read-only
- * root, writable /sys when privileged) and each process's capability sets for START_PROCESS.
+ * root, writable /sys when privileged) and each process's capability sets and resource limits
+ * (docker --ulimit) for START_PROCESS.
  *
  * The sets are the ones dockerd and containerd put in the OCI spec and runc applies: bounding,
  * effective and permitted the container's capabilities, nothing inheritable or ambient. The
@@ -10,7 +11,7 @@
  * capability in all four sets, as dockerd gives it.
  */
 import { ALL_CAPABILITIES, capabilityMask } from '../util/capabilities';
-import type { CapabilitySets, GuestContainerSecurity } from '../vm/types';
+import type { CapabilitySets, GuestContainerSecurity, ProcessRlimit } from '../vm/types';
 import type { ContainerSecurity } from './types';
 
 /** What CREATE_CONTAINER carries for a container with these settings (undefined: none). */
@@ -33,9 +34,13 @@ export function guestContainerSecurity(sec: ContainerSecurity | undefined): Gues
 export function processSecurity(
   sec: ContainerSecurity | undefined,
   privileged = false,
-): { capabilities?: CapabilitySets; noNewPrivs?: boolean } {
+): { capabilities?: CapabilitySets; noNewPrivs?: boolean; rlimits?: ProcessRlimit[] } {
   if (!sec) return {};
-  const nnp = sec.noNewPrivs ? { noNewPrivs: true } : {};
+  // The container's --ulimit values hold for its execs too (runc gives an exec the container's).
+  const nnp = {
+    ...(sec.noNewPrivs ? { noNewPrivs: true } : {}),
+    ...(sec.rlimits?.length ? { rlimits: sec.rlimits } : {}),
+  };
   if (privileged) {
     const all = capabilityMask(ALL_CAPABILITIES);
     return { capabilities: { bounding: all, effective: all, permitted: all, inheritable: all, ambient: 0 }, ...nnp };

@@ -13,7 +13,7 @@
  * own record (spec, state, init process, restart count). The Docker API creates pods of
  * exactly one container whose id is the pod's id.
  */
-import type { ResourceLimits, VmConfig } from '../vm/types';
+import type { ProcessRlimit, ResourceLimits, VmConfig } from '../vm/types';
 import type { ContainerNetworkPlan } from '../net/container-config';
 import type { ContainerProbes, HealthSpec, HealthState, ProbeStatus } from './probe-types';
 import type { PodMount } from './mount-types';
@@ -111,6 +111,12 @@ export interface PodContainerSpec {
   probes?: ContainerProbes;
   /** The seccomp filter of its processes (init and execs), resolved at each start; absent: none. */
   seccomp?: PodSeccomp;
+  /**
+   * docker --init: its first process runs under an init of the agent's (PID 1 of the
+   * container: reaps orphans, forwards signals, exits with the command's status), and the
+   * command as its child, as dockerd runs docker-init. `args` stays the command.
+   */
+  dockerInit?: boolean;
 }
 
 /** A container's security settings (PodContainerSpec.security), in the runtimes' terms. */
@@ -129,6 +135,8 @@ export interface ContainerSecurity {
   readonlyPaths: string[];
   /** KEY -> VALUE written to /proc/sys in the guest before its init runs (the VM's kernel is the pod's). */
   sysctls: Record<string, string>;
+  /** Resource limits of its init and execs (docker --ulimit); absent: the guest's defaults. */
+  rlimits?: ProcessRlimit[];
 }
 
 /** What the pod's sandbox is: its VM, its names, and the policies of the pod as a whole. */

@@ -26,7 +26,7 @@ import { parseMounts, withShmSize } from './mounts';
 import type { ContainerNetworkPlan, NetworkLookup } from '../net/container-config';
 import { planNetworks, type NetworkingInput } from './network-plan';
 import { parseRestartPolicy, type CreateRequest } from './create-body';
-import { dockerSecurity } from './security';
+import { dockerDefaultSysctls, dockerSecurity, parseUlimits } from './security';
 import { seccompOf } from './seccomp-opt';
 import { parseStorageOpt } from './storage-opt';
 
@@ -45,6 +45,11 @@ export interface TranslateOptions {
    * gets loopback only; asking for ports or a user network is then refused).
    */
   networks?: NetworkLookup;
+  /**
+   * Add the sysctls dockerd 20.10 adds (unprivileged ports and ping: dockerDefaultSysctls).
+   * Default true; a CRI pod sandbox has only the kubelet's, as under containerd 1.x.
+   */
+  dockerdSysctls?: boolean;
 }
 
 /** Result of translateCreate. */
@@ -83,6 +88,14 @@ export function translateCreate(
   // dockerd checks the log driver after the image lookup (a 404 comes first).
   const logConfig = verifyLogConfig(req.hostConfig.LogConfig, opts.logDefaults ?? { Type: 'json-file', Config: {} });
   const sec = dockerSecurity({ ...req.hostConfig });
+  const rlimits = parseUlimits(req.hostConfig.Ulimits);
+  // The sysctls runc and dockerd add (domain name, unprivileged ports and ping); inspect still
+  // shows HostConfig.Sysctls as sent, as dockerd does.
+  const security = {
+    ...sec.security,
+    sysctls: dockerDefaultSysctls(req.hostConfig, c.Domainname, opts.dockerdSysctls ?? true),
+    ...(rlimits.length ? { rlimits } : {}),
+  };
   const hc: DockerHostConfig = {
     ...req.hostConfig,
     LogConfig: logConfig,
@@ -131,8 +144,9 @@ export function translateCreate(
         ...(storage.size !== undefined ? { diskSize: storage.size } : {}),
         ...(mounts.length ? { mounts } : {}),
         ...(healthSpecOf(health, c.Shell ?? ic.Shell) ? { health: healthSpecOf(health, c.Shell ?? ic.Shell) } : {}),
-        security: sec.security,
+        security,
         ...(seccomp ? { seccomp } : {}),
+        ...(hc.Init ? { dockerInit: true } : {}),
       },
     ],
   };

@@ -160,3 +160,83 @@ export function podFileSecurity(privileged: boolean): ContainerSecurity {
     ReadonlyPaths: null,
   } as DockerHostConfig).security;
 }
+
+/** A resource limit of the container's processes. */
+type ProcessRlimit = NonNullable<ContainerSecurity['rlimits']>[number];
+
+/**
+ * Linux's RLIMIT_* numbers (the same on every architecture podvisor's guests run) by the names
+ * of Docker's `--ulimit` (go-units' ulimitNameMapping).
+ */
+const RLIMIT_NUMBERS: Readonly<Record<string, number>> = {
+  cpu: 0,
+  fsize: 1,
+  data: 2,
+  stack: 3,
+  core: 4,
+  rss: 5,
+  nproc: 6,
+  nofile: 7,
+  memlock: 8,
+  locks: 10,
+  sigpending: 11,
+  msgqueue: 12,
+  nice: 13,
+  rtprio: 14,
+  rttime: 15,
+};
+
+/**
+ * HostConfig.Ulimits (`[{Name, Soft, Hard}]`) as the resource limits of the container's init
+ * and execs, as runc sets them (dockerd turns each into RLIMIT_<NAME>). -1 is unlimited; a
+ * name seen twice keeps its last value (the CLI keeps one per name). InvalidArgumentError, with
+ * go-units' words, for a name Docker does not know or a soft limit above the hard one (dockerd
+ * would pass them to runc and fail the start).
+ */
+export function parseUlimits(list: readonly unknown[] | null | undefined): ProcessRlimit[] {
+  const byName = new Map<string, ProcessRlimit>();
+  for (const raw of list ?? []) {
+    const u = (raw ?? {}) as { Name?: unknown; Soft?: unknown; Hard?: unknown };
+    const name = typeof u.Name === 'string' ? u.Name : '';
+    const resource = Object.prototype.hasOwnProperty.call(RLIMIT_NUMBERS, name) ? RLIMIT_NUMBERS[name] : undefined;
+    if (resource === undefined) throw new InvalidArgumentError(`invalid --ulimit: invalid ulimit type: ${name}`);
+    const limit = (v: unknown): number => {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < -1)
+        throw new InvalidArgumentError(`invalid --ulimit ${name}: limits must be integers (-1: unlimited)`);
+      return v;
+    };
+    const soft = limit(u.Soft);
+    const hard = limit(u.Hard);
+    const above = (a: number, b: number): boolean => b !== -1 && (a === -1 || a > b);
+    if (above(soft, hard))
+      throw new InvalidArgumentError(
+        `invalid --ulimit ${name}: ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`,
+      );
+    byName.delete(name);
+    byName.set(name, { resource, soft, hard });
+  }
+  return [...byName.values()];
+}
+
+/**
+ * The sysctls a container gets beside its own HostConfig.Sysctls, which win over them:
+ *  - `kernel.domainname` = Config.Domainname (runc sets the UTS domain name from it);
+ *  - `net.ipv4.ip_unprivileged_port_start=0` and `net.ipv4.ping_group_range=0 2147483647`,
+ *    which dockerd 20.10 sets in every container with a network namespace of its own (not
+ *    `--network host`, not `container:X`, whose namespace is X's), so that a non-root user
+ *    binds port 80 and pings without capabilities. A podvisor container's network
+ *    namespace is its VM's. Not with `dockerd` false (a CRI pod sandbox: only the kubelet's).
+ */
+export function dockerDefaultSysctls(
+  hc: Partial<Pick<DockerHostConfig, 'NetworkMode' | 'Sysctls'>>,
+  domainname: string | undefined,
+  dockerd = true,
+): Record<string, string> {
+  const mode = hc.NetworkMode ?? '';
+  const ownNetns = dockerd && mode !== 'host' && !mode.startsWith('container:');
+  return {
+    ...(ownNetns ? { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647' } : {}),
+    ...(domainname ? { 'kernel.domainname': domainname } : {}),
+    ...(hc.Sysctls ?? {}),
+  };
+}

@@ -44,6 +44,17 @@ export interface ProcessSpec {
   capabilities?: CapabilitySets;
   /** prctl(PR_SET_NO_NEW_PRIVS) before it execs. */
   noNewPrivs?: boolean;
+  /** Resource limits set before it changes user (docker --ulimit); absent: the agent's own. */
+  rlimits?: ProcessRlimit[];
+}
+
+/** One resource limit of a process (setrlimit). */
+export interface ProcessRlimit {
+  /** The RLIMIT_* number (RLIMIT_NOFILE is 7). */
+  resource: number;
+  /** Soft and hard limit; -1 is unlimited (RLIM_INFINITY), as in Docker's Ulimit. */
+  soft: number;
+  hard: number;
 }
 
 /** A process's capability sets, each a bit mask (bit n = capability n; src/util/capabilities.ts). */
@@ -240,6 +251,12 @@ export interface ContainerSpec {
   upperDisk?: string;
   /** Sysctls, masked and read-only paths, read-only root (applied by its first init). */
   security?: GuestContainerSecurity;
+  /**
+   * docker --init: the agent binds its own binary at Names.DOCKER_INIT_PATH in the container,
+   * where it runs as a small init (reaps orphans, forwards signals, exits with the command's
+   * status); the caller starts the first process as `DOCKER_INIT_PATH -- ARG...`.
+   */
+  dockerInit?: boolean;
 }
 
 /**

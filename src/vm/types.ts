@@ -46,6 +46,7 @@ export type {
   Agent,
   ActivateRequest,
   CapabilitySets,
+  ProcessRlimit,
   GuestContainerSecurity,
   ArchiveRequest,
 } from './agent-types';
@@ -172,3 +173,9 @@ export interface VmFactory {
 
 /** Where the guest mounts the VM's shared directory. */
 export const AGENT_SHARE_MOUNT = '/run/podvisor/share';
+
+/**
+ * Where the agent binds its init in a container created with `dockerInit` (docker --init), as
+ * dockerd binds docker-init; the container's first process is then `DOCKER_INIT_PATH -- ARG...`.
+ */
+export const DOCKER_INIT_PATH = '/sbin/docker-init';

@@ -11,16 +11,11 @@ import * as path from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerCli } from '../helpers/docker-cli';
-import {
-  FIXTURE_AUTH_PASSWORD,
-  FIXTURE_AUTH_REGISTRY,
-  FIXTURE_AUTH_USER,
-  FIXTURE_REGISTRY,
-} from '../fixtures/registry';
+import { FIXTURE_AUTH_PASSWORD, fixtureAuthRegistry, FIXTURE_AUTH_USER, fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(300000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const IMAGE = `${REG}/busybox`;
 
 let d: TestDaemon;
@@ -295,12 +290,12 @@ test('with DOCKER_BUILDKIT unset and no buildx plugin, the CLI falls back to the
 });
 
 test('FROM an image of a private registry pulls with the credentials of X-Registry-Config', async () => {
-  const dir = context('private', { Dockerfile: `FROM ${FIXTURE_AUTH_REGISTRY}/busybox\nLABEL from=private\n` });
+  const dir = context('private', { Dockerfile: `FROM ${fixtureAuthRegistry()}/busybox\nLABEL from=private\n` });
   const anonymous = await docker(['build', '-t', 'private', dir]);
   expect(anonymous.code).not.toBe(0);
   const login = await dockerCli(
     { env },
-    ['login', '-u', FIXTURE_AUTH_USER, '--password-stdin', FIXTURE_AUTH_REGISTRY],
+    ['login', '-u', FIXTURE_AUTH_USER, '--password-stdin', fixtureAuthRegistry()],
     Buffer.from(FIXTURE_AUTH_PASSWORD),
   );
   expect(login.code).toBe(0);

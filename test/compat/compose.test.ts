@@ -15,12 +15,12 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { BUILT_PAGE, CONFIG_ANSWER, composeFile, writeComposeProject } from '../fixtures/compose-project';
 
 jest.setTimeout(600000);
 
-const REGISTRY = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REGISTRY = fixtureRegistry();
 const PROJECT = 'pvcompose';
 const PORT = 18380;
 const project = (workerGreeting: string) => ({ registry: REGISTRY, port: PORT, workerGreeting });

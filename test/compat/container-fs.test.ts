@@ -21,13 +21,13 @@ import * as path from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as tar from 'tar-stream';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli, dockerOk, dockerSync } from '../helpers/docker-cli';
 import { kernelAtLeast, ownGuestKernel } from '../helpers/kernel-version';
 
 jest.setTimeout(300000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const BUSYBOX = `${REG}/busybox`;
 const DEBIAN = `${REG}/debian:bookworm`;
 

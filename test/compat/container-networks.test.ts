@@ -9,12 +9,12 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as http from 'node:http';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { dockerSync, dockerOk, type CliResult, freePort } from '../helpers/docker-cli';
 
 jest.setTimeout(240000);
 
-const IMAGE = `${process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY}/busybox`;
+const IMAGE = `${fixtureRegistry()}/busybox`;
 /** busybox httpd serving a page naming the container on port 80 (and 81), in the foreground. */
 const WEB = [
   'sh',

@@ -16,11 +16,11 @@ import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpe
 import { OutputWatcher } from '../helpers/output-watcher';
 import { ptySession, type PtySession } from '../helpers/pty';
 import { listVmProcesses } from '../helpers/leaks';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(180000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const IMAGE = `${REG}/busybox`;
 /** A container that logs a numbered line every 0.3 s and exits 0 on TERM. */
 const TICKER = [

@@ -21,12 +21,12 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { criClient, criFailure, type CriClient } from '../helpers/cri';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureAuthRegistry, fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(180000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
-const AUTH_REG = process.env.PODVISOR_TEST_AUTH_REGISTRY ?? '127.0.0.1:5001';
+const REG = fixtureRegistry();
+const AUTH_REG = fixtureAuthRegistry();
 const AUTH_USER = process.env.PODVISOR_TEST_AUTH_USER ?? 'podvisor';
 const AUTH_PASSWORD = process.env.PODVISOR_TEST_AUTH_PASSWORD ?? 'fixture-password';
 // The mirror's path on the fixture registry: one per run, so parallel checkouts do not meet.

@@ -24,13 +24,13 @@ import { listVmProcesses } from '../helpers/leaks';
 import type { TestDaemon } from '../helpers/daemon';
 import { startCriTestDaemon, stopCriTestDaemon, type CriTestDaemon } from '../helpers/cri-daemon';
 import { criClient, criFailure, type CriClient } from '../helpers/cri';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { spdyDial, spdyRemoteCommand } from '../unit/api/cri/streaming/clients';
 import type { TestCniNet } from '../privileged/net/helpers/cni-net';
 
 jest.setTimeout(300_000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const BUSYBOX = `${REG}/busybox:latest`;
 
 /** A status message as the client decodes it (64-bit times as decimal strings). */

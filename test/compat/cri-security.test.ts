@@ -9,11 +9,11 @@
 import * as path from 'node:path';
 import { startCriTestDaemon, stopCriTestDaemon, type CriTestDaemon } from '../helpers/cri-daemon';
 import { criFailure, type CriClient } from '../helpers/cri';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(300_000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const BUSYBOX = `${REG}/busybox:latest`;
 
 let h: CriTestDaemon;

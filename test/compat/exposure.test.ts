@@ -12,12 +12,12 @@ import { DAEMON_MAIN, startDaemon, stopDaemonLeavingNothing, type TestDaemon } f
 import { ptySession } from '../helpers/pty';
 import { makeTlsFiles, type TlsFiles } from '../helpers/tls-certs';
 import { lookupGid } from '../../src/daemon/listen';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { freePort } from '../helpers/docker-cli';
 
 jest.setTimeout(180000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const IMAGE = `${REG}/busybox`;
 
 interface Result {

@@ -14,12 +14,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFile, execFileSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(240_000);
 
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
-const OTHER = `${FIXTURE_REGISTRY}/layered`;
+const IMAGE = `${fixtureRegistry()}/busybox`;
+const OTHER = `${fixtureRegistry()}/layered`;
 /** About 1 KB a line, 5 lines a second: the log needs a new page every second. */
 const TICKER = [
   'sh',

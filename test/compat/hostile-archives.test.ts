@@ -22,12 +22,12 @@ import { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { mountsUnder } from '../helpers/leaks';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { packTar, type LayerEntry } from '../fixtures/image-builder';
 
 jest.setTimeout(180_000);
 
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const IMAGE = `${fixtureRegistry()}/busybox`;
 
 let d: TestDaemon;
 let docker: Dockerode;

@@ -9,13 +9,13 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { assembleImage, buildLayer, packTar } from '../fixtures/image-builder';
 import { digestHex } from '../../src/storage/digest';
 
 jest.setTimeout(120000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const SOURCE = `${REG}/busybox:latest`;
 const RUN = crypto.randomBytes(4).toString('hex');
 

@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerCli } from '../helpers/docker-cli';
 import { tarMembers } from '../helpers/tar-members';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { busyboxEntries } from '../fixtures/images';
 import {
   assembleImage,
@@ -30,7 +30,7 @@ import { digestHex, sha256Digest, shortId } from '../../src/storage/digest';
 
 jest.setTimeout(240000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const RUN = crypto.randomBytes(4).toString('hex');
 const IMAGE = `${REG}/zstd-${RUN}/img:1`;
 const GREETING = 'hello from a zstd layer\n';

@@ -10,17 +10,12 @@ import * as path from 'node:path';
 import Dockerode from 'dockerode';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { buildFixtureImages, busyboxEntries, type FixtureImages } from '../fixtures/images';
-import {
-  FIXTURE_AUTH_PASSWORD,
-  FIXTURE_AUTH_REGISTRY,
-  FIXTURE_AUTH_USER,
-  FIXTURE_REGISTRY,
-} from '../fixtures/registry';
+import { FIXTURE_AUTH_PASSWORD, fixtureAuthRegistry, FIXTURE_AUTH_USER, fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(120000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
-const AUTH_REG = process.env.PODVISOR_TEST_AUTH_REGISTRY ?? FIXTURE_AUTH_REGISTRY;
+const REG = fixtureRegistry();
+const AUTH_REG = fixtureAuthRegistry();
 
 /** What the scenario needs from a client. Errors reject with the text the user would see. */
 interface Client {

@@ -14,11 +14,11 @@
 import * as http from 'node:http';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerSync, dockerOk, type CliResult } from '../helpers/docker-cli';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(180000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const BUSYBOX = `${REG}/busybox`;
 
 let d: TestDaemon;

@@ -7,11 +7,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(300000);
 
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const IMAGE = `${fixtureRegistry()}/busybox`;
 const LINES = 150000;
 
 function docker(d: TestDaemon, args: string[]): { code: number; out: string; err: string } {

@@ -14,12 +14,12 @@ import { spawnSync } from 'node:child_process';
 import Dockerode from 'dockerode';
 import { GenericContainer, type StartedTestContainer } from 'testcontainers';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { dockerOk, freePort } from '../helpers/docker-cli';
 
 jest.setTimeout(300000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const BUSYBOX = `${REG}/busybox:latest`;
 /** busybox's httpd serving `text` on port 80. */
 const serve = (text: string): string[] => [

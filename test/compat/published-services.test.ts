@@ -11,12 +11,12 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { dockerSync, dockerOk, type CliResult, freePort } from '../helpers/docker-cli';
 
 jest.setTimeout(240000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const NGINX = `${REG}/debian-nginx`;
 const DEBIAN = `${REG}/debian:bookworm`;
 const BUSYBOX = `${REG}/busybox`;

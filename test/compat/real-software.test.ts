@@ -15,12 +15,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { freePort } from '../helpers/docker-cli';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { NOTES_DB, WEB_DB, writeNotesProject, writeWebProject } from '../fixtures/real-software-project';
 
 jest.setTimeout(1800000);
 
-const REGISTRY = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REGISTRY = fixtureRegistry();
 
 let d: TestDaemon;
 

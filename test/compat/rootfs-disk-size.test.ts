@@ -13,12 +13,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { dockerOk, dockerSync } from '../helpers/docker-cli';
 
 jest.setTimeout(600000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const DEBIAN = `${REG}/debian:bookworm`;
 const MiB = 1024 * 1024;
 

@@ -26,7 +26,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { dockerOk, dockerSync } from '../helpers/docker-cli';
 import { kernelAtLeast, ownGuestKernel } from '../helpers/kernel-version';
 import { startDockerd, type BaselineDockerd } from '../../bench/common';
@@ -34,7 +34,7 @@ import { packTar } from '../fixtures/image-builder';
 
 jest.setTimeout(600000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const DEBIAN = `${REG}/debian:bookworm`;
 
 let d: TestDaemon;

@@ -12,12 +12,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDockerd, type BaselineDockerd } from '../../bench/common';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli, type CliResult } from '../helpers/docker-cli';
 
 jest.setTimeout(300_000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const IMAGE = `${REG}/busybox:latest`;
 
 let d: TestDaemon;

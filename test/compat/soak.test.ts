@@ -20,12 +20,12 @@ import { spawn } from 'node:child_process';
 import Dockerode from 'dockerode';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { Rng } from '../helpers/rng';
 
 const KILLS = Number(process.env.PODVISOR_SOAK_KILLS ?? 3);
 const SEED = Number(process.env.PODVISOR_SOAK_SEED ?? 10);
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const IMAGE = `${fixtureRegistry()}/busybox`;
 const COUNTER = ['sh', '-c', 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done'];
 
 jest.setTimeout(120_000 + KILLS * 60_000);

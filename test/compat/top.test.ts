@@ -8,12 +8,12 @@
 import { execFile } from 'node:child_process';
 import Dockerode from 'dockerode';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli } from '../helpers/docker-cli';
 
 jest.setTimeout(240000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const IMAGE = `${REG}/debian:bookworm`;
 
 /** `docker top` as the CLI prints it: the titles and each row's cells (split at 2+ blanks). */

@@ -9,11 +9,11 @@ import { execFile } from 'node:child_process';
 import * as http from 'node:http';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { UpdateBodySchema } from '../../src/translate/docker-schema';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(120000);
 
-const REG = process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY;
+const REG = fixtureRegistry();
 const IMAGE = `${REG}/busybox`;
 
 function docker(d: TestDaemon, args: string[]): Promise<{ out: string; err: string; code: number }> {

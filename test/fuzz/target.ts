@@ -7,6 +7,7 @@
 import * as http from 'node:http';
 import type { Known } from './cases';
 import { hostileTars } from './tars';
+import { fixtureRegistry } from '../fixtures/registry';
 
 function call(
   socketPath: string,
@@ -38,7 +39,7 @@ function call(
 
 /** Pull the fixture busybox and create one container; returns what exists. */
 export async function prepareTarget(socketPath: string): Promise<Known> {
-  const image = `${process.env.PODVISOR_TEST_REGISTRY ?? '127.0.0.1:5000'}/busybox:latest`;
+  const image = `${fixtureRegistry()}/busybox:latest`;
   const pull = await call(socketPath, 'POST', `/v1.41/images/create?fromImage=${encodeURIComponent(image)}`);
   const tars = await hostileTars();
   if (pull.status !== 200 || /errorDetail/.test(pull.text)) return { containers: [], images: [], tars };

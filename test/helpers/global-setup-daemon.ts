@@ -4,15 +4,15 @@
  *  - makes sure dist/src is built from the current sources (scripts/build.sh: nothing to do,
  *    ~10 ms, when `npm test`'s bootstrap has just built it; tests start the compiled daemon:
  *    test/helpers/daemon.ts);
- *  - starts the fixture registries on 127.0.0.1:5000 and :5001 filled with the test images
- *    (test/fixtures/README.md) and exports their addresses (PODVISOR_TEST_REGISTRY, ...).
+ *  - starts this run's own fixture registries, on loopback ports picked free, filled with the
+ *    test images (test/fixtures/README.md), and exports their addresses (PODVISOR_TEST_REGISTRY,
+ *    ...) to the test files and the daemons they start; the teardown stops them.
  * Both projects name this; the second call finds everything in place.
  */
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import leakSnapshot from './global-setup';
 import { ensureFixtureRegistries, fixtureEnv } from '../fixtures/registry';
-import { joinRegistryUsers } from '../fixtures/registry-users';
 
 export default async function globalSetupDaemon(): Promise<void> {
   leakSnapshot();
@@ -27,11 +27,6 @@ export default async function globalSetupDaemon(): Promise<void> {
       `global-setup: tsc reported errors (dist/ was still written):\n${String((err as { stdout?: Buffer }).stdout ?? '').slice(0, 2000)}\n`,
     );
   }
-  const started = await ensureFixtureRegistries();
-  // Another checkout's test run may share them: the last run to end stops them (teardown).
-  joinRegistryUsers(
-    process.pid,
-    started.map((r) => r.pid).filter((pid): pid is number => pid !== undefined),
-  );
+  await ensureFixtureRegistries();
   Object.assign(process.env, fixtureEnv());
 }

@@ -1,5 +1,5 @@
 /**
- * Jest global teardown: stops the fixture registries when no other test run uses them, then fails the run
+ * Jest global teardown: stops this run's fixture registries, then fails the run
  * when something a test or a daemon started during it is still there: a QEMU or virtiofsd
  * process, a perl mount helper, a mount under the tests' temp roots, or a VM runtime
  * directory (`<exec root>/vms/<id>`) made during the run, or a bridge, tap or firewall rule of
@@ -16,31 +16,13 @@ import {
   testRootVmDirs,
   type ProcInfo,
 } from './leaks';
-import { leaveRegistryUsers } from '../fixtures/registry-users';
+import { stopOwnRegistries } from '../fixtures/registry';
 import { removeIdleCniChains } from '../privileged/net/helpers/cni-net';
 
-/** Stop the fixture registries, unless another test run (another checkout's) still uses them. */
+/** Stop this run's fixture registries (test/fixtures/registry.ts), if it started them. */
 async function stopRegistries(): Promise<void> {
   if (!process.env.PODVISOR_TEST_DAEMON_SETUP) return;
-  const pids = leaveRegistryUsers(process.pid);
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
-  for (let i = 0; i < 40 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 50));
-  for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  await stopOwnRegistries();
 }
 
 function pidSet(v: string | undefined): Set<number> {

@@ -22,9 +22,10 @@ import { AgentClient } from '../../src/vm/agent/client';
 import { defaultGuestImages } from '../../src/vm/guest-images';
 import { DirectFactory } from '../../src/vm/pool';
 import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
+import { fixtureRegistry } from '../fixtures/registry';
 
 /** The fixture registry's busybox. */
-export const BUSYBOX = `${process.env.PODVISOR_TEST_REGISTRY ?? '127.0.0.1:5000'}/busybox:latest`;
+export const BUSYBOX = `${fixtureRegistry()}/busybox:latest`;
 
 /** An open pod layer on `root` (data under root/data, VMs under root/exec). */
 export interface RealPods {
@@ -39,7 +40,7 @@ export interface RealPods {
 export async function openRealPods(root: string): Promise<RealPods> {
   const dataRoot = path.join(root, 'data');
   const execRoot = path.join(root, 'exec');
-  const images = await ImageService.open(dataRoot, { insecureRegistries: ['127.0.0.1:5000'] });
+  const images = await ImageService.open(dataRoot, { insecureRegistries: [fixtureRegistry()] });
   await images.pull(parseReference(BUSYBOX), {});
   const guest = defaultGuestImages();
   const accel = await resolveAccel({ mode: 'auto', execRoot, ...guest });

@@ -9,7 +9,7 @@ import { PodStreamingBackend } from '../../src/api/cri/streaming/pod-backend';
 import type { PodService } from '../../src/pod/service';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerOk } from '../helpers/docker-cli';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { encodeWs, spdyDial, wsDial } from '../unit/api/cri/streaming/clients';
 
 jest.setTimeout(240_000);
@@ -20,7 +20,7 @@ let podIp: string;
 
 beforeAll(async () => {
   d = await startDaemon();
-  const image = `${FIXTURE_REGISTRY}/busybox:latest`;
+  const image = `${fixtureRegistry()}/busybox:latest`;
   dockerOk(d, ['pull', image]);
   dockerOk(d, [
     'run',

@@ -14,11 +14,11 @@ import * as path from 'node:path';
 import Dockerode from 'dockerode';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(240_000);
 
-const IMAGE = `${process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY}/busybox`;
+const IMAGE = `${fixtureRegistry()}/busybox`;
 
 let d: TestDaemon;
 let api: Dockerode;

@@ -13,14 +13,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DAEMON_MAIN, startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(300_000);
 
 /** The last commit whose daemon writes record layout 1. */
 const OLD_COMMIT = 'e2bb444';
 const REPO = path.resolve(__dirname, '../..');
-const IMAGE = `${process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY}/busybox`;
+const IMAGE = `${fixtureRegistry()}/busybox`;
 
 function docker(d: TestDaemon, args: string[]): Promise<{ out: string; err: string; code: number }> {
   return new Promise((resolve) => {

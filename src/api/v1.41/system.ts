@@ -228,7 +228,7 @@ export function register(router: Router, services: ApiServices): void {
         },
         LiveRestoreEnabled: true,
         Isolation: '',
-        InitBinary: '',
+        InitBinary: 'docker-init',
         ContainerdCommit: { ID: '', Expected: '' },
         RuncCommit: { ID: '', Expected: '' },
         InitCommit: { ID: '', Expected: '' },

@@ -55,7 +55,15 @@ import type { AgentMux } from './mux';
 import type { ProcessChannel } from './process';
 import { decodeProcessTable } from './process-table';
 import { decodeListed, resumeOutput } from './resume';
-import { checkId, checkPath, checkTermSize, putCapabilities, putContainerSecurity, putLimits } from './requests';
+import {
+  checkId,
+  checkPath,
+  checkTermSize,
+  putCapabilities,
+  putContainerSecurity,
+  putLimits,
+  putRlimits,
+} from './requests';
 import { Limits, Op, PROTOCOL_VERSION, Tag } from './protocol';
 import { protocolError, TlvWriter } from './tlv';
 
@@ -153,6 +161,7 @@ export class AgentClient implements Agent {
       w.str(Tag.UPPER_DISK, spec.upperDisk);
     }
     if (spec.security) putContainerSecurity(w, spec.security);
+    if (spec.dockerInit) w.u32(Tag.DOCKER_INIT, 1);
     await this.mux.request(Op.CREATE_CONTAINER, w);
   }
 
@@ -256,6 +265,7 @@ export class AgentClient implements Agent {
     if (spec.terminal) w.u32(Tag.ROWS, checkTermSize(spec.rows ?? 24)).u32(Tag.COLS, checkTermSize(spec.cols ?? 80));
     if (spec.capabilities) putCapabilities(w, spec.capabilities);
     if (spec.noNewPrivs) w.u32(Tag.NO_NEW_PRIVS, 1);
+    if (spec.rlimits) putRlimits(w, spec.rlimits);
     if (w.length > Limits.MAX_CTL_PAYLOAD - 64)
       throw new InvalidArgumentError('process arguments and environment are too large');
     return this.requestProcess(Op.START_PROCESS, w, spec);

@@ -22,6 +22,7 @@ export const Limits = {
   MAX_ARGS: 1024,
   MAX_ENV: 1024,
   MAX_GROUPS: 64,
+  MAX_RLIMITS: 16,
   MAX_PROCESSES: 1024,
   MAX_CONTAINERS: 64,
   STDIN_WINDOW: 262144,
@@ -203,6 +204,11 @@ export const Tag = {
   ARCHIVE_KIND: 140,
   ARCHIVE_NAME: 141,
   ARCHIVE_FLAGS: 142,
+  RLIMIT: 162,
+  RLIMIT_RESOURCE: 163,
+  RLIMIT_SOFT: 164,
+  RLIMIT_HARD: 165,
+  DOCKER_INIT: 166,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -327,6 +333,11 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.ARCHIVE_KIND]: 'u32',
   [Tag.ARCHIVE_NAME]: 'str',
   [Tag.ARCHIVE_FLAGS]: 'u32',
+  [Tag.RLIMIT]: 'tlv[]',
+  [Tag.RLIMIT_RESOURCE]: 'u32',
+  [Tag.RLIMIT_SOFT]: 'u64',
+  [Tag.RLIMIT_HARD]: 'u64',
+  [Tag.DOCKER_INIT]: 'u32',
 };
 
 /** Bits of the MOUNT_FLAGS field (PV_MOUNT_<NAME>). */
@@ -397,6 +408,7 @@ export const Names = {
   SHARE_MOUNT: '/run/podvisor/share',
   LAYERS_TAG: 'podvisor-layers',
   DEFAULT_PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  DOCKER_INIT_PATH: '/sbin/docker-init',
 } as const;
 
 /** True for frame types the agent may send on the control channel. */

@@ -2,10 +2,10 @@
  * Small pieces of the host's requests to the agent: checks of ids, paths and sizes before a
  * request goes, the limit fields, and the error class an ERROR answer maps to.
  */
-import type { CapabilitySets, GuestContainerSecurity, ResourceLimits } from '../types';
+import type { CapabilitySets, GuestContainerSecurity, ProcessRlimit, ResourceLimits } from '../types';
 import { ConflictError, InvalidArgumentError, NotFoundError, PodvisorError, UnavailableError } from '../../errors';
 import { ErrorCode, Limits, Tag } from './protocol';
-import type { TlvReader, TlvWriter } from './tlv';
+import { TlvWriter, type TlvReader } from './tlv';
 
 const ID_RE = /^[A-Za-z0-9_.-]{1,128}$/;
 
@@ -70,6 +70,27 @@ export function putCapabilities(w: TlvWriter, c: CapabilitySets): TlvWriter {
   for (const [tag, mask] of sets) {
     if (!Number.isSafeInteger(mask) || mask < 0) throw new InvalidArgumentError('invalid capability set');
     w.u64(tag, mask);
+  }
+  return w;
+}
+
+/** The RLIMIT records of START_PROCESS (-1: unlimited, sent as all ones). */
+export function putRlimits(w: TlvWriter, rlimits: readonly ProcessRlimit[]): TlvWriter {
+  if (rlimits.length > Limits.MAX_RLIMITS) throw new InvalidArgumentError('too many resource limits');
+  const limit = (n: number): Buffer => {
+    if (n !== -1 && (!Number.isSafeInteger(n) || n < 0)) throw new InvalidArgumentError(`invalid resource limit ${n}`);
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(n === -1 ? 0xffffffffffffffffn : BigInt(n), 0);
+    return b;
+  };
+  for (const r of rlimits) {
+    if (!Number.isInteger(r.resource) || r.resource < 0 || r.resource > 15)
+      throw new InvalidArgumentError(`invalid resource limit type ${r.resource}`);
+    const rec = new TlvWriter()
+      .u32(Tag.RLIMIT_RESOURCE, r.resource)
+      .bytes(Tag.RLIMIT_SOFT, limit(r.soft))
+      .bytes(Tag.RLIMIT_HARD, limit(r.hard));
+    w.nested(Tag.RLIMIT, rec);
   }
   return w;
 }

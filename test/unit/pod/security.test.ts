@@ -42,7 +42,12 @@ test("a Docker container's settings reach the agent with its create, its init an
   await h.pods.start(r.id);
   const guest = h.hv.running()[0];
   expect(guest.containers.get(r.id)?.spec.security).toEqual({
-    sysctls: ['net.ipv4.ip_forward=1'],
+    // dockerd's defaults of a container's own network namespace, then the user's.
+    sysctls: [
+      'net.ipv4.ip_unprivileged_port_start=0',
+      'net.ipv4.ping_group_range=0 2147483647',
+      'net.ipv4.ip_forward=1',
+    ],
     maskedPaths: [...DEFAULT_MASKED_PATHS],
     readonlyPaths: [...DEFAULT_READONLY_PATHS],
     readonlyRootfs: true,

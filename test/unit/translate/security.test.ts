@@ -135,7 +135,12 @@ describe('paths, read-only root, sysctls', () => {
   test('ReadonlyRootfs and Sysctls reach the guest with the container', () => {
     const sec = securityOf({ ReadonlyRootfs: true, Sysctls: { 'net.ipv4.ip_forward': '1' }, Privileged: true });
     expect(guestContainerSecurity(sec)).toEqual({
-      sysctls: ['net.ipv4.ip_forward=1'],
+      // dockerd's two defaults of a container's own network namespace come first.
+      sysctls: [
+        'net.ipv4.ip_unprivileged_port_start=0',
+        'net.ipv4.ping_group_range=0 2147483647',
+        'net.ipv4.ip_forward=1',
+      ],
       maskedPaths: [],
       readonlyPaths: [],
       readonlyRootfs: true,

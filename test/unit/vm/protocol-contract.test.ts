@@ -20,7 +20,7 @@ import {
   TAG_TYPES,
   Tag,
 } from '../../../src/vm/agent/protocol';
-import { AGENT_SHARE_MOUNT } from '../../../src/vm/types';
+import { AGENT_SHARE_MOUNT, DOCKER_INIT_PATH } from '../../../src/vm/types';
 
 const HEADER = path.join(__dirname, '../../../guest/include/podvisor_agent.h');
 
@@ -117,6 +117,10 @@ describe('protocol contract: podvisor_agent.h <-> protocol.ts', () => {
 
   it('uses the share mount the VM layer exports', () => {
     expect(Names.SHARE_MOUNT).toBe(AGENT_SHARE_MOUNT);
+  });
+
+  it('binds docker-init where the pod layer starts it', () => {
+    expect(Names.DOCKER_INIT_PATH).toBe(DOCKER_INIT_PATH);
   });
 
   it('lets a control frame carry the largest file plus its fields', () => {

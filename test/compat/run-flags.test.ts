@@ -1,0 +1,183 @@
+/**
+ * `docker run` flags that podvisor accepted and did not honour (issue 41), each run through the
+ * stock docker CLI on podvisor and on the baseline dockerd 20.10 + runc, with the same command
+ * and the same observable result:
+ *  - `--init`: PID 1 is docker-init, the command its child; orphans are reaped; a signal to the
+ *    container reaches the command, and the container exits with the command's status;
+ *  - `--ulimit` of every type: /proc/self/limits of the init and of an exec;
+ *  - `--domainname`: the UTS domain name;
+ *  - a non-root user binds port 80 and may ping (dockerd's default sysctls of a container's own
+ *    network namespace), unless the user set the sysctl.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { fixtureRegistry } from '../fixtures/registry';
+import { dockerCli, type CliResult } from '../helpers/docker-cli';
+import { startDockerd, type BaselineDockerd } from '../../bench/common';
+
+jest.setTimeout(600000);
+
+const REG = fixtureRegistry();
+const IMAGE = `${REG}/busybox:latest`;
+
+let d: TestDaemon;
+let base: BaselineDockerd | undefined;
+let dir: string;
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-run-flags-'));
+  d = await startDaemon({ vmPoolSize: 2 });
+  expect((await dockerCli(d, ['pull', '-q', IMAGE])).code).toBe(0);
+  base = await startDockerd(path.join(dir, 'dockerd'));
+  expect((await dockerCli(base, ['pull', '-q', IMAGE])).code).toBe(0);
+});
+
+afterAll(async () => {
+  await base?.stop().catch(() => undefined);
+  if (d) await stopDaemonLeavingNothing(d);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** The same docker CLI command on podvisor and on the baseline. */
+async function both(args: string[]): Promise<[CliResult, CliResult]> {
+  return Promise.all([dockerCli(d, args), dockerCli(base!, args)]);
+}
+
+describe('--init', () => {
+  test('PID 1 is docker-init and the command its child, as under dockerd', async () => {
+    // PIDs other than 1 depend on what ran before in the namespace (runc's own steps): shown as N.
+    const norm = (r: CliResult) => ({ ...r, out: r.out.replace(/^( *)([2-9]|\d\d+) /gm, '$1N ') });
+    const [ours, theirs] = await both(['run', '--rm', '--init', IMAGE, 'ps', '-o', 'pid,ppid,comm']);
+    expect(norm(ours)).toEqual(norm(theirs));
+    expect(ours.out).toMatch(/^ +1 +0 docker-init$/m);
+    expect(ours.out).toMatch(/^ +\d+ +1 ps$/m);
+    const [plain] = await both(['run', '--rm', IMAGE, 'ps', '-o', 'pid,comm']);
+    expect(plain.out).toMatch(/^ +1 ps$/m);
+  });
+
+  test("the init's binary is read-only to the container's root, as dockerd's docker-init", async () => {
+    const script = 'echo x > /sbin/docker-init; echo "write $?"; cat /sbin/docker-init > /dev/null; echo "read $?"';
+    const [ours, theirs] = await both(['run', '--rm', '--init', IMAGE, 'sh', '-c', script]);
+    expect(ours).toEqual(theirs);
+    expect(ours.out).toBe('write 1\nread 0\n');
+    expect(ours.err).toContain('Read-only file system');
+  });
+
+  test('an orphan is reaped by the init (no zombie is left)', async () => {
+    // The orphan's parent exits at once; its /proc entry goes only when PID 1 reaps it.
+    const script =
+      'sh -c "sleep 0 & echo \\$! > /tmp/orphan"; p=$(cat /tmp/orphan); while [ -e /proc/$p ]; do usleep 20000; done; echo reaped';
+    const [ours, theirs] = await both(['run', '--rm', '--init', IMAGE, 'sh', '-c', script]);
+    expect(ours).toEqual(theirs);
+    expect(ours).toMatchObject({ code: 0, out: 'reaped\n' });
+  });
+
+  test("a stop's signal reaches the command, and the container exits with the command's status", async () => {
+    const script = 'trap "echo got TERM; exit 3" TERM; echo ready; while :; do usleep 50000; done';
+    const results: Array<{ code: string; logs: string }> = [];
+    for (const daemon of [d, base!]) {
+      const run = await dockerCli(daemon, ['run', '-d', '--init', IMAGE, 'sh', '-c', script]);
+      expect(run).toMatchObject({ code: 0, err: '' });
+      const id = run.out.trim();
+      // Only once the trap is set: the logs say "ready" (waiting on output, not on time), as
+      // long as the container runs.
+      const running = async () =>
+        (await dockerCli(daemon, ['inspect', '-f', '{{.State.Running}}', id])).out.trim() === 'true';
+      while (!(await dockerCli(daemon, ['logs', id])).out.includes('ready') && (await running())) {
+        await new Promise((r) => setImmediate(r));
+      }
+      expect((await dockerCli(daemon, ['stop', '-t', '60', id])).code).toBe(0);
+      const code = (await dockerCli(daemon, ['inspect', '-f', '{{.State.ExitCode}}', id])).out.trim();
+      const logs = (await dockerCli(daemon, ['logs', id])).out;
+      await dockerCli(daemon, ['rm', '-f', id]);
+      results.push({ code, logs });
+    }
+    expect(results[0]).toEqual(results[1]);
+    expect(results[0]).toEqual({ code: '3', logs: 'ready\ngot TERM\n' });
+  });
+});
+
+describe('--ulimit', () => {
+  // Every type Docker's --ulimit knows, each with a soft limit below its hard one, and no hard
+  // limit above the one dockerd's processes have (runc 1.1 under dockerd 20.10 then fails the
+  // start: "error setting rlimit type 12: operation not permitted", where podvisor's guest
+  // sets it, as root, before it drops capabilities).
+  const ULIMITS = [
+    'core=1000000:2000000',
+    'cpu=3600:7200',
+    'data=1073741824:2147483648',
+    'fsize=1073741824:2147483648',
+    'locks=1000:2000',
+    'memlock=65536:131072',
+    'msgqueue=409600:819200',
+    'nice=0:0',
+    'nofile=2048:4096',
+    'nproc=1000:2000',
+    'rss=1000000:2000000',
+    'rtprio=0:0',
+    'rttime=1000000:2000000',
+    'sigpending=1000:2000',
+    'stack=8388608:16777216',
+  ];
+  const flags = ULIMITS.flatMap((u) => ['--ulimit', u]);
+
+  test('the soft limit of nofile=2048:4096 is 2048 and its hard limit 4096, as under dockerd', async () => {
+    const cmd = ['run', '--rm', '--ulimit', 'nofile=2048:4096', IMAGE, 'sh', '-c', 'ulimit -Sn; ulimit -Hn'];
+    const [ours, theirs] = await both(cmd);
+    expect(ours).toEqual(theirs);
+    expect(ours).toMatchObject({ code: 0, out: '2048\n4096\n' });
+  });
+
+  test("every type's soft and hard limit, in the init and in an exec, as under dockerd", async () => {
+    const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'cat', '/proc/self/limits']);
+    expect(ours).toEqual(theirs);
+    expect(ours.out).toMatch(/^Max open files +2048 +4096 +files/m);
+    expect(ours.out).toMatch(/^Max stack size +8388608 +16777216 +bytes/m);
+    const execs: string[] = [];
+    for (const daemon of [d, base!]) {
+      const id = (await dockerCli(daemon, ['run', '-d', ...flags, IMAGE, 'sleep', '600'])).out.trim();
+      execs.push((await dockerCli(daemon, ['exec', id, 'cat', '/proc/self/limits'])).out);
+      await dockerCli(daemon, ['rm', '-f', id]);
+    }
+    expect(execs[0]).toEqual(ours.out);
+    // Under dockerd an exec's soft open-files limit was once its hard one (4096), once the
+    // container's (2048), in two runs of this test: runc (a Go program) raises its own soft
+    // limit, and which one an exec inherits varies. podvisor gives an exec the container's
+    // --ulimit, every row (docs/limitations.md); the other rows are dockerd's too.
+    const openFiles = /^Max open files.*\n/m;
+    expect(execs[1].replace(openFiles, '')).toEqual(theirs.out.replace(openFiles, ''));
+  });
+});
+
+test('--domainname is the UTS domain name', async () => {
+  const cmd = ['run', '--rm', '--domainname', 'example.test', IMAGE, 'cat', '/proc/sys/kernel/domainname'];
+  const [ours, theirs] = await both(cmd);
+  expect(ours).toEqual(theirs);
+  expect(ours).toMatchObject({ code: 0, out: 'example.test\n' });
+});
+
+describe("dockerd's sysctls of a container's network namespace", () => {
+  // Listens on 80 as the user; a client connects once it is up (or the listener has failed).
+  const BIND_80 =
+    'nc -l -p 80 -e echo bound-80 & l=$!; while kill -0 $l 2>/dev/null; do nc 127.0.0.1 80 </dev/null 2>/dev/null && break; usleep 50000; done; wait $l; echo "listener $?"';
+
+  test('a non-root user binds port 80 and may ping, as under dockerd', async () => {
+    const [ours, theirs] = await both(['run', '--rm', '--user', '1000', IMAGE, 'sh', '-c', BIND_80]);
+    expect(ours).toEqual(theirs);
+    expect(ours).toMatchObject({ code: 0, out: 'bound-80\nlistener 0\n' });
+    const sysctls = ['cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start', '/proc/sys/net/ipv4/ping_group_range'];
+    const [s, baseS] = await both(['run', '--rm', IMAGE, ...sysctls]);
+    expect(s).toEqual(baseS);
+    expect(s.out).toBe('0\n0\t2147483647\n');
+  });
+
+  test("the user's own value wins", async () => {
+    const cmd = ['run', '--rm', '--user', '1000', '--sysctl', 'net.ipv4.ip_unprivileged_port_start=1024'];
+    const [ours, theirs] = await both([...cmd, IMAGE, 'sh', '-c', BIND_80]);
+    expect(ours).toEqual(theirs);
+    expect(ours.out).toContain('listener 1\n');
+    expect(ours.err).toContain('Permission denied');
+  });
+});
