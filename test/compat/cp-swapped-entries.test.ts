@@ -18,11 +18,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Dockerode from 'dockerode';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(300_000);
 
-const IMAGE = `${FIXTURE_REGISTRY}/busybox`;
+const IMAGE = `${fixtureRegistry()}/busybox`;
 /** Files swapped, each with its own FIFO. */
 const SWAPPED = 6;
 /** Copies made while the swaps run. */

@@ -13,12 +13,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { dockerOk } from '../helpers/docker-cli';
 
 jest.setTimeout(300000);
 
-const IMAGE = `${process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY}/busybox`;
+const IMAGE = `${fixtureRegistry()}/busybox`;
 
 let d: TestDaemon;
 /** A directory any host user can traverse, as /var/lib is: the data root is made inside it. */

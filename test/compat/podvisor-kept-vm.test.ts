@@ -9,12 +9,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { podvisor, podvisorOk as ok } from '../helpers/podvisor-cli';
 
 jest.setTimeout(240000);
 
-const IMAGE = `${process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY}/busybox`;
+const IMAGE = `${fixtureRegistry()}/busybox`;
 const MARKER = '|/tmp/left-by-the-first-pod %p';
 
 interface VmRow {
