@@ -38,6 +38,26 @@ export const GUEST_ALTERING_CAPABILITIES: readonly string[] = [
   'CAP_SYS_PACCT',
 ];
 
+/**
+ * The sysctls every Docker container with a network namespace of its own gets, as dockerd
+ * 20.10 sets them (src/translate/security.ts `dockerDefaultSysctls`). They do not count as a
+ * change of the VM: each pod after it is given the same values.
+ */
+export const DEFAULT_NETWORK_SYSCTLS: Readonly<Record<string, string>> = {
+  'net.ipv4.ip_unprivileged_port_start': '0',
+  'net.ipv4.ping_group_range': '0 2147483647',
+};
+
+/**
+ * Whether sysctl `name` = `value` outlives its container in the VM: kernel.domainname is the
+ * container's own UTS namespace, and the defaults above are every pod's; every other one is
+ * written in the VM's network or IPC namespace, which the next pod would inherit.
+ */
+function outlivesContainer(name: string, value: string): boolean {
+  if (name === 'kernel.domainname') return false;
+  return DEFAULT_NETWORK_SYSCTLS[name] !== value;
+}
+
 /** The kernel's tunables under /proc: each must be read-only (or hidden) in the container. */
 const KERNEL_TUNABLES = ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/bus', '/proc/fs'];
 
@@ -60,7 +80,9 @@ export function guestAlteringReason(c: PodContainerSpec): string | undefined {
   if (cap) return `${who} has ${cap}`;
   const open = KERNEL_TUNABLES.find((p) => !covered(p, sec.readonlyPaths) && !covered(p, sec.maskedPaths));
   if (open) return `${who} can write ${open}`;
-  const sysctls = Object.keys(sec.sysctls);
+  const sysctls = Object.entries(sec.sysctls)
+    .filter(([k, v]) => outlivesContainer(k, v))
+    .map(([k]) => k);
   if (sysctls.length > 0) return `${who} sets sysctls (${sysctls.join(', ')})`;
   return undefined;
 }

@@ -16,6 +16,7 @@
 import { InvalidArgumentError, PodvisorError } from '../errors';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityName, isCapability } from '../util/capabilities';
 import type { ContainerSecurity } from '../pod/types';
+import { DEFAULT_NETWORK_SYSCTLS } from '../pod/guest-altering';
 import type { DockerHostConfig } from './docker-types';
 
 /** The paths dockerd masks in a container that is not privileged. */
@@ -235,7 +236,7 @@ export function dockerDefaultSysctls(
   const mode = hc.NetworkMode ?? '';
   const ownNetns = dockerd && mode !== 'host' && !mode.startsWith('container:');
   return {
-    ...(ownNetns ? { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647' } : {}),
+    ...(ownNetns ? DEFAULT_NETWORK_SYSCTLS : {}),
     ...(domainname ? { 'kernel.domainname': domainname } : {}),
     ...(hc.Sysctls ?? {}),
   };

@@ -57,6 +57,11 @@ test.each([
   [{ Privileged: true }, 'its container is privileged'],
   [{ CapAdd: ['SYS_ADMIN'] }, 'its container has CAP_SYS_ADMIN'],
   [{ SecurityOpt: ['systempaths=unconfined'] }, 'its container can write /proc/sys'],
+  [{ Sysctls: { 'net.ipv4.ip_forward': '1' } }, 'its container sets sysctls (net.ipv4.ip_forward)'],
+  [
+    { Sysctls: { 'net.ipv4.ip_unprivileged_port_start': '1024' } },
+    'its container sets sysctls (net.ipv4.ip_unprivileged_port_start)',
+  ],
 ])('stop --keep-vm of a pod with %j is refused, and the pod runs on', async (hostConfig, why) => {
   const { vmId, fake } = await onHeldVm('p', hostConfig);
   const err = await pods.vms.stopKeepingVm('p', 1).catch((e: unknown) => e);
@@ -74,6 +79,14 @@ test.each([
   await expect(pods.vms.replace('p', 'next', 1)).rejects.toThrow(`pod p cannot keep its VM for another pod: ${why}`);
   expect(podPhase(pods.get('next'))).toBe('created');
   expect(podPhase(pods.get('p'))).toBe('running');
+});
+
+test("dockerd's default network sysctls and a domain name do not stop a pod from keeping its VM", async () => {
+  const vm = await pods.vms.bootVm();
+  await h.create({ Image: 'busybox', Cmd: ['sleep', '100'], Domainname: 'example.test' }, 'named');
+  await pods.vms.startOnVm('named', vm.id);
+  await pods.vms.stopKeepingVm('named', 1);
+  expect(pods.vms.listVms()).toEqual([expect.objectContaining({ id: vm.id, state: 'Idle' })]);
 });
 
 test('a privileged exec makes a plain pod give up its VM: keeping it is refused', async () => {
