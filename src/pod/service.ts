@@ -30,6 +30,8 @@ export type { AttachSessionOptions, OutputSink, StreamName } from './io';
 export type { PodVmService, PodVmView } from './vms';
 /** A client's session on a process's streams (./io.ts): what attach and execStart take. */
 export { AttachSession } from './io';
+/** The sysctls every Docker container with a network of its own gets (./guest-altering.ts). */
+export { DEFAULT_NETWORK_SYSCTLS } from './guest-altering';
 /** The config of an exec whose output is captured (./exec.ts): a CRI ExecSync, a probe. */
 export { capturedExecConfig } from './exec';
 /** The /etc files written into a container at each start, which a diff leaves out (./etc-files.ts). */

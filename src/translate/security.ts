@@ -16,7 +16,7 @@
 import { InvalidArgumentError, PodvisorError } from '../errors';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityName, isCapability } from '../util/capabilities';
 import type { ContainerSecurity } from '../pod/types';
-import { DEFAULT_NETWORK_SYSCTLS } from '../pod/guest-altering';
+import { DEFAULT_NETWORK_SYSCTLS } from '../pod/service';
 import type { DockerHostConfig } from './docker-types';
 
 /** The paths dockerd masks in a container that is not privileged. */
