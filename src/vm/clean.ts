@@ -88,7 +88,13 @@ export async function cleanGuest(vm: Vm, containerIds: string[]): Promise<void> 
 async function emptyDir(dir: string): Promise<void> {
   const root = path.resolve(dir);
   await unmountAllBeneath(root);
-  const top = await fs.promises.open(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  let top: fs.promises.FileHandle;
+  try {
+    top = await fs.promises.open(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
   try {
     for (const n of await fs.promises.readdir(at(top))) {
       const st = await fs.promises.lstat(at(top, n));
