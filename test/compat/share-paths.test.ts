@@ -76,6 +76,12 @@ function onlyVmDir(): string {
   return path.join(d.execRoot, 'vms', ids[0]);
 }
 
+/** Once the VM whose runtime directory is `vmDir` is gone (its teardown runs after `docker rm`). */
+async function vmGone(vmDir: string): Promise<void> {
+  for (let i = 0; i < 600 && fs.existsSync(vmDir); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(fs.existsSync(vmDir)).toBe(false);
+}
+
 /** Mount points outside the daemon's runtime directory that were not there in `before`. */
 const newMountsOutside = (before: string[]) =>
   mountPoints().filter((m) => !before.includes(m) && !m.startsWith(d.execRoot + '/'));
@@ -160,7 +166,8 @@ test('a symlink planted in the volume share never makes the host mount a source 
   const decoyBefore = tree(decoy);
   const before = mountPoints();
   expect((await docker(['run', '-d', '--name', 'va', '-v', `${a}:/a`, IMAGE, 'sleep', '1000'])).code).toBe(0);
-  const src = path.join(onlyVmDir(), 'volumes', 'src');
+  const vmDir = onlyVmDir();
+  const src = path.join(vmDir, 'volumes', 'src');
   // The name the host computed from the source alone.
   const oldName = createHash('sha256').update(path.resolve(b)).digest('hex').slice(0, 32);
   fs.symlinkSync(decoy, path.join(src, oldName));
@@ -183,6 +190,8 @@ test('a symlink planted in the volume share never makes the host mount a source 
   await swapper.stop();
   expect(tree(decoy)).toEqual(decoyBefore);
   expect((await docker(['rm', '-f', 'va'])).code).toBe(0);
+  expect(newMountsOutside(before)).toEqual([]);
+  await vmGone(vmDir);
   expect(mountPoints().filter((m) => !before.includes(m))).toEqual([]);
   expect(tree(decoy)).toEqual(decoyBefore);
 });
@@ -197,7 +206,8 @@ test("a container's directory in the rootfs share swapped for a symlink while co
   const before = mountPoints();
   const pod = (await docker(['run', '-d', '--name', 'ea', IMAGE, 'sleep', '1000'])).out.trim();
   expect(pod).toMatch(/^[0-9a-f]{64}$/);
-  const containers = path.join(onlyVmDir(), 'share', 'containers');
+  const vmDir = onlyVmDir();
+  const containers = path.join(vmDir, 'share', 'containers');
   // Half the joiners' directories are swapped as soon as they appear (before the rootfs is
   // mounted), the others once their rootfs is mounted (before the /etc files are written).
   const early = new Map<string, boolean>();
@@ -226,6 +236,8 @@ test("a container's directory in the rootfs share swapped for a symlink while co
   await swapper.stop();
   expect(swapped.size).toBeGreaterThan(1);
   expect((await docker(['rm', '-f', 'ea', ...joiners])).code).toBe(0);
+  expect(newMountsOutside(before)).toEqual([]);
+  await vmGone(vmDir);
   expect(mountPoints().filter((m) => !before.includes(m))).toEqual([]);
   expect(tree(decoy)).toEqual(decoyBefore);
 });
