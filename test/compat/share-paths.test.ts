@@ -69,11 +69,12 @@ function tree(dir: string): Record<string, string> {
   return out;
 }
 
-/** The runtime directory of the only VM running. */
-function onlyVmDir(): string {
-  const ids = fs.readdirSync(path.join(d.execRoot, 'vms'));
-  expect(ids).toHaveLength(1);
-  return path.join(d.execRoot, 'vms', ids[0]);
+/** The runtime directory of the VM container `id` runs in (its rootfs is in that VM's share). */
+function vmDirOf(id: string): string {
+  const vms = path.join(d.execRoot, 'vms');
+  const dirs = fs.readdirSync(vms).filter((v) => fs.existsSync(path.join(vms, v, 'share', 'containers', id)));
+  expect(dirs).toHaveLength(1);
+  return path.join(vms, dirs[0]);
 }
 
 /** Once the VM whose runtime directory is `vmDir` is gone (its teardown runs after `docker rm`). */
@@ -165,8 +166,9 @@ test('a symlink planted in the volume share never makes the host mount a source 
   const decoy = hostDir('decoy-vol', 'decoy\n');
   const decoyBefore = tree(decoy);
   const before = mountPoints();
-  expect((await docker(['run', '-d', '--name', 'va', '-v', `${a}:/a`, IMAGE, 'sleep', '1000'])).code).toBe(0);
-  const vmDir = onlyVmDir();
+  const va = await docker(['run', '-d', '--name', 'va', '-v', `${a}:/a`, IMAGE, 'sleep', '1000']);
+  expect(va.code).toBe(0);
+  const vmDir = vmDirOf(va.out.trim());
   const src = path.join(vmDir, 'volumes', 'src');
   // The name the host computed from the source alone.
   const oldName = createHash('sha256').update(path.resolve(b)).digest('hex').slice(0, 32);
@@ -206,7 +208,7 @@ test("a container's directory in the rootfs share swapped for a symlink while co
   const before = mountPoints();
   const pod = (await docker(['run', '-d', '--name', 'ea', IMAGE, 'sleep', '1000'])).out.trim();
   expect(pod).toMatch(/^[0-9a-f]{64}$/);
-  const vmDir = onlyVmDir();
+  const vmDir = vmDirOf(pod);
   const containers = path.join(vmDir, 'share', 'containers');
   // Half the joiners' directories are swapped as soon as they appear (before the rootfs is
   // mounted), the others once their rootfs is mounted (before the /etc files are written).
