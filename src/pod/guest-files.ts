@@ -11,14 +11,13 @@
  *     syncs the disk), detaches the disk, unmounts the layers and destroys the VM. A kill or
  *     rm -f of the container ends the request early instead of waiting for it.
  */
-import * as path from 'node:path';
 import type { AgentProcess, ArchiveRequest, Vm } from '../vm/types';
 import { NotImplementedError, UnavailableError } from '../errors';
 import { logger } from '../util/log';
 import type { PodContext } from './context';
 import { NoSuchPodError, PodPausedError } from './errors';
 import type { Entry } from './registry';
-import { rootfsInShare } from './runtime';
+import { rootfsInShare, rootfsTarget } from './runtime';
 import { isPaused, mainContainer, podSpecOf } from './types';
 
 const log = logger('pod');
@@ -79,7 +78,7 @@ export async function openGuestFiles(ctx: PodContext, e: Entry, ref: string): Pr
     const vm = await ctx.deps.factory.getVm({ size: spec.vm, devices: { upperDisk: true } });
     const undo: Array<() => Promise<void>> = [() => vm.destroy()];
     try {
-      await ctx.deps.rootfs.mount(id, path.join(vm.shareDir, rootfsInShare(id)));
+      await ctx.deps.rootfs.mount(id, rootfsTarget(vm, id));
       undo.push(() => ctx.deps.rootfs.unmount(id));
       if (!vm.devices.upperDisk || !vm.attachUpperDisk) throw new UnavailableError(`VM ${vm.id} has no upper disk`);
       await vm.attachUpperDisk(disk);

@@ -2,8 +2,8 @@
  * A container's mounts (tmpfs, bind mounts, volumes, the pod's empty directories) on its VM,
  * in two halves (tmpfs and empty directories have the guest half only):
  *
- *   host    each bind source or volume's data directory is bind-mounted (mount(2), src/util/mounter.ts) into the VM's
- *           volume share directory, at `<share>/<container id>/<n>`; these mounts live under
+ *   host    each bind source or volume's data directory is bind-mounted (src/util/mounter.ts) into the VM's
+ *           volume share directory, at `<share>/src/<name>` (mountSubpath); these mounts live under
  *           the VM's runtime directory, so destroying the VM (which unmounts everything below
  *           its directory before removing it) takes them away too, after a daemon restart as
  *           well (orphan VMs are reclaimed the same way). Each is made an rslave: a mount made
@@ -11,17 +11,35 @@
  *           and unmounting the VM's copies unmounts nothing of the host's.
  *   guest   the agent mounts each one at its path inside the container (Agent.mount): a tmpfs
  *           with its options, or the directory `<container id>/<n>` of the volume share;
- *           read-only is a flag of the guest's mount, so the container cannot lift it.
+ *           read-only is also a flag of the guest's mount.
+ *
+ * The share is the guest's to write (a root in any container may rename or replace anything
+ * in it, with symlinks too), so the host never follows a path in it: every entry is reached
+ * from the share directory it holds open, one component at a time, none a symlink
+ * (src/util/beneath.ts), and each copy is attached onto the directory or file so reached. The
+ * copy of a read-only mount is made read-only on the host, before it is attached: a
+ * `--privileged` container that remounts its view read-write still cannot write the source.
+ * A source used read-only and read-write gets two copies. Names in the share are keyed with a
+ * secret of the VM that only the host reads (`volumes.key` beside the share), so a guest
+ * cannot compute where the next source will go.
  *
  * Only bind mounts and volumes need the VM's volume share (VmDeviceRequest.volumes); a pod with tmpfs
  * mounts alone runs on any VM.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
-import { InvalidArgumentError } from '../errors';
+import { createHmac, randomBytes } from 'node:crypto';
+import { InvalidArgumentError, UnavailableError } from '../errors';
 import { BindSourceMissingError } from './errors';
-import { isMountPoint, MS_BIND, MS_REC, sharedMounter } from '../util/mounter';
+import { sharedMounter } from '../util/mounter';
+import {
+  fdPath,
+  mountOptionsOf,
+  openBeneath,
+  openMountBeneath,
+  unmountBeneath,
+  type BeneathPath,
+} from '../util/beneath';
 import type { Vm } from '../vm/types';
 import type { PodContainerSpec, PodSpec } from './types';
 
@@ -49,29 +67,89 @@ export async function checkBindSources(spec: PodSpec): Promise<void> {
   }
 }
 
+/** Bytes of a VM's share-name key. */
+const KEY_BYTES = 32;
+/** Keys read, by share directory (VMs come and go: past this many, the cache starts again). */
+const keys = new Map<string, Buffer>();
+const MAX_KEYS = 1024;
+
 /**
- * Directory of the volume share where a bind source or volume appears (relative): one per
- * source, not per container, so that the containers of one VM (a pod) that mount the same
- * volume reach it through one guest directory. The guest's 9p client keeps no inode across
- * two paths to the same host file, so a unix socket bound through one container's path
- * would refuse a connect through another's (ECONNREFUSED).
+ * The VM's secret for names in its volume share: `<share>.key` (the VM's runtime directory,
+ * which no guest reaches), made at the first use, kept as long as the VM (a restarted daemon
+ * reads it again, so that it finds the copies it made before).
  */
-export function mountSubpath(source: string): string {
-  return `src/${createHash('sha256').update(path.resolve(source)).digest('hex').slice(0, 32)}`;
+function shareKey(share: string): Buffer {
+  const known = keys.get(share);
+  if (known) return known;
+  const file = `${share}.key`;
+  let key: Buffer;
+  try {
+    key = fs.readFileSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    // Written whole under a temporary name, then linked: a concurrent maker's key wins.
+    const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}`;
+    fs.writeFileSync(tmp, randomBytes(KEY_BYTES), { mode: 0o600 });
+    try {
+      fs.linkSync(tmp, file);
+    } catch (le) {
+      if ((le as NodeJS.ErrnoException).code !== 'EEXIST') throw le;
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+    key = fs.readFileSync(file);
+  }
+  if (key.length !== KEY_BYTES) throw new UnavailableError(`${file}: not a share-name key`);
+  if (keys.size >= MAX_KEYS) keys.clear();
+  keys.set(share, key);
+  return key;
+}
+
+/**
+ * Directory (or file) of the volume share where a bind source or volume appears, relative to
+ * the share: one per source and access mode, not per container, so that the containers of one
+ * VM (a pod) that mount the same volume reach it through one guest directory (the guest's 9p
+ * client keeps no inode across two paths to the same host file, so a unix socket bound
+ * through one container's path would refuse a connect through another's: ECONNREFUSED). The
+ * name is an HMAC of the source under the VM's key (shareKey): the guest cannot compute it.
+ */
+export function mountSubpath(share: string, source: string, readOnly: boolean): string {
+  const h = createHmac('sha256', shareKey(share));
+  h.update(`${readOnly ? 'ro' : 'rw'}\0${path.resolve(source)}`);
+  return `src/${h.digest('hex').slice(0, 32)}`;
+}
+
+/**
+ * Whether `target` already holds this VM's copy of `source` in that mode, mounted by an
+ * earlier container: a mount root whose root is the source and whose read-only flag is the
+ * one asked. Anything else that is a mount there is refused (the host mounts nothing else).
+ */
+async function hasCopy(target: BeneathPath, source: fs.Stats, readOnly: boolean): Promise<boolean> {
+  const found = await openMountBeneath(target);
+  if (!found) return false;
+  try {
+    if (!found.mountRoot) return false;
+    const st = await found.fh.stat();
+    const opts = await mountOptionsOf(found.mountId);
+    if (st.dev === source.dev && st.ino === source.ino && opts?.includes(readOnly ? 'ro' : 'rw')) return true;
+    throw new UnavailableError(`${target.rel} in the volume share is not the copy of the source it should be`);
+  } finally {
+    await found.fh.close();
+  }
 }
 
 /**
  * Host half for one container: each bind source (created first when `createSource`) is
- * bind-mounted at `<share>/<subpath>`, unless another container of the VM has it there
- * already. Returns an undo that unmounts those this call made (the VM's teardown and a kept
- * VM's cleaning unmount every one). A directory source is bound on a directory of the
- * share, a regular file on an empty file there (the guest then mounts it on a file); any
+ * bound at `<share>/<subpath>` (see the module comment), unless another container of the VM
+ * has it there already. Returns an undo that unmounts those this call made (the VM's teardown
+ * and a kept VM's cleaning unmount every one). A directory source is bound on a directory of
+ * the share, a regular file on an empty file there (the guest then mounts it on a file); any
  * other kind of source (a device, a socket) is refused.
  */
 export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() => Promise<void>> {
-  const done: string[] = [];
+  const done: BeneathPath[] = [];
   const undo = async () => {
-    for (const t of done.reverse()) await sharedMounter().unmount(t, { detach: true });
+    for (const t of done.reverse()) await unmountBeneath(sharedMounter(), t, { detach: true });
   };
   const share = vm.devices.volumes?.hostDir;
   try {
@@ -88,24 +166,22 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
       } catch {
         throw new BindSourceMissingError(m.source, m.type);
       }
-      const target = path.join(share, mountSubpath(m.source));
-      // Already there for another container of this VM: shared as it is.
-      if (isMountPoint(target)) continue;
-      if (st.isDirectory()) {
-        await fs.promises.mkdir(target, { recursive: true, mode: 0o700 });
-      } else if (st.isFile()) {
-        // A single file: bound onto an empty file of the share; the guest mounts it on a file.
-        await fs.promises.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
-        await (await fs.promises.open(target, 'a', 0o600)).close();
-      } else {
+      if (!st.isDirectory() && !st.isFile())
         throw new InvalidArgumentError(`podvisor bind-mounts directories and regular files only, not ${m.source}`);
+      const target: BeneathPath = { root: share, rel: mountSubpath(share, m.source, m.readOnly) };
+      // Already there for another container of this VM: shared as it is.
+      if (await hasCopy(target, st, m.readOnly)) continue;
+      // A single file: bound onto an empty file of the share; the guest mounts it on a file.
+      const fh = await openBeneath(target, { kind: st.isDirectory() ? 'dir' : 'file', create: true });
+      try {
+        // The copy of a shared source would be its peer: the VM's teardown, which unmounts
+        // it, would then unmount the host's own mounts under the source too. As a slave it
+        // still gets the mounts made on the host under the source later (rslave).
+        await sharedMounter().bindTree({ source: m.source, target: fdPath(fh), readOnly: m.readOnly, slave: true });
+      } finally {
+        await fh.close();
       }
-      await sharedMounter().mount({ source: m.source, target, flags: MS_BIND | MS_REC });
       done.push(target);
-      // The copy of a shared source is its peer: the VM's teardown, which unmounts it, would
-      // then unmount the host's own mounts under the source too. As a slave it still gets the
-      // mounts made on the host under the source later (the container sees them: rslave).
-      await sharedMounter().makeRslave(target);
     }
   } catch (e) {
     await undo().catch(() => undefined);
@@ -147,7 +223,7 @@ export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
         path: m.target,
         fstype: 'virtiofs',
         source: share.tag,
-        subpath: mountSubpath(m.source),
+        subpath: mountSubpath(share.hostDir, m.source, m.readOnly),
         readOnly: m.readOnly,
       });
     }

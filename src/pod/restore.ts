@@ -5,7 +5,6 @@
  * and started again when its restart policy says so. `shutdown` lets go of the guests without
  * touching them, so the next daemon re-adopts them.
  */
-import * as path from 'node:path';
 import type { AgentProcess, Vm } from '../vm/types';
 import { logger } from '../util/log';
 import { nowRfc3339, parseRfc3339 } from '../util/time';
@@ -17,7 +16,7 @@ import type { Entry } from './registry';
 import { removeEntry } from './removal';
 import { shouldRestart, startsWithDaemon } from './restart';
 import { initProcessId } from './container-init';
-import { rootfsInShare } from './runtime';
+import { rootfsTarget } from './runtime';
 import { adoptSandbox } from './sandbox';
 import { containersOf, mainContainer, podPhase, restartsInPlace, type ContainerRecord } from './types';
 
@@ -135,8 +134,7 @@ async function readoptJoined(ctx: PodContext, e: Entry): Promise<boolean> {
       if (init) inits.set(c.spec.id, init);
     }
     if (!inits.has(main.spec.id)) return false;
-    for (const c of containersOf(r))
-      await ctx.deps.rootfs.adopt(c.spec.id, path.join(vm.shareDir, rootfsInShare(c.spec.id)));
+    for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, rootfsTarget(vm, c.spec.id));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     log.info(`re-adopted container ${r.id} in the VM of ${host.record.id}`);
     return true;
@@ -247,8 +245,7 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
       }
     }
     // The rootfs mounts stay where the earlier daemon made them; its record of them may not.
-    for (const c of containersOf(r))
-      await ctx.deps.rootfs.adopt(c.spec.id, path.join(vm.shareDir, rootfsInShare(c.spec.id)));
+    for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, rootfsTarget(vm, c.spec.id));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     await ctx.persist(e);
     for (const c of lost) ctx.emitFor(r, c, 'die', { exitCode: '255' });

@@ -32,6 +32,7 @@ import { UnavailableError } from '../errors';
 import { FALLBACK, readEtcFile, writeEtcFile } from './etc-files';
 import { logger } from '../util/log';
 import { mountHostSources } from './mounts';
+import type { BeneathPath } from '../util/beneath';
 import { guestContainerSecurity } from './security';
 import { MAX_ACCOUNT_FILE, startContainer, withSeccomp, type PreparedFiles } from './container-init';
 
@@ -84,6 +85,11 @@ export interface StartDeps {
 /** The rootfs path of a container relative to the VM's share directory. */
 export function rootfsInShare(containerId: string): string {
   return `containers/${containerId}/rootfs`;
+}
+
+/** Where a container's rootfs is mounted in `vm`: below its share directory, which the guest writes. */
+export function rootfsTarget(vm: Vm, containerId: string): BeneathPath {
+  return { root: vm.shareDir, rel: rootfsInShare(containerId) };
 }
 
 /** The lines Docker's /etc/hosts always starts with (loopback and the IPv6 names). */
@@ -144,7 +150,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
       undo.push(() => vm.destroy());
     }
     for (const c of spec.containers) {
-      await deps.rootfs.mount(c.id, path.join(vm.shareDir, rootfsInShare(c.id)));
+      await deps.rootfs.mount(c.id, rootfsTarget(vm, c.id));
       undo.push(() => deps.rootfs.unmount(c.id));
       const disk = deps.rootfs.diskOf?.(c.id);
       if (disk) {
@@ -174,7 +180,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     // guest has not looked at them yet (./etc-files.ts); what needs the agent is left over.
     const prepared = await Promise.all(
       spec.containers.map(async (c): Promise<PreparedFiles> => {
-        const root = path.join(vm.shareDir, rootfsInShare(c.id));
+        const root = rootfsTarget(vm, c.id);
         const files: Array<[string, string]> = [
           ['hostname', `${spec.hostname}\n`],
           ['hosts', net?.hosts ?? hostsFile(spec.hostname)],

@@ -6,7 +6,8 @@
  *   upper/       the container's writable layer (kept across stop/start)
  *   work/        overlayfs' work directory
  *   l/0, l/1...  short symlinks to the layer directories (only for long layer lists)
- *   mountpoint   where the overlay is mounted while the container runs
+ *   mountpoint   where the overlay is mounted while the container runs (its path, then on a
+ *                second line the share directory it is below)
  *
  * overlayfs wants `lowerdir` top layer first. The whole option string must fit in one page
  * (the kernel copies mount options into a 4096-byte page). When absolute paths would not
@@ -19,7 +20,11 @@
  * of a mount(8) process per start).
  *
  * Nothing in upper/ is trusted (the guest writes it through virtio-fs): size walks never
- * follow symlinks and removal never leaves the container's directory.
+ * follow symlinks and removal never leaves the container's directory. Neither is anything in
+ * the VM's share directory the rootfs is mounted into (a guest root may rename and replace
+ * its entries with symlinks while the host mounts): the mount point is given as a path below
+ * the share, reached without following a symlink (src/util/beneath.ts), and the overlay is
+ * mounted onto the directory so reached; unmounts name it the same way.
  *
  * Block mode (prepare with `disk`; the daemon's --rootfs-disk): the writable layer is
  * `upper.ext4`, a sparse file the host formats with mkfs.ext4 and then never mounts (the
@@ -48,11 +53,10 @@ import {
 import { writeFileAtomic } from './atomic';
 import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
 import { removeTree } from '../util/remove-tree';
-import { MS_BIND } from '../util/mounter';
+import { fdPath, joinBeneath, openBeneath, unmountBeneath, type BeneathPath } from '../util/beneath';
 
-/** mount(2) flags for the read-only remount of a bind mount. */
+/** mount(2): read-only. */
 const MS_RDONLY = 0x1;
-const MS_REMOUNT = 0x20;
 /** The file of a block-mode container's writable layer, in its directory. */
 const DISK_FILE = 'upper.ext4';
 
@@ -84,6 +88,8 @@ export interface RootfsPaths {
   upperDir: string;
   workDir: string;
   mergedDir?: string;
+  /** mergedDir as a path below the share directory it is mounted in (never followed through a symlink). */
+  mergedBeneath?: BeneathPath;
   /** Block mode: the file of the writable layer (upperDir and workDir are then not used). */
   disk?: string;
 }
@@ -127,13 +133,13 @@ export class OverlayRootfs implements RootfsManager {
     if (cached) return { ...cached, lowerDirs: [...cached.lowerDirs] };
     const gen = this.generation.get(id) ?? 0;
     const lowerDirs = await this.layers(id);
-    const mp = await this.mountpoint(id);
+    const mp = await this.mountRecord(id);
     const disk = this.diskOf(id);
     const p: RootfsPaths = {
       lowerDirs: lowerDirs.slice().reverse(),
       upperDir: path.join(d, 'upper'),
       workDir: path.join(d, 'work'),
-      ...(mp ? { mergedDir: mp } : {}),
+      ...(mp ? { mergedDir: mp.path, ...(mp.beneath ? { mergedBeneath: mp.beneath } : {}) } : {}),
       ...(disk ? { disk } : {}),
     };
     if ((this.generation.get(id) ?? 0) === gen) this.known.set(id, p);
@@ -151,12 +157,35 @@ export class OverlayRootfs implements RootfsManager {
     }
   }
 
-  private async mountpoint(id: string): Promise<string | undefined> {
+  /** Where the container's rootfs is mounted, as recorded (see the module comment). */
+  private async mountRecord(id: string): Promise<{ path: string; beneath?: BeneathPath } | undefined> {
+    let text: string;
     try {
-      return (await fs.promises.readFile(path.join(this.dir(id), 'mountpoint'), 'utf8')) || undefined;
+      text = await fs.promises.readFile(path.join(this.dir(id), 'mountpoint'), 'utf8');
     } catch {
       return undefined;
     }
+    const [where, root] = text.split('\n');
+    if (!where) return undefined;
+    // A record of a daemon before the second line: the path alone.
+    if (!root || !where.startsWith(root + '/')) return { path: where };
+    return { path: where, beneath: { root, rel: where.slice(root.length + 1) } };
+  }
+
+  private async recordMount(id: string, target: BeneathPath): Promise<void> {
+    await writeFileAtomic(path.join(this.dir(id), 'mountpoint'), `${joinBeneath(target)}\n${target.root}`);
+  }
+
+  /** Unmount what the record names (lazily when busy); nothing when nothing is mounted there. */
+  private async unmountRecorded(rec: { path: string; beneath?: BeneathPath }): Promise<void> {
+    if (!rec.beneath) {
+      if (!isMountPoint(rec.path)) return;
+      await this.mounter.unmount(rec.path).catch(() => this.mounter.unmount(rec.path, { detach: true }));
+      return;
+    }
+    const t = rec.beneath;
+    // Busy (a virtiofsd still holds it): detach it now, the kernel frees it when unused.
+    await unmountBeneath(this.mounter, t).catch(() => unmountBeneath(this.mounter, t, { detach: true }));
   }
 
   /** @inheritdoc */
@@ -205,24 +234,29 @@ export class OverlayRootfs implements RootfsManager {
     await writeFileAtomic(path.join(d, 'lower.json'), JSON.stringify(layerDirs));
   }
 
-  async mount(id: string, target: string): Promise<void> {
+  async mount(id: string, target: BeneathPath): Promise<void> {
     const d = this.dir(id);
     this.changed(id);
     const layers = await this.layers(id);
-    const prev = await this.mountpoint(id);
-    if (prev && isMountPoint(prev)) {
-      if (prev === target) return;
+    const prev = await this.mountRecord(id);
+    if (prev && isMountPoint(prev.path)) {
+      if (prev.path === joinBeneath(target)) return;
       await this.unmount(id);
     }
-    await fs.promises.mkdir(target, { recursive: true, mode: 0o755 });
-    await this.makeDisk(id);
-    // Block mode: the host mounts the image layers only (the writable layer is the guest's).
-    if (this.diskOf(id)) await this.mountLowers(layers, d, target);
-    else await this.mountOverlay(layers, d, target);
+    // The mount point, made when missing, held open: the mount goes onto it wherever it is.
+    const fh = await openBeneath(target, { create: true, dirMode: 0o755 });
     try {
-      await writeFileAtomic(path.join(d, 'mountpoint'), target);
+      await this.makeDisk(id);
+      // Block mode: the host mounts the image layers only (the writable layer is the guest's).
+      if (this.diskOf(id)) await this.mountLowers(layers, d, fdPath(fh));
+      else await this.mountOverlay(layers, d, fdPath(fh));
+    } finally {
+      await fh.close();
+    }
+    try {
+      await this.recordMount(id, target);
     } catch (e) {
-      await this.mounter.unmount(target).catch(() => undefined);
+      await unmountBeneath(this.mounter, target, { detach: true }).catch(() => undefined);
       throw e;
     } finally {
       this.changed(id);
@@ -242,12 +276,12 @@ export class OverlayRootfs implements RootfsManager {
     });
   }
 
-  async adopt(id: string, target: string): Promise<void> {
-    const d = this.dir(id);
-    if (!isMountPoint(target) || (await this.mountpoint(id)) === target) return;
+  async adopt(id: string, target: BeneathPath): Promise<void> {
+    const rec = await this.mountRecord(id);
+    if (!isMountPoint(joinBeneath(target)) || (rec?.path === joinBeneath(target) && rec.beneath)) return;
     this.changed(id);
     try {
-      await writeFileAtomic(path.join(d, 'mountpoint'), target);
+      await this.recordMount(id, target);
     } finally {
       this.changed(id);
     }
@@ -295,16 +329,9 @@ export class OverlayRootfs implements RootfsManager {
   async unmount(id: string): Promise<void> {
     const d = this.dir(id);
     this.changed(id);
-    const mp = await this.mountpoint(id);
+    const mp = await this.mountRecord(id);
     if (!mp) return;
-    if (isMountPoint(mp)) {
-      try {
-        await this.mounter.unmount(mp);
-      } catch {
-        // Busy (a virtiofsd still holds it): detach it now, the kernel frees it when unused.
-        await this.mounter.unmount(mp, { detach: true });
-      }
-    }
+    await this.unmountRecorded(mp);
     await fs.promises.rm(path.join(d, 'mountpoint'), { force: true });
     this.changed(id);
   }
@@ -346,17 +373,7 @@ export class OverlayRootfs implements RootfsManager {
    */
   private async mountLowers(layers: string[], d: string, target: string): Promise<void> {
     if (layers.length === 1) {
-      await this.mounter.mount({ source: layers[0], target, flags: MS_BIND });
-      try {
-        await this.mounter.mount({
-          source: layers[0],
-          target,
-          flags: MS_BIND | MS_REMOUNT | MS_RDONLY | HOST_MOUNT_FLAGS,
-        });
-      } catch (e) {
-        await this.mounter.unmount(target).catch(() => undefined);
-        throw e;
-      }
+      await this.mounter.bindTree({ source: layers[0], target, readOnly: true, nosuidNodev: true });
       return;
     }
     const { options, cwd } = overlayOptions(layers, d);

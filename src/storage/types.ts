@@ -5,6 +5,7 @@
  * layer only reads from it through `ImageLookup`, and prepares container root filesystems
  * through `RootfsManager`. Both have in-memory/fake implementations for unit tests.
  */
+import type { BeneathPath } from '../util/beneath';
 
 /** An OCI/Docker image config, as stored in the image's config blob (fields Docker reads). */
 export interface ImageConfig {
@@ -83,7 +84,7 @@ export interface ImageLookup {
  *
  * Worked example:
  *   await rootfs.prepare('c1', layerDirs)      // creates <root>/c1/{upper,work}, nothing mounted
- *   await rootfs.mount('c1', '/run/.../share/containers/c1/rootfs')   // overlay mounted there
+ *   await rootfs.mount('c1', { root: '/run/.../share', rel: 'containers/c1/rootfs' })   // overlay mounted there
  *   ... container runs, writes land in upper ...
  *   await rootfs.unmount('c1')                 // on stop; upper is kept
  *   await rootfs.mount('c1', target)           // on the next start: same files
@@ -107,7 +108,11 @@ export interface RootfsManager {
   diskOf?(containerId: string): string | undefined;
   /** Whether the container's layer is on a disk of its own, or will be from its first `mount` on. */
   usesDisk?(containerId: string): boolean;
-  mount(containerId: string, target: string): Promise<void>;
+  /**
+   * Mount the container's root at `target`, a path below a VM's share directory that the guest
+   * writes: every component is reached without following a symlink (src/util/beneath.ts).
+   */
+  mount(containerId: string, target: BeneathPath): Promise<void>;
   unmount(containerId: string): Promise<void>;
   /**
    * After a daemon restart, record that a re-adopted container's overlay is mounted at
@@ -115,7 +120,7 @@ export interface RootfsManager {
    * its own record of the mount was complete). Nothing is recorded when `target` is not a
    * mount point. Later `unmount` and inspect's MergedDir then find it.
    */
-  adopt(containerId: string, target: string): Promise<void>;
+  adopt(containerId: string, target: BeneathPath): Promise<void>;
   remove(containerId: string): Promise<void>;
   /** Bytes in the container's writable layer (Docker's SizeRw). */
   sizeRw(containerId: string): Promise<number>;

@@ -11,6 +11,10 @@
  *
  *   m <cwd> <source> <target> <fstype> <flags> <data>      mount(2), after chdir(cwd) when set
  *   u <cwd> <target> <flags>                               umount2(2)
+ *   t <cwd> <source> <target> <attr> <propagation>            a copy of the tree at source (open_tree(2),
+ *                                                          recursive), given mount attributes
+ *                                                          (mount_setattr(2)) while still detached,
+ *                                                          then attached at target (move_mount(2))
  *
  * and one answer per request, in order: `0`, or `<errno> <message>`. An empty field is passed
  * as a NULL pointer. The helper only ever gets requests from this module; it is restarted on
@@ -37,6 +41,12 @@ export const MS_REC = 0x4000;
 export const MS_SLAVE = 0x80000;
 /** umount2(2): detach now, free when no longer busy. */
 export const MNT_DETACH = 2;
+/** umount2(2): do not follow a symlink in the last component. */
+export const UMOUNT_NOFOLLOW = 8;
+/** mount_setattr(2) attributes. */
+export const MOUNT_ATTR_RDONLY = 0x1;
+export const MOUNT_ATTR_NOSUID = 0x2;
+export const MOUNT_ATTR_NODEV = 0x4;
 
 /** One mount(2) call. */
 export interface MountRequest {
@@ -51,9 +61,26 @@ export interface MountRequest {
   cwd?: string;
 }
 
+/** A copy of the tree at `source` attached at `target` (Mounter.bindTree). */
+export interface BindTreeRequest {
+  source: string;
+  /** Where it goes: typically `/proc/<pid>/fd/<fd>` of a held directory or file (./beneath.ts). */
+  target: string;
+  /** Read-only, every mount of the copy, before it is attached (no moment it is writable). */
+  readOnly?: boolean;
+  /** nosuid and nodev on the copy. */
+  nosuidNodev?: boolean;
+  /** The copy a slave of its source (mount --make-rslave): the host's later mounts show, none go back. */
+  slave?: boolean;
+}
+
 /** How long one request may take before the helper is killed and the request fails. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
+/**
+ * System call numbers; open_tree (428), move_mount (429) and mount_setattr (442) are the same
+ * on every architecture (Linux 5.2 and 5.12).
+ */
 const SYSCALLS: Partial<Record<NodeJS.Architecture, { mount: number; umount2: number }>> = {
   x64: { mount: 165, umount2: 166 },
   arm64: { mount: 40, umount2: 39 },
@@ -64,7 +91,22 @@ const hex = (s: string | undefined): string => Buffer.from(s ?? '', 'utf8').toSt
 function helperScript(nr: { mount: number; umount2: number }): string {
   return [
     '$| = 1;',
+    'use POSIX ();',
     'sub arg { my $v = pack("H*", $_[0]); length($v) ? $v : 0 }',
+    // open_tree(AT_FDCWD, src, OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE); mount_setattr
+    // (fd, "", AT_EMPTY_PATH|AT_RECURSIVE, {attr_set, 0, 0, 0}); the target opened O_PATH
+    // (following /proc's magic link to what the caller holds); move_mount(fd, "", tfd, "",
+    // MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH); then the propagation, on the attached
+    // copy through its own fd (mount_setattr refuses MS_SLAVE on a detached private copy).
+    'sub bind_tree { my ($src, $dst, $attr, $prop) = @_;',
+    '  my $e = "";',
+    '  my $fd = syscall(428, -100, $src, 1 | 0x80000 | 0x8000); return -1 if $fd < 0;',
+    '  my $r = 0;',
+    '  if ($attr) { my $a = pack("QQQQ", $attr, 0, 0, 0); $r = syscall(442, $fd, $e, 0x1000 | 0x8000, $a, 32); }',
+    '  if ($r == 0) { my $t = POSIX::open($dst, 0x200000 | 0x80000);',
+    '    if (!defined $t) { $r = -1; } else { $r = syscall(429, $fd, $e, $t, $e, 0x4 | 0x40); my $s = $!; POSIX::close($t); $! = $s; } }',
+    `  if ($r == 0 && $prop) { $r = syscall(${nr.mount}, 0, "/proc/self/fd/$fd", 0, $prop | ${MS_REC}, 0); }`,
+    '  my $s = $!; POSIX::close($fd); $! = $s; return $r; }',
     'while (my $l = <STDIN>) {',
     '  chomp $l;',
     '  my @f = split / /, $l, -1;',
@@ -74,6 +116,7 @@ function helperScript(nr: { mount: number; umount2: number }): string {
     '  my $r;',
     `  if ($op eq "m") { $r = syscall(${nr.mount}, arg($f[0]), arg($f[1]), arg($f[2]), 0 + $f[3], arg($f[4])); }`,
     `  elsif ($op eq "u") { $r = syscall(${nr.umount2}, arg($f[0]), 0 + $f[1]); }`,
+    '  elsif ($op eq "t") { $r = bind_tree(pack("H*", $f[0]), pack("H*", $f[1]), 0 + $f[2], 0 + $f[3]); }',
     '  else { $r = -1; $! = 22; }',
     '  print $r == 0 ? "0\\n" : (0 + $!) . " $!\\n";',
     '  chdir("/");',
@@ -109,11 +152,28 @@ export class Mounter {
     return this.mount({ source: '', target, flags: MS_SLAVE | MS_REC });
   }
 
-  /** umount2(2) of `target`; with `detach`, MNT_DETACH (a busy mount goes once unused). */
-  unmount(target: string, opts: { detach?: boolean } = {}): Promise<void> {
+  /**
+   * umount2(2) of `target`; with `detach`, MNT_DETACH (a busy mount goes once unused); with
+   * `noFollow`, UMOUNT_NOFOLLOW (a symlink as the last component is not followed).
+   */
+  unmount(target: string, opts: { detach?: boolean; noFollow?: boolean } = {}): Promise<void> {
     const describe = `umount ${opts.detach ? '-l ' : ''}${target}`;
     if (!this.helper) return spawnP('umount', [...(opts.detach ? ['-l'] : []), target], describe);
-    return this.helper.request(['u', '', hex(target), String(opts.detach ? MNT_DETACH : 0)].join(' '), describe);
+    const flags = (opts.detach ? MNT_DETACH : 0) | (opts.noFollow ? UMOUNT_NOFOLLOW : 0);
+    return this.helper.request(['u', '', hex(target), String(flags)].join(' '), describe);
+  }
+
+  /**
+   * A recursive bind of `source` at `target` made with the new mount API: the copy is made
+   * detached, gets its attributes (read-only...) and propagation, and only then is attached,
+   * onto what `target` reaches (a `/proc/<pid>/fd/<fd>` path names a held directory or file).
+   */
+  bindTree(r: BindTreeRequest): Promise<void> {
+    const describe = `mount --rbind${r.readOnly ? ' -o ro' : ''} ${r.source} on ${r.target}`;
+    if (!this.helper) throw new UnavailableError(`${describe}: not supported on ${process.arch}`);
+    const attr = (r.readOnly ? MOUNT_ATTR_RDONLY : 0) | (r.nosuidNodev ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV : 0);
+    const prop = r.slave ? MS_SLAVE : 0;
+    return this.helper.request(['t', '', hex(r.source), hex(r.target), String(attr), String(prop)].join(' '), describe);
   }
 
   /** The helper's pid while one runs (diagnostics and tests). */

@@ -21,6 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NotFoundError, UnavailableError } from '../errors';
 import { mountsBelow, sharedMounter } from '../util/mounter';
+import { at, openChild, unmountBeneath } from '../util/beneath';
 import { removeTreeOnOneDevice } from './qemu/host-files';
 import type { Vm } from './types';
 import { logger } from '../util/log';
@@ -77,40 +78,75 @@ export async function cleanGuest(vm: Vm, containerIds: string[]): Promise<void> 
  * its top-level directories (`containers/`) stay, emptied: the guest keeps their entries
  * cached (cache=always), and a directory removed and made again under the same name would be
  * a stale inode to it, where a new name below a kept directory is looked up afresh.
+ *
+ * The guest still runs, and its root may rename anything in the share or replace it with a
+ * symlink meanwhile: each mount is unmounted by its path below `dir` without following a
+ * symlink (src/util/beneath.ts unmountBeneath), every directory is held open and its entries
+ * reached through it, and nothing is removed while a mount is left below `dir` (removal does not
+ * cross into a bind mount of the same filesystem by itself).
  */
-async function emptyDir(dir: string, keepSubdirs = true): Promise<void> {
+async function emptyDir(dir: string): Promise<void> {
   const root = path.resolve(dir);
-  for (const mp of mountsBelow(root)) if (mp !== root) await sharedMounter().unmount(mp, { detach: true });
-  let names: string[];
+  await unmountAllBeneath(root);
+  let top: fs.promises.FileHandle;
   try {
-    names = await fs.promises.readdir(root);
-  } catch {
-    return;
+    top = await fs.promises.open(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
   }
-  for (const n of names) {
-    const p = path.join(root, n);
-    const st = await fs.promises.lstat(p);
-    if (st.isDirectory() && keepSubdirs) await emptyDir(p, false);
-    else if (st.isDirectory()) await removeDetached(p);
-    else await fs.promises.unlink(p);
+  try {
+    for (const n of await fs.promises.readdir(at(top))) {
+      const st = await fs.promises.lstat(at(top, n));
+      if (!st.isDirectory()) {
+        await fs.promises.unlink(at(top, n));
+        continue;
+      }
+      const sub = await openChild(top, n, 'dir', fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      try {
+        for (const m of await fs.promises.readdir(at(sub))) await removeEntry(root, sub, m);
+      } finally {
+        await sub.close();
+      }
+    }
+  } finally {
+    await top.close();
   }
 }
 
-/** Attempts of removeDetached, and the pause before each further one. */
+/** Detach every mount below the share `root` (not root itself); throws when one is left. */
+async function unmountAllBeneath(root: string): Promise<void> {
+  for (let round = 0; round < REMOVE_ATTEMPTS; round++) {
+    const left = mountsBelow(root).filter((mp) => mp !== root);
+    if (left.length === 0) return;
+    for (const mp of left)
+      await unmountBeneath(sharedMounter(), { root, rel: path.relative(root, mp) }, { detach: true }).catch(
+        () => undefined,
+      );
+  }
+  const left = mountsBelow(root).filter((mp) => mp !== root);
+  if (left.length) throw new UnavailableError(`emptying a share: ${left.join(', ')} still mounted`);
+}
+
+/** Attempts of removeEntry, and the pause before each further one. */
 const REMOVE_ATTEMPTS = 4;
 const REMOVE_RETRY_MS = 250;
 
 /**
- * Remove a directory of a share, detaching what is mounted below it first. A removal that
+ * Remove entry `name` of the directory held as `dir`, a share's (`root`). A removal that
  * failed is tried again after a pause, from the detach on: on a busy host (the whole suite
  * with both cores loaded) the rmdir of a container's rootfs once answered EBUSY right after
  * its mount was detached, and the VM was destroyed as unfit where a moment later it was not.
  */
-async function removeDetached(dir: string): Promise<void> {
+async function removeEntry(root: string, dir: fs.promises.FileHandle, name: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      for (const mp of mountsBelow(dir)) await sharedMounter().unmount(mp, { detach: true });
-      await removeTreeOnOneDevice(dir);
+      await unmountAllBeneath(root);
+      const st = await fs.promises.lstat(at(dir, name)).catch(() => undefined);
+      if (!st) return;
+      // rm reaches the entry through the held directory and does not follow a symlink there.
+      if (st.isDirectory()) await removeTreeOnOneDevice(at(dir, name));
+      else await fs.promises.unlink(at(dir, name));
       return;
     } catch (err) {
       if (attempt >= REMOVE_ATTEMPTS) throw err;

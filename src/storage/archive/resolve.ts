@@ -15,15 +15,13 @@
  */
 import * as fs from 'node:fs';
 import { InvalidArgumentError, NotFoundError } from '../../errors';
+import { at, openBeneath, type BeneathPath } from '../../util/beneath';
 
 const O_DIR = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW;
 /** Linux's own bound on symlinks followed in one lookup. */
 const MAX_LINKS = 40;
 
-/** The path through which the kernel reaches `name` inside the directory open as `dir`. */
-export function at(dir: fs.promises.FileHandle, name?: string): string {
-  return name === undefined ? `/proc/${process.pid}/fd/${dir.fd}` : `/proc/${process.pid}/fd/${dir.fd}/${name}`;
-}
+export { at };
 
 /**
  * The prefix of the name under which the guest kernel's 9p client keeps an O_TMPFILE that is
@@ -71,6 +69,14 @@ export class RootDir {
   /** Open `dir` (a host path the daemon owns) as a root. */
   static async open(dir: string): Promise<RootDir> {
     return new RootDir(await fs.promises.open(dir, O_DIR));
+  }
+
+  /**
+   * Open `p` as a root: a directory below a share the guest writes (a running container's
+   * rootfs mount), reached without following a symlink on the way (src/util/beneath.ts).
+   */
+  static async openBeneath(p: BeneathPath): Promise<RootDir> {
+    return new RootDir(await openBeneath(p, { kind: 'dir', flags: O_DIR }));
   }
 
   /** Close the root. */

@@ -134,7 +134,10 @@ export class ContainerArchive {
     // Block mode: the host's mount has the image layers only; the writable layer is the guest's.
     if (paths.disk && !opts.imageOnly) throw new BlockModeError(id);
     if (paths.mergedDir && isMountPoint(paths.mergedDir)) {
-      const root = await RootDir.open(paths.mergedDir);
+      // A running container's root, in its VM's share: never reached through a symlink there.
+      const root = paths.mergedBeneath
+        ? await RootDir.openBeneath(paths.mergedBeneath)
+        : await RootDir.open(paths.mergedDir);
       return { root, close: () => root.close() };
     }
     let m = this.mounts.get(id);

@@ -144,6 +144,10 @@ export class FakeHypervisor implements Hypervisor {
     };
     const guest = new FakeGuest(id, { ...size }, this, devices);
     this.guests.set(id, guest);
+    // The share directories exist from the boot on, as a real VM's do (the host resolves
+    // paths below them, never making them).
+    fs.mkdirSync(path.join(this.shareRoot, id, 'share'), { recursive: true, mode: 0o755 });
+    if (devices.volumes) fs.mkdirSync(devices.volumes.hostDir, { mode: 0o755 });
     return new FakeVm(guest, path.join(this.shareRoot, id, 'share'));
   }
 

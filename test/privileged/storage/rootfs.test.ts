@@ -12,6 +12,8 @@ import { isMountPoint, Mounter } from '../../../src/util/mounter';
 import { mountsUnder } from '../../helpers/leaks';
 
 let tmp: string;
+/** `p` as a path below tmp (which stands for a VM's share directory). */
+const beneathTmp = (p: string) => ({ root: tmp, rel: path.relative(tmp, p) });
 let layersDir: string;
 let rootfs: OverlayRootfs;
 
@@ -42,7 +44,7 @@ test('layers stack top-first, writes land in the container layer and survive unm
   const high = layer('b', { 'bin/tool': 'v2\n' });
   await rootfs.prepare('c1', [low, high]);
   const target = path.join(tmp, 'share', 'containers', 'c1', 'rootfs');
-  await rootfs.mount('c1', target);
+  await rootfs.mount('c1', beneathTmp(target));
   expect(isMountPoint(target)).toBe(true);
   expect(fs.readFileSync(path.join(target, 'bin/tool'), 'utf8')).toBe('v2\n');
   fs.writeFileSync(path.join(target, 'new.txt'), 'mine\n');
@@ -53,7 +55,7 @@ test('layers stack top-first, writes land in the container layer and survive unm
   // The lower layers are untouched; the next mount shows the container's changes again.
   expect(fs.readFileSync(path.join(low, 'etc/os'), 'utf8')).toBe('low\n');
   const again = path.join(tmp, 'share2', 'rootfs');
-  await rootfs.mount('c1', again);
+  await rootfs.mount('c1', beneathTmp(again));
   expect(fs.readFileSync(path.join(again, 'new.txt'), 'utf8')).toBe('mine\n');
   expect(fs.existsSync(path.join(again, 'etc/os'))).toBe(false);
   expect((await rootfs.paths('c1')).mergedDir).toBe(again);
@@ -69,7 +71,7 @@ test('a layer list too long for one mount-option page is mounted through short l
   await rootfs.prepare('c2', layers);
   expect(fs.readdirSync(path.join(tmp, 'containers', 'c2', 'l'))).toHaveLength(60);
   const target = path.join(tmp, 'share', 'c2');
-  await rootfs.mount('c2', target);
+  await rootfs.mount('c2', beneathTmp(target));
   expect(fs.readdirSync(target).sort()).toEqual(layers.map((_l, i) => `f${i}`).sort());
   await rootfs.remove('c2');
   expect(mountsUnder(tmp)).toEqual([]);
@@ -107,7 +109,7 @@ test('paths() (inspect) follows mount, unmount, prepare and remove, also while a
   const target = path.join(tmp, 'share', 'c3');
   // A read that starts before the mount and ends after it is not kept as the answer.
   const racing = rootfs.paths('c3');
-  await rootfs.mount('c3', target);
+  await rootfs.mount('c3', beneathTmp(target));
   await racing;
   expect((await rootfs.paths('c3')).mergedDir).toBe(target);
   expect((await rootfs.paths('c3')).mergedDir).toBe(target);
@@ -153,17 +155,17 @@ test('adopt() records a mount an earlier daemon made but lost track of, so inspe
   const low = layer('a', { 'etc/os': 'low\n' });
   await rootfs.prepare('c1', [low]);
   const target = path.join(tmp, 'share', 'containers', 'c1', 'rootfs');
-  await rootfs.mount('c1', target);
+  await rootfs.mount('c1', beneathTmp(target));
   // An earlier daemon went away with its record of the mount deleted (a teardown cut short).
   fs.rmSync(path.join(tmp, 'containers', 'c1', 'mountpoint'));
   const restarted = new OverlayRootfs(path.join(tmp, 'containers'));
   expect((await restarted.paths('c1')).mergedDir).toBeUndefined();
-  await restarted.adopt('c1', target);
+  await restarted.adopt('c1', beneathTmp(target));
   expect((await restarted.paths('c1')).mergedDir).toBe(target);
   await restarted.unmount('c1');
   expect(isMountPoint(target)).toBe(false);
   // A target that is not mounted is not recorded.
-  await restarted.adopt('c1', target);
+  await restarted.adopt('c1', beneathTmp(target));
   expect((await restarted.paths('c1')).mergedDir).toBeUndefined();
   await restarted.remove('c1');
 });
@@ -194,7 +196,7 @@ test('block mode: an empty ext4 disk file made at the first mount, the image lay
     ['d2', { 'etc/only': 'one\n' }],
   ] as const) {
     const target = path.join(tmp, 'share', 'containers', id, 'rootfs');
-    await rootfs.mount(id, target);
+    await rootfs.mount(id, beneathTmp(target));
     for (const [p, content] of Object.entries(files))
       expect(fs.readFileSync(path.join(target, p), 'utf8')).toBe(content);
     expect(() => fs.writeFileSync(path.join(target, 'new.txt'), 'x')).toThrow(/EROFS/);
@@ -225,7 +227,7 @@ test("block mode: what a created container's host layer holds (docker cp before 
   expect(fs.readdirSync(upper).sort()).toEqual(['app', 'opt']);
 
   const target = path.join(tmp, 'share', 'containers', 's1', 'rootfs');
-  await rootfs.mount('s1', target);
+  await rootfs.mount('s1', beneathTmp(target));
   const disk = rootfs.diskOf('s1') as string;
   expect(disk).toBeDefined();
   // The host's upper/ is empty now; the files are in the disk's upper/ (read with debugfs in

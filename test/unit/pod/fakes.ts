@@ -2,6 +2,7 @@
  * In-memory ImageLookup and RootfsManager, and a PodManager wired to the fake hypervisor, for
  * unit tests of the pod and API layers.
  */
+import { joinBeneath, type BeneathPath } from '../../../src/util/beneath';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -74,17 +75,17 @@ export class FakeRootfs implements RootfsManager {
   async prepare(id: string, layers: string[]): Promise<void> {
     this.prepared.set(id, layers);
   }
-  async mount(id: string, target: string): Promise<void> {
+  async mount(id: string, target: BeneathPath): Promise<void> {
     if (this.failMount) throw new Error('mount failed: injected');
     if (!this.prepared.has(id)) throw new NotFoundError(`no rootfs prepared for ${id}`);
-    this.mounted.set(id, target);
+    this.mounted.set(id, joinBeneath(target));
   }
   async unmount(id: string): Promise<void> {
     await this.unmountGate;
     this.mounted.delete(id);
   }
-  async adopt(id: string, target: string): Promise<void> {
-    if (this.prepared.has(id)) this.mounted.set(id, target);
+  async adopt(id: string, target: BeneathPath): Promise<void> {
+    if (this.prepared.has(id)) this.mounted.set(id, joinBeneath(target));
   }
   async remove(id: string): Promise<void> {
     this.mounted.delete(id);
