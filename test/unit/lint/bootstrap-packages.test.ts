@@ -28,6 +28,7 @@ const PACKAGE_OF: Record<string, string> = {
   unshare: 'util-linux',
   nsenter: 'util-linux',
   flock: 'util-linux',
+  setpriv: 'util-linux',
   mount: 'mount',
   umount: 'mount',
   perl: 'perl-base',
@@ -67,6 +68,8 @@ const DYNAMIC: Record<string, string[]> = {
   'src/vm/qemu/clone.ts: tools.cloneQemu.bin': ['qemu-system-x86_64'],
   'src/vm/qemu/templates.ts: program.bin': ['qemu-system-x86_64'],
   'src/vm/qemu/lock-holder.ts: bin': ['podvisor-lock-holder'],
+  // Every QEMU starts through setpriv (its capability bounding set), which then execs it.
+  'src/vm/qemu/confinement.ts: setprivBinary()': ['setpriv', 'qemu-system-x86_64'],
 };
 
 /** The functions of node:child_process that take the program as their first argument. */
