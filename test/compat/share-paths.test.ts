@@ -20,13 +20,13 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { mountsUnder } from '../helpers/leaks';
-import { FIXTURE_REGISTRY } from '../fixtures/registry';
+import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli, type CliResult } from '../helpers/docker-cli';
 import { isMountPoint, mountPoints } from '../../src/util/mounter';
 
 jest.setTimeout(600_000);
 
-const IMAGE = `${process.env.PODVISOR_TEST_REGISTRY ?? FIXTURE_REGISTRY}/busybox`;
+const IMAGE = `${fixtureRegistry()}/busybox`;
 
 let d: TestDaemon;
 let host: string;
