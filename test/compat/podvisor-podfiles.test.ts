@@ -185,20 +185,23 @@ describe('pod files through the podvisor CLI', () => {
   });
 
   test('a kept VM starts clean: the next pod naming the same emptyDir finds it empty, and nothing else of the old pod', async () => {
-    // The main container is privileged: setting the hostname needs CAP_SYS_ADMIN, as under Kubernetes.
-    const podFile = (name: string, command: string) =>
-      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n  volumes:\n    - name: cache\n      emptyDir: {}\n  containers:\n    - name: main\n      image: ${IMAGE}\n      command: ["sh", "-c", ${JSON.stringify(command)}]\n      securityContext:\n        privileged: true\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: side\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n`;
+    // The first pod's hostname comes from its pod file: a privileged pod (which `hostname` in the
+    // container would need) never hands its VM on (src/pod/guest-altering.ts).
+    const podFile = (name: string, command: string, hostname?: string) =>
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n${hostname ? `  hostname: ${hostname}\n` : ''}  volumes:\n    - name: cache\n      emptyDir: {}\n  containers:\n    - name: main\n      image: ${IMAGE}\n      command: ["sh", "-c", ${JSON.stringify(command)}]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: side\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n`;
     const first = path.join(dir, 'first.yaml');
     fs.writeFileSync(
       first,
       podFile(
         'dirty',
-        'hostname dirty-host; echo secret > /cache/left; mkdir -p /cache/sub/deeper; echo x > /cache/sub/deeper/f; echo t > /tmp/left; sleep 4343 & echo ready; sleep 1000',
+        'echo secret > /cache/left; mkdir -p /cache/sub/deeper; echo x > /cache/sub/deeper/f; echo t > /tmp/left; sleep 4343 & echo ready; sleep 1000',
+        'dirty-host',
       ),
     );
     await ok(d, ['run-pod', '-f', first]);
     await until(async () => (await ok(d, ['logs', 'dirty'])) === 'ready\n');
     expect(await ok(d, ['exec', '-c', 'side', 'dirty', 'cat', '/cache/left'])).toBe('secret\n');
+    expect(await ok(d, ['exec', 'dirty', 'hostname'])).toBe('dirty-host\n');
     const vm = (JSON.parse(await ok(d, ['list', '--json'])) as Array<{ name: string; vm: string }>).find(
       (p) => p.name === 'dirty',
     )?.vm as string;
