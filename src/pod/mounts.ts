@@ -23,6 +23,7 @@ import { InvalidArgumentError } from '../errors';
 import { BindSourceMissingError } from './errors';
 import { isMountPoint, MS_BIND, MS_REC, sharedMounter } from '../util/mounter';
 import type { Vm } from '../vm/types';
+import { bindHostSocket } from './socket-relay';
 import type { PodContainerSpec, PodSpec } from './types';
 
 export type { PodBindMount, PodEmptyDirMount, PodMount, PodTmpfsMount, PodVolumeMount } from './mount-types';
@@ -65,8 +66,9 @@ export function mountSubpath(source: string): string {
  * bind-mounted at `<share>/<subpath>`, unless another container of the VM has it there
  * already. Returns an undo that unmounts those this call made (the VM's teardown and a kept
  * VM's cleaning unmount every one). A directory source is bound on a directory of the
- * share, a regular file on an empty file there (the guest then mounts it on a file); any
- * other kind of source (a device, a socket) is refused.
+ * share, a regular file on an empty file there (the guest then mounts it on a file); a unix
+ * socket needs nothing here (the guest half relays it: ./socket-relay.ts); any other kind of
+ * source (a device, a fifo) is refused.
  */
 export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() => Promise<void>> {
   const done: string[] = [];
@@ -88,6 +90,8 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
       } catch {
         throw new BindSourceMissingError(m.source, m.type);
       }
+      // A socket does not cross the share: the guest listens, the host connects (mountInGuest).
+      if (m.type === 'bind' && st.isSocket()) continue;
       const target = path.join(share, mountSubpath(m.source));
       // Already there for another container of this VM: shared as it is.
       if (isMountPoint(target)) continue;
@@ -98,7 +102,9 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
         await fs.promises.mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
         await (await fs.promises.open(target, 'a', 0o600)).close();
       } else {
-        throw new InvalidArgumentError(`podvisor bind-mounts directories and regular files only, not ${m.source}`);
+        throw new InvalidArgumentError(
+          `podvisor bind-mounts directories, regular files and unix sockets only, not ${m.source}`,
+        );
       }
       await sharedMounter().mount({ source: m.source, target, flags: MS_BIND | MS_REC });
       done.push(target);
@@ -117,10 +123,22 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
 /**
  * Guest half for one container, after its CREATE_CONTAINER and before its init: the agent
  * mounts each tmpfs and each bind or volume (a directory or file of the volume share) at its path, in order.
+ * A bind of a host unix socket is a socket the agent makes at its path instead, whose
+ * connections the host relays to the host socket (./socket-relay.ts).
  */
 export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
-  for (const m of c.mounts ?? []) {
-    if (m.type === 'tmpfs') {
+  const mounts = c.mounts ?? [];
+  for (const [index, m] of mounts.entries()) {
+    const socket = m.type === 'bind' ? await fs.promises.stat(m.source).catch(() => undefined) : undefined;
+    if (m.type === 'bind' && socket?.isSocket()) {
+      await bindHostSocket(vm.agent, {
+        containerId: c.id,
+        source: m.source,
+        target: m.target,
+        mode: socket.mode & 0o777,
+        listener: index,
+      });
+    } else if (m.type === 'tmpfs') {
       await vm.agent.mount({
         containerId: c.id,
         path: m.target,

@@ -48,6 +48,8 @@ export type {
   CapabilitySets,
   GuestContainerSecurity,
   ArchiveRequest,
+  SocketAcceptRequest,
+  SocketListenRequest,
 } from './agent-types';
 
 /** Hardware of a VM. */

@@ -75,6 +75,9 @@ export const Op = {
   DISK_USAGE: 53,
   // 44-47: reserved for work in progress elsewhere.
   ARCHIVE: 48,
+  // 54-57: left for other work in progress.
+  SOCKET_LISTEN: 58,
+  SOCKET_ACCEPT: 59,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
@@ -198,6 +201,7 @@ export const Tag = {
   SECCOMP_ARG: 126,
   SECCOMP_MIN_KERNEL: 127,
   SECCOMP_BELOW_KERNEL: 128,
+  LISTENER: 170,
   DISK_USED: 160,
   DISK_TOTAL: 161,
   ARCHIVE_KIND: 140,
@@ -327,6 +331,7 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.ARCHIVE_KIND]: 'u32',
   [Tag.ARCHIVE_NAME]: 'str',
   [Tag.ARCHIVE_FLAGS]: 'u32',
+  [Tag.LISTENER]: 'u32',
 };
 
 /** Bits of the MOUNT_FLAGS field (PV_MOUNT_<NAME>). */
