@@ -33,6 +33,14 @@ export interface SocketBind {
   listener: number;
 }
 
+/**
+ * Connections of one socket bind open at once, at most: the next accept waits for one to end,
+ * so a guest that connects without end (or a hostile agent answering every accept at once)
+ * holds at most this many of the daemon's fds per bind; further connections wait in the
+ * guest's listen backlog.
+ */
+export const MAX_CONNECTIONS_PER_BIND = 128;
+
 /** Process ids of connections: unique in the daemon, so in every VM. */
 let nextConnection = 0;
 
@@ -50,7 +58,10 @@ export async function bindHostSocket(agent: Agent, b: SocketBind): Promise<void>
 
 async function acceptLoop(agent: Agent, b: SocketBind): Promise<void> {
   const accept = agent.acceptSocket!.bind(agent);
+  let open = 0;
+  let slotFreed: (() => void) | undefined;
   for (;;) {
+    while (open >= MAX_CONNECTIONS_PER_BIND) await new Promise<void>((resolve) => (slotFreed = resolve));
     let conn: AgentProcess;
     try {
       conn = await accept({
@@ -63,12 +74,17 @@ async function acceptLoop(agent: Agent, b: SocketBind): Promise<void> {
       log.debug(`socket ${b.target} of ${b.containerId}: no more connections (${(e as Error).message})`);
       return;
     }
-    relay(agent, conn, b.source);
+    open++;
+    relay(agent, conn, b.source, () => {
+      open--;
+      slotFreed?.();
+      slotFreed = undefined;
+    });
   }
 }
 
 /** Pipe one guest connection and a new connection to the host socket, both ways. */
-function relay(agent: Agent, conn: AgentProcess, source: string): void {
+function relay(agent: Agent, conn: AgentProcess, source: string, ended: () => void): void {
   const toGuest = conn.stdin!;
   const fromGuest = conn.stdout;
   const ignore = (): void => undefined;
@@ -76,10 +92,10 @@ function relay(agent: Agent, conn: AgentProcess, source: string): void {
   fromGuest.on('error', ignore);
   conn.stderr?.resume().on('error', ignore);
   const host = net.createConnection({ path: source, allowHalfOpen: true });
-  let ended = false;
+  let over = false;
   const endGuest = (): void => {
-    if (ended) return;
-    ended = true;
+    if (over) return;
+    over = true;
     // Refused, gone or reset: the guest's connection ends at once, both ways.
     fromGuest.unpipe(host);
     fromGuest.resume();
@@ -95,7 +111,8 @@ function relay(agent: Agent, conn: AgentProcess, source: string): void {
     if (hadError || !host.readableEnded) endGuest();
   });
   conn.exited.catch(ignore).finally(() => {
-    ended = true; // nothing left to end in the guest
+    over = true; // nothing left to end in the guest
     host.destroy();
+    ended();
   });
 }
