@@ -34,7 +34,10 @@ const servers: net.Server[] = [];
 
 const ok = (args: string[]): string => dockerOk(d, args, 300000);
 /** The CLI without blocking this process (its servers must answer meanwhile). */
-const run = (args: string[]): Promise<CliResult> => dockerCli(d, args, undefined, 300000);
+const run = async (args: string[]): Promise<CliResult> => {
+  const r = await dockerCli(d, args, undefined, 300000);
+  return { ...r, out: r.out.trim() };
+};
 const runOk = async (args: string[]): Promise<string> => {
   const r = await run(args);
   if (r.code !== 0) throw new Error(`docker ${args.join(' ')}: exit ${r.code}: ${r.err}`);
@@ -63,6 +66,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const s of servers) s.close();
+  // What a failed test left running.
+  const left = dockerSync(d, ['ps', '-aq'], 60000).out.split('\n').filter(Boolean);
+  if (left.length) dockerSync(d, ['rm', '-f', ...left], 300000);
   await stopDaemonLeavingNothing(d);
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -184,7 +190,7 @@ test('a container stopping while connected closes the host side of its connectio
     'perl',
     '-MIO::Socket::UNIX',
     '-e',
-    '$s = IO::Socket::UNIX->new(Peer => "/s") or die; $l = <$s>; print $l; sleep 600',
+    '$| = 1; $s = IO::Socket::UNIX->new(Peer => "/s") or die; $l = <$s>; print $l; sleep 600',
   ]);
   await isConnected;
   const stopped = run(['stop', '-t', '1', 'holder']);
