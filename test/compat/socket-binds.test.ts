@@ -168,16 +168,23 @@ test('a host service socket: 1100 connections in a row leak nothing; a peer clos
   ok(['rm', '-f', 'client']);
 });
 
-test('a container stopping while connected closes the host side of its connections', async () => {
+test('a container stopping while connected closes the host side of its connections; started again it connects again', async () => {
   let connected!: () => void;
   const isConnected = new Promise<void>((res) => (connected = res));
   let closed!: () => void;
   const isClosed = new Promise<void>((res) => (closed = res));
+  let reconnected!: () => void;
+  const isReconnected = new Promise<void>((res) => (reconnected = res));
+  let connections = 0;
   const sock = await serve('hold.sock', (c) => {
-    c.on('close', () => closed());
     c.on('error', () => undefined);
     c.write('hello\n');
-    connected();
+    if (++connections === 1) {
+      c.on('close', () => closed());
+      connected();
+    } else {
+      reconnected();
+    }
   });
   ok([
     'run',
@@ -197,7 +204,10 @@ test('a container stopping while connected closes the host side of its connectio
   await isClosed;
   expect((await stopped).code).toBe(0);
   expect(ok(['logs', 'holder'])).toBe('hello');
-  ok(['rm', 'holder']);
+  // Started again, the container has its socket again.
+  await runOk(['start', 'holder']);
+  await isReconnected;
+  ok(['rm', '-f', 'holder']);
 });
 
 test('a fifo is still refused, with the kinds that are bound in the message', () => {
