@@ -1,9 +1,10 @@
 /**
  * A host unix socket bind-mounted into a container as a single file, through the stock docker
  * CLI against the real daemon (real QEMU VMs):
- *  - the daemon's own socket: the host's static docker CLI, bind-mounted into a container, runs
- *    `docker ps`, `docker run --rm ... echo`, `docker logs -f` and `docker exec -i` (a
- *    hijacked stream, half-closed) against podvisor through `/var/run/docker.sock`;
+ *  - the daemon's own socket: the host's static docker CLI, bind-mounted into the Debian
+ *    fixture, runs `docker ps`, `docker run --rm ... echo`, `docker logs -f`, `docker exec -i`
+ *    (a hijacked stream, half-closed) and `docker exec -it` (a terminal, under util-linux's
+ *    script) against podvisor through `/var/run/docker.sock`;
  *  - a host service's socket (servers of this test process on sockets in a temp dir), reached
  *    from perl in the Debian fixture: 1100 connections in a row with no fd growth in the daemon
  *    (and none in the agent: its table holds 1024 processes and its fd limit is 1024, so a leak
@@ -73,7 +74,7 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test('the stock docker CLI in a container drives the daemon through its mounted socket: ps, run, logs -f, exec -i', async () => {
+test('the stock docker CLI in a container drives the daemon through its mounted socket: ps, run, logs -f, exec -i and -it', async () => {
   ok(['run', '-d', '--name', 'target', IMAGE, 'sleep', '600']);
   ok(['run', '-d', '--name', 'talker', IMAGE, 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 1; done']);
   ok([
@@ -87,7 +88,7 @@ test('the stock docker CLI in a container drives the daemon through its mounted 
     `${d.socketPath}:/var/run/docker.sock`,
     '-v',
     `${DOCKER_CLI}:/usr/local/bin/docker:ro`,
-    IMAGE,
+    DEBIAN,
     'sleep',
     '600',
   ]);
@@ -101,6 +102,10 @@ test('the stock docker CLI in a container drives the daemon through its mounted 
   expect(await inside('docker exec target echo from-exec')).toBe('from-exec');
   // stdin through the hijacked stream, half-closed at its end: cat ends and its output arrives.
   expect(await inside('echo piped | docker exec -i target cat')).toBe('piped');
+  // -it: a terminal in the target (util-linux's script gives the inner CLI one to attach).
+  expect(await inside(`script -qec "docker exec -it target sh -c 'tty; echo tty-ok'" /dev/null`)).toMatch(
+    /\/dev\/pts\/\d+\r?\ntty-ok/,
+  );
 
   ok(['rm', '-f', 'outer', 'target', 'talker']);
 });
