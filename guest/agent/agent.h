@@ -292,6 +292,7 @@ struct process {
   int held_sig;     /* a signal its namespace's init would have dropped, sent once caught (heldsig.c) */
   int is_job;       /* an ARCHIVE process (killed when its container is destroyed) */
   int thaw;         /* an ARCHIVE process that froze its container: thawed when it ends */
+  int is_conn;      /* a connection accepted on a bound host socket (sockets.c): no pid */
 };
 
 extern struct process g_procs[PV_MAX_PROCESSES];
@@ -345,6 +346,28 @@ void process_handle_fd(int owner, int kind, short revents);
 int processes_housekeeping(void);
 int process_count(void);
 
+/* A connection accepted on a bound host socket as a process without a pid (sockets.c): the
+ * peer's bytes are its STDOUT, STDIN goes to the peer, STDERR is empty. Takes `fd` (closed on
+ * failure); NULL with *e set. */
+struct process *process_adopt_conn(const char *container_id, const char *process_id, uint32_t handle,
+                                   uint32_t window, int fd, struct agent_error *e);
+/* End a connection at once, both ways (SIGNAL, its container destroyed). */
+void process_conn_shutdown(struct process *p);
+
+/* ---- sockets.c: host sockets bound into containers (SOCKET_LISTEN, SOCKET_ACCEPT) ------- */
+#define PV_MAX_LISTENERS 64
+void op_socket_listen(const struct tlv_msg *m, uint32_t id);
+void op_socket_accept(const struct tlv_msg *m, uint32_t id);
+/* Listeners with a pending ACCEPT, for poll (kind PV_KIND_LISTENER, owner = the listener's slot). */
+#define PV_KIND_LISTENER 100
+int sockets_pollfds(struct pollfd *pfds, int max, int *owners, int *kinds);
+void sockets_handle_fd(int owner, short revents);
+/* The container is destroyed: close its listeners (a pending ACCEPT answers NOT_FOUND) and end
+ * its connections. */
+void sockets_container_gone(const char *container_id);
+/* A new control session: pending ACCEPTs of the old one are forgotten. */
+void sockets_new_session(void);
+
 /* ---- heldsig.c: a signal for a namespace's init that does not catch it yet ------------------ */
 uint64_t monotonic_ms(void);
 /* After kill(p->pid, sig): hold sig when p is a young namespace init that would drop it. */
@@ -392,6 +415,8 @@ int file_write(struct container *c, const char *path, const uint8_t *data, size_
 int file_read(struct container *c, const char *path, uint32_t max_bytes, uint8_t **out, size_t *len,
               struct agent_error *e);
 int open_in_root(int root_fd, const char *path, int flags, mode_t mode);
+/* Make the missing directories above `path` in the container's root (0755). 0, or -1 with errno. */
+int make_parents(const struct container *c, const char *path);
 
 /* ---- netif.c: the VM's interfaces and routes ------------------------------------------ */
 struct netif_config {

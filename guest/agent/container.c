@@ -624,6 +624,7 @@ static void wait_disk_unclaimed(const char *id, const char *disk) {
 }
 
 void container_release(struct container *c) {
+  sockets_container_gone(c->id);
   if (c->has_disk && c->root_fd >= 0) {
     /* Its writable layer reaches the host's file now: the host may end the VM right after
      * the answer, before the namespace (and with it the disk's mount) is gone. */

@@ -70,7 +70,7 @@ static int open_regular(const struct container *c, const char *path, int flags, 
 
 /* Make the directories above `path` that are missing (0755, as runc makes a mount target's),
  * each resolved in the container's root like every path here. 0, or -1 with errno set. */
-static int make_parents(const struct container *c, const char *path) {
+int make_parents(const struct container *c, const char *path) {
   char dir[PV_MAX_PATH + 1];
   snprintf(dir, sizeof dir, "%s", path);
   char *last = strrchr(dir, '/');

@@ -164,7 +164,7 @@ int main(int argc, char **argv) {
    * (its exit, namespace teardown included, run in each clone under TCG); ACTIVATE makes it. */
   if (!(g_pid1 && pid1_share_deferred())) container_prepare_spare(0);
 
-  enum { FIXED = 5, MAXFDS = FIXED + 3 * PV_MAX_PROCESSES };
+  enum { FIXED = 5, MAXFDS = FIXED + 3 * PV_MAX_PROCESSES + PV_MAX_LISTENERS };
   static struct pollfd pfds[MAXFDS];
   static int owners[MAXFDS], kinds[MAXFDS];
   int busy = 0;
@@ -178,6 +178,7 @@ int main(int argc, char **argv) {
     pfds[n++] = (struct pollfd){.fd = ce ? g_ctl.fd : -1, .events = ce};
     pfds[n++] = (struct pollfd){.fd = ie ? g_io.fd : -1, .events = ie};
     n += processes_pollfds(pfds + FIXED, MAXFDS - FIXED, owners + FIXED, kinds + FIXED);
+    n += sockets_pollfds(pfds + n, MAXFDS - n, owners + n, kinds + n);
     int waiting_vport = (g_ctl.is_vport && g_ctl.state == CHAN_DISCONNECTED) ||
                         (g_io.is_vport && g_io.state == CHAN_DISCONNECTED);
     /* virtio-serial readiness comes from device interrupts; a lost or coalesced one would
@@ -220,7 +221,8 @@ int main(int argc, char **argv) {
       if (pfds[3].revents && pfds[3].fd == g_ctl.fd) chan_handle(&g_ctl, pfds[3].revents, ctl_read);
       if (pfds[4].revents && pfds[4].fd == g_io.fd) chan_handle(&g_io, pfds[4].revents, 1);
       for (int i = FIXED; i < n; i++)
-        if (pfds[i].revents) process_handle_fd(owners[i], kinds[i], pfds[i].revents);
+        if (pfds[i].revents && kinds[i] == PV_KIND_LISTENER) sockets_handle_fd(owners[i], pfds[i].revents);
+        else if (pfds[i].revents) process_handle_fd(owners[i], kinds[i], pfds[i].revents);
     }
     chan_check_vport(&g_ctl);
     chan_check_vport(&g_io);

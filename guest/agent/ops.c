@@ -89,7 +89,7 @@ static void op_version(uint32_t id) {
   struct channel *ch = ctl();
   if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
   if (tlv_put_u32(&ch->out, PV_TAG_PROTOCOL, PV_PROTOCOL_VERSION) || tlv_put_str(&ch->out, PV_TAG_AGENT, AGENT_VERSION_STRING) ||
-      tlv_put_u32(&ch->out, PV_TAG_LAST_OP, PV_OP_DISK_USAGE))
+      tlv_put_u32(&ch->out, PV_TAG_LAST_OP, PV_OP_SOCKET_ACCEPT))
     chan_abort(ch);
   else
     chan_end(ch);
@@ -231,6 +231,7 @@ static void op_destroy_container(const struct tlv_msg *m, uint32_t id) {
   c->destroy_session = ctl()->session;
   container_kill(c);
   archive_kill_jobs(c->id);
+  sockets_container_gone(c->id);
   /* Processes that are not the init's descendants cannot exist (execs join its PID
    * namespace, which the kernel empties when the init dies). The answer comes from
    * ops_housekeeping once they are all reaped. */
@@ -314,6 +315,11 @@ static void op_signal(const struct tlv_msg *m, uint32_t id) {
     return fail(id, PV_ERR_INVALID, EINVAL, "invalid signal");
   struct process *p = live_process(m, id);
   if (!p) return;
+  if (p->is_conn) {
+    /* A connection has no pid: any signal ends it both ways. */
+    process_conn_shutdown(p);
+    return reply_ack_empty(id);
+  }
   if (kill(p->pid, (int)sig) < 0) return fail(id, code_for_errno(errno), errno, strerror(errno));
   heldsig_note(p, (int)sig);
   reply_ack_empty(id);
@@ -487,6 +493,10 @@ void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *pay
     return op_set_seccomp(&m, h->id);
   case PV_OP_ARCHIVE:
     return op_archive(&m, h->id);
+  case PV_OP_SOCKET_LISTEN:
+    return op_socket_listen(&m, h->id);
+  case PV_OP_SOCKET_ACCEPT:
+    return op_socket_accept(&m, h->id);
   case PV_OP_SHUTDOWN:
     logf_("shutdown requested");
     reply_ack_empty(h->id);
@@ -497,7 +507,10 @@ void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *pay
   }
 }
 
-void ops_session(struct channel *ch) { (void)ch; }
+void ops_session(struct channel *ch) {
+  (void)ch;
+  sockets_new_session();
+}
 
 void ops_housekeeping(void) {
   for (int i = 0; i < PV_MAX_CONTAINERS; i++) {

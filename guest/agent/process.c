@@ -28,6 +28,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -90,6 +91,8 @@ static void close_fd(int *fd) {
 }
 
 static void stdin_close(struct process *p) {
+  /* A connection's write side is its own: the peer reads EOF while its bytes still come. */
+  if (p->is_conn && p->stdin_fd >= 0) shutdown(p->stdin_fd, SHUT_WR);
   close_fd(&p->stdin_fd);
   free(p->stdin_buf);
   p->stdin_buf = NULL;
@@ -491,6 +494,58 @@ fail_quiet:
   return NULL;
 }
 
+/* ---- connections (sockets.c) ----------------------------------------------------------- */
+
+struct process *process_adopt_conn(const char *container_id, const char *process_id, uint32_t handle,
+                                   uint32_t window, int fd, struct agent_error *e) {
+  struct process *p = NULL;
+  if (process_find(process_id)) {
+    set_error(e, PV_ERR_CONFLICT, EEXIST, "process id %s is in use", process_id);
+  } else if (handle == 0 || process_by_handle(handle)) {
+    set_error(e, PV_ERR_CONFLICT, EEXIST, "process handle %u is zero or in use", handle);
+  } else {
+    for (int i = 0; i < PV_MAX_PROCESSES && !p; i++)
+      if (!g_procs[i].used) p = &g_procs[i];
+    if (!p) set_error(e, PV_ERR_TOO_LARGE, 0, "too many processes (at most %d)", PV_MAX_PROCESSES);
+  }
+  int wfd = p ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
+  if (p && wfd < 0) set_error(e, code_for_errno(errno), errno, "dup a connection: %s", strerror(errno));
+  if (wfd < 0) {
+    close(fd);
+    return NULL;
+  }
+  memset(p, 0, sizeof *p);
+  p->used = 1;
+  p->is_conn = 1;
+  snprintf(p->id, sizeof p->id, "%s", process_id);
+  snprintf(p->container_id, sizeof p->container_id, "%s", container_id);
+  p->handle = handle;
+  p->started_ms = monotonic_ms();
+  p->master_fd = -1;
+  p->out[0].fd = -1;
+  p->out[PV_STREAM_STDOUT] = (struct ostream){.present = 1, .fd = fd, .limit = window};
+  /* No stderr: present and already ended, so its EOF goes out at once. */
+  p->out[PV_STREAM_STDERR] = (struct ostream){.present = 1, .fd = -1, .done = 1, .limit = window};
+  p->has_stdin = 1;
+  p->stdin_fd = wfd;
+  p->stdin_announced = PV_STDIN_WINDOW;
+  p->attached = chan_synced(&g_io);
+  return p;
+}
+
+void process_conn_shutdown(struct process *p) {
+  struct ostream *o = &p->out[PV_STREAM_STDOUT];
+  if (o->fd >= 0) shutdown(o->fd, SHUT_RDWR);
+  close_fd(&o->fd);
+  o->done = 1;
+  stdin_close(p);
+}
+
+/* A connection has ended when both directions have: it then exits with status 0. */
+static void conn_check_ended(struct process *p) {
+  if (p->is_conn && !p->exited && p->out[PV_STREAM_STDOUT].done && p->stdin_fd < 0) p->exited = 1;
+}
+
 /* ---- reaping -------------------------------------------------------------------------- */
 
 void processes_reap(void) {
@@ -729,7 +784,7 @@ static void pump_output(struct process *p, int s) {
     return;
   }
   if (o->done || o->fd < 0) return;
-  if (!p->terminal && !p->is_init) {
+  if (!p->terminal && !p->is_init && !p->is_conn) {
     /* An exec's pipe: what it holds goes to the channel by splice (channel.c), without a
      * copy. A container's init is read instead, to keep a copy for re-sending. */
     int avail = 0;
@@ -823,6 +878,7 @@ int processes_housekeeping(void) {
   for (int i = 0; i < PV_MAX_PROCESSES; i++) {
     struct process *p = &g_procs[i];
     if (!p->used) continue;
+    conn_check_ended(p);
     maybe_send_stdin_credit(p);
     if (!p->attached || !chan_synced(&g_io)) continue;
     int all_eof = 1;

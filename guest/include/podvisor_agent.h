@@ -258,6 +258,19 @@
  *                            FREEZE: the container's processes are frozen (cgroup.freeze) from
  *                            before the walk until the process ends (docker commit's pause)
  *        NOT_FOUND: no such container; INVALID: the container has no upper disk (LAYER).
+ *   PV_OP_SOCKET_LISTEN      CONTAINER_ID PATH MODE LISTENER -> ACK
+ *        A host unix socket bound as a single file (guest/agent/sockets.c): binds a stream
+ *        socket of the agent's at PATH in the container (missing parents made 0755; a
+ *        non-directory there replaced), mode MODE (0..0777), owner root, and listens.
+ *        LISTENER is the host's number for it, unique in the container (CONFLICT otherwise).
+ *   PV_OP_SOCKET_ACCEPT      CONTAINER_ID LISTENER PROCESS_ID HANDLE WINDOW -> ACK PID (0)
+ *        Answered when a process of the container connects (one pending per listener,
+ *        CONFLICT otherwise; NOT_FOUND when the container is destroyed meanwhile). The
+ *        connection is then a process without a pid under HANDLE: the peer's bytes are its
+ *        STDOUT (credit WINDOW), the host's STDIN bytes go to the peer, STDERR ends at once;
+ *        STDIN EOF shuts the connection's write side; SIGNAL (any) ends both directions at
+ *        once; EXIT (code 0) follows once both directions ended. The host connects to the
+ *        host socket; the guest names no host path.
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -387,6 +400,9 @@
 #define PV_OP_DISK_USAGE 53
 /* 44-47: reserved for other work in progress. */
 #define PV_OP_ARCHIVE 48
+/* 54-57: left for other work in progress. */
+#define PV_OP_SOCKET_LISTEN 58
+#define PV_OP_SOCKET_ACCEPT 59
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0
@@ -536,6 +552,7 @@
 #define PV_MAX_SECCOMP_RULES 1024
 #define PV_MAX_SECCOMP_SYSCALLS 1024
 #define PV_TAG_DISK_USED 160     /* u64: bytes in use on a container's upper disk (DISK_USAGE) */
+#define PV_TAG_LISTENER 170      /* u32: a bound socket's number, the host's, unique per container (SOCKET_*) */
 #define PV_TAG_DISK_TOTAL 161    /* u64: bytes of a container's upper disk's filesystem (DISK_USAGE) */
 #define PV_TAG_ARCHIVE_KIND 140  /* u32: what ARCHIVE does, PV_ARCHIVE_* */
 #define PV_TAG_ARCHIVE_NAME 141  /* str: the name of the top entry of ARCHIVE's GET tar ("" = contents only) */

@@ -41,6 +41,7 @@ import {
   type BeneathPath,
 } from '../util/beneath';
 import type { Vm } from '../vm/types';
+import { bindHostSocket } from './socket-relay';
 import type { PodContainerSpec, PodSpec } from './types';
 
 export type { PodBindMount, PodEmptyDirMount, PodMount, PodTmpfsMount, PodVolumeMount } from './mount-types';
@@ -143,8 +144,9 @@ async function hasCopy(target: BeneathPath, source: fs.Stats, readOnly: boolean)
  * bound at `<share>/<subpath>` (see the module comment), unless another container of the VM
  * has it there already. Returns an undo that unmounts those this call made (the VM's teardown
  * and a kept VM's cleaning unmount every one). A directory source is bound on a directory of
- * the share, a regular file on an empty file there (the guest then mounts it on a file); any
- * other kind of source (a device, a socket) is refused.
+ * the share, a regular file on an empty file there (the guest then mounts it on a file); a
+ * unix socket needs nothing here (the guest half relays it: ./socket-relay.ts); any other
+ * kind of source (a device, a fifo) is refused.
  */
 export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() => Promise<void>> {
   const done: BeneathPath[] = [];
@@ -166,8 +168,12 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
       } catch {
         throw new BindSourceMissingError(m.source, m.type);
       }
+      // A socket does not cross the share: the guest listens, the host connects (mountInGuest).
+      if (m.type === 'bind' && st.isSocket()) continue;
       if (!st.isDirectory() && !st.isFile())
-        throw new InvalidArgumentError(`podvisor bind-mounts directories and regular files only, not ${m.source}`);
+        throw new InvalidArgumentError(
+          `podvisor bind-mounts directories, regular files and unix sockets only, not ${m.source}`,
+        );
       const target: BeneathPath = { root: share, rel: mountSubpath(share, m.source, m.readOnly) };
       // Already there for another container of this VM: shared as it is.
       if (await hasCopy(target, st, m.readOnly)) continue;
@@ -193,10 +199,22 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
 /**
  * Guest half for one container, after its CREATE_CONTAINER and before its init: the agent
  * mounts each tmpfs and each bind or volume (a directory or file of the volume share) at its path, in order.
+ * A bind of a host unix socket is a socket the agent makes at its path instead, whose
+ * connections the host relays to the host socket (./socket-relay.ts).
  */
 export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
-  for (const m of c.mounts ?? []) {
-    if (m.type === 'tmpfs') {
+  const mounts = c.mounts ?? [];
+  for (const [index, m] of mounts.entries()) {
+    const socket = m.type === 'bind' ? await fs.promises.stat(m.source).catch(() => undefined) : undefined;
+    if (m.type === 'bind' && socket?.isSocket()) {
+      await bindHostSocket(vm.agent, {
+        containerId: c.id,
+        source: m.source,
+        target: m.target,
+        mode: socket.mode & 0o777,
+        listener: index,
+      });
+    } else if (m.type === 'tmpfs') {
       await vm.agent.mount({
         containerId: c.id,
         path: m.target,

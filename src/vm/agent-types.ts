@@ -430,6 +430,38 @@ export interface Agent {
    * when the guest's agent predates it.
    */
   archive?(req: ArchiveRequest): Promise<AgentProcess>;
+  /**
+   * Bind a listening stream socket of the agent's at a path in a container (SocketListenRequest),
+   * for a host socket bound there as a single file. ConflictError when the listener number is
+   * in use. Optional: fakes have no guest sockets; NotImplementedError when the guest's agent
+   * predates it.
+   */
+  listenSocket?(req: SocketListenRequest): Promise<void>;
+  /**
+   * Wait for the next connection on a listener: resolves, when a process of the container
+   * connects, with that connection as a process (its stdout: the peer's bytes; its stdin: what
+   * goes to the peer; stdin's end shuts the peer's read side; any signal ends both ways).
+   * NotFoundError when the container is destroyed meanwhile. Optional, with listenSocket.
+   */
+  acceptSocket?(req: SocketAcceptRequest): Promise<AgentProcess>;
+}
+
+/** Agent.listenSocket: where and how the socket is made in the container. */
+export interface SocketListenRequest {
+  containerId: string;
+  /** Absolute path inside the container. */
+  path: string;
+  /** Permission bits (0..0o777); the owner is root. */
+  mode: number;
+  /** The host's number for it, unique in the container. */
+  listener: number;
+}
+
+/** Agent.acceptSocket: which listener, and the process id the connection gets. */
+export interface SocketAcceptRequest {
+  containerId: string;
+  listener: number;
+  processId: string;
 }
 
 /** What an ARCHIVE process does (guest/include/podvisor_agent.h, PV_OP_ARCHIVE). */

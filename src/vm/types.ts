@@ -49,6 +49,8 @@ export type {
   ProcessRlimit,
   GuestContainerSecurity,
   ArchiveRequest,
+  SocketAcceptRequest,
+  SocketListenRequest,
 } from './agent-types';
 
 /** Hardware of a VM. */

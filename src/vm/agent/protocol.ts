@@ -76,6 +76,9 @@ export const Op = {
   DISK_USAGE: 53,
   // 44-47: reserved for work in progress elsewhere.
   ARCHIVE: 48,
+  // 54-57: left for other work in progress.
+  SOCKET_LISTEN: 58,
+  SOCKET_ACCEPT: 59,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
@@ -199,6 +202,7 @@ export const Tag = {
   SECCOMP_ARG: 126,
   SECCOMP_MIN_KERNEL: 127,
   SECCOMP_BELOW_KERNEL: 128,
+  LISTENER: 170,
   DISK_USED: 160,
   DISK_TOTAL: 161,
   ARCHIVE_KIND: 140,
@@ -338,6 +342,7 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.RLIMIT_SOFT]: 'u64',
   [Tag.RLIMIT_HARD]: 'u64',
   [Tag.DOCKER_INIT]: 'u32',
+  [Tag.LISTENER]: 'u32',
 };
 
 /** Bits of the MOUNT_FLAGS field (PV_MOUNT_<NAME>). */

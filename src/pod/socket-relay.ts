@@ -1,0 +1,118 @@
+/**
+ * A host unix socket bind-mounted into a container as a single file (`-v
+ * /run/podvisor/docker.sock:/var/run/docker.sock`, `-v $SSH_AUTH_SOCK:/ssh-agent`).
+ *
+ * A socket cannot cross the VM's edge through the volume share, so the guest agent binds a
+ * listening stream socket of its own at the target path (Agent.listenSocket, mode from the host
+ * socket's, owner root), and the host keeps one Agent.acceptSocket pending on it. Each
+ * connection a process of the container makes arrives as a process without a pid whose stdout
+ * is what the peer writes and whose stdin is what it reads, under the agent channel's credits
+ * both ways; the host then connects to the host socket the user named (the path it was given
+ * at create, resolved here: the guest names nothing) and pipes the two, half-close included.
+ * A host socket that is gone or refuses ends the guest's connection at once; either side's end
+ * ends the other's; the guest's connection ending (its container destroyed too) closes the
+ * host's. The loop of accepts ends when its container is destroyed or the VM goes.
+ */
+import * as net from 'node:net';
+import type { Agent, AgentProcess } from '../vm/types';
+import { InvalidArgumentError } from '../errors';
+import { logger } from '../util/log';
+
+const log = logger('pod');
+
+/** One socket bind of a container. */
+export interface SocketBind {
+  containerId: string;
+  /** The host socket's path, as the user gave it. */
+  source: string;
+  /** Absolute path inside the container. */
+  target: string;
+  /** Permission bits of the socket in the container (the host socket's). */
+  mode: number;
+  /** Its number, unique in the container (the mount's index). */
+  listener: number;
+}
+
+/**
+ * Connections of one socket bind open at once, at most: the next accept waits for one to end,
+ * so a guest that connects without end (or a hostile agent answering every accept at once)
+ * holds at most this many of the daemon's fds per bind; further connections wait in the
+ * guest's listen backlog.
+ */
+export const MAX_CONNECTIONS_PER_BIND = 128;
+
+/** Process ids of connections: unique in the daemon, so in every VM. */
+let nextConnection = 0;
+
+/**
+ * Make the socket in the container and start relaying its connections to the host socket.
+ * Resolves once the guest listens; rejects InvalidArgumentError when the VM's agent cannot bind
+ * sockets, and with the agent's error when the socket cannot be made at the target.
+ */
+export async function bindHostSocket(agent: Agent, b: SocketBind): Promise<void> {
+  if (!agent.listenSocket || !agent.acceptSocket)
+    throw new InvalidArgumentError(`this VM's guest agent cannot bind the socket ${b.source}`);
+  await agent.listenSocket({ containerId: b.containerId, path: b.target, mode: b.mode, listener: b.listener });
+  void acceptLoop(agent, b);
+}
+
+async function acceptLoop(agent: Agent, b: SocketBind): Promise<void> {
+  const accept = agent.acceptSocket!.bind(agent);
+  let open = 0;
+  let slotFreed: (() => void) | undefined;
+  for (;;) {
+    while (open >= MAX_CONNECTIONS_PER_BIND) await new Promise<void>((resolve) => (slotFreed = resolve));
+    let conn: AgentProcess;
+    try {
+      conn = await accept({
+        containerId: b.containerId,
+        listener: b.listener,
+        processId: `sock-${(nextConnection++).toString(36)}-${b.containerId.slice(0, 64)}`,
+      });
+    } catch (e) {
+      // The container was destroyed or the VM went: nothing is left to accept.
+      log.debug(`socket ${b.target} of ${b.containerId}: no more connections (${(e as Error).message})`);
+      return;
+    }
+    open++;
+    relay(agent, conn, b.source, () => {
+      open--;
+      slotFreed?.();
+      slotFreed = undefined;
+    });
+  }
+}
+
+/** Pipe one guest connection and a new connection to the host socket, both ways. */
+function relay(agent: Agent, conn: AgentProcess, source: string, ended: () => void): void {
+  const toGuest = conn.stdin!;
+  const fromGuest = conn.stdout;
+  const ignore = (): void => undefined;
+  toGuest.on('error', ignore);
+  fromGuest.on('error', ignore);
+  conn.stderr?.resume().on('error', ignore);
+  const host = net.createConnection({ path: source, allowHalfOpen: true });
+  let over = false;
+  const endGuest = (): void => {
+    if (over) return;
+    over = true;
+    // Refused, gone or reset: the guest's connection ends at once, both ways.
+    fromGuest.unpipe(host);
+    fromGuest.resume();
+    if (!toGuest.writableEnded) toGuest.end();
+    agent.signalProcess(conn.processId, 9).catch(ignore);
+  };
+  host.once('connect', () => {
+    fromGuest.pipe(host); // the guest's end of writing ends the host's (half-close)
+    host.pipe(toGuest); // and the host service's ends the guest's
+  });
+  host.on('error', endGuest);
+  host.on('close', (hadError) => {
+    if (hadError || !host.readableEnded) endGuest();
+  });
+  conn.exited.catch(ignore).finally(() => {
+    over = true; // nothing left to end in the guest
+    host.destroy();
+    ended();
+  });
+}

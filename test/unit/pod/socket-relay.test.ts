@@ -1,0 +1,140 @@
+/**
+ * The daemon's half of a socket bind (src/pod/socket-relay.ts) against a scripted agent: each
+ * accepted guest connection is piped to a new connection to the host socket the bind names,
+ * both ways; a host socket that is gone ends the guest's connection (a signal to its pid-less
+ * process); and a hostile agent that answers every accept at once gets at most
+ * MAX_CONNECTIONS_PER_BIND host connections open, not one per answer.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { bindHostSocket, MAX_CONNECTIONS_PER_BIND } from '../../../src/pod/socket-relay';
+import type { Agent, AgentProcess, ExitStatus } from '../../../src/vm/types';
+
+interface FakeConn {
+  proc: AgentProcess;
+  fromGuest: PassThrough;
+  toGuest: PassThrough;
+  exit: (s: ExitStatus) => void;
+}
+
+let dir: string;
+let server: net.Server | undefined;
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-socket-relay-'));
+});
+
+afterEach(async () => {
+  for (const a of agents) for (const c of a.conns) c.exit({ exitCode: 0 } as ExitStatus);
+  agents = [];
+  if (server) await new Promise((r) => server!.close(r));
+  server = undefined;
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A scripted agent, the connections it handed out, the signals it got and its accept count. */
+interface ScriptedAgent {
+  agent: Agent;
+  conns: FakeConn[];
+  signals: string[];
+  accepts: () => number;
+}
+
+let agents: ScriptedAgent[] = [];
+
+/** An agent that answers the first `answers` accepts at once (the rest wait for ever). */
+function scriptedAgent(answers: number): ScriptedAgent {
+  const conns: FakeConn[] = [];
+  const signals: string[] = [];
+  let accepts = 0;
+  const agent = {
+    listenSocket: async () => undefined,
+    acceptSocket: async (req: { processId: string; containerId: string }) => {
+      accepts++;
+      if (accepts > answers) await new Promise(() => undefined);
+      const fromGuest = new PassThrough();
+      const toGuest = new PassThrough();
+      let exit!: (s: ExitStatus) => void;
+      const exited = new Promise<ExitStatus>((r) => (exit = r));
+      const proc: AgentProcess = {
+        processId: req.processId,
+        containerId: req.containerId,
+        pid: 0,
+        stdout: fromGuest,
+        stderr: new PassThrough(),
+        stdin: toGuest,
+        exited,
+      };
+      conns.push({ proc, fromGuest, toGuest, exit });
+      return proc;
+    },
+    signalProcess: async (processId: string) => {
+      signals.push(processId);
+      const c = conns.find((x) => x.proc.processId === processId);
+      c?.fromGuest.end();
+      c?.exit({ exitCode: 0 } as ExitStatus);
+    },
+  };
+  const s: ScriptedAgent = { agent: agent as unknown as Agent, conns, signals, accepts: () => accepts };
+  agents.push(s);
+  return s;
+}
+
+const until = async (cond: () => boolean): Promise<void> => {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5));
+};
+
+test('a guest connection is piped to a new connection to the bound host socket, both ways', async () => {
+  const sock = path.join(dir, 'svc.sock');
+  const got: Buffer[] = [];
+  server = net.createServer((c) => {
+    c.on('data', (b) => got.push(b));
+    c.write('from host');
+  });
+  await new Promise<void>((r) => server!.listen(sock, r));
+  const s = scriptedAgent(1);
+  await bindHostSocket(s.agent, { containerId: 'c1', source: sock, target: '/s', mode: 0o600, listener: 0 });
+  await until(() => s.conns.length >= 1);
+  const c = s.conns[0];
+  const back: Buffer[] = [];
+  c.toGuest.on('data', (b: Buffer) => back.push(b));
+  c.fromGuest.write('from guest');
+  await until(() => Buffer.concat(got).toString() === 'from guest' && Buffer.concat(back).toString() === 'from host');
+  c.exit({ exitCode: 0 } as ExitStatus);
+});
+
+test('a host socket that is gone ends the guest connection at once', async () => {
+  const s = scriptedAgent(1);
+  await bindHostSocket(s.agent, {
+    containerId: 'c1',
+    source: path.join(dir, 'missing.sock'),
+    target: '/s',
+    mode: 0o600,
+    listener: 0,
+  });
+  await until(() => s.signals.length >= 1);
+  expect(s.signals[0]).toBe(s.conns[0].proc.processId);
+  expect(s.conns[0].toGuest.writableEnded).toBe(true);
+});
+
+test('an agent answering every accept at once gets at most MAX_CONNECTIONS_PER_BIND host connections', async () => {
+  const sock = path.join(dir, 'svc.sock');
+  let open = 0;
+  server = net.createServer((c) => {
+    open++;
+    c.on('close', () => open--);
+  });
+  await new Promise<void>((r) => server!.listen(sock, r));
+  const s = scriptedAgent(MAX_CONNECTIONS_PER_BIND + 1);
+  await bindHostSocket(s.agent, { containerId: 'c1', source: sock, target: '/s', mode: 0o600, listener: 0 });
+  await until(() => open === MAX_CONNECTIONS_PER_BIND);
+  // Nothing more is accepted while they are open (the loop waits for a slot)...
+  expect(s.accepts()).toBe(MAX_CONNECTIONS_PER_BIND);
+  // ...and one more once one ends.
+  s.conns[0].exit({ exitCode: 0 } as ExitStatus);
+  await until(() => s.accepts() === MAX_CONNECTIONS_PER_BIND + 1);
+  await until(() => open === MAX_CONNECTIONS_PER_BIND);
+});
