@@ -208,6 +208,19 @@ export async function mountOptionsOf(id: number): Promise<string[] | undefined> 
 }
 
 /**
+ * The directory holding `p`'s last component, walked to as openBeneath does and held (the
+ * share root itself for a one-component path), with that last name. Rejects as openBeneath.
+ */
+async function openParentBeneath(p: BeneathPath): Promise<{ parent: fs.promises.FileHandle; name: string }> {
+  const parts = relComponents(p.rel);
+  const parentRel = parts.slice(0, -1).join('/');
+  const parent = parentRel
+    ? await openBeneath({ root: p.root, rel: parentRel })
+    : await fs.promises.open(p.root, fs.constants.O_RDONLY | O_DIRECTORY);
+  return { parent, name: parts[parts.length - 1] };
+}
+
+/**
  * Whether the last component of `p` is a mount point now (the root of a mount other than its
  * parent's), looked up as openBeneath does; the handle on it comes with the answer (the
  * caller closes it). ENOENT: undefined.
@@ -216,14 +229,10 @@ export async function openMountBeneath(
   p: BeneathPath,
   kind: BeneathKind = 'any',
 ): Promise<{ fh: fs.promises.FileHandle; mountRoot: boolean; mountId: number } | undefined> {
-  const parts = relComponents(p.rel);
-  const parentRel = parts.slice(0, -1).join('/');
-  const name = parts[parts.length - 1];
   let parent: fs.promises.FileHandle;
+  let name: string;
   try {
-    parent = parentRel
-      ? await openBeneath({ root: p.root, rel: parentRel })
-      : await fs.promises.open(p.root, fs.constants.O_RDONLY | O_DIRECTORY);
+    ({ parent, name } = await openParentBeneath(p));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
@@ -255,14 +264,10 @@ export async function unmountBeneath(
   p: BeneathPath,
   opts: { detach?: boolean } = {},
 ): Promise<boolean> {
-  const parts = relComponents(p.rel);
-  const parentRel = parts.slice(0, -1).join('/');
-  const name = parts[parts.length - 1];
   let parent: fs.promises.FileHandle;
+  let name: string;
   try {
-    parent = parentRel
-      ? await openBeneath({ root: p.root, rel: parentRel })
-      : await fs.promises.open(p.root, fs.constants.O_RDONLY | O_DIRECTORY);
+    ({ parent, name } = await openParentBeneath(p));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT' || e instanceof SharePathError) return false;
     throw e;
