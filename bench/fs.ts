@@ -218,6 +218,8 @@ function report(steps: Step[], times: Record<string, Record<string, number[]>>, 
 
 async function main(): Promise<void> {
   if (TREES.length === 0) throw new Error('none of BENCH_TREES exists on this host');
+  // First: the fixture registries' addresses are known only once they run (IMAGE() below).
+  const registries = await ensureFixtureRegistries();
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-fs-'));
   fs.mkdirSync(path.join(base, 'in'));
   const tarFile = path.join(base, 'in', 'w.tar');
@@ -228,7 +230,6 @@ async function main(): Promise<void> {
   const groups = [filesGroup(path.dirname(tarFile), buildCtx), sqliteGroup(), ...pgbenchGroups()]
     .map((g) => ({ ...g, steps: g.steps.filter((st) => !ONLY || ONLY.test(st.name)) }))
     .filter((g) => g.steps.length > 0);
-  const registries = await ensureFixtureRegistries();
   // podvisor's writable layer over 9p (block mode, the default, is the second daemon).
   const podvisor = await startDaemon({ vmPoolSize: 0, args: ['--rootfs-disk=false'] });
   let blk: Awaited<ReturnType<typeof startDaemon>> | undefined;
