@@ -63,8 +63,17 @@ async function stopChild(c: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-/** Make the namespace under `base` (created) and relay `registries` into it. */
-export function makeDockerdNetns(base: string, registries: string[] = [fixtureRegistry()]): DockerdNetns {
+/**
+ * The run's open fixture registry, when this process's run has one (jest's global setup or
+ * ensureFixtureRegistries() set its address); none otherwise (a test that starts a dockerd
+ * without the fixture registries, as test:privileged runs alone).
+ */
+function runningFixtureRegistries(): string[] {
+  return process.env.PODVISOR_TEST_REGISTRY ? [fixtureRegistry()] : [];
+}
+
+/** Make the namespace under `base` (created) and relay `registries` into it (default: the run's fixture registry, if any). */
+export function makeDockerdNetns(base: string, registries: string[] = runningFixtureRegistries()): DockerdNetns {
   fs.mkdirSync(base, { recursive: true });
   const ns = `pvbn-${process.pid}-${made++}`;
   const inNetns = ['nsenter', `--net=/run/netns/${ns}`, '--'];
