@@ -19,7 +19,8 @@ import { faultPoint } from './fault';
 import { spawnConfinedQemu } from './confinement';
 import { startLockHolder } from './lock-holder';
 import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
-import { restoreClone, type VmTemplates } from './templates';
+import type { VmTemplates } from './templates';
+import { restoreClone } from './migration';
 import type { StartHost } from './start-host';
 
 const log = logger('vm');
