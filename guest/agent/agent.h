@@ -367,6 +367,32 @@ void sockets_handle_fd(int owner, short revents);
 void sockets_container_gone(const char *container_id);
 /* A new control session: pending ACCEPTs of the old one are forgotten. */
 void sockets_new_session(void);
+/* What a connection's process is made under (SOCKET_ANSWER, SOCKET_DIAL). */
+struct stream_request {
+  char container_id[PV_MAX_ID + 1];
+  char process_id[PV_MAX_ID + 1];
+  uint32_t handle;
+  uint32_t window;
+};
+/* An unnamed listening socket for one connection, accepted as a process under `s`, request
+ * `req` answered then (or NOT_FOUND after PV_LISTEN_ONCE_MS without one); its fd (still the
+ * listener's), or -1 with *e set. */
+#define PV_LISTEN_ONCE_MS 10000
+int sockets_listen_once(const struct stream_request *s, uint32_t req, struct agent_error *e);
+/* One-shot listeners whose connection never came are closed (called from housekeeping). */
+void sockets_expire(void);
+
+/* ---- share_sockets.c: sockets in 9p shares across the VM's edge (SOCKET_EVENT...) ----- */
+/* The kernel's device, for poll (kind PV_KIND_SOCKETS_DEVICE). */
+#define PV_KIND_SOCKETS_DEVICE 101
+void share_sockets_start(void);
+int share_sockets_pollfds(struct pollfd *pfds, int max, int *owners, int *kinds);
+void share_sockets_handle_fd(short revents);
+/* A new control session: the old one's pending SOCKET_EVENT is forgotten. */
+void share_sockets_new_session(void);
+void op_socket_event(const struct tlv_msg *m, uint32_t id);
+void op_socket_answer(const struct tlv_msg *m, uint32_t id);
+void op_socket_dial(const struct tlv_msg *m, uint32_t id);
 
 /* ---- heldsig.c: a signal for a namespace's init that does not catch it yet ------------------ */
 uint64_t monotonic_ms(void);
@@ -409,6 +435,8 @@ int emptydirs_clear(struct agent_error *e);
 
 /* ---- files.c -------------------------------------------------------------------------- */
 int valid_container_path(const char *path);
+/* The directory where the share `tag` is mounted, once it is (0), else -1. */
+int volume_tag_dir(const char *tag, char *out, size_t n);
 int file_write(struct container *c, const char *path, const uint8_t *data, size_t len, uint32_t mode,
                struct agent_error *e);
 /* On success *out is malloc'd (caller frees) and *len set. */

@@ -152,6 +152,7 @@ int main(int argc, char **argv) {
     chan_use_vport(&g_ctl, cfd);
     chan_use_vport(&g_io, ifd);
     locks_relay_start();
+    share_sockets_start();
   } else {
     if (chan_listen_unix(&g_ctl, ctl_path) < 0 || chan_listen_unix(&g_io, io_path) < 0) {
       logf_("listen on %s / %s: %s", ctl_path, io_path, strerror(errno));
@@ -164,7 +165,7 @@ int main(int argc, char **argv) {
    * (its exit, namespace teardown included, run in each clone under TCG); ACTIVATE makes it. */
   if (!(g_pid1 && pid1_share_deferred())) container_prepare_spare(0);
 
-  enum { FIXED = 5, MAXFDS = FIXED + 3 * PV_MAX_PROCESSES + PV_MAX_LISTENERS };
+  enum { FIXED = 5, MAXFDS = FIXED + 3 * PV_MAX_PROCESSES + PV_MAX_LISTENERS + 1 };
   static struct pollfd pfds[MAXFDS];
   static int owners[MAXFDS], kinds[MAXFDS];
   int busy = 0;
@@ -179,6 +180,7 @@ int main(int argc, char **argv) {
     pfds[n++] = (struct pollfd){.fd = ie ? g_io.fd : -1, .events = ie};
     n += processes_pollfds(pfds + FIXED, MAXFDS - FIXED, owners + FIXED, kinds + FIXED);
     n += sockets_pollfds(pfds + n, MAXFDS - n, owners + n, kinds + n);
+    n += share_sockets_pollfds(pfds + n, MAXFDS - n, owners + n, kinds + n);
     int waiting_vport = (g_ctl.is_vport && g_ctl.state == CHAN_DISCONNECTED) ||
                         (g_io.is_vport && g_io.state == CHAN_DISCONNECTED);
     /* virtio-serial readiness comes from device interrupts; a lost or coalesced one would
@@ -222,6 +224,7 @@ int main(int argc, char **argv) {
       if (pfds[4].revents && pfds[4].fd == g_io.fd) chan_handle(&g_io, pfds[4].revents, 1);
       for (int i = FIXED; i < n; i++)
         if (pfds[i].revents && kinds[i] == PV_KIND_LISTENER) sockets_handle_fd(owners[i], pfds[i].revents);
+        else if (pfds[i].revents && kinds[i] == PV_KIND_SOCKETS_DEVICE) share_sockets_handle_fd(pfds[i].revents);
         else if (pfds[i].revents) process_handle_fd(owners[i], kinds[i], pfds[i].revents);
     }
     chan_check_vport(&g_ctl);

@@ -87,6 +87,15 @@ static const char *volumes_dir(void) {
   return dir;
 }
 
+int volume_tag_dir(const char *tag, char *out, size_t n) {
+  for (int i = 0; i < MAX_TAGS; i++)
+    if (mounted_tags[i][0] && strcmp(mounted_tags[i], tag) == 0) {
+      int w = snprintf(out, n, "%s/%s", volumes_dir(), tag);
+      return w < 0 || (size_t)w >= n ? -1 : 0;
+    }
+  return -1;
+}
+
 /* An O_PATH fd of the tag's root, mounting the tag first when this is its first use. */
 static int tag_root(const char *tag, struct agent_error *e) {
   char path[PV_MAX_PATH + MAX_TAG + 2];

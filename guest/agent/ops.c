@@ -89,7 +89,7 @@ static void op_version(uint32_t id) {
   struct channel *ch = ctl();
   if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
   if (tlv_put_u32(&ch->out, PV_TAG_PROTOCOL, PV_PROTOCOL_VERSION) || tlv_put_str(&ch->out, PV_TAG_AGENT, AGENT_VERSION_STRING) ||
-      tlv_put_u32(&ch->out, PV_TAG_LAST_OP, PV_OP_SOCKET_ACCEPT))
+      tlv_put_u32(&ch->out, PV_TAG_LAST_OP, PV_OP_SOCKET_DIAL))
     chan_abort(ch);
   else
     chan_end(ch);
@@ -497,6 +497,12 @@ void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *pay
     return op_socket_listen(&m, h->id);
   case PV_OP_SOCKET_ACCEPT:
     return op_socket_accept(&m, h->id);
+  case PV_OP_SOCKET_EVENT:
+    return op_socket_event(&m, h->id);
+  case PV_OP_SOCKET_ANSWER:
+    return op_socket_answer(&m, h->id);
+  case PV_OP_SOCKET_DIAL:
+    return op_socket_dial(&m, h->id);
   case PV_OP_SHUTDOWN:
     logf_("shutdown requested");
     reply_ack_empty(h->id);
@@ -510,9 +516,11 @@ void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *pay
 void ops_session(struct channel *ch) {
   (void)ch;
   sockets_new_session();
+  share_sockets_new_session();
 }
 
 void ops_housekeeping(void) {
+  sockets_expire();
   for (int i = 0; i < PV_MAX_CONTAINERS; i++) {
     struct container *c = &g_containers[i];
     if (!c->used || !c->destroying || container_has_processes(c->id)) continue;

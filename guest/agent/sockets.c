@@ -37,6 +37,10 @@ struct listener {
   uint32_t handle;
   uint32_t window;
   char process_id[PV_MAX_ID + 1];
+  /* A one-shot listener (share_sockets.c): unnamed, closed after its one connection or at
+   * its deadline. */
+  int oneshot;
+  uint64_t deadline_ms;
 };
 
 static struct listener g_listeners[PV_MAX_LISTENERS];
@@ -45,7 +49,7 @@ static struct channel *ctl(void) { return &g_ctl; }
 
 static struct listener *listener_find(const char *cid, uint32_t number) {
   for (int i = 0; i < PV_MAX_LISTENERS; i++)
-    if (g_listeners[i].used && g_listeners[i].number == number && strcmp(g_listeners[i].container_id, cid) == 0)
+    if (g_listeners[i].used && !g_listeners[i].oneshot && g_listeners[i].number == number && strcmp(g_listeners[i].container_id, cid) == 0)
       return &g_listeners[i];
   return NULL;
 }
@@ -174,6 +178,11 @@ int sockets_pollfds(struct pollfd *pfds, int max, int *owners, int *kinds) {
   return n;
 }
 
+static void listener_close(struct listener *l) {
+  close(l->fd);
+  memset(l, 0, sizeof *l);
+}
+
 void sockets_handle_fd(int owner, short revents) {
   struct listener *l = &g_listeners[owner];
   if (!l->used || !l->pending || !(revents & POLLIN)) return;
@@ -181,10 +190,12 @@ void sockets_handle_fd(int owner, short revents) {
   if (fd < 0) return; /* EAGAIN, or a connection already reset: wait for the next */
   l->pending = 0;
   struct agent_error e;
+  uint32_t req = l->req;
   struct process *p = process_adopt_conn(l->container_id, l->process_id, l->handle, l->window, fd, &e);
-  if (!p) return reply_error(l->req, &e);
+  if (l->oneshot) listener_close(l);
+  if (!p) return reply_error(req, &e);
   struct channel *ch = ctl();
-  if (chan_begin(ch, PV_FRAME_ACK, 0, l->req) < 0) return;
+  if (chan_begin(ch, PV_FRAME_ACK, 0, req) < 0) return;
   if (tlv_put_u32(&ch->out, PV_TAG_PID, 0))
     chan_abort(ch);
   else
@@ -206,5 +217,53 @@ void sockets_container_gone(const char *container_id) {
 }
 
 void sockets_new_session(void) {
-  for (int i = 0; i < PV_MAX_LISTENERS; i++) g_listeners[i].pending = 0;
+  for (int i = 0; i < PV_MAX_LISTENERS; i++)
+    if (g_listeners[i].used && g_listeners[i].oneshot)
+      listener_close(&g_listeners[i]); /* its host is gone: the caller's connect ends */
+    else
+      g_listeners[i].pending = 0;
+}
+
+int sockets_listen_once(const struct stream_request *s, uint32_t req, struct agent_error *e) {
+  struct listener *l = NULL;
+  for (int i = 0; i < PV_MAX_LISTENERS && !l; i++)
+    if (!g_listeners[i].used) l = &g_listeners[i];
+  if (!l) {
+    set_error(e, PV_ERR_TOO_LARGE, EMFILE, "too many sockets waiting for a connection");
+    return -1;
+  }
+  /* An unix socket listens once bound: autobound (an abstract name the kernel picks), since the
+   * kernel connects the caller to it by its fd, never by a name. */
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa.sun_family) < 0 || listen(fd, 1) < 0) {
+    set_error(e, code_for_errno(errno), errno, "listen: %s", strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  memset(l, 0, sizeof *l);
+  l->used = 1;
+  l->oneshot = 1;
+  l->deadline_ms = monotonic_ms() + PV_LISTEN_ONCE_MS;
+  l->fd = fd;
+  l->pending = 1;
+  l->req = req;
+  l->session = ctl()->session;
+  l->handle = s->handle;
+  l->window = s->window;
+  snprintf(l->container_id, sizeof l->container_id, "%s", s->container_id);
+  snprintf(l->process_id, sizeof l->process_id, "%s", s->process_id);
+  return fd;
+}
+
+void sockets_expire(void) {
+  uint64_t now = 0;
+  for (int i = 0; i < PV_MAX_LISTENERS; i++) {
+    struct listener *l = &g_listeners[i];
+    if (!l->used || !l->oneshot) continue;
+    if (!now) now = monotonic_ms();
+    if (now < l->deadline_ms) continue;
+    if (l->pending && l->session == ctl()->session) fail(l->req, PV_ERR_NOT_FOUND, ECONNABORTED, "nothing connected");
+    listener_close(l);
+  }
 }

@@ -271,6 +271,25 @@
  *        STDIN EOF shuts the connection's write side; SIGNAL (any) ends both directions at
  *        once; EXIT (code 0) follows once both directions ended. The host connects to the
  *        host socket; the guest names no host path.
+ *   PV_OP_SOCKET_EVENT       -                             -> ACK SOCKET_EVENT SOCKET_TOKEN
+ *                                                          SOURCE PATH
+ *        Kept pending by the host; answered with the guest kernel's next event about a unix
+ *        stream socket file in a 9p mount (/dev/podvisor-sockets): SOCKET_EVENT CONNECT (a
+ *        process connects to a socket file no guest socket is bound to, and waits for
+ *        SOCKET_ANSWER) or BOUND (a process bound one there). SOURCE is the mount's tag, PATH
+ *        the file's path from the mount's root. NOT_FOUND at once when the kernel has no such
+ *        device (Debian's); CONFLICT while another is pending.
+ *   PV_OP_SOCKET_ANSWER      SOCKET_TOKEN ERRNO | SOCKET_TOKEN CONTAINER_ID PROCESS_ID HANDLE
+ *                            WINDOW                        -> ACK PID (0)
+ *        Answers a CONNECT. With ERRNO (non-zero) the process's connect fails with it (ACK at
+ *        once). Without, the host has connected on its side: the process is connected to a
+ *        socket of the agent's, and that connection becomes a process without a pid, as
+ *        SOCKET_ACCEPT's (ACK once connected; NOT_FOUND if the process never connects).
+ *   PV_OP_SOCKET_DIAL        CONTAINER_ID PROCESS_ID HANDLE WINDOW SOURCE PATH -> ACK PID (0)
+ *        The agent connects to the socket file PATH (from the root of the mounted 9p tag
+ *        SOURCE): a guest socket bound there, which the host listens for at its file. The
+ *        connection is a process without a pid, as SOCKET_ACCEPT's. NOT_FOUND with the
+ *        connect's errno when nothing in the guest listens there.
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -403,6 +422,9 @@
 /* 54-57: left for other work in progress. */
 #define PV_OP_SOCKET_LISTEN 58
 #define PV_OP_SOCKET_ACCEPT 59
+#define PV_OP_SOCKET_EVENT 60
+#define PV_OP_SOCKET_ANSWER 61
+#define PV_OP_SOCKET_DIAL 62
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0
@@ -553,6 +575,8 @@
 #define PV_MAX_SECCOMP_SYSCALLS 1024
 #define PV_TAG_DISK_USED 160     /* u64: bytes in use on a container's upper disk (DISK_USAGE) */
 #define PV_TAG_LISTENER 170      /* u32: a bound socket's number, the host's, unique per container (SOCKET_*) */
+#define PV_TAG_SOCKET_EVENT 171  /* u32: PV_SOCKET_EVENT_* (SOCKET_EVENT) */
+#define PV_TAG_SOCKET_TOKEN 172  /* u32: the kernel's id of a CONNECT (SOCKET_EVENT, SOCKET_ANSWER) */
 #define PV_TAG_DISK_TOTAL 161    /* u64: bytes of a container's upper disk's filesystem (DISK_USAGE) */
 #define PV_TAG_ARCHIVE_KIND 140  /* u32: what ARCHIVE does, PV_ARCHIVE_* */
 #define PV_TAG_ARCHIVE_NAME 141  /* str: the name of the top entry of ARCHIVE's GET tar ("" = contents only) */
@@ -574,6 +598,10 @@
 #define PV_ARCHIVE_F_HEADERS_ONLY 4     /* LAYER: no file data */
 #define PV_ARCHIVE_F_CHOWN 8            /* PUT: UID GID own every entry */
 #define PV_ARCHIVE_F_FREEZE 16          /* LAYER: the container's cgroup is frozen while it runs (commit's pause) */
+
+/* ---- SOCKET_EVENT kinds ------------------------------------------------------------ */
+#define PV_SOCKET_EVENT_CONNECT 1
+#define PV_SOCKET_EVENT_BOUND 2
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */
