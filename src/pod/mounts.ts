@@ -42,6 +42,7 @@ import {
 } from '../util/beneath';
 import type { Vm } from '../vm/types';
 import { bindHostSocket } from './socket-relay';
+import { relayShareSockets } from './share-sockets';
 import type { PodContainerSpec, PodSpec } from './types';
 
 export type { PodBindMount, PodEmptyDirMount, PodMount, PodTmpfsMount, PodVolumeMount } from './mount-types';
@@ -244,6 +245,8 @@ export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
         subpath: mountSubpath(share.hostDir, m.source, m.readOnly),
         readOnly: m.readOnly,
       });
+      // Unix sockets made in it on either side reach the other (./share-sockets.ts).
+      relayShareSockets(vm, c.id);
     }
   }
 }

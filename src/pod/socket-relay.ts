@@ -85,27 +85,37 @@ async function acceptLoop(agent: Agent, b: SocketBind): Promise<void> {
 
 /** Pipe one guest connection and a new connection to the host socket, both ways. */
 function relay(agent: Agent, conn: AgentProcess, source: string, ended: () => void): void {
+  pipeGuestConnection(agent, conn, net.createConnection({ path: source, allowHalfOpen: true }), ended);
+}
+
+/**
+ * Pipe a guest connection (a process without a pid of the agent's) and a host socket, both
+ * ways, half-close included, until either ends; `ended` once the guest's connection is over.
+ * The host socket may still be connecting (made with allowHalfOpen): refused, gone or reset,
+ * the guest's connection ends at once, both ways.
+ */
+export function pipeGuestConnection(agent: Agent, conn: AgentProcess, host: net.Socket, ended: () => void): void {
   const toGuest = conn.stdin!;
   const fromGuest = conn.stdout;
   const ignore = (): void => undefined;
   toGuest.on('error', ignore);
   fromGuest.on('error', ignore);
   conn.stderr?.resume().on('error', ignore);
-  const host = net.createConnection({ path: source, allowHalfOpen: true });
   let over = false;
   const endGuest = (): void => {
     if (over) return;
     over = true;
-    // Refused, gone or reset: the guest's connection ends at once, both ways.
     fromGuest.unpipe(host);
     fromGuest.resume();
     if (!toGuest.writableEnded) toGuest.end();
     agent.signalProcess(conn.processId, 9).catch(ignore);
   };
-  host.once('connect', () => {
+  const pipe = (): void => {
     fromGuest.pipe(host); // the guest's end of writing ends the host's (half-close)
     host.pipe(toGuest); // and the host service's ends the guest's
-  });
+  };
+  if (host.connecting) host.once('connect', pipe);
+  else pipe();
   host.on('error', endGuest);
   host.on('close', (hadError) => {
     if (hadError || !host.readableEnded) endGuest();

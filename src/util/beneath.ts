@@ -69,8 +69,8 @@ export function relComponents(rel: string): string[] {
   return parts;
 }
 
-/** The kind a walk wants at the end. */
-export type BeneathKind = 'dir' | 'file' | 'any';
+/** The kind a walk wants at the end ('any': a directory or a regular file; 'socket': a unix socket, opened with O_PATH). */
+export type BeneathKind = 'dir' | 'file' | 'any' | 'socket';
 
 /** Options of openBeneath. */
 export interface OpenBeneathOptions {
@@ -99,6 +99,7 @@ function kindOf(st: fs.Stats): string {
 function wrongKind(st: fs.Stats, want: BeneathKind): boolean {
   if (want === 'dir') return !st.isDirectory();
   if (want === 'file') return !st.isFile();
+  if (want === 'socket') return !st.isSocket();
   return !st.isDirectory() && !st.isFile();
 }
 
@@ -211,7 +212,7 @@ export async function mountOptionsOf(id: number): Promise<string[] | undefined> 
  * The directory holding `p`'s last component, walked to as openBeneath does and held (the
  * share root itself for a one-component path), with that last name. Rejects as openBeneath.
  */
-async function openParentBeneath(p: BeneathPath): Promise<{ parent: fs.promises.FileHandle; name: string }> {
+export async function openParentBeneath(p: BeneathPath): Promise<{ parent: fs.promises.FileHandle; name: string }> {
   const parts = relComponents(p.rel);
   const parentRel = parts.slice(0, -1).join('/');
   const parent = parentRel

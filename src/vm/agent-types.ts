@@ -444,6 +444,57 @@ export interface Agent {
    * NotFoundError when the container is destroyed meanwhile. Optional, with listenSocket.
    */
   acceptSocket?(req: SocketAcceptRequest): Promise<AgentProcess>;
+  /**
+   * The guest kernel's next event about a unix stream socket file in a 9p share
+   * (ShareSocketEvent): a connect to a socket file no guest socket is bound to, which waits
+   * for answerSocket or refuseSocket, or a socket bound there. One at a time. NotFoundError
+   * when the guest's kernel cannot report them; rejects when the session ends. Optional, with
+   * the three below: fakes have no guest kernel.
+   */
+  socketEvent?(): Promise<ShareSocketEvent>;
+  /**
+   * Answer a CONNECT event: the host has connected on its side; the guest process is
+   * connected to the agent, and its connection resolves as a process (as acceptSocket's).
+   * NotFoundError when the container is gone or the process never connects.
+   */
+  answerSocket?(req: SocketAnswerRequest): Promise<AgentProcess>;
+  /** Refuse a CONNECT event: the guest process's connect fails with `errno`. */
+  refuseSocket?(token: number, errno: number): Promise<void>;
+  /**
+   * Connect the agent to a socket file of a 9p share that a guest process listens on
+   * (SocketDialRequest); the connection as a process (as acceptSocket's). NotFoundError when
+   * nothing in the guest listens there.
+   */
+  dialSocket?(req: SocketDialRequest): Promise<AgentProcess>;
+}
+
+/** Agent.socketEvent: what the guest kernel reports about a socket file in a 9p share. */
+export interface ShareSocketEvent {
+  kind: 'connect' | 'bound';
+  /** The kernel's id of a connect, for answerSocket or refuseSocket. */
+  token: number;
+  /** The 9p mount's tag (the guest's word: check it). */
+  tag: string;
+  /** The file's path from the share's root, as the guest names it (check it). */
+  path: string;
+}
+
+/** Agent.answerSocket: which connect, and the process the connection becomes. */
+export interface SocketAnswerRequest {
+  token: number;
+  /** A container of the VM, whose connection it becomes (ended with it). */
+  containerId: string;
+  processId: string;
+}
+
+/** Agent.dialSocket: the socket file to connect to, and the process it becomes. */
+export interface SocketDialRequest {
+  containerId: string;
+  processId: string;
+  /** The 9p share's tag. */
+  tag: string;
+  /** Absolute path from the share's root. */
+  path: string;
 }
 
 /** Agent.listenSocket: where and how the socket is made in the container. */

@@ -51,6 +51,9 @@ export type {
   ArchiveRequest,
   SocketAcceptRequest,
   SocketListenRequest,
+  ShareSocketEvent,
+  SocketAnswerRequest,
+  SocketDialRequest,
 } from './agent-types';
 
 /** Hardware of a VM. */

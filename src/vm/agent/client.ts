@@ -41,6 +41,9 @@ import type {
   SeccompFilter,
   SocketAcceptRequest,
   SocketListenRequest,
+  ShareSocketEvent,
+  SocketAnswerRequest,
+  SocketDialRequest,
 } from '../types';
 import {
   ConflictError,
@@ -52,6 +55,7 @@ import {
 import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from './device-ops';
 import { encodeSeccomp } from './seccomp';
 import { encodeArchive } from './archive';
+import { decodeSocketEvent, encodeSocketAnswer, encodeSocketDial, encodeSocketRefusal } from './share-socket-ops';
 import { openChannels } from './connect';
 import type { AgentMux } from './mux';
 import type { ProcessChannel } from './process';
@@ -317,6 +321,32 @@ export class AgentClient implements Agent {
       .str(Tag.PROCESS_ID, req.processId)
       .u32(Tag.WINDOW, this.mux.window);
     return this.requestProcess(Op.SOCKET_ACCEPT, w, { ...req, terminal: false, stdin: true });
+  }
+
+  /** @inheritdoc */
+  async socketEvent(): Promise<ShareSocketEvent> {
+    if (this.lastOp < Op.SOCKET_DIAL) throw new NotImplementedError('the guest agent predates SOCKET_EVENT');
+    const r = await this.mux.request(Op.SOCKET_EVENT, new TlvWriter());
+    return this.mux.decode(() => decodeSocketEvent(r));
+  }
+
+  /** @inheritdoc */
+  async answerSocket(req: SocketAnswerRequest): Promise<AgentProcess> {
+    if (this.mux.hasProcessId(req.processId)) throw new ConflictError(`process id ${req.processId} is in use`);
+    const w = encodeSocketAnswer(req, this.mux.window);
+    return this.requestProcess(Op.SOCKET_ANSWER, w, { ...req, terminal: false, stdin: true });
+  }
+
+  /** @inheritdoc */
+  async refuseSocket(token: number, errno: number): Promise<void> {
+    await this.mux.request(Op.SOCKET_ANSWER, encodeSocketRefusal(token, errno));
+  }
+
+  /** @inheritdoc */
+  async dialSocket(req: SocketDialRequest): Promise<AgentProcess> {
+    if (this.mux.hasProcessId(req.processId)) throw new ConflictError(`process id ${req.processId} is in use`);
+    const w = encodeSocketDial(req, this.mux.window);
+    return this.requestProcess(Op.SOCKET_DIAL, w, { ...req, terminal: false, stdin: true });
   }
 
   /** Send a request that starts a process (w is its payload but the handle), registered before the request: output may arrive before the ACK. */

@@ -79,6 +79,9 @@ export const Op = {
   // 54-57: left for other work in progress.
   SOCKET_LISTEN: 58,
   SOCKET_ACCEPT: 59,
+  SOCKET_EVENT: 60,
+  SOCKET_ANSWER: 61,
+  SOCKET_DIAL: 62,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
@@ -203,6 +206,8 @@ export const Tag = {
   SECCOMP_MIN_KERNEL: 127,
   SECCOMP_BELOW_KERNEL: 128,
   LISTENER: 170,
+  SOCKET_EVENT: 171,
+  SOCKET_TOKEN: 172,
   DISK_USED: 160,
   DISK_TOTAL: 161,
   ARCHIVE_KIND: 140,
@@ -343,7 +348,15 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.RLIMIT_HARD]: 'u64',
   [Tag.DOCKER_INIT]: 'u32',
   [Tag.LISTENER]: 'u32',
+  [Tag.SOCKET_EVENT]: 'u32',
+  [Tag.SOCKET_TOKEN]: 'u32',
 };
+
+/** SOCKET_EVENT's kinds (PV_SOCKET_EVENT_<NAME>). */
+export const SocketEvent = {
+  CONNECT: 1,
+  BOUND: 2,
+} as const;
 
 /** Bits of the MOUNT_FLAGS field (PV_MOUNT_<NAME>). */
 export const MountFlag = {

@@ -16,6 +16,7 @@ import {
   PROTOCOL_VERSION,
   SeccompAct,
   SeccompCmp,
+  SocketEvent,
   Stream,
   TAG_TYPES,
   Tag,
@@ -66,6 +67,7 @@ function tsConstants(): Map<string, number | string> {
     ['PV_SECCOMP_CMP_', SeccompCmp],
     ['PV_ARCHIVE_', ArchiveKind],
     ['PV_ARCHIVE_F_', ArchiveFlag],
+    ['PV_SOCKET_EVENT_', SocketEvent],
     ['PV_', Limits],
     ['PV_', Names],
   ];

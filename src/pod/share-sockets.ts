@@ -1,0 +1,262 @@
+/**
+ * Unix stream sockets in a VM's volume share (bind mounts and volumes), reachable across the
+ * VM's edge both ways, as they are under runc where every side shares one kernel.
+ *
+ * A socket file in the share is the host's file. Our guest kernel reports two things about
+ * such files (guest/kernel/patches/0006-9p-host-sockets.patch), one at a time through
+ * Agent.socketEvent:
+ *
+ *   connect   a guest process connects to a socket file no guest socket is bound to: a host
+ *             service's, or one another VM bound (which the host listens for, below). The
+ *             host opens the file beneath the share it holds (no symlink, a socket or
+ *             nothing) and connects to that inode; refused, the guest's connect fails with
+ *             the same errno; connected, the guest process is connected to the agent and the
+ *             two connections are piped (./socket-relay.ts pipeGuestConnection).
+ *   bound     a guest process bound a stream socket in the share. The host listens at that
+ *             file on its side: a socket of its own bound under a random name in the same
+ *             directory (the guest's file's mode and owner), renamed over the guest's file.
+ *             Each connection to it (a host client, or another VM's through the host) is
+ *             piped to a connection the agent makes to the guest's socket (Agent.dialSocket).
+ *             Once the guest's socket is gone, the host's listener is closed and the file
+ *             left, as a socket whose server exited leaves it: connects are refused.
+ *
+ * The guest names files by the share's tag and a path from its root: both are checked here
+ * against the share the host made (a path walked one component at a time from the held share
+ * directory, src/util/beneath.ts), so a guest reaches no socket outside what it was given.
+ * A VM holds at most MAX_CONNECTIONS relayed connections at once, and the host listeners of
+ * a VM end with it.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { constants as osConstants } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { AgentProcess, ShareSocketEvent, Vm } from '../vm/types';
+import { at, O_PATH, openChild, openParentBeneath, type BeneathPath } from '../util/beneath';
+import { logger } from '../util/log';
+import { pipeGuestConnection } from './socket-relay';
+
+const log = logger('pod');
+
+/** Relayed connections of one VM open at once, at most (both directions together). */
+export const MAX_CONNECTIONS = 256;
+
+/** One host listener standing in for a guest's socket. */
+interface HostListener {
+  server: net.Server;
+  /** The directory the socket is in, held while the listener lives (the server's bound path is under it). */
+  parent: fs.promises.FileHandle;
+}
+
+/** What one VM's relay keeps. */
+interface ShareSockets {
+  /** Containers of the VM with share mounts, newest last: a connection is made under one. */
+  containers: string[];
+  /** Host listeners by the guest's path. */
+  listeners: Map<string, HostListener>;
+  open: number;
+  over: boolean;
+}
+
+const relays = new WeakMap<Vm, ShareSockets>();
+let nextConnection = 0;
+
+/**
+ * Relay the socket files of `vm`'s volume share both ways, from now until the VM goes, with
+ * `containerId` among the containers connections are made under. Called for each container
+ * that mounts a share directory; the first call starts the VM's relay. A VM whose agent or
+ * kernel cannot report socket events keeps sockets on its own side, as before.
+ */
+export function relayShareSockets(vm: Vm, containerId: string): void {
+  const agent = vm.agent;
+  if (!agent.socketEvent || !agent.answerSocket || !agent.refuseSocket || !agent.dialSocket) return;
+  let state = relays.get(vm);
+  if (state) {
+    state.containers = state.containers.filter((c) => c !== containerId).concat(containerId);
+    return;
+  }
+  state = { containers: [containerId], listeners: new Map(), open: 0, over: false };
+  relays.set(vm, state);
+  void eventLoop(vm, state);
+}
+
+async function eventLoop(vm: Vm, state: ShareSockets): Promise<void> {
+  for (;;) {
+    let ev: ShareSocketEvent;
+    try {
+      ev = await vm.agent.socketEvent!();
+    } catch (e) {
+      // The VM went, or its kernel has no socket events.
+      log.debug(`VM ${vm.id}: no more socket events (${(e as Error).message})`);
+      state.over = true;
+      for (const l of state.listeners.values()) closeListener(l);
+      state.listeners.clear();
+      return;
+    }
+    if (ev.kind === 'connect') void onConnect(vm, state, ev);
+    else void onBound(vm, state, ev);
+  }
+}
+
+/** The guest's path as a BeneathPath of the VM's volume share, or undefined when it is not one. */
+function shared(vm: Vm, ev: ShareSocketEvent): BeneathPath | undefined {
+  const share = vm.devices.volumes;
+  if (!share || ev.tag !== share.tag || !ev.path.startsWith('/')) return undefined;
+  return { root: share.hostDir, rel: ev.path.slice(1) };
+}
+
+function errnoOf(e: unknown): number {
+  const code = (e as NodeJS.ErrnoException).code;
+  const n = code ? (osConstants.errno as Record<string, number>)[code] : undefined;
+  return n ?? osConstants.errno.ECONNREFUSED;
+}
+
+/** The socket file at `p`, held by an O_PATH fd (no symlink followed); rejects when it is not a socket (ECONNREFUSED) or is missing. */
+async function openSocketFile(
+  p: BeneathPath,
+): Promise<{ parent: fs.promises.FileHandle; name: string; file: fs.promises.FileHandle; stat: fs.Stats }> {
+  const { parent, name } = await openParentBeneath(p);
+  try {
+    const file = await openChild(parent, name, 'socket', O_PATH);
+    return { parent, name, file, stat: await file.stat() };
+  } catch (e) {
+    await parent.close();
+    throw e;
+  }
+}
+
+/** A process of the VM for a connection: under the newest container still there. */
+async function underContainer(
+  state: ShareSockets,
+  make: (containerId: string, processId: string) => Promise<AgentProcess>,
+): Promise<AgentProcess> {
+  for (;;) {
+    const containerId = state.containers[state.containers.length - 1];
+    if (!containerId) throw Object.assign(new Error('no container left'), { code: 'ECONNREFUSED' });
+    try {
+      return await make(containerId, `ssock-${(nextConnection++).toString(36)}-${containerId.slice(0, 64)}`);
+    } catch (e) {
+      if (!/no such container/.test((e as Error).message)) throw e;
+      state.containers = state.containers.filter((c) => c !== containerId);
+    }
+  }
+}
+
+/** A guest process connects to a socket file of the share: connect on the host, then answer. */
+async function onConnect(vm: Vm, state: ShareSockets, ev: ShareSocketEvent): Promise<void> {
+  const agent = vm.agent;
+  const refuse = (errno: number): Promise<void> => agent.refuseSocket!(ev.token, errno).catch(() => undefined);
+  const p = shared(vm, ev);
+  if (!p || state.open >= MAX_CONNECTIONS) return refuse(osConstants.errno.ECONNREFUSED);
+  let host: net.Socket;
+  try {
+    const f = await openSocketFile(p);
+    // The inode held, through its fd: a file swapped since is not what is reached.
+    host = net.createConnection({ path: at(f.file), allowHalfOpen: true });
+    await new Promise<void>((resolve, reject) => {
+      host.once('connect', resolve);
+      host.once('error', reject);
+    }).finally(() => void f.file.close().then(() => f.parent.close()));
+  } catch (e) {
+    return refuse(errnoOf(e));
+  }
+  host.pause();
+  let conn: AgentProcess;
+  try {
+    conn = await underContainer(state, (containerId, processId) =>
+      agent.answerSocket!({ token: ev.token, containerId, processId }),
+    );
+  } catch (e) {
+    log.debug(`VM ${vm.id}: connect to ${ev.path} not answered: ${(e as Error).message}`);
+    host.destroy();
+    await refuse(osConstants.errno.ECONNREFUSED);
+    return;
+  }
+  state.open++;
+  pipeGuestConnection(agent, conn, host, () => state.open--);
+}
+
+/** A guest process bound a socket in the share: listen for it at its file on the host. */
+async function onBound(vm: Vm, state: ShareSockets, ev: ShareSocketEvent): Promise<void> {
+  const p = shared(vm, ev);
+  if (!p || state.over) return;
+  const old = state.listeners.get(ev.path);
+  if (old) {
+    state.listeners.delete(ev.path);
+    closeListener(old);
+  }
+  let f: Awaited<ReturnType<typeof openSocketFile>>;
+  try {
+    f = await openSocketFile(p);
+  } catch (e) {
+    log.debug(`VM ${vm.id}: socket ${ev.path} bound, but ${(e as Error).message}`);
+    return;
+  }
+  await f.file.close();
+  const tmp = `.podvisor-sock-${randomBytes(8).toString('hex')}`;
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  const l: HostListener = { server, parent: f.parent };
+  try {
+    await listenAs(server, at(f.parent, tmp), f.stat.mode & 0o777);
+    await fs.promises.lchown(at(f.parent, tmp), f.stat.uid, f.stat.gid);
+    // Over the guest's file: the name is a plain one in the held directory, never followed.
+    await fs.promises.rename(at(f.parent, tmp), at(f.parent, f.name));
+  } catch (e) {
+    log.debug(`VM ${vm.id}: cannot listen for ${ev.path}: ${(e as Error).message}`);
+    await fs.promises.unlink(at(f.parent, tmp)).catch(() => undefined);
+    closeListener(l);
+    return;
+  }
+  if (state.over) return closeListener(l);
+  state.listeners.set(ev.path, l);
+  server.on('connection', (s: net.Socket) => void onHostConnection(vm, state, ev, l, s));
+}
+
+/** Bind `server` at `path` with permission bits `mode` (the umask is the process's, so it is set around the bind). */
+function listenAs(server: net.Server, path: string, mode: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    const old = process.umask(~mode & 0o777);
+    try {
+      server.listen(path, 511, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    } finally {
+      process.umask(old);
+    }
+  });
+}
+
+/** A connection to a host listener: the agent connects to the guest's socket, and the two are piped. */
+async function onHostConnection(
+  vm: Vm,
+  state: ShareSockets,
+  ev: ShareSocketEvent,
+  l: HostListener,
+  s: net.Socket,
+): Promise<void> {
+  s.on('error', () => undefined);
+  if (state.open >= MAX_CONNECTIONS) return void s.destroy();
+  let conn: AgentProcess;
+  try {
+    conn = await underContainer(state, (containerId, processId) =>
+      vm.agent.dialSocket!({ containerId, processId, tag: ev.tag, path: ev.path }),
+    );
+  } catch (e) {
+    s.destroy();
+    // Nothing in the guest listens there any more: connects to the file are refused from now on.
+    if (state.listeners.get(ev.path) === l) state.listeners.delete(ev.path);
+    closeListener(l);
+    log.debug(`VM ${vm.id}: socket ${ev.path} no longer answers: ${(e as Error).message}`);
+    return;
+  }
+  state.open++;
+  pipeGuestConnection(vm.agent, conn, s, () => state.open--);
+  s.resume();
+}
+
+function closeListener(l: HostListener): void {
+  // The server's bound name (a temporary one, renamed away) is under the held directory: the
+  // directory is let go only once the server is closed.
+  l.server.close(() => void l.parent.close().catch(() => undefined));
+}

@@ -1,0 +1,65 @@
+/**
+ * Requests and answers of the agent's share-socket operations (SOCKET_EVENT, SOCKET_ANSWER,
+ * SOCKET_DIAL; guest/include/podvisor_agent.h): sockets in a 9p share reachable across the
+ * VM's edge. What the host sends is checked here before it goes (InvalidArgumentError); an
+ * event's kind and token are decoded strictly (a malformed answer is a protocol error), while
+ * its tag and path stay the guest's words, for the pod layer to check against what it shares.
+ */
+import { InvalidArgumentError } from '../../errors';
+import type { ShareSocketEvent, SocketAnswerRequest, SocketDialRequest } from '../types';
+import { Limits, SocketEvent, Tag } from './protocol';
+import { checkId, checkPath } from './requests';
+import { protocolError, TlvWriter, type TlvReader } from './tlv';
+
+const TAG_RE = /^[A-Za-z0-9_.-]{1,36}$/;
+
+function checkToken(token: number): void {
+  if (!Number.isInteger(token) || token < 1 || token > 0xffffffff)
+    throw new InvalidArgumentError(`invalid socket token ${token}`);
+}
+
+/** SOCKET_EVENT's answer. */
+export function decodeSocketEvent(r: TlvReader): ShareSocketEvent {
+  const kind = r.needU32(Tag.SOCKET_EVENT);
+  if (kind !== SocketEvent.CONNECT && kind !== SocketEvent.BOUND)
+    throw protocolError(`SOCKET_EVENT of unknown kind ${kind}`);
+  return {
+    kind: kind === SocketEvent.CONNECT ? 'connect' : 'bound',
+    token: r.needU32(Tag.SOCKET_TOKEN),
+    tag: r.needStr(Tag.SOURCE, 64),
+    path: r.needStr(Tag.PATH, Limits.MAX_PATH),
+  };
+}
+
+/** SOCKET_ANSWER refusing a connect with `errno`. */
+export function encodeSocketRefusal(token: number, errno: number): TlvWriter {
+  checkToken(token);
+  if (!Number.isInteger(errno) || errno < 1 || errno > 4095) throw new InvalidArgumentError(`invalid errno ${errno}`);
+  return new TlvWriter().u32(Tag.SOCKET_TOKEN, token).u32(Tag.ERRNO, errno);
+}
+
+/** SOCKET_ANSWER accepting a connect (the process's handle is added by the caller). */
+export function encodeSocketAnswer(req: SocketAnswerRequest, window: number): TlvWriter {
+  checkToken(req.token);
+  checkId(req.containerId, 'container id');
+  checkId(req.processId, 'process id');
+  return new TlvWriter()
+    .u32(Tag.SOCKET_TOKEN, req.token)
+    .str(Tag.CONTAINER_ID, req.containerId)
+    .str(Tag.PROCESS_ID, req.processId)
+    .u32(Tag.WINDOW, window);
+}
+
+/** SOCKET_DIAL (the process's handle is added by the caller). */
+export function encodeSocketDial(req: SocketDialRequest, window: number): TlvWriter {
+  checkId(req.containerId, 'container id');
+  checkId(req.processId, 'process id');
+  if (!TAG_RE.test(req.tag)) throw new InvalidArgumentError(`invalid share tag ${JSON.stringify(req.tag)}`);
+  checkPath(req.path);
+  return new TlvWriter()
+    .str(Tag.CONTAINER_ID, req.containerId)
+    .str(Tag.PROCESS_ID, req.processId)
+    .u32(Tag.WINDOW, window)
+    .str(Tag.SOURCE, req.tag)
+    .str(Tag.PATH, req.path, Limits.MAX_PATH);
+}

@@ -1,0 +1,258 @@
+/**
+ * The daemon's half of sockets in a VM's volume share (src/pod/share-sockets.ts) against a
+ * scripted agent whose kernel events the test writes, on a real share directory of this
+ * machine:
+ *  - connect: a host service's socket in the share is connected to on the host and piped to
+ *    the guest's connection; a missing file, or a socket nothing listens on, is refused with
+ *    the host's errno; a path through a symlink, with `..`, or under another tag reaches
+ *    nothing outside the share (the host socket outside sees no connection);
+ *  - bound: the guest's socket file is replaced by a host listener with its mode and owner,
+ *    whose connections the agent dials back into the guest; once the guest's socket no longer
+ *    answers, connects to the file are refused.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { relayShareSockets } from '../../../src/pod/share-sockets';
+import type { AgentProcess, ExitStatus, ShareSocketEvent, Vm } from '../../../src/vm/types';
+
+const TAG = 'podvisor-vol';
+const { ECONNREFUSED, ENOENT } = os.constants.errno;
+
+interface FakeConn {
+  proc: AgentProcess;
+  fromGuest: PassThrough;
+  toGuest: PassThrough;
+  exit: (s: ExitStatus) => void;
+}
+
+/** A scripted agent: events are pushed by the test; answers, refusals and dials are recorded. */
+class ScriptedAgent {
+  private queue: ShareSocketEvent[] = [];
+  private waiter?: (e: ShareSocketEvent) => void;
+  private ended?: (e: Error) => void;
+  refusals: { token: number; errno: number }[] = [];
+  answers: { token: number; conn: FakeConn }[] = [];
+  dials: { path: string; conn: FakeConn }[] = [];
+  /** Whether a dial finds a guest socket listening. */
+  guestListens = true;
+  private changed: (() => void)[] = [];
+  private nextToken = 1;
+
+  push(kind: ShareSocketEvent['kind'], p: string, tag = TAG): number {
+    const ev = { kind, token: this.nextToken++, tag, path: p };
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w(ev);
+    } else this.queue.push(ev);
+    return ev.token;
+  }
+
+  end(): void {
+    this.ended?.(new Error('session over'));
+  }
+
+  /** Resolves once `pred` holds (checked after every answer, refusal or dial). */
+  async until(pred: () => boolean): Promise<void> {
+    while (!pred()) await new Promise<void>((r) => this.changed.push(r));
+  }
+
+  private notify(): void {
+    const c = this.changed;
+    this.changed = [];
+    for (const f of c) f();
+  }
+
+  private conn(processId: string): FakeConn {
+    const fromGuest = new PassThrough();
+    const toGuest = new PassThrough();
+    let exit!: (s: ExitStatus) => void;
+    const exited = new Promise<ExitStatus>((r) => (exit = r));
+    const proc: AgentProcess = {
+      processId,
+      containerId: 'c1',
+      pid: 0,
+      stdout: fromGuest,
+      stderr: new PassThrough(),
+      stdin: toGuest,
+      exited,
+    };
+    return { proc, fromGuest, toGuest, exit };
+  }
+
+  readonly agent = {
+    socketEvent: (): Promise<ShareSocketEvent> =>
+      new Promise<ShareSocketEvent>((resolve, reject) => {
+        const ev = this.queue.shift();
+        if (ev) return resolve(ev);
+        this.waiter = resolve;
+        this.ended = reject;
+      }),
+    answerSocket: async (req: { token: number; processId: string }): Promise<AgentProcess> => {
+      const c = this.conn(req.processId);
+      this.answers.push({ token: req.token, conn: c });
+      this.notify();
+      return c.proc;
+    },
+    refuseSocket: async (token: number, errno: number): Promise<void> => {
+      this.refusals.push({ token, errno });
+      this.notify();
+    },
+    dialSocket: async (req: { path: string; processId: string }): Promise<AgentProcess> => {
+      if (!this.guestListens) {
+        this.notify();
+        throw new Error('Connection refused');
+      }
+      const c = this.conn(req.processId);
+      this.dials.push({ path: req.path, conn: c });
+      this.notify();
+      return c.proc;
+    },
+    signalProcess: async (): Promise<void> => undefined,
+  };
+}
+
+let dir: string;
+let share: string;
+let agent: ScriptedAgent;
+const servers: net.Server[] = [];
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-share-sockets-'));
+  share = path.join(dir, 'share');
+  fs.mkdirSync(path.join(share, 'vol'), { recursive: true });
+  agent = new ScriptedAgent();
+  const vm = { id: 'vm1', agent: agent.agent, devices: { volumes: { hostDir: share, tag: TAG } } } as unknown as Vm;
+  relayShareSockets(vm, 'c1');
+});
+
+afterEach(async () => {
+  agent.end();
+  for (const a of [...agent.answers, ...agent.dials]) a.conn.exit({ exitCode: 0 } as ExitStatus);
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function serve(sock: string, onConnection: (c: net.Socket) => void): Promise<net.Server> {
+  const s = net.createServer(onConnection);
+  servers.push(s);
+  await new Promise<void>((resolve) => s.listen(sock, resolve));
+  return s;
+}
+
+/** A socket file nothing listens on (a server that exited without removing it), mode `mode`. */
+function bareSocketFile(file: string, mode: number): void {
+  execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', file]);
+  fs.chmodSync(file, mode);
+}
+
+function read(stream: NodeJS.ReadableStream, n: number): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    const on = (b: Buffer): void => {
+      got += b.toString();
+      if (got.length >= n) {
+        stream.off('data', on);
+        resolve(got);
+      }
+    };
+    stream.on('data', on);
+  });
+}
+
+test('a guest connect to a host service socket in the share is piped to a host connection', async () => {
+  await serve(path.join(share, 'vol', 'echo.sock'), (c) => c.pipe(c));
+  const token = agent.push('connect', '/vol/echo.sock');
+  await agent.until(() => agent.answers.length === 1);
+  expect(agent.answers[0].token).toBe(token);
+  const { conn } = agent.answers[0];
+  const answer = read(conn.toGuest, 5);
+  conn.fromGuest.write('ping\n');
+  expect(await answer).toBe('ping\n');
+  expect(agent.refusals).toEqual([]);
+});
+
+test('a missing file, or a socket file nothing listens on, is refused with the host errno', async () => {
+  const missing = agent.push('connect', '/vol/none.sock');
+  const stale = path.join(share, 'vol', 'stale.sock');
+  bareSocketFile(stale, 0o755);
+  const refused = agent.push('connect', '/vol/stale.sock');
+  await agent.until(() => agent.refusals.length === 2);
+  expect(agent.refusals).toEqual(
+    expect.arrayContaining([
+      { token: missing, errno: ENOENT },
+      { token: refused, errno: ECONNREFUSED },
+    ]),
+  );
+});
+
+test('a guest path through a symlink, with .., or under another tag reaches nothing outside the share', async () => {
+  let outsideConnections = 0;
+  const outside = path.join(dir, 'outside.sock');
+  await serve(outside, () => outsideConnections++);
+  fs.symlinkSync(outside, path.join(share, 'vol', 'link.sock'));
+  fs.symlinkSync(dir, path.join(share, 'vol', 'linkdir'));
+  const tokens = [
+    agent.push('connect', '/vol/link.sock'),
+    agent.push('connect', '/vol/linkdir/outside.sock'),
+    agent.push('connect', '/vol/../outside.sock'),
+    agent.push('connect', '/outside.sock', 'podvisor'),
+    agent.push('connect', 'vol/../../outside.sock'),
+  ];
+  await agent.until(() => agent.refusals.length === tokens.length);
+  expect(agent.answers).toEqual([]);
+  expect(agent.refusals.every((r) => r.errno > 0)).toBe(true);
+  expect(outsideConnections).toBe(0);
+});
+
+test('a socket the guest binds is listened for at its file on the host, with its mode and owner, and dialled back', async () => {
+  // What QEMU's 9p server makes for the guest's bind: a socket file nothing listens on.
+  const file = path.join(share, 'vol', 'guest.sock');
+  bareSocketFile(file, 0o700);
+  fs.chownSync(file, 1000, 1000);
+  agent.push('bound', '/vol/guest.sock');
+
+  // The host's listener replaces the file; a host client reaches the guest through a dial.
+  let st: fs.Stats | undefined;
+  for (let i = 0; i < 100; i++) {
+    const client = net.createConnection(file);
+    const up = await new Promise<boolean>((r) => {
+      client.once('connect', () => r(true));
+      client.once('error', () => r(false));
+    });
+    if (up) {
+      st = fs.lstatSync(file);
+      await agent.until(() => agent.dials.length === 1);
+      const { conn, path: dialled } = agent.dials[0];
+      expect(dialled).toBe('/vol/guest.sock');
+      conn.toGuest.on('data', (b: Buffer) => conn.fromGuest.write(b)); // the guest echoes
+      const answer = read(client, 6);
+      client.write('hello\n');
+      expect(await answer).toBe('hello\n');
+      client.destroy();
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(st?.isSocket()).toBe(true);
+  expect(st!.mode & 0o777).toBe(0o700);
+  expect([st!.uid, st!.gid]).toEqual([1000, 1000]);
+  // Nothing left behind in the directory but the socket itself.
+  expect(fs.readdirSync(path.join(share, 'vol'))).toEqual(['guest.sock']);
+
+  // The guest's socket gone: the next connect is closed, and the one after it refused.
+  agent.guestListens = false;
+  const c2 = net.createConnection(file);
+  c2.on('error', () => undefined);
+  await new Promise((r) => c2.once('close', r));
+  const refused = await new Promise<string>((r) => {
+    const c3 = net.createConnection(file);
+    c3.once('connect', () => r('connected'));
+    c3.once('error', (e: NodeJS.ErrnoException) => r(e.code ?? 'error'));
+  });
+  expect(refused).toBe('ECONNREFUSED');
+});
