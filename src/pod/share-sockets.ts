@@ -191,24 +191,51 @@ async function onBound(vm: Vm, state: ShareSockets, ev: ShareSocketEvent): Promi
     log.debug(`VM ${vm.id}: socket ${ev.path} bound, but ${(e as Error).message}`);
     return;
   }
-  await f.file.close();
   const tmp = `.podvisor-sock-${randomBytes(8).toString('hex')}`;
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
   const l: HostListener = { server, parent: f.parent };
   try {
     await listenAs(server, at(f.parent, tmp), f.stat.mode & 0o777);
-    await fs.promises.lchown(at(f.parent, tmp), f.stat.uid, f.stat.gid);
+    const ours = await fs.promises.lstat(at(f.parent, tmp));
     // Over the guest's file: the name is a plain one in the held directory, never followed.
     await fs.promises.rename(at(f.parent, tmp), at(f.parent, f.name));
+    await copyOwnership(f.file, f.parent, f.name, ours.ino);
   } catch (e) {
     log.debug(`VM ${vm.id}: cannot listen for ${ev.path}: ${(e as Error).message}`);
     await fs.promises.unlink(at(f.parent, tmp)).catch(() => undefined);
     closeListener(l);
     return;
+  } finally {
+    await f.file.close();
   }
   if (state.over) return closeListener(l);
   state.listeners.set(ev.path, l);
   server.on('connection', (s: net.Socket) => void onHostConnection(vm, state, ev, l, s));
+}
+
+/**
+ * Give the host's socket at `name` (inode `ino`, reached again beneath the held `parent`, never
+ * by a followed path) the guest's file's owner and mode, as they are now: a server that
+ * chmods and chowns its socket after the bind (php-fpm's listen.owner and listen.mode) may
+ * have done so on the guest's inode before the rename, or does it by name after, on ours.
+ */
+async function copyOwnership(
+  guestFile: fs.promises.FileHandle,
+  parent: fs.promises.FileHandle,
+  name: string,
+  ino: number,
+): Promise<void> {
+  const want = await guestFile.stat();
+  const fh = await openChild(parent, name, 'socket', O_PATH);
+  try {
+    const st = await fh.stat();
+    if (st.ino !== ino) throw new Error(`${name} was replaced meanwhile`);
+    // Through the held inode's fd: a name swapped since is not what is changed.
+    if (st.uid !== want.uid || st.gid !== want.gid) await fs.promises.chown(at(fh), want.uid, want.gid);
+    if ((st.mode & 0o7777) !== (want.mode & 0o7777)) await fs.promises.chmod(at(fh), want.mode & 0o7777);
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Bind `server` at `path` with permission bits `mode` (the umask is the process's, so it is set around the bind). */
