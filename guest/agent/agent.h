@@ -393,6 +393,7 @@ void share_sockets_new_session(void);
 void op_socket_event(const struct tlv_msg *m, uint32_t id);
 void op_socket_answer(const struct tlv_msg *m, uint32_t id);
 void op_socket_dial(const struct tlv_msg *m, uint32_t id);
+void op_file_event(const struct tlv_msg *m, uint32_t id);
 
 /* ---- heldsig.c: a signal for a namespace's init that does not catch it yet ------------------ */
 uint64_t monotonic_ms(void);

@@ -35,6 +35,9 @@
 #define SOCK_REQ_HEADER 16
 #define SOCK_OP_CONNECT 1
 #define SOCK_OP_BOUND 2
+#define SOCK_OP_WATCH 3
+#define NOTIFY_MAGIC 0x544e5650u
+#define NOTIFY_HEADER 24
 #define MAX_EVENTS 64
 #define MAX_EVENT_TAG 64
 
@@ -110,12 +113,13 @@ static void read_kernel_request(void) {
   memcpy(&path_len, buf + 12, 4);
   if (magic != SOCK_MAGIC || (size_t)r != SOCK_REQ_HEADER + (size_t)tag_len + path_len) return;
   int connect = op == SOCK_OP_CONNECT;
-  if (g_count == MAX_EVENTS || tag_len > MAX_EVENT_TAG || path_len > PV_MAX_PATH || (!connect && op != SOCK_OP_BOUND)) {
+  if (g_count == MAX_EVENTS || tag_len > MAX_EVENT_TAG || path_len > PV_MAX_PATH ||
+      (!connect && op != SOCK_OP_BOUND && op != SOCK_OP_WATCH)) {
     if (connect) kernel_reply(token, ECONNREFUSED, -1);
     return;
   }
   struct sock_event *ev = &g_events[(g_head + g_count) % MAX_EVENTS];
-  ev->kind = connect ? PV_SOCKET_EVENT_CONNECT : PV_SOCKET_EVENT_BOUND;
+  ev->kind = connect ? PV_SOCKET_EVENT_CONNECT : op == SOCK_OP_BOUND ? PV_SOCKET_EVENT_BOUND : PV_SOCKET_EVENT_WATCH;
   ev->token = token;
   memcpy(ev->tag, buf + SOCK_REQ_HEADER, tag_len);
   ev->tag[tag_len] = '\0';
@@ -220,4 +224,49 @@ void op_socket_dial(const struct tlv_msg *m, uint32_t id) {
     chan_abort(ch);
   else
     chan_end(ch);
+}
+
+/* An O_PATH fd of the mounted tag's root, kept open (the kernel walks from it). */
+static int tag_root_fd(const char *tag) {
+  static char tags[8][MAX_EVENT_TAG + 1];
+  static int fds[8] = {-1, -1, -1, -1, -1, -1, -1, -1};
+  for (int i = 0; i < 8; i++)
+    if (fds[i] >= 0 && strcmp(tags[i], tag) == 0) return fds[i];
+  char dir[PV_MAX_PATH + 1];
+  if (volume_tag_dir(tag, dir, sizeof dir) < 0) return -1;
+  for (int i = 0; i < 8; i++)
+    if (fds[i] < 0) {
+      fds[i] = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      snprintf(tags[i], sizeof tags[i], "%s", tag);
+      return fds[i];
+    }
+  return -1;
+}
+
+void op_file_event(const struct tlv_msg *m, uint32_t id) {
+  char tag[MAX_EVENT_TAG + 1], rel[PV_MAX_PATH + 1], name[256] = "";
+  uint32_t mask, cookie = 0;
+  if (need_str(m, id, PV_TAG_SOURCE, "share tag", tag, MAX_EVENT_TAG) < 0) return;
+  if (need_str(m, id, PV_TAG_PATH, "path", rel, PV_MAX_PATH) < 0) return;
+  if (tlv_get_u32(m, PV_TAG_EVENT_MASK, &mask) < 0) return fail(id, PV_ERR_INVALID, EINVAL, "missing event mask");
+  tlv_get_u32(m, PV_TAG_EVENT_COOKIE, &cookie);
+  struct tlv_field f;
+  if (tlv_find(m, PV_TAG_EVENT_NAME, &f) && tlv_get_str(m, PV_TAG_EVENT_NAME, name, sizeof name - 1) < 0)
+    return fail(id, PV_ERR_INVALID, EINVAL, "bad event name");
+  if (g_dev < 0) return fail(id, PV_ERR_NOT_FOUND, ENODEV, "this guest kernel has no " SOCKETS_DEVICE);
+  int root = tag_root_fd(tag);
+  if (root < 0) return fail(id, PV_ERR_NOT_FOUND, ENOENT, "share not mounted");
+  size_t pl = strlen(rel), nl = strlen(name);
+  static uint8_t rec[NOTIFY_HEADER + PV_MAX_PATH + 256];
+  uint32_t hdr[4] = {NOTIFY_MAGIC, mask, cookie, (uint32_t)root};
+  uint16_t lens[2] = {(uint16_t)pl, (uint16_t)nl};
+  memset(rec, 0, NOTIFY_HEADER);
+  memcpy(rec, hdr, sizeof hdr);
+  memcpy(rec + 16, lens, sizeof lens);
+  memcpy(rec + NOTIFY_HEADER, rel, pl);
+  memcpy(rec + NOTIFY_HEADER + pl, name, nl);
+  /* The kernel refuses what is malformed (EINVAL): the event is dropped, as nobody could get it. */
+  if (write(g_dev, rec, NOTIFY_HEADER + pl + nl) < 0 && errno != EINVAL)
+    return fail(id, code_for_errno(errno), errno, "deliver the event");
+  reply_ack_empty(id);
 }

@@ -276,7 +276,8 @@
  *        Kept pending by the host; answered with the guest kernel's next event about a unix
  *        stream socket file in a 9p mount (/dev/podvisor-sockets): SOCKET_EVENT CONNECT (a
  *        process connects to a socket file no guest socket is bound to, and waits for
- *        SOCKET_ANSWER) or BOUND (a process bound one there). SOURCE is the mount's tag, PATH
+ *        SOCKET_ANSWER), BOUND (a process bound one there) or WATCH (a process added an
+ *        inotify watch on a file there: FILE_EVENT then brings the host's events). SOURCE is the mount's tag, PATH
  *        the file's path from the mount's root. NOT_FOUND at once when the kernel has no such
  *        device (Debian's); CONFLICT while another is pending.
  *   PV_OP_SOCKET_ANSWER      SOCKET_TOKEN ERRNO | SOCKET_TOKEN CONTAINER_ID PROCESS_ID HANDLE
@@ -290,6 +291,15 @@
  *        SOURCE): a guest socket bound there, which the host listens for at its file. The
  *        connection is a process without a pid, as SOCKET_ACCEPT's. NOT_FOUND with the
  *        connect's errno when nothing in the guest listens there.
+ *   PV_OP_FILE_EVENT         SOURCE PATH EVENT_MASK [EVENT_COOKIE] [EVENT_NAME] -> ACK
+ *        Another writer's event (the host's, another VM's) on a file of the 9p tag SOURCE
+ *        that a guest process watches (SOCKET_EVENT WATCH named it): the guest kernel
+ *        delivers it to its inotify watches as if it had happened in the guest. PATH is the
+ *        watched file's path from the tag's root; EVENT_NAME the entry of that directory the
+ *        event is about (absent: the file itself). EVENT_MASK: IN_MODIFY, IN_ATTRIB,
+ *        IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE, IN_ISDIR. A file
+ *        no longer in the guest's cache (nobody watches it) is skipped; NOT_FOUND when the
+ *        tag is not mounted or the kernel has no device.
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -425,6 +435,7 @@
 #define PV_OP_SOCKET_EVENT 60
 #define PV_OP_SOCKET_ANSWER 61
 #define PV_OP_SOCKET_DIAL 62
+#define PV_OP_FILE_EVENT 63
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0
@@ -577,6 +588,9 @@
 #define PV_TAG_LISTENER 170      /* u32: a bound socket's number, the host's, unique per container (SOCKET_*) */
 #define PV_TAG_SOCKET_EVENT 171  /* u32: PV_SOCKET_EVENT_* (SOCKET_EVENT) */
 #define PV_TAG_SOCKET_TOKEN 172  /* u32: the kernel's id of a CONNECT (SOCKET_EVENT, SOCKET_ANSWER) */
+#define PV_TAG_EVENT_MASK 173    /* u32: inotify IN_* bits of a file event (FILE_EVENT) */
+#define PV_TAG_EVENT_COOKIE 174  /* u32: a rename's cookie, 0 for others (FILE_EVENT) */
+#define PV_TAG_EVENT_NAME 175    /* str: the entry of a watched directory an event is about; absent: the watched file itself (FILE_EVENT) */
 #define PV_TAG_DISK_TOTAL 161    /* u64: bytes of a container's upper disk's filesystem (DISK_USAGE) */
 #define PV_TAG_ARCHIVE_KIND 140  /* u32: what ARCHIVE does, PV_ARCHIVE_* */
 #define PV_TAG_ARCHIVE_NAME 141  /* str: the name of the top entry of ARCHIVE's GET tar ("" = contents only) */
@@ -602,6 +616,7 @@
 /* ---- SOCKET_EVENT kinds ------------------------------------------------------------ */
 #define PV_SOCKET_EVENT_CONNECT 1
 #define PV_SOCKET_EVENT_BOUND 2
+#define PV_SOCKET_EVENT_WATCH 3
 
 /* ---- error classes (PV_TAG_CODE of an ERROR frame) ---------------------------------- */
 #define PV_ERR_INVALID 1     /* bad request: host maps to InvalidArgumentError */
