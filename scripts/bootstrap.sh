@@ -132,6 +132,9 @@ bash scripts/qemu-9p.sh >/dev/null
 # The host's holder of the 9p locks a cloned VM's guest takes (host/lock-holder: one per VM,
 # src/vm/qemu/lock-holder.ts). make rebuilds it only when its source changed.
 make -s -C host/lock-holder OUT=../out
+# The host's watcher of the files VMs' guests watch in their shares (host/fs-events: one per
+# such VM, src/pod/share-events.ts).
+make -s -C host/fs-events OUT=../out
 
 # --- TypeScript --------------------------------------------------------------------------
 # Built only when a source or config file changed (scripts/build.sh). With --test, one tsc

@@ -1,0 +1,264 @@
+/*
+ * podvisor-fs-events - the host's watch of the files a VM's guest watches in its shares
+ * (src/pod/share-events.ts starts one per such VM).
+ *
+ *   podvisor-fs-events QEMU_PID
+ *
+ * The guest kernel sees only its own writes to a 9p share: an edit made on the host, or by
+ * another VM, reaches its files but none of its inotify watches. When a guest process adds a
+ * watch on a share's file, the daemon asks this program to watch the same file on the host,
+ * and sends each event it reports to the guest, whose kernel delivers it to its watches. The
+ * watch is fanotify's (with the directory's handle and the entry's name), because fanotify
+ * says which process caused the event: QEMU_PID's own (the guest's writes, which its kernel
+ * has already reported) are left out. A rename (FAN_RENAME) becomes inotify's MOVED_FROM and
+ * MOVED_TO with a cookie of ours.
+ *
+ * stdin, from the daemon: one request per mark to add,
+ *   u32 id, u16 path length, path (the daemon's /proc/PID/fd/N of the file it opened beneath
+ *   the share: a magic link, so nothing the guest can swap is followed)
+ * stdout, to the daemon: records of
+ *   u8 kind (1 = event, 2 = the answer to a request), u32 id, u32 mask (an event's inotify
+ *   bits; an answer's errno, 0 when the mark is on), u32 cookie, u16 name length, name
+ * (little-endian). An event about the watched file itself has no name. The program ends at
+ * stdin's end.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fanotify.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#define MAX_MARKS 4096
+#define MAX_HANDLE 128
+#define EVENTS (FAN_MODIFY | FAN_ATTRIB | FAN_CLOSE_WRITE | FAN_RENAME | FAN_CREATE | FAN_DELETE)
+#define REPORTED (EVENTS | FAN_ONDIR)
+
+struct mark {
+  uint32_t id;
+  int is_dir;
+  fsid_t fsid;
+  unsigned int handle_type;
+  unsigned int handle_len;
+  unsigned char handle[MAX_HANDLE];
+};
+
+static struct mark g_marks[MAX_MARKS];
+static int g_nmarks;
+static pid_t g_ignored;
+static uint32_t g_cookie;
+
+static void put(const void *p, size_t n) {
+  const char *c = p;
+  while (n > 0) {
+    ssize_t w = write(1, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) exit(0); /* the daemon went away */
+    c += w;
+    n -= (size_t)w;
+  }
+}
+
+static void record(uint8_t kind, uint32_t id, uint32_t mask, uint32_t cookie, const char *name) {
+  uint16_t len = name ? (uint16_t)strlen(name) : 0;
+  unsigned char h[15];
+  h[0] = kind;
+  memcpy(h + 1, &id, 4);
+  memcpy(h + 5, &mask, 4);
+  memcpy(h + 9, &cookie, 4);
+  memcpy(h + 13, &len, 2);
+  put(h, sizeof h);
+  if (len) put(name, len);
+}
+
+static int read_full(void *p, size_t n) {
+  char *c = p;
+  while (n > 0) {
+    ssize_t r = read(0, c, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    c += r;
+    n -= (size_t)r;
+  }
+  return 0;
+}
+
+/* One request from stdin: mark the file, answer. -1 at stdin's end. */
+static int add_request(int fan) {
+  uint32_t id;
+  uint16_t len;
+  char path[4097];
+  if (read_full(&id, 4) < 0 || read_full(&len, 2) < 0 || len == 0 || len >= sizeof path) return -1;
+  if (read_full(path, len) < 0) return -1;
+  path[len] = '\0';
+  struct stat st;
+  struct statfs sf;
+  union {
+    struct file_handle fh;
+    char buf[sizeof(struct file_handle) + MAX_HANDLE];
+  } h;
+  h.fh.handle_bytes = MAX_HANDLE;
+  int mount_id;
+  if (g_nmarks == MAX_MARKS) {
+    record(2, id, ENOSPC, 0, NULL);
+    return 0;
+  }
+  if (stat(path, &st) < 0 || statfs(path, &sf) < 0 || name_to_handle_at(AT_FDCWD, path, &h.fh, &mount_id, AT_SYMLINK_FOLLOW) < 0) {
+    record(2, id, (uint32_t)errno, 0, NULL);
+    return 0;
+  }
+  int dir = S_ISDIR(st.st_mode);
+  uint64_t mask = EVENTS | (dir ? FAN_EVENT_ON_CHILD | FAN_ONDIR : 0);
+  if (fanotify_mark(fan, FAN_MARK_ADD, mask, AT_FDCWD, path) < 0) {
+    record(2, id, (uint32_t)errno, 0, NULL);
+    return 0;
+  }
+  struct mark *m = &g_marks[g_nmarks++];
+  m->id = id;
+  m->is_dir = dir;
+  m->fsid = sf.f_fsid;
+  m->handle_type = (unsigned int)h.fh.handle_type;
+  m->handle_len = h.fh.handle_bytes;
+  memcpy(m->handle, h.fh.f_handle, h.fh.handle_bytes);
+  record(2, id, 0, 0, NULL);
+  return 0;
+}
+
+static const struct mark *find(const struct fanotify_event_info_fid *fid) {
+  const struct file_handle *fh = (const struct file_handle *)fid->handle;
+  for (int i = 0; i < g_nmarks; i++) {
+    const struct mark *m = &g_marks[i];
+    if (m->handle_len == fh->handle_bytes && m->handle_type == (unsigned int)fh->handle_type &&
+        memcmp(&m->fsid, &fid->fsid, sizeof m->fsid) == 0 && memcmp(m->handle, fh->f_handle, m->handle_len) == 0)
+      return m;
+  }
+  return NULL;
+}
+
+/* Whether `pid` is a QEMU (a VM's 9p server), by its command name; remembered for the last few. */
+static int is_qemu(pid_t pid) {
+  static pid_t seen[16];
+  static int yes[16], next;
+  for (int i = 0; i < 16; i++)
+    if (seen[i] == pid) return yes[i];
+  char path[64], comm[32] = "";
+  snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t r = read(fd, comm, sizeof comm - 1);
+    comm[r > 0 ? r : 0] = '\0';
+    close(fd);
+  }
+  int slot = next;
+  next = (next + 1) % 16;
+  seen[slot] = pid;
+  yes[slot] = strncmp(comm, "qemu-system", 11) == 0;
+  return yes[slot];
+}
+
+/* An info record's handle and the name after it. */
+static const char *name_of(const struct fanotify_event_info_fid *fid) {
+  const struct file_handle *fh = (const struct file_handle *)fid->handle;
+  return (const char *)fh->f_handle + fh->handle_bytes;
+}
+
+/* The entry `name` of the directory `dfid` had event `mask`: to the directory's mark. */
+static void to_dir(const struct fanotify_event_info_fid *dfid, const char *name, uint32_t mask, uint32_t cookie) {
+  const struct mark *d = dfid ? find(dfid) : NULL;
+  if (!d || !name) return;
+  if (strcmp(name, ".") == 0) record(1, d->id, mask, 0, NULL);
+  else if (d->is_dir) record(1, d->id, mask, cookie, name);
+}
+
+/*
+ * What one event reports to whom: the directory's mark with the entry's name, the file's mark
+ * without. fanotify merges the events of one entry that were still queued into one mask; they
+ * are reported one by one, in the order they most often happen to an entry (a file made,
+ * written, closed, its mode set, removed). A rename is FAN_RENAME, never merged with others:
+ * it is reported as inotify does, MOVED_FROM to the old directory and MOVED_TO to the new one,
+ * with one cookie.
+ */
+static void report(const struct fanotify_event_metadata *e) {
+  const struct fanotify_event_info_fid *dfid = NULL, *ofid = NULL, *oldd = NULL, *newd = NULL;
+  for (size_t off = e->metadata_len; off + sizeof(struct fanotify_event_info_header) <= e->event_len;) {
+    const struct fanotify_event_info_header *hdr = (const void *)((const char *)e + off);
+    if (hdr->len == 0 || off + hdr->len > e->event_len) break;
+    const struct fanotify_event_info_fid *fid = (const void *)hdr;
+    if (hdr->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME) dfid = fid;
+    else if (hdr->info_type == FAN_EVENT_INFO_TYPE_FID) ofid = fid;
+    else if (hdr->info_type == FAN_EVENT_INFO_TYPE_OLD_DFID_NAME) oldd = fid;
+    else if (hdr->info_type == FAN_EVENT_INFO_TYPE_NEW_DFID_NAME) newd = fid;
+    off += hdr->len;
+  }
+  uint32_t all = (uint32_t)(e->mask & REPORTED);
+  if (e->pid == g_ignored || !(all & EVENTS)) return;
+  uint32_t isdir = all & FAN_ONDIR;
+  if (all & FAN_RENAME) {
+    uint32_t cookie = ++g_cookie ? g_cookie : ++g_cookie;
+    if (oldd) to_dir(oldd, name_of(oldd), FAN_MOVED_FROM | isdir, cookie);
+    if (newd) to_dir(newd, name_of(newd), FAN_MOVED_TO | isdir, cookie);
+    return;
+  }
+  const struct mark *o = ofid ? find(ofid) : NULL;
+  const struct mark *d = dfid ? find(dfid) : NULL;
+  /* QEMU's 9p server makes a file, then gives it its guest owner: under one kernel the file
+   * is made with its owner, and no IN_ATTRIB follows. That ATTRIB is left out. */
+  static pid_t created_by;
+  static char created[256];
+  const char *n = dfid ? name_of(dfid) : "";
+  if (is_qemu(e->pid)) {
+    if ((all & FAN_ATTRIB) && ((all & FAN_CREATE) || (created_by == e->pid && strcmp(created, n) == 0))) all &= ~FAN_ATTRIB;
+    if (all & FAN_CREATE) {
+      created_by = e->pid;
+      snprintf(created, sizeof created, "%s", n);
+    } else if (created_by == e->pid) {
+      created_by = 0;
+    }
+    if (!(all & EVENTS)) return;
+  }
+  static const uint32_t order[] = {FAN_CREATE, FAN_MODIFY, FAN_CLOSE_WRITE, FAN_ATTRIB, FAN_DELETE};
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+    if (!(all & order[i])) continue;
+    to_dir(dfid, dfid ? name_of(dfid) : NULL, order[i] | isdir, 0);
+    if (o && o != d && (order[i] & (FAN_MODIFY | FAN_ATTRIB | FAN_CLOSE_WRITE))) record(1, o->id, order[i] | isdir, 0, NULL);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: podvisor-fs-events QEMU_PID\n");
+    return 2;
+  }
+  g_ignored = (pid_t)atoi(argv[1]);
+  int fan = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_REPORT_FID | FAN_CLOEXEC | FAN_NONBLOCK,
+                          O_RDONLY | O_CLOEXEC);
+  if (fan < 0) {
+    fprintf(stderr, "podvisor-fs-events: fanotify_init: %s\n", strerror(errno));
+    return 1;
+  }
+  static char buf[65536] __attribute__((aligned(8)));
+  for (;;) {
+    struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = fan, .events = POLLIN}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    if (p[1].revents & POLLIN) {
+      ssize_t n = read(fan, buf, sizeof buf);
+      for (const struct fanotify_event_metadata *e = (const void *)buf; n > 0 && FAN_EVENT_OK(e, n); e = FAN_EVENT_NEXT(e, n)) {
+        if (e->vers != FANOTIFY_METADATA_VERSION) return 1;
+        if (e->mask & FAN_Q_OVERFLOW) continue;
+        report(e);
+      }
+    }
+    if (p[0].revents & (POLLIN | POLLHUP)) {
+      if (add_request(fan) < 0) return 0;
+    }
+  }
+}
