@@ -34,6 +34,7 @@ import type { AgentProcess, ShareSocketEvent, Vm } from '../vm/types';
 import { at, O_PATH, openChild, openParentBeneath, type BeneathPath } from '../util/beneath';
 import { logger } from '../util/log';
 import { pipeGuestConnection } from './socket-relay';
+import { stopShareWatcher, watchShareFile } from './share-events';
 
 const log = logger('pod');
 
@@ -90,10 +91,12 @@ async function eventLoop(vm: Vm, state: ShareSockets): Promise<void> {
       state.over = true;
       for (const l of state.listeners.values()) closeListener(l);
       state.listeners.clear();
+      stopShareWatcher(vm);
       return;
     }
     if (ev.kind === 'connect') void onConnect(vm, state, ev);
-    else void onBound(vm, state, ev);
+    else if (ev.kind === 'bound') void onBound(vm, state, ev);
+    else void watchShareFile(vm, ev);
   }
 }
 

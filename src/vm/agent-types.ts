@@ -466,11 +466,32 @@ export interface Agent {
    * nothing in the guest listens there.
    */
   dialSocket?(req: SocketDialRequest): Promise<AgentProcess>;
+  /**
+   * Deliver another writer's event on a watched file of a 9p share to the guest kernel's
+   * inotify watches (FileEventRequest). Resolves once delivered, or skipped because nobody
+   * in the guest watches that file any more. Optional, with socketEvent.
+   */
+  fileEvent?(e: FileEventRequest): Promise<void>;
+}
+
+/** Agent.fileEvent: which watched file, and what happened to it or to an entry of it. */
+export interface FileEventRequest {
+  /** The 9p share's tag. */
+  tag: string;
+  /** The watched file's path from the share's root (a WATCH event's). */
+  path: string;
+  /** The entry of the watched directory the event is about; absent: the watched file itself. */
+  name?: string;
+  /** inotify IN_* bits: one of MODIFY, ATTRIB, CLOSE_WRITE, MOVED_FROM, MOVED_TO, CREATE, DELETE, with ISDIR. */
+  mask: number;
+  /** A rename's cookie (MOVED_FROM and MOVED_TO of one rename share it), else 0. */
+  cookie: number;
 }
 
 /** Agent.socketEvent: what the guest kernel reports about a socket file in a 9p share. */
 export interface ShareSocketEvent {
-  kind: 'connect' | 'bound';
+  /** connect, bound: a unix socket file; watch: an inotify watch added on a file there. */
+  kind: 'connect' | 'bound' | 'watch';
   /** The kernel's id of a connect, for answerSocket or refuseSocket. */
   token: number;
   /** The 9p mount's tag (the guest's word: check it). */

@@ -54,6 +54,7 @@ export type {
   ShareSocketEvent,
   SocketAnswerRequest,
   SocketDialRequest,
+  FileEventRequest,
 } from './agent-types';
 
 /** Hardware of a VM. */

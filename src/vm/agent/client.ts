@@ -44,6 +44,7 @@ import type {
   ShareSocketEvent,
   SocketAnswerRequest,
   SocketDialRequest,
+  FileEventRequest,
 } from '../types';
 import {
   ConflictError,
@@ -55,7 +56,13 @@ import {
 import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from './device-ops';
 import { encodeSeccomp } from './seccomp';
 import { encodeArchive } from './archive';
-import { decodeSocketEvent, encodeSocketAnswer, encodeSocketDial, encodeSocketRefusal } from './share-socket-ops';
+import {
+  decodeSocketEvent,
+  encodeFileEvent,
+  encodeSocketAnswer,
+  encodeSocketDial,
+  encodeSocketRefusal,
+} from './share-socket-ops';
 import { openChannels } from './connect';
 import type { AgentMux } from './mux';
 import type { ProcessChannel } from './process';
@@ -347,6 +354,12 @@ export class AgentClient implements Agent {
     if (this.mux.hasProcessId(req.processId)) throw new ConflictError(`process id ${req.processId} is in use`);
     const w = encodeSocketDial(req, this.mux.window);
     return this.requestProcess(Op.SOCKET_DIAL, w, { ...req, terminal: false, stdin: true });
+  }
+
+  /** @inheritdoc */
+  async fileEvent(e: FileEventRequest): Promise<void> {
+    if (this.lastOp < Op.FILE_EVENT) throw new NotImplementedError('the guest agent predates FILE_EVENT');
+    await this.mux.request(Op.FILE_EVENT, encodeFileEvent(e));
   }
 
   /** Send a request that starts a process (w is its payload but the handle), registered before the request: output may arrive before the ACK. */

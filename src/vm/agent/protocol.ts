@@ -82,6 +82,7 @@ export const Op = {
   SOCKET_EVENT: 60,
   SOCKET_ANSWER: 61,
   SOCKET_DIAL: 62,
+  FILE_EVENT: 63,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
@@ -208,6 +209,9 @@ export const Tag = {
   LISTENER: 170,
   SOCKET_EVENT: 171,
   SOCKET_TOKEN: 172,
+  EVENT_MASK: 173,
+  EVENT_COOKIE: 174,
+  EVENT_NAME: 175,
   DISK_USED: 160,
   DISK_TOTAL: 161,
   ARCHIVE_KIND: 140,
@@ -350,12 +354,16 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.LISTENER]: 'u32',
   [Tag.SOCKET_EVENT]: 'u32',
   [Tag.SOCKET_TOKEN]: 'u32',
+  [Tag.EVENT_MASK]: 'u32',
+  [Tag.EVENT_COOKIE]: 'u32',
+  [Tag.EVENT_NAME]: 'str',
 };
 
 /** SOCKET_EVENT's kinds (PV_SOCKET_EVENT_<NAME>). */
 export const SocketEvent = {
   CONNECT: 1,
   BOUND: 2,
+  WATCH: 3,
 } as const;
 
 /** Bits of the MOUNT_FLAGS field (PV_MOUNT_<NAME>). */

@@ -6,7 +6,7 @@
  * its tag and path stay the guest's words, for the pod layer to check against what it shares.
  */
 import { InvalidArgumentError } from '../../errors';
-import type { ShareSocketEvent, SocketAnswerRequest, SocketDialRequest } from '../types';
+import type { FileEventRequest, ShareSocketEvent, SocketAnswerRequest, SocketDialRequest } from '../types';
 import { Limits, SocketEvent, Tag } from './protocol';
 import { checkId, checkPath } from './requests';
 import { protocolError, TlvWriter, type TlvReader } from './tlv';
@@ -21,10 +21,14 @@ function checkToken(token: number): void {
 /** SOCKET_EVENT's answer. */
 export function decodeSocketEvent(r: TlvReader): ShareSocketEvent {
   const kind = r.needU32(Tag.SOCKET_EVENT);
-  if (kind !== SocketEvent.CONNECT && kind !== SocketEvent.BOUND)
-    throw protocolError(`SOCKET_EVENT of unknown kind ${kind}`);
+  const kinds: Record<number, ShareSocketEvent['kind']> = {
+    [SocketEvent.CONNECT]: 'connect',
+    [SocketEvent.BOUND]: 'bound',
+    [SocketEvent.WATCH]: 'watch',
+  };
+  if (!kinds[kind]) throw protocolError(`SOCKET_EVENT of unknown kind ${kind}`);
   return {
-    kind: kind === SocketEvent.CONNECT ? 'connect' : 'bound',
+    kind: kinds[kind],
     token: r.needU32(Tag.SOCKET_TOKEN),
     tag: r.needStr(Tag.SOURCE, 64),
     path: r.needStr(Tag.PATH, Limits.MAX_PATH),
@@ -62,4 +66,28 @@ export function encodeSocketDial(req: SocketDialRequest, window: number): TlvWri
     .u32(Tag.WINDOW, window)
     .str(Tag.SOURCE, req.tag)
     .str(Tag.PATH, req.path, Limits.MAX_PATH);
+}
+
+/** The inotify bits FILE_EVENT carries (IN_MODIFY ... IN_DELETE, IN_ISDIR). */
+const FILE_EVENT_BITS = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200 | 0x40000000;
+
+/** FILE_EVENT. */
+export function encodeFileEvent(e: FileEventRequest): TlvWriter {
+  if (!TAG_RE.test(e.tag)) throw new InvalidArgumentError(`invalid share tag ${JSON.stringify(e.tag)}`);
+  checkPath(e.path);
+  if (!Number.isInteger(e.mask) || e.mask <= 0 || (e.mask & ~FILE_EVENT_BITS) !== 0)
+    throw new InvalidArgumentError(`invalid event mask ${e.mask}`);
+  if (!Number.isInteger(e.cookie) || e.cookie < 0 || e.cookie > 0xffffffff)
+    throw new InvalidArgumentError(`invalid cookie ${e.cookie}`);
+  const w = new TlvWriter()
+    .str(Tag.SOURCE, e.tag)
+    .str(Tag.PATH, e.path, Limits.MAX_PATH)
+    .u32(Tag.EVENT_MASK, e.mask)
+    .u32(Tag.EVENT_COOKIE, e.cookie);
+  if (e.name !== undefined) {
+    if (!e.name || e.name.includes('/') || e.name.includes('\0') || Buffer.byteLength(e.name) > 255)
+      throw new InvalidArgumentError(`invalid entry name ${JSON.stringify(e.name)}`);
+    w.str(Tag.EVENT_NAME, e.name, 255);
+  }
+  return w;
 }
