@@ -15,7 +15,7 @@
 import { Kind, type TSchema } from '@sinclair/typebox';
 import { InvalidArgumentError } from '../errors';
 
-/** Explicit input limits (docs/architecture.md, "Request decoding"). The body limit is in params.ts. */
+/** Explicit input limits (docs/design/api.md, "Request decoding"). The body limit is in params.ts. */
 export const LIMITS = {
   /** Most elements in any one JSON array of a body. */
   maxItems: 1 << 18,
