@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { InvalidArgumentError, UnavailableError } from '../errors';
 import { logger } from '../util/log';
 import { removeTree } from '../util/remove-tree';
-import { writeFileAtomic } from './atomic';
+import { writeFileAtomic } from '../util/atomic';
 
 const execFileP = promisify(execFile);
 const log = logger('rootfs');

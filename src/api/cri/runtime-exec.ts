@@ -10,7 +10,7 @@ import { podPhase } from '../../pod/types';
 import { InvalidStreamingRequest } from './streaming';
 import type { AttachRequest, ContainerIdRequest, ExecRequest, ExecSyncRequest, PortForwardRequest } from './messages';
 import { need, type CriPods } from './records';
-import type { CriRuntimeDeps, StreamingUrls } from './runtime';
+import type { CriRuntimeDeps, StreamingUrls } from './runtime-deps';
 
 /** RuntimeService's exec, attach, port-forward and log-reopen calls. */
 export class CriExec {

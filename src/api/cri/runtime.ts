@@ -14,11 +14,9 @@
  */
 import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../../errors';
-import type { CreationService, CriContainerSecurity } from '../../engine/service';
+import type { CriContainerSecurity } from '../../engine/service';
 import type { CriSeccompRequest } from '../../engine/cri-seccomp';
-import type { PodService } from '../../pod/service';
 import { mainContainer, podPhase, type PodRecord } from '../../pod/types';
-import type { StreamingServer } from './streaming';
 import { checkNamespaces, containerView, CriPods, json, L, nanos, need, podName, sandboxView } from './records';
 import type {
   AttachRequest,
@@ -41,35 +39,15 @@ import type {
   StopContainerRequest,
   UpdateContainerResourcesRequest,
 } from './messages';
+import type { CriRuntimeDeps } from './runtime-deps';
+export type { CriRuntimeDeps, SandboxAddress, StreamingUrls } from './runtime-deps';
 import { CriExec } from './runtime-exec';
 import { CriStats } from './runtime-stats';
-import type { SandboxCounters } from './stats';
 
 /** The seccomp fields of a sandbox's or container's security context (engine/cri-seccomp.ts chooses). */
 function criSeccomp(sec: SeccompFields | null | undefined): CriSeccompRequest {
   return { profile: sec?.seccomp ?? null, profilePath: sec?.seccomp_profile_path ?? '', privileged: !!sec?.privileged };
 }
-
-/** The pod's address on the CNI network (the daemon's CniNetworks.get). */
-export type SandboxAddress = (id: string) => Promise<{ ip?: string; additionalIps: string[] } | undefined>;
-
-/** What the runtime calls are built from. */
-export interface CriRuntimeDeps {
-  engine: Pick<CreationService, 'createCriSandbox' | 'createCriContainer'>;
-  pods: PodService;
-  /** The infra image of every sandbox, made local (pulled when missing) before each RunPodSandbox. */
-  sandboxImage(): Promise<string>;
-  address: SandboxAddress;
-  /** A sandbox's CNI interface counters, for PodSandboxStats' network (absent: none reported). */
-  counters?: SandboxCounters;
-  /** Tear down a sandbox's CNI network (idempotent): RemovePodSandbox of one whose VM died unseen. */
-  releaseNetwork(id: string): Promise<void>;
-  /** The streaming server whose URLs Exec, Attach and PortForward answer (absent: UNIMPLEMENTED). */
-  streaming?: () => StreamingUrls | undefined;
-}
-
-/** What the runtime asks of the streaming server (./streaming). */
-export type StreamingUrls = Pick<StreamingServer, 'getExecUrl' | 'getAttachUrl' | 'getPortForwardUrl'>;
 
 /** The CRI runtime calls (see the module comment). */
 export class CriRuntime {
