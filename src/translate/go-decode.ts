@@ -143,8 +143,12 @@ function decodeValue(v: unknown, s: TSchema, where: string): unknown {
   }
 }
 
-/** Go's zero value for an element of a slice or map that was `null`. */
-function zero(s: TSchema): unknown {
+/**
+ * Go's zero value of a scalar of schema `s` ('' / false / 0), null for anything else (a
+ * pointer, slice, map or struct): what Go decodes a `null` element of a slice or map to, and
+ * what stored records are repaired with (./repair.ts, which makes a struct's zero itself).
+ */
+export function zero(s: TSchema): unknown {
   switch (s[Kind]) {
     case 'String':
       return '';
