@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import { sha256Digest } from '../storage/digest';
-import { writeFileAtomic } from '../storage/atomic';
+import { writeFileAtomic } from '../util/atomic';
 
 /** The cache key of a step: parent image (or scratch) and the step's history text. */
 export function cacheKey(parentId: string | undefined, createdBy: string): string {

@@ -13,7 +13,7 @@ import { Readable, Transform } from 'node:stream';
 import dockerignore from '@balena/dockerignore';
 import { RootDir, at } from '../storage/archive/resolve';
 import { extractInto, removeEntry } from '../storage/archive/tar-in';
-import { openRegularAt, readBounded } from '../storage/archive/open-regular';
+import { readBounded, withRegularFile } from '../storage/archive/open-regular';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 import { removeTree } from '../util/remove-tree';
 
@@ -77,23 +77,11 @@ function endTar(source: Readable): Readable {
 
 /** Read a small file inside the context root; undefined when absent. */
 async function readInside(root: RootDir, p: string): Promise<string | undefined> {
-  const r = await root.resolve(p, { followLast: true }).catch(() => undefined);
-  if (!r) return undefined;
-  try {
-    if (!r.stat || r.name === undefined) return undefined;
-    if (!r.stat.isFile()) throw new InvalidArgumentError(`${p} is not a regular file`);
-    const { handle: fh } = await openRegularAt(r.dir, r.name);
-    if (!fh) throw new InvalidArgumentError(`${p} is not a regular file`);
-    try {
-      const text = await readBounded(fh, 16 << 20);
-      if (text === undefined) throw new InvalidArgumentError(`${p} is too large`);
-      return text.toString('utf8');
-    } finally {
-      await fh.close();
-    }
-  } finally {
-    await r.release();
-  }
+  const r = await withRegularFile(root, p, (fh) => readBounded(fh, 16 << 20), { unresolvedIsAbsent: true });
+  if (r.found === 'absent') return undefined;
+  if (r.found === 'not-regular') throw new InvalidArgumentError(`${p} is not a regular file`);
+  if (r.value === undefined) throw new InvalidArgumentError(`${p} is too large`);
+  return r.value.toString('utf8');
 }
 
 /** Remove what `.dockerignore` excludes (but never the Dockerfile or .dockerignore itself). */

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { RootDir, at } from '../storage/archive/resolve';
 import { packTree } from '../storage/archive/tar-out';
-import { openRegularAt } from '../storage/archive/open-regular';
+import { openRegularAt, withRegularFile } from '../storage/archive/open-regular';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 
 /** Go filepath.Match's pattern as a RegExp over a whole slash-separated path. */
@@ -171,25 +171,16 @@ export async function checksumSources(root: RootDir, sources: FoundSource[]): Pr
 
 /** Whether `p` is a tar archive (plain, gzip, bzip2 or xz) that ADD unpacks. */
 export async function archiveKind(root: RootDir, rel: string): Promise<'tar' | 'gzip' | 'bzip2' | 'xz' | undefined> {
-  const r = await root.resolve(rel, { followLast: true });
-  try {
-    if (!r.stat?.isFile() || r.name === undefined) return undefined;
-    const { handle: fh } = await openRegularAt(r.dir, r.name);
-    if (!fh) return undefined;
-    try {
-      const b = Buffer.alloc(512);
-      const { bytesRead } = await fh.read(b, 0, 512, 0);
-      if (bytesRead >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
-      if (bytesRead >= 3 && b.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
-      if (bytesRead >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
-      if (bytesRead >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
-      return undefined;
-    } finally {
-      await fh.close();
-    }
-  } finally {
-    await r.release();
-  }
+  const r = await withRegularFile(root, rel, async (fh) => {
+    const b = Buffer.alloc(512);
+    const { bytesRead } = await fh.read(b, 0, 512, 0);
+    if (bytesRead >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+    if (bytesRead >= 3 && b.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+    if (bytesRead >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+    if (bytesRead >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
+    return undefined;
+  });
+  return r.found === 'file' ? r.value : undefined;
 }
 
 /** Open a source file for reading (inside the root, never through a symlink outside it). */

@@ -73,7 +73,7 @@ export interface DaemonOptions {
   /**
    * Block mode (--rootfs-disk, default true; --rootfs-disk=false turns it off): a new
    * container's writable layer is an ext4 filesystem on a disk file of its own, mounted by
-   * the guest, instead of a host directory served over 9p (docs/architecture.md). docker cp,
+   * the guest, instead of a host directory served over 9p (docs/design/storage.md, "Block mode"). docker cp,
    * diff, export and commit of such a container are done in a guest
    * (src/storage/archive/guest.ts).
    */

@@ -4,7 +4,7 @@
  * /var/run/docker (0700). A guest is assumed to be root, and its files on the host (its
  * rootfs's upper layer, named volumes, the VM's share directory) keep the owners and modes it
  * gives them: a setuid-root program it leaves in a volume must not be reachable by a host user
- * through the data root (docs/architecture.md, "What a guest leaves on the host").
+ * through the data root (docs/design/vm.md, "QEMU confinement").
  */
 import * as fs from 'node:fs';
 

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../storage/atomic';
+import { writeFileAtomic } from '../util/atomic';
 import { logger } from '../util/log';
 import type { NetworkRecord } from './types';
 

@@ -17,7 +17,7 @@ import { stopLocked } from './stop';
 import { podSpecOf } from './types';
 import { keepRefusal } from './vm-reuse';
 
-/** A VM as front ends show it. */
+/** A VM as front ends show it (the native API's wire type NativeVmView is this shape: api/native/views.ts checks it). */
 export interface PodVmView {
   id: string;
   state: 'Idle' | 'Associated';

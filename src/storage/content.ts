@@ -12,7 +12,7 @@ import * as crypto from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { digestHex, HashingStream, isDigest, sha256Digest } from './digest';
-import { fsyncPath } from './atomic';
+import { fsyncPath } from '../util/atomic';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 
 /** What a writer must end up with to commit. */

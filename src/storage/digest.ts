@@ -56,3 +56,13 @@ export class HashingStream extends Transform {
     return this.finalDigest;
   }
 }
+
+/**
+ * Whether `config`, an image config as parsed from JSON, has a `rootfs.diff_ids` that is a list
+ * of digests: the one check of it, made where an image comes in (pull.ts, archive-image/load.ts).
+ */
+export function hasValidDiffIds(config: unknown): config is { rootfs: { diff_ids: string[] } } {
+  if (!config || typeof config !== 'object') return false;
+  const rootfs = (config as { rootfs?: { diff_ids?: unknown } }).rootfs;
+  return !!rootfs && Array.isArray(rootfs.diff_ids) && rootfs.diff_ids.every(isDigest);
+}

@@ -16,7 +16,7 @@
  * SCHILY.xattr.*, except trusted.overlay.* which only we may set), hardlinks, symlinks,
  * device nodes and fifos (via src/storage/fsops.ts).
  *
- * Uses tar-stream for parsing (see docs/architecture.md). tar-stream decodes PAX values as
+ * Uses tar-stream for parsing (see docs/design/api.md, "Packages"). tar-stream decodes PAX values as
  * UTF-8, which would corrupt binary xattrs (security.capability), so `patchPaxDecoding`
  * makes it keep SCHILY.xattr.* values byte-for-byte (as latin1 strings).
  */

@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import type { ImageConfig, ImageLookup, ImageRecord } from './types';
 import type { ContentStore } from './content';
 import type { LayerStore } from './layers/store';
-import { writeFileAtomic } from './atomic';
+import { writeFileAtomic } from '../util/atomic';
 import {
   familiarString,
   formatReference,

@@ -31,7 +31,7 @@ import {
   type ImageManifest,
   type Platform,
 } from './registry/manifest';
-import { HashingStream, isDigest, sha256Digest, shortId } from './digest';
+import { HashingStream, hasValidDiffIds, sha256Digest, shortId } from './digest';
 import { extractLayer } from './extract';
 import { decoder } from './decompress';
 import { familiarName, familiarString, type ImageReference } from './reference';
@@ -216,15 +216,8 @@ export class Puller {
     } catch {
       throw new InvalidArgumentError(`invalid image config ${desc.digest}: not JSON`);
     }
-    if (
-      !config ||
-      typeof config !== 'object' ||
-      !config.rootfs ||
-      !Array.isArray(config.rootfs.diff_ids) ||
-      !config.rootfs.diff_ids.every(isDigest)
-    ) {
+    if (!hasValidDiffIds(config))
       throw new InvalidArgumentError(`invalid image config ${desc.digest}: no valid rootfs.diff_ids`);
-    }
     return config;
   }
 

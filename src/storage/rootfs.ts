@@ -31,7 +31,7 @@
  * guest writes it; a crafted filesystem could attack the host kernel). `mount` then mounts only
  * the image layers, read-only (an overlay of lower layers alone, or a read-only bind of a
  * single layer), and the guest makes the container's / an overlay of that tree over 9p and
- * the disk's upper/ and work/ (docs/architecture.md, "Container state on disk").
+ * the disk's upper/ and work/ (docs/design/storage.md, "Container state on disk").
  * The disk is made at the container's first `mount` (its first start), not at `prepare`: until
  * then `upper.disk.json` holds its size and the layer is the host's upper/, so that docker cp,
  * diff, export and commit of a created container are done on the host, without a VM. The first
@@ -50,7 +50,7 @@ import {
   recordPendingDisk,
   type SpareDisks,
 } from './upper-disk-file';
-import { writeFileAtomic } from './atomic';
+import { writeFileAtomic } from '../util/atomic';
 import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
 import { removeTree } from '../util/remove-tree';
 import { fdPath, joinBeneath, openBeneath, unmountBeneath, type BeneathPath } from '../util/beneath';

@@ -13,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from './atomic';
+import { writeFileAtomic } from '../util/atomic';
 import { InvalidArgumentError } from '../errors';
 import { logger } from '../util/log';
 import { removeTree } from '../util/remove-tree';

@@ -1,5 +1,5 @@
 /**
- * Block mode's upper disk files (docs/architecture.md, "Block mode"): a sparse file of the
+ * Block mode's upper disk files (docs/design/storage.md, "Block mode"): a sparse file of the
  * device's size holding an empty ext4 that the host formats and then never mounts.
  *  - makeUpperDisk: one such file, formatted now (mkfs.ext4: ~20 ms of a quiet host, 50-150 ms
  *    of a loaded one);
@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { InvalidArgumentError, UnavailableError } from '../errors';
 import { logger } from '../util/log';
 import { removeTree } from '../util/remove-tree';
-import { writeFileAtomic } from './atomic';
+import { writeFileAtomic } from '../util/atomic';
 
 const execFileP = promisify(execFile);
 const log = logger('rootfs');

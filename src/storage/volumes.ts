@@ -12,7 +12,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NotImplementedError } from '../errors';
-import { writeFileAtomic } from './atomic';
+import { writeFileAtomic } from '../util/atomic';
 import { removeTree } from '../util/remove-tree';
 import { ramInBytes } from '../util/go-units';
 import {

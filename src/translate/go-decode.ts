@@ -15,7 +15,7 @@
 import { Kind, type TSchema } from '@sinclair/typebox';
 import { InvalidArgumentError } from '../errors';
 
-/** Explicit input limits (docs/architecture.md, "Request decoding"). The body limit is in params.ts. */
+/** Explicit input limits (docs/design/api.md, "Request decoding"). The body limit is in params.ts. */
 export const LIMITS = {
   /** Most elements in any one JSON array of a body. */
   maxItems: 1 << 18,
@@ -143,8 +143,12 @@ function decodeValue(v: unknown, s: TSchema, where: string): unknown {
   }
 }
 
-/** Go's zero value for an element of a slice or map that was `null`. */
-function zero(s: TSchema): unknown {
+/**
+ * Go's zero value of a scalar of schema `s` ('' / false / 0), null for anything else (a
+ * pointer, slice, map or struct): what Go decodes a `null` element of a slice or map to, and
+ * what stored records are repaired with (./repair.ts, which makes a struct's zero itself).
+ */
+export function zero(s: TSchema): unknown {
   switch (s[Kind]) {
     case 'String':
       return '';

@@ -7,6 +7,7 @@
  */
 import { Kind, type TSchema } from '@sinclair/typebox';
 import { CreateBodySchema, HostConfigSchema } from './docker-schema';
+import { zero } from './go-decode';
 
 /** Fields dockerd keeps as pointers: their zero value is null. */
 const POINTERS = new Set(['MemorySwappiness', 'PidsLimit', 'OomKillDisable', 'Init']);
@@ -43,23 +44,13 @@ function fits(v: unknown, s: TSchema): boolean {
   }
 }
 
-function zero(name: string, s: TSchema): unknown {
+/** Go's zero value of field `name` of schema `s`: null for a pointer, a struct of zeros for a struct. */
+function zeroOf(name: string, s: TSchema): unknown {
   if (POINTERS.has(name)) return null;
-  switch (s[Kind]) {
-    case 'String':
-      return '';
-    case 'Boolean':
-      return false;
-    case 'Integer':
-      return 0;
-    case 'Object': {
-      const out: Record<string, unknown> = {};
-      for (const [k, f] of Object.entries(props(s))) out[k] = zero(k, f);
-      return out;
-    }
-    default:
-      return null;
-  }
+  if (s[Kind] !== 'Object') return zero(s);
+  const out: Record<string, unknown> = {};
+  for (const [k, f] of Object.entries(props(s))) out[k] = zeroOf(k, f);
+  return out;
 }
 
 /** Repair `obj` in place against struct schema `s`; pushes the repaired paths to `fixed`. */
@@ -73,7 +64,7 @@ function repairStruct(obj: Record<string, unknown>, s: TSchema, at: string, fixe
       continue;
     }
     if (!fits(v, f)) {
-      obj[name] = zero(name, f);
+      obj[name] = zeroOf(name, f);
       fixed.push(`${at}${name}`);
     }
   }

@@ -1,7 +1,7 @@
 /**
  * Watch the event loop's lag with perf_hooks.monitorEventLoopDelay and log (warn) when a
  * stall longer than the budget was seen: nothing one request does should hold the loop for
- * more than 50 ms (docs/architecture.md, "Request decoding"). One line per check interval at
+ * more than 50 ms (docs/design/api.md, "Request decoding"). One line per check interval at
  * most, naming the worst delay, so a stall is visible in the daemon log without flooding it.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';

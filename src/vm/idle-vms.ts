@@ -13,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import { ConflictError, NotFoundError } from '../errors';
-import { writeFileAtomic } from '../storage/atomic';
+import { writeFileAtomic } from '../util/atomic';
 import { logger } from '../util/log';
 import type { Hypervisor, Vm, VmConfig, VmFactory } from './types';
 

@@ -25,7 +25,7 @@
  * request for `warmWhenQuietMs` and no boot under way. A booted VM goes idle at once, and a
  * request takes a warmed idle VM first, else an unwarmed one. So during a burst of requests no
  * CPU goes to warming (each warming costs more CPU than it saves the container that gets the
- * VM: docs/performance.md, "Where the CPU of a start goes") and no request waits for one, while
+ * VM: docs/performance-log.md, "Where the CPU of a start goes") and no request waits for one, while
  * after a pause the next request gets a warmed VM. A VM asked for directly (empty cache,
  * nothing booting) or claimed by a request waiting for its boot is never warmed. A VM whose
  * warming fails or takes longer than `warmTimeoutMs` is destroyed and replaced. After

@@ -81,7 +81,7 @@ export function isStaticElf(file: string): boolean {
 }
 
 /**
- * Upper disks for rehearsals (block mode: docs/architecture.md). A VM with an upper disk
+ * Upper disks for rehearsals (block mode: docs/design/storage.md). A VM with an upper disk
  * rehearses on one of its own, so that the ext4 mount, its journal and the overlay on it
  * (paths a block-mode container's start and stop take) are translated before a user's
  * container needs them. Each rehearsal gets a fresh file: two guests never share one.

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ts from 'typescript';
 
-/** One import from a file of one folder into another folder: where it is written. */
+/** One import from a file of one folder (or file) into another: where it is written. */
 export interface FolderEdge {
   from: string;
   to: string;
@@ -55,14 +55,27 @@ function resolve(srcDir: string, fromRel: string, spec: string): string {
  * Imports of packages (not starting with `.`) are not ours and are left out.
  */
 export function folderGraph(srcDir: string, label = 'src'): FolderEdge[] {
+  return importGraph(srcDir, folderOf, label);
+}
+
+/**
+ * The file graph of the TypeScript under `srcDir`: one edge per file importing another file of
+ * ours (nodes are paths relative to `srcDir`, `pod/types.ts`), with the import's place.
+ */
+export function fileGraph(srcDir: string, label = 'src'): FolderEdge[] {
+  return importGraph(srcDir, (rel) => rel, label);
+}
+
+/** The import graph of the files under `srcDir`, each file counted as the node `nodeOf` names. */
+function importGraph(srcDir: string, nodeOf: (relToSrc: string) => string, label: string): FolderEdge[] {
   const edges = new Map<string, FolderEdge>();
   for (const rel of tsFiles(srcDir)) {
     const text = fs.readFileSync(path.join(srcDir, rel), 'utf8');
     const info = ts.preProcessFile(text, true, true);
     for (const ref of info.importedFiles) {
       if (!ref.fileName.startsWith('.')) continue;
-      const from = folderOf(rel);
-      const to = folderOf(resolve(srcDir, rel, ref.fileName));
+      const from = nodeOf(rel);
+      const to = nodeOf(resolve(srcDir, rel, ref.fileName));
       if (from === to || to.startsWith('..')) continue;
       const key = `${from}\0${to}`;
       if (edges.has(key)) continue;

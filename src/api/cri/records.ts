@@ -9,6 +9,7 @@ import { CRI_LABEL_PREFIX } from '../../engine/cri';
 import type { PodService } from '../../pod/service';
 import { mainContainer, podPhase, ZERO_TIME, type PodRecord } from '../../pod/types';
 import { rfc3339Nanos } from '../../util/time';
+import type { ContainerMetadata, NamespaceOption, PodSandboxMetadata, StringMap } from './messages';
 
 /** A CRI label key of ours. */
 export const L = {
@@ -25,17 +26,31 @@ export const L = {
   pidMode: `${CRI_LABEL_PREFIX}pid-mode`,
 } as const;
 
-/** A CRI string map (labels, annotations). */
-export type Map = Record<string, string>;
-/** A CRI key-value pair (an environment variable). */
-export interface KeyValue {
-  key: string;
-  value: string;
+/** The CRI's PodSandbox message, as the runtime answers it. */
+export interface PodSandboxView {
+  id: string;
+  metadata: Partial<PodSandboxMetadata>;
+  /** SANDBOX_READY or SANDBOX_NOTREADY. */
+  state: string;
+  created_at: string;
+  labels: StringMap;
+  annotations: StringMap;
+  runtime_handler: string;
 }
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- requests as proto-loader decodes them */
-/** A request or message as proto-loader decodes it. */
-export type Req = any;
+/** The CRI's Container message, as the runtime answers it. */
+export interface ContainerView {
+  id: string;
+  pod_sandbox_id: string;
+  metadata: Partial<ContainerMetadata>;
+  image: { image: string; annotations: StringMap };
+  image_ref: string;
+  /** CONTAINER_CREATED, CONTAINER_RUNNING, CONTAINER_EXITED or CONTAINER_UNKNOWN. */
+  state: string;
+  created_at: string;
+  labels: StringMap;
+  annotations: StringMap;
+}
 
 /** An RFC 3339 time as the CRI's nanoseconds since the epoch ('0' for none). */
 export function nanos(t: string): string {
@@ -52,12 +67,12 @@ export function json<T>(v: string | undefined, dflt: T): T {
 }
 
 /** INVALID_ARGUMENT when a required field is missing. */
-export function need(v: unknown, what: string): void {
+export function need(v: unknown, what: string): asserts v {
   if (!v) throw new InvalidArgumentError(`${what} is required`);
 }
 
 /** The pod name of a CRI object: `k8s_<parts>` with the characters Docker names take. */
-export function podName(parts: Array<string | number>): string {
+export function podName(parts: Array<string | number | undefined>): string {
   return `k8s_${parts.map((p) => String(p).replace(/[^a-zA-Z0-9_.-]/g, '-')).join('_')}`;
 }
 
@@ -67,7 +82,7 @@ export function criKind(r: PodRecord): string | undefined {
 }
 
 /** A namespace mode other than POD/CONTAINER (NODE: the host's), refused for a VM. */
-export function checkNamespaces(opts: Req | null | undefined, what: string): void {
+export function checkNamespaces(opts: NamespaceOption | null | undefined, what: string): void {
   if (!opts) return;
   for (const ns of ['network', 'pid', 'ipc'] as const) {
     if (opts[ns] === 'NODE')
@@ -127,15 +142,15 @@ export class CriPods {
 }
 
 /** A sandbox as the CRI's PodSandbox message. */
-export function sandboxView(r: PodRecord): Req {
+export function sandboxView(r: PodRecord): PodSandboxView {
   const l = r.sandbox.spec.labels;
   return {
     id: r.id,
-    metadata: json(l[L.metadata], {}),
+    metadata: json<Partial<PodSandboxMetadata>>(l[L.metadata], {}),
     state: podPhase(r) === 'running' ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY',
     created_at: nanos(r.created),
-    labels: json<Map>(l[L.labels], {}),
-    annotations: json<Map>(l[L.annotations], {}),
+    labels: json<StringMap>(l[L.labels], {}),
+    annotations: json<StringMap>(l[L.annotations], {}),
     runtime_handler: '',
   };
 }
@@ -150,18 +165,18 @@ export function containerState(r: PodRecord): string {
 }
 
 /** A container as the CRI's Container message. */
-export function containerView(r: PodRecord): Req {
+export function containerView(r: PodRecord): ContainerView {
   const l = r.sandbox.spec.labels;
   const image = l[L.image] ?? mainContainer(r).spec.imageRef;
   return {
     id: r.id,
     pod_sandbox_id: l[L.sandbox],
-    metadata: json(l[L.metadata], {}),
+    metadata: json<Partial<ContainerMetadata>>(l[L.metadata], {}),
     image: { image, annotations: {} },
     image_ref: mainContainer(r).spec.image,
     state: containerState(r),
     created_at: nanos(r.created),
-    labels: json<Map>(l[L.labels], {}),
-    annotations: json<Map>(l[L.annotations], {}),
+    labels: json<StringMap>(l[L.labels], {}),
+    annotations: json<StringMap>(l[L.annotations], {}),
   };
 }

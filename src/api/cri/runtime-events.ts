@@ -22,7 +22,11 @@
  */
 import { ResourceExhaustedError } from '../../errors';
 import type { DaemonEvent, EventBus } from '../../pod/events';
-import { L, type Req } from './records';
+import type { ContainerIdRequest, ListContainersRequest, PodSandboxStatusRequest } from './messages';
+import { L, type ContainerView } from './records';
+
+/** A PodSandboxStatus or ContainerStatus message, passed on to the client as the runtime made it. */
+export type StatusMessage = { id: string } & Record<string, unknown>;
 
 /** How many events may wait for one client before it is dropped (containerd's queue holds 1000). */
 export const CLIENT_BACKLOG_LIMIT = 1000;
@@ -66,9 +70,9 @@ export function criEventOf(e: DaemonEvent): CriEventRef | undefined {
 /** The statuses an event of sandbox `id` carries, read when it is sent. */
 export interface SandboxStatuses {
   /** PodSandboxStatus's `status`; null once the sandbox is gone. */
-  pod_sandbox_status: Req | null;
+  pod_sandbox_status: StatusMessage | null;
   /** ContainerStatus's `status` of each container of the sandbox. */
-  containers_statuses: Req[];
+  containers_statuses: StatusMessage[];
 }
 
 /** Reads a sandbox's statuses (criStatuses over the runtime calls). */
@@ -86,23 +90,24 @@ export interface EventClient {
 
 /** The calls a sandbox's statuses are read with (./runtime.ts CriRuntime). */
 export interface StatusCalls {
-  podSandboxStatus(req: Req): Promise<object>;
-  listContainers(req: Req): object;
-  containerStatus(req: Req): object;
+  podSandboxStatus(req: PodSandboxStatusRequest): Promise<{ status: StatusMessage }>;
+  listContainers(req: ListContainersRequest): { containers: Array<Pick<ContainerView, 'id' | 'pod_sandbox_id'>> };
+  containerStatus(req: ContainerIdRequest): { status: StatusMessage };
 }
 
 /** A StatusReader over the runtime's own PodSandboxStatus, ListContainers and ContainerStatus. */
 export function criStatuses(rt: StatusCalls): StatusReader {
   return async (sandboxId) => {
     const sandbox = await rt
-      .podSandboxStatus({ pod_sandbox_id: sandboxId })
-      .then((r) => (r as Req).status as Req)
+      .podSandboxStatus({ pod_sandbox_id: sandboxId, verbose: false })
+      .then((r) => r.status)
       .catch(() => null);
-    const containers_statuses: Req[] = [];
-    const list = (rt.listContainers({ filter: { pod_sandbox_id: sandboxId } }) as Req).containers as Req[];
+    const containers_statuses: StatusMessage[] = [];
+    const filter = { id: '', state: null, pod_sandbox_id: sandboxId, label_selector: {} };
+    const list = rt.listContainers({ filter }).containers;
     for (const c of list.filter((x) => x.pod_sandbox_id === sandboxId)) {
       try {
-        containers_statuses.push((rt.containerStatus({ container_id: c.id }) as Req).status);
+        containers_statuses.push(rt.containerStatus({ container_id: c.id }).status);
       } catch {
         // Removed between the list and the status: not reported, as containerd skips it.
       }

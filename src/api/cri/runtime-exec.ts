@@ -8,8 +8,9 @@ import { ExecTimeoutError } from './errors';
 import { AttachSession, capturedExecConfig, type OutputSink, type StreamName } from '../../pod/service';
 import { podPhase } from '../../pod/types';
 import { InvalidStreamingRequest } from './streaming';
-import { need, type CriPods, type Req } from './records';
-import type { CriRuntimeDeps, StreamingUrls } from './runtime';
+import type { AttachRequest, ContainerIdRequest, ExecRequest, ExecSyncRequest, PortForwardRequest } from './messages';
+import { need, type CriPods } from './records';
+import type { CriRuntimeDeps, StreamingUrls } from './runtime-deps';
 
 /** RuntimeService's exec, attach, port-forward and log-reopen calls. */
 export class CriExec {
@@ -19,7 +20,7 @@ export class CriExec {
   ) {}
 
   /** ExecSync: the command's output and exit code; a timeout (seconds, 0: none) fails DEADLINE-like. */
-  async execSync(req: Req, signal: AbortSignal): Promise<object> {
+  async execSync(req: ExecSyncRequest, signal: AbortSignal): Promise<object> {
     const r = await this.cri.settled(this.cri.container(req.container_id));
     need(req.cmd?.length, 'cmd');
     if (!this.deps.pods.isRunning(r.id)) throw new InvalidArgumentError(`container ${r.id} is not running`);
@@ -69,7 +70,7 @@ export class CriExec {
   }
 
   /** ReopenContainerLog: the next output opens the CRI log file again. */
-  async reopenContainerLog(req: Req): Promise<object> {
+  async reopenContainerLog(req: ContainerIdRequest): Promise<object> {
     const r = await this.cri.settled(this.cri.container(req.container_id));
     if (!this.deps.pods.isRunning(r.id))
       throw new InvalidArgumentError(`container ${r.id} is not running: its log cannot be reopened`);
@@ -95,7 +96,7 @@ export class CriExec {
   }
 
   /** Exec: a URL where the command runs with the session's streams. */
-  async exec(req: Req): Promise<object> {
+  async exec(req: ExecRequest): Promise<object> {
     const r = await this.cri.settled(this.cri.container(req.container_id));
     need(req.cmd?.length, 'cmd');
     if (!this.deps.pods.isRunning(r.id)) throw new InvalidArgumentError(`container ${r.id} is not running`);
@@ -113,7 +114,7 @@ export class CriExec {
   }
 
   /** Attach: a URL joined to the container's main process. */
-  async attach(req: Req): Promise<object> {
+  async attach(req: AttachRequest): Promise<object> {
     const r = await this.cri.settled(this.cri.container(req.container_id));
     if (!this.deps.pods.isRunning(r.id)) throw new InvalidArgumentError(`container ${r.id} is not running`);
     const s = this.streamingServer('Attach');
@@ -129,7 +130,7 @@ export class CriExec {
   }
 
   /** PortForward: a URL forwarding to the sandbox's ports. */
-  async portForward(req: Req): Promise<object> {
+  async portForward(req: PortForwardRequest): Promise<object> {
     const sb = await this.cri.settled(this.cri.sandbox(req.pod_sandbox_id));
     if (podPhase(sb) !== 'running') throw new InvalidArgumentError(`pod sandbox ${sb.id} is not ready`);
     const s = this.streamingServer('PortForward');

@@ -9,7 +9,8 @@
 import type { PodService } from '../../pod/service';
 import type { PodRecord } from '../../pod/types';
 import { networkUsage, StatsRates, type SandboxCounters } from './stats';
-import { containerView, L, sandboxView, type CriPods, type Map, type Req } from './records';
+import type { ContainerIdRequest, ListContainersRequest, ListPodSandboxRequest, PodSandboxIdRequest } from './messages';
+import { containerView, L, sandboxView, type CriPods } from './records';
 
 /** RuntimeService's stats calls. */
 export class CriStats {
@@ -25,7 +26,7 @@ export class CriStats {
     this.rates.forget(id);
   }
 
-  private async statsOf(r: PodRecord): Promise<Req> {
+  private async statsOf(r: PodRecord): Promise<object> {
     const running = this.deps.pods.isRunning(r.id);
     const sample = running ? await this.deps.pods.sample(r.id).catch(() => undefined) : undefined;
     const rw = await this.deps.pods.sizeRw(r.id).catch(() => 0);
@@ -37,12 +38,12 @@ export class CriStats {
   }
 
   /** ContainerStats: CPU, memory and writable layer of one container. */
-  async containerStats(req: Req): Promise<object> {
+  async containerStats(req: ContainerIdRequest): Promise<object> {
     return { stats: await this.statsOf(await this.cri.settled(this.cri.container(req.container_id))) };
   }
 
   /** ListContainerStats (filters: id, sandbox id, label selector). */
-  async listContainerStats(req: Req): Promise<object> {
+  async listContainerStats(req: ListContainersRequest): Promise<object> {
     const f = req.filter;
     const stats = [];
     for (const r of this.cri.containers()) {
@@ -52,7 +53,7 @@ export class CriStats {
         !(
           (!f.id || v.id.startsWith(f.id)) &&
           (!f.pod_sandbox_id || v.pod_sandbox_id.startsWith(f.pod_sandbox_id)) &&
-          Object.entries((f.label_selector ?? {}) as Map).every(([k, val]) => v.labels[k] === val)
+          Object.entries(f.label_selector ?? {}).every(([k, val]) => v.labels[k] === val)
         )
       )
         continue;
@@ -61,14 +62,14 @@ export class CriStats {
     return { stats };
   }
 
-  private async sandboxStats(s: PodRecord): Promise<Req> {
+  private async sandboxStats(s: PodRecord): Promise<object> {
     const v = sandboxView(s);
     const running = this.deps.pods.isRunning(s.id);
     const sample = running ? await this.deps.pods.sample(s.id).catch(() => undefined) : undefined;
     const containers = [];
     for (const c of this.cri.containers().filter((x) => x.sandbox.spec.labels[L.sandbox] === s.id))
       containers.push(await this.statsOf(c));
-    const usage = this.rates.usage(s.id, sample) as Req;
+    const usage = this.rates.usage(s.id, sample);
     const net = running && this.deps.counters ? await this.deps.counters(s.id).catch(() => undefined) : undefined;
     return {
       attributes: { id: s.id, metadata: v.metadata, labels: v.labels, annotations: v.annotations },
@@ -83,12 +84,12 @@ export class CriStats {
   }
 
   /** PodSandboxStats: the sandbox's infra usage and its containers' stats. */
-  async podSandboxStats(req: Req): Promise<object> {
+  async podSandboxStats(req: PodSandboxIdRequest): Promise<object> {
     return { stats: await this.sandboxStats(this.cri.sandbox(req.pod_sandbox_id)) };
   }
 
   /** ListPodSandboxStats (filters: id, label selector). */
-  async listPodSandboxStats(req: Req): Promise<object> {
+  async listPodSandboxStats(req: ListPodSandboxRequest): Promise<object> {
     const f = req.filter;
     const stats = [];
     for (const s of this.cri.sandboxes()) {
@@ -97,7 +98,7 @@ export class CriStats {
         f &&
         !(
           (!f.id || v.id.startsWith(f.id)) &&
-          Object.entries((f.label_selector ?? {}) as Map).every(([k, val]) => v.labels[k] === val)
+          Object.entries(f.label_selector ?? {}).every(([k, val]) => v.labels[k] === val)
         )
       )
         continue;

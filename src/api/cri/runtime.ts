@@ -14,54 +14,40 @@
  */
 import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../../errors';
-import type { CreationService, CriContainerSecurity } from '../../engine/service';
+import type { CriContainerSecurity } from '../../engine/service';
 import type { CriSeccompRequest } from '../../engine/cri-seccomp';
-import type { PodService } from '../../pod/service';
 import { mainContainer, podPhase, type PodRecord } from '../../pod/types';
-import type { StreamingServer } from './streaming';
-import {
-  checkNamespaces,
-  containerView,
-  CriPods,
-  json,
-  L,
-  nanos,
-  need,
-  podName,
-  sandboxView,
-  type KeyValue,
-  type Map,
-  type Req,
-} from './records';
+import { checkNamespaces, containerView, CriPods, json, L, nanos, need, podName, sandboxView } from './records';
+import type {
+  AttachRequest,
+  ContainerIdRequest,
+  CreateContainerRequest,
+  ExecRequest,
+  ExecSyncRequest,
+  KeyValue,
+  LinuxContainerSecurityContext,
+  ListContainersRequest,
+  ListPodSandboxRequest,
+  Mount,
+  PodSandboxIdRequest,
+  PodSandboxMetadata,
+  PodSandboxStatusRequest,
+  PortForwardRequest,
+  PortMapping,
+  RunPodSandboxRequest,
+  SeccompFields,
+  StopContainerRequest,
+  UpdateContainerResourcesRequest,
+} from './messages';
+import type { CriRuntimeDeps } from './runtime-deps';
+export type { CriRuntimeDeps, SandboxAddress, StreamingUrls } from './runtime-deps';
 import { CriExec } from './runtime-exec';
 import { CriStats } from './runtime-stats';
-import type { SandboxCounters } from './stats';
 
 /** The seccomp fields of a sandbox's or container's security context (engine/cri-seccomp.ts chooses). */
-function criSeccomp(sec: Req | undefined): CriSeccompRequest {
+function criSeccomp(sec: SeccompFields | null | undefined): CriSeccompRequest {
   return { profile: sec?.seccomp ?? null, profilePath: sec?.seccomp_profile_path ?? '', privileged: !!sec?.privileged };
 }
-
-/** The pod's address on the CNI network (the daemon's CniNetworks.get). */
-export type SandboxAddress = (id: string) => Promise<{ ip?: string; additionalIps: string[] } | undefined>;
-
-/** What the runtime calls are built from. */
-export interface CriRuntimeDeps {
-  engine: Pick<CreationService, 'createCriSandbox' | 'createCriContainer'>;
-  pods: PodService;
-  /** The infra image of every sandbox, made local (pulled when missing) before each RunPodSandbox. */
-  sandboxImage(): Promise<string>;
-  address: SandboxAddress;
-  /** A sandbox's CNI interface counters, for PodSandboxStats' network (absent: none reported). */
-  counters?: SandboxCounters;
-  /** Tear down a sandbox's CNI network (idempotent): RemovePodSandbox of one whose VM died unseen. */
-  releaseNetwork(id: string): Promise<void>;
-  /** The streaming server whose URLs Exec, Attach and PortForward answer (absent: UNIMPLEMENTED). */
-  streaming?: () => StreamingUrls | undefined;
-}
-
-/** What the runtime asks of the streaming server (./streaming). */
-export type StreamingUrls = Pick<StreamingServer, 'getExecUrl' | 'getAttachUrl' | 'getPortForwardUrl'>;
 
 /** The CRI runtime calls (see the module comment). */
 export class CriRuntime {
@@ -75,7 +61,7 @@ export class CriRuntime {
     this.stats = new CriStats(deps, this.cri);
   }
 
-  async runPodSandbox(req: Req): Promise<object> {
+  async runPodSandbox(req: RunPodSandboxRequest): Promise<object> {
     const c = req.config;
     need(c?.metadata?.name, 'config.metadata.name');
     const md = c.metadata;
@@ -89,8 +75,8 @@ export class CriRuntime {
       hostname: c.hostname || hostnameOf(md.name),
       pod: { namespace: md.namespace, name: md.name, uid: md.uid },
       portMappings: (c.port_mappings ?? [])
-        .filter((p: Req) => p.host_port > 0)
-        .map((p: Req) => ({
+        .filter((p: PortMapping) => (p.host_port ?? 0) > 0)
+        .map((p: PortMapping) => ({
           hostPort: p.host_port,
           containerPort: p.container_port,
           protocol: String(p.protocol).toLowerCase() as 'tcp' | 'udp' | 'sctp',
@@ -118,7 +104,7 @@ export class CriRuntime {
     return { pod_sandbox_id: r.id };
   }
 
-  async stopPodSandbox(req: Req): Promise<object> {
+  async stopPodSandbox(req: PodSandboxIdRequest): Promise<object> {
     const s = await this.cri.settled(this.cri.sandbox(req.pod_sandbox_id));
     for (const c of this.cri.containers().filter((x) => x.sandbox.spec.labels[L.sandbox] === s.id)) {
       await this.cri.settled(c);
@@ -128,7 +114,7 @@ export class CriRuntime {
     return {};
   }
 
-  async removePodSandbox(req: Req): Promise<object> {
+  async removePodSandbox(req: PodSandboxIdRequest): Promise<object> {
     let s: PodRecord;
     try {
       s = this.cri.sandbox(req.pod_sandbox_id);
@@ -143,7 +129,7 @@ export class CriRuntime {
     return {};
   }
 
-  async podSandboxStatus(req: Req): Promise<object> {
+  async podSandboxStatus(req: PodSandboxStatusRequest) {
     const r = await this.cri.settled(this.cri.sandbox(req.pod_sandbox_id));
     const v = sandboxView(r);
     const addr = v.state === 'SANDBOX_READY' ? await this.deps.address(r.id) : undefined;
@@ -168,7 +154,7 @@ export class CriRuntime {
     };
   }
 
-  listPodSandbox(req: Req): object {
+  listPodSandbox(req: ListPodSandboxRequest): object {
     const f = req.filter;
     const items = this.cri
       .sandboxes()
@@ -178,12 +164,12 @@ export class CriRuntime {
           !f ||
           ((!f.id || v.id.startsWith(f.id)) &&
             (!f.state || v.state === f.state.state) &&
-            Object.entries((f.label_selector ?? {}) as Map).every(([k, val]) => v.labels[k] === val)),
+            Object.entries(f.label_selector ?? {}).every(([k, val]) => v.labels[k] === val)),
       );
     return { items };
   }
 
-  async createContainer(req: Req): Promise<object> {
+  async createContainer(req: CreateContainerRequest): Promise<object> {
     const s = this.cri.sandbox(req.pod_sandbox_id);
     const c = req.config;
     need(c?.metadata?.name, 'config.metadata.name');
@@ -193,11 +179,11 @@ export class CriRuntime {
     // containerd's rule: a privileged container only in a sandbox whose config (sent with the request) is privileged.
     if (sec?.privileged && !req.sandbox_config?.linux?.security_context?.privileged)
       throw new InvalidArgumentError('no privileged container allowed in sandbox');
-    const smd = json<Req>(s.sandbox.spec.labels[L.metadata], {});
+    const smd = json<Partial<PodSandboxMetadata>>(s.sandbox.spec.labels[L.metadata], {});
     const dir = s.sandbox.spec.labels[L.logDirectory] ?? '';
     const logPath = c.log_path && dir ? path.join(dir, c.log_path) : '';
     const res = c.linux?.resources;
-    const mounts = (c.mounts ?? []).map((m: Req) => ({
+    const mounts = (c.mounts ?? []).map((m: Mount) => ({
       containerPath: m.container_path,
       hostPath: m.host_path,
       readonly: !!m.readonly,
@@ -245,7 +231,7 @@ export class CriRuntime {
     return { container_id: r.id };
   }
 
-  async startContainer(req: Req): Promise<object> {
+  async startContainer(req: ContainerIdRequest): Promise<object> {
     const r = this.cri.container(req.container_id);
     const s = this.cri.sandbox(r.sandbox.spec.labels[L.sandbox]);
     if (podPhase(s) !== 'running') throw new InvalidArgumentError(`sandbox ${s.id} of container ${r.id} is not ready`);
@@ -253,13 +239,13 @@ export class CriRuntime {
     return {};
   }
 
-  async stopContainer(req: Req): Promise<object> {
+  async stopContainer(req: StopContainerRequest): Promise<object> {
     const r = await this.cri.settled(this.cri.container(req.container_id));
     if (this.deps.pods.isRunning(r.id)) await this.deps.pods.stop(r.id, Math.max(0, Number(req.timeout) || 0));
     return {};
   }
 
-  async removeContainer(req: Req): Promise<object> {
+  async removeContainer(req: ContainerIdRequest): Promise<object> {
     let r: PodRecord;
     try {
       r = this.cri.container(req.container_id);
@@ -272,7 +258,7 @@ export class CriRuntime {
     return {};
   }
 
-  listContainers(req: Req): object {
+  listContainers(req: ListContainersRequest) {
     const f = req.filter;
     const containers = this.cri
       .containers()
@@ -283,12 +269,12 @@ export class CriRuntime {
           ((!f.id || v.id.startsWith(f.id)) &&
             (!f.state || v.state === f.state.state) &&
             (!f.pod_sandbox_id || v.pod_sandbox_id.startsWith(f.pod_sandbox_id)) &&
-            Object.entries((f.label_selector ?? {}) as Map).every(([k, val]) => v.labels[k] === val)),
+            Object.entries(f.label_selector ?? {}).every(([k, val]) => v.labels[k] === val)),
       );
     return { containers };
   }
 
-  containerStatus(req: Req): object {
+  containerStatus(req: ContainerIdRequest) {
     const r = this.cri.container(req.container_id);
     const v = containerView(r);
     const st = mainContainer(r).state;
@@ -328,52 +314,52 @@ export class CriRuntime {
   }
 
   /** ExecSync (./runtime-exec.ts). */
-  execSync(req: Req, signal: AbortSignal): Promise<object> {
+  execSync(req: ExecSyncRequest, signal: AbortSignal): Promise<object> {
     return this.execs.execSync(req, signal);
   }
 
   /** ReopenContainerLog (./runtime-exec.ts). */
-  reopenContainerLog(req: Req): Promise<object> {
+  reopenContainerLog(req: ContainerIdRequest): Promise<object> {
     return this.execs.reopenContainerLog(req);
   }
 
   /** Exec (./runtime-exec.ts). */
-  exec(req: Req): Promise<object> {
+  exec(req: ExecRequest): Promise<object> {
     return this.execs.exec(req);
   }
 
   /** Attach (./runtime-exec.ts). */
-  attach(req: Req): Promise<object> {
+  attach(req: AttachRequest): Promise<object> {
     return this.execs.attach(req);
   }
 
   /** PortForward (./runtime-exec.ts). */
-  portForward(req: Req): Promise<object> {
+  portForward(req: PortForwardRequest): Promise<object> {
     return this.execs.portForward(req);
   }
 
   /** ContainerStats (./runtime-stats.ts). */
-  containerStats(req: Req): Promise<object> {
+  containerStats(req: ContainerIdRequest): Promise<object> {
     return this.stats.containerStats(req);
   }
 
   /** ListContainerStats (./runtime-stats.ts). */
-  listContainerStats(req: Req): Promise<object> {
+  listContainerStats(req: ListContainersRequest): Promise<object> {
     return this.stats.listContainerStats(req);
   }
 
   /** PodSandboxStats (./runtime-stats.ts). */
-  podSandboxStats(req: Req): Promise<object> {
+  podSandboxStats(req: PodSandboxIdRequest): Promise<object> {
     return this.stats.podSandboxStats(req);
   }
 
   /** ListPodSandboxStats (./runtime-stats.ts). */
-  listPodSandboxStats(req: Req): Promise<object> {
+  listPodSandboxStats(req: ListPodSandboxRequest): Promise<object> {
     return this.stats.listPodSandboxStats(req);
   }
 
   /** UpdateContainerResources: the container's memory and CPU limits, live while it runs. */
-  async updateContainerResources(req: Req): Promise<object> {
+  async updateContainerResources(req: UpdateContainerResourcesRequest): Promise<object> {
     const r = this.cri.container(req.container_id);
     const res = req.linux;
     if (!res) return {};
@@ -410,7 +396,7 @@ export function hostnameOf(podName: string): string {
 }
 
 /** A container's linux.security_context as the creation service takes it. */
-function securityOf(sec: Req): CriContainerSecurity {
+function securityOf(sec: LinuxContainerSecurityContext): CriContainerSecurity {
   return {
     privileged: !!sec.privileged,
     addCapabilities: sec.capabilities?.add_capabilities ?? [],

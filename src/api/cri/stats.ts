@@ -35,8 +35,20 @@ export function networkUsage(ifName: string, c: LinkCounters, now = Date.now()):
 }
 
 /** A UInt64Value. */
-function u64(n: number): { value: string } {
+function u64(n: number): UInt64Value {
   return { value: String(Math.max(0, Math.round(n))) };
+}
+
+/** A UInt64Value message. */
+export interface UInt64Value {
+  value: string;
+}
+
+/** The CpuUsage, MemoryUsage and (for a container) FilesystemUsage messages of one pod's sample. */
+export interface Usage {
+  cpu: { timestamp: string; usage_core_nano_seconds: UInt64Value; usage_nano_cores: UInt64Value };
+  memory: { timestamp: string; working_set_bytes: UInt64Value; usage_bytes: UInt64Value; available_bytes: UInt64Value };
+  writable_layer?: { timestamp: string; fs_id: { mountpoint: string }; used_bytes: UInt64Value };
 }
 
 /** CpuUsage and MemoryUsage (and the writable layer) of one container, from its samples. */
@@ -49,7 +61,7 @@ export class StatsRates {
   }
 
   /** The usage messages of `id` from `sample` (undefined: not running, zeros). */
-  usage(id: string, sample: GuestSample | undefined, writableBytes?: number): object {
+  usage(id: string, sample: GuestSample | undefined, writableBytes?: number): Usage {
     const now = sample?.readAt ?? Date.now();
     const ts = (BigInt(now) * 1_000_000n).toString();
     let nanoCores = 0;

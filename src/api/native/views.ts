@@ -49,6 +49,14 @@ export function podView(r: PodRecord): NativePodView {
   };
 }
 
+/**
+ * The pod layer's PodVmView and the wire's NativeVmView are one shape, declared twice on
+ * purpose: wire.ts imports nothing (the CLI reads it, and must not load the daemon's code) and
+ * the pod layer imports no front end. This fails to compile when the two drift apart.
+ */
+type SameShape<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+export const VM_VIEWS_AGREE: SameShape<PodVmView, NativeVmView> = true;
+
 /** A VM as the native API shows it. */
 export function vmView(v: PodVmView): NativeVmView {
   return {

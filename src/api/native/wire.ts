@@ -54,7 +54,7 @@ export interface NativePodView {
   containers: NativeContainerView[];
 }
 
-/** A VM (GET /v1/vms; POST /v1/vms answers one). */
+/** A VM (GET /v1/vms; POST /v1/vms answers one); the pod layer's PodVmView, which views.ts checks it against. */
 export interface NativeVmView {
   id: string;
   /** Idle (no pod) or Associated (a pod runs on it). */

@@ -90,159 +90,159 @@ function cacheSources(images: NonNullable<ApiServices['images']>, names: string[
 export function register(router: Router, services: ApiServices): void {
   let cache: BuildCache | undefined;
   const cacheOf = () => (cache ??= new BuildCache(path.join(services.system.dataRoot, 'build-cache.json')));
+  router.post('/build', build(services, cacheOf));
+  router.post('/build/prune', buildPrune(services, cacheOf));
+}
 
-  router.post(
-    '/build',
-    typed('POST /build', async ({ query }, req, res) => {
-      const c = svc(services, 'containers');
-      const images = svc(services, 'images');
-      if (query.version === '2')
-        throw new InvalidArgumentError(
-          'BuildKit is not supported by podvisor: build with DOCKER_BUILDKIT=0 (the classic builder)',
-        );
-      if (query.remote)
-        throw new InvalidArgumentError(
-          'remote build contexts are not supported by podvisor; send the context as the request body',
-        );
-      for (const t of query.t) {
-        const r = parseTagged(t);
-        if (r.digest !== undefined) throw new InvalidArgumentError(`invalid reference format: ${t}`);
-      }
-      let platform: ReturnType<typeof parsePlatform> | undefined;
-      try {
-        if (query.squash && !services.system.experimental)
-          throw new InvalidArgumentError('squash is only supported with experimental mode');
-        platform = query.platform ? parsePlatform(query.platform) : undefined;
-        if (platform && platform.os !== 'linux')
-          throw new InvalidArgumentError(`"${platform.os}": operating system is not supported`);
-      } catch (err) {
-        // Read the context away first: an answer sent while the client still uploads makes it
-        // see a broken pipe instead of this message (dockerd's server discards the body too).
-        req.resume();
-        await new Promise<void>((resolve) => req.once('end', resolve).once('close', resolve));
+/** POST /build. */
+function build(services: ApiServices, cacheOf: () => BuildCache) {
+  return typed('POST /build', async ({ query }, req, res) => {
+    const c = svc(services, 'containers');
+    const images = svc(services, 'images');
+    if (query.version === '2')
+      throw new InvalidArgumentError(
+        'BuildKit is not supported by podvisor: build with DOCKER_BUILDKIT=0 (the classic builder)',
+      );
+    if (query.remote)
+      throw new InvalidArgumentError(
+        'remote build contexts are not supported by podvisor; send the context as the request body',
+      );
+    for (const t of query.t) {
+      const r = parseTagged(t);
+      if (r.digest !== undefined) throw new InvalidArgumentError(`invalid reference format: ${t}`);
+    }
+    let platform: ReturnType<typeof parsePlatform> | undefined;
+    try {
+      if (query.squash && !services.system.experimental)
+        throw new InvalidArgumentError('squash is only supported with experimental mode');
+      platform = query.platform ? parsePlatform(query.platform) : undefined;
+      if (platform && platform.os !== 'linux')
+        throw new InvalidArgumentError(`"${platform.os}": operating system is not supported`);
+    } catch (err) {
+      // Read the context away first: an answer sent while the client still uploads makes it
+      // see a broken pipe instead of this message (dockerd's server discards the body too).
+      req.resume();
+      await new Promise<void>((resolve) => req.once('end', resolve).once('close', resolve));
+      throw err;
+    }
+    const hostConfig: StepHostConfig = {
+      ...(query.networkmode ? { NetworkMode: query.networkmode } : {}),
+      ...(query.extrahosts.length ? { ExtraHosts: query.extrahosts.flatMap((h) => h.split(',')).filter(Boolean) } : {}),
+      ...(query.cpusetcpus ? { CpusetCpus: query.cpusetcpus } : {}),
+      ...(query.memory ? { Memory: query.memory } : {}),
+      ...(query.shmsize ? { ShmSize: query.shmsize } : {}),
+    };
+    const buildArgs = jsonParam<string | null>(query.buildargs, 'buildargs');
+    const labels = jsonParam<string>(query.labels, 'labels');
+    const cacheFrom = cacheFromParam(query.cachefrom);
+    const tmp = path.join(services.system.dataRoot, 'build-tmp');
+    // The context is read through a pipe (flowing mode), so the transport's guard against a
+    // body that stops arriving (limits.ts closeUnreadBodies) sees it; an async iterator over
+    // the request would not, and a stalled chunked body held the request forever.
+    const body = new PassThrough();
+    req
+      .once('error', (e) => body.destroy(e))
+      .once('aborted', () =>
+        body.destroy(new InvalidArgumentError('the client closed the request before the build context was read')),
+      );
+    // Whoever reads the body listens while reading; after that (or before), a client that
+    // hangs up must not leave an unhandled 'error' that ends the daemon.
+    body.on('error', () => undefined);
+    req.pipe(body);
+    const context = await openContext(body, tmp, query.dockerfile);
+    // The stream opens with the first message: a failure before it (a Dockerfile that does
+    // not parse, a missing base image) is an HTTP error, as dockerd answers it.
+    let stream: { gone: boolean } | undefined;
+    // A client that hangs up before the end cancels the build, as dockerd's request context.
+    const cancel = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) cancel.abort();
+    });
+    const emit = (m: BuildMessage) => {
+      stream ??= openStream(res, 'application/json');
+      if (!stream.gone) res.write(goJson(m) + '\r\n');
+    };
+    try {
+      const df = parseDockerfile(context.dockerfile);
+      const backend = new PodBuildBackend(
+        images,
+        c,
+        tmp,
+        services.system.version,
+        registryConfig(req.get('X-Registry-Config')),
+        hostConfig,
+        platform,
+      );
+      const builder = new Builder(
+        backend,
+        cacheOf(),
+        context.dir,
+        {
+          tags: query.t,
+          quiet: query.q,
+          noCache: query.nocache,
+          ...(cacheFrom.length ? { cacheSources: cacheSources(images, cacheFrom) } : {}),
+          signal: cancel.signal,
+          rm: query.rm,
+          forceRm: query.forcerm,
+          pull: query.pull,
+          buildArgs,
+          labels,
+          ...(query.target ? { target: query.target } : {}),
+          ...(query.squash ? { squash: true } : {}),
+        },
+        emit,
+      );
+      await builder.build(df);
+    } catch (err) {
+      if (!stream) {
+        await context.dispose();
         throw err;
       }
-      const hostConfig: StepHostConfig = {
-        ...(query.networkmode ? { NetworkMode: query.networkmode } : {}),
-        ...(query.extrahosts.length
-          ? { ExtraHosts: query.extrahosts.flatMap((h) => h.split(',')).filter(Boolean) }
-          : {}),
-        ...(query.cpusetcpus ? { CpusetCpus: query.cpusetcpus } : {}),
-        ...(query.memory ? { Memory: query.memory } : {}),
-        ...(query.shmsize ? { ShmSize: query.shmsize } : {}),
-      };
-      const buildArgs = jsonParam<string | null>(query.buildargs, 'buildargs');
-      const labels = jsonParam<string>(query.labels, 'labels');
-      const cacheFrom = cacheFromParam(query.cachefrom);
-      const tmp = path.join(services.system.dataRoot, 'build-tmp');
-      // The context is read through a pipe (flowing mode), so the transport's guard against a
-      // body that stops arriving (limits.ts closeUnreadBodies) sees it; an async iterator over
-      // the request would not, and a stalled chunked body held the request forever.
-      const body = new PassThrough();
-      req
-        .once('error', (e) => body.destroy(e))
-        .once('aborted', () =>
-          body.destroy(new InvalidArgumentError('the client closed the request before the build context was read')),
-        );
-      // Whoever reads the body listens while reading; after that (or before), a client that
-      // hangs up must not leave an unhandled 'error' that ends the daemon.
-      body.on('error', () => undefined);
-      req.pipe(body);
-      const context = await openContext(body, tmp, query.dockerfile);
-      // The stream opens with the first message: a failure before it (a Dockerfile that does
-      // not parse, a missing base image) is an HTTP error, as dockerd answers it.
-      let stream: { gone: boolean } | undefined;
-      // A client that hangs up before the end cancels the build, as dockerd's request context.
-      const cancel = new AbortController();
-      res.once('close', () => {
-        if (!res.writableFinished) cancel.abort();
-      });
-      const emit = (m: BuildMessage) => {
-        stream ??= openStream(res, 'application/json');
-        if (!stream.gone) res.write(goJson(m) + '\r\n');
-      };
-      try {
-        const df = parseDockerfile(context.dockerfile);
-        const backend = new PodBuildBackend(
-          images,
-          c,
-          tmp,
-          services.system.version,
-          registryConfig(req.get('X-Registry-Config')),
-          hostConfig,
-          platform,
-        );
-        const builder = new Builder(
-          backend,
-          cacheOf(),
-          context.dir,
-          {
-            tags: query.t,
-            quiet: query.q,
-            noCache: query.nocache,
-            ...(cacheFrom.length ? { cacheSources: cacheSources(images, cacheFrom) } : {}),
-            signal: cancel.signal,
-            rm: query.rm,
-            forceRm: query.forcerm,
-            pull: query.pull,
-            buildArgs,
-            labels,
-            ...(query.target ? { target: query.target } : {}),
-            ...(query.squash ? { squash: true } : {}),
-          },
-          emit,
-        );
-        await builder.build(df);
-      } catch (err) {
-        if (!stream) {
-          await context.dispose();
-          throw err;
-        }
-        const message =
-          err instanceof BuildError
-            ? err.message
-            : (dockerMessage(err) ?? (err instanceof Error ? err.message : String(err)));
-        const detail: Record<string, unknown> =
-          err instanceof BuildError && err.code !== undefined ? { code: err.code, message } : { message };
-        emit({ errorDetail: detail, error: message } as unknown as BuildMessage);
-      }
-      await context.dispose();
-      res.end();
-    }),
-  );
+      const message =
+        err instanceof BuildError
+          ? err.message
+          : (dockerMessage(err) ?? (err instanceof Error ? err.message : String(err)));
+      const detail: Record<string, unknown> =
+        err instanceof BuildError && err.code !== undefined ? { code: err.code, message } : { message };
+      emit({ errorDetail: detail, error: message } as unknown as BuildMessage);
+    }
+    await context.dispose();
+    res.end();
+  });
+}
 
-  router.post(
-    '/build/prune',
-    typed('POST /build/prune', async (_input, _req, res) => {
-      const images = svc(services, 'images');
-      const ids = await cacheOf().clear();
-      let reclaimed = 0;
-      const deleted: string[] = [];
-      // Step images form chains (each the parent of the next): a pass deletes those without
-      // children, which frees their parents for the next pass.
-      let left = ids;
-      for (let progress = true; progress && left.length; ) {
-        progress = false;
-        const next: string[] = [];
-        for (const id of left) {
-          const img = images.store.byId(id);
-          if (!img || img.repoTags.length || img.repoDigests.length || images.store.usersOf(id).length) continue;
-          if (images.store.children(id).length) {
-            next.push(id);
-            continue;
-          }
-          try {
-            await images.store.remove(id.slice('sha256:'.length));
-            deleted.push(id);
-            reclaimed += img.size;
-            progress = true;
-          } catch {
-            // In use meanwhile: kept.
-          }
+/** POST /build/prune. */
+function buildPrune(services: ApiServices, cacheOf: () => BuildCache) {
+  return typed('POST /build/prune', async (_input, _req, res) => {
+    const images = svc(services, 'images');
+    const ids = await cacheOf().clear();
+    let reclaimed = 0;
+    const deleted: string[] = [];
+    // Step images form chains (each the parent of the next): a pass deletes those without
+    // children, which frees their parents for the next pass.
+    let left = ids;
+    for (let progress = true; progress && left.length; ) {
+      progress = false;
+      const next: string[] = [];
+      for (const id of left) {
+        const img = images.store.byId(id);
+        if (!img || img.repoTags.length || img.repoDigests.length || images.store.usersOf(id).length) continue;
+        if (images.store.children(id).length) {
+          next.push(id);
+          continue;
         }
-        left = next;
+        try {
+          await images.store.remove(id.slice('sha256:'.length));
+          deleted.push(id);
+          reclaimed += img.size;
+          progress = true;
+        } catch {
+          // In use meanwhile: kept.
+        }
       }
-      sendJson(res, 200, { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
-    }),
-  );
+      left = next;
+    }
+    sendJson(res, 200, { CachesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
+  });
 }

@@ -18,14 +18,6 @@ import { parseRfc3339 } from '../../util/time';
 import type { NetworkManager } from '../../net/manager';
 import type { NetworkRecord } from '../../net/types';
 
-/** What the network routes use (absent: the routes answer 500 "networks are not available"). */
-export interface NetworkServices {
-  /** The manager once the host is set up; undefined when the host could not be. */
-  manager: Promise<NetworkManager | undefined>;
-  /** Container names by id, for a network's Containers (optional). */
-  containerName?(id: string): string | undefined;
-}
-
 /** dockerd's inspect JSON of one network. */
 export function networkJson(n: NetworkRecord, containers = true): Record<string, unknown> {
   const eps: Record<string, unknown> = {};

@@ -9,8 +9,8 @@ import type { PodService } from '../../pod/service';
 import type { CreationService } from '../../engine/service';
 import type { EventBus } from '../../pod/events';
 import type { PodVmSize } from '../../translate/resources';
-import type { NetworkServices } from './networks';
-import type { VolumeServices } from './volumes';
+import type { NetworkManager } from '../../net/manager';
+import type { VolumeStore } from '../../storage/volumes';
 import type { ContainerArchive } from '../../storage/archive/service';
 
 export interface ApiServices {
@@ -60,4 +60,21 @@ export interface SystemFacts {
   logDriver?: string;
   /** dockerd's experimental mode (--experimental): shown by the API, and build's squash served. */
   experimental?: boolean;
+}
+
+/** What the network routes use (absent: the routes answer 500 "networks are not available"). */
+export interface NetworkServices {
+  /** The manager once the host is set up; undefined when the host could not be. */
+  manager: Promise<NetworkManager | undefined>;
+  /** Container names by id, for a network's Containers (optional). */
+  containerName?(id: string): string | undefined;
+}
+
+/** What the volume routes use (absent: they answer 500 "volumes are not available"). */
+export interface VolumeServices {
+  store: VolumeStore;
+  /** The pods, to tell which volumes are in use (none when absent). */
+  pods?: PodService;
+  /** Where create and destroy events go (optional). */
+  events?: EventBus;
 }

@@ -93,201 +93,209 @@ function osRelease(): { name: string; version: string } {
   }
 }
 
-/** Register the system routes. */
+/** Register the system routes: one named handler per route, below. */
 export function register(router: Router, services: ApiServices): void {
-  router.get(
-    '/_ping',
-    typed('GET /_ping', (_input, _req, res) => {
-      res.set(pingHeaders()).type('text/plain').send('OK');
-    }),
-  );
-  router.head(
-    '/_ping',
-    typed('HEAD /_ping', (_input, _req, res) => {
-      res.set(pingHeaders()).type('text/plain').set('Content-Length', '0').end();
-    }),
-  );
+  router.get('/_ping', ping());
+  router.head('/_ping', pingHead());
+  router.get('/version', version(services));
+  router.get('/info', info(services));
+  router.get('/events', events(services));
+  router.get('/system/df', systemDf(services));
+}
 
-  router.get(
-    '/version',
-    typed('GET /version', (_input, _req, res) => {
-      const v = services.system.version;
-      const details = {
-        ApiVersion: API_VERSION,
-        Arch: 'amd64',
-        BuildTime: '',
-        Experimental: services.system.experimental ? 'true' : 'false',
-        GitCommit: '',
-        GoVersion: `node${process.versions.node}`,
-        KernelVersion: os.release(),
-        MinAPIVersion: MIN_API_VERSION,
-        Os: 'linux',
-      };
-      sendJson(res, 200, {
-        Platform: { Name: 'podvisor' },
-        Components: [
-          { Name: 'Engine', Version: v, Details: details },
-          { Name: 'podvisor-vm', Version: v, Details: { Accel: services.system.accel } },
-        ],
-        Version: v,
-        ApiVersion: API_VERSION,
-        MinAPIVersion: MIN_API_VERSION,
-        GitCommit: '',
-        GoVersion: details.GoVersion,
-        Os: 'linux',
-        Arch: 'amd64',
-        KernelVersion: os.release(),
-        BuildTime: '',
-        // dockerd leaves it out unless it runs in experimental mode.
-        ...(services.system.experimental ? { Experimental: true } : {}),
-      });
-    }),
-  );
+/** GET /_ping. */
+function ping() {
+  return typed('GET /_ping', (_input, _req, res) => {
+    res.set(pingHeaders()).type('text/plain').send('OK');
+  });
+}
 
-  router.get(
-    '/info',
-    typed('GET /info', (_input, _req, res) => {
-      const counts = services.containers?.pods.counts() ?? { total: 0, running: 0, paused: 0, stopped: 0 };
-      const rel = osRelease();
-      const images = services.images?.store.list().length ?? 0;
-      sendJson(res, 200, {
-        ID: services.system.id ?? '',
-        Containers: counts.total,
-        ContainersRunning: counts.running,
-        ContainersPaused: counts.paused,
-        ContainersStopped: counts.stopped,
-        Images: images,
-        Driver: 'overlay2',
-        DriverStatus: [
-          ['Backing Filesystem', 'extfs'],
-          ['Supports d_type', 'true'],
-          ['Native Overlay Diff', 'true'],
-        ],
-        // The drivers served: without network services only --network none works, without volume services no volume.
-        Plugins: {
-          Volume: services.volumes ? ['local'] : [],
-          Network: services.networks ? [...NETWORK_DRIVERS] : ['null'],
-          Authorization: null,
-          Log: listedLogDrivers(),
-        },
-        MemoryLimit: true,
-        SwapLimit: false,
-        KernelMemory: false,
-        KernelMemoryTCP: false,
-        CpuCfsPeriod: false,
-        CpuCfsQuota: false,
-        CPUShares: false,
-        CPUSet: false,
-        PidsLimit: false,
-        IPv4Forwarding: true,
-        BridgeNfIptables: false,
-        BridgeNfIp6tables: false,
-        Debug: false,
-        NFd: 0,
-        OomKillDisable: false,
-        NGoroutines: 0,
-        SystemTime: new Date().toISOString(),
-        LoggingDriver: services.system.logDriver ?? 'json-file',
-        CgroupDriver: 'none',
-        CgroupVersion: '',
-        NEventsListener: services.containers?.events.listenerCount ?? 0,
-        KernelVersion: os.release(),
-        OperatingSystem: rel.name,
-        OSVersion: rel.version,
-        OSType: 'linux',
-        Architecture: os.arch() === 'x64' ? 'x86_64' : os.arch(),
-        IndexServerAddress: 'https://index.docker.io/v1/',
-        RegistryConfig: {
-          AllowNondistributableArtifactsCIDRs: [],
-          AllowNondistributableArtifactsHostnames: [],
-          InsecureRegistryCIDRs: ['127.0.0.0/8'],
-          IndexConfigs: { 'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true } },
-          Mirrors: [],
-        },
-        NCPU: os.cpus().length,
-        MemTotal: os.totalmem(),
-        GenericResources: null,
-        DockerRootDir: services.system.dataRoot,
-        HttpProxy: '',
-        HttpsProxy: '',
-        NoProxy: '',
-        Name: os.hostname(),
-        Labels: [],
-        ExperimentalBuild: !!services.system.experimental,
-        ServerVersion: services.system.version,
-        // The one runtime, under dockerd's default name (see docs/limitations.md).
-        Runtimes: { runc: { path: 'podvisord' } },
-        DefaultRuntime: 'runc',
-        Swarm: {
-          NodeID: '',
-          NodeAddr: '',
-          LocalNodeState: 'inactive',
-          ControlAvailable: false,
-          Error: '',
-          RemoteManagers: null,
-        },
-        LiveRestoreEnabled: true,
-        Isolation: '',
-        InitBinary: 'docker-init',
-        ContainerdCommit: { ID: '', Expected: '' },
-        RuncCommit: { ID: '', Expected: '' },
-        InitCommit: { ID: '', Expected: '' },
-        SecurityOptions: SECURITY_OPTIONS,
-        Warnings:
-          services.system.accel === 'tcg'
-            ? ['WARNING: VMs run under TCG software emulation (KVM is not usable here)']
-            : null,
-      });
-    }),
-  );
+/** HEAD /_ping. */
+function pingHead() {
+  return typed('HEAD /_ping', (_input, _req, res) => {
+    res.set(pingHeaders()).type('text/plain').set('Content-Length', '0').end();
+  });
+}
 
-  router.get(
-    '/events',
-    typed('GET /events', async ({ query }, _req, res) => {
-      const c = services.containers;
-      const filters = query.filters;
-      const since = timeArgNanos(query.since, 'since');
-      const until = timeArgNanos(query.until, 'until');
-      openStream(res, 'application/json');
-      if (!c) {
-        res.end();
-        return;
-      }
-      const send = (e: DaemonEvent) => {
-        if (eventMatches(e, filters)) res.write(eventLine(e));
-      };
-      const queue: DaemonEvent[] = [];
-      let live = false;
-      const unsubscribe = c.events.subscribe((e) => {
-        if (!live) queue.push(e);
-        else if (until !== undefined && e.timeNano > until) finish();
-        else send(e);
-      });
-      let timer: NodeJS.Timeout | undefined;
-      const finish = () => {
-        unsubscribe();
-        if (timer) clearTimeout(timer);
-        if (!res.writableEnded) res.end();
-      };
-      res.on('close', finish);
-      if (since !== undefined) {
-        for (const e of c.events.past(since, until)) if (!queue.includes(e)) send(e);
-      }
-      for (const e of queue) if (until === undefined || e.timeNano <= until) send(e);
-      live = true;
-      if (until !== undefined) {
-        const nowNano = BigInt(Date.now()) * 1000000n;
-        if (until <= nowNano) finish();
-        // Clamped to what a timer holds (a far `until` would overflow and fire at once).
-        else timer = setTimeout(finish, Math.min(Number((until - nowNano) / 1000000n), MAX_TIMER_MS));
-      }
-    }),
-  );
+/** GET /version. */
+function version(services: ApiServices) {
+  return typed('GET /version', (_input, _req, res) => {
+    const v = services.system.version;
+    const details = {
+      ApiVersion: API_VERSION,
+      Arch: 'amd64',
+      BuildTime: '',
+      Experimental: services.system.experimental ? 'true' : 'false',
+      GitCommit: '',
+      GoVersion: `node${process.versions.node}`,
+      KernelVersion: os.release(),
+      MinAPIVersion: MIN_API_VERSION,
+      Os: 'linux',
+    };
+    sendJson(res, 200, {
+      Platform: { Name: 'podvisor' },
+      Components: [
+        { Name: 'Engine', Version: v, Details: details },
+        { Name: 'podvisor-vm', Version: v, Details: { Accel: services.system.accel } },
+      ],
+      Version: v,
+      ApiVersion: API_VERSION,
+      MinAPIVersion: MIN_API_VERSION,
+      GitCommit: '',
+      GoVersion: details.GoVersion,
+      Os: 'linux',
+      Arch: 'amd64',
+      KernelVersion: os.release(),
+      BuildTime: '',
+      // dockerd leaves it out unless it runs in experimental mode.
+      ...(services.system.experimental ? { Experimental: true } : {}),
+    });
+  });
+}
 
-  router.get(
-    '/system/df',
-    typed('GET /system/df', async (_input, _req, res) => {
-      sendJson(res, 200, await diskUsage(services));
-    }),
-  );
+/** GET /info. */
+function info(services: ApiServices) {
+  return typed('GET /info', (_input, _req, res) => {
+    const counts = services.containers?.pods.counts() ?? { total: 0, running: 0, paused: 0, stopped: 0 };
+    const rel = osRelease();
+    const images = services.images?.store.list().length ?? 0;
+    sendJson(res, 200, {
+      ID: services.system.id ?? '',
+      Containers: counts.total,
+      ContainersRunning: counts.running,
+      ContainersPaused: counts.paused,
+      ContainersStopped: counts.stopped,
+      Images: images,
+      Driver: 'overlay2',
+      DriverStatus: [
+        ['Backing Filesystem', 'extfs'],
+        ['Supports d_type', 'true'],
+        ['Native Overlay Diff', 'true'],
+      ],
+      // The drivers served: without network services only --network none works, without volume services no volume.
+      Plugins: {
+        Volume: services.volumes ? ['local'] : [],
+        Network: services.networks ? [...NETWORK_DRIVERS] : ['null'],
+        Authorization: null,
+        Log: listedLogDrivers(),
+      },
+      MemoryLimit: true,
+      SwapLimit: false,
+      KernelMemory: false,
+      KernelMemoryTCP: false,
+      CpuCfsPeriod: false,
+      CpuCfsQuota: false,
+      CPUShares: false,
+      CPUSet: false,
+      PidsLimit: false,
+      IPv4Forwarding: true,
+      BridgeNfIptables: false,
+      BridgeNfIp6tables: false,
+      Debug: false,
+      NFd: 0,
+      OomKillDisable: false,
+      NGoroutines: 0,
+      SystemTime: new Date().toISOString(),
+      LoggingDriver: services.system.logDriver ?? 'json-file',
+      CgroupDriver: 'none',
+      CgroupVersion: '',
+      NEventsListener: services.containers?.events.listenerCount ?? 0,
+      KernelVersion: os.release(),
+      OperatingSystem: rel.name,
+      OSVersion: rel.version,
+      OSType: 'linux',
+      Architecture: os.arch() === 'x64' ? 'x86_64' : os.arch(),
+      IndexServerAddress: 'https://index.docker.io/v1/',
+      RegistryConfig: {
+        AllowNondistributableArtifactsCIDRs: [],
+        AllowNondistributableArtifactsHostnames: [],
+        InsecureRegistryCIDRs: ['127.0.0.0/8'],
+        IndexConfigs: { 'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true } },
+        Mirrors: [],
+      },
+      NCPU: os.cpus().length,
+      MemTotal: os.totalmem(),
+      GenericResources: null,
+      DockerRootDir: services.system.dataRoot,
+      HttpProxy: '',
+      HttpsProxy: '',
+      NoProxy: '',
+      Name: os.hostname(),
+      Labels: [],
+      ExperimentalBuild: !!services.system.experimental,
+      ServerVersion: services.system.version,
+      // The one runtime, under dockerd's default name (see docs/limitations.md).
+      Runtimes: { runc: { path: 'podvisord' } },
+      DefaultRuntime: 'runc',
+      Swarm: {
+        NodeID: '',
+        NodeAddr: '',
+        LocalNodeState: 'inactive',
+        ControlAvailable: false,
+        Error: '',
+        RemoteManagers: null,
+      },
+      LiveRestoreEnabled: true,
+      Isolation: '',
+      InitBinary: 'docker-init',
+      ContainerdCommit: { ID: '', Expected: '' },
+      RuncCommit: { ID: '', Expected: '' },
+      InitCommit: { ID: '', Expected: '' },
+      SecurityOptions: SECURITY_OPTIONS,
+      Warnings:
+        services.system.accel === 'tcg'
+          ? ['WARNING: VMs run under TCG software emulation (KVM is not usable here)']
+          : null,
+    });
+  });
+}
+
+/** GET /events. */
+function events(services: ApiServices) {
+  return typed('GET /events', async ({ query }, _req, res) => {
+    const c = services.containers;
+    const filters = query.filters;
+    const since = timeArgNanos(query.since, 'since');
+    const until = timeArgNanos(query.until, 'until');
+    openStream(res, 'application/json');
+    if (!c) {
+      res.end();
+      return;
+    }
+    const send = (e: DaemonEvent) => {
+      if (eventMatches(e, filters)) res.write(eventLine(e));
+    };
+    const queue: DaemonEvent[] = [];
+    let live = false;
+    const unsubscribe = c.events.subscribe((e) => {
+      if (!live) queue.push(e);
+      else if (until !== undefined && e.timeNano > until) finish();
+      else send(e);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const finish = () => {
+      unsubscribe();
+      if (timer) clearTimeout(timer);
+      if (!res.writableEnded) res.end();
+    };
+    res.on('close', finish);
+    if (since !== undefined) {
+      for (const e of c.events.past(since, until)) if (!queue.includes(e)) send(e);
+    }
+    for (const e of queue) if (until === undefined || e.timeNano <= until) send(e);
+    live = true;
+    if (until !== undefined) {
+      const nowNano = BigInt(Date.now()) * 1000000n;
+      if (until <= nowNano) finish();
+      // Clamped to what a timer holds (a far `until` would overflow and fire at once).
+      else timer = setTimeout(finish, Math.min(Number((until - nowNano) / 1000000n), MAX_TIMER_MS));
+    }
+  });
+}
+
+/** GET /system/df. */
+function systemDf(services: ApiServices) {
+  return typed('GET /system/df', async (_input, _req, res) => {
+    sendJson(res, 200, await diskUsage(services));
+  });
 }

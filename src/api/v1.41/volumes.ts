@@ -5,7 +5,7 @@
  * references; a volume in use is not removed (409) and not pruned.
  */
 import type { Router } from 'express';
-import type { ApiServices } from './services';
+import type { ApiServices, VolumeServices } from './services';
 import { sendJson } from './kit/params';
 import { exactBoolFilter, filterMatch, labelsMatch, pruneLabelsMatch, type FilterMap } from './kit/filters';
 import { typed } from './schema/routes';
@@ -14,17 +14,7 @@ import { mainContainer, podSpecOf } from '../../pod/types';
 import { volumeUsers } from '../../pod/types';
 import { logger } from '../../util/log';
 import type { PodService } from '../../pod/service';
-import type { EventBus } from '../../pod/events';
 import type { VolumeRecord, VolumeStore } from '../../storage/volumes';
-
-/** What the volume routes use (absent: they answer 500 "volumes are not available"). */
-export interface VolumeServices {
-  store: VolumeStore;
-  /** The pods, to tell which volumes are in use (none when absent). */
-  pods?: PodService;
-  /** Where create and destroy events go (optional). */
-  events?: EventBus;
-}
 
 /** dockerd's JSON of one volume. */
 export function volumeJson(v: VolumeRecord, store: VolumeStore): Record<string, unknown> {

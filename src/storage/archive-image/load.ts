@@ -17,7 +17,7 @@ import type { ImageStore } from '../images';
 import type { ImageConfig } from '../types';
 import { spoolArchive, type ArchiveLimits, type SpooledArchive } from './read';
 import { storeLayerTar } from './layer-in';
-import { chainIds, isDigest, shortId, sha256Digest } from '../digest';
+import { chainIds, hasValidDiffIds, shortId, sha256Digest } from '../digest';
 import { familiarString, parseTagged, type ImageReference } from '../reference';
 import { MAGIC_BYTES, decodeStream, detectCompression } from '../decompress';
 import { InvalidArgumentError } from '../../errors';
@@ -66,15 +66,8 @@ function planEntry(archive: SpooledArchive, entry: unknown, index: number): Load
   archive.json(e.Config);
   const configBytes = fs.readFileSync(configFile);
   const config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
-  if (
-    !config ||
-    typeof config !== 'object' ||
-    !config.rootfs ||
-    !Array.isArray(config.rootfs.diff_ids) ||
-    !config.rootfs.diff_ids.every(isDigest)
-  ) {
+  if (!hasValidDiffIds(config))
     throw new InvalidArgumentError(`invalid archive: config ${e.Config} has no valid rootfs.diff_ids`);
-  }
   if (config.rootfs.diff_ids.length !== e.Layers.length) {
     throw new InvalidArgumentError(
       `invalid archive: ${e.Config} lists ${config.rootfs.diff_ids.length} diff IDs ` +

@@ -12,7 +12,7 @@
  * inode, whatever the name now holds), with O_NOCTTY | O_NONBLOCK as a second guard.
  */
 import * as fs from 'node:fs';
-import { at } from './resolve';
+import { at, type RootDir } from './resolve';
 
 /** Linux's O_PATH (its value on x86-64 and arm64, the hosts podvisor runs on); Node does not export it. */
 export const O_PATH = 0o10000000;
@@ -59,4 +59,38 @@ export async function readBounded(fh: fs.promises.FileHandle, limit: number): Pr
     if (total > limit) return undefined;
   }
   return Buffer.concat(chunks);
+}
+
+/** What withRegularFile found at a path: nothing, something other than a regular file, or a file and `use`'s answer. */
+export type RegularFileUse<T> = { found: 'absent' } | { found: 'not-regular' } | { found: 'file'; value: T };
+
+/**
+ * Run `use` on the regular file `p` beneath `root` (a symlink followed only within the root),
+ * opened as openRegularAt opens it, then close it: the one way the archive service and the
+ * builder read a small file of a tree a guest or a client wrote. Rejects with what `use`
+ * rejects, and as `root.resolve` does (a path that escapes, a missing parent) unless
+ * `unresolvedIsAbsent`, when such a path is `absent`.
+ */
+export async function withRegularFile<T>(
+  root: RootDir,
+  p: string,
+  use: (fh: fs.promises.FileHandle) => Promise<T>,
+  opts: { unresolvedIsAbsent?: boolean } = {},
+): Promise<RegularFileUse<T>> {
+  const resolving = root.resolve(p, { followLast: true });
+  const r = opts.unresolvedIsAbsent ? await resolving.catch(() => undefined) : await resolving;
+  if (!r) return { found: 'absent' };
+  try {
+    if (!r.stat || r.name === undefined) return { found: 'absent' };
+    if (!r.stat.isFile()) return { found: 'not-regular' };
+    const { handle: fh } = await openRegularAt(r.dir, r.name);
+    if (!fh) return { found: 'not-regular' };
+    try {
+      return { found: 'file', value: await use(fh) };
+    } finally {
+      await fh.close();
+    }
+  } finally {
+    await r.release();
+  }
 }

@@ -22,7 +22,7 @@ import { listChanges, withoutDaemonFiles, type Change } from './changes';
 import { RootDir } from './resolve';
 import { pathStat, type ContainerPathStat } from './stat';
 import { packTree } from './tar-out';
-import { openRegularAt, readBounded } from './open-regular';
+import { readBounded, withRegularFile } from './open-regular';
 import { extractInto, type ExtractIntoOptions } from './tar-in';
 import { mountFor, type HostMount } from './mounts';
 import type { GuestArchive } from './guest';
@@ -399,18 +399,6 @@ export async function resolveOwnerWith(
 }
 
 async function readSmallFile(root: RootDir, p: string): Promise<string | undefined> {
-  const r = await root.resolve(p, { followLast: true }).catch(() => undefined);
-  if (!r) return undefined;
-  try {
-    if (!r.stat?.isFile() || r.name === undefined) return undefined;
-    const { handle: fh } = await openRegularAt(r.dir, r.name);
-    if (!fh) return undefined;
-    try {
-      return (await readBounded(fh, 4 << 20))?.toString('utf8');
-    } finally {
-      await fh.close();
-    }
-  } finally {
-    await r.release();
-  }
+  const r = await withRegularFile(root, p, (fh) => readBounded(fh, 4 << 20), { unresolvedIsAbsent: true });
+  return r.found === 'file' ? r.value?.toString('utf8') : undefined;
 }

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
 import { digestHex, isDigest } from '../digest';
-import { fsyncPath, writeFileAtomic } from '../atomic';
+import { fsyncPath, writeFileAtomic } from '../../util/atomic';
 import { NotFoundError } from '../../errors';
 import { removeTree } from '../../util/remove-tree';
 

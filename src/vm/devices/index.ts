@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError } from '../../errors';
 import type { VmPaths } from '../qemu/runtime-dir';
-import type { FileTransport } from '../qemu/cmdline';
+import type { FileTransport } from './share-args';
 import { MAX_NICS, nicQemuArgs, planNics } from './nic';
 import type { VmDeviceRequest, VmDevices } from './types';
 import { planVolumeShare, volumeShareQemuArgs } from './volume-share';

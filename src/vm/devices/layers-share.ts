@@ -21,7 +21,7 @@
  * virtio-fs has no such device: its rootfs share already runs with `cache=always`.
  */
 import { Names } from '../agent/protocol';
-import { ninePShareArgs } from '../qemu/cmdline';
+import { ninePShareArgs } from './share-args';
 import type { VmPaths } from '../qemu/runtime-dir';
 
 /** The 9p tag of the image-layers share (the agent mounts it on Names.LAYERS_MOUNT). */

@@ -14,7 +14,7 @@
  * Costs one virtiofsd process (~4 MiB PSS) per VM, so the pool's VMs get it only when the
  * daemon's pool configuration asks for it.
  */
-import { ninePShareArgs, virtiofsdArgsFor, type FileTransport } from '../qemu/cmdline';
+import { ninePShareArgs, virtiofsdArgsFor, type FileTransport } from './share-args';
 import type { VmPaths } from '../qemu/runtime-dir';
 import type { VolumeShareDevice } from './types';
 

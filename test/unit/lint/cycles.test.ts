@@ -3,10 +3,18 @@
  * (issue 28): the layers of docs/architecture.md run one way. The graph is read with
  * TypeScript's own scanner, type-only imports included (test/helpers/import-graph.ts); the
  * two API fronts api/v1.41 and api/native count as folders of their own, every other folder
- * as its top folder under src.
+ * as its top folder under src. Within the folders, no file imports another that imports it
+ * back either (issue 43): the same check over the file graph, with no list of exceptions.
  */
 import * as path from 'node:path';
-import { describeCycle, findCycles, folderGraph, folderOf, type FolderEdge } from '../../helpers/import-graph';
+import {
+  describeCycle,
+  fileGraph,
+  findCycles,
+  folderGraph,
+  folderOf,
+  type FolderEdge,
+} from '../../helpers/import-graph';
 
 const src = path.resolve(__dirname, '../../../src');
 
@@ -25,6 +33,10 @@ test('the folders of src import one another without a circle', () => {
   expect(cycles.map(describeCycle)).toEqual([]);
 });
 
+test('the files of src import one another without a circle', () => {
+  expect(findCycles(fileGraph(src)).map(describeCycle)).toEqual([]);
+});
+
 // jest refuses an empty table: the check runs only while the list has entries.
 if (KNOWN.length > 0) {
   test.each(KNOWN)('the known edge $from → $to is still there (else remove it from KNOWN)', ({ from, to }) => {
@@ -33,6 +45,11 @@ if (KNOWN.length > 0) {
 }
 
 describe('the checker', () => {
+  test('reads the real file graph: an import of one file from another is an edge, with its line', () => {
+    const found = fileGraph(src).find((e) => e.from === 'api/cri/runtime.ts' && e.to === 'api/cri/records.ts');
+    expect(found?.at).toMatch(/^src\/api\/cri\/runtime\.ts:\d+$/);
+  });
+
   const edge = (from: string, to: string): FolderEdge => ({ from, to, at: `src/${from}/x.ts:1` });
 
   test('finds a circle round three folders, and names each import', () => {

@@ -30,7 +30,7 @@ const CASES: Array<[string, string, string]> = [
   ['src/storage/zz.ts', "import { x } from '../pod/types';", "import { x } from '../util/log';"],
   ['src/storage/registry/zz.ts', "import type { x } from '../../translate/images';", "import { x } from '../digest';"],
   ['src/storage/zz.ts', "import { x } from '../net/ipam';", "import { x } from '../errors';"],
-  ['src/storage/state.ts', "import type { x } from '../pod/types';", "import { x } from './atomic';"],
+  ['src/storage/state.ts', "import type { x } from '../pod/types';", "import { x } from '../util/atomic';"],
   ['src/vm/zz.ts', "import { x } from '../pod/types';", "import { x } from '../util/mounter';"],
   ['src/vm/qemu/zz.ts', "import { x } from '../../net/bridge';", "import { x } from '../types';"],
   ['src/vm/zz.ts', "import { x } from '../api/v1.41/services';", "import { x } from '../storage/types';"],

@@ -13,7 +13,7 @@ import { readBoundedBody } from '../limits';
 /**
  * Let the event loop run other callbacks (pings, other clients) before going on: handlers
  * call it between the steps of work that grows with the request's size, so that no request
- * holds the loop for more than about 50 ms (docs/architecture.md, "Request decoding").
+ * holds the loop for more than about 50 ms (docs/design/api.md, "Request decoding").
  */
 export function yieldLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
