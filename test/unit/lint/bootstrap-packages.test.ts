@@ -45,6 +45,7 @@ const PACKAGE_OF: Record<string, string> = {
   'qemu-system-x86_64': 'qemu-system-x86',
   virtiofsd: 'qemu-system-common',
   'podvisor-lock-holder': '(built by the bootstrap: host/lock-holder)',
+  'podvisor-hijack-wait': '(built by the bootstrap: host/hijack-wait)',
   'cni-plugin': "(the CNI plugins the kubelet's network config names; not podvisor's)",
 };
 
@@ -68,6 +69,7 @@ const DYNAMIC: Record<string, string[]> = {
   'src/vm/qemu/clone.ts: tools.cloneQemu.bin': ['qemu-system-x86_64'],
   'src/vm/qemu/templates.ts: program.bin': ['qemu-system-x86_64'],
   'src/vm/qemu/lock-holder.ts: bin': ['podvisor-lock-holder'],
+  'src/api/v1.41/peer-read.ts: bin': ['podvisor-hijack-wait'],
   // Every QEMU starts through setpriv (its capability bounding set), which then execs it.
   'src/vm/qemu/confinement.ts: setprivBinary()': ['setpriv', 'qemu-system-x86_64'],
 };
