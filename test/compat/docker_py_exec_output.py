@@ -5,10 +5,12 @@ Usage: /usr/bin/python3 docker_py_exec_output.py <unix socket path> <image refer
 Starts a container whose main process keeps one vCPU busy, then runs, in each of <threads>
 threads, <rounds> times: exec_run("id -u", user="1000") and exec_run("echo hi"). Meanwhile one
 more thread keeps this process busy, as an application's own work would: a thread that has
-sent its request may wait up to the switch interval (50 ms here) for the interpreter before it
+sent its request may wait up to the switch interval (20 ms here) for the interpreter before it
 reads the answer, and the daemon's output has that long to arrive with the 101.
-Prints one JSON object: how many execs ran, and each one whose exit code or output was not
-the expected one. It asserts nothing (test/compat/exec-output.test.ts does).
+Then, as docker-py's own test_attach_no_stream does, attaches <rounds> times with logs=1 and
+stream=0 to a container that has exited after printing a line (the whole answer is ready
+before the 101 is even written). Prints one JSON object: how many execs ran, each one whose
+exit code or output was not the expected one, and each attach that did not read the line. It asserts nothing (test/compat/exec-output.test.ts does).
 """
 import json
 import sys
@@ -48,7 +50,7 @@ def main():
         while not done.is_set():
             sum(range(1000))
 
-    sys.setswitchinterval(0.05)
+    sys.setswitchinterval(0.02)
     hog = threading.Thread(target=busy)
     hog.start()
     ts = [threading.Thread(target=worker) for _ in range(threads)]
@@ -59,8 +61,15 @@ def main():
         t.join()
     done.set()
     hog.join()
+    seconds = round(time.monotonic() - t0, 1)
     c.remove(force=True)
-    print(json.dumps({"ran": len(ran), "wrong": wrong, "seconds": round(time.monotonic() - t0, 1)}))
+
+    done_c = client.containers.run(image, ["echo", "hello"], detach=True)
+    done_c.wait()
+    attached = [done_c.attach(logs=True, stream=False) for _ in range(rounds)]
+    done_c.remove()
+    wrong_attach = [a.decode("utf-8", "replace") for a in attached if a != b"hello\n"]
+    print(json.dumps({"ran": len(ran), "wrong": wrong, "seconds": seconds, "attached": len(attached), "wrong_attach": wrong_attach}))
 
 
 main()

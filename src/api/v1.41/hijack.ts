@@ -177,7 +177,7 @@ function outputAfterRead(s: Duplex): RawOutput {
     void peerHasRead(s).then(() => {
       const q = held ?? [];
       held = null;
-      for (const d of q) if (!s.destroyed) s.write(d);
+      for (const d of q) if (!s.destroyed && !s.writableEnded) s.write(d);
       if (endAsked) end();
       opened();
     });
@@ -192,7 +192,10 @@ function outputAfterRead(s: Duplex): RawOutput {
     },
     drain: () => (held ? open.then(() => drainOf(s)) : drainOf(s)),
     end: () => {
-      if (held) endAsked = true;
+      // With nothing held the end goes at once: an end cannot be lost with the 101 (the
+      // client reads it as the stream's end either way), and an exec without output (`true`)
+      // does not wait for the helper.
+      if (held?.length) endAsked = true;
       else end();
     },
   };

@@ -109,7 +109,7 @@ describe('hijacked streams: the output waits until the client has read the 101',
         c.write('POST /v1.41/exec/x/start HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
         c.pause();
         // Past the helper's bound: the server gave up waiting and sent the output.
-        setTimeout(() => c.resume(), 600);
+        setTimeout(() => c.resume(), 1500);
       });
       const parts: Buffer[] = [];
       c.on('data', (d: Buffer) => parts.push(d));
