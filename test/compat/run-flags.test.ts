@@ -181,3 +181,154 @@ describe("dockerd's sysctls of a container's network namespace", () => {
     expect(ours.err).toContain('Permission denied');
   });
 });
+
+describe('flags common in run lines and compose files, beside dockerd', () => {
+  /** Run `docker run --rm FLAGS IMAGE sh -c SCRIPT` on both daemons and expect the same. */
+  async function same(flags: string[], script: string): Promise<CliResult> {
+    const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'sh', '-c', script]);
+    expect(ours).toEqual(theirs);
+    return ours;
+  }
+
+  test('--tmpfs: the mount, its size, mode and flags', async () => {
+    // The mount's source column is the one difference: the guest agent mounts the tmpfs through
+    // fsopen, which names no source ("none" where runc's mount(2) says "tmpfs").
+    const cmd = ['--tmpfs', '/run/app:rw,size=65536k,mode=1770', IMAGE, 'sh', '-c'];
+    const [ours, theirs] = await both([
+      'run',
+      '--rm',
+      ...cmd,
+      "grep ' /run/app ' /proc/mounts | cut -d' ' -f2-; stat -c %a /run/app",
+    ]);
+    expect(ours).toEqual(theirs);
+    expect(ours.out).toBe('/run/app tmpfs rw,nosuid,nodev,noexec,relatime,size=65536k,mode=1770 0 0\n1770\n');
+  });
+
+  test('--shm-size: the size of /dev/shm (and its default)', async () => {
+    const df = "df -k /dev/shm | tail -n 1 | awk '{print $2}'";
+    expect((await same(['--shm-size', '96m'], df)).out).toBe('98304\n');
+    expect((await same([], df)).out).toBe('65536\n');
+  });
+
+  test('--workdir: the directory, made when missing', async () => {
+    expect((await same(['--workdir', '/srv/new/dir'], 'pwd; ls -ld . | cut -c1-10')).out).toBe(
+      '/srv/new/dir\ndrwxr-xr-x\n',
+    );
+  });
+
+  test('--add-host: a line of /etc/hosts', async () => {
+    const r = await same(
+      ['--add-host', 'db.test:10.1.2.3', '--add-host', 'v6.test:fd00::7'],
+      'grep -E "db.test|v6.test" /etc/hosts',
+    );
+    expect(r.out).toBe('10.1.2.3\tdb.test\nfd00::7\tv6.test\n');
+  });
+
+  test('--dns, --dns-search and --dns-option: /etc/resolv.conf', async () => {
+    const r = await same(
+      ['--dns', '192.0.2.53', '--dns-search', 'example.test', '--dns-option', 'ndots:2'],
+      'cat /etc/resolv.conf',
+    );
+    expect(r.out).toContain('nameserver 192.0.2.53\n');
+  });
+
+  test('--hostname: the UTS name and /etc/hostname', async () => {
+    expect((await same(['--hostname', 'web1'], 'hostname; cat /etc/hostname')).out).toBe('web1\nweb1\n');
+  });
+
+  test('--user and --group-add: the ids of the command', async () => {
+    const r = await same(['--user', '1000:1000', '--group-add', '10', '--group-add', '4321'], 'id');
+    expect(r.out).toBe('uid=1000(user) gid=1000(user) groups=10,1000(user),4321\n');
+    await same([], 'id');
+    await same(['--user', '1000'], 'id');
+    await same(['--user', 'nobody:nogroup'], 'id');
+  });
+
+  test('--env: set, empty and unset variables', async () => {
+    const r = await same(['-e', 'FOO=bar baz', '-e', 'EMPTY='], 'echo "[$FOO][$EMPTY][${UNSET-unset}]"');
+    expect(r.out).toBe('[bar baz][][unset]\n');
+  });
+
+  test('--entrypoint: the program, the arguments after the image', async () => {
+    const [ours, theirs] = await both(['run', '--rm', '--entrypoint', 'echo', IMAGE, 'hi', 'there']);
+    expect(ours).toEqual(theirs);
+    expect(ours).toMatchObject({ code: 0, out: 'hi there\n' });
+  });
+
+  test('--label and --expose: inspect shows them', async () => {
+    const fmt = '{{json .Config.Labels}} {{json .Config.ExposedPorts}}';
+    const got: string[] = [];
+    for (const daemon of [d, base!]) {
+      const id = (
+        await dockerCli(daemon, ['create', '--label', 'a=b', '--label', 'c', '--expose', '8080', IMAGE])
+      ).out.trim();
+      got.push((await dockerCli(daemon, ['inspect', '-f', fmt, id])).out);
+      await dockerCli(daemon, ['rm', id]);
+    }
+    expect(got[0]).toEqual(got[1]);
+    expect(got[0]).toBe('{"a":"b","c":""} {"8080/tcp":{}}\n');
+  });
+
+  test('--memory: a command past the limit is killed (137)', async () => {
+    const r = await same(['--memory', '32m'], 'head -c 200000000 /dev/zero | tail > /dev/null; echo "status $?"');
+    expect(r.out).toBe('status 137\n');
+  });
+
+  test("--stop-signal: docker stop sends it, the container exits with the command's status", async () => {
+    const script = 'trap "echo got USR1; exit 4" USR1; echo ready; while :; do usleep 50000; done';
+    const results: Array<{ code: string; logs: string; sig: string }> = [];
+    for (const daemon of [d, base!]) {
+      const id = (
+        await dockerCli(daemon, ['run', '-d', '--stop-signal', 'USR1', IMAGE, 'sh', '-c', script])
+      ).out.trim();
+      while (!(await dockerCli(daemon, ['logs', id])).out.includes('ready')) await new Promise((r) => setImmediate(r));
+      expect((await dockerCli(daemon, ['stop', '-t', '60', id])).code).toBe(0);
+      const code = (await dockerCli(daemon, ['inspect', '-f', '{{.State.ExitCode}}', id])).out.trim();
+      const sig = (await dockerCli(daemon, ['inspect', '-f', '{{.Config.StopSignal}}', id])).out.trim();
+      results.push({ code, logs: (await dockerCli(daemon, ['logs', id])).out, sig });
+      await dockerCli(daemon, ['rm', '-f', id]);
+    }
+    expect(results[0]).toEqual(results[1]);
+    expect(results[0]).toEqual({ code: '4', logs: 'ready\ngot USR1\n', sig: 'USR1' });
+  });
+
+  test('--stop-timeout: a container that ignores the signal is killed (137); inspect shows the timeout', async () => {
+    const script = 'trap "" TERM; echo ready; while :; do usleep 50000; done';
+    const results: string[] = [];
+    for (const daemon of [d, base!]) {
+      const id = (await dockerCli(daemon, ['run', '-d', '--stop-timeout', '1', IMAGE, 'sh', '-c', script])).out.trim();
+      while (!(await dockerCli(daemon, ['logs', id])).out.includes('ready')) await new Promise((r) => setImmediate(r));
+      expect((await dockerCli(daemon, ['stop', id])).code).toBe(0);
+      results.push((await dockerCli(daemon, ['inspect', '-f', '{{.State.ExitCode}} {{.Config.StopTimeout}}', id])).out);
+      await dockerCli(daemon, ['rm', '-f', id]);
+    }
+    expect(results[0]).toEqual(results[1]);
+    expect(results[0]).toBe('137 1\n');
+  });
+});
+
+describe('flags a VM cannot honour: refused at create by name (dockerd honours them)', () => {
+  test.each([
+    [['--pid', 'host'], '--pid host is not supported'],
+    [['--ipc', 'host'], '--ipc host is not supported'],
+    [['--uts', 'host'], '--uts host is not supported'],
+    [['--ipc', 'none'], '--ipc none is not supported'],
+    [['--pids-limit', '20'], '--pids-limit is not supported'],
+    [['--oom-score-adj', '500'], '--oom-score-adj is not supported'],
+    [['--device', '/dev/null:/dev/xnull'], '--device is not supported'],
+    [['--device-cgroup-rule', 'c 1:3 rmw'], '--device-cgroup-rule is not supported'],
+  ])('%j', async (flags, message) => {
+    const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'true']);
+    expect(theirs).toMatchObject({ code: 0 });
+    expect(ours.code).toBe(125);
+    expect(ours.err).toContain(`Error response from daemon: ${message}: `);
+    expect((await dockerCli(d, ['ps', '-aq'])).out).toBe('');
+  });
+
+  // Not run on the baseline: runc would leave the parent cgroup behind on this host.
+  test('--cgroup-parent', async () => {
+    const ours = await dockerCli(d, ['run', '--rm', '--cgroup-parent', 'pv-test', IMAGE, 'true']);
+    expect(ours.code).toBe(125);
+    expect(ours.err).toContain('Error response from daemon: --cgroup-parent is not supported: ');
+  });
+});
