@@ -153,7 +153,11 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     ...notAudited,
     note: 'API 1.43: dockerd 20.10 ignores it too',
   },
-  { flag: '--attach', fields: ['Config.AttachStdin', 'Config.AttachStdout', 'Config.AttachStderr'], ...notAudited },
+  {
+    flag: '--attach',
+    fields: ['Config.AttachStdin', 'Config.AttachStdout', 'Config.AttachStderr'],
+    ...t(RUN_FLAGS_TEST, '--attach: only the streams asked for'),
+  },
   { flag: '--blkio-weight', fields: ['HostConfig.BlkioWeight'], ...notAudited },
   { flag: '--blkio-weight-device', fields: ['HostConfig.BlkioWeightDevice'], ...notAudited },
   {
@@ -248,12 +252,47 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     fields: ['HostConfig.GroupAdd'],
     ...t(RUN_FLAGS_TEST, '--user and --group-add: the ids of the command'),
   },
-  { flag: '--health-cmd', fields: ['Config.Healthcheck'], ...notAudited },
-  { flag: '--health-interval', fields: ['Config.Healthcheck'], ...notAudited },
-  { flag: '--health-retries', fields: ['Config.Healthcheck'], ...notAudited },
+  {
+    flag: '--health-cmd',
+    fields: ['Config.Healthcheck'],
+    ...t(
+      RUN_FLAGS_TEST,
+      '--health-cmd, --health-interval, --health-retries, --health-timeout, --health-start-period: the check runs, inspect shows it',
+    ),
+  },
+  {
+    flag: '--health-interval',
+    fields: ['Config.Healthcheck'],
+    ...t(
+      RUN_FLAGS_TEST,
+      '--health-cmd, --health-interval, --health-retries, --health-timeout, --health-start-period: the check runs, inspect shows it',
+    ),
+  },
+  {
+    flag: '--health-retries',
+    fields: ['Config.Healthcheck'],
+    ...t(
+      RUN_FLAGS_TEST,
+      '--health-cmd, --health-interval, --health-retries, --health-timeout, --health-start-period: the check runs, inspect shows it',
+    ),
+  },
   { flag: '--health-start-interval', fields: ['Config.Healthcheck'], ...notAudited, note: 'API 1.44' },
-  { flag: '--health-start-period', fields: ['Config.Healthcheck'], ...notAudited },
-  { flag: '--health-timeout', fields: ['Config.Healthcheck'], ...notAudited },
+  {
+    flag: '--health-start-period',
+    fields: ['Config.Healthcheck'],
+    ...t(
+      RUN_FLAGS_TEST,
+      '--health-cmd, --health-interval, --health-retries, --health-timeout, --health-start-period: the check runs, inspect shows it',
+    ),
+  },
+  {
+    flag: '--health-timeout',
+    fields: ['Config.Healthcheck'],
+    ...t(
+      RUN_FLAGS_TEST,
+      '--health-cmd, --health-interval, --health-retries, --health-timeout, --health-start-period: the check runs, inspect shows it',
+    ),
+  },
   { flag: '--help', fields: [], status: 'client', note: 'the CLI prints its help' },
   {
     flag: '--hostname',
@@ -265,7 +304,11 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     fields: ['HostConfig.Init'],
     ...t(RUN_FLAGS_TEST, 'PID 1 is docker-init and the command its child, as under dockerd'),
   },
-  { flag: '--interactive', fields: ['Config.OpenStdin', 'Config.StdinOnce'], ...notAudited },
+  {
+    flag: '--interactive',
+    fields: ['Config.OpenStdin', 'Config.StdinOnce'],
+    ...t(RUN_FLAGS_TEST, '--interactive: stdin reaches the command'),
+  },
   {
     flag: '--io-maxbandwidth',
     fields: ['HostConfig.IOMaximumBandwidth'],
@@ -292,8 +335,16 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   { flag: '--label-file', fields: ['Config.Labels'], status: 'client', note: 'the CLI reads the file into Labels' },
   { flag: '--link', fields: ['HostConfig.Links'], ...notAudited },
   { flag: '--link-local-ip', fields: ['NetworkingConfig'], ...notAudited },
-  { flag: '--log-driver', fields: ['HostConfig.LogConfig'], ...notAudited },
-  { flag: '--log-opt', fields: ['HostConfig.LogConfig'], ...notAudited },
+  {
+    flag: '--log-driver',
+    fields: ['HostConfig.LogConfig'],
+    ...t(RUN_FLAGS_TEST, '--log-driver and --log-opt: json-file rotation keeps the tail; none keeps nothing readable'),
+  },
+  {
+    flag: '--log-opt',
+    fields: ['HostConfig.LogConfig'],
+    ...t(RUN_FLAGS_TEST, '--log-driver and --log-opt: json-file rotation keeps the tail; none keeps nothing readable'),
+  },
   { flag: '--mac-address', fields: ['Config.MacAddress'], ...notAudited },
   {
     flag: '--memory',
@@ -303,7 +354,11 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   { flag: '--memory-reservation', fields: ['HostConfig.MemoryReservation'], ...notAudited },
   { flag: '--memory-swap', fields: ['HostConfig.MemorySwap'], ...notAudited },
   { flag: '--memory-swappiness', fields: ['HostConfig.MemorySwappiness'], ...notAudited },
-  { flag: '--mount', fields: ['HostConfig.Mounts'], ...notAudited },
+  {
+    flag: '--mount',
+    fields: ['HostConfig.Mounts'],
+    ...t(RUN_FLAGS_TEST, '--volume and --mount: a host directory, read-write and read-only; --volumes-from'),
+  },
   { flag: '--name', fields: [], status: 'client', note: 'sent as the `name` query parameter' },
   {
     flag: '--network',
@@ -312,7 +367,11 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     note: '`host` is refused',
   },
   { flag: '--network-alias', fields: ['NetworkingConfig'], ...notAudited },
-  { flag: '--no-healthcheck', fields: ['Config.Healthcheck'], ...notAudited },
+  {
+    flag: '--no-healthcheck',
+    fields: ['Config.Healthcheck'],
+    ...t(RUN_FLAGS_TEST, '--no-healthcheck: inspect shows NONE'),
+  },
   { flag: '--oom-kill-disable', fields: ['HostConfig.OomKillDisable'], ...notAudited },
   {
     flag: '--oom-score-adj',
@@ -354,8 +413,16 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
       '--read-only: the root and its /etc files read-only, /dev, /dev/shm, tmpfs and volumes writable',
     ),
   },
-  { flag: '--restart', fields: ['HostConfig.RestartPolicy'], ...notAudited },
-  { flag: '--rm', fields: ['HostConfig.AutoRemove'], ...notAudited },
+  {
+    flag: '--restart',
+    fields: ['HostConfig.RestartPolicy'],
+    ...t(RUN_FLAGS_TEST, '--restart on-failure:2: two restarts, then exited'),
+  },
+  {
+    flag: '--rm',
+    fields: ['HostConfig.AutoRemove'],
+    ...t(RUN_FLAGS_TEST, '--rm: the container is gone once it exits'),
+  },
   { flag: '--runtime', fields: ['HostConfig.Runtime'], ...notAudited },
   {
     flag: '--security-opt',
@@ -395,7 +462,11 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     fields: ['HostConfig.Tmpfs'],
     ...t(RUN_FLAGS_TEST, '--tmpfs: the mount, its size, mode and flags'),
   },
-  { flag: '--tty', fields: ['Config.Tty'], ...notAudited },
+  {
+    flag: '--tty',
+    fields: ['Config.Tty'],
+    ...t(RUN_FLAGS_TEST, '--tty: the command has a terminal'),
+  },
   {
     flag: '--ulimit',
     fields: ['HostConfig.Ulimits'],
@@ -407,16 +478,28 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     fields: ['Config.User'],
     ...t(RUN_FLAGS_TEST, '--user and --group-add: the ids of the command'),
   },
-  { flag: '--userns', fields: ['HostConfig.UsernsMode'], ...notAudited },
+  {
+    flag: '--userns',
+    fields: ['HostConfig.UsernsMode'],
+    ...t(RUN_FLAGS_TEST, '--userns host: no user namespace, the ids are the kernel’s own'),
+  },
   {
     flag: '--uts',
     fields: ['HostConfig.UTSMode'],
     status: 'refused',
     error: "host: `--uts host is not supported: ... the host's hostname is not there to share`",
   },
-  { flag: '--volume', fields: ['HostConfig.Binds', 'Config.Volumes'], ...notAudited },
+  {
+    flag: '--volume',
+    fields: ['HostConfig.Binds', 'Config.Volumes'],
+    ...t(RUN_FLAGS_TEST, '--volume and --mount: a host directory, read-write and read-only; --volumes-from'),
+  },
   { flag: '--volume-driver', fields: ['HostConfig.VolumeDriver'], ...notAudited },
-  { flag: '--volumes-from', fields: ['HostConfig.VolumesFrom'], ...notAudited },
+  {
+    flag: '--volumes-from',
+    fields: ['HostConfig.VolumesFrom'],
+    ...t(RUN_FLAGS_TEST, '--volume and --mount: a host directory, read-write and read-only; --volumes-from'),
+  },
   {
     flag: '--workdir',
     fields: ['Config.WorkingDir'],

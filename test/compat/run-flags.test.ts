@@ -7,7 +7,11 @@
  *  - `--ulimit` of every type: /proc/self/limits of the init and of an exec;
  *  - `--domainname`: the UTS domain name;
  *  - a non-root user binds port 80 and may ping (dockerd's default sysctls of a container's own
- *    network namespace), unless the user set the sysctl.
+ *    network namespace), unless the user set the sysctl;
+ *  - then the flags of the audit (test/audit/run-flags.ts) that real run lines and compose
+ *    files carry, each beside dockerd: mounts, names, users, environment, resources, signals,
+ *    health checks, restart, logging, volumes;
+ *  - and those a VM cannot honour, refused at create by name (dockerd runs them).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -330,5 +334,148 @@ describe('flags a VM cannot honour: refused at create by name (dockerd honours t
     const ours = await dockerCli(d, ['run', '--rm', '--cgroup-parent', 'pv-test', IMAGE, 'true']);
     expect(ours.code).toBe(125);
     expect(ours.err).toContain('Error response from daemon: --cgroup-parent is not supported: ');
+  });
+});
+
+describe('more run flags, beside dockerd', () => {
+  test('--rm: the container is gone once it exits', async () => {
+    const [ours, theirs] = await both(['run', '--rm', '--name', 'pv-rm-flag', IMAGE, 'echo', 'hi']);
+    expect(ours).toEqual(theirs);
+    const left = await both(['ps', '-aq', '--filter', 'name=^pv-rm-flag$']);
+    expect(left[0]).toEqual(left[1]);
+    expect(left[0].out).toBe('');
+  });
+
+  test('--interactive: stdin reaches the command', async () => {
+    const input = Buffer.from('line one\nline two\n');
+    const args = ['run', '--rm', '-i', IMAGE, 'sh', '-c', 'wc -l; echo done'];
+    const [ours, theirs] = await Promise.all([dockerCli(d, args, input), dockerCli(base!, args, input)]);
+    expect(ours).toEqual(theirs);
+    expect(ours.out.replace(/ +/g, '')).toBe('2\ndone\n');
+  });
+
+  test('--tty: the command has a terminal', async () => {
+    const [ours, theirs] = await both(['run', '--rm', '-t', IMAGE, 'tty']);
+    expect(ours).toEqual(theirs);
+    expect(ours.out).toBe('/dev/pts/0\r\n');
+  });
+
+  test('--attach: only the streams asked for', async () => {
+    const [ours, theirs] = await both(['run', '--rm', '-a', 'stderr', IMAGE, 'sh', '-c', 'echo out; echo err >&2']);
+    expect(ours).toEqual(theirs);
+    expect(ours).toMatchObject({ code: 0, out: '', err: 'err\n' });
+  });
+
+  test('--userns host: no user namespace, the ids are the kernel’s own', async () => {
+    const [ours, theirs] = await both(['run', '--rm', '--userns', 'host', IMAGE, 'cat', '/proc/self/uid_map']);
+    expect(ours).toEqual(theirs);
+    expect(ours.out.trim().split(/\s+/)).toEqual(['0', '0', '4294967295']);
+  });
+
+  test('--health-cmd, --health-interval, --health-retries, --health-timeout, --health-start-period: the check runs, inspect shows it', async () => {
+    const flags = ['--health-cmd', 'test -e /tmp/ok', '--health-interval', '1s', '--health-retries', '2'];
+    flags.push('--health-timeout', '5s', '--health-start-period', '2s');
+    const got: string[] = [];
+    for (const daemon of [d, base!]) {
+      const id = (
+        await dockerCli(daemon, ['run', '-d', ...flags, IMAGE, 'sh', '-c', 'touch /tmp/ok; sleep 600'])
+      ).out.trim();
+      const status = async () =>
+        (await dockerCli(daemon, ['inspect', '-f', '{{.State.Health.Status}}', id])).out.trim();
+      while ((await status()) === 'starting') await new Promise((r) => setTimeout(r, 200));
+      got.push(
+        `${await status()} ${(await dockerCli(daemon, ['inspect', '-f', '{{json .Config.Healthcheck}}', id])).out}`,
+      );
+      await dockerCli(daemon, ['rm', '-f', id]);
+    }
+    expect(got[0]).toEqual(got[1]);
+    expect(got[0]).toBe(
+      'healthy {"Test":["CMD-SHELL","test -e /tmp/ok"],"Interval":1000000000,"Timeout":5000000000,"StartPeriod":2000000000,"Retries":2}\n',
+    );
+  });
+
+  test('--no-healthcheck: inspect shows NONE', async () => {
+    const got: string[] = [];
+    for (const daemon of [d, base!]) {
+      const id = (await dockerCli(daemon, ['create', '--no-healthcheck', IMAGE])).out.trim();
+      got.push((await dockerCli(daemon, ['inspect', '-f', '{{json .Config.Healthcheck}}', id])).out);
+      await dockerCli(daemon, ['rm', id]);
+    }
+    expect(got[0]).toEqual(got[1]);
+    expect(got[0]).toBe('{"Test":["NONE"]}\n');
+  });
+
+  test('--restart on-failure:2: two restarts, then exited', async () => {
+    const got: string[] = [];
+    for (const daemon of [d, base!]) {
+      const id = (
+        await dockerCli(daemon, ['run', '-d', '--restart', 'on-failure:2', IMAGE, 'sh', '-c', 'exit 3'])
+      ).out.trim();
+      const fmt = '{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}} {{json .HostConfig.RestartPolicy}}';
+      const state = async () => (await dockerCli(daemon, ['inspect', '-f', fmt, id])).out;
+      let s = await state();
+      while (!s.startsWith('2 exited')) {
+        await new Promise((r) => setTimeout(r, 200));
+        s = await state();
+      }
+      got.push(s);
+      await dockerCli(daemon, ['rm', '-f', id]);
+    }
+    expect(got[0]).toEqual(got[1]);
+    expect(got[0]).toBe('2 exited 3 {"Name":"on-failure","MaximumRetryCount":2}\n');
+  });
+
+  test('--log-driver and --log-opt: json-file rotation keeps the tail; none keeps nothing readable', async () => {
+    const got: Array<{ last: string; lines: boolean; config: string; none: CliResult }> = [];
+    for (const daemon of [d, base!]) {
+      const opts = ['--log-driver', 'json-file', '--log-opt', 'max-size=1k', '--log-opt', 'max-file=2'];
+      const id = (await dockerCli(daemon, ['run', '-d', ...opts, IMAGE, 'seq', '1', '2000'])).out.trim();
+      await dockerCli(daemon, ['wait', id]);
+      const logs = (await dockerCli(daemon, ['logs', id])).out.trim().split('\n');
+      const config = (await dockerCli(daemon, ['inspect', '-f', '{{json .HostConfig.LogConfig}}', id])).out;
+      await dockerCli(daemon, ['rm', id]);
+      const quiet = (await dockerCli(daemon, ['run', '-d', '--log-driver', 'none', IMAGE, 'echo', 'hi'])).out.trim();
+      await dockerCli(daemon, ['wait', quiet]);
+      const none = await dockerCli(daemon, ['logs', quiet]);
+      await dockerCli(daemon, ['rm', quiet]);
+      got.push({ last: logs[logs.length - 1], lines: logs.length > 10 && logs.length < 100, config, none });
+    }
+    expect(got[0]).toEqual(got[1]);
+    expect(got[0]).toMatchObject({
+      last: '2000',
+      lines: true,
+      config: '{"Type":"json-file","Config":{"max-file":"2","max-size":"1k"}}\n',
+    });
+  });
+
+  test('--volume and --mount: a host directory, read-write and read-only; --volumes-from', async () => {
+    const host = fs.mkdtempSync(path.join(dir, 'bind-'));
+    fs.writeFileSync(path.join(host, 'f'), 'from the host\n');
+    const script = 'cat /data/f; echo x > /data/g && echo wrote; echo y > /ro/h || echo refused';
+    const [ours, theirs] = await both([
+      'run',
+      '--rm',
+      '-v',
+      `${host}:/data`,
+      '--mount',
+      `type=bind,src=${host},dst=/ro,readonly`,
+      IMAGE,
+      'sh',
+      '-c',
+      script,
+    ]);
+    expect(ours).toEqual(theirs);
+    expect(ours.out).toBe('from the host\nwrote\nrefused\n');
+    expect(ours.err).toContain('Read-only file system');
+    const shared: string[] = [];
+    for (const daemon of [d, base!]) {
+      const src = (
+        await dockerCli(daemon, ['run', '-d', '-v', '/shared', IMAGE, 'sh', '-c', 'echo kept > /shared/k'])
+      ).out.trim();
+      await dockerCli(daemon, ['wait', src]);
+      shared.push((await dockerCli(daemon, ['run', '--rm', '--volumes-from', src, IMAGE, 'cat', '/shared/k'])).out);
+      await dockerCli(daemon, ['rm', '-v', src]);
+    }
+    expect(shared).toEqual(['kept\n', 'kept\n']);
   });
 });
