@@ -21,14 +21,23 @@ const OWN_KERNEL = 'every container runs in its own VM, with its own kernel';
 const isHost = (v: unknown) => v === 'host';
 const nonEmpty = (v: unknown) => Array.isArray(v) && v.length > 0;
 
-/** What podvisor refuses, in the CLI's order. */
+const positive = (v: unknown) => typeof v === 'number' && v > 0;
+const BLOCK_IO = "the block I/O of a container's VM is not weighted or throttled";
+const REALTIME = "a container's VM does not give its cgroup real-time CPU time";
+const KERNEL_MEMORY = "kernel memory limits are gone from cgroup v2, which a container's VM has";
+
+/** What podvisor refuses, in the CLI's order (API-only fields after the flag they go with). */
 export const REFUSALS: readonly Refusal[] = [
+  { flag: '--blkio-weight', field: 'BlkioWeight', asks: positive, why: BLOCK_IO },
+  { flag: '--blkio-weight-device', field: 'BlkioWeightDevice', asks: nonEmpty, why: BLOCK_IO },
   {
     flag: '--cgroup-parent',
     field: 'CgroupParent',
     asks: (v) => typeof v === 'string' && v !== '',
     why: "a container's cgroup is in its VM, under none of the host's",
   },
+  { flag: '--cpu-rt-period', field: 'CpuRealtimePeriod', asks: positive, why: REALTIME },
+  { flag: '--cpu-rt-runtime', field: 'CpuRealtimeRuntime', asks: positive, why: REALTIME },
   {
     flag: '--device',
     field: 'Devices',
@@ -41,6 +50,10 @@ export const REFUSALS: readonly Refusal[] = [
     asks: nonEmpty,
     why: `${OWN_KERNEL}: the host's devices are not in it`,
   },
+  { flag: '--device-read-bps', field: 'BlkioDeviceReadBps', asks: nonEmpty, why: BLOCK_IO },
+  { flag: '--device-read-iops', field: 'BlkioDeviceReadIOps', asks: nonEmpty, why: BLOCK_IO },
+  { flag: '--device-write-bps', field: 'BlkioDeviceWriteBps', asks: nonEmpty, why: BLOCK_IO },
+  { flag: '--device-write-iops', field: 'BlkioDeviceWriteIOps', asks: nonEmpty, why: BLOCK_IO },
   {
     flag: '--gpus',
     field: 'DeviceRequests',
@@ -58,6 +71,14 @@ export const REFUSALS: readonly Refusal[] = [
     field: 'IpcMode',
     asks: (v) => v === 'none',
     why: "a container's VM mounts its /dev/shm",
+  },
+  { flag: '--kernel-memory', field: 'KernelMemory', asks: positive, why: KERNEL_MEMORY },
+  { flag: 'HostConfig.KernelMemoryTCP', field: 'KernelMemoryTCP', asks: positive, why: KERNEL_MEMORY },
+  {
+    flag: '--oom-kill-disable',
+    field: 'OomKillDisable',
+    asks: (v) => v === true,
+    why: "cgroup v2, which a container's VM has, cannot turn its OOM killer off",
   },
   {
     flag: '--oom-score-adj',

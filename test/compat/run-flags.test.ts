@@ -328,6 +328,22 @@ describe('flags a VM cannot honour: refused at create by name (dockerd honours t
     expect((await dockerCli(d, ['ps', '-aq'])).out).toBe('');
   });
 
+  // Not run on the baseline, whose answer depends on the host's kernel and cgroup version
+  // (dockerd warns and discards --blkio-weight, --kernel-memory and --oom-kill-disable where
+  // the cgroup lacks them, refuses --cpu-rt-* without a real-time group scheduler).
+  test.each([
+    [['--blkio-weight', '300'], '--blkio-weight is not supported'],
+    [['--device-read-bps', '/dev/null:1mb'], '--device-read-bps is not supported'],
+    [['--device-write-iops', '/dev/null:100'], '--device-write-iops is not supported'],
+    [['--cpu-rt-runtime', '1000'], '--cpu-rt-runtime is not supported'],
+    [['--kernel-memory', '8m'], '--kernel-memory is not supported'],
+    [['--oom-kill-disable'], '--oom-kill-disable is not supported'],
+  ])('%j (podvisor only)', async (flags, message) => {
+    const ours = await dockerCli(d, ['run', '--rm', ...flags, IMAGE, 'true']);
+    expect(ours.code).toBe(125);
+    expect(ours.err).toContain(`Error response from daemon: ${message}: `);
+  });
+
   // Not run on the baseline: runc would leave the parent cgroup behind on this host.
   test('--cgroup-parent', async () => {
     const ours = await dockerCli(d, ['run', '--rm', '--cgroup-parent', 'pv-test', IMAGE, 'true']);

@@ -15,6 +15,17 @@ test.each([
   [{ DeviceCgroupRules: ['c 1:3 rmw'] }, '--device-cgroup-rule is not supported: '],
   [{ DeviceRequests: [{ Count: -1, Capabilities: [['gpu']] }] }, '--gpus is not supported: '],
   [{ CgroupParent: 'x.slice' }, '--cgroup-parent is not supported: '],
+  [{ BlkioWeight: 300 }, '--blkio-weight is not supported: '],
+  [{ BlkioWeightDevice: [{ Path: '/dev/sda', Weight: 300 }] }, '--blkio-weight-device is not supported: '],
+  [{ BlkioDeviceReadBps: [{ Path: '/dev/sda', Rate: 1 }] }, '--device-read-bps is not supported: '],
+  [{ BlkioDeviceReadIOps: [{ Path: '/dev/sda', Rate: 1 }] }, '--device-read-iops is not supported: '],
+  [{ BlkioDeviceWriteBps: [{ Path: '/dev/sda', Rate: 1 }] }, '--device-write-bps is not supported: '],
+  [{ BlkioDeviceWriteIOps: [{ Path: '/dev/sda', Rate: 1 }] }, '--device-write-iops is not supported: '],
+  [{ CpuRealtimePeriod: 1000 }, '--cpu-rt-period is not supported: '],
+  [{ CpuRealtimeRuntime: 1000 }, '--cpu-rt-runtime is not supported: '],
+  [{ KernelMemory: 8 << 20 }, '--kernel-memory is not supported: '],
+  [{ KernelMemoryTCP: 8 << 20 }, 'HostConfig.KernelMemoryTCP is not supported: '],
+  [{ OomKillDisable: true }, '--oom-kill-disable is not supported: '],
 ])('%j is refused by name (400)', (hc, message) => {
   expect(create(hc)).toThrow(InvalidArgumentError);
   expect(create(hc)).toThrow(message);
@@ -29,6 +40,8 @@ test('values that ask for nothing pass', () => {
     { PidsLimit: null },
     { OomScoreAdj: 0 },
     { Devices: [], DeviceCgroupRules: [], DeviceRequests: null, CgroupParent: '' },
+    { BlkioWeight: 0, BlkioWeightDevice: [], BlkioDeviceReadBps: null, CpuRealtimePeriod: 0 },
+    { KernelMemory: 0, KernelMemoryTCP: 0, OomKillDisable: false },
   ]) {
     expect(create(hc)).not.toThrow();
   }
