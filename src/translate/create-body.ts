@@ -215,6 +215,9 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
   validateResources(hostConfig, hostCpus);
   refuseUnhonoured(hostConfig);
   if (hostConfig.Runtime !== 'runc') throw new InvalidArgumentError(`Unknown runtime specified ${hostConfig.Runtime}`);
+  if (hostConfig.Isolation !== '' && hostConfig.Isolation.toLowerCase() !== 'default') {
+    throw new InvalidArgumentError(`Invalid isolation: "${hostConfig.Isolation}" - linux only supports 'default'`);
+  }
   const workingDir = str(b.WorkingDir);
   if (workingDir && !workingDir.startsWith('/')) {
     throw new InvalidArgumentError(`the working directory '${workingDir}' is invalid, it needs to be an absolute path`);

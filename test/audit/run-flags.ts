@@ -150,8 +150,7 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   {
     flag: '--annotation',
     fields: ['HostConfig.Annotations'],
-    ...notAudited,
-    note: 'API 1.43: dockerd 20.10 ignores it too',
+    ...t(RUN_FLAGS_TEST, 'flags whose answer is an error or a no-op under dockerd on Linux: the same answer'),
   },
   {
     flag: '--attach',
@@ -188,8 +187,16 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   },
   { flag: '--cgroupns', fields: ['HostConfig.CgroupnsMode'], ...notAudited },
   { flag: '--cidfile', fields: ['HostConfig.ContainerIDFile'], status: 'client', note: 'the CLI writes the file' },
-  { flag: '--cpu-count', fields: ['HostConfig.CpuCount'], ...notAudited, note: 'Windows only on dockerd' },
-  { flag: '--cpu-percent', fields: ['HostConfig.CpuPercent'], ...notAudited, note: 'Windows only on dockerd' },
+  {
+    flag: '--cpu-count',
+    fields: ['HostConfig.CpuCount'],
+    ...t(RUN_FLAGS_TEST, 'flags whose answer is an error or a no-op under dockerd on Linux: the same answer'),
+  },
+  {
+    flag: '--cpu-percent',
+    fields: ['HostConfig.CpuPercent'],
+    ...t(RUN_FLAGS_TEST, 'flags whose answer is an error or a no-op under dockerd on Linux: the same answer'),
+  },
   { flag: '--cpu-period', fields: ['HostConfig.CpuPeriod'], ...notAudited },
   { flag: '--cpu-quota', fields: ['HostConfig.CpuQuota'], ...notAudited },
   {
@@ -316,7 +323,11 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
       '--health-cmd, --health-interval, --health-retries, --health-timeout, --health-start-period: the check runs, inspect shows it',
     ),
   },
-  { flag: '--health-start-interval', fields: ['Config.Healthcheck'], ...notAudited, note: 'API 1.44' },
+  {
+    flag: '--health-start-interval',
+    fields: ['Config.Healthcheck'],
+    ...t(RUN_FLAGS_TEST, 'flags whose answer is an error or a no-op under dockerd on Linux: the same answer'),
+  },
   {
     flag: '--health-start-period',
     fields: ['Config.Healthcheck'],
@@ -352,10 +363,13 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   {
     flag: '--io-maxbandwidth',
     fields: ['HostConfig.IOMaximumBandwidth'],
-    ...notAudited,
-    note: 'Windows only on dockerd',
+    ...t(RUN_FLAGS_TEST, 'flags whose answer is an error or a no-op under dockerd on Linux: the same answer'),
   },
-  { flag: '--io-maxiops', fields: ['HostConfig.IOMaximumIOps'], ...notAudited, note: 'Windows only on dockerd' },
+  {
+    flag: '--io-maxiops',
+    fields: ['HostConfig.IOMaximumIOps'],
+    ...t(RUN_FLAGS_TEST, 'flags whose answer is an error or a no-op under dockerd on Linux: the same answer'),
+  },
   { flag: '--ip', fields: ['NetworkingConfig'], ...notAudited },
   { flag: '--ip6', fields: ['NetworkingConfig'], ...notAudited },
   {
@@ -365,7 +379,11 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     error:
       "host and none: `--ipc host is not supported: ... the host's IPC namespace is not there to share`, `--ipc none is not supported: a container's VM mounts its /dev/shm`; private, shareable and container:X are honoured (docs/limitations.md)",
   },
-  { flag: '--isolation', fields: ['HostConfig.Isolation'], ...notAudited, note: 'Windows only on dockerd' },
+  {
+    flag: '--isolation',
+    fields: ['HostConfig.Isolation'],
+    ...t(RUN_FLAGS_TEST, 'flags whose answer is an error or a no-op under dockerd on Linux: the same answer'),
+  },
   {
     flag: '--kernel-memory',
     fields: ['HostConfig.KernelMemory', 'HostConfig.KernelMemoryTCP'],
@@ -410,7 +428,7 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     flag: '--network',
     fields: ['HostConfig.NetworkMode', 'NetworkingConfig'],
     ...notAudited,
-    note: '`host` is refused',
+    note: '`host` is refused; with `none` the VM still shows its unused NICs (eth0...) beside lo',
   },
   { flag: '--network-alias', fields: ['NetworkingConfig'], ...notAudited },
   {
@@ -474,7 +492,11 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     fields: ['HostConfig.AutoRemove'],
     ...t(RUN_FLAGS_TEST, '--rm: the container is gone once it exits'),
   },
-  { flag: '--runtime', fields: ['HostConfig.Runtime'], ...notAudited },
+  {
+    flag: '--runtime',
+    fields: ['HostConfig.Runtime'],
+    ...t(RUN_FLAGS_TEST, 'flags whose answer is an error or a no-op under dockerd on Linux: the same answer'),
+  },
   {
     flag: '--security-opt',
     fields: ['HostConfig.SecurityOpt'],

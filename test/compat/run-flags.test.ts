@@ -494,3 +494,21 @@ describe('more run flags, beside dockerd', () => {
     expect(shared).toEqual(['kept\n', 'kept\n']);
   });
 });
+
+describe('flags whose answer is an error or a no-op under dockerd on Linux: the same answer', () => {
+  test.each([
+    [['--runtime', 'runc'], 'true'],
+    [['--runtime', 'pv-nosuch'], 'true'],
+    [['--isolation', 'default'], 'true'],
+    [['--isolation', 'hyperv'], 'true'],
+    [['--cpu-count', '1'], 'true'],
+    [['--cpu-percent', '50'], 'true'],
+    [['--io-maxbandwidth', '1m'], 'true'],
+    [['--io-maxiops', '100'], 'true'],
+    [['--annotation', 'a=b'], 'true'],
+    [['--health-start-interval', '1s', '--health-cmd', 'true'], 'true'],
+  ])('%j', async (flags, script) => {
+    const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'sh', '-c', script]);
+    expect(ours).toEqual(theirs);
+  });
+});

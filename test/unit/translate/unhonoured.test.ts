@@ -46,3 +46,9 @@ test('values that ask for nothing pass', () => {
     expect(create(hc)).not.toThrow();
   }
 });
+
+test("an isolation other than default is dockerd's 400 on Linux", () => {
+  expect(create({ Isolation: 'hyperv' })).toThrow(`Invalid isolation: "hyperv" - linux only supports 'default'`);
+  expect(create({ Isolation: 'default' })).not.toThrow();
+  expect(create({ Isolation: '' })).not.toThrow();
+});
