@@ -9,7 +9,8 @@
 # Steps: Debian packages (apt-get), npm packages (npm ci), the guest (podvisor's own kernel:
 # scripts/guest-kernel.sh; Debian's linux-image-cloud-amd64 as the fallback, our agent built
 # from source, the initramfs: guest/build.sh), the QEMU that serves cloned VMs' 9p shares
-# (scripts/qemu-9p.sh), the host's 9p lock holder (host/lock-holder), and the TypeScript build
+# (scripts/qemu-9p.sh), the host's 9p lock holder (host/lock-holder) and hijack wait
+# (host/hijack-wait), and the TypeScript build
 # (dist/: scripts/build.sh).
 #
 # PODVISOR_GUEST_KERNEL=debian: skip podvisor's own kernel (VMs boot Debian's cloud kernel).
@@ -135,6 +136,9 @@ make -s -C host/lock-holder OUT=../out
 # The host's watcher of the files VMs' guests watch in their shares (host/fs-events: one per
 # such VM, src/pod/share-events.ts).
 make -s -C host/fs-events OUT=../out
+# The wait, after a hijacked stream's 101, until the client has read it (host/hijack-wait:
+# src/api/v1.41/peer-read.ts; Node cannot ask the kernel a socket's unread bytes).
+make -s -C host/hijack-wait OUT=../out
 
 # --- TypeScript --------------------------------------------------------------------------
 # Built only when a source or config file changed (scripts/build.sh). With --test, one tsc

@@ -107,10 +107,14 @@ export function resolveUser(spec: string, passwd: string | undefined, group: str
     else if (numeric !== undefined) gid = numeric;
     else throw new InvalidArgumentError(`unable to find group ${groupPart}: no matching entries in group file`);
   }
-  const additionalGids =
+  // The primary group is first among the supplementary groups too, as dockerd 20.10.24's
+  // getUser makes them (`--user 1000:1000 --group-add 10`: `id` says groups=10,1000(user)),
+  // so a process that changes its gid keeps the group's access.
+  const members =
     name !== undefined && groupPart === undefined
-      ? [...new Set(groups.filter((g) => g.members.includes(name as string) && g.gid !== gid).map((g) => g.gid))]
+      ? groups.filter((g) => g.members.includes(name as string) && g.gid !== gid).map((g) => g.gid)
       : [];
+  const additionalGids = [...new Set([gid, ...members])];
   return { uid, gid, additionalGids, home };
 }
 

@@ -13,6 +13,7 @@ import type { RestartPolicy, RestartPolicyName } from '../pod/types';
 import { GUEST_SHM_BYTES, parseMounts } from './mounts';
 import type { NetworkingInput } from './network-plan';
 import { checkCapabilities } from './security';
+import { refuseUnhonoured } from './unhonoured';
 
 /** dockerd's default /dev/shm size. */
 const DEFAULT_SHM_SIZE = GUEST_SHM_BYTES;
@@ -212,7 +213,11 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     throw new InvalidArgumentError("can't create 'AutoRemove' container with restart policy");
   checkCapabilities(hostConfig);
   validateResources(hostConfig, hostCpus);
+  refuseUnhonoured(hostConfig);
   if (hostConfig.Runtime !== 'runc') throw new InvalidArgumentError(`Unknown runtime specified ${hostConfig.Runtime}`);
+  if (hostConfig.Isolation !== '' && hostConfig.Isolation.toLowerCase() !== 'default') {
+    throw new InvalidArgumentError(`Invalid isolation: "${hostConfig.Isolation}" - linux only supports 'default'`);
+  }
   const workingDir = str(b.WorkingDir);
   if (workingDir && !workingDir.startsWith('/')) {
     throw new InvalidArgumentError(`the working directory '${workingDir}' is invalid, it needs to be an absolute path`);

@@ -7,7 +7,11 @@
  *  - `--ulimit` of every type: /proc/self/limits of the init and of an exec;
  *  - `--domainname`: the UTS domain name;
  *  - a non-root user binds port 80 and may ping (dockerd's default sysctls of a container's own
- *    network namespace), unless the user set the sysctl.
+ *    network namespace), unless the user set the sysctl;
+ *  - then the flags of the audit (test/audit/run-flags.ts) that real run lines and compose
+ *    files carry, each beside dockerd: mounts, names, users, environment, resources, signals,
+ *    health checks, restart, logging, volumes;
+ *  - and those a VM cannot honour, refused at create by name (dockerd runs them).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -179,5 +183,332 @@ describe("dockerd's sysctls of a container's network namespace", () => {
     expect(ours).toEqual(theirs);
     expect(ours.out).toContain('listener 1\n');
     expect(ours.err).toContain('Permission denied');
+  });
+});
+
+describe('flags common in run lines and compose files, beside dockerd', () => {
+  /** Run `docker run --rm FLAGS IMAGE sh -c SCRIPT` on both daemons and expect the same. */
+  async function same(flags: string[], script: string): Promise<CliResult> {
+    const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'sh', '-c', script]);
+    expect(ours).toEqual(theirs);
+    return ours;
+  }
+
+  test('--tmpfs: the mount, its size, mode and flags', async () => {
+    // The mount's source column is the one difference: the guest agent mounts the tmpfs through
+    // fsopen, which names no source ("none" where runc's mount(2) says "tmpfs").
+    const r = await same(
+      ['--tmpfs', '/run/app:rw,size=65536k,mode=1770'],
+      "grep ' /run/app ' /proc/mounts | cut -d' ' -f2-; stat -c %a /run/app",
+    );
+    expect(r.out).toBe('/run/app tmpfs rw,nosuid,nodev,noexec,relatime,size=65536k,mode=1770 0 0\n1770\n');
+  });
+
+  test('--shm-size: the size of /dev/shm (and its default)', async () => {
+    // /proc/mounts differs: a --shm-size /dev/shm is mounted over the guest's own (two lines).
+    const df = "df -k /dev/shm | tail -n 1 | awk '{print $2}'";
+    expect((await same(['--shm-size', '96m'], df)).out).toBe('98304\n');
+    expect((await same([], `${df}; grep ' /dev/shm ' /proc/mounts`)).out).toBe(
+      '65536\nshm /dev/shm tmpfs rw,nosuid,nodev,noexec,relatime,size=65536k 0 0\n',
+    );
+  });
+
+  test('--workdir: the directory, made when missing', async () => {
+    expect((await same(['--workdir', '/srv/new/dir'], 'pwd; ls -ld . | cut -c1-10')).out).toBe(
+      '/srv/new/dir\ndrwxr-xr-x\n',
+    );
+  });
+
+  test('--add-host: a line of /etc/hosts', async () => {
+    const r = await same(
+      ['--add-host', 'db.test:10.1.2.3', '--add-host', 'v6.test:fd00::7'],
+      'grep -E "db.test|v6.test" /etc/hosts',
+    );
+    expect(r.out).toBe('10.1.2.3\tdb.test\nfd00::7\tv6.test\n');
+  });
+
+  test('--dns, --dns-search and --dns-option: /etc/resolv.conf', async () => {
+    const r = await same(
+      ['--dns', '192.0.2.53', '--dns-search', 'example.test', '--dns-option', 'ndots:2'],
+      'cat /etc/resolv.conf',
+    );
+    expect(r.out).toContain('nameserver 192.0.2.53\n');
+  });
+
+  test('--hostname: the UTS name and /etc/hostname', async () => {
+    expect((await same(['--hostname', 'web1'], 'hostname; cat /etc/hostname')).out).toBe('web1\nweb1\n');
+  });
+
+  test('--user and --group-add: the ids of the command', async () => {
+    const r = await same(['--user', '1000:1000', '--group-add', '10', '--group-add', '4321'], 'id');
+    expect(r.out).toBe('uid=1000(user) gid=1000(user) groups=10,1000(user),4321\n');
+    await same([], 'id');
+    await same(['--user', '1000'], 'id');
+    await same(['--user', 'nobody:nogroup'], 'id');
+  });
+
+  test('--env: set, empty and unset variables', async () => {
+    const r = await same(['-e', 'FOO=bar baz', '-e', 'EMPTY='], 'echo "[$FOO][$EMPTY][${UNSET-unset}]"');
+    expect(r.out).toBe('[bar baz][][unset]\n');
+  });
+
+  test('--entrypoint: the program, the arguments after the image', async () => {
+    const [ours, theirs] = await both(['run', '--rm', '--entrypoint', 'echo', IMAGE, 'hi', 'there']);
+    expect(ours).toEqual(theirs);
+    expect(ours).toMatchObject({ code: 0, out: 'hi there\n' });
+  });
+
+  test('--label and --expose: inspect shows them', async () => {
+    const fmt = '{{json .Config.Labels}} {{json .Config.ExposedPorts}}';
+    const got: string[] = [];
+    for (const daemon of [d, base!]) {
+      const id = (
+        await dockerCli(daemon, ['create', '--label', 'a=b', '--label', 'c', '--expose', '8080', IMAGE])
+      ).out.trim();
+      got.push((await dockerCli(daemon, ['inspect', '-f', fmt, id])).out);
+      await dockerCli(daemon, ['rm', id]);
+    }
+    expect(got[0]).toEqual(got[1]);
+    expect(got[0]).toBe('{"a":"b","c":""} {"8080/tcp":{}}\n');
+  });
+
+  test('--memory: a command past the limit is killed (137)', async () => {
+    const r = await same(['--memory', '32m'], 'head -c 200000000 /dev/zero | tail > /dev/null; echo "status $?"');
+    expect(r.out).toBe('status 137\n');
+  });
+
+  test("--stop-signal: docker stop sends it, the container exits with the command's status", async () => {
+    const script = 'trap "echo got USR1; exit 4" USR1; echo ready; while :; do usleep 50000; done';
+    const results: Array<{ code: string; logs: string; sig: string }> = [];
+    for (const daemon of [d, base!]) {
+      const id = (
+        await dockerCli(daemon, ['run', '-d', '--stop-signal', 'USR1', IMAGE, 'sh', '-c', script])
+      ).out.trim();
+      while (!(await dockerCli(daemon, ['logs', id])).out.includes('ready')) await new Promise((r) => setImmediate(r));
+      expect((await dockerCli(daemon, ['stop', '-t', '60', id])).code).toBe(0);
+      const code = (await dockerCli(daemon, ['inspect', '-f', '{{.State.ExitCode}}', id])).out.trim();
+      const sig = (await dockerCli(daemon, ['inspect', '-f', '{{.Config.StopSignal}}', id])).out.trim();
+      results.push({ code, logs: (await dockerCli(daemon, ['logs', id])).out, sig });
+      await dockerCli(daemon, ['rm', '-f', id]);
+    }
+    expect(results[0]).toEqual(results[1]);
+    expect(results[0]).toEqual({ code: '4', logs: 'ready\ngot USR1\n', sig: 'USR1' });
+  });
+
+  test('--stop-timeout: a container that ignores the signal is killed (137); inspect shows the timeout', async () => {
+    const script = 'trap "" TERM; echo ready; while :; do usleep 50000; done';
+    const results: string[] = [];
+    for (const daemon of [d, base!]) {
+      const id = (await dockerCli(daemon, ['run', '-d', '--stop-timeout', '1', IMAGE, 'sh', '-c', script])).out.trim();
+      while (!(await dockerCli(daemon, ['logs', id])).out.includes('ready')) await new Promise((r) => setImmediate(r));
+      expect((await dockerCli(daemon, ['stop', id])).code).toBe(0);
+      results.push((await dockerCli(daemon, ['inspect', '-f', '{{.State.ExitCode}} {{.Config.StopTimeout}}', id])).out);
+      await dockerCli(daemon, ['rm', '-f', id]);
+    }
+    expect(results[0]).toEqual(results[1]);
+    expect(results[0]).toBe('137 1\n');
+  });
+});
+
+describe('flags a VM cannot honour: refused at create by name (dockerd honours them)', () => {
+  test.each([
+    [['--pid', 'host'], '--pid host is not supported'],
+    [['--ipc', 'host'], '--ipc host is not supported'],
+    [['--uts', 'host'], '--uts host is not supported'],
+    [['--ipc', 'none'], '--ipc none is not supported'],
+    [['--pids-limit', '20'], '--pids-limit is not supported'],
+    [['--oom-score-adj', '500'], '--oom-score-adj is not supported'],
+    [['--device', '/dev/null:/dev/xnull'], '--device is not supported'],
+    [['--device-cgroup-rule', 'c 1:3 rmw'], '--device-cgroup-rule is not supported'],
+  ])('%j', async (flags, message) => {
+    const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'true']);
+    expect(theirs).toMatchObject({ code: 0 });
+    expect(ours.code).toBe(125);
+    expect(ours.err).toContain(`Error response from daemon: ${message}: `);
+    expect((await dockerCli(d, ['ps', '-aq'])).out).toBe('');
+  });
+
+  // Not run on the baseline, whose answer depends on the host's kernel and cgroup version
+  // (dockerd warns and discards --blkio-weight, --kernel-memory and --oom-kill-disable where
+  // the cgroup lacks them, refuses --cpu-rt-* without a real-time group scheduler).
+  test.each([
+    [['--blkio-weight', '300'], '--blkio-weight is not supported'],
+    [['--device-read-bps', '/dev/null:1mb'], '--device-read-bps is not supported'],
+    [['--device-write-iops', '/dev/null:100'], '--device-write-iops is not supported'],
+    [['--cpu-rt-runtime', '1000'], '--cpu-rt-runtime is not supported'],
+    [['--kernel-memory', '8m'], '--kernel-memory is not supported'],
+    [['--oom-kill-disable'], '--oom-kill-disable is not supported'],
+  ])('%j (podvisor only)', async (flags, message) => {
+    const ours = await dockerCli(d, ['run', '--rm', ...flags, IMAGE, 'true']);
+    expect(ours.code).toBe(125);
+    expect(ours.err).toContain(`Error response from daemon: ${message}: `);
+  });
+
+  // Not run on the baseline: runc would leave the parent cgroup behind on this host.
+  test('--cgroup-parent', async () => {
+    const ours = await dockerCli(d, ['run', '--rm', '--cgroup-parent', 'pv-test', IMAGE, 'true']);
+    expect(ours.code).toBe(125);
+    expect(ours.err).toContain('Error response from daemon: --cgroup-parent is not supported: ');
+  });
+});
+
+describe('more run flags, beside dockerd', () => {
+  test('--rm: the container is gone once it exits', async () => {
+    const [ours, theirs] = await both(['run', '--rm', '--name', 'pv-rm-flag', IMAGE, 'echo', 'hi']);
+    expect(ours).toEqual(theirs);
+    const left = await both(['ps', '-aq', '--filter', 'name=^pv-rm-flag$']);
+    expect(left[0]).toEqual(left[1]);
+    expect(left[0].out).toBe('');
+  });
+
+  test('--interactive: stdin reaches the command', async () => {
+    const input = Buffer.from('line one\nline two\n');
+    const args = ['run', '--rm', '-i', IMAGE, 'sh', '-c', 'wc -l; echo done'];
+    const [ours, theirs] = await Promise.all([dockerCli(d, args, input), dockerCli(base!, args, input)]);
+    expect(ours).toEqual(theirs);
+    expect(ours.out.replace(/ +/g, '')).toBe('2\ndone\n');
+  });
+
+  test('--tty: the command has a terminal', async () => {
+    const [ours, theirs] = await both(['run', '--rm', '-t', IMAGE, 'tty']);
+    expect(ours).toEqual(theirs);
+    expect(ours.out).toBe('/dev/pts/0\r\n');
+  });
+
+  test('--attach: only the streams asked for', async () => {
+    const [ours, theirs] = await both(['run', '--rm', '-a', 'stderr', IMAGE, 'sh', '-c', 'echo out; echo err >&2']);
+    expect(ours).toEqual(theirs);
+    expect(ours).toMatchObject({ code: 0, out: '', err: 'err\n' });
+  });
+
+  test('--userns host: no user namespace, the ids are the kernel’s own', async () => {
+    const [ours, theirs] = await both(['run', '--rm', '--userns', 'host', IMAGE, 'cat', '/proc/self/uid_map']);
+    expect(ours).toEqual(theirs);
+    expect(ours.out.trim().split(/\s+/)).toEqual(['0', '0', '4294967295']);
+  });
+
+  test('--health-cmd, --health-interval, --health-retries, --health-timeout, --health-start-period: the check runs, inspect shows it', async () => {
+    const flags = ['--health-cmd', 'test -e /tmp/ok', '--health-interval', '1s', '--health-retries', '2'];
+    flags.push('--health-timeout', '5s', '--health-start-period', '2s');
+    const got: string[] = [];
+    for (const daemon of [d, base!]) {
+      const id = (
+        await dockerCli(daemon, ['run', '-d', ...flags, IMAGE, 'sh', '-c', 'touch /tmp/ok; sleep 600'])
+      ).out.trim();
+      const status = async () =>
+        (await dockerCli(daemon, ['inspect', '-f', '{{.State.Health.Status}}', id])).out.trim();
+      while ((await status()) === 'starting') await new Promise((r) => setTimeout(r, 200));
+      got.push(
+        `${await status()} ${(await dockerCli(daemon, ['inspect', '-f', '{{json .Config.Healthcheck}}', id])).out}`,
+      );
+      await dockerCli(daemon, ['rm', '-f', id]);
+    }
+    expect(got[0]).toEqual(got[1]);
+    expect(got[0]).toBe(
+      'healthy {"Test":["CMD-SHELL","test -e /tmp/ok"],"Interval":1000000000,"Timeout":5000000000,"StartPeriod":2000000000,"Retries":2}\n',
+    );
+  });
+
+  test('--no-healthcheck: inspect shows NONE', async () => {
+    const got: string[] = [];
+    for (const daemon of [d, base!]) {
+      const id = (await dockerCli(daemon, ['create', '--no-healthcheck', IMAGE])).out.trim();
+      got.push((await dockerCli(daemon, ['inspect', '-f', '{{json .Config.Healthcheck}}', id])).out);
+      await dockerCli(daemon, ['rm', id]);
+    }
+    expect(got[0]).toEqual(got[1]);
+    expect(got[0]).toBe('{"Test":["NONE"]}\n');
+  });
+
+  test('--restart on-failure:2: two restarts, then exited', async () => {
+    const got: string[] = [];
+    for (const daemon of [d, base!]) {
+      const id = (
+        await dockerCli(daemon, ['run', '-d', '--restart', 'on-failure:2', IMAGE, 'sh', '-c', 'exit 3'])
+      ).out.trim();
+      const fmt = '{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}} {{json .HostConfig.RestartPolicy}}';
+      const state = async () => (await dockerCli(daemon, ['inspect', '-f', fmt, id])).out;
+      let s = await state();
+      while (!s.startsWith('2 exited')) {
+        await new Promise((r) => setTimeout(r, 200));
+        s = await state();
+      }
+      got.push(s);
+      await dockerCli(daemon, ['rm', '-f', id]);
+    }
+    expect(got[0]).toEqual(got[1]);
+    expect(got[0]).toBe('2 exited 3 {"Name":"on-failure","MaximumRetryCount":2}\n');
+  });
+
+  test('--log-driver and --log-opt: json-file rotation keeps the tail; none keeps nothing readable', async () => {
+    const got: Array<{ last: string; lines: boolean; config: string; none: CliResult }> = [];
+    for (const daemon of [d, base!]) {
+      const opts = ['--log-driver', 'json-file', '--log-opt', 'max-size=1k', '--log-opt', 'max-file=2'];
+      const id = (await dockerCli(daemon, ['run', '-d', ...opts, IMAGE, 'seq', '1', '2000'])).out.trim();
+      await dockerCli(daemon, ['wait', id]);
+      const logs = (await dockerCli(daemon, ['logs', id])).out.trim().split('\n');
+      const config = (await dockerCli(daemon, ['inspect', '-f', '{{json .HostConfig.LogConfig}}', id])).out;
+      await dockerCli(daemon, ['rm', id]);
+      const quiet = (await dockerCli(daemon, ['run', '-d', '--log-driver', 'none', IMAGE, 'echo', 'hi'])).out.trim();
+      await dockerCli(daemon, ['wait', quiet]);
+      const none = await dockerCli(daemon, ['logs', quiet]);
+      await dockerCli(daemon, ['rm', quiet]);
+      got.push({ last: logs[logs.length - 1], lines: logs.length > 10 && logs.length < 100, config, none });
+    }
+    expect(got[0]).toEqual(got[1]);
+    expect(got[0]).toMatchObject({
+      last: '2000',
+      lines: true,
+      config: '{"Type":"json-file","Config":{"max-file":"2","max-size":"1k"}}\n',
+    });
+  });
+
+  test('--volume and --mount: a host directory, read-write and read-only; --volumes-from', async () => {
+    const host = fs.mkdtempSync(path.join(dir, 'bind-'));
+    fs.writeFileSync(path.join(host, 'f'), 'from the host\n');
+    const script = 'cat /data/f; echo x > /data/g && echo wrote; echo y > /ro/h || echo refused';
+    const [ours, theirs] = await both([
+      'run',
+      '--rm',
+      '-v',
+      `${host}:/data`,
+      '--mount',
+      `type=bind,src=${host},dst=/ro,readonly`,
+      IMAGE,
+      'sh',
+      '-c',
+      script,
+    ]);
+    expect(ours).toEqual(theirs);
+    expect(ours.out).toBe('from the host\nwrote\nrefused\n');
+    expect(ours.err).toContain('Read-only file system');
+    const shared: string[] = [];
+    for (const daemon of [d, base!]) {
+      const src = (
+        await dockerCli(daemon, ['run', '-d', '-v', '/shared', IMAGE, 'sh', '-c', 'echo kept > /shared/k'])
+      ).out.trim();
+      await dockerCli(daemon, ['wait', src]);
+      shared.push((await dockerCli(daemon, ['run', '--rm', '--volumes-from', src, IMAGE, 'cat', '/shared/k'])).out);
+      await dockerCli(daemon, ['rm', '-v', src]);
+    }
+    expect(shared).toEqual(['kept\n', 'kept\n']);
+  });
+});
+
+describe('flags whose answer is an error or a no-op under dockerd on Linux: the same answer', () => {
+  test.each([
+    [['--runtime', 'runc'], 'true'],
+    [['--runtime', 'pv-nosuch'], 'true'],
+    [['--isolation', 'default'], 'true'],
+    [['--isolation', 'hyperv'], 'true'],
+    [['--cpu-count', '1'], 'true'],
+    [['--cpu-percent', '50'], 'true'],
+    [['--io-maxbandwidth', '1m'], 'true'],
+    [['--io-maxiops', '100'], 'true'],
+    [['--annotation', 'a=b'], 'true'],
+    [['--health-start-interval', '1s', '--health-cmd', 'true'], 'true'],
+  ])('%j', async (flags, script) => {
+    const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'sh', '-c', script]);
+    expect(ours).toEqual(theirs);
   });
 });

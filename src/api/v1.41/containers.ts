@@ -21,6 +21,7 @@ import { stateErrorText } from '../../translate/pod-errors';
 import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
 import { parseSignal } from '../../translate/signals';
 import { cgroupLimitsFor, vmSizeFor } from '../../translate/resources';
+import { refuseUnhonoured } from '../../translate/unhonoured';
 import type { PodUpdate, WaitCondition } from '../../pod/service';
 import { mainContainer, type PodRecord } from '../../pod/types';
 import { anonymousVolumesOf, removeVolumesAfter } from './volumes';
@@ -317,6 +318,7 @@ function updateContainer(services: ApiServices) {
     if (changed.length) {
       const merged = { ...hc, ...Object.fromEntries(changed.map((k) => [k, body[k]])) } as DockerHostConfig;
       validateResources(merged, c.hostCpus);
+      refuseUnhonoured(Object.fromEntries(changed.map((k) => [k, body[k]])));
       // Applied live in the guest's cgroup when the container runs (up to its VM's size).
       change.resources = { size: vmSizeFor(merged, c.vmDefaults, c.hostCpus), limits: cgroupLimitsFor(merged) };
       Object.assign(hc, Object.fromEntries(changed.map((k) => [k, body[k]])));

@@ -13,7 +13,9 @@
  *      Connection: Upgrade
  *      Upgrade: tcp
  *    and then the socket carries the raw stream both ways; the client half-closes its side to
- *    signal the end of stdin, and the daemon closes the connection when the output ends.
+ *    signal the end of stdin, and the daemon closes the connection when the output ends. The
+ *    output starts once the client has read the 101 (peer-read.ts: docker-py loses output
+ *    that reaches it in the same read).
  *  - Plain request: a `200 OK` with `Content-Type: application/vnd.docker.raw-stream` and
  *    the output as the body; the request body, if any, is the input.
  *
@@ -25,6 +27,7 @@ import type * as https from 'node:https';
 import type { Duplex, Readable } from 'node:stream';
 import type { Express } from 'express';
 import { applyServerLimits, BODY_IDLE_MS, SessionLimiter } from './limits';
+import { peerHasRead } from './peer-read';
 
 /** What the bridge leaves on an upgraded request. */
 interface UpgradeInfo {
@@ -154,6 +157,50 @@ export const UPGRADE_RESPONSE =
   'HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n' +
   'Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n';
 
+/** The output half of a hijacked connection. */
+type RawOutput = Pick<RawStream, 'write' | 'drain' | 'end'>;
+
+/**
+ * Write the 101 on `s` and return its output: what is written before the client has read the
+ * 101 (peerHasRead) is held, in order, and the producer is told to wait (write answers false,
+ * drain resolves once it is sent); an end asked for meanwhile comes after it.
+ */
+function outputAfterRead(s: Duplex): RawOutput {
+  let held: Buffer[] | null = [];
+  let endAsked = false;
+  let opened!: () => void;
+  const open = new Promise<void>((r) => (opened = r));
+  const end = () => {
+    if (!s.destroyed) endAndDrain(s);
+  };
+  s.write(UPGRADE_RESPONSE, () => {
+    void peerHasRead(s).then(() => {
+      const q = held ?? [];
+      held = null;
+      for (const d of q) if (!s.destroyed && !s.writableEnded) s.write(d);
+      if (endAsked) end();
+      opened();
+    });
+  });
+  return {
+    write: (d) => {
+      if (held) {
+        held.push(d);
+        return false;
+      }
+      return s.destroyed ? true : s.write(d);
+    },
+    drain: () => (held ? open.then(() => drainOf(s)) : drainOf(s)),
+    end: () => {
+      // With nothing held the end goes at once: an end cannot be lost with the 101 (the
+      // client reads it as the stream's end either way), and an exec without output (`true`)
+      // does not wait for the helper.
+      if (held?.length) endAsked = true;
+      else end();
+    },
+  };
+}
+
 /** What drainOf waits on: a socket or a ServerResponse. */
 interface Drainable {
   writableNeedDrain?: boolean;
@@ -196,19 +243,12 @@ export function openRawStream(req: http.IncomingMessage, res: http.ServerRespons
     up.taken = true;
     const s = up.socket;
     res.detachSocket(s as unknown as import('node:net').Socket);
-    // Docker's hijack answer: 101 UPGRADED with the raw-stream content type.
-    s.write(UPGRADE_RESPONSE);
+    // Docker's hijack answer: 101 UPGRADED with the raw-stream content type. The output waits
+    // until the client has read it (peer-read.ts: docker-py loses what comes in the same read).
+    const out = outputAfterRead(s);
     const closed = new Promise<void>((r) => s.once('close', () => r()));
     void closed.then(release);
-    return {
-      input: s,
-      write: (d) => (s.destroyed ? true : s.write(d)),
-      drain: () => drainOf(s),
-      end: () => {
-        if (!s.destroyed) endAndDrain(s);
-      },
-      closed,
-    };
+    return { input: s, ...out, closed };
   }
   // Plain request: dockerd answers 200 with the raw-stream type and streams the output.
   res.writeHead(200, { 'Content-Type': 'application/vnd.docker.raw-stream' });

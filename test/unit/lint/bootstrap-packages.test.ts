@@ -46,6 +46,7 @@ const PACKAGE_OF: Record<string, string> = {
   virtiofsd: 'qemu-system-common',
   'podvisor-lock-holder': '(built by the bootstrap: host/lock-holder)',
   'podvisor-fs-events': '(built by the bootstrap: host/fs-events)',
+  'podvisor-hijack-wait': '(built by the bootstrap: host/hijack-wait)',
   'cni-plugin': "(the CNI plugins the kubelet's network config names; not podvisor's)",
 };
 
@@ -70,6 +71,7 @@ const DYNAMIC: Record<string, string[]> = {
   'src/vm/qemu/templates.ts: program.bin': ['qemu-system-x86_64'],
   'src/vm/qemu/lock-holder.ts: bin': ['podvisor-lock-holder'],
   'src/pod/share-events.ts: FS_EVENTS_BIN': ['podvisor-fs-events'],
+  'src/api/v1.41/peer-read.ts: bin': ['podvisor-hijack-wait'],
   // Every QEMU starts through setpriv (its capability bounding set), which then execs it.
   'src/vm/qemu/confinement.ts: setprivBinary()': ['setpriv', 'qemu-system-x86_64'],
 };

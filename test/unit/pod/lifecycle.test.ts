@@ -156,7 +156,7 @@ describe('run', () => {
     const a = attachAll(r.id);
     await h.pods.start(r.id);
     await a.session.ended;
-    expect(a.out()).toBe('uid=1000 gid=1000 groups=10\n');
+    expect(a.out()).toBe('uid=1000 gid=1000 groups=1000,10\n');
   });
 
   test("an unknown user fails the start with runc's message, leaving nothing behind", async () => {

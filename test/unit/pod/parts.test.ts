@@ -107,12 +107,12 @@ describe('user resolution', () => {
   const passwd = 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\nbroken line\n';
   const group = 'root:x:0:\nwheel:x:10:user,root\nuser:x:1000:\nstaff:x:50:user\n';
   test.each([
-    ['', { uid: 0, gid: 0, additionalGids: [10], home: '/root' }],
-    ['user', { uid: 1000, gid: 1000, additionalGids: [10, 50], home: '/home/user' }],
-    ['1000', { uid: 1000, gid: 1000, additionalGids: [10, 50], home: '/home/user' }],
-    ['4242', { uid: 4242, gid: 0, additionalGids: [], home: '/' }],
-    ['user:staff', { uid: 1000, gid: 50, additionalGids: [], home: '/home/user' }],
-    ['4242:4343', { uid: 4242, gid: 4343, additionalGids: [], home: '/' }],
+    ['', { uid: 0, gid: 0, additionalGids: [0, 10], home: '/root' }],
+    ['user', { uid: 1000, gid: 1000, additionalGids: [1000, 10, 50], home: '/home/user' }],
+    ['1000', { uid: 1000, gid: 1000, additionalGids: [1000, 10, 50], home: '/home/user' }],
+    ['4242', { uid: 4242, gid: 0, additionalGids: [0], home: '/' }],
+    ['user:staff', { uid: 1000, gid: 50, additionalGids: [50], home: '/home/user' }],
+    ['4242:4343', { uid: 4242, gid: 4343, additionalGids: [4343], home: '/' }],
   ])('%s', (spec, want) => {
     expect(resolveUser(spec, passwd, group)).toEqual(want);
   });

@@ -1,0 +1,54 @@
+/** The create fields podvisor refuses by name (src/translate/unhonoured.ts), and the values that pass. */
+import { parseCreateBody } from '../../../src/translate/create-body';
+import { InvalidArgumentError } from '../../../src/errors';
+
+const create = (HostConfig: Record<string, unknown>) => () => parseCreateBody({ Image: 'i', HostConfig }, 2);
+
+test.each([
+  [{ PidMode: 'host' }, '--pid host is not supported: '],
+  [{ IpcMode: 'host' }, '--ipc host is not supported: '],
+  [{ UTSMode: 'host' }, '--uts host is not supported: '],
+  [{ IpcMode: 'none' }, '--ipc none is not supported: '],
+  [{ PidsLimit: 20 }, '--pids-limit is not supported: '],
+  [{ OomScoreAdj: -100 }, '--oom-score-adj is not supported: '],
+  [{ Devices: [{ PathOnHost: '/dev/null', PathInContainer: '/dev/x', CgroupPermissions: 'rwm' }] }, '--device is '],
+  [{ DeviceCgroupRules: ['c 1:3 rmw'] }, '--device-cgroup-rule is not supported: '],
+  [{ DeviceRequests: [{ Count: -1, Capabilities: [['gpu']] }] }, '--gpus is not supported: '],
+  [{ CgroupParent: 'x.slice' }, '--cgroup-parent is not supported: '],
+  [{ BlkioWeight: 300 }, '--blkio-weight is not supported: '],
+  [{ BlkioWeightDevice: [{ Path: '/dev/sda', Weight: 300 }] }, '--blkio-weight-device is not supported: '],
+  [{ BlkioDeviceReadBps: [{ Path: '/dev/sda', Rate: 1 }] }, '--device-read-bps is not supported: '],
+  [{ BlkioDeviceReadIOps: [{ Path: '/dev/sda', Rate: 1 }] }, '--device-read-iops is not supported: '],
+  [{ BlkioDeviceWriteBps: [{ Path: '/dev/sda', Rate: 1 }] }, '--device-write-bps is not supported: '],
+  [{ BlkioDeviceWriteIOps: [{ Path: '/dev/sda', Rate: 1 }] }, '--device-write-iops is not supported: '],
+  [{ CpuRealtimePeriod: 1000 }, '--cpu-rt-period is not supported: '],
+  [{ CpuRealtimeRuntime: 1000 }, '--cpu-rt-runtime is not supported: '],
+  [{ KernelMemory: 8 << 20 }, '--kernel-memory is not supported: '],
+  [{ KernelMemoryTCP: 8 << 20 }, 'HostConfig.KernelMemoryTCP is not supported: '],
+  [{ OomKillDisable: true }, '--oom-kill-disable is not supported: '],
+])('%j is refused by name (400)', (hc, message) => {
+  expect(create(hc)).toThrow(InvalidArgumentError);
+  expect(create(hc)).toThrow(message);
+});
+
+test('values that ask for nothing pass', () => {
+  for (const hc of [
+    { PidMode: '', IpcMode: 'private', UTSMode: '' },
+    { IpcMode: 'shareable' },
+    { PidsLimit: 0 },
+    { PidsLimit: -1 },
+    { PidsLimit: null },
+    { OomScoreAdj: 0 },
+    { Devices: [], DeviceCgroupRules: [], DeviceRequests: null, CgroupParent: '' },
+    { BlkioWeight: 0, BlkioWeightDevice: [], BlkioDeviceReadBps: null, CpuRealtimePeriod: 0 },
+    { KernelMemory: 0, KernelMemoryTCP: 0, OomKillDisable: false },
+  ]) {
+    expect(create(hc)).not.toThrow();
+  }
+});
+
+test("an isolation other than default is dockerd's 400 on Linux", () => {
+  expect(create({ Isolation: 'hyperv' })).toThrow(`Invalid isolation: "hyperv" - linux only supports 'default'`);
+  expect(create({ Isolation: 'default' })).not.toThrow();
+  expect(create({ Isolation: '' })).not.toThrow();
+});
