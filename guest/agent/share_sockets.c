@@ -57,6 +57,7 @@ static uint32_t g_waiting_req;
 static uint64_t g_waiting_session;
 
 static struct channel *ctl(void) { return &g_ctl; }
+static void keep(const struct sock_event *ev);
 
 void share_sockets_start(void) { g_dev = open(SOCKETS_DEVICE, O_RDWR | O_NONBLOCK | O_CLOEXEC); }
 
@@ -84,7 +85,9 @@ static void deliver(void) {
   if (!g_waiting || g_count == 0 || g_waiting_session != ctl()->session || !chan_synced(ctl())) return;
   struct sock_event *ev = &g_events[g_head];
   g_waiting = 0;
-  if (send_event(g_waiting_req, ev) < 0 && ev->kind == PV_SOCKET_EVENT_CONNECT) kernel_reply(ev->token, ECONNREFUSED, -1);
+  int sent = send_event(g_waiting_req, ev) == 0;
+  if (!sent && ev->kind == PV_SOCKET_EVENT_CONNECT) kernel_reply(ev->token, ECONNREFUSED, -1);
+  if (sent && ev->kind != PV_SOCKET_EVENT_CONNECT) keep(ev);
   g_head = (g_head + 1) % MAX_EVENTS;
   g_count--;
 }
@@ -141,8 +144,31 @@ void share_sockets_handle_fd(short revents) {
   if (revents & POLLIN) read_kernel_request();
 }
 
+/*
+ * BOUND and WATCH events already handed to a host, remembered (the newest MAX_KEPT): a new
+ * host (the daemon restarted) gets them again, so it listens for the guest's sockets and
+ * watches its files as the one before did.
+ */
+#define MAX_KEPT 128
+static struct sock_event g_kept[MAX_KEPT];
+static int g_kept_next, g_kept_count;
+
+static void keep(const struct sock_event *ev) {
+  for (int i = 0; i < g_kept_count; i++)
+    if (g_kept[i].kind == ev->kind && strcmp(g_kept[i].tag, ev->tag) == 0 && strcmp(g_kept[i].path, ev->path) == 0)
+      return;
+  g_kept[g_kept_next] = *ev;
+  g_kept_next = (g_kept_next + 1) % MAX_KEPT;
+  if (g_kept_count < MAX_KEPT) g_kept_count++;
+}
+
 void share_sockets_new_session(void) {
   g_waiting = 0;
+  for (int i = 0; i < g_kept_count && g_count < MAX_EVENTS; i++) {
+    int k = (g_kept_next - g_kept_count + i + MAX_KEPT) % MAX_KEPT;
+    g_events[(g_head + g_count) % MAX_EVENTS] = g_kept[k];
+    g_count++;
+  }
   deliver();
 }
 
