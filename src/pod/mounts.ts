@@ -40,9 +40,9 @@ import {
   unmountBeneath,
   type BeneathPath,
 } from '../util/beneath';
-import type { Vm } from '../vm/types';
+import type { AgentProcess, Vm } from '../vm/types';
 import { bindHostSocket } from './socket-relay';
-import { relayShareSockets } from './share-sockets';
+import { isShareConnection, relayShareSockets } from './share-sockets';
 import type { PodContainerSpec, PodSpec } from './types';
 
 export type { PodBindMount, PodEmptyDirMount, PodMount, PodTmpfsMount, PodVolumeMount } from './mount-types';
@@ -247,6 +247,27 @@ export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
       });
       // Unix sockets made in it on either side reach the other (./share-sockets.ts).
       relayShareSockets(vm, c.id);
+    }
+  }
+}
+
+/**
+ * After a daemon restart, for a container of a re-adopted VM: sockets and file events of its
+ * share directories cross the VM's edge again (./share-sockets.ts; the agent hands the new
+ * daemon the sockets and watches it had announced to the earlier one).
+ */
+export async function resumeShareRelay(vm: Vm, c: PodContainerSpec, procs: AgentProcess[]): Promise<void> {
+  // The earlier daemon's relayed connections: their host ends are gone, so the guest's end too.
+  for (const p of procs)
+    if (p.containerId === c.id && isShareConnection(p.processId))
+      vm.agent.signalProcess(p.processId, 9).catch(() => undefined);
+  for (const m of c.mounts ?? []) {
+    if (
+      m.type === 'volume' ||
+      (m.type === 'bind' && !(await fs.promises.stat(m.source).catch(() => undefined))?.isSocket())
+    ) {
+      relayShareSockets(vm, c.id);
+      return;
     }
   }
 }

@@ -18,6 +18,7 @@ import { shouldRestart, startsWithDaemon } from './restart';
 import { initProcessId } from './container-init';
 import { rootfsTarget } from './runtime';
 import { adoptSandbox } from './sandbox';
+import { resumeShareRelay } from './mounts';
 import { containersOf, mainContainer, podPhase, restartsInPlace, type ContainerRecord } from './types';
 
 const log = logger('pod');
@@ -136,6 +137,7 @@ async function readoptJoined(ctx: PodContext, e: Entry): Promise<boolean> {
     if (!inits.has(main.spec.id)) return false;
     for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, rootfsTarget(vm, c.spec.id));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
+    for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeShareRelay(vm, c.spec, procs);
     log.info(`re-adopted container ${r.id} in the VM of ${host.record.id}`);
     return true;
   } catch (err) {
@@ -247,6 +249,7 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
     // The rootfs mounts stay where the earlier daemon made them; its record of them may not.
     for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, rootfsTarget(vm, c.spec.id));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
+    for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeShareRelay(vm, c.spec, procs);
     await ctx.persist(e);
     for (const c of lost) ctx.emitFor(r, c, 'die', { exitCode: '255' });
     log.info(`re-adopted container ${r.id} on VM ${vm.id}`);

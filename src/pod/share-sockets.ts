@@ -59,6 +59,14 @@ interface ShareSockets {
 }
 
 const relays = new WeakMap<Vm, ShareSockets>();
+
+/** Process ids of relayed connections start so (a connection's process has no pid in the guest). */
+const CONNECTION_PREFIX = 'ssock-';
+
+/** Whether an agent process is a relayed connection of a share's socket (this daemon's or an earlier one's). */
+export function isShareConnection(processId: string): boolean {
+  return processId.startsWith(CONNECTION_PREFIX);
+}
 let nextConnection = 0;
 
 /**
@@ -136,7 +144,10 @@ async function underContainer(
     const containerId = state.containers[state.containers.length - 1];
     if (!containerId) throw Object.assign(new Error('no container left'), { code: 'ECONNREFUSED' });
     try {
-      return await make(containerId, `ssock-${(nextConnection++).toString(36)}-${containerId.slice(0, 64)}`);
+      return await make(
+        containerId,
+        `${CONNECTION_PREFIX}${(nextConnection++).toString(36)}-${containerId.slice(0, 64)}`,
+      );
     } catch (e) {
       if (!/no such container/.test((e as Error).message)) throw e;
       state.containers = state.containers.filter((c) => c !== containerId);

@@ -202,3 +202,30 @@ test('container -> container in another VM: a socket in a named volume', async (
   expect(r).toMatchObject({ code: 0, out: 'done' });
   ok(['rm', '-f', 'vserver', 'vclient']);
 });
+
+test('a daemon killed and started again: the host reaches the socket a container bound before, and the container the host socket', async () => {
+  const srv = path.join(dir, 'srv');
+  ok([
+    'run',
+    '-d',
+    '--name',
+    'survivor',
+    '-v',
+    `${srv}:/srv`,
+    DEBIAN,
+    'perl',
+    '-MIO::Socket::UNIX',
+    '-e',
+    echoServer('/srv/r.sock', '000'),
+  ]);
+  await waitForLog('survivor', 'listening');
+  expect(await talkWhenUp(path.join(srv, 'r.sock'), 'before\n')).toBe('echo: before\n');
+  await d.kill9();
+  await d.restart();
+  // The host's listener was the killed daemon's: the new one listens again for the guest.
+  expect(await talkWhenUp(path.join(srv, 'r.sock'), 'after\n')).toBe('echo: after\n');
+  // And the container reaches a host socket through the relay of the new daemon.
+  await serve(path.join(srv, 'after.sock'), (c) => c.pipe(c));
+  expect(await perl('survivor', loop(3, '/srv/after.sock'))).toMatchObject({ code: 0, out: 'done' });
+  ok(['rm', '-f', 'survivor']);
+});
