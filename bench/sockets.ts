@@ -9,8 +9,10 @@
  *    `docker exec`'s own cost is not in them. The other direction (a socket the container
  *    listens on, reached from the host) is not supported by podvisor yet, so not measured.
  *  - `docker ps` through the daemon's socket bind-mounted into a container (the host's static
- *    CLI, bind-mounted too), each daemon's own socket; `docker --version` there, the CLI's
- *    own start without the socket; and `docker ps` from the host for scale.
+ *    CLI, bind-mounted too), each daemon's own socket; the same with the CLI copied to a
+ *    tmpfs of the container (no file reads from the bind mount); `docker --version` and
+ *    `docker -H unix:///nonexistent.sock ps` (no daemon) there, the CLI's own cost without
+ *    the socket; and `docker ps` from the host for scale.
  * Each figure is the median of RUNS runs (docker ps: of PS_RUNS).
  *
  *   npm run bench:sockets
@@ -45,9 +47,13 @@ const ROUND_TRIPS_SCRIPT =
 /** Seconds for CONNECTIONS connections of one round trip each. */
 const CONNECTIONS_SCRIPT =
   NOW + MSG + `$t = now(); for (1..${CONNECTIONS}) { $s = ${CONNECT}; ${ROUND} close $s } printf "%.6f\\n", now() - $t`;
-/** `docker ARGS` PS_RUNS times in the container: the start and end time of each (bash's clock). */
-const timesScript = (args: string): string =>
-  `for i in $(seq ${PS_RUNS}); do a=$EPOCHREALTIME; docker ${args} >/dev/null || exit 1; b=$EPOCHREALTIME; echo "$a $b"; done`;
+/** `CLI ARGS` PS_RUNS times in the container: the start and end time of each (bash's clock). */
+const timesScript = (cli: string, args: string, mayFail = false): string =>
+  `for i in $(seq ${PS_RUNS}); do a=$EPOCHREALTIME; ${cli} ${args} >/dev/null 2>&1 ${mayFail ? '' : '|| exit 1'}; ` +
+  `b=$EPOCHREALTIME; echo "$a $b"; done`;
+/** The CLI copied to a tmpfs of the container (exec allowed): its start then costs no file reads. */
+const TMPFS = '/cli';
+const SHM_CLI = `${TMPFS}/docker`;
 
 /** The docker CLI without blocking this process (its echo server answers meanwhile). */
 function docker(env: NodeJS.ProcessEnv, args: string[]): Promise<string> {
@@ -75,7 +81,9 @@ interface Figures {
   roundTripsPerS: number;
   connectionsPerS: number;
   psInsideMs: number;
+  psShmMs: number;
   versionInsideMs: number;
+  psNoDaemonMs: number;
   psHostMs: number;
 }
 
@@ -96,6 +104,8 @@ async function measure(env: NodeJS.ProcessEnv, daemonSocket: string, echoSocket:
     `${daemonSocket}:/var/run/docker.sock`,
     '-v',
     `${DOCKER_CLI}:/usr/local/bin/docker:ro`,
+    '--tmpfs',
+    `${TMPFS}:exec,size=100m`,
     image,
     'sleep',
     '3600',
@@ -111,9 +121,17 @@ async function measure(env: NodeJS.ProcessEnv, daemonSocket: string, echoSocket:
       conns.push(CONNECTIONS / (await perl(CONNECTIONS_SCRIPT)));
     }
     await docker(env, ['exec', NAME, 'docker', 'ps']); // warm
-    const inside = spans(await docker(env, ['exec', NAME, 'bash', '-c', timesScript('ps')]));
+    const inside = spans(await docker(env, ['exec', NAME, 'bash', '-c', timesScript('docker', 'ps')]));
     // The CLI's own start in the container (its binary on a bind mount), no socket involved.
-    const version = spans(await docker(env, ['exec', NAME, 'bash', '-c', timesScript('--version')]));
+    const version = spans(await docker(env, ['exec', NAME, 'bash', '-c', timesScript('docker', '--version')]));
+    // docker ps with no daemon behind the socket path (it fails): the CLI without the socket.
+    const noDaemon = spans(
+      await docker(env, ['exec', NAME, 'bash', '-c', timesScript('docker', '-H unix:///nonexistent.sock ps', true)]),
+    );
+    // The same docker ps with the CLI on tmpfs: what the socket and the daemon cost.
+    await docker(env, ['exec', NAME, 'cp', DOCKER_CLI, SHM_CLI]);
+    await docker(env, ['exec', NAME, SHM_CLI, 'ps']); // warm
+    const shm = spans(await docker(env, ['exec', NAME, 'bash', '-c', timesScript(SHM_CLI, 'ps')]));
     const host: number[] = [];
     for (let i = 0; i < PS_RUNS; i++) {
       const t = process.hrtime.bigint();
@@ -125,7 +143,9 @@ async function measure(env: NodeJS.ProcessEnv, daemonSocket: string, echoSocket:
       roundTripsPerS: median(rt),
       connectionsPerS: median(conns),
       psInsideMs: median(inside),
+      psShmMs: median(shm),
       versionInsideMs: median(version),
+      psNoDaemonMs: median(noDaemon),
       psHostMs: median(host),
     };
   } finally {
@@ -169,10 +189,16 @@ async function main(): Promise<void> {
           d.connectionsPerS.toFixed(0),
         ) +
         row('docker ps in a container, daemon socket mounted (ms)', p.psInsideMs.toFixed(1), d.psInsideMs.toFixed(1)) +
+        row("  the same, the CLI copied to the container's tmpfs (ms)", p.psShmMs.toFixed(1), d.psShmMs.toFixed(1)) +
         row(
           'docker --version in the container: the CLI alone (ms)',
           p.versionInsideMs.toFixed(1),
           d.versionInsideMs.toFixed(1),
+        ) +
+        row(
+          'docker -H unix:///nonexistent.sock ps in it: no daemon (ms)',
+          p.psNoDaemonMs.toFixed(1),
+          d.psNoDaemonMs.toFixed(1),
         ) +
         row('docker ps on the host, for scale (ms)', p.psHostMs.toFixed(1), d.psHostMs.toFixed(1)) +
         '  container -> host (a socket made in the container, reached from the host): not supported, not measured\n',
