@@ -41,7 +41,7 @@ import {
   type BeneathPath,
 } from '../util/beneath';
 import type { AgentProcess, Vm } from '../vm/types';
-import { bindHostSocket } from './socket-relay';
+import { bindHostSocket, endStaleConnections, resumeHostSocket } from './socket-relay';
 import { isShareConnection, relayShareSockets } from './share-sockets';
 import type { PodContainerSpec, PodSpec } from './types';
 
@@ -269,5 +269,28 @@ export async function resumeShareRelay(vm: Vm, c: PodContainerSpec, procs: Agent
       relayShareSockets(vm, c.id);
       return;
     }
+  }
+}
+
+/**
+ * After a daemon restart, for a container of a re-adopted VM (`procs`: what the VM's agent
+ * lists): the connections of its socket binds that the earlier daemon relayed end, and the
+ * relay of each socket bind resumes on the listener the guest kept. A bind whose source is a
+ * directory or a file now was none (nothing to resume); one whose source is gone resumes, so
+ * that the guest's connections end at once as they would have.
+ */
+export async function resumeInGuest(vm: Vm, c: PodContainerSpec, procs: AgentProcess[]): Promise<void> {
+  endStaleConnections(vm.agent, procs, c.id);
+  for (const [index, m] of (c.mounts ?? []).entries()) {
+    if (m.type !== 'bind') continue;
+    const st = await fs.promises.stat(m.source).catch(() => undefined);
+    if (st && !st.isSocket()) continue;
+    resumeHostSocket(vm.agent, {
+      containerId: c.id,
+      source: m.source,
+      target: m.target,
+      mode: st ? st.mode & 0o777 : 0,
+      listener: index,
+    });
   }
 }

@@ -11,6 +11,7 @@ import { nowRfc3339, parseRfc3339 } from '../util/time';
 import type { PodContext } from './context';
 import { endInPlace } from './container-restart';
 import { bindRun } from './monitor';
+import { resumeInGuest, resumeShareRelay } from './mounts';
 import { decodeRecord } from './record';
 import type { Entry } from './registry';
 import { removeEntry } from './removal';
@@ -18,7 +19,6 @@ import { shouldRestart, startsWithDaemon } from './restart';
 import { initProcessId } from './container-init';
 import { rootfsTarget } from './runtime';
 import { adoptSandbox } from './sandbox';
-import { resumeShareRelay } from './mounts';
 import { containersOf, mainContainer, podPhase, restartsInPlace, type ContainerRecord } from './types';
 
 const log = logger('pod');
@@ -138,6 +138,7 @@ async function readoptJoined(ctx: PodContext, e: Entry): Promise<boolean> {
     for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, rootfsTarget(vm, c.spec.id));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeShareRelay(vm, c.spec, procs);
+    for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeInGuest(vm, c.spec, procs);
     log.info(`re-adopted container ${r.id} in the VM of ${host.record.id}`);
     return true;
   } catch (err) {
@@ -250,6 +251,8 @@ async function readopt(ctx: PodContext, e: Entry): Promise<boolean> {
     for (const c of containersOf(r)) await ctx.deps.rootfs.adopt(c.spec.id, rootfsTarget(vm, c.spec.id));
     bindRun(ctx, e, vm, inits, parseRfc3339(main.state.startedAt) || Date.now());
     for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeShareRelay(vm, c.spec, procs);
+    // The socket binds of its running containers relay again (./socket-relay.ts).
+    for (const c of containersOf(r)) if (inits.has(c.spec.id)) await resumeInGuest(vm, c.spec, procs);
     await ctx.persist(e);
     for (const c of lost) ctx.emitFor(r, c, 'die', { exitCode: '255' });
     log.info(`re-adopted container ${r.id} on VM ${vm.id}`);

@@ -12,7 +12,13 @@
  * A host socket that is gone or refuses ends the guest's connection at once; either side's end
  * ends the other's; the guest's connection ending (its container destroyed too) closes the
  * host's. The loop of accepts ends when its container is destroyed or the VM goes.
+ *
+ * Across a daemon restart the guest's listener stays (the agent keeps it, with the
+ * connections of the earlier daemon): the next daemon, re-adopting the VM, ends those
+ * connections (their host side died with the earlier daemon) and resumes the loop of accepts
+ * on the same listener (resumeHostSocket).
  */
+import * as crypto from 'node:crypto';
 import * as net from 'node:net';
 import type { Agent, AgentProcess } from '../vm/types';
 import { InvalidArgumentError } from '../errors';
@@ -41,8 +47,13 @@ export interface SocketBind {
  */
 export const MAX_CONNECTIONS_PER_BIND = 128;
 
-/** Process ids of connections: unique in the daemon, so in every VM. */
+/**
+ * Process ids of connections: unique in the daemon, so in every VM, and apart from those of an
+ * earlier daemon that a re-adopted VM still lists (this daemon's tag is in them).
+ */
 let nextConnection = 0;
+const DAEMON_TAG = crypto.randomBytes(4).toString('hex');
+const CONNECTION_PREFIX = 'sock-';
 
 /**
  * Make the socket in the container and start relaying its connections to the host socket.
@@ -56,6 +67,34 @@ export async function bindHostSocket(agent: Agent, b: SocketBind): Promise<void>
   void acceptLoop(agent, b);
 }
 
+/**
+ * After a daemon restart: relay the connections of a listener the guest already has (made by
+ * bindHostSocket under an earlier daemon). A listener that is not there (the mount is no
+ * socket bind, the container is gone) ends the loop at its first accept.
+ */
+export function resumeHostSocket(agent: Agent, b: SocketBind): void {
+  if (!agent.acceptSocket) return;
+  void acceptLoop(agent, b);
+}
+
+/**
+ * After a daemon restart: end the connections an earlier daemon relayed, among the processes
+ * the re-adopted VM lists (their host side went with that daemon), so the container's clients
+ * see their end instead of a connection that never answers again.
+ */
+export function endStaleConnections(agent: Agent, procs: AgentProcess[], containerId: string): void {
+  const ignore = (): void => undefined;
+  for (const p of procs) {
+    if (p.containerId !== containerId || !p.processId.startsWith(CONNECTION_PREFIX)) continue;
+    if (p.processId.startsWith(`${CONNECTION_PREFIX}${DAEMON_TAG}-`)) continue; // this daemon's own
+    p.stdout.on('error', ignore).resume();
+    p.stderr?.on('error', ignore).resume();
+    p.stdin?.on('error', ignore).end();
+    p.exited.catch(ignore);
+    agent.signalProcess(p.processId, 9).catch(ignore);
+  }
+}
+
 async function acceptLoop(agent: Agent, b: SocketBind): Promise<void> {
   const accept = agent.acceptSocket!.bind(agent);
   let open = 0;
@@ -67,7 +106,7 @@ async function acceptLoop(agent: Agent, b: SocketBind): Promise<void> {
       conn = await accept({
         containerId: b.containerId,
         listener: b.listener,
-        processId: `sock-${(nextConnection++).toString(36)}-${b.containerId.slice(0, 64)}`,
+        processId: `${CONNECTION_PREFIX}${DAEMON_TAG}-${(nextConnection++).toString(36)}-${b.containerId.slice(0, 64)}`,
       });
     } catch (e) {
       // The container was destroyed or the VM went: nothing is left to accept.

@@ -3,14 +3,21 @@
  * accepted guest connection is piped to a new connection to the host socket the bind names,
  * both ways; a host socket that is gone ends the guest's connection (a signal to its pid-less
  * process); and a hostile agent that answers every accept at once gets at most
- * MAX_CONNECTIONS_PER_BIND host connections open, not one per answer.
+ * MAX_CONNECTIONS_PER_BIND host connections open, not one per answer. After a daemon restart
+ * the relay resumes on the guest's listener without listening again, and only the earlier
+ * daemon's connections of the container are ended.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { bindHostSocket, MAX_CONNECTIONS_PER_BIND } from '../../../src/pod/socket-relay';
+import {
+  bindHostSocket,
+  endStaleConnections,
+  MAX_CONNECTIONS_PER_BIND,
+  resumeHostSocket,
+} from '../../../src/pod/socket-relay';
 import type { Agent, AgentProcess, ExitStatus } from '../../../src/vm/types';
 
 interface FakeConn {
@@ -137,4 +144,33 @@ test('an agent answering every accept at once gets at most MAX_CONNECTIONS_PER_B
   s.conns[0].exit({ exitCode: 0 } as ExitStatus);
   await until(() => s.accepts() === MAX_CONNECTIONS_PER_BIND + 1);
   await until(() => open === MAX_CONNECTIONS_PER_BIND);
+});
+
+test('after a restart: the relay resumes without a new listen; only the earlier daemon’s connections of the container end', async () => {
+  const sock = path.join(dir, 'svc.sock');
+  server = net.createServer((c) => c.pipe(c));
+  await new Promise<void>((r) => server!.listen(sock, r));
+  const s = scriptedAgent(1);
+  let listens = 0;
+  Object.assign(s.agent, { listenSocket: async () => void listens++ });
+  resumeHostSocket(s.agent, { containerId: 'c1', source: sock, target: '/s', mode: 0o600, listener: 0 });
+  await until(() => s.conns.length >= 1);
+  expect(listens).toBe(0);
+  const own = s.conns[0].proc;
+  const listed = (processId: string, containerId: string): AgentProcess => ({
+    processId,
+    containerId,
+    pid: 0,
+    stdout: new PassThrough(),
+    stderr: new PassThrough(),
+    stdin: new PassThrough(),
+    exited: new Promise<ExitStatus>(() => undefined),
+  });
+  endStaleConnections(
+    s.agent,
+    [own, listed('sock-0a0b0c0d-0-c1', 'c1'), listed('sock-0a0b0c0d-1-c2', 'c2'), listed('init-c1', 'c1')],
+    'c1',
+  );
+  await until(() => s.signals.length >= 1);
+  expect(s.signals).toEqual(['sock-0a0b0c0d-0-c1']);
 });
