@@ -68,6 +68,8 @@ export function isShareConnection(processId: string): boolean {
   return processId.startsWith(CONNECTION_PREFIX);
 }
 let nextConnection = 0;
+/** This daemon's tag in its connections' ids: never one an earlier daemon's VM still lists. */
+const DAEMON_TAG = randomBytes(3).toString('hex');
 
 /**
  * Relay the socket files of `vm`'s volume share both ways, from now until the VM goes, with
@@ -146,7 +148,7 @@ async function underContainer(
     try {
       return await make(
         containerId,
-        `${CONNECTION_PREFIX}${(nextConnection++).toString(36)}-${containerId.slice(0, 64)}`,
+        `${CONNECTION_PREFIX}${DAEMON_TAG}-${(nextConnection++).toString(36)}-${containerId.slice(0, 64)}`,
       );
     } catch (e) {
       if (!/no such container/.test((e as Error).message)) throw e;
