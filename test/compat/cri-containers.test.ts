@@ -15,7 +15,8 @@
  *    user is refused and makes nothing;
  *  - mount propagation from host to container (a mount made on the host under an rshared bind
  *    source after the start shows in the container), and ContainerStatus reports the mode asked;
- *  - `podvisor list` and `docker ps` show the sandbox and the container.
+ *  - `podvisor list` and `docker ps` show the sandbox and the container;
+ *  - a unix socket in a hostPath that two sandboxes (two VMs) mount connects them.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -223,6 +224,60 @@ describe('CRI containers as critest checks them', () => {
       if (subMounted) execFileSync('umount', [path.join(src, 'sub')]);
       execFileSync('umount', [src]);
     }
+  });
+
+  it("a unix socket in a hostPath both sandboxes mount: one sandbox's server answers the other's client (two VMs)", async () => {
+    // Sockets in shared directories cross the VM's edge (src/pod/share-sockets.ts), for the
+    // CRI's mounts as for Docker's. Perl (the Debian fixture) serves and connects.
+    const debian = `${REG}/debian:bookworm`;
+    await cri.image('PullImage', { image: { image: debian } }, 300_000);
+    const shared = fs.mkdtempSync(path.join(dir, 'sock-'));
+    const inDebian = async (sb: { sid: string; config: object }, name: string, command: string[]) => {
+      const r = await cri.runtime<{ container_id: string }>('CreateContainer', {
+        pod_sandbox_id: sb.sid,
+        config: {
+          metadata: { name, attempt: 0 },
+          image: { image: debian },
+          command,
+          mounts: [{ host_path: shared, container_path: '/shared' }],
+        },
+        sandbox_config: sb.config,
+      });
+      await cri.runtime('StartContainer', { container_id: r.container_id }, 240_000);
+      return r.container_id;
+    };
+    const a = await runSandbox('sock-server');
+    const b = await runSandbox('sock-client');
+    await inDebian(a, 'server', [
+      'perl',
+      '-MIO::Socket::UNIX',
+      '-e',
+      '$l = IO::Socket::UNIX->new(Local => "/shared/s.sock", Listen => 5) or die "listen: $!"; ' +
+        'while ($c = $l->accept) { $x = <$c>; print $c "pong $x"; close $c }',
+    ]);
+    const client = await inDebian(b, 'client', ['sleep', '3600']);
+    let answer = '';
+    for (let i = 0; i < 100 && !answer.startsWith('pong'); i++) {
+      const r = await cri.runtime<{ stdout: Buffer; exit_code: number }>(
+        'ExecSync',
+        {
+          container_id: client,
+          cmd: [
+            'perl',
+            '-MIO::Socket::UNIX',
+            '-e',
+            '$s = IO::Socket::UNIX->new(Peer => "/shared/s.sock") or exit 1; print $s "ping\\n"; print scalar <$s>',
+          ],
+          timeout: 60,
+        },
+        120_000,
+      );
+      answer = r.exit_code === 0 ? r.stdout.toString() : '';
+      if (!answer.startsWith('pong')) await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(answer).toBe('pong ping\n');
+    await removeSandbox(a.sid);
+    await removeSandbox(b.sid);
   });
 
   it("SupplementalGroups join the user's groups for the init and for exec; a group without a user is refused", async () => {
