@@ -379,6 +379,8 @@ struct stream_request {
  * listener's), or -1 with *e set. */
 #define PV_LISTEN_ONCE_MS 10000
 int sockets_listen_once(const struct stream_request *s, uint32_t req, struct agent_error *e);
+/* Answer request `req` with a connection made a pid-less process: ACK with PID 0. */
+void reply_connection(uint32_t req);
 /* One-shot listeners whose connection never came are closed (called from housekeeping). */
 void sockets_expire(void);
 

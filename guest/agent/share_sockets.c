@@ -244,12 +244,7 @@ void op_socket_dial(const struct tlv_msg *m, uint32_t id) {
   struct agent_error e;
   struct process *p = process_adopt_conn(s.container_id, s.process_id, s.handle, s.window, fd, &e);
   if (!p) return reply_error(id, &e);
-  struct channel *ch = ctl();
-  if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
-  if (tlv_put_u32(&ch->out, PV_TAG_PID, 0))
-    chan_abort(ch);
-  else
-    chan_end(ch);
+  reply_connection(id);
 }
 
 /* An O_PATH fd of the mounted tag's root, kept open (the kernel walks from it). */

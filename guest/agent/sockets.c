@@ -194,6 +194,10 @@ void sockets_handle_fd(int owner, short revents) {
   struct process *p = process_adopt_conn(l->container_id, l->process_id, l->handle, l->window, fd, &e);
   if (l->oneshot) listener_close(l);
   if (!p) return reply_error(req, &e);
+  reply_connection(req);
+}
+
+void reply_connection(uint32_t req) {
   struct channel *ch = ctl();
   if (chan_begin(ch, PV_FRAME_ACK, 0, req) < 0) return;
   if (tlv_put_u32(&ch->out, PV_TAG_PID, 0))
