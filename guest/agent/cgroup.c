@@ -1,6 +1,6 @@
 /*
  * cgroup.c - each container's cgroup (v2) in the guest: its memory limit (memory.max) and
- * CPU quota (cpu.max), applied at create and changed live, the memory usage stats read, and
+ * reservation (memory.low), CPU quota (cpu.max) and weight (cpu.weight), applied at create and changed live, the memory usage stats read, and
  * the OOM kills it saw (memory.events oom_kill) reported with its init's exit.
  *
  * Layout: cgroup2 is mounted on /sys/fs/cgroup by pid1_setup; the root's subtree_control
@@ -71,7 +71,7 @@ static int cg_write(const struct container *c, const char *file, const char *val
 
 int cgroup_set_limits(struct container *c, const struct cgroup_limits *l, struct agent_error *e) {
   if (!c->has_cgroup) {
-    if (!l->has_memory_max && !l->has_cpu_quota) return 0;
+    if (!l->has_memory_max && !l->has_cpu_quota && !l->has_cpu_weight && !l->has_memory_low) return 0;
     set_error(e, PV_ERR_INVALID, ENOTSUP, "resource limits need cgroup v2 with the memory controller in the guest");
     return -1;
   }
@@ -92,6 +92,17 @@ int cgroup_set_limits(struct container *c, const struct cgroup_limits *l, struct
     else
       snprintf(v, sizeof v, "max %llu", (unsigned long long)(l->cpu_period ? l->cpu_period : 100000));
     if (cg_write(c, "cpu.max", v, e) < 0) return -1;
+  }
+  if (l->has_cpu_weight) {
+    snprintf(v, sizeof v, "%llu", (unsigned long long)l->cpu_weight);
+    if (cg_write(c, "cpu.weight", v, e) < 0) return -1;
+  }
+  if (l->has_memory_low) {
+    if (l->memory_low)
+      snprintf(v, sizeof v, "%llu", (unsigned long long)l->memory_low);
+    else
+      snprintf(v, sizeof v, "0");
+    if (cg_write(c, "memory.low", v, e) < 0) return -1;
   }
   return 0;
 }

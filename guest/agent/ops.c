@@ -95,7 +95,7 @@ static void op_version(uint32_t id) {
     chan_end(ch);
 }
 
-/* MEMORY_MAX, CPU_QUOTA, CPU_PERIOD (each optional); an ERROR is sent and -1 returned when
+/* MEMORY_MAX, CPU_QUOTA, CPU_PERIOD, CPU_WEIGHT, MEMORY_LOW (each optional); an ERROR is sent and -1 returned when
  * one is malformed or out of range. */
 static int read_limits(const struct tlv_msg *m, uint32_t id, struct cgroup_limits *l) {
   memset(l, 0, sizeof *l);
@@ -108,6 +108,16 @@ static int read_limits(const struct tlv_msg *m, uint32_t id, struct cgroup_limit
     l->has_cpu_quota = 1;
     bad |= tlv_get_u64(m, PV_TAG_CPU_QUOTA, &l->cpu_quota) < 0;
     if (tlv_count(m, PV_TAG_CPU_PERIOD)) bad |= tlv_get_u64(m, PV_TAG_CPU_PERIOD, &l->cpu_period) < 0;
+  }
+  if (tlv_count(m, PV_TAG_CPU_WEIGHT)) {
+    l->has_cpu_weight = 1;
+    bad |= tlv_get_u64(m, PV_TAG_CPU_WEIGHT, &l->cpu_weight) < 0;
+    if (l->cpu_weight < 1 || l->cpu_weight > 10000) bad = 1;
+  }
+  if (tlv_count(m, PV_TAG_MEMORY_LOW)) {
+    l->has_memory_low = 1;
+    bad |= tlv_get_u64(m, PV_TAG_MEMORY_LOW, &l->memory_low) < 0;
+    if (l->memory_low > ((uint64_t)1 << 62)) bad = 1;
   }
   /* cgroup v2 bounds: a period of 1 ms to 1 s, a quota of at least 1 ms. */
   if (l->cpu_period && (l->cpu_period < 1000 || l->cpu_period > 1000000)) bad = 1;

@@ -79,7 +79,7 @@
  *        request (an agent resynchronises on an opcode it does not know, never answering).
  *   PV_OP_PING               -                             -> ACK
  *   PV_OP_CREATE_CONTAINER   CONTAINER_ID ROOTFS [HOSTNAME] [MEMORY_MAX] [CPU_QUOTA
- *                            CPU_PERIOD] [DOCKER_INIT]      -> ACK
+ *                            CPU_PERIOD] [CPU_WEIGHT] [MEMORY_LOW] [DOCKER_INIT] -> ACK
  *        ROOTFS is relative to the share mount (AGENT_SHARE_MOUNT, /run/podvisor/share), no
  *        "..", e.g. containers/<id>/rootfs. Creates a mount namespace whose / is that tree
  *        (pivot_root) with /sys (ro), /dev (tmpfs: null zero full random urandom tty, fd
@@ -136,7 +136,8 @@
  *   PV_OP_LIST_PROCESSES     -                             -> ACK PROCESS[]
  *        Each PROCESS record: HANDLE PROCESS_ID CONTAINER_ID PID TERMINAL STDIN EXITED
  *        STDIN_RECEIVED STDIN_LIMIT STDOUT_SENT STDERR_SENT (offsets of each stream so far).
- *   PV_OP_UPDATE_RESOURCES   CONTAINER_ID [MEMORY_MAX] [CPU_QUOTA CPU_PERIOD] -> ACK
+ *   PV_OP_UPDATE_RESOURCES   CONTAINER_ID [MEMORY_MAX] [CPU_QUOTA CPU_PERIOD] [CPU_WEIGHT]
+ *                            [MEMORY_LOW]                  -> ACK
  *        Changes the limits of the container's cgroup (cgroup v2 in the guest: memory.max,
  *        cpu.max) live. Every container has a cgroup, /sys/fs/cgroup/pv-<id>, that its init
  *        and execs join before they exec; CREATE_CONTAINER sets the initial limits. Without
@@ -590,6 +591,8 @@
 #define PV_TAG_SOCKET_TOKEN 172  /* u32: the kernel's id of a CONNECT (SOCKET_EVENT, SOCKET_ANSWER) */
 #define PV_TAG_EVENT_MASK 173    /* u32: inotify IN_* bits of a file event (FILE_EVENT) */
 #define PV_TAG_EVENT_COOKIE 174  /* u32: a rename's cookie, 0 for others (FILE_EVENT) */
+#define PV_TAG_CPU_WEIGHT 176    /* u64: cpu.weight of the container's cgroup (1..10000; CREATE_CONTAINER, UPDATE_RESOURCES) */
+#define PV_TAG_MEMORY_LOW 177    /* u64: memory.low of the container's cgroup in bytes, 0 = none (CREATE_CONTAINER, UPDATE_RESOURCES) */
 #define PV_TAG_EVENT_NAME 175    /* str: the entry of a watched directory an event is about; absent: the watched file itself (FILE_EVENT) */
 #define PV_TAG_DISK_TOTAL 161    /* u64: bytes of a container's upper disk's filesystem (DISK_USAGE) */
 #define PV_TAG_ARCHIVE_KIND 140  /* u32: what ARCHIVE does, PV_ARCHIVE_* */

@@ -84,6 +84,8 @@ export async function update(ctx: PodContext, e: Entry, u: PodUpdate): Promise<v
       const apply: ResourceLimits = { ...limits };
       if (apply.memoryMax === undefined && main.limits?.memoryMax !== undefined) apply.memoryMax = 0;
       if (apply.cpuQuota === undefined && main.limits?.cpuQuota !== undefined) apply.cpuQuota = 0;
+      if (apply.cpuWeight === undefined && main.limits?.cpuWeight !== undefined) apply.cpuWeight = 100;
+      if (apply.memoryLow === undefined && main.limits?.memoryLow !== undefined) apply.memoryLow = 0;
       await agent.updateResources(main.id, apply);
     }
   }

@@ -8,8 +8,10 @@
  *    boot). 0 (unlimited) gives the daemon's default (--vm-memory).
  *  - vCPUs: ceil(NanoCpus / 1e9); else ceil(CpuQuota / CpuPeriod) when both are set; else
  *    CpuCount; else the default (--vm-cpus). Never more than the host's CPUs.
- *  - CpuShares is a relative weight between containers of one host: it does not size a VM
- *    and is kept only for inspect.
+ *  - CpuShares is a relative weight between containers: it does not size a VM. It becomes the
+ *    cpu.weight of the container's cgroup in its VM (as runc converts it on cgroup v2), a
+ *    weight against the other containers of that VM (the pod's), since each pod has its own
+ *    vCPUs. MemoryReservation becomes memory.low there.
  * A VM of the default size comes from the warm pool; any other size is booted on demand.
  */
 import type { PodContainerSpec, PodVmSize } from '../pod/types';
@@ -55,11 +57,22 @@ export const CPU_PERIOD_US = 100000;
  * (GUEST_OVERHEAD_MIB) for the guest kernel and agent, and the cgroup holds the container to exactly what was asked, so
  * stats, the OOM killer and `docker update` see the user's numbers. undefined: no limit.
  */
+/**
+ * cgroup v2's cpu.weight for Docker's CPU shares, as runc converts them on a cgroup v2 host:
+ * 1 + (shares - 2) * 9999 / 262142, shares clamped to the kernel's 2..262144 (1024 -> 39).
+ */
+export function cpuWeightOf(shares: number): number {
+  const s = Math.min(262144, Math.max(2, shares));
+  return 1 + Math.floor(((s - 2) * 9999) / 262142);
+}
+
 export function cgroupLimitsFor(
-  hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod'>,
+  hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod' | 'CpuShares' | 'MemoryReservation'>,
 ): ContainerLimits | undefined {
   const l: ContainerLimits = {};
   if (hc.Memory > 0) l.memoryMax = hc.Memory;
+  if (hc.CpuShares > 0) l.cpuWeight = cpuWeightOf(hc.CpuShares);
+  if (hc.MemoryReservation > 0) l.memoryLow = hc.MemoryReservation;
   if (hc.NanoCpus > 0) {
     l.cpuQuota = Math.max(1000, Math.round((hc.NanoCpus * CPU_PERIOD_US) / 1e9));
     l.cpuPeriod = CPU_PERIOD_US;

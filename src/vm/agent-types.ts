@@ -97,6 +97,10 @@ export interface ResourceLimits {
   /** cpu.max: quota (microseconds per period; 0 removes it) and period (default 100000). */
   cpuQuota?: number;
   cpuPeriod?: number;
+  /** cpu.weight, 1..10000 (Docker's CPU shares, converted as runc converts them on cgroup v2). */
+  cpuWeight?: number;
+  /** memory.low in bytes (Docker's memory reservation); 0 removes it. */
+  memoryLow?: number;
 }
 
 /** Memory use of a container's cgroup in the guest. */

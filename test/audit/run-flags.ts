@@ -211,7 +211,14 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     status: 'refused',
     error: "--cpu-rt-runtime is not supported: a container's VM does not give its cgroup real-time CPU time",
   },
-  { flag: '--cpu-shares', fields: ['HostConfig.CpuShares'], ...notAudited },
+  {
+    flag: '--cpu-shares',
+    fields: ['HostConfig.CpuShares'],
+    ...t(
+      'compat/run-flags.test.ts',
+      "--cpu-shares and --memory-reservation: the container's cgroup gets them (cpu.weight and memory.low on cgroup v2)",
+    ),
+  },
   { flag: '--cpus', fields: ['HostConfig.NanoCpus'], ...notAudited, note: 'above the VM vCPUs: docs/limitations.md' },
   { flag: '--cpuset-cpus', fields: ['HostConfig.CpusetCpus'], ...notAudited },
   { flag: '--cpuset-mems', fields: ['HostConfig.CpusetMems'], ...notAudited },
@@ -415,7 +422,14 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     fields: ['HostConfig.Memory'],
     ...t(RUN_FLAGS_TEST, '--memory: a command past the limit is killed (137)'),
   },
-  { flag: '--memory-reservation', fields: ['HostConfig.MemoryReservation'], ...notAudited },
+  {
+    flag: '--memory-reservation',
+    fields: ['HostConfig.MemoryReservation'],
+    ...t(
+      'compat/run-flags.test.ts',
+      "--cpu-shares and --memory-reservation: the container's cgroup gets them (cpu.weight and memory.low on cgroup v2)",
+    ),
+  },
   { flag: '--memory-swap', fields: ['HostConfig.MemorySwap'], ...notAudited },
   { flag: '--memory-swappiness', fields: ['HostConfig.MemorySwappiness'], ...notAudited },
   {

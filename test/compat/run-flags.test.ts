@@ -272,6 +272,44 @@ describe('flags common in run lines and compose files, beside dockerd', () => {
     expect(got[0]).toBe('{"a":"b","c":""} {"8080/tcp":{}}\n');
   });
 
+  test("--cpu-shares and --memory-reservation: the container's cgroup gets them (cpu.weight and memory.low on cgroup v2)", async () => {
+    // Each kernel's own cgroup files: the guest's are v2 (runc converts shares to a weight there:
+    // 1 + (512 - 2) * 9999 / 262142 = 20); the baseline's are v1 or v2, whichever this host has.
+    const script =
+      'if [ -f /sys/fs/cgroup/cpu.weight ]; then cat /sys/fs/cgroup/cpu.weight /sys/fs/cgroup/memory.low; ' +
+      'else cat /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/memory/memory.soft_limit_in_bytes; fi';
+    const [ours, theirs] = await both([
+      'run',
+      '--rm',
+      '--cpu-shares',
+      '512',
+      '--memory-reservation',
+      '64m',
+      IMAGE,
+      'sh',
+      '-c',
+      script,
+    ]);
+    expect(ours).toMatchObject({ code: 0, out: '20\n67108864\n' });
+    expect(theirs.code).toBe(0);
+    expect(['20\n67108864\n', '512\n67108864\n']).toContain(theirs.out);
+  });
+
+  test('docker update --cpu-shares and --memory-reservation: applied to the running container', async () => {
+    const name = `pv-update-weight-${process.pid}`;
+    const run = await dockerCli(d, ['run', '-d', '--name', name, '--cpu-shares', '512', IMAGE, 'sleep', '600']);
+    expect(run.code).toBe(0);
+    try {
+      const upd = await dockerCli(d, ['update', '--cpu-shares', '1024', '--memory-reservation', '32m', name]);
+      expect(upd.code).toBe(0);
+      const r = await dockerCli(d, ['exec', name, 'cat', '/sys/fs/cgroup/cpu.weight', '/sys/fs/cgroup/memory.low']);
+      // 1024 shares is cgroup v2's default weight as runc converts it: 39.
+      expect(r).toMatchObject({ code: 0, out: '39\n33554432\n' });
+    } finally {
+      await dockerCli(d, ['rm', '-f', name]);
+    }
+  });
+
   test('--memory: a command past the limit is killed (137)', async () => {
     const r = await same(['--memory', '32m'], 'head -c 200000000 /dev/zero | tail > /dev/null; echo "status $?"');
     expect(r.out).toBe('status 137\n');

@@ -212,6 +212,8 @@ export const Tag = {
   EVENT_MASK: 173,
   EVENT_COOKIE: 174,
   EVENT_NAME: 175,
+  CPU_WEIGHT: 176,
+  MEMORY_LOW: 177,
   DISK_USED: 160,
   DISK_TOTAL: 161,
   ARCHIVE_KIND: 140,
@@ -357,6 +359,8 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.EVENT_MASK]: 'u32',
   [Tag.EVENT_COOKIE]: 'u32',
   [Tag.EVENT_NAME]: 'str',
+  [Tag.CPU_WEIGHT]: 'u64',
+  [Tag.MEMORY_LOW]: 'u64',
 };
 
 /** SOCKET_EVENT's kinds (PV_SOCKET_EVENT_<NAME>). */

@@ -32,13 +32,17 @@ export function agentError(r: TlvReader): PodvisorError {
 /** MEMORY_MAX / CPU_QUOTA CPU_PERIOD fields of CREATE_CONTAINER and UPDATE_RESOURCES. */
 export function putLimits(w: TlvWriter, l: ResourceLimits): TlvWriter {
   const ok = (n: number | undefined) => n === undefined || (Number.isSafeInteger(n) && n >= 0);
-  if (!ok(l.memoryMax) || !ok(l.cpuQuota) || !ok(l.cpuPeriod))
+  if (!ok(l.memoryMax) || !ok(l.cpuQuota) || !ok(l.cpuPeriod) || !ok(l.memoryLow))
+    throw new InvalidArgumentError('invalid resource limits');
+  if (l.cpuWeight !== undefined && (!Number.isInteger(l.cpuWeight) || l.cpuWeight < 1 || l.cpuWeight > 10000))
     throw new InvalidArgumentError('invalid resource limits');
   if (l.memoryMax !== undefined) w.u64(Tag.MEMORY_MAX, l.memoryMax);
   if (l.cpuQuota !== undefined) {
     w.u64(Tag.CPU_QUOTA, l.cpuQuota);
     if (l.cpuPeriod) w.u64(Tag.CPU_PERIOD, l.cpuPeriod);
   }
+  if (l.cpuWeight !== undefined) w.u64(Tag.CPU_WEIGHT, l.cpuWeight);
+  if (l.memoryLow !== undefined) w.u64(Tag.MEMORY_LOW, l.memoryLow);
   return w;
 }
 
