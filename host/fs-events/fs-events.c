@@ -213,11 +213,13 @@ static void report(const struct fanotify_event_metadata *e) {
   static char created[256];
   const char *n = dfid ? name_of(dfid) : "";
   if (is_qemu(e->pid)) {
+    /* Its owner and its mode may come as two events, or one: each is left out until the
+     * next event of that QEMU (a write, say) ends the file's making. */
     if ((all & FAN_ATTRIB) && ((all & FAN_CREATE) || (created_by == e->pid && strcmp(created, n) == 0))) all &= ~FAN_ATTRIB;
     if (all & FAN_CREATE) {
       created_by = e->pid;
       snprintf(created, sizeof created, "%s", n);
-    } else if (created_by == e->pid) {
+    } else if (created_by == e->pid && (all & EVENTS)) {
       created_by = 0;
     }
     if (!(all & EVENTS)) return;
