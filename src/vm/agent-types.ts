@@ -5,6 +5,23 @@
  * mounts, cgroup limits and usage, the process table). Re-exported by ./types.ts with the VM
  * contracts, which is where the layers above import them from.
  */
+import type {
+  FileEventRequest,
+  ShareSocketEvent,
+  SocketAcceptRequest,
+  SocketAnswerRequest,
+  SocketDialRequest,
+  SocketListenRequest,
+} from './agent-socket-types';
+
+export type {
+  FileEventRequest,
+  ShareSocketEvent,
+  SocketAcceptRequest,
+  SocketAnswerRequest,
+  SocketDialRequest,
+  SocketListenRequest,
+} from './agent-socket-types';
 import type { Readable, Writable } from 'node:stream';
 import type { SeccompFilter } from './seccomp-filter';
 
@@ -476,68 +493,6 @@ export interface Agent {
    * in the guest watches that file any more. Optional, with socketEvent.
    */
   fileEvent?(e: FileEventRequest): Promise<void>;
-}
-
-/** Agent.fileEvent: which watched file, and what happened to it or to an entry of it. */
-export interface FileEventRequest {
-  /** The 9p share's tag. */
-  tag: string;
-  /** The watched file's path from the share's root (a WATCH event's). */
-  path: string;
-  /** The entry of the watched directory the event is about; absent: the watched file itself. */
-  name?: string;
-  /** inotify IN_* bits: one of MODIFY, ATTRIB, CLOSE_WRITE, MOVED_FROM, MOVED_TO, CREATE, DELETE, with ISDIR. */
-  mask: number;
-  /** A rename's cookie (MOVED_FROM and MOVED_TO of one rename share it), else 0. */
-  cookie: number;
-}
-
-/** Agent.socketEvent: what the guest kernel reports about a socket file in a 9p share. */
-export interface ShareSocketEvent {
-  /** connect, bound: a unix socket file; watch: an inotify watch added on a file there. */
-  kind: 'connect' | 'bound' | 'watch';
-  /** The kernel's id of a connect, for answerSocket or refuseSocket. */
-  token: number;
-  /** The 9p mount's tag (the guest's word: check it). */
-  tag: string;
-  /** The file's path from the share's root, as the guest names it (check it). */
-  path: string;
-}
-
-/** Agent.answerSocket: which connect, and the process the connection becomes. */
-export interface SocketAnswerRequest {
-  token: number;
-  /** A container of the VM, whose connection it becomes (ended with it). */
-  containerId: string;
-  processId: string;
-}
-
-/** Agent.dialSocket: the socket file to connect to, and the process it becomes. */
-export interface SocketDialRequest {
-  containerId: string;
-  processId: string;
-  /** The 9p share's tag. */
-  tag: string;
-  /** Absolute path from the share's root. */
-  path: string;
-}
-
-/** Agent.listenSocket: where and how the socket is made in the container. */
-export interface SocketListenRequest {
-  containerId: string;
-  /** Absolute path inside the container. */
-  path: string;
-  /** Permission bits (0..0o777); the owner is root. */
-  mode: number;
-  /** The host's number for it, unique in the container. */
-  listener: number;
-}
-
-/** Agent.acceptSocket: which listener, and the process id the connection gets. */
-export interface SocketAcceptRequest {
-  containerId: string;
-  listener: number;
-  processId: string;
 }
 
 /** What an ARCHIVE process does (guest/include/podvisor_agent.h, PV_OP_ARCHIVE). */

@@ -59,10 +59,12 @@ import { encodeArchive } from './archive';
 import {
   decodeSocketEvent,
   encodeFileEvent,
+  encodeSocketAccept,
   encodeSocketAnswer,
   encodeSocketDial,
+  encodeSocketListen,
   encodeSocketRefusal,
-} from './share-socket-ops';
+} from './socket-ops';
 import { openChannels } from './connect';
 import type { AgentMux } from './mux';
 import type { ProcessChannel } from './process';
@@ -93,11 +95,6 @@ export interface AgentConnectOptions {
 }
 
 const DEFAULT_WINDOW = 256 * 1024;
-
-/** A listener number of SOCKET_LISTEN and SOCKET_ACCEPT: a u32. */
-function checkListener(n: number): void {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError(`invalid listener ${n}`);
-}
 
 /** The real Agent implementation. */
 export class AgentClient implements Agent {
@@ -300,33 +297,14 @@ export class AgentClient implements Agent {
   /** @inheritdoc */
   async listenSocket(req: SocketListenRequest): Promise<void> {
     if (this.lastOp < Op.SOCKET_ACCEPT) throw new NotImplementedError('the guest agent predates SOCKET_LISTEN');
-    checkId(req.containerId, 'container id');
-    checkPath(req.path);
-    if (!Number.isInteger(req.mode) || req.mode < 0 || req.mode > 0o777)
-      throw new InvalidArgumentError(`invalid socket mode ${req.mode}`);
-    checkListener(req.listener);
-    await this.mux.request(
-      Op.SOCKET_LISTEN,
-      new TlvWriter()
-        .str(Tag.CONTAINER_ID, req.containerId)
-        .str(Tag.PATH, req.path, Limits.MAX_PATH)
-        .u32(Tag.MODE, req.mode)
-        .u32(Tag.LISTENER, req.listener),
-    );
+    await this.mux.request(Op.SOCKET_LISTEN, encodeSocketListen(req));
   }
 
   /** @inheritdoc */
   async acceptSocket(req: SocketAcceptRequest): Promise<AgentProcess> {
     if (this.lastOp < Op.SOCKET_ACCEPT) throw new NotImplementedError('the guest agent predates SOCKET_ACCEPT');
-    checkId(req.containerId, 'container id');
-    checkId(req.processId, 'process id');
-    checkListener(req.listener);
     if (this.mux.hasProcessId(req.processId)) throw new ConflictError(`process id ${req.processId} is in use`);
-    const w = new TlvWriter()
-      .str(Tag.CONTAINER_ID, req.containerId)
-      .u32(Tag.LISTENER, req.listener)
-      .str(Tag.PROCESS_ID, req.processId)
-      .u32(Tag.WINDOW, this.mux.window);
+    const w = encodeSocketAccept(req, this.mux.window);
     return this.requestProcess(Op.SOCKET_ACCEPT, w, { ...req, terminal: false, stdin: true });
   }
 

@@ -1,17 +1,56 @@
 /**
- * Requests and answers of the agent's share-socket operations (SOCKET_EVENT, SOCKET_ANSWER,
- * SOCKET_DIAL; guest/include/podvisor_agent.h): sockets in a 9p share reachable across the
- * VM's edge. What the host sends is checked here before it goes (InvalidArgumentError); an
+ * Requests and answers of the agent's socket operations (guest/include/podvisor_agent.h):
+ * SOCKET_LISTEN and SOCKET_ACCEPT (a host socket bound into a container as a single file), and
+ * SOCKET_EVENT, SOCKET_ANSWER, SOCKET_DIAL and FILE_EVENT (sockets and inotify events of a 9p
+ * share across the VM's edge). What the host sends is checked here before it goes (InvalidArgumentError); an
  * event's kind and token are decoded strictly (a malformed answer is a protocol error), while
  * its tag and path stay the guest's words, for the pod layer to check against what it shares.
  */
 import { InvalidArgumentError } from '../../errors';
-import type { FileEventRequest, ShareSocketEvent, SocketAnswerRequest, SocketDialRequest } from '../types';
+import type {
+  FileEventRequest,
+  ShareSocketEvent,
+  SocketAcceptRequest,
+  SocketAnswerRequest,
+  SocketDialRequest,
+  SocketListenRequest,
+} from '../types';
 import { Limits, SocketEvent, Tag } from './protocol';
 import { checkId, checkPath } from './requests';
 import { protocolError, TlvWriter, type TlvReader } from './tlv';
 
 const TAG_RE = /^[A-Za-z0-9_.-]{1,36}$/;
+
+/** A listener number of SOCKET_LISTEN and SOCKET_ACCEPT: a u32. */
+function checkListener(n: number): void {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new InvalidArgumentError(`invalid listener ${n}`);
+}
+
+/** SOCKET_LISTEN. */
+export function encodeSocketListen(req: SocketListenRequest): TlvWriter {
+  checkId(req.containerId, 'container id');
+  checkPath(req.path);
+  if (!Number.isInteger(req.mode) || req.mode < 0 || req.mode > 0o777)
+    throw new InvalidArgumentError(`invalid socket mode ${req.mode}`);
+  checkListener(req.listener);
+  return new TlvWriter()
+    .str(Tag.CONTAINER_ID, req.containerId)
+    .str(Tag.PATH, req.path, Limits.MAX_PATH)
+    .u32(Tag.MODE, req.mode)
+    .u32(Tag.LISTENER, req.listener);
+}
+
+/** SOCKET_ACCEPT (the process's handle is added by the caller). */
+export function encodeSocketAccept(req: SocketAcceptRequest, window: number): TlvWriter {
+  checkId(req.containerId, 'container id');
+  checkId(req.processId, 'process id');
+  checkListener(req.listener);
+  return new TlvWriter()
+    .str(Tag.CONTAINER_ID, req.containerId)
+    .u32(Tag.LISTENER, req.listener)
+    .str(Tag.PROCESS_ID, req.processId)
+    .u32(Tag.WINDOW, window);
+}
 
 function checkToken(token: number): void {
   if (!Number.isInteger(token) || token < 1 || token > 0xffffffff)
