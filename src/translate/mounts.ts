@@ -161,11 +161,18 @@ function parseMountEntry(raw: unknown): PodMount {
 
 /**
  * Every mount of a create request, checked: Binds, then Mounts, then Tmpfs (a mount point
- * used twice is refused, as dockerd does).
+ * used twice is refused, as dockerd does). The volumes of Binds get HostConfig.VolumeDriver.
  */
-export function parseMounts(hc: Pick<DockerHostConfig, 'Binds' | 'Mounts' | 'Tmpfs'>): PodMount[] {
+export function parseMounts(
+  hc: Pick<DockerHostConfig, 'Binds' | 'Mounts' | 'Tmpfs'> & Partial<Pick<DockerHostConfig, 'VolumeDriver'>>,
+): PodMount[] {
   const out: PodMount[] = [];
-  for (const b of hc.Binds ?? []) out.push(parseBind(String(b)));
+  for (const b of hc.Binds ?? []) {
+    const m = parseBind(String(b));
+    // A volume of `-v name:/path` is made by --volume-driver (dockerd's HostConfig.VolumeDriver);
+    // one of --mount names its own driver, or the local one.
+    out.push(m.type === 'volume' && hc.VolumeDriver ? { ...m, driver: hc.VolumeDriver } : m);
+  }
   for (const m of hc.Mounts ?? []) out.push(parseMountEntry(m));
   for (const [target, opts] of Object.entries(hc.Tmpfs ?? {})) {
     const t = absTarget(target, '');

@@ -78,7 +78,17 @@ export async function resolveVolumes(
       );
     const target = path.posix.normalize(p).replace(/(.)\/$/, '$1');
     if (taken.has(target)) continue;
-    mounts.push({ type: 'volume', name: '', source: '', target, readOnly: false, anonymous: true });
+    // An anonymous volume is made by --volume-driver too, as dockerd makes it.
+    const driver = t.frontend.hostConfig.VolumeDriver;
+    mounts.push({
+      type: 'volume',
+      name: '',
+      source: '',
+      target,
+      readOnly: false,
+      anonymous: true,
+      ...(driver ? { driver } : {}),
+    });
     taken.add(target);
   }
   const created: string[] = [];

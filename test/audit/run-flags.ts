@@ -14,7 +14,7 @@
 
 /** What podvisor does with one flag. */
 export type FlagStatus =
-  | { status: 'honoured'; test: string }
+  | { status: 'honoured'; test: string; note?: string }
   | { status: 'refused'; error: string }
   | { status: 'client'; note: string }
   | { status: 'not audited'; note?: string };
@@ -139,6 +139,8 @@ export const CLI28_RUN_FLAGS: readonly string[] = [
 
 const RUN_FLAGS_TEST = 'compat/run-flags.test.ts';
 const SECURITY_TEST = 'compat/security.test.ts';
+const API_FIELDS_TEST = 'compat/run-api-fields.test.ts';
+const CONFIG_FIELDS = 'Cmd, Image, ArgsEscaped, OnBuild and Shell: what runs, what inspect shows, what commit keeps';
 
 /** Every flag and API-only field, in the CLI's order, then the API-only fields. */
 export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
@@ -535,7 +537,15 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
       '--stop-timeout: a container that ignores the signal is killed (137); inspect shows the timeout',
     ),
   },
-  { flag: '--storage-opt', fields: ['HostConfig.StorageOpt'], ...notAudited },
+  {
+    flag: '--storage-opt',
+    fields: ['HostConfig.StorageOpt'],
+    ...t(
+      'compat/rootfs-disk-size.test.ts',
+      '--storage-opt size=64M: df shows the disk; writing past it gives ENOSPC; the daemon serves on; rm leaves nothing',
+    ),
+    note: "size=, as dockerd's overlay2 on xfs with pquota; without block mode refused with the baseline's words (overlay2 on ext4)",
+  },
   {
     flag: '--sysctl',
     fields: ['HostConfig.Sysctls'],
@@ -559,7 +569,15 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     fields: ['HostConfig.Ulimits'],
     ...t(RUN_FLAGS_TEST, "every type's soft and hard limit, in the init and in an exec, as under dockerd"),
   },
-  { flag: '--use-api-socket', fields: ['HostConfig.Mounts'], ...notAudited, note: 'CLI 28: a bind of the socket' },
+  {
+    flag: '--use-api-socket',
+    fields: ['HostConfig.Mounts'],
+    ...t(
+      API_FIELDS_TEST,
+      "the daemon's socket and the CLI's credentials are in the container, and the CLI inside drives the daemon",
+    ),
+    note: 'CLI 28: a bind of the socket, and the credentials copied in',
+  },
   {
     flag: '--user',
     fields: ['Config.User'],
@@ -581,7 +599,15 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     fields: ['HostConfig.Binds', 'Config.Volumes'],
     ...t(RUN_FLAGS_TEST, '--volume and --mount: a host directory, read-write and read-only; --volumes-from'),
   },
-  { flag: '--volume-driver', fields: ['HostConfig.VolumeDriver'], ...notAudited },
+  {
+    flag: '--volume-driver',
+    fields: ['HostConfig.VolumeDriver'],
+    ...t(
+      API_FIELDS_TEST,
+      'an unknown driver is refused for a named and an anonymous volume with dockerd words, and nothing is made',
+    ),
+    note: 'only `local` exists; dockerd looks for a plugin for 30 s first, podvisor answers at once',
+  },
   {
     flag: '--volumes-from',
     fields: ['HostConfig.VolumesFrom'],
@@ -593,14 +619,22 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     ...t(RUN_FLAGS_TEST, '--workdir: the directory, made when missing'),
   },
   // Fields of API 1.41 that no flag of `docker run` sets.
-  { flag: '(API) Config.Cmd', fields: ['Config.Cmd'], ...notAudited },
-  { flag: '(API) Config.Image', fields: ['Config.Image'], ...notAudited },
-  { flag: '(API) Config.ArgsEscaped', fields: ['Config.ArgsEscaped'], ...notAudited },
+  { flag: '(API) Config.Cmd', fields: ['Config.Cmd'], ...t(API_FIELDS_TEST, CONFIG_FIELDS) },
+  { flag: '(API) Config.Image', fields: ['Config.Image'], ...t(API_FIELDS_TEST, CONFIG_FIELDS) },
+  { flag: '(API) Config.ArgsEscaped', fields: ['Config.ArgsEscaped'], ...t(API_FIELDS_TEST, CONFIG_FIELDS) },
   { flag: '(API) Config.NetworkDisabled', fields: ['Config.NetworkDisabled'], ...notAudited },
-  { flag: '(API) Config.OnBuild', fields: ['Config.OnBuild'], ...notAudited },
-  { flag: '(API) Config.Shell', fields: ['Config.Shell'], ...notAudited },
+  { flag: '(API) Config.OnBuild', fields: ['Config.OnBuild'], ...t(API_FIELDS_TEST, CONFIG_FIELDS) },
+  { flag: '(API) Config.Shell', fields: ['Config.Shell'], ...t(API_FIELDS_TEST, CONFIG_FIELDS) },
   { flag: '(API) HostConfig.Cgroup', fields: ['HostConfig.Cgroup'], ...notAudited },
-  { flag: '(API) HostConfig.ConsoleSize', fields: ['HostConfig.ConsoleSize'], ...notAudited },
+  {
+    flag: '(API) HostConfig.ConsoleSize',
+    fields: ['HostConfig.ConsoleSize'],
+    ...t(
+      API_FIELDS_TEST,
+      "a terminal container's first size is ConsoleSize, as Docker 23 and later make it (dockerd 20.10: 0x0)",
+    ),
+    note: 'the terminal has the size from the start, as Docker 23+; dockerd 20.10 ignores it until the first resize',
+  },
   {
     flag: '(API) HostConfig.MaskedPaths',
     fields: ['HostConfig.MaskedPaths'],

@@ -21,7 +21,7 @@ function renderTable(entries: readonly FlagAuditEntry[]): string {
   const what = (e: FlagAuditEntry): string => {
     switch (e.status) {
       case 'honoured':
-        return `test/${e.test}`;
+        return e.note ? `test/${e.test}; ${e.note}` : `test/${e.test}`;
       case 'refused':
         return e.error;
       case 'client':

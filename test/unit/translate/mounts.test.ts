@@ -194,3 +194,18 @@ test('ShmSize other than the guest default mounts a /dev/shm of that size (mode 
   const own = parseMounts({ Binds: [], Mounts: [], Tmpfs: { '/dev/shm': 'size=1m' } });
   expect(withShmSize(own, 256 * 1024 * 1024)).toEqual(own);
 });
+
+test("--volume-driver: the volumes of -v get it, --mount's own driver or none stays, binds have none", () => {
+  const out = parseMounts(
+    hc({
+      VolumeDriver: 'other',
+      Binds: ['named:/a', '/anon', '/host:/h'],
+      Mounts: [
+        { Type: 'volume', Source: 'm', Target: '/m' },
+        { Type: 'volume', Source: 'n', Target: '/n', VolumeOptions: { DriverConfig: { Name: 'mine' } } },
+      ],
+    }),
+  );
+  const drivers = Object.fromEntries(out.map((m) => [m.target, m.type === 'volume' ? (m.driver ?? '-') : m.type]));
+  expect(drivers).toEqual({ '/a': 'other', '/anon': 'other', '/h': 'bind', '/m': '-', '/n': 'mine' });
+});

@@ -1,0 +1,219 @@
+/**
+ * The last rows of the `docker run` audit (test/audit/run-flags.ts, issue 41) that are neither
+ * resources nor networks, each through the stock docker CLI (or the API, for fields no flag
+ * sets) on podvisor and on the baseline dockerd 20.10 + runc, with the same command and the
+ * same observable result:
+ *  - `--use-api-socket` (CLI 28): the daemon's socket at /var/run/docker.sock, the CLI's
+ *    credentials copied in, and the stock CLI inside drives the daemon;
+ *  - `--volume-driver`: the driver of the volumes `-v` makes, named or anonymous; an unknown
+ *    one refused with dockerd's words, and nothing made;
+ *  - Config.Cmd, Image, ArgsEscaped, OnBuild and Shell of a create: what runs, what inspect
+ *    shows, and what `docker commit` keeps;
+ *  - HostConfig.ConsoleSize: the terminal's size from the start (Docker 23 and later; dockerd
+ *    20.10 leaves it 0x0 until the client's first resize).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { fixtureRegistry } from '../fixtures/registry';
+import { dockerCli, type CliResult } from '../helpers/docker-cli';
+import { startDockerd, type BaselineDockerd } from '../../bench/common';
+
+jest.setTimeout(600000);
+
+const REG = fixtureRegistry();
+const IMAGE = `${REG}/busybox:latest`;
+const DEBIAN = `${REG}/debian:bookworm`;
+/** The host's docker CLI: a static binary, so it runs in any image. */
+const DOCKER_CLI = '/usr/local/bin/docker';
+
+type Daemon = { env: NodeJS.ProcessEnv };
+let d: TestDaemon;
+let base: BaselineDockerd | undefined;
+let dir: string;
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-api-fields-'));
+  d = await startDaemon({ vmPoolSize: 1 });
+  base = await startDockerd(path.join(dir, 'dockerd'));
+  for (const daemon of [d, base])
+    for (const image of [IMAGE, DEBIAN]) expect((await dockerCli(daemon, ['pull', '-q', image])).code).toBe(0);
+});
+
+afterAll(async () => {
+  await base?.stop().catch(() => undefined);
+  if (d) await stopDaemonLeavingNothing(d);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** The same docker CLI command on podvisor and on the baseline (each with `env` added). */
+async function both(args: string[], env: NodeJS.ProcessEnv = {}): Promise<[CliResult, CliResult]> {
+  const withEnv = (x: Daemon): Daemon => ({ env: { ...x.env, ...env } });
+  return Promise.all([dockerCli(withEnv(d), args), dockerCli(withEnv(base!), args)]);
+}
+
+/** One API call with curl on a daemon's socket: the status and the parsed body (if any). */
+function api(x: Daemon, method: string, url: string, body?: unknown): { status: number; body: unknown } {
+  const sock = String(x.env.DOCKER_HOST).replace(/^unix:\/\//, '');
+  const args = ['-s', '-w', '\n%{http_code}', '--unix-socket', sock, '-X', method, `http://docker/v1.41${url}`];
+  if (body !== undefined) args.push('-H', 'Content-Type: application/json', '-d', JSON.stringify(body));
+  const out = execFileSync('curl', args, { encoding: 'utf8' });
+  const i = out.lastIndexOf('\n');
+  const text = out.slice(0, i);
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // Not JSON (logs): kept as text.
+  }
+  return { status: Number(out.slice(i + 1)), body: parsed };
+}
+
+describe('--use-api-socket', () => {
+  test("the daemon's socket and the CLI's credentials are in the container, and the CLI inside drives the daemon", async () => {
+    // A CLI configuration with one registry's credentials, which the CLI copies into the container.
+    const cfg = path.join(dir, 'cli-with-auth');
+    fs.mkdirSync(cfg, { recursive: true });
+    const auth = Buffer.from('someone:secret').toString('base64');
+    fs.writeFileSync(path.join(cfg, 'config.json'), JSON.stringify({ auths: { 'registry.example.test': { auth } } }));
+    const script =
+      'stat -c %F /var/run/docker.sock; echo "DOCKER_CONFIG=$DOCKER_CONFIG"; ' +
+      'grep -o registry.example.test "$DOCKER_CONFIG/config.json"; ' +
+      "docker ps --filter name=api-user --format '{{.Names}} {{.Status}}' | sed 's/Up .*/Up/'";
+    const [ours, theirs] = await both(
+      [
+        'run',
+        '--rm',
+        '--name',
+        'api-user',
+        '--use-api-socket',
+        '-v',
+        `${DOCKER_CLI}:/usr/local/bin/docker:ro`,
+        DEBIAN,
+        'sh',
+        '-c',
+        script,
+      ],
+      { DOCKER_CONFIG: cfg },
+    );
+    expect(ours).toEqual(theirs);
+    expect(ours).toMatchObject({
+      code: 0,
+      out: 'socket\nDOCKER_CONFIG=/run/secrets/docker\nregistry.example.test\napi-user Up\n',
+    });
+  });
+});
+
+describe('--volume-driver', () => {
+  test('an unknown driver is refused for a named and an anonymous volume with dockerd words, and nothing is made', async () => {
+    // dockerd looks for the plugin for 30 s before it answers: both specs at once.
+    const specs = ['vd-named:/data', '/data'];
+    const results = await Promise.all(
+      specs.map((spec) => both(['create', '--volume-driver', 'nosuch', '-v', spec, IMAGE, 'true'])),
+    );
+    for (const result of results) {
+      // An anonymous volume's name is random: shown as ID.
+      const [ours, theirs] = result.map((r) => ({ ...r, err: r.err.replace(/\b[0-9a-f]{64}\b/g, 'ID') }));
+      expect(ours).toEqual(theirs);
+      expect(ours.code).toBe(1);
+      // dockerd's answer is a 404, which the CLI takes for a missing image: it pulls, creates
+      // again, and then prints the error.
+      expect(ours.err).toMatch(
+        /^Error response from daemon: create \S+: error looking up volume plugin nosuch: plugin "nosuch" not found$/m,
+      );
+    }
+    const [vols, baseVols] = await both(['volume', 'ls', '-q']);
+    expect(vols).toEqual(baseVols);
+    expect(vols.out).toBe('');
+    const [ps, basePs] = await both(['ps', '-aq']);
+    expect(ps).toEqual(basePs);
+    expect(ps.out).toBe('');
+  });
+
+  test('the local driver makes the volume; a bind mount needs no driver', async () => {
+    const [ours, theirs] = await both([
+      'run',
+      '--rm',
+      '--volume-driver',
+      'local',
+      '-v',
+      'vd-local:/data',
+      '-v',
+      `${dir}:/host:ro`,
+      IMAGE,
+      'sh',
+      '-c',
+      'touch /data/x && ls /data && test -d /host && echo bound',
+    ]);
+    expect(ours).toEqual(theirs);
+    expect(ours).toMatchObject({ code: 0, out: 'x\nbound\n' });
+    const [vol, baseVol] = await both(['volume', 'inspect', '-f', '{{.Name}} {{.Driver}}', 'vd-local']);
+    expect(vol).toEqual(baseVol);
+    expect(vol.out).toBe('vd-local local\n');
+    await both(['volume', 'rm', 'vd-local']);
+  });
+});
+
+describe('Config fields no flag sets', () => {
+  test('Cmd, Image, ArgsEscaped, OnBuild and Shell: what runs, what inspect shows, what commit keeps', async () => {
+    const body = {
+      Image: IMAGE,
+      Cmd: ['sh', '-c', 'echo "ran as $0 with $#"'],
+      ArgsEscaped: true,
+      OnBuild: ['RUN echo on-build'],
+      Shell: ['/bin/ash', '-c'],
+    };
+    const seen: unknown[] = [];
+    for (const x of [d, base!]) {
+      const created = api(x, 'POST', '/containers/create?name=api-config', body);
+      expect(created.status).toBe(201);
+      const id = (created.body as { Id: string }).Id;
+      expect(api(x, 'POST', `/containers/${id}/start`).status).toBe(204);
+      expect(api(x, 'POST', `/containers/${id}/wait`).body).toEqual({ Error: null, StatusCode: 0 });
+      const inspect = api(x, 'GET', `/containers/${id}/json`).body as { Config: Record<string, unknown> };
+      const { Cmd, Image, ArgsEscaped, OnBuild, Shell } = inspect.Config;
+      const logs = await dockerCli(x, ['logs', id]);
+      const committed = await dockerCli(x, ['commit', id, 'api-config-image:1']);
+      expect(committed.code).toBe(0);
+      const image = await dockerCli(x, [
+        'image',
+        'inspect',
+        '-f',
+        '{{json .Config.OnBuild}} {{json .Config.Shell}} {{json .Config.Cmd}}',
+        'api-config-image:1',
+      ]);
+      seen.push({ Cmd, Image, ArgsEscaped, OnBuild, Shell, logs: logs.out, image: image.out });
+      await dockerCli(x, ['rm', '-f', id]);
+      await dockerCli(x, ['rmi', 'api-config-image:1']);
+    }
+    expect(seen[0]).toEqual(seen[1]);
+    expect(seen[0]).toEqual({
+      ...body,
+      logs: 'ran as sh with 0\n',
+      image: '["RUN echo on-build"] ["/bin/ash","-c"] ["sh","-c","echo \\"ran as $0 with $#\\""]\n',
+    });
+  });
+});
+
+describe('HostConfig.ConsoleSize', () => {
+  test("a terminal container's first size is ConsoleSize, as Docker 23 and later make it (dockerd 20.10: 0x0)", async () => {
+    const body = { Image: IMAGE, Cmd: ['stty', 'size'], Tty: true, HostConfig: { ConsoleSize: [30, 100] } };
+    const sizes: string[] = [];
+    for (const x of [d, base!]) {
+      const created = api(x, 'POST', '/containers/create', body);
+      expect(created.status).toBe(201);
+      const id = (created.body as { Id: string }).Id;
+      expect(api(x, 'POST', `/containers/${id}/start`).status).toBe(204);
+      api(x, 'POST', `/containers/${id}/wait`);
+      sizes.push((await dockerCli(x, ['logs', id])).out.trim());
+      const shown = api(x, 'GET', `/containers/${id}/json`).body as { HostConfig: { ConsoleSize: number[] } };
+      expect(shown.HostConfig.ConsoleSize).toEqual([30, 100]);
+      await dockerCli(x, ['rm', '-f', id]);
+    }
+    expect(sizes[0]).toBe('30 100');
+    // The baseline's terminal has no size yet: busybox's stty cannot read one.
+    expect(sizes[1]).not.toBe('30 100');
+  });
+});
