@@ -6,14 +6,14 @@
  * version and then hang the guest forever, or abort QEMU with "-cpu host" (see
  * ../shared/docs/machine-facts.md). So the probe is a real boot: our kernel and initramfs with
  * `rdinit=/init -- --poweroff`, which must power off (QEMU exits 0) within a few seconds. It is
- * killed otherwise. The answer is kept in `<execRoot>/accel.json`, keyed by the QEMU version,
+ * killed otherwise. The answer is kept in `<execRoot>/accel.json`, keyed by the QEMU binary,
  * the guest kernel file and the host kernel, so the probe runs once per combination.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { locateQemuTools, qemuVersion } from './qemu/binaries';
+import { locateQemuTools } from './qemu/binaries';
 import { tailLines } from './qemu/host-files';
 
 /** What resolveAccel decided and why. */
@@ -62,10 +62,7 @@ export async function resolveAccel(o: ResolveAccelOptions): Promise<AccelDecisio
   let key: string;
   try {
     qemu = locateQemuTools({ qemu: o.qemu }).qemu;
-    const k = fs.statSync(o.kernel);
-    key = [await qemuVersion(qemu), `${path.resolve(o.kernel)}:${k.size}:${k.mtimeMs}`, `host ${os.release()}`].join(
-      ' | ',
-    );
+    key = [fileIdentity(qemu), fileIdentity(o.kernel), `host ${os.release()}`].join(' | ');
   } catch (err) {
     return { accel: 'tcg', reason: `cannot probe KVM: ${(err as Error).message}`, cached: false };
   }
@@ -87,6 +84,17 @@ export async function resolveAccel(o: ResolveAccelOptions): Promise<AccelDecisio
     // not remembering only costs another probe next time
   }
   return { accel: decision.accel, reason: decision.reason, cached: false };
+}
+
+/**
+ * What tells one build of a file from another without running it: its real path, size, mtime
+ * and inode (an upgrade of QEMU or a new guest kernel replaces the file). A stat, where asking
+ * QEMU for its version cost a process start (~40 ms) on every daemon start.
+ */
+function fileIdentity(file: string): string {
+  const real = fs.realpathSync(file);
+  const st = fs.statSync(real);
+  return `${real}:${st.size}:${st.mtimeMs}:${st.ino}`;
 }
 
 function readRecord(file: string): AccelRecord | undefined {

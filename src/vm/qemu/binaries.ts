@@ -3,12 +3,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { UnavailableError } from '../../errors';
 import { PACKAGE_ROOT } from '../../util/package-info';
-
-const execFileP = promisify(execFile);
 
 /** A QEMU to run: its binary, the arguments it always needs first, and its environment. */
 export interface QemuProgram {
@@ -116,8 +112,3 @@ export function checkGuestImages(kernel: string, initrd: string): void {
   }
 }
 
-/** `qemu-system-x86_64 --version`'s first line, e.g. "QEMU emulator version 7.2.19 (Debian ...)". */
-export async function qemuVersion(qemu: string): Promise<string> {
-  const { stdout } = await execFileP(qemu, ['--version'], { timeout: 10_000 });
-  return stdout.split('\n')[0].trim();
-}

@@ -13,15 +13,11 @@ let kvmDevice: string;
 let kernel: string;
 let initrd: string;
 
-/** A fake qemu-system-x86_64: answers --version, otherwise runs `body` and appends to calls.log. */
+/** A fake qemu-system-x86_64: runs `body` and appends its arguments to calls.log. */
 function fakeQemu(body: string): string {
   const p = path.join(dir, 'bin', 'qemu-system-x86_64');
   fs.mkdirSync(path.dirname(p), { recursive: true });
-  fs.writeFileSync(
-    p,
-    `#!/bin/sh\nif [ "$1" = --version ]; then echo "QEMU emulator version 9.9.9"; exit 0; fi\necho "$*" >> ${dir}/calls.log\n${body}\n`,
-    { mode: 0o755 },
-  );
+  fs.writeFileSync(p, `#!/bin/sh\necho "$*" >> ${dir}/calls.log\n${body}\n`, { mode: 0o755 });
   return p;
 }
 
@@ -81,12 +77,18 @@ it("falls back to TCG with QEMU's own words when it aborts", async () => {
   expect(d.reason).toMatch(/SIGABRT.*failed to set MSR 0x10a/);
 });
 
-it('probes again when the QEMU version or the kernel changes', async () => {
+it('probes again when the QEMU binary or the kernel changes, not otherwise', async () => {
   const qemu = fakeQemu('exit 0');
   await resolveAccel({ ...opts(), qemu });
+  expect(await resolveAccel({ ...opts(), qemu })).toMatchObject({ cached: true });
   fs.writeFileSync(kernel, 'a new kernel');
   expect(await resolveAccel({ ...opts(), qemu })).toMatchObject({ cached: false });
   expect(probes()).toHaveLength(2);
+  // An upgraded QEMU: a new file in its place (a new size and inode).
+  fs.rmSync(qemu);
+  fakeQemu('exit 0 # upgraded');
+  expect(await resolveAccel({ ...opts(), qemu })).toMatchObject({ cached: false });
+  expect(probes()).toHaveLength(3);
 });
 
 it('does not probe without a usable /dev/kvm', async () => {
