@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Bootstrap: install whatever podvisor needs that is missing, then build it. Idempotent, and
-# quick when nothing is missing (file-time checks only: ~30 ms, so `npm start` restarts fast).
+# quick when nothing is missing: a run that finds nothing changed since the last complete run
+# of its mode (the stamp .bootstrap/done-*) ends after one `find` (~15 ms, so `npm start`
+# restarts fast); otherwise each step checks its own inputs.
 #
 #   scripts/bootstrap.sh           what the daemon needs (npm start)
 #   scripts/bootstrap.sh --test    plus what the tests need (npm test)
@@ -19,6 +21,29 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-}
 say() { printf 'bootstrap: %s\n' "$*" >&2; }
+own_kernel=${PODVISOR_GUEST_KERNEL:-own}
+
+# --- nothing changed since the last complete run ---------------------------------------
+# Up to date when the stamp holds this mode, kernel choice and list of outputs, every output
+# exists, and the stamp is newer than every input: the sources and scripts (test/ and bench/
+# too, which --test compiles), package-lock.json, dpkg's database and apt's lists (a new Debian
+# kernel: guest/build.sh).
+done_stamp=.bootstrap/done${mode:+-${mode#--}}
+outputs=(dist/src/daemon/main.js guest/out/initramfs.cpio.gz guest/out/vmlinux host/out/podvisor-lock-holder
+  host/out/podvisor-fs-events host/out/podvisor-hijack-wait node_modules/.package-lock.json)
+if [ "$own_kernel" != debian ]; then outputs+=(guest/out/podvisor/vmlinux); fi
+fingerprint="$mode $own_kernel ${outputs[*]}"
+up_to_date() {
+  [ -f "$done_stamp" ] && [ "$(cat "$done_stamp")" = "$fingerprint" ] || return 1
+  local f
+  for f in "${outputs[@]}"; do [ -e "$f" ] || return 1; done
+  for f in package-lock.json /var/lib/dpkg/status /var/lib/apt/lists; do
+    if [ -e "$f" ] && [ "$f" -nt "$done_stamp" ]; then return 1; fi
+  done
+  [ -z "$(find scripts guest host src test bench bin package.json tsconfig.json tsconfig.build.json \
+    \( -path guest/out -o -path host/out \) -prune -o -newer "$done_stamp" -print -quit 2>/dev/null)" ]
+}
+if up_to_date; then exit 0; fi
 
 # --- Debian packages -------------------------------------------------------------------
 # Runtime: QEMU (with virtiofsd in qemu-system-common), busybox for the guest, lz4 to unpack
@@ -40,7 +65,6 @@ pkgs=(qemu-system-x86 qemu-system-common busybox-static lz4 cpio gcc libc6-dev m
 # (objtool). Not 6.12 (in
 # bookworm-security): its overlayfs has O_TMPFILE, but its 9p (on netfs, mounted directio to
 # stay coherent with the host) made PostgreSQL in a volume 122 -> 82 TPS (docs/performance.md).
-own_kernel=${PODVISOR_GUEST_KERNEL:-own}
 if [ "$own_kernel" != debian ]; then pkgs+=(linux-source-6.1 patch flex bison bc libelf-dev); fi
 case "$mode" in
   --test) pkgs+=(docker-registry apache2-utils python3-docker docker.io docker-compose debootstrap zstd socat curl postgresql-client redis-tools containernetworking-plugins) ;;
@@ -145,3 +169,9 @@ make -s -C host/hijack-wait OUT=../out
 # over src, test and bench both type-checks everything and emits dist/: `npm test` compiles
 # the TypeScript once.
 if [ "$mode" = --test ]; then bash scripts/build.sh --check; else bash scripts/build.sh; fi
+
+# --- done ----------------------------------------------------------------------------------
+# Stamped only when every output is there (not while the guest kernel builds in the background).
+for f in "${outputs[@]}"; do [ -e "$f" ] || exit 0; done
+echo "$fingerprint" > "$done_stamp"
+
