@@ -50,19 +50,44 @@ async function main(argv: string[]): Promise<void> {
 
   const layers = await openLayers(opts);
   const servers = await serveApis(opts, listenPlan, layers);
-  // Kubernetes CRI v1 (--cri-host) on its own sockets, over the same image store.
-  /** Stops the CRI's listeners and its streaming server (set once they serve). */
-  const stopCriServing = opts.criHosts.length ? await serveCriFront(opts, listenPlan, layers) : () => Promise.resolve();
   log.info(
     `podvisord ${PODVISOR_VERSION} ready in ${Math.round(performance.now())} ms (${Math.round(performance.now() - mainStart)} ms after loading its code). To use it: export DOCKER_HOST=${dockerHostFor(opts.hosts[0])}`,
   );
   const run: DaemonRun = { stopping: false };
+  const criServing = serveCriLater(opts, listenPlan, layers, run);
   const reclaimed = startBackgroundWork(opts, layers, run);
   const shutdown = shutdownOf(layers, run, reclaimed, () =>
-    Promise.all([stopServing(servers), stopCriServing()]).then(() => undefined),
+    Promise.all([stopServing(servers), criServing.then((stopCri) => stopCri())]).then(() => undefined),
   );
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/**
+ * Kubernetes CRI v1 (--cri-host) on its own sockets, over the same image store, once the
+ * Docker API serves and every running container is re-adopted: its code (gRPC, protobuf, the
+ * CRI's services: ~100 ms to load) then delays no Docker client of a restart. Resolves with
+ * what stops its listeners and streaming server. A CRI socket that cannot be served ends the
+ * daemon, as at start.
+ */
+function serveCriLater(
+  opts: DaemonOptions,
+  listenPlan: ListenPlan,
+  layers: DaemonLayers,
+  run: DaemonRun,
+): Promise<() => Promise<void>> {
+  const none = () => Promise.resolve();
+  if (!opts.criHosts.length) return Promise.resolve(none);
+  return layers.adopted
+    .then(
+      () => (run.stopping ? none : serveCriFront(opts, listenPlan, layers)),
+      () => none,
+    )
+    .catch((err: unknown) => {
+      const msg = err instanceof PodvisorError ? err.message : err instanceof Error ? err.stack : String(err);
+      process.stderr.write(`podvisord: CRI: ${msg}\n`);
+      process.exit(1);
+    });
 }
 
 /** Whether the daemon is shutting down (no pool fill starts after that). */

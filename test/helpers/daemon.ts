@@ -100,8 +100,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
     ];
     const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
+    // This launch's own output (a restart keeps the earlier output in `output`).
+    let launched = '';
     const keep = (b: Buffer) => {
       output = (output + b.toString()).slice(-200000);
+      if (!launched.includes('CRI v1 listening on')) launched = (launched + b.toString()).slice(-100000);
     };
     c.stdout?.on('data', keep);
     c.stderr?.on('data', keep);
@@ -113,9 +116,12 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
       }),
     );
     const deadline = Date.now() + (opts.readyTimeoutMs ?? 30000);
+    // The CRI front (on unless --no-cri) serves once the Docker API does and every running
+    // container is re-adopted: ready is both, as a test may use either at once.
+    const withCri = !args.includes('--no-cri');
     while (Date.now() < deadline) {
       if (gone) throw new Error(`podvisord exited before it was ready:\n${output}`);
-      if (await ping(socketPath)) return;
+      if ((await ping(socketPath)) && (!withCri || launched.includes('CRI v1 listening on'))) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     c.kill('SIGKILL');
