@@ -120,7 +120,7 @@ int cgroup_set_limits(struct container *c, const struct cgroup_limits *l, struct
         online[strcspn(online, "\n")] = 0;
         close(fd);
       }
-      set_error(e, PV_ERR_INVALID, e->err, "cpuset cpus %s: the container's VM has CPUs %s", l->cpuset_cpus, online);
+      set_error(e, PV_ERR_INVALID, e->err, "--cpuset-cpus %s: the container's VM has CPUs %s (those its guest kernel brought up)", l->cpuset_cpus, online);
     }
     return -1;
   }
