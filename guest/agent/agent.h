@@ -218,12 +218,14 @@ void container_init_exited(pid_t pid);
 /* ---- cgroup.c ------------------------------------------------------------------------- */
 /* Limits of a container's cgroup; has_* = 0 leaves that limit as it is. */
 struct cgroup_limits {
-  int has_memory_max, has_cpu_quota, has_cpu_weight, has_memory_low;
+  int has_memory_max, has_cpu_quota, has_cpu_weight, has_memory_low, has_cpuset_cpus, has_cpuset_mems;
   uint64_t memory_max; /* bytes, 0 = none */
   uint64_t cpu_quota;  /* microseconds per period, 0 = none */
   uint64_t cpu_weight; /* cpu.weight, 1..10000 */
   uint64_t memory_low; /* bytes, 0 = none */
   uint64_t cpu_period; /* microseconds, 0 = 100000 */
+  char cpuset_cpus[64]; /* cpuset.cpus, a list such as "0-1,3" ("" = all) */
+  char cpuset_mems[64]; /* cpuset.mems, likewise */
 };
 /* Mount cgroup2 and enable its memory and cpu controllers (PID 1 only). */
 void cgroup_setup(void);

@@ -1,10 +1,11 @@
 /*
  * cgroup.c - each container's cgroup (v2) in the guest: its memory limit (memory.max) and
- * reservation (memory.low), CPU quota (cpu.max) and weight (cpu.weight), applied at create and changed live, the memory usage stats read, and
+ * reservation (memory.low), CPU quota (cpu.max) and weight (cpu.weight), its CPUs and memory
+ * nodes (cpuset.cpus, cpuset.mems), applied at create and changed live, the memory usage stats read, and
  * the OOM kills it saw (memory.events oom_kill) reported with its init's exit.
  *
  * Layout: cgroup2 is mounted on /sys/fs/cgroup by pid1_setup; the root's subtree_control
- * enables memory and cpu; a container's cgroup is /sys/fs/cgroup/pv-<container id>. Its init
+ * enables memory, cpu and cpuset; a container's cgroup is /sys/fs/cgroup/pv-<container id>. Its init
  * and its execs join it before they exec (the child writes to cgroup.procs through an fd the
  * agent opened). In host test mode (not PID 1) there is no cgroup: a limit is refused.
  */
@@ -37,6 +38,7 @@ void cgroup_setup(void) {
   }
   write_str(CGROUP_ROOT "/cgroup.subtree_control", "+memory");
   write_str(CGROUP_ROOT "/cgroup.subtree_control", "+cpu");
+  write_str(CGROUP_ROOT "/cgroup.subtree_control", "+cpuset");
   char ctl[128] = {0};
   int fd = open(CGROUP_ROOT "/cgroup.subtree_control", O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
@@ -71,7 +73,9 @@ static int cg_write(const struct container *c, const char *file, const char *val
 
 int cgroup_set_limits(struct container *c, const struct cgroup_limits *l, struct agent_error *e) {
   if (!c->has_cgroup) {
-    if (!l->has_memory_max && !l->has_cpu_quota && !l->has_cpu_weight && !l->has_memory_low) return 0;
+    if (!l->has_memory_max && !l->has_cpu_quota && !l->has_cpu_weight && !l->has_memory_low && !l->has_cpuset_cpus &&
+        !l->has_cpuset_mems)
+      return 0;
     set_error(e, PV_ERR_INVALID, ENOTSUP, "resource limits need cgroup v2 with the memory controller in the guest");
     return -1;
   }
@@ -104,6 +108,23 @@ int cgroup_set_limits(struct container *c, const struct cgroup_limits *l, struct
       snprintf(v, sizeof v, "0");
     if (cg_write(c, "memory.low", v, e) < 0) return -1;
   }
+  /* cgroup v2 takes "" as "the parent's" (all of the VM's CPUs, its one memory node). A CPU
+   * the guest kernel did not bring up is ERANGE or EINVAL: said with the CPUs it has. */
+  if (l->has_cpuset_cpus && cg_write(c, "cpuset.cpus", l->cpuset_cpus[0] ? l->cpuset_cpus : "\n", e) < 0) {
+    if (e->err == ERANGE || e->err == EINVAL) {
+      char online[64] = "?";
+      int fd = open("/sys/devices/system/cpu/online", O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) {
+        ssize_t n = read(fd, online, sizeof online - 1);
+        online[n > 0 ? n : 0] = 0;
+        online[strcspn(online, "\n")] = 0;
+        close(fd);
+      }
+      set_error(e, PV_ERR_INVALID, e->err, "--cpuset-cpus %s: the container's VM has CPUs %s (those its guest kernel brought up)", l->cpuset_cpus, online);
+    }
+    return -1;
+  }
+  if (l->has_cpuset_mems && cg_write(c, "cpuset.mems", l->cpuset_mems[0] ? l->cpuset_mems : "\n", e) < 0) return -1;
   return 0;
 }
 

@@ -95,8 +95,15 @@ static void op_version(uint32_t id) {
     chan_end(ch);
 }
 
-/* MEMORY_MAX, CPU_QUOTA, CPU_PERIOD, CPU_WEIGHT, MEMORY_LOW (each optional); an ERROR is sent and -1 returned when
- * one is malformed or out of range. */
+/* A cpuset list as cgroup v2 takes it: digits, ',' and '-' only ("" = all). */
+static int cpuset_list_ok(const char *s) {
+  for (; *s; s++)
+    if (!((*s >= '0' && *s <= '9') || *s == ',' || *s == '-')) return 0;
+  return 1;
+}
+
+/* MEMORY_MAX, CPU_QUOTA, CPU_PERIOD, CPU_WEIGHT, MEMORY_LOW, CPUSET_CPUS, CPUSET_MEMS (each
+ * optional); an ERROR is sent and -1 returned when one is malformed or out of range. */
 static int read_limits(const struct tlv_msg *m, uint32_t id, struct cgroup_limits *l) {
   memset(l, 0, sizeof *l);
   int bad = 0;
@@ -118,6 +125,16 @@ static int read_limits(const struct tlv_msg *m, uint32_t id, struct cgroup_limit
     l->has_memory_low = 1;
     bad |= tlv_get_u64(m, PV_TAG_MEMORY_LOW, &l->memory_low) < 0;
     if (l->memory_low > ((uint64_t)1 << 62)) bad = 1;
+  }
+  if (tlv_count(m, PV_TAG_CPUSET_CPUS)) {
+    l->has_cpuset_cpus = 1;
+    bad |= tlv_get_str(m, PV_TAG_CPUSET_CPUS, l->cpuset_cpus, sizeof l->cpuset_cpus - 1) < 0;
+    bad |= !cpuset_list_ok(l->cpuset_cpus);
+  }
+  if (tlv_count(m, PV_TAG_CPUSET_MEMS)) {
+    l->has_cpuset_mems = 1;
+    bad |= tlv_get_str(m, PV_TAG_CPUSET_MEMS, l->cpuset_mems, sizeof l->cpuset_mems - 1) < 0;
+    bad |= !cpuset_list_ok(l->cpuset_mems);
   }
   /* cgroup v2 bounds: a period of 1 ms to 1 s, a quota of at least 1 ms. */
   if (l->cpu_period && (l->cpu_period < 1000 || l->cpu_period > 1000000)) bad = 1;

@@ -79,7 +79,8 @@
  *        request (an agent resynchronises on an opcode it does not know, never answering).
  *   PV_OP_PING               -                             -> ACK
  *   PV_OP_CREATE_CONTAINER   CONTAINER_ID ROOTFS [HOSTNAME] [MEMORY_MAX] [CPU_QUOTA
- *                            CPU_PERIOD] [CPU_WEIGHT] [MEMORY_LOW] [DOCKER_INIT] -> ACK
+ *                            CPU_PERIOD] [CPU_WEIGHT] [MEMORY_LOW] [CPUSET_CPUS] [CPUSET_MEMS]
+ *                            [DOCKER_INIT]                  -> ACK
  *        ROOTFS is relative to the share mount (AGENT_SHARE_MOUNT, /run/podvisor/share), no
  *        "..", e.g. containers/<id>/rootfs. Creates a mount namespace whose / is that tree
  *        (pivot_root) with /sys (ro), /dev (tmpfs: null zero full random urandom tty, fd
@@ -137,9 +138,9 @@
  *        Each PROCESS record: HANDLE PROCESS_ID CONTAINER_ID PID TERMINAL STDIN EXITED
  *        STDIN_RECEIVED STDIN_LIMIT STDOUT_SENT STDERR_SENT (offsets of each stream so far).
  *   PV_OP_UPDATE_RESOURCES   CONTAINER_ID [MEMORY_MAX] [CPU_QUOTA CPU_PERIOD] [CPU_WEIGHT]
- *                            [MEMORY_LOW]                  -> ACK
+ *                            [MEMORY_LOW] [CPUSET_CPUS] [CPUSET_MEMS] -> ACK
  *        Changes the limits of the container's cgroup (cgroup v2 in the guest: memory.max,
- *        cpu.max) live. Every container has a cgroup, /sys/fs/cgroup/pv-<id>, that its init
+ *        cpu.max, cpu.weight, memory.low, cpuset.cpus, cpuset.mems) live. Every container has a cgroup, /sys/fs/cgroup/pv-<id>, that its init
  *        and execs join before they exec; CREATE_CONTAINER sets the initial limits. Without
  *        cgroup v2 (host test mode) a limit is refused (INVALID).
  *   PV_OP_MEMORY_STATS       CONTAINER_ID                  -> ACK MEMORY_USAGE MEMORY_LIMIT
@@ -593,6 +594,8 @@
 #define PV_TAG_EVENT_COOKIE 174  /* u32: a rename's cookie, 0 for others (FILE_EVENT) */
 #define PV_TAG_CPU_WEIGHT 176    /* u64: cpu.weight of the container's cgroup (1..10000; CREATE_CONTAINER, UPDATE_RESOURCES) */
 #define PV_TAG_MEMORY_LOW 177    /* u64: memory.low of the container's cgroup in bytes, 0 = none (CREATE_CONTAINER, UPDATE_RESOURCES) */
+#define PV_TAG_CPUSET_CPUS 178   /* str: cpuset.cpus of the container's cgroup, e.g. "0-1,3"; "" = all (CREATE_CONTAINER, UPDATE_RESOURCES) */
+#define PV_TAG_CPUSET_MEMS 179   /* str: cpuset.mems of the container's cgroup; "" = all (CREATE_CONTAINER, UPDATE_RESOURCES) */
 #define PV_TAG_EVENT_NAME 175    /* str: the entry of a watched directory an event is about; absent: the watched file itself (FILE_EVENT) */
 #define PV_TAG_DISK_TOTAL 161    /* u64: bytes of a container's upper disk's filesystem (DISK_USAGE) */
 #define PV_TAG_ARCHIVE_KIND 140  /* u32: what ARCHIVE does, PV_ARCHIVE_* */

@@ -1,11 +1,13 @@
 /**
  * Whether new cgroup limits fit a running container's VM (docker update of a running
  * container). The VM keeps its size while it runs, so a limit can be applied live up to what
- * the VM has: its memory less the guest's own share, and its vCPUs.
+ * the VM has: its memory less the guest's own share, and its vCPUs (a cpuset names them by
+ * number).
  */
 import { PodUpdateRefusedError } from './errors';
 import type { ResourceLimits } from '../vm/types';
 import type { PodVmSize } from './types';
+import { cpusetMax } from '../util/cpuset';
 
 /** MiB of a VM the guest kernel and agent keep (the VM was sized limit + this). */
 export const GUEST_RESERVED_MIB = 64;
@@ -34,6 +36,13 @@ export function checkFitsVm(
     throw new PodUpdateRefusedError(
       id,
       `${cpus} CPUs do not fit its running VM (${running.cpus} vCPUs); stop the container to resize its VM`,
+    );
+  }
+  const top = cpusetMax(limits?.cpusetCpus ?? '');
+  if (top >= running.cpus) {
+    throw new PodUpdateRefusedError(
+      id,
+      `CPU ${top} is not in its running VM (${running.cpus} vCPUs, 0-${running.cpus - 1}); stop the container to resize its VM`,
     );
   }
 }

@@ -14,6 +14,7 @@ import { GUEST_SHM_BYTES, parseMounts } from './mounts';
 import type { NetworkingInput } from './network-plan';
 import { checkCapabilities } from './security';
 import { refuseUnhonoured } from './unhonoured';
+import { parseCpusetList } from '../util/cpuset';
 
 /** dockerd's default /dev/shm size. */
 const DEFAULT_SHM_SIZE = GUEST_SHM_BYTES;
@@ -113,8 +114,28 @@ export function validateResources(hc: Partial<DockerHostConfig>, hostCpus: numbe
   }
   const quota = hc.CpuQuota ?? 0;
   if (quota > 0 && quota < 1000) throw new InvalidArgumentError('CPU cfs quota can not be less than 1ms (i.e. 1000)');
+  validateCpusets(hc, hostCpus);
   if ((hc.ShmSize ?? 0) < 0) throw new InvalidArgumentError('SHM size can not be less than 0');
   if ((hc.CpuCount ?? 0) < 0) throw new InvalidArgumentError('invalid CPU count: must not be negative');
+}
+
+/**
+ * dockerd's cpuset checks: a list it parses, of CPUs the host has (a VM has at most the host's
+ * CPUs, numbered as its vCPUs) and of memory nodes a VM has (one, node 0).
+ */
+function validateCpusets(hc: Partial<DockerHostConfig>, hostCpus: number): void {
+  const cpus = hc.CpusetCpus ?? '';
+  const cpuList = parseCpusetList(cpus);
+  if (!cpuList) throw new InvalidArgumentError(`Invalid value ${cpus} for cpuset cpus: invalid format: ${cpus}`);
+  if (cpuList.some((n) => n >= hostCpus)) {
+    const available = hostCpus > 1 ? `0-${hostCpus - 1}` : '0';
+    throw new InvalidArgumentError(`Requested CPUs are not available - requested ${cpus}, available: ${available}`);
+  }
+  const mems = hc.CpusetMems ?? '';
+  const memList = parseCpusetList(mems);
+  if (!memList) throw new InvalidArgumentError(`Invalid value ${mems} for cpuset mems: invalid format: ${mems}`);
+  if (memList.some((n) => n > 0))
+    throw new InvalidArgumentError(`Requested memory nodes are not available - requested ${mems}, available: 0`);
 }
 
 /** The full HostConfig dockerd stores: Go zero values, then dockerd's create-time defaults. */
@@ -135,7 +156,8 @@ export function normaliseHostConfig(h: Json | null | undefined): DockerHostConfi
     VolumesFrom: list<string>(hc.VolumesFrom),
     CapAdd: list<string>(hc.CapAdd),
     CapDrop: list<string>(hc.CapDrop),
-    CgroupnsMode: str(hc.CgroupnsMode) || 'host',
+    // dockerd's default on a cgroup v2 host, which the guest is: the init gets its own.
+    CgroupnsMode: str(hc.CgroupnsMode) || 'private',
     Dns: list<string>(hc.Dns),
     DnsOptions: list<string>(hc.DnsOptions),
     DnsSearch: list<string>(hc.DnsSearch),
@@ -180,7 +202,8 @@ export function normaliseHostConfig(h: Json | null | undefined): DockerHostConfi
     KernelMemoryTCP: num(hc.KernelMemoryTCP),
     MemoryReservation: num(hc.MemoryReservation),
     MemorySwap: num(hc.MemorySwap),
-    MemorySwappiness: typeof hc.MemorySwappiness === 'number' ? hc.MemorySwappiness : null,
+    // Discarded, as dockerd discards it on cgroup v2 (createWarnings says so): no such knob.
+    MemorySwappiness: null,
     OomKillDisable: typeof hc.OomKillDisable === 'boolean' ? hc.OomKillDisable : false,
     PidsLimit: typeof hc.PidsLimit === 'number' ? hc.PidsLimit : null,
     Ulimits: list(hc.Ulimits),
@@ -191,6 +214,8 @@ export function normaliseHostConfig(h: Json | null | undefined): DockerHostConfi
     MaskedPaths: list<string>(hc.MaskedPaths),
     ReadonlyPaths: list<string>(hc.ReadonlyPaths),
   };
+  // dockerd's default (adaptContainerSettings): a memory limit without a swap limit gets twice it.
+  if (out.Memory > 0 && out.MemorySwap === 0) out.MemorySwap = out.Memory * 2;
   if (hc.StorageOpt) out.StorageOpt = map<string>(hc.StorageOpt) ?? {};
   if (hc.Tmpfs) out.Tmpfs = map<string>(hc.Tmpfs) ?? {};
   if (hc.Sysctls) out.Sysctls = map<string>(hc.Sysctls) ?? {};
@@ -212,6 +237,8 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
   if (hostConfig.AutoRemove && policy.name !== 'no')
     throw new InvalidArgumentError("can't create 'AutoRemove' container with restart policy");
   checkCapabilities(hostConfig);
+  if (!['host', 'private'].includes(hostConfig.CgroupnsMode))
+    throw new InvalidArgumentError(`invalid cgroup namespace mode: ${hostConfig.CgroupnsMode}`);
   validateResources(hostConfig, hostCpus);
   refuseUnhonoured(hostConfig);
   if (hostConfig.Runtime !== 'runc') throw new InvalidArgumentError(`Unknown runtime specified ${hostConfig.Runtime}`);
@@ -258,6 +285,23 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
   };
   const nc = map<object>(b.NetworkingConfig) as { EndpointsConfig?: NetworkingInput['EndpointsConfig'] } | undefined;
   return { config, hostConfig, entrypointSet, ...(nc?.EndpointsConfig ? { endpointsConfig: nc.EndpointsConfig } : {}) };
+}
+
+/**
+ * The warnings dockerd 20.10 gives at create for what a cgroup v2 host (the guest's kernel)
+ * does not have, each with the field it discards (normaliseHostConfig drops them): memory
+ * swappiness.
+ */
+export function createWarnings(body: CreateBody): string[] {
+  const hc = (body as Json).HostConfig as Json | null | undefined;
+  const out: string[] = [];
+  // -1 is the CLI's "not set", which dockerd takes as none (fixMemorySwappiness).
+  if (typeof hc?.MemorySwappiness === 'number' && hc.MemorySwappiness !== -1) {
+    out.push(
+      'Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.',
+    );
+  }
+  return out;
 }
 
 /** Docker's container name rule (with or without the leading '/'). */

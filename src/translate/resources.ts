@@ -7,7 +7,11 @@
  *    the guest kernel and agent, and never below MIN_VM_MEMORY_MIB (a smaller guest does not
  *    boot). 0 (unlimited) gives the daemon's default (--vm-memory).
  *  - vCPUs: ceil(NanoCpus / 1e9); else ceil(CpuQuota / CpuPeriod) when both are set; else
- *    CpuCount; else the default (--vm-cpus). Never more than the host's CPUs.
+ *    CpuCount; else the default (--vm-cpus); and at least as many as CpusetCpus names (CPU n
+ *    needs n + 1 vCPUs: the list names the VM's vCPUs by number, checked against the host's
+ *    CPUs as dockerd checks it). Never more than the host's CPUs.
+ *  - CpusetCpus and CpusetMems become cpuset.cpus and cpuset.mems of the container's cgroup
+ *    in its VM (which has one memory node, 0).
  *  - CpuShares is a relative weight between containers: it does not size a VM. It becomes the
  *    cpu.weight of the container's cgroup in its VM (as runc converts it on cgroup v2), a
  *    weight against the other containers of that VM (the pod's), since each pod has its own
@@ -16,6 +20,7 @@
  */
 import type { PodContainerSpec, PodVmSize } from '../pod/types';
 import type { DockerHostConfig } from './docker-types';
+import { cpusetMax } from '../util/cpuset';
 
 /**
  * The VM size a pod asks for, as the pod layer takes it (PodSpec.vm: guest MiB and vCPUs).
@@ -35,7 +40,8 @@ const MIB = 1024 * 1024;
 
 /** The VM size for a container's HostConfig. */
 export function vmSizeFor(
-  hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod' | 'CpuCount'>,
+  hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod' | 'CpuCount'> &
+    Partial<Pick<DockerHostConfig, 'CpusetCpus'>>,
   defaults: PodVmSize,
   hostCpus: number,
 ): PodVmSize {
@@ -45,6 +51,7 @@ export function vmSizeFor(
   if (hc.NanoCpus > 0) cpus = Math.ceil(hc.NanoCpus / 1e9);
   else if (hc.CpuQuota > 0 && hc.CpuPeriod > 0) cpus = Math.ceil(hc.CpuQuota / hc.CpuPeriod);
   else if (hc.CpuCount > 0) cpus = hc.CpuCount;
+  cpus = Math.max(cpus, cpusetMax(hc.CpusetCpus ?? '') + 1);
   cpus = Math.max(1, Math.min(cpus, Math.max(1, hostCpus)));
   return { memoryMiB, cpus };
 }
@@ -52,11 +59,6 @@ export function vmSizeFor(
 /** cgroup v2's default cpu.max period, microseconds. */
 export const CPU_PERIOD_US = 100000;
 
-/**
- * The limits of the container's cgroup inside its VM: the VM is sized with some room
- * (GUEST_OVERHEAD_MIB) for the guest kernel and agent, and the cgroup holds the container to exactly what was asked, so
- * stats, the OOM killer and `docker update` see the user's numbers. undefined: no limit.
- */
 /**
  * cgroup v2's cpu.weight for Docker's CPU shares, as runc converts them on a cgroup v2 host:
  * 1 + (shares - 2) * 9999 / 262142, shares clamped to the kernel's 2..262144 (1024 -> 39).
@@ -66,8 +68,16 @@ export function cpuWeightOf(shares: number): number {
   return 1 + Math.floor(((s - 2) * 9999) / 262142);
 }
 
+/**
+ * The limits of the container's cgroup inside its VM: the VM is sized with some room
+ * (GUEST_OVERHEAD_MIB) for the guest kernel and agent, and the cgroup holds the container to
+ * exactly what was asked, so stats, the OOM killer and `docker update` see the user's numbers.
+ * A CPU period alone is cpu.max's period with no quota ("max 50000"), as runc writes it.
+ * undefined: no limit.
+ */
 export function cgroupLimitsFor(
-  hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod' | 'CpuShares' | 'MemoryReservation'>,
+  hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod' | 'CpuShares' | 'MemoryReservation'> &
+    Partial<Pick<DockerHostConfig, 'CpusetCpus' | 'CpusetMems'>>,
 ): ContainerLimits | undefined {
   const l: ContainerLimits = {};
   if (hc.Memory > 0) l.memoryMax = hc.Memory;
@@ -79,6 +89,11 @@ export function cgroupLimitsFor(
   } else if (hc.CpuQuota > 0) {
     l.cpuPeriod = hc.CpuPeriod > 0 ? hc.CpuPeriod : CPU_PERIOD_US;
     l.cpuQuota = Math.max(1000, hc.CpuQuota);
+  } else if (hc.CpuPeriod > 0) {
+    l.cpuQuota = 0;
+    l.cpuPeriod = hc.CpuPeriod;
   }
+  if (hc.CpusetCpus) l.cpusetCpus = hc.CpusetCpus;
+  if (hc.CpusetMems) l.cpusetMems = hc.CpusetMems;
   return Object.keys(l).length ? l : undefined;
 }

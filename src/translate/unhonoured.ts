@@ -31,6 +31,18 @@ export const REFUSALS: readonly Refusal[] = [
   { flag: '--blkio-weight', field: 'BlkioWeight', asks: positive, why: BLOCK_IO },
   { flag: '--blkio-weight-device', field: 'BlkioWeightDevice', asks: nonEmpty, why: BLOCK_IO },
   {
+    flag: '--cgroupns host',
+    field: 'CgroupnsMode',
+    asks: isHost,
+    why: `${OWN_KERNEL}: the host's cgroup namespace is not there to share`,
+  },
+  {
+    flag: 'HostConfig.Cgroup',
+    field: 'Cgroup',
+    asks: (v) => typeof v === 'string' && v !== '',
+    why: "a container's cgroup is in its own VM, where no other container's is",
+  },
+  {
     flag: '--cgroup-parent',
     field: 'CgroupParent',
     asks: (v) => typeof v === 'string' && v !== '',

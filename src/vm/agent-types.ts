@@ -118,6 +118,10 @@ export interface ResourceLimits {
   cpuWeight?: number;
   /** memory.low in bytes (Docker's memory reservation); 0 removes it. */
   memoryLow?: number;
+  /** cpuset.cpus, a list such as "0-1,3" (Docker's cpuset CPUs); "" gives all of the VM's. */
+  cpusetCpus?: string;
+  /** cpuset.mems, likewise (Docker's cpuset memory nodes). */
+  cpusetMems?: string;
 }
 
 /** Memory use of a container's cgroup in the guest. */

@@ -23,7 +23,7 @@ export type FlagStatus =
 export type FlagAuditEntry = { flag: string; fields: string[] } & FlagStatus;
 
 /** A test as `file: name` (the file under test/, the name as written in it). */
-const t = (file: string, name: string): { status: 'honoured'; test: string } => ({
+const t = (file: string, name: string): { status: 'honoured'; test: string; note?: string } => ({
   status: 'honoured',
   test: `${file}: ${name}`,
 });
@@ -187,7 +187,12 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     status: 'refused',
     error: "--cgroup-parent is not supported: a container's cgroup is in its VM, under none of the host's",
   },
-  { flag: '--cgroupns', fields: ['HostConfig.CgroupnsMode'], ...notAudited },
+  {
+    flag: '--cgroupns',
+    fields: ['HostConfig.CgroupnsMode'],
+    ...t(RUN_FLAGS_TEST, "--cgroupns private: the container's cgroup is the root of its namespace, as under dockerd"),
+    note: "private, dockerd's cgroup v2 default; host is refused (the host's cgroup namespace is not in a VM)",
+  },
   { flag: '--cidfile', fields: ['HostConfig.ContainerIDFile'], status: 'client', note: 'the CLI writes the file' },
   {
     flag: '--cpu-count',
@@ -199,8 +204,16 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     fields: ['HostConfig.CpuPercent'],
     ...t(RUN_FLAGS_TEST, 'flags whose answer is an error or a no-op under dockerd on Linux: the same answer'),
   },
-  { flag: '--cpu-period', fields: ['HostConfig.CpuPeriod'], ...notAudited },
-  { flag: '--cpu-quota', fields: ['HostConfig.CpuQuota'], ...notAudited },
+  {
+    flag: '--cpu-period',
+    fields: ['HostConfig.CpuPeriod'],
+    ...t(RUN_FLAGS_TEST, '--cpus, --cpu-period and --cpu-quota beside dockerd'),
+  },
+  {
+    flag: '--cpu-quota',
+    fields: ['HostConfig.CpuQuota'],
+    ...t(RUN_FLAGS_TEST, '--cpus, --cpu-period and --cpu-quota beside dockerd'),
+  },
   {
     flag: '--cpu-rt-period',
     fields: ['HostConfig.CpuRealtimePeriod'],
@@ -221,9 +234,24 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
       "--cpu-shares and --memory-reservation: the container's cgroup gets them (cpu.weight and memory.low on cgroup v2)",
     ),
   },
-  { flag: '--cpus', fields: ['HostConfig.NanoCpus'], ...notAudited, note: 'above the VM vCPUs: docs/limitations.md' },
-  { flag: '--cpuset-cpus', fields: ['HostConfig.CpusetCpus'], ...notAudited },
-  { flag: '--cpuset-mems', fields: ['HostConfig.CpusetMems'], ...notAudited },
+  {
+    flag: '--cpus',
+    fields: ['HostConfig.NanoCpus'],
+    ...t(RUN_FLAGS_TEST, '--cpus, --cpu-period and --cpu-quota beside dockerd'),
+    note: "cpu.max as runc's; the VM's vCPUs against the host's CPUs: docs/limitations.md",
+  },
+  {
+    flag: '--cpuset-cpus',
+    fields: ['HostConfig.CpusetCpus'],
+    ...t(RUN_FLAGS_TEST, '--cpuset-cpus and --cpuset-mems beside dockerd'),
+    note: "CPU n is the VM's vCPU n, checked against the host's CPUs: docs/limitations.md",
+  },
+  {
+    flag: '--cpuset-mems',
+    fields: ['HostConfig.CpusetMems'],
+    ...t(RUN_FLAGS_TEST, '--cpuset-cpus and --cpuset-mems beside dockerd'),
+    note: 'a VM has one memory node, 0',
+  },
   { flag: '--detach', fields: [], status: 'client', note: 'the CLI does not attach' },
   { flag: '--detach-keys', fields: [], status: 'client', note: 'sent with attach, not create' },
   {
@@ -432,8 +460,17 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
       "--cpu-shares and --memory-reservation: the container's cgroup gets them (cpu.weight and memory.low on cgroup v2)",
     ),
   },
-  { flag: '--memory-swap', fields: ['HostConfig.MemorySwap'], ...notAudited },
-  { flag: '--memory-swappiness', fields: ['HostConfig.MemorySwappiness'], ...notAudited },
+  {
+    flag: '--memory-swap',
+    fields: ['HostConfig.MemorySwap'],
+    ...t(RUN_FLAGS_TEST, '--memory-swap beside dockerd: no swap is used past --memory'),
+    note: 'a VM has no swap, as a host with swap off',
+  },
+  {
+    flag: '--memory-swappiness',
+    fields: ['HostConfig.MemorySwappiness'],
+    ...t(RUN_FLAGS_TEST, "--memory-swappiness: discarded with dockerd's warning for cgroup v2"),
+  },
   {
     flag: '--mount',
     fields: ['HostConfig.Mounts'],
@@ -625,7 +662,12 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   { flag: '(API) Config.NetworkDisabled', fields: ['Config.NetworkDisabled'], ...notAudited },
   { flag: '(API) Config.OnBuild', fields: ['Config.OnBuild'], ...t(API_FIELDS_TEST, CONFIG_FIELDS) },
   { flag: '(API) Config.Shell', fields: ['Config.Shell'], ...t(API_FIELDS_TEST, CONFIG_FIELDS) },
-  { flag: '(API) HostConfig.Cgroup', fields: ['HostConfig.Cgroup'], ...notAudited },
+  {
+    flag: '(API) HostConfig.Cgroup',
+    fields: ['HostConfig.Cgroup'],
+    status: 'refused',
+    error: "HostConfig.Cgroup is not supported: a container's cgroup is in its own VM, where no other container's is",
+  },
   {
     flag: '(API) HostConfig.ConsoleSize',
     fields: ['HostConfig.ConsoleSize'],

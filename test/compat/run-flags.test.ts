@@ -14,6 +14,7 @@
  *  - and those a VM cannot honour, refused at create by name (dockerd runs them).
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
@@ -548,5 +549,271 @@ describe('flags whose answer is an error or a no-op under dockerd on Linux: the 
   ])('%j', async (flags, script) => {
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'sh', '-c', script]);
     expect(ours).toEqual(theirs);
+  });
+});
+
+/** `docker create FLAGS IMAGE` on both daemons, `docker inspect -f FORMAT`, then removed. */
+async function inspectCreated(flags: string[], format: string): Promise<[string, string]> {
+  const out: string[] = [];
+  for (const daemon of [d, base!]) {
+    const c = await dockerCli(daemon, ['create', ...flags, IMAGE, 'true']);
+    expect(c.code).toBe(0);
+    const id = c.out.trim();
+    out.push((await dockerCli(daemon, ['inspect', '-f', format, id])).out);
+    await dockerCli(daemon, ['rm', '-f', id]);
+  }
+  return [out[0]!, out[1]!];
+}
+
+/** `docker run -d FLAGS IMAGE sleep 600` on both daemons, then `body(daemon, id)` on each, then removed. */
+async function withRunning<T>(
+  flags: string[],
+  body: (daemon: typeof d | BaselineDockerd, id: string) => Promise<T>,
+): Promise<[T, T]> {
+  const out: T[] = [];
+  for (const daemon of [d, base!]) {
+    const run = await dockerCli(daemon, ['run', '-d', ...flags, IMAGE, 'sleep', '600']);
+    expect(run).toMatchObject({ code: 0, err: '' });
+    const id = run.out.trim();
+    try {
+      out.push(await body(daemon, id));
+    } finally {
+      await dockerCli(daemon, ['rm', '-f', id]);
+    }
+  }
+  return [out[0]!, out[1]!];
+}
+
+/** The host's CPUs as dockerd counts them (podvisor's VMs have at most these). */
+const HOST_CPUS = os.cpus().length;
+
+describe('--cpus, --cpu-period and --cpu-quota beside dockerd', () => {
+  // cpu.max of the container's cgroup ("QUOTA PERIOD", "max" for none): the guest's is cgroup
+  // v2 (runc writes the same file on a cgroup v2 host); on a cgroup v1 host, the CFS files.
+  const CPU_MAX =
+    'if [ -f /sys/fs/cgroup/cpu.max ]; then cat /sys/fs/cgroup/cpu.max; else q=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us); ' +
+    '[ "$q" = -1 ] && q=max; echo "$q $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"; fi';
+
+  test.each([
+    [['--cpus', '0.5'], '50000 100000\n'],
+    [['--cpu-period', '50000', '--cpu-quota', '25000'], '25000 50000\n'],
+    [['--cpu-quota', '150000'], '150000 100000\n'],
+    [['--cpu-period', '50000'], 'max 50000\n'],
+  ])("%j: the cgroup's cpu.max, as under dockerd", async (flags, cpuMax) => {
+    const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'sh', '-c', CPU_MAX]);
+    expect(ours).toEqual(theirs);
+    expect(ours).toMatchObject({ code: 0, out: cpuMax, err: '' });
+  });
+
+  test('inspect shows NanoCpus, CpuPeriod and CpuQuota as dockerd does', async () => {
+    const format = '{{.HostConfig.NanoCpus}} {{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}}';
+    const [ours, theirs] = await inspectCreated(['--cpus', '1.5'], format);
+    expect(ours).toBe(theirs);
+    expect(ours).toBe('1500000000 0 0\n');
+    const [ours2, theirs2] = await inspectCreated(['--cpu-period', '50000', '--cpu-quota', '25000'], format);
+    expect(ours2).toBe(theirs2);
+    expect(ours2).toBe('0 50000 25000\n');
+  });
+
+  test.each([
+    [['--cpus', String(HOST_CPUS + 1)], `Range of CPUs is from 0.01 to ${HOST_CPUS}.00`],
+    [['--cpu-period', '500'], 'CPU cfs period can not be less than 1ms'],
+    [['--cpu-period', '2000000'], 'CPU cfs period can not be less than 1ms'],
+    [['--cpu-quota', '500'], 'CPU cfs quota can not be less than 1ms'],
+    [['--cpus', '1', '--cpu-period', '50000'], 'Conflicting options: Nano CPUs and CPU Period cannot both be set'],
+    [['--cpus', '1', '--cpu-quota', '50000'], 'Conflicting options: Nano CPUs and CPU Quota cannot both be set'],
+  ])('%j: the same error as dockerd', async (flags, message) => {
+    const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'true']);
+    expect(ours).toEqual(theirs);
+    expect(ours.code).toBe(125);
+    expect(ours.err).toContain(`Error response from daemon: ${message}`);
+  });
+
+  test("docker update --cpus, --cpu-quota and --cpu-period: cpu.max of the running container; a conflict is dockerd's", async () => {
+    const [ours, theirs] = await withRunning(['--cpus', '1'], async (daemon, id) => {
+      const u = await dockerCli(daemon, ['update', '--cpus', '0.5', id]);
+      const r = await dockerCli(daemon, ['exec', id, 'sh', '-c', CPU_MAX]);
+      const c = await dockerCli(daemon, ['update', '--cpu-quota', '30000', id]);
+      return [u.code, u.err, r.out, c.code, c.err.replaceAll(id, 'ID')];
+    });
+    expect(ours).toEqual(theirs);
+    expect(ours.slice(0, 4)).toEqual([0, '', '50000 100000\n', 1]);
+    expect(ours[4]).toContain('Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set');
+    const [ours2, theirs2] = await withRunning(['--cpu-quota', '50000'], async (daemon, id) => {
+      const u = await dockerCli(daemon, ['update', '--cpu-quota', '30000', '--cpu-period', '60000', id]);
+      const r = await dockerCli(daemon, ['exec', id, 'sh', '-c', CPU_MAX]);
+      return [u.code, u.err, r.out];
+    });
+    expect(ours2).toEqual(theirs2);
+    expect(ours2).toEqual([0, '', '30000 60000\n']);
+  });
+});
+
+describe('--cpuset-cpus and --cpuset-mems beside dockerd', () => {
+  // The cpuset of the container's cgroup as asked (cgroup v2's cpuset.cpus and cpuset.mems are
+  // empty when nothing was asked, v1's the parent's), then what the command may run on.
+  const CPUSET =
+    'if [ -f /sys/fs/cgroup/cpuset.cpus ]; then cat /sys/fs/cgroup/cpuset.cpus /sys/fs/cgroup/cpuset.mems; else ' +
+    'cat /sys/fs/cgroup/cpuset/cpuset.cpus /sys/fs/cgroup/cpuset/cpuset.mems; fi; nproc; grep Cpus_allowed_list /proc/self/status';
+
+  test('the container runs on the CPU and memory node asked for: its cgroup, nproc, its affinity', async () => {
+    const flags = ['--cpuset-cpus', '0', '--cpuset-mems', '0'];
+    const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'sh', '-c', CPUSET]);
+    expect(ours).toEqual(theirs);
+    expect(ours).toEqual({ code: 0, out: '0\n0\n1\nCpus_allowed_list:\t0\n', err: '' });
+    const [i1, i2] = await inspectCreated(flags, '{{.HostConfig.CpusetCpus}} {{.HostConfig.CpusetMems}}');
+    expect(i1).toBe(i2);
+    expect(i1).toBe('0 0\n');
+  });
+
+  test.each([
+    [['--cpuset-cpus', '0-x']],
+    [['--cpuset-cpus', '1-0']],
+    [['--cpuset-cpus', String(HOST_CPUS)]],
+    [['--cpuset-mems', 'a']],
+    [['--cpuset-mems', '1']],
+  ])('%j: the same error as dockerd', async (flags) => {
+    const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'true']);
+    expect(ours).toEqual(theirs);
+    expect(ours.code).toBe(125);
+  });
+
+  test('docker update --cpuset-cpus and --cpuset-mems: applied to the running container', async () => {
+    const [ours, theirs] = await withRunning([], async (daemon, id) => {
+      const u = await dockerCli(daemon, ['update', '--cpuset-cpus', '0', '--cpuset-mems', '0', id]);
+      const r = await dockerCli(daemon, ['exec', id, 'sh', '-c', CPUSET]);
+      const i = await dockerCli(daemon, ['inspect', '-f', '{{.HostConfig.CpusetCpus}} {{.HostConfig.CpusetMems}}', id]);
+      return [u.code, u.err, r.out, i.out];
+    });
+    expect(ours).toEqual(theirs);
+    expect(ours).toEqual([0, '', '0\n0\n1\nCpus_allowed_list:\t0\n', '0 0\n']);
+  });
+});
+
+describe('--memory-swap beside dockerd: no swap is used past --memory', () => {
+  // The guest's kernel has no swap, as a host with swap off: memory + swap is then memory alone.
+  const hostSwap = fs.readFileSync('/proc/swaps', 'utf8').trim().split('\n').length > 1;
+
+  test('-m 32m --memory-swap 64m: a command past 32 MiB is killed (137); inspect shows both', async () => {
+    const flags = ['-m', '32m', '--memory-swap', '64m'];
+    const script = 'head -c 200000000 /dev/zero | tail > /dev/null; echo "status $?"';
+    const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'sh', '-c', script]);
+    expect(ours).toMatchObject({ code: 0, out: 'status 137\n' });
+    // A baseline host with swap gives the command its 32 MiB of swap.
+    if (!hostSwap) expect(theirs).toEqual(ours);
+    const [i1, i2] = await inspectCreated(flags, '{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}');
+    expect(i1).toBe(i2);
+    expect(i1).toBe('33554432 67108864\n');
+    const [u1, u2] = await inspectCreated(['-m', '32m', '--memory-swap', '-1'], '{{.HostConfig.MemorySwap}}');
+    expect(u1).toBe(u2);
+    expect(u1).toBe('-1\n');
+    // -m alone: dockerd's default of twice the memory.
+    const [m1, m2] = await inspectCreated(['-m', '32m'], '{{.HostConfig.MemorySwap}}');
+    expect(m1).toBe(m2);
+    expect(m1).toBe('67108864\n');
+  });
+
+  test.each([
+    [['-m', '32m', '--memory-swap', '16m'], 'Minimum memoryswap limit should be larger than memory limit'],
+    [['--memory-swap', '64m'], 'You should always set the Memory limit when using Memoryswap limit'],
+  ])('%j: the same error as dockerd', async (flags, message) => {
+    const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'true']);
+    expect(ours).toEqual(theirs);
+    expect(ours.err).toContain(`Error response from daemon: ${message}`);
+  });
+
+  test('docker update -m --memory-swap: inspect shows the new limits', async () => {
+    const [ours, theirs] = await withRunning(['-m', '32m', '--memory-swap', '64m'], async (daemon, id) => {
+      const u = await dockerCli(daemon, ['update', '-m', '48m', '--memory-swap', '96m', id]);
+      const i = await dockerCli(daemon, ['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}', id]);
+      // Above the swap limit it has, a memory limit alone is dockerd's conflict.
+      const c = await dockerCli(daemon, ['update', '-m', '128m', id]);
+      return [u.code, u.err, i.out, c.code, c.err.replaceAll(id, 'ID')];
+    });
+    expect(ours).toEqual(theirs);
+    expect(ours.slice(0, 4)).toEqual([0, '', '50331648 100663296\n', 1]);
+    expect(ours[4]).toContain('Memory limit should be smaller than already set memoryswap limit');
+  });
+});
+
+describe("--memory-swappiness: discarded with dockerd's warning for cgroup v2", () => {
+  const WARNING =
+    'WARNING: Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.\n';
+
+  test('the CLI prints the warning, the container runs, inspect shows none', async () => {
+    const script = 'cat /sys/fs/cgroup/memory/memory.swappiness 2>/dev/null || echo none';
+    const [ours, theirs] = await both(['run', '--rm', '--memory-swappiness', '10', IMAGE, 'sh', '-c', script]);
+    expect(ours).toEqual({ code: 0, out: 'none\n', err: WARNING });
+    const [i1, i2] = await inspectCreated(['--memory-swappiness', '10'], '{{json .HostConfig.MemorySwappiness}}');
+    expect(i1).toBe('null\n');
+    // The baseline gives the same answer on a cgroup v2 host; a cgroup v1 host has the knob.
+    const v2 =
+      (await dockerCli(base!, ['run', '--rm', IMAGE, 'test', '-f', '/sys/fs/cgroup/cgroup.controllers'])).code === 0;
+    if (v2) {
+      expect(theirs).toEqual(ours);
+      expect(i2).toBe(i1);
+    } else {
+      expect(theirs).toEqual({ code: 0, out: '10\n', err: '' });
+      expect(i2).toBe('10\n');
+    }
+  });
+});
+
+describe('--cgroupns and HostConfig.Cgroup', () => {
+  test("--cgroupns private: the container's cgroup is the root of its namespace, as under dockerd", async () => {
+    const [ours, theirs] = await both(['run', '--rm', '--cgroupns', 'private', IMAGE, 'cat', '/proc/self/cgroup']);
+    // Every hierarchy's line ends in ":/" (cgroup v2 has one line, "0::/"; a v1 host more).
+    for (const r of [ours, theirs]) {
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/^0::\/$/m);
+      expect(
+        r.out
+          .trim()
+          .split('\n')
+          .every((l) => l.endsWith(':/')),
+      ).toBe(true);
+    }
+    const [i1] = await inspectCreated(['--cgroupns', 'private'], '{{.HostConfig.CgroupnsMode}}');
+    expect(i1).toBe('private\n');
+    // Without the flag: dockerd's default on a cgroup v2 host, which the guest is.
+    const [ours2] = await both(['run', '--rm', IMAGE, 'cat', '/proc/self/cgroup']);
+    expect(ours2).toEqual({ code: 0, out: '0::/\n', err: '' });
+    const [i2] = await inspectCreated([], '{{.HostConfig.CgroupnsMode}}');
+    expect(i2).toBe('private\n');
+  });
+
+  test('--cgroupns host: refused at create by name (dockerd runs it)', async () => {
+    const [ours, theirs] = await both(['run', '--rm', '--cgroupns', 'host', IMAGE, 'true']);
+    expect(theirs).toMatchObject({ code: 0 });
+    expect(ours.code).toBe(125);
+    expect(ours.err).toContain('Error response from daemon: --cgroupns host is not supported: ');
+  });
+
+  test("HostConfig.Cgroup (API only): refused at create by name; an invalid CgroupnsMode is dockerd's 400", async () => {
+    const post = (body: object) =>
+      new Promise<{ status: number; text: string }>((resolve, reject) => {
+        const req = http.request(
+          {
+            socketPath: d.socketPath,
+            method: 'POST',
+            path: '/v1.41/containers/create',
+            headers: { 'Content-Type': 'application/json' },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (b: Buffer) => (text += b.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          },
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify(body));
+      });
+    const r = await post({ Image: IMAGE, HostConfig: { Cgroup: 'container:other' } });
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.text).message).toMatch(/^HostConfig\.Cgroup is not supported: /);
+    const m = await post({ Image: IMAGE, HostConfig: { CgroupnsMode: 'shared' } });
+    expect(m.status).toBe(400);
+    expect(JSON.parse(m.text)).toEqual({ message: 'invalid cgroup namespace mode: shared' });
+    expect((await dockerCli(d, ['ps', '-aq'])).out).toBe('');
   });
 });

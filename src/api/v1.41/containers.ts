@@ -14,7 +14,12 @@ import { containerFilter, type SummaryForFilters } from './container-filters';
 import { openStream } from './kit/streams';
 import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
-import { parseRestartPolicy, validateContainerName, validateResources } from '../../translate/create-body';
+import {
+  createWarnings,
+  parseRestartPolicy,
+  validateContainerName,
+  validateResources,
+} from '../../translate/create-body';
 import { containerJson, containerSummary, hostConfigLinks, type NetworkView } from '../../translate/inspect';
 import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/health';
 import { stateErrorText } from '../../translate/pod-errors';
@@ -80,8 +85,8 @@ async function removeContainer(
 function createContainer(services: ApiServices) {
   return typed('POST /containers/create', async ({ query, body }, _req, res) => {
     const r = await svc(services, 'containers').engine.createFromDocker(body, query.name || undefined);
-    // podvisor has no create warnings to give (dockerd's are about cgroup features of the host).
-    sendJson(res, 201, { Id: r.id, Warnings: [] });
+    // dockerd's warnings for what the guest's cgroup v2 lacks (memory swappiness).
+    sendJson(res, 201, { Id: r.id, Warnings: createWarnings(body) });
   });
 }
 
@@ -316,6 +321,9 @@ function updateContainer(services: ApiServices) {
       (k) => body[k] !== undefined && body[k] !== null && body[k] !== 0 && body[k] !== '',
     );
     if (changed.length) {
+      const conflict = updateConflict(body, hc);
+      if (conflict?.startsWith('Memory')) throw new ConflictError(`Cannot update container ${r.id}: ${conflict}`);
+      if (conflict) throw new ConflictError(`Cannot update container ${r.id}: Conflicting options: ${conflict}`);
       const merged = { ...hc, ...Object.fromEntries(changed.map((k) => [k, body[k]])) } as DockerHostConfig;
       validateResources(merged, c.hostCpus);
       refuseUnhonoured(Object.fromEntries(changed.map((k) => [k, body[k]])));
@@ -328,6 +336,32 @@ function updateContainer(services: ApiServices) {
     await c.pods.update(r.id, change);
     sendJson(res, 200, { Warnings: null });
   });
+}
+
+/**
+ * dockerd's update rules: NanoCpus and CpuPeriod/CpuQuota exclude each other across the update
+ * and what the container has already; a memory limit above the swap limit it has needs a new
+ * swap limit with it. The conflict's words, or undefined.
+ */
+function updateConflict(
+  u: {
+    NanoCpus?: number | null;
+    CpuPeriod?: number | null;
+    CpuQuota?: number | null;
+    Memory?: number | null;
+    MemorySwap?: number | null;
+  },
+  had: DockerHostConfig,
+): string | undefined {
+  if ((u.NanoCpus ?? 0) > 0 && had.CpuPeriod > 0)
+    return 'Nano CPUs cannot be updated as CPU Period has already been set';
+  if ((u.NanoCpus ?? 0) > 0 && had.CpuQuota > 0) return 'Nano CPUs cannot be updated as CPU Quota has already been set';
+  if ((u.CpuPeriod ?? 0) > 0 && had.NanoCpus > 0)
+    return 'CPU Period cannot be updated as NanoCPUs has already been set';
+  if ((u.CpuQuota ?? 0) > 0 && had.NanoCpus > 0) return 'CPU Quota cannot be updated as NanoCPUs has already been set';
+  if ((u.Memory ?? 0) !== 0 && (u.Memory ?? 0) > had.MemorySwap && (u.MemorySwap ?? 0) === 0)
+    return 'Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time';
+  return undefined;
 }
 
 /** DELETE /containers/:id. */

@@ -214,6 +214,8 @@ export const Tag = {
   EVENT_NAME: 175,
   CPU_WEIGHT: 176,
   MEMORY_LOW: 177,
+  CPUSET_CPUS: 178,
+  CPUSET_MEMS: 179,
   DISK_USED: 160,
   DISK_TOTAL: 161,
   ARCHIVE_KIND: 140,
@@ -361,6 +363,8 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.EVENT_NAME]: 'str',
   [Tag.CPU_WEIGHT]: 'u64',
   [Tag.MEMORY_LOW]: 'u64',
+  [Tag.CPUSET_CPUS]: 'str',
+  [Tag.CPUSET_MEMS]: 'str',
 };
 
 /** SOCKET_EVENT's kinds (PV_SOCKET_EVENT_<NAME>). */

@@ -29,13 +29,15 @@ export function agentError(r: TlvReader): PodvisorError {
   }
 }
 
-/** MEMORY_MAX / CPU_QUOTA CPU_PERIOD fields of CREATE_CONTAINER and UPDATE_RESOURCES. */
+/** MEMORY_MAX / CPU_QUOTA CPU_PERIOD / CPU_WEIGHT / MEMORY_LOW / CPUSET_* fields of CREATE_CONTAINER and UPDATE_RESOURCES. */
 export function putLimits(w: TlvWriter, l: ResourceLimits): TlvWriter {
   const ok = (n: number | undefined) => n === undefined || (Number.isSafeInteger(n) && n >= 0);
   if (!ok(l.memoryMax) || !ok(l.cpuQuota) || !ok(l.cpuPeriod) || !ok(l.memoryLow))
     throw new InvalidArgumentError('invalid resource limits');
   if (l.cpuWeight !== undefined && (!Number.isInteger(l.cpuWeight) || l.cpuWeight < 1 || l.cpuWeight > 10000))
     throw new InvalidArgumentError('invalid resource limits');
+  const cpuset = (v: string | undefined) => v === undefined || /^[0-9,-]{0,63}$/.test(v);
+  if (!cpuset(l.cpusetCpus) || !cpuset(l.cpusetMems)) throw new InvalidArgumentError('invalid resource limits');
   if (l.memoryMax !== undefined) w.u64(Tag.MEMORY_MAX, l.memoryMax);
   if (l.cpuQuota !== undefined) {
     w.u64(Tag.CPU_QUOTA, l.cpuQuota);
@@ -43,6 +45,8 @@ export function putLimits(w: TlvWriter, l: ResourceLimits): TlvWriter {
   }
   if (l.cpuWeight !== undefined) w.u64(Tag.CPU_WEIGHT, l.cpuWeight);
   if (l.memoryLow !== undefined) w.u64(Tag.MEMORY_LOW, l.memoryLow);
+  if (l.cpusetCpus !== undefined) w.str(Tag.CPUSET_CPUS, l.cpusetCpus);
+  if (l.cpusetMems !== undefined) w.str(Tag.CPUSET_MEMS, l.cpusetMems);
   return w;
 }
 

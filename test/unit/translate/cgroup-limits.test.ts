@@ -1,9 +1,13 @@
 /**
  * Docker's resource fields -> the limits of the container's cgroup in its VM
  * (src/translate/resources.ts cgroupLimitsFor): CPU shares become cgroup v2's cpu.weight as runc
- * converts them, a memory reservation memory.low; nothing set gives no limits.
+ * converts them, a memory reservation memory.low, cpusets cpuset.cpus/mems (and the VM holds
+ * the CPUs they name); a CPU period alone, cpu.max without quota; nothing set gives no limits.
+ * And the create-time answers dockerd gives for them on a cgroup v2 host.
  */
-import { cgroupLimitsFor, cpuWeightOf } from '../../../src/translate/resources';
+import { cgroupLimitsFor, cpuWeightOf, vmSizeFor } from '../../../src/translate/resources';
+import { createWarnings, parseCreateBody } from '../../../src/translate/create-body';
+import { parseCpusetList } from '../../../src/util/cpuset';
 
 const none = { Memory: 0, NanoCpus: 0, CpuQuota: 0, CpuPeriod: 0, CpuShares: 0, MemoryReservation: 0 };
 
@@ -28,4 +32,59 @@ test('shares and a reservation become cpu.weight and memory.low, beside the othe
 
 test('nothing set: no limits at all', () => {
   expect(cgroupLimitsFor(none)).toBeUndefined();
+});
+
+test('a CPU period alone is cpu.max with no quota, as runc writes it ("max 50000")', () => {
+  expect(cgroupLimitsFor({ ...none, CpuPeriod: 50000 })).toEqual({ cpuQuota: 0, cpuPeriod: 50000 });
+  expect(cgroupLimitsFor({ ...none, CpuQuota: 25000 })).toEqual({ cpuQuota: 25000, cpuPeriod: 100000 });
+});
+
+test('cpusets become cpuset.cpus and cpuset.mems, and the VM has the CPUs they name', () => {
+  expect(cgroupLimitsFor({ ...none, CpusetCpus: '1', CpusetMems: '0' })).toEqual({ cpusetCpus: '1', cpusetMems: '0' });
+  const size = { memoryMiB: 256, cpus: 1 };
+  const hc = { Memory: 0, NanoCpus: 0, CpuQuota: 0, CpuPeriod: 0, CpuCount: 0 };
+  expect(vmSizeFor({ ...hc, CpusetCpus: '1' }, size, 4).cpus).toBe(2);
+  expect(vmSizeFor({ ...hc, CpusetCpus: '0-2,3' }, size, 4).cpus).toBe(4);
+  expect(vmSizeFor({ ...hc, CpusetCpus: '0', NanoCpus: 3e9 }, size, 4).cpus).toBe(3);
+  expect(vmSizeFor({ ...hc, CpusetCpus: '' }, size, 4).cpus).toBe(1);
+});
+
+test.each([
+  ['', []],
+  ['0', [0]],
+  ['0-2,4', [0, 1, 2, 4]],
+  ['3,1-2,1', [1, 2, 3]],
+  ['1-0', null],
+  ['0-x', null],
+  ['0,', null],
+  [' 1', null],
+])('cpuset list %j is %j', (list, numbers) => {
+  expect(parseCpusetList(list)).toEqual(numbers);
+});
+
+describe("dockerd's cpuset checks at create (a 2-CPU host, a VM's one memory node)", () => {
+  const create = (HostConfig: Record<string, unknown>) => () => parseCreateBody({ Image: 'i', HostConfig }, 2);
+  test.each([
+    [{ CpusetCpus: '0-x' }, 'Invalid value 0-x for cpuset cpus: invalid format: 0-x'],
+    [{ CpusetCpus: '2' }, 'Requested CPUs are not available - requested 2, available: 0-1'],
+    [{ CpusetMems: 'a' }, 'Invalid value a for cpuset mems: invalid format: a'],
+    [{ CpusetMems: '0-1' }, 'Requested memory nodes are not available - requested 0-1, available: 0'],
+    [{ CgroupnsMode: 'shared' }, 'invalid cgroup namespace mode: shared'],
+  ])('%j: %s', (hc, message) => {
+    expect(create(hc)).toThrow(message);
+  });
+  test('what the host and VM have passes', () => {
+    expect(create({ CpusetCpus: '0-1', CpusetMems: '0' })).not.toThrow();
+  });
+});
+
+test("memory swappiness is discarded with dockerd's cgroup v2 warning; the default cgroupns is private", () => {
+  const body = { Image: 'i', HostConfig: { MemorySwappiness: 10 } };
+  expect(createWarnings(body)).toEqual([
+    'Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.',
+  ]);
+  expect(createWarnings({ Image: 'i', HostConfig: {} })).toEqual([]);
+  const r = parseCreateBody(body, 2);
+  expect(r.hostConfig.MemorySwappiness).toBeNull();
+  expect(r.hostConfig.CgroupnsMode).toBe('private');
 });

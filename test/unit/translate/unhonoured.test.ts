@@ -15,6 +15,8 @@ test.each([
   [{ DeviceCgroupRules: ['c 1:3 rmw'] }, '--device-cgroup-rule is not supported: '],
   [{ DeviceRequests: [{ Count: -1, Capabilities: [['gpu']] }] }, '--gpus is not supported: '],
   [{ CgroupParent: 'x.slice' }, '--cgroup-parent is not supported: '],
+  [{ CgroupnsMode: 'host' }, '--cgroupns host is not supported: '],
+  [{ Cgroup: 'container:other' }, 'HostConfig.Cgroup is not supported: '],
   [{ BlkioWeight: 300 }, '--blkio-weight is not supported: '],
   [{ BlkioWeightDevice: [{ Path: '/dev/sda', Weight: 300 }] }, '--blkio-weight-device is not supported: '],
   [{ BlkioDeviceReadBps: [{ Path: '/dev/sda', Rate: 1 }] }, '--device-read-bps is not supported: '],
@@ -42,6 +44,8 @@ test('values that ask for nothing pass', () => {
     { Devices: [], DeviceCgroupRules: [], DeviceRequests: null, CgroupParent: '' },
     { BlkioWeight: 0, BlkioWeightDevice: [], BlkioDeviceReadBps: null, CpuRealtimePeriod: 0 },
     { KernelMemory: 0, KernelMemoryTCP: 0, OomKillDisable: false },
+    { CgroupnsMode: 'private', Cgroup: '' },
+    { CgroupnsMode: '' },
   ]) {
     expect(create(hc)).not.toThrow();
   }
