@@ -664,6 +664,28 @@ describe('--cpuset-cpus and --cpuset-mems beside dockerd', () => {
     const [i1, i2] = await inspectCreated(flags, '{{.HostConfig.CpusetCpus}} {{.HostConfig.CpusetMems}}');
     expect(i1).toBe(i2);
     expect(i1).toBe('0 0\n');
+    // The host's last CPU: the container's VM has a vCPU of that number, and runs there.
+    const last = String(HOST_CPUS - 1);
+    const lastFlags = ['--cpuset-cpus', last, '--cpuset-mems', '0'];
+    const [ours2, theirs2] = await both(['run', '--rm', ...lastFlags, IMAGE, 'sh', '-c', CPUSET]);
+    expect(ours2).toEqual(theirs2);
+    expect(ours2).toEqual({ code: 0, out: `${last}\n0\n1\nCpus_allowed_list:\t${last}\n`, err: '' });
+  });
+
+  test('--cpus 2 on a host of 2 or more CPUs: the command has 2 CPUs, as under dockerd', async () => {
+    const script = 'nproc; cat /sys/devices/system/cpu/online';
+    const [ours, theirs] = await both([
+      'run',
+      '--rm',
+      '--cpus',
+      String(Math.min(2, HOST_CPUS)),
+      IMAGE,
+      'sh',
+      '-c',
+      script,
+    ]);
+    expect(ours).toEqual(theirs);
+    expect(ours.out).toBe(HOST_CPUS >= 2 ? '2\n0-1\n' : '1\n0\n');
   });
 
   test.each([
