@@ -108,7 +108,16 @@ export async function openVmRuntime(opts: DaemonOptions): Promise<VmRuntime> {
   // Requests waiting for VMs get a clone per core at once (a clone is cheap), a boot at a time.
   // With --rootfs-disk every VM has an upper disk (a placeholder until a container's file is
   // put behind it: src/vm/devices/upper-disk.ts), so pool VMs serve block-mode containers.
-  const poolDevices = { nics: canCreateTaps() ? POD_VM_NICS : 0, ...(blockMode ? { upperDisk: true } : {}) };
+  // Cloned VMs also have the volume share (a 9p device of QEMU's on an empty directory until a
+  // container mounts a volume or host directory: no process of its own), so the pool serves
+  // containers with volumes and binds, and every CRI sandbox (its VM takes the host mounts of
+  // the containers that join it), which otherwise waited for a clone of a template of their
+  // own (~150-180 ms). Booted VMs do not: there it is a virtiofsd per VM.
+  const poolDevices = {
+    nics: canCreateTaps() ? POD_VM_NICS : 0,
+    ...(blockMode ? { upperDisk: true } : {}),
+    ...(hypervisor.willClone() ? { volumes: true } : {}),
+  };
   const vmFactory = new CachedFactory(
     opts.vmPoolSize,
     new DirectFactory(hypervisor),
