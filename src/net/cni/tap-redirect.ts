@@ -27,35 +27,52 @@ export interface LinkFacts {
 
 /** MAC and MTU of `ifName` in the namespace `netns`. */
 export async function linkFacts(netns: string, ifName: string): Promise<LinkFacts> {
-  const raw = JSON.parse(await inNetns(netns, 'ip', ['-j', 'link', 'show', 'dev', ifName])) as Array<{
-    address?: string;
-    mtu?: number;
-  }>;
+  return factsOf(await inNetns(netns, 'ip', ['-j', 'link', 'show', 'dev', ifName]), netns, ifName);
+}
+
+/** MAC and MTU from `ip -j link show dev ifName`'s output. */
+function factsOf(json: string, netns: string, ifName: string): LinkFacts {
+  const raw = JSON.parse(json) as Array<{ address?: string; mtu?: number }>;
   const l = raw[0];
   if (!l?.address || !l.mtu) throw new UnavailableError(`${ifName} in ${netns} has no hardware address or MTU`);
   return { mac: l.address.toLowerCase(), mtu: l.mtu };
 }
 
 /**
+ * The steps in the sandbox's namespace, as one shell (`$1` the tap, `$2` the CNI interface;
+ * the tc batch on stdin): the interface's facts printed for the host (`ip -j`), the tap given
+ * its MTU and brought up, any ingress qdisc of an earlier try removed (with its filters), the
+ * redirects added. One process start instead of six (~6-15 ms each on a loaded host).
+ */
+const IN_NETNS_STEPS = [
+  'set -e',
+  'ip -j link show dev "$2"',
+  'mtu=$(ip -o link show dev "$2" | sed -n \'s/.* mtu \\([0-9][0-9]*\\) .*/\\1/p\')',
+  'ip link set dev "$1" mtu "$mtu" up',
+  'tc qdisc del dev "$2" ingress 2>/dev/null || :',
+  'tc qdisc del dev "$1" ingress 2>/dev/null || :',
+  'tc -batch -',
+].join('\n');
+
+/**
  * Move host tap `tap` into `netns` (unless it is there already) and redirect both ways between
  * it and `ifName` with tc (u32 match-all filters: cls_matchall is not always there). Idempotent.
  */
 export async function joinTap(netns: string, tap: string, ifName = 'eth0'): Promise<LinkFacts> {
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(tap)) throw new UnavailableError(`unusable tap name ${JSON.stringify(tap)}`);
-  const inside = await inNetns(netns, 'ip', ['link', 'show', 'dev', tap]).then(
-    () => true,
-    () => false,
-  );
-  if (!inside) await run('ip', ['link', 'set', 'dev', tap, 'netns', netns]);
-  const facts = await linkFacts(netns, ifName);
-  await inNetns(netns, 'ip', ['link', 'set', 'dev', tap, 'mtu', String(facts.mtu), 'up']);
-  // Idempotent: any ingress qdisc (and its filters) of an earlier try goes first.
-  for (const dev of [ifName, tap])
-    await inNetns(netns, 'tc', ['qdisc', 'del', 'dev', dev, 'ingress']).catch(() => undefined);
+  for (const [what, name] of [
+    ['tap', tap],
+    ['interface', ifName],
+  ])
+    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name))
+      throw new UnavailableError(`unusable ${what} name ${JSON.stringify(name)}`);
+  // A tap already moved (a retried join) is not in the host's namespace any more: the steps
+  // in the namespace then find it there, or fail naming it.
+  await run('ip', ['link', 'set', 'dev', tap, 'netns', netns]).catch(() => undefined);
   const redirect = (from: string, to: string) => [
     `qdisc add dev ${from} ingress`,
     `filter add dev ${from} parent ffff: prio 1 protocol all u32 match u32 0 0 action mirred egress redirect dev ${to}`,
   ];
-  await inNetns(netns, 'tc', ['-batch', '-'], [...redirect(ifName, tap), ...redirect(tap, ifName)].join('\n') + '\n');
-  return facts;
+  const batch = [...redirect(ifName, tap), ...redirect(tap, ifName)].join('\n') + '\n';
+  const out = await inNetns(netns, 'sh', ['-c', IN_NETNS_STEPS, 'join-tap', tap, ifName], batch);
+  return factsOf(out, netns, ifName);
 }

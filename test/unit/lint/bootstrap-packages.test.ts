@@ -48,13 +48,23 @@ const PACKAGE_OF: Record<string, string> = {
   'podvisor-fs-events': '(built by the bootstrap: host/fs-events)',
   'podvisor-hijack-wait': '(built by the bootstrap: host/hijack-wait)',
   'cni-plugin': "(the CNI plugins the kubelet's network config names; not podvisor's)",
+  sh: 'dash',
+  sed: 'sed',
 };
 
 /**
  * Packages of priority `required` in Debian 12: on every install, so the bootstrap need not
  * name them (`dpkg-query -W -f='${Priority}'` says so on a bookworm host).
  */
-const REQUIRED = new Set(['util-linux', 'mount', 'perl-base', 'coreutils', 'e2fsprogs']);
+const REQUIRED = new Set(['util-linux', 'mount', 'perl-base', 'coreutils', 'e2fsprogs', 'dash', 'sed']);
+
+/**
+ * Shell scripts the sources run (`sh -c SCRIPT`), by `file: expression` of SCRIPT -> the
+ * programs the script runs (each checked to be named in the script's text).
+ */
+const SHELL_SCRIPTS: Record<string, string[]> = {
+  'src/net/cni/tap-redirect.ts: IN_NETNS_STEPS': ['ip', 'tc', 'sed'],
+};
 
 /**
  * Programs given by an expression rather than a literal: `file: expression` -> the programs
@@ -228,10 +238,24 @@ function spawnedPrograms(): Array<{ program: string; where: string }> {
       for (const program of programs ?? []) found.push({ program, where });
       // nsenter runs the program after `--` as well.
       const args = call.arguments[index + 1];
+      let shellArgs = programs?.includes('sh') ? args : undefined;
       if (programs?.includes('nsenter') && args && ts.isArrayLiteralExpression(args)) {
         const after = args.elements.findIndex((e) => ts.isStringLiteral(e) && e.text === '--');
         const cmd = args.elements[after + 1];
         if (after >= 0 && cmd && ts.isStringLiteral(cmd)) found.push({ program: cmd.text, where });
+        if (after >= 0 && cmd && ts.isStringLiteral(cmd) && cmd.text === 'sh')
+          shellArgs = ts.factory.createArrayLiteralExpression(args.elements.slice(after + 2));
+      }
+      // A shell runs what its script names.
+      if (shellArgs && ts.isArrayLiteralExpression(shellArgs)) {
+        const c = shellArgs.elements.findIndex((e) => ts.isStringLiteral(e) && e.text === '-c');
+        const script = shellArgs.elements[c + 1];
+        if (c >= 0 && script) {
+          const k = `${p.rel}: ${script.getText(p.sf)}`;
+          const run = SHELL_SCRIPTS[k];
+          if (!run) found.push({ program: `(unlisted shell script "${k}")`, where });
+          for (const program of run ?? []) found.push({ program, where });
+        }
       }
     });
   }
@@ -248,6 +272,17 @@ function bootstrapRuntimePackages(): string[] {
 
 describe("the bootstrap's runtime packages give every program the daemon runs", () => {
   const found = spawnedPrograms();
+
+  test('each listed shell script names the programs listed for it', () => {
+    for (const [k, programs] of Object.entries(SHELL_SCRIPTS)) {
+      const [file, name] = k.split(': ');
+      const text = fs.readFileSync(path.join(root, file), 'utf8');
+      const decl = new RegExp(`const ${name} = \\[([\\s\\S]*?)\\]\\.join`).exec(text);
+      expect([k, decl !== null]).toEqual([k, true]);
+      for (const program of programs)
+        expect([k, program, new RegExp(`\\b${program} `).test(decl![1])]).toEqual([k, program, true]);
+    }
+  });
 
   test('the reading of the sources finds the programs it must (the network tools among them)', () => {
     const programs = new Set(found.map((f) => f.program));
