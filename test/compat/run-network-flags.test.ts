@@ -326,7 +326,7 @@ describe('--network', () => {
     await rmBoth('nx');
   });
 
-  test('none: no IPv4 address but loopback, no route; inspect shows the mode and no address', async () => {
+  test('none: no IPv4 address but loopback, no route; inspect and ps show the none network, with no address', async () => {
     await runBoth('nn', ['--network', 'none', IMAGE, 'sleep', '600']);
     // IPv4 addresses and routes only: `ip link` of the VM also lists its unused NICs, and its
     // loopback keeps ::1 where dockerd disables IPv6 (docs/limitations.md).
@@ -334,10 +334,14 @@ describe('--network', () => {
     const [ours, theirs] = await both(['exec', 'nn', 'sh', '-c', script]);
     expect(ours).toEqual(theirs);
     expect(ours.out).toBe('lo inet 127.0.0.1/8\nend\n');
-    // dockerd lists a `none` network under NetworkSettings.Networks, podvisor none (docs/limitations.md).
-    const f = '{{.HostConfig.NetworkMode}} [{{.NetworkSettings.IPAddress}}] [{{.NetworkSettings.Gateway}}]';
+    // The `none` network is listed, with no address (its ids are podvisor's empty ones: docs/limitations.md).
+    const f =
+      '{{.HostConfig.NetworkMode}} [{{.NetworkSettings.IPAddress}}] {{range $k, $v := .NetworkSettings.Networks}}{{$k}} [{{$v.IPAddress}}] [{{$v.MacAddress}}];{{end}}';
     expect(await inspect(d, f, 'nn')).toBe(await inspect(base!, f, 'nn'));
-    expect(await inspect(d, f, 'nn')).toBe('none [] []');
+    expect(await inspect(d, f, 'nn')).toBe('none [] none [] [];');
+    const [ps1, ps2] = await both(['ps', '--filter', 'name=^nn$', '--format', '{{.Networks}}']);
+    expect(ps1).toEqual(ps2);
+    expect(ps1.out).toBe('none\n');
     await rmBoth('nn');
   });
 
