@@ -117,6 +117,23 @@ export async function startProxy(b: PortBinding, toIp: string): Promise<ProxyHan
 export const EPHEMERAL_FIRST = 49153;
 export const EPHEMERAL_LAST = 60999;
 
+/**
+ * Whether another endpoint of this daemon publishes `hostPort` of `proto` on exactly `hostIp`
+ * (dockerd's port allocator keeps one map per address string: 127.0.0.1 beside 0.0.0.0 is
+ * not its conflict, the kernel's bind then says "address already in use").
+ */
+export type AllocatedPort = (proto: 'tcp' | 'udp', hostIp: string, hostPort: number) => boolean;
+
+/** dockerd's words for a host port its allocator holds for another endpoint. */
+class PortAllocatedError extends Error {
+  constructor(
+    readonly hostIp: string,
+    port: number,
+  ) {
+    super(`Bind for ${hostIp}:${port} failed: port is already allocated`);
+  }
+}
+
 /** Whether a bind failed because the host has no IPv6 (disabled, or not built in). */
 function noIpv6(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
@@ -128,8 +145,10 @@ function noIpv6(err: unknown): boolean {
  * families (`alsoIpv6`; skipped on a host without IPv6). Throws the failed bind's error with
  * the address it tried; nothing stays bound then.
  */
-async function bindBoth(r: PortRequest, port: number, toIp: string): Promise<ProxyHandle[]> {
+async function bindBoth(r: PortRequest, port: number, toIp: string, allocated: AllocatedPort): Promise<ProxyHandle[]> {
   const b = { proto: r.proto, containerPort: r.containerPort, hostIp: r.hostIp, hostPort: port };
+  if (allocated(r.proto, r.hostIp, port)) throw new PortAllocatedError(r.hostIp, port);
+  if (r.alsoIpv6 && allocated(r.proto, '::', port)) throw new PortAllocatedError('::', port);
   const v4 = await startProxy(b, toIp).catch((err: Error) => Promise.reject(Object.assign(err, { hostIp: r.hostIp })));
   if (!r.alsoIpv6) return [v4];
   try {
@@ -145,7 +164,12 @@ async function bindBoth(r: PortRequest, port: number, toIp: string): Promise<Pro
  * Publish every request for one endpoint, or none: the first failure closes what was bound
  * and throws dockerd's message. `label` is "NAME (ENDPOINT ID)" as dockerd names the endpoint.
  */
-export async function publishAll(reqs: PortRequest[], toIp: string, label: string): Promise<ProxyHandle[]> {
+export async function publishAll(
+  reqs: PortRequest[],
+  toIp: string,
+  label: string,
+  allocated: AllocatedPort = () => false,
+): Promise<ProxyHandle[]> {
   const done: ProxyHandle[] = [];
   try {
     for (const r of reqs) {
@@ -154,12 +178,16 @@ export async function publishAll(reqs: PortRequest[], toIp: string, label: strin
       let handles: ProxyHandle[] | undefined;
       for (let port = lo; port <= hi && !handles; port++) {
         try {
-          handles = await bindBoth(r, port, toIp);
+          handles = await bindBoth(r, port, toIp, allocated);
         } catch (err) {
           last = err as Error & { hostIp?: string };
         }
       }
       if (!handles) {
+        if (last instanceof PortAllocatedError && lo === hi)
+          throw new UnavailableError(
+            `driver failed programming external connectivity on endpoint ${label}: ${last.message}`,
+          );
         const code = (last as NodeJS.ErrnoException | undefined)?.code;
         const what =
           code === 'EADDRINUSE'
