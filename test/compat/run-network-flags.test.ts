@@ -345,6 +345,31 @@ describe('--network', () => {
     await rmBoth('nn');
   });
 
+  test("dockerd's answers to what it refuses: an unknown network, an alias or static address off a user network, ports, links, dns or hosts with container:X", async () => {
+    await runBoth('nref', [IMAGE, 'sleep', '600']);
+    const cases = [
+      ['--network', 'nosuchnet'],
+      ['--network-alias', 'x'],
+      ['--network', NET, '--ip6', '2001:db8:9999::5'],
+      ['--network', 'container:nref', '-p', '8080:80'],
+      ['--network', 'container:nref', '--link', 'nref:db'],
+      ['--network', 'container:nref', '--dns', '10.0.0.53'],
+      ['--network', 'container:nref', '--add-host', 'h:10.0.0.1'],
+      ['--network', 'container:nref', '--expose', '80'],
+      ['--network', 'container:nosuch'],
+      ['--network', 'none', '--network-alias', 'x'],
+    ];
+    for (const [i, args] of cases.entries()) {
+      const name = `nref${i}`;
+      made.add(name);
+      const [ours, theirs] = await both(['run', '-d', '--name', name, ...args, IMAGE, 'true']);
+      // Refused by both, with the same words (dockerd creates some before its start fails).
+      expect([args, ours.code, ours.err]).toEqual([args, theirs.code, theirs.err]);
+      expect(ours.code).not.toBe(0);
+    }
+    await rmBoth('nref', ...cases.map((_, i) => `nref${i}`));
+  });
+
   test("host: refused at create by name (a VM has no way onto the host's own network stack)", async () => {
     const r = await dockerCli(d, ['create', '--network', 'host', IMAGE, 'true']);
     expect(r.code).not.toBe(0);
