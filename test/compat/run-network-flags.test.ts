@@ -366,6 +366,9 @@ describe('--network', () => {
       // Refused by both, with the same words (dockerd creates some before its start fails).
       expect([args, ours.code, ours.err]).toEqual([args, theirs.code, theirs.err]);
       expect(ours.code).not.toBe(0);
+      // Created or not, as dockerd: the unknown network's container is (its start failed).
+      const [o, t] = await both(['inspect', '-f', '{{.State.Status}}', name]);
+      expect([args, o.code, o.out]).toEqual([args, t.code, t.out]);
     }
     await rmBoth('nref', ...cases.map((_, i) => `nref${i}`));
   });
