@@ -288,6 +288,9 @@ describe('--mac-address', () => {
     const args = ['run', '--rm', '--name', 'mac-cli', '--mac-address', '02:42:ac:11:00:99', IMAGE, 'cat'];
     const [ours, theirs] = await both([...args, '/sys/class/net/eth0/address']);
     expect(ours).toEqual(theirs);
+    // It refuses the flag for an API below 1.44, before it sends anything.
+    expect(ours.code).not.toBe(0);
+    expect(ours.err).toContain('mac-address');
   });
 
   test('Config.MacAddress (as older CLIs and docker-py send it): eth0 has it, inspect shows it', async () => {
