@@ -43,6 +43,10 @@ async function planSpec(deps: EngineDeps, n: NativeSpec): Promise<CreationPlan> 
   if (name) checkNameFree(deps.pods, name);
   const id = newPodId();
   const ports = dockerPortsOfSpecs(n.ports ?? []);
+  // A network that is not there is refused here (404); the Docker API leaves it to the start,
+  // as dockerd does (src/translate/create.ts).
+  if (n.network && !['default', 'none', 'host'].includes(n.network) && !n.network.startsWith('container:'))
+    (await translateOptions(deps)).networks?.isUserNetwork(n.network);
   const t = await translated(deps, id, {
     Image: n.image,
     ...(n.command ? { Cmd: n.command } : {}),

@@ -6,7 +6,7 @@
 import * as links from './links';
 import { applyFirewall, firewallOwner, removeFirewall, renderRules, restoreInput } from './firewall';
 import { DnsServer, hostResolvers, type NameResolver } from './dns';
-import { publishAll, type ProxyHandle } from './proxy';
+import { publishAll, type AllocatedPort, type ProxyHandle } from './proxy';
 import type { PortRequest } from './types';
 import type { NetworkRecord } from './types';
 import { ensureIpv4Forwarding } from './forwarding';
@@ -51,8 +51,11 @@ export interface NetHost {
   removeFirewall(): Promise<void>;
   /** Serve DNS on `address`. */
   startDns(address: string, resolve: NameResolver): Promise<Closable>;
-  /** Bind and relay published ports (all or none). */
-  publish(reqs: PortRequest[], toIp: string, label: string): Promise<ProxyHandle[]>;
+  /**
+   * Bind and relay published ports (all or none). `allocated` says which host ports other
+   * endpoints of this daemon publish (./proxy.ts publishAll).
+   */
+  publish(reqs: PortRequest[], toIp: string, label: string, allocated?: AllocatedPort): Promise<ProxyHandle[]>;
 }
 
 /** The real host: iproute2, iptables, sockets. Owner marks derive from `dataRoot`. */
@@ -134,8 +137,8 @@ export class LinuxNetHost implements NetHost {
     return DnsServer.start(address, resolve, this.upstreams ?? hostResolvers());
   }
 
-  publish(reqs: PortRequest[], toIp: string, label: string): Promise<ProxyHandle[]> {
-    return publishAll(reqs, toIp, label);
+  publish(reqs: PortRequest[], toIp: string, label: string, allocated?: AllocatedPort): Promise<ProxyHandle[]> {
+    return publishAll(reqs, toIp, label, allocated);
   }
 }
 

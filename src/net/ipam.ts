@@ -62,7 +62,13 @@ export function allocate(state: IpamState, owner: string, requested?: string): s
   if (requested !== undefined) {
     const ip = parseIp(requested);
     if (ip === undefined) throw new InvalidArgumentError(`invalid IPv4 address: ${requested}`);
-    if (!contains(subnet, ip) || isReserved(subnet, ip)) {
+    // dockerd's check of a static address against the network's subnets, then its IPAM's.
+    if (!contains(subnet, ip)) {
+      throw new InvalidArgumentError(
+        `Invalid address ${requested}: It does not belong to any of this network's subnets`,
+      );
+    }
+    if (isReserved(subnet, ip)) {
       throw new InvalidArgumentError(
         `no available IPv4 addresses on this network's address pools: requested address ${requested} is not in subnet ${state.subnet}`,
       );

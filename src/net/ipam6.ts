@@ -96,7 +96,13 @@ export function allocate6(state: IpamState, owner: string, requested?: string): 
   if (requested !== undefined) {
     const ip = parseIpv6(requested);
     if (ip === undefined) throw new InvalidArgumentError(`invalid IPv6 address: ${requested}`);
-    if (!contains6(subnet, ip) || ip === subnet.base) {
+    // dockerd's check of a static address against the network's subnets, then its IPAM's.
+    if (!contains6(subnet, ip)) {
+      throw new InvalidArgumentError(
+        `Invalid address ${requested}: It does not belong to any of this network's subnets`,
+      );
+    }
+    if (ip === subnet.base) {
       throw new InvalidArgumentError(
         `no available IPv6 addresses on this network's address pools: requested address ${requested} is not in subnet ${state.subnet}`,
       );

@@ -22,7 +22,7 @@ import {
 } from './network-record';
 import type { Closable, NetHost } from './host';
 import type { PortRequest } from './types';
-import type { ProxyHandle } from './proxy';
+import type { AllocatedPort, ProxyHandle } from './proxy';
 import type { EndpointRecord, NetworkRecord, PortBinding } from './types';
 
 const log = logger('net');
@@ -342,8 +342,19 @@ export class NetworkManager {
     });
   }
 
+  /** The host ports the endpoints other than `epId` publish, as dockerd's allocator holds them. */
+  private allocatedBesides(epId: string): AllocatedPort {
+    return (proto, hostIp, hostPort) =>
+      [...this.nets.values()].some((n) =>
+        Object.values(n.endpoints).some(
+          (e) =>
+            e.id !== epId && e.ports.some((p) => p.proto === proto && p.hostIp === hostIp && p.hostPort === hostPort),
+        ),
+      );
+  }
+
   private async startPorts(n: NetworkRecord, ep: EndpointRecord, reqs: PortRequest[]): Promise<PortBinding[]> {
-    const handles = await this.host.publish(reqs, ep.ip, `${ep.name} (${ep.id})`);
+    const handles = await this.host.publish(reqs, ep.ip, `${ep.name} (${ep.id})`, this.allocatedBesides(ep.id));
     this.proxies.set(ep.id, [...(this.proxies.get(ep.id) ?? []), ...handles]);
     return handles.map((h) => h.binding);
   }
@@ -358,7 +369,7 @@ export class NetworkManager {
       const ep = this.endpointOf(n, containerId);
       if (n.internal && reqs.length > 0)
         throw new InvalidArgumentError('ports cannot be published on an internal network');
-      const handles = await this.host.publish(reqs, ep.ip, `${ep.name} (${ep.id})`);
+      const handles = await this.host.publish(reqs, ep.ip, `${ep.name} (${ep.id})`, this.allocatedBesides(ep.id));
       const before = ep.ports;
       try {
         ep.ports = [...before, ...handles.map((h) => h.binding)];

@@ -118,40 +118,90 @@ export const EPHEMERAL_FIRST = 49153;
 export const EPHEMERAL_LAST = 60999;
 
 /**
+ * Whether another endpoint of this daemon publishes `hostPort` of `proto` on exactly `hostIp`
+ * (dockerd's port allocator keeps one map per address string: 127.0.0.1 beside 0.0.0.0 is
+ * not its conflict, the kernel's bind then says "address already in use").
+ */
+export type AllocatedPort = (proto: 'tcp' | 'udp', hostIp: string, hostPort: number) => boolean;
+
+/** dockerd's words for a host port its allocator holds for another endpoint. */
+class PortAllocatedError extends Error {
+  constructor(
+    readonly hostIp: string,
+    port: number,
+  ) {
+    super(`Bind for ${hostIp}:${port} failed: port is already allocated`);
+  }
+}
+
+/** Whether a bind failed because the host has no IPv6 (disabled, or not built in). */
+function noIpv6(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL';
+}
+
+/**
+ * Bind one port of a request: its address, and "::" on the same port when it asks for both
+ * families (`alsoIpv6`; skipped on a host without IPv6). Throws the failed bind's error with
+ * the address it tried; nothing stays bound then.
+ */
+async function bindBoth(r: PortRequest, port: number, toIp: string, allocated: AllocatedPort): Promise<ProxyHandle[]> {
+  const b = { proto: r.proto, containerPort: r.containerPort, hostIp: r.hostIp, hostPort: port };
+  if (allocated(r.proto, r.hostIp, port)) throw new PortAllocatedError(r.hostIp, port);
+  if (r.alsoIpv6 && allocated(r.proto, '::', port)) throw new PortAllocatedError('::', port);
+  const v4 = await startProxy(b, toIp).catch((err: Error) => Promise.reject(Object.assign(err, { hostIp: r.hostIp })));
+  if (!r.alsoIpv6) return [v4];
+  try {
+    return [v4, await startProxy({ ...b, hostIp: '::' }, toIp)];
+  } catch (err) {
+    if (noIpv6(err)) return [v4];
+    await v4.close();
+    throw Object.assign(err as Error, { hostIp: '::' });
+  }
+}
+
+/**
  * Publish every request for one endpoint, or none: the first failure closes what was bound
  * and throws dockerd's message. `label` is "NAME (ENDPOINT ID)" as dockerd names the endpoint.
  */
-export async function publishAll(reqs: PortRequest[], toIp: string, label: string): Promise<ProxyHandle[]> {
+export async function publishAll(
+  reqs: PortRequest[],
+  toIp: string,
+  label: string,
+  allocated: AllocatedPort = () => false,
+): Promise<ProxyHandle[]> {
   const done: ProxyHandle[] = [];
   try {
     for (const r of reqs) {
       const [lo, hi] = r.hostPortMin === 0 ? [EPHEMERAL_FIRST, EPHEMERAL_LAST] : [r.hostPortMin, r.hostPortMax];
-      let last: unknown;
-      let handle: ProxyHandle | undefined;
-      for (let port = lo; port <= hi && !handle; port++) {
+      let last: (Error & { hostIp?: string }) | undefined;
+      let handles: ProxyHandle[] | undefined;
+      for (let port = lo; port <= hi && !handles; port++) {
         try {
-          handle = await startProxy(
-            { proto: r.proto, containerPort: r.containerPort, hostIp: r.hostIp, hostPort: port },
-            toIp,
-          );
+          handles = await bindBoth(r, port, toIp, allocated);
         } catch (err) {
-          last = err;
+          last = err as Error & { hostIp?: string };
         }
       }
-      if (!handle) {
+      if (!handles) {
+        if (last instanceof PortAllocatedError && lo === hi)
+          throw new UnavailableError(
+            `driver failed programming external connectivity on endpoint ${label}: ${last.message}`,
+          );
         const code = (last as NodeJS.ErrnoException | undefined)?.code;
         const what =
           code === 'EADDRINUSE'
             ? 'bind: address already in use'
             : code === 'EADDRNOTAVAIL'
               ? 'bind: cannot assign requested address'
-              : String((last as Error)?.message);
+              : String(last?.message);
         const range = lo === hi ? `${lo}` : `${lo}-${hi}`;
+        const ip = last?.hostIp ?? r.hostIp;
         throw new UnavailableError(
-          `driver failed programming external connectivity on endpoint ${label}: Error starting userland proxy: listen ${r.proto}${net.isIPv6(r.hostIp) ? '6' : '4'} ${net.isIPv6(r.hostIp) ? `[${r.hostIp}]` : r.hostIp}:${range}: ${what}`,
+          `driver failed programming external connectivity on endpoint ${label}: Error starting userland proxy: listen ${r.proto}${net.isIPv6(ip) ? '6' : '4'} ${net.isIPv6(ip) ? `[${ip}]` : ip}:${range}: ${what}`,
         );
       }
-      done.push(handle);
+      done.push(...handles);
     }
     return done;
   } catch (err) {

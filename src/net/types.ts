@@ -11,6 +11,12 @@ export interface PortRequest {
   hostIp: string;
   hostPortMin: number;
   hostPortMax: number;
+  /**
+   * The request named no host address (HostIp ""), which dockerd 20.10 binds on every IPv4
+   * address ("0.0.0.0", `hostIp` here) and on every IPv6 one ("::") with the same host port:
+   * `docker port` lists both. On a host without IPv6 only the IPv4 one is bound.
+   */
+  alsoIpv6?: boolean;
 }
 
 /** A host port published to a container port (one line of `docker port`). */

@@ -13,7 +13,7 @@
  */
 import { parseEtcOptions } from './etc-options';
 import type { ImageRecord } from '../storage/types';
-import { InvalidArgumentError, NotImplementedError } from '../errors';
+import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors';
 import type { DockerConfig, DockerFrontend, DockerHostConfig } from './docker-types';
 import { parseSignal, SIGTERM } from './signals';
 import { driverOptsOf } from './endpoint-settings';
@@ -162,6 +162,26 @@ export function translateCreate(
   };
 }
 
+/**
+ * `nets`, taking a network that is not there for a user network without subnets: dockerd
+ * creates the container and fails its start with 404 `network X not found` (a 404 at create
+ * would have the docker CLI pull the image, as for a missing one, and try again).
+ */
+function unknownNetworksLater(nets: NetworkLookup): NetworkLookup {
+  const orElse = <T>(f: () => T, missing: T): T => {
+    try {
+      return f();
+    } catch (err) {
+      if (err instanceof NotFoundError) return missing;
+      throw err;
+    }
+  };
+  return {
+    isUserNetwork: (ref) => orElse(() => nets.isUserNetwork(ref), true),
+    hasUserSubnet: (ref, family) => orElse(() => nets.hasUserSubnet(ref, family), false),
+  };
+}
+
 /** The container's network plan (src/net/container-config.ts), or none for loopback only. */
 function networkPlan(
   req: CreateRequest,
@@ -181,7 +201,7 @@ function networkPlan(
     ...(c.MacAddress ? { MacAddress: c.MacAddress } : {}),
     ...(req.endpointsConfig ? { EndpointsConfig: req.endpointsConfig } : {}),
   };
-  if (nets) return withEtc(planNetworks(input, nets));
+  if (nets) return withEtc(planNetworks(input, unknownNetworksLater(nets)));
   // No networks on this host: the default network means loopback only, as before; anything
   // more cannot be given.
   const plan = planNetworks(input, {

@@ -12,7 +12,7 @@ import { dockerHealth, healthSuffix } from './health';
 import { parseRfc3339 } from '../util/time';
 import type { LegacyLink } from '../net/legacy-links';
 import { inspectLinks, parseLinks } from './links';
-import { endpointJson, networkSettingsJson, plannedNetworksJson, psPorts } from './network-json';
+import { endpointJson, networkSettingsJson, noneNetworksJson, plannedNetworksJson, psPorts } from './network-json';
 import type { EndpointConfig } from '../net/manager';
 import type { PortBinding } from '../net/types';
 import { withAskedEndpointSettings } from './endpoint-settings';
@@ -135,7 +135,13 @@ export function containerJson(r: PodRecord, x: InspectExtras): Record<string, un
     fe.endpointDriverOpts,
     fe.endpointMacs,
   );
+  if (noneMode(fe)) (out.NetworkSettings as { Networks: unknown }).Networks = noneNetworksJson();
   return out;
+}
+
+/** Whether a container is of `--network none` (not Config.NetworkDisabled), which dockerd shows on the `none` network. */
+function noneMode(fe: { hostConfig: { NetworkMode?: string }; config: { NetworkDisabled?: boolean } }): boolean {
+  return fe.hostConfig.NetworkMode === 'none' && !fe.config.NetworkDisabled;
 }
 
 /** The `docker ps` entry (`GET /containers/json`). */
@@ -166,9 +172,11 @@ export function containerSummary(
   out.HostConfig = { NetworkMode: fe.hostConfig.NetworkMode };
   // Not on its networks now (created, exited): the networks it will join, as dockerd lists them.
   out.NetworkSettings = {
-    Networks: x.network
-      ? Object.fromEntries(x.network.endpoints.map((e) => [e.networkName, endpointJson(e, !e.isDefault)]))
-      : plannedNetworksJson(r.sandbox.spec.network),
+    Networks: noneMode(fe)
+      ? noneNetworksJson()
+      : x.network
+        ? Object.fromEntries(x.network.endpoints.map((e) => [e.networkName, endpointJson(e, !e.isDefault)]))
+        : plannedNetworksJson(r.sandbox.spec.network),
   };
   out.Mounts = mountPoints(fe.hostConfig, c.mounts ?? []);
   return out;

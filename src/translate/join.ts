@@ -29,17 +29,27 @@ function containerOf(mode: string | undefined): string | undefined {
 
 /** The join a create body asks for, checked as dockerd checks it; undefined when none. */
 export function joinRequestOf(
-  c: Pick<DockerConfig, 'Hostname'>,
-  hc: Pick<DockerHostConfig, 'NetworkMode' | 'PidMode' | 'IpcMode' | 'PortBindings' | 'PublishAllPorts'>,
+  c: Pick<DockerConfig, 'Hostname' | 'MacAddress' | 'ExposedPorts'>,
+  hc: Pick<DockerHostConfig, 'NetworkMode' | 'PidMode' | 'IpcMode' | 'PortBindings' | 'PublishAllPorts'> &
+    Partial<Pick<DockerHostConfig, 'Links' | 'Dns' | 'ExtraHosts'>>,
 ): JoinRequest | undefined {
   const net = containerOf(hc.NetworkMode);
   const pid = containerOf(hc.PidMode);
   const ipc = containerOf(hc.IpcMode);
   if (net !== undefined) {
-    if (c.Hostname) throw new InvalidArgumentError('conflicting options: hostname and the network mode');
+    // dockerd's checks of a container network mode, in its order.
+    const conflict = (what: string) => new InvalidArgumentError(`conflicting options: ${what}`);
+    if (c.Hostname) throw conflict('hostname and the network mode');
+    if (hc.Links?.length)
+      throw conflict("container type network can't be used with links. This would result in undefined behavior");
+    if (hc.Dns?.length) throw conflict('dns and the network mode');
+    if (hc.ExtraHosts?.length) throw conflict('custom host-to-IP mapping and the network mode');
+    if (c.MacAddress) throw conflict('mac-address and the network mode');
     if (hc.PublishAllPorts || Object.keys(hc.PortBindings ?? {}).length > 0) {
-      throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
+      throw conflict('port publishing and the container type network mode');
     }
+    if (Object.keys(c.ExposedPorts ?? {}).length > 0)
+      throw conflict('port exposing and the container type network mode');
   }
   const named = [net, pid, ipc].filter((x): x is string => x !== undefined);
   if (named.length === 0) return undefined;

@@ -81,23 +81,39 @@ export function plannedNetworksJson(plan: ContainerNetworkPlan | undefined): Rec
   const out: Record<string, unknown> = {};
   if (!plan || plan.mode !== 'networks') return out;
   for (const n of plan.networks) {
-    out[n.ref] = {
+    out[n.ref] = unjoinedEndpointJson({
       IPAMConfig: askedIpamConfig(n),
       Links: n.links?.length ? endpointLinks(n.links) : null,
       Aliases: n.aliases.length ? [...n.aliases] : null,
-      NetworkID: '',
-      EndpointID: '',
-      Gateway: '',
-      IPAddress: '',
-      IPPrefixLen: 0,
-      IPv6Gateway: '',
-      GlobalIPv6Address: '',
-      GlobalIPv6PrefixLen: 0,
-      MacAddress: '',
-      DriverOpts: null,
-    };
+    });
   }
   return out;
+}
+
+/**
+ * `Networks` of a container of `--network none` (HostConfig.NetworkMode "none"): dockerd lists
+ * the `none` network, with no address; a container with Config.NetworkDisabled has none.
+ * podvisor has no record of a `none` network, so its ids are empty.
+ */
+export function noneNetworksJson(): Record<string, unknown> {
+  return { none: unjoinedEndpointJson({ IPAMConfig: null, Links: null, Aliases: null }) };
+}
+
+/** An endpoint of inspect with no address or ids (one not joined): `first` then the empty rest. */
+function unjoinedEndpointJson(first: Record<string, unknown>): Record<string, unknown> {
+  return {
+    ...first,
+    NetworkID: '',
+    EndpointID: '',
+    Gateway: '',
+    IPAddress: '',
+    IPPrefixLen: 0,
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    MacAddress: '',
+    DriverOpts: null,
+  };
 }
 
 /**

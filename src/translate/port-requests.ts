@@ -113,7 +113,10 @@ export function parsePortSpec(spec: string): PortRequest[] {
   return out;
 }
 
-/** The API form: {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]} plus -P over ExposedPorts. */
+/**
+ * The API form: {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]} plus -P over ExposedPorts. A
+ * binding without HostIp, and each of -P's, is IPv4's and IPv6's every address (`alsoIpv6`).
+ */
 export function fromApi(
   bindings: Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | undefined,
   publishAll: boolean,
@@ -128,7 +131,9 @@ export function fromApi(
     seen.add(`${containerPort}/${p}`);
     for (const b of list ?? [{}]) {
       const [hMin, hMax] = hostPortRange(b.HostPort ?? '');
-      out.push({ proto: p, containerPort, hostIp: hostIpOf(b.HostIp ?? ''), hostPortMin: hMin, hostPortMax: hMax });
+      const hostIp = hostIpOf(b.HostIp ?? '');
+      const req: PortRequest = { proto: p, containerPort, hostIp, hostPortMin: hMin, hostPortMax: hMax };
+      out.push(b.HostIp ? req : { ...req, alsoIpv6: true });
     }
   }
   if (publishAll) {
@@ -137,7 +142,7 @@ export function fromApi(
       const containerPort = portNumber(port, 'containerPort');
       const p = protoOf(proto);
       if (seen.has(`${containerPort}/${p}`)) continue;
-      out.push({ proto: p, containerPort, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 });
+      out.push({ proto: p, containerPort, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0, alsoIpv6: true });
     }
   }
   return out;

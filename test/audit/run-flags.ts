@@ -27,7 +27,6 @@ const t = (file: string, name: string): { status: 'honoured'; test: string; note
   status: 'honoured',
   test: `${file}: ${name}`,
 });
-const notAudited = { status: 'not audited' } as const;
 
 /** `docker run --help` and `docker create --help` of docker CLI 28.2.2, every flag (run's superset). */
 export const CLI28_RUN_FLAGS: readonly string[] = [
@@ -141,6 +140,7 @@ const RUN_FLAGS_TEST = 'compat/run-flags.test.ts';
 const SECURITY_TEST = 'compat/security.test.ts';
 const API_FIELDS_TEST = 'compat/run-api-fields.test.ts';
 const CONFIG_FIELDS = 'Cmd, Image, ArgsEscaped, OnBuild and Shell: what runs, what inspect shows, what commit keeps';
+const NETWORK_TEST = 'compat/run-network-flags.test.ts';
 
 /** Every flag and API-only field, in the CLI's order, then the API-only fields. */
 export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
@@ -407,8 +407,16 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     fields: ['HostConfig.IOMaximumIOps'],
     ...t(RUN_FLAGS_TEST, 'flags whose answer is an error or a no-op under dockerd on Linux: the same answer'),
   },
-  { flag: '--ip', fields: ['NetworkingConfig'], ...notAudited },
-  { flag: '--ip6', fields: ['NetworkingConfig'], ...notAudited },
+  {
+    flag: '--ip',
+    fields: ['NetworkingConfig'],
+    ...t(NETWORK_TEST, 'a static IPv4 address on a user network: eth0 has it, /etc/hosts names it, inspect shows it'),
+  },
+  {
+    flag: '--ip6',
+    fields: ['NetworkingConfig'],
+    ...t(NETWORK_TEST, 'a static IPv6 address on a user network with IPv6: eth0 has it, inspect shows it'),
+  },
   {
     flag: '--ipc',
     fields: ['HostConfig.IpcMode'],
@@ -434,8 +442,19 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     ...t(RUN_FLAGS_TEST, '--label and --expose: inspect shows them'),
   },
   { flag: '--label-file', fields: ['Config.Labels'], status: 'client', note: 'the CLI reads the file into Labels' },
-  { flag: '--link', fields: ['HostConfig.Links'], ...notAudited },
-  { flag: '--link-local-ip', fields: ['NetworkingConfig'], ...notAudited },
+  {
+    flag: '--link',
+    fields: ['HostConfig.Links'],
+    ...t(
+      NETWORK_TEST,
+      'on the default bridge: the hosts line and the variables of `--link t:alias`, with the address as a word',
+    ),
+  },
+  {
+    flag: '--link-local-ip',
+    fields: ['NetworkingConfig'],
+    ...t(NETWORK_TEST, 'the address is on eth0 beside its own, a /16; inspect shows it; a peer with one reaches it'),
+  },
   {
     flag: '--log-driver',
     fields: ['HostConfig.LogConfig'],
@@ -446,7 +465,11 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     fields: ['HostConfig.LogConfig'],
     ...t(RUN_FLAGS_TEST, '--log-driver and --log-opt: json-file rotation keeps the tail; none keeps nothing readable'),
   },
-  { flag: '--mac-address', fields: ['Config.MacAddress'], ...notAudited },
+  {
+    flag: '--mac-address',
+    fields: ['Config.MacAddress'],
+    ...t(NETWORK_TEST, 'Config.MacAddress (as older CLIs and docker-py send it): eth0 has it, inspect shows it'),
+  },
   {
     flag: '--memory',
     fields: ['HostConfig.Memory'],
@@ -480,10 +503,16 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   {
     flag: '--network',
     fields: ['HostConfig.NetworkMode', 'NetworkingConfig'],
-    ...notAudited,
-    note: '`host` is refused; with `none` the VM still shows its unused NICs (eth0...) beside lo',
+    ...t(NETWORK_TEST, 'a user network: the address from its subnet, its gateway the default route'),
   },
-  { flag: '--network-alias', fields: ['NetworkingConfig'], ...notAudited },
+  {
+    flag: '--network-alias',
+    fields: ['NetworkingConfig'],
+    ...t(
+      NETWORK_TEST,
+      'another container of the network resolves the alias to the container; one of the default bridge does not',
+    ),
+  },
   {
     flag: '--no-healthcheck',
     fields: ['Config.Healthcheck'],
@@ -523,8 +552,19 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
       "a privileged container makes bridges, veth pairs, dummy links and tun devices of its VM's kernel; a plain one may not",
     ),
   },
-  { flag: '--publish', fields: ['HostConfig.PortBindings'], ...notAudited },
-  { flag: '--publish-all', fields: ['HostConfig.PublishAllPorts'], ...notAudited },
+  {
+    flag: '--publish',
+    fields: ['HostConfig.PortBindings'],
+    ...t(
+      NETWORK_TEST,
+      '-p 127.0.0.1:P:80, -p P2:80 and -p 127.0.0.1::81: docker port, inspect, and a GET through each address',
+    ),
+  },
+  {
+    flag: '--publish-all',
+    fields: ['HostConfig.PublishAllPorts'],
+    ...t(NETWORK_TEST, '-P publishes each exposed port on a picked port of every address: docker port, and a GET'),
+  },
   { flag: '--pull', fields: [], status: 'client', note: 'the CLI pulls first' },
   { flag: '--quiet', fields: [], status: 'client', note: 'the CLI pulls quietly' },
   {
@@ -659,7 +699,11 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   { flag: '(API) Config.Cmd', fields: ['Config.Cmd'], ...t(API_FIELDS_TEST, CONFIG_FIELDS) },
   { flag: '(API) Config.Image', fields: ['Config.Image'], ...t(API_FIELDS_TEST, CONFIG_FIELDS) },
   { flag: '(API) Config.ArgsEscaped', fields: ['Config.ArgsEscaped'], ...t(API_FIELDS_TEST, CONFIG_FIELDS) },
-  { flag: '(API) Config.NetworkDisabled', fields: ['Config.NetworkDisabled'], ...notAudited },
+  {
+    flag: '(API) Config.NetworkDisabled',
+    fields: ['Config.NetworkDisabled'],
+    ...t(NETWORK_TEST, 'no address but loopback and no route; inspect shows no network'),
+  },
   { flag: '(API) Config.OnBuild', fields: ['Config.OnBuild'], ...t(API_FIELDS_TEST, CONFIG_FIELDS) },
   { flag: '(API) Config.Shell', fields: ['Config.Shell'], ...t(API_FIELDS_TEST, CONFIG_FIELDS) },
   {

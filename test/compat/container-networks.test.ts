@@ -107,16 +107,34 @@ describe('default bridge and published ports', () => {
     const p81 = port.find((l) => l.startsWith('81/tcp'))!;
     const hp81 = Number(/:(\d+)$/.exec(p81)![1]);
     expect(hp81).toBeGreaterThanOrEqual(49153);
-    expect(port).toEqual([`80/tcp -> 0.0.0.0:${p2}`, `80/tcp -> 127.0.0.1:${p1}`, `81/tcp -> 0.0.0.0:${hp81}`].sort());
+    // A port published with no address is on every IPv4 and every IPv6 address (dockerd 20.10).
+    expect(port).toEqual(
+      [
+        `80/tcp -> 0.0.0.0:${p2}`,
+        `80/tcp -> [::]:${p2}`,
+        `80/tcp -> 127.0.0.1:${p1}`,
+        `81/tcp -> 0.0.0.0:${hp81}`,
+        `81/tcp -> [::]:${hp81}`,
+      ].sort(),
+    );
     expect(await getPage('127.0.0.1', hp81)).toBe('hello from webhost\n');
-    expect(ok(['port', 'web', '80/tcp']).split('\n').sort()).toEqual([`0.0.0.0:${p2}`, `127.0.0.1:${p1}`]);
+    expect(await getPage('::1', p2)).toBe('hello from webhost\n');
+    expect(ok(['port', 'web', '80/tcp']).split('\n').sort()).toEqual(
+      [`0.0.0.0:${p2}`, `[::]:${p2}`, `127.0.0.1:${p1}`].sort(),
+    );
   });
 
   test('ps PORTS, inspect NetworkSettings and the guest agree on address and MAC', () => {
     const ports = ok(['ps', '--filter', 'name=web', '--format', '{{.Ports}}']);
     const hp81 = /0\.0\.0\.0:(\d+)->81\/tcp/.exec(ports)?.[1];
     expect(ports.split(', ').sort()).toEqual(
-      [`0.0.0.0:${p2}->80/tcp`, `127.0.0.1:${p1}->80/tcp`, `0.0.0.0:${hp81}->81/tcp`].sort(),
+      [
+        `0.0.0.0:${p2}->80/tcp`,
+        `[::]:${p2}->80/tcp`,
+        `127.0.0.1:${p1}->80/tcp`,
+        `0.0.0.0:${hp81}->81/tcp`,
+        `[::]:${hp81}->81/tcp`,
+      ].sort(),
     );
     const ns = JSON.parse(ok(['inspect', 'web']))[0].NetworkSettings;
     const bridge = JSON.parse(ok(['network', 'inspect', 'bridge']))[0];
@@ -134,10 +152,11 @@ describe('default bridge and published ports', () => {
     expect(ns.Gateway).toBe(cfg.Gateway);
     expect(ns.EndpointID).toMatch(/^[0-9a-f]{64}$/);
     expect(
-      ns.Ports['80/tcp'].sort((a: { HostIp: string }, b: { HostIp: string }) => a.HostIp.localeCompare(b.HostIp)),
+      ns.Ports['80/tcp'].sort((a: { HostIp: string }, b: { HostIp: string }) => (a.HostIp < b.HostIp ? -1 : 1)),
     ).toEqual([
       { HostIp: '0.0.0.0', HostPort: String(p2) },
       { HostIp: '127.0.0.1', HostPort: String(p1) },
+      { HostIp: '::', HostPort: String(p2) },
     ]);
     // The guest's eth0 has that address and MAC; the hosts file names the container by it.
     const addr = ok(['exec', 'web', 'ip', '-o', '-4', 'addr', 'show', 'eth0']);
@@ -180,7 +199,12 @@ describe('default bridge and published ports', () => {
   test("a host port in use gives dockerd's error, and the container does not start", async () => {
     const r = docker(['run', '-d', '--name', 'clash', '-p', `127.0.0.1:${p1}:80`, IMAGE, 'sleep', '30']);
     expect(r.code).not.toBe(0);
-    expect(r.err).toContain(`Error starting userland proxy: listen tcp4 127.0.0.1:${p1}: bind: address already in use`);
+    // Another container of the daemon holds it: dockerd's allocator answers, before any bind.
+    expect(r.err).toMatch(
+      new RegExp(
+        `driver failed programming external connectivity on endpoint clash \\([0-9a-f]{64}\\): Bind for 127\\.0\\.0\\.1:${p1} failed: port is already allocated`,
+      ),
+    );
     expect(JSON.parse(ok(['inspect', 'clash']))[0].State.Running).toBe(false);
     ok(['rm', '-f', 'clash']);
     expect(Object.keys(JSON.parse(ok(['network', 'inspect', 'bridge']))[0].Containers)).toHaveLength(1);
@@ -200,7 +224,7 @@ describe('default bridge and published ports', () => {
     const r = docker(['port', 'web', '80/tcp'], 60000);
     if (r.code !== 0)
       process.stderr.write(`docker port after restart (${Date.now() - t0} ms): ${r.err}\n${d.logs().slice(-6000)}\n`);
-    expect(r.out.split('\n').sort()).toEqual([`0.0.0.0:${p2}`, `127.0.0.1:${p1}`]);
+    expect(r.out.split('\n').sort()).toEqual([`0.0.0.0:${p2}`, `[::]:${p2}`, `127.0.0.1:${p1}`].sort());
   });
 
   test('rm -f frees the ports and the address', async () => {

@@ -147,16 +147,19 @@ describe('native pods on the network, through the podvisor CLI', () => {
     );
     expect(await ok(d, ['run-pod', '-f', file])).toMatch(/^kweb [0-9a-f]{64}\n$/);
     expect(await curlPage(port)).toBe('hello from kweb\n');
-    expect(dockerOk(d, ['port', 'kweb'])).toBe(`80/tcp -> 0.0.0.0:${port}`);
-    expect(dockerOk(d, ['port', 'kweb', '80'])).toBe(`0.0.0.0:${port}`);
-    expect(dockerOk(d, ['ps', '--filter', 'name=^kweb$', '--format', '{{.Ports}}']).split(', ').sort()).toEqual([
-      `0.0.0.0:${port}->80/tcp`,
-      '9000/tcp',
-    ]);
+    // No hostIP: every IPv4 and every IPv6 address, as `docker run -p P:80` under dockerd 20.10.
+    expect(dockerOk(d, ['port', 'kweb'])).toBe(`80/tcp -> 0.0.0.0:${port}\n80/tcp -> [::]:${port}`);
+    expect(dockerOk(d, ['port', 'kweb', '80'])).toBe(`0.0.0.0:${port}\n[::]:${port}`);
+    expect(dockerOk(d, ['ps', '--filter', 'name=^kweb$', '--format', '{{.Ports}}']).split(', ').sort()).toEqual(
+      [`0.0.0.0:${port}->80/tcp`, `[::]:${port}->80/tcp`, '9000/tcp'].sort(),
+    );
     const inspect = JSON.parse(dockerOk(d, ['inspect', 'kweb']))[0];
     expect(inspect.HostConfig.PortBindings).toEqual({ '80/tcp': [{ HostIp: '', HostPort: String(port) }] });
     expect(inspect.NetworkSettings.Ports).toEqual({
-      '80/tcp': [{ HostIp: '0.0.0.0', HostPort: String(port) }],
+      '80/tcp': [
+        { HostIp: '0.0.0.0', HostPort: String(port) },
+        { HostIp: '::', HostPort: String(port) },
+      ],
       '9000/tcp': null,
     });
     expect(inspect.NetworkSettings.Networks.bridge.IPAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
@@ -182,8 +185,10 @@ describe('native pods on the network, through the podvisor CLI', () => {
     );
     expect(await ok(d, ['run-pod', '-f', file])).toMatch(/^hweb [0-9a-f]{64}\n$/);
     expect(await curlPage(port)).toBe('hello from hweb\n');
-    expect(dockerOk(d, ['port', 'hweb'])).toBe(`80/tcp -> 0.0.0.0:${port}`);
-    expect(dockerOk(d, ['ps', '--filter', 'name=^hweb$', '--format', '{{.Ports}}'])).toBe(`0.0.0.0:${port}->80/tcp`);
+    expect(dockerOk(d, ['port', 'hweb'])).toBe(`80/tcp -> 0.0.0.0:${port}\n80/tcp -> [::]:${port}`);
+    expect(dockerOk(d, ['ps', '--filter', 'name=^hweb$', '--format', '{{.Ports}}']).split(', ').sort()).toEqual(
+      [`0.0.0.0:${port}->80/tcp`, `[::]:${port}->80/tcp`].sort(),
+    );
     await ok(d, ['rm', '-f', 'hweb']);
     expect(await curl(port)).toMatch(/^curl exit/);
   });
@@ -270,7 +275,7 @@ describe('native pods on the network, through the podvisor CLI', () => {
       await release();
       expect(await ok(d, ['start', '--vm', vm, 'onheld'])).toBe(`onheld running on VM ${vm}\n`);
       expect(await curlPage(port)).toBe('hello from onheld\n');
-      expect(dockerOk(d, ['port', 'onheld'])).toBe(`80/tcp -> 0.0.0.0:${port}`);
+      expect(dockerOk(d, ['port', 'onheld'])).toBe(`80/tcp -> 0.0.0.0:${port}\n80/tcp -> [::]:${port}`);
       // Kept again: off the network (no endpoint, the port free), the VM Idle.
       expect(await ok(d, ['stop', '--keep-vm', '-t', '1', 'onheld'])).toBe(`onheld stopped; VM ${vm} is Idle\n`);
       expect(onBridge()).toEqual([]);

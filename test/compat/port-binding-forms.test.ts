@@ -81,7 +81,11 @@ describe('testcontainers-node', () => {
     expect(port).toBeGreaterThan(0);
     const inspect = await api.getContainer(started.getId()).inspect();
     expect(inspect.HostConfig.PortBindings).toEqual({ '80/tcp': [{ HostIp: '', HostPort: '0' }] });
-    expect(inspect.NetworkSettings.Ports['80/tcp']).toEqual([{ HostIp: '0.0.0.0', HostPort: String(port) }]);
+    // No HostIp: every IPv4 and every IPv6 address on the one port, as dockerd 20.10 binds it.
+    expect(inspect.NetworkSettings.Ports['80/tcp']).toEqual([
+      { HostIp: '0.0.0.0', HostPort: String(port) },
+      { HostIp: '::', HostPort: String(port) },
+    ]);
     expect(await page(`http://${started.getHost()}:${port}/`)).toBe('from-testcontainers');
     await started.stop();
     started = undefined;
@@ -113,12 +117,24 @@ describe('dockerode', () => {
         '80/tcp': bindings.map((b) => ({ HostIp: '', HostPort: '', ...b })),
       });
       const got = inspect.NetworkSettings.Ports['80/tcp'];
-      expect(got.map((b) => b.HostIp)).toEqual(['0.0.0.0', '0.0.0.0', '127.0.0.1', '0.0.0.0', '127.0.0.1', '::1']);
-      expect(got[4].HostPort).toBe(String(lo));
-      expect(got[5].HostPort).toBe(String(v6));
+      // Each binding without HostIp is on "0.0.0.0" and "::" with one port.
+      expect(got.map((b) => b.HostIp)).toEqual([
+        '0.0.0.0',
+        '::',
+        '0.0.0.0',
+        '::',
+        '127.0.0.1',
+        '0.0.0.0',
+        '::',
+        '127.0.0.1',
+        '::1',
+      ]);
+      for (const i of [0, 2, 5]) expect(got[i + 1].HostPort).toBe(got[i].HostPort);
+      expect(got[7].HostPort).toBe(String(lo));
+      expect(got[8].HostPort).toBe(String(v6));
       expect(new Set(got.map((b) => b.HostPort)).size).toBe(6);
       for (const b of got) {
-        const host = b.HostIp === '::1' ? '[::1]' : '127.0.0.1';
+        const host = b.HostIp.includes(':') ? '[::1]' : '127.0.0.1';
         expect([b, await page(`http://${host}:${b.HostPort}/`)]).toEqual([b, 'from-dockerode']);
       }
     } finally {

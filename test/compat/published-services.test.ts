@@ -136,13 +136,17 @@ describe('the Debian nginx fixture behind published ports', () => {
     expect(await curlPage(hostAddress(), p)).toContain(WELCOME);
     ok(['run', '-d', '--name', 'ng3', '-P', NGINX]);
     const mapping = ok(['port', 'ng3']);
-    const m = /^80\/tcp -> 0\.0\.0\.0:(\d+)$/.exec(mapping);
+    // Every IPv4 and every IPv6 address, on one port (dockerd 20.10).
+    const m = /^80\/tcp -> 0\.0\.0\.0:(\d+)\n80\/tcp -> \[::\]:\1$/.exec(mapping);
     expect(m).not.toBeNull();
     const hp = Number(m![1]);
     expect(hp).toBeGreaterThanOrEqual(49153);
     expect(await curlPage('127.0.0.1', hp)).toContain(WELCOME);
     expect(JSON.parse(ok(['inspect', 'ng3']))[0].NetworkSettings.Ports).toEqual({
-      '80/tcp': [{ HostIp: '0.0.0.0', HostPort: String(hp) }],
+      '80/tcp': [
+        { HostIp: '0.0.0.0', HostPort: String(hp) },
+        { HostIp: '::', HostPort: String(hp) },
+      ],
     });
     ok(['rm', '-f', 'ng2', 'ng3']);
   });
@@ -163,7 +167,7 @@ test('a UDP echo answers through a published UDP port, on loopback and the host 
   }
   expect(first).toBe('echo: ping');
   expect(await udpAskRetrying(hostAddress(), p, 'pong')).toBe('echo: pong');
-  expect(ok(['port', 'udp1'])).toBe(`9999/udp -> 0.0.0.0:${p}`);
+  expect(ok(['port', 'udp1'])).toBe(`9999/udp -> 0.0.0.0:${p}\n9999/udp -> [::]:${p}`);
   ok(['rm', '-f', 'udp1']);
   expect(await udpAsk('127.0.0.1', p, 'gone', 1000)).toBe('timeout');
 });

@@ -49,7 +49,9 @@ describe('IPAM', () => {
     expect(() => newIpam({ subnet: '10.7.0.0/16', ipRange: '10.9.0.0/24' })).toThrow('no matching subnet for range');
     const s = newIpam({ subnet: '10.7.0.0/24' });
     expect(() => allocate(s, 'a', '10.7.0.1')).toThrow('Address already in use');
-    expect(() => allocate(s, 'a', '10.8.0.5')).toThrow('is not in subnet');
+    expect(() => allocate(s, 'a', '10.8.0.5')).toThrow(
+      "Invalid address 10.8.0.5: It does not belong to any of this network's subnets",
+    );
     expect(() => allocate(s, 'a', '10.7.0.255')).toThrow('is not in subnet');
     allocate(s, 'a', '10.7.0.9');
     expect(() => allocate(s, 'b', '10.7.0.9')).toThrow('Address already in use');

@@ -80,7 +80,7 @@ describe('NetworkManager over an in-memory host', () => {
       m.connect('v6', { containerId: '3'.repeat(64), name: 'three', ip6: '2001:389::f00d' }),
     ).rejects.toThrow('Address already in use');
     await expect(m.connect('v6', { containerId: '3'.repeat(64), name: 'three', ip6: '2001:db8::1' })).rejects.toThrow(
-      'is not in subnet 2001:389::/64',
+      "Invalid address 2001:db8::1: It does not belong to any of this network's subnets",
     );
     // A refused connect holds no IPv4 address either.
     expect(Object.values(m.get('v6').ipam.allocated)).toEqual([e1.id, e2.id]);

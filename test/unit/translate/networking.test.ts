@@ -26,7 +26,7 @@ describe("a container's network plan from its create body", () => {
       networks: [{ ref: 'bridge', aliases: [] }],
       ports: [
         { proto: 'tcp', containerPort: 80, hostIp: '127.0.0.1', hostPortMin: 8080, hostPortMax: 8080 },
-        { proto: 'udp', containerPort: 53, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
+        { proto: 'udp', containerPort: 53, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0, alsoIpv6: true },
       ],
       exposed: ['80/tcp', '53/udp'],
     });

@@ -48,10 +48,10 @@ describe('published port specs', () => {
       { '80/tcp': {}, '443/tcp': {} },
     );
     expect(reqs).toEqual([
-      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 8080, hostPortMax: 8080 },
+      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 8080, hostPortMax: 8080, alsoIpv6: true },
       { proto: 'tcp', containerPort: 80, hostIp: '127.0.0.1', hostPortMin: 0, hostPortMax: 0 },
-      { proto: 'udp', containerPort: 53, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
-      { proto: 'tcp', containerPort: 443, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
+      { proto: 'udp', containerPort: 53, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0, alsoIpv6: true },
+      { proto: 'tcp', containerPort: 443, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0, alsoIpv6: true },
     ]);
   });
 
@@ -89,8 +89,9 @@ describe('published port specs', () => {
       undefined,
     );
     expect(reqs).toEqual([
-      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
-      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0 },
+      // No HostIp: every IPv4 and every IPv6 address; an explicit 0.0.0.0: IPv4 alone (dockerd 20.10).
+      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0, alsoIpv6: true },
+      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0, alsoIpv6: true },
       { proto: 'tcp', containerPort: 80, hostIp: '::', hostPortMin: 0, hostPortMax: 0 },
       { proto: 'tcp', containerPort: 80, hostIp: '::1', hostPortMin: 8080, hostPortMax: 8081 },
       { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 9000, hostPortMax: 9000 },

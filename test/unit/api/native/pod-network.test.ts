@@ -94,7 +94,7 @@ test('a Kubernetes Pod joins the default bridge; hostPorts are published, contai
     mode: 'networks',
     networks: [{ ref: 'bridge', aliases: [] }],
     ports: [
-      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 18080, hostPortMax: 18080 },
+      { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 18080, hostPortMax: 18080, alsoIpv6: true },
       { proto: 'udp', containerPort: 53, hostIp: '127.0.0.1', hostPortMin: 18053, hostPortMax: 18053 },
     ],
     exposed: ['9999/tcp', '80/tcp', '53/udp', '9000/tcp'],
@@ -117,7 +117,7 @@ test("a hyper podfile's portmappings are published; a pod file without ports is 
   };
   expect((await request(app).post('/v1/pods').send({ spec: hyper })).status).toBe(201);
   expect(made[0].spec.network?.ports).toEqual([
-    { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 18081, hostPortMax: 18081 },
+    { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: 18081, hostPortMax: 18081, alsoIpv6: true },
   ]);
   expect(made[0].frontend.hostConfig.PortBindings).toEqual({ '80/tcp': [{ HostIp: '', HostPort: '18081' }] });
   const plain = { id: 'plain', containers: [{ name: 'main', image: 'busybox', command: ['sleep', '9'] }] };
