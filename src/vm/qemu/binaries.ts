@@ -111,4 +111,3 @@ export function checkGuestImages(kernel: string, initrd: string): void {
     }
   }
 }
-
