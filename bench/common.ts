@@ -66,3 +66,9 @@ export async function stopBench(parts: {
   for (const r of parts.registries) await r.stop().catch(() => undefined);
   fs.rmSync(parts.base, { recursive: true, force: true });
 }
+
+/** CPU time the whole host has used so far (user, nice, system, irq, softirq, steal), ms, from /proc/stat (USER_HZ 100). */
+export function hostBusyMs(): number {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) * 10;
+}

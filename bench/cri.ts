@@ -8,7 +8,9 @@
  * client and .proto (test/helpers/cri.ts) on each runtime's unix socket:
  *  - back to back: BENCH_RUNS pods one after the other (each call timed, and their sum);
  *  - 10 at once: BENCH_PARALLEL pods started together, the median pod's start and the time
- *    until the last one runs.
+ *    until the last one runs;
+ *  - the host's CPU per pod back to back (/proc/stat), and podvisord's phases of each
+ *    RunPodSandbox and StartContainer from its debug log (bench/start-phases.ts).
  *
  * Set-up, all private to the bench and removed at its end:
  *  - a Debian docker-registry on a free port holding the fixture busybox as
@@ -39,7 +41,8 @@ import { startRegistry, type RunningRegistry } from '../test/fixtures/registry';
 import { assembleImage, buildLayer, pushImage } from '../test/fixtures/image-builder';
 import { busyboxEntries } from '../test/fixtures/images';
 import { startContainerd, type PrivateContainerd } from './cri-containerd';
-import { median, runMain } from './common';
+import { hostBusyMs, median, runMain } from './common';
+import { phaseTable } from './start-phases';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 10);
@@ -193,18 +196,56 @@ function ms(s: number): string {
   return `${Math.round(s * 1000)} ms`;
 }
 
-/** Measure one runtime; the lines to print. */
-async function measure(name: string, cri: CriClient, logRoot: string): Promise<string[]> {
+/** Only the lines of `log` about pods `ids` (the debug log names a pod by its id's first 12). */
+function linesOf(log: string, ids: string[]): string {
+  const short = new Set(ids.map((id) => id.slice(0, 12)));
+  return log
+    .split('\n')
+    .filter((l) => short.has(/ pod ([0-9a-f]{12}):/.exec(l)?.[1] ?? ''))
+    .join('\n');
+}
+
+/**
+ * Measure one runtime; the lines to print. `daemonLog` (podvisord's, at debug level) gives
+ * the phases of its sandbox and container starts.
+ */
+async function measure(name: string, cri: CriClient, logRoot: string, daemonLog?: () => string): Promise<string[]> {
   await cri.image('PullImage', { image: { image: IMAGE } }, 600_000);
   // One untimed pod first: caches, the pool, the CNI bridge made.
   await onePod(cri, logRoot);
-  const serial: PodTimes[] = [];
+  const serial: Array<PodTimes & { id: string; container: string }> = [];
+  const logFrom = daemonLog?.().length ?? 0;
+  const cpu0 = hostBusyMs();
   for (let i = 0; i < RUNS; i++) serial.push(await onePod(cri, logRoot));
+  const cpuPerPod = (hostBusyMs() - cpu0) / RUNS;
   const col = (k: keyof PodTimes) => ms(median(serial.map((t) => t[k])));
   const lines = [
     `${name}, back to back (${RUNS}, medians): RunPodSandbox ${col('run')}, CreateContainer ${col('create')}, ` +
-      `StartContainer ${col('start')}; together ${col('total')}; teardown ${col('teardown')}`,
+      `StartContainer ${col('start')}; together ${col('total')}; teardown ${col('teardown')}; ` +
+      `host CPU ${cpuPerPod.toFixed(0)} ms per pod (start and teardown, the whole host)`,
   ];
+  if (daemonLog) {
+    const log = daemonLog().slice(logFrom);
+    const wall = (k: 'run' | 'start') => median(serial.map((t) => t[k])) * 1000;
+    lines.push(
+      `${name}: phases of RunPodSandbox (median ${wall('run').toFixed(0)} ms):`,
+      ...phaseTable(
+        linesOf(
+          log,
+          serial.map((t) => t.id),
+        ),
+        wall('run'),
+      ),
+      `${name}: phases of StartContainer (median ${wall('start').toFixed(0)} ms; the container joins the sandbox's VM):`,
+      ...phaseTable(
+        linesOf(
+          log,
+          serial.map((t) => t.container),
+        ),
+        wall('start'),
+      ),
+    );
+  }
   const t0 = process.hrtime.bigint();
   const pods = await Promise.all(
     Array.from({ length: PARALLEL }, () =>
@@ -262,11 +303,21 @@ async function main(): Promise<void> {
       podvisor = await startDaemon({
         // The daemon's own default pool (as `npm start` runs it), as bench:run measures Docker starts.
         vmPoolSize: POOL,
-        args: ['--cri-host', `unix://${criSock}`, '--registries-conf', conf, '--cni-conf-dir', pvNet.confDir],
+        args: [
+          '--cri-host',
+          `unix://${criSock}`,
+          '--registries-conf',
+          conf,
+          '--cni-conf-dir',
+          pvNet.confDir,
+          // Each phase of a start is logged at debug level (bench/start-phases.ts).
+          '--log-level',
+          'debug',
+        ],
       });
       const cri = criClient(criSock);
       try {
-        if (await servesRuntime(cri)) out.push(...(await measure('podvisor', cri, logRoot)));
+        if (await servesRuntime(cri)) out.push(...(await measure('podvisor', cri, logRoot, () => podvisor!.logs())));
         else out.push('podvisor: not measured: this build does not serve the CRI runtime service (UNIMPLEMENTED)');
       } finally {
         cri.close();

@@ -6,7 +6,9 @@
  * workload on one daemon after the other (podvisor first), with no pause inside a workload:
  *  - warm pool: `docker run --rm busybox true`, WARM_RUNS times, waiting SETTLE_MS (untimed)
  *    before each podvisor run so its pool's refill is done: one run from a full pool;
- *  - back to back: RUNS x `docker run --rm busybox true` with no pause (median);
+ *  - back to back: RUNS x `docker run --rm busybox true` with no pause (median), with the host
+ *    CPU per run split by the processes of each daemon's tree, and podvisor's time per phase of
+ *    a start from its debug log (bench/start-phases.ts; podvisord runs at --log-level debug);
  *  - `docker run -d busybox sleep 60`, 10 in a row (median of each command);
  *  - 10 x `docker run -d busybox sleep 60` started at once: wall time until all ten CLIs
  *    returned (each returns once its container runs);
@@ -30,7 +32,8 @@ import * as path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
-import { median, sleep, startDockerd, timeIt, runMain } from './common';
+import { hostBusyMs, median, sleep, startDockerd, timeIt, runMain } from './common';
+import { cpuBetween, cpuLines, phaseTable, treeCpuByName } from './start-phases';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const WARM_RUNS = Number(process.env.BENCH_WARM_RUNS ?? 5);
@@ -63,12 +66,6 @@ function dockerAsync(env: NodeJS.ProcessEnv, args: string[]): Promise<number> {
   });
 }
 
-/** CPU time the whole host has used so far (user, nice, system, irq, softirq, steal), ms, from /proc/stat (USER_HZ 100). */
-function hostBusyMs(): number {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) * 10;
-}
-
 const now = (): number => Number(process.hrtime.bigint()) / 1e9;
 
 interface Row {
@@ -81,7 +78,11 @@ interface Row {
 async function main(): Promise<void> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-run-'));
   const registries = await ensureFixtureRegistries();
-  const podvisor = await startDaemon({ vmPoolSize: POOL, args: ARGS });
+  // At debug level the daemon logs each phase of a start (bench/start-phases.ts).
+  const podvisor = await startDaemon({
+    vmPoolSize: POOL,
+    args: ARGS.includes('--log-level') ? ARGS : [...ARGS, '--log-level', 'debug'],
+  });
   let baseline: Awaited<ReturnType<typeof startDaemon>> | undefined;
   let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
   const load0 = os.loadavg();
@@ -126,16 +127,40 @@ async function main(): Promise<void> {
     // The whole host's CPU time over each series: what one start costs the cores, which bounds
     // how many starts a second the host can sustain.
     const cpuPerRun: Record<string, { ms: number; cores: number }> = {};
+    // Each daemon's process tree (bench/start-phases.ts): the daemon, QEMUs and helpers, or
+    // dockerd, containerd and shims; the rest of the host is the CLI and everything else.
+    const daemonPid: Record<string, () => number | undefined> = {
+      podvisor: () => podvisor.pid(),
+      ...(baseline ? { 'podvisor-base': () => baseline!.pid() } : {}),
+      dockerd: () => Number(fs.readFileSync(path.join(base, 'dockerd', 'pid'), 'utf8').trim()),
+    };
+    const b2bLines: string[] = [];
     for (const [name, env] of Object.entries(clients)) {
       await settle(name);
+      const pid = daemonPid[name]()!;
+      const logFrom = podvisor.logs().length;
+      const tree0 = treeCpuByName(pid);
       const cpu0 = hostBusyMs();
       const t0 = now();
       for (let r = 0; r < RUNS; r++)
         b2b.samples[name].push(timeIt(() => docker(env, ['run', '--rm', IMAGE(), 'true'])));
       cpuPerRun[name] = { ms: (hostBusyMs() - cpu0) / RUNS, cores: (hostBusyMs() - cpu0) / 1000 / (now() - t0) };
+      const tree = cpuBetween(tree0, treeCpuByName(pid));
+      const treeMs = [...tree.values()].reduce((a, b) => a + b, 0);
       say(
         `back to back ${name}: ${list(b2b.samples[name])}; host CPU ${cpuPerRun[name].ms.toFixed(0)} ms per run, ${cpuPerRun[name].cores.toFixed(2)} of ${os.cpus().length} cores busy`,
       );
+      b2bLines.push(
+        `host CPU per back-to-back run, ${name}: ${cpuPerRun[name].ms.toFixed(0)} ms, of which the daemon's process tree:`,
+        ...cpuLines(tree, RUNS).map((l) => `  ${l}`),
+        `  the rest of the host (the docker CLI, other processes): ${((cpuPerRun[name].ms * RUNS - treeMs) / RUNS).toFixed(0)} ms per start`,
+      );
+      if (name === 'podvisor') {
+        b2bLines.push(
+          `phases of podvisor's back-to-back starts (median wall ${(median(b2b.samples[name]) * 1000).toFixed(0)} ms):`,
+          ...phaseTable(podvisor.logs().slice(logFrom), median(b2b.samples[name]) * 1000),
+        );
+      }
     }
 
     const inRow = row(`${PARALLEL} x \`docker run -d sleep 60\` in a row`);
@@ -217,6 +242,8 @@ async function main(): Promise<void> {
     say(
       `| host CPU per back-to-back run (cores busy) | ${names.map((n) => `${cpuPerRun[n].ms.toFixed(0)} ms (${cpuPerRun[n].cores.toFixed(2)})`).join(' | ')} | ${(cpuPerRun.podvisor.ms / cpuPerRun.dockerd.ms).toFixed(2)}x the CPU |`,
     );
+    say('');
+    for (const l of b2bLines) say(l);
   } catch (err) {
     process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
