@@ -233,7 +233,8 @@ test('published ports: loopback and host addresses, from outside, hairpin, TCP a
   // UDP, from the host and from outside.
   expect(await udpFrom(undefined, '127.0.0.1', udp, 'ping')).toBe('echo web: ping');
   expect(await udpFrom(nsName('out'), OUT_HOST, udp, 'pong')).toBe('echo web: pong');
-  // A port in use: dockerd's error, and nothing of the failed request is left.
+  // A port another endpoint publishes: dockerd's allocator error (as run-network-flags shows
+  // beside dockerd), and nothing of the failed request is left.
   const rulesBefore = await ownRules();
   expect(rulesBefore.length).toBeGreaterThan(0);
   await expect(
@@ -242,7 +243,7 @@ test('published ports: loopback and host addresses, from outside, hairpin, TCP a
       { proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPortMin: all, hostPortMax: all },
     ]),
   ).rejects.toThrow(
-    `driver failed programming external connectivity on endpoint db (${m.endpointsOf('a2'.repeat(32))[0].id}): Error starting userland proxy: listen tcp4 0.0.0.0:${all}: bind: address already in use`,
+    `driver failed programming external connectivity on endpoint db (${m.endpointsOf('a2'.repeat(32))[0].id}): Bind for 0.0.0.0:${all} failed: port is already allocated`,
   );
   expect(await ownRules()).toEqual(rulesBefore);
   expect(m.endpointsOf('a2'.repeat(32))[0].ports).toEqual([]);
