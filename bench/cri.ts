@@ -42,7 +42,7 @@ import { assembleImage, buildLayer, pushImage } from '../test/fixtures/image-bui
 import { busyboxEntries } from '../test/fixtures/images';
 import { startContainerd, type PrivateContainerd } from './cri-containerd';
 import { hostBusyMs, median, runMain } from './common';
-import { phaseTable } from './start-phases';
+import { logSince, phaseTable } from './start-phases';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 10);
@@ -214,7 +214,7 @@ async function measure(name: string, cri: CriClient, logRoot: string, daemonLog?
   // One untimed pod first: caches, the pool, the CNI bridge made.
   await onePod(cri, logRoot);
   const serial: Array<PodTimes & { id: string; container: string }> = [];
-  const logFrom = daemonLog?.().length ?? 0;
+  const since = new Date().toISOString();
   const cpu0 = hostBusyMs();
   for (let i = 0; i < RUNS; i++) serial.push(await onePod(cri, logRoot));
   const cpuPerPod = (hostBusyMs() - cpu0) / RUNS;
@@ -225,7 +225,7 @@ async function measure(name: string, cri: CriClient, logRoot: string, daemonLog?
       `host CPU ${cpuPerPod.toFixed(0)} ms per pod (start and teardown, the whole host)`,
   ];
   if (daemonLog) {
-    const log = daemonLog().slice(logFrom);
+    const log = logSince(daemonLog(), since);
     const wall = (k: 'run' | 'start') => median(serial.map((t) => t[k])) * 1000;
     lines.push(
       `${name}: phases of RunPodSandbox (median ${wall('run').toFixed(0)} ms):`,

@@ -29,11 +29,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
-import { hostBusyMs, median, sleep, startDockerd, timeIt, runMain } from './common';
-import { cpuBetween, cpuLines, phaseTable, treeCpuByName } from './start-phases';
+import { hostBusyMs, median, sleep, startDockerd, runMain } from './common';
+import { cpuBetween, cpuLines, logSince, phaseTable, treeCpuByName } from './start-phases';
+import { dockerdContainerPss, podvisorVmPss } from './idle-memory';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const WARM_RUNS = Number(process.env.BENCH_WARM_RUNS ?? 5);
@@ -48,8 +49,25 @@ const EXEC_RUNS = Number(process.env.BENCH_EXEC_RUNS ?? 10);
 const PARALLEL = 10;
 const STREAM_BYTES = 3200 * 65536;
 
-const docker = (env: NodeJS.ProcessEnv, args: string[], timeout = 120_000) =>
-  execFileSync('docker', args, { env, stdio: 'ignore', timeout });
+/**
+ * Run the docker CLI and wait for it, without blocking this process: the daemons' output
+ * pipes are read meanwhile (podvisord at debug level writes a few KiB per start; a pipe nobody
+ * reads would stop it once full).
+ */
+function docker(env: NodeJS.ProcessEnv, args: string[], timeout = 120_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn('docker', args, { env, stdio: 'ignore', timeout });
+    c.on('error', reject);
+    c.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`docker ${args.join(' ')}: exit ${code}`))));
+  });
+}
+
+/** Seconds `docker args` took. */
+async function timeDocker(env: NodeJS.ProcessEnv, args: string[]): Promise<number> {
+  const t = process.hrtime.bigint();
+  await docker(env, args);
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
 /** Remove containers (untimed; on a loaded 2-core machine ten VM teardowns can take minutes). */
 const removeAll = (env: NodeJS.ProcessEnv, names: string[]) => docker(env, ['rm', '-f', ...names], 600_000);
 
@@ -70,7 +88,7 @@ const now = (): number => Number(process.hrtime.bigint()) / 1e9;
 
 interface Row {
   what: string;
-  unit: 's' | 'MB/s';
+  unit: 's' | 'MB/s' | 'MiB';
   /** Per daemon: the samples; the row shows their median. */
   samples: Record<string, number[]>;
 }
@@ -103,7 +121,7 @@ async function main(): Promise<void> {
     const names = Object.keys(clients);
     const isPodvisor = (name: string) => name.startsWith('podvisor');
     const settle = (name: string) => (isPodvisor(name) ? sleep(SETTLE_MS * POOL) : Promise.resolve());
-    for (const env of Object.values(clients)) docker(env, ['pull', '-q', IMAGE()]);
+    for (const env of Object.values(clients)) await docker(env, ['pull', '-q', IMAGE()]);
     await sleep(SETTLE_MS * POOL * (baseline ? 2 : 1));
     const rows: Row[] = [];
     const row = (what: string, unit: Row['unit'] = 's'): Row => {
@@ -118,7 +136,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < WARM_RUNS; r++) {
       for (const [name, env] of Object.entries(clients)) {
         await settle(name);
-        warm.samples[name].push(timeIt(() => docker(env, ['run', '--rm', IMAGE(), 'true'])));
+        warm.samples[name].push(await timeDocker(env, ['run', '--rm', IMAGE(), 'true']));
       }
     }
     say(`warm: ${names.map((n) => `${n} ${list(warm.samples[n])}`).join('; ')}`);
@@ -138,12 +156,11 @@ async function main(): Promise<void> {
     for (const [name, env] of Object.entries(clients)) {
       await settle(name);
       const pid = daemonPid[name]()!;
-      const logFrom = podvisor.logs().length;
+      const since = new Date().toISOString();
       const tree0 = treeCpuByName(pid);
       const cpu0 = hostBusyMs();
       const t0 = now();
-      for (let r = 0; r < RUNS; r++)
-        b2b.samples[name].push(timeIt(() => docker(env, ['run', '--rm', IMAGE(), 'true'])));
+      for (let r = 0; r < RUNS; r++) b2b.samples[name].push(await timeDocker(env, ['run', '--rm', IMAGE(), 'true']));
       cpuPerRun[name] = { ms: (hostBusyMs() - cpu0) / RUNS, cores: (hostBusyMs() - cpu0) / 1000 / (now() - t0) };
       const tree = cpuBetween(tree0, treeCpuByName(pid));
       const treeMs = [...tree.values()].reduce((a, b) => a + b, 0);
@@ -153,12 +170,12 @@ async function main(): Promise<void> {
       b2bLines.push(
         `host CPU per back-to-back run, ${name}: ${cpuPerRun[name].ms.toFixed(0)} ms, of which the daemon's process tree:`,
         ...cpuLines(tree, RUNS).map((l) => `  ${l}`),
-        `  the rest of the host (the docker CLI, other processes): ${((cpuPerRun[name].ms * RUNS - treeMs) / RUNS).toFixed(0)} ms per start`,
+        `  the rest of the host (the docker CLI, other processes): ${Math.max(0, (cpuPerRun[name].ms * RUNS - treeMs) / RUNS).toFixed(0)} ms per start`,
       );
       if (name === 'podvisor') {
         b2bLines.push(
           `phases of podvisor's back-to-back starts (median wall ${(median(b2b.samples[name]) * 1000).toFixed(0)} ms):`,
-          ...phaseTable(podvisor.logs().slice(logFrom), median(b2b.samples[name]) * 1000),
+          ...phaseTable(logSince(podvisor.logs(), since), median(b2b.samples[name]) * 1000),
         );
       }
     }
@@ -168,16 +185,20 @@ async function main(): Promise<void> {
       await settle(name);
       for (let r = 0; r < PARALLEL; r++)
         inRow.samples[name].push(
-          timeIt(() => docker(env, ['run', '-d', '--name', `bench-row-${r}`, IMAGE(), 'sleep', '60'])),
+          await timeDocker(env, ['run', '-d', '--name', `bench-row-${r}`, IMAGE(), 'sleep', '60']),
         );
       say(`run -d in a row ${name}: ${list(inRow.samples[name])}`);
-      removeAll(
+      await removeAll(
         env,
         Array.from({ length: PARALLEL }, (_, r) => `bench-row-${r}`),
       );
     }
 
     const par = row(`${PARALLEL} x \`docker run -d\` in parallel, until all run`);
+    const idle = row(
+      'PSS of an idle container (median; podvisor: each QEMU, the pool VMs too; dockerd: shim and its processes)',
+      'MiB',
+    );
     for (const [name, env] of Object.entries(clients)) {
       await settle(name);
       const t = now();
@@ -188,7 +209,13 @@ async function main(): Promise<void> {
       );
       par.samples[name].push(now() - t);
       say(`run -d in parallel ${name}: ${par.samples[name][0].toFixed(2)} s`);
-      removeAll(
+      // The ten, idle: what each holds of the host's memory (bench/idle-memory.ts).
+      await sleep(3000);
+      const pss =
+        name === 'dockerd' ? dockerdContainerPss(path.join(base, 'dockerd')) : podvisorVmPss(daemonPid[name]()!);
+      idle.samples[name].push(...pss);
+      say(`idle PSS ${name} (MiB, each ${name === 'dockerd' ? 'container' : 'VM'}): ${list(pss)}`);
+      await removeAll(
         env,
         Array.from({ length: PARALLEL }, (_, r) => `bench-par-${r}`),
       );
@@ -196,12 +223,12 @@ async function main(): Promise<void> {
 
     const exec = row('`docker exec c true`');
     for (const env of Object.values(clients))
-      docker(env, ['run', '-d', '--name', 'bench-exec', IMAGE(), 'sleep', '3600']);
+      await docker(env, ['run', '-d', '--name', 'bench-exec', IMAGE(), 'sleep', '3600']);
     for (let r = 0; r < EXEC_RUNS; r++) {
       for (const [name, env] of Object.entries(clients))
-        exec.samples[name].push(timeIt(() => docker(env, ['exec', 'bench-exec', 'true'])));
+        exec.samples[name].push(await timeDocker(env, ['exec', 'bench-exec', 'true']));
     }
-    for (const env of Object.values(clients)) removeAll(env, ['bench-exec']);
+    for (const env of Object.values(clients)) await removeAll(env, ['bench-exec']);
 
     const attach = row('200 MiB of stdout through `docker run` (attach)', 'MB/s');
     for (let r = 0; r < 3; r++) {
@@ -223,7 +250,7 @@ async function main(): Promise<void> {
     }
 
     const fmt = (x: number, unit: Row['unit']) =>
-      unit === 's' ? `${x >= 10 ? x.toFixed(2) : x.toFixed(3)} s` : `${x.toFixed(1)} MB/s`;
+      unit === 's' ? `${x >= 10 ? x.toFixed(2) : x.toFixed(3)} s` : `${x.toFixed(1)} ${unit}`;
     say(
       `\nmedians (stock docker CLI, wall time), podvisor pool ${POOL} (${ARGS.join(' ') || 'default flags'}), ` +
         `load average ${load0.map((l) => l.toFixed(1)).join(' ')} at the start, ${os
@@ -236,7 +263,12 @@ async function main(): Promise<void> {
     for (const r of rows) {
       const m = Object.fromEntries(names.map((n) => [n, median(r.samples[n])]));
       const ratio = r.unit === 's' ? m.podvisor / m.dockerd : m.podvisor / m.dockerd;
-      const verdict = r.unit === 's' ? `${ratio.toFixed(2)}x the time` : `${ratio.toFixed(2)}x the throughput`;
+      const verdict =
+        r.unit === 's'
+          ? `${ratio.toFixed(2)}x the time`
+          : r.unit === 'MiB'
+            ? `${ratio.toFixed(2)}x the memory`
+            : `${ratio.toFixed(2)}x the throughput`;
       say(`| ${r.what} | ${names.map((n) => fmt(m[n], r.unit)).join(' | ')} | ${verdict} |`);
     }
     say(
@@ -254,11 +286,8 @@ async function main(): Promise<void> {
       ...Array.from({ length: PARALLEL }, (_, r) => [`bench-row-${r}`, `bench-par-${r}`]).flat(),
     ];
     for (const env of [podvisor.env, ...(baseline ? [baseline.env] : [])]) {
-      try {
-        removeAll(env, leftovers);
-      } catch {
-        // most of them do not exist
-      }
+      // Most of them do not exist (rm -f still removes those that do).
+      await removeAll(env, leftovers).catch(() => undefined);
     }
     await dockerd?.stop().catch(() => undefined);
     await baseline?.stop().catch(() => undefined);

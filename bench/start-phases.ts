@@ -36,6 +36,17 @@ export function startPhases(log: string): Map<string, Map<string, number>> {
   return out;
 }
 
+/**
+ * The lines of `log` from the ISO time `since` on (each line starts with its timestamp), so a
+ * series' starts are read however much of the daemon's earlier output a helper kept.
+ */
+export function logSince(log: string, since: string): string {
+  return log
+    .split('\n')
+    .filter((l) => /^\d{4}-\d\d-\d\dT/.test(l) && l.slice(0, since.length) >= since)
+    .join('\n');
+}
+
 /** Median ms of each phase over the starts in `log` that logged every phase, and their count. */
 export function phaseMedians(log: string): { starts: number; rows: Array<[string, number]> } {
   const whole = [...startPhases(log).values()].filter((p) => p.size === LAPS.length);
@@ -119,7 +130,10 @@ export function cpuBetween(before: Map<string, number>, after: Map<string, numbe
   return out;
 }
 
-/** Lines `name: N ms per start` of a cpuBetween result over `starts` starts, biggest first. */
+/**
+ * Lines `name: N ms per start` of a cpuBetween result over `starts` starts, biggest first.
+ * Reaped processes count when reaped: a pool VM's QEMU booted before the series counts in it.
+ */
 export function cpuLines(used: Map<string, number>, starts: number): string[] {
   return [...used.entries()]
     .sort((a, b) => b[1] - a[1])

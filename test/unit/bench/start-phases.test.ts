@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LAPS, phaseMedians, phaseTable, startPhases } from '../../../bench/start-phases';
+import { LAPS, logSince, phaseMedians, phaseTable, startPhases } from '../../../bench/start-phases';
 
 const RUNTIME = fs.readFileSync(path.resolve(__dirname, '../../../src/pod/runtime.ts'), 'utf8');
 
@@ -35,4 +35,14 @@ test("each phase's own time is the difference to the lap before it; a start miss
   expect(table).toContain('| all of startPod | 150 |');
   expect(table).toContain("| the rest of the client's wall time (CLI, API, create, wait, exit) | 250 |");
   expect(phaseTable('nothing')).toEqual(['(no pod start with every phase in the daemon log)']);
+});
+
+test('logSince keeps the lines from a time on', () => {
+  const log = [
+    '2026-11-26T07:00:00.000Z a',
+    'not a log line',
+    '2026-11-26T07:00:01.000Z b',
+    '2026-11-26T07:00:02.000Z c',
+  ].join('\n');
+  expect(logSince(log, '2026-11-26T07:00:01.000Z')).toBe('2026-11-26T07:00:01.000Z b\n2026-11-26T07:00:02.000Z c');
 });
