@@ -74,19 +74,50 @@ export function matchesListFilters(n: NetworkRecord, f: FilterMap): boolean {
   );
 }
 
-/** Register the /networks routes. */
-export function register(router: Router, services: ApiServices): void {
-  const mgr = async (): Promise<NetworkManager> => {
-    const m = await services.networks?.manager;
-    if (!m) throw new UnavailableError('networks are not available in this daemon (see its log)');
-    return m;
-  };
+/** The daemon's network manager; dockerd's 503 when networks could not be set up. */
+async function networkManager(services: ApiServices): Promise<NetworkManager> {
+  const m = await services.networks?.manager;
+  if (!m) throw new UnavailableError('networks are not available in this daemon (see its log)');
+  return m;
+}
 
+/** The pod layer's calls that connect and disconnect; dockerd's 503 without containers. */
+function networkPods(services: ApiServices) {
+  const p = services.containers?.pods;
+  if (!p?.connectNetwork || !p.disconnectNetwork)
+    throw new UnavailableError('containers are not available in this daemon');
+  return p as Required<Pick<typeof p, 'connectNetwork' | 'disconnectNetwork' | 'get' | 'isRunning' | 'update'>>;
+}
+
+/** Keep (or forget) the MAC a connect asked for on network `name`, for inspect to show. */
+async function keepAskedMac(
+  p: ReturnType<typeof networkPods>,
+  id: string,
+  name: string,
+  mac: string | undefined,
+): Promise<void> {
+  const fe = dockerFrontend(p.get(id).frontend);
+  if (!fe?.hostConfig) return; // a pod made by the native API keeps no Docker data
+  const { [name]: old, ...others } = fe.endpointMacs ?? {};
+  if (old === mac) return;
+  const endpointMacs = mac ? { ...others, [name]: mac } : others;
+  await p.update(id, { frontend: { ...fe, endpointMacs } });
+}
+
+/** Register the /networks routes, in this order: reads, then create/remove/prune, then connect/disconnect. */
+export function register(router: Router, services: ApiServices): void {
+  registerNetworkReads(router, services);
+  registerNetworkLifecycle(router, services);
+  registerNetworkMembership(router, services);
+}
+
+/** Register GET /networks (list) and GET /networks/:id (inspect). */
+function registerNetworkReads(router: Router, services: ApiServices): void {
   router.get(
     '/networks',
     typed('GET /networks', async ({ query }, _req, res) => {
       const f = query.filters;
-      const list = (await mgr()).list().filter((n) => matchesListFilters(n, f));
+      const list = (await networkManager(services)).list().filter((n) => matchesListFilters(n, f));
       // dockerd's list leaves Containers empty; inspect fills it.
       sendJson(
         res,
@@ -100,10 +131,13 @@ export function register(router: Router, services: ApiServices): void {
     '/networks/:id',
     typed('GET /networks/:id', async ({ params, query }, _req, res) => {
       if (query.scope && query.scope !== 'local') throw new InvalidArgumentError(`network ${params.id} not found`);
-      sendJson(res, 200, networkJson((await mgr()).get(params.id)));
+      sendJson(res, 200, networkJson((await networkManager(services)).get(params.id)));
     }),
   );
+}
 
+/** Register POST /networks/create, DELETE /networks/:id and POST /networks/prune. */
+function registerNetworkLifecycle(router: Router, services: ApiServices): void {
   router.post(
     '/networks/create',
     typed('POST /networks/create', async ({ body }, _req, res) => {
@@ -115,7 +149,7 @@ export function register(router: Router, services: ApiServices): void {
         throw new NotImplementedError(
           `IPAM driver "${b.IPAM.Driver}" is not supported: podvisor has the default one only`,
         );
-      const mgrNow = await mgr();
+      const mgrNow = await networkManager(services);
       const rec = await mgrNow.create({
         name: b.Name ?? '',
         driver: b.Driver,
@@ -147,7 +181,7 @@ export function register(router: Router, services: ApiServices): void {
   router.delete(
     '/networks/:id',
     typed('DELETE /networks/:id', async ({ params }, _req, res) => {
-      await (await mgr()).remove(params.id);
+      await (await networkManager(services)).remove(params.id);
       res.status(204).end();
     }),
   );
@@ -159,35 +193,21 @@ export function register(router: Router, services: ApiServices): void {
       const until = f.until?.length ? pruneUntilSeconds(f.until[0]) : undefined;
       const keep = (n: NetworkRecord): boolean =>
         (until !== undefined && parseRfc3339(n.created) / 1000 >= until) || !pruneLabelsMatch(n.labels, f);
-      const removed = await (await mgr()).prune(keep);
+      const removed = await (await networkManager(services)).prune(keep);
       sendJson(res, 200, { NetworksDeleted: removed });
     }),
   );
+}
 
-  const pods = () => {
-    const p = services.containers?.pods;
-    if (!p?.connectNetwork || !p.disconnectNetwork)
-      throw new UnavailableError('containers are not available in this daemon');
-    return p as Required<Pick<typeof p, 'connectNetwork' | 'disconnectNetwork' | 'get' | 'isRunning' | 'update'>>;
-  };
-
-  /** Keep (or forget) the MAC a connect asked for on network `name`, for inspect to show. */
-  const askedMac = async (p: ReturnType<typeof pods>, id: string, name: string, mac: string | undefined) => {
-    const fe = dockerFrontend(p.get(id).frontend);
-    if (!fe?.hostConfig) return; // a pod made by the native API keeps no Docker data
-    const { [name]: old, ...others } = fe.endpointMacs ?? {};
-    if (old === mac) return;
-    const endpointMacs = mac ? { ...others, [name]: mac } : others;
-    await p.update(id, { frontend: { ...fe, endpointMacs } });
-  };
-
+/** Register POST /networks/:id/connect and POST /networks/:id/disconnect. */
+function registerNetworkMembership(router: Router, services: ApiServices): void {
   router.post(
     '/networks/:id/connect',
     typed('POST /networks/:id/connect', async ({ params, body }, _req, res) => {
-      const n = (await mgr()).get(params.id);
+      const n = (await networkManager(services)).get(params.id);
       if (!body?.Container) throw new InvalidArgumentError('no container was specified');
       const ec = body.EndpointConfig ?? {};
-      const p = pods();
+      const p = networkPods(services);
       const id = p.get(body.Container).id;
       const ip = ec.IPAMConfig?.IPv4Address || undefined;
       const ip6 = ec.IPAMConfig?.IPv6Address || undefined;
@@ -205,7 +225,7 @@ export function register(router: Router, services: ApiServices): void {
         ...(linkLocalIps.length ? { linkLocalIps } : {}),
         ...(links.length ? { links } : {}),
       });
-      if (!running) await askedMac(p, id, n.name, ec.MacAddress || undefined);
+      if (!running) await keepAskedMac(p, id, n.name, ec.MacAddress || undefined);
       res.status(200).end();
     }),
   );
@@ -213,12 +233,12 @@ export function register(router: Router, services: ApiServices): void {
   router.post(
     '/networks/:id/disconnect',
     typed('POST /networks/:id/disconnect', async ({ params, body }, _req, res) => {
-      const n = (await mgr()).get(params.id);
+      const n = (await networkManager(services)).get(params.id);
       if (!body?.Container) throw new InvalidArgumentError('no container was specified');
-      const p = pods();
+      const p = networkPods(services);
       const id = p.get(body.Container).id;
       await p.disconnectNetwork(id, n.id);
-      await askedMac(p, id, n.name, undefined);
+      await keepAskedMac(p, id, n.name, undefined);
       res.status(200).end();
     }),
   );
