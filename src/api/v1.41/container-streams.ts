@@ -33,8 +33,15 @@ async function netStats(services: ApiServices, id: string): Promise<Record<strin
   return nets ? networksStats(nets.endpointsOf(id).map((e) => e.tap)) : undefined;
 }
 
-/** Register the container stream routes (logs, top, stats, attach). */
+/** Register the container stream routes, in this order: logs, top and stats, attach. */
 export function register(router: Router, services: ApiServices): void {
+  registerLogs(router, services);
+  registerTopAndStats(router, services);
+  registerAttach(router, services);
+}
+
+/** Register GET /containers/:id/logs: the log, raw with a TTY, in dockerd's frames without. */
+function registerLogs(router: Router, services: ApiServices): void {
   router.get(
     '/containers/:id/logs',
     typed('GET /containers/:id/logs', async ({ params, query }, _req, res) => {
@@ -69,7 +76,10 @@ export function register(router: Router, services: ApiServices): void {
       }
     }),
   );
+}
 
+/** Register GET /containers/:id/top and GET /containers/:id/stats (one answer, or a stream each second). */
+function registerTopAndStats(router: Router, services: ApiServices): void {
   router.get(
     '/containers/:id/top',
     typed('GET /containers/:id/top', async ({ params, query }, _req, res) => {
@@ -120,7 +130,10 @@ export function register(router: Router, services: ApiServices): void {
       if (!res.writableEnded) res.end();
     }),
   );
+}
 
+/** Register POST /containers/:id/attach (hijacked) and GET /containers/:id/attach/ws (WebSocket). */
+function registerAttach(router: Router, services: ApiServices): void {
   router.post(
     '/containers/:id/attach',
     typed('POST /containers/:id/attach', async ({ params, query }, req, res) => {

@@ -20,7 +20,6 @@ const MAX_LINES = 120;
  */
 const KNOWN_LONG: Record<string, number> = {
   'storage/archive/tar-in.ts:extractInto': 217,
-  'api/v1.41/container-streams.ts:register': 156,
   'storage/archive/tar-in.ts:place': 145,
   'vm/qemu/clone.ts:cloneVm': 129,
   'api/v1.41/pod-containers.ts:dockerContainerView': 127,
