@@ -74,52 +74,63 @@ function several(pod: PodRecord): boolean {
 }
 
 /**
- * Wrap the pod layer's service for the Docker front end: references to any container of a
- * pod are understood, and lists show each container (see the module comment).
+ * What `ref` names: a pod by the pod layer's own lookup (its id, name or id prefix), else a
+ * container of a pod of several by its id, its Docker name or a prefix of its id.
  */
-export function dockerContainerView(pods: PodService): PodService {
-  const resolve = (ref: string): Resolved => {
-    let notFound: unknown;
-    try {
-      return { pod: pods.get(ref) };
-    } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err;
-      notFound = err;
+function resolveRef(pods: PodService, ref: string): Resolved {
+  let notFound: unknown;
+  try {
+    return { pod: pods.get(ref) };
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+    notFound = err;
+  }
+  const clean = ref.replace(/^\//, '');
+  const hits: Resolved[] = [];
+  for (const pod of pods.list()) {
+    if (!several(pod)) continue;
+    const main = mainContainer(pod);
+    for (const c of containersOf(pod)) {
+      if (c === main) continue;
+      if (c.spec.id === clean || otherName(pod, c) === clean) return { pod, other: c };
+      if (clean.length > 0 && /^[0-9a-f]+$/.test(clean) && c.spec.id.startsWith(clean)) hits.push({ pod, other: c });
     }
-    const clean = ref.replace(/^\//, '');
-    const hits: Resolved[] = [];
-    for (const pod of pods.list()) {
-      if (!several(pod)) continue;
-      const main = mainContainer(pod);
-      for (const c of containersOf(pod)) {
-        if (c === main) continue;
-        if (c.spec.id === clean || otherName(pod, c) === clean) return { pod, other: c };
-        if (clean.length > 0 && /^[0-9a-f]+$/.test(clean) && c.spec.id.startsWith(clean)) hits.push({ pod, other: c });
-      }
-    }
-    if (hits.length === 1) return hits[0];
-    if (hits.length > 1) throw new InvalidArgumentError(`multiple IDs found with provided prefix: ${ref}`);
-    throw notFound;
-  };
-  const podId = (ref: string): string => resolve(ref).pod.id;
-  const onlyMain = (ref: string, what: string): string => {
-    const r = resolve(ref);
-    if (r.other)
-      throw new ConflictError(
-        `${what} reaches the main container of pod ${r.pod.name} only; use logs -f or exec for ${otherName(r.pod, r.other)}`,
-      );
-    return r.pod.id;
-  };
-  const list = (): PodRecord[] =>
-    pods.list().flatMap((p) => (several(p) ? containersOf(p).map((c) => viewOf(p, c)) : [p]));
+  }
+  if (hits.length === 1) return hits[0];
+  if (hits.length > 1) throw new InvalidArgumentError(`multiple IDs found with provided prefix: ${ref}`);
+  throw notFound;
+}
 
-  const view: PodService = {
+/** The id of the pod `ref` names a container of, for what acts on the whole pod. */
+function podIdOf(pods: PodService, ref: string): string {
+  return resolveRef(pods, ref).pod.id;
+}
+
+/** The id of the pod whose main container `ref` names; dockerd's 409 for another container (`what` is refused). */
+function mainOnlyIdOf(pods: PodService, ref: string, what: string): string {
+  const r = resolveRef(pods, ref);
+  if (r.other)
+    throw new ConflictError(
+      `${what} reaches the main container of pod ${r.pod.name} only; use logs -f or exec for ${otherName(r.pod, r.other)}`,
+    );
+  return r.pod.id;
+}
+
+/** Every pod, each pod of several containers as one record per container. */
+function listedViews(pods: PodService): PodRecord[] {
+  return pods.list().flatMap((p) => (several(p) ? containersOf(p).map((c) => viewOf(p, c)) : [p]));
+}
+
+/** The view's lookups: a reference to any container is understood, and lists show each container. */
+function lookupsOf(pods: PodService): Pick<PodService, 'get' | 'list' | 'isRunning' | 'counts' | 'whenAdopted'> {
+  const list = (): PodRecord[] => listedViews(pods);
+  return {
     get: (ref) => {
-      const r = resolve(ref);
+      const r = resolveRef(pods, ref);
       return r.other ? viewOf(r.pod, r.other) : several(r.pod) ? viewOf(r.pod, mainContainer(r.pod)) : r.pod;
     },
     list,
-    isRunning: (ref) => pods.isRunning(podId(ref)),
+    isRunning: (ref) => pods.isRunning(podIdOf(pods, ref)),
     counts: (): PodCounts => {
       const all = list().map((r) => mainContainer(r).state.status);
       const running = all.filter((s) => s === 'running' || s === 'restarting').length;
@@ -128,11 +139,23 @@ export function dockerContainerView(pods: PodService): PodService {
     },
     whenAdopted: (ref) => {
       try {
-        return pods.whenAdopted(podId(ref));
+        return pods.whenAdopted(podIdOf(pods, ref));
       } catch {
         return undefined;
       }
     },
+  };
+}
+
+/** The view's life cycle calls: each acts on the whole pod, but rename and update reach its main container only. */
+function lifecycleOf(
+  pods: PodService,
+): Pick<
+  PodService,
+  'create' | 'start' | 'stop' | 'restart' | 'kill' | 'pause' | 'unpause' | 'remove' | 'rename' | 'update'
+> {
+  const podId = (ref: string): string => podIdOf(pods, ref);
+  return {
     create: (spec, name, frontend) => pods.create(spec, name, frontend),
     start: (ref) => pods.start(podId(ref)),
     stop: (ref, t) => pods.stop(podId(ref), t),
@@ -141,10 +164,10 @@ export function dockerContainerView(pods: PodService): PodService {
     pause: (ref) => pods.pause(podId(ref)),
     unpause: (ref) => pods.unpause(podId(ref)),
     remove: (ref, opts) => pods.remove(podId(ref), opts),
-    rename: (ref, name) => pods.rename(onlyMain(ref, 'rename'), name),
+    rename: (ref, name) => pods.rename(mainOnlyIdOf(pods, ref, 'rename'), name),
     update: (ref, change) => {
       // The view's Docker data is made up for the listing: only the new HostConfig is kept.
-      const id = onlyMain(ref, 'update');
+      const id = mainOnlyIdOf(pods, ref, 'update');
       const pod = pods.get(id);
       const frontend =
         change.frontend === undefined || !several(pod)
@@ -152,41 +175,69 @@ export function dockerContainerView(pods: PodService): PodService {
           : { ...dockerFrontend(pod.frontend), hostConfig: dockerFrontend(change.frontend).hostConfig };
       return pods.update(id, { ...change, ...(frontend === undefined ? {} : { frontend }) });
     },
+  };
+}
+
+/** The view's process calls: wait, logs, exec and top reach the container named; attach and resize the main one only. */
+function processCallsOf(
+  pods: PodService,
+): Pick<
+  PodService,
+  | 'wait'
+  | 'attach'
+  | 'checkAttach'
+  | 'logs'
+  | 'resize'
+  | 'execCreate'
+  | 'execGet'
+  | 'execIds'
+  | 'execStart'
+  | 'execKill'
+  | 'execResize'
+  | 'top'
+> {
+  return {
     wait: (ref, cond) => {
-      const r = resolve(ref);
+      const r = resolveRef(pods, ref);
       return r.other ? pods.wait(r.pod.id, cond, r.other.spec.id) : pods.wait(r.pod.id, cond);
     },
-    attach: (ref, opts) => pods.attach(onlyMain(ref, 'attach'), opts),
-    checkAttach: (ref) => void onlyMain(ref, 'attach'),
+    attach: (ref, opts) => pods.attach(mainOnlyIdOf(pods, ref, 'attach'), opts),
+    checkAttach: (ref) => void mainOnlyIdOf(pods, ref, 'attach'),
     logs: (ref, opts) => {
-      const r = resolve(ref);
+      const r = resolveRef(pods, ref);
       return pods.logs(
         r.pod.id,
         r.other && opts.container === undefined ? { ...opts, container: r.other.spec.id } : opts,
       );
     },
-    resize: (ref, rows, cols) => pods.resize(onlyMain(ref, 'resize'), rows, cols),
+    resize: (ref, rows, cols) => pods.resize(mainOnlyIdOf(pods, ref, 'resize'), rows, cols),
     execCreate: (ref, config) => {
-      const r = resolve(ref);
+      const r = resolveRef(pods, ref);
       return pods.execCreate(
         r.pod.id,
         r.other && config.container === undefined ? { ...config, container: r.other.spec.id } : config,
       );
     },
     execGet: (id) => pods.execGet(id),
-    execIds: (ref) => pods.execIds(podId(ref)),
+    execIds: (ref) => pods.execIds(podIdOf(pods, ref)),
     execStart: (id, session) => pods.execStart(id, session),
     execKill: (id) => pods.execKill(id),
     execResize: (id, rows, cols) => pods.execResize(id, rows, cols),
     top: (ref, psArgs) => {
-      const r = resolve(ref);
+      const r = resolveRef(pods, ref);
       return r.other ? pods.top(r.pod.id, psArgs, r.other.spec.id) : pods.top(r.pod.id, psArgs);
     },
-    sample: (ref) => pods.sample(podId(ref)),
+  };
+}
+
+/** The view's usage figures: a pod's samples and writable layer, whichever container names it. */
+function usageOf(pods: PodService): Pick<PodService, 'sample' | 'sizeRw'> {
+  return {
+    sample: (ref) => pods.sample(podIdOf(pods, ref)),
     sizeRw: async (ref) => {
       let id: string;
       try {
-        id = podId(ref);
+        id = podIdOf(pods, ref);
       } catch (err) {
         // A container of a pod removed a moment ago through another of its containers (prune
         // walks a list taken before): it has nothing left.
@@ -196,11 +247,19 @@ export function dockerContainerView(pods: PodService): PodService {
       return pods.sizeRw(id);
     },
   };
+}
+
+/**
+ * Wrap the pod layer's service for the Docker front end: references to any container of a
+ * pod are understood, and lists show each container (see the module comment).
+ */
+export function dockerContainerView(pods: PodService): PodService {
+  const view: PodService = { ...lookupsOf(pods), ...lifecycleOf(pods), ...processCallsOf(pods), ...usageOf(pods) };
   if (pods.connectNetwork)
     view.connectNetwork = (ref, att) =>
-      (pods.connectNetwork as NonNullable<PodService['connectNetwork']>).call(pods, podId(ref), att);
+      (pods.connectNetwork as NonNullable<PodService['connectNetwork']>).call(pods, podIdOf(pods, ref), att);
   if (pods.disconnectNetwork)
     view.disconnectNetwork = (ref, net) =>
-      (pods.disconnectNetwork as NonNullable<PodService['disconnectNetwork']>).call(pods, podId(ref), net);
+      (pods.disconnectNetwork as NonNullable<PodService['disconnectNetwork']>).call(pods, podIdOf(pods, ref), net);
   return view;
 }
