@@ -5,21 +5,21 @@
 import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import type { Agent, Vm, VmConfig } from '../types';
+import type { Agent, Vm, VmConfig, VmDevices, VmSize } from '../types';
 import type { GuestImages } from '../guest-images';
 import { normalizeRequest } from '../devices';
 import { UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import type { QemuTools } from './binaries';
 import { qemuArgs, TCG_TB_SIZE_MIB } from './cmdline';
-import { writeVmRecord } from './runtime-dir';
+import { writeVmRecord, type VmPaths } from './runtime-dir';
 import { killAndWait, processCpuMs } from './processes';
 import { QemuVm, type ProcessEnd } from './qemu-vm';
 import { faultPoint } from './fault';
 import { spawnConfinedQemu } from './confinement';
 import { startLockHolder } from './lock-holder';
 import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
-import type { VmTemplates } from './templates';
+import type { SavedTemplate, VmTemplates } from './templates';
 import { restoreClone } from './migration';
 import type { StartHost } from './start-host';
 
@@ -27,6 +27,27 @@ const log = logger('vm');
 
 /** The fd a clone's QEMU gets its template's state file on (the first after stdio). */
 const CLONE_STATE_FD = 3;
+
+/** A clone's id, runtime directory, devices and shape: what each of its steps works on. */
+interface CloneLayout {
+  id: string;
+  paths: VmPaths;
+  devices: VmDevices;
+  size: VmSize;
+  splitWx: boolean;
+}
+
+/** What a clone has made so far, for its failure to undo (undoFailedClone). */
+interface CloneProgress {
+  /** The template's state file, open until QEMU has it. */
+  stateFd?: number;
+  /** The clone's QEMU, once spawned. */
+  qemu?: ChildProcess;
+  /** The agent's connection, once asked for. */
+  agentPromise?: Promise<Agent>;
+  /** True once the template's state was loaded: a later failure is not the template's. */
+  restored: boolean;
+}
 
 /**
  * A VM cloned from the template of its shape (templates.ts): QEMU started with the
@@ -52,73 +73,21 @@ export async function cloneVm(
     splitWx,
   });
   const started = Date.now();
-  const { id, paths, devices } = h.newRuntimeDir(config);
-  let qemu: ChildProcess | undefined;
-  let agentPromise: Promise<Agent> | undefined;
-  let restored = false;
-  let stateFd: number | undefined;
+  const layout: CloneLayout = { ...h.newRuntimeDir(config), size, splitWx };
+  const { id, devices } = layout;
+  const made: CloneProgress = { restored: false };
   try {
-    stateFd = fs.openSync(tpl.stateFile, 'r'); // close-on-exec, as every fd Node opens
-    qemu = await spawnConfinedQemu(
-      tools.cloneQemu,
-      qemuArgs({
-        id,
-        size,
-        accel: h.opts.accel,
-        kernel: guest.kernel,
-        initrd: guest.initrd,
-        cmdline: h.cmdline,
-        paths,
-        devices,
-        splitWx,
-        machineOpts: guest.machineOpts,
-        transport: '9p',
-        ram: { file: tpl.ramFile, share: false },
-        incoming: true,
-      }),
-      paths.qemuLog,
-      [stateFd],
-    );
-    fs.closeSync(stateFd);
-    stateFd = undefined;
+    const qemu = await spawnCloneQemu(h, tools, guest, layout, tpl, made);
     faultPoint('clone-after-qemu-spawn');
     h.startingQemu(qemu);
     const processEnd = childEnd(qemu);
-    writeVmRecord(paths, {
-      format: 1,
-      id,
-      size,
-      accel: h.opts.accel,
-      qemuPid: qemu.pid!,
-      devices,
-      createdAt: new Date().toISOString(),
-      kernel: guest.kernel,
-      initrd: guest.initrd,
-      transport: '9p',
-    });
+    writeCloneRecord(h, guest, layout, qemu);
     faultPoint('clone-after-vm-json');
-    await waitForSocket(paths.qmpSock, qemu, 3000, 'QEMU');
-    await raceBoot(
-      restoreClone(paths.qmpSock, CLONE_STATE_FD),
-      processEnd,
-      h.bootTimeoutMs,
-      "the template's state was loaded",
-    );
-    restored = true;
+    await loadTemplateState(h, layout, qemu, processEnd, made);
     const restoredMs = Date.now() - started;
-    // The holder of the guest's 9p locks connects once the state is loaded, as the agent's
-    // client does: the port's connection, made before, would be the template's (none) again.
-    await startLockHolder(paths);
-    agentPromise = h.opts.connectAgent({
-      ctlPath: paths.ctlSock,
-      ioPath: paths.ioSock,
-      timeoutMs: h.bootTimeoutMs,
-    });
-    const agent = await raceBoot(agentPromise, processEnd, h.bootTimeoutMs + 1000);
-    faultPoint('clone-after-agent-connect');
+    const agent = await connectCloneAgent(h, layout, processEnd, made);
     const connectedMs = Date.now() - started;
-    if (!agent.activate) throw new Error('the agent cannot be activated');
-    await agent.activate({ timeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64), mountShare: true });
+    await activateCloneAgent(agent);
     const activatedMs = Date.now() - started;
     // Sent together: the agent answers in order, so this costs one round trip, not one per NIC.
     await Promise.all(devices.nics.map((nic) => agent.configureInterface({ name: nic.guestName, setMac: nic.mac })));
@@ -130,36 +99,157 @@ export async function cloneVm(
       `VM ${id} cloned from template ${tpl.key} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`,
     );
     h.starting.delete(qemu);
-    return h.owned(
-      new QemuVm({
-        id,
-        size,
-        devices,
-        paths,
-        qemuPid: qemu.pid!,
-        virtiofsdPids: [],
-        agent,
-        processEnd,
-        virtiofsdEnd: new Promise<ProcessEnd>(() => undefined),
-        clone: true,
-        ...(splitWx ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
-      }),
-    );
+    return h.owned(clonedVm(layout, qemu, agent, processEnd));
   } catch (err) {
-    if (qemu) h.starting.delete(qemu);
-    if (stateFd !== undefined) fs.closeSync(stateFd);
-    agentPromise?.then(
-      (a) => a.close(),
-      () => undefined,
-    );
-    if (qemu?.pid) await killAndWait(qemu.pid);
-    const detail = bootFailureDetail(paths);
-    await cleanupDir(paths);
-    h.own.delete(id);
-    // A state that does not load is a bad template: the next clone builds a new one.
-    if (!restored) templates.discard(tpl.key);
-    throw new UnavailableError(
-      `VM ${id} could not be cloned from template ${tpl.key}: ${(err as Error).message}${detail}`,
-    );
+    throw await undoFailedClone(h, templates, tpl, layout, made, err);
   }
+}
+
+/**
+ * Spawn the clone's QEMU, confined, on the template's RAM file and waiting for its state
+ * (`-incoming`), which it gets on CLONE_STATE_FD.
+ */
+async function spawnCloneQemu(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  layout: CloneLayout,
+  tpl: SavedTemplate,
+  made: CloneProgress,
+): Promise<ChildProcess> {
+  const { id, size, paths, devices, splitWx } = layout;
+  made.stateFd = fs.openSync(tpl.stateFile, 'r'); // close-on-exec, as every fd Node opens
+  made.qemu = await spawnConfinedQemu(
+    tools.cloneQemu,
+    qemuArgs({
+      id,
+      size,
+      accel: h.opts.accel,
+      kernel: guest.kernel,
+      initrd: guest.initrd,
+      cmdline: h.cmdline,
+      paths,
+      devices,
+      splitWx,
+      machineOpts: guest.machineOpts,
+      transport: '9p',
+      ram: { file: tpl.ramFile, share: false },
+      incoming: true,
+    }),
+    paths.qemuLog,
+    [made.stateFd],
+  );
+  fs.closeSync(made.stateFd);
+  made.stateFd = undefined;
+  return made.qemu;
+}
+
+/** Write the clone's vm.json, by which a later daemon adopts it. */
+function writeCloneRecord(h: StartHost, guest: GuestImages, layout: CloneLayout, qemu: ChildProcess): void {
+  const { id, size, paths, devices } = layout;
+  writeVmRecord(paths, {
+    format: 1,
+    id,
+    size,
+    accel: h.opts.accel,
+    qemuPid: qemu.pid!,
+    devices,
+    createdAt: new Date().toISOString(),
+    kernel: guest.kernel,
+    initrd: guest.initrd,
+    transport: '9p',
+  });
+}
+
+/** Load the template's state into the clone's QEMU, once its QMP socket is there. */
+async function loadTemplateState(
+  h: StartHost,
+  layout: CloneLayout,
+  qemu: ChildProcess,
+  processEnd: Promise<ProcessEnd>,
+  made: CloneProgress,
+): Promise<void> {
+  await waitForSocket(layout.paths.qmpSock, qemu, 3000, 'QEMU');
+  await raceBoot(
+    restoreClone(layout.paths.qmpSock, CLONE_STATE_FD),
+    processEnd,
+    h.bootTimeoutMs,
+    "the template's state was loaded",
+  );
+  made.restored = true;
+}
+
+/** Start the holder of the guest's 9p locks and connect to the restored agent. */
+async function connectCloneAgent(
+  h: StartHost,
+  layout: CloneLayout,
+  processEnd: Promise<ProcessEnd>,
+  made: CloneProgress,
+): Promise<Agent> {
+  const { paths } = layout;
+  // The holder of the guest's 9p locks connects once the state is loaded, as the agent's
+  // client does: the port's connection, made before, would be the template's (none) again.
+  await startLockHolder(paths);
+  made.agentPromise = h.opts.connectAgent({
+    ctlPath: paths.ctlSock,
+    ioPath: paths.ioSock,
+    timeoutMs: h.bootTimeoutMs,
+  });
+  const agent = await raceBoot(made.agentPromise, processEnd, h.bootTimeoutMs + 1000);
+  faultPoint('clone-after-agent-connect');
+  return agent;
+}
+
+/** ACTIVATE the restored agent: this VM's wall clock and random pool, and its rootfs share mounted. */
+async function activateCloneAgent(agent: Agent): Promise<void> {
+  if (!agent.activate) throw new Error('the agent cannot be activated');
+  await agent.activate({ timeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64), mountShare: true });
+}
+
+/** The cloned VM, its agent activated. */
+function clonedVm(layout: CloneLayout, qemu: ChildProcess, agent: Agent, processEnd: Promise<ProcessEnd>): QemuVm {
+  const { id, size, devices, paths, splitWx } = layout;
+  return new QemuVm({
+    id,
+    size,
+    devices,
+    paths,
+    qemuPid: qemu.pid!,
+    virtiofsdPids: [],
+    agent,
+    processEnd,
+    virtiofsdEnd: new Promise<ProcessEnd>(() => undefined),
+    clone: true,
+    ...(splitWx ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
+  });
+}
+
+/**
+ * Undo what a failed clone made (its QEMU, state file, agent connection, runtime directory;
+ * the template too when its state did not load) and give the error to throw.
+ */
+async function undoFailedClone(
+  h: StartHost,
+  templates: VmTemplates,
+  tpl: SavedTemplate,
+  layout: CloneLayout,
+  made: CloneProgress,
+  err: unknown,
+): Promise<UnavailableError> {
+  const { id, paths } = layout;
+  if (made.qemu) h.starting.delete(made.qemu);
+  if (made.stateFd !== undefined) fs.closeSync(made.stateFd);
+  made.agentPromise?.then(
+    (a) => a.close(),
+    () => undefined,
+  );
+  if (made.qemu?.pid) await killAndWait(made.qemu.pid);
+  const detail = bootFailureDetail(paths);
+  await cleanupDir(paths);
+  h.own.delete(id);
+  // A state that does not load is a bad template: the next clone builds a new one.
+  if (!made.restored) templates.discard(tpl.key);
+  return new UnavailableError(
+    `VM ${id} could not be cloned from template ${tpl.key}: ${(err as Error).message}${detail}`,
+  );
 }

@@ -21,7 +21,6 @@ const MAX_LINES = 120;
 const KNOWN_LONG: Record<string, number> = {
   'storage/archive/tar-in.ts:extractInto': 217,
   'storage/archive/tar-in.ts:place': 145,
-  'vm/qemu/clone.ts:cloneVm': 129,
   'pod/runtime.ts:startPod': 127,
   'storage/pull.ts:fetchLayer': 126,
   'pod/runtime.ts:<anonymous>': 125,
