@@ -70,9 +70,12 @@ test('a privileged pod that changed its guest kernel cannot hand its VM to the n
   const replace = await podvisor(d, ['replace', '-o', 'first', '-n', 'second', '-t', '1']);
   expect({ code: replace.code, err: replace.err.trim() }).toEqual({ code: 5, err: `podvisor: ${why}` });
 
-  // A plain stop: the VM goes with the pod, and no pod can get it.
+  // A plain stop: the VM goes with the pod, and no pod can get it. Its teardown ends after the
+  // stop has answered (in the background, as every stopped pod's): wait for it to leave the list.
   await ok(d, ['stop', '-t', '1', 'first']);
-  expect((JSON.parse(await ok(d, ['list', 'vms', '--json'])) as VmRow[]).map((v) => v.id)).not.toContain(vmId);
+  const listed = async () => (JSON.parse(await ok(d, ['list', 'vms', '--json'])) as VmRow[]).map((v) => v.id);
+  for (let i = 0; i < 300 && (await listed()).includes(vmId); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(await listed()).not.toContain(vmId);
   expect((await podvisor(d, ['start', '--vm', vmId, 'second'])).code).toBe(4);
   await ok(d, ['rm', '-f', 'first', 'second']);
 });
