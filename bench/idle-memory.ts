@@ -74,3 +74,48 @@ export function dockerdContainerPss(baseDir: string): number[] {
     .filter((p) => p.comm.startsWith('containerd-shim') && p.cmdline.includes(baseDir))
     .map((shim) => tree(all, shim.pid).reduce((sum, p) => sum + pssMiB(p.pid), 0));
 }
+
+/** Where one QEMU's PSS goes (MiB): what TCG adds, what the guest holds, what QEMU itself holds. */
+export interface QemuPssParts {
+  /** TCG's translated-code buffer (the `tcg-jit` memfd; a KVM VM has none). */
+  jit: number;
+  /** Guest RAM: a clone's private pages of its template's RAM file, or a booted VM's memfd. */
+  guestRam: number;
+  /** Everything else: QEMU's binary and libraries, heap, device and block-layer buffers. */
+  qemu: number;
+}
+
+/** The parts of `pid`'s PSS by mapping (/proc/<pid>/smaps); zeros when it is gone. */
+export function qemuPssParts(pid: number): QemuPssParts {
+  try {
+    return pssPartsOf(fs.readFileSync(`/proc/${pid}/smaps`, 'utf8'));
+  } catch {
+    return { jit: 0, guestRam: 0, qemu: 0 };
+  }
+}
+
+/** The parts of a QEMU's PSS, from the text of its /proc/<pid>/smaps. */
+export function pssPartsOf(text: string): QemuPssParts {
+  const parts: QemuPssParts = { jit: 0, guestRam: 0, qemu: 0 };
+  let part: keyof QemuPssParts = 'qemu';
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      const name = head[1];
+      if (name.startsWith('/memfd:tcg-jit')) part = 'jit';
+      else if (name.startsWith('/memfd:') || /\/templates\/[^/]+\/ram$/.test(name)) part = 'guestRam';
+      else part = 'qemu';
+      continue;
+    }
+    const pss = /^Pss:\s+(\d+) kB$/.exec(line);
+    if (pss) parts[part] += Number(pss[1]) / 1024;
+  }
+  return parts;
+}
+
+/** qemuPssParts of each QEMU under podvisord `daemonPid`. */
+export function podvisorVmPssParts(daemonPid: number): QemuPssParts[] {
+  return tree(processes(), daemonPid)
+    .filter((p) => p.comm.startsWith('qemu-system'))
+    .map((p) => qemuPssParts(p.pid));
+}

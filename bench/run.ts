@@ -34,7 +34,7 @@ import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { hostBusyMs, median, sleep, startDockerd, runMain } from './common';
 import { cpuBetween, cpuLines, logSince, phaseTable, treeCpuByName } from './start-phases';
-import { dockerdContainerPss, podvisorVmPss } from './idle-memory';
+import { dockerdContainerPss, podvisorVmPss, podvisorVmPssParts } from './idle-memory';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const WARM_RUNS = Number(process.env.BENCH_WARM_RUNS ?? 5);
@@ -215,6 +215,16 @@ async function main(): Promise<void> {
         name === 'dockerd' ? dockerdContainerPss(path.join(base, 'dockerd')) : podvisorVmPss(daemonPid[name]()!);
       idle.samples[name].push(...pss);
       say(`idle PSS ${name} (MiB, each ${name === 'dockerd' ? 'container' : 'VM'}): ${list(pss)}`);
+      if (name !== 'dockerd') {
+        // What bounds it: TCG's translated code (absent under KVM), guest RAM, QEMU's own.
+        const parts = podvisorVmPssParts(daemonPid[name]()!);
+        const mid = (k: 'jit' | 'guestRam' | 'qemu') => median(parts.map((p) => p[k])).toFixed(1);
+        say(
+          `idle PSS parts ${name} (median MiB): TCG code buffer ${mid('jit')}, guest RAM ${mid('guestRam')}, ` +
+            `QEMU's own ${mid('qemu')}; without the code buffer (as under KVM) ` +
+            median(parts.map((p) => p.guestRam + p.qemu)).toFixed(1),
+        );
+      }
       await removeAll(
         env,
         Array.from({ length: PARALLEL }, (_, r) => `bench-par-${r}`),
