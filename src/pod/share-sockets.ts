@@ -210,6 +210,9 @@ async function onBound(vm: Vm, state: ShareSockets, ev: ShareSocketEvent): Promi
   const tmp = `.podvisor-sock-${randomBytes(8).toString('hex')}`;
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
   const l: HostListener = { server, parent: f.parent };
+  // A client may connect as soon as the name is ours (the rename below), before this function
+  // ends: with the handler on from the start, no connection is left paused and unanswered.
+  server.on('connection', (s: net.Socket) => void onHostConnection(vm, state, ev, l, s));
   try {
     await listenAs(server, at(f.parent, tmp), f.stat.mode & 0o777);
     const ours = await fs.promises.lstat(at(f.parent, tmp));
@@ -226,7 +229,6 @@ async function onBound(vm: Vm, state: ShareSockets, ev: ShareSocketEvent): Promi
   }
   if (state.over) return closeListener(l);
   state.listeners.set(ev.path, l);
-  server.on('connection', (s: net.Socket) => void onHostConnection(vm, state, ev, l, s));
 }
 
 /**

@@ -59,11 +59,24 @@ function daemonFds(): number {
   return fs.readdirSync(`/proc/${d.pid()}/fd`).length;
 }
 
-/** One line to `sock` from this process and the answer, or the connect's error code. */
+/**
+ * One line to `sock` from this process and the answer, or the connect's error code, or
+ * "closed (...)" when the other end closed first, or "no answer (...)" when nothing ended
+ * within 20 s (a relay that accepted but never answered).
+ */
 function talk(sock: string, line: string): Promise<string> {
   return new Promise((resolve) => {
     const c = net.createConnection(sock);
     let got = '';
+    const timer = setTimeout(() => {
+      c.destroy();
+      resolve(`no answer (${JSON.stringify(got)} so far)`);
+    }, 20000);
+    // Closed by the other end before a whole line: what came, so the caller sees it.
+    c.once('close', () => {
+      clearTimeout(timer);
+      resolve(got.endsWith('\n') ? got : `closed (${JSON.stringify(got)})`);
+    });
     c.once('connect', () => c.write(line));
     c.on('data', (b) => {
       got += b.toString();
@@ -87,6 +100,15 @@ async function talkWhenUp(sock: string, line: string, tries = 300): Promise<stri
   return r;
 }
 
+/** The daemon's log lines about share sockets, re-adoption and agent sessions. */
+function relayLines(log: string): string {
+  return log
+    .split('\n')
+    .filter((l) => /socket|adopt|agent|relay|restor/i.test(l))
+    .slice(-80)
+    .join('\n');
+}
+
 async function waitForLog(container: string, text: string): Promise<void> {
   for (let i = 0; i < 600; i++) {
     if (dockerSync(d, ['logs', container], 60000).out.includes(text)) return;
@@ -96,7 +118,7 @@ async function waitForLog(container: string, text: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  d = await startDaemon();
+  d = await startDaemon({ args: ['--log-level', 'debug'] });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-share-sockets-'));
   fs.mkdirSync(path.join(dir, 'srv'));
   ok(['pull', '-q', DEBIAN]);
@@ -223,7 +245,10 @@ test('a daemon killed and started again: the host reaches the socket a container
   await d.kill9();
   await d.restart();
   // The host's listener was the killed daemon's: the new one listens again for the guest.
-  expect(await talkWhenUp(path.join(srv, 'r.sock'), 'after\n')).toBe('echo: after\n');
+  const after = await talkWhenUp(path.join(srv, 'r.sock'), 'after\n');
+  // The daemon's socket relay lines, when it failed (they say which step did not happen).
+  if (after !== 'echo: after\n') process.stderr.write(relayLines(d.logs()));
+  expect(after).toBe('echo: after\n');
   // And the container reaches a host socket through the relay of the new daemon.
   await serve(path.join(srv, 'after.sock'), (c) => c.pipe(c));
   expect(await perl('survivor', loop(3, '/srv/after.sock'))).toMatchObject({ code: 0, out: 'done' });

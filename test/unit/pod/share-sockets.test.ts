@@ -256,3 +256,23 @@ test('a socket the guest binds is listened for at its file on the host, with its
   });
   expect(refused).toBe('ECONNREFUSED');
 });
+
+test('a host client that connects the moment the listener takes the name is dialled back, not left waiting', async () => {
+  const file = path.join(share, 'vol', 'early.sock');
+  bareSocketFile(file, 0o755);
+  const guestIno = fs.lstatSync(file).ino;
+  agent.push('bound', '/vol/early.sock');
+  // The first turn of the event loop in which the name is the host's listener: connect then.
+  for (let i = 0; i < 10000 && fs.lstatSync(file).ino === guestIno; i++) await new Promise((r) => setImmediate(r));
+  const client = net.createConnection(file);
+  client.on('error', () => undefined);
+  // Its connection reaches the guest (the owner and mode are still being copied meanwhile);
+  // one the listener never handled would wait forever.
+  const dialled = await Promise.race([
+    agent.until(() => agent.dials.length === 1).then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), 5000)),
+  ]);
+  expect(dialled).toBe(true);
+  expect(agent.dials[0].path).toBe('/vol/early.sock');
+  client.destroy();
+});
