@@ -1,22 +1,21 @@
 /**
- * The creation service's Docker entry and its neutral one: a parsed `POST /containers/create`
- * body (the Docker front checked and parsed it with ../translate/create-body.ts), or a
- * neutral ContainerRequest (a CRI sandbox or container, ../translate/container-request.ts)
- * -> a CreationPlan. Both are checked in dockerd's order so the same request fails with the same error: the name's form,
- * the body, the container to join (--network/--pid/--ipc container:), the image, a --pid or
- * --ipc container that must exist now, the links, a taken name, then the translation.
+ * The creation service's Docker entry: a parsed `POST /containers/create` body (the Docker
+ * front checked and parsed it with ../translate/create-body.ts) -> a CreationPlan, checked in
+ * dockerd's order so the same request fails with the same error: the name's form, the body,
+ * the container to join (--network/--pid/--ipc container:), the image, a --pid or --ipc
+ * container that must exist now, the links, a taken name, then the translation. The checks
+ * after the body's are shared with the neutral entry (./request.ts).
  */
 import { InvalidArgumentError } from '../errors';
 import type { ImageRecord } from '../storage/types';
 import { parseLinks } from '../translate/links';
 import { validateContainerName, type CreateRequest } from '../translate/create-body';
-import { createRequestOf, translateContainerRequest, type ContainerRequest } from '../translate/container-request';
 import { translateCreate, type TranslateOptions, type Translated } from '../translate/create';
 import { joinRequestOf } from '../translate/join';
 import { checkNameFree, newPodId, translateOptions, yieldLoop, type CreationPlan, type EngineDeps } from './plan';
 
 /** The translation of a checked request, once its image is found. */
-type Translate = (image: ImageRecord, id: string, opts: TranslateOptions) => Translated;
+export type Translate = (image: ImageRecord, id: string, opts: TranslateOptions) => Translated;
 
 /** Plan the pod of a Docker create, parsed by the Docker front (see the module comment); `name` is the query's, if any. */
 export function planDockerCreate(deps: EngineDeps, request: CreateRequest, name?: string): Promise<CreationPlan> {
@@ -24,15 +23,11 @@ export function planDockerCreate(deps: EngineDeps, request: CreateRequest, name?
   return planParsed(deps, request, name, (image, id, opts) => translateCreate(request, image, id, opts));
 }
 
-/** Plan the pod of a neutral request (see the module comment). */
-export async function planRequest(deps: EngineDeps, req: ContainerRequest, name?: string): Promise<CreationPlan> {
-  if (name) validateContainerName(name);
-  const request = createRequestOf(req, deps.hostCpus);
-  return planParsed(deps, request, name, (image, id, opts) => translateContainerRequest(req, request, image, id, opts));
-}
-
-/** The checks after the body's, and the translation (see the module comment). */
-async function planParsed(
+/**
+ * The checks after the body's, and the translation `translate` (see the module comment): the
+ * Docker entry's, and the neutral entry's (./request.ts).
+ */
+export async function planParsed(
   deps: EngineDeps,
   request: CreateRequest,
   name: string | undefined,

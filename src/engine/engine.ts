@@ -1,6 +1,6 @@
 /**
  * PodEngine, the creation service (./service.ts) over the pod layer: each entry point makes a
- * plan (./docker.ts for a Docker body or a neutral request, ./native.ts, ./build-step.ts), and
+ * plan (./docker.ts, ./request.ts for a neutral request, ./native.ts, ./build-step.ts), and
  * one sequence carries it out:
  *
  *   volumes   a Docker create's volumes made (./volumes.ts), removed again if a later step fails;
@@ -12,8 +12,9 @@ import { checkBindSources } from '../pod/service';
 import type { PodRecord } from '../pod/types';
 import type { CreateRequest } from '../translate/create-body';
 import { planBuildStep } from './build-step';
-import { planDockerCreate, planRequest } from './docker';
+import { planDockerCreate } from './docker';
 import { planNative } from './native';
+import { planRequest } from './request';
 import { yieldLoop, type CreationPlan, type EngineDeps } from './plan';
 import type { BuildStepRequest, ContainerRequest, CreationService, NativeCreateRequest } from './service';
 import { createWithVolumes } from './volumes';
