@@ -146,6 +146,24 @@ module.exports = tseslint.config(
       ],
     },
   },
+  // Docker's create body is the Docker front's word: it stays in src/api/v1.41 and src/translate
+  // (which parses it). Every other front and service speaks the neutral ContainerRequest
+  // (src/translate/container-request.ts); test/unit/lint/create-body.test.ts checks this fires.
+  {
+    name: 'docker-body/src',
+    files: ['src/**/*.ts'],
+    ignores: ['src/api/v1.41/**', 'src/translate/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'Identifier[name=/CreateBody/]',
+          message:
+            "Docker's create body stays in src/api/v1.41 and src/translate: speak the neutral ContainerRequest (src/translate/container-request.ts, docs/architecture.md).",
+        },
+      ],
+    },
+  },
   // The native API's wire types: types only, importing nothing, so the CLI can read them.
   layer('src/api/native/wire.ts', ['src/api/native/wire.ts'], ['^\\.']),
 );

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ImageService } from '../storage/service';
 import type { PodService } from '../pod/service';
-import type { CreationService, StepHostConfig } from '../engine/service';
+import type { CreationService, StepSettings } from '../engine/service';
 import type { ImageLookup } from '../storage/types';
 import type { ContainerArchive } from '../storage/archive/service';
 import type { ImageConfig } from '../storage/types';
@@ -37,7 +37,7 @@ export interface StepImage {
   author?: string;
 }
 
-export type { StepHostConfig };
+export type { StepSettings };
 
 /**
  * The containers a build uses: step containers are made by the creation service, then
@@ -112,8 +112,8 @@ export class PodBuildBackend implements BuildBackend {
     private readonly version: string,
     /** Credentials by registry domain (X-Registry-Config), for FROM and COPY --from pulls. */
     private readonly auths: ReadonlyMap<string, AuthConfig> = new Map(),
-    /** HostConfig of the step containers. */
-    private readonly hostConfig: StepHostConfig = {},
+    /** The build's settings for the RUN step containers. */
+    private readonly settings: StepSettings = {},
     /** The platform of FROM images (`platform`): a local image of another one is pulled again. */
     private readonly platform?: Platform,
   ) {
@@ -163,7 +163,7 @@ export class PodBuildBackend implements BuildBackend {
     config: RunConfig,
     cmd: string[],
     env: string[],
-    hostConfig: StepHostConfig = {},
+    settings: StepSettings = {},
     run = false,
   ): Promise<string> {
     const r = await this.containers.engine.createBuildStep({
@@ -172,7 +172,7 @@ export class PodBuildBackend implements BuildBackend {
       env,
       user: config.User ?? '',
       workingDir: config.WorkingDir ?? '',
-      hostConfig,
+      settings,
       ...(run ? { run } : {}),
     });
     return r.id;
@@ -200,7 +200,7 @@ export class PodBuildBackend implements BuildBackend {
     signal?: AbortSignal,
   ): Promise<{ containerId: string; exitCode: number }> {
     if (!step.parentId) throw new InvalidArgumentError('RUN needs an image with a shell: FROM scratch has none');
-    const id = await this.createContainer(step.parentId, step.config, cmd, env, this.hostConfig, true);
+    const id = await this.createContainer(step.parentId, step.config, cmd, env, this.settings, true);
     onStart(id);
     const pods = this.containers.pods;
     if (signal?.aborted) return { containerId: id, exitCode: 137 };

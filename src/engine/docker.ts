@@ -1,29 +1,38 @@
 /**
- * The creation service's Docker entry: a `POST /containers/create` body -> a CreationPlan,
- * checked in dockerd's order so the same request fails with the same error: the name's form,
- * the body, the container to join (--network/--pid/--ipc container:), the image, a --pid or
- * --ipc container that must exist now, the links, a taken name, then the translation.
+ * The creation service's Docker entry: a parsed `POST /containers/create` body (the Docker
+ * front checked and parsed it with ../translate/create-body.ts) -> a CreationPlan, checked in
+ * dockerd's order so the same request fails with the same error: the name's form, the body,
+ * the container to join (--network/--pid/--ipc container:), the image, a --pid or --ipc
+ * container that must exist now, the links, a taken name, then the translation. The checks
+ * after the body's are shared with the neutral entry (./request.ts).
  */
 import { InvalidArgumentError } from '../errors';
+import type { ImageRecord } from '../storage/types';
 import { parseLinks } from '../translate/links';
-import { parseCreateBody, validateContainerName } from '../translate/create-body';
-import { translateCreate } from '../translate/create';
-import type { CreateBody } from '../translate/docker-schema';
+import { validateContainerName, type CreateRequest } from '../translate/create-body';
+import { translateCreate, type TranslateOptions, type Translated } from '../translate/create';
 import { joinRequestOf } from '../translate/join';
 import { checkNameFree, newPodId, translateOptions, yieldLoop, type CreationPlan, type EngineDeps } from './plan';
 
-/**
- * Plan the pod of a Docker create (see the module comment); `name` is the query's, if any;
- * `dockerdSysctls` false leaves out the sysctls dockerd adds (a CRI sandbox).
- */
-export async function planDockerCreate(
-  deps: EngineDeps,
-  body: CreateBody,
-  name?: string,
-  dockerdSysctls = true,
-): Promise<CreationPlan> {
+/** The translation of a checked request, once its image is found. */
+export type Translate = (image: ImageRecord, id: string, opts: TranslateOptions) => Translated;
+
+/** Plan the pod of a Docker create, parsed by the Docker front (see the module comment); `name` is the query's, if any. */
+export function planDockerCreate(deps: EngineDeps, request: CreateRequest, name?: string): Promise<CreationPlan> {
   if (name) validateContainerName(name);
-  const request = parseCreateBody(body, deps.hostCpus);
+  return planParsed(deps, request, name, (image, id, opts) => translateCreate(request, image, id, opts));
+}
+
+/**
+ * The checks after the body's, and the translation `translate` (see the module comment): the
+ * Docker entry's, and the neutral entry's (./request.ts).
+ */
+export async function planParsed(
+  deps: EngineDeps,
+  request: CreateRequest,
+  name: string | undefined,
+  translate: Translate,
+): Promise<CreationPlan> {
   await yieldLoop();
   const join = joinRequestOf(request.config, request.hostConfig);
   const image = await deps.images.resolve(request.config.Image);
@@ -36,7 +45,7 @@ export async function planDockerCreate(
     }
   }
   if (name) checkNameFree(deps.pods, name);
-  const t = translateCreate(request, image, newPodId(), { ...(await translateOptions(deps)), dockerdSysctls });
+  const t = translate(image, newPodId(), await translateOptions(deps));
   if (join) t.spec.joinPod = { pod: join.target, pid: join.pid };
   return {
     spec: t.spec,

@@ -1,6 +1,7 @@
 /**
  * PodEngine, the creation service (./service.ts) over the pod layer: each entry point makes a
- * plan (./docker.ts, ./native.ts, ./build-step.ts), and one sequence carries it out:
+ * plan (./docker.ts, ./request.ts for a neutral request, ./native.ts, ./build-step.ts), and
+ * one sequence carries it out:
  *
  *   volumes   a Docker create's volumes made (./volumes.ts), removed again if a later step fails;
  *   binds     bind sources checked as dockerd checks them (a missing source: 400, nothing made);
@@ -9,19 +10,13 @@
  */
 import { checkBindSources } from '../pod/service';
 import type { PodRecord } from '../pod/types';
-import type { CreateBody } from '../translate/docker-schema';
+import type { CreateRequest } from '../translate/create-body';
 import { planBuildStep } from './build-step';
 import { planDockerCreate } from './docker';
 import { planNative } from './native';
+import { planRequest } from './request';
 import { yieldLoop, type CreationPlan, type EngineDeps } from './plan';
-import type {
-  BuildStepRequest,
-  CreationService,
-  CriContainerRequest,
-  CriSandboxRequest,
-  NativeCreateRequest,
-} from './service';
-import { planCriContainer, planCriSandbox } from './cri';
+import type { BuildStepRequest, ContainerRequest, CreationService, NativeCreateRequest } from './service';
 import { createWithVolumes } from './volumes';
 
 export type { EngineDeps };
@@ -30,8 +25,12 @@ export type { EngineDeps };
 export class PodEngine implements CreationService {
   constructor(private readonly deps: EngineDeps) {}
 
-  async createFromDocker(body: CreateBody, name?: string): Promise<PodRecord> {
-    return this.carryOut(await planDockerCreate(this.deps, body, name));
+  async createFromDocker(request: CreateRequest, name?: string): Promise<PodRecord> {
+    return this.carryOut(await planDockerCreate(this.deps, request, name));
+  }
+
+  async create(request: ContainerRequest, name?: string): Promise<PodRecord> {
+    return this.carryOut(await planRequest(this.deps, request, name));
   }
 
   async createNative(request: NativeCreateRequest): Promise<PodRecord> {
@@ -40,14 +39,6 @@ export class PodEngine implements CreationService {
 
   async createBuildStep(step: BuildStepRequest): Promise<PodRecord> {
     return this.carryOut(await planBuildStep(this.deps, step));
-  }
-
-  async createCriSandbox(request: CriSandboxRequest): Promise<PodRecord> {
-    return this.carryOut(await planCriSandbox(this.deps, request));
-  }
-
-  async createCriContainer(request: CriContainerRequest): Promise<PodRecord> {
-    return this.carryOut(await planCriContainer(this.deps, request));
   }
 
   /** The one sequence every plan goes through (see the module comment). */

@@ -1,11 +1,19 @@
 /**
  * The creation service: the one place where a request of any front end becomes a pod. Each
  * front end decodes its wire format into one of the requests below, calls the service, and
- * encodes the record it gets back; none of them assembles a create itself.
+ * encodes the record it gets back; none of them builds another front's body.
  *
- *   Docker API  POST /containers/create   -> createFromDocker(body, name)
- *   native API  POST /v1/pods (and replace) -> createNative({ kind: 'podfile' | 'spec', ... })
- *   builder     RUN, COPY, ADD, config steps -> createBuildStep(step)
+ *   Docker API      POST /containers/create      -> createFromDocker(parsed body, name)
+ *   Kubernetes CRI  RunPodSandbox, CreateContainer -> create(ContainerRequest, name)
+ *   native API      POST /v1/pods (and replace)   -> createNative({ kind: 'podfile' | 'spec', ... })
+ *   builder         RUN, COPY, ADD, config steps  -> createBuildStep(step)
+ *
+ * The hub is the neutral ContainerRequest (../translate/container-request.ts, re-exported
+ * here): the CRI front makes it of its messages (src/api/cri/create-request.ts), the native
+ * entry of a pod file's main container or the single-container spec (./native.ts), the builder
+ * entry of a step (./build-step.ts). Only the Docker front speaks Docker's create body, and
+ * parses it itself (translate's create-body.ts). Below the hub, translate's parsed form is
+ * still Docker-shaped, because every pod carries a Docker record for `docker ps`/`inspect`.
  *
  * Every entry point first makes a plan (./plan.ts: the pod layer's PodSpec, the front end's
  * data kept beside it, the name, whether Docker volumes are resolved), with all the checks
@@ -18,16 +26,24 @@
  * The same shape as podman's: its compat (Docker) and libpod handlers both turn their
  * request into one SpecGenerator and call the one ContainerEngine.ContainerCreate.
  *
- *   Kubernetes CRI  RunPodSandbox  -> createCriSandbox(request)
- *                   CreateContainer -> createCriContainer(request)
- *
  * The CRI's sandbox is a pod with an infra container on the node's CNI network; each CRI
- * container is a pod of its own that joins the sandbox's VM (./cri.ts).
+ * container is a pod of its own that joins the sandbox's VM (src/api/cri/create-request.ts).
  */
-import type { CriSeccompRequest } from './cri-seccomp';
 import type { PodRecord } from '../pod/types';
-import type { CreateBody } from '../translate/docker-schema';
+import type { ContainerRequest } from '../translate/container-request';
+import type { CreateRequest } from '../translate/create-body';
 import type { PodManifest } from '../translate/podspec';
+
+export type {
+  ContainerRequest,
+  LogRequest,
+  MountRequest,
+  NetworkRequest,
+  PortRequest,
+  ResourcesRequest,
+  SeccompRequest,
+  SecurityRequest,
+} from '../translate/container-request';
 
 /** The native API's own single-container spec (docs/native-api.md), as its front end checked it. */
 export interface NativeSpec {
@@ -49,15 +65,9 @@ export type NativeCreateRequest = { kind: 'podfile'; manifest: PodManifest } | {
 
 /**
  * What POST /build sets for the containers of RUN steps (networkmode, extrahosts,
- * cpusetcpus, memory, shmsize), in HostConfig's words.
+ * cpusetcpus, memory, shmsize), in the neutral request's words.
  */
-export interface StepHostConfig {
-  NetworkMode?: string;
-  ExtraHosts?: string[];
-  CpusetCpus?: string;
-  Memory?: number;
-  ShmSize?: number;
-}
+export type StepSettings = Pick<ContainerRequest, 'network' | 'extraHosts' | 'resources'>;
 
 /** A builder step's container: `cmd` run (or kept) in a new container of `image`. */
 export interface BuildStepRequest {
@@ -69,7 +79,7 @@ export interface BuildStepRequest {
   user?: string;
   workingDir?: string;
   /** The build's settings for RUN containers (none for COPY/ADD and config steps). */
-  hostConfig?: StepHostConfig;
+  settings?: StepSettings;
   /**
    * A RUN step: its writable layer may be a disk of its own, as any container's in block mode
    * (the daemon's --rootfs-disk), and is then committed through a guest. COPY/ADD and config
@@ -78,85 +88,16 @@ export interface BuildStepRequest {
   run?: boolean;
 }
 
-/** A RunPodSandbox as the CRI front decoded it. */
-export interface CriSandboxRequest {
-  /** The pod's unique name (the front makes it from the metadata). */
-  name: string;
-  /** The sandbox (infra) image, local already. */
-  image: string;
-  hostname: string;
-  /** The Kubernetes pod, for CNI. */
-  pod: { namespace: string; name: string; uid: string };
-  portMappings: Array<{ hostPort: number; containerPort: number; protocol: 'tcp' | 'udp' | 'sctp'; hostIP?: string }>;
-  dns?: { servers: string[]; searches: string[]; options: string[] };
-  /** The config's labels. */
-  labels: Record<string, string>;
-  /** The front's own data, as labels (see ./cri.ts). */
-  criLabels: Record<string, string>;
-  /** linux.sysctls: set in the sandbox's VM before its infra container runs. */
-  sysctls?: Record<string, string>;
-  /** The sandbox's seccomp settings (./cri-seccomp.ts); absent: unconfined. */
-  seccomp?: CriSeccompRequest;
-}
-
-/** A CRI container's linux.security_context, as decoded (./cri-security.ts). */
-export interface CriContainerSecurity {
-  privileged: boolean;
-  /** Capability names as the CRI gives them (`NET_ADMIN`, `ALL`). */
-  addCapabilities: string[];
-  dropCapabilities: string[];
-  readonlyRootfs: boolean;
-  noNewPrivs: boolean;
-  /** Empty: the defaults. */
-  maskedPaths: string[];
-  readonlyPaths: string[];
-}
-
-/** A CreateContainer as the CRI front decoded it. */
-export interface CriContainerRequest {
-  /** The sandbox pod's id. */
-  sandboxId: string;
-  /** The container pod's unique name (the front makes it from the metadata). */
-  name: string;
-  image: string;
-  command: string[];
-  args: string[];
-  workingDir: string;
-  /** KEY=VALUE. */
-  env: string[];
-  mounts: Array<{ containerPath: string; hostPath: string; readonly: boolean }>;
-  labels: Record<string, string>;
-  criLabels: Record<string, string>;
-  /** The CRI log file (log_directory + log_path); '' for none. */
-  logPath: string;
-  tty: boolean;
-  stdin: boolean;
-  stdinOnce: boolean;
-  /** Namespace mode POD for PID: the container joins the sandbox's PID namespace (its infra is PID 1). */
-  podPid: boolean;
-  /** Extra supplementary group ids of the container's processes (SupplementalGroups). */
-  supplementalGroups: number[];
-  runAsUser?: number;
-  runAsGroup?: number;
-  runAsUsername: string;
-  /** Its security context (absent: the defaults). */
-  security?: CriContainerSecurity;
-  memoryBytes?: number;
-  cpuQuota?: number;
-  cpuPeriod?: number;
-  /** The container's seccomp settings (./cri-seccomp.ts); absent: unconfined. */
-  seccomp?: CriSeccompRequest;
-}
-
 /** The creation service (see the module comment); implemented by ./engine.ts's PodEngine. */
 export interface CreationService {
   /**
-   * A Docker `POST /containers/create`: `body` as decoded from the wire, `name` the query's.
-   * Fails with dockerd's checks: InvalidArgumentError for a bad body, name or link;
+   * A Docker `POST /containers/create`: `request` the body as the Docker front decoded and
+   * parsed it (translate's create-body.ts, after the name's form), `name` the query's.
+   * Fails with dockerd's checks: InvalidArgumentError for a bad name or link;
    * NoSuchImageError; NotFoundError for a --pid/--ipc container that is not there;
    * NameInUseError for a taken name (before any storage is touched); the pod layer's errors.
    */
-  createFromDocker(body: CreateBody, name?: string): Promise<PodRecord>;
+  createFromDocker(request: CreateRequest, name?: string): Promise<PodRecord>;
   /**
    * A native API pod: a read pod file or the single-container spec. The pod is also a
    * Docker container (its main container), on the default bridge or the spec's network.
@@ -169,8 +110,10 @@ export interface CreationService {
    * json-file whatever the daemon's default: the builder reads RUN output from it.
    */
   createBuildStep(step: BuildStepRequest): Promise<PodRecord>;
-  /** A CRI sandbox's pod (created, not started). Fails like createFromDocker. */
-  createCriSandbox(request: CriSandboxRequest): Promise<PodRecord>;
-  /** A CRI container's pod, joining the sandbox's VM when started. Fails like createFromDocker. */
-  createCriContainer(request: CriContainerRequest): Promise<PodRecord>;
+  /**
+   * A neutral request's pod (../translate/container-request.ts), `name` its name: the CRI
+   * front's sandboxes and containers. Checked as the Docker create body that states it would
+   * be, and fails like createFromDocker (InvalidArgumentError also for a bad request).
+   */
+  create(request: ContainerRequest, name?: string): Promise<PodRecord>;
 }

@@ -183,5 +183,5 @@ export interface PodService {
  * (BindSourceMissingError, an InvalidArgumentError naming the path, otherwise). Used by the creation service (src/engine).
  */
 export { checkBindSources } from './mounts';
-/** The log option that names a CRI container's log file (the kubelet's path; engine/cri.ts sets it). */
+/** The log option that names a CRI container's log file (the kubelet's path; src/translate/container-request.ts sets it for the CRI front). */
 export { CRI_LOG_PATH_OPT } from './log-config';

@@ -1,7 +1,8 @@
 /**
- * A native pod's ports as the Docker create body states them, so that they are published by
- * the network front end exactly as `docker run -p` would publish them (same checks, same
- * errors, `docker port` and inspect showing them):
+ * A native pod's ports as the neutral creation request states them (./container-request.ts),
+ * which turns them into the Docker body's fields, so that they are published by the network
+ * front end exactly as `docker run -p` would publish them (same checks, same errors, `docker
+ * port` and inspect showing them):
  *
  *   - a pod file's ports (Kubernetes `ports[]`, hyper `portmappings`): a port with a hostPort
  *     is published (`-p [hostIP:]hostPort:containerPort/protocol`); every port, published or
@@ -15,12 +16,7 @@ import { parseIp } from '../net/ipv4';
 import { parsePortSpec } from './port-requests';
 import type { Problems } from './podspec-read';
 import type { ManifestPort } from './podspec-types';
-
-/** The create body's port fields: `Config.ExposedPorts` and `HostConfig.PortBindings`. */
-export interface DockerPorts {
-  ExposedPorts?: Record<string, Record<string, never>>;
-  PortBindings?: Record<string, Array<{ HostIp: string; HostPort: string }>>;
-}
+import type { PortRequest } from './container-request';
 
 /** Whether `ip` is an address podvisor can publish on (an IPv4 dotted quad). */
 export function isHostIp(ip: string): boolean {
@@ -50,43 +46,22 @@ export function checkHostPorts(ports: Array<{ path: string; port: ManifestPort }
   }
 }
 
-/** Collects exposed ports and bindings, then gives the create body's fields (absent when empty). */
-class PortFields {
-  private readonly exposed: Record<string, Record<string, never>> = {};
-  private readonly bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-
-  /** Expose `key` (`port/proto`), and bind it when `binding` is given. */
-  add(key: string, binding?: { HostIp: string; HostPort: string }): void {
-    this.exposed[key] = {};
-    if (binding) (this.bindings[key] ??= []).push(binding);
-  }
-
-  fields(): DockerPorts {
-    return {
-      ...(Object.keys(this.exposed).length ? { ExposedPorts: this.exposed } : {}),
-      ...(Object.keys(this.bindings).length ? { PortBindings: this.bindings } : {}),
-    };
-  }
-}
-
-/** The create body's port fields for a pod file's ports (see the module comment). */
-export function dockerPortsOf(ports: ManifestPort[]): DockerPorts {
-  const f = new PortFields();
-  for (const p of ports)
-    f.add(
-      `${p.containerPort}/${p.protocol}`,
-      p.hostPort ? { HostIp: p.hostIP ?? '', HostPort: String(p.hostPort) } : undefined,
-    );
-  return f.fields();
+/** A pod file's ports as the neutral request's (see the module comment). */
+export function portRequestsOf(ports: ManifestPort[]): PortRequest[] {
+  return ports.map((p) => ({
+    containerPort: p.containerPort,
+    protocol: p.protocol,
+    ...(p.hostPort ? { host: { ip: p.hostIP ?? '', port: String(p.hostPort) } } : {}),
+  }));
 }
 
 /**
- * The create body's port fields for `-p` strings (`[ip:][hostPort:]containerPort[/proto]`,
- * ranges too), as the docker CLI sends them: every container port exposed, each bound to its
- * host port (none: any free one). A bad string is refused with dockerd's words.
+ * `-p` strings (`[ip:][hostPort:]containerPort[/proto]`, ranges too) as the neutral request's
+ * ports, as the docker CLI sends them: every container port exposed, each bound to its host
+ * port (none: any free one). A bad string is refused with dockerd's words.
  */
-export function dockerPortsOfSpecs(specs: string[]): DockerPorts {
-  const f = new PortFields();
+export function portRequestsOfSpecs(specs: string[]): PortRequest[] {
+  const out: PortRequest[] = [];
   for (const spec of specs) {
     // The docker CLI leaves HostIp empty when the string names no address.
     const named = spec.split('/')[0].split(':').length === 3;
@@ -97,8 +72,12 @@ export function dockerPortsOfSpecs(specs: string[]): DockerPorts {
           : r.hostPortMin === r.hostPortMax
             ? String(r.hostPortMin)
             : `${r.hostPortMin}-${r.hostPortMax}`;
-      f.add(`${r.containerPort}/${r.proto}`, { HostIp: named ? r.hostIp : '', HostPort: hostPort });
+      out.push({
+        containerPort: r.containerPort,
+        protocol: r.proto,
+        host: { ip: named ? r.hostIp : '', port: hostPort },
+      });
     }
   }
-  return f.fields();
+  return out;
 }

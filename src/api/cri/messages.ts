@@ -44,7 +44,7 @@ export interface SecurityProfile {
 export interface SeccompFields {
   privileged: boolean;
   seccomp: SecurityProfile | null;
-  /** Deprecated, still honoured (engine/cri-seccomp.ts). */
+  /** Deprecated, still honoured (./seccomp.ts). */
   seccomp_profile_path: string;
 }
 

@@ -5,7 +5,7 @@
  * messages. Shared by the runtime calls (./runtime.ts, ./runtime-exec.ts, ./runtime-stats.ts).
  */
 import { InvalidArgumentError, NotFoundError } from '../../errors';
-import { CRI_LABEL_PREFIX } from '../../engine/cri';
+import { CRI_LABEL_PREFIX } from './create-request';
 import type { PodService } from '../../pod/service';
 import { mainContainer, podPhase, ZERO_TIME, type PodRecord } from '../../pod/types';
 import { rfc3339Nanos } from '../../util/time';

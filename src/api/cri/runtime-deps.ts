@@ -3,8 +3,8 @@
  * ./runtime-exec.ts and ./runtime-stats.ts take), apart from the calls so that they import it
  * without importing one another.
  */
-import type { CreationService } from '../../engine/service';
 import type { PodService } from '../../pod/service';
+import type { CriEngine } from './create-request';
 import type { StreamingServer } from './streaming';
 import type { SandboxCounters } from './stats';
 
@@ -13,7 +13,7 @@ export type SandboxAddress = (id: string) => Promise<{ ip?: string; additionalIp
 
 /** What the runtime calls are built from. */
 export interface CriRuntimeDeps {
-  engine: Pick<CreationService, 'createCriSandbox' | 'createCriContainer'>;
+  engine: CriEngine;
   pods: PodService;
   /** The infra image of every sandbox, made local (pulled when missing) before each RunPodSandbox. */
   sandboxImage(): Promise<string>;

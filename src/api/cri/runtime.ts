@@ -14,8 +14,9 @@
  */
 import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../../errors';
-import type { CriContainerSecurity } from '../../engine/service';
-import type { CriSeccompRequest } from '../../engine/cri-seccomp';
+import { createCriContainer, createCriSandbox } from './create-request';
+import type { CriSeccompRequest } from './seccomp';
+import type { CriContainerSecurity } from './security';
 import { mainContainer, podPhase, type PodRecord } from '../../pod/types';
 import { checkNamespaces, containerView, CriPods, json, L, nanos, need, podName, sandboxView } from './records';
 import type {
@@ -44,7 +45,7 @@ export type { CriRuntimeDeps, SandboxAddress, StreamingUrls } from './runtime-de
 import { CriExec } from './runtime-exec';
 import { CriStats } from './runtime-stats';
 
-/** The seccomp fields of a sandbox's or container's security context (engine/cri-seccomp.ts chooses). */
+/** The seccomp fields of a sandbox's or container's security context (./seccomp.ts chooses). */
 function criSeccomp(sec: SeccompFields | null | undefined): CriSeccompRequest {
   return { profile: sec?.seccomp ?? null, profilePath: sec?.seccomp_profile_path ?? '', privileged: !!sec?.privileged };
 }
@@ -69,7 +70,7 @@ export class CriRuntime {
     checkNamespaces(c.linux?.security_context?.namespace_options, 'RunPodSandbox');
     const image = await this.deps.sandboxImage();
     const dns = c.dns_config;
-    const r = await this.deps.engine.createCriSandbox({
+    const r = await createCriSandbox(this.deps.engine, {
       name: podName(['POD', md.name, md.namespace, md.uid, md.attempt]),
       image,
       hostname: c.hostname || hostnameOf(md.name),
@@ -192,7 +193,7 @@ export class CriRuntime {
       // (BIDIRECTIONAL) cannot: docs/limitations.md.
       propagation: String(m.propagation ?? 'PROPAGATION_PRIVATE'),
     }));
-    const r = await this.deps.engine.createCriContainer({
+    const r = await createCriContainer(this.deps.engine, {
       sandboxId: s.id,
       name: podName([c.metadata.name, smd.name, smd.namespace, smd.uid, c.metadata.attempt]),
       image: c.image.image,

@@ -19,7 +19,8 @@ import { openContext } from '../../builder/context';
 import { parseDockerfile } from '../../dockerfile/parse';
 import { BuildCache } from '../../builder/cache';
 import { Builder, BuildError, type BuildMessage } from '../../builder/builder';
-import { PodBuildBackend, type StepHostConfig } from '../../builder/backend';
+import { PodBuildBackend, type StepSettings } from '../../builder/backend';
+import { networkRequestOf } from '../../translate/container-request';
 import { parsePlatform } from '../../storage/registry/manifest';
 import { parseTagged } from '../../storage/reference';
 import { decodeRegistryAuth, type AuthConfig } from '../../storage/registry/auth';
@@ -125,12 +126,14 @@ function build(services: ApiServices, cacheOf: () => BuildCache) {
       await new Promise<void>((resolve) => req.once('end', resolve).once('close', resolve));
       throw err;
     }
-    const hostConfig: StepHostConfig = {
-      ...(query.networkmode ? { NetworkMode: query.networkmode } : {}),
-      ...(query.extrahosts.length ? { ExtraHosts: query.extrahosts.flatMap((h) => h.split(',')).filter(Boolean) } : {}),
-      ...(query.cpusetcpus ? { CpusetCpus: query.cpusetcpus } : {}),
-      ...(query.memory ? { Memory: query.memory } : {}),
-      ...(query.shmsize ? { ShmSize: query.shmsize } : {}),
+    const settings: StepSettings = {
+      ...(query.networkmode ? { network: networkRequestOf(query.networkmode) } : {}),
+      ...(query.extrahosts.length ? { extraHosts: query.extrahosts.flatMap((h) => h.split(',')).filter(Boolean) } : {}),
+      resources: {
+        ...(query.cpusetcpus ? { cpuset: query.cpusetcpus } : {}),
+        ...(query.memory ? { memoryBytes: query.memory } : {}),
+        ...(query.shmsize ? { shmBytes: query.shmsize } : {}),
+      },
     };
     const buildArgs = jsonParam<string | null>(query.buildargs, 'buildargs');
     const labels = jsonParam<string>(query.labels, 'labels');
@@ -170,7 +173,7 @@ function build(services: ApiServices, cacheOf: () => BuildCache) {
         tmp,
         services.system.version,
         registryConfig(req.get('X-Registry-Config')),
-        hostConfig,
+        settings,
         platform,
       );
       const builder = new Builder(

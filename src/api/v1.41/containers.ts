@@ -16,6 +16,7 @@ import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
 import {
   createWarnings,
+  parseCreateBody,
   parseRestartPolicy,
   validateContainerName,
   validateResources,
@@ -84,7 +85,11 @@ async function removeContainer(
 /** POST /containers/create. */
 function createContainer(services: ApiServices) {
   return typed('POST /containers/create', async ({ query, body }, _req, res) => {
-    const r = await svc(services, 'containers').engine.createFromDocker(body, query.name || undefined);
+    const c = svc(services, 'containers');
+    // dockerd's order: the name's form, then the body (translate's checks), then the rest in the engine.
+    const name = query.name || undefined;
+    if (name) validateContainerName(name);
+    const r = await c.engine.createFromDocker(parseCreateBody(body, c.hostCpus), name);
     // dockerd's warnings for what the guest's cgroup v2 lacks (memory swappiness).
     sendJson(res, 201, { Id: r.id, Warnings: createWarnings(body) });
   });

@@ -1,7 +1,8 @@
 /**
  * The creation service over the in-memory pod layer (test/unit/pod/fakes.ts) and a real
- * volume store in a temp directory: each entry point (a Docker create body, a pod file, the
- * native spec, a build step) makes the pod a user would see, and a refused create leaves
+ * volume store in a temp directory: each entry point (a parsed Docker create body, a pod file,
+ * the native spec, a build step, the CRI front's sandboxes and containers as neutral requests)
+ * makes the pod a user would see, and a refused create leaves
  * nothing behind: volumes it made are removed again, and a taken name fails before the
  * volume store is touched.
  */
@@ -18,7 +19,9 @@ import { mainContainer, containersOf } from '../../../src/pod/types';
 import { dockerFrontend } from '../../../src/translate/docker-types';
 import { parsePodFile } from '../../../src/translate/podspec';
 import type { CreateBody } from '../../../src/translate/docker-schema';
-import type { CriContainerSecurity } from '../../../src/engine/service';
+import { parseCreateBody } from '../../../src/translate/create-body';
+import { createCriContainer, createCriSandbox } from '../../../src/api/cri/create-request';
+import type { CriContainerSecurity } from '../../../src/api/cri/security';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from '../../../src/util/capabilities';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../../src/translate/security';
 
@@ -41,7 +44,8 @@ afterEach(async () => {
   await h.cleanup();
 });
 
-const body = (b: Record<string, unknown>) => ({ Image: 'busybox', ...b }) as unknown as CreateBody;
+/** A Docker create body of busybox, parsed as the Docker front parses it before the engine. */
+const body = (b: Record<string, unknown>) => parseCreateBody({ Image: 'busybox', ...b } as unknown as CreateBody, 2);
 const volumeNames = () =>
   store
     .list()
@@ -193,7 +197,7 @@ describe('build steps', () => {
       env: ['X=1'],
       user: 'nobody',
       workingDir: '/tmp',
-      hostConfig: { NetworkMode: 'none', Memory: 64 * 1024 * 1024 },
+      settings: { network: { mode: 'none' }, resources: { memoryBytes: 64 * 1024 * 1024 } },
     });
     const main = mainContainer(r);
     expect(main.state.status).toBe('created');
@@ -249,7 +253,7 @@ describe('CRI sandboxes and containers', () => {
   });
 
   test("a sandbox: the infra container with stdin held open, the CNI plan, the config's hostname and labels", async () => {
-    const s = await engine.createCriSandbox(sandboxRequest);
+    const s = await createCriSandbox(engine, sandboxRequest);
     expect(s.name).toBe('k8s_POD_web_default_uid-1_0');
     expect(s.sandbox.spec.cni).toEqual({
       pod: sandboxRequest.pod,
@@ -266,8 +270,8 @@ describe('CRI sandboxes and containers', () => {
   });
 
   test("a container joins the sandbox's VM with the config's command, env, user, mounts and CRI log path", async () => {
-    const s = await engine.createCriSandbox(sandboxRequest);
-    const c = await engine.createCriContainer(containerRequest(s.id));
+    const s = await createCriSandbox(engine, sandboxRequest);
+    const c = await createCriContainer(engine, containerRequest(s.id));
     expect(c.sandbox.spec.joinPod).toEqual({ pod: s.id, pid: false });
     const main = mainContainer(c).spec;
     expect(main.args).toEqual(['sh', '-c', 'echo hi']);
@@ -284,21 +288,23 @@ describe('CRI sandboxes and containers', () => {
   });
 
   test("PID namespace mode POD joins the sandbox's PID namespace; CONTAINER does not", async () => {
-    const s = await engine.createCriSandbox(sandboxRequest);
-    const pod = await engine.createCriContainer(containerRequest(s.id, { podPid: true }));
+    const s = await createCriSandbox(engine, sandboxRequest);
+    const pod = await createCriContainer(engine, containerRequest(s.id, { podPid: true }));
     expect(pod.sandbox.spec.joinPod).toEqual({ pod: s.id, pid: true });
-    const own = await engine.createCriContainer(containerRequest(s.id, { name: 'k8s_own_web_default_uid-1_0' }));
+    const own = await createCriContainer(engine, containerRequest(s.id, { name: 'k8s_own_web_default_uid-1_0' }));
     expect(own.sandbox.spec.joinPod).toEqual({ pod: s.id, pid: false });
   });
 
   test("the user as containerd makes it; SupplementalGroups as the container's extra groups", async () => {
-    const s = await engine.createCriSandbox(sandboxRequest);
-    const named = await engine.createCriContainer(
+    const s = await createCriSandbox(engine, sandboxRequest);
+    const named = await createCriContainer(
+      engine,
       containerRequest(s.id, { runAsUser: undefined, runAsUsername: 'www-data', supplementalGroups: [1234, 5678] }),
     );
     expect(mainContainer(named).spec.user).toBe('www-data:100');
     expect(mainContainer(named).spec.groupAdd).toEqual(['1234', '5678']);
-    const uidOnly = await engine.createCriContainer(
+    const uidOnly = await createCriContainer(
+      engine,
       containerRequest(s.id, { name: 'k8s_b_web_default_uid-1_0', runAsGroup: undefined }),
     );
     expect(mainContainer(uidOnly).spec.user).toBe('1000');
@@ -306,11 +312,11 @@ describe('CRI sandboxes and containers', () => {
   });
 
   test('a group without a user, or a supplemental group that is no gid, is refused, and nothing is made', async () => {
-    const s = await engine.createCriSandbox(sandboxRequest);
-    await expect(engine.createCriContainer(containerRequest(s.id, { runAsUser: undefined }))).rejects.toThrow(
+    const s = await createCriSandbox(engine, sandboxRequest);
+    await expect(createCriContainer(engine, containerRequest(s.id, { runAsUser: undefined }))).rejects.toThrow(
       /user group "100" is specified without user/,
     );
-    await expect(engine.createCriContainer(containerRequest(s.id, { supplementalGroups: [-1] }))).rejects.toThrow(
+    await expect(createCriContainer(engine, containerRequest(s.id, { supplementalGroups: [-1] }))).rejects.toThrow(
       /supplemental group -1 is not a group id/,
     );
     expect(h.pods.list().map((r) => r.id)).toEqual([s.id]);
@@ -328,11 +334,12 @@ describe('CRI sandboxes and containers', () => {
   });
 
   test("a container's security context, with containerd's capability rules and Docker's default paths", async () => {
-    const s = await engine.createCriSandbox(sandboxRequest);
+    const s = await createCriSandbox(engine, sandboxRequest);
     let n = 0;
     const secOf = async (sec?: CriContainerSecurity) =>
       mainContainer(
-        await engine.createCriContainer(
+        await createCriContainer(
+          engine,
           containerRequest(s.id, { name: `k8s_app${n++}_web_default_uid-1_0`, ...(sec ? { security: sec } : {}) }),
         ),
       ).spec.security;
@@ -375,15 +382,15 @@ describe('CRI sandboxes and containers', () => {
   });
 
   test('an unknown capability is refused, and nothing is made', async () => {
-    const s = await engine.createCriSandbox(sandboxRequest);
+    const s = await createCriSandbox(engine, sandboxRequest);
     await expect(
-      engine.createCriContainer(containerRequest(s.id, { security: security({ addCapabilities: ['FLY'] }) })),
+      createCriContainer(engine, containerRequest(s.id, { security: security({ addCapabilities: ['FLY'] }) })),
     ).rejects.toThrow('invalid CapAdd: unknown capability: "CAP_FLY"');
     expect(h.pods.list().map((r) => r.id)).toEqual([s.id]);
   });
 
   test("a sandbox's sysctls are its infra container's, written in its VM at its start", async () => {
-    const s = await engine.createCriSandbox({
+    const s = await createCriSandbox(engine, {
       ...sandboxRequest,
       sysctls: { 'kernel.shm_rmid_forced': '1', 'net.ipv4.ip_local_port_range': '1024 65000' },
     });

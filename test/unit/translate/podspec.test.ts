@@ -1,5 +1,7 @@
 /** Pod files (src/translate/podspec.ts): the Kubernetes v1 Pod subset and hyper podfiles, JSON and YAML. */
-import { dockerPortsOf, dockerPortsOfSpecs } from '../../../src/translate/podspec-ports';
+import { portRequestsOf, portRequestsOfSpecs } from '../../../src/translate/podspec-ports';
+import { dockerPortsOf } from '../../../src/translate/container-request';
+import type { ManifestPort } from '../../../src/translate/podspec-types';
 import { parsePodFile, PodFileError } from '../../../src/translate/podspec';
 import { parseCpuQuantity, parseMemoryQuantity } from '../../../src/translate/podspec-read';
 import { InvalidArgumentError } from '../../../src/errors';
@@ -438,10 +440,14 @@ describe('ports of a pod file', () => {
     ).toThrow('portmappings[0].hostPort: 8080/tcp is already published by containers[0].ports[0]');
   });
 
+  /** The Docker body's fields of a pod file's ports and of `-p` strings, through the neutral request's. */
+  const podPorts = (p: ManifestPort[]) => dockerPortsOf(portRequestsOf(p));
+  const specPorts = (s: string[]) => dockerPortsOf(portRequestsOfSpecs(s));
+
   test('as the Docker create body states them: hostPorts bound, every port exposed', () => {
-    expect(dockerPortsOf([])).toEqual({});
+    expect(podPorts([])).toEqual({});
     expect(
-      dockerPortsOf([
+      podPorts([
         { containerPort: 80, hostPort: 8080, protocol: 'tcp' },
         { containerPort: 80, hostPort: 8081, hostIP: '127.0.0.1', protocol: 'tcp' },
         { containerPort: 53, protocol: 'udp' },
@@ -458,7 +464,7 @@ describe('ports of a pod file', () => {
   });
 
   test("-p strings as the docker CLI sends them (ranges, any free port, an address); a bad one in dockerd's words", () => {
-    expect(dockerPortsOfSpecs(['8080:80', '127.0.0.1:9000-9001:90-91/udp', '7000'])).toEqual({
+    expect(specPorts(['8080:80', '127.0.0.1:9000-9001:90-91/udp', '7000'])).toEqual({
       ExposedPorts: { '80/tcp': {}, '90/udp': {}, '91/udp': {}, '7000/tcp': {} },
       PortBindings: {
         '80/tcp': [{ HostIp: '', HostPort: '8080' }],
@@ -467,9 +473,9 @@ describe('ports of a pod file', () => {
         '7000/tcp': [{ HostIp: '', HostPort: '' }],
       },
     });
-    expect(dockerPortsOfSpecs(['8000-8010:80']).PortBindings).toEqual({
+    expect(specPorts(['8000-8010:80']).PortBindings).toEqual({
       '80/tcp': [{ HostIp: '', HostPort: '8000-8010' }],
     });
-    expect(() => dockerPortsOfSpecs(['80/sctp'])).toThrow('invalid proto: sctp');
+    expect(() => specPorts(['80/sctp'])).toThrow('invalid proto: sctp');
   });
 });

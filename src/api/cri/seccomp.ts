@@ -1,23 +1,24 @@
 /**
- * The seccomp profile of a CRI sandbox or container, as containerd 1.6 chooses it, turned into
- * the Docker security option the creation goes through (./cri.ts makes Docker create bodies):
+ * The seccomp profile of a CRI sandbox or container, as containerd 1.6 chooses it, in the
+ * neutral creation request's words (./create-request.ts):
  *
- *   privileged                                  no filter
- *   seccomp {profile_type: RuntimeDefault}      podvisor's default profile (no option)
- *   seccomp {profile_type: Unconfined}          seccomp=unconfined
- *   seccomp {profile_type: Localhost,           seccomp=<the file's content>: a profile on the
- *            localhost_ref: /path}              node, in Docker's (or the OCI spec's) JSON
+ *   privileged                                  no filter (unconfined)
+ *   seccomp {profile_type: RuntimeDefault}      podvisor's default profile
+ *   seccomp {profile_type: Unconfined}          unconfined
+ *   seccomp {profile_type: Localhost,           the file's content: a profile on the node, in
+ *            localhost_ref: /path}              Docker's (or the OCI spec's) JSON
  *   else seccomp_profile_path (deprecated):
  *     runtime/default, docker/default           the default profile
- *     unconfined                                seccomp=unconfined
+ *     unconfined                                unconfined
  *     localhost/<path>                          the file at <path>
  *     anything else                             INVALID_ARGUMENT (containerd: invalid profile)
- *   neither                                     seccomp=unconfined (the kubelet's default)
+ *   neither                                     unconfined (the kubelet's default)
  *
  * A Localhost file that cannot be read fails the create, as with containerd.
  */
 import * as fs from 'node:fs';
-import { InvalidArgumentError } from '../errors';
+import { InvalidArgumentError } from '../../errors';
+import type { SeccompRequest } from '../../engine/service';
 
 /** The CRI fields a profile is chosen from (LinuxSandboxSecurityContext or LinuxContainerSecurityContext). */
 export interface CriSeccompRequest {
@@ -31,9 +32,10 @@ export interface CriSeccompRequest {
 const LOCALHOST_PREFIX = 'localhost/';
 /** A profile file larger than this is refused (Docker's default profile is ~20 KiB). */
 const MAX_PROFILE_BYTES = 1 << 20;
-const UNCONFINED = ['seccomp=unconfined'];
+const UNCONFINED: SeccompRequest = { mode: 'unconfined' };
+const DEFAULT: SeccompRequest = { mode: 'default' };
 
-async function localhost(ref: string): Promise<string[]> {
+async function localhost(ref: string): Promise<SeccompRequest> {
   if (!ref.startsWith('/'))
     throw new InvalidArgumentError(`seccomp localhost profile path ${JSON.stringify(ref)} is not absolute`);
   let text: string;
@@ -45,16 +47,16 @@ async function localhost(ref: string): Promise<string[]> {
   } catch (err) {
     throw new InvalidArgumentError(`cannot load seccomp profile ${JSON.stringify(ref)}: ${(err as Error).message}`);
   }
-  return [`seccomp=${text}`];
+  return { mode: 'profile', json: text };
 }
 
-/** The Docker SecurityOpt entries for a CRI request's seccomp settings (see the module comment). */
-export async function criSeccompOpts(req: CriSeccompRequest): Promise<string[]> {
+/** The seccomp filter of a CRI request's seccomp settings (see the module comment). */
+export async function criSeccomp(req: CriSeccompRequest): Promise<SeccompRequest> {
   if (req.privileged) return UNCONFINED;
   if (req.profile) {
     switch (req.profile.profile_type ?? 'RuntimeDefault') {
       case 'RuntimeDefault':
-        return [];
+        return DEFAULT;
       case 'Unconfined':
         return UNCONFINED;
       case 'Localhost':
@@ -67,7 +69,7 @@ export async function criSeccompOpts(req: CriSeccompRequest): Promise<string[]> 
   }
   const p = req.profilePath ?? '';
   if (p === '' || p === 'unconfined') return UNCONFINED;
-  if (p === 'runtime/default' || p === 'docker/default') return [];
+  if (p === 'runtime/default' || p === 'docker/default') return DEFAULT;
   if (p.startsWith(LOCALHOST_PREFIX)) return localhost(p.slice(LOCALHOST_PREFIX.length));
   throw new InvalidArgumentError(
     `invalid seccomp profile ${JSON.stringify(p)}: not runtime/default, docker/default, unconfined or localhost/<path>`,
