@@ -1,6 +1,6 @@
 /*
  * agent.h - shared declarations of the podvisor guest agent (one C module per job:
- * buf, tlv, channel, container, process, files, ops, pid1, main).
+ * error, buf, tlv, channel, container, process, files, ops, pid1, main).
  *
  * The agent is single-threaded: one poll(2) loop in main.c drives two channels (control and
  * stream, see ../include/podvisor_agent.h), every process's pipes, and a signalfd for
@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "../include/podvisor_agent.h"
+#include "error.h"
 
 #define AGENT_VERSION_STRING "podvisor-agent 0.1 (protocol 1)"
 
@@ -173,15 +174,6 @@ struct container {
   char pid_peer[PV_MAX_ID + 1]; /* "": own PID namespace; else the container whose init's it joins */
   struct sock_fprog *seccomp;   /* its processes' seccomp filter (seccomp.c), NULL for none */
 };
-
-struct agent_error {
-  uint32_t code;  /* PV_ERR_* */
-  int err;        /* errno or 0 */
-  char msg[512];
-};
-void set_error(struct agent_error *e, uint32_t code, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-uint32_t code_for_errno(int err);
 
 extern struct container g_containers[PV_MAX_CONTAINERS];
 extern const char *g_share_dir;

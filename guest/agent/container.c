@@ -23,7 +23,6 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <linux/fs.h>
@@ -42,43 +41,6 @@
 struct container g_containers[PV_MAX_CONTAINERS];
 const char *g_share_dir = PV_SHARE_MOUNT;
 int g_layers_share = 0;
-
-void set_error(struct agent_error *e, uint32_t code, int err, const char *fmt, ...) {
-  e->code = code;
-  e->err = err;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-  va_end(ap);
-}
-
-uint32_t code_for_errno(int err) {
-  switch (err) {
-  case ENOENT:
-  case ENOTDIR:
-  case ESRCH:
-    return PV_ERR_NOT_FOUND;
-  case EEXIST:
-  case EBUSY:
-    return PV_ERR_CONFLICT;
-  case EACCES:
-  case EPERM:
-  case EROFS:
-    return PV_ERR_PERMISSION;
-  case EFBIG:
-  case E2BIG:
-  case ENAMETOOLONG:
-    return PV_ERR_TOO_LARGE;
-  case EINVAL:
-  case ELOOP:
-  case EXDEV:
-  case EISDIR:
-  case ENXIO:
-    return PV_ERR_INVALID;
-  default:
-    return PV_ERR_UNAVAILABLE;
-  }
-}
 
 int valid_id(const char *s) {
   size_t n = strlen(s);

@@ -76,10 +76,19 @@ export interface StartDeps {
    * Put the VM on the pod's network (./network.ts), given the host's filtered resolv.conf;
    * returns the hosts files that go with the address, and the undo of the join.
    */
-  joinNetwork?(
-    vm: Vm,
-    hostResolv: string,
-  ): Promise<{ hosts: string; resolv: string; env?: string[]; undo(): Promise<void> } | undefined>;
+  joinNetwork?(vm: Vm, hostResolv: string): Promise<JoinedNetwork | undefined>;
+}
+
+/** A pod's VM on its network (StartDeps.joinNetwork). */
+export interface JoinedNetwork {
+  /** The container's /etc/hosts. */
+  hosts: string;
+  /** The container's /etc/resolv.conf. */
+  resolv: string;
+  /** Variables of legacy links (./links.ts). */
+  env?: string[];
+  /** Leave the network. */
+  undo(): Promise<void>;
 }
 
 /** The rootfs path of a container relative to the VM's share directory. */
@@ -131,109 +140,174 @@ async function withRollback<T>(fn: (undo: Array<() => Promise<void>>) => Promise
   }
 }
 
+/** Undo steps of a start, run in reverse when a later phase fails (withRollback). */
+type Undo = Array<() => Promise<void>>;
+
+/** Phase 1: the pod's VM, and how a failed start gives it back. */
+async function acquireVm(deps: StartDeps, spec: PodSpec, undo: Undo): Promise<Vm> {
+  const vm = await deps.acquireVm();
+  if (deps.borrowedVm) {
+    // Another pod's VM: only what this start made in it is undone.
+    undo.push(async () => {
+      for (const c of spec.containers) await vm.agent.destroyContainer(c.id).catch(() => undefined);
+    });
+  } else if (deps.heldVm) {
+    const held = deps.heldVm;
+    undo.push(() => held.shares());
+  } else {
+    undo.push(() => vm.destroy());
+  }
+  return vm;
+}
+
+/** Phase 2: each container's rootfs (and upper disk) and the host sources of its mounts. */
+async function mountRootfs(deps: StartDeps, spec: PodSpec, vm: Vm, undo: Undo): Promise<void> {
+  for (const c of spec.containers) {
+    await deps.rootfs.mount(c.id, rootfsTarget(vm, c.id));
+    undo.push(() => deps.rootfs.unmount(c.id));
+    const disk = deps.rootfs.diskOf?.(c.id);
+    if (disk) {
+      if (!vm.devices.upperDisk || !vm.attachUpperDisk)
+        throw new UnavailableError(`VM ${vm.id} has no disk for the writable layer of container ${c.id}`);
+      await vm.attachUpperDisk(disk);
+      undo.push(() => vm.detachUpperDisk?.() ?? Promise.resolve());
+    }
+    if (c.mounts?.some((m) => m.type === 'bind' || m.type === 'volume')) undo.push(await mountHostSources(vm, c));
+  }
+  // A held VM's guest is cleaned before its rootfs are unmounted (after the network is left).
+  if (deps.heldVm) undo.push(deps.heldVm.guest.bind(deps.heldVm));
+}
+
+/** The host's resolv.conf, filtered; the VM put on the pod's network when it has one. */
+async function joinPodNetwork(
+  deps: StartDeps,
+  vm: Vm,
+  undo: Undo,
+): Promise<{ resolv: string; net: JoinedNetwork | undefined }> {
+  let resolv = '';
+  try {
+    resolv = resolvConfFor(await fs.promises.readFile(deps.resolvConf ?? '/etc/resolv.conf', 'utf8'));
+  } catch {
+    // No resolv.conf on the host: the container gets an empty one.
+  }
+  const net = await deps.joinNetwork?.(vm, resolv);
+  if (net) {
+    undo.push(net.undo);
+    resolv = net.resolv;
+  }
+  return { resolv, net };
+}
+
+/**
+ * Phase 3: the hosts files and the user lookup, on the host through the rootfs mount while the
+ * guest has not looked at them yet (./etc-files.ts); what needs the agent is left over.
+ */
+async function prepareFiles(
+  deps: StartDeps,
+  spec: PodSpec,
+  vm: Vm,
+  resolv: string,
+  net: JoinedNetwork | undefined,
+): Promise<PreparedFiles[]> {
+  return Promise.all(
+    spec.containers.map(async (c): Promise<PreparedFiles> => {
+      const root = rootfsTarget(vm, c.id);
+      const files: Array<[string, string]> = [
+        ['hostname', `${spec.hostname}\n`],
+        ['hosts', net?.hosts ?? hostsFile(spec.hostname)],
+        ['resolv.conf', resolv],
+      ];
+      const dir = deps.containerDir(c.id);
+      await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+      if (deps.rootfs.diskOf?.(c.id)) {
+        // Block mode: the host sees the image layers only; the agent writes and reads them.
+        await Promise.all(
+          files.map(([name, content]) => fs.promises.writeFile(path.join(dir, name), content, { mode: 0o644 })),
+        );
+        return { guestFiles: files, passwd: FALLBACK, group: FALLBACK, linkEnv: net?.env ?? [] };
+      }
+      const [written, passwd, group] = await Promise.all([
+        Promise.all(
+          files.map(async ([name, content]) => {
+            await fs.promises.writeFile(path.join(dir, name), content, { mode: 0o644 });
+            return (await writeEtcFile(root, name, Buffer.from(content), 0o644)) === FALLBACK;
+          }),
+        ),
+        readEtcFile(root, 'passwd', MAX_ACCOUNT_FILE),
+        readEtcFile(root, 'group', MAX_ACCOUNT_FILE),
+      ]);
+      return { guestFiles: files.filter((_, i) => written[i]), passwd, group, linkEnv: net?.env ?? [] };
+    }),
+  );
+}
+
+/** The agent's CREATE_CONTAINER of one container of the pod (its seccomp profile with it). */
+function createIn(deps: StartDeps, spec: PodSpec, vm: Vm): (c: PodContainerSpec) => Promise<void> {
+  const share = sharesNamespaces(spec);
+  return (c: PodContainerSpec) =>
+    withSeccomp(
+      vm,
+      c,
+      vm.agent.createContainer({
+        id: c.id,
+        rootfs: rootfsInShare(c.id),
+        hostname: spec.hostname,
+        ...(c.limits ? { limits: c.limits } : {}),
+        ...(share ? { sharePodNamespaces: true } : {}),
+        ...(deps.pidPeer ? { pidPeer: deps.pidPeer } : {}),
+        ...(deps.rootfs.diskOf?.(c.id) && vm.devices.upperDisk ? { upperDisk: vm.devices.upperDisk.guestName } : {}),
+        ...(c.security ? { security: guestContainerSecurity(c.security) } : {}),
+        ...(c.dockerInit ? { dockerInit: true } : {}),
+      }),
+    );
+}
+
+/**
+ * Phases 4 and 5 of the app containers: every app container's CREATE_CONTAINER goes out at
+ * once (they start in parallel); a container whose files and accounts the host handled has its
+ * init sent right behind it, without waiting for the answer (the agent serves requests in
+ * order), which saves a round trip to the guest per start. Their init processes, by id.
+ */
+async function startApps(
+  vm: Vm,
+  spec: PodSpec,
+  create: (c: PodContainerSpec) => Promise<void>,
+  preparedOf: (c: PodContainerSpec) => PreparedFiles,
+): Promise<Map<string, AgentProcess>> {
+  const apps = spec.containers.filter((c) => !c.init);
+  const created = apps.map(create);
+  for (const p of created) p.catch(() => undefined); // each is awaited below
+  const started = await Promise.allSettled(apps.map((c, i) => startContainer(vm, spec, c, preparedOf(c), created[i])));
+  const failed = started.find((x) => x.status === 'rejected');
+  if (failed) throw failed.reason;
+  const inits = new Map<string, AgentProcess>();
+  apps.forEach((c, i) => inits.set(c.id, (started[i] as PromiseFulfilledResult<AgentProcess>).value));
+  return inits;
+}
+
 /** Start a pod: phases 1-5 above. Rejects (with everything undone) when a phase fails. */
 export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedPod> {
   return withRollback(async (undo) => {
     const t0 = Date.now();
     const lap = (what: string) => log.debug(`pod ${spec.id.slice(0, 12)}: ${what} at +${Date.now() - t0} ms`);
-    const vm = await deps.acquireVm();
+    const vm = await acquireVm(deps, spec, undo);
     lap(`got VM ${vm.id}`);
-    if (deps.borrowedVm) {
-      // Another pod's VM: only what this start made in it is undone.
-      undo.push(async () => {
-        for (const c of spec.containers) await vm.agent.destroyContainer(c.id).catch(() => undefined);
-      });
-    } else if (deps.heldVm) {
-      const held = deps.heldVm;
-      undo.push(() => held.shares());
-    } else {
-      undo.push(() => vm.destroy());
-    }
-    for (const c of spec.containers) {
-      await deps.rootfs.mount(c.id, rootfsTarget(vm, c.id));
-      undo.push(() => deps.rootfs.unmount(c.id));
-      const disk = deps.rootfs.diskOf?.(c.id);
-      if (disk) {
-        if (!vm.devices.upperDisk || !vm.attachUpperDisk)
-          throw new UnavailableError(`VM ${vm.id} has no disk for the writable layer of container ${c.id}`);
-        await vm.attachUpperDisk(disk);
-        undo.push(() => vm.detachUpperDisk?.() ?? Promise.resolve());
-      }
-      if (c.mounts?.some((m) => m.type === 'bind' || m.type === 'volume')) undo.push(await mountHostSources(vm, c));
-    }
-    // A held VM's guest is cleaned before its rootfs are unmounted (after the network is left).
-    if (deps.heldVm) undo.push(deps.heldVm.guest.bind(deps.heldVm));
+    await mountRootfs(deps, spec, vm, undo);
     lap('rootfs and bind sources mounted');
-    let resolv = '';
-    try {
-      resolv = resolvConfFor(await fs.promises.readFile(deps.resolvConf ?? '/etc/resolv.conf', 'utf8'));
-    } catch {
-      // No resolv.conf on the host: the container gets an empty one.
-    }
-    const net = await deps.joinNetwork?.(vm, resolv);
-    if (net) {
-      undo.push(net.undo);
-      resolv = net.resolv;
-      lap('on its network');
-    }
-    // The hosts files and the user lookup, on the host through the rootfs mount while the
-    // guest has not looked at them yet (./etc-files.ts); what needs the agent is left over.
-    const prepared = await Promise.all(
-      spec.containers.map(async (c): Promise<PreparedFiles> => {
-        const root = rootfsTarget(vm, c.id);
-        const files: Array<[string, string]> = [
-          ['hostname', `${spec.hostname}\n`],
-          ['hosts', net?.hosts ?? hostsFile(spec.hostname)],
-          ['resolv.conf', resolv],
-        ];
-        const dir = deps.containerDir(c.id);
-        await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
-        if (deps.rootfs.diskOf?.(c.id)) {
-          // Block mode: the host sees the image layers only; the agent writes and reads them.
-          await Promise.all(
-            files.map(([name, content]) => fs.promises.writeFile(path.join(dir, name), content, { mode: 0o644 })),
-          );
-          return { guestFiles: files, passwd: FALLBACK, group: FALLBACK, linkEnv: net?.env ?? [] };
-        }
-        const [written, passwd, group] = await Promise.all([
-          Promise.all(
-            files.map(async ([name, content]) => {
-              await fs.promises.writeFile(path.join(dir, name), content, { mode: 0o644 });
-              return (await writeEtcFile(root, name, Buffer.from(content), 0o644)) === FALLBACK;
-            }),
-          ),
-          readEtcFile(root, 'passwd', MAX_ACCOUNT_FILE),
-          readEtcFile(root, 'group', MAX_ACCOUNT_FILE),
-        ]);
-        return { guestFiles: files.filter((_, i) => written[i]), passwd, group, linkEnv: net?.env ?? [] };
-      }),
-    );
+    const { resolv, net } = await joinPodNetwork(deps, vm, undo);
+    if (net) lap('on its network');
+    const prepared = await prepareFiles(deps, spec, vm, resolv, net);
     lap('files written, accounts read on the host');
-    const share = sharesNamespaces(spec);
-    const create = (c: PodContainerSpec) =>
-      withSeccomp(
-        vm,
-        c,
-        vm.agent.createContainer({
-          id: c.id,
-          rootfs: rootfsInShare(c.id),
-          hostname: spec.hostname,
-          ...(c.limits ? { limits: c.limits } : {}),
-          ...(share ? { sharePodNamespaces: true } : {}),
-          ...(deps.pidPeer ? { pidPeer: deps.pidPeer } : {}),
-          ...(deps.rootfs.diskOf?.(c.id) && vm.devices.upperDisk ? { upperDisk: vm.devices.upperDisk.guestName } : {}),
-          ...(c.security ? { security: guestContainerSecurity(c.security) } : {}),
-          ...(c.dockerInit ? { dockerInit: true } : {}),
-        }),
-      );
+    const create = createIn(deps, spec, vm);
     const index = new Map(spec.containers.map((c, i) => [c.id, i]));
+    const preparedOf = (c: PodContainerSpec) => prepared[index.get(c.id) as number];
     // Init containers first, one after the other, each to its end (./init-containers.ts).
     const initRuns = await runInitContainers(
       {
         start: (c) => {
           const created = create(c);
           created.catch(() => undefined); // awaited in startContainer
-          return startContainer(vm, spec, c, prepared[index.get(c.id) as number], created);
+          return startContainer(vm, spec, c, preparedOf(c), created);
         },
         destroy: (c) => vm.agent.destroyContainer(c.id),
         logFor: deps.logFor,
@@ -241,20 +315,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
       spec.containers,
     );
     if (initRuns.size > 0) lap('init containers done');
-    // Every app container's CREATE_CONTAINER goes out at once (they start in parallel); a
-    // container whose files and accounts the host handled has its init sent right behind it,
-    // without waiting for the answer (the agent serves requests in order), which saves a round
-    // trip to the guest per start.
-    const apps = spec.containers.filter((c) => !c.init);
-    const created = apps.map(create);
-    for (const p of created) p.catch(() => undefined); // each is awaited below
-    const started = await Promise.allSettled(
-      apps.map((c, i) => startContainer(vm, spec, c, prepared[index.get(c.id) as number], created[i])),
-    );
-    const failed = started.find((x) => x.status === 'rejected');
-    if (failed) throw failed.reason;
-    const inits = new Map<string, AgentProcess>();
-    apps.forEach((c, i) => inits.set(c.id, (started[i] as PromiseFulfilledResult<AgentProcess>).value));
+    const inits = await startApps(vm, spec, create, preparedOf);
     lap('containers created, inits started');
     return { vm, inits, initRuns, ...(net?.env?.length ? { linkEnv: net.env } : {}) };
   });

@@ -233,26 +233,7 @@ class LayerExtractor {
     if (Buffer.byteLength(this.dest) + 1 + Buffer.byteLength(rel) >= PATH_MAX)
       throw bad(h.name, 'is too long: file name too long');
 
-    if (base.startsWith(WHITEOUT_PREFIX)) {
-      stream.resume();
-      await this.ensureParents(h.name, parts);
-      const parentRel = parts.slice(0, -1).join('/');
-      if (base === OPAQUE_MARKER) {
-        await lsetxattr(this.abs(parentRel), 'trusted.overlay.opaque', Buffer.from('y'));
-        return;
-      }
-      if (base.startsWith(WHITEOUT_META_PREFIX)) return; // aufs bookkeeping (.wh..wh.plnk ...)
-      const target = base.slice(WHITEOUT_PREFIX.length);
-      if (target === '' || target === '.' || target === '..') throw bad(h.name, 'is a whiteout of nothing');
-      const tRel = parentRel ? `${parentRel}/${target}` : target;
-      await this.removeExisting(tRel);
-      const file = this.abs(tRel);
-      await mknod(file, 'c', 0, 0, 0);
-      const { uid, gid } = owner(h);
-      await fs.promises.lchown(file, uid, gid);
-      this.nodes.set(tRel, { kind: 'other', size: 0 });
-      return;
-    }
+    if (base.startsWith(WHITEOUT_PREFIX)) return this.whiteout(h, parts, base, stream);
 
     await this.ensureParents(h.name, parts);
     const file = this.abs(rel);
@@ -260,86 +241,132 @@ class LayerExtractor {
     if (!(existing?.kind === 'dir' && h.type === 'directory')) await this.removeExisting(rel);
 
     switch (h.type) {
-      case 'directory': {
-        stream.resume();
-        if (!existing || existing.kind !== 'dir') {
-          await fs.promises.mkdir(file, { mode: 0o700 });
-          this.nodes.set(rel, { kind: 'dir', size: 0 });
-        }
-        await this.applyOwnerMode(file, h, false);
-        await this.applyXattrs(file, h);
-        this.dirTimes.push({ rel, mtime: mtimeOf(h) });
-        return;
-      }
+      case 'directory':
+        return this.directory(h, rel, file, existing, stream);
       case 'file':
-      case 'contiguous-file': {
-        this.budget(h.name, h.size);
-        const fh = await fs.promises.open(
-          file,
-          fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
-          0o600,
-        );
-        this.nodes.set(rel, { kind: 'file', size: h.size });
-        this.size += h.size;
-        try {
-          let written = 0;
-          for await (const chunk of stream as AsyncIterable<Buffer>) {
-            written += chunk.length;
-            if (written > h.size) throw bad(h.name, 'has more data than its header says');
-            await fh.write(chunk);
-          }
-          this.bytes += written;
-          const { uid, gid } = owner(h);
-          await fh.chown(uid, gid);
-          await fh.chmod(h.mode & 0o7777);
-          await fh.utimes(mtimeOf(h), mtimeOf(h));
-        } finally {
-          await fh.close();
-        }
-        await this.applyXattrs(file, h);
-        return;
-      }
-      case 'symlink': {
-        stream.resume();
-        const target = h.linkname ?? '';
-        if (target.includes('\0') || target.length > PATH_MAX) throw bad(h.name, 'has an invalid symlink target');
-        await fs.promises.symlink(target, file);
-        const size = Buffer.byteLength(target);
-        this.nodes.set(rel, { kind: 'symlink', size });
-        this.size += size;
-        await this.applyOwnerMode(file, h, true);
-        await this.applyXattrs(file, h);
-        return;
-      }
-      case 'link': {
-        stream.resume();
-        const tParts = cleanEntryPath(h.linkname ?? '');
-        const tRel = tParts.join('/');
-        const t = this.nodes.get(tRel);
-        if (!t || tParts.length === 0)
-          throw bad(h.name, `is a hardlink to ${JSON.stringify(h.linkname)}, which this layer does not contain`);
-        if (t.kind === 'dir') throw bad(h.name, 'is a hardlink to a directory');
-        // Every parent of the target is a directory of ours (the map holds only such paths).
-        await fs.promises.link(this.abs(tRel), file);
-        this.nodes.set(rel, { kind: t.kind, size: 0 });
-        return;
-      }
+      case 'contiguous-file':
+        return this.file(h, rel, file, stream);
+      case 'symlink':
+        return this.symlink(h, rel, file, stream);
+      case 'link':
+        return this.hardlink(h, rel, file, stream);
       case 'character-device':
       case 'block-device':
-      case 'fifo': {
-        stream.resume();
-        const kind = h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c';
-        await mknod(file, kind, 0o600, h.devmajor ?? 0, h.devminor ?? 0);
-        this.nodes.set(rel, { kind: 'other', size: 0 });
-        await this.applyOwnerMode(file, h, false);
-        await fs.promises.utimes(file, mtimeOf(h), mtimeOf(h));
-        await this.applyXattrs(file, h);
-        return;
-      }
+      case 'fifo':
+        return this.node(h, rel, file, stream);
       default:
         // Unknown typeflags carry nothing we can represent; dockerd skips them too.
         stream.resume();
     }
+  }
+
+  /**
+   * A whiteout entry (`dir/.wh.name`): the opaque marker sets its directory opaque, aufs
+   * bookkeeping is skipped, any other removes what this layer has at `dir/name` and puts
+   * overlayfs's whiteout (a 0:0 character device) there.
+   */
+  private async whiteout(h: tar.Header, parts: string[], base: string, stream: Readable): Promise<void> {
+    stream.resume();
+    await this.ensureParents(h.name, parts);
+    const parentRel = parts.slice(0, -1).join('/');
+    if (base === OPAQUE_MARKER) {
+      await lsetxattr(this.abs(parentRel), 'trusted.overlay.opaque', Buffer.from('y'));
+      return;
+    }
+    if (base.startsWith(WHITEOUT_META_PREFIX)) return; // aufs bookkeeping (.wh..wh.plnk ...)
+    const target = base.slice(WHITEOUT_PREFIX.length);
+    if (target === '' || target === '.' || target === '..') throw bad(h.name, 'is a whiteout of nothing');
+    const tRel = parentRel ? `${parentRel}/${target}` : target;
+    await this.removeExisting(tRel);
+    const file = this.abs(tRel);
+    await mknod(file, 'c', 0, 0, 0);
+    const { uid, gid } = owner(h);
+    await fs.promises.lchown(file, uid, gid);
+    this.nodes.set(tRel, { kind: 'other', size: 0 });
+  }
+
+  /** A directory entry: created unless this layer made it already; its mtime is set at the end. */
+  private async directory(
+    h: tar.Header,
+    rel: string,
+    file: string,
+    existing: Node | undefined,
+    stream: Readable,
+  ): Promise<void> {
+    stream.resume();
+    if (!existing || existing.kind !== 'dir') {
+      await fs.promises.mkdir(file, { mode: 0o700 });
+      this.nodes.set(rel, { kind: 'dir', size: 0 });
+    }
+    await this.applyOwnerMode(file, h, false);
+    await this.applyXattrs(file, h);
+    this.dirTimes.push({ rel, mtime: mtimeOf(h) });
+  }
+
+  /** A regular file: within the byte budget, never more data than its header says. */
+  private async file(h: tar.Header, rel: string, file: string, stream: Readable): Promise<void> {
+    this.budget(h.name, h.size);
+    const fh = await fs.promises.open(
+      file,
+      fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+      0o600,
+    );
+    this.nodes.set(rel, { kind: 'file', size: h.size });
+    this.size += h.size;
+    try {
+      let written = 0;
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        written += chunk.length;
+        if (written > h.size) throw bad(h.name, 'has more data than its header says');
+        await fh.write(chunk);
+      }
+      this.bytes += written;
+      const { uid, gid } = owner(h);
+      await fh.chown(uid, gid);
+      await fh.chmod(h.mode & 0o7777);
+      await fh.utimes(mtimeOf(h), mtimeOf(h));
+    } finally {
+      await fh.close();
+    }
+    await this.applyXattrs(file, h);
+  }
+
+  /** A symbolic link (its target is stored, never followed). */
+  private async symlink(h: tar.Header, rel: string, file: string, stream: Readable): Promise<void> {
+    stream.resume();
+    const target = h.linkname ?? '';
+    if (target.includes('\0') || target.length > PATH_MAX) throw bad(h.name, 'has an invalid symlink target');
+    await fs.promises.symlink(target, file);
+    const size = Buffer.byteLength(target);
+    this.nodes.set(rel, { kind: 'symlink', size });
+    this.size += size;
+    await this.applyOwnerMode(file, h, true);
+    await this.applyXattrs(file, h);
+  }
+
+  /** A hard link, only to a non-directory this layer already created. */
+  private async hardlink(h: tar.Header, rel: string, file: string, stream: Readable): Promise<void> {
+    stream.resume();
+    const tParts = cleanEntryPath(h.linkname ?? '');
+    const tRel = tParts.join('/');
+    const t = this.nodes.get(tRel);
+    if (!t || tParts.length === 0)
+      throw bad(h.name, `is a hardlink to ${JSON.stringify(h.linkname)}, which this layer does not contain`);
+    if (t.kind === 'dir') throw bad(h.name, 'is a hardlink to a directory');
+    // Every parent of the target is a directory of ours (the map holds only such paths).
+    await fs.promises.link(this.abs(tRel), file);
+    this.nodes.set(rel, { kind: t.kind, size: 0 });
+  }
+
+  /** A device node or a fifo. */
+  private async node(h: tar.Header, rel: string, file: string, stream: Readable): Promise<void> {
+    stream.resume();
+    const kind = h.type === 'fifo' ? 'p' : h.type === 'block-device' ? 'b' : 'c';
+    await mknod(file, kind, 0o600, h.devmajor ?? 0, h.devminor ?? 0);
+    this.nodes.set(rel, { kind: 'other', size: 0 });
+    await this.applyOwnerMode(file, h, false);
+    await fs.promises.utimes(file, mtimeOf(h), mtimeOf(h));
+    await this.applyXattrs(file, h);
   }
 
   /** Set directory mtimes last (creating entries inside a directory changes its mtime). */

@@ -12,7 +12,7 @@
  * Pulling from, Pulling fs layer / Already exists, Waiting, Downloading, Verifying Checksum,
  * Download complete, Extracting, Pull complete, Digest, Status.
  */
-import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ContentStore, StagedBlob } from './content';
 import type { LayerStore } from './layers/store';
@@ -32,8 +32,7 @@ import {
   type Platform,
 } from './registry/manifest';
 import { HashingStream, hasValidDiffIds, sha256Digest, shortId } from './digest';
-import { extractLayer } from './extract';
-import { decoder } from './decompress';
+import { LayerUnpack, sizeGuard, teeWriter } from './pull-layer';
 import { familiarName, familiarString, type ImageReference } from './reference';
 import { InvalidArgumentError, PodvisorError, UnavailableError } from '../errors';
 import { ManifestNotFoundError, PullForbiddenError, PullUnauthorizedError, RegistryFailureError } from './errors';
@@ -286,7 +285,6 @@ export class Puller {
     const total = desc.size;
     const ingest = await this.layers.begin();
     const compressed = new HashingStream();
-    const uncompressed = new HashingStream();
     const counter = new ProgressCounter((current) =>
       emit({ kind: 'layer', layer: short, phase: 'downloading', current, total }),
     );
@@ -294,18 +292,10 @@ export class Puller {
     signal.addEventListener('abort', abort);
     let kept: Promise<{ staged?: StagedBlob; error?: unknown }> | undefined;
     try {
-      // Two halves: the download (counted, hashed) always runs to its end, so a corrupt blob
-      // is reported as a digest mismatch even when the decoder or tar trips over it first.
-      const unpackInput = decoder(compression);
-      let unpackError: unknown;
-      const unpack = pipeline(unpackInput, uncompressed).catch((e: unknown) => {
-        unpackError ??= e;
-      });
-      const extracted = extractLayer(uncompressed as unknown as Readable, ingest.dir).catch((e: unknown) => {
-        unpackError ??= e;
-        unpackInput.destroy();
-        return undefined;
-      });
+      // Two halves (./pull-layer.ts): the download (counted, hashed) always runs to its end, so
+      // a corrupt blob is reported as a digest mismatch even when the decoder or tar trips over
+      // it first.
+      const unpack = new LayerUnpack(compression, ingest.dir);
       // The compressed bytes are also kept, so save and push give the layer back unchanged;
       // they become visible in the content store only with the layer.
       const keep = new PassThrough({ highWaterMark: 1024 * 1024 });
@@ -313,62 +303,20 @@ export class Puller {
         (staged) => ({ staged }),
         (error: unknown) => ({ error }),
       );
-      const toUnpack = (chunk: Buffer, cb: () => void) => {
-        if (unpackError !== undefined || unpackInput.destroyed) return cb();
-        if (unpackInput.write(chunk)) return cb();
-        const done = () => {
-          unpackInput.off('drain', done);
-          unpackInput.off('close', done);
-          cb();
-        };
-        unpackInput.on('drain', done);
-        unpackInput.on('close', done);
-      };
-      const forward = new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          if (keep.write(chunk)) toUnpack(chunk, cb);
-          else {
-            const go = () => {
-              keep.off('drain', go);
-              keep.off('close', go);
-              toUnpack(chunk, cb);
-            };
-            keep.on('drain', go);
-            keep.on('close', go);
-          }
+      await pipeline(blob.stream, sizeGuard(desc, compressed), counter, compressed, teeWriter(keep, unpack)).catch(
+        (e: unknown) => {
+          keep.destroy(e as Error);
+          throw e;
         },
-        final(cb) {
-          keep.end();
-          if (unpackError === undefined && !unpackInput.destroyed) unpackInput.end();
-          cb();
-        },
-      });
-      const sizeGuard = new Transform({
-        transform(chunk: Buffer, _e, cb) {
-          if (compressed.bytes + chunk.length > total)
-            cb(
-              new InvalidArgumentError(
-                `filesystem layer verification failed for digest ${desc.digest}: ` +
-                  `the registry sent more than ${total} bytes`,
-              ),
-            );
-          else cb(null, chunk);
-        },
-      });
-      await pipeline(blob.stream, sizeGuard, counter, compressed, forward).catch((e: unknown) => {
-        keep.destroy(e as Error);
-        throw e;
-      });
+      );
       if (compressed.bytes !== total || compressed.digest() !== desc.digest) {
         throw new InvalidArgumentError(
           `filesystem layer verification failed for digest ${desc.digest}: ` +
             `got ${compressed.digest()} (${compressed.bytes} bytes, expected ${total})`,
         );
       }
-      await unpack;
-      const result = await extracted;
-      if (unpackError !== undefined || !result)
-        throw unpackError ?? new InvalidArgumentError(`layer ${desc.digest} could not be unpacked`);
+      const result = await unpack.result(desc);
+      const uncompressed = unpack.tar;
       emit({ kind: 'layer', layer: short, phase: 'downloaded' });
       if (uncompressed.digest() !== diffId) {
         throw new InvalidArgumentError(

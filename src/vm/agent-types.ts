@@ -2,7 +2,8 @@
  * The contract of the guest agent (src/vm/agent is the real client, test/helpers/fake-vm the
  * in-memory one): the Agent interface each Vm carries and what its calls take and give back
  * (process specs and handles, exit statuses, container specs, network interfaces and routes,
- * mounts, cgroup limits and usage, the process table). Re-exported by ./types.ts with the VM
+ * mounts, cgroup limits and usage, the process table; the process and network types are in
+ * ./agent-process-types.ts and ./agent-net-types.ts). Re-exported by ./types.ts with the VM
  * contracts, which is where the layers above import them from.
  */
 import type {
@@ -22,66 +23,31 @@ export type {
   SocketDialRequest,
   SocketListenRequest,
 } from './agent-socket-types';
-import type { Readable, Writable } from 'node:stream';
+import type {
+  AgentProcess,
+  AgentProcessInfo,
+  GuestProcessTable,
+  OutputResume,
+  ProcessSpec,
+} from './agent-process-types';
+import type { InterfaceConfig, InterfaceInfo, RouteSpec } from './agent-net-types';
+
+export type {
+  AgentProcess,
+  AgentProcessInfo,
+  CapabilitySets,
+  ExitStatus,
+  GuestProcessTable,
+  GuestTask,
+  OutputResume,
+  ProcessRlimit,
+  ProcessSpec,
+  ProcessUser,
+} from './agent-process-types';
+export type { InterfaceConfig, InterfaceInfo, RouteSpec } from './agent-net-types';
 import type { SeccompFilter } from './seccomp-filter';
 
 export type { SeccompAction, SeccompArgTest, SeccompFilter, SeccompFilterRule } from './seccomp-filter';
-
-/** User identity of a process inside a container. */
-export interface ProcessUser {
-  uid: number;
-  gid: number;
-  additionalGids: number[];
-}
-
-/** Everything the agent needs to start a process in a container. */
-export interface ProcessSpec {
-  /** The container (mount namespace) to run in; created with Agent.createContainer. */
-  containerId: string;
-  /**
-   * Host-chosen id of this process, unique in the VM. The container's first process is its
-   * init: when it exits, every other process of the container is killed.
-   */
-  processId: string;
-  /** argv; args[0] is looked up in PATH from env when it has no slash. */
-  args: string[];
-  /** KEY=VALUE strings. */
-  env: string[];
-  /** Working directory inside the container; created if missing. */
-  cwd: string;
-  user: ProcessUser;
-  /** Allocate a pseudo-terminal (stdout carries both streams, stderr is null). */
-  terminal: boolean;
-  /** Initial terminal size, when terminal is true. */
-  rows?: number;
-  cols?: number;
-  /** Keep stdin open for writing; when false the process gets /dev/null. */
-  stdin: boolean;
-  /** Its capability sets (as runc applies them); absent: every capability. */
-  capabilities?: CapabilitySets;
-  /** prctl(PR_SET_NO_NEW_PRIVS) before it execs. */
-  noNewPrivs?: boolean;
-  /** Resource limits set before it changes user (docker --ulimit); absent: the agent's own. */
-  rlimits?: ProcessRlimit[];
-}
-
-/** One resource limit of a process (setrlimit). */
-export interface ProcessRlimit {
-  /** The RLIMIT_* number (RLIMIT_NOFILE is 7). */
-  resource: number;
-  /** Soft and hard limit; -1 is unlimited (RLIM_INFINITY), as in Docker's Ulimit. */
-  soft: number;
-  hard: number;
-}
-
-/** A process's capability sets, each a bit mask (bit n = capability n; src/util/capabilities.ts). */
-export interface CapabilitySets {
-  bounding: number;
-  effective: number;
-  permitted: number;
-  inheritable: number;
-  ambient: number;
-}
 
 /** What a container's first init sets up before it runs (the agent's security.c). */
 export interface GuestContainerSecurity {
@@ -95,16 +61,6 @@ export interface GuestContainerSecurity {
   readonlyRootfs?: boolean;
   /** /sys and /sys/fs/cgroup writable (a privileged container). */
   writableSysfs?: boolean;
-}
-
-/** How a process ended, as Docker reports it. */
-export interface ExitStatus {
-  /** exit(n) gives n; death by signal s gives 128 + s (Docker's convention). */
-  exitCode: number;
-  /** The signal number when killed by one. */
-  signal?: number;
-  /** A container's init only: its cgroup saw an OOM kill during its life (State.OOMKilled). */
-  oomKilled?: boolean;
 }
 
 /** Limits of a container's cgroup in the guest; an absent field is left as it is. */
@@ -142,53 +98,6 @@ export interface DiskUsage {
   total: number;
 }
 
-/**
- * A process running in the guest. Its streams are flow-controlled end to end: when the
- * consumer of stdout does not read, the guest stops reading the process's pipe, so a fast
- * writer blocks instead of growing host memory.
- */
-export interface AgentProcess {
-  readonly processId: string;
-  readonly containerId: string;
-  /** Guest pid (in the VM's root pid namespace). */
-  readonly pid: number;
-  /** stdout (with TTY: the terminal's output). Ends after the process's last output. */
-  readonly stdout: Readable;
-  /** stderr; null with a TTY. */
-  readonly stderr: Readable | null;
-  /** stdin; null when ProcessSpec.stdin was false. end() closes the process's stdin. */
-  readonly stdin: Writable | null;
-  /**
-   * Resolves with the exit status after stdout and stderr have delivered everything the
-   * process wrote. Rejects with UnavailableError when the VM or agent dies first.
-   */
-  readonly exited: Promise<ExitStatus>;
-  /**
-   * Stream offsets its stdout and stderr start at: 0 for a new process, where the agent
-   * continues (or re-sends from) for a re-attached one. Absent means 0.
-   */
-  readonly outputStart?: { stdout: number; stderr: number };
-}
-
-/** A process the agent lists at a reattach (what a resume callback is asked about). */
-export interface AgentProcessInfo {
-  processId: string;
-  containerId: string;
-  pid: number;
-  terminal: boolean;
-}
-
-/** Where a re-attached process's output should continue: the bytes the host has stored. */
-export interface OutputResume {
-  stdout: number;
-  stderr: number;
-  /**
-   * Called (before the process is returned) when the agent no longer kept everything after
-   * these offsets: `bytes` of that stream are lost, and the stream continues after them.
-   */
-  lost(stream: 'stdout' | 'stderr', bytes: number): void;
-}
-
 /** What the agent said about itself at the handshake. */
 export interface AgentVersion {
   /** Protocol version (PROTOCOL_VERSION in guest/include/podvisor_agent.h). */
@@ -200,50 +109,6 @@ export interface AgentVersion {
    * agent built before PROCESS_TABLE: such an agent is sent no newer request.
    */
   lastOp?: number;
-}
-
-/** One process of a container as the agent reads it from the guest's /proc (PROCESS_TABLE). */
-export interface GuestTask {
-  /** Pid in the VM's root PID namespace (what inspect's State.Pid shows). */
-  pid: number;
-  ppid: number;
-  pgid: number;
-  sid: number;
-  /** Foreground process group of its terminal, 0 when none. */
-  tpgid: number;
-  /** Effective ids. */
-  uid: number;
-  gid: number;
-  /** The state letter of /proc/<pid>/stat (R, S, D, Z, T, t, X, I...). */
-  state: string;
-  /** Start time, CPU times: clock ticks (GuestProcessTable.clockTicks per second). */
-  startTicks: number;
-  utime: number;
-  stime: number;
-  vszKiB: number;
-  rssKiB: number;
-  /** Controlling terminal as /proc's tty_nr (major << 8 | minor, high minor bits above), 0 = none. */
-  tty: number;
-  threads: number;
-  /** Nice value, -20..19. */
-  nice: number;
-  /** Command name (/proc/<pid>/comm). */
-  comm: string;
-  /** Arguments (/proc/<pid>/cmdline, bounded); empty for kernel threads and zombies. */
-  args: string[];
-}
-
-/** A container's processes (Agent.processTable), in ascending pid order. */
-export interface GuestProcessTable {
-  /** Clock ticks per second of the guest's times. */
-  clockTicks: number;
-  /** The guest's time since boot when it was read, in milliseconds. */
-  uptimeMs: number;
-  /** The VM's memory, KiB. */
-  memTotalKiB: number;
-  tasks: GuestTask[];
-  /** True when the container had more processes than one answer holds. */
-  truncated: boolean;
 }
 
 /** A container's description for the agent. */
@@ -282,65 +147,6 @@ export interface ContainerSpec {
    * status); the caller starts the first process as `DOCKER_INIT_PATH -- ARG...`.
    */
   dockerInit?: boolean;
-}
-
-/**
- * Settings of one network interface of the VM (the pod's network namespace: every container of
- * a VM shares it). Absent fields leave that setting as it is.
- */
-export interface InterfaceConfig {
-  /** Guest interface name (eth0 for the VM's first NIC; NicDevice.guestName). */
-  name: string;
-  /** Expected hardware address (aa:bb:cc:dd:ee:ff): the agent refuses an interface with another. */
-  mac?: string;
-  /** Hardware address to give the interface (unicast), after the check of `mac` (--mac-address). */
-  setMac?: string;
-  /** IPv4 address with its prefix length (both or neither); it replaces every IPv4 address the interface had. */
-  address?: string;
-  prefix?: number;
-  /** More IPv4 addresses (docker's --link-local-ip), only with a non-zero `address`; at most 8. */
-  secondary?: Array<{ address: string; prefix: number }>;
-  /**
-   * Global IPv6 address with its prefix length (1..128; both or neither); it replaces every
-   * global IPv6 address the interface had, and `::` with prefix 0 removes them. Usable at once
-   * (no duplicate address detection). An interface brought down loses its IPv6 addresses.
-   */
-  address6?: string;
-  prefix6?: number;
-  /** 68..65535. */
-  mtu?: number;
-  /** Bring the link up (true) or down (false). */
-  up?: boolean;
-}
-
-/**
- * A route in the VM, IPv4 or IPv6 by the family of `destination` (the gateway's must match);
- * destination 0.0.0.0 (or ::) with prefix 0 is the default route.
- */
-export interface RouteSpec {
-  destination: string;
-  prefix: number;
-  /** Next hop; a route without one is on-link through `device`. */
-  gateway?: string;
-  /** Guest interface name. */
-  device?: string;
-}
-
-/** One network interface of the VM as the agent reports it. */
-export interface InterfaceInfo {
-  name: string;
-  /** Lower-case aa:bb:cc:dd:ee:ff (all zeros for lo). */
-  mac: string;
-  mtu: number;
-  up: boolean;
-  /** IPv4 address and prefix length, when it has one. */
-  address?: string;
-  prefix?: number;
-  /** Its secondary IPv4 addresses, when it has any. */
-  secondary?: Array<{ address: string; prefix: number }>;
-  /** Its first global IPv6 address and prefix length, when it has one. */
-  address6?: string;
-  prefix6?: number;
 }
 
 /** A file system mounted inside a container after it was created. */

@@ -1,40 +1,27 @@
 /**
  * Container routes of the Docker Engine API v1.41. Thin handlers: parse the query and body
  * (dockerd's messages for bad input), apply Docker-only meanings, call the creation service
- * (create: src/engine) or the pod service (the rest), and write Docker's JSON. The wait stream is here; logs, top, stats and attach are in
- * container-streams.ts.
+ * (create: src/engine) or the pod service (the rest), and write Docker's JSON. The wait stream
+ * is here; update and rename are in container-update.ts, removal and prune in
+ * container-remove.ts; logs, top, stats and attach are in container-streams.ts.
  */
-import { parseLinks } from '../../translate/links';
 import type { Router } from 'express';
 import type { ApiServices, ContainerServices } from './services';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
+import { ConflictError, InvalidArgumentError } from '../../errors';
 import { sendJson, svc } from './kit/params';
-import { labelsMatch, pruneLabelsMatch } from './kit/filters';
+import { labelsMatch } from './kit/filters';
 import { containerFilter, type SummaryForFilters } from './container-filters';
 import { openStream } from './kit/streams';
-import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
-import {
-  createWarnings,
-  parseCreateBody,
-  parseRestartPolicy,
-  validateContainerName,
-  validateResources,
-} from '../../translate/create-body';
-import { containerJson, containerSummary, hostConfigLinks, type NetworkView } from '../../translate/inspect';
+import { createWarnings, parseCreateBody, validateContainerName } from '../../translate/create-body';
+import { containerJson, containerSummary, type NetworkView } from '../../translate/inspect';
 import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/health';
 import { stateErrorText } from '../../translate/pod-errors';
-import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
 import { parseSignal } from '../../translate/signals';
-import { cgroupLimitsFor, vmSizeFor } from '../../translate/resources';
-import { refuseUnhonoured } from '../../translate/unhonoured';
-import type { PodUpdate, WaitCondition } from '../../pod/service';
+import type { WaitCondition } from '../../pod/service';
 import { mainContainer, type PodRecord } from '../../pod/types';
-import { anonymousVolumesOf, removeVolumesAfter } from './volumes';
-import { logger } from '../../util/log';
-import { parseRfc3339 } from '../../util/time';
-
-const log = logger('api');
+import { renameContainer, updateContainer } from './container-update';
+import { deleteContainer, deleteLink, pruneContainers } from './container-remove';
 
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
 
@@ -68,18 +55,6 @@ export function register(router: Router, services: ApiServices): void {
   router.delete('/containers/:id/:alias', deleteLink(services));
   router.post('/containers/prune', pruneContainers(services));
   router.post('/containers/:id/wait', waitContainer(services));
-}
-
-/** Remove container `ref`, and with `v` its anonymous volumes after it. */
-async function removeContainer(
-  services: ApiServices,
-  ref: string,
-  query: { force: boolean; v: boolean },
-): Promise<void> {
-  const c = svc(services, 'containers');
-  const anonymous = query.v ? anonymousVolumesOf(services, ref) : [];
-  await c.pods.remove(ref, { force: query.force });
-  await removeVolumesAfter(services, anonymous);
 }
 
 /** POST /containers/create. */
@@ -261,25 +236,6 @@ function unpauseContainer(services: ApiServices) {
   });
 }
 
-/** POST /containers/:id/rename. */
-function renameContainer(services: ApiServices) {
-  return typed('POST /containers/:id/rename', async ({ params, query }, _req, res) => {
-    const c = svc(services, 'containers');
-    const r = c.pods.get(params.id);
-    const name = query.name;
-    if (!name) throw new InvalidArgumentError('Neither old nor new names may be empty');
-    try {
-      validateContainerName(name);
-    } catch (err) {
-      throw new InvalidArgumentError(
-        `Error when allocating new name: ${(err as Error).message.replace(`(${name})`, `(/${name.replace(/^\//, '')})`)}`,
-      );
-    }
-    await c.pods.rename(r.id, name);
-    res.status(204).end();
-  });
-}
-
 /** POST /containers/:id/resize. */
 function resizeContainer(services: ApiServices) {
   return typed('POST /containers/:id/resize', async ({ params, query }, _req, res) => {
@@ -290,151 +246,6 @@ function resizeContainer(services: ApiServices) {
     if (!c.pods.isRunning(r.id)) throw new ConflictError(`Container ${r.id} is not running`);
     if (h > 0 && w > 0) await c.pods.resize(r.id, h, w);
     res.status(200).end();
-  });
-}
-
-/** POST /containers/:id/update. */
-function updateContainer(services: ApiServices) {
-  return typed('POST /containers/:id/update', async ({ params, body }, _req, res) => {
-    const c = svc(services, 'containers');
-    const r = c.pods.get(params.id);
-    const fe = dockerFrontend(r.frontend);
-    const hc: DockerHostConfig = { ...fe.hostConfig };
-    const change: PodUpdate = {};
-    if (body.RestartPolicy) {
-      change.restartPolicy = parseRestartPolicy(body.RestartPolicy);
-      hc.RestartPolicy = {
-        Name: body.RestartPolicy.Name ?? '',
-        MaximumRetryCount: body.RestartPolicy.MaximumRetryCount ?? 0,
-      };
-    }
-    const resourceKeys = [
-      'Memory',
-      'MemorySwap',
-      'MemoryReservation',
-      'NanoCpus',
-      'CpuShares',
-      'CpuPeriod',
-      'CpuQuota',
-      'CpusetCpus',
-      'CpusetMems',
-      'BlkioWeight',
-      'PidsLimit',
-      'CpuCount',
-    ] as const;
-    const changed = resourceKeys.filter(
-      (k) => body[k] !== undefined && body[k] !== null && body[k] !== 0 && body[k] !== '',
-    );
-    if (changed.length) {
-      const conflict = updateConflict(body, hc);
-      if (conflict?.startsWith('Memory')) throw new ConflictError(`Cannot update container ${r.id}: ${conflict}`);
-      if (conflict) throw new ConflictError(`Cannot update container ${r.id}: Conflicting options: ${conflict}`);
-      const merged = { ...hc, ...Object.fromEntries(changed.map((k) => [k, body[k]])) } as DockerHostConfig;
-      validateResources(merged, c.hostCpus);
-      refuseUnhonoured(Object.fromEntries(changed.map((k) => [k, body[k]])));
-      // Applied live in the guest's cgroup when the container runs (up to its VM's size).
-      change.resources = { size: vmSizeFor(merged, c.vmDefaults, c.hostCpus), limits: cgroupLimitsFor(merged) };
-      Object.assign(hc, Object.fromEntries(changed.map((k) => [k, body[k]])));
-    }
-    // One step under the pod's lock: checked first, persisted once.
-    change.frontend = { ...fe, hostConfig: hc };
-    await c.pods.update(r.id, change);
-    sendJson(res, 200, { Warnings: null });
-  });
-}
-
-/**
- * dockerd's update rules: NanoCpus and CpuPeriod/CpuQuota exclude each other across the update
- * and what the container has already; a memory limit above the swap limit it has needs a new
- * swap limit with it. The conflict's words, or undefined.
- */
-function updateConflict(
-  u: {
-    NanoCpus?: number | null;
-    CpuPeriod?: number | null;
-    CpuQuota?: number | null;
-    Memory?: number | null;
-    MemorySwap?: number | null;
-  },
-  had: DockerHostConfig,
-): string | undefined {
-  if ((u.NanoCpus ?? 0) > 0 && had.CpuPeriod > 0)
-    return 'Nano CPUs cannot be updated as CPU Period has already been set';
-  if ((u.NanoCpus ?? 0) > 0 && had.CpuQuota > 0) return 'Nano CPUs cannot be updated as CPU Quota has already been set';
-  if ((u.CpuPeriod ?? 0) > 0 && had.NanoCpus > 0)
-    return 'CPU Period cannot be updated as NanoCPUs has already been set';
-  if ((u.CpuQuota ?? 0) > 0 && had.NanoCpus > 0) return 'CPU Quota cannot be updated as NanoCPUs has already been set';
-  if ((u.Memory ?? 0) !== 0 && (u.Memory ?? 0) > had.MemorySwap && (u.MemorySwap ?? 0) === 0)
-    return 'Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time';
-  return undefined;
-}
-
-/** DELETE /containers/:id. */
-function deleteContainer(services: ApiServices) {
-  return typed('DELETE /containers/:id', async ({ params, query }, _req, res) => {
-    if (query.link) throw new InvalidArgumentError('Conflict, cannot remove the default link name of the container');
-    await removeContainer(services, params.id, query);
-    res.status(204).end();
-  });
-}
-
-/**
- * DELETE /containers/:id/:alias. A link's name, PARENT/ALIAS, names the linked container too
- * (dockerd's name registry): with link=1 (`docker rm --link`) the link goes, from PARENT's next
- * start on; without, the linked container is removed. Links on user networks have no such name
- * (404, as dockerd).
- */
-function deleteLink(services: ApiServices) {
-  return typed('DELETE /containers/:id/:alias', async ({ params, query }, _req, res) => {
-    const c = svc(services, 'containers');
-    const notFound = new NotFoundError(`No such container: ${params.id}/${params.alias}`);
-    let r: PodRecord;
-    try {
-      r = c.pods.get(params.id);
-    } catch {
-      throw notFound;
-    }
-    const fe = dockerFrontend(r.frontend);
-    const link = fe?.hostConfig ? hostConfigLinks(fe.hostConfig).find((l) => l.alias === params.alias) : undefined;
-    if (!link) throw notFound;
-    if (!query.link) {
-      await removeContainer(services, link.name, query);
-      res.status(204).end();
-      return;
-    }
-    const kept = (fe.hostConfig.Links ?? []).filter((l) => parseLinks([l])[0]?.alias !== params.alias);
-    const planned = (r.sandbox.spec.network?.links ?? []).filter((l) => l.alias !== params.alias);
-    await c.pods.update(r.id, {
-      links: planned,
-      frontend: { ...fe, hostConfig: { ...fe.hostConfig, Links: kept.length ? kept : null } },
-    });
-    res.status(204).end();
-  });
-}
-
-/** POST /containers/prune. */
-function pruneContainers(services: ApiServices) {
-  return typed('POST /containers/prune', async ({ query }, _req, res) => {
-    const c = svc(services, 'containers');
-    const filters = query.filters;
-    const until = filters.until?.length ? pruneUntilSeconds(filters.until[0]) : undefined;
-    const deleted: string[] = [];
-    let reclaimed = 0;
-    for (const r of c.pods.list()) {
-      const st = mainContainer(r).state.status;
-      if (st !== 'exited' && st !== 'created' && st !== 'dead') continue;
-      if (!pruneLabelsMatch(r.sandbox.spec.labels, filters)) continue;
-      if (until !== undefined && parseRfc3339(r.created) / 1000 >= until) continue;
-      const size = await c.pods.sizeRw(r.id);
-      try {
-        await c.pods.remove(r.id, { force: false });
-        deleted.push(r.id);
-        reclaimed += size;
-      } catch (err) {
-        log.warn(`prune: ${r.id}: ${(err as Error).message}`);
-      }
-    }
-    sendJson(res, 200, { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
   });
 }
 

@@ -17,7 +17,8 @@ import * as fs from 'node:fs';
 import { InvalidArgumentError } from '../../errors';
 import { RootDir, at } from './resolve';
 
-interface Entry {
+/** A directory held open by the extraction. */
+export interface HeldDir {
   fh: fs.promises.FileHandle;
   /** The directory's path in the container, every symlink resolved. */
   real: string;
@@ -25,7 +26,7 @@ interface Entry {
 
 /** Open parent directories of one extraction (see the module comment). */
 export class ParentDirs {
-  private readonly dirs = new Map<string, Entry>();
+  private readonly dirs = new Map<string, HeldDir>();
 
   constructor(
     private readonly root: RootDir,
@@ -36,7 +37,7 @@ export class ParentDirs {
    * The open directory of container path `p` (absolute, clean), created with its missing
    * parents (mode 0755). InvalidArgumentError when something on the way is not a directory.
    */
-  async get(p: string): Promise<Entry> {
+  async get(p: string): Promise<HeldDir> {
     const hit = this.dirs.get(p);
     if (hit) {
       // Most recently used last.
@@ -45,7 +46,7 @@ export class ParentDirs {
       return hit;
     }
     const r = await this.root.resolve(p, { createParents: true, followLast: true });
-    let entry: Entry;
+    let entry: HeldDir;
     try {
       if (r.name === undefined) {
         // The root itself: a handle of its own, so that closing it leaves the root open.
@@ -65,7 +66,7 @@ export class ParentDirs {
     }
     this.dirs.set(p, entry);
     while (this.dirs.size > this.limit) {
-      const [oldest, e] = this.dirs.entries().next().value as [string, Entry];
+      const [oldest, e] = this.dirs.entries().next().value as [string, HeldDir];
       this.dirs.delete(oldest);
       await e.fh.close();
     }
@@ -73,7 +74,7 @@ export class ParentDirs {
   }
 
   /** The open directory of `p` when it is held already (nothing resolved or created). */
-  held(p: string): Entry | undefined {
+  held(p: string): HeldDir | undefined {
     return this.dirs.get(p);
   }
 

@@ -21,7 +21,7 @@ import { InvalidArgumentError } from '../../errors';
 import { mknod } from '../fsops';
 import { tarReason } from '../extract';
 import { at, RootDir } from './resolve';
-import { ParentDirs } from './parent-dirs';
+import { HeldDir, ParentDirs } from './parent-dirs';
 
 /** Options of extractInto. */
 export interface ExtractIntoOptions {
@@ -83,6 +83,258 @@ function writeAll(fd: number, chunk: Buffer): void {
   for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off);
 }
 
+/** What every entry of one extraction shares. */
+interface Extraction {
+  root: RootDir;
+  /** The container directory extracted into. */
+  destPath: string;
+  opts: ExtractIntoOptions;
+  parents: ParentDirs;
+  /** Directories created, whose mtimes are set once everything is in. */
+  dirTimes: Array<{ path: string; mtime: Date }>;
+}
+
+/** Where one entry goes, and what it gets. */
+interface Target {
+  header: tar.Header;
+  /** Its path in the container. */
+  cpath: string;
+  /** Its parent directory, held open. */
+  parent: HeldDir;
+  /** Its name in `parent`. */
+  name: string;
+  /** `name` beneath `parent`'s handle, for the no-follow calls. */
+  p: string;
+  /** Its path in the container, every symlink of the parent resolved. */
+  real: string;
+  isDir: boolean;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: Date;
+}
+
+/**
+ * Something is there already (the creation met EEXIST): remove it unless both are
+ * directories. True when an existing directory is kept.
+ */
+async function makeRoom(x: Extraction, t: Target): Promise<boolean> {
+  const { header, cpath, parent, name, p, real, isDir } = t;
+  const st = fs.lstatSync(p, { throwIfNoEntry: false });
+  if (!st) return false;
+  const wasDir = st.isDirectory();
+  if (x.opts.noOverwriteDirNonDir && wasDir && !isDir)
+    throw new InvalidArgumentError(
+      `cannot overwrite directory ${JSON.stringify(cpath)} with non-directory ${JSON.stringify(header.name)}`,
+    );
+  if (x.opts.noOverwriteDirNonDir && !wasDir && isDir)
+    throw new InvalidArgumentError(
+      `cannot overwrite non-directory ${JSON.stringify(cpath)} with directory ${JSON.stringify(header.name)}`,
+    );
+  if (wasDir && isDir) return true;
+  x.parents.forget(real);
+  // Gone meanwhile (the container, or another copy into the same place, removed it): fine.
+  const gone = (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  };
+  // A non-directory goes with no await before the creation that follows, so that copies
+  // running beside this one cannot take the name in between.
+  if (!wasDir) {
+    try {
+      fs.unlinkSync(p);
+    } catch (e) {
+      gone(e as NodeJS.ErrnoException);
+    }
+  } else await removeEntry(parent.fh, name).catch(gone);
+  return false;
+}
+
+/**
+ * Create with `make`; when the name is taken, make room (as above) and try again (a few
+ * times: a concurrent writer may take the name again in between).
+ */
+async function create<T>(x: Extraction, t: Target, make: () => T, keepDir?: () => T): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return make();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt === 3) throw e;
+    }
+    if ((await makeRoom(x, t)) && keepDir) return keepDir();
+  }
+}
+
+/** A directory: created (or an existing one kept), owned, its mtime set at the end. */
+async function placeDirectory(x: Extraction, t: Target): Promise<void> {
+  const { p, uid, gid, mode } = t;
+  await create(
+    x,
+    t,
+    () => fs.mkdirSync(p, { mode: 0o700 }),
+    () => undefined,
+  );
+  const fd = fs.openSync(p, O_DIR);
+  try {
+    fs.fchownSync(fd, uid, gid);
+    fs.fchmodSync(fd, mode);
+  } finally {
+    fs.closeSync(fd);
+  }
+  x.dirTimes.push({ path: t.cpath, mtime: t.mtime });
+}
+
+/** A regular file: created new, its data written, owned; removed when its data was cut short. */
+async function placeFile(x: Extraction, t: Target, stream: Readable): Promise<void> {
+  const { header, p, uid, gid, mode, mtime } = t;
+  const fd = await create(x, t, () => fs.openSync(p, O_NEWFILE, 0o600));
+  let complete = false;
+  try {
+    if (header.size) for await (const chunk of stream) writeAll(fd, chunk as Buffer);
+    fs.fchownSync(fd, uid, gid);
+    fs.fchmodSync(fd, mode);
+    fs.futimesSync(fd, mtime, mtime);
+    complete = true;
+  } finally {
+    fs.closeSync(fd);
+    // Its data was cut short (a truncated archive, a client gone): no half file stays.
+    if (!complete) fs.rmSync(p, { force: true });
+  }
+}
+
+/** A symbolic link, its target as the header says (never followed here). */
+async function placeSymlink(x: Extraction, t: Target): Promise<void> {
+  const { header, p, uid, gid, mtime } = t;
+  await create(x, t, () => fs.symlinkSync(header.linkname ?? '', p));
+  fs.lchownSync(p, uid, gid);
+  fs.lutimesSync(p, mtime, mtime);
+}
+
+/** A hard link to a non-directory already inside the destination. */
+async function placeLink(x: Extraction, t: Target): Promise<void> {
+  const { header, p } = t;
+  const target = cleanEntryName(header.linkname ?? '');
+  if (target === null || target === '')
+    throw new InvalidArgumentError(
+      `invalid hardlink ${JSON.stringify(header.name)} -> ${JSON.stringify(header.linkname)}: ` +
+        'outside of the destination',
+    );
+  const tpath = path.posix.join(x.destPath, target);
+  checkLength(tpath);
+  const src = await x.root.resolve(tpath);
+  try {
+    if (!src.stat || src.stat.isDirectory())
+      throw new InvalidArgumentError(
+        `invalid hardlink ${JSON.stringify(header.name)} -> ${JSON.stringify(header.linkname)}`,
+      );
+    await create(x, t, () => fs.linkSync(at(src.dir, src.name as string), p));
+  } finally {
+    await src.release();
+  }
+}
+
+/** A device node or a fifo. */
+async function placeNode(x: Extraction, t: Target): Promise<void> {
+  const { header, p, uid, gid, mode } = t;
+  await makeRoom(x, t);
+  await mknod(
+    p,
+    header.type === 'fifo' ? 'p' : header.type === 'character-device' ? 'c' : 'b',
+    mode,
+    header.devmajor ?? 0,
+    header.devminor ?? 0,
+  );
+  fs.lchownSync(p, uid, gid);
+}
+
+/**
+ * Where entry `header` goes: its name cleaned and checked, its parent resolved (and held).
+ * Null for the destination itself (an entry `.` or `/`), which gets nothing.
+ */
+async function targetOf(x: Extraction, header: tar.Header): Promise<Target | null> {
+  const clean = cleanEntryName(header.name);
+  if (clean === null)
+    throw new InvalidArgumentError(`invalid path: ${JSON.stringify(header.name)} is outside of the destination`);
+  if (clean === '') return null;
+  const cpath = path.posix.join(x.destPath, clean);
+  checkLength(cpath);
+  const parent = await x.parents.get(path.posix.dirname(cpath));
+  const name = path.posix.basename(cpath);
+  return {
+    header,
+    cpath,
+    parent,
+    name,
+    p: at(parent.fh, name),
+    real: path.posix.join(parent.real, name),
+    isDir: header.type === 'directory',
+    mode: (header.mode ?? 0o644) & 0o7777,
+    uid: x.opts.chown?.uid ?? header.uid ?? 0,
+    gid: x.opts.chown?.gid ?? header.gid ?? 0,
+    mtime: header.mtime ?? new Date(),
+  };
+}
+
+/** Create one entry of the archive, by its kind; its data (if any) is read to the end. */
+async function place(x: Extraction, header: tar.Header, stream: Readable): Promise<void> {
+  const t = await targetOf(x, header);
+  if (!t) {
+    stream.resume();
+    return;
+  }
+  switch (header.type) {
+    case 'directory':
+      await placeDirectory(x, t);
+      break;
+    case 'file':
+    case 'contiguous-file':
+    case undefined:
+      await placeFile(x, t, stream);
+      break;
+    case 'symlink':
+      await placeSymlink(x, t);
+      break;
+    case 'link':
+      await placeLink(x, t);
+      break;
+    case 'character-device':
+    case 'block-device':
+    case 'fifo':
+      await placeNode(x, t);
+      break;
+    default:
+      // PAX globals and other kinds carry nothing to create (dockerd ignores them too).
+      break;
+  }
+  stream.resume();
+}
+
+/**
+ * Directory times last: creating their entries changed them.
+ * A parent no longer held is resolved again, creating nothing (a later entry may have
+ * replaced it by a symlink to a place that does not exist).
+ */
+async function setDirTimes(x: Extraction): Promise<void> {
+  for (const d of x.dirTimes.reverse()) {
+    const held = x.parents.held(path.posix.dirname(d.path));
+    const r = held ? undefined : await x.root.resolve(d.path).catch(() => undefined);
+    try {
+      const dir = held?.fh ?? r?.dir;
+      const name = held ? path.posix.basename(d.path) : r?.name;
+      if (!dir || name === undefined) continue;
+      const p = at(dir, name);
+      if (!fs.lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) continue;
+      const fd = fs.openSync(p, O_DIR);
+      try {
+        fs.futimesSync(fd, d.mtime, d.mtime);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } finally {
+      await r?.release();
+    }
+  }
+}
+
 /**
  * Extract `input` into container directory `destPath` (already known to be a directory) of
  * `root`. Rejects with InvalidArgumentError for a hostile or unusable archive (a name that
@@ -102,155 +354,8 @@ export async function extractInto(
   opts: ExtractIntoOptions = {},
 ): Promise<void> {
   const extract = tar.extract();
-  const dirTimes: Array<{ path: string; mtime: Date }> = [];
-  const parents = new ParentDirs(root);
+  const x: Extraction = { root, destPath, opts, parents: new ParentDirs(root), dirTimes: [] };
   let sliceStart = Date.now();
-
-  const place = async (header: tar.Header, stream: Readable): Promise<void> => {
-    const clean = cleanEntryName(header.name);
-    if (clean === null)
-      throw new InvalidArgumentError(`invalid path: ${JSON.stringify(header.name)} is outside of the destination`);
-    if (clean === '') {
-      stream.resume();
-      return;
-    }
-    const cpath = path.posix.join(destPath, clean);
-    checkLength(cpath);
-    const parent = await parents.get(path.posix.dirname(cpath));
-    const name = path.posix.basename(cpath);
-    const p = at(parent.fh, name);
-    const real = path.posix.join(parent.real, name);
-    const isDir = header.type === 'directory';
-    /**
-     * Something is there already (the creation met EEXIST): remove it unless both are
-     * directories. True when an existing directory is kept.
-     */
-    const makeRoom = async (): Promise<boolean> => {
-      const st = fs.lstatSync(p, { throwIfNoEntry: false });
-      if (!st) return false;
-      const wasDir = st.isDirectory();
-      if (opts.noOverwriteDirNonDir && wasDir && !isDir)
-        throw new InvalidArgumentError(
-          `cannot overwrite directory ${JSON.stringify(cpath)} with non-directory ${JSON.stringify(header.name)}`,
-        );
-      if (opts.noOverwriteDirNonDir && !wasDir && isDir)
-        throw new InvalidArgumentError(
-          `cannot overwrite non-directory ${JSON.stringify(cpath)} with directory ${JSON.stringify(header.name)}`,
-        );
-      if (wasDir && isDir) return true;
-      parents.forget(real);
-      // Gone meanwhile (the container, or another copy into the same place, removed it): fine.
-      const gone = (e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT') throw e;
-      };
-      // A non-directory goes with no await before the creation that follows, so that copies
-      // running beside this one cannot take the name in between.
-      if (!wasDir) {
-        try {
-          fs.unlinkSync(p);
-        } catch (e) {
-          gone(e as NodeJS.ErrnoException);
-        }
-      } else await removeEntry(parent.fh, name).catch(gone);
-      return false;
-    };
-    /**
-     * Create with `make`; when the name is taken, make room (as above) and try again (a few
-     * times: a concurrent writer may take the name again in between).
-     */
-    const create = async <T>(make: () => T, keepDir?: () => T): Promise<T> => {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return make();
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt === 3) throw e;
-        }
-        if ((await makeRoom()) && keepDir) return keepDir();
-      }
-    };
-    const mode = (header.mode ?? 0o644) & 0o7777;
-    const uid = opts.chown?.uid ?? header.uid ?? 0;
-    const gid = opts.chown?.gid ?? header.gid ?? 0;
-    const mtime = header.mtime ?? new Date();
-    switch (header.type) {
-      case 'directory': {
-        await create(
-          () => fs.mkdirSync(p, { mode: 0o700 }),
-          () => undefined,
-        );
-        const fd = fs.openSync(p, O_DIR);
-        try {
-          fs.fchownSync(fd, uid, gid);
-          fs.fchmodSync(fd, mode);
-        } finally {
-          fs.closeSync(fd);
-        }
-        dirTimes.push({ path: cpath, mtime });
-        break;
-      }
-      case 'file':
-      case 'contiguous-file':
-      case undefined: {
-        const fd = await create(() => fs.openSync(p, O_NEWFILE, 0o600));
-        let complete = false;
-        try {
-          if (header.size) for await (const chunk of stream) writeAll(fd, chunk as Buffer);
-          fs.fchownSync(fd, uid, gid);
-          fs.fchmodSync(fd, mode);
-          fs.futimesSync(fd, mtime, mtime);
-          complete = true;
-        } finally {
-          fs.closeSync(fd);
-          // Its data was cut short (a truncated archive, a client gone): no half file stays.
-          if (!complete) fs.rmSync(p, { force: true });
-        }
-        break;
-      }
-      case 'symlink':
-        await create(() => fs.symlinkSync(header.linkname ?? '', p));
-        fs.lchownSync(p, uid, gid);
-        fs.lutimesSync(p, mtime, mtime);
-        break;
-      case 'link': {
-        const target = cleanEntryName(header.linkname ?? '');
-        if (target === null || target === '')
-          throw new InvalidArgumentError(
-            `invalid hardlink ${JSON.stringify(header.name)} -> ${JSON.stringify(header.linkname)}: ` +
-              'outside of the destination',
-          );
-        const tpath = path.posix.join(destPath, target);
-        checkLength(tpath);
-        const src = await root.resolve(tpath);
-        try {
-          if (!src.stat || src.stat.isDirectory())
-            throw new InvalidArgumentError(
-              `invalid hardlink ${JSON.stringify(header.name)} -> ${JSON.stringify(header.linkname)}`,
-            );
-          await create(() => fs.linkSync(at(src.dir, src.name as string), p));
-        } finally {
-          await src.release();
-        }
-        break;
-      }
-      case 'character-device':
-      case 'block-device':
-      case 'fifo':
-        await makeRoom();
-        await mknod(
-          p,
-          header.type === 'fifo' ? 'p' : header.type === 'character-device' ? 'c' : 'b',
-          mode,
-          header.devmajor ?? 0,
-          header.devminor ?? 0,
-        );
-        fs.lchownSync(p, uid, gid);
-        break;
-      default:
-        // PAX globals and other kinds carry nothing to create (dockerd ignores them too).
-        break;
-    }
-    stream.resume();
-  };
 
   // A client that hangs up mid-body ends the request stream without an end: fail the parser
   // too, or it would wait for the rest forever (holding the container's mount).
@@ -265,7 +370,7 @@ export async function extractInto(
   input.pipe(extract as unknown as NodeJS.WritableStream);
   try {
     for await (const entry of extract) {
-      await place(entry.header, entry as unknown as Readable).catch((e: unknown) => {
+      await place(x, entry.header, entry as unknown as Readable).catch((e: unknown) => {
         throw (e as NodeJS.ErrnoException).code === 'ENAMETOOLONG'
           ? tooLong(path.posix.join(destPath, entry.header.name))
           : e;
@@ -275,28 +380,7 @@ export async function extractInto(
         sliceStart = Date.now();
       }
     }
-    // Directory times last: creating their entries changed them.
-    // A parent no longer held is resolved again, creating nothing (a later entry may have
-    // replaced it by a symlink to a place that does not exist).
-    for (const d of dirTimes.reverse()) {
-      const held = parents.held(path.posix.dirname(d.path));
-      const r = held ? undefined : await root.resolve(d.path).catch(() => undefined);
-      try {
-        const dir = held?.fh ?? r?.dir;
-        const name = held ? path.posix.basename(d.path) : r?.name;
-        if (!dir || name === undefined) continue;
-        const p = at(dir, name);
-        if (!fs.lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) continue;
-        const fd = fs.openSync(p, O_DIR);
-        try {
-          fs.futimesSync(fd, d.mtime, d.mtime);
-        } finally {
-          fs.closeSync(fd);
-        }
-      } finally {
-        await r?.release();
-      }
-    }
+    await setDirTimes(x);
   } catch (e) {
     input.unpipe(extract as unknown as NodeJS.WritableStream);
     input.resume();
@@ -309,6 +393,6 @@ export async function extractInto(
   } finally {
     input.off('close', cut);
     input.off('error', cut);
-    await parents.close();
+    await x.parents.close();
   }
 }

@@ -3,14 +3,15 @@
  * unix sockets for the VM's virtio-serial ports, or the agent itself in host test mode).
  *
  * connect() opens both sockets (retrying until the deadline while the socket file is not
- * there yet) and SYNCs each channel (connect.ts: openChannels), then does the VERSION
- * handshake; it rejects with
- * UnavailableError on timeout, close or a protocol mismatch. Afterwards every request is a
- * control frame answered ACK or ERROR; process output arrives as stream frames routed by
- * process handle to ProcessChannel objects.
+ * there yet) and SYNCs each channel (connect.ts: openChannels, openWithin), then does the
+ * VERSION handshake; it rejects with UnavailableError on timeout, close or a protocol
+ * mismatch. Afterwards every request is a control frame answered ACK or ERROR; process output
+ * arrives as stream frames routed by process handle to ProcessChannel objects.
  *
- * The framing, request matching, stream routing and failure path are AgentMux's (mux.ts); this
- * class encodes and checks the requests.
+ * The framing, request matching, stream routing and failure path are AgentMux's (mux.ts); the
+ * requests are encoded and checked by the *-ops.ts modules beside it (container-ops.ts,
+ * device-ops.ts, socket-ops.ts, ...); this class sends them, with the checks that need its
+ * state (the agent's last opcode, containers without their filter, process ids in use).
  *
  * Nothing from the guest is trusted: every frame is checked (FrameDecoder, TlvReader, credit
  * ledgers), and anything malformed, any frame for an unknown process or request, closes the
@@ -19,7 +20,6 @@
  * streams are destroyed with that error: a guest that dies mid-stream gives errors, never
  * hangs.
  */
-import type * as net from 'node:net';
 import type {
   ActivateRequest,
   Agent,
@@ -46,13 +46,7 @@ import type {
   SocketDialRequest,
   FileEventRequest,
 } from '../types';
-import {
-  ConflictError,
-  InvalidArgumentError,
-  NotImplementedError,
-  PodvisorError,
-  UnavailableError,
-} from '../../errors';
+import { ConflictError, InvalidArgumentError, NotImplementedError, UnavailableError } from '../../errors';
 import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from './device-ops';
 import { encodeSeccomp } from './seccomp';
 import { encodeArchive } from './archive';
@@ -65,20 +59,23 @@ import {
   encodeSocketListen,
   encodeSocketRefusal,
 } from './socket-ops';
-import { openChannels } from './connect';
+import { openWithin } from './connect';
 import type { AgentMux } from './mux';
 import type { ProcessChannel } from './process';
 import { decodeProcessTable } from './process-table';
 import { decodeListed, resumeOutput } from './resume';
+import { checkId, putLimits } from './requests';
 import {
-  checkId,
-  checkPath,
-  checkTermSize,
-  putCapabilities,
-  putContainerSecurity,
-  putLimits,
-  putRlimits,
-} from './requests';
+  checkProcess,
+  encodeActivate,
+  encodeContainer,
+  encodeProcess,
+  encodeReadFile,
+  encodeResize,
+  encodeSignal,
+  encodeUnmount,
+  encodeWriteFile,
+} from './container-ops';
 import { Limits, Op, PROTOCOL_VERSION, Tag } from './protocol';
 import { protocolError, TlvWriter } from './tlv';
 
@@ -107,38 +104,19 @@ export class AgentClient implements Agent {
 
   /** Connect, sync both channels and check the protocol version. */
   static async connect(opts: AgentConnectOptions): Promise<AgentClient> {
-    const deadline = Date.now() + opts.timeoutMs;
     const window = opts.window ?? DEFAULT_WINDOW;
     if (window < Limits.MIN_WINDOW || window > Limits.MAX_WINDOW) throw new InvalidArgumentError('window out of range');
-    const sockets: net.Socket[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new UnavailableError(`agent did not answer within ${opts.timeoutMs} ms (${opts.ctlPath})`)),
-        opts.timeoutMs,
-      );
+    return openWithin(opts, window, async (mux) => {
+      const client = new AgentClient(mux);
+      const v = await client.version();
+      if (v.protocol !== PROTOCOL_VERSION) {
+        client.close();
+        throw new UnavailableError(
+          `guest agent speaks protocol ${v.protocol}, this podvisor needs ${PROTOCOL_VERSION}: rebuild the guest (bash guest/build.sh)`,
+        );
+      }
+      return client;
     });
-    try {
-      const attempt = (async () => {
-        const mux = await openChannels(opts.ctlPath, opts.ioPath, deadline, window, sockets);
-        const client = new AgentClient(mux);
-        const v = await client.version();
-        if (v.protocol !== PROTOCOL_VERSION) {
-          client.close();
-          throw new UnavailableError(
-            `guest agent speaks protocol ${v.protocol}, this podvisor needs ${PROTOCOL_VERSION}: rebuild the guest (bash guest/build.sh)`,
-          );
-        }
-        return client;
-      })();
-      attempt.catch(() => undefined);
-      return await Promise.race([attempt, timeout]);
-    } catch (e) {
-      for (const s of sockets) s.destroy();
-      throw e instanceof PodvisorError ? e : new UnavailableError(`cannot reach the agent: ${(e as Error).message}`);
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   // ---- Agent ------------------------------------------------------------------------------
@@ -162,22 +140,7 @@ export class AgentClient implements Agent {
 
   /** @inheritdoc */
   async createContainer(spec: ContainerSpec): Promise<void> {
-    checkId(spec.id, 'container id');
-    const w = new TlvWriter().str(Tag.CONTAINER_ID, spec.id).str(Tag.ROOTFS, spec.rootfs, Limits.MAX_PATH);
-    if (spec.hostname !== undefined) w.str(Tag.HOSTNAME, spec.hostname, 64);
-    if (spec.limits) putLimits(w, spec.limits);
-    if (spec.sharePodNamespaces) w.u32(Tag.SHARE_NS, 1);
-    if (spec.pidPeer !== undefined) {
-      checkId(spec.pidPeer, 'pid peer');
-      w.str(Tag.PID_PEER, spec.pidPeer);
-    }
-    if (spec.upperDisk !== undefined) {
-      if (!/^vd[a-z]$/.test(spec.upperDisk)) throw new InvalidArgumentError(`bad upper disk ${spec.upperDisk}`);
-      w.str(Tag.UPPER_DISK, spec.upperDisk);
-    }
-    if (spec.security) putContainerSecurity(w, spec.security);
-    if (spec.dockerInit) w.u32(Tag.DOCKER_INIT, 1);
-    await this.mux.request(Op.CREATE_CONTAINER, w);
+    await this.mux.request(Op.CREATE_CONTAINER, encodeContainer(spec));
   }
 
   /** @inheritdoc */
@@ -249,41 +212,13 @@ export class AgentClient implements Agent {
 
   /** @inheritdoc */
   async startProcess(spec: ProcessSpec): Promise<AgentProcess> {
-    checkId(spec.containerId, 'container id');
-    checkId(spec.processId, 'process id');
-    if (spec.args.length < 1 || spec.args.length > Limits.MAX_ARGS || spec.args[0] === '') {
-      throw new InvalidArgumentError(`a process needs 1 to ${Limits.MAX_ARGS} arguments`);
-    }
-    if (spec.env.length > Limits.MAX_ENV)
-      throw new InvalidArgumentError(`more than ${Limits.MAX_ENV} environment variables`);
-    if (spec.user.additionalGids.length > Limits.MAX_GROUPS) {
-      throw new InvalidArgumentError(`more than ${Limits.MAX_GROUPS} supplementary groups`);
-    }
-    if (!spec.cwd.startsWith('/')) throw new InvalidArgumentError('the working directory must be an absolute path');
+    checkProcess(spec);
     if (this.unfiltered.has(spec.containerId))
       throw new InvalidArgumentError(
         `container ${spec.containerId} has no seccomp filter: its profile was not applied`,
       );
     if (this.mux.hasProcessId(spec.processId)) throw new ConflictError(`process id ${spec.processId} is in use`);
-    const w = new TlvWriter()
-      .str(Tag.CONTAINER_ID, spec.containerId)
-      .str(Tag.PROCESS_ID, spec.processId)
-      .strs(Tag.ARG, spec.args)
-      .strs(Tag.ENV, spec.env)
-      .str(Tag.CWD, spec.cwd, Limits.MAX_PATH)
-      .u32(Tag.UID, spec.user.uid)
-      .u32(Tag.GID, spec.user.gid)
-      .u32(Tag.TERMINAL, spec.terminal ? 1 : 0)
-      .u32(Tag.STDIN, spec.stdin ? 1 : 0)
-      .u32(Tag.WINDOW, this.mux.window);
-    for (const g of spec.user.additionalGids) w.u32(Tag.GROUP, g);
-    if (spec.terminal) w.u32(Tag.ROWS, checkTermSize(spec.rows ?? 24)).u32(Tag.COLS, checkTermSize(spec.cols ?? 80));
-    if (spec.capabilities) putCapabilities(w, spec.capabilities);
-    if (spec.noNewPrivs) w.u32(Tag.NO_NEW_PRIVS, 1);
-    if (spec.rlimits) putRlimits(w, spec.rlimits);
-    if (w.length > Limits.MAX_CTL_PAYLOAD - 64)
-      throw new InvalidArgumentError('process arguments and environment are too large');
-    return this.requestProcess(Op.START_PROCESS, w, spec);
+    return this.requestProcess(Op.START_PROCESS, encodeProcess(spec, this.mux.window), spec);
   }
 
   /** @inheritdoc */
@@ -365,52 +300,23 @@ export class AgentClient implements Agent {
 
   /** @inheritdoc */
   async signalProcess(processId: string, signal: number): Promise<void> {
-    checkId(processId, 'process id');
-    if (!Number.isInteger(signal) || signal < 1 || signal > 64)
-      throw new InvalidArgumentError(`invalid signal ${signal}`);
-    await this.mux.request(Op.SIGNAL, new TlvWriter().str(Tag.PROCESS_ID, processId).u32(Tag.SIGNAL, signal));
+    await this.mux.request(Op.SIGNAL, encodeSignal(processId, signal));
   }
 
   /** @inheritdoc */
   async resizeTerminal(processId: string, rows: number, cols: number): Promise<void> {
-    checkId(processId, 'process id');
-    await this.mux.request(
-      Op.RESIZE,
-      new TlvWriter()
-        .str(Tag.PROCESS_ID, processId)
-        .u32(Tag.ROWS, checkTermSize(rows))
-        .u32(Tag.COLS, checkTermSize(cols)),
-    );
+    await this.mux.request(Op.RESIZE, encodeResize(processId, rows, cols));
   }
 
   /** @inheritdoc */
   async writeFile(containerId: string, path: string, data: Buffer, mode: number): Promise<void> {
-    checkId(containerId, 'container id');
-    checkPath(path);
-    if (data.length > Limits.MAX_FILE_SIZE)
-      throw new InvalidArgumentError(`file larger than ${Limits.MAX_FILE_SIZE} bytes`);
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)
-      throw new InvalidArgumentError(`invalid file mode ${mode}`);
-    await this.mux.request(
-      Op.WRITE_FILE,
-      new TlvWriter()
-        .str(Tag.CONTAINER_ID, containerId)
-        .str(Tag.PATH, path, Limits.MAX_PATH)
-        .u32(Tag.MODE, mode)
-        .bytes(Tag.DATA, data),
-    );
+    await this.mux.request(Op.WRITE_FILE, encodeWriteFile(containerId, path, data, mode));
   }
 
   /** @inheritdoc */
   async readFile(containerId: string, path: string, maxBytes: number): Promise<Buffer> {
-    checkId(containerId, 'container id');
-    checkPath(path);
-    if (!Number.isInteger(maxBytes) || maxBytes < 0) throw new InvalidArgumentError(`invalid size limit ${maxBytes}`);
-    const limit = Math.min(maxBytes, Limits.MAX_FILE_SIZE);
-    const r = await this.mux.request(
-      Op.READ_FILE,
-      new TlvWriter().str(Tag.CONTAINER_ID, containerId).str(Tag.PATH, path, Limits.MAX_PATH).u32(Tag.MAX_BYTES, limit),
-    );
+    const { w, limit } = encodeReadFile(containerId, path, maxBytes);
+    const r = await this.mux.request(Op.READ_FILE, w);
     const data = r.bytes(Tag.DATA);
     if (!data) throw this.mux.violation(protocolError('READ_FILE answer without data'));
     if (data.length > limit)
@@ -442,12 +348,7 @@ export class AgentClient implements Agent {
 
   /** @inheritdoc */
   async unmount(containerId: string, path: string): Promise<void> {
-    checkId(containerId, 'container id');
-    checkPath(path);
-    await this.mux.request(
-      Op.UNMOUNT,
-      new TlvWriter().str(Tag.CONTAINER_ID, containerId).str(Tag.PATH, path, Limits.MAX_PATH),
-    );
+    await this.mux.request(Op.UNMOUNT, encodeUnmount(containerId, path));
   }
 
   /** @inheritdoc */
@@ -457,13 +358,7 @@ export class AgentClient implements Agent {
 
   /** @inheritdoc */
   async activate(a: ActivateRequest): Promise<void> {
-    if (a.entropy.length < 16 || a.entropy.length > 512)
-      throw new InvalidArgumentError('ACTIVATE takes 16 to 512 bytes of entropy');
-    const time = Buffer.alloc(8);
-    time.writeBigUInt64LE(a.timeNs, 0);
-    const w = new TlvWriter().bytes(Tag.TIME_NS, time).bytes(Tag.ENTROPY, a.entropy);
-    if (a.mountShare) w.u32(Tag.MOUNT_SHARE, 1);
-    await this.mux.request(Op.ACTIVATE, w);
+    await this.mux.request(Op.ACTIVATE, encodeActivate(a));
   }
 
   /** @inheritdoc */

@@ -5,7 +5,7 @@
  */
 import * as crypto from 'node:crypto';
 import * as net from 'node:net';
-import { UnavailableError } from '../../errors';
+import { PodvisorError, UnavailableError } from '../../errors';
 import { encodeFrame, FrameDecoder, SyncScanner } from './codec';
 import { AgentMux } from './mux';
 import { FrameType, isCtlFrameFromAgent, isIoFrameFromAgent, Limits } from './protocol';
@@ -107,4 +107,36 @@ export async function openChannels(
   );
   mux.start(ctlRest, ioRest);
   return mux;
+}
+
+/**
+ * Open both channels (openChannels) and run `handshake` on their AgentMux, all within
+ * `timeoutMs`. Rejects with UnavailableError when that time passes, a socket cannot be
+ * reached or the handshake fails otherwise than with a PodvisorError; every socket made is
+ * destroyed then.
+ */
+export async function openWithin<T>(
+  opts: { ctlPath: string; ioPath: string; timeoutMs: number },
+  window: number,
+  handshake: (mux: AgentMux) => Promise<T>,
+): Promise<T> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const sockets: net.Socket[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new UnavailableError(`agent did not answer within ${opts.timeoutMs} ms (${opts.ctlPath})`)),
+      opts.timeoutMs,
+    );
+  });
+  try {
+    const attempt = (async () => handshake(await openChannels(opts.ctlPath, opts.ioPath, deadline, window, sockets)))();
+    attempt.catch(() => undefined);
+    return await Promise.race([attempt, timeout]);
+  } catch (e) {
+    for (const s of sockets) s.destroy();
+    throw e instanceof PodvisorError ? e : new UnavailableError(`cannot reach the agent: ${(e as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+  }
 }

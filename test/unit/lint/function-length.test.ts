@@ -12,35 +12,18 @@ const src = path.resolve(__dirname, '../../../src');
 /** The longest a function of src may be, in lines. */
 const MAX_LINES = 120;
 
-/**
- * Functions over the limit today, each to be split by later work: `file:name` and its length
- * now. This list only shrinks. An entry whose function got shorter than its length here must
- * have its length lowered (or, under the limit, its entry removed): the last tests check both,
- * so a function on this list cannot grow either. Do not add to it.
- */
-const KNOWN_LONG: Record<string, number> = {
-  'storage/archive/tar-in.ts:extractInto': 217,
-  'storage/archive/tar-in.ts:place': 145,
-  'pod/runtime.ts:startPod': 127,
-  'storage/pull.ts:fetchLayer': 126,
-  'pod/runtime.ts:<anonymous>': 125,
-  'storage/extract.ts:entry': 123,
-};
-
-const keyOf = (at: string, name: string) => `${at.replace(/:\d+$/, '')}:${name}`;
 const all = functionLengths(src);
 
-test(`no function of src is over ${MAX_LINES} lines but the known ones`, () => {
-  const over = all.filter((f) => f.lines > MAX_LINES && !(keyOf(f.at, f.name) in KNOWN_LONG));
+test(`no function of src is over ${MAX_LINES} lines`, () => {
+  const over = all.filter((f) => f.lines > MAX_LINES);
   // Each with where it starts, for the person who must split it.
   expect(over.map((f) => `${f.at} ${f.name}: ${f.lines} lines`)).toEqual([]);
 });
 
-test.each(Object.entries(KNOWN_LONG))('known long function %s is still %i lines, not more or less', (key, lines) => {
-  const found = all.filter((f) => keyOf(f.at, f.name) === key).map((f) => f.lines);
-  // Longer: split it instead. Shorter: lower its entry (or remove it, when under the limit).
-  expect(Math.max(0, ...found)).toBe(lines);
-  expect(lines).toBeGreaterThan(MAX_LINES);
+test('the measure finds the functions of src', () => {
+  // A measure that found nothing would pass the test above whatever src holds.
+  expect(all.length).toBeGreaterThan(1000);
+  expect(all.some((f) => f.at.startsWith('storage/archive/tar-in.ts:') && f.name === 'extractInto')).toBe(true);
 });
 
 describe('the measure', () => {
