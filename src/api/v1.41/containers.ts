@@ -14,6 +14,7 @@ import { containerFilter, type SummaryForFilters } from './container-filters';
 import { openStream } from './kit/streams';
 import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
+import { refuseCheckpointDir } from './checkpoints';
 import {
   createWarnings,
   parseRestartPolicy,
@@ -202,11 +203,12 @@ function inspectContainer(services: ApiServices) {
   });
 }
 
-/** POST /containers/:id/start. */
+/** POST /containers/:id/start (`checkpoint`: from that checkpoint: ./checkpoints.ts). */
 function startContainer(services: ApiServices) {
-  return typed('POST /containers/:id/start', async ({ params }, _req, res) => {
+  return typed('POST /containers/:id/start', async ({ params, query }, _req, res) => {
     const c = svc(services, 'containers');
-    await c.pods.start(params.id);
+    if (query.checkpoint) refuseCheckpointDir(query['checkpoint-dir']);
+    await c.pods.start(params.id, query.checkpoint ? { checkpoint: query.checkpoint } : undefined);
     res.status(204).end();
   });
 }
