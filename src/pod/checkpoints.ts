@@ -75,7 +75,9 @@ export async function createCheckpoint(
       'cannot-save',
       ref,
       name,
-      blockers.length > 0 ? blockers.join('; ') : 'saving a running VM is not implemented',
+      blockers.length > 0
+        ? `its VM cannot be saved (see docs/checkpoint.md): ${blockers.join('; ')}`
+        : 'saving a running VM is not implemented',
     );
   });
 }

@@ -94,7 +94,7 @@ test('a checkpoint of a running container is refused with its reason; nothing is
       expect(r.code).toBe(1);
       // dockerd without CRIU: "Cannot checkpoint container counter2: runc did not terminate ...".
       expect(r.err).toMatch(
-        /^Error response from daemon: Cannot checkpoint container counter2: Migration is disabled when VirtFS export path '.*' is mounted in the guest/,
+        /^Error response from daemon: Cannot checkpoint container counter2: its VM cannot be saved \(see docs\/checkpoint.md\): Migration is disabled when VirtFS export path '.*' is mounted in the guest/,
       );
       expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', 'counter2'])).toBe('running');
     }
