@@ -2,7 +2,7 @@
  * The checkpoint routes (docker checkpoint create|ls|rm, start --checkpoint) on the in-memory
  * fakes: 501 outside experimental mode, dockerd 20.10's statuses and words for each refusal
  * (measured on the baseline dockerd --experimental: test/compat/checkpoint.test.ts), and the
- * list and removal of what a container's checkpoints directory holds.
+ * list and removal of what a container's checkpoints directory holds, which goes with it.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -140,5 +140,9 @@ describe('experimental mode on', () => {
       status: 200,
       body: [{ Name: 'b2' }],
     });
+    // They go with the container.
+    expect((await request(sock, 'DELETE', '/v1.41/containers/kept')).status).toBe(204);
+    await h.pods.settled();
+    expect(fs.existsSync(dir)).toBe(false);
   });
 });
