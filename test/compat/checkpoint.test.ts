@@ -7,7 +7,11 @@
  * - a checkpoint of a running container is refused with the reason its VM gives (QEMU cannot
  *   save a VM whose 9p shares are mounted: src/pod/checkpoints.ts), as dockerd without CRIU
  *   refuses it; nothing is made, and the container runs on, its count in the log without a
- *   gap or a repeat.
+ *   gap or a repeat;
+ * - what blocks a save is each 9p export the guest has mounted, and only while it is: an idle
+ *   VM lists the rootfs share, a running block-mode pod adds its layers share, and its stop
+ *   (the VM kept: `podvisor stop --keep-vm`) drops that again (docs/checkpoint.md, the way to
+ *   a save).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,6 +20,8 @@ import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpe
 import { fixtureRegistry } from '../fixtures/registry';
 import { dockerOk, dockerSync, type CliResult } from '../helpers/docker-cli';
 import { startNetnsDockerd } from '../../bench/netns-dockerd';
+import { podvisor, podvisorOk } from '../helpers/podvisor-cli';
+import { qmpCommand } from '../../src/vm/qemu/qmp';
 
 jest.setTimeout(600000);
 
@@ -108,5 +114,25 @@ test('a checkpoint of a running container is refused with its reason; nothing is
     expect(seen).toEqual(seen.map((_, i) => i));
   } finally {
     dockerSync(d, ['rm', '-f', 'counter2']);
+  }
+});
+
+test("QEMU's save blockers are the guest's mounted 9p exports, and go with the mount", async () => {
+  const tags = async (vmId: string): Promise<string[]> => {
+    const m = (await qmpCommand(path.join(d.execRoot, 'vms', vmId, 'qmp.sock'), 'query-migrate')) as {
+      'blocked-reasons'?: string[];
+    };
+    return (m['blocked-reasons'] ?? []).map((r) => /mount_tag '([^']+)'/.exec(r)?.[1] ?? r).sort();
+  };
+  const vmId = (await podvisorOk(d, ['run-vm'])).trim();
+  try {
+    expect(await tags(vmId)).toEqual(['podvisor']);
+    await podvisorOk(d, ['run-pod', '--vm', vmId, '--name', 'blocked', IMAGE, 'sleep', '1000']);
+    expect(await tags(vmId)).toEqual(['podvisor', 'podvisor-layers']);
+    await podvisorOk(d, ['stop', '--keep-vm', '-t', '1', 'blocked']);
+    expect(await tags(vmId)).toEqual(['podvisor']);
+  } finally {
+    await podvisor(d, ['rm', '-f', 'blocked']);
+    await podvisor(d, ['rm-vm', vmId]);
   }
 });
