@@ -265,3 +265,35 @@ export function failureOf(err: unknown): PodFailure | undefined {
     err instanceof ContainerSetupError;
   return typed ? err.failure : undefined;
 }
+
+/** Why a checkpoint operation was refused (./checkpoints.ts). */
+export type CheckpointRefusal =
+  /** create: the pod does not run. */
+  | 'not-running'
+  /** create: its main process has a terminal (dockerd refuses those too). */
+  | 'tty'
+  /** create: the name is not a valid checkpoint name. */
+  | 'bad-name'
+  /** create: the pod has a checkpoint of this name. */
+  | 'exists'
+  /** remove, or a start from it: the pod has no checkpoint of this name. */
+  | 'missing'
+  /** create: the VM's state cannot be saved now (`detail`: the hypervisor's reasons). */
+  | 'cannot-save'
+  /** a start from it: the checkpoint cannot be restored (`detail` says why). */
+  | 'cannot-restore';
+
+/**
+ * A checkpoint operation refused: `ref` as the caller named the pod, `checkpoint` the checkpoint's name.
+ * An UnavailableError, as dockerd answers each of these with a plain 500.
+ */
+export class CheckpointError extends UnavailableError {
+  constructor(
+    readonly refusal: CheckpointRefusal,
+    readonly ref: string,
+    readonly checkpoint: string,
+    readonly detail = '',
+  ) {
+    super(`checkpoint ${JSON.stringify(checkpoint)} of pod ${ref}: ${refusal}${detail ? `: ${detail}` : ''}`);
+  }
+}

@@ -13,6 +13,7 @@
  *   exec-run.ts   extra processes; top.ts: the process table
  *   attach.ts     attach, logs, resize
  *   restore.ts    load at daemon start (re-adopt, mark lost, finish removals), shutdown
+ *   checkpoints.ts  docker checkpoint: list, remove, and the refusals of create and restore
  *
  * Lifecycle operations on one pod are serialised by a per-pod lock (its operation queue:
  * create/start/stop/restart/remove/rename/update/pause); kill, wait, attach, exec, logs and
@@ -44,7 +45,8 @@ import { remove } from './removal';
 import * as restoreOps from './restore';
 import { sampleGuest } from './guest-stats';
 import { guestDiskUsed } from './disk-usage';
-import type { PodCounts, PodService } from './service';
+import type { PodCounts, PodService, StartOptions } from './service';
+import { createCheckpoint, listCheckpoints, refuseRestore, removeCheckpoint } from './checkpoints';
 import { kill, stopLocked } from './stop';
 import type { ProcessTable } from './ps-format';
 import { top } from './top';
@@ -116,8 +118,10 @@ export class PodManager implements PodService {
     return lifecycle.create(this.ctx, spec, name, frontend);
   }
 
-  start(ref: string): Promise<void> {
-    return lifecycle.start(this.ctx, this.ctx.registry.lookup(ref), ref);
+  async start(ref: string, opts?: StartOptions): Promise<void> {
+    const e = this.ctx.registry.lookup(ref);
+    if (opts?.checkpoint) refuseRestore(this.ctx, e, opts.checkpoint);
+    return lifecycle.start(this.ctx, e, ref);
   }
 
   async stop(ref: string, timeoutSec?: number): Promise<void> {
@@ -213,6 +217,20 @@ export class PodManager implements PodService {
 
   async top(ref: string, psArgs: string, container?: string): Promise<ProcessTable> {
     return top(this.ctx, this.ctx.registry.lookup(ref), psArgs, container);
+  }
+
+  // ---------------------------------------------------------------- checkpoints
+
+  checkpoints(ref: string): Promise<string[]> {
+    return listCheckpoints(this.ctx, this.ctx.registry.lookup(ref));
+  }
+
+  checkpoint(ref: string, name: string, opts: { exit: boolean }): Promise<void> {
+    return createCheckpoint(this.ctx, this.ctx.registry.lookup(ref), ref, name, opts);
+  }
+
+  removeCheckpoint(ref: string, name: string): Promise<void> {
+    return removeCheckpoint(this.ctx, this.ctx.registry.lookup(ref), ref, name);
   }
 
   // ---------------------------------------------------------------- usage

@@ -37,6 +37,12 @@ export { capturedExecConfig } from './exec';
 /** The /etc files written into a container at each start, which a diff leaves out (./etc-files.ts). */
 export { ETC_FILES_AT_START } from './etc-files';
 
+/** How a pod starts. */
+export interface StartOptions {
+  /** The name of one of its checkpoints to start from (see checkpoint()); absent: a fresh start. */
+  checkpoint?: string;
+}
+
 /** Counts of pods by state. */
 export interface PodCounts {
   total: number;
@@ -73,8 +79,11 @@ export interface PodService {
    * the name is taken. Undone entirely when a step fails.
    */
   create(spec: PodSpec, name: string | undefined, frontend: unknown): Promise<PodRecord>;
-  /** Start a created or exited pod on a VM; NotModifiedError when it runs already. */
-  start(ref: string): Promise<void>;
+  /**
+   * Start a created or exited pod on a VM; NotModifiedError when it runs already. With
+   * `checkpoint`, from that checkpoint of the pod (CheckpointError when it cannot be).
+   */
+  start(ref: string, opts?: StartOptions): Promise<void>;
   /**
    * Stop a running pod: its stop signal, then up to `timeoutSec` seconds (the spec's default
    * when undefined; negative: no limit) for it to exit, then SIGKILL. NotModifiedError when
@@ -166,6 +175,18 @@ export interface PodService {
   connectNetwork?(ref: string, att: NetworkAttachment): Promise<void>;
   /** Disconnect a pod from a network; optional for fakes. */
   disconnectNetwork?(ref: string, network: string): Promise<void>;
+
+  // ------------------------------------------------------------------ checkpoints
+
+  /** The names of a pod's checkpoints, in name order. Optional: fakes leave it out. */
+  checkpoints?(ref: string): Promise<string[]>;
+  /**
+   * Save running pod `ref` as checkpoint `name` (stopping it after with `exit`). Refusals are
+   * CheckpointError (./errors.ts); a refused save makes nothing and the pod runs on.
+   */
+  checkpoint?(ref: string, name: string, opts: { exit: boolean }): Promise<void>;
+  /** Remove checkpoint `name` of pod `ref` (CheckpointError when it has none). */
+  removeCheckpoint?(ref: string, name: string): Promise<void>;
 
   // ------------------------------------------------------------------ usage
 

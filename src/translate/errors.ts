@@ -4,6 +4,7 @@
  * Docker front end answers as dockerd would.
  */
 import {
+  CheckpointError,
   JoinedPodPauseError,
   JoinTargetNotRunningError,
   NameInUseError,
@@ -92,6 +93,7 @@ export function dockerMessage(err: unknown): string | undefined {
   const stored = storageMessage(err) ?? podFailureMessage(err);
   if (stored !== undefined) return stored;
   if (err instanceof NoSuchPodError) return `No such container: ${err.ref}`;
+  if (err instanceof CheckpointError) return checkpointMessage(err);
   if (err instanceof PodNotRunningError) {
     const base = `Container ${err.podId} is not running`;
     return err.operation === 'kill' ? `Cannot kill container: ${err.podId}: ${base}` : base;
@@ -122,4 +124,25 @@ export function dockerMessage(err: unknown): string | undefined {
     return err.renaming ? `Error when allocating new name: ${conflict}` : conflict;
   }
   return undefined;
+}
+
+/** dockerd 20.10's words for a refused checkpoint operation (its daemon/checkpoint.go, start.go). */
+function checkpointMessage(err: CheckpointError): string {
+  const { ref, checkpoint: name, detail } = err;
+  switch (err.refusal) {
+    case 'not-running':
+      return `Container ${ref} not running`;
+    case 'tty':
+      return 'checkpoint not support on containers with tty';
+    case 'bad-name':
+      return `Invalid checkpoint ID (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`;
+    case 'exists':
+      return `checkpoint with name ${name} already exists for container ${ref}`;
+    case 'missing':
+      return `checkpoint ${name} does not exist for container ${ref}`;
+    case 'cannot-save':
+      return `Cannot checkpoint container ${ref}: ${detail}`;
+    case 'cannot-restore':
+      return `Cannot restore container ${ref} from checkpoint ${name}: ${detail}`;
+  }
 }

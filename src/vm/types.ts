@@ -126,6 +126,13 @@ export interface Vm {
   /** Put the placeholder back behind the upper disk and close the file (nothing when none is attached). */
   detachUpperDisk?(): Promise<void>;
   /**
+   * Why the VM's memory and device state cannot be saved now, in the hypervisor's words (QEMU:
+   * its migration blockers, such as a 9p share the guest has mounted or a vhost-user-fs
+   * device); empty when it can be. Optional: a VM that can never be saved (test fakes) leaves
+   * it out.
+   */
+  saveBlockers?(): Promise<string[]>;
+  /**
    * Give the host back the memory an idle VM holds without needing it (QEMU: the guest RAM
    * pages that hold only zeros, and TCG's translated code that is no longer live; the guest
    * sees the same memory afterwards). Only for a VM with

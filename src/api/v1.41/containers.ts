@@ -13,6 +13,7 @@ import { labelsMatch } from './kit/filters';
 import { containerFilter, type SummaryForFilters } from './container-filters';
 import { openStream } from './kit/streams';
 import { typed } from './schema/routes';
+import { refuseCheckpointDir } from './checkpoints';
 import { createWarnings, parseCreateBody, validateContainerName } from '../../translate/create-body';
 import { containerJson, containerSummary, type NetworkView } from '../../translate/inspect';
 import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/health';
@@ -182,11 +183,12 @@ function inspectContainer(services: ApiServices) {
   });
 }
 
-/** POST /containers/:id/start. */
+/** POST /containers/:id/start (`checkpoint`: from that checkpoint: ./checkpoints.ts). */
 function startContainer(services: ApiServices) {
-  return typed('POST /containers/:id/start', async ({ params }, _req, res) => {
+  return typed('POST /containers/:id/start', async ({ params, query }, _req, res) => {
     const c = svc(services, 'containers');
-    await c.pods.start(params.id);
+    if (query.checkpoint) refuseCheckpointDir(query['checkpoint-dir']);
+    await c.pods.start(params.id, query.checkpoint ? { checkpoint: query.checkpoint } : undefined);
     res.status(204).end();
   });
 }

@@ -22,6 +22,7 @@
  */
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
 import type { PodCounts, PodService } from '../../pod/service';
+import { CheckpointError } from '../../pod/errors';
 import {
   CONTAINER_LABEL,
   containerName,
@@ -157,7 +158,7 @@ function lifecycleOf(
   const podId = (ref: string): string => podIdOf(pods, ref);
   return {
     create: (spec, name, frontend) => pods.create(spec, name, frontend),
-    start: (ref) => pods.start(podId(ref)),
+    start: (ref, opts) => pods.start(podId(ref), opts),
     stop: (ref, t) => pods.stop(podId(ref), t),
     restart: (ref, t) => pods.restart(podId(ref), t),
     kill: (ref, sig) => pods.kill(podId(ref), sig),
@@ -250,11 +251,29 @@ function usageOf(pods: PodService): Pick<PodService, 'sample' | 'sizeRw'> {
 }
 
 /**
+ * The view's checkpoint calls: of the whole pod, whichever container names it; a refusal names
+ * the container as the caller did (dockerd's words quote the name given).
+ */
+function addCheckpoints(pods: PodService, view: PodService): void {
+  const asCalled = (ref: string) => (err: unknown) => {
+    if (err instanceof CheckpointError) throw new CheckpointError(err.refusal, ref, err.checkpoint, err.detail);
+    throw err;
+  };
+  const { checkpoints, checkpoint, removeCheckpoint } = pods;
+  if (checkpoints) view.checkpoints = (ref) => checkpoints.call(pods, podIdOf(pods, ref));
+  if (checkpoint)
+    view.checkpoint = (ref, name, opts) => checkpoint.call(pods, podIdOf(pods, ref), name, opts).catch(asCalled(ref));
+  if (removeCheckpoint)
+    view.removeCheckpoint = (ref, name) => removeCheckpoint.call(pods, podIdOf(pods, ref), name).catch(asCalled(ref));
+}
+
+/**
  * Wrap the pod layer's service for the Docker front end: references to any container of a
  * pod are understood, and lists show each container (see the module comment).
  */
 export function dockerContainerView(pods: PodService): PodService {
   const view: PodService = { ...lookupsOf(pods), ...lifecycleOf(pods), ...processCallsOf(pods), ...usageOf(pods) };
+  addCheckpoints(pods, view);
   if (pods.connectNetwork)
     view.connectNetwork = (ref, att) =>
       (pods.connectNetwork as NonNullable<PodService['connectNetwork']>).call(pods, podIdOf(pods, ref), att);

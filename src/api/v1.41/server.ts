@@ -16,6 +16,7 @@ import * as imagePush from './image-push';
 import * as images from './images';
 import * as auth from './auth';
 import * as containers from './containers';
+import * as checkpoints from './checkpoints';
 import * as containerStreams from './container-streams';
 import * as exec from './exec';
 import * as networks from './networks';
@@ -35,6 +36,7 @@ const ROUTE_MODULES: Array<{ register(router: express.Router, services: ApiServi
   images,
   auth,
   containers,
+  checkpoints,
   containerStreams,
   exec,
   networks,

@@ -13,22 +13,35 @@ import { QmpClient } from './qmp';
 /** Deadline of saving a template's state, and of loading it into a clone. */
 export const MIGRATE_TIMEOUT_MS = 20_000;
 
+/** How saveState saves. */
+export interface SaveOptions {
+  /**
+   * Save every RAM page with the device state (no x-ignore-shared): the file then restores
+   * into a QEMU with RAM of its own (loadState), not only into a clone of the same RAM file
+   * (a checkpoint outlives the template whose file a clone maps; issue 44).
+   */
+  allRam?: boolean;
+}
+
 /**
- * Stop the VM and save its device state to `stateFile` (RAM stays in its file: x-ignore-shared).
+ * Stop the VM and save its device state to `stateFile` (RAM stays in its file: x-ignore-shared;
+ * with `allRam`, the RAM too).
  * QEMU sends the state to a unix socket the daemon listens on beside it and writes to the file:
  * its seccomp sandbox (cmdline.ts: spawn=deny) forbids `exec:cat > file`, QEMU 7.2 has no
  * `file:` URI, and an `fd:` URI needs a descriptor passed over QMP (SCM_RIGHTS), which Node's
  * sockets cannot send.
  */
-export async function saveState(paths: VmPaths, stateFile: string): Promise<void> {
+export async function saveState(paths: VmPaths, stateFile: string, opts: SaveOptions = {}): Promise<void> {
   const sink = await receiveState(path.join(path.dirname(stateFile), 'state.sock'), stateFile);
   try {
     const qmp = await QmpClient.connect(paths.qmpSock);
     try {
       await qmp.execute('stop');
-      await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+      await qmp.execute('migrate-set-capabilities', {
+        capabilities: [{ capability: 'x-ignore-shared', state: !opts.allRam }],
+      });
       await qmp.execute('migrate', { uri: `unix:${sink.socket}` });
-      await waitForMigration(qmp, 'saving the template');
+      await waitForMigration(qmp, opts.allRam ? 'saving the VM' : 'saving the template');
     } finally {
       qmp.close();
     }
@@ -97,16 +110,19 @@ async function receiveState(
 
 /**
  * Load a template's state into a clone started with `-incoming defer` and run it. The clone's
- * RAM already maps the template's file, so only the device state is read, from the clone's
+ * RAM already maps the template's file, so only the device state is read (with `allRam`: a
+ * state saved with its RAM, into a QEMU whose RAM is its own), from the clone's
  * fd `stateFd` (the state file, opened by the host and passed at spawn: no `exec:cat`, whose
  * shell and cat cost two more processes per clone).
  */
-export async function restoreClone(qmpSock: string, stateFd: number): Promise<void> {
+export async function restoreClone(qmpSock: string, stateFd: number, opts: SaveOptions = {}): Promise<void> {
   const qmp = await connectWhenListening(qmpSock);
   try {
-    await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+    await qmp.execute('migrate-set-capabilities', {
+      capabilities: [{ capability: 'x-ignore-shared', state: !opts.allRam }],
+    });
     await qmp.execute('migrate-incoming', { uri: `fd:${stateFd}` });
-    await waitForMigration(qmp, 'restoring the template');
+    await waitForMigration(qmp, opts.allRam ? 'restoring the VM' : 'restoring the template');
     const st = (await qmp.execute('query-status')) as { status?: string };
     if (st?.status !== 'running') await qmp.execute('cont');
   } finally {

@@ -180,6 +180,16 @@ export class QemuVm implements Vm {
     }
   }
 
+  /** @inheritdoc */
+  async saveBlockers(): Promise<string[]> {
+    if (this.gone || this.destroying) throw new UnavailableError(`VM ${this.id} is not running`);
+    // QEMU lists both kinds there: devices whose state cannot be saved (vhost-user-fs) and
+    // the blockers devices add while in use (each 9p export the guest has mounted).
+    const m = (await qmpCommand(this.paths.qmpSock, 'query-migrate')) as { 'blocked-reasons'?: unknown } | undefined;
+    const reasons = m?.['blocked-reasons'];
+    return Array.isArray(reasons) ? reasons.filter((r): r is string => typeof r === 'string') : [];
+  }
+
   /** Freeze every vCPU (QMP `stop`). */
   async pause(): Promise<void> {
     await this.qmp('stop');

@@ -4,6 +4,7 @@
  *
  *   const api = await startFakeApi();   // api.h (the fakes), api.sock, api.server
  *   const api = await startFakeApi({ networks: true });  // also api.nets: networks on an in-memory host
+ *   const api = await startFakeApi({ experimental: true });  // as dockerd --experimental
  *   ...                                 // requests to api.sock
  *   await api.close();                  // connections closed, temp directory removed
  */
@@ -30,12 +31,12 @@ export interface FakeApi {
 }
 
 /** Start the API over a fresh fakes harness. */
-export async function startFakeApi(opts: { networks?: boolean } = {}): Promise<FakeApi> {
+export async function startFakeApi(opts: { networks?: boolean; experimental?: boolean } = {}): Promise<FakeApi> {
   const netRoot = opts.networks ? fs.mkdtempSync(path.join(os.tmpdir(), 'pvnet-fakeapi-')) : undefined;
   const nets = netRoot ? await NetworkManager.open(netRoot, new FakeNetHost()) : undefined;
   const h = await harness(undefined, nets ? { networks: Promise.resolve(nets) } : {});
   const app = createApiApp({
-    system: { version: '0.0.0-test', dataRoot: h.root, accel: 'tcg' },
+    system: { version: '0.0.0-test', dataRoot: h.root, accel: 'tcg', experimental: !!opts.experimental },
     containers: {
       pods: h.pods,
       engine: h.engine(h.pods, nets ? { networks: Promise.resolve(lookupOver((ref) => nets.get(ref))) } : {}),

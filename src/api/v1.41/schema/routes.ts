@@ -19,6 +19,7 @@ import {
 import { readJson, yieldLoop } from '../kit/params';
 import { NetworkConnectBodySchema, NetworkCreateBodySchema, NetworkDisconnectBodySchema } from './network-bodies';
 import { VolumeCreateBodySchema } from './volume-bodies';
+import { CheckpointCreateBodySchema } from './checkpoint-bodies';
 
 /** Filters of GET /containers/json. */
 export const CONTAINER_LIST_FILTERS = [
@@ -147,7 +148,12 @@ export const ROUTES = {
     query: Type.Object({ all: Q.bool(), limit: Q.int(), size: Q.bool(), filters: Q.filters(CONTAINER_LIST_FILTERS) }),
   },
   'GET /containers/:id/json': { query: Type.Object({ size: Q.bool() }) },
-  'POST /containers/:id/start': { query: Type.Object({ detachKeys: Q.string() }) },
+  'POST /containers/:id/start': {
+    query: Type.Object({ detachKeys: Q.string(), checkpoint: Q.string(), 'checkpoint-dir': Q.string() }),
+  },
+  'GET /containers/:id/checkpoints': { query: Type.Object({ dir: Q.string() }) },
+  'POST /containers/:id/checkpoints': { query: none, body: CheckpointCreateBodySchema },
+  'DELETE /containers/:id/checkpoints/:name': { query: Type.Object({ dir: Q.string() }) },
   'POST /containers/:id/stop': { query: stopQuery },
   'POST /containers/:id/restart': { query: stopQuery },
   'POST /containers/:id/kill': { query: Type.Object({ signal: Q.string() }) },

@@ -1,0 +1,138 @@
+/**
+ * `docker checkpoint` through the stock CLI against the real daemon in experimental mode
+ * (real QEMU VMs), beside the baseline dockerd 20.10 --experimental in the same run:
+ * - `docker checkpoint ls|rm|create` and `docker start --checkpoint` refuse what dockerd
+ *   refuses, with its exit codes and words (the CLI shows `docker checkpoint` at all only
+ *   because /_ping says Docker-Experimental: true);
+ * - a checkpoint of a running container is refused with the reason its VM gives (QEMU cannot
+ *   save a VM whose 9p shares are mounted: src/pod/checkpoints.ts), as dockerd without CRIU
+ *   refuses it; nothing is made, and the container runs on, its count in the log without a
+ *   gap or a repeat;
+ * - what blocks a save is each 9p export the guest has mounted, and only while it is: an idle
+ *   VM lists the rootfs share, a running block-mode pod adds its layers share, and its stop
+ *   (the VM kept: `podvisor stop --keep-vm`) drops that again (docs/checkpoint.md, the way to
+ *   a save).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { fixtureRegistry } from '../fixtures/registry';
+import { dockerOk, dockerSync, type CliResult } from '../helpers/docker-cli';
+import { startNetnsDockerd } from '../../bench/netns-dockerd';
+import { podvisor, podvisorOk } from '../helpers/podvisor-cli';
+import { qmpCommand } from '../../src/vm/qemu/qmp';
+
+jest.setTimeout(600000);
+
+const IMAGE = `${fixtureRegistry()}/busybox`;
+const COUNTER = 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done';
+
+let d: TestDaemon;
+
+beforeAll(async () => {
+  d = await startDaemon({ args: ['--experimental'] });
+  dockerOk(d, ['pull', '-q', IMAGE], 300000);
+});
+
+afterAll(async () => {
+  await stopDaemonLeavingNothing(d);
+});
+
+/** The counter's log as numbers; throws on a line that is not one. */
+function counts(name: string): number[] {
+  return dockerOk(d, ['logs', name])
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      if (!/^\d+$/.test(l)) throw new Error(`unexpected log line ${JSON.stringify(l)}`);
+      return Number(l);
+    });
+}
+
+test('ls, rm, create and start --checkpoint refuse as dockerd --experimental does, in its words', async () => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-cp-dockerd-'));
+  const dockerd = await startNetnsDockerd(base, { networkArgs: ['--iptables=true', '--experimental'] });
+  try {
+    const answers = (t: { env: NodeJS.ProcessEnv }): CliResult[] => {
+      dockerOk(t, ['pull', '-q', IMAGE], 300000);
+      dockerOk(t, ['run', '-d', '--name', 'counter', IMAGE, 'sh', '-c', COUNTER]);
+      dockerOk(t, ['create', '--name', 'idle', IMAGE, 'true']);
+      const out = [
+        ['checkpoint', 'ls', 'counter'],
+        ['checkpoint', 'ls', 'idle'],
+        ['checkpoint', 'ls', 'nosuch'],
+        ['checkpoint', 'rm', 'counter', 'nope'],
+        ['checkpoint', 'create', 'idle', 'cp1'],
+        ['checkpoint', 'create', 'counter', 'bad/name'],
+        ['checkpoint', 'create', 'nosuch', 'cp1'],
+        ['start', '--checkpoint', 'nope', 'idle'],
+      ].map((args) => ({ ...dockerSync(t, args), args: args.join(' ') }));
+      dockerOk(t, ['rm', '-f', 'counter', 'idle']);
+      return out;
+    };
+    const ours = answers(d);
+    const theirs = answers(dockerd);
+    expect(ours).toEqual(theirs);
+    // What dockerd answers there, so that a change of either shows here.
+    expect(theirs.map((r) => `${r.code} ${r.out || r.err}`)).toEqual([
+      '0 CHECKPOINT NAME',
+      '0 CHECKPOINT NAME',
+      '1 Error response from daemon: No such container: nosuch',
+      '1 Error response from daemon: checkpoint nope does not exist for container counter',
+      '1 Error response from daemon: Container idle not running',
+      '1 Error response from daemon: Invalid checkpoint ID (bad/name), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed',
+      '1 Error response from daemon: No such container: nosuch',
+      '1 Error response from daemon: checkpoint nope does not exist for container /idle',
+    ]);
+  } finally {
+    await dockerd.stop();
+    fs.rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('a checkpoint of a running container is refused with its reason; nothing is made and it counts on', async () => {
+  const id = dockerOk(d, ['run', '-d', '--name', 'counter2', IMAGE, 'sh', '-c', COUNTER]);
+  try {
+    for (let i = 0; i < 100 && counts('counter2').length < 3; i++) await new Promise((r) => setTimeout(r, 200));
+    for (const extra of [[], ['--leave-running']]) {
+      const r = dockerSync(d, ['checkpoint', 'create', ...extra, 'counter2', 'cp1']);
+      expect(r.code).toBe(1);
+      // dockerd without CRIU: "Cannot checkpoint container counter2: runc did not terminate ...".
+      expect(r.err).toMatch(
+        /^Error response from daemon: Cannot checkpoint container counter2: its VM cannot be saved \(see docs\/checkpoint.md\): Migration is disabled when VirtFS export path '.*' is mounted in the guest/,
+      );
+      expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', 'counter2'])).toBe('running');
+    }
+    expect(dockerOk(d, ['checkpoint', 'ls', 'counter2'])).toBe('CHECKPOINT NAME');
+    expect(fs.existsSync(path.join(d.dataRoot, 'containers', id, 'checkpoints'))).toBe(false);
+    const before = counts('counter2').length;
+    for (let i = 0; i < 100 && counts('counter2').length < before + 3; i++)
+      await new Promise((r) => setTimeout(r, 200));
+    const seen = counts('counter2');
+    expect(seen.length).toBeGreaterThanOrEqual(before + 3);
+    expect(seen).toEqual(seen.map((_, i) => i));
+  } finally {
+    dockerSync(d, ['rm', '-f', 'counter2']);
+  }
+});
+
+test("QEMU's save blockers are the guest's mounted 9p exports, and go with the mount", async () => {
+  const tags = async (vmId: string): Promise<string[]> => {
+    const m = (await qmpCommand(path.join(d.execRoot, 'vms', vmId, 'qmp.sock'), 'query-migrate')) as {
+      'blocked-reasons'?: string[];
+    };
+    return (m['blocked-reasons'] ?? []).map((r) => /mount_tag '([^']+)'/.exec(r)?.[1] ?? r).sort();
+  };
+  const vmId = (await podvisorOk(d, ['run-vm'])).trim();
+  try {
+    expect(await tags(vmId)).toEqual(['podvisor']);
+    await podvisorOk(d, ['run-pod', '--vm', vmId, '--name', 'blocked', IMAGE, 'sleep', '1000']);
+    expect(await tags(vmId)).toEqual(['podvisor', 'podvisor-layers']);
+    await podvisorOk(d, ['stop', '--keep-vm', '-t', '1', 'blocked']);
+    expect(await tags(vmId)).toEqual(['podvisor']);
+  } finally {
+    await podvisor(d, ['rm', '-f', 'blocked']);
+    await podvisor(d, ['rm-vm', vmId]);
+  }
+});
