@@ -285,18 +285,6 @@ async function startApps(
   return inits;
 }
 
-/**
- * Whether the app containers' CREATE_CONTAINER may go out before the pod joins its network,
- * so that the guest creates them while the host sets the network up (a CRI sandbox's CNI
- * plugins and tap, a Docker endpoint's tap): only when every container is in block mode (its
- * hosts and resolv.conf are written by the agent at its start, after the network is known;
- * over the share they are written on the host before the guest looks) and none is an init
- * container (those run one by one, each to its end, before the apps are created).
- */
-function createsBeforeNetwork(deps: StartDeps, spec: PodSpec): boolean {
-  return !!deps.joinNetwork && spec.containers.every((c) => !c.init && deps.rootfs.diskOf?.(c.id));
-}
-
 /** Start a pod: phases 1-5 above. Rejects (with everything undone) when a phase fails. */
 export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedPod> {
   return withRollback(async (undo) => {
@@ -306,19 +294,11 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     lap(`got VM ${vm.id}`);
     await mountRootfs(deps, spec, vm, undo);
     lap('rootfs and bind sources mounted');
-    let create = createIn(deps, spec, vm);
-    if (createsBeforeNetwork(deps, spec)) {
-      // The agent serves requests in order: the guest's half of the network join (its NIC)
-      // comes after these creates, the host's half runs beside them.
-      const early = new Map(spec.containers.map((c) => [c.id, create(c)]));
-      for (const p of early.values()) p.catch(() => undefined); // awaited in startContainer
-      create = (c) => early.get(c.id) as Promise<void>;
-      lap('containers being created');
-    }
     const { resolv, net } = await joinPodNetwork(deps, vm, undo);
     if (net) lap('on its network');
     const prepared = await prepareFiles(deps, spec, vm, resolv, net);
     lap('files written, accounts read on the host');
+    const create = createIn(deps, spec, vm);
     const index = new Map(spec.containers.map((c, i) => [c.id, i]));
     const preparedOf = (c: PodContainerSpec) => prepared[index.get(c.id) as number];
     // Init containers first, one after the other, each to its end (./init-containers.ts).
