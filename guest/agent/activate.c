@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "reply.h"
 
 #define MIN_ENTROPY 16
 #define MAX_ENTROPY 512

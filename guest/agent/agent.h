@@ -1,6 +1,7 @@
 /*
- * agent.h - shared declarations of the podvisor guest agent (one C module per job:
- * error, buf, tlv, channel, container, process, files, ops, pid1, main).
+ * agent.h - shared declarations of the podvisor guest agent (one C module per job; each
+ * calls only the modules below it, as docs/agent.md lists them bottom up; request answers
+ * are in reply.h, request errors in error.h).
  *
  * The agent is single-threaded: one poll(2) loop in main.c drives two channels (control and
  * stream, see ../include/podvisor_agent.h), every process's pipes, and a signalfd for
@@ -203,6 +204,9 @@ void podns_reaped(pid_t pid);
 void podns_release_if_unused(void);
 /* Kill its init (and so its PID namespace) and release its namespaces. */
 void container_kill(struct container *c);
+/* Its upper disk synced, its namespaces, cgroup and seccomp filter let go, its slot freed. The
+ * caller (ops_housekeeping) first ends what the modules above this one hold of it:
+ * sockets_container_gone. */
 void container_release(struct container *c);
 /* Called when a reaped pid was a container's init. */
 void container_init_exited(pid_t pid);
@@ -493,17 +497,9 @@ void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *pay
 void ops_session(struct channel *ch);
 /* Deferred DESTROY_CONTAINER replies whose processes are all reaped. */
 void ops_housekeeping(void);
-void reply_ack_empty(uint32_t id);
-void reply_error(uint32_t id, const struct agent_error *e);
-/* Request helpers: each sends an ERROR itself when it fails. */
-void fail(uint32_t id, uint32_t code, int err, const char *msg);
-int need_str(const struct tlv_msg *m, uint32_t id, uint16_t tag, const char *what, char *out, size_t max);
-struct container *need_container(const struct tlv_msg *m, uint32_t id);
 
 /* ops_archive.c: PV_OP_ARCHIVE. */
 void op_archive(const struct tlv_msg *m, uint32_t id);
-/* An ARCHIVE process was reaped: thaw what it froze. */
-void archive_job_ended(struct process *p);
 /* Kill the ARCHIVE processes of a container (it is being destroyed). */
 void archive_kill_jobs(const char *container_id);
 
@@ -529,8 +525,10 @@ int pid1_mount_share_now(void);
 /* pid1.c: 1 while the rootfs share is 9p and not mounted yet (it waits for ACTIVATE). */
 int pid1_share_deferred(void);
 
-/* seccomp.c: SET_SECCOMP compiles a container's filter; container_seccomp_release frees it. */
-void op_set_seccomp(const struct tlv_msg *m, uint32_t id);
+/* seccomp.c: a container's filter, compiled from SET_SECCOMP's fields (ops.c answers the
+ * request): 0, or -1 with *e set and a filter that kills every process it starts in place. */
+int seccomp_set_filter(struct container *c, const struct tlv_msg *m, struct agent_error *e);
+/* Free the container's filter (container_release). */
 void container_seccomp_release(struct container *c);
 /* In a starting process, before its credentials change (before_exec 0) and just before exec
  * (1): loads the container's filter at the one of the two it belongs to (*loaded, 0 at first,

@@ -545,6 +545,8 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
   snprintf(c->pid_peer, sizeof c->pid_peer, "%s", pid_peer ? pid_peer : "");
   if (c->share_ns) podns_join_uts(c);
   if (cgroup_create(c, limits, e) < 0) {
+    /* Nothing of sockets.c names this id (a listener or connection needs a live container,
+     * and an earlier one's ended when it was destroyed): no sockets_container_gone first. */
     container_release(c);
     return -1;
   }
@@ -586,7 +588,6 @@ static void wait_disk_unclaimed(const char *id, const char *disk) {
 }
 
 void container_release(struct container *c) {
-  sockets_container_gone(c->id);
   if (c->has_disk && c->root_fd >= 0) {
     /* Its writable layer reaches the host's file now: the host may end the VM right after
      * the answer, before the namespace (and with it the disk's mount) is gone. */

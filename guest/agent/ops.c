@@ -12,45 +12,9 @@
 #include <termios.h>
 
 #include "agent.h"
+#include "reply.h"
 
 static struct channel *ctl(void) { return &g_ctl; }
-
-void reply_ack_empty(uint32_t id) { chan_send(ctl(), PV_FRAME_ACK, 0, id, NULL, 0); }
-
-void reply_error(uint32_t id, const struct agent_error *e) {
-  struct channel *ch = ctl();
-  if (chan_begin(ch, PV_FRAME_ERROR, 0, id) < 0) return;
-  if (tlv_put_u32(&ch->out, PV_TAG_CODE, e->code) || tlv_put_u32(&ch->out, PV_TAG_ERRNO, (uint32_t)e->err) ||
-      tlv_put_str(&ch->out, PV_TAG_MESSAGE, e->msg)) {
-    chan_abort(ch);
-    return;
-  }
-  chan_end(ch);
-}
-
-void fail(uint32_t id, uint32_t code, int err, const char *msg) {
-  struct agent_error e;
-  set_error(&e, code, err, "%s", msg);
-  reply_error(id, &e);
-}
-
-/* A required string field: 0 and `out` filled, or an ERROR is sent and -1 returned. */
-int need_str(const struct tlv_msg *m, uint32_t id, uint16_t tag, const char *what, char *out, size_t max) {
-  struct tlv_field f;
-  if (!tlv_find(m, tag, &f)) {
-    struct agent_error e;
-    set_error(&e, PV_ERR_INVALID, EINVAL, "missing %s", what);
-    reply_error(id, &e);
-    return -1;
-  }
-  if (tlv_field_str(&f, out, max) < 0) {
-    struct agent_error e;
-    set_error(&e, PV_ERR_INVALID, EINVAL, "%s is longer than %zu bytes or contains NUL", what, max);
-    reply_error(id, &e);
-    return -1;
-  }
-  return 0;
-}
 
 static uint32_t opt_u32(const struct tlv_msg *m, uint16_t tag, uint32_t dflt) {
   uint32_t v;
@@ -365,14 +329,6 @@ static void op_resize(const struct tlv_msg *m, uint32_t id) {
   reply_ack_empty(id);
 }
 
-struct container *need_container(const struct tlv_msg *m, uint32_t id) {
-  char cid[PV_MAX_ID + 1];
-  if (need_str(m, id, PV_TAG_CONTAINER_ID, "container id", cid, PV_MAX_ID) < 0) return NULL;
-  struct container *c = container_find(cid);
-  if (!c || c->destroying) fail(id, PV_ERR_NOT_FOUND, ENOENT, "no such container");
-  return c && !c->destroying ? c : NULL;
-}
-
 static void op_write_file(const struct tlv_msg *m, uint32_t id) {
   char path[PV_MAX_PATH + 1];
   struct container *c = need_container(m, id);
@@ -431,6 +387,15 @@ static void op_resume_output(const struct tlv_msg *m, uint32_t id) {
     chan_abort(ch);
   else
     chan_end(ch);
+}
+
+/* SET_SECCOMP: the container's filter (seccomp.c), for the processes it starts from now on. */
+static void op_set_seccomp(const struct tlv_msg *m, uint32_t id) {
+  struct container *c = need_container(m, id);
+  if (!c) return;
+  struct agent_error e;
+  if (seccomp_set_filter(c, m, &e) < 0) return reply_error(id, &e);
+  reply_ack_empty(id);
 }
 
 static void op_list_processes(uint32_t id) {
@@ -559,6 +524,7 @@ void ops_housekeeping(void) {
       if (p->used && !p->attached && strcmp(p->container_id, c->id) == 0) process_release(p);
     }
     if (c->destroy_session == ctl()->session) reply_ack_empty(c->destroy_req);
+    sockets_container_gone(c->id); /* its sockets go before it does (container.c is below them) */
     container_release(c);
     container_prepare_spare(1); /* after the answer: an idle VM then has nothing left to do */
   }

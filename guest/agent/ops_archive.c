@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "reply.h"
 #include "archive.h"
 
 /* Names are length-checked before they are formatted; a cut is never silent data. */
@@ -70,12 +71,6 @@ void op_archive(const struct tlv_msg *m, uint32_t id) {
     chan_abort(&g_ctl);
   else
     chan_end(&g_ctl);
-}
-
-void archive_job_ended(struct process *p) {
-  struct container *c = p->thaw ? container_find(p->container_id) : NULL;
-  if (c) cgroup_freeze(c, 0);
-  p->thaw = 0;
 }
 
 void archive_kill_jobs(const char *container_id) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "reply.h"
 
 /* A fixed-size bytes field: 1 when present and well-formed, 0 when absent, -1 when malformed. */
 static int opt_bytes(const struct tlv_msg *m, uint16_t tag, uint8_t *out, size_t n) {

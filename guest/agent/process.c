@@ -548,6 +548,13 @@ static void conn_check_ended(struct process *p) {
 
 /* ---- reaping -------------------------------------------------------------------------- */
 
+/* An ARCHIVE process (ops_archive.c) was reaped: thaw the container it froze. */
+static void job_ended(struct process *p) {
+  struct container *c = p->thaw ? container_find(p->container_id) : NULL;
+  if (c) cgroup_freeze(c, 0);
+  p->thaw = 0;
+}
+
 void processes_reap(void) {
   for (;;) {
     int st;
@@ -559,7 +566,7 @@ void processes_reap(void) {
       struct process *p = &g_procs[i];
       if (!p->used || p->exited || p->pid != pid) continue;
       p->exited = 1;
-      if (p->is_job) archive_job_ended(p);
+      if (p->is_job) job_ended(p);
       if (p->is_init) {
         struct container *c = container_find(p->container_id);
         p->oom_killed = c && cgroup_oom_kills(c) > c->oom_base;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "reply.h"
 
 /* Processes of the whole VM the host-mode walk looks at (host test mode only). */
 #define WALK_MAX 65536

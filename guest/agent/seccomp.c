@@ -17,6 +17,9 @@
  * the filter goes in before the credentials change, and then also applies to the few calls
  * the start makes after it (setgroups, setgid, setuid, prctl, chdir, execve). With
  * no_new_privs set by then, it goes in as late as possible: just before exec.
+ *
+ * The request itself is answered by ops.c; this module only reads its fields, so that
+ * container.c, below the op modules, can free a container's filter when it is released.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -333,15 +336,12 @@ static void set_program(struct container *c, struct sock_fprog *prog) {
   c->seccomp = prog;
 }
 
-void op_set_seccomp(const struct tlv_msg *m, uint32_t id) {
-  struct container *c = need_container(m, id);
-  if (!c) return;
+int seccomp_set_filter(struct container *c, const struct tlv_msg *m, struct agent_error *e) {
   uint32_t def = 0, err = EPERM;
-  struct agent_error e;
   struct sock_fprog *prog = NULL;
   int ok = 1;
   if (tlv_get_u32(m, PV_TAG_SECCOMP_DEFAULT, &def) < 0) {
-    set_error(&e, PV_ERR_INVALID, EINVAL, "SET_SECCOMP without a default action");
+    set_error(e, PV_ERR_INVALID, EINVAL, "SET_SECCOMP without a default action");
     ok = 0;
   } else if (def != PV_SECCOMP_ACT_NONE) {
     (void)tlv_get_u32(m, PV_TAG_SECCOMP_ERRNO, &err);
@@ -349,10 +349,10 @@ void op_set_seccomp(const struct tlv_msg *m, uint32_t id) {
     size_t key_len = 0;
     uint8_t *key = ok ? cache_key(m, &key_len) : NULL;
     if (!ok)
-      set_error(&e, PV_ERR_INVALID, EINVAL, "seccomp: unknown default action %u", (unsigned)def);
+      set_error(e, PV_ERR_INVALID, EINVAL, "seccomp: unknown default action %u", (unsigned)def);
     else if (key && (prog = cache_find(key, key_len)))
       free(key);
-    else if (!(prog = compile(m, action, &e))) {
+    else if (!(prog = compile(m, action, e))) {
       ok = 0;
       free(key);
     } else if (key)
@@ -360,10 +360,10 @@ void op_set_seccomp(const struct tlv_msg *m, uint32_t id) {
   }
   if (!ok) {
     set_program(c, &kill_all);
-    return reply_error(id, &e);
+    return -1;
   }
   set_program(c, prog);
-  reply_ack_empty(id);
+  return 0;
 }
 
 void container_seccomp_release(struct container *c) { set_program(c, NULL); }

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "reply.h"
 
 #define SOCKETS_DEVICE "/dev/podvisor-sockets"
 /* The kernel's wire format (podvisor_sockets.c). */

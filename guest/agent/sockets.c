@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "reply.h"
 
 struct listener {
   int used;

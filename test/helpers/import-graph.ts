@@ -86,27 +86,37 @@ function importGraph(srcDir: string, nodeOf: (relToSrc: string) => string, label
   return [...edges.values()];
 }
 
-/**
- * The circles of a graph: for each strongly connected component of more than one node
- * (Tarjan's algorithm), one circle through it, as the edges that make it, in order. An empty
- * list means the graph has no circle.
- */
-export function findCycles(edges: FolderEdge[]): FolderEdge[][] {
+/** The out-edges of each node of a graph, each list sorted by target. */
+function adjacency(edges: FolderEdge[]): Map<string, FolderEdge[]> {
   const out = new Map<string, FolderEdge[]>();
   for (const e of edges) {
     if (!out.has(e.from)) out.set(e.from, []);
     if (!out.has(e.to)) out.set(e.to, []);
     out.get(e.from)!.push(e);
   }
-  const nodes = [...out.keys()].sort();
   for (const list of out.values()) list.sort((a, b) => a.to.localeCompare(b.to));
+  return out;
+}
 
-  // Tarjan: components in the order they close.
+/**
+ * The tangles of a graph: its strongly connected components of more than one node (Tarjan's
+ * algorithm), each as its sorted nodes, in the order they close. Every node of one reaches
+ * every other; an empty list means the graph has no circle.
+ */
+export function tangles(edges: FolderEdge[]): string[][] {
+  return components(adjacency(edges))
+    .filter((c) => c.length > 1)
+    .map((c) => [...c].sort());
+}
+
+/** Tarjan: the strongly connected components of a graph, in the order they close. */
+function components(out: Map<string, FolderEdge[]>): string[][] {
+  const nodes = [...out.keys()].sort();
   const index = new Map<string, number>();
   const low = new Map<string, number>();
   const stack: string[] = [];
   const onStack = new Set<string>();
-  const components: string[][] = [];
+  const found: string[][] = [];
   const visit = (v: string): void => {
     index.set(v, index.size);
     low.set(v, index.get(v)!);
@@ -128,14 +138,23 @@ export function findCycles(edges: FolderEdge[]): FolderEdge[][] {
         onStack.delete(w);
         component.push(w);
       } while (w !== v);
-      components.push(component);
+      found.push(component);
     }
   };
   for (const v of nodes) if (!index.has(v)) visit(v);
+  return found;
+}
 
-  // One circle per component: the shortest way back to its first node (breadth-first within it).
+/**
+ * The circles of a graph: for each strongly connected component of more than one node
+ * (Tarjan's algorithm), one circle through it, as the edges that make it, in order. An empty
+ * list means the graph has no circle.
+ */
+export function findCycles(edges: FolderEdge[]): FolderEdge[][] {
+  const out = adjacency(edges);
   const cycles: FolderEdge[][] = [];
-  for (const component of components) {
+  // One circle per component: the shortest way back to its first node (breadth-first within it).
+  for (const component of components(out)) {
     if (component.length < 2) continue;
     const members = new Set(component);
     const start = [...component].sort()[0];
