@@ -870,7 +870,9 @@ void process_handle_fd(int owner, int kind, short revents) {
 }
 
 static void maybe_send_stdin_credit(struct process *p) {
-  if (!p->has_stdin || !p->attached || p->exited || !chan_synced(&g_io)) return;
+  /* After the host's EOF no more stdin comes: a credit then would reach a later daemon that
+   * LIST_PROCESSES told this process has no stdin (ops.c), as a protocol error. */
+  if (!p->has_stdin || p->stdin_eof || !p->attached || p->exited || !chan_synced(&g_io)) return;
   if (p->stdin_fd < 0 && p->stdin_announced != 0) return;
   uint64_t limit = p->stdin_consumed + PV_STDIN_WINDOW;
   if (limit <= p->stdin_announced) return;

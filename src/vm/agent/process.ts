@@ -224,6 +224,8 @@ export class ProcessChannel implements AgentProcess {
   private readonly out: OutputStream;
   private readonly err: OutputStream | null;
   private readonly input: InputStream | null;
+  /** Listed by LIST_PROCESSES after a reattach, not started by this session. */
+  private readonly reattached: boolean;
   private guestPid = 0;
   private status: ExitStatus | undefined;
   private settled = false;
@@ -231,6 +233,7 @@ export class ProcessChannel implements AgentProcess {
   private rejectExit!: (e: Error) => void;
 
   constructor(o: ProcessChannelOptions) {
+    this.reattached = o.offsets !== undefined;
     this.handle = o.handle;
     this.processId = o.processId;
     this.containerId = o.containerId;
@@ -291,10 +294,15 @@ export class ProcessChannel implements AgentProcess {
     this.maybeSettle();
   }
 
-  /** A CREDIT frame for stdin. */
+  /**
+   * A CREDIT frame for stdin. A reattached process that LIST_PROCESSES showed with its stdin
+   * already ended (an earlier daemon sent its EOF while data was still pending) may still get
+   * one, from an agent that sends it as that data drains: nothing to write, so it is dropped.
+   * A process that never had stdin getting one is a protocol violation.
+   */
   onStdinCredit(limit: number): void {
-    if (!this.input) throw protocolError(`stdin credit for process ${this.processId} without stdin`);
-    this.input.onCredit(limit);
+    if (this.input) return this.input.onCredit(limit);
+    if (!this.reattached) throw protocolError(`stdin credit for process ${this.processId} without stdin`);
   }
 
   /** The EXIT event. */

@@ -374,6 +374,42 @@ describe('AgentClient processes', () => {
   });
 });
 
+/** A u64 as the agent's CREDIT payload carries it (little-endian). */
+function u64le(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(n));
+  return b;
+}
+
+describe('AgentClient stdin credit after a reattach', () => {
+  it('drops a stdin credit for a reattached process listed with its stdin ended, and stays open', async () => {
+    client = await connect();
+    fake.onCtl = (f, a) => {
+      if (f.type !== Op.LIST_PROCESSES) return;
+      a.ack(
+        f.id,
+        new TlvWriter().nested(Tag.PROCESS, listedProcess({ stdin: false, stdinReceived: 10, stdinLimit: 20 })),
+      );
+    };
+    const [p] = await client.reattach();
+    expect(p.stdin).toBeNull();
+    // What an agent sends as the stdin data an earlier daemon left pending drains.
+    fake.io.write(encodeFrame(FrameType.CREDIT, Stream.STDIN, 9, u64le(10 + 64 * 1024)));
+    fake.io.write(encodeFrame(FrameType.DATA, Stream.STDOUT, 9, Buffer.from('still here')));
+    const got = await new Promise<string>((r) => p.stdout.once('data', (b: Buffer) => r(b.toString())));
+    expect(got).toBe('still here');
+    expect(client.closed).toBe(false);
+  });
+
+  it('still closes on a stdin credit for a process started without stdin', async () => {
+    client = await connect();
+    const { handle } = await startFakeProcess(client, { stdin: false });
+    fake.io.write(encodeFrame(FrameType.CREDIT, Stream.STDIN, handle, u64le(1000)));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(client.closed).toBe(true);
+  });
+});
+
 describe('AgentClient seccomp (SET_SECCOMP)', () => {
   /** Every field of a TLV payload, in order. */
   function fields(b: Buffer): Array<[number, Buffer]> {
