@@ -114,10 +114,18 @@ async function startFrom(
 const connect = (paths: VmPaths) =>
   AgentClient.connect({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: 30_000 });
 
-/** Wait until the guest's agent has logged that the host left its stream channel. */
+/**
+ * Wait until the guest's agent has logged that the host left both its channels (as a template
+ * is saved: templates.ts): a VM saved before that wakes with its agent still holding the old
+ * host's session, and never answers a new one. A loaded TCG guest may take seconds to see it.
+ */
 async function hostLeft(paths: VmPaths): Promise<void> {
-  for (let i = 0; i < 500 && !/host left the stream channel/.test(fs.readFileSync(paths.consoleLog, 'utf8')); i++)
-    await new Promise((r) => setTimeout(r, 10));
+  const left = () => {
+    const log = fs.readFileSync(paths.consoleLog, 'utf8');
+    return /host left the control channel/.test(log) && /host left the stream channel/.test(log);
+  };
+  for (let i = 0; i < 3000 && !left(); i++) await new Promise((r) => setTimeout(r, 10));
+  if (!left()) throw new Error(`the agent of ${paths.dir} never logged that the host left both channels`);
 }
 
 /** The file behind the upper disk's format node, as QEMU reports it. */
