@@ -124,7 +124,8 @@ describe.each([
 
     // Stopped: the writable layer is still there.
     expect((await docker(d, ['stop', '-t', '0', 'cpc'])).code).toBe(0);
-    expect((await docker(d, ['cp', 'cpc:/tmp/guest.txt', path.join(tmp, 'guest2.txt')])).code).toBe(0);
+    const out = await docker(d, ['cp', 'cpc:/tmp/guest.txt', path.join(tmp, 'guest2.txt')]);
+    expect({ code: out.code, err: out.err }).toEqual({ code: 0, err: '' });
     expect(fs.readFileSync(path.join(tmp, 'guest2.txt'), 'utf8')).toBe('from guest\n');
     expect((await docker(d, ['rm', 'cpc'])).code).toBe(0);
   });

@@ -138,7 +138,12 @@ export class ContainerArchive {
       const root = paths.mergedBeneath
         ? await RootDir.openBeneath(paths.mergedBeneath)
         : await RootDir.open(paths.mergedDir);
-      return { root, close: () => root.close() };
+      // A container just stopped has its root unmounted in the background: when that came
+      // between the check and the open, what was opened is the empty directory under the
+      // mount, and the root is mounted on its own below, as for any stopped container.
+      const base = paths.mergedBeneath ? paths.mergedBeneath.root : path.dirname(paths.mergedDir);
+      if (await isOwnMount(root, base)) return { root, close: () => root.close() };
+      await root.close();
     }
     let m = this.mounts.get(id);
     if (!m) {
@@ -401,4 +406,14 @@ export async function resolveOwnerWith(
 async function readSmallFile(root: RootDir, p: string): Promise<string | undefined> {
   const r = await withRegularFile(root, p, (fh) => readBounded(fh, 4 << 20), { unresolvedIsAbsent: true });
   return r.found === 'file' ? r.value?.toString('utf8') : undefined;
+}
+
+/**
+ * Whether `root` is a filesystem mounted where it was opened (its device differs from that of
+ * `base`, a directory the daemon holds above it: the share's root, never a path the guest
+ * could have replaced), not the directory under a mount that went meanwhile.
+ */
+async function isOwnMount(root: RootDir, base: string): Promise<boolean> {
+  const [own, above] = await Promise.all([root.handle.stat(), fs.promises.stat(base)]);
+  return own.dev !== above.dev;
 }
