@@ -137,11 +137,11 @@ function errnoOf(e: unknown): number {
 /** The socket file at `p`, held by an O_PATH fd (no symlink followed); rejects when it is not a socket (ECONNREFUSED) or is missing. */
 async function openSocketFile(
   p: BeneathPath,
-): Promise<{ parent: fs.promises.FileHandle; name: string; file: fs.promises.FileHandle; stat: fs.Stats }> {
+): Promise<{ parent: fs.promises.FileHandle; name: string; file: fs.promises.FileHandle }> {
   const { parent, name } = await openParentBeneath(p);
   try {
     const file = await openChild(parent, name, 'socket', O_PATH);
-    return { parent, name, file, stat: await file.stat() };
+    return { parent, name, file };
   } catch (e) {
     await parent.close();
     throw e;
@@ -259,8 +259,11 @@ async function setUpListener(l: HostListener, p: BeneathPath): Promise<void> {
   l.parent = f.parent;
   const tmp = `.podvisor-sock-${randomBytes(8).toString('hex')}`;
   try {
-    await listenAs(l.server, at(f.parent, tmp), f.stat.mode & 0o777);
+    await listen(l.server, at(f.parent, tmp));
     const ours = await fs.promises.lstat(at(f.parent, tmp));
+    // The guest file's owner and mode before the name is ours (through the inode's fd: the
+    // process-wide umask is not the guest's to set, even for a moment), and again after.
+    await copyOwnership(f.file, f.parent, tmp, ours.ino);
     // A listener replaced meanwhile must not put its socket over its successor's.
     if (l.closed) throw new Error('replaced by a newer bind');
     // Over the guest's file: the name is a plain one in the held directory, never followed.
@@ -299,19 +302,14 @@ async function copyOwnership(
   }
 }
 
-/** Bind `server` at `path` with permission bits `mode` (the umask is the process's, so it is set around the bind). */
-function listenAs(server: net.Server, path: string, mode: number): Promise<void> {
+/** Bind `server` at `path` (mode 0777 less the daemon's umask, until copyOwnership). */
+function listen(server: net.Server, path: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    const old = process.umask(~mode & 0o777);
-    try {
-      server.listen(path, 511, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    } finally {
-      process.umask(old);
-    }
+    server.listen(path, 511, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
 }
 

@@ -360,3 +360,23 @@ test('a socket announced bound again while its listener is being set up leaves n
   agent.end();
   expect(await eventually(() => openFds() <= baseline)).toBe(true);
 });
+
+test("the host's listener gets a bound socket's mode without the guest setting the daemon's umask", async () => {
+  // The umask is the whole daemon's: a file another request makes meanwhile would get the
+  // guest's mode (0777 here: umask 0) instead of the daemon's.
+  const umask = jest.spyOn(process, 'umask');
+  try {
+    const file = path.join(share, 'vol', 'wide.sock');
+    bareSocketFile(file, 0o777);
+    const guestIno = fs.lstatSync(file).ino;
+    agent.push('bound', '/vol/wide.sock');
+    const listening = await eventually(() => {
+      const st = fs.lstatSync(file);
+      return st.ino !== guestIno && (st.mode & 0o777) === 0o777;
+    });
+    expect(listening).toBe(true);
+    expect(umask.mock.calls.filter((args) => args.length > 0)).toEqual([]);
+  } finally {
+    umask.mockRestore();
+  }
+});
