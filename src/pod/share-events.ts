@@ -99,7 +99,14 @@ function startWatcher(vm: Vm): Watcher | undefined {
     log.warn(`${FS_EVENTS_BIN} is missing (scripts/bootstrap.sh builds it): file events of the host do not reach VMs`);
     return undefined;
   }
-  const child = spawn(FS_EVENTS_BIN, [String(vm.pid)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let child: ChildProcess;
+  try {
+    child = spawn(FS_EVENTS_BIN, [String(vm.pid)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  } catch (e) {
+    // Some failures to start are thrown rather than emitted (E2BIG, ENOMEM...).
+    log.warn(`${FS_EVENTS_BIN}: ${(e as Error).message}: file events of the host do not reach VM ${vm.id}`);
+    return undefined;
+  }
   const w: Watcher = {
     child,
     files: new Map(),

@@ -119,3 +119,12 @@ test('a guest that stops taking file events holds at most MAX_QUEUED_EVENTS of t
   expect(delivered.length).toBe(MAX_QUEUED_EVENTS);
   expect(delivered[0]).toEqual({ tag: TAG, path: '/vol/watched', mask: 2, cookie: 0 });
 });
+
+test('a watcher program whose start throws leaves the guest with its own events, and rejects nothing', async () => {
+  jest.spyOn(nodeChildProcess, 'spawn').mockImplementation(() => {
+    throw Object.assign(new Error('spawn ENOMEM'), { code: 'ENOMEM' });
+  });
+  // The relay calls it as `void watchShareFile(...)`: a rejection would be unhandled.
+  await expect(watchShareFile(vm, watch)).resolves.toBeUndefined();
+  expect(delivered).toEqual([]);
+});
