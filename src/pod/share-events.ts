@@ -74,10 +74,12 @@ export async function watchShareFile(vm: Vm, ev: ShareSocketEvent): Promise<void
   try {
     const rel = ev.path.slice(1);
     fh = rel ? await openBeneath({ root: share.hostDir, rel }, { kind: 'any' }) : await fs.promises.open(share.hostDir);
+    // Known before the answer: the watcher's first events may come in the same read as it.
+    w.files.set(id, { tag: ev.tag, path: ev.path });
     const errno = await request(w, id, fdPath(fh));
     if (errno !== 0) throw new Error(`errno ${errno}`);
-    w.files.set(id, { tag: ev.tag, path: ev.path });
   } catch (e) {
+    w.files.delete(id);
     w.ids.delete(key);
     log.debug(`VM ${vm.id}: no host watch on ${ev.path}: ${(e as Error).message}`);
   } finally {

@@ -5,7 +5,8 @@
  *  - a watcher program that cannot be started (EACCES) neither ends the daemon (a child's
  *    'error' with no listener is thrown) nor leaves the guest's watch request waiting for ever;
  *  - a guest that stops taking FILE_EVENT holds at most MAX_QUEUED_EVENTS of them in the
- *    daemon: the rest are dropped, as a full inotify queue drops them.
+ *    daemon: the rest are dropped, as a full inotify queue drops them;
+ *  - an event the watcher reports in the same write as its answer to the watch reaches the guest.
  */
 import * as childProcess from 'node:child_process';
 import * as fs from 'node:fs';
@@ -127,4 +128,13 @@ test('a watcher program whose start throws leaves the guest with its own events,
   // The relay calls it as `void watchShareFile(...)`: a rejection would be unhandled.
   await expect(watchShareFile(vm, watch)).resolves.toBeUndefined();
   expect(delivered).toEqual([]);
+});
+
+test('an event that comes in the same read as the answer to the watch reaches the guest', async () => {
+  watcherIs('python3', ['-c', FLOOD, '1']); // the answer and one event, in one write
+  await watchShareFile(vm, watch);
+  for (let i = 0; i < 100 && written < 30; i++) await new Promise((r) => setTimeout(r, 10));
+  expect(written).toBe(30);
+  await new Promise((r) => setImmediate(r));
+  expect(delivered).toEqual([{ tag: TAG, path: '/vol/watched', mask: 2, cookie: 0 }]);
 });
