@@ -25,25 +25,32 @@ own_kernel=${PODVISOR_GUEST_KERNEL:-own}
 
 # --- nothing changed since the last complete run ---------------------------------------
 # Up to date when the stamp holds this mode, kernel choice and list of outputs, every output
-# exists, and the stamp is newer than every input: the sources and scripts (test/ and bench/
-# too, which --test compiles), package-lock.json, dpkg's database and apt's lists (a new Debian
-# kernel: guest/build.sh).
+# exists, and no input changed since: the sources and scripts (test/ and bench/ too, which
+# --test compiles) and package-lock.json since that run started (its `.start` stamp: a file
+# saved while the steps ran, after the one that read it, is built by the next run), dpkg's
+# database and apt's lists (a new Debian kernel: guest/build.sh) and the source directories
+# (an entry added or removed) since it ended (the run itself changes those).
 done_stamp=.bootstrap/done${mode:+-${mode#--}}
 outputs=(dist/src/daemon/main.js guest/out/initramfs.cpio.gz guest/out/vmlinux host/out/podvisor-lock-holder
   host/out/podvisor-fs-events host/out/podvisor-hijack-wait node_modules/.package-lock.json)
 if [ "$own_kernel" != debian ]; then outputs+=(guest/out/podvisor/vmlinux); fi
 fingerprint="$mode $own_kernel ${outputs[*]}"
 up_to_date() {
-  [ -f "$done_stamp" ] && [ "$(cat "$done_stamp")" = "$fingerprint" ] || return 1
+  [ -f "$done_stamp" ] && [ -f "$done_stamp.start" ] && [ "$(cat "$done_stamp")" = "$fingerprint" ] || return 1
   local f
   for f in "${outputs[@]}"; do [ -e "$f" ] || return 1; done
-  for f in package-lock.json /var/lib/dpkg/status /var/lib/apt/lists; do
+  if [ -e package-lock.json ] && [ package-lock.json -nt "$done_stamp.start" ]; then return 1; fi
+  for f in /var/lib/dpkg/status /var/lib/apt/lists; do
     if [ -e "$f" ] && [ "$f" -nt "$done_stamp" ]; then return 1; fi
   done
   [ -z "$(find scripts guest host src test bench bin package.json tsconfig.json tsconfig.build.json \
-    \( -path guest/out -o -path host/out \) -prune -o -newer "$done_stamp" -print -quit 2>/dev/null)" ]
+    \( -path guest/out -o -path host/out \) -prune -o \( -type d -newer "$done_stamp" -print -quit \) \
+    -o \( ! -type d -newer "$done_stamp.start" -print -quit \) 2>/dev/null)" ]
 }
 if up_to_date; then exit 0; fi
+# This run's start, kept as `$done_stamp.start` once it completes.
+mkdir -p .bootstrap
+touch "$done_stamp.run"
 
 # --- Debian packages -------------------------------------------------------------------
 # Runtime: QEMU (with virtiofsd in qemu-system-common), busybox for the guest, lz4 to unpack
@@ -173,5 +180,6 @@ if [ "$mode" = --test ]; then bash scripts/build.sh --check; else bash scripts/b
 # --- done ----------------------------------------------------------------------------------
 # Stamped only when every output is there (not while the guest kernel builds in the background).
 for f in "${outputs[@]}"; do [ -e "$f" ] || exit 0; done
+mv "$done_stamp.run" "$done_stamp.start"
 echo "$fingerprint" > "$done_stamp"
 

@@ -31,6 +31,12 @@ export const FS_EVENTS_BIN = path.join(PACKAGE_ROOT, 'host', 'out', 'podvisor-fs
 /** Files one VM's guest may have watched on the host, at most. */
 export const MAX_WATCHES = 4096;
 
+/**
+ * Events of one VM waiting for the guest to take them, at most: a guest that stops answering
+ * FILE_EVENT loses the ones after (as a full inotify queue does), the daemon keeps no more.
+ */
+export const MAX_QUEUED_EVENTS = 1024;
+
 /** One VM's watcher. */
 interface Watcher {
   child: ChildProcess;
@@ -43,6 +49,10 @@ interface Watcher {
   nextId: number;
   /** The events, delivered in order. */
   delivering: Promise<void>;
+  /** How many of them wait (MAX_QUEUED_EVENTS at most). */
+  queued: number;
+  /** The program ended, or could not be started: requests are answered -1 at once. */
+  gone: boolean;
 }
 
 const watchers = new WeakMap<Vm, Watcher>();
@@ -64,10 +74,12 @@ export async function watchShareFile(vm: Vm, ev: ShareSocketEvent): Promise<void
   try {
     const rel = ev.path.slice(1);
     fh = rel ? await openBeneath({ root: share.hostDir, rel }, { kind: 'any' }) : await fs.promises.open(share.hostDir);
+    // Known before the answer: the watcher's first events may come in the same read as it.
+    w.files.set(id, { tag: ev.tag, path: ev.path });
     const errno = await request(w, id, fdPath(fh));
     if (errno !== 0) throw new Error(`errno ${errno}`);
-    w.files.set(id, { tag: ev.tag, path: ev.path });
   } catch (e) {
+    w.files.delete(id);
     w.ids.delete(key);
     log.debug(`VM ${vm.id}: no host watch on ${ev.path}: ${(e as Error).message}`);
   } finally {
@@ -89,7 +101,14 @@ function startWatcher(vm: Vm): Watcher | undefined {
     log.warn(`${FS_EVENTS_BIN} is missing (scripts/bootstrap.sh builds it): file events of the host do not reach VMs`);
     return undefined;
   }
-  const child = spawn(FS_EVENTS_BIN, [String(vm.pid)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let child: ChildProcess;
+  try {
+    child = spawn(FS_EVENTS_BIN, [String(vm.pid)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  } catch (e) {
+    // Some failures to start are thrown rather than emitted (E2BIG, ENOMEM...).
+    log.warn(`${FS_EVENTS_BIN}: ${(e as Error).message}: file events of the host do not reach VM ${vm.id}`);
+    return undefined;
+  }
   const w: Watcher = {
     child,
     files: new Map(),
@@ -97,13 +116,22 @@ function startWatcher(vm: Vm): Watcher | undefined {
     answers: new Map(),
     nextId: 1,
     delivering: Promise.resolve(),
+    queued: 0,
+    gone: false,
   };
   watchers.set(vm, w);
   child.stdin!.on('error', () => undefined);
-  child.once('exit', () => {
+  const gone = (): void => {
+    w.gone = true;
     for (const a of w.answers.values()) a(-1);
     w.answers.clear();
     if (watchers.get(vm) === w) watchers.delete(vm);
+  };
+  child.once('exit', gone);
+  // A program that cannot be started (EACCES, EMFILE, EAGAIN) emits this, and no exit.
+  child.on('error', (e: Error) => {
+    log.warn(`${FS_EVENTS_BIN}: ${e.message}: file events of the host do not reach VM ${vm.id}`);
+    gone();
   });
   let buf = Buffer.alloc(0);
   child.stdout!.on('data', (b: Buffer) => {
@@ -128,6 +156,7 @@ function startWatcher(vm: Vm): Watcher | undefined {
 
 /** Ask the watcher to watch the file at `file` (a /proc/PID/fd/N link); its errno, 0 when watched. */
 function request(w: Watcher, id: number, file: string): Promise<number> {
+  if (w.gone) return Promise.resolve(-1);
   return new Promise((resolve) => {
     w.answers.set(id, resolve);
     const p = Buffer.from(file);
@@ -142,9 +171,14 @@ function request(w: Watcher, id: number, file: string): Promise<number> {
 function deliver(vm: Vm, w: Watcher, id: number, mask: number, cookie: number, name: string | undefined): void {
   const file = w.files.get(id);
   if (!file) return;
+  if (w.queued >= MAX_QUEUED_EVENTS) {
+    log.debug(`VM ${vm.id}: event on ${file.path} dropped (${MAX_QUEUED_EVENTS} wait for the guest)`);
+    return;
+  }
+  w.queued++;
   w.delivering = w.delivering.then(() =>
-    vm.agent.fileEvent!({ ...file, ...(name !== undefined ? { name } : {}), mask, cookie }).catch((e: Error) =>
-      log.debug(`VM ${vm.id}: event on ${file.path} not delivered: ${e.message}`),
-    ),
+    vm.agent.fileEvent!({ ...file, ...(name !== undefined ? { name } : {}), mask, cookie })
+      .catch((e: Error) => log.debug(`VM ${vm.id}: event on ${file.path} not delivered: ${e.message}`))
+      .finally(() => w.queued--),
   );
 }

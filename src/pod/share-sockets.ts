@@ -23,8 +23,9 @@
  * The guest names files by the share's tag and a path from its root: both are checked here
  * against the share the host made (a path walked one component at a time from the held share
  * directory, src/util/beneath.ts), so a guest reaches no socket outside what it was given.
- * A VM holds at most MAX_CONNECTIONS relayed connections at once, and the host listeners of
- * a VM end with it.
+ * A VM holds at most MAX_CONNECTIONS relayed connections at once (a slot is taken before the
+ * host connects or the agent dials, so connects still on their way count too) and at most
+ * MAX_LISTENERS host listeners; the host listeners of a VM end with it.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -41,11 +42,21 @@ const log = logger('pod');
 /** Relayed connections of one VM open at once, at most (both directions together). */
 export const MAX_CONNECTIONS = 256;
 
+/**
+ * Host listeners of one VM at once, at most (each holds a listening socket and a directory):
+ * a BOUND beyond them leaves the guest's socket on its own side, as before the relay.
+ */
+export const MAX_LISTENERS = 256;
+
 /** One host listener standing in for a guest's socket. */
 interface HostListener {
   server: net.Server;
   /** The directory the socket is in, held while the listener lives (the server's bound path is under it). */
-  parent: fs.promises.FileHandle;
+  parent?: fs.promises.FileHandle;
+  /** Set up (onBound is done with it): closing it is closeListener's, not onBound's. */
+  ready: boolean;
+  /** Closed, or to be closed once onBound is done with it (replaced by a newer BOUND, or the VM went). */
+  closed: boolean;
 }
 
 /** What one VM's relay keeps. */
@@ -126,11 +137,11 @@ function errnoOf(e: unknown): number {
 /** The socket file at `p`, held by an O_PATH fd (no symlink followed); rejects when it is not a socket (ECONNREFUSED) or is missing. */
 async function openSocketFile(
   p: BeneathPath,
-): Promise<{ parent: fs.promises.FileHandle; name: string; file: fs.promises.FileHandle; stat: fs.Stats }> {
+): Promise<{ parent: fs.promises.FileHandle; name: string; file: fs.promises.FileHandle }> {
   const { parent, name } = await openParentBeneath(p);
   try {
     const file = await openChild(parent, name, 'socket', O_PATH);
-    return { parent, name, file, stat: await file.stat() };
+    return { parent, name, file };
   } catch (e) {
     await parent.close();
     throw e;
@@ -163,6 +174,8 @@ async function onConnect(vm: Vm, state: ShareSockets, ev: ShareSocketEvent): Pro
   const refuse = (errno: number): Promise<void> => agent.refuseSocket!(ev.token, errno).catch(() => undefined);
   const p = shared(vm, ev);
   if (!p || state.open >= MAX_CONNECTIONS) return refuse(osConstants.errno.ECONNREFUSED);
+  // The slot is taken now: the connects still on their way count against the limit too.
+  const release = takeSlot(state);
   let host: net.Socket;
   try {
     const f = await openSocketFile(p);
@@ -173,6 +186,7 @@ async function onConnect(vm: Vm, state: ShareSockets, ev: ShareSocketEvent): Pro
       host.once('error', reject);
     }).finally(() => void f.file.close().then(() => f.parent.close()));
   } catch (e) {
+    release();
     return refuse(errnoOf(e));
   }
   host.pause();
@@ -183,12 +197,22 @@ async function onConnect(vm: Vm, state: ShareSockets, ev: ShareSocketEvent): Pro
     );
   } catch (e) {
     log.debug(`VM ${vm.id}: connect to ${ev.path} not answered: ${(e as Error).message}`);
+    release();
     host.destroy();
     await refuse(osConstants.errno.ECONNREFUSED);
     return;
   }
+  pipeGuestConnection(agent, conn, host, release);
+}
+
+/** Take one of the VM's connection slots; what gives it back (once, however often called). */
+function takeSlot(state: ShareSockets): () => void {
   state.open++;
-  pipeGuestConnection(agent, conn, host, () => state.open--);
+  let held = true;
+  return () => {
+    if (held) state.open--;
+    held = false;
+  };
 }
 
 /** A guest process bound a socket in the share: listen for it at its file on the host. */
@@ -200,35 +224,57 @@ async function onBound(vm: Vm, state: ShareSockets, ev: ShareSocketEvent): Promi
     state.listeners.delete(ev.path);
     closeListener(old);
   }
-  let f: Awaited<ReturnType<typeof openSocketFile>>;
-  try {
-    f = await openSocketFile(p);
-  } catch (e) {
-    log.debug(`VM ${vm.id}: socket ${ev.path} bound, but ${(e as Error).message}`);
+  if (state.listeners.size >= MAX_LISTENERS) {
+    log.debug(`VM ${vm.id}: socket ${ev.path} bound, but the VM has ${MAX_LISTENERS} host listeners already`);
     return;
   }
-  const tmp = `.podvisor-sock-${randomBytes(8).toString('hex')}`;
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
-  const l: HostListener = { server, parent: f.parent };
+  const l: HostListener = { server, ready: false, closed: false };
+  // Known from now on, while it is being set up: a newer BOUND of the same path, or the VM's
+  // end, closes this one (once set up), and it counts against MAX_LISTENERS.
+  state.listeners.set(ev.path, l);
   // A client may connect as soon as the name is ours (the rename below), before this function
   // ends: with the handler on from the start, no connection is left paused and unanswered.
   server.on('connection', (s: net.Socket) => void onHostConnection(vm, state, ev, l, s));
   try {
-    await listenAs(server, at(f.parent, tmp), f.stat.mode & 0o777);
+    await setUpListener(l, p);
+  } catch (e) {
+    log.debug(`VM ${vm.id}: cannot listen for ${ev.path}: ${(e as Error).message}`);
+    l.closed = true;
+  }
+  l.ready = true;
+  if (l.closed || state.over) {
+    if (state.listeners.get(ev.path) === l) state.listeners.delete(ev.path);
+    releaseListener(l);
+  }
+}
+
+/**
+ * Bind `l`'s server under a random name beside the guest's socket file at `p`, then rename it
+ * over that file and give it the file's owner and mode. Rejects (with nothing of ours left at
+ * a name) when the file is not a socket, or `l` was closed before its rename.
+ */
+async function setUpListener(l: HostListener, p: BeneathPath): Promise<void> {
+  const f = await openSocketFile(p);
+  l.parent = f.parent;
+  const tmp = `.podvisor-sock-${randomBytes(8).toString('hex')}`;
+  try {
+    await listen(l.server, at(f.parent, tmp));
     const ours = await fs.promises.lstat(at(f.parent, tmp));
+    // The guest file's owner and mode before the name is ours (through the inode's fd: the
+    // process-wide umask is not the guest's to set, even for a moment), and again after.
+    await copyOwnership(f.file, f.parent, tmp, ours.ino);
+    // A listener replaced meanwhile must not put its socket over its successor's.
+    if (l.closed) throw new Error('replaced by a newer bind');
     // Over the guest's file: the name is a plain one in the held directory, never followed.
     await fs.promises.rename(at(f.parent, tmp), at(f.parent, f.name));
     await copyOwnership(f.file, f.parent, f.name, ours.ino);
   } catch (e) {
-    log.debug(`VM ${vm.id}: cannot listen for ${ev.path}: ${(e as Error).message}`);
     await fs.promises.unlink(at(f.parent, tmp)).catch(() => undefined);
-    closeListener(l);
-    return;
+    throw e;
   } finally {
     await f.file.close();
   }
-  if (state.over) return closeListener(l);
-  state.listeners.set(ev.path, l);
 }
 
 /**
@@ -256,19 +302,14 @@ async function copyOwnership(
   }
 }
 
-/** Bind `server` at `path` with permission bits `mode` (the umask is the process's, so it is set around the bind). */
-function listenAs(server: net.Server, path: string, mode: number): Promise<void> {
+/** Bind `server` at `path` (mode 0777 less the daemon's umask, until copyOwnership). */
+function listen(server: net.Server, path: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    const old = process.umask(~mode & 0o777);
-    try {
-      server.listen(path, 511, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    } finally {
-      process.umask(old);
-    }
+    server.listen(path, 511, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
 }
 
@@ -282,12 +323,14 @@ async function onHostConnection(
 ): Promise<void> {
   s.on('error', () => undefined);
   if (state.open >= MAX_CONNECTIONS) return void s.destroy();
+  const release = takeSlot(state);
   let conn: AgentProcess;
   try {
     conn = await underContainer(state, (containerId, processId) =>
       vm.agent.dialSocket!({ containerId, processId, tag: ev.tag, path: ev.path }),
     );
   } catch (e) {
+    release();
     s.destroy();
     // Nothing in the guest listens there any more: connects to the file are refused from now on.
     if (state.listeners.get(ev.path) === l) state.listeners.delete(ev.path);
@@ -295,13 +338,21 @@ async function onHostConnection(
     log.debug(`VM ${vm.id}: socket ${ev.path} no longer answers: ${(e as Error).message}`);
     return;
   }
-  state.open++;
-  pipeGuestConnection(vm.agent, conn, s, () => state.open--);
+  pipeGuestConnection(vm.agent, conn, s, release);
   s.resume();
 }
 
+/** Close a host listener: now when it is set up, else once onBound is done with it (its fds are in use). */
 function closeListener(l: HostListener): void {
+  if (l.closed) return;
+  l.closed = true;
+  if (l.ready) releaseListener(l);
+}
+
+function releaseListener(l: HostListener): void {
   // The server's bound name (a temporary one, renamed away) is under the held directory: the
   // directory is let go only once the server is closed.
-  l.server.close(() => void l.parent.close().catch(() => undefined));
+  const parent = l.parent;
+  l.parent = undefined;
+  l.server.close(() => void parent?.close().catch(() => undefined));
 }

@@ -1,7 +1,8 @@
 /**
  * scripts/bootstrap.sh's fast path: a run that finds nothing changed since the last complete
  * run of its mode ends before any step, and any change of an input (a source, a script,
- * package-lock.json), a missing output or another mode runs the steps again. Run on a copy of
+ * package-lock.json), also one saved while the last run's steps ran, a missing output or
+ * another mode runs the steps again. Run on a copy of
  * the script in a temp tree whose steps are stand-ins that log their calls, with dpkg-query
  * answering every package installed.
  */
@@ -126,4 +127,18 @@ test('no stamp while an output is missing after the steps (the own kernel still 
   put('guest/out/vmlinux', '');
   expect(bootstrap()).toEqual(ALL_STEPS);
   expect(bootstrap()).toEqual(ALL_STEPS);
+});
+
+test('a source edited while a run builds (after the build read it) is built again by the next run', () => {
+  // The build reads the sources, then the user saves an edit before the run ends (once).
+  put(
+    'scripts/build.sh',
+    `#!/bin/sh\necho "build $*" >> ${dir}/steps.log\nmkdir -p ${dir}/dist/src/daemon && touch ${dir}/dist/src/daemon/main.js\n` +
+      `[ -e ${dir}/edited ] || { sleep 0.05; echo '// edited' >> ${dir}/src/daemon/main.ts; touch ${dir}/edited; }\n`,
+    0o755,
+  );
+  expect(bootstrap()).toEqual(ALL_STEPS);
+  // What the run built is older than the edit: the next run builds again, the one after not.
+  expect(bootstrap()).toEqual(ALL_STEPS);
+  expect(bootstrap()).toEqual([]);
 });

@@ -16,7 +16,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { relayShareSockets } from '../../../src/pod/share-sockets';
+import { MAX_CONNECTIONS, MAX_LISTENERS, relayShareSockets } from '../../../src/pod/share-sockets';
 import type { AgentProcess, ExitStatus, ShareSocketEvent, Vm } from '../../../src/vm/types';
 
 const TAG = 'podvisor-vol';
@@ -39,6 +39,8 @@ class ScriptedAgent {
   dials: { path: string; conn: FakeConn }[] = [];
   /** Whether a dial finds a guest socket listening. */
   guestListens = true;
+  /** While set, answers wait for it (the guest's side of each connect is slow to come). */
+  gate?: Promise<void>;
   private changed: (() => void)[] = [];
   private nextToken = 1;
 
@@ -93,6 +95,7 @@ class ScriptedAgent {
         this.ended = reject;
       }),
     answerSocket: async (req: { token: number; processId: string }): Promise<AgentProcess> => {
+      await this.gate;
       const c = this.conn(req.processId);
       this.answers.push({ token: req.token, conn: c });
       this.notify();
@@ -148,6 +151,27 @@ async function serve(sock: string, onConnection: (c: net.Socket) => void): Promi
 function bareSocketFile(file: string, mode: number): void {
   execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', file]);
   fs.chmodSync(file, mode);
+}
+
+/** Socket files nothing listens on, made by one process (mode 0755). */
+function bareSocketFiles(files: string[]): void {
+  execFileSync('python3', [
+    '-c',
+    'import socket,sys\nfor f in sys.argv[1:]: socket.socket(socket.AF_UNIX).bind(f)',
+    ...files,
+  ]);
+}
+
+/** Resolves once `pred` holds, checked every 10 ms; false when it still does not after `ms`. */
+async function eventually(pred: () => boolean, ms = 5000): Promise<boolean> {
+  for (const end = Date.now() + ms; !pred(); await new Promise((r) => setTimeout(r, 10)))
+    if (Date.now() > end) return false;
+  return true;
+}
+
+/** How many fds this process has open. */
+function openFds(): number {
+  return fs.readdirSync('/proc/self/fd').length;
 }
 
 function read(stream: NodeJS.ReadableStream, n: number): Promise<string> {
@@ -275,4 +299,84 @@ test('a host client that connects the moment the listener takes the name is dial
   expect(dialled).toBe(true);
   expect(agent.dials[0].path).toBe('/vol/early.sock');
   client.destroy();
+});
+
+test('connects still on their way count against MAX_CONNECTIONS: a guest that connects without end gets no more host connections', async () => {
+  let hostConnections = 0;
+  await serve(path.join(share, 'vol', 'svc.sock'), (c) => {
+    hostConnections++;
+    c.on('error', () => undefined);
+  });
+  // The agent's answers are slow: every connect is on its way at once.
+  let open!: () => void;
+  agent.gate = new Promise<void>((r) => (open = r));
+  const extra = 5;
+  for (let i = 0; i < MAX_CONNECTIONS + extra; i++) agent.push('connect', '/vol/svc.sock');
+  expect(await eventually(() => hostConnections + agent.refusals.length >= MAX_CONNECTIONS + extra)).toBe(true);
+  expect(agent.refusals).toHaveLength(extra);
+  expect(hostConnections).toBe(MAX_CONNECTIONS);
+  open();
+  await agent.until(() => agent.answers.length === MAX_CONNECTIONS);
+});
+
+test('a guest binds sockets without end: at most MAX_LISTENERS host listeners', async () => {
+  const files = Array.from({ length: MAX_LISTENERS + 3 }, (_, i) => path.join(share, 'vol', `s${i}.sock`));
+  bareSocketFiles(files);
+  const guestIno = files.map((f) => fs.lstatSync(f).ino);
+  const replaced = (i: number): boolean => fs.lstatSync(files[i]).ino !== guestIno[i];
+  for (const f of files) agent.push('bound', `/vol/${path.basename(f)}`);
+  // The first MAX_LISTENERS become the host's listeners; the rest stay the guest's files.
+  expect(await eventually(() => files.slice(0, MAX_LISTENERS).every((_, i) => replaced(i)))).toBe(true);
+  for (let i = MAX_LISTENERS; i < files.length; i++) {
+    expect(replaced(i)).toBe(false);
+    const refused = await new Promise<string>((r) => {
+      const c = net.createConnection(files[i]);
+      c.once('connect', () => (c.destroy(), r('connected')));
+      c.once('error', (e: NodeJS.ErrnoException) => r(e.code ?? 'error'));
+    });
+    expect(refused).toBe('ECONNREFUSED');
+  }
+});
+
+test('a socket announced bound again while its listener is being set up leaves no listener behind once the VM goes', async () => {
+  const baseline = openFds();
+  const file = path.join(share, 'vol', 'again.sock');
+  bareSocketFile(file, 0o755);
+  for (let i = 0; i < 5; i++) agent.push('bound', '/vol/again.sock');
+  // The last one listens at the file: a host client is dialled into the guest.
+  let answered = false;
+  for (let i = 0; i < 250 && !answered; i++) {
+    const c = net.createConnection(file);
+    c.on('error', () => undefined);
+    if (await new Promise<boolean>((r) => (c.once('connect', () => r(true)), c.once('error', () => r(false))))) {
+      await agent.until(() => agent.dials.length === 1);
+      answered = true;
+    } else await new Promise((r) => setTimeout(r, 20));
+    c.destroy();
+  }
+  expect(answered).toBe(true);
+  for (const d of agent.dials) d.conn.exit({ exitCode: 0 } as ExitStatus);
+  // The VM goes: every listener the relay made is closed, with the directory it held.
+  agent.end();
+  expect(await eventually(() => openFds() <= baseline)).toBe(true);
+});
+
+test("the host's listener gets a bound socket's mode without the guest setting the daemon's umask", async () => {
+  // The umask is the whole daemon's: a file another request makes meanwhile would get the
+  // guest's mode (0777 here: umask 0) instead of the daemon's.
+  const umask = jest.spyOn(process, 'umask');
+  try {
+    const file = path.join(share, 'vol', 'wide.sock');
+    bareSocketFile(file, 0o777);
+    const guestIno = fs.lstatSync(file).ino;
+    agent.push('bound', '/vol/wide.sock');
+    const listening = await eventually(() => {
+      const st = fs.lstatSync(file);
+      return st.ino !== guestIno && (st.mode & 0o777) === 0o777;
+    });
+    expect(listening).toBe(true);
+    expect(umask.mock.calls.filter((args) => args.length > 0)).toEqual([]);
+  } finally {
+    umask.mockRestore();
+  }
 });
