@@ -86,10 +86,17 @@ async function vmGone(vmDir: string): Promise<void> {
 /**
  * Whether mount point `m` is a test daemon's own: under this daemon's runtime directory, or
  * under another test daemon's directory (test/helpers/daemon.ts makes each in
- * `<tmp>/podvisor-test-*`), as the test files that jest runs beside this one mount there.
+ * `<tmp>/podvisor-test-*`), as the test files that jest runs beside this one mount there; or
+ * a baseline dockerd's that another test file runs beside this one (bench/netns-dockerd.ts:
+ * its network namespace `/run/netns/pvbn-*`, and what dockerd mounts under its directory
+ * `<tmp>/.../dockerd/` and its `/run/docker`).
  */
 const underTestDaemon = (m: string): boolean =>
-  m.startsWith(d.execRoot + '/') || m.startsWith(path.join(os.tmpdir(), 'podvisor-test-'));
+  m.startsWith(d.execRoot + '/') ||
+  m.startsWith(path.join(os.tmpdir(), 'podvisor-test-')) ||
+  m.startsWith('/run/netns/pvbn-') ||
+  m.startsWith('/run/docker/') ||
+  (m.startsWith(os.tmpdir() + '/') && /\/dockerd(\/|$)/.test(m));
 
 /** Mount points outside every test daemon's directories that were not there in `before`. */
 const newMountsOutside = (before: string[]) => mountPoints().filter((m) => !before.includes(m) && !underTestDaemon(m));
