@@ -16,7 +16,7 @@ import { QemuVm } from './qemu-vm';
 import { faultPoint } from './fault';
 import { spawnConfinedQemu } from './confinement';
 import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
-import type { StartHost } from './start-host';
+import { hostQemuOptions, type StartHost } from './start-host';
 
 const log = logger('vm');
 
@@ -41,18 +41,7 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
     const virtiofsdMs = Date.now() - started;
     qemu = await spawnConfinedQemu(
       { bin: tools.qemu, args: [] },
-      qemuArgs({
-        id,
-        size,
-        accel: h.opts.accel,
-        kernel: guest.kernel,
-        initrd: guest.initrd,
-        cmdline: h.cmdline,
-        paths,
-        devices,
-        splitWx: h.splitWx(size),
-        machineOpts: guest.machineOpts,
-      }),
+      qemuArgs({ ...hostQemuOptions(h, guest), id, size, paths, devices, splitWx: h.splitWx(size) }),
       paths.qemuLog,
     );
     faultPoint('after-qemu-spawn');

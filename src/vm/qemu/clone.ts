@@ -21,7 +21,7 @@ import { startLockHolder } from './lock-holder';
 import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
 import type { SavedTemplate, VmTemplates } from './templates';
 import { restoreClone } from './migration';
-import type { StartHost } from './start-host';
+import { hostQemuOptions, type StartHost } from './start-host';
 
 const log = logger('vm');
 
@@ -122,16 +122,12 @@ async function spawnCloneQemu(
   made.qemu = await spawnConfinedQemu(
     tools.cloneQemu,
     qemuArgs({
+      ...hostQemuOptions(h, guest),
       id,
       size,
-      accel: h.opts.accel,
-      kernel: guest.kernel,
-      initrd: guest.initrd,
-      cmdline: h.cmdline,
       paths,
       devices,
       splitWx,
-      machineOpts: guest.machineOpts,
       transport: '9p',
       ram: { file: tpl.ramFile, share: false },
       incoming: true,

@@ -9,6 +9,7 @@ import type { GuestImages } from '../guest-images';
 import type { AgentConnector } from './agent-connector';
 import type { QemuTools } from './binaries';
 import type { VmPaths } from './runtime-dir';
+import type { QemuArgsOptions } from './cmdline';
 
 /** Configuration of QemuHypervisor. */
 export interface QemuHypervisorOptions {
@@ -91,4 +92,21 @@ export interface StartHost {
   owned<T extends Vm>(vm: T): T;
   /** Whether a VM of `size` gets a split-wx code buffer. */
   splitWx(size: VmSize): boolean;
+}
+
+/**
+ * The qemuArgs fields a boot and a clone on host `h` share: its accelerator and kernel command
+ * line, and the guest's kernel, initramfs and machine options.
+ */
+export function hostQemuOptions(
+  h: StartHost,
+  guest: GuestImages,
+): Pick<QemuArgsOptions, 'accel' | 'kernel' | 'initrd' | 'cmdline' | 'machineOpts'> {
+  return {
+    accel: h.opts.accel,
+    kernel: guest.kernel,
+    initrd: guest.initrd,
+    cmdline: h.cmdline,
+    machineOpts: guest.machineOpts,
+  };
 }
