@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,5 +83,27 @@ void op_activate(const struct tlv_msg *m, uint32_t id) {
     /* A template makes no spare (main.c); one made before the share was there lacks it. */
     container_renew_spare();
   }
+  reply_ack_empty(id);
+}
+
+/*
+ * RELEASE_SHARE: the guest lets go of the rootfs share before its VM is saved (QEMU refuses
+ * to save a VM while a 9p export is attached: its open fids are not in the saved state). The
+ * spare namespace holds a copy of the share's mount, so it goes first; then the unmount, not
+ * lazy: EBUSY says that something still uses the share, and the host refuses the save.
+ */
+void op_release_share(uint32_t id) {
+  if (!g_pid1) return fail(id, PV_ERR_INVALID, EPERM, "RELEASE_SHARE is for the agent as PID 1 of a VM");
+  if (!share_mounted()) return reply_ack_empty(id);
+  container_drop_spare();
+  if (umount2(PV_SHARE_MOUNT, 0) < 0) {
+    int err = errno;
+    struct agent_error e;
+    set_error(&e, err == EBUSY ? PV_ERR_CONFLICT : PV_ERR_UNAVAILABLE, err, "unmounting the share %s: %s",
+              PV_SHARE_TAG, strerror(err));
+    container_prepare_spare(0);
+    return reply_error(id, &e);
+  }
+  logf_("share %s unmounted from %s (the VM is to be saved)", PV_SHARE_TAG, PV_SHARE_MOUNT);
   reply_ack_empty(id);
 }

@@ -248,6 +248,8 @@ void container_prepare_spare(int wait);
 /* Let the spare go and fork a new one: after a mount the spare's copy of the agent's mounts
  * lacks (ACTIVATE's rootfs share). */
 void container_renew_spare(void);
+/* container.c: let the spare go (killed and reaped; its copy of the share's mount goes with it). */
+void container_drop_spare(void);
 
 /* ---- process.c ------------------------------------------------------------------------ */
 struct ostream {
@@ -511,6 +513,7 @@ void op_mount(const struct tlv_msg *m, uint32_t id);
 void op_unmount(const struct tlv_msg *m, uint32_t id);
 void op_clean_pod(uint32_t id);
 void op_activate(const struct tlv_msg *m, uint32_t id);
+void op_release_share(uint32_t id);
 
 /* shares.c: a host share by its tag, over virtio-fs or virtio-9p (see the module comment). */
 /* Whether the VM has a virtio-9p device with this mount tag. */

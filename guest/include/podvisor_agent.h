@@ -302,6 +302,12 @@
  *        IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE, IN_ISDIR. A file
  *        no longer in the guest's cache (nobody watches it) is skipped; NOT_FOUND when the
  *        tag is not mounted or the kernel has no device.
+ *   PV_OP_RELEASE_SHARE      (none)                        -> ACK
+ *        Before the VM is saved (a checkpoint, docs/checkpoint.md): the spare container
+ *        namespace (whose mounts are a copy of the agent's) is let go and the rootfs share
+ *        unmounted, so that the guest holds no 9p fid of it and QEMU lets the VM be saved.
+ *        CONFLICT (EBUSY) when something still uses the share; nothing when it is not mounted.
+ *        ACTIVATE's MOUNT_SHARE mounts it again (after the save, or in the restored VM).
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -438,6 +444,7 @@
 #define PV_OP_SOCKET_ANSWER 61
 #define PV_OP_SOCKET_DIAL 62
 #define PV_OP_FILE_EVENT 63
+#define PV_OP_RELEASE_SHARE 64
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0

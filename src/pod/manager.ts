@@ -46,7 +46,7 @@ import * as restoreOps from './restore';
 import { sampleGuest } from './guest-stats';
 import { guestDiskUsed } from './disk-usage';
 import type { PodCounts, PodService, StartOptions } from './service';
-import { createCheckpoint, listCheckpoints, refuseRestore, removeCheckpoint } from './checkpoints';
+import { checkpointToRestore, createCheckpoint, listCheckpoints, removeCheckpoint } from './checkpoints';
 import { kill, stopLocked } from './stop';
 import type { ProcessTable } from './ps-format';
 import { top } from './top';
@@ -120,8 +120,8 @@ export class PodManager implements PodService {
 
   async start(ref: string, opts?: StartOptions): Promise<void> {
     const e = this.ctx.registry.lookup(ref);
-    if (opts?.checkpoint) refuseRestore(this.ctx, e, opts.checkpoint);
-    return lifecycle.start(this.ctx, e, ref);
+    const restoreFrom = opts?.checkpoint ? checkpointToRestore(this.ctx, e, opts.checkpoint) : undefined;
+    return lifecycle.start(this.ctx, e, ref, restoreFrom);
   }
 
   async stop(ref: string, timeoutSec?: number): Promise<void> {

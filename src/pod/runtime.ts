@@ -23,7 +23,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AgentProcess, Vm } from '../vm/types';
+import type { AgentProcess, OutputResume, Vm } from '../vm/types';
 import type { RootfsManager } from '../storage/types';
 import { sharesNamespaces, type PodContainerSpec, type PodSpec } from './types';
 import { runInitContainers, type InitRun } from './init-containers';
@@ -72,6 +72,12 @@ export interface StartDeps {
   heldVm?: { guest(): Promise<void>; shares(): Promise<void> };
   /** Its containers join the PID namespace of this container's init (docker --pid container:X). */
   pidPeer?: string;
+  /**
+   * The VM (acquireVm's) is restored from a checkpoint of this pod of one container: its upper
+   * disk is behind it already, and its container runs; its init (`initProcess`, the id it had)
+   * is taken over, its output going on from `resume`, instead of phases 3 to 5.
+   */
+  restoring?: { initProcess?: string; resume(): OutputResume | undefined };
   /**
    * Put the VM on the pod's network (./network.ts), given the host's filtered resolv.conf;
    * returns the hosts files that go with the address, and the undo of the join.
@@ -166,7 +172,7 @@ async function mountRootfs(deps: StartDeps, spec: PodSpec, vm: Vm, undo: Undo): 
     await deps.rootfs.mount(c.id, rootfsTarget(vm, c.id));
     undo.push(() => deps.rootfs.unmount(c.id));
     const disk = deps.rootfs.diskOf?.(c.id);
-    if (disk) {
+    if (disk && !deps.restoring) {
       if (!vm.devices.upperDisk || !vm.attachUpperDisk)
         throw new UnavailableError(`VM ${vm.id} has no disk for the writable layer of container ${c.id}`);
       await vm.attachUpperDisk(disk);
@@ -285,6 +291,24 @@ async function startApps(
   return inits;
 }
 
+/**
+ * The init of the one container of a pod whose VM was restored from a checkpoint (its
+ * processes run on in the restored guest), taken over with its output going on from where
+ * the container's log is.
+ */
+async function takeOverRestored(
+  vm: Vm,
+  spec: PodSpec,
+  restoring: NonNullable<StartDeps['restoring']>,
+): Promise<Map<string, AgentProcess>> {
+  const [c] = spec.containers;
+  const wanted = restoring.initProcess;
+  const procs = await vm.agent.reattach((p) => (p.processId === wanted ? restoring.resume() : undefined));
+  const init = procs.find((p) => p.processId === wanted);
+  if (!c || !init) throw new UnavailableError(`the restored VM has no process ${wanted ?? '(unknown)'} to take over`);
+  return new Map([[c.id, init]]);
+}
+
 /** Start a pod: phases 1-5 above. Rejects (with everything undone) when a phase fails. */
 export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedPod> {
   return withRollback(async (undo) => {
@@ -296,6 +320,11 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     lap('rootfs and bind sources mounted');
     const { resolv, net } = await joinPodNetwork(deps, vm, undo);
     if (net) lap('on its network');
+    if (deps.restoring) {
+      const inits = await takeOverRestored(vm, spec, deps.restoring);
+      lap('its restored init taken over');
+      return { vm, inits, initRuns: new Map(), ...(net?.env?.length ? { linkEnv: net.env } : {}) };
+    }
     const prepared = await prepareFiles(deps, spec, vm, resolv, net);
     lap('files written, accounts read on the host');
     const create = createIn(deps, spec, vm);

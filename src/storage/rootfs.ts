@@ -205,10 +205,18 @@ export class OverlayRootfs implements RootfsManager {
    */
   async makeDisk(id: string): Promise<void> {
     const d = this.dir(id);
-    await makePendingDisk(d, path.join(d, DISK_FILE), this.spares);
+    const layers = await this.layers(id);
+    await makePendingDisk(d, path.join(d, DISK_FILE), this.spares, {
+      mount: (target) => this.mountLowers(layers, d, target),
+      unmount: (target) => this.mounter.unmount(target),
+    });
   }
 
-  async prepare(id: string, layerDirs: string[], disk?: { bytes: number; fsBytes?: number }): Promise<void> {
+  async prepare(
+    id: string,
+    layerDirs: string[],
+    disk?: { bytes: number; fsBytes?: number; imageOnDisk?: boolean },
+  ): Promise<void> {
     if (layerDirs.length === 0) throw new InvalidArgumentError('an image needs at least one layer');
     if (layerDirs.length > MAX_LAYERS)
       throw new InvalidArgumentError(`max depth exceeded: ${layerDirs.length} layers (at most ${MAX_LAYERS})`);

@@ -99,7 +99,11 @@ export interface RootfsManager {
    * `disk.fsBytes` the filesystem takes only that much of the file (--storage-opt size): the
    * container gets ENOSPC there.
    */
-  prepare(containerId: string, layerDirs: string[], disk?: { bytes: number; fsBytes?: number }): Promise<void>;
+  prepare(
+    containerId: string,
+    layerDirs: string[],
+    disk?: { bytes: number; fsBytes?: number; imageOnDisk?: boolean },
+  ): Promise<void>;
   /**
    * The host file of a block-mode container's writable layer, undefined for a container whose
    * layer is on the host. The host never mounts it: the guest has written it. The file is made

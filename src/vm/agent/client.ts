@@ -362,6 +362,12 @@ export class AgentClient implements Agent {
   }
 
   /** @inheritdoc */
+  async releaseShare(): Promise<void> {
+    if (this.lastOp < Op.RELEASE_SHARE) throw new NotImplementedError('the guest agent predates RELEASE_SHARE');
+    await this.mux.request(Op.RELEASE_SHARE, new TlvWriter());
+  }
+
+  /** @inheritdoc */
   async reattach(resume?: (p: AgentProcessInfo) => OutputResume | undefined): Promise<AgentProcess[]> {
     const r = await this.mux.request(Op.LIST_PROCESSES, new TlvWriter());
     const listed = this.mux.decode(() => decodeListed(r));

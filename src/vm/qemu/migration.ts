@@ -21,6 +21,11 @@ export interface SaveOptions {
    * (a checkpoint outlives the template whose file a clone maps; issue 44).
    */
   allRam?: boolean;
+  /**
+   * Where the stream's socket is made (default: beside `stateFile`); a unix socket's path must
+   * fit in 108 bytes, which a checkpoint's directory under a deep data root may not leave.
+   */
+  socket?: string;
 }
 
 /**
@@ -32,7 +37,7 @@ export interface SaveOptions {
  * sockets cannot send.
  */
 export async function saveState(paths: VmPaths, stateFile: string, opts: SaveOptions = {}): Promise<void> {
-  const sink = await receiveState(path.join(path.dirname(stateFile), 'state.sock'), stateFile);
+  const sink = await receiveState(opts.socket ?? path.join(path.dirname(stateFile), 'state.sock'), stateFile);
   try {
     const qmp = await QmpClient.connect(paths.qmpSock);
     try {
