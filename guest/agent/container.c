@@ -546,6 +546,7 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
   }
   c->used = 1;
   snprintf(c->id, sizeof c->id, "%s", id);
+  snprintf(c->cgroup_name, sizeof c->cgroup_name, "%s", id);
   c->holder_fd = holder_fd;
   c->pidns_fd = -1;
   c->init_pid = 0;

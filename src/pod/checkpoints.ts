@@ -22,11 +22,10 @@ import type { Vm } from '../vm/types';
 import { logger } from '../util/log';
 import { writeFileAtomic } from '../util/atomic';
 import { removeTree } from '../util/remove-tree';
-import { copySparse } from '../util/copy-sparse';
 import type { PodContext } from './context';
 import { CheckpointError } from './errors';
 import type { Entry } from './registry';
-import { containersOf, mainContainer } from './types';
+import { containersOf, mainContainer, type PodRecord } from './types';
 
 const log = logger('pod');
 
@@ -61,7 +60,7 @@ export async function listCheckpoints(ctx: PodContext, e: Entry): Promise<string
 }
 
 /** Whether the pod has checkpoint `name` (false for a name no checkpoint can have). */
-function hasCheckpoint(ctx: PodContext, e: Entry, name: string): boolean {
+export function hasCheckpoint(ctx: PodContext, e: Entry, name: string): boolean {
   if (!CHECKPOINT_NAME.test(name)) return false;
   try {
     return fs.lstatSync(path.join(checkpointsDir(ctx, e), name)).isDirectory();
@@ -160,32 +159,37 @@ export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promis
   const ref = `/${e.record.name}`;
   const hv = ctx.deps.hypervisor;
   if (!hv?.restoreVm) throw new CheckpointError('cannot-restore', ref, name, 'this daemon cannot restore VMs');
+  const { rootfs } = ctx.deps;
   const main = mainContainer(e.record);
-  const disk = ctx.deps.rootfs.diskOf?.(main.spec.id);
   const copy = path.join(dir, DISK_COPY);
   try {
     if (fs.existsSync(copy)) {
-      if (!disk) throw new Error("the container has no disk for the checkpoint's copy");
-      await copySparse(copy, disk);
+      if (!rootfs.takeDisk) throw new Error("the container has no disk for the checkpoint's copy");
+      await rootfs.takeDisk(main.spec.id, copy);
     }
-    return await hv.restoreVm(dir, disk);
+    return await hv.restoreVm(dir, rootfs.diskOf?.(main.spec.id));
   } catch (err) {
     throw new CheckpointError('cannot-restore', ref, name, (err as Error).message);
   }
 }
 
-/** The process id of the main container's init when checkpoint `dir` was saved. */
-export function savedInitProcess(dir: string): string | undefined {
+/** The pod's record as checkpoint `dir` saved it (the pod's state then), or undefined. */
+export function savedRecord(dir: string): PodRecord | undefined {
   try {
-    const r = JSON.parse(fs.readFileSync(path.join(dir, POD_RECORD), 'utf8')) as {
-      containers?: Record<string, { process?: string }>;
-      sandbox?: { spec?: { containers?: unknown } };
-    };
-    const procs = Object.values(r.containers ?? {})
-      .map((c) => c.process)
-      .filter((p): p is string => typeof p === 'string');
-    return procs.length === 1 ? procs[0] : undefined;
+    const r = JSON.parse(fs.readFileSync(path.join(dir, POD_RECORD), 'utf8')) as PodRecord;
+    return r && typeof r.id === 'string' && r.containers && r.sandbox?.spec ? r : undefined;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The main container of checkpoint `dir` as its guest knows it: its id there and its init's
+ * process id (undefined when the checkpoint's record cannot be read).
+ */
+export function savedMain(dir: string): { containerId: string; initProcess?: string } | undefined {
+  const r = savedRecord(dir);
+  if (!r) return undefined;
+  const main = mainContainer(r);
+  return { containerId: main.spec.id, ...(main.process ? { initProcess: main.process } : {}) };
 }

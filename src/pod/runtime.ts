@@ -73,11 +73,15 @@ export interface StartDeps {
   /** Its containers join the PID namespace of this container's init (docker --pid container:X). */
   pidPeer?: string;
   /**
-   * The VM (acquireVm's) is restored from a checkpoint of this pod of one container: its upper
-   * disk is behind it already, and its container runs; its init (`initProcess`, the id it had)
-   * is taken over, its output going on from `resume`, instead of phases 3 to 5.
+   * The VM (acquireVm's) is restored from a checkpoint of a pod of one container (this pod's,
+   * or another's for a fork): its upper disk is behind it already, and its container runs. The
+   * container saved as `saved.containerId` becomes this pod's, and its init (`initProcess`) is
+   * taken over, its output going on from `resume`, instead of phases 3 to 5.
    */
-  restoring?: { initProcess?: string; resume(): OutputResume | undefined };
+  restoring?: {
+    saved?: { containerId: string; initProcess?: string };
+    resume(): OutputResume | undefined;
+  };
   /**
    * Put the VM on the pod's network (./network.ts), given the host's filtered resolv.conf;
    * returns the hosts files that go with the address, and the undo of the join.
@@ -294,18 +298,31 @@ async function startApps(
 /**
  * The init of the one container of a pod whose VM was restored from a checkpoint (its
  * processes run on in the restored guest), taken over with its output going on from where
- * the container's log is.
+ * the container's log is; its /etc files (`etcFiles`) written first.
  */
 async function takeOverRestored(
   vm: Vm,
   spec: PodSpec,
   restoring: NonNullable<StartDeps['restoring']>,
+  etcFiles: Array<[string, string]>,
 ): Promise<Map<string, AgentProcess>> {
   const [c] = spec.containers;
-  const wanted = restoring.initProcess;
-  const procs = await vm.agent.reattach((p) => (p.processId === wanted ? restoring.resume() : undefined));
+  const saved = restoring.saved;
+  if (!c || !saved) throw new UnavailableError("the checkpoint's record of its container cannot be read");
+  // A fork: the guest knows its container by the id it was saved with.
+  if (saved.containerId !== c.id) {
+    if (!vm.agent.renameContainer) throw new UnavailableError('this agent cannot take a container over as another');
+    await vm.agent.renameContainer(saved.containerId, c.id);
+  }
+  await Promise.all(
+    etcFiles.map(([name, content]) => vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644)),
+  );
+  const wanted = saved.initProcess;
+  // The container's own log goes on from where it is; a fork's starts with what comes now.
+  const own = saved.containerId === c.id;
+  const procs = await vm.agent.reattach((p) => (own && p.processId === wanted ? restoring.resume() : undefined));
   const init = procs.find((p) => p.processId === wanted);
-  if (!c || !init) throw new UnavailableError(`the restored VM has no process ${wanted ?? '(unknown)'} to take over`);
+  if (!init) throw new UnavailableError(`the restored VM has no process ${wanted ?? '(unknown)'} to take over`);
   return new Map([[c.id, init]]);
 }
 
@@ -321,7 +338,9 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     const { resolv, net } = await joinPodNetwork(deps, vm, undo);
     if (net) lap('on its network');
     if (deps.restoring) {
-      const inits = await takeOverRestored(vm, spec, deps.restoring);
+      // Its hosts files say its address now (a fork's, or a new one of the same container).
+      const [files] = await prepareFiles(deps, spec, vm, resolv, net);
+      const inits = await takeOverRestored(vm, spec, deps.restoring, files?.guestFiles ?? []);
       lap('its restored init taken over');
       return { vm, inits, initRuns: new Map(), ...(net?.env?.length ? { linkEnv: net.env } : {}) };
     }

@@ -20,7 +20,7 @@ import { HeldVmRollback, keepSandbox } from './vm-reuse';
 import { podGuestAlteringReason } from './guest-altering';
 import { AGENT_CALL_MS, bounded } from './async';
 import { CNI_VM_NICS, joinCni, sandboxFiles } from './cni-network';
-import { restoredVm, savedInitProcess } from './checkpoints';
+import { restoredVm, savedMain } from './checkpoints';
 
 const log = logger('pod');
 
@@ -123,7 +123,7 @@ export async function bootSandbox(
       ...(restoreFrom && e
         ? {
             restoring: {
-              initProcess: savedInitProcess(restoreFrom),
+              saved: savedMain(restoreFrom),
               resume: () => e.log.resumePoint(),
             },
           }

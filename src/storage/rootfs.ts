@@ -51,6 +51,7 @@ import {
   type SpareDisks,
 } from './upper-disk-file';
 import { writeFileAtomic } from '../util/atomic';
+import { copySparse } from '../util/copy-sparse';
 import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
 import { removeTree } from '../util/remove-tree';
 import { fdPath, joinBeneath, openBeneath, unmountBeneath, type BeneathPath } from '../util/beneath';
@@ -197,6 +198,19 @@ export class OverlayRootfs implements RootfsManager {
   /** @inheritdoc */
   usesDisk(id: string): boolean {
     return this.diskOf(id) !== undefined || hasPendingDisk(this.dir(id));
+  }
+
+  /** @inheritdoc */
+  async takeDisk(id: string, file: string): Promise<void> {
+    if (!this.usesDisk(id)) throw new InvalidArgumentError(`container ${id.slice(0, 12)} has no disk of its own`);
+    const d = this.dir(id);
+    this.changed(id);
+    try {
+      await copySparse(file, path.join(d, DISK_FILE));
+      await fs.promises.rm(path.join(d, PENDING_DISK_FILE), { force: true });
+    } finally {
+      this.changed(id);
+    }
   }
 
   /**

@@ -113,6 +113,11 @@ export interface RootfsManager {
   /** Whether the container's layer is on a disk of its own, or will be from its first `mount` on. */
   usesDisk?(containerId: string): boolean;
   /**
+   * Make a copy of `file` (a checkpoint's copy of a disk) the block-mode container's disk, in
+   * place of its disk or of the one still pending. Not while the container runs.
+   */
+  takeDisk?(containerId: string, file: string): Promise<void>;
+  /**
    * Mount the container's root at `target`, a path below a VM's share directory that the guest
    * writes: every component is reached without following a symlink (src/util/beneath.ts).
    */

@@ -261,6 +261,12 @@ export interface Agent {
    */
   releaseShare?(): Promise<void>;
   /**
+   * A VM started from a checkpoint as another container (a fork): the container saved as
+   * `containerId` is known as `newId` from now on. Optional: agents older than RENAME_CONTAINER
+   * lack it.
+   */
+  renameContainer?(containerId: string, newId: string): Promise<void>;
+  /**
    * Start an ARCHIVE process (ArchiveRequest): a tar of a container's files on its stdout, or
    * one extracted from its stdin, flow-controlled as any process's output. Its exit status
    * says how it ended (src/storage/archive/guest.ts ArchiveExit). Optional: fakes have no guest filesystem; NotImplementedError

@@ -178,3 +178,52 @@ test('a container that reads its image from its own disk is saved, left running,
     dockerSync(d, ['rm', '-f', name]);
   }
 });
+
+test('forks of a checkpoint are containers of their own: own id, name, address and disk, the saved processes going on in each', async () => {
+  const name = 'forked';
+  dockerOk(d, ['run', '-d', '--name', name, '--storage-opt', 'image=disk', IMAGE, 'sh', '-c', COUNTER]);
+  const forks = ['fork-a', 'fork-b', 'fork-c'];
+  try {
+    for (let i = 0; i < 150 && counts(name).length < 3; i++) await new Promise((r) => setTimeout(r, 200));
+    dockerOk(d, ['exec', name, 'sh', '-c', 'echo source > /who']);
+    expect(dockerOk(d, ['checkpoint', 'create', '--leave-running', name, 'base'])).toBe('base');
+    const saved = counts(name).length;
+    const out = await podvisorOk(d, ['fork', name, 'base', ...forks.flatMap((f) => ['--name', f])]);
+    expect(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[0]),
+    ).toEqual(forks);
+    const ids = forks.map((f) => dockerOk(d, ['inspect', '-f', '{{.Id}}', f]));
+    expect(new Set([...ids, dockerOk(d, ['inspect', '-f', '{{.Id}}', name])]).size).toBe(4);
+    const ips = [name, ...forks].map((c) => dockerOk(d, ['inspect', '-f', '{{.NetworkSettings.IPAddress}}', c]));
+    expect(new Set(ips).size).toBe(4);
+    for (const [i, f] of forks.entries()) {
+      expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', f])).toBe('running');
+      // The saved count goes on in each: its log starts where the save was, without a repeat.
+      for (let k = 0; k < 150 && counts(f).length < 3; k++) await new Promise((r) => setTimeout(r, 200));
+      const seen = counts(f);
+      expect(seen.length).toBeGreaterThanOrEqual(3);
+      expect(seen[0]).toBeGreaterThanOrEqual(saved - 2);
+      expect(seen).toEqual(seen.map((_, k) => seen[0] + k));
+      // Its guest knows it by its own id, and its files are its own.
+      expect(dockerOk(d, ['exec', f, 'cat', '/who'])).toBe('source');
+      dockerOk(d, ['exec', f, 'sh', '-c', `echo ${f} > /who`]);
+      expect(dockerOk(d, ['exec', f, 'sh', '-c', `grep -c "${ips[i + 1]}" /etc/hosts`])).toBe('1');
+    }
+    for (const f of forks) expect(dockerOk(d, ['exec', f, 'cat', '/who'])).toBe(f);
+    expect(dockerOk(d, ['exec', name, 'cat', '/who'])).toBe('source');
+    // A fork stops as any container does, and the others count on.
+    dockerOk(d, ['stop', '-t', '1', forks[0]]);
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', forks[0]])).toBe('exited');
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', forks[1]])).toBe('running');
+    // Bad requests change nothing.
+    expect((await podvisor(d, ['fork', name, 'nope'])).code).not.toBe(0);
+    expect((await podvisor(d, ['fork', name, 'base', '-n', '0'])).code).not.toBe(0);
+    expect(dockerOk(d, ['ps', '-aq']).split('\n').length).toBe(4);
+  } finally {
+    const all = dockerSync(d, ['ps', '-aq']).out.split('\n').filter(Boolean);
+    dockerSync(d, ['rm', '-f', ...all]);
+  }
+});

@@ -368,6 +368,15 @@ export class AgentClient implements Agent {
   }
 
   /** @inheritdoc */
+  async renameContainer(containerId: string, newId: string): Promise<void> {
+    if (this.lastOp < Op.RENAME_CONTAINER) throw new NotImplementedError('the guest agent predates RENAME_CONTAINER');
+    await this.mux.request(
+      Op.RENAME_CONTAINER,
+      new TlvWriter().str(Tag.CONTAINER_ID, containerId).str(Tag.NEW_ID, newId),
+    );
+  }
+
+  /** @inheritdoc */
   async reattach(resume?: (p: AgentProcessInfo) => OutputResume | undefined): Promise<AgentProcess[]> {
     const r = await this.mux.request(Op.LIST_PROCESSES, new TlvWriter());
     const listed = this.mux.decode(() => decodeListed(r));

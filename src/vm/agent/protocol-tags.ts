@@ -129,6 +129,7 @@ export const Tag = {
   MEMORY_LOW: 177,
   CPUSET_CPUS: 178,
   CPUSET_MEMS: 179,
+  NEW_ID: 180,
   DISK_USED: 160,
   DISK_TOTAL: 161,
   ARCHIVE_KIND: 140,
@@ -278,4 +279,5 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.MEMORY_LOW]: 'u64',
   [Tag.CPUSET_CPUS]: 'str',
   [Tag.CPUSET_MEMS]: 'str',
+  [Tag.NEW_ID]: 'str',
 };

@@ -87,6 +87,7 @@ export const Op = {
   SOCKET_DIAL: 62,
   FILE_EVENT: 63,
   RELEASE_SHARE: 64,
+  RENAME_CONTAINER: 65,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */
