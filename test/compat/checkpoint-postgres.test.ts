@@ -11,6 +11,8 @@
  * - initialised and holding rows, it is checkpointed (its run ends), started from the
  *   checkpoint, and answers the same rows at once, without a new initdb or recovery; a row
  *   written after the restore is there too;
+ * - five forks of it (`podvisor fork`) each answer a host psql on a port of their own, and
+ *   each sees only the row it was given;
  * - a checkpoint of it survives a daemon SIGKILL, and a restore after it works;
  * - a corrupt checkpoint is refused with a clear error, and the container can be started
  *   from a good one afterwards.
@@ -21,6 +23,7 @@ import { spawnSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerOk, dockerSync } from '../helpers/docker-cli';
 import { fixtureRegistry } from '../fixtures/registry';
+import { podvisorOk } from '../helpers/podvisor-cli';
 
 jest.setTimeout(900000);
 
@@ -39,17 +42,17 @@ afterAll(async () => {
   await stopDaemonLeavingNothing(d);
 });
 
-/** The host port published for the container's 5432. */
-function hostPort(): string {
-  const out = dockerOk(d, ['port', NAME, '5432/tcp']);
+/** The host port published for container `name`'s 5432. */
+function hostPort(name = NAME): string {
+  const out = dockerOk(d, ['port', name, '5432/tcp']);
   const m = /:(\d+)$/m.exec(out);
   if (!m) throw new Error(`no published port in ${JSON.stringify(out)}`);
   return m[1];
 }
 
-/** A query through the host's psql on the published port: its rows, or the error. */
-function psql(sql: string): { code: number; out: string; err: string } {
-  const r = spawnSync('psql', ['-h', '127.0.0.1', '-p', hostPort(), '-U', 'postgres', '-Atc', sql], {
+/** A query through the host's psql on container `name`'s published port: its rows, or the error. */
+function psql(sql: string, name = NAME): { code: number; out: string; err: string } {
+  const r = spawnSync('psql', ['-h', '127.0.0.1', '-p', hostPort(name), '-U', 'postgres', '-Atc', sql], {
     env: { ...process.env, PGPASSWORD: 'secret', PGCONNECT_TIMEOUT: '5' },
     encoding: 'utf8',
     timeout: 30000,
@@ -57,13 +60,13 @@ function psql(sql: string): { code: number; out: string; err: string } {
   return { code: r.status ?? -1, out: (r.stdout ?? '').trim(), err: (r.stderr ?? '').trim() };
 }
 
-/** Wait until the server answers `select 1` through its published port. */
-async function ready(timeoutMs: number): Promise<number> {
+/** Wait until the server of container `name` answers `select 1` through its published port. */
+async function ready(timeoutMs: number, name = NAME): Promise<number> {
   const start = Date.now();
-  let last = psql('select 1');
+  let last = psql('select 1', name);
   while (last.out !== '1' && Date.now() - start < timeoutMs) {
-    await new Promise((r) => setTimeout(r, 500));
-    last = psql('select 1');
+    await new Promise((r) => setTimeout(r, 200));
+    last = psql('select 1', name);
   }
   if (last.out !== '1') throw new Error(`PostgreSQL never answered: ${last.err}`);
   return Date.now() - start;
@@ -107,11 +110,32 @@ test('an initialised PostgreSQL holding rows is checkpointed, restored, and answ
   );
 });
 
+test('five forks of the running database each answer on a port of their own and see only their own rows', async () => {
+  expect(dockerOk(d, ['checkpoint', 'create', '--leave-running', NAME, 'base'], 300000)).toBe('base');
+  const forks = [1, 2, 3, 4, 5].map((i) => `pgfork${i}`);
+  try {
+    const started = Date.now();
+    await podvisorOk(d, ['fork', NAME, 'base', ...forks.flatMap((f) => ['--name', f])]);
+    for (const f of forks) await ready(60000, f);
+    process.stdout.write(`checkpoint-postgres: 5 forks answering after ${Date.now() - started} ms\n`);
+    expect(new Set(forks.map((f) => hostPort(f))).size).toBe(5);
+    for (const [i, f] of forks.entries()) expect(psql(`insert into t values (${5000 + i})`, f).code).toBe(0);
+    for (const [i, f] of forks.entries()) {
+      expect(psql('select count(*) from t', f).out).toBe('1002');
+      expect(psql('select n from t where n >= 5000', f).out).toBe(String(5000 + i));
+    }
+    // The database they were forked from has none of their rows.
+    expect(psql('select count(*) from t where n >= 5000').out).toBe('0');
+  } finally {
+    dockerSync(d, ['rm', '-f', ...forks], 300000);
+  }
+});
+
 test('a checkpoint outlives a daemon SIGKILL, and a corrupt one is refused with a clear error', async () => {
   dockerOk(d, ['stop', '-t', '5', NAME], 120000);
   await d.kill9();
   await d.restart();
-  expect(dockerOk(d, ['checkpoint', 'ls', NAME]).split('\n')).toEqual(['CHECKPOINT NAME', 'ready']);
+  expect(dockerOk(d, ['checkpoint', 'ls', NAME]).split('\n')).toEqual(['CHECKPOINT NAME', 'base', 'ready']);
   const id = dockerOk(d, ['inspect', '-f', '{{.Id}}', NAME]);
   const dir = path.join(d.dataRoot, 'containers', id, 'checkpoints');
   // A copy of the good checkpoint with its state cut short.

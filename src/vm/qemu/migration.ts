@@ -126,6 +126,11 @@ export async function restoreClone(qmpSock: string, stateFd: number, opts: SaveO
     await qmp.execute('migrate-set-capabilities', {
       capabilities: [{ capability: 'x-ignore-shared', state: !opts.allRam }],
     });
+    // A checkpoint's guest has the addresses it was saved with, which the host changes once
+    // it runs (a fork's are its own): QEMU's announce after the load would make the guest
+    // send gratuitous ARPs for the saved address (virtio-net's ANNOUNCE), and a bridge that
+    // got one would send the saved container's traffic to the fork.
+    if (opts.allRam) await qmp.execute('migrate-set-parameters', { 'announce-rounds': 0 });
     await qmp.execute('migrate-incoming', { uri: `fd:${stateFd}` });
     await waitForMigration(qmp, opts.allRam ? 'restoring the VM' : 'restoring the template');
     const st = (await qmp.execute('query-status')) as { status?: string };
