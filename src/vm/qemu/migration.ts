@@ -28,6 +28,15 @@ export interface SaveOptions {
   socket?: string;
 }
 
+/** How restoreClone loads. */
+export interface LoadOptions extends SaveOptions {
+  /**
+   * A checkpoint's state: no self-announce after the load (its guest has the addresses it was
+   * saved with, which the host changes once it runs).
+   */
+  checkpoint?: boolean;
+}
+
 /**
  * Stop the VM and save its device state to `stateFile` (RAM stays in its file: x-ignore-shared;
  * with `allRam`, the RAM too).
@@ -120,7 +129,7 @@ async function receiveState(
  * fd `stateFd` (the state file, opened by the host and passed at spawn: no `exec:cat`, whose
  * shell and cat cost two more processes per clone).
  */
-export async function restoreClone(qmpSock: string, stateFd: number, opts: SaveOptions = {}): Promise<void> {
+export async function restoreClone(qmpSock: string, stateFd: number, opts: LoadOptions = {}): Promise<void> {
   const qmp = await connectWhenListening(qmpSock);
   try {
     await qmp.execute('migrate-set-capabilities', {
@@ -130,7 +139,7 @@ export async function restoreClone(qmpSock: string, stateFd: number, opts: SaveO
     // it runs (a fork's are its own): QEMU's announce after the load would make the guest
     // send gratuitous ARPs for the saved address (virtio-net's ANNOUNCE), and a bridge that
     // got one would send the saved container's traffic to the fork.
-    if (opts.allRam) await qmp.execute('migrate-set-parameters', { 'announce-rounds': 0 });
+    if (opts.checkpoint) await qmp.execute('migrate-set-parameters', { 'announce-rounds': 0 });
     await qmp.execute('migrate-incoming', { uri: `fd:${stateFd}` });
     await waitForMigration(qmp, opts.allRam ? 'restoring the VM' : 'restoring the template');
     const st = (await qmp.execute('query-status')) as { status?: string };
