@@ -47,6 +47,10 @@ export interface LoadOptions extends SaveOptions {
  */
 export async function saveState(paths: VmPaths, stateFile: string, opts: SaveOptions = {}): Promise<void> {
   const sink = await receiveState(opts.socket ?? path.join(path.dirname(stateFile), 'state.sock'), stateFile);
+  // The file's own failure (a full disk) is what went wrong, not QEMU's view of it (a reset
+  // connection): it is the one reported.
+  let written: Error | undefined;
+  sink.written.catch((err: Error) => (written = err));
   try {
     const qmp = await QmpClient.connect(paths.qmpSock);
     try {
@@ -56,6 +60,10 @@ export async function saveState(paths: VmPaths, stateFile: string, opts: SaveOpt
       });
       await qmp.execute('migrate', { uri: `unix:${sink.socket}` });
       await waitForMigration(qmp, opts.allRam ? 'saving the VM' : 'saving the template');
+    } catch (err) {
+      await new Promise((r) => setImmediate(r));
+      if (written) throw new UnavailableError(`writing the VM's state: ${written.message}`);
+      throw err;
     } finally {
       qmp.close();
     }
