@@ -114,6 +114,8 @@ export async function createCheckpoint(
       throw cannot(/Migration is disabled/.test(why) ? `${why} (${SAVABLE_HINT})` : why);
     }
     log.info(`container ${e.record.id.slice(0, 12)}: checkpoint ${name} saved${opts.exit ? '' : ', left running'}`);
+    // dockerd publishes `checkpoint` once the save is done (before the run's `die`).
+    ctx.emit(e.record, 'checkpoint', {});
     if (opts.exit) await endSavedRun(ctx, e, run);
   });
 }

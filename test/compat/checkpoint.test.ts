@@ -154,7 +154,21 @@ test('a container that reads its image from its own disk is saved, left running,
     await waitFor(3);
     // Its changes are only its own: the image on its disk is not in its diff.
     expect(dockerOk(d, ['diff', name])).toBe('');
+    const since = String(Math.floor(Date.now() / 1000) - 1);
     expect(dockerOk(d, ['checkpoint', 'create', '--leave-running', name, 'running'])).toBe('running');
+    // dockerd's `checkpoint` event.
+    const events = dockerOk(d, [
+      'events',
+      '--since',
+      since,
+      '--until',
+      String(Math.floor(Date.now() / 1000) + 1),
+      '--filter',
+      `container=${name}`,
+      '--format',
+      '{{.Action}}',
+    ]);
+    expect(events.split('\n')).toContain('checkpoint');
     expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
     const atFirst = counts(name).length;
     await waitFor(atFirst + 3);
