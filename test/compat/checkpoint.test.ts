@@ -192,6 +192,8 @@ test('a container that reads its image from its own disk is saved, left running,
   } finally {
     dockerSync(d, ['rm', '-f', name]);
   }
+  // Its checkpoints (its memory, secrets included) went with it.
+  expect(fs.existsSync(path.join(d.dataRoot, 'containers', id))).toBe(false);
 });
 
 test('forks of a checkpoint are containers of their own: own id, name, address and disk, the saved processes going on in each', async () => {
@@ -201,7 +203,10 @@ test('forks of a checkpoint are containers of their own: own id, name, address a
   try {
     for (let i = 0; i < 150 && counts(name).length < 3; i++) await new Promise((r) => setTimeout(r, 200));
     dockerOk(d, ['exec', name, 'sh', '-c', 'echo source > /who']);
-    expect(dockerOk(d, ['checkpoint', 'create', '--leave-running', name, 'base'])).toBe('base');
+    // The native API's save, through the podvisor CLI.
+    expect((await podvisorOk(d, ['checkpoint', '--leave-running', name, 'base'])).trim()).toBe('base');
+    expect(await podvisorOk(d, ['checkpoint', '--ls', name])).toMatch(/CHECKPOINT[\s\S]*base/);
+    expect(dockerOk(d, ['checkpoint', 'ls', name]).split('\n')).toEqual(['CHECKPOINT NAME', 'base']);
     const saved = counts(name).length;
     const out = await podvisorOk(d, ['fork', name, 'base', ...forks.flatMap((f) => ['--name', f])]);
     expect(
