@@ -19,7 +19,9 @@
  *   5. process   user resolved from the container's own /etc/passwd and /etc/group, then the
  *                init process started with Docker's runtime environment
  *
- * Phases 4 and 5 of one container are ./container-init.ts.
+ * Phases 4 and 5 of one container are ./container-init.ts. A CRI sandbox's infra container
+ * (PodContainerSpec.podPause) skips phase 2 and the guest's part of phase 3: it is the agent's
+ * own pause in a root of the agent's, not its image.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -163,6 +165,7 @@ async function acquireVm(deps: StartDeps, spec: PodSpec, undo: Undo): Promise<Vm
 /** Phase 2: each container's rootfs (and upper disk) and the host sources of its mounts. */
 async function mountRootfs(deps: StartDeps, spec: PodSpec, vm: Vm, undo: Undo): Promise<void> {
   for (const c of spec.containers) {
+    if (c.podPause) continue; // the agent's own root: no image, no disk, no mounts
     await deps.rootfs.mount(c.id, rootfsTarget(vm, c.id));
     undo.push(() => deps.rootfs.unmount(c.id));
     const disk = deps.rootfs.diskOf?.(c.id);
@@ -219,6 +222,13 @@ async function prepareFiles(
       ];
       const dir = deps.containerDir(c.id);
       await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
+      if (c.podPause) {
+        // The pod's pause reads none of them: the host's copies are for the pod's containers.
+        await Promise.all(
+          files.map(([name, content]) => fs.promises.writeFile(path.join(dir, name), content, { mode: 0o644 })),
+        );
+        return { guestFiles: [], passwd: undefined, group: undefined, linkEnv: [] };
+      }
       if (deps.rootfs.diskOf?.(c.id)) {
         // Block mode: the host sees the image layers only; the agent writes and reads them.
         await Promise.all(
@@ -250,14 +260,16 @@ function createIn(deps: StartDeps, spec: PodSpec, vm: Vm): (c: PodContainerSpec)
       c,
       vm.agent.createContainer({
         id: c.id,
-        rootfs: rootfsInShare(c.id),
+        ...(c.podPause ? { podPause: true } : { rootfs: rootfsInShare(c.id) }),
         hostname: spec.hostname,
         ...(c.limits ? { limits: c.limits } : {}),
         ...(share ? { sharePodNamespaces: true } : {}),
         ...(deps.pidPeer ? { pidPeer: deps.pidPeer } : {}),
-        ...(deps.rootfs.diskOf?.(c.id) && vm.devices.upperDisk ? { upperDisk: vm.devices.upperDisk.guestName } : {}),
+        ...(!c.podPause && deps.rootfs.diskOf?.(c.id) && vm.devices.upperDisk
+          ? { upperDisk: vm.devices.upperDisk.guestName }
+          : {}),
         ...(c.security ? { security: guestContainerSecurity(c.security) } : {}),
-        ...(c.dockerInit ? { dockerInit: true } : {}),
+        ...(c.dockerInit && !c.podPause ? { dockerInit: true } : {}),
       }),
     );
 }
