@@ -17,7 +17,9 @@
  * first), CREATE_CONTAINER forks one and waits for it: the same steps, just not ahead. The
  * container's PID namespace is created by its first process (process.c), which also mounts
  * /proc. Destroying SIGKILLs that init (the kernel then kills the whole PID namespace), closes
- * the fds and lets the spare go.
+ * the fds and lets the spare go. The pod's pause (BIND_POD_PAUSE) has no rootfs: the spare
+ * pivots into its own stage, where /sys and /dev already are, and binds the agent's binary at
+ * PV_POD_PAUSE_PATH (pause.c runs it).
  */
 #include <errno.h>
 #include <fcntl.h>
