@@ -1,5 +1,7 @@
 /*
- * activate.c - ACTIVATE: what a VM restored from a template needs before it serves a pod.
+ * activate.c - a VM restored from a saved state: ACTIVATE (what a clone of a template needs
+ * before it serves a pod), RELEASE_SHARE (before a checkpoint's save) and RENAME_CONTAINER (a
+ * checkpoint's container started as another one). ACTIVATE:
  *
  * Every clone of a template resumes with the template's memory: its wall clock stopped at the
  * moment the template was saved, the same kernel random state as every other clone, and its
@@ -16,9 +18,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/random.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,5 +86,53 @@ void op_activate(const struct tlv_msg *m, uint32_t id) {
     /* A template makes no spare (main.c); one made before the share was there lacks it. */
     container_renew_spare();
   }
+  reply_ack_empty(id);
+}
+
+/*
+ * RELEASE_SHARE: the guest lets go of the rootfs share before its VM is saved (QEMU refuses
+ * to save a VM while a 9p export is attached: its open fids are not in the saved state). The
+ * spare namespace holds a copy of the share's mount, so it goes first; then the unmount, not
+ * lazy: EBUSY says that something still uses the share, and the host refuses the save.
+ */
+void op_release_share(uint32_t id) {
+  if (!g_pid1) return fail(id, PV_ERR_INVALID, EPERM, "RELEASE_SHARE is for the agent as PID 1 of a VM");
+  if (!share_mounted()) return reply_ack_empty(id);
+  container_drop_spare();
+  if (umount2(PV_SHARE_MOUNT, 0) < 0) {
+    int err = errno;
+    struct agent_error e;
+    set_error(&e, err == EBUSY ? PV_ERR_CONFLICT : PV_ERR_UNAVAILABLE, err, "unmounting the share %s: %s",
+              PV_SHARE_TAG, strerror(err));
+    container_prepare_spare(0);
+    return reply_error(id, &e);
+  }
+  logf_("share %s unmounted from %s (the VM is to be saved)", PV_SHARE_TAG, PV_SHARE_MOUNT);
+  reply_ack_empty(id);
+}
+
+/*
+ * RENAME_CONTAINER: a VM started from a checkpoint as another container (a fork) knows the
+ * container by the id it was saved with; the host's commands name the fork's own id from now
+ * on. Its processes and any container joining its PID namespace follow; its cgroup keeps the
+ * name it was made with (cgroup v2 directories cannot be renamed).
+ */
+void op_rename_container(const struct tlv_msg *m, uint32_t id) {
+  char old_id[PV_MAX_ID + 1], new_id[PV_MAX_ID + 1];
+  if (need_str(m, id, PV_TAG_CONTAINER_ID, "container id", old_id, PV_MAX_ID) < 0) return;
+  if (need_str(m, id, PV_TAG_NEW_ID, "new id", new_id, PV_MAX_ID) < 0) return;
+  if (!valid_id(new_id)) return fail(id, PV_ERR_INVALID, EINVAL, "bad new container id");
+  struct container *c = container_find(old_id);
+  if (!c) return fail(id, PV_ERR_NOT_FOUND, ENOENT, "no such container");
+  if (strcmp(old_id, new_id) == 0) return reply_ack_empty(id);
+  if (container_find(new_id)) return fail(id, PV_ERR_CONFLICT, EEXIST, "container id in use");
+  snprintf(c->id, sizeof c->id, "%s", new_id);
+  for (int i = 0; i < PV_MAX_PROCESSES; i++)
+    if (g_procs[i].used && strcmp(g_procs[i].container_id, old_id) == 0)
+      snprintf(g_procs[i].container_id, sizeof g_procs[i].container_id, "%s", new_id);
+  for (int i = 0; i < PV_MAX_CONTAINERS; i++)
+    if (g_containers[i].used && strcmp(g_containers[i].pid_peer, old_id) == 0)
+      snprintf(g_containers[i].pid_peer, sizeof g_containers[i].pid_peer, "%s", new_id);
+  logf_("container %s is %s from now on", old_id, new_id);
   reply_ack_empty(id);
 }

@@ -173,6 +173,7 @@ struct container {
   int upper_fd;      /* has_disk: O_PATH fd of the disk's root (upper/ and work/), else -1 */
   char disk[8];      /* has_disk: the block device's name ("vda") */
   char pid_peer[PV_MAX_ID + 1]; /* "": own PID namespace; else the container whose init's it joins */
+  char cgroup_name[PV_MAX_ID + 1]; /* its cgroup is pv-<cgroup_name>: its first id (a rename keeps it) */
   struct sock_fprog *seccomp;   /* its processes' seccomp filter (seccomp.c), NULL for none */
 };
 
@@ -259,6 +260,8 @@ void container_prepare_spare(int wait);
 /* Let the spare go and fork a new one: after a mount the spare's copy of the agent's mounts
  * lacks (ACTIVATE's rootfs share). */
 void container_renew_spare(void);
+/* container.c: let the spare go (killed and reaped; its copy of the share's mount goes with it). */
+void container_drop_spare(void);
 
 /* ---- process.c ------------------------------------------------------------------------ */
 struct ostream {
@@ -522,6 +525,8 @@ void op_mount(const struct tlv_msg *m, uint32_t id);
 void op_unmount(const struct tlv_msg *m, uint32_t id);
 void op_clean_pod(uint32_t id);
 void op_activate(const struct tlv_msg *m, uint32_t id);
+void op_release_share(uint32_t id);
+void op_rename_container(const struct tlv_msg *m, uint32_t id);
 
 /* shares.c: a host share by its tag, over virtio-fs or virtio-9p (see the module comment). */
 /* Whether the VM has a virtio-9p device with this mount tag. */

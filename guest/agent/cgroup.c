@@ -51,9 +51,9 @@ void cgroup_setup(void) {
 
 static void cg_path(const struct container *c, const char *file, char *out, size_t len) {
   if (file)
-    snprintf(out, len, CGROUP_ROOT "/pv-%s/%s", c->id, file);
+    snprintf(out, len, CGROUP_ROOT "/pv-%s/%s", c->cgroup_name, file);
   else
-    snprintf(out, len, CGROUP_ROOT "/pv-%s", c->id);
+    snprintf(out, len, CGROUP_ROOT "/pv-%s", c->cgroup_name);
 }
 
 static int cg_write(const struct container *c, const char *file, const char *val, struct agent_error *e) {

@@ -198,15 +198,16 @@ static const char *image_tree(const char *root, char *buf, size_t len) {
  * With cwd at the stage: mount the ext4 filesystem of block device `disk` at disk/ (after
  * BLKFLSBUF: the guest may have read the device before the host put the container's file
  * behind it), make its upper/ and work/ directories, and mount at root/ the overlay of the
- * image tree (`root` or the layers share's view of it: image_tree) and those; then chdir
- * into root/. The disk's and the layers share's mounts leave with the stage when the old root
+ * image tree and those; then chdir into root/. The image tree is the disk's own lower/ when
+ * it has one (the host copied the image onto the container's disk: `--storage-opt
+ * image=disk`, so that no 9p mount is left to keep its VM from being saved), else `root` or
+ * the layers share's view of it (image_tree). The disk's and the layers share's mounts leave with the stage when the old root
  * is detached: the overlay keeps them alive, and they are unmounted when the container's
  * namespace goes.
  */
 #define SPARE_DISK_FD 5
 static void enter_disk_overlay(int fd, const char *disk, const char *root) {
   char dev[32], opts[PV_MAX_PATH + 320], tree[PV_MAX_PATH + 64];
-  const char *lower = image_tree(root, tree, sizeof tree);
   snprintf(dev, sizeof dev, "/dev/%s", disk);
   /* Exclusive: a filesystem still on the device (an earlier container's, not yet unmounted)
    * would be the one mounted again, and its late writes would land in this container's file. */
@@ -227,6 +228,12 @@ static void enter_disk_overlay(int fd, const char *disk, const char *root) {
     helper_fail(fd, "mount the upper disk");
   if (mkdir_if_missing("disk/upper", 0755) < 0 || mkdir_if_missing("disk/work", 0700) < 0)
     helper_fail(fd, "mkdir upper and work on the upper disk");
+  struct stat own;
+  const char *lower = tree;
+  if (lstat("disk/lower", &own) == 0 && S_ISDIR(own.st_mode))
+    snprintf(tree, sizeof tree, "%s/disk/lower", g_stage_dir);
+  else
+    lower = image_tree(root, tree, sizeof tree);
   snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s/disk/upper,workdir=%s/disk/work", lower, g_stage_dir,
            g_stage_dir);
   if (strlen(opts) >= 4000) {
@@ -378,15 +385,21 @@ static int spare_spawn(void) {
   return 0;
 }
 
-void container_renew_spare(void) {
-  if (g_spare.pid > 0) {
-    if (g_spare.res_fd >= 0) close(g_spare.res_fd);
-    close_holder(&g_spare.req_fd);
-    kill(g_spare.pid, SIGKILL);
-    g_spare.pid = 0;
-    g_spare.res_fd = -1;
-    g_spare.prepared = 0;
+void container_drop_spare(void) {
+  if (g_spare.pid <= 0) return;
+  if (g_spare.res_fd >= 0) close(g_spare.res_fd);
+  close_holder(&g_spare.req_fd);
+  kill(g_spare.pid, SIGKILL);
+  /* Reaped here, not by SIGCHLD later: RELEASE_SHARE's unmount needs its namespace gone. */
+  while (waitpid(g_spare.pid, NULL, 0) < 0 && errno == EINTR) {
   }
+  g_spare.pid = 0;
+  g_spare.res_fd = -1;
+  g_spare.prepared = 0;
+}
+
+void container_renew_spare(void) {
+  container_drop_spare();
   container_prepare_spare(0);
 }
 
@@ -546,6 +559,7 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
   }
   c->used = 1;
   snprintf(c->id, sizeof c->id, "%s", id);
+  snprintf(c->cgroup_name, sizeof c->cgroup_name, "%s", id);
   c->holder_fd = holder_fd;
   c->pidns_fd = -1;
   c->init_pid = 0;

@@ -53,7 +53,7 @@ static void op_version(uint32_t id) {
   struct channel *ch = ctl();
   if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
   if (tlv_put_u32(&ch->out, PV_TAG_PROTOCOL, PV_PROTOCOL_VERSION) || tlv_put_str(&ch->out, PV_TAG_AGENT, AGENT_VERSION_STRING) ||
-      tlv_put_u32(&ch->out, PV_TAG_LAST_OP, PV_OP_FILE_EVENT))
+      tlv_put_u32(&ch->out, PV_TAG_LAST_OP, PV_OP_RENAME_CONTAINER))
     chan_abort(ch);
   else
     chan_end(ch);
@@ -509,6 +509,10 @@ void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *pay
     return op_socket_dial(&m, h->id);
   case PV_OP_FILE_EVENT:
     return op_file_event(&m, h->id);
+  case PV_OP_RELEASE_SHARE:
+    return op_release_share(h->id);
+  case PV_OP_RENAME_CONTAINER:
+    return op_rename_container(&m, h->id);
   case PV_OP_SHUTDOWN:
     logf_("shutdown requested");
     reply_ack_empty(h->id);

@@ -309,6 +309,17 @@
  *        IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE, IN_ISDIR. A file
  *        no longer in the guest's cache (nobody watches it) is skipped; NOT_FOUND when the
  *        tag is not mounted or the kernel has no device.
+ *   PV_OP_RELEASE_SHARE      (none)                        -> ACK
+ *        Before the VM is saved (a checkpoint, docs/checkpoint.md): the spare container
+ *        namespace (whose mounts are a copy of the agent's) is let go and the rootfs share
+ *        unmounted, so that the guest holds no 9p fid of it and QEMU lets the VM be saved.
+ *        CONFLICT (EBUSY) when something still uses the share; nothing when it is not mounted.
+ *        ACTIVATE's MOUNT_SHARE mounts it again (after the save, or in the restored VM).
+ *   PV_OP_RENAME_CONTAINER   CONTAINER_ID NEW_ID           -> ACK
+ *        A VM started from a checkpoint as another container (a fork): the container saved
+ *        as CONTAINER_ID is known as NEW_ID from now on, its processes and the containers that
+ *        join its PID namespace too (its cgroup keeps its name). NOT_FOUND when there is no
+ *        such container, CONFLICT when NEW_ID is taken.
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -445,6 +456,8 @@
 #define PV_OP_SOCKET_ANSWER 61
 #define PV_OP_SOCKET_DIAL 62
 #define PV_OP_FILE_EVENT 63
+#define PV_OP_RELEASE_SHARE 64
+#define PV_OP_RENAME_CONTAINER 65
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0
@@ -603,6 +616,7 @@
 #define PV_TAG_MEMORY_LOW 177    /* u64: memory.low of the container's cgroup in bytes, 0 = none (CREATE_CONTAINER, UPDATE_RESOURCES) */
 #define PV_TAG_CPUSET_CPUS 178   /* str: cpuset.cpus of the container's cgroup, e.g. "0-1,3"; "" = all (CREATE_CONTAINER, UPDATE_RESOURCES) */
 #define PV_TAG_CPUSET_MEMS 179   /* str: cpuset.mems of the container's cgroup; "" = all (CREATE_CONTAINER, UPDATE_RESOURCES) */
+#define PV_TAG_NEW_ID 180        /* str: the id a container is known by from now on (RENAME_CONTAINER) */
 #define PV_TAG_EVENT_NAME 175    /* str: the entry of a watched directory an event is about; absent: the watched file itself (FILE_EVENT) */
 #define PV_TAG_DISK_TOTAL 161    /* u64: bytes of a container's upper disk's filesystem (DISK_USAGE) */
 #define PV_TAG_ARCHIVE_KIND 140  /* u32: what ARCHIVE does, PV_ARCHIVE_* */
@@ -613,7 +627,7 @@
 #define PV_TAG_RLIMIT_SOFT 164     /* u64: soft limit, all ones = unlimited (RLIMIT record) */
 #define PV_TAG_RLIMIT_HARD 165     /* u64: hard limit, all ones = unlimited (RLIMIT record) */
 #define PV_TAG_DOCKER_INIT 166     /* u32: 1 = bind the agent at PV_DOCKER_INIT_PATH as the container's init (CREATE_CONTAINER) */
-#define PV_TAG_POD_PAUSE 180       /* u32: 1 = no rootfs, the agent bound at PV_POD_PAUSE_PATH as the pod's pause (CREATE_CONTAINER) */
+#define PV_TAG_POD_PAUSE 181       /* u32: 1 = no rootfs, the agent bound at PV_POD_PAUSE_PATH as the pod's pause (CREATE_CONTAINER) */
 
 /* ---- ARCHIVE kinds and flags ------------------------------------------------------------ */
 #define PV_ARCHIVE_STAT 1

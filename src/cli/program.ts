@@ -23,6 +23,7 @@ import {
 import { pull } from './pull';
 import { infoCommand, listCommand } from './status-commands';
 import { rmVmCommand, runVmCommand } from './vm-commands';
+import { checkpointCommand, forkCommand } from './checkpoint-commands';
 
 export type { Io };
 
@@ -56,6 +57,8 @@ const COMMANDS: Array<(kit: CommandKit) => void> = [
   startPodCommand,
   stopPodCommand,
   replacePodCommand,
+  checkpointCommand,
+  forkCommand,
   runVmCommand,
   rmVmCommand,
   rmPodsCommand,

@@ -2,21 +2,39 @@
  * A pod's checkpoints (Docker's `docker checkpoint`, issue 44): named saves of its whole VM,
  * kept in `<pod dir>/checkpoints/<name>/` (mode 0700: a checkpoint holds the guest's memory,
  * secrets included; the pod's directory is the host's only, never a guest's, and goes with the
- * pod's removal).
+ * pod's removal). Each holds the VM's state and record (src/vm/qemu/checkpoint.ts), a sparse
+ * copy of the container's disk taken while the VM was stopped (`upper.ext4`), and the pod's
+ * record as it was (`pod.json`). A save is written to `.new-<name>` and renamed when whole, so
+ * a failure or a crash never leaves a checkpoint that is half there.
  *
- * What works today: listing and removing, and every refusal dockerd makes, in its order. What
- * does not: saving. A running container's VM always has a 9p export mounted (the rootfs share,
- * and in block mode the image-layers share), and QEMU refuses to save a VM while one is
- * mounted: its 9p server's open files (fids) are not part of the saved state, so a restored
- * guest would find every open file of its mounts gone. A create therefore answers the reasons
- * the VM gives (Vm.saveBlockers) and makes nothing; docs/limitations.md says what a save needs.
+ * A VM can be saved only when its guest has no 9p export mounted (QEMU keeps the guest's open
+ * files of a 9p share in its own memory, not in the saved state): its rootfs share is let go
+ * for the save (RELEASE_SHARE), and the container must read its image from its own disk
+ * (`--storage-opt image=disk`) instead of the layers share, and have no volume or bind mount.
+ * Anything else is refused with QEMU's reasons, and the pod runs on.
+ *
+ * A start from a checkpoint (restoreFrom) copies its disk back over the container's, starts a
+ * new VM from its state, and takes over the processes as a daemon restart does.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Vm } from '../vm/types';
+import { logger } from '../util/log';
+import { writeFileAtomic } from '../util/atomic';
+import { removeTree } from '../util/remove-tree';
 import type { PodContext } from './context';
 import { CheckpointError } from './errors';
 import type { Entry } from './registry';
-import { mainContainer } from './types';
+import { containersOf, mainContainer, type PodRecord } from './types';
+
+const log = logger('pod');
+
+/** In a checkpoint's directory: the copy of the container's disk, and the pod's record. */
+const DISK_COPY = 'upper.ext4';
+const POD_RECORD = 'pod.json';
+/** What a refusal for a mounted 9p share adds. */
+const SAVABLE_HINT =
+  'a container can be saved when it reads its image from its own disk (docker run --storage-opt image=disk) and has no volume or bind mount';
 
 /** dockerd's checkpoint names (its RestrictedNamePattern): two characters or more, no separator. */
 const CHECKPOINT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -42,7 +60,7 @@ export async function listCheckpoints(ctx: PodContext, e: Entry): Promise<string
 }
 
 /** Whether the pod has checkpoint `name` (false for a name no checkpoint can have). */
-function hasCheckpoint(ctx: PodContext, e: Entry, name: string): boolean {
+export function hasCheckpoint(ctx: PodContext, e: Entry, name: string): boolean {
   if (!CHECKPOINT_NAME.test(name)) return false;
   try {
     return fs.lstatSync(path.join(checkpointsDir(ctx, e), name)).isDirectory();
@@ -62,24 +80,54 @@ export async function createCheckpoint(
   e: Entry,
   ref: string,
   name: string,
-  _opts: { exit: boolean },
+  opts: { exit: boolean },
 ): Promise<void> {
   await e.ops.run(async () => {
-    const vm = e.run?.vm;
-    if (!vm) throw new CheckpointError('not-running', ref, name);
+    const run = e.run;
+    if (!run) throw new CheckpointError('not-running', ref, name);
     if (mainContainer(e.record).spec.tty) throw new CheckpointError('tty', ref, name);
     if (!CHECKPOINT_NAME.test(name)) throw new CheckpointError('bad-name', ref, name);
     if (hasCheckpoint(ctx, e, name)) throw new CheckpointError('exists', ref, name);
-    const blockers = vm.saveBlockers ? await vm.saveBlockers() : ['this kind of VM cannot be saved'];
-    throw new CheckpointError(
-      'cannot-save',
-      ref,
-      name,
-      blockers.length > 0
-        ? `its VM cannot be saved (see docs/checkpoint.md): ${blockers.join('; ')}`
-        : 'saving a running VM is not implemented',
-    );
+    const cannot = (why: string) =>
+      new CheckpointError('cannot-save', ref, name, `its VM cannot be saved (see docs/checkpoint.md): ${why}`);
+    const hv = ctx.deps.hypervisor;
+    if (!hv?.saveVm) throw cannot('this daemon cannot save VMs');
+    if (run.borrowed || containersOf(e.record).length > 1 || e.record.sandbox.spec.cni)
+      throw cannot('only a container with a VM of its own can be saved');
+    const main = mainContainer(e.record);
+    const disk = ctx.deps.rootfs.diskOf?.(main.spec.id);
+    const tmp = path.join(checkpointsDir(ctx, e), `.new-${name}`);
+    await removeTree(tmp);
+    await fs.promises.mkdir(tmp, { recursive: true, mode: 0o700 });
+    try {
+      await writeFileAtomic(path.join(tmp, POD_RECORD), JSON.stringify(e.record));
+      await hv.saveVm(run.vm, tmp, {
+        ...(disk ? { disk: { file: disk, copy: path.join(tmp, DISK_COPY) } } : {}),
+        leaveRunning: !opts.exit,
+      });
+      await fs.promises.rename(tmp, path.join(checkpointsDir(ctx, e), name));
+    } catch (err) {
+      await removeTree(tmp).catch(() => undefined);
+      if (err instanceof CheckpointError) throw err;
+      const why = (err as Error).message.replace(/^its VM cannot be saved: /, '');
+      // A 9p share still mounted: the image's layers, a volume or a bind.
+      throw cannot(/Migration is disabled/.test(why) ? `${why} (${SAVABLE_HINT})` : why);
+    }
+    log.info(`container ${e.record.id.slice(0, 12)}: checkpoint ${name} saved${opts.exit ? '' : ', left running'}`);
+    if (opts.exit) await endSavedRun(ctx, e, run);
   });
+}
+
+/**
+ * End the run of pod `e` whose VM was just saved and stays stopped (a checkpoint without
+ * --leave-running): the VM destroyed, the exit recorded as a kill's (137), and no restart by
+ * policy (as after a stop: the checkpoint is how it goes on).
+ */
+async function endSavedRun(ctx: PodContext, e: Entry, run: NonNullable<Entry['run']>): Promise<void> {
+  e.record.manuallyStopped = true;
+  run.forcedExitCode = 137;
+  await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
+  await run.ended;
 }
 
 /** Remove checkpoint `name` of pod `e` (named `ref` by the caller); refused when there is none. */
@@ -89,13 +137,59 @@ export async function removeCheckpoint(ctx: PodContext, e: Entry, ref: string, n
 }
 
 /**
- * What a start from checkpoint `name` of pod `e` refuses before anything starts: nothing for a
- * pod that runs (its start answers as any start of a running pod), a checkpoint it does not
- * have, and (no checkpoint can be made yet: see the module comment) any other.
+ * The directory of checkpoint `name` of pod `e` for a start from it; undefined for a pod that
+ * runs (its start answers as any start of a running pod); refused for a checkpoint it does not
+ * have.
  */
-export function refuseRestore(ctx: PodContext, e: Entry, name: string): void {
-  if (e.run) return;
+export function checkpointToRestore(ctx: PodContext, e: Entry, name: string): string | undefined {
+  if (e.run) return undefined;
   const ref = `/${e.record.name}`;
   if (!hasCheckpoint(ctx, e, name)) throw new CheckpointError('missing', ref, name);
-  throw new CheckpointError('cannot-restore', ref, name, 'restoring a saved VM is not implemented');
+  return path.join(checkpointsDir(ctx, e), name);
+}
+
+/**
+ * The VM of a start of pod `e` from checkpoint directory `dir`: the checkpoint's disk copied
+ * back over the container's, then a new VM started from its state with that disk behind its
+ * upper disk. Refused (CheckpointError) when the hypervisor cannot, or the checkpoint was made
+ * under another guest kernel, agent or QEMU.
+ */
+export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promise<Vm> {
+  const name = path.basename(dir);
+  const ref = `/${e.record.name}`;
+  const hv = ctx.deps.hypervisor;
+  if (!hv?.restoreVm) throw new CheckpointError('cannot-restore', ref, name, 'this daemon cannot restore VMs');
+  const { rootfs } = ctx.deps;
+  const main = mainContainer(e.record);
+  const copy = path.join(dir, DISK_COPY);
+  try {
+    if (fs.existsSync(copy)) {
+      if (!rootfs.takeDisk) throw new Error("the container has no disk for the checkpoint's copy");
+      await rootfs.takeDisk(main.spec.id, copy);
+    }
+    return await hv.restoreVm(dir, rootfs.diskOf?.(main.spec.id));
+  } catch (err) {
+    throw new CheckpointError('cannot-restore', ref, name, (err as Error).message);
+  }
+}
+
+/** The pod's record as checkpoint `dir` saved it (the pod's state then), or undefined. */
+export function savedRecord(dir: string): PodRecord | undefined {
+  try {
+    const r = JSON.parse(fs.readFileSync(path.join(dir, POD_RECORD), 'utf8')) as PodRecord;
+    return r && typeof r.id === 'string' && r.containers && r.sandbox?.spec ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The main container of checkpoint `dir` as its guest knows it: its id there and its init's
+ * process id (undefined when the checkpoint's record cannot be read).
+ */
+export function savedMain(dir: string): { containerId: string; initProcess?: string } | undefined {
+  const r = savedRecord(dir);
+  if (!r) return undefined;
+  const main = mainContainer(r);
+  return { containerId: main.spec.id, ...(main.process ? { initProcess: main.process } : {}) };
 }

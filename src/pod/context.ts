@@ -36,7 +36,7 @@ const log = logger('pod');
 export interface PodManagerDeps {
   factory: VmFactory;
   /** For restore: re-adopting VMs that outlived the previous daemon. */
-  hypervisor?: Pick<Hypervisor, 'adopt'>;
+  hypervisor?: Pick<Hypervisor, 'adopt' | 'saveVm' | 'restoreVm'>;
   images: ImageLookup;
   rootfs: RootfsManager;
   state: StateStore;

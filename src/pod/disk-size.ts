@@ -21,10 +21,26 @@ export const STORAGE_OPT_UNSUPPORTED =
 /**
  * The disk of a new container: undefined (its layer stays on the host) when `disk` (the
  * daemon's block mode, when the container may have a disk of its own) is undefined, else the
- * disk with the filesystem size asked for. Throws (500, as dockerd) for a size that cannot be
- * given: no disk, a value go-units cannot read, or one outside MIN_DISK_BYTES..disk.bytes.
+ * disk with the filesystem size asked for, and `imageOnDisk` when the image is to be copied onto
+ * it (`--storage-opt image=disk`). Throws (500, as dockerd) for a size that cannot be given: no
+ * disk, a value go-units cannot read, or one outside MIN_DISK_BYTES..disk.bytes; and for
+ * `imageOnDisk` without a disk.
  */
 export function diskFor(
+  size: string | undefined,
+  disk: { bytes: number } | undefined,
+  imageOnDisk?: boolean,
+): { bytes: number; fsBytes?: number; imageOnDisk?: boolean } | undefined {
+  if (imageOnDisk && !disk)
+    throw new UnavailableError(
+      '--storage-opt image=disk: only in block mode (--rootfs-disk), for a container with a VM of its own',
+    );
+  const sized = sizedDisk(size, disk);
+  return sized && imageOnDisk ? { ...sized, imageOnDisk: true } : sized;
+}
+
+/** The disk of a new container with the filesystem size asked for (diskFor, without the image). */
+function sizedDisk(
   size: string | undefined,
   disk: { bytes: number } | undefined,
 ): { bytes: number; fsBytes?: number } | undefined {

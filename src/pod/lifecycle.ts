@@ -81,7 +81,7 @@ export async function create(
       ? deps.rootfsDisk
       : undefined;
   // A size asked for is checked before anything is made (--storage-opt size: ./disk-size.ts).
-  const disks = new Map(spec.containers.map((c) => [c.id, diskFor(c.diskSize, disk)]));
+  const disks = new Map(spec.containers.map((c) => [c.id, diskFor(c.diskSize, disk, c.imageOnDisk)]));
   try {
     for (const c of spec.containers) {
       await deps.images.addUser(c.image, c.id);
@@ -103,15 +103,18 @@ export async function create(
   return record;
 }
 
-/** Start a created or exited pod; NotModifiedError when it already runs. */
-export async function start(ctx: PodContext, e: Entry, ref: string): Promise<void> {
+/**
+ * Start a created or exited pod; NotModifiedError when it already runs. `restoreFrom`: the
+ * directory of a checkpoint to start it from (./checkpoints.ts).
+ */
+export async function start(ctx: PodContext, e: Entry, ref: string, restoreFrom?: string): Promise<void> {
   await e.ops.run(async (signal) => {
     if (e.removed) throw new NoSuchPodError(ref);
     if (isPaused(e.record)) throw new PodPausedError(e.record.id, 'start');
     if (e.run) throw new NotModifiedError('container already started');
     resetForManualStart(ctx, e);
     try {
-      await startLocked(ctx, e, signal);
+      await startLocked(ctx, e, signal, restoreFrom);
     } catch (err) {
       // dockerd removes an AutoRemove container whose start failed (`docker run --rm`
       // waits for that removal).
@@ -135,10 +138,16 @@ function startPreempted(id: string, by: 'kill' | 'remove'): ConflictError {
 }
 
 /**
- * Boot the pod (lock held). On failure the record keeps its state and gets the error.
- * Preempted by kill or rm -f while booting, it kills what it booted.
+ * Boot the pod (lock held), or restore it from the checkpoint in directory `restoreFrom`. On
+ * failure the record keeps its state and gets the error. Preempted by kill or rm -f while
+ * booting, it kills what it booted.
  */
-export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSignal): Promise<void> {
+export async function startLocked(
+  ctx: PodContext,
+  e: Entry,
+  signal?: AbortSignal,
+  restoreFrom?: string,
+): Promise<void> {
   const r = e.record;
   // The previous run's rootfs must be unmounted before this run mounts it again.
   await e.teardown;
@@ -154,7 +163,7 @@ export async function startLocked(ctx: PodContext, e: Entry, signal?: AbortSigna
   if (signal?.aborted) onPreempt();
   try {
     parseLogPolicy(r.sandbox.spec.log); // LogConfigError (dockerd fails the start the same way)
-    started = await bootSandbox(ctx, r, giveUp.signal, e);
+    started = await bootSandbox(ctx, r, giveUp.signal, e, restoreFrom);
   } catch (err) {
     const by = preemptedBy(signal);
     if (giveUp.signal.aborted && (by === 'kill' || by === 'remove')) throw startPreempted(r.id, by);

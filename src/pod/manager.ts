@@ -13,7 +13,8 @@
  *   exec-run.ts   extra processes; top.ts: the process table
  *   attach.ts     attach, logs, resize
  *   restore.ts    load at daemon start (re-adopt, mark lost, finish removals), shutdown
- *   checkpoints.ts  docker checkpoint: list, remove, and the refusals of create and restore
+ *   checkpoints.ts  docker checkpoint: create (save the VM), list, remove, and the restore's VM
+ *   forks.ts      new pods started from a checkpoint
  *
  * Lifecycle operations on one pod are serialised by a per-pod lock (its operation queue:
  * create/start/stop/restart/remove/rename/update/pause); kill, wait, attach, exec, logs and
@@ -46,7 +47,8 @@ import * as restoreOps from './restore';
 import { sampleGuest } from './guest-stats';
 import { guestDiskUsed } from './disk-usage';
 import type { PodCounts, PodService, StartOptions } from './service';
-import { createCheckpoint, listCheckpoints, refuseRestore, removeCheckpoint } from './checkpoints';
+import { checkpointToRestore, createCheckpoint, listCheckpoints, removeCheckpoint } from './checkpoints';
+import { forkCheckpoint } from './forks';
 import { kill, stopLocked } from './stop';
 import type { ProcessTable } from './ps-format';
 import { top } from './top';
@@ -120,8 +122,8 @@ export class PodManager implements PodService {
 
   async start(ref: string, opts?: StartOptions): Promise<void> {
     const e = this.ctx.registry.lookup(ref);
-    if (opts?.checkpoint) refuseRestore(this.ctx, e, opts.checkpoint);
-    return lifecycle.start(this.ctx, e, ref);
+    const restoreFrom = opts?.checkpoint ? checkpointToRestore(this.ctx, e, opts.checkpoint) : undefined;
+    return lifecycle.start(this.ctx, e, ref, restoreFrom);
   }
 
   async stop(ref: string, timeoutSec?: number): Promise<void> {
@@ -231,6 +233,10 @@ export class PodManager implements PodService {
 
   removeCheckpoint(ref: string, name: string): Promise<void> {
     return removeCheckpoint(this.ctx, this.ctx.registry.lookup(ref), ref, name);
+  }
+
+  fork(ref: string, name: string, opts: { count: number; names?: string[] }): Promise<PodRecord[]> {
+    return forkCheckpoint(this.ctx, this.ctx.registry.lookup(ref), ref, name, opts);
   }
 
   // ---------------------------------------------------------------- usage

@@ -26,7 +26,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { AgentProcess, Vm } from '../vm/types';
+import type { AgentProcess, OutputResume, Vm } from '../vm/types';
 import type { RootfsManager } from '../storage/types';
 import { sharesNamespaces, type PodContainerSpec, type PodSpec } from './types';
 import { runInitContainers, type InitRun } from './init-containers';
@@ -75,6 +75,16 @@ export interface StartDeps {
   heldVm?: { guest(): Promise<void>; shares(): Promise<void> };
   /** Its containers join the PID namespace of this container's init (docker --pid container:X). */
   pidPeer?: string;
+  /**
+   * The VM (acquireVm's) is restored from a checkpoint of a pod of one container (this pod's,
+   * or another's for a fork): its upper disk is behind it already, and its container runs. The
+   * container saved as `saved.containerId` becomes this pod's, and its init (`initProcess`) is
+   * taken over, its output going on from `resume`, instead of phases 3 to 5.
+   */
+  restoring?: {
+    saved?: { containerId: string; initProcess?: string };
+    resume(): OutputResume | undefined;
+  };
   /**
    * Put the VM on the pod's network (./network.ts), given the host's filtered resolv.conf;
    * returns the hosts files that go with the address, and the undo of the join.
@@ -170,7 +180,7 @@ async function mountRootfs(deps: StartDeps, spec: PodSpec, vm: Vm, undo: Undo): 
     await deps.rootfs.mount(c.id, rootfsTarget(vm, c.id));
     undo.push(() => deps.rootfs.unmount(c.id));
     const disk = deps.rootfs.diskOf?.(c.id);
-    if (disk) {
+    if (disk && !deps.restoring) {
       if (!vm.devices.upperDisk || !vm.attachUpperDisk)
         throw new UnavailableError(`VM ${vm.id} has no disk for the writable layer of container ${c.id}`);
       await vm.attachUpperDisk(disk);
@@ -306,6 +316,37 @@ function pausesOnly(spec: PodSpec): boolean {
   return spec.containers.every((c) => c.podPause && !c.init && Object.keys(c.security?.sysctls ?? {}).length === 0);
 }
 
+/**
+ * The init of the one container of a pod whose VM was restored from a checkpoint (its
+ * processes run on in the restored guest), taken over with its output going on from where
+ * the container's log is; its /etc files (`etcFiles`) written first.
+ */
+async function takeOverRestored(
+  vm: Vm,
+  spec: PodSpec,
+  restoring: NonNullable<StartDeps['restoring']>,
+  etcFiles: Array<[string, string]>,
+): Promise<Map<string, AgentProcess>> {
+  const [c] = spec.containers;
+  const saved = restoring.saved;
+  if (!c || !saved) throw new UnavailableError("the checkpoint's record of its container cannot be read");
+  // A fork: the guest knows its container by the id it was saved with.
+  if (saved.containerId !== c.id) {
+    if (!vm.agent.renameContainer) throw new UnavailableError('this agent cannot take a container over as another');
+    await vm.agent.renameContainer(saved.containerId, c.id);
+  }
+  await Promise.all(
+    etcFiles.map(([name, content]) => vm.agent.writeFile(c.id, `/etc/${name}`, Buffer.from(content), 0o644)),
+  );
+  const wanted = saved.initProcess;
+  // The container's own log goes on from where it is; a fork's starts with what comes now.
+  const own = saved.containerId === c.id;
+  const procs = await vm.agent.reattach((p) => (own && p.processId === wanted ? restoring.resume() : undefined));
+  const init = procs.find((p) => p.processId === wanted);
+  if (!init) throw new UnavailableError(`the restored VM has no process ${wanted ?? '(unknown)'} to take over`);
+  return new Map([[c.id, init]]);
+}
+
 /** Start a pod: phases 1-5 above. Rejects (with everything undone) when a phase fails. */
 export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedPod> {
   return withRollback(async (undo) => {
@@ -320,10 +361,17 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     // guest: its pause starts beside the network's join (the agent serves it while the host
     // runs the CNI plugins). Sysctls are written after the join, as in a namespace that CNI has
     // set up (an interface's own keys then name the configured one).
-    const beside = pausesOnly(spec) ? startApps(vm, spec, create, () => NO_FILES) : undefined;
+    const beside = !deps.restoring && pausesOnly(spec) ? startApps(vm, spec, create, () => NO_FILES) : undefined;
     beside?.catch(() => undefined); // awaited below; a failed join destroys the VM first
     const { resolv, net } = await joinPodNetwork(deps, vm, undo);
     if (net) lap('on its network');
+    if (deps.restoring) {
+      // Its hosts files say its address now (a fork's, or a new one of the same container).
+      const [files] = await prepareFiles(deps, spec, vm, resolv, net);
+      const inits = await takeOverRestored(vm, spec, deps.restoring, files?.guestFiles ?? []);
+      lap('its restored init taken over');
+      return { vm, inits, initRuns: new Map(), ...(net?.env?.length ? { linkEnv: net.env } : {}) };
+    }
     const prepared = await prepareFiles(deps, spec, vm, resolv, net);
     lap('files written, accounts read on the host');
     if (beside) {

@@ -20,6 +20,7 @@ import { HeldVmRollback, keepSandbox } from './vm-reuse';
 import { podGuestAlteringReason } from './guest-altering';
 import { AGENT_CALL_MS, bounded } from './async';
 import { CNI_VM_NICS, joinCni, sandboxFiles } from './cni-network';
+import { restoredVm, savedMain } from './checkpoints';
 
 const log = logger('pod');
 
@@ -75,8 +76,16 @@ function acquire(
  * Boot a pod: a VM, each container's rootfs and files, its init containers run to their end,
  * and each app container's init (./runtime.ts). `giveUp` aborted (kill, rm -f) ends the wait
  * for the VM at once. With the pod's entry, init containers' output goes to their logs.
+ * `restoreFrom`: the directory of a checkpoint of the pod (its entry given) whose saved VM it
+ * starts from, its processes taken over (./checkpoints.ts).
  */
-export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSignal, e?: Entry): Promise<StartedPod> {
+export async function bootSandbox(
+  ctx: PodContext,
+  r: PodRecord,
+  giveUp: AbortSignal,
+  e?: Entry,
+  restoreFrom?: string,
+): Promise<StartedPod> {
   const host = r.sandbox.spec.joinPod ? joinTarget(ctx, r) : undefined;
   // A joined pod is on the network of the pod whose VM it shares: no network of its own.
   const cni = !host && r.sandbox.spec.cni !== undefined;
@@ -96,6 +105,7 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
   return startPod(
     {
       acquireVm: () => {
+        if (restoreFrom && e) return restoredVm(ctx, e, restoreFrom);
         if (host) return Promise.resolve(host.vm);
         // A CRI sandbox's VM takes the host mounts of the containers that join it later.
         if (cni) return acquire(ctx, spec, giveUp, CNI_VM_NICS, true);
@@ -109,6 +119,14 @@ export async function bootSandbox(ctx: PodContext, r: PodRecord, giveUp: AbortSi
               spec.containers.map((c) => c.id),
               podGuestAlteringReason(spec),
             ),
+          }
+        : {}),
+      ...(restoreFrom && e
+        ? {
+            restoring: {
+              saved: savedMain(restoreFrom),
+              resume: () => e.log.resumePoint(),
+            },
           }
         : {}),
       rootfs: ctx.deps.rootfs,

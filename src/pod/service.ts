@@ -187,6 +187,11 @@ export interface PodService {
   checkpoint?(ref: string, name: string, opts: { exit: boolean }): Promise<void>;
   /** Remove checkpoint `name` of pod `ref` (CheckpointError when it has none). */
   removeCheckpoint?(ref: string, name: string): Promise<void>;
+  /**
+   * Start `count` new pods from checkpoint `name` of pod `ref` (./forks.ts), named by `names`
+   * or generated; their records. Optional: fakes leave it out.
+   */
+  fork?(ref: string, name: string, opts: { count: number; names?: string[] }): Promise<PodRecord[]>;
 
   // ------------------------------------------------------------------ usage
 

@@ -91,6 +91,12 @@ export interface PodContainerSpec {
    * units: 64M, 1.5G): only a block-mode container can have one (./disk-size.ts).
    */
   diskSize?: string;
+  /**
+   * The image's files copied onto the container's own disk at its first start (`--storage-opt
+   * image=disk`): its VM then reads no 9p share and can be saved (docs/checkpoint.md). Block
+   * mode only (./disk-size.ts).
+   */
+  imageOnDisk?: boolean;
   /** HostConfig.GroupAdd: extra supplementary groups (names or gids) of the init and execs. */
   groupAdd?: string[];
   /** Limits of the container's cgroup in the guest (memory.max, cpu.max); none when absent. */

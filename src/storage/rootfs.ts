@@ -51,6 +51,7 @@ import {
   type SpareDisks,
 } from './upper-disk-file';
 import { writeFileAtomic } from '../util/atomic';
+import { copySparse } from '../util/copy-sparse';
 import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
 import { removeTree } from '../util/remove-tree';
 import { fdPath, joinBeneath, openBeneath, unmountBeneath, type BeneathPath } from '../util/beneath';
@@ -199,16 +200,37 @@ export class OverlayRootfs implements RootfsManager {
     return this.diskOf(id) !== undefined || hasPendingDisk(this.dir(id));
   }
 
+  /** @inheritdoc */
+  async takeDisk(id: string, file: string): Promise<void> {
+    if (!this.usesDisk(id)) throw new InvalidArgumentError(`container ${id.slice(0, 12)} has no disk of its own`);
+    const d = this.dir(id);
+    this.changed(id);
+    try {
+      await copySparse(file, path.join(d, DISK_FILE));
+      await fs.promises.rm(path.join(d, PENDING_DISK_FILE), { force: true });
+    } finally {
+      this.changed(id);
+    }
+  }
+
   /**
    * Make the disk of block-mode container `id` if it is still pending (`mount` does, at the
    * first start; ./upper-disk-file.ts makePendingDisk).
    */
   async makeDisk(id: string): Promise<void> {
     const d = this.dir(id);
-    await makePendingDisk(d, path.join(d, DISK_FILE), this.spares);
+    const layers = await this.layers(id);
+    await makePendingDisk(d, path.join(d, DISK_FILE), this.spares, {
+      mount: (target) => this.mountLowers(layers, d, target),
+      unmount: (target) => this.mounter.unmount(target),
+    });
   }
 
-  async prepare(id: string, layerDirs: string[], disk?: { bytes: number; fsBytes?: number }): Promise<void> {
+  async prepare(
+    id: string,
+    layerDirs: string[],
+    disk?: { bytes: number; fsBytes?: number; imageOnDisk?: boolean },
+  ): Promise<void> {
     if (layerDirs.length === 0) throw new InvalidArgumentError('an image needs at least one layer');
     if (layerDirs.length > MAX_LAYERS)
       throw new InvalidArgumentError(`max depth exceeded: ${layerDirs.length} layers (at most ${MAX_LAYERS})`);

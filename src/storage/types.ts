@@ -99,7 +99,11 @@ export interface RootfsManager {
    * `disk.fsBytes` the filesystem takes only that much of the file (--storage-opt size): the
    * container gets ENOSPC there.
    */
-  prepare(containerId: string, layerDirs: string[], disk?: { bytes: number; fsBytes?: number }): Promise<void>;
+  prepare(
+    containerId: string,
+    layerDirs: string[],
+    disk?: { bytes: number; fsBytes?: number; imageOnDisk?: boolean },
+  ): Promise<void>;
   /**
    * The host file of a block-mode container's writable layer, undefined for a container whose
    * layer is on the host. The host never mounts it: the guest has written it. The file is made
@@ -108,6 +112,11 @@ export interface RootfsManager {
   diskOf?(containerId: string): string | undefined;
   /** Whether the container's layer is on a disk of its own, or will be from its first `mount` on. */
   usesDisk?(containerId: string): boolean;
+  /**
+   * Make a copy of `file` (a checkpoint's copy of a disk) the block-mode container's disk, in
+   * place of its disk or of the one still pending. Not while the container runs.
+   */
+  takeDisk?(containerId: string, file: string): Promise<void>;
   /**
    * Mount the container's root at `target`, a path below a VM's share directory that the guest
    * writes: every component is reached without following a symlink (src/util/beneath.ts).

@@ -16,6 +16,7 @@ import { promisify } from 'node:util';
 import { InvalidArgumentError, UnavailableError } from '../errors';
 import { logger } from '../util/log';
 import { removeTree } from '../util/remove-tree';
+import { isMountPoint } from '../util/mounter';
 import { writeFileAtomic } from '../util/atomic';
 
 const execFileP = promisify(execFile);
@@ -163,14 +164,32 @@ export interface DiskSize {
   fsBytes?: number;
 }
 
+/** A pending disk: its size, and whether the image's files go onto it (--storage-opt image=disk). */
+export interface PendingDisk extends DiskSize {
+  imageOnDisk?: boolean;
+}
+
+/**
+ * The image of a container whose files go onto its disk: `mount` puts its tree (read-only, the
+ * host's own layers) at a directory, `unmount` takes it away again.
+ */
+export interface ImageTree {
+  mount(target: string): Promise<void>;
+  unmount(target: string): Promise<void>;
+}
+
 /** In a container's directory: the size of its disk still to be made. */
 export const PENDING_DISK_FILE = 'upper.disk.json';
 /** In a container's directory: where makePendingDisk gathers upper/ and an empty work/. */
 export const DISK_SEED_DIR = 'disk-seed';
 
 /** Record in container directory `dir` that its disk, of `size`, is to be made at its first start. */
-export async function recordPendingDisk(dir: string, size: DiskSize): Promise<void> {
-  const body = { bytes: size.bytes, ...(size.fsBytes !== undefined ? { fsBytes: size.fsBytes } : {}) };
+export async function recordPendingDisk(dir: string, size: PendingDisk): Promise<void> {
+  const body = {
+    bytes: size.bytes,
+    ...(size.fsBytes !== undefined ? { fsBytes: size.fsBytes } : {}),
+    ...(size.imageOnDisk ? { imageOnDisk: true } : {}),
+  };
   await writeFileAtomic(path.join(dir, PENDING_DISK_FILE), JSON.stringify(body));
 }
 
@@ -184,13 +203,20 @@ export function hasPendingDisk(dir: string): boolean {
  * an empty `upper/` takes the spare (or a disk made now); files copied into the created
  * container become the new filesystem's upper/ (mkfs.ext4 -d, beside an empty work/, as the
  * guest makes them: guest/agent/container.c) and the host's upper/ is left empty. A seed left by
- * a daemon that died here is put back first.
+ * a daemon that died here is put back first. With `imageOnDisk` the image's tree (`image`) is
+ * copied too, as the filesystem's lower/, which the guest then takes as its overlay's lower
+ * layer instead of a 9p share.
  */
-export async function makePendingDisk(dir: string, file: string, spares?: SpareDisks): Promise<void> {
+export async function makePendingDisk(
+  dir: string,
+  file: string,
+  spares?: SpareDisks,
+  image?: ImageTree,
+): Promise<void> {
   const pending = path.join(dir, PENDING_DISK_FILE);
-  let want: DiskSize;
+  let want: PendingDisk;
   try {
-    want = JSON.parse(await fs.promises.readFile(pending, 'utf8')) as DiskSize;
+    want = JSON.parse(await fs.promises.readFile(pending, 'utf8')) as PendingDisk;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw e;
@@ -204,10 +230,19 @@ export async function makePendingDisk(dir: string, file: string, spares?: SpareD
     await removeTree(upper);
     await fs.promises.rename(seedUpper, upper);
   }
+  // The image a daemon that died here had mounted in the seed is let go before the seed goes.
+  const seedLower = path.join(seed, 'lower');
+  if (isMountPoint(seedLower)) {
+    if (!image) throw new InvalidArgumentError(`${seedLower} is still mounted`);
+    await image.unmount(seedLower);
+  }
   await removeTree(seed);
   if (!fs.existsSync(file)) {
     const entries = await fs.promises.readdir(upper).catch(() => [] as string[]);
-    if (entries.length === 0) {
+    if (want.imageOnDisk) {
+      if (!image) throw new InvalidArgumentError(`the disk of ${dir} needs its image`);
+      await makeDiskWithImage(dir, file, want, image);
+    } else if (entries.length === 0) {
       if (!(await spares?.take(file, want))) await makeUpperDisk(file, want.bytes, want.fsBytes);
     } else {
       await fs.promises.mkdir(seed, { mode: 0o700 });
@@ -226,4 +261,33 @@ export async function makePendingDisk(dir: string, file: string, spares?: SpareD
     }
   }
   await fs.promises.rm(pending, { force: true });
+}
+
+/**
+ * A container's disk holding its image (lower/, a copy of `image`'s tree), what was copied into
+ * it while created (upper/) and an empty work/ (makePendingDisk with `imageOnDisk`).
+ */
+async function makeDiskWithImage(dir: string, file: string, want: PendingDisk, image: ImageTree): Promise<void> {
+  const upper = path.join(dir, 'upper');
+  const seed = path.join(dir, DISK_SEED_DIR);
+  const lower = path.join(seed, 'lower');
+  await fs.promises.mkdir(seed, { mode: 0o700 });
+  await fs.promises.rename(upper, path.join(seed, 'upper'));
+  await fs.promises.mkdir(path.join(seed, 'work'), { mode: 0o700 });
+  await fs.promises.mkdir(lower, { mode: 0o755 });
+  try {
+    await image.mount(lower);
+    try {
+      await makeUpperDisk(file, want.bytes, want.fsBytes, seed);
+    } finally {
+      await image.unmount(lower);
+    }
+  } catch (e) {
+    await fs.promises.rename(path.join(seed, 'upper'), upper);
+    // Never through the image's mount, should its unmount have failed (it is read-only too).
+    if (!isMountPoint(lower)) await removeTree(seed);
+    throw e;
+  }
+  await removeTree(seed);
+  await fs.promises.mkdir(upper, { mode: 0o755 });
 }

@@ -142,6 +142,7 @@ export function translateCreate(
         ...(cgroupLimitsFor(hc) ? { limits: cgroupLimitsFor(hc) } : {}),
         ...(hc.GroupAdd?.length ? { groupAdd: [...hc.GroupAdd] } : {}),
         ...(storage.size !== undefined ? { diskSize: storage.size } : {}),
+        ...(storage.imageOnDisk ? { imageOnDisk: true } : {}),
         ...(mounts.length ? { mounts } : {}),
         ...(healthSpecOf(health, c.Shell ?? ic.Shell) ? { health: healthSpecOf(health, c.Shell ?? ic.Shell) } : {}),
         security,

@@ -263,6 +263,18 @@ export interface Agent {
    */
   activate?(a: ActivateRequest): Promise<void>;
   /**
+   * Before the VM is saved (a checkpoint): unmount the guest's rootfs share, so that QEMU lets
+   * the VM be saved (ConflictError while something in the guest still uses it); `activate`
+   * with `mountShare` mounts it again. Optional: agents older than RELEASE_SHARE lack it.
+   */
+  releaseShare?(): Promise<void>;
+  /**
+   * A VM started from a checkpoint as another container (a fork): the container saved as
+   * `containerId` is known as `newId` from now on. Optional: agents older than RENAME_CONTAINER
+   * lack it.
+   */
+  renameContainer?(containerId: string, newId: string): Promise<void>;
+  /**
    * Start an ARCHIVE process (ArchiveRequest): a tar of a container's files on its stdout, or
    * one extracted from its stdin, flow-controlled as any process's output. Its exit status
    * says how it ended (src/storage/archive/guest.ts ArchiveExit). Optional: fakes have no guest filesystem; NotImplementedError

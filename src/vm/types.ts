@@ -167,6 +167,18 @@ export interface Hypervisor {
    * start-up reclaim leaves it alone. Optional: without it, every listed VM not kept is reclaimed.
    */
   ownsVm?(id: string): boolean;
+  /**
+   * Save running VM `vm` whole into checkpoint directory `dir` (src/vm/qemu/checkpoint.ts):
+   * `disk.file`, behind its upper disk, copied to `disk.copy` while it is stopped; with
+   * `leaveRunning` it runs on, else it stays stopped for the caller to destroy. Optional: a
+   * hypervisor whose VMs cannot be saved lacks it.
+   */
+  saveVm?(vm: Vm, dir: string, opts: { disk?: { file: string; copy: string }; leaveRunning: boolean }): Promise<void>;
+  /**
+   * A new VM started from the save in checkpoint directory `dir`, `disk` behind its upper disk;
+   * refused (UnavailableError) for a save made under another guest kernel, agent or QEMU.
+   */
+  restoreVm?(dir: string, disk?: string): Promise<Vm>;
 }
 
 /**

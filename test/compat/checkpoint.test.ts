@@ -4,10 +4,13 @@
  * - `docker checkpoint ls|rm|create` and `docker start --checkpoint` refuse what dockerd
  *   refuses, with its exit codes and words (the CLI shows `docker checkpoint` at all only
  *   because /_ping says Docker-Experimental: true);
- * - a checkpoint of a running container is refused with the reason its VM gives (QEMU cannot
- *   save a VM whose 9p shares are mounted: src/pod/checkpoints.ts), as dockerd without CRIU
- *   refuses it; nothing is made, and the container runs on, its count in the log without a
- *   gap or a repeat;
+ * - a checkpoint of a container that reads its image over the layers share is refused with
+ *   the reason its VM gives (QEMU cannot save a VM whose 9p shares are mounted:
+ *   src/pod/checkpoints.ts) and what would make it savable, as dockerd without CRIU refuses it;
+ *   nothing is made, and the container runs on, its count in the log without a gap or a repeat;
+ * - one created with `--storage-opt image=disk` is saved with --leave-running and counts on,
+ *   saved again (its run ends, 137), and started from that checkpoint: its count goes on from
+ *   where it was saved, with no gap or repeat, and it serves execs;
  * - what blocks a save is each 9p export the guest has mounted, and only while it is: an idle
  *   VM lists the rootfs share, a running block-mode pod adds its layers share, and its stop
  *   (the VM kept: `podvisor stop --keep-vm`) drops that again (docs/checkpoint.md, the way to
@@ -100,12 +103,14 @@ test('a checkpoint of a running container is refused with its reason; nothing is
       expect(r.code).toBe(1);
       // dockerd without CRIU: "Cannot checkpoint container counter2: runc did not terminate ...".
       expect(r.err).toMatch(
-        /^Error response from daemon: Cannot checkpoint container counter2: its VM cannot be saved \(see docs\/checkpoint.md\): Migration is disabled when VirtFS export path '.*' is mounted in the guest/,
+        /^Error response from daemon: Cannot checkpoint container counter2: its VM cannot be saved \(see docs\/checkpoint.md\): Migration is disabled when VirtFS export path '.*' is mounted in the guest using mount_tag 'podvisor-layers' \(a container can be saved when it reads its image from its own disk \(docker run --storage-opt image=disk\)/,
       );
       expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', 'counter2'])).toBe('running');
     }
     expect(dockerOk(d, ['checkpoint', 'ls', 'counter2'])).toBe('CHECKPOINT NAME');
-    expect(fs.existsSync(path.join(d.dataRoot, 'containers', id, 'checkpoints'))).toBe(false);
+    // Nothing is left of the refused saves, not even a half-made one.
+    const dir = path.join(d.dataRoot, 'containers', id, 'checkpoints');
+    expect(fs.existsSync(dir) ? fs.readdirSync(dir) : []).toEqual([]);
     const before = counts('counter2').length;
     for (let i = 0; i < 100 && counts('counter2').length < before + 3; i++)
       await new Promise((r) => setTimeout(r, 200));
@@ -134,5 +139,91 @@ test("QEMU's save blockers are the guest's mounted 9p exports, and go with the m
   } finally {
     await podvisor(d, ['rm', '-f', 'blocked']);
     await podvisor(d, ['rm-vm', vmId]);
+  }
+});
+
+test('a container that reads its image from its own disk is saved, left running, saved again and restored: its count goes on with no gap or repeat', async () => {
+  const name = 'counter3';
+  const id = dockerOk(d, ['run', '-d', '--name', name, '--storage-opt', 'image=disk', IMAGE, 'sh', '-c', COUNTER]);
+  try {
+    const waitFor = async (n: number) => {
+      for (let i = 0; i < 150 && counts(name).length < n; i++) await new Promise((r) => setTimeout(r, 200));
+      expect(counts(name).length).toBeGreaterThanOrEqual(n);
+    };
+    await waitFor(3);
+    // Its changes are only its own: the image on its disk is not in its diff.
+    expect(dockerOk(d, ['diff', name])).toBe('');
+    expect(dockerOk(d, ['checkpoint', 'create', '--leave-running', name, 'running'])).toBe('running');
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
+    const atFirst = counts(name).length;
+    await waitFor(atFirst + 3);
+    expect(dockerOk(d, ['checkpoint', 'create', name, 'stopped'])).toBe('stopped');
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', name])).toBe('exited 137');
+    expect(dockerOk(d, ['checkpoint', 'ls', name]).split('\n')).toEqual(['CHECKPOINT NAME', 'running', 'stopped']);
+    const dir = path.join(d.dataRoot, 'containers', id, 'checkpoints');
+    expect(fs.statSync(dir).mode & 0o077).toBe(0);
+    const saved = counts(name);
+    expect(saved).toEqual(saved.map((_, i) => i));
+    dockerOk(d, ['start', '--checkpoint', 'stopped', name]);
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
+    await waitFor(saved.length + 3);
+    const after = counts(name);
+    expect(after).toEqual(after.map((_, i) => i));
+    // The restored guest's files are its disk's as saved, and it writes on.
+    dockerOk(d, ['exec', name, 'sh', '-c', 'echo restored > /marker']);
+    expect(dockerOk(d, ['exec', name, 'cat', '/marker'])).toBe('restored');
+    dockerOk(d, ['checkpoint', 'rm', name, 'running']);
+    expect(dockerOk(d, ['checkpoint', 'ls', name]).split('\n')).toEqual(['CHECKPOINT NAME', 'stopped']);
+  } finally {
+    dockerSync(d, ['rm', '-f', name]);
+  }
+});
+
+test('forks of a checkpoint are containers of their own: own id, name, address and disk, the saved processes going on in each', async () => {
+  const name = 'forked';
+  dockerOk(d, ['run', '-d', '--name', name, '--storage-opt', 'image=disk', IMAGE, 'sh', '-c', COUNTER]);
+  const forks = ['fork-a', 'fork-b', 'fork-c'];
+  try {
+    for (let i = 0; i < 150 && counts(name).length < 3; i++) await new Promise((r) => setTimeout(r, 200));
+    dockerOk(d, ['exec', name, 'sh', '-c', 'echo source > /who']);
+    expect(dockerOk(d, ['checkpoint', 'create', '--leave-running', name, 'base'])).toBe('base');
+    const saved = counts(name).length;
+    const out = await podvisorOk(d, ['fork', name, 'base', ...forks.flatMap((f) => ['--name', f])]);
+    expect(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[0]),
+    ).toEqual(forks);
+    const ids = forks.map((f) => dockerOk(d, ['inspect', '-f', '{{.Id}}', f]));
+    expect(new Set([...ids, dockerOk(d, ['inspect', '-f', '{{.Id}}', name])]).size).toBe(4);
+    const ips = [name, ...forks].map((c) => dockerOk(d, ['inspect', '-f', '{{.NetworkSettings.IPAddress}}', c]));
+    expect(new Set(ips).size).toBe(4);
+    for (const [i, f] of forks.entries()) {
+      expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', f])).toBe('running');
+      // The saved count goes on in each: its log starts where the save was, without a repeat.
+      for (let k = 0; k < 150 && counts(f).length < 3; k++) await new Promise((r) => setTimeout(r, 200));
+      const seen = counts(f);
+      expect(seen.length).toBeGreaterThanOrEqual(3);
+      expect(seen[0]).toBeGreaterThanOrEqual(saved - 2);
+      expect(seen).toEqual(seen.map((_, k) => seen[0] + k));
+      // Its guest knows it by its own id, and its files are its own.
+      expect(dockerOk(d, ['exec', f, 'cat', '/who'])).toBe('source');
+      dockerOk(d, ['exec', f, 'sh', '-c', `echo ${f} > /who`]);
+      expect(dockerOk(d, ['exec', f, 'sh', '-c', `grep -c "${ips[i + 1]}" /etc/hosts`])).toBe('1');
+    }
+    for (const f of forks) expect(dockerOk(d, ['exec', f, 'cat', '/who'])).toBe(f);
+    expect(dockerOk(d, ['exec', name, 'cat', '/who'])).toBe('source');
+    // A fork stops as any container does, and the others count on.
+    dockerOk(d, ['stop', '-t', '1', forks[0]]);
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', forks[0]])).toBe('exited');
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', forks[1]])).toBe('running');
+    // Bad requests change nothing.
+    expect((await podvisor(d, ['fork', name, 'nope'])).code).not.toBe(0);
+    expect((await podvisor(d, ['fork', name, 'base', '-n', '0'])).code).not.toBe(0);
+    expect(dockerOk(d, ['ps', '-aq']).split('\n').length).toBe(4);
+  } finally {
+    const all = dockerSync(d, ['ps', '-aq']).out.split('\n').filter(Boolean);
+    dockerSync(d, ['rm', '-f', ...all]);
   }
 });

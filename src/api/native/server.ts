@@ -10,6 +10,7 @@ import { nativeErrorHandler } from './errors';
 import * as pods from './pods';
 import type { NativeServices } from './services';
 import * as vms from './vms';
+import * as checkpoints from './checkpoints';
 
 /** The native API's version prefix. */
 export const NATIVE_PREFIX = '/v1';
@@ -37,6 +38,7 @@ export function createNativeApp(services: NativeServices): express.Express {
   const router = express.Router();
   pods.register(router, services);
   vms.register(router, services);
+  checkpoints.register(router, services);
   app.use(NATIVE_PREFIX, router);
   app.use((req, _res, next) =>
     next(new NotFoundError(`no such route: ${req.method} ${req.path} (see docs/native-api.md)`)),

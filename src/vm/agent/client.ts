@@ -362,6 +362,21 @@ export class AgentClient implements Agent {
   }
 
   /** @inheritdoc */
+  async releaseShare(): Promise<void> {
+    if (this.lastOp < Op.RELEASE_SHARE) throw new NotImplementedError('the guest agent predates RELEASE_SHARE');
+    await this.mux.request(Op.RELEASE_SHARE, new TlvWriter());
+  }
+
+  /** @inheritdoc */
+  async renameContainer(containerId: string, newId: string): Promise<void> {
+    if (this.lastOp < Op.RENAME_CONTAINER) throw new NotImplementedError('the guest agent predates RENAME_CONTAINER');
+    await this.mux.request(
+      Op.RENAME_CONTAINER,
+      new TlvWriter().str(Tag.CONTAINER_ID, containerId).str(Tag.NEW_ID, newId),
+    );
+  }
+
+  /** @inheritdoc */
   async reattach(resume?: (p: AgentProcessInfo) => OutputResume | undefined): Promise<AgentProcess[]> {
     const r = await this.mux.request(Op.LIST_PROCESSES, new TlvWriter());
     const listed = this.mux.decode(() => decodeListed(r));

@@ -129,6 +129,7 @@ export const Tag = {
   MEMORY_LOW: 177,
   CPUSET_CPUS: 178,
   CPUSET_MEMS: 179,
+  NEW_ID: 180,
   DISK_USED: 160,
   DISK_TOTAL: 161,
   ARCHIVE_KIND: 140,
@@ -139,7 +140,7 @@ export const Tag = {
   RLIMIT_SOFT: 164,
   RLIMIT_HARD: 165,
   DOCKER_INIT: 166,
-  POD_PAUSE: 180,
+  POD_PAUSE: 181,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -280,4 +281,5 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.MEMORY_LOW]: 'u64',
   [Tag.CPUSET_CPUS]: 'str',
   [Tag.CPUSET_MEMS]: 'str',
+  [Tag.NEW_ID]: 'str',
 };

@@ -86,6 +86,8 @@ export const Op = {
   SOCKET_ANSWER: 61,
   SOCKET_DIAL: 62,
   FILE_EVENT: 63,
+  RELEASE_SHARE: 64,
+  RENAME_CONTAINER: 65,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */

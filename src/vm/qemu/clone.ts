@@ -3,6 +3,7 @@
  * template's RAM and state, the agent activated; a failure removes everything it made.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import type { Agent, Vm, VmConfig, VmDevices, VmSize } from '../types';
@@ -19,14 +20,28 @@ import { faultPoint } from './fault';
 import { spawnConfinedQemu } from './confinement';
 import { startLockHolder } from './lock-holder';
 import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
-import type { SavedTemplate, VmTemplates } from './templates';
+import type { VmTemplates } from './templates';
 import { restoreClone } from './migration';
+import { qmpCommand } from './qmp';
+import { attachCommands } from '../devices/upper-disk';
 import { hostQemuOptions, type StartHost } from './start-host';
 
 const log = logger('vm');
 
 /** The fd a clone's QEMU gets its template's state file on (the first after stdio). */
 const CLONE_STATE_FD = 3;
+
+/**
+ * What a clone starts from: a template's state and RAM file, or a checkpoint's state (saved with
+ * all its RAM, `allRam`: the RAM file is then the clone's own, new) and the disk to put behind
+ * its upper disk before the state loads.
+ */
+export interface SavedState {
+  stateFile: string;
+  ramFile: string;
+  allRam?: boolean;
+  disk?: string;
+}
 
 /** A clone's id, runtime directory, devices and shape: what each of its steps works on. */
 interface CloneLayout {
@@ -72,18 +87,65 @@ export async function cloneVm(
     accel: h.opts.accel,
     splitWx,
   });
-  const started = Date.now();
   const layout: CloneLayout = { ...h.newRuntimeDir(config), size, splitWx };
+  return startFromState(h, tools, guest, layout, { stateFile: tpl.stateFile, ramFile: tpl.ramFile }, (made, err) =>
+    undoFailedClone(h, `cloned from template ${tpl.key}`, layout, made, err, () => templates.discard(tpl.key)),
+  );
+}
+
+/**
+ * A VM restored from a checkpoint's state (saved with all its RAM: ./checkpoint.ts), of
+ * `shape`, its RAM a new file of its own and `disk` (when given) behind its upper disk: the
+ * steps of a clone, its devices this VM's own (new taps and MACs).
+ */
+export async function restoreVmFrom(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  shape: { size: VmSize; devices: VmConfig['devices']; splitWx: boolean },
+  stateFile: string,
+  disk?: string,
+): Promise<Vm> {
+  const layout: CloneLayout = {
+    ...h.newRuntimeDir({ size: shape.size, devices: shape.devices }),
+    size: shape.size,
+    splitWx: shape.splitWx,
+  };
+  const from: SavedState = {
+    stateFile,
+    ramFile: path.join(layout.paths.dir, 'ram'),
+    allRam: true,
+    ...(disk ? { disk } : {}),
+  };
+  return startFromState(h, tools, guest, layout, from, (made, err) =>
+    undoFailedClone(h, 'restored from a checkpoint', layout, made, err),
+  );
+}
+
+/**
+ * The steps of a clone from `from`: QEMU spawned waiting for its state, vm.json written, the
+ * state loaded, the agent connected and activated, each NIC given this VM's address. A failure
+ * is undone by `undo` and thrown.
+ */
+async function startFromState(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  layout: CloneLayout,
+  from: SavedState,
+  undo: (made: CloneProgress, err: unknown) => Promise<UnavailableError>,
+): Promise<Vm> {
+  const started = Date.now();
   const { id, devices } = layout;
   const made: CloneProgress = { restored: false };
   try {
-    const qemu = await spawnCloneQemu(h, tools, guest, layout, tpl, made);
+    const qemu = await spawnCloneQemu(h, tools, guest, layout, from, made);
     faultPoint('clone-after-qemu-spawn');
     h.startingQemu(qemu);
     const processEnd = childEnd(qemu);
     writeCloneRecord(h, guest, layout, qemu);
     faultPoint('clone-after-vm-json');
-    await loadTemplateState(h, layout, qemu, processEnd, made);
+    await loadSavedState(h, layout, qemu, processEnd, from, made);
     const restoredMs = Date.now() - started;
     const agent = await connectCloneAgent(h, layout, processEnd, made);
     const connectedMs = Date.now() - started;
@@ -96,12 +158,12 @@ export async function cloneVm(
       throw new UnavailableError('the daemon is shutting down');
     }
     log.debug(
-      `VM ${id} cloned from template ${tpl.key} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`,
+      `VM ${id} ${from.allRam ? 'restored from a checkpoint' : 'cloned from a template'} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`,
     );
     h.starting.delete(qemu);
-    return h.owned(clonedVm(layout, qemu, agent, processEnd));
+    return h.owned(clonedVm(layout, qemu, agent, processEnd, from.allRam !== true));
   } catch (err) {
-    throw await undoFailedClone(h, templates, tpl, layout, made, err);
+    throw await undo(made, err);
   }
 }
 
@@ -114,11 +176,11 @@ async function spawnCloneQemu(
   tools: QemuTools,
   guest: GuestImages,
   layout: CloneLayout,
-  tpl: SavedTemplate,
+  from: SavedState,
   made: CloneProgress,
 ): Promise<ChildProcess> {
   const { id, size, paths, devices, splitWx } = layout;
-  made.stateFd = fs.openSync(tpl.stateFile, 'r'); // close-on-exec, as every fd Node opens
+  made.stateFd = fs.openSync(from.stateFile, 'r'); // close-on-exec, as every fd Node opens
   made.qemu = await spawnConfinedQemu(
     tools.cloneQemu,
     qemuArgs({
@@ -129,7 +191,7 @@ async function spawnCloneQemu(
       devices,
       splitWx,
       transport: '9p',
-      ram: { file: tpl.ramFile, share: false },
+      ram: { file: from.ramFile, share: false },
       incoming: true,
     }),
     paths.qemuLog,
@@ -157,20 +219,27 @@ function writeCloneRecord(h: StartHost, guest: GuestImages, layout: CloneLayout,
   });
 }
 
-/** Load the template's state into the clone's QEMU, once its QMP socket is there. */
-async function loadTemplateState(
+/**
+ * Load the saved state into the clone's QEMU, once its QMP socket is there; a file to put
+ * behind the upper disk first (a checkpoint's: its guest has the filesystem mounted).
+ */
+async function loadSavedState(
   h: StartHost,
   layout: CloneLayout,
   qemu: ChildProcess,
   processEnd: Promise<ProcessEnd>,
+  from: SavedState,
   made: CloneProgress,
 ): Promise<void> {
   await waitForSocket(layout.paths.qmpSock, qemu, 3000, 'QEMU');
+  if (from.disk)
+    for (const [command, args] of attachCommands(from.disk))
+      await qmpCommand(layout.paths.qmpSock, command, args, 10_000);
   await raceBoot(
-    restoreClone(layout.paths.qmpSock, CLONE_STATE_FD),
+    restoreClone(layout.paths.qmpSock, CLONE_STATE_FD, { allRam: from.allRam === true }),
     processEnd,
     h.bootTimeoutMs,
-    "the template's state was loaded",
+    from.allRam ? "the checkpoint's state was loaded" : "the template's state was loaded",
   );
   made.restored = true;
 }
@@ -203,7 +272,13 @@ async function activateCloneAgent(agent: Agent): Promise<void> {
 }
 
 /** The cloned VM, its agent activated. */
-function clonedVm(layout: CloneLayout, qemu: ChildProcess, agent: Agent, processEnd: Promise<ProcessEnd>): QemuVm {
+function clonedVm(
+  layout: CloneLayout,
+  qemu: ChildProcess,
+  agent: Agent,
+  processEnd: Promise<ProcessEnd>,
+  sharedRam: boolean,
+): QemuVm {
   const { id, size, devices, paths, splitWx } = layout;
   return new QemuVm({
     id,
@@ -215,22 +290,23 @@ function clonedVm(layout: CloneLayout, qemu: ChildProcess, agent: Agent, process
     agent,
     processEnd,
     virtiofsdEnd: new Promise<ProcessEnd>(() => undefined),
-    clone: true,
+    clone: sharedRam,
     ...(splitWx ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
   });
 }
 
 /**
  * Undo what a failed clone made (its QEMU, state file, agent connection, runtime directory;
- * the template too when its state did not load) and give the error to throw.
+ * `badSource` is told when the state did not load: a template is then rebuilt) and give the
+ * error to throw; `what` says what the VM could not be ("cloned from template K").
  */
 async function undoFailedClone(
   h: StartHost,
-  templates: VmTemplates,
-  tpl: SavedTemplate,
+  what: string,
   layout: CloneLayout,
   made: CloneProgress,
   err: unknown,
+  badSource?: () => void,
 ): Promise<UnavailableError> {
   const { id, paths } = layout;
   if (made.qemu) h.starting.delete(made.qemu);
@@ -244,8 +320,6 @@ async function undoFailedClone(
   await cleanupDir(paths);
   h.own.delete(id);
   // A state that does not load is a bad template: the next clone builds a new one.
-  if (!made.restored) templates.discard(tpl.key);
-  return new UnavailableError(
-    `VM ${id} could not be cloned from template ${tpl.key}: ${(err as Error).message}${detail}`,
-  );
+  if (!made.restored) badSource?.();
+  return new UnavailableError(`VM ${id} could not be ${what}: ${(err as Error).message}${detail}`);
 }

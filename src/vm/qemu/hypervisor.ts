@@ -24,6 +24,7 @@ import type { QemuHypervisorOptions, StartHost } from './start-host';
 import { bootVm } from './boot';
 import { cloneVm } from './clone';
 import { adoptVm } from './adopt';
+import { restoreVm, saveVm } from './checkpoint';
 
 const log = logger('vm');
 
@@ -187,6 +188,19 @@ export class QemuHypervisor implements Hypervisor, StartHost {
    */
   adopt(id: string): Promise<Vm | undefined> {
     return adoptVm(this, id);
+  }
+
+  /** @inheritdoc */
+  saveVm(vm: Vm, dir: string, opts: { disk?: { file: string; copy: string }; leaveRunning: boolean }): Promise<void> {
+    const { tools, guest } = this.preflight();
+    return saveVm(this, tools, guest, vm, dir, opts);
+  }
+
+  /** @inheritdoc */
+  async restoreVm(dir: string, disk?: string): Promise<Vm> {
+    if (this.closing) throw new UnavailableError('the daemon is shutting down');
+    const { tools, guest } = this.preflight();
+    return restoreVm(this, tools, guest, dir, disk);
   }
 
   /** Whether a VM of `size` gets a split-wx code buffer (TCG, one vCPU, tcgSplitWx). */

@@ -21,6 +21,11 @@ export interface SaveOptions {
    * (a checkpoint outlives the template whose file a clone maps; issue 44).
    */
   allRam?: boolean;
+  /**
+   * Where the stream's socket is made (default: beside `stateFile`); a unix socket's path must
+   * fit in 108 bytes, which a checkpoint's directory under a deep data root may not leave.
+   */
+  socket?: string;
 }
 
 /**
@@ -32,7 +37,7 @@ export interface SaveOptions {
  * sockets cannot send.
  */
 export async function saveState(paths: VmPaths, stateFile: string, opts: SaveOptions = {}): Promise<void> {
-  const sink = await receiveState(path.join(path.dirname(stateFile), 'state.sock'), stateFile);
+  const sink = await receiveState(opts.socket ?? path.join(path.dirname(stateFile), 'state.sock'), stateFile);
   try {
     const qmp = await QmpClient.connect(paths.qmpSock);
     try {
@@ -121,6 +126,11 @@ export async function restoreClone(qmpSock: string, stateFd: number, opts: SaveO
     await qmp.execute('migrate-set-capabilities', {
       capabilities: [{ capability: 'x-ignore-shared', state: !opts.allRam }],
     });
+    // A checkpoint's guest has the addresses it was saved with, which the host changes once
+    // it runs (a fork's are its own): QEMU's announce after the load would make the guest
+    // send gratuitous ARPs for the saved address (virtio-net's ANNOUNCE), and a bridge that
+    // got one would send the saved container's traffic to the fork.
+    if (opts.allRam) await qmp.execute('migrate-set-parameters', { 'announce-rounds': 0 });
     await qmp.execute('migrate-incoming', { uri: `fd:${stateFd}` });
     await waitForMigration(qmp, opts.allRam ? 'restoring the VM' : 'restoring the template');
     const st = (await qmp.execute('query-status')) as { status?: string };

@@ -7,10 +7,13 @@ import { NotImplementedError, UnavailableError } from '../../errors';
 import { attachCommands, detachCommands } from '../devices/upper-disk';
 import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
+import { saveState } from './migration';
 import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './post-boot-reclaim';
 import { findGuestMemfd, GUEST_MEMFD_LINK, punchZeroPages, whileStopped } from './zero-trim';
 import { jitTrimWorthwhile, trimJitBuffer } from './jit-trim';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
 import { QEMU_NAME, VIRTIOFSD_NAME } from './vm-processes';
@@ -100,6 +103,8 @@ export class QemuVm implements Vm {
   private reclaiming: Promise<void> | undefined;
   /** The zero-page trim while it runs (trimIdleMemory). */
   private trimming: Promise<void> | undefined;
+  /** True from a checkpoint's save until the VM runs on (saveTo, resumeAfterSave): no trim. */
+  private saving = false;
 
   constructor(init: QemuVmInit) {
     this.id = init.id;
@@ -190,6 +195,52 @@ export class QemuVm implements Vm {
     return Array.isArray(reasons) ? reasons.filter((r): r is string => typeof r === 'string') : [];
   }
 
+  /**
+   * Save the whole VM (its memory and devices) to `stateFile`, for a checkpoint (issue 44). The
+   * guest lets go of its rootfs share first (RELEASE_SHARE); reasons QEMU still gives for not
+   * saving it (a volume's 9p share mounted) refuse the save, the share mounted again. Then the
+   * VM is stopped and saved with all its RAM, and `whileStopped` runs (the disk's copy). The VM
+   * stays stopped: resumeAfterSave runs it on; destroy ends it. A failure runs it on and
+   * removes `stateFile`.
+   */
+  async saveTo(stateFile: string, whileStopped?: () => Promise<void>): Promise<void> {
+    if (this.gone || this.destroying) throw new UnavailableError(`VM ${this.id} is not running`);
+    if (!this.agent.releaseShare) throw new NotImplementedError('this agent cannot let go of its share');
+    this.saving = true;
+    try {
+      await this.trimming;
+      await this.agent.releaseShare();
+      const blockers = await this.saveBlockers();
+      if (blockers.length > 0) throw new UnavailableError(`its VM cannot be saved: ${blockers.join('; ')}`);
+      await saveState(this.paths, stateFile, { allRam: true, socket: path.join(this.paths.dir, 'state.sock') });
+      await whileStopped?.();
+    } catch (err) {
+      await fs.promises.rm(stateFile, { force: true });
+      await this.resumeAfterSave().catch((e: Error) =>
+        log.warn(`VM ${this.id}: running on after a failed save: ${e.message}`),
+      );
+      throw err;
+    }
+  }
+
+  /**
+   * Run on after saveTo (QMP `cont` when stopped): the guest's clock set again (it stood still
+   * while the VM was stopped) and its rootfs share mounted again.
+   */
+  async resumeAfterSave(): Promise<void> {
+    try {
+      const st = (await qmpCommand(this.paths.qmpSock, 'query-status')) as { status?: string } | undefined;
+      if (st?.status !== 'running') await qmpCommand(this.paths.qmpSock, 'cont');
+      await this.agent.activate?.({
+        timeNs: BigInt(Date.now()) * 1_000_000n,
+        entropy: randomBytes(64),
+        mountShare: true,
+      });
+    } finally {
+      this.saving = false;
+    }
+  }
+
   /** Freeze every vCPU (QMP `stop`). */
   async pause(): Promise<void> {
     await this.qmp('stop');
@@ -250,7 +301,7 @@ export class QemuVm implements Vm {
   }
 
   private async trimOnce(): Promise<void> {
-    const stale = () => this.gone || this.destroying !== undefined;
+    const stale = () => this.gone || this.destroying !== undefined || this.saving;
     try {
       await this.reclaimed();
       if (stale()) return;

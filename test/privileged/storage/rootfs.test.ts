@@ -248,3 +248,30 @@ test("block mode: what a created container's host layer holds (docker cp before 
   await rootfs.remove('s1');
   expect(mountsUnder(tmp)).toEqual([]);
 });
+
+test("block mode with the image on the disk (--storage-opt image=disk): the image's merged tree is the disk's lower/, what was copied in its upper/, nothing left mounted", async () => {
+  const base = layer('img-base', { 'etc/os': 'base\n', 'bin/tool': 'v1\n' });
+  const top = layer('img-top', { 'bin/tool': 'v2\n', 'etc/motd': 'hi\n' });
+  await rootfs.prepare('i1', [base, top], { bytes: 64 << 20, imageOnDisk: true });
+  const detached = path.join(tmp, 'detached-i1');
+  await rootfs.mountDetached('i1', detached);
+  fs.writeFileSync(path.join(detached, 'copied'), 'before the first start\n');
+  await rootfs.unmountDetached(detached);
+  const target = path.join(tmp, 'share', 'containers', 'i1', 'rootfs');
+  await rootfs.mount('i1', beneathTmp(target));
+  const disk = rootfs.diskOf('i1') as string;
+  const debugfs = (req: string) => execFileSync('debugfs', ['-R', req, disk], { encoding: 'utf8', stdio: 'pipe' });
+  // The layers merged, the top one winning; the container's own files stay apart in upper/.
+  expect(debugfs('cat /lower/bin/tool')).toBe('v2\n');
+  expect(debugfs('cat /lower/etc/os')).toBe('base\n');
+  expect(debugfs('cat /lower/etc/motd')).toBe('hi\n');
+  expect(debugfs('cat /upper/copied')).toBe('before the first start\n');
+  expect(debugfs('ls -p /lower')).not.toContain('/copied/');
+  expect(execFileSync('e2fsck', ['-fn', disk], { encoding: 'utf8', stdio: 'pipe' })).toBeDefined();
+  // Only the container's rootfs target is mounted: the image's seed mount is gone.
+  expect(mountsUnder(tmp)).toEqual([target]);
+  expect(fs.existsSync(path.join(tmp, 'containers', 'i1', 'disk-seed'))).toBe(false);
+  await rootfs.unmount('i1');
+  await rootfs.remove('i1');
+  expect(mountsUnder(tmp)).toEqual([]);
+});

@@ -27,3 +27,10 @@ test('unreadable and out-of-range sizes are refused', () => {
   expect(() => diskFor('15M', DISK)).toThrow("a container's disk is 16MiB to 16GiB");
   expect(() => diskFor('17G', DISK)).toThrow(UnavailableError);
 });
+
+test('the image on the disk goes with the disk, and needs one', () => {
+  expect(diskFor(undefined, DISK, true)).toEqual({ bytes: DISK.bytes, imageOnDisk: true });
+  expect(diskFor('64M', DISK, true)).toEqual({ bytes: DISK.bytes, fsBytes: 64 * 2 ** 20, imageOnDisk: true });
+  expect(diskFor(undefined, DISK, false)).toEqual(DISK);
+  expect(() => diskFor(undefined, undefined, true)).toThrow('--storage-opt image=disk: only in block mode');
+});

@@ -1,7 +1,7 @@
 import { parseStorageOpt } from '../../../src/translate/storage-opt';
 import { UnavailableError } from '../../../src/errors';
 
-test('size is the only key, in any case, kept as written', () => {
+test("size is dockerd's only key, in any case, kept as written", () => {
   expect(parseStorageOpt(undefined)).toEqual({});
   expect(parseStorageOpt({})).toEqual({});
   expect(parseStorageOpt({ size: '64M' })).toEqual({ size: '64M' });
@@ -11,4 +11,14 @@ test('size is the only key, in any case, kept as written', () => {
 test('another key gets dockerd overlay2 answer (500)', () => {
   expect(() => parseStorageOpt({ foo: 'bar' })).toThrow(new UnavailableError('Unknown option foo'));
   expect(() => parseStorageOpt({ size: '1G', dm_basesize: '1G' })).toThrow('Unknown option dm_basesize');
+});
+
+test("podvisor's image key: disk copies the image onto the container's disk, layers is the default", () => {
+  expect(parseStorageOpt({ image: 'disk' })).toEqual({ imageOnDisk: true });
+  expect(parseStorageOpt({ Image: 'disk', size: '1G' })).toEqual({ imageOnDisk: true, size: '1G' });
+  expect(parseStorageOpt({ image: 'layers' })).toEqual({});
+  expect(() => parseStorageOpt({ image: 'Disk' })).toThrow(
+    new UnavailableError("invalid value for storage option image: 'Disk' (disk or layers)"),
+  );
+  expect(() => parseStorageOpt({ image: '' })).toThrow(UnavailableError);
 });
