@@ -167,7 +167,9 @@ export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promis
       if (!rootfs.takeDisk) throw new Error("the container has no disk for the checkpoint's copy");
       await rootfs.takeDisk(main.spec.id, copy);
     }
-    return await hv.restoreVm(dir, rootfs.diskOf?.(main.spec.id));
+    // Another pod's checkpoint: one of its forks.
+    const fork = savedMain(dir)?.containerId !== main.spec.id;
+    return await hv.restoreVm(dir, rootfs.diskOf?.(main.spec.id), { fork });
   } catch (err) {
     throw new CheckpointError('cannot-restore', ref, name, (err as Error).message);
   }

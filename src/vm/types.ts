@@ -177,8 +177,9 @@ export interface Hypervisor {
   /**
    * A new VM started from the save in checkpoint directory `dir`, `disk` behind its upper disk;
    * refused (UnavailableError) for a save made under another guest kernel, agent or QEMU.
+   * `fork`: one of many VMs from it, sharing the pages none of them wrote.
    */
-  restoreVm?(dir: string, disk?: string): Promise<Vm>;
+  restoreVm?(dir: string, disk?: string, opts?: { fork?: boolean }): Promise<Vm>;
 }
 
 /**

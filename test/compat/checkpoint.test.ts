@@ -25,6 +25,7 @@ import { dockerOk, dockerSync, type CliResult } from '../helpers/docker-cli';
 import { startNetnsDockerd } from '../../bench/netns-dockerd';
 import { podvisor, podvisorOk } from '../helpers/podvisor-cli';
 import { qmpCommand } from '../../src/vm/qemu/qmp';
+import { execFileSync } from 'node:child_process';
 
 jest.setTimeout(600000);
 
@@ -225,5 +226,56 @@ test('forks of a checkpoint are containers of their own: own id, name, address a
   } finally {
     const all = dockerSync(d, ['ps', '-aq']).out.split('\n').filter(Boolean);
     dockerSync(d, ['rm', '-f', ...all]);
+  }
+});
+
+test('a full disk during a save loses nothing: the save is refused, nothing is left of it, and the container counts on', async () => {
+  const name = 'fullsave';
+  const id = dockerOk(d, ['run', '-d', '--name', name, '--storage-opt', 'image=disk', IMAGE, 'sh', '-c', COUNTER]);
+  const dir = path.join(d.dataRoot, 'containers', id, 'checkpoints');
+  fs.mkdirSync(dir, { mode: 0o700 });
+  // The checkpoints' filesystem holds 2 MiB: the VM's state (tens of MiB) cannot fit.
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'pvfull', dir]);
+  try {
+    for (let i = 0; i < 150 && counts(name).length < 3; i++) await new Promise((r) => setTimeout(r, 200));
+    const r = dockerSync(d, ['checkpoint', 'create', '--leave-running', name, 'full']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^Error response from daemon: Cannot checkpoint container fullsave: .*(ENOSPC|no space)/i);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
+    const before = counts(name).length;
+    for (let i = 0; i < 150 && counts(name).length < before + 3; i++) await new Promise((r) => setTimeout(r, 200));
+    const seen = counts(name);
+    expect(seen.length).toBeGreaterThanOrEqual(before + 3);
+    expect(seen).toEqual(seen.map((_, i) => i));
+    // Its share is back: what needs it (an exec's working directory, a cp) works.
+    dockerOk(d, ['exec', name, 'sh', '-c', 'echo still > /f']);
+    expect(dockerOk(d, ['exec', name, 'cat', '/f'])).toBe('still');
+  } finally {
+    execFileSync('umount', [dir]);
+    dockerSync(d, ['rm', '-f', name]);
+  }
+});
+
+test('a VM that dies in the middle of its save leaves no checkpoint, and its container exits as any whose VM died', async () => {
+  const faulty = await startDaemon({ args: ['--experimental'], env: { PODVISOR_FAULT: 'checkpoint-vm-dies' } });
+  try {
+    dockerOk(faulty, ['pull', '-q', IMAGE], 300000);
+    const id = dockerOk(faulty, ['run', '-d', '--name', 'dies', '--storage-opt', 'image=disk', IMAGE, 'sleep', '1000']);
+    const r = dockerSync(faulty, ['checkpoint', 'create', 'dies', 'never']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^Error response from daemon: Cannot checkpoint container dies: /);
+    const dir = path.join(faulty.dataRoot, 'containers', id, 'checkpoints');
+    expect(fs.existsSync(dir) ? fs.readdirSync(dir) : []).toEqual([]);
+    expect(dockerOk(faulty, ['checkpoint', 'ls', 'dies'])).toBe('CHECKPOINT NAME');
+    for (let i = 0; i < 100 && dockerOk(faulty, ['inspect', '-f', '{{.State.Status}}', 'dies']) === 'running'; i++)
+      await new Promise((res) => setTimeout(res, 100));
+    expect(dockerOk(faulty, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'dies'])).toBe('exited 255');
+    // It starts again as any exited container does.
+    dockerOk(faulty, ['start', 'dies']);
+    expect(dockerOk(faulty, ['inspect', '-f', '{{.State.Status}}', 'dies'])).toBe('running');
+  } finally {
+    dockerSync(faulty, ['rm', '-f', 'dies']);
+    await stopDaemonLeavingNothing(faulty);
   }
 });

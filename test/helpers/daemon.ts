@@ -36,6 +36,11 @@ export interface DaemonOptions {
   dataRoot?: string;
   /** The compiled daemon to run (default this tree's, DAEMON_MAIN): e.g. an older version's. */
   main?: string;
+  /**
+   * More environment for the daemon (e.g. PODVISOR_FAULT): a test's own process.env is
+   * jest's copy, which a spawned child does not see.
+   */
+  env?: Record<string, string>;
 }
 
 /** A running test daemon. */
@@ -98,7 +103,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
       String(opts.vmPoolSize ?? 0),
       ...(opts.args ?? []),
     ];
-    const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
+    });
     child = c;
     // This launch's own output (a restart keeps the earlier output in `output`).
     let launched = '';

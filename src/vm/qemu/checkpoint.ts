@@ -6,7 +6,9 @@
  *   vm.json    what a restore needs to start a QEMU the state loads into (SavedVmRecord): the
  *              VM's size, its devices and its code-buffer mode, and the stamp of the guest
  *              kernel, initramfs (the agent is in it), kernel command line and QEMU binary it
- *              was saved under.
+ *              was saved under;
+ *   fork.ram, fork.state  its fork template, made at the first fork: the guest's RAM as a
+ *              file, and the device state without it; every fork maps the file copy-on-write.
  * A restore (restoreVmFrom in ./clone.ts) refuses a stamp that differs from the daemon's now:
  * a state only loads into the same QEMU and devices, and a guest whose kernel or agent changed
  * under its memory would run code that is not there.
@@ -20,7 +22,7 @@ import { InvalidArgumentError, UnavailableError } from '../../errors';
 import { writeFileAtomic } from '../../util/atomic';
 import { copySparse } from '../../util/copy-sparse';
 import type { QemuTools } from './binaries';
-import { restoreVmFrom } from './clone';
+import { makeForkTemplate, restoreVmFrom } from './clone';
 import { QemuVm } from './qemu-vm';
 import type { StartHost } from './start-host';
 import { templateKey } from './templates';
@@ -29,6 +31,9 @@ import { templateKey } from './templates';
 export const VM_STATE_FILE = 'vm.state';
 /** The record of a saved VM, in its checkpoint's directory. */
 export const VM_RECORD_FILE = 'vm.json';
+/** Its fork template (made at the first fork): the device state, and the RAM file forks map. */
+export const FORK_STATE_FILE = 'fork.state';
+export const FORK_RAM_FILE = 'fork.ram';
 
 /** What a checkpoint records of its VM (see the module comment). */
 export interface SavedVmRecord {
@@ -107,7 +112,9 @@ export async function saveVm(
 /**
  * A new VM started from the save in checkpoint directory `dir`, `disk` (when given) behind its
  * upper disk before the state loads. CheckpointMismatchError when the save was made under
- * another guest kernel, agent or QEMU than this daemon's now.
+ * another guest kernel, agent or QEMU than this daemon's now. With `fork`, the VM maps the
+ * checkpoint's fork template (made at the first fork: forkTemplate) copy-on-write, so that the
+ * forks of one checkpoint share the guest's pages none of them wrote.
  */
 export async function restoreVm(
   h: StartHost,
@@ -115,6 +122,7 @@ export async function restoreVm(
   guest: GuestImages,
   dir: string,
   disk?: string,
+  opts: { fork?: boolean } = {},
 ): Promise<Vm> {
   const record = readSavedVm(dir);
   const shape = { size: record.size, devices: record.devices, splitWx: record.splitWx };
@@ -122,7 +130,36 @@ export async function restoreVm(
     throw new CheckpointMismatchError(
       'it was made under another guest kernel, agent or QEMU than this daemon runs now (docs/checkpoint.md)',
     );
-  return restoreVmFrom(h, tools, guest, shape, path.join(dir, VM_STATE_FILE), disk);
+  const source = opts.fork
+    ? await forkTemplate(h, tools, guest, dir, shape)
+    : { stateFile: path.join(dir, VM_STATE_FILE) };
+  return restoreVmFrom(h, tools, guest, shape, source, disk);
+}
+
+/** The fork templates being made, by checkpoint directory (one at a time each). */
+const makingForkTemplates = new Map<string, Promise<{ stateFile: string; ramFile: string }>>();
+
+/**
+ * The fork template of checkpoint `dir` (FORK_STATE_FILE and FORK_RAM_FILE beside its state;
+ * ./clone.ts makeForkTemplate), made at its first fork and kept with the checkpoint.
+ */
+function forkTemplate(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  dir: string,
+  shape: Parameters<typeof makeForkTemplate>[3],
+): Promise<{ stateFile: string; ramFile: string }> {
+  const out = { stateFile: path.join(dir, FORK_STATE_FILE), ramFile: path.join(dir, FORK_RAM_FILE) };
+  if (fs.existsSync(out.stateFile) && fs.existsSync(out.ramFile)) return Promise.resolve(out);
+  let p = makingForkTemplates.get(dir);
+  if (!p) {
+    p = makeForkTemplate(h, tools, guest, shape, path.join(dir, VM_STATE_FILE), out)
+      .then(() => out)
+      .finally(() => makingForkTemplates.delete(dir));
+    makingForkTemplates.set(dir, p);
+  }
+  return p;
 }
 
 /** The record of the saved VM in `dir`, checked field by field (the file is the host's, but may be cut or old). */

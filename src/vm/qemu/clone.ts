@@ -21,7 +21,7 @@ import { spawnConfinedQemu } from './confinement';
 import { startLockHolder } from './lock-holder';
 import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
 import type { VmTemplates } from './templates';
-import { restoreClone } from './migration';
+import { restoreClone, saveState } from './migration';
 import { qmpCommand } from './qmp';
 import { attachCommands } from '../devices/upper-disk';
 import { hostQemuOptions, type StartHost } from './start-host';
@@ -40,6 +40,10 @@ export interface SavedState {
   stateFile: string;
   ramFile: string;
   allRam?: boolean;
+  /** A checkpoint's state (or its fork template's): see restoreVmFrom. */
+  checkpoint?: boolean;
+  /** QEMU writes the RAM into `ramFile` (a fork template being made), instead of mapping it copy-on-write. */
+  shareRam?: boolean;
   disk?: string;
 }
 
@@ -94,16 +98,19 @@ export async function cloneVm(
 }
 
 /**
- * A VM restored from a checkpoint's state (saved with all its RAM: ./checkpoint.ts), of
- * `shape`, its RAM a new file of its own and `disk` (when given) behind its upper disk: the
- * steps of a clone, its devices this VM's own (new taps and MACs).
+ * A VM restored from a checkpoint (./checkpoint.ts), of `shape`, `disk` (when given) behind its
+ * upper disk before the state loads: the steps of a clone, its devices this VM's own (new taps
+ * and MACs). From the checkpoint's own state (`stateFile`, saved with all its RAM) the VM's RAM
+ * is a new file of its own; from a fork template (`ramFile` given: forkTemplateOf) it maps the
+ * template's RAM file copy-on-write, as a clone of a template does, so that forks share the
+ * pages none of them wrote.
  */
 export async function restoreVmFrom(
   h: StartHost,
   tools: QemuTools,
   guest: GuestImages,
   shape: { size: VmSize; devices: VmConfig['devices']; splitWx: boolean },
-  stateFile: string,
+  source: { stateFile: string; ramFile?: string },
   disk?: string,
 ): Promise<Vm> {
   const layout: CloneLayout = {
@@ -112,14 +119,69 @@ export async function restoreVmFrom(
     splitWx: shape.splitWx,
   };
   const from: SavedState = {
-    stateFile,
-    ramFile: path.join(layout.paths.dir, 'ram'),
-    allRam: true,
+    stateFile: source.stateFile,
+    ramFile: source.ramFile ?? path.join(layout.paths.dir, 'ram'),
+    allRam: source.ramFile === undefined,
+    checkpoint: true,
     ...(disk ? { disk } : {}),
   };
   return startFromState(h, tools, guest, layout, from, (made, err) =>
     undoFailedClone(h, 'restored from a checkpoint', layout, made, err),
   );
+}
+
+/**
+ * Make the fork template of a checkpoint: its state (`stateFile`, saved with all its RAM)
+ * loaded into a QEMU of `shape` that writes the RAM into `out.ramFile`, run until its agent has
+ * seen its old host leave (a moment: its network is on no bridge), and saved again without
+ * the RAM (x-ignore-shared) into `out.stateFile`. Each fork then maps that RAM
+ * file copy-on-write (restoreVmFrom with `ramFile`). Both files are written under temporary
+ * names and renamed when whole; the QEMU and its directory are gone when this returns.
+ */
+export async function makeForkTemplate(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  shape: { size: VmSize; devices: VmConfig['devices']; splitWx: boolean },
+  stateFile: string,
+  out: { stateFile: string; ramFile: string },
+): Promise<void> {
+  const layout: CloneLayout = {
+    ...h.newRuntimeDir({ size: shape.size, devices: shape.devices }),
+    size: shape.size,
+    splitWx: shape.splitWx,
+  };
+  const tmp = { stateFile: `${out.stateFile}.tmp`, ramFile: `${out.ramFile}.tmp` };
+  const made: CloneProgress = { restored: false };
+  try {
+    await fs.promises.rm(tmp.ramFile, { force: true });
+    const from: SavedState = { stateFile, ramFile: tmp.ramFile, allRam: true, checkpoint: true, shareRam: true };
+    const qemu = await spawnCloneQemu(h, tools, guest, layout, from, made);
+    h.startingQemu(qemu);
+    await waitForSocket(layout.paths.qmpSock, qemu, 3000, 'QEMU');
+    await raceBoot(
+      restoreClone(layout.paths.qmpSock, CLONE_STATE_FD, { allRam: true, checkpoint: true }),
+      childEnd(qemu),
+      h.bootTimeoutMs,
+      "the checkpoint's state was loaded",
+    );
+    // It runs until its agent has seen its old host leave (its ports emptied), and is saved
+    // then, as a template is: each fork's agent then waits for its host with nothing stale.
+    await guestSawHostLeave(layout.paths.consoleLog, h.bootTimeoutMs);
+    await saveState(layout.paths, tmp.stateFile, { socket: path.join(layout.paths.dir, 'state.sock') });
+    await fs.promises.rename(tmp.ramFile, out.ramFile);
+    await fs.promises.rename(tmp.stateFile, out.stateFile);
+  } catch (err) {
+    await fs.promises.rm(tmp.ramFile, { force: true });
+    await fs.promises.rm(tmp.stateFile, { force: true });
+    throw new UnavailableError(`the fork template could not be made: ${(err as Error).message}`);
+  } finally {
+    if (made.qemu) h.starting.delete(made.qemu);
+    if (made.stateFd !== undefined) fs.closeSync(made.stateFd);
+    if (made.qemu?.pid) await killAndWait(made.qemu.pid);
+    await cleanupDir(layout.paths);
+    h.own.delete(layout.id);
+  }
 }
 
 /**
@@ -146,6 +208,10 @@ async function startFromState(
     writeCloneRecord(h, guest, layout, qemu);
     faultPoint('clone-after-vm-json');
     await loadSavedState(h, layout, qemu, processEnd, from, made);
+    // A checkpoint was saved with its host connected: the restored agent first sees that host
+    // leave, and drops what is in its ports then; a new host's handshake sent before that
+    // would be dropped with it, and never answered.
+    if (from.checkpoint && from.allRam) await guestSawHostLeave(layout.paths.consoleLog, h.bootTimeoutMs);
     const restoredMs = Date.now() - started;
     const agent = await connectCloneAgent(h, layout, processEnd, made);
     const connectedMs = Date.now() - started;
@@ -158,7 +224,7 @@ async function startFromState(
       throw new UnavailableError('the daemon is shutting down');
     }
     log.debug(
-      `VM ${id} ${from.allRam ? 'restored from a checkpoint' : 'cloned from a template'} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`,
+      `VM ${id} ${from.checkpoint ? 'restored from a checkpoint' : 'cloned from a template'} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`,
     );
     h.starting.delete(qemu);
     return h.owned(clonedVm(layout, qemu, agent, processEnd, from.allRam !== true));
@@ -191,7 +257,7 @@ async function spawnCloneQemu(
       devices,
       splitWx,
       transport: '9p',
-      ram: { file: from.ramFile, share: false },
+      ram: { file: from.ramFile, share: from.shareRam === true },
       incoming: true,
     }),
     paths.qemuLog,
@@ -236,12 +302,31 @@ async function loadSavedState(
     for (const [command, args] of attachCommands(from.disk))
       await qmpCommand(layout.paths.qmpSock, command, args, 10_000);
   await raceBoot(
-    restoreClone(layout.paths.qmpSock, CLONE_STATE_FD, { allRam: from.allRam === true }),
+    restoreClone(layout.paths.qmpSock, CLONE_STATE_FD, { allRam: from.allRam === true, checkpoint: from.checkpoint }),
     processEnd,
     h.bootTimeoutMs,
-    from.allRam ? "the checkpoint's state was loaded" : "the template's state was loaded",
+    from.checkpoint ? "the checkpoint's state was loaded" : "the template's state was loaded",
   );
   made.restored = true;
+}
+
+/**
+ * Wait until the agent of a VM restored from a checkpoint has logged that the host left both
+ * its channels (its console log is the new VM's own), `timeoutMs` at most: then it waits for
+ * a new host with empty ports.
+ */
+async function guestSawHostLeave(consoleLog: string, timeoutMs: number): Promise<void> {
+  const left = () => {
+    let text = '';
+    try {
+      text = fs.readFileSync(consoleLog, 'utf8');
+    } catch {
+      return false;
+    }
+    return /host left the control channel/.test(text) && /host left the stream channel/.test(text);
+  };
+  for (const deadline = Date.now() + timeoutMs; !left() && Date.now() < deadline; )
+    await new Promise((r) => setTimeout(r, 5));
 }
 
 /** Start the holder of the guest's 9p locks and connect to the restored agent. */

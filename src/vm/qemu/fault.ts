@@ -5,11 +5,17 @@
  * after-agent-connect; for a clone clone-after-qemu-spawn, clone-after-vm-json,
  * clone-after-agent-connect; templates.ts template-after-qemu-spawn,
  * template-after-agent-connect). test/integration/vm-crash.test.ts kills the daemon at every step this
- * way, not by timing. Unset (always, outside tests), it costs one comparison.
+ * way, not by timing. faultKill kills another process instead (a VM's QEMU in the middle of a
+ * checkpoint's save: checkpoint-vm-dies). Unset (always, outside tests), it costs one comparison.
  */
 const armed = process.env.PODVISOR_FAULT;
 
 /** SIGKILL this process when PODVISOR_FAULT names `point`. */
 export function faultPoint(point: string): void {
   if (armed === point) process.kill(process.pid, 'SIGKILL');
+}
+
+/** SIGKILL process `pid` (a VM's QEMU) when PODVISOR_FAULT names `point`. */
+export function faultKill(point: string, pid: number): void {
+  if (armed === point) process.kill(pid, 'SIGKILL');
 }

@@ -197,10 +197,10 @@ export class QemuHypervisor implements Hypervisor, StartHost {
   }
 
   /** @inheritdoc */
-  async restoreVm(dir: string, disk?: string): Promise<Vm> {
+  async restoreVm(dir: string, disk?: string, opts?: { fork?: boolean }): Promise<Vm> {
     if (this.closing) throw new UnavailableError('the daemon is shutting down');
     const { tools, guest } = this.preflight();
-    return restoreVm(this, tools, guest, dir, disk);
+    return restoreVm(this, tools, guest, dir, disk, opts);
   }
 
   /** Whether a VM of `size` gets a split-wx code buffer (TCG, one vCPU, tcgSplitWx). */

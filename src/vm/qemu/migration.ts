@@ -28,6 +28,15 @@ export interface SaveOptions {
   socket?: string;
 }
 
+/** How restoreClone loads. */
+export interface LoadOptions extends SaveOptions {
+  /**
+   * A checkpoint's state: no self-announce after the load (its guest has the addresses it was
+   * saved with, which the host changes once it runs).
+   */
+  checkpoint?: boolean;
+}
+
 /**
  * Stop the VM and save its device state to `stateFile` (RAM stays in its file: x-ignore-shared;
  * with `allRam`, the RAM too).
@@ -38,6 +47,10 @@ export interface SaveOptions {
  */
 export async function saveState(paths: VmPaths, stateFile: string, opts: SaveOptions = {}): Promise<void> {
   const sink = await receiveState(opts.socket ?? path.join(path.dirname(stateFile), 'state.sock'), stateFile);
+  // The file's own failure (a full disk) is what went wrong, not QEMU's view of it (a reset
+  // connection): it is the one reported.
+  let written: Error | undefined;
+  sink.written.catch((err: Error) => (written = err));
   try {
     const qmp = await QmpClient.connect(paths.qmpSock);
     try {
@@ -47,6 +60,10 @@ export async function saveState(paths: VmPaths, stateFile: string, opts: SaveOpt
       });
       await qmp.execute('migrate', { uri: `unix:${sink.socket}` });
       await waitForMigration(qmp, opts.allRam ? 'saving the VM' : 'saving the template');
+    } catch (err) {
+      await new Promise((r) => setImmediate(r));
+      if (written) throw new UnavailableError(`writing the VM's state: ${written.message}`);
+      throw err;
     } finally {
       qmp.close();
     }
@@ -120,7 +137,7 @@ async function receiveState(
  * fd `stateFd` (the state file, opened by the host and passed at spawn: no `exec:cat`, whose
  * shell and cat cost two more processes per clone).
  */
-export async function restoreClone(qmpSock: string, stateFd: number, opts: SaveOptions = {}): Promise<void> {
+export async function restoreClone(qmpSock: string, stateFd: number, opts: LoadOptions = {}): Promise<void> {
   const qmp = await connectWhenListening(qmpSock);
   try {
     await qmp.execute('migrate-set-capabilities', {
@@ -130,7 +147,7 @@ export async function restoreClone(qmpSock: string, stateFd: number, opts: SaveO
     // it runs (a fork's are its own): QEMU's announce after the load would make the guest
     // send gratuitous ARPs for the saved address (virtio-net's ANNOUNCE), and a bridge that
     // got one would send the saved container's traffic to the fork.
-    if (opts.allRam) await qmp.execute('migrate-set-parameters', { 'announce-rounds': 0 });
+    if (opts.checkpoint) await qmp.execute('migrate-set-parameters', { 'announce-rounds': 0 });
     await qmp.execute('migrate-incoming', { uri: `fd:${stateFd}` });
     await waitForMigration(qmp, opts.allRam ? 'restoring the VM' : 'restoring the template');
     const st = (await qmp.execute('query-status')) as { status?: string };

@@ -8,6 +8,7 @@ import { attachCommands, detachCommands } from '../devices/upper-disk';
 import { logger } from '../../util/log';
 import { qmpCommand } from './qmp';
 import { saveState } from './migration';
+import { faultKill } from './fault';
 import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './post-boot-reclaim';
 import { findGuestMemfd, GUEST_MEMFD_LINK, punchZeroPages, whileStopped } from './zero-trim';
 import { jitTrimWorthwhile, trimJitBuffer } from './jit-trim';
@@ -212,6 +213,7 @@ export class QemuVm implements Vm {
       await this.agent.releaseShare();
       const blockers = await this.saveBlockers();
       if (blockers.length > 0) throw new UnavailableError(`its VM cannot be saved: ${blockers.join('; ')}`);
+      faultKill('checkpoint-vm-dies', this.pid);
       await saveState(this.paths, stateFile, { allRam: true, socket: path.join(this.paths.dir, 'state.sock') });
       await whileStopped?.();
     } catch (err) {

@@ -1,0 +1,173 @@
+/**
+ * Time to a ready PostgreSQL (issue 44): a cold `docker run` against a start from a checkpoint
+ * and forks of it, beside dockerd 20.10 + runc's cold start of the same image in the same run.
+ *
+ * The fixture image debian-postgres:15 (Debian's PostgreSQL run as the official image runs it),
+ * its data in a tmpfs (`--tmpfs /var/lib/postgresql/data`: nothing on a volume, so podvisor's
+ * VM can be saved). "Ready" is `pg_isready -h 127.0.0.1` passing inside the container (polled
+ * through docker exec every 100 ms on both daemons: the entrypoint's temporary server listens
+ * on the unix socket only). Per round:
+ *   dockerd    docker run, cold (initdb, first start)
+ *   podvisor   docker run, cold, the image read over the layers share (the default)
+ *   podvisor   docker run, cold, --storage-opt image=disk (the image copied onto its disk)
+ *   podvisor   docker checkpoint create (the VM saved, its run ended), then
+ *              docker start --checkpoint: to ready
+ *   podvisor   podvisor fork: one fork to ready, then 10 forks at once, all ready
+ * Then the checkpoint's size (state, and the disk copy's allocated bytes) and the PSS of the
+ * ten forks' QEMUs.
+ *
+ *   npm run bench:checkpoint      (needs bootstrap --bench: docker.io, docker-registry)
+ *   BENCH_RUNS=3 BENCH_FORKS=10
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { startDaemon } from '../test/helpers/daemon';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
+import { listVmProcesses } from '../test/helpers/leaks';
+import { pssBytes } from '../src/vm/qemu/host-files';
+import { median, runMain, sleep, startDockerd, stopBench } from './common';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const FORKS = Number(process.env.BENCH_FORKS ?? 10);
+const IMAGE = (): string => `${fixtureRegistry()}/debian-postgres:15`;
+const PODVISOR_BIN = path.join(__dirname, '..', 'bin', 'podvisor');
+
+const docker = (env: NodeJS.ProcessEnv, args: string[]): string =>
+  execFileSync('docker', args, { env, encoding: 'utf8', timeout: 600000 }).trim();
+
+/** `docker run -d` of the database with `extra` flags; its id. */
+const runPg = (env: NodeJS.ProcessEnv, name: string, extra: string[] = []) =>
+  docker(env, [
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--tmpfs',
+    '/var/lib/postgresql/data',
+    '-e',
+    'POSTGRES_PASSWORD=secret',
+    ...extra,
+    IMAGE(),
+  ]);
+
+/** Poll pg_isready in container `name` until it passes (10 minutes at most). */
+async function untilReady(env: NodeJS.ProcessEnv, name: string): Promise<void> {
+  const deadline = Date.now() + 600000;
+  while (Date.now() < deadline) {
+    const r = spawnSync('docker', ['exec', name, 'pg_isready', '-q', '-h', '127.0.0.1'], { env, timeout: 30000 });
+    if (r.status === 0) return;
+    await sleep(100);
+  }
+  throw new Error(`${name} never became ready`);
+}
+
+/** Milliseconds from now until `start()` has run and every container of `names` is ready. */
+async function timeToReady(env: NodeJS.ProcessEnv, names: string[], start: () => void): Promise<number> {
+  const t0 = Date.now();
+  start();
+  await Promise.all(names.map((n) => untilReady(env, n)));
+  return Date.now() - t0;
+}
+
+/** The podvisor CLI against the bench's daemon. */
+const podvisor = (host: string, args: string[]): string =>
+  execFileSync(process.execPath, [PODVISOR_BIN, ...args], {
+    env: { ...process.env, PODVISOR_HOST: host },
+    encoding: 'utf8',
+    timeout: 600000,
+  });
+
+/** The PSS of the QEMU of each VM id in `vms`, MiB. */
+function qemuPssMiB(vms: string[]): number[] {
+  const procs = listVmProcesses();
+  return vms.map((vm) => {
+    const p = procs.find((x) => x.cmdline.includes(`-name podvisor-${vm}`));
+    return p ? pssBytes(p.pid) / 1048576 : NaN;
+  });
+}
+
+async function main(): Promise<void> {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-checkpoint-'));
+  const registries = await ensureFixtureRegistries();
+  const pv = await startDaemon({ args: ['--experimental'] });
+  let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
+  const times: Record<string, number[]> = {
+    'dockerd + runc: docker run, cold': [],
+    'podvisor: docker run, cold (image over the layers share)': [],
+    'podvisor: docker run, cold (--storage-opt image=disk)': [],
+    'podvisor: docker checkpoint create (the save; its run ends)': [],
+    'podvisor: docker start --checkpoint': [],
+    'podvisor: one fork': [],
+    [`podvisor: ${FORKS} forks at once, all ready`]: [],
+  };
+  const keys = Object.keys(times);
+  let sizes = '';
+  let pss: number[] = [];
+  try {
+    dockerd = await startDockerd(path.join(base, 'dockerd'));
+    for (const env of [pv.env, dockerd.env]) docker(env, ['pull', '-q', IMAGE()]);
+    for (let r = 0; r < RUNS; r++) {
+      const dd = dockerd.env;
+      times[keys[0]].push(await timeToReady(dd, ['pgd'], () => runPg(dd, 'pgd')));
+      docker(dd, ['rm', '-f', 'pgd']);
+      times[keys[1]].push(await timeToReady(pv.env, ['pgl'], () => runPg(pv.env, 'pgl')));
+      docker(pv.env, ['rm', '-f', 'pgl']);
+      times[keys[2]].push(
+        await timeToReady(pv.env, ['pg'], () => runPg(pv.env, 'pg', ['--storage-opt', 'image=disk'])),
+      );
+      const t0 = Date.now();
+      docker(pv.env, ['checkpoint', 'create', 'pg', 'ready']);
+      times[keys[3]].push(Date.now() - t0);
+      times[keys[4]].push(
+        await timeToReady(pv.env, ['pg'], () => docker(pv.env, ['start', '--checkpoint', 'ready', 'pg'])),
+      );
+      times[keys[5]].push(
+        await timeToReady(pv.env, ['pgf'], () => podvisor(pv.dockerHost, ['fork', 'pg', 'ready', '--name', 'pgf'])),
+      );
+      const many = Array.from({ length: FORKS }, (_, i) => `pgf${i}`);
+      let forked: Array<{ vm: string }> = [];
+      times[keys[6]].push(
+        await timeToReady(pv.env, many, () => {
+          const out = podvisor(pv.dockerHost, ['fork', 'pg', 'ready', '--json', ...many.flatMap((n) => ['--name', n])]);
+          forked = JSON.parse(out) as Array<{ vm: string }>;
+        }),
+      );
+      if (r === RUNS - 1) {
+        const id = docker(pv.env, ['inspect', '-f', '{{.Id}}', 'pg']);
+        const dir = path.join(pv.dataRoot, 'containers', id, 'checkpoints', 'ready');
+        const state = fs.statSync(path.join(dir, 'vm.state')).size / 1048576;
+        const disk = (fs.statSync(path.join(dir, 'upper.ext4')).blocks * 512) / 1048576;
+        sizes = `checkpoint: VM state ${state.toFixed(1)} MiB (256 MiB guest), disk copy ${disk.toFixed(1)} MiB allocated`;
+        await sleep(5000);
+        pss = qemuPssMiB(forked.map((f) => f.vm));
+      }
+      docker(pv.env, ['rm', '-f', 'pg', 'pgf', ...many]);
+      process.stdout.write(`round ${r + 1}/${RUNS}: ${keys.map((k) => `${times[k][r]} ms`).join(', ')}\n`);
+    }
+    process.stdout.write(
+      `\nmedians of ${RUNS} rounds, time to a ready PostgreSQL (pg_isready -h 127.0.0.1 in the container), load average at the end ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}:\n`,
+    );
+    for (const k of keys) process.stdout.write(`  ${k.padEnd(62)} ${median(times[k]).toFixed(0)} ms\n`);
+    process.stdout.write(`${sizes}\n`);
+    const ok = pss.filter((x) => Number.isFinite(x));
+    process.stdout.write(
+      `PSS of the ${FORKS} forks' QEMUs, 5 s after they were ready: median ${median(ok).toFixed(1)} MiB, total ${ok
+        .reduce((a, b) => a + b, 0)
+        .toFixed(0)} MiB\n`,
+    );
+  } finally {
+    if (dockerd) spawnSync('docker', ['rm', '-f', 'pgd'], { env: dockerd.env });
+    const left = spawnSync('docker', ['ps', '-aq'], { env: pv.env, encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean);
+    if (left.length) spawnSync('docker', ['rm', '-f', ...left], { env: pv.env, timeout: 600000 });
+    await stopBench({ dockerd, podvisor: pv, registries, base });
+  }
+}
+
+runMain(main);
