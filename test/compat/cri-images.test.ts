@@ -131,9 +131,16 @@ describe('RuntimeService', () => {
   });
 
   test('a call not served yet answers UNIMPLEMENTED, naming it', async () => {
-    const err = await criFailure(cri.runtime('CheckpointContainer', { container_id: 'x' }));
+    const err = await criFailure(cri.runtime('ListPodSandboxMetrics', {}));
     expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(err.details).toBe('podvisor does not serve runtime.v1.RuntimeService/CheckpointContainer yet');
+    expect(err.details).toBe('podvisor does not serve runtime.v1.RuntimeService/ListPodSandboxMetrics yet');
+  });
+
+  test('CheckpointContainer says why a Kubernetes container cannot be checkpointed, after NOT_FOUND for an unknown one', async () => {
+    const missing = await criFailure(
+      cri.runtime('CheckpointContainer', { container_id: 'nosuch', location: '/tmp/x.tar' }),
+    );
+    expect(missing.code).toBe(grpc.status.NOT_FOUND);
   });
 
   test('the socket is 0660', () => {

@@ -84,6 +84,7 @@ function runtimeCalls(rt: CriRuntime): Record<string, UnaryImpl> {
     ContainerStatus: (req) => rt.containerStatus(req),
     ExecSync: (req, signal) => rt.execSync(req, signal),
     ReopenContainerLog: (req) => rt.reopenContainerLog(req),
+    CheckpointContainer: (req) => rt.checkpointContainer(req),
     Exec: (req) => rt.exec(req),
     Attach: (req) => rt.attach(req),
     PortForward: (req) => rt.portForward(req),
