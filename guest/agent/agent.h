@@ -187,12 +187,23 @@ extern const char *g_stage_dir;
 int valid_id(const char *s);
 struct container *container_find(const char *id);
 struct cgroup_limits;
+/* What of the agent's own binary a container gets (container_create's `bind`). */
+enum agent_bind {
+  BIND_NONE = 0,
+  BIND_DOCKER_INIT = 1, /* at PV_DOCKER_INIT_PATH in its rootfs (docker --init) */
+  BIND_POD_PAUSE = 2,   /* at PV_POD_PAUSE_PATH in an empty root of its own: the pod's pause (no rootfs) */
+};
+/* A container on `rootfs` (share-relative; NULL with BIND_POD_PAUSE alone); -1 with *e set. */
 int container_create(const char *id, const char *rootfs, const char *hostname, const struct cgroup_limits *limits,
-                     int share_ns, const char *pid_peer, const char *disk, int docker_init, struct agent_error *e);
+                     int share_ns, const char *pid_peer, const char *disk, enum agent_bind bind, struct agent_error *e);
 
 /* ---- docker_init.c ---------------------------------------------------------------------- */
 /* The agent run as PV_DOCKER_INIT_PATH (docker --init): `docker-init -- CMD ARG...`. */
 int docker_init_main(int argc, char **argv);
+
+/* ---- pause.c -------------------------------------------------------------------------- */
+/* The agent run as PV_POD_PAUSE_PATH: the pod's pause process (a CRI sandbox's PID 1). */
+int pause_main(void);
 
 /* ---- podns.c -------------------------------------------------------------------------- */
 /* The pod's shared PID namespace (made with its reaper on first use); -1 with *e set. */

@@ -17,7 +17,9 @@
  * first), CREATE_CONTAINER forks one and waits for it: the same steps, just not ahead. The
  * container's PID namespace is created by its first process (process.c), which also mounts
  * /proc. Destroying SIGKILLs that init (the kernel then kills the whole PID namespace), closes
- * the fds and lets the spare go.
+ * the fds and lets the spare go. The pod's pause (BIND_POD_PAUSE) has no rootfs: the spare
+ * pivots into its own stage, where /sys and /dev already are, and binds the agent's binary at
+ * PV_POD_PAUSE_PATH (pause.c runs it).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -91,7 +93,7 @@ struct spare_request {
   char hostname[65];
   int has_hostname;
   char disk[16]; /* "": root is the rootfs; else root is the lower of an overlay on this disk */
-  int docker_init; /* bind the agent's binary at PV_DOCKER_INIT_PATH (docker --init) */
+  int bind; /* enum agent_bind: the agent's binary at PV_DOCKER_INIT_PATH, or the pod's pause */
 };
 
 /* The spare waiting for a request, if any (pid 0: none). */
@@ -256,22 +258,23 @@ static void enter_disk_overlay(int fd, const char *disk, const char *root) {
 #endif
 
 /*
- * docker --init, after pivot_root: `tree` (a detached bind of the agent's own binary, taken
- * before the old root went) is mounted read-only at PV_DOCKER_INIT_PATH, as dockerd binds its
- * docker-init there. The mount point is made when missing; with / now the container's root,
- * every path (a /sbin that links to usr/sbin) resolves inside it, and a docker-init that is a
- * symlink is refused (O_NOFOLLOW).
+ * docker --init or the pod's pause, after pivot_root: `tree` (a detached bind of the agent's
+ * own binary, taken before the old root went) is mounted read-only at `path`
+ * (PV_DOCKER_INIT_PATH, as dockerd binds its docker-init there, or PV_POD_PAUSE_PATH). The
+ * mount point is made when missing; with / now the container's root, every path (a /sbin that
+ * links to usr/sbin) resolves inside it, and a mount point that is a symlink is refused
+ * (O_NOFOLLOW).
  */
-static void bind_docker_init(int fd, int tree) {
-  if (mkdir_if_missing("/sbin", 0755) < 0) helper_fail(fd, "mkdir /sbin for docker-init");
-  int f = open(PV_DOCKER_INIT_PATH, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0755);
-  if (f < 0) helper_fail(fd, "make the mount point " PV_DOCKER_INIT_PATH);
+static void bind_agent_at(int fd, int tree, const char *path) {
+  if (strncmp(path, "/sbin/", 6) == 0 && mkdir_if_missing("/sbin", 0755) < 0) helper_fail(fd, "mkdir /sbin");
+  int f = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0755);
+  if (f < 0) helper_fail(fd, "make the agent binary's mount point");
   close(f);
-  if (syscall(SYS_move_mount, tree, "", AT_FDCWD, PV_DOCKER_INIT_PATH, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-    helper_fail(fd, "bind docker-init");
+  if (syscall(SYS_move_mount, tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    helper_fail(fd, "bind the agent's binary");
   close(tree);
-  if (mount(NULL, PV_DOCKER_INIT_PATH, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
-    helper_fail(fd, "make docker-init read-only");
+  if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+    helper_fail(fd, "make the agent's binary read-only");
 }
 
 /* Move the staged `name` (a mount point under the stage) onto `name` under cwd (the rootfs). */
@@ -304,19 +307,25 @@ static void spare_main(int req_fd, int res_fd) {
   rq.hostname[sizeof rq.hostname - 1] = 0;
   rq.disk[sizeof rq.disk - 1] = 0;
   errno = 0;
-  if (rq.disk[0]) {
+  if (rq.bind == BIND_POD_PAUSE) {
+    /* The pod's pause: the stage itself (a tmpfs of this namespace alone, with /sys and /dev
+     * in place already) is the root; no image, nothing read from the share. */
+  } else if (rq.disk[0]) {
     enter_disk_overlay(res_fd, rq.disk, rq.root);
   } else {
     if (mount(rq.root, rq.root, NULL, MS_BIND | MS_REC, NULL) < 0) helper_fail(res_fd, "bind the rootfs");
     if (chdir(rq.root) < 0) helper_fail(res_fd, "chdir to the rootfs");
   }
   if (mkdir_if_missing("proc", 0555) < 0) helper_fail(res_fd, "mkdir /proc");
-  move_staged(res_fd, "sys", 0555);
-  move_staged(res_fd, "dev", 0755);
+  if (rq.bind != BIND_POD_PAUSE) {
+    move_staged(res_fd, "sys", 0555);
+    move_staged(res_fd, "dev", 0755);
+  }
   if (rq.has_hostname && sethostname(rq.hostname, strlen(rq.hostname)) < 0) helper_fail(res_fd, "sethostname");
-  /* The agent's binary, for docker --init: taken while the VM's root (and /proc) is still here. */
+  /* The agent's binary, for docker --init or the pause: taken while the VM's root (and /proc)
+   * is still here. */
   int init_tree = -1;
-  if (rq.docker_init) {
+  if (rq.bind != BIND_NONE) {
     /* By its path in this namespace: /proc/self/exe itself leads to the mount of the agent's
      * namespace, which open_tree refuses to clone from here (EINVAL). */
     char exe[PATH_MAX];
@@ -331,7 +340,7 @@ static void spare_main(int req_fd, int res_fd) {
   if (syscall(SYS_pivot_root, ".", ".") < 0) helper_fail(res_fd, "pivot_root");
   if (umount2(".", MNT_DETACH) < 0) helper_fail(res_fd, "detach the old root");
   if (chdir("/") < 0) helper_fail(res_fd, "chdir /");
-  if (init_tree >= 0) bind_docker_init(res_fd, init_tree);
+  if (init_tree >= 0) bind_agent_at(res_fd, init_tree, rq.bind == BIND_POD_PAUSE ? PV_POD_PAUSE_PATH : PV_DOCKER_INIT_PATH);
   helper_ok(res_fd);
   char c;
   while (read(req_fd, &c, 1) < 0 && errno == EINTR) {
@@ -425,7 +434,7 @@ static int open_ns(pid_t pid, const char *what, int flags) {
  * spare becomes the container's holder: *pid and *req_fd are kept until the container goes.
  * A spare that died while it waited is replaced once.
  */
-static int spare_enter(const char *root, const char *hostname, const char *disk, int docker_init, pid_t *pid,
+static int spare_enter(const char *root, const char *hostname, const char *disk, enum agent_bind bind, pid_t *pid,
                        int *req_fd, struct helper_result *r) {
   for (int attempt = 0;; attempt++) {
     if (g_spare.pid <= 0 && spare_spawn() < 0) {
@@ -445,13 +454,13 @@ static int spare_enter(const char *root, const char *hostname, const char *disk,
     if (n == (ssize_t)sizeof *r && r->err == 0) {
       struct spare_request rq;
       memset(&rq, 0, sizeof rq);
-      snprintf(rq.root, sizeof rq.root, "%s", root);
+      snprintf(rq.root, sizeof rq.root, "%s", root ? root : "");
       if (hostname) {
         snprintf(rq.hostname, sizeof rq.hostname, "%s", hostname);
         rq.has_hostname = 1;
       }
       if (disk) snprintf(rq.disk, sizeof rq.disk, "%s", disk);
-      rq.docker_init = docker_init;
+      rq.bind = bind;
       if (write_full(rq_fd, &rq, sizeof rq) == (ssize_t)sizeof rq) n = read_full(rs_fd, r, sizeof *r);
       else n = 0;
       close(rs_fd);
@@ -481,7 +490,7 @@ static int spare_enter(const char *root, const char *hostname, const char *disk,
 }
 
 int container_create(const char *id, const char *rootfs, const char *hostname, const struct cgroup_limits *limits,
-                     int share_ns, const char *pid_peer, const char *disk, int docker_init, struct agent_error *e) {
+                     int share_ns, const char *pid_peer, const char *disk, enum agent_bind bind, struct agent_error *e) {
   if (!valid_id(id)) {
     set_error(e, PV_ERR_INVALID, EINVAL, "invalid container id");
     return -1;
@@ -490,7 +499,11 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
     set_error(e, PV_ERR_CONFLICT, EEXIST, "container %s already exists", id);
     return -1;
   }
-  if (!valid_relative(rootfs) || strlen(rootfs) > PV_MAX_PATH) {
+  if (bind == BIND_POD_PAUSE ? rootfs != NULL || disk != NULL : rootfs == NULL) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "the pod's pause takes no rootfs nor upper disk, and any other container a rootfs");
+    return -1;
+  }
+  if (rootfs && (!valid_relative(rootfs) || strlen(rootfs) > PV_MAX_PATH)) {
     set_error(e, PV_ERR_INVALID, EINVAL, "rootfs must be a relative path inside the share without ..");
     return -1;
   }
@@ -516,10 +529,10 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
     set_error(e, PV_ERR_TOO_LARGE, 0, "too many containers (at most %d)", PV_MAX_CONTAINERS);
     return -1;
   }
-  char root[PV_MAX_PATH + 256];
-  snprintf(root, sizeof root, "%s/%s", g_share_dir, rootfs);
+  char root[PV_MAX_PATH + 256] = "";
+  if (rootfs) snprintf(root, sizeof root, "%s/%s", g_share_dir, rootfs);
   struct stat st;
-  if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+  if (rootfs && (stat(root, &st) < 0 || !S_ISDIR(st.st_mode))) {
     set_error(e, PV_ERR_NOT_FOUND, errno ? errno : ENOTDIR, "rootfs %s is not a directory in the share", rootfs);
     return -1;
   }
@@ -527,7 +540,7 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
   struct helper_result r;
   pid_t pid;
   int holder_fd;
-  if (spare_enter(root, hostname, disk, docker_init, &pid, &holder_fd, &r) < 0) {
+  if (spare_enter(rootfs ? root : NULL, hostname, disk, bind, &pid, &holder_fd, &r) < 0) {
     set_error(e, PV_ERR_UNAVAILABLE, r.err, "create container %s: %s", id, r.msg);
     return -1;
   }
@@ -564,7 +577,8 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
     container_release(c);
     return -1;
   }
-  logf_("container %s created on %s%s%s", id, rootfs, disk ? " over upper disk " : "", disk ? disk : "");
+  logf_("container %s created on %s%s%s", id, rootfs ? rootfs : "the pod's pause", disk ? " over upper disk " : "",
+        disk ? disk : "");
   return 0;
 }
 

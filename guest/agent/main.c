@@ -68,10 +68,12 @@ static void kill_all_containers(void) {
 }
 
 int main(int argc, char **argv) {
-  /* Bound into a container as its init (docker --init): that job alone, before anything that
-   * would take PID 1 for the VM's. */
+  /* Bound into a container as its init (docker --init) or the pod's pause: that job alone,
+   * before anything that would take PID 1 for the VM's. */
   const char *name = strrchr(argv[0], '/');
   if (strcmp(name ? name + 1 : argv[0], "docker-init") == 0) return docker_init_main(argc, argv);
+  /* Bound into a CRI sandbox's container as the pod's pause (CREATE_CONTAINER POD_PAUSE). */
+  if (strcmp(name ? name + 1 : argv[0], "pause") == 0) return pause_main();
   const char *ctl_path = NULL, *io_path = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--ctl") == 0 && i + 1 < argc)

@@ -173,7 +173,14 @@ static void op_disk_usage(const struct tlv_msg *m, uint32_t id) {
 static void op_create_container(const struct tlv_msg *m, uint32_t id) {
   char cid[PV_MAX_ID + 1], rootfs[PV_MAX_PATH + 1], host[65];
   if (need_str(m, id, PV_TAG_CONTAINER_ID, "container id", cid, PV_MAX_ID) < 0) return;
-  if (need_str(m, id, PV_TAG_ROOTFS, "rootfs", rootfs, PV_MAX_PATH) < 0) return;
+  uint32_t pause = 0;
+  if (tlv_count(m, PV_TAG_POD_PAUSE) && (tlv_get_u32(m, PV_TAG_POD_PAUSE, &pause) < 0 || pause > 1)) {
+    fail(id, PV_ERR_INVALID, EINVAL, "bad pod pause flag");
+    return;
+  }
+  /* The pod's pause has no rootfs: one sent with it is refused (container_create). */
+  int has_rootfs = !pause || tlv_count(m, PV_TAG_ROOTFS) > 0;
+  if (has_rootfs && need_str(m, id, PV_TAG_ROOTFS, "rootfs", rootfs, PV_MAX_PATH) < 0) return;
   int has_host = tlv_count(m, PV_TAG_HOSTNAME) > 0;
   if (has_host && need_str(m, id, PV_TAG_HOSTNAME, "hostname", host, 64) < 0) return;
   struct cgroup_limits limits;
@@ -193,10 +200,15 @@ static void op_create_container(const struct tlv_msg *m, uint32_t id) {
     fail(id, PV_ERR_INVALID, EINVAL, "bad docker-init flag");
     return;
   }
+  if (pause && docker_init) {
+    fail(id, PV_ERR_INVALID, EINVAL, "the pod's pause is its own init: no docker-init");
+    return;
+  }
   struct agent_error e;
   if (security_container_parse(m, &e) < 0 ||
-      container_create(cid, rootfs, has_host ? host : NULL, &limits, share == 1, peer, has_disk ? disk : NULL,
-                       docker_init == 1, &e) < 0) {
+      container_create(cid, has_rootfs ? rootfs : NULL, has_host ? host : NULL, &limits, share == 1, peer,
+                       has_disk ? disk : NULL,
+                       pause ? BIND_POD_PAUSE : docker_init ? BIND_DOCKER_INIT : BIND_NONE, &e) < 0) {
     logf_("%s", e.msg);
     reply_error(id, &e);
     return;

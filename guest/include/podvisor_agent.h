@@ -80,7 +80,7 @@
  *   PV_OP_PING               -                             -> ACK
  *   PV_OP_CREATE_CONTAINER   CONTAINER_ID ROOTFS [HOSTNAME] [MEMORY_MAX] [CPU_QUOTA
  *                            CPU_PERIOD] [CPU_WEIGHT] [MEMORY_LOW] [CPUSET_CPUS] [CPUSET_MEMS]
- *                            [DOCKER_INIT]                  -> ACK
+ *                            [DOCKER_INIT] [POD_PAUSE]      -> ACK
  *        ROOTFS is relative to the share mount (AGENT_SHARE_MOUNT, /run/podvisor/share), no
  *        "..", e.g. containers/<id>/rootfs. Creates a mount namespace whose / is that tree
  *        (pivot_root) with /sys (ro), /dev (tmpfs: null zero full random urandom tty, fd
@@ -109,6 +109,13 @@
  *        starts the container's first process as `PV_DOCKER_INIT_PATH -- ARG...`; it runs
  *        ARG... as its child, reaps every orphan, forwards the signals it gets to the child and
  *        exits with the child's status (128+s for a death by signal s).
+ *        POD_PAUSE 1 (a CRI sandbox's infra container, made by the agent instead of from an
+ *        image): no ROOTFS (none may be sent, nor UPPER_DISK or DOCKER_INIT); / is a small
+ *        tmpfs of the container's own holding /proc, /sys, /dev and the agent's own binary,
+ *        bound read-only at PV_POD_PAUSE_PATH. Run under that name (the host starts the
+ *        container's first process as `PV_POD_PAUSE_PATH`) the binary is the pod's pause
+ *        (pause.c): PID 1 of the pod's PID namespace, which the pod's other containers join
+ *        with PID_PEER; it reaps every orphan and exits 0 on SIGTERM or SIGINT.
  *   PV_OP_DESTROY_CONTAINER  CONTAINER_ID                  -> ACK once every process of the
  *        container is reaped (SIGKILL to its init kills its PID namespace).
  *   PV_OP_START_PROCESS      CONTAINER_ID PROCESS_ID HANDLE ARG[] ENV[] CWD UID GID GROUP[]
@@ -620,6 +627,7 @@
 #define PV_TAG_RLIMIT_SOFT 164     /* u64: soft limit, all ones = unlimited (RLIMIT record) */
 #define PV_TAG_RLIMIT_HARD 165     /* u64: hard limit, all ones = unlimited (RLIMIT record) */
 #define PV_TAG_DOCKER_INIT 166     /* u32: 1 = bind the agent at PV_DOCKER_INIT_PATH as the container's init (CREATE_CONTAINER) */
+#define PV_TAG_POD_PAUSE 181       /* u32: 1 = no rootfs, the agent bound at PV_POD_PAUSE_PATH as the pod's pause (CREATE_CONTAINER) */
 
 /* ---- ARCHIVE kinds and flags ------------------------------------------------------------ */
 #define PV_ARCHIVE_STAT 1
@@ -656,5 +664,7 @@
 #define PV_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /* Where DOCKER_INIT binds the agent in a container, and the name it runs as an init under. */
 #define PV_DOCKER_INIT_PATH "/sbin/docker-init"
+/* Where POD_PAUSE binds the agent in its container, and the name it runs as the pod's pause under. */
+#define PV_POD_PAUSE_PATH "/pause"
 
 #endif /* PODVISOR_AGENT_H */

@@ -4,7 +4,7 @@
  * /etc work the host left to the agent, the user resolved from the container's own account
  * files, Docker's runtime environment, and the init started (again, for a restart in place).
  */
-import { DOCKER_INIT_PATH, type AgentProcess, type Vm, type Agent } from '../vm/types';
+import { DOCKER_INIT_PATH, POD_PAUSE_PATH, type AgentProcess, type Vm, type Agent } from '../vm/types';
 import type { PodContainerSpec, PodSpec } from './types';
 import { startedWithTerminal } from './terminal-size';
 import { resolveUser, withGroupAdd, type ResolvedUser } from './user';
@@ -138,6 +138,7 @@ export async function startContainer(
   files: PreparedFiles,
   created: Promise<void>,
 ): Promise<AgentProcess> {
+  if (c.podPause) return startPause(vm, spec, c, created);
   const { linkEnv } = files;
   let { guestFiles, passwd, group } = files;
   if (c.mounts?.length) {
@@ -171,6 +172,29 @@ export async function startContainer(
     ),
     linkEnv,
   );
+}
+
+/**
+ * The pod's pause as container `c`'s init (PodContainerSpec.podPause), sent right behind its
+ * CREATE_CONTAINER: the agent's own binary, as root, with no terminal or stdin and the
+ * container's security settings (its sysctls are written before it runs).
+ */
+async function startPause(vm: Vm, spec: PodSpec, c: PodContainerSpec, created: Promise<void>): Promise<AgentProcess> {
+  const init = vm.agent.startProcess({
+    containerId: c.id,
+    processId: initProcessId(c.id),
+    args: [POD_PAUSE_PATH],
+    env: [DEFAULT_PATH, `HOSTNAME=${spec.hostname}`],
+    cwd: '/',
+    user: { uid: 0, gid: 0, additionalGids: [] },
+    terminal: false,
+    stdin: false,
+    ...processSecurity(c.security),
+  });
+  const [cr, ir] = await Promise.allSettled([created, init]);
+  if (cr.status === 'rejected') throw cr.reason;
+  if (ir.status === 'rejected') throw ir.reason;
+  return ir.value;
 }
 
 /**

@@ -36,7 +36,7 @@ function acquire(
   nics: number,
   volumes = needsVolumeShare(spec),
 ): Promise<Vm> {
-  const disk = spec.containers.some((c) => ctx.deps.rootfs.usesDisk?.(c.id));
+  const disk = spec.containers.some((c) => !c.podPause && ctx.deps.rootfs.usesDisk?.(c.id));
   const devices = {
     ...(nics > 0 ? { nics } : {}),
     ...(volumes ? { volumes: true } : {}),
@@ -87,11 +87,12 @@ export async function bootSandbox(
   restoreFrom?: string,
 ): Promise<StartedPod> {
   const host = r.sandbox.spec.joinPod ? joinTarget(ctx, r) : undefined;
-  // A container in another pod's VM has that pod's hostname (its UTS namespace is its own).
-  const spec = host ? { ...podSpecOf(r), hostname: host.hostname } : podSpecOf(r);
   // A joined pod is on the network of the pod whose VM it shares: no network of its own.
+  const cni = !host && r.sandbox.spec.cni !== undefined;
+  // A container in another pod's VM has that pod's hostname (its UTS namespace is its own);
+  // a CRI sandbox's infra container is the agent's pause, not its image (pausePod).
+  const spec = host ? { ...podSpecOf(r), hostname: host.hostname } : cni ? pausePod(podSpecOf(r)) : podSpecOf(r);
   const plan = host ? undefined : spec.network;
-  const cni = !host && spec.cni !== undefined;
   const nets = nicsFor(plan) > 0 ? await ctx.deps.networks : undefined;
   if (nicsFor(plan) > 0 && !nets && (plan!.ports.length > 0 || plan!.networks.some((n) => n.ref !== 'bridge'))) {
     throw new Error(
@@ -169,6 +170,19 @@ export async function bootSandbox(
     },
     spec,
   );
+}
+
+/**
+ * A CRI sandbox's pod as it starts: its infra container is the pod's pause of the agent
+ * (PodContainerSpec.podPause), not a process of the sandbox image. In a VM per pod the VM is
+ * the sandbox: the network, IPC and the hostname are the VM's or set by the agent, and what
+ * the pod's containers need of the infra container is its PID namespace (shareProcessNamespace
+ * joins it) and a process that runs while the sandbox is ready; reading, mounting and running
+ * the image for that cost a fresh VM ~130 ms under TCG (docs/performance-log.md). The image is
+ * still pulled and recorded, as the Docker API shows the sandbox as a container of it.
+ */
+function pausePod(spec: PodSpec): PodSpec {
+  return { ...spec, containers: spec.containers.map((c) => ({ ...c, podPause: true })) };
 }
 
 /**

@@ -123,6 +123,13 @@ export interface PodContainerSpec {
    * command as its child, as dockerd runs docker-init. `args` stays the command.
    */
   dockerInit?: boolean;
+  /**
+   * The pod's pause: a CRI sandbox's infra container, as ./sandbox.ts starts it (set there at
+   * each start, never recorded). Its image is not used: no rootfs is mounted and no upper disk
+   * made; the agent's own binary runs as the pause (PID 1 of the PID namespace the pod's
+   * containers join, reaping orphans) in a root of the agent's (ContainerSpec.podPause).
+   */
+  podPause?: boolean;
 }
 
 /** A container's security settings (PodContainerSpec.security), in the runtimes' terms. */

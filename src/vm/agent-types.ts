@@ -116,9 +116,10 @@ export interface ContainerSpec {
   id: string;
   /**
    * Rootfs path relative to the share directory (e.g. `containers/<id>/rootfs`); the agent
-   * makes it `/` of a new mount namespace with /proc, /sys, /dev, /dev/pts, /dev/shm.
+   * makes it `/` of a new mount namespace with /proc, /sys, /dev, /dev/pts, /dev/shm. Absent
+   * only with `podPause`, which has none.
    */
-  rootfs: string;
+  rootfs?: string;
   /** Hostname of the container (the VM's UTS namespace is shared by the pod). */
   hostname?: string;
   /** Initial limits of the container's cgroup (docker run -m, --cpus). */
@@ -147,6 +148,13 @@ export interface ContainerSpec {
    * status); the caller starts the first process as `DOCKER_INIT_PATH -- ARG...`.
    */
   dockerInit?: boolean;
+  /**
+   * The pod's pause (a CRI sandbox's infra container): no rootfs (nor upperDisk, nor
+   * dockerInit); `/` is a small tmpfs of the agent's with /proc, /sys, /dev and the agent's
+   * own binary at Names.POD_PAUSE_PATH, which the caller starts as the first process: PID 1 of
+   * the PID namespace the pod's containers join (pidPeer), reaping orphans, ended by SIGTERM.
+   */
+  podPause?: boolean;
 }
 
 /** A file system mounted inside a container after it was created. */

@@ -205,3 +205,9 @@ export const AGENT_SHARE_MOUNT = '/run/podvisor/share';
  * dockerd binds docker-init; the container's first process is then `DOCKER_INIT_PATH -- ARG...`.
  */
 export const DOCKER_INIT_PATH = '/sbin/docker-init';
+
+/**
+ * Where the agent binds its own binary in a container created with `podPause` (a CRI
+ * sandbox's infra container); its first process is then `POD_PAUSE_PATH`, the pod's pause.
+ */
+export const POD_PAUSE_PATH = '/pause';

@@ -145,9 +145,9 @@ describe('CRI containers as critest checks them', () => {
     const b = await createContainer(sb, 'b', ['sleep', '3602'], { pid: 'POD' });
     const own = await createContainer(sb, 'own', ['sleep', '3603'], { pid: 'CONTAINER' });
     for (const c of [a, b, own]) await cri.runtime('StartContainer', { container_id: c }, 240_000);
-    // The infra container runs the sandbox image's command (busybox: sh).
-    expect(await exec(a, ['cat', '/proc/1/cmdline'])).toBe('sh\0');
-    expect(await exec(b, ['cat', '/proc/1/cmdline'])).toBe('sh\0');
+    // The infra container is the pod's pause (the agent's, as containerd runs the pause image's).
+    expect(await exec(a, ['cat', '/proc/1/cmdline'])).toBe('/pause\0');
+    expect(await exec(b, ['cat', '/proc/1/cmdline'])).toBe('/pause\0');
     const seenByB = await exec(b, ['ps', '-o', 'args']);
     expect(seenByB).toContain('sleep 3601');
     expect(seenByB).toContain('sleep 3602');

@@ -6,10 +6,8 @@
  * sandbox's own profile, and the refusals: a missing Localhost file, a path without
  * `localhost/`.
  */
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { TestDaemon } from '../helpers/daemon';
 import { startCriTestDaemon, stopCriTestDaemon, type CriTestDaemon } from '../helpers/cri-daemon';
 import { criFailure, type CriClient } from '../helpers/cri';
 import { fixtureRegistry } from '../fixtures/registry';
@@ -21,7 +19,6 @@ const BUSYBOX = `${REG}/busybox:latest`;
 /** gRPC status INVALID_ARGUMENT. */
 const INVALID_ARGUMENT = 3;
 
-let d: TestDaemon;
 let h: CriTestDaemon;
 let cri: CriClient;
 let dir: string;
@@ -54,18 +51,9 @@ async function execSync(cid: string, cmd: string[]): Promise<{ stdout: string; s
   return { stdout: r.stdout.toString(), stderr: r.stderr.toString(), code: r.exit_code };
 }
 
-function docker(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('/usr/local/bin/docker', args, { env: d.env, timeout: 60000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${String(stderr).trim()}\n${String(stdout).trim()}`.trim()));
-      else resolve(String(stdout));
-    });
-  });
-}
-
 beforeAll(async () => {
   h = await startCriTestDaemon('podvisor-cri-seccomp-', 19, BUSYBOX);
-  ({ dir, daemon: d, cri } = h);
+  ({ dir, cri } = h);
   blockHostname = path.join(dir, 'block-host-name.json');
   // critest's own profile for these cases.
   fs.writeFileSync(
@@ -130,8 +118,10 @@ it('applies RuntimeDefault, Unconfined, a Localhost profile and seccomp_profile_
   const localByPath = await start('localhost-path', { seccomp_profile_path: `localhost/${blockHostname}` });
   expect((await sethostname(localByPath)).code).toBe(1);
 
-  // The sandbox's infra container runs with the sandbox's profile (its execs too).
-  expect(await docker(['exec', sid, 'grep', '^Seccomp:', '/proc/self/status'])).toBe('Seccomp:\t2\n');
+  // The sandbox's infra container (the agent's pause, PID 1 of the PID namespace the
+  // containers join: pid mode POD) runs with the sandbox's profile, the containers' aside.
+  expect((await execSync(unset, ['cat', '/proc/1/cmdline'])).stdout).toBe('/pause\0');
+  expect((await execSync(unset, ['grep', '^Seccomp:', '/proc/1/status'])).stdout).toBe('Seccomp:\t2\n');
 
   // Refused at create, nothing made: a missing Localhost file, a path without localhost/.
   const before = (await cri.runtime<{ containers: unknown[] }>('ListContainers', {})).containers.length;

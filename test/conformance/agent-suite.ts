@@ -30,7 +30,7 @@ export interface AgentHarness {
   /** The virtio-fs tag of the volume share, and (when the kind has one) its host directory. */
   volumes?: { tag: string; hostDir?: string };
   /** Features this kind lacks, with the reason printed instead of running those cases. */
-  cannot: Partial<Record<'volumeShare' | 'seccomp', string>>;
+  cannot: Partial<Record<'volumeShare' | 'seccomp' | 'podPause', string>>;
   /** Stop everything the harness started. */
   close(): Promise<void>;
 }
@@ -231,6 +231,36 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       await expect(agent.signalProcess(init.processId, 0)).rejects.toBeInstanceOf(InvalidArgumentError);
       await agent.destroyContainer(id);
     });
+
+    itUnless(
+      'podPause',
+      "makes the pod's pause: no rootfs, /pause as PID 1 of the namespace a peer joins, reaping its orphans, ended by TERM with 0",
+      async () => {
+        const pod = `conf-${++n}`;
+        await expect(agent.createContainer({ id: pod, podPause: true, rootfs: h.rootfs(pod) })).rejects.toBeInstanceOf(
+          InvalidArgumentError,
+        );
+        await agent.createContainer({ id: pod, podPause: true, hostname: 'pause-case' });
+        const pause = await agent.startProcess(spec(pod, ['/pause']));
+        const peer = `conf-${++n}`;
+        await agent.createContainer({ id: peer, rootfs: h.rootfs(peer), pidPeer: pod });
+        await agent.startProcess(spec(peer, ['sleep', '1000']));
+        expect((await run(agent, peer, ['cat', '/proc/1/cmdline'])).stdout).toBe('/pause\0');
+        // An orphan (the subshell's sleep) goes to the pause, which reaps it: no zombie is left.
+        const orphaned = await run(agent, peer, [
+          'sh',
+          '-c',
+          "(sleep 0.2 &); sleep 2; grep -l '^State:.*Z' /proc/[0-9]*/status; echo done",
+        ]);
+        expect(orphaned.stdout).toBe('done\n');
+        // Nothing of an image: the root holds the pause alone (with /proc, /sys, /dev).
+        await expect(agent.readFile(pod, '/etc/passwd', 4096)).rejects.toBeInstanceOf(NotFoundError);
+        await agent.signalProcess(pause.processId, 15);
+        expect((await finish(pause)).status).toEqual({ exitCode: 0 });
+        await agent.destroyContainer(peer);
+        await agent.destroyContainer(pod);
+      },
+    );
 
     it('resizes a terminal, and refuses to resize a process without one', async () => {
       const id = await container();

@@ -19,7 +19,10 @@ agentConformance('fake agent', async () => {
     },
     nic: { name: nic.guestName, mac: nic.mac },
     volumes: { tag: vm.devices.volumes!.tag },
-    cannot: { seccomp: 'the fake agent makes no system calls: it keeps a filter but cannot apply one' },
+    cannot: {
+      seccomp: 'the fake agent makes no system calls: it keeps a filter but cannot apply one',
+      podPause: "the fake agent runs no binary: it cannot run the agent's own as the pod's pause",
+    },
     close: () => vm.destroy(),
   };
 });

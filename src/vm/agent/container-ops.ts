@@ -22,7 +22,16 @@ import { TlvWriter } from './tlv';
 /** CREATE_CONTAINER. */
 export function encodeContainer(spec: ContainerSpec): TlvWriter {
   checkId(spec.id, 'container id');
-  const w = new TlvWriter().str(Tag.CONTAINER_ID, spec.id).str(Tag.ROOTFS, spec.rootfs, Limits.MAX_PATH);
+  const w = new TlvWriter().str(Tag.CONTAINER_ID, spec.id);
+  if (spec.podPause) {
+    if (spec.rootfs !== undefined || spec.upperDisk !== undefined || spec.dockerInit)
+      throw new InvalidArgumentError("the pod's pause takes no rootfs, upper disk or docker-init");
+    w.u32(Tag.POD_PAUSE, 1);
+  } else if (spec.rootfs === undefined) {
+    throw new InvalidArgumentError('a container needs a rootfs');
+  } else {
+    w.str(Tag.ROOTFS, spec.rootfs, Limits.MAX_PATH);
+  }
   if (spec.hostname !== undefined) w.str(Tag.HOSTNAME, spec.hostname, 64);
   if (spec.limits) putLimits(w, spec.limits);
   if (spec.sharePodNamespaces) w.u32(Tag.SHARE_NS, 1);

@@ -140,6 +140,7 @@ export const Tag = {
   RLIMIT_SOFT: 164,
   RLIMIT_HARD: 165,
   DOCKER_INIT: 166,
+  POD_PAUSE: 181,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -269,6 +270,7 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.RLIMIT_SOFT]: 'u64',
   [Tag.RLIMIT_HARD]: 'u64',
   [Tag.DOCKER_INIT]: 'u32',
+  [Tag.POD_PAUSE]: 'u32',
   [Tag.LISTENER]: 'u32',
   [Tag.SOCKET_EVENT]: 'u32',
   [Tag.SOCKET_TOKEN]: 'u32',

@@ -173,6 +173,7 @@ export const Names = {
   LAYERS_TAG: 'podvisor-layers',
   DEFAULT_PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
   DOCKER_INIT_PATH: '/sbin/docker-init',
+  POD_PAUSE_PATH: '/pause',
 } as const;
 
 /** True for frame types the agent may send on the control channel. */

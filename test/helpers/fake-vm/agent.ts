@@ -131,8 +131,13 @@ export class FakeAgent implements Agent {
       throw new InvalidArgumentError(`cannot mount ${spec.rootfs}: injected failure`);
     }
     if (this.guest.containers.has(spec.id)) throw new ConflictError(`container ${spec.id} exists`);
+    if (spec.podPause ? spec.rootfs !== undefined || spec.upperDisk !== undefined : spec.rootfs === undefined)
+      throw new InvalidArgumentError(
+        "the pod's pause takes no rootfs nor upper disk, and any other container a rootfs",
+      );
+    // The pod's pause has no image: an empty root (the real one holds /pause and mount points).
     const files = new Map<string, Buffer>();
-    for (const [p, c] of Object.entries(hv.rootfsFiles)) files.set(p, Buffer.from(c));
+    if (!spec.podPause) for (const [p, c] of Object.entries(hv.rootfsFiles)) files.set(p, Buffer.from(c));
     this.guest.containers.set(spec.id, { spec, files, mounts: new Map() });
   }
 

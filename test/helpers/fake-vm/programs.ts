@@ -1,7 +1,8 @@
 /**
  * The fake guest's programs (what a FakeGuestProcess runs instead of a binary): true, false,
  * echo, cat, sleep, sh -c (a tiny interpreter: `;`, `exit N`, `trap '' TERM`, `>&2`), env, pwd,
- * id, hostname, ps, stty size, yes, head, and the test helpers `trap-term` and `ignore-term`.
+ * id, hostname, ps, stty size, yes, head, the test helpers `trap-term` and `ignore-term`, and
+ * `pause` (the agent's pod pause: runs until TERM or INT, then exits 0).
  */
 import * as path from 'node:path';
 import type { ExitStatus, ProcessUser } from '../../../src/vm/types';
@@ -227,6 +228,19 @@ export const FAKE_PROGRAMS: ReadonlyMap<string, FakeProgram> = new Map<string, F
       const n = ctx.args[1] === '-c' ? Number(ctx.args[2]) : Infinity;
       const data = (await readAll(ctx)).subarray(0, n);
       await ctx.write(data);
+      return 0;
+    },
+  ],
+  [
+    'pause',
+    async (ctx) => {
+      let done = false;
+      const end = () => {
+        done = true;
+      };
+      ctx.trap(SIGTERM, end);
+      ctx.trap(SIGINT, end);
+      while (!done) await ctx.sleep(10);
       return 0;
     },
   ],

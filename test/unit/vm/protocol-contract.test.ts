@@ -21,7 +21,7 @@ import {
   TAG_TYPES,
   Tag,
 } from '../../../src/vm/agent/protocol';
-import { AGENT_SHARE_MOUNT, DOCKER_INIT_PATH } from '../../../src/vm/types';
+import { AGENT_SHARE_MOUNT, DOCKER_INIT_PATH, POD_PAUSE_PATH } from '../../../src/vm/types';
 
 const HEADER = path.join(__dirname, '../../../guest/include/podvisor_agent.h');
 
@@ -123,6 +123,10 @@ describe('protocol contract: podvisor_agent.h <-> protocol.ts', () => {
 
   it('binds docker-init where the pod layer starts it', () => {
     expect(Names.DOCKER_INIT_PATH).toBe(DOCKER_INIT_PATH);
+  });
+
+  it("binds the pod's pause where the pod layer starts it", () => {
+    expect(Names.POD_PAUSE_PATH).toBe(POD_PAUSE_PATH);
   });
 
   it('lets a control frame carry the largest file plus its fields', () => {
