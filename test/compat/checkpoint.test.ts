@@ -192,8 +192,11 @@ test('a container that reads its image from its own disk is saved, left running,
   } finally {
     dockerSync(d, ['rm', '-f', name]);
   }
-  // Its checkpoints (its memory, secrets included) went with it.
-  expect(fs.existsSync(path.join(d.dataRoot, 'containers', id))).toBe(false);
+  // Its checkpoints (its memory, secrets included) go with it (a removal's storage goes once
+  // its run's teardown is done, after rm answered).
+  const dir = path.join(d.dataRoot, 'containers', id);
+  for (let i = 0; i < 300 && fs.existsSync(dir); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(fs.existsSync(dir)).toBe(false);
 });
 
 test('forks of a checkpoint are containers of their own: own id, name, address and disk, the saved processes going on in each', async () => {
