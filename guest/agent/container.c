@@ -241,7 +241,15 @@ static void enter_disk_overlay(int fd, const char *disk, const char *root) {
     helper_fail(fd, "overlay options");
   }
   /* nodev as the shares: a device node a container makes (mknod is allowed) cannot be opened. */
-  if (mount("overlay", "root", "overlay", MS_NODEV, opts) < 0) helper_fail(fd, "mount the rootfs overlay");
+  if (mount("overlay", "root", "overlay", MS_NODEV, opts) < 0) {
+    /* Which lower layer it was (the disk's, the layers share's or the rootfs share's) says
+     * most of why; the kernel's log says the rest. */
+    int err = errno;
+    char what[200];
+    snprintf(what, sizeof what, "mount the rootfs overlay (lower %.150s)", lower);
+    errno = err;
+    helper_fail(fd, what);
+  }
   /* Kept as fd 5 for the agent (ARCHIVE's LAYER reads upper/ through it): the disk's mount is
    * detached with the stage below and reachable no other way. */
   int dfd = open("disk", O_PATH | O_DIRECTORY);
