@@ -16,7 +16,7 @@ import { NotImplementedError, UnavailableError } from '../errors';
 import { logger } from '../util/log';
 import type { PodContext } from './context';
 import { NoSuchPodError, PodPausedError } from './errors';
-import type { Entry } from './registry';
+import type { Entry, Run } from './registry';
 import { rootfsInShare, rootfsTarget } from './runtime';
 import { isPaused, mainContainer, podSpecOf } from './types';
 
@@ -53,12 +53,28 @@ function session(vm: Vm, id: string, release: () => Promise<void>): GuestFilesSe
   };
 }
 
+/**
+ * A session over running `run`'s VM: the run's teardown waits for it (Run.archives), so a
+ * request that began while the container ran (a commit right after a short `docker start`)
+ * reads its files even when it exits meanwhile.
+ */
+function runningSession(run: Run, id: string): GuestFilesSession {
+  let done: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (done = resolve));
+  const archives = (run.archives ??= new Set());
+  archives.add(held);
+  return session(run.vm, id, async () => {
+    archives.delete(held);
+    done();
+  });
+}
+
 /** Open the main container of pod `ref` in a guest (see the module comment). */
 export async function openGuestFiles(ctx: PodContext, e: Entry, ref: string): Promise<GuestFilesSession> {
   const id = mainContainer(e.record).spec.id;
   // A paused pod's VM is frozen, its agent too.
   if (e.run && isPaused(e.record)) throw new PodPausedError(e.record.id, 'archive');
-  if (e.run) return session(e.run.vm, id, async () => undefined);
+  if (e.run && !e.run.ending) return runningSession(e.run, id);
   let opened: (s: GuestFilesSession) => void = () => undefined;
   let failed: (err: unknown) => void = () => undefined;
   const ready = new Promise<GuestFilesSession>((resolve, reject) => ((opened = resolve), (failed = reject)));
@@ -66,9 +82,9 @@ export async function openGuestFiles(ctx: PodContext, e: Entry, ref: string): Pr
   const over = new Promise<void>((resolve) => (done = resolve));
   const op = e.ops.run(async (signal) => {
     if (e.removed) throw new NoSuchPodError(ref);
-    if (e.run) {
+    if (e.run && !e.run.ending) {
       // Started while this request waited for the lock: its running VM serves.
-      opened(session(e.run.vm, id, async () => undefined));
+      opened(runningSession(e.run, id));
       return;
     }
     await e.teardown;

@@ -139,6 +139,7 @@ async function monitor(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   // Let the output drain (bounded: a dead VM's streams end at once).
   if (run.io) await atMost(run.io.done, OUTPUT_DRAIN_MS);
   log.debug(`container ${e.record.id.slice(0, 12)}: output drained, tearing down VM ${run.vm.id} in the background`);
+  run.ending = true;
   const teardown = ctx.track(tearDownSandbox(ctx, e, run));
   e.teardown = teardown;
   void teardown.then(() => {

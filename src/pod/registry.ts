@@ -52,6 +52,13 @@ export interface Run {
   /** Resolves when the exit was handled (state recorded, run torn down). */
   ended: Promise<void>;
   /**
+   * Archive requests (docker cp, diff, commit, export) reading the container's files through
+   * this run's VM (./guest-files.ts): the teardown waits for them before the VM goes.
+   */
+  archives?: Set<Promise<void>>;
+  /** Set when the teardown starts: a new archive request takes the stopped container's path. */
+  ending?: boolean;
+  /**
    * In a pod of several app containers: each container's restart in place
    * (./container-restart.ts); absent in a pod of one.
    */

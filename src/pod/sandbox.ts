@@ -24,6 +24,9 @@ import { restoredVm, savedMain } from './checkpoints';
 
 const log = logger('pod');
 
+/** Longest a run's teardown waits for archive requests reading through its VM. */
+const ARCHIVE_WAIT_MS = 60_000;
+
 /**
  * A VM fitting `spec` from the factory (warm pool), or the signal's reason as soon as
  * `giveUp` is aborted: a boot cannot be cut short, so a VM that arrives after the abort is
@@ -221,6 +224,11 @@ export async function adoptSandbox(ctx: PodContext, podId: string, vmId: string)
 
 /** Destroy a finished run's VM (or keep it, cleaned), then unmount its containers' rootfs (never rejects). */
 export async function tearDownSandbox(ctx: PodContext, e: Entry, run: Run): Promise<void> {
+  // Archive requests that began while it ran read through its VM: they end first (bounded).
+  if (run.archives?.size)
+    await bounded(Promise.all(run.archives), ARCHIVE_WAIT_MS, 'archive requests in its VM').catch((err) =>
+      log.warn(`container ${e.record.id.slice(0, 12)}: ${(err as Error).message}`),
+    );
   // stop --keep-vm and replace keep the VM, cleaned, instead (./vm-reuse.ts).
   const keep = ctx.reuse.takeKeep(e.record.id);
   if (keep) return keepSandbox(ctx.deps, e, run, keep);

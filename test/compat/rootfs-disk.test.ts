@@ -36,6 +36,7 @@ jest.setTimeout(600000);
 
 const REG = fixtureRegistry();
 const DEBIAN = `${REG}/debian:bookworm`;
+const BUSYBOX = `${REG}/busybox`;
 
 let d: TestDaemon;
 let work: string;
@@ -54,6 +55,7 @@ beforeAll(async () => {
   ]);
   d = await startDaemon({ args: ['--rootfs-disk'] });
   ok(['pull', '-q', DEBIAN]);
+  ok(['pull', '-q', BUSYBOX]);
 });
 
 afterAll(async () => {
@@ -337,6 +339,31 @@ test('docker cp both ways, diff, export and commit of a stopped block-mode conta
     expect(ok(['wait', 'blkstop'])).toBe('1'); // MAKE's rm of /etc/issue, gone already
   } finally {
     dockerSync(d, ['rm', '-f', 'blkstop']);
+  }
+});
+
+test('docker commit right after a short container was started, as docker-py does: each commit succeeds and holds its layer, whether the container exited before or during it', () => {
+  // docker-py's CommitTest: create, start, commit at once. A commit that began while the
+  // container ran read through its VM while the exit tore that VM down ("agent channel closed
+  // by the host", "no such container"); the teardown now waits for it. The layer's file is
+  // copied in before the first start, so that it is there whenever the commit reads.
+  const src = path.join(work, 'commit-race.txt');
+  fs.writeFileSync(src, 'in the layer\n');
+  for (let i = 0; i < 12; i++) {
+    const name = `commitrace${i}`;
+    ok(['create', '--name', name, BUSYBOX, 'true']);
+    try {
+      ok(['cp', src, `${name}:/test`]);
+      ok(['start', name]);
+      const image = ok(['commit', name]).trim();
+      try {
+        expect(ok(['run', '--rm', image, 'cat', '/test'])).toBe('in the layer');
+      } finally {
+        dockerSync(d, ['rmi', image]);
+      }
+    } finally {
+      dockerSync(d, ['rm', '-f', name]);
+    }
   }
 });
 
