@@ -19,7 +19,15 @@ import { QemuVm, type ProcessEnd } from './qemu-vm';
 import { faultPoint } from './fault';
 import { spawnConfinedQemu } from './confinement';
 import { startLockHolder } from './lock-holder';
-import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
+import {
+  bootFailureDetail,
+  childEnd,
+  cleanupDir,
+  HOST_LEFT_LINES,
+  raceBoot,
+  waitForConsole,
+  waitForSocket,
+} from './start-steps';
 import type { VmTemplates } from './templates';
 import { restoreClone, saveState } from './migration';
 import { qmpCommand } from './qmp';
@@ -167,7 +175,9 @@ export async function makeForkTemplate(
     );
     // It runs until its agent has seen its old host leave (its ports emptied), and is saved
     // then, as a template is: each fork's agent then waits for its host with nothing stale.
-    await guestSawHostLeave(layout.paths.consoleLog, h.bootTimeoutMs);
+    await waitForConsole(layout.paths.consoleLog, HOST_LEFT_LINES, h.bootTimeoutMs, "the fork template's agent").catch(
+      () => undefined,
+    );
     await saveState(layout.paths, tmp.stateFile, { socket: path.join(layout.paths.dir, 'state.sock') });
     await fs.promises.rename(tmp.ramFile, out.ramFile);
     await fs.promises.rename(tmp.stateFile, out.stateFile);
@@ -211,7 +221,10 @@ async function startFromState(
     // A checkpoint was saved with its host connected: the restored agent first sees that host
     // leave, and drops what is in its ports then; a new host's handshake sent before that
     // would be dropped with it, and never answered.
-    if (from.checkpoint && from.allRam) await guestSawHostLeave(layout.paths.consoleLog, h.bootTimeoutMs);
+    if (from.checkpoint && from.allRam)
+      await waitForConsole(layout.paths.consoleLog, HOST_LEFT_LINES, h.bootTimeoutMs, 'the restored agent').catch(
+        () => undefined,
+      );
     const restoredMs = Date.now() - started;
     const agent = await connectCloneAgent(h, layout, processEnd, made);
     const connectedMs = Date.now() - started;
@@ -308,25 +321,6 @@ async function loadSavedState(
     from.checkpoint ? "the checkpoint's state was loaded" : "the template's state was loaded",
   );
   made.restored = true;
-}
-
-/**
- * Wait until the agent of a VM restored from a checkpoint has logged that the host left both
- * its channels (its console log is the new VM's own), `timeoutMs` at most: then it waits for
- * a new host with empty ports.
- */
-async function guestSawHostLeave(consoleLog: string, timeoutMs: number): Promise<void> {
-  const left = () => {
-    let text = '';
-    try {
-      text = fs.readFileSync(consoleLog, 'utf8');
-    } catch {
-      return false;
-    }
-    return /host left the control channel/.test(text) && /host left the stream channel/.test(text);
-  };
-  for (const deadline = Date.now() + timeoutMs; !left() && Date.now() < deadline; )
-    await new Promise((r) => setTimeout(r, 5));
 }
 
 /** Start the holder of the guest's 9p locks and connect to the restored agent. */

@@ -81,3 +81,33 @@ export async function cleanupDir(paths: VmPaths): Promise<void> {
     log.error(`cannot remove ${paths.dir}: ${(err as Error).message}`);
   }
 }
+
+/** What the agent logs once its host has left both channels (a VM about to be saved, or just restored from a save made while connected). */
+export const HOST_LEFT_LINES: readonly RegExp[] = [/host left the control channel/, /host left the stream channel/];
+
+/**
+ * Wait until every pattern matches a line of console log `file`; UnavailableError naming
+ * `who` and the lines missing after `timeoutMs`.
+ */
+export async function waitForConsole(
+  file: string,
+  patterns: readonly RegExp[],
+  timeoutMs: number,
+  who: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      // not written yet
+    }
+    if (patterns.every((p) => p.test(text))) return;
+    if (Date.now() > deadline)
+      throw new UnavailableError(
+        `${who} did not log ${patterns.filter((p) => !p.test(text)).join(', ')} within ${timeoutMs} ms`,
+      );
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

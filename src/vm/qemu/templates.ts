@@ -41,6 +41,7 @@ import { removeTreeOnOneDevice, unmountBelow } from './host-files';
 import type { AgentConnector } from './agent-connector';
 import { faultPoint } from './fault';
 import { spawnConfinedQemu } from './confinement';
+import { HOST_LEFT_LINES, waitForConsole } from './start-steps';
 
 const log = logger('vm');
 
@@ -251,10 +252,7 @@ export class VmTemplates {
       agent = undefined;
       // Saved only once the agent has seen the host leave both channels: a clone then starts
       // with both disconnected, and its host's connection is the agent's next event.
-      await Promise.race([
-        waitForConsole(paths.consoleLog, [/host left the control channel/, /host left the stream channel/], 5000),
-        exited,
-      ]);
+      await Promise.race([waitForConsole(paths.consoleLog, HOST_LEFT_LINES, 5000, "the template's agent"), exited]);
       const settle = devices.nics.length > 0 ? answered + LINK_SETTLE_MS - Date.now() : 0;
       if (settle > 0) await Promise.race([new Promise((r) => setTimeout(r, settle)), exited]);
       await Promise.race([saveState(paths, stateFile), exited]);
@@ -290,25 +288,6 @@ function templateProcesses(root: string): number[] {
         isRunning(pid),
     )
     .map(({ pid }) => pid);
-}
-
-/** Wait until every pattern matches a line of the console log. */
-async function waitForConsole(file: string, patterns: RegExp[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let text = '';
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      // not written yet
-    }
-    if (patterns.every((p) => p.test(text))) return;
-    if (Date.now() > deadline)
-      throw new UnavailableError(
-        `the template's agent did not log ${patterns.filter((p) => !p.test(text)).join(', ')} within ${timeoutMs} ms`,
-      );
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** The last console lines of a failed template boot, for the error message. */
