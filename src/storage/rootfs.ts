@@ -50,6 +50,7 @@ import {
   recordPendingDisk,
   type SpareDisks,
 } from './upper-disk-file';
+import { MAX_LAYERS, overlayOptions } from './overlay-options';
 import { writeFileAtomic } from '../util/atomic';
 import { copySparse } from '../util/copy-sparse';
 import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
@@ -69,19 +70,7 @@ const DISK_FILE = 'upper.ext4';
  */
 const HOST_MOUNT_FLAGS = MS_NODEV | MS_NOSUID;
 
-/** Most layers a container rootfs may have (Docker's limit). */
-export const MAX_LAYERS = 128;
-/** Size of the kernel's mount option page, minus a safety margin. */
-export const MOUNT_OPTIONS_MAX = 4096 - 64;
-
-/** The overlay mount options for a layer list (lowest first), absolute or relative form. */
-export function overlayOptions(layers: string[], dir: string): { options: string; cwd?: string; links: boolean } {
-  const top = layers.slice().reverse();
-  const abs = `lowerdir=${top.join(':')},upperdir=${path.join(dir, 'upper')},workdir=${path.join(dir, 'work')}`;
-  if (abs.length <= MOUNT_OPTIONS_MAX) return { options: abs, links: false };
-  const rel = `lowerdir=${top.map((_l, i) => `l/${layers.length - 1 - i}`).join(':')},upperdir=upper,workdir=work`;
-  return { options: rel, cwd: dir, links: true };
-}
+export { MAX_LAYERS, MOUNT_OPTIONS_MAX, overlayOptions } from './overlay-options';
 
 /** A container's overlay directories, as inspect's GraphDriver shows them (top layer first). */
 export interface RootfsPaths {
