@@ -42,7 +42,7 @@ import { assembleImage, buildLayer, pushImage } from '../test/fixtures/image-bui
 import { busyboxEntries } from '../test/fixtures/images';
 import { startContainerd, type PrivateContainerd } from './cri-containerd';
 import { hostBusyMs, median, runMain } from './common';
-import { logSince, phaseTable } from './start-phases';
+import { cniStepTable, logSince, phaseTable } from './start-phases';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 10);
@@ -235,6 +235,11 @@ async function measure(name: string, cri: CriClient, logRoot: string, daemonLog?
           serial.map((t) => t.id),
         ),
         wall('run'),
+      ),
+      `${name}: the network phase of RunPodSandbox, step by step:`,
+      ...cniStepTable(
+        log,
+        serial.map((t) => t.id),
       ),
       `${name}: phases of StartContainer (median ${wall('start').toFixed(0)} ms; the container joins the sandbox's VM):`,
       ...phaseTable(

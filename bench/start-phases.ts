@@ -72,6 +72,30 @@ export function phaseTable(log: string, wallMs?: number): string[] {
   ];
 }
 
+/**
+ * The steps of CRI sandboxes' network set-ups, from the line src/net/cni/sandbox-networks.ts
+ * logs at debug level once a set-up ends (`sandbox <id>: network set up (<step> <ms> ms, ...)`),
+ * for the sandboxes whose ids start with one of `ids` (the first 12 characters): each step's
+ * median, in the order logged, and how many set-ups had it.
+ */
+export function cniStepTable(log: string, ids: string[]): string[] {
+  const short = new Set(ids.map((id) => id.slice(0, 12)));
+  const steps = new Map<string, number[]>();
+  for (const m of log.matchAll(/\[cni\] sandbox ([0-9a-zA-Z_.-]{1,12}): network set up \((.*)\)$/gm)) {
+    if (!short.has(m[1])) continue;
+    for (const part of m[2].split(', ')) {
+      const step = /^(.+) (\d+) ms$/.exec(part);
+      if (step) steps.set(step[1], [...(steps.get(step[1]) ?? []), Number(step[2])]);
+    }
+  }
+  if (steps.size === 0) return ['(no CNI set-up step in the daemon log)'];
+  return [
+    '| step of the CNI set-up (daemon debug log) | median ms | set-ups |',
+    '| --- | --- | --- |',
+    ...[...steps].map(([step, all]) => `| ${step} | ${median(all).toFixed(0)} | ${all.length} |`),
+  ];
+}
+
 /** USER_HZ ticks to ms (Linux's USER_HZ is 100). */
 const TICK_MS = 10;
 

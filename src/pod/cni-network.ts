@@ -27,7 +27,7 @@ export function resolvFromDns(dns: CniSandboxPlan['dns'], hostResolv: string): s
 
 /**
  * Set up the sandbox's CNI network and join the VM to it; what startPod's joinNetwork returns.
- * A failure after the set-up tears it down again.
+ * A failure of either leaves nothing set up.
  */
 export async function joinCni(
   ctx: PodContext,
@@ -40,13 +40,11 @@ export async function joinCni(
   if (!cni) throw new Error('this daemon runs no CNI network: a CRI sandbox cannot start');
   const nic = vm.devices.nics[0];
   if (!nic) throw new Error(`VM ${vm.id} has no NIC for the pod network`);
-  const net = await cni.setUp({ id: spec.id, pod: plan.pod, portMappings: plan.portMappings });
-  try {
-    await cni.attachVm(spec.id, { tap: nic.tap, guestName: nic.guestName, agent: vm.agent });
-  } catch (err) {
-    await cni.tearDown(spec.id).catch(() => undefined);
-    throw err;
-  }
+  // The set-up joins the VM too (a failure undoes both), its tap moved in beside the plugins.
+  const net = await cni.setUp(
+    { id: spec.id, pod: plan.pod, portMappings: plan.portMappings },
+    { tap: nic.tap, guestName: nic.guestName, agent: vm.agent },
+  );
   return {
     hosts: net.ip ? hostsWithAddress(spec.hostname, spec.domainname, net.ip) : hostsFile(spec.hostname),
     resolv: resolvFromDns(plan.dns, hostResolv),

@@ -48,7 +48,7 @@ export interface PodManagerDeps {
   /** The host's networks once open (undefined: the host has none; pods get loopback only). */
   networks?: Promise<PodNetworks | undefined>;
   /** The node's CNI network of CRI sandboxes (SandboxSpec.cni); absent: such a pod cannot start. */
-  cni?: Pick<CniNetworks, 'setUp' | 'attachVm' | 'tearDown'>;
+  cni?: Pick<CniNetworks, 'setUp' | 'tearDown'>;
   /** Limit of an agent request on the stop/kill path, ms (default 5000). */
   agentTimeoutMs?: number;
   /** How long a SIGKILLed process may take to die before its VM is destroyed, ms (default 5000). */

@@ -24,10 +24,10 @@ export async function createNetns(root: string, id: string): Promise<string> {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   if (isMountPoint(file)) return file;
   fs.writeFileSync(file, '', { mode: 0o444 });
-  // util-linux's unshare binds the new namespace onto the file (--net=FILE) and exits.
-  await run('unshare', [`--net=${file}`, 'true']);
-  // Its loopback up, as runtimes do before CNI runs (the loopback plugin does it again).
-  await inNetns(file, 'ip', ['link', 'set', 'dev', 'lo', 'up']);
+  // util-linux's unshare binds the new namespace onto the file (--net=FILE) and runs its
+  // command in it: the loopback brought up, as runtimes do before CNI runs (the loopback
+  // plugin does it again). One process start.
+  await run('unshare', [`--net=${file}`, 'ip', 'link', 'set', 'dev', 'lo', 'up']);
   return file;
 }
 

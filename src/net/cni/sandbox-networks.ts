@@ -3,8 +3,10 @@
  *
  * Life of a sandbox's network:
  *   networkReady()                      -> Status's NetworkReady condition
- *   setUp({id, pod, portMappings})      -> a network namespace of ours, the node's CNI network
- *                                          ADDed in it: {netns, ip, mac, result, ...}
+ *   setUp({id, pod, portMappings}, vm?) -> a network namespace of ours, the node's CNI network
+ *                                          ADDed in it: {netns, ip, mac, result, ...}; with the
+ *                                          VM's NIC, attachVm's work too, its tap moved into the
+ *                                          namespace while the plugins run
  *   attachVm(id, {tap, guestName, agent}) -> the VM's tap joined to the CNI interface (tc
  *                                          redirect) and the guest given its MAC, addresses, routes
  *   check(id)                           -> CNI CHECK
@@ -29,7 +31,8 @@ import { configureGuest, planGuestNetwork, type GuestNetwork } from './guest';
 import { createNetns, listNetnsDirs, netnsPath, removeNetns } from './netns';
 import { parseResult } from './result';
 import { CniRunner, DEFAULT_PLUGIN_TIMEOUT_MS } from './runner';
-import { joinTap, linkFacts } from './tap-redirect';
+import { linkFacts, moveTapInto, redirectTap, type LinkFacts } from './tap-redirect';
+import { ToolError } from '../run';
 import { netnsLinkCounters } from './link-stats';
 import type { InterfaceCounters } from '../tap-stats';
 import type { CniBandwidth, CniConfigList, CniPortMapping, CniResult, CniSandbox } from './types';
@@ -94,6 +97,13 @@ export interface SandboxNetwork {
   result: CniResult;
 }
 
+/** The VM NIC a sandbox's network is joined to: its host tap, its guest name, the VM's agent. */
+export interface SandboxVmNic {
+  tap: string;
+  guestName: string;
+  agent: Agent;
+}
+
 /** network.json. */
 interface Record {
   id: string;
@@ -103,7 +113,7 @@ interface Record {
   request: SandboxNetworkRequest;
   /** The ADD result as the last plugin wrote it, once ADD succeeded. */
   result?: { [k: string]: unknown };
-  /** The tap joined to it, once a VM was attached. */
+  /** The tap moved into its namespace (joined to it once a VM was attached). */
   tap?: string;
 }
 
@@ -141,24 +151,43 @@ export class CniNetworks {
   }
 
   /**
-   * Make the sandbox's namespace and ADD the node's network in it. On any failure the ADD's
-   * part is undone (DEL, the namespace removed) and the error is thrown: UnavailableError with
-   * the plugin's message, or, without a configuration, containerd's "cni plugin not initialized".
+   * Make the sandbox's namespace and ADD the node's network in it; with `vm`, join that VM's NIC
+   * to it as attachVm does. What does not wait for another step runs beside it:
+   *  - the tap's move into the namespace beside the plugins (a namespace change waits out the
+   *    kernel's RCU grace periods: ~20 ms that need not come after the ADD's);
+   *  - the guest's interface configured beside the tap's redirects, both once the interface
+   *    CNI made is known.
+   * On any failure the ADD's part is undone (DEL, the namespace removed) and the error is
+   * thrown: UnavailableError with the plugin's message, or, without a configuration,
+   * containerd's "cni plugin not initialized".
    */
-  async setUp(req: SandboxNetworkRequest): Promise<SandboxNetwork> {
+  async setUp(req: SandboxNetworkRequest, vm?: SandboxVmNic): Promise<SandboxNetwork> {
     checkSandboxId(req.id);
     return this.serial(req.id, async () => {
       const ready = this.networkReady();
       if (!ready.ready) throw new UnavailableError(ready.message!);
       const config = loadNodeNetwork(this.confDir);
       const rec: Record = { id: req.id, ifName: SANDBOX_IFNAME, config, binDirs: this.binDirs, request: req };
+      const laps = lapper();
       this.writeRecord(rec);
       try {
         await createNetns(this.stateDir, req.id);
-        const result = await this.runner.add(config, this.cniSandbox(rec));
-        rec.result = result.raw;
-        this.writeRecord(rec);
-        return await this.describe(rec, result);
+        laps.lap('namespace');
+        const added = this.runner.add(config, this.cniSandbox(rec)).then(async (result) => {
+          // Recorded at once: an undo's DEL needs the ADD's result (the firewall plugin finds
+          // its rules by the address in it).
+          rec.result = result.raw;
+          this.writeRecord(rec);
+          return { result, link: await this.readLink(rec) };
+        });
+        const [{ result, link }] = await allOrFirstFailure([added, vm && this.moveTap(rec, vm)]);
+        laps.lap(vm ? 'plugins beside the tap move' : 'plugins');
+        if (vm) {
+          await this.joinVm(rec, vm, link);
+          laps.lap('tap redirected beside the guest NIC');
+        }
+        log.debug(`sandbox ${req.id.slice(0, 12)}: network set up (${laps.summary()})`);
+        return await this.describe(rec, result, link);
       } catch (err) {
         // DEL of a configuration that could not ADD may fail the same way (bridge does): the
         // namespace (and what a plugin made in it) and the record go anyway.
@@ -174,18 +203,43 @@ export class CniNetworks {
    * Join VM NIC `tap` (booted by src/vm, in the host's namespace) to the sandbox's CNI
    * interface, and give the guest's `guestName` the interface's MAC, MTU, addresses and routes.
    */
-  async attachVm(id: string, vm: { tap: string; guestName: string; agent: Agent }): Promise<GuestNetwork> {
+  async attachVm(id: string, vm: SandboxVmNic): Promise<GuestNetwork> {
     checkSandboxId(id);
     return this.serial(id, async () => {
       const rec = this.record(id);
       if (!rec?.result) throw new NotFoundError(`sandbox ${id} has no network set up`);
-      const link = await joinTap(netnsPath(this.stateDir, id), vm.tap, rec.ifName);
-      rec.tap = vm.tap;
-      this.writeRecord(rec);
-      const guest = planGuestNetwork(parseResult(rec.result), rec.ifName, vm.guestName, link);
-      await configureGuest(vm.agent, guest);
-      return guest;
+      // A tap the record holds is in the namespace already (a retried join).
+      if (rec.tap !== vm.tap) await this.moveTap(rec, vm);
+      return this.joinVm(rec, vm, await this.readLink(rec));
     });
+  }
+
+  /** The VM's tap moved from the host's namespace into the sandbox's, and recorded there. */
+  private async moveTap(rec: Record, vm: SandboxVmNic): Promise<void> {
+    await moveTapInto(netnsPath(this.stateDir, rec.id), vm.tap).catch((err: Error) => {
+      throw this.joinFailure(rec, vm, err);
+    });
+    rec.tap = vm.tap;
+    this.writeRecord(rec);
+  }
+
+  /** The tap (in the namespace) redirected to the interface `link` describes, beside the guest's configuration. */
+  private async joinVm(rec: Record, vm: SandboxVmNic, link: LinkFacts): Promise<GuestNetwork> {
+    const guest = planGuestNetwork(parseResult(rec.result!), rec.ifName, vm.guestName, link);
+    const redirected = redirectTap(netnsPath(this.stateDir, rec.id), vm.tap, rec.ifName, link.mtu).catch(
+      (err: Error) => {
+        throw this.joinFailure(rec, vm, err);
+      },
+    );
+    await allOrFirstFailure([redirected, configureGuest(vm.agent, guest)]);
+    return guest;
+  }
+
+  private joinFailure(rec: Record, vm: SandboxVmNic, err: Error): UnavailableError {
+    const why = err instanceof ToolError ? err.detail : err.message;
+    return new UnavailableError(
+      `the VM's tap ${vm.tap} could not be joined to ${rec.ifName} of the CNI network ${rec.config.name} (${rec.config.source}): ${why}`,
+    );
   }
 
   /**
@@ -273,13 +327,10 @@ export class CniNetworks {
     };
   }
 
-  private async describe(rec: Record, result: CniResult): Promise<SandboxNetwork> {
+  /** The network as set up; the interface's MAC and MTU read from its namespace unless `known`. */
+  private async describe(rec: Record, result: CniResult, known?: LinkFacts): Promise<SandboxNetwork> {
     const netns = netnsPath(this.stateDir, rec.id);
-    const link = await linkFacts(netns, rec.ifName).catch((err: Error) => {
-      throw new UnavailableError(
-        `the CNI network ${rec.config.name} (${rec.config.source}) left no usable ${rec.ifName} in the sandbox: ${err.message}`,
-      );
-    });
+    const link = known ?? (await this.readLink(rec));
     const addrs = result.ips.map((ip) => ip.address.split('/')[0]);
     const primary = addrs.find((a) => !a.includes(':')) ?? addrs[0];
     return {
@@ -293,6 +344,15 @@ export class CniNetworks {
       mtu: link.mtu,
       result,
     };
+  }
+
+  /** MAC and MTU of the interface CNI made in the sandbox's namespace, or why it is not usable. */
+  private async readLink(rec: Record): Promise<LinkFacts> {
+    return linkFacts(netnsPath(this.stateDir, rec.id), rec.ifName).catch((err: Error) => {
+      throw new UnavailableError(
+        `the CNI network ${rec.config.name} (${rec.config.source}) left no usable ${rec.ifName} in the sandbox: ${err.message}`,
+      );
+    });
   }
 
   private recordPath(id: string): string {
@@ -346,6 +406,35 @@ export async function removeAllSandboxNetworks(execRoot: string): Promise<void> 
 function checkSandboxId(id: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id))
     throw new InvalidArgumentError(`unusable sandbox id ${JSON.stringify(id)} for CNI`);
+}
+
+/**
+ * Await every promise (an undefined one is a step not taken), then throw the first failure in
+ * the order given: no step is left running when the caller undoes the others' work.
+ */
+async function allOrFirstFailure<A>(steps: [Promise<A>, Promise<unknown> | undefined]): Promise<[A, unknown]> {
+  const settled = await Promise.allSettled(steps);
+  for (const s of settled) if (s.status === 'rejected') throw s.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as [A, unknown];
+}
+
+/** Laps of a network set-up, for its debug line (bench:cri reads them: bench/start-phases.ts). */
+interface Laps {
+  lap(what: string): void;
+  summary(): string;
+}
+
+function lapper(): Laps {
+  let last = Date.now();
+  const parts: string[] = [];
+  return {
+    lap(what) {
+      const now = Date.now();
+      parts.push(`${what} ${now - last} ms`);
+      last = now;
+    },
+    summary: () => parts.join(', '),
+  };
 }
 
 function notReady(detail: string): NetworkCondition {

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LAPS, logSince, phaseMedians, phaseTable, startPhases } from '../../../bench/start-phases';
+import { cniStepTable, LAPS, logSince, phaseMedians, phaseTable, startPhases } from '../../../bench/start-phases';
 
 const RUNTIME = fs.readFileSync(path.resolve(__dirname, '../../../src/pod/runtime.ts'), 'utf8');
 
@@ -45,4 +45,42 @@ test('logSince keeps the lines from a time on', () => {
     '2026-11-26T07:00:02.000Z c',
   ].join('\n');
   expect(logSince(log, '2026-11-26T07:00:01.000Z')).toBe('2026-11-26T07:00:01.000Z b\n2026-11-26T07:00:02.000Z c');
+});
+
+test("the CNI set-up's steps: each one's median over the sandboxes asked for, in the order logged", () => {
+  const line = (id: string, steps: string) =>
+    `2026-11-26T07:00:00.000Z DEBUG [cni] sandbox ${id}: network set up (${steps})`;
+  const log = [
+    line(
+      'aaaaaaaaaaaa',
+      'namespace 6 ms, plugins beside the tap move 20 ms, tap redirected beside the guest NIC 30 ms',
+    ),
+    line(
+      'bbbbbbbbbbbb',
+      'namespace 8 ms, plugins beside the tap move 24 ms, tap redirected beside the guest NIC 10 ms',
+    ),
+    line(
+      'cccccccccccc',
+      'namespace 99 ms, plugins beside the tap move 99 ms, tap redirected beside the guest NIC 99 ms',
+    ),
+    line(
+      'dddddddddddd',
+      'namespace 2 ms, plugins beside the tap move 22 ms, tap redirected beside the guest NIC 20 ms',
+    ),
+  ].join('\n');
+  expect(cniStepTable(log, ['aaaaaaaaaaaa0000', 'bbbbbbbbbbbb', 'dddddddddddd'])).toEqual([
+    '| step of the CNI set-up (daemon debug log) | median ms | set-ups |',
+    '| --- | --- | --- |',
+    '| namespace | 6 | 3 |',
+    '| plugins beside the tap move | 22 | 3 |',
+    '| tap redirected beside the guest NIC | 20 | 3 |',
+  ]);
+  expect(cniStepTable(log, ['ffffffffffff'])).toEqual(['(no CNI set-up step in the daemon log)']);
+});
+
+test('the CNI line the bench reads is the one sandbox-networks.ts logs', () => {
+  const src = fs.readFileSync(path.resolve(__dirname, '../../../src/net/cni/sandbox-networks.ts'), 'utf8');
+  expect(src).toContain('log.debug(`sandbox ${req.id.slice(0, 12)}: network set up (${laps.summary()})`)');
+  for (const step of ['namespace', 'plugins beside the tap move', 'tap redirected beside the guest NIC'])
+    expect(src).toContain(`'${step}'`);
 });

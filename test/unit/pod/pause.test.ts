@@ -11,18 +11,17 @@ import { harness, type Harness } from './fakes';
 import { RECORD_FILE } from '../../../src/storage/state';
 import { mainContainer, podPhase, type PodSpec } from '../../../src/pod/types';
 import { FakeHypervisor } from '../../helpers/fake-vm';
-import type { SandboxNetwork } from '../../../src/net/cni/sandbox-networks';
-import type { GuestNetwork } from '../../../src/net/cni/guest';
+import type { SandboxNetwork, SandboxVmNic } from '../../../src/net/cni/sandbox-networks';
 
 let h: Harness;
 const torn: string[] = [];
 /** Whether the pause was made in the guest when the VM's NIC was joined to the CNI interface. */
 let pauseAtAttach: boolean | undefined;
 const cni = {
-  setUp: async (req: { id: string }) => ({ id: req.id, ip: '10.88.0.7' }) as unknown as SandboxNetwork,
-  attachVm: async (): Promise<GuestNetwork> => {
-    pauseAtAttach = [...h.hv.guests.values()].some((g) => g.containers.size > 0);
-    return { guestName: 'eth0', mac: '02:42:0a:58:00:07', mtu: 1500, routes: [] };
+  setUp: async (req: { id: string }, vm?: SandboxVmNic): Promise<SandboxNetwork> => {
+    // The set-up joins the VM's NIC (the tap moved in, the guest's interface configured).
+    if (vm) pauseAtAttach = [...h.hv.guests.values()].some((g) => g.containers.size > 0);
+    return { id: req.id, ip: '10.88.0.7' } as unknown as SandboxNetwork;
   },
   tearDown: async (id: string) => {
     torn.push(id);
