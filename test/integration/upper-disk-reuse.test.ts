@@ -63,6 +63,10 @@ it('gives each container on a reused VM its own clean upper disk; the previous o
       await vm.agent.destroyContainer(id);
     }
     await vm.detachUpperDisk!();
+    // Detaching with no file behind the disk changes nothing; a file can be put there again.
+    await vm.detachUpperDisk!();
+    await vm.attachUpperDisk!(disks[0]);
+    await vm.detachUpperDisk!();
   } finally {
     vm.agent.close();
     await vm.destroy();

@@ -89,6 +89,7 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
       processEnd,
       virtiofsdEnd,
       ...(h.splitWx(size) ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
+      upperFileAttached: false,
     });
     h.starting.delete(qemu);
     if (h.opts.reclaimAfterBoot ?? true) vm.reclaimBootMemory([guest.kernel, guest.initrd]);

@@ -240,7 +240,7 @@ async function startFromState(
       `VM ${id} ${from.checkpoint ? 'restored from a checkpoint' : 'cloned from a template'} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`,
     );
     h.starting.delete(qemu);
-    return h.owned(clonedVm(layout, qemu, agent, processEnd, from.allRam !== true));
+    return h.owned(clonedVm(layout, qemu, agent, processEnd, from.allRam !== true, !!from.disk));
   } catch (err) {
     throw await undo(made, err);
   }
@@ -357,6 +357,7 @@ function clonedVm(
   agent: Agent,
   processEnd: Promise<ProcessEnd>,
   sharedRam: boolean,
+  diskFileAttached: boolean,
 ): QemuVm {
   const { id, size, devices, paths, splitWx } = layout;
   return new QemuVm({
@@ -371,6 +372,9 @@ function clonedVm(
     virtiofsdEnd: new Promise<ProcessEnd>(() => undefined),
     clone: sharedRam,
     ...(splitWx ? { jitBufferBytes: TCG_TB_SIZE_MIB * 1048576 } : {}),
+    // The clone's QEMU starts with the placeholder behind its disk; a checkpoint's file was
+    // put there before its state loaded (loadSavedState).
+    upperFileAttached: diskFileAttached,
   });
 }
 

@@ -6,7 +6,7 @@ import type { Agent, Vm, VmDevices, VmExit, VmSize } from '../types';
 import { NotImplementedError, UnavailableError } from '../../errors';
 import { attachCommands, detachCommands } from '../devices/upper-disk';
 import { logger } from '../../util/log';
-import { qmpCommand } from './qmp';
+import { qmpCommand, withQmp, type QmpClient } from './qmp';
 import { saveState } from './migration';
 import { faultKill } from './fault';
 import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './post-boot-reclaim';
@@ -81,6 +81,23 @@ export interface QemuVmInit {
    * clone maps); only the code buffer is trimmed.
    */
   clone?: boolean;
+  /**
+   * Whether a host file is behind the upper disk: false after a boot or a template's clone
+   * (the placeholder is), absent when not known (an adopted or restored VM).
+   */
+  upperFileAttached?: boolean;
+}
+
+/** The placeholder put back behind the upper disk and the file's node removed (none there is fine). */
+async function detachFile(q: QmpClient): Promise<void> {
+  const [reopen, del] = detachCommands();
+  await q.execute(reopen[0], reopen[1]);
+  try {
+    await q.execute(del[0], del[1]);
+  } catch (err) {
+    // No file was attached: the placeholder was there already.
+    if (!/Failed to find node|Cannot find/i.test((err as Error).message)) throw err;
+  }
 }
 
 /** A VM booted (or adopted) by QemuHypervisor. */
@@ -106,6 +123,8 @@ export class QemuVm implements Vm {
   private trimming: Promise<void> | undefined;
   /** True from a checkpoint's save until the VM runs on (saveTo, resumeAfterSave): no trim. */
   private saving = false;
+  /** Whether a host file is behind the upper disk; undefined when not known (QemuVmInit.upperFileAttached). */
+  private upperFile: boolean | undefined;
 
   constructor(init: QemuVmInit) {
     this.id = init.id;
@@ -118,6 +137,7 @@ export class QemuVm implements Vm {
     this.virtiofsdPids = init.virtiofsdPids;
     this.jitBufferBytes = init.jitBufferBytes;
     this.clone = init.clone ?? false;
+    this.upperFile = init.upperFileAttached;
     this.consoleTimer = setInterval(() => {
       for (const f of [this.paths.consoleLog, this.paths.qemuLog, this.paths.virtiofsdLog, this.paths.volumesLog])
         trimLogFile(f, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES);
@@ -168,22 +188,22 @@ export class QemuVm implements Vm {
   async attachUpperDisk(file: string): Promise<void> {
     if (!this.devices.upperDisk) throw new NotImplementedError(`VM ${this.id} has no upper disk`);
     if (this.gone || this.destroying) throw new UnavailableError(`VM ${this.id} is not running`);
-    // A file an earlier container of this VM left behind the disk goes first.
-    await this.detachUpperDisk().catch(() => undefined);
-    for (const [command, args] of attachCommands(file)) await qmpCommand(this.paths.qmpSock, command, args, 10_000);
+    // A file an earlier container of this VM left behind the disk goes first; a VM known to
+    // have none (a pool VM's first container) skips that. Unknown until the attach succeeds.
+    const detachFirst = this.upperFile !== false;
+    this.upperFile = undefined;
+    await withQmp(this.paths.qmpSock, 10_000, async (q) => {
+      if (detachFirst) await detachFile(q).catch(() => undefined);
+      for (const [command, args] of attachCommands(file)) await q.execute(command, args);
+    });
+    this.upperFile = true;
   }
 
   /** @inheritdoc */
   async detachUpperDisk(): Promise<void> {
     if (!this.devices.upperDisk || this.gone || this.destroying) return;
-    const [reopen, del] = detachCommands();
-    await qmpCommand(this.paths.qmpSock, reopen[0], reopen[1], 10_000);
-    try {
-      await qmpCommand(this.paths.qmpSock, del[0], del[1], 10_000);
-    } catch (err) {
-      // No file was attached: the placeholder was there already.
-      if (!/Failed to find node|Cannot find/i.test((err as Error).message)) throw err;
-    }
+    await withQmp(this.paths.qmpSock, 10_000, detachFile);
+    this.upperFile = false;
   }
 
   /** @inheritdoc */

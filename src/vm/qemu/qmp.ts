@@ -126,3 +126,22 @@ export async function qmpCommand(
     c.close();
   }
 }
+
+/**
+ * Connect once and run `steps` on that connection, one command after another (each awaited),
+ * within `timeoutMs` in all; disconnect. Several commands then cost one connection and one
+ * capabilities round trip, not one of each per command.
+ */
+export async function withQmp<T>(path: string, timeoutMs: number, steps: (c: QmpClient) => Promise<T>): Promise<T> {
+  const c = await QmpClient.connect(path, timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new UnavailableError(`QMP: no answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    return await Promise.race([steps(c), timeout]);
+  } finally {
+    clearTimeout(timer);
+    c.close();
+  }
+}
