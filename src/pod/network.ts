@@ -20,6 +20,7 @@ import { logger } from '../util/log';
 import type { Vm } from '../vm/types';
 import type { NicDevice } from '../vm/devices/types';
 import { FIXED_HOSTS_LINES } from './runtime';
+import { settleAll } from '../util/settle';
 
 const log = logger('pod');
 
@@ -120,10 +121,7 @@ export async function configureNic(
     route6 && ep.ip6 && ep.gateway6
       ? vm.agent.addRoute({ destination: '::', prefix: 0, gateway: ep.gateway6, device: nic.guestName })
       : Promise.resolve();
-  const [c, r, r6] = await Promise.allSettled([configured, routed, routed6]);
-  if (c.status === 'rejected') throw c.reason;
-  if (r.status === 'rejected') throw r.reason;
-  if (r6.status === 'rejected') throw r6.reason;
+  await settleAll([configured, routed, routed6]);
 }
 
 /**

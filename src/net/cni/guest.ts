@@ -8,6 +8,7 @@
 import * as net from 'node:net';
 import type { Agent, InterfaceConfig } from '../../vm/types';
 import type { CniResult } from './types';
+import { settleAll } from '../../util/settle';
 
 /** The guest's network settings derived from a CNI result. */
 export interface GuestNetwork {
@@ -63,6 +64,5 @@ export async function configureGuest(agent: Agent, g: GuestNetwork): Promise<voi
   if (g.ipv6) Object.assign(c, { address6: g.ipv6.address, prefix6: g.ipv6.prefix });
   const sent = [agent.configureInterface(c), ...g.routes.map((r) => agent.addRoute({ ...r, device: g.guestName }))];
   // Every answer is awaited; the first failure, in the order sent, is the one thrown.
-  const answers = await Promise.allSettled(sent);
-  for (const a of answers) if (a.status === 'rejected') throw a.reason;
+  await settleAll(sent);
 }

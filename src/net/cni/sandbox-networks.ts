@@ -33,6 +33,7 @@ import { parseResult } from './result';
 import { CniRunner, DEFAULT_PLUGIN_TIMEOUT_MS } from './runner';
 import { linkFacts, moveTapInto, redirectTap, type LinkFacts } from './tap-redirect';
 import { ToolError } from '../run';
+import { settleAll } from '../../util/settle';
 import { netnsLinkCounters } from './link-stats';
 import type { InterfaceCounters } from '../tap-stats';
 import type { CniBandwidth, CniConfigList, CniPortMapping, CniResult, CniSandbox } from './types';
@@ -180,7 +181,7 @@ export class CniNetworks {
           this.writeRecord(rec);
           return { result, link: await this.readLink(rec) };
         });
-        const [{ result, link }] = await allOrFirstFailure([added, vm && this.moveTap(rec, vm)]);
+        const [{ result, link }] = await settleAll([added, vm && this.moveTap(rec, vm)] as const);
         laps.lap(vm ? 'plugins beside the tap move' : 'plugins');
         if (vm) {
           await this.joinVm(rec, vm, link);
@@ -231,7 +232,7 @@ export class CniNetworks {
         throw this.joinFailure(rec, vm, err);
       },
     );
-    await allOrFirstFailure([redirected, configureGuest(vm.agent, guest)]);
+    await settleAll([redirected, configureGuest(vm.agent, guest)]);
     return guest;
   }
 
@@ -406,16 +407,6 @@ export async function removeAllSandboxNetworks(execRoot: string): Promise<void> 
 function checkSandboxId(id: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id))
     throw new InvalidArgumentError(`unusable sandbox id ${JSON.stringify(id)} for CNI`);
-}
-
-/**
- * Await every promise (an undefined one is a step not taken), then throw the first failure in
- * the order given: no step is left running when the caller undoes the others' work.
- */
-async function allOrFirstFailure<A>(steps: [Promise<A>, Promise<unknown> | undefined]): Promise<[A, unknown]> {
-  const settled = await Promise.allSettled(steps);
-  for (const s of settled) if (s.status === 'rejected') throw s.reason;
-  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as [A, unknown];
 }
 
 /** Laps of a network set-up, for its debug line (bench:cri reads them: bench/start-phases.ts). */
