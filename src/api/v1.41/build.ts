@@ -156,8 +156,7 @@ function build(services: ApiServices, cacheOf: () => Promise<BuildCache>) {
     // The context is read through a pipe (flowing mode), so the transport's guard against a
     // body that stops arriving (limits.ts closeUnreadBodies) sees it; an async iterator over
     // the request would not, and a stalled chunked body held the request forever.
-    // Loaded beside the set-up below; awaited once the body is piped.
-    const loading = builderModules();
+    const loading = builderModules(); // awaited once the body is piped
     const body = new PassThrough();
     req
       .once('error', (e) => body.destroy(e))

@@ -63,7 +63,7 @@ const REQUIRED = new Set(['util-linux', 'mount', 'perl-base', 'coreutils', 'e2fs
  * programs the script runs (each checked to be named in the script's text).
  */
 const SHELL_SCRIPTS: Record<string, string[]> = {
-  'src/net/cni/tap-redirect.ts: IN_NETNS_STEPS': ['ip', 'tc', 'sed'],
+  'src/net/cni/tap-redirect.ts: IN_NETNS_STEPS': ['ip', 'tc'],
 };
 
 /**
