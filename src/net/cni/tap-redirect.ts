@@ -88,20 +88,6 @@ export async function redirectTap(netns: string, tap: string, ifName: string, mt
   await steps(false).catch(() => steps(true));
 }
 
-/**
- * Join host tap `tap` to `ifName` in `netns`: moved there (unless `moved` says it is), then
- * redirected both ways (redirectTap). Resolves the interface's MAC and MTU. Idempotent.
- */
-export async function joinTap(netns: string, tap: string, ifName = 'eth0', moved = false): Promise<LinkFacts> {
-  checkLinkName('tap', tap);
-  // A tap already moved (a retried join) is not in the host's namespace any more: the steps
-  // in the namespace then find it there, or fail naming it.
-  if (!moved) await moveTapInto(netns, tap).catch(() => undefined);
-  const facts = await linkFacts(netns, ifName);
-  await redirectTap(netns, tap, ifName, facts.mtu);
-  return facts;
-}
-
 function checkLinkName(what: string, name: string): void {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) throw new UnavailableError(`unusable ${what} name ${JSON.stringify(name)}`);
 }

@@ -102,42 +102,32 @@ export class QmpClient {
 }
 
 /** Connect, run one command, disconnect. */
-export async function qmpCommand(
+export function qmpCommand(
   path: string,
   command: string,
   args?: Record<string, unknown>,
   timeoutMs = 2000,
 ): Promise<unknown> {
-  const c = await QmpClient.connect(path, timeoutMs);
-  try {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new UnavailableError(`QMP ${command}: no answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
-    try {
-      return await Promise.race([c.execute(command, args), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  } finally {
-    c.close();
-  }
+  return withQmp(path, timeoutMs, (c) => c.execute(command, args), `QMP ${command}`);
 }
 
 /**
  * Connect once and run `steps` on that connection, one command after another (each awaited),
- * within `timeoutMs` in all; disconnect. Several commands then cost one connection and one
- * capabilities round trip, not one of each per command.
+ * within `timeoutMs` in all (a timeout's error starts with `what`); disconnect. Several
+ * commands then cost one connection and one capabilities round trip, not one of each per
+ * command.
  */
-export async function withQmp<T>(path: string, timeoutMs: number, steps: (c: QmpClient) => Promise<T>): Promise<T> {
+export async function withQmp<T>(
+  path: string,
+  timeoutMs: number,
+  steps: (c: QmpClient) => Promise<T>,
+  what = 'QMP',
+): Promise<T> {
   const c = await QmpClient.connect(path, timeoutMs);
   let timer: NodeJS.Timeout | undefined;
   try {
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new UnavailableError(`QMP: no answer within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(() => reject(new UnavailableError(`${what}: no answer within ${timeoutMs} ms`)), timeoutMs);
     });
     return await Promise.race([steps(c), timeout]);
   } finally {

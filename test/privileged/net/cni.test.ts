@@ -14,7 +14,7 @@ import { mountsUnder } from '../../helpers/leaks';
 import { CniRunner } from '../../../src/net/cni/runner';
 import { parseConfig } from '../../../src/net/cni/config';
 import { CniPluginError } from '../../../src/net/cni/exec';
-import { joinTap } from '../../../src/net/cni/tap-redirect';
+import type { Agent } from '../../../src/vm/types';
 import { createNetns, removeNetns } from '../../../src/net/cni/netns';
 import { DEBIAN_CNI_BIN, iptablesLines, makeCniNet, type TestCniNet } from './helpers/cni-net';
 
@@ -44,6 +44,11 @@ async function withServer(ns: string, fn: () => Promise<void>): Promise<void> {
 
 let t: TestCniNet;
 let cni: CniNetworks;
+/** An agent whose interface and route requests succeed: the guest's part of a join, played. */
+const answeringAgent = {
+  configureInterface: async () => undefined,
+  addRoute: async () => undefined,
+} as unknown as Agent;
 
 beforeAll(() => {
   t = makeCniNet(11);
@@ -421,15 +426,17 @@ while True:
         }
       };
       await next((l) => l === 'ready');
-      // The tap is made in the host's namespace, as QEMU makes a VM's, then moved in.
-      const facts = await joinTap(sb.netns, tap, 'eth0');
-      expect(facts).toEqual({ mac: sb.mac, mtu: 1500 });
+      // The tap is made in the host's namespace, as QEMU makes a VM's, then moved in (a VM
+      // joined after the set-up: attachVm; the guest's part is a stand-in that answers).
+      const vm = { tap, guestName: 'eth0', agent: answeringAgent };
+      const facts = await cni.attachVm('sb-tap', vm);
+      expect({ mac: facts.mac, mtu: facts.mtu }).toEqual({ mac: sb.mac, mtu: 1500 });
       expect(links()).not.toContain(tap);
       expect(inNs(sb.netns, 'tc', ['filter', 'show', 'dev', 'eth0', 'ingress'])).toMatch(
         new RegExp(`Redirect to device ${tap}\\b`),
       );
       // Joining again changes nothing.
-      await joinTap(sb.netns, tap, 'eth0');
+      await cni.attachVm('sb-tap', vm);
       expect(inNs(sb.netns, 'tc', ['filter', 'show', 'dev', tap, 'ingress'])).toMatch(/Redirect to device eth0\b/);
 
       const gwIp = `${t.prefix}.1`;
