@@ -125,8 +125,8 @@ export async function configureNic(
 }
 
 /**
- * Put a pod on its plan's networks, the i-th on the VM's i-th NIC: endpoint, tap on the
- * bridge, guest interface; the default route through the first network with a way out (an
+ * Put a pod on its plan's networks, the i-th on the VM's i-th NIC: endpoint, then the tap on
+ * the bridge beside the guest interface; the default route through the first network with a way out (an
  * internal one has none); published ports on the first network. On failure whatever was done
  * is undone and the error (dockerd's, for a port in use) is thrown.
  */
@@ -160,10 +160,14 @@ export async function joinNetwork(
       };
       const ep = await nets.connect(att.ref, req);
       endpoints.push(ep);
-      await nets.attachTap(ep.networkId, pod.id, nic.tap);
       const internal = nets.get(ep.networkId).internal;
-      // The IPv6 default route goes through the first network with IPv6 and a way out.
-      await configureNic(vm, nic, ep, !internal && !routed, !internal && !routed6);
+      // The tap goes onto the bridge while the guest configures its interface: neither needs
+      // the other, and a start waits for the longer of the two instead of their sum. The IPv6
+      // default route goes through the first network with IPv6 and a way out.
+      await settleAll([
+        nets.attachTap(ep.networkId, pod.id, nic.tap),
+        configureNic(vm, nic, ep, !internal && !routed, !internal && !routed6),
+      ]);
       routed ||= !internal;
       routed6 ||= !internal && !!ep.ip6;
     }

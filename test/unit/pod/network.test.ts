@@ -1,7 +1,7 @@
 /**
  * src/pod/network.ts over a recording stand-in for the network manager and the VM's agent: the
- * order of the join (endpoint with dockerd's MAC for its address, tap, guest interface given
- * that MAC, route, ports), the
+ * order of the join (endpoint with dockerd's MAC for its address, then the tap beside the guest
+ * interface given that MAC and its route, then ports), the
  * files that go with the address, and the undo when a step fails.
  */
 import {
@@ -18,7 +18,7 @@ import { macFor } from '../../../src/net/ipam';
 const NIC = { tap: 'pvabc0', mac: '02:11:22:33:44:55', guestName: 'eth0' };
 const NIC2 = { tap: 'pvabc1', mac: '02:11:22:33:44:56', guestName: 'eth1' };
 
-function fakes(opts: { internal?: boolean; isDefault?: boolean; failPublish?: boolean } = {}) {
+function fakes(opts: { internal?: boolean; isDefault?: boolean; failPublish?: boolean; tapDone?: Promise<void> } = {}) {
   const calls: string[] = [];
   let connected = false;
   const nets = {
@@ -43,6 +43,8 @@ function fakes(opts: { internal?: boolean; isDefault?: boolean; failPublish?: bo
     },
     async attachTap(ref: string, id: string, tap: string) {
       calls.push(`attachTap ${ref} ${id} ${tap}`);
+      await opts.tapDone;
+      calls.push(`tap attached ${tap}`);
     },
     get: () => ({ internal: !!opts.internal, isDefault: !!opts.isDefault }),
     async publish(ref: string, id: string, reqs: unknown[]) {
@@ -86,11 +88,34 @@ test("join: endpoint with the address's MAC (as dockerd's), tap on the bridge, t
     'attachTap n1 c1 pvabc0',
     'configureInterface {"name":"eth0","mac":"02:11:22:33:44:55","setMac":"02:42:0a:09:01:02","address":"10.9.1.2","prefix":24,"mtu":1400,"up":true}',
     'addRoute {"destination":"0.0.0.0","prefix":0,"gateway":"10.9.1.1","device":"eth0"}',
+    'tap attached pvabc0',
     'publish n1 c1 1',
   ]);
   expect(j!.ports).toEqual([{ proto: 'tcp', containerPort: 80, hostIp: '0.0.0.0', hostPort: 8080 }]);
   expect(j!.files.resolv).toBe('nameserver 10.9.1.1\nsearch lan\n');
   expect(j!.files.hosts.split('\n').slice(-2)).toEqual(['10.9.1.2\twebhost', '']);
+});
+
+test('the tap goes onto the bridge while the guest configures its interface; a failed tap is undone after both', async () => {
+  let attach!: () => void;
+  const tapDone = new Promise<void>((r) => (attach = r));
+  const { calls, nets, vm } = fakes({ tapDone });
+  const joined = joinNetwork(nets, { ...plan, ports: [] }, vm, pod, '');
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  expect(calls.map((c) => c.split(' ')[0])).toEqual(['connect', 'attachTap', 'configureInterface', 'addRoute']);
+  attach();
+  await joined;
+  expect(calls[calls.length - 1]).toBe('tap attached pvabc0');
+
+  const failed = fakes({ tapDone: Promise.reject(new Error('RTNETLINK answers: No such device')) });
+  await expect(joinNetwork(failed.nets, { ...plan, ports: [] }, failed.vm, pod, '')).rejects.toThrow('No such device');
+  expect(failed.calls.map((c) => c.split(' ')[0])).toEqual([
+    'connect',
+    'attachTap',
+    'configureInterface',
+    'addRoute',
+    'disconnect',
+  ]);
 });
 
 test("--mac-address: the endpoint takes it (lower-cased), the agent checks the boot MAC and sets it; a bad one is dockerd's error", async () => {
@@ -145,9 +170,11 @@ test('two networks: the second on the second NIC, the default route and the port
     'attachTap n1 c1 pvabc0',
     'configureInterface {"name":"eth0","mac":"02:11:22:33:44:55","setMac":"02:42:0a:09:01:02","address":"10.9.1.2","prefix":24,"mtu":1400,"up":true}',
     'addRoute {"destination":"0.0.0.0","prefix":0,"gateway":"10.9.1.1","device":"eth0"}',
+    'tap attached pvabc0',
     'connect back mac=undefined aliases=',
     'attachTap n2 c1 pvabc1',
     'configureInterface {"name":"eth1","mac":"02:11:22:33:44:56","setMac":"02:42:0a:09:02:02","address":"10.9.2.2","prefix":24,"mtu":1400,"up":true}',
+    'tap attached pvabc1',
     'publish n1 c1 1',
   ]);
   expect(j!.endpoints.map((e) => e.networkId)).toEqual(['n1', 'n2']);
