@@ -16,11 +16,11 @@ import type { RootfsManager } from '../../../src/storage/types';
 import { podFileSecurity } from '../../../src/translate/security';
 
 /** A promise and what settles it. */
-function gate<T = void>(): { promise: Promise<T>; open(v: T): void; fail(e: Error): void } {
-  let open!: (v: T) => void;
+function gate<T = void>(): { promise: Promise<T>; open(v?: T): void; fail(e: Error): void } {
+  let open!: (v?: T) => void;
   let fail!: (e: Error) => void;
   const promise = new Promise<T>((res, rej) => {
-    open = res;
+    open = (v) => res(v as T);
     fail = rej;
   });
   return { promise, open, fail };
