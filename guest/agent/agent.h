@@ -262,6 +262,13 @@ void container_prepare_spare(int wait);
 void container_renew_spare(void);
 /* container.c: let the spare go (killed and reaped; its copy of the share's mount goes with it). */
 void container_drop_spare(void);
+/* READY_DISK: the spare mounts block device `disk`'s ext4 at its stage's disk/, with upper/
+ * and work/, so that the next create over that disk skips those steps (a pool VM's fresh
+ * disk, put behind the device by the host ahead of a request). */
+int container_ready_disk(const char *disk, struct agent_error *e);
+/* DROP_READY_DISK: the spare holding a ready disk goes (its namespace held the disk's only
+ * mount); returns once the device is free, so that the host can put another file behind it. */
+void container_drop_ready_disk(void);
 
 /* ---- process.c ------------------------------------------------------------------------ */
 struct ostream {

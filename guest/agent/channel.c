@@ -171,7 +171,7 @@ static int type_allowed(const struct channel *ch, uint16_t type) {
   if (type == PV_OP_SET_SECCOMP) return 1;
   if (type == PV_OP_ARCHIVE) return 1;
   if (type == PV_OP_DISK_USAGE) return 1;
-  if (type >= PV_OP_SOCKET_LISTEN && type <= PV_OP_RENAME_CONTAINER) return 1;
+  if (type >= PV_OP_SOCKET_LISTEN && type <= PV_OP_DROP_READY_DISK) return 1;
   return 0;
 }
 

@@ -88,7 +88,11 @@ struct helper_result {
   char msg[200];
 };
 
+/* What a spare is asked: to become a container (the last request), or first to mount a disk. */
+enum spare_kind { SPARE_ENTER = 0, SPARE_READY_DISK = 1 };
+
 struct spare_request {
+  int kind; /* enum spare_kind */
   char root[PV_MAX_PATH + 256];
   char hostname[65];
   int has_hostname;
@@ -102,7 +106,10 @@ static struct {
   int req_fd; /* agent -> spare: the request, then EOF when the container goes */
   int res_fd; /* spare -> agent: "prepared", then the result of the request */
   int prepared; /* its "prepared" was read already (container_prepare_spare with wait) */
-} g_spare = {0, -1, -1, 0};
+  char ready_disk[16]; /* the device it holds mounted at disk/ ahead of a create ("": none) */
+} g_spare = {0, -1, -1, 0, ""};
+
+static void wait_disk_unclaimed(const char *id, const char *disk);
 
 static void helper_fail(int fd, const char *what) {
   struct helper_result r = {.err = errno ? errno : EIO};
@@ -206,8 +213,12 @@ static const char *image_tree(const char *root, char *buf, size_t len) {
  * namespace goes.
  */
 #define SPARE_DISK_FD 5
-static void enter_disk_overlay(int fd, const char *disk, const char *root) {
-  char dev[32], opts[PV_MAX_PATH + 320], tree[PV_MAX_PATH + 64];
+/* In a spare: the device whose filesystem it mounted at disk/ ahead of its create ("": none). */
+static char g_mounted_disk[16];
+
+/* With cwd at the stage: block device `disk`'s ext4 mounted at disk/, with upper/ and work/. */
+static void mount_upper_disk(int fd, const char *disk) {
+  char dev[32];
   snprintf(dev, sizeof dev, "/dev/%s", disk);
   /* Exclusive: a filesystem still on the device (an earlier container's, not yet unmounted)
    * would be the one mounted again, and its late writes would land in this container's file. */
@@ -219,7 +230,7 @@ static void enter_disk_overlay(int fd, const char *disk, const char *root) {
   if (bfd < 0) helper_fail(fd, "open the upper disk");
   if (ioctl(bfd, BLKFLSBUF, 0) < 0) helper_fail(fd, "flush the upper disk's buffers");
   close(bfd);
-  if (mkdir("disk", 0700) < 0 || mkdir("root", 0755) < 0) helper_fail(fd, "mkdir in the stage");
+  if (mkdir("disk", 0700) < 0) helper_fail(fd, "mkdir in the stage");
   /* barrier=0: the host ignores the disk's flushes (cache.no-flush: src/vm/devices/upper-disk.ts),
    * and a write is in the host's page cache once QEMU completes it, which jbd2 still waits
    * for before its commit block; the flushes only cost round trips (sqlite's WAL commits:
@@ -228,6 +239,14 @@ static void enter_disk_overlay(int fd, const char *disk, const char *root) {
     helper_fail(fd, "mount the upper disk");
   if (mkdir_if_missing("disk/upper", 0755) < 0 || mkdir_if_missing("disk/work", 0700) < 0)
     helper_fail(fd, "mkdir upper and work on the upper disk");
+  snprintf(g_mounted_disk, sizeof g_mounted_disk, "%s", disk);
+}
+
+/* The disk's part of a create: mounted now, unless this spare mounted it ahead (READY_DISK). */
+static void enter_disk_overlay(int fd, const char *disk, const char *root) {
+  char opts[PV_MAX_PATH + 320], tree[PV_MAX_PATH + 64];
+  if (strcmp(g_mounted_disk, disk) != 0) mount_upper_disk(fd, disk);
+  if (mkdir("root", 0755) < 0) helper_fail(fd, "mkdir in the stage");
   struct stat own;
   const char *lower = tree;
   if (lstat("disk/lower", &own) == 0 && S_ISDIR(own.st_mode))
@@ -310,11 +329,27 @@ static void spare_main(int req_fd, int res_fd) {
   helper_ok(res_fd); /* prepared */
 
   struct spare_request rq;
-  if (read_full(req_fd, &rq, sizeof rq) != (ssize_t)sizeof rq) _exit(0); /* not needed after all */
-  rq.root[sizeof rq.root - 1] = 0;
-  rq.hostname[sizeof rq.hostname - 1] = 0;
-  rq.disk[sizeof rq.disk - 1] = 0;
-  errno = 0;
+  for (;;) {
+    if (read_full(req_fd, &rq, sizeof rq) != (ssize_t)sizeof rq) _exit(0); /* not needed after all */
+    rq.root[sizeof rq.root - 1] = 0;
+    rq.hostname[sizeof rq.hostname - 1] = 0;
+    rq.disk[sizeof rq.disk - 1] = 0;
+    errno = 0;
+    if (rq.kind != SPARE_READY_DISK) break;
+    /* Once, before the create: the disk the host put behind the device for it. */
+    if (g_mounted_disk[0] || !rq.disk[0]) {
+      errno = EINVAL;
+      helper_fail(res_fd, "a spare mounts one disk ahead");
+    }
+    mount_upper_disk(res_fd, rq.disk);
+    helper_ok(res_fd);
+  }
+  if (g_mounted_disk[0] && strcmp(g_mounted_disk, rq.disk) != 0) {
+    /* A create that does not use the disk mounted ahead (the pod's pause keeps the stage as
+     * its root; another device): it goes now, so that the device is free for the next file. */
+    if (umount2("disk", 0) < 0 || rmdir("disk") < 0) helper_fail(res_fd, "let the disk mounted ahead go");
+    g_mounted_disk[0] = 0;
+  }
   if (rq.bind == BIND_POD_PAUSE) {
     /* The pod's pause: the stage itself (a tmpfs of this namespace alone, with /sys and /dev
      * in place already) is the root; no image, nothing read from the share. */
@@ -390,6 +425,7 @@ static int spare_spawn(void) {
   g_spare.req_fd = req[1];
   g_spare.res_fd = res[0];
   g_spare.prepared = 0;
+  g_spare.ready_disk[0] = 0;
   return 0;
 }
 
@@ -404,6 +440,7 @@ void container_drop_spare(void) {
   g_spare.pid = 0;
   g_spare.res_fd = -1;
   g_spare.prepared = 0;
+  g_spare.ready_disk[0] = 0;
 }
 
 void container_renew_spare(void) {
@@ -429,6 +466,54 @@ void container_prepare_spare(int wait) {
   kill(g_spare.pid, SIGKILL);
   g_spare.pid = 0;
   g_spare.res_fd = -1;
+  g_spare.ready_disk[0] = 0;
+}
+
+static int valid_disk_name(const char *disk) {
+  return strlen(disk) == 3 && disk[0] == 'v' && disk[1] == 'd' && disk[2] >= 'a' && disk[2] <= 'z';
+}
+
+int container_ready_disk(const char *disk, struct agent_error *e) {
+  if (!valid_disk_name(disk)) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "upper disk must be a virtio-blk device name (vda..vdz)");
+    return -1;
+  }
+  if (strcmp(g_spare.ready_disk, disk) == 0) return 0;
+  if (g_spare.ready_disk[0]) {
+    set_error(e, PV_ERR_CONFLICT, EBUSY, "the spare holds another disk mounted already");
+    return -1;
+  }
+  container_prepare_spare(1);
+  if (g_spare.pid <= 0 || !g_spare.prepared) {
+    set_error(e, PV_ERR_UNAVAILABLE, EIO, "no spare container namespace to mount the disk in");
+    return -1;
+  }
+  struct spare_request rq;
+  memset(&rq, 0, sizeof rq);
+  rq.kind = SPARE_READY_DISK;
+  snprintf(rq.disk, sizeof rq.disk, "%s", disk);
+  struct helper_result r = {0};
+  if (write_full(g_spare.req_fd, &rq, sizeof rq) != (ssize_t)sizeof rq ||
+      read_full(g_spare.res_fd, &r, sizeof r) != (ssize_t)sizeof r || r.err != 0) {
+    /* A spare that failed it has exited (helper_fail): it goes, and the next create forks one. */
+    if (r.err) set_error(e, PV_ERR_UNAVAILABLE, r.err, "%s", r.msg);
+    else set_error(e, PV_ERR_UNAVAILABLE, EIO, "the spare died mounting the disk");
+    container_drop_spare();
+    return -1;
+  }
+  snprintf(g_spare.ready_disk, sizeof g_spare.ready_disk, "%s", disk);
+  logf_("upper disk %s mounted ahead in the spare", disk);
+  return 0;
+}
+
+void container_drop_ready_disk(void) {
+  if (!g_spare.ready_disk[0]) return;
+  char disk[16];
+  snprintf(disk, sizeof disk, "%s", g_spare.ready_disk);
+  /* The spare's namespace, and with it the disk's only mount, goes with the spare. */
+  container_drop_spare();
+  wait_disk_unclaimed("(ready disk)", disk);
+  container_prepare_spare(0);
 }
 
 static int open_ns(pid_t pid, const char *what, int flags) {
@@ -455,6 +540,7 @@ static int spare_enter(const char *root, const char *hostname, const char *disk,
     g_spare.pid = 0;
     g_spare.req_fd = g_spare.res_fd = -1;
     g_spare.prepared = 0;
+    g_spare.ready_disk[0] = 0; /* the container takes the spare's mount of it */
 
     ssize_t n = sizeof *r;
     if (prepared) memset(r, 0, sizeof *r);
@@ -519,7 +605,7 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
     set_error(e, PV_ERR_INVALID, EINVAL, "pid peer %s: no such other container, or the pod's namespace asked too", pid_peer);
     return -1;
   }
-  if (disk && !(strlen(disk) == 3 && disk[0] == 'v' && disk[1] == 'd' && disk[2] >= 'a' && disk[2] <= 'z')) {
+  if (disk && !valid_disk_name(disk)) {
     set_error(e, PV_ERR_INVALID, EINVAL, "upper disk must be a virtio-blk device name (vda..vdz)");
     return -1;
   }

@@ -53,7 +53,7 @@ static void op_version(uint32_t id) {
   struct channel *ch = ctl();
   if (chan_begin(ch, PV_FRAME_ACK, 0, id) < 0) return;
   if (tlv_put_u32(&ch->out, PV_TAG_PROTOCOL, PV_PROTOCOL_VERSION) || tlv_put_str(&ch->out, PV_TAG_AGENT, AGENT_VERSION_STRING) ||
-      tlv_put_u32(&ch->out, PV_TAG_LAST_OP, PV_OP_RENAME_CONTAINER))
+      tlv_put_u32(&ch->out, PV_TAG_LAST_OP, PV_OP_DROP_READY_DISK))
     chan_abort(ch);
   else
     chan_end(ch);
@@ -168,6 +168,18 @@ static void op_disk_usage(const struct tlv_msg *m, uint32_t id) {
     chan_abort(ch);
   else
     chan_end(ch);
+}
+
+static void op_ready_disk(const struct tlv_msg *m, uint32_t id) {
+  char disk[16];
+  if (need_str(m, id, PV_TAG_UPPER_DISK, "upper disk", disk, sizeof disk - 1) < 0) return;
+  struct agent_error e;
+  if (container_ready_disk(disk, &e) < 0) {
+    logf_("%s", e.msg);
+    reply_error(id, &e);
+    return;
+  }
+  reply_ack_empty(id);
 }
 
 static void op_create_container(const struct tlv_msg *m, uint32_t id) {
@@ -513,6 +525,11 @@ void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *pay
     return op_release_share(h->id);
   case PV_OP_RENAME_CONTAINER:
     return op_rename_container(&m, h->id);
+  case PV_OP_READY_DISK:
+    return op_ready_disk(&m, h->id);
+  case PV_OP_DROP_READY_DISK:
+    container_drop_ready_disk();
+    return reply_ack_empty(h->id);
   case PV_OP_SHUTDOWN:
     logf_("shutdown requested");
     reply_ack_empty(h->id);

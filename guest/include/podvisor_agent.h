@@ -320,6 +320,14 @@
  *        as CONTAINER_ID is known as NEW_ID from now on, its processes and the containers that
  *        join its PID namespace too (its cgroup keeps its name). NOT_FOUND when there is no
  *        such container, CONFLICT when NEW_ID is taken.
+ *   PV_OP_READY_DISK         UPPER_DISK                    -> ACK
+ *        The agent's spare container namespace mounts that block device's ext4 (with its
+ *        upper/ and work/) ahead of the next CREATE_CONTAINER over it, which then skips those
+ *        steps. The host puts a fresh disk's file behind the device first (an idle pool VM).
+ *        CONFLICT when the spare holds another disk already.
+ *   PV_OP_DROP_READY_DISK    (none)                        -> ACK
+ *        The spare holding a ready disk goes, and the answer comes once the device is free:
+ *        the host sends it before it puts another file behind the device.
  *   PV_OP_SHUTDOWN           -                             -> ACK, then sync() and
  *        reboot(RB_AUTOBOOT) (QEMU runs with -no-reboot, so the VM process exits). In host
  *        test mode: kill every container and exit 0.
@@ -458,6 +466,8 @@
 #define PV_OP_FILE_EVENT 63
 #define PV_OP_RELEASE_SHARE 64
 #define PV_OP_RENAME_CONTAINER 65
+#define PV_OP_READY_DISK 66
+#define PV_OP_DROP_READY_DISK 67
 
 /* ---- streams (the aux field of stream frames) --------------------------------------- */
 #define PV_STREAM_STDIN 0

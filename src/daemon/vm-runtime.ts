@@ -18,6 +18,7 @@ import { canCreateTaps } from '../vm/devices/nic';
 import { UPPER_DISK_BYTES } from '../vm/devices/upper-disk';
 import type { VmDeviceRequest } from '../vm/devices';
 import { poolWarmStep, Rehearsal } from '../vm/rehearsal';
+import { readyDiskStep } from './ready-disks';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
 import { unpackedQemu } from '../vm/qemu/binaries';
 import { seccompFilterFor } from '../pod/seccomp';
@@ -123,7 +124,11 @@ export async function openVmRuntime(opts: DaemonOptions): Promise<VmRuntime> {
     new DirectFactory(hypervisor),
     { size: vmDefaults, devices: poolDevices },
     {
-      warm: poolWarmStep(rehearsal),
+      // Block mode: each warmed VM then holds a fresh upper disk, mounted ahead (./ready-disks.ts).
+      warm: poolWarmStep(
+        rehearsal,
+        blockMode ? readyDiskStep(path.join(opts.dataRoot, 'upper-disks'), UPPER_DISK_BYTES) : undefined,
+      ),
       waiterBoots: () => (hypervisor.willClone() ? os.cpus().length : 1),
       ...(opts.vmPoolSize > 0 && opts.vmPoolMax > opts.vmPoolSize
         ? poolGrowth(vmDefaults.memoryMiB, opts.vmPoolSize, opts.vmPoolMax)

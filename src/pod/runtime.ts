@@ -179,7 +179,9 @@ async function acquireVm(deps: StartDeps, spec: PodSpec, undo: Undo): Promise<Vm
 async function mountRootfs(deps: StartDeps, spec: PodSpec, vm: Vm, undo: Undo): Promise<void> {
   for (const c of spec.containers) {
     if (c.podPause) continue; // the agent's own root: no image, no disk, no mounts
-    await deps.rootfs.mount(c.id, rootfsTarget(vm, c.id));
+    // A disk still to be made takes the one the pool VM holds mounted ahead, when it fits.
+    const ready = vm.takeReadyDisk?.bind(vm);
+    await deps.rootfs.mount(c.id, rootfsTarget(vm, c.id), ready ? { readyDisk: { take: ready } } : {});
     undo.push(() => deps.rootfs.unmount(c.id));
     const disk = deps.rootfs.diskOf?.(c.id);
     if (disk && !deps.restoring) {

@@ -40,7 +40,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { RootfsManager } from './types';
+import type { DiskSource, RootfsManager } from './types';
 import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors';
 import {
   DISK_SEED_DIR,
@@ -206,13 +206,18 @@ export class OverlayRootfs implements RootfsManager {
    * Make the disk of block-mode container `id` if it is still pending (`mount` does, at the
    * first start; ./upper-disk-file.ts makePendingDisk).
    */
-  async makeDisk(id: string): Promise<void> {
+  async makeDisk(id: string, readyDisk?: DiskSource): Promise<void> {
     const d = this.dir(id);
     const layers = await this.layers(id);
-    await makePendingDisk(d, path.join(d, DISK_FILE), this.spares, {
-      mount: (target) => this.mountLowers(layers, d, target),
-      unmount: (target) => this.mounter.unmount(target),
-    });
+    await makePendingDisk(
+      d,
+      path.join(d, DISK_FILE),
+      readyDisk ? [readyDisk, ...(this.spares ? [this.spares] : [])] : this.spares,
+      {
+        mount: (target) => this.mountLowers(layers, d, target),
+        unmount: (target) => this.mounter.unmount(target),
+      },
+    );
   }
 
   async prepare(
@@ -245,7 +250,7 @@ export class OverlayRootfs implements RootfsManager {
     await writeFileAtomic(path.join(d, 'lower.json'), JSON.stringify(layerDirs));
   }
 
-  async mount(id: string, target: BeneathPath): Promise<void> {
+  async mount(id: string, target: BeneathPath, opts: { readyDisk?: DiskSource } = {}): Promise<void> {
     const d = this.dir(id);
     this.changed(id);
     const layers = await this.layers(id);
@@ -257,7 +262,7 @@ export class OverlayRootfs implements RootfsManager {
     // The mount point, made when missing, held open: the mount goes onto it wherever it is.
     const fh = await openBeneath(target, { create: true, dirMode: 0o755 });
     try {
-      await this.makeDisk(id);
+      await this.makeDisk(id, opts.readyDisk);
       // Block mode: the host mounts the image layers only (the writable layer is the guest's).
       if (this.diskOf(id)) await this.mountLowers(layers, d, fdPath(fh));
       else await this.mountOverlay(layers, d, fdPath(fh));

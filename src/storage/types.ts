@@ -78,6 +78,12 @@ export interface ImageLookup {
   removeUser(imageId: string, containerId: string): Promise<void>;
 }
 
+/** An empty upper disk made ahead of need, moved into place by a create that fits it. */
+export interface DiskSource {
+  /** Move the disk to `to` when `disk` asks for what it holds (true), else leave it (false). */
+  take(to: string, disk: { bytes: number; fsBytes?: number }): Promise<boolean>;
+}
+
 /**
  * Container root filesystems: the image's layers (read-only, shared) under the container's
  * own writable layer, which persists across stop/start until the container is removed.
@@ -119,9 +125,11 @@ export interface RootfsManager {
   takeDisk?(containerId: string, file: string): Promise<void>;
   /**
    * Mount the container's root at `target`, a path below a VM's share directory that the guest
-   * writes: every component is reached without following a symlink (src/util/beneath.ts).
+   * writes: every component is reached without following a symlink (src/util/beneath.ts). A
+   * block-mode container's disk still to be made takes `opts.readyDisk`'s file first when it
+   * fits (a pool VM's disk mounted ahead: Vm.takeReadyDisk), else the spare, else a new one.
    */
-  mount(containerId: string, target: BeneathPath): Promise<void>;
+  mount(containerId: string, target: BeneathPath, opts?: { readyDisk?: DiskSource }): Promise<void>;
   unmount(containerId: string): Promise<void>;
   /**
    * After a daemon restart, record that a re-adopted container's overlay is mounted at

@@ -18,6 +18,7 @@ import { logger } from '../util/log';
 import { removeTree } from '../util/remove-tree';
 import { isMountPoint } from '../util/mounter';
 import { writeFileAtomic } from '../util/atomic';
+import type { DiskSource } from './types';
 
 const execFileP = promisify(execFile);
 const log = logger('rootfs');
@@ -30,7 +31,7 @@ const log = logger('rootfs');
  * or mkfs failing) returns false and the caller makes its disk itself. A spare left by an
  * earlier daemon is used; a half-made one (`.tmp`) is made again.
  */
-export class SpareDisks {
+export class SpareDisks implements DiskSource {
   private making: Promise<void> | undefined;
   private readonly file: string;
 
@@ -210,7 +211,7 @@ export function hasPendingDisk(dir: string): boolean {
 export async function makePendingDisk(
   dir: string,
   file: string,
-  spares?: SpareDisks,
+  spares?: DiskSource | DiskSource[],
   image?: ImageTree,
 ): Promise<void> {
   const pending = path.join(dir, PENDING_DISK_FILE);
@@ -243,7 +244,7 @@ export async function makePendingDisk(
       if (!image) throw new InvalidArgumentError(`the disk of ${dir} needs its image`);
       await makeDiskWithImage(dir, file, want, image);
     } else if (entries.length === 0) {
-      if (!(await spares?.take(file, want))) await makeUpperDisk(file, want.bytes, want.fsBytes);
+      if (!(await takeFirst([spares ?? []].flat(), file, want))) await makeUpperDisk(file, want.bytes, want.fsBytes);
     } else {
       await fs.promises.mkdir(seed, { mode: 0o700 });
       await fs.promises.rename(upper, seedUpper);
@@ -261,6 +262,12 @@ export async function makePendingDisk(
     }
   }
   await fs.promises.rm(pending, { force: true });
+}
+
+/** Move the first source's disk that fits `want` to `file`: true when one did. */
+async function takeFirst(sources: DiskSource[], file: string, want: DiskSize): Promise<boolean> {
+  for (const s of sources) if (await s.take(file, want)) return true;
+  return false;
 }
 
 /**

@@ -275,6 +275,17 @@ export interface Agent {
    */
   renameContainer?(containerId: string, newId: string): Promise<void>;
   /**
+   * An idle VM whose upper disk has a fresh disk's file behind it: the guest mounts that
+   * disk (`guestName`, e.g. "vda") ahead of the next createContainer over it, which then
+   * skips the mount. Optional: agents older than READY_DISK lack it.
+   */
+  readyDisk?(guestName: string): Promise<void>;
+  /**
+   * The disk readyDisk mounted is let go; resolves once the device is free, so that another
+   * file can go behind it. Nothing when none is mounted.
+   */
+  dropReadyDisk?(): Promise<void>;
+  /**
    * Start an ARCHIVE process (ArchiveRequest): a tar of a container's files on its stdout, or
    * one extracted from its stdin, flow-controlled as any process's output. Its exit status
    * says how it ended (src/storage/archive/guest.ts ArchiveExit). Optional: fakes have no guest filesystem; NotImplementedError

@@ -201,13 +201,18 @@ export class Rehearsal {
 
 /**
  * The pool's warming step (CachedFactory's `warm`, as the daemon and bench:vm use it): one
- * rehearsal when there is a Rehearsal (no static busybox: none), then the idle VM's memory
- * trim (Vm.trimIdleMemory), last so that it also gives back what the rehearsal left zeroed.
- * The trim never rejects, so only a failed rehearsal fails the step.
+ * rehearsal when there is a Rehearsal (no static busybox: none), then `ready` (block mode: a
+ * fresh disk mounted ahead, src/daemon/ready-disks.ts), then the idle VM's memory trim
+ * (Vm.trimIdleMemory), last so that it also gives back what the rehearsal left zeroed. The
+ * trim never rejects, and `ready` must not either, so only a failed rehearsal fails the step.
  */
-export function poolWarmStep(rehearsal: Rehearsal | undefined): (vm: Vm) => Promise<void> {
+export function poolWarmStep(
+  rehearsal: Rehearsal | undefined,
+  ready?: (vm: Vm) => Promise<void>,
+): (vm: Vm) => Promise<void> {
   return async (vm) => {
     if (rehearsal) await rehearsal.rehearse(vm);
+    await ready?.(vm);
     await vm.trimIdleMemory();
   };
 }

@@ -126,6 +126,20 @@ export interface Vm {
   /** Put the placeholder back behind the upper disk and close the file (nothing when none is attached). */
   detachUpperDisk?(): Promise<void>;
   /**
+   * An idle VM (the pool's warming): put `file`, an empty disk of `bytes` whose directory is
+   * on the containers' filesystem, behind the upper disk and have the guest mount it ahead
+   * (the agent's READY_DISK). The file is the VM's until takeReadyDisk moves it; another file
+   * put behind the device, or the VM's end, removes it. Rejects (the placeholder back) when the
+   * guest cannot. Optional: fakes and VMs without the device leave it out.
+   */
+  holdReadyDisk?(file: string, bytes: number): Promise<void>;
+  /**
+   * Move the held ready disk to `to` (a container's disk file) when `disk` asks for what it
+   * holds (its size, no smaller filesystem): true when moved; attachUpperDisk(to) then has
+   * nothing left to do.
+   */
+  takeReadyDisk?(to: string, disk: { bytes: number; fsBytes?: number }): Promise<boolean>;
+  /**
    * Why the VM's memory and device state cannot be saved now, in the hypervisor's words (QEMU:
    * its migration blockers, such as a 9p share the guest has mounted or a vhost-user-fs
    * device); empty when it can be. Optional: a VM that can never be saved (test fakes) leaves

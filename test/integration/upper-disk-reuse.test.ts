@@ -6,7 +6,8 @@
  * unmounted only when its mount namespace goes, after the release; its last writes (the
  * superblock, at unmount) landed in the next container's file, whose mount then failed with
  * "Structure needs cleaning". The host checks each file with e2fsck (userspace, on files the
- * test made) after the VM is gone. One boot.
+ * test made) after the VM is gone. A second VM holds ready disks (Vm.holdReadyDisk): one a
+ * create takes, one let go for another file, one a pod pause lets go.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -87,4 +88,64 @@ it('gives each container on a reused VM its own clean upper disk; the previous o
     const markers = listing.match(/marker-\d+/g) ?? [];
     expect(markers).toEqual([`marker-${i}`]);
   }
+});
+
+/** e2fsck's verdict on `disk` and the markers in its upper/ (userspace tools on a file the test made). */
+function checkDisk(disk: string): { clean: boolean; markers: string[] } {
+  let clean = true;
+  try {
+    execFileSync('e2fsck', ['-fn', disk], { stdio: 'pipe' });
+  } catch {
+    clean = false;
+  }
+  const listing = execFileSync('debugfs', ['-R', 'ls -p /upper', disk], { encoding: 'utf8', stdio: 'pipe' });
+  return { clean, markers: listing.match(/marker-[a-z]+/g) ?? [] };
+}
+
+it('a ready disk: taken by a create over it, let go for another file, and let go by a pause that does not use it', async () => {
+  const hv = tcgHypervisor(execRoot);
+  const vm = await hv.createVm({ size: { memoryMiB: 256, cpus: 1 }, devices: { upperDisk: true } });
+  const file = (name: string) => path.join(execRoot, `${name}.img`);
+  try {
+    const guestName = vm.devices.upperDisk!.guestName;
+    for (const name of ['taken', 'dropped', 'own', 'unused', 'after-pause'])
+      await makeUpperDisk(file(name), UPPER_DISK_BYTES, 64 << 20);
+    const mark = async (id: string, what: string) => {
+      makeBusyboxRootfs(path.join(vm.shareDir, `containers/${id}/rootfs`));
+      await vm.agent.createContainer({ id, rootfs: `containers/${id}/rootfs`, upperDisk: guestName });
+      const r = await run(vm.agent, id, ['sh', '-c', `echo x > /marker-${what}; sync; ls /marker-*`]);
+      expect(r.stdout.trim()).toBe(`/marker-${what}`);
+      await vm.agent.destroyContainer(id);
+    };
+
+    // Taken: the container's layer is on the file mounted ahead (no attach of its own).
+    await vm.holdReadyDisk!(file('taken'), UPPER_DISK_BYTES);
+    const mine = file('taken-as-container');
+    expect(await vm.takeReadyDisk!(mine, { bytes: UPPER_DISK_BYTES })).toBe(true);
+    await vm.attachUpperDisk!(mine);
+    await mark('ready-a', 'taken');
+
+    // Let go: another file goes behind the device; the held one is removed by the VM.
+    await vm.holdReadyDisk!(file('dropped'), UPPER_DISK_BYTES);
+    expect(await vm.takeReadyDisk!(file('nope'), { bytes: UPPER_DISK_BYTES, fsBytes: 64 << 20 })).toBe(false);
+    await vm.attachUpperDisk!(file('own'));
+    expect(fs.existsSync(file('dropped'))).toBe(false);
+    await mark('ready-b', 'own');
+
+    // A pod pause takes the spare without using the disk mounted in it: the disk is let go
+    // then, so that the next container's file can go behind the device.
+    await vm.holdReadyDisk!(file('unused'), UPPER_DISK_BYTES);
+    await vm.agent.createContainer({ id: 'pause', podPause: true });
+    await vm.attachUpperDisk!(file('after-pause'));
+    await mark('ready-c', 'afterpause');
+    await vm.agent.destroyContainer('pause');
+    await vm.detachUpperDisk!();
+  } finally {
+    vm.agent.close();
+    await vm.destroy();
+    await hv.close();
+  }
+  expect(checkDisk(file('taken-as-container'))).toEqual({ clean: true, markers: ['marker-taken'] });
+  expect(checkDisk(file('own'))).toEqual({ clean: true, markers: ['marker-own'] });
+  expect(checkDisk(file('after-pause'))).toEqual({ clean: true, markers: ['marker-afterpause'] });
 });

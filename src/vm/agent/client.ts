@@ -377,6 +377,18 @@ export class AgentClient implements Agent {
   }
 
   /** @inheritdoc */
+  async readyDisk(guestName: string): Promise<void> {
+    if (this.lastOp < Op.DROP_READY_DISK) throw new NotImplementedError('the guest agent predates READY_DISK');
+    await this.mux.request(Op.READY_DISK, new TlvWriter().str(Tag.UPPER_DISK, guestName));
+  }
+
+  /** @inheritdoc */
+  async dropReadyDisk(): Promise<void> {
+    if (this.lastOp < Op.DROP_READY_DISK) return;
+    await this.mux.request(Op.DROP_READY_DISK, new TlvWriter());
+  }
+
+  /** @inheritdoc */
   async reattach(resume?: (p: AgentProcessInfo) => OutputResume | undefined): Promise<AgentProcess[]> {
     const r = await this.mux.request(Op.LIST_PROCESSES, new TlvWriter());
     const listed = this.mux.decode(() => decodeListed(r));

@@ -88,6 +88,8 @@ export const Op = {
   FILE_EVENT: 63,
   RELEASE_SHARE: 64,
   RENAME_CONTAINER: 65,
+  READY_DISK: 66,
+  DROP_READY_DISK: 67,
 } as const;
 
 /** The `aux` field of stream-channel frames (PV_STREAM_<NAME>). */

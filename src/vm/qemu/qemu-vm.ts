@@ -4,9 +4,11 @@
  */
 import type { Agent, Vm, VmDevices, VmExit, VmSize } from '../types';
 import { NotImplementedError, UnavailableError } from '../../errors';
-import { attachCommands, detachCommands } from '../devices/upper-disk';
+import { attachCommands } from '../devices/upper-disk';
+import { detachFile } from './upper-disk-qmp';
+import { withDeadline } from '../../util/deadline';
 import { logger } from '../../util/log';
-import { qmpCommand, withQmp, type QmpClient } from './qmp';
+import { qmpCommand, withQmp } from './qmp';
 import { saveState } from './migration';
 import { faultKill } from './fault';
 import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './post-boot-reclaim';
@@ -19,6 +21,7 @@ import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
 import { QEMU_NAME, VIRTIOFSD_NAME } from './vm-processes';
 import { pssBytes, removeTreeOnOneDevice, tailLines, trimLogFile, unmountBelow } from './host-files';
+import { ReadyUpperDisk, type WantedDisk } from './ready-disk';
 
 const log = logger('vm');
 
@@ -88,18 +91,6 @@ export interface QemuVmInit {
   upperFileAttached?: boolean;
 }
 
-/** The placeholder put back behind the upper disk and the file's node removed (none there is fine). */
-async function detachFile(q: QmpClient): Promise<void> {
-  const [reopen, del] = detachCommands();
-  await q.execute(reopen[0], reopen[1]);
-  try {
-    await q.execute(del[0], del[1]);
-  } catch (err) {
-    // No file was attached: the placeholder was there already.
-    if (!/Failed to find node|Cannot find/i.test((err as Error).message)) throw err;
-  }
-}
-
 /** A VM booted (or adopted) by QemuHypervisor. */
 export class QemuVm implements Vm {
   readonly id: string;
@@ -125,6 +116,8 @@ export class QemuVm implements Vm {
   private saving = false;
   /** Whether a host file is behind the upper disk; undefined when not known (QemuVmInit.upperFileAttached). */
   private upperFile: boolean | undefined;
+  /** A fresh disk behind the upper disk, mounted ahead in the guest (holdReadyDisk). */
+  private readonly readyDisk = new ReadyUpperDisk();
 
   constructor(init: QemuVmInit) {
     this.id = init.id;
@@ -185,9 +178,32 @@ export class QemuVm implements Vm {
   }
 
   /** @inheritdoc */
+  async holdReadyDisk(file: string, bytes: number): Promise<void> {
+    const disk = this.devices.upperDisk;
+    if (!disk || !this.agent.readyDisk) throw new NotImplementedError(`VM ${this.id} cannot mount a disk ahead`);
+    await this.attachUpperDisk(file);
+    try {
+      await this.agent.readyDisk(disk.guestName);
+    } catch (err) {
+      await this.detachUpperDisk().catch(() => undefined);
+      throw err;
+    }
+    this.readyDisk.hold(file, bytes);
+  }
+
+  /** @inheritdoc */
+  takeReadyDisk(to: string, disk: WantedDisk): Promise<boolean> {
+    return this.readyDisk.take(to, disk);
+  }
+
+  /** @inheritdoc */
   async attachUpperDisk(file: string): Promise<void> {
     if (!this.devices.upperDisk) throw new NotImplementedError(`VM ${this.id} has no upper disk`);
     if (this.gone || this.destroying) throw new UnavailableError(`VM ${this.id} is not running`);
+    // The ready disk taken as this container's: behind the device and mounted already.
+    if (this.readyDisk.takenFor(file)) return;
+    // Another file: the guest lets go of the disk it mounted ahead before the swap.
+    if (this.readyDisk.mountedAhead) await this.agent.dropReadyDisk?.();
     // A file an earlier container of this VM left behind the disk goes first; a VM known to
     // have none (a pool VM's first container) skips that. Unknown until the attach succeeds.
     const detachFirst = this.upperFile !== false;
@@ -197,6 +213,7 @@ export class QemuVm implements Vm {
       for (const [command, args] of attachCommands(file)) await q.execute(command, args);
     });
     this.upperFile = true;
+    await this.readyDisk.discard();
   }
 
   /** @inheritdoc */
@@ -416,21 +433,7 @@ export class QemuVm implements Vm {
     clearTimeout(keepAlive);
     await unmountBelow(dir);
     await removeTreeOnOneDevice(dir);
-  }
-}
-
-/** `p`, or an UnavailableError saying `what` after `ms`. */
-async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>(
-        (_, reject) => (timer = setTimeout(() => reject(new UnavailableError(`${what} within ${ms} ms`)), ms)),
-      ),
-    ]);
-  } finally {
-    clearTimeout(timer);
+    await this.readyDisk.discard();
   }
 }
 

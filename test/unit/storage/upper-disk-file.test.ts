@@ -93,3 +93,43 @@ test('scratchDisks: empties its directory at start, makes and removes named disk
   expect(fs.readdirSync(dir)).toEqual([]);
   await expect(disks.make('../escape')).rejects.toThrow(/bad scratch disk name/);
 });
+
+test("a pool VM's ready disk goes first when it fits; the spare stays; a sized disk takes neither", async () => {
+  const spares = new SpareDisks(path.join(root, 'spares'), BYTES);
+  spares.refill();
+  await spares.idle();
+  const spare = path.join(root, 'spares', 'spare.ext4');
+  const spareIno = fs.statSync(spare).ino;
+  const layer = path.join(root, 'layer');
+  fs.mkdirSync(layer);
+  const rootfs = new OverlayRootfs(path.join(root, 'containers'), undefined, spares);
+  const readyFile = path.join(root, 'spares', 'ready-abc.ext4');
+  await makeUpperDisk(readyFile, BYTES);
+  const readyIno = fs.statSync(readyFile).ino;
+  const asked: Array<{ bytes: number; fsBytes?: number }> = [];
+  const readyDisk = {
+    take: async (to: string, disk: { bytes: number; fsBytes?: number }) => {
+      asked.push(disk);
+      if (disk.bytes !== BYTES || disk.fsBytes !== undefined || !fs.existsSync(readyFile)) return false;
+      fs.renameSync(readyFile, to);
+      return true;
+    },
+  };
+
+  await rootfs.prepare('c1', [layer], { bytes: BYTES });
+  await rootfs.makeDisk('c1', readyDisk);
+  expect(fs.statSync(rootfs.diskOf('c1') as string).ino).toBe(readyIno);
+  expect(fs.statSync(spare).ino).toBe(spareIno); // not taken, not remade
+
+  await rootfs.prepare('c2', [layer], { bytes: BYTES, fsBytes: 64 * 1024 ** 2 });
+  await rootfs.makeDisk('c2', readyDisk);
+  expect(ext4Bytes(rootfs.diskOf('c2') as string)).toBe(64 * 1024 ** 2);
+  expect(fs.statSync(spare).ino).toBe(spareIno);
+  expect(asked).toEqual([{ bytes: BYTES }, { bytes: BYTES, fsBytes: 64 * 1024 ** 2 }]);
+
+  // The ready disk gone (taken by c1): the spare is next.
+  await rootfs.prepare('c3', [layer], { bytes: BYTES });
+  await rootfs.makeDisk('c3', readyDisk);
+  expect(fs.statSync(rootfs.diskOf('c3') as string).ino).toBe(spareIno);
+  await spares.idle();
+});
