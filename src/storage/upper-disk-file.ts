@@ -201,7 +201,8 @@ export function hasPendingDisk(dir: string): boolean {
 
 /**
  * Make the pending disk of container directory `dir` as `file` (nothing when none is pending):
- * an empty `upper/` takes the spare (or a disk made now); files copied into the created
+ * an empty `upper/` takes the first of `spares` that fits (a pool VM's ready disk, then the
+ * spare), or a disk made now; files copied into the created
  * container become the new filesystem's upper/ (mkfs.ext4 -d, beside an empty work/, as the
  * guest makes them: guest/agent/container.c) and the host's upper/ is left empty. A seed left by
  * a daemon that died here is put back first. With `imageOnDisk` the image's tree (`image`) is
