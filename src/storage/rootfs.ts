@@ -209,15 +209,11 @@ export class OverlayRootfs implements RootfsManager {
   async makeDisk(id: string, readyDisk?: DiskSource): Promise<void> {
     const d = this.dir(id);
     const layers = await this.layers(id);
-    await makePendingDisk(
-      d,
-      path.join(d, DISK_FILE),
-      readyDisk ? [readyDisk, ...(this.spares ? [this.spares] : [])] : this.spares,
-      {
-        mount: (target) => this.mountLowers(layers, d, target),
-        unmount: (target) => this.mounter.unmount(target),
-      },
-    );
+    const sources = [readyDisk, this.spares].filter((s): s is DiskSource => s !== undefined);
+    await makePendingDisk(d, path.join(d, DISK_FILE), sources, {
+      mount: (target) => this.mountLowers(layers, d, target),
+      unmount: (target) => this.mounter.unmount(target),
+    });
   }
 
   async prepare(
