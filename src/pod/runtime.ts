@@ -22,9 +22,11 @@
  * Phases 4 and 5 of one container are ./container-init.ts. A CRI sandbox's infra container
  * (PodContainerSpec.podPause) skips phase 2 and the guest's part of phase 3: it is the agent's
  * own pause in a root of the agent's, not its image; without sysctls its phases 4 and 5 run
- * beside the network's join (measured: ~30 ms less per sandbox, docs/performance-log.md). In
- * block mode, an app container's CREATE_CONTAINER goes out before the join likewise when
- * nothing of phases 2 and 3 can reach it (createdBesideJoin).
+ * beside the network's join (measured: ~30 ms less per sandbox, docs/performance-log.md). An
+ * app container's CREATE_CONTAINER waits for the join: sent before it (tried twice, 9536abc
+ * and 23ef8fb), the guest's overlay mount failed now and then with EINVAL over the rootfs
+ * share's tree, the layers share's mount having failed (a CRI sandbox, a build's RUN step);
+ * not understood yet (docs/performance-log.md, "What the upper disk costs inside the guest").
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -351,38 +353,6 @@ async function takeOverRestored(
   return new Map([[c.id, init]]);
 }
 
-/**
- * Phase 4's CREATE_CONTAINER of each app container sent before the network's join, so that the
- * guest makes the container's root (its disk's mount, the overlay) while the host makes the
- * endpoint and the tap: `create`, with those containers' creates under way. Only where nothing
- * of phases 2 and 3 can reach what the guest makes:
- *  - block mode alone: the guest writes the hosts files into the root after its create (over
- *    the rootfs share the host writes them before the guest first looks);
- *  - no init container (they run to their end before an app container is made);
- *  - no sysctls (an interface's own keys name the interface the join configures);
- *  - not a restore (its containers are in the guest already).
- * A failed start waits for these creates before the rest is undone.
- */
-function createdBesideJoin(
-  deps: StartDeps,
-  spec: PodSpec,
-  create: (c: PodContainerSpec) => Promise<void>,
-  undo: Undo,
-): (c: PodContainerSpec) => Promise<void> {
-  const apps = spec.containers.filter((c) => !c.init);
-  const early =
-    !deps.restoring &&
-    apps.length === spec.containers.length &&
-    apps.every((c) => !c.podPause && deps.rootfs.diskOf?.(c.id) && !Object.keys(c.security?.sysctls ?? {}).length);
-  if (!early) return create;
-  const made = new Map(apps.map((c) => [c.id, create(c)]));
-  for (const p of made.values()) p.catch(() => undefined); // awaited by the start, or below
-  undo.push(async () => {
-    await Promise.allSettled(made.values());
-  });
-  return (c) => made.get(c.id) ?? create(c);
-}
-
 /** Start a pod: phases 1-5 above. Rejects (with everything undone) when a phase fails. */
 export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedPod> {
   return withRollback(async (undo) => {
@@ -399,8 +369,6 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     // set up (an interface's own keys then name the configured one).
     const beside = !deps.restoring && pausesOnly(spec) ? startApps(vm, spec, create, () => NO_FILES) : undefined;
     beside?.catch(() => undefined); // awaited below; a failed join destroys the VM first
-    // Block mode's app containers are created beside the join too (createdBesideJoin).
-    const createOnce = beside ? create : createdBesideJoin(deps, spec, create, undo);
     const { resolv, net } = await joinPodNetwork(deps, vm, undo);
     if (net) lap('on its network');
     if (deps.restoring) {
@@ -423,7 +391,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
     const initRuns = await runInitContainers(
       {
         start: (c) => {
-          const created = createOnce(c);
+          const created = create(c);
           created.catch(() => undefined); // awaited in startContainer
           return startContainer(vm, spec, c, preparedOf(c), created);
         },
@@ -433,7 +401,7 @@ export async function startPod(deps: StartDeps, spec: PodSpec): Promise<StartedP
       spec.containers,
     );
     if (initRuns.size > 0) lap('init containers done');
-    const inits = await startApps(vm, spec, createOnce, preparedOf);
+    const inits = await startApps(vm, spec, create, preparedOf);
     lap('containers created, inits started');
     return { vm, inits, initRuns, ...(net?.env?.length ? { linkEnv: net.env } : {}) };
   });

@@ -1,9 +1,9 @@
 /**
- * startPod's order in block mode: an app container's CREATE_CONTAINER goes out before the
- * network's join has finished (createdBesideJoin), only where nothing of the join or the
- * hosts files can reach what the guest makes; and a start whose join fails waits for that
- * create before it undoes the rest. The VM and its agent are stand-ins that record the order
- * of what the pod layer asks of them.
+ * startPod's order: an app container's CREATE_CONTAINER goes out once the network's join is
+ * done, in block mode too. Sent before it (9536abc, 23ef8fb), the guest's overlay mount failed
+ * now and then with EINVAL (src/pod/runtime.ts's module comment); this keeps it from coming
+ * back unnoticed. The VM and its agent are stand-ins that record the order of what the pod
+ * layer asks of them.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -134,40 +134,9 @@ async function seen(s: Stage, event: string): Promise<void> {
   expect(s.events).toContain(event);
 }
 
-describe('startPod: block-mode creates beside the network join', () => {
-  it("sends each app container's create before the join is done, and starts it after both", async () => {
-    const s = stage();
-    const join = gate();
-    const started = startPod(deps(s, join.promise), pod([container('c1')]));
-    await seen(s, 'create c1 on vda');
-    expect(s.events).not.toContain('joined');
-    s.creates.get('c1')!.open();
-    await seen(s, 'created c1');
-    expect(s.events).not.toContain('start c1'); // the init waits for the join (its hosts files)
-    join.open();
-    const p = await started;
-    expect([...p.inits.keys()]).toEqual(['c1']);
-    expect(s.events.filter((e) => e.startsWith('create '))).toEqual(['create c1 on vda']); // once
-    expect(s.events.indexOf('start c1')).toBeGreaterThan(s.events.indexOf('joined'));
-  });
-
-  it('waits for a create under way before undoing a start whose join failed', async () => {
-    const s = stage();
-    const join = gate();
-    const started = startPod(deps(s, join.promise), pod([container('c1')]));
-    started.catch(() => undefined);
-    await seen(s, 'create c1 on vda');
-    await seen(s, 'join');
-    join.fail(new Error('no address left'));
-    for (let i = 0; i < 20; i++) await tick();
-    expect(s.events).not.toContain('destroy'); // the guest is still making the root
-    s.creates.get('c1')!.open();
-    await expect(started).rejects.toThrow('no address left');
-    const after = s.events.slice(s.events.indexOf('created c1'));
-    expect(after).toEqual(['created c1', 'detach disk', 'unmount', 'destroy']);
-  });
-
+describe("startPod: app containers are created after the network's join", () => {
   const late: Array<[string, PodContainerSpec[], boolean]> = [
+    ['a block-mode container', [container('c1')], true],
     ['an init container (it runs to its end first)', [container('i1', { init: true }), container('c1')], true],
     [
       'sysctls (an interface key names what the join makes)',
