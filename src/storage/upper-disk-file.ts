@@ -212,7 +212,7 @@ export function hasPendingDisk(dir: string): boolean {
 export async function makePendingDisk(
   dir: string,
   file: string,
-  spares?: DiskSource | DiskSource[],
+  spares: DiskSource[] = [],
   image?: ImageTree,
 ): Promise<void> {
   const pending = path.join(dir, PENDING_DISK_FILE);
@@ -245,7 +245,7 @@ export async function makePendingDisk(
       if (!image) throw new InvalidArgumentError(`the disk of ${dir} needs its image`);
       await makeDiskWithImage(dir, file, want, image);
     } else if (entries.length === 0) {
-      if (!(await takeFirst([spares ?? []].flat(), file, want))) await makeUpperDisk(file, want.bytes, want.fsBytes);
+      if (!(await takeFirst(spares, file, want))) await makeUpperDisk(file, want.bytes, want.fsBytes);
     } else {
       await fs.promises.mkdir(seed, { mode: 0o700 });
       await fs.promises.rename(upper, seedUpper);
