@@ -50,6 +50,18 @@ async function both(args: string[]): Promise<[CliResult, CliResult]> {
   return Promise.all([dockerCli(d, args), dockerCli(base!, args)]);
 }
 
+/**
+ * dockerd's side of an out-of-memory case. The host kernel's cgroup OOM killer picks `tail`
+ * (the task that grew) and the shell prints "status 137", as ours does; but on a busy host a
+ * second OOM kill sometimes comes before tail's memory is freed and takes the shell too, so
+ * the container ends 137 with no output. Either is the kernel's choice, not dockerd's, so the
+ * baseline may show either; ours must show the first (asserted by the caller).
+ */
+function expectDockerdOomOutcome(theirs: CliResult, ours: CliResult): void {
+  if (theirs.code === 137 && theirs.out === '') return;
+  expect(theirs).toEqual(ours);
+}
+
 describe('--init', () => {
   test('PID 1 is docker-init and the command its child, as under dockerd', async () => {
     // PIDs other than 1 depend on what ran before in the namespace (runc's own steps): shown as N.
@@ -312,8 +324,10 @@ describe('flags common in run lines and compose files, beside dockerd', () => {
   });
 
   test('--memory: a command past the limit is killed (137)', async () => {
-    const r = await same(['--memory', '32m'], 'head -c 200000000 /dev/zero | tail > /dev/null; echo "status $?"');
-    expect(r.out).toBe('status 137\n');
+    const script = 'head -c 200000000 /dev/zero | tail > /dev/null; echo "status $?"';
+    const [ours, theirs] = await both(['run', '--rm', '--memory', '32m', IMAGE, 'sh', '-c', script]);
+    expect(ours).toMatchObject({ code: 0, out: 'status 137\n' });
+    expectDockerdOomOutcome(theirs, ours);
   });
 
   test("--stop-signal: docker stop sends it, the container exits with the command's status", async () => {
@@ -722,7 +736,7 @@ describe('--memory-swap beside dockerd: no swap is used past --memory', () => {
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'sh', '-c', script]);
     expect(ours).toMatchObject({ code: 0, out: 'status 137\n' });
     // A baseline host with swap gives the command its 32 MiB of swap.
-    if (!hostSwap) expect(theirs).toEqual(ours);
+    if (!hostSwap) expectDockerdOomOutcome(theirs, ours);
     const [i1, i2] = await inspectCreated(flags, '{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}');
     expect(i1).toBe(i2);
     expect(i1).toBe('33554432 67108864\n');
