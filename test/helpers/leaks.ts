@@ -26,7 +26,9 @@ function listProcesses(match: (argv: string[]) => boolean): ProcInfo[] {
     } catch {
       continue;
     }
-    if (match(argv)) out.push({ pid: Number(name), cmdline: argv.join(' ').trim() });
+    // QEMU starts as `setpriv ... -- qemu-system-x86_64 ...` and is QEMU once setpriv has exec'd.
+    const dash = path.basename(argv[0]) === 'setpriv' ? argv.indexOf('--') : -1;
+    if (match(dash >= 0 ? argv.slice(dash + 1) : argv)) out.push({ pid: Number(name), cmdline: argv.join(' ').trim() });
   }
   return out;
 }

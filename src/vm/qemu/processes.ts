@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 
 /**
@@ -87,13 +88,26 @@ export function processArgv(pid: number): string[] | undefined {
 }
 
 /**
- * True when `pid` is running and is the process we started: its argv[0] ends with
- * `binaryName` and one of its arguments contains `marker` (the VM's runtime directory), so a
- * recycled pid is never mistaken for our VM.
+ * The argv of the program a process runs or is about to run: QEMU starts as `setpriv <options>
+ * -- qemu-system-x86_64 ...` (confinement.ts), and until setpriv has exec'd it (a few ms) its
+ * /proc cmdline is setpriv's. The part after setpriv's `--` is the program; any other argv is
+ * returned as it is.
+ */
+export function programArgv(argv: string[]): string[] {
+  if (argv.length === 0 || path.basename(argv[0]) !== 'setpriv') return argv;
+  const end = argv.indexOf('--');
+  return end < 0 ? argv : argv.slice(end + 1);
+}
+
+/**
+ * True when `pid` is running and is the process we started: its program (programArgv: setpriv
+ * about to exec QEMU counts as QEMU) ends with `binaryName` and one of its arguments contains
+ * `marker` (the VM's runtime directory), so a recycled pid is never mistaken for our VM.
  */
 export function isOurProcess(pid: number, binaryName: string, marker: string): boolean {
   if (!isRunning(pid)) return false;
-  const argv = processArgv(pid);
+  const raw = processArgv(pid);
+  const argv = raw && programArgv(raw);
   if (!argv || argv.length === 0) return false;
   return argv[0].endsWith(binaryName) && argv.slice(1).some((a) => a.includes(marker));
 }

@@ -34,7 +34,7 @@ import { logger } from '../../util/log';
 import { qemuArgs } from './cmdline';
 import type { QemuProgram } from './binaries';
 import { vmPathsAt, type VmPaths } from './runtime-dir';
-import { isRunning, killAndWait } from './processes';
+import { isRunning, killAndWait, programArgv } from './processes';
 import { liveProcesses, QEMU_NAME } from './vm-processes';
 import { saveState } from './migration';
 import { removeTreeOnOneDevice, unmountBelow } from './host-files';
@@ -283,7 +283,7 @@ function templateProcesses(root: string): number[] {
   return liveProcesses()
     .filter(
       ({ pid, argv }) =>
-        path.basename(argv[0] ?? '').endsWith(QEMU_NAME) &&
+        path.basename(programArgv(argv)[0] ?? '').endsWith(QEMU_NAME) &&
         argv.some((a) => a.includes(prefix) && a.includes('/qmp.sock')) &&
         isRunning(pid),
     )

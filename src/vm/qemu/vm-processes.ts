@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isRunning, processArgv } from './processes';
+import { isRunning, processArgv, programArgv } from './processes';
 import { isValidVmId, vmsRoot } from './runtime-dir';
 
 /** argv[0] suffixes that identify our helper processes in /proc (see processes.isOurProcess). */
@@ -24,7 +24,9 @@ export interface VmProcess {
 }
 
 /** The VM id named by `argv` when it is QEMU or virtiofsd of a VM under `execRoot`. */
-export function vmOfArgv(argv: string[], execRoot: string): { vmId: string; kind: VmProcess['kind'] } | undefined {
+export function vmOfArgv(raw: string[], execRoot: string): { vmId: string; kind: VmProcess['kind'] } | undefined {
+  // QEMU's setpriv, before it has exec'd QEMU, is QEMU already: same pid, same arguments.
+  const argv = programArgv(raw);
   if (argv.length === 0) return undefined;
   const bin = path.basename(argv[0]);
   const kind = bin.endsWith(QEMU_NAME) ? 'qemu' : bin.endsWith(VIRTIOFSD_NAME) ? 'virtiofsd' : undefined;

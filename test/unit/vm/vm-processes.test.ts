@@ -4,6 +4,7 @@
  */
 import { qemuArgs, virtiofsdArgs } from '../../../src/vm/qemu/cmdline';
 import { vmPaths } from '../../../src/vm/qemu/runtime-dir';
+import { capabilityArgs } from '../../../src/vm/qemu/confinement';
 import { vmOfArgv } from '../../../src/vm/qemu/vm-processes';
 
 const paths = vmPaths('/run/pv-a', '0123456789ab');
@@ -39,4 +40,13 @@ test('other programs naming our directory, and malformed ids, are not ours', () 
     vmOfArgv(['/usr/bin/qemu-system-x86_64', '-qmp', 'unix:/run/pv-a/vms/../../etc/x'], '/run/pv-a'),
   ).toBeUndefined();
   expect(vmOfArgv([], '/run/pv-a')).toBeUndefined();
+});
+
+test("QEMU's setpriv, before it has exec'd QEMU, is found as that VM's QEMU (a daemon killed right after the spawn)", () => {
+  const setpriv = ['/usr/bin/setpriv', ...capabilityArgs(), ...qemu];
+  expect(vmOfArgv(setpriv, '/run/pv-a')).toEqual({ vmId: '0123456789ab', kind: 'qemu' });
+  expect(vmOfArgv(setpriv, '/run/pv-b')).toBeUndefined();
+  // setpriv running anything else (a container's entrypoint) is not ours.
+  expect(vmOfArgv(['/usr/bin/setpriv', '--reuid=1', '--', '/bin/sh', `${paths.dir}/x`], '/run/pv-a')).toBeUndefined();
+  expect(vmOfArgv(['/usr/bin/setpriv', ...capabilityArgs()], '/run/pv-a')).toBeUndefined();
 });
