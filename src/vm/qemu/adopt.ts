@@ -53,6 +53,9 @@ export async function adoptVm(h: StartHost, id: string): Promise<Vm | undefined>
   const adoptStart = Date.now();
   try {
     const status = (await qmpCommand(paths.qmpSock, 'query-status')) as { status?: string };
+    // A clone whose daemon died before it loaded its saved state: no guest runs, so no agent
+    // would ever answer (waiting would cost the whole adoption budget).
+    if (status?.status === 'inmigrate') return discard('its saved state was never loaded');
     // A paused guest cannot answer the handshake: thaw it for the handshake only.
     const paused = status?.status === 'paused';
     if (paused) await qmpCommand(paths.qmpSock, 'cont');
