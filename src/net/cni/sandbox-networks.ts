@@ -181,10 +181,13 @@ export class CniNetworks {
           this.writeRecord(rec);
           return { result, link: await this.readLink(rec) };
         });
-        const [{ result, link }] = await settleAll([added, vm && this.moveTap(rec, vm)] as const);
+        const [{ result, link }] = await settleAll([
+          laps.leg('plugins', added),
+          vm && laps.leg('tap move', this.moveTap(rec, vm)),
+        ] as const);
         laps.lap(vm ? 'plugins beside the tap move' : 'plugins');
         if (vm) {
-          await this.joinVm(rec, vm, link);
+          await this.joinVm(rec, vm, link, laps);
           laps.lap('tap redirected beside the guest NIC');
         }
         log.debug(`sandbox ${req.id.slice(0, 12)}: network set up (${laps.summary()})`);
@@ -225,14 +228,18 @@ export class CniNetworks {
   }
 
   /** The tap (in the namespace) redirected to the interface `link` describes, beside the guest's configuration. */
-  private async joinVm(rec: Record, vm: SandboxVmNic, link: LinkFacts): Promise<GuestNetwork> {
+  private async joinVm(rec: Record, vm: SandboxVmNic, link: LinkFacts, laps?: Laps): Promise<GuestNetwork> {
     const guest = planGuestNetwork(parseResult(rec.result!), rec.ifName, vm.guestName, link);
     const redirected = redirectTap(netnsPath(this.stateDir, rec.id), vm.tap, rec.ifName, link.mtu).catch(
       (err: Error) => {
         throw this.joinFailure(rec, vm, err);
       },
     );
-    await settleAll([redirected, configureGuest(vm.agent, guest)]);
+    const configured = configureGuest(vm.agent, guest);
+    await settleAll([
+      laps ? laps.leg('tap redirect', redirected) : redirected,
+      laps ? laps.leg('guest NIC', configured) : configured,
+    ]);
     return guest;
   }
 
@@ -410,8 +417,11 @@ function checkSandboxId(id: string): void {
 }
 
 /** Laps of a network set-up, for its debug line (bench:cri reads them: bench/start-phases.ts). */
+/** The steps of one set-up, for its debug line: laps in order, and legs that run beside others. */
 interface Laps {
   lap(what: string): void;
+  /** `step`, whose own time is logged as "<what> alone N ms" once it settles (a leg run beside another). */
+  leg<T>(what: string, step: Promise<T>): Promise<T>;
   summary(): string;
 }
 
@@ -423,6 +433,12 @@ function lapper(): Laps {
       const now = Date.now();
       parts.push(`${what} ${now - last} ms`);
       last = now;
+    },
+    leg(what, step) {
+      const start = Date.now();
+      const done = () => parts.push(`${what} alone ${Date.now() - start} ms`);
+      step.then(done, done);
+      return step;
     },
     summary: () => parts.join(', '),
   };

@@ -9,6 +9,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CniNetworks } from '../../../src/net/cni/sandbox-networks';
+import { setLogLevel, setLogSink } from '../../../src/util/log';
+import { cniStepTable } from '../../../bench/start-phases';
 import type { Agent } from '../../../src/vm/types';
 import type { InterfaceConfig, RouteSpec } from '../../../src/vm/agent-net-types';
 import { DEBIAN_CNI_BIN, iptablesLines, makeCniNet, type TestCniNet } from './helpers/cni-net';
@@ -57,7 +59,22 @@ afterAll(async () => {
 it('moves the tap in, redirects it both ways to eth0, and gives the guest eth0 identity', async () => {
   const tap = makeTap('a');
   const guest = recordingAgent();
-  const sb = await cni.setUp({ id: 'sb-vm' }, { tap, guestName: 'eth0', agent: guest.agent });
+  const lines: string[] = [];
+  setLogSink((l) => lines.push(l));
+  setLogLevel('debug');
+  const sb = await cni.setUp({ id: 'sb-vm' }, { tap, guestName: 'eth0', agent: guest.agent }).finally(() => {
+    setLogLevel('info');
+    setLogSink((l) => process.stderr.write(l + '\n'));
+  });
+  // The debug line bench:cri reads: each step in order, and each leg run beside another on its own.
+  const steps = cniStepTable(lines.join('\n'), ['sb-vm'])
+    .slice(2)
+    .map((row) => row.split(' | ')[0].slice(2));
+  expect(steps[0]).toBe('namespace');
+  expect(new Set(steps.slice(1, 3))).toEqual(new Set(['plugins alone', 'tap move alone']));
+  expect(steps[3]).toBe('plugins beside the tap move');
+  expect(new Set(steps.slice(4, 6))).toEqual(new Set(['tap redirect alone', 'guest NIC alone']));
+  expect(steps.slice(6)).toEqual(['tap redirected beside the guest NIC']);
 
   // The tap left the host's namespace for the sandbox's, up, with eth0's MTU.
   expect(links()).not.toContain(tap);
