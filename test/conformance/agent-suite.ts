@@ -220,6 +220,10 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       );
       await waitForOutput(trapped.stdout, /ready/);
       await agent.signalProcess(trapped.processId, 15);
+      // A TERM that lands after `echo ready` but before read(2) has begun is only recorded by the
+      // shell (busybox ash), and read would then wait on stdin for good: its end lets read return,
+      // and the recorded trap runs. Without the TERM delivered, the script would end with 0.
+      trapped.stdin!.end();
       const t = await finish(trapped);
       expect(t.status).toEqual({ exitCode: 3 });
       expect(t.stdout).toBe('got\n'); // "ready" was read by waitForOutput
