@@ -12,7 +12,13 @@
  *                container, which work moved out of the ready phase (or into it) still counts in
  *   idle PSS     QEMU (+ virtiofsd for a boot) of each VM, once all of them sit idle side by
  *                side after their first `true` (a clone's RAM pages stay the template's until
- *                it writes them)
+ *                it writes them), and its parts: TCG's code buffer (none under KVM), guest RAM,
+ *                QEMU's own (bench/idle-memory.ts)
+ *
+ * A third column is a clone whose container has its writable layer on an upper disk: block
+ * mode, the daemon's default (a clone with the disk device and the layers share, a fresh ext4
+ * file made on the host and put behind the device, the container created on it), so the idle
+ * PSS of a block-mode container is printed here too.
  *
  * The user-level figures beside dockerd (docker run back to back, in parallel) are bench:run's.
  *
@@ -27,11 +33,17 @@ import { AgentClient } from '../src/vm/agent/client';
 import { defaultGuestImages } from '../src/vm/guest-images';
 import type { Vm, VmConfig } from '../src/vm/types';
 import { setLogLevel } from '../src/util/log';
+import { makeUpperDisk } from '../src/storage/upper-disk-file';
+import { UPPER_DISK_BYTES } from '../src/vm/devices/upper-disk';
 import { makeBusyboxRootfs, run } from '../test/helpers/agent-fixtures';
 import { median } from './common';
+import { qemuPssParts, type QemuPssParts } from './idle-memory';
 
 const RUNS = Math.max(3, Number(process.env.BENCH_RUNS ?? 5));
 const CONFIG: VmConfig = { size: { memoryMiB: 256, cpus: 1 }, devices: { nics: 1 } };
+const BLOCK_CONFIG: VmConfig = { ...CONFIG, devices: { nics: 1, upperDisk: true } };
+const KINDS = ['boot', 'clone', 'block'] as const;
+type Kind = (typeof KINDS)[number];
 const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 interface Figures {
@@ -40,6 +52,7 @@ interface Figures {
   first: number[];
   cpuFirst: number[];
   pss: number[];
+  parts: QemuPssParts[];
 }
 
 async function main(): Promise<void> {
@@ -51,37 +64,45 @@ async function main(): Promise<void> {
   const make = (execRoot: string, templates: boolean) =>
     new QemuHypervisor({ execRoot, ...guest, templates, accel: 'tcg', connectAgent: (e) => AgentClient.connect(e) });
   const hvs = { boot: make(roots[0], false), clone: make(roots[1], true) };
-  const figs: Record<'boot' | 'clone', Figures> = {
-    boot: { ready: [], cpu: [], first: [], cpuFirst: [], pss: [] },
-    clone: { ready: [], cpu: [], first: [], cpuFirst: [], pss: [] },
-  };
-  const vms: Vm[] = [];
+  const empty = (): Figures => ({ ready: [], cpu: [], first: [], cpuFirst: [], pss: [], parts: [] });
+  const figs: Record<Kind, Figures> = { boot: empty(), clone: empty(), block: empty() };
+  const vms: Array<{ kind: Kind; vm: Vm }> = [];
   try {
     const t0 = now();
-    await (await hvs.clone.createVm(CONFIG)).destroy(); // builds the template (untimed)
-    process.stdout.write(`template built and first clone made in ${(now() - t0).toFixed(0)} ms\n`);
+    // The templates, one per device set (untimed).
+    await (await hvs.clone.createVm(CONFIG)).destroy();
+    await (await hvs.clone.createVm(BLOCK_CONFIG)).destroy();
+    process.stdout.write(`templates built and first clones made in ${(now() - t0).toFixed(0)} ms\n`);
     for (let i = 0; i < RUNS; i++) {
-      for (const kind of ['boot', 'clone'] as const) {
+      for (const kind of KINDS) {
+        const disk = path.join(roots[1], `upper-${i}.ext4`);
+        if (kind === 'block') await makeUpperDisk(disk, UPPER_DISK_BYTES); // made before, as the daemon's pending disk
         const start = now();
-        const vm = await hvs[kind].createVm(CONFIG);
+        const vm = await (kind === 'boot' ? hvs.boot : hvs.clone).createVm(kind === 'block' ? BLOCK_CONFIG : CONFIG);
         figs[kind].ready.push(now() - start);
         figs[kind].cpu.push(processCpuMs(vm.pid) ?? NaN);
-        vms.push(vm);
-        const rel = `containers/b${i}/rootfs`;
+        vms.push({ kind, vm });
+        const id = `${kind[0]}${i}`;
+        const rel = `containers/${id}/rootfs`;
         makeBusyboxRootfs(path.join(vm.shareDir, rel));
         const t1 = now();
-        await vm.agent.createContainer({ id: `b${i}`, rootfs: rel });
-        const r = await run(vm.agent, `b${i}`, ['true']);
+        if (kind === 'block') {
+          await vm.attachUpperDisk!(disk);
+          await vm.agent.createContainer({ id, rootfs: rel, upperDisk: vm.devices.upperDisk!.guestName });
+        } else await vm.agent.createContainer({ id, rootfs: rel });
+        const r = await run(vm.agent, id, ['true']);
         if (r.status.exitCode !== 0) throw new Error(`true exited ${JSON.stringify(r.status)}`);
         figs[kind].first.push(now() - t1);
         figs[kind].cpuFirst.push(processCpuMs(vm.pid) ?? NaN);
       }
     }
     await new Promise((r) => setTimeout(r, 2000));
-    for (const [i, vm] of vms.entries())
-      figs[i % 2 === 0 ? 'boot' : 'clone'].pss.push((await vm.memoryUsage()) / 1048576);
+    for (const { kind, vm } of vms) {
+      figs[kind].pss.push((await vm.memoryUsage()) / 1048576);
+      figs[kind].parts.push(qemuPssParts(vm.pid));
+    }
   } finally {
-    for (const vm of vms) await vm.destroy().catch(() => undefined);
+    for (const { vm } of vms) await vm.destroy().catch(() => undefined);
     await hvs.boot.close();
     await hvs.clone.close();
     for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
@@ -91,18 +112,21 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\n${RUNS} of each, interleaved, medians (min-max); ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}\n\n`,
   );
-  process.stdout.write('| | booted VM | clone of a template |\n| --- | --- | --- |\n');
-  process.stdout.write(`| ready (createVm) | ${cell(figs.boot.ready, 'ms')} | ${cell(figs.clone.ready, 'ms')} |\n`);
-  process.stdout.write(`| QEMU CPU when ready | ${cell(figs.boot.cpu, 'ms')} | ${cell(figs.clone.cpu, 'ms')} |\n`);
+  const row = (what: string, f: (k: Figures) => string) =>
+    process.stdout.write(`| ${what} | ${KINDS.map((k) => f(figs[k])).join(' | ')} |\n`);
+  const part = (k: Figures, pick: (p: QemuPssParts) => number) => cell(k.parts.map(pick), 'MiB', 1);
   process.stdout.write(
-    `| first container + true | ${cell(figs.boot.first, 'ms')} | ${cell(figs.clone.first, 'ms')} |\n`,
+    '| | booted VM | clone of a template | clone, block-mode container |\n| --- | --- | --- | --- |\n',
   );
-  process.stdout.write(
-    `| QEMU CPU after it | ${cell(figs.boot.cpuFirst, 'ms')} | ${cell(figs.clone.cpuFirst, 'ms')} |\n`,
-  );
-  process.stdout.write(
-    `| idle PSS, ${RUNS} of a kind side by side | ${cell(figs.boot.pss, 'MiB', 1)} | ${cell(figs.clone.pss, 'MiB', 1)} |\n`,
-  );
+  row('ready (createVm)', (k) => cell(k.ready, 'ms'));
+  row('QEMU CPU when ready', (k) => cell(k.cpu, 'ms'));
+  row('first container + true', (k) => cell(k.first, 'ms'));
+  row('QEMU CPU after it', (k) => cell(k.cpuFirst, 'ms'));
+  row(`idle PSS, ${RUNS} of a kind side by side`, (k) => cell(k.pss, 'MiB', 1));
+  row("of which TCG's code buffer (QEMU's)", (k) => part(k, (p) => p.jit));
+  row('of which guest RAM', (k) => part(k, (p) => p.guestRam));
+  row("of which QEMU's own", (k) => part(k, (p) => p.qemu));
+  row("QEMU's PSS without the code buffer (as under KVM)", (k) => part(k, (p) => p.guestRam + p.qemu));
 }
 
 main().catch((err) => {
