@@ -416,8 +416,10 @@ function checkSandboxId(id: string): void {
     throw new InvalidArgumentError(`unusable sandbox id ${JSON.stringify(id)} for CNI`);
 }
 
-/** Laps of a network set-up, for its debug line (bench:cri reads them: bench/start-phases.ts). */
-/** The steps of one set-up, for its debug line: laps in order, and legs that run beside others. */
+/**
+ * The steps of a network set-up, for its debug line (bench:cri reads them: bench/start-phases.ts):
+ * laps in order, and the legs that run beside another, each on its own.
+ */
 interface Laps {
   lap(what: string): void;
   /** `step`, whose own time is logged as "<what> alone N ms" once it settles (a leg run beside another). */
