@@ -34,6 +34,7 @@ import { CniRunner, DEFAULT_PLUGIN_TIMEOUT_MS } from './runner';
 import { linkFacts, moveTapInto, redirectTap, type LinkFacts } from './tap-redirect';
 import { ToolError } from '../run';
 import { settleAll } from '../../util/settle';
+import { lapper, type Laps } from './laps';
 import { netnsLinkCounters } from './link-stats';
 import type { InterfaceCounters } from '../tap-stats';
 import type { CniBandwidth, CniConfigList, CniPortMapping, CniResult, CniSandbox } from './types';
@@ -414,36 +415,6 @@ export async function removeAllSandboxNetworks(execRoot: string): Promise<void> 
 function checkSandboxId(id: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id))
     throw new InvalidArgumentError(`unusable sandbox id ${JSON.stringify(id)} for CNI`);
-}
-
-/**
- * The steps of a network set-up, for its debug line (bench:cri reads them: bench/start-phases.ts):
- * laps in order, and the legs that run beside another, each on its own.
- */
-interface Laps {
-  lap(what: string): void;
-  /** `step`, whose own time is logged as "<what> alone N ms" once it settles (a leg run beside another). */
-  leg<T>(what: string, step: Promise<T>): Promise<T>;
-  summary(): string;
-}
-
-function lapper(): Laps {
-  let last = Date.now();
-  const parts: string[] = [];
-  return {
-    lap(what) {
-      const now = Date.now();
-      parts.push(`${what} ${now - last} ms`);
-      last = now;
-    },
-    leg(what, step) {
-      const start = Date.now();
-      const done = () => parts.push(`${what} alone ${Date.now() - start} ms`);
-      step.then(done, done);
-      return step;
-    },
-    summary: () => parts.join(', '),
-  };
 }
 
 function notReady(detail: string): NetworkCondition {
