@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { programArgv } from '../../src/vm/qemu/processes';
 
 /** A process of interest: pid and command line. */
 export interface ProcInfo {
@@ -26,9 +27,8 @@ function listProcesses(match: (argv: string[]) => boolean): ProcInfo[] {
     } catch {
       continue;
     }
-    // QEMU starts as `setpriv ... -- qemu-system-x86_64 ...` and is QEMU once setpriv has exec'd.
-    const dash = path.basename(argv[0]) === 'setpriv' ? argv.indexOf('--') : -1;
-    if (match(dash >= 0 ? argv.slice(dash + 1) : argv)) out.push({ pid: Number(name), cmdline: argv.join(' ').trim() });
+    // QEMU starts as `setpriv ... -- qemu-system-x86_64 ...`: matched as the program it execs.
+    if (match(programArgv(argv))) out.push({ pid: Number(name), cmdline: argv.join(' ').trim() });
   }
   return out;
 }
