@@ -4,11 +4,12 @@
  * one sequence carries it out:
  *
  *   volumes   a Docker create's volumes made (./volumes.ts), removed again if a later step fails;
- *   binds     bind sources checked as dockerd checks them (a missing source: 400, nothing made);
+ *   binds     bind sources pinned: resolved through the user's symlinks, the path recorded (a
+ *             missing `--mount` source: 400, as dockerd; nothing made);
  *   create    the pod layer records the pod (Created), under its own checks (a name taken meanwhile);
  *   fill      new volumes filled from the image.
  */
-import { checkBindSources } from '../pod/service';
+import { pinBindSources } from '../pod/service';
 import type { PodRecord } from '../pod/types';
 import type { CreateRequest } from '../translate/create-body';
 import { planBuildStep } from './build-step';
@@ -44,7 +45,7 @@ export class PodEngine implements CreationService {
   /** The one sequence every plan goes through (see the module comment). */
   private carryOut(plan: CreationPlan): Promise<PodRecord> {
     return createWithVolumes(this.deps, plan, async () => {
-      await checkBindSources(plan.spec);
+      await pinBindSources(plan.spec);
       await yieldLoop();
       return this.deps.pods.create(plan.spec, plan.name, plan.frontend);
     });

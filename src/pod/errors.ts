@@ -196,7 +196,9 @@ export function failureMessage(f: PodFailure): string {
           ? `link to ${f.target} as ${f.alias}: it is not running`
           : `link to ${f.target}: it is not on the default network`;
     case 'bind-source':
-      return `bind source ${f.source} does not exist`;
+      return f.changed
+        ? `bind source ${f.source} has changed since the container was created (${f.changed}): the host binds only the path resolved at create and follows no symlink in it; create the container again to bind a new target`
+        : `bind source ${f.source} does not exist`;
     case 'container-setup':
       return `the container could not be set up: ${f.detail}`;
   }
@@ -245,11 +247,14 @@ export class LinkFailedError extends UnavailableError {
   }
 }
 
-/** A bind mount's host source does not exist (at create for `--mount`, at start otherwise). */
+/**
+ * A bind mount's host source does not exist (at create for `--mount`, at start otherwise), or,
+ * with `changed`, its path resolved at create now holds a symlink or a file of another kind.
+ */
 export class BindSourceMissingError extends InvalidArgumentError {
   readonly failure: PodFailure & { kind: 'bind-source' };
-  constructor(source: string, mountType: string) {
-    const failure = { kind: 'bind-source' as const, source, mountType };
+  constructor(source: string, mountType: string, changed?: string) {
+    const failure = { kind: 'bind-source' as const, source, mountType, ...(changed ? { changed } : {}) };
     super(failureMessage(failure));
     this.failure = failure;
   }

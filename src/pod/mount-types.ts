@@ -20,8 +20,13 @@ export interface PodTmpfsMount {
 /** A host file or directory bind-mounted into a container. */
 export interface PodBindMount {
   type: 'bind';
-  /** Absolute host path. */
+  /** Absolute host path, as the user gave it (what inspect shows). */
   source: string;
+  /**
+   * `source` resolved at create, through the user's own symlinks (src/util/host-path.ts): every
+   * start opens this path with no symlink followed. Absent in records made before it was kept.
+   */
+  resolvedSource?: string;
   /** Absolute path inside the container. */
   target: string;
   readOnly: boolean;

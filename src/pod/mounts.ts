@@ -29,9 +29,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHmac, randomBytes } from 'node:crypto';
-import { InvalidArgumentError, UnavailableError } from '../errors';
+import { UnavailableError } from '../errors';
 import { BindSourceMissingError } from './errors';
 import { sharedMounter } from '../util/mounter';
+import { openBindSource, statBindSource } from './bind-sources';
 import {
   fdPath,
   mountOptionsOf,
@@ -43,30 +44,15 @@ import {
 import type { AgentProcess, Vm } from '../vm/types';
 import { bindHostSocket, endStaleConnections, resumeHostSocket } from './socket-relay';
 import { isShareConnection, relayShareSockets } from './share-sockets';
+import type { PodBindMount, PodVolumeMount } from './mount-types';
 import type { PodContainerSpec, PodSpec } from './types';
+import { canonicalHostPath, openHostPath, type OpenHostPath } from '../util/host-path';
 
 export type { PodBindMount, PodEmptyDirMount, PodMount, PodTmpfsMount, PodVolumeMount } from './mount-types';
 
 /** Whether a pod needs its VM booted with the volume share (it has a bind or volume mount). */
 export function needsVolumeShare(spec: PodSpec): boolean {
   return spec.containers.some((c) => (c.mounts ?? []).some((m) => m.type === 'bind' || m.type === 'volume'));
-}
-
-/**
- * Create-time check of a pod's bind sources, as dockerd makes it: a `--mount type=bind` source
- * must exist (InvalidArgumentError with dockerd's message); `-v` sources are made at start.
- */
-export async function checkBindSources(spec: PodSpec): Promise<void> {
-  for (const c of spec.containers) {
-    for (const m of c.mounts ?? []) {
-      if (m.type !== 'bind' || m.createSource) continue;
-      try {
-        await fs.promises.stat(m.source);
-      } catch {
-        throw new BindSourceMissingError(m.source, 'bind');
-      }
-    }
-  }
 }
 
 /** Bytes of a VM's share-name key. */
@@ -141,13 +127,14 @@ async function hasCopy(target: BeneathPath, source: fs.Stats, readOnly: boolean)
 }
 
 /**
- * Host half for one container: each bind source (created first when `createSource`) is
- * bound at `<share>/<subpath>` (see the module comment), unless another container of the VM
- * has it there already. Returns an undo that unmounts those this call made (the VM's teardown
- * and a kept VM's cleaning unmount every one). A directory source is bound on a directory of
- * the share, a regular file on an empty file there (the guest then mounts it on a file); a
- * unix socket needs nothing here (the guest half relays it: ./socket-relay.ts); any other
- * kind of source (a device, a fifo) is refused.
+ * Host half for one container: each bind source (created first when `createSource`), opened
+ * at the path pinned at create with no symlink followed (./bind-sources.ts), is bound at
+ * `<share>/<subpath>` (see the module comment), unless another container of the VM has it
+ * there already. Returns an undo that unmounts those this call made (the VM's teardown and a
+ * kept VM's cleaning unmount every one). A directory source is bound on a directory of the
+ * share, a regular file on an empty file there (the guest then mounts it on a file); a unix
+ * socket needs nothing here (the guest half relays it: ./socket-relay.ts); a source that is
+ * now a symlink, a FIFO or a device is refused.
  */
 export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() => Promise<void>> {
   const done: BeneathPath[] = [];
@@ -159,42 +146,67 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
     for (const m of c.mounts ?? []) {
       if (m.type === 'tmpfs' || m.type === 'emptyDir') continue;
       if (!share) throw new Error(`VM ${vm.id} has no volume share`);
-      // -v makes a missing source as a directory (an existing file stays a file).
-      if (m.type === 'bind' && m.createSource && !(await fs.promises.lstat(m.source).catch(() => undefined))) {
-        await fs.promises.mkdir(m.source, { recursive: true, mode: 0o755 });
-      }
-      let st: fs.Stats;
+      const source = await openSource(m);
       try {
-        st = await fs.promises.stat(m.source);
-      } catch {
-        throw new BindSourceMissingError(m.source, m.type);
-      }
-      // A socket does not cross the share: the guest listens, the host connects (mountInGuest).
-      if (m.type === 'bind' && st.isSocket()) continue;
-      if (!st.isDirectory() && !st.isFile())
-        throw new InvalidArgumentError(
-          `podvisor bind-mounts directories, regular files and unix sockets only, not ${m.source}`,
-        );
-      const target: BeneathPath = { root: share, rel: mountSubpath(share, m.source, m.readOnly) };
-      // Already there for another container of this VM: shared as it is.
-      if (await hasCopy(target, st, m.readOnly)) continue;
-      // A single file: bound onto an empty file of the share; the guest mounts it on a file.
-      const fh = await openBeneath(target, { kind: st.isDirectory() ? 'dir' : 'file', create: true });
-      try {
-        // The copy of a shared source would be its peer: the VM's teardown, which unmounts
-        // it, would then unmount the host's own mounts under the source too. As a slave it
-        // still gets the mounts made on the host under the source later (rslave).
-        await sharedMounter().bindTree({ source: m.source, target: fdPath(fh), readOnly: m.readOnly, slave: true });
+        // A socket does not cross the share: the guest listens, the host connects (mountInGuest).
+        if (source.kind === 'socket') continue;
+        const made = await bindCopy(share, m, source);
+        if (made) done.push(made);
       } finally {
-        await fh.close();
+        await source.fh.close();
       }
-      done.push(target);
     }
   } catch (e) {
     await undo().catch(() => undefined);
     throw e;
   }
   return undo;
+}
+
+/**
+ * A bind source, pinned at create and opened with no symlink followed (a `-v` source made
+ * when missing: ./bind-sources.ts), or a volume's data directory (the daemon's own path).
+ */
+async function openSource(m: PodBindMount | PodVolumeMount): Promise<OpenHostPath> {
+  if (m.type === 'bind') return openBindSource(m, { create: true });
+  try {
+    return await openHostPath(await canonicalHostPath(m.source));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BindSourceMissingError(m.source, m.type);
+    throw e;
+  }
+}
+
+/**
+ * The copy of an open source (a directory, or a regular file) at its place in the share,
+ * unless another container of the VM has it there already (then undefined). The copy is made
+ * from the held handle, so what is bound is what was opened, wherever a container moves
+ * names meanwhile.
+ */
+async function bindCopy(
+  share: string,
+  m: PodBindMount | PodVolumeMount,
+  source: OpenHostPath,
+): Promise<BeneathPath | undefined> {
+  const target: BeneathPath = { root: share, rel: mountSubpath(share, m.source, m.readOnly) };
+  // Already there for another container of this VM: shared as it is.
+  if (await hasCopy(target, source.stat, m.readOnly)) return undefined;
+  // A single file: bound onto an empty file of the share; the guest mounts it on a file.
+  const fh = await openBeneath(target, { kind: source.kind === 'directory' ? 'dir' : 'file', create: true });
+  try {
+    // The copy of a shared source would be its peer: the VM's teardown, which unmounts it,
+    // would then unmount the host's own mounts under the source too. As a slave it still gets
+    // the mounts made on the host under the source later (rslave).
+    await sharedMounter().bindTree({
+      source: fdPath(source.fh),
+      target: fdPath(fh),
+      readOnly: m.readOnly,
+      slave: true,
+    });
+  } finally {
+    await fh.close();
+  }
+  return target;
 }
 
 /**
@@ -206,11 +218,11 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
 export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
   const mounts = c.mounts ?? [];
   for (const [index, m] of mounts.entries()) {
-    const socket = m.type === 'bind' ? await fs.promises.stat(m.source).catch(() => undefined) : undefined;
+    const socket = m.type === 'bind' ? await statBindSource(m) : undefined;
     if (m.type === 'bind' && socket?.isSocket()) {
       await bindHostSocket(vm.agent, {
         containerId: c.id,
-        source: m.source,
+        mount: m,
         target: m.target,
         mode: socket.mode & 0o777,
         listener: index,
@@ -262,10 +274,7 @@ export async function resumeShareRelay(vm: Vm, c: PodContainerSpec, procs: Agent
     if (p.containerId === c.id && isShareConnection(p.processId))
       vm.agent.signalProcess(p.processId, 9).catch(() => undefined);
   for (const m of c.mounts ?? []) {
-    if (
-      m.type === 'volume' ||
-      (m.type === 'bind' && !(await fs.promises.stat(m.source).catch(() => undefined))?.isSocket())
-    ) {
+    if (m.type === 'volume' || (m.type === 'bind' && !(await statBindSource(m))?.isSocket())) {
       relayShareSockets(vm, c.id);
       return;
     }
@@ -283,11 +292,11 @@ export async function resumeInGuest(vm: Vm, c: PodContainerSpec, procs: AgentPro
   endStaleConnections(vm.agent, procs, c.id);
   for (const [index, m] of (c.mounts ?? []).entries()) {
     if (m.type !== 'bind') continue;
-    const st = await fs.promises.stat(m.source).catch(() => undefined);
+    const st = await statBindSource(m);
     if (st && !st.isSocket()) continue;
     resumeHostSocket(vm.agent, {
       containerId: c.id,
-      source: m.source,
+      mount: m,
       target: m.target,
       mode: st ? st.mode & 0o777 : 0,
       listener: index,

@@ -208,6 +208,6 @@ export interface PodService {
  * is recorded: a bind whose source is not to be made at start must exist
  * (BindSourceMissingError, an InvalidArgumentError naming the path, otherwise). Used by the creation service (src/engine).
  */
-export { checkBindSources } from './mounts';
+export { pinBindSources } from './bind-sources';
 /** The log option that names a CRI container's log file (the kubelet's path; src/translate/container-request.ts sets it for the CRI front). */
 export { CRI_LOG_PATH_OPT } from './log-config';

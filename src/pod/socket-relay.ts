@@ -7,8 +7,12 @@
  * socket's, owner root), and the host keeps one Agent.acceptSocket pending on it. Each
  * connection a process of the container makes arrives as a process without a pid whose stdout
  * is what the peer writes and whose stdin is what it reads, under the agent channel's credits
- * both ways; the host then connects to the host socket the user named (the path it was given
- * at create, resolved here: the guest names nothing) and pipes the two, half-close included.
+ * both ways; the host then connects to the host socket the user named and pipes the two,
+ * half-close included. The guest names nothing: the host opens the path pinned at create with
+ * no symlink followed (./bind-sources.ts), for each connection, and connects to that inode
+ * through its fd. A service that makes its socket again at the same path is reached again; a
+ * path that a container turned into a symlink (through a bind of a parent directory) is not
+ * followed, and the connection ends at once.
  * A host socket that is gone or refuses ends the guest's connection at once; either side's end
  * ends the other's; the guest's connection ending (its container destroyed too) closes the
  * host's. The loop of accepts ends when its container is destroyed or the VM goes.
@@ -23,14 +27,17 @@ import * as net from 'node:net';
 import type { Agent, AgentProcess } from '../vm/types';
 import { InvalidArgumentError } from '../errors';
 import { logger } from '../util/log';
+import { fdPath } from '../util/beneath';
+import { openBindSource } from './bind-sources';
+import type { PodBindMount } from './mount-types';
 
 const log = logger('pod');
 
 /** One socket bind of a container. */
 export interface SocketBind {
   containerId: string;
-  /** The host socket's path, as the user gave it. */
-  source: string;
+  /** The bind mount of the host socket (its source as the user gave it, and as pinned at create). */
+  mount: PodBindMount;
   /** Absolute path inside the container. */
   target: string;
   /** Permission bits of the socket in the container (the host socket's). */
@@ -62,7 +69,7 @@ const CONNECTION_PREFIX = 'sock-';
  */
 export async function bindHostSocket(agent: Agent, b: SocketBind): Promise<void> {
   if (!agent.listenSocket || !agent.acceptSocket)
-    throw new InvalidArgumentError(`this VM's guest agent cannot bind the socket ${b.source}`);
+    throw new InvalidArgumentError(`this VM's guest agent cannot bind the socket ${b.mount.source}`);
   await agent.listenSocket({ containerId: b.containerId, path: b.target, mode: b.mode, listener: b.listener });
   void acceptLoop(agent, b);
 }
@@ -114,7 +121,7 @@ async function acceptLoop(agent: Agent, b: SocketBind): Promise<void> {
       return;
     }
     open++;
-    relay(agent, conn, b.source, () => {
+    void relay(agent, conn, b, () => {
       open--;
       slotFreed?.();
       slotFreed = undefined;
@@ -122,9 +129,43 @@ async function acceptLoop(agent: Agent, b: SocketBind): Promise<void> {
   }
 }
 
-/** Pipe one guest connection and a new connection to the host socket, both ways. */
-function relay(agent: Agent, conn: AgentProcess, source: string, ended: () => void): void {
-  pipeGuestConnection(agent, conn, net.createConnection({ path: source, allowHalfOpen: true }), ended);
+/**
+ * Pipe one guest connection and a new connection to the host socket, both ways. The socket is
+ * opened at its pinned path with no symlink followed, and connected to through that fd (held
+ * until connect(2) is done); a source that is gone, changed, or no socket ends the guest's
+ * connection at once.
+ */
+async function relay(agent: Agent, conn: AgentProcess, b: SocketBind, ended: () => void): Promise<void> {
+  let fh: Awaited<ReturnType<typeof openBindSource>>['fh'] | undefined;
+  try {
+    const found = await openBindSource(b.mount);
+    fh = found.fh;
+    if (found.kind !== 'socket') throw new Error(`${b.mount.source} is no longer a socket`);
+  } catch (e) {
+    await fh?.close().catch(() => undefined);
+    noteRefused(b, e as Error);
+    const host = new net.Socket();
+    pipeGuestConnection(agent, conn, host, ended);
+    host.destroy(e as Error);
+    return;
+  }
+  const held = fh;
+  const host = net.createConnection({ path: fdPath(held), allowHalfOpen: true });
+  const release = (): void => void held.close().catch(() => undefined);
+  if (host.connecting) {
+    host.once('connect', release);
+    host.once('error', release);
+  } else release();
+  pipeGuestConnection(agent, conn, host, ended);
+}
+
+/** Binds whose refusal was logged already: once per bind, however often the guest connects. */
+const refusedLogged = new WeakSet<PodBindMount>();
+
+function noteRefused(b: SocketBind, e: Error): void {
+  if (refusedLogged.has(b.mount)) return;
+  refusedLogged.add(b.mount);
+  log.warn(`socket ${b.target} of ${b.containerId}: not connected to ${b.mount.source}: ${e.message}`);
 }
 
 /**

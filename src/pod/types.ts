@@ -254,8 +254,11 @@ export type PodFailure =
   /** The log settings cannot be used: `detail` says which and why. */
   | { kind: 'log-config'; detail: string }
   | LinkFailure
-  /** A bind mount's host source does not exist. */
-  | { kind: 'bind-source'; source: string; mountType: string }
+  /**
+   * A bind mount's host source does not exist; or, with `changed`, the path resolved at create
+   * no longer leads to it without a symlink (`changed` says what is there now).
+   */
+  | { kind: 'bind-source'; source: string; mountType: string; changed?: string }
   /**
    * The guest refused or failed the container's settings (sysctls) before its command ran:
    * `detail` is its account; `duringInit` when the container's init met it (else the

@@ -42,7 +42,9 @@ export function failureText(f: PodFailure): string {
       }
       break;
     case 'bind-source':
-      return `invalid mount config for type "${f.mountType}": bind source path does not exist: ${f.source}`;
+      return f.changed
+        ? `invalid mount config for type "${f.mountType}": bind source path ${f.source} has changed since the container was created (${f.changed}); podvisor follows no symlink in a bind source after create: create the container again to bind a new target`
+        : `invalid mount config for type "${f.mountType}": bind source path does not exist: ${f.source}`;
     case 'container-setup':
       // runc's words (its check of the config, or its container init's), as dockerd passes them on.
       return f.duringInit

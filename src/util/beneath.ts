@@ -69,8 +69,11 @@ export function relComponents(rel: string): string[] {
   return parts;
 }
 
-/** The kind a walk wants at the end ('any': a directory or a regular file; 'socket': a unix socket, opened with O_PATH). */
-export type BeneathKind = 'dir' | 'file' | 'any' | 'socket';
+/**
+ * The kind a walk wants at the end ('any': a directory or a regular file; 'socket': a unix
+ * socket, opened with O_PATH; 'node': anything but a symlink, for the caller to check).
+ */
+export type BeneathKind = 'dir' | 'file' | 'any' | 'socket' | 'node';
 
 /** Options of openBeneath. */
 export interface OpenBeneathOptions {
@@ -100,6 +103,7 @@ function wrongKind(st: fs.Stats, want: BeneathKind): boolean {
   if (want === 'dir') return !st.isDirectory();
   if (want === 'file') return !st.isFile();
   if (want === 'socket') return !st.isSocket();
+  if (want === 'node') return st.isSymbolicLink();
   return !st.isDirectory() && !st.isFile();
 }
 
@@ -146,7 +150,8 @@ async function openOrMake(
   try {
     return await openChild(dir, name, kind, flags);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || mode === undefined || kind === 'any') throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || mode === undefined || kind === 'any' || kind === 'node')
+      throw e;
   }
   try {
     if (kind === 'dir') await fs.promises.mkdir(at(dir, name), { mode });

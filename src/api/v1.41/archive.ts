@@ -39,7 +39,9 @@ export function register(router: Router, services: ApiServices): void {
     // Paths under a bind mount or a volume are served from the mounted directory, as dockerd.
     const mounts: HostMount[] = [];
     for (const m of spec.mounts ?? [])
-      if ((m.type === 'bind' || m.type === 'volume') && m.source)
+      if (m.type === 'bind' && m.resolvedSource)
+        mounts.push({ target: m.target, source: m.resolvedSource, pinned: true, readOnly: m.readOnly });
+      else if ((m.type === 'bind' || m.type === 'volume') && m.source)
         mounts.push({ target: m.target, source: m.source, readOnly: m.readOnly });
     return { id: rec.id, user: spec.user, mounts };
   };

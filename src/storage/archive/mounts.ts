@@ -11,6 +11,12 @@ export interface HostMount {
   target: string;
   /** Absolute host path of the mounted directory. */
   source: string;
+  /**
+   * `source` is a bind source's path pinned at its container's create: opened with no symlink
+   * followed (src/util/host-path.ts). Otherwise (a volume's data, the daemon's own path) it is
+   * resolved first.
+   */
+  pinned?: boolean;
   readOnly: boolean;
 }
 

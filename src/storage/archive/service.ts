@@ -189,15 +189,13 @@ export class ContainerArchive {
 
   /**
    * The root that holds container path `p`: the directory of the mount it is under (see
-   * ./mounts.ts; a mount whose source is not a directory is left to the root filesystem) or
-   * the container's root.
+   * ./mounts.ts; a mount whose source is not a directory, or no longer reached without a
+   * symlink, is left to the root filesystem) or the container's root.
    */
   private async openFor(id: string, p: string, mounts: readonly HostMount[]): Promise<OpenFor> {
     const hit = mountFor(p, mounts);
-    if (hit && (await fs.promises.stat(hit.mount.source).catch(() => undefined))?.isDirectory()) {
-      const root = await RootDir.open(hit.mount.source);
-      return { root, rel: hit.rel, mounted: hit.mount, close: () => root.close() };
-    }
+    const root = hit && (await openMountRoot(hit.mount));
+    if (hit && root) return { root, rel: hit.rel, mounted: hit.mount, close: () => root.close() };
     return { ...(await this.open(id)), rel: p };
   }
 
@@ -416,4 +414,15 @@ async function readSmallFile(root: RootDir, p: string): Promise<string | undefin
 async function isOwnMount(root: RootDir, base: string): Promise<boolean> {
   const [own, above] = await Promise.all([root.handle.stat(), fs.promises.stat(base)]);
   return own.dev !== above.dev;
+}
+
+/**
+ * A mount's source directory as a root for `docker cp`, opened with no symlink followed on its
+ * canonical path (a bind source's pinned path; a volume's resolved first); undefined when it
+ * is not a directory reached that way.
+ */
+async function openMountRoot(m: HostMount): Promise<RootDir | undefined> {
+  const canonical = m.pinned ? m.source : await fs.promises.realpath(m.source).catch(() => undefined);
+  if (!canonical || canonical === '/') return canonical ? RootDir.open('/') : undefined;
+  return RootDir.openBeneath({ root: '/', rel: canonical.slice(1) }).catch(() => undefined);
 }

@@ -19,6 +19,17 @@ import {
   resumeHostSocket,
 } from '../../../src/pod/socket-relay';
 import type { Agent, AgentProcess, ExitStatus } from '../../../src/vm/types';
+import type { PodBindMount } from '../../../src/pod/mount-types';
+
+/** A bind mount of `source`, pinned as a create pins it (the test's directory has no symlink). */
+const bindOf = (source: string): PodBindMount => ({
+  type: 'bind',
+  source,
+  resolvedSource: source,
+  target: '/s',
+  readOnly: false,
+  createSource: true,
+});
 
 interface FakeConn {
   proc: AgentProcess;
@@ -31,7 +42,7 @@ let dir: string;
 let server: net.Server | undefined;
 
 beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-socket-relay-'));
+  dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'pv-socket-relay-')));
 });
 
 afterEach(async () => {
@@ -103,7 +114,7 @@ test('a guest connection is piped to a new connection to the bound host socket, 
   });
   await new Promise<void>((r) => server!.listen(sock, r));
   const s = scriptedAgent(1);
-  await bindHostSocket(s.agent, { containerId: 'c1', source: sock, target: '/s', mode: 0o600, listener: 0 });
+  await bindHostSocket(s.agent, { containerId: 'c1', mount: bindOf(sock), target: '/s', mode: 0o600, listener: 0 });
   await until(() => s.conns.length >= 1);
   const c = s.conns[0];
   const back: Buffer[] = [];
@@ -117,7 +128,7 @@ test('a host socket that is gone ends the guest connection at once', async () =>
   const s = scriptedAgent(1);
   await bindHostSocket(s.agent, {
     containerId: 'c1',
-    source: path.join(dir, 'missing.sock'),
+    mount: bindOf(path.join(dir, 'missing.sock')),
     target: '/s',
     mode: 0o600,
     listener: 0,
@@ -136,7 +147,7 @@ test('an agent answering every accept at once gets at most MAX_CONNECTIONS_PER_B
   });
   await new Promise<void>((r) => server!.listen(sock, r));
   const s = scriptedAgent(MAX_CONNECTIONS_PER_BIND + 1);
-  await bindHostSocket(s.agent, { containerId: 'c1', source: sock, target: '/s', mode: 0o600, listener: 0 });
+  await bindHostSocket(s.agent, { containerId: 'c1', mount: bindOf(sock), target: '/s', mode: 0o600, listener: 0 });
   await until(() => open === MAX_CONNECTIONS_PER_BIND);
   // Nothing more is accepted while they are open (the loop waits for a slot)...
   expect(s.accepts()).toBe(MAX_CONNECTIONS_PER_BIND);
@@ -153,7 +164,7 @@ test('after a restart: the relay resumes without a new listen; only the earlier 
   const s = scriptedAgent(1);
   let listens = 0;
   Object.assign(s.agent, { listenSocket: async () => void listens++ });
-  resumeHostSocket(s.agent, { containerId: 'c1', source: sock, target: '/s', mode: 0o600, listener: 0 });
+  resumeHostSocket(s.agent, { containerId: 'c1', mount: bindOf(sock), target: '/s', mode: 0o600, listener: 0 });
   await until(() => s.conns.length >= 1);
   expect(listens).toBe(0);
   const own = s.conns[0].proc;
@@ -173,4 +184,56 @@ test('after a restart: the relay resumes without a new listen; only the earlier 
   );
   await until(() => s.signals.length >= 1);
   expect(s.signals).toEqual(['sock-0a0b0c0d-0-c1']);
+});
+
+test('a socket whose directory a container swapped for a symlink is not followed: the guest connection ends, the other socket is never reached', async () => {
+  // The user bound D/run/app.sock; the container also has D bound and swaps D/run for a
+  // symlink to a directory holding another service's socket (the daemon's own, in the attack).
+  const other = path.join(dir, 'other');
+  fs.mkdirSync(other);
+  let reached = 0;
+  server = net.createServer(() => reached++);
+  await new Promise<void>((r) => server!.listen(path.join(other, 'app.sock'), r));
+  fs.symlinkSync(other, path.join(dir, 'run'));
+  const s = scriptedAgent(1);
+  await bindHostSocket(s.agent, {
+    containerId: 'c1',
+    mount: bindOf(path.join(dir, 'run', 'app.sock')),
+    target: '/s',
+    mode: 0o600,
+    listener: 0,
+  });
+  await until(() => s.signals.length >= 1);
+  expect(s.conns[0].toGuest.writableEnded).toBe(true);
+  await new Promise((r) => setTimeout(r, 50));
+  expect(reached).toBe(0);
+});
+
+test('a service that makes its socket again at the same path is reached by the next connection', async () => {
+  const sock = path.join(dir, 'svc.sock');
+  const serve = async (reply: string): Promise<net.Server> => {
+    const srv = net.createServer((c) => c.end(reply));
+    await new Promise<void>((r, j) => srv.once('error', j).listen(sock, r));
+    return srv;
+  };
+  const read = async (c: FakeConn): Promise<string> => {
+    const got: Buffer[] = [];
+    c.toGuest.on('data', (b: Buffer) => got.push(b));
+    await until(() => c.toGuest.writableEnded);
+    return Buffer.concat(got).toString();
+  };
+  const connect = async (): Promise<string> => {
+    const s = scriptedAgent(1);
+    await bindHostSocket(s.agent, { containerId: 'c1', mount: bindOf(sock), target: '/s', mode: 0o600, listener: 0 });
+    await until(() => s.conns.length >= 1);
+    const got = await read(s.conns[0]);
+    s.conns[0].exit({ exitCode: 0 } as ExitStatus);
+    return got;
+  };
+  const first = await serve('first');
+  expect(await connect()).toBe('first');
+  await new Promise((r) => first.close(r));
+  fs.rmSync(sock, { force: true });
+  server = await serve('second');
+  expect(await connect()).toBe('second');
 });
