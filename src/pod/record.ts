@@ -15,6 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { pinLegacyBindSources } from './bind-sources';
 import type { StoredRecord } from '../storage/state';
 import { logger } from '../util/log';
 import type { PodContext } from './context';
@@ -126,6 +127,11 @@ export async function decodeRecord(ctx: PodContext, raw: StoredRecord & Record<s
     log.warn(
       `container ${r.id}: its record held ${fixed.length} field(s) of a wrong type, reset to their defaults: ${fixed.join(', ')}`,
     );
+    rewrite = true;
+  }
+  // Bind sources of a record made before they were pinned: pinned now, once.
+  if (await pinLegacyBindSources(Object.values(r.containers).map((c) => c.spec))) {
+    log.info(`container ${r.id}: bind sources pinned to their paths of now`);
     rewrite = true;
   }
   if (rewrite) {
