@@ -153,9 +153,11 @@ test('a directory source swapped for a symlink, then a restart policy: the polic
 
 /** A server of this test on `sock` that answers every connection with `reply` and a newline. */
 async function serve(sock: string, reply: string): Promise<net.Server> {
-  const s = net.createServer((c) => c.end(`${reply}\n`));
+  // Read to the end as well: a connection never read from never sees its peer's end, and the
+  // server's close would wait for it.
+  const s = net.createServer((c) => c.on('error', () => undefined).resume().end(`${reply}\n`));
   servers.push(s);
-  await new Promise<void>((resolve) => s.listen(sock, resolve));
+  await new Promise<void>((resolve, reject) => s.once('error', reject).listen(sock, resolve));
   return s;
 }
 
