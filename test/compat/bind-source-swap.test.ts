@@ -155,7 +155,12 @@ test('a directory source swapped for a symlink, then a restart policy: the polic
 async function serve(sock: string, reply: string): Promise<net.Server> {
   // Read to the end as well: a connection never read from never sees its peer's end, and the
   // server's close would wait for it.
-  const s = net.createServer((c) => c.on('error', () => undefined).resume().end(`${reply}\n`));
+  const s = net.createServer((c) =>
+    c
+      .on('error', () => undefined)
+      .resume()
+      .end(`${reply}\n`),
+  );
   servers.push(s);
   await new Promise<void>((resolve, reject) => s.once('error', reject).listen(sock, resolve));
   return s;
