@@ -30,17 +30,7 @@ export async function pinBindSources(spec: PodSpec): Promise<void> {
       if (m.type !== 'bind') continue;
       m.resolvedSource ??= await canonicalHostPath(m.source);
       if (m.createSource) continue;
-      let found: OpenHostPath;
-      try {
-        found = await openBindSource(m);
-      } catch (e) {
-        // Just resolved: a source that is not a directory, a file or a socket is one podvisor cannot bind.
-        if (e instanceof BindSourceMissingError && e.failure.changed)
-          throw new InvalidArgumentError(
-            `podvisor bind-mounts directories, regular files and unix sockets only, not ${m.source} (${e.failure.changed})`,
-          );
-        throw e;
-      }
+      const found = await openBindSource(m);
       await found.fh.close();
     }
   }
@@ -74,13 +64,17 @@ async function pinnedPath(m: PodBindMount): Promise<string> {
  * Open a bind mount's source (a directory, a regular file or a unix socket), held O_PATH, with
  * no symlink followed on its pinned path; a `-v` source that is missing is made (directories,
  * 0755) when `create`. Rejects with BindSourceMissingError: missing, or `changed` when a
- * component is now a symlink or the source is now a FIFO or a device.
+ * component is now a symlink; with InvalidArgumentError when the source is a FIFO or a device.
  */
 export async function openBindSource(m: PodBindMount, opts: { create?: boolean } = {}): Promise<OpenHostPath> {
   const canonical = await pinnedPath(m);
   try {
     return await openHostPath(canonical, { createDirectory: !!opts.create && m.createSource });
   } catch (e) {
+    if (e instanceof HostPathChangedError && e.special)
+      throw new InvalidArgumentError(
+        `podvisor bind-mounts directories, regular files and unix sockets only, not ${m.source} (${e.found})`,
+      );
     if (e instanceof HostPathChangedError) throw new BindSourceMissingError(m.source, 'bind', e.found);
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new BindSourceMissingError(m.source, 'bind');

@@ -29,14 +29,15 @@ const O_PATH = 0o10000000;
 export type HostPathKind = 'directory' | 'file' | 'socket';
 
 /**
- * A pinned path that no longer leads, without a symlink, to a directory, a regular file or a
- * socket: a component became a symlink (or a file where a directory was), or the last one is
- * now a FIFO or a device. `component` names where the walk stopped, `found` what is there.
+ * A pinned path that does not lead, without a symlink, to a directory, a regular file or a
+ * socket: `special` when its last component is a FIFO or a device; otherwise a component is a
+ * symlink (or a file where a directory was). `found` says what is there.
  */
 export class HostPathChangedError extends Error {
   constructor(
     readonly canonical: string,
     readonly found: string,
+    readonly special = false,
   ) {
     super(`${canonical}: ${found}`);
   }
@@ -129,7 +130,7 @@ export async function openHostPath(canonical: string, opts: OpenHostPathOptions 
   try {
     const stat = await fh.stat();
     const kind = kindOf(stat);
-    if (!kind) throw new HostPathChangedError(canonical, `now ${describe(stat)}`);
+    if (!kind) throw new HostPathChangedError(canonical, describe(stat), true);
     return { fh, stat, kind };
   } catch (e) {
     await fh.close().catch(() => undefined);

@@ -82,7 +82,7 @@ test('a source that became a FIFO is refused by kind; a missing one is ENOENT un
   const pinned = await canonicalHostPath(p);
   fs.rmSync(p);
   execFileSync('mkfifo', [p]);
-  await expect(openHostPath(pinned)).rejects.toThrow(/now a FIFO/);
+  await expect(openHostPath(pinned)).rejects.toMatchObject({ special: true, found: 'a FIFO' });
   const missing = path.join(dir, 'made', 'here');
   await expect(openHostPath(missing)).rejects.toMatchObject({ code: 'ENOENT' });
   expect((await openAndClose(missing, true)).kind).toBe('directory');
