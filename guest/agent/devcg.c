@@ -258,14 +258,17 @@ static int make_node(int dev_fd, const struct device_node *d, struct agent_error
   char *name = rel;
   for (char *slash; dir >= 0 && (slash = strchr(name, '/'));) {
     *slash = 0;
-    if (mkdirat(dir, name, 0755) < 0 && errno != EEXIST) break;
-    int next = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int next = -1;
+    if (mkdirat(dir, name, 0755) == 0 || errno == EEXIST)
+      next = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int err = errno;
     close(dir);
     dir = next;
+    errno = err;
     name = slash + 1;
   }
   int rc = -1;
-  if (dir >= 0 && !strchr(name, '/')) {
+  if (dir >= 0) {
     (void)unlinkat(dir, name, 0); /* a node there is replaced; a directory stays (mknod: EEXIST) */
     mode_t kind = d->type == 'b' ? S_IFBLK : S_IFCHR;
     if (mknodat(dir, name, kind | 0600, makedev(d->major, d->minor)) == 0 && fchmodat(dir, name, d->mode, 0) == 0) rc = 0;
