@@ -193,9 +193,12 @@ enum agent_bind {
   BIND_DOCKER_INIT = 1, /* at PV_DOCKER_INIT_PATH in its rootfs (docker --init) */
   BIND_POD_PAUSE = 2,   /* at PV_POD_PAUSE_PATH in an empty root of its own: the pod's pause (no rootfs) */
 };
-/* A container on `rootfs` (share-relative; NULL with BIND_POD_PAUSE alone); -1 with *e set. */
+struct device_policy;
+/* A container on `rootfs` (share-relative; NULL with BIND_POD_PAUSE alone), its device program
+ * attached and its device nodes made (dev); -1 with *e set. */
 int container_create(const char *id, const char *rootfs, const char *hostname, const struct cgroup_limits *limits,
-                     int share_ns, const char *pid_peer, const char *disk, enum agent_bind bind, struct agent_error *e);
+                     int share_ns, const char *pid_peer, const char *disk, enum agent_bind bind,
+                     const struct device_policy *dev, struct agent_error *e);
 
 /* ---- docker_init.c ---------------------------------------------------------------------- */
 /* The agent run as PV_DOCKER_INIT_PATH (docker --init): `docker-init -- CMD ARG...`. */
@@ -223,6 +226,34 @@ void container_release(struct container *c);
 /* Called when a reaped pid was a container's init. */
 void container_init_exited(pid_t pid);
 
+/* ---- devcg.c -------------------------------------------------------------------------- */
+/* One DEVICE_RULE: type 'a', 'b' or 'c', access bits (BPF_DEVCG_ACC_*), numbers or any. */
+struct device_rule {
+  uint8_t type, access;
+  int has_major, has_minor;
+  uint32_t major, minor;
+};
+/* One DEVICE_NODE: made at path (under /dev) in the container. */
+struct device_node {
+  char path[256];
+  uint8_t type; /* 'b' or 'c' */
+  uint32_t major, minor, mode;
+};
+/* CREATE_CONTAINER's device fields. */
+struct device_policy {
+  int filter; /* 1: a device program of the rules on the container's cgroup */
+  int nrules, nnodes;
+  struct device_rule rules[PV_MAX_DEVICE_RULES];
+  struct device_node nodes[PV_MAX_DEVICE_NODES];
+};
+/* DEVICE_FILTER, DEVICE_RULE and DEVICE_NODE of a request into p; -1 with *e set. */
+int devcg_parse(const struct tlv_msg *m, struct device_policy *p, struct agent_error *e);
+/* Attach p's program to the cgroup directory cgroup_fd (-1: no cgroup, nothing attached and
+ * that logged once). 0 too when the kernel has no cgroup device programs (logged once). */
+int devcg_attach(int cgroup_fd, const struct device_policy *p, const char *id, struct agent_error *e);
+/* Make p's nodes in the container whose root is root_fd; -1 with *e set. */
+int devcg_make_nodes(int root_fd, const struct device_policy *p, struct agent_error *e);
+
 /* ---- cgroup.c ------------------------------------------------------------------------- */
 /* Limits of a container's cgroup; has_* = 0 leaves that limit as it is. */
 struct cgroup_limits {
@@ -242,6 +273,8 @@ int cgroup_create(struct container *c, const struct cgroup_limits *l, struct age
 int cgroup_set_limits(struct container *c, const struct cgroup_limits *l, struct agent_error *e);
 /* An fd on its cgroup.procs (the child writes "0" to join), or -1 without a cgroup. */
 int cgroup_procs_fd(const struct container *c);
+/* An O_RDONLY fd of its cgroup's directory (a device program is attached there), or -1. */
+int cgroup_dir_fd(const struct container *c);
 /* The pids in its cgroup.procs, at most max; -1 without a cgroup. */
 int cgroup_pids(const struct container *c, uint32_t *out, int max);
 uint64_t cgroup_oom_kills(const struct container *c);

@@ -152,6 +152,13 @@ int cgroup_procs_fd(const struct container *c) {
   return open(path, O_WRONLY | O_CLOEXEC);
 }
 
+int cgroup_dir_fd(const struct container *c) {
+  if (!c->has_cgroup) return -1;
+  char path[PV_MAX_ID + 64];
+  cg_path(c, NULL, path, sizeof path);
+  return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 int cgroup_pids(const struct container *c, uint32_t *out, int max) {
   if (!c->has_cgroup) return -1;
   char path[PV_MAX_ID + 64];

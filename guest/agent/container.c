@@ -584,7 +584,8 @@ static int spare_enter(const char *root, const char *hostname, const char *disk,
 }
 
 int container_create(const char *id, const char *rootfs, const char *hostname, const struct cgroup_limits *limits,
-                     int share_ns, const char *pid_peer, const char *disk, enum agent_bind bind, struct agent_error *e) {
+                     int share_ns, const char *pid_peer, const char *disk, enum agent_bind bind,
+                     const struct device_policy *dev, struct agent_error *e) {
   if (!valid_id(id)) {
     set_error(e, PV_ERR_INVALID, EINVAL, "invalid container id");
     return -1;
@@ -668,6 +669,19 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
   if (cgroup_create(c, limits, e) < 0) {
     /* Nothing of sockets.c names this id (a listener or connection needs a live container,
      * and an earlier one's ended when it was destroyed): no sockets_container_gone first. */
+    container_release(c);
+    return -1;
+  }
+  /* Before the answer, so before any process of the container can run. */
+  int cg_fd = c->has_cgroup ? cgroup_dir_fd(c) : -1;
+  if (c->has_cgroup && cg_fd < 0) {
+    set_error(e, PV_ERR_UNAVAILABLE, errno, "container %s: open its cgroup: %s", id, strerror(errno));
+    container_release(c);
+    return -1;
+  }
+  int rc = devcg_attach(cg_fd, dev, id, e);
+  if (cg_fd >= 0) close(cg_fd);
+  if (rc < 0 || devcg_make_nodes(c->root_fd, dev, e) < 0) {
     container_release(c);
     return -1;
   }

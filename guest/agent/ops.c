@@ -217,10 +217,11 @@ static void op_create_container(const struct tlv_msg *m, uint32_t id) {
     return;
   }
   struct agent_error e;
-  if (security_container_parse(m, &e) < 0 ||
+  static struct device_policy dev;
+  if (devcg_parse(m, &dev, &e) < 0 || security_container_parse(m, &e) < 0 ||
       container_create(cid, has_rootfs ? rootfs : NULL, has_host ? host : NULL, &limits, share == 1, peer,
                        has_disk ? disk : NULL,
-                       pause ? BIND_POD_PAUSE : docker_init ? BIND_DOCKER_INIT : BIND_NONE, &e) < 0) {
+                       pause ? BIND_POD_PAUSE : docker_init ? BIND_DOCKER_INIT : BIND_NONE, &dev, &e) < 0) {
     logf_("%s", e.msg);
     reply_error(id, &e);
     return;

@@ -80,7 +80,8 @@
  *   PV_OP_PING               -                             -> ACK
  *   PV_OP_CREATE_CONTAINER   CONTAINER_ID ROOTFS [HOSTNAME] [MEMORY_MAX] [CPU_QUOTA
  *                            CPU_PERIOD] [CPU_WEIGHT] [MEMORY_LOW] [CPUSET_CPUS] [CPUSET_MEMS]
- *                            [DOCKER_INIT] [POD_PAUSE]      -> ACK
+ *                            [DOCKER_INIT] [POD_PAUSE] [DEVICE_FILTER] [DEVICE_RULE...]
+ *                            [DEVICE_NODE...]               -> ACK
  *        ROOTFS is relative to the share mount (AGENT_SHARE_MOUNT, /run/podvisor/share), no
  *        "..", e.g. containers/<id>/rootfs. Creates a mount namespace whose / is that tree
  *        (pivot_root) with /sys (ro), /dev (tmpfs: null zero full random urandom tty, fd
@@ -116,6 +117,16 @@
  *        container's first process as `PV_POD_PAUSE_PATH`) the binary is the pod's pause
  *        (pause.c): PID 1 of the pod's PID namespace, which the pod's other containers join
  *        with PID_PEER; it reaps every orphan and exits 0 on SIGTERM or SIGINT.
+ *        DEVICE_FILTER 1 (every container but a privileged one, as runc): an eBPF program of
+ *        type BPF_PROG_TYPE_CGROUP_DEVICE, built from the DEVICE_RULE records, is attached to
+ *        the container's cgroup before the answer, so before any of its processes runs: an
+ *        access (mknod, read, write) of a device node is allowed when a rule of its type
+ *        ('a': either) and numbers (absent: any) holds every bit of it, else EPERM. Without
+ *        DEVICE_FILTER, no program: every device of the VM. A kernel without cgroup BPF (no
+ *        bpf(2)) is logged once and its containers run without one; any other failure fails
+ *        the create. Each DEVICE_NODE is made (mknod, then chmod to MODE) at PATH, under /dev
+ *        of the container (directories on the way made 0755, a node already there replaced),
+ *        resolved in its root; at most PV_MAX_DEVICE_NODES of them, PV_MAX_DEVICE_RULES rules.
  *   PV_OP_DESTROY_CONTAINER  CONTAINER_ID                  -> ACK once every process of the
  *        container is reaped (SIGKILL to its init kills its PID namespace).
  *   PV_OP_START_PROCESS      CONTAINER_ID PROCESS_ID HANDLE ARG[] ENV[] CWD UID GID GROUP[]
@@ -403,6 +414,9 @@
 #define PV_MAX_GROUPS 64
 /* RLIMIT records of one START_PROCESS. */
 #define PV_MAX_RLIMITS 16
+/* DEVICE_RULE and DEVICE_NODE records of one CREATE_CONTAINER. */
+#define PV_MAX_DEVICE_RULES 128
+#define PV_MAX_DEVICE_NODES 16
 #define PV_MAX_PROCESSES 1024
 #define PV_MAX_CONTAINERS 64
 /* Initial stdin credit of every process, and the agent's stdin buffer per process. */
@@ -638,6 +652,13 @@
 #define PV_TAG_RLIMIT_HARD 165     /* u64: hard limit, all ones = unlimited (RLIMIT record) */
 #define PV_TAG_DOCKER_INIT 166     /* u32: 1 = bind the agent at PV_DOCKER_INIT_PATH as the container's init (CREATE_CONTAINER) */
 #define PV_TAG_POD_PAUSE 181       /* u32: 1 = no rootfs, the agent bound at PV_POD_PAUSE_PATH as the pod's pause (CREATE_CONTAINER) */
+#define PV_TAG_DEVICE_FILTER 190   /* u32: 1 = a device program on the container's cgroup allows only the DEVICE_RULEs (CREATE_CONTAINER) */
+#define PV_TAG_DEVICE_RULE 191     /* tlv[]: an allowed access: DEVICE_TYPE DEVICE_ACCESS, optional DEVICE_MAJOR DEVICE_MINOR (CREATE_CONTAINER) */
+#define PV_TAG_DEVICE_NODE 192     /* tlv[]: a node made in the container's /dev: PATH DEVICE_TYPE DEVICE_MAJOR DEVICE_MINOR MODE (CREATE_CONTAINER) */
+#define PV_TAG_DEVICE_TYPE 193     /* u32: 'c' (char), 'b' (block), 'a' (either; a rule only) */
+#define PV_TAG_DEVICE_MAJOR 194    /* u32: major number; absent in a rule: any */
+#define PV_TAG_DEVICE_MINOR 195    /* u32: minor number; absent in a rule: any */
+#define PV_TAG_DEVICE_ACCESS 196   /* u32: bits 1 mknod, 2 read, 4 write (the kernel's BPF_DEVCG_ACC_*) */
 
 /* ---- ARCHIVE kinds and flags ------------------------------------------------------------ */
 #define PV_ARCHIVE_STAT 1

@@ -1,8 +1,9 @@
 /**
  * A container's security settings (PodContainerSpec.security) as the guest agent takes them:
  * the container's part for CREATE_CONTAINER (sysctls, masked and read-only paths, read-only
- * root, writable /sys when privileged) and each process's capability sets and resource limits
- * (docker --ulimit) for START_PROCESS.
+ * root, writable /sys when privileged, its device program's rules and its device nodes from
+ * ./devices.ts) and each process's capability sets and resource limits (docker --ulimit) for
+ * START_PROCESS.
  *
  * The sets are the ones dockerd and containerd put in the OCI spec and runc applies: bounding,
  * effective and permitted the container's capabilities, nothing inheritable or ambient. The
@@ -12,17 +13,22 @@
  */
 import { ALL_CAPABILITIES, capabilityMask } from '../util/capabilities';
 import type { CapabilitySets, GuestContainerSecurity, ProcessRlimit } from '../vm/types';
+import { deviceNodes, deviceRules } from './devices';
 import type { ContainerSecurity } from './types';
 
 /** What CREATE_CONTAINER carries for a container with these settings (undefined: none). */
 export function guestContainerSecurity(sec: ContainerSecurity | undefined): GuestContainerSecurity | undefined {
   if (!sec) return undefined;
+  const rules = deviceRules(sec);
+  const nodes = deviceNodes(sec);
   return {
     sysctls: Object.entries(sec.sysctls).map(([k, v]) => `${k}=${v}`),
     maskedPaths: [...sec.maskedPaths],
     readonlyPaths: [...sec.readonlyPaths],
     readonlyRootfs: sec.readonlyRootfs,
     writableSysfs: sec.privileged,
+    ...(rules ? { deviceRules: rules } : {}),
+    ...(nodes.length ? { deviceNodes: nodes } : {}),
   };
 }
 

@@ -13,7 +13,7 @@
  * own record (spec, state, init process, restart count). The Docker API creates pods of
  * exactly one container whose id is the pod's id.
  */
-import type { ProcessRlimit, ResourceLimits, VmConfig } from '../vm/types';
+import type { GuestDeviceRule, ProcessRlimit, ResourceLimits, VmConfig } from '../vm/types';
 import type { ContainerNetworkPlan } from '../net/container-config';
 import type { ContainerProbes, HealthSpec, HealthState, ProbeStatus } from './probe-types';
 import type { PodMount } from './mount-types';
@@ -150,6 +150,23 @@ export interface ContainerSecurity {
   sysctls: Record<string, string>;
   /** Resource limits of its init and execs (docker --ulimit); absent: the guest's defaults. */
   rlimits?: ProcessRlimit[];
+  /** Devices of the guest kernel's own made in its /dev and allowed (docker --device). */
+  devices?: ContainerDevice[];
+  /** Accesses its device program allows beyond the defaults (docker --device-cgroup-rule). */
+  deviceCgroupRules?: GuestDeviceRule[];
+}
+
+/** A device node of the guest kernel's given to a container (docker --device). */
+export interface ContainerDevice {
+  /** Where the node is made: under /dev/. */
+  path: string;
+  type: 'b' | 'c';
+  major: number;
+  minor: number;
+  /** The node's permission bits. */
+  mode: number;
+  /** What the container may do with it: letters of "rwm". */
+  access: string;
 }
 
 /** What the pod's sandbox is: its VM, its names, and the policies of the pod as a whole. */

@@ -14,6 +14,7 @@ import { GUEST_SHM_BYTES, parseMounts } from './mounts';
 import type { NetworkingInput } from './network-plan';
 import { checkCapabilities } from './security';
 import { refuseUnhonoured } from './unhonoured';
+import { parseDeviceCgroupRules, parseDevices } from './devices';
 import { parseCpusetList } from '../util/cpuset';
 
 /** dockerd's default /dev/shm size. */
@@ -241,6 +242,8 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     throw new InvalidArgumentError(`invalid cgroup namespace mode: ${hostConfig.CgroupnsMode}`);
   validateResources(hostConfig, hostCpus);
   refuseUnhonoured(hostConfig);
+  parseDevices(hostConfig.Devices);
+  parseDeviceCgroupRules(hostConfig.DeviceCgroupRules);
   if (hostConfig.Runtime !== 'runc') throw new InvalidArgumentError(`Unknown runtime specified ${hostConfig.Runtime}`);
   if (hostConfig.Isolation !== '' && hostConfig.Isolation.toLowerCase() !== 'default') {
     throw new InvalidArgumentError(`Invalid isolation: "${hostConfig.Isolation}" - linux only supports 'default'`);

@@ -27,6 +27,7 @@ import type { ContainerNetworkPlan, NetworkLookup } from '../net/container-confi
 import { planNetworks, type NetworkingInput } from './network-plan';
 import { parseRestartPolicy, type CreateRequest } from './create-body';
 import { dockerDefaultSysctls, dockerSecurity, parseUlimits } from './security';
+import { parseDeviceCgroupRules, parseDevices } from './devices';
 import { seccompOf } from './seccomp-opt';
 import { parseStorageOpt } from './storage-opt';
 
@@ -91,10 +92,14 @@ export function translateCreate(
   const rlimits = parseUlimits(req.hostConfig.Ulimits);
   // The sysctls runc and dockerd add (domain name, unprivileged ports and ping); inspect still
   // shows HostConfig.Sysctls as sent, as dockerd does.
+  const devices = parseDevices(req.hostConfig.Devices);
+  const deviceCgroupRules = parseDeviceCgroupRules(req.hostConfig.DeviceCgroupRules);
   const security = {
     ...sec.security,
     sysctls: dockerDefaultSysctls(req.hostConfig, c.Domainname, opts.dockerdSysctls ?? true),
     ...(rlimits.length ? { rlimits } : {}),
+    ...(devices.length ? { devices } : {}),
+    ...(deviceCgroupRules.length ? { deviceCgroupRules } : {}),
   };
   const hc: DockerHostConfig = {
     ...req.hostConfig,

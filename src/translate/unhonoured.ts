@@ -50,18 +50,6 @@ export const REFUSALS: readonly Refusal[] = [
   },
   { flag: '--cpu-rt-period', field: 'CpuRealtimePeriod', asks: positive, why: REALTIME },
   { flag: '--cpu-rt-runtime', field: 'CpuRealtimeRuntime', asks: positive, why: REALTIME },
-  {
-    flag: '--device',
-    field: 'Devices',
-    asks: nonEmpty,
-    why: `${OWN_KERNEL}: the host's devices are not in it`,
-  },
-  {
-    flag: '--device-cgroup-rule',
-    field: 'DeviceCgroupRules',
-    asks: nonEmpty,
-    why: `${OWN_KERNEL}: the host's devices are not in it`,
-  },
   { flag: '--device-read-bps', field: 'BlkioDeviceReadBps', asks: nonEmpty, why: BLOCK_IO },
   { flag: '--device-read-iops', field: 'BlkioDeviceReadIOps', asks: nonEmpty, why: BLOCK_IO },
   { flag: '--device-write-bps', field: 'BlkioDeviceWriteBps', asks: nonEmpty, why: BLOCK_IO },

@@ -61,6 +61,36 @@ export interface GuestContainerSecurity {
   readonlyRootfs?: boolean;
   /** /sys and /sys/fs/cgroup writable (a privileged container). */
   writableSysfs?: boolean;
+  /**
+   * What the device program of the container's cgroup allows, first match wins, everything
+   * else EPERM; absent: no program, every device of the VM (a privileged container, as runc).
+   */
+  deviceRules?: GuestDeviceRule[];
+  /** Device nodes made in the container's /dev before it runs (docker --device). */
+  deviceNodes?: GuestDeviceNode[];
+}
+
+/** An access to device nodes that a container's device program allows (runc's device rule). */
+export interface GuestDeviceRule {
+  /** 'c' character, 'b' block, 'a' either. */
+  type: 'a' | 'b' | 'c';
+  /** Absent: any major. */
+  major?: number;
+  /** Absent: any minor. */
+  minor?: number;
+  /** Letters of "rwm": read, write, mknod. */
+  access: string;
+}
+
+/** A device node the agent makes under /dev in a container. */
+export interface GuestDeviceNode {
+  /** Absolute, under /dev/. */
+  path: string;
+  type: 'b' | 'c';
+  major: number;
+  minor: number;
+  /** Permission bits, up to 0o777. */
+  mode: number;
 }
 
 /** Limits of a container's cgroup in the guest; an absent field is left as it is. */

@@ -48,6 +48,8 @@ export type {
   CapabilitySets,
   ProcessRlimit,
   GuestContainerSecurity,
+  GuestDeviceRule,
+  GuestDeviceNode,
   ArchiveRequest,
   SocketAcceptRequest,
   SocketListenRequest,

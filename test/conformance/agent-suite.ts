@@ -16,6 +16,8 @@ import { InvalidArgumentError, NotFoundError, ConflictError } from '../../src/er
 import type { Agent } from '../../src/vm/types';
 import { PROTOCOL_VERSION } from '../../src/vm/agent/protocol';
 import { finish, run, spec, waitForOutput } from '../helpers/agent-fixtures';
+import { deviceRules } from '../../src/pod/devices';
+import { podFileSecurity } from '../../src/translate/security';
 
 /** What the suite needs from one agent kind. */
 export interface AgentHarness {
@@ -30,7 +32,7 @@ export interface AgentHarness {
   /** The virtio-fs tag of the volume share, and (when the kind has one) its host directory. */
   volumes?: { tag: string; hostDir?: string };
   /** Features this kind lacks, with the reason printed instead of running those cases. */
-  cannot: Partial<Record<'volumeShare' | 'seccomp' | 'podPause', string>>;
+  cannot: Partial<Record<'volumeShare' | 'seccomp' | 'podPause' | 'deviceNodes' | 'deviceCgroup', string>>;
   /** Stop everything the harness started. */
   close(): Promise<void>;
 }
@@ -263,6 +265,68 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
         expect((await finish(pause)).status).toEqual({ exitCode: 0 });
         await agent.destroyContainer(peer);
         await agent.destroyContainer(pod);
+      },
+    );
+
+    itUnless('deviceNodes', "makes a container's device nodes under its /dev, directories on the way", async () => {
+      const id = `conf-${++n}`;
+      const tun = { path: '/dev/net/tun', type: 'c' as const, major: 10, minor: 200, mode: 0o666 };
+      const fuse = { path: '/dev/fuse', type: 'c' as const, major: 10, minor: 229, mode: 0o640 };
+      await agent.createContainer({ id, rootfs: h.rootfs(id), security: { deviceNodes: [tun, fuse] } });
+      const r = await run(agent, id, ['stat', '-c', '%n %F %t:%T %a %u', '/dev/net/tun', '/dev/fuse']);
+      expect(r.stdout).toBe(
+        '/dev/net/tun character special file a:c8 666 0\n/dev/fuse character special file a:e5 640 0\n',
+      );
+      await agent.destroyContainer(id);
+      // A node outside /dev is refused before anything is made.
+      const bad = `conf-${++n}`;
+      await expect(
+        agent.createContainer({
+          id: bad,
+          rootfs: h.rootfs(bad),
+          security: { deviceNodes: [{ ...tun, path: '/tmp/tun' }] },
+        }),
+      ).rejects.toBeInstanceOf(InvalidArgumentError);
+    });
+
+    itUnless(
+      'deviceCgroup',
+      "a default container's device program: mknod of the serial console and a disk works, their open is EPERM, /dev/null still works; a privileged one opens them",
+      async () => {
+        // The VM's serial console (ttyS0, where the host reads the agent's lines) and its
+        // first disk (vda's numbers when it has one), made in the container's own /dev.
+        const script = [
+          'd=$(cat /sys/class/block/vda/dev 2>/dev/null || echo 254:0)',
+          'mknod /dev/s c 4 64 && mknod /dev/d b ${d%:*} ${d#*:} && echo made',
+          'timeout 10 sh -c \'printf "" > /dev/s\' && echo console opened',
+          'timeout 10 dd if=/dev/d of=/dev/null bs=512 count=1 && echo disk opened',
+          'echo x > /dev/null && head -c 4 /dev/urandom | wc -c',
+          'exec 3<>/dev/net/tun && echo tun opened',
+        ].join('\n');
+        const tun = { path: '/dev/net/tun', type: 'c' as const, major: 10, minor: 200, mode: 0o666 };
+        const plain = deviceRules(podFileSecurity(false))!;
+        const id = `conf-${++n}`;
+        await agent.createContainer({
+          id,
+          rootfs: h.rootfs(id),
+          security: { deviceRules: [...plain, { type: 'c', major: 10, minor: 200, access: 'rw' }], deviceNodes: [tun] },
+        });
+        const r = await run(agent, id, ['sh', '-c', script]);
+        expect(r.stdout).toBe('made\n4\ntun opened\n');
+        expect(r.stderr).toContain("sh: can't create /dev/s: Operation not permitted");
+        expect(r.stderr).toContain("dd: can't open '/dev/d': Operation not permitted");
+        await agent.destroyContainer(id);
+
+        // Privileged: no program, every device of the VM.
+        const priv = `conf-${++n}`;
+        await agent.createContainer({ id: priv, rootfs: h.rootfs(priv), security: { deviceNodes: [tun] } });
+        const p = await run(agent, priv, ['sh', '-c', script]);
+        expect(p.stdout).toBe(
+          (await run(agent, priv, ['test', '-e', '/sys/class/block/vda'])).status.exitCode === 0
+            ? 'made\nconsole opened\ndisk opened\n4\ntun opened\n'
+            : 'made\nconsole opened\n4\ntun opened\n',
+        );
+        await agent.destroyContainer(priv);
       },
     );
 

@@ -22,6 +22,8 @@ agentConformance('fake agent', async () => {
     cannot: {
       seccomp: 'the fake agent makes no system calls: it keeps a filter but cannot apply one',
       podPause: "the fake agent runs no binary: it cannot run the agent's own as the pod's pause",
+      deviceNodes: 'the fake agent makes no system calls: it keeps the device nodes asked for but makes none',
+      deviceCgroup: 'the fake agent makes no system calls: it has no cgroup to attach a device program to',
     },
     close: () => vm.destroy(),
   };

@@ -141,6 +141,13 @@ export const Tag = {
   RLIMIT_HARD: 165,
   DOCKER_INIT: 166,
   POD_PAUSE: 181,
+  DEVICE_FILTER: 190,
+  DEVICE_RULE: 191,
+  DEVICE_NODE: 192,
+  DEVICE_TYPE: 193,
+  DEVICE_MAJOR: 194,
+  DEVICE_MINOR: 195,
+  DEVICE_ACCESS: 196,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -282,4 +289,11 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.CPUSET_CPUS]: 'str',
   [Tag.CPUSET_MEMS]: 'str',
   [Tag.NEW_ID]: 'str',
+  [Tag.DEVICE_FILTER]: 'u32',
+  [Tag.DEVICE_RULE]: 'tlv[]',
+  [Tag.DEVICE_NODE]: 'tlv[]',
+  [Tag.DEVICE_TYPE]: 'u32',
+  [Tag.DEVICE_MAJOR]: 'u32',
+  [Tag.DEVICE_MINOR]: 'u32',
+  [Tag.DEVICE_ACCESS]: 'u32',
 };

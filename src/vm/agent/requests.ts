@@ -2,7 +2,14 @@
  * Small pieces of the host's requests to the agent: checks of ids, paths and sizes before a
  * request goes, the limit fields, and the error class an ERROR answer maps to.
  */
-import type { CapabilitySets, GuestContainerSecurity, ProcessRlimit, ResourceLimits } from '../types';
+import type {
+  CapabilitySets,
+  GuestContainerSecurity,
+  GuestDeviceNode,
+  GuestDeviceRule,
+  ProcessRlimit,
+  ResourceLimits,
+} from '../types';
 import { ConflictError, InvalidArgumentError, NotFoundError, PodvisorError, UnavailableError } from '../../errors';
 import { ErrorCode, Limits, Tag } from './protocol';
 import { TlvWriter, type TlvReader } from './tlv';
@@ -115,5 +122,52 @@ export function putContainerSecurity(w: TlvWriter, s: GuestContainerSecurity): T
   w.strs(Tag.READONLY_PATH, s.readonlyPaths ?? [], Limits.MAX_PATH);
   if (s.readonlyRootfs) w.u32(Tag.READONLY_ROOTFS, 1);
   if (s.writableSysfs) w.u32(Tag.WRITABLE_SYSFS, 1);
+  if (s.deviceRules) putDeviceRules(w, s.deviceRules);
+  if (s.deviceNodes) putDeviceNodes(w, s.deviceNodes);
   return w;
+}
+
+const DEVICE_NUMBER_MAX = { major: 0xfff, minor: 0xfffff };
+
+function deviceNumber(n: number | undefined, which: 'major' | 'minor'): number | undefined {
+  if (n !== undefined && (!Number.isInteger(n) || n < 0 || n > DEVICE_NUMBER_MAX[which]))
+    throw new InvalidArgumentError(`invalid device ${which} ${n}`);
+  return n;
+}
+
+/** The device program's allow-list: DEVICE_FILTER 1 and one DEVICE_RULE record each. */
+function putDeviceRules(w: TlvWriter, rules: readonly GuestDeviceRule[]): void {
+  if (rules.length > Limits.MAX_DEVICE_RULES) throw new InvalidArgumentError('too many device rules');
+  w.u32(Tag.DEVICE_FILTER, 1);
+  for (const r of rules) {
+    if (!['a', 'b', 'c'].includes(r.type) || !/^[rwm]{1,3}$/.test(r.access))
+      throw new InvalidArgumentError(`invalid device rule ${JSON.stringify(r)}`);
+    const access =
+      (r.access.includes('m') ? 1 : 0) | (r.access.includes('r') ? 2 : 0) | (r.access.includes('w') ? 4 : 0);
+    const rec = new TlvWriter().u32(Tag.DEVICE_TYPE, r.type.charCodeAt(0)).u32(Tag.DEVICE_ACCESS, access);
+    const major = deviceNumber(r.major, 'major');
+    const minor = deviceNumber(r.minor, 'minor');
+    if (major !== undefined) rec.u32(Tag.DEVICE_MAJOR, major);
+    if (minor !== undefined) rec.u32(Tag.DEVICE_MINOR, minor);
+    w.nested(Tag.DEVICE_RULE, rec);
+  }
+}
+
+/** One DEVICE_NODE record per node (under /dev, no "." or ".." component). */
+function putDeviceNodes(w: TlvWriter, nodes: readonly GuestDeviceNode[]): void {
+  if (nodes.length > Limits.MAX_DEVICE_NODES) throw new InvalidArgumentError('too many device nodes');
+  for (const n of nodes) {
+    const parts = n.path.split('/').slice(2);
+    const pathOk =
+      n.path.startsWith('/dev/') && Buffer.byteLength(n.path) < 256 && parts.every((p) => p && p !== '.' && p !== '..');
+    if (!pathOk || !['b', 'c'].includes(n.type) || !Number.isInteger(n.mode) || n.mode < 0 || n.mode > 0o777)
+      throw new InvalidArgumentError(`invalid device node ${JSON.stringify(n)}`);
+    const rec = new TlvWriter()
+      .str(Tag.PATH, n.path)
+      .u32(Tag.DEVICE_TYPE, n.type.charCodeAt(0))
+      .u32(Tag.DEVICE_MAJOR, deviceNumber(n.major, 'major')!)
+      .u32(Tag.DEVICE_MINOR, deviceNumber(n.minor, 'minor')!)
+      .u32(Tag.MODE, n.mode);
+    w.nested(Tag.DEVICE_NODE, rec);
+  }
 }

@@ -7,6 +7,7 @@
 import { harness, type Harness } from './fakes';
 import { capabilityMask, ALL_CAPABILITIES } from '../../../src/util/capabilities';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../../src/translate/security';
+import { DEFAULT_DEVICE_RULES } from '../../../src/pod/devices';
 
 let h: Harness;
 
@@ -52,6 +53,7 @@ test("a Docker container's settings reach the agent with its create, its init an
     readonlyPaths: [...DEFAULT_READONLY_PATHS],
     readonlyRootfs: true,
     writableSysfs: false,
+    deviceRules: [...DEFAULT_DEVICE_RULES],
   });
   const mask = 0xa80405fb;
   const sets = { bounding: mask, effective: mask, permitted: mask, inheritable: 0, ambient: 0 };
@@ -82,6 +84,7 @@ test('a privileged container: every capability, writable /sys, nothing masked', 
     readonlyPaths: [],
     writableSysfs: true,
   });
+  expect(guest.containers.get(r.id)?.spec.security?.deviceRules).toBeUndefined();
   const init = [...guest.processes.values()][0];
   expect(init.spec.capabilities?.effective).toBe(2 ** 38 - 1);
   expect(init.spec.noNewPrivs).toBeUndefined();

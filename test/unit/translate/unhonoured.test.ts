@@ -11,8 +11,10 @@ test.each([
   [{ IpcMode: 'none' }, '--ipc none is not supported: '],
   [{ PidsLimit: 20 }, '--pids-limit is not supported: '],
   [{ OomScoreAdj: -100 }, '--oom-score-adj is not supported: '],
-  [{ Devices: [{ PathOnHost: '/dev/null', PathInContainer: '/dev/x', CgroupPermissions: 'rwm' }] }, '--device is '],
-  [{ DeviceCgroupRules: ['c 1:3 rmw'] }, '--device-cgroup-rule is not supported: '],
+  [
+    { Devices: [{ PathOnHost: '/dev/sda', PathInContainer: '/dev/x', CgroupPermissions: 'rwm' }] },
+    '--device /dev/sda is ',
+  ],
   [{ DeviceRequests: [{ Count: -1, Capabilities: [['gpu']] }] }, '--gpus is not supported: '],
   [{ CgroupParent: 'x.slice' }, '--cgroup-parent is not supported: '],
   [{ CgroupnsMode: 'host' }, '--cgroupns host is not supported: '],
