@@ -56,6 +56,7 @@ import { copySparse } from '../util/copy-sparse';
 import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
 import { removeTree } from '../util/remove-tree';
 import { fdPath, joinBeneath, openBeneath, unmountBeneath, type BeneathPath } from '../util/beneath';
+import { treeSize } from './tree-walk';
 
 /** mount(2): read-only. */
 const MS_RDONLY = 0x1;
@@ -417,31 +418,4 @@ export class BlockModeError extends NotImplementedError {
 
 function ignoreExists(e: NodeJS.ErrnoException): void {
   if (e.code !== 'EEXIST') throw e;
-}
-
-/** Bytes of regular files under `dir`, never following symlinks (0 when missing). */
-export async function treeSize(dir: string): Promise<number> {
-  let total = 0;
-  const stack = [dir];
-  while (stack.length) {
-    const d = stack.pop() as string;
-    let entries: fs.Dirent[];
-    try {
-      entries = await fs.promises.readdir(d, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.isFile()) {
-        try {
-          total += (await fs.promises.lstat(p)).size;
-        } catch {
-          // Removed meanwhile.
-        }
-      }
-    }
-  }
-  return total;
 }

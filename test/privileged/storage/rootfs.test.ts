@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { OverlayRootfs, treeSize } from '../../../src/storage/rootfs';
+import { OverlayRootfs } from '../../../src/storage/rootfs';
+import { treeSize } from '../../../src/storage/tree-walk';
 import { isMountPoint, Mounter } from '../../../src/util/mounter';
 import { mountsUnder } from '../../helpers/leaks';
 
