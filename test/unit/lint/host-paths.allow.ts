@@ -448,13 +448,6 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   { file: 'src/storage/upper-disk-file.ts', fn: 'scratchDisks', calls: ['fs.rmSync'], reason: DATA_ROOT },
   {
     file: 'src/storage/volumes-copy.ts',
-    fn: 'copyUpVolumes',
-    calls: ['spawn cp'],
-    reason:
-      "FINDING: cp -a copies the image's directory (held, beneath the container's root) into a new volume's data directory by name; a volume that looked empty may already be mounted in another running container, whose guest can plant a symlink there for cp to write through",
-  },
-  {
-    file: 'src/storage/volumes-copy.ts',
     fn: 'isEmptyDir',
     calls: ['fs.promises.opendir'],
     reason: "a volume's data directory itself, whose path is the daemon's (the guest writes only below it)",
