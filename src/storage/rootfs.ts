@@ -167,14 +167,15 @@ export class OverlayRootfs implements RootfsManager {
     await writeFileAtomic(path.join(this.dir(id), 'mountpoint'), `${joinBeneath(target)}\n${target.root}`);
   }
 
-  /** Unmount what the record names (lazily when busy); nothing when nothing is mounted there. */
+  /**
+   * Unmount what the record names (lazily when busy); nothing when nothing is mounted there. A
+   * record of an older daemon names the path alone: it is walked from `/` as a path below a
+   * share, no symlink followed, so a directory on it that a guest swapped for a symlink leaves
+   * the mount where it is (the VM's teardown detaches it).
+   */
   private async unmountRecorded(rec: { path: string; beneath?: BeneathPath }): Promise<void> {
-    if (!rec.beneath) {
-      if (!isMountPoint(rec.path)) return;
-      await this.mounter.unmount(rec.path).catch(() => this.mounter.unmount(rec.path, { detach: true }));
-      return;
-    }
-    const t = rec.beneath;
+    if (!rec.beneath && !isMountPoint(rec.path)) return;
+    const t = rec.beneath ?? { root: '/', rel: rec.path.slice(1) };
     // Busy (a virtiofsd still holds it): detach it now, the kernel frees it when unused.
     await unmountBeneath(this.mounter, t).catch(() => unmountBeneath(this.mounter, t, { detach: true }));
   }

@@ -345,13 +345,6 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     calls: ['mounter.unmount'],
     reason: `${ROOTFS_DATA}: the archive-mnt that mountDetached made`,
   },
-  {
-    file: 'src/storage/rootfs.ts',
-    fn: 'OverlayRootfs.unmountRecorded',
-    calls: ['mounter.unmount'],
-    reason:
-      'FINDING: a mountpoint record written by an older daemon (one line: the path alone, no share root) is unmounted by that path, which lies in the rootfs share, with its directories followed; records written now are unmounted beneath the share (unmountBeneath)',
-  },
   { file: 'src/storage/rootfs.ts', fn: 'OverlayRootfs.unmount', calls: ['fs.promises.rm'], reason: ROOTFS_DATA },
   {
     file: 'src/storage/rootfs.ts',
