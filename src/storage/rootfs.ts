@@ -54,7 +54,7 @@ import { MAX_LAYERS, overlayOptions } from './overlay-options';
 import { writeFileAtomic } from '../util/atomic';
 import { copySparse } from '../util/copy-sparse';
 import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
-import { removeTree } from '../util/remove-tree';
+import { removeGuestTree, removeTree } from '../util/remove-tree';
 import { fdPath, joinBeneath, openBeneath, unmountBeneath, type BeneathPath } from '../util/beneath';
 import { treeSize } from './tree-walk';
 
@@ -357,7 +357,10 @@ export class OverlayRootfs implements RootfsManager {
     // lower.json first: from then on the rootfs counts as gone (see isRemoved), before a
     // mount of it beside this removal can fail on a missing upper or work directory.
     for (const name of ['lower.json', 'upper', 'work', 'l', DISK_FILE, PENDING_DISK_FILE, DISK_SEED_DIR]) {
-      await removeTree(path.join(d, name));
+      // The upper may still be the guest's: a mount of it that the guest moved in its share
+      // cannot be found by name to be unmounted (it stays until the VM goes).
+      if (name === 'upper') await removeGuestTree(path.join(d, name));
+      else await removeTree(path.join(d, name));
     }
     // A mount of this rootfs that a request beside the removal holds (mountDetached: docker cp
     // or export of a stopped container) is detached, lazily, so that the container's directory

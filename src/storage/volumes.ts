@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NotImplementedError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
-import { removeTree } from '../util/remove-tree';
+import { removeGuestTree, removeTree } from '../util/remove-tree';
 import { ramInBytes } from '../util/go-units';
 import { walkNoFollow } from './tree-walk';
 import {
@@ -197,7 +197,8 @@ export class VolumeStore {
       this.records.set(name, r);
       throw e;
     }
-    await removeTree(path.join(this.root, name));
+    // A VM may still have it in its share (a copy left behind), with a guest writing it.
+    await removeGuestTree(path.join(this.root, name));
     return r;
   }
 
