@@ -2,12 +2,13 @@
  * Every host operation on a path in a folder of src, read with TypeScript's own parser: calls
  * (and bare references) of `node:fs` and `node:fs/promises` (fs.x, fs.promises.x, a named
  * import), mount, unmount, bindTree and makeRslave on the daemon's Mounter
- * (src/util/mounter.ts), and spawns of the standard file tools (mount, umount, rm, cp, ...).
+ * (src/util/mounter.ts), spawns of the standard file tools (mount, umount, rm, cp, ...), and
+ * removeTree (src/util/remove-tree.ts: fs.rm of a tree by its path; removeGuestTree, which
+ * never enters a symlink, is not one).
  * Each is given with the function it is in and whether it goes through the beneath helpers
  * (an argument built from them, directly or through one local constant). A spawned tool never
  * counts as going through them: it walks and names paths of its own below what it is given.
- * Used by
- * test/unit/lint/host-paths.test.ts.
+ * Used by test/unit/lint/host-paths.test.ts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -140,10 +141,12 @@ interface Imports {
   fs: Map<string, string>;
   spawners: Set<string>;
   helpers: Set<string>;
+  /** Local names of src/util/remove-tree.ts's removeTree (fs.rm of a whole tree by its path). */
+  removers: Set<string>;
 }
 
 function importsOf(sf: ts.SourceFile, relToSrc: string): Imports {
-  const out: Imports = { fs: new Map(), spawners: new Set(), helpers: new Set() };
+  const out: Imports = { fs: new Map(), spawners: new Set(), helpers: new Set(), removers: new Set() };
   for (const st of sf.statements) {
     if (!ts.isImportDeclaration(st) || !st.importClause || st.importClause.isTypeOnly) continue;
     const spec = (st.moduleSpecifier as ts.StringLiteral).text;
@@ -165,6 +168,9 @@ function importsOf(sf: ts.SourceFile, relToSrc: string): Imports {
       const target = path.normalize(path.join(path.dirname(relToSrc), spec));
       if (HELPER_MODULES.includes(target))
         for (const el of named?.elements ?? []) if (!el.isTypeOnly) out.helpers.add(el.name.text);
+      if (target === 'util/remove-tree')
+        for (const el of named?.elements ?? [])
+          if ((el.propertyName ?? el.name).text === 'removeTree') out.removers.add(el.name.text);
     }
   }
   return out;
@@ -272,6 +278,7 @@ export function hostPathCallsOf(text: string, file: string): HostPathCall[] {
       if (ts.isPropertyAccessExpression(callee) && MOUNTER_METHODS.has(callee.name.text)) {
         if (/mounter/i.test(callee.expression.getText(sf))) add(n, `mounter.${callee.name.text}`, n.arguments);
       }
+      if (ts.isIdentifier(callee) && imports.removers.has(callee.text)) add(n, 'removeTree', n.arguments, false);
       const first = n.arguments[0];
       if (first && ts.isStringLiteral(first) && FILE_TOOLS.has(first.text)) {
         const name = dotted(callee)?.split('.').pop() ?? '';

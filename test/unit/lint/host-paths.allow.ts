@@ -46,7 +46,7 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   {
     file: 'src/pod/checkpoints.ts',
     fn: 'createCheckpoint',
-    calls: ['fs.promises.mkdir', 'fs.promises.rename'],
+    calls: ['fs.promises.mkdir', 'fs.promises.rename', 'removeTree'],
     reason: CONTAINER_DIR,
   },
   { file: 'src/pod/checkpoints.ts', fn: 'hasCheckpoint', calls: ['fs.lstatSync'], reason: CONTAINER_DIR },
@@ -278,11 +278,16 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     reason: IMAGE_STORE,
   },
   { file: 'src/storage/layers/store.ts', fn: 'LayerStore.begin', calls: ['fs.promises.mkdir'], reason: IMAGE_STORE },
-  { file: 'src/storage/layers/store.ts', fn: 'LayerStore.discard', calls: ['fs.promises.rename'], reason: IMAGE_STORE },
+  {
+    file: 'src/storage/layers/store.ts',
+    fn: 'LayerStore.discard',
+    calls: ['fs.promises.rename', 'removeTree'],
+    reason: IMAGE_STORE,
+  },
   {
     file: 'src/storage/layers/store.ts',
     fn: 'LayerStore.init',
-    calls: ['fs.promises.mkdir', 'fs.promises.readFile', 'fs.promises.readdir'],
+    calls: ['fs.promises.mkdir', 'fs.promises.readFile', 'fs.promises.readdir', 'removeTree'],
     reason: IMAGE_STORE,
   },
   { file: 'src/storage/layers/store.ts', fn: 'commit', calls: ['fs.promises.rename'], reason: IMAGE_STORE },
@@ -334,8 +339,8 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   {
     file: 'src/storage/rootfs.ts',
     fn: 'OverlayRootfs.remove',
-    calls: ['fs.promises.readdir', 'mounter.unmount'],
-    reason: `${ROOTFS_DATA}: after the rootfs was unmounted from the share, so no guest reaches upper/ any more`,
+    calls: ['fs.promises.readdir', 'mounter.unmount', 'removeTree'],
+    reason: `${ROOTFS_DATA}: the daemon's own files; upper/, which a guest may still reach through a mount it moved in its share, goes with removeGuestTree`,
   },
   { file: 'src/storage/rootfs.ts', fn: 'OverlayRootfs.sizeRw', calls: ['fs.promises.stat'], reason: ROOTFS_DATA },
   { file: 'src/storage/rootfs.ts', fn: 'OverlayRootfs.takeDisk', calls: ['fs.promises.rm'], reason: ROOTFS_DATA },
@@ -414,7 +419,7 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   {
     file: 'src/storage/upper-disk-file.ts',
     fn: 'makeDiskWithImage',
-    calls: ['fs.promises.mkdir', 'fs.promises.rename'],
+    calls: ['fs.promises.mkdir', 'fs.promises.rename', 'removeTree'],
     reason: PENDING_DISK,
   },
   {
@@ -427,6 +432,7 @@ export const ALLOWED: AllowedHostPathCalls[] = [
       'fs.promises.readdir',
       'fs.promises.rename',
       'fs.promises.rm',
+      'removeTree',
     ],
     reason: PENDING_DISK,
   },
@@ -445,12 +451,18 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     calls: ['fs.promises.opendir'],
     reason: "a volume's data directory itself, whose path is the daemon's (the guest writes only below it)",
   },
-  { file: 'src/storage/volumes.ts', fn: 'VolumeStore.create', calls: ['fs.promises.mkdir'], reason: DATA_ROOT },
+  {
+    file: 'src/storage/volumes.ts',
+    fn: 'VolumeStore.create',
+    calls: ['fs.promises.mkdir', 'removeTree'],
+    reason: `${DATA_ROOT}: a volume whose create failed, never mounted anywhere`,
+  },
   {
     file: 'src/storage/volumes.ts',
     fn: 'VolumeStore.open',
-    calls: ['fs.promises.mkdir', 'fs.promises.readFile', 'fs.promises.readdir', 'fs.promises.rm'],
-    reason: "the volumes' root and its record under the data root, above every volume's data",
+    calls: ['fs.promises.mkdir', 'fs.promises.readFile', 'fs.promises.readdir', 'fs.promises.rm', 'removeTree'],
+    reason:
+      "the volumes' root and its record under the data root, above every volume's data; a directory without a record (a create cut short) was never mounted anywhere",
   },
 
   // src/vm

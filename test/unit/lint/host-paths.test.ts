@@ -1,6 +1,7 @@
 /**
  * Every host operation on a path in src/pod, src/storage and src/vm (an fs call, a mount or
- * unmount of the daemon's Mounter, a spawn of a file tool such as mount, umount, rm or cp)
+ * unmount of the daemon's Mounter, a spawn of a file tool such as mount, umount, rm or cp, a
+ * removeTree)
  * either goes through the beneath helpers (src/util/beneath.ts, src/util/host-path.ts,
  * src/pod/bind-sources.ts, src/storage/archive/open-regular.ts, src/storage/archive/resolve.ts:
  * one of its arguments is built with them) or is on the allow-list beside this test
@@ -30,7 +31,7 @@ test('every host-path operation goes through the beneath helpers or is allowed, 
     (c) =>
       `${c.file}:${c.line} ${c.fn}: ${c.call}(${c.args}) acts on a path by name. If a guest can write any ` +
       'part of that path (a share, a 9p writable layer, a bind source, a volume), reach it with the beneath ' +
-      'helpers (src/util/beneath.ts at/openBeneath, RootDir, openBindSource); otherwise add ' +
+      'helpers (src/util/beneath.ts at/openBeneath, RootDir, openBindSource; removeGuestTree for a tree); otherwise add ' +
       `{ file: '${c.file}', fn: '${c.fn}', calls: ['${c.call.replace(/ \(reference\)$/, '')}'], reason } ` +
       'to test/unit/lint/host-paths.allow.ts, saying why no guest reaches it',
   );
@@ -109,17 +110,20 @@ describe('the scan', () => {
     ]);
   });
 
-  test("finds the Mounter's mounts and unmounts and spawns of file tools", () => {
+  test("finds the Mounter's mounts and unmounts, spawns of file tools and removeTree", () => {
     const text = [
       "import { execFile } from 'node:child_process';",
       "import { sharedMounter } from '../util/mounter';",
+      "import { removeGuestTree, removeTree } from '../util/remove-tree';",
       'export async function g(t: string) {',
       '  await sharedMounter().unmount(t);',
       "  execFile('umount', [t]);",
       "  execFile('qemu-system-x86_64', [t]);",
       '  await agent.mount({ target: t });',
+      '  await removeTree(t);',
+      '  await removeGuestTree(t);',
       '}',
     ].join('\n');
-    expect(scan(text)).toEqual(['g mounter.unmount by-name', 'g spawn umount by-name']);
+    expect(scan(text)).toEqual(['g mounter.unmount by-name', 'g spawn umount by-name', 'g removeTree by-name']);
   });
 });
