@@ -54,8 +54,9 @@ import { MAX_LAYERS, overlayOptions } from './overlay-options';
 import { writeFileAtomic } from '../util/atomic';
 import { copySparse } from '../util/copy-sparse';
 import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
-import { removeTree } from '../util/remove-tree';
+import { removeGuestTree, removeTree } from '../util/remove-tree';
 import { fdPath, joinBeneath, openBeneath, unmountBeneath, type BeneathPath } from '../util/beneath';
+import { treeSize } from './tree-walk';
 
 /** mount(2): read-only. */
 const MS_RDONLY = 0x1;
@@ -166,14 +167,15 @@ export class OverlayRootfs implements RootfsManager {
     await writeFileAtomic(path.join(this.dir(id), 'mountpoint'), `${joinBeneath(target)}\n${target.root}`);
   }
 
-  /** Unmount what the record names (lazily when busy); nothing when nothing is mounted there. */
+  /**
+   * Unmount what the record names (lazily when busy); nothing when nothing is mounted there. A
+   * record of an older daemon names the path alone: it is walked from `/` as a path below a
+   * share, no symlink followed, so a directory on it that a guest swapped for a symlink leaves
+   * the mount where it is (the VM's teardown detaches it).
+   */
   private async unmountRecorded(rec: { path: string; beneath?: BeneathPath }): Promise<void> {
-    if (!rec.beneath) {
-      if (!isMountPoint(rec.path)) return;
-      await this.mounter.unmount(rec.path).catch(() => this.mounter.unmount(rec.path, { detach: true }));
-      return;
-    }
-    const t = rec.beneath;
+    if (!rec.beneath && !isMountPoint(rec.path)) return;
+    const t = rec.beneath ?? { root: '/', rel: rec.path.slice(1) };
     // Busy (a virtiofsd still holds it): detach it now, the kernel frees it when unused.
     await unmountBeneath(this.mounter, t).catch(() => unmountBeneath(this.mounter, t, { detach: true }));
   }
@@ -355,7 +357,10 @@ export class OverlayRootfs implements RootfsManager {
     // lower.json first: from then on the rootfs counts as gone (see isRemoved), before a
     // mount of it beside this removal can fail on a missing upper or work directory.
     for (const name of ['lower.json', 'upper', 'work', 'l', DISK_FILE, PENDING_DISK_FILE, DISK_SEED_DIR]) {
-      await removeTree(path.join(d, name));
+      // The upper may still be the guest's: a mount of it that the guest moved in its share
+      // cannot be found by name to be unmounted (it stays until the VM goes).
+      if (name === 'upper') await removeGuestTree(path.join(d, name));
+      else await removeTree(path.join(d, name));
     }
     // A mount of this rootfs that a request beside the removal holds (mountDetached: docker cp
     // or export of a stopped container) is detached, lazily, so that the container's directory
@@ -417,31 +422,4 @@ export class BlockModeError extends NotImplementedError {
 
 function ignoreExists(e: NodeJS.ErrnoException): void {
   if (e.code !== 'EEXIST') throw e;
-}
-
-/** Bytes of regular files under `dir`, never following symlinks (0 when missing). */
-export async function treeSize(dir: string): Promise<number> {
-  let total = 0;
-  const stack = [dir];
-  while (stack.length) {
-    const d = stack.pop() as string;
-    let entries: fs.Dirent[];
-    try {
-      entries = await fs.promises.readdir(d, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.isFile()) {
-        try {
-          total += (await fs.promises.lstat(p)).size;
-        } catch {
-          // Removed meanwhile.
-        }
-      }
-    }
-  }
-  return total;
 }

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { writeFileAtomic } from '../util/atomic';
 import { InvalidArgumentError } from '../errors';
 import { logger } from '../util/log';
-import { removeTree } from '../util/remove-tree';
+import { removeGuestTree } from '../util/remove-tree';
 
 const log = logger('state');
 
@@ -117,9 +117,12 @@ export class StateStore {
     return { records, orphans };
   }
 
-  /** Delete a pod's directory (after its rootfs was removed). */
+  /**
+   * Delete a pod's directory (after its rootfs was removed; should that have failed, what is
+   * left of a writable layer there may still be a guest's, hence removeGuestTree).
+   */
   async remove(id: string): Promise<void> {
     await (this.chains.get(id) ?? Promise.resolve()).catch(() => undefined);
-    await removeTree(this.dir(id));
+    await removeGuestTree(this.dir(id));
   }
 }

@@ -3,16 +3,17 @@
  * content, ownership and mode, as dockerd fills a volume at create. The container's root is
  * opened through ContainerArchive (the overlay mounted for the time of the copy; in block mode
  * the image layers alone, which are its root at create), the directory is resolved inside it
- * without leaving it (symlinks in the path stay inside the container's root), and `cp -a`
- * copies from the open directory, never following a symlink below it.
+ * without leaving it (symlinks in the path stay inside the container's root), and its tree is
+ * copied from the open directory into the volume as `docker cp` copies into a running
+ * container: read through held descriptors (./archive/tar-out.ts), written with no-follow calls
+ * at held parents (./archive/tar-in.ts). The volume may already be mounted in another running
+ * container, whose guest can plant a symlink in it at any moment: nothing is written through one.
  */
 import * as fs from 'node:fs';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { at } from './archive/resolve';
+import { at, RootDir } from './archive/resolve';
 import type { ContainerArchive } from './archive/service';
-
-const run = promisify(execFile);
+import { extractInto } from './archive/tar-in';
+import { packTree } from './archive/tar-out';
 
 /**
  * Fill each empty directory of `targets` (host data directories, keyed by container path)
@@ -40,7 +41,7 @@ export async function copyUpVolumes(
           fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW,
         );
         try {
-          await run('cp', ['-a', '--', `${at(dir)}/.`, `${t.dataDir}/`], { maxBuffer: 1 << 20 });
+          await copyTree(dir, t.dataDir);
         } finally {
           await dir.close();
         }
@@ -59,5 +60,22 @@ async function isEmptyDir(dir: string): Promise<boolean> {
     return (await d.read()) === null;
   } finally {
     await d.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Copy the tree of the directory open as `src` into `dataDir` (the daemon's path of a volume's
+ * data; everything below it the guests'), then give `dataDir` the owner, mode and times of `src`.
+ */
+async function copyTree(src: fs.promises.FileHandle, dataDir: string): Promise<void> {
+  const dest = await RootDir.open(dataDir);
+  try {
+    await extractInto(dest, '/', packTree(src, undefined, ''));
+    const st = await src.stat();
+    await dest.handle.chown(st.uid, st.gid);
+    await dest.handle.chmod(st.mode & 0o7777);
+    await dest.handle.utimes(st.atime, st.mtime);
+  } finally {
+    await dest.close();
   }
 }

@@ -13,8 +13,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NotImplementedError } from '../errors';
 import { writeFileAtomic } from '../util/atomic';
-import { removeTree } from '../util/remove-tree';
+import { removeGuestTree, removeTree } from '../util/remove-tree';
 import { ramInBytes } from '../util/go-units';
+import { walkNoFollow } from './tree-walk';
 import {
   InvalidVolumeError,
   NoSuchVolumeDriverError,
@@ -196,7 +197,8 @@ export class VolumeStore {
       this.records.set(name, r);
       throw e;
     }
-    await removeTree(path.join(this.root, name));
+    // A VM may still have it in its share (a copy left behind), with a guest writing it.
+    await removeGuestTree(path.join(this.root, name));
     return r;
   }
 
@@ -207,23 +209,15 @@ export class VolumeStore {
   async size(name: string): Promise<number> {
     let total = 0;
     const seen = new Set<bigint>();
-    const walk = async (dir: string): Promise<void> => {
-      for (const e of await fs.promises.readdir(dir, { withFileTypes: true })) {
-        const p = path.join(dir, e.name);
-        if (e.isDirectory()) {
-          await walk(p);
-          continue;
-        }
-        const st = await fs.promises.lstat(p, { bigint: true });
+    try {
+      // The guest may swap a directory for a symlink meanwhile: the walk never follows one.
+      await walkNoFollow(this.dataDir(name), (st) => {
         if (st.nlink > 1n) {
-          if (seen.has(st.ino)) continue;
+          if (seen.has(st.ino)) return;
           seen.add(st.ino);
         }
         total += Number(st.size);
-      }
-    };
-    try {
-      await walk(this.dataDir(name));
+      });
       return total;
     } catch {
       return -1;

@@ -27,3 +27,15 @@ export async function removeTree(p: string): Promise<void> {
     await rmRf(p);
   }
 }
+
+/**
+ * Remove `p` and everything below it where a guest may still be writing (a container's writable
+ * layer, a volume's data): always with GNU rm, whose walk (fts) opens each directory with
+ * O_NOFOLLOW from the one it holds and checks it is the directory it listed, so a directory
+ * swapped for a symlink meanwhile is never entered. fs.rm names every entry by its full path:
+ * a swap between its lstat and its listing would have it remove what the symlink leads to.
+ * Nothing when `p` does not exist.
+ */
+export async function removeGuestTree(p: string): Promise<void> {
+  await rmRf(p);
+}

@@ -82,12 +82,20 @@ export class ContainerArchive {
     return this.guest;
   }
 
-  /** The guest serves `p` (block mode, and `p` is not under a host directory mount). */
+  /**
+   * The guest serves `p` (block mode, and `p` is not under a host directory mount that is
+   * reached with no symlink followed, as openFor reaches it: a bind source swapped for a
+   * symlink is left to the guest, which resolves it inside the container).
+   */
   private async guestServes(id: string, p: string, mounts: readonly HostMount[]): Promise<GuestArchive | undefined> {
     const g = this.guestFor(id);
     if (!g) return undefined;
     const hit = mountFor(p, mounts);
-    if (hit && (await fs.promises.stat(hit.mount.source).catch(() => undefined))?.isDirectory()) return undefined;
+    const root = hit && (await openMountRoot(hit.mount));
+    if (root) {
+      await root.close();
+      return undefined;
+    }
     return g;
   }
 

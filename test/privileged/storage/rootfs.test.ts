@@ -7,7 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { OverlayRootfs, treeSize } from '../../../src/storage/rootfs';
+import { OverlayRootfs } from '../../../src/storage/rootfs';
+import { treeSize } from '../../../src/storage/tree-walk';
 import { isMountPoint, Mounter } from '../../../src/util/mounter';
 import { mountsUnder } from '../../helpers/leaks';
 
@@ -168,6 +169,40 @@ test('adopt() records a mount an earlier daemon made but lost track of, so inspe
   await restarted.adopt('c1', beneathTmp(target));
   expect((await restarted.paths('c1')).mergedDir).toBeUndefined();
   await restarted.remove('c1');
+});
+
+test("an older daemon's record (the path alone) is unmounted with no symlink followed: a parent swapped for one reaches no mount outside", async () => {
+  const low = layer('a', { 'etc/os': 'low\n' });
+  const real = new Mounter();
+  // The guest's move, made just before the unmount itself (after every check of the path).
+  let swap: (() => void) | undefined;
+  const mounter = Object.create(real) as Mounter;
+  mounter.unmount = (t, o) => {
+    swap?.();
+    swap = undefined;
+    return real.unmount(t, o);
+  };
+  try {
+    const legacy = new OverlayRootfs(path.join(tmp, 'containers'), mounter);
+    await legacy.prepare('c1', [low]);
+    const dir = path.join(tmp, 'share', 'containers', 'c1');
+    const target = path.join(dir, 'rootfs');
+    await legacy.mount('c1', beneathTmp(target));
+    fs.writeFileSync(path.join(tmp, 'containers', 'c1', 'mountpoint'), `${target}\n`);
+    // A host mount with the same last name, where the guest's symlink leads.
+    const outside = path.join(tmp, 'outside');
+    fs.mkdirSync(path.join(outside, 'rootfs'), { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', path.join(outside, 'rootfs')]);
+    swap = () => {
+      fs.renameSync(dir, `${dir}.moved`);
+      fs.symlinkSync(outside, dir);
+    };
+    await legacy.unmount('c1');
+    expect(isMountPoint(path.join(outside, 'rootfs'))).toBe(true);
+    expect(isMountPoint(path.join(`${dir}.moved`, 'rootfs'))).toBe(false);
+  } finally {
+    real.close();
+  }
 });
 
 test('block mode: an empty ext4 disk file made at the first mount, the image layers alone mounted read-only, cp/export refused then, removed with the container', async () => {
