@@ -19,6 +19,9 @@ import { InvalidArgumentError, NotFoundError, PodvisorError, UnavailableError } 
 import { NoSuchImageError } from '../../storage/errors';
 import { dockerMessage } from '../../translate/errors';
 import { sendJson, svc } from './kit/params';
+import { sharedSizes } from './system-df';
+import { apiVersionOf } from './versions';
+import { imageInspectFor, imageSummaryFor, sharedSizeAsked } from './versions/views';
 import { importImage } from './image-import';
 import { progressLine, writeProgressError } from './kit/progress';
 import { exactBoolFilter, labelsMatch, pruneLabelsMatch } from './kit/filters';
@@ -133,7 +136,7 @@ function matchesReference(img: StoredImageView, patterns: string[]): boolean {
   );
 }
 
-function listImages(images: ImageService, query: ListQuery): unknown[] {
+function listImages(images: ImageService, query: ListQuery): Record<string, unknown>[] {
   const f = query.filters;
   const dangling = exactBoolFilter(f, 'dangling', LIST_DANGLING);
   let before: number | undefined;
@@ -186,7 +189,12 @@ export function register(router: Router, services: ApiServices): void {
   router.get(
     '/images/json',
     typed('GET /images/json', ({ query }, _req, res) => {
-      sendJson(res, 200, listImages(svc(services, 'images'), query));
+      const v = apiVersionOf(res);
+      const shared = sharedSizeAsked(query['shared-size'], v) ? sharedSizes(services) : undefined;
+      const list = listImages(svc(services, 'images'), query).map((img) =>
+        imageSummaryFor(img, v, shared?.get(img.Id as string)),
+      );
+      sendJson(res, 200, list);
     }),
   );
   router.post(
@@ -223,14 +231,11 @@ export function register(router: Router, services: ApiServices): void {
     typed('GET /images/*name/json', ({ params }, _req, res) => {
       const images = svc(services, 'images');
       const img = findForInspect(images, params.name);
-      sendJson(
-        res,
-        200,
-        imageInspectJson(
-          img,
-          img.layers.map((l) => images.layers.get(l).dir),
-        ),
+      const json = imageInspectJson(
+        img,
+        img.layers.map((l) => images.layers.get(l).dir),
       );
+      sendJson(res, 200, imageInspectFor(json, apiVersionOf(res)));
     }),
   );
   router.get(

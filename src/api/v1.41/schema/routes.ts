@@ -76,7 +76,7 @@ export const ROUTES = {
   'GET /version': { query: none },
   'GET /info': { query: none },
   'GET /events': { query: Type.Object({ since: Q.string(), until: Q.string(), filters: Q.filters(EVENT_FILTERS) }) },
-  'GET /system/df': { query: none },
+  'GET /system/df': { query: Type.Object({ type: Q.strings() }) },
   'POST /auth': { query: none, body: AuthBodySchema },
   'POST /images/create': {
     query: Type.Object({
@@ -94,6 +94,7 @@ export const ROUTES = {
       all: Q.bool(),
       digests: Q.bool(),
       filter: Q.string(),
+      'shared-size': Q.bool(),
       filters: Q.filters(['reference', 'dangling', 'label', 'before', 'since']),
     }),
   },
