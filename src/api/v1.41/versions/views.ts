@@ -2,7 +2,8 @@
  * Answers as the request's API version shapes them. The route modules build dockerd 20.10's
  * v1.41 answer; each function here turns it into the version asked for (fields a later
  * version added are put in, fields it removed are taken out, as dockerd 26 does), and gives
- * it back untouched at 1.41 and below.
+ * it back untouched at 1.41 and below. They change a copy: an answer may hold a record's own
+ * objects.
  */
 import { InvalidArgumentError } from '../../../errors';
 import { atLeast, V } from '.';
@@ -53,6 +54,7 @@ function containerFacts(json: Json): { id: string; name: string; hostname: strin
 /** `GET /containers/{id}/json` for version `v`. */
 export function containerInspectFor(json: Json, v: string): Json {
   if (asV141(v)) return json;
+  json = structuredClone(json);
   const hc = json.HostConfig as Json | undefined;
   // From 1.42 dockerd leaves them out when unset.
   if (hc && !hc.KernelMemory) delete hc.KernelMemory;
@@ -65,6 +67,7 @@ export function containerInspectFor(json: Json, v: string): Json {
 /** One `GET /containers/json` entry for version `v`. */
 export function containerSummaryFor(json: Json, v: string): Json {
   if (asV141(v)) return json;
+  json = structuredClone(json);
   const ns = json.NetworkSettings as Json | undefined;
   endpointsFor(ns?.Networks, containerFacts(json), v);
   return json;
@@ -77,6 +80,7 @@ export function containerSummaryFor(json: Json, v: string): Json {
  */
 export function imageSummaryFor(json: Json, v: string, sharedSize?: number): Json {
   if (asV141(v)) return json;
+  json = structuredClone(json);
   if (sharedSize !== undefined) json.SharedSize = sharedSize;
   if (atLeast(v, V.ANNOTATIONS)) {
     const tags = json.RepoTags as string[];
@@ -96,6 +100,7 @@ export function sharedSizeAsked(asked: boolean, v: string): boolean {
 /** `GET /images/{name}/json` for version `v`. */
 export function imageInspectFor(json: Json, v: string): Json {
   if (asV141(v)) return json;
+  json = structuredClone(json);
   if (atLeast(v, V.MULTI_ENDPOINT)) {
     delete json.VirtualSize;
     // From 1.44 an image with no creation time has no Created (before: Go's zero time).
@@ -122,6 +127,7 @@ export function diskUsageTypes(types: string[], v: string): Set<DiskUsageType> {
 /** `GET /system/df` for version `v`, with only the types asked for (others null, as dockerd). */
 export function diskUsageFor(json: Json, v: string, types: Set<DiskUsageType>): Json {
   if (asV141(v)) return json;
+  json = structuredClone(json);
   delete json.BuilderSize;
   if (!types.has('image')) {
     json.Images = null;
@@ -137,6 +143,7 @@ export function diskUsageFor(json: Json, v: string, types: Set<DiskUsageType>): 
 /** `GET /info` for version `v`: KernelMemory(TCP) gone from 1.42, CDISpecDirs from 1.44. */
 export function infoFor(json: Json, v: string): Json {
   if (asV141(v)) return json;
+  json = structuredClone(json);
   delete json.KernelMemory;
   delete json.KernelMemoryTCP;
   if (!atLeast(v, V.MULTI_ENDPOINT)) return json;
