@@ -157,7 +157,7 @@ describe('containers over the fakes', () => {
     expect(h44.StartInterval).toBe(2 * S);
     const c43 = await at('1.43').createContainer({ Image: 'busybox', Healthcheck } as Docker.ContainerCreateOptions);
     expect('StartInterval' in ((await c43.inspect()).Config.Healthcheck as object)).toBe(false);
-    const HostConfig = { Annotations: { 'a.b': 'c' } };
+    const HostConfig = { Annotations: { 'a.b': 'c' } } as Docker.HostConfig;
     expect(await failureOf(at('1.42').createContainer({ Image: 'busybox', HostConfig }))).toEqual([0, '']);
     const [status, message] = await failureOf(at('1.43').createContainer({ Image: 'busybox', HostConfig }));
     expect([status, message.startsWith('HostConfig.Annotations is not supported by podvisor')]).toEqual([400, true]);
@@ -172,7 +172,7 @@ describe('containers over the fakes', () => {
   });
 
   test("mount options: a type's options on another type refused from 1.42; Subpath needs 1.45 and is refused there", async () => {
-    const mount = (m: object) => ({ Image: 'busybox', HostConfig: { Mounts: [m] } });
+    const mount = (m: object) => ({ Image: 'busybox', HostConfig: { Mounts: [m] } }) as Docker.ContainerCreateOptions;
     const tmpfsWithBind = { Type: 'tmpfs', Target: '/t', BindOptions: { Propagation: 'rprivate' } };
     expect(await failureOf(at('1.42').createContainer(mount(tmpfsWithBind)))).toEqual([
       400,
