@@ -4,7 +4,10 @@
  * in-memory host (dockerode pinned at a version), and the answer views as pure functions.
  * Unversioned requests and 1.41 keep dockerd 20.10's answers.
  */
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import Docker from 'dockerode';
 import request from 'supertest';
 import { closeAfterRemovingAll, failureOf, startFakeApi, type FakeApi } from './fake-api';
@@ -19,6 +22,7 @@ import {
 } from '../../../src/api/v1.41/versions/views';
 import { createBodyFor } from '../../../src/api/v1.41/versions/create';
 import { healthSpecOf, parseHealthConfig } from '../../../src/translate/health';
+import { VolumeStore } from '../../../src/storage/volumes';
 
 const S = 1000000000;
 
@@ -78,6 +82,42 @@ describe('the version prefix', () => {
     expect(['BuilderSize' in v42, v42.Containers, v42.Volumes, v42.Images]).toEqual([false, null, [], []]);
     const bad = await request(app).get('/v1.42/system/df?type=layers');
     expect([bad.status, bad.body.message]).toEqual([400, 'unknown object type: layers']);
+  });
+});
+
+describe('volume prune', () => {
+  let root: string;
+  beforeEach(() => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-apiv-'));
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  test('named volumes too below 1.42 (no `all` filter there); from 1.42 anonymous ones unless all=true', async () => {
+    const store = await VolumeStore.open(root);
+    const app = createApiApp({
+      system: { version: '0.0.0-test', dataRoot: root, accel: 'tcg' },
+      volumes: { store },
+    });
+    const make = async () => {
+      await store.create({ name: 'named' });
+      await store.create({ anonymous: true });
+    };
+    const prune = async (p: string) => (await request(app).post(p)).body;
+    const filters = (f: object) => encodeURIComponent(JSON.stringify(f));
+    await make();
+    const bad = await request(app).post(`/v1.41/volumes/prune?filters=${filters({ all: ['true'] })}`);
+    expect([bad.status, bad.body.message]).toEqual([400, "Invalid filter 'all'"]);
+    expect((await prune('/v1.42/volumes/prune')).VolumesDeleted).toHaveLength(1);
+    expect(store.list().map((v) => v.name)).toEqual(['named']);
+    const notBool = await request(app).post(`/v1.44/volumes/prune?filters=${filters({ all: ['yes'] })}`);
+    expect([notBool.status, notBool.body.message]).toEqual([
+      400,
+      `invalid filter 'all': strconv.ParseBool: parsing "yes": invalid syntax`,
+    ]);
+    expect((await prune(`/v1.44/volumes/prune?filters=${filters({ all: ['1'] })}`)).VolumesDeleted).toEqual(['named']);
+    await make();
+    expect((await prune('/v1.41/volumes/prune')).VolumesDeleted).toHaveLength(2);
+    expect(store.list()).toEqual([]);
   });
 });
 

@@ -206,7 +206,8 @@ export const ROUTES = {
   'POST /volumes/create': { query: none, body: VolumeCreateBodySchema },
   'GET /volumes/:name': { query: none },
   'DELETE /volumes/:name': { query: Type.Object({ force: Q.bool() }) },
-  'POST /volumes/prune': { query: Type.Object({ filters: Q.filters(['label', 'label!']) }) },
+  // `all` from API 1.42 (versions/queries.ts refuses it below).
+  'POST /volumes/prune': { query: Type.Object({ filters: Q.filters(['label', 'label!', 'all']) }) },
   'POST /swarm/leave': { query: Type.Object({ force: Q.bool() }) },
   'GET /swarm': { query: none },
   'GET /swarm/unlockkey': { query: none },

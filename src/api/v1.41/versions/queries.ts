@@ -14,3 +14,40 @@ export function refuseStopSignal(signal: string, v: string): void {
         `the container's stop signal is sent (set it at create with --stop-signal)`,
     );
 }
+
+const GO_BOOLS: Record<string, boolean> = {
+  '1': true,
+  t: true,
+  T: true,
+  true: true,
+  TRUE: true,
+  True: true,
+  '0': false,
+  f: false,
+  F: false,
+  false: false,
+  FALSE: false,
+  False: false,
+};
+
+/**
+ * Whether a volume prune takes named volumes too: always below 1.42 (where an `all` filter is
+ * unknown, as in dockerd 20.10); from 1.42 only with the `all` filter true (strconv.ParseBool),
+ * anonymous volumes alone otherwise.
+ */
+export function pruneAllVolumes(filters: Record<string, string[] | undefined>, v: string): boolean {
+  const all = filters.all;
+  if (!atLeast(v, V.STOP_SIGNAL_AND_DF_TYPE)) {
+    if (all !== undefined) throw new InvalidArgumentError("Invalid filter 'all'");
+    return true;
+  }
+  if (!all?.length) return false;
+  if (all.length > 1)
+    throw new InvalidArgumentError(`invalid filter 'all=[${all.join(' ')}]': only one value is expected`);
+  const b = GO_BOOLS[all[0]];
+  if (b === undefined)
+    throw new InvalidArgumentError(
+      `invalid filter 'all': strconv.ParseBool: parsing ${JSON.stringify(all[0])}: invalid syntax`,
+    );
+  return b;
+}
