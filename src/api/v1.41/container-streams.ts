@@ -12,6 +12,8 @@ import { openStream, sleep, streamSink } from './kit/streams';
 import { timeArgNanos } from './kit/time';
 import { typed } from './schema/routes';
 import { drainOf, frame, openRawStream, rawSessions, upgradeOf } from './hijack';
+import { apiVersionOf } from './versions';
+import { hijackedStreamType } from './versions/views';
 import { statsJson } from '../../translate/stats';
 import { networksStats } from '../../net/tap-stats';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../translate/detach-keys';
@@ -144,7 +146,7 @@ function registerAttach(router: Router, services: ApiServices): void {
       const keys = detachKeysOf(query.detachKeys);
       const logs = query.logs;
       const stream = query.stream;
-      const raw = openRawStream(req, res, r.id);
+      const raw = openRawStream(req, res, r.id, hijackedStreamType(tty, apiVersionOf(res)));
       const session = c.pods.attach(r.id, {
         stdin: query.stdin ? raw.input : null,
         stdout: query.stdout,

@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
@@ -25,6 +26,24 @@ import { healthSpecOf, parseHealthConfig } from '../../../src/translate/health';
 import { VolumeStore } from '../../../src/storage/volumes';
 
 const S = 1000000000;
+
+/** The head of the answer to an upgrade POST (the connection is dropped after it). */
+function upgradeHead(socketPath: string, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(socketPath);
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      const i = buf.indexOf('\r\n\r\n');
+      if (i >= 0) {
+        s.destroy();
+        resolve(buf.slice(0, i));
+      }
+    });
+    s.on('error', reject);
+    s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n`);
+  });
+}
 
 /** POST with no body over the socket: the status and body text. */
 function post(socketPath: string, path: string): Promise<{ status: number; body: string }> {
@@ -226,6 +245,20 @@ describe('containers over the fakes', () => {
     expect((await failureOf(at('1.45').createContainer(mount(sub))))[1]).toMatch(
       /^VolumeOptions.Subpath is not supported/,
     );
+  });
+
+  test('a hijacked attach names its stream multiplexed from 1.42 without a TTY, raw at 1.41 and with a TTY', async () => {
+    const plain = await at('1.41').createContainer({ Image: 'busybox', Cmd: ['sleep', '1000'] });
+    const tty = await at('1.41').createContainer({ Image: 'busybox', Cmd: ['sleep', '1000'], Tty: true });
+    await plain.start();
+    await tty.start();
+    const typeOf = async (v: string, id: string) => {
+      const head = await upgradeHead(fake.sock, `/v${v}/containers/${id}/attach?stream=1&stdout=1`);
+      return /^Content-Type: (.*)$/im.exec(head)?.[1].trim();
+    };
+    expect(await typeOf('1.41', plain.id)).toBe('application/vnd.docker.raw-stream');
+    expect(await typeOf('1.42', plain.id)).toBe('application/vnd.docker.multiplexed-stream');
+    expect(await typeOf('1.44', tty.id)).toBe('application/vnd.docker.raw-stream');
   });
 
   test('stop and restart: signal refused from 1.42, ignored at 1.41', async () => {

@@ -7,6 +7,7 @@
  */
 import { InvalidArgumentError } from '../../../errors';
 import { atLeast, V } from '.';
+import { MULTIPLEXED_STREAM, RAW_STREAM } from '../hijack';
 
 type Json = Record<string, unknown>;
 
@@ -149,6 +150,14 @@ export function infoFor(json: Json, v: string): Json {
   if (!atLeast(v, V.MULTI_ENDPOINT)) return json;
   // dockerd lists no CDI directories unless it runs in experimental mode.
   return { ...json, CDISpecDirs: [] };
+}
+
+/**
+ * The Content-Type of a hijacked attach or exec stream: raw until 1.42, then multiplexed
+ * where the stream is stdcopy-framed (no TTY).
+ */
+export function hijackedStreamType(tty: boolean, v: string): string {
+  return asV141(v) || tty ? RAW_STREAM : MULTIPLEXED_STREAM;
 }
 
 /**
