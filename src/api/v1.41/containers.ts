@@ -24,7 +24,7 @@ import { mainContainer, type PodRecord } from '../../pod/types';
 import { renameContainer, updateContainer } from './container-update';
 import { apiVersionOf } from './versions';
 import { createBodyFor } from './versions/create';
-import { refuseStopSignal } from './versions/queries';
+import { checkWaitCondition, refuseStopSignal } from './versions/queries';
 import { containerInspectFor, containerSummaryFor } from './versions/views';
 import { deleteContainer, deleteLink, pruneContainers } from './container-remove';
 
@@ -261,8 +261,9 @@ function resizeContainer(services: ApiServices) {
 function waitContainer(services: ApiServices) {
   return typed('POST /containers/:id/wait', async ({ params, query }, _req, res) => {
     const c = svc(services, 'containers');
-    const r = c.pods.get(params.id);
     const cond = query.condition;
+    checkWaitCondition(cond, apiVersionOf(res));
+    const r = c.pods.get(params.id);
     const condition: WaitCondition = cond === 'next-exit' || cond === 'removed' ? cond : 'not-running';
     const waiting = c.pods.wait(r.id, condition);
     const stream = openStream(res, 'application/json');

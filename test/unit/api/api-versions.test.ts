@@ -261,6 +261,25 @@ describe('containers over the fakes', () => {
     expect(await typeOf('1.44', tty.id)).toBe('application/vnd.docker.raw-stream');
   });
 
+  test("wait: an unknown condition is dockerd 26's 400 from 1.42 (1.41 waits for not-running)", async () => {
+    const c = await at('1.41').createContainer({ Image: 'busybox', Cmd: ['true'] });
+    const bad = await post(fake.sock, `/v1.42/containers/${c.id}/wait?condition=bogus`);
+    expect([bad.status, JSON.parse(bad.body).message]).toEqual([400, 'invalid condition: "bogus"']);
+    const missing = await post(fake.sock, '/v1.44/containers/nope/wait?condition=bogus');
+    expect(missing.status).toBe(400);
+  });
+
+  test('network create: a repeated name is refused from 1.42 whatever CheckDuplicate says; 1.41 allows it unless asked', async () => {
+    await at('1.41').createNetwork({ Name: 'dup' });
+    await at('1.41').createNetwork({ Name: 'dup' });
+    expect(await failureOf(at('1.42').createNetwork({ Name: 'dup' }))).toEqual([
+      409,
+      'network with name dup already exists',
+    ]);
+    expect((await at('1.41').listNetworks()).filter((n) => n.Name === 'dup')).toHaveLength(2);
+    for (const n of await at('1.41').listNetworks()) if (n.Name === 'dup') await at('1.41').getNetwork(n.Id).remove();
+  });
+
   test('stop and restart: signal refused from 1.42, ignored at 1.41', async () => {
     const c = await at('1.41').createContainer({ Image: 'busybox', Cmd: ['sleep', '1000'] });
     await c.start();

@@ -6,7 +6,7 @@
  * unchanged.
  */
 import { InvalidArgumentError } from '../../../errors';
-import { atLeast, V } from '.';
+import { asV141, atLeast, V } from '.';
 
 type Json = Record<string, unknown>;
 
@@ -100,7 +100,7 @@ function moveMacAddress(body: Json, eps: Json, v: string): string | undefined {
 
 /** The create body for the request's version `v` (a copy; the one given is not changed). */
 export function createBodyFor<B>(given: B, v: string): VersionedCreate<B> {
-  if (!atLeast(v, V.STOP_SIGNAL_AND_DF_TYPE)) return { body: given, warnings: [], multipleEndpoints: false };
+  if (asV141(v)) return { body: given, warnings: [], multipleEndpoints: false };
   const body = structuredClone(given) as Json;
   const hc = obj(body.HostConfig);
   if (hc) {

@@ -23,6 +23,11 @@ export function atLeast(v: string, min: string): boolean {
   return compareApiVersions(v, min) >= 0;
 }
 
+/** Whether `v` is served exactly as 1.41 (dockerd 20.10): every version up to 1.41. */
+export function asV141(v: string): boolean {
+  return compareApiVersions(v, '1.42') < 0;
+}
+
 /** The API version the request is served as (set by the version prefix middleware). */
 export function apiVersionOf(res: Response): string {
   const v = (res.locals as { apiVersion?: unknown }).apiVersion;

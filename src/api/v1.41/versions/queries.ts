@@ -1,10 +1,11 @@
 /**
- * Query parameters that a version brought in and podvisor does not honour yet: refused with a
- * 400 that names them, from the version that reads them (below it dockerd ignores them, and so
- * does podvisor).
+ * Request parameters whose meaning a version changed: query parameters a version brought in
+ * (refused with a 400 that names them where podvisor does not honour them yet; below that
+ * version dockerd ignores them, and so does podvisor), volume prune's `all`, wait's condition
+ * and network create's name check.
  */
 import { InvalidArgumentError } from '../../../errors';
-import { atLeast, V } from '.';
+import { asV141, atLeast, V } from '.';
 
 /** `signal` of stop and restart (API 1.42): the container's own stop signal is the only one sent. */
 export function refuseStopSignal(signal: string, v: string): void {
@@ -37,7 +38,7 @@ const GO_BOOLS: Record<string, boolean> = {
  */
 export function pruneAllVolumes(filters: Record<string, string[] | undefined>, v: string): boolean {
   const all = filters.all;
-  if (!atLeast(v, V.STOP_SIGNAL_AND_DF_TYPE)) {
+  if (asV141(v)) {
     if (all !== undefined) throw new InvalidArgumentError("Invalid filter 'all'");
     return true;
   }
@@ -50,4 +51,21 @@ export function pruneAllVolumes(filters: Record<string, string[] | undefined>, v
       `invalid filter 'all': strconv.ParseBool: parsing ${JSON.stringify(all[0])}: invalid syntax`,
     );
   return b;
+}
+
+/**
+ * Wait's `condition`: from 1.42 an unknown one is dockerd 26's 400; below, the default
+ * (not-running), as dockerd 20.10 took it. Empty is the default at every version.
+ */
+export function checkWaitCondition(condition: string, v: string): void {
+  if (condition && !['not-running', 'next-exit', 'removed'].includes(condition) && !asV141(v))
+    throw new InvalidArgumentError(`invalid condition: ${JSON.stringify(condition)}`);
+}
+
+/**
+ * Whether a network may be created with a name another one has: at 1.41 unless the body asks
+ * for CheckDuplicate (dockerd 20.10); from 1.42 never, as dockerd 26 (CheckDuplicate deprecated).
+ */
+export function networkNameMayRepeat(checkDuplicate: boolean | undefined, v: string): boolean {
+  return asV141(v) ? !checkDuplicate : false;
 }

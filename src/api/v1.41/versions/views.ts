@@ -6,15 +6,10 @@
  * objects.
  */
 import { InvalidArgumentError } from '../../../errors';
-import { atLeast, V } from '.';
+import { asV141, atLeast, V } from '.';
 import { MULTIPLEXED_STREAM, RAW_STREAM } from '../hijack';
 
 type Json = Record<string, unknown>;
-
-/** Whether `v` is served as 1.41 (nothing to change). */
-function asV141(v: string): boolean {
-  return !atLeast(v, V.STOP_SIGNAL_AND_DF_TYPE);
-}
 
 function dedup(xs: string[]): string[] {
   return xs.filter((x, i) => xs.indexOf(x) === i);
