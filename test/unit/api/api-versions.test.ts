@@ -309,7 +309,7 @@ describe('answer views', () => {
     expect('VirtualSize' in v44).toBe(false);
   });
 
-  test('GET /images/{name}/json: VirtualSize and a zero Created gone from 1.44, Container and ContainerConfig from 1.45', () => {
+  test('GET /images/{name}/json: an empty Container gone from 1.42, VirtualSize and a zero Created from 1.44, Container and ContainerConfig from 1.45', () => {
     const inspect = () => ({
       Id: 'x',
       Created: '0001-01-01T00:00:00Z',
@@ -318,8 +318,15 @@ describe('answer views', () => {
       Size: 5,
       VirtualSize: 5,
     });
-    expect(imageInspectFor(inspect(), '1.43')).toEqual(inspect());
-    expect(imageInspectFor(inspect(), '1.44')).toEqual({ Id: 'x', Container: '', ContainerConfig: {}, Size: 5 });
+    const { Container: _empty, ...withoutContainer } = inspect();
+    expect(imageInspectFor(inspect(), '1.41')).toEqual(inspect());
+    expect(imageInspectFor(inspect(), '1.43')).toEqual(withoutContainer);
+    expect(imageInspectFor({ ...inspect(), Container: 'abc' }, '1.44')).toEqual({
+      Id: 'x',
+      Container: 'abc',
+      ContainerConfig: {},
+      Size: 5,
+    });
     expect(imageInspectFor(inspect(), '1.45')).toEqual({ Id: 'x', Size: 5 });
   });
 

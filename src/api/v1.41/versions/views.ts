@@ -97,6 +97,8 @@ export function sharedSizeAsked(asked: boolean, v: string): boolean {
 export function imageInspectFor(json: Json, v: string): Json {
   if (asV141(v)) return json;
   json = structuredClone(json);
+  // dockerd 26 leaves out an empty Container at every version it serves.
+  if (json.Container === '') delete json.Container;
   if (atLeast(v, V.MULTI_ENDPOINT)) {
     delete json.VirtualSize;
     // From 1.44 an image with no creation time has no Created (before: Go's zero time).
