@@ -86,11 +86,11 @@ describe('the version prefix', () => {
       expect([res.status, res.headers['swarm'], res.headers['builder-version']]).toEqual([200, 'inactive', '1']);
   });
 
-  test('/info: KernelMemory gone from 1.42, CDISpecDirs from 1.44', async () => {
+  test('/info: KernelMemory gone and CDISpecDirs there from 1.42 (dockerd 26 sends it at every version)', async () => {
     const at = async (v: string) => (await request(app).get(`/v${v}/info`)).body;
     const [v41, v42, v44] = [await at('1.41'), await at('1.42'), await at('1.44')];
     expect([v41.KernelMemory, 'CDISpecDirs' in v41]).toEqual([false, false]);
-    expect(['KernelMemory' in v42, 'KernelMemoryTCP' in v42, 'CDISpecDirs' in v42]).toEqual([false, false, false]);
+    expect(['KernelMemory' in v42, 'KernelMemoryTCP' in v42, v42.CDISpecDirs]).toEqual([false, false, []]);
     expect(v44.CDISpecDirs).toEqual([]);
   });
 

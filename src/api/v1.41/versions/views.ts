@@ -18,7 +18,8 @@ function dedup(xs: string[]): string[] {
 /**
  * The endpoints of a container's NetworkSettings.Networks: the v1.41 answer gives a joined
  * user network's Aliases as asked plus the short ID. Before 1.45 dockerd 26 adds the hostname
- * too; from 1.45 they are as asked; from 1.44 DNSNames lists name, aliases, short ID, hostname.
+ * too; from 1.45 they are as asked. DNSNames (documented with 1.44, sent by dockerd 26 at every
+ * version) lists name, aliases, short ID, hostname.
  */
 function endpointsFor(networks: unknown, c: { id: string; name: string; hostname: string }, v: string): void {
   if (!networks || typeof networks !== 'object') return;
@@ -35,8 +36,7 @@ function endpointsFor(networks: unknown, c: { id: string; name: string; hostname
           : null
         : dedup([...asked!, short, ...(c.hostname ? [c.hostname] : [])]);
     }
-    if (atLeast(v, V.MULTI_ENDPOINT))
-      ep.DNSNames = joinedUser ? dedup([c.name, ...asked!, short, ...(c.hostname ? [c.hostname] : [])]) : null;
+    ep.DNSNames = joinedUser ? dedup([c.name, ...asked!, short, ...(c.hostname ? [c.hostname] : [])]) : null;
   }
 }
 
@@ -138,13 +138,15 @@ export function diskUsageFor(json: Json, v: string, types: Set<DiskUsageType>): 
   return json;
 }
 
-/** `GET /info` for version `v`: KernelMemory(TCP) gone from 1.42, CDISpecDirs from 1.44. */
+/**
+ * `GET /info` for version `v`: KernelMemory(TCP) gone from 1.42; CDISpecDirs (documented with
+ * 1.44, sent by dockerd 26 at every version) from 1.42.
+ */
 export function infoFor(json: Json, v: string): Json {
   if (asV141(v)) return json;
   json = structuredClone(json);
   delete json.KernelMemory;
   delete json.KernelMemoryTCP;
-  if (!atLeast(v, V.MULTI_ENDPOINT)) return json;
   // dockerd lists no CDI directories unless it runs in experimental mode.
   return { ...json, CDISpecDirs: [] };
 }
