@@ -22,6 +22,7 @@ import {
   infoFor,
 } from '../../../src/api/v1.41/versions/views';
 import { createBodyFor } from '../../../src/api/v1.41/versions/create';
+import { wsAttachStreams } from '../../../src/api/v1.41/versions/queries';
 import { healthSpecOf, parseHealthConfig } from '../../../src/translate/health';
 import { VolumeStore } from '../../../src/storage/volumes';
 
@@ -368,6 +369,17 @@ describe('answer views', () => {
     expect(() =>
       createBodyFor({ MacAddress: mac, NetworkingConfig: { EndpointsConfig: { other: {} } } }, '1.44'),
     ).toThrow('HostConfig.NetworkMode must match the identity of a network');
+  });
+
+  test('a WebSocket attach: stdout and stderr unless turned off at 1.41; from 1.42 only the streams asked for', () => {
+    expect(wsAttachStreams({}, '1.41')).toEqual({ stdin: false, stdout: true, stderr: true });
+    expect(wsAttachStreams({ stdout: '0' }, '1.41')).toEqual({ stdin: false, stdout: false, stderr: true });
+    expect(wsAttachStreams({}, '1.42')).toEqual({ stdin: false, stdout: false, stderr: false });
+    expect(wsAttachStreams({ stdin: '1', stdout: 'true', stderr: 'no' }, '1.44')).toEqual({
+      stdin: true,
+      stdout: true,
+      stderr: false,
+    });
   });
 
   test('a start interval spaces the probes of the start period (the pod spec)', () => {

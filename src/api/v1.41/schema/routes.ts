@@ -181,7 +181,17 @@ export const ROUTES = {
   'GET /containers/:id/top': { query: Type.Object({ ps_args: Q.string() }) },
   'GET /containers/:id/stats': { query: Type.Object({ stream: Q.bool(true), 'one-shot': Q.bool() }) },
   'POST /containers/:id/attach': { query: attachQuery(false) },
-  'GET /containers/:id/attach/ws': { query: attachQuery(true) },
+  // The streams' defaults depend on the API version (versions/queries.ts, wsAttachStreams).
+  'GET /containers/:id/attach/ws': {
+    query: Type.Object({
+      logs: Q.bool(),
+      stream: Q.bool(true),
+      stdin: Q.optString(),
+      stdout: Q.optString(),
+      stderr: Q.optString(),
+      detachKeys: Q.string(),
+    }),
+  },
   'POST /containers/:id/exec': { query: none, body: ExecCreateBodySchema },
   'POST /exec/:id/start': { query: none, body: ExecStartBodySchema },
   'POST /exec/:id/resize': { query: Type.Object({ h: Q.int(), w: Q.int() }) },

@@ -5,6 +5,7 @@
  * and network create's name check.
  */
 import { InvalidArgumentError } from '../../../errors';
+import { boolValue } from '../schema/query';
 import { asV141, atLeast, V } from '.';
 
 /** `signal` of stop and restart (API 1.42): the container's own stop signal is the only one sent. */
@@ -68,4 +69,18 @@ export function checkWaitCondition(condition: string, v: string): void {
  */
 export function networkNameMayRepeat(checkDuplicate: boolean | undefined, v: string): boolean {
   return asV141(v) ? !checkDuplicate : false;
+}
+
+/**
+ * The streams of a WebSocket attach: at 1.41 stdout and stderr unless turned off and stdin
+ * when asked (podvisor's answer since before versions); from 1.42 only those asked for, each
+ * read as httputils.BoolValue (absent is off), as dockerd 26 reads them.
+ */
+export function wsAttachStreams(
+  q: { stdin?: string; stdout?: string; stderr?: string },
+  v: string,
+): { stdin: boolean; stdout: boolean; stderr: boolean } {
+  const read = (s: string | undefined, absent: boolean) => (s === undefined ? absent : boolValue(s));
+  const legacy = asV141(v);
+  return { stdin: read(q.stdin, false), stdout: read(q.stdout, legacy), stderr: read(q.stderr, legacy) };
 }
