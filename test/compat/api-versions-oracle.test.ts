@@ -175,6 +175,11 @@ test('fields a version adds or removes: /_ping, /info, /images/json, image inspe
     const ishape = (j: Json) => ['VirtualSize' in j, 'ContainerConfig' in j, 'Created' in j];
     expect([v, ...ishape(ia.json)]).toEqual([v, ...ishape(ib.json)]);
   }
+  const untilPast = `/v1.44/images/json?filters=${encodeURIComponent('{"until":["2000-01-01"]}')}`;
+  expect(both('GET', untilPast).map((r) => [r.status, r.json])).toEqual([
+    [200, []],
+    [200, []],
+  ]);
   const [da, db] = both('GET', '/v1.42/system/df?type=image&type=volume');
   const dshape = (j: Json) => [j.Containers, Array.isArray(j.Images), Array.isArray(j.Volumes), 'BuilderSize' in j];
   expect(dshape(da.json)).toEqual(dshape(db.json));

@@ -84,6 +84,10 @@ describe.each(['1.44', '1.45'])('DOCKER_API_VERSION=%s', (v) => {
     const images = JSON.parse(curl(`/v${v}/images/json`).body);
     expect(images.length).toBeGreaterThan(0);
     expect(images.some((i: object) => 'VirtualSize' in i)).toBe(false);
+    const until = (t: string) =>
+      curl(`/v${v}/images/json?filters=${encodeURIComponent(JSON.stringify({ until: [t] }))}`);
+    expect(JSON.parse(until('2000-01-01').body)).toEqual([]);
+    expect(JSON.parse(until('2999-01-01').body).length).toBe(images.length);
     const df = JSON.parse(curl(`/v${v}/system/df?type=volume`).body);
     expect([df.Images, df.Containers, 'BuilderSize' in df]).toEqual([null, null, false]);
     expect(Array.isArray(JSON.parse(curl(`/v${v}/containers/json?all=1`).body))).toBe(true);
@@ -105,4 +109,6 @@ test('a version above 1.45 is refused in dockerd words; unversioned requests are
   ]);
   const images = JSON.parse(curl('/images/json').body);
   expect(images.every((i: object) => 'VirtualSize' in i)).toBe(true);
+  const until = curl(`/images/json?filters=${encodeURIComponent('{"until":["1h"]}')}`);
+  expect([until.status, JSON.parse(until.body).message]).toEqual([400, "Invalid filter 'until'"]);
 });

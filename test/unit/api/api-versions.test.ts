@@ -22,7 +22,7 @@ import {
   infoFor,
 } from '../../../src/api/v1.41/versions/views';
 import { createBodyFor } from '../../../src/api/v1.41/versions/create';
-import { wsAttachStreams } from '../../../src/api/v1.41/versions/queries';
+import { imageListUntil, wsAttachStreams } from '../../../src/api/v1.41/versions/queries';
 import { healthSpecOf, parseHealthConfig } from '../../../src/translate/health';
 import { VolumeStore } from '../../../src/storage/volumes';
 
@@ -380,6 +380,12 @@ describe('answer views', () => {
       stdout: true,
       stderr: false,
     });
+  });
+
+  test("GET /images/json's until filter from 1.42; an unknown filter at 1.41", () => {
+    expect(() => imageListUntil({ until: ['1h'] }, '1.41')).toThrow("Invalid filter 'until'");
+    expect(imageListUntil({}, '1.41')).toEqual([]);
+    expect(imageListUntil({ until: ['2000-01-01T00:00:00Z', '946684800'] }, '1.44')).toEqual([946684800, 946684800]);
   });
 
   test('a start interval spaces the probes of the start period (the pod spec)', () => {

@@ -95,7 +95,8 @@ export const ROUTES = {
       digests: Q.bool(),
       filter: Q.string(),
       'shared-size': Q.bool(),
-      filters: Q.filters(['reference', 'dangling', 'label', 'before', 'since']),
+      // `until` from API 1.42 (versions/queries.ts refuses it below).
+      filters: Q.filters(['reference', 'dangling', 'label', 'before', 'since', 'until']),
     }),
   },
   'POST /images/prune': { query: Type.Object({ filters: Q.filters(['dangling', 'label', 'label!', 'until']) }) },

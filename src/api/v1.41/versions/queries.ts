@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError } from '../../../errors';
 import { boolValue } from '../schema/query';
+import { pruneUntilSeconds } from '../kit/time';
 import { asV141, atLeast, V } from '.';
 
 /** `signal` of stop and restart (API 1.42): the container's own stop signal is the only one sent. */
@@ -83,4 +84,15 @@ export function wsAttachStreams(
   const read = (s: string | undefined, absent: boolean) => (s === undefined ? absent : boolValue(s));
   const legacy = asV141(v);
   return { stdin: read(q.stdin, false), stdout: read(q.stdout, legacy), stderr: read(q.stderr, legacy) };
+}
+
+/**
+ * The `until` filter of `GET /images/json`, in seconds: documented with 1.44 and read by
+ * dockerd 26 at every version; here from 1.42, an unknown filter below (dockerd 20.10).
+ */
+export function imageListUntil(filters: Record<string, string[] | undefined>, v: string): number[] {
+  const until = filters.until;
+  if (until === undefined) return [];
+  if (asV141(v)) throw new InvalidArgumentError("Invalid filter 'until'");
+  return until.map((u) => pruneUntilSeconds(u));
 }
