@@ -24,7 +24,7 @@ import { mainContainer, type PodRecord } from '../../pod/types';
 import { renameContainer, updateContainer } from './container-update';
 import { apiVersionOf } from './versions';
 import { createBodyFor } from './versions/create';
-import { checkWaitCondition, refuseStopSignal } from './versions/queries';
+import { checkWaitCondition, stopSignalOf } from './versions/queries';
 import { containerInspectFor, containerSummaryFor } from './versions/views';
 import { deleteContainer, deleteLink, pruneContainers } from './container-remove';
 
@@ -201,8 +201,7 @@ function startContainer(services: ApiServices) {
 function stopContainer(services: ApiServices) {
   return typed('POST /containers/:id/stop', async ({ params, query }, _req, res) => {
     const c = svc(services, 'containers');
-    refuseStopSignal(query.signal, apiVersionOf(res));
-    await c.pods.stop(params.id, query.t);
+    await c.pods.stop(params.id, query.t, stopSignalOf(query.signal, apiVersionOf(res)));
     res.status(204).end();
   });
 }
@@ -211,8 +210,7 @@ function stopContainer(services: ApiServices) {
 function restartContainer(services: ApiServices) {
   return typed('POST /containers/:id/restart', async ({ params, query }, _req, res) => {
     const c = svc(services, 'containers');
-    refuseStopSignal(query.signal, apiVersionOf(res));
-    await c.pods.restart(params.id, query.t);
+    await c.pods.restart(params.id, query.t, stopSignalOf(query.signal, apiVersionOf(res)));
     res.status(204).end();
   });
 }

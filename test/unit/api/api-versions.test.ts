@@ -281,13 +281,22 @@ describe('containers over the fakes', () => {
     for (const n of await at('1.41').listNetworks()) if (n.Name === 'dup') await at('1.41').getNetwork(n.Id).remove();
   });
 
-  test('stop and restart: signal refused from 1.42, ignored at 1.41', async () => {
+  test('stop and restart: signal sent instead of the stop signal from 1.42, ignored at 1.41', async () => {
+    const kills = () =>
+      fake.h.events
+        .past(0n)
+        .filter((e) => e.action === 'kill')
+        .map((e) => e.attributes.signal);
     const c = await at('1.41').createContainer({ Image: 'busybox', Cmd: ['sleep', '1000'] });
     await c.start();
-    const res = await post(fake.sock, `/v1.42/containers/${c.id}/stop?signal=SIGUSR1`);
-    expect(res.status).toBe(400);
-    expect(JSON.parse(res.body).message).toMatch(/^the signal query parameter of stop and restart is not supported/);
-    expect(await failureOf(c.stop({ t: 0, signal: 'SIGUSR1' } as object))).toEqual([0, '']);
+    expect((await post(fake.sock, `/v1.41/containers/${c.id}/stop?t=0&signal=SIGUSR1`)).status).toBe(204);
+    await c.start();
+    expect((await post(fake.sock, `/v1.42/containers/${c.id}/restart?t=0&signal=SIGUSR1`)).status).toBe(204);
+    expect((await post(fake.sock, `/v1.44/containers/${c.id}/stop?t=0&signal=SIGHUP`)).status).toBe(204);
+    const bad = await post(fake.sock, `/v1.44/containers/${c.id}/stop?signal=NOPE`);
+    expect(bad.status).toBe(400);
+    // Each stop: its signal, then SIGKILL after t=0.
+    expect(kills().filter((k) => k !== '9')).toEqual(['15', '10', '1']);
   });
 });
 

@@ -1,21 +1,21 @@
 /**
  * Request parameters whose meaning a version changed: query parameters a version brought in
- * (refused with a 400 that names them where podvisor does not honour them yet; below that
- * version dockerd ignores them, and so does podvisor), volume prune's `all`, wait's condition
- * and network create's name check.
+ * (stop's `signal`, the image list's `until`; below that version dockerd ignores or refuses
+ * them, and so does podvisor), volume prune's `all`, wait's condition, network create's name
+ * check and the WebSocket attach's streams.
  */
 import { InvalidArgumentError } from '../../../errors';
 import { boolValue } from '../schema/query';
+import { parseSignal } from '../../../translate/signals';
 import { pruneUntilSeconds } from '../kit/time';
-import { asV141, atLeast, V } from '.';
+import { asV141 } from '.';
 
-/** `signal` of stop and restart (API 1.42): the container's own stop signal is the only one sent. */
-export function refuseStopSignal(signal: string, v: string): void {
-  if (signal && atLeast(v, V.STOP_SIGNAL_AND_DF_TYPE))
-    throw new InvalidArgumentError(
-      `the signal query parameter of stop and restart is not supported by podvisor yet: ` +
-        `the container's stop signal is sent (set it at create with --stop-signal)`,
-    );
+/**
+ * `signal` of stop and restart (API 1.42): the signal to send instead of the container's stop
+ * signal, read as kill reads its own; ignored below 1.42, as dockerd ignores it there.
+ */
+export function stopSignalOf(signal: string, v: string): number | undefined {
+  return signal && !asV141(v) ? parseSignal(signal) : undefined;
 }
 
 const GO_BOOLS: Record<string, boolean> = {
