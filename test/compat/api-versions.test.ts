@@ -65,6 +65,16 @@ describe.each(['1.44', '1.45'])('DOCKER_API_VERSION=%s', (v) => {
     pinnedOk(v, ['rm', name]);
   });
 
+  test('docker stop -s: the signal given, not the stop signal (a trap on TERM would hold it for the timeout)', () => {
+    const name = `stopsig-${v.replace('.', '')}`;
+    pinnedOk(v, ['run', '-d', '--name', name, BUSYBOX, 'sh', '-c', "trap '' TERM; sleep 1000"]);
+    const t0 = Date.now();
+    pinnedOk(v, ['stop', '-s', 'KILL', '-t', '60', name]);
+    expect(Date.now() - t0).toBeLessThan(30000);
+    expect(pinnedOk(v, ['inspect', '-f', '{{.State.ExitCode}}', name])).toBe('137');
+    pinnedOk(v, ['rm', name]);
+  });
+
   test('docker network create, ls and rm', () => {
     const net = `pinned-net-${v.replace('.', '')}`;
     pinnedOk(v, ['network', 'create', net]);
