@@ -37,10 +37,10 @@ function checkMounts(mounts: Json[], v: string): void {
     for (const [key, type] of OPTIONS_OF_TYPE)
       if (obj(m[key]) && m.Type !== type)
         throw new InvalidArgumentError(`${key} must not be specified on mount type ${JSON.stringify(m.Type ?? '')}`);
-    if (!atLeast(v, V.MULTI_ENDPOINT) && m.Type === 'bind' && bind?.ReadOnlyForceRecursive === true)
+    if (!atLeast(v, V.V1_44) && m.Type === 'bind' && bind?.ReadOnlyForceRecursive === true)
       throw new InvalidArgumentError('BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer');
     if (typeof vol?.Subpath === 'string' && vol.Subpath !== '') {
-      if (!atLeast(v, V.SUBPATH)) throw new InvalidArgumentError('VolumeOptions.Subpath needs API v1.45 or newer');
+      if (!atLeast(v, V.V1_45)) throw new InvalidArgumentError('VolumeOptions.Subpath needs API v1.45 or newer');
       throw new InvalidArgumentError(
         'VolumeOptions.Subpath is not supported by podvisor yet: mount the volume whole, or a bind of the directory',
       );
@@ -72,7 +72,7 @@ function modeNetwork(mode: unknown): string | undefined {
 function moveMacAddress(body: Json, eps: Json, v: string): string | undefined {
   const mac = typeof body.MacAddress === 'string' ? body.MacAddress : '';
   const hc = obj(body.HostConfig) ?? {};
-  if (!atLeast(v, V.MULTI_ENDPOINT)) {
+  if (!atLeast(v, V.V1_44)) {
     if (mac === '') for (const ep of Object.values(eps)) if (obj(ep)) delete (ep as Json).MacAddress;
     return undefined;
   }
@@ -107,24 +107,24 @@ export function createBodyFor<B>(given: B, v: string): VersionedCreate<B> {
     // Removed in 1.42: any value is ignored.
     delete hc.KernelMemory;
     checkMounts(Array.isArray(hc.Mounts) ? (hc.Mounts.filter(obj) as Json[]) : [], v);
-    if (!atLeast(v, V.ANNOTATIONS)) delete hc.Annotations;
+    if (!atLeast(v, V.V1_43)) delete hc.Annotations;
     else if (Object.keys(obj(hc.Annotations) ?? {}).length > 0)
       throw new InvalidArgumentError(
         'HostConfig.Annotations is not supported by podvisor: a container runs in its own VM, with no OCI runtime to pass them to',
       );
   }
   const health = obj(body.Healthcheck);
-  if (health && !atLeast(v, V.MULTI_ENDPOINT)) delete health.StartInterval;
+  if (health && !atLeast(v, V.V1_44)) delete health.StartInterval;
   const nc = obj(body.NetworkingConfig);
   const eps = obj(nc?.EndpointsConfig) ?? {};
   const names = Object.keys(eps);
-  if (names.length > 1 && !atLeast(v, V.MULTI_ENDPOINT))
+  if (names.length > 1 && !atLeast(v, V.V1_44))
     throw new InvalidArgumentError(`Container cannot be created with multiple network endpoints: ${names.join(', ')}`);
   const warning = moveMacAddress(body, eps, v);
   if (Object.keys(eps).length > 0) body.NetworkingConfig = { ...(nc ?? {}), EndpointsConfig: eps };
   return {
     body: body as B,
     warnings: warning ? [warning] : [],
-    multipleEndpoints: atLeast(v, V.MULTI_ENDPOINT),
+    multipleEndpoints: atLeast(v, V.V1_44),
   };
 }

@@ -25,7 +25,7 @@ export function atLeast(v: string, min: string): boolean {
 
 /** Whether `v` is served exactly as 1.41 (dockerd 20.10): every version up to 1.41. */
 export function asV141(v: string): boolean {
-  return compareApiVersions(v, '1.42') < 0;
+  return compareApiVersions(v, V.V1_42) < 0;
 }
 
 /** The API version the request is served as (set by the version prefix middleware). */
@@ -34,14 +34,18 @@ export function apiVersionOf(res: Response): string {
   return typeof v === 'string' ? v : DEFAULT_API_VERSION;
 }
 
-/** The versions that changed a behaviour podvisor serves, each named once. */
+/**
+ * The versions that changed a behaviour podvisor serves, each named once. 1.42 is where
+ * dockerd 26's answers start (asV141): besides 1.42's own changes, what dockerd 26 does at
+ * every version (DNSNames, CDISpecDirs, the image list's `until`, a repeated network name).
+ */
 export const V = {
-  /** stop/restart `signal`, KernelMemory dropped, mount option types checked, /system/df `type`. */
-  STOP_SIGNAL_AND_DF_TYPE: '1.42',
+  /** stop/restart `signal`, KernelMemory dropped, mount option types, /system/df `type`, volume prune. */
+  V1_42: '1.42',
   /** HostConfig.Annotations; `/images/json` lists untagged images with empty RepoTags. */
-  ANNOTATIONS: '1.43',
-  /** Several networks at create, MAC per endpoint, Healthcheck.StartInterval, no VirtualSize, DNSNames. */
-  MULTI_ENDPOINT: '1.44',
+  V1_43: '1.43',
+  /** Several networks at create, MAC per endpoint, Healthcheck.StartInterval, no VirtualSize. */
+  V1_44: '1.44',
   /** VolumeOptions.Subpath; image inspect without Container/ContainerConfig; Aliases as asked. */
-  SUBPATH: '1.45',
+  V1_45: '1.45',
 } as const;

@@ -30,7 +30,7 @@ function endpointsFor(networks: unknown, c: { id: string; name: string; hostname
     const joinedUser = aliases !== null && aliases.at(-1) === short;
     const asked = joinedUser ? aliases.slice(0, -1) : aliases;
     if (joinedUser) {
-      ep.Aliases = atLeast(v, V.SUBPATH)
+      ep.Aliases = atLeast(v, V.V1_45)
         ? asked!.length
           ? asked
           : null
@@ -78,13 +78,13 @@ export function imageSummaryFor(json: Json, v: string, sharedSize?: number): Jso
   if (asV141(v)) return json;
   json = structuredClone(json);
   if (sharedSize !== undefined) json.SharedSize = sharedSize;
-  if (atLeast(v, V.ANNOTATIONS)) {
+  if (atLeast(v, V.V1_43)) {
     const tags = json.RepoTags as string[];
     const digests = json.RepoDigests as string[];
     if (Array.isArray(tags)) json.RepoTags = tags.filter((t) => t !== '<none>:<none>');
     if (Array.isArray(digests)) json.RepoDigests = digests.filter((d) => d !== '<none>@<none>');
   }
-  if (atLeast(v, V.MULTI_ENDPOINT)) delete json.VirtualSize;
+  if (atLeast(v, V.V1_44)) delete json.VirtualSize;
   return json;
 }
 
@@ -99,12 +99,12 @@ export function imageInspectFor(json: Json, v: string): Json {
   json = structuredClone(json);
   // dockerd 26 leaves out an empty Container at every version it serves.
   if (json.Container === '') delete json.Container;
-  if (atLeast(v, V.MULTI_ENDPOINT)) {
+  if (atLeast(v, V.V1_44)) {
     delete json.VirtualSize;
     // From 1.44 an image with no creation time has no Created (before: Go's zero time).
     if (json.Created === '0001-01-01T00:00:00Z') delete json.Created;
   }
-  if (atLeast(v, V.SUBPATH)) {
+  if (atLeast(v, V.V1_45)) {
     delete json.Container;
     delete json.ContainerConfig;
   }
@@ -133,7 +133,7 @@ export function diskUsageFor(json: Json, v: string, types: Set<DiskUsageType>): 
   }
   if (!types.has('container')) json.Containers = null;
   if (!types.has('volume')) json.Volumes = null;
-  if (atLeast(v, V.MULTI_ENDPOINT) && Array.isArray(json.Images))
+  if (atLeast(v, V.V1_44) && Array.isArray(json.Images))
     for (const img of json.Images as Json[]) delete img.VirtualSize;
   return json;
 }
