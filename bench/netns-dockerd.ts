@@ -50,6 +50,11 @@ export interface NetnsDockerdOptions {
   networkArgs?: string[];
   /** Registries on the host's loopback ("127.0.0.1:PORT") to relay (default: the fixture registry). */
   registries?: string[];
+  /**
+   * An unpacked docker.io (its usr/sbin/dockerd, usr/bin/docker-init, usr/sbin/docker-proxy)
+   * to run instead of the host's dockerd: scripts/dockerd26.sh's, the API 1.45 oracle.
+   */
+  root?: string;
 }
 
 let made = 0;
@@ -138,7 +143,10 @@ export async function startNetnsDockerd(base: string, o: NetnsDockerdOptions = {
       path.join(base, 'pid'),
       ...(o.networkArgs ?? ['--iptables=true']),
     ];
-    dockerd = netns.spawnDockerd(args, { stdio: ['ignore', 'ignore', fs.openSync(log, 'w')] });
+    const env = o.root
+      ? { ...process.env, PATH: `${o.root}/usr/sbin:${o.root}/usr/bin:${process.env.PATH ?? ''}` }
+      : process.env;
+    dockerd = netns.spawnDockerd(args, { stdio: ['ignore', 'ignore', fs.openSync(log, 'w')], env });
     for (let i = 0; i < 300 && dockerd.exitCode === null && !(await ping(sock)); i++) await sleep(100);
     if (!(await ping(sock))) throw new Error(`dockerd did not start: ${fs.readFileSync(log, 'utf8').slice(-2000)}`);
   } catch (err) {

@@ -105,8 +105,13 @@ async function monitorLoop(
 ): Promise<void> {
   const startedMs = parseRfc3339(c.state.startedAt) || Date.now();
   const live = () => !stop.aborted && !ctx.closing && e.run === run && !e.removed;
+  // While starting within the start period, a start interval (when set) spaces the probes.
+  const interval = () =>
+    spec.startIntervalMs !== undefined && c.health?.status === 'starting' && Date.now() - startedMs < spec.startPeriodMs
+      ? spec.startIntervalMs
+      : spec.intervalMs;
   for (;;) {
-    await sleepUnless(spec.intervalMs, stop);
+    await sleepUnless(interval(), stop);
     if (!live()) return;
     if (c.state.status === 'paused') continue;
     const result = await runExecProbe(ctx, e, run, spec.args, spec.timeoutMs);

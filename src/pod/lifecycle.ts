@@ -245,10 +245,10 @@ function recordInitRuns(ctx: PodContext, r: PodRecord, runs: Map<string, InitRun
 }
 
 /** Stop (if running) then start; publishes `restart`. */
-export async function restart(ctx: PodContext, e: Entry, timeoutSec?: number): Promise<void> {
+export async function restart(ctx: PodContext, e: Entry, timeoutSec?: number, stopSignal?: number): Promise<void> {
   await e.ops.run(async (signal) => {
     if (e.run || mainContainer(e.record).state.status === 'restarting') {
-      await stopLocked(ctx, e, timeoutSec, signal).catch((err) => {
+      await stopLocked(ctx, e, timeoutSec, signal, stopSignal).catch((err) => {
         if (!(err instanceof NotModifiedError)) throw err;
       });
     }

@@ -126,13 +126,13 @@ export class PodManager implements PodService {
     return lifecycle.start(this.ctx, e, ref, restoreFrom);
   }
 
-  async stop(ref: string, timeoutSec?: number): Promise<void> {
+  async stop(ref: string, timeoutSec?: number, stopSignal?: number): Promise<void> {
     const e = this.ctx.registry.lookup(ref);
-    await e.ops.run((signal) => stopLocked(this.ctx, e, timeoutSec, signal));
+    await e.ops.run((signal) => stopLocked(this.ctx, e, timeoutSec, signal, stopSignal));
   }
 
-  restart(ref: string, timeoutSec?: number): Promise<void> {
-    return lifecycle.restart(this.ctx, this.ctx.registry.lookup(ref), timeoutSec);
+  restart(ref: string, timeoutSec?: number, stopSignal?: number): Promise<void> {
+    return lifecycle.restart(this.ctx, this.ctx.registry.lookup(ref), timeoutSec, stopSignal);
   }
 
   async kill(ref: string, signal: number): Promise<void> {

@@ -25,6 +25,8 @@ export interface HealthSpec {
   timeoutMs: number;
   /** Failures of probes started this soon after the start do not count while starting. */
   startPeriodMs: number;
+  /** Between probes while starting within the start period (absent: intervalMs throughout). */
+  startIntervalMs?: number;
   /** Failures in a row that make the container unhealthy (at least 1). */
   retries: number;
 }

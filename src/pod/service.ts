@@ -87,11 +87,11 @@ export interface PodService {
   /**
    * Stop a running pod: its stop signal, then up to `timeoutSec` seconds (the spec's default
    * when undefined; negative: no limit) for it to exit, then SIGKILL. NotModifiedError when
-   * it does not run.
+   * it does not run. `stopSignal`, when given, is sent instead of each container's own.
    */
-  stop(ref: string, timeoutSec?: number): Promise<void>;
-  /** Stop (if running) and start again. */
-  restart(ref: string, timeoutSec?: number): Promise<void>;
+  stop(ref: string, timeoutSec?: number, stopSignal?: number): Promise<void>;
+  /** Stop (if running; `stopSignal` as for stop) and start again. */
+  restart(ref: string, timeoutSec?: number, stopSignal?: number): Promise<void>;
   /**
    * Send signal number `signal` to the pod's main process; SIGKILL (9) also waits until it
    * has died (and preempts a stop, restart or start under way). ConflictError when it does

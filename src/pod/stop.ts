@@ -20,8 +20,15 @@ const log = logger('pod');
 /**
  * The stop itself (lock held). Preempted (signal aborted) by kill or rm -f, it stops waiting
  * and kills at once; by daemon shutdown, it gives up and leaves the pod running.
+ * `stopSignal`, when given, is sent instead of each container's own stop signal.
  */
-export async function stopLocked(ctx: PodContext, e: Entry, timeoutSec?: number, signal?: AbortSignal): Promise<void> {
+export async function stopLocked(
+  ctx: PodContext,
+  e: Entry,
+  timeoutSec?: number,
+  signal?: AbortSignal,
+  stopSignal?: number,
+): Promise<void> {
   const r = e.record;
   // A stop always wins over a pending or imminent policy restart, even when it answers 304.
   ctx.cancelRestart(e);
@@ -46,11 +53,17 @@ export async function stopLocked(ctx: PodContext, e: Entry, timeoutSec?: number,
     r,
     'kill',
     (c) => stopped.includes(c),
-    (c) => ({ signal: String(c.spec.stopSignal) }),
+    (c) => ({ signal: String(stopSignal ?? c.spec.stopSignal) }),
   );
   // Every app container's init gets its own stop signal at once (Kubernetes: TERM to each
   // container's main process); the grace period is the pod's (the main container's).
-  await signalEach(ctx, e, run, (id) => r.containers[id]?.spec.stopSignal ?? main.stopSignal, 'stop signal');
+  await signalEach(
+    ctx,
+    e,
+    run,
+    (id) => stopSignal ?? r.containers[id]?.spec.stopSignal ?? main.stopSignal,
+    'stop signal',
+  );
   // Negative: no deadline (dockerd); huge values: clamped by waitFor (no timer overflow).
   const exited = await waitFor(run.ended, t < 0 ? undefined : t * 1000, signal);
   if (!exited && preemptedBy(signal) === 'shutdown') throw new UnavailableError('the daemon is shutting down');

@@ -31,6 +31,8 @@ export interface CreateRequest {
   entrypointSet: boolean;
   /** NetworkingConfig.EndpointsConfig as sent (aliases, --ip, per network). */
   endpointsConfig?: NetworkingInput['EndpointsConfig'];
+  /** Whether endpointsConfig may name several networks (the API version allows it). */
+  multipleEndpoints?: boolean;
 }
 
 type Json = Record<string, unknown>;

@@ -206,6 +206,7 @@ function networkPlan(
     Links: hc.Links,
     ...(c.MacAddress ? { MacAddress: c.MacAddress } : {}),
     ...(req.endpointsConfig ? { EndpointsConfig: req.endpointsConfig } : {}),
+    ...(req.multipleEndpoints ? { MultipleEndpoints: true } : {}),
   };
   if (nets) return withEtc(planNetworks(input, unknownNetworksLater(nets)));
   // No networks on this host: the default network means loopback only, as before; anything

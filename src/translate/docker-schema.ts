@@ -107,6 +107,8 @@ export const HostConfigSchema = Type.Object(
     MaskedPaths: O(StrList()),
     ReadonlyPaths: O(StrList()),
     Init: O(Bool()),
+    // API 1.43; dropped below it and refused from it (src/api/v1.41/versions/create.ts).
+    Annotations: O(StrMap()),
   },
   { goStruct: 'HostConfig', goType: 'container.HostConfig' },
 );

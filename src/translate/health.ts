@@ -22,10 +22,12 @@ export interface DockerHealthConfig {
   Interval?: number;
   Timeout?: number;
   StartPeriod?: number;
+  /** Between probes during the start period (API 1.44 and later; the API layer drops it below). */
+  StartInterval?: number;
   Retries?: number;
 }
 
-const DURATIONS = ['Interval', 'Timeout', 'StartPeriod'] as const;
+const DURATIONS = ['Interval', 'Timeout', 'StartPeriod', 'StartInterval'] as const;
 
 /**
  * A create body's Healthcheck, checked as dockerd checks it (a duration under 1ms other than
@@ -64,6 +66,7 @@ export function parseHealthConfig(raw: unknown): DockerHealthConfig | undefined 
   if (out.Retries !== undefined && out.Retries < 0)
     throw new InvalidArgumentError('Retries in Healthcheck cannot be negative');
   tooShort('StartPeriod');
+  tooShort('StartInterval');
   return out;
 }
 
@@ -94,6 +97,7 @@ export function healthSpecOf(hc: DockerHealthConfig | undefined, shell: string[]
     intervalMs: hc.Interval ? hc.Interval / 1e6 : DEFAULT_INTERVAL_MS,
     timeoutMs: hc.Timeout ? hc.Timeout / 1e6 : DEFAULT_TIMEOUT_MS,
     startPeriodMs: hc.StartPeriod ? hc.StartPeriod / 1e6 : 0,
+    ...(hc.StartInterval ? { startIntervalMs: hc.StartInterval / 1e6 } : {}),
     retries: hc.Retries && hc.Retries > 0 ? hc.Retries : DEFAULT_RETRIES,
   };
 }

@@ -5,7 +5,12 @@
  */
 import { InvalidArgumentError, NotImplementedError } from '../errors';
 import { DEFAULT_NETWORK } from '../net/manager';
-import { checkStaticAddresses, type ContainerNetworkPlan, type NetworkLookup } from '../net/container-config';
+import {
+  checkStaticAddresses,
+  type ContainerNetworkPlan,
+  type NetworkAttachment,
+  type NetworkLookup,
+} from '../net/container-config';
 import { checkLinkLocalIps } from '../net/link-local';
 import { fromApi } from './port-requests';
 import { parseLinks } from './links';
@@ -17,6 +22,8 @@ export interface NetworkingInput {
   PublishAllPorts?: boolean;
   ExposedPorts?: Record<string, unknown>;
   MacAddress?: string;
+  /** Whether EndpointsConfig may name several networks (API 1.44 and later). */
+  MultipleEndpoints?: boolean;
   /** HostConfig.Links. */
   Links?: string[] | null;
   EndpointsConfig?: Record<
@@ -52,15 +59,42 @@ export function planNetworks(input: NetworkingInput, lookup: NetworkLookup): Con
   if (mode === 'none') return { mode: 'none', networks: [], ports: [] };
   const eps = input.EndpointsConfig ?? {};
   const names = Object.keys(eps);
-  if (names.length > 1)
+  if (names.length > 1 && !input.MultipleEndpoints)
     throw new InvalidArgumentError(`Container cannot be connected to network endpoints: ${names.join(', ')}`);
-  const ep = eps[mode] ?? (names.length === 1 ? eps[names[0]] : undefined) ?? {};
+  const hostLinks = parseLinks(input.Links);
+  // The network of NetworkMode first (it carries the published ports), then the others the
+  // body names (API 1.44 and later), each with its own endpoint settings.
+  const main = attachment(mode, eps[mode] ?? (names.length === 1 ? eps[names[0]] : undefined) ?? {}, input, lookup);
+  const others = names.length > 1 ? names.filter((n) => n !== mode) : [];
+  const networks = [main.attachment, ...others.map((n) => attachment(n, eps[n] ?? {}, {}, lookup).attachment)];
+  const exposed = Object.keys(input.ExposedPorts ?? {}).map((k) => (k.includes('/') ? k : `${k}/tcp`));
+  return {
+    mode: 'networks',
+    networks,
+    ports,
+    ...(!main.user && hostLinks.length ? { links: hostLinks } : {}),
+    ...(exposed.length ? { exposed } : {}),
+  };
+}
+
+type EndpointInput = NonNullable<NonNullable<NetworkingInput['EndpointsConfig']>[string]>;
+
+/**
+ * One network's attachment from its endpoint settings, with dockerd's checks; `input` gives
+ * the container-wide MacAddress and HostConfig.Links of the main network (empty for others).
+ */
+function attachment(
+  ref: string,
+  ep: EndpointInput,
+  input: Pick<NetworkingInput, 'MacAddress' | 'Links'>,
+  lookup: NetworkLookup,
+): { attachment: NetworkAttachment; user: boolean } {
   const aliases = ep.Aliases ?? [];
   const ip = ep.IPAMConfig?.IPv4Address || undefined;
   const ip6 = ep.IPAMConfig?.IPv6Address || undefined;
   const linkLocalIps = checkLinkLocalIps(ep.IPAMConfig?.LinkLocalIPs ?? []);
-  const user = mode !== DEFAULT_NETWORK && lookup.isUserNetwork(mode);
-  checkStaticAddresses(mode, user, ip, ip6, lookup);
+  const user = ref !== DEFAULT_NETWORK && lookup.isUserNetwork(ref);
+  checkStaticAddresses(ref, user, ip, ip6, lookup);
   if (!user && aliases.length > 0)
     throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
   const mac = ep.MacAddress || input.MacAddress || undefined;
@@ -70,22 +104,16 @@ export function planNetworks(input: NetworkingInput, lookup: NetworkLookup): Con
   const links = user
     ? [...parseLinks(ep.Links), ...hostLinks].filter((l, i, all) => all.findIndex((o) => o.alias === l.alias) === i)
     : [];
-  const exposed = Object.keys(input.ExposedPorts ?? {}).map((k) => (k.includes('/') ? k : `${k}/tcp`));
   return {
-    mode: 'networks',
-    networks: [
-      {
-        ref: mode,
-        aliases,
-        ...(ip ? { ip } : {}),
-        ...(ip6 ? { ip6 } : {}),
-        ...(linkLocalIps.length ? { linkLocalIps } : {}),
-        ...(mac ? { mac } : {}),
-        ...(links.length ? { links } : {}),
-      },
-    ],
-    ports,
-    ...(!user && hostLinks.length ? { links: hostLinks } : {}),
-    ...(exposed.length ? { exposed } : {}),
+    user,
+    attachment: {
+      ref,
+      aliases,
+      ...(ip ? { ip } : {}),
+      ...(ip6 ? { ip6 } : {}),
+      ...(linkLocalIps.length ? { linkLocalIps } : {}),
+      ...(mac ? { mac } : {}),
+      ...(links.length ? { links } : {}),
+    },
   };
 }

@@ -12,6 +12,9 @@ import { openStream, sleep, streamSink } from './kit/streams';
 import { timeArgNanos } from './kit/time';
 import { typed } from './schema/routes';
 import { drainOf, frame, openRawStream, rawSessions, upgradeOf } from './hijack';
+import { apiVersionOf } from './versions';
+import { hijackedStreamType } from './versions/views';
+import { wsAttachStreams } from './versions/queries';
 import { statsJson } from '../../translate/stats';
 import { networksStats } from '../../net/tap-stats';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../translate/detach-keys';
@@ -144,7 +147,7 @@ function registerAttach(router: Router, services: ApiServices): void {
       const keys = detachKeysOf(query.detachKeys);
       const logs = query.logs;
       const stream = query.stream;
-      const raw = openRawStream(req, res, r.id);
+      const raw = openRawStream(req, res, r.id, hijackedStreamType(tty, apiVersionOf(res)));
       const session = c.pods.attach(r.id, {
         stdin: query.stdin ? raw.input : null,
         stdout: query.stdout,
@@ -169,6 +172,7 @@ function registerAttach(router: Router, services: ApiServices): void {
       const up = upgradeOf(req);
       if (!up) throw new InvalidArgumentError('this endpoint needs a WebSocket upgrade');
       const keys = detachKeysOf(query.detachKeys);
+      const streams = wsAttachStreams(query, apiVersionOf(res));
       // Counted with /attach and exec start (limits.ts): past the limit, 429 before the upgrade.
       const release = rawSessions.acquire(r.id);
       up.socket.once('close', release);
@@ -183,9 +187,9 @@ function registerAttach(router: Router, services: ApiServices): void {
         });
         ws.on('close', () => input.end());
         const session = c.pods.attach(r.id, {
-          stdin: query.stdin ? input : null,
-          stdout: query.stdout,
-          stderr: query.stderr,
+          stdin: streams.stdin ? input : null,
+          stdout: streams.stdout,
+          stderr: streams.stderr,
           detachKeys: keys,
           logs: query.logs,
           stream: query.stream,

@@ -22,6 +22,10 @@ import { parseSignal } from '../../translate/signals';
 import type { WaitCondition } from '../../pod/service';
 import { mainContainer, type PodRecord } from '../../pod/types';
 import { renameContainer, updateContainer } from './container-update';
+import { apiVersionOf } from './versions';
+import { createBodyFor } from './versions/create';
+import { checkWaitCondition, stopSignalOf } from './versions/queries';
+import { containerInspectFor, containerSummaryFor } from './versions/views';
 import { deleteContainer, deleteLink, pruneContainers } from './container-remove';
 
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
@@ -60,14 +64,16 @@ export function register(router: Router, services: ApiServices): void {
 
 /** POST /containers/create. */
 function createContainer(services: ApiServices) {
-  return typed('POST /containers/create', async ({ query, body }, _req, res) => {
+  return typed('POST /containers/create', async ({ query, body: sent }, _req, res) => {
     const c = svc(services, 'containers');
     // dockerd's order: the name's form, then the body (translate's checks), then the rest in the engine.
     const name = query.name || undefined;
     if (name) validateContainerName(name);
-    const r = await c.engine.createFromDocker(parseCreateBody(body, c.hostCpus), name);
-    // dockerd's warnings for what the guest's cgroup v2 lacks (memory swappiness).
-    sendJson(res, 201, { Id: r.id, Warnings: createWarnings(body) });
+    const { body, warnings, multipleEndpoints } = createBodyFor(sent, apiVersionOf(res));
+    const parsed = parseCreateBody(body, c.hostCpus);
+    const r = await c.engine.createFromDocker(multipleEndpoints ? { ...parsed, multipleEndpoints } : parsed, name);
+    // dockerd's warnings for what the guest's cgroup v2 lacks (memory swappiness), then the version's.
+    sendJson(res, 201, { Id: r.id, Warnings: [...createWarnings(body), ...warnings] });
   });
 }
 
@@ -155,7 +161,8 @@ function listContainers(services: ApiServices) {
         })
       )
         continue;
-      out.push(size ? containerSummary(r, { size: await sizes(c, r), ...(network ? { network } : {}) }) : summary);
+      const entry = size ? containerSummary(r, { size: await sizes(c, r), ...(network ? { network } : {}) }) : summary;
+      out.push(containerSummaryFor(entry, apiVersionOf(res)));
       if (limit > 0 && out.length >= limit) break;
     }
     sendJson(res, 200, out);
@@ -169,17 +176,14 @@ function inspectContainer(services: ApiServices) {
     const r = c.pods.get(params.id);
     const graph = c.rootfsPaths ? await c.rootfsPaths(r.id).catch(() => undefined) : undefined;
     const network = await networkView(services, r.id);
-    sendJson(
-      res,
-      200,
-      containerJson(r, {
-        ...(network ? { network } : {}),
-        dataRoot: services.system.dataRoot,
-        execIds: c.pods.execIds(r.id),
-        ...(graph ? { graph } : {}),
-        ...(query.size ? { size: await sizes(c, r) } : {}),
-      }),
-    );
+    const json = containerJson(r, {
+      ...(network ? { network } : {}),
+      dataRoot: services.system.dataRoot,
+      execIds: c.pods.execIds(r.id),
+      ...(graph ? { graph } : {}),
+      ...(query.size ? { size: await sizes(c, r) } : {}),
+    });
+    sendJson(res, 200, containerInspectFor(json, apiVersionOf(res)));
   });
 }
 
@@ -197,7 +201,7 @@ function startContainer(services: ApiServices) {
 function stopContainer(services: ApiServices) {
   return typed('POST /containers/:id/stop', async ({ params, query }, _req, res) => {
     const c = svc(services, 'containers');
-    await c.pods.stop(params.id, query.t);
+    await c.pods.stop(params.id, query.t, stopSignalOf(query.signal, apiVersionOf(res)));
     res.status(204).end();
   });
 }
@@ -206,7 +210,7 @@ function stopContainer(services: ApiServices) {
 function restartContainer(services: ApiServices) {
   return typed('POST /containers/:id/restart', async ({ params, query }, _req, res) => {
     const c = svc(services, 'containers');
-    await c.pods.restart(params.id, query.t);
+    await c.pods.restart(params.id, query.t, stopSignalOf(query.signal, apiVersionOf(res)));
     res.status(204).end();
   });
 }
@@ -255,8 +259,9 @@ function resizeContainer(services: ApiServices) {
 function waitContainer(services: ApiServices) {
   return typed('POST /containers/:id/wait', async ({ params, query }, _req, res) => {
     const c = svc(services, 'containers');
-    const r = c.pods.get(params.id);
     const cond = query.condition;
+    checkWaitCondition(cond, apiVersionOf(res));
+    const r = c.pods.get(params.id);
     const condition: WaitCondition = cond === 'next-exit' || cond === 'removed' ? cond : 'not-running';
     const waiting = c.pods.wait(r.id, condition);
     const stream = openStream(res, 'application/json');

@@ -9,6 +9,8 @@ import { sendJson, svc } from './kit/params';
 import { streamSink } from './kit/streams';
 import { typed } from './schema/routes';
 import { openRawStream } from './hijack';
+import { apiVersionOf } from './versions';
+import { hijackedStreamType } from './versions/views';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../translate/detach-keys';
 import { AttachSession } from '../../pod/service';
 import { dockerMessage } from '../../translate/errors';
@@ -84,7 +86,7 @@ export function register(router: Router, services: ApiServices): void {
       }
       if (x.started) throw new ConflictError(`Error: Exec command ${x.id} has already run`);
       if (!c.pods.isRunning(x.containerId)) throw new ConflictError(`Container ${x.containerId} is not running`);
-      const raw = openRawStream(req, res, x.containerId);
+      const raw = openRawStream(req, res, x.containerId, hijackedStreamType(body.Tty === true, apiVersionOf(res)));
       // dockerd frames the hijacked stream by the *start* request's Tty (a client may create
       // with a TTY and start with Tty false, as docker-py does: then the stream is stdcopy
       // framed); ProcessIo watches for detach keys only when the exec has a TTY.

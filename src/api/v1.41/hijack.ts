@@ -152,10 +152,17 @@ export interface RawStream {
   closed: Promise<void>;
 }
 
-/** The response dockerd writes before hijacking an upgrade request. */
-export const UPGRADE_RESPONSE =
-  'HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n' +
-  'Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n';
+/** The stream types: raw, and stdcopy-framed (named from API 1.42: versions/views.ts). */
+export const RAW_STREAM = 'application/vnd.docker.raw-stream';
+export const MULTIPLEXED_STREAM = 'application/vnd.docker.multiplexed-stream';
+
+/** The response dockerd writes before hijacking an upgrade request, with the stream's type. */
+export function upgradeResponse(contentType = RAW_STREAM): string {
+  return `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`;
+}
+
+/** The response dockerd writes before hijacking an upgrade request (a raw stream). */
+export const UPGRADE_RESPONSE = upgradeResponse();
 
 /** The output half of a hijacked connection. */
 type RawOutput = Pick<RawStream, 'write' | 'drain' | 'end'>;
@@ -165,7 +172,7 @@ type RawOutput = Pick<RawStream, 'write' | 'drain' | 'end'>;
  * 101 (peerHasRead) is held, in order, and the producer is told to wait (write answers false,
  * drain resolves once it is sent); an end asked for meanwhile comes after it.
  */
-function outputAfterRead(s: Duplex): RawOutput {
+function outputAfterRead(s: Duplex, contentType: string): RawOutput {
   let held: Buffer[] | null = [];
   let endAsked = false;
   let opened!: () => void;
@@ -173,7 +180,7 @@ function outputAfterRead(s: Duplex): RawOutput {
   const end = () => {
     if (!s.destroyed) endAndDrain(s);
   };
-  s.write(UPGRADE_RESPONSE, () => {
+  s.write(upgradeResponse(contentType), () => {
     void peerHasRead(s).then(() => {
       const q = held ?? [];
       held = null;
@@ -234,9 +241,14 @@ export const rawSessions = new SessionLimiter();
  * Take over the connection of an attach or exec-start request (see the module comment).
  * Counted against the session limits per `target` (the container; default: the route's `id`)
  * and in all: past them, a 429 is thrown before
- * anything is written.
+ * anything is written. `contentType` names the stream (raw unless the version says otherwise).
  */
-export function openRawStream(req: http.IncomingMessage, res: http.ServerResponse, target?: string): RawStream {
+export function openRawStream(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  target?: string,
+  contentType = RAW_STREAM,
+): RawStream {
   const release = rawSessions.acquire(target ?? (req as { params?: { id?: string } }).params?.id ?? '');
   const up = UPGRADES.get(req);
   if (up) {
@@ -245,13 +257,13 @@ export function openRawStream(req: http.IncomingMessage, res: http.ServerRespons
     res.detachSocket(s as unknown as import('node:net').Socket);
     // Docker's hijack answer: 101 UPGRADED with the raw-stream content type. The output waits
     // until the client has read it (peer-read.ts: docker-py loses what comes in the same read).
-    const out = outputAfterRead(s);
+    const out = outputAfterRead(s, contentType);
     const closed = new Promise<void>((r) => s.once('close', () => r()));
     void closed.then(release);
     return { input: s, ...out, closed };
   }
   // Plain request: dockerd answers 200 with the raw-stream type and streams the output.
-  res.writeHead(200, { 'Content-Type': 'application/vnd.docker.raw-stream' });
+  res.writeHead(200, { 'Content-Type': contentType });
   res.flushHeaders();
   const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
   const closed = new Promise<void>((r) => res.once('close', () => r()));

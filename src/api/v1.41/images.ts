@@ -19,6 +19,10 @@ import { InvalidArgumentError, NotFoundError, PodvisorError, UnavailableError } 
 import { NoSuchImageError } from '../../storage/errors';
 import { dockerMessage } from '../../translate/errors';
 import { sendJson, svc } from './kit/params';
+import { sharedSizes } from './system-df';
+import { apiVersionOf } from './versions';
+import { imageInspectFor, imageSummaryFor, sharedSizeAsked } from './versions/views';
+import { imageListUntil } from './versions/queries';
 import { importImage } from './image-import';
 import { progressLine, writeProgressError } from './kit/progress';
 import { exactBoolFilter, labelsMatch, pruneLabelsMatch } from './kit/filters';
@@ -133,12 +137,15 @@ function matchesReference(img: StoredImageView, patterns: string[]): boolean {
   );
 }
 
-function listImages(images: ImageService, query: ListQuery): unknown[] {
+/** `until`: the times of the `until` filter (API 1.42 and later: versions/queries.ts), in seconds. */
+function listImages(images: ImageService, query: ListQuery, until: number[]): Record<string, unknown>[] {
   const f = query.filters;
   const dangling = exactBoolFilter(f, 'dangling', LIST_DANGLING);
   let before: number | undefined;
   let since: number | undefined;
   if (f.before?.length) before = createdSeconds(images.store.find(f.before[0]));
+  // The earliest of `before` and `until` bounds the list, as dockerd 26 merges them.
+  for (const u of until) if (before === undefined || u < before) before = u;
   if (f.since?.length) since = createdSeconds(images.store.find(f.since[0]));
   const legacyFilter = query.filter;
   const out = images.store
@@ -186,7 +193,13 @@ export function register(router: Router, services: ApiServices): void {
   router.get(
     '/images/json',
     typed('GET /images/json', ({ query }, _req, res) => {
-      sendJson(res, 200, listImages(svc(services, 'images'), query));
+      const v = apiVersionOf(res);
+      const shared = sharedSizeAsked(query['shared-size'], v) ? sharedSizes(services) : undefined;
+      const until = imageListUntil(query.filters, v);
+      const list = listImages(svc(services, 'images'), query, until).map((img) =>
+        imageSummaryFor(img, v, shared?.get(img.Id as string)),
+      );
+      sendJson(res, 200, list);
     }),
   );
   router.post(
@@ -223,14 +236,11 @@ export function register(router: Router, services: ApiServices): void {
     typed('GET /images/*name/json', ({ params }, _req, res) => {
       const images = svc(services, 'images');
       const img = findForInspect(images, params.name);
-      sendJson(
-        res,
-        200,
-        imageInspectJson(
-          img,
-          img.layers.map((l) => images.layers.get(l).dir),
-        ),
+      const json = imageInspectJson(
+        img,
+        img.layers.map((l) => images.layers.get(l).dir),
       );
+      sendJson(res, 200, imageInspectFor(json, apiVersionOf(res)));
     }),
   );
   router.get(

@@ -17,6 +17,8 @@ import { InvalidArgumentError, NotImplementedError, UnavailableError } from '../
 import { parseRfc3339 } from '../../util/time';
 import type { NetworkManager } from '../../net/manager';
 import type { NetworkRecord } from '../../net/types';
+import { apiVersionOf } from './versions';
+import { networkNameMayRepeat } from './versions/queries';
 
 /** dockerd's inspect JSON of one network. */
 export function networkJson(n: NetworkRecord, containers = true): Record<string, unknown> {
@@ -167,8 +169,9 @@ function registerNetworkLifecycle(router: Router, services: ApiServices): void {
             : {}),
         })),
         ipamOptions: b.IPAM?.Options ?? null,
-        // dockerd checks names only when asked (the docker CLI and compose ask; the API default is no).
-        allowDuplicate: !b.CheckDuplicate,
+        // dockerd 20.10 checks names only when asked (the docker CLI and compose ask; the API
+        // default is no); dockerd 26 always (versions/queries.ts).
+        allowDuplicate: networkNameMayRepeat(b.CheckDuplicate, apiVersionOf(res)),
       });
       const same = mgrNow.list().find((n) => n.name === rec.name && n.id !== rec.id);
       sendJson(res, 201, {

@@ -159,8 +159,8 @@ function lifecycleOf(
   return {
     create: (spec, name, frontend) => pods.create(spec, name, frontend),
     start: (ref, opts) => pods.start(podId(ref), opts),
-    stop: (ref, t) => pods.stop(podId(ref), t),
-    restart: (ref, t) => pods.restart(podId(ref), t),
+    stop: (ref, t, sig) => pods.stop(podId(ref), t, sig),
+    restart: (ref, t, sig) => pods.restart(podId(ref), t, sig),
     kill: (ref, sig) => pods.kill(podId(ref), sig),
     pause: (ref) => pods.pause(podId(ref)),
     unpause: (ref) => pods.unpause(podId(ref)),

@@ -5,7 +5,7 @@
  */
 import express from 'express';
 import type { ApiServices } from './services';
-import { versionPrefix } from './version';
+import { API_VERSION, versionPrefix } from './version';
 import { closeUnreadBodies } from './limits';
 import { dockerErrorHandler } from './errors';
 import { NotFoundError } from '../../errors';
@@ -61,7 +61,7 @@ export function createApiApp(services: ApiServices): express.Express {
     });
     // dockerd names itself in every answer; some clients log it.
     res.set('Server', `Docker/${services.system.version} (linux)`);
-    res.set('Api-Version', '1.41');
+    res.set('Api-Version', API_VERSION);
     // As dockerd's middleware, on every answer (the CLI reads them from /_ping).
     res.set('OSType', 'linux');
     res.set('Docker-Experimental', services.system.experimental ? 'true' : 'false');

@@ -51,6 +51,11 @@ function imagesUsage(
   return { images: out, layersSize };
 }
 
+/** Each image's bytes shared with another image, by image ID (`GET /images/json?shared-size=1`). */
+export function sharedSizes(services: ApiServices): Map<string, number> {
+  return new Map(imagesUsage(services, []).images.map((img) => [img.Id as string, img.SharedSize as number]));
+}
+
 /** The body of GET /system/df. */
 export async function diskUsage(services: ApiServices): Promise<Record<string, unknown>> {
   const c = services.containers;

@@ -18,6 +18,8 @@ import { diskUsage } from './system-df';
 import { NETWORK_DRIVERS } from '../../net/manager';
 import { listedLogDrivers } from '../../translate/log-config';
 import { SECURITY_OPTIONS } from '../../translate/seccomp-opt';
+import { apiVersionOf } from './versions';
+import { diskUsageFor, diskUsageTypes, infoFor, pingHeadersFor } from './versions/views';
 
 /**
  * Headers dockerd sets on /_ping answers beside those of every answer (OSType and
@@ -106,14 +108,21 @@ export function register(router: Router, services: ApiServices): void {
 /** GET /_ping. */
 function ping() {
   return typed('GET /_ping', (_input, _req, res) => {
-    res.set(pingHeaders()).type('text/plain').send('OK');
+    res
+      .set({ ...pingHeaders(), ...pingHeadersFor(apiVersionOf(res)) })
+      .type('text/plain')
+      .send('OK');
   });
 }
 
 /** HEAD /_ping. */
 function pingHead() {
   return typed('HEAD /_ping', (_input, _req, res) => {
-    res.set(pingHeaders()).type('text/plain').set('Content-Length', '0').end();
+    res
+      .set({ ...pingHeaders(), ...pingHeadersFor(apiVersionOf(res)) })
+      .type('text/plain')
+      .set('Content-Length', '0')
+      .end();
   });
 }
 
@@ -159,7 +168,7 @@ function info(services: ApiServices) {
     const counts = services.containers?.pods.counts() ?? { total: 0, running: 0, paused: 0, stopped: 0 };
     const rel = osRelease();
     const images = services.images?.store.list().length ?? 0;
-    sendJson(res, 200, {
+    const json = {
       ID: services.system.id ?? '',
       Containers: counts.total,
       ContainersRunning: counts.running,
@@ -247,7 +256,8 @@ function info(services: ApiServices) {
         services.system.accel === 'tcg'
           ? ['WARNING: VMs run under TCG software emulation (KVM is not usable here)']
           : null,
-    });
+    };
+    sendJson(res, 200, infoFor(json, apiVersionOf(res)));
   });
 }
 
@@ -296,7 +306,9 @@ function events(services: ApiServices) {
 
 /** GET /system/df. */
 function systemDf(services: ApiServices) {
-  return typed('GET /system/df', async (_input, _req, res) => {
-    sendJson(res, 200, await diskUsage(services));
+  return typed('GET /system/df', async ({ query }, _req, res) => {
+    const v = apiVersionOf(res);
+    const types = diskUsageTypes(query.type, v);
+    sendJson(res, 200, diskUsageFor(await diskUsage(services), v, types));
   });
 }

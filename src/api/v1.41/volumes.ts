@@ -15,6 +15,8 @@ import { volumeUsers } from '../../pod/types';
 import { logger } from '../../util/log';
 import type { PodService } from '../../pod/service';
 import type { VolumeRecord, VolumeStore } from '../../storage/volumes';
+import { apiVersionOf } from './versions';
+import { pruneAllVolumes } from './versions/queries';
 
 /** dockerd's JSON of one volume. */
 export function volumeJson(v: VolumeRecord, store: VolumeStore): Record<string, unknown> {
@@ -160,9 +162,11 @@ export function register(router: Router, services: ApiServices): void {
     '/volumes/prune',
     typed('POST /volumes/prune', async ({ query }, _req, res) => {
       const v = vs();
+      const all = pruneAllVolumes(query.filters, apiVersionOf(res));
       const deleted: string[] = [];
       let reclaimed = 0;
       for (const r of v.store.list()) {
+        if (!all && !r.anonymous) continue;
         if (!pruneLabelsMatch(r.labels, query.filters) || usersOf(v.pods, r.name).length) continue;
         const size = await v.store.size(r.name);
         await v.store.remove(r.name, []);

@@ -42,10 +42,11 @@ describe('system routes', () => {
     expect((await request(app).get('/v1.24/_ping')).text).toBe('OK');
   });
 
-  test("a version above 1.41 gets dockerd's 400", async () => {
-    const res = await request(app).get('/v1.45/_ping');
+  test("a version above 1.45 gets dockerd's 400; 1.42 to 1.45 are served", async () => {
+    const res = await request(app).get('/v1.46/_ping');
     expect(res.status).toBe(400);
-    expect(res.body.message).toBe('client version 1.45 is too new. Maximum supported API version is 1.41');
+    expect(res.body.message).toBe('client version 1.46 is too new. Maximum supported API version is 1.45');
+    for (const v of ['1.42', '1.43', '1.44', '1.45']) expect((await request(app).get(`/v${v}/_ping`)).text).toBe('OK');
   });
 
   test("a version below 1.12 gets dockerd's 400, in dockerd's words", async () => {

@@ -76,7 +76,7 @@ export const ROUTES = {
   'GET /version': { query: none },
   'GET /info': { query: none },
   'GET /events': { query: Type.Object({ since: Q.string(), until: Q.string(), filters: Q.filters(EVENT_FILTERS) }) },
-  'GET /system/df': { query: none },
+  'GET /system/df': { query: Type.Object({ type: Q.strings() }) },
   'POST /auth': { query: none, body: AuthBodySchema },
   'POST /images/create': {
     query: Type.Object({
@@ -94,7 +94,9 @@ export const ROUTES = {
       all: Q.bool(),
       digests: Q.bool(),
       filter: Q.string(),
-      filters: Q.filters(['reference', 'dangling', 'label', 'before', 'since']),
+      'shared-size': Q.bool(),
+      // `until` from API 1.42 (versions/queries.ts refuses it below).
+      filters: Q.filters(['reference', 'dangling', 'label', 'before', 'since', 'until']),
     }),
   },
   'POST /images/prune': { query: Type.Object({ filters: Q.filters(['dangling', 'label', 'label!', 'until']) }) },
@@ -180,7 +182,17 @@ export const ROUTES = {
   'GET /containers/:id/top': { query: Type.Object({ ps_args: Q.string() }) },
   'GET /containers/:id/stats': { query: Type.Object({ stream: Q.bool(true), 'one-shot': Q.bool() }) },
   'POST /containers/:id/attach': { query: attachQuery(false) },
-  'GET /containers/:id/attach/ws': { query: attachQuery(true) },
+  // The streams' defaults depend on the API version (versions/queries.ts, wsAttachStreams).
+  'GET /containers/:id/attach/ws': {
+    query: Type.Object({
+      logs: Q.bool(),
+      stream: Q.bool(true),
+      stdin: Q.optString(),
+      stdout: Q.optString(),
+      stderr: Q.optString(),
+      detachKeys: Q.string(),
+    }),
+  },
   'POST /containers/:id/exec': { query: none, body: ExecCreateBodySchema },
   'POST /exec/:id/start': { query: none, body: ExecStartBodySchema },
   'POST /exec/:id/resize': { query: Type.Object({ h: Q.int(), w: Q.int() }) },
@@ -205,7 +217,8 @@ export const ROUTES = {
   'POST /volumes/create': { query: none, body: VolumeCreateBodySchema },
   'GET /volumes/:name': { query: none },
   'DELETE /volumes/:name': { query: Type.Object({ force: Q.bool() }) },
-  'POST /volumes/prune': { query: Type.Object({ filters: Q.filters(['label', 'label!']) }) },
+  // `all` from API 1.42 (versions/queries.ts refuses it below).
+  'POST /volumes/prune': { query: Type.Object({ filters: Q.filters(['label', 'label!', 'all']) }) },
   'POST /swarm/leave': { query: Type.Object({ force: Q.bool() }) },
   'GET /swarm': { query: none },
   'GET /swarm/unlockkey': { query: none },
