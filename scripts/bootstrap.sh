@@ -161,6 +161,9 @@ bash guest/build.sh
 # The QEMU for cloned VMs' 9p shares (guest/out/qemu: QEMU 10 from bookworm-backports, unpacked,
 # not installed; scripts/qemu-9p.sh says why). Without it cloned VMs use the host's QEMU.
 bash scripts/qemu-9p.sh >/dev/null
+# The tests' oracle for API 1.42-1.45: Debian 13's dockerd 26.1, unpacked, never installed
+# (scripts/dockerd26.sh; test/compat/api-versions-oracle.test.ts fails without it).
+if [ "$mode" = --test ]; then bash scripts/dockerd26.sh >/dev/null; fi
 # The host's holder of the 9p locks a cloned VM's guest takes (host/lock-holder: one per VM,
 # src/vm/qemu/lock-holder.ts). make rebuilds it only when its source changed.
 make -s -C host/lock-holder OUT=../out
