@@ -16,8 +16,14 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { MAX_CONNECTIONS, MAX_LISTENERS, relayShareSockets } from '../../../src/pod/share-sockets';
+import {
+  MAX_CONNECTIONS,
+  MAX_EVENTS_IN_FLIGHT,
+  MAX_LISTENERS,
+  relayShareSockets,
+} from '../../../src/pod/share-sockets';
 import type { AgentProcess, ExitStatus, ShareSocketEvent, Vm } from '../../../src/vm/types';
+import { closeResolveHelper } from '../../../src/util/resolve-beneath';
 
 const TAG = 'podvisor-vol';
 const { ECONNREFUSED, ENOENT } = os.constants.errno;
@@ -43,6 +49,11 @@ class ScriptedAgent {
   gate?: Promise<void>;
   private changed: (() => void)[] = [];
   private nextToken = 1;
+
+  /** Events pushed and not yet asked for by the relay. */
+  get pending(): number {
+    return this.queue.length;
+  }
 
   push(kind: ShareSocketEvent['kind'], p: string, tag = TAG): number {
     const ev = { kind, token: this.nextToken++, tag, path: p };
@@ -139,6 +150,8 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+afterAll(() => closeResolveHelper());
 
 async function serve(sock: string, onConnection: (c: net.Socket) => void): Promise<net.Server> {
   const s = net.createServer(onConnection);
@@ -301,22 +314,27 @@ test('a host client that connects the moment the listener takes the name is dial
   client.destroy();
 });
 
-test('connects still on their way count against MAX_CONNECTIONS: a guest that connects without end gets no more host connections', async () => {
+test('a guest that connects without end holds at most MAX_CONNECTIONS host connections, and MAX_EVENTS_IN_FLIGHT on their way', async () => {
   let hostConnections = 0;
   await serve(path.join(share, 'vol', 'svc.sock'), (c) => {
     hostConnections++;
     c.on('error', () => undefined);
   });
-  // The agent's answers are slow: every connect is on its way at once.
+  // The agent's answers are slow: the connects on their way hold their event slots.
   let open!: () => void;
   agent.gate = new Promise<void>((r) => (open = r));
   const extra = 5;
   for (let i = 0; i < MAX_CONNECTIONS + extra; i++) agent.push('connect', '/vol/svc.sock');
-  expect(await eventually(() => hostConnections + agent.refusals.length >= MAX_CONNECTIONS + extra)).toBe(true);
+  expect(await eventually(() => hostConnections >= MAX_EVENTS_IN_FLIGHT)).toBe(true);
+  await new Promise((r) => setTimeout(r, 100));
+  expect(hostConnections).toBe(MAX_EVENTS_IN_FLIGHT);
+  expect(agent.pending).toBe(MAX_CONNECTIONS + extra - MAX_EVENTS_IN_FLIGHT);
+  // Answered (and left open), the connections fill MAX_CONNECTIONS; the rest are refused.
+  open();
+  agent.gate = undefined;
+  await agent.until(() => agent.answers.length + agent.refusals.length === MAX_CONNECTIONS + extra);
   expect(agent.refusals).toHaveLength(extra);
   expect(hostConnections).toBe(MAX_CONNECTIONS);
-  open();
-  await agent.until(() => agent.answers.length === MAX_CONNECTIONS);
 });
 
 test('a guest binds sockets without end: at most MAX_LISTENERS host listeners', async () => {
