@@ -1,0 +1,188 @@
+/**
+ * What a guest that floods its share with socket and watch events costs everyone else, beside
+ * dockerd 20.10 + runc (Debian's docker.io, in a network namespace of its own:
+ * ./netns-dockerd.ts) in the same run:
+ *  - quiet: `docker run --rm busybox true`, RUNS times (SETTLE_MS between, so podvisor's pool
+ *    is refilled each time), median;
+ *  - flood: the same while a `--privileged` container (the fixture debian:bookworm, perl only)
+ *    with a bind mount loops without pause over: a bind of a socket 1,800 directories deep
+ *    and its unlink, a connect to that file, a bind of one of 300 shallow sockets, a new file
+ *    and an inotify_add_watch on it (up to 5000 files). On podvisor each of those crosses the
+ *    VM's edge (src/pod/share-sockets.ts, src/pod/share-events.ts); under runc they stay in
+ *    the kernel.
+ * It prints both medians per daemon and the slow-down, and podvisord's open fds and RSS before
+ * the flood, at its end, and FLOOD_SETTLE_MS after it stopped. Goal: at most 20% slower, and
+ * no fds or memory kept once the flood is over.
+ *
+ *   npm run bench:flood      (RUNS, FLOOD_WARM_MS, SETTLE_MS, DEPTH in the environment)
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { startDaemon } from '../test/helpers/daemon';
+import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
+import { median, runMain, sleep, startDockerd, stopBench, type BaselineDockerd } from './common';
+
+const RUNS = Number(process.env.RUNS ?? 10);
+const SETTLE_MS = Number(process.env.SETTLE_MS ?? 3000);
+const FLOOD_WARM_MS = Number(process.env.FLOOD_WARM_MS ?? 15000);
+const FLOOD_SETTLE_MS = Number(process.env.FLOOD_SETTLE_MS ?? 10000);
+const DEPTH = Number(process.env.DEPTH ?? 1800);
+const FLOODER = 'bench-flood';
+
+/**
+ * The flooding guest, core perl (x86-64 syscall numbers: inotify_init1 294, inotify_add_watch
+ * 254). It prints its rounds every 100, for the bench's table.
+ */
+const FLOOD = `
+use IO::Socket::UNIX; use Socket; $| = 1;
+chdir "/h" or die "chdir /h: $!";
+mkdir "top"; chdir "top" or die;
+my $top = "/h/top";
+for (1..${DEPTH}) { mkdir "d"; chdir "d" or die "depth $_: $!"; }
+my $in = syscall(294, 0);
+my $i = 0;
+while (1) {
+  $i++;
+  unlink "s";
+  my $l = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => "s", Listen => 1);
+  close $l if $l;
+  my $c = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => "s");
+  close $c if $c;
+  my $t = "$top/t" . ($i % 300);
+  unlink $t;
+  my $b = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $t, Listen => 1);
+  my $f = "$top/w" . ($i % 5000);
+  if (open(my $fh, ">", $f)) { close $fh; }
+  syscall(254, $in, $f, 2) if $in >= 0;
+  print "round $i\\n" if $i % 100 == 0;
+}
+`;
+
+/** The docker CLI, without blocking this process; resolves with its stdout. */
+function docker(env: NodeJS.ProcessEnv, args: string[], timeout = 300_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = spawn('docker', args, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    c.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
+    c.on('error', reject);
+    c.on('exit', (code) =>
+      code === 0 ? resolve(out.trim()) : reject(new Error(`docker ${args.slice(0, 3).join(' ')}: ${code} ${err}`)),
+    );
+  });
+}
+
+/** Seconds of each of RUNS `docker run --rm busybox true`, SETTLE_MS apart. */
+async function starts(env: NodeJS.ProcessEnv): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    await sleep(SETTLE_MS);
+    const t = process.hrtime.bigint();
+    await docker(env, ['run', '--rm', `${fixtureRegistry()}/busybox`, 'true']);
+    times.push(Number(process.hrtime.bigint() - t) / 1e9);
+  }
+  return times;
+}
+
+/** rm -rf (a tree 1,800 levels deep is beyond fs.rmSync's recursion). */
+function removeTree(dir: string): void {
+  spawnSync('rm', ['-rf', dir]);
+}
+
+/** A process's open fds and resident memory (KiB), or undefined once it is gone. */
+function usage(pid: number | undefined): { fds: number; rssKiB: number } | undefined {
+  if (!pid) return undefined;
+  try {
+    const fds = fs.readdirSync(`/proc/${pid}/fd`).length;
+    const rss = /^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return { fds, rssKiB: Number(rss?.[1] ?? 0) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What one daemon measures. */
+interface Figures {
+  quiet: number;
+  flood: number;
+  /** podvisord's fds and RSS: before the flood, at its end, after it settled. */
+  use?: ({ fds: number; rssKiB: number } | undefined)[];
+  /** The flooder's rounds, as it last reported them. */
+  rounds: string;
+}
+
+async function measure(env: NodeJS.ProcessEnv, shareDir: string, pid?: () => number | undefined): Promise<Figures> {
+  await docker(env, ['pull', '-q', `${fixtureRegistry()}/busybox`]);
+  await docker(env, ['pull', '-q', `${fixtureRegistry()}/debian:bookworm`]);
+  removeTree(shareDir);
+  fs.mkdirSync(shareDir, { recursive: true });
+  await docker(env, ['rm', '-f', FLOODER]).catch(() => undefined);
+  const quiet = median(await starts(env));
+  const before = usage(pid?.());
+  await docker(env, [
+    'run',
+    '-d',
+    '--privileged',
+    '--name',
+    FLOODER,
+    '-v',
+    `${shareDir}:/h`,
+    `${fixtureRegistry()}/debian:bookworm`,
+    'perl',
+    '-e',
+    FLOOD,
+  ]);
+  let rounds = '';
+  try {
+    await sleep(FLOOD_WARM_MS);
+    const flood = median(await starts(env));
+    const during = usage(pid?.());
+    rounds = (await docker(env, ['logs', '--tail', '1', FLOODER], 30_000).catch((e: Error) => e.message)) || 'none';
+    return { quiet, flood, rounds, use: pid ? [before, during] : undefined };
+  } finally {
+    await docker(env, ['rm', '-f', FLOODER]).catch(() => undefined);
+  }
+}
+
+async function main(): Promise<void> {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-flood-'));
+  const registries = await ensureFixtureRegistries();
+  const podvisor = await startDaemon({ vmPoolSize: 2 });
+  let dockerd: BaselineDockerd | undefined;
+  try {
+    await sleep(SETTLE_MS * 2);
+    const p = await measure(podvisor.env, path.join(base, 'share-podvisor'), () => podvisor.pid());
+    await sleep(FLOOD_SETTLE_MS);
+    p.use?.push(usage(podvisor.pid()));
+    dockerd = await startDockerd(path.join(base, 'dockerd'));
+    const d = await measure(dockerd.env, path.join(base, 'share-dockerd'));
+    const pct = (f: Figures): string => `${(((f.flood - f.quiet) / f.quiet) * 100).toFixed(0)}%`;
+    const row = (what: string, a: string, b: string): string =>
+      `  ${what.padEnd(52)} ${a.padStart(12)} ${b.padStart(12)}\n`;
+    const use = (i: number): string => {
+      const u = p.use?.[i];
+      return u ? `${u.fds} fds, ${(u.rssKiB / 1024).toFixed(0)} MiB` : 'gone';
+    };
+    process.stdout.write(
+      `\nmedians of ${RUNS} runs (${SETTLE_MS} ms apart), a path ${DEPTH} levels deep, load average at the end ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}:\n` +
+        row('', 'podvisor', 'dockerd') +
+        row('docker run --rm busybox true, quiet (s)', p.quiet.toFixed(3), d.quiet.toFixed(3)) +
+        row('the same while another container floods (s)', p.flood.toFixed(3), d.flood.toFixed(3)) +
+        row('  slower by', pct(p), pct(d)) +
+        row('the flooder got to', p.rounds.replace(/^round /, ''), d.rounds.replace(/^round /, '')) +
+        `  podvisord before the flood: ${use(0)}; at its end: ${use(1)}; ${FLOOD_SETTLE_MS} ms after: ${use(2)}\n`,
+    );
+  } finally {
+    removeTree(path.join(base, 'share-podvisor'));
+    removeTree(path.join(base, 'share-dockerd'));
+    await stopBench({ dockerd, podvisor, registries, base });
+  }
+}
+
+runMain(main);
