@@ -48,6 +48,9 @@ export const MAX_QUEUED_EVENTS = 1024;
 /** The wait before a watcher is started again after its first failure (then doubled per failure in a row). */
 export const RESTART_DELAY_MS = 1000;
 
+/** The longest the watcher may take to answer a request (then the watch is given up). */
+export const ANSWER_TIMEOUT_MS = 10_000;
+
 /** The longest wait before a watcher is started again. */
 export const MAX_RESTART_DELAY_MS = 60_000;
 
@@ -198,7 +201,17 @@ function startWatcher(vm: Vm): Watcher | undefined {
 function request(w: Watcher, id: number, file: string): Promise<number> {
   if (w.gone) return Promise.resolve(-1);
   return new Promise((resolve) => {
-    w.answers.set(id, resolve);
+    // A watcher that does not answer holds the event's slot (src/pod/share-sockets.ts) no longer than this.
+    const timer = setTimeout(() => {
+      if (w.answers.get(id) === answered) w.answers.delete(id);
+      resolve(-1);
+    }, ANSWER_TIMEOUT_MS);
+    timer.unref();
+    const answered = (errno: number): void => {
+      clearTimeout(timer);
+      resolve(errno);
+    };
+    w.answers.set(id, answered);
     const p = Buffer.from(file);
     const head = Buffer.alloc(6);
     head.writeUInt32LE(id, 0);

@@ -121,7 +121,8 @@ export async function openGuestPath(p: BeneathPath, kind: BeneathKind = 'dir'): 
   try {
     fh = await fs.promises.open(`/proc/${pid}/fd/${n}`, O_PATH | (kind === 'dir' ? O_DIRECTORY : 0));
   } finally {
-    void helper.request(`c ${n}`, 'close').catch(() => undefined);
+    // Only to the helper that opened it: a restarted one's fd n is another request's.
+    if (helper?.pid === pid) void helper.request(`c ${n}`, 'close').catch(() => undefined);
   }
   try {
     const st = await fh.stat();
