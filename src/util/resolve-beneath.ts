@@ -17,8 +17,16 @@
  * host's bind mounts of the user's sources (src/pod/mounts.ts), and a socket or a watched file
  * in one of them is what the guest may reach; the guest itself cannot mount on the host.
  *
+ * Measured on the project's machines (2 cores, a socket at the end of a 1,800-level path, the
+ * daemon's process under `strace -f -c`, all its threads): the walk took a median 244 ms and per
+ * resolution ~1,800 each of openat, statx and close and ~20,000 futex calls (the thread pool's
+ * hand-offs); this takes 0.7 ms: one openat2 and one open in the helper, 3 opens, 2 statx and 4
+ * closes in the daemon, and ~25 futex calls. One helper serves every VM, and each VM has at
+ * most src/pod/share-sockets.ts's MAX_EVENTS_IN_FLIGHT requests in it.
+ *
  * A C helper passing the fd back over SCM_RIGHTS would save the reopen, but Node cannot take
- * an fd from a message; the perl line protocol is the one the daemon already speaks.
+ * an fd from a message; the perl line protocol is the one the daemon already speaks, and
+ * needs nothing built.
  *
  * Bounds, before any system call: a path longer than MAX_GUEST_PATH bytes is refused
  * (ENAMETOOLONG, as the kernel would). Where openat2 is missing (Linux before 5.6: ENOSYS, or
