@@ -18,7 +18,7 @@
  * in one of them is what the guest may reach; the guest itself cannot mount on the host.
  *
  * Measured on the project's machines (2 cores, a socket at the end of a 1,800-level path, the
- * daemon's process under `strace -f -c`, all its threads): the walk took a median 244 ms and per
+ * resolving node process under `strace -f -c`, all threads): the walk took a median 244 ms and per
  * resolution ~1,800 each of openat, statx and close and ~20,000 futex calls (the thread pool's
  * hand-offs); this takes 0.7 ms: one openat2 and one open in the helper, 3 opens, 2 statx and 4
  * closes in the daemon, and ~25 futex calls. One helper serves every VM, and each VM has at
