@@ -4,7 +4,8 @@
  * ./netns-dockerd.ts) in the same run:
  *  - quiet: `docker run --rm busybox true`, RUNS times (SETTLE_MS between, so podvisor's pool
  *    is refilled each time), median;
- *  - flood: the same while a `--privileged` container (the fixture debian:bookworm, perl only)
+ *  - flood: the same while a `--privileged` container (the fixture debian:bookworm, perl only;
+ *    not privileged under runc, where it needs no privilege and these machines refuse it)
  *    with a bind mount loops without pause over: a bind of a socket 1,800 directories deep
  *    and its unlink, a connect to that file, a bind of one of 300 shallow sockets, a new file
  *    and an inotify_add_watch on it (up to 5000 files). On podvisor each of those crosses the
@@ -114,7 +115,12 @@ interface Figures {
   rounds: string;
 }
 
-async function measure(env: NodeJS.ProcessEnv, shareDir: string, pid?: () => number | undefined): Promise<Figures> {
+async function measure(
+  env: NodeJS.ProcessEnv,
+  shareDir: string,
+  privileged: boolean,
+  pid?: () => number | undefined,
+): Promise<Figures> {
   await docker(env, ['pull', '-q', `${fixtureRegistry()}/busybox`]);
   await docker(env, ['pull', '-q', `${fixtureRegistry()}/debian:bookworm`]);
   removeTree(shareDir);
@@ -125,7 +131,7 @@ async function measure(env: NodeJS.ProcessEnv, shareDir: string, pid?: () => num
   await docker(env, [
     'run',
     '-d',
-    '--privileged',
+    ...(privileged ? ['--privileged'] : []),
     '--name',
     FLOODER,
     '-v',
@@ -154,11 +160,14 @@ async function main(): Promise<void> {
   let dockerd: BaselineDockerd | undefined;
   try {
     await sleep(SETTLE_MS * 2);
-    const p = await measure(podvisor.env, path.join(base, 'share-podvisor'), () => podvisor.pid());
+    const p = await measure(podvisor.env, path.join(base, 'share-podvisor'), true, () => podvisor.pid());
     await sleep(FLOOD_SETTLE_MS);
     p.use?.push(usage(podvisor.pid()));
+    process.stdout.write(`podvisor: ${JSON.stringify(p)}\n`);
     dockerd = await startDockerd(path.join(base, 'dockerd'));
-    const d = await measure(dockerd.env, path.join(base, 'share-dockerd'));
+    // runc here cannot start a --privileged container (its capabilities cannot be applied in
+    // this machine's own container); the flood needs no privilege under runc.
+    const d = await measure(dockerd.env, path.join(base, 'share-dockerd'), false);
     const pct = (f: Figures): string => `${(((f.flood - f.quiet) / f.quiet) * 100).toFixed(0)}%`;
     const row = (what: string, a: string, b: string): string =>
       `  ${what.padEnd(52)} ${a.padStart(12)} ${b.padStart(12)}\n`;
