@@ -4,16 +4,20 @@
  * ./netns-dockerd.ts) in the same run:
  *  - quiet: `docker run --rm busybox true`, RUNS times (SETTLE_MS between, so podvisor's pool
  *    is refilled each time), median;
+ *  - busy: the same while a container of the same image only spins a CPU (the control: on
+ *    2 cores any busy neighbour slows a start, a TCG VM more than a runc process);
  *  - flood: the same while a `--privileged` container (the fixture debian:bookworm, perl only;
  *    not privileged under runc, where it needs no privilege and these machines refuse it)
  *    with a bind mount loops without pause over: a bind of a socket 1,800 directories deep
  *    and its unlink, a connect to that file, a bind of one of 300 shallow sockets, a new file
- *    and an inotify_add_watch on it (up to 5000 files). On podvisor each of those crosses the
+ *    and an inotify_add_watch on it (up to 5000 files), timed once its deep tree is made and
+ *    FLOOD_WARM_MS more have passed. On podvisor each of those crosses the
  *    VM's edge (src/pod/share-sockets.ts, src/pod/share-events.ts); under runc they stay in
  *    the kernel.
- * It prints both medians per daemon and the slow-down, and podvisord's open fds and RSS before
- * the flood, at its end, and FLOOD_SETTLE_MS after it stopped. Goal: at most 20% slower, and
- * no fds or memory kept once the flood is over.
+ * It prints the medians per daemon, the flood's slow-down against quiet and against the
+ * spinning neighbour, the flooder's rounds, and podvisord's open fds and RSS before the flood,
+ * at its end, and FLOOD_SETTLE_MS after it stopped. Goal: a start at most 20% slower than
+ * beside a busy neighbour, and no fds or memory kept once the flood is over.
  *
  *   npm run bench:flood      (RUNS, FLOOD_WARM_MS, SETTLE_MS, DEPTH in the environment)
  */
@@ -42,6 +46,7 @@ chdir "/h" or die "chdir /h: $!";
 mkdir "top"; chdir "top" or die;
 my $top = "/h/top";
 for (1..${DEPTH}) { mkdir "d"; chdir "d" or die "depth $_: $!"; }
+print "round 0\\n";
 my $in = syscall(294, 0);
 my $i = 0;
 while (1) {
@@ -57,9 +62,12 @@ while (1) {
   my $f = "$top/w" . ($i % 5000);
   if (open(my $fh, ">", $f)) { close $fh; }
   syscall(254, $in, $f, 2) if $in >= 0;
-  print "round $i\\n" if $i % 100 == 0;
+  print "round $i\\n" if $i % 10 == 0;
 }
 `;
+
+/** The control: a container of the same image that only spins a CPU (no files, no sockets). */
+const BUSY = '1 while 1';
 
 /** The docker CLI, without blocking this process; resolves with its stdout. */
 function docker(env: NodeJS.ProcessEnv, args: string[], timeout = 300_000): Promise<string> {
@@ -108,6 +116,8 @@ function usage(pid: number | undefined): { fds: number; rssKiB: number } | undef
 /** What one daemon measures. */
 interface Figures {
   quiet: number;
+  /** While a container only spins a CPU: what any busy neighbour costs. */
+  busy: number;
   flood: number;
   /** podvisord's fds and RSS: before the flood, at its end, after it settled. */
   use?: ({ fds: number; rssKiB: number } | undefined)[];
@@ -127,7 +137,45 @@ async function measure(
   fs.mkdirSync(shareDir, { recursive: true });
   await docker(env, ['rm', '-f', FLOODER]).catch(() => undefined);
   const quiet = median(await starts(env));
+  const busy = median(await whileRunning(env, [BUSY], shareDir, privileged, async () => undefined));
   const before = usage(pid?.());
+  let during: ReturnType<typeof usage>;
+  let rounds = '';
+  const flood = median(
+    await whileRunning(
+      env,
+      [FLOOD],
+      shareDir,
+      privileged,
+      async () => {
+        // The deep tree first: the flood proper begins at round 0.
+        for (let t = Date.now(); Date.now() - t < FLOOD_WARM_MS * 10; await sleep(1000))
+          if ((await lastLine(env)).startsWith('round')) break;
+        await sleep(FLOOD_WARM_MS);
+      },
+      async () => {
+        during = usage(pid?.());
+        rounds = (await lastLine(env)) || 'none';
+      },
+    ),
+  );
+  return { quiet, busy, flood, rounds, use: pid ? [before, during] : undefined };
+}
+
+/** The flooder's last line of output. */
+function lastLine(env: NodeJS.ProcessEnv): Promise<string> {
+  return docker(env, ['logs', '--tail', '1', FLOODER], 30_000).catch((e: Error) => e.message);
+}
+
+/** The starts' times while a container runs `perl -e SCRIPT` (after `ready`; `atEnd` before it is removed). */
+async function whileRunning(
+  env: NodeJS.ProcessEnv,
+  script: string[],
+  shareDir: string,
+  privileged: boolean,
+  ready: () => Promise<void>,
+  atEnd?: () => Promise<void>,
+): Promise<number[]> {
   await docker(env, [
     'run',
     '-d',
@@ -139,15 +187,13 @@ async function measure(
     `${fixtureRegistry()}/debian:bookworm`,
     'perl',
     '-e',
-    FLOOD,
+    ...script,
   ]);
-  let rounds = '';
   try {
-    await sleep(FLOOD_WARM_MS);
-    const flood = median(await starts(env));
-    const during = usage(pid?.());
-    rounds = (await docker(env, ['logs', '--tail', '1', FLOODER], 30_000).catch((e: Error) => e.message)) || 'none';
-    return { quiet, flood, rounds, use: pid ? [before, during] : undefined };
+    await ready();
+    const times = await starts(env);
+    await atEnd?.();
+    return times;
   } finally {
     await docker(env, ['rm', '-f', FLOODER]).catch(() => undefined);
   }
@@ -168,7 +214,8 @@ async function main(): Promise<void> {
     // runc here cannot start a --privileged container (its capabilities cannot be applied in
     // this machine's own container); the flood needs no privilege under runc.
     const d = await measure(dockerd.env, path.join(base, 'share-dockerd'), false);
-    const pct = (f: Figures): string => `${(((f.flood - f.quiet) / f.quiet) * 100).toFixed(0)}%`;
+    const pct = (f: Figures, than: 'quiet' | 'busy'): string =>
+      `${(((f.flood - f[than]) / f[than]) * 100).toFixed(0)}%`;
     const row = (what: string, a: string, b: string): string =>
       `  ${what.padEnd(52)} ${a.padStart(12)} ${b.padStart(12)}\n`;
     const use = (i: number): string => {
@@ -182,8 +229,10 @@ async function main(): Promise<void> {
         .join(' ')}:\n` +
         row('', 'podvisor', 'dockerd') +
         row('docker run --rm busybox true, quiet (s)', p.quiet.toFixed(3), d.quiet.toFixed(3)) +
+        row('the same while another container spins a CPU (s)', p.busy.toFixed(3), d.busy.toFixed(3)) +
         row('the same while another container floods (s)', p.flood.toFixed(3), d.flood.toFixed(3)) +
-        row('  slower by', pct(p), pct(d)) +
+        row('  flood against quiet', pct(p, 'quiet'), pct(d, 'quiet')) +
+        row('  flood against a spinning neighbour', pct(p, 'busy'), pct(d, 'busy')) +
         row('the flooder got to', p.rounds.replace(/^round /, ''), d.rounds.replace(/^round /, '')) +
         `  podvisord before the flood: ${use(0)}; at its end: ${use(1)}; ${FLOOD_SETTLE_MS} ms after: ${use(2)}\n`,
     );
