@@ -38,7 +38,9 @@ const FLOODER = 'bench-flood';
 
 /**
  * The flooding guest, core perl (x86-64 syscall numbers: inotify_init1 294, inotify_add_watch
- * 254). It prints its rounds every 100, for the bench's table.
+ * 254): once its tree is made, a deep loop (a bind, unlink and connect of a socket and a watch,
+ * DEPTH levels down) and a shallow one (binds of 300 sockets, connects to them, new files
+ * watched) side by side. Each prints its rounds (deep every 10, shallow every 100).
  */
 const FLOOD = `
 use IO::Socket::UNIX; use Socket; $| = 1;
@@ -46,8 +48,23 @@ chdir "/h" or die "chdir /h: $!";
 mkdir "top"; chdir "top" or die;
 my $top = "/h/top";
 for (1..${DEPTH}) { mkdir "d"; chdir "d" or die "depth $_: $!"; }
-print "round 0\\n";
+print "deep 0\\n";
 my $in = syscall(294, 0);
+if (fork() == 0) {
+  my $j = 0;
+  while (1) {
+    $j++;
+    my $t = "$top/t" . ($j % 300);
+    unlink $t;
+    my $b = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $t, Listen => 1);
+    my $c = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => "$top/t" . (($j + 150) % 300));
+    close $c if $c;
+    my $f = "$top/w" . ($j % 5000);
+    if (open(my $fh, ">", $f)) { close $fh; }
+    syscall(254, $in, $f, 2) if $in >= 0;
+    print "shallow $j\\n" if $j % 100 == 0;
+  }
+}
 my $i = 0;
 while (1) {
   $i++;
@@ -56,13 +73,9 @@ while (1) {
   close $l if $l;
   my $c = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => "s");
   close $c if $c;
-  my $t = "$top/t" . ($i % 300);
-  unlink $t;
-  my $b = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => $t, Listen => 1);
-  my $f = "$top/w" . ($i % 5000);
-  if (open(my $fh, ">", $f)) { close $fh; }
-  syscall(254, $in, $f, 2) if $in >= 0;
-  print "round $i\\n" if $i % 10 == 0;
+  my $dot = ".";
+  syscall(254, $in, $dot, 2) if $in >= 0;
+  print "deep $i\\n" if $i % 10 == 0;
 }
 `;
 
@@ -150,21 +163,24 @@ async function measure(
       async () => {
         // The deep tree first: the flood proper begins at round 0.
         for (let t = Date.now(); Date.now() - t < FLOOD_WARM_MS * 10; await sleep(1000))
-          if ((await lastLine(env)).startsWith('round')) break;
+          if (/^deep /m.test(await lastLines(env))) break;
         await sleep(FLOOD_WARM_MS);
       },
       async () => {
         during = usage(pid?.());
-        rounds = (await lastLine(env)) || 'none';
+        const out = await lastLines(env);
+        const last = (what: string): string =>
+          [...out.matchAll(new RegExp(`^${what} (\\d+)$`, 'gm'))].pop()?.[1] ?? '0';
+        rounds = `${last('deep')} deep, ${last('shallow')} shallow`;
       },
     ),
   );
   return { quiet, busy, flood, rounds, use: pid ? [before, during] : undefined };
 }
 
-/** The flooder's last line of output. */
-function lastLine(env: NodeJS.ProcessEnv): Promise<string> {
-  return docker(env, ['logs', '--tail', '1', FLOODER], 30_000).catch((e: Error) => e.message);
+/** The flooder's last lines of output. */
+function lastLines(env: NodeJS.ProcessEnv): Promise<string> {
+  return docker(env, ['logs', '--tail', '50', FLOODER], 30_000).catch((e: Error) => e.message);
 }
 
 /** The starts' times while a container runs `perl -e SCRIPT` (after `ready`; `atEnd` before it is removed). */
@@ -233,7 +249,7 @@ async function main(): Promise<void> {
         row('the same while another container floods (s)', p.flood.toFixed(3), d.flood.toFixed(3)) +
         row('  flood against quiet', pct(p, 'quiet'), pct(d, 'quiet')) +
         row('  flood against a spinning neighbour', pct(p, 'busy'), pct(d, 'busy')) +
-        row('the flooder got to', p.rounds.replace(/^round /, ''), d.rounds.replace(/^round /, '')) +
+        row('the flooder got to (rounds)', p.rounds, d.rounds) +
         `  podvisord before the flood: ${use(0)}; at its end: ${use(1)}; ${FLOOD_SETTLE_MS} ms after: ${use(2)}\n`,
     );
   } finally {
