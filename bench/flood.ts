@@ -27,7 +27,7 @@ import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
-import { median, runMain, sleep, startDockerd, stopBench, type BaselineDockerd } from './common';
+import { hostBusyMs, median, runMain, sleep, startDockerd, stopBench, type BaselineDockerd } from './common';
 
 const RUNS = Number(process.env.RUNS ?? 10);
 const SETTLE_MS = Number(process.env.SETTLE_MS ?? 3000);
@@ -136,6 +136,10 @@ interface Figures {
   use?: ({ fds: number; rssKiB: number } | undefined)[];
   /** The flooder's rounds, as it last reported them. */
   rounds: string;
+  /** Cores podvisord used while the starts were timed: beside the spinning neighbour / the flooder. */
+  cpu: string;
+  /** Cores the whole host used meanwhile (the same two). */
+  hostCpu: string;
 }
 
 async function measure(
@@ -150,37 +154,59 @@ async function measure(
   fs.mkdirSync(shareDir, { recursive: true });
   await docker(env, ['rm', '-f', FLOODER]).catch(() => undefined);
   const quiet = median(await starts(env));
-  const busy = median(await whileRunning(env, [BUSY], shareDir, privileged, async () => undefined));
+  const busyPhase = await whileRunning(env, [BUSY], shareDir, privileged, async () => undefined, undefined, pid);
+  const busy = median(busyPhase.times);
   const before = usage(pid?.());
   let during: ReturnType<typeof usage>;
   let rounds = '';
-  const flood = median(
-    await whileRunning(
-      env,
-      [FLOOD],
-      shareDir,
-      privileged,
-      async () => {
-        // The deep tree first: the flood proper begins at round 0.
-        for (let t = Date.now(); Date.now() - t < FLOOD_WARM_MS * 10; await sleep(1000))
-          if (/^deep /m.test(await lastLines(env))) break;
-        await sleep(FLOOD_WARM_MS);
-      },
-      async () => {
-        during = usage(pid?.());
-        const out = await lastLines(env);
-        const last = (what: string): string =>
-          [...out.matchAll(new RegExp(`^${what} (\\d+)$`, 'gm'))].pop()?.[1] ?? '0';
-        rounds = `${last('deep')} deep, ${last('shallow')} shallow`;
-      },
-    ),
+  const floodPhase = await whileRunning(
+    env,
+    [FLOOD],
+    shareDir,
+    privileged,
+    async () => {
+      // The deep tree first: the flood proper begins at round 0.
+      for (let t = Date.now(); Date.now() - t < FLOOD_WARM_MS * 10; await sleep(1000))
+        if (/^deep /m.test(await lastLines(env))) break;
+      await sleep(FLOOD_WARM_MS);
+    },
+    async () => {
+      during = usage(pid?.());
+      const out = await lastLines(env);
+      const last = (what: string): string => [...out.matchAll(new RegExp(`^${what} (\\d+)$`, 'gm'))].pop()?.[1] ?? '0';
+      rounds = `${last('deep')} deep, ${last('shallow')} shallow`;
+    },
+    pid,
   );
-  return { quiet, busy, flood, rounds, use: pid ? [before, during] : undefined };
+  const flood = median(floodPhase.times);
+  const cores = (x?: number): string => (x === undefined ? '-' : x.toFixed(2));
+  const cpu = `${cores(busyPhase.daemonCpu)} / ${cores(floodPhase.daemonCpu)}`;
+  const hostCpu = `${cores(busyPhase.hostCpu)} / ${cores(floodPhase.hostCpu)}`;
+  return { quiet, busy, flood, rounds, cpu, hostCpu, use: pid ? [before, during] : undefined };
 }
 
 /** The flooder's last lines of output. */
 function lastLines(env: NodeJS.ProcessEnv): Promise<string> {
   return docker(env, ['logs', '--tail', '50', FLOODER], 30_000).catch((e: Error) => e.message);
+}
+
+/** The starts' times while the neighbour ran, and the CPU (cores) podvisord and the whole host used meanwhile. */
+interface Phase {
+  times: number[];
+  daemonCpu?: number;
+  hostCpu: number;
+}
+
+/** CPU time (ms) process `pid()` has used so far, 0 when there is none. */
+function cpuMs(pid?: () => number | undefined): number {
+  const p = pid?.();
+  if (!p) return 0;
+  try {
+    const f = fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return 0;
+  }
 }
 
 /** The starts' times while a container runs `perl -e SCRIPT` (after `ready`; `atEnd` before it is removed). */
@@ -191,7 +217,8 @@ async function whileRunning(
   privileged: boolean,
   ready: () => Promise<void>,
   atEnd?: () => Promise<void>,
-): Promise<number[]> {
+  pid?: () => number | undefined,
+): Promise<Phase> {
   await docker(env, [
     'run',
     '-d',
@@ -207,9 +234,17 @@ async function whileRunning(
   ]);
   try {
     await ready();
+    const cpu0 = cpuMs(pid);
+    const host0 = hostBusyMs();
+    const t0 = Date.now();
     const times = await starts(env);
+    const wall = Date.now() - t0;
     await atEnd?.();
-    return times;
+    return {
+      times,
+      daemonCpu: pid ? (cpuMs(pid) - cpu0) / wall : undefined,
+      hostCpu: (hostBusyMs() - host0) / wall,
+    };
   } finally {
     await docker(env, ['rm', '-f', FLOODER]).catch(() => undefined);
   }
@@ -250,6 +285,8 @@ async function main(): Promise<void> {
         row('  flood against quiet', pct(p, 'quiet'), pct(d, 'quiet')) +
         row('  flood against a spinning neighbour', pct(p, 'busy'), pct(d, 'busy')) +
         row('the flooder got to (rounds)', p.rounds, d.rounds) +
+        row('cores the daemon used: busy / flood', p.cpu, d.cpu) +
+        row('cores the host used: busy / flood', p.hostCpu, d.hostCpu) +
         `  podvisord before the flood: ${use(0)}; at its end: ${use(1)}; ${FLOOD_SETTLE_MS} ms after: ${use(2)}\n`,
     );
   } finally {
