@@ -30,6 +30,7 @@ import { loadEngineId } from './engine-id';
 import { closeDaemonRoots } from './private-roots';
 import { openNetworks } from '../net/daemon';
 import { dropStaleEndpoints, endpointIds } from '../pod/network';
+import { installErrorPolicy } from './error-policy';
 
 const log = logger('daemon');
 
@@ -257,6 +258,9 @@ function adoptionGate(pods: PodManager, app: http.RequestListener, ref: RegExp):
   };
 }
 
+// A socket error nothing caught (a guest's relay ended badly) is logged and the daemon serves
+// on; anything else thrown ends it (./error-policy.ts says why).
+installErrorPolicy();
 main(process.argv.slice(2)).catch((err) => {
   const msg = err instanceof PodvisorError ? err.message : err instanceof Error ? err.stack : String(err);
   process.stderr.write(`podvisord: ${msg}\n`);

@@ -6,7 +6,7 @@
  * The guest kernel sees only its own writes to a 9p share. When a guest process adds an inotify
  * watch on a share's file, our kernel reports it (a WATCH event through Agent.socketEvent,
  * guest/kernel/patches/0006-9p-host-sockets.patch); the host then watches the same file, opened
- * beneath the share it holds (src/util/beneath.ts), with one watcher process per VM
+ * beneath the share it holds (src/util/resolve-beneath.ts), with one watcher process per VM
  * (host/fs-events: fanotify, which names the process behind each event, so the VM's own QEMU's,
  * which the guest has already seen, are left out). Each event it reports goes to the guest
  * (Agent.fileEvent), whose kernel delivers it to the watches as if it had happened there.
@@ -14,12 +14,20 @@
  * Nothing costs while nobody watches: no watcher runs for a VM until its guest watches a file,
  * and the host watches only what the guest does. A host watch stays until the VM goes (the
  * guest does not say when a watch is removed; its kernel drops events nobody waits for).
+ *
+ * A watcher that cannot be started, or dies, is started again by a later WATCH only after a
+ * delay that doubles with each failure in a row (RESTART_DELAY_MS up to MAX_RESTART_DELAY_MS;
+ * a watcher that ran that long before it died starts the count again): a guest whose watches
+ * make the program fail cannot make the host fork and exec it per event. The watcher stays one
+ * per VM rather than one for all: it tells a VM's own writes from others' by its QEMU's pid,
+ * and one VM's flood of marks then fills only its own program's queue.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ShareSocketEvent, Vm } from '../vm/types';
-import { fdPath, openBeneath } from '../util/beneath';
+import { fdPath } from '../util/beneath';
+import { openGuestPath } from '../util/resolve-beneath';
 import { PACKAGE_ROOT } from '../util/package-info';
 import { logger } from '../util/log';
 
@@ -37,6 +45,23 @@ export const MAX_WATCHES = 4096;
  */
 export const MAX_QUEUED_EVENTS = 1024;
 
+/** The wait before a watcher is started again after its first failure (then doubled per failure in a row). */
+export const RESTART_DELAY_MS = 1000;
+
+/** The longest the watcher may take to answer a request (then the watch is given up). */
+export const ANSWER_TIMEOUT_MS = 10_000;
+
+/** The longest wait before a watcher is started again. */
+export const MAX_RESTART_DELAY_MS = 60_000;
+
+/** A VM's failed watcher starts in a row, and when the next start may be tried. */
+interface Backoff {
+  failures: number;
+  notBefore: number;
+}
+
+const backoffs = new WeakMap<Vm, Backoff>();
+
 /** One VM's watcher. */
 interface Watcher {
   child: ChildProcess;
@@ -53,6 +78,8 @@ interface Watcher {
   queued: number;
   /** The program ended, or could not be started: requests are answered -1 at once. */
   gone: boolean;
+  /** When it was started (Date.now()). */
+  started: number;
 }
 
 const watchers = new WeakMap<Vm, Watcher>();
@@ -73,7 +100,7 @@ export async function watchShareFile(vm: Vm, ev: ShareSocketEvent): Promise<void
   let fh: fs.promises.FileHandle | undefined;
   try {
     const rel = ev.path.slice(1);
-    fh = rel ? await openBeneath({ root: share.hostDir, rel }, { kind: 'any' }) : await fs.promises.open(share.hostDir);
+    fh = rel ? await openGuestPath({ root: share.hostDir, rel }, 'any') : await fs.promises.open(share.hostDir);
     // Known before the answer: the watcher's first events may come in the same read as it.
     w.files.set(id, { tag: ev.tag, path: ev.path });
     const errno = await request(w, id, fdPath(fh));
@@ -96,9 +123,21 @@ export function stopShareWatcher(vm: Vm): void {
   w.child.kill('SIGKILL');
 }
 
+/** A failed start, or the watcher's end: the next start waits (see the module comment). */
+function failed(vm: Vm, ranMs: number): void {
+  const b = backoffs.get(vm) ?? { failures: 0, notBefore: 0 };
+  if (ranMs >= MAX_RESTART_DELAY_MS) b.failures = 0;
+  b.failures++;
+  b.notBefore = Date.now() + Math.min(RESTART_DELAY_MS * 2 ** (b.failures - 1), MAX_RESTART_DELAY_MS);
+  backoffs.set(vm, b);
+}
+
 function startWatcher(vm: Vm): Watcher | undefined {
+  const b = backoffs.get(vm);
+  if (b && Date.now() < b.notBefore) return undefined;
   if (!fs.existsSync(FS_EVENTS_BIN)) {
     log.warn(`${FS_EVENTS_BIN} is missing (scripts/bootstrap.sh builds it): file events of the host do not reach VMs`);
+    failed(vm, 0);
     return undefined;
   }
   let child: ChildProcess;
@@ -107,6 +146,7 @@ function startWatcher(vm: Vm): Watcher | undefined {
   } catch (e) {
     // Some failures to start are thrown rather than emitted (E2BIG, ENOMEM...).
     log.warn(`${FS_EVENTS_BIN}: ${(e as Error).message}: file events of the host do not reach VM ${vm.id}`);
+    failed(vm, 0);
     return undefined;
   }
   const w: Watcher = {
@@ -118,11 +158,14 @@ function startWatcher(vm: Vm): Watcher | undefined {
     delivering: Promise.resolve(),
     queued: 0,
     gone: false,
+    started: Date.now(),
   };
   watchers.set(vm, w);
   child.stdin!.on('error', () => undefined);
   const gone = (): void => {
+    if (w.gone) return;
     w.gone = true;
+    failed(vm, Date.now() - w.started);
     for (const a of w.answers.values()) a(-1);
     w.answers.clear();
     if (watchers.get(vm) === w) watchers.delete(vm);
@@ -158,7 +201,17 @@ function startWatcher(vm: Vm): Watcher | undefined {
 function request(w: Watcher, id: number, file: string): Promise<number> {
   if (w.gone) return Promise.resolve(-1);
   return new Promise((resolve) => {
-    w.answers.set(id, resolve);
+    // A watcher that does not answer holds the event's slot (src/pod/share-sockets.ts) no longer than this.
+    const timer = setTimeout(() => {
+      if (w.answers.get(id) === answered) w.answers.delete(id);
+      resolve(-1);
+    }, ANSWER_TIMEOUT_MS);
+    timer.unref();
+    const answered = (errno: number): void => {
+      clearTimeout(timer);
+      resolve(errno);
+    };
+    w.answers.set(id, answered);
     const p = Buffer.from(file);
     const head = Buffer.alloc(6);
     head.writeUInt32LE(id, 0);

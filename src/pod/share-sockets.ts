@@ -21,18 +21,33 @@
  *             left, as a socket whose server exited leaves it: connects are refused.
  *
  * The guest names files by the share's tag and a path from its root: both are checked here
- * against the share the host made (a path walked one component at a time from the held share
- * directory, src/util/beneath.ts), so a guest reaches no socket outside what it was given.
- * A VM holds at most MAX_CONNECTIONS relayed connections at once (a slot is taken before the
- * host connects or the agent dials, so connects still on their way count too) and at most
- * MAX_LISTENERS host listeners; the host listeners of a VM end with it.
+ * against the share the host made (the path resolved beneath the share directory in one
+ * openat2 call, src/util/resolve-beneath.ts), so a guest reaches no socket outside what it
+ * was given.
+ *
+ * What a guest can make the host do is bounded:
+ *  - at most MAX_EVENTS_IN_FLIGHT events (connect, bound, watch) are handled at once per VM:
+ *    the next event is asked of the agent only once a slot is free, so the rest wait in the
+ *    guest, whose kernel queues 256 and then drops BOUND and WATCH and lets a connect fail;
+ *  - at most MAX_CONNECTIONS relayed connections at once (a slot is taken before the host
+ *    connects or the agent dials, so connects still on their way count too; further connects
+ *    are refused);
+ *  - at most MAX_LISTENERS host listeners, one per path: a BOUND of a path the host already
+ *    listens for is checked against the file there and changes nothing unless the guest's
+ *    socket really replaced the host's (BOUNDs that come while a listener is being set up
+ *    are folded into one check once it is);
+ *  - every listener and connection has an `error` handler: a socket error ends that socket,
+ *    never the daemon.
+ * The host listeners of a VM end with it.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { AgentProcess, ShareSocketEvent, Vm } from '../vm/types';
-import { at, O_PATH, openChild, openParentBeneath, type BeneathPath } from '../util/beneath';
+import { at, O_PATH, openChild, type BeneathPath } from '../util/beneath';
+import { openGuestParent } from '../util/resolve-beneath';
+import { WorkSlots } from '../util/work-slots';
 import { logger } from '../util/log';
 import { pipeGuestConnection } from './socket-relay';
 import { stopShareWatcher, watchShareFile } from './share-events';
@@ -41,6 +56,12 @@ const log = logger('pod');
 
 /** Relayed connections of one VM open at once, at most (both directions together). */
 export const MAX_CONNECTIONS = 256;
+
+/**
+ * Socket and watch events of one VM handled at once, at most: the next one is asked of the
+ * agent only when one of these is done (see the module comment).
+ */
+export const MAX_EVENTS_IN_FLIGHT = 8;
 
 /**
  * Host listeners of one VM at once, at most (each holds a listening socket and a directory):
@@ -57,6 +78,12 @@ interface HostListener {
   ready: boolean;
   /** Closed, or to be closed once onBound is done with it (replaced by a newer BOUND, or the VM went). */
   closed: boolean;
+  /** The host socket's inode once it has the guest's name: a BOUND finding it there changes nothing. */
+  ino?: number;
+  /** A check of the file at its path (a BOUND of a path already listened for) is under way. */
+  checking: boolean;
+  /** A BOUND of the same path came while this one was being set up or checked: check (again) once that is done. */
+  recheck: boolean;
 }
 
 /** What one VM's relay keeps. */
@@ -67,6 +94,8 @@ interface ShareSockets {
   listeners: Map<string, HostListener>;
   open: number;
   over: boolean;
+  /** Events handled now (MAX_EVENTS_IN_FLIGHT). */
+  slots: WorkSlots;
 }
 
 const relays = new WeakMap<Vm, ShareSockets>();
@@ -96,17 +125,26 @@ export function relayShareSockets(vm: Vm, containerId: string): void {
     state.containers = state.containers.filter((c) => c !== containerId).concat(containerId);
     return;
   }
-  state = { containers: [containerId], listeners: new Map(), open: 0, over: false };
+  state = {
+    containers: [containerId],
+    listeners: new Map(),
+    open: 0,
+    over: false,
+    slots: new WorkSlots(MAX_EVENTS_IN_FLIGHT),
+  };
   relays.set(vm, state);
   void eventLoop(vm, state);
 }
 
 async function eventLoop(vm: Vm, state: ShareSockets): Promise<void> {
   for (;;) {
+    // A slot first: a guest that sends events faster than the host handles them waits.
+    const release = await state.slots.take();
     let ev: ShareSocketEvent;
     try {
       ev = await vm.agent.socketEvent!();
     } catch (e) {
+      release();
       // The VM went, or its kernel has no socket events.
       log.debug(`VM ${vm.id}: no more socket events (${(e as Error).message})`);
       state.over = true;
@@ -115,9 +153,13 @@ async function eventLoop(vm: Vm, state: ShareSockets): Promise<void> {
       stopShareWatcher(vm);
       return;
     }
-    if (ev.kind === 'connect') void onConnect(vm, state, ev);
-    else if (ev.kind === 'bound') void onBound(vm, state, ev);
-    else void watchShareFile(vm, ev);
+    const work =
+      ev.kind === 'connect'
+        ? onConnect(vm, state, ev)
+        : ev.kind === 'bound'
+          ? onBound(vm, state, ev)
+          : watchShareFile(vm, ev);
+    void work.catch((e: Error) => log.debug(`VM ${vm.id}: ${ev.kind} ${ev.path}: ${e.message}`)).finally(release);
   }
 }
 
@@ -138,7 +180,7 @@ function errnoOf(e: unknown): number {
 async function openSocketFile(
   p: BeneathPath,
 ): Promise<{ parent: fs.promises.FileHandle; name: string; file: fs.promises.FileHandle }> {
-  const { parent, name } = await openParentBeneath(p);
+  const { parent, name } = await openGuestParent(p);
   try {
     const file = await openChild(parent, name, 'socket', O_PATH);
     return { parent, name, file };
@@ -181,6 +223,8 @@ async function onConnect(vm: Vm, state: ShareSockets, ev: ShareSocketEvent): Pro
     const f = await openSocketFile(p);
     // The inode held, through its fd: a file swapped since is not what is reached.
     host = net.createConnection({ path: at(f.file), allowHalfOpen: true });
+    // Until it is piped (which handles its errors): a reset while the agent answers is not the daemon's end.
+    host.on('error', () => undefined);
     await new Promise<void>((resolve, reject) => {
       host.once('connect', resolve);
       host.once('error', reject);
@@ -215,12 +259,27 @@ function takeSlot(state: ShareSockets): () => void {
   };
 }
 
-/** A guest process bound a socket in the share: listen for it at its file on the host. */
+/**
+ * A guest process bound a socket in the share: listen for it at its file on the host, unless
+ * the host already does (one listener per path; see the module comment).
+ */
 async function onBound(vm: Vm, state: ShareSockets, ev: ShareSocketEvent): Promise<void> {
   const p = shared(vm, ev);
   if (!p || state.over) return;
   const old = state.listeners.get(ev.path);
   if (old) {
+    // Being set up, or checked: this BOUND is folded into one check once that is done.
+    if (!old.ready || old.checking) return void (old.recheck = true);
+    old.checking = true;
+    old.recheck = false;
+    let ours: boolean;
+    try {
+      ours = await stillListening(old, p);
+    } finally {
+      old.checking = false;
+    }
+    if (state.listeners.get(ev.path) !== old || state.over) return;
+    if (ours) return old.recheck ? onBound(vm, state, ev) : undefined;
     state.listeners.delete(ev.path);
     closeListener(old);
   }
@@ -229,13 +288,19 @@ async function onBound(vm: Vm, state: ShareSockets, ev: ShareSocketEvent): Promi
     return;
   }
   const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
-  const l: HostListener = { server, ready: false, closed: false };
-  // Known from now on, while it is being set up: a newer BOUND of the same path, or the VM's
-  // end, closes this one (once set up), and it counts against MAX_LISTENERS.
+  const l: HostListener = { server, ready: false, closed: false, checking: false, recheck: false };
+  // Known from now on, while it is being set up: a newer BOUND of the same path is folded
+  // into a check once it is, the VM's end closes it, and it counts against MAX_LISTENERS.
   state.listeners.set(ev.path, l);
   // A client may connect as soon as the name is ours (the rename below), before this function
   // ends: with the handler on from the start, no connection is left paused and unanswered.
   server.on('connection', (s: net.Socket) => void onHostConnection(vm, state, ev, l, s));
+  // A listening socket's error (an accept that fails: EMFILE...) ends this listener, not the daemon.
+  server.on('error', (e: Error) => {
+    log.debug(`VM ${vm.id}: listener for ${ev.path}: ${e.message}`);
+    if (state.listeners.get(ev.path) === l) state.listeners.delete(ev.path);
+    closeListener(l);
+  });
   try {
     await setUpListener(l, p);
   } catch (e) {
@@ -246,6 +311,23 @@ async function onBound(vm: Vm, state: ShareSockets, ev: ShareSocketEvent): Promi
   if (l.closed || state.over) {
     if (state.listeners.get(ev.path) === l) state.listeners.delete(ev.path);
     releaseListener(l);
+    return;
+  }
+  if (l.recheck) return onBound(vm, state, ev);
+}
+
+/** Whether the file at `p` is still `l`'s own socket (the guest has not bound another there since). */
+async function stillListening(l: HostListener, p: BeneathPath): Promise<boolean> {
+  try {
+    const f = await openSocketFile(p);
+    try {
+      return (await f.file.stat()).ino === l.ino;
+    } finally {
+      await f.file.close();
+      await f.parent.close();
+    }
+  } catch {
+    return false;
   }
 }
 
@@ -268,6 +350,7 @@ async function setUpListener(l: HostListener, p: BeneathPath): Promise<void> {
     if (l.closed) throw new Error('replaced by a newer bind');
     // Over the guest's file: the name is a plain one in the held directory, never followed.
     await fs.promises.rename(at(f.parent, tmp), at(f.parent, f.name));
+    l.ino = ours.ino;
     await copyOwnership(f.file, f.parent, f.name, ours.ino);
   } catch (e) {
     await fs.promises.unlink(at(f.parent, tmp)).catch(() => undefined);

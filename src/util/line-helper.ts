@@ -8,7 +8,7 @@
  *
  * Protocol: one request per line on the helper's stdin (the caller's own format, which must
  * not contain a newline: hex-encode strings), and one answer line per request, in order:
- * `0` for success, or `<errno> <message>`. The helper is started on the first request,
+ * `0` for success (`0 <value>` where the caller wants one), or `<errno> <message>`. The helper is started on the first request,
  * restarted on the next request after it died, and killed when a request takes longer than
  * the timeout (everything queued behind it fails with it). While requests are pending it keeps
  * the daemon's event loop alive; idle, it does not.
@@ -18,7 +18,8 @@ import { UnavailableError } from '../errors';
 
 interface Pending {
   describe: string;
-  resolve: () => void;
+  /** With the text after the `0` (query), or nothing (request). */
+  resolve: (rest: string) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -41,9 +42,19 @@ export class PerlLineHelper {
   ) {}
 
   /** Send `line`; resolves on `0`, rejects with UnavailableError(`<describe>: <message>`) otherwise. */
-  request(line: string, describe: string): Promise<void> {
+  async request(line: string, describe: string): Promise<void> {
+    await this.query(line, describe);
+  }
+
+  /**
+   * Send `line`; resolves on `0 <rest>` (or `0`) with `rest` and the pid of the helper that
+   * answered (whose fds the answer may name), rejects otherwise with UnavailableError
+   * (`<describe>: <message>`) whose `errno` is the helper's.
+   */
+  query(line: string, describe: string): Promise<{ answer: string; pid: number }> {
     const helper = this.start();
-    return new Promise<void>((resolve, reject) => {
+    const pid = helper.pid ?? 0;
+    return new Promise<{ answer: string; pid: number }>((resolve, reject) => {
       const timer = setTimeout(() => {
         // A hung request: the helper cannot be trusted any more. Everything queued behind
         // this request fails with it (exit handler).
@@ -51,7 +62,7 @@ export class PerlLineHelper {
       }, this.timeoutMs);
       timer.unref();
       if (this.pending.length === 0) holdOpen(helper, true);
-      this.pending.push({ describe, resolve, reject, timer });
+      this.pending.push({ describe, resolve: (answer) => resolve({ answer, pid }), reject, timer });
       helper.stdin.write(`${line}\n`);
     });
   }
@@ -95,8 +106,12 @@ export class PerlLineHelper {
       if (!p) continue;
       clearTimeout(p.timer);
       if (this.pending.length === 0 && this.helper) holdOpen(this.helper, false);
-      if (line === '0') p.resolve();
-      else p.reject(new UnavailableError(`${p.describe}: ${line.replace(/^\d+ /, '')}`));
+      if (line === '0' || line.startsWith('0 ')) p.resolve(line.slice(2));
+      else {
+        const errno = /^(\d+) /.exec(line)?.[1];
+        const e = new UnavailableError(`${p.describe}: ${line.replace(/^\d+ /, '')}`);
+        p.reject(errno ? Object.assign(e, { errno: Number(errno) }) : e);
+      }
     }
   }
 

@@ -6,13 +6,23 @@
  *    'error' with no listener is thrown) nor leaves the guest's watch request waiting for ever;
  *  - a guest that stops taking FILE_EVENT holds at most MAX_QUEUED_EVENTS of them in the
  *    daemon: the rest are dropped, as a full inotify queue drops them;
- *  - an event the watcher reports in the same write as its answer to the watch reaches the guest.
+ *  - an event the watcher reports in the same write as its answer to the watch reaches the guest;
+ *  - a watcher that fails is started again only after a delay that doubles, up to a cap;
+ *  - a watch on a path 1,800 levels deep is resolved in one openat2, not walked.
  */
 import * as childProcess from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FS_EVENTS_BIN, MAX_QUEUED_EVENTS, stopShareWatcher, watchShareFile } from '../../../src/pod/share-events';
+import {
+  FS_EVENTS_BIN,
+  MAX_QUEUED_EVENTS,
+  MAX_RESTART_DELAY_MS,
+  RESTART_DELAY_MS,
+  stopShareWatcher,
+  watchShareFile,
+} from '../../../src/pod/share-events';
+import { closeResolveHelper } from '../../../src/util/resolve-beneath';
 import type { FileEventRequest, ShareSocketEvent, Vm } from '../../../src/vm/types';
 
 const TAG = 'podvisor-vol';
@@ -54,16 +64,18 @@ beforeEach(() => {
 afterEach(() => {
   stopShareWatcher(vm);
   jest.restoreAllMocks();
-  fs.rmSync(dir, { recursive: true, force: true });
+  childProcess.execFileSync('rm', ['-rf', dir]); // 1,800 levels deep: beyond fs.rmSync's recursion
 });
 
 /** Have the daemon start `file` with `args` in place of the watcher program. */
 function watcherIs(file: string, args: string[]): void {
   jest.spyOn(nodeChildProcess, 'spawn').mockImplementation(((
-    _f: string,
-    _a: string[],
+    f: string,
+    a: string[],
     opts: childProcess.SpawnOptions,
   ) => {
+    // Other programs (the path resolution's helper) are started as they are.
+    if (f !== FS_EVENTS_BIN) return realSpawn(f, a, opts);
     const c = realSpawn(file, args, opts);
     children.push(c);
     c.stdout?.on('data', (b: Buffer) => (written += b.length));
@@ -138,3 +150,69 @@ test('an event that comes in the same read as the answer to the watch reaches th
   await new Promise((r) => setImmediate(r));
   expect(delivered).toEqual([{ tag: TAG, path: '/vol/watched', mask: 2, cookie: 0 }]);
 });
+
+afterAll(() => closeResolveHelper());
+
+test('a watcher that cannot be started is started again only after a delay that doubles, up to a cap', async () => {
+  watcherIs('/dev/null', []); // EACCES at every start
+  let now = 1_000_000;
+  jest.spyOn(Date, 'now').mockImplementation(() => now);
+  const starts = async (n: number): Promise<number> => {
+    const before = children.length;
+    for (let i = 0; i < n; i++) await watchShareFile(vm, { ...watch, token: i });
+    return children.length - before;
+  };
+  // The first WATCH starts it; the flood of WATCHes after the failure starts nothing.
+  expect(await starts(50)).toBe(1);
+  now += RESTART_DELAY_MS - 1;
+  expect(await starts(10)).toBe(0);
+  now += 1;
+  expect(await starts(10)).toBe(1);
+  // Failed again: twice the wait.
+  now += RESTART_DELAY_MS;
+  expect(await starts(10)).toBe(0);
+  now += RESTART_DELAY_MS;
+  expect(await starts(10)).toBe(1);
+  // Many failures later the wait stops growing at MAX_RESTART_DELAY_MS.
+  for (let i = 0; i < 20; i++) {
+    now += MAX_RESTART_DELAY_MS;
+    expect(await starts(5)).toBe(1);
+  }
+  now += MAX_RESTART_DELAY_MS - 1;
+  expect(await starts(5)).toBe(0);
+});
+
+test('a watch on a path 1,800 levels deep is resolved in one openat2, not walked a component at a time', async () => {
+  // 1,800 levels made from the inside (each mkdir names one component).
+  childProcess.execFileSync('python3', [
+    '-c',
+    'import os,sys\nos.chdir(sys.argv[1])\nfor i in range(1800): os.mkdir("d"); os.chdir("d")\nopen("f","w").close()',
+    path.join(dir, 'vol'),
+  ]);
+  const deep = `/vol/${Array(1800).fill('d').join('/')}/f`;
+  const list = path.join(dir, 'asked');
+  watcherIs('python3', ['-c', ANSWER_AND_LIST, list]);
+  const open = jest.spyOn(nodeFs.promises, 'open');
+  await watchShareFile(vm, { ...watch, path: deep });
+  // The watcher was asked for the file through one fd of the daemon's, reached in a few opens.
+  const asked = fs.readFileSync(list, 'utf8').split('\n').filter(Boolean);
+  expect(asked).toHaveLength(1);
+  expect(asked[0]).toMatch(/^\/proc\/\d+\/fd\/\d+$/);
+  expect(open.mock.calls.length).toBeLessThan(5);
+  // A path longer than PATH_MAX is refused before any call.
+  open.mockClear();
+  await watchShareFile(vm, { ...watch, path: `/vol/${Array(2100).fill('d').join('/')}` });
+  expect(open).not.toHaveBeenCalled();
+});
+
+/** A watcher that answers every request 0 and writes each path it is asked for to the file argv[1]. */
+const ANSWER_AND_LIST = `
+import struct, sys
+i, o = sys.stdin.buffer, sys.stdout.buffer
+while True:
+    h = i.read(6)
+    if len(h) < 6: break
+    mid, ln = struct.unpack('<IH', h)
+    with open(sys.argv[1], 'a') as f: f.write(i.read(ln).decode() + '\\n')
+    o.write(struct.pack('<BIIIH', 2, mid, 0, 0, 0)); o.flush()
+`;

@@ -8,116 +8,37 @@
  *    nothing outside the share (the host socket outside sees no connection);
  *  - bound: the guest's socket file is replaced by a host listener with its mode and owner,
  *    whose connections the agent dials back into the guest; once the guest's socket no longer
- *    answers, connects to the file are refused.
+ *    answers, connects to the file are refused;
+ *  - bounds: at most MAX_EVENTS_IN_FLIGHT events handled at once, a path 1,800 levels deep
+ *    resolved without a walk (one past PATH_MAX refused), one listener for 10,000 BOUNDs of a
+ *    path, and an error on a listener or a host connection that ends it, not the daemon.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PassThrough } from 'node:stream';
-import { MAX_CONNECTIONS, MAX_LISTENERS, relayShareSockets } from '../../../src/pod/share-sockets';
-import type { AgentProcess, ExitStatus, ShareSocketEvent, Vm } from '../../../src/vm/types';
-
-const TAG = 'podvisor-vol';
-const { ECONNREFUSED, ENOENT } = os.constants.errno;
-
-interface FakeConn {
-  proc: AgentProcess;
-  fromGuest: PassThrough;
-  toGuest: PassThrough;
-  exit: (s: ExitStatus) => void;
-}
-
-/** A scripted agent: events are pushed by the test; answers, refusals and dials are recorded. */
-class ScriptedAgent {
-  private queue: ShareSocketEvent[] = [];
-  private waiter?: (e: ShareSocketEvent) => void;
-  private ended?: (e: Error) => void;
-  refusals: { token: number; errno: number }[] = [];
-  answers: { token: number; conn: FakeConn }[] = [];
-  dials: { path: string; conn: FakeConn }[] = [];
-  /** Whether a dial finds a guest socket listening. */
-  guestListens = true;
-  /** While set, answers wait for it (the guest's side of each connect is slow to come). */
-  gate?: Promise<void>;
-  private changed: (() => void)[] = [];
-  private nextToken = 1;
-
-  push(kind: ShareSocketEvent['kind'], p: string, tag = TAG): number {
-    const ev = { kind, token: this.nextToken++, tag, path: p };
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w(ev);
-    } else this.queue.push(ev);
-    return ev.token;
-  }
-
-  end(): void {
-    this.ended?.(new Error('session over'));
-  }
-
-  /** Resolves once `pred` holds (checked after every answer, refusal or dial). */
-  async until(pred: () => boolean): Promise<void> {
-    while (!pred()) await new Promise<void>((r) => this.changed.push(r));
-  }
-
-  private notify(): void {
-    const c = this.changed;
-    this.changed = [];
-    for (const f of c) f();
-  }
-
-  private conn(processId: string): FakeConn {
-    const fromGuest = new PassThrough();
-    const toGuest = new PassThrough();
-    let exit!: (s: ExitStatus) => void;
-    const exited = new Promise<ExitStatus>((r) => (exit = r));
-    const proc: AgentProcess = {
-      processId,
-      containerId: 'c1',
-      pid: 0,
-      stdout: fromGuest,
-      stderr: new PassThrough(),
-      stdin: toGuest,
-      exited,
-    };
-    return { proc, fromGuest, toGuest, exit };
-  }
-
-  readonly agent = {
-    socketEvent: (): Promise<ShareSocketEvent> =>
-      new Promise<ShareSocketEvent>((resolve, reject) => {
-        const ev = this.queue.shift();
-        if (ev) return resolve(ev);
-        this.waiter = resolve;
-        this.ended = reject;
-      }),
-    answerSocket: async (req: { token: number; processId: string }): Promise<AgentProcess> => {
-      await this.gate;
-      const c = this.conn(req.processId);
-      this.answers.push({ token: req.token, conn: c });
-      this.notify();
-      return c.proc;
-    },
-    refuseSocket: async (token: number, errno: number): Promise<void> => {
-      this.refusals.push({ token, errno });
-      this.notify();
-    },
-    dialSocket: async (req: { path: string; processId: string }): Promise<AgentProcess> => {
-      if (!this.guestListens) {
-        this.notify();
-        throw new Error('Connection refused');
-      }
-      const c = this.conn(req.processId);
-      this.dials.push({ path: req.path, conn: c });
-      this.notify();
-      return c.proc;
-    },
-    signalProcess: async (): Promise<void> => undefined,
-  };
-}
+import {
+  MAX_CONNECTIONS,
+  MAX_EVENTS_IN_FLIGHT,
+  MAX_LISTENERS,
+  relayShareSockets,
+} from '../../../src/pod/share-sockets';
+import type { ExitStatus, Vm } from '../../../src/vm/types';
+import { closeResolveHelper } from '../../../src/util/resolve-beneath';
+import {
+  bareSocketFile,
+  bareSocketFiles,
+  eventually,
+  openFds,
+  read,
+  ScriptedAgent,
+  TAG,
+} from '../../helpers/scripted-socket-agent';
+const { ECONNREFUSED, ENAMETOOLONG, ENOENT } = os.constants.errno;
+// The module object itself (the namespace import's properties are read-only getters of it).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const nodeNet = require('node:net') as typeof net;
 
 let dir: string;
 let share: string;
@@ -137,55 +58,17 @@ afterEach(async () => {
   agent.end();
   for (const a of [...agent.answers, ...agent.dials]) a.conn.exit({ exitCode: 0 } as ExitStatus);
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
-  fs.rmSync(dir, { recursive: true, force: true });
+  jest.restoreAllMocks();
+  execFileSync('rm', ['-rf', dir]); // some tests go 1,800 levels deep: beyond fs.rmSync's recursion
 });
+
+afterAll(() => closeResolveHelper());
 
 async function serve(sock: string, onConnection: (c: net.Socket) => void): Promise<net.Server> {
   const s = net.createServer(onConnection);
   servers.push(s);
   await new Promise<void>((resolve) => s.listen(sock, resolve));
   return s;
-}
-
-/** A socket file nothing listens on (a server that exited without removing it), mode `mode`. */
-function bareSocketFile(file: string, mode: number): void {
-  execFileSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', file]);
-  fs.chmodSync(file, mode);
-}
-
-/** Socket files nothing listens on, made by one process (mode 0755). */
-function bareSocketFiles(files: string[]): void {
-  execFileSync('python3', [
-    '-c',
-    'import socket,sys\nfor f in sys.argv[1:]: socket.socket(socket.AF_UNIX).bind(f)',
-    ...files,
-  ]);
-}
-
-/** Resolves once `pred` holds, checked every 10 ms; false when it still does not after `ms`. */
-async function eventually(pred: () => boolean, ms = 5000): Promise<boolean> {
-  for (const end = Date.now() + ms; !pred(); await new Promise((r) => setTimeout(r, 10)))
-    if (Date.now() > end) return false;
-  return true;
-}
-
-/** How many fds this process has open. */
-function openFds(): number {
-  return fs.readdirSync('/proc/self/fd').length;
-}
-
-function read(stream: NodeJS.ReadableStream, n: number): Promise<string> {
-  return new Promise((resolve) => {
-    let got = '';
-    const on = (b: Buffer): void => {
-      got += b.toString();
-      if (got.length >= n) {
-        stream.off('data', on);
-        resolve(got);
-      }
-    };
-    stream.on('data', on);
-  });
 }
 
 test('a guest connect to a host service socket in the share is piped to a host connection', async () => {
@@ -301,22 +184,30 @@ test('a host client that connects the moment the listener takes the name is dial
   client.destroy();
 });
 
-test('connects still on their way count against MAX_CONNECTIONS: a guest that connects without end gets no more host connections', async () => {
+test('a guest that connects without end holds at most MAX_CONNECTIONS host connections, and MAX_EVENTS_IN_FLIGHT on their way', async () => {
   let hostConnections = 0;
   await serve(path.join(share, 'vol', 'svc.sock'), (c) => {
     hostConnections++;
     c.on('error', () => undefined);
   });
-  // The agent's answers are slow: every connect is on its way at once.
+  // The agent's answers are slow: the connects on their way hold their event slots.
   let open!: () => void;
   agent.gate = new Promise<void>((r) => (open = r));
   const extra = 5;
   for (let i = 0; i < MAX_CONNECTIONS + extra; i++) agent.push('connect', '/vol/svc.sock');
-  expect(await eventually(() => hostConnections + agent.refusals.length >= MAX_CONNECTIONS + extra)).toBe(true);
-  expect(agent.refusals).toHaveLength(extra);
-  expect(hostConnections).toBe(MAX_CONNECTIONS);
+  expect(await eventually(() => hostConnections >= MAX_EVENTS_IN_FLIGHT)).toBe(true);
+  await new Promise((r) => setTimeout(r, 100));
+  expect(hostConnections).toBe(MAX_EVENTS_IN_FLIGHT);
+  expect(agent.pending).toBe(MAX_CONNECTIONS + extra - MAX_EVENTS_IN_FLIGHT);
+  // Answered (and left open), the connections fill MAX_CONNECTIONS; the rest are refused.
   open();
-  await agent.until(() => agent.answers.length === MAX_CONNECTIONS);
+  agent.gate = undefined;
+  await agent.until(() => agent.answers.length + agent.refusals.length === MAX_CONNECTIONS + extra);
+  expect(agent.refusals).toHaveLength(extra);
+  // The host service accepts each a moment after the relay connected.
+  expect(await eventually(() => hostConnections === MAX_CONNECTIONS)).toBe(true);
+  await new Promise((r) => setTimeout(r, 50));
+  expect(hostConnections).toBe(MAX_CONNECTIONS);
 });
 
 test('a guest binds sockets without end: at most MAX_LISTENERS host listeners', async () => {
@@ -379,4 +270,98 @@ test("the host's listener gets a bound socket's mode without the guest setting t
   } finally {
     umask.mockRestore();
   }
+});
+
+test('more than MAX_EVENTS_IN_FLIGHT events at once: the relay handles MAX_EVENTS_IN_FLIGHT, the rest wait in the guest', async () => {
+  await serve(path.join(share, 'vol', 'svc.sock'), (c) => c.on('error', () => undefined));
+  bareSocketFiles([path.join(share, 'vol', 'b.sock')]);
+  // Connects whose answers are slow hold their slots; binds pushed after them wait too.
+  let waiting = 0;
+  const answer = agent.agent.answerSocket;
+  agent.agent.answerSocket = async (req) => (waiting++, answer(req));
+  let open!: () => void;
+  agent.gate = new Promise<void>((r) => (open = r));
+  const connects = MAX_EVENTS_IN_FLIGHT * 3;
+  for (let i = 0; i < connects; i++) agent.push('connect', '/vol/svc.sock');
+  for (let i = 0; i < MAX_EVENTS_IN_FLIGHT; i++) agent.push('bound', '/vol/b.sock');
+  expect(await eventually(() => waiting === MAX_EVENTS_IN_FLIGHT)).toBe(true);
+  await new Promise((r) => setTimeout(r, 200));
+  expect(waiting).toBe(MAX_EVENTS_IN_FLIGHT);
+  expect(agent.pending).toBe(connects + MAX_EVENTS_IN_FLIGHT - MAX_EVENTS_IN_FLIGHT);
+  open();
+  agent.gate = undefined;
+  await agent.until(() => agent.answers.length === connects);
+  expect(await eventually(() => agent.pending === 0)).toBe(true);
+});
+
+test('a socket 1,800 levels deep is reached without a walk; a path past PATH_MAX is refused before any call', async () => {
+  execFileSync('python3', [
+    '-c',
+    'import os,socket,sys\nos.chdir(sys.argv[1])\nfor i in range(1800): os.mkdir("d"); os.chdir("d")\nsocket.socket(socket.AF_UNIX).bind("s.sock")',
+    path.join(share, 'vol'),
+  ]);
+  const opens = jest.spyOn(fs.promises, 'open');
+  // Nothing listens on it: reached, the connect is refused with ECONNREFUSED (a walk refused: ENAMETOOLONG).
+  const deep = agent.push('connect', `/vol/${'d/'.repeat(1800)}s.sock`);
+  await agent.until(() => agent.refusals.length === 1);
+  expect(agent.refusals).toEqual([{ token: deep, errno: ECONNREFUSED }]);
+  expect(opens.mock.calls.length).toBeLessThan(5);
+  opens.mockClear();
+  const long = agent.push('connect', `/vol/${'d/'.repeat(2100)}s.sock`);
+  await agent.until(() => agent.refusals.length === 2);
+  expect(agent.refusals[1]).toEqual({ token: long, errno: ENAMETOOLONG });
+  expect(opens).not.toHaveBeenCalled();
+});
+
+test('10,000 BOUNDs of one path leave one host listener; a socket the guest binds anew there replaces it', async () => {
+  const created = jest.spyOn(nodeNet, 'createServer');
+  const file = path.join(share, 'vol', 'many.sock');
+  bareSocketFile(file, 0o755);
+  const guestIno = fs.lstatSync(file).ino;
+  const baseline = openFds();
+  for (let i = 0; i < 10_000; i++) agent.push('bound', '/vol/many.sock');
+  expect(await eventually(() => agent.pending === 0, 60_000)).toBe(true);
+  expect(await eventually(() => fs.lstatSync(file).ino !== guestIno)).toBe(true);
+  await new Promise((r) => setTimeout(r, 200));
+  expect(created).toHaveBeenCalledTimes(1);
+  expect(fs.readdirSync(path.join(share, 'vol'))).toEqual(['many.sock']);
+  // The listener's socket and directory (and the resolution helper's pipes, if it started meanwhile).
+  expect(openFds()).toBeLessThanOrEqual(baseline + 5);
+  // The guest removes the host's file and binds anew: the host listens there again, once.
+  fs.unlinkSync(file);
+  bareSocketFile(file, 0o700);
+  const again = fs.lstatSync(file).ino;
+  for (let i = 0; i < 100; i++) agent.push('bound', '/vol/many.sock');
+  expect(await eventually(() => fs.lstatSync(file).ino !== again && (fs.lstatSync(file).mode & 0o777) === 0o700)).toBe(
+    true,
+  );
+  await new Promise((r) => setTimeout(r, 200));
+  expect(created).toHaveBeenCalledTimes(2);
+  expect(openFds()).toBeLessThanOrEqual(baseline + 5);
+});
+
+test('an error on a host listener, or on a host connection on its way, ends that one and not the daemon', async () => {
+  const created = jest.spyOn(nodeNet, 'createServer');
+  const file = path.join(share, 'vol', 'err.sock');
+  bareSocketFile(file, 0o755);
+  const guestIno = fs.lstatSync(file).ino;
+  agent.push('bound', '/vol/err.sock');
+  expect(await eventually(() => fs.lstatSync(file).ino !== guestIno)).toBe(true);
+  const server = created.mock.results[0].value as net.Server;
+  const emfile = Object.assign(new Error('accept EMFILE'), { code: 'EMFILE' });
+  expect(() => server.emit('error', emfile)).not.toThrow();
+  expect(await eventually(() => !server.listening)).toBe(true);
+
+  const dialled = jest.spyOn(nodeNet, 'createConnection');
+  let served = 0;
+  await serve(path.join(share, 'vol', 'svc.sock'), (c) => (served++, c.on('error', () => undefined)));
+  let open!: () => void;
+  agent.gate = new Promise<void>((r) => (open = r));
+  agent.push('connect', '/vol/svc.sock');
+  expect(await eventually(() => served === 1)).toBe(true);
+  const host = dialled.mock.results[0].value as net.Socket;
+  const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+  expect(() => host.emit('error', reset)).not.toThrow();
+  open();
+  await agent.until(() => agent.answers.length === 1);
 });
