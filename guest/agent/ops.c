@@ -66,7 +66,7 @@ static int cpuset_list_ok(const char *s) {
   return 1;
 }
 
-/* MEMORY_MAX, CPU_QUOTA, CPU_PERIOD, CPU_WEIGHT, MEMORY_LOW, CPUSET_CPUS, CPUSET_MEMS (each
+/* MEMORY_MAX, CPU_QUOTA, CPU_PERIOD, CPU_WEIGHT, MEMORY_LOW, CPUSET_CPUS, CPUSET_MEMS, PIDS_MAX (each
  * optional); an ERROR is sent and -1 returned when one is malformed or out of range. */
 static int read_limits(const struct tlv_msg *m, uint32_t id, struct cgroup_limits *l) {
   memset(l, 0, sizeof *l);
@@ -99,6 +99,11 @@ static int read_limits(const struct tlv_msg *m, uint32_t id, struct cgroup_limit
     l->has_cpuset_mems = 1;
     bad |= tlv_get_str(m, PV_TAG_CPUSET_MEMS, l->cpuset_mems, sizeof l->cpuset_mems - 1) < 0;
     bad |= !cpuset_list_ok(l->cpuset_mems);
+  }
+  if (tlv_count(m, PV_TAG_PIDS_MAX)) {
+    l->has_pids_max = 1;
+    bad |= tlv_get_u64(m, PV_TAG_PIDS_MAX, &l->pids_max) < 0;
+    if (l->pids_max > ((uint64_t)1 << 62)) bad = 1;
   }
   /* cgroup v2 bounds: a period of 1 ms to 1 s, a quota of at least 1 ms. */
   if (l->cpu_period && (l->cpu_period < 1000 || l->cpu_period > 1000000)) bad = 1;

@@ -108,6 +108,8 @@ export interface ResourceLimits {
   cpusetCpus?: string;
   /** cpuset.mems, likewise (Docker's cpuset memory nodes). */
   cpusetMems?: string;
+  /** pids.max, the most tasks the cgroup may hold (Docker's PIDs limit); 0 removes it. */
+  pidsMax?: number;
 }
 
 /** Memory use of a container's cgroup in the guest. */

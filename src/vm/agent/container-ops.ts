@@ -61,6 +61,9 @@ export function checkProcess(spec: ProcessSpec): void {
     throw new InvalidArgumentError(`more than ${Limits.MAX_GROUPS} supplementary groups`);
   }
   if (!spec.cwd.startsWith('/')) throw new InvalidArgumentError('the working directory must be an absolute path');
+  const adj = spec.oomScoreAdj;
+  if (adj !== undefined && (!Number.isInteger(adj) || adj < -1000 || adj > 1000))
+    throw new InvalidArgumentError(`invalid oom_score_adj ${adj}: it must be between -1000 and 1000`);
 }
 
 /** START_PROCESS, checked by checkProcess (the process's handle is added by the caller). */
@@ -81,6 +84,8 @@ export function encodeProcess(spec: ProcessSpec, window: number): TlvWriter {
   if (spec.capabilities) putCapabilities(w, spec.capabilities);
   if (spec.noNewPrivs) w.u32(Tag.NO_NEW_PRIVS, 1);
   if (spec.rlimits) putRlimits(w, spec.rlimits);
+  // A two's complement int32 in a u32.
+  if (spec.oomScoreAdj !== undefined) w.u32(Tag.OOM_SCORE_ADJ, spec.oomScoreAdj >>> 0);
   if (w.length > Limits.MAX_CTL_PAYLOAD - 64)
     throw new InvalidArgumentError('process arguments and environment are too large');
   return w;
