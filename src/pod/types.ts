@@ -150,6 +150,8 @@ export interface ContainerSecurity {
   sysctls: Record<string, string>;
   /** Resource limits of its init and execs (docker --ulimit); absent: the guest's defaults. */
   rlimits?: ProcessRlimit[];
+  /** oom_score_adj of its init and execs, -1000..1000 (docker --oom-score-adj); absent: the guest's. */
+  oomScoreAdj?: number;
   /** Devices of the guest kernel's own made in its /dev and allowed (docker --device). */
   devices?: ContainerDevice[];
   /** Accesses its device program allows beyond the defaults (docker --device-cgroup-rule). */

@@ -98,6 +98,8 @@ export function translateCreate(
     ...sec.security,
     sysctls: dockerDefaultSysctls(req.hostConfig, c.Domainname, opts.dockerdSysctls ?? true),
     ...(rlimits.length ? { rlimits } : {}),
+    // 0 is the guest's own default: nothing to write.
+    ...(req.hostConfig.OomScoreAdj ? { oomScoreAdj: req.hostConfig.OomScoreAdj } : {}),
     ...(devices.length ? { devices } : {}),
     ...(deviceCgroupRules.length ? { deviceCgroupRules } : {}),
   };

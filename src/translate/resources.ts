@@ -10,6 +10,7 @@
  *    CpuCount; else the default (--vm-cpus); and at least as many as CpusetCpus names (CPU n
  *    needs n + 1 vCPUs: the list names the VM's vCPUs by number, checked against the host's
  *    CPUs as dockerd checks it). Never more than the host's CPUs.
+ *  - PidsLimit becomes pids.max of the container's cgroup in its VM (0 or less: none).
  *  - CpusetCpus and CpusetMems become cpuset.cpus and cpuset.mems of the container's cgroup
  *    in its VM (which has one memory node, 0).
  *  - CpuShares is a relative weight between containers: it does not size a VM. It becomes the
@@ -77,7 +78,7 @@ export function cpuWeightOf(shares: number): number {
  */
 export function cgroupLimitsFor(
   hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod' | 'CpuShares' | 'MemoryReservation'> &
-    Partial<Pick<DockerHostConfig, 'CpusetCpus' | 'CpusetMems'>>,
+    Partial<Pick<DockerHostConfig, 'CpusetCpus' | 'CpusetMems' | 'PidsLimit'>>,
 ): ContainerLimits | undefined {
   const l: ContainerLimits = {};
   if (hc.Memory > 0) l.memoryMax = hc.Memory;
@@ -95,5 +96,6 @@ export function cgroupLimitsFor(
   }
   if (hc.CpusetCpus) l.cpusetCpus = hc.CpusetCpus;
   if (hc.CpusetMems) l.cpusetMems = hc.CpusetMems;
+  if ((hc.PidsLimit ?? 0) > 0) l.pidsMax = hc.PidsLimit!;
   return Object.keys(l).length ? l : undefined;
 }

@@ -80,24 +80,14 @@ export const REFUSALS: readonly Refusal[] = [
     asks: (v) => v === true,
     why: "cgroup v2, which a container's VM has, cannot turn its OOM killer off",
   },
-  {
-    flag: '--oom-score-adj',
-    field: 'OomScoreAdj',
-    asks: (v) => typeof v === 'number' && v !== 0,
-    why: "the OOM score of a container's processes in its VM is not set",
-  },
+
   {
     flag: '--pid host',
     field: 'PidMode',
     asks: isHost,
     why: `${OWN_KERNEL}: the host's processes are not there to share`,
   },
-  {
-    flag: '--pids-limit',
-    field: 'PidsLimit',
-    asks: (v) => typeof v === 'number' && v > 0,
-    why: "the process limit of a container's cgroup in its VM is not applied",
-  },
+
   {
     flag: '--uts host',
     field: 'UTSMode',

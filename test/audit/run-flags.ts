@@ -141,6 +141,7 @@ const SECURITY_TEST = 'compat/security.test.ts';
 const API_FIELDS_TEST = 'compat/run-api-fields.test.ts';
 const CONFIG_FIELDS = 'Cmd, Image, ArgsEscaped, OnBuild and Shell: what runs, what inspect shows, what commit keeps';
 const NETWORK_TEST = 'compat/run-network-flags.test.ts';
+const PROCESS_LIMITS_TEST = 'compat/run-process-limits.test.ts';
 
 /** Every flag and API-only field, in the CLI's order, then the API-only fields. */
 export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
@@ -529,8 +530,7 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   {
     flag: '--oom-score-adj',
     fields: ['HostConfig.OomScoreAdj'],
-    status: 'refused',
-    error: "--oom-score-adj is not supported: the OOM score of a container's processes in its VM is not set",
+    ...t(PROCESS_LIMITS_TEST, '--oom-score-adj: the init has it (500, and -500, which only root may set); an exec too'),
   },
   {
     flag: '--pid',
@@ -542,8 +542,8 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   {
     flag: '--pids-limit',
     fields: ['HostConfig.PidsLimit'],
-    status: 'refused',
-    error: "--pids-limit is not supported: the process limit of a container's cgroup in its VM is not applied",
+    ...t(PROCESS_LIMITS_TEST, 'docker update --pids-limit: 30 lets 20 children run; 0 lifts the limit'),
+    note: "pids.max of the container's cgroup in its VM",
   },
   { flag: '--platform', fields: [], status: 'client', note: 'sent as the `platform` query parameter' },
   {

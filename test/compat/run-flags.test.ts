@@ -369,8 +369,6 @@ describe('flags a VM cannot honour: refused at create by name (dockerd honours t
     [['--ipc', 'host'], '--ipc host is not supported'],
     [['--uts', 'host'], '--uts host is not supported'],
     [['--ipc', 'none'], '--ipc none is not supported'],
-    [['--pids-limit', '20'], '--pids-limit is not supported'],
-    [['--oom-score-adj', '500'], '--oom-score-adj is not supported'],
   ])('%j', async (flags, message) => {
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'true']);
     expect(theirs).toMatchObject({ code: 0 });

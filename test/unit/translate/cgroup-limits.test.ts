@@ -88,3 +88,12 @@ test("memory swappiness is discarded with dockerd's cgroup v2 warning; the defau
   expect(r.hostConfig.MemorySwappiness).toBeNull();
   expect(r.hostConfig.CgroupnsMode).toBe('private');
 });
+
+test('a PIDs limit becomes pids.max; 0 or below is none, and create shows it as null as dockerd does', () => {
+  expect(cgroupLimitsFor({ ...none, PidsLimit: 8 })).toEqual({ pidsMax: 8 });
+  expect(cgroupLimitsFor({ ...none, PidsLimit: 0 })).toBeUndefined();
+  expect(cgroupLimitsFor({ ...none, PidsLimit: -1 })).toBeUndefined();
+  expect(parseCreateBody({ Image: 'i', HostConfig: { PidsLimit: 8 } }, 2).hostConfig.PidsLimit).toBe(8);
+  expect(parseCreateBody({ Image: 'i', HostConfig: { PidsLimit: -1 } }, 2).hostConfig.PidsLimit).toBeNull();
+  expect(parseCreateBody({ Image: 'i', HostConfig: { PidsLimit: 0 } }, 2).hostConfig.PidsLimit).toBeNull();
+});
