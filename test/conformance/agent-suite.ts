@@ -97,6 +97,15 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       await agent.destroyContainer(id);
     });
 
+    it("sets a process's oom_score_adj (raised, and lowered below the agent's), refuses one out of range", async () => {
+      const id = await container();
+      const adj = (oomScoreAdj: number) => run(agent, id, ['cat', '/proc/self/oom_score_adj'], { oomScoreAdj });
+      expect((await adj(500)).stdout).toBe('500\n');
+      expect((await adj(-500)).stdout).toBe('-500\n');
+      await expect(adj(1001)).rejects.toThrow(InvalidArgumentError);
+      await agent.destroyContainer(id);
+    });
+
     itUnless(
       'seccomp',
       "applies a container's seccomp filter to its processes: names, errno, arguments, kernel, user",
