@@ -542,7 +542,10 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   {
     flag: '--pids-limit',
     fields: ['HostConfig.PidsLimit'],
-    ...t(PROCESS_LIMITS_TEST, 'docker update --pids-limit: 30 lets 20 children run; 0 lifts the limit'),
+    ...t(
+      PROCESS_LIMITS_TEST,
+      'docker update --pids-limit: 30 lets 20 children run; -1 lifts the limit (0 is not sent)',
+    ),
     note: "pids.max of the container's cgroup in its VM",
   },
   { flag: '--platform', fields: [], status: 'client', note: 'sent as the `platform` query parameter' },
