@@ -548,6 +548,8 @@ struct mount_spec {
 };
 int mount_in_container(struct container *c, const struct mount_spec *m, struct agent_error *e);
 int unmount_in_container(struct container *c, const char *path, struct agent_error *e);
+/* Mount peer's /dev/shm over c's (docker --ipc container:X in X's VM); -1 with *e set. */
+int mount_peer_shm(struct container *c, const struct container *peer, struct agent_error *e);
 
 /* ---- ops.c ---------------------------------------------------------------------------- */
 void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *payload);

@@ -209,6 +209,12 @@ static void op_create_container(const struct tlv_msg *m, uint32_t id) {
   }
   char peer[PV_MAX_ID + 1] = "";
   if (tlv_count(m, PV_TAG_PID_PEER) && need_str(m, id, PV_TAG_PID_PEER, "pid peer", peer, PV_MAX_ID) < 0) return;
+  char shm[PV_MAX_ID + 1] = "";
+  if (tlv_count(m, PV_TAG_SHM_PEER) && need_str(m, id, PV_TAG_SHM_PEER, "shm peer", shm, PV_MAX_ID) < 0) return;
+  if (shm[0] && (!container_find(shm) || strcmp(shm, cid) == 0)) {
+    fail(id, PV_ERR_INVALID, EINVAL, "shm peer: no such other container");
+    return;
+  }
   char disk[16] = "";
   int has_disk = tlv_count(m, PV_TAG_UPPER_DISK) > 0;
   if (has_disk && need_str(m, id, PV_TAG_UPPER_DISK, "upper disk", disk, sizeof disk - 1) < 0) return;
@@ -228,6 +234,12 @@ static void op_create_container(const struct tlv_msg *m, uint32_t id) {
                        has_disk ? disk : NULL,
                        pause ? BIND_POD_PAUSE : docker_init ? BIND_DOCKER_INIT : BIND_NONE, &dev, &e) < 0) {
     logf_("%s", e.msg);
+    reply_error(id, &e);
+    return;
+  }
+  if (shm[0] && mount_peer_shm(container_find(cid), container_find(shm), &e) < 0) {
+    logf_("%s", e.msg);
+    container_release(container_find(cid));
     reply_error(id, &e);
     return;
   }

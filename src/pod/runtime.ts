@@ -79,6 +79,8 @@ export interface StartDeps {
   heldVm?: { guest(): Promise<void>; shares(): Promise<void> };
   /** Its containers join the PID namespace of this container's init (docker --pid container:X). */
   pidPeer?: string;
+  /** Its containers mount this container's /dev/shm over their own (docker --ipc container:X). */
+  shmPeer?: string;
   /**
    * The VM (acquireVm's) is restored from a checkpoint of a pod of one container (this pod's,
    * or another's for a fork): its upper disk is behind it already, and its container runs. The
@@ -282,6 +284,7 @@ function createIn(deps: StartDeps, spec: PodSpec, vm: Vm): (c: PodContainerSpec)
         ...(c.limits ? { limits: c.limits } : {}),
         ...(share ? { sharePodNamespaces: true } : {}),
         ...(deps.pidPeer ? { pidPeer: deps.pidPeer } : {}),
+        ...(deps.shmPeer ? { shmPeer: deps.shmPeer } : {}),
         ...(!c.podPause && deps.rootfs.diskOf?.(c.id) && vm.devices.upperDisk
           ? { upperDisk: vm.devices.upperDisk.guestName }
           : {}),

@@ -189,10 +189,10 @@ export interface SandboxSpec {
   /**
    * Run in the VM of another running pod instead of a VM of its own (docker --network,
    * --pid, --ipc container:X): network, IPC and the VM are that pod's; with `pid`, the PID
-   * namespace of its main container's init too. `pod` is the reference as given (resolved at
+   * namespace of its main container's init too; with `ipc`, its main container's /dev/shm. `pod` is the reference as given (resolved at
    * each start).
    */
-  joinPod?: { pod: string; pid: boolean };
+  joinPod?: { pod: string; pid: boolean; ipc?: boolean };
   /** The pod's network (src/net): absent, or mode 'none', means loopback only. */
   network?: ContainerNetworkPlan;
   /**

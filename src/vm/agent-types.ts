@@ -166,6 +166,8 @@ export interface ContainerSpec {
    * container:X); its init is then not PID 1. Not with sharePodNamespaces.
    */
   pidPeer?: string;
+  /** Mount this other container's /dev/shm over its own (docker --ipc container:X). */
+  shmPeer?: string;
   /**
    * The guest block device (`vda`) holding the container's writable layer, an ext4 filesystem
    * (Vm.attachUpperDisk put the container's disk behind it): `rootfs` is then the read-only

@@ -425,7 +425,7 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     fields: ['HostConfig.IpcMode'],
     status: 'refused',
     error:
-      "host and none: `--ipc host is not supported: ... the host's IPC namespace is not there to share`, `--ipc none is not supported: a container's VM mounts its /dev/shm`; private, shareable and container:X are honoured (docs/limitations.md)",
+      "host and none: `--ipc host is not supported: ... the host's IPC namespace is not there to share`, `--ipc none is not supported: a container's VM mounts its /dev/shm`; private, shareable and container:X are honoured (container:X runs in X's VM with X's /dev/shm: docs/limitations.md)",
   },
   {
     flag: '--isolation',

@@ -39,6 +39,10 @@ export function encodeContainer(spec: ContainerSpec): TlvWriter {
     checkId(spec.pidPeer, 'pid peer');
     w.str(Tag.PID_PEER, spec.pidPeer);
   }
+  if (spec.shmPeer !== undefined) {
+    checkId(spec.shmPeer, 'shm peer');
+    w.str(Tag.SHM_PEER, spec.shmPeer);
+  }
   if (spec.upperDisk !== undefined) {
     if (!/^vd[a-z]$/.test(spec.upperDisk)) throw new InvalidArgumentError(`bad upper disk ${spec.upperDisk}`);
     w.str(Tag.UPPER_DISK, spec.upperDisk);
