@@ -193,6 +193,10 @@ async function mountRootfs(deps: StartDeps, spec: PodSpec, vm: Vm, undo: Undo): 
         throw new UnavailableError(`VM ${vm.id} has no disk for the writable layer of container ${c.id}`);
       await vm.attachUpperDisk(disk);
       undo.push(() => vm.detachUpperDisk?.() ?? Promise.resolve());
+      if (c.diskThrottle) {
+        if (!vm.throttleUpperDisk) throw new UnavailableError(`VM ${vm.id} cannot limit the rates of its disk`);
+        await vm.throttleUpperDisk(c.diskThrottle);
+      }
     }
     if (c.mounts?.some((m) => m.type === 'bind' || m.type === 'volume')) undo.push(await mountHostSources(vm, c));
   }

@@ -13,7 +13,8 @@
  * own record (spec, state, init process, restart count). The Docker API creates pods of
  * exactly one container whose id is the pod's id.
  */
-import type { GuestDeviceRule, ProcessRlimit, ResourceLimits, VmConfig } from '../vm/types';
+export type { DiskThrottle } from '../vm/types';
+import type { DiskThrottle, GuestDeviceRule, ProcessRlimit, ResourceLimits, VmConfig } from '../vm/types';
 import type { ContainerNetworkPlan } from '../net/container-config';
 import type { ContainerProbes, HealthSpec, HealthState, ProbeStatus } from './probe-types';
 import type { PodMount } from './mount-types';
@@ -91,6 +92,8 @@ export interface PodContainerSpec {
    * units: 64M, 1.5G): only a block-mode container can have one (./disk-size.ts).
    */
   diskSize?: string;
+  /** Rate limits of its upper disk (docker --device-read-bps and the like; block mode only). */
+  diskThrottle?: DiskThrottle;
   /**
    * The image's files copied onto the container's own disk at its first start (`--storage-opt
    * image=disk`): its VM then reads no 9p share and can be saved (docs/checkpoint.md). Block

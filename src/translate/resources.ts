@@ -22,6 +22,7 @@
 import type { PodContainerSpec, PodVmSize } from '../pod/types';
 import type { DockerHostConfig } from './docker-types';
 import { cpusetMax } from '../util/cpuset';
+import type { DiskThrottle } from '../pod/types';
 
 /**
  * The VM size a pod asks for, as the pod layer takes it (PodSpec.vm: guest MiB and vCPUs).
@@ -98,4 +99,35 @@ export function cgroupLimitsFor(
   if (hc.CpusetMems) l.cpusetMems = hc.CpusetMems;
   if ((hc.PidsLimit ?? 0) > 0) l.pidsMax = hc.PidsLimit!;
   return Object.keys(l).length ? l : undefined;
+}
+
+/**
+ * The rates of the container's own disk (the VM's upper disk, throttled by QEMU) from
+ * HostConfig.BlkioDevice{Read,Write}{Bps,IOps} (`[{Path, Rate}]`). The path is not looked up:
+ * the container's disk is the only one its VM has, so every entry is about it (the lowest
+ * rate of a kind wins). undefined: none asked.
+ */
+export function diskThrottleFor(
+  hc: Partial<
+    Pick<
+      DockerHostConfig,
+      'BlkioDeviceReadBps' | 'BlkioDeviceWriteBps' | 'BlkioDeviceReadIOps' | 'BlkioDeviceWriteIOps'
+    >
+  >,
+): DiskThrottle | undefined {
+  const rate = (list: unknown[] | null | undefined): number | undefined => {
+    const rates = (list ?? [])
+      .map((d) => (d as { Rate?: unknown } | null)?.Rate)
+      .filter((r): r is number => typeof r === 'number' && r > 0);
+    return rates.length ? Math.min(...rates) : undefined;
+  };
+  const t: DiskThrottle = {};
+  const set = (k: keyof DiskThrottle, v: number | undefined) => {
+    if (v !== undefined) t[k] = v;
+  };
+  set('readBps', rate(hc.BlkioDeviceReadBps));
+  set('writeBps', rate(hc.BlkioDeviceWriteBps));
+  set('readIops', rate(hc.BlkioDeviceReadIOps));
+  set('writeIops', rate(hc.BlkioDeviceWriteIOps));
+  return Object.keys(t).length ? t : undefined;
 }

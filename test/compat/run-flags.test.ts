@@ -382,8 +382,6 @@ describe('flags a VM cannot honour: refused at create by name (dockerd honours t
   // the cgroup lacks them, refuses --cpu-rt-* without a real-time group scheduler).
   test.each([
     [['--blkio-weight', '300'], '--blkio-weight is not supported'],
-    [['--device-read-bps', '/dev/null:1mb'], '--device-read-bps is not supported'],
-    [['--device-write-iops', '/dev/null:100'], '--device-write-iops is not supported'],
     [['--cpu-rt-runtime', '1000'], '--cpu-rt-runtime is not supported'],
     [['--kernel-memory', '8m'], '--kernel-memory is not supported'],
     [['--oom-kill-disable'], '--oom-kill-disable is not supported'],
