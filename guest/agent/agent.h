@@ -257,8 +257,9 @@ int devcg_make_nodes(int root_fd, const struct device_policy *p, struct agent_er
 /* ---- cgroup.c ------------------------------------------------------------------------- */
 /* Limits of a container's cgroup; has_* = 0 leaves that limit as it is. */
 struct cgroup_limits {
-  int has_memory_max, has_cpu_quota, has_cpu_weight, has_memory_low, has_cpuset_cpus, has_cpuset_mems;
+  int has_memory_max, has_cpu_quota, has_cpu_weight, has_memory_low, has_cpuset_cpus, has_cpuset_mems, has_pids_max;
   uint64_t memory_max; /* bytes, 0 = none */
+  uint64_t pids_max;   /* pids.max, 0 = none */
   uint64_t cpu_quota;  /* microseconds per period, 0 = none */
   uint64_t cpu_weight; /* cpu.weight, 1..10000 */
   uint64_t memory_low; /* bytes, 0 = none */
@@ -356,6 +357,8 @@ struct process_security {
   int has_caps; /* 0: keep every capability (the other fields unused) */
   uint64_t bounding, effective, permitted, inheritable, ambient;
   int no_new_privs;
+  int has_oom_score_adj; /* OOM_SCORE_ADJ: written to /proc/self/oom_score_adj before the change of user */
+  int oom_score_adj;
   int nrlimits; /* RLIMIT records: setrlimit before the change of user */
   struct {
     uint32_t resource;
@@ -545,6 +548,8 @@ struct mount_spec {
 };
 int mount_in_container(struct container *c, const struct mount_spec *m, struct agent_error *e);
 int unmount_in_container(struct container *c, const char *path, struct agent_error *e);
+/* Mount peer's /dev/shm over c's (docker --ipc container:X in X's VM); -1 with *e set. */
+int mount_peer_shm(struct container *c, const struct container *peer, struct agent_error *e);
 
 /* ---- ops.c ---------------------------------------------------------------------------- */
 void ops_frame(struct channel *ch, const struct frame_hdr *h, const uint8_t *payload);

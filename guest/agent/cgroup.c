@@ -1,11 +1,11 @@
 /*
  * cgroup.c - each container's cgroup (v2) in the guest: its memory limit (memory.max) and
  * reservation (memory.low), CPU quota (cpu.max) and weight (cpu.weight), its CPUs and memory
- * nodes (cpuset.cpus, cpuset.mems), applied at create and changed live, the memory usage stats read, and
+ * nodes (cpuset.cpus, cpuset.mems) and its process limit (pids.max), applied at create and changed live, the memory usage stats read, and
  * the OOM kills it saw (memory.events oom_kill) reported with its init's exit.
  *
  * Layout: cgroup2 is mounted on /sys/fs/cgroup by pid1_setup; the root's subtree_control
- * enables memory, cpu and cpuset; a container's cgroup is /sys/fs/cgroup/pv-<container id>. Its init
+ * enables memory, cpu, cpuset and pids; a container's cgroup is /sys/fs/cgroup/pv-<container id>. Its init
  * and its execs join it before they exec (the child writes to cgroup.procs through an fd the
  * agent opened). In host test mode (not PID 1) there is no cgroup: a limit is refused.
  */
@@ -39,6 +39,7 @@ void cgroup_setup(void) {
   write_str(CGROUP_ROOT "/cgroup.subtree_control", "+memory");
   write_str(CGROUP_ROOT "/cgroup.subtree_control", "+cpu");
   write_str(CGROUP_ROOT "/cgroup.subtree_control", "+cpuset");
+  write_str(CGROUP_ROOT "/cgroup.subtree_control", "+pids");
   char ctl[128] = {0};
   int fd = open(CGROUP_ROOT "/cgroup.subtree_control", O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
@@ -74,7 +75,7 @@ static int cg_write(const struct container *c, const char *file, const char *val
 int cgroup_set_limits(struct container *c, const struct cgroup_limits *l, struct agent_error *e) {
   if (!c->has_cgroup) {
     if (!l->has_memory_max && !l->has_cpu_quota && !l->has_cpu_weight && !l->has_memory_low && !l->has_cpuset_cpus &&
-        !l->has_cpuset_mems)
+        !l->has_cpuset_mems && !l->has_pids_max)
       return 0;
     set_error(e, PV_ERR_INVALID, ENOTSUP, "resource limits need cgroup v2 with the memory controller in the guest");
     return -1;
@@ -125,6 +126,13 @@ int cgroup_set_limits(struct container *c, const struct cgroup_limits *l, struct
     return -1;
   }
   if (l->has_cpuset_mems && cg_write(c, "cpuset.mems", l->cpuset_mems[0] ? l->cpuset_mems : "\n", e) < 0) return -1;
+  if (l->has_pids_max) {
+    if (l->pids_max)
+      snprintf(v, sizeof v, "%llu", (unsigned long long)l->pids_max);
+    else
+      snprintf(v, sizeof v, "max");
+    if (cg_write(c, "pids.max", v, e) < 0) return -1;
+  }
   return 0;
 }
 

@@ -11,6 +11,10 @@
  * the mount there with move_mount. The mount point is resolved with openat2(RESOLVE_IN_ROOT |
  * RESOLVE_NO_MAGICLINKS) as WRITE_FILE's paths are, so a symlink in the image cannot aim the
  * mount outside the container.
+ *
+ * A container of `--ipc container:X` in X's VM takes X's /dev/shm (SHM_PEER): a child joins
+ * X's namespace, clones the mount there (open_tree refuses a mount of another namespace),
+ * joins the new container's and moves the clone over its own /dev/shm.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -344,6 +348,33 @@ int emptydirs_clear(struct agent_error *e) {
   if (r != 0) {
     int err = r > 0 ? r : errno;
     set_error(e, code_for_errno(err), err, "clearing %s: %s", PV_EMPTYDIR_DIR, strerror(err));
+    return -1;
+  }
+  return 0;
+}
+
+int mount_peer_shm(struct container *c, const struct container *peer, struct agent_error *e) {
+  pid_t pid = fork();
+  if (pid < 0) {
+    set_error(e, PV_ERR_UNAVAILABLE, errno, "fork: %s", strerror(errno));
+    return -1;
+  }
+  if (pid == 0) {
+    if (setns(peer->mnt_fd, CLONE_NEWNS) < 0) _exit(errno);
+    int t = (int)syscall(SYS_open_tree, AT_FDCWD, "/dev/shm", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (t < 0) _exit(errno);
+    if (setns(c->mnt_fd, CLONE_NEWNS) < 0) _exit(errno);
+    _exit(syscall(SYS_move_mount, t, "", AT_FDCWD, "/dev/shm", MOVE_MOUNT_F_EMPTY_PATH) < 0 ? errno : 0);
+  }
+  int st;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) {
+      set_error(e, PV_ERR_UNAVAILABLE, errno, "wait: %s", strerror(errno));
+      return -1;
+    }
+  int err = WIFEXITED(st) ? WEXITSTATUS(st) : EIO;
+  if (err) {
+    set_error(e, PV_ERR_UNAVAILABLE, err, "share /dev/shm of container %s: %s", peer->id, strerror(err));
     return -1;
   }
   return 0;

@@ -66,7 +66,7 @@ static int cpuset_list_ok(const char *s) {
   return 1;
 }
 
-/* MEMORY_MAX, CPU_QUOTA, CPU_PERIOD, CPU_WEIGHT, MEMORY_LOW, CPUSET_CPUS, CPUSET_MEMS (each
+/* MEMORY_MAX, CPU_QUOTA, CPU_PERIOD, CPU_WEIGHT, MEMORY_LOW, CPUSET_CPUS, CPUSET_MEMS, PIDS_MAX (each
  * optional); an ERROR is sent and -1 returned when one is malformed or out of range. */
 static int read_limits(const struct tlv_msg *m, uint32_t id, struct cgroup_limits *l) {
   memset(l, 0, sizeof *l);
@@ -99,6 +99,11 @@ static int read_limits(const struct tlv_msg *m, uint32_t id, struct cgroup_limit
     l->has_cpuset_mems = 1;
     bad |= tlv_get_str(m, PV_TAG_CPUSET_MEMS, l->cpuset_mems, sizeof l->cpuset_mems - 1) < 0;
     bad |= !cpuset_list_ok(l->cpuset_mems);
+  }
+  if (tlv_count(m, PV_TAG_PIDS_MAX)) {
+    l->has_pids_max = 1;
+    bad |= tlv_get_u64(m, PV_TAG_PIDS_MAX, &l->pids_max) < 0;
+    if (l->pids_max > ((uint64_t)1 << 62)) bad = 1;
   }
   /* cgroup v2 bounds: a period of 1 ms to 1 s, a quota of at least 1 ms. */
   if (l->cpu_period && (l->cpu_period < 1000 || l->cpu_period > 1000000)) bad = 1;
@@ -204,6 +209,12 @@ static void op_create_container(const struct tlv_msg *m, uint32_t id) {
   }
   char peer[PV_MAX_ID + 1] = "";
   if (tlv_count(m, PV_TAG_PID_PEER) && need_str(m, id, PV_TAG_PID_PEER, "pid peer", peer, PV_MAX_ID) < 0) return;
+  char shm[PV_MAX_ID + 1] = "";
+  if (tlv_count(m, PV_TAG_SHM_PEER) && need_str(m, id, PV_TAG_SHM_PEER, "shm peer", shm, PV_MAX_ID) < 0) return;
+  if (shm[0] && (!container_find(shm) || strcmp(shm, cid) == 0)) {
+    fail(id, PV_ERR_INVALID, EINVAL, "shm peer: no such other container");
+    return;
+  }
   char disk[16] = "";
   int has_disk = tlv_count(m, PV_TAG_UPPER_DISK) > 0;
   if (has_disk && need_str(m, id, PV_TAG_UPPER_DISK, "upper disk", disk, sizeof disk - 1) < 0) return;
@@ -223,6 +234,12 @@ static void op_create_container(const struct tlv_msg *m, uint32_t id) {
                        has_disk ? disk : NULL,
                        pause ? BIND_POD_PAUSE : docker_init ? BIND_DOCKER_INIT : BIND_NONE, &dev, &e) < 0) {
     logf_("%s", e.msg);
+    reply_error(id, &e);
+    return;
+  }
+  if (shm[0] && mount_peer_shm(container_find(cid), container_find(shm), &e) < 0) {
+    logf_("%s", e.msg);
+    container_release(container_find(cid));
     reply_error(id, &e);
     return;
   }

@@ -55,6 +55,7 @@ enum {
   SEC_NNP,
   SEC_SYSFS,
   SEC_ROOTFS,
+  SEC_OOM_SCORE,
 };
 #define SEC_MASK_BASE 2000
 /* + the RLIMIT_* number whose setrlimit failed */
@@ -124,6 +125,15 @@ int security_process_parse(const struct tlv_msg *m, struct process_security *ps,
     return -1;
   }
   ps->no_new_privs = nnp == 1;
+  if (tlv_count(m, PV_TAG_OOM_SCORE_ADJ)) {
+    uint32_t adj;
+    if (tlv_get_u32(m, PV_TAG_OOM_SCORE_ADJ, &adj) < 0 || (int32_t)adj < -1000 || (int32_t)adj > 1000) {
+      set_error(e, PV_ERR_INVALID, EINVAL, "bad oom_score_adj (-1000 to 1000)");
+      return -1;
+    }
+    ps->has_oom_score_adj = 1;
+    ps->oom_score_adj = (int32_t)adj;
+  }
   if (rlimit_records(m, ps) < 0) {
     set_error(e, PV_ERR_INVALID, EINVAL, "malformed resource limit (RLIMIT_RESOURCE below %d, soft <= hard, at most %d)",
               RLIM_NLIMITS, PV_MAX_RLIMITS);
@@ -365,6 +375,19 @@ int security_before_user(const struct process_spec *s, const struct container *c
     struct rlimit rl = {.rlim_cur = ps->rlimits[i].soft, .rlim_max = ps->rlimits[i].hard};
     if (setrlimit((int)ps->rlimits[i].resource, &rl) < 0) return *stage = SEC_RLIMIT_BASE + (int)ps->rlimits[i].resource, -1;
   }
+  /* Lowering it needs CAP_SYS_RESOURCE: done while still root with every capability. */
+  if (ps->has_oom_score_adj) {
+    char v[16];
+    snprintf(v, sizeof v, "%d", ps->oom_score_adj);
+    int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, v, strlen(v)) < 0) {
+      int err = errno;
+      if (fd >= 0) close(fd);
+      errno = err;
+      return *stage = SEC_OOM_SCORE, -1;
+    }
+    close(fd);
+  }
   if (!ps->has_caps) return 0;
   for (int cap = 0; cap <= last_cap(); cap++)
     if (!(ps->bounding & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
@@ -430,8 +453,9 @@ int security_describe(int stage, int err, const struct container *c, struct agen
     return 1;
   }
   static const char *steps[] = {"drop from the bounding set", "keep capabilities", "set capabilities",
-                                "set no_new_privs", "make /sys writable", "make / read-only"};
-  if (stage > ST_SECURITY_BASE && stage <= SEC_ROOTFS) {
+                                "set no_new_privs", "make /sys writable", "make / read-only",
+                                "write /proc/self/oom_score_adj"};
+  if (stage > ST_SECURITY_BASE && stage <= SEC_OOM_SCORE) {
     set_error(e, PV_ERR_UNAVAILABLE, err, "%s: %s", steps[stage - ST_SECURITY_BASE - 1], why);
     return 1;
   }

@@ -80,13 +80,16 @@
  *   PV_OP_PING               -                             -> ACK
  *   PV_OP_CREATE_CONTAINER   CONTAINER_ID ROOTFS [HOSTNAME] [MEMORY_MAX] [CPU_QUOTA
  *                            CPU_PERIOD] [CPU_WEIGHT] [MEMORY_LOW] [CPUSET_CPUS] [CPUSET_MEMS]
- *                            [DOCKER_INIT] [POD_PAUSE] [DEVICE_FILTER] [DEVICE_RULE...]
+ *                            [PIDS_MAX] [SHM_PEER] [DOCKER_INIT] [POD_PAUSE] [DEVICE_FILTER] [DEVICE_RULE...]
  *                            [DEVICE_NODE...]               -> ACK
  *        ROOTFS is relative to the share mount (AGENT_SHARE_MOUNT, /run/podvisor/share), no
  *        "..", e.g. containers/<id>/rootfs. Creates a mount namespace whose / is that tree
  *        (pivot_root) with /sys (ro), /dev (tmpfs: null zero full random urandom tty, fd
  *        symlinks), /dev/pts (new devpts instance, /dev/ptmx -> pts/ptmx), /dev/shm. With a
  *        HOSTNAME also a UTS namespace. /proc is mounted by the container's init (below).
+ *        With SHM_PEER (another container of this VM: docker --ipc container:X), that
+ *        container's /dev/shm is mounted over this one's, so both see the same files.
+ *        PIDS_MAX is the cgroup's pids.max (0: "max"), as UPDATE_RESOURCES sets it later.
  *        With UPPER_DISK (a virtio-blk device name, vd[a-z], holding an ext4 filesystem the
  *        host made): ROOTFS is the container's read-only image tree, and / becomes an overlay
  *        of it (lower; read through the VM's layers share, PV_LAYERS_TAG, when it has one,
@@ -145,6 +148,8 @@
  *        RLIMIT_SOFT, RLIMIT_HARD: all ones is unlimited; soft <= hard; at most
  *        PV_MAX_RLIMITS) is set with setrlimit before the change of user, as runc does
  *        (docker --ulimit, on the init and every exec).
+ *        OOM_SCORE_ADJ is written to the process's /proc/self/oom_score_adj before the change
+ *        of user (docker --oom-score-adj; its children inherit it).
  *   PV_OP_SIGNAL             PROCESS_ID SIGNAL             -> ACK (NOT_FOUND once reaped)
  *   PV_OP_RESIZE             PROCESS_ID ROWS COLS          -> ACK (INVALID without a TTY)
  *   PV_OP_WRITE_FILE         CONTAINER_ID PATH MODE DATA   -> ACK
@@ -156,9 +161,9 @@
  *        Each PROCESS record: HANDLE PROCESS_ID CONTAINER_ID PID TERMINAL STDIN EXITED
  *        STDIN_RECEIVED STDIN_LIMIT STDOUT_SENT STDERR_SENT (offsets of each stream so far).
  *   PV_OP_UPDATE_RESOURCES   CONTAINER_ID [MEMORY_MAX] [CPU_QUOTA CPU_PERIOD] [CPU_WEIGHT]
- *                            [MEMORY_LOW] [CPUSET_CPUS] [CPUSET_MEMS] -> ACK
+ *                            [MEMORY_LOW] [CPUSET_CPUS] [CPUSET_MEMS] [PIDS_MAX] -> ACK
  *        Changes the limits of the container's cgroup (cgroup v2 in the guest: memory.max,
- *        cpu.max, cpu.weight, memory.low, cpuset.cpus, cpuset.mems) live. Every container has a cgroup, /sys/fs/cgroup/pv-<id>, that its init
+ *        cpu.max, cpu.weight, memory.low, cpuset.cpus, cpuset.mems, pids.max) live. Every container has a cgroup, /sys/fs/cgroup/pv-<id>, that its init
  *        and execs join before they exec; CREATE_CONTAINER sets the initial limits. Without
  *        cgroup v2 (host test mode) a limit is refused (INVALID).
  *   PV_OP_MEMORY_STATS       CONTAINER_ID                  -> ACK MEMORY_USAGE MEMORY_LIMIT
@@ -640,6 +645,9 @@
 #define PV_TAG_MEMORY_LOW 177    /* u64: memory.low of the container's cgroup in bytes, 0 = none (CREATE_CONTAINER, UPDATE_RESOURCES) */
 #define PV_TAG_CPUSET_CPUS 178   /* str: cpuset.cpus of the container's cgroup, e.g. "0-1,3"; "" = all (CREATE_CONTAINER, UPDATE_RESOURCES) */
 #define PV_TAG_CPUSET_MEMS 179   /* str: cpuset.mems of the container's cgroup; "" = all (CREATE_CONTAINER, UPDATE_RESOURCES) */
+#define PV_TAG_PIDS_MAX 182     /* u64: pids.max of the container's cgroup, 0 = none (CREATE_CONTAINER, UPDATE_RESOURCES) */
+#define PV_TAG_OOM_SCORE_ADJ 183 /* u32: the process's oom_score_adj, -1000..1000 as a two's complement int32 (START_PROCESS) */
+#define PV_TAG_SHM_PEER 184     /* str: container whose /dev/shm this one mounts over its own (CREATE_CONTAINER) */
 #define PV_TAG_NEW_ID 180        /* str: the id a container is known by from now on (RENAME_CONTAINER) */
 #define PV_TAG_EVENT_NAME 175    /* str: the entry of a watched directory an event is about; absent: the watched file itself (FILE_EVENT) */
 #define PV_TAG_DISK_TOTAL 161    /* u64: bytes of a container's upper disk's filesystem (DISK_USAGE) */

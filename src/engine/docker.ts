@@ -46,7 +46,7 @@ export async function planParsed(
   }
   if (name) checkNameFree(deps.pods, name);
   const t = translate(image, newPodId(), await translateOptions(deps));
-  if (join) t.spec.joinPod = { pod: join.target, pid: join.pid };
+  if (join) t.spec.joinPod = { pod: join.target, pid: join.pid, ...(join.ipc ? { ipc: true } : {}) };
   return {
     spec: t.spec,
     frontend: t.frontend,

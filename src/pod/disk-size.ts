@@ -14,6 +14,10 @@ import { ramInBytes } from '../util/go-units';
 /** Smallest filesystem a container's writable layer may be given (an ext4 with its journal and an overlay's work dir). */
 export const MIN_DISK_BYTES = 16 * 1024 * 1024;
 
+/** Why a container without a disk of its own cannot have --device-read-bps and the like. */
+export const DISK_THROTTLE_NEEDS_DISK =
+  "--device-read-bps, --device-write-bps, --device-read-iops and --device-write-iops limit a container's own disk: only in block mode (--rootfs-disk), for a container with a VM of its own";
+
 /** dockerd's answer to --storage-opt on a backing filesystem without project quotas. */
 export const STORAGE_OPT_UNSUPPORTED =
   "--storage-opt is supported only for overlay over xfs with 'pquota' mount option";

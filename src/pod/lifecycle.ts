@@ -4,7 +4,7 @@
  * the pod. Stop and kill are in ./stop.ts, removal in ./removal.ts, the exit in ./monitor.ts.
  */
 import * as fs from 'node:fs';
-import { ConflictError, NotModifiedError } from '../errors';
+import { ConflictError, InvalidArgumentError, NotModifiedError } from '../errors';
 import {
   failureOf,
   OperationPreemptedError,
@@ -37,7 +37,7 @@ import {
   type PodSpec,
 } from './types';
 import type { AgentProcess } from '../vm/types';
-import { diskFor } from './disk-size';
+import { DISK_THROTTLE_NEEDS_DISK, diskFor } from './disk-size';
 
 const log = logger('pod');
 
@@ -80,6 +80,8 @@ export async function create(
     deps.rootfsDisk && spec.containers.length === 1 && !spec.joinPod && spec.writableLayer !== 'host'
       ? deps.rootfsDisk
       : undefined;
+  // Disk rates need a disk of its own (the device's I/O throttling in QEMU).
+  if (!disk && spec.containers.some((c) => c.diskThrottle)) throw new InvalidArgumentError(DISK_THROTTLE_NEEDS_DISK);
   // A size asked for is checked before anything is made (--storage-opt size: ./disk-size.ts).
   const disks = new Map(spec.containers.map((c) => [c.id, diskFor(c.diskSize, disk, c.imageOnDisk)]));
   try {

@@ -79,6 +79,8 @@ export interface StartDeps {
   heldVm?: { guest(): Promise<void>; shares(): Promise<void> };
   /** Its containers join the PID namespace of this container's init (docker --pid container:X). */
   pidPeer?: string;
+  /** Its containers mount this container's /dev/shm over their own (docker --ipc container:X). */
+  shmPeer?: string;
   /**
    * The VM (acquireVm's) is restored from a checkpoint of a pod of one container (this pod's,
    * or another's for a fork): its upper disk is behind it already, and its container runs. The
@@ -191,6 +193,10 @@ async function mountRootfs(deps: StartDeps, spec: PodSpec, vm: Vm, undo: Undo): 
         throw new UnavailableError(`VM ${vm.id} has no disk for the writable layer of container ${c.id}`);
       await vm.attachUpperDisk(disk);
       undo.push(() => vm.detachUpperDisk?.() ?? Promise.resolve());
+      if (c.diskThrottle) {
+        if (!vm.throttleUpperDisk) throw new UnavailableError(`VM ${vm.id} cannot limit the rates of its disk`);
+        await vm.throttleUpperDisk(c.diskThrottle);
+      }
     }
     if (c.mounts?.some((m) => m.type === 'bind' || m.type === 'volume')) undo.push(await mountHostSources(vm, c));
   }
@@ -282,6 +288,7 @@ function createIn(deps: StartDeps, spec: PodSpec, vm: Vm): (c: PodContainerSpec)
         ...(c.limits ? { limits: c.limits } : {}),
         ...(share ? { sharePodNamespaces: true } : {}),
         ...(deps.pidPeer ? { pidPeer: deps.pidPeer } : {}),
+        ...(deps.shmPeer ? { shmPeer: deps.shmPeer } : {}),
         ...(!c.podPause && deps.rootfs.diskOf?.(c.id) && vm.devices.upperDisk
           ? { upperDisk: vm.devices.upperDisk.guestName }
           : {}),

@@ -114,7 +114,13 @@ export async function bootSandbox(
         if (cni) return acquire(ctx, spec, giveUp, CNI_VM_NICS, true);
         return pinned ? Promise.resolve(pinned) : acquire(ctx, spec, giveUp, nets ? nicsFor(plan) : 0);
       },
-      ...(host ? { borrowedVm: true, ...(host.pidPeer ? { pidPeer: host.pidPeer } : {}) } : {}),
+      ...(host
+        ? {
+            borrowedVm: true,
+            ...(host.pidPeer ? { pidPeer: host.pidPeer } : {}),
+            ...(host.shmPeer ? { shmPeer: host.shmPeer } : {}),
+          }
+        : {}),
       ...(pinned
         ? {
             heldVm: new HeldVmRollback(
@@ -195,7 +201,7 @@ function pausePod(spec: PodSpec): PodSpec {
 function joinTarget(
   ctx: PodContext,
   r: PodRecord,
-): { vm: Vm; hostname: string; pidPeer?: string; cniFilesOf?: string } {
+): { vm: Vm; hostname: string; pidPeer?: string; shmPeer?: string; cniFilesOf?: string } {
   const join = r.sandbox.spec.joinPod as NonNullable<PodSpec['joinPod']>;
   const host = ctx.registry.lookup(join.pod);
   if (host.record.id === r.id) throw new InvalidArgumentError('a container cannot join its own namespaces');
@@ -208,6 +214,7 @@ function joinTarget(
     // A CRI sandbox's containers take its hosts and resolv.conf (the pod's DNS config).
     ...(host.record.sandbox.spec.cni ? { cniFilesOf: mainContainer(host.record).spec.id } : {}),
     ...(join.pid ? { pidPeer: mainContainer(host.record).spec.id } : {}),
+    ...(join.ipc ? { shmPeer: mainContainer(host.record).spec.id } : {}),
   };
 }
 

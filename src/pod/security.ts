@@ -40,12 +40,14 @@ export function guestContainerSecurity(sec: ContainerSecurity | undefined): Gues
 export function processSecurity(
   sec: ContainerSecurity | undefined,
   privileged = false,
-): { capabilities?: CapabilitySets; noNewPrivs?: boolean; rlimits?: ProcessRlimit[] } {
+): { capabilities?: CapabilitySets; noNewPrivs?: boolean; rlimits?: ProcessRlimit[]; oomScoreAdj?: number } {
   if (!sec) return {};
-  // The container's --ulimit values hold for its execs too (runc gives an exec the container's).
+  // The container's --ulimit and --oom-score-adj values hold for its execs too (runc gives an
+  // exec the container's rlimits; dockerd gives it the container's OOM score).
   const nnp = {
     ...(sec.noNewPrivs ? { noNewPrivs: true } : {}),
     ...(sec.rlimits?.length ? { rlimits: sec.rlimits } : {}),
+    ...(sec.oomScoreAdj !== undefined ? { oomScoreAdj: sec.oomScoreAdj } : {}),
   };
   if (privileged) {
     const all = capabilityMask(ALL_CAPABILITIES);

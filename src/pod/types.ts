@@ -13,7 +13,8 @@
  * own record (spec, state, init process, restart count). The Docker API creates pods of
  * exactly one container whose id is the pod's id.
  */
-import type { GuestDeviceRule, ProcessRlimit, ResourceLimits, VmConfig } from '../vm/types';
+export type { DiskThrottle } from '../vm/types';
+import type { DiskThrottle, GuestDeviceRule, ProcessRlimit, ResourceLimits, VmConfig } from '../vm/types';
 import type { ContainerNetworkPlan } from '../net/container-config';
 import type { ContainerProbes, HealthSpec, HealthState, ProbeStatus } from './probe-types';
 import type { PodMount } from './mount-types';
@@ -91,6 +92,8 @@ export interface PodContainerSpec {
    * units: 64M, 1.5G): only a block-mode container can have one (./disk-size.ts).
    */
   diskSize?: string;
+  /** Rate limits of its upper disk (docker --device-read-bps and the like; block mode only). */
+  diskThrottle?: DiskThrottle;
   /**
    * The image's files copied onto the container's own disk at its first start (`--storage-opt
    * image=disk`): its VM then reads no 9p share and can be saved (docs/checkpoint.md). Block
@@ -150,6 +153,8 @@ export interface ContainerSecurity {
   sysctls: Record<string, string>;
   /** Resource limits of its init and execs (docker --ulimit); absent: the guest's defaults. */
   rlimits?: ProcessRlimit[];
+  /** oom_score_adj of its init and execs, -1000..1000 (docker --oom-score-adj); absent: the guest's. */
+  oomScoreAdj?: number;
   /** Devices of the guest kernel's own made in its /dev and allowed (docker --device). */
   devices?: ContainerDevice[];
   /** Accesses its device program allows beyond the defaults (docker --device-cgroup-rule). */
@@ -187,10 +192,10 @@ export interface SandboxSpec {
   /**
    * Run in the VM of another running pod instead of a VM of its own (docker --network,
    * --pid, --ipc container:X): network, IPC and the VM are that pod's; with `pid`, the PID
-   * namespace of its main container's init too. `pod` is the reference as given (resolved at
+   * namespace of its main container's init too; with `ipc`, its main container's /dev/shm. `pod` is the reference as given (resolved at
    * each start).
    */
-  joinPod?: { pod: string; pid: boolean };
+  joinPod?: { pod: string; pid: boolean; ipc?: boolean };
   /** The pod's network (src/net): absent, or mode 'none', means loopback only. */
   network?: ContainerNetworkPlan;
   /**

@@ -76,16 +76,17 @@ export async function update(ctx: PodContext, e: Entry, u: PodUpdate): Promise<v
   if (u.resources) {
     const { size, limits } = u.resources;
     if (run) checkFitsVm(r.id, run.vm.size, size, limits);
-    if (run && limits) {
+    if (run && (limits || main.limits)) {
       const agent = run.vm.agent;
       if (!agent.updateResources)
         throw new PodUpdateRefusedError(r.id, 'its VM cannot change limits live (stop it first)');
       // A limit that was set and is now gone is lifted ("max").
-      const apply: ResourceLimits = { ...limits };
+      const apply: ResourceLimits = { ...(limits ?? {}) };
       if (apply.memoryMax === undefined && main.limits?.memoryMax !== undefined) apply.memoryMax = 0;
       if (apply.cpuQuota === undefined && main.limits?.cpuQuota !== undefined) apply.cpuQuota = 0;
       if (apply.cpuWeight === undefined && main.limits?.cpuWeight !== undefined) apply.cpuWeight = 100;
       if (apply.memoryLow === undefined && main.limits?.memoryLow !== undefined) apply.memoryLow = 0;
+      if (apply.pidsMax === undefined && main.limits?.pidsMax !== undefined) apply.pidsMax = 0;
       await agent.updateResources(main.id, apply);
     }
   }

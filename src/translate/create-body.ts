@@ -118,6 +118,9 @@ export function validateResources(hc: Partial<DockerHostConfig>, hostCpus: numbe
   const quota = hc.CpuQuota ?? 0;
   if (quota > 0 && quota < 1000) throw new InvalidArgumentError('CPU cfs quota can not be less than 1ms (i.e. 1000)');
   validateCpusets(hc, hostCpus);
+  const adj = hc.OomScoreAdj ?? 0;
+  if (adj < -1000 || adj > 1000)
+    throw new InvalidArgumentError(`Invalid value ${adj}, range for oom score adj is [-1000, 1000]`);
   if ((hc.ShmSize ?? 0) < 0) throw new InvalidArgumentError('SHM size can not be less than 0');
   if ((hc.CpuCount ?? 0) < 0) throw new InvalidArgumentError('invalid CPU count: must not be negative');
 }
@@ -208,7 +211,8 @@ export function normaliseHostConfig(h: Json | null | undefined): DockerHostConfi
     // Discarded, as dockerd discards it on cgroup v2 (createWarnings says so): no such knob.
     MemorySwappiness: null,
     OomKillDisable: typeof hc.OomKillDisable === 'boolean' ? hc.OomKillDisable : false,
-    PidsLimit: typeof hc.PidsLimit === 'number' ? hc.PidsLimit : null,
+    // As dockerd: 0 and any negative value at create are "unlimited", stored as no limit.
+    PidsLimit: typeof hc.PidsLimit === 'number' && hc.PidsLimit > 0 ? hc.PidsLimit : null,
     Ulimits: list(hc.Ulimits),
     CpuCount: num(hc.CpuCount),
     CpuPercent: num(hc.CpuPercent),

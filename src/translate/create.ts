@@ -18,7 +18,7 @@ import type { DockerConfig, DockerFrontend, DockerHostConfig } from './docker-ty
 import { parseSignal, SIGTERM } from './signals';
 import { driverOptsOf } from './endpoint-settings';
 import { healthSpecOf, mergeHealthConfig, type DockerHealthConfig } from './health';
-import { cgroupLimitsFor, vmSizeFor, type PodVmSize } from './resources';
+import { cgroupLimitsFor, diskThrottleFor, vmSizeFor, type PodVmSize } from './resources';
 import type { PodSpec } from '../pod/types';
 import { mergeEnv } from '../util/env';
 import { verifyLogConfig, type LogConfig } from './log-config';
@@ -98,6 +98,8 @@ export function translateCreate(
     ...sec.security,
     sysctls: dockerDefaultSysctls(req.hostConfig, c.Domainname, opts.dockerdSysctls ?? true),
     ...(rlimits.length ? { rlimits } : {}),
+    // 0 is the guest's own default: nothing to write.
+    ...(req.hostConfig.OomScoreAdj ? { oomScoreAdj: req.hostConfig.OomScoreAdj } : {}),
     ...(devices.length ? { devices } : {}),
     ...(deviceCgroupRules.length ? { deviceCgroupRules } : {}),
   };
@@ -145,6 +147,7 @@ export function translateCreate(
         // A negative StopTimeout (dockerd accepts it) means: wait for ever.
         stopTimeout: c.StopTimeout ?? DEFAULT_STOP_TIMEOUT,
         ...(cgroupLimitsFor(hc) ? { limits: cgroupLimitsFor(hc) } : {}),
+        ...(diskThrottleFor(hc) ? { diskThrottle: diskThrottleFor(hc) } : {}),
         ...(hc.GroupAdd?.length ? { groupAdd: [...hc.GroupAdd] } : {}),
         ...(storage.size !== undefined ? { diskSize: storage.size } : {}),
         ...(storage.imageOnDisk ? { imageOnDisk: true } : {}),

@@ -16,6 +16,8 @@ export interface JoinRequest {
   target: string;
   /** Share its PID namespace too. */
   pid: boolean;
+  /** Share its /dev/shm too (--ipc container:X). */
+  ipc: boolean;
   /** Named by --pid or --ipc: must exist at create already. */
   checkAtCreate: boolean;
 }
@@ -58,5 +60,10 @@ export function joinRequestOf(
       'podvisor runs a container in one VM: --network, --pid and --ipc container: modes must name the same container',
     );
   }
-  return { target: named[0], pid: pid !== undefined, checkAtCreate: pid !== undefined || ipc !== undefined };
+  return {
+    target: named[0],
+    pid: pid !== undefined,
+    ipc: ipc !== undefined,
+    checkAtCreate: pid !== undefined || ipc !== undefined,
+  };
 }

@@ -10,6 +10,7 @@
  *    CpuCount; else the default (--vm-cpus); and at least as many as CpusetCpus names (CPU n
  *    needs n + 1 vCPUs: the list names the VM's vCPUs by number, checked against the host's
  *    CPUs as dockerd checks it). Never more than the host's CPUs.
+ *  - PidsLimit becomes pids.max of the container's cgroup in its VM (0 or less: none).
  *  - CpusetCpus and CpusetMems become cpuset.cpus and cpuset.mems of the container's cgroup
  *    in its VM (which has one memory node, 0).
  *  - CpuShares is a relative weight between containers: it does not size a VM. It becomes the
@@ -21,6 +22,7 @@
 import type { PodContainerSpec, PodVmSize } from '../pod/types';
 import type { DockerHostConfig } from './docker-types';
 import { cpusetMax } from '../util/cpuset';
+import type { DiskThrottle } from '../pod/types';
 
 /**
  * The VM size a pod asks for, as the pod layer takes it (PodSpec.vm: guest MiB and vCPUs).
@@ -77,7 +79,7 @@ export function cpuWeightOf(shares: number): number {
  */
 export function cgroupLimitsFor(
   hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod' | 'CpuShares' | 'MemoryReservation'> &
-    Partial<Pick<DockerHostConfig, 'CpusetCpus' | 'CpusetMems'>>,
+    Partial<Pick<DockerHostConfig, 'CpusetCpus' | 'CpusetMems' | 'PidsLimit'>>,
 ): ContainerLimits | undefined {
   const l: ContainerLimits = {};
   if (hc.Memory > 0) l.memoryMax = hc.Memory;
@@ -95,5 +97,37 @@ export function cgroupLimitsFor(
   }
   if (hc.CpusetCpus) l.cpusetCpus = hc.CpusetCpus;
   if (hc.CpusetMems) l.cpusetMems = hc.CpusetMems;
+  if ((hc.PidsLimit ?? 0) > 0) l.pidsMax = hc.PidsLimit!;
   return Object.keys(l).length ? l : undefined;
+}
+
+/**
+ * The rates of the container's own disk (the VM's upper disk, throttled by QEMU) from
+ * HostConfig.BlkioDevice{Read,Write}{Bps,IOps} (`[{Path, Rate}]`). The path is not looked up:
+ * the container's disk is the only one its VM has, so every entry is about it (the lowest
+ * rate of a kind wins). undefined: none asked.
+ */
+export function diskThrottleFor(
+  hc: Partial<
+    Pick<
+      DockerHostConfig,
+      'BlkioDeviceReadBps' | 'BlkioDeviceWriteBps' | 'BlkioDeviceReadIOps' | 'BlkioDeviceWriteIOps'
+    >
+  >,
+): DiskThrottle | undefined {
+  const rate = (list: unknown[] | null | undefined): number | undefined => {
+    const rates = (list ?? [])
+      .map((d) => (d as { Rate?: unknown } | null)?.Rate)
+      .filter((r): r is number => typeof r === 'number' && r > 0);
+    return rates.length ? Math.min(...rates) : undefined;
+  };
+  const t: DiskThrottle = {};
+  const set = (k: keyof DiskThrottle, v: number | undefined) => {
+    if (v !== undefined) t[k] = v;
+  };
+  set('readBps', rate(hc.BlkioDeviceReadBps));
+  set('writeBps', rate(hc.BlkioDeviceWriteBps));
+  set('readIops', rate(hc.BlkioDeviceReadIOps));
+  set('writeIops', rate(hc.BlkioDeviceWriteIOps));
+  return Object.keys(t).length ? t : undefined;
 }

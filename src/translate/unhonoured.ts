@@ -22,7 +22,8 @@ const isHost = (v: unknown) => v === 'host';
 const nonEmpty = (v: unknown) => Array.isArray(v) && v.length > 0;
 
 const positive = (v: unknown) => typeof v === 'number' && v > 0;
-const BLOCK_IO = "the block I/O of a container's VM is not weighted or throttled";
+const BLOCK_IO =
+  "QEMU's I/O throttling of a container's disk limits its rates but does not weigh it against other containers' (--device-read-bps and the like are honoured)";
 const REALTIME = "a container's VM does not give its cgroup real-time CPU time";
 const KERNEL_MEMORY = "kernel memory limits are gone from cgroup v2, which a container's VM has";
 
@@ -50,10 +51,6 @@ export const REFUSALS: readonly Refusal[] = [
   },
   { flag: '--cpu-rt-period', field: 'CpuRealtimePeriod', asks: positive, why: REALTIME },
   { flag: '--cpu-rt-runtime', field: 'CpuRealtimeRuntime', asks: positive, why: REALTIME },
-  { flag: '--device-read-bps', field: 'BlkioDeviceReadBps', asks: nonEmpty, why: BLOCK_IO },
-  { flag: '--device-read-iops', field: 'BlkioDeviceReadIOps', asks: nonEmpty, why: BLOCK_IO },
-  { flag: '--device-write-bps', field: 'BlkioDeviceWriteBps', asks: nonEmpty, why: BLOCK_IO },
-  { flag: '--device-write-iops', field: 'BlkioDeviceWriteIOps', asks: nonEmpty, why: BLOCK_IO },
   {
     flag: '--gpus',
     field: 'DeviceRequests',
@@ -80,24 +77,14 @@ export const REFUSALS: readonly Refusal[] = [
     asks: (v) => v === true,
     why: "cgroup v2, which a container's VM has, cannot turn its OOM killer off",
   },
-  {
-    flag: '--oom-score-adj',
-    field: 'OomScoreAdj',
-    asks: (v) => typeof v === 'number' && v !== 0,
-    why: "the OOM score of a container's processes in its VM is not set",
-  },
+
   {
     flag: '--pid host',
     field: 'PidMode',
     asks: isHost,
     why: `${OWN_KERNEL}: the host's processes are not there to share`,
   },
-  {
-    flag: '--pids-limit',
-    field: 'PidsLimit',
-    asks: (v) => typeof v === 'number' && v > 0,
-    why: "the process limit of a container's cgroup in its VM is not applied",
-  },
+
   {
     flag: '--uts host',
     field: 'UTSMode',

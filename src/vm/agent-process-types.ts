@@ -41,6 +41,8 @@ export interface ProcessSpec {
   noNewPrivs?: boolean;
   /** Resource limits set before it changes user (docker --ulimit); absent: the agent's own. */
   rlimits?: ProcessRlimit[];
+  /** Its /proc/self/oom_score_adj, -1000..1000, set before it changes user; absent: the agent's. */
+  oomScoreAdj?: number;
 }
 
 /** One resource limit of a process (setrlimit). */

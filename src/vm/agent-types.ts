@@ -108,6 +108,8 @@ export interface ResourceLimits {
   cpusetCpus?: string;
   /** cpuset.mems, likewise (Docker's cpuset memory nodes). */
   cpusetMems?: string;
+  /** pids.max, the most tasks the cgroup may hold (Docker's PIDs limit); 0 removes it. */
+  pidsMax?: number;
 }
 
 /** Memory use of a container's cgroup in the guest. */
@@ -164,6 +166,8 @@ export interface ContainerSpec {
    * container:X); its init is then not PID 1. Not with sharePodNamespaces.
    */
   pidPeer?: string;
+  /** Mount this other container's /dev/shm over its own (docker --ipc container:X). */
+  shmPeer?: string;
   /**
    * The guest block device (`vda`) holding the container's writable layer, an ext4 filesystem
    * (Vm.attachUpperDisk put the container's disk behind it): `rootfs` is then the read-only

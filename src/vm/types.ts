@@ -128,6 +128,11 @@ export interface Vm {
   /** Put the placeholder back behind the upper disk and close the file (nothing when none is attached). */
   detachUpperDisk?(): Promise<void>;
   /**
+   * Limit the rates of the VM's upper disk (QEMU's I/O throttling of the device), for the file
+   * behind it now and later; every rate 0 (or absent) lifts them. Optional, as attachUpperDisk.
+   */
+  throttleUpperDisk?(limits: DiskThrottle): Promise<void>;
+  /**
    * An idle VM (the pool's warming): put `file`, an empty disk of `bytes` whose directory is
    * on the containers' filesystem, behind the upper disk and have the guest mount it ahead
    * (the agent's READY_DISK). The file is the VM's until takeReadyDisk moves it; another file
@@ -227,3 +232,11 @@ export const DOCKER_INIT_PATH = '/sbin/docker-init';
  * sandbox's infra container); its first process is then `POD_PAUSE_PATH`, the pod's pause.
  */
 export const POD_PAUSE_PATH = '/pause';
+
+/** Rate limits of a VM's upper disk (docker --device-read-bps and the like); 0 or absent: none. */
+export interface DiskThrottle {
+  readBps?: number;
+  writeBps?: number;
+  readIops?: number;
+  writeIops?: number;
+}

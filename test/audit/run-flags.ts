@@ -141,6 +141,8 @@ const SECURITY_TEST = 'compat/security.test.ts';
 const API_FIELDS_TEST = 'compat/run-api-fields.test.ts';
 const CONFIG_FIELDS = 'Cmd, Image, ArgsEscaped, OnBuild and Shell: what runs, what inspect shows, what commit keeps';
 const NETWORK_TEST = 'compat/run-network-flags.test.ts';
+const PROCESS_LIMITS_TEST = 'compat/run-process-limits.test.ts';
+const DISK_THROTTLE_TEST = 'compat/disk-throttle.test.ts';
 
 /** Every flag and API-only field, in the CLI's order, then the API-only fields. */
 export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
@@ -163,13 +165,15 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     flag: '--blkio-weight',
     fields: ['HostConfig.BlkioWeight'],
     status: 'refused',
-    error: "--blkio-weight is not supported: the block I/O of a container's VM is not weighted or throttled",
+    error:
+      "--blkio-weight is not supported: QEMU's I/O throttling of a container's disk limits its rates but does not weigh it against other containers' (--device-read-bps and the like are honoured)",
   },
   {
     flag: '--blkio-weight-device',
     fields: ['HostConfig.BlkioWeightDevice'],
     status: 'refused',
-    error: "--blkio-weight-device is not supported: the block I/O of a container's VM is not weighted or throttled",
+    error:
+      "--blkio-weight-device is not supported: QEMU's I/O throttling of a container's disk limits its rates but does not weigh it against other containers' (--device-read-bps and the like are honoured)",
   },
   {
     flag: '--cap-add',
@@ -272,26 +276,26 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   {
     flag: '--device-read-bps',
     fields: ['HostConfig.BlkioDeviceReadBps'],
-    status: 'refused',
-    error: "--device-read-bps is not supported: the block I/O of a container's VM is not weighted or throttled",
+    ...t(DISK_THROTTLE_TEST, "--device-write-bps 1mb: a synced 4 MiB write to the container's disk takes 3 s or more"),
+    note: "QEMU's throttling of the container's own disk, set with --device-write-bps's (block mode only; the path is not looked up)",
   },
   {
     flag: '--device-read-iops',
     fields: ['HostConfig.BlkioDeviceReadIOps'],
-    status: 'refused',
-    error: "--device-read-iops is not supported: the block I/O of a container's VM is not weighted or throttled",
+    ...t(DISK_THROTTLE_TEST, "--device-write-bps 1mb: a synced 4 MiB write to the container's disk takes 3 s or more"),
+    note: "QEMU's throttling of the container's own disk, set with --device-write-bps's (block mode only; the path is not looked up)",
   },
   {
     flag: '--device-write-bps',
     fields: ['HostConfig.BlkioDeviceWriteBps'],
-    status: 'refused',
-    error: "--device-write-bps is not supported: the block I/O of a container's VM is not weighted or throttled",
+    ...t(DISK_THROTTLE_TEST, "--device-write-bps 1mb: a synced 4 MiB write to the container's disk takes 3 s or more"),
+    note: "QEMU's throttling of the container's own disk (block mode only; the path is not looked up)",
   },
   {
     flag: '--device-write-iops',
     fields: ['HostConfig.BlkioDeviceWriteIOps'],
-    status: 'refused',
-    error: "--device-write-iops is not supported: the block I/O of a container's VM is not weighted or throttled",
+    ...t(DISK_THROTTLE_TEST, "--device-write-bps 1mb: a synced 4 MiB write to the container's disk takes 3 s or more"),
+    note: "QEMU's throttling of the container's own disk, set with --device-write-bps's (block mode only; the path is not looked up)",
   },
   { flag: '--disable-content-trust', fields: [], status: 'client', note: 'the CLI resolves the image' },
   {
@@ -424,7 +428,7 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
     fields: ['HostConfig.IpcMode'],
     status: 'refused',
     error:
-      "host and none: `--ipc host is not supported: ... the host's IPC namespace is not there to share`, `--ipc none is not supported: a container's VM mounts its /dev/shm`; private, shareable and container:X are honoured (docs/limitations.md)",
+      "host and none: `--ipc host is not supported: ... the host's IPC namespace is not there to share`, `--ipc none is not supported: a container's VM mounts its /dev/shm`; private, shareable and container:X are honoured (container:X runs in X's VM with X's /dev/shm: docs/limitations.md)",
   },
   {
     flag: '--isolation',
@@ -529,8 +533,7 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   {
     flag: '--oom-score-adj',
     fields: ['HostConfig.OomScoreAdj'],
-    status: 'refused',
-    error: "--oom-score-adj is not supported: the OOM score of a container's processes in its VM is not set",
+    ...t(PROCESS_LIMITS_TEST, '--oom-score-adj: the init has it (500, and -500, which only root may set); an exec too'),
   },
   {
     flag: '--pid',
@@ -542,8 +545,11 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   {
     flag: '--pids-limit',
     fields: ['HostConfig.PidsLimit'],
-    status: 'refused',
-    error: "--pids-limit is not supported: the process limit of a container's cgroup in its VM is not applied",
+    ...t(
+      PROCESS_LIMITS_TEST,
+      'docker update --pids-limit: 30 lets 20 children run; -1 lifts the limit (0 is not sent)',
+    ),
+    note: "pids.max of the container's cgroup in its VM",
   },
   { flag: '--platform', fields: [], status: 'client', note: 'sent as the `platform` query parameter' },
   {

@@ -1,7 +1,7 @@
 /**
  * `docker run --network/--pid/--ipc container:X` through the stock docker CLI on real VMs: the
  * new container runs in X's VM, so it reaches X's server on localhost, sees X's processes with
- * --pid, has X's hostname, stays its own container for ps/exec/stop, goes on after a daemon
+ * --pid, has X's hostname and with --ipc X's /dev/shm, stays its own container for ps/exec/stop, goes on after a daemon
  * SIGKILL, and dockerd's refusals are given with dockerd's words. One VM boot (X's).
  */
 import { dockerCli } from '../helpers/docker-cli';
@@ -93,4 +93,17 @@ test("a container joins another one's VM: localhost, PIDs, hostname; refusals as
   // X not running: dockerd's 409.
   expect((await docker(['start', 'jy'])).err).toContain('cannot join network of a non running container');
   expect((await docker(['rm', '-f', 'jx', 'jy', 'early'])).code).toBe(0);
+});
+
+test("--ipc container:X: the container has X's /dev/shm (what one writes there, the other reads)", async () => {
+  expect((await docker(['run', '-d', '--name', 'shmx', '--ipc', 'shareable', IMAGE, 'sleep', '600'])).code).toBe(0);
+  try {
+    expect((await docker(['exec', 'shmx', 'sh', '-c', 'echo from-x > /dev/shm/a'])).code).toBe(0);
+    const script = 'cat /dev/shm/a; echo from-y > /dev/shm/b';
+    const y = await docker(['run', '--rm', '--ipc', 'container:shmx', IMAGE, 'sh', '-c', script]);
+    expect(y).toMatchObject({ code: 0, out: 'from-x\n' });
+    expect((await docker(['exec', 'shmx', 'cat', '/dev/shm/b'])).out).toBe('from-y\n');
+  } finally {
+    await docker(['rm', '-f', 'shmx']);
+  }
 });

@@ -369,8 +369,6 @@ describe('flags a VM cannot honour: refused at create by name (dockerd honours t
     [['--ipc', 'host'], '--ipc host is not supported'],
     [['--uts', 'host'], '--uts host is not supported'],
     [['--ipc', 'none'], '--ipc none is not supported'],
-    [['--pids-limit', '20'], '--pids-limit is not supported'],
-    [['--oom-score-adj', '500'], '--oom-score-adj is not supported'],
   ])('%j', async (flags, message) => {
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'true']);
     expect(theirs).toMatchObject({ code: 0 });
@@ -384,8 +382,6 @@ describe('flags a VM cannot honour: refused at create by name (dockerd honours t
   // the cgroup lacks them, refuses --cpu-rt-* without a real-time group scheduler).
   test.each([
     [['--blkio-weight', '300'], '--blkio-weight is not supported'],
-    [['--device-read-bps', '/dev/null:1mb'], '--device-read-bps is not supported'],
-    [['--device-write-iops', '/dev/null:100'], '--device-write-iops is not supported'],
     [['--cpu-rt-runtime', '1000'], '--cpu-rt-runtime is not supported'],
     [['--kernel-memory', '8m'], '--kernel-memory is not supported'],
     [['--oom-kill-disable'], '--oom-kill-disable is not supported'],

@@ -32,7 +32,9 @@ export interface AgentHarness {
   /** The virtio-fs tag of the volume share, and (when the kind has one) its host directory. */
   volumes?: { tag: string; hostDir?: string };
   /** Features this kind lacks, with the reason printed instead of running those cases. */
-  cannot: Partial<Record<'volumeShare' | 'seccomp' | 'podPause' | 'deviceNodes' | 'deviceCgroup', string>>;
+  cannot: Partial<
+    Record<'volumeShare' | 'seccomp' | 'podPause' | 'deviceNodes' | 'deviceCgroup' | 'lowerOomScore', string>
+  >;
   /** Stop everything the harness started. */
   close(): Promise<void>;
 }
@@ -94,6 +96,21 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       const user = { uid: 1000, gid: 1001, additionalGids: [1002, 1003] };
       expect((await run(agent, id, ['id', '-u'], { user })).stdout).toBe('1000\n');
       expect((await run(agent, id, ['id', '-g'], { user })).stdout).toBe('1001\n');
+      await agent.destroyContainer(id);
+    });
+
+    it("sets a process's oom_score_adj, and refuses one out of range", async () => {
+      const id = await container();
+      const adj = (oomScoreAdj: number) => run(agent, id, ['cat', '/proc/self/oom_score_adj'], { oomScoreAdj });
+      expect((await adj(500)).stdout).toBe('500\n');
+      await expect(adj(1001)).rejects.toThrow(InvalidArgumentError);
+      await agent.destroyContainer(id);
+    });
+
+    itUnless('lowerOomScore', "lowers a process's oom_score_adj below the agent's (as root may)", async () => {
+      const id = await container();
+      const r = await run(agent, id, ['cat', '/proc/self/oom_score_adj'], { oomScoreAdj: -500 });
+      expect(r.stdout).toBe('-500\n');
       await agent.destroyContainer(id);
     });
 

@@ -61,18 +61,21 @@ export function updateContainer(services: ApiServices) {
       'CpuCount',
     ] as const;
     const changed = resourceKeys.filter(
-      (k) => body[k] !== undefined && body[k] !== null && body[k] !== 0 && body[k] !== '',
+      (k) => k !== 'PidsLimit' && body[k] !== undefined && body[k] !== null && body[k] !== 0 && body[k] !== '',
     );
-    if (changed.length) {
+    const values: Partial<DockerHostConfig> = Object.fromEntries(changed.map((k) => [k, body[k]]));
+    // As dockerd: a PIDs limit of 0 or below in an update lifts the limit (and is shown as 0).
+    if (typeof body.PidsLimit === 'number') values.PidsLimit = Math.max(0, body.PidsLimit);
+    if (Object.keys(values).length) {
       const conflict = updateConflict(body, hc);
       if (conflict?.startsWith('Memory')) throw new ConflictError(`Cannot update container ${r.id}: ${conflict}`);
       if (conflict) throw new ConflictError(`Cannot update container ${r.id}: Conflicting options: ${conflict}`);
-      const merged = { ...hc, ...Object.fromEntries(changed.map((k) => [k, body[k]])) } as DockerHostConfig;
+      const merged = { ...hc, ...values } as DockerHostConfig;
       validateResources(merged, c.hostCpus);
-      refuseUnhonoured(Object.fromEntries(changed.map((k) => [k, body[k]])));
+      refuseUnhonoured(values);
       // Applied live in the guest's cgroup when the container runs (up to its VM's size).
       change.resources = { size: vmSizeFor(merged, c.vmDefaults, c.hostCpus), limits: cgroupLimitsFor(merged) };
-      Object.assign(hc, Object.fromEntries(changed.map((k) => [k, body[k]])));
+      Object.assign(hc, values);
     }
     // One step under the pod's lock: checked first, persisted once.
     change.frontend = { ...fe, hostConfig: hc };

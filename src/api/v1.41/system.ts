@@ -192,12 +192,12 @@ function info(services: ApiServices) {
       SwapLimit: false,
       KernelMemory: false,
       KernelMemoryTCP: false,
-      // The guest's cgroup v2 applies these (cpu.max, cpu.weight, cpuset), as dockerd reports them there.
+      // The guest's cgroup v2 applies these (cpu.max, cpu.weight, cpuset, pids.max), as dockerd reports them there.
       CpuCfsPeriod: true,
       CpuCfsQuota: true,
       CPUShares: true,
       CPUSet: true,
-      PidsLimit: false,
+      PidsLimit: true,
       IPv4Forwarding: true,
       BridgeNfIptables: false,
       BridgeNfIp6tables: false,

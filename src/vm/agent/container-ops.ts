@@ -39,6 +39,10 @@ export function encodeContainer(spec: ContainerSpec): TlvWriter {
     checkId(spec.pidPeer, 'pid peer');
     w.str(Tag.PID_PEER, spec.pidPeer);
   }
+  if (spec.shmPeer !== undefined) {
+    checkId(spec.shmPeer, 'shm peer');
+    w.str(Tag.SHM_PEER, spec.shmPeer);
+  }
   if (spec.upperDisk !== undefined) {
     if (!/^vd[a-z]$/.test(spec.upperDisk)) throw new InvalidArgumentError(`bad upper disk ${spec.upperDisk}`);
     w.str(Tag.UPPER_DISK, spec.upperDisk);
@@ -61,6 +65,9 @@ export function checkProcess(spec: ProcessSpec): void {
     throw new InvalidArgumentError(`more than ${Limits.MAX_GROUPS} supplementary groups`);
   }
   if (!spec.cwd.startsWith('/')) throw new InvalidArgumentError('the working directory must be an absolute path');
+  const adj = spec.oomScoreAdj;
+  if (adj !== undefined && (!Number.isInteger(adj) || adj < -1000 || adj > 1000))
+    throw new InvalidArgumentError(`invalid oom_score_adj ${adj}: it must be between -1000 and 1000`);
 }
 
 /** START_PROCESS, checked by checkProcess (the process's handle is added by the caller). */
@@ -81,6 +88,8 @@ export function encodeProcess(spec: ProcessSpec, window: number): TlvWriter {
   if (spec.capabilities) putCapabilities(w, spec.capabilities);
   if (spec.noNewPrivs) w.u32(Tag.NO_NEW_PRIVS, 1);
   if (spec.rlimits) putRlimits(w, spec.rlimits);
+  // A two's complement int32 in a u32.
+  if (spec.oomScoreAdj !== undefined) w.u32(Tag.OOM_SCORE_ADJ, spec.oomScoreAdj >>> 0);
   if (w.length > Limits.MAX_CTL_PAYLOAD - 64)
     throw new InvalidArgumentError('process arguments and environment are too large');
   return w;

@@ -36,10 +36,10 @@ export function agentError(r: TlvReader): PodvisorError {
   }
 }
 
-/** MEMORY_MAX / CPU_QUOTA CPU_PERIOD / CPU_WEIGHT / MEMORY_LOW / CPUSET_* fields of CREATE_CONTAINER and UPDATE_RESOURCES. */
+/** MEMORY_MAX / CPU_QUOTA CPU_PERIOD / CPU_WEIGHT / MEMORY_LOW / CPUSET_* / PIDS_MAX fields of CREATE_CONTAINER and UPDATE_RESOURCES. */
 export function putLimits(w: TlvWriter, l: ResourceLimits): TlvWriter {
   const ok = (n: number | undefined) => n === undefined || (Number.isSafeInteger(n) && n >= 0);
-  if (!ok(l.memoryMax) || !ok(l.cpuQuota) || !ok(l.cpuPeriod) || !ok(l.memoryLow))
+  if (!ok(l.memoryMax) || !ok(l.cpuQuota) || !ok(l.cpuPeriod) || !ok(l.memoryLow) || !ok(l.pidsMax))
     throw new InvalidArgumentError('invalid resource limits');
   if (l.cpuWeight !== undefined && (!Number.isInteger(l.cpuWeight) || l.cpuWeight < 1 || l.cpuWeight > 10000))
     throw new InvalidArgumentError('invalid resource limits');
@@ -54,6 +54,7 @@ export function putLimits(w: TlvWriter, l: ResourceLimits): TlvWriter {
   if (l.memoryLow !== undefined) w.u64(Tag.MEMORY_LOW, l.memoryLow);
   if (l.cpusetCpus !== undefined) w.str(Tag.CPUSET_CPUS, l.cpusetCpus);
   if (l.cpusetMems !== undefined) w.str(Tag.CPUSET_MEMS, l.cpusetMems);
+  if (l.pidsMax !== undefined) w.u64(Tag.PIDS_MAX, l.pidsMax);
   return w;
 }
 

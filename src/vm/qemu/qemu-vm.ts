@@ -2,10 +2,10 @@
  * One running QEMU VM (the `Vm` of src/vm/types.ts): its agent, pause/resume through QMP,
  * memory accounting, the watch on its process and its complete removal.
  */
-import type { Agent, Vm, VmDevices, VmExit, VmSize } from '../types';
+import type { Agent, DiskThrottle, Vm, VmDevices, VmExit, VmSize } from '../types';
 import { NotImplementedError, UnavailableError } from '../../errors';
 import { attachCommands } from '../devices/upper-disk';
-import { detachFile } from './upper-disk-qmp';
+import { detachFile, setDiskThrottle } from './upper-disk-qmp';
 import { withDeadline } from '../../util/deadline';
 import { logger } from '../../util/log';
 import { qmpCommand, withQmp } from './qmp';
@@ -221,6 +221,12 @@ export class QemuVm implements Vm {
     if (!this.devices.upperDisk || this.gone || this.destroying) return;
     await withQmp(this.paths.qmpSock, 10_000, detachFile);
     this.upperFile = false;
+  }
+
+  /** @inheritdoc */
+  async throttleUpperDisk(limits: DiskThrottle): Promise<void> {
+    if (!this.devices.upperDisk) throw new NotImplementedError(`VM ${this.id} has no upper disk`);
+    await withQmp(this.paths.qmpSock, 10_000, (q) => setDiskThrottle(q, limits));
   }
 
   /** @inheritdoc */

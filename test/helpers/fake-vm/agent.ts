@@ -156,6 +156,9 @@ export class FakeAgent implements Agent {
     if (!c) throw new NotFoundError(`no container ${spec.containerId}`);
     if (this.guest.processes.get(spec.processId)?.running) throw new ConflictError(`process ${spec.processId} exists`);
     if (!spec.cwd.startsWith('/')) throw new InvalidArgumentError('the working directory must be an absolute path');
+    const adj = spec.oomScoreAdj;
+    if (adj !== undefined && (!Number.isInteger(adj) || adj < -1000 || adj > 1000))
+      throw new InvalidArgumentError(`invalid oom_score_adj ${adj}: it must be between -1000 and 1000`);
     const hv = this.guest.hypervisor;
     const arg0 = spec.args[0] ?? '';
     const prog = hv.programs.get(path.basename(arg0));
@@ -185,6 +188,7 @@ export class FakeAgent implements Agent {
         else gp.handlers.set(s, a);
       },
       readFile: (p: string) => {
+        if (p === '/proc/self/oom_score_adj') return Buffer.from(`${spec.oomScoreAdj ?? 0}\n`);
         const { tree, key } = resolve(c, path.posix.resolve(spec.cwd, p));
         return tree.get(key);
       },

@@ -5,7 +5,7 @@
  * the CPUs they name); a CPU period alone, cpu.max without quota; nothing set gives no limits.
  * And the create-time answers dockerd gives for them on a cgroup v2 host.
  */
-import { cgroupLimitsFor, cpuWeightOf, vmSizeFor } from '../../../src/translate/resources';
+import { cgroupLimitsFor, cpuWeightOf, diskThrottleFor, vmSizeFor } from '../../../src/translate/resources';
 import { createWarnings, parseCreateBody } from '../../../src/translate/create-body';
 import { parseCpusetList } from '../../../src/util/cpuset';
 
@@ -87,4 +87,29 @@ test("memory swappiness is discarded with dockerd's cgroup v2 warning; the defau
   const r = parseCreateBody(body, 2);
   expect(r.hostConfig.MemorySwappiness).toBeNull();
   expect(r.hostConfig.CgroupnsMode).toBe('private');
+});
+
+test('a PIDs limit becomes pids.max; 0 or below is none, and create shows it as null as dockerd does', () => {
+  expect(cgroupLimitsFor({ ...none, PidsLimit: 8 })).toEqual({ pidsMax: 8 });
+  expect(cgroupLimitsFor({ ...none, PidsLimit: 0 })).toBeUndefined();
+  expect(cgroupLimitsFor({ ...none, PidsLimit: -1 })).toBeUndefined();
+  expect(parseCreateBody({ Image: 'i', HostConfig: { PidsLimit: 8 } }, 2).hostConfig.PidsLimit).toBe(8);
+  expect(parseCreateBody({ Image: 'i', HostConfig: { PidsLimit: -1 } }, 2).hostConfig.PidsLimit).toBeNull();
+  expect(parseCreateBody({ Image: 'i', HostConfig: { PidsLimit: 0 } }, 2).hostConfig.PidsLimit).toBeNull();
+});
+
+test("the --device-* rates are the container's disk's: any path, the lowest rate of a kind", () => {
+  expect(
+    diskThrottleFor({
+      BlkioDeviceReadBps: [{ Path: '/dev/sda', Rate: 2 << 20 }],
+      BlkioDeviceWriteBps: [
+        { Path: '/dev/vda', Rate: 1 << 20 },
+        { Path: '/dev/sdb', Rate: 3 << 20 },
+      ],
+      BlkioDeviceWriteIOps: [{ Path: '/dev/vda', Rate: 100 }],
+      BlkioDeviceReadIOps: null,
+    }),
+  ).toEqual({ readBps: 2 << 20, writeBps: 1 << 20, writeIops: 100 });
+  expect(diskThrottleFor({})).toBeUndefined();
+  expect(diskThrottleFor({ BlkioDeviceReadBps: [{ Path: '/dev/sda', Rate: 0 }] })).toBeUndefined();
 });

@@ -22,21 +22,24 @@ test('network, pid and ipc modes name what is joined; pid and ipc targets are ch
   expect(joinRequestOf({ Hostname: '' }, hc({ NetworkMode: 'container:x' }))).toEqual({
     target: 'x',
     pid: false,
+    ipc: false,
     checkAtCreate: false,
   });
   expect(joinRequestOf({ Hostname: 'h' }, hc({ PidMode: 'container:x' }))).toEqual({
     target: 'x',
     pid: true,
+    ipc: false,
     checkAtCreate: true,
   });
   expect(joinRequestOf({ Hostname: '' }, hc({ IpcMode: 'container:x' }))).toEqual({
     target: 'x',
     pid: false,
+    ipc: true,
     checkAtCreate: true,
   });
   expect(
     joinRequestOf({ Hostname: '' }, hc({ NetworkMode: 'container:x', PidMode: 'container:x', IpcMode: 'container:x' })),
-  ).toEqual({ target: 'x', pid: true, checkAtCreate: true });
+  ).toEqual({ target: 'x', pid: true, ipc: true, checkAtCreate: true });
 });
 
 test("dockerd's refusals: a hostname or ports with the container network mode; podvisor's: two targets", () => {

@@ -82,6 +82,20 @@ describe('--ulimit', () => {
     expect(t.frontend.hostConfig.Ulimits).toEqual(ulimits);
     expect(processSecurity(translate({}).spec.containers[0].security).rlimits).toBeUndefined();
   });
+
+  test('--oom-score-adj goes with its init and with every exec; 0 writes nothing', () => {
+    const sec = translate({ HostConfig: { OomScoreAdj: -500 } }).spec.containers[0].security;
+    expect(processSecurity(sec).oomScoreAdj).toBe(-500);
+    expect(processSecurity(sec, true).oomScoreAdj).toBe(-500);
+    expect(processSecurity(translate({ HostConfig: { OomScoreAdj: 0 } }).spec.containers[0].security).oomScoreAdj).toBe(
+      undefined,
+    );
+  });
+
+  test("--pids-limit is the limit of the container's cgroup", () => {
+    expect(translate({ HostConfig: { PidsLimit: 8 } }).spec.containers[0].limits).toEqual({ pidsMax: 8 });
+    expect(translate({ HostConfig: { PidsLimit: -1 } }).spec.containers[0].limits).toBeUndefined();
+  });
 });
 
 describe("dockerd's sysctls and --domainname", () => {

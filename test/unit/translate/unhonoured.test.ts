@@ -9,8 +9,6 @@ test.each([
   [{ IpcMode: 'host' }, '--ipc host is not supported: '],
   [{ UTSMode: 'host' }, '--uts host is not supported: '],
   [{ IpcMode: 'none' }, '--ipc none is not supported: '],
-  [{ PidsLimit: 20 }, '--pids-limit is not supported: '],
-  [{ OomScoreAdj: -100 }, '--oom-score-adj is not supported: '],
   [
     { Devices: [{ PathOnHost: '/dev/sda', PathInContainer: '/dev/x', CgroupPermissions: 'rwm' }] },
     '--device /dev/sda is ',
@@ -21,10 +19,6 @@ test.each([
   [{ Cgroup: 'container:other' }, 'HostConfig.Cgroup is not supported: '],
   [{ BlkioWeight: 300 }, '--blkio-weight is not supported: '],
   [{ BlkioWeightDevice: [{ Path: '/dev/sda', Weight: 300 }] }, '--blkio-weight-device is not supported: '],
-  [{ BlkioDeviceReadBps: [{ Path: '/dev/sda', Rate: 1 }] }, '--device-read-bps is not supported: '],
-  [{ BlkioDeviceReadIOps: [{ Path: '/dev/sda', Rate: 1 }] }, '--device-read-iops is not supported: '],
-  [{ BlkioDeviceWriteBps: [{ Path: '/dev/sda', Rate: 1 }] }, '--device-write-bps is not supported: '],
-  [{ BlkioDeviceWriteIOps: [{ Path: '/dev/sda', Rate: 1 }] }, '--device-write-iops is not supported: '],
   [{ CpuRealtimePeriod: 1000 }, '--cpu-rt-period is not supported: '],
   [{ CpuRealtimeRuntime: 1000 }, '--cpu-rt-runtime is not supported: '],
   [{ KernelMemory: 8 << 20 }, '--kernel-memory is not supported: '],
@@ -43,6 +37,10 @@ test('values that ask for nothing pass', () => {
     { PidsLimit: -1 },
     { PidsLimit: null },
     { OomScoreAdj: 0 },
+    { PidsLimit: 20 },
+    { BlkioDeviceReadBps: [{ Path: '/dev/sda', Rate: 1 }], BlkioDeviceWriteIOps: [{ Path: '/dev/sda', Rate: 1 }] },
+    { OomScoreAdj: -1000 },
+    { OomScoreAdj: 1000 },
     { Devices: [], DeviceCgroupRules: [], DeviceRequests: null, CgroupParent: '' },
     { BlkioWeight: 0, BlkioWeightDevice: [], BlkioDeviceReadBps: null, CpuRealtimePeriod: 0 },
     { KernelMemory: 0, KernelMemoryTCP: 0, OomKillDisable: false },
@@ -57,4 +55,10 @@ test("an isolation other than default is dockerd's 400 on Linux", () => {
   expect(create({ Isolation: 'hyperv' })).toThrow(`Invalid isolation: "hyperv" - linux only supports 'default'`);
   expect(create({ Isolation: 'default' })).not.toThrow();
   expect(create({ Isolation: '' })).not.toThrow();
+});
+
+test("an OOM score adjustment out of -1000..1000 is dockerd's 400", () => {
+  expect(create({ OomScoreAdj: 1001 })).toThrow(InvalidArgumentError);
+  expect(create({ OomScoreAdj: 1001 })).toThrow('Invalid value 1001, range for oom score adj is [-1000, 1000]');
+  expect(create({ OomScoreAdj: -1001 })).toThrow('Invalid value -1001, range for oom score adj is [-1000, 1000]');
 });
