@@ -26,8 +26,13 @@ import { killAndWait } from '../../src/vm/qemu/processes';
 import { vmPathsAt, type VmPaths } from '../../src/vm/qemu/runtime-dir';
 import { VmTemplates, type TemplateShape } from '../../src/vm/qemu/templates';
 import type { VmDevices } from '../../src/vm/types';
-import { qmpCommand } from '../../src/vm/qemu/qmp';
-import { attachCommands, UPPER_DISK_BYTES, UPPER_DISK_NODE } from '../../src/vm/devices/upper-disk';
+import { qmpCommand, withQmp } from '../../src/vm/qemu/qmp';
+import { attachFile } from '../../src/vm/qemu/upper-disk-qmp';
+import { QMP_FILE_NAME, shareVmDir } from '../../src/vm/qemu/jail-mounts';
+import { activeJail } from '../../src/vm/qemu/jail';
+import { unmountBelow } from '../../src/vm/qemu/host-files';
+import { removeVmCgroup } from '../../src/vm/qemu/vm-cgroup';
+import { UPPER_DISK_BYTES, UPPER_DISK_NODE } from '../../src/vm/devices/upper-disk';
 import { makeUpperDisk } from '../../src/storage/upper-disk-file';
 import { execFileSync } from 'node:child_process';
 import { listVmProcesses } from '../helpers/leaks';
@@ -54,6 +59,9 @@ afterAll(async () => {
   for (const q of qemus) if (q.pid) await killAndWait(q.pid);
   await templates.close();
   const ours = listVmProcesses().filter((p) => p.cmdline.includes(execRoot));
+  // Each VM directory is a mount of itself (its jail's), with a cgroup.
+  await unmountBelow(execRoot);
+  for (const name of fs.readdirSync(path.join(execRoot, 'vms'))) removeVmCgroup(path.join(execRoot, 'vms', name));
   fs.rmSync(execRoot, { recursive: true, force: true });
   expect(ours).toEqual([]);
 });
@@ -78,6 +86,7 @@ async function startFrom(
   allRam: boolean,
   disk?: string,
 ): Promise<ChildProcess> {
+  await shareVmDir(paths.dir);
   const fd = fs.openSync(stateFile, 'r');
   let qemu: ChildProcess;
   try {
@@ -100,13 +109,20 @@ async function startFrom(
       }),
       paths.qemuLog,
       [fd],
+      {
+        dir: paths.dir,
+        readOnly: [guest.kernel, guest.initrd, ...(path.dirname(ram) === paths.dir ? [] : [ram])],
+        size: shape.size,
+        accel: shape.accel,
+        tun: false,
+      },
     );
   } finally {
     fs.closeSync(fd);
   }
   qemus.push(qemu);
   for (let i = 0; i < 300 && !fs.existsSync(paths.qmpSock); i++) await new Promise((r) => setTimeout(r, 10));
-  if (disk) for (const [command, args] of attachCommands(disk)) await qmpCommand(paths.qmpSock, command, args, 10_000);
+  if (disk) await withQmp(paths.qmpSock, 10_000, (q) => attachFile(q, paths.dir, disk));
   await restoreClone(paths.qmpSock, STATE_FD, { allRam });
   return qemu;
 }
@@ -126,6 +142,11 @@ async function hostLeft(paths: VmPaths): Promise<void> {
   };
   for (let i = 0; i < 3000 && !left(); i++) await new Promise((r) => setTimeout(r, 10));
   if (!left()) throw new Error(`the agent of ${paths.dir} never logged that the host left both channels`);
+}
+
+/** The path at which the QEMU of `paths` opened host file `file` (from its jail: a bind in its directory). */
+function reached(paths: VmPaths, file: string): string {
+  return activeJail() ? path.join(paths.dir, QMP_FILE_NAME) : file;
 }
 
 /** The file behind the upper disk's format node, as QEMU reports it. */
@@ -205,8 +226,8 @@ test("a VM with a file behind its upper disk restores with the disk's copy put b
   const disk = path.join(execRoot, 'upper.ext4');
   await makeUpperDisk(disk, UPPER_DISK_BYTES);
   const first = await startFrom(shape, c, devices, tpl.ramFile, tpl.stateFile, false);
-  for (const [command, args] of attachCommands(disk)) await qmpCommand(c.qmpSock, command, args, 10_000);
-  expect(await diskFile(c)).toBe(disk);
+  await withQmp(c.qmpSock, 10_000, (q) => attachFile(q, c.dir, disk));
+  expect(await diskFile(c)).toBe(reached(c, disk));
   (await connect(c)).close();
   await hostLeft(c);
   const checkpoint = path.join(execRoot, 'checkpoint-disk');
@@ -223,7 +244,7 @@ test("a VM with a file behind its upper disk restores with the disk's copy put b
   const restored = await connect(d);
   try {
     await restored.ping();
-    expect(await diskFile(d)).toBe(copy);
+    expect(await diskFile(d)).toBe(reached(d, copy));
     const st = (await qmpCommand(d.qmpSock, 'query-status')) as { status?: string };
     expect(st.status).toBe('running');
   } finally {

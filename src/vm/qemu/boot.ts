@@ -15,6 +15,7 @@ import { killAndWait, processCpuMs, setProcessNice, spawnDetached } from './proc
 import { QemuVm } from './qemu-vm';
 import { faultPoint } from './fault';
 import { spawnConfinedQemu } from './confinement';
+import { shareVmDir } from './jail-mounts';
 import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
 import { hostQemuOptions, type StartHost } from './start-host';
 
@@ -30,6 +31,8 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
   let qemu: ChildProcess | undefined;
   let agentPromise: Promise<Agent> | undefined;
   try {
+    // Before virtiofsd opens the share: the host's later mounts there must reach it and the jail.
+    await shareVmDir(paths.dir);
     virtiofsd = await spawnDetached(tools.virtiofsd, virtiofsdArgs(paths), paths.virtiofsdLog);
     faultPoint('after-virtiofsd-spawn');
     await waitForSocket(paths.virtiofsdSock, virtiofsd, 3000, 'virtiofsd');
@@ -43,6 +46,14 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
       { bin: tools.qemu, args: [] },
       qemuArgs({ ...hostQemuOptions(h, guest), id, size, paths, devices, splitWx: h.splitWx(size) }),
       paths.qemuLog,
+      [],
+      {
+        dir: paths.dir,
+        readOnly: [guest.kernel, guest.initrd],
+        size,
+        accel: h.opts.accel,
+        tun: devices.nics.length > 0,
+      },
     );
     faultPoint('after-qemu-spawn');
     h.startingQemu(qemu);

@@ -30,8 +30,9 @@ import {
 } from './start-steps';
 import type { VmTemplates } from './templates';
 import { restoreClone, saveState } from './migration';
-import { qmpCommand } from './qmp';
-import { attachCommands } from '../devices/upper-disk';
+import { withQmp } from './qmp';
+import { attachFile } from './upper-disk-qmp';
+import { shareVmDir } from './jail-mounts';
 import { hostQemuOptions, type StartHost } from './start-host';
 
 const log = logger('vm');
@@ -259,6 +260,10 @@ async function spawnCloneQemu(
   made: CloneProgress,
 ): Promise<ChildProcess> {
   const { id, size, paths, devices, splitWx } = layout;
+  await shareVmDir(paths.dir);
+  // A fork template being made writes its RAM file, which must exist to be bound in its jail.
+  if (from.shareRam) fs.writeFileSync(from.ramFile, '', { mode: 0o600, flag: 'a' });
+  const ramInDir = path.dirname(path.resolve(from.ramFile)) === path.resolve(paths.dir);
   made.stateFd = fs.openSync(from.stateFile, 'r'); // close-on-exec, as every fd Node opens
   made.qemu = await spawnConfinedQemu(
     tools.cloneQemu,
@@ -275,6 +280,14 @@ async function spawnCloneQemu(
     }),
     paths.qemuLog,
     [made.stateFd],
+    {
+      dir: paths.dir,
+      readOnly: [guest.kernel, guest.initrd, ...(from.shareRam || ramInDir ? [] : [from.ramFile])],
+      ...(from.shareRam ? { readWrite: [from.ramFile] } : {}),
+      size,
+      accel: h.opts.accel,
+      tun: devices.nics.length > 0,
+    },
   );
   fs.closeSync(made.stateFd);
   made.stateFd = undefined;
@@ -311,9 +324,8 @@ async function loadSavedState(
   made: CloneProgress,
 ): Promise<void> {
   await waitForSocket(layout.paths.qmpSock, qemu, 3000, 'QEMU');
-  if (from.disk)
-    for (const [command, args] of attachCommands(from.disk))
-      await qmpCommand(layout.paths.qmpSock, command, args, 10_000);
+  const disk = from.disk;
+  if (disk) await withQmp(layout.paths.qmpSock, 10_000, (q) => attachFile(q, layout.paths.dir, disk));
   await raceBoot(
     restoreClone(layout.paths.qmpSock, CLONE_STATE_FD, { allRam: from.allRam === true, checkpoint: from.checkpoint }),
     processEnd,

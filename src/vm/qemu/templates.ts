@@ -41,6 +41,7 @@ import { removeTreeOnOneDevice, unmountBelow } from './host-files';
 import type { AgentConnector } from './agent-connector';
 import { faultPoint } from './fault';
 import { spawnConfinedQemu } from './confinement';
+import { removeVmCgroup } from './vm-cgroup';
 import { HOST_LEFT_LINES, waitForConsole } from './start-steps';
 
 const log = logger('vm');
@@ -231,6 +232,14 @@ export class VmTemplates {
           ram: { file: ramFile, share: true },
         }),
         paths.qemuLog,
+        [],
+        {
+          dir,
+          readOnly: [shape.guest.kernel, shape.guest.initrd],
+          size: shape.size,
+          accel: shape.accel,
+          tun: devices.nics.length > 0,
+        },
       );
       faultPoint('template-after-qemu-spawn');
       this.buildingQemus.add(qemu);
@@ -257,6 +266,7 @@ export class VmTemplates {
       if (settle > 0) await Promise.race([new Promise((r) => setTimeout(r, settle)), exited]);
       await Promise.race([saveState(paths, stateFile), exited]);
       await killAndWait(qemu.pid!);
+      removeVmCgroup(dir);
       // Only the RAM and the state are kept; the clone brings its own sockets, logs and shares.
       for (const f of fs.readdirSync(dir))
         if (f !== 'ram' && f !== 'state') fs.rmSync(path.join(dir, f), { recursive: true, force: true });
@@ -270,6 +280,7 @@ export class VmTemplates {
       agent?.close();
       if (qemu) this.buildingQemus.delete(qemu);
       if (qemu?.pid) await killAndWait(qemu.pid);
+      removeVmCgroup(dir);
       const tail = consoleTail(paths);
       await removeTreeOnOneDevice(dir).catch(() => fs.rmSync(dir, { recursive: true, force: true }));
       throw new UnavailableError(`cannot build the VM template: ${(err as Error).message}${tail}`);

@@ -47,6 +47,8 @@ const PACKAGE_OF: Record<string, string> = {
   'podvisor-lock-holder': '(built by the bootstrap: host/lock-holder)',
   'podvisor-fs-events': '(built by the bootstrap: host/fs-events)',
   'podvisor-hijack-wait': '(built by the bootstrap: host/hijack-wait)',
+  'podvisor-jail': '(built by the bootstrap: host/jail)',
+  ldd: 'libc-bin',
   'cni-plugin': "(the CNI plugins the kubelet's network config names; not podvisor's)",
   sh: 'dash',
   sed: 'sed',
@@ -56,7 +58,7 @@ const PACKAGE_OF: Record<string, string> = {
  * Packages of priority `required` in Debian 12: on every install, so the bootstrap need not
  * name them (`dpkg-query -W -f='${Priority}'` says so on a bookworm host).
  */
-const REQUIRED = new Set(['util-linux', 'mount', 'perl-base', 'coreutils', 'e2fsprogs', 'dash', 'sed']);
+const REQUIRED = new Set(['libc-bin', 'util-linux', 'mount', 'perl-base', 'coreutils', 'e2fsprogs', 'dash', 'sed']);
 
 /**
  * Shell scripts the sources run (`sh -c SCRIPT`), by `file: expression` of SCRIPT -> the
@@ -84,6 +86,8 @@ const DYNAMIC: Record<string, string[]> = {
   'src/api/v1.41/peer-read.ts: bin': ['podvisor-hijack-wait'],
   // Every QEMU starts through setpriv (its capability bounding set), which then execs it.
   'src/vm/qemu/confinement.ts: setprivBinary()': ['setpriv', 'qemu-system-x86_64'],
+  // ... or, jailed (the default), through the jail, which execs it the same way.
+  'src/vm/qemu/confinement.ts: jailBin': ['podvisor-jail', 'qemu-system-x86_64'],
 };
 
 /** The functions of node:child_process that take the program as their first argument. */

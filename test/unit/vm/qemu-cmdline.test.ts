@@ -173,7 +173,7 @@ describe('QEMU confinement', () => {
   it('keeps only the capabilities the 9p server and the taps need, inheritable ones included', () => {
     expect(capabilityArgs()).toEqual([
       '--inh-caps=-all',
-      '--bounding-set=-all,+chown,+dac_override,+dac_read_search,+fowner,+fsetid,+net_admin',
+      '--bounding-set=-all,+chown,+dac_override,+fowner,+fsetid,+net_admin',
       '--',
     ]);
   });
