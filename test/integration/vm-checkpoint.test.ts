@@ -87,11 +87,13 @@ async function startFrom(
   disk?: string,
 ): Promise<ChildProcess> {
   await shareVmDir(paths.dir);
+  const program = locateQemuTools().cloneQemu;
+  const mapped = path.dirname(ram) !== paths.dir;
   const fd = fs.openSync(stateFile, 'r');
   let qemu: ChildProcess;
   try {
     qemu = await spawnConfinedQemu(
-      locateQemuTools().cloneQemu,
+      program,
       qemuArgs({
         id: path.basename(paths.dir),
         size: shape.size,
@@ -111,7 +113,8 @@ async function startFrom(
       [fd],
       {
         dir: paths.dir,
-        readOnly: [guest.kernel, guest.initrd, ...(path.dirname(ram) === paths.dir ? [] : [ram])],
+        readOnly: [guest.kernel, guest.initrd, ...(mapped && program.privateRamReadOnly ? [ram] : [])],
+        readWrite: mapped && !program.privateRamReadOnly ? [ram] : [],
         size: shape.size,
         accel: shape.accel,
         tun: false,

@@ -263,7 +263,9 @@ async function spawnCloneQemu(
   await shareVmDir(paths.dir);
   // A fork template being made writes its RAM file, which must exist to be bound in its jail.
   if (from.shareRam) fs.writeFileSync(from.ramFile, '', { mode: 0o600, flag: 'a' });
-  const ramInDir = path.dirname(path.resolve(from.ramFile)) === path.resolve(paths.dir);
+  // A template's (or fork template's) RAM file, mapped copy-on-write: read-only in the jail when
+  // this QEMU can map it so; the RAM file of a restore of its own is in its directory.
+  const ramMapped = !from.shareRam && path.dirname(path.resolve(from.ramFile)) !== path.resolve(paths.dir);
   made.stateFd = fs.openSync(from.stateFile, 'r'); // close-on-exec, as every fd Node opens
   made.qemu = await spawnConfinedQemu(
     tools.cloneQemu,
@@ -282,8 +284,12 @@ async function spawnCloneQemu(
     [made.stateFd],
     {
       dir: paths.dir,
-      readOnly: [guest.kernel, guest.initrd, ...(from.shareRam || ramInDir ? [] : [from.ramFile])],
-      ...(from.shareRam ? { readWrite: [from.ramFile] } : {}),
+      readOnly: [
+        guest.kernel,
+        guest.initrd,
+        ...(ramMapped && tools.cloneQemu.privateRamReadOnly ? [from.ramFile] : []),
+      ],
+      readWrite: from.shareRam || (ramMapped && !tools.cloneQemu.privateRamReadOnly) ? [from.ramFile] : [],
       size,
       accel: h.opts.accel,
       tun: devices.nics.length > 0,
