@@ -3,7 +3,7 @@
  * that process (exec: the same pid, which the daemon tracks):
  *
  *   podvisor-jail [--cgroup FILE]... [--ro PATH]... [--rw PATH]... [--dev PATH]...
- *                 [--caps NAME,NAME...] -- PROGRAM ARG...
+ *                 [--proc] [--caps NAME,NAME...] -- PROGRAM ARG...
  *
  *  1. --cgroup FILE: its pid is written into FILE (a cgroup's cgroup.procs, one per hierarchy),
  *     so everything the program allocates is charged to the VM's cgroup from its first page;
@@ -14,6 +14,8 @@
  *     as on the host (so the program's command line and socket paths are unchanged): --ro
  *     read-only, --rw read-write (with the mounts below it), --dev a device node (read-write,
  *     no exec); the tmpfs itself is then made read-only;
+ *     With --proc, its own /proc/<pid> bound read-only at /proc/self and nothing else of /proc
+ *     (for a helper that reopens its fds through /proc/self/fd: it sees no other process);
  *  4. pivot_root into it, the host's root detached: nothing else of the host is reachable;
  *  5. --caps: the capability bounding set cut to the named ones (the rest dropped), the
  *     inheritable and ambient sets emptied, so the program keeps only those;
@@ -177,6 +179,13 @@ int main(int argc, char **argv) {
     if (strcmp(a, "--") == 0) {
       i++;
       break;
+    }
+    if (strcmp(a, "--proc") == 0) {
+      /* /proc/self opens as /proc/<pid>, which stays this process's across the exec. */
+      if (nbinds == MAX_PATHS) usage("too many paths");
+      binds[nbinds].kind = RO;
+      binds[nbinds++].path = "/proc/self";
+      continue;
     }
     if (i + 1 >= argc) usage("an option without its value");
     const char *v = argv[++i];

@@ -92,11 +92,42 @@ export function programFiles(program: QemuProgram): string[] {
   const modules = listDir(moduleDir)
     .filter((f) => /^accel-.*\.so$/.test(f))
     .map((f) => path.join(moduleDir, f));
-  const out = execFileSync('ldd', [program.bin, ...modules], { encoding: 'utf8', timeout: 20_000 });
-  const libs = [...out.matchAll(/(\/[^\s:()]+)(?=\s|$)/g)].map((m) => m[1]).filter((p) => !p.endsWith(':'));
+  const libs = linkedLibraries([program.bin, ...modules]);
   const files = [program.bin, ...dataDirs, ...FIRMWARE_DIRS, moduleDir, ...libs].filter((p) => fs.existsSync(p));
   programCache.set(key, files);
   return files;
+}
+
+/** The shared libraries `files` (executables or libraries) link, with the dynamic loader (ldd). */
+function linkedLibraries(files: string[]): string[] {
+  const out = execFileSync('ldd', files, { encoding: 'utf8', timeout: 20_000 });
+  return [...out.matchAll(/(\/[^\s:()]+)(?=\s|$)/g)].map((m) => m[1]).filter((p) => !p.endsWith(':'));
+}
+
+/**
+ * The jail's arguments, before `--`, for one of VM directory `dir`'s helpers (its 9p lock
+ * holder): the directory read-write, the binary `bin` and its libraries read-only, its own
+ * /proc/self and no other process (it reopens its fds through /proc/self/fd), the VM's cgroup joined (when it has
+ * one), `caps` kept.
+ */
+export function helperJailArgs(bin: string, dir: string, cgroupProcs: string[], caps: string[]): string[] {
+  const key = `${bin}@${fs.statSync(bin).mtimeMs}`;
+  let files = programCache.get(key);
+  if (!files) {
+    files = [bin, ...linkedLibraries([bin])];
+    programCache.set(key, files);
+  }
+  return [
+    ...cgroupProcs.flatMap((f) => ['--cgroup', f]),
+    '--rw',
+    dir,
+    ...withoutNested(files, [dir]).flatMap((p) => ['--ro', p]),
+    '--dev',
+    '/dev/null',
+    '--proc',
+    '--caps',
+    caps.join(','),
+  ];
 }
 
 function listDir(dir: string): string[] {

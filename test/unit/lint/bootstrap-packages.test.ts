@@ -82,6 +82,7 @@ const DYNAMIC: Record<string, string[]> = {
   'src/vm/qemu/clone.ts: tools.cloneQemu.bin': ['qemu-system-x86_64'],
   'src/vm/qemu/templates.ts: program.bin': ['qemu-system-x86_64'],
   'src/vm/qemu/lock-holder.ts: bin': ['podvisor-lock-holder'],
+  'src/vm/qemu/lock-holder.ts: jail': ['podvisor-jail', 'podvisor-lock-holder'],
   'src/pod/share-events.ts: FS_EVENTS_BIN': ['podvisor-fs-events'],
   'src/api/v1.41/peer-read.ts: bin': ['podvisor-hijack-wait'],
   // Every QEMU starts through setpriv (its capability bounding set), which then execs it.
