@@ -50,10 +50,9 @@ async function main(): Promise<void> {
   const make = (execRoot: string, templates: boolean) =>
     new QemuHypervisor({ execRoot, ...guest, templates, accel: 'tcg', connectAgent: (e) => AgentClient.connect(e) });
   const hvs = { boot: make(roots[0], false), clone: make(roots[1], true) };
-  const figs = Object.fromEntries(KINDS.map((k) => [k, { ready: [], cpu: [], pss: [], peak: [] }])) as Record<
-    Kind,
-    { ready: number[]; cpu: number[]; pss: number[]; peak: number[] }
-  >;
+  type Figures = { ready: number[]; cpu: number[]; pss: number[]; peak: number[] };
+  const figs = {} as Record<Kind, Figures>;
+  for (const k of KINDS) figs[k] = { ready: [], cpu: [], pss: [], peak: [] };
   const vms: Array<{ kind: Kind; vm: Vm; dir: string }> = [];
   try {
     await (await hvs.clone.createVm(CONFIG)).destroy(); // the template (untimed)
@@ -88,7 +87,7 @@ async function main(): Promise<void> {
     `\n${RUNS} of each, interleaved, medians (min-max); ${os.cpus().length} CPUs, load ${os.loadavg()[0].toFixed(1)}\n\n`,
   );
   process.stdout.write(`| | ${KINDS.join(' | ')} |\n| --- |${KINDS.map(() => ' --- |').join('')}\n`);
-  const row = (what: string, f: (k: (typeof figs)[Kind]) => string) =>
+  const row = (what: string, f: (k: Figures) => string) =>
     process.stdout.write(`| ${what} | ${KINDS.map((k) => f(figs[k])).join(' | ')} |\n`);
   row('ready (createVm)', (k) => cell(k.ready, 'ms'));
   row('QEMU CPU when ready', (k) => cell(k.cpu, 'ms'));
