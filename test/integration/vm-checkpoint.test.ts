@@ -61,7 +61,7 @@ afterAll(async () => {
   const ours = listVmProcesses().filter((p) => p.cmdline.includes(execRoot));
   // Each VM directory is a mount of itself (its jail's), with a cgroup.
   await unmountBelow(execRoot);
-  for (const name of fs.readdirSync(path.join(execRoot, 'vms'))) removeVmCgroup(path.join(execRoot, 'vms', name));
+  for (const name of fs.readdirSync(path.join(execRoot, 'vms'))) await removeVmCgroup(path.join(execRoot, 'vms', name));
   fs.rmSync(execRoot, { recursive: true, force: true });
   expect(ours).toEqual([]);
 });
@@ -106,7 +106,7 @@ async function startFrom(
         splitWx: false,
         machineOpts: guest.machineOpts,
         transport: '9p',
-        ram: { file: ram, share: false },
+        ram: { file: ram, share: false, readOnlyFile: mapped && program.privateRamReadOnly && !!activeJail() },
         incoming: true,
       }),
       paths.qemuLog,
@@ -117,7 +117,7 @@ async function startFrom(
         readWrite: mapped && !program.privateRamReadOnly ? [ram] : [],
         size: shape.size,
         accel: shape.accel,
-        tun: false,
+        tun: devices.nics.length > 0,
       },
     );
   } finally {
@@ -184,7 +184,8 @@ test('a VM saved with all its RAM restores into a QEMU of its own RAM, its guest
   const checkpoint = path.join(execRoot, 'checkpoint');
   fs.mkdirSync(checkpoint, { mode: 0o700 });
   const saveStart = Date.now();
-  await saveState(a, path.join(checkpoint, 'vm.state'), { allRam: true });
+  // The stream's socket in the VM's directory, which its jailed QEMU reaches (as QemuVm.saveTo).
+  await saveState(a, path.join(checkpoint, 'vm.state'), { allRam: true, socket: path.join(a.dir, 'state.sock') });
   const saveMs = Date.now() - saveStart;
   await killAndWait(first.pid!);
   // The template (its RAM file) goes: the checkpoint must not need it.
@@ -235,7 +236,8 @@ test("a VM with a file behind its upper disk restores with the disk's copy put b
   await hostLeft(c);
   const checkpoint = path.join(execRoot, 'checkpoint-disk');
   fs.mkdirSync(checkpoint, { mode: 0o700 });
-  await saveState(c, path.join(checkpoint, 'vm.state'), { allRam: true });
+  // The stream's socket in the VM's directory, which its jailed QEMU reaches (as QemuVm.saveTo).
+  await saveState(c, path.join(checkpoint, 'vm.state'), { allRam: true, socket: path.join(c.dir, 'state.sock') });
   // The disk is copied while the VM is stopped (sparse: the 16 GiB file holds a few MiB).
   const copy = path.join(checkpoint, 'upper.ext4');
   execFileSync('cp', ['--sparse=always', '--reflink=auto', disk, copy]);

@@ -15,9 +15,9 @@ export interface QemuProgram {
   /** Variables added to the daemon's environment (e.g. QEMU_MODULE_DIR); none when absent. */
   env?: Record<string, string>;
   /**
-   * It maps a private (copy-on-write) RAM file it cannot write by opening it read-only (QEMU 8.2
-   * and later), so a clone's jail can hold its template's RAM file read-only; QEMU 7.2 opens it
-   * read-write or fails.
+   * It can map a private (copy-on-write) RAM file opened read-only (`readonly=on,rom=off`, QEMU
+   * 8.2 and later), so a clone's jail can hold its template's RAM file read-only; QEMU 7.2
+   * opens it read-write.
    */
   privateRamReadOnly?: boolean;
 }

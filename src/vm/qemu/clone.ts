@@ -33,6 +33,7 @@ import { restoreClone, saveState } from './migration';
 import { withQmp } from './qmp';
 import { attachFile } from './upper-disk-qmp';
 import { shareVmDir } from './jail-mounts';
+import { activeJail } from './jail';
 import { hostQemuOptions, type StartHost } from './start-host';
 
 const log = logger('vm');
@@ -277,7 +278,11 @@ async function spawnCloneQemu(
       devices,
       splitWx,
       transport: '9p',
-      ram: { file: from.ramFile, share: from.shareRam === true },
+      ram: {
+        file: from.ramFile,
+        share: from.shareRam === true,
+        readOnlyFile: ramMapped && tools.cloneQemu.privateRamReadOnly === true && activeJail() !== undefined,
+      },
       incoming: true,
     }),
     paths.qemuLog,

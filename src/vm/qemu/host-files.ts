@@ -122,6 +122,6 @@ export async function removeTreeOnOneDevice(dir: string): Promise<void> {
  */
 export async function removeRuntimeDir(dir: string): Promise<void> {
   await unmountBelow(dir);
-  removeVmCgroup(dir);
+  await removeVmCgroup(dir);
   await removeTreeOnOneDevice(dir);
 }

@@ -14,7 +14,9 @@
  * - what else the caller names (a fork template's RAM file, written);
  * - device nodes: /dev/null, /dev/zero, /dev/urandom, /dev/random, and /dev/kvm (KVM) and
  *   /dev/net/tun (NICs: QEMU creates its taps) when the VM uses them.
- * No /proc, /sys, /etc, no other VM's directory: /proc/<qemu>/root shows these paths only.
+ * - its own /proc/self (its 9p server changes modes through /proc/self/fd), and no other
+ *   process's.
+ * No /sys, /etc, no other VM's directory: /proc/<qemu>/root shows these paths only.
  * PODVISOR_JAIL=0 turns the jail off (QEMU then runs under setpriv as before it: for measuring
  * what the jail costs, bench/jail.ts); it is on by default.
  */
@@ -155,6 +157,8 @@ export function jailArgs(program: QemuProgram, spec: JailSpec, cgroupProcs: stri
     ...rw.flatMap((p) => ['--rw', p]),
     ...ro.flatMap((p) => ['--ro', p]),
     ...devices.flatMap((d) => ['--dev', d]),
+    // Its 9p server sets modes through /proc/self/fd (fchmodat_nofollow on an O_PATH fd).
+    '--proc',
     '--caps',
     caps.join(','),
   ];

@@ -8,11 +8,10 @@
  *
  * One holder per clone (booted VMs share files over virtio-fs, not 9p), started once QEMU
  * listens and given the host directories of the VM's 9p shares by their tags, in a jail like
- * its QEMU's (./jail.ts: its VM's directory only, the VM's cgroup, one capability). It is detached:
+ * its QEMU's (./jail.ts: its VM's directory only, one capability). It is detached:
  * a daemon restart leaves it holding its locks; it ends when QEMU does (the socket closes), and
  * the VM's locks go with it.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { logger } from '../../util/log';
 import { VOLUME_TAG } from '../devices/volume-share';
@@ -21,7 +20,6 @@ import { SHARE_TAG } from './cmdline';
 import { lockHolderBinary } from './binaries';
 import { spawnDetached } from './processes';
 import { activeJail, helperJailArgs } from './jail';
-import { vmCgroupDirs } from './vm-cgroup';
 
 /** What the lock holder keeps of root's capabilities in its jail: opening any file to lock it. */
 export const LOCK_HOLDER_CAPABILITIES = ['dac_override'];
@@ -46,14 +44,13 @@ export async function startLockHolder(paths: VmPaths, bin: string | undefined = 
   const args = [paths.locksSock, `${SHARE_TAG}=${paths.shareDir}`, `${VOLUME_TAG}=${paths.volumesDir}`];
   const jail = activeJail();
   // Jailed as its QEMU is: its VM's directory only (the shares it locks files of, and the
-  // mounts made there later), in the VM's cgroup, opening files of any owner (dac_override).
-  const procs = vmCgroupDirs(paths.dir)
-    .map((d) => path.join(d, 'cgroup.procs'))
-    .filter((f) => fs.existsSync(f));
+  // mounts made there later), opening files of any owner (dac_override). Not in the VM's
+  // cgroup: it outlives QEMU by a moment (until it sees the socket close), which would keep
+  // the cgroup from going with the VM's directory.
   const child = jail
     ? await spawnDetached(
         jail,
-        [...helperJailArgs(bin, paths.dir, procs, LOCK_HOLDER_CAPABILITIES), '--', bin, ...args],
+        [...helperJailArgs(bin, paths.dir, [], LOCK_HOLDER_CAPABILITIES), '--', bin, ...args],
         paths.locksLog,
       )
     : await spawnDetached(bin, args, paths.locksLog);

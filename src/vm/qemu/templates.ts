@@ -266,7 +266,7 @@ export class VmTemplates {
       if (settle > 0) await Promise.race([new Promise((r) => setTimeout(r, settle)), exited]);
       await Promise.race([saveState(paths, stateFile), exited]);
       await killAndWait(qemu.pid!);
-      removeVmCgroup(dir);
+      await removeVmCgroup(dir);
       // Only the RAM and the state are kept; the clone brings its own sockets, logs and shares.
       for (const f of fs.readdirSync(dir))
         if (f !== 'ram' && f !== 'state') fs.rmSync(path.join(dir, f), { recursive: true, force: true });
@@ -280,7 +280,7 @@ export class VmTemplates {
       agent?.close();
       if (qemu) this.buildingQemus.delete(qemu);
       if (qemu?.pid) await killAndWait(qemu.pid);
-      removeVmCgroup(dir);
+      await removeVmCgroup(dir);
       const tail = consoleTail(paths);
       await removeTreeOnOneDevice(dir).catch(() => fs.rmSync(dir, { recursive: true, force: true }));
       throw new UnavailableError(`cannot build the VM template: ${(err as Error).message}${tail}`);
