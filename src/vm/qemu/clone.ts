@@ -29,8 +29,7 @@ import {
   waitForSocket,
 } from './start-steps';
 import type { VmTemplates } from './templates';
-import { restoreClone, saveState } from './migration';
-import { withQmp } from './qmp';
+import { connectWhenListening, restoreClone, saveState } from './migration';
 import { attachFile } from './upper-disk-qmp';
 import { shareVmDir } from './jail-mounts';
 import { activeJail } from './jail';
@@ -336,7 +335,15 @@ async function loadSavedState(
 ): Promise<void> {
   await waitForSocket(layout.paths.qmpSock, qemu, 3000, 'QEMU');
   const disk = from.disk;
-  if (disk) await withQmp(layout.paths.qmpSock, 10_000, (q) => attachFile(q, layout.paths.dir, disk));
+  if (disk) {
+    // Its socket file exists from bind(2) a moment before QEMU listens on it.
+    const q = await connectWhenListening(layout.paths.qmpSock);
+    try {
+      await attachFile(q, layout.paths.dir, disk);
+    } finally {
+      q.close();
+    }
+  }
   await raceBoot(
     restoreClone(layout.paths.qmpSock, CLONE_STATE_FD, { allRam: from.allRam === true, checkpoint: from.checkpoint }),
     processEnd,
