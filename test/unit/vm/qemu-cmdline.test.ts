@@ -105,6 +105,18 @@ describe('qemuArgs', () => {
     expect(values(clone, '-device')).toEqual(dev);
     expect(values(clone, '-incoming')).toEqual(['defer']);
     expect(() => qemuArgs({ ...base, accel: 'tcg', transport: '9p' })).toThrow(/RAM file/);
+    // A jailed clone's template RAM file is read-only: opened so, its mapping still writable.
+    const jailed = qemuArgs({
+      ...base,
+      accel: 'tcg',
+      devices,
+      transport: '9p',
+      ram: { file: '/t/ram', share: false, readOnlyFile: true },
+      incoming: true,
+    });
+    expect(values(jailed, '-object')).toEqual([
+      'memory-backend-file,id=mem,size=512M,mem-path=/t/ram,share=off,readonly=on,rom=off',
+    ]);
   });
 
   it('uses the host CPU model with KVM', () => {
