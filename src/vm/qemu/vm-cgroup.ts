@@ -120,6 +120,16 @@ export function makeVmCgroup(dir: string, size: VmSize): string[] | undefined {
     warnOnce('no cgroup hierarchy with the memory and pids controllers: VMs run without a cgroup of their own');
     return undefined;
   }
+  try {
+    return makeIn(layout, dir, size);
+  } catch (err) {
+    // A host whose cgroups this daemon cannot write (run in a container): VMs still start.
+    warnOnce(`cannot make VM cgroups: ${(err as Error).message}: VMs run without a cgroup of their own`);
+    return undefined;
+  }
+}
+
+function makeIn(layout: CgroupLayout, dir: string, size: VmSize): string[] {
   ensureParent(layout);
   const name = cgroupName(dir);
   const mem = path.join(layout.parents.memory, name);
