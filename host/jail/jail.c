@@ -3,10 +3,13 @@
  * that process (exec: the same pid, which the daemon tracks):
  *
  *   podvisor-jail [--cgroup FILE]... [--ro PATH]... [--rw PATH]... [--dev PATH]...
- *                 [--proc] [--caps NAME,NAME...] -- PROGRAM ARG...
+ *                 [--proc] [--tap NAME:FD]... [--caps NAME,NAME...] -- PROGRAM ARG...
  *
  *  1. --cgroup FILE: its pid is written into FILE (a cgroup's cgroup.procs, one per hierarchy),
  *     so everything the program allocates is charged to the VM's cgroup from its first page;
+ *     --tap NAME:FD: the tap device NAME is made (TUNSETIFF, with a virtio-net header, as QEMU
+ *     makes its own) and left open at fd FD for the program (`-netdev tap,fd=FD`), so the
+ *     program needs no CAP_NET_ADMIN; the tap goes when the program's last fd of it closes;
  *  2. new mount and IPC namespaces (unshare); every mount becomes a slave of the host's, so
  *     that mounts the host makes later under a shared mount (a VM directory the daemon made a
  *     shared mount of itself) still reach the jail, and nothing made here reaches the host;
@@ -26,10 +29,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -98,6 +104,28 @@ static void cut_capabilities(const char *list) {
   /* For root, inheritable capabilities survive an exec whatever the bounding set says. */
   data[0].inheritable = data[1].inheritable = 0;
   if (syscall(SYS_capset, &hdr, data) < 0) die("capset", NULL);
+}
+
+/* Make tap `spec` (NAME:FD) and leave it open at fd FD, inherited across the exec. */
+static void open_tap(const char *spec) {
+  const char *colon = strrchr(spec, ':');
+  if (!colon || colon == spec || (size_t)(colon - spec) >= IFNAMSIZ) usage("--tap wants NAME:FD");
+  char *end;
+  long want = strtol(colon + 1, &end, 10);
+  if (*end || want < 3 || want > 1000) usage("--tap wants NAME:FD");
+  int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (fd < 0) die("opening", "/dev/net/tun");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, spec, (size_t)(colon - spec));
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) die("making tap", spec);
+  if (fd != want) {
+    if (dup2(fd, (int)want) < 0) die("dup2 of tap", spec);
+    close(fd);
+  } else if (fcntl(fd, F_SETFD, 0) < 0) {
+    die("fcntl of tap", spec);
+  }
 }
 
 static void join_cgroup(const char *procs) {
@@ -174,6 +202,8 @@ int main(int argc, char **argv) {
   int i = 1;
   const char *cgroups[8];
   int ncgroups = 0;
+  const char *taps[8];
+  int ntaps = 0;
   for (; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--") == 0) {
@@ -191,6 +221,9 @@ int main(int argc, char **argv) {
     const char *v = argv[++i];
     if (strcmp(a, "--caps") == 0) {
       caps = v;
+    } else if (strcmp(a, "--tap") == 0) {
+      if (ntaps == 8) usage("too many --tap");
+      taps[ntaps++] = v;
     } else if (strcmp(a, "--cgroup") == 0) {
       if (ncgroups == 8) usage("too many --cgroup");
       cgroups[ncgroups++] = v;
@@ -205,6 +238,7 @@ int main(int argc, char **argv) {
   }
   if (i >= argc) usage("no program to run");
   for (int c = 0; c < ncgroups; c++) join_cgroup(cgroups[c]);
+  for (int t = 0; t < ntaps; t++) open_tap(taps[t]);
   if (unshare(CLONE_NEWNS | CLONE_NEWIPC) < 0) die("unshare", NULL);
   build_root();
   if (caps) cut_capabilities(caps);

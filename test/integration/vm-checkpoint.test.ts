@@ -108,6 +108,7 @@ async function startFrom(
         transport: '9p',
         ram: { file: ram, share: false, readOnlyFile: mapped && program.privateRamReadOnly && !!activeJail() },
         incoming: true,
+        tapFds: !!activeJail(),
       }),
       paths.qemuLog,
       [fd],
@@ -117,7 +118,7 @@ async function startFrom(
         readWrite: mapped && !program.privateRamReadOnly ? [ram] : [],
         size: shape.size,
         accel: shape.accel,
-        tun: devices.nics.length > 0,
+        taps: devices.nics.map((n) => n.tap),
       },
     );
   } finally {

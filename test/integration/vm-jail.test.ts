@@ -41,6 +41,7 @@ const dirs: string[] = [];
 
 /** Capability numbers (linux/capability.h). */
 const CAP_DAC_READ_SEARCH = 2;
+const CAP_NET_ADMIN = 12;
 
 function hypervisor(templates: boolean): QemuHypervisor {
   const hv = new QemuHypervisor({
@@ -74,8 +75,9 @@ beforeAll(async () => {
   execRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-jail-'));
   const cloning = hypervisor(true);
   const booting = hypervisor(false);
-  vms.booted = await booting.createVm({ size, devices: {} });
-  vms.clone = await cloning.createVm({ size, devices: {} });
+  // With a NIC each: its tap made by the jail, QEMU without CAP_NET_ADMIN.
+  vms.booted = await booting.createVm({ size, devices: { nics: 1 } });
+  vms.clone = await cloning.createVm({ size, devices: { nics: 1 } });
   const checkpoint = path.join(execRoot, 'checkpoint');
   fs.mkdirSync(checkpoint, { mode: 0o700 });
   await cloning.saveVm(vms.clone, checkpoint, { leaveRunning: true });
@@ -95,7 +97,7 @@ afterAll(async () => {
   expect(cgroups).toEqual([]);
 });
 
-test('each QEMU (booted, cloned, restored, forked) is in its own mount and IPC namespaces, with a root of its own files, no CAP_DAC_READ_SEARCH, and its own cgroup', () => {
+test('each QEMU (booted, cloned, restored, forked) is in its own mount and IPC namespaces, with a root of its own files, no CAP_DAC_READ_SEARCH or CAP_NET_ADMIN (its taps made by its jail), and its own cgroup', () => {
   expect(activeJail()).toBeDefined();
   const hvOf = (name: string) => (name === 'booted' ? hvs[1] : hvs[0]);
   const all = Object.entries(vms).map(([name, vm]) => ({ name, ...qemuOf(hvOf(name), vm) }));
@@ -127,6 +129,10 @@ test('each QEMU (booted, cloned, restored, forked) is in its own mount and IPC n
       name,
       dacReadSearch: false,
     });
+    expect({ name, netAdmin: (bnd & (1n << BigInt(CAP_NET_ADMIN))) !== 0n }).toEqual({ name, netAdmin: false });
+    // Its taps were made by its jail and are there while it runs.
+    const vm = vms[name];
+    for (const nic of vm.devices.nics) expect(fs.existsSync(`/sys/class/net/${nic.tap}`)).toBe(true);
     // Its cgroup is the VM's own, with its limits.
     const cgroups = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
     expect(cgroups).toContain(`/${PODVISOR_CGROUP}/${cgroupName(dir)}`);

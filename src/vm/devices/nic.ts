@@ -44,11 +44,19 @@ export function planNics(vmId: string, count: number): NicDevice[] {
   return Array.from({ length: count }, (_, i) => ({ tap: tapName(vmId, i), mac: randomMac(), guestName: `eth${i}` }));
 }
 
-/** QEMU arguments of NIC `index`. */
-export function nicQemuArgs(nic: NicDevice, index: number): string[] {
+/**
+ * The fd at which a jailed QEMU gets the tap of its NIC 0 (NIC i: TAP_FD_BASE + i): its jail
+ * makes the taps (host/jail --tap), so QEMU needs no CAP_NET_ADMIN.
+ */
+export const TAP_FD_BASE = 10;
+
+/** QEMU arguments of NIC `index`; with `tapFd`, its tap is that fd (made by QEMU's jail), else QEMU makes it. */
+export function nicQemuArgs(nic: NicDevice, index: number, tapFd?: number): string[] {
   return [
     '-netdev',
-    `tap,id=net${index},ifname=${nic.tap},script=no,downscript=no`,
+    tapFd === undefined
+      ? `tap,id=net${index},ifname=${nic.tap},script=no,downscript=no`
+      : `tap,id=net${index},fd=${tapFd}`,
     '-device',
     `virtio-net-device,netdev=net${index},mac=${nic.mac}`,
   ];

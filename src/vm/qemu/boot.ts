@@ -16,6 +16,7 @@ import { QemuVm } from './qemu-vm';
 import { faultPoint } from './fault';
 import { spawnConfinedQemu } from './confinement';
 import { shareVmDir } from './jail-mounts';
+import { activeJail } from './jail';
 import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
 import { hostQemuOptions, type StartHost } from './start-host';
 
@@ -44,7 +45,15 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
     const virtiofsdMs = Date.now() - started;
     qemu = await spawnConfinedQemu(
       { bin: tools.qemu, args: [] },
-      qemuArgs({ ...hostQemuOptions(h, guest), id, size, paths, devices, splitWx: h.splitWx(size) }),
+      qemuArgs({
+        ...hostQemuOptions(h, guest),
+        id,
+        size,
+        paths,
+        devices,
+        splitWx: h.splitWx(size),
+        tapFds: activeJail() !== undefined,
+      }),
       paths.qemuLog,
       [],
       {
@@ -52,7 +61,7 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
         readOnly: [guest.kernel, guest.initrd],
         size,
         accel: h.opts.accel,
-        tun: devices.nics.length > 0,
+        taps: devices.nics.map((n) => n.tap),
       },
     );
     faultPoint('after-qemu-spawn');

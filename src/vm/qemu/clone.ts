@@ -283,6 +283,7 @@ async function spawnCloneQemu(
         readOnlyFile: ramMapped && tools.cloneQemu.privateRamReadOnly === true && activeJail() !== undefined,
       },
       incoming: true,
+      tapFds: activeJail() !== undefined,
     }),
     paths.qemuLog,
     [made.stateFd],
@@ -296,7 +297,7 @@ async function spawnCloneQemu(
       readWrite: from.shareRam || (ramMapped && !tools.cloneQemu.privateRamReadOnly) ? [from.ramFile] : [],
       size,
       accel: h.opts.accel,
-      tun: devices.nics.length > 0,
+      taps: devices.nics.map((n) => n.tap),
     },
   );
   fs.closeSync(made.stateFd);

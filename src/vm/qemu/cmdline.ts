@@ -118,6 +118,8 @@ export interface QemuArgsOptions {
   };
   /** Wait for an incoming migration (a clone: QMP migrate-incoming loads the template's state). */
   incoming?: boolean;
+  /** Its taps are fds its jail made (`tap,fd=`: devices/nic.ts TAP_FD_BASE), not made by QEMU (`ifname=`). */
+  tapFds?: boolean;
 }
 
 /** TCG's translated-code buffer, MiB (`tb-size`). */
@@ -229,7 +231,7 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     `virtserialport,chardev=locks,name=${Names.PORT_LOCKS_NAME}`,
     ...balloon,
     // Taken before the devices: the rootfs share, virtio-serial and the balloon.
-    ...(o.devices ? devicesQemuArgs(o.devices, p, o.transport ?? 'virtiofs', 2 + balloon.length / 2) : []),
+    ...(o.devices ? devicesQemuArgs(o.devices, p, o.transport ?? 'virtiofs', 2 + balloon.length / 2, o.tapFds) : []),
     ...(o.incoming ? ['-incoming', 'defer'] : []),
   ];
 }

@@ -37,6 +37,9 @@ export const QEMU_SANDBOX_ARGS = [
  */
 export const QEMU_CAPABILITIES = ['chown', 'dac_override', 'fowner', 'fsetid', 'net_admin'];
 
+/** What a jailed QEMU keeps: the same less net_admin, its jail having made its taps. */
+export const QEMU_JAILED_CAPABILITIES = QEMU_CAPABILITIES.filter((c) => c !== 'net_admin');
+
 /** The setpriv arguments that run the rest of the command line with QEMU_CAPABILITIES only. */
 export function capabilityArgs(): string[] {
   const keep = QEMU_CAPABILITIES.map((c) => `+${c}`).join(',');
@@ -77,7 +80,7 @@ export function spawnConfinedQemu(
   const cgroup = makeVmCgroup(jail.dir, jail.size) ?? [];
   return spawnDetached(
     jailBin,
-    [...jailArgs(program, jail, cgroup, QEMU_CAPABILITIES), '--', program.bin, ...program.args, ...args],
+    [...jailArgs(program, jail, cgroup, QEMU_JAILED_CAPABILITIES), '--', program.bin, ...program.args, ...args],
     logFile,
     extraFds,
     program.env,

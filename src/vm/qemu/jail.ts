@@ -12,8 +12,9 @@
  *   copy-on-write), the QEMU binary, the libraries it and its accelerator modules link
  *   (found with ldd once per binary), its firmware and module directories;
  * - what else the caller names (a fork template's RAM file, written);
- * - device nodes: /dev/null, /dev/zero, /dev/urandom, /dev/random, and /dev/kvm (KVM) and
- *   /dev/net/tun (NICs: QEMU creates its taps) when the VM uses them.
+ * - device nodes: /dev/null, /dev/zero, /dev/urandom, /dev/random, and /dev/kvm under KVM;
+ * - its taps, made by the jail and left open for it (`-netdev tap,fd=`), so that QEMU needs no
+ *   CAP_NET_ADMIN (QEMU_JAILED_CAPABILITIES).
  * - its own /proc/self (its 9p server changes modes through /proc/self/fd), and no other
  *   process's.
  * No /sys, /etc, no other VM's directory: /proc/<qemu>/root shows these paths only.
@@ -27,6 +28,7 @@ import type { VmSize } from '../types';
 import { PACKAGE_ROOT } from '../../util/package-info';
 import { logger } from '../../util/log';
 import type { QemuProgram } from './binaries';
+import { TAP_FD_BASE } from '../devices/nic';
 
 const log = logger('vm');
 
@@ -42,8 +44,8 @@ export interface JailSpec {
   size: VmSize;
   /** The accelerator: KVM needs /dev/kvm. */
   accel: 'kvm' | 'tcg';
-  /** Whether the VM has NICs (QEMU opens /dev/net/tun to create its taps). */
-  tun: boolean;
+  /** The VM's taps, in NIC order: the jail makes them, at fds TAP_FD_BASE, TAP_FD_BASE + 1... */
+  taps: string[];
 }
 
 /** The jail binary scripts/bootstrap.sh builds (host/jail), or undefined when it is not there. */
@@ -145,15 +147,12 @@ function listDir(dir: string): string[] {
  * cgroup's cgroup.procs files (`cgroupProcs`), the capabilities it keeps.
  */
 export function jailArgs(program: QemuProgram, spec: JailSpec, cgroupProcs: string[], caps: string[]): string[] {
-  const devices = [
-    ...BASE_DEVICES,
-    ...(spec.accel === 'kvm' ? ['/dev/kvm'] : []),
-    ...(spec.tun ? ['/dev/net/tun'] : []),
-  ].filter((d) => fs.existsSync(d));
+  const devices = [...BASE_DEVICES, ...(spec.accel === 'kvm' ? ['/dev/kvm'] : [])].filter((d) => fs.existsSync(d));
   const rw = [spec.dir, ...(spec.readWrite ?? [])];
   const ro = withoutNested([...programFiles(program), ...spec.readOnly], rw);
   return [
     ...cgroupProcs.flatMap((f) => ['--cgroup', f]),
+    ...spec.taps.flatMap((t, i) => ['--tap', `${t}:${TAP_FD_BASE + i}`]),
     ...rw.flatMap((p) => ['--rw', p]),
     ...ro.flatMap((p) => ['--ro', p]),
     ...devices.flatMap((d) => ['--dev', d]),

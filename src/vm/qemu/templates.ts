@@ -42,6 +42,7 @@ import type { AgentConnector } from './agent-connector';
 import { faultPoint } from './fault';
 import { spawnConfinedQemu } from './confinement';
 import { removeVmCgroup } from './vm-cgroup';
+import { activeJail } from './jail';
 import { HOST_LEFT_LINES, waitForConsole } from './start-steps';
 
 const log = logger('vm');
@@ -230,6 +231,7 @@ export class VmTemplates {
           machineOpts: shape.guest.machineOpts,
           transport: '9p',
           ram: { file: ramFile, share: true },
+          tapFds: activeJail() !== undefined,
         }),
         paths.qemuLog,
         [],
@@ -238,7 +240,7 @@ export class VmTemplates {
           readOnly: [shape.guest.kernel, shape.guest.initrd],
           size: shape.size,
           accel: shape.accel,
-          tun: devices.nics.length > 0,
+          taps: devices.nics.map((n) => n.tap),
         },
       );
       faultPoint('template-after-qemu-spawn');
