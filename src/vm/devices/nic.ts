@@ -1,9 +1,11 @@
 /**
  * The network interface device: virtio-net on virtio-mmio, backed by a host tap device.
  *
- * QEMU creates the tap itself (`-netdev tap,ifname=<tap>,script=no,downscript=no`; it opens
- * /dev/net/tun and TUNSETIFF creates the device) rather than the daemon running
- * `ip tuntap add` before the boot: the tap is then not persistent and lives exactly as long as
+ * QEMU's jail creates the tap (host/jail --tap: it opens /dev/net/tun and TUNSETIFF creates
+ * the device) and hands it to QEMU as an fd (`-netdev tap,fd=N`), so QEMU needs no
+ * CAP_NET_ADMIN; with the jail off QEMU creates it itself (`-netdev tap,ifname=<tap>,
+ * script=no,downscript=no`). Either way it is made rather than the daemon running `ip tuntap
+ * add` before the boot: the tap is then not persistent and lives exactly as long as
  * QEMU holds its fd, so a QEMU that crashes, a VM destroyed or reclaimed after the daemon was
  * SIGKILLed leaves no tap behind and the crash-safety rules (vm-processes.ts: the processes are
  * the record) need nothing new; and a boot costs no extra process. No vhost (there is no

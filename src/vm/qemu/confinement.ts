@@ -33,7 +33,7 @@ export const QEMU_SANDBOX_ARGS = [
  * The capabilities a VM's QEMU keeps (bounding set; everything else is dropped before it
  * starts): chown, dac_override, fowner and fsetid for the 9p server acting for guest root on
  * files of any owner and mode (dac_override covers reading and searching them), net_admin to
- * create its taps (`-netdev tap,ifname=`).
+ * create its taps (`-netdev tap,ifname=`) when it is not jailed.
  */
 export const QEMU_CAPABILITIES = ['chown', 'dac_override', 'fowner', 'fsetid', 'net_admin'];
 
