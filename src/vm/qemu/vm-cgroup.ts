@@ -139,8 +139,10 @@ function makeIn(layout: CgroupLayout, dir: string, size: VmSize): string[] {
   const limit = String(vmMemoryLimit(size));
   if (layout.kind === 'unified') {
     fs.writeFileSync(path.join(mem, 'memory.max'), limit);
-    // The guest's RAM is never swapped behind its back: the limit is the VM's, not a budget to page out.
-    fs.writeFileSync(path.join(mem, 'memory.swap.max'), '0');
+    // The guest's RAM is never swapped behind its back: the limit is the VM's, not a budget to
+    // page out. (No such file without swap accounting: nothing to limit then.)
+    const swap = path.join(mem, 'memory.swap.max');
+    if (fs.existsSync(swap)) fs.writeFileSync(swap, '0');
   } else {
     fs.writeFileSync(path.join(mem, 'memory.limit_in_bytes'), limit);
   }
