@@ -32,7 +32,7 @@ own_kernel=${PODVISOR_GUEST_KERNEL:-own}
 # (an entry added or removed) since it ended (the run itself changes those).
 done_stamp=.bootstrap/done${mode:+-${mode#--}}
 outputs=(dist/src/daemon/main.js guest/out/initramfs.cpio.gz guest/out/vmlinux host/out/podvisor-lock-holder
-  host/out/podvisor-fs-events host/out/podvisor-hijack-wait node_modules/.package-lock.json)
+  host/out/podvisor-fs-events host/out/podvisor-hijack-wait host/out/podvisor-jail node_modules/.package-lock.json)
 if [ "$own_kernel" != debian ]; then outputs+=(guest/out/podvisor/vmlinux); fi
 fingerprint="$mode $own_kernel ${outputs[*]}"
 up_to_date() {
@@ -173,6 +173,9 @@ make -s -C host/fs-events OUT=../out
 # The wait, after a hijacked stream's 101, until the client has read it (host/hijack-wait:
 # src/api/v1.41/peer-read.ts; Node cannot ask the kernel a socket's unread bytes).
 make -s -C host/hijack-wait OUT=../out
+# The jail every VM's QEMU starts in (host/jail: its own mount and IPC namespaces, a root of
+# only the VM's files, its cgroup; src/vm/qemu/jail.ts).
+make -s -C host/jail OUT=../out
 
 # --- TypeScript --------------------------------------------------------------------------
 # Built only when a source or config file changed (scripts/build.sh). With --test, one tsc

@@ -1,14 +1,15 @@
 /**
  * Jest global teardown: stops this run's fixture registries, then fails the run
  * when something a test or a daemon started during it is still there: a QEMU or virtiofsd
- * process, a perl mount helper, a mount under the tests' temp roots, or a VM runtime
- * directory (`<exec root>/vms/<id>`) made during the run, or a bridge, tap or firewall rule of
- * a daemon whose data root is gone (network leaks). First it removes the CNI plugins' shared
+ * process, a perl mount helper, a mount under the tests' temp roots, a VM runtime directory
+ * (`<exec root>/vms/<id>`) or an empty VM cgroup made during the run, or a bridge, tap or
+ * firewall rule of a daemon whose data root is gone (network leaks). First it removes the CNI plugins' shared
  * chains if they hold nothing (test/privileged/net/helpers/cni-net.ts). Every project that
  * touches the host names it; the first call, after all projects' tests, does the work for the
  * whole run.
  */
 import {
+  emptyVmCgroups,
   orphanNetworkObjects,
   listMountHelpers,
   listVmProcesses,
@@ -47,6 +48,7 @@ function leftovers(): string[] {
       .filter((d) => d.mtimeMs >= start)
       .map((d) => `VM runtime directory ${d.dir}`),
     ...orphanNetworkObjects(),
+    ...emptyVmCgroups(start).map((d) => `VM cgroup ${d}`),
   ];
 }
 
@@ -63,6 +65,6 @@ export default async function globalTeardown(): Promise<void> {
   const left = leftovers();
   if (left.length === 0) return;
   throw new Error(
-    `leaked VM processes, mount helpers, mounts, runtime directories or network objects after the test run:\n${left.join('\n')}`,
+    `leaked VM processes, mount helpers, mounts, runtime directories, VM cgroups or network objects after the test run:\n${left.join('\n')}`,
   );
 }

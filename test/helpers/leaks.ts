@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { programArgv } from '../../src/vm/qemu/processes';
+import { cgroupLayout } from '../../src/vm/qemu/vm-cgroup';
 
 /** A process of interest: pid and command line. */
 export interface ProcInfo {
@@ -162,5 +163,34 @@ export function orphanNetworkObjects(): string[] {
     for (const line of commandOut('iptables-save', ['-t', table]).split('\n'))
       if (line.startsWith('-A ') && /pvtcni|10\.99\.\d+\.\d+/.test(line))
         out.push(`${table} rule of a CNI test ${line}`);
+  return out;
+}
+
+/**
+ * VM cgroups (src/vm/qemu/vm-cgroup.ts) made since `sinceMs` that are still there with no
+ * process in them: one a VM's removal should have taken with its directory. (One with a
+ * process is a VM process left, reported as such.)
+ */
+export function emptyVmCgroups(sinceMs: number): string[] {
+  const layout = cgroupLayout();
+  if (!layout) return [];
+  const out: string[] = [];
+  for (const parent of new Set([layout.parents.memory, layout.parents.pids])) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(parent).filter((n) => /^[0-9a-f]{10}-/.test(n));
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const dir = path.join(parent, name);
+      try {
+        if (fs.statSync(dir).mtimeMs < sinceMs) continue;
+        if (fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim() === '') out.push(dir);
+      } catch {
+        // removed meanwhile
+      }
+    }
+  }
   return out;
 }

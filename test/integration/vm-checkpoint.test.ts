@@ -26,8 +26,13 @@ import { killAndWait } from '../../src/vm/qemu/processes';
 import { vmPathsAt, type VmPaths } from '../../src/vm/qemu/runtime-dir';
 import { VmTemplates, type TemplateShape } from '../../src/vm/qemu/templates';
 import type { VmDevices } from '../../src/vm/types';
-import { qmpCommand } from '../../src/vm/qemu/qmp';
-import { attachCommands, UPPER_DISK_BYTES, UPPER_DISK_NODE } from '../../src/vm/devices/upper-disk';
+import { qmpCommand, withQmp } from '../../src/vm/qemu/qmp';
+import { attachFile } from '../../src/vm/qemu/upper-disk-qmp';
+import { QMP_FILE_NAME, shareVmDir } from '../../src/vm/qemu/jail-mounts';
+import { activeJail } from '../../src/vm/qemu/jail';
+import { unmountBelow } from '../../src/vm/qemu/host-files';
+import { removeVmCgroup } from '../../src/vm/qemu/vm-cgroup';
+import { UPPER_DISK_BYTES, UPPER_DISK_NODE } from '../../src/vm/devices/upper-disk';
 import { makeUpperDisk } from '../../src/storage/upper-disk-file';
 import { execFileSync } from 'node:child_process';
 import { listVmProcesses } from '../helpers/leaks';
@@ -54,6 +59,9 @@ afterAll(async () => {
   for (const q of qemus) if (q.pid) await killAndWait(q.pid);
   await templates.close();
   const ours = listVmProcesses().filter((p) => p.cmdline.includes(execRoot));
+  // Each VM directory is a mount of itself (its jail's), with a cgroup.
+  await unmountBelow(execRoot);
+  for (const name of fs.readdirSync(path.join(execRoot, 'vms'))) await removeVmCgroup(path.join(execRoot, 'vms', name));
   fs.rmSync(execRoot, { recursive: true, force: true });
   expect(ours).toEqual([]);
 });
@@ -78,11 +86,14 @@ async function startFrom(
   allRam: boolean,
   disk?: string,
 ): Promise<ChildProcess> {
+  await shareVmDir(paths.dir);
+  const program = locateQemuTools().cloneQemu;
+  const mapped = path.dirname(ram) !== paths.dir;
   const fd = fs.openSync(stateFile, 'r');
   let qemu: ChildProcess;
   try {
     qemu = await spawnConfinedQemu(
-      locateQemuTools().cloneQemu,
+      program,
       qemuArgs({
         id: path.basename(paths.dir),
         size: shape.size,
@@ -95,18 +106,27 @@ async function startFrom(
         splitWx: false,
         machineOpts: guest.machineOpts,
         transport: '9p',
-        ram: { file: ram, share: false },
+        ram: { file: ram, share: false, readOnlyFile: mapped && program.privateRamReadOnly && !!activeJail() },
         incoming: true,
+        tapFds: !!activeJail(),
       }),
       paths.qemuLog,
       [fd],
+      {
+        dir: paths.dir,
+        readOnly: [guest.kernel, guest.initrd, ...(mapped && program.privateRamReadOnly ? [ram] : [])],
+        readWrite: mapped && !program.privateRamReadOnly ? [ram] : [],
+        size: shape.size,
+        accel: shape.accel,
+        taps: devices.nics.map((n) => n.tap),
+      },
     );
   } finally {
     fs.closeSync(fd);
   }
   qemus.push(qemu);
   for (let i = 0; i < 300 && !fs.existsSync(paths.qmpSock); i++) await new Promise((r) => setTimeout(r, 10));
-  if (disk) for (const [command, args] of attachCommands(disk)) await qmpCommand(paths.qmpSock, command, args, 10_000);
+  if (disk) await withQmp(paths.qmpSock, 10_000, (q) => attachFile(q, paths.dir, disk));
   await restoreClone(paths.qmpSock, STATE_FD, { allRam });
   return qemu;
 }
@@ -126,6 +146,11 @@ async function hostLeft(paths: VmPaths): Promise<void> {
   };
   for (let i = 0; i < 3000 && !left(); i++) await new Promise((r) => setTimeout(r, 10));
   if (!left()) throw new Error(`the agent of ${paths.dir} never logged that the host left both channels`);
+}
+
+/** The path at which the QEMU of `paths` opened host file `file` (from its jail: a bind in its directory). */
+function reached(paths: VmPaths, file: string): string {
+  return activeJail() ? path.join(paths.dir, QMP_FILE_NAME) : file;
 }
 
 /** The file behind the upper disk's format node, as QEMU reports it. */
@@ -160,7 +185,8 @@ test('a VM saved with all its RAM restores into a QEMU of its own RAM, its guest
   const checkpoint = path.join(execRoot, 'checkpoint');
   fs.mkdirSync(checkpoint, { mode: 0o700 });
   const saveStart = Date.now();
-  await saveState(a, path.join(checkpoint, 'vm.state'), { allRam: true });
+  // The stream's socket in the VM's directory, which its jailed QEMU reaches (as QemuVm.saveTo).
+  await saveState(a, path.join(checkpoint, 'vm.state'), { allRam: true, socket: path.join(a.dir, 'state.sock') });
   const saveMs = Date.now() - saveStart;
   await killAndWait(first.pid!);
   // The template (its RAM file) goes: the checkpoint must not need it.
@@ -205,13 +231,14 @@ test("a VM with a file behind its upper disk restores with the disk's copy put b
   const disk = path.join(execRoot, 'upper.ext4');
   await makeUpperDisk(disk, UPPER_DISK_BYTES);
   const first = await startFrom(shape, c, devices, tpl.ramFile, tpl.stateFile, false);
-  for (const [command, args] of attachCommands(disk)) await qmpCommand(c.qmpSock, command, args, 10_000);
-  expect(await diskFile(c)).toBe(disk);
+  await withQmp(c.qmpSock, 10_000, (q) => attachFile(q, c.dir, disk));
+  expect(await diskFile(c)).toBe(reached(c, disk));
   (await connect(c)).close();
   await hostLeft(c);
   const checkpoint = path.join(execRoot, 'checkpoint-disk');
   fs.mkdirSync(checkpoint, { mode: 0o700 });
-  await saveState(c, path.join(checkpoint, 'vm.state'), { allRam: true });
+  // The stream's socket in the VM's directory, which its jailed QEMU reaches (as QemuVm.saveTo).
+  await saveState(c, path.join(checkpoint, 'vm.state'), { allRam: true, socket: path.join(c.dir, 'state.sock') });
   // The disk is copied while the VM is stopped (sparse: the 16 GiB file holds a few MiB).
   const copy = path.join(checkpoint, 'upper.ext4');
   execFileSync('cp', ['--sparse=always', '--reflink=auto', disk, copy]);
@@ -223,7 +250,7 @@ test("a VM with a file behind its upper disk restores with the disk's copy put b
   const restored = await connect(d);
   try {
     await restored.ping();
-    expect(await diskFile(d)).toBe(copy);
+    expect(await diskFile(d)).toBe(reached(d, copy));
     const st = (await qmpCommand(d.qmpSock, 'query-status')) as { status?: string };
     expect(st.status).toBe('running');
   } finally {

@@ -5,7 +5,7 @@
 import { InvalidArgumentError } from '../../errors';
 import type { VmPaths } from '../qemu/runtime-dir';
 import type { FileTransport } from './share-args';
-import { MAX_NICS, nicQemuArgs, planNics } from './nic';
+import { MAX_NICS, nicQemuArgs, planNics, TAP_FD_BASE } from './nic';
 import type { VmDeviceRequest, VmDevices } from './types';
 import { planVolumeShare, volumeShareQemuArgs } from './volume-share';
 import { planUpperDisk, upperDiskQemuArgs } from './upper-disk';
@@ -57,13 +57,19 @@ export const MICROVM_VIRTIO_SLOTS = 8;
  * disk and, over 9p, the image-layers share that goes with it when a transport is left for it).
  * `taken`: the transports the machine's own devices take (the rootfs share, virtio-serial...).
  */
-export function devicesQemuArgs(d: VmDevices, paths: VmPaths, transport: FileTransport, taken: number): string[] {
+export function devicesQemuArgs(
+  d: VmDevices,
+  paths: VmPaths,
+  transport: FileTransport,
+  taken: number,
+  tapFds = false,
+): string[] {
   const asked = taken + d.nics.length + (d.volumes ? 1 : 0) + (d.upperDisk ? 1 : 0);
   if (asked > MICROVM_VIRTIO_SLOTS)
     throw new InvalidArgumentError(`a VM has ${MICROVM_VIRTIO_SLOTS} virtio devices at most, not ${asked}`);
   const layers = d.upperDisk && transport === '9p' && asked < MICROVM_VIRTIO_SLOTS;
   return [
-    ...d.nics.flatMap((n, i) => nicQemuArgs(n, i)),
+    ...d.nics.flatMap((n, i) => nicQemuArgs(n, i, tapFds ? TAP_FD_BASE + i : undefined)),
     ...(d.volumes ? volumeShareQemuArgs(paths, transport) : []),
     ...(d.upperDisk ? upperDiskQemuArgs(d.upperDisk) : []),
     ...(layers ? layersShareQemuArgs(paths) : []),

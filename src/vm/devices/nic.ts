@@ -1,9 +1,11 @@
 /**
  * The network interface device: virtio-net on virtio-mmio, backed by a host tap device.
  *
- * QEMU creates the tap itself (`-netdev tap,ifname=<tap>,script=no,downscript=no`; it opens
- * /dev/net/tun and TUNSETIFF creates the device) rather than the daemon running
- * `ip tuntap add` before the boot: the tap is then not persistent and lives exactly as long as
+ * QEMU's jail creates the tap (host/jail --tap: it opens /dev/net/tun and TUNSETIFF creates
+ * the device) and hands it to QEMU as an fd (`-netdev tap,fd=N`), so QEMU needs no
+ * CAP_NET_ADMIN; with the jail off QEMU creates it itself (`-netdev tap,ifname=<tap>,
+ * script=no,downscript=no`). Either way it is made rather than the daemon running `ip tuntap
+ * add` before the boot: the tap is then not persistent and lives exactly as long as
  * QEMU holds its fd, so a QEMU that crashes, a VM destroyed or reclaimed after the daemon was
  * SIGKILLed leaves no tap behind and the crash-safety rules (vm-processes.ts: the processes are
  * the record) need nothing new; and a boot costs no extra process. No vhost (there is no
@@ -44,11 +46,19 @@ export function planNics(vmId: string, count: number): NicDevice[] {
   return Array.from({ length: count }, (_, i) => ({ tap: tapName(vmId, i), mac: randomMac(), guestName: `eth${i}` }));
 }
 
-/** QEMU arguments of NIC `index`. */
-export function nicQemuArgs(nic: NicDevice, index: number): string[] {
+/**
+ * The fd at which a jailed QEMU gets the tap of its NIC 0 (NIC i: TAP_FD_BASE + i): its jail
+ * makes the taps (host/jail --tap), so QEMU needs no CAP_NET_ADMIN.
+ */
+export const TAP_FD_BASE = 10;
+
+/** QEMU arguments of NIC `index`; with `tapFd`, its tap is that fd (made by QEMU's jail), else QEMU makes it. */
+export function nicQemuArgs(nic: NicDevice, index: number, tapFd?: number): string[] {
   return [
     '-netdev',
-    `tap,id=net${index},ifname=${nic.tap},script=no,downscript=no`,
+    tapFd === undefined
+      ? `tap,id=net${index},ifname=${nic.tap},script=no,downscript=no`
+      : `tap,id=net${index},fd=${tapFd}`,
     '-device',
     `virtio-net-device,netdev=net${index},mac=${nic.mac}`,
   ];

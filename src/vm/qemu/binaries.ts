@@ -14,6 +14,12 @@ export interface QemuProgram {
   args: string[];
   /** Variables added to the daemon's environment (e.g. QEMU_MODULE_DIR); none when absent. */
   env?: Record<string, string>;
+  /**
+   * It can map a private (copy-on-write) RAM file opened read-only (`readonly=on,rom=off`, QEMU
+   * 8.2 and later), so a clone's jail can hold its template's RAM file read-only; QEMU 7.2
+   * opens it read-write.
+   */
+  privateRamReadOnly?: boolean;
 }
 
 /** The host programs a QEMU VM needs. */
@@ -42,6 +48,7 @@ export function unpackedQemu(root: string = PACKAGE_ROOT): QemuProgram | undefin
     bin,
     args: ['-L', path.join(dir, 'usr', 'share', 'qemu')],
     env: { QEMU_MODULE_DIR: path.join(dir, 'usr', 'lib', 'x86_64-linux-gnu', 'qemu') },
+    privateRamReadOnly: true,
   };
 }
 

@@ -15,6 +15,8 @@ import { killAndWait, processCpuMs, setProcessNice, spawnDetached } from './proc
 import { QemuVm } from './qemu-vm';
 import { faultPoint } from './fault';
 import { spawnConfinedQemu } from './confinement';
+import { shareVmDir } from './jail-mounts';
+import { activeJail } from './jail';
 import { bootFailureDetail, childEnd, cleanupDir, raceBoot, waitForSocket } from './start-steps';
 import { hostQemuOptions, type StartHost } from './start-host';
 
@@ -30,6 +32,8 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
   let qemu: ChildProcess | undefined;
   let agentPromise: Promise<Agent> | undefined;
   try {
+    // Before virtiofsd opens the share: the host's later mounts there must reach it and the jail.
+    await shareVmDir(paths.dir);
     virtiofsd = await spawnDetached(tools.virtiofsd, virtiofsdArgs(paths), paths.virtiofsdLog);
     faultPoint('after-virtiofsd-spawn');
     await waitForSocket(paths.virtiofsdSock, virtiofsd, 3000, 'virtiofsd');
@@ -41,8 +45,24 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
     const virtiofsdMs = Date.now() - started;
     qemu = await spawnConfinedQemu(
       { bin: tools.qemu, args: [] },
-      qemuArgs({ ...hostQemuOptions(h, guest), id, size, paths, devices, splitWx: h.splitWx(size) }),
+      qemuArgs({
+        ...hostQemuOptions(h, guest),
+        id,
+        size,
+        paths,
+        devices,
+        splitWx: h.splitWx(size),
+        tapFds: activeJail() !== undefined,
+      }),
       paths.qemuLog,
+      [],
+      {
+        dir: paths.dir,
+        readOnly: [guest.kernel, guest.initrd],
+        size,
+        accel: h.opts.accel,
+        taps: devices.nics.map((n) => n.tap),
+      },
     );
     faultPoint('after-qemu-spawn');
     h.startingQemu(qemu);

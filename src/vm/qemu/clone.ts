@@ -29,9 +29,10 @@ import {
   waitForSocket,
 } from './start-steps';
 import type { VmTemplates } from './templates';
-import { restoreClone, saveState } from './migration';
-import { qmpCommand } from './qmp';
-import { attachCommands } from '../devices/upper-disk';
+import { connectWhenListening, restoreClone, saveState } from './migration';
+import { attachFile } from './upper-disk-qmp';
+import { shareVmDir } from './jail-mounts';
+import { activeJail } from './jail';
 import { hostQemuOptions, type StartHost } from './start-host';
 
 const log = logger('vm');
@@ -259,6 +260,12 @@ async function spawnCloneQemu(
   made: CloneProgress,
 ): Promise<ChildProcess> {
   const { id, size, paths, devices, splitWx } = layout;
+  await shareVmDir(paths.dir);
+  // A fork template being made writes its RAM file, which must exist to be bound in its jail.
+  if (from.shareRam) fs.writeFileSync(from.ramFile, '', { mode: 0o600, flag: 'a' });
+  // A template's (or fork template's) RAM file, mapped copy-on-write: read-only in the jail when
+  // this QEMU can map it so; the RAM file of a restore of its own is in its directory.
+  const ramMapped = !from.shareRam && path.dirname(path.resolve(from.ramFile)) !== path.resolve(paths.dir);
   made.stateFd = fs.openSync(from.stateFile, 'r'); // close-on-exec, as every fd Node opens
   made.qemu = await spawnConfinedQemu(
     tools.cloneQemu,
@@ -270,11 +277,28 @@ async function spawnCloneQemu(
       devices,
       splitWx,
       transport: '9p',
-      ram: { file: from.ramFile, share: from.shareRam === true },
+      ram: {
+        file: from.ramFile,
+        share: from.shareRam === true,
+        readOnlyFile: ramMapped && tools.cloneQemu.privateRamReadOnly === true && activeJail() !== undefined,
+      },
       incoming: true,
+      tapFds: activeJail() !== undefined,
     }),
     paths.qemuLog,
     [made.stateFd],
+    {
+      dir: paths.dir,
+      readOnly: [
+        guest.kernel,
+        guest.initrd,
+        ...(ramMapped && tools.cloneQemu.privateRamReadOnly ? [from.ramFile] : []),
+      ],
+      readWrite: from.shareRam || (ramMapped && !tools.cloneQemu.privateRamReadOnly) ? [from.ramFile] : [],
+      size,
+      accel: h.opts.accel,
+      taps: devices.nics.map((n) => n.tap),
+    },
   );
   fs.closeSync(made.stateFd);
   made.stateFd = undefined;
@@ -311,9 +335,16 @@ async function loadSavedState(
   made: CloneProgress,
 ): Promise<void> {
   await waitForSocket(layout.paths.qmpSock, qemu, 3000, 'QEMU');
-  if (from.disk)
-    for (const [command, args] of attachCommands(from.disk))
-      await qmpCommand(layout.paths.qmpSock, command, args, 10_000);
+  const disk = from.disk;
+  if (disk) {
+    // Its socket file exists from bind(2) a moment before QEMU listens on it.
+    const q = await connectWhenListening(layout.paths.qmpSock);
+    try {
+      await attachFile(q, layout.paths.dir, disk);
+    } finally {
+      q.close();
+    }
+  }
   await raceBoot(
     restoreClone(layout.paths.qmpSock, CLONE_STATE_FD, { allRam: from.allRam === true, checkpoint: from.checkpoint }),
     processEnd,

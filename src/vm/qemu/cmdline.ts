@@ -107,9 +107,19 @@ export interface QemuArgsOptions {
    */
   transport?: FileTransport;
   /** With transport 9p: the RAM file, and whether it is shared (a template) or mapped copy-on-write (a clone). */
-  ram?: { file: string; share: boolean };
+  ram?: {
+    file: string;
+    share: boolean;
+    /**
+     * A private mapping of a file opened read-only (`readonly=on,rom=off`, QEMU 8.2 and later):
+     * a clone's jail holds its template's RAM file read-only, where a read-write open fails.
+     */
+    readOnlyFile?: boolean;
+  };
   /** Wait for an incoming migration (a clone: QMP migrate-incoming loads the template's state). */
   incoming?: boolean;
+  /** Its taps are fds its jail made (`tap,fd=`: devices/nic.ts TAP_FD_BASE), not made by QEMU (`ifname=`). */
+  tapFds?: boolean;
 }
 
 /** TCG's translated-code buffer, MiB (`tb-size`). */
@@ -157,7 +167,7 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   const ninep = o.transport === '9p';
   if (ninep && !o.ram) throw new Error('a 9p VM needs its RAM file');
   const memory = ninep
-    ? `memory-backend-file,id=mem,size=${mem},mem-path=${o.ram!.file},share=${o.ram!.share ? 'on' : 'off'}`
+    ? `memory-backend-file,id=mem,size=${mem},mem-path=${o.ram!.file},share=${o.ram!.share ? 'on' : 'off'}${o.ram!.readOnlyFile && !o.ram!.share ? ',readonly=on,rom=off' : ''}`
     : `memory-backend-memfd,id=mem,size=${mem},share=on`;
   // A clone maps the template's RAM file privately, and QEMU 7.2 discards a reported free page
   // of a file-backed RAM block by punching a hole in the file: the template's file, which every
@@ -221,7 +231,7 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     `virtserialport,chardev=locks,name=${Names.PORT_LOCKS_NAME}`,
     ...balloon,
     // Taken before the devices: the rootfs share, virtio-serial and the balloon.
-    ...(o.devices ? devicesQemuArgs(o.devices, p, o.transport ?? 'virtiofs', 2 + balloon.length / 2) : []),
+    ...(o.devices ? devicesQemuArgs(o.devices, p, o.transport ?? 'virtiofs', 2 + balloon.length / 2, o.tapFds) : []),
     ...(o.incoming ? ['-incoming', 'defer'] : []),
   ];
 }

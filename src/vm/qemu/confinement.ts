@@ -2,20 +2,26 @@
  * How the host confines every VM's QEMU (docs/architecture.md, "QEMU confinement"). The VM is
  * the boundary and the guest is assumed to be root and hostile, so the QEMU serving it gets
  * only what its job needs:
+ * - a jail of its own (./jail.ts, host/jail): its own mount and IPC namespaces, a root that
+ *   holds only this VM's files (its directory, kernel, initramfs, template RAM, the QEMU and its
+ *   libraries), and a host cgroup of its own with memory and task limits (./vm-cgroup.ts);
  * - a seccomp sandbox (`-sandbox`, QEMU_SANDBOX_ARGS, in qemuArgs): no obsolete system calls, no
  *   setuid/setgid, no fork or exec (so a template is saved over a unix socket, not `exec:`),
  *   no scheduler or priority changes;
- * - a capability bounding set cut to QEMU_CAPABILITIES (setpriv, from util-linux, before the
- *   exec): QEMU still runs as root, because its 9p server (security_model=passthrough) acts for
- *   guest root on files of any owner (create with the guest's owner, chown, chmod); but without
- *   CAP_MKNOD a guest cannot make a device node on the host, without CAP_SETFCAP it cannot give
- *   a host file capabilities, and without CAP_SYS_ADMIN it cannot set `trusted.*` attributes
- *   (overlayfs reads its own there).
+ * - a capability bounding set cut to QEMU_CAPABILITIES (by the jail, or by setpriv when the
+ *   jail is off): QEMU still runs as root, because its 9p server (security_model=passthrough)
+ *   acts for guest root on files of any owner (create with the guest's owner, chown, chmod);
+ *   but without CAP_MKNOD a guest cannot make a device node on the host, without CAP_SETFCAP
+ *   it cannot give a host file capabilities, without CAP_SYS_ADMIN it cannot set `trusted.*`
+ *   attributes (overlayfs reads its own there), and without CAP_DAC_READ_SEARCH it cannot open
+ *   a host file by handle (open_by_handle_at), which would reach past any root.
  */
 import type { ChildProcess } from 'node:child_process';
 import { UnavailableError } from '../../errors';
 import { findOnPath, type QemuProgram } from './binaries';
 import { spawnDetached } from './processes';
+import { activeJail, jailArgs, type JailSpec } from './jail';
+import { makeVmCgroup } from './vm-cgroup';
 
 /** QEMU's seccomp sandbox, with every optional deny-set that QEMU's work allows. */
 export const QEMU_SANDBOX_ARGS = [
@@ -25,11 +31,14 @@ export const QEMU_SANDBOX_ARGS = [
 
 /**
  * The capabilities a VM's QEMU keeps (bounding set; everything else is dropped before it
- * starts): chown, dac_override, dac_read_search, fowner and fsetid for the 9p server acting
- * for guest root on files of any owner and mode, net_admin to create its taps
- * (`-netdev tap,ifname=`).
+ * starts): chown, dac_override, fowner and fsetid for the 9p server acting for guest root on
+ * files of any owner and mode (dac_override covers reading and searching them), net_admin to
+ * create its taps (`-netdev tap,ifname=`) when it is not jailed.
  */
-export const QEMU_CAPABILITIES = ['chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'net_admin'];
+export const QEMU_CAPABILITIES = ['chown', 'dac_override', 'fowner', 'fsetid', 'net_admin'];
+
+/** What a jailed QEMU keeps: the same less net_admin, its jail having made its taps. */
+export const QEMU_JAILED_CAPABILITIES = QEMU_CAPABILITIES.filter((c) => c !== 'net_admin');
 
 /** The setpriv arguments that run the rest of the command line with QEMU_CAPABILITIES only. */
 export function capabilityArgs(): string[] {
@@ -47,19 +56,31 @@ export function setprivBinary(): string {
 }
 
 /**
- * Start `program` with `args` (qemuArgs, which bring the seccomp sandbox) under the
- * capability bounding set, detached as spawnDetached starts it (same log and extra fds). The
- * process is QEMU itself once setpriv has exec'd it: same pid, QEMU's argv.
+ * Start `program` with `args` (qemuArgs, which bring the seccomp sandbox) confined, detached as
+ * spawnDetached starts it (same log and extra fds): in the jail of `jail` (its paths, its
+ * cgroup) when VMs are jailed (activeJail), else under setpriv's bounding set alone. Either way
+ * the process is QEMU itself once it has exec'd: same pid, QEMU's argv.
  */
 export function spawnConfinedQemu(
   program: QemuProgram,
   args: string[],
   logFile: string,
-  extraFds: number[] = [],
+  extraFds: number[],
+  jail: JailSpec,
 ): Promise<ChildProcess> {
+  const jailBin = activeJail();
+  if (!jailBin)
+    return spawnDetached(
+      setprivBinary(),
+      [...capabilityArgs(), program.bin, ...program.args, ...args],
+      logFile,
+      extraFds,
+      program.env,
+    );
+  const cgroup = makeVmCgroup(jail.dir, jail.size) ?? [];
   return spawnDetached(
-    setprivBinary(),
-    [...capabilityArgs(), program.bin, ...program.args, ...args],
+    jailBin,
+    [...jailArgs(program, jail, cgroup, QEMU_JAILED_CAPABILITIES), '--', program.bin, ...program.args, ...args],
     logFile,
     extraFds,
     program.env,

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { UnavailableError } from '../../errors';
 import { mountsBelow, sharedMounter } from '../../util/mounter';
+import { removeVmCgroup } from './vm-cgroup';
 
 const execFileP = promisify(execFile);
 
@@ -113,4 +114,14 @@ export async function removeTreeOnOneDevice(dir: string): Promise<void> {
       .join('; ');
   }
   if (fs.existsSync(dir)) throw new UnavailableError(`cannot remove ${dir}${detail ? `: ${detail}` : ''}`);
+}
+
+/**
+ * Remove a VM's runtime directory once its processes are gone: every mount at or below it (the
+ * shared mount of itself its jail needed, shares), its cgroup, then the tree.
+ */
+export async function removeRuntimeDir(dir: string): Promise<void> {
+  await unmountBelow(dir);
+  await removeVmCgroup(dir);
+  await removeTreeOnOneDevice(dir);
 }

@@ -19,7 +19,8 @@ import { kernelCmdline } from './cmdline';
 import { hostTscKhz } from './host-tsc';
 import { isValidVmId, vmPaths, vmsRoot, type VmPaths } from './runtime-dir';
 import { scanVmProcesses } from './vm-processes';
-import { VmTemplates } from './templates';
+import { templatesRoot, VmTemplates } from './templates';
+import { sweepVmCgroups } from './vm-cgroup';
 import type { QemuHypervisorOptions, StartHost } from './start-host';
 import { bootVm } from './boot';
 import { cloneVm } from './clone';
@@ -67,6 +68,8 @@ export class QemuHypervisor implements Hypervisor, StartHost {
         .sweepOnce()
         .catch((err: Error) => log.warn(`removing the templates an earlier daemon left: ${err.message}`));
     }
+    // The cgroups of VMs a killed daemon left (one still running keeps its own).
+    if (process.getuid?.() === 0) sweepVmCgroups([vmsRoot(opts.execRoot), templatesRoot(opts.execRoot)]);
     this.cloning = (opts.templates ?? true) && this.templates !== undefined;
     const longest = vmPaths(opts.execRoot, 'f'.repeat(12)).virtiofsdSock;
     if (longest.length > MAX_SOCKET_PATH) {

@@ -7,7 +7,8 @@
  * locks of other VMs and of the host's own processes.
  *
  * One holder per clone (booted VMs share files over virtio-fs, not 9p), started once QEMU
- * listens and given the host directories of the VM's 9p shares by their tags. It is detached:
+ * listens and given the host directories of the VM's 9p shares by their tags, in a jail like
+ * its QEMU's (./jail.ts: its VM's directory only, one capability). It is detached:
  * a daemon restart leaves it holding its locks; it ends when QEMU does (the socket closes), and
  * the VM's locks go with it.
  */
@@ -18,6 +19,10 @@ import type { VmPaths } from './runtime-dir';
 import { SHARE_TAG } from './cmdline';
 import { lockHolderBinary } from './binaries';
 import { spawnDetached } from './processes';
+import { activeJail, helperJailArgs } from './jail';
+
+/** What the lock holder keeps of root's capabilities in its jail: opening any file to lock it. */
+export const LOCK_HOLDER_CAPABILITIES = ['dac_override'];
 
 const log = logger('vm');
 
@@ -36,10 +41,18 @@ export async function startLockHolder(paths: VmPaths, bin: string | undefined = 
     warned = true;
     return;
   }
-  const child = await spawnDetached(
-    bin,
-    [paths.locksSock, `${SHARE_TAG}=${paths.shareDir}`, `${VOLUME_TAG}=${paths.volumesDir}`],
-    paths.locksLog,
-  );
+  const args = [paths.locksSock, `${SHARE_TAG}=${paths.shareDir}`, `${VOLUME_TAG}=${paths.volumesDir}`];
+  const jail = activeJail();
+  // Jailed as its QEMU is: its VM's directory only (the shares it locks files of, and the
+  // mounts made there later), opening files of any owner (dac_override). Not in the VM's
+  // cgroup: it outlives QEMU by a moment (until it sees the socket close), which would keep
+  // the cgroup from going with the VM's directory.
+  const child = jail
+    ? await spawnDetached(
+        jail,
+        [...helperJailArgs(bin, paths.dir, [], LOCK_HOLDER_CAPABILITIES), '--', bin, ...args],
+        paths.locksLog,
+      )
+    : await spawnDetached(bin, args, paths.locksLog);
   child.on('error', (err) => log.warn(`lock holder of ${path.basename(paths.dir)}: ${err.message}`));
 }

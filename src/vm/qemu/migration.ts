@@ -161,7 +161,7 @@ export async function restoreClone(qmpSock: string, stateFd: number, opts: LoadO
  * QMP on a QEMU just started: its socket file exists from bind(2) a moment before QEMU listens,
  * so a refused connection is retried for a second.
  */
-async function connectWhenListening(sock: string): Promise<QmpClient> {
+export async function connectWhenListening(sock: string): Promise<QmpClient> {
   const deadline = Date.now() + 1000;
   for (;;) {
     try {

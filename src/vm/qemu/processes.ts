@@ -87,20 +87,24 @@ export function processArgv(pid: number): string[] | undefined {
   }
 }
 
+/** Launchers that exec the program after their `--`: QEMU's jail (host/jail) and setpriv. */
+const LAUNCHERS = ['podvisor-jail', 'setpriv'];
+
 /**
- * The argv of the program a process runs or is about to run: QEMU starts as `setpriv <options>
- * -- qemu-system-x86_64 ...` (confinement.ts), and until setpriv has exec'd it (a few ms) its
- * /proc cmdline is setpriv's. The part after setpriv's `--` is the program; any other argv is
- * returned as it is.
+ * The argv of the program a process runs or is about to run: QEMU starts as `podvisor-jail
+ * <options> -- qemu-system-x86_64 ...` (jail.ts), or `setpriv <options> -- qemu-system-x86_64
+ * ...` with the jail off (confinement.ts), and until the launcher has exec'd it (a few ms) its
+ * /proc cmdline is the launcher's. The part after a launcher's `--` is the program (seen
+ * through again when it is itself a launcher); any other argv is returned as it is.
  */
 export function programArgv(argv: string[]): string[] {
-  if (argv.length === 0 || path.basename(argv[0]) !== 'setpriv') return argv;
+  if (argv.length === 0 || !LAUNCHERS.includes(path.basename(argv[0]))) return argv;
   const end = argv.indexOf('--');
-  return end < 0 ? argv : argv.slice(end + 1);
+  return end < 0 ? argv : programArgv(argv.slice(end + 1));
 }
 
 /**
- * True when `pid` is running and is the process we started: its program (programArgv: setpriv
+ * True when `pid` is running and is the process we started: its program (programArgv: a launcher
  * about to exec QEMU counts as QEMU) ends with `binaryName` and one of its arguments contains
  * `marker` (the VM's runtime directory), so a recycled pid is never mistaken for our VM.
  */

@@ -4,8 +4,7 @@
  */
 import type { Agent, DiskThrottle, Vm, VmDevices, VmExit, VmSize } from '../types';
 import { NotImplementedError, UnavailableError } from '../../errors';
-import { attachCommands } from '../devices/upper-disk';
-import { detachFile, setDiskThrottle } from './upper-disk-qmp';
+import { attachFile, detachFile, setDiskThrottle } from './upper-disk-qmp';
 import { withDeadline } from '../../util/deadline';
 import { logger } from '../../util/log';
 import { qmpCommand, withQmp } from './qmp';
@@ -20,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
 import { QEMU_NAME, VIRTIOFSD_NAME } from './vm-processes';
-import { pssBytes, removeTreeOnOneDevice, tailLines, trimLogFile, unmountBelow } from './host-files';
+import { pssBytes, removeRuntimeDir, tailLines, trimLogFile } from './host-files';
 import { ReadyUpperDisk, type WantedDisk } from './ready-disk';
 
 const log = logger('vm');
@@ -210,7 +209,7 @@ export class QemuVm implements Vm {
     this.upperFile = undefined;
     await withQmp(this.paths.qmpSock, 10_000, async (q) => {
       if (detachFirst) await detachFile(q).catch(() => undefined);
-      for (const [command, args] of attachCommands(file)) await q.execute(command, args);
+      await attachFile(q, this.paths.dir, file);
     });
     this.upperFile = true;
     await this.readyDisk.discard();
@@ -437,8 +436,7 @@ export class QemuVm implements Vm {
     let keepAlive: NodeJS.Timeout | undefined;
     await Promise.race([this.exited, new Promise((r) => (keepAlive = setTimeout(r, 5000)))]);
     clearTimeout(keepAlive);
-    await unmountBelow(dir);
-    await removeTreeOnOneDevice(dir);
+    await removeRuntimeDir(dir);
     await this.readyDisk.discard();
   }
 }

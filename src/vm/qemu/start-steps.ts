@@ -9,7 +9,7 @@ import { UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import type { VmPaths } from './runtime-dir';
 import { isRunning } from './processes';
-import { removeTreeOnOneDevice, tailLines, unmountBelow } from './host-files';
+import { removeRuntimeDir, tailLines } from './host-files';
 import type { ProcessEnd } from './qemu-vm';
 
 const log = logger('vm');
@@ -75,8 +75,7 @@ export function bootFailureDetail(paths: VmPaths): string {
 /** Remove a VM's runtime directory (after its processes are gone). */
 export async function cleanupDir(paths: VmPaths): Promise<void> {
   try {
-    await unmountBelow(paths.dir);
-    await removeTreeOnOneDevice(paths.dir);
+    await removeRuntimeDir(paths.dir);
   } catch (err) {
     log.error(`cannot remove ${paths.dir}: ${(err as Error).message}`);
   }

@@ -41,6 +41,8 @@ import { removeTreeOnOneDevice, unmountBelow } from './host-files';
 import type { AgentConnector } from './agent-connector';
 import { faultPoint } from './fault';
 import { spawnConfinedQemu } from './confinement';
+import { removeVmCgroup } from './vm-cgroup';
+import { activeJail } from './jail';
 import { HOST_LEFT_LINES, waitForConsole } from './start-steps';
 
 const log = logger('vm');
@@ -229,8 +231,17 @@ export class VmTemplates {
           machineOpts: shape.guest.machineOpts,
           transport: '9p',
           ram: { file: ramFile, share: true },
+          tapFds: activeJail() !== undefined,
         }),
         paths.qemuLog,
+        [],
+        {
+          dir,
+          readOnly: [shape.guest.kernel, shape.guest.initrd],
+          size: shape.size,
+          accel: shape.accel,
+          taps: devices.nics.map((n) => n.tap),
+        },
       );
       faultPoint('template-after-qemu-spawn');
       this.buildingQemus.add(qemu);
@@ -257,6 +268,7 @@ export class VmTemplates {
       if (settle > 0) await Promise.race([new Promise((r) => setTimeout(r, settle)), exited]);
       await Promise.race([saveState(paths, stateFile), exited]);
       await killAndWait(qemu.pid!);
+      await removeVmCgroup(dir);
       // Only the RAM and the state are kept; the clone brings its own sockets, logs and shares.
       for (const f of fs.readdirSync(dir))
         if (f !== 'ram' && f !== 'state') fs.rmSync(path.join(dir, f), { recursive: true, force: true });
@@ -270,6 +282,7 @@ export class VmTemplates {
       agent?.close();
       if (qemu) this.buildingQemus.delete(qemu);
       if (qemu?.pid) await killAndWait(qemu.pid);
+      await removeVmCgroup(dir);
       const tail = consoleTail(paths);
       await removeTreeOnOneDevice(dir).catch(() => fs.rmSync(dir, { recursive: true, force: true }));
       throw new UnavailableError(`cannot build the VM template: ${(err as Error).message}${tail}`);

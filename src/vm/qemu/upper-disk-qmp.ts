@@ -1,8 +1,16 @@
 /** QMP steps on a VM's upper disk (src/vm/devices/upper-disk.ts gives the commands). */
-import { detachCommands, UPPER_DISK_NODE } from '../devices/upper-disk';
+import { attachCommands, detachCommands, UPPER_DISK_NODE } from '../devices/upper-disk';
 import { UnavailableError } from '../../errors';
 import type { DiskThrottle } from '../types';
 import type { QmpClient } from './qmp';
+import { withFileInVmDir } from './jail-mounts';
+
+/** Host file `file` put behind the upper disk of the VM whose directory is `dir` (reached from its jail). */
+export async function attachFile(q: QmpClient, dir: string, file: string): Promise<void> {
+  await withFileInVmDir(dir, file, async (reached) => {
+    for (const [command, args] of attachCommands(reached)) await q.execute(command, args);
+  });
+}
 
 /**
  * The placeholder put back behind the upper disk and the file's node removed (none there is

@@ -47,6 +47,8 @@ const PACKAGE_OF: Record<string, string> = {
   'podvisor-lock-holder': '(built by the bootstrap: host/lock-holder)',
   'podvisor-fs-events': '(built by the bootstrap: host/fs-events)',
   'podvisor-hijack-wait': '(built by the bootstrap: host/hijack-wait)',
+  'podvisor-jail': '(built by the bootstrap: host/jail)',
+  ldd: 'libc-bin',
   'cni-plugin': "(the CNI plugins the kubelet's network config names; not podvisor's)",
   sh: 'dash',
   sed: 'sed',
@@ -56,7 +58,7 @@ const PACKAGE_OF: Record<string, string> = {
  * Packages of priority `required` in Debian 12: on every install, so the bootstrap need not
  * name them (`dpkg-query -W -f='${Priority}'` says so on a bookworm host).
  */
-const REQUIRED = new Set(['util-linux', 'mount', 'perl-base', 'coreutils', 'e2fsprogs', 'dash', 'sed']);
+const REQUIRED = new Set(['libc-bin', 'util-linux', 'mount', 'perl-base', 'coreutils', 'e2fsprogs', 'dash', 'sed']);
 
 /**
  * Shell scripts the sources run (`sh -c SCRIPT`), by `file: expression` of SCRIPT -> the
@@ -80,10 +82,13 @@ const DYNAMIC: Record<string, string[]> = {
   'src/vm/qemu/clone.ts: tools.cloneQemu.bin': ['qemu-system-x86_64'],
   'src/vm/qemu/templates.ts: program.bin': ['qemu-system-x86_64'],
   'src/vm/qemu/lock-holder.ts: bin': ['podvisor-lock-holder'],
+  'src/vm/qemu/lock-holder.ts: jail': ['podvisor-jail', 'podvisor-lock-holder'],
   'src/pod/share-events.ts: FS_EVENTS_BIN': ['podvisor-fs-events'],
   'src/api/v1.41/peer-read.ts: bin': ['podvisor-hijack-wait'],
   // Every QEMU starts through setpriv (its capability bounding set), which then execs it.
   'src/vm/qemu/confinement.ts: setprivBinary()': ['setpriv', 'qemu-system-x86_64'],
+  // ... or, jailed (the default), through the jail, which execs it the same way.
+  'src/vm/qemu/confinement.ts: jailBin': ['podvisor-jail', 'qemu-system-x86_64'],
 };
 
 /** The functions of node:child_process that take the program as their first argument. */

@@ -105,6 +105,18 @@ describe('qemuArgs', () => {
     expect(values(clone, '-device')).toEqual(dev);
     expect(values(clone, '-incoming')).toEqual(['defer']);
     expect(() => qemuArgs({ ...base, accel: 'tcg', transport: '9p' })).toThrow(/RAM file/);
+    // A jailed clone's template RAM file is read-only: opened so, its mapping still writable.
+    const jailed = qemuArgs({
+      ...base,
+      accel: 'tcg',
+      devices,
+      transport: '9p',
+      ram: { file: '/t/ram', share: false, readOnlyFile: true },
+      incoming: true,
+    });
+    expect(values(jailed, '-object')).toEqual([
+      'memory-backend-file,id=mem,size=512M,mem-path=/t/ram,share=off,readonly=on,rom=off',
+    ]);
   });
 
   it('uses the host CPU model with KVM', () => {
@@ -173,7 +185,7 @@ describe('QEMU confinement', () => {
   it('keeps only the capabilities the 9p server and the taps need, inheritable ones included', () => {
     expect(capabilityArgs()).toEqual([
       '--inh-caps=-all',
-      '--bounding-set=-all,+chown,+dac_override,+dac_read_search,+fowner,+fsetid,+net_admin',
+      '--bounding-set=-all,+chown,+dac_override,+fowner,+fsetid,+net_admin',
       '--',
     ]);
   });

@@ -50,3 +50,13 @@ test("QEMU's setpriv, before it has exec'd QEMU, is found as that VM's QEMU (a d
   expect(vmOfArgv(['/usr/bin/setpriv', '--reuid=1', '--', '/bin/sh', `${paths.dir}/x`], '/run/pv-a')).toBeUndefined();
   expect(vmOfArgv(['/usr/bin/setpriv', ...capabilityArgs()], '/run/pv-a')).toBeUndefined();
 });
+
+test("QEMU's jail, before it has exec'd QEMU, is found as that VM's QEMU; the jail running anything else is not", () => {
+  const jail = ['/opt/podvisor/host/out/podvisor-jail', '--rw', paths.dir, '--caps', 'chown', '--', ...qemu];
+  expect(vmOfArgv(jail, '/run/pv-a')).toEqual({ vmId: '0123456789ab', kind: 'qemu' });
+  expect(vmOfArgv(jail, '/run/pv-b')).toBeUndefined();
+  expect(
+    vmOfArgv(['/x/podvisor-jail', '--rw', paths.dir, '--', '/bin/sh', `${paths.dir}/x`], '/run/pv-a'),
+  ).toBeUndefined();
+  expect(vmOfArgv(['/x/podvisor-jail', '--rw', paths.dir], '/run/pv-a')).toBeUndefined();
+});

@@ -1,0 +1,247 @@
+/*
+ * podvisor-jail: starts one of a VM's processes (its QEMU) in a jail of its own, then becomes
+ * that process (exec: the same pid, which the daemon tracks):
+ *
+ *   podvisor-jail [--cgroup FILE]... [--ro PATH]... [--rw PATH]... [--dev PATH]...
+ *                 [--proc] [--tap NAME:FD]... [--caps NAME,NAME...] -- PROGRAM ARG...
+ *
+ *  1. --cgroup FILE: its pid is written into FILE (a cgroup's cgroup.procs, one per hierarchy),
+ *     so everything the program allocates is charged to the VM's cgroup from its first page;
+ *     --tap NAME:FD: the tap device NAME is made (TUNSETIFF, with a virtio-net header, as QEMU
+ *     makes its own) and left open at fd FD for the program (`-netdev tap,fd=FD`), so the
+ *     program needs no CAP_NET_ADMIN; the tap goes when the program's last fd of it closes;
+ *  2. new mount and IPC namespaces (unshare); every mount becomes a slave of the host's, so
+ *     that mounts the host makes later under a shared mount (a VM directory the daemon made a
+ *     shared mount of itself) still reach the jail, and nothing made here reaches the host;
+ *  3. a new root on a tmpfs holding only the given paths, each bound at the same absolute path
+ *     as on the host (so the program's command line and socket paths are unchanged): --ro
+ *     read-only, --rw read-write (with the mounts below it), --dev a device node (read-write,
+ *     no exec); the tmpfs itself is then made read-only;
+ *     With --proc, its own /proc/<pid> bound read-only at /proc/self and nothing else of /proc
+ *     (for a helper that reopens its fds through /proc/self/fd: it sees no other process);
+ *  4. pivot_root into it, the host's root detached: nothing else of the host is reachable;
+ *  5. --caps: the capability bounding set cut to the named ones (the rest dropped), the
+ *     inheritable and ambient sets emptied, so the program keeps only those;
+ *  6. exec PROGRAM with the rest of the arguments and the same environment.
+ * Any failure prints one line on stderr (the VM's log) and exits 125 before the program runs.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_PATHS 512
+#define STAGE "/tmp"
+
+enum kind { RO, RW, DEV };
+
+struct bind {
+  enum kind kind;
+  const char *path;
+  int fd; /* O_PATH, opened before the tmpfs covers anything */
+};
+
+static struct bind binds[MAX_PATHS];
+static int nbinds;
+
+static void die(const char *what, const char *arg) {
+  fprintf(stderr, "podvisor-jail: %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "", strerror(errno));
+  exit(125);
+}
+
+static void usage(const char *why) {
+  fprintf(stderr, "podvisor-jail: %s\n", why);
+  exit(125);
+}
+
+/* Capability names this jail knows (those a VM's processes may keep), by number. */
+static const struct {
+  const char *name;
+  int cap;
+} CAPS[] = {
+    {"chown", CAP_CHOWN},           {"dac_override", CAP_DAC_OVERRIDE}, {"dac_read_search", CAP_DAC_READ_SEARCH},
+    {"fowner", CAP_FOWNER},         {"fsetid", CAP_FSETID},             {"net_admin", CAP_NET_ADMIN},
+    {"setgid", CAP_SETGID},         {"setuid", CAP_SETUID},             {"sys_chroot", CAP_SYS_CHROOT},
+    {"setpcap", CAP_SETPCAP},       {"sys_resource", CAP_SYS_RESOURCE},
+};
+
+static int cap_number(const char *name, size_t len) {
+  for (size_t i = 0; i < sizeof CAPS / sizeof CAPS[0]; i++)
+    if (strlen(CAPS[i].name) == len && strncmp(CAPS[i].name, name, len) == 0) return CAPS[i].cap;
+  fprintf(stderr, "podvisor-jail: unknown capability %.*s\n", (int)len, name);
+  exit(125);
+}
+
+/* Keep only the capabilities named in `list` (comma-separated) in the bounding set; empty the inheritable and ambient sets. */
+static void cut_capabilities(const char *list) {
+  unsigned long long keep = 0;
+  for (const char *p = list; *p;) {
+    size_t len = strcspn(p, ",");
+    if (len) keep |= 1ULL << cap_number(p, len);
+    p += len;
+    if (*p == ',') p++;
+  }
+  for (int cap = 0; cap < 64; cap++) {
+    if (keep & (1ULL << cap)) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) die("dropping a capability", NULL);
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) die("clearing ambient capabilities", NULL);
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  if (syscall(SYS_capget, &hdr, data) < 0) die("capget", NULL);
+  /* For root, inheritable capabilities survive an exec whatever the bounding set says. */
+  data[0].inheritable = data[1].inheritable = 0;
+  if (syscall(SYS_capset, &hdr, data) < 0) die("capset", NULL);
+}
+
+/* Make tap `spec` (NAME:FD) and leave it open at fd FD, inherited across the exec. */
+static void open_tap(const char *spec) {
+  const char *colon = strrchr(spec, ':');
+  if (!colon || colon == spec || (size_t)(colon - spec) >= IFNAMSIZ) usage("--tap wants NAME:FD");
+  char *end;
+  long want = strtol(colon + 1, &end, 10);
+  if (*end || want < 3 || want > 1000) usage("--tap wants NAME:FD");
+  int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (fd < 0) die("opening", "/dev/net/tun");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, spec, (size_t)(colon - spec));
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) die("making tap", spec);
+  if (fd != want) {
+    if (dup2(fd, (int)want) < 0) die("dup2 of tap", spec);
+    close(fd);
+  } else if (fcntl(fd, F_SETFD, 0) < 0) {
+    die("fcntl of tap", spec);
+  }
+}
+
+static void join_cgroup(const char *procs) {
+  int fd = open(procs, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die("opening", procs);
+  char pid[32];
+  int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+  if (write(fd, pid, (size_t)n) != n) die("joining the cgroup", procs);
+  close(fd);
+}
+
+/* mkdir -p of `path` (absolute) below the staging root; the last component is a file when `file`. */
+static void make_target(const char *path, int file) {
+  char buf[4096];
+  if (snprintf(buf, sizeof buf, "%s%s", STAGE, path) >= (int)sizeof buf) usage("path too long");
+  for (char *s = buf + strlen(STAGE) + 1; (s = strchr(s, '/')); s++) {
+    *s = '\0';
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST) die("mkdir", buf);
+    *s = '/';
+  }
+  if (file) {
+    int fd = open(buf, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) die("creating", buf);
+    close(fd);
+  } else if (mkdir(buf, 0755) < 0 && errno != EEXIST) {
+    die("mkdir", buf);
+  }
+}
+
+static void bind_into_root(const struct bind *b) {
+  struct stat st;
+  if (fstat(b->fd, &st) < 0) die("stat", b->path);
+  make_target(b->path, !S_ISDIR(st.st_mode));
+  char src[64], dst[4096];
+  snprintf(src, sizeof src, "/proc/self/fd/%d", b->fd);
+  snprintf(dst, sizeof dst, "%s%s", STAGE, b->path);
+  unsigned long flags = MS_BIND | (b->kind == RW ? MS_REC : 0);
+  if (mount(src, dst, NULL, flags, NULL) < 0) die("binding", b->path);
+  unsigned long re = MS_BIND | MS_REMOUNT | MS_NOSUID;
+  if (b->kind == RO) re |= MS_RDONLY | MS_NODEV;
+  if (b->kind == RW) re |= MS_NODEV;
+  if (b->kind == DEV) re |= MS_NOEXEC;
+  if (mount(NULL, dst, NULL, re, NULL) < 0) die("remounting", b->path);
+}
+
+static void build_root(void) {
+  /* Every mount a slave of the host's: the host's later mounts show, none of ours go back. */
+  if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) die("making / a slave", NULL);
+  for (int i = 0; i < nbinds; i++) {
+    binds[i].fd = open(binds[i].path, O_PATH | O_CLOEXEC);
+    if (binds[i].fd < 0) die("opening", binds[i].path);
+  }
+  if (mkdir(STAGE, 01777) < 0 && errno != EEXIST) die("mkdir", STAGE);
+  if (mount("podvisor-jail", STAGE, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=4096") < 0)
+    die("mounting the root tmpfs", NULL);
+  /* Directories first, then files and devices: a file's bind never hides a directory's. */
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < nbinds; i++) {
+      struct stat st;
+      if (fstat(binds[i].fd, &st) < 0) die("stat", binds[i].path);
+      if ((pass == 0) == S_ISDIR(st.st_mode)) bind_into_root(&binds[i]);
+    }
+  for (int i = 0; i < nbinds; i++) close(binds[i].fd);
+  if (mount(NULL, STAGE, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    die("making the root read-only", NULL);
+  if (chdir(STAGE) < 0) die("chdir", STAGE);
+  if (syscall(SYS_pivot_root, ".", ".") < 0) die("pivot_root", NULL);
+  if (umount2(".", MNT_DETACH) < 0) die("detaching the host's root", NULL);
+  if (chdir("/") < 0) die("chdir", "/");
+}
+
+int main(int argc, char **argv) {
+  const char *caps = NULL;
+  int i = 1;
+  const char *cgroups[8];
+  int ncgroups = 0;
+  const char *taps[8];
+  int ntaps = 0;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    if (strcmp(a, "--proc") == 0) {
+      /* /proc/self opens as /proc/<pid>, which stays this process's across the exec. */
+      if (nbinds == MAX_PATHS) usage("too many paths");
+      binds[nbinds].kind = RO;
+      binds[nbinds++].path = "/proc/self";
+      continue;
+    }
+    if (i + 1 >= argc) usage("an option without its value");
+    const char *v = argv[++i];
+    if (strcmp(a, "--caps") == 0) {
+      caps = v;
+    } else if (strcmp(a, "--tap") == 0) {
+      if (ntaps == 8) usage("too many --tap");
+      taps[ntaps++] = v;
+    } else if (strcmp(a, "--cgroup") == 0) {
+      if (ncgroups == 8) usage("too many --cgroup");
+      cgroups[ncgroups++] = v;
+    } else if (strcmp(a, "--ro") == 0 || strcmp(a, "--rw") == 0 || strcmp(a, "--dev") == 0) {
+      if (nbinds == MAX_PATHS) usage("too many paths");
+      if (v[0] != '/' || strstr(v, "/../") || strstr(v, "/./")) usage("paths must be absolute and plain");
+      binds[nbinds].kind = a[2] == 'r' ? (a[3] == 'o' ? RO : RW) : DEV;
+      binds[nbinds++].path = v;
+    } else {
+      usage("unknown option");
+    }
+  }
+  if (i >= argc) usage("no program to run");
+  for (int c = 0; c < ncgroups; c++) join_cgroup(cgroups[c]);
+  for (int t = 0; t < ntaps; t++) open_tap(taps[t]);
+  if (unshare(CLONE_NEWNS | CLONE_NEWIPC) < 0) die("unshare", NULL);
+  build_root();
+  if (caps) cut_capabilities(caps);
+  execv(argv[i], &argv[i]);
+  die("exec", argv[i]);
+}
