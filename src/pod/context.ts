@@ -29,6 +29,7 @@ import {
 } from './types';
 import { VmReuse } from './vm-reuse';
 import type { CniNetworks } from '../net/cni/sandbox-networks';
+import type { WatchdogTiming } from './watchdog';
 
 const log = logger('pod');
 
@@ -53,6 +54,8 @@ export interface PodManagerDeps {
   agentTimeoutMs?: number;
   /** How long a SIGKILLed process may take to die before its VM is destroyed, ms (default 5000). */
   killGraceMs?: number;
+  /** The agent watchdog's timing (./watchdog.ts; default: a ping every 5 s, unresponsive after 20 s). */
+  watchdog?: WatchdogTiming;
   /**
    * Checks the front end's data of a loaded record and resets fields of a wrong type in
    * place (a record written by an older version); returns the names of the fields it reset.
