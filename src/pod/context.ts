@@ -29,7 +29,6 @@ import {
 } from './types';
 import { VmReuse } from './vm-reuse';
 import type { CniNetworks } from '../net/cni/sandbox-networks';
-import type { WatchdogTiming } from './watchdog';
 
 const log = logger('pod');
 
@@ -68,6 +67,14 @@ export interface PodManagerDeps {
    * upper disk serves to the guest. Absent: every writable layer is on the host.
    */
   rootfsDisk?: { bytes: number };
+}
+
+/** The watchdog's timing (./watchdog.ts; tests shorten it). */
+export interface WatchdogTiming {
+  /** Between two pings, ms (also each ping's deadline). */
+  intervalMs: number;
+  /** Silence after which the VM is unresponsive, ms; 0 turns the watchdog off. */
+  unresponsiveMs: number;
 }
 
 /** Operations reached through the context to keep the modules free of import cycles. */

@@ -10,7 +10,7 @@
  */
 import { logger } from '../util/log';
 import { bounded } from './async';
-import type { PodContext } from './context';
+import type { PodContext, WatchdogTiming } from './context';
 import type { Entry, Run } from './registry';
 import { isPaused } from './types';
 
@@ -20,14 +20,6 @@ const log = logger('pod');
 export const WATCHDOG_INTERVAL_MS = 5000;
 /** How long the agent may go without answering before its VM is said unresponsive, ms. */
 export const WATCHDOG_UNRESPONSIVE_MS = 20000;
-
-/** The watchdog's timing (PodManagerDeps.watchdog; tests shorten it). */
-export interface WatchdogTiming {
-  /** Between two pings, ms (also each ping's deadline). */
-  intervalMs: number;
-  /** Silence after which the VM is unresponsive, ms; 0 turns the watchdog off. */
-  unresponsiveMs: number;
-}
 
 /** Start pinging `run`'s agent until the run ends. */
 export function startWatchdog(ctx: PodContext, e: Entry, run: Run, timing?: WatchdogTiming): void {
