@@ -46,6 +46,8 @@ export interface Run {
    * rm -f destroy the VM without waiting on it.
    */
   unresponsive?: boolean;
+  /** Set while a checkpoint saves the VM (its vCPUs stopped): the watchdog does not ping it. */
+  saving?: boolean;
   /** Exit code to report if the process never reports one (VM destroyed by the host). */
   forcedExitCode?: number;
   /**

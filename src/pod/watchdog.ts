@@ -5,8 +5,8 @@
  * daemon's log and a `vm_unresponsive` event for each container on the VM; the first answer
  * afterwards logs and sends `vm_responsive`. The watchdog ends nothing by itself: stop, kill
  * and rm -f read `run.unresponsive` and destroy such a VM without waiting on its agent
- * (./stop.ts). A paused pod is not pinged (its vCPUs may be stopped on purpose), and the
- * daemon's shutdown ends every watchdog.
+ * (./stop.ts). A paused pod or one a checkpoint is saving is not pinged (its vCPUs may be
+ * stopped on purpose), and the daemon's shutdown ends every watchdog.
  */
 import { logger } from '../util/log';
 import { bounded } from './async';
@@ -32,7 +32,7 @@ export function startWatchdog(ctx: PodContext, e: Entry, run: Run, timing?: Watc
   const tick = async () => {
     // The daemon's shutdown leaves runs to the next daemon: their watchdog ends with it.
     if (ended || ctx.closing) return;
-    if (isPaused(e.record) || run.ending) {
+    if (isPaused(e.record) || run.ending || run.saving) {
       lastAnswer = Date.now();
     } else {
       try {
