@@ -6,7 +6,7 @@
  *  - a process past `-m` is OOM-killed: exit 137, State.OOMKilled, an `oom` event;
  *  - `docker rm -f` of a container spinning its VM's vCPU returns within 10 s;
  *  - a guest whose vCPUs stop (QMP `stop`, as a wedged kernel looks from the host) is reported
- *    by the watchdog (`vm_unresponsive`), and `docker rm -f` ends its VM.
+ *    by the watchdog (`vm_unresponsive`), and `docker rm -f`, `stop` and `kill` end its VM at once.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -142,27 +142,32 @@ test('docker rm -f of a container spinning its vCPU returns within 10 s', async 
   expect(secs).toBeLessThan(10);
 });
 
-test('a guest whose vCPUs stop is reported unresponsive, and rm -f ends its VM', async () => {
-  const name = 'pv-mem-frozen';
-  const ev = watchEvents(name);
-  dockerOk(d, ['run', '-d', '--name', name, IMAGE, 'sleep', '1000']);
-  try {
-    const vms = fs.readdirSync(path.join(d.execRoot, 'vms'));
-    expect(vms).toHaveLength(1);
-    await qmpCommand(path.join(d.execRoot, 'vms', vms[0], 'qmp.sock'), 'stop');
-    for (let i = 0; i < 120 && !ev.actions.includes('vm_unresponsive'); i++)
-      await new Promise((r) => setTimeout(r, 500));
-    expect(ev.actions).toContain('vm_unresponsive');
-    expect(d.logs()).toContain('is unresponsive');
-    const t0 = Date.now();
-    const r = await dockerCli(d, ['rm', '-f', name], undefined, 30000);
-    const secs = (Date.now() - t0) / 1000;
-    console.log(`rm -f of an unresponsive VM: ${secs.toFixed(1)} s`);
-    expect(r.code).toBe(0);
-    expect(secs).toBeLessThan(10);
-    expect(fs.readdirSync(path.join(d.execRoot, 'vms'))).toEqual([]);
-  } finally {
-    ev.stop();
-    dockerSync(d, ['rm', '-f', name]);
-  }
-});
+test.each([['rm', '-f'], ['stop', '-t', '10'], ['kill']])(
+  'a guest whose vCPUs stop is reported unresponsive, and docker %s ends its VM at once',
+  async (...verb) => {
+    const name = `pv-mem-frozen-${verb[0]}`;
+    const ev = watchEvents(name);
+    dockerOk(d, ['run', '-d', '--name', name, IMAGE, 'sleep', '1000']);
+    try {
+      const vms = fs.readdirSync(path.join(d.execRoot, 'vms'));
+      expect(vms).toHaveLength(1);
+      await qmpCommand(path.join(d.execRoot, 'vms', vms[0], 'qmp.sock'), 'stop');
+      for (let i = 0; i < 120 && !ev.actions.includes('vm_unresponsive'); i++)
+        await new Promise((r) => setTimeout(r, 500));
+      expect(ev.actions).toContain('vm_unresponsive');
+      expect(d.logs()).toContain('is unresponsive');
+      const t0 = Date.now();
+      const r = await dockerCli(d, [...verb, name], undefined, 30000);
+      const secs = (Date.now() - t0) / 1000;
+      console.log(`docker ${verb.join(' ')} of an unresponsive VM: ${secs.toFixed(1)} s`);
+      expect(r.code).toBe(0);
+      expect(secs).toBeLessThan(10);
+      expect(fs.readdirSync(path.join(d.execRoot, 'vms'))).toEqual([]);
+      if (verb[0] !== 'rm')
+        expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', name]).trim()).toBe('exited 137');
+    } finally {
+      ev.stop();
+      dockerSync(d, ['rm', '-f', name]);
+    }
+  },
+);
