@@ -101,10 +101,16 @@ export async function createCheckpoint(
     await fs.promises.mkdir(tmp, { recursive: true, mode: 0o700 });
     try {
       await writeFileAtomic(path.join(tmp, POD_RECORD), JSON.stringify(e.record));
-      await hv.saveVm(run.vm, tmp, {
-        ...(disk ? { disk: { file: disk, copy: path.join(tmp, DISK_COPY) } } : {}),
-        leaveRunning: !opts.exit,
-      });
+      // The save stops the guest's vCPUs: the watchdog leaves it alone meanwhile.
+      run.saving = true;
+      try {
+        await hv.saveVm(run.vm, tmp, {
+          ...(disk ? { disk: { file: disk, copy: path.join(tmp, DISK_COPY) } } : {}),
+          leaveRunning: !opts.exit,
+        });
+      } finally {
+        run.saving = false;
+      }
       await fs.promises.rename(tmp, path.join(checkpointsDir(ctx, e), name));
     } catch (err) {
       await removeTree(tmp).catch(() => undefined);

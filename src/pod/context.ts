@@ -53,6 +53,8 @@ export interface PodManagerDeps {
   agentTimeoutMs?: number;
   /** How long a SIGKILLed process may take to die before its VM is destroyed, ms (default 5000). */
   killGraceMs?: number;
+  /** The agent watchdog's timing (./watchdog.ts; default: a ping every 5 s, unresponsive after 20 s). */
+  watchdog?: WatchdogTiming;
   /**
    * Checks the front end's data of a loaded record and resets fields of a wrong type in
    * place (a record written by an older version); returns the names of the fields it reset.
@@ -65,6 +67,14 @@ export interface PodManagerDeps {
    * upper disk serves to the guest. Absent: every writable layer is on the host.
    */
   rootfsDisk?: { bytes: number };
+}
+
+/** The watchdog's timing (./watchdog.ts; tests shorten it). */
+export interface WatchdogTiming {
+  /** Between two pings, ms (also each ping's deadline). */
+  intervalMs: number;
+  /** Silence after which the VM is unresponsive, ms; 0 turns the watchdog off. */
+  unresponsiveMs: number;
 }
 
 /** Operations reached through the context to keep the modules free of import cycles. */

@@ -15,6 +15,7 @@ import { OUTPUT_DRAIN_MS, atMost } from './async';
 import type { PodContext } from './context';
 import { startHealth, stopHealth } from './health';
 import { startProbes, stopAllProbes } from './probes';
+import { startWatchdog } from './watchdog';
 import { ProcessIo } from './io';
 import { wake, type Entry, type Run, type WaitCondition, type WaitResult } from './registry';
 import { removeEntry } from './removal';
@@ -71,6 +72,7 @@ export function bindRun(ctx: PodContext, e: Entry, vm: Vm, inits: Map<string, Ag
   if (inPlace) resumeInPlace(ctx, e, run);
   void monitor(ctx, e, run).finally(resolveEnded);
   startHealth(ctx, e, run);
+  startWatchdog(ctx, e, run, ctx.deps.watchdog);
   for (const id of inits.keys()) startProbes(ctx, e, run, id);
   return run;
 }

@@ -45,6 +45,7 @@ import type { AgentProcess, Vm } from '../vm/types';
 import { bindHostSocket, endStaleConnections, resumeHostSocket } from './socket-relay';
 import { isShareConnection, relayShareSockets } from './share-sockets';
 import type { PodBindMount, PodVolumeMount } from './mount-types';
+import { capTmpfsOptions } from './tmpfs-size';
 import type { PodContainerSpec, PodSpec } from './types';
 import { canonicalHostPath, openHostPath, type OpenHostPath } from '../util/host-path';
 
@@ -232,7 +233,8 @@ export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
         containerId: c.id,
         path: m.target,
         fstype: 'tmpfs',
-        ...(m.options ? { options: m.options } : {}),
+        // Capped to what the VM can hold (./tmpfs-size.ts): a full tmpfs fails writes with ENOSPC.
+        options: capTmpfsOptions(m.options, vm.size.memoryMiB),
         readOnly: m.readOnly,
         noexec: m.noexec,
         nosuid: m.nosuid,

@@ -41,6 +41,13 @@ export interface Run {
   startedMs: number;
   /** The VM is another pod's (joinPod): the run's end destroys its containers, not the VM. */
   borrowed?: boolean;
+  /**
+   * Set by the watchdog (./watchdog.ts) while the agent has stopped answering: stop, kill and
+   * rm -f destroy the VM without waiting on it.
+   */
+  unresponsive?: boolean;
+  /** Set while a checkpoint saves the VM (its vCPUs stopped): the watchdog does not ping it. */
+  saving?: boolean;
   /** Exit code to report if the process never reports one (VM destroyed by the host). */
   forcedExitCode?: number;
   /**

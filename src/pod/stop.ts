@@ -57,15 +57,17 @@ export async function stopLocked(
   );
   // Every app container's init gets its own stop signal at once (Kubernetes: TERM to each
   // container's main process); the grace period is the pod's (the main container's).
-  await signalEach(
-    ctx,
-    e,
-    run,
-    (id) => stopSignal ?? r.containers[id]?.spec.stopSignal ?? main.stopSignal,
-    'stop signal',
-  );
+  // An unresponsive VM (./watchdog.ts) cannot deliver the signal: it is killed at once.
+  if (!run.unresponsive)
+    await signalEach(
+      ctx,
+      e,
+      run,
+      (id) => stopSignal ?? r.containers[id]?.spec.stopSignal ?? main.stopSignal,
+      'stop signal',
+    );
   // Negative: no deadline (dockerd); huge values: clamped by waitFor (no timer overflow).
-  const exited = await waitFor(run.ended, t < 0 ? undefined : t * 1000, signal);
+  const exited = !run.unresponsive && (await waitFor(run.ended, t < 0 ? undefined : t * 1000, signal));
   if (!exited && preemptedBy(signal) === 'shutdown') throw new UnavailableError('the daemon is shutting down');
   if (!exited) await hardKill(ctx, e, run);
   await run.ended;
@@ -87,8 +89,10 @@ function onVm(c: ContainerRecord): boolean {
 export async function hardKill(ctx: PodContext, e: Entry, run: Run): Promise<void> {
   await cancelInPlace(ctx, e, run);
   ctx.emitEach(e.record, 'kill', onVm, () => ({ signal: String(SIGKILL) }));
-  await signalEach(ctx, e, run, () => SIGKILL, 'SIGKILL');
-  if (!(await waitFor(run.ended, ctx.deps.killGraceMs ?? KILL_GRACE_MS))) {
+  // An agent that does not answer (the watchdog's verdict, or the SIGKILL's own deadline)
+  // cannot end the processes: the VM goes at once.
+  const answered = !run.unresponsive && (await signalEach(ctx, e, run, () => SIGKILL, 'SIGKILL'));
+  if (!(answered && (await waitFor(run.ended, ctx.deps.killGraceMs ?? KILL_GRACE_MS)))) {
     run.forcedExitCode = 137;
     if (run.borrowed) {
       // Another pod's VM stays: the agent kills this pod's containers' cgroups instead.
@@ -99,14 +103,18 @@ export async function hardKill(ctx: PodContext, e: Entry, run: Run): Promise<voi
   }
 }
 
-/** Send each app container's init of a run its signal, all at once; failures are logged only. */
+/**
+ * Send each app container's init of a run its signal, all at once; failures are logged only.
+ * False when the agent did not answer one of them in time.
+ */
 async function signalEach(
   ctx: PodContext,
   e: Entry,
   run: Run,
   signalOf: (containerId: string) => number,
   what: string,
-): Promise<void> {
+): Promise<boolean> {
+  let answered = true;
   await Promise.all(
     [...run.inits].map(async ([id, p]) => {
       try {
@@ -116,10 +124,12 @@ async function signalEach(
           what,
         );
       } catch (err) {
+        if (err instanceof UnavailableError) answered = false;
         log.debug(`${what} to ${e.record.id} (${id.slice(0, 12)}): ${(err as Error).message}`);
       }
     }),
   );
+  return answered;
 }
 
 /** Thaw a paused pod's VM before it is signalled (a frozen process cannot handle a signal). */

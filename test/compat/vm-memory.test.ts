@@ -1,0 +1,173 @@
+/**
+ * A VM's memory and a guest that stops answering, through the stock docker CLI on real VMs:
+ *  - a tmpfs larger than the VM can hold is capped (src/pod/tmpfs-size.ts): a 300 MB write
+ *    into `--tmpfs /t:size=1g` in a default VM ends quickly with "No space left on device",
+ *    never a wedged guest, and `docker exec` still answers beside a full tmpfs;
+ *  - a process past `-m` is OOM-killed: exit 137, State.OOMKilled, an `oom` event;
+ *  - `docker rm -f` of a container spinning its VM's vCPU returns within 10 s;
+ *  - a guest whose vCPUs stop (QMP `stop`, as a wedged kernel looks from the host) is reported
+ *    by the watchdog (`vm_unresponsive`), and `docker rm -f`, `stop` and `kill` end its VM at once.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { fixtureRegistry } from '../fixtures/registry';
+import { dockerCli, dockerOk, dockerSync } from '../helpers/docker-cli';
+import { qmpCommand } from '../../src/vm/qemu/qmp';
+
+jest.setTimeout(600000);
+
+const IMAGE = `${fixtureRegistry()}/busybox:latest`;
+
+let d: TestDaemon;
+
+beforeAll(async () => {
+  // No pool: the only VMs under execRoot/vms are the tests' containers'.
+  d = await startDaemon({ vmPoolSize: 0 });
+  expect((await dockerCli(d, ['pull', '-q', IMAGE])).code).toBe(0);
+});
+
+afterAll(async () => {
+  if (d) await stopDaemonLeavingNothing(d);
+});
+
+/** `docker events` for a container from now on, until stopped: the actions seen. */
+function watchEvents(name: string): { actions: string[]; stop(): void } {
+  const actions: string[] = [];
+  const child = spawn('docker', ['events', '--filter', `container=${name}`, '--format', '{{.Action}}'], {
+    env: d.env,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  child.stdout.on('data', (b: Buffer) =>
+    actions.push(
+      ...b
+        .toString()
+        .split('\n')
+        .filter((l) => l !== ''),
+    ),
+  );
+  return { actions, stop: () => child.kill() };
+}
+
+test("the guest's memory settings without -m (printed for docs/limitations.md)", async () => {
+  const script = [
+    'head -3 /proc/meminfo',
+    'echo "memory.max $(cat /sys/fs/cgroup/memory.max)"',
+    'echo "overcommit $(cat /proc/sys/vm/overcommit_memory) min_free_kbytes $(cat /proc/sys/vm/min_free_kbytes)"',
+    'echo "swap $(grep SwapTotal /proc/meminfo)"',
+    'df -m /dev/shm | tail -1',
+  ].join('; ');
+  const r = await dockerCli(d, ['run', '--rm', IMAGE, 'sh', '-c', script]);
+  console.log(r.out + r.err);
+  expect(r.code).toBe(0);
+  expect(r.out).toContain('memory.max max');
+});
+
+test('without -m, a process that outgrows the VM is OOM-killed by the guest: 137 and OOMKilled', async () => {
+  const name = 'pv-mem-oom-vm';
+  const t0 = Date.now();
+  const r = await dockerCli(d, ['run', '--name', name, IMAGE, 'sh', '-c', 'exec tail /dev/zero'], undefined, 240000);
+  console.log(`tail /dev/zero in a default VM: exit ${r.code} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  try {
+    expect(r.code).toBe(137);
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', name]).trim()).toBe('true 137');
+  } finally {
+    dockerSync(d, ['rm', '-f', name]);
+  }
+});
+
+test('a 300 MB write into --tmpfs size=1g in a default VM gets ENOSPC quickly', async () => {
+  const t0 = Date.now();
+  const script = 'dd if=/dev/zero of=/t/f bs=1M count=300 2>&1; echo "status $?"; df -m /t | tail -1';
+  const r = await dockerCli(d, ['run', '--rm', '--tmpfs', '/t:size=1g', IMAGE, 'sh', '-c', script], undefined, 180000);
+  const secs = (Date.now() - t0) / 1000;
+  console.log(`dd into a 1g tmpfs of a 256 MiB VM: ${secs.toFixed(1)} s\n${r.out}${r.err}`);
+  expect(r.code).toBe(0);
+  expect(r.out).toContain('No space left on device');
+  expect(r.out).toContain('status 1');
+});
+
+test('beside a tmpfs filled past what the VM allows, docker exec still answers', async () => {
+  const name = 'pv-mem-full';
+  dockerOk(d, ['run', '-d', '--name', name, '--tmpfs', '/scratch:size=1g', IMAGE, 'sleep', '1000']);
+  try {
+    // Three writers at once, as an untar of many files would.
+    const fill =
+      'for i in 1 2 3; do dd if=/dev/zero of=/scratch/f$i bs=1M count=200 2>/dev/null & done; wait; echo done';
+    const r = await dockerCli(d, ['exec', name, 'sh', '-c', fill], undefined, 180000);
+    expect(r).toMatchObject({ code: 0, out: 'done\n' });
+    const t0 = Date.now();
+    const l = await dockerCli(d, ['exec', name, 'cat', '/proc/loadavg'], undefined, 30000);
+    expect(l.code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(30000);
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name]).trim()).toBe('running');
+  } finally {
+    dockerSync(d, ['rm', '-f', name]);
+  }
+});
+
+test('a process past -m 64m is OOM-killed: 137, OOMKilled, an oom event', async () => {
+  const name = 'pv-mem-oom';
+  const ev = watchEvents(name);
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    // `tail` keeps the last lines of a stream with no newline: all of it, in anonymous memory.
+    const r = await dockerCli(
+      d,
+      ['run', '--name', name, '-m', '64m', IMAGE, 'sh', '-c', 'exec tail /dev/zero'],
+      undefined,
+      180000,
+    );
+    expect(r.code).toBe(137);
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', name]).trim()).toBe('true 137');
+    for (let i = 0; i < 50 && !ev.actions.includes('die'); i++) await new Promise((res) => setTimeout(res, 100));
+    expect(ev.actions).toContain('oom');
+    expect(ev.actions.indexOf('oom')).toBeLessThan(ev.actions.indexOf('die'));
+  } finally {
+    ev.stop();
+    dockerSync(d, ['rm', '-f', name]);
+  }
+});
+
+test('docker rm -f of a container spinning its vCPU returns within 10 s', async () => {
+  const name = 'pv-mem-busy';
+  dockerOk(d, ['run', '-d', '--name', name, '--cpus', '1', IMAGE, 'sh', '-c', 'while :; do :; done']);
+  await new Promise((r) => setTimeout(r, 2000));
+  const t0 = Date.now();
+  const r = await dockerCli(d, ['rm', '-f', name], undefined, 30000);
+  const secs = (Date.now() - t0) / 1000;
+  console.log(`rm -f of a busy container: ${secs.toFixed(1)} s`);
+  expect(r.code).toBe(0);
+  expect(secs).toBeLessThan(10);
+});
+
+test.each([['rm', '-f'], ['stop', '-t', '10'], ['kill']])(
+  'a guest whose vCPUs stop is reported unresponsive, and docker %s ends its VM at once',
+  async (...verb) => {
+    const name = `pv-mem-frozen-${verb[0]}`;
+    const ev = watchEvents(name);
+    dockerOk(d, ['run', '-d', '--name', name, IMAGE, 'sleep', '1000']);
+    try {
+      const vms = fs.readdirSync(path.join(d.execRoot, 'vms'));
+      expect(vms).toHaveLength(1);
+      await qmpCommand(path.join(d.execRoot, 'vms', vms[0], 'qmp.sock'), 'stop');
+      for (let i = 0; i < 120 && !ev.actions.includes('vm_unresponsive'); i++)
+        await new Promise((r) => setTimeout(r, 500));
+      expect(ev.actions).toContain('vm_unresponsive');
+      expect(d.logs()).toContain('is unresponsive');
+      const t0 = Date.now();
+      const r = await dockerCli(d, [...verb, name], undefined, 30000);
+      const secs = (Date.now() - t0) / 1000;
+      console.log(`docker ${verb.join(' ')} of an unresponsive VM: ${secs.toFixed(1)} s`);
+      expect(r.code).toBe(0);
+      expect(secs).toBeLessThan(10);
+      expect(fs.readdirSync(path.join(d.execRoot, 'vms'))).toEqual([]);
+      if (verb[0] !== 'rm')
+        expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', name]).trim()).toBe('exited 137');
+    } finally {
+      ev.stop();
+      dockerSync(d, ['rm', '-f', name]);
+    }
+  },
+);
