@@ -14,15 +14,17 @@
  * exactly one container whose id is the pod's id.
  */
 export type { DiskThrottle } from '../vm/types';
-import type { DiskThrottle, GuestDeviceRule, ProcessRlimit, ResourceLimits, VmConfig } from '../vm/types';
+import type { DiskThrottle, ResourceLimits, VmConfig } from '../vm/types';
 import type { ContainerNetworkPlan } from '../net/container-config';
 import type { ContainerProbes, HealthSpec, HealthState, ProbeStatus } from './probe-types';
 import type { PodMount } from './mount-types';
 import type { PodSeccomp } from './seccomp-types';
+import type { ContainerSecurity } from './security-types';
 
 export type * from './probe-types';
 export type * from './mount-types';
 export type * from './seccomp-types';
+export type * from './security-types';
 
 /** The log settings a pod is created with (PodSpec.log). */
 export interface PodLogConfig {
@@ -133,45 +135,6 @@ export interface PodContainerSpec {
    * containers join, reaping orphans) in a root of the agent's (ContainerSpec.podPause).
    */
   podPause?: boolean;
-}
-
-/** A container's security settings (PodContainerSpec.security), in the runtimes' terms. */
-export interface ContainerSecurity {
-  /** Capability names (`CAP_CHOWN`) of its init and execs: their bounding, effective and permitted sets. */
-  capabilities: string[];
-  /** Privileged: /sys writable, and an exec may ask for every capability. */
-  privileged: boolean;
-  /** prctl(PR_SET_NO_NEW_PRIVS) for its init and execs. */
-  noNewPrivs: boolean;
-  /** Its `/` read-only (mounts, /dev, /proc, /sys stay as they are). */
-  readonlyRootfs: boolean;
-  /** Paths hidden (a file: /dev/null over it; a directory: an empty read-only tmpfs). */
-  maskedPaths: string[];
-  /** Paths made read-only. */
-  readonlyPaths: string[];
-  /** KEY -> VALUE written to /proc/sys in the guest before its init runs (the VM's kernel is the pod's). */
-  sysctls: Record<string, string>;
-  /** Resource limits of its init and execs (docker --ulimit); absent: the guest's defaults. */
-  rlimits?: ProcessRlimit[];
-  /** oom_score_adj of its init and execs, -1000..1000 (docker --oom-score-adj); absent: the guest's. */
-  oomScoreAdj?: number;
-  /** Devices of the guest kernel's own made in its /dev and allowed (docker --device). */
-  devices?: ContainerDevice[];
-  /** Accesses its device program allows beyond the defaults (docker --device-cgroup-rule). */
-  deviceCgroupRules?: GuestDeviceRule[];
-}
-
-/** A device node of the guest kernel's given to a container (docker --device). */
-export interface ContainerDevice {
-  /** Where the node is made: under /dev/. */
-  path: string;
-  type: 'b' | 'c';
-  major: number;
-  minor: number;
-  /** The node's permission bits. */
-  mode: number;
-  /** What the container may do with it: letters of "rwm". */
-  access: string;
 }
 
 /** What the pod's sandbox is: its VM, its names, and the policies of the pod as a whole. */
