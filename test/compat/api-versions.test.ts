@@ -2,8 +2,9 @@
  * Clients pinned at API 1.44 and 1.45 (Docker 29 refuses anything older, so docker-java,
  * testcontainers and the CLI with DOCKER_API_VERSION now send them): the stock docker CLI with
  * DOCKER_API_VERSION set, and curl at `/v1.44/` and `/v1.45/`, against the real daemon. The
- * daemon still announces 1.41 in /version, and serves each pinned request as its version
- * (src/api/v1.41/versions).
+ * daemon announces 1.45 (minimum 1.24) in /version as dockerd 26.1 does, serves unversioned
+ * paths as 1.45, and serves each pinned request as its version (src/api/v1.41/versions); a
+ * client pinned at 1.41 still gets dockerd 20.10's answers.
  */
 import { spawnSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
@@ -48,8 +49,8 @@ afterAll(async () => {
 });
 
 describe.each(['1.44', '1.45'])('DOCKER_API_VERSION=%s', (v) => {
-  test('docker version: the client speaks the pinned version, the server announces 1.41', () => {
-    expect(pinnedOk(v, ['version', '--format', '{{.Client.APIVersion}} {{.Server.APIVersion}}'])).toBe(`${v} 1.41`);
+  test('docker version: the client speaks the pinned version, the server announces 1.45', () => {
+    expect(pinnedOk(v, ['version', '--format', '{{.Client.APIVersion}} {{.Server.APIVersion}}'])).toBe(`${v} 1.45`);
   });
 
   test('docker run --rm, ps and inspect', () => {
@@ -88,7 +89,7 @@ describe.each(['1.44', '1.45'])('DOCKER_API_VERSION=%s', (v) => {
     expect([ping.status, ping.body]).toEqual([200, 'OK']);
     expect(ping.headers).toMatch(/^Swarm: inactive$/im);
     const version = JSON.parse(curl(`/v${v}/version`).body);
-    expect([version.ApiVersion, version.MinAPIVersion]).toEqual(['1.41', '1.12']);
+    expect([version.ApiVersion, version.MinAPIVersion]).toEqual(['1.45', '1.24']);
     const info = JSON.parse(curl(`/v${v}/info`).body);
     expect([info.CDISpecDirs, 'KernelMemory' in info]).toEqual([[], false]);
     const images = JSON.parse(curl(`/v${v}/images/json`).body);
@@ -105,20 +106,40 @@ describe.each(['1.44', '1.45'])('DOCKER_API_VERSION=%s', (v) => {
   });
 });
 
-test('a version above 1.45 is refused in dockerd words; unversioned requests are served as 1.41', () => {
+test('a version above 1.45 or below 1.24 is refused in dockerd 26 words; unversioned requests are served as 1.45', () => {
   const r = curl('/v1.46/version');
   expect([r.status, JSON.parse(r.body).message]).toEqual([
     400,
     'client version 1.46 is too new. Maximum supported API version is 1.45',
   ]);
+  const old = curl('/v1.23/version');
+  expect([old.status, JSON.parse(old.body).message]).toEqual([
+    400,
+    'client version 1.23 is too old. Minimum supported API version is 1.24, please upgrade your client to a newer version',
+  ]);
   const ping = curl('/_ping');
-  expect([ping.status, /^Swarm:/im.test(ping.headers), /^Api-Version: 1.41$/im.test(ping.headers)]).toEqual([
+  expect([ping.status, /^Swarm: inactive$/im.test(ping.headers), /^Api-Version: 1.45$/im.test(ping.headers)]).toEqual([
     200,
-    false,
+    true,
     true,
   ]);
   const images = JSON.parse(curl('/images/json').body);
+  expect(images.some((i: object) => 'VirtualSize' in i)).toBe(false);
+  const until = curl(`/images/json?filters=${encodeURIComponent('{"until":["2999-01-01"]}')}`);
+  expect([until.status, JSON.parse(until.body).length]).toEqual([200, images.length]);
+});
+
+test('the CLI unpinned negotiates 1.45; pinned at 1.41 it gets dockerd 20.10 answers', () => {
+  const unpinned = dockerSync(d, ['version', '--format', '{{.Client.APIVersion}} {{.Server.APIVersion}}']);
+  expect(unpinned.out.split(' ')).toEqual([expect.stringMatching(/^1\.\d+$/), '1.45']);
+  expect(Number(unpinned.out.split(' ')[0].split('.')[1])).toBeGreaterThanOrEqual(45);
+  expect(pinnedOk('1.41', ['version', '--format', '{{.Client.APIVersion}} {{.Server.APIVersion}}'])).toBe('1.41 1.45');
+  const ping = curl('/v1.41/_ping');
+  expect([ping.status, /^Swarm:/im.test(ping.headers)]).toEqual([200, false]);
+  const images = JSON.parse(curl('/v1.41/images/json').body);
   expect(images.every((i: object) => 'VirtualSize' in i)).toBe(true);
-  const until = curl(`/images/json?filters=${encodeURIComponent('{"until":["1h"]}')}`);
+  const until = curl(`/v1.41/images/json?filters=${encodeURIComponent('{"until":["1h"]}')}`);
   expect([until.status, JSON.parse(until.body).message]).toEqual([400, "Invalid filter 'until'"]);
+  const img = JSON.parse(pinnedOk('1.41', ['image', 'inspect', BUSYBOX]))[0];
+  expect(['VirtualSize' in img, 'ContainerConfig' in img]).toEqual([true, true]);
 });

@@ -48,7 +48,7 @@ describe('docker-py', () => {
 
   test('ping, version and pull', () => {
     expect(seen.ping).toBe(true);
-    expect(seen.api_version).toBe('1.41');
+    expect(seen.api_version).toBe('1.45');
     expect(seen.pull).toEqual([IMAGE]);
   });
 

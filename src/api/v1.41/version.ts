@@ -10,8 +10,8 @@ import { compareApiVersions as compare, DEFAULT_API_VERSION, MAX_API_VERSION } f
 
 /** The Docker Engine API version podvisor announces (/version, /_ping) and serves unversioned paths as. */
 export const API_VERSION = DEFAULT_API_VERSION;
-/** The oldest API version accepted (dockerd 20.10's minimum). */
-export const MIN_API_VERSION = '1.12';
+/** The oldest API version accepted (dockerd 26.1's minimum). */
+export const MIN_API_VERSION = '1.24';
 
 /** Strip `/vX.Y` from the URL (remembered in res.locals.apiVersion) or reject bad versions. */
 export const versionPrefix: RequestHandler = (req, res, next) => {

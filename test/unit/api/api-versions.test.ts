@@ -62,10 +62,10 @@ function post(socketPath: string, path: string): Promise<{ status: number; body:
 describe('the version prefix', () => {
   const app = createApiApp({ system: { version: '0.0.0-test', dataRoot: '/tmp/x', accel: 'tcg' } });
 
-  test('1.42 to 1.45 are served, 1.46 refused; /version still announces 1.41 (min 1.12)', async () => {
-    for (const v of ['1.42', '1.43', '1.44', '1.45']) {
-      const res = await request(app).get(`/v${v}/version`);
-      expect([res.status, res.body.ApiVersion, res.body.MinAPIVersion]).toEqual([200, '1.41', '1.12']);
+  test('1.41 to 1.45 are served, 1.46 refused; /version announces 1.45 (min 1.24) at every version, as dockerd 26', async () => {
+    for (const v of ['', '/v1.41', '/v1.42', '/v1.43', '/v1.44', '/v1.45']) {
+      const res = await request(app).get(`${v}/version`);
+      expect([v, res.status, res.body.ApiVersion, res.body.MinAPIVersion]).toEqual([v, 200, '1.45', '1.24']);
     }
     const res = await request(app).get('/v1.46/version');
     expect([res.status, res.body.message]).toEqual([
@@ -74,17 +74,24 @@ describe('the version prefix', () => {
     ]);
   });
 
-  test("/_ping: dockerd 26's Swarm and Builder-Version headers from 1.42, none at 1.41 or unversioned", async () => {
-    for (const p of ['/_ping', '/v1.41/_ping']) {
-      const res = await request(app).get(p);
-      expect([res.headers['swarm'], res.headers['builder-version'], res.headers['api-version']]).toEqual([
-        undefined,
-        undefined,
-        '1.41',
+  test("/_ping: dockerd 26's Swarm and Builder-Version headers from 1.42 and unversioned (served as 1.45), none at 1.41", async () => {
+    const v41 = await request(app).get('/v1.41/_ping');
+    expect([v41.headers['swarm'], v41.headers['builder-version'], v41.headers['api-version']]).toEqual([
+      undefined,
+      undefined,
+      '1.45',
+    ]);
+    for (const res of [
+      await request(app).get('/_ping'),
+      await request(app).get('/v1.44/_ping'),
+      await request(app).head('/v1.45/_ping'),
+    ])
+      expect([res.status, res.headers['swarm'], res.headers['builder-version'], res.headers['api-version']]).toEqual([
+        200,
+        'inactive',
+        '1',
+        '1.45',
       ]);
-    }
-    for (const res of [await request(app).get('/v1.44/_ping'), await request(app).head('/v1.45/_ping')])
-      expect([res.status, res.headers['swarm'], res.headers['builder-version']]).toEqual([200, 'inactive', '1']);
   });
 
   test('/info: KernelMemory gone and CDISpecDirs there from 1.42 (dockerd 26 sends it at every version)', async () => {

@@ -228,16 +228,19 @@ describe('attach (hijacked)', () => {
     expect(a.body[0] === 1 || a.body[0] === 2).toBe(true);
   });
 
-  test('without Upgrade: a plain 200 raw stream', async () => {
+  test.each([
+    ['/v1.41', 'raw-stream'],
+    ['', 'multiplexed-stream'],
+  ])('without Upgrade at %s: a plain 200 %s (the framed type from 1.42, unversioned is 1.45)', async (prefix, type) => {
     const id = await create({ Image: 'busybox', Cmd: ['echo', 'plain'] });
     const answer = raw(
-      `POST /containers/${id}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+      `POST ${prefix}/containers/${id}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
     );
     await new Promise((r) => setTimeout(r, 50));
     await api('POST', `/containers/${id}/start`);
     const a = await answer;
     expect(a.head).toMatch(/^HTTP\/1.1 200 OK/);
-    expect(a.head).toMatch(/Content-Type: application\/vnd.docker.raw-stream/i);
+    expect(a.head).toMatch(new RegExp(`Content-Type: application/vnd.docker.${type}`, 'i'));
     expect(a.body.toString()).toContain('plain\n');
   });
 
@@ -642,12 +645,12 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
     expect(live).toEqual(['create']);
   });
 
-  test('/info counts containers; /version speaks 1.41', async () => {
+  test('/info counts containers; /version speaks 1.45', async () => {
     await create({ Image: 'busybox' });
     const info = (await api('GET', '/info')).json as Record<string, unknown>;
     expect(info).toMatchObject({ Containers: 1, ContainersRunning: 0, ContainersStopped: 1, OSType: 'linux' });
     const v = (await api('GET', '/version')).json as Record<string, unknown>;
-    expect(v).toMatchObject({ ApiVersion: '1.41', MinAPIVersion: '1.12', Os: 'linux' });
+    expect(v).toMatchObject({ ApiVersion: '1.45', MinAPIVersion: '1.24', Os: 'linux' });
   });
 
   test('stop, restart, pause, rename, update, prune via dockerode', async () => {

@@ -8,7 +8,7 @@ describe('system routes', () => {
     const res = await request(app).get('/_ping');
     expect(res.status).toBe(200);
     expect(res.text).toBe('OK');
-    expect(res.headers['api-version']).toBe('1.41');
+    expect(res.headers['api-version']).toBe('1.45');
     expect(res.headers['ostype']).toBe('linux');
     expect(res.headers['docker-experimental']).toBe('false');
   });
@@ -49,11 +49,11 @@ describe('system routes', () => {
     for (const v of ['1.42', '1.43', '1.44', '1.45']) expect((await request(app).get(`/v${v}/_ping`)).text).toBe('OK');
   });
 
-  test("a version below 1.12 gets dockerd's 400, in dockerd's words", async () => {
-    const res = await request(app).get('/v1.11/_ping');
+  test("a version below 1.24 gets dockerd 26's 400, in its words", async () => {
+    const res = await request(app).get('/v1.23/_ping');
     expect(res.status).toBe(400);
     expect(res.body.message).toBe(
-      'client version 1.11 is too old. Minimum supported API version is 1.12, please upgrade your client to a newer version',
+      'client version 1.23 is too old. Minimum supported API version is 1.24, please upgrade your client to a newer version',
     );
   });
 

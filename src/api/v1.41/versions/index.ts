@@ -7,7 +7,7 @@
 import type { Response } from 'express';
 
 /** The version an unversioned request is served as, and the one /version and /_ping announce. */
-export const DEFAULT_API_VERSION = '1.41';
+export const DEFAULT_API_VERSION = '1.45';
 /** The newest version a `/vX.Y` prefix may name. */
 export const MAX_API_VERSION = '1.45';
 
