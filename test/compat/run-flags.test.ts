@@ -19,7 +19,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
-import { dockerCli, type CliResult } from '../helpers/docker-cli';
+import { dockerCli, pinnedAt, type CliResult } from '../helpers/docker-cli';
 import { startDockerd, type BaselineDockerd } from '../../bench/common';
 
 jest.setTimeout(600000);
@@ -383,12 +383,19 @@ describe('flags a VM cannot honour: refused at create by name (dockerd honours t
   test.each([
     [['--blkio-weight', '300'], '--blkio-weight is not supported'],
     [['--cpu-rt-runtime', '1000'], '--cpu-rt-runtime is not supported'],
-    [['--kernel-memory', '8m'], '--kernel-memory is not supported'],
     [['--oom-kill-disable'], '--oom-kill-disable is not supported'],
   ])('%j (podvisor only)', async (flags, message) => {
     const ours = await dockerCli(d, ['run', '--rm', ...flags, IMAGE, 'true']);
     expect(ours.code).toBe(125);
     expect(ours.err).toContain(`Error response from daemon: ${message}: `);
+  });
+
+  test('--kernel-memory: refused by a client at 1.41, ignored from 1.42 (as dockerd 26 ignores it) (podvisor only)', async () => {
+    const args = ['run', '--rm', '--kernel-memory', '8m', IMAGE, 'true'];
+    const at141 = await dockerCli(pinnedAt(d, '1.41'), args);
+    expect(at141.code).toBe(125);
+    expect(at141.err).toContain('Error response from daemon: --kernel-memory is not supported: ');
+    expect((await dockerCli(d, args)).code).toBe(0);
   });
 
   // Not run on the baseline: runc would leave the parent cgroup behind on this host.
@@ -552,11 +559,25 @@ describe('flags whose answer is an error or a no-op under dockerd on Linux: the 
     [['--cpu-percent', '50'], 'true'],
     [['--io-maxbandwidth', '1m'], 'true'],
     [['--io-maxiops', '100'], 'true'],
-    [['--annotation', 'a=b'], 'true'],
-    [['--health-start-interval', '1s', '--health-cmd', 'true'], 'true'],
   ])('%j', async (flags, script) => {
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'sh', '-c', script]);
     expect(ours).toEqual(theirs);
+  });
+
+  // The CLI refuses these below the API version that brought them, against either daemon; at
+  // 1.45 podvisor serves the start interval and refuses annotations (no OCI runtime to take
+  // them), as docs/limitations.md says.
+  test.each([
+    [['--annotation', 'a=b'], { code: 125, err: 'HostConfig.Annotations is not supported by podvisor' }],
+    [['--health-start-interval', '1s', '--health-cmd', 'true'], { code: 0, err: '' }],
+  ])('%j: the same answer as dockerd 20.10 at 1.41; at 1.45 as podvisor serves it', async (flags, at145) => {
+    const args = ['run', '--rm', ...flags, IMAGE, 'true'];
+    const [ours, theirs] = await Promise.all([dockerCli(pinnedAt(d, '1.41'), args), dockerCli(base!, args)]);
+    expect(ours).toEqual(theirs);
+    expect(ours.code).toBe(1);
+    const now = await dockerCli(d, args);
+    expect(now.code).toBe(at145.code);
+    expect(now.err).toContain(at145.err);
   });
 });
 

@@ -19,7 +19,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
-import { dockerCli, freePort, type CliResult } from '../helpers/docker-cli';
+import { dockerCli, freePort, pinnedAt, type CliResult } from '../helpers/docker-cli';
 import { startNetnsDockerd, type NetnsDockerd } from '../../bench/netns-dockerd';
 
 jest.setTimeout(600000);
@@ -283,14 +283,23 @@ describe('--link-local-ip', () => {
 });
 
 describe('--mac-address', () => {
-  test('the CLI (28) gives the same answer for the flag against either daemon (API 1.41)', async () => {
+  test('the CLI (28) gives the same answer for the flag against either daemon at API 1.41; at 1.45 eth0 has the MAC', async () => {
     made.add('mac-cli');
     const args = ['run', '--rm', '--name', 'mac-cli', '--mac-address', '02:42:ac:11:00:99', IMAGE, 'cat'];
-    const [ours, theirs] = await both([...args, '/sys/class/net/eth0/address']);
+    const [ours, theirs] = await Promise.all([
+      dockerCli(pinnedAt(d, '1.41'), [...args, '/sys/class/net/eth0/address']),
+      dockerCli(base!, [...args, '/sys/class/net/eth0/address']),
+    ]);
     expect(ours).toEqual(theirs);
     // It refuses the flag for an API below 1.44, before it sends anything.
     expect(ours.code).not.toBe(0);
     expect(ours.err).toContain('mac-address');
+    // At 1.45 (negotiated) the CLI sends it on the endpoint, and the VM's eth0 has it.
+    expect(await dockerCli(d, [...args, '/sys/class/net/eth0/address'])).toEqual({
+      code: 0,
+      out: '02:42:ac:11:00:99\n',
+      err: '',
+    });
   });
 
   test('Config.MacAddress (as older CLIs and docker-py send it): eth0 has it, inspect shows it', async () => {

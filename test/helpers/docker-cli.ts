@@ -13,6 +13,15 @@ export interface CliResult {
 }
 
 /**
+ * The daemon's environment with the CLI pinned at API `version` (DOCKER_API_VERSION), as a
+ * client of that version talks to it: to compare podvisor with dockerd 20.10 (API 1.41) where
+ * the answer depends on the version.
+ */
+export function pinnedAt(d: { env: NodeJS.ProcessEnv }, version: string): { env: NodeJS.ProcessEnv } {
+  return { env: { ...d.env, DOCKER_API_VERSION: version } };
+}
+
+/**
  * Run `docker <args>` with the daemon's environment (DOCKER_HOST). `input`, when given, is
  * written to its stdin, which is then closed; without it stdin is /dev/null. A command still
  * running after `timeoutMs` is killed.

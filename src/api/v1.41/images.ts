@@ -22,6 +22,7 @@ import { sendJson, svc } from './kit/params';
 import { sharedSizes } from './system-df';
 import { apiVersionOf } from './versions';
 import { imageInspectFor, imageSummaryFor, sharedSizeAsked } from './versions/views';
+import { clientNeedsOf } from './versions/clients';
 import { imageListUntil } from './versions/queries';
 import { importImage } from './image-import';
 import { progressLine, writeProgressError } from './kit/progress';
@@ -233,14 +234,14 @@ export function register(router: Router, services: ApiServices): void {
   );
   router.get(
     '/images/*name/json',
-    typed('GET /images/*name/json', ({ params }, _req, res) => {
+    typed('GET /images/*name/json', ({ params }, req, res) => {
       const images = svc(services, 'images');
       const img = findForInspect(images, params.name);
       const json = imageInspectJson(
         img,
         img.layers.map((l) => images.layers.get(l).dir),
       );
-      sendJson(res, 200, imageInspectFor(json, apiVersionOf(res)));
+      sendJson(res, 200, imageInspectFor(json, apiVersionOf(res), clientNeedsOf(req)));
     }),
   );
   router.get(

@@ -22,6 +22,7 @@ import {
   infoFor,
 } from '../../../src/api/v1.41/versions/views';
 import { createBodyFor } from '../../../src/api/v1.41/versions/create';
+import { clientNeedsOf } from '../../../src/api/v1.41/versions/clients';
 import { imageListUntil, wsAttachStreams } from '../../../src/api/v1.41/versions/queries';
 import { healthSpecOf, parseHealthConfig } from '../../../src/translate/health';
 import { VolumeStore } from '../../../src/storage/volumes';
@@ -345,6 +346,22 @@ describe('answer views', () => {
       Size: 5,
     });
     expect(imageInspectFor(inspect(), '1.45')).toEqual({ Id: 'x', Size: 5 });
+  });
+
+  test('GET /images/{name}/json at 1.45 keeps ContainerConfig for Compose 1.x alone (it reads it to recreate), found by its User-Agent', () => {
+    const inspect = () => ({ Id: 'x', Container: 'abc', ContainerConfig: { Volumes: null }, Size: 5 });
+    const compose = clientNeedsOf({ headers: { 'user-agent': 'docker-compose/1.29.2 docker-py/5.0.3 Linux/6.1.0' } });
+    expect(imageInspectFor(inspect(), '1.45', compose)).toEqual(inspect());
+    for (const agent of [
+      'Docker-Client/28.2.2 (linux)',
+      'docker-compose/2.26.1',
+      'python-requests/2.28 docker-py/7.1.0',
+      undefined,
+    ])
+      expect([agent, imageInspectFor(inspect(), '1.45', clientNeedsOf({ headers: { 'user-agent': agent } }))]).toEqual([
+        agent,
+        { Id: 'x', Size: 5 },
+      ]);
   });
 
   test('GET /system/df: the images lose VirtualSize from 1.44', () => {

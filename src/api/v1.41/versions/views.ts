@@ -8,6 +8,7 @@
 import { InvalidArgumentError } from '../../../errors';
 import { asV141, atLeast, V } from '.';
 import { MULTIPLEXED_STREAM, RAW_STREAM } from '../hijack';
+import { NO_CLIENT_NEEDS, type ClientNeeds } from './clients';
 
 type Json = Record<string, unknown>;
 
@@ -93,8 +94,11 @@ export function sharedSizeAsked(asked: boolean, v: string): boolean {
   return asked && !asV141(v);
 }
 
-/** `GET /images/{name}/json` for version `v`. */
-export function imageInspectFor(json: Json, v: string): Json {
+/**
+ * `GET /images/{name}/json` for version `v`; a client that still reads ContainerConfig
+ * (clients.ts) keeps it, and Container, at 1.45.
+ */
+export function imageInspectFor(json: Json, v: string, needs: ClientNeeds = NO_CLIENT_NEEDS): Json {
   if (asV141(v)) return json;
   json = structuredClone(json);
   // dockerd 26 leaves out an empty Container at every version it serves.
@@ -104,7 +108,7 @@ export function imageInspectFor(json: Json, v: string): Json {
     // From 1.44 an image with no creation time has no Created (before: Go's zero time).
     if (json.Created === '0001-01-01T00:00:00Z') delete json.Created;
   }
-  if (atLeast(v, V.V1_45)) {
+  if (atLeast(v, V.V1_45) && !needs.imageContainerConfig) {
     delete json.Container;
     delete json.ContainerConfig;
   }
