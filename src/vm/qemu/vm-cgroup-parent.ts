@@ -12,10 +12,12 @@
  *   3. the parent is made when missing (as runc does; with cgroup v2, the memory and pids
  *      controllers are enabled on the way down), then the VM's cgroup in it, named as before,
  *      with the same limits (guest RAM plus QEMU's overhead, the task limit);
- *   4. every process of the old cgroup (QEMU, with all its threads) is written into the new one;
- *      under cgroup v1 the memory it was charged goes with it (memory.move_charge_at_immigrate),
- *      so the parent's limits count the VM's RAM from the start; cgroup v2 moves no charges, so
- *      there only what the VM touches from then on is the parent's;
+ *   4. every process of the old cgroup (QEMU, with all its threads) is written into the new one.
+ *      The memory it was charged before stays charged where it was (podvisor's cgroup, once the
+ *      old one is removed): cgroup v2 never moves charges, and cgroup v1's
+ *      memory.move_charge_at_immigrate, asked for, is refused by recent kernels (6.18 here). So
+ *      the parent's memory limit counts what the VM touches from then on: a pool VM's boot-time
+ *      pages (tens of MiB after its trim) are not the parent's;
  *   5. the old cgroup is removed, and the record says where the cgroup is now.
  *
  * Parents it made are left when the VM ends (runc and dockerd leave them too); the VM's own
@@ -132,11 +134,19 @@ function makeParent(layout: CgroupLayout, root: string, dir: string): void {
   }
 }
 
-/** Cgroup v1: the memory charged to a process moved into memory cgroup `dir` goes with it (anonymous and file pages). */
+/**
+ * Cgroup v1: have the memory charged to a process moved into memory cgroup `dir` go with it
+ * (anonymous and file pages), where the kernel still can: recent ones (6.18 here) refuse it
+ * (EINVAL), and the charge then stays behind, as under cgroup v2.
+ */
 function chargeMovesWith(dir: string): void {
   const file = path.join(dir, 'memory.move_charge_at_immigrate');
-  // Gone from kernels that dropped it: the charge then stays behind, as under cgroup v2.
-  if (fs.existsSync(file)) fs.writeFileSync(file, '3');
+  try {
+    fs.writeFileSync(file, '3');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOENT') throw err;
+  }
 }
 
 /** The processes in cgroup directory `dir` ([] when it is not there). */

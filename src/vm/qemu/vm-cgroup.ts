@@ -8,10 +8,11 @@
  * - v1 (or a hybrid host whose unified hierarchy has no controllers): the same name in the
  *   `memory` hierarchy (memory.limit_in_bytes) and the `pids` one (pids.max).
  * A VM's cgroup is named after its runtime directory (cgroupName), so whatever removes the
- * directory removes the cgroup too, with nothing more to remember; cgroups of this daemon's
- * directories that nothing runs in any more (a daemon killed before its VMs went) are removed
- * at start (sweepVmCgroups: a cgroup with a process in it cannot be removed, so a VM that is
- * still running, to be adopted, keeps its own).
+ * directory removes the cgroup too; one moved under a parent of the caller's
+ * (./vm-cgroup-parent.ts) is found through the record of where (./vm-cgroup-record.ts).
+ * Cgroups of this daemon's directories that nothing runs in any more (a daemon killed before
+ * its VMs went) are removed at start (sweepVmCgroups: a cgroup with a process in it cannot be
+ * removed, so a VM that is still running, to be adopted, keeps its own).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

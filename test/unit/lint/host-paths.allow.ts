@@ -601,7 +601,7 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   {
     file: 'src/vm/qemu/vm-cgroup-parent.ts',
     fn: 'chargeMovesWith',
-    calls: ['fs.existsSync', 'fs.writeFileSync'],
+    calls: ['fs.writeFileSync'],
     reason: `the host's cgroup filesystems (${PROC})`,
   },
   {
