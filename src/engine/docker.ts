@@ -12,6 +12,7 @@ import { parseLinks } from '../translate/links';
 import { validateContainerName, type CreateRequest } from '../translate/create-body';
 import { translateCreate, type TranslateOptions, type Translated } from '../translate/create';
 import { joinRequestOf } from '../translate/join';
+import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/cgroup-parent';
 import { checkNameFree, newPodId, translateOptions, yieldLoop, type CreationPlan, type EngineDeps } from './plan';
 
 /** The translation of a checked request, once its image is found. */
@@ -46,6 +47,7 @@ export async function planParsed(
   }
   if (name) checkNameFree(deps.pods, name);
   const t = translate(image, newPodId(), await translateOptions(deps));
+  if (join && t.spec.hostCgroupParent !== undefined) throw new InvalidArgumentError(CGROUP_PARENT_NEEDS_OWN_VM);
   if (join) t.spec.joinPod = { pod: join.target, pid: join.pid, ...(join.ipc ? { ipc: true } : {}) };
   return {
     spec: t.spec,

@@ -63,6 +63,7 @@ async function planSpec(deps: EngineDeps, n: NativeSpec): Promise<CreationPlan> 
     labels: { ...(n.labels ?? {}), [POD_LABEL]: name ?? id.slice(0, 12), [API_LABEL]: 'native' },
     ports,
     ...(n.network ? { network: networkRequestOf(n.network) } : {}),
+    ...(n.cgroupParent ? { cgroupParent: n.cgroupParent } : {}),
     security: { noSeccompFilter: true },
   });
   return { spec: t.spec, frontend: t.frontend, ...(name ? { name } : {}) };

@@ -58,6 +58,8 @@ export interface NativeSpec {
   network?: string;
   /** Ports to publish, as `docker run -p` takes them. */
   ports?: string[];
+  /** The host cgroup its VM goes under, as `docker run --cgroup-parent` takes it; '' or absent: none. */
+  cgroupParent?: string;
 }
 
 /** A native API create: a read pod file, or the single-container spec. */

@@ -176,6 +176,13 @@ async function acquireVm(deps: StartDeps, spec: PodSpec, undo: Undo): Promise<Vm
   } else {
     undo.push(() => vm.destroy());
   }
+  // The pod's own VM goes under the host cgroup the pod asks for (or back under podvisor's
+  // own: a held VM may come from a pod that asked for another); another pod's VM stays where it is.
+  if (!deps.borrowedVm) {
+    if (vm.placeCgroup) await vm.placeCgroup(spec.hostCgroupParent);
+    else if (spec.hostCgroupParent !== undefined)
+      throw new UnavailableError(`VM ${vm.id} has no host cgroup to put under "${spec.hostCgroupParent}"`);
+  }
   return vm;
 }
 

@@ -179,6 +179,13 @@ export interface SandboxSpec {
    * sandbox's network namespace, and is destroyed with the run (never kept or pooled).
    */
   cni?: CniSandboxPlan;
+  /**
+   * The host cgroup its VM's cgroup is put under at each start (docker --cgroup-parent, the
+   * CRI's cgroup_parent), cleaned (src/translate/cgroup-parent.ts): `/a/b` from the root of
+   * each cgroup hierarchy, `a/b` from the daemon's own cgroup. Absent: podvisor's own cgroup.
+   * Not for a pod that runs in another pod's VM (joinPod).
+   */
+  hostCgroupParent?: string;
 }
 
 /** What a CRI sandbox asks of the node's CNI network (SandboxSpec.cni). */

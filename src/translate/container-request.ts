@@ -149,6 +149,11 @@ export interface ContainerRequest {
   log?: LogRequest;
   /** The pod goes on the node's CNI network with this plan (a CRI sandbox) instead of a Docker network. */
   cni?: CniSandboxPlan;
+  /**
+   * The host cgroup its VM goes under, as docker --cgroup-parent takes it (./cgroup-parent.ts):
+   * `/a/b` from the cgroup root, `a/b` from the daemon's own cgroup; absent: podvisor's own.
+   */
+  cgroupParent?: string;
 }
 
 type Body = Record<string, unknown>;
@@ -247,6 +252,7 @@ function bodyOf(req: ContainerRequest): Body {
     HostConfig: {
       ...networkFields(req.network),
       ...(req.extraHosts ? { ExtraHosts: [...req.extraHosts] } : {}),
+      ...(req.cgroupParent ? { CgroupParent: req.cgroupParent } : {}),
       ...(PortBindings ? { PortBindings } : {}),
       ...(req.groups?.length ? { GroupAdd: [...req.groups] } : {}),
       ...(req.mounts ? { Binds: req.mounts.map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`) } : {}),

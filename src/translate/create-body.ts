@@ -14,6 +14,7 @@ import { GUEST_SHM_BYTES, parseMounts } from './mounts';
 import type { NetworkingInput } from './network-plan';
 import { checkCapabilities } from './security';
 import { refuseUnhonoured } from './unhonoured';
+import { parseCgroupParent } from './cgroup-parent';
 import { parseDeviceCgroupRules, parseDevices } from './devices';
 import { parseCpusetList } from '../util/cpuset';
 
@@ -248,6 +249,7 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     throw new InvalidArgumentError(`invalid cgroup namespace mode: ${hostConfig.CgroupnsMode}`);
   validateResources(hostConfig, hostCpus);
   refuseUnhonoured(hostConfig);
+  parseCgroupParent(hostConfig.CgroupParent);
   parseDevices(hostConfig.Devices);
   parseDeviceCgroupRules(hostConfig.DeviceCgroupRules);
   if (hostConfig.Runtime !== 'runc') throw new InvalidArgumentError(`Unknown runtime specified ${hostConfig.Runtime}`);

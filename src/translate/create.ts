@@ -30,6 +30,7 @@ import { dockerDefaultSysctls, dockerSecurity, parseUlimits } from './security';
 import { parseDeviceCgroupRules, parseDevices } from './devices';
 import { seccompOf } from './seccomp-opt';
 import { parseStorageOpt } from './storage-opt';
+import { parseCgroupParent } from './cgroup-parent';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;
@@ -117,6 +118,7 @@ export function translateCreate(
   const mounts = withShmSize(parseMounts(hc), hc.ShmSize);
   const seccomp = seccompOf(hc);
   const storage = parseStorageOpt(hc.StorageOpt);
+  const cgroupParent = parseCgroupParent(hc.CgroupParent);
   const spec: PodSpec = {
     id,
     hostname: c.Hostname,
@@ -127,6 +129,7 @@ export function translateCreate(
     autoRemove: hc.AutoRemove,
     log: { driver: logConfig.Type, opts: logConfig.Config },
     ...(network ? { network } : {}),
+    ...(cgroupParent !== undefined ? { hostCgroupParent: cgroupParent } : {}),
     containers: [
       {
         id,

@@ -43,12 +43,6 @@ export const REFUSALS: readonly Refusal[] = [
     asks: (v) => typeof v === 'string' && v !== '',
     why: "a container's cgroup is in its own VM, where no other container's is",
   },
-  {
-    flag: '--cgroup-parent',
-    field: 'CgroupParent',
-    asks: (v) => typeof v === 'string' && v !== '',
-    why: "a container's cgroup is in its VM, under none of the host's",
-  },
   { flag: '--cpu-rt-period', field: 'CpuRealtimePeriod', asks: positive, why: REALTIME },
   { flag: '--cpu-rt-runtime', field: 'CpuRealtimeRuntime', asks: positive, why: REALTIME },
   {

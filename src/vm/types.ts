@@ -154,6 +154,17 @@ export interface Vm {
    */
   saveBlockers?(): Promise<string[]>;
   /**
+   * Put the VM's host cgroup (its QEMU's, with its memory and task limits) under `parent`, a
+   * cleaned cgroup path (`/a/b` from the root of each cgroup hierarchy, `a/b` from the
+   * daemon's own cgroup: as dockerd's cgroupfs driver takes --cgroup-parent), made when
+   * missing; undefined puts it back under podvisor's own cgroup. Nothing to do when it is
+   * there already. Rejects with InvalidArgumentError for a parent inside podvisor's own
+   * cgroup, UnavailableError on a host without usable cgroups or when the move fails (the
+   * parent's memory limit cannot take the VM's, say). Optional: VMs without a host cgroup
+   * (test fakes) lack it.
+   */
+  placeCgroup?(parent: string | undefined): Promise<void>;
+  /**
    * Give the host back the memory an idle VM holds without needing it (QEMU: the guest RAM
    * pages that hold only zeros, and TCG's translated code that is no longer live; the guest
    * sees the same memory afterwards). Only for a VM with

@@ -397,13 +397,6 @@ describe('flags a VM cannot honour: refused at create by name (dockerd honours t
     expect(at141.err).toContain('Error response from daemon: --kernel-memory is not supported: ');
     expect((await dockerCli(d, args)).code).toBe(0);
   });
-
-  // Not run on the baseline: runc would leave the parent cgroup behind on this host.
-  test('--cgroup-parent', async () => {
-    const ours = await dockerCli(d, ['run', '--rm', '--cgroup-parent', 'pv-test', IMAGE, 'true']);
-    expect(ours.code).toBe(125);
-    expect(ours.err).toContain('Error response from daemon: --cgroup-parent is not supported: ');
-  });
 });
 
 describe('more run flags, beside dockerd', () => {

@@ -55,6 +55,8 @@ export interface CriSandboxRequest {
   sysctls?: Record<string, string>;
   /** The sandbox's seccomp settings (./seccomp.ts); absent: unconfined. */
   seccomp?: CriSeccompRequest;
+  /** linux.cgroup_parent: the host cgroup the sandbox's VM goes under (the kubelet's pod cgroup); '' or absent: none. */
+  cgroupParent?: string;
 }
 
 /** A CreateContainer as the CRI front decoded it. */
@@ -120,6 +122,7 @@ export async function sandboxRequestOf(req: CriSandboxRequest): Promise<Containe
       defaultSysctls: false,
     },
     cni: { pod: req.pod, portMappings: req.portMappings, ...(req.dns ? { dns: req.dns } : {}) },
+    ...(req.cgroupParent ? { cgroupParent: req.cgroupParent } : {}),
   };
 }
 

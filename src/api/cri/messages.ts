@@ -55,6 +55,8 @@ export interface LinuxSandboxSecurityContext extends SeccompFields {
 
 /** LinuxPodSandboxConfig (the fields read). */
 export interface LinuxPodSandboxConfig {
+  /** The host cgroup the sandbox's VM goes under ('' for none): the kubelet's pod cgroup. */
+  cgroup_parent: string;
   security_context: LinuxSandboxSecurityContext | null;
   sysctls: StringMap;
 }

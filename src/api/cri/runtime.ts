@@ -95,6 +95,7 @@ export class CriRuntime {
       },
       sysctls: c.linux?.sysctls ?? {},
       seccomp: criSeccomp(c.linux?.security_context),
+      cgroupParent: c.linux?.cgroup_parent ?? '',
     });
     try {
       await this.deps.pods.start(r.id);

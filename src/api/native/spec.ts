@@ -5,7 +5,7 @@
  *
  *   { "name": "web", "image": "busybox", "command": ["httpd", "-f"], "env": ["A=b"],
  *     "workdir": "/", "tty": false, "labels": {"k": "v"}, "network": "bridge",
- *     "ports": ["8080:80"] }
+ *     "ports": ["8080:80"], "cgroupParent": "/batch" }
  *
  * The creation service makes the pod, also a Docker container (`docker ps`, `logs`, `exec`,
  * `inspect`, `stop`, `port` work on it), labelled with its pod's name and API
@@ -30,6 +30,7 @@ const FIELDS: Record<string, 'string' | 'strings' | 'boolean' | 'labels'> = {
   labels: 'labels',
   network: 'string',
   ports: 'strings',
+  cgroupParent: 'string',
 };
 
 /** Check a spec's shape: every field known and of its type (an unknown field is named). */

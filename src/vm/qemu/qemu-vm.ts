@@ -13,6 +13,7 @@ import { faultKill } from './fault';
 import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './post-boot-reclaim';
 import { findGuestMemfd, GUEST_MEMFD_LINK, punchZeroPages, whileStopped } from './zero-trim';
 import { jitTrimWorthwhile, trimJitBuffer } from './jit-trim';
+import { placeVmCgroup } from './vm-cgroup-parent';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -226,6 +227,12 @@ export class QemuVm implements Vm {
   async throttleUpperDisk(limits: DiskThrottle): Promise<void> {
     if (!this.devices.upperDisk) throw new NotImplementedError(`VM ${this.id} has no upper disk`);
     await withQmp(this.paths.qmpSock, 10_000, (q) => setDiskThrottle(q, limits));
+  }
+
+  /** @inheritdoc */
+  async placeCgroup(parent: string | undefined): Promise<void> {
+    if (this.gone || this.destroying) throw new UnavailableError(`VM ${this.id} is not running`);
+    await placeVmCgroup({ dir: this.paths.dir, size: this.size, pid: this.pid }, parent);
   }
 
   /** @inheritdoc */

@@ -8,16 +8,18 @@
  * - v1 (or a hybrid host whose unified hierarchy has no controllers): the same name in the
  *   `memory` hierarchy (memory.limit_in_bytes) and the `pids` one (pids.max).
  * A VM's cgroup is named after its runtime directory (cgroupName), so whatever removes the
- * directory removes the cgroup too, with nothing more to remember; cgroups of this daemon's
- * directories that nothing runs in any more (a daemon killed before its VMs went) are removed
- * at start (sweepVmCgroups: a cgroup with a process in it cannot be removed, so a VM that is
- * still running, to be adopted, keeps its own).
+ * directory removes the cgroup too; one moved under a parent of the caller's
+ * (./vm-cgroup-parent.ts) is found through the record of where (./vm-cgroup-record.ts).
+ * Cgroups of this daemon's directories that nothing runs in any more (a daemon killed before
+ * its VMs went) are removed at start (sweepVmCgroups: a cgroup with a process in it cannot be
+ * removed, so a VM that is still running, to be adopted, keeps its own).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { VmSize } from '../types';
 import { logger } from '../../util/log';
+import { forgetPlacement, placedDirs, placementRecords } from './vm-cgroup-record';
 
 const log = logger('vm');
 
@@ -131,9 +133,22 @@ export function makeVmCgroup(dir: string, size: VmSize): string[] | undefined {
 
 function makeIn(layout: CgroupLayout, dir: string, size: VmSize): string[] {
   ensureParent(layout);
-  const name = cgroupName(dir);
-  const mem = path.join(layout.parents.memory, name);
-  const pids = path.join(layout.parents.pids, name);
+  return makeCgroupIn(layout, layout.parents, cgroupName(dir), size);
+}
+
+/**
+ * Make cgroup `name` under `parents` (one directory per hierarchy of `layout`, existing, their
+ * controllers enabled for their children) with the limits of a VM of `size`; the cgroup.procs
+ * files to write a process into.
+ */
+export function makeCgroupIn(
+  layout: CgroupLayout,
+  parents: CgroupLayout['parents'],
+  name: string,
+  size: VmSize,
+): string[] {
+  const mem = path.join(parents.memory, name);
+  const pids = path.join(parents.pids, name);
   fs.mkdirSync(mem, { recursive: true });
   if (pids !== mem) fs.mkdirSync(pids, { recursive: true });
   const limit = String(vmMemoryLimit(size));
@@ -150,41 +165,54 @@ function makeIn(layout: CgroupLayout, dir: string, size: VmSize): string[] {
   return [...new Set([mem, pids])].map((d) => path.join(d, 'cgroup.procs'));
 }
 
-/** The directories of the VM cgroup of `dir` (one, or one per v1 hierarchy); [] without cgroups. */
-export function vmCgroupDirs(dir: string): string[] {
-  const layout = cgroupLayout();
-  if (!layout) return [];
+/** The directories of the VM cgroup of `dir` under podvisor's own cgroup (one, or one per v1 hierarchy). */
+export function ownCgroupDirs(layout: CgroupLayout, dir: string): string[] {
   const name = cgroupName(dir);
   return [...new Set([path.join(layout.parents.memory, name), path.join(layout.parents.pids, name)])];
 }
 
 /**
+ * The directories the VM cgroup of `dir` may be at: under podvisor's own cgroup, and where it
+ * was put under a parent of the caller's (./vm-cgroup-parent.ts); [] without cgroups.
+ */
+export function vmCgroupDirs(dir: string): string[] {
+  const layout = cgroupLayout();
+  if (!layout) return [];
+  return [...new Set([...ownCgroupDirs(layout, dir), ...placedDirs(dir, cgroupName(dir))])];
+}
+
+/**
  * Remove the cgroup of the VM in `dir` once its processes are gone (nothing when it is not
- * there): a process killed a moment ago may still be in it until it is reaped, so a busy
- * cgroup is tried again for up to a second.
+ * there), wherever it was put, and the record of where: a process killed a moment ago may
+ * still be in it until it is reaped, so a busy cgroup is tried again for up to a second.
  */
 export async function removeVmCgroup(dir: string): Promise<void> {
-  for (const d of vmCgroupDirs(dir)) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        fs.rmdirSync(d);
-        break;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') break;
-        if (code !== 'EBUSY' || attempt >= 50) {
-          log.warn(`cannot remove cgroup ${d}: ${(err as Error).message}`);
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 20));
+  for (const d of vmCgroupDirs(dir)) await removeCgroupDir(d);
+  forgetPlacement(dir, cgroupName(dir));
+}
+
+/** Remove cgroup directory `d` once empty (up to a second of EBUSY); false when it is still there. */
+export async function removeCgroupDir(d: string): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.rmdirSync(d);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return true;
+      if (code !== 'EBUSY' || attempt >= 50) {
+        log.warn(`cannot remove cgroup ${d}: ${(err as Error).message}`);
+        return false;
       }
+      await new Promise((r) => setTimeout(r, 20));
     }
   }
 }
 
 /**
  * Remove the VM cgroups of directories under `parents` (a daemon's vms and templates roots)
- * that no process is in any more: what a daemon killed before its VMs went left.
+ * that no process is in any more, under podvisor's cgroup and where records put them: what a
+ * daemon killed before its VMs went left.
  */
 export function sweepVmCgroups(parents: string[]): void {
   const layout = cgroupLayout();
@@ -197,14 +225,23 @@ export function sweepVmCgroups(parents: string[]): void {
     } catch {
       continue;
     }
-    for (const name of names)
-      if (tags.some((t) => name.startsWith(t))) {
-        try {
-          fs.rmdirSync(path.join(hierarchy, name)); // EBUSY while a process is in it: kept
-        } catch {
-          // still in use (an adoptable VM), or gone
-        }
-      }
+    for (const name of names) if (tags.some((t) => name.startsWith(t))) removeIfEmpty(path.join(hierarchy, name));
+  }
+  parents.forEach((root, i) => {
+    for (const r of placementRecords(root, tags[i])) {
+      const left = r.dirs.filter((d) => !removeIfEmpty(d));
+      if (left.length === 0) forgetPlacement(path.join(root, r.name.slice(tags[i].length)), r.name);
+    }
+  });
+}
+
+/** Remove cgroup directory `d` unless a process is in it (an adoptable VM): true when it is gone. */
+function removeIfEmpty(d: string): boolean {
+  try {
+    fs.rmdirSync(d);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }
 

@@ -61,6 +61,14 @@ export class FakeVm implements Vm {
     return (this.guest.size.memoryMiB * 1024 * 1024) / 4;
   }
 
+  /** The host cgroup parent each placeCgroup asked for, in order (undefined: podvisor's own). */
+  readonly cgroupPlacements: Array<string | undefined> = [];
+
+  async placeCgroup(parent: string | undefined): Promise<void> {
+    if (!this.guest.alive) throw new UnavailableError(`VM ${this.id} is not running`);
+    this.cgroupPlacements.push(parent);
+  }
+
   /** Times trimIdleMemory was called (it changes nothing in the fake). */
   trims = 0;
 

@@ -14,7 +14,6 @@ test.each([
     '--device /dev/sda is ',
   ],
   [{ DeviceRequests: [{ Count: -1, Capabilities: [['gpu']] }] }, '--gpus is not supported: '],
-  [{ CgroupParent: 'x.slice' }, '--cgroup-parent is not supported: '],
   [{ CgroupnsMode: 'host' }, '--cgroupns host is not supported: '],
   [{ Cgroup: 'container:other' }, 'HostConfig.Cgroup is not supported: '],
   [{ BlkioWeight: 300 }, '--blkio-weight is not supported: '],
