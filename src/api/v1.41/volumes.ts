@@ -16,7 +16,7 @@ import { logger } from '../../util/log';
 import type { PodService } from '../../pod/service';
 import type { VolumeRecord, VolumeStore } from '../../storage/volumes';
 import { apiVersionOf } from './versions';
-import { pruneAllVolumes } from './versions/queries';
+import { pruneAllVolumes, unnamedVolumeCreate } from './versions/queries';
 
 /** dockerd's JSON of one volume. */
 export function volumeJson(v: VolumeRecord, store: VolumeStore): Record<string, unknown> {
@@ -125,11 +125,13 @@ export function register(router: Router, services: ApiServices): void {
     typed('POST /volumes/create', async ({ body }, _req, res) => {
       const v = vs();
       const b = body ?? {};
+      const kind = unnamedVolumeCreate(b.Name, b.Labels ?? null, apiVersionOf(res));
       const r = await v.store.create({
         name: b.Name,
         driver: b.Driver,
-        labels: b.Labels ?? null,
+        labels: kind.labels,
         options: b.DriverOpts ?? null,
+        ...(kind.anonymous ? { anonymous: true } : {}),
       });
       // dockerd's volume service sends `create` for an existing name too.
       v.events?.emit('volume', 'create', r.volume.name, { driver: r.volume.driver });

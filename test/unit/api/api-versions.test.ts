@@ -146,6 +146,17 @@ describe('volume prune', () => {
     await make();
     expect((await prune('/v1.41/volumes/prune')).VolumesDeleted).toHaveLength(2);
     expect(store.list()).toEqual([]);
+    // A volume created without a name: anonymous from 1.42 (dockerd 26's label; a plain prune
+    // takes it), a named one with a random name at 1.41 (dockerd 20.10).
+    const at45 = (
+      await request(app)
+        .post('/v1.45/volumes/create')
+        .send({ Labels: { k: 'v' } })
+    ).body;
+    const at41 = (await request(app).post('/v1.41/volumes/create').send({})).body;
+    expect([at45.Labels, at41.Labels]).toEqual([{ k: 'v', 'com.docker.volume.anonymous': '' }, null]);
+    expect((await prune('/v1.45/volumes/prune')).VolumesDeleted).toEqual([at45.Name]);
+    expect(store.list().map((v) => v.name)).toEqual([at41.Name]);
   });
 });
 

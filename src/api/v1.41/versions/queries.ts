@@ -96,3 +96,20 @@ export function imageListUntil(filters: Record<string, string[] | undefined>, v:
   if (asV141(v)) throw new InvalidArgumentError("Invalid filter 'until'");
   return until.map((u) => pruneUntilSeconds(u));
 }
+
+/** The label dockerd 26 puts on a volume created without a name. */
+export const ANONYMOUS_VOLUME_LABEL = 'com.docker.volume.anonymous';
+
+/**
+ * How `POST /volumes/create` without a name makes its volume at version `v`: from 1.42 it is
+ * anonymous, as dockerd 26 makes it (labelled com.docker.volume.anonymous, taken by a prune
+ * without `all`); up to 1.41 a named volume with a random name, as dockerd 20.10 made it.
+ */
+export function unnamedVolumeCreate(
+  name: string | undefined,
+  labels: Record<string, string> | null,
+  v: string,
+): { anonymous: boolean; labels: Record<string, string> | null } {
+  if (name || asV141(v)) return { anonymous: false, labels };
+  return { anonymous: true, labels: { ...(labels ?? {}), [ANONYMOUS_VOLUME_LABEL]: '' } };
+}
