@@ -278,7 +278,10 @@ test('run --rm: a one-off of the profile service reaches web by name, is removed
 });
 
 test('down -v: every container, network and volume of the project gone; the built image stays', async () => {
-  await onBoth(['down', '-v', '--timeout', '1']);
+  const downs = await onBoth(['down', '-v', '--timeout', '1']);
+  // (Compose v2 leaves a network that a removal finds in use, and says so, exiting 0.)
+  for (const [i, r] of downs.entries())
+    expect([sides[i].name, r.err]).not.toContainEqual(expect.stringContaining('still in use'));
   for (const s of sides) {
     const project = `label=com.docker.compose.project=${PROJECT}`;
     expect({
