@@ -12,7 +12,8 @@
 # scripts/guest-kernel.sh; Debian's linux-image-cloud-amd64 as the fallback, our agent built
 # from source, the initramfs: guest/build.sh), the QEMU that serves cloned VMs' 9p shares
 # (scripts/qemu-9p.sh), the host's 9p lock holder (host/lock-holder) and hijack wait
-# (host/hijack-wait), and the TypeScript build
+# (host/hijack-wait), with --test the Debian 13 programs the tests unpack (scripts/dockerd26.sh,
+# scripts/compose-v2.sh), and the TypeScript build
 # (dist/: scripts/build.sh).
 #
 # PODVISOR_GUEST_KERNEL=debian: skip podvisor's own kernel (VMs boot Debian's cloud kernel).
@@ -62,7 +63,8 @@ touch "$done_stamp.run"
 # daemon spawns comes from this list or from a package every Debian has (priority required):
 # test/unit/lint/bootstrap-packages.test.ts reads the sources and checks it.
 # Tests also use python3-docker (docker-py)
-# and docker-compose (Debian's 1.29, the compose project test), and zstd to make
+# and docker-compose (Debian's 1.29, the compose project test; Compose v2 is Debian 13's,
+# unpacked below), and zstd to make
 # the compressed archives that import and load are tested with, and the host's own clients of
 # the real-software test (postgresql-client's psql, redis-tools' redis-cli). libseccomp-dev: the
 # static libseccomp.a the agent links (guest/agent/seccomp.c compiles containers' filters).
@@ -161,9 +163,14 @@ bash guest/build.sh
 # The QEMU for cloned VMs' 9p shares (guest/out/qemu: QEMU 10 from bookworm-backports, unpacked,
 # not installed; scripts/qemu-9p.sh says why). Without it cloned VMs use the host's QEMU.
 bash scripts/qemu-9p.sh >/dev/null
-# The tests' oracle for API 1.42-1.45: Debian 13's dockerd 26.1, unpacked, never installed
-# (scripts/dockerd26.sh; test/compat/api-versions-oracle.test.ts fails without it).
-if [ "$mode" = --test ]; then bash scripts/dockerd26.sh >/dev/null; fi
+# The tests' oracle for API 1.42-1.45: Debian 13's dockerd 26.1, and the tests' Compose v2:
+# Debian 13's docker-compose 2.26 (a docker CLI plugin); both unpacked, never installed
+# (scripts/dockerd26.sh, scripts/compose-v2.sh; test/compat/api-versions-oracle.test.ts and
+# test/compat/compose-v2*.test.ts fail without them).
+if [ "$mode" = --test ]; then
+  bash scripts/dockerd26.sh >/dev/null
+  bash scripts/compose-v2.sh >/dev/null
+fi
 # The host's holder of the 9p locks a cloned VM's guest takes (host/lock-holder: one per VM,
 # src/vm/qemu/lock-holder.ts). make rebuilds it only when its source changed.
 make -s -C host/lock-holder OUT=../out

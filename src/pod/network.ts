@@ -199,16 +199,27 @@ export async function joinNetwork(
   }
 }
 
-/** Take a pod off every network it is on (never rejects): ports, rules, names and tap go. */
+/**
+ * Take a pod off every network it is on (never rejects): ports, rules, names and tap go. Every
+ * disconnect is asked at once: the manager runs them in that order, each before any network
+ * removal asked after this call (compose down removes the networks right after the
+ * containers, and a removal served between two of them would find the second endpoint).
+ */
 export async function leaveNetworks(nets: PodNetworks | undefined, podId: string): Promise<void> {
   if (!nets) return;
-  for (const ep of nets.endpointsOf(podId)) {
-    await nets
-      .disconnect(ep.networkId, podId)
-      .catch((err) =>
-        log.warn(`disconnecting ${podId.slice(0, 12)} from ${ep.networkId.slice(0, 12)}: ${(err as Error).message}`),
-      );
-  }
+  await Promise.all(
+    nets
+      .endpointsOf(podId)
+      .map((ep) =>
+        nets
+          .disconnect(ep.networkId, podId)
+          .catch((err) =>
+            log.warn(
+              `disconnecting ${podId.slice(0, 12)} from ${ep.networkId.slice(0, 12)}: ${(err as Error).message}`,
+            ),
+          ),
+      ),
+  );
 }
 
 /** The endpoint ids on the networks now (taken when they open, before any new start joins). */

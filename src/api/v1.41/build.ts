@@ -58,23 +58,28 @@ function registryConfig(header: string | undefined): Map<string, AuthConfig> {
   return out;
 }
 
-/** A JSON object query parameter (buildargs, labels); {} when empty. */
+/**
+ * A JSON object query parameter (buildargs, labels); {} when empty or JSON `null` (what Go's
+ * client sends for a nil map, as Compose v2 does; dockerd's json.Unmarshal takes it).
+ */
 function jsonParam<T>(raw: string, name: string): Record<string, T> {
   if (!raw) return {};
   try {
     const v = JSON.parse(raw) as unknown;
-    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, T>;
+    if (v === null) return {};
+    if (typeof v === 'object' && !Array.isArray(v)) return v as Record<string, T>;
   } catch {
     // fall through
   }
   throw new InvalidArgumentError(`invalid ${name} parameter: ${raw}`);
 }
 
-/** The `cachefrom` parameter: a JSON array of image names (empty when absent). */
+/** The `cachefrom` parameter: a JSON array of image names (empty when absent or `null`). */
 function cacheFromParam(raw: string): string[] {
   if (!raw) return [];
   try {
     const v = JSON.parse(raw) as unknown;
+    if (v === null) return [];
     if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v;
   } catch {
     // fall through

@@ -61,6 +61,8 @@ interface LayerMeta {
 export class LayerStore {
   private readonly layers = new Map<string, LayerInfo>();
   private readonly holds = new Map<string, number>();
+  /** Commits under way, by diffId: a second unpacking of the same layer waits for the first. */
+  private readonly committing = new Map<string, Promise<LayerInfo>>();
   private readonly byIdDir: string;
   private readonly tmpDir: string;
 
@@ -120,28 +122,22 @@ export class LayerStore {
       dir,
       commit: async (diffId: string, size: number, blob?: LayerBlob): Promise<LayerInfo> => {
         done = true;
-        const existing = this.layers.get(diffId);
-        if (existing) {
-          // Another pull unpacked the same layer meanwhile: keep theirs.
+        const other = this.committing.get(diffId);
+        if (this.layers.has(diffId) || other) {
+          // Another pull unpacked the same layer meanwhile (or is committing it): keep theirs.
           await this.discard(work);
+          await other;
+          const existing = this.get(diffId);
           if (!existing.blob && blob) await this.setBlob(diffId, blob);
           return existing;
         }
-        await writeFileAtomic(
-          path.join(work, 'meta.json'),
-          JSON.stringify({ diffId, size, ...(blob ? { blob } : {}) } satisfies LayerMeta),
-        );
-        const final = path.join(this.byIdDir, digestHex(diffId));
+        const committed = this.commitWork(work, diffId, size, blob);
+        this.committing.set(diffId, committed);
         try {
-          await fs.promises.rename(work, final);
-        } catch (err) {
-          await this.discard(work);
-          throw err;
+          return await committed;
+        } finally {
+          this.committing.delete(diffId);
         }
-        await fsyncPath(this.byIdDir);
-        const info: LayerInfo = { diffId, size, dir: path.join(final, 'diff'), ...(blob ? { blob } : {}) };
-        this.layers.set(diffId, info);
-        return info;
       },
       abort: async (): Promise<void> => {
         if (done) return;
@@ -149,6 +145,25 @@ export class LayerStore {
         await this.discard(work);
       },
     };
+  }
+
+  /** Move an unpacked layer (`work`: its diff/) into place as `diffId`'s. */
+  private async commitWork(work: string, diffId: string, size: number, blob?: LayerBlob): Promise<LayerInfo> {
+    await writeFileAtomic(
+      path.join(work, 'meta.json'),
+      JSON.stringify({ diffId, size, ...(blob ? { blob } : {}) } satisfies LayerMeta),
+    );
+    const final = path.join(this.byIdDir, digestHex(diffId));
+    try {
+      await fs.promises.rename(work, final);
+    } catch (err) {
+      await this.discard(work);
+      throw err;
+    }
+    await fsyncPath(this.byIdDir);
+    const info: LayerInfo = { diffId, size, dir: path.join(final, 'diff'), ...(blob ? { blob } : {}) };
+    this.layers.set(diffId, info);
+    return info;
   }
 
   /** Record the blob of a stored layer that had none. */

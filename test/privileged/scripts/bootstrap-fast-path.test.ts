@@ -52,6 +52,7 @@ beforeEach(() => {
   );
   step('scripts/qemu-9p.sh', 'qemu-9p');
   step('scripts/dockerd26.sh', 'dockerd26');
+  step('scripts/compose-v2.sh', 'compose-v2');
   for (const h of ['lock-holder', 'fs-events', 'hijack-wait', 'jail'])
     put(
       `host/${h}/Makefile`,
@@ -117,9 +118,9 @@ test('a missing output, or another mode, runs the steps', () => {
   expect(fs.existsSync(path.join(dir, 'host/out/podvisor-fs-events'))).toBe(true);
   expect(bootstrap()).toEqual([]);
   // --test has its own stamp (and builds with --check).
-  // --test also unpacks the API oracle (dockerd 26.1) after QEMU 10.
+  // --test also unpacks the API oracle (dockerd 26.1) and Compose v2 after QEMU 10.
   const testSteps = [...ALL_STEPS.slice(0, -1), 'build --check'];
-  testSteps.splice(testSteps.indexOf('qemu-9p ') + 1, 0, 'dockerd26 ');
+  testSteps.splice(testSteps.indexOf('qemu-9p ') + 1, 0, 'dockerd26 ', 'compose-v2 ');
   expect(bootstrap('--test')).toEqual(testSteps);
   expect(bootstrap('--test')).toEqual([]);
   expect(bootstrap()).toEqual([]);

@@ -56,6 +56,29 @@ test('bad build contexts and Dockerfiles', async () => {
   expect(args.status).toBe(400);
 });
 
+test("JSON null for cachefrom, buildargs and labels (a Go client's nil slice and maps, as Compose v2 sends them): a build like one without them", async () => {
+  const res = await post(
+    '/v1.41/build?cachefrom=null&buildargs=null&labels=null&t=nulls',
+    await packTar([{ name: 'Dockerfile', content: 'FROM scratch\nLABEL built=yes\n' }]),
+  )
+    .buffer(true)
+    .parse((r, done) => {
+      let text = '';
+      r.setEncoding('utf8');
+      r.on('data', (c: string) => (text += c));
+      r.on('end', () => done(null, text));
+    });
+  expect(res.status).toBe(200);
+  expect(res.body).toContain('Successfully tagged nulls:latest');
+  const inspect = await request(app).get('/v1.41/images/nulls/json');
+  expect(inspect.body.Config.Labels).toEqual({ built: 'yes' });
+  const bad = await post(
+    '/v1.41/build?cachefrom=notjson',
+    await packTar([{ name: 'Dockerfile', content: 'FROM scratch\n' }]),
+  );
+  expect([bad.status, bad.body]).toEqual([400, { message: 'invalid cachefrom parameter: notjson' }]);
+});
+
 test('bad commits', async () => {
   const missing = await request(app).post('/v1.41/commit?container=nope');
   expect(missing.status).toBe(404);

@@ -195,3 +195,28 @@ test('hosts and resolv.conf text', () => {
     'nameserver 10.0.0.1\noptions ndots:2\n',
   );
 });
+
+test('leaving two networks: a network removal asked while the first disconnect runs finds both endpoints gone', async () => {
+  // The manager's queue: each call runs after the ones asked before it.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = queue.then(fn);
+    queue = p.catch(() => undefined);
+    return p;
+  };
+  const endpoints = new Set(['front', 'back']);
+  const nets = {
+    endpointsOf: () => [...endpoints].map((networkId) => ({ networkId })),
+    disconnect: (ref: string) =>
+      serial(async () => {
+        await new Promise((r) => setTimeout(r, 20));
+        endpoints.delete(ref);
+      }),
+  } as unknown as PodNetworks;
+  const leaving = leaveNetworks(nets, 'c1');
+  await new Promise((r) => setTimeout(r, 5));
+  // `docker network rm back` (compose down), asked while the pod still leaves front.
+  const removal = serial(async () => (endpoints.has('back') ? 'has active endpoints' : 'removed'));
+  await leaving;
+  expect(await removal).toBe('removed');
+});

@@ -203,3 +203,15 @@ test('a build chain: children block rmi, rmi of the top deletes its untagged par
   expect(store.byId(other)).toBeDefined();
   expect(store.byId(s1)).toBeDefined();
 });
+
+test('two pulls unpacking the same layer at once (compose pulls its services in parallel): both get the one stored layer', async () => {
+  const diffId = sha256Digest('shared');
+  const [a, b] = await Promise.all([layers.begin(), layers.begin()]);
+  fs.writeFileSync(path.join(a.dir, 'f'), 'shared');
+  fs.writeFileSync(path.join(b.dir, 'f'), 'shared');
+  const [ia, ib] = await Promise.all([a.commit(diffId, 6), b.commit(diffId, 6)]);
+  expect(ib).toEqual(ia);
+  expect(fs.readFileSync(path.join(ia.dir, 'f'), 'utf8')).toBe('shared');
+  expect(layers.list().filter((l) => l.diffId === diffId)).toHaveLength(1);
+  expect(fs.readdirSync(path.join(root, 'layers', 'tmp'))).toEqual([]);
+});
