@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
 import { QEMU_NAME, VIRTIOFSD_NAME } from './vm-processes';
+import { endSupervisors, jailSupervisorOf } from './jailed-process';
 import { pssBytes, removeRuntimeDir, tailLines, trimLogFile } from './host-files';
 import { ReadyUpperDisk, type WantedDisk } from './ready-disk';
 
@@ -101,6 +102,8 @@ export class QemuVm implements Vm {
   readonly exited: Promise<VmExit>;
   private readonly paths: VmPaths;
   private readonly virtiofsdPids: number[];
+  /** The jail supervisors of QEMU and the virtiofsds (jailed-process.ts), gone after them. */
+  private readonly supervisorPids: number[];
   private readonly jitBufferBytes: number | undefined;
   private readonly clone: boolean;
   private expected = false;
@@ -127,6 +130,9 @@ export class QemuVm implements Vm {
     this.agent = init.agent;
     this.pid = init.qemuPid;
     this.virtiofsdPids = init.virtiofsdPids;
+    this.supervisorPids = [init.qemuPid, ...init.virtiofsdPids]
+      .map((p) => jailSupervisorOf(p, init.paths.dir))
+      .filter((p) => p !== undefined);
     this.jitBufferBytes = init.jitBufferBytes;
     this.clone = init.clone ?? false;
     this.upperFile = init.upperFileAttached;
@@ -431,6 +437,9 @@ export class QemuVm implements Vm {
       }
     }
     await this.endVirtiofsds();
+    await endSupervisors(
+      this.supervisorPids.filter((p) => isOurProcess(p, QEMU_NAME, dir) || isOurProcess(p, VIRTIOFSD_NAME, dir)),
+    );
     if (isRunning(this.pid)) throw new UnavailableError(`VM ${this.id}: QEMU (pid ${this.pid}) does not die`);
     // The exit watchers do not keep Node's event loop alive; this timer does while we wait.
     let keepAlive: NodeJS.Timeout | undefined;
