@@ -235,13 +235,13 @@ test("a booted VM's virtiofsd and a clone's lock holder are jailed as QEMU is: o
   ] as const)
     expect({ cap, kept: (bnd & (1n << BigInt(bit))) !== 0n }).toEqual({ cap, kept: false });
   expect(fs.readFileSync(`/proc/${vfs}/cgroup`, 'utf8')).toContain(`/${PODVISOR_CGROUP}/${cgroupName(booted.dir)}`);
-  // A clone's lock holder: in a jail with a PID namespace of its own.
-  const clone = qemuOf(hvs[0], vms.clone);
+  // The lock holders of the clones (cloned, restored, forked): each in a jail with a PID
+  // namespace of its own.
   const holders = liveProcesses().filter(
-    (p) => path.basename(p.argv[0]) === 'podvisor-lock-holder' && p.argv.some((a) => a.startsWith(clone.dir)),
+    (p) => path.basename(p.argv[0]) === 'podvisor-lock-holder' && p.argv.some((a) => a.startsWith(execRoot)),
   );
-  expect(holders.length).toBe(1);
-  expect(jailFacts(holders[0].pid)).toEqual(JAILED);
+  expect(holders.length).toBeGreaterThan(0);
+  for (const h of holders) expect(jailFacts(h.pid)).toEqual(JAILED);
 });
 
 test("a mount the host makes in a clone's share after it started reaches its guest over 9p", async () => {
