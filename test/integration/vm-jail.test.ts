@@ -221,8 +221,11 @@ test("a booted VM's virtiofsd and a clone's lock holder are jailed as QEMU is: o
     expect({ other, there: fs.existsSync(path.join(root, other)) }).toEqual({ other, there: false });
   const imageTops = [execRoot].map((p) => p.split('/')[1]);
   expect(
-    fs.readdirSync(root).filter((e) => !['dev', 'lib', 'lib64', 'proc', 'run', 'tmp', 'usr', ...imageTops].includes(e)),
+    fs.readdirSync(root).filter((e) => !['dev', 'lib', 'lib64', 'proc', 'tmp', 'usr', 'var', ...imageTops].includes(e)),
   ).toEqual([]);
+  // Of /var: only the tmpfs its socket's lock file goes to.
+  expect(fs.readdirSync(path.join(root, 'var'))).toEqual(['run']);
+  expect(fs.readdirSync(path.join(root, 'var', 'run'))).toEqual(['virtiofsd']);
   // Of /proc: its own /proc/self, and the one setting it reads (read-only).
   expect(fs.readdirSync(path.join(root, 'proc')).sort()).toEqual(['self', 'sys']);
   expect(fs.readdirSync(path.join(root, 'proc', 'sys'))).toEqual(['fs']);

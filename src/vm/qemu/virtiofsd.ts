@@ -7,8 +7,8 @@
  * there later: the VM directory is a shared mount, ./jail-mounts.ts), its binary and
  * libraries, /dev/null, its own /proc/self (it reaches its files through /proc/self/fd),
  * /proc/sys/fs/file-max read-only (it sizes its fd limit from it, and will not start without
- * it), and a small tmpfs of its own at /run/virtiofsd (its lock file on its socket, which
- * otherwise stays behind in the host's /run/virtiofsd for every VM). It joins its VM's
+ * it), and a small tmpfs of its own at /var/run/virtiofsd (the lock file of its socket goes
+ * there; on the host it stays behind in /run/virtiofsd for every VM). It joins its VM's
  * cgroup, so its memory counts against the VM's limit. Its bounding set is cut to
  * VIRTIOFSD_CAPABILITIES; virtiofsd then narrows it itself, to what serving a guest needs
  * (modcaps in ../devices/share-args.ts), and chroots into the directory it serves
@@ -39,8 +39,11 @@ export const VIRTIOFSD_CAPABILITIES = [
   'sys_resource',
 ];
 
-/** Where virtiofsd writes the lock file of its socket. */
-const VIRTIOFSD_LOCK_DIR = '/run/virtiofsd';
+/**
+ * Where virtiofsd writes the lock file of its socket: QEMU's local state directory (/var, not
+ * relocated) + run/virtiofsd. Its jail has no /var/run link to /run, so the path is spelled out.
+ */
+const VIRTIOFSD_LOCK_DIR = '/var/run/virtiofsd';
 
 /** The host file virtiofsd reads its default fd limit from. */
 const FILE_MAX = '/proc/sys/fs/file-max';
