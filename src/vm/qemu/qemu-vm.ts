@@ -392,9 +392,9 @@ export class QemuVm implements Vm {
     }
   }
 
-  /** PSS of QEMU plus virtiofsd, in bytes. */
+  /** PSS of QEMU plus virtiofsd and their jails' supervisors, in bytes. */
   async memoryUsage(): Promise<number> {
-    return pssBytes(this.pid) + this.virtiofsdPids.reduce((sum, pid) => sum + pssBytes(pid), 0);
+    return [this.pid, ...this.virtiofsdPids, ...this.supervisorPids].reduce((sum, pid) => sum + pssBytes(pid), 0);
   }
 
   /** Each virtiofsd of this VM gone: a short wait (it ends when QEMU hangs up), then SIGKILL. */
