@@ -241,7 +241,7 @@ test("a booted VM's virtiofsd and a clone's lock holder are jailed as QEMU is: o
   // The lock holders of the clones (cloned, restored, forked): each in a jail with a PID
   // namespace of its own.
   const holders = liveProcesses().filter(
-    (p) => path.basename(p.argv[0]) === 'podvisor-lock-holder' && p.argv.some((a) => a.startsWith(execRoot)),
+    (p) => path.basename(p.argv[0] ?? '') === 'podvisor-lock-holder' && p.argv.some((a) => a.startsWith(execRoot)),
   );
   expect(holders.length).toBeGreaterThan(0);
   for (const h of holders) expect(jailFacts(h.pid)).toEqual(JAILED);
