@@ -4,9 +4,11 @@
  * sandbox only), interleaved in one run, TCG, for a booted VM and a clone of a template:
  *
  *   ready      QemuHypervisor.createVm until the VM answers
- *   QEMU CPU   QEMU's user + system time when ready (the jail's own work is before QEMU's exec,
- *              in the same process, so it counts here)
- *   idle PSS   QEMU (+ virtiofsd for a boot) of each VM once all sit idle side by side
+ *   QEMU CPU   QEMU's user + system time when ready (the jail's root, its mounts and
+ *              pivot_root, is built in QEMU's process before its exec, so it counts here; the
+ *              cgroup, taps and unshare before the fork are the supervisor's, and do not)
+ *   idle PSS   QEMU (+ virtiofsd for a boot, + their jails' supervisors) of each VM once all
+ *              sit idle side by side (Vm.memoryUsage)
  *   peak       the VM cgroup's memory peak (jailed VMs only: the unjailed have no cgroup):
  *              the guest RAM it touched and QEMU's own, under the cgroup's limit
  *

@@ -1,24 +1,33 @@
 /*
- * podvisor-jail: starts one of a VM's processes (its QEMU) in a jail of its own, then becomes
- * that process (exec: the same pid, which the daemon tracks):
+ * podvisor-jail: starts one of a VM's processes (its QEMU, virtiofsd, lock holder) in a jail of
+ * its own:
  *
  *   podvisor-jail [--cgroup FILE]... [--ro PATH]... [--rw PATH]... [--dev PATH]...
- *                 [--proc] [--tap NAME:FD]... [--caps NAME,NAME...] -- PROGRAM ARG...
+ *                 [--tmpfs PATH]... [--proc] [--pid-ns] [--tap NAME:FD]... [--caps NAME,NAME...]
+ *                 -- PROGRAM ARG...
  *
  *  1. --cgroup FILE: its pid is written into FILE (a cgroup's cgroup.procs, one per hierarchy),
  *     so everything the program allocates is charged to the VM's cgroup from its first page;
  *     --tap NAME:FD: the tap device NAME is made (TUNSETIFF, with a virtio-net header, as QEMU
  *     makes its own) and left open at fd FD for the program (`-netdev tap,fd=FD`), so the
  *     program needs no CAP_NET_ADMIN; the tap goes when the program's last fd of it closes;
- *  2. new mount and IPC namespaces (unshare); every mount becomes a slave of the host's, so
+ *  2. new mount and IPC namespaces (unshare), and with --pid-ns a new PID namespace: the jail
+ *     then forks, and the child, pid 1 of that namespace, goes on below and becomes PROGRAM,
+ *     while the parent stays behind as its supervisor (see supervise()): the daemon finds the
+ *     child's host pid as the parent's only child. Without --pid-ns the jail itself becomes
+ *     PROGRAM (the same pid). Every mount becomes a slave of the host's, so
  *     that mounts the host makes later under a shared mount (a VM directory the daemon made a
  *     shared mount of itself) still reach the jail, and nothing made here reaches the host;
  *  3. a new root on a tmpfs holding only the given paths, each bound at the same absolute path
  *     as on the host (so the program's command line and socket paths are unchanged): --ro
  *     read-only, --rw read-write (with the mounts below it), --dev a device node (read-write,
- *     no exec); the tmpfs itself is then made read-only;
+ *     no exec), --tmpfs a small empty tmpfs of the jail's own (for a program that writes a
+ *     scratch file at a fixed place: virtiofsd's lock file); the root tmpfs itself is then
+ *     made read-only;
  *     With --proc, its own /proc/<pid> bound read-only at /proc/self and nothing else of /proc
  *     (for a helper that reopens its fds through /proc/self/fd: it sees no other process);
+ *     with --pid-ns as well, that /proc/self is /proc/1 of a procfs of the new namespace, so
+ *     the program does not even learn its host pid;
  *  4. pivot_root into it, the host's root detached: nothing else of the host is reachable;
  *  5. --caps: the capability bounding set cut to the named ones (the rest dropped), the
  *     inheritable and ambient sets emptied, so the program keeps only those;
@@ -39,18 +48,20 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_PATHS 512
 #define STAGE "/tmp"
 
-enum kind { RO, RW, DEV };
+enum kind { RO, RW, DEV, TMPFS };
 
 struct bind {
   enum kind kind;
   const char *path;
-  int fd; /* O_PATH, opened before the tmpfs covers anything */
+  int fd; /* O_PATH, opened before the tmpfs covers anything (none for TMPFS) */
 };
 
 static struct bind binds[MAX_PATHS];
@@ -171,10 +182,24 @@ static void bind_into_root(const struct bind *b) {
   if (mount(NULL, dst, NULL, re, NULL) < 0) die("remounting", b->path);
 }
 
-static void build_root(void) {
+/* A small empty tmpfs of the jail's own at `path`, writable by root only. */
+static void scratch_into_root(const char *path) {
+  make_target(path, 0);
+  char dst[4096];
+  snprintf(dst, sizeof dst, "%s%s", STAGE, path);
+  if (mount("podvisor-jail", dst, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700,size=64k,nr_inodes=64") < 0)
+    die("mounting a tmpfs at", path);
+}
+
+static void build_root(int own_proc) {
   /* Every mount a slave of the host's: the host's later mounts show, none of ours go back. */
   if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) die("making / a slave", NULL);
+  /* In a PID namespace of its own, /proc/self comes from a procfs of that namespace (this
+   * mount is in the jail's mount namespace only, and goes with the host's root below). */
+  if (own_proc && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    die("mounting the namespace's procfs", NULL);
   for (int i = 0; i < nbinds; i++) {
+    if (binds[i].kind == TMPFS) continue;
     binds[i].fd = open(binds[i].path, O_PATH | O_CLOEXEC);
     if (binds[i].fd < 0) die("opening", binds[i].path);
   }
@@ -185,10 +210,15 @@ static void build_root(void) {
   for (int pass = 0; pass < 2; pass++)
     for (int i = 0; i < nbinds; i++) {
       struct stat st;
+      if (binds[i].kind == TMPFS) {
+        if (pass == 0) scratch_into_root(binds[i].path);
+        continue;
+      }
       if (fstat(binds[i].fd, &st) < 0) die("stat", binds[i].path);
       if ((pass == 0) == S_ISDIR(st.st_mode)) bind_into_root(&binds[i]);
     }
-  for (int i = 0; i < nbinds; i++) close(binds[i].fd);
+  for (int i = 0; i < nbinds; i++)
+    if (binds[i].kind != TMPFS) close(binds[i].fd);
   if (mount(NULL, STAGE, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     die("making the root read-only", NULL);
   if (chdir(STAGE) < 0) die("chdir", STAGE);
@@ -197,8 +227,85 @@ static void build_root(void) {
   if (chdir("/") < 0) die("chdir", "/");
 }
 
+/* The program's host pid, for the supervisor's signal forwarding. */
+static volatile pid_t g_child;
+
+static void forward_signal(int sig) {
+  if (g_child > 0) kill(g_child, sig);
+}
+
+/* Signals the supervisor passes on to the program (SIGKILL and SIGSTOP cannot be caught: a
+ * SIGKILL of the supervisor kills the program through its parent-death signal). */
+static const int FORWARDED[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH, SIGALRM};
+
+/* Drop every capability of this process: bounding, inheritable, ambient, permitted, effective. */
+static void drop_all_capabilities(void) {
+  for (int cap = 0; cap < 64; cap++)
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) die("dropping a capability", NULL);
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) die("clearing ambient capabilities", NULL);
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capset, &hdr, data) < 0) die("capset", NULL);
+}
+
+/*
+ * After unshare(CLONE_NEWPID): fork. Returns in the child, pid 1 of the new namespace, which
+ * gets SIGKILL when its parent dies (PR_SET_PDEATHSIG: a supervisor killed with SIGKILL takes
+ * the program with it) and goes on to build the jail. The parent never returns: with no
+ * capabilities and no fd but stdio, it forwards FORWARDED signals to the child, waits for it,
+ * and ends as it ended (the same exit code, or killed by the same signal), so that whoever
+ * started the jail sees the program's end as the end of its own child. When the program (pid
+ * 1) ends, the kernel kills whatever else is left in its namespace.
+ */
+static void supervise(void) {
+  sigset_t all, old;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, &old);
+  int alive[2];
+  if (pipe2(alive, O_CLOEXEC) < 0) die("pipe", NULL);
+  pid_t child = fork();
+  if (child < 0) die("fork", NULL);
+  if (child == 0) {
+    close(alive[1]);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) die("setting the parent-death signal", NULL);
+    /* The parent died before the line above: its end of the pipe is closed (EOF), not empty. */
+    char c;
+    if (fcntl(alive[0], F_SETFL, O_NONBLOCK) < 0 || read(alive[0], &c, 1) == 0) _exit(125);
+    close(alive[0]);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return;
+  }
+  g_child = child;
+  /* Nothing of the program's (its taps, the caller's extra fds) stays open here. */
+  if (alive[1] > 3) syscall(SYS_close_range, 3, alive[1] - 1, 0);
+  syscall(SYS_close_range, alive[1] + 1, ~0U, 0);
+  close(alive[0]);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  drop_all_capabilities();
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = forward_signal;
+  sa.sa_flags = SA_RESTART;
+  for (size_t i = 0; i < sizeof FORWARDED / sizeof FORWARDED[0]; i++) sigaction(FORWARDED[i], &sa, NULL);
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  int status;
+  while (waitpid(child, &status, 0) < 0)
+    if (errno != EINTR) die("waitpid", NULL);
+  if (WIFEXITED(status)) exit(WEXITSTATUS(status));
+  int sig = WTERMSIG(status);
+  signal(sig, SIG_DFL);
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  sigprocmask(SIG_UNBLOCK, &one, NULL);
+  raise(sig);
+  exit(128 + sig);
+}
+
 int main(int argc, char **argv) {
   const char *caps = NULL;
+  int pid_ns = 0, own_proc = 0;
   int i = 1;
   const char *cgroups[8];
   int ncgroups = 0;
@@ -211,10 +318,16 @@ int main(int argc, char **argv) {
       break;
     }
     if (strcmp(a, "--proc") == 0) {
-      /* /proc/self opens as /proc/<pid>, which stays this process's across the exec. */
+      /* /proc/self opens as /proc/<pid> (/proc/1 in a PID namespace of its own), which stays
+       * this process's across the exec. */
       if (nbinds == MAX_PATHS) usage("too many paths");
       binds[nbinds].kind = RO;
       binds[nbinds++].path = "/proc/self";
+      own_proc = 1;
+      continue;
+    }
+    if (strcmp(a, "--pid-ns") == 0) {
+      pid_ns = 1;
       continue;
     }
     if (i + 1 >= argc) usage("an option without its value");
@@ -227,10 +340,11 @@ int main(int argc, char **argv) {
     } else if (strcmp(a, "--cgroup") == 0) {
       if (ncgroups == 8) usage("too many --cgroup");
       cgroups[ncgroups++] = v;
-    } else if (strcmp(a, "--ro") == 0 || strcmp(a, "--rw") == 0 || strcmp(a, "--dev") == 0) {
+    } else if (strcmp(a, "--ro") == 0 || strcmp(a, "--rw") == 0 || strcmp(a, "--dev") == 0 ||
+               strcmp(a, "--tmpfs") == 0) {
       if (nbinds == MAX_PATHS) usage("too many paths");
       if (v[0] != '/' || strstr(v, "/../") || strstr(v, "/./")) usage("paths must be absolute and plain");
-      binds[nbinds].kind = a[2] == 'r' ? (a[3] == 'o' ? RO : RW) : DEV;
+      binds[nbinds].kind = a[2] == 'r' ? (a[3] == 'o' ? RO : RW) : a[2] == 'd' ? DEV : TMPFS;
       binds[nbinds++].path = v;
     } else {
       usage("unknown option");
@@ -239,8 +353,9 @@ int main(int argc, char **argv) {
   if (i >= argc) usage("no program to run");
   for (int c = 0; c < ncgroups; c++) join_cgroup(cgroups[c]);
   for (int t = 0; t < ntaps; t++) open_tap(taps[t]);
-  if (unshare(CLONE_NEWNS | CLONE_NEWIPC) < 0) die("unshare", NULL);
-  build_root();
+  if (unshare(CLONE_NEWNS | CLONE_NEWIPC | (pid_ns ? CLONE_NEWPID : 0)) < 0) die("unshare", NULL);
+  if (pid_ns) supervise();
+  build_root(pid_ns && own_proc);
   if (caps) cut_capabilities(caps);
   execv(argv[i], &argv[i]);
   die("exec", argv[i]);

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { programArgv } from '../../src/vm/qemu/processes';
+import { JAIL_NAME } from '../../src/vm/qemu/jailed-process';
 import { cgroupLayout } from '../../src/vm/qemu/vm-cgroup';
 
 /** A process of interest: pid and command line. */
@@ -34,9 +35,20 @@ function listProcesses(match: (argv: string[]) => boolean): ProcInfo[] {
   return out;
 }
 
-/** Every qemu-system or virtiofsd process on the machine. */
+/**
+ * Every qemu-system or virtiofsd process on the machine, and every jail running or about to run
+ * one (its supervisor, src/vm/qemu/jailed-process.ts: see isJailSupervisor).
+ */
 export function listVmProcesses(): ProcInfo[] {
   return listProcesses((argv) => /qemu-system|virtiofsd/.test(argv[0]));
+}
+
+/**
+ * True when `p` (of listVmProcesses) is a jail, not the program itself: the supervisor a jailed
+ * QEMU or virtiofsd runs under (or, for a few ms, a jail that has not exec'd it yet).
+ */
+export function isJailSupervisor(p: ProcInfo): boolean {
+  return path.basename(p.cmdline.split(' ')[0]) === JAIL_NAME;
 }
 
 /** The parent pid of `pid` (0 when gone). */

@@ -1,12 +1,15 @@
 /**
  * Every VM's QEMU in a jail of its own (src/vm/qemu/jail.ts, host/jail), in real VMs (TCG
  * here): a booted VM's, a template clone's, a restored checkpoint's and a checkpoint fork's.
- * Read from /proc of each QEMU: its mount and IPC namespaces are not the daemon's, its root
+ * Read from /proc of each QEMU: its mount, IPC and PID namespaces are not the daemon's (it is pid
+ * 1 of its own, its parent the jail's supervisor, which holds no capability), its root
  * holds its own VM directory but not the host's /etc, /root or another VM's directory, its
  * bounding set lacks CAP_DAC_READ_SEARCH, and it runs in its own cgroup under podvisor's with
  * its memory and task limits. A mount the host makes in a clone's share after it started
  * reaches its guest (mount propagation into the jail), and templates, clones and checkpoints
- * still work. Prints each VM cgroup's memory peak above its guest's RAM (the measured
+ * still work. A booted VM's virtiofsd is jailed the same way (its own namespaces, a root of its
+ * VM directory, the VM's cgroup, a cut bounding set), and so is a clone's lock holder. Prints
+ * each VM cgroup's memory peak above its guest's RAM (the measured
  * overhead behind VM_MEMORY_OVERHEAD_MIB). Nothing may be left: no process, mount or cgroup.
  */
 import * as fs from 'node:fs';
@@ -28,6 +31,7 @@ import {
 import { MS_BIND, sharedMounter } from '../../src/util/mounter';
 import type { Vm } from '../../src/vm/types';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
+import { liveProcesses } from '../../src/vm/qemu/vm-processes';
 import { makeBusyboxRootfs, run } from '../helpers/agent-fixtures';
 
 jest.setTimeout(300_000);
@@ -42,6 +46,54 @@ const dirs: string[] = [];
 /** Capability numbers (linux/capability.h). */
 const CAP_DAC_READ_SEARCH = 2;
 const CAP_NET_ADMIN = 12;
+const CAP_SYS_ADMIN = 21;
+
+/** A field of /proc/<pid>/status. */
+function statusField(pid: number, field: string): string {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(status)![1].trim();
+}
+
+/** The capability bounding set of `pid`. */
+function boundingSet(pid: number): bigint {
+  return BigInt(`0x${statusField(pid, 'CapBnd')}`);
+}
+
+/** The parent pid of `pid`. */
+function parentOf(pid: number): number {
+  return Number(statusField(pid, 'PPid'));
+}
+
+const ns = (pid: number | 'self', which: string): string => fs.readlinkSync(`/proc/${pid}/ns/${which}`);
+
+/**
+ * What /proc says of jailed program `pid`: its namespaces against the test's (the daemon's
+ * here: the hypervisor runs in this process), its pid inside its namespace, and its parent's
+ * (the supervisor's) namespace, argv and capabilities.
+ */
+function jailFacts(pid: number) {
+  const sup = parentOf(pid);
+  return {
+    mnt: ns(pid, 'mnt') === ns('self', 'mnt'),
+    ipc: ns(pid, 'ipc') === ns('self', 'ipc'),
+    pidNs: ns(pid, 'pid') === ns('self', 'pid'),
+    pidInNs: statusField(pid, 'NSpid').split(/\s+/).slice(1),
+    supervisor: path.basename(fs.readFileSync(`/proc/${sup}/cmdline`, 'utf8').split('\0')[0]),
+    supervisorPidNs: ns(sup, 'pid') === ns('self', 'pid'),
+    supervisorCaps: statusField(sup, 'CapEff') + '/' + statusField(sup, 'CapBnd'),
+  };
+}
+
+/** What a jailed program shows: namespaces of its own, pid 1 there, under a capability-less jail. */
+const JAILED = {
+  mnt: false,
+  ipc: false,
+  pidNs: false,
+  pidInNs: ['1'],
+  supervisor: 'podvisor-jail',
+  supervisorPidNs: true,
+  supervisorCaps: '0000000000000000/0000000000000000',
+};
 
 function hypervisor(templates: boolean): QemuHypervisor {
   const hv = new QemuHypervisor({
@@ -89,23 +141,25 @@ afterAll(async () => {
   for (const vm of Object.values(vms)) await vm.destroy().catch(() => undefined);
   for (const hv of hvs) await hv.close();
   const ours = listVmProcesses().filter((p) => p.cmdline.includes(execRoot));
+  const holders = liveProcesses().filter((p) => p.argv.join(' ').includes(execRoot));
   const mounts = mountsUnder(execRoot);
   const cgroups = dirs.flatMap(vmCgroupDirs).filter((d) => fs.existsSync(d));
   fs.rmSync(execRoot, { recursive: true, force: true });
   expect(ours).toEqual([]);
+  expect(holders).toEqual([]);
   expect(mounts).toEqual([]);
   expect(cgroups).toEqual([]);
 });
 
-test('each QEMU (booted, cloned, restored, forked) is in its own mount and IPC namespaces, with a root of its own files, no CAP_DAC_READ_SEARCH or CAP_NET_ADMIN (its taps made by its jail), and its own cgroup', () => {
+test('each QEMU (booted, cloned, restored, forked) is in its own mount, IPC and PID namespaces (pid 1 there, under a capability-less jail), with a root of its own files, no CAP_DAC_READ_SEARCH or CAP_NET_ADMIN (its taps made by its jail), and its own cgroup', () => {
   expect(activeJail()).toBeDefined();
   const hvOf = (name: string) => (name === 'booted' ? hvs[1] : hvs[0]);
   const all = Object.entries(vms).map(([name, vm]) => ({ name, ...qemuOf(hvOf(name), vm) }));
-  const ns = (pid: number | 'self', which: string) => fs.readlinkSync(`/proc/${pid}/ns/${which}`);
   for (const { name, dir, pid } of all) {
     const root = `/proc/${pid}/root`;
-    expect({ name, mnt: ns(pid, 'mnt') === ns('self', 'mnt') }).toEqual({ name, mnt: false });
-    expect({ name, ipc: ns(pid, 'ipc') === ns('self', 'ipc') }).toEqual({ name, ipc: false });
+    expect({ name, ...jailFacts(pid) }).toEqual({ name, ...JAILED });
+    // Its Vm.pid is its host pid (what the daemon kills and reads /proc of).
+    expect({ name, vmPid: vms[name].pid }).toEqual({ name, vmPid: pid });
     // Its own directory and sockets are there, at the same path; the host's secrets are not.
     expect({ name, qmp: fs.existsSync(path.join(root, dir, 'qmp.sock')) }).toEqual({ name, qmp: true });
     for (const absent of ['/etc/shadow', '/etc', '/root', '/home', '/proc/1', '/proc/sys', '/sys', '/var/lib'])
@@ -126,8 +180,12 @@ test('each QEMU (booted, cloned, restored, forked) is in its own mount and IPC n
       top: top.filter((e) => !['dev', 'lib', 'lib64', 'proc', 'tmp', 'usr', ...imageTops].includes(e)),
     }).toEqual({ name, top: [] });
     expect(fs.readdirSync(path.join(root, 'proc'))).toEqual(['self']);
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const bnd = BigInt(`0x${status.match(/^CapBnd:\s*(\S+)/m)![1]}`);
+    // Its /proc/self is its own namespace's: pid 1 there.
+    expect({ name, self: fs.readlinkSync(path.join(root, 'proc', 'self', 'ns', 'pid')) }).toEqual({
+      name,
+      self: ns(pid, 'pid'),
+    });
+    const bnd = boundingSet(pid);
     expect({ name, dacReadSearch: (bnd & (1n << BigInt(CAP_DAC_READ_SEARCH))) !== 0n }).toEqual({
       name,
       dacReadSearch: false,
@@ -144,6 +202,49 @@ test('each QEMU (booted, cloned, restored, forked) is in its own mount and IPC n
     );
     expect(Number(fs.readFileSync(cgroupFile(dir, 'pids', 'pids.max', 'pids.max'), 'utf8'))).toBe(VM_PIDS_MAX);
   }
+});
+
+test("a booted VM's virtiofsd and a clone's lock holder are jailed as QEMU is: own namespaces, a root of their VM directory, a cut bounding set; virtiofsd in the VM's cgroup", () => {
+  const booted = qemuOf(hvs[1], vms.booted);
+  const rec = readVmRecord(vmPaths(hvs[1].opts.execRoot, vms.booted.id))!;
+  const vfs = rec.virtiofsdPid!;
+  expect(fs.readFileSync(`/proc/${vfs}/cmdline`, 'utf8')).toContain(booted.dir);
+  expect(jailFacts(vfs)).toEqual(JAILED);
+  // virtiofsd chroots into the directory it serves once its guest is connected: its jail's
+  // root is seen through its supervisor (the same mount namespace, not chrooted).
+  const root = `/proc/${parentOf(vfs)}/root`;
+  expect(ns(parentOf(vfs), 'mnt')).toBe(ns(vfs, 'mnt'));
+  expect(fs.existsSync(path.join(root, booted.dir, 'virtiofsd.sock'))).toBe(true);
+  for (const absent of ['/etc', '/root', '/home', '/sys', '/var/lib', '/proc/1'])
+    expect({ absent, there: fs.existsSync(path.join(root, absent)) }).toEqual({ absent, there: false });
+  for (const other of [vms.clone, vms.restored].map((vm) => qemuOf(hvs[0], vm).dir))
+    expect({ other, there: fs.existsSync(path.join(root, other)) }).toEqual({ other, there: false });
+  const imageTops = [execRoot].map((p) => p.split('/')[1]);
+  expect(
+    fs.readdirSync(root).filter((e) => !['dev', 'lib', 'lib64', 'proc', 'tmp', 'usr', 'var', ...imageTops].includes(e)),
+  ).toEqual([]);
+  // Of /var: only the tmpfs its socket's lock file goes to.
+  expect(fs.readdirSync(path.join(root, 'var'))).toEqual(['run']);
+  expect(fs.readdirSync(path.join(root, 'var', 'run'))).toEqual(['virtiofsd']);
+  // Of /proc: its own /proc/self, and the one setting it reads (read-only).
+  expect(fs.readdirSync(path.join(root, 'proc')).sort()).toEqual(['self', 'sys']);
+  expect(fs.readdirSync(path.join(root, 'proc', 'sys'))).toEqual(['fs']);
+  expect(fs.readdirSync(path.join(root, 'proc', 'sys', 'fs'))).toEqual(['file-max']);
+  const bnd = boundingSet(vfs);
+  for (const [cap, bit] of [
+    ['dac_read_search', CAP_DAC_READ_SEARCH],
+    ['net_admin', CAP_NET_ADMIN],
+    ['sys_admin', CAP_SYS_ADMIN],
+  ] as const)
+    expect({ cap, kept: (bnd & (1n << BigInt(bit))) !== 0n }).toEqual({ cap, kept: false });
+  expect(fs.readFileSync(`/proc/${vfs}/cgroup`, 'utf8')).toContain(`/${PODVISOR_CGROUP}/${cgroupName(booted.dir)}`);
+  // The lock holders of the clones (cloned, restored, forked): each in a jail with a PID
+  // namespace of its own.
+  const holders = liveProcesses().filter(
+    (p) => path.basename(p.argv[0] ?? '') === 'podvisor-lock-holder' && p.argv.some((a) => a.startsWith(execRoot)),
+  );
+  expect(holders.length).toBeGreaterThan(0);
+  for (const h of holders) expect(jailFacts(h.pid)).toEqual(JAILED);
 });
 
 test("a mount the host makes in a clone's share after it started reaches its guest over 9p", async () => {

@@ -10,6 +10,7 @@ import { isOurProcess, signalProcess, waitGone } from './processes';
 import { adoptedProcessEnd, QemuVm, type ProcessEnd } from './qemu-vm';
 import { QEMU_NAME, scanVmProcesses, VIRTIOFSD_NAME } from './vm-processes';
 import { cleanupDir } from './start-steps';
+import { jailSupervisorOf } from './jailed-process';
 import { qmpCommand } from './qmp';
 import type { StartHost } from './start-host';
 
@@ -43,7 +44,10 @@ export async function adoptVm(h: StartHost, id: string): Promise<Vm | undefined>
     await cleanupDir(paths);
     return undefined;
   };
-  if (procs.some((p) => p.pid !== qemuPid && p.pid !== vfsPid && p.pid !== volPid))
+  // A jail's supervisor belongs with the process it supervises (its child, in vm.json).
+  const recorded = [qemuPid, vfsPid, volPid].filter((p): p is number => p !== undefined);
+  const supervisors = recorded.map((p) => jailSupervisorOf(p, paths.dir)).filter((p) => p !== undefined);
+  if (procs.some((p) => !recorded.includes(p.pid) && !(p.supervisor && supervisors.includes(p.pid))))
     return discard('a process of it is not in vm.json');
   if (!rec || rec.id !== id) return discard('no valid vm.json');
   // A clone (9p) has no virtiofsd: QEMU serves its files.

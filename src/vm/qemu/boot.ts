@@ -11,7 +11,9 @@ import { logger } from '../../util/log';
 import type { QemuTools } from './binaries';
 import { qemuArgs, TCG_TB_SIZE_MIB, virtiofsdArgs } from './cmdline';
 import { writeVmRecord } from './runtime-dir';
-import { killAndWait, processCpuMs, setProcessNice, spawnDetached } from './processes';
+import { processCpuMs, setProcessNice } from './processes';
+import { killSpawned, programPid } from './jailed-process';
+import { spawnVirtiofsd } from './virtiofsd';
 import { QemuVm } from './qemu-vm';
 import { faultPoint } from './fault';
 import { spawnConfinedQemu } from './confinement';
@@ -34,12 +36,18 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
   try {
     // Before virtiofsd opens the share: the host's later mounts there must reach it and the jail.
     await shareVmDir(paths.dir);
-    virtiofsd = await spawnDetached(tools.virtiofsd, virtiofsdArgs(paths), paths.virtiofsdLog);
+    virtiofsd = await spawnVirtiofsd(tools.virtiofsd, virtiofsdArgs(paths), paths.virtiofsdLog, paths.dir, size);
     faultPoint('after-virtiofsd-spawn');
     await waitForSocket(paths.virtiofsdSock, virtiofsd, 3000, 'virtiofsd');
     faultPoint('after-virtiofsd-socket');
     if (devices.volumes) {
-      volumesVirtiofsd = await spawnDetached(tools.virtiofsd, volumeVirtiofsdArgs(paths), paths.volumesLog);
+      volumesVirtiofsd = await spawnVirtiofsd(
+        tools.virtiofsd,
+        volumeVirtiofsdArgs(paths),
+        paths.volumesLog,
+        paths.dir,
+        size,
+      );
       await waitForSocket(paths.volumesSock, volumesVirtiofsd, 3000, "the volume share's virtiofsd");
     }
     const virtiofsdMs = Date.now() - started;
@@ -66,7 +74,7 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
     );
     faultPoint('after-qemu-spawn');
     h.startingQemu(qemu);
-    if (h.bootNice) setProcessNice(qemu.pid!, h.bootNice);
+    if (h.bootNice) setProcessNice(programPid(qemu), h.bootNice);
     const processEnd = childEnd(qemu);
     const virtiofsdEnd = Promise.race([childEnd(virtiofsd), ...(volumesVirtiofsd ? [childEnd(volumesVirtiofsd)] : [])]);
     writeVmRecord(paths, {
@@ -74,9 +82,9 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
       id,
       size,
       accel: h.opts.accel,
-      qemuPid: qemu.pid!,
-      virtiofsdPid: virtiofsd.pid!,
-      ...(volumesVirtiofsd ? { volumesVirtiofsdPid: volumesVirtiofsd.pid! } : {}),
+      qemuPid: programPid(qemu),
+      virtiofsdPid: programPid(virtiofsd),
+      ...(volumesVirtiofsd ? { volumesVirtiofsdPid: programPid(volumesVirtiofsd) } : {}),
       devices,
       createdAt: new Date().toISOString(),
       kernel: guest.kernel,
@@ -94,17 +102,17 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
       agent.close();
       throw new UnavailableError('the daemon is shutting down');
     }
-    if (h.bootNice && !setProcessNice(qemu.pid!, 0)) log.debug(`VM ${id}: cannot reset QEMU's nice value`);
+    if (h.bootNice && !setProcessNice(programPid(qemu), 0)) log.debug(`VM ${id}: cannot reset QEMU's nice value`);
     log.debug(
-      `VM ${id} booted in ${Date.now() - started} ms (virtiofsd ready after ${virtiofsdMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`,
+      `VM ${id} booted in ${Date.now() - started} ms (virtiofsd ready after ${virtiofsdMs} ms; QEMU CPU ${processCpuMs(programPid(qemu)) ?? '?'} ms; qemu pid ${programPid(qemu)})`,
     );
     const vm = new QemuVm({
       id,
       size,
       devices,
       paths,
-      qemuPid: qemu.pid!,
-      virtiofsdPids: [virtiofsd.pid!, ...(volumesVirtiofsd ? [volumesVirtiofsd.pid!] : [])],
+      qemuPid: programPid(qemu),
+      virtiofsdPids: [programPid(virtiofsd), ...(volumesVirtiofsd ? [programPid(volumesVirtiofsd)] : [])],
       agent,
       processEnd,
       virtiofsdEnd,
@@ -121,7 +129,7 @@ export async function bootVm(h: StartHost, tools: QemuTools, guest: GuestImages,
       (a) => a.close(),
       () => undefined,
     );
-    for (const child of [qemu, virtiofsd, volumesVirtiofsd]) if (child?.pid) await killAndWait(child.pid);
+    for (const child of [qemu, virtiofsd, volumesVirtiofsd]) if (child?.pid) await killSpawned(child);
     const detail = bootFailureDetail(paths);
     await cleanupDir(paths);
     h.own.delete(id);

@@ -14,7 +14,8 @@ import { logger } from '../../util/log';
 import type { QemuTools } from './binaries';
 import { qemuArgs, TCG_TB_SIZE_MIB } from './cmdline';
 import { writeVmRecord, type VmPaths } from './runtime-dir';
-import { killAndWait, processCpuMs } from './processes';
+import { processCpuMs } from './processes';
+import { killSpawned, programPid } from './jailed-process';
 import { QemuVm, type ProcessEnd } from './qemu-vm';
 import { faultPoint } from './fault';
 import { spawnConfinedQemu } from './confinement';
@@ -189,7 +190,7 @@ export async function makeForkTemplate(
   } finally {
     if (made.qemu) h.starting.delete(made.qemu);
     if (made.stateFd !== undefined) fs.closeSync(made.stateFd);
-    if (made.qemu?.pid) await killAndWait(made.qemu.pid);
+    if (made.qemu?.pid) await killSpawned(made.qemu);
     await cleanupDir(layout.paths);
     h.own.delete(layout.id);
   }
@@ -238,7 +239,7 @@ async function startFromState(
       throw new UnavailableError('the daemon is shutting down');
     }
     log.debug(
-      `VM ${id} ${from.checkpoint ? 'restored from a checkpoint' : 'cloned from a template'} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(qemu.pid!) ?? '?'} ms; qemu pid ${qemu.pid})`,
+      `VM ${id} ${from.checkpoint ? 'restored from a checkpoint' : 'cloned from a template'} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(programPid(qemu)) ?? '?'} ms; qemu pid ${programPid(qemu)})`,
     );
     h.starting.delete(qemu);
     return h.owned(clonedVm(layout, qemu, agent, processEnd, from.allRam !== true, !!from.disk));
@@ -313,7 +314,7 @@ function writeCloneRecord(h: StartHost, guest: GuestImages, layout: CloneLayout,
     id,
     size,
     accel: h.opts.accel,
-    qemuPid: qemu.pid!,
+    qemuPid: programPid(qemu),
     devices,
     createdAt: new Date().toISOString(),
     kernel: guest.kernel,
@@ -396,7 +397,7 @@ function clonedVm(
     size,
     devices,
     paths,
-    qemuPid: qemu.pid!,
+    qemuPid: programPid(qemu),
     virtiofsdPids: [],
     agent,
     processEnd,
@@ -429,7 +430,7 @@ async function undoFailedClone(
     (a) => a.close(),
     () => undefined,
   );
-  if (made.qemu?.pid) await killAndWait(made.qemu.pid);
+  if (made.qemu?.pid) await killSpawned(made.qemu);
   const detail = bootFailureDetail(paths);
   await cleanupDir(paths);
   h.own.delete(id);

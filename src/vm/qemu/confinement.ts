@@ -2,7 +2,8 @@
  * How the host confines every VM's QEMU (docs/architecture.md, "QEMU confinement"). The VM is
  * the boundary and the guest is assumed to be root and hostile, so the QEMU serving it gets
  * only what its job needs:
- * - a jail of its own (./jail.ts, host/jail): its own mount and IPC namespaces, a root that
+ * - a jail of its own (./jail.ts, host/jail): its own mount, IPC and PID namespaces (it is pid 1
+ *   of its namespace, under a supervisor: ./jailed-process.ts), a root that
  *   holds only this VM's files (its directory, kernel, initramfs, template RAM, the QEMU and its
  *   libraries), and a host cgroup of its own with memory and task limits (./vm-cgroup.ts);
  * - a seccomp sandbox (`-sandbox`, QEMU_SANDBOX_ARGS, in qemuArgs): no obsolete system calls, no
@@ -20,6 +21,7 @@ import type { ChildProcess } from 'node:child_process';
 import { UnavailableError } from '../../errors';
 import { findOnPath, type QemuProgram } from './binaries';
 import { spawnDetached } from './processes';
+import { spawnInPidNamespace } from './jailed-process';
 import { activeJail, jailArgs, type JailSpec } from './jail';
 import { makeVmCgroup } from './vm-cgroup';
 
@@ -58,8 +60,10 @@ export function setprivBinary(): string {
 /**
  * Start `program` with `args` (qemuArgs, which bring the seccomp sandbox) confined, detached as
  * spawnDetached starts it (same log and extra fds): in the jail of `jail` (its paths, its
- * cgroup) when VMs are jailed (activeJail), else under setpriv's bounding set alone. Either way
- * the process is QEMU itself once it has exec'd: same pid, QEMU's argv.
+ * cgroup, a PID namespace of its own) when VMs are jailed (activeJail), else under setpriv's
+ * bounding set alone. The child is then the jail's supervisor, whose exit mirrors QEMU's, and
+ * programPid gives QEMU's own host pid; without the jail the child is QEMU itself once setpriv
+ * has exec'd it (same pid).
  */
 export function spawnConfinedQemu(
   program: QemuProgram,
@@ -78,9 +82,11 @@ export function spawnConfinedQemu(
       program.env,
     );
   const cgroup = makeVmCgroup(jail.dir, jail.size) ?? [];
-  return spawnDetached(
+  return spawnInPidNamespace(
     jailBin,
-    [...jailArgs(program, jail, cgroup, QEMU_JAILED_CAPABILITIES), '--', program.bin, ...program.args, ...args],
+    jailArgs(program, jail, cgroup, QEMU_JAILED_CAPABILITIES),
+    program.bin,
+    [...program.args, ...args],
     logFile,
     extraFds,
     program.env,

@@ -110,7 +110,7 @@ function linkedLibraries(files: string[]): string[] {
 
 /**
  * The jail's arguments, before `--`, for one of VM directory `dir`'s helpers (its 9p lock
- * holder): the directory read-write, the binary `bin` and its libraries read-only, its own
+ * holder, its virtiofsd: ./virtiofsd.ts): the directory read-write, the binary `bin` and its libraries read-only, its own
  * /proc/self and no other process (it reopens its fds through /proc/self/fd), the VM's
  * cgroup joined (when it has one), `caps` kept.
  */

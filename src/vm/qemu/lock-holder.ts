@@ -8,7 +8,8 @@
  *
  * One holder per clone (booted VMs share files over virtio-fs, not 9p), started once QEMU
  * listens and given the host directories of the VM's 9p shares by their tags, in a jail like
- * its QEMU's (./jail.ts: its VM's directory only, one capability). It is detached:
+ * its QEMU's (./jail.ts: its VM's directory only, one capability, a PID namespace of its own
+ * under a supervisor: ./jailed-process.ts). It is detached:
  * a daemon restart leaves it holding its locks; it ends when QEMU does (the socket closes), and
  * the VM's locks go with it.
  */
@@ -20,6 +21,7 @@ import { SHARE_TAG } from './cmdline';
 import { lockHolderBinary } from './binaries';
 import { spawnDetached } from './processes';
 import { activeJail, helperJailArgs } from './jail';
+import { spawnInPidNamespace } from './jailed-process';
 
 /** What the lock holder keeps of root's capabilities in its jail: opening any file to lock it. */
 export const LOCK_HOLDER_CAPABILITIES = ['dac_override'];
@@ -48,9 +50,11 @@ export async function startLockHolder(paths: VmPaths, bin: string | undefined = 
   // cgroup: it outlives QEMU by a moment (until it sees the socket close), which would keep
   // the cgroup from going with the VM's directory.
   const child = jail
-    ? await spawnDetached(
+    ? await spawnInPidNamespace(
         jail,
-        [...helperJailArgs(bin, paths.dir, [], LOCK_HOLDER_CAPABILITIES), '--', bin, ...args],
+        helperJailArgs(bin, paths.dir, [], LOCK_HOLDER_CAPABILITIES),
+        bin,
+        args,
         paths.locksLog,
       )
     : await spawnDetached(bin, args, paths.locksLog);

@@ -53,6 +53,16 @@ function procState(pid: number): string | undefined {
   }
 }
 
+/** The parent pid of `pid` from /proc/<pid>/stat, or undefined when it is gone. */
+export function parentPid(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
 /** True while `pid` exists and is not a zombie. */
 export function isRunning(pid: number): boolean {
   const s = procState(pid);
@@ -94,7 +104,8 @@ const LAUNCHERS = ['podvisor-jail', 'setpriv'];
  * The argv of the program a process runs or is about to run: QEMU starts as `podvisor-jail
  * <options> -- qemu-system-x86_64 ...` (jail.ts), or `setpriv <options> -- qemu-system-x86_64
  * ...` with the jail off (confinement.ts), and until the launcher has exec'd it (a few ms) its
- * /proc cmdline is the launcher's. The part after a launcher's `--` is the program (seen
+ * /proc cmdline is the launcher's. A jail with a PID namespace of its own (jailed-process.ts)
+ * stays as the program's supervisor with the launcher's cmdline: it counts as the program too. The part after a launcher's `--` is the program (seen
  * through again when it is itself a launcher); any other argv is returned as it is.
  */
 export function programArgv(argv: string[]): string[] {

@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import type { VmPaths } from './runtime-dir';
 import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
 import { QEMU_NAME, VIRTIOFSD_NAME } from './vm-processes';
+import { endSupervisors, jailSupervisorOf } from './jailed-process';
 import { pssBytes, removeRuntimeDir, tailLines, trimLogFile } from './host-files';
 import { ReadyUpperDisk, type WantedDisk } from './ready-disk';
 
@@ -102,6 +103,8 @@ export class QemuVm implements Vm {
   readonly exited: Promise<VmExit>;
   private readonly paths: VmPaths;
   private readonly virtiofsdPids: number[];
+  /** The jail supervisors of QEMU and the virtiofsds (jailed-process.ts), gone after them. */
+  private readonly supervisorPids: number[];
   private readonly jitBufferBytes: number | undefined;
   private readonly clone: boolean;
   private expected = false;
@@ -128,6 +131,9 @@ export class QemuVm implements Vm {
     this.agent = init.agent;
     this.pid = init.qemuPid;
     this.virtiofsdPids = init.virtiofsdPids;
+    this.supervisorPids = [init.qemuPid, ...init.virtiofsdPids]
+      .map((p) => jailSupervisorOf(p, init.paths.dir))
+      .filter((p) => p !== undefined);
     this.jitBufferBytes = init.jitBufferBytes;
     this.clone = init.clone ?? false;
     this.upperFile = init.upperFileAttached;
@@ -393,9 +399,9 @@ export class QemuVm implements Vm {
     }
   }
 
-  /** PSS of QEMU plus virtiofsd, in bytes. */
+  /** PSS of QEMU plus virtiofsd and their jails' supervisors, in bytes. */
   async memoryUsage(): Promise<number> {
-    return pssBytes(this.pid) + this.virtiofsdPids.reduce((sum, pid) => sum + pssBytes(pid), 0);
+    return [this.pid, ...this.virtiofsdPids, ...this.supervisorPids].reduce((sum, pid) => sum + pssBytes(pid), 0);
   }
 
   /** Each virtiofsd of this VM gone: a short wait (it ends when QEMU hangs up), then SIGKILL. */
@@ -438,6 +444,9 @@ export class QemuVm implements Vm {
       }
     }
     await this.endVirtiofsds();
+    await endSupervisors(
+      this.supervisorPids.filter((p) => isOurProcess(p, QEMU_NAME, dir) || isOurProcess(p, VIRTIOFSD_NAME, dir)),
+    );
     if (isRunning(this.pid)) throw new UnavailableError(`VM ${this.id}: QEMU (pid ${this.pid}) does not die`);
     // The exit watchers do not keep Node's event loop alive; this timer does while we wait.
     let keepAlive: NodeJS.Timeout | undefined;

@@ -35,6 +35,7 @@ import { qemuArgs } from './cmdline';
 import type { QemuProgram } from './binaries';
 import { vmPathsAt, type VmPaths } from './runtime-dir';
 import { isRunning, killAndWait, programArgv } from './processes';
+import { killSpawned } from './jailed-process';
 import { liveProcesses, QEMU_NAME } from './vm-processes';
 import { saveState } from './migration';
 import { removeTreeOnOneDevice, unmountBelow } from './host-files';
@@ -267,7 +268,7 @@ export class VmTemplates {
       const settle = devices.nics.length > 0 ? answered + LINK_SETTLE_MS - Date.now() : 0;
       if (settle > 0) await Promise.race([new Promise((r) => setTimeout(r, settle)), exited]);
       await Promise.race([saveState(paths, stateFile), exited]);
-      await killAndWait(qemu.pid!);
+      await killSpawned(qemu);
       await removeVmCgroup(dir);
       // Only the RAM and the state are kept; the clone brings its own sockets, logs and shares.
       for (const f of fs.readdirSync(dir))
@@ -281,7 +282,7 @@ export class VmTemplates {
     } catch (err) {
       agent?.close();
       if (qemu) this.buildingQemus.delete(qemu);
-      if (qemu?.pid) await killAndWait(qemu.pid);
+      if (qemu?.pid) await killSpawned(qemu);
       await removeVmCgroup(dir);
       const tail = consoleTail(paths);
       await removeTreeOnOneDevice(dir).catch(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isRunning, processArgv, programArgv } from './processes';
+import { JAIL_NAME } from './jailed-process';
 import { isValidVmId, vmsRoot } from './runtime-dir';
 
 /** argv[0] suffixes that identify our helper processes in /proc (see processes.isOurProcess). */
@@ -21,6 +22,11 @@ export interface VmProcess {
   /** The VM id: the runtime directory named in its argv. */
   vmId: string;
   kind: 'qemu' | 'virtiofsd';
+  /**
+   * The jail's supervisor of that process (jailed-process.ts: the jail with a PID namespace of
+   * its own stays as the program's parent, with the jail's argv), not the program itself.
+   */
+  supervisor?: true;
 }
 
 /** The VM id named by `argv` when it is QEMU or virtiofsd of a VM under `execRoot`. */
@@ -46,9 +52,23 @@ export function scanVmProcesses(execRoot: string): VmProcess[] {
   const out: VmProcess[] = [];
   for (const { pid, argv } of liveProcesses()) {
     const hit = vmOfArgv(argv, execRoot);
-    if (hit && isRunning(pid)) out.push({ pid, ...hit });
+    if (hit && isRunning(pid)) out.push({ pid, ...hit, ...(isSupervisor(pid, argv) ? { supervisor: true } : {}) });
   }
   return out;
+}
+
+/**
+ * True when `pid`, whose argv is `argv`, is a jail in this daemon's PID namespace: a program's
+ * supervisor (or, for the few ms before it forks, a jail about to start one). The program
+ * itself, pid 1 of a namespace of its own, shows the jail's argv only until it has exec'd.
+ */
+function isSupervisor(pid: number, argv: string[]): boolean {
+  if (path.basename(argv[0] ?? '') !== JAIL_NAME) return false;
+  try {
+    return fs.readlinkSync(`/proc/${pid}/ns/pid`) === fs.readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return false;
+  }
 }
 
 /** Every other process of this host with its argv, from /proc (those that vanish meanwhile are left out). */

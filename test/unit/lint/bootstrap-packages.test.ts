@@ -83,6 +83,11 @@ const DYNAMIC: Record<string, string[]> = {
   'src/vm/qemu/templates.ts: program.bin': ['qemu-system-x86_64'],
   'src/vm/qemu/lock-holder.ts: bin': ['podvisor-lock-holder'],
   'src/vm/qemu/lock-holder.ts: jail': ['podvisor-jail', 'podvisor-lock-holder'],
+  'src/vm/qemu/virtiofsd.ts: bin': ['virtiofsd'],
+  'src/vm/qemu/virtiofsd.ts: jail': ['podvisor-jail', 'virtiofsd'],
+  // The jail with a PID namespace of its own: its callers name the program (lock-holder.ts,
+  // virtiofsd.ts, confinement.ts).
+  'src/vm/qemu/jailed-process.ts: jailBin': ['podvisor-jail'],
   'src/pod/share-events.ts: FS_EVENTS_BIN': ['podvisor-fs-events'],
   'src/api/v1.41/peer-read.ts: bin': ['podvisor-hijack-wait'],
   // Every QEMU starts through setpriv (its capability bounding set), which then execs it.
