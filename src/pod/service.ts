@@ -61,6 +61,11 @@ export interface PodService {
   list(): PodRecord[];
   /** Whether a pod is on a VM now (running or paused); NotFoundError for an unknown ref. */
   isRunning(ref: string): boolean;
+  /**
+   * Resolves once no background work is left: the teardowns of runs that ended (their pods
+   * off their networks, VMs gone) and deferred storage deletions. Optional.
+   */
+  settled?(): Promise<void>;
   /** How many pods exist, and how many of them run, are paused, or are stopped. */
   counts(): PodCounts;
   /**

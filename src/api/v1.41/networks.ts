@@ -138,6 +138,34 @@ function registerNetworkReads(router: Router, services: ApiServices): void {
   );
 }
 
+/** How long a network removal waits for the teardowns of containers that have ended. */
+const TEARDOWN_WAIT_MS = 10_000;
+
+/**
+ * Before a network with endpoints is removed: wait (at most TEARDOWN_WAIT_MS) for the
+ * teardowns of runs that ended. dockerd takes a container off its networks before its stop or
+ * rm answers; podvisor's teardown runs in the background after the answer, so `compose down`
+ * (rm, then network rm at once) would otherwise find an ended container's endpoint still
+ * there. A network in use by a running container is refused after the wait, as before.
+ */
+async function teardownsEnded(services: ApiServices, mgr: NetworkManager, ref: string): Promise<void> {
+  const settled = services.containers?.pods.settled;
+  if (!settled) return;
+  let n: NetworkRecord;
+  try {
+    n = mgr.get(ref);
+  } catch {
+    return; // remove() answers for a network that is not there
+  }
+  if (Object.keys(n.endpoints).length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    settled.call(services.containers!.pods).catch(() => undefined),
+    new Promise<void>((r) => (timer = setTimeout(r, TEARDOWN_WAIT_MS))),
+  ]);
+  clearTimeout(timer);
+}
+
 /** Register POST /networks/create, DELETE /networks/:id and POST /networks/prune. */
 function registerNetworkLifecycle(router: Router, services: ApiServices): void {
   router.post(
@@ -184,7 +212,9 @@ function registerNetworkLifecycle(router: Router, services: ApiServices): void {
   router.delete(
     '/networks/:id',
     typed('DELETE /networks/:id', async ({ params }, _req, res) => {
-      await (await networkManager(services)).remove(params.id);
+      const mgr = await networkManager(services);
+      await teardownsEnded(services, mgr, params.id);
+      await mgr.remove(params.id);
       res.status(204).end();
     }),
   );

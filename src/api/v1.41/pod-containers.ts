@@ -274,6 +274,7 @@ function addCheckpoints(pods: PodService, view: PodService): void {
 export function dockerContainerView(pods: PodService): PodService {
   const view: PodService = { ...lookupsOf(pods), ...lifecycleOf(pods), ...processCallsOf(pods), ...usageOf(pods) };
   addCheckpoints(pods, view);
+  if (pods.settled) view.settled = () => (pods.settled as NonNullable<PodService['settled']>).call(pods);
   if (pods.connectNetwork)
     view.connectNetwork = (ref, att) =>
       (pods.connectNetwork as NonNullable<PodService['connectNetwork']>).call(pods, podIdOf(pods, ref), att);
