@@ -199,3 +199,31 @@ test('a change dockerd refuses is refused with its words and makes no image', as
   }
   expect(await docker(['images', '-q', '--no-trunc'])).toBe(before);
 });
+
+test("docker import --platform: from API 1.42 the image takes its architecture and variant (as dockerd 26); at 1.41 the host's (as dockerd 20.10); another OS or a bad platform is refused", async () => {
+  const tar = fs.readFileSync(rootfsTar);
+  const arch = (ref: string) => docker(['image', 'inspect', '-f', '{{.Os}}/{{.Architecture}}/{{.Variant}}', ref]);
+  await docker(['import', '--platform', 'linux/arm64', '-', 'pv-import-arm:1'], tar);
+  expect(await arch('pv-import-arm:1')).toBe('linux/arm64/v8');
+  await docker(['import', '-', 'pv-import-host:1'], tar);
+  expect(await arch('pv-import-host:1')).toBe('linux/amd64/');
+  const at141 = await dockerCli(
+    { env: { ...d.env, DOCKER_API_VERSION: '1.41' } },
+    ['import', '--platform', 'linux/arm64', '-', 'pv-import-141:1'],
+    tar,
+  );
+  expect(at141.code).toBe(0);
+  expect(await arch('pv-import-141:1')).toBe('linux/amd64/');
+  const windows = await dockerCli(d, ['import', '--platform', 'windows/amd64', '-', 'pv-import-win:1'], tar);
+  expect([windows.code, windows.err]).toEqual([1, expect.stringContaining('operating system is not supported')]);
+  const bad = await dockerCli(d, ['import', '--platform', 'bogus', '-', 'pv-import-bad:1'], tar);
+  expect([bad.code, bad.err]).toEqual([
+    1,
+    expect.stringContaining('"bogus": unknown operating system or architecture'),
+  ]);
+  expect(
+    (await dockerCli(d, ['image', 'ls', '-q', 'pv-import-win'])).out +
+      (await dockerCli(d, ['image', 'ls', '-q', 'pv-import-bad'])).out,
+  ).toBe('');
+  await docker(['rmi', 'pv-import-arm:1', 'pv-import-host:1', 'pv-import-141:1']);
+});

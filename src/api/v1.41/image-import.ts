@@ -17,6 +17,9 @@ import type { RunConfig } from '../../dockerfile/instructions';
 import { isValidTag, parseReference } from '../../storage/reference';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
 import { goJson, progressLine, writeProgressError } from './kit/progress';
+import type { Platform } from '../../storage/registry/manifest';
+import { apiVersionOf } from './versions';
+import { importPlatform } from './versions/queries';
 
 /** The config dockerd starts an import from (an empty container.Config, as it marshals one). */
 const EMPTY_CONFIG = {
@@ -54,7 +57,7 @@ export function importReference(repo: string, tag: string): ImageReference | und
 /** Serve an import (`fromSrc` given, `fromImage` empty). */
 export async function importImage(
   images: ImageService,
-  query: { fromSrc?: string; repo: string; tag: string; message: string; changes: string[] },
+  query: { fromSrc?: string; repo: string; tag: string; message: string; changes: string[]; platform: string },
   req: Request,
   res: Response,
 ): Promise<void> {
@@ -63,7 +66,9 @@ export async function importImage(
   if (!src) throw new UnavailableError('Get "http:": http: no Host in request URL');
   let ref: ImageReference | undefined;
   let config: Record<string, unknown>;
+  let platform: Platform;
   try {
+    platform = importPlatform(query.platform, apiVersionOf(res));
     ref = importReference(query.repo, query.tag);
     config = applyChanges({ ...EMPTY_CONFIG } as unknown as RunConfig, query.changes) as unknown as Record<
       string,
@@ -113,6 +118,7 @@ export async function importImage(
     const id = await importRootfs(images.content, images.layers, images.store, source, {
       config,
       comment,
+      platform,
       ...(ref ? { ref } : {}),
       ...(onBytes ? { onBytes } : {}),
     });

@@ -20,6 +20,7 @@ import { storeLayerTar } from './layer-in';
 import { decompressStream } from '../decompress';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
 import { outbound, OutboundTimeoutError } from '../../util/outbound';
+import { hostPlatform, type Platform } from '../registry/manifest';
 
 /** What an import makes. */
 export interface ImportRequest {
@@ -31,6 +32,8 @@ export interface ImportRequest {
   ref?: ImageReference;
   /** Bytes of the source read so far (for progress), at most every 100 ms and at its end. */
   onBytes?: (read: number) => void;
+  /** The image's OS, architecture and variant (default: the host's). */
+  platform?: Platform;
 }
 
 /** One GET of `u`: the response once its headers are in, under the daemon's outbound timeouts. */
@@ -130,14 +133,16 @@ export async function importRootfs(
       onDiffId: (d) => (release = layers.hold([d])),
     });
     const created = new Date().toISOString();
+    const platform = req.platform ?? hostPlatform();
     const config = {
-      architecture: 'amd64',
+      architecture: platform.architecture,
+      ...(platform.variant ? { variant: platform.variant } : {}),
       comment: req.comment,
       config: req.config,
       created,
       docker_version: '20.10.24',
       history: [{ created, comment: req.comment }],
-      os: 'linux',
+      os: platform.os,
       rootfs: { type: 'layers', diff_ids: [diffId] },
     };
     const bytes = Buffer.from(JSON.stringify(config));

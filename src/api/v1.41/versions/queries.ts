@@ -9,6 +9,7 @@ import { boolValue } from '../schema/query';
 import { parseSignal } from '../../../translate/signals';
 import { pruneUntilSeconds } from '../kit/time';
 import { asV141 } from '.';
+import { hostPlatform, parsePlatform, type Platform } from '../../../storage/registry/manifest';
 
 /**
  * `signal` of stop and restart (API 1.42): the signal to send instead of the container's stop
@@ -112,4 +113,18 @@ export function unnamedVolumeCreate(
 ): { anonymous: boolean; labels: Record<string, string> | null } {
   if (name || asV141(v)) return { anonymous: false, labels };
   return { anonymous: true, labels: { ...(labels ?? {}), [ANONYMOUS_VOLUME_LABEL]: '' } };
+}
+
+/**
+ * The platform of an image `docker import` makes, from the request's `platform` at version
+ * `v`: from 1.42 its OS, architecture and variant, as dockerd 26 reads them; up to 1.41 its OS
+ * only, the architecture the host's, as dockerd 20.10 did. A bad one is containerd's 400; an OS
+ * other than linux is dockerd's "operating system is not supported".
+ */
+export function importPlatform(platform: string, v: string): Platform {
+  const host = hostPlatform();
+  if (!platform) return host;
+  const asked = parsePlatform(platform);
+  if (asked.os !== 'linux') throw new InvalidArgumentError('operating system is not supported');
+  return asV141(v) ? host : asked;
 }
