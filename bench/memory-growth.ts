@@ -1,6 +1,8 @@
 /**
  * What a container without `-m` may use and what it costs the host: podvisor at each guest
- * memory size of BENCH_SIZES (`--vm-memory`, MiB) beside dockerd 20.10 (runc), in one run,
+ * memory size of BENCH_SIZES (`--vm-memory`, MiB; default 256, 2048, and 2048 booted: VMs
+ * whose RAM is a memfd the guest's free page reporting punches, not clones of a template)
+ * beside dockerd 20.10 (runc), in one run,
  * medians of BENCH_RUNS:
  *  - idle: PSS per container of IDLE x `docker run -d busybox sleep 600` (bench/idle-memory.ts:
  *    a VM's QEMU, or a runc container's shim and processes);
@@ -10,11 +12,10 @@
  *  - after a free: a container that ran the same dd and now sleeps, its PSS 2 s and 10 s after
  *    the dd ended (the VM's RAM the guest freed, unless it went back to the host).
  *
- * BENCH_ARGS adds daemon flags to podvisor (e.g. "--vm-templates=false": booted VMs, whose
- * RAM is a memfd the guest's free page reporting punches, instead of clones of a template).
+ * BENCH_ARGS adds daemon flags to podvisor.
  *
  *   npm run bench:memory       (needs bootstrap --bench: docker.io, docker-registry)
- *   BENCH_SIZES=256,2048 BENCH_RUNS=3 BENCH_IDLE=3 BENCH_ARGS=--vm-templates=false
+ *   BENCH_SIZES=256,1024,2048,2048-booted BENCH_RUNS=3 BENCH_IDLE=3
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -25,7 +26,8 @@ import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/regis
 import { median, sleep, startDockerd, runMain } from './common';
 import { dockerdContainerPss, podvisorVmPss } from './idle-memory';
 
-const SIZES = (process.env.BENCH_SIZES ?? '256,2048').split(',').map(Number);
+/** Sizes in MiB; `-booted` after one runs that size with `--vm-templates=false` (booted VMs, not clones). */
+const SIZES = (process.env.BENCH_SIZES ?? '256,2048,2048-booted').split(',');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const IDLE = Number(process.env.BENCH_IDLE ?? 3);
 const ARGS = (process.env.BENCH_ARGS ?? '').split(' ').filter(Boolean);
@@ -103,11 +105,14 @@ async function main(): Promise<void> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-mem-'));
   const registries = await ensureFixtureRegistries();
   const results: Record<string, Record<string, string>> = {};
-  for (const size of SIZES) {
-    const d = await startDaemon({ vmPoolSize: 0, args: [...ARGS, '--vm-memory', String(size)] });
+  for (const entry of SIZES) {
+    const size = parseInt(entry, 10);
+    const booted = entry.endsWith('-booted') ? ['--vm-templates=false'] : [];
+    const args = [...ARGS, ...booted];
+    const d = await startDaemon({ vmPoolSize: 0, args: [...args, '--vm-memory', String(size)] });
     try {
       await dockerOk(d.env, ['pull', '-q', IMAGE()]);
-      results[`podvisor ${size} MiB${ARGS.length ? ` ${ARGS.join(' ')}` : ''}`] = await measure({
+      results[`podvisor ${size} MiB${args.length ? ` ${args.join(' ')}` : ''}`] = await measure({
         env: d.env,
         pss: () => podvisorVmPss(d.pid()!),
       });
