@@ -53,6 +53,11 @@ export interface KernelCmdlineOptions {
  * - dummy.numdummies=0: the kernel's dummy driver (built in for privileged containers'
  *   `ip link add type dummy`) would otherwise make a dummy0 at boot, which every container of
  *   the VM's network namespace then lists beside lo;
+ * - sysctl.vm.overcommit_memory=1: the guest grants every allocation and a process that then
+ *   touches more than its cgroup's `memory.max` (or the VM) holds is OOM-killed, as on a
+ *   dockerd host, whose RAM is far larger than one allocation. With the kernel's heuristic
+ *   (0) a VM refused any single allocation larger than its RAM at once: busybox `dd bs=1G`
+ *   under `-m 128m` (a 192 MiB VM) exited 1 where runc's is OOM-killed (137, OOMKilled);
  * - TCG only: tsc_early_khz (see host-tsc.ts; the cause of TCG boots that hung) and
  *   tsc=reliable: the TSC is the host's (constant) TSC, but the clocksource watchdog compares it
  *   with jiffies, which lose ticks when the host is busy, and then switches the guest to a
@@ -72,6 +77,7 @@ export function kernelCmdline(o: KernelCmdlineOptions): string {
     'rcupdate.rcu_expedited=1',
     'noirqdebug',
     'dummy.numdummies=0',
+    'sysctl.vm.overcommit_memory=1',
   ];
   if (o.accel === 'tcg') {
     if (o.tscKhz) args.push(`tsc_early_khz=${o.tscKhz}`);

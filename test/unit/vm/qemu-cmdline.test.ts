@@ -138,6 +138,11 @@ describe('kernelCmdline', () => {
       expect(kernelCmdline({ accel }).split(' ')).toContain('dummy.numdummies=0');
   });
 
+  it('grants every allocation in the guest: what is touched past the limit is OOM-killed, as under runc', () => {
+    for (const accel of ['tcg', 'kvm'] as const)
+      expect(kernelCmdline({ accel }).split(' ')).toContain('sysctl.vm.overcommit_memory=1');
+  });
+
   it('trusts the TSC under TCG only, and never disables an IRQ as spurious', () => {
     expect(kernelCmdline({ accel: 'tcg' }).split(' ')).toEqual(expect.arrayContaining(['tsc=reliable', 'noirqdebug']));
     expect(kernelCmdline({ accel: 'kvm' }).split(' ')).not.toContain('tsc=reliable');
