@@ -117,6 +117,10 @@ describe('qemuArgs', () => {
     expect(values(jailed, '-object')).toEqual([
       'memory-backend-file,id=mem,size=512M,mem-path=/t/ram,share=off,readonly=on,rom=off',
     ]);
+    // A restore of a checkpoint's own state: anonymous RAM, the same devices.
+    const restored = qemuArgs({ ...base, accel: 'tcg', devices, transport: '9p', ram: 'anonymous', incoming: true });
+    expect(values(restored, '-object')).toEqual(['memory-backend-ram,id=mem,size=512M']);
+    expect(values(restored, '-device')).toEqual(dev);
   });
 
   it('uses the host CPU model with KVM', () => {
