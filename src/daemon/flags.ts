@@ -54,7 +54,8 @@ Options:
       --rootfs-disk            Put each new container's writable layer on a disk of its own
                                (ext4 in the guest) instead of the host (default true; false:
                                the layer is a host directory served over 9p/virtio-fs)
-      --vm-memory int          Default guest memory in MiB (default 256)
+      --vm-memory int          Guest memory in MiB of a container without -m: what it may
+                               grow to (default 2048, at most half the host's RAM)
       --vm-cpus int            Default guest vCPUs (default 1)
       --accel string           auto, kvm or tcg (default "auto")
       --kernel string          Guest kernel (default: built by bootstrap)

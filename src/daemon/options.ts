@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { isLogLevel, type LogLevel } from '../util/log';
+import { defaultVmMemoryMiB } from './default-vm-memory';
 import { DEFAULT_CNI_BIN_DIRS, DEFAULT_CNI_CONF_DIR, parseBinDirs } from '../net/cni/config';
 
 /** The daemon's configuration after flags and configuration file. */
@@ -25,7 +26,7 @@ export interface DaemonOptions {
   vmPoolMax: number;
   /** Start VMs as clones of a saved template when the guest kernel allows (--vm-templates, default true). */
   vmTemplates: boolean;
-  /** Default guest RAM, MiB. */
+  /** Guest RAM, MiB, of a VM no limit sizes: what a container without -m may grow to (default-vm-memory.ts). */
   vmMemoryMiB: number;
   /** Default vCPUs. */
   vmCpus: number;
@@ -115,7 +116,7 @@ export function defaultOptions(): DaemonOptions {
     vmPoolSize: 2,
     vmPoolMax: 0,
     vmTemplates: true,
-    vmMemoryMiB: 256,
+    vmMemoryMiB: defaultVmMemoryMiB(os.totalmem()),
     vmCpus: 1,
     accel: 'auto',
     insecureRegistries: [],

@@ -1,7 +1,7 @@
 /**
  * A VM's memory and a guest that stops answering, through the stock docker CLI on real VMs:
  *  - a tmpfs larger than the VM can hold is capped (src/pod/tmpfs-size.ts): a 300 MB write
- *    into `--tmpfs /t:size=1g` in a default VM ends quickly with "No space left on device",
+ *    into `--tmpfs /t:size=1g` in a 256 MiB VM (`--vm-memory 256`) ends quickly with "No space left on device",
  *    never a wedged guest, and `docker exec` still answers beside a full tmpfs;
  *  - a process past `-m` is OOM-killed: exit 137, State.OOMKilled, an `oom` event;
  *  - `docker rm -f` of a container spinning its VM's vCPU returns within 10 s;
@@ -23,8 +23,9 @@ const IMAGE = `${fixtureRegistry()}/busybox:latest`;
 let d: TestDaemon;
 
 beforeAll(async () => {
-  // No pool: the only VMs under execRoot/vms are the tests' containers'.
-  d = await startDaemon({ vmPoolSize: 0 });
+  // No pool: the only VMs under execRoot/vms are the tests' containers'. VMs of 256 MiB
+  // without -m, so a guest runs out of memory in seconds under TCG.
+  d = await startDaemon({ vmPoolSize: 0, args: ['--vm-memory', '256'] });
   expect((await dockerCli(d, ['pull', '-q', IMAGE])).code).toBe(0);
 });
 
@@ -68,7 +69,7 @@ test('without -m, a process that outgrows the VM is OOM-killed by the guest: 137
   const name = 'pv-mem-oom-vm';
   const t0 = Date.now();
   const r = await dockerCli(d, ['run', '--name', name, IMAGE, 'sh', '-c', 'exec tail /dev/zero'], undefined, 240000);
-  console.log(`tail /dev/zero in a default VM: exit ${r.code} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`tail /dev/zero in a 256 MiB VM: exit ${r.code} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   try {
     expect(r.code).toBe(137);
     expect(dockerOk(d, ['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', name]).trim()).toBe('true 137');
@@ -77,7 +78,7 @@ test('without -m, a process that outgrows the VM is OOM-killed by the guest: 137
   }
 });
 
-test('a 300 MB write into --tmpfs size=1g in a default VM gets ENOSPC quickly', async () => {
+test('a 300 MB write into --tmpfs size=1g in a 256 MiB VM gets ENOSPC quickly', async () => {
   const t0 = Date.now();
   const script = 'dd if=/dev/zero of=/t/f bs=1M count=300 2>&1; echo "status $?"; df -m /t | tail -1';
   const r = await dockerCli(d, ['run', '--rm', '--tmpfs', '/t:size=1g', IMAGE, 'sh', '-c', script], undefined, 180000);

@@ -48,6 +48,7 @@ const CLONE_STATE_FD = 3;
  */
 export interface SavedState {
   stateFile: string;
+  /** The RAM file to map (a template's), or to write (`shareRam`); unused with `allRam` alone (anonymous RAM). */
   ramFile: string;
   allRam?: boolean;
   /** A checkpoint's state (or its fork template's): see restoreVmFrom. */
@@ -111,7 +112,7 @@ export async function cloneVm(
  * A VM restored from a checkpoint (./checkpoint.ts), of `shape`, `disk` (when given) behind its
  * upper disk before the state loads: the steps of a clone, its devices this VM's own (new taps
  * and MACs). From the checkpoint's own state (`stateFile`, saved with all its RAM) the VM's RAM
- * is a new file of its own; from a fork template (`ramFile` given: forkTemplateOf) it maps the
+ * is anonymous memory of its own (pages saved as zero stay unallocated); from a fork template (`ramFile` given: forkTemplateOf) it maps the
  * template's RAM file copy-on-write, as a clone of a template does, so that forks share the
  * pages none of them wrote.
  */
@@ -267,6 +268,9 @@ async function spawnCloneQemu(
   // A template's (or fork template's) RAM file, mapped copy-on-write: read-only in the jail when
   // this QEMU can map it so; the RAM file of a restore of its own is in its directory.
   const ramMapped = !from.shareRam && path.dirname(path.resolve(from.ramFile)) !== path.resolve(paths.dir);
+  // A checkpoint's own state carries all its RAM: loaded into anonymous memory, where the pages
+  // the stream marks as zero stay unallocated (qemuArgs `ram`).
+  const anonymousRam = from.allRam === true && !from.shareRam;
   made.stateFd = fs.openSync(from.stateFile, 'r'); // close-on-exec, as every fd Node opens
   made.qemu = await spawnConfinedQemu(
     tools.cloneQemu,
@@ -278,11 +282,13 @@ async function spawnCloneQemu(
       devices,
       splitWx,
       transport: '9p',
-      ram: {
-        file: from.ramFile,
-        share: from.shareRam === true,
-        readOnlyFile: ramMapped && tools.cloneQemu.privateRamReadOnly === true && activeJail() !== undefined,
-      },
+      ram: anonymousRam
+        ? 'anonymous'
+        : {
+            file: from.ramFile,
+            share: from.shareRam === true,
+            readOnlyFile: ramMapped && tools.cloneQemu.privateRamReadOnly === true && activeJail() !== undefined,
+          },
       incoming: true,
       tapFds: activeJail() !== undefined,
     }),

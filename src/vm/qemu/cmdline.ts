@@ -53,6 +53,11 @@ export interface KernelCmdlineOptions {
  * - dummy.numdummies=0: the kernel's dummy driver (built in for privileged containers'
  *   `ip link add type dummy`) would otherwise make a dummy0 at boot, which every container of
  *   the VM's network namespace then lists beside lo;
+ * - sysctl.vm.overcommit_memory=1: the guest grants every allocation and a process that then
+ *   touches more than its cgroup's `memory.max` (or the VM) holds is OOM-killed, as on a
+ *   dockerd host, whose RAM is far larger than one allocation. With the kernel's heuristic
+ *   (0) a VM refused any single allocation larger than its RAM at once: busybox `dd bs=1G`
+ *   under `-m 128m` (a 192 MiB VM) exited 1 where runc's is OOM-killed (137, OOMKilled);
  * - TCG only: tsc_early_khz (see host-tsc.ts; the cause of TCG boots that hung) and
  *   tsc=reliable: the TSC is the host's (constant) TSC, but the clocksource watchdog compares it
  *   with jiffies, which lose ticks when the host is busy, and then switches the guest to a
@@ -72,6 +77,7 @@ export function kernelCmdline(o: KernelCmdlineOptions): string {
     'rcupdate.rcu_expedited=1',
     'noirqdebug',
     'dummy.numdummies=0',
+    'sysctl.vm.overcommit_memory=1',
   ];
   if (o.accel === 'tcg') {
     if (o.tscKhz) args.push(`tsc_early_khz=${o.tscKhz}`);
@@ -103,19 +109,27 @@ export interface QemuArgsOptions {
    * - `9p`: virtio-9p devices served by QEMU itself, the only transport with which QEMU can
    *   save a VM (templates.ts), and a balloon without free page reporting (below). RAM is
    *   `ram` (memory-backend-file): a template's own file, or a clone's private copy-on-write
-   *   mapping of it.
+   *   mapping of it; or `anonymous` (memory-backend-ram) for a VM restored from a checkpoint's
+   *   own state, which loads all its RAM from the stream.
    */
   transport?: FileTransport;
-  /** With transport 9p: the RAM file, and whether it is shared (a template) or mapped copy-on-write (a clone). */
-  ram?: {
-    file: string;
-    share: boolean;
-    /**
-     * A private mapping of a file opened read-only (`readonly=on,rom=off`, QEMU 8.2 and later):
-     * a clone's jail holds its template's RAM file read-only, where a read-write open fails.
-     */
-    readOnlyFile?: boolean;
-  };
+  /**
+   * With transport 9p: the RAM file, and whether it is shared (a template) or mapped
+   * copy-on-write (a clone); or `anonymous`: private anonymous memory, where a page the loading
+   * QEMU only reads (to find it still zero) maps the kernel's zero page and costs nothing, while
+   * a page of a file mapping is allocated by that read (a restored 2 GiB VM held its whole RAM).
+   */
+  ram?:
+    | 'anonymous'
+    | {
+        file: string;
+        share: boolean;
+        /**
+         * A private mapping of a file opened read-only (`readonly=on,rom=off`, QEMU 8.2 and later):
+         * a clone's jail holds its template's RAM file read-only, where a read-write open fails.
+         */
+        readOnlyFile?: boolean;
+      };
   /** Wait for an incoming migration (a clone: QMP migrate-incoming loads the template's state). */
   incoming?: boolean;
   /** Its taps are fds its jail made (`tap,fd=`: devices/nic.ts TAP_FD_BASE), not made by QEMU (`ifname=`). */
@@ -166,9 +180,11 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
       : ['-accel', `tcg,tb-size=${TCG_TB_SIZE_MIB}${o.splitWx ? ',split-wx=on' : ''}`];
   const ninep = o.transport === '9p';
   if (ninep && !o.ram) throw new Error('a 9p VM needs its RAM file');
-  const memory = ninep
-    ? `memory-backend-file,id=mem,size=${mem},mem-path=${o.ram!.file},share=${o.ram!.share ? 'on' : 'off'}${o.ram!.readOnlyFile && !o.ram!.share ? ',readonly=on,rom=off' : ''}`
-    : `memory-backend-memfd,id=mem,size=${mem},share=on`;
+  const memory = !ninep
+    ? `memory-backend-memfd,id=mem,size=${mem},share=on`
+    : o.ram === 'anonymous'
+      ? `memory-backend-ram,id=mem,size=${mem}`
+      : `memory-backend-file,id=mem,size=${mem},mem-path=${o.ram!.file},share=${o.ram!.share ? 'on' : 'off'}${o.ram!.readOnlyFile && !o.ram!.share ? ',readonly=on,rom=off' : ''}`;
   // A clone maps the template's RAM file privately, and QEMU 7.2 discards a reported free page
   // of a file-backed RAM block by punching a hole in the file: the template's file, which every
   // clone maps. So a 9p VM must never report free pages, and the host never inflates a balloon

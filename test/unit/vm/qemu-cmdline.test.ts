@@ -117,6 +117,10 @@ describe('qemuArgs', () => {
     expect(values(jailed, '-object')).toEqual([
       'memory-backend-file,id=mem,size=512M,mem-path=/t/ram,share=off,readonly=on,rom=off',
     ]);
+    // A restore of a checkpoint's own state: anonymous RAM, the same devices.
+    const restored = qemuArgs({ ...base, accel: 'tcg', devices, transport: '9p', ram: 'anonymous', incoming: true });
+    expect(values(restored, '-object')).toEqual(['memory-backend-ram,id=mem,size=512M']);
+    expect(values(restored, '-device')).toEqual(dev);
   });
 
   it('uses the host CPU model with KVM', () => {
@@ -136,6 +140,11 @@ describe('kernelCmdline', () => {
   it('makes no dummy0 at boot (the dummy driver is built in for privileged containers)', () => {
     for (const accel of ['tcg', 'kvm'] as const)
       expect(kernelCmdline({ accel }).split(' ')).toContain('dummy.numdummies=0');
+  });
+
+  it('grants every allocation in the guest: what is touched past the limit is OOM-killed, as under runc', () => {
+    for (const accel of ['tcg', 'kvm'] as const)
+      expect(kernelCmdline({ accel }).split(' ')).toContain('sysctl.vm.overcommit_memory=1');
   });
 
   it('trusts the TSC under TCG only, and never disables an IRQ as spurious', () => {

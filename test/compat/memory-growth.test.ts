@@ -1,0 +1,111 @@
+/**
+ * What a container without `-m` may use, through the stock docker CLI on real VMs, with the
+ * daemon's default VM size (`--vm-memory` not given: src/daemon/default-vm-memory.ts):
+ *  - a 1 GiB allocation (busybox `dd bs=1G`: a 1 GiB buffer, filled) succeeds without -m, and
+ *    `docker stats` and `docker info` say what bounds it (the VM's memory; the host's);
+ *  - with `-m 128m` the same allocation is OOM-killed: 137, State.OOMKilled, an `oom` event;
+ *  - a VM that grew (600 MB in a tmpfs, more than the old 256 MiB VMs held) is re-adopted by a
+ *    restarted daemon: its container still runs, with its data.
+ */
+import * as os from 'node:os';
+import { spawn } from 'node:child_process';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { fixtureRegistry } from '../fixtures/registry';
+import { dockerCli, dockerOk, dockerSync } from '../helpers/docker-cli';
+import { defaultVmMemoryMiB } from '../../src/daemon/default-vm-memory';
+
+jest.setTimeout(600000);
+
+const IMAGE = `${fixtureRegistry()}/busybox:latest`;
+const DD_1G = ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1G', 'count=1'];
+const MIB = 1024 * 1024;
+
+let d: TestDaemon;
+
+beforeAll(async () => {
+  d = await startDaemon({ vmPoolSize: 0 });
+  expect((await dockerCli(d, ['pull', '-q', IMAGE])).code).toBe(0);
+});
+
+afterAll(async () => {
+  if (d) await stopDaemonLeavingNothing(d);
+});
+
+/** `docker events` for a container from now on, until stopped: the actions seen. */
+function watchEvents(name: string): { actions: string[]; stop(): void } {
+  const actions: string[] = [];
+  const child = spawn('docker', ['events', '--filter', `container=${name}`, '--format', '{{.Action}}'], {
+    env: d.env,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  child.stdout.on('data', (b: Buffer) => actions.push(...b.toString().split('\n').filter(Boolean)));
+  return { actions, stop: () => child.kill() };
+}
+
+/** Bytes of a size as the docker CLI prints it ("1.9GiB", "512MiB", "12.5kB"). */
+function bytesOf(text: string): number {
+  const m = /^([\d.]+)\s*([kKMG]i?B|B)$/.exec(text.trim());
+  if (!m) throw new Error(`not a size: ${text}`);
+  const unit = { B: 1, kB: 1e3, KiB: 1024, MB: 1e6, MiB: MIB, GB: 1e9, GiB: 1024 * MIB } as Record<string, number>;
+  return Number(m[1]) * unit[m[2]];
+}
+
+test('without -m a container allocates 1 GiB; stats show the VM as its bound, info the host', async () => {
+  const r = await dockerCli(d, ['run', '--rm', IMAGE, ...DD_1G], undefined, 300000);
+  expect(r.code).toBe(0);
+  expect(r.err).toContain('1+0 records out');
+
+  const name = 'pv-grow-stats';
+  dockerOk(d, ['run', '-d', '--name', name, IMAGE, 'sleep', '1000']);
+  try {
+    const usage = dockerOk(d, ['stats', '--no-stream', '--format', '{{.MemUsage}}', name]).trim();
+    const limit = bytesOf(usage.split('/')[1]);
+    // The guest's MemTotal: the VM's RAM less what its kernel keeps for itself.
+    const vm = defaultVmMemoryMiB(os.totalmem()) * MIB;
+    expect(limit).toBeGreaterThan(vm * 0.85);
+    expect(limit).toBeLessThanOrEqual(vm);
+    expect(dockerOk(d, ['info', '--format', '{{.MemTotal}}']).trim()).toBe(String(os.totalmem()));
+    expect(dockerOk(d, ['inspect', '-f', '{{.HostConfig.Memory}}', name]).trim()).toBe('0');
+  } finally {
+    dockerSync(d, ['rm', '-f', name]);
+  }
+});
+
+test('with -m 128m the 1 GiB allocation is OOM-killed: 137, OOMKilled, an oom event', async () => {
+  const name = 'pv-grow-oom';
+  const ev = watchEvents(name);
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await dockerCli(d, ['run', '--name', name, '-m', '128m', IMAGE, ...DD_1G], undefined, 300000);
+    expect(r.code).toBe(137);
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', name]).trim()).toBe('true 137');
+    for (let i = 0; i < 50 && !ev.actions.includes('die'); i++) await new Promise((res) => setTimeout(res, 100));
+    expect(ev.actions).toContain('oom');
+    expect(ev.actions.indexOf('oom')).toBeLessThan(ev.actions.indexOf('die'));
+  } finally {
+    ev.stop();
+    dockerSync(d, ['rm', '-f', name]);
+  }
+});
+
+test('a restarted daemon re-adopts a VM that grew: the container runs on with its 600 MB', async () => {
+  const name = 'pv-grow-restart';
+  dockerOk(d, ['run', '-d', '--name', name, '--tmpfs', '/t:size=700m', IMAGE, 'sleep', '1000']);
+  try {
+    const fill = await dockerCli(
+      d,
+      ['exec', name, 'sh', '-c', 'dd if=/dev/zero of=/t/f bs=1M count=600 2>/dev/null && du -m /t/f'],
+      undefined,
+      300000,
+    );
+    expect(fill).toMatchObject({ code: 0, out: '600\t/t/f\n' });
+    await d.restart();
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name]).trim()).toBe('running');
+    const after = await dockerCli(d, ['exec', name, 'du', '-m', '/t/f'], undefined, 60000);
+    expect(after).toMatchObject({ code: 0, out: '600\t/t/f\n' });
+    const usage = dockerOk(d, ['stats', '--no-stream', '--format', '{{.MemUsage}}', name]).trim();
+    expect(bytesOf(usage.split('/')[0])).toBeGreaterThan(600 * MIB);
+  } finally {
+    dockerSync(d, ['rm', '-f', name]);
+  }
+});
