@@ -290,7 +290,12 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     calls: ['fs.promises.mkdir', 'fs.promises.readFile', 'fs.promises.readdir', 'removeTree'],
     reason: IMAGE_STORE,
   },
-  { file: 'src/storage/layers/store.ts', fn: 'commit', calls: ['fs.promises.rename'], reason: IMAGE_STORE },
+  {
+    file: 'src/storage/layers/store.ts',
+    fn: 'LayerStore.commitWork',
+    calls: ['fs.promises.rename'],
+    reason: IMAGE_STORE,
+  },
   { file: 'src/storage/push.ts', fn: 'open', calls: ['fs.createReadStream'], reason: IMAGE_STORE },
   {
     file: 'src/storage/registry/registries-conf.ts',
