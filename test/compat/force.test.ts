@@ -57,7 +57,7 @@ async function runTrapped(d: TestDaemon, name: string, trap: string): Promise<vo
 
 describe('force wins (docker CLI, real VMs)', () => {
   let d: TestDaemon;
-  const vms = () => listVmProcesses().filter((p) => p.cmdline.includes(d.execRoot));
+  const vms = () => listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(d.execRoot));
   /**
    * No QEMU of this daemon is left. The VM of a dead container is destroyed in the background
    * (tens of ms after the answer), so this waits for it, up to `withinMs` (5 s by default).

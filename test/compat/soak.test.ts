@@ -220,7 +220,8 @@ test(`SIGKILL soak: ${KILLS} kills with running, idle, created, starting contain
         .remove({ force: true })
         .catch(() => undefined);
     await d.stop().finally(() => {
-      for (const p of listVmProcesses().filter((q) => q.cmdline.includes(d.execRoot))) leftVms.push(p.pid);
+      for (const p of listVmProcesses({ jails: true }).filter((q) => q.cmdline.includes(d.execRoot)))
+        leftVms.push(p.pid);
       for (const pid of leftVms) process.kill(pid, 'SIGKILL');
     });
     // VM processes of a boot the kill interrupted can outlive every daemon (the next daemon's

@@ -50,7 +50,7 @@ agentConformance('agent in a VM', async () => {
       agent.close();
       await vm.destroy();
       await hv.close();
-      expect(listVmProcesses().filter((p) => p.cmdline.includes(execRoot))).toEqual([]);
+      expect(listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(execRoot))).toEqual([]);
       expect(mountsUnder(execRoot)).toEqual([]);
       expect(fs.existsSync(`/sys/class/net/${nic.tap}`)).toBe(false);
       fs.rmSync(execRoot, { recursive: true, force: true });

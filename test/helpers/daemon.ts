@@ -196,7 +196,7 @@ export async function stopDaemonLeavingNothing(d: TestDaemon): Promise<void> {
   await d.stop().catch((e: unknown) => {
     stopError = e;
   });
-  const left = listVmProcesses().filter((p) => p.cmdline.includes(d.execRoot));
+  const left = listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(d.execRoot));
   for (const p of left) process.kill(p.pid, 'SIGKILL');
   const mounts = [...mountsUnder(d.dataRoot), ...mountsUnder(d.execRoot)];
   if (left.length || mounts.length) {

@@ -9,7 +9,7 @@ import { listMountHelpers, listVmProcesses, testRootMounts } from './leaks';
 
 export default function globalSetup(): void {
   if (process.env.PODVISOR_TEST_RUN_START_MS) return;
-  process.env.PODVISOR_PREEXISTING_VM_PIDS = listVmProcesses()
+  process.env.PODVISOR_PREEXISTING_VM_PIDS = listVmProcesses({ jails: true })
     .map((p) => p.pid)
     .join(',');
   process.env.PODVISOR_PREEXISTING_MOUNT_HELPERS = listMountHelpers()

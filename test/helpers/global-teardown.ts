@@ -39,7 +39,7 @@ function leftovers(): string[] {
   const procs = (label: string, list: ProcInfo[], before: Set<number>) =>
     list.filter((p) => !before.has(p.pid)).map((p) => `${label} ${p.pid} ${p.cmdline.slice(0, 300)}`);
   return [
-    ...procs('VM process', listVmProcesses(), vmBefore),
+    ...procs('VM process', listVmProcesses({ jails: true }), vmBefore),
     ...procs('mount helper', listMountHelpers(), helpersBefore),
     ...testRootMounts()
       .filter((m) => !mountsBefore.has(m))

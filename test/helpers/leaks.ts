@@ -36,11 +36,13 @@ function listProcesses(match: (argv: string[]) => boolean): ProcInfo[] {
 }
 
 /**
- * Every qemu-system or virtiofsd process on the machine, and every jail running or about to run
- * one (its supervisor, src/vm/qemu/jailed-process.ts: see isJailSupervisor).
+ * Every qemu-system or virtiofsd process on the machine; with `jails`, also every jail running
+ * or about to run one (its supervisor, src/vm/qemu/jailed-process.ts: see isJailSupervisor), as
+ * leak checks want them. Without it, one process per program: what a test picks or counts.
  */
-export function listVmProcesses(): ProcInfo[] {
-  return listProcesses((argv) => /qemu-system|virtiofsd/.test(argv[0]));
+export function listVmProcesses(opts: { jails?: boolean } = {}): ProcInfo[] {
+  const all = listProcesses((argv) => /qemu-system|virtiofsd/.test(argv[0]));
+  return opts.jails ? all : all.filter((p) => !isJailSupervisor(p));
 }
 
 /**

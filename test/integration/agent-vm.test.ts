@@ -46,7 +46,7 @@ afterAll(async () => {
       process.stderr.write(`agent-vm: ${l}\n`);
     await vm.destroy();
   }
-  const ours = listVmProcesses().filter((p) => p.cmdline.includes(execRoot));
+  const ours = listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(execRoot));
   const mounts = mountsUnder(execRoot);
   const vmsLeft = fs.existsSync(path.join(execRoot, 'vms')) ? fs.readdirSync(path.join(execRoot, 'vms')) : [];
   fs.rmSync(execRoot, { recursive: true, force: true });

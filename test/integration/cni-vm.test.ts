@@ -74,7 +74,7 @@ afterAll(async () => {
   for (const n of nets) await cni.tearDown(n.id).catch(() => undefined);
   for (const vm of vms) await vm.destroy().catch(() => undefined);
   await hv?.close();
-  const ours = listVmProcesses().filter((p) => p.cmdline.includes(execRoot));
+  const ours = listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(execRoot));
   const mounts = mountsUnder(execRoot);
   t.cleanup();
   fs.rmSync(execRoot, { recursive: true, force: true });

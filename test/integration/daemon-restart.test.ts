@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 function vmProcessesOf(execRoot: string): Array<{ pid: number; cmdline: string }> {
-  return listVmProcesses().filter((p) => p.cmdline.includes(`${execRoot}/`));
+  return listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(`${execRoot}/`));
 }
 
 async function runSleeper(name: string, on: Dockerode = api): Promise<Dockerode.Container> {
@@ -110,7 +110,7 @@ async function killedVirtiofsd(d: TestDaemon, api: Dockerode): Promise<void> {
   // exec on the dead container: an error answer (409), not a hang.
   await expect(c.exec({ Cmd: ['true'] })).rejects.toMatchObject({ statusCode: 409 });
   // Nothing of that VM is left.
-  expect(listVmProcesses().filter((p) => p.cmdline.includes(`${dir}/`))).toEqual([]);
+  expect(listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(`${dir}/`))).toEqual([]);
   await c.remove({ force: true });
 }
 

@@ -20,7 +20,7 @@ async function waitForLog(d: TestDaemon, re: RegExp, timeoutMs = 60_000): Promis
 }
 
 function vmProcessesOf(execRoot: string): string[] {
-  return listVmProcesses()
+  return listVmProcesses({ jails: true })
     .filter((p) => p.cmdline.includes(execRoot))
     .map((p) => p.cmdline);
 }

@@ -36,7 +36,7 @@ afterAll(async () => {
     await p.pods.settled();
   }
   const execRoot = path.join(root, 'exec');
-  const ours = listVmProcesses().filter((x) => x.cmdline.includes(execRoot));
+  const ours = listVmProcesses({ jails: true }).filter((x) => x.cmdline.includes(execRoot));
   const mounts = mountsUnder(root);
   fs.rmSync(root, { recursive: true, force: true });
   expect(ours).toEqual([]);

@@ -58,7 +58,7 @@ beforeAll(() => {
 afterAll(async () => {
   for (const q of qemus) if (q.pid) await killAndWait(q.pid);
   await templates.close();
-  const ours = listVmProcesses().filter((p) => p.cmdline.includes(execRoot));
+  const ours = listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(execRoot));
   // Each VM directory is a mount of itself (its jail's), with a cgroup.
   await unmountBelow(execRoot);
   for (const name of fs.readdirSync(path.join(execRoot, 'vms'))) await removeVmCgroup(path.join(execRoot, 'vms', name));

@@ -85,7 +85,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const vm of [clone, booted]) await vm?.destroy().catch(() => undefined);
   for (const hv of hvs) await hv.close();
-  const ours = listVmProcesses().filter((p) => p.cmdline.includes(execRoot));
+  const ours = listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(execRoot));
   const mounts = mountsUnder(execRoot);
   fs.rmSync(execRoot, { recursive: true, force: true });
   expect(ours).toEqual([]);

@@ -77,7 +77,7 @@ function launch(
 }
 
 function vmProcessesOf(): Array<{ pid: number; cmdline: string }> {
-  return listVmProcesses().filter((p) => p.cmdline.includes(`${execRoot}/`));
+  return listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(`${execRoot}/`));
 }
 
 function runtimeDirs(): string[] {

@@ -140,7 +140,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const vm of Object.values(vms)) await vm.destroy().catch(() => undefined);
   for (const hv of hvs) await hv.close();
-  const ours = listVmProcesses().filter((p) => p.cmdline.includes(execRoot));
+  const ours = listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(execRoot));
   const holders = liveProcesses().filter((p) => p.argv.join(' ').includes(execRoot));
   const mounts = mountsUnder(execRoot);
   const cgroups = dirs.flatMap(vmCgroupDirs).filter((d) => fs.existsSync(d));

@@ -52,7 +52,7 @@ afterAll(async () => {
   for (const vm of vms) await vm.destroy().catch(() => undefined);
   await hv?.close();
   const templatesLeft = fs.existsSync(templatesRoot(execRoot));
-  const ours = listVmProcesses().filter((p) => p.cmdline.includes(execRoot));
+  const ours = listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(execRoot));
   const mounts = mountsUnder(execRoot);
   const vmsLeft = fs.existsSync(path.join(execRoot, 'vms')) ? fs.readdirSync(path.join(execRoot, 'vms')) : [];
   fs.rmSync(execRoot, { recursive: true, force: true });

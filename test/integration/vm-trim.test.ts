@@ -37,7 +37,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  expect(listVmProcesses().filter((p) => p.cmdline.includes(execRoot))).toEqual([]);
+  expect(listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(execRoot))).toEqual([]);
   expect(mountsUnder(execRoot)).toEqual([]);
   fs.rmSync(execRoot, { recursive: true, force: true });
 });

@@ -54,7 +54,7 @@ function hypervisor(over: Partial<QemuHypervisorOptions> = {}): QemuHypervisor {
 
 /** Processes of this test's VMs still alive. */
 function ourVmProcesses(): string[] {
-  return listVmProcesses()
+  return listVmProcesses({ jails: true })
     .filter((p) => p.cmdline.includes(execRoot))
     .map((p) => `${p.pid} ${p.cmdline}`);
 }
@@ -76,7 +76,7 @@ function residentKiB(pid: number, file: string): number {
 function expectNothingLeft(id: string): void {
   const dir = vmPaths(execRoot, id).dir;
   expect(fs.existsSync(dir)).toBe(false);
-  expect(listVmProcesses().filter((p) => p.cmdline.includes(dir))).toEqual([]);
+  expect(listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(dir))).toEqual([]);
   expect(mountsUnder(dir)).toEqual([]);
 }
 
