@@ -22,9 +22,14 @@ const OLD_COMMIT = 'e2bb444';
 const REPO = path.resolve(__dirname, '../..');
 const IMAGE = `${fixtureRegistry()}/busybox`;
 
+/**
+ * The docker CLI against `d`, pinned at API 1.41: the old daemon's version, so that what each
+ * daemon shows is compared at one version (the new one serves bare requests as 1.45).
+ */
 function docker(d: TestDaemon, args: string[]): Promise<{ out: string; err: string; code: number }> {
   return new Promise((resolve) => {
-    execFile('docker', args, { env: d.env, timeout: 120000 }, (err, out, stderr) => {
+    const env = { ...d.env, DOCKER_API_VERSION: '1.41' };
+    execFile('docker', args, { env, timeout: 120000 }, (err, out, stderr) => {
       resolve({ out: String(out), err: String(stderr), code: err ? ((err as { code?: number }).code ?? 1) : 0 });
     });
   });
