@@ -1,5 +1,5 @@
 /**
- * A pod's checkpoints (Docker's `docker checkpoint`, issue 44): named saves of its whole VM,
+ * A pod's checkpoints (Docker's `docker checkpoint`): named saves of its whole VM,
  * kept in `<pod dir>/checkpoints/<name>/` (mode 0700: a checkpoint holds the guest's memory,
  * secrets included; the pod's directory is the host's only, never a guest's, and goes with the
  * pod's removal). Each holds the VM's state and record (src/vm/qemu/checkpoint.ts), a sparse

@@ -1,5 +1,5 @@
 /**
- * Forks (issue 44): new pods started from a checkpoint of another (`podvisor fork`, the native
+ * Forks: new pods started from a checkpoint of another (`podvisor fork`, the native
  * API's POST /v1/pods/{ref}/checkpoints/{name}/fork). Each fork is a pod of its own: a new id
  * and name, the saved pod's spec and front-end data, its own copy of the checkpoint's disk,
  * its own VM started from the checkpoint's state, and its own place on the network (a new

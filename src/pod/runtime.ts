@@ -23,8 +23,7 @@
  * (PodContainerSpec.podPause) skips phase 2 and the guest's part of phase 3: it is the agent's
  * own pause in a root of the agent's, not its image; without sysctls its phases 4 and 5 run
  * beside the network's join (measured: ~30 ms less per sandbox, docs/performance-log.md). An
- * app container's CREATE_CONTAINER waits for the join: sent before it (tried twice, 9536abc
- * and 23ef8fb), the guest's overlay mount failed now and then with EINVAL over the rootfs
+ * app container's CREATE_CONTAINER waits for the join: sent before it, the guest's overlay mount failed now and then with EINVAL over the rootfs
  * share's tree, the layers share's mount having failed (a CRI sandbox, a build's RUN step);
  * not understood yet (docs/performance-log.md, "What the upper disk costs inside the guest").
  */

@@ -1,6 +1,6 @@
 /**
- * The pod layer's one service interface: what every front end calls (the Docker Engine API
- * in src/api/v1.41 today; a native pod API and a container-runtime front later). It speaks of
+ * The pod layer's one service interface: what every front end calls (the Docker Engine API in
+ * src/api/v1.41, the native pod API in src/api/native, the Kubernetes CRI in src/api/cri). It speaks of
  * pods, their containers and processes only; how a front end names things, which transport
  * it uses and how it words errors are its own business.
  *

@@ -21,7 +21,10 @@
  * What has no Docker twin is applied by translateContainerRequest: a json-file log whatever the
  * daemon's default (as the default the translation starts from), the CNI plan of a CRI
  * sandbox, the CRI log file, a pod without a seccomp filter, a sandbox without dockerd's
- * default sysctls.
+ * default sysctls, a bind whose missing source is made at start.
+ *
+ * Mounts are written as `HostConfig.Mounts` entries, structured, so that a path holding ':'
+ * reaches the pod as it was asked (a `-v` string is split on ':').
  */
 import type { CniSandboxPlan } from '../pod/types';
 import { CRI_LOG_PATH_OPT } from '../pod/service';
@@ -30,6 +33,7 @@ import { parseCreateBody, type CreateRequest } from './create-body';
 import { translateCreate, type TranslateOptions, type Translated } from './create';
 import { CreateBodySchema, type CreateBody } from './docker-schema';
 import { decodeBody } from './go-decode';
+import { mountTarget } from './mounts';
 
 /**
  * Where a container's network comes from: the default bridge; loopback only (`none`); the
@@ -43,13 +47,26 @@ export type NetworkRequest =
   | { mode: 'named'; name: string }
   | { mode: 'join'; pod: string; pid?: boolean };
 
-/** A host path mounted in the container. */
+/**
+ * A host path mounted in the container, kept structured all the way: either path may hold ':'
+ * (the Docker body states it as a `HostConfig.Mounts` bind entry, never as a `-v` string).
+ */
 export interface MountRequest {
-  /** The host path. */
+  /** The absolute host path. */
   source: string;
   /** The absolute path in the container. */
   target: string;
   readOnly?: boolean;
+  /**
+   * Mount propagation as the record states it (`rprivate`, `rslave`, `rshared`); the mount in
+   * the VM is the same whatever it says (docs/limitations.md). Absent: `rprivate`.
+   */
+  propagation?: 'rprivate' | 'rslave' | 'rshared';
+  /**
+   * A missing source is made, an empty directory, at start (as `-v` and containerd do); absent
+   * or false: a missing source refuses the create (as `--mount` does).
+   */
+  createSource?: boolean;
 }
 
 /**
@@ -229,6 +246,20 @@ function securityFields(s: SecurityRequest | undefined): Body {
   };
 }
 
+/**
+ * The `HostConfig.Mounts` bind entry that states `m`. Whether a missing source is made has no
+ * twin at API 1.41: translateContainerRequest applies it.
+ */
+function dockerMountOf(m: MountRequest): Body {
+  return {
+    Type: 'bind',
+    Source: m.source,
+    Target: m.target,
+    ...(m.readOnly ? { ReadOnly: true } : {}),
+    ...(m.propagation ? { BindOptions: { Propagation: m.propagation } } : {}),
+  };
+}
+
 /** The Docker create body that states `req` (module-internal: the record every pod carries). */
 function bodyOf(req: ContainerRequest): Body {
   const { ExposedPorts, PortBindings } = dockerPortsOf(req.ports);
@@ -255,7 +286,7 @@ function bodyOf(req: ContainerRequest): Body {
       ...(req.cgroupParent ? { CgroupParent: req.cgroupParent } : {}),
       ...(PortBindings ? { PortBindings } : {}),
       ...(req.groups?.length ? { GroupAdd: [...req.groups] } : {}),
-      ...(req.mounts ? { Binds: req.mounts.map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`) } : {}),
+      ...(req.mounts?.length ? { Mounts: req.mounts.map(dockerMountOf) } : {}),
       ...resourceFields(req.resources),
       ...securityFields(req.security),
     },
@@ -272,7 +303,8 @@ export function createRequestOf(req: ContainerRequest, hostCpus: number): Create
 
 /**
  * translateCreate of a neutral request's parsed create (createRequestOf), with what has no
- * Docker twin applied to the pod: the CNI plan, the CRI log file, no seccomp filter.
+ * Docker twin applied to the pod: the CNI plan, the CRI log file, no seccomp filter, the binds
+ * whose missing source is made at start.
  */
 export function translateContainerRequest(
   req: ContainerRequest,
@@ -289,5 +321,8 @@ export function translateContainerRequest(
   if (req.cni) t.spec.cni = req.cni;
   if (req.log?.kind === 'cri') t.spec.log = { driver: 'json-file', opts: { [CRI_LOG_PATH_OPT]: req.log.path } };
   if (req.security?.noSeccompFilter) for (const c of t.spec.containers) delete c.seccomp;
+  const made = new Set((req.mounts ?? []).filter((m) => m.createSource).map((m) => mountTarget(m.target)));
+  for (const c of t.spec.containers)
+    for (const m of c.mounts ?? []) if (m.type === 'bind' && made.has(m.target)) m.createSource = true;
   return t;
 }

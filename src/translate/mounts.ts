@@ -28,10 +28,15 @@ const TMPFS_FLAGS = new Set(['ro', 'rw', 'exec', 'noexec', 'suid', 'nosuid', 'de
 
 type Json = Record<string, unknown>;
 
+/** A mount point as parseMounts records it: normalised, with no trailing '/'. */
+export function mountTarget(target: string): string {
+  return path.posix.normalize(target).replace(/(.)\/$/, '$1');
+}
+
 function absTarget(target: string, prefix: string): string {
   if (!path.posix.isAbsolute(target))
     throw new InvalidArgumentError(`${prefix}invalid mount path: '${target}' mount path must be absolute`);
-  return path.posix.normalize(target).replace(/(.)\/$/, '$1');
+  return mountTarget(target);
 }
 
 /** A volume mount still to be resolved at create (name empty: anonymous). */
@@ -211,7 +216,28 @@ function bindModes(hc: Pick<DockerHostConfig, 'Binds'>): Map<string, string> {
   for (const b of hc.Binds ?? []) {
     const parts = String(b).split(':');
     if (parts.length < 2) continue;
-    out.set(path.posix.normalize(parts[1]).replace(/(.)\/$/, '$1'), parts[2] ?? '');
+    out.set(mountTarget(parts[1]), parts[2] ?? '');
+  }
+  return out;
+}
+
+const PROPAGATIONS = new Set(['shared', 'rshared', 'slave', 'rslave', 'private', 'rprivate']);
+
+/**
+ * The propagation each bind asked for, by its normalised destination: a `-v` mode's
+ * propagation word, or a `--mount` entry's BindOptions.Propagation.
+ */
+function bindPropagations(hc: Pick<DockerHostConfig, 'Binds' | 'Mounts'>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [target, mode] of bindModes(hc)) {
+    const p = mode.split(',').find((w) => PROPAGATIONS.has(w));
+    if (p) out.set(target, p);
+  }
+  for (const raw of hc.Mounts ?? []) {
+    const m = (raw && typeof raw === 'object' ? raw : {}) as Json;
+    const bo = (m.BindOptions && typeof m.BindOptions === 'object' ? m.BindOptions : {}) as Json;
+    if (m.Type === 'bind' && typeof bo.Propagation === 'string' && bo.Propagation)
+      out.set(mountTarget(String(m.Target ?? '')), bo.Propagation);
   }
   return out;
 }
@@ -220,18 +246,16 @@ function bindModes(hc: Pick<DockerHostConfig, 'Binds'>): Map<string, string> {
  * inspect's `Mounts`, as dockerd lists them, from the container's resolved mounts: binds,
  * volumes (with their names, also anonymous ones) and `--mount type=tmpfs` entries (not
  * --tmpfs), sorted by destination. Mode is the `-v` mode as written, `z` for a volume
- * named without one (dockerd's default label mode), empty otherwise.
+ * named without one (dockerd's default label mode), empty otherwise. A bind's Propagation is
+ * the one it asked for, `rprivate` by default (the mount in the VM is the same either way).
  */
 export function mountPoints(
   hc: Pick<DockerHostConfig, 'Binds' | 'Mounts'>,
   mounts: readonly PodMount[],
 ): Array<Record<string, unknown>> {
   const modes = bindModes(hc);
-  const fromMounts = new Set(
-    (hc.Mounts ?? [])
-      .map((raw) => String((raw as Json).Target ?? ''))
-      .map((t) => path.posix.normalize(t).replace(/(.)\/$/, '$1')),
-  );
+  const propagations = bindPropagations(hc);
+  const fromMounts = new Set((hc.Mounts ?? []).map((raw) => String((raw as Json).Target ?? '')).map(mountTarget));
   const out: Array<Record<string, unknown>> = [];
   for (const m of mounts) {
     const v = modes.get(m.target);
@@ -246,7 +270,7 @@ export function mountPoints(
         Destination: m.target,
         Mode: v ?? '',
         RW: !m.readOnly,
-        Propagation: 'rprivate',
+        Propagation: propagations.get(m.target) ?? 'rprivate',
       });
     } else if (m.type === 'volume') {
       const mode = v || (named ? 'z' : '');

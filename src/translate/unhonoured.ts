@@ -1,6 +1,6 @@
 /**
- * Create and update fields that podvisor cannot honour, refused by name (issue 41's audit,
- * test/audit/run-flags.ts): a flag that dockerd + runc honours and podvisor would store and
+ * Create and update fields that podvisor cannot honour, refused by name (the run-flag
+ * audit, test/audit/run-flags.ts): a flag that dockerd + runc honours and podvisor would store and
  * ignore is a defect, so these answer 400 at create (and at update) with the flag's name and
  * why, the way dockerd refuses what it cannot do. Each row names the flag as the docker CLI
  * spells it; a value that means "nothing asked" (0, "", an empty list, the private modes)

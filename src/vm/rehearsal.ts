@@ -19,7 +19,7 @@
  *      first thing many containers do is list or stat files of their rootfs from a WORKDIR
  *      and write to stdout, and this warms those kernel paths (9p readdir, getattr and
  *      readlink, a pipe write, the agent's read of the init's pipe into a stream frame), which
- *      an init `true` never ran. Measured (issue 27): the first cold `ls -a` in a rehearsed
+ *      an init `true` never ran. Measured: the first cold `ls -a` in a rehearsed
  *      VM translated ~2,560 blocks of code with `true` here and ~2,100 with `ls`, against
  *      ~1,760 for the same binary once the kernel paths are warm;
  *   4. an init `cat` with stdin open, an exec `true` into it without and with a terminal, then

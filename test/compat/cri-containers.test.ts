@@ -16,7 +16,8 @@
  *  - mount propagation from host to container (a mount made on the host under an rshared bind
  *    source after the start shows in the container), and ContainerStatus reports the mode asked;
  *  - `podvisor list` and `docker ps` show the sandbox and the container;
- *  - a unix socket in a hostPath that two sandboxes (two VMs) mount connects them.
+ *  - a unix socket in a hostPath that two sandboxes (two VMs) mount connects them;
+ *  - a hostPath and a container path holding ':' mount as given (CRI's mounts are structured).
  */
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -224,6 +225,39 @@ describe('CRI containers as critest checks them', () => {
       if (subMounted) execFileSync('umount', [path.join(src, 'sub')]);
       execFileSync('umount', [src]);
     }
+  });
+
+  it("a hostPath and a container path holding ':': the container sees the host's files there", async () => {
+    const src = path.join(fs.mkdtempSync(path.join(dir, 'colon-')), 'a:b');
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, 'greeting'), 'hello from a:b\n');
+    const sb = await runSandbox('colons');
+    const r = await cri.runtime<{ container_id: string }>('CreateContainer', {
+      pod_sandbox_id: sb.sid,
+      config: {
+        metadata: { name: 'reader', attempt: 0 },
+        image: { image: BUSYBOX },
+        command: ['sleep', '3600'],
+        mounts: [
+          { host_path: src, container_path: '/m' },
+          { host_path: src, container_path: '/in:side', readonly: true },
+        ],
+      },
+      sandbox_config: sb.config,
+    });
+    await cri.runtime('StartContainer', { container_id: r.container_id }, 240_000);
+    expect(await exec(r.container_id, ['cat', '/m/greeting', '/in:side/greeting'])).toBe(
+      'hello from a:b\nhello from a:b\n',
+    );
+    const st = await cri.runtime<{ status: { mounts: Array<{ host_path: string; container_path: string }> } }>(
+      'ContainerStatus',
+      { container_id: r.container_id },
+    );
+    expect(st.status.mounts.map((m) => [m.host_path, m.container_path])).toEqual([
+      [src, '/m'],
+      [src, '/in:side'],
+    ]);
+    await removeSandbox(sb.sid);
   });
 
   it("a unix socket in a hostPath both sandboxes mount: one sandbox's server answers the other's client (two VMs)", async () => {

@@ -26,7 +26,7 @@
  * CRI_LABEL_PREFIX, beside the user's labels, so it survives a daemon restart with the record.
  */
 import { InvalidArgumentError } from '../../errors';
-import type { ContainerRequest, CreationService } from '../../engine/service';
+import type { ContainerRequest, CreationService, MountRequest } from '../../engine/service';
 import type { CniSandboxPlan, PodRecord } from '../../pod/types';
 import { criSeccomp, type CriSeccompRequest } from './seccomp';
 import { criSecurity, type CriContainerSecurity } from './security';
@@ -59,6 +59,17 @@ export interface CriSandboxRequest {
   cgroupParent?: string;
 }
 
+/**
+ * A mount of a CreateContainer. `propagation` is the CRI's enum name (PROPAGATION_PRIVATE,
+ * PROPAGATION_HOST_TO_CONTAINER, PROPAGATION_BIDIRECTIONAL); absent: private.
+ */
+export interface CriMount {
+  containerPath: string;
+  hostPath: string;
+  readonly: boolean;
+  propagation?: string;
+}
+
 /** A CreateContainer as the CRI front decoded it. */
 export interface CriContainerRequest {
   /** The sandbox pod's id. */
@@ -71,7 +82,7 @@ export interface CriContainerRequest {
   workingDir: string;
   /** KEY=VALUE. */
   env: string[];
-  mounts: Array<{ containerPath: string; hostPath: string; readonly: boolean }>;
+  mounts: CriMount[];
   labels: Record<string, string>;
   criLabels: Record<string, string>;
   /** The CRI log file (log_directory + log_path); '' for none. */
@@ -156,13 +167,34 @@ export async function containerRequestOf(req: CriContainerRequest): Promise<Cont
     labels: { ...req.labels, ...req.criLabels, [CRI_API_LABEL]: 'cri' },
     network: { mode: 'join', pod: req.sandboxId, pid: req.podPid },
     ...(req.supplementalGroups.length ? { groups: req.supplementalGroups.map(String) } : {}),
-    mounts: req.mounts.map((m) => ({ source: m.hostPath, target: m.containerPath, readOnly: m.readonly })),
+    mounts: req.mounts.map(mountRequestOf),
     resources: {
       ...(req.memoryBytes ? { memoryBytes: req.memoryBytes } : {}),
       ...(req.cpuQuota && req.cpuPeriod ? { cpuQuota: req.cpuQuota, cpuPeriod: req.cpuPeriod } : {}),
     },
     security: { ...security, seccomp },
     ...(req.logPath ? { log: { kind: 'cri', path: req.logPath } } : {}),
+  };
+}
+
+/** The CRI's propagation modes as containerd mounts them; any other is containerd's default, rprivate. */
+const PROPAGATION: Record<string, MountRequest['propagation']> = {
+  PROPAGATION_PRIVATE: 'rprivate',
+  PROPAGATION_HOST_TO_CONTAINER: 'rslave',
+  PROPAGATION_BIDIRECTIONAL: 'rshared',
+};
+
+/**
+ * A CRI mount as the neutral request's: both paths as given (either may hold ':'), and a
+ * missing host path made as a directory at start, as containerd makes it.
+ */
+function mountRequestOf(m: CriMount): MountRequest {
+  return {
+    source: m.hostPath,
+    target: m.containerPath,
+    readOnly: m.readonly,
+    propagation: PROPAGATION[m.propagation ?? ''] ?? 'rprivate',
+    createSource: true,
   };
 }
 

@@ -1,5 +1,5 @@
 /**
- * Waiting, after a hijacked stream's 101, until the client has read it (issue 41).
+ * Waiting, after a hijacked stream's 101, until the client has read it.
  *
  * docker-py reads the 101 of attach and exec start through http.client, whose buffered reader
  * takes up to 8 KiB from the socket in one recv, and then reads the stream from the socket

@@ -1,5 +1,5 @@
 /**
- * A VM saved whole for a checkpoint (issue 44, docs/checkpoint.md), and a new VM started from
+ * A VM saved whole for a checkpoint (docs/checkpoint.md), and a new VM started from
  * such a save. A checkpoint's directory (the caller's, 0700) holds:
  *   vm.state   QEMU's migration stream with every RAM page (saveState allRam), written while the
  *              VM was stopped, after the guest let go of its rootfs share (QemuVm.saveTo);

@@ -18,7 +18,7 @@ export interface SaveOptions {
   /**
    * Save every RAM page with the device state (no x-ignore-shared): the file then restores
    * into a QEMU with RAM of its own (loadState), not only into a clone of the same RAM file
-   * (a checkpoint outlives the template whose file a clone maps; issue 44).
+   * (a checkpoint outlives the template whose file a clone maps).
    */
   allRam?: boolean;
   /**

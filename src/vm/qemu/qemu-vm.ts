@@ -252,7 +252,7 @@ export class QemuVm implements Vm {
   }
 
   /**
-   * Save the whole VM (its memory and devices) to `stateFile`, for a checkpoint (issue 44). The
+   * Save the whole VM (its memory and devices) to `stateFile`, for a checkpoint. The
    * guest lets go of its rootfs share first (RELEASE_SHARE); reasons QEMU still gives for not
    * saving it (a volume's 9p share mounted) refuse the save, the share mounted again. Then the
    * VM is stopped and saved with all its RAM, and `whileStopped` runs (the disk's copy). The VM

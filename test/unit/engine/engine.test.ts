@@ -287,6 +287,26 @@ describe('CRI sandboxes and containers', () => {
     });
   });
 
+  test("a hostPath holding ':' is pinned at create as given; a missing one is made at start, as containerd makes it", async () => {
+    const s = await createCriSandbox(engine, sandboxRequest);
+    const there = path.join(h.root, 'a:b');
+    fs.mkdirSync(there);
+    const missing = path.join(h.root, 'c:d', 'e');
+    const c = await createCriContainer(
+      engine,
+      containerRequest(s.id, {
+        mounts: [
+          { containerPath: '/m', hostPath: there, readonly: false },
+          { containerPath: '/n:o', hostPath: missing, readonly: true },
+        ],
+      }),
+    );
+    expect(mainContainer(c).spec.mounts).toEqual([
+      { type: 'bind', source: there, resolvedSource: there, target: '/m', readOnly: false, createSource: true },
+      { type: 'bind', source: missing, resolvedSource: missing, target: '/n:o', readOnly: true, createSource: true },
+    ]);
+  });
+
   test("PID namespace mode POD joins the sandbox's PID namespace; CONTAINER does not", async () => {
     const s = await createCriSandbox(engine, sandboxRequest);
     const pod = await createCriContainer(engine, containerRequest(s.id, { podPid: true }));

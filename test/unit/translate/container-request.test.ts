@@ -1,12 +1,19 @@
 /**
  * The neutral creation request (src/translate/container-request.ts): each front's request
- * parses to exactly what the Docker create body the front sent before the neutral request
- * existed parses to (the bodies below are those bodies, as src/engine/cri.ts, native.ts and
- * build-step.ts made them), and it is refused with dockerd's words for what dockerd refuses.
+ * parses to exactly what the Docker create body stating it parses to (the bodies below), and
+ * it is refused with dockerd's words for what dockerd refuses. CRI mounts travel structured,
+ * so a path holding ':' arrives as given.
  */
 import { containerRequestOf, sandboxRequestOf, type CriContainerRequest } from '../../../src/api/cri/create-request';
 import { parseCreateBody } from '../../../src/translate/create-body';
-import { createRequestOf, networkRequestOf, type ContainerRequest } from '../../../src/translate/container-request';
+import {
+  createRequestOf,
+  networkRequestOf,
+  translateContainerRequest,
+  type ContainerRequest,
+} from '../../../src/translate/container-request';
+import { mountPoints, parseMounts } from '../../../src/translate/mounts';
+import type { ImageRecord } from '../../../src/storage/types';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
 import { decodeBody } from '../../../src/translate/go-decode';
 import { portRequestsOf, portRequestsOfSpecs } from '../../../src/translate/podspec-ports';
@@ -16,6 +23,15 @@ const CPUS = 4;
 /** What dockerd's checks make of a Docker create body. */
 const parsedBody = (b: Record<string, unknown>) => parseCreateBody(decodeBody<CreateBody>(CreateBodySchema, b), CPUS);
 const parsed = (r: ContainerRequest) => createRequestOf(r, CPUS);
+const IMAGE: ImageRecord = {
+  id: `sha256:${'a'.repeat(64)}`,
+  repoTags: ['busybox:latest'],
+  repoDigests: [],
+  config: { architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: [] } },
+  size: 1,
+  storedAt: 0,
+};
+const translateOpts = { defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: CPUS };
 
 const sandbox = {
   name: 'k8s_POD_web_default_uid-1_0',
@@ -107,7 +123,15 @@ describe('a CRI front request parses as the Docker body it replaced', () => {
           NetworkMode: 'container:sb',
           PidMode: 'container:sb',
           GroupAdd: ['1234'],
-          Binds: ['/srv/data:/data:ro'],
+          Mounts: [
+            {
+              Type: 'bind',
+              Source: '/srv/data',
+              Target: '/data',
+              ReadOnly: true,
+              BindOptions: { Propagation: 'rprivate' },
+            },
+          ],
           Memory: 64 * 1024 * 1024,
           CpuQuota: 50000,
           CpuPeriod: 100000,
@@ -157,7 +181,6 @@ describe('a CRI front request parses as the Docker body it replaced', () => {
         Labels: { role: 'main', 'io.podvisor.cri.kind': 'container', 'io.podvisor.api': 'cri' },
         HostConfig: {
           NetworkMode: 'container:sb',
-          Binds: [],
           Privileged: true,
           SecurityOpt: ['seccomp=unconfined'],
         },
@@ -165,6 +188,52 @@ describe('a CRI front request parses as the Docker body it replaced', () => {
     );
     expect(parsed(req).entrypointSet).toBe(false);
     expect(req.log).toBeUndefined();
+  });
+});
+
+describe('CRI mounts travel structured', () => {
+  const mounts = [
+    { hostPath: '/tmp/x/a:b', containerPath: '/m', readonly: false, propagation: 'PROPAGATION_HOST_TO_CONTAINER' },
+    { hostPath: '/srv/c', containerPath: '/n:o/p', readonly: true, propagation: 'PROPAGATION_BIDIRECTIONAL' },
+    { hostPath: '/srv/d', containerPath: '/q/', readonly: false },
+  ];
+
+  test("paths holding ':' reach the pod's binds as given, with read-only and propagation as containerd takes them", async () => {
+    const req = await containerRequestOf(container({ mounts }));
+    const hc = parsed(req).hostConfig;
+    expect(hc.Binds).toBeNull();
+    expect(parseMounts(hc)).toEqual([
+      { type: 'bind', source: '/tmp/x/a:b', target: '/m', readOnly: false, createSource: false },
+      { type: 'bind', source: '/srv/d', target: '/q', readOnly: false, createSource: false },
+      { type: 'bind', source: '/srv/c', target: '/n:o/p', readOnly: true, createSource: false },
+    ]);
+    expect(mountPoints(hc, parseMounts(hc)).map((m) => [m.Source, m.Destination, m.RW, m.Propagation])).toEqual([
+      ['/tmp/x/a:b', '/m', true, 'rslave'],
+      ['/srv/c', '/n:o/p', false, 'rshared'],
+      ['/srv/d', '/q', true, 'rprivate'],
+    ]);
+  });
+
+  test('the translated pod makes a missing host path at start, as containerd does', async () => {
+    const req = await containerRequestOf(container({ mounts }));
+    const t = translateContainerRequest(req, parsed(req), IMAGE, 'c'.repeat(64), translateOpts);
+    expect(t.spec.containers[0].mounts).toEqual([
+      { type: 'bind', source: '/tmp/x/a:b', target: '/m', readOnly: false, createSource: true },
+      { type: 'bind', source: '/srv/d', target: '/q', readOnly: false, createSource: true },
+      { type: 'bind', source: '/srv/c', target: '/n:o/p', readOnly: true, createSource: true },
+    ]);
+  });
+
+  test('a relative host or container path is refused', async () => {
+    await expect(
+      containerRequestOf(container({ mounts: [{ hostPath: '/h', containerPath: 'rel', readonly: false }] })),
+    ).rejects.toThrow('mount container path "rel" is not absolute');
+    const rel = await containerRequestOf(
+      container({ mounts: [{ hostPath: 'data', containerPath: '/d', readonly: false }] }),
+    );
+    expect(() => parsed(rel)).toThrow(
+      `invalid mount config for type "bind": invalid mount path: 'data' mount path must be absolute`,
+    );
   });
 });
 

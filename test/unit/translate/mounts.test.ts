@@ -178,6 +178,29 @@ test("inspect Mounts: binds, volumes and Mounts entries (not --tmpfs) in dockerd
   ]);
 });
 
+test("a --mount bind keeps ':' in its source and target, where -v would split them", () => {
+  expect(parseMounts(hc({ Mounts: [{ Type: 'bind', Source: '/tmp/x/a:b', Target: '/m:n', ReadOnly: true }] }))).toEqual(
+    [{ type: 'bind', source: '/tmp/x/a:b', target: '/m:n', readOnly: true, createSource: false }],
+  );
+  expect(() => parseMounts(hc({ Binds: ['/tmp/x/a:b:/m'] }))).toThrow('invalid mode: /m');
+});
+
+test("inspect Mounts: a bind's Propagation is the -v mode's or BindOptions', rprivate by default", () => {
+  const h = {
+    Binds: ['/h:/v:ro,rslave', '/h:/w'],
+    Mounts: [
+      { Type: 'bind', Source: '/h', Target: '/m/', BindOptions: { Propagation: 'rshared' } },
+      { Type: 'bind', Source: '/h', Target: '/n' },
+    ],
+  };
+  expect(mountPoints(h, parseMounts(h)).map((m) => [m.Destination, m.Propagation])).toEqual([
+    ['/m', 'rshared'],
+    ['/n', 'rprivate'],
+    ['/v', 'rslave'],
+    ['/w', 'rprivate'],
+  ]);
+});
+
 test('ShmSize other than the guest default mounts a /dev/shm of that size (mode 1777, nosuid, nodev, noexec); a user mount there wins', () => {
   expect(withShmSize([], 64 * 1024 * 1024)).toEqual([]);
   const big = withShmSize(parseMounts({ Binds: [], Mounts: [], Tmpfs: { '/dev/shm/sub': '' } }), 256 * 1024 * 1024);
