@@ -5,14 +5,12 @@
 import type { Agent, DiskThrottle, Vm, VmDevices, VmExit, VmSize } from '../types';
 import { NotImplementedError, UnavailableError } from '../../errors';
 import { attachFile, detachFile, setDiskThrottle } from './upper-disk-qmp';
-import { withDeadline } from '../../util/deadline';
 import { logger } from '../../util/log';
 import { qmpCommand, withQmp } from './qmp';
 import { saveState } from './migration';
 import { faultKill } from './fault';
 import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './post-boot-reclaim';
-import { findGuestMemfd, GUEST_MEMFD_LINK, punchZeroPages, whileStopped } from './zero-trim';
-import { jitTrimWorthwhile, trimJitBuffer } from './jit-trim';
+import { trimIdleVm } from './idle-trim';
 import { placeVmCgroup } from './vm-cgroup-parent';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -36,14 +34,7 @@ const CONSOLE_CHECK_MS = 5000;
 const CONSOLE_MAX_BYTES = 1024 * 1024;
 const CONSOLE_KEEP_BYTES = 256 * 1024;
 
-/**
- * The pause between the agent's answer to the trim's ping and QMP `stop`, so that virtiofsd has
- * answered what the guest sent on its own after the last request (the FUSE release of a file a
- * finished container had open goes out asynchronously). See zero-trim.ts.
- */
-export const TRIM_SETTLE_MS = 75;
-/** How long the trim waits for the agent's answer to its ping. */
-const TRIM_PING_TIMEOUT_MS = 5000;
+export { TRIM_SETTLE_MS } from './idle-trim';
 
 export { QEMU_NAME, VIRTIOFSD_NAME } from './vm-processes';
 
@@ -341,16 +332,9 @@ export class QemuVm implements Vm {
   }
 
   /**
-   * The zero-page trim of an idle VM (zero-trim.ts, whose comment says why it is safe): waits
-   * for the post-boot reclaim, pings the agent (every earlier request is answered, the agent's
-   * channels are idle), waits TRIM_SETTLE_MS for virtiofsd, then stops the VM, punches the
-   * guest RAM pages that hold only zeros out of its memfd and, for a split-wx code buffer,
-   * TCG's code above the live code (jit-trim.ts), and lets it run again. A clone's guest RAM is
-   * never punched (templates.ts), so for a clone only the code buffer is trimmed, without the
-   * ping and the wait (they guard guest RAM only), and only when something lies above its live
-   * code (jitTrimWorthwhile): otherwise the VM is not even stopped. The caller must be the VM's
-   * only user meanwhile (the pool's warming step is). A failure costs memory only: logged,
-   * never thrown. Concurrent calls share one trim.
+   * The zero-page trim of an idle VM (idle-trim.ts), after the post-boot reclaim. The caller
+   * must be the VM's only user meanwhile (the pool's warming step is). A failure costs memory
+   * only: logged, never thrown. Concurrent calls share one trim.
    */
   trimIdleMemory(): Promise<void> {
     this.trimming ??= this.trimOnce().finally(() => (this.trimming = undefined));
@@ -362,38 +346,7 @@ export class QemuVm implements Vm {
     try {
       await this.reclaimed();
       if (stale()) return;
-      // A paused guest would never answer the ping; trimGuestZeroPages checks again after it.
-      const status = (await qmpCommand(this.paths.qmpSock, 'query-status')) as { status?: string } | undefined;
-      if (status?.status !== 'running')
-        throw new UnavailableError(`the VM is ${status?.status ?? 'in an unknown state'}, not running: not trimmed`);
-      const jitBytes = this.jitBufferBytes;
-      if (this.clone) {
-        if (!jitBytes || !(await jitTrimWorthwhile(this.paths.qmpSock, this.pid, jitBytes))) {
-          log.debug(
-            `VM ${this.id}: nothing to trim (a clone's guest RAM stays the template's; no TCG code above the live code)`,
-          );
-          return;
-        }
-      } else {
-        await withDeadline(this.agent.ping(), TRIM_PING_TIMEOUT_MS, 'the agent did not answer a ping');
-        await new Promise((r) => setTimeout(r, TRIM_SETTLE_MS));
-      }
-      if (stale() || !isOurProcess(this.pid, QEMU_NAME, this.paths.dir)) return;
-      const memoryBytes = this.size.memoryMiB * 1048576;
-      const { r, jit } = await whileStopped(this.paths.qmpSock, async () => ({
-        r: this.clone
-          ? undefined
-          : await punchZeroPages(findGuestMemfd(this.pid, memoryBytes), GUEST_MEMFD_LINK, memoryBytes),
-        jit: jitBytes ? await trimJitBuffer(this.paths.qmpSock, this.pid, jitBytes) : undefined,
-      }));
-      const mib = (n: number) => (n / 1048576).toFixed(1);
-      log.debug(
-        `VM ${this.id}: ` +
-          (r
-            ? `trimmed ${mib(r.punchedBytes)} of ${mib(r.allocatedBytes)} MiB of guest RAM (zero pages, ${r.ranges} ranges) in ${r.ms} ms`
-            : 'guest RAM not trimmed (a clone)') +
-          (jit ? `; TCG code buffer ${mib(jit.before)} -> ${mib(jit.after)} MiB (code ${mib(jit.codeBytes)} MiB)` : ''),
-      );
+      await trimIdleVm(this, this.paths, { clone: this.clone, jitBufferBytes: this.jitBufferBytes }, stale);
     } catch (err) {
       if (!stale()) log.warn(`VM ${this.id}: trimming idle memory failed: ${(err as Error).message}`);
     }
