@@ -10,12 +10,12 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import type { TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli } from '../helpers/docker-cli';
-import { startDockerd, type BaselineDockerd } from '../../bench/common';
+import type { BaselineDockerd } from '../../bench/common';
+import { startBesideBaseline, stopBesideBaseline } from '../helpers/beside-baseline';
 import { cgroupLayout, VM_MEMORY_OVERHEAD_MIB, VM_PIDS_MAX } from '../../src/vm/qemu/vm-cgroup';
 
 jest.setTimeout(600000);
@@ -32,18 +32,10 @@ let base: BaselineDockerd | undefined;
 let dir: string;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-cgroup-parent-'));
-  d = await startDaemon({ vmPoolSize: 1 });
-  expect((await dockerCli(d, ['pull', '-q', IMAGE])).code).toBe(0);
-  base = await startDockerd(path.join(dir, 'dockerd'));
-  expect((await dockerCli(base, ['pull', '-q', IMAGE])).code).toBe(0);
+  ({ d, base, dir } = await startBesideBaseline('pv-cgroup-parent-', { vmPoolSize: 1 }, [IMAGE]));
 });
 
-afterAll(async () => {
-  await base?.stop().catch(() => undefined);
-  if (d) await stopDaemonLeavingNothing(d);
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopBesideBaseline({ d, base, dir }));
 
 /** A request to the daemon under test: its status and JSON body. */
 function api(method: string, p: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {

@@ -13,13 +13,13 @@
  *    20.10 leaves it 0x0 until the client's first resize).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import type { TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli, type CliResult } from '../helpers/docker-cli';
-import { startDockerd, type BaselineDockerd } from '../../bench/common';
+import type { BaselineDockerd } from '../../bench/common';
+import { startBesideBaseline, stopBesideBaseline } from '../helpers/beside-baseline';
 
 jest.setTimeout(600000);
 
@@ -35,18 +35,10 @@ let base: BaselineDockerd | undefined;
 let dir: string;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-api-fields-'));
-  d = await startDaemon({ vmPoolSize: 1 });
-  base = await startDockerd(path.join(dir, 'dockerd'));
-  for (const daemon of [d, base])
-    for (const image of [IMAGE, DEBIAN]) expect((await dockerCli(daemon, ['pull', '-q', image])).code).toBe(0);
+  ({ d, base, dir } = await startBesideBaseline('pv-api-fields-', { vmPoolSize: 1 }, [IMAGE, DEBIAN]));
 });
 
-afterAll(async () => {
-  await base?.stop().catch(() => undefined);
-  if (d) await stopDaemonLeavingNothing(d);
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopBesideBaseline({ d, base, dir }));
 
 /** The same docker CLI command on podvisor and on the baseline (each with `env` added). */
 async function both(args: string[], env: NodeJS.ProcessEnv = {}): Promise<[CliResult, CliResult]> {

@@ -17,10 +17,11 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import type { TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli, pinnedAt, type CliResult } from '../helpers/docker-cli';
-import { startDockerd, type BaselineDockerd } from '../../bench/common';
+import type { BaselineDockerd } from '../../bench/common';
+import { startBesideBaseline, stopBesideBaseline } from '../helpers/beside-baseline';
 
 jest.setTimeout(600000);
 
@@ -32,18 +33,10 @@ let base: BaselineDockerd | undefined;
 let dir: string;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-run-flags-'));
-  d = await startDaemon({ vmPoolSize: 2 });
-  expect((await dockerCli(d, ['pull', '-q', IMAGE])).code).toBe(0);
-  base = await startDockerd(path.join(dir, 'dockerd'));
-  expect((await dockerCli(base, ['pull', '-q', IMAGE])).code).toBe(0);
+  ({ d, base, dir } = await startBesideBaseline('pv-run-flags-', { vmPoolSize: 2 }, [IMAGE]));
 });
 
-afterAll(async () => {
-  await base?.stop().catch(() => undefined);
-  if (d) await stopDaemonLeavingNothing(d);
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopBesideBaseline({ d, base, dir }));
 
 /** The same docker CLI command on podvisor and on the baseline. */
 async function both(args: string[]): Promise<[CliResult, CliResult]> {

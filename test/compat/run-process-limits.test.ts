@@ -4,13 +4,11 @@
  * HostConfig.PidsLimit as dockerd does), and its init and execs the OOM score adjustment (an
  * out-of-range one refused with dockerd's words, beside the baseline dockerd).
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import type { TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli } from '../helpers/docker-cli';
-import { startDockerd, type BaselineDockerd } from '../../bench/common';
+import type { BaselineDockerd } from '../../bench/common';
+import { startBesideBaseline, stopBesideBaseline } from '../helpers/beside-baseline';
 
 jest.setTimeout(600000);
 
@@ -24,18 +22,10 @@ let base: BaselineDockerd | undefined;
 let dir: string;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-process-limits-'));
-  d = await startDaemon({ vmPoolSize: 1 });
-  expect((await dockerCli(d, ['pull', '-q', IMAGE])).code).toBe(0);
-  base = await startDockerd(path.join(dir, 'dockerd'));
-  expect((await dockerCli(base, ['pull', '-q', IMAGE])).code).toBe(0);
+  ({ d, base, dir } = await startBesideBaseline('pv-process-limits-', { vmPoolSize: 1 }, [IMAGE]));
 });
 
-afterAll(async () => {
-  await base?.stop().catch(() => undefined);
-  if (d) await stopDaemonLeavingNothing(d);
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopBesideBaseline({ d, base, dir }));
 
 test("--pids-limit 8: the ninth task cannot fork (busybox's can't fork, status 2); inspect shows 8", async () => {
   const r = await dockerCli(d, ['run', '--rm', '--pids-limit', '8', IMAGE, 'sh', '-c', TWENTY]);

@@ -10,13 +10,11 @@
  * such as CAP_SYS_RESOURCE: runc fails "unable to apply caps"), so those are checked against
  * what dockerd's rules give.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import type { TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli, type CliResult } from '../helpers/docker-cli';
-import { startDockerd, type BaselineDockerd } from '../../bench/common';
+import type { BaselineDockerd } from '../../bench/common';
+import { startBesideBaseline, stopBesideBaseline } from '../helpers/beside-baseline';
 
 jest.setTimeout(600000);
 
@@ -32,18 +30,10 @@ let base: BaselineDockerd | undefined;
 let dir: string;
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-security-'));
-  d = await startDaemon({ vmPoolSize: 2 });
-  expect((await dockerCli(d, ['pull', '-q', IMAGE])).code).toBe(0);
-  base = await startDockerd(path.join(dir, 'dockerd'));
-  expect((await dockerCli(base, ['pull', '-q', IMAGE])).code).toBe(0);
+  ({ d, base, dir } = await startBesideBaseline('pv-security-', { vmPoolSize: 2 }, [IMAGE]));
 });
 
-afterAll(async () => {
-  await base?.stop().catch(() => undefined);
-  if (d) await stopDaemonLeavingNothing(d);
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stopBesideBaseline({ d, base, dir }));
 
 /** `docker run --rm ARGS` on podvisor and on the baseline. */
 async function both(args: string[]): Promise<[CliResult, CliResult]> {

@@ -1,0 +1,55 @@
+/**
+ * The daemon under test beside a private baseline dockerd 20.10 + runc (bench/common.ts), each
+ * with the same images pulled, for suites that run one command on both and compare:
+ *
+ *   beforeAll(async () => ({ d, base, dir } = await startBesideBaseline('pv-run-flags-', { vmPoolSize: 2 }, [IMAGE])));
+ *   afterAll(() => stopBesideBaseline({ d, base, dir }));
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startDockerd, type BaselineDockerd } from '../../bench/common';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from './daemon';
+import { dockerCli } from './docker-cli';
+
+/** The two daemons, and a temp directory of the suite's own (the baseline's data is in it). */
+export interface BesideBaseline {
+  d: TestDaemon;
+  base: BaselineDockerd;
+  dir: string;
+}
+
+/** Pull `image` on `daemon`, or fail with the CLI's words. */
+async function pull(daemon: { env: NodeJS.ProcessEnv }, image: string): Promise<void> {
+  const r = await dockerCli(daemon, ['pull', '-q', image]);
+  if (r.code !== 0) throw new Error(`docker pull ${image}: ${r.err.trim()}`);
+}
+
+/**
+ * Start podvisor (with `opts`) and the baseline in a new temp directory named from `prefix`,
+ * and pull each of `images` on both. What was started is stopped again if a later step fails.
+ */
+export async function startBesideBaseline(
+  prefix: string,
+  opts: Parameters<typeof startDaemon>[0],
+  images: string[],
+): Promise<BesideBaseline> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const started: Partial<BesideBaseline> = { dir };
+  try {
+    started.d = await startDaemon(opts);
+    started.base = await startDockerd(path.join(dir, 'dockerd'));
+    for (const daemon of [started.d, started.base]) for (const image of images) await pull(daemon, image);
+    return started as BesideBaseline;
+  } catch (err) {
+    await stopBesideBaseline(started);
+    throw err;
+  }
+}
+
+/** Stop what startBesideBaseline started (the baseline, then podvisor, leaving nothing) and remove its directory. */
+export async function stopBesideBaseline(s: Partial<BesideBaseline>): Promise<void> {
+  await s.base?.stop().catch(() => undefined);
+  if (s.d) await stopDaemonLeavingNothing(s.d);
+  if (s.dir) fs.rmSync(s.dir, { recursive: true, force: true });
+}
