@@ -159,8 +159,10 @@ export class QemuVm implements Vm {
     this.gone = true;
     clearInterval(this.consoleTimer);
     this.agent.close();
-    // virtiofsd ends when QEMU hangs up; make sure it does.
+    // virtiofsd ends when QEMU hangs up; make sure it does, and that the jails' supervisors
+    // followed their programs, so that nothing of the VM runs once its exit is known.
     await this.endVirtiofsds();
+    await this.endJails();
     if (this.expected) return { expected: true, reason: 'destroyed' };
     const how = end.signal ? `killed by ${end.signal}` : end.code != null ? `exited with code ${end.code}` : 'exited';
     const lines = tailLines(this.paths.consoleLog, 20);
@@ -364,6 +366,14 @@ export class QemuVm implements Vm {
     }
   }
 
+  /** The jails' supervisors of this VM's QEMU and virtiofsd gone (they end with their programs). */
+  private async endJails(): Promise<void> {
+    const dir = this.paths.dir;
+    await endSupervisors(
+      this.supervisorPids.filter((p) => isOurProcess(p, QEMU_NAME, dir) || isOurProcess(p, VIRTIOFSD_NAME, dir)),
+    );
+  }
+
   /**
    * QMP `quit`, SIGKILL after a short grace (a clone: SIGKILL at once); virtiofsd likewise;
    * then unmount what is under the share directory and remove the runtime directory.
@@ -397,9 +407,7 @@ export class QemuVm implements Vm {
       }
     }
     await this.endVirtiofsds();
-    await endSupervisors(
-      this.supervisorPids.filter((p) => isOurProcess(p, QEMU_NAME, dir) || isOurProcess(p, VIRTIOFSD_NAME, dir)),
-    );
+    await this.endJails();
     if (isRunning(this.pid)) throw new UnavailableError(`VM ${this.id}: QEMU (pid ${this.pid}) does not die`);
     // The exit watchers do not keep Node's event loop alive; this timer does while we wait.
     let keepAlive: NodeJS.Timeout | undefined;
