@@ -5,6 +5,7 @@
  * Each step is a function of its own; `openLayers` runs them in order and hands back the
  * services the fronts, the background work and the shutdown use.
  */
+import { hostBlkioWeightSupport } from '../translate/blkio-weight';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { dockerContainerView } from '../api/v1.41/pod-containers';
@@ -197,6 +198,7 @@ async function openCreation(
     events,
     vmDefaults,
     hostCpus,
+    blkioWeight: hostBlkioWeightSupport(),
     rootfsPaths: (id: string) => rootfs.paths(id),
     archive,
   };

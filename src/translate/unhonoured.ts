@@ -22,8 +22,10 @@ const isHost = (v: unknown) => v === 'host';
 const nonEmpty = (v: unknown) => Array.isArray(v) && v.length > 0;
 
 const positive = (v: unknown) => typeof v === 'number' && v > 0;
+// Reached only where the host's cgroups can weigh block I/O: elsewhere the weights are
+// discarded with dockerd's warning first, as dockerd discards them (./blkio-weight.ts).
 const BLOCK_IO =
-  "QEMU's I/O throttling of a container's disk limits its rates but does not weigh it against other containers' (--device-read-bps and the like are honoured)";
+  "podvisor does not weigh a VM's disk I/O in the host's cgroup yet (--device-read-bps and the like are honoured)";
 const REALTIME = "a container's VM does not give its cgroup real-time CPU time";
 const KERNEL_MEMORY = "kernel memory limits are gone from cgroup v2, which a container's VM has";
 

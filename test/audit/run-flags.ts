@@ -165,16 +165,14 @@ export const RUN_FLAG_AUDIT: readonly FlagAuditEntry[] = [
   {
     flag: '--blkio-weight',
     fields: ['HostConfig.BlkioWeight'],
-    status: 'refused',
-    error:
-      "--blkio-weight is not supported: QEMU's I/O throttling of a container's disk limits its rates but does not weigh it against other containers' (--device-read-bps and the like are honoured)",
+    ...t(RUN_FLAGS_TEST, "--blkio-weight and --blkio-weight-device: discarded with dockerd's warning"),
+    note: "where the host's cgroups cannot weigh block I/O, as dockerd there; refused by name where they can",
   },
   {
     flag: '--blkio-weight-device',
     fields: ['HostConfig.BlkioWeightDevice'],
-    status: 'refused',
-    error:
-      "--blkio-weight-device is not supported: QEMU's I/O throttling of a container's disk limits its rates but does not weigh it against other containers' (--device-read-bps and the like are honoured)",
+    ...t(RUN_FLAGS_TEST, "--blkio-weight and --blkio-weight-device: discarded with dockerd's warning"),
+    note: "where the host's cgroups cannot weigh block I/O, as dockerd there; refused by name where they can",
   },
   {
     flag: '--cap-add',

@@ -2,6 +2,7 @@
  * The routes that change a container's settings (Docker Engine API v1.41): update (its restart
  * policy and resources, with dockerd's conflict rules) and rename. Registered by ./containers.ts.
  */
+import { discardBlkioWeights, hostBlkioWeightSupport } from '../../translate/blkio-weight';
 import type { ApiServices } from './services';
 import { ConflictError, InvalidArgumentError } from '../../errors';
 import { sendJson, svc } from './kit/params';
@@ -60,10 +61,13 @@ export function updateContainer(services: ApiServices) {
       'PidsLimit',
       'CpuCount',
     ] as const;
+    // A weight the host cannot honour is dropped with dockerd's warning, as dockerd drops it.
+    const blkio = discardBlkioWeights({ BlkioWeight: body.BlkioWeight }, c.blkioWeight ?? hostBlkioWeightSupport());
+    const asked = { ...body, BlkioWeight: blkio.hostConfig.BlkioWeight };
     const changed = resourceKeys.filter(
-      (k) => k !== 'PidsLimit' && body[k] !== undefined && body[k] !== null && body[k] !== 0 && body[k] !== '',
+      (k) => k !== 'PidsLimit' && asked[k] !== undefined && asked[k] !== null && asked[k] !== 0 && asked[k] !== '',
     );
-    const values: Partial<DockerHostConfig> = Object.fromEntries(changed.map((k) => [k, body[k]]));
+    const values: Partial<DockerHostConfig> = Object.fromEntries(changed.map((k) => [k, asked[k]]));
     // As dockerd: a PIDs limit of 0 or below in an update lifts the limit (and is shown as 0).
     if (typeof body.PidsLimit === 'number') values.PidsLimit = Math.max(0, body.PidsLimit);
     if (Object.keys(values).length) {
@@ -80,7 +84,7 @@ export function updateContainer(services: ApiServices) {
     // One step under the pod's lock: checked first, persisted once.
     change.frontend = { ...fe, hostConfig: hc };
     await c.pods.update(r.id, change);
-    sendJson(res, 200, { Warnings: null });
+    sendJson(res, 200, { Warnings: blkio.warnings.length ? blkio.warnings : null });
   });
 }
 

@@ -3,6 +3,7 @@
  * Route modules receive this and nothing global. Each field is filled in by the daemon's
  * wiring (src/daemon/main.ts) or by a test with fakes.
  */
+import type { BlkioWeightSupport } from '../../translate/blkio-weight';
 import type { ImageService } from '../../storage/service';
 import type { ImageLookup } from '../../storage/types';
 import type { PodService } from '../../pod/service';
@@ -38,6 +39,8 @@ export interface ContainerServices {
   vmDefaults: PodVmSize;
   /** CPUs of the host (the bound of NanoCpus in update). */
   hostCpus: number;
+  /** Whether the host weighs block I/O (absent: read from the host at each use). */
+  blkioWeight?: BlkioWeightSupport;
   /** Overlay directories of a container, for inspect's GraphDriver (optional). */
   rootfsPaths?(
     id: string,
