@@ -6,6 +6,7 @@
  * container that must exist now, the links, a taken name, then the translation. The checks
  * after the body's are shared with the neutral entry (./request.ts).
  */
+import { ANONYMOUS_VOLUME_LABEL } from '../storage/volumes';
 import { InvalidArgumentError } from '../errors';
 import type { ImageRecord } from '../storage/types';
 import { parseLinks } from '../translate/links';
@@ -54,5 +55,8 @@ export async function planParsed(
     frontend: t.frontend,
     ...(name ? { name } : {}),
     volumesFrom: t.frontend.hostConfig.VolumesFrom ?? [],
+    // dockerd 26 labels the anonymous volumes of Config.Volumes at every version; podvisor
+    // from API 1.42, so that 1.41 stays as dockerd 20.10.
+    ...(request.asDockerd26 ? { anonymousVolumeLabels: { [ANONYMOUS_VOLUME_LABEL]: '' } } : {}),
   };
 }

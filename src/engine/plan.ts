@@ -56,6 +56,8 @@ export interface CreationPlan {
    * too (HostConfig.VolumesFrom).
    */
   volumesFrom?: readonly string[];
+  /** Labels of the anonymous volumes made for Config.Volumes (dockerd 26's com.docker.volume.anonymous). */
+  anonymousVolumeLabels?: Record<string, string>;
 }
 
 /** A new pod id (64 hex characters). */

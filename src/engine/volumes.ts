@@ -32,6 +32,7 @@ export async function createWithVolumes(
   }
   const t: Translated = { spec: plan.spec, frontend: plan.frontend };
   const resolved = await resolveVolumes(t, plan.volumesFrom ?? [], {
+    ...(plan.anonymousVolumeLabels ? { anonymousLabels: plan.anonymousVolumeLabels } : {}),
     store: vs.store,
     mountsOf: (ref) => mainContainer(deps.pods.get(ref)).spec.mounts ?? [],
   });

@@ -11,6 +11,7 @@ import type { PortRequest } from './types';
 import type { EtcOptions } from './etc-config';
 import type { LegacyLink } from './legacy-links';
 import { checkIpv6Address, hasIpv6Pool, type IpamPoolConfig } from './ip-family';
+import { userRangesOf } from './endpoint-settings';
 
 /** One network a container joins, as asked. */
 export interface NetworkAttachment {
@@ -50,6 +51,8 @@ export interface NetworkLookup {
   isUserNetwork(ref: string): boolean;
   /** Whether it was made with a subnet of that family (--subnet; 4 when not said). */
   hasUserSubnet(ref: string, family?: 4 | 6): boolean;
+  /** The subnets or ip-ranges its user configured, per family (./endpoint-settings.ts). */
+  userRanges?(ref: string): { 4: string[]; 6: string[] };
 }
 
 /**
@@ -80,5 +83,6 @@ export function lookupOver(
   return {
     isUserNetwork: (ref) => !get(ref).isDefault,
     hasUserSubnet: (ref, family = 4) => (family === 6 ? hasIpv6Pool(get(ref).ipamConfig) : get(ref).userSubnet),
+    userRanges: (ref) => userRangesOf(get(ref).ipamConfig, get(ref).userSubnet),
   };
 }

@@ -25,6 +25,10 @@ import {
 } from './volumes-errors';
 
 /** One volume's record. */
+
+/** The label dockerd 26 puts on an anonymous volume (made without a name, or for Config.Volumes). */
+export const ANONYMOUS_VOLUME_LABEL = 'com.docker.volume.anonymous';
+
 export interface VolumeRecord {
   name: string;
   /** Always 'local'. */

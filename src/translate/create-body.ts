@@ -34,6 +34,12 @@ export interface CreateRequest {
   endpointsConfig?: NetworkingInput['EndpointsConfig'];
   /** Whether endpointsConfig may name several networks (the API version allows it). */
   multipleEndpoints?: boolean;
+  /**
+   * Whether the request is served as dockerd 26 serves every API version (the version is 1.42
+   * or later): every problem of an endpoint's settings at once, and a container's anonymous
+   * volumes labelled com.docker.volume.anonymous. Unset: as dockerd 20.10.
+   */
+  asDockerd26?: boolean;
 }
 
 type Json = Record<string, unknown>;

@@ -191,6 +191,7 @@ function unknownNetworksLater(nets: NetworkLookup): NetworkLookup {
   return {
     isUserNetwork: (ref) => orElse(() => nets.isUserNetwork(ref), true),
     hasUserSubnet: (ref, family) => orElse(() => nets.hasUserSubnet(ref, family), false),
+    userRanges: (ref) => orElse(() => nets.userRanges?.(ref) ?? { 4: [], 6: [] }, { 4: [], 6: [] }),
   };
 }
 
@@ -213,6 +214,7 @@ function networkPlan(
     ...(c.MacAddress ? { MacAddress: c.MacAddress } : {}),
     ...(req.endpointsConfig ? { EndpointsConfig: req.endpointsConfig } : {}),
     ...(req.multipleEndpoints ? { MultipleEndpoints: true } : {}),
+    ...(req.asDockerd26 ? { AllEndpointProblems: true } : {}),
   };
   if (nets) return withEtc(planNetworks(input, unknownNetworksLater(nets)));
   // No networks on this host: the default network means loopback only, as before; anything

@@ -12,6 +12,7 @@ import {
   type NetworkLookup,
 } from '../net/container-config';
 import { checkLinkLocalIps } from '../net/link-local';
+import { checkEndpointSettings } from '../net/endpoint-settings';
 import { fromApi } from './port-requests';
 import { parseLinks } from './links';
 
@@ -24,6 +25,11 @@ export interface NetworkingInput {
   MacAddress?: string;
   /** Whether EndpointsConfig may name several networks (API 1.44 and later). */
   MultipleEndpoints?: boolean;
+  /**
+   * Whether each endpoint's settings are checked as dockerd 26 checks them, every problem at
+   * once (../net/endpoint-settings.ts; API 1.42 and later), rather than dockerd 20.10's first.
+   */
+  AllEndpointProblems?: boolean;
   /** HostConfig.Links. */
   Links?: string[] | null;
   EndpointsConfig?: Record<
@@ -66,7 +72,8 @@ export function planNetworks(input: NetworkingInput, lookup: NetworkLookup): Con
   // body names (API 1.44 and later), each with its own endpoint settings.
   const main = attachment(mode, eps[mode] ?? (names.length === 1 ? eps[names[0]] : undefined) ?? {}, input, lookup);
   const others = names.length > 1 ? names.filter((n) => n !== mode) : [];
-  const networks = [main.attachment, ...others.map((n) => attachment(n, eps[n] ?? {}, {}, lookup).attachment)];
+  const own = { AllEndpointProblems: input.AllEndpointProblems };
+  const networks = [main.attachment, ...others.map((n) => attachment(n, eps[n] ?? {}, own, lookup).attachment)];
   const exposed = Object.keys(input.ExposedPorts ?? {}).map((k) => (k.includes('/') ? k : `${k}/tcp`));
   return {
     mode: 'networks',
@@ -79,6 +86,30 @@ export function planNetworks(input: NetworkingInput, lookup: NetworkLookup): Con
 
 type EndpointInput = NonNullable<NonNullable<NetworkingInput['EndpointsConfig']>[string]>;
 
+/** A MAC address as Go's net.ParseMAC reads an Ethernet one (colons, hyphens or dotted groups). */
+const MAC_FORMS = [
+  /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i,
+  /^[0-9a-f]{2}(-[0-9a-f]{2}){5}$/i,
+  /^[0-9a-f]{4}(\.[0-9a-f]{4}){2}$/i,
+];
+
+/**
+ * dockerd 26's checks of an endpoint at create: its own MAC address first, then every problem
+ * of its settings at once, named with its network.
+ */
+function checkAsDockerd26(ref: string, ep: EndpointInput, lookup: NetworkLookup): void {
+  const prefix = `invalid config for network ${ref}: `;
+  if (ep.MacAddress && !MAC_FORMS.some((re) => re.test(ep.MacAddress!)))
+    throw new InvalidArgumentError(`${prefix}invalid MAC address ${ep.MacAddress}`);
+  const user = ref !== DEFAULT_NETWORK && lookup.isUserNetwork(ref);
+  const facts = {
+    user,
+    userSubnet: { 4: lookup.hasUserSubnet(ref, 4), 6: lookup.hasUserSubnet(ref, 6) },
+    userRanges: lookup.userRanges?.(ref) ?? { 4: [], 6: [] },
+  };
+  checkEndpointSettings(ep, facts, prefix);
+}
+
 /**
  * One network's attachment from its endpoint settings, with dockerd's checks; `input` gives
  * the container-wide MacAddress and HostConfig.Links of the main network (empty for others).
@@ -86,9 +117,10 @@ type EndpointInput = NonNullable<NonNullable<NetworkingInput['EndpointsConfig']>
 function attachment(
   ref: string,
   ep: EndpointInput,
-  input: Pick<NetworkingInput, 'MacAddress' | 'Links'>,
+  input: Pick<NetworkingInput, 'MacAddress' | 'Links' | 'AllEndpointProblems'>,
   lookup: NetworkLookup,
 ): { attachment: NetworkAttachment; user: boolean } {
+  if (input.AllEndpointProblems) checkAsDockerd26(ref, ep, lookup);
   const aliases = ep.Aliases ?? [];
   const ip = ep.IPAMConfig?.IPv4Address || undefined;
   const ip6 = ep.IPAMConfig?.IPv6Address || undefined;

@@ -16,6 +16,8 @@ export interface VolumeResolveDeps {
   store: VolumeStore;
   /** The mounts of container `ref` (for --volumes-from); throws the pod layer's not-found. */
   mountsOf(ref: string): readonly PodMount[];
+  /** Labels for the anonymous volumes made for Config.Volumes (none: unlabelled, as dockerd 20.10). */
+  anonymousLabels?: Record<string, string>;
 }
 
 /** What resolveVolumes did. */
@@ -88,6 +90,7 @@ export async function resolveVolumes(
       readOnly: false,
       anonymous: true,
       ...(driver ? { driver } : {}),
+      ...(deps.anonymousLabels ? { labels: { ...deps.anonymousLabels } } : {}),
     });
     taken.add(target);
   }

@@ -229,3 +229,73 @@ test('create at 1.44 with two networks, a MAC and a start interval; inspect at 1
   for (const [s, r] of sides.map((s, i) => [s, created[i]] as const))
     api(s, 'DELETE', `/containers/${r.json.Id}?force=1`);
 });
+
+test('endpoint settings: every problem at once, at create and connect, from 1.42', () => {
+  if (!present()) return;
+  for (const s of sides) ok(s, ['network', 'create', '--subnet', '10.77.0.0/24', 'subnetted']);
+  const ipam = { IPv4Address: '300.1.1.1', IPv6Address: 'zz', LinkLocalIPs: ['q'] };
+  const cases: Array<[string, unknown]> = [
+    ['front', { front: { IPAMConfig: ipam } }],
+    ['front', { front: { IPAMConfig: { IPv4Address: '10.9.9.9' }, Aliases: ['a'] } }],
+    ['bridge', { bridge: { IPAMConfig: { IPv4Address: '10.9.9.9' }, Aliases: ['a'] } }],
+    ['subnetted', { subnetted: { IPAMConfig: { IPv4Address: '10.9.9.9', IPv6Address: 'fd00::1' } } }],
+    ['subnetted', { subnetted: { IPAMConfig: { IPv4Address: '10.9.9.9' } } }],
+    ['front', { front: { MacAddress: 'bad', IPAMConfig: ipam } }],
+  ];
+  for (const v of ['1.43', '1.45'])
+    for (const [mode, eps] of cases) {
+      const body = { Image: BUSYBOX, HostConfig: { NetworkMode: mode }, NetworkingConfig: { EndpointsConfig: eps } };
+      const [mine, theirs] = both('POST', `/v${v}/containers/create`, body);
+      expect([v, mode, ...refusal(mine)]).toEqual([v, mode, ...refusal(theirs)]);
+      expect(mine.status).toBe(400);
+    }
+  for (const s of sides) ok(s, ['create', '--name', 'joiner', BUSYBOX, 'true']);
+  try {
+    const [mine, theirs] = both('POST', '/v1.45/networks/subnetted/connect', {
+      Container: 'joiner',
+      EndpointConfig: { IPAMConfig: { IPv4Address: '10.9.9.9', IPv6Address: 'zz' } },
+    });
+    expect(refusal(mine)).toEqual(refusal(theirs));
+    expect(mine.status).toBe(400);
+  } finally {
+    for (const s of sides) {
+      dockerSync({ env: s.env }, ['rm', '-f', 'joiner']);
+      dockerSync({ env: s.env }, ['network', 'rm', 'subnetted']);
+    }
+  }
+});
+
+test("volumes: a container's anonymous volume (Config.Volumes) is labelled, a --mount one is not; PUT /volumes is a 503", () => {
+  if (!present()) return;
+  const labels = (s: Side, args: string[]) => {
+    const id = ok(s, ['create', ...args, BUSYBOX, 'true']).trim();
+    const vol = ok(s, ['inspect', '-f', '{{range .Mounts}}{{.Name}}{{end}}', id]).trim();
+    const out = ok(s, ['volume', 'inspect', '-f', '{{json .Labels}}', vol]).trim();
+    ok(s, ['rm', '-v', id]);
+    return out;
+  };
+  const views = sides.map((s) => [labels(s, ['-v', '/data']), labels(s, ['--mount', 'type=volume,target=/m'])]);
+  expect(views[0]).toEqual(['{"com.docker.volume.anonymous":""}', 'null']);
+  expect(views[1]).toEqual(views[0]);
+  const [mine, theirs] = both('PUT', '/v1.45/volumes/x', {});
+  expect(refusal(mine)).toEqual(refusal(theirs));
+  expect(mine.status).toBe(503);
+});
+
+test('a read-only bind is read-only with the mounts under it (1.44 and later), as dockerd 26 makes it', () => {
+  if (!present()) return;
+  const src = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-rro-'));
+  fs.mkdirSync(path.join(src, 'sub'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'rro-test', path.join(src, 'sub')]);
+  try {
+    const script = 'touch /m/top 2>/dev/null; echo top $?; touch /m/sub/x 2>/dev/null; echo sub $?';
+    const runs = sides.map((s) =>
+      dockerSync({ env: s.env }, ['run', '--rm', '-v', `${src}:/m:ro`, BUSYBOX, 'sh', '-c', script], 240000),
+    );
+    expect(runs[0]).toMatchObject({ code: 0, out: 'top 1\nsub 1' });
+    expect(runs[1]).toMatchObject({ code: 0, out: runs[0].out });
+  } finally {
+    execFileSync('umount', [path.join(src, 'sub')]);
+    fs.rmSync(src, { recursive: true, force: true });
+  }
+});

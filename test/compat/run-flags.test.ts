@@ -22,6 +22,11 @@ import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli, pinnedAt, type CliResult } from '../helpers/docker-cli';
 import type { BaselineDockerd } from '../../bench/common';
 import { startBesideBaseline, stopBesideBaseline } from '../helpers/beside-baseline';
+import {
+  BLKIO_WEIGHT_DEVICE_DISCARDED,
+  BLKIO_WEIGHT_DISCARDED,
+  hostBlkioWeightSupport,
+} from '../../src/translate/blkio-weight';
 
 jest.setTimeout(600000);
 
@@ -376,10 +381,9 @@ describe('flags a VM cannot honour: refused at create by name (dockerd honours t
   });
 
   // Not run on the baseline, whose answer depends on the host's kernel and cgroup version
-  // (dockerd warns and discards --blkio-weight, --kernel-memory and --oom-kill-disable where
-  // the cgroup lacks them, refuses --cpu-rt-* without a real-time group scheduler).
+  // (dockerd warns and discards --kernel-memory and --oom-kill-disable where the cgroup lacks
+  // them, refuses --cpu-rt-* without a real-time group scheduler).
   test.each([
-    [['--blkio-weight', '300'], '--blkio-weight is not supported'],
     [['--cpu-rt-runtime', '1000'], '--cpu-rt-runtime is not supported'],
     [['--oom-kill-disable'], '--oom-kill-disable is not supported'],
   ])('%j (podvisor only)', async (flags, message) => {
@@ -798,6 +802,41 @@ describe("--memory-swappiness: discarded with dockerd's warning for cgroup v2", 
       expect(theirs).toEqual({ code: 0, out: '10\n', err: '' });
       expect(i2).toBe('10\n');
     }
+  });
+});
+
+describe("--blkio-weight and --blkio-weight-device: discarded with dockerd's warning", () => {
+  // A container's disk I/O is its VM's QEMU's, in the host's cgroup: where the host cannot
+  // weigh block I/O (no CFQ/BFQ weight files, no io controller), dockerd and podvisor both
+  // discard the weights with the same warnings; where it can, podvisor refuses them by name.
+  const support = hostBlkioWeightSupport();
+  const flags = ['--blkio-weight', '300', '--blkio-weight-device', '/dev/null:400'];
+
+  test('the CLI prints the warnings, the container runs, inspect shows none; update the same', async () => {
+    const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'echo', 'ran']);
+    if (support.weight || support.weightDevice) {
+      expect(ours.code).toBe(125);
+      expect(ours.err).toContain('Error response from daemon: --blkio-weight is not supported: ');
+      return;
+    }
+    expect(ours).toEqual({
+      code: 0,
+      out: 'ran\n',
+      err: `WARNING: ${BLKIO_WEIGHT_DISCARDED}\nWARNING: ${BLKIO_WEIGHT_DEVICE_DISCARDED}\n`,
+    });
+    expect(theirs).toEqual(ours);
+    const format = '{{.HostConfig.BlkioWeight}} {{json .HostConfig.BlkioWeightDevice}}';
+    const [i1, i2] = await inspectCreated(flags, format);
+    expect(i1).toBe('0 []\n');
+    expect(i2).toBe(i1);
+    const updated = await withRunning([], async (daemon, id) => {
+      const u = await dockerCli(daemon, ['update', '--blkio-weight', '600', id]);
+      const weight = (await dockerCli(daemon, ['inspect', '-f', '{{.HostConfig.BlkioWeight}}', id])).out;
+      return { code: u.code, err: u.err, weight };
+    });
+    // The CLI does not print an update's warnings: the weight is dropped all the same.
+    expect(updated[0]).toEqual({ code: 0, err: '', weight: '0\n' });
+    expect(updated[1]).toEqual(updated[0]);
   });
 });
 

@@ -5,6 +5,7 @@
  * is here; update and rename are in container-update.ts, removal and prune in
  * container-remove.ts; logs, top, stats and attach are in container-streams.ts.
  */
+import { discardBlkioWeights, hostBlkioWeightSupport } from '../../translate/blkio-weight';
 import type { Router } from 'express';
 import type { ApiServices, ContainerServices } from './services';
 import { ConflictError, InvalidArgumentError } from '../../errors';
@@ -69,11 +70,22 @@ function createContainer(services: ApiServices) {
     // dockerd's order: the name's form, then the body (translate's checks), then the rest in the engine.
     const name = query.name || undefined;
     if (name) validateContainerName(name);
-    const { body, warnings, multipleEndpoints } = createBodyFor(sent, apiVersionOf(res));
+    const versionedBody = createBodyFor(sent, apiVersionOf(res));
+    const { warnings, multipleEndpoints, asDockerd26 } = versionedBody;
+    const blkio = discardBlkioWeights(versionedBody.body.HostConfig ?? {}, c.blkioWeight ?? hostBlkioWeightSupport());
+    const body = versionedBody.body.HostConfig
+      ? { ...versionedBody.body, HostConfig: blkio.hostConfig }
+      : versionedBody.body;
     const parsed = parseCreateBody(body, c.hostCpus);
-    const r = await c.engine.createFromDocker(multipleEndpoints ? { ...parsed, multipleEndpoints } : parsed, name);
-    // dockerd's warnings for what the guest's cgroup v2 lacks (memory swappiness), then the version's.
-    sendJson(res, 201, { Id: r.id, Warnings: [...createWarnings(body), ...warnings] });
+    const versioned = {
+      ...parsed,
+      ...(multipleEndpoints ? { multipleEndpoints } : {}),
+      ...(asDockerd26 ? { asDockerd26 } : {}),
+    };
+    const r = await c.engine.createFromDocker(versioned, name);
+    // dockerd's warnings for what the guest's cgroup v2 lacks (memory swappiness), what the
+    // host's cgroups cannot weigh (block I/O), then the version's.
+    sendJson(res, 201, { Id: r.id, Warnings: [...createWarnings(body), ...blkio.warnings, ...warnings] });
   });
 }
 

@@ -18,7 +18,9 @@ import { parseRfc3339 } from '../../util/time';
 import type { NetworkManager } from '../../net/manager';
 import type { NetworkRecord } from '../../net/types';
 import { apiVersionOf } from './versions';
-import { networkNameMayRepeat } from './versions/queries';
+import { endpointProblemsAtOnce, networkNameMayRepeat } from './versions/queries';
+import { checkEndpointSettings, userRangesOf } from '../../net/endpoint-settings';
+import { hasIpv6Pool } from '../../net/ip-family';
 
 /** dockerd's inspect JSON of one network. */
 export function networkJson(n: NetworkRecord, containers = true): Record<string, unknown> {
@@ -242,6 +244,12 @@ function registerNetworkMembership(router: Router, services: ApiServices): void 
       const ec = body.EndpointConfig ?? {};
       const p = networkPods(services);
       const id = p.get(body.Container).id;
+      if (endpointProblemsAtOnce(apiVersionOf(res)))
+        checkEndpointSettings(ec, {
+          user: !n.isDefault,
+          userSubnet: { 4: n.userSubnet, 6: hasIpv6Pool(n.ipamConfig) },
+          userRanges: userRangesOf(n.ipamConfig, n.userSubnet),
+        });
       const ip = ec.IPAMConfig?.IPv4Address || undefined;
       const ip6 = ec.IPAMConfig?.IPv6Address || undefined;
       const linkLocalIps = checkLinkLocalIps(ec.IPAMConfig?.LinkLocalIPs ?? []);

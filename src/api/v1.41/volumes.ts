@@ -16,7 +16,7 @@ import { logger } from '../../util/log';
 import type { PodService } from '../../pod/service';
 import type { VolumeRecord, VolumeStore } from '../../storage/volumes';
 import { apiVersionOf } from './versions';
-import { pruneAllVolumes, unnamedVolumeCreate } from './versions/queries';
+import { pruneAllVolumes, unnamedVolumeCreate, volumeUpdateRefusal } from './versions/queries';
 
 /** dockerd's JSON of one volume. */
 export function volumeJson(v: VolumeRecord, store: VolumeStore): Record<string, unknown> {
@@ -157,6 +157,14 @@ export function register(router: Router, services: ApiServices): void {
         if (!(query.force && e instanceof NotFoundError)) throw e;
       }
       res.status(204).end();
+    }),
+  );
+
+  router.put(
+    '/volumes/:name',
+    typed('PUT /volumes/:name', (_input, _req, res) => {
+      const refusal = volumeUpdateRefusal(apiVersionOf(res));
+      sendJson(res, refusal.status, { message: refusal.message });
     }),
   );
 

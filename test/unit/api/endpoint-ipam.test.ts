@@ -103,16 +103,21 @@ describe('IPv6 pools and addresses on a network without IPv6', () => {
         HostConfig: { NetworkMode: net },
         NetworkingConfig: { EndpointsConfig: { [net]: { IPAMConfig: { IPv6Address: addr } } } },
       });
-    expect(await failureOf(ask('v6net', 'garbage'))).toEqual([400, 'invalid IPv6 address: garbage']);
-    expect(await failureOf(ask('v6net', '10.0.0.1'))).toEqual([400, 'invalid IPv6 address: 10.0.0.1']);
+    // dockerd 26's words at the default version (API 1.45): each problem of the endpoint, named with its network.
+    const invalid = (net: string, problem: string) =>
+      `invalid config for network ${net}: invalid endpoint settings:\n${problem}`;
+    expect(await failureOf(ask('v6net', 'garbage'))).toEqual([400, invalid('v6net', 'invalid IPv6 address: garbage')]);
+    expect(await failureOf(ask('v6net', '10.0.0.1'))).toEqual([
+      400,
+      invalid('v6net', 'invalid IPv6 address: 10.0.0.1'),
+    ]);
+    const subnetless =
+      'user specified IP address is supported only when connecting to networks with user configured subnets';
     expect(await failureOf(ask('bridge', '2001:389::5'))).toEqual([
       400,
-      'user specified IP address is supported on user defined networks only',
+      invalid('bridge', `* user specified IP address is supported on user defined networks only\n* ${subnetless}`),
     ]);
-    expect(await failureOf(ask('v4only', '2001:389::5'))).toEqual([
-      400,
-      'user specified IP address is supported only when connecting to networks with user configured subnets',
-    ]);
+    expect(await failureOf(ask('v4only', '2001:389::5'))).toEqual([400, invalid('v4only', subnetless)]);
     expect(await docker.listContainers({ all: true })).toEqual([]);
     const c = await docker.createContainer({ Image: 'busybox' });
     expect(
@@ -121,17 +126,14 @@ describe('IPv6 pools and addresses on a network without IPv6', () => {
           .getNetwork('v4only')
           .connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv6Address: '2001:389::5' } } }),
       ),
-    ).toEqual([
-      400,
-      'user specified IP address is supported only when connecting to networks with user configured subnets',
-    ]);
+    ).toEqual([400, `invalid endpoint settings:\n${subnetless}`]);
     expect(
       await failureOf(
         docker
           .getNetwork('v6net')
           .connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv6Address: 'nope' } } }),
       ),
-    ).toEqual([400, 'invalid IPv6 address: nope']);
+    ).toEqual([400, 'invalid endpoint settings:\ninvalid IPv6 address: nope']);
     expect(Object.keys((await c.inspect()).NetworkSettings.Networks)).toEqual(['bridge']);
   });
 });
@@ -236,10 +238,23 @@ describe('--link-local-ip', () => {
         HostConfig: { NetworkMode: 'bridge' },
         NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: ips } } } },
       });
+    // dockerd 26's words at the default version (API 1.45); dockerd 20.10's at 1.41.
     expect(await failureOf(ask(['garbage', '169.254.1.1']))).toEqual([
       400,
-      'Invalid link-local IP address: [garbage 169.254.1.1]',
+      'invalid config for network bridge: invalid endpoint settings:\ninvalid link-local IP address: garbage',
     ]);
+    const at141 = new Docker({ socketPath: fake.sock, version: 'v1.41' });
+    expect(
+      await failureOf(
+        at141.createContainer({
+          Image: 'busybox',
+          HostConfig: { NetworkMode: 'bridge' },
+          NetworkingConfig: {
+            EndpointsConfig: { bridge: { IPAMConfig: { LinkLocalIPs: ['garbage', '169.254.1.1'] } } },
+          },
+        }),
+      ),
+    ).toEqual([400, 'Invalid link-local IP address: [garbage 169.254.1.1]']);
     expect(await failureOf(ask(['10.1.2.3']))).toEqual([400, 'invalid link local IP address: 10.1.2.3']);
     expect((await failureOf(ask(['fe80::5'])))[0]).toBe(501);
     expect(await docker.listContainers({ all: true })).toEqual([]);

@@ -217,6 +217,8 @@ export const ROUTES = {
   'POST /volumes/create': { query: none, body: VolumeCreateBodySchema },
   'GET /volumes/:name': { query: none },
   'DELETE /volumes/:name': { query: Type.Object({ force: Q.bool() }) },
+  // A cluster volume's update (from API 1.42): refused as dockerd does without swarm (versions/queries.ts).
+  'PUT /volumes/:name': { query: none },
   // `all` from API 1.42 (versions/queries.ts refuses it below).
   'POST /volumes/prune': { query: Type.Object({ filters: Q.filters(['label', 'label!', 'all']) }) },
   'POST /swarm/leave': { query: Type.Object({ force: Q.bool() }) },

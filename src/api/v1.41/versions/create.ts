@@ -17,6 +17,8 @@ export interface VersionedCreate<B> {
   warnings: string[];
   /** Whether NetworkingConfig.EndpointsConfig may name several networks. */
   multipleEndpoints: boolean;
+  /** Whether the create is checked and made as dockerd 26 does at every version (from 1.42). */
+  asDockerd26: boolean;
 }
 
 function obj(v: unknown): Json | undefined {
@@ -49,9 +51,13 @@ function checkMounts(mounts: Json[], v: string): void {
       throw new InvalidArgumentError(
         'BindOptions.CreateMountpoint is not supported by podvisor yet: create the bind source before the container',
       );
-    if (bind?.ReadOnlyForceRecursive === true)
+    // A read-only bind is recursively read-only at every version: the host's copy of it in the
+    // VM's share is made read-only with every submount under it (mount_setattr AT_RECURSIVE),
+    // and the guest mounts it read-only. ReadOnlyForceRecursive asks for just that; the
+    // non-recursive form, whose submounts stay writable, podvisor cannot give.
+    if (bind?.ReadOnlyNonRecursive === true && m.ReadOnly === true && atLeast(v, V.V1_44))
       throw new InvalidArgumentError(
-        'BindOptions.ReadOnlyForceRecursive is not supported by podvisor yet: a read-only bind is read-only as the VM mounts it',
+        'BindOptions.ReadOnlyNonRecursive is not supported by podvisor: a read-only bind is read-only with every mount under it',
       );
   }
 }
@@ -100,7 +106,7 @@ function moveMacAddress(body: Json, eps: Json, v: string): string | undefined {
 
 /** The create body for the request's version `v` (a copy; the one given is not changed). */
 export function createBodyFor<B>(given: B, v: string): VersionedCreate<B> {
-  if (asV141(v)) return { body: given, warnings: [], multipleEndpoints: false };
+  if (asV141(v)) return { body: given, warnings: [], multipleEndpoints: false, asDockerd26: false };
   const body = structuredClone(given) as Json;
   const hc = obj(body.HostConfig);
   if (hc) {
@@ -126,5 +132,6 @@ export function createBodyFor<B>(given: B, v: string): VersionedCreate<B> {
     body: body as B,
     warnings: warning ? [warning] : [],
     multipleEndpoints: atLeast(v, V.V1_44),
+    asDockerd26: true,
   };
 }

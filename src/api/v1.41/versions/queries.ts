@@ -9,6 +9,7 @@ import { boolValue } from '../schema/query';
 import { parseSignal } from '../../../translate/signals';
 import { pruneUntilSeconds } from '../kit/time';
 import { asV141 } from '.';
+import { ANONYMOUS_VOLUME_LABEL } from '../../../storage/volumes';
 import { hostPlatform, parsePlatform, type Platform } from '../../../storage/registry/manifest';
 
 /**
@@ -66,6 +67,24 @@ export function checkWaitCondition(condition: string, v: string): void {
 }
 
 /**
+ * Whether a network connect reports every problem of its endpoint settings at once, as dockerd
+ * 26 does at every version (../../../net/endpoint-settings.ts): from 1.42; at 1.41 the first,
+ * as dockerd 20.10.
+ */
+export function endpointProblemsAtOnce(v: string): boolean {
+  return !asV141(v);
+}
+
+/**
+ * `PUT /volumes/{name}`, the update of a cluster volume: from 1.42 dockerd 26's 503 (this
+ * daemon has no swarm, so no cluster volume); at 1.41 the route did not exist (dockerd 20.10's 404).
+ */
+export function volumeUpdateRefusal(v: string): { status: number; message: string } {
+  if (asV141(v)) return { status: 404, message: 'page not found' };
+  return { status: 503, message: 'volume update only valid for cluster volumes, but swarm is unavailable' };
+}
+
+/**
  * Whether a network may be created with a name another one has: at 1.41 unless the body asks
  * for CheckDuplicate (dockerd 20.10); from 1.42 never, as dockerd 26 (CheckDuplicate deprecated).
  */
@@ -97,9 +116,6 @@ export function imageListUntil(filters: Record<string, string[] | undefined>, v:
   if (asV141(v)) throw new InvalidArgumentError("Invalid filter 'until'");
   return until.map((u) => pruneUntilSeconds(u));
 }
-
-/** The label dockerd 26 puts on a volume created without a name. */
-export const ANONYMOUS_VOLUME_LABEL = 'com.docker.volume.anonymous';
 
 /**
  * How `POST /volumes/create` without a name makes its volume at version `v`: from 1.42 it is
