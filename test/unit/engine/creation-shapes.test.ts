@@ -138,7 +138,11 @@ describe("the neutral translation's imports", () => {
     const todo = [start];
     while (todo.length) {
       const f = todo.pop()!;
-      for (const e of edges) if (e.from === f && !seen.has(e.to)) (seen.add(e.to), todo.push(e.to));
+      for (const e of edges) {
+        if (e.from !== f || seen.has(e.to)) continue;
+        seen.add(e.to);
+        todo.push(e.to);
+      }
     }
     return seen;
   }
