@@ -5,13 +5,9 @@
  * entrypoint, its env, user and working directory, and the build's settings for RUN
  * containers (network, extra hosts, cpuset, memory, shm size).
  */
-import {
-  createRequestOf,
-  translateContainerRequest,
-  type ContainerRequest,
-  type LogRequest,
-} from '../translate/container-request';
-import { newPodId, translateOptions, type CreationPlan, type EngineDeps } from './plan';
+import type { ContainerRequest, LogRequest } from '../translate/container-request';
+import { newPodId, type CreationPlan, type EngineDeps } from './plan';
+import { neutralPod } from './request';
 import type { BuildStepRequest } from './service';
 
 /**
@@ -36,9 +32,7 @@ export async function planBuildStep(deps: EngineDeps, step: BuildStepRequest): P
     ...(settings.resources ? { resources: settings.resources } : {}),
     log: BUILD_STEP_LOG,
   };
-  const request = createRequestOf(req, deps.hostCpus);
-  const image = await deps.images.resolve(step.image);
-  const t = translateContainerRequest(req, request, image, newPodId(), await translateOptions(deps));
+  const t = await neutralPod(deps, req, newPodId());
   // COPY/ADD write into the step's root on the host, so only a RUN step's layer may be a
   // guest-local disk (block mode: --rootfs-disk); its commit then reads it through a guest.
   return { spec: step.run ? t.spec : { ...t.spec, writableLayer: 'host' }, frontend: t.frontend };

@@ -5,7 +5,8 @@
  *
  * The pod is also a Docker container (its id is its first app container's), so the Docker
  * front end's data is made for that main container, from a neutral request of it
- * (src/translate/container-request.ts), as a `docker create` of it would have made it: `docker ps`, `inspect`, `logs`, `exec`, `stop`, `port` read it. Its labels name
+ * (src/translate/container-request.ts), as a `docker create` of it would have recorded it:
+ * `docker ps`, `inspect`, `logs`, `exec`, `stop`, `port` read it. Its labels name
  * the pod and the API. Its network is a `docker run`'s: the default bridge (or, for the
  * single-container spec, the network it names: a user network, or "none" for loopback only),
  * with the file's host ports, or the spec's `ports`, published as `-p` publishes them. Unlike
@@ -13,16 +14,12 @@
  */
 import { InvalidArgumentError } from '../errors';
 import { validateContainerName } from '../translate/create-body';
-import {
-  createRequestOf,
-  networkRequestOf,
-  translateContainerRequest,
-  type ContainerRequest,
-} from '../translate/container-request';
+import { networkRequestOf } from '../translate/container-request';
 import { buildPodSpec } from '../translate/podspec-build';
 import type { PodManifest } from '../translate/podspec';
 import { portRequestsOf, portRequestsOfSpecs } from '../translate/podspec-ports';
 import { checkNameFree, newPodId, translateOptions, type CreationPlan, type EngineDeps } from './plan';
+import { neutralPod } from './request';
 import type { NativeCreateRequest, NativeSpec } from './service';
 
 /** The label naming the pod a container belongs to. */
@@ -33,13 +30,6 @@ export const API_LABEL = 'io.podvisor.api';
 /** Plan a native pod (see the module comment). */
 export function planNative(deps: EngineDeps, request: NativeCreateRequest): Promise<CreationPlan> {
   return request.kind === 'podfile' ? planPodFile(deps, request.manifest) : planSpec(deps, request.spec);
-}
-
-/** A neutral request made by this module, through the same checks and translation as the Docker API's body. */
-async function translated(deps: EngineDeps, id: string, req: ContainerRequest) {
-  const request = createRequestOf(req, deps.hostCpus);
-  const image = await deps.images.resolve(request.config.Image);
-  return translateContainerRequest(req, request, image, id, await translateOptions(deps));
 }
 
 async function planSpec(deps: EngineDeps, n: NativeSpec): Promise<CreationPlan> {
@@ -53,19 +43,23 @@ async function planSpec(deps: EngineDeps, n: NativeSpec): Promise<CreationPlan> 
     (await translateOptions(deps)).networks?.isUserNetwork(n.network);
   // A native pod runs without a seccomp filter, as a pod file's containers do (Kubernetes'
   // default): the Docker default profile is the Docker API's.
-  const t = await translated(deps, id, {
-    image: n.image,
-    ...(n.command ? { args: n.command } : {}),
-    ...(n.env ? { env: n.env } : {}),
-    ...(n.workdir ? { workingDir: n.workdir } : {}),
-    tty: n.tty === true,
-    openStdin: n.tty === true,
-    labels: { ...(n.labels ?? {}), [POD_LABEL]: name ?? id.slice(0, 12), [API_LABEL]: 'native' },
-    ports,
-    ...(n.network ? { network: networkRequestOf(n.network) } : {}),
-    ...(n.cgroupParent ? { cgroupParent: n.cgroupParent } : {}),
-    security: { noSeccompFilter: true },
-  });
+  const t = await neutralPod(
+    deps,
+    {
+      image: n.image,
+      ...(n.command ? { args: n.command } : {}),
+      ...(n.env ? { env: n.env } : {}),
+      ...(n.workdir ? { workingDir: n.workdir } : {}),
+      tty: n.tty === true,
+      openStdin: n.tty === true,
+      labels: { ...(n.labels ?? {}), [POD_LABEL]: name ?? id.slice(0, 12), [API_LABEL]: 'native' },
+      ports,
+      ...(n.network ? { network: networkRequestOf(n.network) } : {}),
+      ...(n.cgroupParent ? { cgroupParent: n.cgroupParent } : {}),
+      security: { noSeccompFilter: true },
+    },
+    id,
+  );
   return { spec: t.spec, frontend: t.frontend, ...(name ? { name } : {}) };
 }
 
@@ -86,20 +80,24 @@ async function planPodFile(deps: EngineDeps, m: PodManifest): Promise<CreationPl
   // The Docker view of the main container, as `docker create` would record it, from a neutral
   // request of it. The pod's network and log are planned there as a `docker run`'s
   // (src/translate/podspec-ports.ts for the ports); the containers share the VM's.
-  const t = await translated(deps, id, {
-    image: main.imageRef,
-    entrypoint: main.args.slice(0, 1),
-    args: main.args.slice(1),
-    env: main.env,
-    workingDir: main.workingDir,
-    user: main.user,
-    hostname: spec.hostname,
-    tty: main.tty,
-    openStdin: main.openStdin,
-    stopTimeout: main.stopTimeout,
-    labels,
-    ports: portRequestsOf(built.ports),
-  });
+  const t = await neutralPod(
+    deps,
+    {
+      image: main.imageRef,
+      entrypoint: main.args.slice(0, 1),
+      args: main.args.slice(1),
+      env: main.env,
+      workingDir: main.workingDir,
+      user: main.user,
+      hostname: spec.hostname,
+      tty: main.tty,
+      openStdin: main.openStdin,
+      stopTimeout: main.stopTimeout,
+      labels,
+      ports: portRequestsOf(built.ports),
+    },
+    id,
+  );
   if (t.spec.log) spec.log = t.spec.log;
   if (t.spec.network) spec.network = t.spec.network;
   return { spec, frontend: t.frontend, ...(built.name ? { name: built.name } : {}) };

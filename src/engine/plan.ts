@@ -12,7 +12,7 @@ import type { PodRecord, PodSpec, PodVmSize } from '../pod/types';
 import type { ContainerArchive } from '../storage/archive/service';
 import type { ImageLookup } from '../storage/types';
 import type { VolumeStore } from '../storage/volumes';
-import type { TranslateOptions } from '../translate/create';
+import type { TranslateOptions } from '../translate/translation';
 import type { DockerFrontend } from '../translate/docker-types';
 import type { LogConfig } from '../translate/log-config';
 

@@ -1,20 +1,39 @@
 /**
  * The creation service's neutral entry: a ContainerRequest (../translate/container-request.ts;
  * the CRI front's sandboxes and containers, made in src/api/cri/create-request.ts) -> a
- * CreationPlan. The request is checked as the Docker create body that states it would be
- * (createRequestOf), then goes through the Docker entry's checks in dockerd's order
- * (./docker.ts: the container to join, the image, a taken name) and the neutral translation
- * (translateContainerRequest: the CNI plan, the CRI log file and the rest of what has no
- * Docker twin applied to the pod).
+ * CreationPlan, checked in the order the Docker entry checks the same request (./docker.ts):
+ * the name's form, the request itself (../translate/request-check.ts), the image, the pod
+ * whose PID namespace it joins (it must exist now), a taken name, then the translation into
+ * the pod (../translate/request-pod.ts), with no Docker body on the way. The native and
+ * builder entries translate their requests with neutralPod.
  */
+import { InvalidArgumentError } from '../errors';
+import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/cgroup-parent';
+import type { ContainerRequest } from '../translate/container-request';
 import { validateContainerName } from '../translate/create-body';
-import { createRequestOf, translateContainerRequest, type ContainerRequest } from '../translate/container-request';
-import { planParsed } from './docker';
-import type { CreationPlan, EngineDeps } from './plan';
+import { checkContainerRequest } from '../translate/request-check';
+import { translateContainerRequest } from '../translate/request-pod';
+import type { Translated } from '../translate/translation';
+import { checkNameFree, newPodId, translateOptions, yieldLoop, type CreationPlan, type EngineDeps } from './plan';
 
 /** Plan the pod of a neutral request named `name` (see the module comment). */
 export async function planRequest(deps: EngineDeps, req: ContainerRequest, name?: string): Promise<CreationPlan> {
   if (name) validateContainerName(name);
-  const request = createRequestOf(req, deps.hostCpus);
-  return planParsed(deps, request, name, (image, id, opts) => translateContainerRequest(req, request, image, id, opts));
+  checkContainerRequest(req, deps.hostCpus);
+  await yieldLoop();
+  const image = await deps.images.resolve(req.image);
+  const join = req.network?.mode === 'join' ? req.network : undefined;
+  if (join?.pid) deps.pods.get(join.pod); // a PID namespace to join must be there now (404)
+  if (name) checkNameFree(deps.pods, name);
+  const t = translateContainerRequest(req, image, newPodId(), await translateOptions(deps));
+  if (join && t.spec.hostCgroupParent !== undefined) throw new InvalidArgumentError(CGROUP_PARENT_NEEDS_OWN_VM);
+  if (join) t.spec.joinPod = { pod: join.pod, pid: join.pid === true };
+  return { spec: t.spec, frontend: t.frontend, ...(name ? { name } : {}), volumesFrom: [] };
+}
+
+/** A neutral request checked, its image found, and translated into pod `id` (the native and builder entries'). */
+export async function neutralPod(deps: EngineDeps, req: ContainerRequest, id: string): Promise<Translated> {
+  checkContainerRequest(req, deps.hostCpus);
+  const image = await deps.images.resolve(req.image);
+  return translateContainerRequest(req, image, id, await translateOptions(deps));
 }

@@ -11,9 +11,11 @@
  * The hub is the neutral ContainerRequest (../translate/container-request.ts, re-exported
  * here): the CRI front makes it of its messages (src/api/cri/create-request.ts), the native
  * entry of a pod file's main container or the single-container spec (./native.ts), the builder
- * entry of a step (./build-step.ts). Only the Docker front speaks Docker's create body, and
- * parses it itself (translate's create-body.ts). Below the hub, translate's parsed form is
- * still Docker-shaped, because every pod carries a Docker record for `docker ps`/`inspect`.
+ * entry of a step (./build-step.ts); it is checked and made into the pod directly
+ * (translate's request-check.ts, request-pod.ts), with no Docker body on the way. Only the
+ * Docker front speaks Docker's create body, and parses it itself (translate's create-body.ts).
+ * Every pod carries a Docker record for `docker ps`/`inspect`: a neutral request's is rendered
+ * from it for display (translate's request-docker-record.ts).
  *
  * Every entry point first makes a plan (./plan.ts: the pod layer's PodSpec, the front end's
  * data kept beside it, the name, whether Docker volumes are resolved), with all the checks
@@ -114,8 +116,9 @@ export interface CreationService {
   createBuildStep(step: BuildStepRequest): Promise<PodRecord>;
   /**
    * A neutral request's pod (../translate/container-request.ts), `name` its name: the CRI
-   * front's sandboxes and containers. Checked as the Docker create body that states it would
-   * be, and fails like createFromDocker (InvalidArgumentError also for a bad request).
+   * front's sandboxes and containers. Checked with dockerd's checks of the same settings
+   * (translate's request-check.ts), and fails like createFromDocker (InvalidArgumentError
+   * also for a bad request).
    */
   create(request: ContainerRequest, name?: string): Promise<PodRecord>;
 }

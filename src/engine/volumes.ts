@@ -9,7 +9,7 @@
 import { NotImplementedError } from '../errors';
 import { mainContainer, type PodRecord } from '../pod/types';
 import { copyUpVolumes } from '../storage/volumes-copy';
-import type { Translated } from '../translate/create';
+import type { Translated } from '../translate/translation';
 import { resolveVolumes } from '../translate/volumes';
 import { logger } from '../util/log';
 import type { CreationPlan, EngineDeps } from './plan';

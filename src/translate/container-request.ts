@@ -1,39 +1,24 @@
 /**
  * The neutral creation request: what every front but Docker's asks the creation service
- * (src/engine) for, in plain words of its own (no HostConfig, no CRI message), and the one
- * function that turns it into translate's parsed create (./create-body.ts CreateRequest).
+ * (src/engine) for, in plain words of its own (no HostConfig, no CRI message).
  *
  *   CRI front (src/api/cri)      RunPodSandbox, CreateContainer   -> ContainerRequest
  *   native front (src/engine)    pod file's main container, spec  -> ContainerRequest
  *   builder (src/engine)         a step's container               -> ContainerRequest
  *   Docker front (src/api/v1.41) the create body                  -> parseCreateBody
  *
- * The neutral request is the hub the fronts speak; translate's internal form below it is
- * still Docker-shaped, on purpose: every pod carries a Docker record (Config and HostConfig,
- * ../translate/docker-types.ts DockerFrontend) so that `docker ps`, `docker inspect`, `logs`
- * and `exec` show a CRI or native pod as any other container. So createRequestOf writes the
- * request as the Docker create body that states it (module-internal, never seen by a front)
- * and runs it through the same decoding and checks dockerd's body gets (Go's decoding rules,
- * parseCreateBody: capabilities, resources, mounts, working dir, env, ...), and the same
- * translation (translateContainerRequest, ./create.ts translateCreate). A request that
- * dockerd would refuse is refused with dockerd's words, whatever the front.
+ * A request is checked before its image is looked up (./request-check.ts) and made into the
+ * pod layer's PodSpec directly (./request-pod.ts), with dockerd's rules for what Docker has
+ * too (merging with the image, capabilities, masked paths, resources, ports) and none of
+ * Docker's syntax on the way. Every pod also carries a Docker record (Config and HostConfig,
+ * ./docker-types.ts DockerFrontend) so that `docker ps`, `docker inspect`, `logs` and `exec`
+ * show a CRI or native pod as any other container: it is rendered from the request for
+ * display (./request-docker-record.ts).
  *
- * What has no Docker twin is applied by translateContainerRequest: a json-file log whatever the
- * daemon's default (as the default the translation starts from), the CNI plan of a CRI
- * sandbox, the CRI log file, a pod without a seccomp filter, a sandbox without dockerd's
- * default sysctls, a bind whose missing source is made at start.
- *
- * Mounts are written as `HostConfig.Mounts` entries, structured, so that a path holding ':'
- * reaches the pod as it was asked (a `-v` string is split on ':').
+ * Mounts are structured all the way, so that a path holding ':' reaches the pod as it was
+ * asked (a `-v` string is split on ':').
  */
 import type { CniSandboxPlan } from '../pod/types';
-import { CRI_LOG_PATH_OPT } from '../pod/service';
-import type { ImageRecord } from '../storage/types';
-import { parseCreateBody, type CreateRequest } from './create-body';
-import { translateCreate, type TranslateOptions, type Translated } from './create';
-import { CreateBodySchema, type CreateBody } from './docker-schema';
-import { decodeBody } from './go-decode';
-import { mountTarget } from './mounts';
 
 /**
  * Where a container's network comes from: the default bridge; loopback only (`none`); the
@@ -49,7 +34,7 @@ export type NetworkRequest =
 
 /**
  * A host path mounted in the container, kept structured all the way: either path may hold ':'
- * (the Docker body states it as a `HostConfig.Mounts` bind entry, never as a `-v` string).
+ * (never joined into a `-v` string).
  */
 export interface MountRequest {
   /** The absolute host path. */
@@ -97,8 +82,8 @@ export interface SecurityRequest {
   /** Absent: the runtime's default profile. */
   seccomp?: SeccompRequest;
   /**
-   * No seccomp filter, and none recorded in the pod's Docker view (as `docker create` of the
-   * same container records it): a native pod, which runs as Kubernetes' pods run.
+   * No seccomp filter, and none recorded in the pod's Docker view: a native pod, which runs as
+   * Kubernetes' pods run.
    */
   noSeccompFilter?: boolean;
   /** Kernel parameters set in the pod's VM before its container runs. */
@@ -173,27 +158,11 @@ export interface ContainerRequest {
   cgroupParent?: string;
 }
 
-type Body = Record<string, unknown>;
-
 /** The network of a native spec or build (`default`, `none`, `host`, `container:X`, a network name or id). */
 export function networkRequestOf(name: string): NetworkRequest {
   if (name === 'default' || name === 'none' || name === 'host') return { mode: name };
   if (name.startsWith('container:')) return { mode: 'join', pod: name.slice('container:'.length) };
   return { mode: 'named', name };
-}
-
-function networkFields(n: NetworkRequest | undefined): Body {
-  if (!n) return {};
-  switch (n.mode) {
-    case 'default':
-    case 'none':
-    case 'host':
-      return { NetworkMode: n.mode };
-    case 'named':
-      return { NetworkMode: n.name };
-    case 'join':
-      return { NetworkMode: `container:${n.pod}`, ...(n.pid ? { PidMode: `container:${n.pod}` } : {}) };
-  }
 }
 
 /** The create body's port fields: `Config.ExposedPorts` and `HostConfig.PortBindings`. */
@@ -215,114 +184,4 @@ export function dockerPortsOf(ports: PortRequest[] | undefined): DockerPorts {
     ...(Object.keys(exposed).length ? { ExposedPorts: exposed } : {}),
     ...(Object.keys(bindings).length ? { PortBindings: bindings } : {}),
   };
-}
-
-function resourceFields(r: ResourcesRequest | undefined): Body {
-  if (!r) return {};
-  return {
-    ...(r.memoryBytes ? { Memory: r.memoryBytes } : {}),
-    ...(r.cpuQuota && r.cpuPeriod ? { CpuQuota: r.cpuQuota, CpuPeriod: r.cpuPeriod } : {}),
-    ...(r.cpuset ? { CpusetCpus: r.cpuset } : {}),
-    ...(r.shmBytes ? { ShmSize: r.shmBytes } : {}),
-  };
-}
-
-function seccompOpts(s: SeccompRequest | undefined): string[] {
-  if (!s || s.mode === 'default') return [];
-  return s.mode === 'unconfined' ? ['seccomp=unconfined'] : [`seccomp=${s.json}`];
-}
-
-function securityFields(s: SecurityRequest | undefined): Body {
-  if (!s) return {};
-  const opts = [...(s.noNewPrivileges ? ['no-new-privileges'] : []), ...seccompOpts(s.seccomp)];
-  return {
-    ...(s.privileged ? { Privileged: true } : {}),
-    ...(s.capabilities && !s.privileged ? { CapDrop: ['ALL'], CapAdd: [...s.capabilities] } : {}),
-    ...(s.readonlyRoot ? { ReadonlyRootfs: true } : {}),
-    ...(s.maskedPaths?.length ? { MaskedPaths: [...s.maskedPaths] } : {}),
-    ...(s.readonlyPaths?.length ? { ReadonlyPaths: [...s.readonlyPaths] } : {}),
-    ...(s.sysctls && Object.keys(s.sysctls).length ? { Sysctls: { ...s.sysctls } } : {}),
-    ...(opts.length || s.seccomp ? { SecurityOpt: opts } : {}),
-  };
-}
-
-/**
- * The `HostConfig.Mounts` bind entry that states `m`. Whether a missing source is made has no
- * twin at API 1.41: translateContainerRequest applies it.
- */
-function dockerMountOf(m: MountRequest): Body {
-  return {
-    Type: 'bind',
-    Source: m.source,
-    Target: m.target,
-    ...(m.readOnly ? { ReadOnly: true } : {}),
-    ...(m.propagation ? { BindOptions: { Propagation: m.propagation } } : {}),
-  };
-}
-
-/** The Docker create body that states `req` (module-internal: the record every pod carries). */
-function bodyOf(req: ContainerRequest): Body {
-  const { ExposedPorts, PortBindings } = dockerPortsOf(req.ports);
-  const given = <K extends keyof ContainerRequest>(k: K, field: string): Body =>
-    req[k] === undefined ? {} : { [field]: req[k] };
-  return {
-    Image: req.image,
-    ...given('entrypoint', 'Entrypoint'),
-    ...given('args', 'Cmd'),
-    ...given('env', 'Env'),
-    ...given('workingDir', 'WorkingDir'),
-    ...given('user', 'User'),
-    ...given('hostname', 'Hostname'),
-    ...given('tty', 'Tty'),
-    ...given('openStdin', 'OpenStdin'),
-    ...given('stdinOnce', 'StdinOnce'),
-    ...given('attachStdin', 'AttachStdin'),
-    ...given('labels', 'Labels'),
-    ...given('stopTimeout', 'StopTimeout'),
-    ...(ExposedPorts ? { ExposedPorts } : {}),
-    HostConfig: {
-      ...networkFields(req.network),
-      ...(req.extraHosts ? { ExtraHosts: [...req.extraHosts] } : {}),
-      ...(req.cgroupParent ? { CgroupParent: req.cgroupParent } : {}),
-      ...(PortBindings ? { PortBindings } : {}),
-      ...(req.groups?.length ? { GroupAdd: [...req.groups] } : {}),
-      ...(req.mounts?.length ? { Mounts: req.mounts.map(dockerMountOf) } : {}),
-      ...resourceFields(req.resources),
-      ...securityFields(req.security),
-    },
-  };
-}
-
-/**
- * Check a neutral request as dockerd checks the create body that states it (Go's decoding
- * rules, then parseCreateBody's checks) and give the parsed create; throws dockerd's errors.
- */
-export function createRequestOf(req: ContainerRequest, hostCpus: number): CreateRequest {
-  return parseCreateBody(decodeBody<CreateBody>(CreateBodySchema, bodyOf(req)), hostCpus);
-}
-
-/**
- * translateCreate of a neutral request's parsed create (createRequestOf), with what has no
- * Docker twin applied to the pod: the CNI plan, the CRI log file, no seccomp filter, the binds
- * whose missing source is made at start.
- */
-export function translateContainerRequest(
-  req: ContainerRequest,
-  parsed: CreateRequest,
-  image: ImageRecord,
-  id: string,
-  opts: TranslateOptions,
-): Translated {
-  const t = translateCreate(parsed, image, id, {
-    ...opts,
-    ...(req.log?.kind === 'json-file' ? { logDefaults: { Type: 'json-file', Config: {} } } : {}),
-    ...(req.security?.defaultSysctls === false ? { dockerdSysctls: false } : {}),
-  });
-  if (req.cni) t.spec.cni = req.cni;
-  if (req.log?.kind === 'cri') t.spec.log = { driver: 'json-file', opts: { [CRI_LOG_PATH_OPT]: req.log.path } };
-  if (req.security?.noSeccompFilter) for (const c of t.spec.containers) delete c.seccomp;
-  const made = new Set((req.mounts ?? []).filter((m) => m.createSource).map((m) => mountTarget(m.target)));
-  for (const c of t.spec.containers)
-    for (const m of c.mounts ?? []) if (m.type === 'bind' && made.has(m.target)) m.createSource = true;
-  return t;
 }

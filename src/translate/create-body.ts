@@ -6,20 +6,18 @@
  */
 import { InvalidArgumentError } from '../errors';
 import type { CreateBody } from './docker-schema';
-import type { DockerConfig, DockerHostConfig } from './docker-types';
+import { normaliseHostConfig, type DockerConfig, type DockerHostConfig } from './docker-types';
 import { parseSignal } from './signals';
 import { parseHealthConfig } from './health';
 import type { RestartPolicy, RestartPolicyName } from '../pod/types';
-import { GUEST_SHM_BYTES, parseMounts } from './mounts';
+import { parseMounts } from './mounts';
 import type { NetworkingInput } from './network-plan';
 import { checkCapabilities } from './security';
 import { refuseUnhonoured } from './unhonoured';
 import { parseCgroupParent } from './cgroup-parent';
 import { parseDeviceCgroupRules, parseDevices } from './devices';
-import { parseCpusetList } from '../util/cpuset';
+import { checkCpusets } from './cpusets';
 
-/** dockerd's default /dev/shm size. */
-const DEFAULT_SHM_SIZE = GUEST_SHM_BYTES;
 /** Smallest memory limit dockerd accepts. */
 const MIN_MEMORY = 6 * 1024 * 1024;
 
@@ -47,29 +45,17 @@ type Json = Record<string, unknown>;
 function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
-function bool(v: unknown): boolean {
-  return v === true;
-}
 function num(v: unknown): number {
   return typeof v === 'number' ? v : 0;
+}
+function bool(v: unknown): boolean {
+  return v === true;
 }
 function list<T>(v: unknown): T[] | null {
   return Array.isArray(v) ? (v as T[]) : null;
 }
 function map<T>(v: unknown): Record<string, T> | null {
   return v && typeof v === 'object' && !Array.isArray(v) ? { ...(v as Record<string, T>) } : null;
-}
-
-/**
- * PortBindings as dockerd stores them (nat.PortMap of PortBinding structs): each binding with
- * both fields, "" for one left out (`{}` is `{"HostIp": "", "HostPort": ""}`); a null list stays.
- */
-function portBindingsOf(v: unknown): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, l] of Object.entries(map<unknown>(v) ?? {})) {
-    out[k] = Array.isArray(l) ? l.map((b: Json | null) => ({ HostIp: str(b?.HostIp), HostPort: str(b?.HostPort) })) : l;
-  }
-  return out;
 }
 
 /** Restart policy checks shared by create and update (dockerd's messages). */
@@ -124,118 +110,12 @@ export function validateResources(hc: Partial<DockerHostConfig>, hostCpus: numbe
   }
   const quota = hc.CpuQuota ?? 0;
   if (quota > 0 && quota < 1000) throw new InvalidArgumentError('CPU cfs quota can not be less than 1ms (i.e. 1000)');
-  validateCpusets(hc, hostCpus);
+  checkCpusets(hc.CpusetCpus ?? '', hc.CpusetMems ?? '', hostCpus);
   const adj = hc.OomScoreAdj ?? 0;
   if (adj < -1000 || adj > 1000)
     throw new InvalidArgumentError(`Invalid value ${adj}, range for oom score adj is [-1000, 1000]`);
   if ((hc.ShmSize ?? 0) < 0) throw new InvalidArgumentError('SHM size can not be less than 0');
   if ((hc.CpuCount ?? 0) < 0) throw new InvalidArgumentError('invalid CPU count: must not be negative');
-}
-
-/**
- * dockerd's cpuset checks: a list it parses, of CPUs the host has (a VM has at most the host's
- * CPUs, numbered as its vCPUs) and of memory nodes a VM has (one, node 0).
- */
-function validateCpusets(hc: Partial<DockerHostConfig>, hostCpus: number): void {
-  const cpus = hc.CpusetCpus ?? '';
-  const cpuList = parseCpusetList(cpus);
-  if (!cpuList) throw new InvalidArgumentError(`Invalid value ${cpus} for cpuset cpus: invalid format: ${cpus}`);
-  if (cpuList.some((n) => n >= hostCpus)) {
-    const available = hostCpus > 1 ? `0-${hostCpus - 1}` : '0';
-    throw new InvalidArgumentError(`Requested CPUs are not available - requested ${cpus}, available: ${available}`);
-  }
-  const mems = hc.CpusetMems ?? '';
-  const memList = parseCpusetList(mems);
-  if (!memList) throw new InvalidArgumentError(`Invalid value ${mems} for cpuset mems: invalid format: ${mems}`);
-  if (memList.some((n) => n > 0))
-    throw new InvalidArgumentError(`Requested memory nodes are not available - requested ${mems}, available: 0`);
-}
-
-/** The full HostConfig dockerd stores: Go zero values, then dockerd's create-time defaults. */
-export function normaliseHostConfig(h: Json | null | undefined): DockerHostConfig {
-  const hc = h ?? {};
-  const rp = (hc.RestartPolicy ?? {}) as Json;
-  const lc = (hc.LogConfig ?? {}) as Json;
-  const consoleSize = list<number>(hc.ConsoleSize);
-  const out: DockerHostConfig = {
-    Binds: list<string>(hc.Binds),
-    ContainerIDFile: str(hc.ContainerIDFile),
-    LogConfig: { Type: str(lc.Type), Config: map<string>(lc.Config) ?? {} },
-    NetworkMode: str(hc.NetworkMode) || 'default',
-    PortBindings: portBindingsOf(hc.PortBindings),
-    RestartPolicy: { Name: str(rp.Name), MaximumRetryCount: num(rp.MaximumRetryCount) },
-    AutoRemove: bool(hc.AutoRemove),
-    VolumeDriver: str(hc.VolumeDriver),
-    VolumesFrom: list<string>(hc.VolumesFrom),
-    CapAdd: list<string>(hc.CapAdd),
-    CapDrop: list<string>(hc.CapDrop),
-    // dockerd's default on a cgroup v2 host, which the guest is: the init gets its own.
-    CgroupnsMode: str(hc.CgroupnsMode) || 'private',
-    Dns: list<string>(hc.Dns),
-    DnsOptions: list<string>(hc.DnsOptions),
-    DnsSearch: list<string>(hc.DnsSearch),
-    ExtraHosts: list<string>(hc.ExtraHosts),
-    GroupAdd: list<string>(hc.GroupAdd),
-    IpcMode: str(hc.IpcMode) || 'private',
-    Cgroup: str(hc.Cgroup),
-    Links: list<string>(hc.Links),
-    OomScoreAdj: num(hc.OomScoreAdj),
-    PidMode: str(hc.PidMode),
-    Privileged: bool(hc.Privileged),
-    PublishAllPorts: bool(hc.PublishAllPorts),
-    ReadonlyRootfs: bool(hc.ReadonlyRootfs),
-    SecurityOpt: list<string>(hc.SecurityOpt),
-    UTSMode: str(hc.UTSMode),
-    UsernsMode: str(hc.UsernsMode),
-    ShmSize: num(hc.ShmSize) || DEFAULT_SHM_SIZE,
-    // dockerd's default runtime name: clients compare with it (podvisor's microVMs stand in for runc).
-    Runtime: str(hc.Runtime) || 'runc',
-    ConsoleSize: [consoleSize?.[0] ?? 0, consoleSize?.[1] ?? 0],
-    Isolation: str(hc.Isolation),
-    CpuShares: num(hc.CpuShares),
-    Memory: num(hc.Memory),
-    NanoCpus: num(hc.NanoCpus),
-    CgroupParent: str(hc.CgroupParent),
-    BlkioWeight: num(hc.BlkioWeight),
-    BlkioWeightDevice: list(hc.BlkioWeightDevice),
-    BlkioDeviceReadBps: list(hc.BlkioDeviceReadBps),
-    BlkioDeviceWriteBps: list(hc.BlkioDeviceWriteBps),
-    BlkioDeviceReadIOps: list(hc.BlkioDeviceReadIOps),
-    BlkioDeviceWriteIOps: list(hc.BlkioDeviceWriteIOps),
-    CpuPeriod: num(hc.CpuPeriod),
-    CpuQuota: num(hc.CpuQuota),
-    CpuRealtimePeriod: num(hc.CpuRealtimePeriod),
-    CpuRealtimeRuntime: num(hc.CpuRealtimeRuntime),
-    CpusetCpus: str(hc.CpusetCpus),
-    CpusetMems: str(hc.CpusetMems),
-    Devices: list(hc.Devices),
-    DeviceCgroupRules: list<string>(hc.DeviceCgroupRules),
-    DeviceRequests: list(hc.DeviceRequests),
-    KernelMemory: num(hc.KernelMemory),
-    KernelMemoryTCP: num(hc.KernelMemoryTCP),
-    MemoryReservation: num(hc.MemoryReservation),
-    MemorySwap: num(hc.MemorySwap),
-    // Discarded, as dockerd discards it on cgroup v2 (createWarnings says so): no such knob.
-    MemorySwappiness: null,
-    OomKillDisable: typeof hc.OomKillDisable === 'boolean' ? hc.OomKillDisable : false,
-    // As dockerd: 0 and any negative value at create are "unlimited", stored as no limit.
-    PidsLimit: typeof hc.PidsLimit === 'number' && hc.PidsLimit > 0 ? hc.PidsLimit : null,
-    Ulimits: list(hc.Ulimits),
-    CpuCount: num(hc.CpuCount),
-    CpuPercent: num(hc.CpuPercent),
-    IOMaximumIOps: num(hc.IOMaximumIOps),
-    IOMaximumBandwidth: num(hc.IOMaximumBandwidth),
-    MaskedPaths: list<string>(hc.MaskedPaths),
-    ReadonlyPaths: list<string>(hc.ReadonlyPaths),
-  };
-  // dockerd's default (adaptContainerSettings): a memory limit without a swap limit gets twice it.
-  if (out.Memory > 0 && out.MemorySwap === 0) out.MemorySwap = out.Memory * 2;
-  if (hc.StorageOpt) out.StorageOpt = map<string>(hc.StorageOpt) ?? {};
-  if (hc.Tmpfs) out.Tmpfs = map<string>(hc.Tmpfs) ?? {};
-  if (hc.Sysctls) out.Sysctls = map<string>(hc.Sysctls) ?? {};
-  if (Array.isArray(hc.Mounts)) out.Mounts = hc.Mounts;
-  if (typeof hc.Init === 'boolean') out.Init = hc.Init;
-  return out;
 }
 
 /**

@@ -13,18 +13,19 @@
  */
 import { parseEtcOptions } from './etc-options';
 import type { ImageRecord } from '../storage/types';
-import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors';
-import type { DockerConfig, DockerFrontend, DockerHostConfig } from './docker-types';
+import { InvalidArgumentError } from '../errors';
+import { orderConfig, type DockerConfig, type DockerHostConfig } from './docker-types';
 import { parseSignal, SIGTERM } from './signals';
 import { driverOptsOf } from './endpoint-settings';
 import { healthSpecOf, mergeHealthConfig, type DockerHealthConfig } from './health';
-import { cgroupLimitsFor, diskThrottleFor, vmSizeFor, type PodVmSize } from './resources';
+import { cgroupLimitsFor, diskThrottleFor, vmSizeFor } from './resources';
 import type { PodSpec } from '../pod/types';
+import { DEFAULT_STOP_TIMEOUT, type TranslateOptions, type Translated } from './translation';
 import { mergeEnv } from '../util/env';
-import { verifyLogConfig, type LogConfig } from './log-config';
+import { verifyLogConfig } from './log-config';
 import { parseMounts, withShmSize } from './mounts';
-import type { ContainerNetworkPlan, NetworkLookup } from '../net/container-config';
-import { planNetworks, type NetworkingInput } from './network-plan';
+import type { ContainerNetworkPlan } from '../net/container-config';
+import { planNetworks, planOnHost, type NetworkingInput } from './network-plan';
 import { parseRestartPolicy, type CreateRequest } from './create-body';
 import { dockerDefaultSysctls, dockerSecurity, parseUlimits } from './security';
 import { parseDeviceCgroupRules, parseDevices } from './devices';
@@ -32,33 +33,7 @@ import { seccompOf } from './seccomp-opt';
 import { parseStorageOpt } from './storage-opt';
 import { parseCgroupParent } from './cgroup-parent';
 
-/** Default seconds between the stop signal and SIGKILL. */
-export const DEFAULT_STOP_TIMEOUT = 10;
-
-/** Inputs of translateCreate besides the request. */
-export interface TranslateOptions {
-  /** VM size when the container sets no limits (the daemon's --vm-memory/--vm-cpus). */
-  defaults: PodVmSize;
-  hostCpus: number;
-  /** The daemon's default log driver and options (default json-file without options). */
-  logDefaults?: LogConfig;
-  /**
-   * The host's networks, to plan the container's (absent: the host has none, and a container
-   * gets loopback only; asking for ports or a user network is then refused).
-   */
-  networks?: NetworkLookup;
-  /**
-   * Add the sysctls dockerd 20.10 adds (unprivileged ports and ping: dockerDefaultSysctls).
-   * Default true; a CRI pod sandbox has only the kubelet's, as under containerd 1.x.
-   */
-  dockerdSysctls?: boolean;
-}
-
-/** Result of translateCreate. */
-export interface Translated {
-  spec: PodSpec;
-  frontend: DockerFrontend;
-}
+export { DEFAULT_STOP_TIMEOUT, type TranslateOptions, type Translated } from './translation';
 
 /** Merge a checked request with its image into the PodSpec and the Docker frontend data. */
 export function translateCreate(
@@ -97,7 +72,7 @@ export function translateCreate(
   const deviceCgroupRules = parseDeviceCgroupRules(req.hostConfig.DeviceCgroupRules);
   const security = {
     ...sec.security,
-    sysctls: dockerDefaultSysctls(req.hostConfig, c.Domainname, opts.dockerdSysctls ?? true),
+    sysctls: dockerDefaultSysctls(req.hostConfig, c.Domainname),
     ...(rlimits.length ? { rlimits } : {}),
     // 0 is the guest's own default: nothing to write.
     ...(req.hostConfig.OomScoreAdj ? { oomScoreAdj: req.hostConfig.OomScoreAdj } : {}),
@@ -174,27 +149,6 @@ export function translateCreate(
   };
 }
 
-/**
- * `nets`, taking a network that is not there for a user network without subnets: dockerd
- * creates the container and fails its start with 404 `network X not found` (a 404 at create
- * would have the docker CLI pull the image, as for a missing one, and try again).
- */
-function unknownNetworksLater(nets: NetworkLookup): NetworkLookup {
-  const orElse = <T>(f: () => T, missing: T): T => {
-    try {
-      return f();
-    } catch (err) {
-      if (err instanceof NotFoundError) return missing;
-      throw err;
-    }
-  };
-  return {
-    isUserNetwork: (ref) => orElse(() => nets.isUserNetwork(ref), true),
-    hasUserSubnet: (ref, family) => orElse(() => nets.hasUserSubnet(ref, family), false),
-    userRanges: (ref) => orElse(() => nets.userRanges?.(ref) ?? { 4: [], 6: [] }, { 4: [], 6: [] }),
-  };
-}
-
 /** The container's network plan (src/net/container-config.ts), or none for loopback only. */
 function networkPlan(
   req: CreateRequest,
@@ -216,65 +170,5 @@ function networkPlan(
     ...(req.multipleEndpoints ? { MultipleEndpoints: true } : {}),
     ...(req.asDockerd26 ? { AllEndpointProblems: true } : {}),
   };
-  if (nets) return withEtc(planNetworks(input, unknownNetworksLater(nets)));
-  // No networks on this host: the default network means loopback only, as before; anything
-  // more cannot be given.
-  const plan = planNetworks(input, {
-    isUserNetwork: () => {
-      throw new NotImplementedError('this host has no container networks (bridges or iptables unavailable)');
-    },
-    hasUserSubnet: () => false,
-  });
-  if (plan.ports.length > 0)
-    throw new NotImplementedError(
-      'this host has no container networks (bridges or iptables unavailable): ports cannot be published',
-    );
-  return withEtc({ mode: 'none', networks: [], ports: [] });
-}
-
-/** Config with its keys in dockerd's order (optional fields only when set). */
-export function orderConfig(c: DockerConfig): DockerConfig {
-  const out: Record<string, unknown> = {};
-  const keys: Array<keyof DockerConfig> = [
-    'Hostname',
-    'Domainname',
-    'User',
-    'AttachStdin',
-    'AttachStdout',
-    'AttachStderr',
-    'ExposedPorts',
-    'Tty',
-    'OpenStdin',
-    'StdinOnce',
-    'Env',
-    'Cmd',
-    'Healthcheck',
-    'ArgsEscaped',
-    'Image',
-    'Volumes',
-    'WorkingDir',
-    'Entrypoint',
-    'NetworkDisabled',
-    'MacAddress',
-    'OnBuild',
-    'Labels',
-    'StopSignal',
-    'StopTimeout',
-    'Shell',
-  ];
-  const optional = new Set([
-    'ExposedPorts',
-    'Healthcheck',
-    'ArgsEscaped',
-    'NetworkDisabled',
-    'MacAddress',
-    'StopSignal',
-    'StopTimeout',
-    'Shell',
-  ]);
-  for (const k of keys) {
-    if (optional.has(k) && c[k] === undefined) continue;
-    out[k] = c[k] === undefined ? null : c[k];
-  }
-  return out as unknown as DockerConfig;
+  return withEtc(planOnHost(nets, (lookup) => planNetworks(input, lookup)));
 }

@@ -1,7 +1,7 @@
 /**
  * A create body's name-service settings (HostConfig.Dns, DnsSearch, DnsOptions, ExtraHosts),
- * checked as dockerd checks them (its messages), into the typed options of
- * src/net/etc-config.ts.
+ * or the neutral request's extra hosts, checked as dockerd checks them (its messages), into
+ * the typed options of src/net/etc-config.ts.
  */
 import * as net from 'node:net';
 import { InvalidArgumentError } from '../errors';
@@ -14,12 +14,16 @@ export function parseEtcOptions(hc: {
   DnsOptions?: string[] | null;
   ExtraHosts?: string[] | null;
 }): EtcOptions | undefined {
-  const o: EtcOptions = {
+  return checkEtcOptions({
     dns: hc.Dns ?? [],
     dnsSearch: hc.DnsSearch ?? [],
     dnsOptions: hc.DnsOptions ?? [],
     extraHosts: hc.ExtraHosts ?? [],
-  };
+  });
+}
+
+/** Check name-service options, whichever front asked (dockerd's messages); undefined when they are all empty. */
+export function checkEtcOptions(o: EtcOptions): EtcOptions | undefined {
   for (const d of o.dns) if (!net.isIP(d)) throw new InvalidArgumentError(`${d} is not an ip address`);
   for (const s of o.dnsSearch)
     if (s !== '.' && !/^[A-Za-z0-9_.-]{1,253}$/.test(s)) throw new InvalidArgumentError(`${s} is not a valid domain`);

@@ -1,9 +1,11 @@
 /**
  * The network plan of a Docker create body (HostConfig.NetworkMode, PortBindings,
- * PublishAllPorts, Links, MacAddress and NetworkingConfig.EndpointsConfig), with dockerd's checks
- * and messages, into the typed plan the pod layer follows (src/net/container-config.ts).
+ * PublishAllPorts, Links, MacAddress and NetworkingConfig.EndpointsConfig), or of the neutral
+ * request's one network and ports (planOneNetwork), with dockerd's checks and messages, into
+ * the typed plan the pod layer follows (src/net/container-config.ts); planOnHost plans either
+ * on the host's networks, or on none.
  */
-import { InvalidArgumentError, NotImplementedError } from '../errors';
+import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors';
 import { DEFAULT_NETWORK } from '../net/manager';
 import {
   checkStaticAddresses,
@@ -13,8 +15,13 @@ import {
 } from '../net/container-config';
 import { checkLinkLocalIps } from '../net/link-local';
 import { checkEndpointSettings } from '../net/endpoint-settings';
+import type { PortRequest } from '../net/types';
 import { fromApi } from './port-requests';
 import { parseLinks } from './links';
+
+/** Why a container cannot have the host's network. */
+const HOST_MODE_REFUSED =
+  '--network host is not supported: every container runs in its own VM, with its own kernel and network stack; publish ports with -p instead';
 
 /** The parts of a create body that concern networking. */
 export interface NetworkingInput {
@@ -52,9 +59,7 @@ export function planNetworks(input: NetworkingInput, lookup: NetworkLookup): Con
     input.ExposedPorts,
   );
   if (mode === 'host') {
-    throw new NotImplementedError(
-      '--network host is not supported: every container runs in its own VM, with its own kernel and network stack; publish ports with -p instead',
-    );
+    throw new NotImplementedError(HOST_MODE_REFUSED);
   }
   if (mode.startsWith('container:')) {
     if (ports.length > 0)
@@ -148,4 +153,65 @@ function attachment(
       ...(links.length ? { links } : {}),
     },
   };
+}
+
+/**
+ * `nets`, taking a network that is not there for a user network without subnets: dockerd
+ * creates the container and fails its start with 404 `network X not found` (a 404 at create
+ * would have the docker CLI pull the image, as for a missing one, and try again).
+ */
+function unknownNetworksLater(nets: NetworkLookup): NetworkLookup {
+  const orElse = <T>(f: () => T, missing: T): T => {
+    try {
+      return f();
+    } catch (err) {
+      if (err instanceof NotFoundError) return missing;
+      throw err;
+    }
+  };
+  return {
+    isUserNetwork: (ref) => orElse(() => nets.isUserNetwork(ref), true),
+    hasUserSubnet: (ref, family) => orElse(() => nets.hasUserSubnet(ref, family), false),
+    userRanges: (ref) => orElse(() => nets.userRanges?.(ref) ?? { 4: [], 6: [] }, { 4: [], 6: [] }),
+  };
+}
+
+/**
+ * `plan` made on the host's networks `nets`, where a network that is not there is taken as a
+ * user network without subnets (its start fails, as dockerd's); with no networks on this host
+ * (`nets` undefined): loopback only, and anything more cannot be given.
+ */
+export function planOnHost(
+  nets: NetworkLookup | undefined,
+  plan: (lookup: NetworkLookup) => ContainerNetworkPlan,
+): ContainerNetworkPlan {
+  if (nets) return plan(unknownNetworksLater(nets));
+  const planned = plan({
+    isUserNetwork: () => {
+      throw new NotImplementedError('this host has no container networks (bridges or iptables unavailable)');
+    },
+    hasUserSubnet: () => false,
+  });
+  if (planned.ports.length > 0)
+    throw new NotImplementedError(
+      'this host has no container networks (bridges or iptables unavailable): ports cannot be published',
+    );
+  return { mode: 'none', networks: [], ports: [] };
+}
+
+/**
+ * The plan of a container on one network, `ref` (`default` for the default bridge), with
+ * `ports` published and `exposed` (`80/tcp`) exposed, and no endpoint settings: the neutral
+ * request's. `host` is refused as Docker's host mode is.
+ */
+export function planOneNetwork(
+  ref: string,
+  ports: PortRequest[],
+  exposed: string[],
+  lookup: NetworkLookup,
+): ContainerNetworkPlan {
+  const mode = ref === 'default' ? DEFAULT_NETWORK : ref;
+  if (mode === 'host') throw new NotImplementedError(HOST_MODE_REFUSED);
+  const main = attachment(mode, {}, {}, lookup);
+  return { mode: 'networks', networks: [main.attachment], ports, ...(exposed.length ? { exposed } : {}) };
 }

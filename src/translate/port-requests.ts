@@ -2,7 +2,7 @@
  * Published ports as asked: the API's HostConfig.PortBindings / PublishAllPorts (what the
  * docker CLI sends for -p and -P) and the -p syntax itself (pod files use it too), into one
  * list of the network layer's requests (src/net/types.ts PortRequest) with dockerd's checks and
- * messages.
+ * messages; and the neutral request's ports (publishedPortsOf), with the same checks.
  */
 import { InvalidArgumentError } from '../errors';
 import { isIPv6 } from 'node:net';
@@ -111,6 +111,34 @@ export function parsePortSpec(spec: string): PortRequest[] {
     });
   }
   return out;
+}
+
+/**
+ * The neutral request's ports (./container-request.ts PortRequest) published as the API form
+ * of the same bindings would be (fromApi): grouped by container port, in the order first seen;
+ * a port without a host address bound on IPv4's and IPv6's every address.
+ */
+export function publishedPortsOf(
+  ports: ReadonlyArray<{ containerPort: number; protocol: string; host?: { ip: string; port: string } }>,
+): PortRequest[] {
+  const byPort = new Map<string, PortRequest[]>();
+  for (const p of ports) {
+    const proto = protoOf(p.protocol);
+    const containerPort = portNumber(String(p.containerPort), 'containerPort');
+    const list = byPort.get(`${containerPort}/${proto}`) ?? [];
+    byPort.set(`${containerPort}/${proto}`, list);
+    if (!p.host) continue;
+    const [hMin, hMax] = hostPortRange(p.host.port);
+    const req: PortRequest = {
+      proto,
+      containerPort,
+      hostIp: hostIpOf(p.host.ip),
+      hostPortMin: hMin,
+      hostPortMax: hMax,
+    };
+    list.push(p.host.ip ? req : { ...req, alsoIpv6: true });
+  }
+  return [...byPort.values()].flat();
 }
 
 /**

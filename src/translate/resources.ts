@@ -40,6 +40,77 @@ export const MIN_VM_MEMORY_MIB = 128;
 
 const MIB = 1024 * 1024;
 
+/**
+ * A container's resources in no front's words (bytes, microseconds, CPU lists); a field left
+ * out, or 0, is no limit. Docker's HostConfig fields map one to one (vmSizeFor,
+ * cgroupLimitsFor); the neutral request gives the ones it has (./request-pod.ts).
+ */
+export interface ResourceAmounts {
+  memoryBytes?: number;
+  /** CPUs in billionths (Docker's NanoCpus). */
+  nanoCpus?: number;
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  cpuCount?: number;
+  /** CPU shares, a relative weight (cpu.weight in the VM). */
+  cpuShares?: number;
+  /** memory.low in bytes. */
+  memoryReservation?: number;
+  /** CPUs and memory nodes it may use ("0-2,4"). */
+  cpuset?: string;
+  cpusetMems?: string;
+  pidsLimit?: number | null;
+}
+
+/** The VM size for a container's resources (see the module comment). */
+export function vmSizeOf(r: ResourceAmounts, defaults: PodVmSize, hostCpus: number): PodVmSize {
+  const memory = r.memoryBytes ?? 0;
+  const nano = r.nanoCpus ?? 0;
+  const quota = r.cpuQuota ?? 0;
+  const period = r.cpuPeriod ?? 0;
+  let memoryMiB = defaults.memoryMiB;
+  if (memory > 0) memoryMiB = Math.max(MIN_VM_MEMORY_MIB, Math.ceil(memory / MIB) + GUEST_OVERHEAD_MIB);
+  let cpus = defaults.cpus;
+  if (nano > 0) cpus = Math.ceil(nano / 1e9);
+  else if (quota > 0 && period > 0) cpus = Math.ceil(quota / period);
+  else if ((r.cpuCount ?? 0) > 0) cpus = r.cpuCount!;
+  cpus = Math.max(cpus, cpusetMax(r.cpuset ?? '') + 1);
+  cpus = Math.max(1, Math.min(cpus, Math.max(1, hostCpus)));
+  return { memoryMiB, cpus };
+}
+
+/** A HostConfig's resources as ResourceAmounts. */
+function amountsOf(
+  hc: Partial<
+    Pick<
+      DockerHostConfig,
+      | 'Memory'
+      | 'NanoCpus'
+      | 'CpuQuota'
+      | 'CpuPeriod'
+      | 'CpuCount'
+      | 'CpuShares'
+      | 'MemoryReservation'
+      | 'CpusetCpus'
+      | 'CpusetMems'
+      | 'PidsLimit'
+    >
+  >,
+): ResourceAmounts {
+  return {
+    memoryBytes: hc.Memory,
+    nanoCpus: hc.NanoCpus,
+    cpuQuota: hc.CpuQuota,
+    cpuPeriod: hc.CpuPeriod,
+    cpuCount: hc.CpuCount,
+    cpuShares: hc.CpuShares,
+    memoryReservation: hc.MemoryReservation,
+    cpuset: hc.CpusetCpus,
+    cpusetMems: hc.CpusetMems,
+    pidsLimit: hc.PidsLimit,
+  };
+}
+
 /** The VM size for a container's HostConfig. */
 export function vmSizeFor(
   hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod' | 'CpuCount'> &
@@ -47,15 +118,7 @@ export function vmSizeFor(
   defaults: PodVmSize,
   hostCpus: number,
 ): PodVmSize {
-  let memoryMiB = defaults.memoryMiB;
-  if (hc.Memory > 0) memoryMiB = Math.max(MIN_VM_MEMORY_MIB, Math.ceil(hc.Memory / MIB) + GUEST_OVERHEAD_MIB);
-  let cpus = defaults.cpus;
-  if (hc.NanoCpus > 0) cpus = Math.ceil(hc.NanoCpus / 1e9);
-  else if (hc.CpuQuota > 0 && hc.CpuPeriod > 0) cpus = Math.ceil(hc.CpuQuota / hc.CpuPeriod);
-  else if (hc.CpuCount > 0) cpus = hc.CpuCount;
-  cpus = Math.max(cpus, cpusetMax(hc.CpusetCpus ?? '') + 1);
-  cpus = Math.max(1, Math.min(cpus, Math.max(1, hostCpus)));
-  return { memoryMiB, cpus };
+  return vmSizeOf(amountsOf(hc), defaults, hostCpus);
 }
 
 /** cgroup v2's default cpu.max period, microseconds. */
@@ -77,28 +140,37 @@ export function cpuWeightOf(shares: number): number {
  * A CPU period alone is cpu.max's period with no quota ("max 50000"), as runc writes it.
  * undefined: no limit.
  */
+export function cgroupLimitsOf(r: ResourceAmounts): ContainerLimits | undefined {
+  const memory = r.memoryBytes ?? 0;
+  const nano = r.nanoCpus ?? 0;
+  const quota = r.cpuQuota ?? 0;
+  const period = r.cpuPeriod ?? 0;
+  const l: ContainerLimits = {};
+  if (memory > 0) l.memoryMax = memory;
+  if ((r.cpuShares ?? 0) > 0) l.cpuWeight = cpuWeightOf(r.cpuShares!);
+  if ((r.memoryReservation ?? 0) > 0) l.memoryLow = r.memoryReservation;
+  if (nano > 0) {
+    l.cpuQuota = Math.max(1000, Math.round((nano * CPU_PERIOD_US) / 1e9));
+    l.cpuPeriod = CPU_PERIOD_US;
+  } else if (quota > 0) {
+    l.cpuPeriod = period > 0 ? period : CPU_PERIOD_US;
+    l.cpuQuota = Math.max(1000, quota);
+  } else if (period > 0) {
+    l.cpuQuota = 0;
+    l.cpuPeriod = period;
+  }
+  if (r.cpuset) l.cpusetCpus = r.cpuset;
+  if (r.cpusetMems) l.cpusetMems = r.cpusetMems;
+  if ((r.pidsLimit ?? 0) > 0) l.pidsMax = r.pidsLimit!;
+  return Object.keys(l).length ? l : undefined;
+}
+
+/** cgroupLimitsOf a container's HostConfig. */
 export function cgroupLimitsFor(
   hc: Pick<DockerHostConfig, 'Memory' | 'NanoCpus' | 'CpuQuota' | 'CpuPeriod' | 'CpuShares' | 'MemoryReservation'> &
     Partial<Pick<DockerHostConfig, 'CpusetCpus' | 'CpusetMems' | 'PidsLimit'>>,
 ): ContainerLimits | undefined {
-  const l: ContainerLimits = {};
-  if (hc.Memory > 0) l.memoryMax = hc.Memory;
-  if (hc.CpuShares > 0) l.cpuWeight = cpuWeightOf(hc.CpuShares);
-  if (hc.MemoryReservation > 0) l.memoryLow = hc.MemoryReservation;
-  if (hc.NanoCpus > 0) {
-    l.cpuQuota = Math.max(1000, Math.round((hc.NanoCpus * CPU_PERIOD_US) / 1e9));
-    l.cpuPeriod = CPU_PERIOD_US;
-  } else if (hc.CpuQuota > 0) {
-    l.cpuPeriod = hc.CpuPeriod > 0 ? hc.CpuPeriod : CPU_PERIOD_US;
-    l.cpuQuota = Math.max(1000, hc.CpuQuota);
-  } else if (hc.CpuPeriod > 0) {
-    l.cpuQuota = 0;
-    l.cpuPeriod = hc.CpuPeriod;
-  }
-  if (hc.CpusetCpus) l.cpusetCpus = hc.CpusetCpus;
-  if (hc.CpusetMems) l.cpusetMems = hc.CpusetMems;
-  if ((hc.PidsLimit ?? 0) > 0) l.pidsMax = hc.PidsLimit!;
-  return Object.keys(l).length ? l : undefined;
+  return cgroupLimitsOf(amountsOf(hc));
 }
 
 /**

@@ -226,15 +226,14 @@ export function parseUlimits(list: readonly unknown[] | null | undefined): Proce
  *    which dockerd 20.10 sets in every container with a network namespace of its own (not
  *    `--network host`, not `container:X`, whose namespace is X's), so that a non-root user
  *    binds port 80 and pings without capabilities. A podvisor container's network
- *    namespace is its VM's. Not with `dockerd` false (a CRI pod sandbox: only the kubelet's).
+ *    namespace is its VM's.
  */
 export function dockerDefaultSysctls(
   hc: Partial<Pick<DockerHostConfig, 'NetworkMode' | 'Sysctls'>>,
   domainname: string | undefined,
-  dockerd = true,
 ): Record<string, string> {
   const mode = hc.NetworkMode ?? '';
-  const ownNetns = dockerd && mode !== 'host' && !mode.startsWith('container:');
+  const ownNetns = mode !== 'host' && !mode.startsWith('container:');
   return {
     ...(ownNetns ? DEFAULT_NETWORK_SYSCTLS : {}),
     ...(domainname ? { 'kernel.domainname': domainname } : {}),

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import type { PodMount, PodVolumeMount } from '../pod/types';
 import type { VolumeStore } from '../storage/volumes';
-import type { Translated } from './create';
+import type { Translated } from './translation';
 
 /** What resolveVolumes needs besides the translated create. */
 export interface VolumeResolveDeps {

@@ -3,8 +3,8 @@
  * (CreateContainer), decoded by ./runtime.ts, -> the creation service's neutral request
  * (src/translate/container-request.ts, through src/engine/service.ts). CRI words end here.
  *
- * Both are checked and recorded as the Docker create of the same pod would be, so that
- * `docker ps`, `docker inspect` and `podvisor list` show them as any other container:
+ * Both are checked as containerd and dockerd check the same settings, and shown by
+ * `docker ps`, `docker inspect` and `podvisor list` as any other container:
  *
  *   sandbox    its infra container (the sandbox image, stdin held open so that a shell image
  *              stays up too), hostname, no Docker network (network none), and the CNI plan:

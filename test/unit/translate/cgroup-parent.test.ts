@@ -8,7 +8,8 @@
 import { parseCgroupParent } from '../../../src/translate/cgroup-parent';
 import { parseCreateBody as parseDecoded } from '../../../src/translate/create-body';
 import { translateCreate } from '../../../src/translate/create';
-import { createRequestOf } from '../../../src/translate/container-request';
+import { checkContainerRequest } from '../../../src/translate/request-check';
+import { translateContainerRequest } from '../../../src/translate/request-pod';
 import { sandboxRequestOf } from '../../../src/api/cri/create-request';
 import { checkSpec } from '../../../src/api/native/spec';
 import { decodeBody } from '../../../src/translate/go-decode';
@@ -76,7 +77,7 @@ test("the pod keeps the cleaned parent; inspect's HostConfig.CgroupParent is the
   expect(none.frontend.hostConfig.CgroupParent).toBe('');
 });
 
-test("a CRI sandbox's cgroup_parent is its create's HostConfig.CgroupParent; none leaves it out", async () => {
+test("a CRI sandbox's cgroup_parent places its VM and is shown as its HostConfig.CgroupParent; none leaves it out", async () => {
   const sandbox = {
     name: 'k8s_POD_web_default_uid-1_0',
     image: 'pause',
@@ -86,11 +87,17 @@ test("a CRI sandbox's cgroup_parent is its create's HostConfig.CgroupParent; non
     labels: {},
     criLabels: {},
   };
-  const req = await sandboxRequestOf({ ...sandbox, cgroupParent: '/kubepods/besteffort/poduid-1' });
-  expect(createRequestOf(req, 2).hostConfig.CgroupParent).toBe('/kubepods/besteffort/poduid-1');
-  expect(createRequestOf(await sandboxRequestOf({ ...sandbox, cgroupParent: '' }), 2).hostConfig.CgroupParent).toBe('');
+  const opts = { defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 };
+  const pod = async (cgroupParent: string) =>
+    translateContainerRequest(await sandboxRequestOf({ ...sandbox, cgroupParent }), IMAGE, 'f'.repeat(64), opts);
+  const placed = await pod('/kubepods/besteffort/poduid-1');
+  expect(placed.spec.hostCgroupParent).toBe('/kubepods/besteffort/poduid-1');
+  expect(placed.frontend.hostConfig.CgroupParent).toBe('/kubepods/besteffort/poduid-1');
+  const none = await pod('');
+  expect(none.spec.hostCgroupParent).toBeUndefined();
+  expect(none.frontend.hostConfig.CgroupParent).toBe('');
   const bad = await sandboxRequestOf({ ...sandbox, cgroupParent: '/../kubepods' });
-  expect(() => createRequestOf(bad, 2)).toThrow('invalid cgroup parent "/../kubepods"');
+  expect(() => checkContainerRequest(bad, 2)).toThrow('invalid cgroup parent "/../kubepods"');
 });
 
 test("the native spec's cgroupParent is a string field", () => {

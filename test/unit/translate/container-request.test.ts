@@ -1,28 +1,27 @@
 /**
- * The neutral creation request (src/translate/container-request.ts): each front's request
- * parses to exactly what the Docker create body stating it parses to (the bodies below), and
- * it is refused with dockerd's words for what dockerd refuses. CRI mounts travel structured,
- * so a path holding ':' arrives as given.
+ * The neutral creation request (src/translate/container-request.ts), translated into a pod
+ * directly (src/translate/request-pod.ts): each front's request gives the pod, and the Docker
+ * record shown for it, that `docker create` of the same container gives (the bodies below,
+ * through the Docker front's parse and translateCreate), apart from what only the request
+ * has (the CNI plan, the CRI log file, binds whose missing source is made, no seccomp filter,
+ * a sandbox without the runtime's sysctls). Its checks (src/translate/request-check.ts) refuse
+ * what dockerd refuses. CRI mounts travel structured, so a path holding ':' arrives as given.
  */
 import { containerRequestOf, sandboxRequestOf, type CriContainerRequest } from '../../../src/api/cri/create-request';
 import { parseCreateBody } from '../../../src/translate/create-body';
-import {
-  createRequestOf,
-  networkRequestOf,
-  translateContainerRequest,
-  type ContainerRequest,
-} from '../../../src/translate/container-request';
-import { mountPoints, parseMounts } from '../../../src/translate/mounts';
+import { translateCreate } from '../../../src/translate/create';
+import { networkRequestOf, type ContainerRequest } from '../../../src/translate/container-request';
+import { checkContainerRequest } from '../../../src/translate/request-check';
+import { translateContainerRequest } from '../../../src/translate/request-pod';
+import { mountPoints } from '../../../src/translate/mounts';
 import type { ImageRecord } from '../../../src/storage/types';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
 import { decodeBody } from '../../../src/translate/go-decode';
 import { portRequestsOf, portRequestsOfSpecs } from '../../../src/translate/podspec-ports';
 import { DEFAULT_CAPABILITIES } from '../../../src/util/capabilities';
+import type { Translated } from '../../../src/translate/translation';
 
 const CPUS = 4;
-/** What dockerd's checks make of a Docker create body. */
-const parsedBody = (b: Record<string, unknown>) => parseCreateBody(decodeBody<CreateBody>(CreateBodySchema, b), CPUS);
-const parsed = (r: ContainerRequest) => createRequestOf(r, CPUS);
 const IMAGE: ImageRecord = {
   id: `sha256:${'a'.repeat(64)}`,
   repoTags: ['busybox:latest'],
@@ -31,7 +30,18 @@ const IMAGE: ImageRecord = {
   size: 1,
   storedAt: 0,
 };
-const translateOpts = { defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: CPUS };
+/** The host's networks: the default bridge and a user network, `front`. */
+const networks = { isUserNetwork: (ref: string) => ref === 'front', hasUserSubnet: () => false };
+const translateOpts = { defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: CPUS, networks };
+const ID = 'c'.repeat(64);
+/** The pod and Docker record `docker create` of this body gives. */
+const docker = (b: Record<string, unknown>): Translated =>
+  translateCreate(parseCreateBody(decodeBody<CreateBody>(CreateBodySchema, b), CPUS), IMAGE, ID, translateOpts);
+/** The pod and Docker record of a neutral request, checked first. */
+const neutral = (r: ContainerRequest): Translated => {
+  checkContainerRequest(r, CPUS);
+  return translateContainerRequest(r, IMAGE, ID, translateOpts);
+};
 
 const sandbox = {
   name: 'k8s_POD_web_default_uid-1_0',
@@ -66,27 +76,45 @@ const container = (extra: Partial<CriContainerRequest> = {}): CriContainerReques
   ...extra,
 });
 
-describe('a CRI front request parses as the Docker body it replaced', () => {
+/** `t` changed by `f` (a deep copy). */
+const changed = (t: Translated, f: (t: Translated) => void): Translated => {
+  const copy = structuredClone(t);
+  f(copy);
+  return copy;
+};
+
+describe('a CRI front request makes the pod the Docker body it replaced made', () => {
   test('a sandbox: infra container, stdin open, no Docker network, the kubelet sysctls, its seccomp option', async () => {
     const req = await sandboxRequestOf({ ...sandbox, sysctls: { 'kernel.shm_rmid_forced': '1' } });
-    expect(parsed(req)).toEqual(
-      parsedBody({
-        Image: 'pause',
-        OpenStdin: true,
-        Hostname: 'web-host',
-        Labels: { app: 'web', 'io.podvisor.cri.kind': 'sandbox', 'io.podvisor.api': 'cri' },
-        HostConfig: {
-          NetworkMode: 'none',
-          Sysctls: { 'kernel.shm_rmid_forced': '1' },
-          SecurityOpt: ['seccomp=unconfined'],
+    const t = neutral(req);
+    expect(t.spec.cni).toEqual({ pod: sandbox.pod, portMappings: sandbox.portMappings });
+    // The kubelet's sysctls only, none of the runtime's own.
+    expect(t.spec.containers[0].security?.sysctls).toEqual({ 'kernel.shm_rmid_forced': '1' });
+    expect(t).toEqual(
+      changed(
+        docker({
+          Image: 'pause',
+          OpenStdin: true,
+          Hostname: 'web-host',
+          Labels: { app: 'web', 'io.podvisor.cri.kind': 'sandbox', 'io.podvisor.api': 'cri' },
+          HostConfig: {
+            NetworkMode: 'none',
+            Sysctls: { 'kernel.shm_rmid_forced': '1' },
+            SecurityOpt: ['seccomp=unconfined'],
+          },
+        }),
+        (d) => {
+          d.spec.cni = t.spec.cni;
+          d.spec.containers[0].security!.sysctls = { 'kernel.shm_rmid_forced': '1' };
         },
-      }),
+      ),
     );
-    expect(req.cni).toEqual({ pod: sandbox.pod, portMappings: sandbox.portMappings });
-    expect(req.security?.defaultSysctls).toBe(false);
-    const plain = await sandboxRequestOf({ ...sandbox, seccomp: { profile: { profile_type: 'RuntimeDefault' } } });
-    expect(parsed(plain).hostConfig.SecurityOpt).toEqual([]);
-    expect(parsed(plain).hostConfig.Sysctls).toBeUndefined();
+    const plain = neutral(
+      await sandboxRequestOf({ ...sandbox, seccomp: { profile: { profile_type: 'RuntimeDefault' } } }),
+    );
+    expect(plain.frontend.hostConfig.SecurityOpt).toEqual([]);
+    expect(plain.frontend.hostConfig.Sysctls).toBeUndefined();
+    expect(plain.spec.containers[0].seccomp).toEqual({ profile: 'default' });
   });
 
   test("a container: the sandbox's VM and PID namespace, user, groups, binds, resources, security", async () => {
@@ -106,44 +134,50 @@ describe('a CRI front request parses as the Docker body it replaced', () => {
         },
       }),
     );
-    expect(parsed(req)).toEqual(
-      parsedBody({
-        Image: 'busybox',
-        Entrypoint: ['sh', '-c'],
-        Cmd: ['echo hi'],
-        WorkingDir: '/tmp',
-        Env: ['A=b'],
-        Tty: false,
-        OpenStdin: true,
-        StdinOnce: true,
-        AttachStdin: true,
-        User: '1000:100',
-        Labels: { role: 'main', 'io.podvisor.cri.kind': 'container', 'io.podvisor.api': 'cri' },
-        HostConfig: {
-          NetworkMode: 'container:sb',
-          PidMode: 'container:sb',
-          GroupAdd: ['1234'],
-          Mounts: [
-            {
-              Type: 'bind',
-              Source: '/srv/data',
-              Target: '/data',
-              ReadOnly: true,
-              BindOptions: { Propagation: 'rprivate' },
-            },
-          ],
-          Memory: 64 * 1024 * 1024,
-          CpuQuota: 50000,
-          CpuPeriod: 100000,
-          CapDrop: ['ALL'],
-          CapAdd: [...DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_CHOWN'), 'CAP_NET_ADMIN'],
-          ReadonlyRootfs: true,
-          MaskedPaths: ['/proc/kcore'],
-          SecurityOpt: ['no-new-privileges', 'seccomp=unconfined'],
+    const t = neutral(req);
+    expect(t).toEqual(
+      changed(
+        docker({
+          Image: 'busybox',
+          Entrypoint: ['sh', '-c'],
+          Cmd: ['echo hi'],
+          WorkingDir: '/tmp',
+          Env: ['A=b'],
+          Tty: false,
+          OpenStdin: true,
+          StdinOnce: true,
+          AttachStdin: true,
+          User: '1000:100',
+          Labels: { role: 'main', 'io.podvisor.cri.kind': 'container', 'io.podvisor.api': 'cri' },
+          HostConfig: {
+            NetworkMode: 'container:sb',
+            PidMode: 'container:sb',
+            GroupAdd: ['1234'],
+            Mounts: [
+              {
+                Type: 'bind',
+                Source: '/srv/data',
+                Target: '/data',
+                ReadOnly: true,
+                BindOptions: { Propagation: 'rprivate' },
+              },
+            ],
+            Memory: 64 * 1024 * 1024,
+            CpuQuota: 50000,
+            CpuPeriod: 100000,
+            CapDrop: ['ALL'],
+            CapAdd: [...DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_CHOWN'), 'CAP_NET_ADMIN'],
+            ReadonlyRootfs: true,
+            MaskedPaths: ['/proc/kcore'],
+            SecurityOpt: ['no-new-privileges', 'seccomp=unconfined'],
+          },
+        }),
+        (d) => {
+          d.spec.log = { driver: 'json-file', opts: { 'cri-log-path': '/var/log/pods/web/app/0.log' } };
+          for (const m of d.spec.containers[0].mounts ?? []) if (m.type === 'bind') m.createSource = true;
         },
-      }),
+      ),
     );
-    expect(req.log).toEqual({ kind: 'cri', path: '/var/log/pods/web/app/0.log' });
   });
 
   test('a privileged container with no command, args or mounts of its own', async () => {
@@ -169,8 +203,8 @@ describe('a CRI front request parses as the Docker body it replaced', () => {
         seccomp: { profile: { profile_type: 'RuntimeDefault' }, privileged: true },
       }),
     );
-    expect(parsed(req)).toEqual(
-      parsedBody({
+    expect(neutral(req)).toEqual(
+      docker({
         Image: 'busybox',
         Env: ['A=b'],
         Tty: false,
@@ -186,8 +220,8 @@ describe('a CRI front request parses as the Docker body it replaced', () => {
         },
       }),
     );
-    expect(parsed(req).entrypointSet).toBe(false);
-    expect(req.log).toBeUndefined();
+    // The image's command, as no entrypoint or args were given.
+    expect(neutral(req).spec.containers[0].args).toEqual(['sh']);
   });
 });
 
@@ -198,30 +232,20 @@ describe('CRI mounts travel structured', () => {
     { hostPath: '/srv/d', containerPath: '/q/', readonly: false },
   ];
 
-  test("paths holding ':' reach the pod's binds as given, with read-only and propagation as containerd takes them", async () => {
-    const req = await containerRequestOf(container({ mounts }));
-    const hc = parsed(req).hostConfig;
-    expect(hc.Binds).toBeNull();
-    expect(parseMounts(hc)).toEqual([
-      { type: 'bind', source: '/tmp/x/a:b', target: '/m', readOnly: false, createSource: false },
-      { type: 'bind', source: '/srv/d', target: '/q', readOnly: false, createSource: false },
-      { type: 'bind', source: '/srv/c', target: '/n:o/p', readOnly: true, createSource: false },
-    ]);
-    expect(mountPoints(hc, parseMounts(hc)).map((m) => [m.Source, m.Destination, m.RW, m.Propagation])).toEqual([
-      ['/tmp/x/a:b', '/m', true, 'rslave'],
-      ['/srv/c', '/n:o/p', false, 'rshared'],
-      ['/srv/d', '/q', true, 'rprivate'],
-    ]);
-  });
-
-  test('the translated pod makes a missing host path at start, as containerd does', async () => {
-    const req = await containerRequestOf(container({ mounts }));
-    const t = translateContainerRequest(req, parsed(req), IMAGE, 'c'.repeat(64), translateOpts);
+  test("paths holding ':' reach the pod's binds as given, made at start when missing, as containerd does", async () => {
+    const t = neutral(await containerRequestOf(container({ mounts })));
     expect(t.spec.containers[0].mounts).toEqual([
       { type: 'bind', source: '/tmp/x/a:b', target: '/m', readOnly: false, createSource: true },
       { type: 'bind', source: '/srv/d', target: '/q', readOnly: false, createSource: true },
       { type: 'bind', source: '/srv/c', target: '/n:o/p', readOnly: true, createSource: true },
     ]);
+    const shown = mountPoints(t.frontend.hostConfig, t.spec.containers[0].mounts ?? []);
+    expect(shown.map((m) => [m.Source, m.Destination, m.RW, m.Propagation])).toEqual([
+      ['/tmp/x/a:b', '/m', true, 'rslave'],
+      ['/srv/c', '/n:o/p', false, 'rshared'],
+      ['/srv/d', '/q', true, 'rprivate'],
+    ]);
+    expect(t.frontend.hostConfig.Binds).toBeNull();
   });
 
   test('a relative host or container path is refused', async () => {
@@ -231,13 +255,20 @@ describe('CRI mounts travel structured', () => {
     const rel = await containerRequestOf(
       container({ mounts: [{ hostPath: 'data', containerPath: '/d', readonly: false }] }),
     );
-    expect(() => parsed(rel)).toThrow(
-      `invalid mount config for type "bind": invalid mount path: 'data' mount path must be absolute`,
+    expect(() => neutral(rel)).toThrow('mount host path "data" is not absolute');
+    const twice = await containerRequestOf(
+      container({
+        mounts: [
+          { hostPath: '/a', containerPath: '/d', readonly: false },
+          { hostPath: '/b', containerPath: '/d/', readonly: false },
+        ],
+      }),
     );
+    expect(() => neutral(twice)).toThrow('Duplicate mount point: /d');
   });
 });
 
-describe('the native and builder requests parse as the Docker bodies they replaced', () => {
+describe('the native and builder requests make the pods the Docker bodies they replaced made', () => {
   test('the native spec: its command, env, network by name and -p ports', () => {
     const req: ContainerRequest = {
       image: 'nginx',
@@ -251,23 +282,32 @@ describe('the native and builder requests parse as the Docker bodies they replac
       network: networkRequestOf('front'),
       security: { noSeccompFilter: true },
     };
-    expect(parsed(req)).toEqual(
-      parsedBody({
-        Image: 'nginx',
-        Cmd: ['nginx', '-g', 'daemon off;'],
-        Env: ['X=1'],
-        WorkingDir: '/srv',
-        Tty: true,
-        OpenStdin: true,
-        Labels: { a: 'b', 'io.podvisor.pod': 'web', 'io.podvisor.api': 'native' },
-        ExposedPorts: { '80/tcp': {}, '53/udp': {} },
-        HostConfig: {
-          NetworkMode: 'front',
-          PortBindings: {
-            '80/tcp': [{ HostIp: '', HostPort: '8080' }],
-            '53/udp': [{ HostIp: '127.0.0.1', HostPort: '53' }],
-          },
+    const t = neutral(req);
+    expect(t.spec.network?.networks.map((n) => n.ref)).toEqual(['front']);
+    expect(t.spec.network?.ports.map((p) => [p.hostIp, p.hostPortMin, p.containerPort, p.proto])).toEqual([
+      ['0.0.0.0', 8080, 80, 'tcp'],
+      ['127.0.0.1', 53, 53, 'udp'],
+    ]);
+    const body = {
+      Image: 'nginx',
+      Cmd: ['nginx', '-g', 'daemon off;'],
+      Env: ['X=1'],
+      WorkingDir: '/srv',
+      Tty: true,
+      OpenStdin: true,
+      Labels: { a: 'b', 'io.podvisor.pod': 'web', 'io.podvisor.api': 'native' },
+      ExposedPorts: { '80/tcp': {}, '53/udp': {} },
+      HostConfig: {
+        NetworkMode: 'front',
+        PortBindings: {
+          '80/tcp': [{ HostIp: '', HostPort: '8080' }],
+          '53/udp': [{ HostIp: '127.0.0.1', HostPort: '53' }],
         },
+      },
+    };
+    expect(t).toEqual(
+      changed(docker(body), (x) => {
+        delete x.spec.containers[0].seccomp;
       }),
     );
   });
@@ -288,22 +328,27 @@ describe('the native and builder requests parse as the Docker bodies they replac
       ports: portRequestsOf([{ containerPort: 80, hostPort: 8080, protocol: 'tcp' }]),
       security: { noSeccompFilter: true },
     };
-    expect(parsed(req)).toEqual(
-      parsedBody({
-        Image: 'busybox',
-        Entrypoint: ['sh'],
-        Cmd: ['-c', 'sleep 9'],
-        Env: [],
-        WorkingDir: '',
-        User: '',
-        Hostname: 'kpod',
-        Tty: false,
-        OpenStdin: false,
-        StopTimeout: 30,
-        Labels: { 'io.podvisor.pod': 'kpod' },
-        ExposedPorts: { '80/tcp': {} },
-        HostConfig: { PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }] } },
-      }),
+    expect(neutral(req)).toEqual(
+      changed(
+        docker({
+          Image: 'busybox',
+          Entrypoint: ['sh'],
+          Cmd: ['-c', 'sleep 9'],
+          Env: [],
+          WorkingDir: '',
+          User: '',
+          Hostname: 'kpod',
+          Tty: false,
+          OpenStdin: false,
+          StopTimeout: 30,
+          Labels: { 'io.podvisor.pod': 'kpod' },
+          ExposedPorts: { '80/tcp': {} },
+          HostConfig: { PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }] } },
+        }),
+        (d) => {
+          delete d.spec.containers[0].seccomp;
+        },
+      ),
     );
   });
 
@@ -321,10 +366,16 @@ describe('the native and builder requests parse as the Docker bodies they replac
       resources: { cpuset: '0', memoryBytes: 64 * 1024 * 1024, shmBytes: 1 << 20 },
       log: { kind: 'json-file' },
     };
-    expect(parsed(req)).toEqual(
-      parsedBody({
+    // The host's network is refused, whichever front asks.
+    expect(() => neutral(req)).toThrow('--network host is not supported');
+    expect(() => docker({ Image: 'busybox', HostConfig: { NetworkMode: 'host' } })).toThrow(
+      '--network host is not supported',
+    );
+    const none = { ...req, network: networkRequestOf('none') };
+    expect(neutral(none)).toEqual(
+      docker({
         HostConfig: {
-          NetworkMode: 'host',
+          NetworkMode: 'none',
           ExtraHosts: ['db:10.0.0.2'],
           CpusetCpus: '0',
           Memory: 64 * 1024 * 1024,
@@ -350,7 +401,7 @@ describe('the native and builder requests parse as the Docker bodies they replac
   });
 });
 
-describe("a neutral request gets the Docker body's checks, in dockerd's words", () => {
+describe("a neutral request gets the Docker body's checks, in dockerd's words where they name the setting", () => {
   test.each<[string, Partial<ContainerRequest>, string]>([
     ['too little memory', { resources: { memoryBytes: 1024 } }, 'Minimum memory limit allowed is 6MB'],
     [
@@ -358,11 +409,7 @@ describe("a neutral request gets the Docker body's checks, in dockerd's words", 
       { resources: { cpuQuota: 5000, cpuPeriod: 10 } },
       'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)',
     ],
-    [
-      'an unknown capability',
-      { security: { capabilities: ['CAP_FLY'] } },
-      'invalid CapAdd: unknown capability: "CAP_FLY"',
-    ],
+    ['an unknown capability', { security: { capabilities: ['CAP_FLY'] } }, 'unknown capability: "CAP_FLY"'],
     [
       'a relative working dir',
       { workingDir: 'srv' },
@@ -370,8 +417,15 @@ describe("a neutral request gets the Docker body's checks, in dockerd's words", 
     ],
     ['an empty env entry', { env: ['=x'] }, 'invalid environment variable: =x'],
     ['a CPU not on the host', { resources: { cpuset: '9' } }, 'Requested CPUs are not available'],
-    ['no image', { image: '' }, 'Config cannot be empty in order to create a container'],
+    ['no image', { image: '' }, 'the request names no image'],
+    ['a cgroup parent above the root', { cgroupParent: '/../x' }, 'invalid cgroup parent "/../x"'],
+    ['a bad extra host', { extraHosts: ['db'] }, 'invalid IP address in add-host: "db"'],
+    [
+      'a hostname in another VM',
+      { hostname: 'h', network: { mode: 'join', pod: 'sb' } },
+      'conflicting options: a hostname and joining the VM of sb',
+    ],
   ])('%s', (_what, extra, message) => {
-    expect(() => parsed({ image: 'busybox', ...extra })).toThrow(message);
+    expect(() => neutral({ image: 'busybox', ...extra })).toThrow(message);
   });
 });

@@ -1,0 +1,32 @@
+/**
+ * What both translations into a pod share (the Docker create's, ./create.ts, and the neutral
+ * request's, ./request-pod.ts): their options, their result (the PodSpec and the Docker record
+ * kept beside it), and the default stop timeout.
+ */
+import type { NetworkLookup } from '../net/container-config';
+import type { PodSpec, PodVmSize } from '../pod/types';
+import type { DockerFrontend } from './docker-types';
+import type { LogConfig } from './log-config';
+
+/** Default seconds between the stop signal and SIGKILL. */
+export const DEFAULT_STOP_TIMEOUT = 10;
+
+/** Inputs of a translation besides the request and its image. */
+export interface TranslateOptions {
+  /** VM size when the container sets no limits (the daemon's --vm-memory/--vm-cpus). */
+  defaults: PodVmSize;
+  hostCpus: number;
+  /** The daemon's default log driver and options (default json-file without options). */
+  logDefaults?: LogConfig;
+  /**
+   * The host's networks, to plan the container's (absent: the host has none, and a container
+   * gets loopback only; asking for ports or a user network is then refused).
+   */
+  networks?: NetworkLookup;
+}
+
+/** Result of a translation: the pod, and its Docker record. */
+export interface Translated {
+  spec: PodSpec;
+  frontend: DockerFrontend;
+}

@@ -1,0 +1,160 @@
+/**
+ * The shapes a create passes through, front by front, counted by walking each front's
+ * creation path over the in-memory pod layer with every shape-making function watched (a
+ * jest spy that calls through): Docker's JSON decoded (CreateBody), its parse (CreateRequest,
+ * with the full HostConfig), the neutral request's check (ContainerRequest), and each
+ * translation into the pod (PodSpec). The shapes up to the pod are the creation path; what
+ * comes after it is the pod's Docker record, rendered for display.
+ *
+ * Besides the walk, the neutral translation's imports (the file graph of src, type-only
+ * imports included) reach none of the Docker front's create modules.
+ */
+import * as path from 'node:path';
+import { harness, type Harness } from '../pod/fakes';
+import { createCriContainer, createCriSandbox } from '../../../src/api/cri/create-request';
+import * as goDecode from '../../../src/translate/go-decode';
+import * as createBody from '../../../src/translate/create-body';
+import * as create from '../../../src/translate/create';
+import * as dockerTypes from '../../../src/translate/docker-types';
+import * as requestCheck from '../../../src/translate/request-check';
+import * as requestPod from '../../../src/translate/request-pod';
+import * as dockerRecord from '../../../src/translate/request-docker-record';
+import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
+import { fileGraph } from '../../helpers/import-graph';
+import type { PodEngine } from '../../../src/engine/engine';
+
+/** Each watched function and the shape it makes (or, for the check, takes). */
+const WATCHED: Array<[Record<string, unknown>, string, string]> = [
+  [goDecode, 'decodeBody', 'CreateBody'],
+  [createBody, 'parseCreateBody', 'CreateRequest'],
+  [dockerTypes, 'normaliseHostConfig', 'HostConfig'],
+  [create, 'translateCreate', 'PodSpec'],
+  [requestCheck, 'checkContainerRequest', 'ContainerRequest'],
+  [requestPod, 'translateContainerRequest', 'PodSpec'],
+  [dockerRecord, 'dockerRecordOf', 'Docker record'],
+];
+
+/** The shapes `run` passes through, in the order they are made: the path up to the pod, then the display. */
+async function walk(run: () => Promise<unknown>): Promise<{ path: string[]; display: string[] }> {
+  const spies = WATCHED.map(([mod, name, shape]) => ({
+    shape,
+    spy: jest.spyOn(mod as Record<string, (...a: unknown[]) => unknown>, name),
+  }));
+  let made: string[];
+  try {
+    await run();
+  } finally {
+    // Read before the spies are restored, which clears what they recorded.
+    made = spies
+      .flatMap((s) => s.spy.mock.invocationCallOrder.map((order) => ({ order, shape: s.shape })))
+      .sort((a, b) => a.order - b.order)
+      .map((m) => m.shape);
+    for (const s of spies) s.spy.mockRestore();
+  }
+  const pod = made.indexOf('PodSpec');
+  return { path: made.slice(0, pod + 1), display: made.slice(pod + 1) };
+}
+
+let h: Harness;
+let engine: PodEngine;
+beforeEach(async () => {
+  h = await harness();
+  engine = h.engine();
+});
+afterEach(async () => {
+  for (const r of h.pods.list()) await h.pods.remove(r.id, { force: true });
+  await h.cleanup();
+});
+
+const sandbox = {
+  name: 'k8s_POD_web_default_uid-1_0',
+  image: 'busybox',
+  hostname: 'web',
+  pod: { namespace: 'default', name: 'web', uid: 'uid-1' },
+  portMappings: [],
+  labels: {},
+  criLabels: { 'io.podvisor.cri.kind': 'sandbox' },
+};
+
+const container = (sandboxId: string) => ({
+  sandboxId,
+  name: 'k8s_app_web_default_uid-1_0',
+  image: 'busybox',
+  command: ['sleep'],
+  args: ['9'],
+  workingDir: '',
+  env: [],
+  mounts: [{ containerPath: '/m', hostPath: '/tmp/x/a:b', readonly: false }],
+  labels: {},
+  criLabels: { 'io.podvisor.cri.kind': 'container' },
+  logPath: '',
+  tty: false,
+  stdin: false,
+  stdinOnce: false,
+  podPid: false,
+  supplementalGroups: [],
+  runAsUsername: '',
+});
+
+describe('each front reaches its pod through its own request and the neutral one, or Docker\u2019s', () => {
+  test('a CRI sandbox and container: ContainerRequest -> PodSpec; no Docker body, parse or HostConfig before the pod', async () => {
+    const sb = await walk(() => createCriSandbox(engine, sandbox));
+    expect(sb.path).toEqual(['ContainerRequest', 'PodSpec']);
+    const s = h.pods.list()[0];
+    const c = await walk(() => createCriContainer(engine, container(s.id)));
+    expect(c.path).toEqual(['ContainerRequest', 'PodSpec']);
+    // The pod's Docker record (docker ps, inspect) is rendered from the result.
+    expect(c.display).toEqual(['Docker record', 'HostConfig']);
+  });
+
+  test('the native spec and a build step: ContainerRequest -> PodSpec', async () => {
+    const native = await walk(() =>
+      engine.createNative({ kind: 'spec', spec: { image: 'busybox', command: ['sleep', '9'], network: 'none' } }),
+    );
+    expect(native.path).toEqual(['ContainerRequest', 'PodSpec']);
+    const step = await walk(() => engine.createBuildStep({ image: 'busybox', cmd: ['true'], env: [] }));
+    expect(step.path).toEqual(['ContainerRequest', 'PodSpec']);
+  });
+
+  test('a Docker create, as its front hands it over: CreateBody -> CreateRequest (with its HostConfig) -> PodSpec', async () => {
+    const docker = await walk(() => {
+      const body = goDecode.decodeBody<CreateBody>(CreateBodySchema, { Image: 'busybox', Cmd: ['sleep', '9'] });
+      return engine.createFromDocker(createBody.parseCreateBody(body, 2));
+    });
+    expect(docker.path).toEqual(['CreateBody', 'CreateRequest', 'HostConfig', 'PodSpec']);
+    expect(docker.display).toEqual([]);
+  });
+});
+
+describe("the neutral translation's imports", () => {
+  const src = path.resolve(__dirname, '../../../src');
+  /** The Docker create's own modules: its body's schema, its parse, its translation. */
+  const DOCKER_CREATE = ['translate/docker-schema.ts', 'translate/create-body.ts', 'translate/create.ts'];
+
+  /** Every file of src that `start` reaches through its imports. */
+  function reach(start: string): Set<string> {
+    const edges = fileGraph(src);
+    const seen = new Set([start]);
+    const todo = [start];
+    while (todo.length) {
+      const f = todo.pop()!;
+      for (const e of edges) {
+        if (e.from !== f || seen.has(e.to)) continue;
+        seen.add(e.to);
+        todo.push(e.to);
+      }
+    }
+    return seen;
+  }
+
+  test.each(['translate/request-pod.ts', 'translate/request-check.ts'])(
+    "%s reaches none of the Docker create's modules",
+    (file) => {
+      expect(DOCKER_CREATE.filter((f) => reach(file).has(f))).toEqual([]);
+    },
+  );
+
+  test('the search finds them from the Docker entry', () => {
+    expect(DOCKER_CREATE.filter((f) => reach('engine/docker.ts').has(f))).toEqual(DOCKER_CREATE);
+  });
+});
