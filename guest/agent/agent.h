@@ -194,11 +194,13 @@ enum agent_bind {
   BIND_POD_PAUSE = 2,   /* at PV_POD_PAUSE_PATH in an empty root of its own: the pod's pause (no rootfs) */
 };
 struct device_policy;
-/* A container on `rootfs` (share-relative; NULL with BIND_POD_PAUSE alone), its device program
- * attached and its device nodes made (dev); -1 with *e set. */
+/* A container on `rootfs` (share-relative; NULL with BIND_POD_PAUSE alone), its writable layer
+ * on upper disk `disk` when given, its image then read from the read-only device of serial
+ * `image_disk` when given, its device program attached and its device nodes made (dev); -1
+ * with *e set. */
 int container_create(const char *id, const char *rootfs, const char *hostname, const struct cgroup_limits *limits,
-                     int share_ns, const char *pid_peer, const char *disk, enum agent_bind bind,
-                     const struct device_policy *dev, struct agent_error *e);
+                     int share_ns, const char *pid_peer, const char *disk, const char *image_disk,
+                     enum agent_bind bind, const struct device_policy *dev, struct agent_error *e);
 
 /* ---- docker_init.c ---------------------------------------------------------------------- */
 /* The agent run as PV_DOCKER_INIT_PATH (docker --init): `docker-init -- CMD ARG...`. */

@@ -21,6 +21,7 @@
  * pivots into its own stage, where /sys and /dev already are, and binds the agent's binary at
  * PV_POD_PAUSE_PATH (pause.c runs it).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -97,6 +98,7 @@ struct spare_request {
   char hostname[65];
   int has_hostname;
   char disk[16]; /* "": root is the rootfs; else root is the lower of an overlay on this disk */
+  char image[24]; /* "": none; else the serial of the read-only device holding the overlay's lower layer */
   int bind; /* enum agent_bind: the agent's binary at PV_DOCKER_INIT_PATH, or the pod's pause */
 };
 
@@ -205,10 +207,11 @@ static const char *image_tree(const char *root, char *buf, size_t len) {
  * With cwd at the stage: mount the ext4 filesystem of block device `disk` at disk/ (after
  * BLKFLSBUF: the guest may have read the device before the host put the container's file
  * behind it), make its upper/ and work/ directories, and mount at root/ the overlay of the
- * image tree and those; then chdir into root/. The image tree is the disk's own lower/ when
- * it has one (the host copied the image onto the container's disk: `--storage-opt
- * image=disk`, so that no 9p mount is left to keep its VM from being saved), else `root` or
- * the layers share's view of it (image_tree). The disk's and the layers share's mounts leave with the stage when the old root
+ * image tree and those; then chdir into root/. The image tree is the image disk's filesystem
+ * when the host gave one (`--storage-opt image=disk`: the image's read-only disk, mounted
+ * ro,noload at image/, so that no 9p mount is left to keep its VM from being saved), else the
+ * disk's own lower/ when it has one (such a container's disk as an earlier podvisor made it,
+ * with a copy of its image), else `root` or the layers share's view of it (image_tree). The disk's and the layers share's mounts leave with the stage when the old root
  * is detached: the overlay keeps them alive, and they are unmounted when the container's
  * namespace goes.
  */
@@ -242,14 +245,66 @@ static void mount_upper_disk(int fd, const char *disk) {
   snprintf(g_mounted_disk, sizeof g_mounted_disk, "%s", disk);
 }
 
+/* The name (vdX) of the virtio-blk device whose serial is `serial`, into `name`; -1 when none is. */
+static int disk_by_serial(const char *serial, char *name, size_t len) {
+  DIR *d = opendir("/sys/block");
+  if (!d) return -1;
+  struct dirent *de;
+  int found = -1;
+  while (found < 0 && (de = readdir(d)) != NULL) {
+    if (strncmp(de->d_name, "vd", 2) != 0 || strlen(de->d_name) >= len) continue;
+    char p[300], got[64];
+    snprintf(p, sizeof p, "/sys/block/%s/serial", de->d_name);
+    int f = open(p, O_RDONLY | O_CLOEXEC);
+    if (f < 0) continue;
+    ssize_t n = read(f, got, sizeof got - 1);
+    close(f);
+    if (n <= 0) continue;
+    got[n] = 0;
+    got[strcspn(got, "\n")] = 0;
+    if (strcmp(got, serial) == 0) {
+      snprintf(name, len, "%s", de->d_name);
+      found = 0;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+/*
+ * With cwd at the stage: the image's read-only filesystem on the device whose serial is
+ * `serial`, mounted ro,noload at image/ (it has no journal to replay, and nothing may write
+ * it). The guest's cache of the device is dropped first when no filesystem holds it (the host
+ * may have put another image's file behind it since the guest last read it).
+ */
+static void mount_image_disk(int fd, const char *serial) {
+  char name[16], dev[32];
+  if (disk_by_serial(serial, name, sizeof name) < 0) {
+    errno = ENODEV;
+    helper_fail(fd, "find the image disk");
+  }
+  snprintf(dev, sizeof dev, "/dev/%s", name);
+  int bfd = open(dev, O_RDONLY | O_EXCL | O_CLOEXEC);
+  if (bfd >= 0) {
+    if (ioctl(bfd, BLKFLSBUF, 0) < 0) helper_fail(fd, "flush the image disk's buffers");
+    close(bfd);
+  }
+  if (mkdir("image", 0700) < 0) helper_fail(fd, "mkdir in the stage");
+  if (mount(dev, "image", "ext4", MS_RDONLY | MS_NOSUID | MS_NODEV, "noload") < 0)
+    helper_fail(fd, "mount the image disk");
+}
+
 /* The disk's part of a create: mounted now, unless this spare mounted it ahead (READY_DISK). */
-static void enter_disk_overlay(int fd, const char *disk, const char *root) {
+static void enter_disk_overlay(int fd, const char *disk, const char *image, const char *root) {
   char opts[PV_MAX_PATH + 320], tree[PV_MAX_PATH + 64];
   if (strcmp(g_mounted_disk, disk) != 0) mount_upper_disk(fd, disk);
   if (mkdir("root", 0755) < 0) helper_fail(fd, "mkdir in the stage");
   struct stat own;
   const char *lower = tree;
-  if (lstat("disk/lower", &own) == 0 && S_ISDIR(own.st_mode))
+  if (image[0]) {
+    mount_image_disk(fd, image);
+    snprintf(tree, sizeof tree, "%s/image", g_stage_dir);
+  } else if (lstat("disk/lower", &own) == 0 && S_ISDIR(own.st_mode))
     snprintf(tree, sizeof tree, "%s/disk/lower", g_stage_dir);
   else
     lower = image_tree(root, tree, sizeof tree);
@@ -334,6 +389,7 @@ static void spare_main(int req_fd, int res_fd) {
     rq.root[sizeof rq.root - 1] = 0;
     rq.hostname[sizeof rq.hostname - 1] = 0;
     rq.disk[sizeof rq.disk - 1] = 0;
+    rq.image[sizeof rq.image - 1] = 0;
     errno = 0;
     if (rq.kind != SPARE_READY_DISK) break;
     /* Once, before the create: the disk the host put behind the device for it. */
@@ -354,7 +410,7 @@ static void spare_main(int req_fd, int res_fd) {
     /* The pod's pause: the stage itself (a tmpfs of this namespace alone, with /sys and /dev
      * in place already) is the root; no image, nothing read from the share. */
   } else if (rq.disk[0]) {
-    enter_disk_overlay(res_fd, rq.disk, rq.root);
+    enter_disk_overlay(res_fd, rq.disk, rq.image, rq.root);
   } else {
     if (mount(rq.root, rq.root, NULL, MS_BIND | MS_REC, NULL) < 0) helper_fail(res_fd, "bind the rootfs");
     if (chdir(rq.root) < 0) helper_fail(res_fd, "chdir to the rootfs");
@@ -527,8 +583,8 @@ static int open_ns(pid_t pid, const char *what, int flags) {
  * spare becomes the container's holder: *pid and *req_fd are kept until the container goes.
  * A spare that died while it waited is replaced once.
  */
-static int spare_enter(const char *root, const char *hostname, const char *disk, enum agent_bind bind, pid_t *pid,
-                       int *req_fd, struct helper_result *r) {
+static int spare_enter(const char *root, const char *hostname, const char *disk, const char *image,
+                       enum agent_bind bind, pid_t *pid, int *req_fd, struct helper_result *r) {
   for (int attempt = 0;; attempt++) {
     if (g_spare.pid <= 0 && spare_spawn() < 0) {
       r->err = errno;
@@ -554,6 +610,7 @@ static int spare_enter(const char *root, const char *hostname, const char *disk,
         rq.has_hostname = 1;
       }
       if (disk) snprintf(rq.disk, sizeof rq.disk, "%s", disk);
+      if (image) snprintf(rq.image, sizeof rq.image, "%s", image);
       rq.bind = bind;
       if (write_full(rq_fd, &rq, sizeof rq) == (ssize_t)sizeof rq) n = read_full(rs_fd, r, sizeof *r);
       else n = 0;
@@ -584,8 +641,8 @@ static int spare_enter(const char *root, const char *hostname, const char *disk,
 }
 
 int container_create(const char *id, const char *rootfs, const char *hostname, const struct cgroup_limits *limits,
-                     int share_ns, const char *pid_peer, const char *disk, enum agent_bind bind,
-                     const struct device_policy *dev, struct agent_error *e) {
+                     int share_ns, const char *pid_peer, const char *disk, const char *image_disk,
+                     enum agent_bind bind, const struct device_policy *dev, struct agent_error *e) {
   if (!valid_id(id)) {
     set_error(e, PV_ERR_INVALID, EINVAL, "invalid container id");
     return -1;
@@ -635,7 +692,11 @@ int container_create(const char *id, const char *rootfs, const char *hostname, c
   struct helper_result r;
   pid_t pid;
   int holder_fd;
-  if (spare_enter(rootfs ? root : NULL, hostname, disk, bind, &pid, &holder_fd, &r) < 0) {
+  if (image_disk && (!disk || strlen(image_disk) >= sizeof(((struct spare_request *)0)->image))) {
+    set_error(e, PV_ERR_INVALID, EINVAL, "an image disk goes with an upper disk, by a serial of under 24 bytes");
+    return -1;
+  }
+  if (spare_enter(rootfs ? root : NULL, hostname, disk, image_disk, bind, &pid, &holder_fd, &r) < 0) {
     set_error(e, PV_ERR_UNAVAILABLE, r.err, "create container %s: %s", id, r.msg);
     return -1;
   }

@@ -218,6 +218,9 @@ static void op_create_container(const struct tlv_msg *m, uint32_t id) {
   char disk[16] = "";
   int has_disk = tlv_count(m, PV_TAG_UPPER_DISK) > 0;
   if (has_disk && need_str(m, id, PV_TAG_UPPER_DISK, "upper disk", disk, sizeof disk - 1) < 0) return;
+  char image[24] = "";
+  int has_image = tlv_count(m, PV_TAG_IMAGE_DISK) > 0;
+  if (has_image && need_str(m, id, PV_TAG_IMAGE_DISK, "image disk", image, sizeof image - 1) < 0) return;
   uint32_t docker_init = 0;
   if (tlv_count(m, PV_TAG_DOCKER_INIT) && (tlv_get_u32(m, PV_TAG_DOCKER_INIT, &docker_init) < 0 || docker_init > 1)) {
     fail(id, PV_ERR_INVALID, EINVAL, "bad docker-init flag");
@@ -231,7 +234,7 @@ static void op_create_container(const struct tlv_msg *m, uint32_t id) {
   static struct device_policy dev;
   if (devcg_parse(m, &dev, &e) < 0 || security_container_parse(m, &e) < 0 ||
       container_create(cid, has_rootfs ? rootfs : NULL, has_host ? host : NULL, &limits, share == 1, peer,
-                       has_disk ? disk : NULL,
+                       has_disk ? disk : NULL, has_image ? image : NULL,
                        pause ? BIND_POD_PAUSE : docker_init ? BIND_DOCKER_INIT : BIND_NONE, &dev, &e) < 0) {
     logf_("%s", e.msg);
     reply_error(id, &e);

@@ -97,6 +97,10 @@
  *        (created when missing; the
  *        disk is mounted at /run/podvisor/disks/<id> after BLKFLSBUF drops any page cache the
  *        guest had of the device). DESTROY_CONTAINER syncs the disk and unmounts both.
+ *        With IMAGE_DISK too (the serial of a read-only virtio-blk device, as
+ *        /sys/block/vdX/serial shows it, holding the image's ext4 filesystem the host made):
+ *        that filesystem, mounted ro,noload in the container's namespace, is the overlay's
+ *        lower layer instead of ROOTFS's tree (no 9p share is mounted for it).
  *        Security (security.c), done by the container's first init before it execs, in runc's
  *        order: each SYSCTL written (KEY with '.' as '/' under /proc/sys; only in a VM, else
  *        INVALID), WRITABLE_SYSFS, each READONLY_PATH bound read-only on itself, each
@@ -667,6 +671,7 @@
 #define PV_TAG_DEVICE_MAJOR 194    /* u32: major number; absent in a rule: any */
 #define PV_TAG_DEVICE_MINOR 195    /* u32: minor number; absent in a rule: any */
 #define PV_TAG_DEVICE_ACCESS 196   /* u32: bits 1 mknod, 2 read, 4 write (the kernel's BPF_DEVCG_ACC_*) */
+#define PV_TAG_IMAGE_DISK 197      /* str: serial of the read-only block device of the container's image (CREATE_CONTAINER) */
 
 /* ---- ARCHIVE kinds and flags ------------------------------------------------------------ */
 #define PV_ARCHIVE_STAT 1

@@ -24,10 +24,12 @@ import { OverlayRootfs } from '../storage/rootfs';
 import { ImageService } from '../storage/service';
 import { StateStore } from '../storage/state';
 import { SpareDisks } from '../storage/upper-disk-file';
+import { ImageDisks } from '../storage/image-disks';
 import { VolumeStore } from '../storage/volumes';
 import { repairFrontend } from '../translate/repair';
 import { logger } from '../util/log';
 import { UPPER_DISK_BYTES } from '../vm/devices/upper-disk';
+import { IMAGE_DISK_BYTES } from '../vm/devices/image-disk';
 import { HeldVms } from '../vm/idle-vms';
 import type { DaemonOptions } from './options';
 import { openVmRuntime, type VmRuntime } from './vm-runtime';
@@ -95,7 +97,11 @@ async function openPods(opts: DaemonOptions, images: ImageService, vm: VmRuntime
   // moves it into place instead of waiting for mkfs.ext4 (src/storage/upper-disk-file.ts).
   const spareDisks = blockMode ? new SpareDisks(path.join(opts.dataRoot, 'upper-disks'), UPPER_DISK_BYTES) : undefined;
   spareDisks?.refill();
-  const rootfs = new OverlayRootfs(containersRoot, undefined, spareDisks);
+  // Block mode: the read-only disks of images for containers run with --storage-opt image=disk,
+  // made at first use and removed with their images (src/storage/image-disks.ts).
+  const imageDisks = blockMode ? new ImageDisks(path.join(opts.dataRoot, 'image-disks'), IMAGE_DISK_BYTES) : undefined;
+  if (imageDisks) images.store.useImageDisks(imageDisks);
+  const rootfs = new OverlayRootfs(containersRoot, undefined, spareDisks, imageDisks);
   const events = new EventBus();
   // Bridges and rules come up in the background once the API listens (a daemon refused at
   // listen time touches no host network): /networks requests and pod starts wait for them.

@@ -9,8 +9,11 @@
  *
  * A VM can be saved only when its guest has no 9p export mounted (QEMU keeps the guest's open
  * files of a 9p share in its own memory, not in the saved state): its rootfs share is let go
- * for the save (RELEASE_SHARE), and the container must read its image from its own disk
- * (`--storage-opt image=disk`) instead of the layers share, and have no volume or bind mount.
+ * for the save (RELEASE_SHARE), and the container must read its image from its image's
+ * read-only disk (`--storage-opt image=disk`) instead of the layers share, and have no volume
+ * or bind mount. That disk is shared by the image's containers and never written: a checkpoint
+ * records which file it is (vm.json) instead of copying it, and a restore or fork puts the same
+ * file behind its VM's image disk (refused when it is gone).
  * Anything else is refused with QEMU's reasons, and the pod runs on.
  *
  * A start from a checkpoint (restoreFrom) copies its disk back over the container's, starts a
@@ -96,6 +99,11 @@ export async function createCheckpoint(
       throw cannot('only a container with a VM of its own can be saved');
     const main = mainContainer(e.record);
     const disk = ctx.deps.rootfs.diskOf?.(main.spec.id);
+    // Its image's read-only disk: recorded with the checkpoint, not copied (shared, never written).
+    const imageDisk =
+      disk && main.spec.imageOnDisk && ctx.deps.rootfs.imageDisk
+        ? await ctx.deps.rootfs.imageDisk(main.spec.id)
+        : undefined;
     const tmp = path.join(checkpointsDir(ctx, e), `.new-${name}`);
     await removeTree(tmp);
     await fs.promises.mkdir(tmp, { recursive: true, mode: 0o700 });
@@ -106,6 +114,7 @@ export async function createCheckpoint(
       try {
         await hv.saveVm(run.vm, tmp, {
           ...(disk ? { disk: { file: disk, copy: path.join(tmp, DISK_COPY) } } : {}),
+          ...(imageDisk ? { imageDisk } : {}),
           leaveRunning: !opts.exit,
         });
       } finally {

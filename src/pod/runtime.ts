@@ -204,6 +204,13 @@ async function mountRootfs(deps: StartDeps, spec: PodSpec, vm: Vm, undo: Undo): 
         await vm.throttleUpperDisk(c.diskThrottle);
       }
     }
+    // --storage-opt image=disk: its image's read-only disk (made at the image's first use)
+    // behind the VM's image disk; a restored VM had it put there before its state loaded.
+    if (disk && c.imageOnDisk && !deps.restoring) {
+      if (!vm.devices.imageDisk || !vm.attachImageDisk || !deps.rootfs.imageDisk)
+        throw new UnavailableError(`VM ${vm.id} has no image disk for container ${c.id}`);
+      await vm.attachImageDisk(await deps.rootfs.imageDisk(c.id));
+    }
     if (c.mounts?.some((m) => m.type === 'bind' || m.type === 'volume')) undo.push(await mountHostSources(vm, c));
   }
   // A held VM's guest is cleaned before its rootfs are unmounted (after the network is left).
@@ -297,6 +304,9 @@ function createIn(deps: StartDeps, spec: PodSpec, vm: Vm): (c: PodContainerSpec)
         ...(deps.shmPeer ? { shmPeer: deps.shmPeer } : {}),
         ...(!c.podPause && deps.rootfs.diskOf?.(c.id) && vm.devices.upperDisk
           ? { upperDisk: vm.devices.upperDisk.guestName }
+          : {}),
+        ...(!c.podPause && c.imageOnDisk && deps.rootfs.diskOf?.(c.id) && vm.devices.imageDisk
+          ? { imageDisk: vm.devices.imageDisk.serial }
           : {}),
         ...(c.security ? { security: guestContainerSecurity(c.security) } : {}),
         ...(c.dockerInit && !c.podPause ? { dockerInit: true } : {}),

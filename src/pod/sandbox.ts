@@ -40,10 +40,13 @@ function acquire(
   volumes = needsVolumeShare(spec),
 ): Promise<Vm> {
   const disk = spec.containers.some((c) => !c.podPause && ctx.deps.rootfs.usesDisk?.(c.id));
+  // --storage-opt image=disk: the image's read-only disk goes behind the VM's image disk.
+  const imageDisk = disk && spec.containers.some((c) => c.imageOnDisk && !c.podPause);
   const devices = {
     ...(nics > 0 ? { nics } : {}),
     ...(volumes ? { volumes: true } : {}),
     ...(disk ? { upperDisk: true } : {}),
+    ...(imageDisk ? { imageDisk: true } : {}),
   };
   const pending = ctx.deps.factory.getVm({ size: spec.vm, ...(Object.keys(devices).length ? { devices } : {}) });
   const discard = () =>

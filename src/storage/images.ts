@@ -21,11 +21,19 @@ import {
 import { ConflictError } from '../errors';
 import { ImageDeleteConflictError, ReferenceInUseError } from './errors';
 import { ImageIndex, type ImageRemoval, type StoredImageView } from './image-index';
+import type { ImageDisks } from './image-disks';
 
 export type { ImageRemoval, RunningProbe, StoredImageView } from './image-index';
 
 /** Images and their references, persisted under one directory, with removal. */
 export class ImageStore extends ImageIndex {
+  private imageDisks: ImageDisks | undefined;
+
+  /** The image disks (block mode) that go with their images (`docker rmi`, `image prune`). */
+  useImageDisks(disks: ImageDisks): void {
+    this.imageDisks = disks;
+  }
+
   /** Conflicts for deleting an image: running users always, other users and refs unless forced. */
   private checkDeleteConflict(id: string, force: boolean, checkRefs: boolean): void {
     if (this.children(id).length) throw new ImageDeleteConflictError(id, false, { kind: 'child-images' });
@@ -115,6 +123,9 @@ export class ImageStore extends ImageIndex {
   private async deleteImage(id: string): Promise<ImageRemoval[]> {
     const img = this.state.images[id];
     const items: ImageRemoval[] = [];
+    // Its disk goes with it, unless a container still uses it (a forced removal) or another
+    // image has the same layers.
+    const disk = this.usersOf(id).length === 0 ? await this.layerDirs(id) : undefined;
     for (const [ref, target] of Object.entries(this.state.refs)) {
       if (target === id) {
         delete this.state.refs[ref];
@@ -132,6 +143,8 @@ export class ImageStore extends ImageIndex {
     for (let i = mine.length - 1; i >= 0; i--) {
       if (!otherChains.has(mine[i])) items.push({ deleted: mine[i] });
     }
+    const same = (i: { layers: string[] }) => i.layers.join('\n') === img.layers.join('\n');
+    if (disk && this.imageDisks && !Object.values(this.state.images).some(same)) await this.imageDisks.remove(disk);
     await this.gc();
     if (!Object.values(this.state.images).some((i) => i.id === id)) await this.content.delete(id);
     return items;

@@ -36,7 +36,9 @@
  * then `upper.disk.json` holds its size and the layer is the host's upper/, so that docker cp,
  * diff, export and commit of a created container are done on the host, without a VM. The first
  * mount moves what upper/ holds into the new filesystem (mkfs.ext4 -d), or, when it is empty,
- * takes the spare disk.
+ * takes the spare disk. A container run with `--storage-opt image=disk` reads its image from
+ * the image's read-only disk instead (imageDisk; ./image-disks.ts), shared with the image's
+ * other such containers.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -57,6 +59,7 @@ import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '
 import { removeGuestTree, removeTree } from '../util/remove-tree';
 import { fdPath, joinBeneath, openBeneath, unmountBeneath, type BeneathPath } from '../util/beneath';
 import { treeSize } from './tree-walk';
+import type { ImageDisks } from './image-disks';
 
 /** mount(2): read-only. */
 const MS_RDONLY = 0x1;
@@ -103,12 +106,14 @@ export class OverlayRootfs implements RootfsManager {
 
   /**
    * `spares`: block mode's upper disks made ahead of need (./upper-disk-file.ts), in a
-   * directory on the same filesystem as `root`.
+   * directory on the same filesystem as `root`; `imageDisks`: block mode's read-only disks of
+   * images (./image-disks.ts).
    */
   constructor(
     readonly root: string,
     private readonly mounter: Mounter = sharedMounter(),
     private readonly spares?: SpareDisks,
+    private readonly imageDisks?: ImageDisks,
   ) {}
 
   private dir(id: string): string {
@@ -210,9 +215,16 @@ export class OverlayRootfs implements RootfsManager {
    */
   async makeDisk(id: string, readyDisk?: DiskSource): Promise<void> {
     const d = this.dir(id);
-    const layers = await this.layers(id);
     const sources = [readyDisk, this.spares].filter((s): s is DiskSource => s !== undefined);
-    await makePendingDisk(d, path.join(d, DISK_FILE), sources, {
+    await makePendingDisk(d, path.join(d, DISK_FILE), sources, (target) => this.mounter.unmount(target));
+  }
+
+  /** @inheritdoc */
+  async imageDisk(id: string): Promise<string> {
+    if (!this.imageDisks) throw new NotImplementedError('this daemon keeps no image disks (block mode: --rootfs-disk)');
+    const d = this.dir(id);
+    const layers = await this.layers(id);
+    return this.imageDisks.ensure(layers, {
       mount: (target) => this.mountLowers(layers, d, target),
       unmount: (target) => this.mounter.unmount(target),
     });

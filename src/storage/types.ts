@@ -119,6 +119,12 @@ export interface RootfsManager {
   /** Whether the container's layer is on a disk of its own, or will be from its first `mount` on. */
   usesDisk?(containerId: string): boolean;
   /**
+   * The read-only disk file of the container's image (`--storage-opt image=disk`: its VM's
+   * image disk, the lower layer of its guest's overlay), made now when the image has none
+   * (./image-disks.ts). Optional: a manager without image disks leaves it out.
+   */
+  imageDisk?(containerId: string): Promise<string>;
+  /**
    * Make a copy of `file` (a checkpoint's copy of a disk) the block-mode container's disk, in
    * place of its disk or of the one still pending. Not while the container runs.
    */

@@ -165,18 +165,12 @@ export interface DiskSize {
   fsBytes?: number;
 }
 
-/** A pending disk: its size, and whether the image's files go onto it (--storage-opt image=disk). */
+/**
+ * A pending disk: its size, and whether its container reads its image from an image disk
+ * (--storage-opt image=disk: ./image-disks.ts; the upper disk itself is made as any other).
+ */
 export interface PendingDisk extends DiskSize {
   imageOnDisk?: boolean;
-}
-
-/**
- * The image of a container whose files go onto its disk: `mount` puts its tree (read-only, the
- * host's own layers) at a directory, `unmount` takes it away again.
- */
-export interface ImageTree {
-  mount(target: string): Promise<void>;
-  unmount(target: string): Promise<void>;
 }
 
 /** In a container's directory: the size of its disk still to be made. */
@@ -205,15 +199,14 @@ export function hasPendingDisk(dir: string): boolean {
  * spare), or a disk made now; files copied into the created
  * container become the new filesystem's upper/ (mkfs.ext4 -d, beside an empty work/, as the
  * guest makes them: guest/agent/container.c) and the host's upper/ is left empty. A seed left by
- * a daemon that died here is put back first. With `imageOnDisk` the image's tree (`image`) is
- * copied too, as the filesystem's lower/, which the guest then takes as its overlay's lower
- * layer instead of a 9p share.
+ * a daemon that died here is put back first (and the image an earlier daemon's copy of it
+ * onto the disk had mounted in it let go: `unmountImage`).
  */
 export async function makePendingDisk(
   dir: string,
   file: string,
   spares: DiskSource[] = [],
-  image?: ImageTree,
+  unmountImage?: (target: string) => Promise<void>,
 ): Promise<void> {
   const pending = path.join(dir, PENDING_DISK_FILE);
   let want: PendingDisk;
@@ -235,16 +228,13 @@ export async function makePendingDisk(
   // The image a daemon that died here had mounted in the seed is let go before the seed goes.
   const seedLower = path.join(seed, 'lower');
   if (isMountPoint(seedLower)) {
-    if (!image) throw new InvalidArgumentError(`${seedLower} is still mounted`);
-    await image.unmount(seedLower);
+    if (!unmountImage) throw new InvalidArgumentError(`${seedLower} is still mounted`);
+    await unmountImage(seedLower);
   }
   await removeTree(seed);
   if (!fs.existsSync(file)) {
     const entries = await fs.promises.readdir(upper).catch(() => [] as string[]);
-    if (want.imageOnDisk) {
-      if (!image) throw new InvalidArgumentError(`the disk of ${dir} needs its image`);
-      await makeDiskWithImage(dir, file, want, image);
-    } else if (entries.length === 0) {
+    if (entries.length === 0) {
       if (!(await takeFirst(spares, file, want))) await makeUpperDisk(file, want.bytes, want.fsBytes);
     } else {
       await fs.promises.mkdir(seed, { mode: 0o700 });
@@ -269,33 +259,4 @@ export async function makePendingDisk(
 async function takeFirst(sources: DiskSource[], file: string, want: DiskSize): Promise<boolean> {
   for (const s of sources) if (await s.take(file, want)) return true;
   return false;
-}
-
-/**
- * A container's disk holding its image (lower/, a copy of `image`'s tree), what was copied into
- * it while created (upper/) and an empty work/ (makePendingDisk with `imageOnDisk`).
- */
-async function makeDiskWithImage(dir: string, file: string, want: PendingDisk, image: ImageTree): Promise<void> {
-  const upper = path.join(dir, 'upper');
-  const seed = path.join(dir, DISK_SEED_DIR);
-  const lower = path.join(seed, 'lower');
-  await fs.promises.mkdir(seed, { mode: 0o700 });
-  await fs.promises.rename(upper, path.join(seed, 'upper'));
-  await fs.promises.mkdir(path.join(seed, 'work'), { mode: 0o700 });
-  await fs.promises.mkdir(lower, { mode: 0o755 });
-  try {
-    await image.mount(lower);
-    try {
-      await makeUpperDisk(file, want.bytes, want.fsBytes, seed);
-    } finally {
-      await image.unmount(lower);
-    }
-  } catch (e) {
-    await fs.promises.rename(path.join(seed, 'upper'), upper);
-    // Never through the image's mount, should its unmount have failed (it is read-only too).
-    if (!isMountPoint(lower)) await removeTree(seed);
-    throw e;
-  }
-  await removeTree(seed);
-  await fs.promises.mkdir(upper, { mode: 0o755 });
 }

@@ -174,6 +174,12 @@ export interface ContainerSpec {
    * image tree and the agent makes `/` an overlay of it and the disk's upper/ and work/.
    */
   upperDisk?: string;
+  /**
+   * With `upperDisk`: the serial of the read-only block device holding the container's image
+   * (an ext4 filesystem: Vm.attachImageDisk put the image's disk behind it), which the agent
+   * mounts `ro,noload` and takes as the overlay's lower layer instead of `rootfs`.
+   */
+  imageDisk?: string;
   /** Sysctls, masked and read-only paths, read-only root (applied by its first init). */
   security?: GuestContainerSecurity;
   /**

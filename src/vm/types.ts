@@ -128,6 +128,12 @@ export interface Vm {
   /** Put the placeholder back behind the upper disk and close the file (nothing when none is attached). */
   detachUpperDisk?(): Promise<void>;
   /**
+   * Put host file `file` (an image disk: src/storage/image-disks.ts) behind the VM's read-only
+   * image disk, the file an earlier start put there let go first (nothing when it is the same
+   * file). Throws (NotImplemented) for a VM booted without the device. Optional, as attachUpperDisk.
+   */
+  attachImageDisk?(file: string): Promise<void>;
+  /**
    * Limit the rates of the VM's upper disk (QEMU's I/O throttling of the device), for the file
    * behind it now and later; every rate 0 (or absent) lifts them. Optional, as attachUpperDisk.
    */
@@ -201,14 +207,20 @@ export interface Hypervisor {
   ownsVm?(id: string): boolean;
   /**
    * Save running VM `vm` whole into checkpoint directory `dir` (src/vm/qemu/checkpoint.ts):
-   * `disk.file`, behind its upper disk, copied to `disk.copy` while it is stopped; with
+   * `disk.file`, behind its upper disk, copied to `disk.copy` while it is stopped; `imageDisk`,
+   * behind its image disk, recorded (shared and read-only: not copied); with
    * `leaveRunning` it runs on, else it stays stopped for the caller to destroy. Optional: a
    * hypervisor whose VMs cannot be saved lacks it.
    */
-  saveVm?(vm: Vm, dir: string, opts: { disk?: { file: string; copy: string }; leaveRunning: boolean }): Promise<void>;
+  saveVm?(
+    vm: Vm,
+    dir: string,
+    opts: { disk?: { file: string; copy: string }; imageDisk?: string; leaveRunning: boolean },
+  ): Promise<void>;
   /**
-   * A new VM started from the save in checkpoint directory `dir`, `disk` behind its upper disk;
-   * refused (UnavailableError) for a save made under another guest kernel, agent or QEMU.
+   * A new VM started from the save in checkpoint directory `dir`, `disk` behind its upper disk
+   * and the image disk it was saved over behind its image disk; refused (UnavailableError) for
+   * a save made under another guest kernel, agent or QEMU, or whose image disk is gone.
    * `fork`: one of many VMs from it, sharing the pages none of them wrote.
    */
   restoreVm?(dir: string, disk?: string, opts?: { fork?: boolean }): Promise<Vm>;

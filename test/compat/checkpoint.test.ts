@@ -301,3 +301,73 @@ test('a VM that dies in the middle of its save leaves no checkpoint, and its con
     await stopDaemonLeavingNothing(faulty);
   }
 });
+
+test('containers of one image run with image=disk share its one read-only image disk; their own disks hold no copy of it; a save records it, a restore and a fork use it, a restore without it is refused, and it goes with the image', async () => {
+  const imageDisks = path.join(d.dataRoot, 'image-disks');
+  const disksNow = () => (fs.existsSync(imageDisks) ? fs.readdirSync(imageDisks) : []);
+  const names = ['shared-a', 'shared-b'];
+  const fork = 'shared-fork';
+  try {
+    // Started together: the image's first uses, at once, make one disk.
+    const ids = names.map((n) =>
+      dockerOk(d, ['create', '--name', n, '--storage-opt', 'image=disk', IMAGE, 'sh', '-c', COUNTER]),
+    );
+    dockerOk(d, ['start', ...names]);
+    expect(disksNow()).toHaveLength(1);
+    const file = path.join(imageDisks, disksNow()[0]);
+    const ino = fs.statSync(file).ino;
+    for (const n of names) {
+      for (let i = 0; i < 150 && counts(n).length < 2; i++) await new Promise((r) => setTimeout(r, 200));
+      // Its root is the overlay over the image disk, read-only in its guest.
+      expect(dockerOk(d, ['exec', n, 'cat', '/proc/mounts'])).toMatch(
+        /^overlay \/ overlay [^ ]*lowerdir=[^,]*\/image,/m,
+      );
+      expect(dockerOk(d, ['diff', n])).toBe('');
+    }
+    // The containers' own disks were made with no copy of the image (the guest makes upper/
+    // and work/ there; what it wrote may still be in its own cache, so only the host's part is read).
+    const debugfs = (disk: string) =>
+      execFileSync('debugfs', ['-R', 'ls -p /', disk], { encoding: 'utf8', stdio: 'pipe' });
+    for (const id of ids) {
+      const root = debugfs(path.join(d.dataRoot, 'containers', id, 'upper.ext4'));
+      expect(root).toContain('/lost+found/');
+      expect(root).not.toContain('/lower/');
+    }
+    // Saved (not copied: the checkpoint names the file), restored and forked over the same file.
+    dockerOk(d, ['checkpoint', 'create', names[0], 'cp']);
+    const record = JSON.parse(
+      fs.readFileSync(path.join(d.dataRoot, 'containers', ids[0], 'checkpoints', 'cp', 'vm.json'), 'utf8'),
+    ) as { imageDisk?: { file: string } };
+    expect(record.imageDisk?.file).toBe(file);
+    expect(fs.readdirSync(path.join(d.dataRoot, 'containers', ids[0], 'checkpoints', 'cp')).sort()).toEqual(
+      ['pod.json', 'upper.ext4', 'vm.json', 'vm.state'].sort(),
+    );
+    dockerOk(d, ['start', '--checkpoint', 'cp', names[0]]);
+    const before = counts(names[0]).length;
+    for (let i = 0; i < 150 && counts(names[0]).length < before + 2; i++) await new Promise((r) => setTimeout(r, 200));
+    expect(Number(dockerOk(d, ['exec', names[0], 'sh', '-c', 'wc -c < /bin/busybox']))).toBeGreaterThan(0);
+    expect(dockerOk(d, ['checkpoint', 'create', '--leave-running', names[0], 'live'])).toBe('live');
+    await podvisorOk(d, ['fork', names[0], 'live', '--name', fork]);
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', fork])).toBe('running');
+    expect(dockerOk(d, ['exec', fork, 'ls', '/bin/sh'])).toBe('/bin/sh');
+    expect(disksNow()).toHaveLength(1);
+    expect(fs.statSync(file).ino).toBe(ino);
+    // A checkpoint whose image disk is gone is refused with the reason, and nothing starts.
+    dockerOk(d, ['checkpoint', 'create', names[1], 'gone']);
+    fs.renameSync(file, `${file}.away`);
+    const refused = dockerSync(d, ['start', '--checkpoint', 'gone', names[1]]);
+    fs.renameSync(`${file}.away`, file);
+    expect(refused.code).not.toBe(0);
+    expect(refused.err).toMatch(/the image disk it was saved over .* is gone or was made again since/);
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', names[1]])).toBe('exited');
+  } finally {
+    dockerSync(d, ['rm', '-f', ...names, fork]);
+  }
+  // The image's removal takes its disk; a pull and a start make it again.
+  // (A removal's storage goes once its run's teardown is done, after rm answered.)
+  for (let i = 0; i < 100 && dockerSync(d, ['rmi', IMAGE]).code !== 0; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  expect(dockerSync(d, ['image', 'inspect', IMAGE]).code).not.toBe(0);
+  expect(disksNow()).toEqual([]);
+  dockerOk(d, ['pull', '-q', IMAGE], 300000);
+});

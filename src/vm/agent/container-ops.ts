@@ -47,6 +47,11 @@ export function encodeContainer(spec: ContainerSpec): TlvWriter {
     if (!/^vd[a-z]$/.test(spec.upperDisk)) throw new InvalidArgumentError(`bad upper disk ${spec.upperDisk}`);
     w.str(Tag.UPPER_DISK, spec.upperDisk);
   }
+  if (spec.imageDisk !== undefined) {
+    if (spec.upperDisk === undefined || !/^[A-Za-z0-9-]{1,20}$/.test(spec.imageDisk))
+      throw new InvalidArgumentError(`bad image disk ${spec.imageDisk}: a serial, with an upper disk`);
+    w.str(Tag.IMAGE_DISK, spec.imageDisk);
+  }
   if (spec.security) putContainerSecurity(w, spec.security);
   if (spec.dockerInit) w.u32(Tag.DOCKER_INIT, 1);
   return w;

@@ -151,6 +151,7 @@ export const Tag = {
   DEVICE_MAJOR: 194,
   DEVICE_MINOR: 195,
   DEVICE_ACCESS: 196,
+  IMAGE_DISK: 197,
 } as const;
 
 /** Value type of a TLV field; `[]` means the tag may repeat. */
@@ -229,6 +230,7 @@ export const TAG_TYPES: Readonly<Record<number, TagValueType>> = {
   [Tag.SHARE_NS]: 'u32',
   [Tag.PID_PEER]: 'str',
   [Tag.UPPER_DISK]: 'str',
+  [Tag.IMAGE_DISK]: 'str',
   [Tag.CAP_BOUNDING]: 'u64',
   [Tag.CAP_EFFECTIVE]: 'u64',
   [Tag.CAP_PERMITTED]: 'u64',

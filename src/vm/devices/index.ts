@@ -10,27 +10,42 @@ import type { VmDeviceRequest, VmDevices } from './types';
 import { planVolumeShare, volumeShareQemuArgs } from './volume-share';
 import { planUpperDisk, upperDiskQemuArgs } from './upper-disk';
 import { layersShareQemuArgs } from './layers-share';
+import { imageDiskQemuArgs, planImageDisk } from './image-disk';
 
-export type { NicDevice, UpperDiskDevice, VmDeviceRequest, VmDevices, VolumeShareDevice } from './types';
+export type {
+  ImageDiskDevice,
+  NicDevice,
+  UpperDiskDevice,
+  VmDeviceRequest,
+  VmDevices,
+  VolumeShareDevice,
+} from './types';
 
 /** A request with every field set (and checked). */
 export function normalizeRequest(req: VmDeviceRequest | undefined): Required<VmDeviceRequest> {
   const nics = req?.nics ?? 0;
   if (!Number.isInteger(nics) || nics < 0 || nics > MAX_NICS)
     throw new InvalidArgumentError(`a VM has 0 to ${MAX_NICS} network interfaces, not ${nics}`);
-  return { nics, volumes: req?.volumes ?? false, upperDisk: req?.upperDisk ?? false };
+  return {
+    nics,
+    volumes: req?.volumes ?? false,
+    upperDisk: req?.upperDisk ?? false,
+    imageDisk: req?.imageDisk ?? false,
+  };
 }
 
 /**
  * Whether a VM with devices `have` serves a request for `want`: at least as many NICs and the
  * volume share when asked for. More is fine: an unused NIC stays down and unaddressed in the
  * guest (loopback only, as Docker's `--network none`), an unused volume share is never mounted,
- * an unused upper disk stays on its placeholder.
+ * an unused upper or image disk stays on its placeholder.
  */
 export function devicesFit(have: VmDeviceRequest | undefined, want: VmDeviceRequest | undefined): boolean {
   const h = normalizeRequest(have);
   const w = normalizeRequest(want);
-  return h.nics >= w.nics && (h.volumes || !w.volumes) && (h.upperDisk || !w.upperDisk);
+  return (
+    h.nics >= w.nics && (h.volumes || !w.volumes) && (h.upperDisk || !w.upperDisk) && (h.imageDisk || !w.imageDisk)
+  );
 }
 
 /** The devices of new VM `vmId`. */
@@ -40,6 +55,7 @@ export function planDevices(vmId: string, req: VmDeviceRequest | undefined, path
     nics: planNics(vmId, r.nics),
     ...(r.volumes ? { volumes: planVolumeShare(paths) } : {}),
     ...(r.upperDisk ? { upperDisk: planUpperDisk() } : {}),
+    ...(r.imageDisk ? { imageDisk: planImageDisk() } : {}),
   };
 }
 
@@ -54,7 +70,7 @@ export const MICROVM_VIRTIO_SLOTS = 8;
 
 /**
  * QEMU arguments of every device (NICs in order, the volume share over `transport`, the upper
- * disk and, over 9p, the image-layers share that goes with it when a transport is left for it).
+ * disk, the image disk and, over 9p, the image-layers share that goes with it when a transport is left for it).
  * `taken`: the transports the machine's own devices take (the rootfs share, virtio-serial...).
  */
 export function devicesQemuArgs(
@@ -64,14 +80,16 @@ export function devicesQemuArgs(
   taken: number,
   tapFds = false,
 ): string[] {
-  const asked = taken + d.nics.length + (d.volumes ? 1 : 0) + (d.upperDisk ? 1 : 0);
+  const asked = taken + d.nics.length + (d.volumes ? 1 : 0) + (d.upperDisk ? 1 : 0) + (d.imageDisk ? 1 : 0);
   if (asked > MICROVM_VIRTIO_SLOTS)
     throw new InvalidArgumentError(`a VM has ${MICROVM_VIRTIO_SLOTS} virtio devices at most, not ${asked}`);
-  const layers = d.upperDisk && transport === '9p' && asked < MICROVM_VIRTIO_SLOTS;
+  // A VM with the image disk reads its container's image from it: no layers share.
+  const layers = d.upperDisk && !d.imageDisk && transport === '9p' && asked < MICROVM_VIRTIO_SLOTS;
   return [
     ...d.nics.flatMap((n, i) => nicQemuArgs(n, i, tapFds ? TAP_FD_BASE + i : undefined)),
     ...(d.volumes ? volumeShareQemuArgs(paths, transport) : []),
     ...(d.upperDisk ? upperDiskQemuArgs(d.upperDisk) : []),
+    ...(d.imageDisk ? imageDiskQemuArgs(d.imageDisk) : []),
     ...(layers ? layersShareQemuArgs(paths) : []),
   ];
 }

@@ -3,8 +3,8 @@
  * container of the VM may need is decided when the VM boots: a VM is booted with a
  * `VmDeviceRequest` and then has `VmDevices`, which the pod layer reads (tap names for
  * src/net, the volume share's directory for volumes). One module per device renders its QEMU
- * arguments and says what the guest sees: nic.ts, volume-share.ts, upper-disk.ts and, with it over
- * 9p, layers-share.ts.
+ * arguments and says what the guest sees: nic.ts, volume-share.ts, upper-disk.ts, image-disk.ts and,
+ * with the upper disk over 9p, layers-share.ts.
  */
 
 /** The devices a VM is asked for; absent fields mean none. */
@@ -15,6 +15,8 @@ export interface VmDeviceRequest {
   volumes?: boolean;
   /** A virtio-blk disk for a container's writable layer (./upper-disk.ts), a placeholder until a container's file is put behind it. */
   upperDisk?: boolean;
+  /** A read-only virtio-blk disk for a container's image (./image-disk.ts), a placeholder until an image's file is put behind it. */
+  imageDisk?: boolean;
 }
 
 /** One network interface of a VM, as booted. */
@@ -45,9 +47,18 @@ export interface UpperDiskDevice {
   sizeBytes: number;
 }
 
+/** The image disk of a VM, as booted. */
+export interface ImageDiskDevice {
+  /** The serial the guest finds the block device by (/sys/block/vdX/serial). */
+  serial: string;
+  /** Its capacity: every image disk file has this size. */
+  sizeBytes: number;
+}
+
 /** What a VM has. */
 export interface VmDevices {
   nics: NicDevice[];
   volumes?: VolumeShareDevice;
   upperDisk?: UpperDiskDevice;
+  imageDisk?: ImageDiskDevice;
 }

@@ -4,9 +4,11 @@
  *   vm.state   QEMU's migration stream with every RAM page (saveState allRam), written while the
  *              VM was stopped, after the guest let go of its rootfs share (QemuVm.saveTo);
  *   vm.json    what a restore needs to start a QEMU the state loads into (SavedVmRecord): the
- *              VM's size, its devices and its code-buffer mode, and the stamp of the guest
+ *              VM's size, its devices and its code-buffer mode, the stamp of the guest
  *              kernel, initramfs (the agent is in it), kernel command line and QEMU binary it
- *              was saved under;
+ *              was saved under, and the image disk behind its image disk device (a file
+ *              shared read-only with the image's other containers, not copied: a restore
+ *              puts the same file behind the device, and refuses when it is gone or remade);
  *   fork.ram, fork.state  its fork template, made at the first fork: the guest's RAM as a
  *              file, and the device state without it; every fork maps the file copy-on-write.
  * A restore (restoreVmFrom in ./clone.ts) refuses a stamp that differs from the daemon's now:
@@ -44,6 +46,21 @@ export interface SavedVmRecord {
   /** The guest kernel, initramfs, command line, accelerator and QEMU it was saved under. */
   stamp: string;
   savedAt: string;
+  /** The host file behind its image disk, and its identity then (imageDiskIdentity). */
+  imageDisk?: { file: string; identity: string };
+}
+
+/**
+ * What tells an image disk file from another made at the same path later (its inode, size and
+ * modification time): a guest saved over one filesystem must never load over another.
+ */
+export function imageDiskIdentity(file: string): string | undefined {
+  try {
+    const st = fs.statSync(file);
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A restore of a checkpoint made under another guest kernel, agent or QEMU. */
@@ -51,7 +68,12 @@ export class CheckpointMismatchError extends UnavailableError {}
 
 /** The devices a VM was started with, as a request for a VM of the same devices. */
 function deviceShape(vm: Vm): Required<VmDeviceRequest> {
-  return { nics: vm.devices.nics.length, volumes: !!vm.devices.volumes, upperDisk: !!vm.devices.upperDisk };
+  return {
+    nics: vm.devices.nics.length,
+    volumes: !!vm.devices.volumes,
+    upperDisk: !!vm.devices.upperDisk,
+    imageDisk: !!vm.devices.imageDisk,
+  };
 }
 
 /** The stamp of a VM of `shape` started by `h` now (SavedVmRecord.stamp). */
@@ -74,7 +96,8 @@ function stampOf(
 
 /**
  * Save running VM `vm` into checkpoint directory `dir` (see the module comment); `disk`: the
- * host file behind its upper disk, copied (sparse) to `diskCopy` while the VM is stopped. With
+ * host file behind its upper disk, copied (sparse) to `diskCopy` while the VM is stopped;
+ * `imageDisk`: the image disk file behind its image disk, recorded, not copied. With
  * `leaveRunning` the VM runs on after the save; without, it stays stopped for the caller to
  * destroy. A failure removes what the save wrote and runs the VM on.
  */
@@ -84,15 +107,21 @@ export async function saveVm(
   guest: GuestImages,
   vm: Vm,
   dir: string,
-  opts: { disk?: { file: string; copy: string }; leaveRunning: boolean },
+  opts: { disk?: { file: string; copy: string }; imageDisk?: string; leaveRunning: boolean },
 ): Promise<void> {
   if (!(vm instanceof QemuVm)) throw new InvalidArgumentError(`VM ${vm.id} is not one of this hypervisor's`);
   const shape = { size: vm.size, devices: deviceShape(vm), splitWx: h.splitWx(vm.size) };
+  // The file behind its image disk: the one it put there, or (a VM an earlier daemon started)
+  // the caller's word for it.
+  const imageDisk = vm.devices.imageDisk ? (vm.imageDiskFile ?? opts.imageDisk) : undefined;
+  const identity = imageDisk ? imageDiskIdentity(imageDisk) : undefined;
+  if (imageDisk && !identity) throw new UnavailableError(`its image disk ${imageDisk} is gone`);
   const record: SavedVmRecord = {
     format: 1,
     ...shape,
     stamp: stampOf(h, tools, guest, shape),
     savedAt: new Date().toISOString(),
+    ...(imageDisk && identity ? { imageDisk: { file: imageDisk, identity } } : {}),
   };
   const disk = opts.disk;
   await vm.saveTo(path.join(dir, VM_STATE_FILE), async () => {
@@ -111,8 +140,9 @@ export async function saveVm(
 
 /**
  * A new VM started from the save in checkpoint directory `dir`, `disk` (when given) behind its
- * upper disk before the state loads. CheckpointMismatchError when the save was made under
- * another guest kernel, agent or QEMU than this daemon's now. With `fork`, the VM maps the
+ * upper disk and the image disk its record names behind its image disk before the state
+ * loads. CheckpointMismatchError when the save was made under another guest kernel, agent or
+ * QEMU than this daemon's now, or its image disk is gone or was made again since. With `fork`, the VM maps the
  * checkpoint's fork template (made at the first fork: forkTemplate) copy-on-write, so that the
  * forks of one checkpoint share the guest's pages none of them wrote.
  */
@@ -130,10 +160,18 @@ export async function restoreVm(
     throw new CheckpointMismatchError(
       'it was made under another guest kernel, agent or QEMU than this daemon runs now (docs/checkpoint.md)',
     );
+  const imageDisk = record.imageDisk?.file;
+  if (record.imageDisk && imageDiskIdentity(record.imageDisk.file) !== record.imageDisk.identity)
+    throw new CheckpointMismatchError(
+      `the image disk it was saved over (${record.imageDisk.file}) is gone or was made again since: its image was removed (docs/checkpoint.md)`,
+    );
   const source = opts.fork
-    ? await forkTemplate(h, tools, guest, dir, shape)
+    ? await forkTemplate(h, tools, guest, dir, shape, imageDisk)
     : { stateFile: path.join(dir, VM_STATE_FILE) };
-  return restoreVmFrom(h, tools, guest, shape, source, disk);
+  return restoreVmFrom(h, tools, guest, shape, source, {
+    ...(disk ? { disk } : {}),
+    ...(imageDisk ? { imageDisk } : {}),
+  });
 }
 
 /** The fork templates being made, by checkpoint directory (one at a time each). */
@@ -149,12 +187,13 @@ function forkTemplate(
   guest: GuestImages,
   dir: string,
   shape: Parameters<typeof makeForkTemplate>[3],
+  imageDisk: string | undefined,
 ): Promise<{ stateFile: string; ramFile: string }> {
   const out = { stateFile: path.join(dir, FORK_STATE_FILE), ramFile: path.join(dir, FORK_RAM_FILE) };
   if (fs.existsSync(out.stateFile) && fs.existsSync(out.ramFile)) return Promise.resolve(out);
   let p = makingForkTemplates.get(dir);
   if (!p) {
-    p = makeForkTemplate(h, tools, guest, shape, path.join(dir, VM_STATE_FILE), out)
+    p = makeForkTemplate(h, tools, guest, shape, path.join(dir, VM_STATE_FILE), out, imageDisk)
       .then(() => out)
       .finally(() => makingForkTemplates.delete(dir));
     makingForkTemplates.set(dir, p);
@@ -177,9 +216,13 @@ function readSavedVm(dir: string): SavedVmRecord {
     Number.isInteger(r.devices?.nics) &&
     typeof r.devices?.volumes === 'boolean' &&
     typeof r.devices?.upperDisk === 'boolean' &&
+    (r.devices.imageDisk === undefined || typeof r.devices.imageDisk === 'boolean') &&
+    (r.imageDisk === undefined || (typeof r.imageDisk.file === 'string' && typeof r.imageDisk.identity === 'string')) &&
     typeof r.splitWx === 'boolean' &&
     typeof r.stamp === 'string';
   if (!ok) throw new CheckpointMismatchError('its VM record is not one this daemon reads');
+  // Saved before VMs had image disks.
+  r.devices.imageDisk ??= false;
   if (!fs.existsSync(path.join(dir, VM_STATE_FILE))) throw new CheckpointMismatchError('its VM state is missing');
   return r;
 }

@@ -32,6 +32,7 @@ import {
 import type { VmTemplates } from './templates';
 import { connectWhenListening, restoreClone, saveState } from './migration';
 import { attachFile } from './upper-disk-qmp';
+import { attachImageFile } from './image-disk-qmp';
 import { shareVmDir } from './jail-mounts';
 import { activeJail } from './jail';
 import { hostQemuOptions, type StartHost } from './start-host';
@@ -56,6 +57,8 @@ export interface SavedState {
   /** QEMU writes the RAM into `ramFile` (a fork template being made), instead of mapping it copy-on-write. */
   shareRam?: boolean;
   disk?: string;
+  /** The image disk file to put behind its image disk before the state loads (a checkpoint's). */
+  imageDisk?: string;
 }
 
 /** A clone's id, runtime directory, devices and shape: what each of its steps works on. */
@@ -109,8 +112,8 @@ export async function cloneVm(
 }
 
 /**
- * A VM restored from a checkpoint (./checkpoint.ts), of `shape`, `disk` (when given) behind its
- * upper disk before the state loads: the steps of a clone, its devices this VM's own (new taps
+ * A VM restored from a checkpoint (./checkpoint.ts), of `shape`, `disks.disk` (when given) behind
+ * its upper disk and `disks.imageDisk` behind its image disk before the state loads: the steps of a clone, its devices this VM's own (new taps
  * and MACs). From the checkpoint's own state (`stateFile`, saved with all its RAM) the VM's RAM
  * is anonymous memory of its own (pages saved as zero stay unallocated); from a fork template (`ramFile` given: forkTemplateOf) it maps the
  * template's RAM file copy-on-write, as a clone of a template does, so that forks share the
@@ -122,7 +125,7 @@ export async function restoreVmFrom(
   guest: GuestImages,
   shape: { size: VmSize; devices: VmConfig['devices']; splitWx: boolean },
   source: { stateFile: string; ramFile?: string },
-  disk?: string,
+  disks: { disk?: string; imageDisk?: string } = {},
 ): Promise<Vm> {
   const layout: CloneLayout = {
     ...h.newRuntimeDir({ size: shape.size, devices: shape.devices }),
@@ -134,7 +137,8 @@ export async function restoreVmFrom(
     ramFile: source.ramFile ?? path.join(layout.paths.dir, 'ram'),
     allRam: source.ramFile === undefined,
     checkpoint: true,
-    ...(disk ? { disk } : {}),
+    ...(disks.disk ? { disk: disks.disk } : {}),
+    ...(disks.imageDisk ? { imageDisk: disks.imageDisk } : {}),
   };
   return startFromState(h, tools, guest, layout, from, (made, err) =>
     undoFailedClone(h, 'restored from a checkpoint', layout, made, err),
@@ -148,6 +152,7 @@ export async function restoreVmFrom(
  * the RAM (x-ignore-shared) into `out.stateFile`. Each fork then maps that RAM
  * file copy-on-write (restoreVmFrom with `ramFile`). Both files are written under temporary
  * names and renamed when whole; the QEMU and its directory are gone when this returns.
+ * `imageDisk`: the checkpoint's image disk, behind the template's image disk while it runs.
  */
 export async function makeForkTemplate(
   h: StartHost,
@@ -156,6 +161,7 @@ export async function makeForkTemplate(
   shape: { size: VmSize; devices: VmConfig['devices']; splitWx: boolean },
   stateFile: string,
   out: { stateFile: string; ramFile: string },
+  imageDisk?: string,
 ): Promise<void> {
   const layout: CloneLayout = {
     ...h.newRuntimeDir({ size: shape.size, devices: shape.devices }),
@@ -170,6 +176,7 @@ export async function makeForkTemplate(
     const qemu = await spawnCloneQemu(h, tools, guest, layout, from, made);
     h.startingQemu(qemu);
     await waitForSocket(layout.paths.qmpSock, qemu, 3000, 'QEMU');
+    if (imageDisk) await attachImageAtLoad(layout, imageDisk);
     await raceBoot(
       restoreClone(layout.paths.qmpSock, CLONE_STATE_FD, { allRam: true, checkpoint: true }),
       childEnd(qemu),
@@ -243,7 +250,7 @@ async function startFromState(
       `VM ${id} ${from.checkpoint ? 'restored from a checkpoint' : 'cloned from a template'} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(programPid(qemu)) ?? '?'} ms; qemu pid ${programPid(qemu)})`,
     );
     h.starting.delete(qemu);
-    return h.owned(clonedVm(layout, qemu, agent, processEnd, from.allRam !== true, !!from.disk));
+    return h.owned(clonedVm(layout, qemu, agent, processEnd, from.allRam !== true, !!from.disk, from.imageDisk));
   } catch (err) {
     throw await undo(made, err);
   }
@@ -329,9 +336,20 @@ function writeCloneRecord(h: StartHost, guest: GuestImages, layout: CloneLayout,
   });
 }
 
+/** Put `file` behind the image disk of a QEMU waiting for its state (its QMP socket is there). */
+async function attachImageAtLoad(layout: CloneLayout, file: string): Promise<void> {
+  const q = await connectWhenListening(layout.paths.qmpSock);
+  try {
+    await attachImageFile(q, layout.paths.dir, file);
+  } finally {
+    q.close();
+  }
+}
+
 /**
  * Load the saved state into the clone's QEMU, once its QMP socket is there; a file to put
- * behind the upper disk first (a checkpoint's: its guest has the filesystem mounted).
+ * behind the upper disk and one behind the image disk first (a checkpoint's: its guest has
+ * their filesystems mounted).
  */
 async function loadSavedState(
   h: StartHost,
@@ -352,6 +370,7 @@ async function loadSavedState(
       q.close();
     }
   }
+  if (from.imageDisk) await attachImageAtLoad(layout, from.imageDisk);
   await raceBoot(
     restoreClone(layout.paths.qmpSock, CLONE_STATE_FD, { allRam: from.allRam === true, checkpoint: from.checkpoint }),
     processEnd,
@@ -396,6 +415,7 @@ function clonedVm(
   processEnd: Promise<ProcessEnd>,
   sharedRam: boolean,
   diskFileAttached: boolean,
+  imageFile: string | undefined,
 ): QemuVm {
   const { id, size, devices, paths, splitWx } = layout;
   return new QemuVm({
@@ -413,6 +433,7 @@ function clonedVm(
     // The clone's QEMU starts with the placeholder behind its disk; a checkpoint's file was
     // put there before its state loaded (loadSavedState).
     upperFileAttached: diskFileAttached,
+    imageFileAttached: imageFile ?? false,
   });
 }
 

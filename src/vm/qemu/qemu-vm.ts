@@ -5,6 +5,7 @@
 import type { Agent, DiskThrottle, Vm, VmDevices, VmExit, VmSize } from '../types';
 import { NotImplementedError, UnavailableError } from '../../errors';
 import { attachFile, detachFile, setDiskThrottle } from './upper-disk-qmp';
+import { attachImageFile, detachImageFile } from './image-disk-qmp';
 import { logger } from '../../util/log';
 import { qmpCommand, withQmp } from './qmp';
 import { saveState } from './migration';
@@ -81,6 +82,11 @@ export interface QemuVmInit {
    * (the placeholder is), absent when not known (an adopted or restored VM).
    */
   upperFileAttached?: boolean;
+  /**
+   * The host file behind the image disk: false after a boot or a template's clone (the
+   * placeholder is), absent when not known (an adopted VM).
+   */
+  imageFileAttached?: string | false;
 }
 
 /** A VM booted (or adopted) by QemuHypervisor. */
@@ -112,6 +118,8 @@ export class QemuVm implements Vm {
   private upperFile: boolean | undefined;
   /** A fresh disk behind the upper disk, mounted ahead in the guest (holdReadyDisk). */
   private readonly readyDisk = new ReadyUpperDisk();
+  /** The host file behind the image disk, false for none; undefined when not known (QemuVmInit.imageFileAttached). */
+  private imageFile: string | false | undefined;
 
   constructor(init: QemuVmInit) {
     this.id = init.id;
@@ -128,6 +136,7 @@ export class QemuVm implements Vm {
     this.jitBufferBytes = init.jitBufferBytes;
     this.clone = init.clone ?? false;
     this.upperFile = init.upperFileAttached;
+    this.imageFile = init.imageFileAttached;
     this.consoleTimer = setInterval(() => {
       for (const f of [this.paths.consoleLog, this.paths.qemuLog, this.paths.virtiofsdLog, this.paths.volumesLog])
         trimLogFile(f, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES);
@@ -220,6 +229,25 @@ export class QemuVm implements Vm {
     if (!this.devices.upperDisk || this.gone || this.destroying) return;
     await withQmp(this.paths.qmpSock, 10_000, detachFile);
     this.upperFile = false;
+  }
+
+  /** The host file behind the image disk, when known (undefined: none, or a VM adopted from an earlier daemon). */
+  get imageDiskFile(): string | undefined {
+    return this.imageFile || undefined;
+  }
+
+  /** @inheritdoc */
+  async attachImageDisk(file: string): Promise<void> {
+    if (!this.devices.imageDisk) throw new NotImplementedError(`VM ${this.id} has no image disk`);
+    if (this.gone || this.destroying) throw new UnavailableError(`VM ${this.id} is not running`);
+    if (this.imageFile === file) return;
+    const detachFirst = this.imageFile !== false;
+    this.imageFile = undefined;
+    await withQmp(this.paths.qmpSock, 10_000, async (q) => {
+      if (detachFirst) await detachImageFile(q).catch(() => undefined);
+      await attachImageFile(q, this.paths.dir, file);
+    });
+    this.imageFile = file;
   }
 
   /** @inheritdoc */

@@ -118,6 +118,7 @@ export function templateKey(shape: TemplateShape): string {
     `${shape.devices.nics}n`,
     shape.devices.volumes ? 'vol' : '',
     shape.devices.upperDisk ? 'disk' : '',
+    shape.devices.imageDisk ? 'image' : '',
   ];
   return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 12);
 }

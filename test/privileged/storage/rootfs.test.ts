@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { OverlayRootfs } from '../../../src/storage/rootfs';
+import { ImageDisks } from '../../../src/storage/image-disks';
 import { treeSize } from '../../../src/storage/tree-walk';
 import { isMountPoint, Mounter } from '../../../src/util/mounter';
 import { mountsUnder } from '../../helpers/leaks';
@@ -284,29 +285,45 @@ test("block mode: what a created container's host layer holds (docker cp before 
   expect(mountsUnder(tmp)).toEqual([]);
 });
 
-test("block mode with the image on the disk (--storage-opt image=disk): the image's merged tree is the disk's lower/, what was copied in its upper/, nothing left mounted", async () => {
+test("block mode with the image on a disk of its own (--storage-opt image=disk): one read-only disk of the image's merged tree, shared by its containers, made once; the upper disk holds only upper/ and work/; nothing left mounted", async () => {
+  const disks = new ImageDisks(path.join(tmp, 'image-disks'), 64 << 20);
+  rootfs = new OverlayRootfs(path.join(tmp, 'containers'), undefined, undefined, disks);
   const base = layer('img-base', { 'etc/os': 'base\n', 'bin/tool': 'v1\n' });
   const top = layer('img-top', { 'bin/tool': 'v2\n', 'etc/motd': 'hi\n' });
   await rootfs.prepare('i1', [base, top], { bytes: 64 << 20, imageOnDisk: true });
+  await rootfs.prepare('i2', [base, top], { bytes: 64 << 20, imageOnDisk: true });
   const detached = path.join(tmp, 'detached-i1');
   await rootfs.mountDetached('i1', detached);
   fs.writeFileSync(path.join(detached, 'copied'), 'before the first start\n');
   await rootfs.unmountDetached(detached);
   const target = path.join(tmp, 'share', 'containers', 'i1', 'rootfs');
   await rootfs.mount('i1', beneathTmp(target));
+  // Two first uses at once make it once: one file, one inode.
+  const [image1, image2] = await Promise.all([rootfs.imageDisk('i1'), rootfs.imageDisk('i2')]);
+  expect(image2).toBe(image1);
+  const ino = fs.statSync(image1).ino;
+  expect(await rootfs.imageDisk('i2')).toBe(image1);
+  expect(fs.statSync(image1).ino).toBe(ino);
+  expect(fs.readdirSync(path.join(tmp, 'image-disks'))).toEqual([path.basename(image1)]);
+  const debugfs = (file: string, req: string) =>
+    execFileSync('debugfs', ['-R', req, file], { encoding: 'utf8', stdio: 'pipe' });
+  // The image disk: the layers merged, the top one winning; nothing of the container's.
+  expect(debugfs(image1, 'cat /bin/tool')).toBe('v2\n');
+  expect(debugfs(image1, 'cat /etc/os')).toBe('base\n');
+  expect(debugfs(image1, 'cat /etc/motd')).toBe('hi\n');
+  expect(debugfs(image1, 'ls -p /')).not.toContain('/copied/');
+  expect(execFileSync('e2fsck', ['-fn', image1], { encoding: 'utf8', stdio: 'pipe' })).toBeDefined();
+  // The container's disk: what was copied in, in upper/, and no copy of the image.
   const disk = rootfs.diskOf('i1') as string;
-  const debugfs = (req: string) => execFileSync('debugfs', ['-R', req, disk], { encoding: 'utf8', stdio: 'pipe' });
-  // The layers merged, the top one winning; the container's own files stay apart in upper/.
-  expect(debugfs('cat /lower/bin/tool')).toBe('v2\n');
-  expect(debugfs('cat /lower/etc/os')).toBe('base\n');
-  expect(debugfs('cat /lower/etc/motd')).toBe('hi\n');
-  expect(debugfs('cat /upper/copied')).toBe('before the first start\n');
-  expect(debugfs('ls -p /lower')).not.toContain('/copied/');
-  expect(execFileSync('e2fsck', ['-fn', disk], { encoding: 'utf8', stdio: 'pipe' })).toBeDefined();
-  // Only the container's rootfs target is mounted: the image's seed mount is gone.
+  expect(debugfs(disk, 'cat /upper/copied')).toBe('before the first start\n');
+  expect(debugfs(disk, 'ls -p /')).not.toContain('/lower/');
+  // Only the container's rootfs target is mounted: the image's mount for the make is gone.
   expect(mountsUnder(tmp)).toEqual([target]);
-  expect(fs.existsSync(path.join(tmp, 'containers', 'i1', 'disk-seed'))).toBe(false);
   await rootfs.unmount('i1');
   await rootfs.remove('i1');
+  await rootfs.remove('i2');
   expect(mountsUnder(tmp)).toEqual([]);
+  // It goes with its image.
+  await disks.remove([base, top]);
+  expect(fs.readdirSync(path.join(tmp, 'image-disks'))).toEqual([]);
 });

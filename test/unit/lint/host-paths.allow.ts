@@ -36,6 +36,8 @@ const TEARDOWN =
   "a VM's runtime directory at teardown, after its QEMU and virtiofsd are gone (no guest writes the shares any more); the paths are mountinfo's own, with no symlink in them, and rm -rf --one-file-system never follows a symlink";
 const ROOTFS_DATA =
   "the container's rootfs directory under the data root (upper/, work/, l/, lower.json, mountpoint, disk files); a 9p-mode guest writes inside upper/ only, never these names";
+const IMAGE_DISKS =
+  "an image disk file in the daemon's <data-root>/image-disks, written by the host alone (guests only read it, through a read-only device)";
 const PENDING_DISK =
   "a block-mode container's host upper/ before its first start: only the host's docker cp at create wrote it, no guest has reached it";
 const TAR_IN_TARGET =
@@ -422,10 +424,29 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   },
   { file: 'src/storage/upper-disk-file.ts', fn: 'hasPendingDisk', calls: ['fs.existsSync'], reason: ROOTFS_DATA },
   {
-    file: 'src/storage/upper-disk-file.ts',
-    fn: 'makeDiskWithImage',
-    calls: ['fs.promises.mkdir', 'fs.promises.rename', 'removeTree'],
-    reason: PENDING_DISK,
+    file: 'src/storage/image-disks.ts',
+    fn: 'ImageDisks.ensure',
+    calls: ['fs.existsSync'],
+    reason: IMAGE_DISKS,
+  },
+  { file: 'src/storage/image-disks.ts', fn: 'ImageDisks.remove', calls: ['fs.promises.rm'], reason: IMAGE_DISKS },
+  {
+    file: 'src/storage/image-disks.ts',
+    fn: 'ImageDisks.make',
+    calls: ['fs.promises.mkdir', 'fs.promises.rm', 'fs.promises.rename', 'fs.promises.rmdir', 'fs.promises.stat'],
+    reason: IMAGE_DISKS,
+  },
+  {
+    file: 'src/storage/image-disks.ts',
+    fn: 'makeImageFilesystem',
+    calls: ['fs.promises.open', 'spawn mkfs.ext4'],
+    reason: `${IMAGE_DISKS}; mkfs.ext4 -d reads the image's read-only layers, mounted by the host`,
+  },
+  {
+    file: 'src/storage/rootfs.ts',
+    fn: 'OverlayRootfs.makeDisk',
+    calls: ['mounter.unmount'],
+    reason: `a seed's lower/ in the container's directory (${DATA_ROOT}), which only an earlier daemon's copy of the image mounted`,
   },
   {
     file: 'src/storage/upper-disk-file.ts',
@@ -509,6 +530,7 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     reason: CONTAINER_DIR,
   },
   { file: 'src/vm/qemu/checkpoint.ts', fn: 'saveVm', calls: ['fs.promises.rm'], reason: CONTAINER_DIR },
+  { file: 'src/vm/qemu/checkpoint.ts', fn: 'imageDiskIdentity', calls: ['fs.statSync'], reason: IMAGE_DISKS },
   { file: 'src/vm/qemu/checkpoint.ts', fn: 'stampOf', calls: ['fs.statSync'], reason: INSTALLED },
   {
     file: 'src/vm/qemu/clone.ts',

@@ -13,6 +13,7 @@ import { devicesFit, MICROVM_VIRTIO_SLOTS, normalizeRequest, planDevices } from 
 import { MAX_NICS, tapName } from '../../../src/vm/devices/nic';
 import { volumeVirtiofsdArgs } from '../../../src/vm/devices/volume-share';
 import { UPPER_DISK_BYTES, attachCommands, detachCommands } from '../../../src/vm/devices/upper-disk';
+import { IMAGE_DISK_BYTES, attachImageCommands } from '../../../src/vm/devices/image-disk';
 import { qemuArgs, virtiofsdArgs } from '../../../src/vm/qemu/cmdline';
 import { readVmRecord, vmPaths, writeVmRecord, type VmRecord } from '../../../src/vm/qemu/runtime-dir';
 
@@ -163,6 +164,34 @@ describe('the upper disk (block mode)', () => {
     expect(devicesFit({ nics: 1, upperDisk: true }, { nics: 1 })).toBe(true);
     expect(devicesFit({ nics: 1 }, { nics: 1, upperDisk: true })).toBe(false);
     expect(devicesFit({ nics: 1, upperDisk: true }, { upperDisk: true })).toBe(true);
+  });
+});
+
+describe('the image disk (--storage-opt image=disk)', () => {
+  it('is a read-only virtio-blk device found by its serial, over a read-only placeholder; its VM has no layers share', () => {
+    const devices = planDevices(ID, { upperDisk: true, imageDisk: true }, paths);
+    expect(devices.imageDisk).toEqual({ serial: 'podvisor-image', sizeBytes: IMAGE_DISK_BYTES });
+    const args = qemuArgs({ ...base, devices, transport: '9p', ram: { file: '/r/ram', share: false } });
+    const blockdevs = args.flatMap((a, i) => (a === '-blockdev' ? [args[i + 1]] : []));
+    expect(blockdevs).toContain(
+      `driver=null-co,node-name=imgdisk-none,size=${IMAGE_DISK_BYTES},read-zeroes=on,read-only=on`,
+    );
+    expect(blockdevs).toContain('driver=raw,node-name=imgdisk,file=imgdisk-none,read-only=on');
+    // After the upper disk, which stays vda.
+    expect(args.indexOf('virtio-blk-device,drive=imgdisk,serial=podvisor-image')).toBeGreaterThan(
+      args.indexOf('virtio-blk-device,drive=updisk'),
+    );
+    expect(args.join(' ')).not.toContain('podvisor-layers');
+  });
+
+  it('opens the file read-only, and a VM without the device does not fit such a container', () => {
+    const [add, reopen] = attachImageCommands('/d/img.ext4');
+    expect(add[1]).toMatchObject({ driver: 'file', filename: '/d/img.ext4', 'read-only': true });
+    expect(reopen[1]).toEqual({
+      options: [{ driver: 'raw', 'node-name': 'imgdisk', file: 'imgdisk-file', 'read-only': true }],
+    });
+    expect(devicesFit({ nics: 1, upperDisk: true }, { upperDisk: true, imageDisk: true })).toBe(false);
+    expect(devicesFit({ upperDisk: true, imageDisk: true }, { upperDisk: true, imageDisk: true })).toBe(true);
   });
 });
 
