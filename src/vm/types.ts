@@ -200,7 +200,7 @@ export interface Hypervisor {
    */
   ownsVm?(id: string): boolean;
   /**
-   * Save running VM `vm` whole into checkpoint directory `dir` (src/vm/qemu/checkpoint.ts):
+   * Save running VM `vm` whole into checkpoint directory `dir` (src/vm/qemu/snapshots/checkpoint.ts):
    * `disk.file`, behind its upper disk, copied to `disk.copy` while it is stopped; with
    * `leaveRunning` it runs on, else it stays stopped for the caller to destroy. Optional: a
    * hypervisor whose VMs cannot be saved lacks it.

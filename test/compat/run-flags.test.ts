@@ -26,7 +26,7 @@ import {
   BLKIO_WEIGHT_DEVICE_DISCARDED,
   BLKIO_WEIGHT_DISCARDED,
   hostBlkioWeightSupport,
-} from '../../src/translate/blkio-weight';
+} from '../../src/translate/docker/blkio-weight';
 
 jest.setTimeout(600000);
 

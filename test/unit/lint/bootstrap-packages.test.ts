@@ -79,21 +79,21 @@ const DYNAMIC: Record<string, string[]> = {
   'src/vm/accel.ts: qemu': ['qemu-system-x86_64'],
   'src/vm/qemu/boot.ts: tools.virtiofsd': ['virtiofsd'],
   'src/vm/qemu/boot.ts: tools.qemu': ['qemu-system-x86_64'],
-  'src/vm/qemu/clone.ts: tools.cloneQemu.bin': ['qemu-system-x86_64'],
-  'src/vm/qemu/templates.ts: program.bin': ['qemu-system-x86_64'],
-  'src/vm/qemu/lock-holder.ts: bin': ['podvisor-lock-holder'],
-  'src/vm/qemu/lock-holder.ts: jail': ['podvisor-jail', 'podvisor-lock-holder'],
-  'src/vm/qemu/virtiofsd.ts: bin': ['virtiofsd'],
-  'src/vm/qemu/virtiofsd.ts: jail': ['podvisor-jail', 'virtiofsd'],
+  'src/vm/qemu/snapshots/clone.ts: tools.cloneQemu.bin': ['qemu-system-x86_64'],
+  'src/vm/qemu/snapshots/templates.ts: program.bin': ['qemu-system-x86_64'],
+  'src/vm/qemu/processes/lock-holder.ts: bin': ['podvisor-lock-holder'],
+  'src/vm/qemu/processes/lock-holder.ts: jail': ['podvisor-jail', 'podvisor-lock-holder'],
+  'src/vm/qemu/processes/virtiofsd.ts: bin': ['virtiofsd'],
+  'src/vm/qemu/processes/virtiofsd.ts: jail': ['podvisor-jail', 'virtiofsd'],
   // The jail with a PID namespace of its own: its callers name the program (lock-holder.ts,
   // virtiofsd.ts, confinement.ts).
-  'src/vm/qemu/jailed-process.ts: jailBin': ['podvisor-jail'],
-  'src/pod/share-events.ts: FS_EVENTS_BIN': ['podvisor-fs-events'],
+  'src/vm/qemu/confinement/jailed-process.ts: jailBin': ['podvisor-jail'],
+  'src/pod/network/share-events.ts: FS_EVENTS_BIN': ['podvisor-fs-events'],
   'src/api/v1.41/peer-read.ts: bin': ['podvisor-hijack-wait'],
   // Every QEMU starts through setpriv (its capability bounding set), which then execs it.
-  'src/vm/qemu/confinement.ts: setprivBinary()': ['setpriv', 'qemu-system-x86_64'],
+  'src/vm/qemu/confinement/confinement.ts: setprivBinary()': ['setpriv', 'qemu-system-x86_64'],
   // ... or, jailed (the default), through the jail, which execs it the same way.
-  'src/vm/qemu/confinement.ts: jailBin': ['podvisor-jail', 'qemu-system-x86_64'],
+  'src/vm/qemu/confinement/confinement.ts: jailBin': ['podvisor-jail', 'qemu-system-x86_64'],
 };
 
 /** The functions of node:child_process that take the program as their first argument. */

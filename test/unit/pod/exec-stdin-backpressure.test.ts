@@ -18,7 +18,7 @@ import { AgentClient } from '../../../src/vm/agent/client';
 import { encodeFrame } from '../../../src/vm/agent/codec';
 import { FrameType, Op, Stream, Tag } from '../../../src/vm/agent/protocol';
 import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
-import { AttachSession, ProcessIo } from '../../../src/pod/io';
+import { AttachSession, ProcessIo } from '../../../src/pod/io/io';
 import { setLogSink } from '../../../src/util/log';
 import { FakeAgent } from '../../helpers/fake-agent';
 

@@ -1,0 +1,185 @@
+/**
+ * A VM saved whole for a checkpoint (docs/checkpoint.md), and a new VM started from
+ * such a save. A checkpoint's directory (the caller's, 0700) holds:
+ *   vm.state   QEMU's migration stream with every RAM page (saveState allRam), written while the
+ *              VM was stopped, after the guest let go of its rootfs share (QemuVm.saveTo);
+ *   vm.json    what a restore needs to start a QEMU the state loads into (SavedVmRecord): the
+ *              VM's size, its devices and its code-buffer mode, and the stamp of the guest
+ *              kernel, initramfs (the agent is in it), kernel command line and QEMU binary it
+ *              was saved under;
+ *   fork.ram, fork.state  its fork template, made at the first fork: the guest's RAM as a
+ *              file, and the device state without it; every fork maps the file copy-on-write.
+ * A restore (restoreVmFrom in ./clone.ts) refuses a stamp that differs from the daemon's now:
+ * a state only loads into the same QEMU and devices, and a guest whose kernel or agent changed
+ * under its memory would run code that is not there.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Vm, VmSize } from '../../types';
+import type { VmDeviceRequest } from '../../devices/types';
+import type { GuestImages } from '../../guest-images';
+import { InvalidArgumentError, UnavailableError } from '../../../errors';
+import { writeFileAtomic } from '../../../util/atomic';
+import { copySparse } from '../../../util/copy-sparse';
+import type { QemuTools } from '../binaries';
+import { makeForkTemplate, restoreVmFrom } from './clone';
+import { QemuVm } from '../qemu-vm';
+import type { StartHost } from '../start-host';
+import { templateKey } from './templates';
+
+/** The state file of a saved VM, in its checkpoint's directory. */
+export const VM_STATE_FILE = 'vm.state';
+/** The record of a saved VM, in its checkpoint's directory. */
+export const VM_RECORD_FILE = 'vm.json';
+/** Its fork template (made at the first fork): the device state, and the RAM file forks map. */
+export const FORK_STATE_FILE = 'fork.state';
+export const FORK_RAM_FILE = 'fork.ram';
+
+/** What a checkpoint records of its VM (see the module comment). */
+export interface SavedVmRecord {
+  format: 1;
+  size: VmSize;
+  devices: Required<VmDeviceRequest>;
+  splitWx: boolean;
+  /** The guest kernel, initramfs, command line, accelerator and QEMU it was saved under. */
+  stamp: string;
+  savedAt: string;
+}
+
+/** A restore of a checkpoint made under another guest kernel, agent or QEMU. */
+export class CheckpointMismatchError extends UnavailableError {}
+
+/** The devices a VM was started with, as a request for a VM of the same devices. */
+function deviceShape(vm: Vm): Required<VmDeviceRequest> {
+  return { nics: vm.devices.nics.length, volumes: !!vm.devices.volumes, upperDisk: !!vm.devices.upperDisk };
+}
+
+/** The stamp of a VM of `shape` started by `h` now (SavedVmRecord.stamp). */
+function stampOf(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  shape: { size: VmSize; devices: Required<VmDeviceRequest>; splitWx: boolean },
+): string {
+  const qemu = (() => {
+    try {
+      const st = fs.statSync(tools.cloneQemu.bin);
+      return `${tools.cloneQemu.bin}@${st.size}@${st.mtimeMs}`;
+    } catch {
+      return tools.cloneQemu.bin;
+    }
+  })();
+  return `${templateKey({ ...shape, guest, cmdline: h.cmdline, accel: h.opts.accel })}/${qemu}`;
+}
+
+/**
+ * Save running VM `vm` into checkpoint directory `dir` (see the module comment); `disk`: the
+ * host file behind its upper disk, copied (sparse) to `diskCopy` while the VM is stopped. With
+ * `leaveRunning` the VM runs on after the save; without, it stays stopped for the caller to
+ * destroy. A failure removes what the save wrote and runs the VM on.
+ */
+export async function saveVm(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  vm: Vm,
+  dir: string,
+  opts: { disk?: { file: string; copy: string }; leaveRunning: boolean },
+): Promise<void> {
+  if (!(vm instanceof QemuVm)) throw new InvalidArgumentError(`VM ${vm.id} is not one of this hypervisor's`);
+  const shape = { size: vm.size, devices: deviceShape(vm), splitWx: h.splitWx(vm.size) };
+  const record: SavedVmRecord = {
+    format: 1,
+    ...shape,
+    stamp: stampOf(h, tools, guest, shape),
+    savedAt: new Date().toISOString(),
+  };
+  const disk = opts.disk;
+  await vm.saveTo(path.join(dir, VM_STATE_FILE), async () => {
+    if (disk) await copySparse(disk.file, disk.copy);
+  });
+  try {
+    await writeFileAtomic(path.join(dir, VM_RECORD_FILE), JSON.stringify(record));
+  } catch (err) {
+    await fs.promises.rm(path.join(dir, VM_STATE_FILE), { force: true });
+    if (disk) await fs.promises.rm(disk.copy, { force: true });
+    await vm.resumeAfterSave().catch(() => undefined);
+    throw err;
+  }
+  if (opts.leaveRunning) await vm.resumeAfterSave();
+}
+
+/**
+ * A new VM started from the save in checkpoint directory `dir`, `disk` (when given) behind its
+ * upper disk before the state loads. CheckpointMismatchError when the save was made under
+ * another guest kernel, agent or QEMU than this daemon's now. With `fork`, the VM maps the
+ * checkpoint's fork template (made at the first fork: forkTemplate) copy-on-write, so that the
+ * forks of one checkpoint share the guest's pages none of them wrote.
+ */
+export async function restoreVm(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  dir: string,
+  disk?: string,
+  opts: { fork?: boolean } = {},
+): Promise<Vm> {
+  const record = readSavedVm(dir);
+  const shape = { size: record.size, devices: record.devices, splitWx: record.splitWx };
+  if (record.stamp !== stampOf(h, tools, guest, shape))
+    throw new CheckpointMismatchError(
+      'it was made under another guest kernel, agent or QEMU than this daemon runs now (docs/checkpoint.md)',
+    );
+  const source = opts.fork
+    ? await forkTemplate(h, tools, guest, dir, shape)
+    : { stateFile: path.join(dir, VM_STATE_FILE) };
+  return restoreVmFrom(h, tools, guest, shape, source, disk);
+}
+
+/** The fork templates being made, by checkpoint directory (one at a time each). */
+const makingForkTemplates = new Map<string, Promise<{ stateFile: string; ramFile: string }>>();
+
+/**
+ * The fork template of checkpoint `dir` (FORK_STATE_FILE and FORK_RAM_FILE beside its state;
+ * ./clone.ts makeForkTemplate), made at its first fork and kept with the checkpoint.
+ */
+function forkTemplate(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  dir: string,
+  shape: Parameters<typeof makeForkTemplate>[3],
+): Promise<{ stateFile: string; ramFile: string }> {
+  const out = { stateFile: path.join(dir, FORK_STATE_FILE), ramFile: path.join(dir, FORK_RAM_FILE) };
+  if (fs.existsSync(out.stateFile) && fs.existsSync(out.ramFile)) return Promise.resolve(out);
+  let p = makingForkTemplates.get(dir);
+  if (!p) {
+    p = makeForkTemplate(h, tools, guest, shape, path.join(dir, VM_STATE_FILE), out)
+      .then(() => out)
+      .finally(() => makingForkTemplates.delete(dir));
+    makingForkTemplates.set(dir, p);
+  }
+  return p;
+}
+
+/** The record of the saved VM in `dir`, checked field by field (the file is the host's, but may be cut or old). */
+function readSavedVm(dir: string): SavedVmRecord {
+  let r: SavedVmRecord;
+  try {
+    r = JSON.parse(fs.readFileSync(path.join(dir, VM_RECORD_FILE), 'utf8')) as SavedVmRecord;
+  } catch (err) {
+    throw new CheckpointMismatchError(`its VM record cannot be read: ${(err as Error).message}`);
+  }
+  const ok =
+    r?.format === 1 &&
+    Number.isInteger(r.size?.memoryMiB) &&
+    Number.isInteger(r.size?.cpus) &&
+    Number.isInteger(r.devices?.nics) &&
+    typeof r.devices?.volumes === 'boolean' &&
+    typeof r.devices?.upperDisk === 'boolean' &&
+    typeof r.splitWx === 'boolean' &&
+    typeof r.stamp === 'string';
+  if (!ok) throw new CheckpointMismatchError('its VM record is not one this daemon reads');
+  if (!fs.existsSync(path.join(dir, VM_STATE_FILE))) throw new CheckpointMismatchError('its VM state is missing');
+  return r;
+}
