@@ -2,7 +2,7 @@
  * Every program the daemon runs comes from a Debian package that `npm start` gives it: either
  * the bootstrap's runtime list (scripts/bootstrap.sh, `pkgs=(...)`) or a package of priority
  * `required`, which every Debian install has. A fresh Debian 12 has no iptables, so a network
- * tool missing from that list left a new user's daemon without networks (issue 41).
+ * tool missing from that list left a new user's daemon without networks.
  *
  * The programs are read from the sources: every call that spawns (node:child_process's
  * functions, a promisified execFile, and any function that hands its own parameter to one of

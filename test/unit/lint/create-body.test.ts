@@ -1,6 +1,6 @@
 /**
  * Docker's create body stays in the Docker front (src/api/v1.41) and in src/translate, which
- * parses it (issue 43): every other front and service speaks the neutral ContainerRequest
+ * parses it: every other front and service speaks the neutral ContainerRequest
  * (src/translate/request/container-request.ts). Two guards: eslint.config.js's `docker-body/src`
  * rule refuses a `CreateBody` name (the type, its schema, its parser) in code anywhere else,
  * and this test finds the word in no file of src outside those two folders, comments included
