@@ -6,7 +6,7 @@
  *   because /_ping says Docker-Experimental: true);
  * - a checkpoint of a container that reads its image over the layers share is refused with
  *   the reason its VM gives (QEMU cannot save a VM whose 9p shares are mounted:
- *   src/pod/checkpoints.ts) and what would make it savable, as dockerd without CRIU refuses it;
+ *   src/pod/checkpoints/checkpoints.ts) and what would make it savable, as dockerd without CRIU refuses it;
  *   nothing is made, and the container runs on, its count in the log without a gap or a repeat;
  * - one created with `--storage-opt image=disk` is saved with --leave-running and counts on,
  *   saved again (its run ends, 137), and started from that checkpoint: its count goes on from
