@@ -284,7 +284,8 @@ test("volumes: a container's anonymous volume (Config.Volumes) is labelled, a --
 
 test('a read-only bind is read-only with the mounts under it (1.44 and later), as dockerd 26 makes it', () => {
   if (!present()) return;
-  const src = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-rro-'));
+  // Under the prefix other suites' mount checks know as a test's own (test/compat/share-paths.test.ts).
+  const src = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-test-mounts-rro-'));
   fs.mkdirSync(path.join(src, 'sub'));
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'rro-test', path.join(src, 'sub')]);
   try {

@@ -89,10 +89,12 @@ async function vmGone(vmDir: string): Promise<void> {
  * `<tmp>/podvisor-test-*`), as the test files that jest runs beside this one mount there; or
  * a baseline dockerd's that another test file runs beside this one (bench/netns-dockerd.ts:
  * its network namespace `/run/netns/pvbn-*`, and what dockerd mounts under its directory
- * `<tmp>/.../dockerd/` and its `/run/docker`).
+ * `<tmp>/.../dockerd/` and its `/run/docker`); or a host mount another test file makes for its
+ * containers to bind (`<tmp>/pv-test-mounts-*`: a submount under a read-only bind's source).
  */
 const underTestDaemon = (m: string): boolean =>
   m.startsWith(d.execRoot + '/') ||
+  m.startsWith(path.join(os.tmpdir(), 'pv-test-mounts-')) ||
   m.startsWith(path.join(os.tmpdir(), 'podvisor-test-')) ||
   m.startsWith('/run/netns/pvbn-') ||
   m.startsWith('/run/docker/') ||
