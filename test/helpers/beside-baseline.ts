@@ -1,5 +1,6 @@
 /**
- * The daemon under test beside a private baseline dockerd 20.10 + runc (bench/common.ts), each
+ * The daemon under test beside a private baseline dockerd 20.10 + runc (bench/common.ts; dockerd
+ * 26.1 in the compat-dockerd26 project: ./baseline-choice.ts), each
  * with the same images pulled, for suites that run one command on both and compare:
  *
  *   beforeAll(async () => ({ d, base, dir } = await startBesideBaseline('pv-run-flags-', { vmPoolSize: 2 }, [IMAGE])));
@@ -9,6 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDockerd, type BaselineDockerd } from '../../bench/common';
+import { startNetnsDockerd } from '../../bench/netns-dockerd';
+import { baselineRoot } from './baseline-choice';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from './daemon';
 import { dockerCli } from './docker-cli';
 
@@ -38,7 +41,10 @@ export async function startBesideBaseline(
   const started: Partial<BesideBaseline> = { dir };
   try {
     started.d = await startDaemon(opts);
-    started.base = await startDockerd(path.join(dir, 'dockerd'));
+    const root = baselineRoot();
+    started.base = root
+      ? await startNetnsDockerd(path.join(dir, 'dockerd'), { networkArgs: ['--bridge=none', '--iptables=false'], root })
+      : await startDockerd(path.join(dir, 'dockerd'));
     for (const daemon of [started.d, started.base]) for (const image of images) await pull(daemon, image);
     return started as BesideBaseline;
   } catch (err) {

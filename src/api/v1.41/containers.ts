@@ -26,7 +26,7 @@ import { renameContainer, updateContainer } from './container-update';
 import { apiVersionOf } from './versions';
 import { createBodyFor } from './versions/create';
 import { checkWaitCondition, stopSignalOf } from './versions/queries';
-import { containerInspectFor, containerSummaryFor } from './versions/views';
+import { containerInspectFor, containerSummaryFor, waitResponseFor } from './versions/views';
 import { deleteContainer, deleteLink, pruneContainers } from './container-remove';
 
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
@@ -279,12 +279,8 @@ function waitContainer(services: ApiServices) {
     const stream = openStream(res, 'application/json');
     const result = await waiting;
     if (stream.gone || res.writableEnded) return;
-    res.end(
-      JSON.stringify({
-        Error: result.error ? { Message: stateErrorText({ error: result.error, failure: result.failure }) } : null,
-        StatusCode: result.exitCode,
-      }) + '\n',
-    );
+    const error = result.error ? { Message: stateErrorText({ error: result.error, failure: result.failure }) } : null;
+    res.end(JSON.stringify(waitResponseFor(result.exitCode, error, apiVersionOf(res))) + '\n');
   });
 }
 

@@ -265,7 +265,9 @@ describe('attach (hijacked)', () => {
         .join(''),
     ).toBe('hello\n');
     const w = await api('POST', `/containers/${id}/wait`);
-    expect(w.json).toEqual({ Error: null, StatusCode: 0 });
+    // dockerd 26 leaves out a null Error; at 1.41 it is there, as dockerd 20.10 sends it.
+    expect(w.json).toEqual({ StatusCode: 0 });
+    expect((await api('POST', `/v1.41/containers/${id}/wait`)).json).toEqual({ Error: null, StatusCode: 0 });
   });
 
   test('the body of an upgrade request is read as the body, not passed on as stdin', async () => {
@@ -288,7 +290,7 @@ describe('attach (hijacked)', () => {
         .map((f) => f.data.toString())
         .join(''),
     ).toBe('input\n');
-    expect((await api('POST', `/containers/${id}/wait`)).json).toEqual({ Error: null, StatusCode: 0 });
+    expect((await api('POST', `/containers/${id}/wait`)).json).toEqual({ StatusCode: 0 });
     expect((await api('POST', `/containers/${id}/exec`, { Cmd: ['true'] })).status).toBe(409);
   });
 
@@ -374,7 +376,7 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
     const before = Date.now();
     await docker.getContainer(id).start();
     expect(await gotHeaders).toBeLessThan(before + 150);
-    expect(await docker.getContainer(id).wait()).toEqual({ Error: null, StatusCode: 3 });
+    expect(await docker.getContainer(id).wait()).toEqual({ StatusCode: 3 });
   });
 
   test('a client that goes away from wait does not break anything', async () => {
@@ -385,7 +387,7 @@ describe('wait, logs, inspect, ps, events through dockerode', () => {
     req.end();
     await new Promise((r) => setTimeout(r, 30));
     req.destroy();
-    expect(await docker.getContainer(id).wait()).toEqual({ Error: null, StatusCode: 0 });
+    expect(await docker.getContainer(id).wait()).toEqual({ StatusCode: 0 });
   });
 
   test('logs: multiplexed frames, timestamps, tail, 400 without streams', async () => {

@@ -110,6 +110,9 @@ export function createBodyFor<B>(given: B, v: string): VersionedCreate<B> {
   const body = structuredClone(given) as Json;
   const hc = obj(body.HostConfig);
   if (hc) {
+    // dockerd 26's words for a runtime it does not have (20.10's "Unknown runtime specified").
+    if (typeof hc.Runtime === 'string' && hc.Runtime !== '' && hc.Runtime !== 'runc')
+      throw new InvalidArgumentError(`unknown or invalid runtime name: ${hc.Runtime}`);
     // Removed in 1.42: any value is ignored.
     delete hc.KernelMemory;
     checkMounts(Array.isArray(hc.Mounts) ? (hc.Mounts.filter(obj) as Json[]) : [], v);

@@ -171,3 +171,13 @@ export function hijackedStreamType(tty: boolean, v: string): string {
 export function pingHeadersFor(v: string): Record<string, string> {
   return asV141(v) ? {} : { 'Builder-Version': '1', Swarm: 'inactive' };
 }
+
+/**
+ * The answer of `POST /containers/{id}/wait` for version `v`: from 1.42 without `Error` when
+ * there is none, as dockerd 26 answers at every version (`{"StatusCode":0}`); at 1.41 with
+ * `"Error": null`, as dockerd 20.10.
+ */
+export function waitResponseFor(statusCode: number, error: { Message: string } | null, v: string): Json {
+  if (asV141(v) || error) return { Error: error, StatusCode: statusCode };
+  return { StatusCode: statusCode };
+}
