@@ -28,6 +28,26 @@ const POD_DOORS = {
     'only pod/service, pod/types, pod/errors and pod/events may be imported from above the pod layer: re-export what a front end needs there (docs/architecture.md).',
 };
 
+/** What the pod layer may not import: it is front-end neutral, knows no translation and no API. */
+const POD_LAYER = [into(['translate', 'api', 'daemon', 'dockerfile', ...SERVICES])];
+
+/** pod/manager.ts, seen from a folder of src/pod. */
+const POD_MANAGER = {
+  regex: '^(\\.\\./)+manager$',
+  message:
+    "a folder of src/pod may not import pod/manager: the manager composes the pod layer's modules, none imports it back (docs/architecture.md).",
+};
+
+/** What translation may not import: the services and fronts above it, the pod layer's inside. */
+const TRANSLATE_LAYER = [into(['api', 'daemon', ...SERVICES]), POD_DOORS];
+
+/** The Docker create body's own modules in translate/docker, seen from a sibling folder. */
+const DOCKER_BODY_MODULES = {
+  regex: '^\\.\\./docker/(create-body|create|docker-schema|go-decode)$',
+  message:
+    "the neutral request and the pod files never meet Docker's create body: translate/docker's create-body, create, docker-schema and go-decode are the Docker front's (docs/architecture.md).",
+};
+
 /**
  * One layer's rule: its files may not import from `forbidden` (regexes of import texts, or
  * `{ regex, message }` for a refusal with its own words).
@@ -79,9 +99,19 @@ module.exports = tseslint.config(
   layer('src/net', ['src/net/**/*.ts'], [into(['pod', 'translate', 'api', 'daemon', 'dockerfile', ...SERVICES])]),
   // The pod layer: front-end neutral, knows no Docker translation and no API. Above it, each
   // layer's rule also holds POD_DOORS.
-  layer('src/pod', ['src/pod/**/*.ts'], [into(['translate', 'api', 'daemon', 'dockerfile', ...SERVICES])]),
+  layer('src/pod', ['src/pod/**/*.ts'], POD_LAYER),
+  // The pod layer's folders by concern (lifecycle, io, mounts, network...) are composed by
+  // pod/manager.ts, which hands each call to the module of its concern: none imports it back.
+  layer('src/pod/*/', ['src/pod/*/**/*.ts'], [...POD_LAYER, POD_MANAGER]),
   // Docker <-> pod translation: below the services and the API.
-  layer('src/translate', ['src/translate/**/*.ts'], [into(['api', 'daemon', ...SERVICES]), POD_DOORS]),
+  layer('src/translate', ['src/translate/**/*.ts'], TRANSLATE_LAYER),
+  // The neutral request's translation and the pod files' readers never meet Docker's create
+  // body: its schema, its decoder, its parse and its translation stay in translate/docker.
+  layer(
+    'src/translate/request',
+    ['src/translate/request/**/*.ts', 'src/translate/podspec/**/*.ts'],
+    [...TRANSLATE_LAYER, DOCKER_BODY_MODULES],
+  ),
   // The Dockerfile language (parse, words, instructions, changes): pure, at the translate level;
   // it knows no pods, VMs, networks or services.
   layer(
@@ -148,7 +178,7 @@ module.exports = tseslint.config(
   },
   // Docker's create body is the Docker front's word: it stays in src/api/v1.41 and src/translate
   // (which parses it). Every other front and service speaks the neutral ContainerRequest
-  // (src/translate/container-request.ts); test/unit/lint/create-body.test.ts checks this fires.
+  // (src/translate/request/container-request.ts); test/unit/lint/create-body.test.ts checks this fires.
   {
     name: 'docker-body/src',
     files: ['src/**/*.ts'],
@@ -159,7 +189,7 @@ module.exports = tseslint.config(
         {
           selector: 'Identifier[name=/CreateBody/]',
           message:
-            "Docker's create body stays in src/api/v1.41 and src/translate: speak the neutral ContainerRequest (src/translate/container-request.ts, docs/architecture.md).",
+            "Docker's create body stays in src/api/v1.41 and src/translate: speak the neutral ContainerRequest (src/translate/request/container-request.ts, docs/architecture.md).",
         },
       ],
     },

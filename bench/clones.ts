@@ -1,5 +1,5 @@
 /**
- * A VM cloned from a template against a booted one (src/vm/qemu/templates.ts), interleaved in
+ * A VM cloned from a template against a booted one (src/vm/qemu/snapshots/templates.ts), interleaved in
  * one run on the same guest kernel, TCG:
  *
  *   ready        QemuHypervisor.createVm until the VM answers (a clone: state loaded, handshake,
@@ -28,13 +28,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { QemuHypervisor } from '../src/vm/qemu/hypervisor';
-import { processCpuMs } from '../src/vm/qemu/processes';
+import { processCpuMs } from '../src/vm/qemu/processes/processes';
 import { AgentClient } from '../src/vm/agent/client';
 import { defaultGuestImages } from '../src/vm/guest-images';
 import type { Vm, VmConfig } from '../src/vm/types';
 import { setLogLevel } from '../src/util/log';
 import { makeUpperDisk } from '../src/storage/upper-disk-file';
-import { UPPER_DISK_BYTES } from '../src/vm/devices/upper-disk';
+import { UPPER_DISK_BYTES } from '../src/vm/devices/upper-disk/upper-disk';
 import { makeBusyboxRootfs, run } from '../test/helpers/agent-fixtures';
 import { median } from './common';
 import { qemuPssParts, type QemuPssParts } from './idle-memory';

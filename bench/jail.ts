@@ -1,5 +1,5 @@
 /**
- * What the jail of a VM's QEMU (src/vm/qemu/jail.ts, host/jail) costs, against the same VM
+ * What the jail of a VM's QEMU (src/vm/qemu/confinement/jail.ts, host/jail) costs, against the same VM
  * without it (PODVISOR_JAIL=0 for that VM's start: setpriv's bounding set and the seccomp
  * sandbox only), interleaved in one run, TCG, for a booted VM and a clone of a template:
  *
@@ -18,11 +18,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { QemuHypervisor } from '../src/vm/qemu/hypervisor';
-import { processCpuMs } from '../src/vm/qemu/processes';
+import { processCpuMs } from '../src/vm/qemu/processes/processes';
 import { AgentClient } from '../src/vm/agent/client';
 import { defaultGuestImages } from '../src/vm/guest-images';
 import { vmPaths } from '../src/vm/qemu/runtime-dir';
-import { cgroupLayout, cgroupName } from '../src/vm/qemu/vm-cgroup';
+import { cgroupLayout, cgroupName } from '../src/vm/qemu/confinement/vm-cgroup';
 import type { Vm, VmConfig } from '../src/vm/types';
 import { setLogLevel } from '../src/util/log';
 import { median } from './common';

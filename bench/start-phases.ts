@@ -1,6 +1,6 @@
 /**
  * Where a start's time and CPU go, for bench:run and bench:cri:
- *  - the phases of each pod start, read from podvisord's debug log: src/pod/runtime.ts logs
+ *  - the phases of each pod start, read from podvisord's debug log: src/pod/lifecycle/runtime.ts logs
  *    `pod <id>: <phase> at +<ms> ms` as each phase of startPod ends (VM acquired, rootfs and
  *    bind sources mounted, on its network, files written, containers created and their inits
  *    started); each phase's own time is the difference to the lap before it;

@@ -181,7 +181,7 @@ async function benchVms(base: string, template: string, logLines: string[]): Pro
   const plainPool = new CachedFactory(1, new DirectFactory(hv), CONFIG, { warm: (vm) => (vm as QemuVm).reclaimed() });
   pool.start();
   plainPool.start();
-  // As the daemon starts a pod (src/pod/runtime.ts): the init goes right behind
+  // As the daemon starts a pod (src/pod/lifecycle/runtime.ts): the init goes right behind
   // CREATE_CONTAINER, without waiting for its answer.
   const trueIn = async (vm: Vm): Promise<void> => {
     const rootfs = await mountRootfs(vm, template, 'c');

@@ -172,16 +172,16 @@ if [ "$mode" = --test ]; then
   bash scripts/compose-v2.sh >/dev/null
 fi
 # The host's holder of the 9p locks a cloned VM's guest takes (host/lock-holder: one per VM,
-# src/vm/qemu/lock-holder.ts). make rebuilds it only when its source changed.
+# src/vm/qemu/processes/lock-holder.ts). make rebuilds it only when its source changed.
 make -s -C host/lock-holder OUT=../out
 # The host's watcher of the files VMs' guests watch in their shares (host/fs-events: one per
-# such VM, src/pod/share-events.ts).
+# such VM, src/pod/network/share-events.ts).
 make -s -C host/fs-events OUT=../out
 # The wait, after a hijacked stream's 101, until the client has read it (host/hijack-wait:
 # src/api/v1.41/peer-read.ts; Node cannot ask the kernel a socket's unread bytes).
 make -s -C host/hijack-wait OUT=../out
 # The jail every VM's QEMU starts in (host/jail: its own mount and IPC namespaces, a root of
-# only the VM's files, its cgroup; src/vm/qemu/jail.ts).
+# only the VM's files, its cgroup; src/vm/qemu/confinement/jail.ts).
 make -s -C host/jail OUT=../out
 
 # --- TypeScript --------------------------------------------------------------------------

@@ -17,8 +17,8 @@ import * as fs from 'node:fs';
 import { InvalidArgumentError } from '../errors';
 import { finishOptions, parseCommandLine } from './flags';
 import { optionOfKey, type DaemonOptions, type OptionKind } from './options';
-import { parseLogPolicy } from '../pod/log-config';
-import { validateLogOpts } from '../translate/log-config';
+import { parseLogPolicy } from '../pod/io/log-config';
+import { validateLogOpts } from '../translate/docker/log-config';
 import { insecureTcpRefusal } from './listen';
 
 /** Go's %v of a JSON value (for conflict messages). */

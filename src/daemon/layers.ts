@@ -5,7 +5,7 @@
  * Each step is a function of its own; `openLayers` runs them in order and hands back the
  * services the fronts, the background work and the shutdown use.
  */
-import { hostBlkioWeightSupport } from '../translate/blkio-weight';
+import { hostBlkioWeightSupport } from '../translate/docker/blkio-weight';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { dockerContainerView } from '../api/v1.41/pod-containers';
@@ -26,10 +26,10 @@ import { StateStore } from '../storage/state';
 import { SpareDisks } from '../storage/upper-disk-file';
 import { ImageDisks } from '../storage/image-disks';
 import { VolumeStore } from '../storage/volumes';
-import { repairFrontend } from '../translate/repair';
+import { repairFrontend } from '../translate/docker/repair';
 import { logger } from '../util/log';
-import { UPPER_DISK_BYTES } from '../vm/devices/upper-disk';
-import { IMAGE_DISK_BYTES } from '../vm/devices/image-disk';
+import { UPPER_DISK_BYTES } from '../vm/devices/upper-disk/upper-disk';
+import { IMAGE_DISK_BYTES } from '../vm/devices/image-disk/image-disk';
 import { HeldVms } from '../vm/idle-vms';
 import type { DaemonOptions } from './options';
 import { openCreationEngine } from './creation-engine';

@@ -29,7 +29,7 @@ import type { PodManager } from '../pod/manager';
 import { loadEngineId } from './engine-id';
 import { closeDaemonRoots } from './private-roots';
 import { openNetworks } from '../net/daemon';
-import { dropStaleEndpoints, endpointIds } from '../pod/network';
+import { dropStaleEndpoints, endpointIds } from '../pod/network/network';
 import { installErrorPolicy } from './error-policy';
 
 const log = logger('daemon');

@@ -15,14 +15,14 @@ import { chooseGuestImages } from '../vm/guest-images';
 import { CachedFactory, DirectFactory } from '../vm/pool';
 import { poolGrowth } from '../vm/pool-demand';
 import { canCreateTaps } from '../vm/devices/nic';
-import { UPPER_DISK_BYTES } from '../vm/devices/upper-disk';
+import { UPPER_DISK_BYTES } from '../vm/devices/upper-disk/upper-disk';
 import type { VmDeviceRequest } from '../vm/devices';
 import { poolWarmStep, Rehearsal } from '../vm/rehearsal';
 import { readyDiskStep } from './ready-disks';
 import { QemuHypervisor } from '../vm/qemu/hypervisor';
 import { unpackedQemu } from '../vm/qemu/binaries';
-import { seccompFilterFor } from '../pod/seccomp';
-import { POD_VM_NICS } from '../pod/network';
+import { seccompFilterFor } from '../pod/security/seccomp';
+import { POD_VM_NICS } from '../pod/network/network';
 import { scratchDisks } from '../storage/upper-disk-file';
 
 const log = logger('daemon');
@@ -108,7 +108,7 @@ export async function openVmRuntime(opts: DaemonOptions): Promise<VmRuntime> {
   // demand (0: no pool at all).
   // Requests waiting for VMs get a clone per core at once (a clone is cheap), a boot at a time.
   // With --rootfs-disk every VM has an upper disk (a placeholder until a container's file is
-  // put behind it: src/vm/devices/upper-disk.ts), so pool VMs serve block-mode containers.
+  // put behind it: src/vm/devices/upper-disk/upper-disk.ts), so pool VMs serve block-mode containers.
   // Cloned VMs also have the volume share (a 9p device of QEMU's on an empty directory until a
   // container mounts a volume or host directory: no process of its own), so the pool serves
   // containers with volumes and binds, and every CRI sandbox (its VM takes the host mounts of

@@ -1,11 +1,11 @@
 /**
  * The creation service's builder entry: a step's container (RUN, COPY/ADD into a root, a
  * config-only step) -> a CreationPlan, made from the neutral request of the container
- * dockerd's builder creates (../translate/container-request.ts): the step's command with no
+ * dockerd's builder creates (../translate/request/container-request.ts): the step's command with no
  * entrypoint, its env, user and working directory, and the build's settings for RUN
  * containers (network, extra hosts, cpuset, memory, shm size).
  */
-import type { ContainerRequest, LogRequest } from '../translate/container-request';
+import type { ContainerRequest, LogRequest } from '../translate/request/container-request';
 import { newPodId, type CreationPlan, type EngineDeps } from './plan';
 import { neutralPod } from './request';
 import type { BuildStepRequest } from './service';

@@ -1,6 +1,6 @@
 /**
  * The creation service's Docker entry: a parsed `POST /containers/create` body (the Docker
- * front checked and parsed it with ../translate/create-body.ts) -> a CreationPlan, checked in
+ * front checked and parsed it with ../translate/docker/create-body.ts) -> a CreationPlan, checked in
  * dockerd's order so the same request fails with the same error: the name's form, the body,
  * the container to join (--network/--pid/--ipc container:), the image, a --pid or --ipc
  * container that must exist now, the links, a taken name, then the translation. The checks
@@ -9,11 +9,11 @@
 import { ANONYMOUS_VOLUME_LABEL } from '../storage/volumes';
 import { InvalidArgumentError } from '../errors';
 import type { ImageRecord } from '../storage/types';
-import { parseLinks } from '../translate/links';
-import { validateContainerName, type CreateRequest } from '../translate/create-body';
-import { translateCreate, type TranslateOptions, type Translated } from '../translate/create';
-import { joinRequestOf } from '../translate/join';
-import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/cgroup-parent';
+import { parseLinks } from '../translate/network/links';
+import { validateContainerName, type CreateRequest } from '../translate/docker/create-body';
+import { translateCreate, type TranslateOptions, type Translated } from '../translate/docker/create';
+import { joinRequestOf } from '../translate/network/join';
+import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/docker/cgroup-parent';
 import { checkNameFree, newPodId, translateOptions, yieldLoop, type CreationPlan, type EngineDeps } from './plan';
 
 /** The translation of a checked request, once its image is found. */

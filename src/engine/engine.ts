@@ -11,7 +11,7 @@
  */
 import { pinBindSources } from '../pod/service';
 import type { PodRecord } from '../pod/types';
-import type { CreateRequest } from '../translate/create-body';
+import type { CreateRequest } from '../translate/docker/create-body';
 import { planBuildStep } from './build-step';
 import { planDockerCreate } from './docker';
 import { planNative } from './native';

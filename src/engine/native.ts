@@ -1,11 +1,11 @@
 /**
  * The creation service's native entry: a pod file (a Kubernetes v1 Pod or a hyper podfile,
- * already read by src/translate/podspec.ts) or the native API's single-container spec -> a
+ * already read by src/translate/podspec/podspec.ts) or the native API's single-container spec -> a
  * CreationPlan.
  *
  * The pod is also a Docker container (its id is its first app container's), so the Docker
  * front end's data is made for that main container, from a neutral request of it
- * (src/translate/container-request.ts), as a `docker create` of it would have recorded it:
+ * (src/translate/request/container-request.ts), as a `docker create` of it would have recorded it:
  * `docker ps`, `inspect`, `logs`, `exec`, `stop`, `port` read it. Its labels name
  * the pod and the API. Its network is a `docker run`'s: the default bridge (or, for the
  * single-container spec, the network it names: a user network, or "none" for loopback only),
@@ -13,11 +13,11 @@
  * a `docker run`, its containers get no seccomp filter (Kubernetes' default for a pod).
  */
 import { InvalidArgumentError } from '../errors';
-import { validateContainerName } from '../translate/create-body';
-import { networkRequestOf } from '../translate/container-request';
-import { buildPodSpec } from '../translate/podspec-build';
-import type { PodManifest } from '../translate/podspec';
-import { portRequestsOf, portRequestsOfSpecs } from '../translate/podspec-ports';
+import { validateContainerName } from '../translate/docker/create-body';
+import { networkRequestOf } from '../translate/request/container-request';
+import { buildPodSpec } from '../translate/podspec/podspec-build';
+import type { PodManifest } from '../translate/podspec/podspec';
+import { portRequestsOf, portRequestsOfSpecs } from '../translate/podspec/podspec-ports';
 import { checkNameFree, newPodId, translateOptions, type CreationPlan, type EngineDeps } from './plan';
 import { neutralPod } from './request';
 import type { NativeCreateRequest, NativeSpec } from './service';
@@ -38,7 +38,7 @@ async function planSpec(deps: EngineDeps, n: NativeSpec): Promise<CreationPlan> 
   const id = newPodId();
   const ports = portRequestsOfSpecs(n.ports ?? []);
   // A network that is not there is refused here (404); the Docker API leaves it to the start,
-  // as dockerd does (src/translate/create.ts).
+  // as dockerd does (src/translate/docker/create.ts).
   if (n.network && !['default', 'none', 'host'].includes(n.network) && !n.network.startsWith('container:'))
     (await translateOptions(deps)).networks?.isUserNetwork(n.network);
   // A native pod runs without a seccomp filter, as a pod file's containers do (Kubernetes'
@@ -79,7 +79,7 @@ async function planPodFile(deps: EngineDeps, m: PodManifest): Promise<CreationPl
   if (!main) throw new InvalidArgumentError('the pod file has no app container');
   // The Docker view of the main container, as `docker create` would record it, from a neutral
   // request of it. The pod's network and log are planned there as a `docker run`'s
-  // (src/translate/podspec-ports.ts for the ports); the containers share the VM's.
+  // (src/translate/podspec/podspec-ports.ts for the ports); the containers share the VM's.
   const t = await neutralPod(
     deps,
     {

@@ -14,8 +14,8 @@ import type { ContainerArchive } from '../storage/archive/service';
 import type { ImageLookup } from '../storage/types';
 import type { VolumeStore } from '../storage/volumes';
 import type { TranslateOptions } from '../translate/translation';
-import type { DockerFrontend } from '../translate/docker-types';
-import type { LogConfig } from '../translate/log-config';
+import type { DockerFrontend } from '../translate/docker/docker-types';
+import type { LogConfig } from '../translate/docker/log-config';
 
 /** What the creation service is built on; filled in by the daemon's wiring or a test with fakes. */
 export interface EngineDeps {

@@ -1,18 +1,18 @@
 /**
- * The creation service's neutral entry: a ContainerRequest (../translate/container-request.ts;
+ * The creation service's neutral entry: a ContainerRequest (../translate/request/container-request.ts;
  * the CRI front's sandboxes and containers, made in src/api/cri/create-request.ts) -> a
  * CreationPlan, checked in the order the Docker entry checks the same request (./docker.ts):
- * the name's form, the request itself (../translate/request-check.ts), the image, the pod
+ * the name's form, the request itself (../translate/request/request-check.ts), the image, the pod
  * whose PID namespace it joins (it must exist now), a taken name, then the translation into
- * the pod (../translate/request-pod.ts), with no Docker body on the way. The native and
+ * the pod (../translate/request/request-pod.ts), with no Docker body on the way. The native and
  * builder entries translate their requests with neutralPod.
  */
 import { InvalidArgumentError } from '../errors';
-import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/cgroup-parent';
-import type { ContainerRequest } from '../translate/container-request';
-import { validateContainerName } from '../translate/create-body';
-import { checkContainerRequest } from '../translate/request-check';
-import { translateContainerRequest } from '../translate/request-pod';
+import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/docker/cgroup-parent';
+import type { ContainerRequest } from '../translate/request/container-request';
+import { validateContainerName } from '../translate/docker/create-body';
+import { checkContainerRequest } from '../translate/request/request-check';
+import { translateContainerRequest } from '../translate/request/request-pod';
 import type { Translated } from '../translate/translation';
 import { checkNameFree, newPodId, translateOptions, yieldLoop, type CreationPlan, type EngineDeps } from './plan';
 

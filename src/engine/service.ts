@@ -8,7 +8,7 @@
  *   native API      POST /v1/pods (and replace)   -> createNative({ kind: 'podfile' | 'spec', ... })
  *   builder         RUN, COPY, ADD, config steps  -> createBuildStep(step)
  *
- * The hub is the neutral ContainerRequest (../translate/container-request.ts, re-exported
+ * The hub is the neutral ContainerRequest (../translate/request/container-request.ts, re-exported
  * here): the CRI front makes it of its messages (src/api/cri/create-request.ts), the native
  * entry of a pod file's main container or the single-container spec (./native.ts), the builder
  * entry of a step (./build-step.ts); it is checked and made into the pod directly
@@ -32,9 +32,9 @@
  * container is a pod of its own that joins the sandbox's VM (src/api/cri/create-request.ts).
  */
 import type { PodRecord } from '../pod/types';
-import type { ContainerRequest } from '../translate/container-request';
-import type { CreateRequest } from '../translate/create-body';
-import type { PodManifest } from '../translate/podspec';
+import type { ContainerRequest } from '../translate/request/container-request';
+import type { CreateRequest } from '../translate/docker/create-body';
+import type { PodManifest } from '../translate/podspec/podspec';
 
 export type {
   ContainerRequest,
@@ -45,7 +45,7 @@ export type {
   ResourcesRequest,
   SeccompRequest,
   SecurityRequest,
-} from '../translate/container-request';
+} from '../translate/request/container-request';
 
 /** The native API's own single-container spec (docs/native-api.md), as its front end checked it. */
 export interface NativeSpec {
@@ -115,7 +115,7 @@ export interface CreationService {
    */
   createBuildStep(step: BuildStepRequest): Promise<PodRecord>;
   /**
-   * A neutral request's pod (../translate/container-request.ts), `name` its name: the CRI
+   * A neutral request's pod (../translate/request/container-request.ts), `name` its name: the CRI
    * front's sandboxes and containers. Checked with dockerd's checks of the same settings
    * (translate's request-check.ts), and fails like createFromDocker (InvalidArgumentError
    * also for a bad request).

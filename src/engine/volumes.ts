@@ -1,6 +1,6 @@
 /**
  * The volume half of the creation service's sequence, around the pod layer's create: a Docker
- * create's volumes resolved and made first (src/translate/volumes.ts), a `create` event for
+ * create's volumes resolved and made first (src/translate/docker/volumes.ts), a `create` event for
  * each, the pod created, and each new volume filled from the image (copy-up needs the
  * container's root). When the create fails, the volumes it made are removed again (with a
  * `destroy` event each), so a refused request leaves no volume behind. Without a volume store,
@@ -10,7 +10,7 @@ import { NotImplementedError } from '../errors';
 import { mainContainer, type PodRecord } from '../pod/types';
 import { copyUpVolumes } from '../storage/volumes-copy';
 import type { Translated } from '../translate/translation';
-import { resolveVolumes } from '../translate/volumes';
+import { resolveVolumes } from '../translate/docker/volumes';
 import { logger } from '../util/log';
 import type { CreationPlan, EngineDeps } from './plan';
 

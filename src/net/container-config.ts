@@ -3,8 +3,8 @@
  * networks, aliases, static addresses, published ports, name-service settings, links), typed
  * and neutral, and the checks of a static address against the networks. A front end builds
  * the plan from its own request (the Docker API's HostConfig and NetworkingConfig:
- * src/translate/network-plan.ts) and shows the endpoints in its own shape
- * (src/translate/network-json.ts).
+ * src/translate/network/network-plan.ts) and shows the endpoints in its own shape
+ * (src/translate/json/network-json.ts).
  */
 import { InvalidArgumentError } from '../errors';
 import type { PortRequest } from './types';

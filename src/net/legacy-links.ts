@@ -14,7 +14,7 @@
  * no variables, as in dockerd.
  *
  * All measured against dockerd 20.10 (the figures in the compat test). The Docker forms of a
- * link (`name:alias`, `/name:/me/alias`) are read and written in src/translate/links.ts.
+ * link (`name:alias`, `/name:/me/alias`) are read and written in src/translate/network/links.ts.
  */
 
 /** One link: the linked container as named, and the alias it has for the linking one. */

@@ -14,10 +14,10 @@ import type { ImageLookup, RootfsManager } from '../storage/types';
 import type { StateStore } from '../storage/state';
 import { logger } from '../util/log';
 import type { EventBus } from './events';
-import type { PodNetworks } from './network';
-import { ExecStore } from './exec';
-import { LogWriter } from './logs';
-import { PodRegistry, tryLogPolicy, type Entry } from './registry';
+import type { PodNetworks } from './network/network';
+import { ExecStore } from './io/exec';
+import { LogWriter } from './io/logs';
+import { PodRegistry, tryLogPolicy, type Entry } from './records/registry';
 import {
   CONTAINER_LABEL,
   containerName,
@@ -27,7 +27,7 @@ import {
   type ContainerRecord,
   type PodRecord,
 } from './types';
-import { VmReuse } from './vm-reuse';
+import { VmReuse } from './lifecycle/vm-reuse';
 import type { CniNetworks } from '../net/cni/sandbox-networks';
 
 const log = logger('pod');
@@ -53,7 +53,7 @@ export interface PodManagerDeps {
   agentTimeoutMs?: number;
   /** How long a SIGKILLed process may take to die before its VM is destroyed, ms (default 5000). */
   killGraceMs?: number;
-  /** The agent watchdog's timing (./watchdog.ts; default: a ping every 5 s, unresponsive after 20 s). */
+  /** The agent watchdog's timing (./lifecycle/watchdog.ts; default: a ping every 5 s, unresponsive after 20 s). */
   watchdog?: WatchdogTiming;
   /**
    * Checks the front end's data of a loaded record and resets fields of a wrong type in
@@ -69,7 +69,7 @@ export interface PodManagerDeps {
   rootfsDisk?: { bytes: number };
 }
 
-/** The watchdog's timing (./watchdog.ts; tests shorten it). */
+/** The watchdog's timing (./lifecycle/watchdog.ts; tests shorten it). */
 export interface WatchdogTiming {
   /** Between two pings, ms (also each ping's deadline). */
   intervalMs: number;

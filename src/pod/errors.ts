@@ -216,7 +216,7 @@ export class ProcessStartError extends InvalidArgumentError {
 
 /**
  * The guest refused or failed a container's settings before its command ran (a sysctl outside
- * its namespaces, one that cannot be written: ./security.ts); a server error, as in dockerd.
+ * its namespaces, one that cannot be written: ./security/security.ts); a server error, as in dockerd.
  */
 export class ContainerSetupError extends UnavailableError {
   readonly failure: PodFailure & { kind: 'container-setup' };
@@ -271,7 +271,7 @@ export function failureOf(err: unknown): PodFailure | undefined {
   return typed ? err.failure : undefined;
 }
 
-/** Why a checkpoint operation was refused (./checkpoints.ts). */
+/** Why a checkpoint operation was refused (./checkpoints/checkpoints.ts). */
 export type CheckpointRefusal =
   /** create: the pod does not run. */
   | 'not-running'

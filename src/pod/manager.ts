@@ -31,42 +31,42 @@
  * Every change of a record is persisted (src/storage/state.ts) before the operation that
  * made it returns, so `restore()` after a crash finds each pod as its last answer said.
  */
-import { openGuestFiles, type GuestFilesSession } from './guest-files';
+import { openGuestFiles, type GuestFilesSession } from './mounts/guest-files';
 import { PodContext, type PodManagerDeps } from './context';
-import * as attachOps from './attach';
-import * as execOps from './exec-run';
-import type { ExecConfig, ExecRecord } from './exec';
-import type { GuestSample } from './guest-stats';
-import type { AttachSession } from './io';
-import * as lifecycle from './lifecycle';
-import type { LogEntry } from './logs';
-import { waitExit } from './monitor';
-import type { WaitCondition, WaitResult } from './registry';
-import { remove } from './removal';
-import * as restoreOps from './restore';
-import { sampleGuest } from './guest-stats';
-import { guestDiskUsed } from './disk-usage';
+import * as attachOps from './io/attach';
+import * as execOps from './io/exec-run';
+import type { ExecConfig, ExecRecord } from './io/exec';
+import type { GuestSample } from './stats/guest-stats';
+import type { AttachSession } from './io/io';
+import * as lifecycle from './lifecycle/lifecycle';
+import type { LogEntry } from './io/logs';
+import { waitExit } from './lifecycle/monitor';
+import type { WaitCondition, WaitResult } from './records/registry';
+import { remove } from './lifecycle/removal';
+import * as restoreOps from './lifecycle/restore';
+import { sampleGuest } from './stats/guest-stats';
+import { guestDiskUsed } from './mounts/disk-usage';
 import type { PodCounts, PodService, StartOptions } from './service';
-import { checkpointToRestore, createCheckpoint, listCheckpoints, removeCheckpoint } from './checkpoints';
-import { forkCheckpoint } from './forks';
-import { kill, stopLocked } from './stop';
-import type { ProcessTable } from './ps-format';
-import { top } from './top';
+import { checkpointToRestore, createCheckpoint, listCheckpoints, removeCheckpoint } from './checkpoints/checkpoints';
+import { forkCheckpoint } from './checkpoints/forks';
+import { kill, stopLocked } from './lifecycle/stop';
+import type { ProcessTable } from './stats/ps-format';
+import { top } from './stats/top';
 import { mainContainer, type PodRecord, type PodSpec } from './types';
-import { rename, update, type PodUpdate } from './update';
-import { connectPod, disconnectPod } from './network-connect';
+import { rename, update, type PodUpdate } from './records/update';
+import { connectPod, disconnectPod } from './network/network-connect';
 import type { NetworkAttachment } from '../net/container-config';
-import { PodVms, type PodVmService } from './vms';
+import { PodVms, type PodVmService } from './lifecycle/vms';
 import { HeldVms } from '../vm/idle-vms';
 
 export type { PodManagerDeps } from './context';
-export type { AttachOptions, LogsOptions } from './attach';
-export type { WaitCondition, WaitResult } from './registry';
+export type { AttachOptions, LogsOptions } from './io/attach';
+export type { WaitCondition, WaitResult } from './records/registry';
 
 /** Every pod of the daemon (see the module comment). */
 export class PodManager implements PodService {
   private readonly ctx: PodContext;
-  /** VMs as the seeds name them (Idle, Associated), and the operations that reuse them (./vms.ts). */
+  /** VMs as the seeds name them (Idle, Associated), and the operations that reuse them (./lifecycle/vms.ts). */
   readonly vms: PodVmService;
 
   constructor(deps: PodManagerDeps, held?: HeldVms) {
@@ -257,7 +257,7 @@ export class PodManager implements PodService {
 
   /**
    * The main container's files in a guest, for one archive request of a block-mode container
-   * (./guest-files.ts): its VM, or a short-lived one while it does not run. Call `release`.
+   * (./mounts/guest-files.ts): its VM, or a short-lived one while it does not run. Call `release`.
    */
   openGuestFiles(ref: string): Promise<GuestFilesSession> {
     return openGuestFiles(this.ctx, this.ctx.registry.lookup(ref), ref);

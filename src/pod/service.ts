@@ -10,32 +10,32 @@
  * asked state), InvalidArgumentError (a bad argument), UnavailableError (the guest or the
  * daemon cannot do it now).
  */
-import type { GuestSample } from './guest-stats';
+import type { GuestSample } from './stats/guest-stats';
 import type { NetworkAttachment } from '../net/container-config';
-import type { AttachSession } from './io';
-import type { AttachOptions, LogsOptions } from './attach';
-import type { ExecConfig, ExecRecord } from './exec';
-import type { LogEntry } from './logs';
-import type { WaitCondition, WaitResult } from './registry';
-import type { ProcessTable } from './ps-format';
+import type { AttachSession } from './io/io';
+import type { AttachOptions, LogsOptions } from './io/attach';
+import type { ExecConfig, ExecRecord } from './io/exec';
+import type { LogEntry } from './io/logs';
+import type { WaitCondition, WaitResult } from './records/registry';
+import type { ProcessTable } from './stats/ps-format';
 import type { PodRecord, PodSpec } from './types';
-import type { PodUpdate } from './update';
+import type { PodUpdate } from './records/update';
 
 export type { AttachOptions, LogsOptions, PodUpdate, ProcessTable, WaitCondition, WaitResult };
 
 // The pod layer's other doors (docs/architecture.md): of its inner modules, a front end uses
 // only what is re-exported here (and in ./types, ./errors, ./events); lint refuses the rest.
 export type { ExecConfig, ExecRecord, GuestSample, LogEntry };
-export type { AttachSessionOptions, OutputSink, StreamName } from './io';
-export type { PodVmService, PodVmView } from './vms';
-/** A client's session on a process's streams (./io.ts): what attach and execStart take. */
-export { AttachSession } from './io';
-/** The sysctls every Docker container with a network of its own gets (./guest-altering.ts). */
-export { DEFAULT_NETWORK_SYSCTLS } from './guest-altering';
-/** The config of an exec whose output is captured (./exec.ts): a CRI ExecSync, a probe. */
-export { capturedExecConfig } from './exec';
-/** The /etc files written into a container at each start, which a diff leaves out (./etc-files.ts). */
-export { ETC_FILES_AT_START } from './etc-files';
+export type { AttachSessionOptions, OutputSink, StreamName } from './io/io';
+export type { PodVmService, PodVmView } from './lifecycle/vms';
+/** A client's session on a process's streams (./io/io.ts): what attach and execStart take. */
+export { AttachSession } from './io/io';
+/** The sysctls every Docker container with a network of its own gets (./lifecycle/guest-altering.ts). */
+export { DEFAULT_NETWORK_SYSCTLS } from './lifecycle/guest-altering';
+/** The config of an exec whose output is captured (./io/exec.ts): a CRI ExecSync, a probe. */
+export { capturedExecConfig } from './io/exec';
+/** The /etc files written into a container at each start, which a diff leaves out (./mounts/etc-files.ts). */
+export { ETC_FILES_AT_START } from './mounts/etc-files';
 
 /** How a pod starts. */
 export interface StartOptions {
@@ -193,7 +193,7 @@ export interface PodService {
   /** Remove checkpoint `name` of pod `ref` (CheckpointError when it has none). */
   removeCheckpoint?(ref: string, name: string): Promise<void>;
   /**
-   * Start `count` new pods from checkpoint `name` of pod `ref` (./forks.ts), named by `names`
+   * Start `count` new pods from checkpoint `name` of pod `ref` (./checkpoints/forks.ts), named by `names`
    * or generated; their records. Optional: fakes leave it out.
    */
   fork?(ref: string, name: string, opts: { count: number; names?: string[] }): Promise<PodRecord[]>;
@@ -213,6 +213,6 @@ export interface PodService {
  * is recorded: a bind whose source is not to be made at start must exist
  * (BindSourceMissingError, an InvalidArgumentError naming the path, otherwise). Used by the creation service (src/engine).
  */
-export { pinBindSources } from './bind-sources';
-/** The log option that names a CRI container's log file (the kubelet's path; src/translate/container-request.ts sets it for the CRI front). */
-export { CRI_LOG_PATH_OPT } from './log-config';
+export { pinBindSources } from './mounts/bind-sources';
+/** The log option that names a CRI container's log file (the kubelet's path; src/translate/request/container-request.ts sets it for the CRI front). */
+export { CRI_LOG_PATH_OPT } from './io/log-config';

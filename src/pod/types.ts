@@ -16,15 +16,15 @@
 export type { DiskThrottle } from '../vm/types';
 import type { DiskThrottle, ResourceLimits, VmConfig } from '../vm/types';
 import type { ContainerNetworkPlan } from '../net/container-config';
-import type { ContainerProbes, HealthSpec, HealthState, ProbeStatus } from './probe-types';
-import type { PodMount } from './mount-types';
-import type { PodSeccomp } from './seccomp-types';
-import type { ContainerSecurity } from './security-types';
+import type { ContainerProbes, HealthSpec, HealthState, ProbeStatus } from './health/probe-types';
+import type { PodMount } from './mounts/mount-types';
+import type { PodSeccomp } from './security/seccomp-types';
+import type { ContainerSecurity } from './security/security-types';
 
-export type * from './probe-types';
-export type * from './mount-types';
-export type * from './seccomp-types';
-export type * from './security-types';
+export type * from './health/probe-types';
+export type * from './mounts/mount-types';
+export type * from './security/seccomp-types';
+export type * from './security/security-types';
 
 /** The log settings a pod is created with (PodSpec.log). */
 export interface PodLogConfig {
@@ -91,7 +91,7 @@ export interface PodContainerSpec {
   stopTimeout: number;
   /**
    * Size of the container's writable layer as asked (`--storage-opt size=`, go-units binary
-   * units: 64M, 1.5G): only a block-mode container can have one (./disk-size.ts).
+   * units: 64M, 1.5G): only a block-mode container can have one (./mounts/disk-size.ts).
    */
   diskSize?: string;
   /** Rate limits of its upper disk (docker --device-read-bps and the like; block mode only). */
@@ -99,24 +99,24 @@ export interface PodContainerSpec {
   /**
    * The image's files copied onto the container's own disk at its first start (`--storage-opt
    * image=disk`): its VM then reads no 9p share and can be saved (docs/checkpoint.md). Block
-   * mode only (./disk-size.ts).
+   * mode only (./mounts/disk-size.ts).
    */
   imageOnDisk?: boolean;
   /** HostConfig.GroupAdd: extra supplementary groups (names or gids) of the init and execs. */
   groupAdd?: string[];
   /** Limits of the container's cgroup in the guest (memory.max, cpu.max); none when absent. */
   limits?: ResourceLimits;
-  /** tmpfs and bind mounts, mounted in this order before the init starts (./mounts.ts). */
+  /** tmpfs and bind mounts, mounted in this order before the init starts (./mounts/mounts.ts). */
   mounts?: PodMount[];
-  /** The health check run while the container runs (./health.ts); none when absent. */
+  /** The health check run while the container runs (./health/health.ts); none when absent. */
   health?: HealthSpec;
   /**
-   * What its processes may do (./security.ts); absent (pods recorded before it existed): every
+   * What its processes may do (./security/security.ts); absent (pods recorded before it existed): every
    * capability, nothing masked or read-only, no sysctls.
    */
   security?: ContainerSecurity;
   /**
-   * Its startup, liveness and readiness probes (./probes.ts: the kubelet's rules), run while
+   * Its startup, liveness and readiness probes (./health/probes.ts: the kubelet's rules), run while
    * it runs; only in a pod whose containers restart in place (SandboxSpec.restartInPlace).
    */
   probes?: ContainerProbes;
@@ -129,7 +129,7 @@ export interface PodContainerSpec {
    */
   dockerInit?: boolean;
   /**
-   * The pod's pause: a CRI sandbox's infra container, as ./sandbox.ts starts it (set there at
+   * The pod's pause: a CRI sandbox's infra container, as ./lifecycle/sandbox.ts starts it (set there at
    * each start, never recorded). Its image is not used: no rootfs is mounted and no upper disk
    * made; the agent's own binary runs as the pause (PID 1 of the PID namespace the pod's
    * containers join, reaping orphans) in a root of the agent's (ContainerSpec.podPause).
@@ -163,7 +163,7 @@ export interface SandboxSpec {
   network?: ContainerNetworkPlan;
   /**
    * Each app container restarts in place, alone, under the pod's policy (the kubelet's way;
-   * ./container-restart.ts), even in a pod of one: set for pods from pod files. Without it a
+   * ./lifecycle/container-restart.ts), even in a pod of one: set for pods from pod files. Without it a
    * pod of one app container restarts whole, on a new VM, as dockerd restarts a container.
    */
   restartInPlace?: boolean;
@@ -181,7 +181,7 @@ export interface SandboxSpec {
   cni?: CniSandboxPlan;
   /**
    * The host cgroup its VM's cgroup is put under at each start (docker --cgroup-parent, the
-   * CRI's cgroup_parent), cleaned (src/translate/cgroup-parent.ts): `/a/b` from the root of
+   * CRI's cgroup_parent), cleaned (src/translate/docker/cgroup-parent.ts): `/a/b` from the root of
    * each cgroup hierarchy, `a/b` from the daemon's own cgroup. Absent: podvisor's own cgroup.
    * Not for a pod that runs in another pod's VM (joinPod).
    */
@@ -269,9 +269,9 @@ export interface ContainerRecord {
   process?: string;
   /** Restarts done by the restart policy since the last manual start. */
   restartCount: number;
-  /** Its health, once its health check ran or was started (./health.ts). */
+  /** Its health, once its health check ran or was started (./health/health.ts). */
   health?: HealthState;
-  /** What its probes say of its current run (./probes.ts); absent when it has none. */
+  /** What its probes say of its current run (./health/probes.ts); absent when it has none. */
   probeStatus?: ProbeStatus;
 }
 
@@ -284,7 +284,7 @@ export interface SandboxRecord {
   linkEnv?: string[];
 }
 
-/** Version of the record layout written now (see ./record.ts for the older one). */
+/** Version of the record layout written now (see ./records/record.ts for the older one). */
 export const RECORD_VERSION = 2;
 
 /** A pod that exists: what is persisted per pod (see src/storage/state.ts). */

@@ -1,7 +1,7 @@
 /**
  * Image disks (`--storage-opt image=disk`): one read-only ext4 disk file per image, the image's
  * merged tree as its root, made by the host once and shared by every such container of the
- * image through its VM's read-only image disk device (src/vm/devices/image-disk.ts).
+ * image through its VM's read-only image disk device (src/vm/devices/image-disk/image-disk.ts).
  *
  * Why ext4 and not EROFS: the guest kernel has ext4 built in (it mounts every upper disk) and
  * no EROFS; ext4 made with `mkfs.ext4 -d` (e2fsprogs, in user space, from the host's read-only
@@ -41,7 +41,7 @@ export interface ImageTree {
 export class ImageDisks {
   private readonly making = new Map<string, Promise<string>>();
 
-  /** `bytes`: every file's size, the image disk device's capacity (src/vm/devices/image-disk.ts). */
+  /** `bytes`: every file's size, the image disk device's capacity (src/vm/devices/image-disk/image-disk.ts). */
   constructor(
     readonly dir: string,
     private readonly bytes: number,

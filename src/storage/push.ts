@@ -19,7 +19,7 @@ import { sha256Digest, shortId } from './digest';
 import { familiarName, parseTagged, type ImageReference } from './reference';
 import { NotFoundError, NotImplementedError, PodvisorError, UnavailableError } from '../errors';
 
-/** What a push reports, in order (worded for the Docker API by src/translate/push-progress.ts). */
+/** What a push reports, in order (worded for the Docker API by src/translate/json/push-progress.ts). */
 export type PushEvent =
   /** The push of `repository` (familiar name) begins. */
   | { kind: 'started'; repository: string }

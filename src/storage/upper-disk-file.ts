@@ -104,7 +104,7 @@ export function scratchDisks(dir: string, bytes: number, fsBytes: number): Scrat
 /**
  * A sparse file of `bytes` holding an ext4 filesystem (made on the host: nothing of a guest's
  * in it yet) of `fsBytes` (default: the whole file), empty or holding a copy of `fromDir`. The file keeps the device's size
- * (every upper disk has one capacity: src/vm/devices/upper-disk.ts); a smaller filesystem
+ * (every upper disk has one capacity: src/vm/devices/upper-disk/upper-disk.ts); a smaller filesystem
  * leaves the rest of it unused, and the guest's ext4 answers ENOSPC at its own end.
  */
 export async function makeUpperDisk(file: string, bytes: number, fsBytes?: number, fromDir?: string): Promise<void> {

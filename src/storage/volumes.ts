@@ -2,7 +2,7 @@
  * Named and anonymous volumes of the `local` driver: a directory per volume under
  * `<data-root>/volumes/<name>/_data` (the volume's data, shared into a container's VM like a
  * bind source) and one record file, `<data-root>/volumes/volumes.json`, replaced atomically
- * (./atomic.ts) on every change, so a volume exists across a daemon SIGKILL exactly when its
+ * (src/util/atomic.ts) on every change, so a volume exists across a daemon SIGKILL exactly when its
  * record was written. A directory without a record (a create cut short) is removed at open.
  *
  * The store knows nothing of containers: who uses a volume is the caller's question (the

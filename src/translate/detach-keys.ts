@@ -1,7 +1,7 @@
 /**
  * The `detachKeys` parameter of attach, exec and `docker run -it`, in Docker's syntax
  * (`ctrl-p,ctrl-q`), parsed into the byte sequence the pod layer's detach scanner watches for
- * (src/pod/detach.ts). The refusal is dockerd's text.
+ * (src/pod/io/detach.ts). The refusal is dockerd's text.
  */
 import { InvalidArgumentError } from '../errors';
 

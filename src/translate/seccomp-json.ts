@@ -1,7 +1,7 @@
 /**
  * Docker's seccomp profile JSON (what `docker run --security-opt seccomp=profile.json` sends, the
  * format of moby's profiles/seccomp and of a CRI Localhost profile file) -> a checked
- * SeccompProfile (src/pod/seccomp-types.ts). Decoding follows dockerd (Go's encoding/json into
+ * SeccompProfile (src/pod/security/seccomp-types.ts). Decoding follows dockerd (Go's encoding/json into
  * moby's Seccomp struct: case-insensitive names, Go's messages for wrong types), and the checks
  * runc makes when it builds the filter are made here, at create, so a bad profile is a 400 that
  * changes nothing instead of a failed start. Messages carry dockerd's and runc's words.
@@ -15,7 +15,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { InvalidArgumentError } from '../errors';
 import type { SeccompAction, SeccompArgTest, SeccompCondition, SeccompProfile, SeccompProfileRule } from '../pod/types';
-import { decodeBody } from './go-decode';
+import { decodeBody } from './docker/go-decode';
 
 const O = Type.Optional;
 const Str = (goType?: string) => Type.String(goType ? { goType } : {});

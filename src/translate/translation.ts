@@ -1,12 +1,12 @@
 /**
- * What both translations into a pod share (the Docker create's, ./create.ts, and the neutral
- * request's, ./request-pod.ts): their options, their result (the PodSpec and the Docker record
+ * What both translations into a pod share (the Docker create's, ./docker/create.ts, and the neutral
+ * request's, ./request/request-pod.ts): their options, their result (the PodSpec and the Docker record
  * kept beside it), and the default stop timeout.
  */
 import type { NetworkLookup } from '../net/container-config';
 import type { PodSpec, PodVmSize } from '../pod/types';
-import type { DockerFrontend } from './docker-types';
-import type { LogConfig } from './log-config';
+import type { DockerFrontend } from './docker/docker-types';
+import type { LogConfig } from './docker/log-config';
 
 /** Default seconds between the stop signal and SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT = 10;

@@ -21,7 +21,7 @@ export interface GuestImages {
   machineOpts?: string[];
   /**
    * The kernel has virtio-9p built in, so its VMs can be saved and cloned from templates
-   * (src/vm/qemu/templates.ts); absent: every VM is booted.
+   * (src/vm/qemu/snapshots/templates.ts); absent: every VM is booted.
    */
   templates?: boolean;
 }

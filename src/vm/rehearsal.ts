@@ -7,7 +7,7 @@
  * first container's createContainer ~135 ms and `true` ~95 ms, the next containers' 8-30 ms
  * and ~45 ms. A rehearsal pays the first-time cost while the VM is idle in the pool.
  *
- * What one rehearsal does, mirroring the pod start path (src/pod/runtime.ts) and exec:
+ * What one rehearsal does, mirroring the pod start path (src/pod/lifecycle/runtime.ts) and exec:
  *   1. a throwaway rootfs (static busybox, /etc/passwd, /etc/group) is created on the host as
  *      `containers/rehearsal-<n>/rootfs` under the VM's share directory (a plain directory, no
  *      mount);

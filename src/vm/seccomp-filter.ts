@@ -1,6 +1,6 @@
 /**
  * A seccomp filter as the host hands it to the guest agent (Agent.setSeccomp, op 46): a
- * profile already resolved for one container (src/pod/seccomp.ts). Part of the agent contract
+ * profile already resolved for one container (src/pod/security/seccomp.ts). Part of the agent contract
  * (./agent-types.ts re-exports it).
  */
 /**

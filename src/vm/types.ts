@@ -206,7 +206,7 @@ export interface Hypervisor {
    */
   ownsVm?(id: string): boolean;
   /**
-   * Save running VM `vm` whole into checkpoint directory `dir` (src/vm/qemu/checkpoint.ts):
+   * Save running VM `vm` whole into checkpoint directory `dir` (src/vm/qemu/snapshots/checkpoint.ts):
    * `disk.file`, behind its upper disk, copied to `disk.copy` while it is stopped; `imageDisk`,
    * behind its image disk, recorded (shared and read-only: not copied); with
    * `leaveRunning` it runs on, else it stays stopped for the caller to destroy. Optional: a

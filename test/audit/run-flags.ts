@@ -1,5 +1,5 @@
 /**
- * The audit of `docker run` / `docker create` (issue 41): every flag of docker CLI 28 and every
+ * The audit of `docker run` / `docker create`: every flag of docker CLI 28 and every
  * field of API 1.41's create body (Config, HostConfig), each with what podvisor does about it.
  * A flag is either honoured as dockerd 20.10 + runc honours it, shown by a named test that runs
  * the same command beside the baseline dockerd, or refused at create with an error naming it;

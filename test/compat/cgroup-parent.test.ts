@@ -16,7 +16,7 @@ import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli } from '../helpers/docker-cli';
 import type { BaselineDockerd } from '../../bench/common';
 import { startBesideBaseline, stopBesideBaseline } from '../helpers/beside-baseline';
-import { cgroupLayout, VM_MEMORY_OVERHEAD_MIB, VM_PIDS_MAX } from '../../src/vm/qemu/vm-cgroup';
+import { cgroupLayout, VM_MEMORY_OVERHEAD_MIB, VM_PIDS_MAX } from '../../src/vm/qemu/confinement/vm-cgroup';
 
 jest.setTimeout(600000);
 

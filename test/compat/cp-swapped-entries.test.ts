@@ -1,5 +1,5 @@
 /**
- * `docker cp` out of a container while the guest swaps a file for a FIFO (issue 39, item 5):
+ * `docker cp` out of a container while the guest swaps a file for a FIFO:
  * the host reads a guest-writable tree (here a bind mount, whose source the host reads
  * directly; a volume or a 9p layer is the same code), so between the walk's lstat and the
  * open the guest can put a FIFO (or a device node) where a regular file was. The host must

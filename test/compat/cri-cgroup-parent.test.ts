@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startCriTestDaemon, stopCriTestDaemon, type CriTestDaemon } from '../helpers/cri-daemon';
 import { fixtureRegistry } from '../fixtures/registry';
-import { cgroupLayout } from '../../src/vm/qemu/vm-cgroup';
+import { cgroupLayout } from '../../src/vm/qemu/confinement/vm-cgroup';
 
 jest.setTimeout(300_000);
 

@@ -1,4 +1,4 @@
-"""Short execs through docker-py's exec_run, many at once, recording every output (issue 41).
+"""Short execs through docker-py's exec_run, many at once, recording every output.
 
 Usage: /usr/bin/python3 docker_py_exec_output.py <unix socket path> <image reference> <rounds> <threads>
 

@@ -1,5 +1,5 @@
 /**
- * A short exec's output is never lost (issue 41). docker-py reads the 101 of exec start through
+ * A short exec's output is never lost. docker-py reads the 101 of exec start through
  * a buffered reader and the stream from the socket itself, so output that reached the socket
  * before the client read the 101 was dropped: `exec_run("id -u", user="1000")` returned
  * nothing, now and then, under load. The daemon now sends the output only once the client has

@@ -1,7 +1,7 @@
 /**
  * A container that writes as fast as it can while the daemon is killed with SIGKILL: the
  * output the dying daemon had received but not yet written to the json-file log is re-sent
- * by the guest agent to the next daemon, from the offset the log holds (src/pod/log-position.ts),
+ * by the guest agent to the next daemon, from the offset the log holds (src/pod/io/log-position.ts),
  * so `docker logs` has every line exactly once. The soak's slow counter rarely has bytes in
  * flight at the kill; this writer always has.
  */

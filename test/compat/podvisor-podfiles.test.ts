@@ -186,7 +186,7 @@ describe('pod files through the podvisor CLI', () => {
 
   test('a kept VM starts clean: the next pod naming the same emptyDir finds it empty, and nothing else of the old pod', async () => {
     // The first pod's hostname comes from its pod file: a privileged pod (which `hostname` in the
-    // container would need) never hands its VM on (src/pod/guest-altering.ts).
+    // container would need) never hands its VM on (src/pod/lifecycle/guest-altering.ts).
     const podFile = (name: string, command: string, hostname?: string) =>
       `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\nspec:\n${hostname ? `  hostname: ${hostname}\n` : ''}  volumes:\n    - name: cache\n      emptyDir: {}\n  containers:\n    - name: main\n      image: ${IMAGE}\n      command: ["sh", "-c", ${JSON.stringify(command)}]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n    - name: side\n      image: ${IMAGE}\n      command: ["sleep", "1000"]\n      volumeMounts:\n        - name: cache\n          mountPath: /cache\n`;
     const first = path.join(dir, 'first.yaml');

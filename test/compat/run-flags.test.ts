@@ -1,5 +1,5 @@
 /**
- * `docker run` flags that podvisor accepted and did not honour (issue 41), each run through the
+ * `docker run` flags that podvisor accepted and did not honour, each run through the
  * stock docker CLI on podvisor and on the baseline dockerd 20.10 + runc, with the same command
  * and the same observable result:
  *  - `--init`: PID 1 is docker-init, the command its child; orphans are reaped; a signal to the
@@ -26,7 +26,7 @@ import {
   BLKIO_WEIGHT_DEVICE_DISCARDED,
   BLKIO_WEIGHT_DISCARDED,
   hostBlkioWeightSupport,
-} from '../../src/translate/blkio-weight';
+} from '../../src/translate/docker/blkio-weight';
 
 jest.setTimeout(600000);
 

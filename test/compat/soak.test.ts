@@ -209,7 +209,7 @@ test(`SIGKILL soak: ${KILLS} kills with running, idle, created, starting contain
       `soak: output re-sent by the agent after ${resent.length} restarts, ${resent.reduce((a, b) => a + b, 0)} bytes\n`,
     );
     // Nothing lost, nothing twice: output the daemon had not yet written to the log when it
-    // died is re-sent by the agent from the offset the log durably holds (src/pod/log-position.ts).
+    // died is re-sent by the agent from the offset the log durably holds (src/pod/io/log-position.ts).
     expect(report).toMatchObject({ restarts: KILLS, containersLost: 0, logLinesLost: 0, duplicatedLines: 0 });
     for (const n of ['counter', 'idle', 'created']) await docker.getContainer(n).remove({ force: true });
   } finally {

@@ -1,6 +1,6 @@
 /**
  * A VM's memory and a guest that stops answering, through the stock docker CLI on real VMs:
- *  - a tmpfs larger than the VM can hold is capped (src/pod/tmpfs-size.ts): a 300 MB write
+ *  - a tmpfs larger than the VM can hold is capped (src/pod/mounts/tmpfs-size.ts): a 300 MB write
  *    into `--tmpfs /t:size=1g` in a 256 MiB VM (`--vm-memory 256`) ends quickly with "No space left on device",
  *    never a wedged guest, and `docker exec` still answers beside a full tmpfs;
  *  - a process past `-m` is OOM-killed: exit 137, State.OOMKilled, an `oom` event;

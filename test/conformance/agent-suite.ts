@@ -16,8 +16,8 @@ import { InvalidArgumentError, NotFoundError, ConflictError } from '../../src/er
 import type { Agent } from '../../src/vm/types';
 import { PROTOCOL_VERSION } from '../../src/vm/agent/protocol';
 import { finish, run, spec, waitForOutput } from '../helpers/agent-fixtures';
-import { deviceRules } from '../../src/pod/devices';
-import { podFileSecurity } from '../../src/translate/security';
+import { deviceRules } from '../../src/pod/security/devices';
+import { podFileSecurity } from '../../src/translate/docker/security';
 
 /** What the suite needs from one agent kind. */
 export interface AgentHarness {

@@ -16,7 +16,7 @@ import * as ts from 'typescript';
 
 /** One host operation on a path, as written in src. */
 export interface HostPathCall {
-  /** The file, relative to the repository (`src/pod/mounts.ts`). */
+  /** The file, relative to the repository (`src/pod/mounts/mounts.ts`). */
   file: string;
   /** The function it is in: `name`, `Class.method`, or `<module>` at the top level. */
   fn: string;

@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { programArgv } from '../../src/vm/qemu/processes';
-import { JAIL_NAME } from '../../src/vm/qemu/jailed-process';
-import { cgroupLayout } from '../../src/vm/qemu/vm-cgroup';
+import { programArgv } from '../../src/vm/qemu/processes/processes';
+import { JAIL_NAME } from '../../src/vm/qemu/confinement/jailed-process';
+import { cgroupLayout } from '../../src/vm/qemu/confinement/vm-cgroup';
 
 /** A process of interest: pid and command line. */
 export interface ProcInfo {
@@ -37,7 +37,7 @@ function listProcesses(match: (argv: string[]) => boolean): ProcInfo[] {
 
 /**
  * Every qemu-system or virtiofsd process on the machine; with `jails`, also every jail running
- * or about to run one (its supervisor, src/vm/qemu/jailed-process.ts: see isJailSupervisor), as
+ * or about to run one (its supervisor, src/vm/qemu/confinement/jailed-process.ts: see isJailSupervisor), as
  * leak checks want them. Without it, one process per program: what a test picks or counts.
  */
 export function listVmProcesses(opts: { jails?: boolean } = {}): ProcInfo[] {
@@ -181,7 +181,7 @@ export function orphanNetworkObjects(): string[] {
 }
 
 /**
- * VM cgroups (src/vm/qemu/vm-cgroup.ts) made since `sinceMs` that are still there with no
+ * VM cgroups (src/vm/qemu/confinement/vm-cgroup.ts) made since `sinceMs` that are still there with no
  * process in them: one a VM's removal should have taken with its directory. (One with a
  * process is a VM process left, reported as such.)
  */

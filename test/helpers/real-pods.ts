@@ -7,16 +7,16 @@
  */
 import * as path from 'node:path';
 import { EventBus } from '../../src/pod/events';
-import { AttachSession } from '../../src/pod/io';
-import { capturedExecConfig } from '../../src/pod/exec';
+import { AttachSession } from '../../src/pod/io/io';
+import { capturedExecConfig } from '../../src/pod/io/exec';
 import { PodManager } from '../../src/pod/manager';
 import type { PodRecord } from '../../src/pod/types';
 import { OverlayRootfs } from '../../src/storage/rootfs';
 import { parseReference } from '../../src/storage/reference';
 import { ImageService } from '../../src/storage/service';
 import { StateStore } from '../../src/storage/state';
-import { buildPodSpec } from '../../src/translate/podspec-build';
-import { parsePodFile } from '../../src/translate/podspec';
+import { buildPodSpec } from '../../src/translate/podspec/podspec-build';
+import { parsePodFile } from '../../src/translate/podspec/podspec';
 import { resolveAccel } from '../../src/vm/accel';
 import { AgentClient } from '../../src/vm/agent/client';
 import { defaultGuestImages } from '../../src/vm/guest-images';

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { InitContainerFailedError } from '../../src/pod/init-containers';
+import { InitContainerFailedError } from '../../src/pod/lifecycle/init-containers';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 import { createFromPodFile, execIn, logText, openRealPods, type RealPods } from '../helpers/real-pods';
 

@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { makeUpperDisk } from '../../src/storage/upper-disk-file';
-import { UPPER_DISK_BYTES } from '../../src/vm/devices/upper-disk';
+import { UPPER_DISK_BYTES } from '../../src/vm/devices/upper-disk/upper-disk';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 import { makeBusyboxRootfs, run } from '../helpers/agent-fixtures';
 import { tcgHypervisor } from '../helpers/tcg-hypervisor';

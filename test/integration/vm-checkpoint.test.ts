@@ -7,7 +7,7 @@
  * and the copy is put behind the new QEMU's disk (blockdev-add, blockdev-reopen) before the
  * state loads, which QEMU accepts while it waits for its incoming state.
  * The guest here has no 9p export mounted (it is not activated): a running container's VM
- * always has one, which QEMU refuses to save (src/pod/checkpoints.ts). Prints the save and
+ * always has one, which QEMU refuses to save (src/pod/checkpoints/checkpoints.ts). Prints the save and
  * restore times and the checkpoint's sizes. Nothing may be left: no QEMU, no directory.
  */
 import * as fs from 'node:fs';
@@ -20,19 +20,19 @@ import { normalizeRequest, planDevices } from '../../src/vm/devices';
 import { locateQemuTools } from '../../src/vm/qemu/binaries';
 import { kernelCmdline, qemuArgs } from '../../src/vm/qemu/cmdline';
 import { hostTscKhz } from '../../src/vm/qemu/host-tsc';
-import { spawnConfinedQemu } from '../../src/vm/qemu/confinement';
-import { restoreClone, saveState } from '../../src/vm/qemu/migration';
-import { killAndWait } from '../../src/vm/qemu/processes';
+import { spawnConfinedQemu } from '../../src/vm/qemu/confinement/confinement';
+import { restoreClone, saveState } from '../../src/vm/qemu/snapshots/migration';
+import { killAndWait } from '../../src/vm/qemu/processes/processes';
 import { vmPathsAt, type VmPaths } from '../../src/vm/qemu/runtime-dir';
-import { VmTemplates, type TemplateShape } from '../../src/vm/qemu/templates';
+import { VmTemplates, type TemplateShape } from '../../src/vm/qemu/snapshots/templates';
 import type { VmDevices } from '../../src/vm/types';
 import { qmpCommand, withQmp } from '../../src/vm/qemu/qmp';
-import { attachFile } from '../../src/vm/qemu/upper-disk-qmp';
-import { QMP_FILE_NAME, shareVmDir } from '../../src/vm/qemu/jail-mounts';
-import { activeJail } from '../../src/vm/qemu/jail';
+import { attachFile } from '../../src/vm/devices/upper-disk/upper-disk-qmp';
+import { QMP_FILE_NAME, shareVmDir } from '../../src/vm/qemu/confinement/jail-mounts';
+import { activeJail } from '../../src/vm/qemu/confinement/jail';
 import { unmountBelow } from '../../src/vm/qemu/host-files';
-import { removeVmCgroup } from '../../src/vm/qemu/vm-cgroup';
-import { UPPER_DISK_BYTES, UPPER_DISK_NODE } from '../../src/vm/devices/upper-disk';
+import { removeVmCgroup } from '../../src/vm/qemu/confinement/vm-cgroup';
+import { UPPER_DISK_BYTES, UPPER_DISK_NODE } from '../../src/vm/devices/upper-disk/upper-disk';
 import { makeUpperDisk } from '../../src/storage/upper-disk-file';
 import { execFileSync } from 'node:child_process';
 import { listVmProcesses } from '../helpers/leaks';

@@ -16,7 +16,7 @@ import { AgentClient } from '../../src/vm/agent/client';
 import { defaultGuestImages } from '../../src/vm/guest-images';
 import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
 import { readVmRecord, vmPaths, type VmRecord } from '../../src/vm/qemu/runtime-dir';
-import { templatesRoot } from '../../src/vm/qemu/templates';
+import { templatesRoot } from '../../src/vm/qemu/snapshots/templates';
 import type { Vm } from '../../src/vm/types';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 import { makeBusyboxRootfs, run } from '../helpers/agent-fixtures';

@@ -1,5 +1,5 @@
 /**
- * Every VM's QEMU in a jail of its own (src/vm/qemu/jail.ts, host/jail), in real VMs (TCG
+ * Every VM's QEMU in a jail of its own (src/vm/qemu/confinement/jail.ts, host/jail), in real VMs (TCG
  * here): a booted VM's, a template clone's, a restored checkpoint's and a checkpoint fork's.
  * Read from /proc of each QEMU: its mount, IPC and PID namespaces are not the daemon's (it is pid
  * 1 of its own, its parent the jail's supervisor, which holds no capability), its root
@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import { AgentClient } from '../../src/vm/agent/client';
 import { defaultGuestImages } from '../../src/vm/guest-images';
 import { QemuHypervisor } from '../../src/vm/qemu/hypervisor';
-import { activeJail } from '../../src/vm/qemu/jail';
+import { activeJail } from '../../src/vm/qemu/confinement/jail';
 import { readVmRecord, vmPaths } from '../../src/vm/qemu/runtime-dir';
 import {
   cgroupLayout,
@@ -27,11 +27,11 @@ import {
   vmMemoryLimit,
   VM_PIDS_MAX,
   PODVISOR_CGROUP,
-} from '../../src/vm/qemu/vm-cgroup';
+} from '../../src/vm/qemu/confinement/vm-cgroup';
 import { MS_BIND, sharedMounter } from '../../src/util/mounter';
 import type { Vm } from '../../src/vm/types';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
-import { liveProcesses } from '../../src/vm/qemu/vm-processes';
+import { liveProcesses } from '../../src/vm/qemu/processes/vm-processes';
 import { makeBusyboxRootfs, run } from '../helpers/agent-fixtures';
 
 jest.setTimeout(300_000);

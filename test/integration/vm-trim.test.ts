@@ -1,7 +1,7 @@
 /**
  * The idle trim on a real VM, as the pool does it after the rehearsal: the zero pages of the
- * guest RAM (src/vm/qemu/zero-trim.ts) and the dead tail of TCG's code buffer
- * (src/vm/qemu/jit-trim.ts) are given back to the host, the guest sees the same
+ * guest RAM (src/vm/qemu/memory/zero-trim.ts) and the dead tail of TCG's code buffer
+ * (src/vm/qemu/memory/jit-trim.ts) are given back to the host, the guest sees the same
  * memory (a process's output and a file read over virtio-fs afterwards, compared byte for
  * byte), and the VM is running afterwards, also when the trim fails after QMP `stop`. A VM its
  * user paused is left paused. One boot.
@@ -15,8 +15,8 @@ import { Rehearsal } from '../../src/vm/rehearsal';
 import { qmpCommand } from '../../src/vm/qemu/qmp';
 import type { QemuVm } from '../../src/vm/qemu/qemu-vm';
 import { vmPaths } from '../../src/vm/qemu/runtime-dir';
-import { findGuestMemfd, trimGuestZeroPages } from '../../src/vm/qemu/zero-trim';
-import { findJitMapping, JIT_MARGIN_BYTES, parseInfoJit } from '../../src/vm/qemu/jit-trim';
+import { findGuestMemfd, trimGuestZeroPages } from '../../src/vm/qemu/memory/zero-trim';
+import { findJitMapping, JIT_MARGIN_BYTES, parseInfoJit } from '../../src/vm/qemu/memory/jit-trim';
 import type { VmConfig, VmSize } from '../../src/vm/types';
 import { setLogSink } from '../../src/util/log';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';

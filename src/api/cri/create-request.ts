@@ -1,7 +1,7 @@
 /**
  * The CRI front's side of creation: a sandbox config (RunPodSandbox) or a container config
  * (CreateContainer), decoded by ./runtime.ts, -> the creation service's neutral request
- * (src/translate/container-request.ts, through src/engine/service.ts). CRI words end here.
+ * (src/translate/request/container-request.ts, through src/engine/service.ts). CRI words end here.
  *
  * Both are checked as containerd and dockerd check the same settings, and shown by
  * `docker ps`, `docker inspect` and `podvisor list` as any other container:
@@ -19,7 +19,7 @@
  *
  * The user is containerd's: run_as_username or run_as_user, then `:run_as_group`; a group
  * without a user is refused. Supplementary groups are the user's groups in the image's
- * /etc/group (resolved in the guest at start, src/pod/user.ts) plus SupplementalGroups.
+ * /etc/group (resolved in the guest at start, src/pod/security/user.ts) plus SupplementalGroups.
  * Security contexts: ./security.ts; seccomp profiles: ./seccomp.ts.
  *
  * The pod carries the config's labels (shown as Docker labels) and the API label; the CRI

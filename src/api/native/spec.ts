@@ -12,7 +12,7 @@
  * (src/engine/native.ts).
  */
 import { InvalidArgumentError } from '../../errors';
-import { validateContainerName } from '../../translate/create-body';
+import { validateContainerName } from '../../translate/docker/create-body';
 import type { NativeCreateRequest, NativeSpec } from '../../engine/service';
 import { isPodFileObject, manifestOf } from './podfile';
 

@@ -18,7 +18,7 @@ import { dockerMessage } from '../../translate/errors';
 import type { BuildCache } from '../../builder/cache';
 import type { BuildMessage } from '../../builder/builder';
 import type { StepSettings } from '../../builder/backend';
-import { networkRequestOf } from '../../translate/container-request';
+import { networkRequestOf } from '../../translate/request/container-request';
 import { parsePlatform } from '../../storage/registry/manifest';
 import { parseTagged } from '../../storage/reference';
 import { decodeRegistryAuth, type AuthConfig } from '../../storage/registry/auth';

@@ -3,7 +3,7 @@
  * start from one is POST /containers/:id/start?checkpoint=, in containers.ts). As dockerd
  * serves them: only in experimental mode (the stock CLI shows `docker checkpoint` only when
  * /_ping says Docker-Experimental: true), else 501 with dockerd's words. The pod layer's
- * checkpoints (src/pod/checkpoints.ts) live in each container's own directory: another
+ * checkpoints (src/pod/checkpoints/checkpoints.ts) live in each container's own directory: another
  * directory (`dir`, the CLI's --checkpoint-dir) is refused.
  */
 import type { Router } from 'express';

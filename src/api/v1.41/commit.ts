@@ -10,8 +10,8 @@ import { sendJson, svc } from './kit/params';
 import { typed } from './schema/routes';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
 import { mainContainer } from '../../pod/types';
-import { dockerFrontend } from '../../translate/docker-types';
-import { commitConfig, commitReference } from '../../translate/commit';
+import { dockerFrontend } from '../../translate/docker/docker-types';
+import { commitConfig, commitReference } from '../../translate/docker/commit';
 import { commitWritableLayer } from '../../storage/commit';
 import { BlockModeError } from '../../storage/rootfs';
 

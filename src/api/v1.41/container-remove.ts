@@ -3,15 +3,15 @@
  * anonymous volumes on `v`), DELETE of a legacy link's name, and prune. Registered by
  * ./containers.ts.
  */
-import { parseLinks } from '../../translate/links';
+import { parseLinks } from '../../translate/network/links';
 import type { ApiServices } from './services';
 import { InvalidArgumentError, NotFoundError } from '../../errors';
 import { sendJson, svc } from './kit/params';
 import { pruneLabelsMatch } from './kit/filters';
 import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
-import { hostConfigLinks } from '../../translate/inspect';
-import { dockerFrontend } from '../../translate/docker-types';
+import { hostConfigLinks } from '../../translate/json/inspect';
+import { dockerFrontend } from '../../translate/docker/docker-types';
 import { mainContainer, type PodRecord } from '../../pod/types';
 import { anonymousVolumesOf, removeVolumesAfter } from './volumes';
 import { logger } from '../../util/log';

@@ -2,15 +2,15 @@
  * The routes that change a container's settings (Docker Engine API v1.41): update (its restart
  * policy and resources, with dockerd's conflict rules) and rename. Registered by ./containers.ts.
  */
-import { discardBlkioWeights, hostBlkioWeightSupport } from '../../translate/blkio-weight';
+import { discardBlkioWeights, hostBlkioWeightSupport } from '../../translate/docker/blkio-weight';
 import type { ApiServices } from './services';
 import { ConflictError, InvalidArgumentError } from '../../errors';
 import { sendJson, svc } from './kit/params';
 import { typed } from './schema/routes';
-import { parseRestartPolicy, validateContainerName, validateResources } from '../../translate/create-body';
-import { dockerFrontend, type DockerHostConfig } from '../../translate/docker-types';
-import { cgroupLimitsFor, vmSizeFor } from '../../translate/resources';
-import { refuseUnhonoured } from '../../translate/unhonoured';
+import { parseRestartPolicy, validateContainerName, validateResources } from '../../translate/docker/create-body';
+import { dockerFrontend, type DockerHostConfig } from '../../translate/docker/docker-types';
+import { cgroupLimitsFor, vmSizeFor } from '../../translate/docker/resources';
+import { refuseUnhonoured } from '../../translate/docker/unhonoured';
 import type { PodUpdate } from '../../pod/service';
 
 /** POST /containers/:id/rename. */

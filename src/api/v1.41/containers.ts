@@ -5,7 +5,7 @@
  * is here; update and rename are in container-update.ts, removal and prune in
  * container-remove.ts; logs, top, stats and attach are in container-streams.ts.
  */
-import { discardBlkioWeights, hostBlkioWeightSupport } from '../../translate/blkio-weight';
+import { discardBlkioWeights, hostBlkioWeightSupport } from '../../translate/docker/blkio-weight';
 import type { Router } from 'express';
 import type { ApiServices, ContainerServices } from './services';
 import { ConflictError, InvalidArgumentError } from '../../errors';
@@ -15,9 +15,9 @@ import { containerFilter, type SummaryForFilters } from './container-filters';
 import { openStream } from './kit/streams';
 import { typed } from './schema/routes';
 import { refuseCheckpointDir } from './checkpoints';
-import { createWarnings, parseCreateBody, validateContainerName } from '../../translate/create-body';
-import { containerJson, containerSummary, type NetworkView } from '../../translate/inspect';
-import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/health';
+import { createWarnings, parseCreateBody, validateContainerName } from '../../translate/docker/create-body';
+import { containerJson, containerSummary, type NetworkView } from '../../translate/json/inspect';
+import { HEALTH_FILTER_WORDS, healthWord } from '../../translate/docker/health';
 import { stateErrorText } from '../../translate/pod-errors';
 import { parseSignal } from '../../translate/signals';
 import type { WaitCondition } from '../../pod/service';

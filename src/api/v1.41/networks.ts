@@ -2,11 +2,11 @@
  * The /networks routes in dockerd's JSON shape: create, list (filters), inspect, remove,
  * prune, connect and disconnect. The work is done by src/net's NetworkManager; this module
  * only decodes, checks and shapes. A container joins its networks when it starts
- * (src/pod/network.ts); connect and disconnect go to the pod layer (src/pod/network-connect.ts).
+ * (src/pod/network/network.ts); connect and disconnect go to the pod layer (src/pod/network/network-connect.ts).
  */
-import { parseLinks } from '../../translate/links';
+import { parseLinks } from '../../translate/network/links';
 import { checkLinkLocalIps } from '../../net/link-local';
-import { dockerFrontend } from '../../translate/docker-types';
+import { dockerFrontend } from '../../translate/docker/docker-types';
 import type { Router } from 'express';
 import type { ApiServices } from './services';
 import { sendJson } from './kit/params';

@@ -32,7 +32,7 @@ import {
   type ContainerRecord,
   type PodRecord,
 } from '../../pod/types';
-import { dockerFrontend, type DockerFrontend } from '../../translate/docker-types';
+import { dockerFrontend, type DockerFrontend } from '../../translate/docker/docker-types';
 
 export { CONTAINER_LABEL };
 

@@ -3,13 +3,13 @@
  * Route modules receive this and nothing global. Each field is filled in by the daemon's
  * wiring (src/daemon/main.ts) or by a test with fakes.
  */
-import type { BlkioWeightSupport } from '../../translate/blkio-weight';
+import type { BlkioWeightSupport } from '../../translate/docker/blkio-weight';
 import type { ImageService } from '../../storage/service';
 import type { ImageLookup } from '../../storage/types';
 import type { PodService } from '../../pod/service';
 import type { CreationService } from '../../engine/service';
 import type { EventBus } from '../../pod/events';
-import type { PodVmSize } from '../../translate/resources';
+import type { PodVmSize } from '../../translate/docker/resources';
 import type { NetworkManager } from '../../net/manager';
 import type { VolumeStore } from '../../storage/volumes';
 import type { ContainerArchive } from '../../storage/archive/service';

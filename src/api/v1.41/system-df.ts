@@ -11,8 +11,8 @@ import type { StoredImageView } from '../../storage/images';
 import { chainIds } from '../../storage/digest';
 import { mainContainer, podSpecOf, type PodRecord } from '../../pod/types';
 import { volumeUsers } from '../../pod/types';
-import { containerSummary } from '../../translate/inspect';
-import { imageDiskUsageJson } from '../../translate/images';
+import { containerSummary } from '../../translate/json/inspect';
+import { imageDiskUsageJson } from '../../translate/json/images';
 import { volumeJson } from './volumes';
 
 /** Images with their container counts and shared sizes, and the bytes of all their layers. */

@@ -56,7 +56,7 @@ export function planGuestNetwork(
 /**
  * Configure the guest's interface and routes over its agent: all requests sent at once (the
  * agent answers them in order, so each route finds the interface configured), one round trip
- * into the VM instead of one per request, as a Docker network's NIC (src/pod/network.ts).
+ * into the VM instead of one per request, as a Docker network's NIC (src/pod/network/network.ts).
  */
 export async function configureGuest(agent: Agent, g: GuestNetwork): Promise<void> {
   const c: InterfaceConfig = { name: g.guestName, setMac: g.mac, mtu: g.mtu, up: true };

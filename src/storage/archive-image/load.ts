@@ -22,7 +22,7 @@ import { familiarString, parseTagged, type ImageReference } from '../reference';
 import { MAGIC_BYTES, decodeStream, detectCompression } from '../decompress';
 import { InvalidArgumentError } from '../../errors';
 
-/** What a load reports as it goes (worded for the Docker API by src/translate/image-archive.ts). */
+/** What a load reports as it goes (worded for the Docker API by src/translate/json/image-archive.ts). */
 export type LoadEvent =
   /** Bytes of a layer's tar read so far (`layer`: short chain ID, as dockerd shows). */
   | { kind: 'layer'; layer: string; current: number; total: number }

@@ -28,7 +28,7 @@ export interface IoBacklog {
  * The most stdin bytes sent on while the stream channel already holds this much for the
  * guest. The agent's credit says how much it accepts, but a guest (root in it, untrusted) can
  * grant any credit and then not read: stdin then waits for the channel to drain, so its
- * Writable stops taking the client's input and the client's socket stops being read (src/pod/io.ts).
+ * Writable stops taking the client's input and the client's socket stops being read (src/pod/io/io.ts).
  */
 export const MAX_QUEUED_TO_AGENT = 4 * Limits.MAX_IO_PAYLOAD;
 

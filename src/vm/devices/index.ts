@@ -8,9 +8,9 @@ import type { FileTransport } from './share-args';
 import { MAX_NICS, nicQemuArgs, planNics, TAP_FD_BASE } from './nic';
 import type { VmDeviceRequest, VmDevices } from './types';
 import { planVolumeShare, volumeShareQemuArgs } from './volume-share';
-import { planUpperDisk, upperDiskQemuArgs } from './upper-disk';
+import { planUpperDisk, upperDiskQemuArgs } from './upper-disk/upper-disk';
 import { layersShareQemuArgs } from './layers-share';
-import { imageDiskQemuArgs, planImageDisk } from './image-disk';
+import { imageDiskQemuArgs, planImageDisk } from './image-disk/image-disk';
 
 export type {
   ImageDiskDevice,

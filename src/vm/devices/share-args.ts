@@ -28,7 +28,7 @@ export function ninePShareArgs(id: string, dir: string, tag: string, opts: { rea
  * cache mode. Its own seccomp filter is always on; modcaps drops CAP_MKNOD and CAP_SETFCAP
  * from the capabilities it keeps for serving the guest, so guest root cannot make a device
  * node on the host (mknod fails with EPERM) nor give a host file capabilities
- * (../qemu/confinement.ts says the same of QEMU's 9p server).
+ * (../qemu/confinement/confinement.ts says the same of QEMU's 9p server).
  */
 export function virtiofsdArgsFor(socket: string, source: string, cache: 'always' | 'auto'): string[] {
   return [

@@ -13,7 +13,7 @@ export interface VmDeviceRequest {
   nics?: number;
   /** A second virtio-fs share for volumes and bind mounts, with its own cache mode. */
   volumes?: boolean;
-  /** A virtio-blk disk for a container's writable layer (./upper-disk.ts), a placeholder until a container's file is put behind it. */
+  /** A virtio-blk disk for a container's writable layer (./upper-disk/upper-disk.ts), a placeholder until a container's file is put behind it. */
   upperDisk?: boolean;
   /** A read-only virtio-blk disk for a container's image (./image-disk.ts), a placeholder until an image's file is put behind it. */
   imageDisk?: boolean;

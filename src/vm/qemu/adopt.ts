@@ -6,11 +6,11 @@ import * as fs from 'node:fs';
 import type { Agent, Vm } from '../types';
 import { logger } from '../../util/log';
 import { isValidVmId, readVmRecord, vmPaths } from './runtime-dir';
-import { isOurProcess, signalProcess, waitGone } from './processes';
+import { isOurProcess, signalProcess, waitGone } from './processes/processes';
 import { adoptedProcessEnd, QemuVm, type ProcessEnd } from './qemu-vm';
-import { QEMU_NAME, scanVmProcesses, VIRTIOFSD_NAME } from './vm-processes';
+import { QEMU_NAME, scanVmProcesses, VIRTIOFSD_NAME } from './processes/vm-processes';
 import { cleanupDir } from './start-steps';
-import { jailSupervisorOf } from './jailed-process';
+import { jailSupervisorOf } from './confinement/jailed-process';
 import { qmpCommand } from './qmp';
 import type { StartHost } from './start-host';
 

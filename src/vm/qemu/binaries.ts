@@ -54,7 +54,7 @@ export function unpackedQemu(root: string = PACKAGE_ROOT): QemuProgram | undefin
 
 /**
  * The host's holder of a clone's 9p locks, where scripts/bootstrap.sh builds it
- * (make -C host/lock-holder OUT=host/out; src/vm/qemu/lock-holder.ts), or undefined when it
+ * (make -C host/lock-holder OUT=host/out; src/vm/qemu/processes/lock-holder.ts), or undefined when it
  * is not there.
  */
 export function lockHolderBinary(root: string = PACKAGE_ROOT): string | undefined {

@@ -8,7 +8,7 @@ import { devicesQemuArgs } from '../devices';
 import { ninePShareArgs, virtiofsdArgsFor, type FileTransport } from '../devices/share-args';
 import type { VmPaths } from './runtime-dir';
 import { Names } from '../agent/protocol';
-import { QEMU_SANDBOX_ARGS } from './confinement';
+import { QEMU_SANDBOX_ARGS } from './confinement/confinement';
 
 /**
  * The virtio-fs tag the agent mounts at /run/podvisor/share. It, and the names of the

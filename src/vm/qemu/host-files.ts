@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { UnavailableError } from '../../errors';
 import { mountsBelow, sharedMounter } from '../../util/mounter';
-import { removeVmCgroup } from './vm-cgroup';
+import { removeVmCgroup } from './confinement/vm-cgroup';
 
 const execFileP = promisify(execFile);
 

@@ -18,14 +18,14 @@ import { checkGuestImages, locateQemuTools, type QemuTools } from './binaries';
 import { kernelCmdline } from './cmdline';
 import { hostTscKhz } from './host-tsc';
 import { isValidVmId, vmPaths, vmsRoot, type VmPaths } from './runtime-dir';
-import { scanVmProcesses } from './vm-processes';
-import { templatesRoot, VmTemplates } from './templates';
-import { sweepVmCgroups } from './vm-cgroup';
+import { scanVmProcesses } from './processes/vm-processes';
+import { templatesRoot, VmTemplates } from './snapshots/templates';
+import { sweepVmCgroups } from './confinement/vm-cgroup';
 import type { QemuHypervisorOptions, StartHost } from './start-host';
 import { bootVm } from './boot';
-import { cloneVm } from './clone';
+import { cloneVm } from './snapshots/clone';
 import { adoptVm } from './adopt';
-import { restoreVm, saveVm } from './checkpoint';
+import { restoreVm, saveVm } from './snapshots/checkpoint';
 
 const log = logger('vm');
 

@@ -4,24 +4,24 @@
  */
 import type { Agent, DiskThrottle, Vm, VmDevices, VmExit, VmSize } from '../types';
 import { NotImplementedError, UnavailableError } from '../../errors';
-import { attachFile, detachFile, setDiskThrottle } from './upper-disk-qmp';
-import { attachImageFile, detachImageFile } from './image-disk-qmp';
+import { attachFile, detachFile, setDiskThrottle } from '../devices/upper-disk/upper-disk-qmp';
+import { attachImageFile, detachImageFile } from '../devices/image-disk/image-disk-qmp';
 import { logger } from '../../util/log';
 import { qmpCommand, withQmp } from './qmp';
-import { saveState } from './migration';
+import { saveState } from './snapshots/migration';
 import { faultKill } from './fault';
-import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './post-boot-reclaim';
-import { trimIdleVm } from './idle-trim';
-import { placeVmCgroup } from './vm-cgroup-parent';
+import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './memory/post-boot-reclaim';
+import { trimIdleVm } from './memory/idle-trim';
+import { placeVmCgroup } from './confinement/vm-cgroup-parent';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { VmPaths } from './runtime-dir';
-import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes';
-import { QEMU_NAME, VIRTIOFSD_NAME } from './vm-processes';
-import { endSupervisors, jailSupervisorOf } from './jailed-process';
+import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes/processes';
+import { QEMU_NAME, VIRTIOFSD_NAME } from './processes/vm-processes';
+import { endSupervisors, jailSupervisorOf } from './confinement/jailed-process';
 import { pssBytes, removeRuntimeDir, tailLines, trimLogFile } from './host-files';
-import { ReadyUpperDisk, type WantedDisk } from './ready-disk';
+import { ReadyUpperDisk, type WantedDisk } from '../devices/upper-disk/ready-disk';
 
 const log = logger('vm');
 
@@ -35,9 +35,9 @@ const CONSOLE_CHECK_MS = 5000;
 const CONSOLE_MAX_BYTES = 1024 * 1024;
 const CONSOLE_KEEP_BYTES = 256 * 1024;
 
-export { TRIM_SETTLE_MS } from './idle-trim';
+export { TRIM_SETTLE_MS } from './memory/idle-trim';
 
-export { QEMU_NAME, VIRTIOFSD_NAME } from './vm-processes';
+export { QEMU_NAME, VIRTIOFSD_NAME } from './processes/vm-processes';
 
 /**
  * When virtiofsd's exit is seen first, how long to wait for QEMU's before blaming virtiofsd

@@ -5,7 +5,7 @@
  *   io.sock         agent stream channel (org.podvisor.io)
  *   qmp.sock        QEMU's QMP monitor (pause, resume, quit)
  *   locks.sock, locks.log   9p locks the guest takes on the host (org.podvisor.locks; a
- *                   clone's lock holder connects: src/vm/qemu/lock-holder.ts)
+ *                   clone's lock holder connects: src/vm/qemu/processes/lock-holder.ts)
  *   virtiofsd.sock  vhost-user socket between QEMU and this VM's virtiofsd
  *   share/          the directory virtiofsd serves; the guest sees it at /run/podvisor/share
  *   volumes.sock, volumes/, volumes-virtiofsd.log   the volume share, when the VM has one

@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { UnavailableError } from '../../errors';
 import { logger } from '../../util/log';
 import type { VmPaths } from './runtime-dir';
-import { isRunning } from './processes';
+import { isRunning } from './processes/processes';
 import { removeRuntimeDir, tailLines } from './host-files';
 import type { ProcessEnd } from './qemu-vm';
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { FALLBACK, readEtcFile, writeEtcFile } from '../../../src/pod/etc-files';
+import { FALLBACK, readEtcFile, writeEtcFile } from '../../../src/pod/mounts/etc-files';
 
 let tmp: string;
 let root: string;

@@ -7,7 +7,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { deadTailFrom, findJitMapping, JIT_MARGIN_BYTES, parseInfoJit, punchTail } from '../../../src/vm/qemu/jit-trim';
+import {
+  deadTailFrom,
+  findJitMapping,
+  JIT_MARGIN_BYTES,
+  parseInfoJit,
+  punchTail,
+} from '../../../src/vm/qemu/memory/jit-trim';
 
 const MiB = 1048576;
 const BUFFER = 32 * MiB;

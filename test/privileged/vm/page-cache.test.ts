@@ -1,12 +1,12 @@
 /**
- * readIntoPageCache (src/vm/qemu/post-boot-reclaim.ts): after the post-boot page-out has dropped the
+ * readIntoPageCache (src/vm/qemu/memory/post-boot-reclaim.ts): after the post-boot page-out has dropped the
  * boot files from the page cache, they are read in again (unmapped) for the next boot.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { readIntoPageCache } from '../../../src/vm/qemu/post-boot-reclaim';
+import { readIntoPageCache } from '../../../src/vm/qemu/memory/post-boot-reclaim';
 
 let dir: string;
 

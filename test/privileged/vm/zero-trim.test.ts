@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { findGuestMemfd, GUEST_MEMFD_LINK, punchZeroPages } from '../../../src/vm/qemu/zero-trim';
+import { findGuestMemfd, GUEST_MEMFD_LINK, punchZeroPages } from '../../../src/vm/qemu/memory/zero-trim';
 import { UnavailableError } from '../../../src/errors';
 
 const PAGE = 4096;

@@ -1,5 +1,5 @@
 /**
- * bench/start-phases.ts reads the laps src/pod/runtime.ts logs: each lap it knows is one that
+ * bench/start-phases.ts reads the laps src/pod/lifecycle/runtime.ts logs: each lap it knows is one that
  * runtime.ts writes (so a reworded lap fails here, not as an empty table in a bench), and a
  * log's laps become each phase's own time.
  */
@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cniStepTable, LAPS, logSince, phaseMedians, phaseTable, startPhases } from '../../../bench/start-phases';
 
-const RUNTIME = fs.readFileSync(path.resolve(__dirname, '../../../src/pod/runtime.ts'), 'utf8');
+const RUNTIME = fs.readFileSync(path.resolve(__dirname, '../../../src/pod/lifecycle/runtime.ts'), 'utf8');
 
 test('every lap the bench reads is one that startPod logs, in its order', () => {
   // lap('...') and lap(`...`) calls, in the order they come in the source.

@@ -12,14 +12,14 @@
 import * as path from 'node:path';
 import { harness, type Harness } from '../pod/fakes';
 import { createCriContainer, createCriSandbox } from '../../../src/api/cri/create-request';
-import * as goDecode from '../../../src/translate/go-decode';
-import * as createBody from '../../../src/translate/create-body';
-import * as create from '../../../src/translate/create';
-import * as dockerTypes from '../../../src/translate/docker-types';
-import * as requestCheck from '../../../src/translate/request-check';
-import * as requestPod from '../../../src/translate/request-pod';
-import * as dockerRecord from '../../../src/translate/request-docker-record';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
+import * as goDecode from '../../../src/translate/docker/go-decode';
+import * as createBody from '../../../src/translate/docker/create-body';
+import * as create from '../../../src/translate/docker/create';
+import * as dockerTypes from '../../../src/translate/docker/docker-types';
+import * as requestCheck from '../../../src/translate/request/request-check';
+import * as requestPod from '../../../src/translate/request/request-pod';
+import * as dockerRecord from '../../../src/translate/request/request-docker-record';
+import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
 import { fileGraph } from '../../helpers/import-graph';
 import type { PodEngine } from '../../../src/engine/engine';
 
@@ -127,7 +127,11 @@ describe('each front reaches its pod through its own request and the neutral one
 describe("the neutral translation's imports", () => {
   const src = path.resolve(__dirname, '../../../src');
   /** The Docker create's own modules: its body's schema, its parse, its translation. */
-  const DOCKER_CREATE = ['translate/docker-schema.ts', 'translate/create-body.ts', 'translate/create.ts'];
+  const DOCKER_CREATE = [
+    'translate/docker/docker-schema.ts',
+    'translate/docker/create-body.ts',
+    'translate/docker/create.ts',
+  ];
 
   /** Every file of src that `start` reaches through its imports. */
   function reach(start: string): Set<string> {
@@ -145,7 +149,7 @@ describe("the neutral translation's imports", () => {
     return seen;
   }
 
-  test.each(['translate/request-pod.ts', 'translate/request-check.ts'])(
+  test.each(['translate/request/request-pod.ts', 'translate/request/request-check.ts'])(
     "%s reaches none of the Docker create's modules",
     (file) => {
       expect(DOCKER_CREATE.filter((f) => reach(file).has(f))).toEqual([]);

@@ -2,7 +2,7 @@
  * Every program the daemon runs comes from a Debian package that `npm start` gives it: either
  * the bootstrap's runtime list (scripts/bootstrap.sh, `pkgs=(...)`) or a package of priority
  * `required`, which every Debian install has. A fresh Debian 12 has no iptables, so a network
- * tool missing from that list left a new user's daemon without networks (issue 41).
+ * tool missing from that list left a new user's daemon without networks.
  *
  * The programs are read from the sources: every call that spawns (node:child_process's
  * functions, a promisified execFile, and any function that hands its own parameter to one of
@@ -79,21 +79,21 @@ const DYNAMIC: Record<string, string[]> = {
   'src/vm/accel.ts: qemu': ['qemu-system-x86_64'],
   'src/vm/qemu/boot.ts: tools.virtiofsd': ['virtiofsd'],
   'src/vm/qemu/boot.ts: tools.qemu': ['qemu-system-x86_64'],
-  'src/vm/qemu/clone.ts: tools.cloneQemu.bin': ['qemu-system-x86_64'],
-  'src/vm/qemu/templates.ts: program.bin': ['qemu-system-x86_64'],
-  'src/vm/qemu/lock-holder.ts: bin': ['podvisor-lock-holder'],
-  'src/vm/qemu/lock-holder.ts: jail': ['podvisor-jail', 'podvisor-lock-holder'],
-  'src/vm/qemu/virtiofsd.ts: bin': ['virtiofsd'],
-  'src/vm/qemu/virtiofsd.ts: jail': ['podvisor-jail', 'virtiofsd'],
+  'src/vm/qemu/snapshots/clone.ts: tools.cloneQemu.bin': ['qemu-system-x86_64'],
+  'src/vm/qemu/snapshots/templates.ts: program.bin': ['qemu-system-x86_64'],
+  'src/vm/qemu/processes/lock-holder.ts: bin': ['podvisor-lock-holder'],
+  'src/vm/qemu/processes/lock-holder.ts: jail': ['podvisor-jail', 'podvisor-lock-holder'],
+  'src/vm/qemu/processes/virtiofsd.ts: bin': ['virtiofsd'],
+  'src/vm/qemu/processes/virtiofsd.ts: jail': ['podvisor-jail', 'virtiofsd'],
   // The jail with a PID namespace of its own: its callers name the program (lock-holder.ts,
   // virtiofsd.ts, confinement.ts).
-  'src/vm/qemu/jailed-process.ts: jailBin': ['podvisor-jail'],
-  'src/pod/share-events.ts: FS_EVENTS_BIN': ['podvisor-fs-events'],
+  'src/vm/qemu/confinement/jailed-process.ts: jailBin': ['podvisor-jail'],
+  'src/pod/network/share-events.ts: FS_EVENTS_BIN': ['podvisor-fs-events'],
   'src/api/v1.41/peer-read.ts: bin': ['podvisor-hijack-wait'],
   // Every QEMU starts through setpriv (its capability bounding set), which then execs it.
-  'src/vm/qemu/confinement.ts: setprivBinary()': ['setpriv', 'qemu-system-x86_64'],
+  'src/vm/qemu/confinement/confinement.ts: setprivBinary()': ['setpriv', 'qemu-system-x86_64'],
   // ... or, jailed (the default), through the jail, which execs it the same way.
-  'src/vm/qemu/confinement.ts: jailBin': ['podvisor-jail', 'qemu-system-x86_64'],
+  'src/vm/qemu/confinement/confinement.ts: jailBin': ['podvisor-jail', 'qemu-system-x86_64'],
 };
 
 /** The functions of node:child_process that take the program as their first argument. */

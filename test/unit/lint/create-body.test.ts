@@ -1,7 +1,7 @@
 /**
  * Docker's create body stays in the Docker front (src/api/v1.41) and in src/translate, which
- * parses it (issue 43): every other front and service speaks the neutral ContainerRequest
- * (src/translate/container-request.ts). Two guards: eslint.config.js's `docker-body/src`
+ * parses it: every other front and service speaks the neutral ContainerRequest
+ * (src/translate/request/container-request.ts). Two guards: eslint.config.js's `docker-body/src`
  * rule refuses a `CreateBody` name (the type, its schema, its parser) in code anywhere else,
  * and this test finds the word in no file of src outside those two folders, comments included
  * (what `grep -rn CreateBody src` shows).
@@ -53,7 +53,7 @@ describe("Docker's create body outside the Docker front and translate", () => {
 
   test('the search finds a name where there is one (the allowed folders hold it)', () => {
     expect(namedOutside('import')).not.toEqual([]);
-    expect(fs.readFileSync(path.join(SRC, 'translate/docker-schema.ts'), 'utf8')).toContain('CreateBody');
+    expect(fs.readFileSync(path.join(SRC, 'translate/docker/docker-schema.ts'), 'utf8')).toContain('CreateBody');
   });
 
   test.each(['src/engine/zz.ts', 'src/api/cri/zz.ts', 'src/api/native/zz.ts', 'src/builder/zz.ts', 'src/pod/zz.ts'])(

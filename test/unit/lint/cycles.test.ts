@@ -1,10 +1,10 @@
 /**
- * No folder of src imports another that imports it back, directly or round a longer circle
- * (issue 28): the layers of docs/architecture.md run one way. The graph is read with
+ * No folder of src imports another that imports it back, directly or round a longer circle:
+ * the layers of docs/architecture.md run one way. The graph is read with
  * TypeScript's own scanner, type-only imports included (test/helpers/import-graph.ts); the
  * two API fronts api/v1.41 and api/native count as folders of their own, every other folder
  * as its top folder under src. Within the folders, no file imports another that imports it
- * back either (issue 43): the same check over the file graph, with no list of exceptions.
+ * back either: the same check over the file graph, with no list of exceptions.
  */
 import * as path from 'node:path';
 import {

@@ -1,5 +1,5 @@
 /**
- * The docs' maps stay true to the tree (issue 43): README's layout table names every top-level
+ * The docs' maps stay true to the tree: README's layout table names every top-level
  * folder of the repository and every folder of src, docs/architecture.md's "Where things live"
  * names every folder of src, and every `docs/....md` a doc or README names exists (the docs
  * were split into docs/design/ and docs/performance-log.md; a name left pointing at a page that

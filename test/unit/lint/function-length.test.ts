@@ -1,5 +1,5 @@
 /**
- * No function of src is longer than 120 lines (issue 43): a longer one is split into named
+ * No function of src is longer than 120 lines: a longer one is split into named
  * functions or modules, as the container routes' register() and the daemon's main() were.
  * Lengths are read with TypeScript's parser (test/helpers/function-lengths.ts), from a
  * function's first line to its last, nested functions counted in their outer one too.

@@ -1,6 +1,6 @@
 /**
  * No file of the guest agent (guest/agent/*.c) calls into another that calls back into it,
- * directly or round a longer circle (issue 43): each file uses only files below it, as
+ * directly or round a longer circle: each file uses only files below it, as
  * docs/agent.md lists them. The graph is read from the C text by a small lexer
  * (test/helpers/c-call-graph.ts, whose comment gives its limits): an edge for each file that
  * names a non-static function another file defines. The circle search is the one the

@@ -3,7 +3,7 @@
  * unmount of the daemon's Mounter, a spawn of a file tool such as mount, umount, rm or cp, a
  * removeTree)
  * either goes through the beneath helpers (src/util/beneath.ts, src/util/host-path.ts,
- * src/pod/bind-sources.ts, src/storage/archive/open-regular.ts, src/storage/archive/resolve.ts:
+ * src/pod/mounts/bind-sources.ts, src/storage/archive/open-regular.ts, src/storage/archive/resolve.ts:
  * one of its arguments is built with them) or is on the allow-list beside this test
  * (./host-paths.allow.ts) with why it may act on its path by name. A guest may rename anything
  * it can write, or swap it for a symlink, at any moment (docs/security.md, "Host operations on
@@ -56,8 +56,8 @@ test('the scan finds the operations of src', () => {
   expect(all.length).toBeGreaterThan(300);
   const find = (file: string, fn: string, call: string) =>
     all.find((c) => c.file === file && c.fn === fn && c.call === call);
-  expect(find('src/pod/etc-files.ts', 'writeEtcFile', 'fs.promises.open')?.beneath).toBe(true);
-  expect(find('src/pod/mounts.ts', 'bindCopy', 'mounter.bindTree')?.beneath).toBe(true);
+  expect(find('src/pod/mounts/etc-files.ts', 'writeEtcFile', 'fs.promises.open')?.beneath).toBe(true);
+  expect(find('src/pod/mounts/mounts.ts', 'bindCopy', 'mounter.bindTree')?.beneath).toBe(true);
   expect(find('src/vm/qemu/host-files.ts', 'removeTreeOnOneDevice', 'spawn rm')?.beneath).toBe(false);
 });
 

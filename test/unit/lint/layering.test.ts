@@ -92,7 +92,66 @@ const CASES: Array<[string, string, string]> = [
   ['src/translate/zz.ts', "import { x } from '../engine/create';", "import { x } from '../dockerfile/changes';"],
   ['src/pod/zz.ts', "import { x } from '../builder/builder';", "import { x } from '../storage/types';"],
   ['src/storage/zz.ts', "import { x } from '../dockerfile/parse';", "import { x } from './digest';"],
+  // The folders by concern hold their layer's rule.
+  [
+    'src/pod/lifecycle/zz.ts',
+    "import { x } from '../../translate/docker/create';",
+    "import { x } from '../../vm/types';",
+  ],
+  [
+    'src/pod/io/zz.ts',
+    "import type { x } from '../../api/v1.41/services';",
+    "import { x } from '../records/registry';",
+  ],
+  [
+    'src/translate/request/zz.ts',
+    "import { x } from '../../engine/create';",
+    "import { x } from '../docker/resources';",
+  ],
+  ['src/translate/json/zz.ts', "import { x } from '../../daemon/options';", "import { x } from '../../pod/types';"],
+  [
+    'src/vm/qemu/confinement/zz.ts',
+    "import { x } from '../../../net/bridge';",
+    "import { x } from '../../../util/mounter';",
+  ],
+  ['src/vm/devices/upper-disk/zz.ts', "import { x } from '../../../pod/types';", "import { x } from '../../qemu/qmp';"],
+  ['src/api/v1.41/kit/zz.ts', "import { x } from '../../cri/server';", "import { x } from '../../../pod/events';"],
 ];
+
+// Inside the pod layer: pod/manager composes the folders by concern; none imports it back.
+test.each(['src/pod/lifecycle/zz.ts', 'src/pod/records/zz.ts', 'src/pod/network/deep/zz.ts'])(
+  '%s may not import pod/manager',
+  async (file) => {
+    const up = '../'.repeat(file.split('/').length - 3);
+    const found = await restricted(file, `import { x } from '${up}manager';`);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toContain('may not import pod/manager');
+  },
+);
+
+test('a file at the top of src/pod may import pod/manager', async () => {
+  expect(await restricted('src/pod/zz.ts', "import { x } from './manager';")).toEqual([]);
+});
+
+// The neutral request and the pod files' readers never import Docker's create body modules.
+describe.each(['src/translate/request/zz.ts', 'src/translate/podspec/zz.ts'])('%s', (file) => {
+  test.each(['create-body', 'create', 'docker-schema', 'go-decode'])('refuses translate/docker/%s', async (m) => {
+    const found = await restricted(file, `import { x } from '../docker/${m}';`);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toContain("never meet Docker's create body");
+  });
+  test.each(['resources', 'security', 'docker-types'])('allows translate/docker/%s', async (m) => {
+    expect(await restricted(file, `import { x } from '../docker/${m}';`)).toEqual([]);
+  });
+  test('still holds the translate layer', async () => {
+    expect(await restricted(file, "import { x } from '../../api/v1.41/kit/params';")).toHaveLength(1);
+  });
+});
+
+test('the Docker folder of translate may import its own create body', async () => {
+  expect(await restricted('src/translate/docker/zz.ts', "import { x } from './create-body';")).toEqual([]);
+  expect(await restricted('src/translate/json/zz.ts', "import { x } from '../docker/docker-schema';")).toEqual([]);
+});
 
 describe.each(CASES)('%s', (file, forbidden, allowed) => {
   test(`refuses ${forbidden}`, async () => {
@@ -118,7 +177,18 @@ const ABOVE_POD: Array<[string, string]> = [
   ['src/api/cri/zz.ts', '../../pod/'],
   ['src/api/cri/streaming/zz.ts', '../../../pod/'],
 ];
-const INNER = ['mounts', 'io', 'detach', 'op-queue', 'types-extra', 'service/x', 'errors.ts'];
+const INNER = [
+  'mounts',
+  'io',
+  'detach',
+  'op-queue',
+  'types-extra',
+  'service/x',
+  'errors.ts',
+  'lifecycle/runtime',
+  'health/probes',
+  'io/exec',
+];
 const DOORS = ['service', 'types', 'errors', 'events'];
 
 describe.each(ABOVE_POD)('the pod layer from %s', (file, up) => {

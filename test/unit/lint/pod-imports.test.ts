@@ -1,9 +1,10 @@
 /**
- * The import graph inside src/pod (type-only imports counted: they tie the modules together
- * for the reader as much as value imports do): no file imports itself back through others,
- * and pod/types, the pod layer's door for types, is a leaf: it imports nothing of src/pod but
- * modules of plain types that import nothing of src/pod themselves. The graph is read with
- * TypeScript's own pre-processor (every import and export-from of a file).
+ * The import graph inside src/pod and its folders (type-only imports counted: they tie the
+ * modules together for the reader as much as value imports do): no file imports itself back
+ * through others, and pod/types, the pod layer's door for types, is a leaf: it imports nothing
+ * of src/pod but modules of plain types that import nothing of src/pod themselves. The graph
+ * is read with TypeScript's own pre-processor (every import and export-from of a file); its
+ * nodes are paths under src/pod (`types.ts`, `health/probe-types.ts`).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,23 +12,37 @@ import * as ts from 'typescript';
 
 const POD = path.resolve(__dirname, '../../../src/pod');
 
-/** The src/pod files a source text imports (relative imports that land in src/pod), by file name. */
+/**
+ * The src/pod files a source text in `dir` imports (relative imports that land in src/pod or
+ * one of its folders), as paths under src/pod.
+ */
 function podImports(text: string, dir = POD): string[] {
   const out = new Set<string>();
   for (const ref of ts.preProcessFile(text, true, true).importedFiles) {
     if (!ref.fileName.startsWith('.')) continue;
-    const target = path.resolve(dir, ref.fileName);
-    if (path.dirname(target) !== POD) continue;
-    out.add(`${path.basename(target)}.ts`);
+    const rel = path.relative(POD, path.resolve(dir, ref.fileName));
+    if (rel.startsWith('..')) continue;
+    out.add(`${rel.split(path.sep).join('/')}.ts`);
   }
   return [...out];
 }
 
-/** The import graph of src/pod: file name -> the src/pod files it imports. */
+/** Every .ts file under src/pod, as paths under it (`types.ts`, `health/probes.ts`). */
+function podFiles(rel = ''): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(path.join(POD, rel), { withFileTypes: true })) {
+    const child = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...podFiles(child));
+    else if (e.name.endsWith('.ts')) out.push(child);
+  }
+  return out;
+}
+
+/** The import graph of src/pod: path under src/pod -> the src/pod files it imports. */
 function podGraph(): Map<string, string[]> {
   const graph = new Map<string, string[]>();
-  for (const f of fs.readdirSync(POD).filter((n) => n.endsWith('.ts'))) {
-    graph.set(f, podImports(fs.readFileSync(path.join(POD, f), 'utf8')));
+  for (const f of podFiles()) {
+    graph.set(f, podImports(fs.readFileSync(path.join(POD, f), 'utf8'), path.dirname(path.join(POD, f))));
   }
   return graph;
 }
@@ -65,8 +80,10 @@ describe('the import graph of src/pod', () => {
       "export * from './d';",
       "import { E } from '../vm/types';",
       "import * as fs from 'node:fs';",
+      "import type { F } from './health/probe-types';",
     ].join('\n');
-    expect(podImports(text).sort()).toEqual(['a.ts', 'b.ts', 'c.ts', 'd.ts']);
+    expect(podImports(text).sort()).toEqual(['a.ts', 'b.ts', 'c.ts', 'd.ts', 'health/probe-types.ts']);
+    expect(podImports("import { T } from '../types';", path.join(POD, 'health'))).toEqual(['types.ts']);
   });
 
   test('finds a circle, and none in a graph without one', () => {
@@ -82,6 +99,11 @@ describe('the import graph of src/pod', () => {
 
   test('has no circle', () => {
     expect(findCycle(podGraph())).toBeUndefined();
+  });
+
+  test('reads the real tree, its folders included', () => {
+    const graph = podGraph();
+    expect(graph.get('types.ts')).toEqual(expect.arrayContaining(['health/probe-types.ts', 'mounts/mount-types.ts']));
   });
 
   test('pod/types is a leaf: only modules of plain types that import nothing of src/pod', () => {

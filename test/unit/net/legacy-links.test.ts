@@ -1,5 +1,5 @@
 import { linkEnv, linkHostsLine } from '../../../src/net/legacy-links';
-import { endpointLinks, inspectLinks, parseLinks } from '../../../src/translate/links';
+import { endpointLinks, inspectLinks, parseLinks } from '../../../src/translate/network/links';
 import { resolveScoped } from '../../../src/net/resolve';
 import type { NetworkRecord } from '../../../src/net/types';
 

@@ -1,5 +1,5 @@
 /**
- * Bind sources pinned at create (src/pod/bind-sources.ts), over the in-memory pod layer: the
+ * Bind sources pinned at create (src/pod/mounts/bind-sources.ts), over the in-memory pod layer: the
  * engine records each bind's canonical path, through the user's symlinks, for every front;
  * `--volumes-from` keeps the path pinned when the source container was made; a record made
  * before paths were pinned gets them when a daemon first reads it, and is written again.
@@ -9,8 +9,8 @@ import * as path from 'node:path';
 import { harness, type Harness } from './fakes';
 import { RECORD_FILE } from '../../../src/storage/state';
 import { mainContainer, type PodBindMount } from '../../../src/pod/types';
-import { parseCreateBody } from '../../../src/translate/create-body';
-import type { CreateBody } from '../../../src/translate/docker-schema';
+import { parseCreateBody } from '../../../src/translate/docker/create-body';
+import type { CreateBody } from '../../../src/translate/docker/docker-schema';
 import { VolumeStore } from '../../../src/storage/volumes';
 
 let h: Harness;

@@ -1,7 +1,7 @@
 /**
  * startPod's order: an app container's CREATE_CONTAINER goes out once the network's join is
  * done, in block mode too. Sent before it (9536abc, 23ef8fb), the guest's overlay mount failed
- * now and then with EINVAL (src/pod/runtime.ts's module comment); this keeps it from coming
+ * now and then with EINVAL (src/pod/lifecycle/runtime.ts's module comment); this keeps it from coming
  * back unnoticed. The VM and its agent are stand-ins that record the order of what the pod
  * layer asks of them.
  */
@@ -9,11 +9,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
-import { startPod, type JoinedNetwork, type StartDeps } from '../../../src/pod/runtime';
+import { startPod, type JoinedNetwork, type StartDeps } from '../../../src/pod/lifecycle/runtime';
 import type { PodContainerSpec, PodSpec } from '../../../src/pod/types';
 import type { Vm } from '../../../src/vm/types';
 import type { RootfsManager } from '../../../src/storage/types';
-import { podFileSecurity } from '../../../src/translate/security';
+import { podFileSecurity } from '../../../src/translate/docker/security';
 
 /** A promise and what settles it. */
 function gate<T = void>(): { promise: Promise<T>; open(v?: T): void; fail(e: Error): void } {

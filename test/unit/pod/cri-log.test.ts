@@ -8,9 +8,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LogWriter, MAX_LINE, readLogEntries } from '../../../src/pod/logs';
-import { CRI_LOG_PATH_OPT, parseLogPolicy } from '../../../src/pod/log-config';
-import { resolvFromDns } from '../../../src/pod/cni-network';
+import { LogWriter, MAX_LINE, readLogEntries } from '../../../src/pod/io/logs';
+import { CRI_LOG_PATH_OPT, parseLogPolicy } from '../../../src/pod/io/log-config';
+import { resolvFromDns } from '../../../src/pod/network/cni-network';
 
 const LINE = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) (stdout|stderr) ([FP]) (.*)$/;
 

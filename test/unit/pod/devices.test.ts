@@ -1,12 +1,12 @@
 /**
- * A container's device cgroup, computed in one place (src/pod/devices.ts) from its settings:
+ * A container's device cgroup, computed in one place (src/pod/security/devices.ts) from its settings:
  * runc's defaults, its `--device` nodes and `--device-cgroup-rule` rules, none for a
  * privileged container; and how CREATE_CONTAINER carries them (src/vm/agent/requests.ts).
  */
-import { DEFAULT_DEVICE_RULES, deviceNodes, deviceRules } from '../../../src/pod/devices';
-import { guestContainerSecurity } from '../../../src/pod/security';
+import { DEFAULT_DEVICE_RULES, deviceNodes, deviceRules } from '../../../src/pod/security/devices';
+import { guestContainerSecurity } from '../../../src/pod/security/security';
 import type { ContainerSecurity } from '../../../src/pod/types';
-import { podFileSecurity } from '../../../src/translate/security';
+import { podFileSecurity } from '../../../src/translate/docker/security';
 import { encodeContainer } from '../../../src/vm/agent/container-ops';
 import { Tag } from '../../../src/vm/agent/protocol';
 import { TlvReader } from '../../../src/vm/agent/tlv';

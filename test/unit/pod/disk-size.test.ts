@@ -1,4 +1,4 @@
-import { diskFor, MIN_DISK_BYTES, STORAGE_OPT_UNSUPPORTED } from '../../../src/pod/disk-size';
+import { diskFor, MIN_DISK_BYTES, STORAGE_OPT_UNSUPPORTED } from '../../../src/pod/mounts/disk-size';
 import { UnavailableError } from '../../../src/errors';
 
 const DISK = { bytes: 16 * 2 ** 30 };

@@ -1,4 +1,4 @@
-import { guestDiskUsed } from '../../../src/pod/disk-usage';
+import { guestDiskUsed } from '../../../src/pod/mounts/disk-usage';
 import type { Agent } from '../../../src/vm/agent-types';
 import { NotImplementedError } from '../../../src/errors';
 

@@ -1,6 +1,6 @@
 /**
- * A client's input to an exec or attach goes to the guest no faster than the guest takes it
- * (issue 39, item 9). The agent's stdin credit says how much it accepts, but the guest is
+ * A client's input to an exec or attach goes to the guest no faster than the guest takes it.
+ * The agent's stdin credit says how much it accepts, but the guest is
  * root and untrusted: one that grants a huge credit and then stops reading its stream channel
  * must not make the daemon read the client's whole input into memory. The daemon stops
  * reading the client's socket once a bounded amount waits for the guest, and reads on when
@@ -18,7 +18,7 @@ import { AgentClient } from '../../../src/vm/agent/client';
 import { encodeFrame } from '../../../src/vm/agent/codec';
 import { FrameType, Op, Stream, Tag } from '../../../src/vm/agent/protocol';
 import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
-import { AttachSession, ProcessIo } from '../../../src/pod/io';
+import { AttachSession, ProcessIo } from '../../../src/pod/io/io';
 import { setLogSink } from '../../../src/util/log';
 import { FakeAgent } from '../../helpers/fake-agent';
 

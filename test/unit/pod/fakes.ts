@@ -13,11 +13,11 @@ import { FakeFactory, FakeHypervisor } from '../../helpers/fake-vm';
 import { EventBus } from '../../../src/pod/events';
 import { PodManager } from '../../../src/pod/manager';
 import { StateStore } from '../../../src/storage/state';
-import { parseCreateBody } from '../../../src/translate/create-body';
-import { translateCreate, type TranslateOptions } from '../../../src/translate/create';
-import { repairFrontend } from '../../../src/translate/repair';
-import { decodeBody } from '../../../src/translate/go-decode';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
+import { parseCreateBody } from '../../../src/translate/docker/create-body';
+import { translateCreate, type TranslateOptions } from '../../../src/translate/docker/create';
+import { repairFrontend } from '../../../src/translate/docker/repair';
+import { decodeBody } from '../../../src/translate/docker/go-decode';
+import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
 import type { PodRecord } from '../../../src/pod/types';
 import type { PodManagerDeps } from '../../../src/pod/context';
 import type { PodService } from '../../../src/pod/service';
@@ -192,7 +192,7 @@ export async function harness(hv = new FakeHypervisor(), extra: Partial<PodManag
 
 /** A sink collecting output, for attach and exec tests. */
 export function collector(): {
-  sink: import('../../../src/pod/io').OutputSink;
+  sink: import('../../../src/pod/io/io').OutputSink;
   out: () => string;
   err: () => string;
   ended: () => boolean;

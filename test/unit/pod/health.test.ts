@@ -5,9 +5,9 @@
  * what the Docker API shows (State.Health, the ps Status, the events) reads like dockerd's.
  */
 import { harness, type Harness } from './fakes';
-import { recordProbe, type HealthState, type ProbeResult } from '../../../src/pod/health';
+import { recordProbe, type HealthState, type ProbeResult } from '../../../src/pod/health/health';
 import { mainContainer } from '../../../src/pod/types';
-import { containerJson, containerSummary } from '../../../src/translate/inspect';
+import { containerJson, containerSummary } from '../../../src/translate/json/inspect';
 import type { DaemonEvent } from '../../../src/pod/events';
 
 let h: Harness;

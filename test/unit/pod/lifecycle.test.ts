@@ -663,7 +663,7 @@ describe('attach', () => {
 
   test("the client's first resize to the ConsoleSize it created with is answered without a trip to the guest; later ones reach the terminal", async () => {
     // The docker CLI listens for SIGWINCH only once that first resize is answered: answered at
-    // once, a window resized right after the start is not lost (src/pod/terminal-size.ts).
+    // once, a window resized right after the start is not lost (src/pod/io/terminal-size.ts).
     const r = await h.create({
       Image: 'busybox',
       Cmd: ['sh'],
@@ -707,7 +707,7 @@ describe('exec', () => {
       privileged: false,
     });
     const c = collector();
-    const session = new (await import('../../../src/pod/io')).AttachSession({
+    const session = new (await import('../../../src/pod/io/io')).AttachSession({
       stdin: null,
       stdout: true,
       stderr: true,

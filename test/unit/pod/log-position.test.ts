@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LogWriter, readLogEntries } from '../../../src/pod/logs';
-import { decodePosition, encodePosition, positionFile, recoverPosition } from '../../../src/pod/log-position';
-import { parseLogPolicy } from '../../../src/pod/log-config';
+import { LogWriter, readLogEntries } from '../../../src/pod/io/logs';
+import { decodePosition, encodePosition, positionFile, recoverPosition } from '../../../src/pod/io/log-position';
+import { parseLogPolicy } from '../../../src/pod/io/log-config';
 
 describe('durable log position (what a restarted daemon asks the agent to re-send from)', () => {
   let dir: string;

@@ -2,9 +2,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { LogWriter, logFiles, readLogEntries, readLogSnapshot, readLogSync, snapshotLog } from '../../../src/pod/logs';
-import { fromHumanSize, parseLogPolicy } from '../../../src/pod/log-config';
-import { verifyLogConfig } from '../../../src/translate/log-config';
+import {
+  LogWriter,
+  logFiles,
+  readLogEntries,
+  readLogSnapshot,
+  readLogSync,
+  snapshotLog,
+} from '../../../src/pod/io/logs';
+import { fromHumanSize, parseLogPolicy } from '../../../src/pod/io/log-config';
+import { verifyLogConfig } from '../../../src/translate/docker/log-config';
 import { dockerMessage } from '../../../src/translate/errors';
 import { LogConfigError } from '../../../src/pod/errors';
 import { InvalidArgumentError, NotImplementedError, UnavailableError } from '../../../src/errors';

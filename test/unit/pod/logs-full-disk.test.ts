@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LogWriter, readLogEntries } from '../../../src/pod/logs';
+import { LogWriter, readLogEntries } from '../../../src/pod/io/logs';
 import { setLogSink } from '../../../src/util/log';
 
 const all = { stdout: true, stderr: true };

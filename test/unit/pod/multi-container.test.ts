@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { harness, type Harness } from './fakes';
 import { RECORD_FILE } from '../../../src/storage/state';
 import { mainContainer, podPhase, type PodContainerSpec, type PodSpec } from '../../../src/pod/types';
-import { migrateV1 } from '../../../src/pod/record';
+import { migrateV1 } from '../../../src/pod/records/record';
 import { NoSuchPodError } from '../../../src/pod/errors';
 
 let h: Harness;

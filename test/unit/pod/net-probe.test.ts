@@ -1,5 +1,5 @@
 /**
- * The network probes run from the host (src/pod/net-probe.ts) against real local servers: an
+ * The network probes run from the host (src/pod/health/net-probe.ts) against real local servers: an
  * HTTP GET succeeds on 200-399 and fails on others, sends the kubelet's headers and the probe's
  * own, fails past its timeout and on a refused connection; HTTPS does not verify the
  * certificate; a TCP probe succeeds when it connects.
@@ -10,7 +10,7 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { httpProbe, PROBE_USER_AGENT, tcpProbe } from '../../../src/pod/net-probe';
+import { httpProbe, PROBE_USER_AGENT, tcpProbe } from '../../../src/pod/health/net-probe';
 import { makeTlsFiles } from '../../helpers/tls-certs';
 
 const servers: Array<http.Server | net.Server> = [];

@@ -1,5 +1,5 @@
 /**
- * src/pod/network.ts over a recording stand-in for the network manager and the VM's agent: the
+ * src/pod/network/network.ts over a recording stand-in for the network manager and the VM's agent: the
  * order of the join (endpoint with dockerd's MAC for its address, then the tap beside the guest
  * interface given that MAC and its route, then ports), the
  * files that go with the address, and the undo when a step fails.
@@ -10,7 +10,7 @@ import {
   leaveNetworks,
   resolvForNetwork,
   type PodNetworks,
-} from '../../../src/pod/network';
+} from '../../../src/pod/network/network';
 import type { ContainerNetworkPlan } from '../../../src/net/container-config';
 import type { Vm } from '../../../src/vm/types';
 import { macFor } from '../../../src/net/ipam';

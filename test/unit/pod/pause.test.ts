@@ -1,5 +1,5 @@
 /**
- * A CRI sandbox's infra container as the agent's pause (src/pod/sandbox.ts `pausePod`), on the
+ * A CRI sandbox's infra container as the agent's pause (src/pod/lifecycle/sandbox.ts `pausePod`), on the
  * fake hypervisor with a stand-in for the node's CNI network: no rootfs mounted, CREATE_CONTAINER
  * with `podPause` and no rootfs, `/pause` as its init; the record keeps the image's container,
  * so a restarted daemon adopts the sandbox as any pod. The real agent's side (the pause as PID

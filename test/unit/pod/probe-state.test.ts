@@ -1,10 +1,10 @@
 /**
- * The probe state machine (src/pod/probe-state.ts), the kubelet's rules with no timers:
+ * The probe state machine (src/pod/health/probe-state.ts), the kubelet's rules with no timers:
  * thresholds count results in a row, the startup probe holds liveness and readiness off, a
  * liveness or startup failure run asks for a kill and puts the probes on hold, readiness
  * flips `ready` both ways and never kills.
  */
-import { ContainerProbeState, type ProbeSpec } from '../../../src/pod/probe-state';
+import { ContainerProbeState, type ProbeSpec } from '../../../src/pod/health/probe-state';
 
 const spec = (failureThreshold = 3, successThreshold = 1): ProbeSpec => ({
   action: { type: 'exec', args: ['true'] },

@@ -1,5 +1,5 @@
 /**
- * The probe workers (src/pod/probes.ts) on the fake hypervisor: a liveness probe that starts
+ * The probe workers (src/pod/health/probes.ts) on the fake hypervisor: a liveness probe that starts
  * failing kills its container, which restarts in place (same VM, the other container
  * untouched, its restart count up), under OnFailure too and not under Never; a startup probe
  * holds liveness and readiness off, and one that keeps failing kills; readiness flips the
@@ -10,7 +10,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { harness, type Harness } from './fakes';
 import type { DaemonEvent } from '../../../src/pod/events';
-import type { ProbeSpec } from '../../../src/pod/probe-state';
+import type { ProbeSpec } from '../../../src/pod/health/probe-state';
 import { containerReady, mainContainer, type PodContainerSpec, type PodSpec } from '../../../src/pod/types';
 import { podView } from '../../../src/api/native/views';
 

@@ -5,7 +5,7 @@
  */
 process.env.TZ = 'UTC';
 
-import { parsePsArgs, renderTable, ttyName } from '../../../src/pod/ps-format';
+import { parsePsArgs, renderTable, ttyName } from '../../../src/pod/stats/ps-format';
 import type { GuestProcessTable, GuestTask } from '../../../src/vm/types';
 
 const titles = (args: string) => parsePsArgs(args).map((c) => c.title);

@@ -1,13 +1,13 @@
 /**
- * A container's seccomp filter at start (src/pod/seccomp.ts): podvisor's default profile and a
+ * A container's seccomp filter at start (src/pod/security/seccomp.ts): podvisor's default profile and a
  * user's profile resolved for the container's capabilities, and the filter sent to the agent
  * right behind CREATE_CONTAINER, before the init.
  */
 import { harness, type Harness } from './fakes';
 import { mainContainer } from '../../../src/pod/types';
-import { resolveSeccompProfile, seccompFilterFor } from '../../../src/pod/seccomp';
+import { resolveSeccompProfile, seccompFilterFor } from '../../../src/pod/security/seccomp';
 import { DEFAULT_CAPABILITIES } from '../../../src/util/capabilities';
-import { DEFAULT_SECCOMP_PROFILE } from '../../../src/pod/seccomp-default';
+import { DEFAULT_SECCOMP_PROFILE } from '../../../src/pod/security/seccomp-default';
 import { encodeSeccomp } from '../../../src/vm/agent/seccomp';
 import type { SeccompFilter } from '../../../src/vm/types';
 

@@ -1,13 +1,13 @@
 /**
- * What the guest agent is asked for a container's security settings (src/pod/security.ts),
+ * What the guest agent is asked for a container's security settings (src/pod/security/security.ts),
  * through the pod layer over the fake VM: the container's part with CREATE_CONTAINER, the
  * capability sets and no_new_privs with its init's and each exec's START_PROCESS (a privileged
  * exec: every capability).
  */
 import { harness, type Harness } from './fakes';
 import { capabilityMask, ALL_CAPABILITIES } from '../../../src/util/capabilities';
-import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../../src/translate/security';
-import { DEFAULT_DEVICE_RULES } from '../../../src/pod/devices';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../../src/translate/docker/security';
+import { DEFAULT_DEVICE_RULES } from '../../../src/pod/security/devices';
 
 let h: Harness;
 

@@ -1,5 +1,5 @@
 /**
- * The daemon's half of sockets in a VM's volume share (src/pod/share-sockets.ts) against a
+ * The daemon's half of sockets in a VM's volume share (src/pod/network/share-sockets.ts) against a
  * scripted agent whose kernel events the test writes, on a real share directory of this
  * machine:
  *  - connect: a host service's socket in the share is connected to on the host and piped to
@@ -23,7 +23,7 @@ import {
   MAX_EVENTS_IN_FLIGHT,
   MAX_LISTENERS,
   relayShareSockets,
-} from '../../../src/pod/share-sockets';
+} from '../../../src/pod/network/share-sockets';
 import type { ExitStatus, Vm } from '../../../src/vm/types';
 import { closeResolveHelper } from '../../../src/util/resolve-beneath';
 import {

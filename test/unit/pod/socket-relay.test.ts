@@ -1,5 +1,5 @@
 /**
- * The daemon's half of a socket bind (src/pod/socket-relay.ts) against a scripted agent: each
+ * The daemon's half of a socket bind (src/pod/network/socket-relay.ts) against a scripted agent: each
  * accepted guest connection is piped to a new connection to the host socket the bind names,
  * both ways; a host socket that is gone ends the guest's connection (a signal to its pid-less
  * process); and a hostile agent that answers every accept at once gets at most
@@ -17,9 +17,9 @@ import {
   endStaleConnections,
   MAX_CONNECTIONS_PER_BIND,
   resumeHostSocket,
-} from '../../../src/pod/socket-relay';
+} from '../../../src/pod/network/socket-relay';
 import type { Agent, AgentProcess, ExitStatus } from '../../../src/vm/types';
-import type { PodBindMount } from '../../../src/pod/mount-types';
+import type { PodBindMount } from '../../../src/pod/mounts/mount-types';
 
 /** A bind mount of `source`, pinned as a create pins it (the test's directory has no symlink). */
 const bindOf = (source: string): PodBindMount => ({

@@ -1,4 +1,4 @@
-import { capTmpfsOptions, tmpfsCapBytes, tmpfsSizeBytes } from '../../../src/pod/tmpfs-size';
+import { capTmpfsOptions, tmpfsCapBytes, tmpfsSizeBytes } from '../../../src/pod/mounts/tmpfs-size';
 
 const MIB = 1024 * 1024;
 

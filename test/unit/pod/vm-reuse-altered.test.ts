@@ -1,6 +1,6 @@
 /**
  * A VM that a pod could have changed for the pods after it is never kept for another one
- * (issue 39, item 10; src/pod/guest-altering.ts): a privileged container, one with
+ * (issue 39, item 10; src/pod/lifecycle/guest-altering.ts): a privileged container, one with
  * CAP_SYS_ADMIN or a writable /proc/sys, or a privileged exec. `stop --keep-vm` and `replace`
  * refuse (409, dockerd's conflict) and leave the pod running; a privileged exec started after
  * the check still gets the VM destroyed, not kept; a failed start on a held VM destroys the
@@ -11,7 +11,7 @@ import { HeldVms } from '../../../src/vm/idle-vms';
 import { PodManager } from '../../../src/pod/manager';
 import type { FakeVm } from '../../helpers/fake-vm';
 import { ConflictError } from '../../../src/errors';
-import type { ExecConfig } from '../../../src/pod/exec';
+import type { ExecConfig } from '../../../src/pod/io/exec';
 import { podPhase } from '../../../src/pod/types';
 
 let h: Harness;

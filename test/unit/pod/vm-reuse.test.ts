@@ -8,7 +8,7 @@ import { HeldVms } from '../../../src/vm/idle-vms';
 import { PodManager } from '../../../src/pod/manager';
 import type { FakeVm } from '../../helpers/fake-vm';
 import { ConflictError, NotFoundError, UnavailableError } from '../../../src/errors';
-import type { PodNetworks } from '../../../src/pod/network';
+import type { PodNetworks } from '../../../src/pod/network/network';
 
 let h: Harness;
 let pods: PodManager;

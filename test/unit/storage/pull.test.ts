@@ -25,7 +25,7 @@ import { prepareSave, writeSaveArchive } from '../../../src/storage/archive-imag
 import { schema2Manifest } from '../../../src/storage/push';
 import { MediaType } from '../../../src/storage/registry/manifest';
 import type { PullEvent } from '../../../src/storage/pull';
-import { dockerProgress } from '../../../src/translate/pull-progress';
+import { dockerProgress } from '../../../src/translate/json/pull-progress';
 import { tarMembers } from '../../helpers/tar-members';
 
 type Mode = 'ok' | 'corrupt' | 'die';

@@ -1,5 +1,5 @@
 /**
- * Where a pull or push sends the user's registry credentials (issue 39, item 8). As dockerd's
+ * Where a pull or push sends the user's registry credentials. As dockerd's
  * client does, the Authorization header goes only to the registry's own origin: not to a host
  * a redirect leads to (nor does the client answer that host's challenge with the user's
  * password), not down from https to http, not to an upload location on another host; and the

@@ -1,12 +1,12 @@
 /**
  * Docker's resource fields -> the limits of the container's cgroup in its VM
- * (src/translate/resources.ts cgroupLimitsFor): CPU shares become cgroup v2's cpu.weight as runc
+ * (src/translate/docker/resources.ts cgroupLimitsFor): CPU shares become cgroup v2's cpu.weight as runc
  * converts them, a memory reservation memory.low, cpusets cpuset.cpus/mems (and the VM holds
  * the CPUs they name); a CPU period alone, cpu.max without quota; nothing set gives no limits.
  * And the create-time answers dockerd gives for them on a cgroup v2 host.
  */
-import { cgroupLimitsFor, cpuWeightOf, diskThrottleFor, vmSizeFor } from '../../../src/translate/resources';
-import { createWarnings, parseCreateBody } from '../../../src/translate/create-body';
+import { cgroupLimitsFor, cpuWeightOf, diskThrottleFor, vmSizeFor } from '../../../src/translate/docker/resources';
+import { createWarnings, parseCreateBody } from '../../../src/translate/docker/create-body';
 import { parseCpusetList } from '../../../src/util/cpuset';
 
 const none = { Memory: 0, NanoCpus: 0, CpuQuota: 0, CpuPeriod: 0, CpuShares: 0, MemoryReservation: 0 };

@@ -1,19 +1,19 @@
 /**
- * `--cgroup-parent` (src/translate/cgroup-parent.ts): the paths dockerd's cgroupfs driver
+ * `--cgroup-parent` (src/translate/docker/cgroup-parent.ts): the paths dockerd's cgroupfs driver
  * takes, cleaned as Go cleans them; what podvisor refuses (a `..` above where the path
  * starts, a control character, a name too long) with a 400 at create; the pod's record keeps
  * the cleaned path while inspect's HostConfig keeps the value as sent; the CRI sandbox's
  * cgroup_parent and the native spec's cgroupParent arrive the same way.
  */
-import { parseCgroupParent } from '../../../src/translate/cgroup-parent';
-import { parseCreateBody as parseDecoded } from '../../../src/translate/create-body';
-import { translateCreate } from '../../../src/translate/create';
-import { checkContainerRequest } from '../../../src/translate/request-check';
-import { translateContainerRequest } from '../../../src/translate/request-pod';
+import { parseCgroupParent } from '../../../src/translate/docker/cgroup-parent';
+import { parseCreateBody as parseDecoded } from '../../../src/translate/docker/create-body';
+import { translateCreate } from '../../../src/translate/docker/create';
+import { checkContainerRequest } from '../../../src/translate/request/request-check';
+import { translateContainerRequest } from '../../../src/translate/request/request-pod';
 import { sandboxRequestOf } from '../../../src/api/cri/create-request';
 import { checkSpec } from '../../../src/api/native/spec';
-import { decodeBody } from '../../../src/translate/go-decode';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
+import { decodeBody } from '../../../src/translate/docker/go-decode';
+import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
 import { InvalidArgumentError } from '../../../src/errors';
 import type { ImageRecord } from '../../../src/storage/types';
 

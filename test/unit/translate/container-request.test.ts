@@ -1,23 +1,23 @@
 /**
- * The neutral creation request (src/translate/container-request.ts), translated into a pod
- * directly (src/translate/request-pod.ts): each front's request gives the pod, and the Docker
+ * The neutral creation request (src/translate/request/container-request.ts), translated into a pod
+ * directly (src/translate/request/request-pod.ts): each front's request gives the pod, and the Docker
  * record shown for it, that `docker create` of the same container gives (the bodies below,
  * through the Docker front's parse and translateCreate), apart from what only the request
  * has (the CNI plan, the CRI log file, binds whose missing source is made, no seccomp filter,
- * a sandbox without the runtime's sysctls). Its checks (src/translate/request-check.ts) refuse
+ * a sandbox without the runtime's sysctls). Its checks (src/translate/request/request-check.ts) refuse
  * what dockerd refuses. CRI mounts travel structured, so a path holding ':' arrives as given.
  */
 import { containerRequestOf, sandboxRequestOf, type CriContainerRequest } from '../../../src/api/cri/create-request';
-import { parseCreateBody } from '../../../src/translate/create-body';
-import { translateCreate } from '../../../src/translate/create';
-import { networkRequestOf, type ContainerRequest } from '../../../src/translate/container-request';
-import { checkContainerRequest } from '../../../src/translate/request-check';
-import { translateContainerRequest } from '../../../src/translate/request-pod';
-import { mountPoints } from '../../../src/translate/mounts';
+import { parseCreateBody } from '../../../src/translate/docker/create-body';
+import { translateCreate } from '../../../src/translate/docker/create';
+import { networkRequestOf, type ContainerRequest } from '../../../src/translate/request/container-request';
+import { checkContainerRequest } from '../../../src/translate/request/request-check';
+import { translateContainerRequest } from '../../../src/translate/request/request-pod';
+import { mountPoints } from '../../../src/translate/docker/mounts';
 import type { ImageRecord } from '../../../src/storage/types';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
-import { decodeBody } from '../../../src/translate/go-decode';
-import { portRequestsOf, portRequestsOfSpecs } from '../../../src/translate/podspec-ports';
+import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
+import { decodeBody } from '../../../src/translate/docker/go-decode';
+import { portRequestsOf, portRequestsOfSpecs } from '../../../src/translate/podspec/podspec-ports';
 import { DEFAULT_CAPABILITIES } from '../../../src/util/capabilities';
 import type { Translated } from '../../../src/translate/translation';
 

@@ -2,15 +2,15 @@ import {
   parseCreateBody as parseDecoded,
   validateContainerName,
   parseRestartPolicy,
-} from '../../../src/translate/create-body';
-import { translateCreate } from '../../../src/translate/create';
-import { vmSizeFor } from '../../../src/translate/resources';
+} from '../../../src/translate/docker/create-body';
+import { translateCreate } from '../../../src/translate/docker/create';
+import { vmSizeFor } from '../../../src/translate/docker/resources';
 import { parseSignal, signalName } from '../../../src/translate/signals';
 import type { ImageRecord } from '../../../src/storage/types';
 import { InvalidArgumentError, NotImplementedError } from '../../../src/errors';
 
-import { decodeBody } from '../../../src/translate/go-decode';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
+import { decodeBody } from '../../../src/translate/docker/go-decode';
+import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
 
 const ID = 'f'.repeat(64);
 

@@ -2,11 +2,11 @@
  * Docker's Healthcheck in and out: the create body's checks (dockerd's messages), the merge
  * with the image's HEALTHCHECK, CMD / CMD-SHELL / NONE, and Go's duration wording.
  */
-import { goDuration, healthSpecOf, mergeHealthConfig, parseHealthConfig } from '../../../src/translate/health';
+import { goDuration, healthSpecOf, mergeHealthConfig, parseHealthConfig } from '../../../src/translate/docker/health';
 import { InvalidArgumentError } from '../../../src/errors';
-import { parseCreateBody } from '../../../src/translate/create-body';
-import { translateCreate } from '../../../src/translate/create';
-import type { CreateBody } from '../../../src/translate/docker-schema';
+import { parseCreateBody } from '../../../src/translate/docker/create-body';
+import { translateCreate } from '../../../src/translate/docker/create';
+import type { CreateBody } from '../../../src/translate/docker/docker-schema';
 import type { ImageRecord } from '../../../src/storage/types';
 
 const MS = 1000000;

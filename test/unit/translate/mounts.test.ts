@@ -1,5 +1,5 @@
-/** HostConfig.Binds / Mounts / Tmpfs parsing (src/translate/mounts.ts) against dockerd's rules and messages. */
-import { parseMounts, mountPoints, withShmSize } from '../../../src/translate/mounts';
+/** HostConfig.Binds / Mounts / Tmpfs parsing (src/translate/docker/mounts.ts) against dockerd's rules and messages. */
+import { parseMounts, mountPoints, withShmSize } from '../../../src/translate/docker/mounts';
 import { InvalidArgumentError } from '../../../src/errors';
 
 const hc = (o: Record<string, unknown>) =>

@@ -1,5 +1,5 @@
-import { networkSettingsJson, plannedNetworksJson, psPorts } from '../../../src/translate/network-json';
-import { planNetworks } from '../../../src/translate/network-plan';
+import { networkSettingsJson, plannedNetworksJson, psPorts } from '../../../src/translate/json/network-json';
+import { planNetworks } from '../../../src/translate/network/network-plan';
 import { NotFoundError } from '../../../src/errors';
 
 const lookup = {

@@ -19,11 +19,11 @@ import {
   RemoveRunningPodError,
   RenameToSameNameError,
 } from '../../../src/pod/errors';
-import { startFailure, execStartFailure } from '../../../src/pod/start-error';
+import { startFailure, execStartFailure } from '../../../src/pod/lifecycle/start-error';
 import { InvalidArgumentError, UnavailableError } from '../../../src/errors';
 import { dockerMessage } from '../../../src/translate/errors';
 import { stateErrorText } from '../../../src/translate/pod-errors';
-import { dockerState } from '../../../src/translate/status';
+import { dockerState } from '../../../src/translate/json/status';
 import { createdState } from '../../../src/pod/types';
 
 const ID = 'a'.repeat(64);

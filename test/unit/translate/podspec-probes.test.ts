@@ -1,11 +1,11 @@
 /**
- * Probes and resource requests in Kubernetes pod files (src/translate/podspec-probes.ts,
+ * Probes and resource requests in Kubernetes pod files (src/translate/podspec/podspec-probes.ts,
  * podspec-kube.ts, podspec-build.ts): each handler read, Kubernetes' defaults applied,
  * Kubernetes' validation errors (by path and in its words) for bad values, named ports
  * resolved; requests sizing the VM where no limit is given.
  */
-import { parsePodFile, PodFileError } from '../../../src/translate/podspec';
-import { buildPodSpec } from '../../../src/translate/podspec-build';
+import { parsePodFile, PodFileError } from '../../../src/translate/podspec/podspec';
+import { buildPodSpec } from '../../../src/translate/podspec/podspec-build';
 import type { ImageRecord } from '../../../src/storage/types';
 
 /** A Pod of one container `app` whose container spec has these extra YAML lines (indented 4). */

@@ -1,9 +1,9 @@
-/** Pod files (src/translate/podspec.ts): the Kubernetes v1 Pod subset and hyper podfiles, JSON and YAML. */
-import { portRequestsOf, portRequestsOfSpecs } from '../../../src/translate/podspec-ports';
-import { dockerPortsOf } from '../../../src/translate/container-request';
-import type { ManifestPort } from '../../../src/translate/podspec-types';
-import { parsePodFile, PodFileError } from '../../../src/translate/podspec';
-import { parseCpuQuantity, parseMemoryQuantity } from '../../../src/translate/podspec-read';
+/** Pod files (src/translate/podspec/podspec.ts): the Kubernetes v1 Pod subset and hyper podfiles, JSON and YAML. */
+import { portRequestsOf, portRequestsOfSpecs } from '../../../src/translate/podspec/podspec-ports';
+import { dockerPortsOf } from '../../../src/translate/request/container-request';
+import type { ManifestPort } from '../../../src/translate/podspec/podspec-types';
+import { parsePodFile, PodFileError } from '../../../src/translate/podspec/podspec';
+import { parseCpuQuantity, parseMemoryQuantity } from '../../../src/translate/podspec/podspec-read';
 import { InvalidArgumentError } from '../../../src/errors';
 
 const KUBE = `
@@ -292,8 +292,8 @@ test('Kubernetes quantities', () => {
 });
 
 describe('buildPodSpec', () => {
-  const { buildPodSpec } = jest.requireActual<typeof import('../../../src/translate/podspec-build')>(
-    '../../../src/translate/podspec-build',
+  const { buildPodSpec } = jest.requireActual<typeof import('../../../src/translate/podspec/podspec-build')>(
+    '../../../src/translate/podspec/podspec-build',
   );
   const image = (id: string, config: Record<string, unknown>) =>
     ({ id, repoTags: [], repoDigests: [], size: 0, storedAt: 0, config: { config } }) as never;

@@ -1,4 +1,4 @@
-import { fromApi, hostPortRange, parsePortSpec } from '../../../src/translate/port-requests';
+import { fromApi, hostPortRange, parsePortSpec } from '../../../src/translate/network/port-requests';
 
 describe('published port specs', () => {
   test('-p forms: container port only, host:container, ip:host:container, ip::container, proto', () => {

@@ -1,19 +1,19 @@
 /**
  * `docker run` flags that reach the guest as settings of the container's processes
- * (src/translate/security.ts, src/translate/create.ts): --ulimit as resource limits of the init
+ * (src/translate/docker/security.ts, src/translate/docker/create.ts): --ulimit as resource limits of the init
  * and every exec, --domainname and dockerd 20.10's default sysctls of a container's own
  * network namespace, --init as the agent's docker-init in front of the command. Inspect keeps
  * what the client sent, as dockerd's does. The compat test test/compat/run-flags.test.ts shows
  * each through the docker CLI beside the baseline dockerd.
  */
-import { parseCreateBody as parseDecoded } from '../../../src/translate/create-body';
-import { translateCreate } from '../../../src/translate/create';
+import { parseCreateBody as parseDecoded } from '../../../src/translate/docker/create-body';
+import { translateCreate } from '../../../src/translate/docker/create';
 import type { ImageRecord } from '../../../src/storage/types';
 import { InvalidArgumentError } from '../../../src/errors';
-import { decodeBody } from '../../../src/translate/go-decode';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
-import { dockerDefaultSysctls, parseUlimits } from '../../../src/translate/security';
-import { processSecurity } from '../../../src/pod/security';
+import { decodeBody } from '../../../src/translate/docker/go-decode';
+import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
+import { dockerDefaultSysctls, parseUlimits } from '../../../src/translate/docker/security';
+import { processSecurity } from '../../../src/pod/security/security';
 
 const img: ImageRecord = {
   id: 'sha256:' + 'a'.repeat(64),

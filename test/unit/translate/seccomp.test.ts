@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from '../../../src/errors';
 import { parseSeccompProfile } from '../../../src/translate/seccomp-json';
-import { seccompOf } from '../../../src/translate/seccomp-opt';
+import { seccompOf } from '../../../src/translate/docker/seccomp-opt';
 
 const allow = (syscalls: unknown[], more: object = {}) =>
   JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls, ...more });

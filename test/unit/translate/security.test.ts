@@ -1,22 +1,22 @@
 /**
- * A Docker create body's security settings -> the pod spec's (src/translate/security.ts):
+ * A Docker create body's security settings -> the pod spec's (src/translate/docker/security.ts):
  * dockerd's capability rules and words, SecurityOpt, the default masked and read-only paths
  * and what inspect shows of them, sysctls; pod files' defaults.
  */
-import { parseCreateBody as parseDecoded } from '../../../src/translate/create-body';
-import { translateCreate } from '../../../src/translate/create';
+import { parseCreateBody as parseDecoded } from '../../../src/translate/docker/create-body';
+import { translateCreate } from '../../../src/translate/docker/create';
 import type { ImageRecord } from '../../../src/storage/types';
 import { InvalidArgumentError } from '../../../src/errors';
-import { decodeBody } from '../../../src/translate/go-decode';
-import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker-schema';
+import { decodeBody } from '../../../src/translate/docker/go-decode';
+import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
 import {
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
   SecurityOptError,
   podFileSecurity,
-} from '../../../src/translate/security';
+} from '../../../src/translate/docker/security';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityMask } from '../../../src/util/capabilities';
-import { processSecurity, guestContainerSecurity } from '../../../src/pod/security';
+import { processSecurity, guestContainerSecurity } from '../../../src/pod/security/security';
 
 const ID = 'f'.repeat(64);
 const img: ImageRecord = {

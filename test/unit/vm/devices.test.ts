@@ -12,8 +12,8 @@ import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
 import { devicesFit, MICROVM_VIRTIO_SLOTS, normalizeRequest, planDevices } from '../../../src/vm/devices';
 import { MAX_NICS, tapName } from '../../../src/vm/devices/nic';
 import { volumeVirtiofsdArgs } from '../../../src/vm/devices/volume-share';
-import { UPPER_DISK_BYTES, attachCommands, detachCommands } from '../../../src/vm/devices/upper-disk';
-import { IMAGE_DISK_BYTES, attachImageCommands } from '../../../src/vm/devices/image-disk';
+import { UPPER_DISK_BYTES, attachCommands, detachCommands } from '../../../src/vm/devices/upper-disk/upper-disk';
+import { IMAGE_DISK_BYTES, attachImageCommands } from '../../../src/vm/devices/image-disk/image-disk';
 import { qemuArgs, virtiofsdArgs } from '../../../src/vm/qemu/cmdline';
 import { readVmRecord, vmPaths, writeVmRecord, type VmRecord } from '../../../src/vm/qemu/runtime-dir';
 

@@ -1,12 +1,17 @@
 /**
- * The jail's arguments (src/vm/qemu/jail.ts) and the VM cgroups' layout and names
- * (src/vm/qemu/vm-cgroup.ts), on temporary directories standing in for the host's.
+ * The jail's arguments (src/vm/qemu/confinement/jail.ts) and the VM cgroups' layout and names
+ * (src/vm/qemu/confinement/vm-cgroup.ts), on temporary directories standing in for the host's.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { withoutNested } from '../../../src/vm/qemu/jail';
-import { cgroupLayout, cgroupName, vmMemoryLimit, VM_MEMORY_OVERHEAD_MIB } from '../../../src/vm/qemu/vm-cgroup';
+import { withoutNested } from '../../../src/vm/qemu/confinement/jail';
+import {
+  cgroupLayout,
+  cgroupName,
+  vmMemoryLimit,
+  VM_MEMORY_OVERHEAD_MIB,
+} from '../../../src/vm/qemu/confinement/vm-cgroup';
 
 let tmp: string;
 beforeEach(() => {

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { kernelCmdline, qemuArgs, virtiofsdArgs } from '../../../src/vm/qemu/cmdline';
-import { capabilityArgs } from '../../../src/vm/qemu/confinement';
+import { capabilityArgs } from '../../../src/vm/qemu/confinement/confinement';
 import { hostTscKhz } from '../../../src/vm/qemu/host-tsc';
 import { readVmRecord, vmPaths, writeVmRecord, type VmRecord } from '../../../src/vm/qemu/runtime-dir';
 import { planDevices } from '../../../src/vm/devices';

@@ -1,5 +1,5 @@
 /**
- * A pool VM's ready disk (src/vm/qemu/ready-disk.ts, src/daemon/ready-disks.ts): the file is
+ * A pool VM's ready disk (src/vm/devices/upper-disk/ready-disk.ts, src/daemon/ready-disks.ts): the file is
  * taken by a create that fits it (a rename) and then needs no attach; another file or the
  * VM's end removes it; the warming step makes one per VM, leaves none behind when the VM
  * cannot hold it, and a daemon's start removes those an earlier daemon left.
@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ReadyUpperDisk } from '../../../src/vm/qemu/ready-disk';
+import { ReadyUpperDisk } from '../../../src/vm/devices/upper-disk/ready-disk';
 import { readyDiskStep } from '../../../src/daemon/ready-disks';
 import type { Vm } from '../../../src/vm/types';
 

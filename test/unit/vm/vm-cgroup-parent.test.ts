@@ -1,5 +1,5 @@
 /**
- * A VM's host cgroup under a parent of the caller's (src/vm/qemu/vm-cgroup-parent.ts): where
+ * A VM's host cgroup under a parent of the caller's (src/vm/qemu/confinement/vm-cgroup-parent.ts): where
  * an absolute and a relative parent lead in each layout, what is refused, and a move on
  * temporary directories standing in for a cgroup v1 host (the record of where the cgroup is,
  * its limits, its process written into the new cgroup).
@@ -7,9 +7,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parentDirs, placeVmCgroup } from '../../../src/vm/qemu/vm-cgroup-parent';
-import { cgroupName, vmMemoryLimit, VM_PIDS_MAX, type CgroupLayout } from '../../../src/vm/qemu/vm-cgroup';
-import { placedDirs } from '../../../src/vm/qemu/vm-cgroup-record';
+import { parentDirs, placeVmCgroup } from '../../../src/vm/qemu/confinement/vm-cgroup-parent';
+import { cgroupName, vmMemoryLimit, VM_PIDS_MAX, type CgroupLayout } from '../../../src/vm/qemu/confinement/vm-cgroup';
+import { placedDirs } from '../../../src/vm/qemu/confinement/vm-cgroup-record';
 import { InvalidArgumentError } from '../../../src/errors';
 
 /** /proc/self/cgroup of a daemon in a v1 hybrid host whose memory cgroup is not the root. */

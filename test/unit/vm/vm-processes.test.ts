@@ -4,8 +4,8 @@
  */
 import { qemuArgs, virtiofsdArgs } from '../../../src/vm/qemu/cmdline';
 import { vmPaths } from '../../../src/vm/qemu/runtime-dir';
-import { capabilityArgs } from '../../../src/vm/qemu/confinement';
-import { vmOfArgv } from '../../../src/vm/qemu/vm-processes';
+import { capabilityArgs } from '../../../src/vm/qemu/confinement/confinement';
+import { vmOfArgv } from '../../../src/vm/qemu/processes/vm-processes';
 
 const paths = vmPaths('/run/pv-a', '0123456789ab');
 const qemu = [

@@ -1,9 +1,9 @@
 /**
- * The QMP steps of a container's disk rates (src/vm/qemu/upper-disk-qmp.ts): the upper disk's
+ * The QMP steps of a container's disk rates (src/vm/devices/upper-disk/upper-disk-qmp.ts): the upper disk's
  * device is found by its root node in query-block and throttled with block_set_io_throttle;
  * detaching the file lifts the rates first.
  */
-import { detachFile, setDiskThrottle } from '../../../../src/vm/qemu/upper-disk-qmp';
+import { detachFile, setDiskThrottle } from '../../../../src/vm/devices/upper-disk/upper-disk-qmp';
 import type { QmpClient } from '../../../../src/vm/qemu/qmp';
 
 function fakeQmp(blocks: unknown[]): { q: QmpClient; calls: Array<[string, unknown]> } {

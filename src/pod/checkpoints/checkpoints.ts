@@ -1,0 +1,214 @@
+/**
+ * A pod's checkpoints (Docker's `docker checkpoint`): named saves of its whole VM,
+ * kept in `<pod dir>/checkpoints/<name>/` (mode 0700: a checkpoint holds the guest's memory,
+ * secrets included; the pod's directory is the host's only, never a guest's, and goes with the
+ * pod's removal). Each holds the VM's state and record (src/vm/qemu/snapshots/checkpoint.ts), a sparse
+ * copy of the container's disk taken while the VM was stopped (`upper.ext4`), and the pod's
+ * record as it was (`pod.json`). A save is written to `.new-<name>` and renamed when whole, so
+ * a failure or a crash never leaves a checkpoint that is half there.
+ *
+ * A VM can be saved only when its guest has no 9p export mounted (QEMU keeps the guest's open
+ * files of a 9p share in its own memory, not in the saved state): its rootfs share is let go
+ * for the save (RELEASE_SHARE), and the container must read its image from its image's
+ * read-only disk (`--storage-opt image=disk`) instead of the layers share, and have no volume
+ * or bind mount. That disk is shared by the image's containers and never written: a checkpoint
+ * records which file it is (vm.json) instead of copying it, and a restore or fork puts the same
+ * file behind its VM's image disk (refused when it is gone).
+ * Anything else is refused with QEMU's reasons, and the pod runs on.
+ *
+ * A start from a checkpoint (restoreFrom) copies its disk back over the container's, starts a
+ * new VM from its state, and takes over the processes as a daemon restart does.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Vm } from '../../vm/types';
+import { logger } from '../../util/log';
+import { writeFileAtomic } from '../../util/atomic';
+import { removeTree } from '../../util/remove-tree';
+import type { PodContext } from '../context';
+import { CheckpointError } from '../errors';
+import type { Entry } from '../records/registry';
+import { containersOf, mainContainer, type PodRecord } from '../types';
+
+const log = logger('pod');
+
+/** In a checkpoint's directory: the copy of the container's disk, and the pod's record. */
+const DISK_COPY = 'upper.ext4';
+const POD_RECORD = 'pod.json';
+/** What a refusal for a mounted 9p share adds. */
+const SAVABLE_HINT =
+  'a container can be saved when it reads its image from its own disk (docker run --storage-opt image=disk) and has no volume or bind mount';
+
+/** dockerd's checkpoint names (its RestrictedNamePattern): two characters or more, no separator. */
+const CHECKPOINT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+/** The directory of a pod's checkpoints. */
+export function checkpointsDir(ctx: PodContext, e: Entry): string {
+  return path.join(ctx.dir(e.record.id), 'checkpoints');
+}
+
+/** The names of a pod's checkpoints, in name order (none when it has none). */
+export async function listCheckpoints(ctx: PodContext, e: Entry): Promise<string[]> {
+  let entries: fs.Dirent[];
+  try {
+    entries = await fs.promises.readdir(checkpointsDir(ctx, e), { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return entries
+    .filter((d) => d.isDirectory() && CHECKPOINT_NAME.test(d.name))
+    .map((d) => d.name)
+    .sort();
+}
+
+/** Whether the pod has checkpoint `name` (false for a name no checkpoint can have). */
+export function hasCheckpoint(ctx: PodContext, e: Entry, name: string): boolean {
+  if (!CHECKPOINT_NAME.test(name)) return false;
+  try {
+    return fs.lstatSync(path.join(checkpointsDir(ctx, e), name)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Save running pod `e` (named `ref` by the caller) as checkpoint `name`, refused as dockerd
+ * refuses it: a pod that does not run, a terminal, a bad or taken name; then the VM's reasons
+ * it cannot be saved (see the module comment). Nothing is made when it is refused, and the pod
+ * runs on.
+ */
+export async function createCheckpoint(
+  ctx: PodContext,
+  e: Entry,
+  ref: string,
+  name: string,
+  opts: { exit: boolean },
+): Promise<void> {
+  await e.ops.run(async () => {
+    const run = e.run;
+    if (!run) throw new CheckpointError('not-running', ref, name);
+    if (mainContainer(e.record).spec.tty) throw new CheckpointError('tty', ref, name);
+    if (!CHECKPOINT_NAME.test(name)) throw new CheckpointError('bad-name', ref, name);
+    if (hasCheckpoint(ctx, e, name)) throw new CheckpointError('exists', ref, name);
+    const cannot = (why: string) =>
+      new CheckpointError('cannot-save', ref, name, `its VM cannot be saved (see docs/checkpoint.md): ${why}`);
+    const hv = ctx.deps.hypervisor;
+    if (!hv?.saveVm) throw cannot('this daemon cannot save VMs');
+    if (run.borrowed || containersOf(e.record).length > 1 || e.record.sandbox.spec.cni)
+      throw cannot('only a container with a VM of its own can be saved');
+    const main = mainContainer(e.record);
+    const disk = ctx.deps.rootfs.diskOf?.(main.spec.id);
+    // Its image's read-only disk: recorded with the checkpoint, not copied (shared, never written).
+    const imageDisk =
+      disk && main.spec.imageOnDisk && ctx.deps.rootfs.imageDisk
+        ? await ctx.deps.rootfs.imageDisk(main.spec.id)
+        : undefined;
+    const tmp = path.join(checkpointsDir(ctx, e), `.new-${name}`);
+    await removeTree(tmp);
+    await fs.promises.mkdir(tmp, { recursive: true, mode: 0o700 });
+    try {
+      await writeFileAtomic(path.join(tmp, POD_RECORD), JSON.stringify(e.record));
+      // The save stops the guest's vCPUs: the watchdog leaves it alone meanwhile.
+      run.saving = true;
+      try {
+        await hv.saveVm(run.vm, tmp, {
+          ...(disk ? { disk: { file: disk, copy: path.join(tmp, DISK_COPY) } } : {}),
+          ...(imageDisk ? { imageDisk } : {}),
+          leaveRunning: !opts.exit,
+        });
+      } finally {
+        run.saving = false;
+      }
+      await fs.promises.rename(tmp, path.join(checkpointsDir(ctx, e), name));
+    } catch (err) {
+      await removeTree(tmp).catch(() => undefined);
+      if (err instanceof CheckpointError) throw err;
+      const why = (err as Error).message.replace(/^its VM cannot be saved: /, '');
+      // A 9p share still mounted: the image's layers, a volume or a bind.
+      throw cannot(/Migration is disabled/.test(why) ? `${why} (${SAVABLE_HINT})` : why);
+    }
+    log.info(`container ${e.record.id.slice(0, 12)}: checkpoint ${name} saved${opts.exit ? '' : ', left running'}`);
+    // dockerd publishes `checkpoint` once the save is done (before the run's `die`).
+    ctx.emit(e.record, 'checkpoint', {});
+    if (opts.exit) await endSavedRun(ctx, e, run);
+  });
+}
+
+/**
+ * End the run of pod `e` whose VM was just saved and stays stopped (a checkpoint without
+ * --leave-running): the VM destroyed, the exit recorded as a kill's (137), and no restart by
+ * policy (as after a stop: the checkpoint is how it goes on).
+ */
+async function endSavedRun(ctx: PodContext, e: Entry, run: NonNullable<Entry['run']>): Promise<void> {
+  e.record.manuallyStopped = true;
+  run.forcedExitCode = 137;
+  await run.vm.destroy().catch((err) => log.warn(`destroying VM ${run.vm.id}: ${(err as Error).message}`));
+  await run.ended;
+}
+
+/** Remove checkpoint `name` of pod `e` (named `ref` by the caller); refused when there is none. */
+export async function removeCheckpoint(ctx: PodContext, e: Entry, ref: string, name: string): Promise<void> {
+  if (!hasCheckpoint(ctx, e, name)) throw new CheckpointError('missing', ref, name);
+  await fs.promises.rm(path.join(checkpointsDir(ctx, e), name), { recursive: true, force: true });
+}
+
+/**
+ * The directory of checkpoint `name` of pod `e` for a start from it; undefined for a pod that
+ * runs (its start answers as any start of a running pod); refused for a checkpoint it does not
+ * have.
+ */
+export function checkpointToRestore(ctx: PodContext, e: Entry, name: string): string | undefined {
+  if (e.run) return undefined;
+  const ref = `/${e.record.name}`;
+  if (!hasCheckpoint(ctx, e, name)) throw new CheckpointError('missing', ref, name);
+  return path.join(checkpointsDir(ctx, e), name);
+}
+
+/**
+ * The VM of a start of pod `e` from checkpoint directory `dir`: the checkpoint's disk copied
+ * back over the container's, then a new VM started from its state with that disk behind its
+ * upper disk. Refused (CheckpointError) when the hypervisor cannot, or the checkpoint was made
+ * under another guest kernel, agent or QEMU.
+ */
+export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promise<Vm> {
+  const name = path.basename(dir);
+  const ref = `/${e.record.name}`;
+  const hv = ctx.deps.hypervisor;
+  if (!hv?.restoreVm) throw new CheckpointError('cannot-restore', ref, name, 'this daemon cannot restore VMs');
+  const { rootfs } = ctx.deps;
+  const main = mainContainer(e.record);
+  const copy = path.join(dir, DISK_COPY);
+  try {
+    if (fs.existsSync(copy)) {
+      if (!rootfs.takeDisk) throw new Error("the container has no disk for the checkpoint's copy");
+      await rootfs.takeDisk(main.spec.id, copy);
+    }
+    // Another pod's checkpoint: one of its forks.
+    const fork = savedMain(dir)?.containerId !== main.spec.id;
+    return await hv.restoreVm(dir, rootfs.diskOf?.(main.spec.id), { fork });
+  } catch (err) {
+    throw new CheckpointError('cannot-restore', ref, name, (err as Error).message);
+  }
+}
+
+/** The pod's record as checkpoint `dir` saved it (the pod's state then), or undefined. */
+export function savedRecord(dir: string): PodRecord | undefined {
+  try {
+    const r = JSON.parse(fs.readFileSync(path.join(dir, POD_RECORD), 'utf8')) as PodRecord;
+    return r && typeof r.id === 'string' && r.containers && r.sandbox?.spec ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The main container of checkpoint `dir` as its guest knows it: its id there and its init's
+ * process id (undefined when the checkpoint's record cannot be read).
+ */
+export function savedMain(dir: string): { containerId: string; initProcess?: string } | undefined {
+  const r = savedRecord(dir);
+  if (!r) return undefined;
+  const main = mainContainer(r);
+  return { containerId: main.spec.id, ...(main.process ? { initProcess: main.process } : {}) };
+}

@@ -1,0 +1,242 @@
+/**
+ * A Docker create's security settings -> the pod layer's ContainerSecurity, with dockerd's
+ * rules and words (moby 20.10: oci/caps, daemon/daemon_unix.go parseSecurityOpt, the default
+ * masked and read-only paths of its OCI spec):
+ *
+ *   capabilities   the default set, CapDrop taken out and CapAdd put in; `ALL` in CapAdd is
+ *                  every capability but CapDrop's, `ALL` in CapDrop only CapAdd's; names with or
+ *                  without `CAP_`, any case; Privileged: every capability
+ *   SecurityOpt    `no-new-privileges[:=]BOOL`, `systempaths=unconfined` (no masked or read-only
+ *                  paths), `seccomp=`, `apparmor=`, `label=` (kept, not applied in a VM);
+ *                  anything else is refused with dockerd's 500
+ *   paths          HostConfig.MaskedPaths / ReadonlyPaths as sent, else Docker's defaults;
+ *                  none for a privileged container
+ *   sysctls        as sent (runc's namespace rule is the guest's, at start, as runc's)
+ */
+import { InvalidArgumentError, PodvisorError } from '../../errors';
+import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityName, isCapability } from '../../util/capabilities';
+import type { ContainerSecurity } from '../../pod/types';
+import { DEFAULT_NETWORK_SYSCTLS } from '../../pod/service';
+import type { DockerHostConfig } from './docker-types';
+
+/** The paths dockerd masks in a container that is not privileged. */
+export const DEFAULT_MASKED_PATHS: readonly string[] = [
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+];
+
+/** The paths dockerd makes read-only in a container that is not privileged. */
+export const DEFAULT_READONLY_PATHS: readonly string[] = [
+  '/proc/bus',
+  '/proc/fs',
+  '/proc/irq',
+  '/proc/sys',
+  '/proc/sysrq-trigger',
+];
+
+/** A SecurityOpt dockerd does not know: its 500 (a plain error there). */
+export class SecurityOptError extends PodvisorError {}
+
+/** CapAdd or CapDrop normalised (`CAP_X`, `ALL`); InvalidArgumentError with dockerd's words for an unknown name. */
+function normalizeCaps(list: readonly string[] | null, field: 'CapAdd' | 'CapDrop'): string[] {
+  return (list ?? []).map((c) => {
+    if (c.toUpperCase() === 'ALL') return 'ALL';
+    const name = capabilityName(c);
+    if (!isCapability(name))
+      throw new InvalidArgumentError(`invalid ${field}: unknown capability: ${JSON.stringify(name)}`);
+    return name;
+  });
+}
+
+/** dockerd's check of CapAdd and CapDrop at create, before the image is looked up. */
+export function checkCapabilities(hc: Pick<DockerHostConfig, 'CapAdd' | 'CapDrop'>): void {
+  normalizeCaps(hc.CapAdd, 'CapAdd');
+  normalizeCaps(hc.CapDrop, 'CapDrop');
+}
+
+/** The capabilities of a container (dockerd's TweakCapabilities over its default set). */
+export function dockerCapabilities(
+  hc: Pick<DockerHostConfig, 'CapAdd' | 'CapDrop' | 'Privileged'>,
+  basics: readonly string[] = DEFAULT_CAPABILITIES,
+): string[] {
+  if (hc.Privileged) return [...ALL_CAPABILITIES];
+  const adds = normalizeCaps(hc.CapAdd, 'CapAdd');
+  const drops = normalizeCaps(hc.CapDrop, 'CapDrop');
+  let caps: string[];
+  if (adds.includes('ALL')) caps = ALL_CAPABILITIES.filter((c) => !drops.includes(c));
+  else if (drops.includes('ALL')) caps = adds;
+  else caps = [...basics.filter((c) => !drops.includes(c)), ...adds];
+  return [...new Set(caps)];
+}
+
+/** What SecurityOpt asks for. */
+interface SecurityOpts {
+  noNewPrivs: boolean;
+  /** `systempaths=unconfined`: no masked or read-only paths. */
+  unconfinedPaths: boolean;
+}
+
+/** Go's strconv.ParseBool. */
+function parseBool(s: string): boolean | undefined {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(s)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(s)) return false;
+  return undefined;
+}
+
+/** HostConfig.SecurityOpt as dockerd reads it (SecurityOptError with its words for one it does not know). */
+export function parseSecurityOpt(opts: readonly string[] | null): SecurityOpts {
+  const out: SecurityOpts = { noNewPrivs: false, unconfinedPaths: false };
+  for (const opt of opts ?? []) {
+    if (opt === 'no-new-privileges') {
+      out.noNewPrivs = true;
+      continue;
+    }
+    if (opt === 'disable') continue;
+    if (opt === 'systempaths=unconfined') {
+      out.unconfinedPaths = true;
+      continue;
+    }
+    const sep = opt.includes('=') ? '=' : opt.includes(':') ? ':' : '';
+    if (!sep) throw new SecurityOptError(`invalid --security-opt 1: ${JSON.stringify(opt)}`);
+    const key = opt.slice(0, opt.indexOf(sep));
+    const value = opt.slice(opt.indexOf(sep) + 1);
+    if (key === 'label' || key === 'apparmor' || key === 'seccomp') continue;
+    const b = key === 'no-new-privileges' ? parseBool(value) : undefined;
+    if (b === undefined) throw new SecurityOptError(`invalid --security-opt 2: ${JSON.stringify(opt)}`);
+    out.noNewPrivs = b;
+  }
+  return out;
+}
+
+/**
+ * The container's security settings, and the MaskedPaths and ReadonlyPaths its inspect shows
+ * (dockerd's: the defaults when none were sent; null for a privileged container; [] with
+ * `systempaths=unconfined`).
+ */
+export function dockerSecurity(hc: DockerHostConfig): {
+  security: ContainerSecurity;
+  maskedPaths: string[] | null;
+  readonlyPaths: string[] | null;
+} {
+  const opts = parseSecurityOpt(hc.SecurityOpt);
+  let masked: string[] | null = hc.MaskedPaths ? [...hc.MaskedPaths] : [...DEFAULT_MASKED_PATHS];
+  let readonly: string[] | null = hc.ReadonlyPaths ? [...hc.ReadonlyPaths] : [...DEFAULT_READONLY_PATHS];
+  if (opts.unconfinedPaths) masked = readonly = [];
+  if (hc.Privileged) masked = readonly = null;
+  return {
+    security: {
+      capabilities: dockerCapabilities(hc),
+      privileged: hc.Privileged,
+      noNewPrivs: opts.noNewPrivs,
+      readonlyRootfs: hc.ReadonlyRootfs,
+      maskedPaths: masked ?? [],
+      readonlyPaths: readonly ?? [],
+      sysctls: { ...(hc.Sysctls ?? {}) },
+    },
+    maskedPaths: masked,
+    readonlyPaths: readonly,
+  };
+}
+
+/**
+ * The settings of a pod file's container (Kubernetes' defaults, as containerd gives them): the
+ * default capabilities and paths, or with `privileged` every capability and no paths.
+ */
+export function podFileSecurity(privileged: boolean): ContainerSecurity {
+  return dockerSecurity({
+    CapAdd: null,
+    CapDrop: null,
+    Privileged: privileged,
+    ReadonlyRootfs: false,
+    SecurityOpt: null,
+    MaskedPaths: null,
+    ReadonlyPaths: null,
+  } as DockerHostConfig).security;
+}
+
+/** A resource limit of the container's processes. */
+type ProcessRlimit = NonNullable<ContainerSecurity['rlimits']>[number];
+
+/**
+ * Linux's RLIMIT_* numbers (the same on every architecture podvisor's guests run) by the names
+ * of Docker's `--ulimit` (go-units' ulimitNameMapping).
+ */
+const RLIMIT_NUMBERS: Readonly<Record<string, number>> = {
+  cpu: 0,
+  fsize: 1,
+  data: 2,
+  stack: 3,
+  core: 4,
+  rss: 5,
+  nproc: 6,
+  nofile: 7,
+  memlock: 8,
+  locks: 10,
+  sigpending: 11,
+  msgqueue: 12,
+  nice: 13,
+  rtprio: 14,
+  rttime: 15,
+};
+
+/**
+ * HostConfig.Ulimits (`[{Name, Soft, Hard}]`) as the resource limits of the container's init
+ * and execs, as runc sets them (dockerd turns each into RLIMIT_<NAME>). -1 is unlimited; a
+ * name seen twice keeps its last value (the CLI keeps one per name). InvalidArgumentError, with
+ * go-units' words, for a name Docker does not know or a soft limit above the hard one (dockerd
+ * would pass them to runc and fail the start).
+ */
+export function parseUlimits(list: readonly unknown[] | null | undefined): ProcessRlimit[] {
+  const byName = new Map<string, ProcessRlimit>();
+  for (const raw of list ?? []) {
+    const u = (raw ?? {}) as { Name?: unknown; Soft?: unknown; Hard?: unknown };
+    const name = typeof u.Name === 'string' ? u.Name : '';
+    const resource = Object.prototype.hasOwnProperty.call(RLIMIT_NUMBERS, name) ? RLIMIT_NUMBERS[name] : undefined;
+    if (resource === undefined) throw new InvalidArgumentError(`invalid --ulimit: invalid ulimit type: ${name}`);
+    const limit = (v: unknown): number => {
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < -1)
+        throw new InvalidArgumentError(`invalid --ulimit ${name}: limits must be integers (-1: unlimited)`);
+      return v;
+    };
+    const soft = limit(u.Soft);
+    const hard = limit(u.Hard);
+    const above = (a: number, b: number): boolean => b !== -1 && (a === -1 || a > b);
+    if (above(soft, hard))
+      throw new InvalidArgumentError(
+        `invalid --ulimit ${name}: ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`,
+      );
+    byName.delete(name);
+    byName.set(name, { resource, soft, hard });
+  }
+  return [...byName.values()];
+}
+
+/**
+ * The sysctls a container gets beside its own HostConfig.Sysctls, which win over them:
+ *  - `kernel.domainname` = Config.Domainname (runc sets the UTS domain name from it);
+ *  - `net.ipv4.ip_unprivileged_port_start=0` and `net.ipv4.ping_group_range=0 2147483647`,
+ *    which dockerd 20.10 sets in every container with a network namespace of its own (not
+ *    `--network host`, not `container:X`, whose namespace is X's), so that a non-root user
+ *    binds port 80 and pings without capabilities. A podvisor container's network
+ *    namespace is its VM's.
+ */
+export function dockerDefaultSysctls(
+  hc: Partial<Pick<DockerHostConfig, 'NetworkMode' | 'Sysctls'>>,
+  domainname: string | undefined,
+): Record<string, string> {
+  const mode = hc.NetworkMode ?? '';
+  const ownNetns = mode !== 'host' && !mode.startsWith('container:');
+  return {
+    ...(ownNetns ? DEFAULT_NETWORK_SYSCTLS : {}),
+    ...(domainname ? { 'kernel.domainname': domainname } : {}),
+    ...(hc.Sysctls ?? {}),
+  };
+}

@@ -1,0 +1,126 @@
+/**
+ * The volume half of a container create, after translateCreate: the mounts `--volumes-from`
+ * takes from another container, an anonymous volume for each `Config.Volumes` path (the
+ * image's VOLUME entries and `-v /path`) that no other mount covers, and every volume the
+ * mounts name made in the volume store when missing, as dockerd does at create. The pod's
+ * volume mounts come out with their names and host data directories filled in.
+ */
+import * as path from 'node:path';
+import { InvalidArgumentError } from '../../errors';
+import type { PodMount, PodVolumeMount } from '../../pod/types';
+import type { VolumeStore } from '../../storage/volumes';
+import type { Translated } from '../translation';
+
+/** What resolveVolumes needs besides the translated create. */
+export interface VolumeResolveDeps {
+  store: VolumeStore;
+  /** The mounts of container `ref` (for --volumes-from); throws the pod layer's not-found. */
+  mountsOf(ref: string): readonly PodMount[];
+  /** Labels for the anonymous volumes made for Config.Volumes (none: unlabelled, as dockerd 20.10). */
+  anonymousLabels?: Record<string, string>;
+}
+
+/** What resolveVolumes did. */
+export interface ResolvedVolumes {
+  /** Volumes made now (a failed create removes them again). */
+  created: string[];
+  /**
+   * Every volume the create asked the store for, made now or found (not those of
+   * --volumes-from): each gets a `create` event, as dockerd's volume service sends one for
+   * every create, even of an existing volume.
+   */
+  asked: string[];
+  /** Volume mounts to fill from the image (their volume is filled only while empty). */
+  copyUp: PodVolumeMount[];
+}
+
+function depth(t: string): number {
+  return t === '/' ? 0 : t.split('/').length;
+}
+
+/** One `--volumes-from` entry: `container[:ro|:rw]`. */
+function parseVolumesFrom(spec: string): { ref: string; mode: '' | 'ro' | 'rw' } {
+  const i = spec.lastIndexOf(':');
+  if (i < 0) return { ref: spec, mode: '' };
+  const mode = spec.slice(i + 1);
+  if (mode !== 'ro' && mode !== 'rw') throw new InvalidArgumentError(`invalid mode for volumes-from: ${mode}`);
+  return { ref: spec.slice(0, i), mode };
+}
+
+/**
+ * Resolve the volumes of the (single) container of `t`, in place (see the module comment).
+ * `volumesFrom` is HostConfig.VolumesFrom, `autoRemove` makes the anonymous volumes go with
+ * the container.
+ */
+export async function resolveVolumes(
+  t: Translated,
+  volumesFrom: readonly string[],
+  deps: VolumeResolveDeps,
+): Promise<ResolvedVolumes> {
+  const c = t.spec.containers[0];
+  const mounts: PodMount[] = [...(c.mounts ?? [])];
+  const taken = new Set(mounts.map((m) => m.target));
+  for (const spec of volumesFrom) {
+    const { ref, mode } = parseVolumesFrom(spec);
+    for (const m of deps.mountsOf(ref)) {
+      if (m.type === 'tmpfs' || m.type === 'emptyDir' || taken.has(m.target)) continue;
+      const readOnly = mode === '' ? m.readOnly : mode === 'ro';
+      mounts.push(
+        m.type === 'volume'
+          ? { ...m, readOnly, anonymous: false, noCopy: true }
+          : { ...m, readOnly, createSource: false },
+      );
+      taken.add(m.target);
+    }
+  }
+  for (const p of Object.keys(t.frontend.config.Volumes ?? {})) {
+    if (!path.posix.isAbsolute(p))
+      throw new InvalidArgumentError(
+        `invalid mount config for type "volume": invalid mount path: '${p}' mount path must be absolute`,
+      );
+    const target = path.posix.normalize(p).replace(/(.)\/$/, '$1');
+    if (taken.has(target)) continue;
+    // An anonymous volume is made by --volume-driver too, as dockerd makes it.
+    const driver = t.frontend.hostConfig.VolumeDriver;
+    mounts.push({
+      type: 'volume',
+      name: '',
+      source: '',
+      target,
+      readOnly: false,
+      anonymous: true,
+      ...(driver ? { driver } : {}),
+      ...(deps.anonymousLabels ? { labels: { ...deps.anonymousLabels } } : {}),
+    });
+    taken.add(target);
+  }
+  const created: string[] = [];
+  const asked: string[] = [];
+  const copyUp: PodVolumeMount[] = [];
+  try {
+    for (const m of mounts) {
+      if (m.type !== 'volume' || m.source) continue;
+      const r = await deps.store.create({
+        ...(m.name ? { name: m.name } : {}),
+        ...(m.driver ? { driver: m.driver } : {}),
+        ...(m.labels ? { labels: m.labels } : {}),
+        ...(m.options ? { options: m.options } : {}),
+        anonymous: m.anonymous,
+        ...(m.anonymous && t.spec.autoRemove ? { removeWith: c.id } : {}),
+      });
+      if (r.created) created.push(r.volume.name);
+      asked.push(r.volume.name);
+      m.name = r.volume.name;
+      m.source = deps.store.dataDir(r.volume.name);
+      delete m.labels;
+      delete m.driver;
+      delete m.options;
+      if (!m.noCopy) copyUp.push(m);
+    }
+  } catch (e) {
+    for (const name of created) await deps.store.remove(name).catch(() => undefined);
+    throw e;
+  }
+  c.mounts = mounts.sort((a, b) => depth(a.target) - depth(b.target));
+  return { created, asked, copyUp };
+}

@@ -1,0 +1,67 @@
+/**
+ * The checks of a neutral creation request (./container-request.ts) that need no image, run
+ * before the image is looked up, so that a bad request is refused before anything else. They
+ * are the checks dockerd makes of the same settings, on the request's own fields: a Docker
+ * word is kept where it names the setting plainly (memory, CPU period, cpuset, working
+ * directory), and the request's word is used where Docker's names a field the request does
+ * not have (a capability, a mount). Everything else is checked by the translation
+ * (./request-pod.ts: the network, the extra hosts, the seccomp profile, the command).
+ */
+import * as path from 'node:path';
+import { InvalidArgumentError } from '../../errors';
+import { capabilityName, isCapability } from '../../util/capabilities';
+import { parseCgroupParent } from '../docker/cgroup-parent';
+import type { ContainerRequest, MountRequest, ResourcesRequest } from './container-request';
+import { checkCpusets } from '../cpusets';
+import { mountTarget } from '../docker/mounts';
+
+/** Smallest memory limit dockerd accepts. */
+const MIN_MEMORY = 6 * 1024 * 1024;
+
+/** Check `req` (see the module comment); throws InvalidArgumentError. */
+export function checkContainerRequest(req: ContainerRequest, hostCpus: number): void {
+  if (!req.image) throw new InvalidArgumentError('the request names no image');
+  if (req.workingDir && !req.workingDir.startsWith('/'))
+    throw new InvalidArgumentError(
+      `the working directory '${req.workingDir}' is invalid, it needs to be an absolute path`,
+    );
+  for (const e of req.env ?? [])
+    if (e === '' || e.startsWith('=')) throw new InvalidArgumentError(`invalid environment variable: ${e}`);
+  checkResources(req.resources ?? {}, hostCpus);
+  for (const c of req.security?.capabilities ?? [])
+    if (!isCapability(capabilityName(c))) throw new InvalidArgumentError(`unknown capability: ${JSON.stringify(c)}`);
+  parseCgroupParent(req.cgroupParent ?? '');
+  checkMounts(req.mounts ?? []);
+}
+
+/** dockerd's resource checks, on the request's resources (its words). */
+function checkResources(r: ResourcesRequest, hostCpus: number): void {
+  const memory = r.memoryBytes ?? 0;
+  if (memory !== 0 && memory < MIN_MEMORY) throw new InvalidArgumentError('Minimum memory limit allowed is 6MB');
+  const period = r.cpuPeriod ?? 0;
+  if (period !== 0 && (period < 1000 || period > 1000000))
+    throw new InvalidArgumentError(
+      'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)',
+    );
+  const quota = r.cpuQuota ?? 0;
+  if (quota > 0 && quota < 1000) throw new InvalidArgumentError('CPU cfs quota can not be less than 1ms (i.e. 1000)');
+  checkCpusets(r.cpuset ?? '', '', hostCpus);
+  if ((r.shmBytes ?? 0) < 0) throw new InvalidArgumentError('SHM size can not be less than 0');
+}
+
+/** Both paths of every mount absolute, and no mount point twice. */
+function checkMounts(mounts: readonly MountRequest[]): void {
+  const seen = new Set<string>();
+  for (const m of mounts) {
+    for (const [what, p] of [
+      ['host', m.source],
+      ['container', m.target],
+    ] as const) {
+      if (!path.posix.isAbsolute(p))
+        throw new InvalidArgumentError(`mount ${what} path ${JSON.stringify(p)} is not absolute`);
+    }
+    const target = mountTarget(m.target);
+    if (seen.has(target)) throw new InvalidArgumentError(`Duplicate mount point: ${target}`);
+    seen.add(target);
+  }
+}

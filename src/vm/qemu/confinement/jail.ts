@@ -1,0 +1,182 @@
+/**
+ * The jail each VM's QEMU starts in (host/jail, docs/architecture.md "QEMU confinement"): its
+ * own mount and IPC namespaces, a root that holds only what this VM needs, each path bound at
+ * the same absolute path as on the host (so QEMU's command line, its sockets and the daemon's
+ * view of them are unchanged), its own cgroup (./vm-cgroup.ts) and a cut capability bounding
+ * set. What a VM's root holds:
+ * - its runtime directory, read-write with the mounts below it: sockets, logs, its shares (a
+ *   clone's QEMU serves them over 9p), a checkpoint's state socket, its own RAM file; the host's
+ *   later mounts there reach it through mount propagation (QemuHypervisor makes each VM
+ *   directory a shared mount of itself before anything is mounted in it: vm-dir-mount.ts);
+ * - read-only: the guest kernel and initramfs, a template's RAM file (a clone maps it
+ *   copy-on-write), the QEMU binary, the libraries it and its accelerator modules link
+ *   (found with ldd once per binary), its firmware and module directories;
+ * - what else the caller names (a fork template's RAM file, written);
+ * - device nodes: /dev/null, /dev/zero, /dev/urandom, /dev/random, and /dev/kvm under KVM;
+ * - its taps, made by the jail and left open for it (`-netdev tap,fd=`), so that QEMU needs no
+ *   CAP_NET_ADMIN (QEMU_JAILED_CAPABILITIES).
+ * - its own /proc/self (its 9p server changes modes through /proc/self/fd), and no other
+ *   process's.
+ * No /sys, /etc, no other VM's directory: /proc/<qemu>/root shows these paths only.
+ * PODVISOR_JAIL=0 turns the jail off (QEMU then runs under setpriv as before it: for measuring
+ * what the jail costs, bench/jail.ts); it is on by default.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import type { VmSize } from '../../types';
+import { PACKAGE_ROOT } from '../../../util/package-info';
+import { logger } from '../../../util/log';
+import type { QemuProgram } from '../binaries';
+import { TAP_FD_BASE } from '../../devices/nic';
+
+const log = logger('vm');
+
+/** What the jail of one VM's QEMU holds beyond the QEMU itself. */
+export interface JailSpec {
+  /** The VM's runtime directory (read-write, with the mounts below it). */
+  dir: string;
+  /** Files QEMU only reads: the guest kernel and initramfs, a template's RAM file. */
+  readOnly: string[];
+  /** Files outside `dir` that it writes (a fork template's RAM file; it must exist). */
+  readWrite?: string[];
+  /** The VM's size (its cgroup's memory limit). */
+  size: VmSize;
+  /** The accelerator: KVM needs /dev/kvm. */
+  accel: 'kvm' | 'tcg';
+  /** The VM's taps, in NIC order: the jail makes them, at fds TAP_FD_BASE, TAP_FD_BASE + 1... */
+  taps: string[];
+}
+
+/** The jail binary scripts/bootstrap.sh builds (host/jail), or undefined when it is not there. */
+export function jailBinary(root: string = PACKAGE_ROOT): string | undefined {
+  const bin = path.join(root, 'host', 'out', 'podvisor-jail');
+  try {
+    fs.accessSync(bin, fs.constants.X_OK);
+    return bin;
+  } catch {
+    return undefined;
+  }
+}
+
+let missingLogged = false;
+
+/** The jail binary when VMs are jailed (root, not turned off by PODVISOR_JAIL=0, built); else undefined. */
+export function activeJail(): string | undefined {
+  if (process.env.PODVISOR_JAIL === '0' || process.getuid?.() !== 0) return undefined;
+  const bin = jailBinary();
+  if (!bin && !missingLogged) {
+    missingLogged = true;
+    log.warn('host/out/podvisor-jail is missing (run scripts/bootstrap.sh): VMs run without their jail');
+  }
+  return bin;
+}
+
+/** The host's QEMU firmware directories (microvm's bios is seabios's), read by every QEMU. */
+const FIRMWARE_DIRS = ['/usr/share/qemu', '/usr/share/seabios'];
+/** The host QEMU's module directory (its TCG accelerator is a module on Debian). */
+const HOST_MODULE_DIR = '/usr/lib/x86_64-linux-gnu/qemu';
+/** Device nodes every QEMU may open. */
+const BASE_DEVICES = ['/dev/null', '/dev/zero', '/dev/urandom', '/dev/random'];
+
+const programCache = new Map<string, string[]>();
+
+/**
+ * The files `program` needs, read-only: its binary, its data (`-L`) and module directories,
+ * the firmware directories, and every library that it and its accelerator modules link (ldd,
+ * once per binary and modification time).
+ */
+export function programFiles(program: QemuProgram): string[] {
+  const st = fs.statSync(program.bin);
+  const key = `${program.bin}@${st.mtimeMs}`;
+  const cached = programCache.get(key);
+  if (cached) return cached;
+  const dataDirs = program.args.flatMap((a, i) => (program.args[i - 1] === '-L' ? [a] : []));
+  const moduleDir = program.env?.QEMU_MODULE_DIR ?? HOST_MODULE_DIR;
+  const modules = listDir(moduleDir)
+    .filter((f) => /^accel-.*\.so$/.test(f))
+    .map((f) => path.join(moduleDir, f));
+  const libs = linkedLibraries([program.bin, ...modules]);
+  const files = [program.bin, ...dataDirs, ...FIRMWARE_DIRS, moduleDir, ...libs].filter((p) => fs.existsSync(p));
+  programCache.set(key, files);
+  return files;
+}
+
+/** The shared libraries `files` (executables or libraries) link, with the dynamic loader (ldd). */
+function linkedLibraries(files: string[]): string[] {
+  const out = execFileSync('ldd', files, { encoding: 'utf8', timeout: 20_000 });
+  return [...out.matchAll(/(\/[^\s:()]+)(?=\s|$)/g)].map((m) => m[1]).filter((p) => !p.endsWith(':'));
+}
+
+/**
+ * The jail's arguments, before `--`, for one of VM directory `dir`'s helpers (its 9p lock
+ * holder, its virtiofsd: ../processes/virtiofsd.ts): the directory read-write, the binary `bin` and its libraries read-only, its own
+ * /proc/self and no other process (it reopens its fds through /proc/self/fd), the VM's
+ * cgroup joined (when it has one), `caps` kept.
+ */
+export function helperJailArgs(bin: string, dir: string, cgroupProcs: string[], caps: string[]): string[] {
+  const key = `${bin}@${fs.statSync(bin).mtimeMs}`;
+  let files = programCache.get(key);
+  if (!files) {
+    files = [bin, ...linkedLibraries([bin])];
+    programCache.set(key, files);
+  }
+  return [
+    ...cgroupProcs.flatMap((f) => ['--cgroup', f]),
+    '--rw',
+    dir,
+    ...withoutNested(files, [dir]).flatMap((p) => ['--ro', p]),
+    '--dev',
+    '/dev/null',
+    '--proc',
+    '--caps',
+    caps.join(','),
+  ];
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The jail's arguments for `program` in the jail of `spec`, before `--`: its paths, its
+ * cgroup's cgroup.procs files (`cgroupProcs`), the capabilities it keeps.
+ */
+export function jailArgs(program: QemuProgram, spec: JailSpec, cgroupProcs: string[], caps: string[]): string[] {
+  const devices = [...BASE_DEVICES, ...(spec.accel === 'kvm' ? ['/dev/kvm'] : [])].filter((d) => fs.existsSync(d));
+  const rw = [spec.dir, ...(spec.readWrite ?? [])];
+  const ro = withoutNested([...programFiles(program), ...spec.readOnly], rw);
+  return [
+    ...cgroupProcs.flatMap((f) => ['--cgroup', f]),
+    ...spec.taps.flatMap((t, i) => ['--tap', `${t}:${TAP_FD_BASE + i}`]),
+    ...rw.flatMap((p) => ['--rw', p]),
+    ...ro.flatMap((p) => ['--ro', p]),
+    ...devices.flatMap((d) => ['--dev', d]),
+    // Its 9p server sets modes through /proc/self/fd (fchmodat_nofollow on an O_PATH fd).
+    '--proc',
+    '--caps',
+    caps.join(','),
+  ];
+}
+
+/**
+ * `paths` without duplicates and without those inside a directory of `paths` or of `also`
+ * (bound already with it; a bind inside a read-only one could not be made).
+ */
+export function withoutNested(paths: string[], also: string[] = []): string[] {
+  const unique = [...new Set(paths.map((p) => path.resolve(p)))];
+  const dirs = [...unique, ...also.map((p) => path.resolve(p))].filter(isDirectory);
+  return unique.filter((p) => !also.includes(p) && !dirs.some((d) => d !== p && p.startsWith(d + '/')));
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * A host cgroup per VM, under one `podvisor` cgroup, that its QEMU joins before its first
+ * instruction (host/jail: --cgroup), with a memory limit (the guest's RAM plus QEMU's own
+ * overhead, VM_MEMORY_OVERHEAD_MIB) and a limit on its tasks (VM_PIDS_MAX). Both cgroup
+ * layouts are served:
+ * - unified (cgroup v2, Debian 12): `/sys/fs/cgroup/podvisor/<name>`, memory.max and pids.max,
+ *   the memory and pids controllers enabled for podvisor's children;
+ * - v1 (or a hybrid host whose unified hierarchy has no controllers): the same name in the
+ *   `memory` hierarchy (memory.limit_in_bytes) and the `pids` one (pids.max).
+ * A VM's cgroup is named after its runtime directory (cgroupName), so whatever removes the
+ * directory removes the cgroup too; one moved under a parent of the caller's
+ * (./vm-cgroup-parent.ts) is found through the record of where (./vm-cgroup-record.ts).
+ * Cgroups of this daemon's directories that nothing runs in any more (a daemon killed before
+ * its VMs went) are removed at start (sweepVmCgroups: a cgroup with a process in it cannot be
+ * removed, so a VM that is still running, to be adopted, keeps its own).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import type { VmSize } from '../../types';
+import { logger } from '../../../util/log';
+import { forgetPlacement, placedDirs, placementRecords } from './vm-cgroup-record';
+
+const log = logger('vm');
+
+/** Where the cgroup filesystems are mounted. */
+export const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** The cgroup every VM's cgroup is made in. */
+export const PODVISOR_CGROUP = 'podvisor';
+
+/**
+ * Memory a VM's QEMU may use beyond its guest's RAM, MiB: its code, heap, device state, the TCG
+ * code buffer (32 MiB), the 9p server's buffers, and the page cache of what it reads and
+ * writes (charged to the cgroup, reclaimable). Measured (test/integration/vm-jail.test.ts,
+ * TCG, 256 MiB guests, cgroup memory peaks): a restored checkpoint, whose whole RAM is its
+ * own, 321 MiB (65 above its RAM); a clone 216, a booted VM 89, a fork 24 (the guest's pages
+ * they never wrote are the template's or untouched). The limit leaves four times that
+ * overhead: reaching it kills the VM.
+ */
+export const VM_MEMORY_OVERHEAD_MIB = 256;
+
+/** Tasks a VM's QEMU may have: its vCPU threads, the main loop, RCU, and its thread pool (at most 64). */
+export const VM_PIDS_MAX = 256;
+
+/** The cgroup hierarchies of this host, as VM cgroups use them. */
+export interface CgroupLayout {
+  /** `unified`: one v2 hierarchy with memory and pids; `v1`: separate memory and pids ones. */
+  kind: 'unified' | 'v1';
+  /** The directory of the podvisor cgroup in each hierarchy used. */
+  parents: { memory: string; pids: string };
+}
+
+let layoutCache: CgroupLayout | null | undefined;
+
+/** This host's layout, or null when neither has both controllers (no VM cgroups then). */
+export function cgroupLayout(root: string = CGROUP_ROOT): CgroupLayout | null {
+  if (root === CGROUP_ROOT && layoutCache !== undefined) return layoutCache;
+  let found: CgroupLayout | null = null;
+  const controllers = readOr(path.join(root, 'cgroup.controllers'), '').split(/\s+/);
+  if (controllers.includes('memory') && controllers.includes('pids')) {
+    const dir = path.join(root, PODVISOR_CGROUP);
+    found = { kind: 'unified', parents: { memory: dir, pids: dir } };
+  } else if (
+    fs.existsSync(path.join(root, 'memory', 'memory.limit_in_bytes')) &&
+    fs.existsSync(path.join(root, 'pids', 'cgroup.procs'))
+  ) {
+    found = {
+      kind: 'v1',
+      parents: { memory: path.join(root, 'memory', PODVISOR_CGROUP), pids: path.join(root, 'pids', PODVISOR_CGROUP) },
+    };
+  }
+  if (root === CGROUP_ROOT) layoutCache = found;
+  return found;
+}
+
+function readOr(file: string, fallback: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+/** The cgroup name of the VM whose runtime directory is `dir`: its directory's parent and its own name. */
+export function cgroupName(dir: string): string {
+  const resolved = path.resolve(dir);
+  return `${parentTag(path.dirname(resolved))}-${path.basename(resolved)}`;
+}
+
+/** A short tag of a directory of VM directories (a daemon's vms root or templates root). */
+function parentTag(dir: string): string {
+  return createHash('sha256').update(dir).digest('hex').slice(0, 10);
+}
+
+/** Memory limit of a VM of `size`, bytes. */
+export function vmMemoryLimit(size: VmSize): number {
+  return (size.memoryMiB + VM_MEMORY_OVERHEAD_MIB) * 1048576;
+}
+
+/** The podvisor cgroup, made when missing (unified: its children get the memory and pids controllers). */
+function ensureParent(layout: CgroupLayout): void {
+  for (const dir of new Set([layout.parents.memory, layout.parents.pids])) fs.mkdirSync(dir, { recursive: true });
+  if (layout.kind === 'unified') {
+    const own = readOr(path.join(layout.parents.memory, 'cgroup.controllers'), '');
+    if (!/\bmemory\b/.test(own) || !/\bpids\b/.test(own))
+      fs.writeFileSync(path.join(path.dirname(layout.parents.memory), 'cgroup.subtree_control'), '+memory +pids');
+    const control = path.join(layout.parents.memory, 'cgroup.subtree_control');
+    if (!/\bmemory\b/.test(readOr(control, '')) || !/\bpids\b/.test(readOr(control, '')))
+      fs.writeFileSync(control, '+memory +pids');
+  }
+}
+
+/**
+ * Make the cgroup of the VM in `dir`, of `size`, with its limits; the cgroup.procs files its
+ * QEMU writes itself into (one per hierarchy). Undefined when this host has no usable cgroups
+ * (nothing is limited then; logged once).
+ */
+export function makeVmCgroup(dir: string, size: VmSize): string[] | undefined {
+  const layout = cgroupLayout();
+  if (!layout) {
+    warnOnce('no cgroup hierarchy with the memory and pids controllers: VMs run without a cgroup of their own');
+    return undefined;
+  }
+  try {
+    return makeIn(layout, dir, size);
+  } catch (err) {
+    // A host whose cgroups this daemon cannot write (run in a container): VMs still start.
+    warnOnce(`cannot make VM cgroups: ${(err as Error).message}: VMs run without a cgroup of their own`);
+    return undefined;
+  }
+}
+
+function makeIn(layout: CgroupLayout, dir: string, size: VmSize): string[] {
+  ensureParent(layout);
+  return makeCgroupIn(layout, layout.parents, cgroupName(dir), size);
+}
+
+/**
+ * Make cgroup `name` under `parents` (one directory per hierarchy of `layout`, existing, their
+ * controllers enabled for their children) with the limits of a VM of `size`; the cgroup.procs
+ * files to write a process into.
+ */
+export function makeCgroupIn(
+  layout: CgroupLayout,
+  parents: CgroupLayout['parents'],
+  name: string,
+  size: VmSize,
+): string[] {
+  const mem = path.join(parents.memory, name);
+  const pids = path.join(parents.pids, name);
+  fs.mkdirSync(mem, { recursive: true });
+  if (pids !== mem) fs.mkdirSync(pids, { recursive: true });
+  const limit = String(vmMemoryLimit(size));
+  if (layout.kind === 'unified') {
+    fs.writeFileSync(path.join(mem, 'memory.max'), limit);
+    // The guest's RAM is never swapped behind its back: the limit is the VM's, not a budget to
+    // page out. (No such file without swap accounting: nothing to limit then.)
+    const swap = path.join(mem, 'memory.swap.max');
+    if (fs.existsSync(swap)) fs.writeFileSync(swap, '0');
+  } else {
+    fs.writeFileSync(path.join(mem, 'memory.limit_in_bytes'), limit);
+  }
+  fs.writeFileSync(path.join(pids, 'pids.max'), String(VM_PIDS_MAX));
+  return [...new Set([mem, pids])].map((d) => path.join(d, 'cgroup.procs'));
+}
+
+/** The directories of the VM cgroup of `dir` under podvisor's own cgroup (one, or one per v1 hierarchy). */
+export function ownCgroupDirs(layout: CgroupLayout, dir: string): string[] {
+  const name = cgroupName(dir);
+  return [...new Set([path.join(layout.parents.memory, name), path.join(layout.parents.pids, name)])];
+}
+
+/**
+ * The directories the VM cgroup of `dir` may be at: under podvisor's own cgroup, and where it
+ * was put under a parent of the caller's (./vm-cgroup-parent.ts); [] without cgroups.
+ */
+export function vmCgroupDirs(dir: string): string[] {
+  const layout = cgroupLayout();
+  if (!layout) return [];
+  return [...new Set([...ownCgroupDirs(layout, dir), ...placedDirs(dir, cgroupName(dir))])];
+}
+
+/**
+ * Remove the cgroup of the VM in `dir` once its processes are gone (nothing when it is not
+ * there), wherever it was put, and the record of where: a process killed a moment ago may
+ * still be in it until it is reaped, so a busy cgroup is tried again for up to a second.
+ */
+export async function removeVmCgroup(dir: string): Promise<void> {
+  for (const d of vmCgroupDirs(dir)) await removeCgroupDir(d);
+  forgetPlacement(dir, cgroupName(dir));
+}
+
+/** Remove cgroup directory `d` once empty (up to a second of EBUSY); false when it is still there. */
+export async function removeCgroupDir(d: string): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.rmdirSync(d);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return true;
+      if (code !== 'EBUSY' || attempt >= 50) {
+        log.warn(`cannot remove cgroup ${d}: ${(err as Error).message}`);
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+/**
+ * Remove the VM cgroups of directories under `parents` (a daemon's vms and templates roots)
+ * that no process is in any more, under podvisor's cgroup and where records put them: what a
+ * daemon killed before its VMs went left.
+ */
+export function sweepVmCgroups(parents: string[]): void {
+  const layout = cgroupLayout();
+  if (!layout) return;
+  const tags = parents.map((p) => `${parentTag(path.resolve(p))}-`);
+  for (const hierarchy of new Set([layout.parents.memory, layout.parents.pids])) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(hierarchy);
+    } catch {
+      continue;
+    }
+    for (const name of names) if (tags.some((t) => name.startsWith(t))) removeIfEmpty(path.join(hierarchy, name));
+  }
+  parents.forEach((root, i) => {
+    for (const r of placementRecords(root, tags[i])) {
+      const left = r.dirs.filter((d) => !removeIfEmpty(d));
+      if (left.length === 0) forgetPlacement(path.join(root, r.name.slice(tags[i].length)), r.name);
+    }
+  });
+}
+
+/** Remove cgroup directory `d` unless a process is in it (an adoptable VM): true when it is gone. */
+function removeIfEmpty(d: string): boolean {
+  try {
+    fs.rmdirSync(d);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+let warned = false;
+function warnOnce(message: string): void {
+  if (warned) return;
+  warned = true;
+  log.warn(message);
+}

@@ -1,0 +1,228 @@
+/**
+ * A VM saved whole for a checkpoint (docs/checkpoint.md), and a new VM started from
+ * such a save. A checkpoint's directory (the caller's, 0700) holds:
+ *   vm.state   QEMU's migration stream with every RAM page (saveState allRam), written while the
+ *              VM was stopped, after the guest let go of its rootfs share (QemuVm.saveTo);
+ *   vm.json    what a restore needs to start a QEMU the state loads into (SavedVmRecord): the
+ *              VM's size, its devices and its code-buffer mode, the stamp of the guest
+ *              kernel, initramfs (the agent is in it), kernel command line and QEMU binary it
+ *              was saved under, and the image disk behind its image disk device (a file
+ *              shared read-only with the image's other containers, not copied: a restore
+ *              puts the same file behind the device, and refuses when it is gone or remade);
+ *   fork.ram, fork.state  its fork template, made at the first fork: the guest's RAM as a
+ *              file, and the device state without it; every fork maps the file copy-on-write.
+ * A restore (restoreVmFrom in ./clone.ts) refuses a stamp that differs from the daemon's now:
+ * a state only loads into the same QEMU and devices, and a guest whose kernel or agent changed
+ * under its memory would run code that is not there.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Vm, VmSize } from '../../types';
+import type { VmDeviceRequest } from '../../devices/types';
+import type { GuestImages } from '../../guest-images';
+import { InvalidArgumentError, UnavailableError } from '../../../errors';
+import { writeFileAtomic } from '../../../util/atomic';
+import { copySparse } from '../../../util/copy-sparse';
+import type { QemuTools } from '../binaries';
+import { makeForkTemplate, restoreVmFrom } from './clone';
+import { QemuVm } from '../qemu-vm';
+import type { StartHost } from '../start-host';
+import { templateKey } from './templates';
+
+/** The state file of a saved VM, in its checkpoint's directory. */
+export const VM_STATE_FILE = 'vm.state';
+/** The record of a saved VM, in its checkpoint's directory. */
+export const VM_RECORD_FILE = 'vm.json';
+/** Its fork template (made at the first fork): the device state, and the RAM file forks map. */
+export const FORK_STATE_FILE = 'fork.state';
+export const FORK_RAM_FILE = 'fork.ram';
+
+/** What a checkpoint records of its VM (see the module comment). */
+export interface SavedVmRecord {
+  format: 1;
+  size: VmSize;
+  devices: Required<VmDeviceRequest>;
+  splitWx: boolean;
+  /** The guest kernel, initramfs, command line, accelerator and QEMU it was saved under. */
+  stamp: string;
+  savedAt: string;
+  /** The host file behind its image disk, and its identity then (imageDiskIdentity). */
+  imageDisk?: { file: string; identity: string };
+}
+
+/**
+ * What tells an image disk file from another made at the same path later (its inode, size and
+ * modification time): a guest saved over one filesystem must never load over another.
+ */
+export function imageDiskIdentity(file: string): string | undefined {
+  try {
+    const st = fs.statSync(file);
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A restore of a checkpoint made under another guest kernel, agent or QEMU. */
+export class CheckpointMismatchError extends UnavailableError {}
+
+/** The devices a VM was started with, as a request for a VM of the same devices. */
+function deviceShape(vm: Vm): Required<VmDeviceRequest> {
+  return {
+    nics: vm.devices.nics.length,
+    volumes: !!vm.devices.volumes,
+    upperDisk: !!vm.devices.upperDisk,
+    imageDisk: !!vm.devices.imageDisk,
+  };
+}
+
+/** The stamp of a VM of `shape` started by `h` now (SavedVmRecord.stamp). */
+function stampOf(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  shape: { size: VmSize; devices: Required<VmDeviceRequest>; splitWx: boolean },
+): string {
+  const qemu = (() => {
+    try {
+      const st = fs.statSync(tools.cloneQemu.bin);
+      return `${tools.cloneQemu.bin}@${st.size}@${st.mtimeMs}`;
+    } catch {
+      return tools.cloneQemu.bin;
+    }
+  })();
+  return `${templateKey({ ...shape, guest, cmdline: h.cmdline, accel: h.opts.accel })}/${qemu}`;
+}
+
+/**
+ * Save running VM `vm` into checkpoint directory `dir` (see the module comment); `disk`: the
+ * host file behind its upper disk, copied (sparse) to `diskCopy` while the VM is stopped;
+ * `imageDisk`: the image disk file behind its image disk, recorded, not copied. With
+ * `leaveRunning` the VM runs on after the save; without, it stays stopped for the caller to
+ * destroy. A failure removes what the save wrote and runs the VM on.
+ */
+export async function saveVm(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  vm: Vm,
+  dir: string,
+  opts: { disk?: { file: string; copy: string }; imageDisk?: string; leaveRunning: boolean },
+): Promise<void> {
+  if (!(vm instanceof QemuVm)) throw new InvalidArgumentError(`VM ${vm.id} is not one of this hypervisor's`);
+  const shape = { size: vm.size, devices: deviceShape(vm), splitWx: h.splitWx(vm.size) };
+  // The file behind its image disk: the one it put there, or (a VM an earlier daemon started)
+  // the caller's word for it.
+  const imageDisk = vm.devices.imageDisk ? (vm.imageDiskFile ?? opts.imageDisk) : undefined;
+  const identity = imageDisk ? imageDiskIdentity(imageDisk) : undefined;
+  if (imageDisk && !identity) throw new UnavailableError(`its image disk ${imageDisk} is gone`);
+  const record: SavedVmRecord = {
+    format: 1,
+    ...shape,
+    stamp: stampOf(h, tools, guest, shape),
+    savedAt: new Date().toISOString(),
+    ...(imageDisk && identity ? { imageDisk: { file: imageDisk, identity } } : {}),
+  };
+  const disk = opts.disk;
+  await vm.saveTo(path.join(dir, VM_STATE_FILE), async () => {
+    if (disk) await copySparse(disk.file, disk.copy);
+  });
+  try {
+    await writeFileAtomic(path.join(dir, VM_RECORD_FILE), JSON.stringify(record));
+  } catch (err) {
+    await fs.promises.rm(path.join(dir, VM_STATE_FILE), { force: true });
+    if (disk) await fs.promises.rm(disk.copy, { force: true });
+    await vm.resumeAfterSave().catch(() => undefined);
+    throw err;
+  }
+  if (opts.leaveRunning) await vm.resumeAfterSave();
+}
+
+/**
+ * A new VM started from the save in checkpoint directory `dir`, `disk` (when given) behind its
+ * upper disk and the image disk its record names behind its image disk before the state
+ * loads. CheckpointMismatchError when the save was made under another guest kernel, agent or
+ * QEMU than this daemon's now, or its image disk is gone or was made again since. With `fork`, the VM maps the
+ * checkpoint's fork template (made at the first fork: forkTemplate) copy-on-write, so that the
+ * forks of one checkpoint share the guest's pages none of them wrote.
+ */
+export async function restoreVm(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  dir: string,
+  disk?: string,
+  opts: { fork?: boolean } = {},
+): Promise<Vm> {
+  const record = readSavedVm(dir);
+  const shape = { size: record.size, devices: record.devices, splitWx: record.splitWx };
+  if (record.stamp !== stampOf(h, tools, guest, shape))
+    throw new CheckpointMismatchError(
+      'it was made under another guest kernel, agent or QEMU than this daemon runs now (docs/checkpoint.md)',
+    );
+  const imageDisk = record.imageDisk?.file;
+  if (record.imageDisk && imageDiskIdentity(record.imageDisk.file) !== record.imageDisk.identity)
+    throw new CheckpointMismatchError(
+      `the image disk it was saved over (${record.imageDisk.file}) is gone or was made again since: its image was removed (docs/checkpoint.md)`,
+    );
+  const source = opts.fork
+    ? await forkTemplate(h, tools, guest, dir, shape, imageDisk)
+    : { stateFile: path.join(dir, VM_STATE_FILE) };
+  return restoreVmFrom(h, tools, guest, shape, source, {
+    ...(disk ? { disk } : {}),
+    ...(imageDisk ? { imageDisk } : {}),
+  });
+}
+
+/** The fork templates being made, by checkpoint directory (one at a time each). */
+const makingForkTemplates = new Map<string, Promise<{ stateFile: string; ramFile: string }>>();
+
+/**
+ * The fork template of checkpoint `dir` (FORK_STATE_FILE and FORK_RAM_FILE beside its state;
+ * ./clone.ts makeForkTemplate), made at its first fork and kept with the checkpoint.
+ */
+function forkTemplate(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  dir: string,
+  shape: Parameters<typeof makeForkTemplate>[3],
+  imageDisk: string | undefined,
+): Promise<{ stateFile: string; ramFile: string }> {
+  const out = { stateFile: path.join(dir, FORK_STATE_FILE), ramFile: path.join(dir, FORK_RAM_FILE) };
+  if (fs.existsSync(out.stateFile) && fs.existsSync(out.ramFile)) return Promise.resolve(out);
+  let p = makingForkTemplates.get(dir);
+  if (!p) {
+    p = makeForkTemplate(h, tools, guest, shape, path.join(dir, VM_STATE_FILE), out, imageDisk)
+      .then(() => out)
+      .finally(() => makingForkTemplates.delete(dir));
+    makingForkTemplates.set(dir, p);
+  }
+  return p;
+}
+
+/** The record of the saved VM in `dir`, checked field by field (the file is the host's, but may be cut or old). */
+function readSavedVm(dir: string): SavedVmRecord {
+  let r: SavedVmRecord;
+  try {
+    r = JSON.parse(fs.readFileSync(path.join(dir, VM_RECORD_FILE), 'utf8')) as SavedVmRecord;
+  } catch (err) {
+    throw new CheckpointMismatchError(`its VM record cannot be read: ${(err as Error).message}`);
+  }
+  const ok =
+    r?.format === 1 &&
+    Number.isInteger(r.size?.memoryMiB) &&
+    Number.isInteger(r.size?.cpus) &&
+    Number.isInteger(r.devices?.nics) &&
+    typeof r.devices?.volumes === 'boolean' &&
+    typeof r.devices?.upperDisk === 'boolean' &&
+    (r.devices.imageDisk === undefined || typeof r.devices.imageDisk === 'boolean') &&
+    (r.imageDisk === undefined || (typeof r.imageDisk.file === 'string' && typeof r.imageDisk.identity === 'string')) &&
+    typeof r.splitWx === 'boolean' &&
+    typeof r.stamp === 'string';
+  if (!ok) throw new CheckpointMismatchError('its VM record is not one this daemon reads');
+  // Saved before VMs had image disks.
+  r.devices.imageDisk ??= false;
+  if (!fs.existsSync(path.join(dir, VM_STATE_FILE))) throw new CheckpointMismatchError('its VM state is missing');
+  return r;
+}
