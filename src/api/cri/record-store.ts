@@ -101,11 +101,6 @@ export class CriRecordStore {
     await this.unlink(`${id}.json`);
   }
 
-  /** Drop every record whose pod is not among `podIds` (a pod removed while no one listened). */
-  async dropMissing(podIds: ReadonlySet<string>): Promise<void> {
-    for (const id of [...this.byId.keys()]) if (!podIds.has(id)) await this.remove(id);
-  }
-
   /**
    * Drop a record when its pod is removed, by any front (the pod layer's `destroy` event).
    * The record goes after the event's other listeners have read it (the CRI's own event

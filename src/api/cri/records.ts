@@ -122,11 +122,13 @@ export class CriPods {
     return this.containers().filter((c) => this.containerRecord(c).sandboxId === sandboxId);
   }
 
-  /** The pods with a record of `kind`; the records of pods that are gone are dropped on the way. */
+  /**
+   * The pods with a record of `kind`. A record whose pod is gone is not shown; it is not
+   * dropped here either: a pod being removed leaves the list before its `destroy` event, which
+   * the CRI's event stream maps with the record (the store drops it after that event).
+   */
   private ofKind(kind: CriRecord['kind']): PodRecord[] {
-    const pods = this.pods.list();
-    void this.records.dropMissing(new Set(pods.map((r) => r.id))).catch(() => undefined);
-    return pods.filter((r) => this.records.get(r.id)?.kind === kind);
+    return this.pods.list().filter((r) => this.records.get(r.id)?.kind === kind);
   }
 
   private pod(id: string, notFound: string): PodRecord {

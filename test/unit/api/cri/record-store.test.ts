@@ -9,7 +9,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CriRecordStore, type NewCriRecord } from '../../../../src/api/cri/record-store';
+import { CriPods } from '../../../../src/api/cri/records';
 import { EventBus } from '../../../../src/pod/events';
+import type { PodService } from '../../../../src/pod/service';
 import type { PodRecord } from '../../../../src/pod/types';
 
 let dir: string;
@@ -165,7 +167,7 @@ describe('open', () => {
 });
 
 describe('removal', () => {
-  it("drops a record with its file on remove, on the pod's destroy event, and when its pod is missing", async () => {
+  it("drops a record with its file on remove, and on the pod's destroy event", async () => {
     const store = await CriRecordStore.open(dir, source);
     const ids = ['a', 'b', 'c'];
     for (const id of ids) await store.create({ ...sandbox, name: id }, async () => pod(id, id));
@@ -182,9 +184,22 @@ describe('removal', () => {
     for (let i = 0; i < 500 && files().includes('b.json'); i++) await new Promise((r) => setTimeout(r, 10));
     expect(store.get('b')).toBeUndefined();
     expect(files()).toEqual(['c.json']);
+  });
+});
 
-    await store.dropMissing(new Set());
-    expect(files()).toEqual([]);
-    expect(store.list()).toEqual([]);
+describe('the lists', () => {
+  it('show only pods with a record, and keep the record of a pod being removed until its destroy event', async () => {
+    const store = await CriRecordStore.open(dir, source);
+    await store.create(sandbox, async () => pod('sb1', sandbox.name));
+    pods = [pod('sb1', sandbox.name), pod('d1', 'docker-one')];
+    const cri = new CriPods(source as unknown as PodService, store);
+    expect(cri.sandboxes().map((r) => r.id)).toEqual(['sb1']);
+    expect(cri.containers()).toEqual([]);
+    // Its removal has begun: the pod layer lists it no more, its destroy event is still to come.
+    pods = [];
+    expect(cri.sandboxes()).toEqual([]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(store.get('sb1')).toMatchObject({ kind: 'sandbox' });
+    expect(files()).toEqual(['sb1.json']);
   });
 });
