@@ -1,9 +1,12 @@
 /**
  * The Kubernetes CRI v1 front (--cri-host) wired by the daemon (./main.ts): its gRPC server on
  * its own sockets (./cri-listen.ts), over the same image store, creation service and pods as
- * the Docker API, with its streaming server for Exec, Attach and PortForward. Its modules are
+ * the Docker API, with its streaming server for Exec, Attach and PortForward. Its records of
+ * sandboxes and containers are its own, under `<data-root>/cri/` (src/api/cri/record-store.ts),
+ * loaded (and reconciled with the pods, which are loaded already) before it serves. Its modules are
  * loaded only when it is served: grpc-js and the .proto cost ~0.1-0.3 s of start-up.
  */
+import * as path from 'node:path';
 import type { CriRuntime } from '../api/cri/runtime';
 import type { StreamingServer } from '../api/cri/streaming';
 import { PODVISOR_VERSION } from '../util/package-info';
@@ -28,6 +31,10 @@ export async function serveCriFront(
   const { StreamingServer } = await import('../api/cri/streaming');
   const { PodStreamingBackend } = await import('../api/cri/streaming/pod-backend');
   const { serveCri, stopCri } = await import('./cri-listen');
+  const { CriRecordStore } = await import('../api/cri/record-store');
+  const records = await CriRecordStore.open(path.join(opts.dataRoot, 'cri'), pods);
+  // A CRI pod removed by any front (docker rm -f too) takes its record with it.
+  const unfollow = records.follow(events);
   let criRuntime: CriRuntime;
   // The runtime hands out the streaming server's URLs; the server's backend is the runtime.
   const late: { streaming?: StreamingServer } = {};
@@ -46,6 +53,7 @@ export async function serveCriFront(
       runtime: (criRuntime = new CriRuntime({
         engine,
         pods,
+        records,
         sandboxImage: async () => {
           const ref = opts.criSandboxImage;
           await images.store.resolve(ref).catch(() => criImages.pull({ image: { image: ref } }));
@@ -57,7 +65,7 @@ export async function serveCriFront(
         streaming: () => late.streaming,
       })),
       // GetContainerEvents: the pod layer's events of CRI pods, with the runtime's statuses.
-      events: new CriEvents({ events, statuses: (id) => criStatuses(criRuntime)(id) }),
+      events: new CriEvents({ events, records, statuses: (id) => criStatuses(criRuntime)(id) }),
     }),
   );
   // Exec, Attach and PortForward URLs point at the streaming server (loopback, a free port).
@@ -67,5 +75,5 @@ export async function serveCriFront(
   log.info(`CRI streaming server on ${streaming.url}`);
   const cri = await serveCri(criServer, opts.criHosts, listenPlan.gid);
   for (const host of opts.criHosts) log.info(`CRI v1 listening on ${host}`);
-  return () => Promise.all([stopCri(cri), streaming.stop()]).then(() => undefined);
+  return () => Promise.all([stopCri(cri), streaming.stop()]).then(() => void unfollow());
 }

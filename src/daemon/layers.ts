@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { dockerContainerView } from '../api/v1.41/pod-containers';
 import type { ContainerServices } from '../api/v1.41/services';
 import { removeWithContainers } from '../api/v1.41/volumes';
-import { PodEngine } from '../engine/engine';
+import type { PodEngine } from '../engine/engine';
 import { lookupOver } from '../net/container-config';
 import { CniNetworks, cniStateDir } from '../net/cni/sandbox-networks';
 import type { openNetworks } from '../net/daemon';
@@ -32,6 +32,7 @@ import { UPPER_DISK_BYTES } from '../vm/devices/upper-disk/upper-disk';
 import { IMAGE_DISK_BYTES } from '../vm/devices/image-disk/image-disk';
 import { HeldVms } from '../vm/idle-vms';
 import type { DaemonOptions } from './options';
+import { openCreationEngine } from './creation-engine';
 import { openVmRuntime, type VmRuntime } from './vm-runtime';
 
 const log = logger('daemon');
@@ -184,11 +185,9 @@ async function openCreation(
   // Named and anonymous volumes under <data-root>/volumes; anonymous ones of --rm containers go with them.
   const volumes = { store: await VolumeStore.open(opts.dataRoot), pods, events };
   removeWithContainers(volumes);
-  // The creation service (src/engine): every front end's creates (Docker, native, builder)
-  // go through it. It reads names as the Docker view does, so a create's references (links,
-  // --volumes-from, a taken name) reach every container of a pod.
-  const engine = new PodEngine({
-    pods: dockerPods,
+  // The creation service (src/engine), over the pod layer: every front's creates go through it.
+  const engine = openCreationEngine({
+    pods,
     images: images.store,
     vmDefaults,
     hostCpus,

@@ -8,6 +8,7 @@ import { NotFoundError } from '../errors';
 import { NameInUseError } from '../pod/errors';
 import type { EventBus } from '../pod/events';
 import type { PodService } from '../pod/service';
+import type { EnginePods } from './container-names';
 import type { PodRecord, PodSpec, PodVmSize } from '../pod/types';
 import type { ContainerArchive } from '../storage/archive/service';
 import type { ImageLookup } from '../storage/types';
@@ -19,11 +20,11 @@ import type { LogConfig } from '../translate/docker/log-config';
 /** What the creation service is built on; filled in by the daemon's wiring or a test with fakes. */
 export interface EngineDeps {
   /**
-   * The pods. The daemon hands in the Docker front end's view of them, so that the names a
-   * request refers to (links, --volumes-from, a container to join, a taken name) reach every
-   * container of a pod, as Docker names them.
+   * The pods. The daemon hands in ./container-names.ts containerNameView of them, so that the
+   * names a request refers to (links, --volumes-from, a container to join, a taken name) reach
+   * every container of a pod.
    */
-  pods: PodService;
+  pods: EnginePods;
   /** Image lookup (NoSuchImageError for an image that is not local). */
   images: ImageLookup;
   /** VM size of pods that set no limits (--vm-memory, --vm-cpus). */
@@ -69,7 +70,7 @@ export function newPodId(): string {
  * Fail with NameInUseError when pod or container `name` (a leading '/' allowed) exists, before
  * any storage is touched (the pod layer checks again when it records the pod).
  */
-export function checkNameFree(pods: PodService, name: string): void {
+export function checkNameFree(pods: Pick<PodService, 'get'>, name: string): void {
   const n = name.replace(/^\//, '');
   let holder: PodRecord | undefined;
   try {

@@ -15,7 +15,9 @@
  *    user is refused and makes nothing;
  *  - mount propagation from host to container (a mount made on the host under an rshared bind
  *    source after the start shows in the container), and ContainerStatus reports the mode asked;
- *  - `podvisor list` and `docker ps` show the sandbox and the container;
+ *  - `podvisor list` and `docker ps` show the sandbox and the container, whose Docker labels
+ *    hold none of the CRI's records (<data-root>/cri/, one file each); `docker rm -f` of the
+ *    container removes it for the CRI too, with its record;
  *  - a unix socket in a hostPath that two sandboxes (two VMs) mount connects them;
  *  - a hostPath and a container path holding ':' mount as given (CRI's mounts are structured).
  */
@@ -351,7 +353,25 @@ describe('CRI containers as critest checks them', () => {
         `${cid} k8s_ids_groups_default_uid-groups_0`,
       ]),
     );
+    // Their Docker labels are the kubelet's (none here) and the API's: the CRI keeps its own records.
+    const labels = (await docker(['inspect', '-f', '{{json .Config.Labels}}', sb.sid, cid]))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, string>);
+    expect(labels.map((l) => l['io.podvisor.api'])).toEqual(['cri', 'cri']);
+    expect(labels.flatMap((l) => Object.keys(l).filter((k) => k.startsWith('io.podvisor.cri.')))).toEqual([]);
+    const records = path.join(d.dataRoot, 'cri');
+    const mine = () => fs.readdirSync(records).filter((f) => f === `${cid}.json` || f === `${sb.sid}.json`);
+    expect(mine().sort()).toEqual([`${cid}.json`, `${sb.sid}.json`].sort());
+    // A CRI container removed by another API is gone for the CRI too, its record with it.
+    await docker(['rm', '-f', cid]);
+    const left = await cri.runtime<{ containers: unknown[] }>('ListContainers', { filter: { pod_sandbox_id: sb.sid } });
+    expect(left.containers).toEqual([]);
+    for (let i = 0; i < 100 && fs.existsSync(path.join(records, `${cid}.json`)); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(mine()).toEqual([`${sb.sid}.json`]);
     await removeSandbox(sb.sid);
+    expect(mine()).toEqual([]);
     const after = JSON.parse(await podvisorOk(d, ['list', '--json'])) as Array<{ id: string }>;
     expect(after.map((p) => p.id)).not.toEqual(expect.arrayContaining([sb.sid]));
   });

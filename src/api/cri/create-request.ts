@@ -22,8 +22,8 @@
  * /etc/group (resolved in the guest at start, src/pod/security/user.ts) plus SupplementalGroups.
  * Security contexts: ./security.ts; seccomp profiles: ./seccomp.ts.
  *
- * The CRI front's own data (metadata, annotations, log paths) is kept in labels under
- * CRI_LABEL_PREFIX, beside the user's labels, so it survives a daemon restart with the record.
+ * The pod carries the config's labels (shown as Docker labels) and the API label; the CRI
+ * front's own data (metadata, annotations, log paths) is in its records (./record-store.ts).
  */
 import { InvalidArgumentError } from '../../errors';
 import type { ContainerRequest, CreationService, MountRequest } from '../../engine/service';
@@ -31,8 +31,6 @@ import type { CniSandboxPlan, PodRecord } from '../../pod/types';
 import { criSeccomp, type CriSeccompRequest } from './seccomp';
 import { criSecurity, type CriContainerSecurity } from './security';
 
-/** Labels that carry the CRI front's data (stripped from what the kubelet is shown). */
-export const CRI_LABEL_PREFIX = 'io.podvisor.cri.';
 /** The label naming the API that made a pod ("cri"). */
 export const CRI_API_LABEL = 'io.podvisor.api';
 
@@ -49,8 +47,6 @@ export interface CriSandboxRequest {
   dns?: { servers: string[]; searches: string[]; options: string[] };
   /** The config's labels. */
   labels: Record<string, string>;
-  /** The front's own data, as labels (see the module comment). */
-  criLabels: Record<string, string>;
   /** linux.sysctls: set in the sandbox's VM before its infra container runs. */
   sysctls?: Record<string, string>;
   /** The sandbox's seccomp settings (./seccomp.ts); absent: unconfined. */
@@ -83,8 +79,8 @@ export interface CriContainerRequest {
   /** KEY=VALUE. */
   env: string[];
   mounts: CriMount[];
+  /** The config's labels. */
   labels: Record<string, string>;
-  criLabels: Record<string, string>;
   /** The CRI log file (log_directory + log_path); '' for none. */
   logPath: string;
   tty: boolean;
@@ -125,7 +121,7 @@ export async function sandboxRequestOf(req: CriSandboxRequest): Promise<Containe
     image: req.image,
     openStdin: true,
     ...(req.hostname ? { hostname: req.hostname } : {}),
-    labels: { ...req.labels, ...req.criLabels, [CRI_API_LABEL]: 'cri' },
+    labels: { ...req.labels, [CRI_API_LABEL]: 'cri' },
     network: { mode: 'none' },
     security: {
       ...(req.sysctls && Object.keys(req.sysctls).length ? { sysctls: req.sysctls } : {}),
@@ -164,7 +160,7 @@ export async function containerRequestOf(req: CriContainerRequest): Promise<Cont
     stdinOnce: req.stdinOnce,
     attachStdin: req.stdin,
     ...(user ? { user } : {}),
-    labels: { ...req.labels, ...req.criLabels, [CRI_API_LABEL]: 'cri' },
+    labels: { ...req.labels, [CRI_API_LABEL]: 'cri' },
     network: { mode: 'join', pod: req.sandboxId, pid: req.podPid },
     ...(req.supplementalGroups.length ? { groups: req.supplementalGroups.map(String) } : {}),
     mounts: req.mounts.map(mountRequestOf),

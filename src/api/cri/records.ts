@@ -1,30 +1,16 @@
 /**
- * The CRI's records on the pod layer: the labels under CRI_LABEL_PREFIX that keep what the pod
- * layer does not (kind, metadata, annotations, the user's labels, log paths), the lookups of
- * sandboxes and containers by id (NOT_FOUND in the CRI's words), and their views as CRI
- * messages. Shared by the runtime calls (./runtime.ts, ./runtime-exec.ts, ./runtime-stats.ts).
+ * The CRI's sandboxes and containers: the pods that have a CRI record (./record-store.ts, what
+ * the pod layer does not keep: kind, metadata, annotations, the kubelet's labels, log paths),
+ * their lookups by id (NOT_FOUND in the CRI's words), and their views as CRI messages. Shared
+ * by the runtime calls (./runtime.ts, ./runtime-exec.ts, ./runtime-stats.ts).
  */
 import { InvalidArgumentError, NotFoundError } from '../../errors';
-import { CRI_LABEL_PREFIX } from './create-request';
 import type { PodService } from '../../pod/service';
 import { mainContainer, podPhase, ZERO_TIME, type PodRecord } from '../../pod/types';
 import { rfc3339Nanos } from '../../util/time';
 import type { ContainerMetadata, NamespaceOption, PodSandboxMetadata, StringMap } from './messages';
-
-/** A CRI label key of ours. */
-export const L = {
-  kind: `${CRI_LABEL_PREFIX}kind`,
-  metadata: `${CRI_LABEL_PREFIX}metadata`,
-  labels: `${CRI_LABEL_PREFIX}labels`,
-  annotations: `${CRI_LABEL_PREFIX}annotations`,
-  sandbox: `${CRI_LABEL_PREFIX}sandbox`,
-  logDirectory: `${CRI_LABEL_PREFIX}log-directory`,
-  logPath: `${CRI_LABEL_PREFIX}log-path`,
-  image: `${CRI_LABEL_PREFIX}image`,
-  mounts: `${CRI_LABEL_PREFIX}mounts`,
-  /** A sandbox's PID namespace mode (POD or CONTAINER), as its config asked. */
-  pidMode: `${CRI_LABEL_PREFIX}pid-mode`,
-} as const;
+import type { CriRecordStore } from './record-store';
+import type { CriContainerRecord, CriRecord, CriSandboxRecord } from './record-types';
 
 /** The CRI's PodSandbox message, as the runtime answers it. */
 export interface PodSandboxView {
@@ -57,15 +43,6 @@ export function nanos(t: string): string {
   return !t || t === ZERO_TIME ? '0' : rfc3339Nanos(t).toString();
 }
 
-/** A label's JSON, or `dflt` when absent or unreadable. */
-export function json<T>(v: string | undefined, dflt: T): T {
-  try {
-    return v ? (JSON.parse(v) as T) : dflt;
-  } catch {
-    return dflt;
-  }
-}
-
 /** INVALID_ARGUMENT when a required field is missing. */
 export function need(v: unknown, what: string): asserts v {
   if (!v) throw new InvalidArgumentError(`${what} is required`);
@@ -74,11 +51,6 @@ export function need(v: unknown, what: string): asserts v {
 /** The pod name of a CRI object: `k8s_<parts>` with the characters Docker names take. */
 export function podName(parts: Array<string | number | undefined>): string {
   return `k8s_${parts.map((p) => String(p).replace(/[^a-zA-Z0-9_.-]/g, '-')).join('_')}`;
-}
-
-/** A pod made by the CRI as `kind`, or undefined. */
-export function criKind(r: PodRecord): string | undefined {
-  return r.sandbox.spec.labels[L.kind];
 }
 
 /** A namespace mode other than POD/CONTAINER (NODE: the host's), refused for a VM. */
@@ -92,36 +64,41 @@ export function checkNamespaces(opts: NamespaceOption | null | undefined, what: 
   }
 }
 
-/** Finds the CRI's sandboxes and containers among the pods. */
+/** Finds the CRI's sandboxes and containers among the pods, with their records. */
 export class CriPods {
-  constructor(private readonly pods: PodService) {}
+  constructor(
+    private readonly pods: PodService,
+    private readonly records: CriRecordStore,
+  ) {}
 
   /** The CRI sandbox `id` (NOT_FOUND: no pod, or a pod that is not a CRI sandbox). */
   sandbox(id: string): PodRecord {
     need(id, 'pod_sandbox_id');
-    let r: PodRecord;
-    try {
-      r = this.pods.get(id);
-    } catch (err) {
-      if (err instanceof NotFoundError) throw new NotFoundError(`pod sandbox ${id} not found`);
-      throw err;
-    }
-    if (criKind(r) !== 'sandbox') throw new NotFoundError(`pod sandbox ${id} not found`);
+    const r = this.pod(id, `pod sandbox ${id} not found`);
+    if (this.records.get(r.id)?.kind !== 'sandbox') throw new NotFoundError(`pod sandbox ${id} not found`);
     return r;
   }
 
   /** The CRI container `id` (NOT_FOUND: no pod, or a pod that is not a CRI container). */
   container(id: string): PodRecord {
     need(id, 'container_id');
-    let r: PodRecord;
-    try {
-      r = this.pods.get(id);
-    } catch (err) {
-      if (err instanceof NotFoundError) throw new NotFoundError(`container ${id} not found`);
-      throw err;
-    }
-    if (criKind(r) !== 'container') throw new NotFoundError(`container ${id} not found`);
+    const r = this.pod(id, `container ${id} not found`);
+    if (this.records.get(r.id)?.kind !== 'container') throw new NotFoundError(`container ${id} not found`);
     return r;
+  }
+
+  /** The record of sandbox pod `r` (NOT_FOUND once it is gone). */
+  sandboxRecord(r: PodRecord): CriSandboxRecord {
+    const rec = this.records.get(r.id);
+    if (rec?.kind !== 'sandbox') throw new NotFoundError(`pod sandbox ${r.id} not found`);
+    return rec;
+  }
+
+  /** The record of container pod `r` (NOT_FOUND once it is gone). */
+  containerRecord(r: PodRecord): CriContainerRecord {
+    const rec = this.records.get(r.id);
+    if (rec?.kind !== 'container') throw new NotFoundError(`container ${r.id} not found`);
+    return rec;
   }
 
   /** Wait for a pod the daemon is re-adopting after a restart (its VM is not known before). */
@@ -132,25 +109,47 @@ export class CriPods {
 
   /** Every CRI sandbox. */
   sandboxes(): PodRecord[] {
-    return this.pods.list().filter((r) => criKind(r) === 'sandbox');
+    return this.ofKind('sandbox');
   }
 
   /** Every CRI container. */
   containers(): PodRecord[] {
-    return this.pods.list().filter((r) => criKind(r) === 'container');
+    return this.ofKind('container');
+  }
+
+  /** The CRI containers of sandbox `sandboxId`. */
+  containersOf(sandboxId: string): PodRecord[] {
+    return this.containers().filter((c) => this.containerRecord(c).sandboxId === sandboxId);
+  }
+
+  /**
+   * The pods with a record of `kind`. A record whose pod is gone is not shown; it is not
+   * dropped here either: a pod being removed leaves the list before its `destroy` event, which
+   * the CRI's event stream maps with the record (the store drops it after that event).
+   */
+  private ofKind(kind: CriRecord['kind']): PodRecord[] {
+    return this.pods.list().filter((r) => this.records.get(r.id)?.kind === kind);
+  }
+
+  private pod(id: string, notFound: string): PodRecord {
+    try {
+      return this.pods.get(id);
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new NotFoundError(notFound);
+      throw err;
+    }
   }
 }
 
-/** A sandbox as the CRI's PodSandbox message. */
-export function sandboxView(r: PodRecord): PodSandboxView {
-  const l = r.sandbox.spec.labels;
+/** A sandbox (its pod and record) as the CRI's PodSandbox message. */
+export function sandboxView(r: PodRecord, rec: CriSandboxRecord): PodSandboxView {
   return {
     id: r.id,
-    metadata: json<Partial<PodSandboxMetadata>>(l[L.metadata], {}),
+    metadata: rec.metadata,
     state: podPhase(r) === 'running' ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY',
     created_at: nanos(r.created),
-    labels: json<StringMap>(l[L.labels], {}),
-    annotations: json<StringMap>(l[L.annotations], {}),
+    labels: rec.labels,
+    annotations: rec.annotations,
     runtime_handler: '',
   };
 }
@@ -164,19 +163,17 @@ export function containerState(r: PodRecord): string {
   return 'CONTAINER_UNKNOWN';
 }
 
-/** A container as the CRI's Container message. */
-export function containerView(r: PodRecord): ContainerView {
-  const l = r.sandbox.spec.labels;
-  const image = l[L.image] ?? mainContainer(r).spec.imageRef;
+/** A container (its pod and record) as the CRI's Container message. */
+export function containerView(r: PodRecord, rec: CriContainerRecord): ContainerView {
   return {
     id: r.id,
-    pod_sandbox_id: l[L.sandbox],
-    metadata: json<Partial<ContainerMetadata>>(l[L.metadata], {}),
-    image: { image, annotations: {} },
+    pod_sandbox_id: rec.sandboxId,
+    metadata: rec.metadata,
+    image: { image: rec.image || mainContainer(r).spec.imageRef, annotations: {} },
     image_ref: mainContainer(r).spec.image,
     state: containerState(r),
     created_at: nanos(r.created),
-    labels: json<StringMap>(l[L.labels], {}),
-    annotations: json<StringMap>(l[L.annotations], {}),
+    labels: rec.labels,
+    annotations: rec.annotations,
   };
 }

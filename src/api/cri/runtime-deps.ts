@@ -5,6 +5,7 @@
  */
 import type { PodService } from '../../pod/service';
 import type { CriEngine } from './create-request';
+import type { CriRecordStore } from './record-store';
 import type { StreamingServer } from './streaming';
 import type { SandboxCounters } from './stats';
 
@@ -15,6 +16,8 @@ export type SandboxAddress = (id: string) => Promise<{ ip?: string; additionalIp
 export interface CriRuntimeDeps {
   engine: CriEngine;
   pods: PodService;
+  /** The CRI front's records of its sandboxes and containers. */
+  records: CriRecordStore;
   /** The infra image of every sandbox, made local (pulled when missing) before each RunPodSandbox. */
   sandboxImage(): Promise<string>;
   address: SandboxAddress;

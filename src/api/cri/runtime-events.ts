@@ -3,7 +3,8 @@
  * Evented PLEG (1.26, feature gate EventedPLEG) reads instead of relisting every second.
  *
  * The events are the pod layer's (../../pod/events.ts, the bus `docker events` reads), kept for
- * pods the CRI made and mapped to CRI ids and types (criEventOf):
+ * pods the CRI made (those with a CRI record, ./record-store.ts, which also names a container's
+ * sandbox) and mapped to CRI ids and types (criEventOf):
  *
  *   create   -> CONTAINER_CREATED_EVENT      start   -> CONTAINER_STARTED_EVENT
  *   die      -> CONTAINER_STOPPED_EVENT      destroy -> CONTAINER_DELETED_EVENT
@@ -23,7 +24,8 @@
 import { ResourceExhaustedError } from '../../errors';
 import type { DaemonEvent, EventBus } from '../../pod/events';
 import type { ContainerIdRequest, ListContainersRequest, PodSandboxStatusRequest } from './messages';
-import { L, type ContainerView } from './records';
+import type { ContainerView } from './records';
+import type { CriRecordStore } from './record-store';
 
 /** A PodSandboxStatus or ContainerStatus message, passed on to the client as the runtime made it. */
 export type StatusMessage = { id: string } & Record<string, unknown>;
@@ -56,13 +58,19 @@ export interface CriEventRef {
   createdAt: string;
 }
 
-/** The CRI event of a pod-layer event, or undefined when it is not about a CRI sandbox or container. */
-export function criEventOf(e: DaemonEvent): CriEventRef | undefined {
+/** Where the CRI events find a pod's record (a pending one by the pod's name, for `create`). */
+export type EventRecords = Pick<CriRecordStore, 'find'>;
+
+/**
+ * The CRI event of a pod-layer event, or undefined when it is not about a CRI sandbox or
+ * container (a pod with no record in `records`).
+ */
+export function criEventOf(e: DaemonEvent, records: EventRecords): CriEventRef | undefined {
   if (e.type !== 'container') return undefined;
   const type = TYPES[e.action];
   if (!type) return undefined;
-  const kind = e.attributes[L.kind];
-  const sandboxId = kind === 'sandbox' ? e.id : kind === 'container' ? e.attributes[L.sandbox] : undefined;
+  const rec = records.find(e.id, e.attributes.name);
+  const sandboxId = rec?.kind === 'sandbox' ? e.id : rec?.kind === 'container' ? rec.sandboxId : undefined;
   if (!sandboxId) return undefined;
   return { containerId: e.id, sandboxId, type, createdAt: e.timeNano.toString() };
 }
@@ -126,6 +134,8 @@ export class CriEvents {
   constructor(
     private readonly deps: {
       events: Pick<EventBus, 'subscribe'>;
+      /** The CRI's records, which say which pods are its sandboxes and containers. */
+      records: EventRecords;
       statuses: StatusReader;
       /** CLIENT_BACKLOG_LIMIT unless given (tests). */
       backlogLimit?: number;
@@ -162,7 +172,7 @@ export class CriEvents {
   }
 
   private onEvent(e: DaemonEvent): void {
-    const ref = criEventOf(e);
+    const ref = criEventOf(e, this.deps.records);
     if (!ref) return;
     this.chain = this.chain.then(() => this.send(ref));
   }

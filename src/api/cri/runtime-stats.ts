@@ -10,7 +10,8 @@ import type { PodService } from '../../pod/service';
 import type { PodRecord } from '../../pod/types';
 import { networkUsage, StatsRates, type SandboxCounters } from './stats';
 import type { ContainerIdRequest, ListContainersRequest, ListPodSandboxRequest, PodSandboxIdRequest } from './messages';
-import { containerView, L, sandboxView, type CriPods } from './records';
+import { containerView, sandboxView, type CriPods } from './records';
+import type { CriContainerRecord, CriSandboxRecord } from './record-types';
 
 /** RuntimeService's stats calls. */
 export class CriStats {
@@ -26,11 +27,12 @@ export class CriStats {
     this.rates.forget(id);
   }
 
-  private async statsOf(r: PodRecord): Promise<object> {
+  /** A container's stats; `rec` read before any wait (the container may go meanwhile). */
+  private async statsOf(r: PodRecord, rec: CriContainerRecord): Promise<object> {
+    const v = containerView(r, rec);
     const running = this.deps.pods.isRunning(r.id);
     const sample = running ? await this.deps.pods.sample(r.id).catch(() => undefined) : undefined;
     const rw = await this.deps.pods.sizeRw(r.id).catch(() => 0);
-    const v = containerView(r);
     return {
       attributes: { id: r.id, metadata: v.metadata, labels: v.labels, annotations: v.annotations },
       ...this.rates.usage(r.id, sample, rw),
@@ -39,15 +41,17 @@ export class CriStats {
 
   /** ContainerStats: CPU, memory and writable layer of one container. */
   async containerStats(req: ContainerIdRequest): Promise<object> {
-    return { stats: await this.statsOf(await this.cri.settled(this.cri.container(req.container_id))) };
+    const r = this.cri.container(req.container_id);
+    const rec = this.cri.containerRecord(r);
+    return { stats: await this.statsOf(await this.cri.settled(r), rec) };
   }
 
   /** ListContainerStats (filters: id, sandbox id, label selector). */
   async listContainerStats(req: ListContainersRequest): Promise<object> {
     const f = req.filter;
     const stats = [];
-    for (const r of this.cri.containers()) {
-      const v = containerView(r);
+    for (const [r, rec] of this.cri.containers().map((c) => [c, this.cri.containerRecord(c)] as const)) {
+      const v = containerView(r, rec);
       if (
         f &&
         !(
@@ -57,18 +61,19 @@ export class CriStats {
         )
       )
         continue;
-      stats.push(await this.statsOf(r));
+      stats.push(await this.statsOf(r, rec));
     }
     return { stats };
   }
 
-  private async sandboxStats(s: PodRecord): Promise<object> {
-    const v = sandboxView(s);
+  /** A sandbox's stats; `rec` read before any wait (the sandbox may go meanwhile). */
+  private async sandboxStats(s: PodRecord, rec: CriSandboxRecord): Promise<object> {
+    const v = sandboxView(s, rec);
+    const mine = this.cri.containersOf(s.id).map((c) => [c, this.cri.containerRecord(c)] as const);
     const running = this.deps.pods.isRunning(s.id);
     const sample = running ? await this.deps.pods.sample(s.id).catch(() => undefined) : undefined;
     const containers = [];
-    for (const c of this.cri.containers().filter((x) => x.sandbox.spec.labels[L.sandbox] === s.id))
-      containers.push(await this.statsOf(c));
+    for (const [c, crec] of mine) containers.push(await this.statsOf(c, crec));
     const usage = this.rates.usage(s.id, sample);
     const net = running && this.deps.counters ? await this.deps.counters(s.id).catch(() => undefined) : undefined;
     return {
@@ -85,15 +90,16 @@ export class CriStats {
 
   /** PodSandboxStats: the sandbox's infra usage and its containers' stats. */
   async podSandboxStats(req: PodSandboxIdRequest): Promise<object> {
-    return { stats: await this.sandboxStats(this.cri.sandbox(req.pod_sandbox_id)) };
+    const s = this.cri.sandbox(req.pod_sandbox_id);
+    return { stats: await this.sandboxStats(s, this.cri.sandboxRecord(s)) };
   }
 
   /** ListPodSandboxStats (filters: id, label selector). */
   async listPodSandboxStats(req: ListPodSandboxRequest): Promise<object> {
     const f = req.filter;
     const stats = [];
-    for (const s of this.cri.sandboxes()) {
-      const v = sandboxView(s);
+    for (const [s, rec] of this.cri.sandboxes().map((x) => [x, this.cri.sandboxRecord(x)] as const)) {
+      const v = sandboxView(s, rec);
       if (
         f &&
         !(
@@ -102,7 +108,7 @@ export class CriStats {
         )
       )
         continue;
-      stats.push(await this.sandboxStats(s));
+      stats.push(await this.sandboxStats(s, rec));
     }
     return { stats };
   }

@@ -7,18 +7,23 @@
  *   container  a pod of its own that joins the sandbox's VM when started (joinPod), so
  *              `docker ps` and `podvisor list` show every sandbox and container.
  *
- * CRI data the pod layer does not keep (metadata, annotations, the user's labels, log paths) is
- * kept in labels under CRI_LABEL_PREFIX, written at create and read back (./records.ts, with the
- * lookups and views). This module holds the sandbox and container lifecycle, lists and statuses;
+ * CRI data the pod layer does not keep (metadata, annotations, the kubelet's labels, log paths)
+ * is the CRI front's own record of each pod (./record-store.ts), written before the pod is
+ * created (./records.ts has the lookups and views). This module holds the sandbox and container lifecycle, lists and statuses;
  * the exec and streaming calls are in ./runtime-exec.ts, the stats calls in ./runtime-stats.ts.
  */
 import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../../errors';
-import { createCriContainer, createCriSandbox } from './create-request';
+import {
+  createCriContainer,
+  createCriSandbox,
+  type CriContainerRequest,
+  type CriSandboxRequest,
+} from './create-request';
 import type { CriSeccompRequest } from './seccomp';
 import type { CriContainerSecurity } from './security';
 import { mainContainer, podPhase, type PodRecord } from '../../pod/types';
-import { checkNamespaces, containerView, CriPods, json, L, nanos, need, podName, sandboxView } from './records';
+import { checkNamespaces, containerView, CriPods, nanos, need, podName, sandboxView } from './records';
 import type {
   AttachRequest,
   ContainerIdRequest,
@@ -31,7 +36,6 @@ import type {
   ListPodSandboxRequest,
   Mount,
   PodSandboxIdRequest,
-  PodSandboxMetadata,
   PodSandboxStatusRequest,
   PortForwardRequest,
   PortMapping,
@@ -57,7 +61,7 @@ export class CriRuntime {
   private readonly stats: CriStats;
 
   constructor(private readonly deps: CriRuntimeDeps) {
-    this.cri = new CriPods(deps.pods);
+    this.cri = new CriPods(deps.pods, deps.records);
     this.execs = new CriExec(deps, this.cri);
     this.stats = new CriStats(deps, this.cri);
   }
@@ -70,8 +74,18 @@ export class CriRuntime {
     checkNamespaces(c.linux?.security_context?.namespace_options, 'RunPodSandbox');
     const image = await this.deps.sandboxImage();
     const dns = c.dns_config;
-    const r = await createCriSandbox(this.deps.engine, {
-      name: podName(['POD', md.name, md.namespace, md.uid, md.attempt]),
+    const name = podName(['POD', md.name, md.namespace, md.uid, md.attempt]);
+    const record = {
+      kind: 'sandbox' as const,
+      name,
+      metadata: { name: md.name, uid: md.uid, namespace: md.namespace, attempt: md.attempt },
+      labels: c.labels ?? {},
+      annotations: c.annotations ?? {},
+      logDirectory: c.log_directory ?? '',
+      pidMode: c.linux?.security_context?.namespace_options?.pid ?? 'POD',
+    };
+    const sandbox: CriSandboxRequest = {
+      name,
       image,
       hostname: c.hostname || hostnameOf(md.name),
       pod: { namespace: md.namespace, name: md.name, uid: md.uid },
@@ -85,22 +99,16 @@ export class CriRuntime {
         })),
       ...(dns ? { dns: { servers: dns.servers ?? [], searches: dns.searches ?? [], options: dns.options ?? [] } } : {}),
       labels: c.labels ?? {},
-      criLabels: {
-        [L.kind]: 'sandbox',
-        [L.metadata]: JSON.stringify({ name: md.name, uid: md.uid, namespace: md.namespace, attempt: md.attempt }),
-        [L.labels]: JSON.stringify(c.labels ?? {}),
-        [L.annotations]: JSON.stringify(c.annotations ?? {}),
-        [L.logDirectory]: c.log_directory ?? '',
-        [L.pidMode]: c.linux?.security_context?.namespace_options?.pid ?? 'POD',
-      },
       sysctls: c.linux?.sysctls ?? {},
       seccomp: criSeccomp(c.linux?.security_context),
       cgroupParent: c.linux?.cgroup_parent ?? '',
-    });
+    };
+    const r = await this.deps.records.create(record, () => createCriSandbox(this.deps.engine, sandbox));
     try {
       await this.deps.pods.start(r.id);
     } catch (err) {
       await this.deps.pods.remove(r.id, { force: true }).catch(() => undefined);
+      await this.deps.records.remove(r.id);
       throw err;
     }
     return { pod_sandbox_id: r.id };
@@ -108,7 +116,7 @@ export class CriRuntime {
 
   async stopPodSandbox(req: PodSandboxIdRequest): Promise<object> {
     const s = await this.cri.settled(this.cri.sandbox(req.pod_sandbox_id));
-    for (const c of this.cri.containers().filter((x) => x.sandbox.spec.labels[L.sandbox] === s.id)) {
+    for (const c of this.cri.containersOf(s.id)) {
       await this.cri.settled(c);
       if (this.deps.pods.isRunning(c.id)) await this.deps.pods.stop(c.id, 0);
     }
@@ -124,16 +132,21 @@ export class CriRuntime {
       if (err instanceof NotFoundError) return {}; // removing what is gone is fine (the kubelet retries)
       throw err;
     }
-    for (const c of this.cri.containers().filter((x) => x.sandbox.spec.labels[L.sandbox] === s.id))
+    for (const c of this.cri.containersOf(s.id)) {
       await this.deps.pods.remove(c.id, { force: true });
+      await this.deps.records.remove(c.id);
+    }
     await this.deps.pods.remove(s.id, { force: true });
+    await this.deps.records.remove(s.id);
     await this.deps.releaseNetwork(s.id);
     return {};
   }
 
   async podSandboxStatus(req: PodSandboxStatusRequest) {
-    const r = await this.cri.settled(this.cri.sandbox(req.pod_sandbox_id));
-    const v = sandboxView(r);
+    const found = this.cri.sandbox(req.pod_sandbox_id);
+    const rec = this.cri.sandboxRecord(found);
+    const r = await this.cri.settled(found);
+    const v = sandboxView(r, rec);
     const addr = v.state === 'SANDBOX_READY' ? await this.deps.address(r.id) : undefined;
     return {
       status: {
@@ -143,7 +156,7 @@ export class CriRuntime {
           namespaces: {
             options: {
               network: 'POD',
-              pid: r.sandbox.spec.labels[L.pidMode] ?? 'CONTAINER',
+              pid: rec.pidMode,
               ipc: 'POD',
               target_id: '',
             },
@@ -160,7 +173,7 @@ export class CriRuntime {
     const f = req.filter;
     const items = this.cri
       .sandboxes()
-      .map((r) => sandboxView(r))
+      .map((r) => sandboxView(r, this.cri.sandboxRecord(r)))
       .filter(
         (v) =>
           !f ||
@@ -181,8 +194,7 @@ export class CriRuntime {
     // containerd's rule: a privileged container only in a sandbox whose config (sent with the request) is privileged.
     if (sec?.privileged && !req.sandbox_config?.linux?.security_context?.privileged)
       throw new InvalidArgumentError('no privileged container allowed in sandbox');
-    const smd = json<Partial<PodSandboxMetadata>>(s.sandbox.spec.labels[L.metadata], {});
-    const dir = s.sandbox.spec.labels[L.logDirectory] ?? '';
+    const { metadata: smd, logDirectory: dir } = this.cri.sandboxRecord(s);
     const logPath = c.log_path && dir ? path.join(dir, c.log_path) : '';
     const res = c.linux?.resources;
     const mounts = (c.mounts ?? []).map((m: Mount) => ({
@@ -194,9 +206,21 @@ export class CriRuntime {
       // (BIDIRECTIONAL) cannot: docs/limitations.md.
       propagation: String(m.propagation ?? 'PROPAGATION_PRIVATE'),
     }));
-    const r = await createCriContainer(this.deps.engine, {
+    const name = podName([c.metadata.name, smd.name, smd.namespace, smd.uid, c.metadata.attempt]);
+    const record = {
+      kind: 'container' as const,
+      name,
       sandboxId: s.id,
-      name: podName([c.metadata.name, smd.name, smd.namespace, smd.uid, c.metadata.attempt]),
+      metadata: { name: c.metadata.name, attempt: c.metadata.attempt },
+      labels: c.labels ?? {},
+      annotations: c.annotations ?? {},
+      logPath,
+      image: c.image.image,
+      mounts,
+    };
+    const container: CriContainerRequest = {
+      sandboxId: s.id,
+      name,
       image: c.image.image,
       command: c.command ?? [],
       args: c.args ?? [],
@@ -204,16 +228,6 @@ export class CriRuntime {
       env: (c.envs ?? []).map((e: KeyValue) => `${e.key}=${e.value}`),
       mounts,
       labels: c.labels ?? {},
-      criLabels: {
-        [L.kind]: 'container',
-        [L.sandbox]: s.id,
-        [L.metadata]: JSON.stringify({ name: c.metadata.name, attempt: c.metadata.attempt }),
-        [L.labels]: JSON.stringify(c.labels ?? {}),
-        [L.annotations]: JSON.stringify(c.annotations ?? {}),
-        [L.logPath]: logPath,
-        [L.image]: c.image.image,
-        [L.mounts]: JSON.stringify(mounts),
-      },
       logPath,
       tty: !!c.tty,
       stdin: !!c.stdin,
@@ -229,13 +243,14 @@ export class CriRuntime {
       ...(res && Number(res.cpu_quota) > 0 && Number(res.cpu_period) > 0
         ? { cpuQuota: Number(res.cpu_quota), cpuPeriod: Number(res.cpu_period) }
         : {}),
-    });
+    };
+    const r = await this.deps.records.create(record, () => createCriContainer(this.deps.engine, container));
     return { container_id: r.id };
   }
 
   async startContainer(req: ContainerIdRequest): Promise<object> {
     const r = this.cri.container(req.container_id);
-    const s = this.cri.sandbox(r.sandbox.spec.labels[L.sandbox]);
+    const s = this.cri.sandbox(this.cri.containerRecord(r).sandboxId);
     if (podPhase(s) !== 'running') throw new InvalidArgumentError(`sandbox ${s.id} of container ${r.id} is not ready`);
     await this.deps.pods.start(r.id);
     return {};
@@ -256,6 +271,7 @@ export class CriRuntime {
       throw err;
     }
     await this.deps.pods.remove(r.id, { force: true });
+    await this.deps.records.remove(r.id);
     this.stats.forget(r.id);
     return {};
   }
@@ -264,7 +280,7 @@ export class CriRuntime {
     const f = req.filter;
     const containers = this.cri
       .containers()
-      .map((r) => containerView(r))
+      .map((r) => containerView(r, this.cri.containerRecord(r)))
       .filter(
         (v) =>
           !f ||
@@ -278,15 +294,11 @@ export class CriRuntime {
 
   containerStatus(req: ContainerIdRequest) {
     const r = this.cri.container(req.container_id);
-    const v = containerView(r);
+    const rec = this.cri.containerRecord(r);
+    const v = containerView(r, rec);
     const st = mainContainer(r).state;
     const exited = v.state === 'CONTAINER_EXITED';
     const reason = !exited ? '' : st.oomKilled ? 'OOMKilled' : st.exitCode === 0 ? 'Completed' : 'Error';
-    const l = r.sandbox.spec.labels;
-    const mounts = json<Array<{ containerPath: string; hostPath: string; readonly: boolean; propagation?: string }>>(
-      l[L.mounts],
-      [],
-    );
     return {
       status: {
         id: v.id,
@@ -302,14 +314,14 @@ export class CriRuntime {
         message: exited ? st.error : '',
         labels: v.labels,
         annotations: v.annotations,
-        mounts: mounts.map((m) => ({
+        mounts: rec.mounts.map((m) => ({
           container_path: m.containerPath,
           host_path: m.hostPath,
           readonly: m.readonly,
           selinux_relabel: false,
           propagation: m.propagation ?? 'PROPAGATION_PRIVATE',
         })),
-        log_path: l[L.logPath] ?? '',
+        log_path: rec.logPath,
       },
       info: {},
     };

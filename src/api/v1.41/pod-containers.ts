@@ -20,7 +20,8 @@
  *
  * The Docker front end's pods have one container each: for them this view changes nothing.
  */
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../../errors';
+import { ConflictError, NotFoundError } from '../../errors';
+import { hasSeveralContainers, resolveContainerRef, type ResolvedContainer } from '../../engine/container-names';
 import type { PodCounts, PodService } from '../../pod/service';
 import { CheckpointError } from '../../pod/errors';
 import {
@@ -34,12 +35,6 @@ import {
 import { dockerFrontend, type DockerFrontend } from '../../translate/docker/docker-types';
 
 export { CONTAINER_LABEL };
-
-/** A reference resolved: the pod, and the container of it named (undefined: the pod's main container). */
-interface Resolved {
-  pod: PodRecord;
-  other?: ContainerRecord;
-}
 
 /** The Docker name of a container of a pod that is not its main one. */
 function otherName(pod: PodRecord, c: ContainerRecord): string {
@@ -70,36 +65,14 @@ function viewOf(pod: PodRecord, c: ContainerRecord): PodRecord {
 }
 
 /** Whether a pod is seen as several Docker containers. */
-function several(pod: PodRecord): boolean {
-  return containersOf(pod).length > 1;
-}
+const several = hasSeveralContainers;
 
 /**
- * What `ref` names: a pod by the pod layer's own lookup (its id, name or id prefix), else a
- * container of a pod of several by its id, its Docker name or a prefix of its id.
+ * What `ref` names: a pod, or a container of a pod of several (the creation service's lookup,
+ * src/engine/container-names.ts, so a create's references and Docker's calls agree).
  */
-function resolveRef(pods: PodService, ref: string): Resolved {
-  let notFound: unknown;
-  try {
-    return { pod: pods.get(ref) };
-  } catch (err) {
-    if (!(err instanceof NotFoundError)) throw err;
-    notFound = err;
-  }
-  const clean = ref.replace(/^\//, '');
-  const hits: Resolved[] = [];
-  for (const pod of pods.list()) {
-    if (!several(pod)) continue;
-    const main = mainContainer(pod);
-    for (const c of containersOf(pod)) {
-      if (c === main) continue;
-      if (c.spec.id === clean || otherName(pod, c) === clean) return { pod, other: c };
-      if (clean.length > 0 && /^[0-9a-f]+$/.test(clean) && c.spec.id.startsWith(clean)) hits.push({ pod, other: c });
-    }
-  }
-  if (hits.length === 1) return hits[0];
-  if (hits.length > 1) throw new InvalidArgumentError(`multiple IDs found with provided prefix: ${ref}`);
-  throw notFound;
+function resolveRef(pods: PodService, ref: string): ResolvedContainer {
+  return resolveContainerRef(pods, ref);
 }
 
 /** The id of the pod `ref` names a container of, for what acts on the whole pod. */

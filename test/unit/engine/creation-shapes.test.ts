@@ -73,7 +73,6 @@ const sandbox = {
   pod: { namespace: 'default', name: 'web', uid: 'uid-1' },
   portMappings: [],
   labels: {},
-  criLabels: { 'io.podvisor.cri.kind': 'sandbox' },
 };
 
 const container = (sandboxId: string) => ({
@@ -86,7 +85,6 @@ const container = (sandboxId: string) => ({
   env: [],
   mounts: [{ containerPath: '/m', hostPath: '/tmp/x/a:b', readonly: false }],
   labels: {},
-  criLabels: { 'io.podvisor.cri.kind': 'container' },
   logPath: '',
   tty: false,
   stdin: false,

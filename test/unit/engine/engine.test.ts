@@ -227,7 +227,6 @@ describe('CRI sandboxes and containers', () => {
     portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' as const }],
     dns: { servers: ['10.96.0.10'], searches: [], options: [] },
     labels: { app: 'web' },
-    criLabels: { 'io.podvisor.cri.kind': 'sandbox' },
   };
   const containerRequest = (sandboxId: string, extra: object = {}) => ({
     sandboxId,
@@ -239,7 +238,6 @@ describe('CRI sandboxes and containers', () => {
     env: ['A=b'],
     mounts: [{ containerPath: '/data', hostPath: h.root, readonly: true }],
     labels: { role: 'main' },
-    criLabels: { 'io.podvisor.cri.kind': 'container' },
     logPath: '/var/log/pods/web/app/0.log',
     tty: false,
     stdin: false,
@@ -261,11 +259,8 @@ describe('CRI sandboxes and containers', () => {
       dns: sandboxRequest.dns,
     });
     expect(s.sandbox.spec.hostname).toBe('web-host');
-    expect(s.sandbox.spec.labels).toMatchObject({
-      app: 'web',
-      'io.podvisor.cri.kind': 'sandbox',
-      'io.podvisor.api': 'cri',
-    });
+    // The config's labels and the API label: the CRI front's own data is in its records.
+    expect(s.sandbox.spec.labels).toEqual({ app: 'web', 'io.podvisor.api': 'cri' });
     expect(mainContainer(s).spec.openStdin).toBe(true);
   });
 

@@ -85,7 +85,6 @@ test("a CRI sandbox's cgroup_parent places its VM and is shown as its HostConfig
     pod: { namespace: 'default', name: 'web', uid: 'uid-1' },
     portMappings: [],
     labels: {},
-    criLabels: {},
   };
   const opts = { defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 };
   const pod = async (cgroupParent: string) =>

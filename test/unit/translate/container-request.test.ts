@@ -50,7 +50,6 @@ const sandbox = {
   pod: { namespace: 'default', name: 'web', uid: 'uid-1' },
   portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' as const }],
   labels: { app: 'web' },
-  criLabels: { 'io.podvisor.cri.kind': 'sandbox' },
 };
 
 const container = (extra: Partial<CriContainerRequest> = {}): CriContainerRequest => ({
@@ -63,7 +62,6 @@ const container = (extra: Partial<CriContainerRequest> = {}): CriContainerReques
   env: ['A=b'],
   mounts: [{ containerPath: '/data', hostPath: '/srv/data', readonly: true }],
   labels: { role: 'main' },
-  criLabels: { 'io.podvisor.cri.kind': 'container' },
   logPath: '/var/log/pods/web/app/0.log',
   tty: false,
   stdin: true,
@@ -96,7 +94,7 @@ describe('a CRI front request makes the pod the Docker body it replaced made', (
           Image: 'pause',
           OpenStdin: true,
           Hostname: 'web-host',
-          Labels: { app: 'web', 'io.podvisor.cri.kind': 'sandbox', 'io.podvisor.api': 'cri' },
+          Labels: { app: 'web', 'io.podvisor.api': 'cri' },
           HostConfig: {
             NetworkMode: 'none',
             Sysctls: { 'kernel.shm_rmid_forced': '1' },
@@ -148,7 +146,7 @@ describe('a CRI front request makes the pod the Docker body it replaced made', (
           StdinOnce: true,
           AttachStdin: true,
           User: '1000:100',
-          Labels: { role: 'main', 'io.podvisor.cri.kind': 'container', 'io.podvisor.api': 'cri' },
+          Labels: { role: 'main', 'io.podvisor.api': 'cri' },
           HostConfig: {
             NetworkMode: 'container:sb',
             PidMode: 'container:sb',
@@ -212,7 +210,7 @@ describe('a CRI front request makes the pod the Docker body it replaced made', (
         StdinOnce: true,
         AttachStdin: true,
         User: '1000',
-        Labels: { role: 'main', 'io.podvisor.cri.kind': 'container', 'io.podvisor.api': 'cri' },
+        Labels: { role: 'main', 'io.podvisor.api': 'cri' },
         HostConfig: {
           NetworkMode: 'container:sb',
           Privileged: true,

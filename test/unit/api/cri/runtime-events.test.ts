@@ -8,12 +8,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { EventBus } from '../../../../src/pod/events';
-import { L } from '../../../../src/api/cri/records';
+import type { CriRecord } from '../../../../src/api/cri/record-types';
 import {
   CriEvents,
   criEventOf,
   criStatuses,
   type EventClient,
+  type EventRecords,
   type StatusReader,
 } from '../../../../src/api/cri/runtime-events';
 import { createCriServer, criHandlers } from '../../../../src/api/cri/server';
@@ -21,15 +22,47 @@ import { loadCriServices } from '../../../../src/api/cri/proto';
 import type { CriImageService } from '../../../../src/api/cri/images';
 import type { RuntimeInfo } from '../../../../src/api/cri/runtime-info';
 
-const sandboxAttrs = { [L.kind]: 'sandbox', name: 'k8s_POD_x' };
-const containerAttrs = { [L.kind]: 'container', [L.sandbox]: 'sb1', name: 'k8s_c_x' };
+const sandboxAttrs = { name: 'k8s_POD_x' };
+const containerAttrs = { name: 'k8s_c_x' };
+
+const common = { labels: {}, annotations: {} };
+const sandboxRecord = (id: string, name: string): CriRecord => ({
+  ...common,
+  id,
+  name,
+  kind: 'sandbox',
+  metadata: {},
+  logDirectory: '',
+  pidMode: 'POD',
+});
+const containerRecord = (id: string, name: string, sandboxId: string): CriRecord => ({
+  ...common,
+  id,
+  name,
+  kind: 'container',
+  metadata: {},
+  sandboxId,
+  logPath: '',
+  image: 'busybox',
+  mounts: [],
+});
+
+/** The CRI's records as the events read them: sandbox sb1, its containers c0..c4, and one pending. */
+const byId = new Map<string, CriRecord>([
+  ['sb1', sandboxRecord('sb1', 'k8s_POD_x')],
+  ...[0, 1, 2, 3, 4].map((i): [string, CriRecord] => [`c${i}`, containerRecord(`c${i}`, 'k8s_c_x', 'sb1')]),
+]);
+const pendingRecord = containerRecord('', 'k8s_new_x', 'sb1');
+const records: EventRecords = {
+  find: (id, name) => byId.get(id) ?? (name === pendingRecord.name ? pendingRecord : undefined),
+};
 
 describe('criEventOf', () => {
   const bus = new EventBus();
   it('maps create, start, die and destroy of a CRI container, with the sandbox and the time', () => {
     const types = ['create', 'start', 'die', 'destroy'].map((a) => {
       const e = bus.emit('container', a, 'c1', containerAttrs);
-      const ref = criEventOf(e);
+      const ref = criEventOf(e, records);
       expect(ref).toMatchObject({ containerId: 'c1', sandboxId: 'sb1', createdAt: e.timeNano.toString() });
       return ref?.type;
     });
@@ -42,7 +75,7 @@ describe('criEventOf', () => {
   });
 
   it("gives a sandbox's events the sandbox's id as container id and sandbox id", () => {
-    expect(criEventOf(bus.emit('container', 'start', 'sb1', sandboxAttrs))).toMatchObject({
+    expect(criEventOf(bus.emit('container', 'start', 'sb1', sandboxAttrs), records)).toMatchObject({
       containerId: 'sb1',
       sandboxId: 'sb1',
       type: 'CONTAINER_STARTED_EVENT',
@@ -50,12 +83,25 @@ describe('criEventOf', () => {
   });
 
   it('keeps nothing else: Docker containers, other actions, other object types', () => {
-    expect(criEventOf(bus.emit('container', 'start', 'd1', { name: 'web' }))).toBeUndefined();
-    expect(criEventOf(bus.emit('container', 'kill', 'c1', containerAttrs))).toBeUndefined();
-    expect(criEventOf(bus.emit('container', 'stop', 'c1', containerAttrs))).toBeUndefined();
-    expect(criEventOf(bus.emit('container', 'exec_create: sh', 'c1', containerAttrs))).toBeUndefined();
-    expect(criEventOf(bus.emit('image', 'pull', 'busybox', {}))).toBeUndefined();
-    expect(criEventOf(bus.emit('container', 'start', 'c9', { [L.kind]: 'container' }))).toBeUndefined();
+    expect(criEventOf(bus.emit('container', 'start', 'd1', { name: 'web' }), records)).toBeUndefined();
+    expect(criEventOf(bus.emit('container', 'kill', 'c1', containerAttrs), records)).toBeUndefined();
+    expect(criEventOf(bus.emit('container', 'stop', 'c1', containerAttrs), records)).toBeUndefined();
+    expect(criEventOf(bus.emit('container', 'exec_create: sh', 'c1', containerAttrs), records)).toBeUndefined();
+    expect(criEventOf(bus.emit('image', 'pull', 'busybox', {}), records)).toBeUndefined();
+    expect(criEventOf(bus.emit('container', 'start', 'c9', { name: 'k8s_c9_x' }), records)).toBeUndefined();
+  });
+
+  it("finds a container whose create has not returned yet by its pod's name (its record is pending)", () => {
+    expect(criEventOf(bus.emit('container', 'create', 'c7', { name: 'k8s_new_x' }), records)).toMatchObject({
+      containerId: 'c7',
+      sandboxId: 'sb1',
+      type: 'CONTAINER_CREATED_EVENT',
+    });
+  });
+
+  it("ignores the labels older podvisors kept the CRI's data in: only a record makes a CRI pod", () => {
+    const old = { 'io.podvisor.cri.kind': 'container', 'io.podvisor.cri.sandbox': 'sb1', name: 'old' };
+    expect(criEventOf(bus.emit('container', 'start', 'd2', old), records)).toBeUndefined();
   });
 });
 
@@ -108,7 +154,7 @@ const statuses: StatusReader = async (id) => ({
 describe('CriEvents', () => {
   it('sends every CRI event to every client, in order, with the statuses; a client that goes gets no more', async () => {
     const bus = new EventBus();
-    const events = new CriEvents({ events: bus, statuses });
+    const events = new CriEvents({ events: bus, records, statuses });
     const a = fakeClient();
     const b = fakeClient();
     const bGone = new AbortController();
@@ -144,7 +190,7 @@ describe('CriEvents', () => {
 
   it('stops listening to the bus when the last client goes', () => {
     const bus = new EventBus();
-    const events = new CriEvents({ events: bus, statuses });
+    const events = new CriEvents({ events: bus, records, statuses });
     const gone = new AbortController();
     events.serve(fakeClient(), gone.signal);
     expect(bus.listenerCount).toBe(1);
@@ -155,7 +201,7 @@ describe('CriEvents', () => {
 
   it('drops a client that falls behind with RESOURCE_EXHAUSTED, keeping the others', async () => {
     const bus = new EventBus();
-    const events = new CriEvents({ events: bus, statuses, backlogLimit: 3 });
+    const events = new CriEvents({ events: bus, records, statuses, backlogLimit: 3 });
     const slow = fakeClient();
     const fast = fakeClient();
     events.serve(slow, new AbortController().signal);
@@ -191,7 +237,7 @@ describe('GetContainerEvents through the gRPC server', () => {
       ...(big ? { containers_statuses: [{ id: 'c1', annotations: { pad: 'x'.repeat(64 * 1024) } }] } : {}),
     });
     setBig = (v) => (big = v);
-    events = new CriEvents({ events: bus, statuses: padded, backlogLimit: 20 });
+    events = new CriEvents({ events: bus, records, statuses: padded, backlogLimit: 20 });
     server = createCriServer(criHandlers({ info: {} as RuntimeInfo, images: {} as CriImageService, events }));
     const sock = path.join(dir, 'cri.sock');
     await new Promise<void>((resolve, reject) =>
