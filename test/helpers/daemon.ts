@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as http from 'node:http';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { listVmProcesses, mountsUnder } from './leaks';
+import { listVmProcesses, mountsUnder, processesNaming } from './leaks';
 import { removeAllOwned } from '../../src/net/host';
 import { removeAllSandboxNetworks } from '../../src/net/cni/sandbox-networks';
 
@@ -74,6 +74,20 @@ export function ping(socketPath: string): Promise<boolean> {
     req.on('error', () => resolve(false));
     req.on('timeout', () => req.destroy());
   });
+}
+
+/**
+ * Remove the bridges, taps and firewall rules of the daemon of `dataRoot`, which has exited.
+ * An `ip` or `iptables` it started can outlive it by a moment (their arguments carry the
+ * owner mark, `podvisor <data root>`): they are waited for first, and the removal is done again
+ * a moment later for anything they made meanwhile.
+ */
+async function removeNetworkOf(dataRoot: string): Promise<void> {
+  const mark = `podvisor ${dataRoot}`;
+  for (let i = 0; i < 50 && processesNaming(mark).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  await removeAllOwned(dataRoot);
+  await new Promise((r) => setTimeout(r, 200));
+  await removeAllOwned(dataRoot);
 }
 
 /** Start a daemon on fresh temp directories. */
@@ -134,6 +148,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
       await new Promise((r) => setTimeout(r, 50));
     }
     c.kill('SIGKILL');
+    await exited;
     throw new Error(`podvisord did not answer /_ping in time:\n${output}`);
   };
 
@@ -149,6 +164,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
   try {
     await launch();
   } catch (err) {
+    // A daemon that exited or was killed before it was ready may have made its default bridge
+    // and rules already: they go with its roots.
+    await removeNetworkOf(dataRoot).catch(() => undefined);
     fs.rmSync(base, { recursive: true, force: true });
     throw err;
   }
@@ -169,7 +187,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
       await terminate('SIGTERM');
       // A daemon killed earlier (kill9) left its bridges and rules, and its CRI sandboxes'
       // CNI networks: they go with its roots.
-      await removeAllOwned(dataRoot);
+      await removeNetworkOf(dataRoot);
       await removeAllSandboxNetworks(execRoot);
       fs.rmSync(base, { recursive: true, force: true });
     },

@@ -1,11 +1,11 @@
 /**
  * Jest global setup of the projects that touch the host (privileged, integration, compat):
- * remembers which QEMU and virtiofsd processes, mount helpers and mounts under the tests' temp
- * roots existed before the run, so the teardown (global-teardown.ts) can tell leaks of this run
- * from what was already there. Each project that names this runs it; only the first call of a
+ * remembers which QEMU and virtiofsd processes, mount helpers, mounts under the tests' temp
+ * roots and orphaned network objects (a dead daemon's bridge or rule) existed before the run,
+ * so the teardown (global-teardown.ts) can tell leaks of this run from what was already there. Each project that names this runs it; only the first call of a
  * run takes the snapshot (they all run before any test).
  */
-import { listMountHelpers, listVmProcesses, testRootMounts } from './leaks';
+import { listMountHelpers, listVmProcesses, orphanNetworkObjects, testRootMounts } from './leaks';
 
 export default function globalSetup(): void {
   if (process.env.PODVISOR_TEST_RUN_START_MS) return;
@@ -16,5 +16,6 @@ export default function globalSetup(): void {
     .map((p) => p.pid)
     .join(',');
   process.env.PODVISOR_PREEXISTING_MOUNTS = JSON.stringify(testRootMounts());
+  process.env.PODVISOR_PREEXISTING_NETWORK_OBJECTS = JSON.stringify(orphanNetworkObjects());
   process.env.PODVISOR_TEST_RUN_START_MS = String(Date.now());
 }

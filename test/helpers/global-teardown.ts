@@ -35,6 +35,9 @@ function leftovers(): string[] {
   const vmBefore = pidSet(process.env.PODVISOR_PREEXISTING_VM_PIDS);
   const helpersBefore = pidSet(process.env.PODVISOR_PREEXISTING_MOUNT_HELPERS);
   const mountsBefore = new Set<string>(JSON.parse(process.env.PODVISOR_PREEXISTING_MOUNTS ?? '[]') as string[]);
+  const networkBefore = new Set<string>(
+    JSON.parse(process.env.PODVISOR_PREEXISTING_NETWORK_OBJECTS ?? '[]') as string[],
+  );
   const start = Number(process.env.PODVISOR_TEST_RUN_START_MS ?? 0);
   const procs = (label: string, list: ProcInfo[], before: Set<number>) =>
     list.filter((p) => !before.has(p.pid)).map((p) => `${label} ${p.pid} ${p.cmdline.slice(0, 300)}`);
@@ -47,7 +50,7 @@ function leftovers(): string[] {
     ...testRootVmDirs()
       .filter((d) => d.mtimeMs >= start)
       .map((d) => `VM runtime directory ${d.dir}`),
-    ...orphanNetworkObjects(),
+    ...orphanNetworkObjects().filter((o) => !networkBefore.has(o)),
     ...emptyVmCgroups(start).map((d) => `VM cgroup ${d}`),
   ];
 }

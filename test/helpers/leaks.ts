@@ -35,6 +35,11 @@ function listProcesses(match: (argv: string[]) => boolean): ProcInfo[] {
   return out;
 }
 
+/** Every process with `text` in its command line (a daemon's `ip` or `iptables` naming its owner mark). */
+export function processesNaming(text: string): ProcInfo[] {
+  return listProcesses((argv) => argv.join(' ').includes(text)).filter((p) => p.pid !== process.pid);
+}
+
 /**
  * Every qemu-system or virtiofsd process on the machine; with `jails`, also every jail running
  * or about to run one (its supervisor, src/vm/qemu/confinement/jailed-process.ts: see isJailSupervisor), as

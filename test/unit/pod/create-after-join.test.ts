@@ -15,6 +15,17 @@ import type { Vm } from '../../../src/vm/types';
 import type { RootfsManager } from '../../../src/storage/types';
 import { podFileSecurity } from '../../../src/translate/docker/security';
 
+/** Temp directories of this file, removed after its tests. */
+const temps: string[] = [];
+function tempDir(prefix: string): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  temps.push(d);
+  return d;
+}
+afterAll(() => {
+  for (const d of temps) fs.rmSync(d, { recursive: true, force: true });
+});
+
 /** A promise and what settles it. */
 function gate<T = void>(): { promise: Promise<T>; open(v?: T): void; fail(e: Error): void } {
   let open!: (v?: T) => void;
@@ -66,7 +77,7 @@ function stage(): Stage {
   };
   const vm = {
     id: 'vm1',
-    shareDir: fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-beside-')),
+    shareDir: tempDir('podvisor-beside-'),
     devices: { nics: [], upperDisk: { guestName: 'vda' } },
     agent,
     attachUpperDisk: async () => {
@@ -106,7 +117,7 @@ function pod(containers: PodContainerSpec[]): PodSpec {
 
 /** StartDeps over `s`, block mode unless `disks` is false; the join waits for `join`. */
 function deps(s: Stage, join: Promise<void>, disks = true): StartDeps {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-beside-c-'));
+  const dir = tempDir('podvisor-beside-c-');
   const rootfs = {
     mount: async () => undefined,
     unmount: async () => {
