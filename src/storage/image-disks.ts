@@ -37,9 +37,16 @@ export interface ImageTree {
   unmount(target: string): Promise<void>;
 }
 
+/**
+ * Whether something still needs the disk of the image tree `layers` (its layer directories,
+ * lowest first): an image with those layers, a container made from them.
+ */
+export type ImageDiskNeed = (layers: readonly string[]) => Promise<boolean>;
+
 /** The image disks under one directory (the daemon's `<data-root>/image-disks`). */
 export class ImageDisks {
   private readonly making = new Map<string, Promise<string>>();
+  private readonly needs: ImageDiskNeed[] = [];
 
   /** `bytes`: every file's size, the image disk device's capacity (src/vm/devices/image-disk/image-disk.ts). */
   constructor(
@@ -63,6 +70,22 @@ export class ImageDisks {
       this.making.set(file, p);
     }
     return p;
+  }
+
+  /** Add what keeps a disk: `release` removes none that `need` says is still needed. */
+  keepWhile(need: ImageDiskNeed): void {
+    this.needs.push(need);
+  }
+
+  /**
+   * The disk of `layers` may no longer be needed (its image was removed, or a container made
+   * from it): remove it unless one of the `keepWhile` checks still needs it. A container that
+   * needs it later makes it again (`ensure`); a VM that has it open keeps what it has open.
+   */
+  async release(layers: readonly string[]): Promise<void> {
+    if (!fs.existsSync(this.fileFor(layers))) return;
+    for (const need of this.needs) if (await need(layers)) return;
+    await this.remove(layers);
   }
 
   /** Remove the disk of the image whose layers are `layers` (nothing if it has none). */

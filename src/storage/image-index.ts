@@ -50,6 +50,12 @@ export interface State {
   refs: Record<string, string>;
   /** Image ID -> container IDs using it. */
   users: Record<string, string[]>;
+  /**
+   * Image ID -> its layers' diff IDs, for an image deleted by force while stopped containers
+   * used it: its layers stay for them (`users` still lists them) until the last one goes, as
+   * dockerd's containers keep their image's layers.
+   */
+  retained: Record<string, string[]>;
 }
 
 /** An image as the store returns it: the record plus what the API shows. */
@@ -69,7 +75,7 @@ export type RunningProbe = (containerId: string) => boolean;
 
 /** Images and their references, persisted under one directory. */
 export class ImageIndex implements ImageLookup {
-  protected state: State = { images: {}, refs: {}, users: {} };
+  protected state: State = { images: {}, refs: {}, users: {}, retained: {} };
   protected readonly configs = new Map<string, ImageConfig>();
   private readonly stateFile: string;
   private writing: Promise<void> = Promise.resolve();
@@ -88,7 +94,7 @@ export class ImageIndex implements ImageLookup {
     await fs.promises.mkdir(this.root, { recursive: true, mode: 0o700 });
     try {
       const s = JSON.parse(await fs.promises.readFile(this.stateFile, 'utf8')) as Partial<State>;
-      this.state = { images: s.images ?? {}, refs: s.refs ?? {}, users: s.users ?? {} };
+      this.state = { images: s.images ?? {}, refs: s.refs ?? {}, users: s.users ?? {}, retained: s.retained ?? {} };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }

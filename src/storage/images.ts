@@ -29,9 +29,23 @@ export type { ImageRemoval, RunningProbe, StoredImageView } from './image-index'
 export class ImageStore extends ImageIndex {
   private imageDisks: ImageDisks | undefined;
 
-  /** The image disks (block mode) that go with their images (`docker rmi`, `image prune`). */
+  /**
+   * The image disks (block mode) that go with their images (`docker rmi`, `image prune`): a disk
+   * is kept while an image has its layers.
+   */
   useImageDisks(disks: ImageDisks): void {
     this.imageDisks = disks;
+    disks.keepWhile((layers) => this.hasImageOn(layers));
+  }
+
+  /** Whether an image has exactly the layer directories `layers` (lowest first). */
+  private async hasImageOn(layers: readonly string[]): Promise<boolean> {
+    const key = layers.join('\n');
+    for (const id of Object.keys(this.state.images)) {
+      const dirs = await this.layerDirs(id).catch(() => [] as string[]);
+      if (dirs.join('\n') === key) return true;
+    }
+    return false;
   }
 
   /** Conflicts for deleting an image: running users always, other users and refs unless forced. */
@@ -123,9 +137,9 @@ export class ImageStore extends ImageIndex {
   private async deleteImage(id: string): Promise<ImageRemoval[]> {
     const img = this.state.images[id];
     const items: ImageRemoval[] = [];
-    // Its disk goes with it, unless a container still uses it (a forced removal) or another
-    // image has the same layers.
-    const disk = this.usersOf(id).length === 0 ? await this.layerDirs(id) : undefined;
+    // Its disk goes with it, unless a container still uses it (a forced removal: the disk goes
+    // with the last such container, ./rootfs.ts) or another image has the same layers.
+    const disk = this.imageDisks ? await this.layerDirs(id) : undefined;
     for (const [ref, target] of Object.entries(this.state.refs)) {
       if (target === id) {
         delete this.state.refs[ref];
@@ -133,26 +147,46 @@ export class ImageStore extends ImageIndex {
       }
     }
     delete this.state.images[id];
-    delete this.state.users[id];
+    // Stopped containers of a forced removal keep its layers until the last of them goes.
+    if (this.usersOf(id).length) this.state.retained[id] = img.layers;
+    else delete this.state.users[id];
     this.configs.delete(id);
     await this.save();
     items.push({ deleted: id });
     // Report removed layers by chain ID, as dockerd does, for chains no other image has.
-    const otherChains = new Set(Object.values(this.state.images).flatMap((i) => chainIds(i.layers)));
+    const otherChains = new Set(
+      [...Object.values(this.state.images).map((i) => i.layers), ...Object.values(this.state.retained)].flatMap(
+        (layers) => chainIds(layers),
+      ),
+    );
     const mine = chainIds(img.layers);
     for (let i = mine.length - 1; i >= 0; i--) {
       if (!otherChains.has(mine[i])) items.push({ deleted: mine[i] });
     }
-    const same = (i: { layers: string[] }) => i.layers.join('\n') === img.layers.join('\n');
-    if (disk && this.imageDisks && !Object.values(this.state.images).some(same)) await this.imageDisks.remove(disk);
+    if (disk) await this.imageDisks?.release(disk);
     await this.gc();
     if (!Object.values(this.state.images).some((i) => i.id === id)) await this.content.delete(id);
     return items;
   }
 
-  /** Remove layers that no image references. Returns their total size. */
+  /**
+   * Forget that a container uses an image; the last container of an image deleted by force
+   * releases its layers.
+   */
+  override async removeUser(imageId: string, containerId: string): Promise<void> {
+    await super.removeUser(imageId, containerId);
+    if (!this.state.retained[imageId] || this.usersOf(imageId).length) return;
+    delete this.state.retained[imageId];
+    await this.save();
+    await this.gc();
+  }
+
+  /** Remove layers that no image (nor container of a deleted one) references. Returns their total size. */
   async gc(): Promise<number> {
-    const referenced = new Set(Object.values(this.state.images).flatMap((i) => i.layers));
+    const referenced = new Set([
+      ...Object.values(this.state.images).flatMap((i) => i.layers),
+      ...Object.values(this.state.retained).flat(),
+    ]);
     const sizes = new Map(this.layers.list().map((l) => [l.diffId, l.size]));
     const removed = await this.layers.gc(referenced);
     const kept = new Set(this.layers.list().map((l) => l.blob?.digest));

@@ -114,7 +114,19 @@ export class OverlayRootfs implements RootfsManager {
     private readonly mounter: Mounter = sharedMounter(),
     private readonly spares?: SpareDisks,
     private readonly imageDisks?: ImageDisks,
-  ) {}
+  ) {
+    imageDisks?.keepWhile((layers) => this.someContainerOn(layers));
+  }
+
+  /** Whether a prepared container's rootfs has exactly the layer directories `layers`. */
+  private async someContainerOn(layers: readonly string[]): Promise<boolean> {
+    const key = JSON.stringify(layers);
+    for (const id of await fs.promises.readdir(this.root).catch(() => [] as string[])) {
+      const lower = await fs.promises.readFile(path.join(this.root, id, 'lower.json'), 'utf8').catch(() => '');
+      if (lower === key) return true;
+    }
+    return false;
+  }
 
   private dir(id: string): string {
     if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith('.'))
@@ -364,6 +376,8 @@ export class OverlayRootfs implements RootfsManager {
 
   async remove(id: string): Promise<void> {
     const d = this.dir(id);
+    // Block mode: the image disk it was made from goes with the last container and image on it.
+    const layers = this.imageDisks ? await this.layers(id).catch(() => undefined) : undefined;
     await this.unmount(id);
     this.changed(id);
     // lower.json first: from then on the rootfs counts as gone (see isRemoved), before a
@@ -382,6 +396,7 @@ export class OverlayRootfs implements RootfsManager {
       if (isMountPoint(p)) await this.mounter.unmount(p, { detach: true }).catch(() => undefined);
     }
     this.changed(id);
+    if (layers) await this.imageDisks?.release(layers);
   }
 
   /** Whether the container's rootfs was removed (or never prepared): its lower.json is gone. */

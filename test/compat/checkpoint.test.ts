@@ -372,6 +372,29 @@ test('containers of one image run with image=disk share its one read-only image 
   for (let i = 0; i < 100 && dockerSync(d, ['rmi', IMAGE]).code !== 0; i++)
     await new Promise((r) => setTimeout(r, 100));
   expect(dockerSync(d, ['image', 'inspect', IMAGE]).code).not.toBe(0);
+  // The disk goes with the image, or with the storage of the last container on it.
+  for (let i = 0; i < 100 && disksNow().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(disksNow()).toEqual([]);
+  dockerOk(d, ['pull', '-q', IMAGE], 300000);
+});
+
+test('an image disk outlives a forced rmi while a stopped container still uses it, serves that container again, and goes with the last container on it', async () => {
+  const imageDisks = path.join(d.dataRoot, 'image-disks');
+  const disksNow = () => (fs.existsSync(imageDisks) ? fs.readdirSync(imageDisks) : []);
+  const name = 'orphaned-image';
+  try {
+    dockerOk(d, ['run', '--name', name, '--storage-opt', 'image=disk', IMAGE, 'echo', 'first']);
+    expect(disksNow()).toHaveLength(1);
+    // Forced: the image goes, the disk stays for the stopped container, which still starts.
+    dockerOk(d, ['rmi', '-f', IMAGE]);
+    expect(dockerSync(d, ['image', 'inspect', IMAGE]).code).not.toBe(0);
+    expect(disksNow()).toHaveLength(1);
+    expect(dockerOk(d, ['start', '-a', name]).trim()).toBe('first');
+  } finally {
+    dockerSync(d, ['rm', '-f', name]);
+  }
+  // The last user's removal takes it (its storage goes once its run's teardown is done).
+  for (let i = 0; i < 100 && disksNow().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
   expect(disksNow()).toEqual([]);
   dockerOk(d, ['pull', '-q', IMAGE], 300000);
 });

@@ -134,6 +134,26 @@ test('an image a container uses answers 409 unless forced; a running user cannot
   expect((await store.remove('busybox')).some((i) => 'deleted' in i && i.deleted === id)).toBe(true);
 });
 
+test('rmi -f of an image a stopped container uses deletes the image and keeps its layers for the container, across a reopen, until the container goes (as dockerd)', async () => {
+  const id = await addImage(['base', 'top'], ['app:1'], 'a');
+  const user = 'c'.repeat(64);
+  await store.addUser(id, user);
+  // dockerd 26.1 answers this with the untag and the image's deletion, no layer.
+  expect(await store.remove('app:1', { force: true })).toEqual([
+    { untagged: 'app:1' },
+    { untagged: `app@${sha256Digest('a')}` },
+    { deleted: id },
+  ]);
+  expect(() => store.find(id)).toThrow(NoSuchImageError);
+  await open();
+  expect(() => store.find(id)).toThrow(NoSuchImageError);
+  expect(layers.has(sha256Digest('base')) && layers.has(sha256Digest('top'))).toBe(true);
+  await store.gc();
+  expect(layers.has(sha256Digest('top'))).toBe(true);
+  await store.removeUser(id, user);
+  expect(layers.has(sha256Digest('base')) || layers.has(sha256Digest('top'))).toBe(false);
+});
+
 test('the state survives a reopen, and prune removes only dangling images', async () => {
   const a = await addImage(['base'], ['a:latest'], 'a');
   const b = await addImage(['other'], ['b:latest'], 'b');
