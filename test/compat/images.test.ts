@@ -262,3 +262,34 @@ describe.each([
     expect(out).toContain(`for ${AUTH_REG}/busybox:latest`);
   });
 });
+
+describe('rmi -f of an image a stopped container uses (docker CLI)', () => {
+  let d: TestDaemon;
+  beforeAll(async () => {
+    d = await startDaemon();
+  });
+  afterAll(async () => {
+    await d?.stop();
+  });
+
+  test('deletes the image as dockerd does; the container keeps its layers, starts again, and they go with it', async () => {
+    const docker = (args: string[]) => run('/usr/local/bin/docker', args, d.env);
+    const ref = `${REG}/busybox:latest`;
+    await docker(['pull', '-q', ref]);
+    const id = (await docker(['image', 'inspect', '-f', '{{.Id}}', ref])).trim();
+    await docker(['run', '--name', 'user', ref, 'echo', 'first']);
+    // dockerd 26.1 prints the untags and the image's deletion, no layer (its layers are the container's).
+    const lines = (await docker(['rmi', '-f', ref])).trim().split('\n');
+    expect(lines[0]).toBe(`Untagged: ${ref}`);
+    expect(lines.slice(1, -1).every((l) => l.startsWith(`Untagged: ${REG}/busybox@sha256:`))).toBe(true);
+    expect(lines[lines.length - 1]).toBe(`Deleted: ${id}`);
+    await expect(docker(['image', 'inspect', id])).rejects.toThrow(/No such image/);
+    expect((await docker(['start', '-a', 'user'])).trim()).toBe('first');
+    const layersDir = path.join(d.dataRoot, 'layers', 'sha256');
+    expect(fs.readdirSync(layersDir).length).toBeGreaterThan(0);
+    await docker(['rm', 'user']);
+    // The container's storage goes once its teardown is done, after rm answered.
+    for (let i = 0; i < 100 && fs.readdirSync(layersDir).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(fs.readdirSync(layersDir)).toEqual([]);
+  });
+});
