@@ -53,8 +53,9 @@ export async function planParsed(
   return {
     spec: t.spec,
     frontend: t.frontend,
+    ...(t.anonymousVolumes ? { anonymousVolumes: t.anonymousVolumes } : {}),
     ...(name ? { name } : {}),
-    volumesFrom: t.frontend.hostConfig.VolumesFrom ?? [],
+    volumesFrom: t.frontend?.hostConfig.VolumesFrom ?? [],
     // dockerd 26 labels the anonymous volumes of Config.Volumes at every version; podvisor
     // from API 1.42, so that 1.41 stays as dockerd 20.10.
     ...(request.asDockerd26 ? { anonymousVolumeLabels: { [ANONYMOUS_VOLUME_LABEL]: '' } } : {}),

@@ -47,8 +47,8 @@ export interface EngineDeps {
 /** A request made into a pod, checked, before anything is stored. */
 export interface CreationPlan {
   spec: PodSpec;
-  /** The front end's data kept with the pod (Docker's Config and HostConfig for each front end today). */
-  frontend: DockerFrontend;
+  /** A Docker create's record kept with the pod (Config and HostConfig as created); none for a neutral request. */
+  frontend?: DockerFrontend;
   /** The pod's name as asked (a leading '/' allowed); absent: the pod layer makes one. */
   name?: string;
   /**
@@ -57,6 +57,8 @@ export interface CreationPlan {
    * too (HostConfig.VolumesFrom).
    */
   volumesFrom?: readonly string[];
+  /** Paths that get an anonymous volume (Translated.anonymousVolumes). */
+  anonymousVolumes?: string[];
   /** Labels of the anonymous volumes made for Config.Volumes (dockerd 26's com.docker.volume.anonymous). */
   anonymousVolumeLabels?: Record<string, string>;
 }

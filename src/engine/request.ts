@@ -28,7 +28,12 @@ export async function planRequest(deps: EngineDeps, req: ContainerRequest, name?
   const t = translateContainerRequest(req, image, newPodId(), await translateOptions(deps));
   if (join && t.spec.hostCgroupParent !== undefined) throw new InvalidArgumentError(CGROUP_PARENT_NEEDS_OWN_VM);
   if (join) t.spec.joinPod = { pod: join.pod, pid: join.pid === true };
-  return { spec: t.spec, frontend: t.frontend, ...(name ? { name } : {}), volumesFrom: [] };
+  return {
+    spec: t.spec,
+    ...(t.anonymousVolumes ? { anonymousVolumes: t.anonymousVolumes } : {}),
+    ...(name ? { name } : {}),
+    volumesFrom: [],
+  };
 }
 
 /** A neutral request checked, its image found, and translated into pod `id` (the native and builder entries'). */

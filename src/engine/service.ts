@@ -14,8 +14,8 @@
  * entry of a step (./build-step.ts); it is checked and made into the pod directly
  * (translate's request-check.ts, request-pod.ts), with no Docker body on the way. Only the
  * Docker front speaks Docker's create body, and parses it itself (translate's create-body.ts).
- * Every pod carries a Docker record for `docker ps`/`inspect`: a neutral request's is rendered
- * from it for display (translate's request-docker-record.ts).
+ * Such a pod keeps no Docker record: `docker ps`/`inspect` render its view from the PodSpec
+ * (translate's docker/pod-view.ts).
  *
  * Every entry point first makes a plan (./plan.ts: the pod layer's PodSpec, the front end's
  * data kept beside it, the name, whether Docker volumes are resolved), with all the checks

@@ -30,7 +30,11 @@ export async function createWithVolumes(
       throw new NotImplementedError('volumes are not available in this daemon');
     return create();
   }
-  const t: Translated = { spec: plan.spec, frontend: plan.frontend };
+  const t: Translated = {
+    spec: plan.spec,
+    ...(plan.frontend ? { frontend: plan.frontend } : {}),
+    ...(plan.anonymousVolumes ? { anonymousVolumes: plan.anonymousVolumes } : {}),
+  };
   const resolved = await resolveVolumes(t, plan.volumesFrom ?? [], {
     ...(plan.anonymousVolumeLabels ? { anonymousLabels: plan.anonymousVolumeLabels } : {}),
     store: vs.store,

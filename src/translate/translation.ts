@@ -1,7 +1,7 @@
 /**
  * What both translations into a pod share (the Docker create's, ./docker/create.ts, and the neutral
- * request's, ./request/request-pod.ts): their options, their result (the PodSpec and the Docker record
- * kept beside it), and the default stop timeout.
+ * request's, ./request/request-pod.ts): their options, their result (the PodSpec, and a Docker
+ * create's record kept beside it), and the default stop timeout.
  */
 import type { NetworkLookup } from '../net/container-config';
 import type { PodSpec, PodVmSize } from '../pod/types';
@@ -25,8 +25,22 @@ export interface TranslateOptions {
   networks?: NetworkLookup;
 }
 
-/** Result of a translation: the pod, and its Docker record. */
+/**
+ * Result of a translation: the pod, and for a Docker create its Docker record (Config and
+ * HostConfig as created). A pod made from a neutral request has none: the Docker front renders
+ * its view from the PodSpec (./docker/pod-view.ts).
+ */
 export interface Translated {
   spec: PodSpec;
+  frontend?: DockerFrontend;
+  /**
+   * The paths that get an anonymous volume unless something else is mounted there: a Docker
+   * create's Config.Volumes merged with the image's; a neutral request's, the image's.
+   */
+  anonymousVolumes?: string[];
+}
+
+/** A Docker create's translation: it always has its Docker record. */
+export interface DockerTranslated extends Translated {
   frontend: DockerFrontend;
 }

@@ -10,10 +10,10 @@ import { sendJson, svc } from './kit/params';
 import { typed } from './schema/routes';
 import { InvalidArgumentError, UnavailableError } from '../../errors';
 import { mainContainer } from '../../pod/types';
-import { dockerFrontend } from '../../translate/docker/docker-types';
 import { commitConfig, commitReference } from '../../translate/docker/commit';
 import { commitWritableLayer } from '../../storage/commit';
 import { BlockModeError } from '../../storage/rootfs';
+import { dockerViewOf } from '../../translate/docker/pod-view';
 
 /** Register POST /commit. */
 export function register(router: Router, services: ApiServices): void {
@@ -25,7 +25,7 @@ export function register(router: Router, services: ApiServices): void {
       if (!query.container) throw new InvalidArgumentError('No such container: ');
       const rec = c.pods.get(query.container);
       const refs = commitReference(query.repo, query.tag);
-      const fe = dockerFrontend(rec.frontend);
+      const fe = dockerViewOf(rec);
       const config = commitConfig(fe.config, query.changes);
       if (!c.rootfsPaths) throw new UnavailableError('the container storage is not available');
       const paths = await c.rootfsPaths(rec.id);

@@ -11,11 +11,11 @@ import { pruneLabelsMatch } from './kit/filters';
 import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
 import { hostConfigLinks } from '../../translate/json/inspect';
-import { dockerFrontend } from '../../translate/docker/docker-types';
 import { mainContainer, type PodRecord } from '../../pod/types';
 import { anonymousVolumesOf, removeVolumesAfter } from './volumes';
 import { logger } from '../../util/log';
 import { parseRfc3339 } from '../../util/time';
+import { dockerViewOf } from '../../translate/docker/pod-view';
 
 const log = logger('api');
 
@@ -56,7 +56,7 @@ export function deleteLink(services: ApiServices) {
     } catch {
       throw notFound;
     }
-    const fe = dockerFrontend(r.frontend);
+    const fe = dockerViewOf(r);
     const link = fe?.hostConfig ? hostConfigLinks(fe.hostConfig).find((l) => l.alias === params.alias) : undefined;
     if (!link) throw notFound;
     if (!query.link) {

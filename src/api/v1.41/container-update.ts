@@ -8,10 +8,11 @@ import { ConflictError, InvalidArgumentError } from '../../errors';
 import { sendJson, svc } from './kit/params';
 import { typed } from './schema/routes';
 import { parseRestartPolicy, validateContainerName, validateResources } from '../../translate/docker/create-body';
-import { dockerFrontend, type DockerHostConfig } from '../../translate/docker/docker-types';
+import { type DockerHostConfig } from '../../translate/docker/docker-types';
 import { cgroupLimitsFor, vmSizeFor } from '../../translate/docker/resources';
 import { refuseUnhonoured } from '../../translate/docker/unhonoured';
 import type { PodUpdate } from '../../pod/service';
+import { dockerViewOf } from '../../translate/docker/pod-view';
 
 /** POST /containers/:id/rename. */
 export function renameContainer(services: ApiServices) {
@@ -37,7 +38,7 @@ export function updateContainer(services: ApiServices) {
   return typed('POST /containers/:id/update', async ({ params, body }, _req, res) => {
     const c = svc(services, 'containers');
     const r = c.pods.get(params.id);
-    const fe = dockerFrontend(r.frontend);
+    const fe = dockerViewOf(r);
     const hc: DockerHostConfig = { ...fe.hostConfig };
     const change: PodUpdate = {};
     if (body.RestartPolicy) {

@@ -33,6 +33,7 @@ import {
   type PodRecord,
 } from '../../pod/types';
 import { dockerFrontend, type DockerFrontend } from '../../translate/docker/docker-types';
+import { dockerViewOf } from '../../translate/docker/pod-view';
 
 export { CONTAINER_LABEL };
 
@@ -43,7 +44,7 @@ function otherName(pod: PodRecord, c: ContainerRecord): string {
 
 /** The pod's record as Docker sees its container `c` (see the module comment). */
 function viewOf(pod: PodRecord, c: ContainerRecord): PodRecord {
-  const fe = dockerFrontend(pod.frontend);
+  const fe = dockerViewOf(pod);
   const main = c === mainContainer(pod);
   const labels = { ...(fe.config.Labels ?? {}), ...(c.spec.name ? { [CONTAINER_LABEL]: c.spec.name } : {}) };
   if (main) return { ...pod, frontend: { ...fe, config: { ...fe.config, Labels: labels } } satisfies DockerFrontend };
@@ -146,7 +147,7 @@ function lifecycleOf(
       const frontend =
         change.frontend === undefined || !several(pod)
           ? change.frontend
-          : { ...dockerFrontend(pod.frontend), hostConfig: dockerFrontend(change.frontend).hostConfig };
+          : { ...dockerViewOf(pod), hostConfig: dockerFrontend(change.frontend).hostConfig };
       return pods.update(id, { ...change, ...(frontend === undefined ? {} : { frontend }) });
     },
   };

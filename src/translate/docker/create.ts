@@ -20,7 +20,7 @@ import { driverOptsOf } from '../json/endpoint-settings';
 import { healthSpecOf, mergeHealthConfig, type DockerHealthConfig } from './health';
 import { cgroupLimitsFor, diskThrottleFor, vmSizeFor } from './resources';
 import type { PodSpec } from '../../pod/types';
-import { DEFAULT_STOP_TIMEOUT, type TranslateOptions, type Translated } from '../translation';
+import { DEFAULT_STOP_TIMEOUT, type DockerTranslated, type TranslateOptions } from '../translation';
 import { mergeEnv } from '../../util/env';
 import { verifyLogConfig } from './log-config';
 import { parseMounts, withShmSize } from './mounts';
@@ -41,7 +41,7 @@ export function translateCreate(
   image: ImageRecord,
   id: string,
   opts: TranslateOptions,
-): Translated {
+): DockerTranslated {
   const ic = image.config.config ?? {};
   const c: DockerConfig = { ...req.config };
   if (!c.Hostname) c.Hostname = id.slice(0, 12);
@@ -140,6 +140,7 @@ export function translateCreate(
   const endpointDriverOpts = driverOptsOf(req.endpointsConfig as Record<string, unknown> | undefined);
   return {
     spec,
+    ...(c.Volumes ? { anonymousVolumes: Object.keys(c.Volumes) } : {}),
     frontend: {
       config: orderConfig(c),
       hostConfig: hc,

@@ -73,7 +73,7 @@ export async function resolveVolumes(
       taken.add(m.target);
     }
   }
-  for (const p of Object.keys(t.frontend.config.Volumes ?? {})) {
+  for (const p of t.anonymousVolumes ?? []) {
     if (!path.posix.isAbsolute(p))
       throw new InvalidArgumentError(
         `invalid mount config for type "volume": invalid mount path: '${p}' mount path must be absolute`,
@@ -81,7 +81,7 @@ export async function resolveVolumes(
     const target = path.posix.normalize(p).replace(/(.)\/$/, '$1');
     if (taken.has(target)) continue;
     // An anonymous volume is made by --volume-driver too, as dockerd makes it.
-    const driver = t.frontend.hostConfig.VolumeDriver;
+    const driver = t.frontend?.hostConfig.VolumeDriver;
     mounts.push({
       type: 'volume',
       name: '',

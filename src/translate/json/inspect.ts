@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import type { PodRecord } from '../../pod/types';
 import { mainContainer } from '../../pod/types';
-import { dockerFrontend, type DockerHostConfig } from '../docker/docker-types';
+import { type DockerHostConfig } from '../docker/docker-types';
 import { mountPoints } from '../docker/mounts';
 import { dockerState, statusText } from './status';
 import { dockerHealth, healthSuffix } from '../docker/health';
@@ -16,6 +16,7 @@ import { endpointJson, networkSettingsJson, noneNetworksJson, plannedNetworksJso
 import type { EndpointConfig } from '../../net/manager';
 import type { PortBinding } from '../../net/types';
 import { withAskedEndpointSettings } from './endpoint-settings';
+import { dockerViewOf } from '../docker/pod-view';
 
 /** Facts about a pod that live outside its record. */
 export interface InspectExtras {
@@ -84,7 +85,7 @@ function networkSettings(networks: Record<string, unknown>): Record<string, unkn
 
 /** The full ContainerJSON of `docker inspect`. */
 export function containerJson(r: PodRecord, x: InspectExtras): Record<string, unknown> {
-  const fe = dockerFrontend(r.frontend);
+  const fe = dockerViewOf(r);
   const m = mainContainer(r);
   const c = m.spec;
   const dir = containerDir(x.dataRoot, r.id);
@@ -149,7 +150,7 @@ export function containerSummary(
   r: PodRecord,
   x: { size?: { rw: number; rootFs: number }; now?: number; network?: NetworkView },
 ): Record<string, unknown> {
-  const fe = dockerFrontend(r.frontend);
+  const fe = dockerViewOf(r);
   const m = mainContainer(r);
   const c = m.spec;
   const out: Record<string, unknown> = {

@@ -10,10 +10,9 @@
  * A request is checked before its image is looked up (./request-check.ts) and made into the
  * pod layer's PodSpec directly (./request-pod.ts), with dockerd's rules for what Docker has
  * too (merging with the image, capabilities, masked paths, resources, ports) and none of
- * Docker's syntax on the way. Every pod also carries a Docker record (Config and HostConfig,
- * ../docker/docker-types.ts DockerFrontend) so that `docker ps`, `docker inspect`, `logs` and `exec`
- * show a CRI or native pod as any other container: it is rendered from the request for
- * display (./request-docker-record.ts).
+ * Docker's syntax on the way. Such a pod keeps no Docker record (Config and HostConfig):
+ * `docker ps` and `docker inspect` show a CRI or native pod as any other container by rendering
+ * its view from the PodSpec (../docker/pod-view.ts).
  *
  * Mounts are structured all the way, so that a path holding ':' reaches the pod as it was
  * asked (a `-v` string is split on ':').

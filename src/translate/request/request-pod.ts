@@ -23,8 +23,8 @@
  *   log         the daemon's default driver; json-file for `json-file`; json-file plus the
  *               CRI log file for `cri`
  *
- * Every pod also carries a Docker record, so that `docker ps` and `inspect` show it: it is
- * rendered from the result for display (./request-docker-record.ts), not read back.
+ * Such a pod keeps no Docker record: `docker ps` and `inspect` render its view from the
+ * PodSpec (../docker/pod-view.ts).
  */
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
@@ -43,13 +43,12 @@ import { verifyLogConfig } from '../docker/log-config';
 import { GUEST_SHM_BYTES, mountTarget, withShmSize } from '../docker/mounts';
 import { planOnHost, planOneNetwork } from '../network/network-plan';
 import { publishedPortsOf } from '../network/port-requests';
-import { dockerRecordOf, type MergedContainer } from './request-docker-record';
 import { cgroupLimitsOf, vmSizeOf } from '../docker/resources';
 import { parseSeccompProfile } from '../seccomp-json';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../docker/security';
 import { parseSignal, SIGTERM } from '../signals';
 
-/** The pod of a checked neutral request (see the module comment), and its Docker record. */
+/** The pod of a checked neutral request (see the module comment). */
 export function translateContainerRequest(
   req: ContainerRequest,
   image: ImageRecord,
@@ -103,7 +102,28 @@ export function translateContainerRequest(
       },
     ],
   };
-  return { spec, frontend: dockerRecordOf(req, m, spec) };
+  return { spec, ...(m.volumes.length ? { anonymousVolumes: [...m.volumes] } : {}) };
+}
+
+/** The container as a request and its image say it together (see the module comment). */
+interface MergedContainer {
+  hostname: string;
+  user: string;
+  /** null: neither the image nor the request has any. */
+  env: string[] | null;
+  labels: Record<string, string>;
+  /** '' for none (the container's is then `/`). */
+  workingDir: string;
+  /** The image's. */
+  stopSignal?: string;
+  /** Ports exposed (`80/tcp`), the image's and the request's; absent: none from either. */
+  exposedPorts?: string[];
+  /** The image's healthcheck. */
+  health?: DockerHealthConfig;
+  /** The image's volume paths. */
+  volumes: string[];
+  entrypoint: string[] | null;
+  cmd: string[] | null;
 }
 
 /** The container as the request and its image say it together (see the module comment). */

@@ -3,8 +3,9 @@
  * creation path over the in-memory pod layer with every shape-making function watched (a
  * jest spy that calls through): Docker's JSON decoded (CreateBody), its parse (CreateRequest,
  * with the full HostConfig), the neutral request's check (ContainerRequest), and each
- * translation into the pod (PodSpec). The shapes up to the pod are the creation path; what
- * comes after it is the pod's Docker record, rendered for display.
+ * translation into the pod (PodSpec). The shapes up to the pod are the creation path; nothing
+ * follows it: a pod made from a neutral request keeps no Docker record (its Docker view is
+ * rendered from the PodSpec when shown: src/translate/docker/pod-view.ts).
  *
  * Besides the walk, the neutral translation's imports (the file graph of src, type-only
  * imports included) reach none of the Docker front's create modules.
@@ -18,7 +19,6 @@ import * as create from '../../../src/translate/docker/create';
 import * as dockerTypes from '../../../src/translate/docker/docker-types';
 import * as requestCheck from '../../../src/translate/request/request-check';
 import * as requestPod from '../../../src/translate/request/request-pod';
-import * as dockerRecord from '../../../src/translate/request/request-docker-record';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
 import { fileGraph } from '../../helpers/import-graph';
 import type { PodEngine } from '../../../src/engine/engine';
@@ -31,7 +31,6 @@ const WATCHED: Array<[Record<string, unknown>, string, string]> = [
   [create, 'translateCreate', 'PodSpec'],
   [requestCheck, 'checkContainerRequest', 'ContainerRequest'],
   [requestPod, 'translateContainerRequest', 'PodSpec'],
-  [dockerRecord, 'dockerRecordOf', 'Docker record'],
 ];
 
 /** The shapes `run` passes through, in the order they are made: the path up to the pod, then the display. */
@@ -101,8 +100,9 @@ describe('each front reaches its pod through its own request and the neutral one
     const s = h.pods.list()[0];
     const c = await walk(() => createCriContainer(engine, container(s.id)));
     expect(c.path).toEqual(['ContainerRequest', 'PodSpec']);
-    // The pod's Docker record (docker ps, inspect) is rendered from the result.
-    expect(c.display).toEqual(['Docker record', 'HostConfig']);
+    // No Docker record or HostConfig is made from the request, after the pod either.
+    expect(c.display).toEqual([]);
+    expect(h.pods.list().map((r) => r.frontend)).toEqual([undefined, undefined]);
   });
 
   test('the native spec and a build step: ContainerRequest -> PodSpec', async () => {

@@ -17,6 +17,7 @@ import { InvalidArgumentError } from '../../../src/errors';
 import { NoSuchImageError } from '../../../src/storage/errors';
 import { mainContainer, containersOf } from '../../../src/pod/types';
 import { dockerFrontend } from '../../../src/translate/docker/docker-types';
+import { dockerViewOf } from '../../../src/translate/docker/pod-view';
 import { parsePodFile } from '../../../src/translate/podspec/podspec';
 import type { CreateBody } from '../../../src/translate/docker/docker-schema';
 import { parseCreateBody } from '../../../src/translate/docker/create-body';
@@ -150,7 +151,7 @@ spec:
     expect(containersOf(r).map((c) => c.spec.name)).toEqual(['app', 'side']);
     expect(containersOf(r).map((c) => c.spec.seccomp)).toEqual([undefined, undefined]);
     expect(r.sandbox.spec.labels).toMatchObject({ 'io.podvisor.pod': 'kpod', 'io.podvisor.api': 'native' });
-    expect(dockerFrontend(r.frontend).config.Labels).toMatchObject({ 'io.podvisor.pod': 'kpod' });
+    expect(dockerViewOf(r).config.Labels).toMatchObject({ 'io.podvisor.pod': 'kpod' });
   });
 
   test("a hostPath that does not exist is refused with dockerd's words for a bind, and nothing is made", async () => {

@@ -339,6 +339,12 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   })),
   {
     file: 'src/storage/rootfs.ts',
+    fn: 'OverlayRootfs.someContainerOn',
+    calls: ['fs.promises.readdir', 'fs.promises.readFile'],
+    reason: `the data root's containers directory and each container's lower.json: ${ROOTFS_DATA}`,
+  },
+  {
+    file: 'src/storage/rootfs.ts',
     fn: 'OverlayRootfs.mountDetached',
     calls: ['fs.promises.mkdir', 'mounter.unmount'],
     reason: `${ROOTFS_DATA}: the target is its archive-mnt, a short mount for docker cp or export of a stopped container`,
@@ -450,6 +456,7 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     reason: IMAGE_DISKS,
   },
   { file: 'src/storage/image-disks.ts', fn: 'ImageDisks.remove', calls: ['fs.promises.rm'], reason: IMAGE_DISKS },
+  { file: 'src/storage/image-disks.ts', fn: 'ImageDisks.release', calls: ['fs.existsSync'], reason: IMAGE_DISKS },
   {
     file: 'src/storage/image-disks.ts',
     fn: 'ImageDisks.make',

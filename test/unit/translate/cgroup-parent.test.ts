@@ -16,6 +16,7 @@ import { decodeBody } from '../../../src/translate/docker/go-decode';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
 import { InvalidArgumentError } from '../../../src/errors';
 import type { ImageRecord } from '../../../src/storage/types';
+import { neutralView as viewOf } from '../../helpers/neutral-view';
 
 const parse = (HostConfig: Record<string, unknown>) =>
   parseDecoded(decodeBody<CreateBody>(CreateBodySchema, { Image: 'img', HostConfig }), 2);
@@ -74,7 +75,7 @@ test("the pod keeps the cleaned parent; inspect's HostConfig.CgroupParent is the
     hostCpus: 2,
   });
   expect(none.spec.hostCgroupParent).toBeUndefined();
-  expect(none.frontend.hostConfig.CgroupParent).toBe('');
+  expect(viewOf(none).hostConfig.CgroupParent).toBe('');
 });
 
 test("a CRI sandbox's cgroup_parent places its VM and is shown as its HostConfig.CgroupParent; none leaves it out", async () => {
@@ -91,10 +92,10 @@ test("a CRI sandbox's cgroup_parent places its VM and is shown as its HostConfig
     translateContainerRequest(await sandboxRequestOf({ ...sandbox, cgroupParent }), IMAGE, 'f'.repeat(64), opts);
   const placed = await pod('/kubepods/besteffort/poduid-1');
   expect(placed.spec.hostCgroupParent).toBe('/kubepods/besteffort/poduid-1');
-  expect(placed.frontend.hostConfig.CgroupParent).toBe('/kubepods/besteffort/poduid-1');
+  expect(viewOf(placed).hostConfig.CgroupParent).toBe('/kubepods/besteffort/poduid-1');
   const none = await pod('');
   expect(none.spec.hostCgroupParent).toBeUndefined();
-  expect(none.frontend.hostConfig.CgroupParent).toBe('');
+  expect(viewOf(none).hostConfig.CgroupParent).toBe('');
   const bad = await sandboxRequestOf({ ...sandbox, cgroupParent: '/../kubepods' });
   expect(() => checkContainerRequest(bad, 2)).toThrow('invalid cgroup parent "/../kubepods"');
 });

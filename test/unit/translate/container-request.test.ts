@@ -1,8 +1,9 @@
 /**
  * The neutral creation request (src/translate/request/container-request.ts), translated into a pod
- * directly (src/translate/request/request-pod.ts): each front's request gives the pod, and the Docker
- * record shown for it, that `docker create` of the same container gives (the bodies below,
- * through the Docker front's parse and translateCreate), apart from what only the request
+ * directly (src/translate/request/request-pod.ts): each front's request gives the pod that
+ * `docker create` of the same container gives (the bodies below, through the Docker front's
+ * parse and translateCreate; the neutral pod keeps no Docker record, its Docker view is
+ * rendered from the PodSpec: src/translate/docker/pod-view.ts), apart from what only the request
  * has (the CNI plan, the CRI log file, binds whose missing source is made, no seccomp filter,
  * a sandbox without the runtime's sysctls). Its checks (src/translate/request/request-check.ts) refuse
  * what dockerd refuses. CRI mounts travel structured, so a path holding ':' arrives as given.
@@ -20,6 +21,7 @@ import { decodeBody } from '../../../src/translate/docker/go-decode';
 import { portRequestsOf, portRequestsOfSpecs } from '../../../src/translate/podspec/podspec-ports';
 import { DEFAULT_CAPABILITIES } from '../../../src/util/capabilities';
 import type { Translated } from '../../../src/translate/translation';
+import { neutralView as viewOf } from '../../helpers/neutral-view';
 
 const CPUS = 4;
 const IMAGE: ImageRecord = {
@@ -74,11 +76,14 @@ const container = (extra: Partial<CriContainerRequest> = {}): CriContainerReques
   ...extra,
 });
 
-/** `t` changed by `f` (a deep copy). */
+/** The pod of a Docker translation, without the Docker record a neutral pod has not. */
+const podOf = (t: Translated): Translated => changed(t, () => undefined);
+
+/** The pod of `t` changed by `f` (a deep copy), without the Docker record a neutral pod has not. */
 const changed = (t: Translated, f: (t: Translated) => void): Translated => {
   const copy = structuredClone(t);
   f(copy);
-  return copy;
+  return { spec: copy.spec, ...(copy.anonymousVolumes ? { anonymousVolumes: copy.anonymousVolumes } : {}) };
 };
 
 describe('a CRI front request makes the pod the Docker body it replaced made', () => {
@@ -110,8 +115,8 @@ describe('a CRI front request makes the pod the Docker body it replaced made', (
     const plain = neutral(
       await sandboxRequestOf({ ...sandbox, seccomp: { profile: { profile_type: 'RuntimeDefault' } } }),
     );
-    expect(plain.frontend.hostConfig.SecurityOpt).toEqual([]);
-    expect(plain.frontend.hostConfig.Sysctls).toBeUndefined();
+    expect(viewOf(plain).hostConfig.SecurityOpt).toBeNull();
+    expect(viewOf(plain).hostConfig.Sysctls).toBeUndefined();
     expect(plain.spec.containers[0].seccomp).toEqual({ profile: 'default' });
   });
 
@@ -202,21 +207,23 @@ describe('a CRI front request makes the pod the Docker body it replaced made', (
       }),
     );
     expect(neutral(req)).toEqual(
-      docker({
-        Image: 'busybox',
-        Env: ['A=b'],
-        Tty: false,
-        OpenStdin: true,
-        StdinOnce: true,
-        AttachStdin: true,
-        User: '1000',
-        Labels: { role: 'main', 'io.podvisor.api': 'cri' },
-        HostConfig: {
-          NetworkMode: 'container:sb',
-          Privileged: true,
-          SecurityOpt: ['seccomp=unconfined'],
-        },
-      }),
+      podOf(
+        docker({
+          Image: 'busybox',
+          Env: ['A=b'],
+          Tty: false,
+          OpenStdin: true,
+          StdinOnce: true,
+          AttachStdin: true,
+          User: '1000',
+          Labels: { role: 'main', 'io.podvisor.api': 'cri' },
+          HostConfig: {
+            NetworkMode: 'container:sb',
+            Privileged: true,
+            SecurityOpt: ['seccomp=unconfined'],
+          },
+        }),
+      ),
     );
     // The image's command, as no entrypoint or args were given.
     expect(neutral(req).spec.containers[0].args).toEqual(['sh']);
@@ -237,13 +244,14 @@ describe('CRI mounts travel structured', () => {
       { type: 'bind', source: '/srv/d', target: '/q', readOnly: false, createSource: true },
       { type: 'bind', source: '/srv/c', target: '/n:o/p', readOnly: true, createSource: true },
     ]);
-    const shown = mountPoints(t.frontend.hostConfig, t.spec.containers[0].mounts ?? []);
-    expect(shown.map((m) => [m.Source, m.Destination, m.RW, m.Propagation])).toEqual([
-      ['/tmp/x/a:b', '/m', true, 'rslave'],
-      ['/srv/c', '/n:o/p', false, 'rshared'],
-      ['/srv/d', '/q', true, 'rprivate'],
+    // inspect shows them from the PodSpec, paths as given (propagation is the VM's own: rprivate).
+    const shown = mountPoints(viewOf(t).hostConfig, t.spec.containers[0].mounts ?? []);
+    expect(shown.map((m) => [m.Source, m.Destination, m.RW])).toEqual([
+      ['/tmp/x/a:b', '/m', true],
+      ['/srv/c', '/n:o/p', false],
+      ['/srv/d', '/q', true],
     ]);
-    expect(t.frontend.hostConfig.Binds).toBeNull();
+    expect(viewOf(t).hostConfig.Binds).toBeNull();
   });
 
   test('a relative host or container path is refused', async () => {
@@ -371,22 +379,24 @@ describe('the native and builder requests make the pods the Docker bodies they r
     );
     const none = { ...req, network: networkRequestOf('none') };
     expect(neutral(none)).toEqual(
-      docker({
-        HostConfig: {
-          NetworkMode: 'none',
-          ExtraHosts: ['db:10.0.0.2'],
-          CpusetCpus: '0',
-          Memory: 64 * 1024 * 1024,
-          ShmSize: 1 << 20,
-        },
-        Image: 'sha256:abc',
-        Cmd: ['/bin/sh', '-c', 'make'],
-        Entrypoint: [],
-        Env: ['PATH=/bin'],
-        User: '',
-        WorkingDir: '',
-        Labels: {},
-      }),
+      podOf(
+        docker({
+          HostConfig: {
+            NetworkMode: 'none',
+            ExtraHosts: ['db:10.0.0.2'],
+            CpusetCpus: '0',
+            Memory: 64 * 1024 * 1024,
+            ShmSize: 1 << 20,
+          },
+          Image: 'sha256:abc',
+          Cmd: ['/bin/sh', '-c', 'make'],
+          Entrypoint: [],
+          Env: ['PATH=/bin'],
+          User: '',
+          WorkingDir: '',
+          Labels: {},
+        }),
+      ),
     );
   });
 

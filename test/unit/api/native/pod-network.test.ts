@@ -14,6 +14,7 @@ import { PodEngine, type EngineDeps } from '../../../../src/engine/engine';
 import type { PodSpec } from '../../../../src/pod/types';
 import { NoSuchImageError } from '../../../../src/storage/errors';
 import type { DockerFrontend } from '../../../../src/translate/docker/docker-types';
+import { neutralView } from '../../../helpers/neutral-view';
 
 interface Made {
   spec: PodSpec;
@@ -24,8 +25,9 @@ function services(opts: { networks?: boolean } = {}) {
   const made: Made[] = [];
   const base = {
     pods: {
-      create: async (spec: PodSpec, _name: string | undefined, frontend: DockerFrontend) => {
-        made.push({ spec, frontend });
+      create: async (spec: PodSpec, _name: string | undefined, frontend?: DockerFrontend) => {
+        // What the Docker front shows of it (a native pod keeps no Docker record of its own).
+        made.push({ spec, frontend: neutralView({ spec, ...(frontend ? { frontend } : {}) }) });
         return { id: spec.id };
       },
       get: (ref: string) => {

@@ -10,6 +10,7 @@ import type { NativeServices } from '../../../../src/api/native/services';
 import { PodEngine, type EngineDeps } from '../../../../src/engine/engine';
 import type { PodSpec } from '../../../../src/pod/types';
 import type { DockerFrontend } from '../../../../src/translate/docker/docker-types';
+import { neutralView } from '../../../helpers/neutral-view';
 
 interface Made {
   spec: PodSpec;
@@ -22,8 +23,9 @@ function services() {
   const calls: string[] = [];
   const base = {
     pods: {
-      create: async (spec: PodSpec, name: string | undefined, frontend: DockerFrontend) => {
-        made.push({ spec, name, frontend });
+      create: async (spec: PodSpec, name: string | undefined, frontend?: DockerFrontend) => {
+        // What the Docker front shows of it (a native pod keeps no Docker record of its own).
+        made.push({ spec, name, frontend: neutralView({ spec, ...(frontend ? { frontend } : {}) }) });
         return { id: spec.id };
       },
       start: async (ref: string) => void calls.push(`start ${ref}`),
