@@ -1,13 +1,13 @@
 /**
  * One running QEMU VM (the `Vm` of src/vm/types.ts): its agent, pause/resume through QMP,
- * memory accounting, the watch on its process and its complete removal.
+ * its save for a checkpoint, memory accounting, the watch on its process and its complete
+ * removal. What it is built from is in ./qemu-vm-init.ts; its disks' QMP steps are in
+ * ./qemu-vm-disks.ts.
  */
 import type { Agent, DiskThrottle, Vm, VmDevices, VmExit, VmSize } from '../types';
 import { NotImplementedError, UnavailableError } from '../../errors';
-import { attachFile, detachFile, setDiskThrottle } from '../devices/upper-disk/upper-disk-qmp';
-import { attachImageFile, detachImageFile } from '../devices/image-disk/image-disk-qmp';
 import { logger } from '../../util/log';
-import { qmpCommand, withQmp } from './qmp';
+import { qmpCommand } from './qmp';
 import { saveState } from './snapshots/migration';
 import { faultKill } from './fault';
 import { pageOutMappings, readIntoPageCache, squeezeBalloon } from './memory/post-boot-reclaim';
@@ -17,11 +17,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { VmPaths } from './runtime-dir';
-import { isOurProcess, isRunning, killAndWait, pollUntilGone, waitGone } from './processes/processes';
+import { isOurProcess, isRunning, killAndWait, waitGone } from './processes/processes';
 import { QEMU_NAME, VIRTIOFSD_NAME } from './processes/vm-processes';
 import { endSupervisors, jailSupervisorOf } from './confinement/jailed-process';
 import { pssBytes, removeRuntimeDir, tailLines, trimLogFile } from './host-files';
-import { ReadyUpperDisk, type WantedDisk } from '../devices/upper-disk/ready-disk';
+import type { WantedDisk } from '../devices/upper-disk/ready-disk';
+import type { ProcessEnd, QemuVmInit } from './qemu-vm-init';
+import { QemuVmDisks } from './qemu-vm-disks';
 
 const log = logger('vm');
 
@@ -44,50 +46,6 @@ export { QEMU_NAME, VIRTIOFSD_NAME } from './processes/vm-processes';
  * (QEMU's death makes virtiofsd exit too; an adopted QEMU's exit is polled every 200 ms).
  */
 const VIRTIOFSD_ATTRIBUTION_MS = 500;
-
-/** How the VM process ended, as far as the host can tell. */
-export interface ProcessEnd {
-  /** Exit code or signal when QEMU was our child; undefined for an adopted VM. */
-  code?: number | null;
-  signal?: NodeJS.Signals | null;
-}
-
-/** What a QemuVm is built from (by QemuHypervisor.createVm or adopt). */
-export interface QemuVmInit {
-  id: string;
-  size: VmSize;
-  devices: VmDevices;
-  paths: VmPaths;
-  qemuPid: number;
-  /** The rootfs share's virtiofsd, then the volume share's when the VM has one. */
-  virtiofsdPids: number[];
-  agent: Agent;
-  /** Resolves when QEMU has exited: the child's exit event, or polling /proc when adopted. */
-  processEnd: Promise<ProcessEnd>;
-  /**
-   * Resolves when a virtiofsd has exited, likewise. A VM whose virtiofsd died cannot reach its
-   * files any more (its processes hang on the next access): it is killed and counts as dead.
-   */
-  virtiofsdEnd: Promise<ProcessEnd>;
-  /** Size of TCG's code buffer when it is a split-wx memfd the idle trim may cut (jit-trim.ts). */
-  jitBufferBytes?: number;
-  /**
-   * A clone of a template (templates.ts): its RAM is the template's file mapped copy-on-write,
-   * so the idle trim never punches guest RAM (it would punch the template's file, which every
-   * clone maps); only the code buffer is trimmed.
-   */
-  clone?: boolean;
-  /**
-   * Whether a host file is behind the upper disk: false after a boot or a template's clone
-   * (the placeholder is), absent when not known (an adopted or restored VM).
-   */
-  upperFileAttached?: boolean;
-  /**
-   * The host file behind the image disk: false after a boot or a template's clone (the
-   * placeholder is), absent when not known (an adopted VM).
-   */
-  imageFileAttached?: string | false;
-}
 
 /** A VM booted (or adopted) by QemuHypervisor. */
 export class QemuVm implements Vm {
@@ -114,12 +72,8 @@ export class QemuVm implements Vm {
   private trimming: Promise<void> | undefined;
   /** True from a checkpoint's save until the VM runs on (saveTo, resumeAfterSave): no trim. */
   private saving = false;
-  /** Whether a host file is behind the upper disk; undefined when not known (QemuVmInit.upperFileAttached). */
-  private upperFile: boolean | undefined;
-  /** A fresh disk behind the upper disk, mounted ahead in the guest (holdReadyDisk). */
-  private readonly readyDisk = new ReadyUpperDisk();
-  /** The host file behind the image disk, false for none; undefined when not known (QemuVmInit.imageFileAttached). */
-  private imageFile: string | false | undefined;
+  /** Its upper and image disks (QMP steps, what is behind each, the ready disk). */
+  private readonly disks: QemuVmDisks;
 
   constructor(init: QemuVmInit) {
     this.id = init.id;
@@ -135,8 +89,16 @@ export class QemuVm implements Vm {
       .filter((p) => p !== undefined);
     this.jitBufferBytes = init.jitBufferBytes;
     this.clone = init.clone ?? false;
-    this.upperFile = init.upperFileAttached;
-    this.imageFile = init.imageFileAttached;
+    this.disks = new QemuVmDisks(
+      {
+        id: this.id,
+        devices: this.devices,
+        paths: this.paths,
+        agent: this.agent,
+        running: () => !this.gone && !this.destroying,
+      },
+      init,
+    );
     this.consoleTimer = setInterval(() => {
       for (const f of [this.paths.consoleLog, this.paths.qemuLog, this.paths.virtiofsdLog, this.paths.volumesLog])
         trimLogFile(f, CONSOLE_MAX_BYTES, CONSOLE_KEEP_BYTES);
@@ -186,74 +148,38 @@ export class QemuVm implements Vm {
   }
 
   /** @inheritdoc */
-  async holdReadyDisk(file: string, bytes: number): Promise<void> {
-    const disk = this.devices.upperDisk;
-    if (!disk || !this.agent.readyDisk) throw new NotImplementedError(`VM ${this.id} cannot mount a disk ahead`);
-    await this.attachUpperDisk(file);
-    try {
-      await this.agent.readyDisk(disk.guestName);
-    } catch (err) {
-      await this.detachUpperDisk().catch(() => undefined);
-      throw err;
-    }
-    this.readyDisk.hold(file, bytes);
+  holdReadyDisk(file: string, bytes: number): Promise<void> {
+    return this.disks.holdReadyDisk(file, bytes);
   }
 
   /** @inheritdoc */
   takeReadyDisk(to: string, disk: WantedDisk): Promise<boolean> {
-    return this.readyDisk.take(to, disk);
+    return this.disks.takeReadyDisk(to, disk);
   }
 
   /** @inheritdoc */
-  async attachUpperDisk(file: string): Promise<void> {
-    if (!this.devices.upperDisk) throw new NotImplementedError(`VM ${this.id} has no upper disk`);
-    if (this.gone || this.destroying) throw new UnavailableError(`VM ${this.id} is not running`);
-    // The ready disk taken as this container's: behind the device and mounted already.
-    if (this.readyDisk.takenFor(file)) return;
-    // Another file: the guest lets go of the disk it mounted ahead before the swap.
-    if (this.readyDisk.mountedAhead) await this.agent.dropReadyDisk?.();
-    // A file an earlier container of this VM left behind the disk goes first; a VM known to
-    // have none (a pool VM's first container) skips that. Unknown until the attach succeeds.
-    const detachFirst = this.upperFile !== false;
-    this.upperFile = undefined;
-    await withQmp(this.paths.qmpSock, 10_000, async (q) => {
-      if (detachFirst) await detachFile(q).catch(() => undefined);
-      await attachFile(q, this.paths.dir, file);
-    });
-    this.upperFile = true;
-    await this.readyDisk.discard();
+  attachUpperDisk(file: string): Promise<void> {
+    return this.disks.attachUpperDisk(file);
   }
 
   /** @inheritdoc */
-  async detachUpperDisk(): Promise<void> {
-    if (!this.devices.upperDisk || this.gone || this.destroying) return;
-    await withQmp(this.paths.qmpSock, 10_000, detachFile);
-    this.upperFile = false;
+  detachUpperDisk(): Promise<void> {
+    return this.disks.detachUpperDisk();
   }
 
   /** The host file behind the image disk, when known (undefined: none, or a VM adopted from an earlier daemon). */
   get imageDiskFile(): string | undefined {
-    return this.imageFile || undefined;
+    return this.disks.imageDiskFile;
   }
 
   /** @inheritdoc */
-  async attachImageDisk(file: string): Promise<void> {
-    if (!this.devices.imageDisk) throw new NotImplementedError(`VM ${this.id} has no image disk`);
-    if (this.gone || this.destroying) throw new UnavailableError(`VM ${this.id} is not running`);
-    if (this.imageFile === file) return;
-    const detachFirst = this.imageFile !== false;
-    this.imageFile = undefined;
-    await withQmp(this.paths.qmpSock, 10_000, async (q) => {
-      if (detachFirst) await detachImageFile(q).catch(() => undefined);
-      await attachImageFile(q, this.paths.dir, file);
-    });
-    this.imageFile = file;
+  attachImageDisk(file: string): Promise<void> {
+    return this.disks.attachImageDisk(file);
   }
 
   /** @inheritdoc */
-  async throttleUpperDisk(limits: DiskThrottle): Promise<void> {
-    if (!this.devices.upperDisk) throw new NotImplementedError(`VM ${this.id} has no upper disk`);
-    await withQmp(this.paths.qmpSock, 10_000, (q) => setDiskThrottle(q, limits));
+  throttleUpperDisk(limits: DiskThrottle): Promise<void> {
+    return this.disks.throttleUpperDisk(limits);
   }
 
   /** @inheritdoc */
@@ -442,11 +368,6 @@ export class QemuVm implements Vm {
     await Promise.race([this.exited, new Promise((r) => (keepAlive = setTimeout(r, 5000)))]);
     clearTimeout(keepAlive);
     await removeRuntimeDir(dir);
-    await this.readyDisk.discard();
+    await this.disks.discardReadyDisk();
   }
-}
-
-/** Exit of an adopted QEMU or virtiofsd (not our child): polls /proc. */
-export function adoptedProcessEnd(pid: number): Promise<ProcessEnd> {
-  return pollUntilGone(pid).promise.then(() => ({}));
 }

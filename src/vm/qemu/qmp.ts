@@ -135,3 +135,19 @@ export async function withQmp<T>(
     c.close();
   }
 }
+
+/**
+ * QMP on a QEMU just started: its socket file exists from bind(2) a moment before QEMU listens,
+ * so a refused connection is retried for a second.
+ */
+export async function connectWhenListening(sock: string): Promise<QmpClient> {
+  const deadline = Date.now() + 1000;
+  for (;;) {
+    try {
+      return await QmpClient.connect(sock);
+    } catch (err) {
+      if (!/ECONNREFUSED/.test((err as Error).message) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}

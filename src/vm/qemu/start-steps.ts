@@ -10,7 +10,7 @@ import { logger } from '../../util/log';
 import type { VmPaths } from './runtime-dir';
 import { isRunning } from './processes/processes';
 import { removeRuntimeDir, tailLines } from './host-files';
-import type { ProcessEnd } from './qemu-vm';
+import type { ProcessEnd } from './qemu-vm-init';
 
 const log = logger('vm');
 

@@ -79,7 +79,7 @@ const DYNAMIC: Record<string, string[]> = {
   'src/vm/accel.ts: qemu': ['qemu-system-x86_64'],
   'src/vm/qemu/boot.ts: tools.virtiofsd': ['virtiofsd'],
   'src/vm/qemu/boot.ts: tools.qemu': ['qemu-system-x86_64'],
-  'src/vm/qemu/snapshots/clone.ts: tools.cloneQemu.bin': ['qemu-system-x86_64'],
+  'src/vm/qemu/snapshots/clone-qemu.ts: tools.cloneQemu.bin': ['qemu-system-x86_64'],
   'src/vm/qemu/snapshots/templates.ts: program.bin': ['qemu-system-x86_64'],
   'src/vm/qemu/processes/lock-holder.ts: bin': ['podvisor-lock-holder'],
   'src/vm/qemu/processes/lock-holder.ts: jail': ['podvisor-jail', 'podvisor-lock-holder'],

@@ -22,9 +22,10 @@ import type { VmDeviceRequest } from '../../devices/types';
 import type { GuestImages } from '../../guest-images';
 import { InvalidArgumentError, UnavailableError } from '../../../errors';
 import { writeFileAtomic } from '../../../util/atomic';
-import { copySparse } from '../../../util/copy-sparse';
 import type { QemuTools } from '../binaries';
-import { makeForkTemplate, restoreVmFrom } from './clone';
+import { restoreVmFrom } from './clone';
+import { makeForkTemplate } from './fork-template';
+import { copyUpperDisk, removeUpperDiskCopy, type UpperDiskCopy } from '../../devices/upper-disk/upper-disk-checkpoint';
 import { QemuVm } from '../qemu-vm';
 import type { StartHost } from '../start-host';
 import { templateKey } from './templates';
@@ -96,7 +97,8 @@ function stampOf(
 
 /**
  * Save running VM `vm` into checkpoint directory `dir` (see the module comment); `disk`: the
- * host file behind its upper disk, copied (sparse) to `diskCopy` while the VM is stopped;
+ * host file behind its upper disk, copied (sparse) to `disk.copy` while the VM is stopped
+ * (src/vm/devices/upper-disk/upper-disk-checkpoint.ts);
  * `imageDisk`: the image disk file behind its image disk, recorded, not copied. With
  * `leaveRunning` the VM runs on after the save; without, it stays stopped for the caller to
  * destroy. A failure removes what the save wrote and runs the VM on.
@@ -107,7 +109,7 @@ export async function saveVm(
   guest: GuestImages,
   vm: Vm,
   dir: string,
-  opts: { disk?: { file: string; copy: string }; imageDisk?: string; leaveRunning: boolean },
+  opts: { disk?: UpperDiskCopy; imageDisk?: string; leaveRunning: boolean },
 ): Promise<void> {
   if (!(vm instanceof QemuVm)) throw new InvalidArgumentError(`VM ${vm.id} is not one of this hypervisor's`);
   const shape = { size: vm.size, devices: deviceShape(vm), splitWx: h.splitWx(vm.size) };
@@ -125,13 +127,13 @@ export async function saveVm(
   };
   const disk = opts.disk;
   await vm.saveTo(path.join(dir, VM_STATE_FILE), async () => {
-    if (disk) await copySparse(disk.file, disk.copy);
+    if (disk) await copyUpperDisk(disk);
   });
   try {
     await writeFileAtomic(path.join(dir, VM_RECORD_FILE), JSON.stringify(record));
   } catch (err) {
     await fs.promises.rm(path.join(dir, VM_STATE_FILE), { force: true });
-    if (disk) await fs.promises.rm(disk.copy, { force: true });
+    if (disk) await removeUpperDiskCopy(disk);
     await vm.resumeAfterSave().catch(() => undefined);
     throw err;
   }
@@ -179,7 +181,7 @@ const makingForkTemplates = new Map<string, Promise<{ stateFile: string; ramFile
 
 /**
  * The fork template of checkpoint `dir` (FORK_STATE_FILE and FORK_RAM_FILE beside its state;
- * ./clone.ts makeForkTemplate), made at its first fork and kept with the checkpoint.
+ * ./fork-template.ts makeForkTemplate), made at its first fork and kept with the checkpoint.
  */
 function forkTemplate(
   h: StartHost,

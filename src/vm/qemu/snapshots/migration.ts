@@ -1,14 +1,14 @@
 /**
  * A VM's device state over QEMU's migration stream, for templates and their clones
- * (./templates.ts, ./clone.ts): a template's state saved to its file (RAM stays in the shared
- * RAM file: x-ignore-shared), and that state loaded into a new clone.
+ * (./templates.ts, ./clone-load.ts, ./fork-template.ts): a template's state saved to its file
+ * (RAM stays in the shared RAM file: x-ignore-shared), and that state loaded into a new clone.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { UnavailableError } from '../../../errors';
 import type { VmPaths } from '../runtime-dir';
-import { QmpClient } from '../qmp';
+import { connectWhenListening, QmpClient } from '../qmp';
 
 /** Deadline of saving a template's state, and of loading it into a clone. */
 export const MIGRATE_TIMEOUT_MS = 20_000;
@@ -154,22 +154,6 @@ export async function restoreClone(qmpSock: string, stateFd: number, opts: LoadO
     if (st?.status !== 'running') await qmp.execute('cont');
   } finally {
     qmp.close();
-  }
-}
-
-/**
- * QMP on a QEMU just started: its socket file exists from bind(2) a moment before QEMU listens,
- * so a refused connection is retried for a second.
- */
-export async function connectWhenListening(sock: string): Promise<QmpClient> {
-  const deadline = Date.now() + 1000;
-  for (;;) {
-    try {
-      return await QmpClient.connect(sock);
-    } catch (err) {
-      if (!/ECONNREFUSED/.test((err as Error).message) || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 5));
-    }
   }
 }
 

@@ -1,0 +1,124 @@
+/**
+ * The disks of a running QemuVm (./qemu-vm.ts) and their QMP steps: a container's file put
+ * behind the upper disk or the image disk and taken away again, the upper disk's throttling,
+ * and the fresh disk held behind an idle VM's upper disk, mounted ahead in the guest.
+ */
+import type { Agent, DiskThrottle, VmDevices } from '../types';
+import { NotImplementedError, UnavailableError } from '../../errors';
+import { attachFile, detachFile, setDiskThrottle } from '../devices/upper-disk/upper-disk-qmp';
+import { attachImageFile, detachImageFile } from '../devices/image-disk/image-disk-qmp';
+import { ReadyUpperDisk, type WantedDisk } from '../devices/upper-disk/ready-disk';
+import { withQmp } from './qmp';
+import type { VmPaths } from './runtime-dir';
+import type { QemuVmInit } from './qemu-vm-init';
+
+/** The VM whose disks a QemuVmDisks works on. */
+export interface DisksVm {
+  id: string;
+  devices: VmDevices;
+  paths: VmPaths;
+  agent: Agent;
+  /** False once the VM is gone or being destroyed. */
+  running(): boolean;
+}
+
+/** The upper and image disks of one QemuVm, and what is behind each as far as the host knows. */
+export class QemuVmDisks {
+  /** Whether a host file is behind the upper disk; undefined when not known (QemuVmInit.upperFileAttached). */
+  private upperFile: boolean | undefined;
+  /** A fresh disk behind the upper disk, mounted ahead in the guest (holdReadyDisk). */
+  private readonly readyDisk = new ReadyUpperDisk();
+  /** The host file behind the image disk, false for none; undefined when not known (QemuVmInit.imageFileAttached). */
+  private imageFile: string | false | undefined;
+
+  constructor(
+    private readonly vm: DisksVm,
+    init: Pick<QemuVmInit, 'upperFileAttached' | 'imageFileAttached'>,
+  ) {
+    this.upperFile = init.upperFileAttached;
+    this.imageFile = init.imageFileAttached;
+  }
+
+  private notRunning(): UnavailableError {
+    return new UnavailableError(`VM ${this.vm.id} is not running`);
+  }
+
+  /** Vm.holdReadyDisk: `file` behind the upper disk, its filesystem mounted ahead in the guest. */
+  async holdReadyDisk(file: string, bytes: number): Promise<void> {
+    const disk = this.vm.devices.upperDisk;
+    const agent = this.vm.agent;
+    if (!disk || !agent.readyDisk) throw new NotImplementedError(`VM ${this.vm.id} cannot mount a disk ahead`);
+    await this.attachUpperDisk(file);
+    try {
+      await agent.readyDisk(disk.guestName);
+    } catch (err) {
+      await this.detachUpperDisk().catch(() => undefined);
+      throw err;
+    }
+    this.readyDisk.hold(file, bytes);
+  }
+
+  /** Vm.takeReadyDisk: the held disk moved to `to` when it is what `disk` asks for. */
+  takeReadyDisk(to: string, disk: WantedDisk): Promise<boolean> {
+    return this.readyDisk.take(to, disk);
+  }
+
+  /** Vm.attachUpperDisk: host file `file` behind the upper disk (an earlier one detached first). */
+  async attachUpperDisk(file: string): Promise<void> {
+    const { id, devices, paths, agent } = this.vm;
+    if (!devices.upperDisk) throw new NotImplementedError(`VM ${id} has no upper disk`);
+    if (!this.vm.running()) throw this.notRunning();
+    // The ready disk taken as this container's: behind the device and mounted already.
+    if (this.readyDisk.takenFor(file)) return;
+    // Another file: the guest lets go of the disk it mounted ahead before the swap.
+    if (this.readyDisk.mountedAhead) await agent.dropReadyDisk?.();
+    // A file an earlier container of this VM left behind the disk goes first; a VM known to
+    // have none (a pool VM's first container) skips that. Unknown until the attach succeeds.
+    const detachFirst = this.upperFile !== false;
+    this.upperFile = undefined;
+    await withQmp(paths.qmpSock, 10_000, async (q) => {
+      if (detachFirst) await detachFile(q).catch(() => undefined);
+      await attachFile(q, paths.dir, file);
+    });
+    this.upperFile = true;
+    await this.readyDisk.discard();
+  }
+
+  /** Vm.detachUpperDisk: the placeholder back behind the upper disk. */
+  async detachUpperDisk(): Promise<void> {
+    if (!this.vm.devices.upperDisk || !this.vm.running()) return;
+    await withQmp(this.vm.paths.qmpSock, 10_000, detachFile);
+    this.upperFile = false;
+  }
+
+  /** The host file behind the image disk, when known (undefined: none, or a VM adopted from an earlier daemon). */
+  get imageDiskFile(): string | undefined {
+    return this.imageFile || undefined;
+  }
+
+  /** Vm.attachImageDisk: host file `file` behind the image disk, read-only (none when it is there already). */
+  async attachImageDisk(file: string): Promise<void> {
+    const { id, devices, paths } = this.vm;
+    if (!devices.imageDisk) throw new NotImplementedError(`VM ${id} has no image disk`);
+    if (!this.vm.running()) throw this.notRunning();
+    if (this.imageFile === file) return;
+    const detachFirst = this.imageFile !== false;
+    this.imageFile = undefined;
+    await withQmp(paths.qmpSock, 10_000, async (q) => {
+      if (detachFirst) await detachImageFile(q).catch(() => undefined);
+      await attachImageFile(q, paths.dir, file);
+    });
+    this.imageFile = file;
+  }
+
+  /** Vm.throttleUpperDisk: the upper disk's I/O limits. */
+  async throttleUpperDisk(limits: DiskThrottle): Promise<void> {
+    if (!this.vm.devices.upperDisk) throw new NotImplementedError(`VM ${this.vm.id} has no upper disk`);
+    await withQmp(this.vm.paths.qmpSock, 10_000, (q) => setDiskThrottle(q, limits));
+  }
+
+  /** The VM ended: the held ready disk's file (if any) removed. */
+  async discardReadyDisk(): Promise<void> {
+    await this.readyDisk.discard();
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Loading the saved state into a clone's QEMU (./clone.ts, ./fork-template.ts): a
+ * checkpoint's disks put behind their devices first (their device modules' checkpoint steps),
+ * then the state loaded over the migration stream.
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { ProcessEnd } from '../qemu-vm-init';
+import { raceBoot, waitForSocket } from '../start-steps';
+import type { StartHost } from '../start-host';
+import { attachUpperDiskBeforeLoad } from '../../devices/upper-disk/upper-disk-checkpoint';
+import { attachImageDiskBeforeLoad } from '../../devices/image-disk/image-disk-checkpoint';
+import { restoreClone } from './migration';
+import { CLONE_STATE_FD, type CloneLayout, type CloneProgress, type SavedState } from './clone-layout';
+
+/**
+ * Load the saved state into the clone's QEMU, once its QMP socket is there; a file to put
+ * behind the upper disk and one behind the image disk first (a checkpoint's: its guest has
+ * their filesystems mounted).
+ */
+export async function loadSavedState(
+  h: StartHost,
+  layout: CloneLayout,
+  qemu: ChildProcess,
+  processEnd: Promise<ProcessEnd>,
+  from: SavedState,
+  made: CloneProgress,
+): Promise<void> {
+  const { qmpSock, dir } = layout.paths;
+  await waitForSocket(qmpSock, qemu, 3000, 'QEMU');
+  if (from.disk) await attachUpperDiskBeforeLoad(qmpSock, dir, from.disk);
+  if (from.imageDisk) await attachImageDiskBeforeLoad(qmpSock, dir, from.imageDisk);
+  await raceBoot(
+    restoreClone(qmpSock, CLONE_STATE_FD, { allRam: from.allRam === true, checkpoint: from.checkpoint }),
+    processEnd,
+    h.bootTimeoutMs,
+    from.checkpoint ? "the checkpoint's state was loaded" : "the template's state was loaded",
+  );
+  made.restored = true;
+}
