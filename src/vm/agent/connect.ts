@@ -35,10 +35,18 @@ export async function connectUnix(path: string, deadline: number, track: net.Soc
   }
 }
 
-/** Send SYNC and wait for the SYNC_REPLY with our nonce; returns the bytes after it. */
-export function syncChannel(s: net.Socket, name: string): Promise<Buffer> {
+/** A fresh SYNC nonce, for both channels of one host connection (see syncChannel). */
+export function newSyncNonce(): Buffer {
+  return crypto.randomBytes(Limits.NONCE_SIZE);
+}
+
+/**
+ * Send SYNC with `nonce` and wait for the SYNC_REPLY carrying it; returns the bytes after it.
+ * Both channels of one connection are synced with the same nonce: the agent takes a SYNC whose
+ * nonce differs from the other channel's session as a new host's, and ends that session.
+ */
+export function syncChannel(s: net.Socket, name: string, nonce: Buffer): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
-    const nonce = crypto.randomBytes(Limits.NONCE_SIZE);
     const scanner = new SyncScanner(nonce);
     const cleanup = () => {
       s.removeListener('data', onData);
@@ -83,7 +91,11 @@ export async function openChannels(
     connectUnix(ctlPath, deadline, track),
     connectUnix(ioPath, deadline, track),
   ]);
-  const [ctlRest, ioRest] = await Promise.all([syncChannel(ctlSock, 'control'), syncChannel(ioSock, 'stream')]);
+  const nonce = newSyncNonce();
+  const [ctlRest, ioRest] = await Promise.all([
+    syncChannel(ctlSock, 'control', nonce),
+    syncChannel(ioSock, 'stream', nonce),
+  ]);
   const mux = new AgentMux(
     {
       name: 'control',
