@@ -29,6 +29,10 @@
  *    PV_STALLED_SYNC_MS is a SYNC behind a half-sent frame (a host sends nothing after its
  *    SYNC until it is answered): chan_check_stalled drops the frame and takes the SYNC. This
  *    covers a connection whose two channels both come with such a frame.
+ * A frame fewer bytes short than a SYNC frame takes the SYNC's start as its own end; the rest
+ * is then malformed and dropped while scanning. The host sends an unanswered SYNC again
+ * (src/vm/agent/connect.ts), and the scan finds that one; a repeat of the SYNC that began the
+ * current session is ignored.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -183,6 +187,13 @@ static void restart_session(struct channel *ch) {
 }
 
 static void handle_sync(struct channel *ch, const uint8_t *nonce) {
+  /* The host sends its SYNC again while it has no answer (the first may have been lost in a
+   * frame an earlier host left a few bytes short); a repeat of the one that began this session
+   * was answered already, and nothing of the session can have come before it. */
+  if (ch->state == CHAN_SYNCED && memcmp(ch->nonce, nonce, PV_NONCE_SIZE) == 0) {
+    logf_("the host repeated its SYNC on the %s channel: answered already", ch->name);
+    return;
+  }
   buf_clear(&ch->out);
   body_reset(ch);
   ch->out_queued = ch->out_written = 0;

@@ -57,11 +57,11 @@ agentConformance('host-mode agent', async () => {
       client = await AgentClient.connect({ ctlPath: ctl, ioPath: io, timeoutMs: 5000 });
       return client;
     },
-    reconnectMidFrame: async (partial) => {
+    reconnectMidFrame: async (partial, missing) => {
       client.close();
       // Each connection is a socket of its own here, so the agent sees the old one end however
       // soon the new one comes.
-      const old = await connectAndLeaveMidFrame(ctl, io, partial);
+      const old = await connectAndLeaveMidFrame(ctl, io, partial, missing);
       for (const s of old) s.destroy();
       client = await AgentClient.connect({ ctlPath: ctl, ioPath: io, timeoutMs: 5000 });
       return client;

@@ -54,10 +54,10 @@ agentConformance('agent in a VM', async () => {
       agent = await AgentClient.connect({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: 20_000 });
       return agent;
     },
-    reconnectMidFrame: async (partial) => {
+    reconnectMidFrame: async (partial, missing) => {
       agent.close();
       await guestSawHostLeave();
-      const old = await connectAndLeaveMidFrame(paths.ctlSock, paths.ioSock, partial);
+      const old = await connectAndLeaveMidFrame(paths.ctlSock, paths.ioSock, partial, missing);
       // With the vCPUs stopped the guest sees each port's close and reopen only together (its
       // driver merges the two state changes), as it can while running when QEMU delivers them
       // close together; QEMU's main loop still takes the close, the new connection and its

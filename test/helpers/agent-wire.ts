@@ -10,26 +10,32 @@ import { FrameType, Op, Stream } from '../../src/vm/agent/protocol';
 /** A channel of the agent, as the conformance suite names them. */
 export type ChannelName = 'control' | 'stream';
 
+/** The payload length of the frames partialFrame begins. */
+const PARTIAL_LENGTH = 4096;
+
 /**
- * The first part of a well-formed frame for `channel`: a header promising `length` bytes and
- * only some of them, so the agent waits for the rest.
+ * The first part of a well-formed frame for `channel` (a PING on the control channel, stdin
+ * DATA for a handle no process has on the stream channel): a header promising
+ * PARTIAL_LENGTH payload bytes, and all of them but `missing`, so the agent waits for those.
  */
-export function partialFrame(channel: ChannelName, length = 4096): Buffer {
+export function partialFrame(channel: ChannelName, missing: number): Buffer {
   const header =
     channel === 'control'
-      ? encodeHeader(Op.PING, 0, 0x7fff0001, length)
-      : encodeHeader(FrameType.DATA, Stream.STDIN, 0x7fff0001, length);
-  return Buffer.concat([header, Buffer.alloc(length / 4, 0x61)]);
+      ? encodeHeader(Op.PING, 0, 0x7fff0001, PARTIAL_LENGTH)
+      : encodeHeader(FrameType.DATA, Stream.STDIN, 0x7fff0001, PARTIAL_LENGTH);
+  return Buffer.concat([header, Buffer.alloc(PARTIAL_LENGTH - missing, 0x61)]);
 }
 
 /**
- * Connect to both channels, SYNC them, write the first part of a frame on each channel in
- * `partial`, and return the two sockets, still open (the caller destroys them).
+ * Connect to both channels, SYNC them, write the first part of a frame (partialFrame, short
+ * by `missing` bytes) on each channel in `partial`, and return the two sockets, still open
+ * (the caller destroys them).
  */
 export async function connectAndLeaveMidFrame(
   ctlPath: string,
   ioPath: string,
   partial: ChannelName[],
+  missing: number,
 ): Promise<net.Socket[]> {
   const sockets: net.Socket[] = [];
   const deadline = Date.now() + 20_000;
@@ -39,7 +45,8 @@ export async function connectAndLeaveMidFrame(
     const nonce = newSyncNonce();
     await Promise.all([syncChannel(ctl, 'control', nonce), syncChannel(io, 'stream', nonce)]);
     const written = partial.map(
-      (ch) => new Promise<void>((resolve) => (ch === 'control' ? ctl : io).write(partialFrame(ch), () => resolve())),
+      (ch) =>
+        new Promise<void>((resolve) => (ch === 'control' ? ctl : io).write(partialFrame(ch, missing), () => resolve())),
     );
     await Promise.all(written);
     return sockets;

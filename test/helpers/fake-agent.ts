@@ -21,6 +21,10 @@ export class FakeAgent {
   /** LAST_OP of the VERSION answer; undefined answers as an agent built before it. */
   lastOp: number | undefined = Op.PROCESS_TABLE;
   garbageBeforeSync = Buffer.alloc(0);
+  /** How many SYNC frames to leave unanswered on each channel before answering one. */
+  syncsToIgnore = 0;
+  /** The nonce of every SYNC the host sent, per channel. */
+  readonly syncNonces: Record<'ctl' | 'io', Buffer[]> = { ctl: [], io: [] };
   silent = false;
   readonly ioFrames: Frame[] = [];
   private servers: net.Server[] = [];
@@ -52,6 +56,8 @@ export class FakeAgent {
   private frame(which: 'ctl' | 'io', s: net.Socket, f: Frame): void {
     if (this.silent) return;
     if (f.type === FrameType.SYNC) {
+      this.syncNonces[which].push(Buffer.from(f.payload));
+      if (this.syncNonces[which].length <= this.syncsToIgnore) return;
       s.write(Buffer.concat([this.garbageBeforeSync, encodeFrame(FrameType.SYNC_REPLY, 0, 0, f.payload)]));
       return;
     }
