@@ -23,6 +23,8 @@ export class FakeAgent {
   garbageBeforeSync = Buffer.alloc(0);
   /** How many SYNC frames to leave unanswered on each channel before answering one. */
   syncsToIgnore = 0;
+  /** Answer each SYNC twice, as an agent that did not ignore a repeated SYNC answered both. */
+  answerSyncTwice = false;
   /** The nonce of every SYNC the host sent, per channel. */
   readonly syncNonces: Record<'ctl' | 'io', Buffer[]> = { ctl: [], io: [] };
   silent = false;
@@ -58,7 +60,8 @@ export class FakeAgent {
     if (f.type === FrameType.SYNC) {
       this.syncNonces[which].push(Buffer.from(f.payload));
       if (this.syncNonces[which].length <= this.syncsToIgnore) return;
-      s.write(Buffer.concat([this.garbageBeforeSync, encodeFrame(FrameType.SYNC_REPLY, 0, 0, f.payload)]));
+      const reply = encodeFrame(FrameType.SYNC_REPLY, 0, 0, f.payload);
+      s.write(Buffer.concat([this.garbageBeforeSync, reply, this.answerSyncTwice ? reply : Buffer.alloc(0)]));
       return;
     }
     if (which === 'ctl' && f.type === Op.VERSION) {

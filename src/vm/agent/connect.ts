@@ -49,7 +49,8 @@ const SYNC_RESEND_MS = 3000;
  * nonce differs from the other channel's session as a new host's, and ends that session.
  * While unanswered the SYNC is sent again every SYNC_RESEND_MS: a frame an earlier host left
  * a few bytes short can take the first one's start (the agent then scans for the next SYNC);
- * the agent ignores a repeat of the SYNC that began its session.
+ * the agent ignores a repeat of the SYNC that began its session (an older one answers it
+ * again: AgentMux skips that answer).
  */
 export function syncChannel(s: net.Socket, name: string, nonce: Buffer): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
@@ -127,6 +128,7 @@ export async function openChannels(
       }),
     },
     window,
+    nonce,
   );
   mux.start(ctlRest, ioRest);
   return mux;

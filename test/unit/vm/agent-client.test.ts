@@ -106,6 +106,15 @@ describe('AgentClient handshake', () => {
     expect(new Set([...ctl, ...io].map((n) => n.toString('hex'))).size).toBe(1);
   });
 
+  it("skips an answer repeated to its SYNC, but not another nonce's SYNC_REPLY", async () => {
+    fake.answerSyncTwice = true;
+    fake.onCtl = (f, a) => a.ack(f.id);
+    client = await connect();
+    await client.ping();
+    fake.onCtl = (_f, a) => a.ctl.write(encodeFrame(FrameType.SYNC_REPLY, 0, 0, Buffer.alloc(Limits.NONCE_SIZE, 7)));
+    await expect(client.ping()).rejects.toThrow(/unexpected control frame 2/);
+  });
+
   it('refuses an agent that speaks another protocol version', async () => {
     fake.protocol = PROTOCOL_VERSION + 1;
     await expect(connect()).rejects.toThrow(
