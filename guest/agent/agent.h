@@ -107,6 +107,10 @@ struct channel {
   uint64_t out_queued;   /* bytes queued since the last SYNC (offsets for EXIT ordering) */
   uint64_t out_written;  /* bytes written since the last SYNC */
   uint64_t session;      /* incremented at every SYNC */
+  uint8_t nonce[PV_NONCE_SIZE]; /* the SYNC nonce of the current session: names its host connection */
+  struct channel *peer;  /* the other channel of the same host connection */
+  int rescan;            /* its session was ended by the peer's SYNC: scan the kept input anew */
+  uint64_t input_ms;     /* monotonic_ms() of the last byte read */
   size_t frame_start;    /* offset of the frame under construction in out */
   /* Spliced frames (chan_send_spliced): a whole frame, header and payload, waits in the
    * channel's own pipe; body_before bytes of out precede it in the stream. */
@@ -129,6 +133,11 @@ void chan_handle_listen(struct channel *ch);
 void chan_handle(struct channel *ch, short revents, int read_allowed);
 /* VM mode: re-check a disconnected port (the host may have connected). */
 void chan_check_vport(struct channel *ch);
+/* A partial frame that ends with a whole SYNC frame and got no byte for PV_STALLED_SYNC_MS is
+ * a new host's SYNC behind a frame a gone host left half-sent: drop the frame, take the SYNC.
+ * Returns the ms until the channel should be checked again, -1 when nothing is pending. */
+#define PV_STALLED_SYNC_MS 1000
+int chan_check_stalled(struct channel *ch);
 /* Write out what is queued (non-blocking). */
 void chan_flush(struct channel *ch);
 /* Block up to timeout_ms until the queue is written (used before reboot). */

@@ -14,6 +14,25 @@
  *
  * States: DISCONNECTED (no host) -> CONNECTED (host there, waiting for its SYNC; input is
  * scanned for a SYNC header and everything else dropped) -> SYNCED (frames delivered).
+ *
+ * A new host connection is not always seen as one: QEMU may show a port's close and the next
+ * client's connect to the guest as a single state (the host-connected flag goes off and on
+ * before the agent looks), and the new host's bytes then follow the old host's on the same
+ * port. If the old host left a frame half-sent (QEMU drops what it had not yet passed on when
+ * a client goes), that frame would swallow the new host's SYNC, and the new host would wait
+ * for an answer for ever. Two rules keep a new session from being taken for the old one's:
+ *  - The host syncs both channels of a connection with one nonce. A SYNC on one channel whose
+ *    nonce is not the other channel's session's ends that session (restart_session): its
+ *    partial frame and unwritten output are dropped, as when its host is seen to leave, and
+ *    its input, kept, is scanned for the new host's SYNC.
+ *  - A partial frame that ends with a whole SYNC frame and then gets nothing for
+ *    PV_STALLED_SYNC_MS is a SYNC behind a half-sent frame (a host sends nothing after its
+ *    SYNC until it is answered): chan_check_stalled drops the frame and takes the SYNC. This
+ *    covers a connection whose two channels both come with such a frame.
+ * A frame fewer bytes short than a SYNC frame takes the SYNC's start as its own end; the rest
+ * is then malformed and dropped while scanning. The host sends an unanswered SYNC again
+ * (src/vm/agent/connect.ts), and the scan finds that one; a repeat of the SYNC that began the
+ * current session is ignored.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -102,6 +121,7 @@ void chan_use_vport(struct channel *ch, int fd) {
 static void disconnect(struct channel *ch, const char *why) {
   if (ch->state == CHAN_DISCONNECTED) return;
   logf_("host left the %s channel (%s)", ch->name, why);
+  ch->rescan = 0;
   if (ch->is_vport) {
     /* Drop what an earlier host wrote but we did not read. */
     uint8_t junk[4096];
@@ -127,6 +147,7 @@ void chan_check_vport(struct channel *ch) {
   if (p.revents & POLLHUP) return;
   ch->state = CHAN_CONNECTED;
   ch->in_len = 0;
+  ch->rescan = 0;
   logf_("host connected to the %s channel", ch->name);
 }
 
@@ -138,6 +159,7 @@ void chan_handle_listen(struct channel *ch) {
   ch->state = CHAN_CONNECTED;
   ch->in_len = 0;
   ch->scanning = 0;
+  ch->rescan = 0;
   logf_("host connected to the %s channel", ch->name);
 }
 
@@ -149,14 +171,39 @@ short chan_poll_events(const struct channel *ch, int read_allowed) {
   return ev;
 }
 
+/* The peer's SYNC named another host connection: the host of this channel's session is gone,
+ * though the port was not seen to close. End the session as disconnect() does, but keep the
+ * port and the bytes read (the new host's SYNC may be among them, behind a frame the old host
+ * left half-sent): they are scanned for a SYNC (take_input) and so is what follows. */
+static void restart_session(struct channel *ch) {
+  logf_("a new host synced the %s channel: the %s channel's session ends, its SYNC awaited", ch->peer->name, ch->name);
+  ch->state = CHAN_CONNECTED;
+  ch->scanning = 0;
+  buf_clear(&ch->out);
+  body_reset(ch);
+  ch->out_queued = ch->out_written = 0;
+  if (ch->on_disconnect) ch->on_disconnect(ch);
+  ch->rescan = 1;
+}
+
 static void handle_sync(struct channel *ch, const uint8_t *nonce) {
+  /* The host sends its SYNC again while it has no answer (the first may have been lost in a
+   * frame an earlier host left a few bytes short); a repeat of the one that began this session
+   * was answered already, and nothing of the session can have come before it. */
+  if (ch->state == CHAN_SYNCED && memcmp(ch->nonce, nonce, PV_NONCE_SIZE) == 0) {
+    logf_("the host repeated its SYNC on the %s channel: answered already", ch->name);
+    return;
+  }
   buf_clear(&ch->out);
   body_reset(ch);
   ch->out_queued = ch->out_written = 0;
   ch->session++;
   ch->state = CHAN_SYNCED;
+  memcpy(ch->nonce, nonce, PV_NONCE_SIZE);
   chan_send(ch, PV_FRAME_SYNC_REPLY, 0, 0, nonce, PV_NONCE_SIZE);
   if (ch->on_session) ch->on_session(ch);
+  struct channel *peer = ch->peer;
+  if (peer && peer->state == CHAN_SYNCED && memcmp(peer->nonce, ch->nonce, PV_NONCE_SIZE) != 0) restart_session(peer);
 }
 
 static int type_allowed(const struct channel *ch, uint16_t type) {
@@ -235,6 +282,36 @@ static void process_input(struct channel *ch) {
   }
 }
 
+/* Parse ch's input, then the kept input of a channel whose session a SYNC in it ended: that
+ * may already hold the new host's SYNC, and nothing more would come to make us look. Bounded:
+ * each pass needs another SYNC with a new nonce in the bytes already read. */
+static void take_input(struct channel *ch) {
+  process_input(ch);
+  for (int i = 0; i < 4; i++) {
+    struct channel *c = ch->peer && ch->peer->rescan ? ch->peer : ch->rescan ? ch : NULL;
+    if (!c) return;
+    c->rescan = 0;
+    process_input(c);
+  }
+}
+
+int chan_check_stalled(struct channel *ch) {
+  const size_t sync_len = PV_HEADER_SIZE + PV_NONCE_SIZE;
+  /* Synced and not scanning, the input holds one partial frame, from its header on. */
+  if (ch->state != CHAN_SYNCED || ch->scanning || ch->in_len < PV_HEADER_SIZE + sync_len) return -1;
+  uint8_t *tail = ch->in + ch->in_len - sync_len;
+  if (memcmp(tail, sync_header, PV_HEADER_SIZE) != 0) return -1;
+  uint64_t quiet = monotonic_ms() - ch->input_ms;
+  if (quiet < PV_STALLED_SYNC_MS) return (int)(PV_STALLED_SYNC_MS - quiet);
+  logf_("a SYNC ended a partial frame on the %s channel and nothing came for %llu ms: a new host's, behind a "
+        "frame the old one left half-sent; dropping that frame (%zu bytes)",
+        ch->name, (unsigned long long)quiet, ch->in_len - sync_len);
+  memmove(ch->in, tail, sync_len);
+  ch->in_len = sync_len;
+  take_input(ch);
+  return -1;
+}
+
 /* Write (part of) the pending spliced frame. 1: progress, 0: try later, -1: disconnected. */
 static int flush_body(struct channel *ch) {
   ssize_t n = splice(ch->splice_r, NULL, ch->fd, NULL, ch->body_left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -301,7 +378,8 @@ void chan_handle(struct channel *ch, short revents, int read_allowed) {
       ssize_t n = read(ch->fd, ch->in + ch->in_len, space);
       if (n > 0) {
         ch->in_len += (size_t)n;
-        process_input(ch);
+        ch->input_ms = monotonic_ms();
+        take_input(ch);
         continue;
       }
       if (n < 0 && errno == EINTR) continue;

@@ -144,6 +144,8 @@ int main(int argc, char **argv) {
   g_io.on_frame = io_frame;
   g_io.on_session = io_session;
   g_io.on_disconnect = io_session;
+  g_ctl.peer = &g_io;
+  g_io.peer = &g_ctl;
 
   if (g_pid1) {
     int cfd, ifd;
@@ -172,6 +174,9 @@ int main(int argc, char **argv) {
   static int owners[MAXFDS], kinds[MAXFDS];
   int busy = 0;
   while (!g_shutdown) {
+    /* A new host's SYNC held up behind a half-sent frame (channel.c): when to look again. */
+    int stall_ctl = chan_check_stalled(&g_ctl), stall_io = chan_check_stalled(&g_io);
+    int stall_wait = stall_ctl < 0 ? stall_io : stall_io < 0 || stall_ctl < stall_io ? stall_ctl : stall_io;
     int ctl_read = buf_len(&g_ctl.out) < CTL_BACKLOG;
     int n = 0;
     pfds[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
@@ -195,6 +200,7 @@ int main(int argc, char **argv) {
     static int quick_checks;
     if (!waiting_vport) quick_checks = 0;
     int timeout = busy ? 0 : heldsig_pending() ? 10 : waiting_vport ? (quick_checks++ < 200 ? 10 : 100) : !g_ctl.is_vport ? -1 : process_count() > 0 ? 200 : 1000;
+    if (stall_wait >= 0 && (timeout < 0 || timeout > stall_wait)) timeout = stall_wait;
     int r = poll(pfds, (nfds_t)n, timeout);
     if (r < 0 && errno != EINTR) {
       logf_("poll: %s", strerror(errno));

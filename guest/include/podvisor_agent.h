@@ -56,6 +56,14 @@
  *   header (10 00 00 00 01 00 00 00 00 00 00 00). A SYNC on the stream channel starts a new
  *   stream session: every process becomes detached (see REATTACH) and all output credit is
  *   withdrawn. After syncing, the host sends PV_OP_VERSION before anything else.
+ *   One connection, one nonce: the host syncs both channels with the same nonce and sends
+ *   nothing else on either before both SYNC_REPLYs came. The guest may see a host's close and
+ *   the next host's connect as one (QEMU's port events merged), and a frame the old host left
+ *   half-sent would then swallow the new SYNC. So a SYNC whose nonce differs from the other
+ *   channel's session ends that session as a seen close would (unwritten output and a partial
+ *   frame dropped; on the stream channel every process detached), and the agent scans what
+ *   that channel read and reads next for the new SYNC. And a partial frame whose bytes end
+ *   with a whole SYNC frame, followed by nothing for 1 s, is dropped and the SYNC taken.
  *
  * CONTROL PAYLOAD: a sequence of TLV fields, in any order, repeated tags allowed where the
  * type says so ([]); unknown tags are skipped (forward compatibility); a field whose length

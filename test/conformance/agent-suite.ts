@@ -18,6 +18,7 @@ import { PROTOCOL_VERSION } from '../../src/vm/agent/protocol';
 import { finish, run, spec, waitForOutput } from '../helpers/agent-fixtures';
 import { deviceRules } from '../../src/pod/security/devices';
 import { podFileSecurity } from '../../src/translate/docker/security';
+import type { ChannelName } from '../helpers/agent-wire';
 
 /** What the suite needs from one agent kind. */
 export interface AgentHarness {
@@ -27,13 +28,20 @@ export interface AgentHarness {
   rootfs(id: string): string;
   /** A new connection to the same agent, as a restarted daemon makes (the old one closed). */
   reconnect(): Promise<Agent>;
+  /**
+   * A new connection made at once after an old one that left a frame half-sent: the old one
+   * SYNCs both channels, writes a frame short by `missing` bytes on each channel in `partial`
+   * (agent-wire.ts) and closes; the new one connects without waiting for the agent to see the
+   * old one go. Absent where the kind has no channels (`cannot.wire` says why).
+   */
+  reconnectMidFrame?(partial: ChannelName[], missing: number): Promise<Agent>;
   /** The NIC the agent's VM has: guest name and MAC. */
   nic: { name: string; mac: string };
   /** The virtio-fs tag of the volume share, and (when the kind has one) its host directory. */
   volumes?: { tag: string; hostDir?: string };
   /** Features this kind lacks, with the reason printed instead of running those cases. */
   cannot: Partial<
-    Record<'volumeShare' | 'seccomp' | 'podPause' | 'deviceNodes' | 'deviceCgroup' | 'lowerOomScore', string>
+    Record<'volumeShare' | 'seccomp' | 'podPause' | 'deviceNodes' | 'deviceCgroup' | 'lowerOomScore' | 'wire', string>
   >;
   /** Stop everything the harness started. */
   close(): Promise<void>;
@@ -417,6 +425,34 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       expect(await done).toEqual({ stdout: 'got\n', stderr: '', status: { exitCode: 5 } });
       await agent.destroyContainer(id);
     });
+
+    /** A process left running by one connection is taken over by one made as `reconnect` does. */
+    const takenOver = async (reconnect: () => Promise<Agent>) => {
+      const id = await container();
+      const p = await agent.startProcess(spec(id, ['sh', '-c', 'read x; echo got; exit 5'], { stdin: true }));
+      p.exited.catch(() => undefined); // the old connection's handle fails when it closes
+      agent = await reconnect();
+      expect((await agent.version()).protocol).toBe(PROTOCOL_VERSION);
+      const again = (await agent.reattach()).find((x) => x.processId === p.processId)!;
+      expect(again).toMatchObject({ processId: p.processId, containerId: id, pid: p.pid });
+      const done = finish(again);
+      again.stdin!.write('hi\n');
+      expect(await done).toEqual({ stdout: 'got\n', stderr: '', status: { exitCode: 5 } });
+      await agent.destroyContainer(id);
+    };
+
+    itUnless('wire', 'answers a connection made at once after one that left a stream frame half-sent', () =>
+      takenOver(() => h.reconnectMidFrame!(['stream'], 3072)),
+    );
+
+    itUnless('wire', 'answers a connection made at once after one that left a frame half-sent on both channels', () =>
+      takenOver(() => h.reconnectMidFrame!(['control', 'stream'], 3072)),
+    );
+
+    itUnless('wire', 'answers a connection made at once after one that left frames a few bytes short', () =>
+      // The new SYNCs' first bytes end those frames.
+      takenOver(() => h.reconnectMidFrame!(['control', 'stream'], 10)),
+    );
 
     it('lists the interfaces: lo up with 127.0.0.1/8, the NIC down and unaddressed until configured', async () => {
       const ifs = await agent.listInterfaces();

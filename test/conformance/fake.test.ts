@@ -24,6 +24,7 @@ agentConformance('fake agent', async () => {
       podPause: "the fake agent runs no binary: it cannot run the agent's own as the pod's pause",
       deviceNodes: 'the fake agent makes no system calls: it keeps the device nodes asked for but makes none',
       deviceCgroup: 'the fake agent makes no system calls: it has no cgroup to attach a device program to',
+      wire: 'the fake agent is called in memory: it has no channels a connection could leave bytes on',
     },
     close: () => vm.destroy(),
   };

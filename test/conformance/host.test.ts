@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { AgentClient } from '../../src/vm/agent/client';
 import { randomMac } from '../../src/vm/devices/nic';
 import { buildAgent, makeBusyboxRootfs } from '../helpers/agent-fixtures';
+import { connectAndLeaveMidFrame } from '../helpers/agent-wire';
 import { mountsUnder } from '../helpers/leaks';
 import { agentConformance } from './agent-suite';
 
@@ -53,6 +54,15 @@ agentConformance('host-mode agent', async () => {
     },
     reconnect: async () => {
       client.close();
+      client = await AgentClient.connect({ ctlPath: ctl, ioPath: io, timeoutMs: 5000 });
+      return client;
+    },
+    reconnectMidFrame: async (partial, missing) => {
+      client.close();
+      // Each connection is a socket of its own here, so the agent sees the old one end however
+      // soon the new one comes.
+      const old = await connectAndLeaveMidFrame(ctl, io, partial, missing);
+      for (const s of old) s.destroy();
       client = await AgentClient.connect({ ctlPath: ctl, ioPath: io, timeoutMs: 5000 });
       return client;
     },

@@ -11,6 +11,7 @@ import { AgentClient } from '../../src/vm/agent/client';
 import { vmPaths } from '../../src/vm/qemu/runtime-dir';
 import type { Agent } from '../../src/vm/types';
 import { makeBusyboxRootfs } from '../helpers/agent-fixtures';
+import { connectAndLeaveMidFrame } from '../helpers/agent-wire';
 import { listVmProcesses, mountsUnder } from '../helpers/leaks';
 import { agentConformance } from './agent-suite';
 import { tcgHypervisor } from '../helpers/tcg-hypervisor';
@@ -26,6 +27,16 @@ agentConformance('agent in a VM', async () => {
   const volumes = vm.devices.volumes!;
   fs.mkdirSync(path.join(volumes.hostDir, 'vol1'));
   let agent: Agent = vm.agent;
+  /** Until the guest's console shows the host's last connection gone on both channels. */
+  const guestSawHostLeave = async () => {
+    const left = (text: string) =>
+      ['control', 'stream'].every(
+        (ch) =>
+          text.lastIndexOf(`host left the ${ch} channel`) > text.lastIndexOf(`host connected to the ${ch} channel`),
+      );
+    for (let i = 0; i < 200 && !left(fs.readFileSync(paths.consoleLog, 'utf8')); i++)
+      await new Promise((r) => setTimeout(r, 50));
+  };
   return {
     get agent() {
       return agent;
@@ -37,29 +48,46 @@ agentConformance('agent in a VM', async () => {
     },
     reconnect: async () => {
       // A new host connection once the guest has logged the old one's end on both channels,
-      // as after a daemon's restart (an intermittent failure of this reconnect is not yet
-      // understood: docs/limitations.md, "The agent's channels").
-      const left = (text: string) =>
-        ['control', 'stream'].every(
-          (ch) =>
-            text.lastIndexOf(`host left the ${ch} channel`) > text.lastIndexOf(`host connected to the ${ch} channel`),
-        );
+      // as after a daemon's restart.
       agent.close();
-      for (let i = 0; i < 200 && !left(fs.readFileSync(paths.consoleLog, 'utf8')); i++)
-        await new Promise((r) => setTimeout(r, 50));
+      await guestSawHostLeave();
       agent = await AgentClient.connect({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: 20_000 });
+      return agent;
+    },
+    reconnectMidFrame: async (partial, missing) => {
+      agent.close();
+      await guestSawHostLeave();
+      const old = await connectAndLeaveMidFrame(paths.ctlSock, paths.ioSock, partial, missing);
+      // With the vCPUs stopped the guest sees each port's close and reopen only together (its
+      // driver merges the two state changes), as it can while running when QEMU delivers them
+      // close together; QEMU's main loop still takes the close, the new connection and its
+      // SYNCs meanwhile (500 ms is ample for that).
+      await vm.pause();
+      let next: Promise<Agent>;
+      try {
+        for (const s of old) s.destroy();
+        next = AgentClient.connect({ ctlPath: paths.ctlSock, ioPath: paths.ioSock, timeoutMs: 20_000 });
+        next.catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        await vm.resume();
+      }
+      agent = await next;
       return agent;
     },
     nic: { name: nic.guestName, mac: nic.mac },
     volumes: { tag: volumes.tag, hostDir: volumes.hostDir },
     cannot: {},
     close: async () => {
-      // What the guest wrote through the volume share is on the host.
-      expect(fs.readFileSync(path.join(volumes.hostDir, 'vol1', 'note'), 'utf8')).toBe('shared\n');
-      expect(fs.existsSync(`/sys/class/net/${nic.tap}`)).toBe(true);
-      agent.close();
-      await vm.destroy();
-      await hv.close();
+      try {
+        // What the guest wrote through the volume share is on the host.
+        expect(fs.readFileSync(path.join(volumes.hostDir, 'vol1', 'note'), 'utf8')).toBe('shared\n');
+        expect(fs.existsSync(`/sys/class/net/${nic.tap}`)).toBe(true);
+      } finally {
+        agent.close();
+        await vm.destroy();
+        await hv.close();
+      }
       expect(listVmProcesses({ jails: true }).filter((p) => p.cmdline.includes(execRoot))).toEqual([]);
       expect(mountsUnder(execRoot)).toEqual([]);
       expect(fs.existsSync(`/sys/class/net/${nic.tap}`)).toBe(false);

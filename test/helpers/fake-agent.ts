@@ -21,6 +21,12 @@ export class FakeAgent {
   /** LAST_OP of the VERSION answer; undefined answers as an agent built before it. */
   lastOp: number | undefined = Op.PROCESS_TABLE;
   garbageBeforeSync = Buffer.alloc(0);
+  /** How many SYNC frames to leave unanswered on each channel before answering one. */
+  syncsToIgnore = 0;
+  /** Answer each SYNC twice, as an agent that did not ignore a repeated SYNC answered both. */
+  answerSyncTwice = false;
+  /** The nonce of every SYNC the host sent, per channel. */
+  readonly syncNonces: Record<'ctl' | 'io', Buffer[]> = { ctl: [], io: [] };
   silent = false;
   readonly ioFrames: Frame[] = [];
   private servers: net.Server[] = [];
@@ -52,7 +58,10 @@ export class FakeAgent {
   private frame(which: 'ctl' | 'io', s: net.Socket, f: Frame): void {
     if (this.silent) return;
     if (f.type === FrameType.SYNC) {
-      s.write(Buffer.concat([this.garbageBeforeSync, encodeFrame(FrameType.SYNC_REPLY, 0, 0, f.payload)]));
+      this.syncNonces[which].push(Buffer.from(f.payload));
+      if (this.syncNonces[which].length <= this.syncsToIgnore) return;
+      const reply = encodeFrame(FrameType.SYNC_REPLY, 0, 0, f.payload);
+      s.write(Buffer.concat([this.garbageBeforeSync, reply, this.answerSyncTwice ? reply : Buffer.alloc(0)]));
       return;
     }
     if (which === 'ctl' && f.type === Op.VERSION) {

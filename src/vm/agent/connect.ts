@@ -35,12 +35,32 @@ export async function connectUnix(path: string, deadline: number, track: net.Soc
   }
 }
 
-/** Send SYNC and wait for the SYNC_REPLY with our nonce; returns the bytes after it. */
-export function syncChannel(s: net.Socket, name: string): Promise<Buffer> {
+/** A fresh SYNC nonce, for both channels of one host connection (see syncChannel). */
+export function newSyncNonce(): Buffer {
+  return crypto.randomBytes(Limits.NONCE_SIZE);
+}
+
+/** How long a SYNC may go unanswered before it is sent again (syncChannel). */
+const SYNC_RESEND_MS = 3000;
+
+/**
+ * Send SYNC with `nonce` and wait for the SYNC_REPLY carrying it; returns the bytes after it.
+ * Both channels of one connection are synced with the same nonce: the agent takes a SYNC whose
+ * nonce differs from the other channel's session as a new host's, and ends that session.
+ * While unanswered the SYNC is sent again every SYNC_RESEND_MS: a frame an earlier host left
+ * a few bytes short can take the first one's start (the agent then scans for the next SYNC);
+ * the agent ignores a repeat of the SYNC that began its session (an older one answers it
+ * again: AgentMux skips that answer).
+ */
+export function syncChannel(s: net.Socket, name: string, nonce: Buffer): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
-    const nonce = crypto.randomBytes(Limits.NONCE_SIZE);
     const scanner = new SyncScanner(nonce);
+    const frame = encodeFrame(FrameType.SYNC, 0, 0, nonce);
+    const resend = setInterval(() => {
+      if (!s.destroyed) s.write(frame);
+    }, SYNC_RESEND_MS);
     const cleanup = () => {
+      clearInterval(resend);
       s.removeListener('data', onData);
       s.removeListener('close', onClose);
       s.removeListener('error', onError);
@@ -63,7 +83,7 @@ export function syncChannel(s: net.Socket, name: string): Promise<Buffer> {
     s.on('data', onData);
     s.on('close', onClose);
     s.on('error', onError);
-    s.write(encodeFrame(FrameType.SYNC, 0, 0, nonce));
+    s.write(frame);
   });
 }
 
@@ -83,7 +103,11 @@ export async function openChannels(
     connectUnix(ctlPath, deadline, track),
     connectUnix(ioPath, deadline, track),
   ]);
-  const [ctlRest, ioRest] = await Promise.all([syncChannel(ctlSock, 'control'), syncChannel(ioSock, 'stream')]);
+  const nonce = newSyncNonce();
+  const [ctlRest, ioRest] = await Promise.all([
+    syncChannel(ctlSock, 'control', nonce),
+    syncChannel(ioSock, 'stream', nonce),
+  ]);
   const mux = new AgentMux(
     {
       name: 'control',
@@ -104,6 +128,7 @@ export async function openChannels(
       }),
     },
     window,
+    nonce,
   );
   mux.start(ctlRest, ioRest);
   return mux;

@@ -54,11 +54,17 @@ export class AgentMux {
     },
   };
 
-  /** Both channels are synced; `window` is the output credit window per stream. */
+  /**
+   * Both channels are synced; `window` is the output credit window per stream; `syncNonce`
+   * the nonce they were synced with (connect.ts), whose SYNC_REPLY may come again: a SYNC sent
+   * again while the first answer was on its way is answered again by an agent built before
+   * the agent ignored repeats (a VM an older podvisor started). Such a repeat is skipped.
+   */
   constructor(
     private readonly ctl: Channel,
     private readonly io: Channel,
     readonly window: number,
+    private readonly syncNonce?: Buffer,
   ) {}
 
   /** True once the channels are closed (for whatever reason). */
@@ -192,6 +198,7 @@ export class AgentMux {
     if (this.closedBy) return;
     try {
       for (const f of ch.decoder.push(chunk)) {
+        if (this.isRepeatedSyncReply(f)) continue;
         if (ch === this.ctl) this.onCtlFrame(f);
         else this.onIoFrame(f);
         if (this.closedBy) return;
@@ -200,6 +207,16 @@ export class AgentMux {
       const err = e instanceof UnavailableError ? e : protocolError((e as Error).message);
       this.violation(err);
     }
+  }
+
+  private isRepeatedSyncReply(f: Frame): boolean {
+    return (
+      f.type === FrameType.SYNC_REPLY &&
+      f.aux === 0 &&
+      f.id === 0 &&
+      this.syncNonce !== undefined &&
+      f.payload.equals(this.syncNonce)
+    );
   }
 
   private onCtlFrame(f: Frame): void {

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as net from 'node:net';
 import { encodeHeader, FrameDecoder, type Frame } from '../../../src/vm/agent/codec';
-import { connectUnix, syncChannel } from '../../../src/vm/agent/connect';
+import { connectUnix, newSyncNonce, syncChannel } from '../../../src/vm/agent/connect';
 import {
   ErrorCode,
   FrameType,
@@ -63,8 +63,9 @@ beforeAll(async () => {
   const deadline = Date.now() + 5000;
   ctl = await connectUnix(path.join(tmp, 'a.ctl'), deadline, []);
   io = await connectUnix(path.join(tmp, 'a.io'), deadline, []);
-  const rest = await syncChannel(ctl, 'control');
-  await syncChannel(io, 'stream');
+  const nonce = newSyncNonce();
+  const rest = await syncChannel(ctl, 'control', nonce);
+  await syncChannel(io, 'stream', nonce);
   const decoder = new FrameDecoder({
     channel: 'control',
     maxPayload: Limits.MAX_CTL_PAYLOAD,

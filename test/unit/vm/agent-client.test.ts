@@ -97,6 +97,24 @@ describe('AgentClient handshake', () => {
     });
   });
 
+  it('syncs both channels with one nonce, and sends a SYNC again while it is unanswered', async () => {
+    fake.syncsToIgnore = 1;
+    client = await connect(10_000);
+    expect((await client.version()).protocol).toBe(PROTOCOL_VERSION);
+    const { ctl, io } = fake.syncNonces;
+    expect(ctl).toHaveLength(2);
+    expect(new Set([...ctl, ...io].map((n) => n.toString('hex'))).size).toBe(1);
+  });
+
+  it("skips an answer repeated to its SYNC, but not another nonce's SYNC_REPLY", async () => {
+    fake.answerSyncTwice = true;
+    fake.onCtl = (f, a) => a.ack(f.id);
+    client = await connect();
+    await client.ping();
+    fake.onCtl = (_f, a) => a.ctl.write(encodeFrame(FrameType.SYNC_REPLY, 0, 0, Buffer.alloc(Limits.NONCE_SIZE, 7)));
+    await expect(client.ping()).rejects.toThrow(/unexpected control frame 2/);
+  });
+
   it('refuses an agent that speaks another protocol version', async () => {
     fake.protocol = PROTOCOL_VERSION + 1;
     await expect(connect()).rejects.toThrow(
