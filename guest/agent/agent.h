@@ -24,6 +24,8 @@
 /* Every line goes to the log fd prefixed "podvisor-agent: " (the console in the VM). */
 void log_init(int fd);
 void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Milliseconds of CLOCK_MONOTONIC. */
+uint64_t monotonic_ms(void);
 
 /* ---- buf.c: a growable byte queue with a hard capacity ------------------------------- */
 struct buf {
@@ -466,7 +468,6 @@ void op_socket_dial(const struct tlv_msg *m, uint32_t id);
 void op_file_event(const struct tlv_msg *m, uint32_t id);
 
 /* ---- heldsig.c: a signal for a namespace's init that does not catch it yet ------------------ */
-uint64_t monotonic_ms(void);
 /* After kill(p->pid, sig): hold sig when p is a young namespace init that would drop it. */
 void heldsig_note(struct process *p, int sig);
 /* Whether a signal is held (the loop then wakes often to look). */

@@ -29,12 +29,6 @@ enum { HOLD_MS = 60000 };
 
 static int g_held; /* processes with a held signal */
 
-uint64_t monotonic_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
-
 /* From /proc/PID/status: whether the process is PID 1 of its innermost PID namespace, and
  * whether it catches or ignores `sig`. -1 when the file cannot be read. */
 static int read_status(pid_t pid, int sig, int *ns_init, int *handled) {

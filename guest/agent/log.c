@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -26,4 +27,12 @@ void logf_(const char *fmt, ...) {
   ssize_t w = write(log_fd, line, len);
   (void)w;
   errno = saved;
+}
+
+/* Milliseconds of CLOCK_MONOTONIC: the time base of held signals, stalled frames and listen
+ * deadlines. */
+uint64_t monotonic_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }

@@ -63,8 +63,11 @@ test('leaves no fd open in the daemon or in the helper', async () => {
     await (await openGuestPath({ root, rel: 'a/b' }, 'dir')).close();
     await codeOf(openGuestPath({ root, rel: 'a/up/secret' }, 'any'));
   }
-  // The helper closes its copy after the daemon took it: one more round trip answers them all.
-  await codeOf(openGuestPath({ root, rel: 'a/b' }, 'dir').then((f) => f.close()));
+  // The helper closes its copy after the daemon took it, so a round trip answers the ones before
+  // it; under load the last close can still be on its way: a few more round trips, at most, let
+  // it land (a leak of the 400 opens above would stay).
+  for (let i = 0; i < 10 && (fds('self') > mine || fds(helper) > its); i++)
+    await codeOf(openGuestPath({ root, rel: 'a/b' }, 'dir').then((f) => f.close()));
   expect(fds('self')).toBeLessThanOrEqual(mine);
   expect(fds(helper)).toBeLessThanOrEqual(its);
 });
