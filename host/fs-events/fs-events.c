@@ -21,6 +21,12 @@
  *   bits; an answer's errno, 0 when the mark is on), u32 cookie, u16 name length, name
  * (little-endian). An event about the watched file itself has no name. The program ends at
  * stdin's end.
+ *
+ * Once fanotify is set up, it confines itself (confine() below): it runs on as nobody with
+ * two capabilities, to read any share's files and the daemon's /proc/PID/fd links to them (no
+ * jail of namespaces holds it: docs/security.md), so it cannot change a file that is not
+ * nobody's, and a seccomp filter keeps it from mounts, exec, tracing, other processes' memory,
+ * file handles, new processes, sockets and the kernel's own state.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,9 +36,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <grp.h>
+#include <stddef.h>
 #include <sys/fanotify.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_MARKS 4096
@@ -232,6 +246,72 @@ static void report(const struct fanotify_event_metadata *e) {
   }
 }
 
+/* System calls the program never makes and a taken-over one must not: kernel state (modules,
+ * BPF, keys, time, reboot, swap, accounting), namespaces and mounts, other processes' memory,
+ * file handles (open_by_handle_at reaches any file), new processes or threads, exec and
+ * sockets. Each fails with EPERM. */
+static const int DENIED[] = {
+    SYS_execve, SYS_execveat, SYS_ptrace, SYS_process_vm_readv, SYS_process_vm_writev,
+    SYS_open_by_handle_at, SYS_mount, SYS_umount2, SYS_pivot_root, SYS_chroot, SYS_setns, SYS_unshare,
+    SYS_clone3, SYS_move_mount, SYS_open_tree, SYS_fsopen, SYS_fsconfig, SYS_fsmount, SYS_fspick,
+    SYS_mount_setattr, SYS_init_module, SYS_finit_module, SYS_delete_module, SYS_kexec_load,
+    SYS_kexec_file_load, SYS_bpf, SYS_perf_event_open, SYS_userfaultfd, SYS_keyctl, SYS_add_key,
+    SYS_request_key, SYS_reboot, SYS_swapon, SYS_swapoff, SYS_acct, SYS_quotactl, SYS_settimeofday,
+    SYS_clock_settime, SYS_clock_adjtime, SYS_adjtimex, SYS_sethostname, SYS_setdomainname, SYS_iopl,
+    SYS_ioperm, SYS_socket, SYS_socketpair, SYS_kcmp, SYS_pidfd_getfd, SYS_clone, SYS_fork, SYS_vfork,
+};
+
+/* A seccomp filter: on x86_64 (a call of another ABI kills the program), each DENIED call
+ * fails with EPERM; the rest is allowed. */
+static int seccomp_self(void) {
+  enum { N = sizeof DENIED / sizeof DENIED[0] };
+  struct sock_filter f[4 + 2 * N + 1];
+  size_t i = 0;
+  f[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+  f[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0);
+  f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+  f[i++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+  for (size_t k = 0; k < N; k++) {
+    f[i++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)DENIED[k], 0, 1);
+    f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+  }
+  f[i++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  struct sock_fprog prog = {.len = (unsigned short)i, .filter = f};
+  return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+/* The capabilities kept: reading any file of a share (its owner may be any uid of a guest's)
+ * and the daemon's /proc/PID/fd links to them (ptrace's read check, for a process that no
+ * longer has the daemon's capabilities). */
+static const int KEPT[] = {CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE};
+
+/* The unprivileged user it runs as once set up (nobody). */
+enum { UNPRIVILEGED = 65534 };
+
+/* Every other capability dropped from the bounding set, the user changed to nobody with only
+ * KEPT left (permitted and effective), no new privileges, then the seccomp filter (see the
+ * module comment). Any failure ends the program: it never goes on less confined. */
+static int confine(void) {
+  for (int c = 0; c <= CAP_LAST_CAP; c++) {
+    int keep = 0;
+    for (size_t k = 0; k < sizeof KEPT / sizeof KEPT[0]; k++) keep |= KEPT[k] == c;
+    if (!keep && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+  }
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return -1;
+  if (setgroups(0, NULL) < 0 || setresgid(UNPRIVILEGED, UNPRIVILEGED, UNPRIVILEGED) < 0 ||
+      setresuid(UNPRIVILEGED, UNPRIVILEGED, UNPRIVILEGED) < 0)
+    return -1;
+  struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct d[2] = {{0}};
+  for (size_t k = 0; k < sizeof KEPT / sizeof KEPT[0]; k++) {
+    d[KEPT[k] / 32].permitted |= 1u << (KEPT[k] % 32);
+    d[KEPT[k] / 32].effective |= 1u << (KEPT[k] % 32);
+  }
+  if (syscall(SYS_capset, &h, d) < 0) return -1;
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return -1;
+  return seccomp_self();
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: podvisor-fs-events QEMU_PID\n");
@@ -242,6 +322,10 @@ int main(int argc, char **argv) {
                           O_RDONLY | O_CLOEXEC);
   if (fan < 0) {
     fprintf(stderr, "podvisor-fs-events: fanotify_init: %s\n", strerror(errno));
+    return 1;
+  }
+  if (confine() < 0) {
+    fprintf(stderr, "podvisor-fs-events: confining itself: %s\n", strerror(errno));
     return 1;
   }
   static char buf[65536] __attribute__((aligned(8)));

@@ -118,6 +118,28 @@ test("a watcher in a container sees the host's edits of a bind-mounted directory
   const to = got.find((l) => l.startsWith('MOVED_TO'));
   expect(cookie(from)).not.toBe('0');
   expect(cookie(from)).toBe(cookie(to));
+  // The host's watcher did this as nobody, with only the capabilities to read the share's files
+  // (beneath this 0700 test directory) and the daemon's fd links, no new privileges, and its
+  // seccomp filter.
+  const watchers = fs
+    .readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .filter((n) => {
+      try {
+        return fs.readFileSync(`/proc/${n}/cmdline`, 'utf8').split('\0')[0].endsWith('/podvisor-fs-events');
+      } catch {
+        return false;
+      }
+    });
+  expect(watchers.length).toBeGreaterThan(0);
+  for (const pid of watchers) {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string) => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(status)?.[1];
+    expect(field('Uid')?.split(/\s+/)).toEqual(['65534', '65534', '65534', '65534']);
+    // CAP_DAC_READ_SEARCH (2) and CAP_SYS_PTRACE (19), nothing else, in any set.
+    expect([field('CapEff'), field('CapPrm'), field('CapBnd')]).toEqual(Array(3).fill('0000000000080004'));
+    expect([field('NoNewPrivs'), field('Seccomp')]).toEqual(['1', '2']);
+  }
   dockerOk(d, ['rm', '-f', 'watcher'], 300000);
 });
 
