@@ -20,7 +20,7 @@ import type { TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli, type CliResult } from '../helpers/docker-cli';
 import type { BaselineDockerd } from '../../bench/common';
-import { startBesideBaseline, stopBesideBaseline } from '../helpers/beside-baseline';
+import { onBoth, startBesideBaseline, stopBesideBaseline } from '../helpers/beside-baseline';
 
 jest.setTimeout(600000);
 
@@ -44,7 +44,7 @@ afterAll(() => stopBesideBaseline({ d, base, dir }));
 /** The same docker CLI command on podvisor and on the baseline (each with `env` added). */
 async function both(args: string[], env: NodeJS.ProcessEnv = {}): Promise<[CliResult, CliResult]> {
   const withEnv = (x: Daemon): Daemon => ({ env: { ...x.env, ...env } });
-  return Promise.all([dockerCli(withEnv(d), args), dockerCli(withEnv(base!), args)]);
+  return onBoth(withEnv(d), withEnv(base!), args);
 }
 
 /** One API call with curl on a daemon's socket: the status and the parsed body (if any). */

@@ -21,7 +21,7 @@ import type { TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli, pinnedAt, type CliResult } from '../helpers/docker-cli';
 import type { BaselineDockerd } from '../../bench/common';
-import { startBesideBaseline, stopBesideBaseline } from '../helpers/beside-baseline';
+import { onBoth, startBesideBaseline, stopBesideBaseline } from '../helpers/beside-baseline';
 import { atBaselineVersion, besideDockerd26 } from '../helpers/baseline-choice';
 import {
   BLKIO_WEIGHT_DEVICE_DISCARDED,
@@ -44,9 +44,9 @@ beforeAll(async () => {
 
 afterAll(() => stopBesideBaseline({ d, base, dir }));
 
-/** The same docker CLI command on podvisor and on the baseline. */
+/** The same docker CLI command on podvisor and on the baseline (onBoth: a baseline run's lost output is taken again). */
 async function both(args: string[]): Promise<[CliResult, CliResult]> {
-  return Promise.all([dockerCli(d, args), dockerCli(base!, args)]);
+  return onBoth(d, base!, args);
 }
 
 /**

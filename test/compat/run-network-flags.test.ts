@@ -21,6 +21,7 @@ import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpe
 import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli, freePort, pinnedAt, type CliResult } from '../helpers/docker-cli';
 import { startNetnsDockerd, type NetnsDockerd } from '../../bench/netns-dockerd';
+import { onBoth } from '../helpers/beside-baseline';
 import { atBaselineVersion, baselineRoot, besideDockerd26 } from '../helpers/baseline-choice';
 
 jest.setTimeout(600000);
@@ -67,7 +68,7 @@ afterAll(async () => {
 
 /** The same docker CLI command on podvisor and on the baseline. */
 async function both(args: string[]): Promise<[CliResult, CliResult]> {
-  return Promise.all([dockerCli(d, args), dockerCli(base!, args)]);
+  return onBoth(d, base!, args);
 }
 
 /** `docker run -d --name NAME ...args` on both daemons; the name is removed in afterAll. */

@@ -13,7 +13,7 @@ import { startDockerd, type BaselineDockerd } from '../../bench/common';
 import { startNetnsDockerd } from '../../bench/netns-dockerd';
 import { baselineRoot } from './baseline-choice';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from './daemon';
-import { dockerCli } from './docker-cli';
+import { dockerCli, type CliResult } from './docker-cli';
 
 /** The two daemons, and a temp directory of the suite's own (the baseline's data is in it). */
 export interface BesideBaseline {
@@ -58,4 +58,21 @@ export async function stopBesideBaseline(s: Partial<BesideBaseline>): Promise<vo
   await s.base?.stop().catch(() => undefined);
   if (s.d) await stopDaemonLeavingNothing(s.d);
   if (s.dir) fs.rmSync(s.dir, { recursive: true, force: true });
+}
+
+/**
+ * The same docker CLI command on both daemons. dockerd's attach can lose the whole output of
+ * a container that ends at once (its attach answers before its streams are attached:
+ * moby/moby#29285): when the baseline's `run` printed nothing and exited 0 where podvisor
+ * printed something, the baseline's is taken once more. A real difference stays one: the
+ * second run prints nothing again.
+ */
+export async function onBoth(
+  ours: { env: NodeJS.ProcessEnv },
+  theirs: { env: NodeJS.ProcessEnv },
+  args: string[],
+): Promise<[CliResult, CliResult]> {
+  const [a, b] = await Promise.all([dockerCli(ours, args), dockerCli(theirs, args)]);
+  const lost = args[0] === 'run' && b.code === 0 && b.out === '' && b.err === '' && a.out !== '';
+  return [a, lost ? await dockerCli(theirs, args) : b];
 }
