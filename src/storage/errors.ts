@@ -3,7 +3,14 @@
  * message. A front end words them its own way (the Docker API renders dockerd's exact text
  * in src/translate/errors.ts); storage never speaks in one front end's words.
  */
-import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, UnavailableError } from '../errors';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  NotImplementedError,
+  UnauthorizedError,
+  UnavailableError,
+} from '../errors';
 
 /** No stored image matches a reference or ID. `ref` is the name as the caller wrote it (familiar form). */
 export class NoSuchImageError extends NotFoundError {
@@ -94,5 +101,19 @@ export class ManifestNotFoundError extends NotFoundError {
 export class RegistryFailureError extends UnavailableError {
   constructor(readonly detail: string) {
     super(`registry failure: ${detail}`);
+  }
+}
+
+/**
+ * A host operation that reads or writes a block-mode container's writable layer (docker cp,
+ * diff, export, commit) where no guest can do it (the layer is a filesystem only a guest
+ * mounts; the daemon serves these through src/storage/archive/guest.ts).
+ */
+export class BlockModeError extends NotImplementedError {
+  constructor(readonly containerId: string) {
+    super(
+      `container ${containerId.slice(0, 12)} keeps its writable layer on a block device (--rootfs-disk): ` +
+        'copying, diffing, exporting and committing its files needs its guest, which is not available here',
+    );
   }
 }

@@ -43,6 +43,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { DiskSource, RootfsManager } from './types';
+import { BlockModeError } from './errors';
 import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../errors';
 import {
   DISK_SEED_DIR,
@@ -430,20 +431,6 @@ export class OverlayRootfs implements RootfsManager {
       data: lowerOnly,
       ...(cwd ? { cwd } : {}),
     });
-  }
-}
-
-/**
- * A host operation that reads or writes a block-mode container's writable layer (docker cp,
- * diff, export, commit) where no guest can do it (the layer is a filesystem only a guest
- * mounts; the daemon serves these through src/storage/archive/guest.ts).
- */
-export class BlockModeError extends NotImplementedError {
-  constructor(readonly containerId: string) {
-    super(
-      `container ${containerId.slice(0, 12)} keeps its writable layer on a block device (--rootfs-disk): ` +
-        'copying, diffing, exporting and committing its files needs its guest, which is not available here',
-    );
   }
 }
 

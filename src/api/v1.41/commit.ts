@@ -12,7 +12,7 @@ import { InvalidArgumentError, UnavailableError } from '../../errors';
 import { mainContainer } from '../../pod/types';
 import { commitConfig, commitReference } from '../../translate/docker/commit';
 import { commitWritableLayer } from '../../storage/commit';
-import { BlockModeError } from '../../storage/rootfs';
+import { BlockModeError } from '../../storage/errors';
 import { dockerViewOf } from '../../translate/docker/pod-view';
 
 /** Register POST /commit. */
