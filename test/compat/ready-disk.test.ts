@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
-import { dockerOk } from '../helpers/docker-cli';
+import { dockerOk, dockerSync } from '../helpers/docker-cli';
 
 jest.setTimeout(600000);
 
@@ -59,8 +59,9 @@ test("a container from a warmed pool takes the VM's ready disk as its own; resta
     const disk = path.join(d.dataRoot, 'containers', id, 'upper.ext4');
     expect(fs.statSync(disk).ino).toBe(ino);
     expect(fs.existsSync(path.join(disksDir(), name))).toBe(false);
-    for (let i = 0; i < 50 && ok(['exec', id, 'cat', '/kept.txt']) !== 'kept'; i++)
-      await new Promise((r) => setTimeout(r, 100));
+    // Until the container's shell has written it, cat fails: wait without failing on that.
+    const kept = (): string => dockerSync(d, ['exec', id, 'cat', '/kept.txt'], 300000).out.trim();
+    for (let i = 0; i < 50 && kept() !== 'kept'; i++) await new Promise((r) => setTimeout(r, 100));
     expect(ok(['exec', id, 'cat', '/kept.txt'])).toBe('kept');
     // The guest wrote the container's layer onto that disk: the host's upper/ stays empty.
     expect(fs.readdirSync(path.join(d.dataRoot, 'containers', id, 'upper'))).toEqual([]);
