@@ -89,8 +89,9 @@ async function vmGone(vmDir: string): Promise<void> {
  * `<tmp>/podvisor-test-*`), as the test files that jest runs beside this one mount there; or
  * a baseline dockerd's that another test file runs beside this one (bench/netns-dockerd.ts:
  * its network namespace `/run/netns/pvbn-*`, and what dockerd mounts under its directory
- * `<tmp>/.../dockerd/` and its `/run/docker`); or a host mount another test file makes for its
- * containers to bind (`<tmp>/pv-test-mounts-*`: a submount under a read-only bind's source).
+ * `<tmp>/.../dockerd/`, or `dockerd26/` under its own temporary directory for the API 1.45
+ * oracle, and its `/run/docker`); or a host mount another test file makes for its containers to
+ * bind (`<tmp>/pv-test-mounts-*`: a submount under a read-only bind's source).
  */
 const underTestDaemon = (m: string): boolean =>
   m.startsWith(d.execRoot + '/') ||
@@ -98,7 +99,7 @@ const underTestDaemon = (m: string): boolean =>
   m.startsWith(path.join(os.tmpdir(), 'podvisor-test-')) ||
   m.startsWith('/run/netns/pvbn-') ||
   m.startsWith('/run/docker/') ||
-  (m.startsWith(os.tmpdir() + '/') && /\/dockerd(\/|$)/.test(m));
+  (m.startsWith(os.tmpdir() + '/') && /\/dockerd(26)?(\/|$)/.test(m));
 
 /** Mount points outside every test daemon's directories that were not there in `before`. */
 const newMountsOutside = (before: string[]) => mountPoints().filter((m) => !before.includes(m) && !underTestDaemon(m));
