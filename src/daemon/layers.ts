@@ -195,6 +195,7 @@ async function openCreation(
     networks: networks.then((n) => (n ? lookupOver((ref) => n.get(ref)) : undefined)),
     volumes: { store: volumes.store, events },
     archive,
+    diskVolumeSeed: (id, volume) => rootfs.diskVolumeSeed(id, volume),
   });
   const containers = {
     pods: dockerPods,

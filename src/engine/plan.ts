@@ -42,6 +42,11 @@ export interface EngineDeps {
   volumes?: { store: VolumeStore; events?: EventBus };
   /** Container roots, to fill new volumes from the image (absent: they start empty). */
   archive?: ContainerArchive;
+  /**
+   * Where a volume kept on a new container's own disk is filled from the image (the storage
+   * layer's RootfsManager.diskVolumeSeed); absent: such a volume starts empty.
+   */
+  diskVolumeSeed?: (containerId: string, volume: string) => Promise<string>;
 }
 
 /** A request made into a pod, checked, before anything is stored. */

@@ -57,11 +57,17 @@ export async function createWithVolumes(
   }
   if (deps.archive && resolved.copyUp.length) {
     const id = plan.spec.id;
-    await copyUpVolumes(
-      deps.archive,
-      id,
-      resolved.copyUp.map((m) => ({ path: m.target, dataDir: m.source })),
-    ).catch((e: Error) => {
+    const { archive } = deps;
+    await (async () => {
+      // A volume kept on the container's disk is filled in the directory its disk is made from.
+      const targets = await Promise.all(
+        resolved.copyUp.map(async (m) => ({
+          path: m.target,
+          dataDir: m.diskDir && deps.diskVolumeSeed ? await deps.diskVolumeSeed(id, m.name) : m.source,
+        })),
+      );
+      await copyUpVolumes(archive, id, targets);
+    })().catch((e: Error) => {
       log.warn(`container ${id.slice(0, 12)}: filling its new volumes from the image: ${e.message}`);
     });
   }

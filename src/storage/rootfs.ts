@@ -48,6 +48,7 @@ import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../err
 import {
   DISK_SEED_DIR,
   hasPendingDisk,
+  makeDiskVolumeSeed,
   makePendingDisk,
   PENDING_DISK_FILE,
   recordPendingDisk,
@@ -220,6 +221,13 @@ export class OverlayRootfs implements RootfsManager {
     } finally {
       this.changed(id);
     }
+  }
+
+  /** @inheritdoc */
+  async diskVolumeSeed(id: string, volume: string): Promise<string> {
+    const d = this.dir(id);
+    if (!hasPendingDisk(d)) throw new InvalidArgumentError(`container ${id.slice(0, 12)} has no disk still to be made`);
+    return makeDiskVolumeSeed(d, volume);
   }
 
   /**

@@ -125,6 +125,12 @@ export interface RootfsManager {
    */
   imageDisk?(containerId: string): Promise<string>;
   /**
+   * The host directory that becomes `volumes/<volume>` of the block-mode container's disk
+   * when that disk is made, at its first start (made now, empty: the image's content at the
+   * volume's path is copied into it at create). Only while the disk is still to be made.
+   */
+  diskVolumeSeed?(containerId: string, volume: string): Promise<string>;
+  /**
    * Make a copy of `file` (a checkpoint's copy of a disk) the block-mode container's disk, in
    * place of its disk or of the one still pending. Not while the container runs.
    */

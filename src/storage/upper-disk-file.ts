@@ -178,6 +178,31 @@ export const PENDING_DISK_FILE = 'upper.disk.json';
 /** In a container's directory: where makePendingDisk gathers upper/ and an empty work/. */
 export const DISK_SEED_DIR = 'disk-seed';
 
+/**
+ * In a container's directory: what becomes the disk's `volumes/` (a directory per volume kept
+ * on the disk, filled from the image at create), until the disk is made.
+ */
+export const DISK_VOLUMES_DIR = 'disk-volumes';
+/** A volume's name, as the volume store allows it. */
+const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,63}$/;
+
+/**
+ * The directory of container directory `dir` that becomes `volumes/<volume>` on its disk
+ * (made now, empty, mode 0755 as a new volume's directory).
+ */
+export async function makeDiskVolumeSeed(dir: string, volume: string): Promise<string> {
+  if (!VOLUME_NAME.test(volume)) throw new InvalidArgumentError(`bad volume name for a disk: ${volume}`);
+  const volumes = path.join(dir, DISK_VOLUMES_DIR);
+  await fs.promises.mkdir(volumes, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e;
+  });
+  const seed = path.join(volumes, volume);
+  await fs.promises.mkdir(seed, { mode: 0o755 }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e;
+  });
+  return seed;
+}
+
 /** Record in container directory `dir` that its disk, of `size`, is to be made at its first start. */
 export async function recordPendingDisk(dir: string, size: PendingDisk): Promise<void> {
   const body = {
@@ -195,10 +220,11 @@ export function hasPendingDisk(dir: string): boolean {
 
 /**
  * Make the pending disk of container directory `dir` as `file` (nothing when none is pending):
- * an empty `upper/` takes the first of `spares` that fits (a pool VM's ready disk, then the
- * spare), or a disk made now; files copied into the created
+ * an empty `upper/` with no volume to keep on the disk takes the first of `spares` that fits (a
+ * pool VM's ready disk, then the spare), or a disk made now; files copied into the created
  * container become the new filesystem's upper/ (mkfs.ext4 -d, beside an empty work/, as the
- * guest makes them: guest/agent/container.c) and the host's upper/ is left empty. A seed left by
+ * guest makes them: guest/agent/container.c), the volumes kept on the disk (DISK_VOLUMES_DIR)
+ * its volumes/, and the host's upper/ is left empty. A seed left by
  * a daemon that died here is put back first (and the image an earlier daemon's copy of it
  * onto the disk had mounted in it let go: `unmountImage`).
  */
@@ -219,11 +245,17 @@ export async function makePendingDisk(
   if (typeof want.bytes !== 'number' || (want.fsBytes !== undefined && typeof want.fsBytes !== 'number'))
     throw new InvalidArgumentError(`bad ${PENDING_DISK_FILE} in ${dir}`);
   const upper = path.join(dir, 'upper');
+  const volumes = path.join(dir, DISK_VOLUMES_DIR);
   const seed = path.join(dir, DISK_SEED_DIR);
   const seedUpper = path.join(seed, 'upper');
+  const seedVolumes = path.join(seed, 'volumes');
   if (fs.existsSync(seedUpper)) {
     await removeTree(upper);
     await fs.promises.rename(seedUpper, upper);
+  }
+  if (fs.existsSync(seedVolumes)) {
+    await removeTree(volumes);
+    await fs.promises.rename(seedVolumes, volumes);
   }
   // The image a daemon that died here had mounted in the seed is let go before the seed goes.
   const seedLower = path.join(seed, 'lower');
@@ -234,16 +266,20 @@ export async function makePendingDisk(
   await removeTree(seed);
   if (!fs.existsSync(file)) {
     const entries = await fs.promises.readdir(upper).catch(() => [] as string[]);
-    if (entries.length === 0) {
+    // The volumes kept on the disk, as copy-up filled them (an empty one the guest makes).
+    const hasVolumes = (await fs.promises.readdir(volumes).catch(() => [] as string[])).length > 0;
+    if (entries.length === 0 && !hasVolumes) {
       if (!(await takeFirst(spares, file, want))) await makeUpperDisk(file, want.bytes, want.fsBytes);
     } else {
       await fs.promises.mkdir(seed, { mode: 0o700 });
       await fs.promises.rename(upper, seedUpper);
+      if (hasVolumes) await fs.promises.rename(volumes, seedVolumes);
       await fs.promises.mkdir(path.join(seed, 'work'), { mode: 0o700 });
       try {
         await makeUpperDisk(file, want.bytes, want.fsBytes, seed);
       } catch (e) {
         await fs.promises.rename(seedUpper, upper);
+        if (hasVolumes) await fs.promises.rename(seedVolumes, volumes);
         await removeTree(seed);
         throw e;
       }
@@ -251,6 +287,7 @@ export async function makePendingDisk(
       await removeTree(seed);
       await fs.promises.mkdir(upper, { mode: 0o755 });
     }
+    await removeTree(volumes);
   }
   await fs.promises.rm(pending, { force: true });
 }

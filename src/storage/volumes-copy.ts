@@ -10,6 +10,9 @@
  * container, whose guest can plant a symlink in it at any moment: nothing is written through one.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UnavailableError } from '../errors';
+import { removeGuestTree } from '../util/remove-tree';
 import { at, RootDir } from './archive/resolve';
 import type { ContainerArchive } from './archive/service';
 import { extractInto } from './archive/tar-in';
@@ -77,5 +80,38 @@ async function copyTree(src: fs.promises.FileHandle, dataDir: string): Promise<v
     await dest.handle.utimes(st.atime, st.mtime);
   } finally {
     await dest.close();
+  }
+}
+
+/**
+ * Move a volume kept on a container's own disk into its host directory, before that container
+ * (and its disk) goes: the tree at container path `target`, read by the container's guest
+ * (./archive/guest.ts checks the tar it sends), is extracted with no-follow calls at held
+ * parents into a new directory beside `dataDir` (the volume's `_data`, empty until now), which
+ * then takes `_data`'s place, with the owner and mode the tree had in the container.
+ */
+export async function copyOutOfContainer(
+  archive: ContainerArchive,
+  id: string,
+  target: string,
+  dataDir: string,
+): Promise<void> {
+  const staging = await fs.promises.mkdtemp(path.join(path.dirname(dataDir), '.moving-'));
+  try {
+    const { stat, tar } = await archive.get(id, id, target);
+    const dest = await RootDir.open(staging);
+    try {
+      await extractInto(dest, '/', tar);
+    } finally {
+      tar.destroy();
+      await dest.close();
+    }
+    const moved = path.join(staging, stat.name);
+    const st = await fs.promises.lstat(moved);
+    if (!st.isDirectory()) throw new UnavailableError(`${target} in the container is no directory`);
+    await fs.promises.rmdir(dataDir);
+    await fs.promises.rename(moved, dataDir);
+  } finally {
+    await removeGuestTree(staging);
   }
 }

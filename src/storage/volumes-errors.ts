@@ -52,3 +52,21 @@ export class VolumeInUseError extends ConflictError {
     super(`remove ${volume}: volume is in use by ${users.join(', ')}`);
   }
 }
+
+/**
+ * A container asked for volume `volume` (by name, or with --volumes-from) while its data is on
+ * the own disk of container `owner` (an anonymous volume of a container run with
+ * `--storage-opt image=disk`): only a guest that mounts that disk can reach it, and two VMs
+ * never mount one filesystem. Once `owner` is removed, the volume is an ordinary one.
+ */
+export class VolumeOnContainerDiskError extends ConflictError {
+  constructor(
+    readonly volume: string,
+    readonly owner: string,
+  ) {
+    super(
+      `volume ${volume} keeps its data on the disk of container ${owner.slice(0, 12)} (--storage-opt image=disk): ` +
+        'another container cannot mount it until that container is removed (docs/limitations.md)',
+    );
+  }
+}

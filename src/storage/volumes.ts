@@ -42,6 +42,12 @@ export interface VolumeRecord {
   anonymous: boolean;
   /** Container whose removal takes this anonymous volume along (`--rm` containers). */
   removeWith?: string;
+  /**
+   * Container whose own upper disk holds this volume's data (`volumes/<name>` there: an
+   * anonymous volume of a container run with `--storage-opt image=disk`); `_data` is empty
+   * until the data is moved there (moveOffDisk), when that container is removed.
+   */
+  onDiskOf?: string;
 }
 
 /** What create takes. */
@@ -53,6 +59,7 @@ export interface VolumeCreateOptions {
   options?: Record<string, string> | null;
   anonymous?: boolean;
   removeWith?: string;
+  onDiskOf?: string;
 }
 
 /** The local driver's options dockerd accepts (volume/local/local_unix.go). */
@@ -174,6 +181,7 @@ export class VolumeStore {
       createdAt: new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
       anonymous: o.anonymous === true,
       ...(o.removeWith ? { removeWith: o.removeWith } : {}),
+      ...(o.onDiskOf ? { onDiskOf: o.onDiskOf } : {}),
     };
     await fs.promises.mkdir(this.dataDir(name), { recursive: true, mode: 0o755 });
     this.records.set(name, volume);
@@ -207,10 +215,29 @@ export class VolumeStore {
   }
 
   /**
+   * The data of volume `name`, kept on its container's disk until now, has been copied into
+   * its `_data` (its container is being removed): from now on it is a volume as any other.
+   */
+  async moveOffDisk(name: string): Promise<void> {
+    const r = this.get(name);
+    if (!r.onDiskOf) return;
+    const was = r.onDiskOf;
+    delete r.onDiskOf;
+    try {
+      await this.persist();
+    } catch (e) {
+      r.onDiskOf = was;
+      throw e;
+    }
+  }
+
+  /**
    * Bytes under the volume's data (docker system df): the sizes of everything but directories,
-   * a file with several hard links counted once, as dockerd counts; -1 when it cannot be read.
+   * a file with several hard links counted once, as dockerd counts; -1 (unknown) when it
+   * cannot be read, or is on its container's disk, which the host does not read.
    */
   async size(name: string): Promise<number> {
+    if (this.records.get(name)?.onDiskOf) return -1;
     let total = 0;
     const seen = new Set<bigint>();
     try {

@@ -36,12 +36,13 @@ export function register(router: Router, services: ApiServices): void {
   const container = (ref: string) => {
     const rec = svc(services, 'containers').pods.get(ref);
     const spec = mainContainer(rec).spec;
-    // Paths under a bind mount or a volume are served from the mounted directory, as dockerd.
+    // Paths under a bind mount or a volume are served from the mounted directory, as dockerd;
+    // a volume kept on the container's disk by its guest, as the rest of its root.
     const mounts: HostMount[] = [];
     for (const m of spec.mounts ?? [])
       if (m.type === 'bind' && m.resolvedSource)
         mounts.push({ target: m.target, source: m.resolvedSource, pinned: true, readOnly: m.readOnly });
-      else if ((m.type === 'bind' || m.type === 'volume') && m.source)
+      else if ((m.type === 'bind' || (m.type === 'volume' && !m.diskDir)) && m.source)
         mounts.push({ target: m.target, source: m.source, readOnly: m.readOnly });
     return { id: rec.id, user: spec.user, mounts };
   };

@@ -12,7 +12,7 @@ import { pruneUntilSeconds } from './kit/time';
 import { typed } from './schema/routes';
 import { hostConfigLinks } from '../../translate/json/inspect';
 import { mainContainer, type PodRecord } from '../../pod/types';
-import { anonymousVolumesOf, removeVolumesAfter } from './volumes';
+import { anonymousVolumesOf, moveDiskVolumesOff, removeVolumesAfter } from './volumes';
 import { logger } from '../../util/log';
 import { parseRfc3339 } from '../../util/time';
 import { dockerViewOf } from '../../translate/docker/pod-view';
@@ -27,6 +27,7 @@ async function removeContainer(
 ): Promise<void> {
   const c = svc(services, 'containers');
   const anonymous = query.v ? anonymousVolumesOf(services, ref) : [];
+  if (!query.v) await moveDiskVolumesOff(services, ref, query.force);
   await c.pods.remove(ref, { force: query.force });
   await removeVolumesAfter(services, anonymous);
 }
@@ -89,6 +90,7 @@ export function pruneContainers(services: ApiServices) {
       if (until !== undefined && parseRfc3339(r.created) / 1000 >= until) continue;
       const size = await c.pods.sizeRw(r.id);
       try {
+        await moveDiskVolumesOff(services, r.id, false);
         await c.pods.remove(r.id, { force: false });
         deleted.push(r.id);
         reclaimed += size;

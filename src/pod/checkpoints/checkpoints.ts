@@ -10,8 +10,9 @@
  * A VM can be saved only when its guest has no 9p export mounted (QEMU keeps the guest's open
  * files of a 9p share in its own memory, not in the saved state): its rootfs share is let go
  * for the save (RELEASE_SHARE), and the container must read its image from its image's
- * read-only disk (`--storage-opt image=disk`) instead of the layers share, and have no volume
- * or bind mount. That disk is shared by the image's containers and never written: a checkpoint
+ * read-only disk (`--storage-opt image=disk`) instead of the layers share, and have no bind
+ * mount and no volume but those kept on its own disk (its anonymous ones: they are saved
+ * with the disk, and a fork gets its own copies). That image disk is shared by the image's containers and never written: a checkpoint
  * records which file it is (vm.json) instead of copying it, and a restore or fork puts the same
  * file behind its VM's image disk (refused when it is gone).
  * Anything else is refused with QEMU's reasons, and the pod runs on.
@@ -37,7 +38,7 @@ const DISK_COPY = 'upper.ext4';
 const POD_RECORD = 'pod.json';
 /** What a refusal for a mounted 9p share adds. */
 const SAVABLE_HINT =
-  'a container can be saved when it reads its image from its own disk (docker run --storage-opt image=disk) and has no volume or bind mount';
+  'a container can be saved when it reads its image from its own disk (docker run --storage-opt image=disk) and has no bind mount or named volume';
 
 /** dockerd's checkpoint names (its RestrictedNamePattern): two characters or more, no separator. */
 const CHECKPOINT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;

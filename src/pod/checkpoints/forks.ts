@@ -22,21 +22,31 @@ import { CheckpointError } from '../errors';
 import { create, start } from '../lifecycle/lifecycle';
 import type { Entry } from '../records/registry';
 import { removeEntry } from '../lifecycle/removal';
-import { podSpecOf, type PodRecord, type PodSpec } from '../types';
+import { podSpecOf, type PodMount, type PodRecord, type PodSpec } from '../types';
 
 const log = logger('pod');
 
 /** Most forks one request may start. */
 export const MAX_FORKS = 64;
 
-/** The spec of a fork of saved pod `saved`: new ids (a main container whose id was the pod's keeps that link). */
+/**
+ * The spec of a fork of saved pod `saved`: new ids (a main container whose id was the pod's
+ * keeps that link). A volume kept on the saved container's disk is the fork's own copy, on
+ * the fork's copy of that disk: no volume of the store names it (it goes with the fork).
+ */
 function forkSpec(saved: PodRecord): PodSpec {
   const spec = podSpecOf(saved);
   const id = randomBytes(32).toString('hex');
+  const ownCopies = (mounts: PodMount[] | undefined) =>
+    mounts?.map((m) => (m.type === 'volume' && m.diskDir ? { ...m, name: '', source: '', anonymous: false } : m));
   return {
     ...spec,
     id,
-    containers: spec.containers.map((c) => ({ ...c, id: c.id === spec.id ? id : randomBytes(32).toString('hex') })),
+    containers: spec.containers.map((c) => ({
+      ...c,
+      id: c.id === spec.id ? id : randomBytes(32).toString('hex'),
+      ...(c.mounts ? { mounts: ownCopies(c.mounts) } : {}),
+    })),
   };
 }
 

@@ -18,6 +18,7 @@ import type { PodContext } from '../context';
 import { NoSuchPodError, PodPausedError } from '../errors';
 import type { Entry, Run } from '../records/registry';
 import { rootfsInShare, rootfsTarget } from '../lifecycle/runtime';
+import { mountDiskVolume } from './mounts';
 import { isPaused, mainContainer, podSpecOf } from '../types';
 
 const log = logger('pod');
@@ -102,6 +103,10 @@ export async function openGuestFiles(ctx: PodContext, e: Entry, ref: string): Pr
       await vm.agent.createContainer({ id, rootfs: rootfsInShare(id), upperDisk: vm.devices.upperDisk.guestName });
       // Its release syncs the disk (the agent's container_release) before the VM goes.
       undo.push(() => vm.agent.destroyContainer(id));
+      // The volumes kept on its disk, where it has them (cp in and out of them; their data
+      // moved off the disk when it is removed).
+      for (const m of mainContainer(e.record).spec.mounts ?? [])
+        if (m.type === 'volume' && m.diskDir) await mountDiskVolume(vm, id, m);
       opened(session(vm, id, async () => done()));
       // A kill or rm -f of the container ends the request now (its streams fail).
       await new Promise<void>((resolve) => {

@@ -70,6 +70,14 @@ export interface PodVolumeMount {
   labels?: Record<string, string>;
   driver?: string;
   options?: Record<string, string>;
+  /**
+   * The volume's data is this directory (`volumes/<name>`) of the container's own upper disk,
+   * beside its overlay's upper/ and work/ (an anonymous volume of a container whose image is on
+   * a disk: docs/design/storage.md, "Volumes on the container's disk"). It is saved with the
+   * VM and copied with a fork; the host never reads it, and `source` stays the volume's empty
+   * host directory.
+   */
+  diskDir?: string;
 }
 
 /** One mount of a container. */

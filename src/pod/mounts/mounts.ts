@@ -44,16 +44,21 @@ import {
 import type { AgentProcess, Vm } from '../../vm/types';
 import { bindHostSocket, endStaleConnections, resumeHostSocket } from '../network/socket-relay';
 import { isShareConnection, relayShareSockets } from '../network/share-sockets';
-import type { PodBindMount, PodVolumeMount } from './mount-types';
+import type { PodBindMount, PodMount, PodVolumeMount } from './mount-types';
 import { capTmpfsOptions } from './tmpfs-size';
 import type { PodContainerSpec, PodSpec } from '../types';
 import { canonicalHostPath, openHostPath, type OpenHostPath } from '../../util/host-path';
 
 export type { PodBindMount, PodEmptyDirMount, PodMount, PodTmpfsMount, PodVolumeMount } from './mount-types';
 
-/** Whether a pod needs its VM booted with the volume share (it has a bind or volume mount). */
+/** Whether a pod needs its VM booted with the volume share (a bind, or a volume not kept on its container's disk). */
 export function needsVolumeShare(spec: PodSpec): boolean {
-  return spec.containers.some((c) => (c.mounts ?? []).some((m) => m.type === 'bind' || m.type === 'volume'));
+  return spec.containers.some((c) => (c.mounts ?? []).some(isShared));
+}
+
+/** Whether mount `m` reaches the guest through the VM's volume share (a bind, or a volume not kept on the container's disk). */
+function isShared(m: PodMount): m is PodBindMount | PodVolumeMount {
+  return m.type === 'bind' || (m.type === 'volume' && !m.diskDir);
 }
 
 /** Bytes of a VM's share-name key. */
@@ -145,7 +150,7 @@ export async function mountHostSources(vm: Vm, c: PodContainerSpec): Promise<() 
   const share = vm.devices.volumes?.hostDir;
   try {
     for (const m of c.mounts ?? []) {
-      if (m.type === 'tmpfs' || m.type === 'emptyDir') continue;
+      if (!isShared(m)) continue;
       if (!share) throw new Error(`VM ${vm.id} has no volume share`);
       const source = await openSource(m);
       try {
@@ -248,6 +253,8 @@ export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
         source: m.name,
         readOnly: m.readOnly,
       });
+    } else if (m.type === 'volume' && m.diskDir) {
+      await mountDiskVolume(vm, c.id, m);
     } else {
       const share = vm.devices.volumes;
       if (!share) throw new Error(`VM ${vm.id} has no volume share`);
@@ -265,6 +272,17 @@ export async function mountInGuest(vm: Vm, c: PodContainerSpec): Promise<void> {
   }
 }
 
+/** A volume kept on container `containerId`'s own disk mounted at its path (the agent's diskdir mount). */
+export async function mountDiskVolume(vm: Vm, containerId: string, m: PodVolumeMount): Promise<void> {
+  await vm.agent.mount({
+    containerId,
+    path: m.target,
+    fstype: 'diskdir',
+    subpath: m.diskDir,
+    readOnly: m.readOnly,
+  });
+}
+
 /**
  * After a daemon restart, for a container of a re-adopted VM: sockets and file events of its
  * share directories cross the VM's edge again (../network/share-sockets.ts; the agent hands the new
@@ -276,7 +294,7 @@ export async function resumeShareRelay(vm: Vm, c: PodContainerSpec, procs: Agent
     if (p.containerId === c.id && isShareConnection(p.processId))
       vm.agent.signalProcess(p.processId, 9).catch(() => undefined);
   for (const m of c.mounts ?? []) {
-    if (m.type === 'volume' || (m.type === 'bind' && !(await statBindSource(m))?.isSocket())) {
+    if ((m.type === 'volume' && !m.diskDir) || (m.type === 'bind' && !(await statBindSource(m))?.isSocket())) {
       relayShareSockets(vm, c.id);
       return;
     }

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
 import type { PodMount, PodVolumeMount } from '../../pod/types';
 import type { VolumeStore } from '../../storage/volumes';
+import { VolumeOnContainerDiskError } from '../../storage/volumes-errors';
 import type { Translated } from '../translation';
 
 /** What resolveVolumes needs besides the translated create. */
@@ -64,6 +65,11 @@ export async function resolveVolumes(
     const { ref, mode } = parseVolumesFrom(spec);
     for (const m of deps.mountsOf(ref)) {
       if (m.type === 'tmpfs' || m.type === 'emptyDir' || taken.has(m.target)) continue;
+      if (m.type === 'volume' && m.diskDir)
+        throw new VolumeOnContainerDiskError(
+          m.name,
+          (deps.store.has(m.name) && deps.store.get(m.name).onDiskOf) || ref,
+        );
       const readOnly = mode === '' ? m.readOnly : mode === 'ro';
       mounts.push(
         m.type === 'volume'
@@ -100,6 +106,9 @@ export async function resolveVolumes(
   try {
     for (const m of mounts) {
       if (m.type !== 'volume' || m.source) continue;
+      // A container whose image is on a disk keeps its anonymous volumes on its own disk too,
+      // so that its VM can be saved and forked with them.
+      const onDisk = m.anonymous && !m.driver && c.imageOnDisk === true;
       const r = await deps.store.create({
         ...(m.name ? { name: m.name } : {}),
         ...(m.driver ? { driver: m.driver } : {}),
@@ -107,8 +116,12 @@ export async function resolveVolumes(
         ...(m.options ? { options: m.options } : {}),
         anonymous: m.anonymous,
         ...(m.anonymous && t.spec.autoRemove ? { removeWith: c.id } : {}),
+        ...(onDisk ? { onDiskOf: c.id } : {}),
       });
       if (r.created) created.push(r.volume.name);
+      const owner = r.volume.onDiskOf;
+      if (owner && owner !== c.id) throw new VolumeOnContainerDiskError(r.volume.name, owner);
+      if (owner) m.diskDir = `volumes/${r.volume.name}`;
       asked.push(r.volume.name);
       m.name = r.volume.name;
       m.source = deps.store.dataDir(r.volume.name);

@@ -13,7 +13,9 @@ import { PodEngine } from '../../../src/engine/engine';
 import { VolumeStore } from '../../../src/storage/volumes';
 import { BindSourceMissingError, NameInUseError } from '../../../src/pod/errors';
 import { dockerMessage } from '../../../src/translate/errors';
-import { InvalidArgumentError } from '../../../src/errors';
+import { ConflictError, InvalidArgumentError } from '../../../src/errors';
+import { VolumeOnContainerDiskError } from '../../../src/storage/volumes-errors';
+import { httpStatusOf } from '../../../src/api/http-status';
 import { NoSuchImageError } from '../../../src/storage/errors';
 import { mainContainer, containersOf } from '../../../src/pod/types';
 import { dockerFrontend } from '../../../src/translate/docker/docker-types';
@@ -415,4 +417,68 @@ describe('CRI sandboxes and containers', () => {
       'net.ipv4.ip_local_port_range': '1024 65000',
     });
   });
+});
+
+describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
+  let hd: Harness;
+  let dstore: VolumeStore;
+  let dengine: PodEngine;
+  beforeEach(async () => {
+    hd = await harness(undefined, { rootfsDisk: { bytes: 1 << 30 } });
+    dstore = await VolumeStore.open(path.join(hd.root, 'data'));
+    dengine = hd.engine(hd.pods, { volumes: { store: dstore, events: hd.events } });
+  });
+  afterEach(async () => {
+    for (const r of hd.pods.list()) await hd.pods.remove(r.id, { force: true });
+    await hd.cleanup();
+  });
+  const onDisk = (extra: Record<string, unknown> = {}) =>
+    body({ Cmd: ['true'], Volumes: { '/data': {} }, HostConfig: { StorageOpt: { image: 'disk' } }, ...extra });
+
+  test("its anonymous volumes live on its own disk; a named volume and another container's stay on the host", async () => {
+    const r = await dengine.createFromDocker(
+      onDisk({ HostConfig: { StorageOpt: { image: 'disk' }, Binds: ['named:/named'] } }),
+      '/db',
+    );
+    const mounts = mainContainer(r).spec.mounts ?? [];
+    const anon = mounts.find((m) => m.target === '/data');
+    if (anon?.type !== 'volume') throw new Error('no volume at /data');
+    expect(anon.diskDir).toBe(`volumes/${anon.name}`);
+    expect(dstore.get(anon.name).onDiskOf).toBe(r.id);
+    // Its data is not on the host: its size there is unknown, not 0.
+    expect(await dstore.size(anon.name)).toBe(-1);
+    const named = mounts.find((m) => m.target === '/named');
+    expect(named?.type === 'volume' && named.diskDir).toBeUndefined();
+    expect(dstore.get('named').onDiskOf).toBeUndefined();
+    const plain = await dengine.createFromDocker(body({ Cmd: ['true'], Volumes: { '/data': {} } }), '/plain');
+    const p = (mainContainer(plain).spec.mounts ?? [])[0];
+    expect(p?.type === 'volume' && p.diskDir).toBeUndefined();
+  });
+
+  test('another container cannot mount such a volume while its container exists: 409 with the reason, nothing made', async () => {
+    const r = await dengine.createFromDocker(onDisk(), '/db');
+    const anon = (mainContainer(r).spec.mounts ?? [])[0];
+    if (anon?.type !== 'volume') throw new Error('no volume');
+    const before = volumeNames2();
+    for (const hc of [{ Binds: [`${anon.name}:/x`, 'fresh:/fresh'] }, { VolumesFrom: ['db'] }]) {
+      const err = await dengine
+        .createFromDocker(body({ Cmd: ['true'], HostConfig: hc }), '/other')
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(VolumeOnContainerDiskError);
+      expect(err).toBeInstanceOf(ConflictError);
+      expect(httpStatusOf(err as ConflictError)).toBe(409);
+      expect((err as Error).message).toBe(
+        `volume ${anon.name} keeps its data on the disk of container ${r.id.slice(0, 12)} (--storage-opt image=disk): ` +
+          'another container cannot mount it until that container is removed (docs/limitations.md)',
+      );
+      expect(volumeNames2()).toEqual(before);
+      expect(hd.pods.list().map((x) => x.name)).toEqual(['db']);
+    }
+  });
+
+  const volumeNames2 = () =>
+    dstore
+      .list()
+      .map((v) => v.name)
+      .sort();
 });

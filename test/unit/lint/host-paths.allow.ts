@@ -491,6 +491,12 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   },
   {
     file: 'src/storage/upper-disk-file.ts',
+    fn: 'makeDiskVolumeSeed',
+    calls: ['fs.promises.mkdir'],
+    reason: `${PENDING_DISK}: the seeds of the volumes kept on that disk, which only copy-up fills (no-follow, at held parents)`,
+  },
+  {
+    file: 'src/storage/upper-disk-file.ts',
     fn: 'makeUpperDisk',
     calls: ['fs.promises.open', 'fs.promises.rename', 'fs.promises.rm', 'spawn mkfs.ext4'],
     reason: `a new disk file under the data root; mkfs.ext4 -d copies a seed directory in user space without following its symlinks (${PENDING_DISK})`,
@@ -503,6 +509,13 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     fn: 'isEmptyDir',
     calls: ['fs.promises.opendir'],
     reason: "a volume's data directory itself, whose path is the daemon's (the guest writes only below it)",
+  },
+  {
+    file: 'src/storage/volumes-copy.ts',
+    fn: 'copyOutOfContainer',
+    calls: ['fs.promises.mkdtemp', 'fs.promises.lstat', 'fs.promises.rmdir', 'fs.promises.rename'],
+    reason:
+      "a volume kept on a container's disk, whose `_data` no guest has (another container's mount of it is refused) and whose staging directory beside it only this extraction writes; the moved entry is lstat'ed and renamed, never followed",
   },
   {
     file: 'src/storage/volumes.ts',

@@ -133,3 +133,34 @@ test("a pool VM's ready disk goes first when it fits; the spare stays; a sized d
   expect(fs.statSync(rootfs.diskOf('c3') as string).ino).toBe(spareIno);
   await spares.idle();
 });
+
+test("volumes kept on the disk: what copy-up put in their seeds becomes the disk's volumes/, with owner and mode; the spare is not taken", async () => {
+  const spares = new SpareDisks(path.join(root, 'spares'), BYTES);
+  spares.refill();
+  await spares.idle();
+  const spare = path.join(root, 'spares', 'spare.ext4');
+  const ino = fs.statSync(spare).ino;
+  const layer = path.join(root, 'layer');
+  fs.mkdirSync(layer);
+  const rootfs = new OverlayRootfs(path.join(root, 'containers'), undefined, spares);
+  await rootfs.prepare('c1', [layer], { bytes: BYTES, imageOnDisk: true });
+  await expect(rootfs.diskVolumeSeed('c1', '../x')).rejects.toThrow(/bad volume name/);
+  const seed = await rootfs.diskVolumeSeed('c1', 'vol1');
+  fs.writeFileSync(path.join(seed, 'seed'), 'from the image\n');
+  fs.chownSync(seed, 1000, 1000);
+  fs.chmodSync(seed, 0o750);
+  await rootfs.makeDisk('c1');
+  const disk = rootfs.diskOf('c1') as string;
+  expect(fs.statSync(spare).ino).toBe(ino);
+  const debugfs = (req: string) =>
+    execFileSync('debugfs', ['-R', req, disk], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  expect(debugfs('cat /volumes/vol1/seed')).toBe('from the image\n');
+  const st = debugfs('stat /volumes/vol1');
+  expect(st).toMatch(/Mode:\s+0750/);
+  expect(st).toMatch(/User:\s+1000\s+Group:\s+1000/);
+  expect(debugfs('ls -p /')).toMatch(/\/upper\//);
+  // The seeds are the disk's now; none is made once it is.
+  expect(fs.existsSync(path.join(root, 'containers', 'c1', 'disk-volumes'))).toBe(false);
+  await expect(rootfs.diskVolumeSeed('c1', 'vol2')).rejects.toThrow(/no disk still to be made/);
+  await rootfs.remove('c1');
+});

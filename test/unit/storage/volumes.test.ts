@@ -89,3 +89,17 @@ test('options that make no mount are kept as given (sorted, {} too), as dockerd 
   expect(Object.keys(v2.options ?? {})).toEqual(['device', 'o', 'type']);
   expect((await s.create({ name: 'v3' })).volume.options).toBeNull();
 });
+
+test("a volume kept on a container's disk: recorded across a reopen, of unknown size, then an ordinary volume once moved off", async () => {
+  const s = await VolumeStore.open(root);
+  const { volume } = await s.create({ anonymous: true, onDiskOf: 'c1' });
+  expect(volume.onDiskOf).toBe('c1');
+  expect(await s.size(volume.name)).toBe(-1);
+  const again = await VolumeStore.open(root);
+  expect(again.get(volume.name).onDiskOf).toBe('c1');
+  fs.writeFileSync(path.join(again.dataDir(volume.name), 'moved'), '12345');
+  await again.moveOffDisk(volume.name);
+  expect(again.get(volume.name).onDiskOf).toBeUndefined();
+  expect(await again.size(volume.name)).toBe(5);
+  expect((await VolumeStore.open(root)).get(volume.name).onDiskOf).toBeUndefined();
+});

@@ -1,0 +1,132 @@
+/**
+ * Volumes kept on a container's own disk, through the stock CLI and the podvisor CLI on real
+ * VMs (docs/design/storage.md, "Volumes on the container's disk"). A container run with
+ * `--storage-opt image=disk` keeps its anonymous volumes (its image's VOLUME, `-v /path`) as
+ * directories of its own upper disk, so that its VM can be saved and forked with them:
+ * - the volume is filled from the image at create, as dockerd fills it, and is listed by
+ *   `docker volume ls`; the host's directory of it stays empty (the data is the guest's);
+ * - a checkpoint saves it, a restore goes on writing it with no gap or repeat, and a fork gets
+ *   its own copy;
+ * - another container's mount of it (`--volumes-from`, `-v name:/path`) is refused with the
+ *   reason while its container exists; `docker cp` reads it from the stopped container;
+ * - `docker rm` (without -v) moves its data to the host, where it is an ordinary volume that
+ *   any container mounts; `docker run --rm` takes it along.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { dockerOk, dockerSync } from '../helpers/docker-cli';
+import { podvisorOk } from '../helpers/podvisor-cli';
+import { fixtureRegistry } from '../fixtures/registry';
+
+jest.setTimeout(600000);
+
+const IMAGE = `${fixtureRegistry()}/busybox`;
+/** Counts on stdout and into the volume, one number every 0.2 s. */
+const COUNTER = 'i=0; while true; do echo $i; echo $i >> /data/n; i=$((i+1)); sleep 0.2; done';
+
+let d: TestDaemon;
+let tmp: string;
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-diskvol-'));
+  d = await startDaemon({ args: ['--experimental'] });
+  dockerOk(d, ['pull', '-q', IMAGE], 300000);
+  // An image whose VOLUME holds a file of another owner (COPY: no step container).
+  fs.writeFileSync(path.join(tmp, 'seed'), 'seed\n');
+  fs.writeFileSync(
+    path.join(tmp, 'Dockerfile'),
+    [`FROM ${IMAGE}`, 'COPY --chown=1000:1000 seed /data/seed', 'VOLUME /data'].join('\n') + '\n',
+  );
+  dockerOk({ env: { ...d.env, DOCKER_BUILDKIT: '0' } }, ['build', '-q', '-t', 'voldata', tmp], 300000);
+});
+
+afterAll(async () => {
+  if (d) await stopDaemonLeavingNothing(d);
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const lines = (s: string) => s.split('\n').filter((l) => l !== '');
+const consecutive = (xs: string[]) => xs.map(Number).every((x, i) => x === i);
+
+async function waitForLines(name: string, n: number): Promise<void> {
+  for (let i = 0; i < 150 && lines(dockerSync(d, ['logs', name]).out).length < n; i++)
+    await new Promise((r) => setTimeout(r, 200));
+}
+
+test("an image's VOLUME of an image=disk container lives on its disk: filled from the image, saved, restored and forked with it, refused to others, moved to the host by rm", async () => {
+  const name = 'vd';
+  const id = dockerOk(d, ['run', '-d', '--name', name, '--storage-opt', 'image=disk', 'voldata', 'sh', '-c', COUNTER]);
+  const vol = dockerOk(d, ['inspect', '-f', '{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}}{{end}}', name]);
+  expect(vol).toMatch(/^volume [0-9a-f]{64} \/data$/);
+  const volume = vol.split(' ')[1];
+  const dataDir = path.join(d.dataRoot, 'volumes', volume, '_data');
+  try {
+    await waitForLines(name, 3);
+    // Filled from the image, owner kept; listed; the host's directory of it is empty.
+    expect(dockerOk(d, ['exec', name, 'stat', '-c', '%u %n', '/data/seed'])).toBe('1000 /data/seed');
+    expect(dockerOk(d, ['exec', name, 'cat', '/data/seed'])).toBe('seed');
+    expect(lines(dockerOk(d, ['volume', 'ls', '-q']))).toContain(volume);
+    expect(fs.readdirSync(dataDir)).toEqual([]);
+
+    // Saved with the VM (the checkpoint ends the run), restored: the count in the volume goes on.
+    expect(dockerOk(d, ['checkpoint', 'create', name, 'saved'])).toBe('saved');
+    const atSave = lines(dockerOk(d, ['logs', name])).length;
+    dockerOk(d, ['start', '--checkpoint', 'saved', name]);
+    await waitForLines(name, atSave + 3);
+    const inVolume = lines(dockerOk(d, ['exec', name, 'cat', '/data/n']));
+    expect(inVolume.length).toBeGreaterThanOrEqual(atSave + 2);
+    expect(consecutive(inVolume)).toBe(true);
+    expect(consecutive(lines(dockerOk(d, ['logs', name])))).toBe(true);
+
+    // A fork has its own copy: what it writes there, the source does not see.
+    await podvisorOk(d, ['fork', name, 'saved', '--name', 'vf']);
+    expect(dockerOk(d, ['exec', 'vf', 'cat', '/data/seed'])).toBe('seed');
+    dockerOk(d, ['exec', 'vf', 'sh', '-c', 'echo fork > /data/who']);
+    expect(dockerSync(d, ['exec', name, 'cat', '/data/who']).code).not.toBe(0);
+
+    // Another container cannot mount it while its container exists.
+    for (const args of [
+      ['create', '--volumes-from', name, IMAGE, 'true'],
+      ['create', '-v', `${volume}:/x`, IMAGE, 'true'],
+    ]) {
+      const r = dockerSync(d, args);
+      expect(r.code).not.toBe(0);
+      expect(r.err).toContain(
+        `volume ${volume} keeps its data on the disk of container ${id.slice(0, 12)} (--storage-opt image=disk)`,
+      );
+    }
+    expect(lines(dockerOk(d, ['ps', '-aq']))).toHaveLength(2);
+
+    // The fork's removal leaves the volume; the stopped container's volume is read by cp.
+    dockerOk(d, ['rm', '-f', 'vf']);
+    expect(lines(dockerOk(d, ['volume', 'ls', '-q']))).toContain(volume);
+    dockerOk(d, ['stop', '-t', '1', name]);
+    const cp = dockerSync(d, ['cp', `${name}:/data/seed`, path.join(tmp, 'copied')]);
+    expect(cp.code).toBe(0);
+    expect(fs.readFileSync(path.join(tmp, 'copied'), 'utf8')).toBe('seed\n');
+  } finally {
+    const all = dockerSync(d, ['ps', '-aq', '--filter', 'name=vf']).out;
+    if (all) dockerSync(d, ['rm', '-f', all]);
+  }
+
+  // rm without -v: the data moves to the host, an ordinary volume from then on.
+  const saved = dockerOk(d, ['exec', name, 'true'].slice(0, 0).concat(['inspect', '-f', '{{.State.Status}}', name]));
+  expect(saved).toBe('exited');
+  dockerOk(d, ['rm', name]);
+  expect(lines(dockerOk(d, ['volume', 'ls', '-q']))).toContain(volume);
+  expect(fs.readFileSync(path.join(dataDir, 'seed'), 'utf8')).toBe('seed\n');
+  expect(fs.statSync(path.join(dataDir, 'seed')).uid).toBe(1000);
+  expect(consecutive(lines(fs.readFileSync(path.join(dataDir, 'n'), 'utf8')))).toBe(true);
+  expect(dockerOk(d, ['run', '--rm', '-v', `${volume}:/x`, IMAGE, 'cat', '/x/seed'])).toBe('seed');
+  dockerOk(d, ['volume', 'rm', volume]);
+});
+
+test('docker run --rm of an image=disk container takes its volume on the disk along', async () => {
+  const before = lines(dockerOk(d, ['volume', 'ls', '-q']));
+  expect(dockerOk(d, ['run', '--rm', '--storage-opt', 'image=disk', 'voldata', 'cat', '/data/seed'])).toBe('seed');
+  for (let i = 0; i < 100 && lines(dockerOk(d, ['volume', 'ls', '-q'])).length > before.length; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  expect(lines(dockerOk(d, ['volume', 'ls', '-q']))).toEqual(before);
+});
