@@ -6,8 +6,8 @@
  *                  upper layers run on
  *   host.test.ts   the real C agent in host test mode (no VM), in a network namespace of its
  *                  own with a tap device as its NIC
- *   vm.test.ts     the real C agent as PID 1 of a QEMU microVM booted with one NIC and the
- *                  volume share
+ *   vm.test.ts     the real C agent as PID 1 of a QEMU microVM booted with one NIC, the
+ *                  volume share and an upper disk
  *
  * so the fake cannot drift from the real thing unnoticed. A case an agent kind cannot run says
  * why (`AgentHarness.cannot`), and the reason is printed; it is never silently skipped.
@@ -39,9 +39,26 @@ export interface AgentHarness {
   nic: { name: string; mac: string };
   /** The virtio-fs tag of the volume share, and (when the kind has one) its host directory. */
   volumes?: { tag: string; hostDir?: string };
+  /**
+   * A fresh upper disk behind the VM's disk device, its filesystem made by the host with
+   * `symlinks` (path on the disk: target) in it; returns the device's guest name (a
+   * CREATE_CONTAINER's upperDisk). Absent where the kind has none (`cannot.upperDisk` says why).
+   */
+  upperDisk?(symlinks?: Record<string, string>): Promise<string>;
   /** Features this kind lacks, with the reason printed instead of running those cases. */
   cannot: Partial<
-    Record<'volumeShare' | 'seccomp' | 'podPause' | 'deviceNodes' | 'deviceCgroup' | 'lowerOomScore' | 'wire', string>
+    Record<
+      | 'volumeShare'
+      | 'seccomp'
+      | 'podPause'
+      | 'deviceNodes'
+      | 'deviceCgroup'
+      | 'lowerOomScore'
+      | 'wire'
+      | 'upperDisk'
+      | 'diskSymlinks',
+      string
+    >
   >;
   /** Stop everything the harness started. */
   close(): Promise<void>;
@@ -622,6 +639,54 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       await expect(agent.writeFile(id, '/data-ro/other', Buffer.from('x'), 0o644)).rejects.toBeInstanceOf(
         InvalidArgumentError,
       );
+      await agent.destroyContainer(id);
+    });
+
+    /** A new container on upper disk `disk` with its diskdir `volumes/<name>` mounted at `at`. */
+    const onDisk = async (disk: string, name: string, at: string): Promise<string> => {
+      const id = `conf-${++n}`;
+      await agent.createContainer({ id, rootfs: h.rootfs(id), upperDisk: disk });
+      await agent.mount({ containerId: id, path: at, fstype: 'diskdir', subpath: `volumes/${name}` });
+      return id;
+    };
+
+    itUnless(
+      'upperDisk',
+      "mounts a directory of the container's upper disk (diskdir): its files outlive the container, for the next one on that disk, and are not in the container's root",
+      async () => {
+        const disk = await h.upperDisk!();
+        const first = await onDisk(disk, 'data', '/data');
+        await agent.writeFile(first, '/data/x', Buffer.from('kept\n'), 0o644);
+        await expect(agent.readFile(first, '/x', 4096)).rejects.toBeInstanceOf(NotFoundError);
+        await expect(agent.readFile(first, '/volumes/data/x', 4096)).rejects.toBeInstanceOf(NotFoundError);
+        await agent.destroyContainer(first);
+        const next = await onDisk(disk, 'data', '/data');
+        expect((await agent.readFile(next, '/data/x', 4096)).toString()).toBe('kept\n');
+        await agent.destroyContainer(next);
+      },
+    );
+
+    it('refuses a diskdir mount with a subpath other than volumes/<name>, and for a container without an upper disk', async () => {
+      const id = await container();
+      for (const subpath of ['upper', 'volumes/..', 'volumes/a/b', '../x'])
+        await expect(
+          agent.mount({ containerId: id, path: '/data', fstype: 'diskdir', subpath }),
+        ).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(
+        agent.mount({ containerId: id, path: '/data', fstype: 'diskdir', subpath: 'volumes/data' }),
+      ).rejects.toBeInstanceOf(InvalidArgumentError);
+      await agent.destroyContainer(id);
+    });
+
+    itUnless('diskSymlinks', 'refuses a diskdir that is a symlink on the disk, without following it', async () => {
+      const disk = await h.upperDisk!({ 'volumes/data': '../upper' });
+      const id = await onDisk(disk, 'other', '/other');
+      await expect(
+        agent.mount({ containerId: id, path: '/data', fstype: 'diskdir', subpath: 'volumes/data' }),
+      ).rejects.toBeInstanceOf(InvalidArgumentError);
+      // Nothing was mounted at /data: a file written there lands in the container's own root.
+      await agent.writeFile(id, '/data/y', Buffer.from('root\n'), 0o644);
+      await expect(agent.readFile(id, '/other/y', 4096)).rejects.toBeInstanceOf(NotFoundError);
       await agent.destroyContainer(id);
     });
   });
