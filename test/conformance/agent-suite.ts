@@ -12,6 +12,8 @@
  * so the fake cannot drift from the real thing unnoticed. A case an agent kind cannot run says
  * why (`AgentHarness.cannot`), and the reason is printed; it is never silently skipped.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError, ConflictError } from '../../src/errors';
 import type { Agent } from '../../src/vm/types';
 import { PROTOCOL_VERSION } from '../../src/vm/agent/protocol';
@@ -40,11 +42,12 @@ export interface AgentHarness {
   /** The virtio-fs tag of the volume share, and (when the kind has one) its host directory. */
   volumes?: { tag: string; hostDir?: string };
   /**
-   * A fresh upper disk behind the VM's disk device, its filesystem made by the host with
-   * `symlinks` (path on the disk: target) in it; returns the device's guest name (a
-   * CREATE_CONTAINER's upperDisk). Absent where the kind has none (`cannot.upperDisk` says why).
+   * A fresh upper disk behind the VM's disk device, its filesystem made by the host from a
+   * directory `fill` (when given) fills first; returns the device's guest name (a
+   * CREATE_CONTAINER's upperDisk). Absent where the kind has none (`cannot.upperDisk` says
+   * why); a kind that keeps no filesystem on it ignores `fill` (`cannot.diskFilesystem`).
    */
-  upperDisk?(symlinks?: Record<string, string>): Promise<string>;
+  upperDisk?(fill?: (root: string) => void): Promise<string>;
   /** Features this kind lacks, with the reason printed instead of running those cases. */
   cannot: Partial<
     Record<
@@ -56,7 +59,7 @@ export interface AgentHarness {
       | 'lowerOomScore'
       | 'wire'
       | 'upperDisk'
-      | 'diskSymlinks',
+      | 'diskFilesystem',
       string
     >
   >;
@@ -678,8 +681,32 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       await agent.destroyContainer(id);
     });
 
-    itUnless('diskSymlinks', 'refuses a diskdir that is a symlink on the disk, without following it', async () => {
-      const disk = await h.upperDisk!({ 'volumes/data': '../upper' });
+    itUnless(
+      'diskFilesystem',
+      "makes a missing diskdir root's with mode 0755; keeps one the host put on the disk as it was (owner, mode, files)",
+      async () => {
+        const disk = await h.upperDisk!((root) => {
+          const seeded = path.join(root, 'volumes', 'seeded');
+          fs.mkdirSync(seeded, { recursive: true });
+          fs.writeFileSync(path.join(seeded, 'f'), 'from the image\n');
+          fs.chmodSync(seeded, 0o750);
+          fs.chownSync(seeded, 1000, 1001);
+        });
+        const id = await onDisk(disk, 'seeded', '/seeded');
+        await agent.mount({ containerId: id, path: '/fresh', fstype: 'diskdir', subpath: 'volumes/fresh' });
+        expect((await run(agent, id, ['stat', '-c', '%a %u:%g', '/seeded', '/fresh'])).stdout).toBe(
+          '750 1000:1001\n755 0:0\n',
+        );
+        expect((await agent.readFile(id, '/seeded/f', 4096)).toString()).toBe('from the image\n');
+        await agent.destroyContainer(id);
+      },
+    );
+
+    itUnless('diskFilesystem', 'refuses a diskdir that is a symlink on the disk, without following it', async () => {
+      const disk = await h.upperDisk!((root) => {
+        fs.mkdirSync(path.join(root, 'volumes'));
+        fs.symlinkSync('../upper', path.join(root, 'volumes', 'data'));
+      });
       const id = await onDisk(disk, 'other', '/other');
       await expect(
         agent.mount({ containerId: id, path: '/data', fstype: 'diskdir', subpath: 'volumes/data' }),

@@ -28,7 +28,7 @@ agentConformance('fake agent', async () => {
       deviceNodes: 'the fake agent makes no system calls: it keeps the device nodes asked for but makes none',
       deviceCgroup: 'the fake agent makes no system calls: it has no cgroup to attach a device program to',
       wire: 'the fake agent is called in memory: it has no channels a connection could leave bytes on',
-      diskSymlinks: 'the fake agent keeps no filesystem on a disk: it has no symlink there to refuse',
+      diskFilesystem: 'the fake agent keeps no filesystem on a disk: no owners, modes or symlinks there',
     },
     close: () => vm.destroy(),
   };

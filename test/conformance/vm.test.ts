@@ -83,13 +83,10 @@ agentConformance('agent in a VM', async () => {
     },
     nic: { name: nic.guestName, mac: nic.mac },
     volumes: { tag: volumes.tag, hostDir: volumes.hostDir },
-    upperDisk: async (symlinks = {}) => {
+    upperDisk: async (fill) => {
       const seed = path.join(execRoot, `disk-${++disks}`);
-      for (const [at, target] of Object.entries(symlinks)) {
-        fs.mkdirSync(path.dirname(path.join(seed, at)), { recursive: true });
-        fs.symlinkSync(target, path.join(seed, at));
-      }
-      fs.mkdirSync(seed, { recursive: true });
+      fs.mkdirSync(seed);
+      fill?.(seed);
       const file = `${seed}.img`;
       await makeUpperDisk(file, UPPER_DISK_BYTES, 64 << 20, seed);
       await vm.attachUpperDisk!(file);
