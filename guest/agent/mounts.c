@@ -2,7 +2,8 @@
  * mounts.c - extra mounts inside a container (MOUNT, UNMOUNT): a tmpfs, a directory or a
  * single file of a virtio-fs share other than the rootfs share (the VM's volume share), or a
  * pod's empty directory (`emptydir`: a directory of the VM's memory shared by the pod's
- * containers).
+ * containers), or a directory `volumes/NAME` of the container's own upper disk (`diskdir`: a
+ * volume that lives beside the container's layer, so it is saved and copied with it).
  *
  * The mount is built detached in the agent (fsopen/fsmount for a tmpfs; open_tree of a
  * directory of the tag, mounted once per tag under the agent's own volumes directory), its
@@ -37,14 +38,25 @@
 
 static char mounted_tags[MAX_TAGS][MAX_TAG + 1];
 
-static int valid_tag(const char *s) {
+/* 1..max bytes of [A-Za-z0-9_.-], not "." or "..". */
+static int valid_name(const char *s, size_t max) {
   size_t n = strlen(s);
-  if (n < 1 || n > MAX_TAG || strcmp(s, PV_SHARE_TAG) == 0 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) return 0;
+  if (n < 1 || n > max || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) return 0;
   for (const char *p = s; *p; p++)
     if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
           *p == '-'))
       return 0;
   return 1;
+}
+
+static int valid_tag(const char *s) { return strcmp(s, PV_SHARE_TAG) != 0 && valid_name(s, MAX_TAG); }
+
+#define DISKDIR_PREFIX "volumes/"
+#define MAX_DISKDIR_NAME 64
+
+/* `volumes/NAME`, NAME one plain name. */
+static int valid_diskdir(const char *s) {
+  return strncmp(s, DISKDIR_PREFIX, strlen(DISKDIR_PREFIX)) == 0 && valid_name(s + strlen(DISKDIR_PREFIX), MAX_DISKDIR_NAME);
 }
 
 /* Relative, no "..", no empty component; "" means the tag's root. */
@@ -143,13 +155,97 @@ static int emptydir_root(const char *name, struct agent_error *e) {
   return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
+/* An fd of directory `name` (one component) of directory `at`, made with `mode` (root's, as the
+ * agent is) when missing; an existing one is kept as it is. -1 with errno; ELOOP or ENOTDIR when
+ * a symlink or something other than a directory is there (never followed). */
+static int dir_beneath(int at, const char *name, mode_t mode) {
+  struct open_how how = {.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+                         .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  int made = mkdirat(at, name, mode) == 0;
+  if (!made && errno != EEXIST) return -1;
+  int fd = (int)syscall(SYS_openat2, at, name, &how, sizeof how);
+  if (fd >= 0 && made && fchmod(fd, mode) < 0) { /* the umask left out of the mode */
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/*
+ * A detached clone of directory `subpath` (volumes/NAME) of c's upper disk, it and volumes/
+ * made when missing (volumes/ 0700, NAME 0755: dockerd's mode for a new volume's directory).
+ * open_tree clones only a mount of the caller's namespace, and the disk's one mount is the
+ * container's (left with its stage): the device is mounted once more here (the same
+ * filesystem; the root checked to be c->upper_fd's), cloned from and unmounted at once. The
+ * clone lives in the container's namespace and goes with it.
+ */
+static int diskdir_clone(const struct container *c, const char *subpath, struct agent_error *e) {
+  char dev[32], at[PV_MAX_PATH + 16];
+  snprintf(dev, sizeof dev, "/dev/%s", c->disk);
+  snprintf(at, sizeof at, "%s", g_pid1 ? "/run/podvisor/diskdir" : "");
+  if (!at[0]) snprintf(at, sizeof at, "%s.diskdir", g_stage_dir);
+  mkdir(at, 0700);
+  if (mount(dev, at, "ext4", MS_NOSUID | MS_NODEV, NULL) < 0) {
+    set_error(e, PV_ERR_UNAVAILABLE, errno, "mount the upper disk %s: %s", c->disk, strerror(errno));
+    return -1;
+  }
+  struct stat disk, root;
+  int top = open(at, O_PATH | O_DIRECTORY | O_CLOEXEC), vols = -1, dir = -1, mnt = -1;
+  if (top < 0 || fstat(top, &root) < 0 || fstat(c->upper_fd, &disk) < 0) {
+    set_error(e, PV_ERR_UNAVAILABLE, errno, "open the upper disk %s: %s", c->disk, strerror(errno));
+  } else if (root.st_dev != disk.st_dev || root.st_ino != disk.st_ino) {
+    set_error(e, PV_ERR_UNAVAILABLE, EXDEV, "%s holds another filesystem than the container's upper disk", dev);
+  } else if ((vols = dir_beneath(top, "volumes", 0700)) < 0 ||
+             (dir = dir_beneath(vols, subpath + strlen(DISKDIR_PREFIX), 0755)) < 0) {
+    int err = errno;
+    set_error(e, err == ELOOP || err == ENOTDIR ? PV_ERR_INVALID : code_for_errno(err), err,
+              "%s on the upper disk: %s", vols < 0 ? "volumes" : subpath,
+              err == ELOOP || err == ENOTDIR ? "not a directory (a symlink is not followed)" : strerror(err));
+  } else if ((mnt = (int)syscall(SYS_open_tree, dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)) < 0) {
+    set_error(e, PV_ERR_UNAVAILABLE, errno, "open_tree: %s", strerror(errno));
+  }
+  if (dir >= 0) close(dir);
+  if (vols >= 0) close(vols);
+  if (top >= 0) close(top);
+  umount2(at, MNT_DETACH);
+  return mnt;
+}
+
 static uint64_t attrs_of(uint32_t flags) {
   return ((flags & PV_MOUNT_RDONLY) ? MOUNT_ATTR_RDONLY : 0) | ((flags & PV_MOUNT_NOSUID) ? MOUNT_ATTR_NOSUID : 0) |
          ((flags & PV_MOUNT_NODEV) ? MOUNT_ATTR_NODEV : 0) | ((flags & PV_MOUNT_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0);
 }
 
+/* A clone of a directory: `diskdir`'s, or a virtio-fs tag's or an emptydir's (subpath in it); -1
+ * with *e set. */
+static int directory_clone(const struct container *c, const struct mount_spec *m, struct agent_error *e) {
+  if (strcmp(m->fstype, "diskdir") == 0) return diskdir_clone(c, m->subpath, e);
+  int root = strcmp(m->fstype, "emptydir") == 0 ? emptydir_root(m->source, e) : tag_root(m->source, e);
+  if (root < 0) {
+    if (!e->msg[0]) set_error(e, PV_ERR_UNAVAILABLE, errno, "open volume root: %s", strerror(errno));
+    return -1;
+  }
+  int dir = root;
+  if (m->subpath[0]) {
+    /* A directory, or a single file (a file bind mount); never a symlink. */
+    struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    dir = (int)syscall(SYS_openat2, root, m->subpath, &how, sizeof how);
+    if (dir < 0) {
+      set_error(e, code_for_errno(errno), errno, "%s in tag %s: %s", m->subpath, m->source, strerror(errno));
+      close(root);
+      return -1;
+    }
+    close(root);
+  }
+  int mnt = (int)syscall(SYS_open_tree, dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+  int err = errno;
+  close(dir);
+  if (mnt < 0) set_error(e, PV_ERR_UNAVAILABLE, err, "open_tree: %s", strerror(err));
+  return mnt;
+}
+
 /* The detached mount, or -1 with *e set. */
-static int detached_mount(const struct mount_spec *m, struct agent_error *e) {
+static int detached_mount(const struct container *c, const struct mount_spec *m, struct agent_error *e) {
   if (strcmp(m->fstype, "tmpfs") == 0) {
     int fs = (int)syscall(SYS_fsopen, "tmpfs", FSOPEN_CLOEXEC);
     if (fs < 0) {
@@ -176,30 +272,8 @@ static int detached_mount(const struct mount_spec *m, struct agent_error *e) {
     if (mnt < 0) set_error(e, PV_ERR_UNAVAILABLE, err, "fsmount: %s", strerror(err));
     return mnt;
   }
-  int root = strcmp(m->fstype, "emptydir") == 0 ? emptydir_root(m->source, e) : tag_root(m->source, e);
-  if (root < 0) {
-    if (!e->msg[0]) set_error(e, PV_ERR_UNAVAILABLE, errno, "open volume root: %s", strerror(errno));
-    return -1;
-  }
-  int dir = root;
-  if (m->subpath[0]) {
-    /* A directory, or a single file (a file bind mount); never a symlink. */
-    struct open_how how = {.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-    dir = (int)syscall(SYS_openat2, root, m->subpath, &how, sizeof how);
-    if (dir < 0) {
-      set_error(e, code_for_errno(errno), errno, "%s in tag %s: %s", m->subpath, m->source, strerror(errno));
-      close(root);
-      return -1;
-    }
-    close(root);
-  }
-  int mnt = (int)syscall(SYS_open_tree, dir, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
-  int err = errno;
-  close(dir);
-  if (mnt < 0) {
-    set_error(e, PV_ERR_UNAVAILABLE, err, "open_tree: %s", strerror(err));
-    return -1;
-  }
+  int mnt = directory_clone(c, m, e);
+  if (mnt < 0) return -1;
   struct mount_attr attr = {.attr_set = attrs_of(m->flags)};
   if (attr.attr_set && syscall(SYS_mount_setattr, mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
     set_error(e, PV_ERR_UNAVAILABLE, errno, "mount_setattr: %s", strerror(errno));
@@ -303,11 +377,20 @@ int mount_in_container(struct container *c, const struct mount_spec *m, struct a
       set_error(e, PV_ERR_INVALID, EINVAL, "emptydir needs a name and no subpath or options");
       return -1;
     }
+  } else if (strcmp(m->fstype, "diskdir") == 0) {
+    if (m->source[0] || m->options[0] || !valid_diskdir(m->subpath)) {
+      set_error(e, PV_ERR_INVALID, EINVAL, "diskdir needs a subpath volumes/NAME and no source or options");
+      return -1;
+    }
+    if (c->upper_fd < 0) {
+      set_error(e, PV_ERR_INVALID, EINVAL, "diskdir: container %s has no upper disk", c->id);
+      return -1;
+    }
   } else {
     set_error(e, PV_ERR_INVALID, EINVAL, "unsupported file system type");
     return -1;
   }
-  int mnt = detached_mount(m, e);
+  int mnt = detached_mount(c, m, e);
   if (mnt < 0) return -1;
   struct stat st;
   int err = fstat(mnt, &st) < 0 ? errno : in_container(c, m->path, mnt, S_ISDIR(st.st_mode));

@@ -214,7 +214,12 @@
  *        size=N[kmg%], nr_inodes=N[kmg], mode=OCTAL, uid=N, gid=N; nothing else) or
  *        "virtiofs": SOURCE is a virtio-fs tag other than PV_SHARE_TAG (1..36 bytes of
  *        [A-Za-z0-9_.-]) and SUBPATH (relative, no "..") the directory of it to mount; no
- *        FS_OPTIONS. MOUNT_FLAGS: PV_MOUNT_* bits.
+ *        FS_OPTIONS. "diskdir": SUBPATH is volumes/NAME (NAME 1..64 bytes of [A-Za-z0-9_.-],
+ *        not "." or "..") on the container's upper disk, beside its upper/ and work/; no
+ *        SOURCE or FS_OPTIONS; INVALID for a container without an upper disk. volumes/ (0700)
+ *        and NAME (0755, root:root) are made when missing; an existing NAME keeps its content,
+ *        owner and mode; a symlink or non-directory at either is refused (INVALID), never
+ *        followed. MOUNT_FLAGS: PV_MOUNT_* bits.
  *   PV_OP_UNMOUNT            CONTAINER_ID PATH             -> ACK (NOT_FOUND: not a mount point)
  *   PV_OP_RESUME_OUTPUT      PROCESS_ID [STDOUT_DURABLE] [STDERR_DURABLE] -> ACK STDOUT_FROM
  *        STDERR_FROM. After a reattach, before the process is attached in this session: the

@@ -206,9 +206,11 @@ export interface ContainerMount {
    * tmpfs (options: size=, nr_inodes=, mode=, uid=, gid=), or virtiofs: a directory of the
    * VM's volume share (`source` is its tag, VolumeShareDevice.tag; `subpath` the directory),
    * or emptydir: the pod's empty directory named `source`, in the VM's memory, shared by every
-   * container that mounts that name.
+   * container that mounts that name, or diskdir: `subpath` is `volumes/<name>` on the
+   * container's upper disk (beside its layer's upper/ and work/; made when missing, so the
+   * volume is saved and copied with the disk), for a container created with an upper disk.
    */
-  fstype: 'tmpfs' | 'virtiofs' | 'emptydir';
+  fstype: 'tmpfs' | 'virtiofs' | 'emptydir' | 'diskdir';
   source?: string;
   subpath?: string;
   options?: string;

@@ -6,12 +6,14 @@
  *                  upper layers run on
  *   host.test.ts   the real C agent in host test mode (no VM), in a network namespace of its
  *                  own with a tap device as its NIC
- *   vm.test.ts     the real C agent as PID 1 of a QEMU microVM booted with one NIC and the
- *                  volume share
+ *   vm.test.ts     the real C agent as PID 1 of a QEMU microVM booted with one NIC, the
+ *                  volume share and an upper disk
  *
  * so the fake cannot drift from the real thing unnoticed. A case an agent kind cannot run says
  * why (`AgentHarness.cannot`), and the reason is printed; it is never silently skipped.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError, ConflictError } from '../../src/errors';
 import type { Agent } from '../../src/vm/types';
 import { PROTOCOL_VERSION } from '../../src/vm/agent/protocol';
@@ -39,9 +41,27 @@ export interface AgentHarness {
   nic: { name: string; mac: string };
   /** The virtio-fs tag of the volume share, and (when the kind has one) its host directory. */
   volumes?: { tag: string; hostDir?: string };
+  /**
+   * A fresh upper disk behind the VM's disk device, its filesystem made by the host from a
+   * directory `fill` (when given) fills first; returns the device's guest name (a
+   * CREATE_CONTAINER's upperDisk). Absent where the kind has none (`cannot.upperDisk` says
+   * why); a kind that keeps no filesystem on it ignores `fill` (`cannot.diskFilesystem`).
+   */
+  upperDisk?(fill?: (root: string) => void): Promise<string>;
   /** Features this kind lacks, with the reason printed instead of running those cases. */
   cannot: Partial<
-    Record<'volumeShare' | 'seccomp' | 'podPause' | 'deviceNodes' | 'deviceCgroup' | 'lowerOomScore' | 'wire', string>
+    Record<
+      | 'volumeShare'
+      | 'seccomp'
+      | 'podPause'
+      | 'deviceNodes'
+      | 'deviceCgroup'
+      | 'lowerOomScore'
+      | 'wire'
+      | 'upperDisk'
+      | 'diskFilesystem',
+      string
+    >
   >;
   /** Stop everything the harness started. */
   close(): Promise<void>;
@@ -622,6 +642,78 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       await expect(agent.writeFile(id, '/data-ro/other', Buffer.from('x'), 0o644)).rejects.toBeInstanceOf(
         InvalidArgumentError,
       );
+      await agent.destroyContainer(id);
+    });
+
+    /** A new container on upper disk `disk` with its diskdir `volumes/<name>` mounted at `at`. */
+    const onDisk = async (disk: string, name: string, at: string): Promise<string> => {
+      const id = `conf-${++n}`;
+      await agent.createContainer({ id, rootfs: h.rootfs(id), upperDisk: disk });
+      await agent.mount({ containerId: id, path: at, fstype: 'diskdir', subpath: `volumes/${name}` });
+      return id;
+    };
+
+    itUnless(
+      'upperDisk',
+      "mounts a directory of the container's upper disk (diskdir): its files outlive the container, for the next one on that disk, and are not in the container's root",
+      async () => {
+        const disk = await h.upperDisk!();
+        const first = await onDisk(disk, 'data', '/data');
+        await agent.writeFile(first, '/data/x', Buffer.from('kept\n'), 0o644);
+        await expect(agent.readFile(first, '/x', 4096)).rejects.toBeInstanceOf(NotFoundError);
+        await expect(agent.readFile(first, '/volumes/data/x', 4096)).rejects.toBeInstanceOf(NotFoundError);
+        await agent.destroyContainer(first);
+        const next = await onDisk(disk, 'data', '/data');
+        expect((await agent.readFile(next, '/data/x', 4096)).toString()).toBe('kept\n');
+        await agent.destroyContainer(next);
+      },
+    );
+
+    it('refuses a diskdir mount with a subpath other than volumes/<name>, and for a container without an upper disk', async () => {
+      const id = await container();
+      for (const subpath of ['upper', 'volumes/..', 'volumes/a/b', '../x'])
+        await expect(
+          agent.mount({ containerId: id, path: '/data', fstype: 'diskdir', subpath }),
+        ).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(
+        agent.mount({ containerId: id, path: '/data', fstype: 'diskdir', subpath: 'volumes/data' }),
+      ).rejects.toBeInstanceOf(InvalidArgumentError);
+      await agent.destroyContainer(id);
+    });
+
+    itUnless(
+      'diskFilesystem',
+      "makes a missing diskdir root's with mode 0755; keeps one the host put on the disk as it was (owner, mode, files)",
+      async () => {
+        const disk = await h.upperDisk!((root) => {
+          const seeded = path.join(root, 'volumes', 'seeded');
+          fs.mkdirSync(seeded, { recursive: true });
+          fs.writeFileSync(path.join(seeded, 'f'), 'from the image\n');
+          fs.chmodSync(seeded, 0o750);
+          fs.chownSync(seeded, 1000, 1001);
+        });
+        const id = await onDisk(disk, 'seeded', '/seeded');
+        await agent.mount({ containerId: id, path: '/fresh', fstype: 'diskdir', subpath: 'volumes/fresh' });
+        expect((await run(agent, id, ['stat', '-c', '%a %u:%g', '/seeded', '/fresh'])).stdout).toBe(
+          '750 1000:1001\n755 0:0\n',
+        );
+        expect((await agent.readFile(id, '/seeded/f', 4096)).toString()).toBe('from the image\n');
+        await agent.destroyContainer(id);
+      },
+    );
+
+    itUnless('diskFilesystem', 'refuses a diskdir that is a symlink on the disk, without following it', async () => {
+      const disk = await h.upperDisk!((root) => {
+        fs.mkdirSync(path.join(root, 'volumes'));
+        fs.symlinkSync('../upper', path.join(root, 'volumes', 'data'));
+      });
+      const id = await onDisk(disk, 'other', '/other');
+      await expect(
+        agent.mount({ containerId: id, path: '/data', fstype: 'diskdir', subpath: 'volumes/data' }),
+      ).rejects.toBeInstanceOf(InvalidArgumentError);
+      // Nothing was mounted at /data: a file written there lands in the container's own root.
+      await agent.writeFile(id, '/data/y', Buffer.from('root\n'), 0o644);
+      await expect(agent.readFile(id, '/other/y', 4096)).rejects.toBeInstanceOf(NotFoundError);
       await agent.destroyContainer(id);
     });
   });

@@ -69,6 +69,8 @@ agentConformance('host-mode agent', async () => {
     nic: { name: 'eth0', mac },
     cannot: {
       volumeShare: 'host test mode has no virtio-fs device to take a volume share from',
+      upperDisk: 'host test mode has no virtio-blk device to hold an upper disk',
+      diskFilesystem: 'host test mode has no virtio-blk device to hold an upper disk',
       // The agent makes cgroups only as PID 1 of a VM, where it mounts cgroup2 itself; this
       // host is cgroup v1 hybrid (its cgroup2 at /sys/fs/cgroup/unified is the host's own).
       deviceCgroup:

@@ -1,7 +1,7 @@
 /**
  * The agent conformance suite (agent-suite.ts) against the real C agent as PID 1 of a QEMU
  * microVM (TCG here) booted with one NIC (its tap is down and on no bridge: nothing leaves
- * the VM) and the volume share. Run it under the VM lock. Nothing may be left behind: no QEMU,
+ * the VM), the volume share and an upper disk (a fresh file behind it per case that asks). Run it under the VM lock. Nothing may be left behind: no QEMU,
  * virtiofsd, tap, mount or runtime directory.
  */
 import * as fs from 'node:fs';
@@ -9,6 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AgentClient } from '../../src/vm/agent/client';
 import { vmPaths } from '../../src/vm/qemu/runtime-dir';
+import { UPPER_DISK_BYTES } from '../../src/vm/devices/upper-disk/upper-disk';
+import { makeUpperDisk } from '../../src/storage/upper-disk-file';
 import type { Agent } from '../../src/vm/types';
 import { makeBusyboxRootfs } from '../helpers/agent-fixtures';
 import { connectAndLeaveMidFrame } from '../helpers/agent-wire';
@@ -21,12 +23,16 @@ jest.setTimeout(120_000);
 agentConformance('agent in a VM', async () => {
   const execRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-conf-vm-'));
   const hv = tcgHypervisor(execRoot);
-  const vm = await hv.createVm({ size: { memoryMiB: 256, cpus: 1 }, devices: { nics: 1, volumes: true } });
+  const vm = await hv.createVm({
+    size: { memoryMiB: 256, cpus: 1 },
+    devices: { nics: 1, volumes: true, upperDisk: true },
+  });
   const paths = vmPaths(execRoot, vm.id);
   const [nic] = vm.devices.nics;
   const volumes = vm.devices.volumes!;
   fs.mkdirSync(path.join(volumes.hostDir, 'vol1'));
   let agent: Agent = vm.agent;
+  let disks = 0;
   /** Until the guest's console shows the host's last connection gone on both channels. */
   const guestSawHostLeave = async () => {
     const left = (text: string) =>
@@ -77,6 +83,15 @@ agentConformance('agent in a VM', async () => {
     },
     nic: { name: nic.guestName, mac: nic.mac },
     volumes: { tag: volumes.tag, hostDir: volumes.hostDir },
+    upperDisk: async (fill) => {
+      const seed = path.join(execRoot, `disk-${++disks}`);
+      fs.mkdirSync(seed);
+      fill?.(seed);
+      const file = `${seed}.img`;
+      await makeUpperDisk(file, UPPER_DISK_BYTES, 64 << 20, seed);
+      await vm.attachUpperDisk!(file);
+      return vm.devices.upperDisk!.guestName;
+    },
     cannot: {},
     close: async () => {
       try {

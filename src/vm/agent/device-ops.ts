@@ -14,6 +14,8 @@ import { protocolError, TlvReader, TlvWriter } from './tlv';
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const TAG_RE = /^[A-Za-z0-9_.-]{1,36}$/;
+/** A diskdir's subpath: `volumes/<name>`, the name one plain path component (the agent's rule). */
+const DISKDIR_RE = /^volumes\/(?!\.\.?$)[A-Za-z0-9_.-]{1,64}$/;
 /** The agent's grammar for tmpfs options (mounts.c): the same check, so a refusal is ours. */
 const TMPFS_OPTION_RE =
   /^(size=\d{1,20}[kmgKMG%]?|nr_inodes=\d{1,20}[kmgKMG]?|mode=[0-7]{1,4}|uid=\d{1,10}|gid=\d{1,10})$/;
@@ -150,6 +152,11 @@ export function encodeMount(m: ContainerMount): TlvWriter {
       throw new InvalidArgumentError(`invalid emptydir name ${JSON.stringify(m.source)}`);
     if (m.options || m.subpath) throw new InvalidArgumentError('emptydir mounts take no options or subpath');
     w.str(Tag.SOURCE, m.source);
+  } else if (m.fstype === 'diskdir') {
+    if (m.subpath === undefined || !DISKDIR_RE.test(m.subpath))
+      throw new InvalidArgumentError(`a diskdir's subpath must be volumes/<name>: ${JSON.stringify(m.subpath)}`);
+    if (m.source !== undefined || m.options) throw new InvalidArgumentError('diskdir mounts take no source or options');
+    w.str(Tag.SUBPATH, m.subpath, Limits.MAX_PATH);
   } else {
     throw new InvalidArgumentError(`unsupported file system type ${JSON.stringify(m.fstype)}`);
   }

@@ -396,6 +396,13 @@ export class FakeAgent implements Agent {
       const key = `${m.source}/${m.subpath ?? ''}`;
       files = this.guest.volumeTrees.get(key) ?? new Map();
       this.guest.volumeTrees.set(key, files);
+    } else if (m.fstype === 'diskdir') {
+      // The real agent's rule: only a container created on an upper disk has one.
+      if (c.spec.upperDisk === undefined)
+        throw new InvalidArgumentError(`diskdir: container ${m.containerId} has no upper disk`);
+      const key = `${c.spec.upperDisk}/${m.subpath!}`;
+      files = this.guest.diskTrees.get(key) ?? new Map();
+      this.guest.diskTrees.set(key, files);
     }
     c.mounts.set(m.path, { files, readOnly: m.readOnly ?? false });
   }

@@ -268,6 +268,11 @@ export class FakeGuest {
   routes: FakeRoute[] = [];
   /** File trees of the volume share by `<tag>/<subpath>` (every mount of one directory sees the same files). */
   readonly volumeTrees = new Map<string, Map<string, Buffer>>();
+  /**
+   * File trees of diskdir mounts by `<upper disk>/volumes/<name>`: the fake keeps no disk files,
+   * so a directory of a disk lasts as long as the fake VM, whichever container mounts it.
+   */
+  readonly diskTrees = new Map<string, Map<string, Buffer>>();
 
   constructor(
     readonly id: string,

@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InvalidArgumentError, UnavailableError } from '../../../src/errors';
-import { decodeInterfaces, encodeInterface, encodeRoute } from '../../../src/vm/agent/device-ops';
-import { Tag } from '../../../src/vm/agent/protocol';
+import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from '../../../src/vm/agent/device-ops';
+import { MountFlag, Tag } from '../../../src/vm/agent/protocol';
 import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
 import { devicesFit, MICROVM_VIRTIO_SLOTS, normalizeRequest, planDevices } from '../../../src/vm/devices';
 import { MAX_NICS, tapName } from '../../../src/vm/devices/nic';
@@ -313,5 +313,46 @@ describe('IPv6 in CONFIGURE_INTERFACE and ADD_ROUTE requests', () => {
     expect(() => encodeRoute({ destination: '::', prefix: 0, gateway: '10.0.0.1' })).toThrow(InvalidArgumentError);
     expect(() => encodeRoute({ destination: '2001:389::1', prefix: 64, device: 'eth0' })).toThrow('host bits');
     expect(() => encodeRoute({ destination: '2001:389::', prefix: 129, device: 'eth0' })).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('MOUNT requests for a directory of the upper disk (diskdir)', () => {
+  const fields = (w: TlvWriter) => TlvReader.parse(w.toBuffer());
+  const diskdir = { containerId: 'c1', path: '/data', fstype: 'diskdir' as const };
+
+  it('sends volumes/<name> as SUBPATH, with no SOURCE or FS_OPTIONS, and the flags asked for', () => {
+    const r = fields(encodeMount({ ...diskdir, subpath: 'volumes/data', readOnly: true }));
+    expect([
+      r.str(Tag.FSTYPE),
+      r.str(Tag.SUBPATH),
+      r.has(Tag.SOURCE),
+      r.has(Tag.FS_OPTIONS),
+      r.u32(Tag.MOUNT_FLAGS),
+    ]).toEqual(['diskdir', 'volumes/data', false, false, MountFlag.RDONLY]);
+    const name64 = `volumes/${'a'.repeat(64)}`;
+    expect(fields(encodeMount({ ...diskdir, subpath: name64 })).str(Tag.SUBPATH, 200)).toBe(name64);
+    expect(fields(encodeMount({ ...diskdir, subpath: 'volumes/a_b.c-9' })).str(Tag.SUBPATH)).toBe('volumes/a_b.c-9');
+  });
+
+  it.each([
+    undefined,
+    '',
+    'upper',
+    'volumes',
+    'volumes/',
+    'volumes/.',
+    'volumes/..',
+    'volumes/a/b',
+    '../x',
+    '/volumes/a',
+    'volumes/a b',
+    `volumes/${'a'.repeat(65)}`,
+  ])('refuses the subpath %p', (subpath) => {
+    expect(() => encodeMount({ ...diskdir, subpath })).toThrow(InvalidArgumentError);
+  });
+
+  it('refuses a source or options', () => {
+    expect(() => encodeMount({ ...diskdir, subpath: 'volumes/a', source: 'x' })).toThrow(InvalidArgumentError);
+    expect(() => encodeMount({ ...diskdir, subpath: 'volumes/a', options: 'size=1m' })).toThrow(InvalidArgumentError);
   });
 });
