@@ -3,8 +3,9 @@
  * and forks of it, beside dockerd 20.10 + runc's cold start of the same image in the same run.
  *
  * The fixture image debian-postgres:15 (Debian's PostgreSQL run as the official image runs it),
- * its data in a tmpfs (`--tmpfs /var/lib/postgresql/data`: nothing on a volume, so podvisor's
- * VM can be saved). "Ready" is `pg_isready -h 127.0.0.1` passing inside the container (polled
+ * run as users run it: its data in the image's VOLUME (/var/lib/postgresql/data), an anonymous
+ * volume, which an `image=disk` container keeps on its own disk (so its VM can be saved with
+ * it). "Ready" is `pg_isready -h 127.0.0.1` passing inside the container (polled
  * through docker exec every 100 ms on both daemons: the entrypoint's temporary server listens
  * on the unix socket only). Per round:
  *   dockerd    docker run, cold (initdb, first start)
@@ -39,18 +40,7 @@ const docker = (env: NodeJS.ProcessEnv, args: string[]): string =>
 
 /** `docker run -d` of the database with `extra` flags; its id. */
 const runPg = (env: NodeJS.ProcessEnv, name: string, extra: string[] = []) =>
-  docker(env, [
-    'run',
-    '-d',
-    '--name',
-    name,
-    '--tmpfs',
-    '/var/lib/postgresql/data',
-    '-e',
-    'POSTGRES_PASSWORD=secret',
-    ...extra,
-    IMAGE(),
-  ]);
+  docker(env, ['run', '-d', '--name', name, '-e', 'POSTGRES_PASSWORD=secret', ...extra, IMAGE()]);
 
 /** Poll pg_isready in container `name` until it passes (10 minutes at most). */
 async function untilReady(env: NodeJS.ProcessEnv, name: string): Promise<void> {
@@ -111,9 +101,9 @@ async function main(): Promise<void> {
     for (let r = 0; r < RUNS; r++) {
       const dd = dockerd.env;
       times[keys[0]].push(await timeToReady(dd, ['pgd'], () => runPg(dd, 'pgd')));
-      docker(dd, ['rm', '-f', 'pgd']);
+      docker(dd, ['rm', '-fv', 'pgd']);
       times[keys[1]].push(await timeToReady(pv.env, ['pgl'], () => runPg(pv.env, 'pgl')));
-      docker(pv.env, ['rm', '-f', 'pgl']);
+      docker(pv.env, ['rm', '-fv', 'pgl']);
       times[keys[2]].push(
         await timeToReady(pv.env, ['pg'], () => runPg(pv.env, 'pg', ['--storage-opt', 'image=disk'])),
       );
@@ -143,7 +133,7 @@ async function main(): Promise<void> {
         await sleep(5000);
         pss = qemuPssMiB(forked.map((f) => f.vm));
       }
-      docker(pv.env, ['rm', '-f', 'pg', 'pgf', ...many]);
+      docker(pv.env, ['rm', '-fv', 'pg', 'pgf', ...many]);
       process.stdout.write(`round ${r + 1}/${RUNS}: ${keys.map((k) => `${times[k][r]} ms`).join(', ')}\n`);
     }
     process.stdout.write(
@@ -161,11 +151,11 @@ async function main(): Promise<void> {
         .toFixed(0)} MiB\n`,
     );
   } finally {
-    if (dockerd) spawnSync('docker', ['rm', '-f', 'pgd'], { env: dockerd.env });
+    if (dockerd) spawnSync('docker', ['rm', '-fv', 'pgd'], { env: dockerd.env });
     const left = spawnSync('docker', ['ps', '-aq'], { env: pv.env, encoding: 'utf8' })
       .stdout.split('\n')
       .filter(Boolean);
-    if (left.length) spawnSync('docker', ['rm', '-f', ...left], { env: pv.env, timeout: 600000 });
+    if (left.length) spawnSync('docker', ['rm', '-fv', ...left], { env: pv.env, timeout: 600000 });
     await stopBench({ dockerd, podvisor: pv, registries, base });
   }
 }
