@@ -8,7 +8,8 @@
  * child joins the container's mount namespace and chroots into a non-recursive clone of the
  * container's root mount (open_tree): paths and symlinks resolve inside the container's root
  * filesystem only, volumes and /proc below it are not seen, and nothing of the VM's own is
- * reachable. LAYER walks the upper directory on the disk instead (the fd the container's
+ * reachable. With ARCHIVE_ROOT (a volume kept on the upper disk, docker cp below its mount
+ * point) the clone is of the mount at that path instead, and PATH is resolved inside it. LAYER walks the upper directory on the disk instead (the fd the container's
  * holder keeps, container.c), turning overlay whiteouts into image-layer `.wh.` entries.
  *
  * Exit status: 0 done, 2 no such path, 3 not a directory, 4 the archive or a name in it is
@@ -68,9 +69,23 @@ static int fail_create(const char *what, const char *shown) {
 
 static int errno_status(int err) { return err == ENOENT || err == ENOTDIR ? EX_NOENT : EX_FAIL; }
 
-/* chroot into a clone of the container's root mount alone. */
-static int enter_root(void) {
-  int t = (int)syscall(SYS_open_tree, AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+/*
+ * chroot into a clone of the container's root mount alone, or of the mount at `root` (a
+ * volume's; resolved in the container's root as its mount point was, no magic link followed).
+ */
+static int enter_root(const char *root) {
+  int t;
+  if (root[0]) {
+    int top = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int at = top < 0 ? -1 : open_in_root(top, root, O_PATH | O_DIRECTORY, 0);
+    if (top >= 0) close(top);
+    if (at < 0) return -1;
+    t = (int)syscall(SYS_open_tree, at, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+    close(at);
+    if (t < 0) return -1;
+  } else {
+    t = (int)syscall(SYS_open_tree, AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  }
   if (t >= 0) {
     if (fchdir(t) < 0) return -1;
     close(t);
@@ -569,7 +584,8 @@ static int run_put(const struct archive_job *j) {
 
 int archive_run(const struct archive_job *j, int upper_fd) {
   if (j->kind == PV_ARCHIVE_LAYER) return run_layer(j, upper_fd);
-  if (enter_root() < 0) return failf(EX_FAIL, "enter the container's root: %s", strerror(errno));
+  if (enter_root(j->root) < 0)
+    return failf(errno_status(errno), "enter %s: %s", j->root[0] ? j->root : "the container's root", strerror(errno));
   switch (j->kind) {
   case PV_ARCHIVE_STAT:
     return run_stat(j);

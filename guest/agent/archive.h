@@ -43,6 +43,7 @@ struct archive_job {
   uint32_t kind, flags, uid, gid;
   char path[PV_MAX_PATH + 1];
   char name[PV_MAX_PATH + 1];
+  char root[PV_MAX_PATH + 1]; /* ARCHIVE_ROOT: the mount chrooted into ("" = the container's root) */
   int upper_fd; /* the container's upper disk root (O_PATH), -1 without one */
 };
 /* The child's work; returns its exit status. Runs in the container's mount namespace;

@@ -36,6 +36,12 @@ void op_archive(const struct tlv_msg *m, uint32_t id) {
     if (need_str(m, id, PV_TAG_PATH, "path", job.path, PV_MAX_PATH) < 0) return;
     if (job.path[0] != '/') return fail(id, PV_ERR_INVALID, EINVAL, "path must be absolute");
   }
+  if (tlv_count(m, PV_TAG_ARCHIVE_ROOT)) {
+    if (!needs_path) return fail(id, PV_ERR_INVALID, EINVAL, "archive root is for stat, get and put only");
+    if (need_str(m, id, PV_TAG_ARCHIVE_ROOT, "archive root", job.root, PV_MAX_PATH) < 0) return;
+    if (!valid_container_path(job.root))
+      return fail(id, PV_ERR_INVALID, EINVAL, "archive root must be an absolute path without ..");
+  }
   if (job.kind == PV_ARCHIVE_GET && need_str(m, id, PV_TAG_ARCHIVE_NAME, "archive name", job.name, 255) < 0) return;
   if (job.kind == PV_ARCHIVE_GET && (strchr(job.name, '/') || strcmp(job.name, "..") == 0))
     return fail(id, PV_ERR_INVALID, EINVAL, "archive name must be one path component");

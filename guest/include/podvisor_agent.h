@@ -276,7 +276,7 @@
  *        f_blocks * f_bsize (docker ps -s). NOT_FOUND: no such container, or it has no upper
  *        disk. Served by agents whose LAST_OP is 53 or more.
  *   PV_OP_ARCHIVE            CONTAINER_ID PROCESS_ID HANDLE WINDOW ARCHIVE_KIND [PATH]
- *                            [ARCHIVE_NAME] [ARCHIVE_FLAGS] [UID GID] -> ACK PID
+ *                            [ARCHIVE_NAME] [ARCHIVE_FLAGS] [UID GID] [ARCHIVE_ROOT] -> ACK PID
  *        Files of a container whose / is an overlay over an upper disk (docker cp, diff,
  *        export, commit in block mode): starts a process of the agent's own (a fork, no
  *        exec), outside the container's PID namespace and cgroup, whose stdout (or stdin)
@@ -285,6 +285,11 @@
  *        (PUT), 4 cannot overwrite (PUT with NO_OVERWRITE_DIR), 1 anything else; stderr then
  *        says why (one line). Paths are resolved in a chroot into a non-recursive clone of
  *        the container's root mount (no volumes or /proc below it), so no symlink leads out.
+ *        ARCHIVE_ROOT (STAT, GET, PUT only; INVALID with others, or when it is not an
+ *        absolute path free of ".." of at most PV_MAX_PATH bytes): the clone is instead of
+ *        the mount at that container path (a volume on the upper disk; resolved in the
+ *        container's root, no magic link followed), and PATH is resolved inside it (exit 2
+ *        when ARCHIVE_ROOT is missing).
  *        ARCHIVE_KIND:
  *          PV_ARCHIVE_STAT   PATH -> stdout "MODE SIZE MTIME_SEC MTIME_NSEC\nLINK_TARGET"
  *                            (lstat, or stat with FOLLOW; LINK_TARGET: the resolved path of
@@ -671,6 +676,7 @@
 #define PV_TAG_ARCHIVE_KIND 140  /* u32: what ARCHIVE does, PV_ARCHIVE_* */
 #define PV_TAG_ARCHIVE_NAME 141  /* str: the name of the top entry of ARCHIVE's GET tar ("" = contents only) */
 #define PV_TAG_ARCHIVE_FLAGS 142 /* u32: PV_ARCHIVE_F_* bits */
+#define PV_TAG_ARCHIVE_ROOT 143  /* str: container path of the mount STAT, GET, PUT chroot into (a volume's; absent: the root's) */
 #define PV_TAG_RLIMIT 162          /* tlv[]: a resource limit of the process: RLIMIT_RESOURCE RLIMIT_SOFT RLIMIT_HARD (START_PROCESS) */
 #define PV_TAG_RLIMIT_RESOURCE 163 /* u32: RLIMIT_* number (RLIMIT record) */
 #define PV_TAG_RLIMIT_SOFT 164     /* u64: soft limit, all ones = unlimited (RLIMIT record) */

@@ -85,8 +85,8 @@ async function copyTree(src: fs.promises.FileHandle, dataDir: string): Promise<v
 
 /**
  * Move a volume kept on a container's own disk into its host directory, before that container
- * (and its disk) goes: the tree at container path `target`, read by the container's guest
- * (./archive/guest.ts checks the tar it sends), is extracted with no-follow calls at held
+ * (and its disk) goes: the tree of the volume mounted at container path `target`, read by the
+ * container's guest from that mount (./archive/guest.ts checks the tar it sends), is extracted with no-follow calls at held
  * parents into a new directory beside `dataDir` (the volume's `_data`, empty until now), which
  * then takes `_data`'s place, with the owner and mode the tree had in the container.
  */
@@ -98,7 +98,7 @@ export async function copyOutOfContainer(
 ): Promise<void> {
   const staging = await fs.promises.mkdtemp(path.join(path.dirname(dataDir), '.moving-'));
   try {
-    const { stat, tar } = await archive.get(id, id, target);
+    const { stat, tar } = await archive.get(id, id, target, [{ target, inGuest: true, readOnly: true }]);
     const dest = await RootDir.open(staging);
     try {
       await extractInto(dest, '/', tar);

@@ -378,11 +378,15 @@ export interface Agent {
   fileEvent?(e: FileEventRequest): Promise<void>;
 }
 
-/** What an ARCHIVE process does (guest/include/podvisor_agent.h, PV_OP_ARCHIVE). */
+/**
+ * What an ARCHIVE process does (guest/include/podvisor_agent.h, PV_OP_ARCHIVE). `root`: the
+ * container path of the mount (a volume on the container's disk) that `path` is resolved in,
+ * instead of the container's root mount.
+ */
 export type ArchiveRequest = { containerId: string; processId: string } & (
-  | { kind: 'stat'; path: string; follow: boolean }
-  | { kind: 'get'; path: string; follow: boolean; name: string }
-  | { kind: 'put'; path: string; noOverwriteDirNonDir: boolean; owner?: { uid: number; gid: number } }
+  | { kind: 'stat'; path: string; follow: boolean; root?: string }
+  | { kind: 'get'; path: string; follow: boolean; name: string; root?: string }
+  | { kind: 'put'; path: string; noOverwriteDirNonDir: boolean; owner?: { uid: number; gid: number }; root?: string }
   | { kind: 'export' }
   | { kind: 'layer'; headersOnly: boolean; freeze?: boolean }
 );

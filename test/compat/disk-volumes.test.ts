@@ -8,7 +8,8 @@
  * - a checkpoint saves it, a restore goes on writing it with no gap or repeat, and a fork gets
  *   its own copy;
  * - another container's mount of it (`--volumes-from`, `-v name:/path`) is refused with the
- *   reason while its container exists; `docker cp` reads it from the stopped container;
+ *   reason while its container exists; `docker cp` reaches it both ways in the running
+ *   container and reads it from the stopped one (the volume's files, not the image's);
  * - `docker rm` (without -v) moves its data to the host, where it is an ordinary volume that
  *   any container mounts; `docker run --rm` takes it along.
  */
@@ -70,6 +71,13 @@ test("an image's VOLUME of an image=disk container lives on its disk: filled fro
     expect(lines(dockerOk(d, ['volume', 'ls', '-q']))).toContain(volume);
     expect(fs.readdirSync(dataDir)).toEqual([]);
 
+    // docker cp reaches the volume of the running container, both ways (the image has no /data/n).
+    fs.writeFileSync(path.join(tmp, 'in'), 'copied in\n');
+    dockerOk(d, ['cp', path.join(tmp, 'in'), `${name}:/data/in`]);
+    expect(dockerOk(d, ['exec', name, 'cat', '/data/in'])).toBe('copied in');
+    dockerOk(d, ['cp', `${name}:/data/n`, path.join(tmp, 'n-running')]);
+    expect(lines(fs.readFileSync(path.join(tmp, 'n-running'), 'utf8')).length).toBeGreaterThanOrEqual(1);
+
     // Saved with the VM (the checkpoint ends the run), restored: the count in the volume goes on.
     expect(dockerOk(d, ['checkpoint', 'create', name, 'saved'])).toBe('saved');
     const atSave = lines(dockerOk(d, ['logs', name])).length;
@@ -106,6 +114,10 @@ test("an image's VOLUME of an image=disk container lives on its disk: filled fro
     const cp = dockerSync(d, ['cp', `${name}:/data/seed`, path.join(tmp, 'copied')]);
     expect(cp.code).toBe(0);
     expect(fs.readFileSync(path.join(tmp, 'copied'), 'utf8')).toBe('seed\n');
+    // The mount point itself: a directory named after it, with what the container wrote there.
+    dockerOk(d, ['cp', `${name}:/data`, path.join(tmp, 'whole')]);
+    expect(fs.readdirSync(path.join(tmp, 'whole')).sort()).toEqual(['in', 'n', 'seed']);
+    expect(consecutive(lines(fs.readFileSync(path.join(tmp, 'whole', 'n'), 'utf8')))).toBe(true);
   } finally {
     const all = dockerSync(d, ['ps', '-aq', '--filter', 'name=vf']).out;
     if (all) dockerSync(d, ['rm', '-f', all]);

@@ -17,10 +17,30 @@ import * as path from 'node:path';
 import { InvalidArgumentError, NotFoundError, ConflictError } from '../../src/errors';
 import type { Agent } from '../../src/vm/types';
 import { PROTOCOL_VERSION } from '../../src/vm/agent/protocol';
-import { finish, run, spec, waitForOutput } from '../helpers/agent-fixtures';
+import { collect, finish, run, spec, waitForOutput } from '../helpers/agent-fixtures';
 import { deviceRules } from '../../src/pod/security/devices';
 import { podFileSecurity } from '../../src/translate/docker/security';
 import type { ChannelName } from '../helpers/agent-wire';
+import type { ArchiveRequest } from '../../src/vm/types';
+import { Readable } from 'node:stream';
+import * as tar from 'tar-stream';
+
+/** The entry names of tar `t`, in order. */
+async function tarNames(t: Buffer): Promise<string[]> {
+  const x = tar.extract();
+  const names: string[] = [];
+  x.on('entry', (h, body, next) => {
+    names.push(h.name);
+    body.on('end', next);
+    body.resume();
+  });
+  await new Promise((resolve, reject) => {
+    x.on('finish', () => resolve(undefined));
+    x.on('error', reject);
+    Readable.from([t]).pipe(x);
+  });
+  return names;
+}
 
 /** What the suite needs from one agent kind. */
 export interface AgentHarness {
@@ -716,5 +736,47 @@ export function agentConformance(kind: string, setup: () => Promise<AgentHarness
       await expect(agent.readFile(id, '/other/y', 4096)).rejects.toBeInstanceOf(NotFoundError);
       await agent.destroyContainer(id);
     });
+
+    /** An ARCHIVE process of container `id` (`input`: its stdin): stdout, stderr and exit status. */
+    const archiveIn = async (
+      id: string,
+      req: ArchiveRequest extends infer R ? (R extends unknown ? Omit<R, 'containerId' | 'processId'> : never) : never,
+      input?: Buffer,
+    ): Promise<{ out: Buffer; err: string; code: number }> => {
+      const p = await agent.archive!({ ...req, containerId: id, processId: `ar-${++n}` } as ArchiveRequest);
+      if (input) p.stdin!.end(input);
+      const [out, err, st] = await Promise.all([collect(p.stdout), collect(p.stderr), p.exited]);
+      return { out, err: err.toString(), code: st.exitCode };
+    };
+
+    itUnless(
+      'diskFilesystem',
+      "stats, tars out and extracts into a diskdir through ARCHIVE_ROOT (its mount point): the volume's files, not the root's",
+      async () => {
+        const disk = await h.upperDisk!();
+        const id = await onDisk(disk, 'data', '/data');
+        await agent.writeFile(id, '/data/seed', Buffer.from('volume\n'), 0o644);
+        // Without a root, the clone of the container's root has only the empty mount point.
+        expect((await archiveIn(id, { kind: 'stat', path: '/data/seed', follow: false })).code).toBe(2);
+        const st = await archiveIn(id, { kind: 'stat', path: '/seed', follow: false, root: '/data' });
+        expect(st.code).toBe(0);
+        expect(st.out.toString().split(' ')[1]).toBe('7');
+        const got = await archiveIn(id, { kind: 'get', path: '/', follow: false, name: 'data', root: '/data' });
+        expect(got.code).toBe(0);
+        expect((await tarNames(got.out)).sort()).toEqual(['data/', 'data/seed']);
+        const pack = tar.pack();
+        pack.entry({ name: 'in', mode: 0o644 }, 'put\n');
+        pack.finalize();
+        const put = await archiveIn(
+          id,
+          { kind: 'put', path: '/', noOverwriteDirNonDir: false, root: '/data' },
+          await collect(pack as unknown as Readable),
+        );
+        expect(put).toMatchObject({ code: 0 });
+        expect((await agent.readFile(id, '/data/in', 4096)).toString()).toBe('put\n');
+        expect((await archiveIn(id, { kind: 'stat', path: '/', follow: false, root: '/nope' })).code).toBe(2);
+        await agent.destroyContainer(id);
+      },
+    );
   });
 }

@@ -11,7 +11,7 @@ import { sendJson, svc } from './kit/params';
 import { typed } from './schema/routes';
 import { UnavailableError } from '../../errors';
 import { encodePathStat } from '../../storage/archive/stat';
-import type { ContainerArchive, HostMount } from '../../storage/archive/service';
+import type { ArchiveMount, ContainerArchive } from '../../storage/archive/service';
 import { mainContainer } from '../../pod/types';
 import { ETC_FILES_AT_START } from '../../pod/service';
 
@@ -37,12 +37,13 @@ export function register(router: Router, services: ApiServices): void {
     const rec = svc(services, 'containers').pods.get(ref);
     const spec = mainContainer(rec).spec;
     // Paths under a bind mount or a volume are served from the mounted directory, as dockerd;
-    // a volume kept on the container's disk by its guest, as the rest of its root.
-    const mounts: HostMount[] = [];
+    // under a volume kept on the container's disk, by its guest from that volume's mount.
+    const mounts: ArchiveMount[] = [];
     for (const m of spec.mounts ?? [])
-      if (m.type === 'bind' && m.resolvedSource)
+      if (m.type === 'volume' && m.diskDir) mounts.push({ target: m.target, inGuest: true, readOnly: m.readOnly });
+      else if (m.type === 'bind' && m.resolvedSource)
         mounts.push({ target: m.target, source: m.resolvedSource, pinned: true, readOnly: m.readOnly });
-      else if ((m.type === 'bind' || (m.type === 'volume' && !m.diskDir)) && m.source)
+      else if ((m.type === 'bind' || m.type === 'volume') && m.source)
         mounts.push({ target: m.target, source: m.source, readOnly: m.readOnly });
     return { id: rec.id, user: spec.user, mounts };
   };

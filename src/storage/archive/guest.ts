@@ -9,12 +9,17 @@
  *
  * What the guest says is checked: a stat is parsed strictly, a tar is re-packed entry by
  * entry, an error line is bounded; sizes are bounded by the container's disk.
+ *
+ * A path under a volume the guest keeps on the container's disk is served with the volume's
+ * mount point as the guest's root (`root`): the path is sent relative to it, and the names
+ * reported (the stat's, the tar's top entry) are still those of the path the client gave.
  */
 import * as path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../errors';
 import { withoutDaemonFiles, type Change } from './changes';
 import { checkedTar, committedLayer, layerChanges } from './guest-tar';
+import { mountFor } from './mounts';
 import { goTime, type ContainerPathStat } from './stat';
 
 /**
@@ -22,9 +27,9 @@ import { goTime, type ContainerPathStat } from './stat';
  * less the ids, which the GuestFiles adds).
  */
 export type GuestArchiveRequest =
-  | { kind: 'stat'; path: string; follow: boolean }
-  | { kind: 'get'; path: string; follow: boolean; name: string }
-  | { kind: 'put'; path: string; noOverwriteDirNonDir: boolean; owner?: { uid: number; gid: number } }
+  | { kind: 'stat'; path: string; follow: boolean; root?: string }
+  | { kind: 'get'; path: string; follow: boolean; name: string; root?: string }
+  | { kind: 'put'; path: string; noOverwriteDirNonDir: boolean; owner?: { uid: number; gid: number }; root?: string }
   | { kind: 'export' }
   | { kind: 'layer'; headersOnly: boolean; freeze?: boolean };
 
@@ -141,25 +146,28 @@ export class GuestArchive {
     }
   }
 
-  private async statIn(g: GuestFiles, p: string, ref: string): Promise<ContainerPathStat> {
-    const proc = await g.archive({ kind: 'stat', path: p, follow: followsLast(p) });
+  private async statIn(g: GuestFiles, p: string, ref: string, root?: string): Promise<ContainerPathStat> {
+    const proc = await g.archive({ kind: 'stat', ...at(p, root), follow: followsLast(p) });
     const [out, end] = await Promise.all([collectBounded(proc.stdout, 8192), ended(proc)]);
     if (end.status.exitCode !== ArchiveExit.OK) throw failure(end, () => notFound(p, ref));
     return parseGuestStat(out.toString('utf8'), path.posix.basename(p.replace(/\/+\.?$/, '')) || '/');
   }
 
-  /** HEAD /archive of a path in the container's root. */
-  stat(id: string, ref: string, p: string): Promise<ContainerPathStat> {
-    return this.with(id, (g) => this.statIn(g, p, ref));
+  /**
+   * HEAD /archive of a path in the container's root, or under the guest's mount at container
+   * path `root` (a volume on the container's disk).
+   */
+  stat(id: string, ref: string, p: string, root?: string): Promise<ContainerPathStat> {
+    return this.with(id, (g) => this.statIn(g, p, ref, root));
   }
 
-  /** GET /archive: the stat and a checked tar of the path (the guest is held until it ends). */
-  async get(id: string, ref: string, p: string): Promise<{ stat: ContainerPathStat; tar: Readable }> {
+  /** GET /archive: the stat and a checked tar of the path (the guest is held until it ends); `root` as for stat. */
+  async get(id: string, ref: string, p: string, root?: string): Promise<{ stat: ContainerPathStat; tar: Readable }> {
     const g = await this.open(id);
     try {
-      const stat = await this.statIn(g, p, ref);
+      const stat = await this.statIn(g, p, ref, root);
       const base = p.endsWith('/.') || stat.name === '/' ? '.' : stat.name;
-      const proc = await g.archive({ kind: 'get', path: p, follow: followsLast(p), name: base });
+      const proc = await g.archive({ kind: 'get', ...at(p, root), follow: followsLast(p), name: base });
       return { stat, tar: this.finishing(g, proc, checkedTar(proc.stdout, { maxBytes: this.limits.treeBytes }, base)) };
     } catch (e) {
       await g.release();
@@ -167,7 +175,7 @@ export class GuestArchive {
     }
   }
 
-  /** PUT /archive: extract `input` into directory `p` of the container's root. */
+  /** PUT /archive: extract `input` into directory `p` of the container's root (`root` as for stat). */
   async put(
     id: string,
     ref: string,
@@ -177,12 +185,13 @@ export class GuestArchive {
       noOverwriteDirNonDir?: boolean;
       owner?: (read: (file: string) => Promise<string | undefined>) => Promise<{ uid: number; gid: number }>;
     },
+    root?: string,
   ): Promise<void> {
     await this.with(id, async (g) => {
       const owner = opts.owner ? await opts.owner((f) => readSmall(g, f)) : undefined;
       const proc = await g.archive({
         kind: 'put',
-        path: p,
+        ...at(p, root),
         noOverwriteDirNonDir: opts.noOverwriteDirNonDir ?? false,
         ...(owner ? { owner } : {}),
       });
@@ -319,6 +328,17 @@ export class GuestArchive {
 /** The trailing form dockerd keeps: a path ending in `/` or `/.` follows its last symlink. */
 function followsLast(p: string): boolean {
   return p.endsWith('/') || p.endsWith('/.');
+}
+
+/**
+ * What the guest is asked for container path `p`: `p` itself, or with a `root` (a mount point
+ * `p` is at or under) `p` relative to it, as `/` and the rest (trailing `/` and `/.` kept).
+ */
+function at(p: string, root?: string): { path: string; root?: string } {
+  if (root === undefined) return { path: p };
+  const hit = mountFor(p, [{ target: root }]);
+  if (!hit) throw new InvalidArgumentError(`${p} is not under ${root}`);
+  return { path: hit.rel, root: path.posix.normalize(root).replace(/\/+$/, '') };
 }
 
 function notFound(p: string, ref: string): NotFoundError {

@@ -1,7 +1,8 @@
 /**
- * Which of a container's host mounts a path of `docker cp` falls in. dockerd serves a path
- * under a bind mount or a volume from the mounted directory, not from the root filesystem
- * beneath it; so does podvisor, for the mounts whose source is a host directory.
+ * Which of a container's mounts a path of `docker cp` falls in. dockerd serves a path under a
+ * bind mount or a volume from the mounted directory, not from the root filesystem beneath it;
+ * so does podvisor: from the host directory for the mounts whose source is one, and in the
+ * guest, chrooted at the mount point, for a volume kept on the container's own disk.
  */
 import * as path from 'node:path';
 
@@ -18,7 +19,22 @@ export interface HostMount {
    */
   pinned?: boolean;
   readOnly: boolean;
+  inGuest?: false;
 }
+
+/**
+ * A volume that only the container's guest mounts (a `diskdir` of its upper disk): a path
+ * under it is served by the guest, resolved in a clone of the mount at `target`.
+ */
+export interface GuestMount {
+  /** Absolute path inside the container: the volume's mount point. */
+  target: string;
+  inGuest: true;
+  readOnly: boolean;
+}
+
+/** A mount of a container that `docker cp` serves apart from its root filesystem. */
+export type ArchiveMount = HostMount | GuestMount;
 
 /**
  * The mount holding container path `p` (the deepest when mounts nest) and `p` relative to the
@@ -26,9 +42,12 @@ export interface HostMount {
  * when `p` is in the root filesystem. `..` is taken lexically, as the path has no symlinks
  * resolved yet (a symlink of the root filesystem leading into a mount is not followed into it).
  */
-export function mountFor(p: string, mounts: readonly HostMount[]): { mount: HostMount; rel: string } | undefined {
+export function mountFor<M extends { target: string }>(
+  p: string,
+  mounts: readonly M[],
+): { mount: M; rel: string } | undefined {
   const clean = path.posix.normalize(`/${p}`).replace(/\/+$/, '') || '/';
-  let best: { mount: HostMount; target: string } | undefined;
+  let best: { mount: M; target: string } | undefined;
   for (const m of mounts) {
     const target = path.posix.normalize(m.target).replace(/\/+$/, '') || '/';
     if (target === '/') continue;

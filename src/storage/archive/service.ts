@@ -10,7 +10,8 @@
  *
  * Block mode (the container's writable layer is a disk only its guest mounts): what is in
  * the container's root is served in the guest by ./guest.ts; a path under a host directory
- * mount (a volume, a bind) is still served here from that directory.
+ * mount (a volume, a bind) is still served here from that directory, and one under a volume
+ * kept on the container's disk (a GuestMount) by the guest, chrooted at its mount point.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -25,10 +26,10 @@ import { pathStat, type ContainerPathStat } from './stat';
 import { packTree } from './tar-out';
 import { readBounded, withRegularFile } from './open-regular';
 import { extractInto, type ExtractIntoOptions } from './tar-in';
-import { mountFor, type HostMount } from './mounts';
+import { mountFor, type ArchiveMount, type GuestMount, type HostMount } from './mounts';
 import type { GuestArchive } from './guest';
 
-export type { Change, ContainerPathStat, HostMount };
+export type { ArchiveMount, Change, ContainerPathStat, GuestMount, HostMount };
 
 /** What PUT /archive takes besides the tar stream. */
 export interface PutOptions {
@@ -86,18 +87,25 @@ export class ContainerArchive {
   /**
    * The guest serves `p` (block mode, and `p` is not under a host directory mount that is
    * reached with no symlink followed, as openFor reaches it: a bind source swapped for a
-   * symlink is left to the guest, which resolves it inside the container).
+   * symlink is left to the guest, which resolves it inside the container). `root`: the
+   * deepest mount holding `p` is the guest's own, mounted there.
    */
-  private async guestServes(id: string, p: string, mounts: readonly HostMount[]): Promise<GuestArchive | undefined> {
+  private async guestServes(
+    id: string,
+    p: string,
+    mounts: readonly ArchiveMount[],
+  ): Promise<{ g: GuestArchive; root?: GuestMount } | undefined> {
     const g = this.guestFor(id);
     if (!g) return undefined;
     const hit = mountFor(p, mounts);
-    const root = hit && (await openMountRoot(hit.mount));
+    const m = hit?.mount;
+    if (m?.inGuest) return { g, root: m };
+    const root = m && (await openMountRoot(m));
     if (root) {
       await root.close();
       return undefined;
     }
-    return g;
+    return { g };
   }
 
   /**
@@ -201,8 +209,11 @@ export class ContainerArchive {
    * ./mounts.ts; a mount whose source is not a directory, or no longer reached without a
    * symlink, is left to the root filesystem) or the container's root.
    */
-  private async openFor(id: string, p: string, mounts: readonly HostMount[]): Promise<OpenFor> {
-    const hit = mountFor(p, mounts);
+  private async openFor(id: string, p: string, mounts: readonly ArchiveMount[]): Promise<OpenFor> {
+    const hit = mountFor(
+      p,
+      mounts.filter((m): m is HostMount => !m.inGuest),
+    );
     const root = hit && (await openMountRoot(hit.mount));
     if (hit && root) return { root, rel: hit.rel, mounted: hit.mount, close: () => root.close() };
     return { ...(await this.open(id)), rel: p };
@@ -211,7 +222,7 @@ export class ContainerArchive {
   private async withRoot<T>(
     id: string,
     p: string,
-    mounts: readonly HostMount[],
+    mounts: readonly ArchiveMount[],
     fn: (o: OpenFor) => Promise<T>,
   ): Promise<T> {
     const o = await this.openFor(id, p, mounts);
@@ -245,12 +256,13 @@ export class ContainerArchive {
 
   /**
    * HEAD /archive: the stat of container path `p` of container `id` (`ref` names it in
-   * errors). `mounts`: the container's host directory mounts, which hold the paths under them.
+   * errors). `mounts`: the container's host directory mounts and the volumes its guest keeps
+   * on its disk, which hold the paths under them.
    */
-  async stat(id: string, ref: string, p: string, mounts: readonly HostMount[] = []): Promise<ContainerPathStat> {
+  async stat(id: string, ref: string, p: string, mounts: readonly ArchiveMount[] = []): Promise<ContainerPathStat> {
     checkAbs(p);
-    const g = await this.guestServes(id, p, mounts);
-    if (g) return g.stat(id, ref, p);
+    const s = await this.guestServes(id, p, mounts);
+    if (s) return s.g.stat(id, ref, p, s.root?.target);
     return this.withRoot(id, p, mounts, (o) => this.statIn(o, p, ref));
   }
 
@@ -259,11 +271,11 @@ export class ContainerArchive {
     id: string,
     ref: string,
     p: string,
-    mounts: readonly HostMount[] = [],
+    mounts: readonly ArchiveMount[] = [],
   ): Promise<{ stat: ContainerPathStat; tar: Readable }> {
     checkAbs(p);
-    const g = await this.guestServes(id, p, mounts);
-    if (g) return g.get(id, ref, p);
+    const s = await this.guestServes(id, p, mounts);
+    if (s) return s.g.get(id, ref, p, s.root?.target);
     const o = await this.openFor(id, p, mounts);
     try {
       const stat = await this.statIn(o, p, ref);
@@ -285,16 +297,25 @@ export class ContainerArchive {
     p: string,
     input: Readable,
     opts: PutOptions = {},
-    mounts: readonly HostMount[] = [],
+    mounts: readonly ArchiveMount[] = [],
   ): Promise<void> {
     checkAbs(p);
-    const g = await this.guestServes(id, p, mounts);
+    const s = await this.guestServes(id, p, mounts);
     const user = opts.copyUIDGID?.user;
-    if (g) {
-      return g.put(id, ref, p, input, {
-        noOverwriteDirNonDir: opts.noOverwriteDirNonDir,
-        ...(user !== undefined ? { owner: (read) => resolveOwnerWith(read, user) } : {}),
-      });
+    if (s) {
+      // dockerd answers this one with a 500 too.
+      if (s.root?.readOnly) throw new UnavailableError('mounted volume is marked read-only');
+      return s.g.put(
+        id,
+        ref,
+        p,
+        input,
+        {
+          noOverwriteDirNonDir: opts.noOverwriteDirNonDir,
+          ...(user !== undefined ? { owner: (read) => resolveOwnerWith(read, user) } : {}),
+        },
+        s.root?.target,
+      );
     }
     await this.withRoot(id, p, mounts, async (o) => {
       // dockerd answers this one with a 500 too.

@@ -1,6 +1,6 @@
 /**
  * The payload of an ARCHIVE request (op 48, guest/agent/ops_archive.c): what the agent's tar
- * process does (stat, get, put, export or the layer), its path, name and flags, checked before
+ * process does (stat, get, put, export or the layer), its path, root, name and flags, checked before
  * anything is sent. The caller adds the process handle.
  */
 import type { ArchiveRequest } from '../agent-types';
@@ -24,6 +24,12 @@ export function encodeArchive(req: ArchiveRequest, window: number): TlvWriter {
   if (req.kind === 'stat' || req.kind === 'get' || req.kind === 'put') {
     checkPath(req.path);
     w.str(Tag.PATH, req.path, Limits.MAX_PATH);
+    if (req.root !== undefined) {
+      checkPath(req.root);
+      if (req.root === '/' || req.root.split('/').includes('..'))
+        throw new InvalidArgumentError(`bad archive root ${JSON.stringify(req.root)}`);
+      w.str(Tag.ARCHIVE_ROOT, req.root, Limits.MAX_PATH);
+    }
   }
   if ((req.kind === 'stat' || req.kind === 'get') && req.follow) flags |= ArchiveFlag.FOLLOW;
   if (req.kind === 'get') {

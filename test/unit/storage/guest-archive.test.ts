@@ -161,3 +161,45 @@ test('a tar out whose reader goes away kills the guest process (it would wait fo
   await new Promise((r) => setTimeout(r, 20));
   expect(killed).toEqual(['exp1']);
 });
+
+describe('with a root (a volume on the container disk, mounted at /data)', () => {
+  test("a get of the mount point asks for the root's / and names the tar's top entry after the client's path", async () => {
+    const body = await tarOf('data/', '');
+    const g = guest([() => proc('16877 4096 1 0\n', 0), () => proc(body, 0)]);
+    const a = new GuestArchive(g.open, LIMITS);
+    const { stat, tar: out } = await a.get('c1', 'web', '/data', '/data');
+    expect(stat).toMatchObject({ name: 'data' });
+    await drain(out);
+    expect(g.asked).toEqual([
+      { kind: 'stat', path: '/', root: '/data', follow: false },
+      { kind: 'get', path: '/', root: '/data', follow: false, name: 'data' },
+    ]);
+  });
+
+  test('a path below it is sent relative to it, trailing /. kept; the names stay the client path', async () => {
+    const body = await tarOf('.', '');
+    const g = guest([() => proc('16877 4096 1 0\n', 0), () => proc(body, 0), () => proc('33188 3 1 0\n', 0)]);
+    const a = new GuestArchive(g.open, LIMITS);
+    const { tar: out } = await a.get('c1', 'web', '/data/sub/.', '/data/');
+    await drain(out);
+    expect(g.asked[1]).toEqual({ kind: 'get', path: '/sub/.', root: '/data', follow: true, name: '.' });
+    const st = await a.stat('c1', 'web', '/data/seed', '/data');
+    expect(st).toMatchObject({ name: 'seed', size: 3 });
+    expect(g.asked[2]).toEqual({ kind: 'stat', path: '/seed', root: '/data', follow: false });
+  });
+
+  test("a missing path is dockerd's 404 naming the client's path", async () => {
+    const g = guest([() => proc('', 2, 'stat /nope: No such file or directory\n')]);
+    const a = new GuestArchive(g.open, LIMITS);
+    await expect(a.stat('c1', 'web', '/data/nope', '/data')).rejects.toThrow(
+      'Could not find the file /data/nope in container web',
+    );
+  });
+
+  test('a put into it is sent relative to it', async () => {
+    const g = guest([() => proc('', 0)]);
+    const a = new GuestArchive(g.open, LIMITS);
+    await a.put('c1', 'web', '/data/in', Readable.from([await tarOf('f', 'x')]), {}, '/data');
+    expect(g.asked[0]).toMatchObject({ kind: 'put', path: '/in', root: '/data' });
+  });
+});
