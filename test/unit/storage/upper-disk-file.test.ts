@@ -25,6 +25,18 @@ function ext4Bytes(file: string): number {
   return Number(/^Block count:\s+(\d+)$/m.exec(out)?.[1]) * Number(/^Block size:\s+(\d+)$/m.exec(out)?.[1]);
 }
 
+/** A spare disk made ready, an empty image layer, and a rootfs manager that takes the spare. */
+async function withSpare() {
+  const spares = new SpareDisks(path.join(root, 'spares'), BYTES);
+  spares.refill();
+  await spares.idle();
+  const spare = path.join(root, 'spares', 'spare.ext4');
+  const layer = path.join(root, 'layer');
+  fs.mkdirSync(layer);
+  const rootfs = new OverlayRootfs(path.join(root, 'containers'), undefined, spares);
+  return { spares, spare, ino: fs.statSync(spare).ino, layer, rootfs };
+}
+
 test('makeUpperDisk: a sparse file of the given size holding an ext4 of it, or of a smaller size', async () => {
   const whole = path.join(root, 'whole.ext4');
   await makeUpperDisk(whole, BYTES);
@@ -40,14 +52,7 @@ test('makeUpperDisk: a sparse file of the given size holding an ext4 of it, or o
 });
 
 test('the first mount takes the spare with a rename and the next one is made; a sized disk is made on demand', async () => {
-  const spares = new SpareDisks(path.join(root, 'spares'), BYTES);
-  spares.refill();
-  await spares.idle();
-  const spare = path.join(root, 'spares', 'spare.ext4');
-  const ino = fs.statSync(spare).ino;
-  const layer = path.join(root, 'layer');
-  fs.mkdirSync(layer);
-  const rootfs = new OverlayRootfs(path.join(root, 'containers'), undefined, spares);
+  const { spares, spare, ino, layer, rootfs } = await withSpare();
 
   await rootfs.prepare('c1', [layer], { bytes: BYTES });
   // Pending until the first mount (makeDisk): the layer is the host's meanwhile.
@@ -135,14 +140,7 @@ test("a pool VM's ready disk goes first when it fits; the spare stays; a sized d
 });
 
 test("volumes kept on the disk: what copy-up put in their seeds becomes the disk's volumes/, with owner and mode; the spare is not taken", async () => {
-  const spares = new SpareDisks(path.join(root, 'spares'), BYTES);
-  spares.refill();
-  await spares.idle();
-  const spare = path.join(root, 'spares', 'spare.ext4');
-  const ino = fs.statSync(spare).ino;
-  const layer = path.join(root, 'layer');
-  fs.mkdirSync(layer);
-  const rootfs = new OverlayRootfs(path.join(root, 'containers'), undefined, spares);
+  const { spare, ino, layer, rootfs } = await withSpare();
   await rootfs.prepare('c1', [layer], { bytes: BYTES, imageOnDisk: true });
   await expect(rootfs.diskVolumeSeed('c1', '../x')).rejects.toThrow(/bad volume name/);
   const seed = await rootfs.diskVolumeSeed('c1', 'vol1');
