@@ -85,20 +85,22 @@ async function copyTree(src: fs.promises.FileHandle, dataDir: string): Promise<v
 
 /**
  * Move a volume kept on a container's own disk into its host directory, before that container
- * (and its disk) goes: the tree of the volume mounted at container path `target`, read by the
- * container's guest from that mount (./archive/guest.ts checks the tar it sends), is extracted with no-follow calls at held
+ * (and its disk) goes: the tree of volume `mount.volume` mounted at container path
+ * `mount.target`, read by the container's guest from that mount (or, while the container's
+ * disk is still to be made, from its seed directory) (./archive/guest.ts checks the tar it sends), is extracted with no-follow calls at held
  * parents into a new directory beside `dataDir` (the volume's `_data`, empty until now), which
  * then takes `_data`'s place, with the owner and mode the tree had in the container.
  */
 export async function copyOutOfContainer(
   archive: ContainerArchive,
   id: string,
-  target: string,
+  mount: { target: string; volume: string },
   dataDir: string,
 ): Promise<void> {
+  const { target, volume } = mount;
   const staging = await fs.promises.mkdtemp(path.join(path.dirname(dataDir), '.moving-'));
   try {
-    const { stat, tar } = await archive.get(id, id, target, [{ target, inGuest: true, readOnly: true }]);
+    const { stat, tar } = await archive.get(id, id, target, [{ target, volume, inGuest: true, readOnly: true }]);
     const dest = await RootDir.open(staging);
     try {
       await extractInto(dest, '/', tar);

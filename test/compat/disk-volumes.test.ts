@@ -141,3 +141,12 @@ test('docker run --rm of an image=disk container takes its volume on the disk al
     await new Promise((r) => setTimeout(r, 100));
   expect(lines(dockerOk(d, ['volume', 'ls', '-q']))).toEqual(before);
 });
+
+test("a created container's volume on its disk takes docker cp before the first start, and its disk keeps it", async () => {
+  const c = dockerOk(d, ['create', '--storage-opt', 'image=disk', 'voldata', 'cat', '/data/seed', '/data/added']);
+  fs.writeFileSync(path.join(tmp, 'added'), 'added\n');
+  dockerOk(d, ['cp', path.join(tmp, 'added'), `${c}:/data/added`]);
+  expect(dockerOk(d, ['start', '-a', c])).toBe('seed\nadded');
+  expect(dockerOk(d, ['start', '-a', c])).toBe('seed\nadded');
+  dockerOk(d, ['rm', '-v', c]);
+});

@@ -32,3 +32,13 @@ export async function tarMembers(archive: Buffer | Readable): Promise<Map<string
 export async function tarEntryNames(archive: Buffer | NodeJS.ReadableStream): Promise<string[]> {
   return (await readMembers(archive)).map((m) => m.name);
 }
+
+/** A tar of one file `name` (mode 0644) holding `body`. */
+export async function tarOfFile(name: string, body: string): Promise<Buffer> {
+  const p = tar.pack();
+  p.entry({ name, mode: 0o644 }, body);
+  p.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of p) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -40,7 +40,8 @@ export function register(router: Router, services: ApiServices): void {
     // under a volume kept on the container's disk, by its guest from that volume's mount.
     const mounts: ArchiveMount[] = [];
     for (const m of spec.mounts ?? [])
-      if (m.type === 'volume' && m.diskDir) mounts.push({ target: m.target, inGuest: true, readOnly: m.readOnly });
+      if (m.type === 'volume' && m.diskDir)
+        mounts.push({ target: m.target, volume: m.name, inGuest: true, readOnly: m.readOnly });
       else if (m.type === 'bind' && m.resolvedSource)
         mounts.push({ target: m.target, source: m.resolvedSource, pinned: true, readOnly: m.readOnly });
       else if ((m.type === 'bind' || m.type === 'volume') && m.source)

@@ -112,7 +112,7 @@ export async function moveDiskVolumesOff(services: ApiServices, ref: string, for
   }
   for (const m of kept) {
     try {
-      await copyOutOfContainer(c.archive, rec.id, m.target, vs.store.dataDir(m.name));
+      await copyOutOfContainer(c.archive, rec.id, { target: m.target, volume: m.name }, vs.store.dataDir(m.name));
     } catch (e) {
       throw new UnavailableError(
         `volume ${m.name} cannot be moved off the disk of container ${rec.id.slice(0, 12)}, which is kept: ${(e as Error).message}`,

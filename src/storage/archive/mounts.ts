@@ -29,6 +29,11 @@ export interface HostMount {
 export interface GuestMount {
   /** Absolute path inside the container: the volume's mount point. */
   target: string;
+  /**
+   * The volume's name: until the container's disk is made (a container created and not yet
+   * started), the volume is its seed directory on the host (RootfsManager.diskVolumeSeed).
+   */
+  volume: string;
   inGuest: true;
   readOnly: boolean;
 }

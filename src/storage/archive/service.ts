@@ -210,13 +210,25 @@ export class ContainerArchive {
    * symlink, is left to the root filesystem) or the container's root.
    */
   private async openFor(id: string, p: string, mounts: readonly ArchiveMount[]): Promise<OpenFor> {
-    const hit = mountFor(
-      p,
-      mounts.filter((m): m is HostMount => !m.inGuest),
-    );
+    const hit = mountFor(p, await this.onHost(id, mounts));
     const root = hit && (await openMountRoot(hit.mount));
     if (hit && root) return { root, rel: hit.rel, mounted: hit.mount, close: () => root.close() };
     return { ...(await this.open(id)), rel: p };
+  }
+
+  /**
+   * The mounts the host serves when no guest does: its host directory mounts, and a volume
+   * kept on a disk still to be made as its seed directory (the guest's own once the disk is
+   * made at the container's first start).
+   */
+  private async onHost(id: string, mounts: readonly ArchiveMount[]): Promise<HostMount[]> {
+    const out: HostMount[] = [];
+    for (const m of mounts) {
+      if (!m.inGuest) out.push(m);
+      else if (this.rootfs.diskVolumeSeed && !this.rootfs.diskOf?.(id))
+        out.push({ target: m.target, source: await this.rootfs.diskVolumeSeed(id, m.volume), readOnly: m.readOnly });
+    }
+    return out;
   }
 
   private async withRoot<T>(

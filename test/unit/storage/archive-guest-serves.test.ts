@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
+import { tarOfFile } from '../../helpers/tar-members';
 import { ContainerArchive } from '../../../src/storage/archive/service';
 import type { GuestArchive } from '../../../src/storage/archive/guest';
 import type { ArchiveMount, HostMount } from '../../../src/storage/archive/mounts';
@@ -73,7 +74,7 @@ test('a bind source swapped for a symlink to a host directory is left to the gue
 });
 
 test('a path under a volume on the disk goes to the guest with its mount point as root; one beside it, without', async () => {
-  const mounts: ArchiveMount[] = [{ target: '/data', inGuest: true, readOnly: false }];
+  const mounts: ArchiveMount[] = [{ target: '/data', volume: 'v1', inGuest: true, readOnly: false }];
   const { a, asked, roots } = archive();
   await a.stat('c1', 'c1', '/data/seed', mounts);
   await a.get('c1', 'c1', '/data', mounts);
@@ -88,10 +89,10 @@ test('the deepest mount wins: a bind inside a disk volume is the host, a disk vo
   fs.mkdirSync(src);
   fs.writeFileSync(path.join(src, 'f'), 'host');
   const mounts: ArchiveMount[] = [
-    { target: '/data', inGuest: true, readOnly: false },
+    { target: '/data', volume: 'v1', inGuest: true, readOnly: false },
     { target: '/data/sub', source: src, pinned: true, readOnly: false },
     { target: '/bind', source: src, pinned: true, readOnly: false },
-    { target: '/bind/vol', inGuest: true, readOnly: false },
+    { target: '/bind/vol', volume: 'v1', inGuest: true, readOnly: false },
   ];
   const { a, asked, roots } = archive();
   expect(await a.stat('c1', 'c1', '/data/sub/f', mounts)).toMatchObject({ name: 'f', size: 4 });
@@ -103,10 +104,34 @@ test('the deepest mount wins: a bind inside a disk volume is the host, a disk vo
 
 test('a put goes to the guest under the volume; into a read-only one it is refused as dockerd refuses it', async () => {
   const { a, puts } = archive();
-  await a.put('c1', 'c1', '/data/in', Readable.from([]), {}, [{ target: '/data', inGuest: true, readOnly: false }]);
+  await a.put('c1', 'c1', '/data/in', Readable.from([]), {}, [
+    { target: '/data', volume: 'v1', inGuest: true, readOnly: false },
+  ]);
   expect(puts).toEqual(['/data/in in /data']);
   await expect(
-    a.put('c1', 'c1', '/data/in', Readable.from([]), {}, [{ target: '/data', inGuest: true, readOnly: true }]),
+    a.put('c1', 'c1', '/data/in', Readable.from([]), {}, [
+      { target: '/data', volume: 'v1', inGuest: true, readOnly: true },
+    ]),
   ).rejects.toThrow('mounted volume is marked read-only');
   expect(puts).toHaveLength(1);
+});
+
+test('before its disk is made (created, not started), a volume kept on the disk is served from its seed directory on the host', async () => {
+  const seed = path.join(tmp, 'seed');
+  fs.mkdirSync(seed);
+  fs.writeFileSync(path.join(seed, 'f'), 'seeded');
+  const seeds: string[] = [];
+  const rootfs = {
+    diskOf: () => undefined,
+    diskVolumeSeed: async (id: string, volume: string) => {
+      seeds.push(`${id} ${volume}`);
+      return seed;
+    },
+  } as unknown as OverlayRootfs;
+  const a = new ContainerArchive(rootfs);
+  const mounts: ArchiveMount[] = [{ target: '/data', volume: 'v1', inGuest: true, readOnly: false }];
+  expect(await a.stat('c1', 'c1', '/data/f', mounts)).toMatchObject({ name: 'f', size: 6 });
+  await a.put('c1', 'c1', '/data', Readable.from([await tarOfFile('added', 'new')]), {}, mounts);
+  expect(fs.readFileSync(path.join(seed, 'added'), 'utf8')).toBe('new');
+  expect(seeds).toEqual(['c1 v1', 'c1 v1']);
 });

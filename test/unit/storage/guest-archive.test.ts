@@ -4,7 +4,7 @@
  * the guest is released after every request, failed ones included.
  */
 import { PassThrough, Readable } from 'node:stream';
-import * as tar from 'tar-stream';
+import { tarOfFile } from '../../helpers/tar-members';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../../../src/errors';
 import {
   GuestArchive,
@@ -55,15 +55,6 @@ function guest(answers: Array<(req: GuestArchiveRequest) => GuestProcess>): {
 
 const LIMITS = { layerBytes: 1 << 20, treeBytes: 1 << 20 };
 
-async function tarOf(name: string, body: string): Promise<Buffer> {
-  const p = tar.pack();
-  p.entry({ name, mode: 0o644 }, body);
-  p.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of p) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
 async function drain(s: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of s) chunks.push(c as Buffer);
@@ -80,7 +71,7 @@ test("stat of a missing path is dockerd's 404, and the guest is released", async
 });
 
 test('a get gives the stat and the re-packed tar; the last symlink is followed for a trailing /.', async () => {
-  const body = await tarOf('.', '');
+  const body = await tarOfFile('.', '');
   const g = guest([() => proc('16877 4096 1 0\n', 0), () => proc(body, 0)]);
   const a = new GuestArchive(g.open, LIMITS);
   const { stat, tar: out } = await a.get('c1', 'web', '/etc/.');
@@ -91,7 +82,7 @@ test('a get gives the stat and the re-packed tar; the last symlink is followed f
 });
 
 test('a tar out whose process fails fails the stream with its error line', async () => {
-  const body = await tarOf('x', 'y');
+  const body = await tarOfFile('x', 'y');
   const g = guest([() => proc(body, 1, 'read x: Input/output error\n')]);
   const a = new GuestArchive(g.open, LIMITS);
   const out = await a.export('c1');
@@ -103,7 +94,7 @@ test("a put sends the client's tar, with copyUIDGID's owner read from the contai
   const p = proc('', 0);
   const g = guest([() => p]);
   const a = new GuestArchive(g.open, LIMITS);
-  const input = await tarOf('f', 'data');
+  const input = await tarOfFile('f', 'data');
   await a.put('c1', 'web', '/tmp', Readable.from([input]), {
     noOverwriteDirNonDir: true,
     owner: async (read) => {
@@ -164,7 +155,7 @@ test('a tar out whose reader goes away kills the guest process (it would wait fo
 
 describe('with a root (a volume on the container disk, mounted at /data)', () => {
   test("a get of the mount point asks for the root's / and names the tar's top entry after the client's path", async () => {
-    const body = await tarOf('data/', '');
+    const body = await tarOfFile('data/', '');
     const g = guest([() => proc('16877 4096 1 0\n', 0), () => proc(body, 0)]);
     const a = new GuestArchive(g.open, LIMITS);
     const { stat, tar: out } = await a.get('c1', 'web', '/data', '/data');
@@ -177,7 +168,7 @@ describe('with a root (a volume on the container disk, mounted at /data)', () =>
   });
 
   test('a path below it is sent relative to it, trailing /. kept; the names stay the client path', async () => {
-    const body = await tarOf('.', '');
+    const body = await tarOfFile('.', '');
     const g = guest([() => proc('16877 4096 1 0\n', 0), () => proc(body, 0), () => proc('33188 3 1 0\n', 0)]);
     const a = new GuestArchive(g.open, LIMITS);
     const { tar: out } = await a.get('c1', 'web', '/data/sub/.', '/data/');
@@ -199,7 +190,7 @@ describe('with a root (a volume on the container disk, mounted at /data)', () =>
   test('a put into it is sent relative to it', async () => {
     const g = guest([() => proc('', 0)]);
     const a = new GuestArchive(g.open, LIMITS);
-    await a.put('c1', 'web', '/data/in', Readable.from([await tarOf('f', 'x')]), {}, '/data');
+    await a.put('c1', 'web', '/data/in', Readable.from([await tarOfFile('f', 'x')]), {}, '/data');
     expect(g.asked[0]).toMatchObject({ kind: 'put', path: '/in', root: '/data' });
   });
 });
