@@ -150,3 +150,29 @@ test("a created container's volume on its disk takes docker cp before the first 
   expect(dockerOk(d, ['start', '-a', c])).toBe('seed\nadded');
   dockerOk(d, ['rm', '-v', c]);
 });
+
+test('an image=disk container with a bind mount or a named volume is refused a checkpoint with the reason, and runs on', async () => {
+  const src = path.join(tmp, 'bound');
+  fs.mkdirSync(src);
+  for (const [name, mount] of [
+    ['withbind', `${src}:/h`],
+    ['withnamed', 'named:/n'],
+  ]) {
+    dockerOk(d, ['run', '-d', '--name', name, '--storage-opt', 'image=disk', '-v', mount, IMAGE, 'sleep', '1000']);
+    try {
+      const r = dockerSync(d, ['checkpoint', 'create', name, 'cp']);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(
+        new RegExp(
+          `^Error response from daemon: Cannot checkpoint container ${name}: its VM cannot be saved \\(see docs/checkpoint.md\\): ` +
+            "Migration is disabled when VirtFS export path '.*' is mounted in the guest using mount_tag 'podvisor-vol' " +
+            '\\(a container can be saved when it reads its image from its own disk \\(docker run --storage-opt image=disk\\) and has no bind mount or named volume\\)',
+        ),
+      );
+      expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
+    } finally {
+      dockerSync(d, ['rm', '-f', name]);
+    }
+  }
+  dockerOk(d, ['volume', 'rm', 'named']);
+});
