@@ -11,7 +11,10 @@
  *   reason while its container exists; `docker cp` reaches it both ways in the running
  *   container and reads it from the stopped one (the volume's files, not the image's);
  * - `docker rm` (without -v) moves its data to the host, where it is an ordinary volume that
- *   any container mounts; `docker run --rm` takes it along.
+ *   any container mounts; `docker run --rm` takes it along;
+ * - a created container's volume takes `docker cp` before the first start, onto its disk;
+ * - a bind mount or a named volume (on the VM's volume share) still keeps a container from
+ *   being saved: refused with QEMU's reason and what would make it savable.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
