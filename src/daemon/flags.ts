@@ -54,6 +54,10 @@ Options:
       --rootfs-disk            Put each new container's writable layer on a disk of its own
                                (ext4 in the guest) instead of the host (default true; false:
                                the layer is a host directory served over 9p/virtio-fs)
+      --storage-opt list       image=disk: containers with a VM of their own that name no
+                               image storage option read their image from its disk and keep
+                               their anonymous volumes on their own, so they can be saved
+                               (default image=layers)
       --vm-memory int          Guest memory in MiB of a container without -m: what it may
                                grow to (default 2048, at most half the host's RAM)
       --vm-cpus int            Default guest vCPUs (default 1)

@@ -177,6 +177,8 @@ async function openCreation(
       treeBytes: UPPER_DISK_BYTES + 4 * 64 * 1024 ** 3,
     }),
   );
+  if (opts.imageOnDisk && !vm.blockMode)
+    log.warn('--storage-opt image=disk is ignored: this daemon is not in block mode (--rootfs-disk)');
   const staleArchiveMounts = await archive.reclaimStale();
   if (staleArchiveMounts) log.info(`detached ${staleArchiveMounts} archive mount(s) left by an earlier daemon`);
   // Docker sees each container of a pod of several as a container of its own.
@@ -192,6 +194,7 @@ async function openCreation(
     vmDefaults,
     hostCpus,
     logDefaults: { Type: opts.logDriver, Config: opts.logOpts },
+    ...(opts.imageOnDisk && vm.blockMode ? { imageOnDiskByDefault: true } : {}),
     networks: networks.then((n) => (n ? lookupOver((ref) => n.get(ref)) : undefined)),
     volumes: { store: volumes.store, events },
     archive,

@@ -79,6 +79,14 @@ export interface DaemonOptions {
    * (src/storage/archive/guest.ts).
    */
   rootfsDisk: boolean;
+  /**
+   * The daemon's storage options (--storage-opt, daemon.json `storage-opts`): only podvisor's
+   * `image=disk` (or `image=layers`, the default): a Docker create that joins no other
+   * container's VM and names no `image` storage option of its own reads its image from the
+   * image's disk and keeps its anonymous volumes on its own disk, so that it can be saved
+   * (docs/checkpoint.md). Needs block mode.
+   */
+  imageOnDisk: boolean;
   /** The infra image of every CRI sandbox (--cri-sandbox-image; containerd's sandbox_image). */
   criSandboxImage: string;
 }
@@ -139,6 +147,7 @@ export function defaultOptions(): DaemonOptions {
     cniConfDir: DEFAULT_CNI_CONF_DIR,
     cniBinDirs: [...DEFAULT_CNI_BIN_DIRS],
     rootfsDisk: true,
+    imageOnDisk: false,
     criSandboxImage: DEFAULT_CRI_SANDBOX_IMAGE,
   };
 }
@@ -330,6 +339,19 @@ export const OPTIONS: OptionDef[] = [
     flags: ['--rootfs-disk'],
     kind: 'bool',
     apply: (o, v, f) => void (o.rootfsDisk = parseBool(f, v)),
+  },
+  {
+    key: 'storage-opts',
+    flags: ['--storage-opt'],
+    kind: '[]string',
+    apply: (o, v, f) => {
+      const m = /^image=(disk|layers)$/i.exec(v);
+      if (!m)
+        throw new InvalidArgumentError(
+          `invalid argument "${v}" for "${f}" flag: podvisor's storage takes only image=disk or image=layers`,
+        );
+      o.imageOnDisk = m[1].toLowerCase() === 'disk';
+    },
   },
   { key: 'kernel', flags: ['--kernel'], kind: 'string', apply: (o, v) => void (o.kernel = v) },
   { key: 'initrd', flags: ['--initrd'], kind: 'string', apply: (o, v) => void (o.initrd = v) },

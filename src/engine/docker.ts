@@ -50,6 +50,9 @@ export async function planParsed(
   const t = translate(image, newPodId(), await translateOptions(deps));
   if (join && t.spec.hostCgroupParent !== undefined) throw new InvalidArgumentError(CGROUP_PARENT_NEEDS_OWN_VM);
   if (join) t.spec.joinPod = { pod: join.target, pid: join.pid, ...(join.ipc ? { ipc: true } : {}) };
+  // The daemon's --storage-opt image=disk, for a container with a VM of its own that did not choose.
+  const ownImageOpt = Object.keys(request.hostConfig.StorageOpt ?? {}).some((k) => k.toLowerCase() === 'image');
+  if (deps.imageOnDiskByDefault && !join && !ownImageOpt) t.spec.containers[0].imageOnDisk = true;
   return {
     spec: t.spec,
     frontend: t.frontend,

@@ -34,6 +34,11 @@ export interface EngineDeps {
   /** The daemon's default log driver and options (--log-driver, --log-opt; default json-file). */
   logDefaults?: LogConfig;
   /**
+   * The daemon's `--storage-opt image=disk` (in block mode): a Docker create that joins no other
+   * container's VM and names no `image` storage option reads its image from a disk.
+   */
+  imageOnDiskByDefault?: boolean;
+  /**
    * The host's networks, once open: pods join the default bridge or the network they name.
    * Absent, or resolving to undefined: the host has none, and pods get loopback only.
    */

@@ -14,7 +14,9 @@
  *   any container mounts; `docker run --rm` takes it along;
  * - a created container's volume takes `docker cp` before the first start, onto its disk;
  * - a bind mount or a named volume (on the VM's volume share) still keeps a container from
- *   being saved: refused with QEMU's reason and what would make it savable.
+ *   being saved: refused with QEMU's reason and what would make it savable;
+ * - with the daemon's `--storage-opt image=disk`, a plain `docker run -d` counter is saved
+ *   with and without --leave-running and restored, its count going on with no gap or repeat.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -29,13 +31,16 @@ jest.setTimeout(600000);
 const IMAGE = `${fixtureRegistry()}/busybox`;
 /** Counts on stdout and into the volume, one number every 0.2 s. */
 const COUNTER = 'i=0; while true; do echo $i; echo $i >> /data/n; i=$((i+1)); sleep 0.2; done';
+/** Counts on stdout only. */
+const STDOUT_COUNTER = 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done';
 
 let d: TestDaemon;
 let tmp: string;
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-diskvol-'));
-  d = await startDaemon({ args: ['--experimental'] });
+  // The daemon's --storage-opt image=disk: a plain `docker run` is saved as one with the flag.
+  d = await startDaemon({ args: ['--experimental', '--storage-opt', 'image=disk'] });
   dockerOk(d, ['pull', '-q', IMAGE], 300000);
   // An image whose VOLUME holds a file of another owner (COPY: no step container).
   fs.writeFileSync(path.join(tmp, 'seed'), 'seed\n');
@@ -178,4 +183,31 @@ test('an image=disk container with a bind mount or a named volume is refused a c
     }
   }
   dockerOk(d, ['volume', 'rm', 'named']);
+});
+
+test("with the daemon's --storage-opt image=disk, a plain docker run is saved, left running, saved again and restored: no gap, no repeat", async () => {
+  const name = 'plain';
+  dockerOk(d, ['run', '-d', '--name', name, IMAGE, 'sh', '-c', STDOUT_COUNTER]);
+  try {
+    await waitForLines(name, 3);
+    expect(dockerOk(d, ['checkpoint', 'create', '--leave-running', name, 'running'])).toBe('running');
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
+    const atFirst = lines(dockerOk(d, ['logs', name])).length;
+    await waitForLines(name, atFirst + 3);
+    expect(dockerOk(d, ['checkpoint', 'create', name, 'stopped'])).toBe('stopped');
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', name])).toBe('exited 137');
+    const saved = lines(dockerOk(d, ['logs', name])).length;
+    dockerOk(d, ['start', '--checkpoint', 'stopped', name]);
+    await waitForLines(name, saved + 3);
+    const after = lines(dockerOk(d, ['logs', name]));
+    expect(after.length).toBeGreaterThanOrEqual(saved + 3);
+    expect(consecutive(after)).toBe(true);
+    // A container that chose the layers is not one that can be saved.
+    dockerOk(d, ['run', '-d', '--name', 'layered', '--storage-opt', 'image=layers', IMAGE, 'sleep', '1000']);
+    const r = dockerSync(d, ['checkpoint', 'create', 'layered', 'cp']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("mount_tag 'podvisor-layers'");
+  } finally {
+    dockerSync(d, ['rm', '-f', name, 'layered']);
+  }
 });

@@ -43,6 +43,7 @@ describe('daemon configuration file (dockerd daemon.json rules)', () => {
       'vm-cpus': 2,
       accel: 'tcg',
       'rootfs-disk': false,
+      'storage-opts': ['image=disk'],
     });
     const o = load(['--config-file', f]);
     expect(o).toMatchObject({
@@ -60,6 +61,7 @@ describe('daemon configuration file (dockerd daemon.json rules)', () => {
       group: 'adm',
       groupIsDefault: false,
       rootfsDisk: false,
+      imageOnDisk: true,
       logDriver: 'json-file',
       logOpts: { 'max-size': '10m', 'max-file': '3' },
       vmPoolSize: 0,

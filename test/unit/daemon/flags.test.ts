@@ -15,6 +15,8 @@ describe('podvisord flags', () => {
     expect(o.cniBinDirs).toEqual(['/opt/cni/bin', '/usr/lib/cni']);
     // Block mode is on unless turned off (--rootfs-disk=false).
     expect(o.rootfsDisk).toBe(true);
+    // Images are read from the layers unless --storage-opt image=disk.
+    expect(o.imageOnDisk).toBe(false);
   });
 
   test.each([
@@ -33,6 +35,8 @@ describe('podvisord flags', () => {
     [['--cni-bin-dir=/opt/cni/bin:/usr/local/lib/cni'], 'cniBinDirs', ['/opt/cni/bin', '/usr/local/lib/cni']],
     [['--rootfs-disk=false'], 'rootfsDisk', false],
     [['--rootfs-disk'], 'rootfsDisk', true],
+    [['--storage-opt', 'image=disk'], 'imageOnDisk', true],
+    [['--storage-opt=image=disk', '--storage-opt', 'IMAGE=layers'], 'imageOnDisk', false],
   ])('%j sets %s', (argv, key, value) => {
     const o = parseFlags(argv as string[]);
     if (o === 'help') throw new Error('unexpected help');
@@ -48,6 +52,8 @@ describe('podvisord flags', () => {
     [['--bogus']],
     [['--data-root']],
     [['--cni-bin-dir', 'relative/bin']],
+    [['--storage-opt', 'overlay2.size=10G']],
+    [['--storage-opt', 'image=ram']],
   ])('%j is rejected with a clear error', (argv) => {
     expect(() => parseFlags(argv)).toThrow(InvalidArgumentError);
   });

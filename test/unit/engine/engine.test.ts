@@ -476,6 +476,29 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
     }
   });
 
+  test("the daemon's --storage-opt image=disk: a container with a VM of its own that did not choose reads its image from a disk", async () => {
+    const e = hd.engine(hd.pods, { volumes: { store: dstore, events: hd.events }, imageOnDiskByDefault: true });
+    const plain = await e.createFromDocker(body({ Cmd: ['sleep', '9'], Volumes: { '/data': {} } }), '/plain');
+    const main = mainContainer(plain).spec;
+    expect(main.imageOnDisk).toBe(true);
+    const v = (main.mounts ?? [])[0];
+    expect(v?.type === 'volume' && v.diskDir).toMatch(/^volumes\/[0-9a-f]{64}$/);
+    const chose = await e.createFromDocker(
+      body({ Cmd: ['true'], HostConfig: { StorageOpt: { Image: 'layers' } } }),
+      '/chose',
+    );
+    expect(mainContainer(chose).spec.imageOnDisk).toBeUndefined();
+    const joined = await e.createFromDocker(
+      body({ Cmd: ['true'], HostConfig: { NetworkMode: 'container:plain' } }),
+      '/joined',
+    );
+    expect(mainContainer(joined).spec.imageOnDisk).toBeUndefined();
+    // Without the daemon's option, nothing changes.
+    expect(
+      mainContainer(await dengine.createFromDocker(body({ Cmd: ['true'] }), '/other')).spec.imageOnDisk,
+    ).toBeUndefined();
+  });
+
   const volumeNames2 = () =>
     dstore
       .list()
