@@ -63,9 +63,10 @@ export async function stopBesideBaseline(s: Partial<BesideBaseline>): Promise<vo
 /**
  * The same docker CLI command on both daemons. dockerd's attach can lose the whole output of
  * a container that ends at once (its attach answers before its streams are attached:
- * moby/moby#29285): when the baseline's `run` printed nothing and exited 0 where podvisor
- * printed something, the baseline's is taken once more. A real difference stays one: the
- * second run prints nothing again.
+ * moby/moby#29285): when the baseline's `run` printed nothing on stdout and exited 0 where
+ * podvisor printed something there, the baseline's is taken once more (its stderr may still
+ * hold the CLI's own lines, such as a create's warnings, which do not come through the
+ * attach). A real difference stays one: the second run prints nothing again.
  */
 export async function onBoth(
   ours: { env: NodeJS.ProcessEnv },
@@ -73,6 +74,6 @@ export async function onBoth(
   args: string[],
 ): Promise<[CliResult, CliResult]> {
   const [a, b] = await Promise.all([dockerCli(ours, args), dockerCli(theirs, args)]);
-  const lost = args[0] === 'run' && b.code === 0 && b.out === '' && b.err === '' && a.out !== '';
+  const lost = args[0] === 'run' && b.code === 0 && b.out === '' && a.out !== '';
   return [a, lost ? await dockerCli(theirs, args) : b];
 }
