@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { RootDir } from '../storage/archive/resolve';
 import { extractInto } from '../storage/archive/tar-in';
-import { resolveOwner } from '../storage/archive/service';
+import { resolveOwner } from '../storage/archive/owner';
 import { archiveKind, destinationOf, openSourceFile, packSource, type FoundSource } from './sources';
 import { InvalidArgumentError } from '../errors';
 

@@ -24,7 +24,7 @@ import { listChanges, withoutDaemonFiles, type Change } from './changes';
 import { RootDir } from './resolve';
 import { pathStat, type ContainerPathStat } from './stat';
 import { packTree } from './tar-out';
-import { readBounded, withRegularFile } from './open-regular';
+import { resolveOwner, resolveOwnerWith } from './owner';
 import { extractInto, type ExtractIntoOptions } from './tar-in';
 import { mountFor, type ArchiveMount, type GuestMount, type HostMount } from './mounts';
 import type { GuestArchive } from './guest';
@@ -402,50 +402,6 @@ export class ContainerArchive {
 function checkAbs(p: string): void {
   if (p === '') throw new InvalidArgumentError('bad parameter: pathcannot be empty'); // sic, as dockerd
   if (p.includes('\0')) throw new InvalidArgumentError('invalid path');
-}
-
-/** uid and gid of a container user spec ('', `uid`, `uid:gid`, `name`, `name:group`), read from its /etc files. */
-export async function resolveOwner(root: RootDir, user: string): Promise<{ uid: number; gid: number }> {
-  return resolveOwnerWith((file) => readSmallFile(root, file), user);
-}
-
-/** resolveOwner with the container's /etc files read by `read` (undefined: missing). */
-export async function resolveOwnerWith(
-  read: (file: string) => Promise<string | undefined>,
-  user: string,
-): Promise<{ uid: number; gid: number }> {
-  if (user === '') return { uid: 0, gid: 0 };
-  const [u, g] = user.split(':', 2);
-  const lookup = async (file: string, name: string): Promise<string[] | undefined> => {
-    const text = await read(file);
-    return text
-      ?.split('\n')
-      .map((l) => l.split(':'))
-      .find((f) => f[0] === name);
-  };
-  let uid: number;
-  let gid = 0;
-  if (/^\d+$/.test(u)) uid = Number(u);
-  else {
-    const f = await lookup('/etc/passwd', u);
-    if (!f) throw new InvalidArgumentError(`unable to find user ${u}: no matching entries in passwd file`);
-    uid = Number(f[2]);
-    gid = Number(f[3]);
-  }
-  if (g !== undefined) {
-    if (/^\d+$/.test(g)) gid = Number(g);
-    else {
-      const f = await lookup('/etc/group', g);
-      if (!f) throw new InvalidArgumentError(`unable to find group ${g}: no matching entries in group file`);
-      gid = Number(f[2]);
-    }
-  }
-  return { uid, gid };
-}
-
-async function readSmallFile(root: RootDir, p: string): Promise<string | undefined> {
-  const r = await withRegularFile(root, p, (fh) => readBounded(fh, 4 << 20), { unresolvedIsAbsent: true });
-  return r.found === 'file' ? r.value?.toString('utf8') : undefined;
 }
 
 /**
