@@ -9,7 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { RootDir } from '../../../src/storage/archive/resolve';
 import type { ContainerArchive } from '../../../src/storage/archive/service';
-import { copyUpVolumes } from '../../../src/storage/volumes-copy';
+import { copyOutOfContainer, copyUpVolumes } from '../../../src/storage/volumes-copy';
+import { Readable } from 'node:stream';
+import * as tar from 'tar-stream';
 
 let tmp: string;
 let image: string;
@@ -69,4 +71,41 @@ test('symlinks a guest plants in the volume after the host found it empty are re
   expect(fs.readFileSync(path.join(outside, 'conf'), 'utf8')).toBe('host file');
   expect(fs.readdirSync(outside)).toEqual(['conf']);
   expect(fs.lstatSync(path.join(data, 'conf')).isFile()).toBe(true);
+});
+
+/** A tar a hostile guest sends for `/data`: its top entry a symlink out, then a file "through" it. */
+async function hostileTar(outside: string): Promise<Buffer> {
+  const p = tar.pack();
+  p.entry({ name: 'data', type: 'symlink', linkname: outside });
+  p.entry({ name: 'data/planted', mode: 0o644 }, 'pwned');
+  p.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of p) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+test("a volume moved off a container's disk: a guest's tar whose root is a symlink out is refused; nothing outside is written and _data stays", async () => {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-move-off-'));
+  try {
+    const outside = path.join(base, 'outside');
+    fs.mkdirSync(outside);
+    const dataDir = path.join(base, 'vol', '_data');
+    fs.mkdirSync(dataDir, { recursive: true });
+    const body = await hostileTar(outside);
+    const archive = {
+      get: async () => ({
+        stat: { name: 'data', size: 0, mode: 0, mtime: '', linkTarget: '' },
+        tar: Readable.from([body]),
+      }),
+    } as unknown as ContainerArchive;
+    const moved = copyOutOfContainer(archive, 'c1', { target: '/data', volume: 'v1' }, dataDir);
+    await expect(moved).rejects.toThrow();
+    expect(fs.readdirSync(outside)).toEqual([]);
+    expect(fs.lstatSync(dataDir).isDirectory()).toBe(true);
+    expect(fs.readdirSync(dataDir)).toEqual([]);
+    // No staging directory is left beside it.
+    expect(fs.readdirSync(path.join(base, 'vol'))).toEqual(['_data']);
+  } finally {
+    fs.rmSync(base, { recursive: true, force: true });
+  }
 });
