@@ -427,6 +427,9 @@ describe('pause, remove, rename, auto-remove', () => {
     expect(mainContainer(h.pods.get(r.id)).state.status).toBe('running');
     await h.pods.remove(r.id, { force: true });
     expect(() => h.pods.get(r.id)).toThrow(NotFoundError);
+    // The storage goes once the VM's teardown is done, which may finish after rm answers
+    // (removal.ts); a loaded machine showed it still there (CI of stop 59).
+    await h.pods.settled();
     expect(fs.existsSync(path.join(h.root, 'containers', r.id))).toBe(false);
     expect(h.rootfs.prepared.has(r.id)).toBe(false);
     expect(h.images.users.get(mainContainer(r).spec.image)?.has(r.id)).toBe(false);
