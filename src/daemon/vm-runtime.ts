@@ -114,9 +114,15 @@ export async function openVmRuntime(opts: DaemonOptions): Promise<VmRuntime> {
   // containers with volumes and binds, and every CRI sandbox (its VM takes the host mounts of
   // the containers that join it), which otherwise waited for a clone of a template of their
   // own (~150-180 ms). Booted VMs do not: there it is a virtiofsd per VM.
+  // With the daemon's --storage-opt image=disk, a pool VM also has an image disk (a placeholder
+  // until a container's image disk is put behind it), so it serves the containers that read
+  // their image from a disk, which are then most of them; such a VM has no layers share (its
+  // transport holds the image disk), so a container that reads the layers (image=layers, a
+  // pod of several) gets a VM of its own shape instead (src/vm/devices devicesFit).
   const poolDevices = {
     nics: canCreateTaps() ? POD_VM_NICS : 0,
     ...(blockMode ? { upperDisk: true } : {}),
+    ...(blockMode && opts.imageOnDisk ? { imageDisk: true } : {}),
     ...(hypervisor.willClone() ? { volumes: true } : {}),
   };
   const vmFactory = new CachedFactory(

@@ -38,14 +38,28 @@ export function normalizeRequest(req: VmDeviceRequest | undefined): Required<VmD
  * Whether a VM with devices `have` serves a request for `want`: at least as many NICs and the
  * volume share when asked for. More is fine: an unused NIC stays down and unaddressed in the
  * guest (loopback only, as Docker's `--network none`), an unused volume share is never mounted,
- * an unused upper or image disk stays on its placeholder.
+ * an unused upper or image disk stays on its placeholder. But a VM with an image disk has no
+ * layers share, so it does not serve a container that reads its image over that share.
  */
 export function devicesFit(have: VmDeviceRequest | undefined, want: VmDeviceRequest | undefined): boolean {
   const h = normalizeRequest(have);
   const w = normalizeRequest(want);
   return (
-    h.nics >= w.nics && (h.volumes || !w.volumes) && (h.upperDisk || !w.upperDisk) && (h.imageDisk || !w.imageDisk)
+    h.nics >= w.nics &&
+    (h.volumes || !w.volumes) &&
+    (h.upperDisk || !w.upperDisk) &&
+    (h.imageDisk || !w.imageDisk) &&
+    !(readsLayersShare(w) && h.imageDisk)
   );
+}
+
+/**
+ * Whether a VM of request `r` reads its container's image over the layers share: one with an
+ * upper disk and no image disk. A VM with an image disk has no layers share (devicesQemuArgs),
+ * so it never serves such a request.
+ */
+function readsLayersShare(r: Required<VmDeviceRequest>): boolean {
+  return r.upperDisk && !r.imageDisk;
 }
 
 /** The devices of new VM `vmId`. */

@@ -204,6 +204,24 @@ describe('devicesFit', () => {
     expect(devicesFit({ nics: 1 }, { volumes: true })).toBe(false);
     expect(devicesFit({ nics: 1, volumes: true }, { volumes: true })).toBe(true);
   });
+
+  it('keeps a VM with an image disk (so no layers share) from a container that reads its image over that share', () => {
+    const pool = { nics: 3, volumes: true, upperDisk: true, imageDisk: true };
+    expect(devicesFit(pool, { nics: 1, upperDisk: true, imageDisk: true })).toBe(true);
+    expect(devicesFit(pool, { nics: 1, upperDisk: true })).toBe(false);
+    // A container whose root is on the host's share (no upper disk) reads no layers share.
+    expect(devicesFit(pool, { nics: 1, volumes: true })).toBe(true);
+    expect(devicesFit({ nics: 3, volumes: true, upperDisk: true }, { nics: 1, upperDisk: true })).toBe(true);
+    // The pool VM's devices take every transport a microvm has.
+    const args = qemuArgs({
+      ...base,
+      devices: planDevices(ID, pool, paths),
+      transport: '9p',
+      ram: { file: '/r/ram', share: false },
+    });
+    expect(args.filter((a) => /^virtio-(blk|net|9p|serial)-device/.test(a))).toHaveLength(MICROVM_VIRTIO_SLOTS);
+    expect(args.join(' ')).not.toContain('podvisor-layers');
+  });
 });
 
 describe('vm.json devices', () => {
