@@ -35,6 +35,23 @@ export interface StepImage {
   createdBy: string;
   /** MAINTAINER's value, recorded as the image's author. */
   author?: string;
+  /**
+   * The command of the step's container (RUN's, with its build args first as `|N K=V...`; the
+   * shell and `#(nop) ` and the instruction for the others). The image records the step's
+   * container and its config with this command, as dockerd's classic builder does
+   * (`container`, `container_config`): Compose 1.x reads the VOLUME paths that carry data
+   * across a recreate from there.
+   */
+  stepCmd?: string[];
+}
+
+/** The step container as an image records it (`container`, `container_config`), when the step names its command. */
+export function stepContainerRecord(
+  containerId: string,
+  step: StepImage,
+): { id: string; config: Record<string, unknown> } | undefined {
+  if (!step.stepCmd) return undefined;
+  return { id: containerId, config: { ...step.config, Cmd: [...step.stepCmd], Image: step.parentId ?? '' } };
 }
 
 export type { StepSettings };
@@ -61,8 +78,8 @@ export interface BuildBackend {
   findImage(ref: string, forBase?: boolean): { id: string; config: ImageConfig } | undefined;
   /** Pull an image; progress lines go to `out`. */
   pullImage(ref: string, out: (line: string) => void): Promise<{ id: string; config: ImageConfig }>;
-  /** An image that adds no layer (a config-only step). */
-  configImage(step: StepImage): Promise<string>;
+  /** An image that adds no layer (a config-only step), made by step container `containerId`. */
+  configImage(step: StepImage, containerId: string): Promise<string>;
   /**
    * Run `cmd` in a new container of `step.parentId`; `onStart` gets the container ID, `out`
    * the output as it comes, with the stream it came on. Resolves with the exit code; the
@@ -146,12 +163,14 @@ export class PodBuildBackend implements BuildBackend {
     return { id: res.id, config: this.images.store.config(res.id) };
   }
 
-  async configImage(step: StepImage): Promise<string> {
+  async configImage(step: StepImage, containerId: string): Promise<string> {
     const parent = step.parentId ? this.images.store.config(step.parentId) : undefined;
+    const container = stepContainerRecord(containerId, step);
     const built = childImageConfig({
       ...(parent ? { parent } : {}),
       config: step.config,
       createdBy: step.createdBy,
+      ...(container ? { container } : {}),
       ...(step.author ? { author: step.author } : {}),
       dockerVersion: this.version,
     });
@@ -219,6 +238,7 @@ export class PodBuildBackend implements BuildBackend {
 
   async commit(containerId: string, step: StepImage): Promise<string> {
     const paths = await this.rootfsPaths(containerId);
+    const container = stepContainerRecord(containerId, step);
     // A RUN step's layer on a disk of its own (block mode) is packed in a guest, as docker
     // commit does it (src/storage/archive/guest.ts).
     const archive = this.containers.archive;
@@ -230,6 +250,7 @@ export class PodBuildBackend implements BuildBackend {
       ...(step.parentId ? { parentId: step.parentId } : {}),
       config: step.config,
       createdBy: step.createdBy,
+      ...(container ? { container } : {}),
       ...(step.author ? { author: step.author } : {}),
       dockerVersion: this.version,
       recordParent: true,

@@ -292,12 +292,13 @@ export class Builder {
       ...(st.author ? { author: st.author } : {}),
       config,
       createdBy: `/bin/sh -c #(nop) ${text.startsWith('WORKDIR ') ? '' : ' '}${text}`,
+      stepCmd: [...(st.config.Shell ?? DEFAULT_SHELL), '#(nop) ', text],
     };
     const hit = this.cached(step.parentId, step.createdBy);
     if (hit) return this.finish(st, step, hit);
-    const containerId = await this.backend.createStep(step, [...(st.config.Shell ?? DEFAULT_SHELL), '#(nop) ', text]);
+    const containerId = await this.backend.createStep(step, step.stepCmd!);
     this.say(` ---> Running in ${containerId.slice(0, 12)}\n`);
-    const id = await this.backend.configImage(step);
+    const id = await this.backend.configImage(step, containerId);
     await this.removeStep(containerId);
     await this.finish(st, step, id);
   }

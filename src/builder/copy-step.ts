@@ -107,6 +107,7 @@ export async function copyStep(host: StepHost, ins: Instruction, st: StageState,
         ...(st.author ? { author: st.author } : {}),
         config: st.config,
         createdBy: `/bin/sh -c #(nop) ${keyword} ${chownFlag}${kind}:${sum} in ${dest} `,
+        stepCmd: ['/bin/sh', '-c', `#(nop) ${keyword} ${chownFlag}${kind}:${sum} in ${dest} `],
       };
       const hit = host.cached(step.parentId, step.createdBy);
       if (hit) return host.finish(st, step, hit);

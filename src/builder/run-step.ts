@@ -24,6 +24,7 @@ export async function runStep(host: StepHost, ins: Instruction, st: StageState, 
     ...(st.author ? { author: st.author } : {}),
     config: st.config,
     createdBy: `${prefix}${cmd.join(' ')}`,
+    stepCmd: argEnv.length ? [`|${argEnv.length}`, ...argEnv, ...cmd] : [...cmd],
   };
   const hit = host.cached(step.parentId, step.createdBy);
   if (hit) return host.finish(st, step, hit);

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as crypto from 'node:crypto';
-import type { BuildBackend, StepImage } from '../../../src/builder/backend';
+import { stepContainerRecord, type BuildBackend, type StepImage } from '../../../src/builder/backend';
 import type { ImageConfig } from '../../../src/storage/types';
 import { Builder, BuildError, type BuildMessage, type BuildOptions } from '../../../src/builder/builder';
 import { BuildCache } from '../../../src/builder/cache';
@@ -17,6 +17,8 @@ import { parseDockerfile } from '../../../src/dockerfile/parse';
 class FakeBackend implements BuildBackend {
   images = new Map<string, ImageConfig>();
   runs: Array<{ cmd: string[]; env: string[] }> = [];
+  /** Every step that made an image, in order. */
+  steps: StepImage[] = [];
   writes = 0;
   exitCode = 0;
   /** Containers created and not yet removed. */
@@ -39,6 +41,7 @@ class FakeBackend implements BuildBackend {
     throw new Error(`no such image ${ref}`);
   }
   private add(step: StepImage): string {
+    this.steps.push(step);
     const id =
       'sha256:' +
       crypto.createHash('sha256').update(`${step.parentId}${step.createdBy}${this.images.size}`).digest('hex');
@@ -316,4 +319,28 @@ test("--squash: the built image is squashed onto the last stage's base, announce
   const b2 = new FakeBackend();
   await build(b2, 'FROM base\nRUN true\n', { squash: true });
   expect(b2.squashed[0].base).toBe('sha256:' + 'b'.repeat(64));
+});
+
+test("each step names its container's command, which the image records with the step's config, as dockerd's classic builder", async () => {
+  const b = new FakeBackend();
+  await build(b, 'FROM base\nARG WHO=world\nVOLUME /data\nCOPY f.txt /f.txt\nRUN echo $WHO\n', {
+    buildArgs: { WHO: 'you' },
+  });
+  expect(b.steps.map((s) => s.stepCmd)).toEqual([
+    ['/bin/sh', '-c', '#(nop) ', 'ARG WHO=world'],
+    ['/bin/sh', '-c', '#(nop) ', 'VOLUME [/data]'],
+    ['/bin/sh', '-c', expect.stringMatching(/^#\(nop\) COPY file:[0-9a-f]{64} in \/f\.txt $/)],
+    ['|1', 'WHO=you', '/bin/sh', '-c', 'echo $WHO'],
+  ]);
+  // The VOLUME step's record carries the volume paths Compose 1.x keeps across a recreate.
+  const volume = b.steps[1];
+  expect(stepContainerRecord('e'.repeat(64), volume)).toEqual({
+    id: 'e'.repeat(64),
+    config: expect.objectContaining({
+      Volumes: { '/data': {} },
+      Cmd: ['/bin/sh', '-c', '#(nop) ', 'VOLUME [/data]'],
+      Image: volume.parentId,
+    }),
+  });
+  expect(stepContainerRecord('e'.repeat(64), { config: {}, createdBy: 'x' })).toBeUndefined();
 });
