@@ -54,10 +54,11 @@ export class VolumeInUseError extends ConflictError {
 }
 
 /**
- * A container asked for volume `volume` (by name, or with --volumes-from) while its data is on
- * the own disk of container `owner` (an anonymous volume of a container run with
- * `--storage-opt image=disk`): only a guest that mounts that disk can reach it, and two VMs
- * never mount one filesystem. Once `owner` is removed, the volume is an ordinary one.
+ * A container that mounts volume `volume` (by name, or with --volumes-from) was started while
+ * the volume's data is on the own disk of running container `owner` (an anonymous volume of a
+ * container run with `--storage-opt image=disk`): only a guest that mounts that disk can reach
+ * it, and two VMs never mount one filesystem. Once `owner` has stopped, the data moves to the
+ * volume's host directory at this start, and the volume is an ordinary one from then on.
  */
 export class VolumeOnContainerDiskError extends ConflictError {
   constructor(
@@ -65,8 +66,8 @@ export class VolumeOnContainerDiskError extends ConflictError {
     readonly owner: string,
   ) {
     super(
-      `volume ${volume} keeps its data on the disk of container ${owner.slice(0, 12)} (--storage-opt image=disk): ` +
-        'another container cannot mount it until that container is removed (docs/limitations.md)',
+      `volume ${volume} keeps its data on the disk of container ${owner.slice(0, 12)} (--storage-opt image=disk), ` +
+        'which is running: another container can mount it once that container has stopped (docs/limitations.md)',
     );
   }
 }

@@ -7,13 +7,19 @@
  *   which dockerd's classic builder records from each step's container config (before podvisor
  *   recorded it, the new container got an empty volume and the data was silently left behind);
  * - Compose v2 takes the old container's mounts.
+ *
+ * The daemon runs with `--storage-opt image=disk`, so each service container keeps its
+ * anonymous volume on its own disk: Compose v2 creates the new container while the old one
+ * runs, then removes the old one (which moves the data to the volume's host directory);
+ * docker-compose 1.29 stops the old one and starts the new one before removing the old one
+ * (the new one's start moves the data).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { dockerOk } from '../helpers/docker-cli';
+import { dockerOk, dockerSync } from '../helpers/docker-cli';
 import { fixtureRegistry } from '../fixtures/registry';
 import { composeV2, composeV2Env, composeV2Plugin } from '../helpers/compose-v2';
 
@@ -25,7 +31,7 @@ let dir: string;
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-recreate-'));
-  d = await startDaemon();
+  d = await startDaemon({ args: ['--storage-opt', 'image=disk'] });
   dockerOk(d, ['pull', '-q', IMAGE], 300000);
   fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${IMAGE}\nVOLUME /data\n`);
   dockerOk({ env: { ...d.env, DOCKER_BUILDKIT: '0' } }, ['build', '-q', '-t', 'voldata', dir], 300000);
@@ -36,11 +42,21 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** The log the service's containers wrote into its volume, once the newest has written `last`. */
+async function volumeLog(container: string, last: string): Promise<string> {
+  let log = '';
+  for (let i = 0; i < 150 && !log.endsWith(last); i++) {
+    log = dockerSync(d, ['exec', container, 'cat', '/data/log']).out;
+    if (!log.endsWith(last)) await new Promise((r) => setTimeout(r, 200));
+  }
+  return log;
+}
+
 /** A service of image voldata that appends `word` to /data/log, then sleeps. */
 const service = (word: string) =>
   `image: voldata\n    command: ["sh", "-c", "echo ${word} >> /data/log; sleep 1000"]\n`;
 
-test("the built image records its VOLUME step's container config, and docker-compose 1.29's recreate keeps the volume's data", () => {
+test("the built image records its VOLUME step's container config, and docker-compose 1.29's recreate keeps the volume's data", async () => {
   const api141 = { env: { ...d.env, DOCKER_API_VERSION: '1.41' } };
   expect(dockerOk(api141, ['image', 'inspect', '-f', '{{json .ContainerConfig.Volumes}}', 'voldata'])).toBe(
     '{"/data":{}}',
@@ -54,9 +70,10 @@ test("the built image records its VOLUME step's container config, and docker-com
   try {
     fs.writeFileSync(file, `version: "2.4"\nservices:\n  app:\n    ${service('one')}`);
     compose(['up', '-d']);
+    expect(await volumeLog('rcv1_app_1', 'one')).toBe('one');
     fs.writeFileSync(file, `version: "2.4"\nservices:\n  app:\n    ${service('two')}`);
     expect(compose(['up', '-d'])).toContain('Recreating rcv1_app_1');
-    expect(dockerOk(d, ['exec', 'rcv1_app_1', 'cat', '/data/log'])).toBe('one\ntwo');
+    expect(await volumeLog('rcv1_app_1', 'two')).toBe('one\ntwo');
   } finally {
     compose(['down', '-v', '-t', '1']);
     fs.rmSync(file);
@@ -69,11 +86,12 @@ test("Compose v2's recreate keeps the volume's data", async () => {
   try {
     fs.writeFileSync(file, `services:\n  app:\n    ${service('one')}`);
     expect((await composeV2(env, dir, 'rcv2', ['up', '-d'])).code).toBe(0);
+    expect(await volumeLog('rcv2-app-1', 'one')).toBe('one');
     fs.writeFileSync(file, `services:\n  app:\n    ${service('two')}`);
     const again = await composeV2(env, dir, 'rcv2', ['up', '-d']);
     expect(again.err).toContain('Container rcv2-app-1  Recreate');
     expect(again.code).toBe(0);
-    expect(dockerOk(d, ['exec', 'rcv2-app-1', 'cat', '/data/log'])).toBe('one\ntwo');
+    expect(await volumeLog('rcv2-app-1', 'two')).toBe('one\ntwo');
   } finally {
     await composeV2(env, dir, 'rcv2', ['down', '-v', '-t', '1']);
     fs.rmSync(file);

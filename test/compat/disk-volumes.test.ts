@@ -102,17 +102,19 @@ test("an image's VOLUME of an image=disk container lives on its disk: filled fro
     dockerOk(d, ['exec', 'vf', 'sh', '-c', 'echo fork > /data/who']);
     expect(dockerSync(d, ['exec', name, 'cat', '/data/who']).code).not.toBe(0);
 
-    // Another container cannot mount it while its container exists.
+    // Another container that mounts it is created, but cannot start while its container runs.
     for (const args of [
-      ['create', '--volumes-from', name, IMAGE, 'true'],
-      ['create', '-v', `${volume}:/x`, IMAGE, 'true'],
+      ['create', '--name', 'vwait1', '--volumes-from', name, IMAGE, 'true'],
+      ['create', '--name', 'vwait2', '-v', `${volume}:/x`, IMAGE, 'true'],
     ]) {
-      const r = dockerSync(d, args);
+      dockerOk(d, args);
+      const r = dockerSync(d, ['start', args[2]]);
       expect(r.code).not.toBe(0);
       expect(r.err).toContain(
-        `volume ${volume} keeps its data on the disk of container ${id.slice(0, 12)} (--storage-opt image=disk)`,
+        `volume ${volume} keeps its data on the disk of container ${id.slice(0, 12)} (--storage-opt image=disk), which is running`,
       );
     }
+    dockerOk(d, ['rm', 'vwait1', 'vwait2']);
     expect(lines(dockerOk(d, ['ps', '-aq']))).toHaveLength(2);
 
     // The fork's removal leaves the volume; the stopped container's volume is read by cp.

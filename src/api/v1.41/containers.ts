@@ -28,6 +28,7 @@ import { createBodyFor } from './versions/create';
 import { checkWaitCondition, stopSignalOf } from './versions/queries';
 import { containerInspectFor, containerSummaryFor, waitResponseFor } from './versions/views';
 import { deleteContainer, deleteLink, pruneContainers } from './container-remove';
+import { claimDiskVolumes } from './disk-volumes';
 
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
 
@@ -204,6 +205,7 @@ function startContainer(services: ApiServices) {
   return typed('POST /containers/:id/start', async ({ params, query }, _req, res) => {
     const c = svc(services, 'containers');
     if (query.checkpoint) refuseCheckpointDir(query['checkpoint-dir']);
+    await claimDiskVolumes(services, params.id);
     await c.pods.start(params.id, query.checkpoint ? { checkpoint: query.checkpoint } : undefined);
     res.status(204).end();
   });
@@ -222,6 +224,7 @@ function stopContainer(services: ApiServices) {
 function restartContainer(services: ApiServices) {
   return typed('POST /containers/:id/restart', async ({ params, query }, _req, res) => {
     const c = svc(services, 'containers');
+    await claimDiskVolumes(services, params.id);
     await c.pods.restart(params.id, query.t, stopSignalOf(query.signal, apiVersionOf(res)));
     res.status(204).end();
   });

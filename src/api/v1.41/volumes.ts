@@ -15,8 +15,6 @@ import { volumeUsers } from '../../pod/types';
 import { logger } from '../../util/log';
 import type { PodService } from '../../pod/service';
 import type { VolumeRecord, VolumeStore } from '../../storage/volumes';
-import { copyOutOfContainer } from '../../storage/volumes-copy';
-import type { PodVolumeMount } from '../../pod/types';
 import { apiVersionOf } from './versions';
 import { pruneAllVolumes, unnamedVolumeCreate, volumeUpdateRefusal } from './versions/queries';
 
@@ -85,40 +83,6 @@ export async function removeVolumesAfter(services: ApiServices, names: string[])
   if (!vs) return;
   for (const name of names) {
     await removeVolume(vs, name).catch((e: Error) => log.warn(`removing volume ${name}: ${e.message}`));
-  }
-}
-
-/**
- * Before container `ref` is removed without `-v`: each of its volumes kept on its own disk
- * that outlives it (as dockerd keeps a removed container's anonymous volumes) is moved into
- * the volume's host directory, read by a guest (a running container that `force` removes is
- * stopped first), and is an ordinary volume from then on. A volume that cannot be moved keeps
- * the container: the removal fails with the reason, and nothing is lost.
- */
-export async function moveDiskVolumesOff(services: ApiServices, ref: string, force: boolean): Promise<void> {
-  const vs = services.volumes;
-  const c = services.containers;
-  if (!vs || !c?.archive) return;
-  const rec = c.pods.get(ref);
-  const spec = mainContainer(rec).spec;
-  const owned = (name: string) => vs.store.has(name) && vs.store.get(name).onDiskOf === spec.id;
-  const kept = (spec.mounts ?? []).filter(
-    (m): m is PodVolumeMount => m.type === 'volume' && !!m.diskDir && owned(m.name) && !vs.store.get(m.name).removeWith,
-  );
-  if (!kept.length) return;
-  if (c.pods.isRunning(rec.id)) {
-    if (!force) return; // the removal itself refuses it
-    await c.pods.stop(rec.id, 0);
-  }
-  for (const m of kept) {
-    try {
-      await copyOutOfContainer(c.archive, rec.id, { target: m.target, volume: m.name }, vs.store.dataDir(m.name));
-    } catch (e) {
-      throw new UnavailableError(
-        `volume ${m.name} cannot be moved off the disk of container ${rec.id.slice(0, 12)}, which is kept: ${(e as Error).message}`,
-      );
-    }
-    await vs.store.moveOffDisk(m.name);
   }
 }
 

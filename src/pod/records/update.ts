@@ -25,6 +25,12 @@ export interface PodUpdate {
   frontend?: unknown;
   /** New links on the default bridge (`docker rm --link`): they apply from the next start. */
   links?: LegacyLink[];
+  /**
+   * Volumes that were kept on the main container's own disk and whose data has moved to their
+   * host directory (another container claimed them): from the next start the container mounts
+   * them over the volume share, as any volume. Refused while the pod runs.
+   */
+  volumesOffDisk?: string[];
 }
 
 /** Give a pod a new name (lock held by the caller's queue). */
@@ -73,6 +79,8 @@ export async function update(ctx: PodContext, e: Entry, u: PodUpdate): Promise<v
   // front end creates, and the only one whose limits an update names.
   const main = mainContainer(r).spec;
   const run = e.run;
+  if (u.volumesOffDisk?.length && run)
+    throw new PodUpdateRefusedError(r.id, 'its volumes cannot leave its disk while it runs (stop it first)');
   if (u.resources) {
     const { size, limits } = u.resources;
     if (run) checkFitsVm(r.id, run.vm.size, size, limits);
@@ -97,6 +105,8 @@ export async function update(ctx: PodContext, e: Entry, u: PodUpdate): Promise<v
     // The VM keeps its size while it runs; the next start sizes it for the new limits.
     sandbox.vm = { ...u.resources.size };
   }
+  for (const m of main.mounts ?? [])
+    if (m.type === 'volume' && m.diskDir && u.volumesOffDisk?.includes(m.name)) delete m.diskDir;
   if (u.frontend !== undefined) r.frontend = u.frontend;
   if (u.links && sandbox.network) {
     if (u.links.length) sandbox.network.links = u.links;

@@ -9,7 +9,6 @@ import * as path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
 import type { PodMount, PodVolumeMount } from '../../pod/types';
 import type { VolumeStore } from '../../storage/volumes';
-import { VolumeOnContainerDiskError } from '../../storage/volumes-errors';
 import type { Translated } from '../translation';
 
 /** What resolveVolumes needs besides the translated create. */
@@ -65,17 +64,14 @@ export async function resolveVolumes(
     const { ref, mode } = parseVolumesFrom(spec);
     for (const m of deps.mountsOf(ref)) {
       if (m.type === 'tmpfs' || m.type === 'emptyDir' || taken.has(m.target)) continue;
-      if (m.type === 'volume' && m.diskDir)
-        throw new VolumeOnContainerDiskError(
-          m.name,
-          (deps.store.has(m.name) && deps.store.get(m.name).onDiskOf) || ref,
-        );
       const readOnly = mode === '' ? m.readOnly : mode === 'ro';
-      mounts.push(
-        m.type === 'volume'
-          ? { ...m, readOnly, anonymous: false, noCopy: true }
-          : { ...m, readOnly, createSource: false },
-      );
+      // A volume on the source's own disk is mounted over the volume share here: its data
+      // moves there when this container first starts (claimDiskVolumes, src/api/v1.41/disk-volumes.ts).
+      if (m.type === 'volume') {
+        const shared: PodVolumeMount = { ...m, readOnly, anonymous: false, noCopy: true };
+        delete shared.diskDir;
+        mounts.push(shared);
+      } else mounts.push({ ...m, readOnly, createSource: false });
       taken.add(m.target);
     }
   }
@@ -119,16 +115,17 @@ export async function resolveVolumes(
         ...(onDisk ? { onDiskOf: c.id } : {}),
       });
       if (r.created) created.push(r.volume.name);
+      // A volume on another container's disk is mounted over the volume share: its data moves
+      // there when this container first starts (claimDiskVolumes); nothing to copy up now.
       const owner = r.volume.onDiskOf;
-      if (owner && owner !== c.id) throw new VolumeOnContainerDiskError(r.volume.name, owner);
-      if (owner) m.diskDir = `volumes/${r.volume.name}`;
+      if (owner === c.id) m.diskDir = `volumes/${r.volume.name}`;
       asked.push(r.volume.name);
       m.name = r.volume.name;
       m.source = deps.store.dataDir(r.volume.name);
       delete m.labels;
       delete m.driver;
       delete m.options;
-      if (!m.noCopy) copyUp.push(m);
+      if (!m.noCopy && !(owner && owner !== c.id)) copyUp.push(m);
     }
   } catch (e) {
     for (const name of created) await deps.store.remove(name).catch(() => undefined);

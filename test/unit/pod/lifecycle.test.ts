@@ -439,6 +439,43 @@ describe('pause, remove, rename, auto-remove', () => {
     await h.create({ Image: 'busybox' }, 'gone');
   });
 
+  test('update: a volume that left the disk is mounted over the share from the next start; refused while it runs', async () => {
+    const r = await h.create({ Image: 'busybox', Cmd: ['sleep', '10'] });
+    await h.pods.start(r.id);
+    expect(await dockerWording(h.pods.update(r.id, { volumesOffDisk: ['v1'] }))).toContain(
+      'its volumes cannot leave its disk while it runs (stop it first)',
+    );
+    await h.pods.kill(r.id, 9);
+    await h.pods.wait(r.id, 'not-running');
+    const spec = mainContainer(h.pods.get(r.id)).spec;
+    spec.mounts = [
+      {
+        type: 'volume',
+        name: 'v1',
+        source: '/v/v1/_data',
+        target: '/a',
+        readOnly: false,
+        anonymous: true,
+        diskDir: 'volumes/v1',
+      },
+      {
+        type: 'volume',
+        name: 'v2',
+        source: '/v/v2/_data',
+        target: '/b',
+        readOnly: false,
+        anonymous: true,
+        diskDir: 'volumes/v2',
+      },
+    ];
+    await h.pods.update(r.id, { volumesOffDisk: ['v1'] });
+    const after = mainContainer(h.pods.get(r.id)).spec.mounts ?? [];
+    expect(after.map((m) => (m.type === 'volume' ? [m.name, m.diskDir ?? 'share'] : []))).toEqual([
+      ['v1', 'share'],
+      ['v2', 'volumes/v2'],
+    ]);
+  });
+
   test('rename: same name 400, taken name 409, success frees the old name', async () => {
     const a = await h.create({ Image: 'busybox' }, 'one');
     await h.create({ Image: 'busybox' }, 'two');
