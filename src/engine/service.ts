@@ -39,6 +39,7 @@ import type { PodManifest } from '../translate/podspec/podspec';
 export type {
   ContainerRequest,
   LogRequest,
+  BindMountRequest,
   MountRequest,
   NetworkRequest,
   PortRequest,
