@@ -63,13 +63,14 @@ export function dockerContainerRequest(
   const hc = req.hostConfig;
   const container = containerOf(req);
   const merged = mergeWithImage(container, image, id);
+  // The faults of the module comment, in dockerd's order (the translation names the rest).
   commandLineOf(merged);
   const logConfig = verifyLogConfig(hc.LogConfig, opts.logDefaults ?? { Type: 'json-file', Config: {} });
   const sec = dockerSecurity({ ...hc });
   const rlimits = parseUlimits(hc.Ulimits);
   const devices = parseDevices(hc.Devices);
   const deviceRules = parseDeviceCgroupRules(hc.DeviceCgroupRules);
-  parseEtcOptions(hc);
+  parseEtcOptions(hc); // the name-service options' faults, before the ports'
   const exposed = Object.fromEntries((merged.exposedPorts ?? []).map((k) => [k, {}]));
   const published = c.NetworkDisabled
     ? []
