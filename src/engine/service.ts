@@ -37,15 +37,19 @@ import type { CreateRequest } from '../translate/docker/create-body';
 import type { PodManifest } from '../translate/podspec/podspec';
 
 export type {
-  ContainerRequest,
-  LogRequest,
   BindMountRequest,
+  ContainerRequest,
+  EndpointRequest,
+  HealthRequest,
+  LogRequest,
   MountRequest,
   NetworkRequest,
   PortRequest,
   ResourcesRequest,
   SeccompRequest,
   SecurityRequest,
+  TmpfsMountRequest,
+  VolumeMountRequest,
 } from '../translate/request/container-request';
 
 /** The native API's own single-container spec (docs/native-api.md), as its front end checked it. */
