@@ -28,7 +28,7 @@ function image(config: NonNullable<ImageRecord['config']['config']>): ImageRecor
 }
 
 /** What a create of case `c` gives, as plain JSON (see the module comment). */
-export function outcome(c: DockerCreateCase): unknown {
+function outcome(c: DockerCreateCase): unknown {
   try {
     const parsed = parseCreateBody(decodeBody<CreateBody>(CreateBodySchema, { Image: 'img', ...c.body }), 2);
     if (c.asDockerd26) parsed.asDockerd26 = true;
