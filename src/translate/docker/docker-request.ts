@@ -33,14 +33,15 @@ import type {
   MountRequest,
   NetworkRequest,
   PortRequest,
+  ResourcesRequest,
 } from '../request/container-request';
-import { commandLineOf, mergeWithImage } from '../request/image-merge';
+import { commandLineOf, mergeWithImage, type MergedContainer } from '../request/image-merge';
 import type { TranslateOptions } from '../translation';
 import { parseRestartPolicy, type CreateRequest } from './create-body';
 import { parseDeviceCgroupRules, parseDevices } from './devices';
 import { orderConfig, type DockerConfig, type DockerFrontend, type DockerHostConfig } from './docker-types';
 import { mergeHealthConfig, type DockerHealthConfig } from './health';
-import { verifyLogConfig } from './log-config';
+import { verifyLogConfig, type LogConfig } from './log-config';
 import { parseMounts } from './mounts';
 import { diskThrottleFor } from './resources';
 import { seccompRequestOf } from './seccomp-opt';
@@ -105,20 +106,7 @@ export function dockerContainerRequest(
     extraHosts: hc.ExtraHosts ?? [],
     mounts: parseMounts(hc).map(mountRequestOf),
     ...(hc.StorageOpt ? { diskOptions: { ...hc.StorageOpt } } : {}),
-    resources: {
-      memoryBytes: hc.Memory,
-      nanoCpus: hc.NanoCpus,
-      cpuQuota: hc.CpuQuota,
-      cpuPeriod: hc.CpuPeriod,
-      cpuCount: hc.CpuCount,
-      cpuShares: hc.CpuShares,
-      memoryReservation: hc.MemoryReservation,
-      ...(hc.CpusetCpus ? { cpuset: hc.CpusetCpus } : {}),
-      ...(hc.CpusetMems ? { cpusetMems: hc.CpusetMems } : {}),
-      pidsLimit: hc.PidsLimit,
-      shmBytes: hc.ShmSize,
-      ...(diskThrottleFor(hc) ? { diskThrottle: diskThrottleFor(hc) } : {}),
-    },
+    resources: resourcesOf(hc),
     security: {
       privileged: hc.Privileged,
       capabilities: sec.security.capabilities,
@@ -137,8 +125,25 @@ export function dockerContainerRequest(
     },
     ...(hc.CgroupParent ? { cgroupParent: hc.CgroupParent } : {}),
   };
-  const ic = image.config.config ?? {};
-  const health = mergeHealthConfig(c.Healthcheck as DockerHealthConfig | undefined, ic.Healthcheck);
+  return { request, record: recordOf(req, image, merged, logConfig, sec) };
+}
+
+/**
+ * The Docker record of a create: Config as sent, merged with the image as the pod's container
+ * is (`merged`), and HostConfig as sent, with the log driver and paths dockerd applied.
+ */
+function recordOf(
+  req: CreateRequest,
+  image: ImageRecord,
+  merged: MergedContainer,
+  logConfig: LogConfig,
+  sec: Pick<ReturnType<typeof dockerSecurity>, 'maskedPaths' | 'readonlyPaths'>,
+): DockerFrontend {
+  const c = req.config;
+  const hc = req.hostConfig;
+  // The record keeps a Healthcheck of a kind no probe runs as sent, merged with the image's.
+  const health = mergeHealthConfig(c.Healthcheck as DockerHealthConfig | undefined, image.config.config?.Healthcheck);
+  const keys = (list: readonly string[]) => Object.fromEntries(list.map((k) => [k, {}]));
   const config: DockerConfig = {
     ...c,
     Hostname: merged.hostname,
@@ -147,9 +152,9 @@ export function dockerContainerRequest(
     Labels: merged.labels,
     WorkingDir: merged.workingDir,
     ...(merged.stopSignal ? { StopSignal: merged.stopSignal } : {}),
-    ...(merged.exposedPorts ? { ExposedPorts: exposed } : {}),
+    ...(merged.exposedPorts ? { ExposedPorts: keys(merged.exposedPorts) } : {}),
     ...(health ? { Healthcheck: health } : {}),
-    ...(merged.volumes ? { Volumes: Object.fromEntries(merged.volumes.map((v) => [v, {}])) } : {}),
+    ...(merged.volumes ? { Volumes: keys(merged.volumes) } : {}),
     Cmd: merged.cmd,
     Entrypoint: merged.entrypoint,
   };
@@ -163,13 +168,29 @@ export function dockerContainerRequest(
   };
   const endpointDriverOpts = driverOptsOf(req.endpointsConfig as Record<string, unknown> | undefined);
   return {
-    request,
-    record: {
-      config: orderConfig(config),
-      hostConfig,
-      imageRef: c.Image,
-      ...(endpointDriverOpts ? { endpointDriverOpts } : {}),
-    },
+    config: orderConfig(config),
+    hostConfig,
+    imageRef: c.Image,
+    ...(endpointDriverOpts ? { endpointDriverOpts } : {}),
+  };
+}
+
+/** A HostConfig's resources in the request's words. */
+function resourcesOf(hc: DockerHostConfig): ResourcesRequest {
+  const throttle = diskThrottleFor(hc);
+  return {
+    memoryBytes: hc.Memory,
+    nanoCpus: hc.NanoCpus,
+    cpuQuota: hc.CpuQuota,
+    cpuPeriod: hc.CpuPeriod,
+    cpuCount: hc.CpuCount,
+    cpuShares: hc.CpuShares,
+    memoryReservation: hc.MemoryReservation,
+    ...(hc.CpusetCpus ? { cpuset: hc.CpusetCpus } : {}),
+    ...(hc.CpusetMems ? { cpusetMems: hc.CpusetMems } : {}),
+    pidsLimit: hc.PidsLimit,
+    shmBytes: hc.ShmSize,
+    ...(throttle ? { diskThrottle: throttle } : {}),
   };
 }
 
