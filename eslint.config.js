@@ -43,9 +43,9 @@ const TRANSLATE_LAYER = [into(['api', 'daemon', ...SERVICES]), POD_DOORS];
 
 /** The Docker create body's own modules in translate/docker, seen from a sibling folder. */
 const DOCKER_BODY_MODULES = {
-  regex: '^\\.\\./docker/(create-body|create|docker-schema|go-decode)$',
+  regex: '^\\.\\./docker/(create-body|create|docker-request|docker-schema|go-decode)$',
   message:
-    "the neutral request and the pod files never meet Docker's create body: translate/docker's create-body, create, docker-schema and go-decode are the Docker front's (docs/architecture.md).",
+    "the neutral request and the pod files never meet Docker's create body: translate/docker's create-body, create, docker-request, docker-schema and go-decode are the Docker front's (docs/architecture.md).",
 };
 
 /**

@@ -94,7 +94,7 @@ export function checkNameFree(pods: Pick<PodService, 'get'>, name: string): void
   if (holder.name === n) throw new NameInUseError(n, holder.id);
 }
 
-/** translateCreate's options: the daemon's defaults and the host's networks (`logDefaults`: a fixed log instead). */
+/** The translation's options: the daemon's defaults and the host's networks (`logDefaults`: a fixed log instead). */
 export async function translateOptions(deps: EngineDeps, logDefaults = deps.logDefaults): Promise<TranslateOptions> {
   const networks = await deps.networks;
   return {

@@ -37,7 +37,10 @@ import type { CreateRequest } from '../translate/docker/create-body';
 import type { PodManifest } from '../translate/podspec/podspec';
 
 export type {
+  BindMountRequest,
   ContainerRequest,
+  EndpointRequest,
+  HealthRequest,
   LogRequest,
   MountRequest,
   NetworkRequest,
@@ -45,6 +48,8 @@ export type {
   ResourcesRequest,
   SeccompRequest,
   SecurityRequest,
+  TmpfsMountRequest,
+  VolumeMountRequest,
 } from '../translate/request/container-request';
 
 /** The native API's own single-container spec (docs/native-api.md), as its front end checked it. */

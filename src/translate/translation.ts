@@ -1,7 +1,7 @@
 /**
- * What both translations into a pod share (the Docker create's, ./docker/create.ts, and the neutral
- * request's, ./request/request-pod.ts): their options, their result (the PodSpec, and a Docker
- * create's record kept beside it), and the default stop timeout.
+ * What the translation into a pod (./request/request-pod.ts, every front's; a Docker create
+ * reaches it through ./docker/create.ts) gives and takes: its options, its result (the
+ * PodSpec, and a Docker create's record kept beside it), and the default stop timeout.
  */
 import type { NetworkLookup } from '../net/container-config';
 import type { PodSpec, PodVmSize } from '../pod/types';
@@ -34,8 +34,8 @@ export interface Translated {
   spec: PodSpec;
   frontend?: DockerFrontend;
   /**
-   * The paths that get an anonymous volume unless something else is mounted there: a Docker
-   * create's Config.Volumes merged with the image's; a neutral request's, the image's.
+   * The paths that get an anonymous volume unless something else is mounted there: the
+   * image's volumes and the request's (a Docker create's Config.Volumes); absent: neither has any.
    */
   anonymousVolumes?: string[];
 }

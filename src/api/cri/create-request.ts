@@ -26,7 +26,7 @@
  * front's own data (metadata, annotations, log paths) is in its records (./record-store.ts).
  */
 import { InvalidArgumentError } from '../../errors';
-import type { ContainerRequest, CreationService, MountRequest } from '../../engine/service';
+import type { BindMountRequest, ContainerRequest, CreationService } from '../../engine/service';
 import type { CniSandboxPlan, PodRecord } from '../../pod/types';
 import { criSeccomp, type CriSeccompRequest } from './seccomp';
 import { criSecurity, type CriContainerSecurity } from './security';
@@ -174,7 +174,7 @@ export async function containerRequestOf(req: CriContainerRequest): Promise<Cont
 }
 
 /** The CRI's propagation modes as containerd mounts them; any other is containerd's default, rprivate. */
-const PROPAGATION: Record<string, MountRequest['propagation']> = {
+const PROPAGATION: Record<string, BindMountRequest['propagation']> = {
   PROPAGATION_PRIVATE: 'rprivate',
   PROPAGATION_HOST_TO_CONTAINER: 'rslave',
   PROPAGATION_BIDIRECTIONAL: 'rshared',
@@ -184,7 +184,7 @@ const PROPAGATION: Record<string, MountRequest['propagation']> = {
  * A CRI mount as the neutral request's: both paths as given (either may hold ':'), and a
  * missing host path made as a directory at start, as containerd makes it.
  */
-function mountRequestOf(m: CriMount): MountRequest {
+function mountRequestOf(m: CriMount): BindMountRequest {
   return {
     source: m.hostPath,
     target: m.containerPath,

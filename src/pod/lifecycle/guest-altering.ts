@@ -40,7 +40,7 @@ export const GUEST_ALTERING_CAPABILITIES: readonly string[] = [
 
 /**
  * The sysctls every Docker container with a network namespace of its own gets, as dockerd
- * 20.10 sets them (src/translate/docker/security.ts `dockerDefaultSysctls`). They do not count as a
+ * 20.10 sets them (src/translate/request/request-pod.ts, securityOf). They do not count as a
  * change of the VM: each pod after it is given the same values.
  */
 export const DEFAULT_NETWORK_SYSCTLS: Readonly<Record<string, string>> = {

@@ -11,7 +11,6 @@ import { parseSignal } from '../signals';
 import { parseHealthConfig } from './health';
 import type { RestartPolicy, RestartPolicyName } from '../../pod/types';
 import { parseMounts } from './mounts';
-import type { NetworkingInput } from '../network/network-plan';
 import { checkCapabilities } from './security';
 import { refuseUnhonoured } from './unhonoured';
 import { parseCgroupParent } from './cgroup-parent';
@@ -21,6 +20,17 @@ import { checkCpusets } from '../cpusets';
 /** Smallest memory limit dockerd accepts. */
 const MIN_MEMORY = 6 * 1024 * 1024;
 
+/** NetworkingConfig.EndpointsConfig as a create body sends it: each network's endpoint settings. */
+export type EndpointsConfig = Record<
+  string,
+  {
+    Aliases?: string[] | null;
+    IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
+    MacAddress?: string;
+    Links?: string[] | null;
+  } | null
+>;
+
 /** A create request that passed every check that does not need the image. */
 export interface CreateRequest {
   /** Config as sent (StrSlices normalised to lists), not yet merged with the image. */
@@ -29,7 +39,7 @@ export interface CreateRequest {
   /** Whether the caller set Entrypoint (even to empty), which stops Cmd inheritance. */
   entrypointSet: boolean;
   /** NetworkingConfig.EndpointsConfig as sent (aliases, --ip, per network). */
-  endpointsConfig?: NetworkingInput['EndpointsConfig'];
+  endpointsConfig?: EndpointsConfig;
   /** Whether endpointsConfig may name several networks (the API version allows it). */
   multipleEndpoints?: boolean;
   /**
@@ -180,7 +190,7 @@ export function parseCreateBody(body: CreateBody, hostCpus: number): CreateReque
     ...(typeof b.StopTimeout === 'number' ? { StopTimeout: b.StopTimeout } : {}),
     ...(b.Shell ? { Shell: list<string>(b.Shell) ?? [] } : {}),
   };
-  const nc = map<object>(b.NetworkingConfig) as { EndpointsConfig?: NetworkingInput['EndpointsConfig'] } | undefined;
+  const nc = map<object>(b.NetworkingConfig) as { EndpointsConfig?: EndpointsConfig } | undefined;
   return { config, hostConfig, entrypointSet, ...(nc?.EndpointsConfig ? { endpointsConfig: nc.EndpointsConfig } : {}) };
 }
 

@@ -42,8 +42,8 @@ const MIB = 1024 * 1024;
 
 /**
  * A container's resources in no front's words (bytes, microseconds, CPU lists); a field left
- * out, or 0, is no limit. Docker's HostConfig fields map one to one (vmSizeFor,
- * cgroupLimitsFor); the neutral request gives the ones it has (../request/request-pod.ts).
+ * out, or 0, is no limit. The neutral request's resources are these (../request/request-pod.ts);
+ * Docker's HostConfig fields map one to one (vmSizeFor, cgroupLimitsFor: container update).
  */
 export interface ResourceAmounts {
   memoryBytes?: number;

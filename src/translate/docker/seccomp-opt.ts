@@ -1,17 +1,18 @@
 /**
- * The seccomp profile of a Docker container, from its HostConfig as dockerd reads it:
+ * The seccomp profile a Docker container asks for, from its HostConfig.SecurityOpt as dockerd
+ * reads it, in the neutral request's words (../request/container-request.ts SeccompRequest),
+ * which the pod's translation applies (../request/request-pod.ts):
  *
- *   Privileged                      no filter (dockerd ignores any profile then)
- *   SecurityOpt seccomp=unconfined  no filter
- *   SecurityOpt seccomp=<json>      that profile (the docker CLI reads the file it is given and
- *                                   sends its content), checked by ../seccomp-json.ts
- *   neither                         podvisor's default profile (src/pod/security/seccomp-default.ts)
+ *   seccomp=unconfined  no filter
+ *   seccomp=<json>      that profile (the docker CLI reads the file it is given and sends its
+ *                       content), checked by ../seccomp-json.ts when the pod is made
+ *   neither             podvisor's default profile (src/pod/security/seccomp-default.ts)
  *
+ * A privileged container gets no filter whatever it asks (dockerd ignores any profile then).
  * The last `seccomp` option wins; `seccomp:...` is the old spelling of `seccomp=...`. Other
  * security options are not read here.
  */
-import type { PodSeccomp } from '../../pod/types';
-import { parseSeccompProfile } from '../seccomp-json';
+import type { SeccompRequest } from '../request/container-request';
 
 /**
  * `docker info`'s SecurityOptions, as dockerd lists them: containers get a seccomp filter, by
@@ -34,12 +35,10 @@ function seccompOption(opts: readonly string[]): string | undefined {
   return value;
 }
 
-/** The container's profile (see the module comment); undefined for none. Throws 400 for a bad profile. */
-export function seccompOf(hc: { Privileged?: boolean; SecurityOpt?: string[] | null }): PodSeccomp | undefined {
-  if (hc.Privileged) return undefined;
-  const value = seccompOption(hc.SecurityOpt ?? []);
-  if (value === SECCOMP_UNCONFINED) return undefined;
-  if (!value) return { profile: 'default' };
-  const spec = parseSeccompProfile(value);
-  return spec ? { profile: 'custom', spec } : undefined;
+/** The profile SecurityOpt asks for (see the module comment). */
+export function seccompRequestOf(opts: readonly string[] | null | undefined): SeccompRequest {
+  const value = seccompOption(opts ?? []);
+  if (value === SECCOMP_UNCONFINED) return { mode: 'unconfined' };
+  if (!value) return { mode: 'default' };
+  return { mode: 'profile', json: value };
 }

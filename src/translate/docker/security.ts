@@ -16,7 +16,6 @@
 import { InvalidArgumentError, PodvisorError } from '../../errors';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityName, isCapability } from '../../util/capabilities';
 import type { ContainerSecurity } from '../../pod/types';
-import { DEFAULT_NETWORK_SYSCTLS } from '../../pod/service';
 import type { DockerHostConfig } from './docker-types';
 
 /** The paths dockerd masks in a container that is not privileged. */
@@ -217,26 +216,4 @@ export function parseUlimits(list: readonly unknown[] | null | undefined): Proce
     byName.set(name, { resource, soft, hard });
   }
   return [...byName.values()];
-}
-
-/**
- * The sysctls a container gets beside its own HostConfig.Sysctls, which win over them:
- *  - `kernel.domainname` = Config.Domainname (runc sets the UTS domain name from it);
- *  - `net.ipv4.ip_unprivileged_port_start=0` and `net.ipv4.ping_group_range=0 2147483647`,
- *    which dockerd 20.10 sets in every container with a network namespace of its own (not
- *    `--network host`, not `container:X`, whose namespace is X's), so that a non-root user
- *    binds port 80 and pings without capabilities. A podvisor container's network
- *    namespace is its VM's.
- */
-export function dockerDefaultSysctls(
-  hc: Partial<Pick<DockerHostConfig, 'NetworkMode' | 'Sysctls'>>,
-  domainname: string | undefined,
-): Record<string, string> {
-  const mode = hc.NetworkMode ?? '';
-  const ownNetns = mode !== 'host' && !mode.startsWith('container:');
-  return {
-    ...(ownNetns ? DEFAULT_NETWORK_SYSCTLS : {}),
-    ...(domainname ? { 'kernel.domainname': domainname } : {}),
-    ...(hc.Sysctls ?? {}),
-  };
 }

@@ -1,9 +1,8 @@
 /**
- * The network plan of a Docker create body (HostConfig.NetworkMode, PortBindings,
- * PublishAllPorts, Links, MacAddress and NetworkingConfig.EndpointsConfig), or of the neutral
- * request's one network and ports (planOneNetwork), with dockerd's checks and messages, into
- * the typed plan the pod layer follows (src/net/container-config.ts); planOnHost plans either
- * on the host's networks, or on none.
+ * The network plan of a container request (../request/container-request.ts: its network, its
+ * settings on each network it joins, its ports, MAC address and links), with dockerd's checks
+ * and messages, into the typed plan the pod layer follows (src/net/container-config.ts);
+ * planOnHost plans on the host's networks, or on none.
  */
 import { InvalidArgumentError, NotFoundError, NotImplementedError } from '../../errors';
 import { DEFAULT_NETWORK } from '../../net/manager';
@@ -16,80 +15,59 @@ import {
 import { checkLinkLocalIps } from '../../net/link-local';
 import { checkEndpointSettings } from '../../net/endpoint-settings';
 import type { PortRequest } from '../../net/types';
-import { fromApi } from './port-requests';
 import { parseLinks } from './links';
+import type { EndpointRequest } from '../request/container-request';
 
 /** Why a container cannot have the host's network. */
 const HOST_MODE_REFUSED =
   '--network host is not supported: every container runs in its own VM, with its own kernel and network stack; publish ports with -p instead';
 
-/** The parts of a create body that concern networking. */
-export interface NetworkingInput {
-  NetworkMode?: string;
-  PortBindings?: Record<string, unknown>;
-  PublishAllPorts?: boolean;
-  ExposedPorts?: Record<string, unknown>;
-  MacAddress?: string;
-  /** Whether EndpointsConfig may name several networks (API 1.44 and later). */
-  MultipleEndpoints?: boolean;
+/**
+ * What the plan of a container on its networks takes, in the neutral request's words
+ * (../request/container-request.ts): the network its ports are on, its settings on each
+ * network it joins, the ports published and exposed, its MAC address and links.
+ */
+export interface NetworksInput {
+  /** `default` (the default bridge), `host` (refused) or a network by name or id. */
+  network: string;
   /**
-   * Whether each endpoint's settings are checked as dockerd 26 checks them, every problem at
-   * once (../../net/endpoint-settings.ts; API 1.42 and later), rather than dockerd 20.10's first.
+   * Its settings per network: the entry of `network` (or the only entry) is that network's;
+   * with several, the others are joined besides it (the front decides whether several may be).
    */
-  AllEndpointProblems?: boolean;
-  /** HostConfig.Links. */
-  Links?: string[] | null;
-  EndpointsConfig?: Record<
-    string,
-    {
-      Aliases?: string[] | null;
-      IPAMConfig?: { IPv4Address?: string; IPv6Address?: string; LinkLocalIPs?: string[] | null } | null;
-      MacAddress?: string;
-      Links?: string[] | null;
-    } | null
-  >;
+  endpoints?: readonly EndpointRequest[];
+  /** Published ports, checked (./port-requests.ts). */
+  ports: PortRequest[];
+  /** Exposed ports, `80/tcp`. */
+  exposed: string[];
+  /** Its MAC address where an endpoint names none. */
+  macAddress?: string;
+  /** Other containers it reaches by another name, `name[:alias]`. */
+  links?: readonly string[];
+  /** Every problem of an endpoint's settings at once, as dockerd 26 checks them (else the first). */
+  everyProblem?: boolean;
 }
 
-/** The plan for a create body. */
-export function planNetworks(input: NetworkingInput, lookup: NetworkLookup): ContainerNetworkPlan {
-  const mode = !input.NetworkMode || input.NetworkMode === 'default' ? DEFAULT_NETWORK : input.NetworkMode;
-  const ports = fromApi(
-    input.PortBindings as Parameters<typeof fromApi>[0],
-    !!input.PublishAllPorts,
-    input.ExposedPorts,
-  );
-  if (mode === 'host') {
-    throw new NotImplementedError(HOST_MODE_REFUSED);
-  }
-  if (mode.startsWith('container:')) {
-    if (ports.length > 0)
-      throw new InvalidArgumentError('conflicting options: port publishing and the container type network mode');
-    // It runs in the other container's VM (src/translate/network/join.ts): no network of its own.
-    return { mode: 'none', networks: [], ports: [] };
-  }
-  if (mode === 'none') return { mode: 'none', networks: [], ports: [] };
-  const eps = input.EndpointsConfig ?? {};
-  const names = Object.keys(eps);
-  if (names.length > 1 && !input.MultipleEndpoints)
-    throw new InvalidArgumentError(`Container cannot be connected to network endpoints: ${names.join(', ')}`);
-  const hostLinks = parseLinks(input.Links);
-  // The network of NetworkMode first (it carries the published ports), then the others the
-  // body names (API 1.44 and later), each with its own endpoint settings.
-  const main = attachment(mode, eps[mode] ?? (names.length === 1 ? eps[names[0]] : undefined) ?? {}, input, lookup);
-  const others = names.length > 1 ? names.filter((n) => n !== mode) : [];
-  const own = { AllEndpointProblems: input.AllEndpointProblems };
-  const networks = [main.attachment, ...others.map((n) => attachment(n, eps[n] ?? {}, own, lookup).attachment)];
-  const exposed = Object.keys(input.ExposedPorts ?? {}).map((k) => (k.includes('/') ? k : `${k}/tcp`));
+/** The plan of a container on its networks (see NetworksInput), with dockerd's checks and messages. */
+export function planNetworks(input: NetworksInput, lookup: NetworkLookup): ContainerNetworkPlan {
+  const mode = input.network === 'default' ? DEFAULT_NETWORK : input.network;
+  if (mode === 'host') throw new NotImplementedError(HOST_MODE_REFUSED);
+  const eps = input.endpoints ?? [];
+  const hostLinks = parseLinks(input.links);
+  // The network of `network` first (it carries the published ports), then the others named,
+  // each with its own endpoint settings.
+  const mainEp = eps.find((e) => e.network === mode) ?? (eps.length === 1 ? eps[0] : undefined) ?? { network: mode };
+  const main = attachment(mode, mainEp, input, lookup);
+  const others = eps.length > 1 ? eps.filter((e) => e.network !== mode) : [];
+  const own = { everyProblem: input.everyProblem };
+  const networks = [main.attachment, ...others.map((e) => attachment(e.network, e, own, lookup).attachment)];
   return {
     mode: 'networks',
     networks,
-    ports,
+    ports: input.ports,
     ...(!main.user && hostLinks.length ? { links: hostLinks } : {}),
-    ...(exposed.length ? { exposed } : {}),
+    ...(input.exposed.length ? { exposed: input.exposed } : {}),
   };
 }
-
-type EndpointInput = NonNullable<NonNullable<NetworkingInput['EndpointsConfig']>[string]>;
 
 /** A MAC address as Go's net.ParseMAC reads an Ethernet one (colons, hyphens or dotted groups). */
 const MAC_FORMS = [
@@ -102,44 +80,48 @@ const MAC_FORMS = [
  * dockerd 26's checks of an endpoint at create: its own MAC address first, then every problem
  * of its settings at once, named with its network.
  */
-function checkAsDockerd26(ref: string, ep: EndpointInput, lookup: NetworkLookup): void {
+function checkAsDockerd26(ref: string, ep: EndpointRequest, lookup: NetworkLookup): void {
   const prefix = `invalid config for network ${ref}: `;
-  if (ep.MacAddress && !MAC_FORMS.some((re) => re.test(ep.MacAddress!)))
-    throw new InvalidArgumentError(`${prefix}invalid MAC address ${ep.MacAddress}`);
+  if (ep.macAddress && !MAC_FORMS.some((re) => re.test(ep.macAddress!)))
+    throw new InvalidArgumentError(`${prefix}invalid MAC address ${ep.macAddress}`);
   const user = ref !== DEFAULT_NETWORK && lookup.isUserNetwork(ref);
   const facts = {
     user,
     userSubnet: { 4: lookup.hasUserSubnet(ref, 4), 6: lookup.hasUserSubnet(ref, 6) },
     userRanges: lookup.userRanges?.(ref) ?? { 4: [], 6: [] },
   };
-  checkEndpointSettings(ep, facts, prefix);
+  const settings = {
+    Aliases: ep.aliases,
+    IPAMConfig: { IPv4Address: ep.ipv4Address, IPv6Address: ep.ipv6Address, LinkLocalIPs: ep.linkLocalAddresses },
+  };
+  checkEndpointSettings(settings, facts, prefix);
 }
 
 /**
  * One network's attachment from its endpoint settings, with dockerd's checks; `input` gives
- * the container-wide MacAddress and HostConfig.Links of the main network (empty for others).
+ * the container-wide MAC address and links of the main network (none for others).
  */
 function attachment(
   ref: string,
-  ep: EndpointInput,
-  input: Pick<NetworkingInput, 'MacAddress' | 'Links' | 'AllEndpointProblems'>,
+  ep: EndpointRequest,
+  input: Pick<NetworksInput, 'macAddress' | 'links' | 'everyProblem'>,
   lookup: NetworkLookup,
 ): { attachment: NetworkAttachment; user: boolean } {
-  if (input.AllEndpointProblems) checkAsDockerd26(ref, ep, lookup);
-  const aliases = ep.Aliases ?? [];
-  const ip = ep.IPAMConfig?.IPv4Address || undefined;
-  const ip6 = ep.IPAMConfig?.IPv6Address || undefined;
-  const linkLocalIps = checkLinkLocalIps(ep.IPAMConfig?.LinkLocalIPs ?? []);
+  if (input.everyProblem) checkAsDockerd26(ref, ep, lookup);
+  const aliases = ep.aliases ?? [];
+  const ip = ep.ipv4Address || undefined;
+  const ip6 = ep.ipv6Address || undefined;
+  const linkLocalIps = checkLinkLocalIps(ep.linkLocalAddresses ?? []);
   const user = ref !== DEFAULT_NETWORK && lookup.isUserNetwork(ref);
   checkStaticAddresses(ref, user, ip, ip6, lookup);
   if (!user && aliases.length > 0)
     throw new InvalidArgumentError('network-scoped alias is supported only for containers in user defined networks');
-  const mac = ep.MacAddress || input.MacAddress || undefined;
-  // The docker CLI sends --link of a user network in the endpoint's config, other clients may
-  // send HostConfig.Links: on a user network both are names for this container alone.
-  const hostLinks = parseLinks(input.Links);
+  const mac = ep.macAddress || input.macAddress || undefined;
+  // The docker CLI sends --link of a user network in the endpoint's settings, other clients
+  // the container's links: on a user network both are names for this container alone.
+  const hostLinks = parseLinks(input.links);
   const links = user
-    ? [...parseLinks(ep.Links), ...hostLinks].filter((l, i, all) => all.findIndex((o) => o.alias === l.alias) === i)
+    ? [...parseLinks(ep.links), ...hostLinks].filter((l, i, all) => all.findIndex((o) => o.alias === l.alias) === i)
     : [];
   return {
     user,
@@ -197,21 +179,4 @@ export function planOnHost(
       'this host has no container networks (bridges or iptables unavailable): ports cannot be published',
     );
   return { mode: 'none', networks: [], ports: [] };
-}
-
-/**
- * The plan of a container on one network, `ref` (`default` for the default bridge), with
- * `ports` published and `exposed` (`80/tcp`) exposed, and no endpoint settings: the neutral
- * request's. `host` is refused as Docker's host mode is.
- */
-export function planOneNetwork(
-  ref: string,
-  ports: PortRequest[],
-  exposed: string[],
-  lookup: NetworkLookup,
-): ContainerNetworkPlan {
-  const mode = ref === 'default' ? DEFAULT_NETWORK : ref;
-  if (mode === 'host') throw new NotImplementedError(HOST_MODE_REFUSED);
-  const main = attachment(mode, {}, {}, lookup);
-  return { mode: 'networks', networks: [main.attachment], ports, ...(exposed.length ? { exposed } : {}) };
 }

@@ -1,29 +1,32 @@
 /**
  * The neutral creation request (./container-request.ts) + its image -> the pod layer's
- * PodSpec, directly: the one translation of the CRI's, the native API's and the builder's
- * creates. No front's syntax is built on the way (no Docker body, no HostConfig); the checks
- * that need no image ran before (./request-check.ts).
+ * PodSpec, directly: the one translation of every front's create (Docker's, the CRI's, the
+ * native API's and the builder's). No front's syntax is built on the way (no Docker body, no
+ * HostConfig); the checks that need no image ran before (./request-check.ts, or the Docker
+ * front's own, with dockerd's messages).
  *
- * Merging with the image is dockerd's, as a create of the same container gets it: env by
- * key (the request wins), labels by key, user and working directory when the request sets
- * none, the image's stop signal and healthcheck; the image's command only when the request
- * gives neither entrypoint nor args, its entrypoint when the request gives none.
+ * Merging with the image is dockerd's (./image-merge.ts). The rest, in the order a fault is
+ * named (dockerd's): the command, the log driver, the name-service options, the network, the
+ * seccomp profile, the container's disk.
  *
- *   network     the default bridge or a network by name, with the ports published; none;
+ *   network     the default bridge or a network by name, with the endpoint settings, MAC
+ *               address, links and ports asked, other networks besides (`endpoints`); none;
  *               the VM of another pod (`join`, whose network it shares: no hostname, hosts
  *               or ports of its own); the host's is refused as Docker's host mode is;
  *               a CRI sandbox goes on the node's CNI network (`cni`)
  *   security    the exact capability set, or the default one; the default masked and
  *               read-only paths unless given (none when privileged); the runtime's sysctls
  *               (unprivileged ports and ping) in a VM with its own network, unless
- *               `defaultSysctls` is false; the runtime's seccomp profile unless unconfined,
- *               a profile, privileged or `noSeccompFilter`
- *   mounts      binds, structured (either path may hold ':'), parents before children; a
- *               /dev/shm of `shmBytes`
+ *               `defaultSysctls` is false, and the domain name's; the runtime's seccomp
+ *               profile unless unconfined, a profile, privileged or `noSeccompFilter`;
+ *               rlimits, OOM score, devices and device rules as given
+ *   mounts      binds (structured: either path may hold ':'), volumes and tmpfs, parents
+ *               before children; a /dev/shm of `shmBytes`
  *   log         the daemon's default driver; json-file for `json-file`; json-file plus the
- *               CRI log file for `cri`
+ *               CRI log file for `cri`; a driver by name with its options for `driver`
  *
- * Such a pod keeps no Docker record: `docker ps` and `inspect` render its view from the
+ * Only a Docker create keeps a Docker record, made by its front from its body
+ * (../docker/docker-request.ts); `docker ps` and `inspect` render any other pod's view from the
  * PodSpec (../docker/pod-view.ts).
  */
 import * as path from 'node:path';
@@ -33,20 +36,21 @@ import { CRI_LOG_PATH_OPT, DEFAULT_NETWORK_SYSCTLS } from '../../pod/service';
 import type { ContainerSecurity, PodLogConfig, PodMount, PodSeccomp, PodSpec } from '../../pod/types';
 import type { ImageRecord } from '../../storage/types';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityName } from '../../util/capabilities';
-import { mergeEnv } from '../../util/env';
 import { parseCgroupParent } from '../docker/cgroup-parent';
-import type { ContainerRequest, SecurityRequest } from './container-request';
+import type { ContainerRequest, MountRequest, SecurityRequest } from './container-request';
 import { DEFAULT_STOP_TIMEOUT, type TranslateOptions, type Translated } from '../translation';
 import { checkEtcOptions } from '../etc-options';
-import { healthSpecOf, mergeHealthConfig, type DockerHealthConfig } from '../docker/health';
+import { healthSpecOf } from '../docker/health';
 import { verifyLogConfig } from '../docker/log-config';
 import { GUEST_SHM_BYTES, mountTarget, withShmSize } from '../docker/mounts';
-import { planOnHost, planOneNetwork } from '../network/network-plan';
+import { planNetworks, planOnHost } from '../network/network-plan';
 import { publishedPortsOf } from '../network/port-requests';
 import { cgroupLimitsOf, vmSizeOf } from '../docker/resources';
 import { parseSeccompProfile } from '../seccomp-json';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../docker/security';
+import { parseStorageOpt } from '../docker/storage-opt';
 import { parseSignal, SIGTERM } from '../signals';
+import { commandLineOf, mergeWithImage, type MergedContainer } from './image-merge';
 
 /** The pod of a checked neutral request (see the module comment). */
 export function translateContainerRequest(
@@ -55,25 +59,27 @@ export function translateContainerRequest(
   id: string,
   opts: TranslateOptions,
 ): Translated {
-  const m = mergedContainer(req, image, id);
-  const entrypoint = (m.entrypoint ?? []).filter((a, i, all) => !(all.length === 1 && i === 0 && a === ''));
-  const args = [...entrypoint, ...(m.cmd ?? [])];
-  if (args.length === 0) throw new InvalidArgumentError('No command specified');
+  const m = mergeWithImage(req, image, id);
+  const args = commandLineOf(m);
   const log = logOf(req, opts);
   const network = networkPlanOf(req, m, opts);
-  const cgroupParent = parseCgroupParent(req.cgroupParent ?? '');
-  const limits = cgroupLimitsOf(req.resources ?? {});
-  const mounts = mountsOf(req);
-  const health = healthSpecOf(m.health, image.config.config?.Shell);
   const seccomp = seccompOf(req.security ?? {});
+  const disk = parseStorageOpt(req.diskOptions);
+  const cgroupParent = parseCgroupParent(req.cgroupParent ?? '');
+  const resources = req.resources ?? {};
+  const limits = cgroupLimitsOf(resources);
+  const mounts = mountsOf(req);
+  const health = healthSpecOf(m.health, m.shell);
+  const [rows, columns] = req.consoleSize ?? [0, 0];
+  const terminal = (n: number) => n >= 1 && n <= 65535;
   const spec: PodSpec = {
     id,
     hostname: m.hostname,
-    domainname: '',
+    domainname: req.domainname ?? '',
     labels: { ...m.labels },
-    vm: vmSizeOf(req.resources ?? {}, opts.defaults, opts.hostCpus),
-    restartPolicy: { name: 'no', maximumRetryCount: 0 },
-    autoRemove: false,
+    vm: vmSizeOf(resources, opts.defaults, opts.hostCpus),
+    restartPolicy: req.restartPolicy ? { ...req.restartPolicy } : { name: 'no', maximumRetryCount: 0 },
+    autoRemove: req.autoRemove === true,
     log,
     network,
     ...(req.cni ? { cni: req.cni } : {}),
@@ -88,77 +94,48 @@ export function translateContainerRequest(
         workingDir: m.workingDir || '/',
         user: m.user,
         tty: req.tty === true,
+        // The client's terminal size, as the init's first TTY size.
+        ...(req.tty && terminal(rows) && terminal(columns) ? { consoleSize: [rows, columns] as [number, number] } : {}),
         openStdin: req.openStdin === true,
         stdinOnce: req.stdinOnce === true,
         stopSignal: m.stopSignal ? parseSignal(m.stopSignal) : SIGTERM,
         // A negative stop timeout means: wait for ever.
         stopTimeout: req.stopTimeout ?? DEFAULT_STOP_TIMEOUT,
         ...(limits ? { limits } : {}),
+        ...(resources.diskThrottle ? { diskThrottle: { ...resources.diskThrottle } } : {}),
         ...(req.groups?.length ? { groupAdd: [...req.groups] } : {}),
+        ...(disk.size !== undefined ? { diskSize: disk.size } : {}),
+        ...(disk.imageOnDisk ? { imageOnDisk: true } : {}),
         ...(mounts.length ? { mounts } : {}),
         ...(health ? { health } : {}),
         security: securityOf(req),
         ...(seccomp ? { seccomp } : {}),
+        ...(req.init ? { dockerInit: true } : {}),
       },
     ],
   };
-  return { spec, ...(m.volumes.length ? { anonymousVolumes: [...m.volumes] } : {}) };
-}
-
-/** The container as a request and its image say it together (see the module comment). */
-interface MergedContainer {
-  hostname: string;
-  user: string;
-  /** null: neither the image nor the request has any. */
-  env: string[] | null;
-  labels: Record<string, string>;
-  /** '' for none (the container's is then `/`). */
-  workingDir: string;
-  /** The image's. */
-  stopSignal?: string;
-  /** Ports exposed (`80/tcp`), the image's and the request's; absent: none from either. */
-  exposedPorts?: string[];
-  /** The image's healthcheck. */
-  health?: DockerHealthConfig;
-  /** The image's volume paths. */
-  volumes: string[];
-  entrypoint: string[] | null;
-  cmd: string[] | null;
-}
-
-/** The container as the request and its image say it together (see the module comment). */
-function mergedContainer(req: ContainerRequest, image: ImageRecord, id: string): MergedContainer {
-  const ic = image.config.config ?? {};
-  const entrypointSet = req.entrypoint !== undefined;
-  const given = (req.ports ?? []).map((p) => `${p.containerPort}/${p.protocol}`);
-  const exposed = ic.ExposedPorts || given.length ? [...Object.keys(ic.ExposedPorts ?? {}), ...given] : undefined;
-  return {
-    hostname: req.hostname || id.slice(0, 12),
-    user: req.user || ic.User || '',
-    env: ic.Env?.length || req.env ? mergeEnv(ic.Env ?? [], req.env ?? []) : null,
-    labels: { ...(ic.Labels ?? {}), ...(req.labels ?? {}) },
-    workingDir: req.workingDir || ic.WorkingDir || '',
-    ...(ic.StopSignal ? { stopSignal: ic.StopSignal } : {}),
-    ...(exposed ? { exposedPorts: [...new Set(exposed)] } : {}),
-    health: mergeHealthConfig(undefined, ic.Healthcheck) as DockerHealthConfig | undefined,
-    volumes: ic.Volumes ? Object.keys(ic.Volumes) : [],
-    entrypoint: entrypointSet ? (req.entrypoint ?? null) : (ic.Entrypoint ?? null),
-    cmd: entrypointSet || req.args?.length ? (req.args ?? null) : (ic.Cmd ?? null),
-  };
+  return { spec, ...(m.volumes ? { anonymousVolumes: [...m.volumes] } : {}) };
 }
 
 /** The pod's log (see the module comment). */
 function logOf(req: ContainerRequest, opts: TranslateOptions): PodLogConfig {
   if (req.log?.kind === 'json-file') return { driver: 'json-file', opts: {} };
   if (req.log?.kind === 'cri') return { driver: 'json-file', opts: { [CRI_LOG_PATH_OPT]: req.log.path } };
-  const lc = verifyLogConfig({ Type: '', Config: {} }, opts.logDefaults ?? { Type: 'json-file', Config: {} });
+  const asked =
+    req.log?.kind === 'driver' ? { Type: req.log.driver, Config: req.log.options } : { Type: '', Config: {} };
+  const lc = verifyLogConfig(asked, opts.logDefaults ?? { Type: 'json-file', Config: {} });
   return { driver: lc.Type, opts: lc.Config };
 }
 
 /** The pod's network plan (see the module comment). */
 function networkPlanOf(req: ContainerRequest, m: MergedContainer, opts: TranslateOptions): ContainerNetworkPlan {
   const n = req.network ?? { mode: 'default' };
-  const etc = checkEtcOptions({ dns: [], dnsSearch: [], dnsOptions: [], extraHosts: req.extraHosts ?? [] });
+  const etc = checkEtcOptions({
+    dns: req.dns?.servers ?? [],
+    dnsSearch: req.dns?.search ?? [],
+    dnsOptions: req.dns?.options ?? [],
+    extraHosts: req.extraHosts ?? [],
+  });
   const withEtc = (p: ContainerNetworkPlan): ContainerNetworkPlan => (etc ? { ...p, etc } : p);
   const none: ContainerNetworkPlan = { mode: 'none', networks: [], ports: [] };
   if (n.mode === 'join') {
@@ -167,28 +144,65 @@ function networkPlanOf(req: ContainerRequest, m: MergedContainer, opts: Translat
     if (req.hostname) throw conflict('a hostname');
     if (req.extraHosts?.length) throw conflict('extra hosts');
     if (req.ports?.length) throw conflict('ports');
-    return none;
+    return withEtc(none);
   }
-  const published = publishedPortsOf(req.ports ?? []);
+  const ports = publishedPortsOf(req.ports ?? []);
   if (n.mode === 'none') return withEtc(none);
-  const ref = n.mode === 'named' ? n.name : n.mode;
   const exposed = (m.exposedPorts ?? []).map((k) => (k.includes('/') ? k : `${k}/tcp`));
-  return withEtc(planOnHost(opts.networks, (lookup) => planOneNetwork(ref, published, exposed, lookup)));
+  const input = {
+    network: n.mode === 'named' ? n.name : n.mode,
+    ports,
+    exposed,
+    ...(req.endpoints ? { endpoints: req.endpoints } : {}),
+    ...(req.macAddress ? { macAddress: req.macAddress } : {}),
+    ...(req.links ? { links: req.links } : {}),
+    ...(req.endpointChecks === 'every-problem' ? { everyProblem: true } : {}),
+  };
+  return withEtc(planOnHost(opts.networks, (lookup) => planNetworks(input, lookup)));
 }
 
-/** The container's binds (see the module comment), and its /dev/shm. */
+/** The container's mounts (see the module comment), and its /dev/shm. */
 function mountsOf(req: ContainerRequest): PodMount[] {
-  const binds: PodMount[] = (req.mounts ?? []).map((m) => ({
-    type: 'bind',
-    source: path.posix.normalize(m.source),
-    target: mountTarget(m.target),
-    readOnly: m.readOnly === true,
-    createSource: m.createSource === true,
-  }));
+  const mounts = (req.mounts ?? []).map(podMountOf);
   // Parents before children: a mount at /a/b goes on top of one at /a.
   const depth = (t: string) => (t === '/' ? 0 : t.split('/').length);
-  binds.sort((a, b) => depth(a.target) - depth(b.target));
-  return withShmSize(binds, req.resources?.shmBytes ?? GUEST_SHM_BYTES);
+  mounts.sort((a, b) => depth(a.target) - depth(b.target));
+  return withShmSize(mounts, req.resources?.shmBytes ?? GUEST_SHM_BYTES);
+}
+
+/** One mount of the request as the pod layer takes it. */
+function podMountOf(m: MountRequest): PodMount {
+  const target = mountTarget(m.target);
+  if (m.kind === 'volume')
+    return {
+      type: 'volume',
+      name: m.name,
+      source: '',
+      target,
+      readOnly: m.readOnly === true,
+      anonymous: m.name === '',
+      ...(m.noCopy ? { noCopy: true } : {}),
+      ...(m.labels ? { labels: { ...m.labels } } : {}),
+      ...(m.driver ? { driver: m.driver } : {}),
+      ...(m.driverOptions ? { options: { ...m.driverOptions } } : {}),
+    };
+  if (m.kind === 'tmpfs')
+    return {
+      type: 'tmpfs',
+      target,
+      ...(m.options ? { options: m.options } : {}),
+      readOnly: m.readOnly === true,
+      noexec: m.exec !== true,
+      nosuid: m.suid !== true,
+      nodev: m.dev !== true,
+    };
+  return {
+    type: 'bind',
+    source: path.posix.normalize(m.source),
+    target,
+    readOnly: m.readOnly === true,
+    createSource: m.createSource === true,
+  };
 }
 
 /** The container's security settings (see the module comment). */
@@ -196,7 +210,18 @@ function securityOf(req: ContainerRequest): ContainerSecurity {
   const s = req.security ?? {};
   const n = req.network?.mode;
   const ownNetwork = s.defaultSysctls !== false && n !== 'host' && n !== 'join';
-  const sysctls = { ...(ownNetwork ? DEFAULT_NETWORK_SYSCTLS : {}), ...(s.sysctls ?? {}) };
+  const sysctls = {
+    ...(ownNetwork ? DEFAULT_NETWORK_SYSCTLS : {}),
+    ...(req.domainname ? { 'kernel.domainname': req.domainname } : {}),
+    ...(s.sysctls ?? {}),
+  };
+  const more = {
+    ...(s.rlimits?.length ? { rlimits: s.rlimits.map((r) => ({ ...r })) } : {}),
+    // 0 is the guest's own default: nothing to write.
+    ...(s.oomScoreAdj ? { oomScoreAdj: s.oomScoreAdj } : {}),
+    ...(s.devices?.length ? { devices: s.devices.map((d) => ({ ...d })) } : {}),
+    ...(s.deviceRules?.length ? { deviceCgroupRules: s.deviceRules.map((r) => ({ ...r })) } : {}),
+  };
   if (s.privileged)
     return {
       capabilities: [...ALL_CAPABILITIES],
@@ -206,15 +231,17 @@ function securityOf(req: ContainerRequest): ContainerSecurity {
       maskedPaths: [],
       readonlyPaths: [],
       sysctls,
+      ...more,
     };
   return {
     capabilities: s.capabilities ? [...new Set(s.capabilities.map(capabilityName))] : [...DEFAULT_CAPABILITIES],
     privileged: false,
     noNewPrivs: s.noNewPrivileges === true,
     readonlyRootfs: s.readonlyRoot === true,
-    maskedPaths: s.maskedPaths?.length ? [...s.maskedPaths] : [...DEFAULT_MASKED_PATHS],
-    readonlyPaths: s.readonlyPaths?.length ? [...s.readonlyPaths] : [...DEFAULT_READONLY_PATHS],
+    maskedPaths: [...(s.maskedPaths ?? DEFAULT_MASKED_PATHS)],
+    readonlyPaths: [...(s.readonlyPaths ?? DEFAULT_READONLY_PATHS)],
     sysctls,
+    ...more,
   };
 }
 

@@ -2,10 +2,12 @@
  * The shapes a create passes through, front by front, counted by walking each front's
  * creation path over the in-memory pod layer with every shape-making function watched (a
  * jest spy that calls through): Docker's JSON decoded (CreateBody), its parse (CreateRequest,
- * with the full HostConfig), the neutral request's check (ContainerRequest), and each
+ * with the full HostConfig), the neutral request (ContainerRequest: checked for the CRI,
+ * native and builder fronts, made from the parsed body by the Docker front), and the one
  * translation into the pod (PodSpec). The shapes up to the pod are the creation path; nothing
  * follows it: a pod made from a neutral request keeps no Docker record (its Docker view is
- * rendered from the PodSpec when shown: src/translate/docker/pod-view.ts).
+ * rendered from the PodSpec when shown: src/translate/docker/pod-view.ts), and a Docker
+ * create's record is made from its parsed body, beside its neutral request.
  *
  * Besides the walk, the neutral translation's imports (the file graph of src, type-only
  * imports included) reach none of the Docker front's create modules.
@@ -15,7 +17,7 @@ import { harness, type Harness } from '../pod/fakes';
 import { createCriContainer, createCriSandbox } from '../../../src/api/cri/create-request';
 import * as goDecode from '../../../src/translate/docker/go-decode';
 import * as createBody from '../../../src/translate/docker/create-body';
-import * as create from '../../../src/translate/docker/create';
+import * as dockerRequest from '../../../src/translate/docker/docker-request';
 import * as dockerTypes from '../../../src/translate/docker/docker-types';
 import * as requestCheck from '../../../src/translate/request/request-check';
 import * as requestPod from '../../../src/translate/request/request-pod';
@@ -28,18 +30,25 @@ const WATCHED: Array<[Record<string, unknown>, string, string]> = [
   [goDecode, 'decodeBody', 'CreateBody'],
   [createBody, 'parseCreateBody', 'CreateRequest'],
   [dockerTypes, 'normaliseHostConfig', 'HostConfig'],
-  [create, 'translateCreate', 'PodSpec'],
+  [dockerRequest, 'dockerContainerRequest', 'ContainerRequest'],
   [requestCheck, 'checkContainerRequest', 'ContainerRequest'],
   [requestPod, 'translateContainerRequest', 'PodSpec'],
 ];
 
-/** The shapes `run` passes through, in the order they are made: the path up to the pod, then the display. */
-async function walk(run: () => Promise<unknown>): Promise<{ path: string[]; display: string[] }> {
+/** What a watched function was called with and gave, by the shape it makes. */
+type Made = Record<string, { args: unknown[][]; results: unknown[] }>;
+
+/**
+ * The shapes `run` passes through, in the order they are made: the path up to the pod, then
+ * the display; and what each maker was called with and gave.
+ */
+async function walk(run: () => Promise<unknown>): Promise<{ path: string[]; display: string[]; made: Made }> {
   const spies = WATCHED.map(([mod, name, shape]) => ({
     shape,
     spy: jest.spyOn(mod as Record<string, (...a: unknown[]) => unknown>, name),
   }));
   let made: string[];
+  const calls: Made = {};
   try {
     await run();
   } finally {
@@ -48,10 +57,15 @@ async function walk(run: () => Promise<unknown>): Promise<{ path: string[]; disp
       .flatMap((s) => s.spy.mock.invocationCallOrder.map((order) => ({ order, shape: s.shape })))
       .sort((a, b) => a.order - b.order)
       .map((m) => m.shape);
-    for (const s of spies) s.spy.mockRestore();
+    for (const s of spies) {
+      const c = (calls[s.shape] ??= { args: [], results: [] });
+      c.args.push(...s.spy.mock.calls);
+      c.results.push(...s.spy.mock.results.map((r) => r.value));
+      s.spy.mockRestore();
+    }
   }
   const pod = made.indexOf('PodSpec');
-  return { path: made.slice(0, pod + 1), display: made.slice(pod + 1) };
+  return { path: made.slice(0, pod + 1), display: made.slice(pod + 1), made: calls };
 }
 
 let h: Harness;
@@ -114,22 +128,39 @@ describe('each front reaches its pod through its own request and the neutral one
     expect(step.path).toEqual(['ContainerRequest', 'PodSpec']);
   });
 
-  test('a Docker create, as its front hands it over: CreateBody -> CreateRequest (with its HostConfig) -> PodSpec', async () => {
+  test('a Docker create, as its front hands it over: CreateBody -> CreateRequest (with its HostConfig) -> ContainerRequest -> PodSpec', async () => {
+    let parsed: createBody.CreateRequest | undefined;
     const docker = await walk(() => {
-      const body = goDecode.decodeBody<CreateBody>(CreateBodySchema, { Image: 'busybox', Cmd: ['sleep', '9'] });
-      return engine.createFromDocker(createBody.parseCreateBody(body, 2));
+      const body = goDecode.decodeBody<CreateBody>(CreateBodySchema, {
+        Image: 'busybox',
+        Cmd: ['sleep', '9'],
+        HostConfig: { Binds: ['/tmp/x:/x:ro'], Ulimits: [{ Name: 'nofile', Soft: 10, Hard: 20 }] },
+      });
+      parsed = createBody.parseCreateBody(body, 2);
+      return engine.createFromDocker(parsed);
     });
-    expect(docker.path).toEqual(['CreateBody', 'CreateRequest', 'HostConfig', 'PodSpec']);
+    expect(docker.path).toEqual(['CreateBody', 'CreateRequest', 'HostConfig', 'ContainerRequest', 'PodSpec']);
     expect(docker.display).toEqual([]);
+    // The Docker record is made from the parsed body, beside the neutral request (which has no
+    // Docker words): its HostConfig is the body's, as dockerd keeps it.
+    const made = docker.made.ContainerRequest;
+    expect(made.args[0][0]).toBe(parsed);
+    const { request, record } = made.results[0] as dockerRequest.DockerRequest;
+    expect(JSON.stringify(request)).not.toMatch(/HostConfig|Binds|Ulimits|:\/x:ro/);
+    expect(docker.made.PodSpec.args[0][0]).toBe(request);
+    expect(h.pods.list()[0].frontend).toEqual(record);
+    expect(record.hostConfig.Binds).toEqual(['/tmp/x:/x:ro']);
+    expect(record.hostConfig.Ulimits).toEqual([{ Name: 'nofile', Soft: 10, Hard: 20 }]);
   });
 });
 
 describe("the neutral translation's imports", () => {
   const src = path.resolve(__dirname, '../../../src');
-  /** The Docker create's own modules: its body's schema, its parse, its translation. */
+  /** The Docker create's own modules: its body's schema, its parse, its request and record, its translation. */
   const DOCKER_CREATE = [
     'translate/docker/docker-schema.ts',
     'translate/docker/create-body.ts',
+    'translate/docker/docker-request.ts',
     'translate/docker/create.ts',
   ];
 
@@ -149,12 +180,14 @@ describe("the neutral translation's imports", () => {
     return seen;
   }
 
-  test.each(['translate/request/request-pod.ts', 'translate/request/request-check.ts'])(
-    "%s reaches none of the Docker create's modules",
-    (file) => {
-      expect(DOCKER_CREATE.filter((f) => reach(file).has(f))).toEqual([]);
-    },
-  );
+  test.each([
+    'translate/request/request-pod.ts',
+    'translate/request/request-check.ts',
+    'translate/request/image-merge.ts',
+    'translate/request/container-request.ts',
+  ])("%s reaches none of the Docker create's modules", (file) => {
+    expect(DOCKER_CREATE.filter((f) => reach(file).has(f))).toEqual([]);
+  });
 
   test('the search finds them from the Docker entry', () => {
     expect(DOCKER_CREATE.filter((f) => reach('engine/docker.ts').has(f))).toEqual(DOCKER_CREATE);

@@ -409,6 +409,102 @@ describe('the native and builder requests make the pods the Docker bodies they r
   });
 });
 
+describe("a neutral request has words for every setting of a Docker create's pod", () => {
+  test('restart, removal, init, terminal, stop signal, health, volumes, tmpfs, rlimits, devices, disk', () => {
+    const req: ContainerRequest = {
+      image: 'busybox',
+      args: ['sleep', '9'],
+      domainname: 'example.test',
+      tty: true,
+      consoleSize: [40, 120],
+      stopSignal: 'SIGUSR1',
+      restartPolicy: { name: 'on-failure', maximumRetryCount: 3 },
+      init: true,
+      health: { probe: { kind: 'shell', args: ['true'] }, intervalNs: 2e9, retries: 5 },
+      shell: ['/bin/ash', '-c'],
+      volumes: ['/cache'],
+      exposedPorts: ['81/tcp'],
+      mounts: [
+        { kind: 'volume', name: 'data', target: '/data', readOnly: true, noCopy: true },
+        { kind: 'tmpfs', target: '/run', options: 'size=1m', exec: true },
+      ],
+      diskOptions: { size: '1G' },
+      resources: {
+        nanoCpus: 2e9,
+        cpuShares: 512,
+        pidsLimit: 64,
+        shmBytes: 1024 * 1024,
+        diskThrottle: { readBps: 1048576 },
+      },
+      security: {
+        rlimits: [{ resource: 7, soft: 10, hard: 20 }],
+        oomScoreAdj: 100,
+        devices: [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229, mode: 0o666, access: 'rwm' }],
+      },
+      log: { kind: 'driver', driver: 'json-file', options: { 'max-size': '1m' } },
+      dns: { servers: ['1.1.1.1'] },
+    };
+    expect(neutral(req)).toEqual(
+      podOf(
+        docker({
+          Image: 'busybox',
+          Cmd: ['sleep', '9'],
+          Domainname: 'example.test',
+          Tty: true,
+          StopSignal: 'SIGUSR1',
+          Healthcheck: { Test: ['CMD-SHELL', 'true'], Interval: 2e9, Retries: 5 },
+          Shell: ['/bin/ash', '-c'],
+          Volumes: { '/cache': {} },
+          ExposedPorts: { '81/tcp': {} },
+          HostConfig: {
+            ConsoleSize: [40, 120],
+            RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 },
+            Init: true,
+            Binds: ['data:/data:ro,nocopy'],
+            Tmpfs: { '/run': 'size=1m,exec' },
+            StorageOpt: { size: '1G' },
+            NanoCpus: 2e9,
+            CpuShares: 512,
+            PidsLimit: 64,
+            ShmSize: 1024 * 1024,
+            BlkioDeviceReadBps: [{ Path: '/dev/vda', Rate: 1048576 }],
+            Ulimits: [{ Name: 'nofile', Soft: 10, Hard: 20 }],
+            OomScoreAdj: 100,
+            Devices: [{ PathOnHost: '/dev/fuse', PathInContainer: '', CgroupPermissions: 'rwm' }],
+            LogConfig: { Type: 'json-file', Config: { 'max-size': '1m' } },
+            Dns: ['1.1.1.1'],
+          },
+        }),
+      ),
+    );
+  });
+
+  test('a user network with endpoint settings, another network besides, links and published ports', () => {
+    const req: ContainerRequest = {
+      image: 'busybox',
+      network: { mode: 'named', name: 'front' },
+      endpoints: [
+        { network: 'front', aliases: ['web'], links: ['db:database'] },
+        { network: 'bridge', macAddress: '02:42:ac:11:00:0a' },
+      ],
+      macAddress: '02:42:ac:11:00:09',
+      ports: [{ containerPort: 80, protocol: 'tcp', host: { ip: '127.0.0.1', port: '8080' } }],
+    };
+    const t = neutral(req);
+    expect(t.spec.network?.networks).toEqual([
+      { ref: 'front', aliases: ['web'], mac: '02:42:ac:11:00:09', links: [{ name: 'db', alias: 'database' }] },
+      { ref: 'bridge', aliases: [], mac: '02:42:ac:11:00:0a' },
+    ]);
+    expect(t.spec.network?.ports).toEqual([
+      { proto: 'tcp', containerPort: 80, hostIp: '127.0.0.1', hostPortMin: 8080, hostPortMax: 8080 },
+    ]);
+    expect(t.spec.network?.exposed).toEqual(['80/tcp']);
+    // A port published only (as Docker's PortBindings without ExposedPorts) is not exposed.
+    const published = neutral({ ...req, ports: [{ ...req.ports![0], exposed: false }] });
+    expect(published.spec.network?.exposed).toBeUndefined();
+  });
+});
+
 describe("a neutral request gets the Docker body's checks, in dockerd's words where they name the setting", () => {
   test.each<[string, Partial<ContainerRequest>, string]>([
     ['too little memory', { resources: { memoryBytes: 1024 } }, 'Minimum memory limit allowed is 6MB'],

@@ -1,5 +1,5 @@
 import { networkSettingsJson, plannedNetworksJson, psPorts } from '../../../src/translate/json/network-json';
-import { planNetworks } from '../../../src/translate/network/network-plan';
+import { planNetworks, type NetworksInput } from '../../../src/translate/network/network-plan';
 import { NotFoundError } from '../../../src/errors';
 
 const lookup = {
@@ -10,30 +10,25 @@ const lookup = {
   hasUserSubnet: (ref: string) => ref === 'sub',
 };
 
-describe("a container's network plan from its create body", () => {
-  test('default: the bridge network, published ports from PortBindings and -P', () => {
-    expect(
-      planNetworks(
-        {
-          PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '8080' }] },
-          PublishAllPorts: true,
-          ExposedPorts: { '80/tcp': {}, '53/udp': {} },
-        },
-        lookup,
-      ),
-    ).toEqual({
+const plan = (input: Partial<NetworksInput>) =>
+  planNetworks({ network: 'default', ports: [], exposed: [], ...input }, lookup);
+
+describe("a container's network plan from its request", () => {
+  test('default: the bridge network, with the published and exposed ports', () => {
+    const ports = [
+      { proto: 'tcp' as const, containerPort: 80, hostIp: '127.0.0.1', hostPortMin: 8080, hostPortMax: 8080 },
+      { proto: 'udp' as const, containerPort: 53, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0, alsoIpv6: true },
+    ];
+    expect(plan({ ports, exposed: ['80/tcp', '53/udp'] })).toEqual({
       mode: 'networks',
       networks: [{ ref: 'bridge', aliases: [] }],
-      ports: [
-        { proto: 'tcp', containerPort: 80, hostIp: '127.0.0.1', hostPortMin: 8080, hostPortMax: 8080 },
-        { proto: 'udp', containerPort: 53, hostIp: '0.0.0.0', hostPortMin: 0, hostPortMax: 0, alsoIpv6: true },
-      ],
+      ports,
       exposed: ['80/tcp', '53/udp'],
     });
   });
 
   test("--link: on the default bridge the plan's links; on a user network the endpoint's, from either field", () => {
-    expect(planNetworks({ Links: ['db:alias', 'cache'], ExposedPorts: { 80: {} } }, lookup)).toEqual({
+    expect(plan({ links: ['db:alias', 'cache'], exposed: ['80/tcp'] })).toEqual({
       mode: 'networks',
       networks: [{ ref: 'bridge', aliases: [] }],
       ports: [],
@@ -43,38 +38,32 @@ describe("a container's network plan from its create body", () => {
         { name: 'cache', alias: 'cache' },
       ],
     });
-    expect(
-      planNetworks(
-        { NetworkMode: 'sub', Links: ['/x:/me/y'], EndpointsConfig: { sub: { Links: ['db:alias'] } } },
-        lookup,
-      ),
-    ).toEqual({
-      mode: 'networks',
-      networks: [
-        {
-          ref: 'sub',
-          aliases: [],
-          links: [
-            { name: 'db', alias: 'alias' },
-            { name: 'x', alias: 'y' },
-          ],
-        },
-      ],
-      ports: [],
-    });
-    expect(() => planNetworks({ Links: ['a:b:c'] }, lookup)).toThrow('invalid link format: a:b:c');
+    expect(plan({ network: 'sub', links: ['/x:/me/y'], endpoints: [{ network: 'sub', links: ['db:alias'] }] })).toEqual(
+      {
+        mode: 'networks',
+        networks: [
+          {
+            ref: 'sub',
+            aliases: [],
+            links: [
+              { name: 'db', alias: 'alias' },
+              { name: 'x', alias: 'y' },
+            ],
+          },
+        ],
+        ports: [],
+      },
+    );
+    expect(() => plan({ links: ['a:b:c'] })).toThrow('invalid link format: a:b:c');
   });
 
   test('a user network with aliases, a static address and a MAC', () => {
     expect(
-      planNetworks(
-        {
-          NetworkMode: 'sub',
-          MacAddress: '02:00:00:00:00:01',
-          EndpointsConfig: { sub: { Aliases: ['db'], IPAMConfig: { IPv4Address: '10.1.0.9' } } },
-        },
-        lookup,
-      ),
+      plan({
+        network: 'sub',
+        macAddress: '02:00:00:00:00:01',
+        endpoints: [{ network: 'sub', aliases: ['db'], ipv4Address: '10.1.0.9' }],
+      }),
     ).toEqual({
       mode: 'networks',
       networks: [{ ref: 'sub', aliases: ['db'], ip: '10.1.0.9', mac: '02:00:00:00:00:01' }],
@@ -82,36 +71,54 @@ describe("a container's network plan from its create body", () => {
     });
   });
 
-  test('none: loopback only', () => {
-    expect(planNetworks({ NetworkMode: 'none', PortBindings: { '80/tcp': [{}] } }, lookup)).toEqual({
-      mode: 'none',
-      networks: [],
+  test("several networks: the request's first, with the MAC and links, then the others in order", () => {
+    expect(
+      plan({
+        network: 'sub',
+        macAddress: '02:00:00:00:00:01',
+        links: ['db'],
+        endpoints: [
+          { network: 'other', aliases: ['o'] },
+          { network: 'sub', aliases: ['s'] },
+        ],
+      }),
+    ).toEqual({
+      mode: 'networks',
+      networks: [
+        { ref: 'sub', aliases: ['s'], mac: '02:00:00:00:00:01', links: [{ name: 'db', alias: 'db' }] },
+        { ref: 'other', aliases: ['o'] },
+      ],
       ports: [],
     });
+    // One entry is the request's network's, whatever it names.
+    expect(plan({ network: 'sub', endpoints: [{ network: 'elsewhere', aliases: ['a'] }] }).networks).toEqual([
+      { ref: 'sub', aliases: ['a'] },
+    ]);
   });
 
-  test("dockerd's refusals, and ours for host and container modes", () => {
-    expect(() => planNetworks({ NetworkMode: 'host' }, lookup)).toThrow('--network host is not supported');
-    expect(() => planNetworks({ NetworkMode: 'container:x', PortBindings: { '5/tcp': [{}] } }, lookup)).toThrow(
-      'conflicting options: port publishing and the container type network mode',
+  test("dockerd's refusals, and ours for the host's network", () => {
+    expect(() => plan({ network: 'host' })).toThrow('--network host is not supported');
+    expect(() => plan({ endpoints: [{ network: 'bridge', ipv4Address: '172.18.0.9' }] })).toThrow(
+      'user specified IP address is supported on user defined networks only',
     );
-    expect(planNetworks({ NetworkMode: 'container:x' }, lookup)).toEqual({ mode: 'none', networks: [], ports: [] });
-    expect(() =>
-      planNetworks({ EndpointsConfig: { bridge: { IPAMConfig: { IPv4Address: '172.18.0.9' } } } }, lookup),
-    ).toThrow('user specified IP address is supported on user defined networks only');
-    expect(() => planNetworks({ EndpointsConfig: { bridge: { Aliases: ['x'] } } }, lookup)).toThrow(
+    expect(() => plan({ endpoints: [{ network: 'bridge', aliases: ['x'] }] })).toThrow(
       'network-scoped alias is supported only for containers in user defined networks',
     );
-    expect(() =>
-      planNetworks(
-        { NetworkMode: 'auto', EndpointsConfig: { auto: { IPAMConfig: { IPv4Address: '10.0.0.9' } } } },
-        lookup,
-      ),
-    ).toThrow('user specified IP address is supported only when connecting to networks with user configured subnets');
-    expect(() => planNetworks({ NetworkMode: 'a', EndpointsConfig: { a: {}, b: {} } }, lookup)).toThrow(
-      'Container cannot be connected to network endpoints: a, b',
+    expect(() => plan({ network: 'auto', endpoints: [{ network: 'auto', ipv4Address: '10.0.0.9' }] })).toThrow(
+      'user specified IP address is supported only when connecting to networks with user configured subnets',
     );
-    expect(() => planNetworks({ NetworkMode: 'nope' }, lookup)).toThrow('network nope not found');
+    expect(() => plan({ network: 'nope' })).toThrow('network nope not found');
+  });
+
+  test("dockerd 26's check names every problem of an endpoint at once", () => {
+    expect(() =>
+      plan({ everyProblem: true, endpoints: [{ network: 'bridge', aliases: ['x'], ipv4Address: '300.1.1.1' }] }),
+    ).toThrow(
+      'invalid config for network bridge: invalid endpoint settings:\n' +
+        '* user specified IP address is supported on user defined networks only\n' +
+        '* network-scoped alias is supported only for containers in user defined networks\n' +
+        '* invalid IPv4 address: 300.1.1.1',
+    );
   });
 });
 

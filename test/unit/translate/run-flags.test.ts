@@ -1,6 +1,6 @@
 /**
  * `docker run` flags that reach the guest as settings of the container's processes
- * (src/translate/docker/security.ts, src/translate/docker/create.ts): --ulimit as resource limits of the init
+ * (src/translate/docker/security.ts, docker-request.ts, src/translate/request/request-pod.ts): --ulimit as resource limits of the init
  * and every exec, --domainname and dockerd 20.10's default sysctls of a container's own
  * network namespace, --init as the agent's docker-init in front of the command. Inspect keeps
  * what the client sent, as dockerd's does. The compat test test/compat/run-flags.test.ts shows
@@ -12,7 +12,7 @@ import type { ImageRecord } from '../../../src/storage/types';
 import { InvalidArgumentError } from '../../../src/errors';
 import { decodeBody } from '../../../src/translate/docker/go-decode';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
-import { dockerDefaultSysctls, parseUlimits } from '../../../src/translate/docker/security';
+import { parseUlimits } from '../../../src/translate/docker/security';
 import { processSecurity } from '../../../src/pod/security/security';
 
 const img: ImageRecord = {
@@ -99,19 +99,21 @@ describe('--ulimit', () => {
 });
 
 describe("dockerd's sysctls and --domainname", () => {
+  const sysctls = (body: Record<string, unknown>) => translate(body).spec.containers[0].security?.sysctls;
+
   test('a container of its own network namespace may bind low ports and ping without capabilities', () => {
-    expect(dockerDefaultSysctls({}, undefined)).toEqual({
+    expect(sysctls({})).toEqual({
       'net.ipv4.ip_unprivileged_port_start': '0',
       'net.ipv4.ping_group_range': '0 2147483647',
     });
-    expect(dockerDefaultSysctls({ NetworkMode: 'none' }, '')['net.ipv4.ip_unprivileged_port_start']).toBe('0');
+    expect(sysctls({ HostConfig: { NetworkMode: 'none' } })?.['net.ipv4.ip_unprivileged_port_start']).toBe('0');
   });
 
   test("not in another container's namespace; the user's own sysctls win", () => {
-    expect(dockerDefaultSysctls({ NetworkMode: 'container:abc' }, undefined)).toEqual({});
-    expect(
-      dockerDefaultSysctls({ Sysctls: { 'net.ipv4.ip_unprivileged_port_start': '1024' } }, undefined),
-    ).toMatchObject({ 'net.ipv4.ip_unprivileged_port_start': '1024' });
+    expect(sysctls({ HostConfig: { NetworkMode: 'container:abc' } })).toEqual({});
+    expect(sysctls({ HostConfig: { Sysctls: { 'net.ipv4.ip_unprivileged_port_start': '1024' } } })).toMatchObject({
+      'net.ipv4.ip_unprivileged_port_start': '1024',
+    });
   });
 
   test("--domainname sets the UTS domain name (kernel.domainname); inspect's Sysctls stay the user's", () => {

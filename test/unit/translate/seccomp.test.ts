@@ -5,7 +5,10 @@
  */
 import { InvalidArgumentError } from '../../../src/errors';
 import { parseSeccompProfile } from '../../../src/translate/seccomp-json';
-import { seccompOf } from '../../../src/translate/docker/seccomp-opt';
+import { parseCreateBody } from '../../../src/translate/docker/create-body';
+import { translateCreate } from '../../../src/translate/docker/create';
+import type { CreateBody } from '../../../src/translate/docker/docker-schema';
+import type { ImageRecord } from '../../../src/storage/types';
 
 const allow = (syscalls: unknown[], more: object = {}) =>
   JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls, ...more });
@@ -176,7 +179,22 @@ describe('parseSeccompProfile', () => {
   });
 });
 
-describe('seccompOf (HostConfig.Privileged and SecurityOpt)', () => {
+/** The seccomp filter of a Docker create with `hc`: its front's request, then the pod's translation. */
+function seccompOf(hc: { Privileged?: boolean; SecurityOpt?: string[] }) {
+  const req = parseCreateBody({ Image: 'img', Cmd: ['x'], HostConfig: hc } as CreateBody, 2);
+  const image: ImageRecord = {
+    id: 'sha256:' + 'a'.repeat(64),
+    repoTags: [],
+    repoDigests: [],
+    config: { architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [] } },
+    size: 1,
+    storedAt: 0,
+  };
+  const opts = { defaults: { memoryMiB: 256, cpus: 1 }, hostCpus: 2 };
+  return translateCreate(req, image, 'f'.repeat(64), opts).spec.containers[0].seccomp;
+}
+
+describe('a Docker create\u2019s seccomp filter (HostConfig.Privileged and SecurityOpt)', () => {
   const custom = allow([{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }]);
 
   it('gives the default profile unless privileged or unconfined', () => {
