@@ -43,7 +43,7 @@ import { orderConfig, type DockerConfig, type DockerFrontend, type DockerHostCon
 import { mergeHealthConfig, type DockerHealthConfig } from './health';
 import { verifyLogConfig, type LogConfig } from './log-config';
 import { parseMounts } from './mounts';
-import { diskThrottleFor } from './resources';
+import { amountsOf, diskThrottleFor } from './resources';
 import { seccompRequestOf } from './seccomp-opt';
 import { dockerSecurity, parseUlimits } from './security';
 
@@ -178,17 +178,11 @@ function recordOf(
 /** A HostConfig's resources in the request's words. */
 function resourcesOf(hc: DockerHostConfig): ResourcesRequest {
   const throttle = diskThrottleFor(hc);
+  const { cpuset, cpusetMems, ...amounts } = amountsOf(hc);
   return {
-    memoryBytes: hc.Memory,
-    nanoCpus: hc.NanoCpus,
-    cpuQuota: hc.CpuQuota,
-    cpuPeriod: hc.CpuPeriod,
-    cpuCount: hc.CpuCount,
-    cpuShares: hc.CpuShares,
-    memoryReservation: hc.MemoryReservation,
-    ...(hc.CpusetCpus ? { cpuset: hc.CpusetCpus } : {}),
-    ...(hc.CpusetMems ? { cpusetMems: hc.CpusetMems } : {}),
-    pidsLimit: hc.PidsLimit,
+    ...amounts,
+    ...(cpuset ? { cpuset } : {}),
+    ...(cpusetMems ? { cpusetMems } : {}),
     shmBytes: hc.ShmSize,
     ...(throttle ? { diskThrottle: throttle } : {}),
   };

@@ -80,7 +80,7 @@ export function vmSizeOf(r: ResourceAmounts, defaults: PodVmSize, hostCpus: numb
 }
 
 /** A HostConfig's resources as ResourceAmounts. */
-function amountsOf(
+export function amountsOf(
   hc: Partial<
     Pick<
       DockerHostConfig,

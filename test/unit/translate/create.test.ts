@@ -6,7 +6,7 @@ import {
 import { translateCreate } from '../../../src/translate/docker/create';
 import { vmSizeFor } from '../../../src/translate/docker/resources';
 import { parseSignal, signalName } from '../../../src/translate/signals';
-import type { ImageRecord } from '../../../src/storage/types';
+import { imageWith as image } from './image-record';
 import { InvalidArgumentError, NotImplementedError } from '../../../src/errors';
 
 import { decodeBody } from '../../../src/translate/docker/go-decode';
@@ -19,17 +19,6 @@ function parseCreateBody(body: unknown, hostCpus: number) {
   return parseDecoded(decodeBody<CreateBody>(CreateBodySchema, body), hostCpus);
 }
 const defaults = { memoryMiB: 256, cpus: 1 };
-
-function image(config: NonNullable<ImageRecord['config']['config']>): ImageRecord {
-  return {
-    id: 'sha256:' + 'a'.repeat(64),
-    repoTags: ['img:latest'],
-    repoDigests: [],
-    config: { architecture: 'amd64', os: 'linux', config, rootfs: { type: 'layers', diff_ids: [] } },
-    size: 1,
-    storedAt: 0,
-  };
-}
 
 const busybox = image({ Env: ['PATH=/bin', 'X=img'], Cmd: ['sh'], Labels: { from: 'image', both: 'image' } });
 

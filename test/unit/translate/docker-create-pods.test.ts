@@ -11,21 +11,10 @@ import { parseCreateBody } from '../../../src/translate/docker/create-body';
 import { translateCreate } from '../../../src/translate/docker/create';
 import { decodeBody } from '../../../src/translate/docker/go-decode';
 import { CreateBodySchema, type CreateBody } from '../../../src/translate/docker/docker-schema';
-import type { ImageRecord } from '../../../src/storage/types';
+import { imageWith as image } from './image-record';
 import { CASES, LOOKUP, PLAIN_IMAGE, type DockerCreateCase } from './docker-create-cases';
 
 const ID = 'f'.repeat(64);
-
-function image(config: NonNullable<ImageRecord['config']['config']>): ImageRecord {
-  return {
-    id: 'sha256:' + 'a'.repeat(64),
-    repoTags: ['img:latest'],
-    repoDigests: [],
-    config: { architecture: 'amd64', os: 'linux', config, rootfs: { type: 'layers', diff_ids: [] } },
-    size: 1,
-    storedAt: 0,
-  };
-}
 
 /** What a create of case `c` gives, as plain JSON (see the module comment). */
 function outcome(c: DockerCreateCase): unknown {
