@@ -33,6 +33,8 @@ import { median, runMain, sleep, startDockerd, stopBench } from './common';
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const FORKS = Number(process.env.BENCH_FORKS ?? 10);
 const IMAGE = (): string => `${fixtureRegistry()}/debian-postgres:15`;
+const BUSYBOX = (): string => `${fixtureRegistry()}/busybox`;
+const COUNTER = 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done';
 const PODVISOR_BIN = path.join(__dirname, '..', 'bin', 'podvisor');
 
 const docker = (env: NodeJS.ProcessEnv, args: string[]): string =>
@@ -51,6 +53,40 @@ async function untilReady(env: NodeJS.ProcessEnv, name: string): Promise<void> {
     await sleep(100);
   }
   throw new Error(`${name} never became ready`);
+}
+
+/** Poll `docker exec NAME true` until it passes (10 minutes at most): the container answers. */
+async function untilAnswering(env: NodeJS.ProcessEnv, name: string): Promise<void> {
+  const deadline = Date.now() + 600000;
+  while (Date.now() < deadline) {
+    if (spawnSync('docker', ['exec', name, 'true'], { env, timeout: 30000 }).status === 0) return;
+    await sleep(20);
+  }
+  throw new Error(`${name} never answered`);
+}
+
+/** Milliseconds from now until `start()` has run and container `name` answers an exec. */
+async function timeToAnswer(env: NodeJS.ProcessEnv, name: string, start: () => void): Promise<number> {
+  const t0 = Date.now();
+  start();
+  await untilAnswering(env, name);
+  return Date.now() - t0;
+}
+
+/** The directory of checkpoint `cp` of container `name` of daemon `pv`. */
+const checkpointDir = (pv: { env: NodeJS.ProcessEnv; dataRoot: string }, name: string, cp: string): string =>
+  path.join(pv.dataRoot, 'containers', docker(pv.env, ['inspect', '-f', '{{.Id}}', name]), 'checkpoints', cp);
+
+/**
+ * Wait until the fork template of checkpoint directory `dir` is made (a save starts it in the
+ * background); with `drop`, remove it then, so that a restore loads the whole state (as one of
+ * a checkpoint made before templates were made at the save).
+ */
+async function forkTemplateMade(dir: string, drop = false): Promise<void> {
+  const files = ['fork.state', 'fork.ram'].map((f) => path.join(dir, f));
+  for (let i = 0; i < 1200 && !files.every((f) => fs.existsSync(f)); i++) await sleep(100);
+  if (!files.every((f) => fs.existsSync(f))) throw new Error(`no fork template in ${dir}`);
+  if (drop) for (const f of files) fs.rmSync(f);
 }
 
 /** Milliseconds from now until `start()` has run and every container of `names` is ready. */
@@ -81,14 +117,19 @@ function qemuPssMiB(vms: string[]): number[] {
 async function main(): Promise<void> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-checkpoint-'));
   const registries = await ensureFixtureRegistries();
-  const pv = await startDaemon({ args: ['--experimental'] });
+  const pv = await startDaemon({ args: ['--experimental', '--log-level', 'debug'] });
+  const phases = new Set<string>();
   let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
   const times: Record<string, number[]> = {
+    'busybox, dockerd + runc: docker run -d, cold, to an exec answered': [],
+    'busybox, podvisor: docker start --checkpoint (RAM mapped), to an exec answered': [],
+    'busybox, podvisor: docker start --checkpoint (whole state loaded), to an exec answered': [],
     'dockerd + runc: docker run, cold': [],
     'podvisor: docker run, cold (image over the layers share)': [],
     'podvisor: docker run, cold (--storage-opt image=disk)': [],
     'podvisor: docker checkpoint create (the save; its run ends)': [],
-    'podvisor: docker start --checkpoint': [],
+    'podvisor: docker start --checkpoint (RAM mapped)': [],
+    'podvisor: docker start --checkpoint (whole state loaded)': [],
     'podvisor: one fork': [],
     [`podvisor: ${FORKS} forks at once, all ready`]: [],
   };
@@ -97,28 +138,50 @@ async function main(): Promise<void> {
   let pss: number[] = [];
   try {
     dockerd = await startDockerd(path.join(base, 'dockerd'));
-    for (const env of [pv.env, dockerd.env]) docker(env, ['pull', '-q', IMAGE()]);
+    for (const env of [pv.env, dockerd.env])
+      for (const image of [IMAGE(), BUSYBOX()]) docker(env, ['pull', '-q', image]);
     for (let r = 0; r < RUNS; r++) {
       const dd = dockerd.env;
-      times[keys[0]].push(await timeToReady(dd, ['pgd'], () => runPg(dd, 'pgd')));
+      const counter = [BUSYBOX(), 'sh', '-c', COUNTER];
+      times[keys[0]].push(await timeToAnswer(dd, 'bbd', () => docker(dd, ['run', '-d', '--name', 'bbd', ...counter])));
+      docker(dd, ['rm', '-fv', 'bbd']);
+      docker(pv.env, ['run', '-d', '--name', 'bb', '--storage-opt', 'image=disk', ...counter]);
+      await untilAnswering(pv.env, 'bb');
+      for (const [k, cp, drop] of [
+        [keys[1], 'mapped', false],
+        [keys[2], 'loaded', true],
+      ] as const) {
+        docker(pv.env, ['checkpoint', 'create', 'bb', cp]);
+        await forkTemplateMade(checkpointDir(pv, 'bb', cp), drop);
+        times[k].push(await timeToAnswer(pv.env, 'bb', () => docker(pv.env, ['start', '--checkpoint', cp, 'bb'])));
+      }
+      docker(pv.env, ['rm', '-fv', 'bb']);
+      times[keys[3]].push(await timeToReady(dd, ['pgd'], () => runPg(dd, 'pgd')));
       docker(dd, ['rm', '-fv', 'pgd']);
-      times[keys[1]].push(await timeToReady(pv.env, ['pgl'], () => runPg(pv.env, 'pgl')));
+      times[keys[4]].push(await timeToReady(pv.env, ['pgl'], () => runPg(pv.env, 'pgl')));
       docker(pv.env, ['rm', '-fv', 'pgl']);
-      times[keys[2]].push(
+      times[keys[5]].push(
         await timeToReady(pv.env, ['pg'], () => runPg(pv.env, 'pg', ['--storage-opt', 'image=disk'])),
       );
       const t0 = Date.now();
       docker(pv.env, ['checkpoint', 'create', 'pg', 'ready']);
-      times[keys[3]].push(Date.now() - t0);
-      times[keys[4]].push(
+      times[keys[6]].push(Date.now() - t0);
+      // The fork template a save starts in the background is made before the restore is timed.
+      await forkTemplateMade(checkpointDir(pv, 'pg', 'ready'));
+      times[keys[7]].push(
         await timeToReady(pv.env, ['pg'], () => docker(pv.env, ['start', '--checkpoint', 'ready', 'pg'])),
       );
-      times[keys[5]].push(
+      docker(pv.env, ['checkpoint', 'create', 'pg', 'again']);
+      await forkTemplateMade(checkpointDir(pv, 'pg', 'again'), true);
+      times[keys[8]].push(
+        await timeToReady(pv.env, ['pg'], () => docker(pv.env, ['start', '--checkpoint', 'again', 'pg'])),
+      );
+      times[keys[9]].push(
         await timeToReady(pv.env, ['pgf'], () => podvisor(pv.dockerHost, ['fork', 'pg', 'ready', '--name', 'pgf'])),
       );
       const many = Array.from({ length: FORKS }, (_, i) => `pgf${i}`);
       let forked: Array<{ vm: string }> = [];
-      times[keys[6]].push(
+      times[keys[10]].push(
         await timeToReady(pv.env, many, () => {
           const out = podvisor(pv.dockerHost, ['fork', 'pg', 'ready', '--json', ...many.flatMap((n) => ['--name', n])]);
           forked = JSON.parse(out) as Array<{ vm: string }>;
@@ -133,6 +196,8 @@ async function main(): Promise<void> {
         await sleep(5000);
         pss = qemuPssMiB(forked.map((f) => f.vm));
       }
+      for (const l of pv.logs().match(/VM \w+ restored from a checkpoint in .*?activated after \d+ ms/g) ?? [])
+        phases.add(l);
       docker(pv.env, ['rm', '-fv', 'pg', 'pgf', ...many]);
       process.stdout.write(`round ${r + 1}/${RUNS}: ${keys.map((k) => `${times[k][r]} ms`).join(', ')}\n`);
     }
@@ -142,8 +207,11 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(2))
         .join(' ')}:\n`,
     );
-    for (const k of keys) process.stdout.write(`  ${k.padEnd(62)} ${median(times[k]).toFixed(0)} ms\n`);
+    for (const k of keys) process.stdout.write(`  ${k.padEnd(86)} ${median(times[k]).toFixed(0)} ms\n`);
     process.stdout.write(`${sizes}\n`);
+    process.stdout.write(
+      `where each VM start from a checkpoint went (the daemon's log):\n  ${[...phases].join('\n  ')}\n`,
+    );
     const ok = pss.filter((x) => Number.isFinite(x));
     process.stdout.write(
       `PSS of the ${FORKS} forks' QEMUs, 5 s after they were ready: median ${median(ok).toFixed(1)} MiB, total ${ok
@@ -151,7 +219,7 @@ async function main(): Promise<void> {
         .toFixed(0)} MiB\n`,
     );
   } finally {
-    if (dockerd) spawnSync('docker', ['rm', '-fv', 'pgd'], { env: dockerd.env });
+    if (dockerd) spawnSync('docker', ['rm', '-fv', 'pgd', 'bbd'], { env: dockerd.env });
     const left = spawnSync('docker', ['ps', '-aq'], { env: pv.env, encoding: 'utf8' })
       .stdout.split('\n')
       .filter(Boolean);

@@ -224,6 +224,15 @@ export interface Hypervisor {
    * `fork`: one of many VMs from it, sharing the pages none of them wrote.
    */
   restoreVm?(dir: string, disk?: string, opts?: { fork?: boolean }): Promise<Vm>;
+  /**
+   * Make the fork template of checkpoint `dir` (its RAM as a file, its device state without
+   * it), unless it is there or being made: a restore and every fork then map that file
+   * copy-on-write instead of loading the whole state. A daemon shutdown cuts it short and
+   * waits for its cleanup. Optional, as saveVm.
+   */
+  prepareForkTemplate?(dir: string): Promise<void>;
+  /** Resolves once no fork template of a checkpoint in or under `dir` is being made (before its removal). */
+  forkTemplatesSettled?(dir: string): Promise<void>;
 }
 
 /**

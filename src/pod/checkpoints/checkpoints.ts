@@ -130,6 +130,7 @@ export async function createCheckpoint(
       throw cannot(/Migration is disabled/.test(why) ? `${why} (${SAVABLE_HINT})` : why);
     }
     log.info(`container ${e.record.id.slice(0, 12)}: checkpoint ${name} saved${opts.exit ? '' : ', left running'}`);
+    prepareForkTemplate(ctx, path.join(checkpointsDir(ctx, e), name));
     // dockerd publishes `checkpoint` once the save is done (before the run's `die`).
     ctx.emit(e.record, 'checkpoint', {});
     if (opts.exit) await endSavedRun(ctx, e, run);
@@ -148,9 +149,34 @@ async function endSavedRun(ctx: PodContext, e: Entry, run: NonNullable<Entry['ru
   await run.ended;
 }
 
+/**
+ * Start making the fork template of the checkpoint just saved in `dir`, in the background
+ * (the hypervisor tracks it: a shutdown cuts it short): a restore of it then maps the saved
+ * RAM copy-on-write instead of reading the whole state, and its first fork does not wait for
+ * it. A failure costs only that: a restore loads the whole state, a fork tries again.
+ */
+function prepareForkTemplate(ctx: PodContext, dir: string): void {
+  const hv = ctx.deps.hypervisor;
+  if (!hv?.prepareForkTemplate) return;
+  const started = Date.now();
+  hv.prepareForkTemplate(dir).then(
+    () => log.debug(`checkpoint ${dir}: fork template made in ${Date.now() - started} ms`),
+    (err: Error) => log.warn(`checkpoint ${dir}: ${err.message}; a restore of it loads its whole state`),
+  );
+}
+
+/**
+ * Resolves once no fork template of a checkpoint of pod `e` is being made: what must end
+ * before its checkpoints' files are removed.
+ */
+export async function checkpointWorkSettled(ctx: PodContext, e: Entry): Promise<void> {
+  await ctx.deps.hypervisor?.forkTemplatesSettled?.(checkpointsDir(ctx, e));
+}
+
 /** Remove checkpoint `name` of pod `e` (named `ref` by the caller); refused when there is none. */
 export async function removeCheckpoint(ctx: PodContext, e: Entry, ref: string, name: string): Promise<void> {
   if (!hasCheckpoint(ctx, e, name)) throw new CheckpointError('missing', ref, name);
+  await ctx.deps.hypervisor?.forkTemplatesSettled?.(path.join(checkpointsDir(ctx, e), name));
   await fs.promises.rm(path.join(checkpointsDir(ctx, e), name), { recursive: true, force: true });
 }
 

@@ -169,11 +169,49 @@ export async function restoreVm(
     );
   const source = opts.fork
     ? await forkTemplate(h, tools, guest, dir, shape, imageDisk)
-    : { stateFile: path.join(dir, VM_STATE_FILE) };
+    : ((await madeForkTemplate(dir)) ?? { stateFile: path.join(dir, VM_STATE_FILE) });
   return restoreVmFrom(h, tools, guest, shape, source, {
     ...(disk ? { disk } : {}),
     ...(imageDisk ? { imageDisk } : {}),
   });
+}
+
+/**
+ * Make the fork template of checkpoint `dir` now, unless it is there or being made (a save
+ * starts it, so that a restore and the first fork map its RAM instead of loading the whole
+ * state). Refused as a restore is (CheckpointMismatchError) when the checkpoint cannot be
+ * started by this daemon.
+ */
+export async function prepareForkTemplate(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  dir: string,
+): Promise<void> {
+  const record = readSavedVm(dir);
+  const shape = { size: record.size, devices: record.devices, splitWx: record.splitWx };
+  if (record.stamp !== stampOf(h, tools, guest, shape))
+    throw new CheckpointMismatchError(
+      'it was made under another guest kernel, agent or QEMU than this daemon runs now',
+    );
+  await forkTemplate(h, tools, guest, dir, shape, record.imageDisk?.file);
+}
+
+/**
+ * The fork template of checkpoint `dir` when it is made, or once the make under way ends;
+ * undefined when there is none, or the make failed (a restore then loads the whole state).
+ */
+async function madeForkTemplate(dir: string): Promise<{ stateFile: string; ramFile: string } | undefined> {
+  const making = makingForkTemplates.get(dir);
+  if (making) return making.catch(() => undefined);
+  const out = { stateFile: path.join(dir, FORK_STATE_FILE), ramFile: path.join(dir, FORK_RAM_FILE) };
+  return fs.existsSync(out.stateFile) && fs.existsSync(out.ramFile) ? out : undefined;
+}
+
+/** Resolves once no fork template of a checkpoint in or under directory `dir` is being made. */
+export async function forkTemplatesSettled(dir: string): Promise<void> {
+  const under = (d: string) => d === dir || d.startsWith(`${dir}${path.sep}`);
+  await Promise.allSettled([...makingForkTemplates].filter(([d]) => under(d)).map(([, p]) => p));
 }
 
 /** The fork templates being made, by checkpoint directory (one at a time each). */
