@@ -1,21 +1,30 @@
 /**
- * Time to a ready PostgreSQL (issue 44): a cold `docker run` against a start from a checkpoint
- * and forks of it, beside dockerd 20.10 + runc's cold start of the same image in the same run.
+ * Time to a container answering after a start from a checkpoint, beside dockerd 20.10 + runc's
+ * cold start of the same image in the same run (issue 44; restore and forks near the limit).
  *
- * The fixture image debian-postgres:15 (Debian's PostgreSQL run as the official image runs it),
- * run as users run it: its data in the image's VOLUME (/var/lib/postgresql/data), an anonymous
- * volume, which an `image=disk` container keeps on its own disk (so its VM can be saved with
- * it). "Ready" is `pg_isready -h 127.0.0.1` passing inside the container (polled
- * through docker exec every 100 ms on both daemons: the entrypoint's temporary server listens
- * on the unix socket only). Per round:
+ * busybox (a counter, `--storage-opt image=disk`): "answering" is the first `docker exec NAME
+ * true` that passes (polled every 20 ms on both daemons). Per round:
+ *   dockerd    docker run -d, cold
+ *   podvisor   docker checkpoint create (its run ends), its fork template made in the
+ *              background, then docker start --checkpoint: the RAM mapped from the template
+ *   podvisor   the same with the template removed first: the whole state loaded (a checkpoint
+ *              made before saves made templates)
+ * PostgreSQL: the fixture image debian-postgres:15 (Debian's PostgreSQL run as the official
+ * image runs it), run as users run it: its data in the image's VOLUME
+ * (/var/lib/postgresql/data), an anonymous volume, which an `image=disk` container keeps on its
+ * own disk (so its VM can be saved with it). "Ready" is `pg_isready -h 127.0.0.1` passing
+ * inside the container (polled through docker exec every 100 ms on both daemons: the
+ * entrypoint's temporary server listens on the unix socket only). Per round:
  *   dockerd    docker run, cold (initdb, first start)
  *   podvisor   docker run, cold, the image read over the layers share (the default)
- *   podvisor   docker run, cold, --storage-opt image=disk (the image copied onto its disk)
+ *   podvisor   docker run, cold, --storage-opt image=disk (the image on the image's disk)
  *   podvisor   docker checkpoint create (the VM saved, its run ended), then
- *              docker start --checkpoint: to ready
+ *              docker start --checkpoint once its fork template is made (RAM mapped), and
+ *              again from a second checkpoint whose template was removed (whole state loaded)
  *   podvisor   podvisor fork: one fork to ready, then 10 forks at once, all ready
- * Then the checkpoint's size (state, and the disk copy's allocated bytes) and the PSS of the
- * ten forks' QEMUs.
+ * Then the checkpoint's size (state, its template's RAM file and the disk copy, allocated),
+ * the PSS of the ten forks' QEMUs, and the daemon's own account (debug log) of where each VM
+ * start from a checkpoint went: state loaded, agent connected, activated.
  *
  *   npm run bench:checkpoint      (needs bootstrap --bench: docker.io, docker-registry)
  *   BENCH_RUNS=3 BENCH_FORKS=10
@@ -192,7 +201,8 @@ async function main(): Promise<void> {
         const dir = path.join(pv.dataRoot, 'containers', id, 'checkpoints', 'ready');
         const state = fs.statSync(path.join(dir, 'vm.state')).size / 1048576;
         const disk = (fs.statSync(path.join(dir, 'upper.ext4')).blocks * 512) / 1048576;
-        sizes = `checkpoint: VM state ${state.toFixed(1)} MiB (256 MiB guest), disk copy ${disk.toFixed(1)} MiB allocated`;
+        const ram = (fs.statSync(path.join(dir, 'fork.ram')).blocks * 512) / 1048576;
+        sizes = `checkpoint: VM state ${state.toFixed(1)} MiB (256 MiB guest), its fork template's RAM file ${ram.toFixed(1)} MiB allocated, disk copy ${disk.toFixed(1)} MiB allocated`;
         await sleep(5000);
         pss = qemuPssMiB(forked.map((f) => f.vm));
       }

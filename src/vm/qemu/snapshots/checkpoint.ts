@@ -9,8 +9,10 @@
  *              was saved under, and the image disk behind its image disk device (a file
  *              shared read-only with the image's other containers, not copied: a restore
  *              puts the same file behind the device, and refuses when it is gone or remade);
- *   fork.ram, fork.state  its fork template, made at the first fork: the guest's RAM as a
- *              file, and the device state without it; every fork maps the file copy-on-write.
+ *   fork.ram, fork.state  its fork template, made in the background right after the save
+ *              (prepareForkTemplate; or at the first fork or restore of a checkpoint without
+ *              one): the guest's RAM as a file, and the device state without it; a restore and
+ *              every fork map the file copy-on-write instead of loading the whole state.
  * A restore (restoreVmFrom in ./clone.ts) refuses a stamp that differs from the daemon's now:
  * a state only loads into the same QEMU and devices, and a guest whose kernel or agent changed
  * under its memory would run code that is not there.
@@ -144,9 +146,11 @@ export async function saveVm(
  * A new VM started from the save in checkpoint directory `dir`, `disk` (when given) behind its
  * upper disk and the image disk its record names behind its image disk before the state
  * loads. CheckpointMismatchError when the save was made under another guest kernel, agent or
- * QEMU than this daemon's now, or its image disk is gone or was made again since. With `fork`, the VM maps the
- * checkpoint's fork template (made at the first fork: forkTemplate) copy-on-write, so that the
- * forks of one checkpoint share the guest's pages none of them wrote.
+ * QEMU than this daemon's now, or its image disk is gone or was made again since. The VM maps
+ * the checkpoint's fork template's RAM copy-on-write when the template is made (or once the
+ * make under way ends), so that the VMs of one checkpoint share the guest's pages none of
+ * them wrote and no start reads the whole state; without one, a restore loads the whole state
+ * into RAM of its own, and a fork (`fork`) makes the template first.
  */
 export async function restoreVm(
   h: StartHost,
