@@ -93,9 +93,10 @@ const checkpointDir = (pv: { env: NodeJS.ProcessEnv; dataRoot: string }, name: s
  */
 async function forkTemplateMade(dir: string, drop = false): Promise<void> {
   const files = ['fork.state', 'fork.ram'].map((f) => path.join(dir, f));
+  const disk = path.join(dir, 'fork.disk');
   for (let i = 0; i < 1200 && !files.every((f) => fs.existsSync(f)); i++) await sleep(100);
   if (!files.every((f) => fs.existsSync(f))) throw new Error(`no fork template in ${dir}`);
-  if (drop) for (const f of files) fs.rmSync(f);
+  if (drop) for (const f of [...files, disk]) fs.rmSync(f, { force: true });
 }
 
 /** Milliseconds from now until `start()` has run and every container of `names` is ready. */

@@ -219,6 +219,7 @@ test("a restore maps the RAM of its checkpoint's fork template, made after the s
     for (let i = 0; i < 600 && !fs.existsSync(path.join(dir, 'saved', 'fork.state')); i++)
       await new Promise((r) => setTimeout(r, 100));
     expect(fs.readdirSync(path.join(dir, 'saved')).sort()).toEqual([
+      'fork.disk',
       'fork.ram',
       'fork.state',
       'pod.json',

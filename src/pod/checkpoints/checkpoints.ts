@@ -194,8 +194,8 @@ export function checkpointToRestore(ctx: PodContext, e: Entry, name: string): st
 
 /**
  * The VM of a start of pod `e` from checkpoint directory `dir`: the checkpoint's disk copied
- * back over the container's, then a new VM started from its state with that disk behind its
- * upper disk. Refused (CheckpointError) when the hypervisor cannot, or the checkpoint was made
+ * back over the container's (the save's copy, or its fork template's when the VM maps the
+ * template's RAM), then a new VM started from its state with that disk behind its upper disk. Refused (CheckpointError) when the hypervisor cannot, or the checkpoint was made
  * under another guest kernel, agent or QEMU.
  */
 export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promise<Vm> {
@@ -205,15 +205,23 @@ export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promis
   if (!hv?.restoreVm) throw new CheckpointError('cannot-restore', ref, name, 'this daemon cannot restore VMs');
   const { rootfs } = ctx.deps;
   const main = mainContainer(e.record);
-  const copy = path.join(dir, DISK_COPY);
+  const saved = path.join(dir, DISK_COPY);
+  const id = main.spec.id;
   try {
-    if (fs.existsSync(copy)) {
-      if (!rootfs.takeDisk) throw new Error("the container has no disk for the checkpoint's copy");
-      await rootfs.takeDisk(main.spec.id, copy);
-    }
+    // The copy the VM's memory matches (the save's, or its fork template's) over its disk.
+    const disk = {
+      ...(fs.existsSync(saved) ? { copy: saved } : {}),
+      take: async (copy: string | undefined) => {
+        if (copy) {
+          if (!rootfs.takeDisk) throw new Error("the container has no disk for the checkpoint's copy");
+          await rootfs.takeDisk(id, copy);
+        }
+        return rootfs.diskOf?.(id);
+      },
+    };
     // Another pod's checkpoint: one of its forks.
-    const fork = savedMain(dir)?.containerId !== main.spec.id;
-    return await hv.restoreVm(dir, rootfs.diskOf?.(main.spec.id), { fork });
+    const fork = savedMain(dir)?.containerId !== id;
+    return await hv.restoreVm(dir, disk, { fork });
   } catch (err) {
     throw new CheckpointError('cannot-restore', ref, name, (err as Error).message);
   }

@@ -25,7 +25,7 @@ import type { QemuHypervisorOptions, StartHost } from './start-host';
 import { bootVm } from './boot';
 import { cloneVm } from './snapshots/clone';
 import { adoptVm } from './adopt';
-import { forkTemplatesSettled, prepareForkTemplate, restoreVm, saveVm } from './snapshots/checkpoint';
+import { forkTemplatesSettled, prepareForkTemplate, restoreVm, saveVm, type RestoreDisk } from './snapshots/checkpoint';
 
 const log = logger('vm');
 
@@ -204,7 +204,7 @@ export class QemuHypervisor implements Hypervisor, StartHost {
   }
 
   /** @inheritdoc */
-  async restoreVm(dir: string, disk?: string, opts?: { fork?: boolean }): Promise<Vm> {
+  async restoreVm(dir: string, disk?: RestoreDisk, opts?: { fork?: boolean }): Promise<Vm> {
     if (this.closing) throw new UnavailableError('the daemon is shutting down');
     const { tools, guest } = this.preflight();
     return restoreVm(this, tools, guest, dir, disk, opts);

@@ -26,7 +26,7 @@ import { InvalidArgumentError, UnavailableError } from '../../../errors';
 import { writeFileAtomic } from '../../../util/atomic';
 import type { QemuTools } from '../binaries';
 import { restoreVmFrom } from './clone';
-import { makeForkTemplate } from './fork-template';
+import { makeForkTemplate, type ForkTemplateFiles } from './fork-template';
 import { copyUpperDisk, removeUpperDiskCopy, type UpperDiskCopy } from '../../devices/upper-disk/upper-disk-checkpoint';
 import { QemuVm } from '../qemu-vm';
 import type { StartHost } from '../start-host';
@@ -39,6 +39,8 @@ export const VM_RECORD_FILE = 'vm.json';
 /** Its fork template (made at the first fork): the device state, and the RAM file forks map. */
 export const FORK_STATE_FILE = 'fork.state';
 export const FORK_RAM_FILE = 'fork.ram';
+/** Its fork template's disk: the save's copy of the disk as the template's guest left it. */
+export const FORK_DISK_FILE = 'fork.disk';
 
 /** What a checkpoint records of its VM (see the module comment). */
 export interface SavedVmRecord {
@@ -51,6 +53,19 @@ export interface SavedVmRecord {
   savedAt: string;
   /** The host file behind its image disk, and its identity then (imageDiskIdentity). */
   imageDisk?: { file: string; identity: string };
+  /** The name of the save's copy of its upper disk in the checkpoint's directory. */
+  diskCopy?: string;
+}
+
+/**
+ * The container's disk of a VM started from a checkpoint: `copy`, the save's copy of it (when
+ * the checkpoint has one), and `take`, which puts a copy (the save's, or its fork template's:
+ * restoreVm picks the one that matches the guest's memory) over the container's disk, when
+ * given, and answers the container's disk file (undefined when it has none).
+ */
+export interface RestoreDisk {
+  copy?: string;
+  take(copy: string | undefined): Promise<string | undefined>;
 }
 
 /**
@@ -126,6 +141,7 @@ export async function saveVm(
     stamp: stampOf(h, tools, guest, shape),
     savedAt: new Date().toISOString(),
     ...(imageDisk && identity ? { imageDisk: { file: imageDisk, identity } } : {}),
+    ...(opts.disk ? { diskCopy: path.basename(opts.disk.copy) } : {}),
   };
   const disk = opts.disk;
   await vm.saveTo(path.join(dir, VM_STATE_FILE), async () => {
@@ -143,8 +159,8 @@ export async function saveVm(
 }
 
 /**
- * A new VM started from the save in checkpoint directory `dir`, `disk` (when given) behind its
- * upper disk and the image disk its record names behind its image disk before the state
+ * A new VM started from the save in checkpoint directory `dir`, the container's disk (`disk`:
+ * the copy that matches the guest's memory put over it first) behind its upper disk and the image disk its record names behind its image disk before the state
  * loads. CheckpointMismatchError when the save was made under another guest kernel, agent or
  * QEMU than this daemon's now, or its image disk is gone or was made again since. The VM maps
  * the checkpoint's fork template's RAM copy-on-write when the template is made (or once the
@@ -157,7 +173,7 @@ export async function restoreVm(
   tools: QemuTools,
   guest: GuestImages,
   dir: string,
-  disk?: string,
+  disk?: RestoreDisk,
   opts: { fork?: boolean } = {},
 ): Promise<Vm> {
   const record = readSavedVm(dir);
@@ -171,13 +187,25 @@ export async function restoreVm(
     throw new CheckpointMismatchError(
       `the image disk it was saved over (${record.imageDisk.file}) is gone or was made again since: its image was removed (docs/checkpoint.md)`,
     );
-  const source = opts.fork
-    ? await forkTemplate(h, tools, guest, dir, shape, imageDisk)
-    : ((await madeForkTemplate(dir)) ?? { stateFile: path.join(dir, VM_STATE_FILE) });
-  return restoreVmFrom(h, tools, guest, shape, source, {
-    ...(disk ? { disk } : {}),
-    ...(imageDisk ? { imageDisk } : {}),
-  });
+  const diskCopy = record.diskCopy ? path.join(dir, record.diskCopy) : disk?.copy;
+  const template = opts.fork
+    ? await forkTemplate(h, tools, guest, dir, shape, { imageDisk, diskCopy })
+    : await madeForkTemplate(dir);
+  const source = template ?? { stateFile: path.join(dir, VM_STATE_FILE) };
+  // The template's guest ran a moment after the save, on its own copy of the disk: that copy
+  // is the one its memory knows (a template made before templates had disks: the save's).
+  const diskFile = await disk?.take(template?.diskFile ?? disk.copy);
+  return restoreVmFrom(
+    h,
+    tools,
+    guest,
+    shape,
+    { stateFile: source.stateFile, ...(template ? { ramFile: template.ramFile } : {}) },
+    {
+      ...(diskFile ? { disk: diskFile } : {}),
+      ...(imageDisk ? { imageDisk } : {}),
+    },
+  );
 }
 
 /**
@@ -198,17 +226,34 @@ export async function prepareForkTemplate(
     throw new CheckpointMismatchError(
       'it was made under another guest kernel, agent or QEMU than this daemon runs now',
     );
-  await forkTemplate(h, tools, guest, dir, shape, record.imageDisk?.file);
+  await forkTemplate(h, tools, guest, dir, shape, {
+    imageDisk: record.imageDisk?.file,
+    diskCopy: record.diskCopy ? path.join(dir, record.diskCopy) : undefined,
+  });
+}
+
+/** Where the fork template of checkpoint `dir` is kept, `withDisk` when it has a disk of its own. */
+function forkTemplateFiles(dir: string, withDisk: boolean): ForkTemplateFiles {
+  return {
+    stateFile: path.join(dir, FORK_STATE_FILE),
+    ramFile: path.join(dir, FORK_RAM_FILE),
+    ...(withDisk ? { diskFile: path.join(dir, FORK_DISK_FILE) } : {}),
+  };
 }
 
 /**
  * The fork template of checkpoint `dir` when it is made, or once the make under way ends;
  * undefined when there is none, or the make failed (a restore then loads the whole state).
  */
-async function madeForkTemplate(dir: string): Promise<{ stateFile: string; ramFile: string } | undefined> {
+async function madeForkTemplate(dir: string): Promise<ForkTemplateFiles | undefined> {
   const making = makingForkTemplates.get(dir);
   if (making) return making.catch(() => undefined);
-  const out = { stateFile: path.join(dir, FORK_STATE_FILE), ramFile: path.join(dir, FORK_RAM_FILE) };
+  return madeAlready(dir);
+}
+
+/** The fork template of checkpoint `dir` when its files are there (its disk, when it has one). */
+function madeAlready(dir: string): ForkTemplateFiles | undefined {
+  const out = forkTemplateFiles(dir, fs.existsSync(path.join(dir, FORK_DISK_FILE)));
   return fs.existsSync(out.stateFile) && fs.existsSync(out.ramFile) ? out : undefined;
 }
 
@@ -219,11 +264,14 @@ export async function forkTemplatesSettled(dir: string): Promise<void> {
 }
 
 /** The fork templates being made, by checkpoint directory (one at a time each). */
-const makingForkTemplates = new Map<string, Promise<{ stateFile: string; ramFile: string }>>();
+const makingForkTemplates = new Map<string, Promise<ForkTemplateFiles>>();
 
 /**
- * The fork template of checkpoint `dir` (FORK_STATE_FILE and FORK_RAM_FILE beside its state;
- * ./fork-template.ts makeForkTemplate), made at its first fork and kept with the checkpoint.
+ * The fork template of checkpoint `dir` (FORK_STATE_FILE, FORK_RAM_FILE and, for a checkpoint
+ * with a disk copy, FORK_DISK_FILE beside its state; ./fork-template.ts makeForkTemplate),
+ * made once (the save starts it: prepareForkTemplate) and kept with the checkpoint.
+ * `disks.imageDisk`: the image disk behind its image disk; `disks.diskCopy`: the save's copy
+ * of its upper disk, which the template's own disk starts as.
  */
 function forkTemplate(
   h: StartHost,
@@ -231,13 +279,14 @@ function forkTemplate(
   guest: GuestImages,
   dir: string,
   shape: Parameters<typeof makeForkTemplate>[3],
-  imageDisk: string | undefined,
-): Promise<{ stateFile: string; ramFile: string }> {
-  const out = { stateFile: path.join(dir, FORK_STATE_FILE), ramFile: path.join(dir, FORK_RAM_FILE) };
-  if (fs.existsSync(out.stateFile) && fs.existsSync(out.ramFile)) return Promise.resolve(out);
+  disks: { imageDisk?: string; diskCopy?: string },
+): Promise<ForkTemplateFiles> {
+  const made = madeAlready(dir);
+  if (made) return Promise.resolve(made);
   let p = makingForkTemplates.get(dir);
   if (!p) {
-    p = makeForkTemplate(h, tools, guest, shape, path.join(dir, VM_STATE_FILE), out, imageDisk)
+    const out = forkTemplateFiles(dir, disks.diskCopy !== undefined);
+    p = makeForkTemplate(h, tools, guest, shape, path.join(dir, VM_STATE_FILE), out, disks)
       .then(() => out)
       .finally(() => makingForkTemplates.delete(dir));
     makingForkTemplates.set(dir, p);
@@ -262,6 +311,8 @@ function readSavedVm(dir: string): SavedVmRecord {
     typeof r.devices?.upperDisk === 'boolean' &&
     (r.devices.imageDisk === undefined || typeof r.devices.imageDisk === 'boolean') &&
     (r.imageDisk === undefined || (typeof r.imageDisk.file === 'string' && typeof r.imageDisk.identity === 'string')) &&
+    (r.diskCopy === undefined ||
+      (typeof r.diskCopy === 'string' && /^[\w.-]+$/.test(r.diskCopy) && r.diskCopy !== '..')) &&
     typeof r.splitWx === 'boolean' &&
     typeof r.stamp === 'string';
   if (!ok) throw new CheckpointMismatchError('its VM record is not one this daemon reads');
