@@ -246,8 +246,7 @@ function forkTemplateFiles(dir: string, withDisk: boolean): ForkTemplateFiles {
  * undefined when there is none, or the make failed (a restore then loads the whole state).
  */
 async function madeForkTemplate(dir: string): Promise<ForkTemplateFiles | undefined> {
-  const making = makingForkTemplates.get(dir);
-  if (making) return making.catch(() => undefined);
+  await makingForkTemplates.get(dir)?.catch(() => undefined);
   return madeAlready(dir);
 }
 
