@@ -238,7 +238,7 @@ export interface Hypervisor {
    * waits for its cleanup. Optional, as saveVm.
    */
   prepareForkTemplate?(dir: string): Promise<void>;
-  /** Resolves once no fork template of a checkpoint in or under `dir` is being made (before its removal). */
+  /** Cancels the makes of fork templates of checkpoints in or under `dir` (being removed); resolves once none is left. */
   forkTemplatesSettled?(dir: string): Promise<void>;
 }
 

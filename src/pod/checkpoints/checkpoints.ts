@@ -166,8 +166,8 @@ function prepareForkTemplate(ctx: PodContext, dir: string): void {
 }
 
 /**
- * Resolves once no fork template of a checkpoint of pod `e` is being made: what must end
- * before its checkpoints' files are removed.
+ * Cancel the makes of fork templates of pod `e`'s checkpoints; resolves once none is left:
+ * what must end before its checkpoints' files are removed.
  */
 export async function checkpointWorkSettled(ctx: PodContext, e: Entry): Promise<void> {
   await ctx.deps.hypervisor?.forkTemplatesSettled?.(checkpointsDir(ctx, e));

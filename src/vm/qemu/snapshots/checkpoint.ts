@@ -190,7 +190,7 @@ export async function restoreVm(
   const diskCopy = record.diskCopy ? path.join(dir, record.diskCopy) : disk?.copy;
   const template = opts.fork
     ? await forkTemplate(h, tools, guest, dir, shape, { imageDisk, diskCopy })
-    : await madeForkTemplate(dir);
+    : madeAlready(dir);
   const source = template ?? { stateFile: path.join(dir, VM_STATE_FILE) };
   // The template's guest ran a moment after the save, on its own copy of the disk: that copy
   // is the one its memory knows (a template made before templates had disks: the save's).
@@ -242,28 +242,29 @@ function forkTemplateFiles(dir: string, withDisk: boolean): ForkTemplateFiles {
 }
 
 /**
- * The fork template of checkpoint `dir` when it is made, or once the make under way ends;
- * undefined when there is none, or the make failed (a restore then loads the whole state).
+ * The fork template of checkpoint `dir` when its files are there (its disk, when it has one;
+ * its state is renamed into place last); undefined when there is none or it is still being
+ * made (a restore then loads the whole state: writing the template's RAM file takes longer
+ * than that load).
  */
-async function madeForkTemplate(dir: string): Promise<ForkTemplateFiles | undefined> {
-  await makingForkTemplates.get(dir)?.catch(() => undefined);
-  return madeAlready(dir);
-}
-
-/** The fork template of checkpoint `dir` when its files are there (its disk, when it has one). */
 function madeAlready(dir: string): ForkTemplateFiles | undefined {
   const out = forkTemplateFiles(dir, fs.existsSync(path.join(dir, FORK_DISK_FILE)));
   return fs.existsSync(out.stateFile) && fs.existsSync(out.ramFile) ? out : undefined;
 }
 
-/** Resolves once no fork template of a checkpoint in or under directory `dir` is being made. */
+/**
+ * Cancel the makes of fork templates of checkpoints in or under directory `dir` (being
+ * removed); resolves once none is left.
+ */
 export async function forkTemplatesSettled(dir: string): Promise<void> {
   const under = (d: string) => d === dir || d.startsWith(`${dir}${path.sep}`);
-  await Promise.allSettled([...makingForkTemplates].filter(([d]) => under(d)).map(([, p]) => p));
+  const making = [...makingForkTemplates].filter(([d]) => under(d)).map(([, m]) => m);
+  for (const m of making) m.cancel.abort();
+  await Promise.allSettled(making.map((m) => m.made));
 }
 
 /** The fork templates being made, by checkpoint directory (one at a time each). */
-const makingForkTemplates = new Map<string, Promise<ForkTemplateFiles>>();
+const makingForkTemplates = new Map<string, { made: Promise<ForkTemplateFiles>; cancel: AbortController }>();
 
 /**
  * The fork template of checkpoint `dir` (FORK_STATE_FILE, FORK_RAM_FILE and, for a checkpoint
@@ -282,15 +283,17 @@ function forkTemplate(
 ): Promise<ForkTemplateFiles> {
   const made = madeAlready(dir);
   if (made) return Promise.resolve(made);
-  let p = makingForkTemplates.get(dir);
-  if (!p) {
+  let m = makingForkTemplates.get(dir);
+  if (!m) {
     const out = forkTemplateFiles(dir, disks.diskCopy !== undefined);
-    p = makeForkTemplate(h, tools, guest, shape, path.join(dir, VM_STATE_FILE), out, disks)
+    const cancel = new AbortController();
+    const made = makeForkTemplate(h, tools, guest, shape, path.join(dir, VM_STATE_FILE), out, disks, cancel.signal)
       .then(() => out)
       .finally(() => makingForkTemplates.delete(dir));
-    makingForkTemplates.set(dir, p);
+    m = { made, cancel };
+    makingForkTemplates.set(dir, m);
   }
-  return p;
+  return m.made;
 }
 
 /** The record of the saved VM in `dir`, checked field by field (the file is the host's, but may be cut or old). */
