@@ -313,8 +313,7 @@ function readSavedVm(dir: string): SavedVmRecord {
     typeof r.devices?.upperDisk === 'boolean' &&
     (r.devices.imageDisk === undefined || typeof r.devices.imageDisk === 'boolean') &&
     (r.imageDisk === undefined || (typeof r.imageDisk.file === 'string' && typeof r.imageDisk.identity === 'string')) &&
-    (r.diskCopy === undefined ||
-      (typeof r.diskCopy === 'string' && /^[\w.-]+$/.test(r.diskCopy) && r.diskCopy !== '..')) &&
+    (r.diskCopy === undefined || (typeof r.diskCopy === 'string' && /^\w[\w.-]*$/.test(r.diskCopy))) &&
     typeof r.splitWx === 'boolean' &&
     typeof r.stamp === 'string';
   if (!ok) throw new CheckpointMismatchError('its VM record is not one this daemon reads');
