@@ -1,21 +1,30 @@
 /**
- * Time to a ready PostgreSQL (issue 44): a cold `docker run` against a start from a checkpoint
- * and forks of it, beside dockerd 20.10 + runc's cold start of the same image in the same run.
+ * Time to a container answering after a start from a checkpoint, beside dockerd 20.10 + runc's
+ * cold start of the same image in the same run (issue 44; restore and forks near the limit).
  *
- * The fixture image debian-postgres:15 (Debian's PostgreSQL run as the official image runs it),
- * run as users run it: its data in the image's VOLUME (/var/lib/postgresql/data), an anonymous
- * volume, which an `image=disk` container keeps on its own disk (so its VM can be saved with
- * it). "Ready" is `pg_isready -h 127.0.0.1` passing inside the container (polled
- * through docker exec every 100 ms on both daemons: the entrypoint's temporary server listens
- * on the unix socket only). Per round:
+ * busybox (a counter, `--storage-opt image=disk`): "answering" is the first `docker exec NAME
+ * true` that passes (polled every 20 ms on both daemons). Per round:
+ *   dockerd    docker run -d, cold
+ *   podvisor   docker checkpoint create (its run ends), its fork template made in the
+ *              background, then docker start --checkpoint: the RAM mapped from the template
+ *   podvisor   the same with the template removed first: the whole state loaded (a checkpoint
+ *              made before saves made templates)
+ * PostgreSQL: the fixture image debian-postgres:15 (Debian's PostgreSQL run as the official
+ * image runs it), run as users run it: its data in the image's VOLUME
+ * (/var/lib/postgresql/data), an anonymous volume, which an `image=disk` container keeps on its
+ * own disk (so its VM can be saved with it). "Ready" is `pg_isready -h 127.0.0.1` passing
+ * inside the container (polled through docker exec every 100 ms on both daemons: the
+ * entrypoint's temporary server listens on the unix socket only). Per round:
  *   dockerd    docker run, cold (initdb, first start)
  *   podvisor   docker run, cold, the image read over the layers share (the default)
- *   podvisor   docker run, cold, --storage-opt image=disk (the image copied onto its disk)
+ *   podvisor   docker run, cold, --storage-opt image=disk (the image on the image's disk)
  *   podvisor   docker checkpoint create (the VM saved, its run ended), then
- *              docker start --checkpoint: to ready
+ *              docker start --checkpoint once its fork template is made (RAM mapped), and
+ *              again from a second checkpoint whose template was removed (whole state loaded)
  *   podvisor   podvisor fork: one fork to ready, then 10 forks at once, all ready
- * Then the checkpoint's size (state, and the disk copy's allocated bytes) and the PSS of the
- * ten forks' QEMUs.
+ * Then the checkpoint's size (state, its template's RAM file and the disk copy, allocated),
+ * the PSS of the ten forks' QEMUs, and the daemon's own account (debug log) of where each VM
+ * start from a checkpoint went: state loaded, agent connected, activated.
  *
  *   npm run bench:checkpoint      (needs bootstrap --bench: docker.io, docker-registry)
  *   BENCH_RUNS=3 BENCH_FORKS=10
@@ -33,6 +42,8 @@ import { median, runMain, sleep, startDockerd, stopBench } from './common';
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const FORKS = Number(process.env.BENCH_FORKS ?? 10);
 const IMAGE = (): string => `${fixtureRegistry()}/debian-postgres:15`;
+const BUSYBOX = (): string => `${fixtureRegistry()}/busybox`;
+const COUNTER = 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done';
 const PODVISOR_BIN = path.join(__dirname, '..', 'bin', 'podvisor');
 
 const docker = (env: NodeJS.ProcessEnv, args: string[]): string =>
@@ -51,6 +62,41 @@ async function untilReady(env: NodeJS.ProcessEnv, name: string): Promise<void> {
     await sleep(100);
   }
   throw new Error(`${name} never became ready`);
+}
+
+/** Poll `docker exec NAME true` until it passes (10 minutes at most): the container answers. */
+async function untilAnswering(env: NodeJS.ProcessEnv, name: string): Promise<void> {
+  const deadline = Date.now() + 600000;
+  while (Date.now() < deadline) {
+    if (spawnSync('docker', ['exec', name, 'true'], { env, timeout: 30000 }).status === 0) return;
+    await sleep(20);
+  }
+  throw new Error(`${name} never answered`);
+}
+
+/** Milliseconds from now until `start()` has run and container `name` answers an exec. */
+async function timeToAnswer(env: NodeJS.ProcessEnv, name: string, start: () => void): Promise<number> {
+  const t0 = Date.now();
+  start();
+  await untilAnswering(env, name);
+  return Date.now() - t0;
+}
+
+/** The directory of checkpoint `cp` of container `name` of daemon `pv`. */
+const checkpointDir = (pv: { env: NodeJS.ProcessEnv; dataRoot: string }, name: string, cp: string): string =>
+  path.join(pv.dataRoot, 'containers', docker(pv.env, ['inspect', '-f', '{{.Id}}', name]), 'checkpoints', cp);
+
+/**
+ * Wait until the fork template of checkpoint directory `dir` is made (a save starts it in the
+ * background); with `drop`, remove it then, so that a restore loads the whole state (as one of
+ * a checkpoint made before templates were made at the save).
+ */
+async function forkTemplateMade(dir: string, drop = false): Promise<void> {
+  const files = ['fork.state', 'fork.ram'].map((f) => path.join(dir, f));
+  const disk = path.join(dir, 'fork.disk');
+  for (let i = 0; i < 1200 && !files.every((f) => fs.existsSync(f)); i++) await sleep(100);
+  if (!files.every((f) => fs.existsSync(f))) throw new Error(`no fork template in ${dir}`);
+  if (drop) for (const f of [...files, disk]) fs.rmSync(f, { force: true });
 }
 
 /** Milliseconds from now until `start()` has run and every container of `names` is ready. */
@@ -81,14 +127,19 @@ function qemuPssMiB(vms: string[]): number[] {
 async function main(): Promise<void> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-checkpoint-'));
   const registries = await ensureFixtureRegistries();
-  const pv = await startDaemon({ args: ['--experimental'] });
+  const pv = await startDaemon({ args: ['--experimental', '--log-level', 'debug'] });
+  const phases = new Set<string>();
   let dockerd: Awaited<ReturnType<typeof startDockerd>> | undefined;
   const times: Record<string, number[]> = {
+    'busybox, dockerd + runc: docker run -d, cold, to an exec answered': [],
+    'busybox, podvisor: docker start --checkpoint (RAM mapped), to an exec answered': [],
+    'busybox, podvisor: docker start --checkpoint (whole state loaded), to an exec answered': [],
     'dockerd + runc: docker run, cold': [],
     'podvisor: docker run, cold (image over the layers share)': [],
     'podvisor: docker run, cold (--storage-opt image=disk)': [],
     'podvisor: docker checkpoint create (the save; its run ends)': [],
-    'podvisor: docker start --checkpoint': [],
+    'podvisor: docker start --checkpoint (RAM mapped)': [],
+    'podvisor: docker start --checkpoint (whole state loaded)': [],
     'podvisor: one fork': [],
     [`podvisor: ${FORKS} forks at once, all ready`]: [],
   };
@@ -97,28 +148,50 @@ async function main(): Promise<void> {
   let pss: number[] = [];
   try {
     dockerd = await startDockerd(path.join(base, 'dockerd'));
-    for (const env of [pv.env, dockerd.env]) docker(env, ['pull', '-q', IMAGE()]);
+    for (const env of [pv.env, dockerd.env])
+      for (const image of [IMAGE(), BUSYBOX()]) docker(env, ['pull', '-q', image]);
     for (let r = 0; r < RUNS; r++) {
       const dd = dockerd.env;
-      times[keys[0]].push(await timeToReady(dd, ['pgd'], () => runPg(dd, 'pgd')));
+      const counter = [BUSYBOX(), 'sh', '-c', COUNTER];
+      times[keys[0]].push(await timeToAnswer(dd, 'bbd', () => docker(dd, ['run', '-d', '--name', 'bbd', ...counter])));
+      docker(dd, ['rm', '-fv', 'bbd']);
+      docker(pv.env, ['run', '-d', '--name', 'bb', '--storage-opt', 'image=disk', ...counter]);
+      await untilAnswering(pv.env, 'bb');
+      for (const [k, cp, drop] of [
+        [keys[1], 'mapped', false],
+        [keys[2], 'loaded', true],
+      ] as const) {
+        docker(pv.env, ['checkpoint', 'create', 'bb', cp]);
+        await forkTemplateMade(checkpointDir(pv, 'bb', cp), drop);
+        times[k].push(await timeToAnswer(pv.env, 'bb', () => docker(pv.env, ['start', '--checkpoint', cp, 'bb'])));
+      }
+      docker(pv.env, ['rm', '-fv', 'bb']);
+      times[keys[3]].push(await timeToReady(dd, ['pgd'], () => runPg(dd, 'pgd')));
       docker(dd, ['rm', '-fv', 'pgd']);
-      times[keys[1]].push(await timeToReady(pv.env, ['pgl'], () => runPg(pv.env, 'pgl')));
+      times[keys[4]].push(await timeToReady(pv.env, ['pgl'], () => runPg(pv.env, 'pgl')));
       docker(pv.env, ['rm', '-fv', 'pgl']);
-      times[keys[2]].push(
+      times[keys[5]].push(
         await timeToReady(pv.env, ['pg'], () => runPg(pv.env, 'pg', ['--storage-opt', 'image=disk'])),
       );
       const t0 = Date.now();
       docker(pv.env, ['checkpoint', 'create', 'pg', 'ready']);
-      times[keys[3]].push(Date.now() - t0);
-      times[keys[4]].push(
+      times[keys[6]].push(Date.now() - t0);
+      // The fork template a save starts in the background is made before the restore is timed.
+      await forkTemplateMade(checkpointDir(pv, 'pg', 'ready'));
+      times[keys[7]].push(
         await timeToReady(pv.env, ['pg'], () => docker(pv.env, ['start', '--checkpoint', 'ready', 'pg'])),
       );
-      times[keys[5]].push(
+      docker(pv.env, ['checkpoint', 'create', 'pg', 'again']);
+      await forkTemplateMade(checkpointDir(pv, 'pg', 'again'), true);
+      times[keys[8]].push(
+        await timeToReady(pv.env, ['pg'], () => docker(pv.env, ['start', '--checkpoint', 'again', 'pg'])),
+      );
+      times[keys[9]].push(
         await timeToReady(pv.env, ['pgf'], () => podvisor(pv.dockerHost, ['fork', 'pg', 'ready', '--name', 'pgf'])),
       );
       const many = Array.from({ length: FORKS }, (_, i) => `pgf${i}`);
       let forked: Array<{ vm: string }> = [];
-      times[keys[6]].push(
+      times[keys[10]].push(
         await timeToReady(pv.env, many, () => {
           const out = podvisor(pv.dockerHost, ['fork', 'pg', 'ready', '--json', ...many.flatMap((n) => ['--name', n])]);
           forked = JSON.parse(out) as Array<{ vm: string }>;
@@ -129,10 +202,13 @@ async function main(): Promise<void> {
         const dir = path.join(pv.dataRoot, 'containers', id, 'checkpoints', 'ready');
         const state = fs.statSync(path.join(dir, 'vm.state')).size / 1048576;
         const disk = (fs.statSync(path.join(dir, 'upper.ext4')).blocks * 512) / 1048576;
-        sizes = `checkpoint: VM state ${state.toFixed(1)} MiB (256 MiB guest), disk copy ${disk.toFixed(1)} MiB allocated`;
+        const ram = (fs.statSync(path.join(dir, 'fork.ram')).blocks * 512) / 1048576;
+        sizes = `checkpoint: VM state ${state.toFixed(1)} MiB (256 MiB guest), its fork template's RAM file ${ram.toFixed(1)} MiB allocated, disk copy ${disk.toFixed(1)} MiB allocated`;
         await sleep(5000);
         pss = qemuPssMiB(forked.map((f) => f.vm));
       }
+      for (const l of pv.logs().match(/VM \w+ restored from a checkpoint in .*?activated after \d+ ms/g) ?? [])
+        phases.add(l);
       docker(pv.env, ['rm', '-fv', 'pg', 'pgf', ...many]);
       process.stdout.write(`round ${r + 1}/${RUNS}: ${keys.map((k) => `${times[k][r]} ms`).join(', ')}\n`);
     }
@@ -142,8 +218,11 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(2))
         .join(' ')}:\n`,
     );
-    for (const k of keys) process.stdout.write(`  ${k.padEnd(62)} ${median(times[k]).toFixed(0)} ms\n`);
+    for (const k of keys) process.stdout.write(`  ${k.padEnd(86)} ${median(times[k]).toFixed(0)} ms\n`);
     process.stdout.write(`${sizes}\n`);
+    process.stdout.write(
+      `where each VM start from a checkpoint went (the daemon's log):\n  ${[...phases].join('\n  ')}\n`,
+    );
     const ok = pss.filter((x) => Number.isFinite(x));
     process.stdout.write(
       `PSS of the ${FORKS} forks' QEMUs, 5 s after they were ready: median ${median(ok).toFixed(1)} MiB, total ${ok
@@ -151,7 +230,7 @@ async function main(): Promise<void> {
         .toFixed(0)} MiB\n`,
     );
   } finally {
-    if (dockerd) spawnSync('docker', ['rm', '-fv', 'pgd'], { env: dockerd.env });
+    if (dockerd) spawnSync('docker', ['rm', '-fv', 'pgd', 'bbd'], { env: dockerd.env });
     const left = spawnSync('docker', ['ps', '-aq'], { env: pv.env, encoding: 'utf8' })
       .stdout.split('\n')
       .filter(Boolean);

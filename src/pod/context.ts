@@ -36,7 +36,7 @@ const log = logger('pod');
 export interface PodManagerDeps {
   factory: VmFactory;
   /** For restore: re-adopting VMs that outlived the previous daemon. */
-  hypervisor?: Pick<Hypervisor, 'adopt' | 'saveVm' | 'restoreVm'>;
+  hypervisor?: Pick<Hypervisor, 'adopt' | 'saveVm' | 'restoreVm' | 'prepareForkTemplate' | 'forkTemplatesSettled'>;
   images: ImageLookup;
   rootfs: RootfsManager;
   state: StateStore;

@@ -218,12 +218,28 @@ export interface Hypervisor {
     opts: { disk?: { file: string; copy: string }; imageDisk?: string; leaveRunning: boolean },
   ): Promise<void>;
   /**
-   * A new VM started from the save in checkpoint directory `dir`, `disk` behind its upper disk
-   * and the image disk it was saved over behind its image disk; refused (UnavailableError) for
-   * a save made under another guest kernel, agent or QEMU, or whose image disk is gone.
-   * `fork`: one of many VMs from it, sharing the pages none of them wrote.
+   * A new VM started from the save in checkpoint directory `dir`, the container's disk behind
+   * its upper disk (`disk.take` puts the checkpoint's copy that matches the guest's memory over
+   * it first: the save's `disk.copy`, or its fork template's) and the image disk it was saved
+   * over behind its image disk; refused (UnavailableError) for a save made under another guest
+   * kernel, agent or QEMU, or whose image disk is gone. Its RAM maps the checkpoint's fork
+   * template copy-on-write when it is made; `fork`: one of many VMs from it (the template made
+   * first when there is none), sharing the pages none of them wrote.
    */
-  restoreVm?(dir: string, disk?: string, opts?: { fork?: boolean }): Promise<Vm>;
+  restoreVm?(
+    dir: string,
+    disk?: { copy?: string; take(copy: string | undefined): Promise<string | undefined> },
+    opts?: { fork?: boolean },
+  ): Promise<Vm>;
+  /**
+   * Make the fork template of checkpoint `dir` (its RAM as a file, its device state without
+   * it), unless it is there or being made: a restore and every fork then map that file
+   * copy-on-write instead of loading the whole state. A daemon shutdown cuts it short and
+   * waits for its cleanup. Optional, as saveVm.
+   */
+  prepareForkTemplate?(dir: string): Promise<void>;
+  /** Cancels the makes of fork templates of checkpoints in or under `dir` (being removed); resolves once none is left. */
+  forkTemplatesSettled?(dir: string): Promise<void>;
 }
 
 /**

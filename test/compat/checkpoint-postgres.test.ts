@@ -145,8 +145,9 @@ test('a checkpoint outlives a daemon SIGKILL, and a corrupt one is refused with 
   // A copy of the good checkpoint with its state cut short.
   // (cp keeps the disk copy's holes: it is a 16 GiB file holding a few hundred MiB.)
   execFileSync('cp', ['-a', '--sparse=always', path.join(dir, 'ready'), path.join(dir, 'cut')]);
-  const state = path.join(dir, 'cut', 'vm.state');
-  fs.truncateSync(state, Math.floor(fs.statSync(state).size / 2));
+  // Its whole state and its fork template's (which a restore loads when there is one).
+  for (const state of ['vm.state', 'fork.state'].map((f) => path.join(dir, 'cut', f)))
+    if (fs.existsSync(state)) fs.truncateSync(state, Math.floor(fs.statSync(state).size / 2));
   const bad = dockerSync(d, ['start', '--checkpoint', 'cut', NAME], 300000);
   expect(bad.code).toBe(1);
   expect(bad.err).toMatch(/^Error response from daemon: Cannot restore container \/pgcp from checkpoint cut: /);

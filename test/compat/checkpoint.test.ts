@@ -11,6 +11,9 @@
  * - one created with `--storage-opt image=disk` is saved with --leave-running and counts on,
  *   saved again (its run ends, 137), and started from that checkpoint: its count goes on from
  *   where it was saved, with no gap or repeat, and it serves execs;
+ * - a restore maps the RAM of the fork template the save made in the background (its QEMU's
+ *   RAM is the template's file), with the same guarantees; a checkpoint or container removed
+ *   while its template is being made leaves nothing;
  * - what blocks a save is each 9p export the guest has mounted, and only while it is: an idle
  *   VM lists the rootfs share, a running block-mode pod adds its layers share, and its stop
  *   (the VM kept: `podvisor stop --keep-vm`) drops that again (docs/checkpoint.md, the way to
@@ -26,6 +29,7 @@ import { startNetnsDockerd } from '../../bench/netns-dockerd';
 import { podvisor, podvisorOk } from '../helpers/podvisor-cli';
 import { qmpCommand } from '../../src/vm/qemu/qmp';
 import { execFileSync } from 'node:child_process';
+import { listVmProcesses } from '../helpers/leaks';
 
 jest.setTimeout(600000);
 
@@ -199,6 +203,53 @@ test('a container that reads its image from its own disk is saved, left running,
   expect(fs.existsSync(dir)).toBe(false);
 });
 
+test("a restore maps the RAM of its checkpoint's fork template, made after the save: its files are as saved and its count goes on with no gap or repeat; a checkpoint or container removed while its template is made goes whole", async () => {
+  const name = 'mapped';
+  const id = dockerOk(d, ['run', '-d', '--name', name, '--storage-opt', 'image=disk', IMAGE, 'sh', '-c', COUNTER]);
+  const dir = path.join(d.dataRoot, 'containers', id, 'checkpoints');
+  try {
+    for (let i = 0; i < 150 && counts(name).length < 3; i++) await new Promise((r) => setTimeout(r, 200));
+    dockerOk(d, ['exec', name, 'sh', '-c', 'echo kept > /data']);
+    // Removed at once, while its template is being made: nothing of it is left.
+    expect(dockerOk(d, ['checkpoint', 'create', '--leave-running', name, 'gone'])).toBe('gone');
+    dockerOk(d, ['checkpoint', 'rm', name, 'gone']);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(dockerOk(d, ['checkpoint', 'create', name, 'saved'])).toBe('saved');
+    const ram = path.join(dir, 'saved', 'fork.ram');
+    for (let i = 0; i < 600 && !fs.existsSync(path.join(dir, 'saved', 'fork.state')); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(fs.readdirSync(path.join(dir, 'saved')).sort()).toEqual([
+      'fork.disk',
+      'fork.ram',
+      'fork.state',
+      'pod.json',
+      'upper.ext4',
+      'vm.json',
+      'vm.state',
+    ]);
+    const saved = counts(name);
+    expect(saved).toEqual(saved.map((_, i) => i));
+    dockerOk(d, ['start', '--checkpoint', 'saved', name]);
+    // Its QEMU maps the template's RAM file (copy-on-write), not RAM of its own.
+    expect(listVmProcesses().filter((p) => p.cmdline.includes(`mem-path=${ram},`))).toHaveLength(1);
+    for (let i = 0; i < 150 && counts(name).length < saved.length + 3; i++)
+      await new Promise((r) => setTimeout(r, 200));
+    const after = counts(name);
+    expect(after.length).toBeGreaterThanOrEqual(saved.length + 3);
+    expect(after).toEqual(after.map((_, i) => i));
+    expect(dockerOk(d, ['exec', name, 'cat', '/data'])).toBe('kept');
+    dockerOk(d, ['exec', name, 'sh', '-c', 'echo written > /data']);
+    expect(dockerOk(d, ['exec', name, 'cat', '/data'])).toBe('written');
+    // A container removed while the template of its new checkpoint is made goes whole.
+    dockerOk(d, ['checkpoint', 'create', '--leave-running', name, 'last']);
+  } finally {
+    dockerSync(d, ['rm', '-f', name]);
+  }
+  const own = path.join(d.dataRoot, 'containers', id);
+  for (let i = 0; i < 300 && fs.existsSync(own); i++) await new Promise((r) => setTimeout(r, 100));
+  expect(fs.existsSync(own)).toBe(false);
+});
+
 test('forks of a checkpoint are containers of their own: own id, name, address and disk, the saved processes going on in each', async () => {
   const name = 'forked';
   dockerOk(d, ['run', '-d', '--name', name, '--storage-opt', 'image=disk', IMAGE, 'sh', '-c', COUNTER]);
@@ -343,7 +394,9 @@ test('containers of one image run with image=disk share its one read-only image 
       fs.readFileSync(path.join(d.dataRoot, 'containers', ids[0], 'checkpoints', 'cp', 'vm.json'), 'utf8'),
     ) as { imageDisk?: { file: string } };
     expect(record.imageDisk?.file).toBe(file);
-    expect(fs.readdirSync(path.join(d.dataRoot, 'containers', ids[0], 'checkpoints', 'cp')).sort()).toEqual(
+    // Its fork template's files (fork.*, being made in the background) aside.
+    const saved = fs.readdirSync(path.join(d.dataRoot, 'containers', ids[0], 'checkpoints', 'cp'));
+    expect(saved.filter((f) => !f.startsWith('fork.')).sort()).toEqual(
       ['pod.json', 'upper.ext4', 'vm.json', 'vm.state'].sort(),
     );
     dockerOk(d, ['start', '--checkpoint', 'cp', names[0]]);

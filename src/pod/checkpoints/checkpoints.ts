@@ -130,6 +130,7 @@ export async function createCheckpoint(
       throw cannot(/Migration is disabled/.test(why) ? `${why} (${SAVABLE_HINT})` : why);
     }
     log.info(`container ${e.record.id.slice(0, 12)}: checkpoint ${name} saved${opts.exit ? '' : ', left running'}`);
+    prepareForkTemplate(ctx, path.join(checkpointsDir(ctx, e), name));
     // dockerd publishes `checkpoint` once the save is done (before the run's `die`).
     ctx.emit(e.record, 'checkpoint', {});
     if (opts.exit) await endSavedRun(ctx, e, run);
@@ -148,9 +149,34 @@ async function endSavedRun(ctx: PodContext, e: Entry, run: NonNullable<Entry['ru
   await run.ended;
 }
 
+/**
+ * Start making the fork template of the checkpoint just saved in `dir`, in the background
+ * (the hypervisor tracks it: a shutdown cuts it short): a restore of it then maps the saved
+ * RAM copy-on-write instead of reading the whole state, and its first fork does not wait for
+ * it. A failure costs only that: a restore loads the whole state, a fork tries again.
+ */
+function prepareForkTemplate(ctx: PodContext, dir: string): void {
+  const hv = ctx.deps.hypervisor;
+  if (!hv?.prepareForkTemplate) return;
+  const started = Date.now();
+  hv.prepareForkTemplate(dir).then(
+    () => log.debug(`checkpoint ${dir}: fork template made in ${Date.now() - started} ms`),
+    (err: Error) => log.warn(`checkpoint ${dir}: ${err.message}; a restore of it loads its whole state`),
+  );
+}
+
+/**
+ * Cancel the makes of fork templates of pod `e`'s checkpoints; resolves once none is left:
+ * what must end before its checkpoints' files are removed.
+ */
+export async function checkpointWorkSettled(ctx: PodContext, e: Entry): Promise<void> {
+  await ctx.deps.hypervisor?.forkTemplatesSettled?.(checkpointsDir(ctx, e));
+}
+
 /** Remove checkpoint `name` of pod `e` (named `ref` by the caller); refused when there is none. */
 export async function removeCheckpoint(ctx: PodContext, e: Entry, ref: string, name: string): Promise<void> {
   if (!hasCheckpoint(ctx, e, name)) throw new CheckpointError('missing', ref, name);
+  await ctx.deps.hypervisor?.forkTemplatesSettled?.(path.join(checkpointsDir(ctx, e), name));
   await fs.promises.rm(path.join(checkpointsDir(ctx, e), name), { recursive: true, force: true });
 }
 
@@ -168,8 +194,8 @@ export function checkpointToRestore(ctx: PodContext, e: Entry, name: string): st
 
 /**
  * The VM of a start of pod `e` from checkpoint directory `dir`: the checkpoint's disk copied
- * back over the container's, then a new VM started from its state with that disk behind its
- * upper disk. Refused (CheckpointError) when the hypervisor cannot, or the checkpoint was made
+ * back over the container's (the save's copy, or its fork template's when the VM maps the
+ * template's RAM), then a new VM started from its state with that disk behind its upper disk. Refused (CheckpointError) when the hypervisor cannot, or the checkpoint was made
  * under another guest kernel, agent or QEMU.
  */
 export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promise<Vm> {
@@ -179,15 +205,23 @@ export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promis
   if (!hv?.restoreVm) throw new CheckpointError('cannot-restore', ref, name, 'this daemon cannot restore VMs');
   const { rootfs } = ctx.deps;
   const main = mainContainer(e.record);
-  const copy = path.join(dir, DISK_COPY);
+  const saved = path.join(dir, DISK_COPY);
+  const id = main.spec.id;
   try {
-    if (fs.existsSync(copy)) {
-      if (!rootfs.takeDisk) throw new Error("the container has no disk for the checkpoint's copy");
-      await rootfs.takeDisk(main.spec.id, copy);
-    }
+    // The copy the VM's memory matches (the save's, or its fork template's) over its disk.
+    const disk = {
+      ...(fs.existsSync(saved) ? { copy: saved } : {}),
+      take: async (copy: string | undefined) => {
+        if (copy) {
+          if (!rootfs.takeDisk) throw new Error("the container has no disk for the checkpoint's copy");
+          await rootfs.takeDisk(id, copy);
+        }
+        return rootfs.diskOf?.(id);
+      },
+    };
     // Another pod's checkpoint: one of its forks.
-    const fork = savedMain(dir)?.containerId !== main.spec.id;
-    return await hv.restoreVm(dir, rootfs.diskOf?.(main.spec.id), { fork });
+    const fork = savedMain(dir)?.containerId !== id;
+    return await hv.restoreVm(dir, disk, { fork });
   } catch (err) {
     throw new CheckpointError('cannot-restore', ref, name, (err as Error).message);
   }

@@ -10,6 +10,7 @@ import type { PodContext } from '../context';
 import { wake, type Entry } from '../records/registry';
 import { hardKill, isRestarting, resumeIfPaused } from './stop';
 import { mainContainer, setStatus } from '../types';
+import { checkpointWorkSettled } from '../checkpoints/checkpoints';
 
 const log = logger('pod');
 
@@ -56,6 +57,7 @@ export async function removeEntry(ctx: PodContext, e: Entry): Promise<void> {
     }
   }
   const deleteStorage = async (): Promise<void> => {
+    await checkpointWorkSettled(ctx, e);
     for (const id of Object.keys(r.containers)) await deps.rootfs.remove(id);
     await deps.state.remove(r.id);
   };
@@ -73,7 +75,10 @@ export async function removeEntry(ctx: PodContext, e: Entry): Promise<void> {
       .removeUser(c.image, c.id)
       .catch((err) => log.warn(`releasing image of ${c.id}: ${(err as Error).message}`));
   }
-  if (!teardown) await deps.state.remove(r.id);
+  if (!teardown) {
+    await checkpointWorkSettled(ctx, e);
+    await deps.state.remove(r.id);
+  }
   ctx.registry.names.release(r.name, r.id);
   ctx.registry.delete(r.id);
   for (const x of ctx.execs.of(r.id)) ctx.execs.delete(x.id);

@@ -25,7 +25,7 @@ import type { QemuHypervisorOptions, StartHost } from './start-host';
 import { bootVm } from './boot';
 import { cloneVm } from './snapshots/clone';
 import { adoptVm } from './adopt';
-import { restoreVm, saveVm } from './snapshots/checkpoint';
+import { forkTemplatesSettled, prepareForkTemplate, restoreVm, saveVm, type RestoreDisk } from './snapshots/checkpoint';
 
 const log = logger('vm');
 
@@ -204,10 +204,29 @@ export class QemuHypervisor implements Hypervisor, StartHost {
   }
 
   /** @inheritdoc */
-  async restoreVm(dir: string, disk?: string, opts?: { fork?: boolean }): Promise<Vm> {
+  async restoreVm(dir: string, disk?: RestoreDisk, opts?: { fork?: boolean }): Promise<Vm> {
     if (this.closing) throw new UnavailableError('the daemon is shutting down');
     const { tools, guest } = this.preflight();
     return restoreVm(this, tools, guest, dir, disk, opts);
+  }
+
+  /** @inheritdoc */
+  prepareForkTemplate(dir: string): Promise<void> {
+    if (this.closing) return Promise.reject(new UnavailableError('the daemon is shutting down'));
+    const { tools, guest } = this.preflight();
+    // Tracked as a boot is: close() kills its QEMU and waits until it has cleaned up.
+    const making = prepareForkTemplate(this, tools, guest, dir);
+    this.booting.add(making);
+    void making.then(
+      () => this.booting.delete(making),
+      () => this.booting.delete(making),
+    );
+    return making;
+  }
+
+  /** @inheritdoc */
+  forkTemplatesSettled(dir: string): Promise<void> {
+    return forkTemplatesSettled(dir);
   }
 
   /** Whether a VM of `size` gets a split-wx code buffer (TCG, one vCPU, tcgSplitWx). */

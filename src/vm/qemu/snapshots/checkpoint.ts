@@ -9,8 +9,10 @@
  *              was saved under, and the image disk behind its image disk device (a file
  *              shared read-only with the image's other containers, not copied: a restore
  *              puts the same file behind the device, and refuses when it is gone or remade);
- *   fork.ram, fork.state  its fork template, made at the first fork: the guest's RAM as a
- *              file, and the device state without it; every fork maps the file copy-on-write.
+ *   fork.ram, fork.state  its fork template, made in the background right after the save
+ *              (prepareForkTemplate; or at the first fork or restore of a checkpoint without
+ *              one): the guest's RAM as a file, and the device state without it; a restore and
+ *              every fork map the file copy-on-write instead of loading the whole state.
  * A restore (restoreVmFrom in ./clone.ts) refuses a stamp that differs from the daemon's now:
  * a state only loads into the same QEMU and devices, and a guest whose kernel or agent changed
  * under its memory would run code that is not there.
@@ -24,7 +26,7 @@ import { InvalidArgumentError, UnavailableError } from '../../../errors';
 import { writeFileAtomic } from '../../../util/atomic';
 import type { QemuTools } from '../binaries';
 import { restoreVmFrom } from './clone';
-import { makeForkTemplate } from './fork-template';
+import { makeForkTemplate, type ForkTemplateFiles } from './fork-template';
 import { copyUpperDisk, removeUpperDiskCopy, type UpperDiskCopy } from '../../devices/upper-disk/upper-disk-checkpoint';
 import { QemuVm } from '../qemu-vm';
 import type { StartHost } from '../start-host';
@@ -37,6 +39,8 @@ export const VM_RECORD_FILE = 'vm.json';
 /** Its fork template (made at the first fork): the device state, and the RAM file forks map. */
 export const FORK_STATE_FILE = 'fork.state';
 export const FORK_RAM_FILE = 'fork.ram';
+/** Its fork template's disk: the save's copy of the disk as the template's guest left it. */
+export const FORK_DISK_FILE = 'fork.disk';
 
 /** What a checkpoint records of its VM (see the module comment). */
 export interface SavedVmRecord {
@@ -49,6 +53,19 @@ export interface SavedVmRecord {
   savedAt: string;
   /** The host file behind its image disk, and its identity then (imageDiskIdentity). */
   imageDisk?: { file: string; identity: string };
+  /** The name of the save's copy of its upper disk in the checkpoint's directory. */
+  diskCopy?: string;
+}
+
+/**
+ * The container's disk of a VM started from a checkpoint: `copy`, the save's copy of it (when
+ * the checkpoint has one), and `take`, which puts a copy (the save's, or its fork template's:
+ * restoreVm picks the one that matches the guest's memory) over the container's disk, when
+ * given, and answers the container's disk file (undefined when it has none).
+ */
+export interface RestoreDisk {
+  copy?: string;
+  take(copy: string | undefined): Promise<string | undefined>;
 }
 
 /**
@@ -124,6 +141,7 @@ export async function saveVm(
     stamp: stampOf(h, tools, guest, shape),
     savedAt: new Date().toISOString(),
     ...(imageDisk && identity ? { imageDisk: { file: imageDisk, identity } } : {}),
+    ...(opts.disk ? { diskCopy: path.basename(opts.disk.copy) } : {}),
   };
   const disk = opts.disk;
   await vm.saveTo(path.join(dir, VM_STATE_FILE), async () => {
@@ -141,19 +159,21 @@ export async function saveVm(
 }
 
 /**
- * A new VM started from the save in checkpoint directory `dir`, `disk` (when given) behind its
- * upper disk and the image disk its record names behind its image disk before the state
+ * A new VM started from the save in checkpoint directory `dir`, the container's disk (`disk`:
+ * the copy that matches the guest's memory put over it first) behind its upper disk and the image disk its record names behind its image disk before the state
  * loads. CheckpointMismatchError when the save was made under another guest kernel, agent or
- * QEMU than this daemon's now, or its image disk is gone or was made again since. With `fork`, the VM maps the
- * checkpoint's fork template (made at the first fork: forkTemplate) copy-on-write, so that the
- * forks of one checkpoint share the guest's pages none of them wrote.
+ * QEMU than this daemon's now, or its image disk is gone or was made again since. The VM maps
+ * the checkpoint's fork template's RAM copy-on-write when the template is made (or once the
+ * make under way ends), so that the VMs of one checkpoint share the guest's pages none of
+ * them wrote and no start reads the whole state; without one, a restore loads the whole state
+ * into RAM of its own, and a fork (`fork`) makes the template first.
  */
 export async function restoreVm(
   h: StartHost,
   tools: QemuTools,
   guest: GuestImages,
   dir: string,
-  disk?: string,
+  disk?: RestoreDisk,
   opts: { fork?: boolean } = {},
 ): Promise<Vm> {
   const record = readSavedVm(dir);
@@ -167,21 +187,91 @@ export async function restoreVm(
     throw new CheckpointMismatchError(
       `the image disk it was saved over (${record.imageDisk.file}) is gone or was made again since: its image was removed (docs/checkpoint.md)`,
     );
-  const source = opts.fork
-    ? await forkTemplate(h, tools, guest, dir, shape, imageDisk)
-    : { stateFile: path.join(dir, VM_STATE_FILE) };
-  return restoreVmFrom(h, tools, guest, shape, source, {
-    ...(disk ? { disk } : {}),
-    ...(imageDisk ? { imageDisk } : {}),
+  const diskCopy = record.diskCopy ? path.join(dir, record.diskCopy) : disk?.copy;
+  const template = opts.fork
+    ? await forkTemplate(h, tools, guest, dir, shape, { imageDisk, diskCopy })
+    : madeAlready(dir);
+  const source = template ?? { stateFile: path.join(dir, VM_STATE_FILE) };
+  // The template's guest ran a moment after the save, on its own copy of the disk: that copy
+  // is the one its memory knows (a template made before templates had disks: the save's).
+  const diskFile = await disk?.take(template?.diskFile ?? disk.copy);
+  return restoreVmFrom(
+    h,
+    tools,
+    guest,
+    shape,
+    { stateFile: source.stateFile, ...(template ? { ramFile: template.ramFile } : {}) },
+    {
+      ...(diskFile ? { disk: diskFile } : {}),
+      ...(imageDisk ? { imageDisk } : {}),
+    },
+  );
+}
+
+/**
+ * Make the fork template of checkpoint `dir` now, unless it is there or being made (a save
+ * starts it, so that a restore and the first fork map its RAM instead of loading the whole
+ * state). Refused as a restore is (CheckpointMismatchError) when the checkpoint cannot be
+ * started by this daemon.
+ */
+export async function prepareForkTemplate(
+  h: StartHost,
+  tools: QemuTools,
+  guest: GuestImages,
+  dir: string,
+): Promise<void> {
+  const record = readSavedVm(dir);
+  const shape = { size: record.size, devices: record.devices, splitWx: record.splitWx };
+  if (record.stamp !== stampOf(h, tools, guest, shape))
+    throw new CheckpointMismatchError(
+      'it was made under another guest kernel, agent or QEMU than this daemon runs now',
+    );
+  await forkTemplate(h, tools, guest, dir, shape, {
+    imageDisk: record.imageDisk?.file,
+    diskCopy: record.diskCopy ? path.join(dir, record.diskCopy) : undefined,
   });
 }
 
-/** The fork templates being made, by checkpoint directory (one at a time each). */
-const makingForkTemplates = new Map<string, Promise<{ stateFile: string; ramFile: string }>>();
+/** Where the fork template of checkpoint `dir` is kept, `withDisk` when it has a disk of its own. */
+function forkTemplateFiles(dir: string, withDisk: boolean): ForkTemplateFiles {
+  return {
+    stateFile: path.join(dir, FORK_STATE_FILE),
+    ramFile: path.join(dir, FORK_RAM_FILE),
+    ...(withDisk ? { diskFile: path.join(dir, FORK_DISK_FILE) } : {}),
+  };
+}
 
 /**
- * The fork template of checkpoint `dir` (FORK_STATE_FILE and FORK_RAM_FILE beside its state;
- * ./fork-template.ts makeForkTemplate), made at its first fork and kept with the checkpoint.
+ * The fork template of checkpoint `dir` when its files are there (its disk, when it has one;
+ * its state is renamed into place last); undefined when there is none or it is still being
+ * made (a restore then loads the whole state: writing the template's RAM file takes longer
+ * than that load).
+ */
+function madeAlready(dir: string): ForkTemplateFiles | undefined {
+  const out = forkTemplateFiles(dir, fs.existsSync(path.join(dir, FORK_DISK_FILE)));
+  return fs.existsSync(out.stateFile) && fs.existsSync(out.ramFile) ? out : undefined;
+}
+
+/**
+ * Cancel the makes of fork templates of checkpoints in or under directory `dir` (being
+ * removed); resolves once none is left.
+ */
+export async function forkTemplatesSettled(dir: string): Promise<void> {
+  const under = (d: string) => d === dir || d.startsWith(`${dir}${path.sep}`);
+  const making = [...makingForkTemplates].filter(([d]) => under(d)).map(([, m]) => m);
+  for (const m of making) m.cancel.abort();
+  await Promise.allSettled(making.map((m) => m.made));
+}
+
+/** The fork templates being made, by checkpoint directory (one at a time each). */
+const makingForkTemplates = new Map<string, { made: Promise<ForkTemplateFiles>; cancel: AbortController }>();
+
+/**
+ * The fork template of checkpoint `dir` (FORK_STATE_FILE, FORK_RAM_FILE and, for a checkpoint
+ * with a disk copy, FORK_DISK_FILE beside its state; ./fork-template.ts makeForkTemplate),
+ * made once (the save starts it: prepareForkTemplate) and kept with the checkpoint.
+ * `disks.imageDisk`: the image disk behind its image disk; `disks.diskCopy`: the save's copy
+ * of its upper disk, which the template's own disk starts as.
  */
 function forkTemplate(
   h: StartHost,
@@ -189,18 +279,21 @@ function forkTemplate(
   guest: GuestImages,
   dir: string,
   shape: Parameters<typeof makeForkTemplate>[3],
-  imageDisk: string | undefined,
-): Promise<{ stateFile: string; ramFile: string }> {
-  const out = { stateFile: path.join(dir, FORK_STATE_FILE), ramFile: path.join(dir, FORK_RAM_FILE) };
-  if (fs.existsSync(out.stateFile) && fs.existsSync(out.ramFile)) return Promise.resolve(out);
-  let p = makingForkTemplates.get(dir);
-  if (!p) {
-    p = makeForkTemplate(h, tools, guest, shape, path.join(dir, VM_STATE_FILE), out, imageDisk)
+  disks: { imageDisk?: string; diskCopy?: string },
+): Promise<ForkTemplateFiles> {
+  const made = madeAlready(dir);
+  if (made) return Promise.resolve(made);
+  let m = makingForkTemplates.get(dir);
+  if (!m) {
+    const out = forkTemplateFiles(dir, disks.diskCopy !== undefined);
+    const cancel = new AbortController();
+    const made = makeForkTemplate(h, tools, guest, shape, path.join(dir, VM_STATE_FILE), out, disks, cancel.signal)
       .then(() => out)
       .finally(() => makingForkTemplates.delete(dir));
-    makingForkTemplates.set(dir, p);
+    m = { made, cancel };
+    makingForkTemplates.set(dir, m);
   }
-  return p;
+  return m.made;
 }
 
 /** The record of the saved VM in `dir`, checked field by field (the file is the host's, but may be cut or old). */
@@ -220,6 +313,7 @@ function readSavedVm(dir: string): SavedVmRecord {
     typeof r.devices?.upperDisk === 'boolean' &&
     (r.devices.imageDisk === undefined || typeof r.devices.imageDisk === 'boolean') &&
     (r.imageDisk === undefined || (typeof r.imageDisk.file === 'string' && typeof r.imageDisk.identity === 'string')) &&
+    (r.diskCopy === undefined || (typeof r.diskCopy === 'string' && /^\w[\w.-]*$/.test(r.diskCopy))) &&
     typeof r.splitWx === 'boolean' &&
     typeof r.stamp === 'string';
   if (!ok) throw new CheckpointMismatchError('its VM record is not one this daemon reads');

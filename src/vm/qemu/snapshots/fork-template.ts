@@ -1,12 +1,15 @@
 /**
  * A checkpoint's fork template (./checkpoint.ts): the checkpoint's state loaded once into a
- * QEMU that writes the guest's RAM into a file, and saved again without it, so that every
- * fork maps that file copy-on-write (restoreVmFrom in ./clone.ts).
+ * QEMU that writes the guest's RAM into a file, on a copy of the checkpoint's disk of its own,
+ * and saved again without the RAM, so that a restore and every fork map that file
+ * copy-on-write (restoreVmFrom in ./clone.ts) and take that disk.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { GuestImages } from '../../guest-images';
 import { UnavailableError } from '../../../errors';
+import { logger } from '../../../util/log';
+import { copySparse } from '../../../util/copy-sparse';
 import type { QemuTools } from '../binaries';
 import { killSpawned } from '../confinement/jailed-process';
 import { childEnd, cleanupDir } from '../start-steps';
@@ -17,14 +20,28 @@ import { spawnCloneQemu } from './clone-qemu';
 import { loadSavedState } from './clone-load';
 import { waitForHostLeft } from './clone-agent';
 
+const log = logger('vm');
+
+/** A checkpoint's fork template: its device state, its RAM file and (when it has one) its disk. */
+export interface ForkTemplateFiles {
+  stateFile: string;
+  ramFile: string;
+  diskFile?: string;
+}
+
 /**
  * Make the fork template of a checkpoint: its state (`stateFile`, saved with all its RAM)
  * loaded into a QEMU of `shape` that writes the RAM into `out.ramFile`, run until its agent has
  * seen its old host leave (a moment: its network is on no bridge), and saved again without
  * the RAM (x-ignore-shared) into `out.stateFile`. Each fork then maps that RAM
- * file copy-on-write (restoreVmFrom with `ramFile`). Both files are written under temporary
- * names and renamed when whole; the QEMU and its directory are gone when this returns.
- * `imageDisk`: the checkpoint's image disk, behind the template's image disk while it runs.
+ * file copy-on-write (restoreVmFrom with `ramFile`). `disks.diskCopy`: the save's copy of the
+ * upper disk, copied (sparse) to `out.diskFile` and put behind the template's upper disk while
+ * it runs: what its guest writes or reads in that moment is on that copy, which a VM started
+ * from the template takes as its disk (its memory is the template's). `disks.imageDisk`: the
+ * checkpoint's image disk, behind the template's image disk while it runs. `signal`: its abort
+ * cancels the make (its QEMU killed; it then fails, leaving nothing). The files are
+ * written under temporary names and renamed when whole (the state last: its presence says
+ * the template is made); the QEMU and its directory are gone when this returns.
  */
 export async function makeForkTemplate(
   h: StartHost,
@@ -32,36 +49,62 @@ export async function makeForkTemplate(
   guest: GuestImages,
   shape: SavedShape,
   stateFile: string,
-  out: { stateFile: string; ramFile: string },
-  imageDisk?: string,
+  out: ForkTemplateFiles,
+  disks: { imageDisk?: string; diskCopy?: string } = {},
+  signal?: AbortSignal,
 ): Promise<void> {
   const layout = checkpointCloneLayout(h, shape);
-  const tmp = { stateFile: `${out.stateFile}.tmp`, ramFile: `${out.ramFile}.tmp` };
+  const started = Date.now();
+  const at: string[] = [];
+  const step = (what: string) => {
+    at.push(`${what} after ${Date.now() - started} ms`);
+    if (signal?.aborted) throw new UnavailableError('cancelled');
+  };
+  // A cancel (its checkpoint removed) kills its QEMU: the step under way fails at once.
+  const cancel = () => {
+    if (made.qemu?.pid) made.qemu.kill('SIGKILL');
+  };
+  signal?.addEventListener('abort', cancel);
+  const tmp = {
+    stateFile: `${out.stateFile}.tmp`,
+    ramFile: `${out.ramFile}.tmp`,
+    diskFile: out.diskFile ? `${out.diskFile}.tmp` : undefined,
+  };
   const made: CloneProgress = { restored: false };
   try {
     await fs.promises.rm(tmp.ramFile, { force: true });
+    if (tmp.diskFile && disks.diskCopy) await copySparse(disks.diskCopy, tmp.diskFile);
+    step('disk copied');
     const from: SavedState = {
       stateFile,
       ramFile: tmp.ramFile,
       allRam: true,
       checkpoint: true,
       shareRam: true,
-      ...(imageDisk ? { imageDisk } : {}),
+      ...(tmp.diskFile ? { disk: tmp.diskFile } : {}),
+      ...(disks.imageDisk ? { imageDisk: disks.imageDisk } : {}),
     };
     const qemu = await spawnCloneQemu(h, tools, guest, layout, from, made);
     h.startingQemu(qemu);
+    if (signal?.aborted) cancel();
     await loadSavedState(h, layout, qemu, childEnd(qemu), from, made);
+    step('state loaded');
     // It runs until its agent has seen its old host leave (its ports emptied), and is saved
     // then, as a template is: each fork's agent then waits for its host with nothing stale.
     await waitForHostLeft(h, layout, "the fork template's agent");
+    step('old host gone');
     await saveState(layout.paths, tmp.stateFile, { socket: path.join(layout.paths.dir, 'state.sock') });
+    step('saved');
+    if (tmp.diskFile && out.diskFile) await fs.promises.rename(tmp.diskFile, out.diskFile);
     await fs.promises.rename(tmp.ramFile, out.ramFile);
     await fs.promises.rename(tmp.stateFile, out.stateFile);
+    log.debug(`fork template ${out.stateFile} made: ${at.join(', ')}`);
   } catch (err) {
-    await fs.promises.rm(tmp.ramFile, { force: true });
-    await fs.promises.rm(tmp.stateFile, { force: true });
+    for (const f of [tmp.ramFile, tmp.stateFile, tmp.diskFile, out.diskFile, out.ramFile])
+      if (f) await fs.promises.rm(f, { force: true });
     throw new UnavailableError(`the fork template could not be made: ${(err as Error).message}`);
   } finally {
+    signal?.removeEventListener('abort', cancel);
     if (made.qemu) h.starting.delete(made.qemu);
     if (made.stateFd !== undefined) fs.closeSync(made.stateFd);
     if (made.qemu?.pid) await killSpawned(made.qemu);
