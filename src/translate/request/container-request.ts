@@ -314,24 +314,3 @@ export function networkRequestOf(name: string): NetworkRequest {
   if (name.startsWith('container:')) return { mode: 'join', pod: name.slice('container:'.length) };
   return { mode: 'named', name };
 }
-
-/** The create body's port fields: `Config.ExposedPorts` and `HostConfig.PortBindings`. */
-export interface DockerPorts {
-  ExposedPorts?: Record<string, Record<string, never>>;
-  PortBindings?: Record<string, Array<{ HostIp: string; HostPort: string }>>;
-}
-
-/** The create body's port fields for `ports` (absent when empty): every port exposed, those with a host bound. */
-export function dockerPortsOf(ports: PortRequest[] | undefined): DockerPorts {
-  const exposed: Record<string, Record<string, never>> = {};
-  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-  for (const p of ports ?? []) {
-    const key = `${p.containerPort}/${p.protocol}`;
-    exposed[key] = {};
-    if (p.host) (bindings[key] ??= []).push({ HostIp: p.host.ip, HostPort: p.host.port });
-  }
-  return {
-    ...(Object.keys(exposed).length ? { ExposedPorts: exposed } : {}),
-    ...(Object.keys(bindings).length ? { PortBindings: bindings } : {}),
-  };
-}

@@ -1,10 +1,31 @@
 /** Pod files (src/translate/podspec/podspec.ts): the Kubernetes v1 Pod subset and hyper podfiles, JSON and YAML. */
 import { portRequestsOf, portRequestsOfSpecs } from '../../../src/translate/podspec/podspec-ports';
-import { dockerPortsOf } from '../../../src/translate/request/container-request';
+import type { PortRequest } from '../../../src/translate/request/container-request';
 import type { ManifestPort } from '../../../src/translate/podspec/podspec-types';
 import { parsePodFile, PodFileError } from '../../../src/translate/podspec/podspec';
 import { parseCpuQuantity, parseMemoryQuantity } from '../../../src/translate/podspec/podspec-read';
 import { InvalidArgumentError } from '../../../src/errors';
+
+/** The create body's port fields: `Config.ExposedPorts` and `HostConfig.PortBindings`. */
+interface DockerPorts {
+  ExposedPorts?: Record<string, Record<string, never>>;
+  PortBindings?: Record<string, Array<{ HostIp: string; HostPort: string }>>;
+}
+
+/** The create body's port fields for `ports` (absent when empty), to state expectations as Docker does: every port exposed, those with a host bound. */
+function dockerPortsOf(ports: PortRequest[] | undefined): DockerPorts {
+  const exposed: Record<string, Record<string, never>> = {};
+  const bindings: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of ports ?? []) {
+    const key = `${p.containerPort}/${p.protocol}`;
+    exposed[key] = {};
+    if (p.host) (bindings[key] ??= []).push({ HostIp: p.host.ip, HostPort: p.host.port });
+  }
+  return {
+    ...(Object.keys(exposed).length ? { ExposedPorts: exposed } : {}),
+    ...(Object.keys(bindings).length ? { PortBindings: bindings } : {}),
+  };
+}
 
 const KUBE = `
 apiVersion: v1
