@@ -21,7 +21,7 @@
 import { execFileSync } from 'node:child_process';
 import { fixtureRegistry } from '../test/fixtures/registry';
 import { sleep } from './common';
-import { docker, isPodvisor, type Group, type Step } from './fs-parts';
+import { docker, isPodvisor, runsOn, type Group, type Step } from './fs-parts';
 
 const INSERTS = Number(process.env.BENCH_SQLITE_INSERTS ?? 1000);
 const TMPFILES = Number(process.env.BENCH_TMPFILES ?? 1000);
@@ -124,9 +124,57 @@ export function sqliteGroup(): Group {
   };
 }
 
+const SQLITE_DISK_CONTAINER = 'bench-fs-sqlite-disk';
+const ON_ITS_DISK = 'volume on its own disk (image=disk)';
+
+/**
+ * The sqlite rows of a volume on the container's own disk: a debian-python:3 container run with
+ * `--storage-opt image=disk` and an anonymous volume at /vol, on the block-mode podvisor only
+ * (compared with that daemon's guest tmpfs rows of sqliteGroup).
+ */
+export function sqliteOnDiskGroup(): Group {
+  const row: Step = {
+    name: `sqlite: ${INSERTS} WAL commits, ${ON_ITS_DISK}`,
+    blockOnly: true,
+    floor: `sqlite: ${INSERTS} WAL commits, guest tmpfs`,
+    run: (env) => {
+      const out = docker(env, ['exec', SQLITE_DISK_CONTAINER, 'python3', '-c', SQLITE_SCRIPT, '/vol/bench.db']);
+      const secs = Number(out);
+      if (!Number.isFinite(secs)) throw new Error(`sqlite script printed ${JSON.stringify(out)}`);
+      return secs;
+    },
+    after: (env) => docker(env, ['exec', SQLITE_DISK_CONTAINER, 'sh', '-c', 'rm -f /vol/bench.db*']),
+  };
+  return {
+    name: 'sqlite, image=disk',
+    containers: [SQLITE_DISK_CONTAINER],
+    start: (who, env) => {
+      if (!runsOn(row, who)) return;
+      docker(env, ['pull', '-q', PYTHON()]);
+      docker(env, [
+        'run',
+        '-d',
+        '--name',
+        SQLITE_DISK_CONTAINER,
+        '-m',
+        '1g',
+        '--storage-opt',
+        'image=disk',
+        '-v',
+        '/vol',
+        PYTHON(),
+        'sleep',
+        '36000',
+      ]);
+    },
+    steps: [row],
+  };
+}
+
 /** Where PGDATA is, by the name of its rows: the `docker run` arguments that put it there. */
 const PGDATA_PLACES: Record<string, string[]> = {
   'image VOLUME': [],
+  [`image VOLUME, ${ON_ITS_DISK}`]: ['--storage-opt', 'image=disk'],
   rootfs: ['-e', 'PGDATA=/pgdata'],
   'guest tmpfs': ['--tmpfs', '/pgdata:size=512m', '-e', 'PGDATA=/pgdata'],
 };
@@ -158,6 +206,8 @@ export function pgbenchGroups(): Group[] {
   return Object.entries(PGDATA_PLACES).map(([where, args]) => {
     const name = `bench-fs-pg-${where.replace(/\W+/g, '-').toLowerCase()}`;
     const podvisorOnly = where === 'guest tmpfs';
+    const blockOnly = where.endsWith(ON_ITS_DISK);
+    const only = { podvisorOnly, blockOnly };
     const floor = podvisorOnly ? undefined : `${PGBENCH_SECONDS} s of pgbench -c 1, PGDATA in guest tmpfs`;
     const pgbench = (env: NodeJS.ProcessEnv, opts: string) =>
       docker(env, ['exec', '-u', 'postgres', name, 'sh', '-c', `${PG_BIN}/pgbench ${opts} postgres 2>&1`]);
@@ -165,7 +215,7 @@ export function pgbenchGroups(): Group[] {
       name: `pgbench, PGDATA in ${where}`,
       containers: [name],
       start: (who, env) => {
-        if (podvisorOnly && !isPodvisor(who)) return;
+        if (!runsOn(only, who)) return;
         docker(env, ['pull', '-q', POSTGRES()]);
         docker(env, [
           'run',
@@ -181,18 +231,18 @@ export function pgbenchGroups(): Group[] {
         ]);
       },
       ready: async (who, env) => {
-        if (!podvisorOnly || isPodvisor(who)) await pgReady(env, name);
+        if (runsOn(only, who)) await pgReady(env, name);
       },
       steps: [
         {
           name: `pgbench -i -s 1, PGDATA in ${where}`,
-          podvisorOnly,
+          ...only,
           floor: podvisorOnly ? undefined : 'pgbench -i -s 1, PGDATA in guest tmpfs',
           run: (env) => void pgbench(env, '-i -s 1 -q'),
         },
         {
           name: `${PGBENCH_SECONDS} s of pgbench -c 1, PGDATA in ${where}`,
-          podvisorOnly,
+          ...only,
           unit: 'tps',
           floor,
           run: (env) => {

@@ -16,10 +16,19 @@ export const docker = (env: NodeJS.ProcessEnv, args: string[], timeout = 900000)
 /** Whether a client is one of the podvisor daemons (the guest tmpfs rows run there only). */
 export const isPodvisor = (name: string): boolean => name.startsWith('podvisor');
 
+/** The block-mode podvisor's client name (bench/fs.ts): the only one that runs `--storage-opt image=disk`. */
+export const BLOCK_PODVISOR = 'podvisor-blk';
+
+/** Whether step `st` runs on client `who`. */
+export const runsOn = (st: Pick<Step, 'podvisorOnly' | 'blockOnly'>, who: string): boolean =>
+  st.blockOnly ? who === BLOCK_PODVISOR : !st.podvisorOnly || isPodvisor(who);
+
 /** One row of the table: a name, the daemons it runs on, and what it runs. */
 export interface Step {
   name: string;
   podvisorOnly?: boolean;
+  /** Only on the block-mode podvisor (an `--storage-opt image=disk` container's rows). */
+  blockOnly?: boolean;
   /**
    * 's' (the default): seconds, lower is better. 'tps': transactions per second, higher is
    * better; its ratios are taken the other way round, so that a ratio above 1 always means

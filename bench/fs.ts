@@ -25,7 +25,9 @@
  * every daemon before its rows, removed after them, so no idle VM of one group loads the
  * next): sqlite's committed inserts in WAL mode and python's TemporaryFile()s (O_TMPFILE), in
  * the rootfs, a volume and a guest tmpfs, and pgbench against PostgreSQL 15 with PGDATA in the
- * image's VOLUME, the rootfs and a guest tmpfs. A time is the docker CLI's wall time of the exec
+ * image's VOLUME, the rootfs and a guest tmpfs; on the block-mode podvisor also sqlite's inserts
+ * and pgbench in a volume on the container's own disk (`--storage-opt image=disk`: the volume a
+ * checkpoint saves), beside the same daemon's volume over 9p and its guest tmpfs. A time is the docker CLI's wall time of the exec
  * (which includes the exec itself, ~0.1 s on either daemon; measured alone as "exec true"),
  * except where a row measures inside the container (sqlite's inserts, the TemporaryFile()s;
  * pgbench's TPS). Each row prints the medians, the ratio of
@@ -47,8 +49,8 @@ import { execFileSync } from 'node:child_process';
 import { startDaemon } from '../test/helpers/daemon';
 import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/registry';
 import { median, startDockerd, stopBench, runMain } from './common';
-import { docker, isPodvisor, removeContainers, type Group, type Step } from './fs-parts';
-import { pgbenchGroups, sqliteGroup } from './fs-db';
+import { BLOCK_PODVISOR, docker, isPodvisor, removeContainers, runsOn, type Group, type Step } from './fs-parts';
+import { pgbenchGroups, sqliteGroup, sqliteOnDiskGroup } from './fs-db';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const FILES = Number(process.env.BENCH_FILES ?? 3000);
@@ -173,7 +175,7 @@ async function measure(groups: Group[], clients: Record<string, NodeJS.ProcessEn
     for (let r = 0; r < ROUNDS; r++) {
       for (const step of group.steps) {
         for (const [who, env] of Object.entries(clients)) {
-          if (step.podvisorOnly && !isPodvisor(who)) continue;
+          if (!runsOn(step, who)) continue;
           const t0 = process.hrtime.bigint();
           const own = step.run(env);
           const wall = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -227,7 +229,7 @@ async function main(): Promise<void> {
   const buildCtx = path.join(base, 'build');
   fs.mkdirSync(buildCtx);
   fs.writeFileSync(path.join(buildCtx, 'Dockerfile'), `FROM ${IMAGE()}\nRUN ${smallFiles('/opt/files')}\n`);
-  const groups = [filesGroup(path.dirname(tarFile), buildCtx), sqliteGroup(), ...pgbenchGroups()]
+  const groups = [filesGroup(path.dirname(tarFile), buildCtx), sqliteGroup(), sqliteOnDiskGroup(), ...pgbenchGroups()]
     .map((g) => ({ ...g, steps: g.steps.filter((st) => !ONLY || ONLY.test(st.name)) }))
     .filter((g) => g.steps.length > 0);
   // podvisor's writable layer over 9p (block mode, the default, is the second daemon).
@@ -239,7 +241,7 @@ async function main(): Promise<void> {
     dockerd = await startDockerd(path.join(base, 'dockerd'));
     const clients: Record<string, NodeJS.ProcessEnv> = {
       ...(NINE_P ? { podvisor: podvisor.env } : {}),
-      ...(blk ? { 'podvisor-blk': blk.env } : {}),
+      ...(blk ? { [BLOCK_PODVISOR]: blk.env } : {}),
       dockerd: dockerd.env,
     };
     const loadBefore = loadavg();
