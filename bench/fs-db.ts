@@ -65,20 +65,31 @@ print(time.perf_counter() - t)
 
 const SQLITE_CONTAINER = 'bench-fs-sqlite';
 
-/** The sqlite rows: one debian-python:3 container per daemon, with an anonymous volume at /vol and (podvisor) a guest tmpfs at /scratch. */
-export function sqliteGroup(): Group {
-  const row = (where: string, dir: string, podvisorOnly = false): Step => ({
+/** The row of INSERTS committed sqlite inserts into a new database under `dir` of `container`. */
+function sqliteStep(
+  container: string,
+  where: string,
+  dir: string,
+  only: Pick<Step, 'podvisorOnly' | 'blockOnly'>,
+): Step {
+  return {
     name: `sqlite: ${INSERTS} WAL commits, ${where}`,
-    podvisorOnly,
-    floor: podvisorOnly ? undefined : `sqlite: ${INSERTS} WAL commits, guest tmpfs`,
+    ...only,
+    floor: only.podvisorOnly ? undefined : `sqlite: ${INSERTS} WAL commits, guest tmpfs`,
     run: (env) => {
-      const out = docker(env, ['exec', SQLITE_CONTAINER, 'python3', '-c', SQLITE_SCRIPT, `${dir}/bench.db`]);
+      const out = docker(env, ['exec', container, 'python3', '-c', SQLITE_SCRIPT, `${dir}/bench.db`]);
       const secs = Number(out);
       if (!Number.isFinite(secs)) throw new Error(`sqlite script printed ${JSON.stringify(out)}`);
       return secs;
     },
-    after: (env) => docker(env, ['exec', SQLITE_CONTAINER, 'sh', '-c', `rm -f ${dir}/bench.db*`]),
-  });
+    after: (env) => docker(env, ['exec', container, 'sh', '-c', `rm -f ${dir}/bench.db*`]),
+  };
+}
+
+/** The sqlite rows: one debian-python:3 container per daemon, with an anonymous volume at /vol and (podvisor) a guest tmpfs at /scratch. */
+export function sqliteGroup(): Group {
+  const row = (where: string, dir: string, podvisorOnly = false): Step =>
+    sqliteStep(SQLITE_CONTAINER, where, dir, { podvisorOnly });
   const tmpfiles = (where: string, dir: string, podvisorOnly = false): Step => ({
     name: `O_TMPFILE: ${TMPFILES} TemporaryFile()s, ${where}`,
     podvisorOnly,
@@ -133,18 +144,7 @@ const ON_ITS_DISK = 'volume on its own disk (image=disk)';
  * (compared with that daemon's guest tmpfs rows of sqliteGroup).
  */
 export function sqliteOnDiskGroup(): Group {
-  const row: Step = {
-    name: `sqlite: ${INSERTS} WAL commits, ${ON_ITS_DISK}`,
-    blockOnly: true,
-    floor: `sqlite: ${INSERTS} WAL commits, guest tmpfs`,
-    run: (env) => {
-      const out = docker(env, ['exec', SQLITE_DISK_CONTAINER, 'python3', '-c', SQLITE_SCRIPT, '/vol/bench.db']);
-      const secs = Number(out);
-      if (!Number.isFinite(secs)) throw new Error(`sqlite script printed ${JSON.stringify(out)}`);
-      return secs;
-    },
-    after: (env) => docker(env, ['exec', SQLITE_DISK_CONTAINER, 'sh', '-c', 'rm -f /vol/bench.db*']),
-  };
+  const row = sqliteStep(SQLITE_DISK_CONTAINER, ON_ITS_DISK, '/vol', { blockOnly: true });
   return {
     name: 'sqlite, image=disk',
     containers: [SQLITE_DISK_CONTAINER],
