@@ -90,16 +90,24 @@ async function vmGone(vmDir: string): Promise<void> {
  * a baseline dockerd's that another test file runs beside this one (bench/netns-dockerd.ts:
  * its network namespace `/run/netns/pvbn-*`, and what dockerd mounts under its directory
  * `<tmp>/.../dockerd/`, or `dockerd26/` under its own temporary directory for the API 1.45
- * oracle, and its `/run/docker`); or a host mount another test file makes for its containers to
- * bind (`<tmp>/pv-test-mounts-*`: a submount under a read-only bind's source).
+ * oracle, and its `/run/docker`); or what another test file mounts under a temporary directory
+ * of its own, `<tmp>/pv-*` or `<tmp>/podvisor-*` (the host mounts its containers bind, the VM
+ * jails of the integration tests: `<tmp>/pv-jail-<random>/booting/vms/<id>`). This file's own
+ * directory, which holds the decoys, is never set aside.
  */
 const underTestDaemon = (m: string): boolean =>
   m.startsWith(d.execRoot + '/') ||
-  m.startsWith(path.join(os.tmpdir(), 'pv-test-mounts-')) ||
-  m.startsWith(path.join(os.tmpdir(), 'podvisor-test-')) ||
+  underOtherTestDir(m) ||
   m.startsWith('/run/netns/pvbn-') ||
   m.startsWith('/run/docker/') ||
   (m.startsWith(os.tmpdir() + '/') && /\/dockerd(26)?(\/|$)/.test(m));
+
+/** Whether `m` is under another test file's temporary directory (`<tmp>/pv-*`, `<tmp>/podvisor-*`), not this one's. */
+function underOtherTestDir(m: string): boolean {
+  if (!m.startsWith(os.tmpdir() + '/')) return false;
+  const top = path.join(os.tmpdir(), m.slice(os.tmpdir().length + 1).split('/')[0]);
+  return /^(pv|podvisor)-/.test(path.basename(top)) && top !== host;
+}
 
 /** Mount points outside every test daemon's directories that were not there in `before`. */
 const newMountsOutside = (before: string[]) => mountPoints().filter((m) => !before.includes(m) && !underTestDaemon(m));

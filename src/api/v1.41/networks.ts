@@ -141,31 +141,46 @@ function registerNetworkReads(router: Router, services: ApiServices): void {
 }
 
 /** How long a network removal waits for the teardowns of containers that have ended. */
-const TEARDOWN_WAIT_MS = 10_000;
+const TEARDOWN_WAIT_MS = 30_000;
+/** How often the wait above looks at the network's endpoints again. */
+const TEARDOWN_POLL_MS = 200;
 
 /**
- * Before a network with endpoints is removed: wait (at most TEARDOWN_WAIT_MS) for the
- * teardowns of runs that ended. dockerd takes a container off its networks before its stop or
- * rm answers; podvisor's teardown runs in the background after the answer, so `compose down`
- * (rm, then network rm at once) would otherwise find an ended container's endpoint still
- * there. A network in use by a running container is refused after the wait, as before.
+ * Before a network with endpoints is removed: wait (at most TEARDOWN_WAIT_MS) while an endpoint
+ * belongs to a container that no longer runs, whose teardown is under way. dockerd takes a
+ * container off its networks before its stop or rm answers; podvisor's teardown runs in the
+ * background after the answer, so `compose down` (rm, then network rm at once) would otherwise
+ * find an ended container's endpoint still there, more so on a loaded host. A network in use
+ * by a running container is refused at once, as before.
  */
 async function teardownsEnded(services: ApiServices, mgr: NetworkManager, ref: string): Promise<void> {
-  const settled = services.containers?.pods.settled;
-  if (!settled) return;
-  let n: NetworkRecord;
-  try {
-    n = mgr.get(ref);
-  } catch {
-    return; // remove() answers for a network that is not there
+  const pods = services.containers?.pods;
+  if (!pods) return;
+  const running = (id: string): boolean => {
+    try {
+      return pods.isRunning(id);
+    } catch {
+      return false; // removed: its teardown may still be under way
+    }
+  };
+  const deadline = Date.now() + TEARDOWN_WAIT_MS;
+  for (;;) {
+    let n: NetworkRecord;
+    try {
+      n = mgr.get(ref);
+    } catch {
+      return; // remove() answers for a network that is not there
+    }
+    const endpoints = Object.values(n.endpoints);
+    if (endpoints.length === 0 || endpoints.every((ep) => running(ep.containerId))) return;
+    if (Date.now() >= deadline) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      (pods.settled?.() ?? Promise.resolve()).catch(() => undefined),
+      new Promise<void>((r) => (timer = setTimeout(r, TEARDOWN_POLL_MS))),
+    ]);
+    clearTimeout(timer);
   }
-  if (Object.keys(n.endpoints).length === 0) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    settled.call(services.containers!.pods).catch(() => undefined),
-    new Promise<void>((r) => (timer = setTimeout(r, TEARDOWN_WAIT_MS))),
-  ]);
-  clearTimeout(timer);
 }
 
 /** Register POST /networks/create, DELETE /networks/:id and POST /networks/prune. */
