@@ -10,7 +10,10 @@
  *    bs=1G count=1` (busybox dd allocates its 1 GiB buffer and fills it), wall time and exit
  *    status (137: the guest's OOM killer ended it);
  *  - after a free: a container that ran the same dd and now sleeps, its PSS 2 s and 10 s after
- *    the dd ended (the VM's RAM the guest freed, unless it went back to the host).
+ *    the dd ended (the VM's RAM the guest freed, unless it went back to the host);
+ *  - two untars: in a Debian container with `--tmpfs /scratch:size=1g`, a tar of its /usr (many
+ *    small files) untarred into the rootfs, then into the tmpfs, each timed in the container, and
+ *    how the second ended (ok, or ENOSPC where the VM caps the tmpfs below the archive's size).
  *
  * BENCH_ARGS adds daemon flags to podvisor.
  *
@@ -32,7 +35,39 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const IDLE = Number(process.env.BENCH_IDLE ?? 3);
 const ARGS = (process.env.BENCH_ARGS ?? '').split(' ').filter(Boolean);
 const IMAGE = (): string => `${fixtureRegistry()}/busybox`;
+const DEBIAN = (): string => `${fixtureRegistry()}/debian:bookworm`;
 const DD_1G = ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1G', 'count=1'];
+/**
+ * The two untars, in the container: prints `rootfs SECONDS`, then `tmpfs SECONDS ok|ENOSPC|exit N`.
+ * The archive is made first, untimed.
+ */
+const TWO_UNTARS = [
+  'tar -cf /a.tar -C / usr',
+  'mkdir /x /scratch/x',
+  't0=$(date +%s.%N); tar -xf /a.tar -C /x; t1=$(date +%s.%N)',
+  'echo "rootfs $(echo "$t1 - $t0" | awk \'{print $1 - $3}\')"',
+  't0=$(date +%s.%N); tar -xf /a.tar -C /scratch/x 2>/tmp/err; s=$?; t1=$(date +%s.%N)',
+  'if [ $s = 0 ]; then how=ok; elif grep -q "No space left" /tmp/err; then how=ENOSPC; else how="exit $s"; fi',
+  'echo "tmpfs $(echo "$t1 - $t0" | awk \'{print $1 - $3}\') $how"',
+].join('; ');
+
+/** Run TWO_UNTARS in a fresh Debian container: the two times (s) and how the second ended. */
+async function twoUntars(env: NodeJS.ProcessEnv): Promise<{ rootfs: number; tmpfs: number; how: string }> {
+  const out = await new Promise<string>((resolve, reject) => {
+    const c = spawn('docker', ['run', '--rm', '--tmpfs', '/scratch:size=1g', DEBIAN(), 'sh', '-c', TWO_UNTARS], {
+      env,
+      timeout: 600_000,
+    });
+    let s = '';
+    c.stdout.on('data', (b: Buffer) => (s += String(b)));
+    c.on('error', reject);
+    c.on('close', () => resolve(s));
+  });
+  const rootfs = /^rootfs ([\d.]+)$/m.exec(out);
+  const tmpfs = /^tmpfs ([\d.]+) (.+)$/m.exec(out);
+  if (!rootfs || !tmpfs) throw new Error(`two untars: unexpected output ${JSON.stringify(out)}`);
+  return { rootfs: Number(rootfs[1]), tmpfs: Number(tmpfs[1]), how: tmpfs[2] };
+}
 
 /** Run the docker CLI; resolves with its exit code (output ignored, never blocking the daemons). */
 function docker(env: NodeJS.ProcessEnv, args: string[], timeout = 300_000): Promise<number> {
@@ -63,6 +98,9 @@ async function measure(t: Target): Promise<Record<string, string>> {
   const codes: number[] = [];
   const after2: number[] = [];
   const after10: number[] = [];
+  const untarRootfs: number[] = [];
+  const untarTmpfs: number[] = [];
+  const untarHow: string[] = [];
   for (let r = 0; r < RUNS; r++) {
     const names = Array.from({ length: IDLE }, (_, i) => `bench-idle-${i}`);
     for (const n of names) await dockerOk(t.env, ['run', '-d', '--name', n, IMAGE(), 'sleep', '600']);
@@ -91,6 +129,11 @@ async function measure(t: Target): Promise<Record<string, string>> {
     await sleep(8000);
     after10.push(Math.max(...t.pss()));
     await dockerOk(t.env, ['rm', '-f', 'bench-freed']);
+
+    const u = await twoUntars(t.env);
+    untarRootfs.push(u.rootfs);
+    untarTmpfs.push(u.tmpfs);
+    untarHow.push(u.how);
   }
   return {
     'idle PSS per container (MiB)': fmt(median(idle)),
@@ -98,6 +141,9 @@ async function measure(t: Target): Promise<Record<string, string>> {
     '1 GiB dd exit status': codes.join('/'),
     'PSS 2 s after freeing 1 GiB (MiB)': fmt(median(after2)),
     'PSS 10 s after freeing 1 GiB (MiB)': fmt(median(after10)),
+    'untar /usr into the rootfs (s)': fmt(median(untarRootfs)),
+    'then into a 1g tmpfs (s)': fmt(median(untarTmpfs)),
+    'how the tmpfs untar ended': untarHow.join('/'),
   };
 }
 
@@ -112,6 +158,7 @@ async function main(): Promise<void> {
     const d = await startDaemon({ vmPoolSize: 0, args: [...args, '--vm-memory', String(size)] });
     try {
       await dockerOk(d.env, ['pull', '-q', IMAGE()]);
+      await dockerOk(d.env, ['pull', '-q', DEBIAN()]);
       results[`podvisor ${size} MiB${args.length ? ` ${args.join(' ')}` : ''}`] = await measure({
         env: d.env,
         pss: () => podvisorVmPss(d.pid()!),
@@ -123,6 +170,7 @@ async function main(): Promise<void> {
   const dockerd = await startDockerd(path.join(base, 'dockerd'));
   try {
     await dockerOk(dockerd.env, ['pull', '-q', IMAGE()]);
+    await dockerOk(dockerd.env, ['pull', '-q', DEBIAN()]);
     results.dockerd = await measure({
       env: dockerd.env,
       pss: () => dockerdContainerPss(path.join(base, 'dockerd')),

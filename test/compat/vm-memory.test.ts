@@ -2,7 +2,8 @@
  * A VM's memory and a guest that stops answering, through the stock docker CLI on real VMs:
  *  - a tmpfs larger than the VM can hold is capped (src/pod/mounts/tmpfs-size.ts): a 300 MB write
  *    into `--tmpfs /t:size=1g` in a 256 MiB VM (`--vm-memory 256`) ends quickly with "No space left on device",
- *    never a wedged guest, and `docker exec` still answers beside a full tmpfs;
+ *    never a wedged guest, and `docker exec` still answers beside a full tmpfs, also while a
+ *    Debian container untars many small files into its rootfs and then into such a tmpfs;
  *  - a process past `-m` is OOM-killed: exit 137, State.OOMKilled, an `oom` event;
  *  - `docker rm -f` of a container spinning its VM's vCPU returns within 10 s;
  *  - a guest whose vCPUs stop (QMP `stop`, as a wedged kernel looks from the host) is reported
@@ -19,6 +20,7 @@ import { qmpCommand } from '../../src/vm/qemu/qmp';
 jest.setTimeout(600000);
 
 const IMAGE = `${fixtureRegistry()}/busybox:latest`;
+const DEBIAN = `${fixtureRegistry()}/debian:bookworm`;
 
 let d: TestDaemon;
 
@@ -27,6 +29,7 @@ beforeAll(async () => {
   // without -m, so a guest runs out of memory in seconds under TCG.
   d = await startDaemon({ vmPoolSize: 0, args: ['--vm-memory', '256'] });
   expect((await dockerCli(d, ['pull', '-q', IMAGE])).code).toBe(0);
+  expect((await dockerCli(d, ['pull', '-q', DEBIAN])).code).toBe(0);
 });
 
 afterAll(async () => {
@@ -102,6 +105,49 @@ test('beside a tmpfs filled past what the VM allows, docker exec still answers',
     const l = await dockerCli(d, ['exec', name, 'cat', '/proc/loadavg'], undefined, 30000);
     expect(l.code).toBe(0);
     expect(Date.now() - t0).toBeLessThan(30000);
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name]).trim()).toBe('running');
+  } finally {
+    dockerSync(d, ['rm', '-f', name]);
+  }
+});
+
+test('an untar into the rootfs, then the same archive twice into a 1g tmpfs: the tmpfs fills with ENOSPC, exec answers throughout', async () => {
+  // The sequence that once wedged a 256 MiB VM for 22 minutes: many small files into the rootfs,
+  // then into a tmpfs larger than the VM.
+  const name = 'pv-mem-untar';
+  dockerOk(d, ['run', '-d', '--name', name, '--tmpfs', '/scratch:size=1g', DEBIAN, 'sleep', '1000']);
+  try {
+    const pack = await dockerCli(
+      d,
+      ['exec', name, 'sh', '-c', 'tar -cf /archive.tar -C / usr && du -m /archive.tar && tar -tf /archive.tar | wc -l'],
+      undefined,
+      180000,
+    );
+    console.log(`the archive (MiB, entries): ${pack.out.replace(/\n/g, ' ')}`);
+    expect(pack.code).toBe(0);
+    const rootfs = await dockerCli(
+      d,
+      ['exec', name, 'sh', '-c', 'mkdir /x && tar -xf /archive.tar -C /x && echo ok'],
+      undefined,
+      240000,
+    );
+    expect(rootfs).toMatchObject({ code: 0, out: 'ok\n' });
+    const untar =
+      'for i in 1 2; do mkdir /scratch/$i; tar -xf /archive.tar -C /scratch/$i 2>/tmp/err$i; echo "status $?"; grep -m1 "No space left" /tmp/err$i; done; df -m /scratch | tail -1';
+    let done = false;
+    const scratch = dockerCli(d, ['exec', name, 'sh', '-c', untar], undefined, 300000).finally(() => (done = true));
+    let answers = 0;
+    while (!done) {
+      const l = await dockerCli(d, ['exec', name, 'cat', '/proc/loadavg'], undefined, 30000);
+      expect(l.code).toBe(0);
+      answers++;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const r = await scratch;
+    console.log(`untar twice into a 1g tmpfs of a 256 MiB VM (${answers} execs answered meanwhile):\n${r.out}${r.err}`);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('No space left on device');
+    expect((await dockerCli(d, ['exec', name, 'cat', '/proc/loadavg'], undefined, 30000)).code).toBe(0);
     expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name]).trim()).toBe('running');
   } finally {
     dockerSync(d, ['rm', '-f', name]);
