@@ -65,7 +65,7 @@ export function containerAsPod(pod: PodRecord, c: ContainerRecord): PodRecord {
 }
 
 /** The pods as the creation service reads them (./plan.ts EngineDeps.pods). */
-export type EnginePods = Pick<PodService, 'get' | 'create'>;
+export type EnginePods = Pick<PodService, 'get' | 'list' | 'create'>;
 
 /** `pods` with `get` reaching every container of a pod of several (see the module comment). */
 export function containerNameView(pods: Pick<PodService, 'get' | 'list' | 'create'>): EnginePods {
@@ -74,6 +74,7 @@ export function containerNameView(pods: Pick<PodService, 'get' | 'list' | 'creat
       const r = resolveContainerRef(pods, ref);
       return r.other ? containerAsPod(r.pod, r.other) : r.pod;
     },
+    list: () => pods.list(),
     create: (spec, name, frontend) => pods.create(spec, name, frontend),
   };
 }

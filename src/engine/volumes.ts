@@ -7,7 +7,7 @@
  * a volume mount is refused and the image's VOLUME paths stay plain directories of the rootfs.
  */
 import { NotImplementedError } from '../errors';
-import { mainContainer, type PodRecord } from '../pod/types';
+import { mainContainer, podSpecOf, volumeUsers, type PodRecord } from '../pod/types';
 import { copyUpVolumes } from '../storage/volumes-copy';
 import type { Translated } from '../translate/translation';
 import { resolveVolumes } from '../translate/docker/volumes';
@@ -39,6 +39,11 @@ export async function createWithVolumes(
     ...(plan.anonymousVolumeLabels ? { anonymousLabels: plan.anonymousVolumeLabels } : {}),
     store: vs.store,
     mountsOf: (ref) => mainContainer(deps.pods.get(ref)).spec.mounts ?? [],
+    usersOf: (name) =>
+      volumeUsers(
+        deps.pods.list().map((r) => ({ id: r.id, spec: podSpecOf(r) })),
+        name,
+      ),
   });
   // dockerd sends the volumes' `create` before the container's.
   for (const name of resolved.asked) vs.events?.emit('volume', 'create', name, { driver: 'local' });
@@ -53,6 +58,7 @@ export async function createWithVolumes(
       );
       if (removed) vs.events?.emit('volume', 'destroy', name, { driver: 'local' });
     }
+    for (const name of resolved.keptOnDisk) await vs.store.moveOffDisk(name).catch(() => undefined);
     throw e;
   }
   if (deps.archive && resolved.copyUp.length) {

@@ -44,8 +44,9 @@ export interface VolumeRecord {
   removeWith?: string;
   /**
    * Container whose own upper disk holds this volume's data (`volumes/<name>` there: an
-   * anonymous volume of a container run with `--storage-opt image=disk`); `_data` is empty
-   * until the data is moved there (moveOffDisk), when that container is removed.
+   * anonymous volume of a container run with `--storage-opt image=disk`, or a named one that
+   * container alone mounted at its create); `_data` is empty until the data is moved there
+   * (moveOffDisk), when that container is removed or another container takes the volume.
    */
   onDiskOf?: string;
 }
@@ -212,6 +213,42 @@ export class VolumeStore {
     // A VM may still have it in its share (a copy left behind), with a guest writing it.
     await removeGuestTree(path.join(this.root, name));
     return r;
+  }
+
+  /**
+   * Keep the data of volume `name` on the own disk of container `owner` from now on (a named
+   * volume that container is the only one to mount: src/translate/docker/volumes.ts). Only a
+   * volume of no driver options whose host directory is empty and that is on no disk yet
+   * goes there; false (nothing changed) for any other.
+   */
+  async keepOnDisk(name: string, owner: string): Promise<boolean> {
+    const r = this.get(name);
+    if (r.onDiskOf || (r.options && Object.keys(r.options).length)) return false;
+    if (!(await this.isEmpty(name))) return false;
+    // Another create may have taken it while the directory was read.
+    if (r.onDiskOf || !this.records.has(name)) return false;
+    r.onDiskOf = owner;
+    try {
+      await this.persist();
+    } catch (e) {
+      delete r.onDiskOf;
+      throw e;
+    }
+    return true;
+  }
+
+  /** Whether the host directory of volume `name` holds nothing (it is read, nothing below it followed). */
+  private async isEmpty(name: string): Promise<boolean> {
+    try {
+      const d = await fs.promises.opendir(this.dataDir(name));
+      try {
+        return (await d.read()) === null;
+      } finally {
+        await d.close().catch(() => undefined);
+      }
+    } catch {
+      return false;
+    }
   }
 
   /**

@@ -4,10 +4,11 @@
  * the stock CLI and a host `psql` on its published port.
  *
  * The container reads its image from its own disk (`--storage-opt image=disk`) and keeps its
- * data in the image's VOLUME, as users run it: an anonymous volume, which such a container
- * keeps on its own disk, so its VM has no 9p share left to keep it from being saved
- * (docs/checkpoint.md): the database lives in the guest's memory and on its disk, both of
- * which the checkpoint holds.
+ * data in a named volume over the image's VOLUME, as users run it (`-v
+ * pgdata:/var/lib/postgresql/data`): a named volume that no other container mounts, which
+ * such a container keeps on its own disk as it keeps its anonymous ones, so its VM has no 9p
+ * share left to keep it from being saved (docs/checkpoint.md): the database lives in the
+ * guest's memory and on its disk, both of which the checkpoint holds.
  *
  * - initialised and holding rows, it is checkpointed (its run ends), started from the
  *   checkpoint, and answers the same rows at once, without a new initdb or recovery; a row
@@ -40,6 +41,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   dockerSync(d, ['rm', '-fv', NAME], 120000);
+  dockerSync(d, ['volume', 'rm', 'pgdata'], 120000);
   await stopDaemonLeavingNothing(d);
 });
 
@@ -85,14 +87,15 @@ test('an initialised PostgreSQL holding rows is checkpointed, restored, and answ
     'POSTGRES_PASSWORD=secret',
     '-p',
     '127.0.0.1::5432',
+    '-v',
+    'pgdata:/var/lib/postgresql/data',
     IMAGE,
   ]);
   const coldMs = await ready(300000);
-  // Its data is in the image's VOLUME, an anonymous volume on its own disk (the host's
-  // directory of it stays empty).
+  // Its data is in the named volume, on its own disk (the host's directory of it stays empty).
   const mount = dockerOk(d, ['inspect', '-f', '{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}}{{end}}', NAME]);
-  expect(mount).toMatch(/^volume [0-9a-f]{64} \/var\/lib\/postgresql\/data$/);
-  expect(fs.readdirSync(path.join(d.dataRoot, 'volumes', mount.split(' ')[1], '_data'))).toEqual([]);
+  expect(mount).toBe('volume pgdata /var/lib/postgresql/data');
+  expect(fs.readdirSync(path.join(d.dataRoot, 'volumes', 'pgdata', '_data'))).toEqual([]);
   expect(psql('create table t (n int); insert into t select generate_series(1, 1000)').code).toBe(0);
   expect(psql('select count(*), sum(n) from t').out).toBe('1000|500500');
   expect(dockerOk(d, ['checkpoint', 'create', NAME, 'ready'], 300000)).toBe('ready');

@@ -13,8 +13,13 @@
  * - `docker rm` (without -v) moves its data to the host, where it is an ordinary volume that
  *   any container mounts; `docker run --rm` takes it along;
  * - a created container's volume takes `docker cp` before the first start, onto its disk;
- * - a bind mount or a named volume (on the VM's volume share) still keeps a container from
- *   being saved: refused with QEMU's reason and what would make it savable;
+ * - a named volume that no other container mounts lives on its container's disk as well: saved,
+ *   restored and forked with it, refused to a second container (its start, `docker cp` into
+ *   it) while its container runs, taken off the disk by that second container's start once it
+ *   stopped; `docker rm`, with or without -v, moves it to the host;
+ * - a named volume that two containers are created with is shared over the volume share, and a
+ *   bind mount or such a volume keeps a container from being saved: refused with QEMU's reason
+ *   and what would make it savable;
  * - with the daemon's `--storage-opt image=disk`, a plain `docker run -d` counter is saved
  *   with and without --leave-running and restored, its count going on with no gap or repeat.
  */
@@ -111,7 +116,7 @@ test("an image's VOLUME of an image=disk container lives on its disk: filled fro
       const r = dockerSync(d, ['start', args[2]]);
       expect(r.code).not.toBe(0);
       expect(r.err).toContain(
-        `volume ${volume} keeps its data on the disk of container ${id.slice(0, 12)} (--storage-opt image=disk), which is running`,
+        `volume ${volume} keeps its data on the disk of container ${name} (${id.slice(0, 12)}, --storage-opt image=disk), which is running`,
       );
     }
     dockerOk(d, ['rm', 'vwait1', 'vwait2']);
@@ -161,30 +166,139 @@ test("a created container's volume on its disk takes docker cp before the first 
   dockerOk(d, ['rm', '-v', c]);
 });
 
-test('an image=disk container with a bind mount or a named volume is refused a checkpoint with the reason, and runs on', async () => {
+/** `docker checkpoint create` of running container `name` is refused for its 9p volume share, and it runs on. */
+function expectVolumeShareRefusal(name: string): void {
+  const r = dockerSync(d, ['checkpoint', 'create', name, 'cp']);
+  expect(r.code).toBe(1);
+  expect(r.err).toMatch(
+    new RegExp(
+      `^Error response from daemon: Cannot checkpoint container ${name}: its VM cannot be saved \\(see docs/checkpoint.md\\): ` +
+        "Migration is disabled when VirtFS export path '.*' is mounted in the guest using mount_tag 'podvisor-vol' " +
+        '\\(a container can be saved when it reads its image from its own disk \\(docker run --storage-opt image=disk\\) ' +
+        'and has no bind mount and no volume shared with other containers\\)',
+    ),
+  );
+  expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
+}
+
+test('an image=disk container with a bind mount is refused a checkpoint with the reason, and runs on', async () => {
   const src = path.join(tmp, 'bound');
   fs.mkdirSync(src);
-  for (const [name, mount] of [
-    ['withbind', `${src}:/h`],
-    ['withnamed', 'named:/n'],
-  ]) {
-    dockerOk(d, ['run', '-d', '--name', name, '--storage-opt', 'image=disk', '-v', mount, IMAGE, 'sleep', '1000']);
-    try {
-      const r = dockerSync(d, ['checkpoint', 'create', name, 'cp']);
-      expect(r.code).toBe(1);
-      expect(r.err).toMatch(
-        new RegExp(
-          `^Error response from daemon: Cannot checkpoint container ${name}: its VM cannot be saved \\(see docs/checkpoint.md\\): ` +
-            "Migration is disabled when VirtFS export path '.*' is mounted in the guest using mount_tag 'podvisor-vol' " +
-            '\\(a container can be saved when it reads its image from its own disk \\(docker run --storage-opt image=disk\\) and has no bind mount or named volume\\)',
-        ),
-      );
-      expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
-    } finally {
-      dockerSync(d, ['rm', '-f', name]);
-    }
+  dockerOk(d, [
+    'run',
+    '-d',
+    '--name',
+    'withbind',
+    '--storage-opt',
+    'image=disk',
+    '-v',
+    `${src}:/h`,
+    IMAGE,
+    'sleep',
+    '1000',
+  ]);
+  try {
+    expectVolumeShareRefusal('withbind');
+  } finally {
+    dockerSync(d, ['rm', '-f', 'withbind']);
   }
-  dockerOk(d, ['volume', 'rm', 'named']);
+});
+
+test('a named volume that only an image=disk container mounts lives on its disk: filled from the image, saved, restored and forked with it; a second container waits for it to stop, then takes the data', async () => {
+  const name = 'nv1';
+  const id = dockerOk(d, ['run', '-d', '--name', name, '-v', 'nvol:/data', 'voldata', 'sh', '-c', COUNTER]);
+  const dataDir = path.join(d.dataRoot, 'volumes', 'nvol', '_data');
+  try {
+    await waitForLines(name, 3);
+    // Filled from the image, owner kept; listed and inspected as any volume; its host directory is empty.
+    expect(dockerOk(d, ['exec', name, 'stat', '-c', '%u %n', '/data/seed'])).toBe('1000 /data/seed');
+    expect(dockerOk(d, ['volume', 'inspect', '-f', '{{.Name}} {{.Driver}} {{.Mountpoint}}', 'nvol'])).toBe(
+      `nvol local ${dataDir}`,
+    );
+    expect(dockerOk(d, ['inspect', '-f', '{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}}{{end}}', name])).toBe(
+      'volume nvol /data',
+    );
+    expect(fs.readdirSync(dataDir)).toEqual([]);
+
+    // Saved with the VM and restored: the count in the volume goes on, no gap, no repeat.
+    expect(dockerOk(d, ['checkpoint', 'create', name, 'saved'])).toBe('saved');
+    const atSave = lines(dockerOk(d, ['logs', name])).length;
+    dockerOk(d, ['start', '--checkpoint', 'saved', name]);
+    await waitForLines(name, atSave + 3);
+    const inVolume = lines(dockerOk(d, ['exec', name, 'cat', '/data/n']));
+    expect(inVolume.length).toBeGreaterThanOrEqual(atSave + 2);
+    expect(consecutive(inVolume)).toBe(true);
+
+    // A fork has its own copy: what it writes there, the source does not see.
+    await podvisorOk(d, ['fork', name, 'saved', '--name', 'nvf']);
+    dockerOk(d, ['exec', 'nvf', 'sh', '-c', 'echo fork > /data/who']);
+    expect(dockerOk(d, ['exec', 'nvf', 'cat', '/data/seed'])).toBe('seed');
+    expect(dockerSync(d, ['exec', name, 'cat', '/data/who']).code).not.toBe(0);
+    dockerOk(d, ['rm', '-f', 'nvf']);
+
+    // In use: neither removed nor pruned.
+    const rm = dockerSync(d, ['volume', 'rm', 'nvol']);
+    expect(rm.code).not.toBe(0);
+    expect(rm.err).toContain('volume is in use');
+    dockerOk(d, ['volume', 'prune', '-f']);
+    expect(lines(dockerOk(d, ['volume', 'ls', '-q']))).toContain('nvol');
+
+    // A second container is created with it, but neither starts nor takes docker cp while its owner runs.
+    const refusal =
+      `volume nvol keeps its data on the disk of container ${name} (${id.slice(0, 12)}, --storage-opt image=disk), ` +
+      'which is running: another container can mount it once that container has stopped';
+    const second = dockerSync(d, ['run', '--name', 'nv2', '-v', 'nvol:/x', IMAGE, 'cat', '/x/seed', '/x/n']);
+    expect(second.code).not.toBe(0);
+    expect(second.err).toContain(refusal);
+    fs.writeFileSync(path.join(tmp, 'in2'), 'in2\n');
+    const cp = dockerSync(d, ['cp', path.join(tmp, 'in2'), 'nv2:/x/in2']);
+    expect(cp.code).not.toBe(0);
+    expect(cp.err).toContain(refusal);
+
+    // Once its owner stopped, the second container's start takes the data off the owner's disk.
+    dockerOk(d, ['stop', '-t', '1', name]);
+    const seen = lines(dockerOk(d, ['start', '-a', 'nv2']));
+    expect(seen[0]).toBe('seed');
+    expect(seen.length).toBeGreaterThanOrEqual(atSave + 3);
+    expect(consecutive(seen.slice(1))).toBe(true);
+    expect(fs.readFileSync(path.join(dataDir, 'seed'), 'utf8')).toBe('seed\n');
+  } finally {
+    dockerSync(d, ['rm', '-f', 'nvf', 'nv2', name]);
+  }
+  dockerOk(d, ['volume', 'rm', 'nvol']);
+});
+
+test("a named volume on its container's disk outlives the container: docker rm, with or without -v, moves it to the host, where a new container reads it", async () => {
+  const dataDir = (v: string) => path.join(d.dataRoot, 'volumes', v, '_data');
+  for (const [volume, flags] of [
+    ['kept', []],
+    ['keptv', ['-v']],
+  ] as const) {
+    dockerOk(d, ['run', '--name', 'nb', '-v', `${volume}:/data`, IMAGE, 'sh', '-c', `echo ${volume} > /data/f`]);
+    expect(fs.readdirSync(dataDir(volume))).toEqual([]);
+    dockerOk(d, ['rm', ...flags, 'nb']);
+    expect(fs.readFileSync(path.join(dataDir(volume), 'f'), 'utf8')).toBe(`${volume}\n`);
+  }
+  expect(dockerOk(d, ['run', '--rm', '-v', 'kept:/a', '-v', 'keptv:/b', IMAGE, 'cat', '/a/f', '/b/f'])).toBe(
+    'kept\nkeptv',
+  );
+  dockerOk(d, ['volume', 'rm', 'kept', 'keptv']);
+});
+
+test("a named volume two containers are created with is shared over the volume share: each sees the other's writes, and neither can be saved", async () => {
+  dockerOk(d, ['create', '--name', 's1', '-v', 'sock:/s', IMAGE, 'sleep', '1000']);
+  dockerOk(d, ['create', '--name', 's2', '-v', 'sock:/s', IMAGE, 'sleep', '1000']);
+  try {
+    dockerOk(d, ['start', 's1', 's2']);
+    dockerOk(d, ['exec', 's1', 'sh', '-c', 'echo one > /s/one']);
+    dockerOk(d, ['exec', 's2', 'sh', '-c', 'echo two > /s/two']);
+    expect(dockerOk(d, ['exec', 's2', 'cat', '/s/one'])).toBe('one');
+    expect(dockerOk(d, ['exec', 's1', 'cat', '/s/two'])).toBe('two');
+    expectVolumeShareRefusal('s1');
+  } finally {
+    dockerSync(d, ['rm', '-f', 's1', 's2']);
+  }
+  dockerOk(d, ['volume', 'rm', 'sock']);
 });
 
 test("with the daemon's --storage-opt image=disk, a plain docker run is saved, left running, saved again and restored: no gap, no repeat", async () => {

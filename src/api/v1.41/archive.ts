@@ -14,6 +14,7 @@ import { encodePathStat } from '../../storage/archive/stat';
 import type { ArchiveMount, ContainerArchive } from '../../storage/archive/service';
 import { mainContainer } from '../../pod/types';
 import { ETC_FILES_AT_START } from '../../pod/service';
+import { claimDiskVolumes } from './disk-volumes';
 
 const STAT_HEADER = 'X-Docker-Container-Path-Stat';
 
@@ -48,11 +49,17 @@ export function register(router: Router, services: ApiServices): void {
         mounts.push({ target: m.target, source: m.source, readOnly: m.readOnly });
     return { id: rec.id, user: spec.user, mounts };
   };
+  // A volume it mounts whose data is still on another container's disk moves off that disk
+  // first (refused, 409, while that container runs), as its start would move it.
+  const reachable = async (ref: string) => {
+    await claimDiskVolumes(services, ref);
+    return container(ref);
+  };
 
   router.head(
     '/containers/:id/archive',
     typed('HEAD /containers/:id/archive', async ({ params, query }, _req, res) => {
-      const c = container(params.id);
+      const c = await reachable(params.id);
       const stat = await archiveOf(services).stat(c.id, params.id, query.path, c.mounts);
       res.status(200).setHeader(STAT_HEADER, encodePathStat(stat));
       res.end();
@@ -62,7 +69,7 @@ export function register(router: Router, services: ApiServices): void {
   router.get(
     '/containers/:id/archive',
     typed('GET /containers/:id/archive', async ({ params, query }, _req, res) => {
-      const c = container(params.id);
+      const c = await reachable(params.id);
       const { stat, tar } = await archiveOf(services).get(c.id, params.id, query.path, c.mounts);
       res.setHeader(STAT_HEADER, encodePathStat(stat));
       sendTar(res, tar);
@@ -72,7 +79,7 @@ export function register(router: Router, services: ApiServices): void {
   router.put(
     '/containers/:id/archive',
     typed('PUT /containers/:id/archive', async ({ params, query }, req, res) => {
-      const c = container(params.id);
+      const c = await reachable(params.id);
       await archiveOf(services).put(
         c.id,
         params.id,

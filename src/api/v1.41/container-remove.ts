@@ -28,7 +28,8 @@ async function removeContainer(
 ): Promise<void> {
   const c = svc(services, 'containers');
   const anonymous = query.v ? anonymousVolumesOf(services, ref) : [];
-  if (!query.v) await moveDiskVolumesOff(services, ref, query.force);
+  // `-v` takes the anonymous volumes along; a named one on the container's disk outlives it.
+  await moveDiskVolumesOff(services, ref, query.force, !query.v);
   await c.pods.remove(ref, { force: query.force });
   await removeVolumesAfter(services, anonymous);
 }

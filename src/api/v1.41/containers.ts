@@ -29,9 +29,11 @@ import { checkWaitCondition, stopSignalOf } from './versions/queries';
 import { containerInspectFor, containerSummaryFor, waitResponseFor } from './versions/views';
 import { deleteContainer, deleteLink, pruneContainers } from './container-remove';
 import { claimDiskVolumes } from './disk-volumes';
+import { logger } from '../../util/log';
 
 const STATUSES = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
 
+const log = logger('api');
 /** A container's endpoints and published ports from the network manager (none: no network). */
 async function networkView(services: ApiServices, id: string): Promise<NetworkView | undefined> {
   const nets = await services.networks?.manager;
@@ -84,6 +86,11 @@ function createContainer(services: ApiServices) {
       ...(asDockerd26 ? { asDockerd26 } : {}),
     };
     const r = await c.engine.createFromDocker(versioned, name);
+    // A volume it mounts that is still on the disk of a container that is not running moves
+    // off that disk now (two containers created with it share it); a failure is its start's.
+    await claimDiskVolumes(services, r.id, true).catch((e: Error) =>
+      log.warn(`container ${r.id.slice(0, 12)}: taking its volumes off another container's disk: ${e.message}`),
+    );
     // dockerd's warnings for what the guest's cgroup v2 lacks (memory swappiness), what the
     // host's cgroups cannot weigh (block I/O), then the version's.
     sendJson(res, 201, { Id: r.id, Warnings: [...createWarnings(body), ...blkio.warnings, ...warnings] });

@@ -1,24 +1,31 @@
 /**
  * Volumes kept on a container's own disk (an `--storage-opt image=disk` container's anonymous
- * volumes: docs/checkpoint.md) leave it for the volume's host directory, read by a guest, when
- * their container is removed without `-v`, or when another container that mounts them starts.
- * One move of a volume at a time.
+ * volumes, and the named ones it alone mounted at its create: docs/checkpoint.md) leave it for
+ * the volume's host directory, read by a guest, when their container is removed, or when
+ * another container that mounts them is created or starts while their container is not
+ * running. One move of a volume at a time.
  */
 import type { ApiServices, VolumeServices } from './services';
 import { UnavailableError } from '../../errors';
-import { mainContainer, type PodVolumeMount } from '../../pod/types';
+import { containerName, mainContainer, type PodVolumeMount } from '../../pod/types';
 import type { ContainerArchive } from '../../storage/archive/service';
 import { VolumeOnContainerDiskError } from '../../storage/volumes-errors';
 import { copyOutOfContainer } from '../../storage/volumes-copy';
 
 /**
- * Before container `ref` is removed without `-v`: each of its volumes kept on its own disk
- * that outlives it (as dockerd keeps a removed container's anonymous volumes) is moved into
- * the volume's host directory, read by a guest (a running container that `force` removes is
- * stopped first), and is an ordinary volume from then on. A volume that cannot be moved keeps
- * the container: the removal fails with the reason, and nothing is lost.
+ * Before container `ref` is removed: each of its volumes kept on its own disk that outlives it
+ * (a named volume always; an anonymous one unless `anonymousToo` is false, as `docker rm -v`
+ * takes those along, and one of a `--rm` container never) is moved into the volume's host
+ * directory, read by a guest (a running container that `force` removes is stopped first), and
+ * is an ordinary volume from then on. A volume that cannot be moved keeps the container: the
+ * removal fails with the reason, and nothing is lost.
  */
-export async function moveDiskVolumesOff(services: ApiServices, ref: string, force: boolean): Promise<void> {
+export async function moveDiskVolumesOff(
+  services: ApiServices,
+  ref: string,
+  force: boolean,
+  anonymousToo = true,
+): Promise<void> {
   const vs = services.volumes;
   const c = services.containers;
   const archive = c?.archive;
@@ -27,7 +34,12 @@ export async function moveDiskVolumesOff(services: ApiServices, ref: string, for
   const spec = mainContainer(rec).spec;
   const owned = (name: string) => vs.store.has(name) && vs.store.get(name).onDiskOf === spec.id;
   const kept = (spec.mounts ?? []).filter(
-    (m): m is PodVolumeMount => m.type === 'volume' && !!m.diskDir && owned(m.name) && !vs.store.get(m.name).removeWith,
+    (m): m is PodVolumeMount =>
+      m.type === 'volume' &&
+      !!m.diskDir &&
+      (anonymousToo || !m.anonymous) &&
+      owned(m.name) &&
+      !vs.store.get(m.name).removeWith,
   );
   if (!kept.length) return;
   if (c.pods.isRunning(rec.id)) {
@@ -46,14 +58,15 @@ export async function moveDiskVolumesOff(services: ApiServices, ref: string, for
 }
 
 /**
- * Before container `ref` starts: each volume it mounts over the volume share whose data is
- * still on another container's own disk (it was asked for by name or with --volumes-from, as
- * Compose's recreate does) is moved into the volume's host directory, read by a guest, and
- * that container mounts it over the share from its next start. Refused (409) while that
- * container runs: two VMs never mount one filesystem. The container's disk keeps its stale
- * copy, which nothing mounts any more.
+ * Container `ref` mounts over the volume share each volume whose data is on another
+ * container's own disk (it was asked for by name or with --volumes-from, as Compose's recreate
+ * does). Each such volume whose container is not running is moved into the volume's host
+ * directory, read by a guest, and that container mounts it over the share too from its next
+ * start (its disk keeps a stale copy, which nothing mounts any more). While that container
+ * runs, the volume stays on its disk: at `ref`'s create (`atCreate`) it is left for `ref`'s
+ * start, and a start is refused (409): two VMs never mount one filesystem.
  */
-export async function claimDiskVolumes(services: ApiServices, ref: string): Promise<void> {
+export async function claimDiskVolumes(services: ApiServices, ref: string, atCreate = false): Promise<void> {
   const vs = services.volumes;
   const c = services.containers;
   const archive = c?.archive;
@@ -68,7 +81,11 @@ export async function claimDiskVolumes(services: ApiServices, ref: string): Prom
       // Read again once the moves under way are done: one of them may have moved it.
       const owner = vs.store.has(m.name) ? vs.store.get(m.name).onDiskOf : undefined;
       if (!owner || owner === rec.id) return;
-      if (c.pods.isRunning(owner)) throw new VolumeOnContainerDiskError(m.name, owner);
+      if (c.pods.isRunning(owner)) {
+        if (atCreate) return;
+        const o = c.pods.get(owner);
+        throw new VolumeOnContainerDiskError(m.name, owner, containerName(o, mainContainer(o)));
+      }
       const onDisk = (mainContainer(c.pods.get(owner)).spec.mounts ?? []).find(
         (o): o is PodVolumeMount => o.type === 'volume' && o.name === m.name && !!o.diskDir,
       );

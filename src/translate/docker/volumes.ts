@@ -3,7 +3,9 @@
  * takes from another container, an anonymous volume for each `Config.Volumes` path (the
  * image's VOLUME entries and `-v /path`) that no other mount covers, and every volume the
  * mounts name made in the volume store when missing, as dockerd does at create. The pod's
- * volume mounts come out with their names and host data directories filled in.
+ * volume mounts come out with their names and host data directories filled in. A container
+ * whose image is on a disk keeps its anonymous volumes, and the named ones no other container
+ * mounts, on its own disk (docs/design/storage.md, "Volumes on the container's disk").
  */
 import * as path from 'node:path';
 import { InvalidArgumentError } from '../../errors';
@@ -16,6 +18,12 @@ export interface VolumeResolveDeps {
   store: VolumeStore;
   /** The mounts of container `ref` (for --volumes-from); throws the pod layer's not-found. */
   mountsOf(ref: string): readonly PodMount[];
+  /**
+   * IDs of the existing containers that mount volume `name`. Given: a named volume that no
+   * other container mounts goes on the own disk of a container whose image is on a disk, as
+   * its anonymous volumes do; absent: named volumes stay on the volume share.
+   */
+  usersOf?(name: string): string[];
   /** Labels for the anonymous volumes made for Config.Volumes (none: unlabelled, as dockerd 20.10). */
   anonymousLabels?: Record<string, string>;
 }
@@ -32,6 +40,27 @@ export interface ResolvedVolumes {
   asked: string[];
   /** Volume mounts to fill from the image (their volume is filled only while empty). */
   copyUp: PodVolumeMount[];
+  /** Existing volumes put on the container's disk now (a failed create takes them off again). */
+  keptOnDisk: string[];
+}
+
+/**
+ * Whether named volume mount `m` of a container whose image is on a disk may go on that
+ * container's disk: the local driver without options (no `type`/`device`/`o`), no `--rm`
+ * (its removal would take the disk and the data with it), mounted once in the container, and
+ * mounted by no other container (they share it over the volume share: Compose's shared socket
+ * volume). The store checks the rest: a volume on no disk yet, whose host directory is empty.
+ */
+function namedMayGoOnDisk(
+  m: PodVolumeMount,
+  mounts: readonly PodMount[],
+  autoRemove: boolean,
+  deps: VolumeResolveDeps,
+): boolean {
+  if (m.anonymous || !m.name || !deps.usersOf || autoRemove) return false;
+  if ((m.driver && m.driver !== 'local') || (m.options && Object.keys(m.options).length)) return false;
+  if (mounts.filter((o) => o.type === 'volume' && o.name === m.name).length !== 1) return false;
+  return deps.usersOf(m.name).length === 0;
 }
 
 function depth(t: string): number {
@@ -66,7 +95,7 @@ export async function resolveVolumes(
       if (m.type === 'tmpfs' || m.type === 'emptyDir' || taken.has(m.target)) continue;
       const readOnly = mode === '' ? m.readOnly : mode === 'ro';
       // A volume on the source's own disk is mounted over the volume share here: its data
-      // moves there when this container first starts (claimDiskVolumes, src/api/v1.41/disk-volumes.ts).
+      // moves there once the source is not running (claimDiskVolumes, src/api/v1.41/disk-volumes.ts).
       if (m.type === 'volume') {
         const shared: PodVolumeMount = { ...m, readOnly, anonymous: false, noCopy: true };
         delete shared.diskDir;
@@ -99,12 +128,15 @@ export async function resolveVolumes(
   const created: string[] = [];
   const asked: string[] = [];
   const copyUp: PodVolumeMount[] = [];
+  const keptOnDisk: string[] = [];
+  const imageOnDisk = c.imageOnDisk === true;
   try {
     for (const m of mounts) {
       if (m.type !== 'volume' || m.source) continue;
-      // A container whose image is on a disk keeps its anonymous volumes on its own disk too,
-      // so that its VM can be saved and forked with them.
-      const onDisk = m.anonymous && !m.driver && c.imageOnDisk === true;
+      // A container whose image is on a disk keeps its anonymous volumes, and a named one that
+      // it alone mounts, on its own disk too, so that its VM can be saved and forked with them.
+      const onDisk = m.anonymous && !m.driver && imageOnDisk;
+      const namedOnDisk = imageOnDisk && namedMayGoOnDisk(m, mounts, t.spec.autoRemove === true, deps);
       const r = await deps.store.create({
         ...(m.name ? { name: m.name } : {}),
         ...(m.driver ? { driver: m.driver } : {}),
@@ -115,8 +147,11 @@ export async function resolveVolumes(
         ...(onDisk ? { onDiskOf: c.id } : {}),
       });
       if (r.created) created.push(r.volume.name);
+      if (namedOnDisk && (await deps.store.keepOnDisk(r.volume.name, c.id)) && !r.created)
+        keptOnDisk.push(r.volume.name);
       // A volume on another container's disk is mounted over the volume share: its data moves
-      // there when this container first starts (claimDiskVolumes); nothing to copy up now.
+      // there once that container is not running (claimDiskVolumes, at this container's create
+      // or start); nothing to copy up now.
       const owner = r.volume.onDiskOf;
       if (owner === c.id) m.diskDir = `volumes/${r.volume.name}`;
       asked.push(r.volume.name);
@@ -129,8 +164,9 @@ export async function resolveVolumes(
     }
   } catch (e) {
     for (const name of created) await deps.store.remove(name).catch(() => undefined);
+    for (const name of keptOnDisk) await deps.store.moveOffDisk(name).catch(() => undefined);
     throw e;
   }
   c.mounts = mounts.sort((a, b) => depth(a.target) - depth(b.target));
-  return { created, asked, copyUp };
+  return { created, asked, copyUp, keptOnDisk };
 }

@@ -433,7 +433,7 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
   const onDisk = (extra: Record<string, unknown> = {}) =>
     body({ Cmd: ['true'], Volumes: { '/data': {} }, HostConfig: { StorageOpt: { image: 'disk' } }, ...extra });
 
-  test("its anonymous volumes live on its own disk; a named volume and another container's stay on the host", async () => {
+  test("its anonymous volumes and a named volume it alone mounts live on its own disk; another container's stay on the host", async () => {
     const r = await dengine.createFromDocker(
       onDisk({ HostConfig: { StorageOpt: { image: 'disk' }, Binds: ['named:/named'] } }),
       '/db',
@@ -446,8 +446,9 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
     // Its data is not on the host: its size there is unknown, not 0.
     expect(await dstore.size(anon.name)).toBe(-1);
     const named = mounts.find((m) => m.target === '/named');
-    expect(named?.type === 'volume' && named.diskDir).toBeUndefined();
-    expect(dstore.get('named').onDiskOf).toBeUndefined();
+    expect(named?.type === 'volume' && named.diskDir).toBe('volumes/named');
+    expect(dstore.get('named').onDiskOf).toBe(r.id);
+    expect(fs.readdirSync(dstore.dataDir('named'))).toEqual([]);
     const plain = await dengine.createFromDocker(body({ Cmd: ['true'], Volumes: { '/data': {} } }), '/plain');
     const p = (mainContainer(plain).spec.mounts ?? [])[0];
     expect(p?.type === 'volume' && p.diskDir).toBeUndefined();
@@ -469,6 +470,41 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
       expect(dstore.get(anon.name).onDiskOf).toBe(r.id);
       expect(fs.readdirSync(dstore.dataDir(anon.name))).toEqual([]);
     }
+  });
+
+  test('a named volume stays on the volume share when another container mounts it, it has driver options or data on the host, it is mounted twice, or its container goes with --rm', async () => {
+    const onShare = async (hostConfig: Record<string, unknown>, name: string, volume: string) => {
+      const r = await dengine.createFromDocker(
+        body({ Cmd: ['true'], HostConfig: { StorageOpt: { image: 'disk' }, ...hostConfig } }),
+        name,
+      );
+      const ms = (mainContainer(r).spec.mounts ?? []).filter((m) => m.type === 'volume' && m.name === volume);
+      expect(ms.length).toBeGreaterThan(0);
+      for (const m of ms) expect(m.type === 'volume' && m.diskDir).toBeUndefined();
+      expect(dstore.get(volume).onDiskOf).toBeUndefined();
+    };
+    // Mounted by an existing container (on the share: a plain one).
+    await dengine.createFromDocker(body({ Cmd: ['true'], HostConfig: { Binds: ['shared:/s'] } }), '/first');
+    await onShare({ Binds: ['shared:/s'] }, '/second', 'shared');
+    // Driver options (empty ones, all the local driver lets podvisor keep).
+    await dstore.create({ name: 'opts', options: { type: '', device: '' } });
+    await onShare({ Binds: ['opts:/o'] }, '/opts', 'opts');
+    // Data in its host directory already.
+    await dstore.create({ name: 'full' });
+    fs.writeFileSync(path.join(dstore.dataDir('full'), 'f'), 'x');
+    await onShare({ Binds: ['full:/f'] }, '/full', 'full');
+    // Twice in one container; a --rm container.
+    await onShare({ Binds: ['twice:/a', 'twice:/b'] }, '/twice', 'twice');
+    await onShare({ Binds: ['gone:/g'], AutoRemove: true }, '/rm', 'gone');
+    // An existing empty volume nobody mounts goes on the disk, as a new one does.
+    await dstore.create({ name: 'empty' });
+    const r = await dengine.createFromDocker(
+      body({ Cmd: ['true'], HostConfig: { StorageOpt: { image: 'disk' }, Binds: ['empty:/e'] } }),
+      '/empty',
+    );
+    expect(dstore.get('empty').onDiskOf).toBe(r.id);
+    // A plain container (image over the layers share) keeps named volumes on the share.
+    await onShare({ StorageOpt: { image: 'layers' }, Binds: ['plainvol:/p'] }, '/plainvol', 'plainvol');
   });
 
   test("the daemon's --storage-opt image=disk: a container with a VM of its own that did not choose reads its image from a disk", async () => {

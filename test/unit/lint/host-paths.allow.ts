@@ -525,6 +525,12 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   },
   {
     file: 'src/storage/volumes.ts',
+    fn: 'VolumeStore.isEmpty',
+    calls: ['fs.promises.opendir'],
+    reason: "a volume's data directory itself, whose path is the daemon's (the guest writes only below it); only read",
+  },
+  {
+    file: 'src/storage/volumes.ts',
     fn: 'VolumeStore.open',
     calls: ['fs.promises.mkdir', 'fs.promises.readFile', 'fs.promises.readdir', 'fs.promises.rm', 'removeTree'],
     reason:

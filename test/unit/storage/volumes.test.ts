@@ -103,3 +103,19 @@ test("a volume kept on a container's disk: recorded across a reopen, of unknown 
   expect(await again.size(volume.name)).toBe(5);
   expect((await VolumeStore.open(root)).get(volume.name).onDiskOf).toBeUndefined();
 });
+
+test("a named volume goes on a container's disk only while it is on none, has no driver options and nothing on the host", async () => {
+  const s = await VolumeStore.open(root);
+  await s.create({ name: 'plain' });
+  // Two creates at once: the first takes it, the second finds it taken.
+  const both = await Promise.all([s.keepOnDisk('plain', 'c1'), s.keepOnDisk('plain', 'c2')]);
+  expect(both).toEqual([true, false]);
+  expect((await VolumeStore.open(root)).get('plain').onDiskOf).toBe('c1');
+  await s.create({ name: 'opts', options: { type: '', device: '' } });
+  expect(await s.keepOnDisk('opts', 'c1')).toBe(false);
+  await s.create({ name: 'full' });
+  fs.writeFileSync(path.join(s.dataDir('full'), 'f'), 'x');
+  expect(await s.keepOnDisk('full', 'c1')).toBe(false);
+  expect(s.get('opts').onDiskOf).toBeUndefined();
+  expect(s.get('full').onDiskOf).toBeUndefined();
+});
