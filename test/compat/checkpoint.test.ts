@@ -310,6 +310,27 @@ test('forks of a checkpoint are containers of their own: own id, name, address a
 /** Bytes the host file `file` takes (its allocated blocks). */
 const allocated = (file: string) => fs.statSync(file).blocks * 512;
 
+/**
+ * The access modes (O_RDONLY 0, O_WRONLY 1, O_RDWR 2) of every descriptor a VM's QEMU holds
+ * on the inode of host file `file`.
+ */
+function qemuAccessModes(file: string): number[] {
+  const ino = fs.statSync(file).ino;
+  const modes: number[] = [];
+  for (const p of listVmProcesses().filter((q) => q.cmdline.includes('qemu-system'))) {
+    for (const fd of fs.readdirSync(`/proc/${p.pid}/fd`)) {
+      try {
+        if (fs.statSync(`/proc/${p.pid}/fd/${fd}`).ino !== ino) continue;
+        const flags = /^flags:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${p.pid}/fdinfo/${fd}`, 'utf8'));
+        if (flags) modes.push(parseInt(flags[1], 8) & 3);
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  }
+  return modes;
+}
+
 /** The files a container's disk stands on (src/util/disk-chain.ts), bottom last; none for a raw disk. */
 function backing(id: string): string[] {
   const dir = path.join(d.dataRoot, 'containers', id, 'upper.ext4.backing');
@@ -320,7 +341,7 @@ function backing(id: string): string[] {
     .map((n) => path.join(dir, n));
 }
 
-test("a fork's disk is a copy-on-write overlay over the checkpoint's: it takes only what the fork writes, forks write apart, it outlives the checkpoint and its container, and it can be saved, restored, forked, read and removed", async () => {
+test("a fork's disk is a copy-on-write overlay over the checkpoint's: it takes only what the fork writes, forks write apart, it outlives the checkpoint and its container and a daemon restart, and it can be saved, restored, forked, read and removed", async () => {
   const src = 'cow-src';
   const forks = ['cow-a', 'cow-b'];
   const srcId = dockerOk(d, ['run', '-d', '--name', src, '--storage-opt', 'image=disk', IMAGE, 'sleep', '1d']);
@@ -346,6 +367,12 @@ test("a fork's disk is a copy-on-write overlay over the checkpoint's: it takes o
     }
     for (const f of forks) expect(dockerOk(d, ['exec', f, 'cat', '/who'])).toBe(f);
     expect(dockerSync(d, ['exec', src, 'cat', '/who']).code).not.toBe(0);
+    // Both forks' QEMUs hold the files under their disks, read-only only.
+    for (const under of backing(ids[0])) {
+      const modes = qemuAccessModes(under);
+      expect(modes.length).toBeGreaterThanOrEqual(2);
+      expect(modes.every((m) => m === 0)).toBe(true);
+    }
 
     // The checkpoint and its container removed: the forks' disks stand on their own links.
     dockerOk(d, ['checkpoint', 'rm', src, 'cp1']);
@@ -354,6 +381,10 @@ test("a fork's disk is a copy-on-write overlay over the checkpoint's: it takes o
       dockerOk(d, ['exec', f, 'sh', '-c', 'dd if=/dev/urandom of=/more bs=1M count=2 2>/dev/null && sync']);
       expect(dockerOk(d, ['exec', f, 'md5sum', '/data']).split(' ')[0]).toBe(sum);
     }
+
+    // A daemon restart re-adopts the running forks with their disks.
+    await d.restart();
+    for (const f of forks) expect(dockerOk(d, ['exec', f, 'cat', '/who'])).toBe(f);
 
     // A fork saved (its run ends), restored, and forked again.
     const [a, b] = forks;
