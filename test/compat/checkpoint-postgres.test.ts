@@ -123,6 +123,17 @@ test('five forks of the running database each answer on a port of their own and 
     for (const f of forks) await ready(60000, f);
     process.stdout.write(`checkpoint-postgres: 5 forks answering after ${Date.now() - started} ms\n`);
     expect(new Set(forks.map((f) => hostPort(f))).size).toBe(5);
+    // Each fork's disk is a copy-on-write overlay: it takes what the fork wrote, a fraction of
+    // the checkpoint's disk it stands on.
+    const disks = forks.map((f) => path.join(d.dataRoot, 'containers', dockerOk(d, ['inspect', '-f', '{{.Id}}', f])));
+    const base = fs.statSync(path.join(disks[0], 'upper.ext4.backing', '1')).blocks * 512;
+    for (const dir of disks) {
+      const own = fs.statSync(path.join(dir, 'upper.ext4')).blocks * 512;
+      expect(own).toBeLessThan(base / 4);
+      process.stdout.write(
+        `checkpoint-postgres: a fork's disk ${(own / 2 ** 20).toFixed(1)} MiB allocated, over ${(base / 2 ** 20).toFixed(1)} MiB\n`,
+      );
+    }
     for (const [i, f] of forks.entries()) expect(psql(`insert into t values (${5000 + i})`, f).code).toBe(0);
     for (const [i, f] of forks.entries()) {
       expect(psql('select count(*) from t', f).out).toBe('1002');

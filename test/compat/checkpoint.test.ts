@@ -364,6 +364,9 @@ test("a fork's disk is a copy-on-write overlay over the checkpoint's: it takes o
       const own = allocated(path.join(d.dataRoot, 'containers', ids[i], 'upper.ext4'));
       expect(allocated(base)).toBeGreaterThan(8 * 1024 * 1024);
       expect(own).toBeLessThan(allocated(base) / 2);
+      process.stdout.write(
+        `checkpoint: fork ${f}'s disk ${(own / 2 ** 20).toFixed(1)} MiB allocated, over the save's ${(allocated(base) / 2 ** 20).toFixed(1)} MiB and the template's ${(allocated(chain[0]) / 2 ** 20).toFixed(1)} MiB\n`,
+      );
     }
     for (const f of forks) expect(dockerOk(d, ['exec', f, 'cat', '/who'])).toBe(f);
     expect(dockerSync(d, ['exec', src, 'cat', '/who']).code).not.toBe(0);
