@@ -96,7 +96,7 @@ async function forkTemplateMade(dir: string, drop = false): Promise<void> {
   const disk = path.join(dir, 'fork.disk');
   for (let i = 0; i < 1200 && !files.every((f) => fs.existsSync(f)); i++) await sleep(100);
   if (!files.every((f) => fs.existsSync(f))) throw new Error(`no fork template in ${dir}`);
-  if (drop) for (const f of [...files, disk]) fs.rmSync(f, { force: true });
+  if (drop) for (const f of [...files, disk, `${disk}.backing`]) fs.rmSync(f, { recursive: true, force: true });
 }
 
 /** Milliseconds from now until `start()` has run and every container of `names` is ready. */
@@ -203,7 +203,17 @@ async function main(): Promise<void> {
         const state = fs.statSync(path.join(dir, 'vm.state')).size / 1048576;
         const disk = (fs.statSync(path.join(dir, 'upper.ext4')).blocks * 512) / 1048576;
         const ram = (fs.statSync(path.join(dir, 'fork.ram')).blocks * 512) / 1048576;
-        sizes = `checkpoint: VM state ${state.toFixed(1)} MiB (256 MiB guest), its fork template's RAM file ${ram.toFixed(1)} MiB allocated, disk copy ${disk.toFixed(1)} MiB allocated`;
+        // Each fork's own disk (a copy-on-write overlay: what it wrote), allocated.
+        const forkDisks = many.map((n) => {
+          const own = path.join(
+            pv.dataRoot,
+            'containers',
+            docker(pv.env, ['inspect', '-f', '{{.Id}}', n]),
+            'upper.ext4',
+          );
+          return (fs.statSync(own).blocks * 512) / 1048576;
+        });
+        sizes = `checkpoint: VM state ${state.toFixed(1)} MiB (256 MiB guest), its fork template's RAM file ${ram.toFixed(1)} MiB allocated, disk copy ${disk.toFixed(1)} MiB allocated; each of the ${FORKS} forks' own disk ${median(forkDisks).toFixed(1)} MiB allocated (median; ${forkDisks.reduce((a, b) => a + b, 0).toFixed(1)} MiB for all)`;
         await sleep(5000);
         pss = qemuPssMiB(forked.map((f) => f.vm));
       }

@@ -36,7 +36,9 @@
  * then `upper.disk.json` holds its size and the layer is the host's upper/, so that docker cp,
  * diff, export and commit of a created container are done on the host, without a VM. The first
  * mount moves what upper/ holds into the new filesystem (mkfs.ext4 -d), or, when it is empty,
- * takes the spare disk. A container run with `--storage-opt image=disk` reads its image from
+ * takes the spare disk. A start from a checkpoint (takeDisk: a restore, a fork) makes the disk a
+ * copy-on-write qcow2 overlay over the checkpoint's copy (src/util/disk-chain.ts: the files
+ * under it are linked in `upper.ext4.backing/`), so it costs only the blocks it writes. A container run with `--storage-opt image=disk` reads its image from
  * the image's read-only disk instead (imageDisk; ./image-disks.ts), shared with the image's
  * other such containers.
  */
@@ -56,7 +58,7 @@ import {
 } from './upper-disk-file';
 import { MAX_LAYERS, overlayOptions } from './overlay-options';
 import { writeFileAtomic } from '../util/atomic';
-import { copySparse } from '../util/copy-sparse';
+import { backingDirOf, makeOverlay } from '../util/disk-chain';
 import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
 import { removeGuestTree, removeTree } from '../util/remove-tree';
 import { fdPath, joinBeneath, openBeneath, unmountBeneath, type BeneathPath } from '../util/beneath';
@@ -216,7 +218,8 @@ export class OverlayRootfs implements RootfsManager {
     const d = this.dir(id);
     this.changed(id);
     try {
-      await copySparse(file, path.join(d, DISK_FILE));
+      // Copy-on-write: a qcow2 overlay over a link of the copy, which is never written again.
+      await makeOverlay(file, path.join(d, DISK_FILE));
       await fs.promises.rm(path.join(d, PENDING_DISK_FILE), { force: true });
     } finally {
       this.changed(id);
@@ -391,7 +394,8 @@ export class OverlayRootfs implements RootfsManager {
     this.changed(id);
     // lower.json first: from then on the rootfs counts as gone (see isRemoved), before a
     // mount of it beside this removal can fail on a missing upper or work directory.
-    for (const name of ['lower.json', 'upper', 'work', 'l', DISK_FILE, PENDING_DISK_FILE, DISK_SEED_DIR]) {
+    const diskFiles = [DISK_FILE, `${DISK_FILE}.new`].flatMap((f) => [f, path.basename(backingDirOf(f))]);
+    for (const name of ['lower.json', 'upper', 'work', 'l', ...diskFiles, PENDING_DISK_FILE, DISK_SEED_DIR]) {
       // The upper may still be the guest's: a mount of it that the guest moved in its share
       // cannot be found by name to be unmounted (it stays until the VM goes).
       if (name === 'upper') await removeGuestTree(path.join(d, name));

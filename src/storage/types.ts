@@ -131,8 +131,9 @@ export interface RootfsManager {
    */
   diskVolumeSeed?(containerId: string, volume: string): Promise<string>;
   /**
-   * Make a copy of `file` (a checkpoint's copy of a disk) the block-mode container's disk, in
-   * place of its disk or of the one still pending. Not while the container runs.
+   * Make a copy-on-write overlay over `file` (a checkpoint's copy of a disk, never written
+   * again) the block-mode container's disk, in place of its disk or of the one still pending
+   * (src/util/disk-chain.ts). Not while the container runs.
    */
   takeDisk?(containerId: string, file: string): Promise<void>;
   /**

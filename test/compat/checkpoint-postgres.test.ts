@@ -126,6 +126,24 @@ test('five forks of the running database each answer on a port of their own and 
     for (const f of forks) await ready(60000, f);
     process.stdout.write(`checkpoint-postgres: 5 forks answering after ${Date.now() - started} ms\n`);
     expect(new Set(forks.map((f) => hostPort(f))).size).toBe(5);
+    // Each fork's disk is a copy-on-write overlay: it takes what the fork wrote, a fraction of
+    // the raw disk at the bottom of the files it stands on (the database was restored before
+    // this save, so its disk was an overlay already: a fork of it stands on three files, or four
+    // when that restore mapped its checkpoint's fork template).
+    const disks = forks.map((f) => path.join(d.dataRoot, 'containers', dockerOk(d, ['inspect', '-f', '{{.Id}}', f])));
+    const under = fs.readdirSync(path.join(disks[0], 'upper.ext4.backing')).sort();
+    expect([
+      ['0', '1', '2'],
+      ['0', '1', '2', '3'],
+    ]).toContainEqual(under);
+    const base = fs.statSync(path.join(disks[0], 'upper.ext4.backing', under[under.length - 1])).blocks * 512;
+    for (const dir of disks) {
+      const own = fs.statSync(path.join(dir, 'upper.ext4')).blocks * 512;
+      expect(own).toBeLessThan(base / 4);
+      process.stdout.write(
+        `checkpoint-postgres: a fork's disk ${(own / 2 ** 20).toFixed(1)} MiB allocated, over ${(base / 2 ** 20).toFixed(1)} MiB\n`,
+      );
+    }
     for (const [i, f] of forks.entries()) expect(psql(`insert into t values (${5000 + i})`, f).code).toBe(0);
     for (const [i, f] of forks.entries()) {
       expect(psql('select count(*) from t', f).out).toBe('1002');

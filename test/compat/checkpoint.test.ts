@@ -220,6 +220,7 @@ test("a restore maps the RAM of its checkpoint's fork template, made after the s
       await new Promise((r) => setTimeout(r, 100));
     expect(fs.readdirSync(path.join(dir, 'saved')).sort()).toEqual([
       'fork.disk',
+      'fork.disk.backing',
       'fork.ram',
       'fork.state',
       'pod.json',
@@ -303,6 +304,125 @@ test('forks of a checkpoint are containers of their own: own id, name, address a
   } finally {
     const all = dockerSync(d, ['ps', '-aq']).out.split('\n').filter(Boolean);
     dockerSync(d, ['rm', '-f', ...all]);
+  }
+});
+
+/** Bytes the host file `file` takes (its allocated blocks). */
+const allocated = (file: string) => fs.statSync(file).blocks * 512;
+
+/**
+ * The access modes (O_RDONLY 0, O_WRONLY 1, O_RDWR 2) of every descriptor a VM's QEMU holds
+ * on the inode of host file `file`.
+ */
+function qemuAccessModes(file: string): number[] {
+  const ino = fs.statSync(file).ino;
+  const modes: number[] = [];
+  for (const p of listVmProcesses().filter((q) => q.cmdline.includes('qemu-system'))) {
+    for (const fd of fs.readdirSync(`/proc/${p.pid}/fd`)) {
+      try {
+        if (fs.statSync(`/proc/${p.pid}/fd/${fd}`).ino !== ino) continue;
+        const flags = /^flags:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${p.pid}/fdinfo/${fd}`, 'utf8'));
+        if (flags) modes.push(parseInt(flags[1], 8) & 3);
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  }
+  return modes;
+}
+
+/** The files a container's disk stands on (src/util/disk-chain.ts), bottom last; none for a raw disk. */
+function backing(id: string): string[] {
+  const dir = path.join(d.dataRoot, 'containers', id, 'upper.ext4.backing');
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .sort((a, b) => Number(a) - Number(b))
+    .map((n) => path.join(dir, n));
+}
+
+test("a fork's disk is a copy-on-write overlay over the checkpoint's: it takes only what the fork writes, forks write apart, it outlives the checkpoint and its container and a daemon restart, and it can be saved, restored, forked, read and removed", async () => {
+  const src = 'cow-src';
+  const forks = ['cow-a', 'cow-b'];
+  const srcId = dockerOk(d, ['run', '-d', '--name', src, '--storage-opt', 'image=disk', IMAGE, 'sleep', '1d']);
+  const ids: string[] = [];
+  try {
+    // 8 MiB of the source's on its disk, then saved and forked.
+    dockerOk(d, ['exec', src, 'sh', '-c', 'dd if=/dev/urandom of=/data bs=1M count=8 2>/dev/null && sync']);
+    const sum = dockerOk(d, ['exec', src, 'md5sum', '/data']).split(' ')[0];
+    dockerOk(d, ['checkpoint', 'create', '--leave-running', src, 'cp1']);
+    await podvisorOk(d, ['fork', src, 'cp1', ...forks.flatMap((f) => ['--name', f])]);
+    ids.push(...forks.map((f) => dockerOk(d, ['inspect', '-f', '{{.Id}}', f])));
+    const base = path.join(d.dataRoot, 'containers', srcId, 'checkpoints', 'cp1', 'upper.ext4');
+    for (const [i, f] of forks.entries()) {
+      expect(dockerOk(d, ['exec', f, 'md5sum', '/data']).split(' ')[0]).toBe(sum);
+      dockerOk(d, ['exec', f, 'sh', '-c', `echo ${f} > /who && sync`]);
+      // Its disk: an overlay over the fork template's disk, itself over the save's copy (links of them).
+      const chain = backing(ids[i]);
+      expect(chain).toHaveLength(2);
+      expect(fs.statSync(chain[1]).ino).toBe(fs.statSync(base).ino);
+      const own = allocated(path.join(d.dataRoot, 'containers', ids[i], 'upper.ext4'));
+      expect(allocated(base)).toBeGreaterThan(8 * 1024 * 1024);
+      expect(own).toBeLessThan(allocated(base) / 2);
+      process.stdout.write(
+        `checkpoint: fork ${f}'s disk ${(own / 2 ** 20).toFixed(1)} MiB allocated, over the save's ${(allocated(base) / 2 ** 20).toFixed(1)} MiB and the template's ${(allocated(chain[0]) / 2 ** 20).toFixed(1)} MiB\n`,
+      );
+    }
+    for (const f of forks) expect(dockerOk(d, ['exec', f, 'cat', '/who'])).toBe(f);
+    expect(dockerSync(d, ['exec', src, 'cat', '/who']).code).not.toBe(0);
+    // Both forks' QEMUs hold the files under their disks, read-only only.
+    for (const under of backing(ids[0])) {
+      const modes = qemuAccessModes(under);
+      expect(modes.length).toBeGreaterThanOrEqual(2);
+      expect(modes.every((m) => m === 0)).toBe(true);
+    }
+
+    // The checkpoint and its container removed: the forks' disks stand on their own links.
+    dockerOk(d, ['checkpoint', 'rm', src, 'cp1']);
+    dockerOk(d, ['rm', '-f', src]);
+    for (const f of forks) {
+      dockerOk(d, ['exec', f, 'sh', '-c', 'dd if=/dev/urandom of=/more bs=1M count=2 2>/dev/null && sync']);
+      expect(dockerOk(d, ['exec', f, 'md5sum', '/data']).split(' ')[0]).toBe(sum);
+    }
+
+    // A daemon restart re-adopts the running forks with their disks.
+    await d.restart();
+    for (const f of forks) expect(dockerOk(d, ['exec', f, 'cat', '/who'])).toBe(f);
+
+    // A fork saved (its run ends), restored, and forked again.
+    const [a, b] = forks;
+    dockerOk(d, ['checkpoint', 'create', a, 'again']);
+    dockerOk(d, ['start', '--checkpoint', 'again', a]);
+    expect(dockerOk(d, ['exec', a, 'cat', '/who'])).toBe(a);
+    expect(dockerOk(d, ['exec', a, 'md5sum', '/data']).split(' ')[0]).toBe(sum);
+    await podvisorOk(d, ['fork', a, 'again', '--name', 'cow-c']);
+    ids.push(dockerOk(d, ['inspect', '-f', '{{.Id}}', 'cow-c']));
+    expect(dockerOk(d, ['exec', 'cow-c', 'cat', '/who'])).toBe(a);
+    expect(dockerOk(d, ['exec', 'cow-c', 'md5sum', '/data']).split(' ')[0]).toBe(sum);
+    expect(backing(ids[2])).toHaveLength(4);
+
+    // What reads a fork's disk through a guest: diff, cp (running, and stopped), commit.
+    expect(dockerOk(d, ['diff', b]).split('\n')).toEqual(expect.arrayContaining(['A /data', 'A /who', 'A /more']));
+    expect(dockerOk(d, ['exec', b, 'cat', '/who'])).toBe(b);
+    dockerOk(d, ['stop', '-t', '1', b]);
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-cow-'));
+    try {
+      dockerOk(d, ['cp', `${b}:/who`, out]);
+      expect(fs.readFileSync(path.join(out, 'who'), 'utf8')).toBe(`${b}\n`);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+    dockerOk(d, ['commit', b, 'cow-committed']);
+    expect(dockerOk(d, ['run', '--rm', 'cow-committed', 'cat', '/who'])).toBe(b);
+    dockerOk(d, ['rmi', 'cow-committed']);
+  } finally {
+    dockerSync(d, ['rm', '-f', src, ...forks, 'cow-c']);
+  }
+  // Removed: each container's directory goes, its disk's links with it.
+  for (const id of [srcId, ...ids]) {
+    const own = path.join(d.dataRoot, 'containers', id);
+    for (let i = 0; i < 300 && fs.existsSync(own); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(fs.existsSync(own)).toBe(false);
   }
 });
 

@@ -17,8 +17,9 @@
  * file behind its VM's image disk (refused when it is gone).
  * Anything else is refused with QEMU's reasons, and the pod runs on.
  *
- * A start from a checkpoint (restoreFrom) copies its disk back over the container's, starts a
- * new VM from its state, and takes over the processes as a daemon restart does.
+ * A start from a checkpoint (restoreFrom) makes the container's disk a copy-on-write overlay
+ * over the checkpoint's (src/util/disk-chain.ts), starts a new VM from its state, and takes
+ * over the processes as a daemon restart does.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -193,9 +194,9 @@ export function checkpointToRestore(ctx: PodContext, e: Entry, name: string): st
 }
 
 /**
- * The VM of a start of pod `e` from checkpoint directory `dir`: the checkpoint's disk copied
- * back over the container's (the save's copy, or its fork template's when the VM maps the
- * template's RAM), then a new VM started from its state with that disk behind its upper disk. Refused (CheckpointError) when the hypervisor cannot, or the checkpoint was made
+ * The VM of a start of pod `e` from checkpoint directory `dir`: the container's disk made a
+ * copy-on-write overlay over the checkpoint's (the save's copy, or its fork template's when the
+ * VM maps the template's RAM), then a new VM started from its state with that disk behind its upper disk. Refused (CheckpointError) when the hypervisor cannot, or the checkpoint was made
  * under another guest kernel, agent or QEMU.
  */
 export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promise<Vm> {
@@ -208,7 +209,7 @@ export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promis
   const saved = path.join(dir, DISK_COPY);
   const id = main.spec.id;
   try {
-    // The copy the VM's memory matches (the save's, or its fork template's) over its disk.
+    // Its disk an overlay over the copy the VM's memory matches (the save's, or its fork template's).
     const disk = {
       ...(fs.existsSync(saved) ? { copy: saved } : {}),
       take: async (copy: string | undefined) => {

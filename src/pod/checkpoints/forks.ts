@@ -1,7 +1,8 @@
 /**
  * Forks: new pods started from a checkpoint of another (`podvisor fork`, the native
  * API's POST /v1/pods/{ref}/checkpoints/{name}/fork). Each fork is a pod of its own: a new id
- * and name, the saved pod's spec and front-end data, its own copy of the checkpoint's disk,
+ * and name, the saved pod's spec and front-end data, its own copy-on-write disk over the
+ * checkpoint's (a qcow2 overlay: src/util/disk-chain.ts),
  * its own VM started from the checkpoint's state, and its own place on the network (a new
  * address, new MACs, its own published ports). Its processes are the saved ones, going on
  * from where they were saved.

@@ -576,12 +576,6 @@ export const ALLOWED: AllowedHostPathCalls[] = [
     reason: CONTAINER_DIR,
   },
   { file: 'src/vm/qemu/snapshots/checkpoint.ts', fn: 'saveVm', calls: ['fs.promises.rm'], reason: CONTAINER_DIR },
-  {
-    file: 'src/vm/devices/upper-disk/upper-disk-checkpoint.ts',
-    fn: 'removeUpperDiskCopy',
-    calls: ['fs.promises.rm'],
-    reason: `the upper disk's copy in a checkpoint being saved (${CONTAINER_DIR})`,
-  },
   { file: 'src/vm/qemu/snapshots/checkpoint.ts', fn: 'imageDiskIdentity', calls: ['fs.statSync'], reason: IMAGE_DISKS },
   { file: 'src/vm/qemu/snapshots/checkpoint.ts', fn: 'stampOf', calls: ['fs.statSync'], reason: INSTALLED },
   {
@@ -598,9 +592,9 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   },
   {
     file: 'src/vm/qemu/confinement/jail-mounts.ts',
-    fn: 'withFileInVmDir',
+    fn: 'withFilesInVmDir',
     calls: ['fs.writeFileSync', 'fs.rmSync'],
-    reason: `the mount point of a disk file in ${RUNTIME_DIR}, named by the host alone`,
+    reason: `the mount points of a disk's files in ${RUNTIME_DIR}, named by the host alone`,
   },
   { file: 'src/vm/qemu/confinement/jail.ts', fn: 'jailBinary', calls: ['fs.accessSync'], reason: INSTALLED },
   {

@@ -157,6 +157,32 @@ describe('the upper disk (block mode)', () => {
     expect(detachCommands()).toEqual([
       ['blockdev-reopen', { options: [{ driver: 'raw', 'node-name': 'updisk', file: 'updisk-none' }] }],
       ['blockdev-del', { 'node-name': 'updisk-file' }],
+      ['blockdev-del', { 'node-name': 'updisk-cow' }],
+    ]);
+  });
+
+  it('opens a copy-on-write disk as qcow2 over the files given, read-only, never over what its header names', () => {
+    expect(attachCommands('/j/qmp-file', ['/j/qmp-file-1', '/j/qmp-file-2'])).toEqual([
+      [
+        'blockdev-add',
+        {
+          driver: 'qcow2',
+          'node-name': 'updisk-cow',
+          cache: { direct: false, 'no-flush': true },
+          file: { driver: 'file', filename: '/j/qmp-file' },
+          backing: {
+            driver: 'qcow2',
+            'read-only': true,
+            file: { driver: 'file', filename: '/j/qmp-file-1', 'read-only': true },
+            backing: {
+              driver: 'raw',
+              'read-only': true,
+              file: { driver: 'file', filename: '/j/qmp-file-2', 'read-only': true },
+            },
+          },
+        },
+      ],
+      ['blockdev-reopen', { options: [{ driver: 'raw', 'node-name': 'updisk', file: 'updisk-cow' }] }],
     ]);
   });
 

@@ -1,10 +1,11 @@
 /**
  * The upper disk in a checkpoint (src/vm/qemu/snapshots/checkpoint.ts): the host file behind
- * the device copied (sparse) while the saved VM is stopped, and a restored VM's copy put behind
- * the device before its state loads (its guest has the disk's filesystem mounted).
+ * the device copied (sparse) while the saved VM is stopped (a copy-on-write disk's overlay
+ * copied, the read-only files under it linked: src/util/disk-chain.ts), and a restored VM's
+ * disk put behind the device before its state loads (its guest has the disk's filesystem
+ * mounted).
  */
-import * as fs from 'node:fs';
-import { copySparse } from '../../../util/copy-sparse';
+import { copyDisk, removeDisk } from '../../../util/disk-chain';
 import { connectWhenListening } from '../../qemu/qmp';
 import { attachFile } from './upper-disk-qmp';
 
@@ -14,14 +15,17 @@ export interface UpperDiskCopy {
   copy: string;
 }
 
-/** Copy the upper disk's file (sparse) into the checkpoint; its VM is stopped meanwhile. */
+/**
+ * Copy the upper disk into the checkpoint; its VM is stopped meanwhile (the stop flushed what
+ * QEMU held of a qcow2 overlay's tables into its file).
+ */
 export async function copyUpperDisk(disk: UpperDiskCopy): Promise<void> {
-  await copySparse(disk.file, disk.copy);
+  await copyDisk(disk.file, disk.copy);
 }
 
 /** Remove the checkpoint's copy of the upper disk (a save that failed after the copy). */
 export async function removeUpperDiskCopy(disk: UpperDiskCopy): Promise<void> {
-  await fs.promises.rm(disk.copy, { force: true });
+  await removeDisk(disk.copy);
 }
 
 /**

@@ -3,12 +3,18 @@ import { attachCommands, detachCommands, UPPER_DISK_NODE } from './upper-disk';
 import { UnavailableError } from '../../../errors';
 import type { DiskThrottle } from '../../types';
 import type { QmpClient } from '../../qemu/qmp';
-import { withFileInVmDir } from '../../qemu/confinement/jail-mounts';
+import { withFilesInVmDir } from '../../qemu/confinement/jail-mounts';
+import { backingOf } from '../../../util/disk-chain';
 
-/** Host file `file` put behind the upper disk of the VM whose directory is `dir` (reached from its jail). */
+/**
+ * Host disk `file` put behind the upper disk of the VM whose directory is `dir` (reached from
+ * its jail): a raw image, or a copy-on-write overlay with the files under it, those read-only.
+ */
 export async function attachFile(q: QmpClient, dir: string, file: string): Promise<void> {
-  await withFileInVmDir(dir, file, async (reached) => {
-    for (const [command, args] of attachCommands(reached)) await q.execute(command, args);
+  const backing = backingOf(file);
+  const files = [{ file }, ...backing.map((b) => ({ file: b, readOnly: true }))];
+  await withFilesInVmDir(dir, files, async ([reached, ...under]) => {
+    for (const [command, args] of attachCommands(reached, under)) await q.execute(command, args);
   });
 }
 
@@ -18,13 +24,15 @@ export async function attachFile(q: QmpClient, dir: string, file: string): Promi
  */
 export async function detachFile(q: QmpClient): Promise<void> {
   await setDiskThrottle(q, {}).catch(() => undefined);
-  const [reopen, del] = detachCommands();
+  const [reopen, ...dels] = detachCommands();
   await q.execute(reopen[0], reopen[1]);
-  try {
-    await q.execute(del[0], del[1]);
-  } catch (err) {
-    // No file was attached: the placeholder was there already.
-    if (!/Failed to find node|Cannot find/i.test((err as Error).message)) throw err;
+  for (const [command, args] of dels) {
+    try {
+      await q.execute(command, args);
+    } catch (err) {
+      // Not there: no file was attached, or the other kind of disk was.
+      if (!/Failed to find node|Cannot find/i.test((err as Error).message)) throw err;
+    }
   }
 }
 

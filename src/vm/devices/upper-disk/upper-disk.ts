@@ -17,6 +17,13 @@
  * of the host itself can lose it, as a container's layer under dockerd's overlay2 (whose
  * writes are not synced either). Measured: (docs/performance.md, bench:fs).
  *
+ * A copy-on-write disk (a fork's, or a restored container's: src/util/disk-chain.ts) is a qcow2
+ * overlay over read-only files: it is opened as a qcow2 node whose backing chain is given
+ * explicitly, every file under it opened read-only (and bound read-only into the jail), so
+ * nothing a header says (a guest-controlled QEMU may have written the overlay) names a file
+ * QEMU opens; the disk's raw format node then stands on that qcow2 node instead of a file
+ * node. The guest sees the same device either way.
+ *
  * What the guest sees: `/dev/vda` (the only virtio-blk device of a podvisor VM), zeros until
  * a container's file is behind it. The host never mounts the file once a guest has written it
  * (a guest could craft it to attack the host kernel): everything the host does with a
@@ -31,6 +38,11 @@ export const UPPER_DISK_BYTES = 16 * 1024 * 1024 * 1024;
 export const UPPER_DISK_NODE = 'updisk';
 export const UPPER_DISK_PLACEHOLDER = 'updisk-none';
 export const UPPER_DISK_FILE_NODE = 'updisk-file';
+/** The qcow2 node of a copy-on-write disk (its file and backing chain are its own children). */
+export const UPPER_DISK_COW_NODE = 'updisk-cow';
+
+/** How the disk's file is opened: no O_DIRECT, and the guest's flushes not passed to the host. */
+const FILE_CACHE = { direct: false, 'no-flush': true };
 
 /** The upper disk of a new VM. */
 export function planUpperDisk(): UpperDiskDevice {
@@ -49,21 +61,51 @@ export function upperDiskQemuArgs(d: UpperDiskDevice): string[] {
   ];
 }
 
-/** The QMP commands that put host file `file` behind the disk (an earlier file is detached first). */
-export function attachCommands(file: string): Array<[string, Record<string, unknown>]> {
+/**
+ * The read-only node of `files` (the files under a copy-on-write disk, the one just under it
+ * first): a qcow2 node over the next ones, down to the raw file at the bottom.
+ */
+function backingNode(files: string[]): Record<string, unknown> {
+  const [top, ...rest] = files;
+  const file = { driver: 'file', filename: top, 'read-only': true };
+  if (rest.length === 0) return { driver: 'raw', 'read-only': true, file };
+  return { driver: 'qcow2', 'read-only': true, file, backing: backingNode(rest) };
+}
+
+/**
+ * The QMP commands that put host file `file` behind the disk: a raw image, or with `backing`
+ * (the read-only files under it, the one just under it first) a qcow2 overlay over them.
+ */
+export function attachCommands(file: string, backing: string[] = []): Array<[string, Record<string, unknown>]> {
+  if (backing.length === 0)
+    return [
+      ['blockdev-add', { driver: 'file', 'node-name': UPPER_DISK_FILE_NODE, filename: file, cache: FILE_CACHE }],
+      ['blockdev-reopen', { options: [{ driver: 'raw', 'node-name': UPPER_DISK_NODE, file: UPPER_DISK_FILE_NODE }] }],
+    ];
   return [
     [
       'blockdev-add',
-      { driver: 'file', 'node-name': UPPER_DISK_FILE_NODE, filename: file, cache: { direct: false, 'no-flush': true } },
+      {
+        driver: 'qcow2',
+        'node-name': UPPER_DISK_COW_NODE,
+        cache: FILE_CACHE,
+        file: { driver: 'file', filename: file },
+        backing: backingNode(backing),
+      },
     ],
-    ['blockdev-reopen', { options: [{ driver: 'raw', 'node-name': UPPER_DISK_NODE, file: UPPER_DISK_FILE_NODE }] }],
+    ['blockdev-reopen', { options: [{ driver: 'raw', 'node-name': UPPER_DISK_NODE, file: UPPER_DISK_COW_NODE }] }],
   ];
 }
 
-/** The QMP commands that put the placeholder back and close the file. */
+/**
+ * The QMP commands that put the placeholder back and close the file: the reopen, then the
+ * removal of whichever node stood under the disk (a raw file's, or a copy-on-write disk's; the
+ * other is not there).
+ */
 export function detachCommands(): Array<[string, Record<string, unknown>]> {
   return [
     ['blockdev-reopen', { options: [{ driver: 'raw', 'node-name': UPPER_DISK_NODE, file: UPPER_DISK_PLACEHOLDER }] }],
     ['blockdev-del', { 'node-name': UPPER_DISK_FILE_NODE }],
+    ['blockdev-del', { 'node-name': UPPER_DISK_COW_NODE }],
   ];
 }

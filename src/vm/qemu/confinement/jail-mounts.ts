@@ -8,7 +8,9 @@
  *   unmount everything at or below it;
  * - a file QEMU opens after it started, by QMP (the host file behind a VM's upper disk), is
  *   bound into the VM's directory for the moment of the open (withFileInVmDir): QEMU keeps its
- *   open file, and the jail never holds the host's other containers' disks.
+ *   open file, and the jail never holds the host's other containers' disks. The read-only
+ *   files under a copy-on-write disk are bound read-only (withFilesInVmDir): QEMU cannot
+ *   open them for writing.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -35,18 +37,43 @@ export async function shareVmDir(dir: string): Promise<void> {
  * the jail), removed once `open` is done whatever it did.
  */
 export async function withFileInVmDir<T>(dir: string, file: string, open: (p: string) => Promise<T>): Promise<T> {
-  if (!activeJail()) return open(file);
-  const target = path.join(dir, QMP_FILE_NAME);
-  fs.writeFileSync(target, '', { mode: 0o600 });
+  return withFilesInVmDir(dir, [{ file }], ([p]) => open(p));
+}
+
+/** A host file QEMU is to open, and whether its jail may reach it only read-only. */
+export interface FileForVm {
+  file: string;
+  readOnly?: boolean;
+}
+
+/**
+ * Run `open` with the paths at which the QEMU of VM directory `dir` reaches host `files`, in
+ * order: the files themselves when VMs are not jailed, else binds of them in `dir`
+ * (`qmp-file`, `qmp-file-1`, ...; a `readOnly` one bound read-only), removed once `open` is
+ * done whatever it did.
+ */
+export async function withFilesInVmDir<T>(
+  dir: string,
+  files: FileForVm[],
+  open: (paths: string[]) => Promise<T>,
+): Promise<T> {
+  if (!activeJail()) return open(files.map((f) => f.file));
   const m = sharedMounter();
+  const bound: string[] = [];
   try {
-    await m.mount({ source: file, target, flags: MS_BIND });
-    try {
-      return await open(target);
-    } finally {
-      await m.unmount(target, { detach: true });
+    for (const [i, f] of files.entries()) {
+      const target = path.join(dir, i === 0 ? QMP_FILE_NAME : `${QMP_FILE_NAME}-${i}`);
+      fs.writeFileSync(target, '', { mode: 0o600 });
+      bound.push(target);
+      // Read-only before it is attached: the jail's copy of the bind is made as it is then.
+      if (f.readOnly) await m.bindTree({ source: f.file, target, readOnly: true });
+      else await m.mount({ source: f.file, target, flags: MS_BIND });
     }
+    return await open(bound);
   } finally {
-    fs.rmSync(target, { force: true });
+    for (const target of bound.reverse()) {
+      await m.unmount(target, { detach: true }).catch(() => undefined);
+      fs.rmSync(target, { force: true });
+    }
   }
 }

@@ -59,9 +59,10 @@ export interface SavedVmRecord {
 
 /**
  * The container's disk of a VM started from a checkpoint: `copy`, the save's copy of it (when
- * the checkpoint has one), and `take`, which puts a copy (the save's, or its fork template's:
- * restoreVm picks the one that matches the guest's memory) over the container's disk, when
- * given, and answers the container's disk file (undefined when it has none).
+ * the checkpoint has one), and `take`, which makes the container's disk a copy-on-write
+ * overlay over a copy (the save's, or its fork template's: restoreVm picks the one that
+ * matches the guest's memory), when given, and answers the container's disk file (undefined
+ * when it has none).
  */
 export interface RestoreDisk {
   copy?: string;

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { GuestImages } from '../../guest-images';
 import { UnavailableError } from '../../../errors';
 import { logger } from '../../../util/log';
-import { copySparse } from '../../../util/copy-sparse';
+import { makeOverlay, removeDisk, renameDisk } from '../../../util/disk-chain';
 import type { QemuTools } from '../binaries';
 import { killSpawned } from '../confinement/jailed-process';
 import { childEnd, cleanupDir } from '../start-steps';
@@ -35,7 +35,8 @@ export interface ForkTemplateFiles {
  * seen its old host leave (a moment: its network is on no bridge), and saved again without
  * the RAM (x-ignore-shared) into `out.stateFile`. Each fork then maps that RAM
  * file copy-on-write (restoreVmFrom with `ramFile`). `disks.diskCopy`: the save's copy of the
- * upper disk, copied (sparse) to `out.diskFile` and put behind the template's upper disk while
+ * upper disk, under `out.diskFile`, a copy-on-write overlay over it (src/util/disk-chain.ts),
+ * put behind the template's upper disk while
  * it runs: what its guest writes or reads in that moment is on that copy, which a VM started
  * from the template takes as its disk (its memory is the template's). `disks.imageDisk`: the
  * checkpoint's image disk, behind the template's image disk while it runs. `signal`: its abort
@@ -73,8 +74,8 @@ export async function makeForkTemplate(
   const made: CloneProgress = { restored: false };
   try {
     await fs.promises.rm(tmp.ramFile, { force: true });
-    if (tmp.diskFile && disks.diskCopy) await copySparse(disks.diskCopy, tmp.diskFile);
-    step('disk copied');
+    if (tmp.diskFile && disks.diskCopy) await makeOverlay(disks.diskCopy, tmp.diskFile);
+    step('disk made');
     const from: SavedState = {
       stateFile,
       ramFile: tmp.ramFile,
@@ -95,13 +96,13 @@ export async function makeForkTemplate(
     step('old host gone');
     await saveState(layout.paths, tmp.stateFile, { socket: path.join(layout.paths.dir, 'state.sock') });
     step('saved');
-    if (tmp.diskFile && out.diskFile) await fs.promises.rename(tmp.diskFile, out.diskFile);
+    if (tmp.diskFile && out.diskFile) await renameDisk(tmp.diskFile, out.diskFile);
     await fs.promises.rename(tmp.ramFile, out.ramFile);
     await fs.promises.rename(tmp.stateFile, out.stateFile);
     log.debug(`fork template ${out.stateFile} made: ${at.join(', ')}`);
   } catch (err) {
-    for (const f of [tmp.ramFile, tmp.stateFile, tmp.diskFile, out.diskFile, out.ramFile])
-      if (f) await fs.promises.rm(f, { force: true });
+    for (const f of [tmp.ramFile, tmp.stateFile, out.ramFile]) await fs.promises.rm(f, { force: true });
+    for (const f of [tmp.diskFile, out.diskFile]) if (f) await removeDisk(f);
     throw new UnavailableError(`the fork template could not be made: ${(err as Error).message}`);
   } finally {
     signal?.removeEventListener('abort', cancel);
