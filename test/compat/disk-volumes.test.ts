@@ -262,6 +262,14 @@ test('a named volume that only an image=disk container mounts lives on its disk:
     expect(seen.length).toBeGreaterThanOrEqual(atSave + 3);
     expect(consecutive(seen.slice(1))).toBe(true);
     expect(fs.readFileSync(path.join(dataDir, 'seed'), 'utf8')).toBe('seed\n');
+
+    // The owner's checkpoint holds the volume's old copy on its disk: its restore is refused.
+    const restore = dockerSync(d, ['start', '--checkpoint', 'saved', name]);
+    expect(restore.code).not.toBe(0);
+    expect(restore.err).toContain(
+      "volume nvol left this container's disk for the volume's host directory after the checkpoint was made",
+    );
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.Running}}', name])).toBe('false');
   } finally {
     dockerSync(d, ['rm', '-f', 'nvf', 'nv2', name]);
   }

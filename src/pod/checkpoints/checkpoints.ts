@@ -208,6 +208,18 @@ export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promis
   const main = mainContainer(e.record);
   const saved = path.join(dir, DISK_COPY);
   const id = main.spec.id;
+  // Another pod's checkpoint: one of its forks.
+  const fork = savedMain(dir)?.containerId !== id;
+  if (!fork) {
+    const gone = volumesLeftDisk(savedRecord(dir), e.record);
+    if (gone.length)
+      throw new CheckpointError(
+        'cannot-restore',
+        ref,
+        name,
+        `${gone.length > 1 ? 'volumes' : 'volume'} ${gone.join(', ')} left this container's disk for the volume's host directory after the checkpoint was made (another container took it): the saved VM would see a stale copy`,
+      );
+  }
   try {
     // Its disk an overlay over the copy the VM's memory matches (the save's, or its fork template's).
     const disk = {
@@ -220,12 +232,26 @@ export async function restoredVm(ctx: PodContext, e: Entry, dir: string): Promis
         return rootfs.diskOf?.(id);
       },
     };
-    // Another pod's checkpoint: one of its forks.
-    const fork = savedMain(dir)?.containerId !== id;
     return await hv.restoreVm(dir, disk, { fork });
   } catch (err) {
     throw new CheckpointError('cannot-restore', ref, name, (err as Error).message);
   }
+}
+
+/**
+ * The volumes that checkpoint record `saved` kept on the container's own disk and that pod
+ * record `now` no longer does: their data left the disk for the volume's host directory after
+ * the save (src/api/v1.41/disk-volumes.ts), so the disk the checkpoint restores holds a stale
+ * copy the saved guest would go on using.
+ */
+export function volumesLeftDisk(saved: PodRecord | undefined, now: PodRecord): string[] {
+  if (!saved) return [];
+  const onDisk = (r: PodRecord) =>
+    new Set(
+      (mainContainer(r).spec.mounts ?? []).flatMap((m) => (m.type === 'volume' && m.diskDir && m.name ? [m.name] : [])),
+    );
+  const still = onDisk(now);
+  return [...onDisk(saved)].filter((n) => !still.has(n));
 }
 
 /** The pod's record as checkpoint `dir` saved it (the pod's state then), or undefined. */
