@@ -123,6 +123,33 @@ describe('qemuArgs', () => {
     expect(values(restored, '-device')).toEqual(dev);
   });
 
+  it('a template and its clones of a QEMU with the RAM shim: the same free-page-reporting balloon', () => {
+    const devices = planDevices('abcdef012345', { nics: 1, volumes: true }, paths);
+    const ram = '/run/podvisor/templates/k/ram';
+    const tpl = qemuArgs({
+      ...base,
+      accel: 'tcg',
+      devices,
+      transport: '9p',
+      ram: { file: ram, share: true },
+      ninePBalloon: true,
+    });
+    const dev = values(tpl, '-device');
+    expect(dev.filter((d) => /balloon/.test(d))).toEqual(['virtio-balloon-device,free-page-reporting=on']);
+    const clone = qemuArgs({
+      ...base,
+      accel: 'tcg',
+      devices,
+      transport: '9p',
+      ram: { file: ram, share: false },
+      incoming: true,
+      ninePBalloon: true,
+    });
+    expect(values(clone, '-device')).toEqual(dev);
+    // The RAM file is mapped privately, not opened with readonly=on (QEMU refuses to discard there).
+    expect(values(clone, '-object')).toEqual([`memory-backend-file,id=mem,size=512M,mem-path=${ram},share=off`]);
+  });
+
   it('uses the host CPU model with KVM', () => {
     const args = qemuArgs({ ...base, accel: 'kvm' });
     expect(values(args, '-accel')).toEqual(['kvm']);
