@@ -109,7 +109,11 @@ async function startFrom(
         splitWx: false,
         machineOpts: guest.machineOpts,
         transport: '9p',
-        ram: { file: ram, share: false, readOnlyFile: mapped && !balloon && program.privateRamReadOnly && !!activeJail() },
+        ram: {
+          file: ram,
+          share: false,
+          readOnlyFile: mapped && !balloon && program.privateRamReadOnly && !!activeJail(),
+        },
         incoming: true,
         tapFds: !!activeJail(),
         ninePBalloon: balloon,
