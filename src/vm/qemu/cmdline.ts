@@ -4,7 +4,7 @@
  * "VM runtime").
  */
 import type { VmDevices, VmSize } from '../types';
-import { devicesQemuArgs } from '../devices';
+import { deviceTransports, devicesQemuArgs, MICROVM_VIRTIO_SLOTS } from '../devices';
 import { ninePShareArgs, virtiofsdArgsFor, type FileTransport } from '../devices/share-args';
 import type { VmPaths } from './runtime-dir';
 import { Names } from '../agent/protocol';
@@ -135,7 +135,8 @@ export interface QemuArgsOptions {
   /** Its taps are fds its jail made (`tap,fd=`: devices/nic.ts TAP_FD_BASE), not made by QEMU (`ifname=`). */
   tapFds?: boolean;
   /**
-   * With transport 9p: a free-page-reporting balloon, as a booted VM has. Only for a QEMU whose
+   * With transport 9p: a free-page-reporting balloon, as a booted VM has, where the devices leave
+   * a virtio transport for it (before the layers share). Only for a QEMU whose
    * clones discard into their own copies and never into the template's file (QemuProgram
    * ramShim, memory/ram-shim.ts), and the same for a template and every clone of it (their
    * device sets must match).
@@ -196,8 +197,13 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   // file-backed RAM block by punching a hole in the file, the template's, which every clone maps;
   // only a clone's QEMU with the RAM shim (memory/ram-shim.ts) punches nothing and drops its own
   // copies alone. So a 9p VM has a balloon only when asked (ninePBalloon), and the host never
-  // inflates one there: it serves the guest's free page reporting alone.
-  const balloon = !ninep || o.ninePBalloon ? ['-device', 'virtio-balloon-device,free-page-reporting=on'] : [];
+  // inflates one there: it serves the guest's free page reporting alone. It takes a transport
+  // only when the asked devices leave one (after the rootfs share and virtio-serial): a VM of 4
+  // NICs, the volume share and the upper disk has none. A template and its clones have the same
+  // devices, so they decide alike.
+  const ninePRoom = 2 + (o.devices ? deviceTransports(o.devices) : 0) < MICROVM_VIRTIO_SLOTS;
+  const balloon =
+    !ninep || (o.ninePBalloon && ninePRoom) ? ['-device', 'virtio-balloon-device,free-page-reporting=on'] : [];
   const rootShare = ninep
     ? ninePShareArgs('fsroot', p.shareDir, SHARE_TAG)
     : [
