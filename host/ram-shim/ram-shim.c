@@ -29,15 +29,37 @@
 #include <string.h>
 #include <sys/stat.h>
 
+static const char *ram_path; /* PODVISOR_RAM_FILE, or NULL */
 static int ram_known;
 static dev_t ram_dev;
 static ino_t ram_ino;
 
-/* Whether `path` names the RAM file (as QEMU was given it: the exact string). */
-static int is_ram_file(const char *path) {
-  const char *ram = getenv("PODVISOR_RAM_FILE");
-  return ram && ram[0] && path && strcmp(path, ram) == 0;
+typedef int (*open_fn)(const char *, int, ...);
+typedef int (*open2_fn)(const char *, int);
+typedef int (*openat_fn)(int, const char *, int, ...);
+typedef int (*fallocate_fn)(int, int, off_t, off_t);
+
+static open_fn next_open64, next_open;
+static open2_fn next_open64_2, next_open_2;
+static openat_fn next_openat64, next_openat;
+static fallocate_fn next_fallocate64, next_fallocate;
+
+/* Resolved once, before QEMU's main: its 9p server opens a file for every guest open. */
+__attribute__((constructor)) static void init(void) {
+  ram_path = getenv("PODVISOR_RAM_FILE");
+  if (ram_path && !ram_path[0]) ram_path = NULL;
+  next_open64 = (open_fn)dlsym(RTLD_NEXT, "open64");
+  next_open = (open_fn)dlsym(RTLD_NEXT, "open");
+  next_open64_2 = (open2_fn)dlsym(RTLD_NEXT, "__open64_2");
+  next_open_2 = (open2_fn)dlsym(RTLD_NEXT, "__open_2");
+  next_openat64 = (openat_fn)dlsym(RTLD_NEXT, "openat64");
+  next_openat = (openat_fn)dlsym(RTLD_NEXT, "openat");
+  next_fallocate64 = (fallocate_fn)dlsym(RTLD_NEXT, "fallocate64");
+  next_fallocate = (fallocate_fn)dlsym(RTLD_NEXT, "fallocate");
 }
+
+/* Whether `path` names the RAM file (as QEMU was given it: the exact string). */
+static int is_ram_file(const char *path) { return ram_path && path && strcmp(path, ram_path) == 0; }
 
 /* The flags to open `path` with: read-only, whatever was asked, for the RAM file. */
 static int ram_flags(const char *path, int flags) {
@@ -60,14 +82,12 @@ static mode_t mode_arg(int flags, va_list ap) {
   return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
 }
 
-#define NEXT(name, type) ((type)dlsym(RTLD_NEXT, name))
-
 int open64(const char *path, int flags, ...) {
   va_list ap;
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return note(path, NEXT("open64", int (*)(const char *, int, ...))(path, ram_flags(path, flags), mode));
+  return note(path, next_open64(path, ram_flags(path, flags), mode));
 }
 
 int open(const char *path, int flags, ...) {
@@ -75,23 +95,19 @@ int open(const char *path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return note(path, NEXT("open", int (*)(const char *, int, ...))(path, ram_flags(path, flags), mode));
+  return note(path, next_open(path, ram_flags(path, flags), mode));
 }
 
-int __open64_2(const char *path, int flags) {
-  return note(path, NEXT("__open64_2", int (*)(const char *, int))(path, ram_flags(path, flags)));
-}
+int __open64_2(const char *path, int flags) { return note(path, next_open64_2(path, ram_flags(path, flags))); }
 
-int __open_2(const char *path, int flags) {
-  return note(path, NEXT("__open_2", int (*)(const char *, int))(path, ram_flags(path, flags)));
-}
+int __open_2(const char *path, int flags) { return note(path, next_open_2(path, ram_flags(path, flags))); }
 
 int openat64(int dirfd, const char *path, int flags, ...) {
   va_list ap;
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return note(path, NEXT("openat64", int (*)(int, const char *, int, ...))(dirfd, path, ram_flags(path, flags), mode));
+  return note(path, next_openat64(dirfd, path, ram_flags(path, flags), mode));
 }
 
 int openat(int dirfd, const char *path, int flags, ...) {
@@ -99,7 +115,7 @@ int openat(int dirfd, const char *path, int flags, ...) {
   va_start(ap, flags);
   mode_t mode = mode_arg(flags, ap);
   va_end(ap);
-  return note(path, NEXT("openat", int (*)(int, const char *, int, ...))(dirfd, path, ram_flags(path, flags), mode));
+  return note(path, next_openat(dirfd, path, ram_flags(path, flags), mode));
 }
 
 /* Whether fallocate(fd, mode) is a hole punched in the RAM file. */
@@ -110,11 +126,9 @@ static int punches_ram(int fd, int mode) {
 }
 
 int fallocate64(int fd, int mode, off_t offset, off_t len) {
-  if (punches_ram(fd, mode)) return 0;
-  return NEXT("fallocate64", int (*)(int, int, off_t, off_t))(fd, mode, offset, len);
+  return punches_ram(fd, mode) ? 0 : next_fallocate64(fd, mode, offset, len);
 }
 
 int fallocate(int fd, int mode, off_t offset, off_t len) {
-  if (punches_ram(fd, mode)) return 0;
-  return NEXT("fallocate", int (*)(int, int, off_t, off_t))(fd, mode, offset, len);
+  return punches_ram(fd, mode) ? 0 : next_fallocate(fd, mode, offset, len);
 }
