@@ -66,7 +66,7 @@ describe('qemuArgs', () => {
     expect(values(args, '-serial')).toEqual(['chardev:console']);
   });
 
-  it("a template or a clone: 9p shares served by QEMU, RAM in the template's file, no balloon", () => {
+  it("a template or a clone: 9p shares served by QEMU, RAM in the template's file, no balloon unless asked", () => {
     const devices = planDevices('abcdef012345', { nics: 1, volumes: true }, paths);
     const tpl = qemuArgs({
       ...base,
@@ -85,7 +85,8 @@ describe('qemuArgs', () => {
     const dev = values(tpl, '-device');
     expect(dev).toContain('virtio-9p-device,fsdev=fsroot,mount_tag=podvisor');
     expect(dev).toContain('virtio-9p-device,fsdev=fsvol,mount_tag=podvisor-vol');
-    // No balloon: a clone's RAM is the template's file, which a reported free page would punch.
+    // No balloon unless asked (a QEMU with the RAM shim, below): a clone's RAM is the template's
+    // file, which a reported free page would punch.
     expect(dev.filter((d) => /vhost-user|balloon/.test(d))).toEqual([]);
     expect(values(tpl, '-chardev').filter((c) => /virtiofsd|volumes\.sock/.test(c))).toEqual([]);
     expect(tpl).not.toContain('-incoming');
