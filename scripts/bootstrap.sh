@@ -11,8 +11,8 @@
 # Steps: Debian packages (apt-get), npm packages (npm ci), the guest (podvisor's own kernel:
 # scripts/guest-kernel.sh; Debian's linux-image-cloud-amd64 as the fallback, our agent built
 # from source, the initramfs: guest/build.sh), the QEMU that serves cloned VMs' 9p shares
-# (scripts/qemu-9p.sh), the host's 9p lock holder (host/lock-holder) and hijack wait
-# (host/hijack-wait), with --test the Debian 13 programs the tests unpack (scripts/dockerd26.sh,
+# (scripts/qemu-9p.sh), the host's 9p lock holder (host/lock-holder), hijack wait
+# (host/hijack-wait) and clones' RAM shim (host/ram-shim), with --test the Debian 13 programs the tests unpack (scripts/dockerd26.sh,
 # scripts/compose-v2.sh), and the TypeScript build
 # (dist/: scripts/build.sh).
 #
@@ -32,7 +32,7 @@ own_kernel=${PODVISOR_GUEST_KERNEL:-own}
 # database and apt's lists (a new Debian kernel: guest/build.sh) and the source directories
 # (an entry added or removed) since it ended (the run itself changes those).
 done_stamp=.bootstrap/done${mode:+-${mode#--}}
-outputs=(dist/src/daemon/main.js guest/out/initramfs.cpio.gz guest/out/vmlinux host/out/podvisor-lock-holder
+outputs=(dist/src/daemon/main.js guest/out/initramfs.cpio.gz guest/out/vmlinux host/out/podvisor-lock-holder host/out/podvisor-ram-shim.so
   host/out/podvisor-fs-events host/out/podvisor-hijack-wait host/out/podvisor-jail node_modules/.package-lock.json)
 if [ "$own_kernel" != debian ]; then outputs+=(guest/out/podvisor/vmlinux); fi
 fingerprint="$mode $own_kernel ${outputs[*]}"
@@ -183,6 +183,9 @@ make -s -C host/hijack-wait OUT=../out
 # The jail every VM's QEMU starts in (host/jail: its own mount and IPC namespaces, a root of
 # only the VM's files, its cgroup; src/vm/qemu/confinement/jail.ts).
 make -s -C host/jail OUT=../out
+# The library preloaded into a clone's QEMU so that the pages its guest frees go back to the
+# host while its template's RAM file stays read-only (host/ram-shim: src/vm/qemu/memory/ram-shim.ts).
+make -s -C host/ram-shim OUT=../out
 
 # --- TypeScript --------------------------------------------------------------------------
 # Built only when a source or config file changed (scripts/build.sh). With --test, one tsc

@@ -18,6 +18,7 @@ import { AgentClient } from '../../src/vm/agent/client';
 import { defaultGuestImages } from '../../src/vm/guest-images';
 import { normalizeRequest, planDevices } from '../../src/vm/devices';
 import { locateQemuTools } from '../../src/vm/qemu/binaries';
+import { savedVmsHaveBalloon, withRamShim } from '../../src/vm/qemu/memory/ram-shim';
 import { kernelCmdline, qemuArgs } from '../../src/vm/qemu/cmdline';
 import { hostTscKhz } from '../../src/vm/qemu/host-tsc';
 import { spawnConfinedQemu } from '../../src/vm/qemu/confinement/confinement';
@@ -87,8 +88,10 @@ async function startFrom(
   disk?: string,
 ): Promise<ChildProcess> {
   await shareVmDir(paths.dir);
-  const program = locateQemuTools().cloneQemu;
+  const tools = locateQemuTools().cloneQemu;
   const mapped = path.dirname(ram) !== paths.dir;
+  const balloon = savedVmsHaveBalloon(tools);
+  const program = mapped ? withRamShim(tools, ram) : tools;
   const fd = fs.openSync(stateFile, 'r');
   let qemu: ChildProcess;
   try {
@@ -106,15 +109,25 @@ async function startFrom(
         splitWx: false,
         machineOpts: guest.machineOpts,
         transport: '9p',
-        ram: { file: ram, share: false, readOnlyFile: mapped && program.privateRamReadOnly && !!activeJail() },
+        ram: {
+          file: ram,
+          share: false,
+          readOnlyFile: mapped && !balloon && program.privateRamReadOnly && !!activeJail(),
+        },
         incoming: true,
         tapFds: !!activeJail(),
+        ninePBalloon: balloon,
       }),
       paths.qemuLog,
       [fd],
       {
         dir: paths.dir,
-        readOnly: [guest.kernel, guest.initrd, ...(mapped && program.privateRamReadOnly ? [ram] : [])],
+        readOnly: [
+          guest.kernel,
+          guest.initrd,
+          ...(mapped && program.privateRamReadOnly ? [ram] : []),
+          ...(mapped && balloon ? [tools.ramShim!] : []),
+        ],
         readWrite: mapped && !program.privateRamReadOnly ? [ram] : [],
         size: shape.size,
         accel: shape.accel,

@@ -82,6 +82,11 @@ export function planDevices(vmId: string, req: VmDeviceRequest | undefined, path
  */
 export const MICROVM_VIRTIO_SLOTS = 8;
 
+/** The virtio transports the devices of `d` take (the layers share, which is optional, aside). */
+export function deviceTransports(d: VmDevices): number {
+  return d.nics.length + (d.volumes ? 1 : 0) + (d.upperDisk ? 1 : 0) + (d.imageDisk ? 1 : 0);
+}
+
 /**
  * QEMU arguments of every device (NICs in order, the volume share over `transport`, the upper
  * disk, the image disk and, over 9p, the image-layers share that goes with it when a transport is left for it).
@@ -94,7 +99,7 @@ export function devicesQemuArgs(
   taken: number,
   tapFds = false,
 ): string[] {
-  const asked = taken + d.nics.length + (d.volumes ? 1 : 0) + (d.upperDisk ? 1 : 0) + (d.imageDisk ? 1 : 0);
+  const asked = taken + deviceTransports(d);
   if (asked > MICROVM_VIRTIO_SLOTS)
     throw new InvalidArgumentError(`a VM has ${MICROVM_VIRTIO_SLOTS} virtio devices at most, not ${asked}`);
   // A VM with the image disk reads its container's image from it: no layers share.

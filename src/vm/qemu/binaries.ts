@@ -20,6 +20,13 @@ export interface QemuProgram {
    * opens it read-write.
    */
   privateRamReadOnly?: boolean;
+  /**
+   * The library preloaded into its clones (host/ram-shim, ../memory/ram-shim.ts) that lets a
+   * clone hand back the pages its guest frees while its template's RAM file stays read-only to
+   * it. Set only for a QEMU that also has privateRamReadOnly: its VMs that can be saved (a
+   * template and its clones) then have a free-page-reporting balloon; without it they have none.
+   */
+  ramShim?: string;
 }
 
 /** The host programs a QEMU VM needs. */
@@ -49,7 +56,17 @@ export function unpackedQemu(root: string = PACKAGE_ROOT): QemuProgram | undefin
     args: ['-L', path.join(dir, 'usr', 'share', 'qemu')],
     env: { QEMU_MODULE_DIR: path.join(dir, 'usr', 'lib', 'x86_64-linux-gnu', 'qemu') },
     privateRamReadOnly: true,
+    ...(ramShimLibrary(root) ? { ramShim: ramShimLibrary(root) } : {}),
   };
+}
+
+/**
+ * The library preloaded into a clone's QEMU, where scripts/bootstrap.sh builds it
+ * (make -C host/ram-shim OUT=host/out), or undefined when it is not there.
+ */
+export function ramShimLibrary(root: string = PACKAGE_ROOT): string | undefined {
+  const lib = path.join(root, 'host', 'out', 'podvisor-ram-shim.so');
+  return fs.existsSync(lib) && fs.statSync(lib).isFile() ? lib : undefined;
 }
 
 /**

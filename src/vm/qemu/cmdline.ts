@@ -4,7 +4,7 @@
  * "VM runtime").
  */
 import type { VmDevices, VmSize } from '../types';
-import { devicesQemuArgs } from '../devices';
+import { deviceTransports, devicesQemuArgs, MICROVM_VIRTIO_SLOTS } from '../devices';
 import { ninePShareArgs, virtiofsdArgsFor, type FileTransport } from '../devices/share-args';
 import type { VmPaths } from './runtime-dir';
 import { Names } from '../agent/protocol';
@@ -107,7 +107,7 @@ export interface QemuArgsOptions {
    * - `virtiofs`: vhost-user-fs devices served by virtiofsd, RAM a shared memfd (vhost-user
    *   maps it);
    * - `9p`: virtio-9p devices served by QEMU itself, the only transport with which QEMU can
-   *   save a VM (templates.ts), and a balloon without free page reporting (below). RAM is
+   *   save a VM (templates.ts), with a balloon only when ninePBalloon asks (below). RAM is
    *   `ram` (memory-backend-file): a template's own file, or a clone's private copy-on-write
    *   mapping of it; or `anonymous` (memory-backend-ram) for a VM restored from a checkpoint's
    *   own state, which loads all its RAM from the stream.
@@ -134,6 +134,14 @@ export interface QemuArgsOptions {
   incoming?: boolean;
   /** Its taps are fds its jail made (`tap,fd=`: devices/nic.ts TAP_FD_BASE), not made by QEMU (`ifname=`). */
   tapFds?: boolean;
+  /**
+   * With transport 9p: a free-page-reporting balloon, as a booted VM has, where the devices leave
+   * a virtio transport for it (before the layers share). Only for a QEMU whose
+   * clones discard into their own copies and never into the template's file (QemuProgram
+   * ramShim, memory/ram-shim.ts), and the same for a template and every clone of it (their
+   * device sets must match).
+   */
+  ninePBalloon?: boolean;
 }
 
 /** TCG's translated-code buffer, MiB (`tb-size`). */
@@ -153,7 +161,7 @@ export const TCG_TB_SIZE_MIB = 32;
  *   (server=on,wait=off), so the daemon can connect, go away and reconnect: the agent's two,
  *   and the one of 9p locks taken on the host (a clone's lock holder connects to it);
  * - one vhost-user-fs device served by this VM's own virtiofsd;
- * - a virtio-balloon device (booted VMs; a 9p VM has none, below): after the boot the host
+ * - a virtio-balloon device (booted VMs, and 9p VMs whose QEMU has the RAM shim: below): after a boot the host
  *   inflates it a little and deflates it again (post-boot-reclaim.ts), which hands back the
  *   guest pages the boot touched and freed, and with free-page-reporting the guest reports
  *   freed 2 MiB blocks to QEMU, which discards them (memory a finished container used goes
@@ -185,12 +193,17 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     : o.ram === 'anonymous'
       ? `memory-backend-ram,id=mem,size=${mem}`
       : `memory-backend-file,id=mem,size=${mem},mem-path=${o.ram!.file},share=${o.ram!.share ? 'on' : 'off'}${o.ram!.readOnlyFile && !o.ram!.share ? ',readonly=on,rom=off' : ''}`;
-  // A clone maps the template's RAM file privately, and QEMU 7.2 discards a reported free page
-  // of a file-backed RAM block by punching a hole in the file: the template's file, which every
-  // clone maps. So a 9p VM must never report free pages, and the host never inflates a balloon
-  // there either: a 9p VM has no balloon, and its virtio transport serves a device that does
-  // something (microvm has 8: devicesQemuArgs).
-  const balloon = ninep ? [] : ['-device', 'virtio-balloon-device,free-page-reporting=on'];
+  // A clone maps the template's RAM file privately. QEMU discards a reported free page of a
+  // file-backed RAM block by punching a hole in the file, the template's, which every clone maps;
+  // only a clone's QEMU with the RAM shim (memory/ram-shim.ts) punches nothing and drops its own
+  // copies alone. So a 9p VM has a balloon only when asked (ninePBalloon), and the host never
+  // inflates one there: it serves the guest's free page reporting alone. It takes a transport
+  // only when the asked devices leave one (after the rootfs share and virtio-serial): a VM of 4
+  // NICs, the volume share and the upper disk has none. A template and its clones have the same
+  // devices, so they decide alike.
+  const ninePRoom = 2 + (o.devices ? deviceTransports(o.devices) : 0) < MICROVM_VIRTIO_SLOTS;
+  const balloon =
+    !ninep || (o.ninePBalloon && ninePRoom) ? ['-device', 'virtio-balloon-device,free-page-reporting=on'] : [];
   const rootShare = ninep
     ? ninePShareArgs('fsroot', p.shareDir, SHARE_TAG)
     : [

@@ -53,10 +53,10 @@ beforeEach(() => {
   step('scripts/qemu-9p.sh', 'qemu-9p');
   step('scripts/dockerd26.sh', 'dockerd26');
   step('scripts/compose-v2.sh', 'compose-v2');
-  for (const h of ['lock-holder', 'fs-events', 'hijack-wait', 'jail'])
+  for (const h of ['lock-holder', 'fs-events', 'hijack-wait', 'jail', 'ram-shim'])
     put(
       `host/${h}/Makefile`,
-      `all:\n\t@echo make-${h} >> ${dir}/steps.log\n\t@mkdir -p ../out && touch ../out/podvisor-${h}\n`,
+      `all:\n\t@echo make-${h} >> ${dir}/steps.log\n\t@mkdir -p ../out && touch ../out/podvisor-${h}${h === 'ram-shim' ? '.so' : ''}\n`,
     );
   step('scripts/build.sh', 'build', 'dist/src/daemon/main.js');
 });
@@ -94,6 +94,7 @@ const ALL_STEPS = [
   'make-fs-events',
   'make-hijack-wait',
   'make-jail',
+  'make-ram-shim',
   'build ',
 ];
 

@@ -568,6 +568,7 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   { file: 'src/vm/qemu/adopt.ts', fn: 'adoptVm', calls: ['fs.existsSync'], reason: RUNTIME_DIR },
   { file: 'src/vm/qemu/binaries.ts', fn: 'checkGuestImages', calls: ['fs.existsSync'], reason: INSTALLED },
   { file: 'src/vm/qemu/binaries.ts', fn: 'isExecutable', calls: ['fs.accessSync', 'fs.statSync'], reason: INSTALLED },
+  { file: 'src/vm/qemu/binaries.ts', fn: 'ramShimLibrary', calls: ['fs.existsSync', 'fs.statSync'], reason: INSTALLED },
   { file: 'src/vm/qemu/snapshots/checkpoint.ts', fn: 'madeAlready', calls: ['fs.existsSync'], reason: CONTAINER_DIR },
   {
     file: 'src/vm/qemu/snapshots/checkpoint.ts',

@@ -135,6 +135,28 @@ describe('the upper disk (block mode)', () => {
     expect(transports(four)).toBe(MICROVM_VIRTIO_SLOTS);
     expect(four.filter((a) => /fslayers/.test(a))).toEqual([]);
     expect(four.filter((a) => a.startsWith('virtio-net-device'))).toHaveLength(4);
+    // With a balloon (a QEMU with the RAM shim) it takes the transport the layers share had.
+    const ballooned = qemuArgs({
+      ...base,
+      devices: planDevices(ID, { nics: 3, volumes: true, upperDisk: true }, paths),
+      transport: '9p',
+      ram: { file: '/r/ram', share: false },
+      ninePBalloon: true,
+    });
+    expect(transports(ballooned)).toBe(MICROVM_VIRTIO_SLOTS);
+    expect(ballooned).toContain('virtio-balloon-device,free-page-reporting=on');
+    expect(ballooned.filter((a) => /fslayers/.test(a))).toEqual([]);
+    // ... but never one an asked device needs: four NICs, volumes and the disk take them all.
+    const fourBallooned = qemuArgs({
+      ...base,
+      devices: planDevices(ID, { nics: 4, volumes: true, upperDisk: true }, paths),
+      transport: '9p',
+      ram: { file: '/r/ram', share: false },
+      ninePBalloon: true,
+    });
+    expect(transports(fourBallooned)).toBe(MICROVM_VIRTIO_SLOTS);
+    expect(fourBallooned.filter((a) => /balloon|fslayers/.test(a))).toEqual([]);
+    expect(fourBallooned.filter((a) => a.startsWith('virtio-net-device'))).toHaveLength(4);
     // A booted VM has its balloon too: one too many, said before QEMU is started.
     expect(() =>
       qemuArgs({ ...base, devices: planDevices(ID, { nics: 4, volumes: true, upperDisk: true }, paths) }),

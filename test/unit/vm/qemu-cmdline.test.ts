@@ -66,7 +66,7 @@ describe('qemuArgs', () => {
     expect(values(args, '-serial')).toEqual(['chardev:console']);
   });
 
-  it("a template or a clone: 9p shares served by QEMU, RAM in the template's file, no balloon", () => {
+  it("a template or a clone: 9p shares served by QEMU, RAM in the template's file, no balloon unless asked", () => {
     const devices = planDevices('abcdef012345', { nics: 1, volumes: true }, paths);
     const tpl = qemuArgs({
       ...base,
@@ -85,7 +85,8 @@ describe('qemuArgs', () => {
     const dev = values(tpl, '-device');
     expect(dev).toContain('virtio-9p-device,fsdev=fsroot,mount_tag=podvisor');
     expect(dev).toContain('virtio-9p-device,fsdev=fsvol,mount_tag=podvisor-vol');
-    // No balloon: a clone's RAM is the template's file, which a reported free page would punch.
+    // No balloon unless asked (a QEMU with the RAM shim, below): a clone's RAM is the template's
+    // file, which a reported free page would punch.
     expect(dev.filter((d) => /vhost-user|balloon/.test(d))).toEqual([]);
     expect(values(tpl, '-chardev').filter((c) => /virtiofsd|volumes\.sock/.test(c))).toEqual([]);
     expect(tpl).not.toContain('-incoming');
@@ -121,6 +122,33 @@ describe('qemuArgs', () => {
     const restored = qemuArgs({ ...base, accel: 'tcg', devices, transport: '9p', ram: 'anonymous', incoming: true });
     expect(values(restored, '-object')).toEqual(['memory-backend-ram,id=mem,size=512M']);
     expect(values(restored, '-device')).toEqual(dev);
+  });
+
+  it('a template and its clones of a QEMU with the RAM shim: the same free-page-reporting balloon', () => {
+    const devices = planDevices('abcdef012345', { nics: 1, volumes: true }, paths);
+    const ram = '/run/podvisor/templates/k/ram';
+    const tpl = qemuArgs({
+      ...base,
+      accel: 'tcg',
+      devices,
+      transport: '9p',
+      ram: { file: ram, share: true },
+      ninePBalloon: true,
+    });
+    const dev = values(tpl, '-device');
+    expect(dev.filter((d) => /balloon/.test(d))).toEqual(['virtio-balloon-device,free-page-reporting=on']);
+    const clone = qemuArgs({
+      ...base,
+      accel: 'tcg',
+      devices,
+      transport: '9p',
+      ram: { file: ram, share: false },
+      incoming: true,
+      ninePBalloon: true,
+    });
+    expect(values(clone, '-device')).toEqual(dev);
+    // The RAM file is mapped privately, not opened with readonly=on (QEMU refuses to discard there).
+    expect(values(clone, '-object')).toEqual([`memory-backend-file,id=mem,size=512M,mem-path=${ram},share=off`]);
   });
 
   it('uses the host CPU model with KVM', () => {

@@ -29,6 +29,7 @@ import { restoreVmFrom } from './clone';
 import { makeForkTemplate, type ForkTemplateFiles } from './fork-template';
 import { copyUpperDisk, removeUpperDiskCopy, type UpperDiskCopy } from '../../devices/upper-disk/upper-disk-checkpoint';
 import { QemuVm } from '../qemu-vm';
+import { savedVmsHaveBalloon } from '../memory/ram-shim';
 import type { StartHost } from '../start-host';
 import { templateKey } from './templates';
 
@@ -110,7 +111,9 @@ function stampOf(
       return tools.cloneQemu.bin;
     }
   })();
-  return `${templateKey({ ...shape, guest, cmdline: h.cmdline, accel: h.opts.accel })}/${qemu}`;
+  // Saved with a balloon or without one (memory/ram-shim.ts): a restore needs the same devices.
+  const balloon = savedVmsHaveBalloon(tools.cloneQemu) ? '/balloon' : '';
+  return `${templateKey({ ...shape, guest, cmdline: h.cmdline, accel: h.opts.accel })}/${qemu}${balloon}`;
 }
 
 /**

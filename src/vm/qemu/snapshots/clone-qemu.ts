@@ -14,6 +14,7 @@ import { spawnConfinedQemu } from '../confinement/confinement';
 import { shareVmDir } from '../confinement/jail-mounts';
 import { activeJail } from '../confinement/jail';
 import { hostQemuOptions, type StartHost } from '../start-host';
+import { savedVmsHaveBalloon, withRamShim } from '../memory/ram-shim';
 import type { CloneLayout, CloneProgress, SavedState } from './clone-layout';
 
 /**
@@ -38,9 +39,14 @@ export async function spawnCloneQemu(
   // A checkpoint's own state carries all its RAM: loaded into anonymous memory, where the pages
   // the stream marks as zero stay unallocated (qemuArgs `ram`).
   const anonymousRam = from.allRam === true && !from.shareRam;
+  // A mapped template's RAM goes back to the host where the guest frees it (memory/ram-shim.ts):
+  // QEMU then opens the file read-only through the shim, not with readonly=on, which refuses
+  // every discard.
+  const balloon = savedVmsHaveBalloon(tools.cloneQemu);
+  const program = ramMapped ? withRamShim(tools.cloneQemu, from.ramFile) : tools.cloneQemu;
   made.stateFd = fs.openSync(from.stateFile, 'r'); // close-on-exec, as every fd Node opens
   made.qemu = await spawnConfinedQemu(
-    tools.cloneQemu,
+    program,
     qemuArgs({
       ...hostQemuOptions(h, guest),
       id,
@@ -54,10 +60,12 @@ export async function spawnCloneQemu(
         : {
             file: from.ramFile,
             share: from.shareRam === true,
-            readOnlyFile: ramMapped && tools.cloneQemu.privateRamReadOnly === true && activeJail() !== undefined,
+            readOnlyFile:
+              ramMapped && !balloon && tools.cloneQemu.privateRamReadOnly === true && activeJail() !== undefined,
           },
       incoming: true,
       tapFds: activeJail() !== undefined,
+      ninePBalloon: balloon,
     }),
     paths.qemuLog,
     [made.stateFd],
@@ -67,6 +75,7 @@ export async function spawnCloneQemu(
         guest.kernel,
         guest.initrd,
         ...(ramMapped && tools.cloneQemu.privateRamReadOnly ? [from.ramFile] : []),
+        ...(ramMapped && balloon ? [tools.cloneQemu.ramShim!] : []),
       ],
       readWrite: from.shareRam || (ramMapped && !tools.cloneQemu.privateRamReadOnly) ? [from.ramFile] : [],
       size,

@@ -41,6 +41,7 @@ import { saveState } from './migration';
 import { removeTreeOnOneDevice, unmountBelow } from '../host-files';
 import type { AgentConnector } from '../agent-connector';
 import { faultPoint } from '../fault';
+import { savedVmsHaveBalloon } from '../memory/ram-shim';
 import { spawnConfinedQemu } from '../confinement/confinement';
 import { removeVmCgroup } from '../confinement/vm-cgroup';
 import { activeJail } from '../confinement/jail';
@@ -234,6 +235,7 @@ export class VmTemplates {
           transport: '9p',
           ram: { file: ramFile, share: true },
           tapFds: activeJail() !== undefined,
+          ninePBalloon: savedVmsHaveBalloon(program),
         }),
         paths.qemuLog,
         [],
