@@ -35,7 +35,7 @@ export type PodNetworks = Pick<
  * for the network of its plan, the others spare for `docker network connect` while it runs
  * (microvm has no hot-plug).
  */
-export const POD_VM_NICS = 3;
+export const POD_VM_NICS = 2;
 
 /** How many NICs a pod's VM needs for its plan (0: loopback only). */
 export function nicsFor(plan: ContainerNetworkPlan | undefined): number {

@@ -88,6 +88,15 @@ export function deviceTransports(d: VmDevices): number {
 }
 
 /**
+ * Whether a VM of devices `d` over `transport`, whose machine's own devices take `taken`
+ * transports, gets the image-layers share: a 9p VM with an upper disk and no image disk (a VM
+ * with the image disk reads its container's image from it), when a transport is left for it.
+ */
+export function hasLayersShare(d: VmDevices, transport: FileTransport, taken: number): boolean {
+  return !!d.upperDisk && !d.imageDisk && transport === '9p' && taken + deviceTransports(d) < MICROVM_VIRTIO_SLOTS;
+}
+
+/**
  * QEMU arguments of every device (NICs in order, the volume share over `transport`, the upper
  * disk, the image disk and, over 9p, the image-layers share that goes with it when a transport is left for it).
  * `taken`: the transports the machine's own devices take (the rootfs share, virtio-serial...).
@@ -102,8 +111,7 @@ export function devicesQemuArgs(
   const asked = taken + deviceTransports(d);
   if (asked > MICROVM_VIRTIO_SLOTS)
     throw new InvalidArgumentError(`a VM has ${MICROVM_VIRTIO_SLOTS} virtio devices at most, not ${asked}`);
-  // A VM with the image disk reads its container's image from it: no layers share.
-  const layers = d.upperDisk && !d.imageDisk && transport === '9p' && asked < MICROVM_VIRTIO_SLOTS;
+  const layers = hasLayersShare(d, transport, taken);
   return [
     ...d.nics.flatMap((n, i) => nicQemuArgs(n, i, tapFds ? TAP_FD_BASE + i : undefined)),
     ...(d.volumes ? volumeShareQemuArgs(paths, transport) : []),

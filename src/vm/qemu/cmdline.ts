@@ -4,7 +4,7 @@
  * "VM runtime").
  */
 import type { VmDevices, VmSize } from '../types';
-import { deviceTransports, devicesQemuArgs, MICROVM_VIRTIO_SLOTS } from '../devices';
+import { deviceTransports, devicesQemuArgs, hasLayersShare, MICROVM_VIRTIO_SLOTS } from '../devices';
 import { ninePShareArgs, virtiofsdArgsFor, type FileTransport } from '../devices/share-args';
 import type { VmPaths } from './runtime-dir';
 import { Names } from '../agent/protocol';
@@ -199,9 +199,12 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   // copies alone. So a 9p VM has a balloon only when asked (ninePBalloon), and the host never
   // inflates one there: it serves the guest's free page reporting alone. It takes a transport
   // only when the asked devices leave one (after the rootfs share and virtio-serial): a VM of 4
-  // NICs, the volume share and the upper disk has none. A template and its clones have the same
-  // devices, so they decide alike.
-  const ninePRoom = 2 + (o.devices ? deviceTransports(o.devices) : 0) < MICROVM_VIRTIO_SLOTS;
+  // NICs, the volume share and the upper disk has none. The image-layers share comes first: a VM
+  // that has room for only one of the two keeps the layers share (reading the image over the
+  // uncached rootfs share costs every container; the balloon only a container that frees much).
+  // A template and its clones have the same devices, so they decide alike.
+  const layersFirst = o.devices && hasLayersShare(o.devices, o.transport ?? 'virtiofs', 2) ? 1 : 0;
+  const ninePRoom = 2 + (o.devices ? deviceTransports(o.devices) : 0) + layersFirst < MICROVM_VIRTIO_SLOTS;
   const balloon =
     !ninep || (o.ninePBalloon && ninePRoom) ? ['-device', 'virtio-balloon-device,free-page-reporting=on'] : [];
   const rootShare = ninep

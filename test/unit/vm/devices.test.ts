@@ -135,17 +135,39 @@ describe('the upper disk (block mode)', () => {
     expect(transports(four)).toBe(MICROVM_VIRTIO_SLOTS);
     expect(four.filter((a) => /fslayers/.test(a))).toEqual([]);
     expect(four.filter((a) => a.startsWith('virtio-net-device'))).toHaveLength(4);
-    // With a balloon (a QEMU with the RAM shim) it takes the transport the layers share had.
+    // With a balloon (a QEMU with the RAM shim): the pool's two NICs, volumes and the disk leave
+    // room for both the layers share and the balloon.
     const ballooned = qemuArgs({
       ...base,
-      devices: planDevices(ID, { nics: 3, volumes: true, upperDisk: true }, paths),
+      devices: planDevices(ID, { nics: 2, volumes: true, upperDisk: true }, paths),
       transport: '9p',
       ram: { file: '/r/ram', share: false },
       ninePBalloon: true,
     });
     expect(transports(ballooned)).toBe(MICROVM_VIRTIO_SLOTS);
     expect(ballooned).toContain('virtio-balloon-device,free-page-reporting=on');
-    expect(ballooned.filter((a) => /fslayers/.test(a))).toEqual([]);
+    expect(ballooned).toContain('virtio-9p-device,fsdev=fslayers,mount_tag=podvisor-layers');
+    // Room for one of the two only (three NICs): the layers share keeps it.
+    const threeBallooned = qemuArgs({
+      ...base,
+      devices: planDevices(ID, { nics: 3, volumes: true, upperDisk: true }, paths),
+      transport: '9p',
+      ram: { file: '/r/ram', share: false },
+      ninePBalloon: true,
+    });
+    expect(transports(threeBallooned)).toBe(MICROVM_VIRTIO_SLOTS);
+    expect(threeBallooned).toContain('virtio-9p-device,fsdev=fslayers,mount_tag=podvisor-layers');
+    expect(threeBallooned.filter((a) => /balloon/.test(a))).toEqual([]);
+    // With the image disk instead of the layers share, the balloon takes the transport left.
+    const imageDisk = qemuArgs({
+      ...base,
+      devices: planDevices(ID, { nics: 2, volumes: true, upperDisk: true, imageDisk: true }, paths),
+      transport: '9p',
+      ram: { file: '/r/ram', share: false },
+      ninePBalloon: true,
+    });
+    expect(transports(imageDisk)).toBe(MICROVM_VIRTIO_SLOTS);
+    expect(imageDisk).toContain('virtio-balloon-device,free-page-reporting=on');
     // ... but never one an asked device needs: four NICs, volumes and the disk take them all.
     const fourBallooned = qemuArgs({
       ...base,
