@@ -48,9 +48,9 @@ function withConformance(dir, agent) {
  * negotiates with podvisor) in the compat-dockerd26 project, as the compat project runs them
  * beside dockerd 20.10 (test/helpers/baseline-choice.ts). A suite that compares with both
  * baselines in one run (test/helpers/beside-baseline.ts, startBesideBaselines: podvisor does
- * each case once) is not listed: run-api-fields.
+ * each case once) is not listed: run-flags and run-api-fields.
  */
-const BESIDE_DOCKERD26 = ['run-flags.test.ts', 'run-network-flags.test.ts'];
+const BESIDE_DOCKERD26 = ['run-network-flags.test.ts'];
 
 module.exports = {
   maxWorkers: 2,
