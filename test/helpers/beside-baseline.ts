@@ -1,6 +1,6 @@
 /**
  * The daemon under test beside a private baseline dockerd 20.10 + runc (bench/common.ts; dockerd
- * 26.1 in the compat-dockerd26 project: ./baseline-choice.ts), each
+ * 26.1 when PODVISOR_BASELINE=dockerd26: ./baseline-choice.ts), each
  * with the same images pulled, for suites that run one command on both and compare:
  *
  *   beforeAll(async () => ({ d, base, dir } = await startBesideBaseline('pv-cgroup-', {}, [IMAGE])));
