@@ -1,12 +1,14 @@
 /**
- * Jest runs five projects (`npm test` runs them all; `npm run test:<name>` runs one):
+ * Jest runs four projects (`npm test` runs them all; `npm run test:<name>` runs one):
  *  - unit: pure logic over in-memory fakes; no root, no host processes, no VM. Runs anywhere.
  *  - privileged: real host facilities without a VM: mounts, overlayfs, xattrs, the host
  *    helpers (perl), the guest agent in host mode, host binaries (openssl, fincore, a fake
  *    qemu). Needs root.
  *  - integration: real QEMU VMs with the real guest agent, and the compiled daemon on them.
  *  - compat: the real docker CLI, dockerode and docker-py against the real compiled daemon.
- *  - compat-dockerd26: the suites that compare with a baseline dockerd, again beside dockerd 26.1.
+ *    The run-flag suites (run-flags, run-network-flags, run-api-fields) start dockerd 20.10 and
+ *    dockerd 26.1 beside podvisor and compare its answer with both in one run
+ *    (test/helpers/beside-baseline.ts).
  *
  * The TypeScript is type-checked once, by `tsc -b` (bootstrap.sh --test, which also emits the
  * daemon into dist/); ts-jest only transpiles each file (tsconfig's isolatedModules), it does
@@ -43,13 +45,6 @@ function withConformance(dir, agent) {
   };
 }
 
-/**
- * The side-by-side suites run a second time beside dockerd 26.1 (API 1.45, the version the CLI
- * negotiates with podvisor) in the compat-dockerd26 project, as the compat project runs them
- * beside dockerd 20.10 (test/helpers/baseline-choice.ts).
- */
-const BESIDE_DOCKERD26 = ['run-flags.test.ts', 'run-network-flags.test.ts', 'run-api-fields.test.ts'];
-
 module.exports = {
   maxWorkers: 2,
   testTimeout: 30000,
@@ -58,13 +53,5 @@ module.exports = {
     { ...common, ...leakCheck, displayName: 'privileged', ...withConformance('privileged', 'host') },
     { ...common, ...withDaemon, displayName: 'integration', ...withConformance('integration', 'vm') },
     { ...common, ...withDaemon, displayName: 'compat', roots: ['<rootDir>/test/compat'] },
-    {
-      ...common,
-      ...withDaemon,
-      displayName: 'compat-dockerd26',
-      roots: ['<rootDir>/test/compat'],
-      testMatch: BESIDE_DOCKERD26.map((f) => `<rootDir>/test/compat/${f}`),
-      setupFiles: ['<rootDir>/test/helpers/baseline-dockerd26.ts'],
-    },
   ],
 };

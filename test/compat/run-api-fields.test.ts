@@ -1,8 +1,9 @@
 /**
  * The last rows of the `docker run` audit (test/audit/run-flags.ts, issue 41) that are neither
  * resources nor networks, each through the stock docker CLI (or the API, for fields no flag
- * sets) on podvisor and on the baseline dockerd 20.10 + runc, with the same command and the
- * same observable result:
+ * sets) on podvisor and on both baselines, dockerd 20.10 and dockerd 26.1 (each + runc), with
+ * the same command and the same observable result; one run compares podvisor's answer with
+ * both (the API cases at each baseline's own version):
  *  - `--use-api-socket` (CLI 28): the daemon's socket at /var/run/docker.sock, the CLI's
  *    credentials copied in, and the stock CLI inside drives the daemon;
  *  - `--volume-driver`: the driver of the volumes `-v` makes, named or anonymous; an unknown
@@ -12,15 +13,13 @@
  *  - HostConfig.ConsoleSize: the terminal's size from the start (Docker 23 and later; dockerd
  *    20.10 leaves it 0x0 until the client's first resize).
  */
-import { besideDockerd26 } from '../helpers/baseline-choice';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type { TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli, type CliResult } from '../helpers/docker-cli';
-import type { BaselineDockerd } from '../../bench/common';
-import { onBoth, startBesideBaseline, stopBesideBaseline } from '../helpers/beside-baseline';
+import { onEach, startBesideBaselines, stopBesideBaselines, type NamedBaseline } from '../helpers/beside-baseline';
 
 jest.setTimeout(600000);
 
@@ -32,26 +31,56 @@ const DOCKER_CLI = '/usr/local/bin/docker';
 
 type Daemon = { env: NodeJS.ProcessEnv };
 let d: TestDaemon;
-let base: BaselineDockerd | undefined;
+let bases: NamedBaseline[] = [];
 let dir: string;
 
+/**
+ * `docker create` with an unknown volume driver, for a named and an anonymous volume, on every
+ * daemon: asked as soon as they are up, and read by the last case. dockerd looks for the plugin
+ * for 30 s, twice (the CLI takes its 404 for a missing image, pulls, and asks again): the other
+ * cases run meanwhile.
+ */
+let unknownDriver: Promise<Array<[CliResult, CliResult[]]>>;
+
 beforeAll(async () => {
-  ({ d, base, dir } = await startBesideBaseline('pv-api-fields-', { vmPoolSize: 1 }, [IMAGE, DEBIAN]));
+  ({ d, bases, dir } = await startBesideBaselines('pv-api-fields-', { vmPoolSize: 1 }, [IMAGE, DEBIAN]));
+  unknownDriver = Promise.all(
+    ['vd-named:/data', '/data'].map((spec) =>
+      onAll(['create', '--volume-driver', 'nosuch', '-v', spec, IMAGE, 'true']),
+    ),
+  );
+  // Read (and its failure reported) by the case; no unhandled rejection if that case never runs.
+  unknownDriver.catch(() => undefined);
 });
 
-afterAll(() => stopBesideBaseline({ d, base, dir }));
+afterAll(() => stopBesideBaselines({ d, bases, dir }));
 
-/** The same docker CLI command on podvisor and on the baseline (each with `env` added). */
-async function both(args: string[], env: NodeJS.ProcessEnv = {}): Promise<[CliResult, CliResult]> {
+/**
+ * The same docker CLI command on podvisor (once) and on each baseline (each with `env` added):
+ * podvisor's answer, and the baselines'.
+ */
+async function onAll(args: string[], env: NodeJS.ProcessEnv = {}): Promise<[CliResult, CliResult[]]> {
   const withEnv = (x: Daemon): Daemon => ({ env: { ...x.env, ...env } });
-  return onBoth(withEnv(d), withEnv(base!), args);
+  return onEach(
+    withEnv(d),
+    bases.map((b) => withEnv(b.daemon)),
+    args,
+  );
 }
 
-/** One API call with curl on a daemon's socket: the status and the parsed body (if any). */
-function api(x: Daemon, method: string, url: string, body?: unknown): { status: number; body: unknown } {
+/** Expect `ours` to equal each of `theirs`, saying which baseline differs. */
+function expectSameAsEach<T>(ours: T, theirs: T[]): void {
+  expect(Object.fromEntries(theirs.map((t, i) => [bases[i].name, t]))).toEqual(
+    Object.fromEntries(bases.map((b) => [b.name, ours])),
+  );
+}
+
+/**
+ * One API call with curl on a daemon's socket, at API version `v` (a baseline's own: 1.41 for
+ * dockerd 20.10, 1.45 for dockerd 26.1): the status and the parsed body (if any).
+ */
+function api(x: Daemon, v: string, method: string, url: string, body?: unknown): { status: number; body: unknown } {
   const sock = String(x.env.DOCKER_HOST).replace(/^unix:\/\//, '');
-  // At the baseline's own version: 1.41 beside dockerd 20.10, 1.45 beside dockerd 26.1.
-  const v = besideDockerd26() ? '1.45' : '1.41';
   const args = ['-s', '-w', '\n%{http_code}', '--unix-socket', sock, '-X', method, `http://docker/v${v}${url}`];
   if (body !== undefined) args.push('-H', 'Content-Type: application/json', '-d', JSON.stringify(body));
   const out = execFileSync('curl', args, { encoding: 'utf8' });
@@ -79,7 +108,7 @@ describe('--use-api-socket', () => {
       // -a: dockerd marks the container running only after its process started, so a plain
       // `ps` this early may not list it yet.
       "docker ps -a --filter name=api-user --format '{{.Names}}'";
-    const [ours, theirs] = await both(
+    const [ours, theirs] = await onAll(
       [
         'run',
         '--rm',
@@ -95,7 +124,7 @@ describe('--use-api-socket', () => {
       ],
       { DOCKER_CONFIG: cfg },
     );
-    expect(ours).toEqual(theirs);
+    expectSameAsEach(ours, theirs);
     expect(ours).toMatchObject({
       code: 0,
       out: 'socket\nDOCKER_CONFIG=/run/secrets/docker\nregistry.example.test\napi-user\n',
@@ -104,33 +133,8 @@ describe('--use-api-socket', () => {
 });
 
 describe('--volume-driver', () => {
-  test('an unknown driver is refused for a named and an anonymous volume with dockerd words, and nothing is made', async () => {
-    // dockerd looks for the plugin for 30 s before it answers: both specs at once.
-    const specs = ['vd-named:/data', '/data'];
-    const results = await Promise.all(
-      specs.map((spec) => both(['create', '--volume-driver', 'nosuch', '-v', spec, IMAGE, 'true'])),
-    );
-    for (const result of results) {
-      // An anonymous volume's name is random: shown as ID.
-      const [ours, theirs] = result.map((r) => ({ ...r, err: r.err.replace(/\b[0-9a-f]{64}\b/g, 'ID') }));
-      expect(ours).toEqual(theirs);
-      expect(ours.code).toBe(1);
-      // dockerd's answer is a 404, which the CLI takes for a missing image: it pulls, creates
-      // again, and then prints the error.
-      expect(ours.err).toMatch(
-        /^Error response from daemon: create \S+: error looking up volume plugin nosuch: plugin "nosuch" not found$/m,
-      );
-    }
-    const [vols, baseVols] = await both(['volume', 'ls', '-q']);
-    expect(vols).toEqual(baseVols);
-    expect(vols.out).toBe('');
-    const [ps, basePs] = await both(['ps', '-aq']);
-    expect(ps).toEqual(basePs);
-    expect(ps.out).toBe('');
-  });
-
   test('the local driver makes the volume; a bind mount needs no driver', async () => {
-    const [ours, theirs] = await both([
+    const [ours, theirs] = await onAll([
       'run',
       '--rm',
       '--volume-driver',
@@ -144,76 +148,106 @@ describe('--volume-driver', () => {
       '-c',
       'touch /data/x && ls /data && test -d /host && echo bound',
     ]);
-    expect(ours).toEqual(theirs);
+    expectSameAsEach(ours, theirs);
     expect(ours).toMatchObject({ code: 0, out: 'x\nbound\n' });
-    const [vol, baseVol] = await both(['volume', 'inspect', '-f', '{{.Name}} {{.Driver}}', 'vd-local']);
-    expect(vol).toEqual(baseVol);
+    const [vol, baseVol] = await onAll(['volume', 'inspect', '-f', '{{.Name}} {{.Driver}}', 'vd-local']);
+    expectSameAsEach(vol, baseVol);
     expect(vol.out).toBe('vd-local local\n');
-    await both(['volume', 'rm', 'vd-local']);
+    await onAll(['volume', 'rm', 'vd-local']);
   });
 });
 
-describe('Config fields no flag sets', () => {
-  test('Cmd, Image, ArgsEscaped, OnBuild and Shell: what runs, what inspect shows, what commit keeps', async () => {
-    const body = {
-      Image: IMAGE,
-      Cmd: ['sh', '-c', 'echo "ran as $0 with $#"'],
-      ArgsEscaped: true,
-      OnBuild: ['RUN echo on-build'],
-      Shell: ['/bin/ash', '-c'],
-    };
-    const seen: unknown[] = [];
-    for (const x of [d, base!]) {
-      const created = api(x, 'POST', '/containers/create?name=api-config', body);
-      expect(created.status).toBe(201);
-      const id = (created.body as { Id: string }).Id;
-      expect(api(x, 'POST', `/containers/${id}/start`).status).toBe(204);
-      // dockerd 26 leaves out a null Error (from 1.42 here); dockerd 20.10 sends it.
-      const waited = besideDockerd26() ? { StatusCode: 0 } : { Error: null, StatusCode: 0 };
-      expect(api(x, 'POST', `/containers/${id}/wait`).body).toEqual(waited);
-      const inspect = api(x, 'GET', `/containers/${id}/json`).body as { Config: Record<string, unknown> };
-      const { Cmd, Image, ArgsEscaped, OnBuild, Shell } = inspect.Config;
-      const logs = await dockerCli(x, ['logs', id]);
-      const committed = await dockerCli(x, ['commit', id, 'api-config-image:1']);
-      expect(committed.code).toBe(0);
-      const image = await dockerCli(x, [
-        'image',
-        'inspect',
-        '-f',
-        '{{json .Config.OnBuild}} {{json .Config.Shell}} {{json .Config.Cmd}}',
-        'api-config-image:1',
-      ]);
-      seen.push({ Cmd, Image, ArgsEscaped, OnBuild, Shell, logs: logs.out, image: image.out });
-      await dockerCli(x, ['rm', '-f', id]);
-      await dockerCli(x, ['rmi', 'api-config-image:1']);
-    }
-    expect(seen[0]).toEqual(seen[1]);
-    expect(seen[0]).toEqual({
-      ...body,
-      logs: 'ran as sh with 0\n',
-      image: '["RUN echo on-build"] ["/bin/ash","-c"] ["sh","-c","echo \\"ran as $0 with $#\\""]\n',
+// The API cases run on podvisor at each baseline's own version, beside that baseline.
+describe.each(['dockerd 20.10', 'dockerd 26.1'])(
+  'Config fields no flag sets, and HostConfig.ConsoleSize, at the API version of %s',
+  (baselineName) => {
+    const baseline = () => bases.find((b) => b.name === baselineName)!;
+
+    test('Cmd, Image, ArgsEscaped, OnBuild and Shell: what runs, what inspect shows, what commit keeps', async () => {
+      const { daemon: base, version: v } = baseline();
+      const body = {
+        Image: IMAGE,
+        Cmd: ['sh', '-c', 'echo "ran as $0 with $#"'],
+        ArgsEscaped: true,
+        OnBuild: ['RUN echo on-build'],
+        Shell: ['/bin/ash', '-c'],
+      };
+      const seen: unknown[] = [];
+      for (const x of [d, base]) {
+        const created = api(x, v, 'POST', '/containers/create?name=api-config', body);
+        expect(created.status).toBe(201);
+        const id = (created.body as { Id: string }).Id;
+        expect(api(x, v, 'POST', `/containers/${id}/start`).status).toBe(204);
+        // dockerd 26 leaves out a null Error (from 1.42 here); dockerd 20.10 sends it.
+        const waited = v === '1.41' ? { Error: null, StatusCode: 0 } : { StatusCode: 0 };
+        expect(api(x, v, 'POST', `/containers/${id}/wait`).body).toEqual(waited);
+        const inspect = api(x, v, 'GET', `/containers/${id}/json`).body as { Config: Record<string, unknown> };
+        const { Cmd, Image, ArgsEscaped, OnBuild, Shell } = inspect.Config;
+        const logs = await dockerCli(x, ['logs', id]);
+        const committed = await dockerCli(x, ['commit', id, 'api-config-image:1']);
+        expect(committed.code).toBe(0);
+        const image = await dockerCli(x, [
+          'image',
+          'inspect',
+          '-f',
+          '{{json .Config.OnBuild}} {{json .Config.Shell}} {{json .Config.Cmd}}',
+          'api-config-image:1',
+        ]);
+        seen.push({ Cmd, Image, ArgsEscaped, OnBuild, Shell, logs: logs.out, image: image.out });
+        await dockerCli(x, ['rm', '-f', id]);
+        await dockerCli(x, ['rmi', 'api-config-image:1']);
+      }
+      expect(seen[0]).toEqual(seen[1]);
+      expect(seen[0]).toEqual({
+        ...body,
+        logs: 'ran as sh with 0\n',
+        image: '["RUN echo on-build"] ["/bin/ash","-c"] ["sh","-c","echo \\"ran as $0 with $#\\""]\n',
+      });
     });
-  });
-});
 
-describe('HostConfig.ConsoleSize', () => {
-  test("a terminal container's first size is ConsoleSize, as Docker 23 and later make it (dockerd 20.10: 0x0)", async () => {
-    const body = { Image: IMAGE, Cmd: ['stty', 'size'], Tty: true, HostConfig: { ConsoleSize: [30, 100] } };
-    const sizes: string[] = [];
-    for (const x of [d, base!]) {
-      const created = api(x, 'POST', '/containers/create', body);
-      expect(created.status).toBe(201);
-      const id = (created.body as { Id: string }).Id;
-      expect(api(x, 'POST', `/containers/${id}/start`).status).toBe(204);
-      api(x, 'POST', `/containers/${id}/wait`);
-      sizes.push((await dockerCli(x, ['logs', id])).out.trim());
-      const shown = api(x, 'GET', `/containers/${id}/json`).body as { HostConfig: { ConsoleSize: number[] } };
-      expect(shown.HostConfig.ConsoleSize).toEqual([30, 100]);
-      await dockerCli(x, ['rm', '-f', id]);
+    test("a terminal container's first size is ConsoleSize, as Docker 23 and later make it (dockerd 20.10: 0x0)", async () => {
+      const { daemon: base, version: v } = baseline();
+      const body = { Image: IMAGE, Cmd: ['stty', 'size'], Tty: true, HostConfig: { ConsoleSize: [30, 100] } };
+      const sizes: string[] = [];
+      for (const x of [d, base]) {
+        const created = api(x, v, 'POST', '/containers/create', body);
+        expect(created.status).toBe(201);
+        const id = (created.body as { Id: string }).Id;
+        expect(api(x, v, 'POST', `/containers/${id}/start`).status).toBe(204);
+        api(x, v, 'POST', `/containers/${id}/wait`);
+        sizes.push((await dockerCli(x, ['logs', id])).out.trim());
+        const shown = api(x, v, 'GET', `/containers/${id}/json`).body as { HostConfig: { ConsoleSize: number[] } };
+        expect(shown.HostConfig.ConsoleSize).toEqual([30, 100]);
+        await dockerCli(x, ['rm', '-f', id]);
+      }
+      expect(sizes[0]).toBe('30 100');
+      // dockerd 20.10's terminal has no size yet (busybox's stty cannot read one); dockerd 26's has it.
+      if (baselineName === 'dockerd 26.1') expect(sizes[1]).toBe('30 100');
+      else expect(sizes[1]).not.toBe('30 100');
+    });
+  },
+);
+
+// Last: no other case's container or volume is left on any daemon.
+describe('--volume-driver, unknown', () => {
+  test('an unknown driver is refused for a named and an anonymous volume with dockerd words, and nothing is made', async () => {
+    const results = await unknownDriver;
+    // An anonymous volume's name is random: shown as ID.
+    const norm = (r: CliResult) => ({ ...r, err: r.err.replace(/\b[0-9a-f]{64}\b/g, 'ID') });
+    for (const [ours, theirs] of results) {
+      expectSameAsEach(norm(ours), theirs.map(norm));
+      expect(ours.code).toBe(1);
+      // dockerd's answer is a 404, which the CLI takes for a missing image: it pulls, creates
+      // again, and then prints the error.
+      expect(ours.err).toMatch(
+        /^Error response from daemon: create \S+: error looking up volume plugin nosuch: plugin "nosuch" not found$/m,
+      );
     }
-    expect(sizes[0]).toBe('30 100');
-    // dockerd 20.10's terminal has no size yet (busybox's stty cannot read one); dockerd 26's has it.
-    if (besideDockerd26()) expect(sizes[1]).toBe('30 100');
-    else expect(sizes[1]).not.toBe('30 100');
+    const [vols, baseVols] = await onAll(['volume', 'ls', '-q']);
+    expectSameAsEach(vols, baseVols);
+    expect(vols.out).toBe('');
+    const [ps, basePs] = await onAll(['ps', '-aq']);
+    expectSameAsEach(ps, basePs);
+    expect(ps.out).toBe('');
   });
 });

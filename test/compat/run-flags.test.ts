@@ -1,7 +1,8 @@
 /**
  * `docker run` flags that podvisor accepted and did not honour, each run through the
- * stock docker CLI on podvisor and on the baseline dockerd 20.10 + runc, with the same command
- * and the same observable result:
+ * stock docker CLI on podvisor and on both baselines, dockerd 20.10 and dockerd 26.1 (each +
+ * runc), with the same command and the same observable result; one run compares podvisor's
+ * answer with both:
  *  - `--init`: PID 1 is docker-init, the command its child; orphans are reaped; a signal to the
  *    container reaches the command, and the container exits with the command's status;
  *  - `--ulimit` of every type: /proc/self/limits of the init and of an exec;
@@ -21,8 +22,13 @@ import type { TestDaemon } from '../helpers/daemon';
 import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli, pinnedAt, type CliResult } from '../helpers/docker-cli';
 import type { BaselineDockerd } from '../../bench/common';
-import { onBoth, startBesideBaseline, stopBesideBaseline } from '../helpers/beside-baseline';
-import { atBaselineVersion, besideDockerd26 } from '../helpers/baseline-choice';
+import {
+  expectSameAsEach,
+  onEach,
+  startBesideBaselines,
+  stopBesideBaselines,
+  type NamedBaseline,
+} from '../helpers/beside-baseline';
 import {
   BLKIO_WEIGHT_DEVICE_DISCARDED,
   BLKIO_WEIGHT_DISCARDED,
@@ -35,18 +41,39 @@ const REG = fixtureRegistry();
 const IMAGE = `${REG}/busybox:latest`;
 
 let d: TestDaemon;
-let base: BaselineDockerd | undefined;
+let bases: NamedBaseline[] = [];
 let dir: string;
 
 beforeAll(async () => {
-  ({ d, base, dir } = await startBesideBaseline('pv-run-flags-', { vmPoolSize: 2 }, [IMAGE]));
+  ({ d, bases, dir } = await startBesideBaselines('pv-run-flags-', { vmPoolSize: 2 }, [IMAGE]));
 });
 
-afterAll(() => stopBesideBaseline({ d, base, dir }));
+afterAll(() => stopBesideBaselines({ d, bases, dir }));
 
-/** The same docker CLI command on podvisor and on the baseline (onBoth: a baseline run's lost output is taken again). */
-async function both(args: string[]): Promise<[CliResult, CliResult]> {
-  return onBoth(d, base!, args);
+/** The baselines' daemons, dockerd 20.10's and dockerd 26.1's. */
+const baseDaemons = (): BaselineDockerd[] => bases.map((b) => b.daemon);
+
+/**
+ * The same docker CLI command on podvisor (once) and on each baseline: podvisor's answer and
+ * the baselines' (onEach: a baseline run's lost output is taken again).
+ */
+async function both(args: string[]): Promise<[CliResult, CliResult[]]> {
+  return onEach(d, baseDaemons(), args);
+}
+
+/**
+ * `body` on podvisor and on each baseline at once: each one's result, podvisor's first. Each
+ * ends (its clean-up included) before the first failure, if any, is thrown.
+ */
+async function onEachDaemon<T>(body: (daemon: TestDaemon | BaselineDockerd) => Promise<T>): Promise<T[]> {
+  const settled = await Promise.allSettled([d, ...baseDaemons()].map(body));
+  for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
+/** Expect podvisor's `ours` to equal each baseline's answer in `theirs`. */
+function sameAsEach<T>(ours: T, theirs: T[]): void {
+  expectSameAsEach(bases, ours, theirs);
 }
 
 /**
@@ -71,7 +98,7 @@ describe('--init', () => {
     // PIDs other than 1 depend on what ran before in the namespace (runc's own steps): shown as N.
     const norm = (r: CliResult) => ({ ...r, out: r.out.replace(/^( *)([2-9]|\d\d+) /gm, '$1N ') });
     const [ours, theirs] = await both(['run', '--rm', '--init', IMAGE, 'ps', '-o', 'pid,ppid,comm']);
-    expect(norm(ours)).toEqual(norm(theirs));
+    sameAsEach(norm(ours), theirs.map(norm));
     expect(ours.out).toMatch(/^ +1 +0 docker-init$/m);
     expect(ours.out).toMatch(/^ +\d+ +1 ps$/m);
     const [plain] = await both(['run', '--rm', IMAGE, 'ps', '-o', 'pid,comm']);
@@ -81,7 +108,7 @@ describe('--init', () => {
   test("the init's binary is read-only to the container's root, as dockerd's docker-init", async () => {
     const script = 'echo x > /sbin/docker-init; echo "write $?"; cat /sbin/docker-init > /dev/null; echo "read $?"';
     const [ours, theirs] = await both(['run', '--rm', '--init', IMAGE, 'sh', '-c', script]);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.out).toBe('write 1\nread 0\n');
     expect(ours.err).toContain('Read-only file system');
   });
@@ -91,14 +118,13 @@ describe('--init', () => {
     const script =
       'sh -c "sleep 0 & echo \\$! > /tmp/orphan"; p=$(cat /tmp/orphan); while [ -e /proc/$p ]; do usleep 20000; done; echo reaped';
     const [ours, theirs] = await both(['run', '--rm', '--init', IMAGE, 'sh', '-c', script]);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours).toMatchObject({ code: 0, out: 'reaped\n' });
   });
 
   test("a stop's signal reaches the command, and the container exits with the command's status", async () => {
     const script = 'trap "echo got TERM; exit 3" TERM; echo ready; while :; do usleep 50000; done';
-    const results: Array<{ code: string; logs: string }> = [];
-    for (const daemon of [d, base!]) {
+    const results: Array<{ code: string; logs: string }> = await onEachDaemon(async (daemon) => {
       const run = await dockerCli(daemon, ['run', '-d', '--init', IMAGE, 'sh', '-c', script]);
       expect(run).toMatchObject({ code: 0, err: '' });
       const id = run.out.trim();
@@ -113,9 +139,9 @@ describe('--init', () => {
       const code = (await dockerCli(daemon, ['inspect', '-f', '{{.State.ExitCode}}', id])).out.trim();
       const logs = (await dockerCli(daemon, ['logs', id])).out;
       await dockerCli(daemon, ['rm', '-f', id]);
-      results.push({ code, logs });
-    }
-    expect(results[0]).toEqual(results[1]);
+      return { code, logs };
+    });
+    sameAsEach(results[0], results.slice(1));
     expect(results[0]).toEqual({ code: '3', logs: 'ready\ngot TERM\n' });
   });
 });
@@ -147,35 +173,38 @@ describe('--ulimit', () => {
   test('the soft limit of nofile=2048:4096 is 2048 and its hard limit 4096, as under dockerd', async () => {
     const cmd = ['run', '--rm', '--ulimit', 'nofile=2048:4096', IMAGE, 'sh', '-c', 'ulimit -Sn; ulimit -Hn'];
     const [ours, theirs] = await both(cmd);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours).toMatchObject({ code: 0, out: '2048\n4096\n' });
   });
 
   test("every type's soft and hard limit, in the init and in an exec, as under dockerd", async () => {
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'cat', '/proc/self/limits']);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.out).toMatch(/^Max open files +2048 +4096 +files/m);
     expect(ours.out).toMatch(/^Max stack size +8388608 +16777216 +bytes/m);
-    const execs: string[] = [];
-    for (const daemon of [d, base!]) {
+    const execs: string[] = await onEachDaemon(async (daemon) => {
       const id = (await dockerCli(daemon, ['run', '-d', ...flags, IMAGE, 'sleep', '600'])).out.trim();
-      execs.push((await dockerCli(daemon, ['exec', id, 'cat', '/proc/self/limits'])).out);
+      const result = (await dockerCli(daemon, ['exec', id, 'cat', '/proc/self/limits'])).out;
       await dockerCli(daemon, ['rm', '-f', id]);
-    }
+      return result;
+    });
     expect(execs[0]).toEqual(ours.out);
     // Under dockerd an exec's soft open-files limit was once its hard one (4096), once the
     // container's (2048), in two runs of this test: runc (a Go program) raises its own soft
     // limit, and which one an exec inherits varies. podvisor gives an exec the container's
     // --ulimit, every row (docs/limitations.md); the other rows are dockerd's too.
     const openFiles = /^Max open files.*\n/m;
-    expect(execs[1].replace(openFiles, '')).toEqual(theirs.out.replace(openFiles, ''));
+    sameAsEach(
+      execs[0].replace(openFiles, ''),
+      execs.slice(1).map((e) => e.replace(openFiles, '')),
+    );
   });
 });
 
 test('--domainname is the UTS domain name', async () => {
   const cmd = ['run', '--rm', '--domainname', 'example.test', IMAGE, 'cat', '/proc/sys/kernel/domainname'];
   const [ours, theirs] = await both(cmd);
-  expect(ours).toEqual(theirs);
+  sameAsEach(ours, theirs);
   expect(ours).toMatchObject({ code: 0, out: 'example.test\n' });
 });
 
@@ -186,18 +215,18 @@ describe("dockerd's sysctls of a container's network namespace", () => {
 
   test('a non-root user binds port 80 and may ping, as under dockerd', async () => {
     const [ours, theirs] = await both(['run', '--rm', '--user', '1000', IMAGE, 'sh', '-c', BIND_80]);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours).toMatchObject({ code: 0, out: 'bound-80\nlistener 0\n' });
     const sysctls = ['cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start', '/proc/sys/net/ipv4/ping_group_range'];
     const [s, baseS] = await both(['run', '--rm', IMAGE, ...sysctls]);
-    expect(s).toEqual(baseS);
+    sameAsEach(s, baseS);
     expect(s.out).toBe('0\n0\t2147483647\n');
   });
 
   test("the user's own value wins", async () => {
     const cmd = ['run', '--rm', '--user', '1000', '--sysctl', 'net.ipv4.ip_unprivileged_port_start=1024'];
     const [ours, theirs] = await both([...cmd, IMAGE, 'sh', '-c', BIND_80]);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.out).toContain('listener 1\n');
     expect(ours.err).toContain('Permission denied');
   });
@@ -207,7 +236,7 @@ describe('flags common in run lines and compose files, beside dockerd', () => {
   /** Run `docker run --rm FLAGS IMAGE sh -c SCRIPT` on both daemons and expect the same. */
   async function same(flags: string[], script: string): Promise<CliResult> {
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'sh', '-c', script]);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     return ours;
   }
 
@@ -246,20 +275,21 @@ describe('flags common in run lines and compose files, beside dockerd', () => {
 
   test('--dns, --dns-search and --dns-option: /etc/resolv.conf', async () => {
     const flags = ['--dns', '192.0.2.53', '--dns-search', 'example.test', '--dns-option', 'ndots:2'];
-    if (!besideDockerd26()) {
-      const r = await same(flags, 'cat /etc/resolv.conf');
-      expect(r.out).toContain('nameserver 192.0.2.53\n');
-      return;
-    }
-    // dockerd 26 writes comments around the same settings, and the nameserver first: the
-    // settings are compared, as a resolver reads them (docs/limitations.md).
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'cat', '/etc/resolv.conf']);
+    // dockerd 26 writes comments around the same settings, and the nameserver first: the
+    // settings are compared, as a resolver reads them (docs/limitations.md); dockerd 20.10's
+    // file is podvisor's.
     const settings = (out: string) =>
       out
         .split('\n')
         .filter((l) => l.trim() !== '' && !l.startsWith('#'))
         .sort();
-    expect(settings(ours.out)).toEqual(settings(theirs.out));
+    expect(theirs[bases.findIndex((b) => b.name === 'dockerd 20.10')]).toEqual(ours);
+    sameAsEach(
+      settings(ours.out),
+      theirs.map((t) => settings(t.out)),
+    );
+    expect(ours.out).toContain('nameserver 192.0.2.53\n');
     expect(settings(ours.out)).toEqual(['nameserver 192.0.2.53', 'options ndots:2', 'search example.test']);
   });
 
@@ -282,21 +312,21 @@ describe('flags common in run lines and compose files, beside dockerd', () => {
 
   test('--entrypoint: the program, the arguments after the image', async () => {
     const [ours, theirs] = await both(['run', '--rm', '--entrypoint', 'echo', IMAGE, 'hi', 'there']);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours).toMatchObject({ code: 0, out: 'hi there\n' });
   });
 
   test('--label and --expose: inspect shows them', async () => {
     const fmt = '{{json .Config.Labels}} {{json .Config.ExposedPorts}}';
-    const got: string[] = [];
-    for (const daemon of [d, base!]) {
+    const got: string[] = await onEachDaemon(async (daemon) => {
       const id = (
         await dockerCli(daemon, ['create', '--label', 'a=b', '--label', 'c', '--expose', '8080', IMAGE])
       ).out.trim();
-      got.push((await dockerCli(daemon, ['inspect', '-f', fmt, id])).out);
+      const result = (await dockerCli(daemon, ['inspect', '-f', fmt, id])).out;
       await dockerCli(daemon, ['rm', id]);
-    }
-    expect(got[0]).toEqual(got[1]);
+      return result;
+    });
+    sameAsEach(got[0], got.slice(1));
     expect(got[0]).toBe('{"a":"b","c":""} {"8080/tcp":{}}\n');
   });
 
@@ -319,8 +349,10 @@ describe('flags common in run lines and compose files, beside dockerd', () => {
       script,
     ]);
     expect(ours).toMatchObject({ code: 0, out: '20\n67108864\n' });
-    expect(theirs.code).toBe(0);
-    expect(['20\n67108864\n', '512\n67108864\n']).toContain(theirs.out);
+    for (const t of theirs) {
+      expect(t.code).toBe(0);
+      expect(['20\n67108864\n', '512\n67108864\n']).toContain(t.out);
+    }
   });
 
   test('docker update --cpu-shares and --memory-reservation: applied to the running container', async () => {
@@ -342,13 +374,12 @@ describe('flags common in run lines and compose files, beside dockerd', () => {
     const script = 'head -c 200000000 /dev/zero | tail > /dev/null; echo "status $?"';
     const [ours, theirs] = await both(['run', '--rm', '--memory', '32m', IMAGE, 'sh', '-c', script]);
     expect(ours).toMatchObject({ code: 0, out: 'status 137\n' });
-    expectDockerdOomOutcome(theirs, ours);
+    for (const t of theirs) expectDockerdOomOutcome(t, ours);
   });
 
   test("--stop-signal: docker stop sends it, the container exits with the command's status", async () => {
     const script = 'trap "echo got USR1; exit 4" USR1; echo ready; while :; do usleep 50000; done';
-    const results: Array<{ code: string; logs: string; sig: string }> = [];
-    for (const daemon of [d, base!]) {
+    const results: Array<{ code: string; logs: string; sig: string }> = await onEachDaemon(async (daemon) => {
       const id = (
         await dockerCli(daemon, ['run', '-d', '--stop-signal', 'USR1', IMAGE, 'sh', '-c', script])
       ).out.trim();
@@ -356,24 +387,26 @@ describe('flags common in run lines and compose files, beside dockerd', () => {
       expect((await dockerCli(daemon, ['stop', '-t', '60', id])).code).toBe(0);
       const code = (await dockerCli(daemon, ['inspect', '-f', '{{.State.ExitCode}}', id])).out.trim();
       const sig = (await dockerCli(daemon, ['inspect', '-f', '{{.Config.StopSignal}}', id])).out.trim();
-      results.push({ code, logs: (await dockerCli(daemon, ['logs', id])).out, sig });
+      const result = { code, logs: (await dockerCli(daemon, ['logs', id])).out, sig };
       await dockerCli(daemon, ['rm', '-f', id]);
-    }
-    expect(results[0]).toEqual(results[1]);
+      return result;
+    });
+    sameAsEach(results[0], results.slice(1));
     expect(results[0]).toEqual({ code: '4', logs: 'ready\ngot USR1\n', sig: 'USR1' });
   });
 
   test('--stop-timeout: a container that ignores the signal is killed (137); inspect shows the timeout', async () => {
     const script = 'trap "" TERM; echo ready; while :; do usleep 50000; done';
-    const results: string[] = [];
-    for (const daemon of [d, base!]) {
+    const results: string[] = await onEachDaemon(async (daemon) => {
       const id = (await dockerCli(daemon, ['run', '-d', '--stop-timeout', '1', IMAGE, 'sh', '-c', script])).out.trim();
       while (!(await dockerCli(daemon, ['logs', id])).out.includes('ready')) await new Promise((r) => setImmediate(r));
       expect((await dockerCli(daemon, ['stop', id])).code).toBe(0);
-      results.push((await dockerCli(daemon, ['inspect', '-f', '{{.State.ExitCode}} {{.Config.StopTimeout}}', id])).out);
+      const result = (await dockerCli(daemon, ['inspect', '-f', '{{.State.ExitCode}} {{.Config.StopTimeout}}', id]))
+        .out;
       await dockerCli(daemon, ['rm', '-f', id]);
-    }
-    expect(results[0]).toEqual(results[1]);
+      return result;
+    });
+    sameAsEach(results[0], results.slice(1));
     expect(results[0]).toBe('137 1\n');
   });
 });
@@ -386,7 +419,7 @@ describe('flags a VM cannot honour: refused at create by name (dockerd honours t
     [['--ipc', 'none'], '--ipc none is not supported'],
   ])('%j', async (flags, message) => {
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'true']);
-    expect(theirs).toMatchObject({ code: 0 });
+    for (const t of theirs) expect(t).toMatchObject({ code: 0 });
     expect(ours.code).toBe(125);
     expect(ours.err).toContain(`Error response from daemon: ${message}: `);
     expect((await dockerCli(d, ['ps', '-aq'])).out).toBe('');
@@ -416,74 +449,71 @@ describe('flags a VM cannot honour: refused at create by name (dockerd honours t
 describe('more run flags, beside dockerd', () => {
   test('--rm: the container is gone once it exits', async () => {
     const [ours, theirs] = await both(['run', '--rm', '--name', 'pv-rm-flag', IMAGE, 'echo', 'hi']);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     const left = await both(['ps', '-aq', '--filter', 'name=^pv-rm-flag$']);
-    expect(left[0]).toEqual(left[1]);
+    sameAsEach(left[0], left[1]);
     expect(left[0].out).toBe('');
   });
 
   test('--interactive: stdin reaches the command', async () => {
     const input = Buffer.from('line one\nline two\n');
     const args = ['run', '--rm', '-i', IMAGE, 'sh', '-c', 'wc -l; echo done'];
-    const [ours, theirs] = await Promise.all([dockerCli(d, args, input), dockerCli(base!, args, input)]);
-    expect(ours).toEqual(theirs);
+    const [ours, ...theirs] = await Promise.all([d, ...baseDaemons()].map((x) => dockerCli(x, args, input)));
+    sameAsEach(ours, theirs);
     expect(ours.out.replace(/ +/g, '')).toBe('2\ndone\n');
   });
 
   test('--tty: the command has a terminal', async () => {
     const [ours, theirs] = await both(['run', '--rm', '-t', IMAGE, 'tty']);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.out).toBe('/dev/pts/0\r\n');
   });
 
   test('--attach: only the streams asked for', async () => {
     const [ours, theirs] = await both(['run', '--rm', '-a', 'stderr', IMAGE, 'sh', '-c', 'echo out; echo err >&2']);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours).toMatchObject({ code: 0, out: '', err: 'err\n' });
   });
 
   test('--userns host: no user namespace, the ids are the kernel’s own', async () => {
     const [ours, theirs] = await both(['run', '--rm', '--userns', 'host', IMAGE, 'cat', '/proc/self/uid_map']);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.out.trim().split(/\s+/)).toEqual(['0', '0', '4294967295']);
   });
 
   test('--health-cmd, --health-interval, --health-retries, --health-timeout, --health-start-period: the check runs, inspect shows it', async () => {
     const flags = ['--health-cmd', 'test -e /tmp/ok', '--health-interval', '1s', '--health-retries', '2'];
     flags.push('--health-timeout', '5s', '--health-start-period', '2s');
-    const got: string[] = [];
-    for (const daemon of [d, base!]) {
+    const got: string[] = await onEachDaemon(async (daemon) => {
       const id = (
         await dockerCli(daemon, ['run', '-d', ...flags, IMAGE, 'sh', '-c', 'touch /tmp/ok; sleep 600'])
       ).out.trim();
       const status = async () =>
         (await dockerCli(daemon, ['inspect', '-f', '{{.State.Health.Status}}', id])).out.trim();
       while ((await status()) === 'starting') await new Promise((r) => setTimeout(r, 200));
-      got.push(
-        `${await status()} ${(await dockerCli(daemon, ['inspect', '-f', '{{json .Config.Healthcheck}}', id])).out}`,
-      );
+      const result = `${await status()} ${(await dockerCli(daemon, ['inspect', '-f', '{{json .Config.Healthcheck}}', id])).out}`;
       await dockerCli(daemon, ['rm', '-f', id]);
-    }
-    expect(got[0]).toEqual(got[1]);
+      return result;
+    });
+    sameAsEach(got[0], got.slice(1));
     expect(got[0]).toBe(
       'healthy {"Test":["CMD-SHELL","test -e /tmp/ok"],"Interval":1000000000,"Timeout":5000000000,"StartPeriod":2000000000,"Retries":2}\n',
     );
   });
 
   test('--no-healthcheck: inspect shows NONE', async () => {
-    const got: string[] = [];
-    for (const daemon of [d, base!]) {
+    const got: string[] = await onEachDaemon(async (daemon) => {
       const id = (await dockerCli(daemon, ['create', '--no-healthcheck', IMAGE])).out.trim();
-      got.push((await dockerCli(daemon, ['inspect', '-f', '{{json .Config.Healthcheck}}', id])).out);
+      const result = (await dockerCli(daemon, ['inspect', '-f', '{{json .Config.Healthcheck}}', id])).out;
       await dockerCli(daemon, ['rm', id]);
-    }
-    expect(got[0]).toEqual(got[1]);
+      return result;
+    });
+    sameAsEach(got[0], got.slice(1));
     expect(got[0]).toBe('{"Test":["NONE"]}\n');
   });
 
   test('--restart on-failure:2: two restarts, then exited', async () => {
-    const got: string[] = [];
-    for (const daemon of [d, base!]) {
+    const got: string[] = await onEachDaemon(async (daemon) => {
       const id = (
         await dockerCli(daemon, ['run', '-d', '--restart', 'on-failure:2', IMAGE, 'sh', '-c', 'exit 3'])
       ).out.trim();
@@ -494,29 +524,31 @@ describe('more run flags, beside dockerd', () => {
         await new Promise((r) => setTimeout(r, 200));
         s = await state();
       }
-      got.push(s);
+      const result = s;
       await dockerCli(daemon, ['rm', '-f', id]);
-    }
-    expect(got[0]).toEqual(got[1]);
+      return result;
+    });
+    sameAsEach(got[0], got.slice(1));
     expect(got[0]).toBe('2 exited 3 {"Name":"on-failure","MaximumRetryCount":2}\n');
   });
 
   test('--log-driver and --log-opt: json-file rotation keeps the tail; none keeps nothing readable', async () => {
-    const got: Array<{ last: string; lines: boolean; config: string; none: CliResult }> = [];
-    for (const daemon of [d, base!]) {
-      const opts = ['--log-driver', 'json-file', '--log-opt', 'max-size=1k', '--log-opt', 'max-file=2'];
-      const id = (await dockerCli(daemon, ['run', '-d', ...opts, IMAGE, 'seq', '1', '2000'])).out.trim();
-      await dockerCli(daemon, ['wait', id]);
-      const logs = (await dockerCli(daemon, ['logs', id])).out.trim().split('\n');
-      const config = (await dockerCli(daemon, ['inspect', '-f', '{{json .HostConfig.LogConfig}}', id])).out;
-      await dockerCli(daemon, ['rm', id]);
-      const quiet = (await dockerCli(daemon, ['run', '-d', '--log-driver', 'none', IMAGE, 'echo', 'hi'])).out.trim();
-      await dockerCli(daemon, ['wait', quiet]);
-      const none = await dockerCli(daemon, ['logs', quiet]);
-      await dockerCli(daemon, ['rm', quiet]);
-      got.push({ last: logs[logs.length - 1], lines: logs.length > 10 && logs.length < 100, config, none });
-    }
-    expect(got[0]).toEqual(got[1]);
+    const got: Array<{ last: string; lines: boolean; config: string; none: CliResult }> = await onEachDaemon(
+      async (daemon) => {
+        const opts = ['--log-driver', 'json-file', '--log-opt', 'max-size=1k', '--log-opt', 'max-file=2'];
+        const id = (await dockerCli(daemon, ['run', '-d', ...opts, IMAGE, 'seq', '1', '2000'])).out.trim();
+        await dockerCli(daemon, ['wait', id]);
+        const logs = (await dockerCli(daemon, ['logs', id])).out.trim().split('\n');
+        const config = (await dockerCli(daemon, ['inspect', '-f', '{{json .HostConfig.LogConfig}}', id])).out;
+        await dockerCli(daemon, ['rm', id]);
+        const quiet = (await dockerCli(daemon, ['run', '-d', '--log-driver', 'none', IMAGE, 'echo', 'hi'])).out.trim();
+        await dockerCli(daemon, ['wait', quiet]);
+        const none = await dockerCli(daemon, ['logs', quiet]);
+        await dockerCli(daemon, ['rm', quiet]);
+        return { last: logs[logs.length - 1], lines: logs.length > 10 && logs.length < 100, config, none };
+      },
+    );
+    sameAsEach(got[0], got.slice(1));
     expect(got[0]).toMatchObject({
       last: '2000',
       lines: true,
@@ -540,19 +572,19 @@ describe('more run flags, beside dockerd', () => {
       '-c',
       script,
     ]);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.out).toBe('from the host\nwrote\nrefused\n');
     expect(ours.err).toContain('Read-only file system');
-    const shared: string[] = [];
-    for (const daemon of [d, base!]) {
+    const shared: string[] = await onEachDaemon(async (daemon) => {
       const src = (
         await dockerCli(daemon, ['run', '-d', '-v', '/shared', IMAGE, 'sh', '-c', 'echo kept > /shared/k'])
       ).out.trim();
       await dockerCli(daemon, ['wait', src]);
-      shared.push((await dockerCli(daemon, ['run', '--rm', '--volumes-from', src, IMAGE, 'cat', '/shared/k'])).out);
+      const result = (await dockerCli(daemon, ['run', '--rm', '--volumes-from', src, IMAGE, 'cat', '/shared/k'])).out;
       await dockerCli(daemon, ['rm', '-v', src]);
-    }
-    expect(shared).toEqual(['kept\n', 'kept\n']);
+      return result;
+    });
+    expect(shared).toEqual(['kept\n', ...bases.map(() => 'kept\n')]);
   });
 });
 
@@ -570,8 +602,13 @@ describe('flags whose answer is an error or a no-op under dockerd on Linux: the 
     // At the baseline's version: dockerd 26 words some of these refusals its own way, which
     // podvisor keeps from 1.42 (an unknown runtime), and 20.10's at 1.41.
     const args = ['run', '--rm', ...flags, IMAGE, 'sh', '-c', script];
-    const [ours, theirs] = await Promise.all([dockerCli(atBaselineVersion(d), args), dockerCli(base!, args)]);
-    expect(ours).toEqual(theirs);
+    // podvisor at each baseline's own version (1.41 beside dockerd 20.10, the negotiated 1.45
+    // beside dockerd 26.1), beside that baseline.
+    for (const b of bases) {
+      const ours = b.version === '1.41' ? pinnedAt(d, '1.41') : d;
+      const answers = await Promise.all([dockerCli(ours, args), dockerCli(b.daemon, args)]);
+      expect({ [b.name]: answers[0] }).toEqual({ [b.name]: answers[1] });
+    }
   });
 
   // The CLI refuses these below the API version that brought them, against either daemon; at
@@ -582,11 +619,8 @@ describe('flags whose answer is an error or a no-op under dockerd on Linux: the 
     [['--health-start-interval', '1s', '--health-cmd', 'true'], { code: 0, err: '' }],
   ])('%j: the same answer as dockerd 20.10 at 1.41; at 1.45 as podvisor serves it', async (flags, at145) => {
     const args = ['run', '--rm', ...flags, IMAGE, 'true'];
-    const [ours, theirs] = await Promise.all([
-      dockerCli(pinnedAt(d, '1.41'), args),
-      dockerCli(pinnedAt(base!, '1.41'), args),
-    ]);
-    expect(ours).toEqual(theirs);
+    const [ours, ...theirs] = await Promise.all([d, ...baseDaemons()].map((x) => dockerCli(pinnedAt(x, '1.41'), args)));
+    sameAsEach(ours, theirs);
     expect(ours.code).toBe(1);
     const now = await dockerCli(d, args);
     expect(now.code).toBe(at145.code);
@@ -595,35 +629,34 @@ describe('flags whose answer is an error or a no-op under dockerd on Linux: the 
 });
 
 /** `docker create FLAGS IMAGE` on both daemons, `docker inspect -f FORMAT`, then removed. */
-async function inspectCreated(flags: string[], format: string): Promise<[string, string]> {
-  const out: string[] = [];
-  for (const daemon of [d, base!]) {
+async function inspectCreated(flags: string[], format: string): Promise<[string, string[]]> {
+  const out: string[] = await onEachDaemon(async (daemon) => {
     const c = await dockerCli(daemon, ['create', ...flags, IMAGE, 'true']);
     expect(c.code).toBe(0);
     const id = c.out.trim();
-    out.push((await dockerCli(daemon, ['inspect', '-f', format, id])).out);
+    const result = (await dockerCli(daemon, ['inspect', '-f', format, id])).out;
     await dockerCli(daemon, ['rm', '-f', id]);
-  }
-  return [out[0]!, out[1]!];
+    return result;
+  });
+  return [out[0]!, out.slice(1)];
 }
 
 /** `docker run -d FLAGS IMAGE sleep 600` on both daemons, then `body(daemon, id)` on each, then removed. */
 async function withRunning<T>(
   flags: string[],
   body: (daemon: typeof d | BaselineDockerd, id: string) => Promise<T>,
-): Promise<[T, T]> {
-  const out: T[] = [];
-  for (const daemon of [d, base!]) {
+): Promise<[T, T[]]> {
+  const out: T[] = await onEachDaemon(async (daemon) => {
     const run = await dockerCli(daemon, ['run', '-d', ...flags, IMAGE, 'sleep', '600']);
     expect(run).toMatchObject({ code: 0, err: '' });
     const id = run.out.trim();
     try {
-      out.push(await body(daemon, id));
+      return await body(daemon, id);
     } finally {
       await dockerCli(daemon, ['rm', '-f', id]);
     }
-  }
-  return [out[0]!, out[1]!];
+  });
+  return [out[0]!, out.slice(1)];
 }
 
 /** The host's CPUs as dockerd counts them (podvisor's VMs have at most these). */
@@ -643,17 +676,17 @@ describe('--cpus, --cpu-period and --cpu-quota beside dockerd', () => {
     [['--cpu-period', '50000'], 'max 50000\n'],
   ])("%j: the cgroup's cpu.max, as under dockerd", async (flags, cpuMax) => {
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'sh', '-c', CPU_MAX]);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours).toMatchObject({ code: 0, out: cpuMax, err: '' });
   });
 
   test('inspect shows NanoCpus, CpuPeriod and CpuQuota as dockerd does', async () => {
     const format = '{{.HostConfig.NanoCpus}} {{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}}';
     const [ours, theirs] = await inspectCreated(['--cpus', '1.5'], format);
-    expect(ours).toBe(theirs);
+    sameAsEach(ours, theirs);
     expect(ours).toBe('1500000000 0 0\n');
     const [ours2, theirs2] = await inspectCreated(['--cpu-period', '50000', '--cpu-quota', '25000'], format);
-    expect(ours2).toBe(theirs2);
+    sameAsEach(ours2, theirs2);
     expect(ours2).toBe('0 50000 25000\n');
   });
 
@@ -666,7 +699,7 @@ describe('--cpus, --cpu-period and --cpu-quota beside dockerd', () => {
     [['--cpus', '1', '--cpu-quota', '50000'], 'Conflicting options: Nano CPUs and CPU Quota cannot both be set'],
   ])('%j: the same error as dockerd', async (flags, message) => {
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'true']);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.code).toBe(125);
     expect(ours.err).toContain(`Error response from daemon: ${message}`);
   });
@@ -678,7 +711,7 @@ describe('--cpus, --cpu-period and --cpu-quota beside dockerd', () => {
       const c = await dockerCli(daemon, ['update', '--cpu-quota', '30000', id]);
       return [u.code, u.err, r.out, c.code, c.err.replaceAll(id, 'ID')];
     });
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.slice(0, 4)).toEqual([0, '', '50000 100000\n', 1]);
     expect(ours[4]).toContain('Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set');
     const [ours2, theirs2] = await withRunning(['--cpu-quota', '50000'], async (daemon, id) => {
@@ -686,7 +719,7 @@ describe('--cpus, --cpu-period and --cpu-quota beside dockerd', () => {
       const r = await dockerCli(daemon, ['exec', id, 'sh', '-c', CPU_MAX]);
       return [u.code, u.err, r.out];
     });
-    expect(ours2).toEqual(theirs2);
+    sameAsEach(ours2, theirs2);
     expect(ours2).toEqual([0, '', '30000 60000\n']);
   });
 });
@@ -701,16 +734,16 @@ describe('--cpuset-cpus and --cpuset-mems beside dockerd', () => {
   test('the container runs on the CPU and memory node asked for: its cgroup, nproc, its affinity', async () => {
     const flags = ['--cpuset-cpus', '0', '--cpuset-mems', '0'];
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'sh', '-c', CPUSET]);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours).toEqual({ code: 0, out: '0\n0\n1\nCpus_allowed_list:\t0\n', err: '' });
     const [i1, i2] = await inspectCreated(flags, '{{.HostConfig.CpusetCpus}} {{.HostConfig.CpusetMems}}');
-    expect(i1).toBe(i2);
+    sameAsEach(i1, i2);
     expect(i1).toBe('0 0\n');
     // The host's last CPU: the container's VM has a vCPU of that number, and runs there.
     const last = String(HOST_CPUS - 1);
     const lastFlags = ['--cpuset-cpus', last, '--cpuset-mems', '0'];
     const [ours2, theirs2] = await both(['run', '--rm', ...lastFlags, IMAGE, 'sh', '-c', CPUSET]);
-    expect(ours2).toEqual(theirs2);
+    sameAsEach(ours2, theirs2);
     expect(ours2).toEqual({ code: 0, out: `${last}\n0\n1\nCpus_allowed_list:\t${last}\n`, err: '' });
   });
 
@@ -726,7 +759,7 @@ describe('--cpuset-cpus and --cpuset-mems beside dockerd', () => {
       '-c',
       script,
     ]);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.out).toBe(HOST_CPUS >= 2 ? '2\n0-1\n' : '1\n0\n');
   });
 
@@ -738,7 +771,7 @@ describe('--cpuset-cpus and --cpuset-mems beside dockerd', () => {
     [['--cpuset-mems', '1']],
   ])('%j: the same error as dockerd', async (flags) => {
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'true']);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.code).toBe(125);
   });
 
@@ -749,7 +782,7 @@ describe('--cpuset-cpus and --cpuset-mems beside dockerd', () => {
       const i = await dockerCli(daemon, ['inspect', '-f', '{{.HostConfig.CpusetCpus}} {{.HostConfig.CpusetMems}}', id]);
       return [u.code, u.err, r.out, i.out];
     });
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours).toEqual([0, '', '0\n0\n1\nCpus_allowed_list:\t0\n', '0 0\n']);
   });
 });
@@ -764,16 +797,16 @@ describe('--memory-swap beside dockerd: no swap is used past --memory', () => {
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'sh', '-c', script]);
     expect(ours).toMatchObject({ code: 0, out: 'status 137\n' });
     // A baseline host with swap gives the command its 32 MiB of swap.
-    if (!hostSwap) expectDockerdOomOutcome(theirs, ours);
+    if (!hostSwap) for (const t of theirs) expectDockerdOomOutcome(t, ours);
     const [i1, i2] = await inspectCreated(flags, '{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}');
-    expect(i1).toBe(i2);
+    sameAsEach(i1, i2);
     expect(i1).toBe('33554432 67108864\n');
     const [u1, u2] = await inspectCreated(['-m', '32m', '--memory-swap', '-1'], '{{.HostConfig.MemorySwap}}');
-    expect(u1).toBe(u2);
+    sameAsEach(u1, u2);
     expect(u1).toBe('-1\n');
     // -m alone: dockerd's default of twice the memory.
     const [m1, m2] = await inspectCreated(['-m', '32m'], '{{.HostConfig.MemorySwap}}');
-    expect(m1).toBe(m2);
+    sameAsEach(m1, m2);
     expect(m1).toBe('67108864\n');
   });
 
@@ -782,7 +815,7 @@ describe('--memory-swap beside dockerd: no swap is used past --memory', () => {
     [['--memory-swap', '64m'], 'You should always set the Memory limit when using Memoryswap limit'],
   ])('%j: the same error as dockerd', async (flags, message) => {
     const [ours, theirs] = await both(['run', '--rm', ...flags, IMAGE, 'true']);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.err).toContain(`Error response from daemon: ${message}`);
   });
 
@@ -794,7 +827,7 @@ describe('--memory-swap beside dockerd: no swap is used past --memory', () => {
       const c = await dockerCli(daemon, ['update', '-m', '128m', id]);
       return [u.code, u.err, i.out, c.code, c.err.replaceAll(id, 'ID')];
     });
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.slice(0, 4)).toEqual([0, '', '50331648 100663296\n', 1]);
     expect(ours[4]).toContain('Memory limit should be smaller than already set memoryswap limit');
   });
@@ -812,13 +845,14 @@ describe("--memory-swappiness: discarded with dockerd's warning for cgroup v2", 
     expect(i1).toBe('null\n');
     // The baseline gives the same answer on a cgroup v2 host; a cgroup v1 host has the knob.
     const v2 =
-      (await dockerCli(base!, ['run', '--rm', IMAGE, 'test', '-f', '/sys/fs/cgroup/cgroup.controllers'])).code === 0;
+      (await dockerCli(bases[0].daemon, ['run', '--rm', IMAGE, 'test', '-f', '/sys/fs/cgroup/cgroup.controllers']))
+        .code === 0;
     if (v2) {
-      expect(theirs).toEqual(ours);
-      expect(i2).toBe(i1);
+      sameAsEach(ours, theirs);
+      sameAsEach(i1, i2);
     } else {
-      expect(theirs).toEqual({ code: 0, out: '10\n', err: '' });
-      expect(i2).toBe('10\n');
+      sameAsEach({ code: 0, out: '10\n', err: '' }, theirs);
+      sameAsEach('10\n', i2);
     }
   });
 });
@@ -842,11 +876,11 @@ describe("--blkio-weight and --blkio-weight-device: discarded with dockerd's war
       out: 'ran\n',
       err: `WARNING: ${BLKIO_WEIGHT_DISCARDED}\nWARNING: ${BLKIO_WEIGHT_DEVICE_DISCARDED}\n`,
     });
-    expect(theirs).toEqual(ours);
+    sameAsEach(ours, theirs);
     const format = '{{.HostConfig.BlkioWeight}} {{json .HostConfig.BlkioWeightDevice}}';
     const [i1, i2] = await inspectCreated(flags, format);
     expect(i1).toBe('0 []\n');
-    expect(i2).toBe(i1);
+    sameAsEach(i1, i2);
     const updated = await withRunning([], async (daemon, id) => {
       const u = await dockerCli(daemon, ['update', '--blkio-weight', '600', id]);
       const weight = (await dockerCli(daemon, ['inspect', '-f', '{{.HostConfig.BlkioWeight}}', id])).out;
@@ -854,7 +888,7 @@ describe("--blkio-weight and --blkio-weight-device: discarded with dockerd's war
     });
     // The CLI does not print an update's warnings: the weight is dropped all the same.
     expect(updated[0]).toEqual({ code: 0, err: '', weight: '0\n' });
-    expect(updated[1]).toEqual(updated[0]);
+    sameAsEach(updated[0], updated[1]);
   });
 });
 
@@ -862,7 +896,7 @@ describe('--cgroupns and HostConfig.Cgroup', () => {
   test("--cgroupns private: the container's cgroup is the root of its namespace, as under dockerd", async () => {
     const [ours, theirs] = await both(['run', '--rm', '--cgroupns', 'private', IMAGE, 'cat', '/proc/self/cgroup']);
     // Every hierarchy's line ends in ":/" (cgroup v2 has one line, "0::/"; a v1 host more).
-    for (const r of [ours, theirs]) {
+    for (const r of [ours, ...theirs]) {
       expect(r.code).toBe(0);
       expect(r.out).toMatch(/^0::\/$/m);
       expect(
@@ -883,7 +917,7 @@ describe('--cgroupns and HostConfig.Cgroup', () => {
 
   test('--cgroupns host: refused at create by name (dockerd runs it)', async () => {
     const [ours, theirs] = await both(['run', '--rm', '--cgroupns', 'host', IMAGE, 'true']);
-    expect(theirs).toMatchObject({ code: 0 });
+    for (const t of theirs) expect(t).toMatchObject({ code: 0 });
     expect(ours.code).toBe(125);
     expect(ours.err).toContain('Error response from daemon: --cgroupns host is not supported: ');
   });

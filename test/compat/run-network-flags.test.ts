@@ -1,12 +1,13 @@
 /**
  * The network flags of `docker run` (issue 41's audit, test/audit/run-flags.ts), each run with
- * the same stock docker CLI command on podvisor and on the baseline dockerd 20.10 + runc with
- * its own default bridge and iptables (bench/netns-dockerd.ts: in a network namespace of its
- * own, where its published ports are reached), and the observable results compared: the
+ * the same stock docker CLI command on podvisor and on both baselines, dockerd 20.10 and dockerd
+ * 26.1 (each + runc), each with its own default bridge and iptables (bench/netns-dockerd.ts: in
+ * a network namespace of its own, where its published ports are reached), and the observable
+ * results compared (one run: podvisor does each case once, its answer compared with each): the
  * container's addresses, routes and MAC, /etc/hosts, names resolved from another container,
  * `docker port`, a GET through a published port, and the inspect fields users read.
  *
- * Both daemons get the same user network (subnet 10.251.41.0/24 and 2001:db8:4141::/64, used
+ * All three daemons get the same user network (subnet 10.251.41.0/24 and 2001:db8:4141::/64, used
  * by no other test), so static and gateway addresses are the same; an address either daemon
  * picks (the default bridge's, a dynamic one, a free host port) is replaced by a word before
  * the comparison. Where the VM differs (the alias label of a link-local address, the VM's
@@ -21,8 +22,8 @@ import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpe
 import { fixtureRegistry } from '../fixtures/registry';
 import { dockerCli, freePort, pinnedAt, type CliResult } from '../helpers/docker-cli';
 import { startNetnsDockerd, type NetnsDockerd } from '../../bench/netns-dockerd';
-import { onBoth } from '../helpers/beside-baseline';
-import { atBaselineVersion, baselineRoot, besideDockerd26 } from '../helpers/baseline-choice';
+import { expectSameAsEach, onEach, type NamedBaseline } from '../helpers/beside-baseline';
+import { dockerd26Root } from '../helpers/baseline-choice';
 
 jest.setTimeout(600000);
 
@@ -38,17 +39,18 @@ const serve = (text: string): string[] => [
 ];
 
 let d: TestDaemon;
-let base: NetnsDockerd | undefined;
+const bases: NamedBaseline[] = [];
 let dir: string;
-/** Containers made on both daemons, removed at the end whatever happened. */
+/** Containers made on every daemon, removed at the end whatever happened. */
 const made = new Set<string>();
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-run-net-flags-'));
   d = await startDaemon({ vmPoolSize: 2 });
-  const root = baselineRoot();
-  base = await startNetnsDockerd(path.join(dir, 'dockerd'), root ? { root } : {});
-  for (const daemon of [d, base]) {
+  bases.push({ name: 'dockerd 20.10', daemon: await startNetnsDockerd(path.join(dir, 'dockerd')), version: '1.41' });
+  const dockerd26 = await startNetnsDockerd(path.join(dir, 'dockerd26'), { root: dockerd26Root() });
+  bases.push({ name: 'dockerd 26.1', daemon: dockerd26, version: '1.45' });
+  for (const daemon of [d, ...baseDaemons()]) {
     expect((await dockerCli(daemon, ['pull', '-q', IMAGE])).code).toBe(0);
     const net = ['network', 'create', '--subnet', SUBNET, '--ipv6', '--subnet', SUBNET6, NET];
     expect(await dockerCli(daemon, net)).toMatchObject({ code: 0 });
@@ -56,33 +58,55 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const daemon of [d, base]) {
+  for (const daemon of [d, ...baseDaemons()]) {
     if (!daemon) continue;
     if (made.size) await dockerCli(daemon, ['rm', '-f', ...made]);
     await dockerCli(daemon, ['network', 'rm', NET]);
   }
-  await base?.stop().catch(() => undefined);
+  for (const b of bases) await b.daemon.stop().catch(() => undefined);
   if (d) await stopDaemonLeavingNothing(d);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** The same docker CLI command on podvisor and on the baseline. */
-async function both(args: string[]): Promise<[CliResult, CliResult]> {
-  return onBoth(d, base!, args);
+/** The baselines' daemons, dockerd 20.10's and dockerd 26.1's. */
+const baseDaemons = (): NetnsDockerd[] => bases.map((b) => b.daemon);
+
+/** The same docker CLI command on podvisor (once) and on each baseline: podvisor's answer and the baselines'. */
+async function both(args: string[]): Promise<[CliResult, CliResult[]]> {
+  return onEach(d, baseDaemons(), args);
 }
 
-/** `docker run -d --name NAME ...args` on both daemons; the name is removed in afterAll. */
+/** Expect podvisor's `ours` to equal each baseline's answer in `theirs`. */
+function sameAsEach<T>(ours: T, theirs: T[]): void {
+  expectSameAsEach(bases, ours, theirs);
+}
+
+/** `docker run -d --name NAME ...args` on every daemon; the name is removed in afterAll. */
 async function runBoth(name: string, args: string[]): Promise<void> {
   made.add(name);
   const [ours, theirs] = await both(['run', '-d', '--name', name, ...args]);
-  expect([ours.code, ours.err]).toEqual([0, '']);
-  expect([theirs.code, theirs.err]).toEqual([0, '']);
+  for (const r of [ours, ...theirs]) expect([r.code, r.err]).toEqual([0, '']);
 }
 
-/** `docker rm -f` on both. */
+/** `docker rm -f` on every daemon. */
 async function rmBoth(...names: string[]): Promise<void> {
   await both(['rm', '-f', ...names]);
   for (const n of names) made.delete(n);
+}
+
+/** `docker inspect -f FORMAT NAME` on podvisor, expected the same on each baseline. */
+async function sameInspect(format: string, name: string): Promise<string> {
+  const ours = await inspect(d, format, name);
+  sameAsEach(ours, await Promise.all(baseDaemons().map((b) => inspect(b, format, name))));
+  return ours;
+}
+
+/**
+ * podvisor at each baseline's own version (1.41 beside dockerd 20.10, the negotiated 1.45
+ * beside dockerd 26.1): `body(ours, baseline)` for each, in turn.
+ */
+async function atEachVersion(body: (ours: { env: NodeJS.ProcessEnv }, b: NamedBaseline) => Promise<void>) {
+  for (const b of bases) await body(b.version === '1.41' ? pinnedAt(d, '1.41') : d, b);
 }
 
 /** `docker inspect -f FORMAT NAME` on one daemon, trimmed. */
@@ -126,11 +150,11 @@ function api(daemon: { env: NodeJS.ProcessEnv }, method: string, p: string, body
 }
 
 /**
- * GET http://HOST:PORT/ (podvisor: from the host; the baseline: in its namespace) until it
+ * GET http://HOST:PORT/ (podvisor: from the host; a baseline: in its namespace) until it
  * answers; HOST 127.0.0.1 unless given ("[::1]").
  */
-function get(daemon: 'ours' | 'theirs', port: string, host = '127.0.0.1'): string {
-  const prefix = daemon === 'ours' ? [] : base!.inNetns;
+function get(daemon: 'ours' | NetnsDockerd, port: string, host = '127.0.0.1'): string {
+  const prefix = daemon === 'ours' ? [] : daemon.inNetns;
   let body = '';
   for (let i = 0; i < 60 && !body; i++) {
     const argv = [...prefix, 'curl', '-sg', '-m', '3', `http://${host}:${port}/`];
@@ -145,12 +169,14 @@ describe('--ip', () => {
     await runBoth('ip4', ['--network', NET, '--ip', '10.251.41.50', '--hostname', 'ip4', IMAGE, 'sleep', '600']);
     const script = "ip -4 -o addr show eth0 | awk '{ print $2, $3, $4 }'; grep -w ip4 /etc/hosts; ip -4 route";
     const [ours, theirs] = await both(['exec', 'ip4', 'sh', '-c', script]);
-    expect(noPeer(ours.out)).toEqual(noPeer(theirs.out));
+    sameAsEach(
+      noPeer(ours.out),
+      theirs.map((t) => noPeer(t.out)),
+    );
     expect(ours.out).toMatch(/^eth0 inet 10\.251\.41\.50\/24\n(.*\n)?10\.251\.41\.50\tip4\n/);
     expect(ours.out).toContain('\ndefault via 10.251.41.1 dev eth0');
     const f = `{{json .NetworkSettings.Networks.${NET}.IPAMConfig}} {{.NetworkSettings.Networks.${NET}.IPAddress}}`;
-    expect(await inspect(d, f, 'ip4')).toBe(await inspect(base!, f, 'ip4'));
-    expect(await inspect(d, f, 'ip4')).toBe('{"IPv4Address":"10.251.41.50"} 10.251.41.50');
+    expect(await sameInspect(f, 'ip4')).toBe('{"IPv4Address":"10.251.41.50"} 10.251.41.50');
   });
 
   test("dockerd's errors: an address in use, one outside the subnet, one on the default bridge", async () => {
@@ -165,10 +191,16 @@ describe('--ip', () => {
       // container and fails its start (the id on stdout); podvisor at 1.41 does so for the first
       // two and refuses the third's create at once, as it refuses every static address on the
       // default bridge (docs/limitations.md). dockerd 26.1 refuses the last two at create.
-      const [ours, theirs] = await Promise.all([dockerCli(atBaselineVersion(d), run), dockerCli(base!, run)]);
-      expect({ code: ours.code, err: ours.err }).toEqual({ code: theirs.code, err: theirs.err });
-      expect(ours.code).toBe(125);
-      if (!besideDockerd26()) expect(theirs.out).toMatch(/^[0-9a-f]{64}\n$/);
+      await atEachVersion(async (at, b) => {
+        const [ours, theirs] = await Promise.all([dockerCli(at, run), dockerCli(b.daemon, run)]);
+        expect({ [b.name]: { code: ours.code, err: ours.err } }).toEqual({
+          [b.name]: { code: theirs.code, err: theirs.err },
+        });
+        expect(ours.code).toBe(125);
+        if (b.name === 'dockerd 20.10') expect(theirs.out).toMatch(/^[0-9a-f]{64}\n$/);
+        // The name again for the next version.
+        await dockerCli(d, ['rm', '-f', name]);
+      });
     }
     // From 1.42 an address outside the subnet is refused at create, in dockerd 26's words
     // (test/compat/api-versions-oracle.test.ts compares them with dockerd 26.1).
@@ -203,11 +235,13 @@ describe('--ip6', () => {
     await runBoth('ip6', ['--network', NET, '--ip6', addr, IMAGE, 'sleep', '600']);
     const script = "ip -6 -o addr show eth0 scope global | awk '{ print $2, $3, $4 }'; ip -6 route show default";
     const [ours, theirs] = await both(['exec', 'ip6', 'sh', '-c', script]);
-    expect(noPeer(ours.out)).toEqual(noPeer(theirs.out));
+    sameAsEach(
+      noPeer(ours.out),
+      theirs.map((t) => noPeer(t.out)),
+    );
     expect(ours.out).toMatch(/^eth0 inet6 2001:db8:4141::50\/64\ndefault via 2001:db8:4141::1 dev eth0/);
     const f = `{{json .NetworkSettings.Networks.${NET}.IPAMConfig}} {{.NetworkSettings.Networks.${NET}.GlobalIPv6Address}}`;
-    expect(await inspect(d, f, 'ip6')).toBe(await inspect(base!, f, 'ip6'));
-    expect(await inspect(d, f, 'ip6')).toBe(`{"IPv6Address":"${addr}"} ${addr}`);
+    expect(await sameInspect(f, 'ip6')).toBe(`{"IPv6Address":"${addr}"} ${addr}`);
   });
 
   test('a peer reaches the static address', async () => {
@@ -225,7 +259,7 @@ describe('--ip6', () => {
       '5',
       '2001:db8:4141::50',
     ]);
-    expect([ours.code, theirs.code]).toEqual([0, 0]);
+    expect([ours, ...theirs].map((r) => r.code)).toEqual([0, ...bases.map(() => 0)]);
     expect(ours.out).toContain('1 packets received');
     await rmBoth('ip6');
   });
@@ -237,9 +271,12 @@ describe('--link', () => {
     const script = 'grep -w db /etc/hosts; env | grep ^DB_ | sort';
     made.add('lr');
     const [ours, theirs] = await both(['run', '--rm', '--name', 'lr', '--link', 'lt:db', IMAGE, 'sh', '-c', script]);
-    const ip = { ours: await inspect(d, '{{.NetworkSettings.IPAddress}}', 'lt'), theirs: '' };
-    ip.theirs = await inspect(base!, '{{.NetworkSettings.IPAddress}}', 'lt');
-    expect(words(ours.out, { [ip.ours]: 'IP' })).toEqual(words(theirs.out, { [ip.theirs]: 'IP' }));
+    const ipOf = (daemon: { env: NodeJS.ProcessEnv }) => inspect(daemon, '{{.NetworkSettings.IPAddress}}', 'lt');
+    const ip = { ours: await ipOf(d), theirs: await Promise.all(baseDaemons().map(ipOf)) };
+    sameAsEach(
+      words(ours.out, { [ip.ours]: 'IP' }),
+      theirs.map((t, i) => words(t.out, { [ip.theirs[i]]: 'IP' })),
+    );
     expect(words(ours.out, { [ip.ours]: 'IP' })).toContain('IP\tdb tgt lt\n');
     expect(ours.out).toContain('DB_ENV_FOO=bar\n');
     expect(ours.out).toContain(`DB_PORT_80_TCP=tcp://${ip.ours}:80\n`);
@@ -261,18 +298,23 @@ describe('--link', () => {
       `${lookup('db')}; grep -cw db /etc/hosts`,
     ]);
     made.add('lu2');
-    const ip = { ours: await netAddrs(d, 'lu'), theirs: await netAddrs(base!, 'lu') };
-    expect(words(ours.out, ip.ours)).toEqual(words(theirs.out, ip.theirs));
+    const ip = {
+      ours: await netAddrs(d, 'lu'),
+      theirs: await Promise.all(baseDaemons().map((b) => netAddrs(b, 'lu'))),
+    };
+    sameAsEach(
+      words(ours.out, ip.ours),
+      theirs.map((t, i) => words(t.out, ip.theirs[i])),
+    );
     expect(words(ours.out, ip.ours)).toBe('IP\nIP6\n0\n');
     const f = `{{json .HostConfig.Links}} {{json .NetworkSettings.Networks.${NET}.Links}}`;
-    expect(await inspect(d, f, 'lu2')).toBe(await inspect(base!, f, 'lu2'));
-    expect(await inspect(d, f, 'lu2')).toBe('null ["lu:db"]');
+    expect(await sameInspect(f, 'lu2')).toBe('null ["lu:db"]');
   });
 
   test("dockerd's error for a target that is not there", async () => {
     made.add('lx');
     const [ours, theirs] = await both(['create', '--name', 'lx', '--link', 'nosuch:db', IMAGE, 'true']);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.err).toContain('No such container: nosuch');
     await rmBoth('lt', 'lu', 'lu2', 'lx');
   });
@@ -284,28 +326,32 @@ describe('--link-local-ip', () => {
     // podvisor's agent labels the address eth0:1 (an alias), runc's netlink leaves it eth0.
     const script = "ip -4 -o addr show eth0 | grep 169.254 | awk '{ print $2, $4, $5, $6, $7, $8 }'";
     const [ours, theirs] = await both(['exec', 'll', 'sh', '-c', script]);
-    expect(noPeer(ours.out).replace(/eth0:1$/m, 'eth0')).toEqual(noPeer(theirs.out));
+    sameAsEach(
+      noPeer(ours.out).replace(/eth0:1$/m, 'eth0'),
+      theirs.map((t) => noPeer(t.out)),
+    );
     expect(ours.out).toMatch(/^eth0 169\.254\.8\.8\/16 brd 169\.254\.255\.255 scope global/);
     const f = '{{json .NetworkSettings.Networks.bridge.IPAMConfig}}';
-    expect(await inspect(d, f, 'll')).toBe(await inspect(base!, f, 'll'));
-    expect(await inspect(d, f, 'll')).toBe('{"LinkLocalIPs":["169.254.8.8"]}');
+    expect(await sameInspect(f, 'll')).toBe('{"LinkLocalIPs":["169.254.8.8"]}');
     const ping = ['run', '--rm', '--link-local-ip', '169.254.9.9', IMAGE, 'ping', '-c', '1', '-W', '5', '169.254.8.8'];
     const [p1, p2] = await both(ping);
-    expect([p1.code, p2.code]).toEqual([0, 0]);
+    expect([p1, ...p2].map((r) => r.code)).toEqual([0, ...bases.map(() => 0)]);
     expect(p1.out).toContain('1 packets received');
   });
 
-  // dockerd 20.10 creates the container and fails its start (500) with the message; podvisor
+  // dockerd creates the container and fails its start (500) with the message; podvisor
   // refuses the create (400) with the same one, and nothing is created (docs/limitations.md).
   test("dockerd's message for an address that is not link-local: at create here, at start under dockerd", async () => {
     made.add('ll-bad');
     const args = ['--name', 'll-bad', '--link-local-ip', '10.1.2.3', IMAGE, 'true'];
     const message = 'Error response from daemon: invalid link local IP address: 10.1.2.3\n';
     expect(await dockerCli(d, ['create', ...args])).toEqual({ code: 1, out: '', err: message });
-    expect(await dockerCli(base!, ['create', ...args])).toMatchObject({ code: 0 });
-    const started = await dockerCli(base!, ['start', 'll-bad']);
-    expect(started).toMatchObject({ code: 1, out: '' });
-    expect(started.err).toContain(message);
+    for (const base of baseDaemons()) {
+      expect(await dockerCli(base, ['create', ...args])).toMatchObject({ code: 0 });
+      const started = await dockerCli(base, ['start', 'll-bad']);
+      expect(started).toMatchObject({ code: 1, out: '' });
+      expect(started.err).toContain(message);
+    }
     await rmBoth('ll', 'll-bad');
   });
 });
@@ -314,11 +360,10 @@ describe('--mac-address', () => {
   test('the CLI (28) gives the same answer for the flag against either daemon at API 1.41; at 1.45 eth0 has the MAC', async () => {
     made.add('mac-cli');
     const args = ['run', '--rm', '--name', 'mac-cli', '--mac-address', '02:42:ac:11:00:99', IMAGE, 'cat'];
-    const [ours, theirs] = await Promise.all([
-      dockerCli(pinnedAt(d, '1.41'), [...args, '/sys/class/net/eth0/address']),
-      dockerCli(pinnedAt(base!, '1.41'), [...args, '/sys/class/net/eth0/address']),
-    ]);
-    expect(ours).toEqual(theirs);
+    const [ours, ...theirs] = await Promise.all(
+      [d, ...baseDaemons()].map((x) => dockerCli(pinnedAt(x, '1.41'), [...args, '/sys/class/net/eth0/address'])),
+    );
+    sameAsEach(ours, theirs);
     // It refuses the flag for an API below 1.44, before it sends anything.
     expect(ours.code).not.toBe(0);
     expect(ours.err).toContain('mac-address');
@@ -333,7 +378,7 @@ describe('--mac-address', () => {
   test('Config.MacAddress (as older CLIs and docker-py send it): eth0 has it, inspect shows it', async () => {
     const mac = '02:42:AC:11:00:99';
     const seen: string[] = [];
-    for (const daemon of [d, base!]) {
+    for (const daemon of [d, ...baseDaemons()]) {
       made.add('mac');
       const body = { Image: IMAGE, MacAddress: mac, Cmd: ['sleep', '600'] };
       expect(api(daemon, 'POST', '/containers/create?name=mac', body).status).toBe(201);
@@ -343,7 +388,7 @@ describe('--mac-address', () => {
         '{{.Config.MacAddress}} {{.NetworkSettings.MacAddress}} {{.NetworkSettings.Networks.bridge.MacAddress}}';
       seen.push(`${nic} ${await inspect(daemon, f, 'mac')}`);
     }
-    expect(seen[0]).toBe(seen[1]);
+    sameAsEach(seen[0], seen.slice(1));
     expect(seen[0]).toBe(`02:42:ac:11:00:99 ${mac} 02:42:ac:11:00:99 02:42:ac:11:00:99`);
     await rmBoth('mac');
   });
@@ -353,7 +398,10 @@ describe('--network', () => {
   test('a user network: the address from its subnet, its gateway the default route', async () => {
     const [ours, theirs] = await both(['run', '--rm', '--network', NET, IMAGE, 'ip', '-4', 'route']);
     const src = (s: string) => s.replace(/src 10\.251\.41\.\d+/, 'src IP');
-    expect(src(ours.out)).toEqual(src(theirs.out));
+    sameAsEach(
+      src(ours.out),
+      theirs.map((t) => src(t.out)),
+    );
     expect(src(ours.out)).toMatch(/^default via 10\.251\.41\.1 dev eth0 \n10\.251\.41\.0\/24 dev eth0 .*src IP/);
   });
 
@@ -361,7 +409,7 @@ describe('--network', () => {
     await runBoth('nx', ['--network', NET, '--ip', '10.251.41.60', '--hostname', 'nx', IMAGE, 'sleep', '600']);
     const script = "ip -4 -o addr show eth0 | awk '{ print $4 }'; hostname";
     const [ours, theirs] = await both(['run', '--rm', '--network', 'container:nx', IMAGE, 'sh', '-c', script]);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.out).toBe('10.251.41.60/24\nnx\n');
     await rmBoth('nx');
   });
@@ -372,15 +420,14 @@ describe('--network', () => {
     // loopback keeps ::1 where dockerd disables IPv6 (docs/limitations.md).
     const script = "ip -4 -o addr | awk '{ print $2, $3, $4 }'; ip route; echo end";
     const [ours, theirs] = await both(['exec', 'nn', 'sh', '-c', script]);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.out).toBe('lo inet 127.0.0.1/8\nend\n');
     // The `none` network is listed, with no address (its ids are podvisor's empty ones: docs/limitations.md).
     const f =
       '{{.HostConfig.NetworkMode}} [{{.NetworkSettings.IPAddress}}] {{range $k, $v := .NetworkSettings.Networks}}{{$k}} [{{$v.IPAddress}}] [{{$v.MacAddress}}];{{end}}';
-    expect(await inspect(d, f, 'nn')).toBe(await inspect(base!, f, 'nn'));
-    expect(await inspect(d, f, 'nn')).toBe('none [] none [] [];');
+    expect(await sameInspect(f, 'nn')).toBe('none [] none [] [];');
     const [ps1, ps2] = await both(['ps', '--filter', 'name=^nn$', '--format', '{{.Networks}}']);
-    expect(ps1).toEqual(ps2);
+    sameAsEach(ps1, ps2);
     expect(ps1.out).toBe('none\n');
     await rmBoth('nn');
   });
@@ -405,12 +452,16 @@ describe('--network', () => {
       const run = ['run', '-d', '--name', name, ...args, IMAGE, 'true'];
       // Refused by both, with the same words (dockerd creates some before its start fails), at
       // 1.41 as dockerd 20.10 answers it (from 1.42 a static address is checked at create).
-      const [ours, theirs] = await Promise.all([dockerCli(atBaselineVersion(d), run), dockerCli(base!, run)]);
-      expect([args, ours.code, ours.err]).toEqual([args, theirs.code, theirs.err]);
-      expect(ours.code).not.toBe(0);
-      // Created or not, as dockerd: the unknown network's container is (its start failed).
-      const [o, t] = await both(['inspect', '-f', '{{.State.Status}}', name]);
-      expect([args, o.code, o.out]).toEqual([args, t.code, t.out]);
+      await atEachVersion(async (at, b) => {
+        const [ours, theirs] = await Promise.all([dockerCli(at, run), dockerCli(b.daemon, run)]);
+        expect([b.name, args, ours.code, ours.err]).toEqual([b.name, args, theirs.code, theirs.err]);
+        expect(ours.code).not.toBe(0);
+        // Created or not, as dockerd: the unknown network's container is (its start failed).
+        const [o, t] = await onEach(d, [b.daemon], ['inspect', '-f', '{{.State.Status}}', name]);
+        expect([b.name, args, o.code, o.out]).toEqual([b.name, args, t[0].code, t[0].out]);
+        // The name again for the next version.
+        await dockerCli(d, ['rm', '-f', name]);
+      });
     }
     await rmBoth('nref', ...cases.map((_, i) => `nref${i}`));
   });
@@ -427,16 +478,23 @@ describe('--network-alias', () => {
     await runBoth('na', ['--network', NET, '--network-alias', 'web-alias', IMAGE, 'sleep', '600']);
     const script = `${lookup('web-alias')}; ping -c 1 -W 5 web-alias >/dev/null && echo pinged`;
     const [ours, theirs] = await both(['run', '--rm', '--network', NET, IMAGE, 'sh', '-c', script]);
-    const ip = { ours: await netAddrs(d, 'na'), theirs: await netAddrs(base!, 'na') };
-    expect(words(ours.out, ip.ours)).toEqual(words(theirs.out, ip.theirs));
+    const ip = {
+      ours: await netAddrs(d, 'na'),
+      theirs: await Promise.all(baseDaemons().map((b) => netAddrs(b, 'na'))),
+    };
+    sameAsEach(
+      words(ours.out, ip.ours),
+      theirs.map((t, i) => words(t.out, ip.theirs[i])),
+    );
     expect(words(ours.out, ip.ours)).toBe('IP\nIP6\npinged\n');
     const [o2, t2] = await both(['run', '--rm', IMAGE, 'sh', '-c', 'nslookup web-alias >/dev/null 2>&1; echo $?']);
-    expect(o2).toEqual(t2);
+    sameAsEach(o2, t2);
     expect(o2.out).toBe('1\n');
     const f = `{{json .NetworkSettings.Networks.${NET}.Aliases}}`;
     const aliases = (s: string) => (JSON.parse(s) as string[]).filter((a) => a === 'web-alias');
-    expect(aliases(await inspect(d, f, 'na'))).toEqual(aliases(await inspect(base!, f, 'na')));
-    expect(aliases(await inspect(d, f, 'na'))).toEqual(['web-alias']);
+    const inspected = await Promise.all([d, ...baseDaemons()].map((x) => inspect(x, f, 'na')));
+    sameAsEach(aliases(inspected[0]), inspected.slice(1).map(aliases));
+    expect(aliases(inspected[0])).toEqual(['web-alias']);
     await rmBoth('na');
   });
 });
@@ -448,32 +506,34 @@ describe('--publish', () => {
     const publish = ['-p', `127.0.0.1:${port}:80`, '-p', `${port2}:80`, '-p', '127.0.0.1::81'];
     await runBoth('pub', [...publish, IMAGE, ...serve('published')]);
     const [ours, theirs] = await both(['port', 'pub']);
-    const picked = {
-      ours: await inspect(d, '{{(index (index .NetworkSettings.Ports "81/tcp") 0).HostPort}}', 'pub'),
-      theirs: await inspect(base!, '{{(index (index .NetworkSettings.Ports "81/tcp") 0).HostPort}}', 'pub'),
-    };
-    expect(words(ours.out, { [picked.ours]: 'PICKED' })).toEqual(words(theirs.out, { [picked.theirs]: 'PICKED' }));
+    const pickedOf = (x: { env: NodeJS.ProcessEnv }) =>
+      inspect(x, '{{(index (index .NetworkSettings.Ports "81/tcp") 0).HostPort}}', 'pub');
+    const picked = { ours: await pickedOf(d), theirs: await Promise.all(baseDaemons().map(pickedOf)) };
+    sameAsEach(
+      words(ours.out, { [picked.ours]: 'PICKED' }),
+      theirs.map((t, i) => words(t.out, { [picked.theirs[i]]: 'PICKED' })),
+    );
     expect(words(ours.out, { [picked.ours]: 'PICKED' })).toBe(
       // No address: every IPv4 and every IPv6 one, on the same port.
       `80/tcp -> 0.0.0.0:${port2}\n80/tcp -> 127.0.0.1:${port}\n80/tcp -> [::]:${port2}\n81/tcp -> 127.0.0.1:PICKED\n`,
     );
     const f = '{{json .HostConfig.PortBindings}}';
-    expect(await inspect(d, f, 'pub')).toBe(await inspect(base!, f, 'pub'));
-    expect([get('ours', port), get('theirs', port)]).toEqual(['published', 'published']);
-    expect([get('ours', port2), get('theirs', port2)]).toEqual(['published', 'published']);
-    expect([get('ours', port2, '[::1]'), get('theirs', port2, '[::1]')]).toEqual(['published', 'published']);
+    await sameInspect(f, 'pub');
+    const everywhere = ['ours' as const, ...baseDaemons()];
+    const published = everywhere.map(() => 'published');
+    expect(everywhere.map((x) => get(x, port))).toEqual(published);
+    expect(everywhere.map((x) => get(x, port2))).toEqual(published);
+    expect(everywhere.map((x) => get(x, port2, '[::1]'))).toEqual(published);
   });
 
   test("dockerd's error for a bad port spec", async () => {
     const [ours, theirs] = await both(['create', '-p', '127.0.0.1:70000:80', IMAGE, 'true']);
-    expect(ours).toEqual(theirs);
+    sameAsEach(ours, theirs);
     expect(ours.code).not.toBe(0);
   });
 
   test("a host port another container of the daemon publishes: dockerd's error, and the container does not run", async () => {
-    const port = await inspect(d, '{{(index (index .NetworkSettings.Ports "80/tcp") 1).HostPort}}', 'pub');
-    const theirPort = await inspect(base!, '{{(index (index .NetworkSettings.Ports "80/tcp") 1).HostPort}}', 'pub');
-    expect(theirPort).toBe(port);
+    const port = await sameInspect('{{(index (index .NetworkSettings.Ports "80/tcp") 1).HostPort}}', 'pub');
     made.add('pub-again');
     const [ours, theirs] = await both(['run', '-d', '--name', 'pub-again', '-p', `${port}:80`, IMAGE, 'sleep', '600']);
     // The endpoint's id is each daemon's own.
@@ -482,10 +542,10 @@ describe('--publish', () => {
       out: r.out.replace(/^[0-9a-f]{64}$/m, 'ID'),
       err: r.err.replace(/\([0-9a-f]{64}\)/, '(EP)'),
     });
-    expect(ids(ours)).toEqual(ids(theirs));
+    sameAsEach(ids(ours), theirs.map(ids));
     expect(ours.err).toContain(`Bind for 0.0.0.0:${port} failed: port is already allocated`);
     const f = '{{.State.Running}}';
-    expect(await inspect(d, f, 'pub-again')).toBe(await inspect(base!, f, 'pub-again'));
+    await sameInspect(f, 'pub-again');
     await rmBoth('pub', 'pub-again');
   });
 });
@@ -497,18 +557,22 @@ describe('--publish-all', () => {
     // Each picked port as a word: dockerd picks the IPv6 one on its own (the same one while its
     // allocator has handed out nothing else), podvisor binds the IPv4 one's.
     const picked = (r: CliResult) => r.out.replace(/(0\.0\.0\.0|\[::\]):\d+/g, '$1:PICKED');
-    expect(picked(ours)).toEqual(picked(theirs));
+    sameAsEach(picked(ours), theirs.map(picked));
     expect(picked(ours)).toBe('80/tcp -> 0.0.0.0:PICKED\n80/tcp -> [::]:PICKED\n');
     const portOf = async (daemon: { env: NodeJS.ProcessEnv }, i: number) =>
       inspect(daemon, `{{(index (index .NetworkSettings.Ports "80/tcp") ${i}).HostPort}}`, 'puball');
     const ports = {
       ours: [await portOf(d, 0), await portOf(d, 1)],
-      theirs: [await portOf(base!, 0), await portOf(base!, 1)],
+      theirs: await Promise.all(baseDaemons().map(async (b) => [await portOf(b, 0), await portOf(b, 1)])),
     };
     const f = '{{.HostConfig.PublishAllPorts}}';
-    expect(await inspect(d, f, 'puball')).toBe(await inspect(base!, f, 'puball'));
-    expect([get('ours', ports.ours[0]), get('theirs', ports.theirs[0])]).toEqual(['all', 'all']);
-    expect([get('ours', ports.ours[1], '[::1]'), get('theirs', ports.theirs[1], '[::1]')]).toEqual(['all', 'all']);
+    await sameInspect(f, 'puball');
+    const all = ['all', ...bases.map(() => 'all')];
+    expect([get('ours', ports.ours[0]), ...baseDaemons().map((b, i) => get(b, ports.theirs[i][0]))]).toEqual(all);
+    expect([
+      get('ours', ports.ours[1], '[::1]'),
+      ...baseDaemons().map((b, i) => get(b, ports.theirs[i][1], '[::1]')),
+    ]).toEqual(all);
     await rmBoth('puball');
   });
 });
@@ -516,7 +580,7 @@ describe('--publish-all', () => {
 describe('(API) Config.NetworkDisabled', () => {
   test('no address but loopback and no route; inspect shows no network', async () => {
     const seen: string[] = [];
-    for (const daemon of [d, base!]) {
+    for (const daemon of [d, ...baseDaemons()]) {
       made.add('nd');
       const body = { Image: IMAGE, NetworkDisabled: true, Cmd: ['sleep', '600'] };
       expect(api(daemon, 'POST', '/containers/create?name=nd', body).status).toBe(201);
@@ -526,7 +590,7 @@ describe('(API) Config.NetworkDisabled', () => {
       const f = '{{json .Config.NetworkDisabled}} {{json .NetworkSettings.Networks}} {{.NetworkSettings.IPAddress}}';
       seen.push(`${r.out}${await inspect(daemon, f, 'nd')}`);
     }
-    expect(seen[0]).toBe(seen[1]);
+    sameAsEach(seen[0], seen.slice(1));
     expect(seen[0]).toMatch(/^lo inet 127\.0\.0\.1\/8\nlo inet6 ::1\/128\nend\ntrue /);
     await rmBoth('nd');
   });

@@ -1,24 +1,22 @@
 /**
  * Real applications that wire unix sockets across the VM's edge, against the real daemon (real
- * QEMU VMs, our guest kernel), with the fixture images of Debian's servers:
- *  - a docker-compose project of two services from the nginx+php image: php-fpm alone in one,
- *    nginx alone in the other, php-fpm's socket in a named volume both mount (each service is
- *    a VM of its own); the page is served through nginx -> the socket -> php-fpm;
- *  - PostgreSQL whose socket directory is a bind mount: the host's psql connects with
- *    `psql -h DIR`, as it would to a host server's socket, and so does redis-cli -s to Redis.
+ * QEMU VMs, our guest kernel), with the fixture images of Debian's servers: PostgreSQL whose
+ * socket directory is a bind mount: the host's psql connects with `psql -h DIR`, as it would to
+ * a host server's socket, and so does redis-cli -s to Redis. (nginx in one VM handing requests
+ * to php-fpm in another through its socket in a named volume both mount is
+ * test/compat/compose-v2-servers.test.ts's first case.)
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
-import { dockerOk, dockerSync, freePort } from '../helpers/docker-cli';
+import { dockerOk, dockerSync } from '../helpers/docker-cli';
 import { fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(900000);
 
 const REG = fixtureRegistry();
-const PROJECT = 'pvsockapps';
 
 let d: TestDaemon;
 let dir: string;
@@ -51,56 +49,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  run('docker-compose', ['-p', PROJECT, 'down', '-v', '--timeout', '1'], { cwd: dir, timeoutMs: 300000 });
   const left = dockerSync(d, ['ps', '-aq'], 60000).out.split('\n').filter(Boolean);
   if (left.length) dockerSync(d, ['rm', '-f', ...left], 300000);
   await stopDaemonLeavingNothing(d);
   fs.rmSync(dir, { recursive: true, force: true });
-});
-
-test('compose: nginx in one service reaches php-fpm in another through its socket in a named volume', async () => {
-  const port = await freePort();
-  const image = `${REG}/debian-nginx-php:latest`;
-  fs.writeFileSync(
-    path.join(dir, 'docker-compose.yml'),
-    [
-      'version: "3.8"',
-      'services:',
-      '  php:',
-      `    image: ${image}`,
-      '    command: ["php-fpm8.2", "--nodaemonize", "--force-stderr"]',
-      '    volumes: ["phpsock:/run/php"]',
-      '  web:',
-      `    image: ${image}`,
-      '    command: ["nginx", "-g", "daemon off;"]',
-      '    volumes: ["phpsock:/run/php"]',
-      `    ports: ["127.0.0.1:${port}:80"]`,
-      '    depends_on: [php]',
-      'volumes:',
-      '  phpsock: {}',
-      '',
-    ].join('\n'),
-  );
-  const up = run('docker-compose', ['-p', PROJECT, 'up', '-d'], { cwd: dir, timeoutMs: 600000 });
-  expect(up.code).toBe(0);
-  const page = await until(
-    () => run('curl', ['-s', `http://127.0.0.1:${port}/`]),
-    (r) => r.out.startsWith('php '),
-  );
-  // php-fpm answered nginx's FastCGI request, as www-data, through the socket in the volume.
-  expect(page.out).toMatch(/^php 8\.2\.\d+.* via fpm-fcgi as www-data$/);
-  // The socket php-fpm made is the pool's, owned as its pool says.
-  const ls = run(
-    'docker-compose',
-    ['-p', PROJECT, 'exec', '-T', 'web', 'stat', '-c', '%F %U', '/run/php/php8.2-fpm.sock'],
-    {
-      cwd: dir,
-    },
-  );
-  expect(ls.out).toBe('socket www-data');
-  expect(
-    run('docker-compose', ['-p', PROJECT, 'down', '-v', '--timeout', '1'], { cwd: dir, timeoutMs: 300000 }).code,
-  ).toBe(0);
 });
 
 test("the host's psql -h DIR and redis-cli -s reach servers whose sockets are in bind mounts", async () => {

@@ -1,8 +1,9 @@
 /**
- * Which dockerd the side-by-side suites compare with: dockerd 20.10 (the host's docker.io, API
- * 1.41) unless PODVISOR_BASELINE is `dockerd26`, Debian 13's dockerd 26.1 (API 1.45) unpacked
- * by scripts/dockerd26.sh. The `compat-dockerd26` jest project sets it
- * (./baseline-dockerd26.ts), so the run-flags, network and API-field suites run beside both.
+ * Which dockerd the side-by-side suites of startBesideBaseline (./beside-baseline.ts) compare
+ * with: dockerd 20.10 (the host's docker.io, API 1.41) unless PODVISOR_BASELINE is `dockerd26`
+ * in the environment (a run by hand), Debian 13's dockerd 26.1 (API 1.45) unpacked by
+ * scripts/dockerd26.sh. The run-flag suites start both baselines themselves
+ * (startBesideBaselines) and compare with both in one run.
  */
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -25,18 +26,13 @@ export function besideDockerd26(): boolean {
  * host's dockerd 20.10; dockerd 26.1's, or a failure saying the bootstrap did not unpack it.
  */
 export function baselineRoot(): string | undefined {
-  if (!besideDockerd26()) return undefined;
+  return besideDockerd26() ? dockerd26Root() : undefined;
+}
+
+/** The unpacked root of dockerd 26.1, or a failure saying the bootstrap did not unpack it. */
+export function dockerd26Root(): string {
   const script = path.join(__dirname, '../../scripts/dockerd26.sh');
   const root = execFileSync('bash', [script, '--path'], { encoding: 'utf8' }).trim();
   if (!root) throw new Error('dockerd 26.1 is not unpacked: run scripts/bootstrap.sh --test (scripts/dockerd26.sh)');
   return root;
-}
-
-/**
- * `daemon` as a side-by-side comparison reaches it at the baseline's own API version: pinned
- * at 1.41 beside dockerd 20.10 (whose answers podvisor keeps at 1.41), unpinned (1.45, as the
- * CLI negotiates) beside dockerd 26.1.
- */
-export function atBaselineVersion(daemon: { env: NodeJS.ProcessEnv }): { env: NodeJS.ProcessEnv } {
-  return besideDockerd26() ? daemon : { env: { ...daemon.env, DOCKER_API_VERSION: '1.41' } };
 }
