@@ -4,6 +4,8 @@
  *  - a 1 GiB allocation (busybox `dd bs=1G`: a 1 GiB buffer, filled) succeeds without -m, and
  *    `docker stats` and `docker info` say what bounds it (the VM's memory; the host's);
  *  - with `-m 128m` the same allocation is OOM-killed: 137, State.OOMKilled, an `oom` event;
+ *  - Python allocating (and touching) 1 GiB succeeds without -m, and is OOM-killed under -m 128m;
+ *  - 300 MB written into `--tmpfs /t:size=1g` fits (the tmpfs is capped below half the VM);
  *  - a VM that grew (600 MB in a tmpfs, more than the old 256 MiB VMs held) is re-adopted by a
  *    restarted daemon: its container still runs, with its data;
  *  - a clone of a template hands back what its guest frees: after a container freed 1 GiB its
@@ -26,6 +28,9 @@ import { savedVmsHaveBalloon } from '../../src/vm/qemu/memory/ram-shim';
 jest.setTimeout(600000);
 
 const IMAGE = `${fixtureRegistry()}/busybox:latest`;
+const PYTHON = `${fixtureRegistry()}/debian-python:3`;
+/** Python allocating 1 GiB and touching every page of it. */
+const PY_1G = 'b = bytearray(1 << 30); b[::4096] = b"x" * (1 << 18); print(len(b))';
 const DD_1G = ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=1G', 'count=1'];
 const MIB = 1024 * 1024;
 
@@ -34,6 +39,7 @@ let d: TestDaemon;
 beforeAll(async () => {
   d = await startDaemon({ vmPoolSize: 0 });
   expect((await dockerCli(d, ['pull', '-q', IMAGE])).code).toBe(0);
+  expect((await dockerCli(d, ['pull', '-q', PYTHON])).code).toBe(0);
 });
 
 afterAll(async () => {
@@ -95,6 +101,45 @@ test('with -m 128m the 1 GiB allocation is OOM-killed: 137, OOMKilled, an oom ev
     ev.stop();
     dockerSync(d, ['rm', '-f', name]);
   }
+});
+
+test('Python allocates 1 GiB without -m; under -m 128m it is OOM-killed with OOMKilled', async () => {
+  const r = await dockerCli(d, ['run', '--rm', PYTHON, 'python3', '-c', PY_1G], undefined, 300000);
+  expect(r).toMatchObject({ code: 0, out: `${1 << 30}\n` });
+  const name = 'pv-grow-py-oom';
+  try {
+    const k = await dockerCli(
+      d,
+      ['run', '--name', name, '-m', '128m', PYTHON, 'python3', '-c', PY_1G],
+      undefined,
+      300000,
+    );
+    expect(k.code).toBe(137);
+    expect(dockerOk(d, ['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', name]).trim()).toBe('true 137');
+  } finally {
+    dockerSync(d, ['rm', '-f', name]);
+  }
+});
+
+test('300 MB written into --tmpfs /t:size=1g fits', async () => {
+  const r = await dockerCli(
+    d,
+    [
+      'run',
+      '--rm',
+      '--tmpfs',
+      '/t:size=1g',
+      IMAGE,
+      'sh',
+      '-c',
+      'dd if=/dev/zero of=/t/f bs=1M count=300 && du -m /t/f',
+    ],
+    undefined,
+    300000,
+  );
+  expect(r.code).toBe(0);
+  expect(r.err).toContain('300+0 records out');
+  expect(r.out).toMatch(/^300\s+\/t\/f$/m);
 });
 
 test('a restarted daemon re-adopts a VM that grew: the container runs on with its 600 MB', async () => {
