@@ -270,7 +270,7 @@ export class OverlayRootfs implements RootfsManager {
       },
       unmount: async (target) => {
         await this.mounter.unmount(target);
-        await fs.promises.rm(linkDir, { recursive: true, force: true });
+        await removeLayerLinks(linkDir);
       },
     });
   }
@@ -472,6 +472,11 @@ async function writeLayerLinks(d: string, layers: string[]): Promise<void> {
     await fs.promises.rm(link, { force: true });
     await fs.promises.symlink(layers[i], link);
   }
+}
+
+/** Take away what writeLayerLinks made in `d` (a directory of them alone). */
+async function removeLayerLinks(d: string): Promise<void> {
+  await fs.promises.rm(d, { recursive: true, force: true });
 }
 
 function ignoreExists(e: NodeJS.ErrnoException): void {
