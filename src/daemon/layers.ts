@@ -100,7 +100,7 @@ async function openPods(opts: DaemonOptions, images: ImageService, vm: VmRuntime
   const spareDisks = blockMode ? new SpareDisks(path.join(opts.dataRoot, 'upper-disks'), UPPER_DISK_BYTES) : undefined;
   spareDisks?.refill();
   // Block mode: the read-only disks of images for containers run with --storage-opt image=disk,
-  // made at first use and removed with their images (src/storage/image-disks.ts).
+  // made once per image and removed with their images (src/storage/image-disks.ts).
   const imageDisks = blockMode ? new ImageDisks(path.join(opts.dataRoot, 'image-disks'), IMAGE_DISK_BYTES) : undefined;
   if (imageDisks) images.store.useImageDisks(imageDisks);
   const rootfs = new OverlayRootfs(containersRoot, undefined, spareDisks, imageDisks);
