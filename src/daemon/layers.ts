@@ -25,6 +25,7 @@ import { ImageService } from '../storage/service';
 import { StateStore } from '../storage/state';
 import { SpareDisks } from '../storage/upper-disk-file';
 import { ImageDisks } from '../storage/image-disks';
+import { ImageDiskPrep } from '../storage/image-disk-prep';
 import { VolumeStore } from '../storage/volumes';
 import { repairFrontend } from '../translate/docker/repair';
 import { logger } from '../util/log';
@@ -99,10 +100,14 @@ async function openPods(opts: DaemonOptions, images: ImageService, vm: VmRuntime
   const spareDisks = blockMode ? new SpareDisks(path.join(opts.dataRoot, 'upper-disks'), UPPER_DISK_BYTES) : undefined;
   spareDisks?.refill();
   // Block mode: the read-only disks of images for containers run with --storage-opt image=disk,
-  // made at first use and removed with their images (src/storage/image-disks.ts).
+  // made once per image and removed with their images (src/storage/image-disks.ts).
   const imageDisks = blockMode ? new ImageDisks(path.join(opts.dataRoot, 'image-disks'), IMAGE_DISK_BYTES) : undefined;
   if (imageDisks) images.store.useImageDisks(imageDisks);
   const rootfs = new OverlayRootfs(containersRoot, undefined, spareDisks, imageDisks);
+  // Containers read their image from its disk by default: each image's disk is made when the
+  // image comes (pull, load, build, commit), not at its first container's start.
+  if (imageDisks && opts.imageOnDisk)
+    images.makeImageDisks(new ImageDiskPrep((id) => images.store.layerDirs(id), rootfs));
   const events = new EventBus();
   // Bridges and rules come up in the background once the API listens (a daemon refused at
   // listen time touches no host network): /networks requests and pod starts wait for them.

@@ -9,9 +9,11 @@
  * writes it) and the guest mounts it `ro,noload`.
  *
  * Files are `<dir>/<key>.ext4`, the key a hash of the image's layer directories (lowest first):
- * two images of the same layers share one. A disk is made on the first start of a container
- * that wants it, written under a temporary name, fsynced and renamed whole, so a disk that is
- * there is complete; concurrent first starts of one image wait for the same make. It goes with
+ * two images of the same layers share one. A disk is made when the image comes on a daemon
+ * whose containers read their image from a disk by default (./image-disk-prep.ts), else on the
+ * first start of a container that wants it; written under a temporary name, fsynced and
+ * renamed whole, so a disk that is there is complete; concurrent makes of one image wait for
+ * the same make. It goes with
  * its image (`docker rmi`, `image prune`: ImageStore calls `remove`).
  *
  * The host writes these files and never mounts one: the guest only reads them (QEMU opens them

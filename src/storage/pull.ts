@@ -69,7 +69,9 @@ export type PullEvent =
   /** The image is stored under `reference`; `updated` when the reference now names another image. */
   | { kind: 'stored'; digest: string; reference: string; updated: boolean }
   /** A single-platform image whose platform is not the one asked for (pulled anyway, as dockerd). */
-  | { kind: 'platform-mismatch'; reference: string; wanted: string; actual: string };
+  | { kind: 'platform-mismatch'; reference: string; wanted: string; actual: string }
+  /** The image's read-only disk (short ID `image`) is being made, or was made (`made`). */
+  | { kind: 'image-disk'; image: string; made: boolean };
 
 /** Options of one pull. */
 export interface PullOptions {
@@ -77,6 +79,8 @@ export interface PullOptions {
   auth?: AuthConfig;
   signal?: AbortSignal;
   onProgress?: (e: PullEvent) => void;
+  /** Run once the image is stored, before the pull's closing status (its disk is made there). */
+  afterStore?: (imageId: string) => Promise<void>;
 }
 
 /** How many layers download at once (dockerd's max-concurrent-downloads default). */
@@ -193,6 +197,7 @@ export class Puller {
       const before = this.images.byRef(refs[0])?.id;
       await this.images.commit({ id, config, layers: diffIds, refs });
       const updated = before !== id;
+      await opts.afterStore?.(id);
       emit({ kind: 'stored', digest: manifestDigest, reference: familiarString(ref), updated });
       if (mismatch) emit(mismatch);
       return { id, updated };

@@ -254,6 +254,32 @@ export class OverlayRootfs implements RootfsManager {
     });
   }
 
+  /**
+   * The read-only disk of the image whose layer directories are `layers` (lowest first), made
+   * now when it has none (ahead of its first container: ./image-disk-prep.ts). NotImplemented
+   * on a daemon that keeps no image disks.
+   */
+  async imageDiskOfLayers(layers: string[]): Promise<string> {
+    if (!this.imageDisks) throw new NotImplementedError('this daemon keeps no image disks (block mode: --rootfs-disk)');
+    // A long layer list is mounted through short links: they live beside the disk being made.
+    const linkDir = `${this.imageDisks.fileFor(layers)}.links`;
+    return this.imageDisks.ensure(layers, {
+      mount: async (target) => {
+        if (overlayOptions(layers, linkDir).links) await writeLayerLinks(linkDir, layers);
+        await this.mountLowers(layers, linkDir, target);
+      },
+      unmount: async (target) => {
+        await this.mounter.unmount(target);
+        await removeLayerLinks(linkDir);
+      },
+    });
+  }
+
+  /** Whether the image whose layer directories are `layers` has its read-only disk. */
+  hasImageDisk(layers: string[]): boolean {
+    return this.imageDisks !== undefined && fs.existsSync(this.imageDisks.fileFor(layers));
+  }
+
   async prepare(
     id: string,
     layerDirs: string[],
@@ -270,15 +296,7 @@ export class OverlayRootfs implements RootfsManager {
     await fs.promises.mkdir(d, { recursive: true, mode: 0o700 });
     await fs.promises.mkdir(path.join(d, 'upper'), { mode: 0o755 }).catch(ignoreExists);
     await fs.promises.mkdir(path.join(d, 'work'), { mode: 0o700 }).catch(ignoreExists);
-    const { links } = overlayOptions(layerDirs, d);
-    if (links) {
-      await fs.promises.mkdir(path.join(d, 'l'), { mode: 0o700 }).catch(ignoreExists);
-      for (let i = 0; i < layerDirs.length; i++) {
-        const link = path.join(d, 'l', String(i));
-        await fs.promises.rm(link, { force: true });
-        await fs.promises.symlink(layerDirs[i], link);
-      }
-    }
+    if (overlayOptions(layerDirs, d).links) await writeLayerLinks(d, layerDirs);
     // The disk itself is made at the first mount (makeDisk).
     if (disk && !fs.existsSync(path.join(d, DISK_FILE))) await recordPendingDisk(d, disk);
     await writeFileAtomic(path.join(d, 'lower.json'), JSON.stringify(layerDirs));
@@ -444,6 +462,21 @@ export class OverlayRootfs implements RootfsManager {
       ...(cwd ? { cwd } : {}),
     });
   }
+}
+
+/** The short links `<d>/l/<n>` to the layer directories, for an overlay mounted from `d`. */
+async function writeLayerLinks(d: string, layers: string[]): Promise<void> {
+  await fs.promises.mkdir(path.join(d, 'l'), { recursive: true, mode: 0o700 });
+  for (let i = 0; i < layers.length; i++) {
+    const link = path.join(d, 'l', String(i));
+    await fs.promises.rm(link, { force: true });
+    await fs.promises.symlink(layers[i], link);
+  }
+}
+
+/** Take away what writeLayerLinks made in `d` (a directory of them alone). */
+async function removeLayerLinks(d: string): Promise<void> {
+  await fs.promises.rm(d, { recursive: true, force: true });
 }
 
 function ignoreExists(e: NodeJS.ErrnoException): void {

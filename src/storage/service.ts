@@ -20,6 +20,8 @@ import { ForbiddenError, InvalidArgumentError, NotFoundError, UnauthorizedError,
 import { LoginRefusedError } from './errors';
 import { ArchiveLoader } from './archive-image/load';
 import { Pusher } from './push';
+import { shortId } from './digest';
+import type { ImageDiskPrep, ImageDiskProgress } from './image-disk-prep';
 
 /** Registry flags of the daemon. */
 export interface RegistryFlags {
@@ -37,6 +39,8 @@ export interface DistributionRecord {
 
 /** Everything image-related the API serves. */
 export class ImageService {
+  private diskPrep: ImageDiskPrep | undefined;
+
   constructor(
     readonly content: ContentStore,
     readonly layers: LayerStore,
@@ -71,9 +75,37 @@ export class ImageService {
     );
   }
 
-  /** Pull an image (see Puller.pull). */
+  /**
+   * Make each new image's read-only disk as soon as it is stored (a daemon whose containers read
+   * their image from a disk by default): pulls, loads, builds and commits call prepareImageDisk.
+   */
+  makeImageDisks(prep: ImageDiskPrep): void {
+    this.diskPrep = prep;
+  }
+
+  /**
+   * Make the read-only disk of image `imageId` now if this daemon makes them ahead (see
+   * makeImageDisks) and it has none; never rejects (the first start makes what failed here).
+   */
+  async prepareImageDisk(imageId: string, progress?: ImageDiskProgress): Promise<void> {
+    await this.diskPrep?.prepare(imageId, progress);
+  }
+
+  /** Pull an image (see Puller.pull); its disk is made before the closing status (prepareImageDisk). */
   pull(ref: ImageReference, opts: PullOptions): Promise<{ id: string; updated: boolean }> {
-    return this.puller.pull(ref, opts);
+    if (!this.diskPrep) return this.puller.pull(ref, opts);
+    const emit = opts.onProgress;
+    return this.puller.pull(ref, {
+      ...opts,
+      afterStore: (id) =>
+        this.prepareImageDisk(
+          id,
+          emit && {
+            making: () => emit({ kind: 'image-disk', image: shortId(id), made: false }),
+            made: () => emit({ kind: 'image-disk', image: shortId(id), made: true }),
+          },
+        ),
+    });
   }
 
   /**

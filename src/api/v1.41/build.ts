@@ -217,7 +217,7 @@ function build(services: ApiServices, cacheOf: () => Promise<BuildCache>) {
         },
         emit,
       );
-      await builder.build(df);
+      await images.prepareImageDisk(await builder.build(df));
     } catch (err) {
       if (!stream) {
         await context.dispose();

@@ -63,6 +63,7 @@ export function register(router: Router, services: ApiServices): void {
       } finally {
         if (pause) await c.pods.unpause(rec.id).catch(() => undefined);
       }
+      await images.prepareImageDisk(id);
       c.events.emit('container', 'commit', rec.id, { comment: query.comment, image: fe.imageRef, name: rec.name });
       sendJson(res, 201, { Id: id });
     }),

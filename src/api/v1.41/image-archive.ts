@@ -37,12 +37,13 @@ async function loadArchive(images: ImageService, quiet: boolean, req: Request, r
     res.flushHeaders();
   };
   try {
-    await images.loader.load(req, (e) => {
+    const ids = await images.loader.load(req, (e) => {
       for (const m of dockerLoadMessages(e, quiet)) {
         start();
         res.write('progress' in m ? progressLine(m.progress) : goJson({ stream: m.stream }) + '\r\n');
       }
     });
+    for (const id of ids) await images.prepareImageDisk(id);
   } catch (err) {
     // dockerd answers load with a 200 whatever happens and reports a failure, a malformed
     // archive included, as the stream's errorDetail line (docker-py raises ImageLoadError on it).

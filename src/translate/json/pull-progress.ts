@@ -37,6 +37,8 @@ export function dockerProgress(e: PullEvent): DockerProgress[] {
         { status: `Digest: ${e.digest}` },
         { status: `Status: ${e.updated ? 'Downloaded newer image' : 'Image is up to date'} for ${e.reference}` },
       ];
+    case 'image-disk':
+      return [{ status: e.made ? 'Image disk made' : 'Making image disk', progressDetail: {}, id: e.image }];
     case 'platform-mismatch':
       return [
         {

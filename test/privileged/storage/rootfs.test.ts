@@ -327,3 +327,25 @@ test("block mode with the image on a disk of its own (--storage-opt image=disk):
   await disks.remove([base, top]);
   expect(fs.readdirSync(path.join(tmp, 'image-disks'))).toEqual([]);
 });
+
+test("an image's disk made from its layers alone, before any container (a list long enough for short links): the layers merged, nothing left beside the disk file, and a container of the image finds it made", async () => {
+  const disks = new ImageDisks(path.join(tmp, 'image-disks'), 64 << 20);
+  rootfs = new OverlayRootfs(path.join(tmp, 'containers'), undefined, undefined, disks);
+  const layers = Array.from({ length: 60 }, (_v, i) =>
+    layer(`l${String(i).padStart(2, '0')}-${'x'.repeat(40)}`, { [`f${i}`]: `${i}\n`, same: `${i}\n` }),
+  );
+  expect(rootfs.hasImageDisk(layers)).toBe(false);
+  const file = await rootfs.imageDiskOfLayers(layers);
+  expect(rootfs.hasImageDisk(layers)).toBe(true);
+  const debugfs = (req: string) => execFileSync('debugfs', ['-R', req, file], { encoding: 'utf8', stdio: 'pipe' });
+  expect(debugfs('cat /f0')).toBe('0\n');
+  expect(debugfs('cat /f59')).toBe('59\n');
+  expect(debugfs('cat /same')).toBe('59\n');
+  expect(fs.readdirSync(path.join(tmp, 'image-disks'))).toEqual([path.basename(file)]);
+  expect(mountsUnder(tmp)).toEqual([]);
+  const ino = fs.statSync(file).ino;
+  await rootfs.prepare('c1', layers, { bytes: 64 << 20, imageOnDisk: true });
+  expect(await rootfs.imageDisk('c1')).toBe(file);
+  expect(fs.statSync(file).ino).toBe(ino);
+  await rootfs.remove('c1');
+});

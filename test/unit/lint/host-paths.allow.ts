@@ -366,9 +366,22 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   {
     file: 'src/storage/rootfs.ts',
     fn: 'OverlayRootfs.prepare',
-    calls: ['fs.existsSync', 'fs.promises.mkdir', 'fs.promises.rm', 'fs.promises.symlink'],
+    calls: ['fs.existsSync', 'fs.promises.mkdir'],
     reason: ROOTFS_DATA,
   },
+  {
+    file: 'src/storage/rootfs.ts',
+    fn: 'writeLayerLinks',
+    calls: ['fs.promises.mkdir', 'fs.promises.rm', 'fs.promises.symlink'],
+    reason: `${ROOTFS_DATA}; or the short layer links beside an image disk being made (${IMAGE_DISKS})`,
+  },
+  {
+    file: 'src/storage/rootfs.ts',
+    fn: 'removeLayerLinks',
+    calls: ['fs.promises.rm'],
+    reason: `the short layer links beside an image disk being made: ${IMAGE_DISKS}`,
+  },
+  { file: 'src/storage/rootfs.ts', fn: 'OverlayRootfs.hasImageDisk', calls: ['fs.existsSync'], reason: IMAGE_DISKS },
   {
     file: 'src/storage/rootfs.ts',
     fn: 'OverlayRootfs.remove',

@@ -27,6 +27,7 @@ import { MediaType } from '../../../src/storage/registry/manifest';
 import type { PullEvent } from '../../../src/storage/pull';
 import { dockerProgress } from '../../../src/translate/json/pull-progress';
 import { tarMembers } from '../../helpers/tar-members';
+import { ImageDiskPrep, type ImageDiskMaker } from '../../../src/storage/image-disk-prep';
 
 type Mode = 'ok' | 'corrupt' | 'die';
 
@@ -219,3 +220,39 @@ test.each([
     expect(await svc.content.has(img.layers[0].digest)).toBe(false);
   },
 );
+
+test("on a daemon that makes image disks ahead, the pull makes the image's disk before its closing status and says so; a failed make fails no pull", async () => {
+  const svc = await ImageService.open(root);
+  const made: string[][] = [];
+  let fail = false;
+  const maker: ImageDiskMaker = {
+    hasImageDisk: (layers) => made.some((m) => m.join() === layers.join()),
+    imageDiskOfLayers: (layers) => {
+      if (fail) return Promise.reject(new Error('mkfs.ext4 is missing'));
+      made.push(layers);
+      return Promise.resolve('/disk');
+    },
+  };
+  svc.makeImageDisks(new ImageDiskPrep((id) => svc.store.layerDirs(id), maker));
+  const statuses = async (): Promise<string[]> => {
+    const seen: PullEvent[] = [];
+    await svc.pull({ domain: addr, path: 'x', tag: 'latest' }, { onProgress: (p) => seen.push(p) });
+    return seen.flatMap(dockerProgress).map((p) => `${p.id ?? ''} ${p.status}`);
+  };
+  const short = image.configDigest.slice('sha256:'.length, 'sha256:'.length + 12);
+  const first = await statuses();
+  expect(first.slice(-4)).toEqual([
+    `${short} Making image disk`,
+    `${short} Image disk made`,
+    expect.stringMatching(/^ Digest: sha256:/),
+    ` Status: Downloaded newer image for ${addr}/x:latest`,
+  ]);
+  expect(made).toEqual([await svc.store.layerDirs(image.configDigest)]);
+  // Made already: nothing to show.
+  expect((await statuses()).filter((l) => /image disk/i.test(l))).toEqual([]);
+  made.length = 0;
+  fail = true;
+  const failed = await statuses();
+  expect(failed.filter((l) => /image disk/i.test(l))).toEqual([`${short} Making image disk`]);
+  expect(failed[failed.length - 1]).toBe(` Status: Image is up to date for ${addr}/x:latest`);
+});

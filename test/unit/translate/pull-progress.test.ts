@@ -38,3 +38,15 @@ test('one pull, from manifest to stored image, in dockerd words', () => {
     dockerProgress({ kind: 'stored', digest: 'sha256:d', reference: 'busybox:latest', updated: false })[1].status,
   ).toBe('Status: Image is up to date for busybox:latest');
 });
+
+test("an image's disk being made and made, as a line of the image's short ID", () => {
+  expect(
+    [
+      { kind: 'image-disk', image: 'abc', made: false },
+      { kind: 'image-disk', image: 'abc', made: true },
+    ].flatMap((e) => dockerProgress(e as PullEvent)),
+  ).toEqual([
+    { status: 'Making image disk', progressDetail: {}, id: 'abc' },
+    { status: 'Image disk made', progressDetail: {}, id: 'abc' },
+  ]);
+});

@@ -1,0 +1,104 @@
+/**
+ * Image disks made when the image comes, through the stock docker CLI against the real daemon.
+ * On a daemon whose containers read their image from a disk by default (`--storage-opt
+ * image=disk`), an image's read-only disk (`<data-root>/image-disks/*.ext4`) is there before
+ * any container ran:
+ * - after `docker pull`, whose progress shows the disk being made and made;
+ * - after `docker load` of a saved image (its disk went with `docker rmi`);
+ * - after a build's final image and after `docker commit` of a created container with a file
+ *   copied in.
+ * A default daemon's pull makes none.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { dockerOk, dockerSync } from '../helpers/docker-cli';
+import { fixtureRegistry } from '../fixtures/registry';
+
+jest.setTimeout(300000);
+
+const IMAGE = `${fixtureRegistry()}/busybox`;
+
+let tmp: string;
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-imgdisk-'));
+});
+
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** The image disk files of daemon `d`. */
+function imageDisks(d: TestDaemon): string[] {
+  const dir = path.join(d.dataRoot, 'image-disks');
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).filter((f) => f.endsWith('.ext4'));
+}
+
+describe('a daemon with --storage-opt image=disk', () => {
+  let d: TestDaemon;
+
+  beforeAll(async () => {
+    d = await startDaemon({ args: ['--storage-opt', 'image=disk'] });
+  });
+
+  afterAll(async () => {
+    if (d) await stopDaemonLeavingNothing(d);
+  });
+
+  test('makes the disk within docker pull, showing it in the progress', () => {
+    const r = dockerSync(d, ['pull', IMAGE], 300000);
+    expect(r.code).toBe(0);
+    const short = dockerOk(d, ['image', 'inspect', '-f', '{{.Id}}', IMAGE])
+      .replace(/^sha256:/, '')
+      .slice(0, 12);
+    const lines = r.out.split('\n');
+    const making = lines.indexOf(`${short}: Making image disk`);
+    const made = lines.indexOf(`${short}: Image disk made`);
+    const status = lines.findIndex((l) => l.startsWith('Status: Downloaded newer image for'));
+    expect(making).toBeGreaterThan(-1);
+    expect(made).toBeGreaterThan(making);
+    expect(status).toBeGreaterThan(made);
+    expect(dockerOk(d, ['ps', '-aq'])).toBe('');
+    expect(imageDisks(d)).toHaveLength(1);
+  });
+
+  test('makes the disk of a loaded image, of a built image and of a committed one', () => {
+    const tar = path.join(tmp, 'busybox.tar');
+    dockerOk(d, ['save', '-o', tar, IMAGE]);
+    dockerOk(d, ['rmi', IMAGE]);
+    expect(imageDisks(d)).toEqual([]);
+    dockerOk(d, ['load', '-i', tar]);
+    expect(imageDisks(d)).toHaveLength(1);
+
+    // COPY only: no step container.
+    fs.writeFileSync(path.join(tmp, 'seed'), 'seed\n');
+    fs.writeFileSync(path.join(tmp, 'Dockerfile'), `FROM ${IMAGE}\nCOPY seed /seed\n`);
+    dockerOk({ env: { ...d.env, DOCKER_BUILDKIT: '0' } }, ['build', '-q', '-t', 'built', tmp], 300000);
+    expect(imageDisks(d)).toHaveLength(2);
+
+    // A changed writable layer (one with no change adds no layer, so no other disk).
+    dockerOk(d, ['create', '--name', 'tocommit', IMAGE, 'true']);
+    try {
+      dockerOk(d, ['cp', path.join(tmp, 'seed'), 'tocommit:/committed-seed']);
+      dockerOk(d, ['commit', 'tocommit', 'committed']);
+    } finally {
+      dockerOk(d, ['rm', 'tocommit']);
+    }
+    expect(imageDisks(d)).toHaveLength(3);
+  });
+});
+
+test('a default daemon makes no image disk at pull', async () => {
+  const d = await startDaemon();
+  try {
+    const r = dockerSync(d, ['pull', IMAGE], 300000);
+    expect(r.code).toBe(0);
+    expect(r.out).not.toMatch(/image disk/i);
+    expect(imageDisks(d)).toEqual([]);
+  } finally {
+    await stopDaemonLeavingNothing(d);
+  }
+});
