@@ -119,12 +119,13 @@ describe('the upper disk (block mode)', () => {
       args.filter(
         (a, i) => args[i - 1] === '-device' && /^(virtio-|vhost-user-)/.test(a) && !a.startsWith('virtserialport'),
       ).length;
-    const clone = (req: Parameters<typeof planDevices>[1]): string[] =>
+    const clone = (req: Parameters<typeof planDevices>[1], ninePBalloon = false): string[] =>
       qemuArgs({
         ...base,
         devices: planDevices(ID, req, paths),
         transport: '9p',
         ram: { file: '/r/ram', share: false },
+        ninePBalloon,
       });
     // Three NICs, volumes and the disk: the layers share takes the last transport.
     const three = clone({ nics: 3, volumes: true, upperDisk: true });
@@ -137,45 +138,21 @@ describe('the upper disk (block mode)', () => {
     expect(four.filter((a) => a.startsWith('virtio-net-device'))).toHaveLength(4);
     // With a balloon (a QEMU with the RAM shim): the pool's two NICs, volumes and the disk leave
     // room for both the layers share and the balloon.
-    const ballooned = qemuArgs({
-      ...base,
-      devices: planDevices(ID, { nics: 2, volumes: true, upperDisk: true }, paths),
-      transport: '9p',
-      ram: { file: '/r/ram', share: false },
-      ninePBalloon: true,
-    });
+    const ballooned = clone({ nics: 2, volumes: true, upperDisk: true }, true);
     expect(transports(ballooned)).toBe(MICROVM_VIRTIO_SLOTS);
     expect(ballooned).toContain('virtio-balloon-device,free-page-reporting=on');
     expect(ballooned).toContain('virtio-9p-device,fsdev=fslayers,mount_tag=podvisor-layers');
     // Room for one of the two only (three NICs): the layers share keeps it.
-    const threeBallooned = qemuArgs({
-      ...base,
-      devices: planDevices(ID, { nics: 3, volumes: true, upperDisk: true }, paths),
-      transport: '9p',
-      ram: { file: '/r/ram', share: false },
-      ninePBalloon: true,
-    });
+    const threeBallooned = clone({ nics: 3, volumes: true, upperDisk: true }, true);
     expect(transports(threeBallooned)).toBe(MICROVM_VIRTIO_SLOTS);
     expect(threeBallooned).toContain('virtio-9p-device,fsdev=fslayers,mount_tag=podvisor-layers');
     expect(threeBallooned.filter((a) => /balloon/.test(a))).toEqual([]);
     // With the image disk instead of the layers share, the balloon takes the transport left.
-    const imageDisk = qemuArgs({
-      ...base,
-      devices: planDevices(ID, { nics: 2, volumes: true, upperDisk: true, imageDisk: true }, paths),
-      transport: '9p',
-      ram: { file: '/r/ram', share: false },
-      ninePBalloon: true,
-    });
+    const imageDisk = clone({ nics: 2, volumes: true, upperDisk: true, imageDisk: true }, true);
     expect(transports(imageDisk)).toBe(MICROVM_VIRTIO_SLOTS);
     expect(imageDisk).toContain('virtio-balloon-device,free-page-reporting=on');
     // ... but never one an asked device needs: four NICs, volumes and the disk take them all.
-    const fourBallooned = qemuArgs({
-      ...base,
-      devices: planDevices(ID, { nics: 4, volumes: true, upperDisk: true }, paths),
-      transport: '9p',
-      ram: { file: '/r/ram', share: false },
-      ninePBalloon: true,
-    });
+    const fourBallooned = clone({ nics: 4, volumes: true, upperDisk: true }, true);
     expect(transports(fourBallooned)).toBe(MICROVM_VIRTIO_SLOTS);
     expect(fourBallooned.filter((a) => /balloon|fslayers/.test(a))).toEqual([]);
     expect(fourBallooned.filter((a) => a.startsWith('virtio-net-device'))).toHaveLength(4);
