@@ -22,10 +22,18 @@ import { endpointProblemsAtOnce, networkNameMayRepeat } from './versions/queries
 import { checkEndpointSettings, userRangesOf } from '../../net/endpoint-settings';
 import { hasIpv6Pool } from '../../net/ip-family';
 
-/** dockerd's inspect JSON of one network. */
-export function networkJson(n: NetworkRecord, containers = true): Record<string, unknown> {
+/**
+ * dockerd's inspect JSON of one network. `shown` says which endpoints' containers its
+ * `Containers` lists (all by default).
+ */
+export function networkJson(
+  n: NetworkRecord,
+  containers = true,
+  shown: (containerId: string) => boolean = () => true,
+): Record<string, unknown> {
   const eps: Record<string, unknown> = {};
   for (const ep of Object.values(n.endpoints)) {
+    if (!shown(ep.containerId)) continue;
     const ip6 = ep.ip6 && n.ipam6 ? `${ep.ip6}/${n.ipam6.subnet.split('/')[1]}` : '';
     eps[ep.containerId] = {
       Name: ep.name,
@@ -135,9 +143,28 @@ function registerNetworkReads(router: Router, services: ApiServices): void {
     '/networks/:id',
     typed('GET /networks/:id', async ({ params, query }, _req, res) => {
       if (query.scope && query.scope !== 'local') throw new InvalidArgumentError(`network ${params.id} not found`);
-      sendJson(res, 200, networkJson((await networkManager(services)).get(params.id)));
+      sendJson(res, 200, networkJson((await networkManager(services)).get(params.id), true, runningPod(services)));
     }),
   );
+}
+
+/**
+ * Whether the container of an endpoint runs, for a network's inspect: dockerd lists only running
+ * containers there (a stopped one has no endpoint). podvisor takes an ended container off its
+ * networks in its teardown, which goes on after `docker stop` or `rm` answered; Compose v2's
+ * `down` inspects each network right after removing the containers and leaves one whose
+ * `Containers` is not empty ("Resource is still in use") without asking to remove it.
+ */
+function runningPod(services: ApiServices): (containerId: string) => boolean {
+  const pods = services.containers?.pods;
+  return (id) => {
+    if (!pods) return true;
+    try {
+      return pods.isRunning(id);
+    } catch {
+      return false; // removed: its teardown is under way
+    }
+  };
 }
 
 /** How long a network removal waits for the teardowns of containers that have ended. */
@@ -156,13 +183,7 @@ const TEARDOWN_POLL_MS = 200;
 async function teardownsEnded(services: ApiServices, mgr: NetworkManager, ref: string): Promise<void> {
   const pods = services.containers?.pods;
   if (!pods) return;
-  const running = (id: string): boolean => {
-    try {
-      return pods.isRunning(id);
-    } catch {
-      return false; // removed: its teardown may still be under way
-    }
-  };
+  const running = runningPod(services);
   const deadline = Date.now() + TEARDOWN_WAIT_MS;
   for (;;) {
     let n: NetworkRecord;

@@ -3,7 +3,8 @@
  * does): the containers' teardowns, which take them off their networks, run in the background
  * after their stop and rm answered, so the removal waits for them instead of finding an ended
  * container's endpoint (dockerd takes a container off its networks before its stop answers).
- * A network a running container is on is still refused. Over the API with dockerode, the real
+ * A network a running container is on is still refused, and a network's inspect lists only running
+ * containers (Compose v2's `down` reads it before it asks for the removal). Over the API with dockerode, the real
  * network manager on an in-memory host, and the pod layer on the VM fakes, with each
  * disconnect held for a moment as a busy host holds it.
  */
@@ -58,4 +59,21 @@ test('a network a running container is on is still refused, in dockerd words', a
     expect.stringMatching(/^error while removing network: network busy id \w+ has active endpoints$/),
   ]);
   await c.remove({ force: true });
+});
+
+test("a network's inspect lists only running containers: one just removed is gone at once, as Compose v2's down reads it before removing the network", async () => {
+  const net = await docker.createNetwork({ Name: 'shown' });
+  const c = await docker.createContainer({
+    Image: 'busybox',
+    Cmd: ['sleep', '1000'],
+    HostConfig: { NetworkMode: 'shown' },
+  });
+  await c.start();
+  expect(Object.keys((await net.inspect()).Containers)).toEqual([c.id]);
+  await c.stop({ t: 1 });
+  // The teardown (each disconnect held 300 ms here) is still under way: dockerd lists no stopped container.
+  expect((await net.inspect()).Containers).toEqual({});
+  await c.remove();
+  expect((await net.inspect()).Containers).toEqual({});
+  expect(await failureOf(net.remove())).toEqual([0, '']);
 });
