@@ -7,7 +7,8 @@
  *  - a process past `-m` is OOM-killed: exit 137, State.OOMKilled, an `oom` event;
  *  - `docker rm -f` of a container spinning its VM's vCPU returns within 10 s;
  *  - a guest whose vCPUs stop (QMP `stop`, as a wedged kernel looks from the host) is reported
- *    by the watchdog (`vm_unresponsive`), and `docker rm -f`, `stop` and `kill` end its VM at once.
+ *    by the watchdog (`vm_unresponsive`), and `docker rm -f`, `stop` and `kill` end its VM at once;
+ *    one with a health check turns unhealthy (each probe times out, its start never answered).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -193,6 +194,9 @@ describe('guests whose vCPUs stop', () => {
   const VERBS = [['rm', '-f'], ['stop', '-t', '10'], ['kill']];
   /** Per verb: its container, the container's events and its VM's directory under execRoot/vms. */
   const frozen = new Map<string, { name: string; ev: ReturnType<typeof watchEvents>; vm: string }>();
+  const HEALTHY = 'pv-mem-frozen-health';
+  const HEALTH = ['--health-cmd', 'true', '--health-interval', '1s', '--health-timeout', '2s', '--health-retries', '2'];
+  const healthOf = (name: string) => dockerOk(d, ['inspect', '-f', '{{.State.Health.Status}}', name]).trim();
 
   // One container per verb, each in its VM, all frozen at once: the watchdog's silence (20 s)
   // passes once for the three.
@@ -207,7 +211,15 @@ describe('guests whose vCPUs stop', () => {
       expect(added).toHaveLength(1);
       frozen.get(verb)!.vm = added[0];
     }
-    for (const { vm } of frozen.values()) await qmpCommand(path.join(vmsDir, vm, 'qmp.sock'), 'stop');
+    // And one with a health check, healthy before its guest stops.
+    const before = fs.readdirSync(vmsDir);
+    dockerOk(d, ['run', '-d', '--name', HEALTHY, ...HEALTH, IMAGE, 'sleep', '1000']);
+    const added = fs.readdirSync(vmsDir).filter((v) => !before.includes(v));
+    expect(added).toHaveLength(1);
+    for (let i = 0; i < 120 && healthOf(HEALTHY) !== 'healthy'; i++) await new Promise((r) => setTimeout(r, 500));
+    expect(healthOf(HEALTHY)).toBe('healthy');
+    for (const vm of [...[...frozen.values()].map((f) => f.vm), added[0]])
+      await qmpCommand(path.join(vmsDir, vm, 'qmp.sock'), 'stop');
   });
 
   afterAll(() => {
@@ -215,6 +227,18 @@ describe('guests whose vCPUs stop', () => {
       ev.stop();
       dockerSync(d, ['rm', '-f', name]);
     }
+    dockerSync(d, ['rm', '-f', HEALTHY]);
+  });
+
+  test('a container with a health check whose guest stops answering turns unhealthy: each probe times out', async () => {
+    for (let i = 0; i < 120 && healthOf(HEALTHY) !== 'unhealthy'; i++) await new Promise((r) => setTimeout(r, 500));
+    expect(healthOf(HEALTHY)).toBe('unhealthy');
+    const log = JSON.parse(dockerOk(d, ['inspect', '-f', '{{json .State.Health.Log}}', HEALTHY])) as Array<{
+      ExitCode: number;
+      Output: string;
+    }>;
+    const timedOut = { ExitCode: -1, Output: 'Health check exceeded timeout (2s)' };
+    expect(log.slice(-2)).toEqual([expect.objectContaining(timedOut), expect.objectContaining(timedOut)]);
   });
 
   test.each(VERBS)(

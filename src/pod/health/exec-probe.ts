@@ -3,8 +3,9 @@
  * both the health check (./health.ts) and the exec probes of pod files (./probes.ts) run. The
  * exec has the container's user, working directory and environment and publishes the exec
  * events; it is not kept for inspection afterwards. A probe that runs longer than its timeout
- * is killed (SIGKILL) and counts as a failure; one that cannot start counts as a failure too
- * (exit code -1, the error as its output).
+ * (its start included: a guest that stopped answering never answers it) is killed (SIGKILL)
+ * and counts as a failure; one that cannot start counts as a failure too (exit code -1, the
+ * error as its output).
  */
 import type { PodContext } from '../context';
 import { AttachSession } from '../io/io';
@@ -70,18 +71,24 @@ export async function runExecProbe(
   try {
     const x = execCreate(ctx, e, capturedExecConfig(args, container));
     execId = x.id;
-    await execStart(ctx, x.id, collectingSession(out));
+    // The timeout covers the exec's start too: a guest that stopped answering never answers
+    // the start, and its probe must still fail (the container turns unhealthy).
+    const started = execStart(ctx, x.id, collectingSession(out));
+    started.catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
-      (x.finished ?? Promise.resolve()).then(() => false),
+      started.then(() => (x.finished ?? Promise.resolve()).then(() => false)),
       new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs).unref())),
     ]).finally(() => clearTimeout(timer));
     if (timedOut) {
-      if (x.processId && !ctx.closing) await run.vm.agent.signalProcess(x.processId, 9).catch(() => undefined);
-      let wait: NodeJS.Timeout | undefined;
-      await Promise.race([x.finished, new Promise((r) => (wait = setTimeout(r, KILL_WAIT_MS).unref()))]).finally(() =>
-        clearTimeout(wait),
-      );
+      // A probe whose start was never answered has no process to kill or wait for.
+      if (x.processId) {
+        if (!ctx.closing) await run.vm.agent.signalProcess(x.processId, 9).catch(() => undefined);
+        let wait: NodeJS.Timeout | undefined;
+        await Promise.race([x.finished, new Promise((r) => (wait = setTimeout(r, KILL_WAIT_MS).unref()))]).finally(() =>
+          clearTimeout(wait),
+        );
+      }
       return { start, end: nowRfc3339(), exitCode: -1, output: '', timedOutMs: timeoutMs };
     }
     return { start, end: nowRfc3339(), exitCode: x.exitCode ?? -1, output: out.text() };

@@ -69,7 +69,7 @@ test("a network's inspect lists only running containers: one just removed is gon
     HostConfig: { NetworkMode: 'shown' },
   });
   await c.start();
-  expect(Object.keys((await net.inspect()).Containers)).toEqual([c.id]);
+  expect(Object.keys((await net.inspect()).Containers ?? {})).toEqual([c.id]);
   await c.stop({ t: 1 });
   // The teardown (each disconnect held 300 ms here) is still under way: dockerd lists no stopped container.
   expect((await net.inspect()).Containers).toEqual({});

@@ -137,6 +137,24 @@ describe('on a running pod', () => {
     await until(() => events.some((e) => e.id === id && e.action === 'exec_die' && e.attributes.exitCode === '137'));
   });
 
+  test('a guest that stops answering: the probe whose start is never answered times out, and the container turns unhealthy', async () => {
+    const id = await run({ Test: ['CMD', 'true'], Interval: 10 * MS, Timeout: 50 * MS, Retries: 2 });
+    await until(() => health(id)?.status === 'healthy');
+    // From now on the guest answers nothing (the watchdog would report it unresponsive).
+    h.hv.hangAgents = true;
+    try {
+      await until(() => health(id)?.status === 'unhealthy');
+      expect(
+        health(id)
+          ?.log.slice(-2)
+          .map((l) => l.exitCode),
+      ).toEqual([-1, -1]);
+      expect(actions(id)).toContain('health_status: unhealthy');
+    } finally {
+      h.hv.hangAgents = false;
+    }
+  });
+
   test('a probe that cannot start counts as a failure with the reason as output', async () => {
     const id = await run({ Test: ['CMD', 'no-such-program'], Interval: 10 * MS, Retries: 1 });
     await until(() => health(id)?.status === 'unhealthy');
