@@ -56,8 +56,9 @@ Options:
                                the layer is a host directory served over 9p/virtio-fs)
       --storage-opt list       image=disk: containers with a VM of their own that name no
                                image storage option read their image from its disk and keep
-                               their anonymous volumes on their own, so they can be saved
-                               (default image=layers)
+                               their anonymous volumes on their own, so they can be saved;
+                               image=layers: over the layers share (default image=disk in
+                               block mode)
       --vm-memory int          Guest memory in MiB of a container without -m: what it may
                                grow to (default 2048, at most half the host's RAM)
       --vm-cpus int            Default guest vCPUs (default 1)

@@ -32,7 +32,7 @@ import { logger } from '../util/log';
 import { UPPER_DISK_BYTES } from '../vm/devices/upper-disk/upper-disk';
 import { IMAGE_DISK_BYTES } from '../vm/devices/image-disk/image-disk';
 import { HeldVms } from '../vm/idle-vms';
-import type { DaemonOptions } from './options';
+import { imageOnDiskIn, type DaemonOptions } from './options';
 import { openCreationEngine } from './creation-engine';
 import { openVmRuntime, type VmRuntime } from './vm-runtime';
 
@@ -99,14 +99,15 @@ async function openPods(opts: DaemonOptions, images: ImageService, vm: VmRuntime
   // moves it into place instead of waiting for mkfs.ext4 (src/storage/upper-disk-file.ts).
   const spareDisks = blockMode ? new SpareDisks(path.join(opts.dataRoot, 'upper-disks'), UPPER_DISK_BYTES) : undefined;
   spareDisks?.refill();
-  // Block mode: the read-only disks of images for containers run with --storage-opt image=disk,
+  // Block mode: the read-only disks of images for containers that read their image from a disk
+  // (the default; --storage-opt image=layers turns it off),
   // made once per image and removed with their images (src/storage/image-disks.ts).
   const imageDisks = blockMode ? new ImageDisks(path.join(opts.dataRoot, 'image-disks'), IMAGE_DISK_BYTES) : undefined;
   if (imageDisks) images.store.useImageDisks(imageDisks);
   const rootfs = new OverlayRootfs(containersRoot, undefined, spareDisks, imageDisks);
   // Containers read their image from its disk by default: each image's disk is made when the
   // image comes (pull, load, build, commit), not at its first container's start.
-  if (imageDisks && opts.imageOnDisk)
+  if (imageDisks && imageOnDiskIn(opts, blockMode))
     images.makeImageDisks(new ImageDiskPrep((id) => images.store.layerDirs(id), rootfs));
   const events = new EventBus();
   // Bridges and rules come up in the background once the API listens (a daemon refused at
@@ -182,7 +183,7 @@ async function openCreation(
       treeBytes: UPPER_DISK_BYTES + 4 * 64 * 1024 ** 3,
     }),
   );
-  if (opts.imageOnDisk && !vm.blockMode)
+  if (opts.imageOnDisk === true && !vm.blockMode)
     log.warn('--storage-opt image=disk is ignored: this daemon is not in block mode (--rootfs-disk)');
   const staleArchiveMounts = await archive.reclaimStale();
   if (staleArchiveMounts) log.info(`detached ${staleArchiveMounts} archive mount(s) left by an earlier daemon`);
@@ -199,7 +200,7 @@ async function openCreation(
     vmDefaults,
     hostCpus,
     logDefaults: { Type: opts.logDriver, Config: opts.logOpts },
-    ...(opts.imageOnDisk && vm.blockMode ? { imageOnDiskByDefault: true } : {}),
+    ...(imageOnDiskIn(opts, vm.blockMode) ? { imageOnDiskByDefault: true } : {}),
     networks: networks.then((n) => (n ? lookupOver((ref) => n.get(ref)) : undefined)),
     volumes: { store: volumes.store, events },
     archive,

@@ -81,12 +81,13 @@ export interface DaemonOptions {
   rootfsDisk: boolean;
   /**
    * The daemon's storage options (--storage-opt, daemon.json `storage-opts`): only podvisor's
-   * `image=disk` (or `image=layers`, the default): a Docker create that joins no other
-   * container's VM and names no `image` storage option of its own reads its image from the
-   * image's disk and keeps its anonymous volumes on its own disk, so that it can be saved
-   * (docs/checkpoint.md). Needs block mode.
+   * `image=disk` (the default in block mode) or `image=layers`. With image=disk, a Docker
+   * create that joins no other container's VM and names no `image` storage option of its own
+   * reads its image from the image's disk and keeps its anonymous volumes on its own disk, so
+   * that it can be saved (docs/checkpoint.md); image=layers reads every image over the layers
+   * share as before. Unset (undefined): image=disk where block mode is on (imageOnDiskIn).
    */
-  imageOnDisk: boolean;
+  imageOnDisk?: boolean;
   /** The infra image of every CRI sandbox (--cri-sandbox-image; containerd's sandbox_image). */
   criSandboxImage: string;
 }
@@ -147,7 +148,6 @@ export function defaultOptions(): DaemonOptions {
     cniConfDir: DEFAULT_CNI_CONF_DIR,
     cniBinDirs: [...DEFAULT_CNI_BIN_DIRS],
     rootfsDisk: true,
-    imageOnDisk: false,
     criSandboxImage: DEFAULT_CRI_SANDBOX_IMAGE,
   };
 }
@@ -356,6 +356,14 @@ export const OPTIONS: OptionDef[] = [
   { key: 'kernel', flags: ['--kernel'], kind: 'string', apply: (o, v) => void (o.kernel = v) },
   { key: 'initrd', flags: ['--initrd'], kind: 'string', apply: (o, v) => void (o.initrd = v) },
 ];
+
+/**
+ * Whether the daemon's containers read their image from its disk by default: `image=disk`,
+ * given or unset, in block mode (image disks need the upper disk's guest overlay).
+ */
+export function imageOnDiskIn(opts: Pick<DaemonOptions, 'imageOnDisk'>, blockMode: boolean): boolean {
+  return blockMode && opts.imageOnDisk !== false;
+}
 
 /** The option of a flag name (`-H`, `--host`...). */
 export function optionOfFlag(flag: string): OptionDef | undefined {

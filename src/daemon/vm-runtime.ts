@@ -7,7 +7,7 @@
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { DaemonOptions } from './options';
+import { imageOnDiskIn, type DaemonOptions } from './options';
 import { logger } from '../util/log';
 import { resolveAccel, type AccelDecision } from '../vm/accel';
 import { AgentClient } from '../vm/agent/client';
@@ -114,7 +114,7 @@ export async function openVmRuntime(opts: DaemonOptions): Promise<VmRuntime> {
   // containers with volumes and binds, and every CRI sandbox (its VM takes the host mounts of
   // the containers that join it), which otherwise waited for a clone of a template of their
   // own (~150-180 ms). Booted VMs do not: there it is a virtiofsd per VM.
-  // With the daemon's --storage-opt image=disk, a pool VM also has an image disk (a placeholder
+  // With the daemon's --storage-opt image=disk (the default), a pool VM also has an image disk (a placeholder
   // until a container's image disk is put behind it), so it serves the containers that read
   // their image from a disk, which are then most of them; such a VM has no layers share (its
   // transport holds the image disk), so a container that reads the layers (image=layers, a
@@ -122,7 +122,7 @@ export async function openVmRuntime(opts: DaemonOptions): Promise<VmRuntime> {
   const poolDevices = {
     nics: canCreateTaps() ? POD_VM_NICS : 0,
     ...(blockMode ? { upperDisk: true } : {}),
-    ...(blockMode && opts.imageOnDisk ? { imageDisk: true } : {}),
+    ...(imageOnDiskIn(opts, blockMode) ? { imageDisk: true } : {}),
     ...(hypervisor.willClone() ? { volumes: true } : {}),
   };
   const vmFactory = new CachedFactory(

@@ -1,5 +1,7 @@
 import { parseFlags, DEFAULT_HOST } from '../../../src/daemon/flags';
 import { InvalidArgumentError } from '../../../src/errors';
+import { imageOnDiskIn } from '../../../src/daemon/options';
+import type { DaemonOptions } from '../../../src/daemon/options';
 
 describe('podvisord flags', () => {
   test('defaults listen on the podvisor socket with a pool of 2', () => {
@@ -15,8 +17,8 @@ describe('podvisord flags', () => {
     expect(o.cniBinDirs).toEqual(['/opt/cni/bin', '/usr/lib/cni']);
     // Block mode is on unless turned off (--rootfs-disk=false).
     expect(o.rootfsDisk).toBe(true);
-    // Images are read from the layers unless --storage-opt image=disk.
-    expect(o.imageOnDisk).toBe(false);
+    // Images are read from their disks (image=disk) unless --storage-opt image=layers: unset here.
+    expect(o.imageOnDisk).toBeUndefined();
   });
 
   test.each([
@@ -61,4 +63,16 @@ describe('podvisord flags', () => {
   test('--help asks for usage', () => {
     expect(parseFlags(['--help'])).toBe('help');
   });
+});
+
+test('containers read their image from its disk by default in block mode, and only there', () => {
+  const opts = (args: string[]): DaemonOptions => {
+    const o = parseFlags(args);
+    if (o === 'help') throw new Error('help');
+    return o;
+  };
+  expect(imageOnDiskIn(opts([]), true)).toBe(true);
+  expect(imageOnDiskIn(opts([]), false)).toBe(false);
+  expect(imageOnDiskIn(opts(['--storage-opt', 'image=layers']), true)).toBe(false);
+  expect(imageOnDiskIn(opts(['--storage-opt', 'image=disk']), false)).toBe(false);
 });
