@@ -60,6 +60,8 @@ async function planSpec(deps: EngineDeps, n: NativeSpec): Promise<CreationPlan> 
     },
     id,
   );
+  // As a `docker run`'s: its image read from the image's disk, so that it can be saved.
+  if (deps.imageOnDiskByDefault && !n.network?.startsWith('container:')) t.spec.containers[0].imageOnDisk = true;
   return { spec: t.spec, frontend: t.frontend, ...(name ? { name } : {}) };
 }
 

@@ -56,7 +56,7 @@ export class VolumeInUseError extends ConflictError {
 /**
  * A container that mounts volume `volume` (by name, or with --volumes-from) was started while
  * the volume's data is on the own disk of running container `owner` (named `ownerName`; a
- * volume of a container run with `--storage-opt image=disk`): only a guest that mounts that
+ * volume of a container that reads its image from the image's disk, the default): only a guest that mounts that
  * disk can reach it, and two VMs never mount one filesystem. Once `owner` has stopped, the
  * data moves to the volume's host directory at this start, and the volume is an ordinary one
  * from then on.
@@ -68,9 +68,9 @@ export class VolumeOnContainerDiskError extends ConflictError {
     readonly ownerName: string,
   ) {
     super(
-      `volume ${volume} keeps its data on the disk of container ${ownerName} (${owner.slice(0, 12)}, ` +
-        '--storage-opt image=disk), which is running: another container can mount it once that container has ' +
-        'stopped (docs/limitations.md)',
+      `volume ${volume} keeps its data on the disk of container ${ownerName} (${owner.slice(0, 12)}), which is ` +
+        'running: another container can mount it once that container has stopped, or while it runs if it is ' +
+        'run with --storage-opt image=layers (docs/limitations.md)',
     );
   }
 }

@@ -75,8 +75,6 @@ test('an initialised MariaDB holding rows is checkpointed and restored without r
     '-d',
     '--name',
     NAME,
-    '--storage-opt',
-    'image=disk',
     '-e',
     'MARIADB_ROOT_PASSWORD=secret',
     '-e',

@@ -3,7 +3,8 @@
  * fixture image that runs it as the official image does (test/fixtures/servers.ts), through
  * the stock CLI and a host `psql` on its published port.
  *
- * The container reads its image from its own disk (`--storage-opt image=disk`) and keeps its
+ * Started with a plain `docker run -d`, the container reads its image from the image's disk (the
+ * default) and keeps its
  * data in a named volume over the image's VOLUME, as users run it (`-v
  * pgdata:/var/lib/postgresql/data`): a named volume that no other container mounts, which
  * such a container keeps on its own disk as it keeps its anonymous ones, so its VM has no 9p
@@ -81,8 +82,6 @@ test('an initialised PostgreSQL holding rows is checkpointed, restored, and answ
     '-d',
     '--name',
     NAME,
-    '--storage-opt',
-    'image=disk',
     '-e',
     'POSTGRES_PASSWORD=secret',
     '-p',

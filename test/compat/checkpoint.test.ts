@@ -4,20 +4,21 @@
  * - `docker checkpoint ls|rm|create` and `docker start --checkpoint` refuse what dockerd
  *   refuses, with its exit codes and words (the CLI shows `docker checkpoint` at all only
  *   because /_ping says Docker-Experimental: true);
- * - a checkpoint of a container that reads its image over the layers share is refused with
- *   the reason its VM gives (QEMU cannot save a VM whose 9p shares are mounted:
+ * - a checkpoint of a container that reads its image over the layers share (`--storage-opt
+ *   image=layers`, no longer the default) is refused with the reason its VM gives (QEMU cannot save a VM whose 9p shares are mounted:
  *   src/pod/checkpoints/checkpoints.ts) and what would make it savable, as dockerd without CRIU refuses it;
  *   nothing is made, and the container runs on, its count in the log without a gap or a repeat;
- * - one created with `--storage-opt image=disk` is saved with --leave-running and counts on,
+ * - a plain `docker run -d` counter (its image read from the image's disk, the default) is
+ *   saved with --leave-running and counts on,
  *   saved again (its run ends, 137), and started from that checkpoint: its count goes on from
  *   where it was saved, with no gap or repeat, and it serves execs;
  * - a restore maps the RAM of the fork template the save made in the background (its QEMU's
  *   RAM is the template's file), with the same guarantees; a checkpoint or container removed
  *   while its template is being made leaves nothing;
  * - what blocks a save is each 9p export the guest has mounted, and only while it is: an idle
- *   VM lists the rootfs share, a running block-mode pod adds its layers share, and its stop
- *   (the VM kept: `podvisor stop --keep-vm`) drops that again (docs/checkpoint.md, the way to
- *   a save).
+ *   VM lists the rootfs share, and a native pod run on it (`podvisor run-pod --vm`), which
+ *   reads its image from the image's disk as a `docker run` does, adds none; a container
+ *   that reads the layers share (`--storage-opt image=layers`) adds it.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -100,7 +101,18 @@ test('ls, rm, create and start --checkpoint refuse as dockerd --experimental doe
 });
 
 test('a checkpoint of a running container is refused with its reason; nothing is made and it counts on', async () => {
-  const id = dockerOk(d, ['run', '-d', '--name', 'counter2', IMAGE, 'sh', '-c', COUNTER]);
+  const id = dockerOk(d, [
+    'run',
+    '-d',
+    '--name',
+    'counter2',
+    '--storage-opt',
+    'image=layers',
+    IMAGE,
+    'sh',
+    '-c',
+    COUNTER,
+  ]);
   try {
     for (let i = 0; i < 100 && counts('counter2').length < 3; i++) await new Promise((r) => setTimeout(r, 200));
     for (const extra of [[], ['--leave-running']]) {
@@ -108,7 +120,7 @@ test('a checkpoint of a running container is refused with its reason; nothing is
       expect(r.code).toBe(1);
       // dockerd without CRIU: "Cannot checkpoint container counter2: runc did not terminate ...".
       expect(r.err).toMatch(
-        /^Error response from daemon: Cannot checkpoint container counter2: its VM cannot be saved \(see docs\/checkpoint.md\): Migration is disabled when VirtFS export path '.*' is mounted in the guest using mount_tag 'podvisor-layers' \(a container can be saved when it reads its image from its own disk \(docker run --storage-opt image=disk\)/,
+        /^Error response from daemon: Cannot checkpoint container counter2: its VM cannot be saved \(see docs\/checkpoint.md\): Migration is disabled when VirtFS export path '.*' is mounted in the guest using mount_tag 'podvisor-layers' \(a container can be saved when it reads its image from the image's disk \(the default; not with --storage-opt image=layers, nor in another container's VM\)/,
       );
       expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', 'counter2'])).toBe('running');
     }
@@ -127,7 +139,7 @@ test('a checkpoint of a running container is refused with its reason; nothing is
   }
 });
 
-test("QEMU's save blockers are the guest's mounted 9p exports, and go with the mount", async () => {
+test("QEMU's save blockers are the guest's mounted 9p exports: a native pod adds none, the layers share one", async () => {
   const tags = async (vmId: string): Promise<string[]> => {
     const m = (await qmpCommand(path.join(d.execRoot, 'vms', vmId, 'qmp.sock'), 'query-migrate')) as {
       'blocked-reasons'?: string[];
@@ -137,19 +149,40 @@ test("QEMU's save blockers are the guest's mounted 9p exports, and go with the m
   const vmId = (await podvisorOk(d, ['run-vm'])).trim();
   try {
     expect(await tags(vmId)).toEqual(['podvisor']);
-    await podvisorOk(d, ['run-pod', '--vm', vmId, '--name', 'blocked', IMAGE, 'sleep', '1000']);
-    expect(await tags(vmId)).toEqual(['podvisor', 'podvisor-layers']);
-    await podvisorOk(d, ['stop', '--keep-vm', '-t', '1', 'blocked']);
+    await podvisorOk(d, ['run-pod', '--vm', vmId, '--name', 'unblocked', IMAGE, 'sleep', '1000']);
+    expect(await tags(vmId)).toEqual(['podvisor']);
+    await podvisorOk(d, ['stop', '--keep-vm', '-t', '1', 'unblocked']);
     expect(await tags(vmId)).toEqual(['podvisor']);
   } finally {
-    await podvisor(d, ['rm', '-f', 'blocked']);
+    await podvisor(d, ['rm', '-f', 'unblocked']);
     await podvisor(d, ['rm-vm', vmId]);
+  }
+  const layered = dockerOk(d, [
+    'run',
+    '-d',
+    '--name',
+    'blocked',
+    '--storage-opt',
+    'image=layers',
+    IMAGE,
+    'sleep',
+    '1000',
+  ]);
+  try {
+    const record = JSON.parse(
+      fs.readFileSync(path.join(d.dataRoot, 'containers', layered, 'config.v2.json'), 'utf8'),
+    ) as {
+      sandbox: { vmId: string };
+    };
+    expect(await tags(record.sandbox.vmId)).toEqual(['podvisor', 'podvisor-layers']);
+  } finally {
+    dockerSync(d, ['rm', '-f', 'blocked']);
   }
 });
 
-test('a container that reads its image from its own disk is saved, left running, saved again and restored: its count goes on with no gap or repeat', async () => {
+test('a plain docker run -d counter is saved, left running, saved again and restored: its count goes on with no gap or repeat', async () => {
   const name = 'counter3';
-  const id = dockerOk(d, ['run', '-d', '--name', name, '--storage-opt', 'image=disk', IMAGE, 'sh', '-c', COUNTER]);
+  const id = dockerOk(d, ['run', '-d', '--name', name, IMAGE, 'sh', '-c', COUNTER]);
   try {
     const waitFor = async (n: number) => {
       for (let i = 0; i < 150 && counts(name).length < n; i++) await new Promise((r) => setTimeout(r, 200));
@@ -205,7 +238,7 @@ test('a container that reads its image from its own disk is saved, left running,
 
 test("a restore maps the RAM of its checkpoint's fork template, made after the save: its files are as saved and its count goes on with no gap or repeat; a checkpoint or container removed while its template is made goes whole", async () => {
   const name = 'mapped';
-  const id = dockerOk(d, ['run', '-d', '--name', name, '--storage-opt', 'image=disk', IMAGE, 'sh', '-c', COUNTER]);
+  const id = dockerOk(d, ['run', '-d', '--name', name, IMAGE, 'sh', '-c', COUNTER]);
   const dir = path.join(d.dataRoot, 'containers', id, 'checkpoints');
   try {
     for (let i = 0; i < 150 && counts(name).length < 3; i++) await new Promise((r) => setTimeout(r, 200));
@@ -253,7 +286,7 @@ test("a restore maps the RAM of its checkpoint's fork template, made after the s
 
 test('forks of a checkpoint are containers of their own: own id, name, address and disk, the saved processes going on in each', async () => {
   const name = 'forked';
-  dockerOk(d, ['run', '-d', '--name', name, '--storage-opt', 'image=disk', IMAGE, 'sh', '-c', COUNTER]);
+  dockerOk(d, ['run', '-d', '--name', name, IMAGE, 'sh', '-c', COUNTER]);
   const forks = ['fork-a', 'fork-b', 'fork-c'];
   try {
     for (let i = 0; i < 150 && counts(name).length < 3; i++) await new Promise((r) => setTimeout(r, 200));
@@ -344,7 +377,7 @@ function backing(id: string): string[] {
 test("a fork's disk is a copy-on-write overlay over the checkpoint's: it takes only what the fork writes, forks write apart, it outlives the checkpoint and its container and a daemon restart, and it can be saved, restored, forked, read and removed", async () => {
   const src = 'cow-src';
   const forks = ['cow-a', 'cow-b'];
-  const srcId = dockerOk(d, ['run', '-d', '--name', src, '--storage-opt', 'image=disk', IMAGE, 'sleep', '1d']);
+  const srcId = dockerOk(d, ['run', '-d', '--name', src, IMAGE, 'sleep', '1d']);
   const ids: string[] = [];
   try {
     // 8 MiB of the source's on its disk, then saved and forked.
@@ -428,7 +461,7 @@ test("a fork's disk is a copy-on-write overlay over the checkpoint's: it takes o
 
 test('a full disk during a save loses nothing: the save is refused, nothing is left of it, and the container counts on', async () => {
   const name = 'fullsave';
-  const id = dockerOk(d, ['run', '-d', '--name', name, '--storage-opt', 'image=disk', IMAGE, 'sh', '-c', COUNTER]);
+  const id = dockerOk(d, ['run', '-d', '--name', name, IMAGE, 'sh', '-c', COUNTER]);
   const dir = path.join(d.dataRoot, 'containers', id, 'checkpoints');
   fs.mkdirSync(dir, { mode: 0o700 });
   // The checkpoints' filesystem holds 2 MiB: the VM's state (tens of MiB) cannot fit.
@@ -458,7 +491,7 @@ test('a VM that dies in the middle of its save leaves no checkpoint, and its con
   const faulty = await startDaemon({ args: ['--experimental'], env: { PODVISOR_FAULT: 'checkpoint-vm-dies' } });
   try {
     dockerOk(faulty, ['pull', '-q', IMAGE], 300000);
-    const id = dockerOk(faulty, ['run', '-d', '--name', 'dies', '--storage-opt', 'image=disk', IMAGE, 'sleep', '1000']);
+    const id = dockerOk(faulty, ['run', '-d', '--name', 'dies', IMAGE, 'sleep', '1000']);
     const r = dockerSync(faulty, ['checkpoint', 'create', 'dies', 'never']);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^Error response from daemon: Cannot checkpoint container dies: /);
@@ -477,16 +510,14 @@ test('a VM that dies in the middle of its save leaves no checkpoint, and its con
   }
 });
 
-test('containers of one image run with image=disk share its one read-only image disk; their own disks hold no copy of it; a save records it, a restore and a fork use it, a restore without it is refused, and it goes with the image', async () => {
+test('containers of one image share its one read-only image disk; their own disks hold no copy of it; a save records it, a restore and a fork use it, a restore without it is refused, and it goes with the image', async () => {
   const imageDisks = path.join(d.dataRoot, 'image-disks');
   const disksNow = () => (fs.existsSync(imageDisks) ? fs.readdirSync(imageDisks) : []);
   const names = ['shared-a', 'shared-b'];
   const fork = 'shared-fork';
   try {
     // Started together: the image's first uses, at once, make one disk.
-    const ids = names.map((n) =>
-      dockerOk(d, ['create', '--name', n, '--storage-opt', 'image=disk', IMAGE, 'sh', '-c', COUNTER]),
-    );
+    const ids = names.map((n) => dockerOk(d, ['create', '--name', n, IMAGE, 'sh', '-c', COUNTER]));
     dockerOk(d, ['start', ...names]);
     expect(disksNow()).toHaveLength(1);
     const file = path.join(imageDisks, disksNow()[0]);
@@ -556,7 +587,7 @@ test('an image disk outlives a forced rmi while a stopped container still uses i
   const disksNow = () => (fs.existsSync(imageDisks) ? fs.readdirSync(imageDisks) : []);
   const name = 'orphaned-image';
   try {
-    dockerOk(d, ['run', '--name', name, '--storage-opt', 'image=disk', IMAGE, 'echo', 'first']);
+    dockerOk(d, ['run', '--name', name, IMAGE, 'echo', 'first']);
     expect(disksNow()).toHaveLength(1);
     // Forced: the image goes, the disk stays for the stopped container, which still starts.
     dockerOk(d, ['rmi', '-f', IMAGE]);

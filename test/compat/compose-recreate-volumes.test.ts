@@ -8,7 +8,7 @@
  *   recorded it, the new container got an empty volume and the data was silently left behind);
  * - Compose v2 takes the old container's mounts.
  *
- * The daemon runs with `--storage-opt image=disk`, so each service container keeps its
+ * On a default daemon (its containers read their image from the image's disk), each service container keeps its
  * anonymous volume on its own disk: Compose v2 creates the new container while the old one
  * runs, then removes the old one (which moves the data to the volume's host directory);
  * docker-compose 1.29 stops the old one and starts the new one before removing the old one
@@ -31,7 +31,7 @@ let dir: string;
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pv-recreate-'));
-  d = await startDaemon({ args: ['--storage-opt', 'image=disk'] });
+  d = await startDaemon();
   dockerOk(d, ['pull', '-q', IMAGE], 300000);
   fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${IMAGE}\nVOLUME /data\n`);
   dockerOk({ env: { ...d.env, DOCKER_BUILDKIT: '0' } }, ['build', '-q', '-t', 'voldata', dir], 300000);

@@ -1,7 +1,7 @@
 /**
  * Volumes kept on a container's own disk, through the stock CLI and the podvisor CLI on real
- * VMs (docs/design/storage.md, "Volumes on the container's disk"). A container run with
- * `--storage-opt image=disk` keeps its anonymous volumes (its image's VOLUME, `-v /path`) as
+ * VMs (docs/design/storage.md, "Volumes on the container's disk"). A container that reads its
+ * image from the image's disk (the default; not `--storage-opt image=layers`) keeps its anonymous volumes (its image's VOLUME, `-v /path`) as
  * directories of its own upper disk, so that its VM can be saved and forked with them:
  * - the volume is filled from the image at create, as dockerd fills it, and is listed by
  *   `docker volume ls`; the host's directory of it stays empty (the data is the guest's);
@@ -20,8 +20,7 @@
  * - a named volume that two containers are created with is shared over the volume share, and a
  *   bind mount or such a volume keeps a container from being saved: refused with QEMU's reason
  *   and what would make it savable;
- * - with the daemon's `--storage-opt image=disk`, a plain `docker run -d` counter is saved
- *   with and without --leave-running and restored, its count going on with no gap or repeat.
+ * (A plain `docker run -d` counter saved and restored: test/compat/checkpoint.test.ts.)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -36,16 +35,13 @@ jest.setTimeout(600000);
 const IMAGE = `${fixtureRegistry()}/busybox`;
 /** Counts on stdout and into the volume, one number every 0.2 s. */
 const COUNTER = 'i=0; while true; do echo $i; echo $i >> /data/n; i=$((i+1)); sleep 0.2; done';
-/** Counts on stdout only. */
-const STDOUT_COUNTER = 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.2; done';
 
 let d: TestDaemon;
 let tmp: string;
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-diskvol-'));
-  // The daemon's --storage-opt image=disk: a plain `docker run` is saved as one with the flag.
-  d = await startDaemon({ args: ['--experimental', '--storage-opt', 'image=disk'] });
+  d = await startDaemon({ args: ['--experimental'] });
   dockerOk(d, ['pull', '-q', IMAGE], 300000);
   // An image whose VOLUME holds a file of another owner (COPY: no step container).
   fs.writeFileSync(path.join(tmp, 'seed'), 'seed\n');
@@ -69,9 +65,9 @@ async function waitForLines(name: string, n: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
 }
 
-test("an image's VOLUME of an image=disk container lives on its disk: filled from the image, saved, restored and forked with it, refused to others, moved to the host by rm", async () => {
+test("an image's VOLUME of a container lives on its disk: filled from the image, saved, restored and forked with it, refused to others, moved to the host by rm", async () => {
   const name = 'vd';
-  const id = dockerOk(d, ['run', '-d', '--name', name, '--storage-opt', 'image=disk', 'voldata', 'sh', '-c', COUNTER]);
+  const id = dockerOk(d, ['run', '-d', '--name', name, 'voldata', 'sh', '-c', COUNTER]);
   const vol = dockerOk(d, ['inspect', '-f', '{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}}{{end}}', name]);
   expect(vol).toMatch(/^volume [0-9a-f]{64} \/data$/);
   const volume = vol.split(' ')[1];
@@ -116,7 +112,7 @@ test("an image's VOLUME of an image=disk container lives on its disk: filled fro
       const r = dockerSync(d, ['start', args[2]]);
       expect(r.code).not.toBe(0);
       expect(r.err).toContain(
-        `volume ${volume} keeps its data on the disk of container ${name} (${id.slice(0, 12)}, --storage-opt image=disk), which is running`,
+        `volume ${volume} keeps its data on the disk of container ${name} (${id.slice(0, 12)}), which is running`,
       );
     }
     dockerOk(d, ['rm', 'vwait1', 'vwait2']);
@@ -149,16 +145,16 @@ test("an image's VOLUME of an image=disk container lives on its disk: filled fro
   dockerOk(d, ['volume', 'rm', volume]);
 });
 
-test('docker run --rm of an image=disk container takes its volume on the disk along', async () => {
+test('docker run --rm of a container takes its volume on the disk along', async () => {
   const before = lines(dockerOk(d, ['volume', 'ls', '-q']));
-  expect(dockerOk(d, ['run', '--rm', '--storage-opt', 'image=disk', 'voldata', 'cat', '/data/seed'])).toBe('seed');
+  expect(dockerOk(d, ['run', '--rm', 'voldata', 'cat', '/data/seed'])).toBe('seed');
   for (let i = 0; i < 100 && lines(dockerOk(d, ['volume', 'ls', '-q'])).length > before.length; i++)
     await new Promise((r) => setTimeout(r, 100));
   expect(lines(dockerOk(d, ['volume', 'ls', '-q']))).toEqual(before);
 });
 
 test("a created container's volume on its disk takes docker cp before the first start, and its disk keeps it", async () => {
-  const c = dockerOk(d, ['create', '--storage-opt', 'image=disk', 'voldata', 'cat', '/data/seed', '/data/added']);
+  const c = dockerOk(d, ['create', 'voldata', 'cat', '/data/seed', '/data/added']);
   fs.writeFileSync(path.join(tmp, 'added'), 'added\n');
   dockerOk(d, ['cp', path.join(tmp, 'added'), `${c}:/data/added`]);
   expect(dockerOk(d, ['start', '-a', c])).toBe('seed\nadded');
@@ -174,29 +170,17 @@ function expectVolumeShareRefusal(name: string): void {
     new RegExp(
       `^Error response from daemon: Cannot checkpoint container ${name}: its VM cannot be saved \\(see docs/checkpoint.md\\): ` +
         "Migration is disabled when VirtFS export path '.*' is mounted in the guest using mount_tag 'podvisor-vol' " +
-        '\\(a container can be saved when it reads its image from its own disk \\(docker run --storage-opt image=disk\\) ' +
+        "\\(a container can be saved when it reads its image from the image's disk \\(the default; not with --storage-opt image=layers, nor in another container's VM\\) " +
         'and has no bind mount and no volume shared with other containers\\)',
     ),
   );
   expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
 }
 
-test('an image=disk container with a bind mount is refused a checkpoint with the reason, and runs on', async () => {
+test('a container with a bind mount is refused a checkpoint with the reason, and runs on', async () => {
   const src = path.join(tmp, 'bound');
   fs.mkdirSync(src);
-  dockerOk(d, [
-    'run',
-    '-d',
-    '--name',
-    'withbind',
-    '--storage-opt',
-    'image=disk',
-    '-v',
-    `${src}:/h`,
-    IMAGE,
-    'sleep',
-    '1000',
-  ]);
+  dockerOk(d, ['run', '-d', '--name', 'withbind', '-v', `${src}:/h`, IMAGE, 'sleep', '1000']);
   try {
     expectVolumeShareRefusal('withbind');
   } finally {
@@ -204,7 +188,7 @@ test('an image=disk container with a bind mount is refused a checkpoint with the
   }
 });
 
-test('a named volume that only an image=disk container mounts lives on its disk: filled from the image, saved, restored and forked with it; a second container waits for it to stop, then takes the data', async () => {
+test('a named volume that only a container mounts lives on its disk: filled from the image, saved, restored and forked with it; a second container waits for it to stop, then takes the data', async () => {
   const name = 'nv1';
   const id = dockerOk(d, ['run', '-d', '--name', name, '-v', 'nvol:/data', 'voldata', 'sh', '-c', COUNTER]);
   const dataDir = path.join(d.dataRoot, 'volumes', 'nvol', '_data');
@@ -245,8 +229,9 @@ test('a named volume that only an image=disk container mounts lives on its disk:
 
     // A second container is created with it, but neither starts nor takes docker cp while its owner runs.
     const refusal =
-      `volume nvol keeps its data on the disk of container ${name} (${id.slice(0, 12)}, --storage-opt image=disk), ` +
-      'which is running: another container can mount it once that container has stopped';
+      `volume nvol keeps its data on the disk of container ${name} (${id.slice(0, 12)}), ` +
+      'which is running: another container can mount it once that container has stopped, or while it runs if it is ' +
+      'run with --storage-opt image=layers';
     const second = dockerSync(d, ['run', '--name', 'nv2', '-v', 'nvol:/x', IMAGE, 'cat', '/x/seed', '/x/n']);
     expect(second.code).not.toBe(0);
     expect(second.err).toContain(refusal);
@@ -307,31 +292,4 @@ test("a named volume two containers are created with is shared over the volume s
     dockerSync(d, ['rm', '-f', 's1', 's2']);
   }
   dockerOk(d, ['volume', 'rm', 'sock']);
-});
-
-test("with the daemon's --storage-opt image=disk, a plain docker run is saved, left running, saved again and restored: no gap, no repeat", async () => {
-  const name = 'plain';
-  dockerOk(d, ['run', '-d', '--name', name, IMAGE, 'sh', '-c', STDOUT_COUNTER]);
-  try {
-    await waitForLines(name, 3);
-    expect(dockerOk(d, ['checkpoint', 'create', '--leave-running', name, 'running'])).toBe('running');
-    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
-    const atFirst = lines(dockerOk(d, ['logs', name])).length;
-    await waitForLines(name, atFirst + 3);
-    expect(dockerOk(d, ['checkpoint', 'create', name, 'stopped'])).toBe('stopped');
-    expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', name])).toBe('exited 137');
-    const saved = lines(dockerOk(d, ['logs', name])).length;
-    dockerOk(d, ['start', '--checkpoint', 'stopped', name]);
-    await waitForLines(name, saved + 3);
-    const after = lines(dockerOk(d, ['logs', name]));
-    expect(after.length).toBeGreaterThanOrEqual(saved + 3);
-    expect(consecutive(after)).toBe(true);
-    // A container that chose the layers is not one that can be saved.
-    dockerOk(d, ['run', '-d', '--name', 'layered', '--storage-opt', 'image=layers', IMAGE, 'sleep', '1000']);
-    const r = dockerSync(d, ['checkpoint', 'create', 'layered', 'cp']);
-    expect(r.code).toBe(1);
-    expect(r.err).toContain("mount_tag 'podvisor-layers'");
-  } finally {
-    dockerSync(d, ['rm', '-f', name, 'layered']);
-  }
 });

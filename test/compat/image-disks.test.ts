@@ -1,13 +1,13 @@
 /**
  * Image disks made when the image comes, through the stock docker CLI against the real daemon.
- * On a daemon whose containers read their image from a disk by default (`--storage-opt
- * image=disk`), an image's read-only disk (`<data-root>/image-disks/*.ext4`) is there before
+ * On a default daemon, whose containers read their image from a disk (`--storage-opt
+ * image=disk` is the default in block mode), an image's read-only disk (`<data-root>/image-disks/*.ext4`) is there before
  * any container ran:
  * - after `docker pull`, whose progress shows the disk being made and made;
  * - after `docker load` of a saved image (its disk went with `docker rmi`);
  * - after a build's final image and after `docker commit` of a created container with a file
  *   copied in.
- * A default daemon's pull makes none.
+ * A daemon run with `--storage-opt image=layers` makes none at pull.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -37,11 +37,11 @@ function imageDisks(d: TestDaemon): string[] {
   return fs.readdirSync(dir).filter((f) => f.endsWith('.ext4'));
 }
 
-describe('a daemon with --storage-opt image=disk', () => {
+describe('a default daemon (image=disk)', () => {
   let d: TestDaemon;
 
   beforeAll(async () => {
-    d = await startDaemon({ args: ['--storage-opt', 'image=disk'] });
+    d = await startDaemon();
   });
 
   afterAll(async () => {
@@ -91,8 +91,8 @@ describe('a daemon with --storage-opt image=disk', () => {
   });
 });
 
-test('a default daemon makes no image disk at pull', async () => {
-  const d = await startDaemon();
+test('a daemon run with --storage-opt image=layers makes no image disk at pull', async () => {
+  const d = await startDaemon({ args: ['--storage-opt', 'image=layers'] });
   try {
     const r = dockerSync(d, ['pull', IMAGE], 300000);
     expect(r.code).toBe(0);

@@ -39,7 +39,7 @@ const DISK_COPY = 'upper.ext4';
 const POD_RECORD = 'pod.json';
 /** What a refusal for a mounted 9p share adds. */
 const SAVABLE_HINT =
-  'a container can be saved when it reads its image from its own disk (docker run --storage-opt image=disk) and has no bind mount and no volume shared with other containers';
+  "a container can be saved when it reads its image from the image's disk (the default; not with --storage-opt image=layers, nor in another container's VM) and has no bind mount and no volume shared with other containers";
 
 /** dockerd's checkpoint names (its RestrictedNamePattern): two characters or more, no separator. */
 const CHECKPOINT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;

@@ -529,4 +529,17 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
       mainContainer(await dengine.createFromDocker(body({ Cmd: ['true'] }), '/other')).spec.imageOnDisk,
     ).toBeUndefined();
   });
+
+  test("the daemon's --storage-opt image=disk: a native pod of one container reads its image from a disk too, unless it joins another's VM", async () => {
+    const e = hd.engine(hd.pods, { volumes: { store: dstore, events: hd.events }, imageOnDiskByDefault: true });
+    const own = await e.createNative({ kind: 'spec', spec: { name: 'nat', image: 'busybox', command: ['true'] } });
+    expect(mainContainer(own).spec.imageOnDisk).toBe(true);
+    const joined = await e.createNative({
+      kind: 'spec',
+      spec: { name: 'natjoin', image: 'busybox', command: ['true'], network: 'container:nat' },
+    });
+    expect(mainContainer(joined).spec.imageOnDisk).toBeUndefined();
+    const other = await dengine.createNative({ kind: 'spec', spec: { name: 'nat2', image: 'busybox' } });
+    expect(mainContainer(other).spec.imageOnDisk).toBeUndefined();
+  });
 });
