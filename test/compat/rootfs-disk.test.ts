@@ -1,9 +1,10 @@
 /**
  * Block mode (--rootfs-disk), through the stock docker CLI against the real daemon (real QEMU
  * VMs, cloned from templates): a container's writable layer is an ext4 filesystem on a disk
- * file of its own, mounted by the guest under an overlay whose lower is the image over 9p.
- * - the lower comes through the read-only layers share (cached in the guest); files of the
- *   image changed, removed and added to read back, diff shows them, the image is unchanged;
+ * file of its own, mounted by the guest under an overlay whose lower is the image.
+ * - the lower is the image's read-only disk (the default), or the read-only layers share over
+ *   9p (`--storage-opt image=layers`, cached in the guest); in both, files of the image
+ *   changed, removed and added read back, diff shows them, the image is unchanged;
  * - a container with a volume on four networks (every virtio transport of the VM taken), each
  *   interface up (operstate) and reachable;
  * - many files written into the rootfs read back after stop/start and after a daemon restart;
@@ -106,53 +107,64 @@ test('a block-mode rootfs keeps its files across stop/start and a daemon restart
   expect(fs.existsSync(path.join(d.dataRoot, 'containers', id))).toBe(false);
 });
 
-test("the image's layers come through the guest's read-only layers share; changes stay in the container's own layer", () => {
-  const id = ok(['run', '-d', '--name', 'blklayers', DEBIAN, 'sleep', '3600']).trim();
-  try {
-    // The rootfs overlay's lower is the layers share (9p, cache=loose, mounted read-only in
-    // the container's namespace, under the agent's stage).
-    const mountinfo = ok(['exec', 'blklayers', 'cat', '/proc/self/mountinfo']).split('\n');
-    const root = mountinfo.find((l) => l.split(' ')[4] === '/') ?? '';
-    expect(root).toContain(` overlay overlay `);
-    expect(root).toContain(`lowerdir=/run/podvisor/stage/layers/containers/${id}/rootfs,`);
-    // Image files read (and so cached), then changed, removed and listed again.
-    const script = [
-      'set -e',
-      'before=$(ls -lR /usr/share/doc | wc -l)',
-      'cat /etc/debian_version > /dev/null',
-      'echo changed >> /etc/debian_version',
-      'rm /etc/issue',
-      'mkdir /usr/share/doc/new-dir',
-      'after=$(ls -lR /usr/share/doc | wc -l)',
-      'echo "$((after - before)) $(tail -n 1 /etc/debian_version)"',
-      'test ! -e /etc/issue && echo gone',
-    ].join('; ');
-    expect(ok(['exec', 'blklayers', 'sh', '-c', script]).trim().split('\n')).toEqual(['4 changed', 'gone']);
-    expect(ok(['diff', 'blklayers']).trim().split('\n').sort()).toEqual(
-      [
-        'C /etc',
-        'C /etc/debian_version',
-        'D /etc/issue',
-        'C /usr',
-        'C /usr/share',
-        'C /usr/share/doc',
-        'A /usr/share/doc/new-dir',
-      ].sort(),
-    );
-    // The image itself is unchanged: a new container sees its files as they were.
-    const fresh = ok([
-      'run',
-      '--rm',
-      DEBIAN,
-      'sh',
-      '-c',
-      'tail -n 1 /etc/debian_version; test -e /etc/issue && echo kept',
-    ]);
-    expect(fresh.trim().split('\n')).toEqual([expect.stringMatching(/^12\.\d+$/), 'kept']);
-  } finally {
-    dockerSync(d, ['rm', '-f', 'blklayers']);
-  }
-});
+test.each([
+  // The default: the overlay's lower is the image's read-only disk, mounted by the agent.
+  ["the image's read-only disk (the default)", [], () => 'lowerdir=/run/podvisor/stage/image,'],
+  // The overlay's lower is the layers share (9p, cache=loose, mounted read-only in the
+  // container's namespace, under the agent's stage).
+  [
+    'the layers share (--storage-opt image=layers)',
+    ['--storage-opt', 'image=layers'],
+    (id: string) => `lowerdir=/run/podvisor/stage/layers/containers/${id}/rootfs,`,
+  ],
+] as Array<[string, string[], (id: string) => string]>)(
+  "the image's files come through %s; changes stay in the container's own layer",
+  (_, opts, lowerdir) => {
+    const id = ok(['run', '-d', '--name', 'blklayers', ...opts, DEBIAN, 'sleep', '3600']).trim();
+    try {
+      const mountinfo = ok(['exec', 'blklayers', 'cat', '/proc/self/mountinfo']).split('\n');
+      const root = mountinfo.find((l) => l.split(' ')[4] === '/') ?? '';
+      expect(root).toContain(` overlay overlay `);
+      expect(root).toContain(lowerdir(id));
+      // Image files read (and so cached), then changed, removed and listed again.
+      const script = [
+        'set -e',
+        'before=$(ls -lR /usr/share/doc | wc -l)',
+        'cat /etc/debian_version > /dev/null',
+        'echo changed >> /etc/debian_version',
+        'rm /etc/issue',
+        'mkdir /usr/share/doc/new-dir',
+        'after=$(ls -lR /usr/share/doc | wc -l)',
+        'echo "$((after - before)) $(tail -n 1 /etc/debian_version)"',
+        'test ! -e /etc/issue && echo gone',
+      ].join('; ');
+      expect(ok(['exec', 'blklayers', 'sh', '-c', script]).trim().split('\n')).toEqual(['4 changed', 'gone']);
+      expect(ok(['diff', 'blklayers']).trim().split('\n').sort()).toEqual(
+        [
+          'C /etc',
+          'C /etc/debian_version',
+          'D /etc/issue',
+          'C /usr',
+          'C /usr/share',
+          'C /usr/share/doc',
+          'A /usr/share/doc/new-dir',
+        ].sort(),
+      );
+      // The image itself is unchanged: a new container sees its files as they were.
+      const fresh = ok([
+        'run',
+        '--rm',
+        DEBIAN,
+        'sh',
+        '-c',
+        'tail -n 1 /etc/debian_version; test -e /etc/issue && echo kept',
+      ]);
+      expect(fresh.trim().split('\n')).toEqual([expect.stringMatching(/^12\.\d+$/), 'kept']);
+    } finally {
+      dockerSync(d, ['rm', '-f', 'blklayers']);
+    }
+  },
+);
 
 test('a block-mode container with a volume on four networks starts, every interface up and reachable, with its volume', () => {
   // Four NICs, the volume share and the upper disk fill microvm's 8 virtio transports (the
