@@ -199,7 +199,21 @@ test('named volumes: filled from the image, data kept across containers, 409 whi
 });
 
 test("anonymous volumes: the image's VOLUME, -v /path, --volumes-from; gone with rm -v and --rm", () => {
-  ok(['run', '-d', '--name', 'anon1', '-v', '/scratch', CONFIGURED, 'echo hi > /data/f; sleep 600']);
+  // Read over the layers share, its anonymous volumes are host directories, shared with
+  // --volumes-from while it runs, as dockerd's are (a default container keeps them on its own
+  // disk: test/compat/disk-volumes.test.ts).
+  ok([
+    'run',
+    '-d',
+    '--name',
+    'anon1',
+    '--storage-opt',
+    'image=layers',
+    '-v',
+    '/scratch',
+    CONFIGURED,
+    'echo hi > /data/f; sleep 600',
+  ]);
   const [j] = JSON.parse(ok(['inspect', 'anon1']));
   expect(j.Config.Volumes).toEqual({ '/data': {}, '/scratch': {} });
   const mounts = j.Mounts as Array<Record<string, unknown>>;
