@@ -69,8 +69,8 @@ export class VolumeOnContainerDiskError extends ConflictError {
   ) {
     super(
       `volume ${volume} keeps its data on the disk of container ${ownerName} (${owner.slice(0, 12)}), which is ` +
-        'running: another container can mount it once that container has stopped, or while it runs if it is ' +
-        'run with --storage-opt image=layers (docs/limitations.md)',
+        'running: another container can mount it once that container has stopped, or while it runs if that ' +
+        'one is run with --storage-opt volumes=share (docs/limitations.md)',
     );
   }
 }

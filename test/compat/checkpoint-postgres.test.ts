@@ -3,11 +3,11 @@
  * fixture image that runs it as the official image does (test/fixtures/servers.ts), through
  * the stock CLI and a host `psql` on its published port.
  *
- * Started with a plain `docker run -d`, the container reads its image from the image's disk (the
- * default) and keeps its
- * data in a named volume over the image's VOLUME, as users run it (`-v
- * pgdata:/var/lib/postgresql/data`): a named volume that no other container mounts, which
- * such a container keeps on its own disk as it keeps its anonymous ones, so its VM has no 9p
+ * The container reads its image from the image's disk (the default) and keeps its data in a
+ * named volume over the image's VOLUME, as users run it (`-v pgdata:/var/lib/postgresql/data`),
+ * with `--storage-opt volumes=disk`: a named volume that no other container mounts, which
+ * such a container then keeps on its own disk as it keeps its anonymous ones (by default a
+ * named volume is on the volume share, shared as dockerd shares it), so its VM has no 9p
  * share left to keep it from being saved (docs/checkpoint.md): the database lives in the
  * guest's memory and on its disk, both of which the checkpoint holds.
  *
@@ -86,6 +86,8 @@ test('an initialised PostgreSQL holding rows is checkpointed, restored, and answ
     'POSTGRES_PASSWORD=secret',
     '-p',
     '127.0.0.1::5432',
+    '--storage-opt',
+    'volumes=disk',
     '-v',
     'pgdata:/var/lib/postgresql/data',
     IMAGE,

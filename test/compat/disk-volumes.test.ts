@@ -13,7 +13,7 @@
  * - `docker rm` (without -v) moves its data to the host, where it is an ordinary volume that
  *   any container mounts; `docker run --rm` takes it along;
  * - a created container's volume takes `docker cp` before the first start, onto its disk;
- * - a named volume that no other container mounts lives on its container's disk as well: saved,
+ * - with `--storage-opt volumes=disk`, a named volume that no other container mounts lives on its container's disk as well: saved,
  *   restored and forked with it, refused to a second container (its start, `docker cp` into
  *   it) while its container runs, taken off the disk by that second container's start once it
  *   stopped; `docker rm`, with or without -v, moves it to the host;
@@ -170,8 +170,8 @@ function expectVolumeShareRefusal(name: string): void {
     new RegExp(
       `^Error response from daemon: Cannot checkpoint container ${name}: its VM cannot be saved \\(see docs/checkpoint.md\\): ` +
         "Migration is disabled when VirtFS export path '.*' is mounted in the guest using mount_tag 'podvisor-vol' " +
-        "\\(a container can be saved when it reads its image from the image's disk \\(the default; not with --storage-opt image=layers, nor in another container's VM\\) " +
-        'and has no bind mount and no volume shared with other containers\\)',
+        "\\(a container can be saved when it reads its image from the image's disk \\(the default; not with --storage-opt image=layers, nor in another container's VM\\), " +
+        'has no bind mount, and keeps its volumes on its own disk \\(its anonymous ones by default, its named ones with --storage-opt volumes=disk, while no other container mounts them\\)\\)',
     ),
   );
   expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', name])).toBe('running');
@@ -188,9 +188,22 @@ test('a container with a bind mount is refused a checkpoint with the reason, and
   }
 });
 
-test('a named volume that only a container mounts lives on its disk: filled from the image, saved, restored and forked with it; a second container waits for it to stop, then takes the data', async () => {
+test('with --storage-opt volumes=disk, a named volume that only its container mounts lives on its disk: filled from the image, saved, restored and forked with it; a second container waits for it to stop, then takes the data', async () => {
   const name = 'nv1';
-  const id = dockerOk(d, ['run', '-d', '--name', name, '-v', 'nvol:/data', 'voldata', 'sh', '-c', COUNTER]);
+  const id = dockerOk(d, [
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--storage-opt',
+    'volumes=disk',
+    '-v',
+    'nvol:/data',
+    'voldata',
+    'sh',
+    '-c',
+    COUNTER,
+  ]);
   const dataDir = path.join(d.dataRoot, 'volumes', 'nvol', '_data');
   try {
     await waitForLines(name, 3);
@@ -230,8 +243,8 @@ test('a named volume that only a container mounts lives on its disk: filled from
     // A second container is created with it, but neither starts nor takes docker cp while its owner runs.
     const refusal =
       `volume nvol keeps its data on the disk of container ${name} (${id.slice(0, 12)}), ` +
-      'which is running: another container can mount it once that container has stopped, or while it runs if it is ' +
-      'run with --storage-opt image=layers';
+      'which is running: another container can mount it once that container has stopped, or while it runs if that ' +
+      'one is run with --storage-opt volumes=share';
     const second = dockerSync(d, ['run', '--name', 'nv2', '-v', 'nvol:/x', IMAGE, 'cat', '/x/seed', '/x/n']);
     expect(second.code).not.toBe(0);
     expect(second.err).toContain(refusal);
@@ -261,13 +274,25 @@ test('a named volume that only a container mounts lives on its disk: filled from
   dockerOk(d, ['volume', 'rm', 'nvol']);
 });
 
-test("a named volume on its container's disk outlives the container: docker rm, with or without -v, moves it to the host, where a new container reads it", async () => {
+test("a named volume on its container's disk (volumes=disk) outlives the container: docker rm, with or without -v, moves it to the host, where a new container reads it", async () => {
   const dataDir = (v: string) => path.join(d.dataRoot, 'volumes', v, '_data');
   for (const [volume, flags] of [
     ['kept', []],
     ['keptv', ['-v']],
   ] as const) {
-    dockerOk(d, ['run', '--name', 'nb', '-v', `${volume}:/data`, IMAGE, 'sh', '-c', `echo ${volume} > /data/f`]);
+    dockerOk(d, [
+      'run',
+      '--name',
+      'nb',
+      '--storage-opt',
+      'volumes=disk',
+      '-v',
+      `${volume}:/data`,
+      IMAGE,
+      'sh',
+      '-c',
+      `echo ${volume} > /data/f`,
+    ]);
     expect(fs.readdirSync(dataDir(volume))).toEqual([]);
     dockerOk(d, ['rm', ...flags, 'nb']);
     expect(fs.readFileSync(path.join(dataDir(volume), 'f'), 'utf8')).toBe(`${volume}\n`);
@@ -278,8 +303,8 @@ test("a named volume on its container's disk outlives the container: docker rm, 
   dockerOk(d, ['volume', 'rm', 'kept', 'keptv']);
 });
 
-test("a named volume two containers are created with is shared over the volume share: each sees the other's writes, and neither can be saved", async () => {
-  dockerOk(d, ['create', '--name', 's1', '-v', 'sock:/s', IMAGE, 'sleep', '1000']);
+test("a named volume two containers are created with (the first with volumes=disk) is shared over the volume share: each sees the other's writes, and neither can be saved", async () => {
+  dockerOk(d, ['create', '--name', 's1', '--storage-opt', 'volumes=disk', '-v', 'sock:/s', IMAGE, 'sleep', '1000']);
   dockerOk(d, ['create', '--name', 's2', '-v', 'sock:/s', IMAGE, 'sleep', '1000']);
   try {
     dockerOk(d, ['start', 's1', 's2']);

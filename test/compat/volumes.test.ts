@@ -199,7 +199,7 @@ test('named volumes: filled from the image, data kept across containers, 409 whi
 });
 
 test("anonymous volumes: the image's VOLUME, -v /path, --volumes-from; gone with rm -v and --rm", () => {
-  // Read over the layers share, its anonymous volumes are host directories, shared with
+  // With --storage-opt volumes=share its anonymous volumes are host directories, shared with
   // --volumes-from while it runs, as dockerd's are (a default container keeps them on its own
   // disk: test/compat/disk-volumes.test.ts).
   ok([
@@ -208,7 +208,7 @@ test("anonymous volumes: the image's VOLUME, -v /path, --volumes-from; gone with
     '--name',
     'anon1',
     '--storage-opt',
-    'image=layers',
+    'volumes=share',
     '-v',
     '/scratch',
     CONFIGURED,

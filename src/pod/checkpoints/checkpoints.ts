@@ -39,7 +39,7 @@ const DISK_COPY = 'upper.ext4';
 const POD_RECORD = 'pod.json';
 /** What a refusal for a mounted 9p share adds. */
 const SAVABLE_HINT =
-  "a container can be saved when it reads its image from the image's disk (the default; not with --storage-opt image=layers, nor in another container's VM) and has no bind mount and no volume shared with other containers";
+  "a container can be saved when it reads its image from the image's disk (the default; not with --storage-opt image=layers, nor in another container's VM), has no bind mount, and keeps its volumes on its own disk (its anonymous ones by default, its named ones with --storage-opt volumes=disk, while no other container mounts them)";
 
 /** dockerd's checkpoint names (its RestrictedNamePattern): two characters or more, no separator. */
 const CHECKPOINT_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;

@@ -4,14 +4,20 @@
  * image's VOLUME entries and `-v /path`) that no other mount covers, and every volume the
  * mounts name made in the volume store when missing, as dockerd does at create. The pod's
  * volume mounts come out with their names and host data directories filled in. A container
- * whose image is on a disk keeps its anonymous volumes, and the named ones no other container
- * mounts, on its own disk (docs/design/storage.md, "Volumes on the container's disk").
+ * whose image is on a disk keeps its anonymous volumes on its own disk (not with `--storage-opt
+ * volumes=share`), and with `--storage-opt volumes=disk` the named ones no other container
+ * mounts too (docs/design/storage.md, "Volumes on the container's disk").
  */
 import * as path from 'node:path';
-import { InvalidArgumentError } from '../../errors';
+import { InvalidArgumentError, UnavailableError } from '../../errors';
 import type { PodMount, PodVolumeMount } from '../../pod/types';
 import type { VolumeStore } from '../../storage/volumes';
 import type { Translated } from '../translation';
+import { parseStorageOpt } from './storage-opt';
+
+/** `--storage-opt volumes=disk` of a container whose image is not on a disk (500, as a storage option dockerd cannot honour). */
+const VOLUMES_ON_DISK_NEED_IMAGE_DISK =
+  '--storage-opt volumes=disk: only for a container that reads its image from a disk (image=disk, the default in block mode) in a VM of its own';
 
 /** What resolveVolumes needs besides the translated create. */
 export interface VolumeResolveDeps {
@@ -130,13 +136,17 @@ export async function resolveVolumes(
   const copyUp: PodVolumeMount[] = [];
   const keptOnDisk: string[] = [];
   const imageOnDisk = c.imageOnDisk === true;
+  const placement = parseStorageOpt(t.frontend?.hostConfig.StorageOpt).volumes;
+  if (placement === 'disk' && !imageOnDisk) throw new UnavailableError(VOLUMES_ON_DISK_NEED_IMAGE_DISK);
   try {
     for (const m of mounts) {
       if (m.type !== 'volume' || m.source) continue;
-      // A container whose image is on a disk keeps its anonymous volumes, and a named one that
-      // it alone mounts, on its own disk too, so that its VM can be saved and forked with them.
-      const onDisk = m.anonymous && !m.driver && imageOnDisk;
-      const namedOnDisk = imageOnDisk && namedMayGoOnDisk(m, mounts, t.spec.autoRemove === true, deps);
+      // A container whose image is on a disk keeps its anonymous volumes (unless it chose to
+      // share them), and with volumes=disk a named one that it alone mounts, on its own disk
+      // too, so that its VM can be saved and forked with them.
+      const onDisk = m.anonymous && !m.driver && imageOnDisk && placement !== 'share';
+      const namedOnDisk =
+        imageOnDisk && placement === 'disk' && namedMayGoOnDisk(m, mounts, t.spec.autoRemove === true, deps);
       const r = await deps.store.create({
         ...(m.name ? { name: m.name } : {}),
         ...(m.driver ? { driver: m.driver } : {}),

@@ -435,7 +435,7 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
 
   test("its anonymous volumes and a named volume it alone mounts live on its own disk; another container's stay on the host", async () => {
     const r = await dengine.createFromDocker(
-      onDisk({ HostConfig: { StorageOpt: { image: 'disk' }, Binds: ['named:/named'] } }),
+      onDisk({ HostConfig: { StorageOpt: { image: 'disk', volumes: 'disk' }, Binds: ['named:/named'] } }),
       '/db',
     );
     const mounts = mainContainer(r).spec.mounts ?? [];
@@ -452,6 +452,42 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
     const plain = await dengine.createFromDocker(body({ Cmd: ['true'], Volumes: { '/data': {} } }), '/plain');
     const p = (mainContainer(plain).spec.mounts ?? [])[0];
     expect(p?.type === 'volume' && p.diskDir).toBeUndefined();
+  });
+
+  test('where its volumes live: named ones on the share unless volumes=disk, anonymous ones on its disk unless volumes=share; volumes=disk without the image on a disk is refused', async () => {
+    const where = async (storageOpt: Record<string, string>, name: string) => {
+      const r = await dengine.createFromDocker(
+        body({
+          Cmd: ['true'],
+          Volumes: { '/anon': {} },
+          HostConfig: { StorageOpt: storageOpt, Binds: [`${name}:/n`] },
+        }),
+        `/${name}`,
+      );
+      const ms = mainContainer(r).spec.mounts ?? [];
+      const at = (target: string) => {
+        const m = ms.find((x) => x.target === target);
+        return m?.type === 'volume' && m.diskDir ? 'disk' : 'share';
+      };
+      return [at('/anon'), at('/n')];
+    };
+    expect(await where({ image: 'disk' }, 'v1')).toEqual(['disk', 'share']);
+    expect(dstore.get('v1').onDiskOf).toBeUndefined();
+    expect(await where({ image: 'disk', volumes: 'disk' }, 'v2')).toEqual(['disk', 'disk']);
+    expect(await where({ image: 'disk', volumes: 'share' }, 'v3')).toEqual(['share', 'share']);
+    expect(await where({ image: 'layers' }, 'v4')).toEqual(['share', 'share']);
+    const before = dstore.list().length;
+    await expect(
+      dengine.createFromDocker(
+        body({
+          Cmd: ['true'],
+          Volumes: { '/anon': {} },
+          HostConfig: { StorageOpt: { image: 'layers', volumes: 'disk' } },
+        }),
+        '/refused',
+      ),
+    ).rejects.toThrow('--storage-opt volumes=disk: only for a container that reads its image from a disk');
+    expect(dstore.list().length).toBe(before);
   });
 
   test('another container that mounts such a volume gets it over the volume share, its data left on the disk until it starts', async () => {
@@ -475,7 +511,7 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
   test('a named volume stays on the volume share when another container mounts it, it has driver options or data on the host, it is mounted twice, or its container goes with --rm', async () => {
     const onShare = async (hostConfig: Record<string, unknown>, name: string, volume: string) => {
       const r = await dengine.createFromDocker(
-        body({ Cmd: ['true'], HostConfig: { StorageOpt: { image: 'disk' }, ...hostConfig } }),
+        body({ Cmd: ['true'], HostConfig: { StorageOpt: { image: 'disk', volumes: 'disk' }, ...hostConfig } }),
         name,
       );
       const ms = (mainContainer(r).spec.mounts ?? []).filter((m) => m.type === 'volume' && m.name === volume);
@@ -499,7 +535,7 @@ describe('volumes kept on a container disk (--storage-opt image=disk)', () => {
     // An existing empty volume nobody mounts goes on the disk, as a new one does.
     await dstore.create({ name: 'empty' });
     const r = await dengine.createFromDocker(
-      body({ Cmd: ['true'], HostConfig: { StorageOpt: { image: 'disk' }, Binds: ['empty:/e'] } }),
+      body({ Cmd: ['true'], HostConfig: { StorageOpt: { image: 'disk', volumes: 'disk' }, Binds: ['empty:/e'] } }),
       '/empty',
     );
     expect(dstore.get('empty').onDiskOf).toBe(r.id);
