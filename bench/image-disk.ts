@@ -3,7 +3,7 @@
  * fixture image (debian-postgres:15), of two daemons in one run: BENCH_BEFORE (another
  * checkout's built daemon, e.g. /work/main/dist/src/daemon/main.js: the image copied onto each
  * container's disk) and this checkout's (one read-only image disk shared by the image's
- * containers: src/storage/image-disks.ts).
+ * containers: src/storage/image-disks/image-disks.ts).
  *
  * Per daemon: the image pulled, then BENCH_RUNS containers run one after another, each
  * `docker run --storage-opt image=disk --entrypoint ls IMAGE /usr/lib/postgresql` to its exit

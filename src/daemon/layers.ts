@@ -24,8 +24,9 @@ import { OverlayRootfs } from '../storage/rootfs';
 import { ImageService } from '../storage/service';
 import { StateStore } from '../storage/state';
 import { SpareDisks } from '../storage/upper-disk-file';
-import { ImageDisks } from '../storage/image-disks';
-import { ImageDiskPrep } from '../storage/image-disk-prep';
+import { ImageDisks } from '../storage/image-disks/image-disks';
+import { ImageDiskPrep } from '../storage/image-disks/prep';
+import { ImageDiskSweep } from '../storage/image-disks/sweep';
 import { VolumeStore } from '../storage/volumes';
 import { repairFrontend } from '../translate/docker/repair';
 import { logger } from '../util/log';
@@ -45,6 +46,10 @@ export type OpenedNetworks = Awaited<ReturnType<typeof openNetworks>>;
 export interface PodLayer {
   spareDisks: SpareDisks | undefined;
   rootfs: OverlayRootfs;
+  /** Block mode's image disks (their makes under way are cut short at shutdown). */
+  imageDisks: ImageDisks | undefined;
+  /** The disks of images stored before, made in the background once the API serves. */
+  imageDiskSweep: ImageDiskSweep | undefined;
   events: EventBus;
   /** Resolved by `networksOpened` once the host's networks are up (in the background). */
   networks: Promise<OpenedNetworks>;
@@ -101,14 +106,16 @@ async function openPods(opts: DaemonOptions, images: ImageService, vm: VmRuntime
   spareDisks?.refill();
   // Block mode: the read-only disks of images for containers that read their image from a disk
   // (the default; --storage-opt image=layers turns it off),
-  // made once per image and removed with their images (src/storage/image-disks.ts).
+  // made once per image and removed with their images (src/storage/image-disks/image-disks.ts).
   const imageDisks = blockMode ? new ImageDisks(path.join(opts.dataRoot, 'image-disks'), IMAGE_DISK_BYTES) : undefined;
   if (imageDisks) images.store.useImageDisks(imageDisks);
   const rootfs = new OverlayRootfs(containersRoot, undefined, spareDisks, imageDisks);
   // Containers read their image from its disk by default: each image's disk is made when the
-  // image comes (pull, load, build, commit), not at its first container's start.
-  if (imageDisks && imageOnDiskIn(opts, blockMode))
-    images.makeImageDisks(new ImageDiskPrep((id) => images.store.layerDirs(id), rootfs));
+  // image comes (pull, load, build, commit), not at its first container's start; those of
+  // images stored before are made by a sweep in the background (src/storage/image-disks/sweep.ts).
+  const diskMaker = imageOnDiskIn(opts, blockMode) ? rootfs.imageDisks : undefined;
+  if (diskMaker) images.makeImageDisks(new ImageDiskPrep((id) => images.store.layerDirs(id), diskMaker));
+  const imageDiskSweep = diskMaker && new ImageDiskSweep(images.store, diskMaker);
   const events = new EventBus();
   // Bridges and rules come up in the background once the API listens (a daemon refused at
   // listen time touches no host network): /networks requests and pod starts wait for them.
@@ -160,7 +167,19 @@ async function openPods(opts: DaemonOptions, images: ImageService, vm: VmRuntime
       return false;
     }
   });
-  return { spareDisks, rootfs, events, networks, networksOpened, heldVms, cniNetworks, pods, adopted };
+  return {
+    spareDisks,
+    rootfs,
+    imageDisks,
+    imageDiskSweep,
+    events,
+    networks,
+    networksOpened,
+    heldVms,
+    cniNetworks,
+    pods,
+    adopted,
+  };
 }
 
 /** The archive service, the volumes and the creation service, over the pods. */

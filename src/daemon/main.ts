@@ -136,11 +136,12 @@ async function serveApis(opts: DaemonOptions, listenPlan: ListenPlan, layers: Da
 
 /**
  * What runs in the background once the APIs serve: the host's networks, stale endpoints freed,
- * leftover VMs reclaimed, then the pool filled. Resolves (the returned promise) once the
+ * the disks of images stored before made (one at a time), leftover VMs reclaimed, then the
+ * pool filled. Resolves (the returned promise) once the
  * reclaim has ended.
  */
 function startBackgroundWork(opts: DaemonOptions, layers: DaemonLayers, run: DaemonRun): Promise<unknown> {
-  const { events, networks, networksOpened, pods, adopted, heldVms } = layers;
+  const { events, networks, networksOpened, pods, adopted, heldVms, imageDiskSweep } = layers;
   const { hypervisor, vmFactory, vmDefaults } = layers.vm;
   void openNetworks(opts.dataRoot, events).then(networksOpened);
   // Endpoints of containers that stopped or went while no daemon watched are freed once every
@@ -171,6 +172,9 @@ function startBackgroundWork(opts: DaemonOptions, layers: DaemonLayers, run: Dae
     for (const id of await heldVms.restore(hypervisor)) keepVms.add(id);
     return reclaimOrphanVms(hypervisor, keepVms);
   });
+  // The disks of images stored before, once every re-adoption has ended (it has deadlines),
+  // one at a time at the lowest CPU priority (src/storage/image-disks/sweep.ts).
+  if (imageDiskSweep) void adopted.then(() => (run.stopping ? undefined : imageDiskSweep.run()));
   void reclaimed.then(() => {
     if (run.stopping) return;
     vmFactory.start();
@@ -195,7 +199,7 @@ function shutdownOf(
   reclaimed: Promise<unknown>,
   stopListeners: () => Promise<void>,
 ): (sig: string) => Promise<void> {
-  const { pods, heldVms, networks, spareDisks, archive } = layers;
+  const { pods, heldVms, networks, spareDisks, archive, imageDisks, imageDiskSweep } = layers;
   const { hypervisor, vmFactory } = layers.vm;
   return async (sig: string) => {
     if (run.stopping) return;
@@ -228,6 +232,15 @@ function shutdownOf(
         },
         { name: 'networks', run: () => networks.then((n) => n?.shutdown()) },
         { name: 'spare upper disk', run: () => spareDisks?.idle() ?? Promise.resolve() },
+        // The background sweep stops; a make under way is cut short and takes its temporary
+        // file and the image's mount away (before the mount helper goes, below).
+        {
+          name: 'image disks',
+          run: () => {
+            imageDiskSweep?.stop();
+            return imageDisks?.close();
+          },
+        },
       ],
       last: [
         { name: 'archive mounts', run: () => archive.close() },

@@ -21,7 +21,7 @@ import {
 import { ConflictError } from '../errors';
 import { ImageDeleteConflictError, ReferenceInUseError } from './errors';
 import { ImageIndex, type ImageRemoval, type StoredImageView } from './image-index';
-import type { ImageDisks } from './image-disks';
+import type { ImageDisks } from './image-disks/image-disks';
 
 export type { ImageRemoval, RunningProbe, StoredImageView } from './image-index';
 

@@ -38,9 +38,9 @@
  * mount moves what upper/ holds into the new filesystem (mkfs.ext4 -d), or, when it is empty,
  * takes the spare disk. A start from a checkpoint (takeDisk: a restore, a fork) makes the disk a
  * copy-on-write qcow2 overlay over the checkpoint's copy (src/util/disk-chain.ts: the files
- * under it are linked in `upper.ext4.backing/`), so it costs only the blocks it writes. A container run with `--storage-opt image=disk` reads its image from
- * the image's read-only disk instead (imageDisk; ./image-disks.ts), shared with the image's
- * other such containers.
+ * under it are linked in `upper.ext4.backing/`), so it costs only the blocks it writes. A
+ * container run with `--storage-opt image=disk` reads its image from the image's read-only disk
+ * instead (imageDisk: ./image-disks/from-layers.ts), shared with the image's other such containers.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -57,26 +57,18 @@ import {
   type SpareDisks,
 } from './upper-disk-file';
 import { MAX_LAYERS, overlayOptions } from './overlay-options';
+import { HOST_MOUNT_FLAGS, mountImageLayers, writeLayerLinks } from './layer-mounts';
+import { RootfsImageDisks } from './image-disks/from-layers';
 import { writeFileAtomic } from '../util/atomic';
 import { backingDirOf, makeOverlay } from '../util/disk-chain';
-import { isMountPoint, MS_NODEV, MS_NOSUID, type Mounter, sharedMounter } from '../util/mounter';
+import { isMountPoint, type Mounter, sharedMounter } from '../util/mounter';
 import { removeGuestTree, removeTree } from '../util/remove-tree';
 import { fdPath, joinBeneath, openBeneath, unmountBeneath, type BeneathPath } from '../util/beneath';
 import { treeSize } from './tree-walk';
-import type { ImageDisks } from './image-disks';
+import type { ImageDisks } from './image-disks/image-disks';
 
-/** mount(2): read-only. */
-const MS_RDONLY = 0x1;
 /** The file of a block-mode container's writable layer, in its directory. */
 const DISK_FILE = 'upper.ext4';
-
-/**
- * A container's rootfs is mounted on the host nodev and nosuid: a device node a container made
- * (mknod is allowed, as under runc) or a layer brought cannot be opened through the host's
- * mount, and nothing on the host runs a set-user-ID program from it. The guest sees the same
- * files over 9p or virtio-fs and applies its own mount's flags.
- */
-const HOST_MOUNT_FLAGS = MS_NODEV | MS_NOSUID;
 
 export { MAX_LAYERS, MOUNT_OPTIONS_MAX, overlayOptions } from './overlay-options';
 
@@ -108,28 +100,21 @@ export class OverlayRootfs implements RootfsManager {
     this.generation.set(id, (this.generation.get(id) ?? 0) + 1);
   }
 
+  /** Block mode's read-only disks of images, as containers and images ask for them (./image-disks/from-layers.ts). */
+  readonly imageDisks: RootfsImageDisks | undefined;
+
   /**
    * `spares`: block mode's upper disks made ahead of need (./upper-disk-file.ts), in a
    * directory on the same filesystem as `root`; `imageDisks`: block mode's read-only disks of
-   * images (./image-disks.ts).
+   * images (./image-disks/image-disks.ts).
    */
   constructor(
     readonly root: string,
     private readonly mounter: Mounter = sharedMounter(),
     private readonly spares?: SpareDisks,
-    private readonly imageDisks?: ImageDisks,
+    imageDisks?: ImageDisks,
   ) {
-    imageDisks?.keepWhile((layers) => this.someContainerOn(layers));
-  }
-
-  /** Whether a prepared container's rootfs has exactly the layer directories `layers`. */
-  private async someContainerOn(layers: readonly string[]): Promise<boolean> {
-    const key = JSON.stringify(layers);
-    for (const id of await fs.promises.readdir(this.root).catch(() => [] as string[])) {
-      const lower = await fs.promises.readFile(path.join(this.root, id, 'lower.json'), 'utf8').catch(() => '');
-      if (lower === key) return true;
-    }
-    return false;
+    this.imageDisks = imageDisks && new RootfsImageDisks(imageDisks, root, mounter);
   }
 
   private dir(id: string): string {
@@ -246,38 +231,7 @@ export class OverlayRootfs implements RootfsManager {
   /** @inheritdoc */
   async imageDisk(id: string): Promise<string> {
     if (!this.imageDisks) throw new NotImplementedError('this daemon keeps no image disks (block mode: --rootfs-disk)');
-    const d = this.dir(id);
-    const layers = await this.layers(id);
-    return this.imageDisks.ensure(layers, {
-      mount: (target) => this.mountLowers(layers, d, target),
-      unmount: (target) => this.mounter.unmount(target),
-    });
-  }
-
-  /**
-   * The read-only disk of the image whose layer directories are `layers` (lowest first), made
-   * now when it has none (ahead of its first container: ./image-disk-prep.ts). NotImplemented
-   * on a daemon that keeps no image disks.
-   */
-  async imageDiskOfLayers(layers: string[]): Promise<string> {
-    if (!this.imageDisks) throw new NotImplementedError('this daemon keeps no image disks (block mode: --rootfs-disk)');
-    // A long layer list is mounted through short links: they live beside the disk being made.
-    const linkDir = `${this.imageDisks.fileFor(layers)}.links`;
-    return this.imageDisks.ensure(layers, {
-      mount: async (target) => {
-        if (overlayOptions(layers, linkDir).links) await writeLayerLinks(linkDir, layers);
-        await this.mountLowers(layers, linkDir, target);
-      },
-      unmount: async (target) => {
-        await this.mounter.unmount(target);
-        await removeLayerLinks(linkDir);
-      },
-    });
-  }
-
-  /** Whether the image whose layer directories are `layers` has its read-only disk. */
-  hasImageDisk(layers: string[]): boolean {
-    return this.imageDisks !== undefined && fs.existsSync(this.imageDisks.fileFor(layers));
+    return this.imageDisks.ofContainer(this.dir(id), await this.layers(id));
   }
 
   async prepare(
@@ -316,7 +270,7 @@ export class OverlayRootfs implements RootfsManager {
     try {
       await this.makeDisk(id, opts.readyDisk);
       // Block mode: the host mounts the image layers only (the writable layer is the guest's).
-      if (this.diskOf(id)) await this.mountLowers(layers, d, fdPath(fh));
+      if (this.diskOf(id)) await mountImageLayers(this.mounter, layers, d, fdPath(fh));
       else await this.mountOverlay(layers, d, fdPath(fh));
     } finally {
       await fh.close();
@@ -372,7 +326,7 @@ export class OverlayRootfs implements RootfsManager {
       if (err.code !== 'EEXIST') throw err;
     });
     if (isMountPoint(target)) await this.mounter.unmount(target, { detach: true });
-    if (disk) await this.mountLowers(layers, d, target);
+    if (disk) await mountImageLayers(this.mounter, layers, d, target);
     else await this.mountOverlay(layers, d, target);
     // Removed while this mount was made: remove() may have looked for mounts before it
     // existed, and the container's directory must be free to go.
@@ -427,7 +381,7 @@ export class OverlayRootfs implements RootfsManager {
       if (isMountPoint(p)) await this.mounter.unmount(p, { detach: true }).catch(() => undefined);
     }
     this.changed(id);
-    if (layers) await this.imageDisks?.release(layers);
+    if (layers) await this.imageDisks?.disks.release(layers);
   }
 
   /** Whether the container's rootfs was removed (or never prepared): its lower.json is gone. */
@@ -441,42 +395,6 @@ export class OverlayRootfs implements RootfsManager {
     if (disk) return (await fs.promises.stat(disk).catch(() => ({ blocks: 0 }))).blocks * 512;
     return treeSize(path.join(this.dir(id), 'upper'));
   }
-
-  /**
-   * The image layers alone, read-only, at `target` (block mode): an overlay of the lower
-   * layers (overlayfs wants at least two without an upper), or a read-only bind of the only one.
-   */
-  private async mountLowers(layers: string[], d: string, target: string): Promise<void> {
-    if (layers.length === 1) {
-      await this.mounter.bindTree({ source: layers[0], target, readOnly: true, nosuidNodev: true });
-      return;
-    }
-    const { options, cwd } = overlayOptions(layers, d);
-    const lowerOnly = options.replace(/,upperdir=.*$/, '');
-    await this.mounter.mount({
-      source: 'overlay',
-      target,
-      fstype: 'overlay',
-      flags: HOST_MOUNT_FLAGS | MS_RDONLY,
-      data: lowerOnly,
-      ...(cwd ? { cwd } : {}),
-    });
-  }
-}
-
-/** The short links `<d>/l/<n>` to the layer directories, for an overlay mounted from `d`. */
-async function writeLayerLinks(d: string, layers: string[]): Promise<void> {
-  await fs.promises.mkdir(path.join(d, 'l'), { recursive: true, mode: 0o700 });
-  for (let i = 0; i < layers.length; i++) {
-    const link = path.join(d, 'l', String(i));
-    await fs.promises.rm(link, { force: true });
-    await fs.promises.symlink(layers[i], link);
-  }
-}
-
-/** Take away what writeLayerLinks made in `d` (a directory of them alone). */
-async function removeLayerLinks(d: string): Promise<void> {
-  await fs.promises.rm(d, { recursive: true, force: true });
 }
 
 function ignoreExists(e: NodeJS.ErrnoException): void {

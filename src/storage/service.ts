@@ -21,7 +21,7 @@ import { LoginRefusedError } from './errors';
 import { ArchiveLoader } from './archive-image/load';
 import { Pusher } from './push';
 import { shortId } from './digest';
-import type { ImageDiskPrep, ImageDiskProgress } from './image-disk-prep';
+import type { ImageDiskPrep, ImageDiskProgress } from './image-disks/prep';
 
 /** Registry flags of the daemon. */
 export interface RegistryFlags {
@@ -29,6 +29,16 @@ export interface RegistryFlags {
   registryMirrors?: string[];
   /** Per-registry mirrors (--registries-conf, already read). */
   registriesConf?: RegistriesConf;
+}
+
+/** Options of an image service's pull. */
+export interface ImagePullOptions extends PullOptions {
+  /**
+   * false: make no image disk for it, even on a daemon that makes them as images come (a CRI
+   * pull: a sandbox's containers read their images over the layers share of its one VM). A
+   * later pull without it makes the disk.
+   */
+  imageDisk?: boolean;
 }
 
 /** What a registry says about a reference: its manifest's descriptor and the platforms it serves. */
@@ -91,9 +101,12 @@ export class ImageService {
     await this.diskPrep?.prepare(imageId, progress);
   }
 
-  /** Pull an image (see Puller.pull); its disk is made before the closing status (prepareImageDisk). */
-  pull(ref: ImageReference, opts: PullOptions): Promise<{ id: string; updated: boolean }> {
-    if (!this.diskPrep) return this.puller.pull(ref, opts);
+  /**
+   * Pull an image (see Puller.pull); its disk is made before the closing status
+   * (prepareImageDisk), unless `imageDisk` is false.
+   */
+  pull(ref: ImageReference, opts: ImagePullOptions): Promise<{ id: string; updated: boolean }> {
+    if (!this.diskPrep || opts.imageDisk === false) return this.puller.pull(ref, opts);
     const emit = opts.onProgress;
     return this.puller.pull(ref, {
       ...opts,

@@ -121,7 +121,7 @@ export interface RootfsManager {
   /**
    * The read-only disk file of the container's image (`--storage-opt image=disk`: its VM's
    * image disk, the lower layer of its guest's overlay), made now when the image has none
-   * (./image-disks.ts). Optional: a manager without image disks leaves it out.
+   * (./image-disks/image-disks.ts). Optional: a manager without image disks leaves it out.
    */
   imageDisk?(containerId: string): Promise<string>;
   /**

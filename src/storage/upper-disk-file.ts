@@ -167,7 +167,7 @@ export interface DiskSize {
 
 /**
  * A pending disk: its size, and whether its container reads its image from an image disk
- * (--storage-opt image=disk: ./image-disks.ts; the upper disk itself is made as any other).
+ * (--storage-opt image=disk: ./image-disks/image-disks.ts; the upper disk itself is made as any other).
  */
 export interface PendingDisk extends DiskSize {
   imageOnDisk?: boolean;

@@ -128,7 +128,7 @@ export interface Vm {
   /** Put the placeholder back behind the upper disk and close the file (nothing when none is attached). */
   detachUpperDisk?(): Promise<void>;
   /**
-   * Put host file `file` (an image disk: src/storage/image-disks.ts) behind the VM's read-only
+   * Put host file `file` (an image disk: src/storage/image-disks/image-disks.ts) behind the VM's read-only
    * image disk, the file an earlier start put there let go first (nothing when it is the same
    * file). Throws (NotImplemented) for a VM booted without the device. Optional, as attachUpperDisk.
    */

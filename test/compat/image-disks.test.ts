@@ -1,12 +1,14 @@
 /**
  * Image disks made when the image comes, through the stock docker CLI against the real daemon.
- * On a default daemon, whose containers read their image from a disk (`--storage-opt
- * image=disk` is the default in block mode), an image's read-only disk (`<data-root>/image-disks/*.ext4`) is there before
- * any container ran:
+ * On a daemon whose containers read their image from a disk by default (`--storage-opt
+ * image=disk`, the default in block mode), an image's read-only disk
+ * (`<data-root>/image-disks/*.ext4`) is there before any container ran:
  * - after `docker pull`, whose progress shows the disk being made and made;
  * - after `docker load` of a saved image (its disk went with `docker rmi`);
  * - after a build's final image and after `docker commit` of a created container with a file
- *   copied in.
+ *   copied in;
+ * - for images stored with no disk (their disks deleted while the daemon was down), made in
+ *   the background after the daemon's start, without any container start.
  * A daemon run with `--storage-opt image=layers` makes none at pull.
  */
 import * as fs from 'node:fs';
@@ -37,7 +39,15 @@ function imageDisks(d: TestDaemon): string[] {
   return fs.readdirSync(dir).filter((f) => f.endsWith('.ext4'));
 }
 
-describe('a default daemon (image=disk)', () => {
+/** Resolves once `ok` holds, checked every half second; rejects after `ms` (a deadline, not a measure). */
+async function waitFor(ok: () => boolean, ms: number, what: string): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); ) {
+    if (Date.now() > end) throw new Error(`still not so after ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+describe('a default daemon (image=disk in block mode)', () => {
   let d: TestDaemon;
 
   beforeAll(async () => {
@@ -89,9 +99,27 @@ describe('a default daemon (image=disk)', () => {
     }
     expect(imageDisks(d)).toHaveLength(3);
   });
+
+  test('a daemon started on images that have no disk makes theirs in the background, with no container started', async () => {
+    const before = imageDisks(d).sort();
+    expect(before).toHaveLength(3);
+    const dir = path.join(d.dataRoot, 'image-disks');
+    // Deleted while no daemon runs: the data root of a daemon that kept no image disks.
+    await d.restart(undefined, () => {
+      for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f));
+    });
+    const madeInBackground = () => (d.logs().match(/: its disk was made in the background/g) ?? []).length;
+    await waitFor(
+      () => imageDisks(d).length === 3 && madeInBackground() === 3,
+      240000,
+      'the three images have their disks again',
+    );
+    expect(imageDisks(d).sort()).toEqual(before);
+    expect(dockerOk(d, ['ps', '-aq'])).toBe('');
+  });
 });
 
-test('a daemon run with --storage-opt image=layers makes no image disk at pull', async () => {
+test('a daemon with --storage-opt image=layers makes no image disk at pull', async () => {
   const d = await startDaemon({ args: ['--storage-opt', 'image=layers'] });
   try {
     const r = dockerSync(d, ['pull', IMAGE], 300000);

@@ -60,8 +60,11 @@ export interface TestDaemon {
   stop(): Promise<void>;
   /** SIGKILL, keeping the state (for crash tests; call restart() or stop() after). */
   kill9(): Promise<void>;
-  /** Stop (SIGTERM) if running, then start again on the same roots and socket (`main`: another build). */
-  restart(main?: string): Promise<void>;
+  /**
+   * Stop (SIGTERM) if running, then start again on the same roots and socket (`main`: another
+   * build; `whileStopped`: run between the two, e.g. to change the data root).
+   */
+  restart(main?: string, whileStopped?: () => void): Promise<void>;
 }
 
 /** GET /_ping on a unix socket: true when it answers OK. */
@@ -194,8 +197,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<TestDaemon>
     kill9: async () => {
       await terminate('SIGKILL');
     },
-    restart: async (other?: string) => {
+    restart: async (other?: string, whileStopped?: () => void) => {
       await terminate('SIGTERM');
+      whileStopped?.();
       if (other) main = other;
       await launch();
     },

@@ -160,7 +160,8 @@ export class CriImageService {
         `failed to parse image reference ${JSON.stringify(input)}: ${(err as Error).message}`,
       );
     }
-    const { id } = await this.images.pull(ref, { auth: authOf(req.auth), signal });
+    // A sandbox's containers read their images over its VM's layers share: no image disk.
+    const { id } = await this.images.pull(ref, { auth: authOf(req.auth), signal, imageDisk: false });
     return { image_ref: id };
   }
 

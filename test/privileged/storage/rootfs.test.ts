@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { OverlayRootfs } from '../../../src/storage/rootfs';
-import { ImageDisks } from '../../../src/storage/image-disks';
+import { ImageDisks } from '../../../src/storage/image-disks/image-disks';
 import { treeSize } from '../../../src/storage/tree-walk';
 import { isMountPoint, Mounter } from '../../../src/util/mounter';
 import { mountsUnder } from '../../helpers/leaks';
@@ -334,9 +334,13 @@ test("an image's disk made from its layers alone, before any container (a list l
   const layers = Array.from({ length: 60 }, (_v, i) =>
     layer(`l${String(i).padStart(2, '0')}-${'x'.repeat(40)}`, { [`f${i}`]: `${i}\n`, same: `${i}\n` }),
   );
-  expect(rootfs.hasImageDisk(layers)).toBe(false);
-  const file = await rootfs.imageDiskOfLayers(layers);
-  expect(rootfs.hasImageDisk(layers)).toBe(true);
+  // The image store's keep (ImageStore.useImageDisks): the image is stored.
+  disks.keepWhile(async () => true);
+  const images = rootfs.imageDisks;
+  if (!images) throw new Error('a rootfs given image disks serves them');
+  expect(images.hasImageDisk(layers)).toBe(false);
+  const file = await images.imageDiskOfLayers(layers);
+  expect(images.hasImageDisk(layers)).toBe(true);
   const debugfs = (req: string) => execFileSync('debugfs', ['-R', req, file], { encoding: 'utf8', stdio: 'pipe' });
   expect(debugfs('cat /f0')).toBe('0\n');
   expect(debugfs('cat /f59')).toBe('59\n');

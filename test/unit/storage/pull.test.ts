@@ -27,7 +27,8 @@ import { MediaType } from '../../../src/storage/registry/manifest';
 import type { PullEvent } from '../../../src/storage/pull';
 import { dockerProgress } from '../../../src/translate/json/pull-progress';
 import { tarMembers } from '../../helpers/tar-members';
-import { ImageDiskPrep, type ImageDiskMaker } from '../../../src/storage/image-disk-prep';
+import { ImageDiskPrep, type ImageDiskMaker } from '../../../src/storage/image-disks/prep';
+import { CriImageService } from '../../../src/api/cri/images';
 
 type Mode = 'ok' | 'corrupt' | 'die';
 
@@ -255,4 +256,28 @@ test("on a daemon that makes image disks ahead, the pull makes the image's disk 
   const failed = await statuses();
   expect(failed.filter((l) => /image disk/i.test(l))).toEqual([`${short} Making image disk`]);
   expect(failed[failed.length - 1]).toBe(` Status: Image is up to date for ${addr}/x:latest`);
+});
+
+test('a CRI PullImage makes no image disk, on a daemon that makes them ahead; a Docker pull of the same image later makes it', async () => {
+  const svc = await ImageService.open(root);
+  const made: string[][] = [];
+  const maker: ImageDiskMaker = {
+    hasImageDisk: (layers) => made.some((m) => m.join() === layers.join()),
+    imageDiskOfLayers: (layers) => {
+      made.push(layers);
+      return Promise.resolve('/disk');
+    },
+  };
+  svc.makeImageDisks(new ImageDiskPrep((id) => svc.store.layerDirs(id), maker));
+  const cri = new CriImageService(svc);
+  expect(await cri.pull({ image: { image: `${addr}/x:latest` } })).toEqual({ image_ref: image.configDigest });
+  expect(svc.store.byId(image.configDigest)).toBeDefined();
+  expect(made).toEqual([]);
+  const seen: PullEvent[] = [];
+  await svc.pull({ domain: addr, path: 'x', tag: 'latest' }, { onProgress: (p) => seen.push(p) });
+  expect(made).toEqual([await svc.store.layerDirs(image.configDigest)]);
+  expect(seen.filter((e) => e.kind === 'image-disk').map((e) => e.kind === 'image-disk' && e.made)).toEqual([
+    false,
+    true,
+  ]);
 });

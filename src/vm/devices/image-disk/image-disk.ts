@@ -1,7 +1,7 @@
 /**
  * The image disk device: a read-only virtio-blk disk for the image of a container run with
  * `--storage-opt image=disk` (an ext4 filesystem the host made once per image from its merged
- * tree: src/storage/image-disks.ts). The guest's overlay takes it as its lower layer, so the
+ * tree: src/storage/image-disks/image-disks.ts). The guest's overlay takes it as its lower layer, so the
  * VM reads no 9p share and can be saved (docs/checkpoint.md).
  *
  * As the upper disk (../upper-disk/upper-disk.ts), and for the same reasons (microvm has no hot-plug, a

@@ -1,20 +1,21 @@
 /**
  * Images' read-only disks made ahead of their first container, on a daemon whose containers
  * read their image from a disk by default (`--storage-opt image=disk` in block mode): right
- * after a pull (inside its request, shown in its progress), a `docker load`, a build's final
- * image and a `docker commit`. The disk itself is ./image-disks.ts's (one make however many ask
+ * after a pull (inside its request, shown in its progress; not a CRI pull's: ImageService.pull's
+ * `imageDisk: false`), a `docker load`, a build's final image and a `docker commit`. The disk itself is ./image-disks.ts's (one make however many ask
  * at once); a failure here fails nothing: it is logged, and the first start makes the disk.
  */
-import { logger } from '../util/log';
+import { logger } from '../../util/log';
+import type { EnsureOptions } from './image-disks';
 
 const log = logger('rootfs');
 
-/** What makes and finds image disks (the container rootfs manager, ./rootfs.ts). */
+/** What makes and finds image disks (the container rootfs manager's, ./from-layers.ts). */
 export interface ImageDiskMaker {
   /** Whether the image of these layer directories (lowest first) has its disk. */
   hasImageDisk(layers: string[]): boolean;
-  /** Its disk, made now when missing. */
-  imageDiskOfLayers(layers: string[]): Promise<string>;
+  /** Its disk, made now when missing (`background`: nobody waits on it, ./image-disks.ts). */
+  imageDiskOfLayers(layers: string[], opts?: EnsureOptions): Promise<string>;
 }
 
 /** Told when a make begins and when it is done (a pull's progress lines). */
