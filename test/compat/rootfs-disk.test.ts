@@ -168,7 +168,8 @@ test.each([
 
 test('a block-mode container with a volume on four networks starts, every interface up and reachable, with its volume', () => {
   // Four NICs, the volume share and the upper disk fill microvm's 8 virtio transports (the
-  // VM's balloon once made it 9: "No 'virtio-bus' bus found", and the start failed).
+  // VM's balloon once made it 9: "No 'virtio-bus' bus found", and the start failed; so did the
+  // image disk, until such a VM went without it: its container reads its image over a share).
   const nets = [1, 2, 3, 4].map((i) => `blk4net${i}`);
   for (const n of nets) ok(['network', 'create', n]);
   try {

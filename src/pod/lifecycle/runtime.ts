@@ -204,10 +204,12 @@ async function mountRootfs(deps: StartDeps, spec: PodSpec, vm: Vm, undo: Undo): 
         await vm.throttleUpperDisk(c.diskThrottle);
       }
     }
-    // --storage-opt image=disk: its image's read-only disk (made at the image's first use)
-    // behind the VM's image disk; a restored VM had it put there before its state loaded.
-    if (disk && c.imageOnDisk && !deps.restoring) {
-      if (!vm.devices.imageDisk || !vm.attachImageDisk || !deps.rootfs.imageDisk)
+    // Its image read from a disk (image=disk): the image's read-only disk (made at the image's
+    // first use when not before) behind the VM's image disk; a restored VM had it put there
+    // before its state loaded. A VM with no transport left for one (../lifecycle/sandbox.ts)
+    // has none, and the container reads its image over a share instead.
+    if (disk && c.imageOnDisk && !deps.restoring && vm.devices.imageDisk) {
+      if (!vm.attachImageDisk || !deps.rootfs.imageDisk)
         throw new UnavailableError(`VM ${vm.id} has no image disk for container ${c.id}`);
       await vm.attachImageDisk(await deps.rootfs.imageDisk(c.id));
     }

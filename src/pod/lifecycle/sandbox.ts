@@ -5,6 +5,7 @@
  * of its VM is decided here alone.
  */
 import type { Vm } from '../../vm/types';
+import { imageDiskFits } from '../../vm/devices';
 import { logger } from '../../util/log';
 import type { PodContext } from '../context';
 import type { Entry, Run } from '../records/registry';
@@ -40,8 +41,12 @@ function acquire(
   volumes = needsVolumeShare(spec),
 ): Promise<Vm> {
   const disk = spec.containers.some((c) => !c.podPause && ctx.deps.rootfs.usesDisk?.(c.id));
-  // --storage-opt image=disk: the image's read-only disk goes behind the VM's image disk.
-  const imageDisk = disk && spec.containers.some((c) => c.imageOnDisk && !c.podPause);
+  // Its image read from a disk (image=disk, the default): the image's read-only disk goes
+  // behind the VM's image disk, when the VM has a transport left for one.
+  const imageDisk =
+    disk &&
+    spec.containers.some((c) => c.imageOnDisk && !c.podPause) &&
+    imageDiskFits({ nics, volumes, upperDisk: true });
   const devices = {
     ...(nics > 0 ? { nics } : {}),
     ...(volumes ? { volumes: true } : {}),

@@ -82,6 +82,19 @@ export function planDevices(vmId: string, req: VmDeviceRequest | undefined, path
  */
 export const MICROVM_VIRTIO_SLOTS = 8;
 
+/** The virtio transports a cloned (9p) VM's machine takes for itself: the rootfs share and virtio-serial. */
+export const NINEP_MACHINE_TRANSPORTS = 2;
+
+/**
+ * Whether a cloned VM asked for devices `req` has a transport left for an image disk: a VM of
+ * 4 NICs, the volume share and the upper disk has none, and its container reads its image over
+ * the rootfs share instead (it then cannot be saved, as one that reads the layers share).
+ */
+export function imageDiskFits(req: VmDeviceRequest): boolean {
+  const r = normalizeRequest({ ...req, imageDisk: false });
+  return NINEP_MACHINE_TRANSPORTS + r.nics + (r.volumes ? 1 : 0) + (r.upperDisk ? 1 : 0) + 1 <= MICROVM_VIRTIO_SLOTS;
+}
+
 /** The virtio transports the devices of `d` take (the layers share, which is optional, aside). */
 export function deviceTransports(d: VmDevices): number {
   return d.nics.length + (d.volumes ? 1 : 0) + (d.upperDisk ? 1 : 0) + (d.imageDisk ? 1 : 0);

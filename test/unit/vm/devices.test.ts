@@ -9,7 +9,13 @@ import { InvalidArgumentError, UnavailableError } from '../../../src/errors';
 import { decodeInterfaces, encodeInterface, encodeMount, encodeRoute } from '../../../src/vm/agent/device-ops';
 import { MountFlag, Tag } from '../../../src/vm/agent/protocol';
 import { TlvReader, TlvWriter } from '../../../src/vm/agent/tlv';
-import { devicesFit, MICROVM_VIRTIO_SLOTS, normalizeRequest, planDevices } from '../../../src/vm/devices';
+import {
+  devicesFit,
+  imageDiskFits,
+  MICROVM_VIRTIO_SLOTS,
+  normalizeRequest,
+  planDevices,
+} from '../../../src/vm/devices';
 import { MAX_NICS, tapName } from '../../../src/vm/devices/nic';
 import { volumeVirtiofsdArgs } from '../../../src/vm/devices/volume-share';
 import { UPPER_DISK_BYTES, attachCommands, detachCommands } from '../../../src/vm/devices/upper-disk/upper-disk';
@@ -229,6 +235,20 @@ describe('the image disk (--storage-opt image=disk)', () => {
       args.indexOf('virtio-blk-device,drive=updisk'),
     );
     expect(args.join(' ')).not.toContain('podvisor-layers');
+  });
+
+  it('fits a VM of up to 3 NICs with the volume share and the upper disk, and its command line fits microvm', () => {
+    expect(imageDiskFits({ nics: 3, volumes: true, upperDisk: true })).toBe(true);
+    expect(imageDiskFits({ nics: 4, upperDisk: true })).toBe(true);
+    expect(imageDiskFits({ nics: 4, volumes: true, upperDisk: true })).toBe(false);
+    const fits = planDevices(ID, { nics: 3, volumes: true, upperDisk: true, imageDisk: true }, paths);
+    expect(() =>
+      qemuArgs({ ...base, devices: fits, transport: '9p', ram: { file: '/r/ram', share: false } }),
+    ).not.toThrow();
+    const over = planDevices(ID, { nics: 4, volumes: true, upperDisk: true, imageDisk: true }, paths);
+    expect(() => qemuArgs({ ...base, devices: over, transport: '9p', ram: { file: '/r/ram', share: false } })).toThrow(
+      'a VM has 8 virtio devices at most',
+    );
   });
 
   it('opens the file read-only, and a VM without the device does not fit such a container', () => {
