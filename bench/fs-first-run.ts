@@ -80,8 +80,9 @@ export function firstRunTable(times: Record<string, Record<string, number[]>>, c
       : []),
     { label: 'dockerd + runc', at: (p) => med(`${PREFIX} ${p}`, 'dockerd') },
   ];
-  const secs = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)} s` : '');
-  const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : '');
+  const secs = (x: number) => (Number.isFinite(x) ? `${(Math.abs(x) < 0.005 ? 0 : x).toFixed(2)} s` : '');
+  // No ratio to a difference within the noise of zero (dockerd's python over its `true`).
+  const ratio = (a: number, b: number) => (b > 0.005 && Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : '');
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const [disk, layers] = cols;
   const dockerd = cols[cols.length - 1];

@@ -163,7 +163,7 @@ async function main(): Promise<void> {
         warm.samples[name].push(await timeDocker(env, ['run', '--rm', IMAGE(), 'true']));
       }
     }
-    say(`warm: ${names.map((n) => `${n} ${list(warm.samples[n])}`).join('; ')}`);
+    say(`warm: ${names.map((n) => `${labels[n]} ${list(warm.samples[n])}`).join('; ')}`);
 
     const b2b = row(`${RUNS} x \`docker run --rm true\`, back to back`);
     // The whole host's CPU time over each series: what one start costs the cores, which bounds
@@ -211,7 +211,7 @@ async function main(): Promise<void> {
         inRow.samples[name].push(
           await timeDocker(env, ['run', '-d', '--name', `bench-row-${r}`, IMAGE(), 'sleep', '60']),
         );
-      say(`run -d in a row ${name}: ${list(inRow.samples[name])}`);
+      say(`run -d in a row ${labels[name]}: ${list(inRow.samples[name])}`);
       await removeAll(
         env,
         Array.from({ length: PARALLEL }, (_, r) => `bench-row-${r}`),
@@ -232,7 +232,7 @@ async function main(): Promise<void> {
         ),
       );
       par.samples[name].push(now() - t);
-      say(`run -d in parallel ${name}: ${par.samples[name][0].toFixed(2)} s`);
+      say(`run -d in parallel ${labels[name]}: ${par.samples[name][0].toFixed(2)} s`);
       // The ten, idle: what each holds of the host's memory (bench/idle-memory.ts).
       await sleep(3000);
       const pss =

@@ -55,3 +55,14 @@ test('the table shows the medians, disk over layers and over dockerd, and each p
 test('a run without these rows prints no table', () => {
   expect(firstRunTable({}, [BLOCK_PODVISOR, 'dockerd'])).toEqual([]);
 });
+
+test('a difference of zero on one daemon gets no ratio', () => {
+  const times = timesOf([
+    { disk: 2, layers: 3, dockerd: 0.5 },
+    { disk: 4, layers: 6, dockerd: 0.5 },
+    { disk: 5, layers: 9, dockerd: 1.5 },
+  ]);
+  expect(firstRunTable(times, [BLOCK_PODVISOR, 'dockerd'])).toContain(
+    '| `python3 -c pass` minus `true` | 2.00 s | 3.00 s | 0.00 s | 0.67x |  |',
+  );
+});
