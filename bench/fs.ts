@@ -30,7 +30,12 @@
  * checkpoint saves), beside the same daemon's volume over 9p and its guest tmpfs. A time is the docker CLI's wall time of the exec
  * (which includes the exec itself, ~0.1 s on either daemon; measured alone as "exec true"),
  * except where a row measures inside the container (sqlite's inserts, the TemporaryFile()s;
- * pgbench's TPS). Each row prints the medians, the ratio of
+ * pgbench's TPS). Last, the rows "first run of a large program" (bench/fs-first-run.ts):
+ * `docker run --rm` of the debian-python:3 fixture image running `true`, `python3 -c pass` and
+ * a few imports, on every daemon, and again on the block-mode podvisor with `--storage-opt
+ * image=layers` (its image over the layers share, 9p, instead of its image disk); each is a
+ * first run inside its VM (a new VM, a guest page cache of its own); they get a table of their
+ * own too (image disk, layers share, dockerd). Each row prints the medians, the ratio of
  * podvisor to dockerd, and for the rootfs and volume rows the ratio to the guest tmpfs of the
  * same daemon (issue 26's goals: untar into the rootfs within 1.5x of the tmpfs, sqlite and
  * pgbench within 2x). For TPS rows the ratios are taken the other way round (reference TPS
@@ -40,7 +45,8 @@
  *   BENCH_ROUNDS=3 BENCH_FILES=3000 BENCH_TREES="/usr/share/doc /usr/lib/python3"
  *   BENCH_SQLITE_INSERTS=1000 BENCH_TMPFILES=1000 BENCH_PGBENCH_SECONDS=20
  *   BENCH_BLOCK=0 (no block-mode daemon) BENCH_9P=0 (no 9p one) BENCH_STEPS=<regex of step names>
- *   (e.g. BENCH_STEPS='sqlite|pgbench' for the database rows only)
+ *   (e.g. BENCH_STEPS='sqlite|pgbench' for the database rows only, BENCH_STEPS='first run' for
+ *   the first runs of python only: BENCH_9P=0 BENCH_STEPS='first run' npm run bench:fs)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -51,6 +57,7 @@ import { ensureFixtureRegistries, fixtureRegistry } from '../test/fixtures/regis
 import { median, startDockerd, stopBench, runMain } from './common';
 import { BLOCK_PODVISOR, docker, isPodvisor, removeContainers, runsOn, type Group, type Step } from './fs-parts';
 import { pgbenchGroups, sqliteGroup, sqliteOnDiskGroup } from './fs-db';
+import { firstRunGroup, firstRunTable } from './fs-first-run';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const FILES = Number(process.env.BENCH_FILES ?? 3000);
@@ -229,7 +236,13 @@ async function main(): Promise<void> {
   const buildCtx = path.join(base, 'build');
   fs.mkdirSync(buildCtx);
   fs.writeFileSync(path.join(buildCtx, 'Dockerfile'), `FROM ${IMAGE()}\nRUN ${smallFiles('/opt/files')}\n`);
-  const groups = [filesGroup(path.dirname(tarFile), buildCtx), sqliteGroup(), sqliteOnDiskGroup(), ...pgbenchGroups()]
+  const groups = [
+    filesGroup(path.dirname(tarFile), buildCtx),
+    sqliteGroup(),
+    sqliteOnDiskGroup(),
+    ...pgbenchGroups(),
+    firstRunGroup(),
+  ]
     .map((g) => ({ ...g, steps: g.steps.filter((st) => !ONLY || ONLY.test(st.name)) }))
     .filter((g) => g.steps.length > 0);
   // podvisor's writable layer over 9p (block mode, the default, is the second daemon).
@@ -268,6 +281,11 @@ async function main(): Promise<void> {
       times,
       Object.keys(clients).filter(isPodvisor),
     );
+    const firstRun = firstRunTable(times, Object.keys(clients));
+    if (firstRun.length > 0) {
+      process.stdout.write(`\nfirst run of a large program (medians of ${ROUNDS} rounds, docker CLI wall time):\n\n`);
+      for (const l of firstRun) process.stdout.write(`${l}\n`);
+    }
   } finally {
     // A step that failed (an exec past its time) leaves its container writing into its layer:
     // remove it first, or removing the daemon's data root meets ENOTEMPTY and that error hides

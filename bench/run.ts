@@ -21,10 +21,17 @@
  * With BENCH_BASELINE_ROOT=<another podvisor checkout with dist/ built> (e.g. the main
  * branch), that daemon runs too, as "podvisor-base" (an A/B of two podvisor builds in the
  * same run). BENCH_ARGS adds daemon flags to podvisor (e.g. "--kernel /path/vmlinux"),
- * BENCH_BASELINE_ARGS to the baseline (e.g. this checkout with "--vm-templates=false").
+ * BENCH_BASELINE_ARGS to the baseline (e.g. this checkout with "--vm-templates=false"). A
+ * podvisor run with flags is labelled with them in the table, and a baseline that is this
+ * checkout is labelled "podvisor (<its flags>)" rather than "podvisor-base".
  *
  *   npm run bench:run        (needs bootstrap --bench: docker.io, docker-registry)
  *   BENCH_RUNS=20 BENCH_WARM_RUNS=5 BENCH_POOL=2 BENCH_SETTLE_MS=5000 BENCH_BASELINE_ROOT=/work/main
+ *
+ * Images read from their image disk (block mode's default) against the layers share (9p), in
+ * one run, this checkout against itself:
+ *
+ *   BENCH_BASELINE_ROOT=$PWD BENCH_BASELINE_ARGS="--storage-opt image=layers" npm run bench:run
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -45,6 +52,22 @@ const BASELINE_ROOT = process.env.BENCH_BASELINE_ROOT;
 const ARGS = (process.env.BENCH_ARGS ?? '').split(' ').filter(Boolean);
 /** Daemon flags of the baseline podvisor (e.g. "--vm-templates=false" with this checkout as the baseline). */
 const BASELINE_ARGS = (process.env.BENCH_BASELINE_ARGS ?? '').split(' ').filter(Boolean);
+/**
+ * How the table names each podvisor: with its flags when it has any; the baseline as
+ * "podvisor-base" when it is another checkout (another build), as "podvisor (<its flags>)" when
+ * it is this checkout with flags of its own (only the flags differ).
+ */
+function podvisorLabels(): Record<string, string> {
+  const withArgs = (name: string, args: string[]) => (args.length ? `${name} (${args.join(' ')})` : name);
+  const sameCheckout = BASELINE_ROOT !== undefined && path.resolve(BASELINE_ROOT) === path.resolve(__dirname, '..');
+  return {
+    podvisor: withArgs('podvisor', ARGS),
+    'podvisor-base':
+      sameCheckout && BASELINE_ARGS.length
+        ? withArgs('podvisor', BASELINE_ARGS)
+        : withArgs('podvisor-base', BASELINE_ARGS),
+  };
+}
 const EXEC_RUNS = Number(process.env.BENCH_EXEC_RUNS ?? 10);
 const PARALLEL = 10;
 const STREAM_BYTES = 3200 * 65536;
@@ -119,6 +142,7 @@ async function main(): Promise<void> {
       dockerd: dockerd.env,
     };
     const names = Object.keys(clients);
+    const labels: Record<string, string> = { ...podvisorLabels(), dockerd: 'dockerd' };
     const isPodvisor = (name: string) => name.startsWith('podvisor');
     const settle = (name: string) => (isPodvisor(name) ? sleep(SETTLE_MS * POOL) : Promise.resolve());
     for (const env of Object.values(clients)) await docker(env, ['pull', '-q', IMAGE()]);
@@ -139,7 +163,7 @@ async function main(): Promise<void> {
         warm.samples[name].push(await timeDocker(env, ['run', '--rm', IMAGE(), 'true']));
       }
     }
-    say(`warm: ${names.map((n) => `${n} ${list(warm.samples[n])}`).join('; ')}`);
+    say(`warm: ${names.map((n) => `${labels[n]} ${list(warm.samples[n])}`).join('; ')}`);
 
     const b2b = row(`${RUNS} x \`docker run --rm true\`, back to back`);
     // The whole host's CPU time over each series: what one start costs the cores, which bounds
@@ -165,10 +189,10 @@ async function main(): Promise<void> {
       const tree = cpuBetween(tree0, treeCpuByName(pid));
       const treeMs = [...tree.values()].reduce((a, b) => a + b, 0);
       say(
-        `back to back ${name}: ${list(b2b.samples[name])}; host CPU ${cpuPerRun[name].ms.toFixed(0)} ms per run, ${cpuPerRun[name].cores.toFixed(2)} of ${os.cpus().length} cores busy`,
+        `back to back ${labels[name]}: ${list(b2b.samples[name])}; host CPU ${cpuPerRun[name].ms.toFixed(0)} ms per run, ${cpuPerRun[name].cores.toFixed(2)} of ${os.cpus().length} cores busy`,
       );
       b2bLines.push(
-        `host CPU per back-to-back run, ${name}: ${cpuPerRun[name].ms.toFixed(0)} ms, of which the daemon's process tree:`,
+        `host CPU per back-to-back run, ${labels[name]}: ${cpuPerRun[name].ms.toFixed(0)} ms, of which the daemon's process tree:`,
         ...cpuLines(tree, RUNS).map((l) => `  ${l}`),
         `  the rest of the host (the docker CLI, other processes): ${Math.max(0, (cpuPerRun[name].ms * RUNS - treeMs) / RUNS).toFixed(0)} ms per start`,
       );
@@ -187,7 +211,7 @@ async function main(): Promise<void> {
         inRow.samples[name].push(
           await timeDocker(env, ['run', '-d', '--name', `bench-row-${r}`, IMAGE(), 'sleep', '60']),
         );
-      say(`run -d in a row ${name}: ${list(inRow.samples[name])}`);
+      say(`run -d in a row ${labels[name]}: ${list(inRow.samples[name])}`);
       await removeAll(
         env,
         Array.from({ length: PARALLEL }, (_, r) => `bench-row-${r}`),
@@ -208,19 +232,19 @@ async function main(): Promise<void> {
         ),
       );
       par.samples[name].push(now() - t);
-      say(`run -d in parallel ${name}: ${par.samples[name][0].toFixed(2)} s`);
+      say(`run -d in parallel ${labels[name]}: ${par.samples[name][0].toFixed(2)} s`);
       // The ten, idle: what each holds of the host's memory (bench/idle-memory.ts).
       await sleep(3000);
       const pss =
         name === 'dockerd' ? dockerdContainerPss(path.join(base, 'dockerd')) : podvisorVmPss(daemonPid[name]()!);
       idle.samples[name].push(...pss);
-      say(`idle PSS ${name} (MiB, each ${name === 'dockerd' ? 'container' : 'VM'}): ${list(pss)}`);
+      say(`idle PSS ${labels[name]} (MiB, each ${name === 'dockerd' ? 'container' : 'VM'}): ${list(pss)}`);
       if (name !== 'dockerd') {
         // What bounds it: TCG's translated code (absent under KVM), guest RAM, QEMU's own.
         const parts = podvisorVmPssParts(daemonPid[name]()!);
         const mid = (k: 'jit' | 'guestRam' | 'qemu') => median(parts.map((p) => p[k])).toFixed(1);
         say(
-          `idle PSS parts ${name} (median MiB): TCG code buffer ${mid('jit')}, guest RAM ${mid('guestRam')}, ` +
+          `idle PSS parts ${labels[name]} (median MiB): TCG code buffer ${mid('jit')}, guest RAM ${mid('guestRam')}, ` +
             `QEMU's own ${mid('qemu')}; without the code buffer (as under KVM) ` +
             median(parts.map((p) => p.guestRam + p.qemu)).toFixed(1),
         );
@@ -268,8 +292,12 @@ async function main(): Promise<void> {
           .map((l) => l.toFixed(1))
           .join(' ')} at the end:\n`,
     );
-    say(`| workload | ${names.join(' | ')} | podvisor / dockerd |`);
-    say(`|---|${names.map(() => '---').join('|')}|---|`);
+    // With a baseline podvisor, a last column compares the two podvisors (a ratio above 1: podvisor's figure is higher).
+    const vsBase = names.includes('podvisor-base');
+    const baseHead = vsBase ? ` ${labels.podvisor} / ${labels['podvisor-base']} |` : '';
+    const baseCell = (a: number, b: number) => (vsBase ? ` ${(a / b).toFixed(2)}x |` : '');
+    say(`| workload | ${names.map((n) => labels[n]).join(' | ')} | ${labels.podvisor} / dockerd |${baseHead}`);
+    say(`|---|${names.map(() => '---').join('|')}|---|${vsBase ? '---|' : ''}`);
     for (const r of rows) {
       const m = Object.fromEntries(names.map((n) => [n, median(r.samples[n])]));
       const ratio = r.unit === 's' ? m.podvisor / m.dockerd : m.podvisor / m.dockerd;
@@ -279,10 +307,13 @@ async function main(): Promise<void> {
           : r.unit === 'MiB'
             ? `${ratio.toFixed(2)}x the memory`
             : `${ratio.toFixed(2)}x the throughput`;
-      say(`| ${r.what} | ${names.map((n) => fmt(m[n], r.unit)).join(' | ')} | ${verdict} |`);
+      say(
+        `| ${r.what} | ${names.map((n) => fmt(m[n], r.unit)).join(' | ')} | ${verdict} |${baseCell(m.podvisor, m['podvisor-base'])}`,
+      );
     }
     say(
-      `| host CPU per back-to-back run (cores busy) | ${names.map((n) => `${cpuPerRun[n].ms.toFixed(0)} ms (${cpuPerRun[n].cores.toFixed(2)})`).join(' | ')} | ${(cpuPerRun.podvisor.ms / cpuPerRun.dockerd.ms).toFixed(2)}x the CPU |`,
+      `| host CPU per back-to-back run (cores busy) | ${names.map((n) => `${cpuPerRun[n].ms.toFixed(0)} ms (${cpuPerRun[n].cores.toFixed(2)})`).join(' | ')} | ${(cpuPerRun.podvisor.ms / cpuPerRun.dockerd.ms).toFixed(2)}x the CPU |` +
+        (vsBase ? baseCell(cpuPerRun.podvisor.ms, cpuPerRun['podvisor-base'].ms) : ''),
     );
     say('');
     for (const l of b2bLines) say(l);
