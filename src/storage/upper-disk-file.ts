@@ -19,6 +19,7 @@ import { removeTree } from '../util/remove-tree';
 import { isMountPoint } from '../util/mounter';
 import { writeFileAtomic } from '../util/atomic';
 import type { DiskSource } from './types';
+import { createSparseFile } from '../util/sparse-file';
 
 const execFileP = promisify(execFile);
 const log = logger('rootfs');
@@ -110,12 +111,7 @@ export function scratchDisks(dir: string, bytes: number, fsBytes: number): Scrat
 export async function makeUpperDisk(file: string, bytes: number, fsBytes?: number, fromDir?: string): Promise<void> {
   const tmp = `${file}.tmp`;
   await fs.promises.rm(tmp, { force: true });
-  const fh = await fs.promises.open(tmp, 'wx', 0o600);
-  try {
-    await fh.truncate(bytes);
-  } finally {
-    await fh.close();
-  }
+  await createSparseFile(tmp, bytes);
   try {
     // Inode tables and journal are zeroed lazily (the guest mounts with noinit_itable: a sparse
     // file reads zeros); no blocks reserved for root (a container's layer, not a system disk).

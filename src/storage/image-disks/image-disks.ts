@@ -33,6 +33,7 @@ import { NotFoundError, UnavailableError } from '../../errors';
 import { fsyncPath } from '../../util/atomic';
 import { isMountPoint } from '../../util/mounter';
 import { logger } from '../../util/log';
+import { createSparseFile } from '../../util/sparse-file';
 
 const log = logger('rootfs');
 
@@ -254,12 +255,7 @@ async function makeImageFilesystem(
   from: string,
   run: { signal: AbortSignal; spawned: (mkfs: ChildProcess) => void },
 ): Promise<void> {
-  const fh = await fs.promises.open(file, 'wx', 0o600);
-  try {
-    await fh.truncate(bytes);
-  } finally {
-    await fh.close();
-  }
+  await createSparseFile(file, bytes);
   try {
     await new Promise<void>((resolve, reject) => {
       const mkfs = execFile(

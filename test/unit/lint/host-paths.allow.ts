@@ -500,7 +500,7 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   {
     file: 'src/storage/image-disks/image-disks.ts',
     fn: 'makeImageFilesystem',
-    calls: ['fs.promises.open', 'spawn mkfs.ext4'],
+    calls: ['spawn mkfs.ext4'],
     reason: `${IMAGE_DISKS}; mkfs.ext4 -d reads the image's read-only layers, mounted by the host`,
   },
   {
@@ -532,7 +532,7 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   {
     file: 'src/storage/upper-disk-file.ts',
     fn: 'makeUpperDisk',
-    calls: ['fs.promises.open', 'fs.promises.rename', 'fs.promises.rm', 'spawn mkfs.ext4'],
+    calls: ['fs.promises.rename', 'fs.promises.rm', 'spawn mkfs.ext4'],
     reason: `a new disk file under the data root; mkfs.ext4 -d copies a seed directory in user space without following its symlinks (${PENDING_DISK})`,
   },
   { file: 'src/storage/upper-disk-file.ts', fn: 'make', calls: ['fs.promises.mkdir'], reason: DATA_ROOT },
