@@ -74,7 +74,7 @@ test("a container from a warmed pool takes the VM's ready disk as its own; resta
     expect(fs.statSync(disk).ino).toBe(ino);
     // The first read on that VM sees the file empty about one start in ten (also over the
     // layers share), and a read a moment later the whole file: a known bug of the new guest's
-    // first view of the disk (docs/limitations.md, "The agent's channels"): read it again.
+    // first view of the disk (docs/limitations.md, "Files and mounts"): read it again.
     for (let i = 0; i < 5 && kept() !== 'kept'; i++) await new Promise((r) => setTimeout(r, 100));
     expect(ok(['exec', id, 'cat', '/kept.txt'])).toBe('kept');
     expect(ok(['exec', id, 'sh', '-c', 'echo more > /more.txt && cat /more.txt'])).toBe('more');
