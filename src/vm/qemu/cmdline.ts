@@ -4,7 +4,13 @@
  * "VM runtime").
  */
 import type { VmDevices, VmSize } from '../types';
-import { deviceTransports, devicesQemuArgs, hasLayersShare, MICROVM_VIRTIO_SLOTS } from '../devices';
+import {
+  deviceTransports,
+  devicesQemuArgs,
+  hasLayersShare,
+  MICROVM_VIRTIO_SLOTS,
+  NINEP_MACHINE_TRANSPORTS,
+} from '../devices';
 import { ninePShareArgs, virtiofsdArgsFor, type FileTransport } from '../devices/share-args';
 import type { VmPaths } from './runtime-dir';
 import { Names } from '../agent/protocol';
@@ -203,8 +209,10 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   // that has room for only one of the two keeps the layers share (reading the image over the
   // uncached rootfs share costs every container; the balloon only a container that frees much).
   // A template and its clones have the same devices, so they decide alike.
-  const layersFirst = o.devices && hasLayersShare(o.devices, o.transport ?? 'virtiofs', 2) ? 1 : 0;
-  const ninePRoom = 2 + (o.devices ? deviceTransports(o.devices) : 0) + layersFirst < MICROVM_VIRTIO_SLOTS;
+  const layersFirst =
+    o.devices && hasLayersShare(o.devices, o.transport ?? 'virtiofs', NINEP_MACHINE_TRANSPORTS) ? 1 : 0;
+  const ninePRoom =
+    NINEP_MACHINE_TRANSPORTS + (o.devices ? deviceTransports(o.devices) : 0) + layersFirst < MICROVM_VIRTIO_SLOTS;
   const balloon =
     !ninep || (o.ninePBalloon && ninePRoom) ? ['-device', 'virtio-balloon-device,free-page-reporting=on'] : [];
   const rootShare = ninep
