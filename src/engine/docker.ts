@@ -14,7 +14,15 @@ import { validateContainerName, type CreateRequest } from '../translate/docker/c
 import { translateCreate, type TranslateOptions, type Translated } from '../translate/docker/create';
 import { joinRequestOf } from '../translate/network/join';
 import { CGROUP_PARENT_NEEDS_OWN_VM } from '../translate/docker/cgroup-parent';
-import { checkNameFree, newPodId, translateOptions, yieldLoop, type CreationPlan, type EngineDeps } from './plan';
+import {
+  checkNameFree,
+  defaultImageOnDisk,
+  newPodId,
+  translateOptions,
+  yieldLoop,
+  type CreationPlan,
+  type EngineDeps,
+} from './plan';
 
 /** The translation of a checked request, once its image is found. */
 export type Translate = (image: ImageRecord, id: string, opts: TranslateOptions) => Translated;
@@ -52,7 +60,7 @@ export async function planParsed(
   if (join) t.spec.joinPod = { pod: join.target, pid: join.pid, ...(join.ipc ? { ipc: true } : {}) };
   // The daemon's --storage-opt image=disk, for a container with a VM of its own that did not choose.
   const ownImageOpt = Object.keys(request.hostConfig.StorageOpt ?? {}).some((k) => k.toLowerCase() === 'image');
-  if (deps.imageOnDiskByDefault && !join && !ownImageOpt) t.spec.containers[0].imageOnDisk = true;
+  defaultImageOnDisk(deps, t.spec, !!join, ownImageOpt);
   return {
     spec: t.spec,
     frontend: t.frontend,

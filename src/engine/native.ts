@@ -18,7 +18,14 @@ import { networkRequestOf } from '../translate/request/container-request';
 import { buildPodSpec } from '../translate/podspec/podspec-build';
 import type { PodManifest } from '../translate/podspec/podspec';
 import { portRequestsOf, portRequestsOfSpecs } from '../translate/podspec/podspec-ports';
-import { checkNameFree, newPodId, translateOptions, type CreationPlan, type EngineDeps } from './plan';
+import {
+  checkNameFree,
+  defaultImageOnDisk,
+  newPodId,
+  translateOptions,
+  type CreationPlan,
+  type EngineDeps,
+} from './plan';
 import { neutralPod } from './request';
 import type { NativeCreateRequest, NativeSpec } from './service';
 
@@ -61,7 +68,7 @@ async function planSpec(deps: EngineDeps, n: NativeSpec): Promise<CreationPlan> 
     id,
   );
   // As a `docker run`'s: its image read from the image's disk, so that it can be saved.
-  if (deps.imageOnDiskByDefault && !n.network?.startsWith('container:')) t.spec.containers[0].imageOnDisk = true;
+  defaultImageOnDisk(deps, t.spec, !!n.network?.startsWith('container:'));
   return { spec: t.spec, frontend: t.frontend, ...(name ? { name } : {}) };
 }
 

@@ -34,8 +34,9 @@ export interface EngineDeps {
   /** The daemon's default log driver and options (--log-driver, --log-opt; default json-file). */
   logDefaults?: LogConfig;
   /**
-   * The daemon's `--storage-opt image=disk` (in block mode): a Docker create that joins no other
-   * container's VM and names no `image` storage option reads its image from a disk.
+   * The daemon's `--storage-opt image=disk` (the default in block mode): a create that joins no
+   * other container's VM and names no `image` storage option reads its image from a disk
+   * (defaultImageOnDisk).
    */
   imageOnDiskByDefault?: boolean;
   /**
@@ -74,6 +75,20 @@ export interface CreationPlan {
 }
 
 /** A new pod id (64 hex characters). */
+/**
+ * Give the main container of a translated pod the daemon's default image disk: only when the
+ * daemon has it, the pod has a VM of its own (`joins` false) and the create named no `image`
+ * storage option of its own (`chose`).
+ */
+export function defaultImageOnDisk(
+  deps: Pick<EngineDeps, 'imageOnDiskByDefault'>,
+  spec: { containers: Array<{ imageOnDisk?: boolean }> },
+  joins: boolean,
+  chose = false,
+): void {
+  if (deps.imageOnDiskByDefault && !joins && !chose) spec.containers[0].imageOnDisk = true;
+}
+
 export function newPodId(): string {
   return crypto.randomBytes(32).toString('hex');
 }
