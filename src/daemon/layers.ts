@@ -30,11 +30,13 @@ import { ImageDiskSweep } from '../storage/image-disks/sweep';
 import { VolumeStore } from '../storage/volumes';
 import { repairFrontend } from '../translate/docker/repair';
 import { logger } from '../util/log';
+import { sharedMounter } from '../util/mounter';
 import { UPPER_DISK_BYTES } from '../vm/devices/upper-disk/upper-disk';
 import { IMAGE_DISK_BYTES } from '../vm/devices/image-disk/image-disk';
 import { HeldVms } from '../vm/idle-vms';
 import { imageOnDiskIn, type DaemonOptions } from './options';
 import { openCreationEngine } from './creation-engine';
+import { removeInterruptedMakes } from './image-disk-leftovers';
 import { openVmRuntime, type VmRuntime } from './vm-runtime';
 
 const log = logger('daemon');
@@ -107,8 +109,14 @@ async function openPods(opts: DaemonOptions, images: ImageService, vm: VmRuntime
   // Block mode: the read-only disks of images for containers that read their image from a disk
   // (the default; --storage-opt image=layers turns it off),
   // made once per image and removed with their images (src/storage/image-disks/image-disks.ts).
-  const imageDisks = blockMode ? new ImageDisks(path.join(opts.dataRoot, 'image-disks'), IMAGE_DISK_BYTES) : undefined;
+  const imageDiskDir = path.join(opts.dataRoot, 'image-disks');
+  const imageDisks = blockMode ? new ImageDisks(imageDiskDir, IMAGE_DISK_BYTES) : undefined;
   if (imageDisks) images.store.useImageDisks(imageDisks);
+  // What a killed daemon's makes left there goes before any make (./image-disk-leftovers.ts),
+  // whatever this daemon's mode.
+  await removeInterruptedMakes(imageDisks ?? new ImageDisks(imageDiskDir, IMAGE_DISK_BYTES), {
+    mounter: sharedMounter(),
+  });
   const rootfs = new OverlayRootfs(containersRoot, undefined, spareDisks, imageDisks);
   // Containers read their image from its disk by default: each image's disk is made when the
   // image comes (pull, load, build, commit), not at its first container's start; those of

@@ -10,12 +10,19 @@
  * - for images stored with no disk (their disks deleted while the daemon was down), made in
  *   the background after the daemon's start, without any container start.
  * A daemon run with `--storage-opt image=layers` makes none at pull.
+ * A daemon SIGKILLed in the middle of a make (a pull's, the start's background one:
+ * PODVISOR_FAULT kills it right after the make's mkfs.ext4 is spawned, not by timing) leaves its
+ * temporary file and the image's mount; the next daemon's start removes both, even one that
+ * makes no disk (`image=layers`), and a default daemon then makes the disk and runs a
+ * container from it.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
+import { execFileSync, spawn } from 'node:child_process';
+import { DAEMON_MAIN, startDaemon, stopDaemonLeavingNothing, type TestDaemon } from '../helpers/daemon';
 import { dockerOk, dockerSync } from '../helpers/docker-cli';
+import { mountsUnder } from '../helpers/leaks';
 import { fixtureRegistry } from '../fixtures/registry';
 
 jest.setTimeout(300000);
@@ -129,4 +136,112 @@ test('a daemon with --storage-opt image=layers makes no image disk at pull', asy
   } finally {
     await stopDaemonLeavingNothing(d);
   }
+});
+
+describe('a daemon SIGKILLed in the middle of an image disk make', () => {
+  /** The daemon kills itself once a make's mkfs.ext4 is spawned (src/vm/qemu/fault.ts). */
+  const FAULT = { PODVISOR_FAULT: 'image-disk-after-mkfs-spawn' };
+  const LAYERS = ['--storage-opt', 'image=layers'];
+  let dataRoot: string;
+  let dir: string;
+
+  beforeAll(() => {
+    dataRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-imgdisk-kill-'));
+    dir = path.join(dataRoot, 'image-disks');
+  });
+
+  afterAll(() => {
+    // Only after a failed test is anything still mounted there.
+    for (const m of mountsUnder(dataRoot).reverse()) execFileSync('umount', ['-l', m]);
+    fs.rmSync(dataRoot, { recursive: true, force: true });
+  });
+
+  /**
+   * What is in the image disks' directory beside whole disks, and mounted under it, with each
+   * disk's hash written K.
+   */
+  function leftovers(): { files: string[]; mounts: string[] } {
+    const k = (p: string) => path.basename(p).replace(/^[0-9a-f]{64}\./, 'K.');
+    const names = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+    return {
+      files: names
+        .filter((f) => !/^[0-9a-f]{64}\.ext4$/.test(f))
+        .map(k)
+        .sort(),
+      mounts: mountsUnder(dir).map(k),
+    };
+  }
+
+  /** A make's temporary file and the image's read-only tree mounted for it. */
+  const CUT_OFF = { files: ['K.ext4.tmp', 'K.ext4.tree'], mounts: ['K.ext4.tree'] };
+
+  /**
+   * Run a default daemon on the data root until its fault kills it (its start's background
+   * make: it is never ready to serve for long, so it is not a TestDaemon).
+   */
+  async function runUntilKilled(): Promise<void> {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-imgdisk-fault-'));
+    const args = ['--data-root', dataRoot, '--exec-root', path.join(base, 'exec')];
+    args.push('-H', `unix://${path.join(base, 'docker.sock')}`, '--vm-pool-size', '0', '--no-cri');
+    const c = spawn(process.execPath, [DAEMON_MAIN, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...FAULT },
+    });
+    let out = '';
+    c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    c.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const deadline = setTimeout(() => c.kill('SIGTERM'), 120000);
+    const signal = await new Promise((r) => c.once('exit', (_code, sig) => r(sig)));
+    clearTimeout(deadline);
+    fs.rmSync(base, { recursive: true, force: true });
+    expect({ signal, out }).toEqual({
+      signal: 'SIGKILL',
+      out: expect.stringContaining('making them in the background'),
+    });
+  }
+
+  /** A daemon that makes no disk (image=layers) finds nothing left once it serves. */
+  async function expectNothingLeftAtStart(): Promise<void> {
+    const d = await startDaemon({ dataRoot, args: LAYERS });
+    try {
+      expect(leftovers()).toEqual({ files: [], mounts: [] });
+      expect(d.logs()).toMatch(/removed what 1 make\(s\) cut off by an earlier daemon left/);
+      expect(dockerOk(d, ['image', 'inspect', '-f', '{{.Id}}', IMAGE])).toMatch(/^sha256:/);
+    } finally {
+      await stopDaemonLeavingNothing(d);
+    }
+  }
+
+  test("a pull's make, then the start's background make: the next start removes what each left; the disk is made again and a container runs from it", async () => {
+    // docker pull: the image is stored, then its disk's make is cut off.
+    const pulling = await startDaemon({ dataRoot, env: FAULT });
+    expect(dockerSync(pulling, ['pull', IMAGE], 120000).code).not.toBe(0);
+    await pulling.kill9(); // dead already: waits for its end
+    await pulling.stop();
+    expect(leftovers()).toEqual(CUT_OFF);
+    await expectNothingLeftAtStart();
+
+    // The start's sweep over the image stored without a disk: its make is cut off.
+    await runUntilKilled();
+    expect(leftovers()).toEqual(CUT_OFF);
+    await expectNothingLeftAtStart();
+
+    const d = await startDaemon({ dataRoot });
+    try {
+      await waitFor(
+        () => /: its disk was made in the background/.test(d.logs()),
+        120000,
+        "the image's disk is made in the background",
+      );
+      expect(imageDisks(d)).toHaveLength(1);
+      expect(leftovers()).toEqual({ files: [], mounts: [] });
+      const disk = path.join(dir, imageDisks(d)[0]);
+      const ino = fs.statSync(disk).ino;
+      expect(dockerOk(d, ['run', '--rm', IMAGE, 'cat', '/etc/group'])).toMatch(/^root:/m);
+      expect(fs.statSync(disk).ino).toBe(ino);
+      expect(leftovers()).toEqual({ files: [], mounts: [] });
+    } finally {
+      await stopDaemonLeavingNothing(d);
+    }
+  });
 });

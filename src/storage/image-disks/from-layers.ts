@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { EnsureOptions, ImageDisks } from './image-disks';
+import { makeScratch, type EnsureOptions, type ImageDisks } from './image-disks';
 import type { ImageDiskMaker } from './prep';
 import { overlayOptions } from '../overlay-options';
 import { mountImageLayers, removeLayerLinks, writeLayerLinks } from '../layer-mounts';
@@ -54,7 +54,7 @@ export class RootfsImageDisks implements ImageDiskMaker {
    */
   imageDiskOfLayers(layers: string[], opts: EnsureOptions = {}): Promise<string> {
     // A long layer list is mounted through short links: they live beside the disk being made.
-    const linkDir = `${this.disks.fileFor(layers)}.links`;
+    const linkDir = makeScratch(this.disks.fileFor(layers)).links;
     return this.disks.ensure(
       layers,
       {

@@ -18,7 +18,10 @@
  * at the lowest CPU priority until a container start joins it. It goes with its image
  * (`docker rmi`, `image prune`: ImageStore calls `release`); a disk whose image went while it
  * was made is removed once whole. `close` (the daemon's shutdown) cuts the makes under way
- * short: each takes its temporary file and the image's mount away before it ends.
+ * short: each takes its temporary file and the image's mount away before it ends. What the
+ * makes of a daemon killed meanwhile (SIGKILL, a crash) left beside the disks (`makeScratch`)
+ * is removed at the next daemon's start, before its first make (`interrupted`,
+ * src/daemon/image-disk-leftovers.ts).
  *
  * The host writes these files and never mounts one: the guest only reads them (QEMU opens them
  * read-only and shows the device read-only), so no filesystem a guest could have crafted
@@ -34,6 +37,7 @@ import { fsyncPath } from '../../util/atomic';
 import { isMountPoint } from '../../util/mounter';
 import { logger } from '../../util/log';
 import { createSparseFile } from '../../util/sparse-file';
+import { faultPoint } from '../../vm/qemu/fault';
 
 const log = logger('rootfs');
 
@@ -56,6 +60,34 @@ export interface EnsureOptions {
    * to the normal one as soon as an ensure without this option joins the make.
    */
   background?: boolean;
+}
+
+/**
+ * What a make of disk file `file` works in beside it, each gone once the make ends (or, after
+ * a daemon killed in the middle, at the next daemon's start): `tmp`, the disk under its
+ * temporary name; `tree`, the directory the image's read-only tree is mounted on for
+ * mkfs.ext4; `links`, the short layer links an image's long layer list is mounted through
+ * (./from-layers.ts).
+ */
+export interface MakeScratch {
+  tmp: string;
+  tree: string;
+  links: string;
+}
+
+/** The suffixes of a make's scratch paths, after the disk file's name. */
+const SCRATCH_SUFFIXES = ['tmp', 'tree', 'links'] as const;
+
+/** A disk file's name: the hash of its image's layer directories, `.ext4`. */
+const DISK_NAME = '[0-9a-f]{64}\\.ext4';
+
+/** A scratch path's name in the disks' directory; group 1 is its disk file's name. */
+const SCRATCH_NAME = new RegExp(`^(${DISK_NAME})\\.(?:${SCRATCH_SUFFIXES.join('|')})$`);
+
+/** The scratch paths of a make of disk `file` (see MakeScratch). */
+export function makeScratch(file: string): MakeScratch {
+  const [tmp, tree, links] = SCRATCH_SUFFIXES.map((s) => `${file}.${s}`);
+  return { tmp, tree, links };
 }
 
 /** nice(1)'s lowest CPU priority. */
@@ -89,6 +121,26 @@ export class ImageDisks {
   fileFor(layers: readonly string[]): string {
     const key = createHash('sha256').update(layers.join('\n')).digest('hex');
     return path.join(this.dir, `${key}.ext4`);
+  }
+
+  /**
+   * The disk files of the directory that have a make's scratch paths beside them (`makeScratch`)
+   * and no make under way in this process: those an earlier daemon's makes left when it was
+   * killed in the middle of them. Sorted; [] when the directory is not there.
+   */
+  interrupted(): string[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    const files = new Set<string>();
+    for (const name of names) {
+      const m = SCRATCH_NAME.exec(name);
+      if (m) files.add(path.join(this.dir, m[1]));
+    }
+    return [...files].filter((f) => !this.making.has(f)).sort();
   }
 
   /**
@@ -192,11 +244,8 @@ export class ImageDisks {
     const { signal } = m.abort;
     const started = Date.now();
     await fs.promises.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const tmp = `${file}.tmp`;
-    const mnt = `${file}.tree`;
-    // What a daemon that died here left.
-    if (isMountPoint(mnt)) await tree.unmount(mnt);
-    await fs.promises.rm(tmp, { force: true });
+    // What an earlier daemon's make of this disk left went at this daemon's start (interrupted).
+    const { tmp, tree: mnt } = makeScratch(file);
     await fs.promises.mkdir(mnt, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'EEXIST') throw e;
     });
@@ -210,6 +259,8 @@ export class ImageDisks {
           spawned: (mkfs) => {
             m.mkfs = mkfs;
             if (m.background) setPriority(mkfs, LOWEST_PRIORITY);
+            // Crash tests: the daemon killed with the make's temporary file and mount there.
+            faultPoint('image-disk-after-mkfs-spawn');
           },
         });
       } finally {

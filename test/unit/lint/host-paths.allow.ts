@@ -493,6 +493,12 @@ export const ALLOWED: AllowedHostPathCalls[] = [
   },
   {
     file: 'src/storage/image-disks/image-disks.ts',
+    fn: 'ImageDisks.interrupted',
+    calls: ['fs.readdirSync'],
+    reason: `the directory of the image disks, listed for what a killed daemon's makes left (${IMAGE_DISKS})`,
+  },
+  {
+    file: 'src/storage/image-disks/image-disks.ts',
     fn: 'ImageDisks.make',
     calls: ['fs.promises.mkdir', 'fs.promises.rm', 'fs.promises.rename', 'fs.promises.rmdir', 'fs.promises.stat'],
     reason: IMAGE_DISKS,
