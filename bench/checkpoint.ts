@@ -129,6 +129,13 @@ function qemuPssMiB(vms: string[]): number[] {
   });
 }
 
+/** The guest RAM of VM `vm`, MiB, from its QEMU's `-m` (NaN when its QEMU is not found). */
+function guestMiB(vm: string): number {
+  const p = listVmProcesses().find((x) => x.cmdline.includes(`-name podvisor-${vm}`));
+  const m = p ? / -m (\d+)M? /.exec(p.cmdline) : null;
+  return m ? Number(m[1]) : NaN;
+}
+
 async function main(): Promise<void> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-checkpoint-'));
   const registries = await ensureFixtureRegistries();
@@ -218,7 +225,7 @@ async function main(): Promise<void> {
           );
           return (fs.statSync(own).blocks * 512) / 1048576;
         });
-        sizes = `checkpoint: VM state ${state.toFixed(1)} MiB (256 MiB guest), its fork template's RAM file ${ram.toFixed(1)} MiB allocated, disk copy ${disk.toFixed(1)} MiB allocated; each of the ${FORKS} forks' own disk ${median(forkDisks).toFixed(1)} MiB allocated (median; ${forkDisks.reduce((a, b) => a + b, 0).toFixed(1)} MiB for all)`;
+        sizes = `checkpoint: VM state ${state.toFixed(1)} MiB (a ${guestMiB(forked[0]?.vm ?? '')} MiB guest), its fork template's RAM file ${ram.toFixed(1)} MiB allocated, disk copy ${disk.toFixed(1)} MiB allocated; each of the ${FORKS} forks' own disk ${median(forkDisks).toFixed(1)} MiB allocated (median; ${forkDisks.reduce((a, b) => a + b, 0).toFixed(1)} MiB for all)`;
         await sleep(5000);
         pss = qemuPssMiB(forked.map((f) => f.vm));
       }
