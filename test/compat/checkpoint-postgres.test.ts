@@ -104,8 +104,10 @@ async function runDatabase(name: string, extra: string[]): Promise<number> {
 
 /** Its 1,000 rows, written through the host's psql. */
 function fill(name: string): void {
-  expect(psql('create table t (n int); insert into t select generate_series(1, 1000)', name).code).toBe(0);
-  expect(psql('select count(*), sum(n) from t', name).out).toBe('1000|500500');
+  expect(psql('create table t (n int); insert into t select generate_series(1, 1000)', name)).toMatchObject({
+    code: 0,
+  });
+  expect(psql('select count(*), sum(n) from t', name)).toMatchObject({ out: '1000|500500' });
 }
 
 /**
@@ -124,9 +126,9 @@ async function checkpointAndRestore(name: string, cp: string): Promise<number> {
   const restoreStart = Date.now();
   dockerOk(d, ['start', '--checkpoint', cp, name], 300000);
   const restoreMs = Date.now() - restoreStart + (await ready(60000, name));
-  expect(psql('select count(*), sum(n) from t', name).out).toBe('1000|500500');
-  expect(psql('insert into t values (1001)', name).code).toBe(0);
-  expect(psql('select count(*) from t', name).out).toBe('1001');
+  expect(psql('select count(*), sum(n) from t', name)).toMatchObject({ out: '1000|500500' });
+  expect(psql('insert into t values (1001)', name)).toMatchObject({ code: 0 });
+  expect(psql('select count(*) from t', name)).toMatchObject({ out: '1001' });
   const after = logs(name);
   expect(after.out.startsWith(before.out)).toBe(true);
   expect(after.err.startsWith(before.err)).toBe(true);
@@ -183,16 +185,16 @@ describe('plain docker run -d: the image VOLUME, an anonymous volume, on the con
       }
       for (const [i, f] of forks.entries()) {
         const rows = Array.from({ length: 10 }, (_, j) => `(${5000 + 100 * i + j})`).join(', ');
-        expect(psql(`insert into t values ${rows}`, f).code).toBe(0);
+        expect(psql(`insert into t values ${rows}`, f)).toMatchObject({ code: 0 });
       }
       for (const [i, f] of forks.entries()) {
-        expect(psql('select count(*) from t', f).out).toBe('1011');
-        expect(psql('select min(n), max(n), count(*) from t where n >= 5000', f).out).toBe(
-          `${5000 + 100 * i}|${5009 + 100 * i}|10`,
-        );
+        expect(psql('select count(*) from t', f)).toMatchObject({ out: '1011' });
+        expect(psql('select min(n), max(n), count(*) from t where n >= 5000', f)).toMatchObject({
+          out: `${5000 + 100 * i}|${5009 + 100 * i}|10`,
+        });
       }
       // The database they were forked from has none of their rows.
-      expect(psql('select count(*) from t where n >= 5000', NAME).out).toBe('0');
+      expect(psql('select count(*) from t where n >= 5000', NAME)).toMatchObject({ out: '0' });
     } finally {
       dockerSync(d, ['rm', '-f', ...forks], 300000);
     }
@@ -223,7 +225,7 @@ describe('plain docker run -d: the image VOLUME, an anonymous volume, on the con
     // The good one still restores: the rows of the first test, as saved.
     dockerOk(d, ['start', '--checkpoint', 'ready', NAME], 300000);
     await ready(60000, NAME);
-    expect(psql('select count(*) from t', NAME).out).toBe('1000');
+    expect(psql('select count(*) from t', NAME)).toMatchObject({ out: '1000' });
     // Out of the way of the named volume's database below (two cores).
     dockerOk(d, ['rm', '-fv', NAME], 300000);
   });
@@ -244,11 +246,11 @@ describe('a named volume over the VOLUME, on the container disk with --storage-o
     await podvisorOk(d, ['fork', NAMED, 'ready', '--name', 'pgvfork']);
     await ready(60000, 'pgvfork');
     expect(hostPort('pgvfork')).not.toBe(hostPort(NAMED));
-    expect(psql('insert into t values (5000)', 'pgvfork').code).toBe(0);
-    expect(psql('select count(*), max(n) from t', 'pgvfork').out).toBe('1001|5000');
+    expect(psql('insert into t values (5000)', 'pgvfork')).toMatchObject({ code: 0 });
+    expect(psql('select count(*), max(n) from t', 'pgvfork')).toMatchObject({ out: '1001|5000' });
     // Each has its own copy of the volume: neither sees the other's row.
-    expect(psql('select count(*), max(n) from t', NAMED).out).toBe('1001|1001');
+    expect(psql('select count(*), max(n) from t', NAMED)).toMatchObject({ out: '1001|1001' });
     dockerOk(d, ['rm', '-f', 'pgvfork'], 300000);
-    expect(psql('select count(*) from t', NAMED).out).toBe('1001');
+    expect(psql('select count(*) from t', NAMED)).toMatchObject({ out: '1001' });
   });
 });
