@@ -1,24 +1,29 @@
 /**
  * Time to a container answering after a start from a checkpoint, beside dockerd 20.10 + runc's
- * cold start of the same image in the same run (issue 44; restore and forks near the limit).
+ * cold start of the same image in the same run (issues 44 and 56; restore and forks near the
+ * limit).
  *
- * busybox (a counter, `--storage-opt image=disk`): "answering" is the first `docker exec NAME
- * true` that passes (polled every 20 ms on both daemons). Per round:
+ * busybox (a counter, plain `docker run -d`: its image on the image's disk, the daemon's
+ * default): "answering" is the first `docker exec NAME true` that passes (polled every 20 ms on
+ * both daemons). Per round:
  *   dockerd    docker run -d, cold
  *   podvisor   docker checkpoint create (its run ends), its fork template made in the
  *              background, then docker start --checkpoint: the RAM mapped from the template
  *   podvisor   the same with the template removed first: the whole state loaded (a checkpoint
  *              made before saves made templates)
  * PostgreSQL: the fixture image debian-postgres:15 (Debian's PostgreSQL run as the official
- * image runs it), run as users run it: its data in the image's VOLUME
- * (/var/lib/postgresql/data), an anonymous volume, which an `image=disk` container keeps on its
- * own disk (so its VM can be saved with it). "Ready" is `pg_isready -h 127.0.0.1` passing
- * inside the container (polled through docker exec every 100 ms on both daemons: the
- * entrypoint's temporary server listens on the unix socket only). Per round:
- *   dockerd    docker run, cold (initdb, first start)
- *   podvisor   docker run, cold, the image read over the layers share (the default)
- *   podvisor   docker run, cold, --storage-opt image=disk (the image on the image's disk)
- *   podvisor   docker checkpoint create (the VM saved, its run ended), then
+ * image runs it), run as users run it, plain `docker run -d`: its data in the image's VOLUME
+ * (/var/lib/postgresql/data), an anonymous volume, which a container reading its image from the
+ * image's disk (the default) keeps on its own disk (so its VM can be saved with it). "Ready" is
+ * `pg_isready -h 127.0.0.1` passing inside the container (polled through docker exec every
+ * 100 ms on both daemons; over TCP, as the official entrypoint's temporary server listens on
+ * the unix socket only). Per round:
+ *   dockerd    docker run -d, cold (initdb, first start)
+ *   podvisor   docker run -d --storage-opt image=layers, cold (the image read over the 9p
+ *              layers share, the volume over the volume share: the daemon of before)
+ *   podvisor   docker run -d, cold (the default: the image on its disk, the volume on the
+ *              container's disk)
+ *   podvisor   docker checkpoint create of that container (the VM saved, its run ended), then
  *              docker start --checkpoint once its fork template is made (RAM mapped), and
  *              again from a second checkpoint whose template was removed (whole state loaded)
  *   podvisor   podvisor fork: one fork to ready, then 10 forks at once, all ready
@@ -124,6 +129,13 @@ function qemuPssMiB(vms: string[]): number[] {
   });
 }
 
+/** The guest RAM of VM `vm`, MiB, from its QEMU's `-m` (NaN when its QEMU is not found). */
+function guestMiB(vm: string): number {
+  const p = listVmProcesses().find((x) => x.cmdline.includes(`-name podvisor-${vm}`));
+  const m = p ? / -m (\d+)M? /.exec(p.cmdline) : null;
+  return m ? Number(m[1]) : NaN;
+}
+
 async function main(): Promise<void> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'podvisor-bench-checkpoint-'));
   const registries = await ensureFixtureRegistries();
@@ -134,9 +146,9 @@ async function main(): Promise<void> {
     'busybox, dockerd + runc: docker run -d, cold, to an exec answered': [],
     'busybox, podvisor: docker start --checkpoint (RAM mapped), to an exec answered': [],
     'busybox, podvisor: docker start --checkpoint (whole state loaded), to an exec answered': [],
-    'dockerd + runc: docker run, cold': [],
-    'podvisor: docker run, cold (image over the layers share)': [],
-    'podvisor: docker run, cold (--storage-opt image=disk)': [],
+    'dockerd + runc: docker run -d, cold': [],
+    'podvisor: docker run -d --storage-opt image=layers, cold (image and volume over 9p shares)': [],
+    'podvisor: docker run -d, cold (the default: image and volume on disks)': [],
     'podvisor: docker checkpoint create (the save; its run ends)': [],
     'podvisor: docker start --checkpoint (RAM mapped)': [],
     'podvisor: docker start --checkpoint (whole state loaded)': [],
@@ -155,7 +167,7 @@ async function main(): Promise<void> {
       const counter = [BUSYBOX(), 'sh', '-c', COUNTER];
       times[keys[0]].push(await timeToAnswer(dd, 'bbd', () => docker(dd, ['run', '-d', '--name', 'bbd', ...counter])));
       docker(dd, ['rm', '-fv', 'bbd']);
-      docker(pv.env, ['run', '-d', '--name', 'bb', '--storage-opt', 'image=disk', ...counter]);
+      docker(pv.env, ['run', '-d', '--name', 'bb', ...counter]);
       await untilAnswering(pv.env, 'bb');
       for (const [k, cp, drop] of [
         [keys[1], 'mapped', false],
@@ -168,11 +180,11 @@ async function main(): Promise<void> {
       docker(pv.env, ['rm', '-fv', 'bb']);
       times[keys[3]].push(await timeToReady(dd, ['pgd'], () => runPg(dd, 'pgd')));
       docker(dd, ['rm', '-fv', 'pgd']);
-      times[keys[4]].push(await timeToReady(pv.env, ['pgl'], () => runPg(pv.env, 'pgl')));
-      docker(pv.env, ['rm', '-fv', 'pgl']);
-      times[keys[5]].push(
-        await timeToReady(pv.env, ['pg'], () => runPg(pv.env, 'pg', ['--storage-opt', 'image=disk'])),
+      times[keys[4]].push(
+        await timeToReady(pv.env, ['pgl'], () => runPg(pv.env, 'pgl', ['--storage-opt', 'image=layers'])),
       );
+      docker(pv.env, ['rm', '-fv', 'pgl']);
+      times[keys[5]].push(await timeToReady(pv.env, ['pg'], () => runPg(pv.env, 'pg')));
       const t0 = Date.now();
       docker(pv.env, ['checkpoint', 'create', 'pg', 'ready']);
       times[keys[6]].push(Date.now() - t0);
@@ -213,7 +225,7 @@ async function main(): Promise<void> {
           );
           return (fs.statSync(own).blocks * 512) / 1048576;
         });
-        sizes = `checkpoint: VM state ${state.toFixed(1)} MiB (256 MiB guest), its fork template's RAM file ${ram.toFixed(1)} MiB allocated, disk copy ${disk.toFixed(1)} MiB allocated; each of the ${FORKS} forks' own disk ${median(forkDisks).toFixed(1)} MiB allocated (median; ${forkDisks.reduce((a, b) => a + b, 0).toFixed(1)} MiB for all)`;
+        sizes = `checkpoint: VM state ${state.toFixed(1)} MiB (a ${guestMiB(forked[0]?.vm ?? '')} MiB guest), its fork template's RAM file ${ram.toFixed(1)} MiB allocated, disk copy ${disk.toFixed(1)} MiB allocated; each of the ${FORKS} forks' own disk ${median(forkDisks).toFixed(1)} MiB allocated (median; ${forkDisks.reduce((a, b) => a + b, 0).toFixed(1)} MiB for all)`;
         await sleep(5000);
         pss = qemuPssMiB(forked.map((f) => f.vm));
       }
@@ -228,7 +240,7 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(2))
         .join(' ')}:\n`,
     );
-    for (const k of keys) process.stdout.write(`  ${k.padEnd(86)} ${median(times[k]).toFixed(0)} ms\n`);
+    for (const k of keys) process.stdout.write(`  ${k.padEnd(90)} ${median(times[k]).toFixed(0)} ms\n`);
     process.stdout.write(`${sizes}\n`);
     process.stdout.write(
       `where each VM start from a checkpoint went (the daemon's log):\n  ${[...phases].join('\n  ')}\n`,
