@@ -16,6 +16,19 @@
  *
  * The host never parses a qcow2 file: it writes an empty one (./qcow2-overlay.ts), copies
  * one, links one, and removes one.
+ *
+ * Chains are flattened at the save, so that forks of forks of forks go on without end (issue
+ * 56): each generation (a fork of a fork's checkpoint) stands on two more files, and a save
+ * whose forks would stand on more than MAX_BACKING_FILES (mustFlattenForSave) first has the
+ * container's own QEMU merge the qcow2 files under its disk into the disk itself (a QMP
+ * `block-stream` down to the raw file at the bottom: src/vm/devices/upper-disk/upper-disk-qmp.ts
+ * flattenUpperDisk, run by src/vm/qemu/snapshots/checkpoint.ts saveVm). The host never reads
+ * those files; a jailed QEMU that already holds them open does, and writes only the container's
+ * own disk. Once the VM is stopped for the save (QEMU then has written what it held of the
+ * disk's tables into its file), the merged links are dropped (dropMergedFiles): the disk stands
+ * on the raw file alone, and so does the save's copy. Why this and not a flat copy of the whole
+ * disk: the raw file at the bottom (the first save's copy, most of a disk) stays shared, and a
+ * merge copies only what the generations in between wrote.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -26,6 +39,12 @@ import { writeEmptyQcow2 } from './qcow2-overlay';
 /** The most files one disk may stand on: each fork of a fork's checkpoint adds two. */
 export const MAX_BACKING_FILES = 16;
 
+/**
+ * The files a fork (or a restore) of a checkpoint stands on beyond those of the disk saved:
+ * the save's copy, and its fork template's disk over it.
+ */
+export const FILES_A_CHECKPOINT_ADDS = 2;
+
 /** The directory of the files under overlay `file` (see the module comment). */
 export function backingDirOf(file: string): string {
   return `${file}.backing`;
@@ -33,7 +52,8 @@ export function backingDirOf(file: string): string {
 
 /**
  * The read-only files under disk `file`, the one just under it first (the last is raw); none
- * for a raw disk.
+ * for a raw disk. They are named by numbers in their order, `0` to `n-1`, but a gap is read
+ * too: dropMergedFiles leaves gaps for a moment, each a chain as whole as the one before.
  */
 export function backingOf(file: string): string[] {
   const dir = backingDirOf(file);
@@ -45,9 +65,33 @@ export function backingOf(file: string): string[] {
     throw err;
   }
   const files = names.filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b));
-  if (files.length === 0 || files.some((n, i) => n !== String(i)))
-    throw new InvalidArgumentError(`${dir} does not hold a disk's files 0 to n`);
+  if (files.length === 0) throw new InvalidArgumentError(`${dir} does not hold a disk's files 0 to n`);
   return files.map((n) => path.join(dir, n));
+}
+
+/**
+ * Whether a save of disk `file` must flatten it first: a fork or a restore of the checkpoint
+ * would stand on more than MAX_BACKING_FILES (see the module comment).
+ */
+export function mustFlattenForSave(file: string): boolean {
+  return backingOf(file).length + FILES_A_CHECKPOINT_ADDS > MAX_BACKING_FILES;
+}
+
+/**
+ * Drop the links under overlay `file` above the raw file at the bottom, once its QEMU merged
+ * what they hold into `file` (flattenUpperDisk: nothing of them is read any more) and wrote
+ * its tables out (the VM stopped for a save). They go from the one just under `file`
+ * down, then the bottom one is renamed `0`: at each step the files left are a whole chain
+ * under `file` (none of the clusters it lacks is in a merged file), so a crash anywhere
+ * leaves a disk that reads the same. Answers how many were dropped.
+ */
+export async function dropMergedFiles(file: string): Promise<number> {
+  const chain = backingOf(file);
+  const merged = chain.slice(0, -1);
+  for (const f of merged) await fs.promises.rm(f);
+  const bottom = chain[chain.length - 1];
+  if (merged.length > 0) await fs.promises.rename(bottom, path.join(backingDirOf(file), '0'));
+  return merged.length;
 }
 
 /** Whether disk `file` is a copy-on-write overlay (it has files under it). */

@@ -5,12 +5,18 @@
  */
 import type { Agent, DiskThrottle, VmDevices } from '../types';
 import { NotImplementedError, UnavailableError } from '../../errors';
-import { attachFile, detachFile, setDiskThrottle } from '../devices/upper-disk/upper-disk-qmp';
+import { attachFile, detachFile, flattenUpperDisk, setDiskThrottle } from '../devices/upper-disk/upper-disk-qmp';
 import { attachImageFile, detachImageFile } from '../devices/image-disk/image-disk-qmp';
 import { ReadyUpperDisk, type WantedDisk } from '../devices/upper-disk/ready-disk';
 import { withQmp } from './qmp';
 import type { VmPaths } from './runtime-dir';
 import type { QemuVmInit } from './qemu-vm-init';
+
+/**
+ * How long a flatten of the upper disk's chain may take (a merge of what the files above the
+ * bottom one hold: a few MiB take well under a second; a disk full of a guest's writes, minutes).
+ */
+export const FLATTEN_TIMEOUT_MS = 300_000;
 
 /** The VM whose disks a QemuVmDisks works on. */
 export interface DisksVm {
@@ -109,6 +115,22 @@ export class QemuVmDisks {
       await attachImageFile(q, paths.dir, file);
     });
     this.imageFile = file;
+  }
+
+  /**
+   * QemuVm.flattenUpperDisk: the copy-on-write disk behind the upper disk made to stand on the
+   * raw file at the bottom of its chain alone, by this QEMU (../devices/upper-disk/upper-disk-qmp.ts
+   * flattenUpperDisk).
+   */
+  async flattenUpperDisk(): Promise<void> {
+    if (!this.vm.devices.upperDisk) throw new NotImplementedError(`VM ${this.vm.id} has no upper disk`);
+    if (!this.vm.running()) throw this.notRunning();
+    await withQmp(
+      this.vm.paths.qmpSock,
+      FLATTEN_TIMEOUT_MS + 10_000,
+      (q) => flattenUpperDisk(q, FLATTEN_TIMEOUT_MS),
+      'flattening its disk',
+    );
   }
 
   /** Vm.throttleUpperDisk: the upper disk's I/O limits. */

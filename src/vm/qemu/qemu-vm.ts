@@ -182,6 +182,15 @@ export class QemuVm implements Vm {
     return this.disks.throttleUpperDisk(limits);
   }
 
+  /**
+   * Have this QEMU merge into the copy-on-write disk behind the upper disk what the qcow2
+   * files under it hold, so that it stands on the raw file at the bottom alone; the guest
+   * runs on meanwhile (a checkpoint's save, before it stops the VM: ./snapshots/checkpoint.ts).
+   */
+  flattenUpperDisk(): Promise<void> {
+    return this.disks.flattenUpperDisk();
+  }
+
   /** @inheritdoc */
   async placeCgroup(parent: string | undefined): Promise<void> {
     if (this.gone || this.destroying) throw new UnavailableError(`VM ${this.id} is not running`);

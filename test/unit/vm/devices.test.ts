@@ -18,7 +18,12 @@ import {
 } from '../../../src/vm/devices';
 import { MAX_NICS, tapName } from '../../../src/vm/devices/nic';
 import { volumeVirtiofsdArgs } from '../../../src/vm/devices/volume-share';
-import { UPPER_DISK_BYTES, attachCommands, detachCommands } from '../../../src/vm/devices/upper-disk/upper-disk';
+import {
+  UPPER_DISK_BYTES,
+  attachCommands,
+  detachCommands,
+  flattenCommand,
+} from '../../../src/vm/devices/upper-disk/upper-disk';
 import { IMAGE_DISK_BYTES, attachImageCommands } from '../../../src/vm/devices/image-disk/image-disk';
 import { qemuArgs, virtiofsdArgs } from '../../../src/vm/qemu/cmdline';
 import { readVmRecord, vmPaths, writeVmRecord, type VmRecord } from '../../../src/vm/qemu/runtime-dir';
@@ -203,6 +208,7 @@ describe('the upper disk (block mode)', () => {
             file: { driver: 'file', filename: '/j/qmp-file-1', 'read-only': true },
             backing: {
               driver: 'raw',
+              'node-name': 'updisk-base',
               'read-only': true,
               file: { driver: 'file', filename: '/j/qmp-file-2', 'read-only': true },
             },
@@ -211,6 +217,21 @@ describe('the upper disk (block mode)', () => {
       ],
       ['blockdev-reopen', { options: [{ driver: 'raw', 'node-name': 'updisk', file: 'updisk-cow' }] }],
     ]);
+  });
+
+  it('flattens a copy-on-write disk into its overlay down to the raw file at the bottom, the one named at its attach', () => {
+    expect(flattenCommand('flatten-1')).toEqual([
+      'block-stream',
+      { 'job-id': 'flatten-1', device: 'updisk-cow', 'base-node': 'updisk-base', 'auto-dismiss': false },
+    ]);
+    // The base named is the bottom of every chain attachCommands opens, however deep.
+    const bottom = (n: Record<string, unknown>): Record<string, unknown> =>
+      n.backing ? bottom(n.backing as Record<string, unknown>) : n;
+    for (const under of [['/j/1'], ['/j/1', '/j/2', '/j/3']]) {
+      const [[, add]] = attachCommands('/j/top', under);
+      expect(bottom(add)).toMatchObject({ driver: 'raw', 'node-name': 'updisk-base' });
+      expect((bottom(add).file as { filename: string }).filename).toBe(under[under.length - 1]);
+    }
   });
 
   it('is asked for apart from the other devices: a VM without it does not fit a block-mode container', () => {

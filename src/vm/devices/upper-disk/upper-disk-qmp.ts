@@ -1,5 +1,5 @@
 /** QMP steps on a VM's upper disk (src/vm/devices/upper-disk/upper-disk.ts gives the commands). */
-import { attachCommands, detachCommands, UPPER_DISK_NODE } from './upper-disk';
+import { attachCommands, detachCommands, flattenCommand, UPPER_DISK_BASE_NODE, UPPER_DISK_NODE } from './upper-disk';
 import { UnavailableError } from '../../../errors';
 import type { DiskThrottle } from '../../types';
 import type { QmpClient } from '../../qemu/qmp';
@@ -54,4 +54,72 @@ export async function setDiskThrottle(q: QmpClient, t: DiskThrottle): Promise<vo
     iops_rd: t.readIops ?? 0,
     iops_wr: t.writeIops ?? 0,
   });
+}
+
+/** How often a flatten's job is asked how it stands. */
+const FLATTEN_POLL_MS = 20;
+/** How long a cancelled flatten's job is given to end before it is left to QEMU. */
+const FLATTEN_CANCEL_MS = 5000;
+
+/** A block job as QMP `query-jobs` answers it. */
+interface QmpJob {
+  id: string;
+  status: string;
+  error?: string;
+}
+
+/**
+ * Merge into the upper disk's copy-on-write overlay what the qcow2 files under it hold, so
+ * that it stands on the raw file at the bottom alone (flattenCommand: a `block-stream` job of
+ * the VM's own QEMU, which holds those files open already, read-only, and writes only the
+ * overlay; the guest runs on meanwhile). Resolves once QEMU's graph has the overlay on that
+ * file; the host's links of the merged files are the caller's to drop, once QEMU wrote the
+ * overlay's tables out (src/util/disk-chain.ts dropMergedFiles). Nothing to merge is a job that
+ * ends at once. A failure, or no end within `timeoutMs`, cancels the job: the overlay then
+ * holds some of the clusters over files that still hold them, which reads the same.
+ */
+export async function flattenUpperDisk(q: QmpClient, timeoutMs: number): Promise<void> {
+  const id = `flatten-${process.hrtime.bigint()}`;
+  const [command, args] = flattenCommand(id);
+  try {
+    await q.execute(command, args);
+  } catch (err) {
+    const msg = (err as Error).message;
+    // A disk attached by an earlier daemon, whose bottom node has no name.
+    if (msg.includes(UPPER_DISK_BASE_NODE))
+      throw new UnavailableError(
+        `its disk's files cannot be merged: its VM was started by an earlier podvisor (stop and start the container, then save it): ${msg}`,
+      );
+    throw new UnavailableError(`its disk's files cannot be merged: ${msg}`);
+  }
+  let concluded = false;
+  try {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const job = ((await q.execute('query-jobs')) as QmpJob[]).find((j) => j.id === id);
+      if (!job) throw new UnavailableError("its disk's files were not merged: QEMU's job is gone");
+      if (job.status === 'concluded') {
+        concluded = true;
+        if (job.error) throw new UnavailableError(`its disk's files were not merged: ${job.error}`);
+        return;
+      }
+      if (Date.now() > end)
+        throw new UnavailableError(`its disk's files were not merged within ${Math.round(timeoutMs / 1000)} s`);
+      await new Promise((r) => setTimeout(r, FLATTEN_POLL_MS));
+    }
+  } finally {
+    if (!concluded) await cancelJob(q, id).catch(() => undefined);
+    await q.execute('job-dismiss', { id }).catch(() => undefined);
+  }
+}
+
+/** Cancel block job `id` and wait (a while) for it to conclude. */
+async function cancelJob(q: QmpClient, id: string): Promise<void> {
+  await q.execute('job-cancel', { id });
+  const end = Date.now() + FLATTEN_CANCEL_MS;
+  while (Date.now() < end) {
+    const job = ((await q.execute('query-jobs')) as QmpJob[]).find((j) => j.id === id);
+    if (!job || job.status === 'concluded') return;
+    await new Promise((r) => setTimeout(r, FLATTEN_POLL_MS));
+  }
 }

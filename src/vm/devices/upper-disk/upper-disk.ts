@@ -22,7 +22,10 @@
  * explicitly, every file under it opened read-only (and bound read-only into the jail), so
  * nothing a header says (a guest-controlled QEMU may have written the overlay) names a file
  * QEMU opens; the disk's raw format node then stands on that qcow2 node instead of a file
- * node. The guest sees the same device either way.
+ * node. The guest sees the same device either way. A chain grown deep (a fork of a fork's
+ * checkpoint, and so on) is flattened by this QEMU before a save (flattenCommand,
+ * ./upper-disk-qmp.ts flattenUpperDisk): the overlay takes in what the qcow2 files under it
+ * hold, and stands on the raw file at the bottom (UPPER_DISK_BASE_NODE) alone.
  *
  * What the guest sees: `/dev/vda` (the only virtio-blk device of a podvisor VM), zeros until
  * a container's file is behind it. The host never mounts the file once a guest has written it
@@ -40,6 +43,11 @@ export const UPPER_DISK_PLACEHOLDER = 'updisk-none';
 export const UPPER_DISK_FILE_NODE = 'updisk-file';
 /** The qcow2 node of a copy-on-write disk (its file and backing chain are its own children). */
 export const UPPER_DISK_COW_NODE = 'updisk-cow';
+/**
+ * The raw node at the bottom of a copy-on-write disk's backing chain (a child of
+ * UPPER_DISK_COW_NODE, deleted with it): the base a flatten merges the files above it down to.
+ */
+export const UPPER_DISK_BASE_NODE = 'updisk-base';
 
 /** How the disk's file is opened: no O_DIRECT, and the guest's flushes not passed to the host. */
 const FILE_CACHE = { direct: false, 'no-flush': true };
@@ -68,7 +76,7 @@ export function upperDiskQemuArgs(d: UpperDiskDevice): string[] {
 function backingNode(files: string[]): Record<string, unknown> {
   const [top, ...rest] = files;
   const file = { driver: 'file', filename: top, 'read-only': true };
-  if (rest.length === 0) return { driver: 'raw', 'read-only': true, file };
+  if (rest.length === 0) return { driver: 'raw', 'node-name': UPPER_DISK_BASE_NODE, 'read-only': true, file };
   return { driver: 'qcow2', 'read-only': true, file, backing: backingNode(rest) };
 }
 
@@ -94,6 +102,20 @@ export function attachCommands(file: string, backing: string[] = []): Array<[str
       },
     ],
     ['blockdev-reopen', { options: [{ driver: 'raw', 'node-name': UPPER_DISK_NODE, file: UPPER_DISK_COW_NODE }] }],
+  ];
+}
+
+/**
+ * The QMP command that starts job `jobId`: QEMU copies into a copy-on-write disk's overlay
+ * what the qcow2 files under it hold (the clusters the overlay lacks), down to the raw file at
+ * the bottom, and then stands the overlay on that file alone (QMP `block-stream` with a base
+ * node; the guest reads and writes the disk meanwhile). The job stays, concluded, until
+ * dismissed, so that its error can be read.
+ */
+export function flattenCommand(jobId: string): [string, Record<string, unknown>] {
+  return [
+    'block-stream',
+    { 'job-id': jobId, device: UPPER_DISK_COW_NODE, 'base-node': UPPER_DISK_BASE_NODE, 'auto-dismiss': false },
   ];
 }
 

@@ -24,6 +24,8 @@ import type { VmDeviceRequest } from '../../devices/types';
 import type { GuestImages } from '../../guest-images';
 import { InvalidArgumentError, UnavailableError } from '../../../errors';
 import { writeFileAtomic } from '../../../util/atomic';
+import { dropMergedFiles, mustFlattenForSave } from '../../../util/disk-chain';
+import { logger } from '../../../util/log';
 import type { QemuTools } from '../binaries';
 import { restoreVmFrom } from './clone';
 import { makeForkTemplate, type ForkTemplateFiles } from './fork-template';
@@ -32,6 +34,8 @@ import { QemuVm } from '../qemu-vm';
 import { savedVmsHaveBalloon } from '../memory/ram-shim';
 import type { StartHost } from '../start-host';
 import { templateKey } from './templates';
+
+const log = logger('vm');
 
 /** The state file of a saved VM, in its checkpoint's directory. */
 export const VM_STATE_FILE = 'vm.state';
@@ -119,7 +123,8 @@ function stampOf(
 /**
  * Save running VM `vm` into checkpoint directory `dir` (see the module comment); `disk`: the
  * host file behind its upper disk, copied (sparse) to `disk.copy` while the VM is stopped
- * (src/vm/devices/upper-disk/upper-disk-checkpoint.ts);
+ * (src/vm/devices/upper-disk/upper-disk-checkpoint.ts), its copy-on-write chain flattened
+ * first when a fork of the checkpoint would stand on too many files (src/util/disk-chain.ts);
  * `imageDisk`: the image disk file behind its image disk, recorded, not copied. With
  * `leaveRunning` the VM runs on after the save; without, it stays stopped for the caller to
  * destroy. A failure removes what the save wrote and runs the VM on.
@@ -148,7 +153,17 @@ export async function saveVm(
     ...(opts.disk ? { diskCopy: path.basename(opts.disk.copy) } : {}),
   };
   const disk = opts.disk;
+  // A disk whose checkpoint's forks would stand on too many files is flattened first, by its
+  // own QEMU while the guest runs on (src/util/disk-chain.ts); its merged files' links are
+  // dropped once the stop for the save has QEMU's tables of it written out, before the copy.
+  const flatten = disk !== undefined && mustFlattenForSave(disk.file);
+  if (flatten) {
+    const started = Date.now();
+    await vm.flattenUpperDisk();
+    log.debug(`VM ${vm.id}: its disk's chain merged down to its bottom file in ${Date.now() - started} ms`);
+  }
   await vm.saveTo(path.join(dir, VM_STATE_FILE), async () => {
+    if (disk && flatten) await dropMergedFiles(disk.file);
     if (disk) await copyUpperDisk(disk);
   });
   try {
