@@ -18,7 +18,10 @@
  * - what blocks a save is each 9p export the guest has mounted, and only while it is: an idle
  *   VM lists the rootfs share, and a native pod run on it (`podvisor run-pod --vm`), which
  *   reads its image from the image's disk as a `docker run` does, adds none; a container
- *   that reads the layers share (`--storage-opt image=layers`) adds it.
+ *   that reads the layers share (`--storage-opt image=layers`) adds it;
+ * - forks of forks go on past the old limit of 16 files under a disk (issue 56): ten
+ *   generations, each saved and forked (the eighth's save flattens its disk's chain), the last
+ *   holding every generation's files, outliving them all, and leaving nothing when it goes.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -457,6 +460,152 @@ test("a fork's disk is a copy-on-write overlay over the checkpoint's: it takes o
     for (let i = 0; i < 300 && fs.existsSync(own); i++) await new Promise((r) => setTimeout(r, 100));
     expect(fs.existsSync(own)).toBe(false);
   }
+});
+
+/**
+ * The files under `dir`, recursively, each with how many of its links are there and how many it
+ * has in all (none when it is gone).
+ */
+function filesUnder(dir: string): Array<{ ino: number; here: number; nlink: number }> {
+  if (!fs.existsSync(dir)) return [];
+  const found = new Map<number, { ino: number; here: number; nlink: number }>();
+  for (const n of fs.readdirSync(dir, { recursive: true })) {
+    const st = fs.lstatSync(path.join(dir, String(n)));
+    if (!st.isFile()) continue;
+    const f = found.get(st.ino) ?? { ino: st.ino, here: 0, nlink: st.nlink };
+    f.here++;
+    found.set(st.ino, f);
+  }
+  return [...found.values()];
+}
+
+/** The pids of the VMs' QEMUs that hold a descriptor on any of `inodes`. */
+function qemusHolding(inodes: number[]): number[] {
+  const wanted = new Set(inodes);
+  return listVmProcesses()
+    .filter((q) => q.cmdline.includes('qemu-system'))
+    .filter((p) => {
+      try {
+        return fs.readdirSync(`/proc/${p.pid}/fd`).some((fd) => {
+          try {
+            return wanted.has(fs.statSync(`/proc/${p.pid}/fd/${fd}`).ino);
+          } catch {
+            return false;
+          }
+        });
+      } catch {
+        return false;
+      }
+    })
+    .map((p) => p.pid);
+}
+
+test('forks of forks go on past the old limit: ten generations saved and forked, the files of each in the last, which outlives them all; nothing is left when they go', async () => {
+  // Generation g writes files of its own, is saved (its run ends) and forked into g+1. Each
+  // generation stands on two more files; the save of the eighth (16 files) has its QEMU merge
+  // them into its disk first (src/util/disk-chain.ts), so the ninth forks where it was refused.
+  const GENERATIONS = 10;
+  const names = Array.from({ length: GENERATIONS + 1 }, (_, g) => `gen${g}`);
+  const ids = [dockerOk(d, ['run', '-d', '--name', names[0], IMAGE, 'sleep', '1d'])];
+  const containers = path.join(d.dataRoot, 'containers');
+  const diskOf = (id: string) => path.join(containers, id, 'upper.ext4');
+  const depths: number[] = [];
+  // What each generation writes: its name in /gens/<name>, and 1 MiB of random bytes in
+  // /bins/<name>, whose sum is kept (in the order of the generations).
+  const sums: string[] = [];
+  const write = (name: string) => {
+    dockerOk(d, [
+      'exec',
+      name,
+      'sh',
+      '-c',
+      `mkdir -p /gens /bins && echo ${name} > /gens/${name} && dd if=/dev/urandom of=/bins/${name} bs=64k count=16 2>/dev/null && sync`,
+    ]);
+    sums.push(`${name} ${dockerOk(d, ['exec', name, 'md5sum', `/bins/${name}`]).split(' ')[0]}`);
+  };
+  /** What container `name` holds of the generations' writes, as `sums` has them. */
+  const written = (name: string) => {
+    const out = dockerOk(d, [
+      'exec',
+      name,
+      'sh',
+      '-c',
+      'cd /bins && for f in *; do echo "$(cat /gens/$f) $(md5sum < $f)"; done',
+    ]);
+    const got = new Map(out.split('\n').map((l) => [l.split(' ')[0], `${l.split(' ')[0]} ${l.split(' ')[1]}`]));
+    return sums.map((s) => got.get(s.split(' ')[0])).filter((s) => s !== undefined);
+  };
+  let holders: number[] = [];
+  const saves: number[] = [];
+  try {
+    for (let g = 0; g < GENERATIONS; g++) {
+      write(names[g]);
+      const under = backing(ids[g]).length;
+      const own = allocated(diskOf(ids[g]));
+      const started = Date.now();
+      expect(dockerOk(d, ['checkpoint', 'create', names[g], 'cp'])).toBe('cp');
+      const saveMs = Date.now() - started;
+      saves.push(saveMs);
+      if (backing(ids[g]).length < under) {
+        // Flattened by the save: what a merge costs, here (its time from the daemon's log,
+        // read once the daemon's output since has come in).
+        const mib = (b: number) => (b / 2 ** 20).toFixed(2);
+        for (let i = 0; i < 50 && !/qcow2 files under its disk merged/.test(d.logs()); i++)
+          await new Promise((r) => setTimeout(r, 100));
+        const merged = /the (\d+) qcow2 files under its disk merged into it .* in (\d+) ms/.exec(d.logs());
+        process.stdout.write(
+          `checkpoint: ${names[g]}'s disk flattened at its save: ${merged?.[1]} files merged into it in ${merged?.[2]} ms, ` +
+            `its disk ${mib(own)} -> ${mib(allocated(diskOf(ids[g])))} MiB allocated, the save's copy ` +
+            `${mib(allocated(path.join(containers, ids[g], 'checkpoints', 'cp', 'upper.ext4')))} MiB; the save took ${saveMs} ms in all\n`,
+        );
+      }
+      await podvisorOk(d, ['fork', names[g], 'cp', '--name', names[g + 1]]);
+      ids.push(dockerOk(d, ['inspect', '-f', '{{.Id}}', names[g + 1]]));
+      depths.push(backing(ids[g + 1]).length);
+      expect(dockerOk(d, ['inspect', '-f', '{{.State.Status}}', names[g + 1]])).toBe('running');
+      // Every generation's file, as written.
+      expect(written(names[g + 1])).toEqual(sums.slice(0, g + 1));
+    }
+    // Two more files a generation, and back to a few once the eighth's save flattened its disk.
+    expect(depths).toEqual([2, 4, 6, 8, 10, 12, 14, 16, 3, 5]);
+    process.stdout.write(`checkpoint: the saves of generations 0-${GENERATIONS - 1} took ${saves.join(', ')} ms\n`);
+    const last = names[GENERATIONS];
+    const lastId = ids[GENERATIONS];
+    process.stdout.write(
+      `checkpoint: ${last}'s disk ${(allocated(diskOf(lastId)) / 2 ** 20).toFixed(2)} MiB allocated, over ${depths[GENERATIONS - 1]} files: ` +
+        `${backing(lastId)
+          .map((f) => (allocated(f) / 2 ** 20).toFixed(2))
+          .join(', ')} MiB\n`,
+    );
+
+    // The generations before it removed, with their checkpoints: the last one's disk is whole.
+    dockerOk(d, ['rm', '-f', ...names.slice(0, GENERATIONS)]);
+    write(last);
+    expect(written(last)).toEqual(sums);
+    // And saved, and started from that checkpoint, it has them all still.
+    dockerOk(d, ['checkpoint', 'create', last, 'final']);
+    const template = path.join(containers, lastId, 'checkpoints', 'final', 'fork.state');
+    for (let i = 0; i < 600 && !fs.existsSync(template); i++) await new Promise((r) => setTimeout(r, 100));
+    dockerOk(d, ['start', '--checkpoint', 'final', last]);
+    expect(written(last)).toEqual(sums);
+    // Every file its disks stand on is linked from its own directory alone now (its disk's,
+    // its checkpoint's and its template's links): its removal frees them all.
+    const files = filesUnder(path.join(containers, lastId));
+    expect(files.filter((f) => f.nlink !== f.here)).toEqual([]);
+    holders = qemusHolding(files.map((f) => f.ino));
+    expect(holders).toHaveLength(1);
+  } finally {
+    dockerSync(d, ['rm', '-f', ...names]);
+  }
+  // Nothing is left: no container's directory (its disk, its links, its checkpoints), and the
+  // QEMU that held their files is gone.
+  for (const id of ids) {
+    const own = path.join(containers, id);
+    for (let i = 0; i < 300 && fs.existsSync(own); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(fs.existsSync(own)).toBe(false);
+  }
+  const vms = listVmProcesses().map((p) => p.pid);
+  expect(holders.filter((pid) => vms.includes(pid))).toEqual([]);
 });
 
 test('a full disk during a save loses nothing: the save is refused, nothing is left of it, and the container counts on', async () => {
