@@ -182,7 +182,10 @@ describe('flattening a chain at a save (issue 56)', () => {
       disk = fork;
     }
     expect(Math.max(...depths)).toBe(MAX_BACKING_FILES);
-    expect(depths.slice(0, 9)).toEqual([2, 4, 6, 8, 10, 12, 14, 16, 3]);
+    // The eighth's save flattens (its disk stands on 16), then every seventh's (on 15).
+    expect(depths.slice(0, 8)).toEqual([2, 4, 6, 8, 10, 12, 14, 16]);
+    for (let from = 8; from + 7 <= depths.length; from += 7)
+      expect(depths.slice(from, from + 7)).toEqual([3, 5, 7, 9, 11, 13, 15]);
     expect(flattened).toBe(depths.filter((n) => n === 3).length);
     expect(flattened).toBeGreaterThanOrEqual(6);
   });
