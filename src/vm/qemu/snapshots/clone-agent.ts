@@ -42,8 +42,15 @@ export async function connectCloneAgent(
   return agent;
 }
 
-/** ACTIVATE the restored agent: this VM's wall clock and random pool, and its rootfs share mounted. */
-export async function activateCloneAgent(agent: Agent): Promise<void> {
+/**
+ * ACTIVATE the restored agent: this VM's wall clock and random pool, and with `mountShare` its
+ * rootfs share mounted. A clone of a template mounts it (the pod it is for reads its image
+ * there); a VM restored from a checkpoint does not: its container reads its image and files
+ * from its disks, and the share's mount and the spare namespace forked after it are guest code
+ * under TCG that the start would wait for. The agent mounts it at the first create that reads
+ * it (a container joining the VM, a pod given the VM after this one).
+ */
+export async function activateCloneAgent(agent: Agent, mountShare: boolean): Promise<void> {
   if (!agent.activate) throw new Error('the agent cannot be activated');
-  await agent.activate({ timeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64), mountShare: true });
+  await agent.activate({ timeNs: BigInt(Date.now()) * 1_000_000n, entropy: randomBytes(64), mountShare });
 }

@@ -38,7 +38,8 @@ const log = logger('vm');
 /**
  * A VM cloned from the template of its shape (templates.ts): QEMU started with the
  * template's RAM mapped copy-on-write and `-incoming defer`, the template's state loaded, then
- * the agent's handshake, ACTIVATE (wall clock, random pool, rootfs share) and each NIC given
+ * the agent's handshake, ACTIVATE (wall clock, random pool, rootfs share: a restored
+ * checkpoint's share waits for a create that reads it, activateCloneAgent) and each NIC given
  * this VM's own hardware address (the restored device has the template's).
  */
 export async function cloneVm(
@@ -125,7 +126,7 @@ async function startFromState(
     const restoredMs = Date.now() - started;
     const agent = await connectCloneAgent(h, layout, processEnd, made);
     const connectedMs = Date.now() - started;
-    await activateCloneAgent(agent);
+    await activateCloneAgent(agent, !from.checkpoint);
     const activatedMs = Date.now() - started;
     // Sent together: the agent answers in order, so this costs one round trip, not one per NIC.
     await Promise.all(devices.nics.map((nic) => agent.configureInterface({ name: nic.guestName, setMac: nic.mac })));
