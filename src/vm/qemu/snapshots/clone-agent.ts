@@ -21,7 +21,11 @@ export async function waitForHostLeft(h: StartHost, layout: CloneLayout, what: s
   await waitForConsole(layout.paths.consoleLog, HOST_LEFT_LINES, h.bootTimeoutMs, what).catch(() => undefined);
 }
 
-/** Start the holder of the guest's 9p locks and connect to the restored agent. */
+/**
+ * Start the holder of the guest's 9p locks and connect to the restored agent, side by side
+ * (neither waits for the other: the holder's jail is spawned while the agent's handshake
+ * crosses into the guest); both are there before any request beyond the handshake.
+ */
 export async function connectCloneAgent(
   h: StartHost,
   layout: CloneLayout,
@@ -31,13 +35,13 @@ export async function connectCloneAgent(
   const { paths } = layout;
   // The holder of the guest's 9p locks connects once the state is loaded, as the agent's
   // client does: the port's connection, made before, would be the template's (none) again.
-  await startLockHolder(paths);
+  const holder = startLockHolder(paths);
   made.agentPromise = h.opts.connectAgent({
     ctlPath: paths.ctlSock,
     ioPath: paths.ioSock,
     timeoutMs: h.bootTimeoutMs,
   });
-  const agent = await raceBoot(made.agentPromise, processEnd, h.bootTimeoutMs + 1000);
+  const [agent] = await Promise.all([raceBoot(made.agentPromise, processEnd, h.bootTimeoutMs + 1000), holder]);
   faultPoint('clone-after-agent-connect');
   return agent;
 }
