@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import type { Agent, Vm, VmConfig } from '../../types';
+import type { Agent, NicDevice, Vm, VmConfig } from '../../types';
 import type { GuestImages } from '../../guest-images';
 import { normalizeRequest } from '../../devices';
 import { UnavailableError } from '../../../errors';
@@ -126,22 +126,39 @@ async function startFromState(
     const restoredMs = Date.now() - started;
     const agent = await connectCloneAgent(h, layout, processEnd, made);
     const connectedMs = Date.now() - started;
-    await activateCloneAgent(agent, !from.checkpoint);
+    // ACTIVATE and each NIC's MAC are sent together: the agent serves them in order, so they
+    // cost one round trip, not one each.
+    await Promise.all([
+      activateCloneAgent(agent, !from.checkpoint),
+      ...devices.nics.map((nic) => giveMac(agent, nic, from)),
+    ]);
     const activatedMs = Date.now() - started;
-    // Sent together: the agent answers in order, so this costs one round trip, not one per NIC.
-    await Promise.all(devices.nics.map((nic) => agent.configureInterface({ name: nic.guestName, setMac: nic.mac })));
     if (h.closing) {
       agent.close();
       throw new UnavailableError('the daemon is shutting down');
     }
     log.debug(
-      `VM ${id} ${from.checkpoint ? 'restored from a checkpoint' : 'cloned from a template'} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms; QEMU CPU ${processCpuMs(programPid(qemu)) ?? '?'} ms; qemu pid ${programPid(qemu)})`,
+      `VM ${id} ${from.checkpoint ? 'restored from a checkpoint' : 'cloned from a template'} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms, its NICs' MACs with it; QEMU CPU ${processCpuMs(programPid(qemu)) ?? '?'} ms; qemu pid ${programPid(qemu)})`,
     );
     h.starting.delete(qemu);
     return h.owned(clonedVm(layout, qemu, agent, processEnd, from.allRam !== true, !!from.disk, from.imageDisk));
   } catch (err) {
     throw await undo(made, err);
   }
+}
+
+/**
+ * Give the guest's interface of `nic` this VM's MAC (the restored device has the saved one). A
+ * checkpoint's interface was up, with the address it was saved with: it goes down first, and
+ * the pod's network join brings it up with its endpoint's configuration. Its MAC then changes
+ * while it is down (the agent's change of an interface that is up takes it down and up again,
+ * and the join's does once more: guest code under TCG), and the guest sends nothing with the
+ * saved address in between. A template's interfaces were never up.
+ */
+function giveMac(agent: Agent, nic: NicDevice, from: SavedState): Promise<void> {
+  const down = from.checkpoint ? agent.configureInterface({ name: nic.guestName, up: false }) : undefined;
+  const mac = agent.configureInterface({ name: nic.guestName, setMac: nic.mac });
+  return down ? Promise.all([down, mac]).then(() => undefined) : mac;
 }
 
 /** The cloned VM, its agent activated. */
