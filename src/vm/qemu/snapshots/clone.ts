@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import type { Agent, NicDevice, Vm, VmConfig } from '../../types';
+import type { Agent, InterfaceInfo, Vm, VmConfig } from '../../types';
 import type { GuestImages } from '../../guest-images';
 import { normalizeRequest } from '../../devices';
 import { UnavailableError } from '../../../errors';
@@ -32,6 +32,7 @@ import { spawnCloneQemu, writeCloneRecord } from './clone-qemu';
 import { loadSavedState } from './clone-load';
 import { activateCloneAgent, connectCloneAgent, waitForHostLeft } from './clone-agent';
 import { undoFailedClone } from './clone-undo';
+import { adoptSavedNics, settleCloneNics } from './clone-nics';
 
 const log = logger('vm');
 
@@ -40,7 +41,8 @@ const log = logger('vm');
  * template's RAM mapped copy-on-write and `-incoming defer`, the template's state loaded, then
  * the agent's handshake, ACTIVATE (wall clock, random pool, rootfs share: a restored
  * checkpoint's share waits for a create that reads it, activateCloneAgent) and each NIC given
- * this VM's own hardware address (the restored device has the template's).
+ * this VM's own hardware address (the restored device has the template's; a restored
+ * checkpoint's NICs keep their guest's: ./clone-nics.ts).
  */
 export async function cloneVm(
   h: StartHost,
@@ -68,7 +70,8 @@ export async function cloneVm(
 /**
  * A VM restored from a checkpoint (./checkpoint.ts), of `shape`, `disks.disk` (when given) behind
  * its upper disk and `disks.imageDisk` behind its image disk before the state loads: the steps of a clone, its devices this VM's own (new taps
- * and MACs). From the checkpoint's own state (`stateFile`, saved with all its RAM) the VM's RAM
+ * and MACs), but for the NICs whose guest interfaces the save recorded (`nics`, in NIC order),
+ * which keep the MACs their guest has (./clone-nics.ts). From the checkpoint's own state (`stateFile`, saved with all its RAM) the VM's RAM
  * is anonymous memory of its own (pages saved as zero stay unallocated); from a fork template (`ramFile` given: forkTemplate in ./checkpoint.ts) it maps the
  * template's RAM file copy-on-write, as a clone of a template does, so that forks share the
  * pages none of them wrote.
@@ -80,9 +83,11 @@ export async function restoreVmFrom(
   shape: SavedShape,
   source: { stateFile: string; ramFile?: string },
   disks: { disk?: string; imageDisk?: string } = {},
+  nics?: ReadonlyArray<InterfaceInfo | undefined>,
 ): Promise<Vm> {
   const layout = checkpointCloneLayout(h, shape);
   const from: SavedState = {
+    nics: adoptSavedNics(layout.devices, nics),
     stateFile: source.stateFile,
     ramFile: source.ramFile ?? path.join(layout.paths.dir, 'ram'),
     allRam: source.ramFile === undefined,
@@ -126,39 +131,23 @@ async function startFromState(
     const restoredMs = Date.now() - started;
     const agent = await connectCloneAgent(h, layout, processEnd, made);
     const connectedMs = Date.now() - started;
-    // ACTIVATE and each NIC's MAC are sent together: the agent serves them in order, so they
-    // cost one round trip, not one each.
-    await Promise.all([
-      activateCloneAgent(agent, !from.checkpoint),
-      ...devices.nics.map((nic) => giveMac(agent, nic, from)),
-    ]);
+    const restoredNics = from.checkpoint ? (from.nics ?? devices.nics.map(() => undefined)) : undefined;
+    await settleCloneNics(agent, devices, restoredNics, activateCloneAgent(agent, !from.checkpoint));
     const activatedMs = Date.now() - started;
     if (h.closing) {
       agent.close();
       throw new UnavailableError('the daemon is shutting down');
     }
     log.debug(
-      `VM ${id} ${from.checkpoint ? 'restored from a checkpoint' : 'cloned from a template'} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms, its NICs' MACs with it; QEMU CPU ${processCpuMs(programPid(qemu)) ?? '?'} ms; qemu pid ${programPid(qemu)})`,
+      `VM ${id} ${from.checkpoint ? 'restored from a checkpoint' : 'cloned from a template'} in ${Date.now() - started} ms (state loaded after ${restoredMs} ms, agent connected after ${connectedMs} ms, activated after ${activatedMs} ms, its NICs with it; QEMU CPU ${processCpuMs(programPid(qemu)) ?? '?'} ms; qemu pid ${programPid(qemu)})`,
     );
     h.starting.delete(qemu);
-    return h.owned(clonedVm(layout, qemu, agent, processEnd, from.allRam !== true, !!from.disk, from.imageDisk));
+    return h.owned(
+      clonedVm(layout, qemu, agent, processEnd, from.allRam !== true, !!from.disk, from.imageDisk, restoredNics),
+    );
   } catch (err) {
     throw await undo(made, err);
   }
-}
-
-/**
- * Give the guest's interface of `nic` this VM's MAC (the restored device has the saved one). A
- * checkpoint's interface was up, with the address it was saved with: it goes down first, and
- * the pod's network join brings it up with its endpoint's configuration. Its MAC then changes
- * while it is down (the agent's change of an interface that is up takes it down and up again,
- * and the join's does once more: guest code under TCG), and the guest sends nothing with the
- * saved address in between. A template's interfaces were never up.
- */
-function giveMac(agent: Agent, nic: NicDevice, from: SavedState): Promise<void> {
-  const down = from.checkpoint ? agent.configureInterface({ name: nic.guestName, up: false }) : undefined;
-  const mac = agent.configureInterface({ name: nic.guestName, setMac: nic.mac });
-  return down ? Promise.all([down, mac]).then(() => undefined) : mac;
 }
 
 /** The cloned VM, its agent activated. */
@@ -170,6 +159,7 @@ function clonedVm(
   sharedRam: boolean,
   diskFileAttached: boolean,
   imageFile: string | undefined,
+  restoredNics: ReadonlyArray<InterfaceInfo | undefined> | undefined,
 ): QemuVm {
   const { id, size, devices, paths, splitWx } = layout;
   return new QemuVm({
@@ -188,5 +178,6 @@ function clonedVm(
     // put there before its state loaded (loadSavedState).
     upperFileAttached: diskFileAttached,
     imageFileAttached: imageFile ?? false,
+    ...(restoredNics ? { restoredNics } : {}),
   });
 }
