@@ -17,7 +17,7 @@
  *
  * Without MOUNT_SHARE (a VM restored from a checkpoint: its container reads its image and its
  * files from its disks, not from the share) the share waits until a create needs it
- * (share_when_needed): its mount and the spare made after it are guest code run under TCG,
+ * (container.c, share_when_needed): its mount and the spare made after it are guest code run under TCG,
  * which a restore would otherwise wait for and most restored VMs never use.
  */
 #include <errno.h>
@@ -63,22 +63,6 @@ static int add_entropy(const uint8_t *bytes, uint32_t len, struct agent_error *e
   return rc;
 }
 
-/* Mount the rootfs share, then renew the spare: a template makes none, and one made before
- * the share was there lacks it (main.c). 0, or -1 with *e set. */
-static int mount_share_and_renew_spare(struct agent_error *e) {
-  if (pid1_mount_share_now() < 0) {
-    set_error(e, PV_ERR_UNAVAILABLE, errno, "mounting the share %s: %s", PV_SHARE_TAG, strerror(errno));
-    return -1;
-  }
-  container_renew_spare();
-  return 0;
-}
-
-int share_when_needed(struct agent_error *e) {
-  if (!g_pid1 || !pid1_share_deferred() || share_mounted()) return 0;
-  return mount_share_and_renew_spare(e);
-}
-
 void op_activate(const struct tlv_msg *m, uint32_t id) {
   if (!g_pid1) return fail(id, PV_ERR_INVALID, EPERM, "ACTIVATE is for the agent as PID 1 of a VM");
   uint64_t time_ns = 0;
@@ -99,7 +83,7 @@ void op_activate(const struct tlv_msg *m, uint32_t id) {
     }
   }
   if (has_entropy && add_entropy(entropy.val, entropy.len, &e) < 0) return reply_error(id, &e);
-  if (mount_share && !share_mounted() && mount_share_and_renew_spare(&e) < 0) return reply_error(id, &e);
+  if (mount_share && !share_mounted() && container_mount_share(&e) < 0) return reply_error(id, &e);
   reply_ack_empty(id);
 }
 

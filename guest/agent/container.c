@@ -499,6 +499,24 @@ void container_drop_spare(void) {
   g_spare.ready_disk[0] = 0;
 }
 
+int container_mount_share(struct agent_error *e) {
+  if (pid1_mount_share_now() < 0) {
+    set_error(e, PV_ERR_UNAVAILABLE, errno, "mounting the share %s: %s", PV_SHARE_TAG, strerror(errno));
+    return -1;
+  }
+  /* A template makes no spare (main.c), nor an agent whose share waits: one made before the
+   * share was there would lack it. */
+  container_renew_spare();
+  return 0;
+}
+
+/* The rootfs share mounted now if it waits for a mount (a VM restored from a checkpoint:
+ * activate.c), before a create or a spare that reads it. 0, or -1 with *e set. */
+static int share_when_needed(struct agent_error *e) {
+  if (!g_pid1 || !pid1_share_deferred()) return 0;
+  return container_mount_share(e);
+}
+
 void container_renew_spare(void) {
   container_drop_spare();
   container_prepare_spare(0);
