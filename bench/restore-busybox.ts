@@ -4,15 +4,15 @@
  * (`--storage-opt image=disk`, the default) is checkpointed once (its run ends) and its fork
  * template made; then BENCH_RUNS times: `docker start --checkpoint` timed, then the first
  * `docker exec NAME true` timed, then `docker kill` (the next round restores the same
- * checkpoint). Prints the medians, the load average before and after, and the daemon's own
- * account of each VM start (its debug log).
+ * checkpoint). Prints the medians (and the CPU its QEMU had used by the first exec), the load
+ * average before and after, and the daemon's own account of each VM start (its debug log).
  *
  * BENCH_OTHER_MAIN=<another build's dist/src/daemon/main.js>[,<another>...] runs those builds'
  * daemons beside this tree's, each with its own container and checkpoint, and alternates their
  * rounds (one restore at a time): builds compared under the same load, round by round.
  * BENCH_LOG_DIR=<dir> keeps each daemon's log there (daemon-0.log: this tree's).
  *
- *   ts-node --transpile-only -P tsconfig.json bench/restore-busybox.ts   (BENCH_RUNS=10)
+ *   npm run bench:restore   (BENCH_RUNS=10, BENCH_CMD: the container's command instead of the counter)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
