@@ -98,8 +98,9 @@ export interface Vm {
   /**
    * A VM started from a checkpoint's save: each NIC's guest interface as the restored guest has
    * it (its MAC the NIC's, and the address, MTU and state it was saved with), in device order;
-   * undefined for a NIC that was given a new MAC and taken down instead. The pod's network join
-   * leaves an interface that is already what its endpoint asks as it is, and resets the others.
+   * undefined for a NIC that was given a new MAC and taken down instead. The network join of
+   * the start from the checkpoint leaves an interface that is already what its endpoint asks as
+   * it is, and resets the others (it says how the guest was restored, not how it is later).
    * Absent for any other VM.
    */
   readonly restoredNics?: ReadonlyArray<InterfaceInfo | undefined>;

@@ -17,7 +17,7 @@ import type { EndpointConfig, EndpointRequest, NetworkManager } from '../../net/
 import type { PortBinding } from '../../net/types';
 import { LINK_LOCAL_PREFIX } from '../../net/link-local';
 import { logger } from '../../util/log';
-import type { Vm } from '../../vm/types';
+import type { InterfaceInfo, Vm } from '../../vm/types';
 import type { NicDevice } from '../../vm/devices/types';
 import { FIXED_HOSTS_LINES } from '../lifecycle/runtime';
 import { settleAll } from '../../util/settle';
@@ -132,7 +132,9 @@ export async function configureNic(
  * Put a pod on its plan's networks, the i-th on the VM's i-th NIC: endpoint, then the tap on
  * the bridge beside the guest interface; the default route through the first network with a way out (an
  * internal one has none); published ports on the first network. On failure whatever was done
- * is undone and the error (dockerd's, for a port in use) is thrown.
+ * is undone and the error (dockerd's, for a port in use) is thrown. `restored`: the start of
+ * a VM from a checkpoint's save, its NICs' guest interfaces as restored (Vm.restoredNics:
+ * ./restored-nics.ts).
  */
 export async function joinNetwork(
   nets: PodNetworks,
@@ -140,9 +142,10 @@ export async function joinNetwork(
   vm: Vm,
   pod: { id: string; name: string; hostname: string; domainname: string },
   hostResolv: string,
+  restored?: ReadonlyArray<InterfaceInfo | undefined>,
 ): Promise<Joined | undefined> {
   const planned = plan.mode === 'networks' ? plan.networks.length : 0;
-  if (vm.restoredNics) await downUnplannedNics(vm, planned);
+  if (restored) await downUnplannedNics(vm, restored, planned);
   if (planned === 0) return undefined;
   if (vm.devices.nics.length < plan.networks.length)
     throw new Error(
@@ -174,11 +177,11 @@ export async function joinNetwork(
       const route = !internal && !routed;
       const route6 = !internal && !routed6;
       const attach = () => nets.attachTap(ep.networkId, pod.id, nic.tap);
-      if (vm.restoredNics)
+      if (restored)
         await joinRestoredNic(
           vm,
           nic,
-          vm.restoredNics[i],
+          restored[i],
           ep,
           route,
           route6,

@@ -79,8 +79,15 @@ export async function joinRestoredNic(
   await attachTap();
 }
 
-/** Take down the restored NICs from index `from` on that were up (their plan puts them on no network). */
-export async function downUnplannedNics(vm: Vm, from: number): Promise<void> {
-  const up = vm.devices.nics.filter((nic, i) => i >= from && vm.restoredNics?.[i]?.up);
+/**
+ * Take down the NICs of `vm` from index `from` on that were up as restored (`restored`): their
+ * plan puts them on no network.
+ */
+export async function downUnplannedNics(
+  vm: Vm,
+  restored: ReadonlyArray<InterfaceInfo | undefined>,
+  from: number,
+): Promise<void> {
+  const up = vm.devices.nics.filter((nic, i) => i >= from && restored[i]?.up);
   await settleAll(up.map((nic) => vm.agent.configureInterface({ name: nic.guestName, up: false })));
 }

@@ -84,9 +84,8 @@ function fakes(
         if (opts.routeExists) throw new ConflictError('add route: File exists');
       },
     },
-    ...(opts.restoredNics ? { restoredNics: opts.restoredNics } : {}),
   } as unknown as Vm;
-  return { calls, nets, vm };
+  return { calls, nets, vm, restored: opts.restoredNics };
 }
 
 const plan: ContainerNetworkPlan = {
@@ -248,8 +247,8 @@ const SAVED: InterfaceInfo = {
 };
 
 test('restored: an interface already as its endpoint wants is left as it is; its default route, there already, is fine', async () => {
-  const { calls, nets, vm } = fakes({ restoredNics: [SAVED, undefined], routeExists: true });
-  await joinNetwork(nets, { ...plan, ports: [] }, vm, pod, '');
+  const { calls, nets, vm, restored } = fakes({ restoredNics: [SAVED, undefined], routeExists: true });
+  await joinNetwork(nets, { ...plan, ports: [] }, vm, pod, '', restored);
   expect(calls).toEqual([
     'connect front mac=undefined aliases=svc',
     'attachTap n1 c1 pvabc0',
@@ -269,8 +268,8 @@ test('restored: an interface its endpoint wants otherwise is reset (its MAC set,
   for (const [what, saved] of cases) {
     let attach!: () => void;
     const tapDone = new Promise<void>((r) => (attach = r));
-    const { calls, nets, vm } = fakes({ restoredNics: [saved, undefined], tapDone });
-    const joined = joinNetwork(nets, { ...plan, ports: [] }, vm, pod, '');
+    const { calls, nets, vm, restored } = fakes({ restoredNics: [saved, undefined], tapDone });
+    const joined = joinNetwork(nets, { ...plan, ports: [] }, vm, pod, '', restored);
     for (let i = 0; i < 10; i++) await Promise.resolve();
     expect([what, calls]).toEqual([
       what,
@@ -286,12 +285,14 @@ test('restored: an interface its endpoint wants otherwise is reset (its MAC set,
   }
   // A route that exists is an error on a reset interface (its routes went with the reset).
   const b = fakes({ restoredNics: [{ ...SAVED, mtu: 1500 }, undefined], routeExists: true });
-  await expect(joinNetwork(b.nets, { ...plan, ports: [] }, b.vm, pod, '')).rejects.toThrow('File exists');
+  await expect(joinNetwork(b.nets, { ...plan, ports: [] }, b.vm, pod, '', b.restored)).rejects.toThrow('File exists');
 });
 
 test('restored: a NIC the save did not record (given a new MAC, down) is configured as any, before its tap; NICs the plan has no more go down when they were up', async () => {
-  const { calls, nets, vm } = fakes({ restoredNics: [undefined, { ...SAVED, name: 'eth1', address: '10.9.2.2' }] });
-  await joinNetwork(nets, { ...plan, ports: [] }, vm, pod, '');
+  const { calls, nets, vm, restored } = fakes({
+    restoredNics: [undefined, { ...SAVED, name: 'eth1', address: '10.9.2.2' }],
+  });
+  await joinNetwork(nets, { ...plan, ports: [] }, vm, pod, '', restored);
   expect(calls).toEqual([
     'configureInterface {"name":"eth1","up":false}',
     'connect front mac=undefined aliases=svc',
@@ -301,6 +302,8 @@ test('restored: a NIC the save did not record (given a new MAC, down) is configu
     'tap attached pvabc0',
   ]);
   const none = fakes({ restoredNics: [SAVED, undefined] });
-  expect(await joinNetwork(none.nets, { mode: 'networks', networks: [], ports: [] }, none.vm, pod, '')).toBeUndefined();
+  expect(
+    await joinNetwork(none.nets, { mode: 'networks', networks: [], ports: [] }, none.vm, pod, '', none.restored),
+  ).toBeUndefined();
   expect(none.calls).toEqual(['configureInterface {"name":"eth0","up":false}']);
 });
